@@ -1,0 +1,59 @@
+"""The ``shepherd`` command (SPEC §9). Exit codes are a contract:
+
+0 ok, 1 error, 2 bad usage, 3 launch denied, 4 forbidden, 5 daemon not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from shepherd.policy import check_policy_file
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    result = check_policy_file(args.file)
+    for problem in result.problems:
+        print(problem.render(args.file))
+    errors = len(result.errors)
+    warnings = len(result.problems) - errors
+    if errors:
+        print(f"{args.file}: {errors} error(s), {warnings} warning(s): policy rejected",
+              file=sys.stderr)
+        return EXIT_ERROR
+    assert result.policy is not None
+    policy = result.policy
+    print(f"{args.file}: OK ({len(policy.users)} users, {len(policy.entries)} entries, "
+          f"{len(policy.groups)} groups, {warnings} warning(s))")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shepherd", description="Parental-control session supervisor.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    policy = commands.add_parser("policy", help="check, reload or show the policy")
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    check = policy_commands.add_parser(
+        "check", help="print every problem of a policy file; exit 1 on any error")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(handler=_policy_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The pure accounting engine: availability, deadlines, warnings, the day split.
+
+Owns every rule of SPEC §3 and the timing rules of §4. Must not open a file, a
+socket or a process, and never reads a clock: time is a value passed in.
+"""
+
+from shepherd.engine.calendar import QuotaCalendar, WindowState, open_intervals, window_state
+from shepherd.engine.clock import ClockJump, ClockReading, Instant, Resumed, TrustedClock
+from shepherd.engine.engine import ActionRefused, Engine
+from shepherd.engine.events import (
+    AlreadyRunning,
+    Availability,
+    Cooldown,
+    Deadline,
+    Event,
+    GroupQuotaExhausted,
+    LaunchDenied,
+    Locked,
+    NotAllowedForUser,
+    OutsideWindow,
+    QuotaExhausted,
+    Reason,
+    SessionDue,
+    SessionEnded,
+    SessionExtended,
+    SessionSnapshot,
+    SessionStarted,
+    StoreUnavailable,
+    TimeGranted,
+    UnknownEntry,
+    UsageCharged,
+    WarningIssued,
+)
+
+__all__ = [
+    "ActionRefused",
+    "AlreadyRunning",
+    "Availability",
+    "ClockJump",
+    "ClockReading",
+    "Cooldown",
+    "Deadline",
+    "Engine",
+    "Event",
+    "GroupQuotaExhausted",
+    "Instant",
+    "LaunchDenied",
+    "Locked",
+    "NotAllowedForUser",
+    "OutsideWindow",
+    "QuotaCalendar",
+    "QuotaExhausted",
+    "Reason",
+    "Resumed",
+    "SessionDue",
+    "SessionEnded",
+    "SessionExtended",
+    "SessionSnapshot",
+    "SessionStarted",
+    "StoreUnavailable",
+    "TimeGranted",
+    "TrustedClock",
+    "UnknownEntry",
+    "UsageCharged",
+    "WarningIssued",
+    "WindowState",
+    "open_intervals",
+    "window_state",
+]

@@ -1,0 +1,108 @@
+"""Calendar answers on the trusted wall clock: quota days and window openings.
+
+A quota day starts at ``day_starts_at`` local time and is named by the local
+date on which it starts. Windows are evaluated in local time; a window whose end
+is not after its start runs past midnight and belongs to the day it starts on.
+All instants handed in and out are aware datetimes; arithmetic is done in UTC so
+that daylight-saving changes never stretch or shrink an hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from shepherd.policy.model import MINUTES_PER_DAY, Window
+
+HORIZON_DAYS = 8
+
+
+def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    extra, minutes = divmod(minutes, MINUTES_PER_DAY)
+    clock = time(minutes // 60, minutes % 60)
+    return datetime.combine(day + timedelta(days=extra), clock, tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class QuotaCalendar:
+    zone: ZoneInfo
+    day_starts_at: int = 0  # minutes after local midnight
+
+    def quota_day(self, wall: datetime) -> date:
+        local = wall.astimezone(self.zone).replace(tzinfo=None)
+        return (local - timedelta(minutes=self.day_starts_at)).date()
+
+    def day_start(self, day: date) -> datetime:
+        return _local(day, self.day_starts_at, self.zone)
+
+    def day_end(self, day: date) -> datetime:
+        return self.day_start(day + timedelta(days=1))
+
+    def next_boundary(self, wall: datetime) -> datetime:
+        return self.day_end(self.quota_day(wall))
+
+    def split(self, start: datetime, seconds: float) -> list[tuple[date, float]]:
+        """Cut ``seconds`` of use that began at ``start`` at every day boundary it crosses.
+
+        The parts add up to ``seconds`` exactly: the last part is the remainder.
+        """
+        parts: list[tuple[date, float]] = []
+        left = seconds
+        cursor = start
+        while left > 0:
+            day = self.quota_day(cursor)
+            room = (self.day_end(day) - cursor).total_seconds()
+            if room >= left:
+                parts.append((day, left))
+                break
+            parts.append((day, room))
+            left -= room
+            cursor = self.day_end(day)
+        return parts
+
+
+def open_intervals(
+    windows: Iterable[Window], zone: ZoneInfo, around: datetime, days: int = HORIZON_DAYS
+) -> list[tuple[datetime, datetime]]:
+    """Merged open intervals of ``windows`` from the day before ``around`` for ``days`` days."""
+    first = around.astimezone(zone).date() - timedelta(days=1)
+    raw: list[tuple[datetime, datetime]] = []
+    for offset in range(days + 1):
+        day = first + timedelta(days=offset)
+        for window in windows:
+            if day.weekday() in window.days:
+                opens = _local(day, window.start, zone)
+                end_minutes = window.end
+                if window.end <= window.start:
+                    end_minutes += MINUTES_PER_DAY
+                raw.append((opens, _local(day, end_minutes, zone)))
+    raw.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for opens, closes in raw:
+        if merged and opens <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], closes))
+        else:
+            merged.append((opens, closes))
+    return merged
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """Where ``now`` stands against an entry's windows."""
+
+    open: bool
+    closes_at: datetime | None  # when open; None = always open / beyond the horizon
+    next_opening: datetime | None  # when closed; None = never within the horizon
+
+
+def window_state(windows: tuple[Window, ...], zone: ZoneInfo, now: datetime) -> WindowState:
+    if not windows:
+        return WindowState(True, None, None)
+    for opens, closes in open_intervals(windows, zone, now):
+        if opens <= now < closes:
+            return WindowState(True, closes, None)
+        if opens > now:
+            return WindowState(False, None, opens)
+    return WindowState(False, None, None)

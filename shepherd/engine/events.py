@@ -1,0 +1,247 @@
+"""Decisions and events: small frozen values the engine hands to the shell.
+
+Denial reasons carry their data and render to JSON for the IPC and the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+EndReason = Literal[
+    "exited", "stopped_by_child", "stopped_by_admin", "expired", "window_closed",
+    "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed",
+]
+EntryState = Literal[
+    "available", "running", "cooldown", "quota_exhausted", "outside_window", "locked",
+    "not_allowed",
+]
+Severity = Literal["info", "warning", "critical"]
+
+
+def to_json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    return value
+
+
+# -- denial reasons ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reason:
+    code: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+        return {"code": self.code, **data}
+
+
+@dataclass(frozen=True)
+class UnknownEntry(Reason):
+    code: ClassVar[str] = "unknown_entry"
+    entry: str
+
+
+@dataclass(frozen=True)
+class NotAllowedForUser(Reason):
+    code: ClassVar[str] = "not_allowed_for_user"
+    user: str
+    entry: str
+
+
+@dataclass(frozen=True)
+class Locked(Reason):
+    code: ClassVar[str] = "locked"
+    user: str
+
+
+@dataclass(frozen=True)
+class AlreadyRunning(Reason):
+    code: ClassVar[str] = "already_running"
+    session_ids: tuple[int, ...]
+    max_sessions: int
+
+
+@dataclass(frozen=True)
+class OutsideWindow(Reason):
+    code: ClassVar[str] = "outside_window"
+    next_opening: datetime | None
+
+
+@dataclass(frozen=True)
+class QuotaExhausted(Reason):
+    code: ClassVar[str] = "quota_exhausted"
+    used_s: float
+    quota_s: int
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True)
+class GroupQuotaExhausted(Reason):
+    code: ClassVar[str] = "group_quota_exhausted"
+    group: str
+    used_s: float
+    quota_s: int
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Cooldown(Reason):
+    code: ClassVar[str] = "cooldown"
+    until: datetime
+
+
+@dataclass(frozen=True)
+class StoreUnavailable(Reason):
+    code: ClassVar[str] = "store_unavailable"
+    detail: str
+
+
+# -- answers -------------------------------------------------------------------
+
+DeadlineCause = Literal["max_run", "quota", "group_quota", "window", "policy_reload"]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a session must end, on both clocks, and which limit sets it."""
+
+    mono: float
+    wall: datetime
+    remaining_s: float
+    cause: DeadlineCause
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What a (user, entry) pair looks like right now, for launch and for status."""
+
+    user: str
+    entry: str
+    state: EntryState
+    reasons: tuple[Reason, ...]
+    time_left_s: float | None  # if launched now; None = unlimited
+    used_today_s: float
+    remaining_today_s: float | None  # entry quota left today; None = unlimited
+    cooldown_until: datetime | None
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+
+# -- events --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    kind: ClassVar[str] = "session_started"
+    session_id: int
+    user: str
+    entry: str
+    started_at: datetime
+    deadline: Deadline | None
+
+
+@dataclass(frozen=True)
+class LaunchDenied(Event):
+    kind: ClassVar[str] = "launch_denied"
+    user: str
+    entry: str
+    reasons: tuple[Reason, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user, "entry": self.entry,
+                "reasons": [r.to_json() for r in self.reasons]}
+
+
+@dataclass(frozen=True)
+class UsageCharged(Event):
+    """Seconds of one session charged to quota days since the last checkpoint."""
+
+    kind: ClassVar[str] = "usage_charged"
+    session_id: int
+    user: str
+    entry: str
+    parts: tuple[tuple[date, float], ...]
+    forfeited_s: float = 0.0  # time past the deadline, never charged
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    kind: ClassVar[str] = "session_ended"
+    session_id: int
+    user: str
+    entry: str
+    reason: EndReason
+    charged_s: float
+    final_charge: UsageCharged
+    cooldown_until: datetime | None
+
+
+@dataclass(frozen=True)
+class WarningIssued(Event):
+    kind: ClassVar[str] = "warning_issued"
+    session_id: int
+    user: str
+    entry: str
+    before_s: int
+    remaining_s: float
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class SessionDue(Event):
+    """A session reached its deadline: the shell must stop it with ``reason``."""
+
+    kind: ClassVar[str] = "session_due"
+    session_id: int
+    reason: EndReason
+
+
+@dataclass(frozen=True)
+class TimeGranted(Event):
+    kind: ClassVar[str] = "time_granted"
+    user: str
+    target: str
+    day: date
+    seconds: int
+
+
+@dataclass(frozen=True)
+class SessionExtended(Event):
+    kind: ClassVar[str] = "session_extended"
+    session_id: int
+    seconds: int
+    deadline: Deadline | None
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A running session as the store's crash snapshot and the status call see it."""
+
+    session_id: int
+    user: str
+    entry: str
+    started_at: datetime
+    started_mono: float
+    charged_mono: float
+    extension_s: int
+    fired: tuple[int, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json_value(asdict(self))  # type: ignore[no-any-return]

@@ -1,0 +1,330 @@
+"""Load and check a policy file, gathering every problem at once.
+
+Each problem carries the dotted path (``entries[2].limits.cooldown``), the line
+where it is written and what was expected. Errors make the policy unusable;
+warnings (``severity == "warning"``) are things a parent should know about but
+that have a well-defined meaning.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from shepherd.policy.durations import format_duration
+from shepherd.policy.locate import PathPart, find_line, line_map
+from shepherd.policy.model import Policy
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: tuple[PathPart, ...]
+    line: int
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    @property
+    def dotted(self) -> str:
+        return dotted_path(self.path)
+
+    def render(self, file: str) -> str:
+        where = f"{file}:{self.line}"
+        label = "warning: " if self.severity == "warning" else ""
+        if self.path:
+            return f"{where}: {self.dotted}: {label}{self.message}"
+        return f"{where}: {label}{self.message}"
+
+
+class PolicyError(Exception):
+    """A policy that cannot be used, with every problem found in it."""
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(p.render(file) for p in problems))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    policy: Policy | None
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def dotted_path(path: Iterable[PathPart]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def check_policy_file(path: str | Path) -> CheckResult:
+    file = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        return CheckResult(None, [Problem((), 0, f"cannot read the file: {exc.strerror}")])
+    except UnicodeDecodeError as exc:
+        problem = Problem((), 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return CheckResult(None, [problem])
+    return check_policy_text(text, file)
+
+
+def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return CheckResult(None, [_syntax_problem(exc)])
+    lines = line_map(text)
+    problems: list[Problem] = []
+    policy: Policy | None = None
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        problems.extend(_translate(error, lines) for error in errors
+                        if not _explained_by_inner_error(error, errors))
+    problems.extend(_cross_check(raw, lines))
+    problems.sort(key=lambda p: (p.line, p.severity != "error"))
+    if any(p.severity == "error" for p in problems):
+        policy = None
+    return CheckResult(policy, problems)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """The validated policy, or ``PolicyError`` listing every error."""
+    result = check_policy_file(path)
+    if result.policy is None:
+        raise PolicyError(str(path), result.errors)
+    return result.policy
+
+
+def load_policy_text(text: str, file: str = "<policy>") -> Policy:
+    result = check_policy_text(text, file)
+    if result.policy is None:
+        raise PolicyError(file, result.errors)
+    return result.policy
+
+
+def _explained_by_inner_error(error: ErrorDetails, errors: list[ErrorDetails]) -> bool:
+    """A list reported too short only because its items failed says nothing new."""
+    loc = error["loc"]
+    return error["type"] == "too_short" and any(
+        len(other["loc"]) > len(loc) and other["loc"][: len(loc)] == loc for other in errors)
+
+
+def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+    message = str(exc)
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if line is None:  # Python 3.11 puts the position only in the text.
+        import re
+
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if match:
+            line, column = int(match.group(1)), int(match.group(2))
+    base = message.split(" (at line")[0]
+    where = f" at column {column}" if column is not None else ""
+    return Problem((), line or 1, f"TOML syntax error{where}: {base}")
+
+
+# -- pydantic errors in a parent's words ----------------------------------------
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "model_type": "a table",
+    "dict_type": "a table",
+    "frozen_set_type": "a list",
+}
+
+
+def _translate(error: ErrorDetails, lines: dict[tuple[PathPart, ...], int]) -> Problem:
+    loc = tuple(part for part in error["loc"] if part != "single")
+    path: tuple[PathPart, ...] = tuple(p if isinstance(p, int) else str(p) for p in loc)
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(path[:-1]))
+        message = f"unknown key {path[-1]!r} (expected one of: {allowed})"
+    elif kind == "missing":
+        message = "missing (this key is required)"
+    elif kind == "value_error":
+        message = str(error["msg"]).removeprefix("Value error, ")
+    elif kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        message = f"got {value!r} (expected {expected})"
+    elif kind == "too_short":
+        message = "is empty (expected at least one item)"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        bounds = error.get("ctx", {})
+        if kind == "greater_than_equal":
+            message = f"got {value!r} (expected at least {bounds.get('ge')})"
+        else:
+            message = f"got {value!r} (expected at most {bounds.get('le')})"
+    elif kind in _TYPE_WORDS:
+        message = f"got {_describe(value)} (expected {_TYPE_WORDS[kind]})"
+    else:
+        message = f"{error['msg']} (got {_describe(value)})"
+    return Problem(path, find_line(lines, path), message)
+
+
+def _describe(value: Any) -> str:
+    kinds = {dict: "a table", list: "a list", bool: "a boolean", str: "a string", int: "a number"}
+    return f"{kinds.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _allowed_keys(path: tuple[PathPart, ...]) -> list[str]:
+    model: type[BaseModel] | None = Policy
+    for part in path:
+        if model is None:
+            break
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [name for name in model.model_fields if name != "single"]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _model_in(typing.get_args(annotation)[0])
+    if origin in (tuple, list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+# -- cross-references, checked on the raw document so they are reported even
+#    when other parts of the file are broken ---------------------------------------
+
+def _items(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = raw.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _cross_check(raw: dict[str, Any], lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(path: tuple[PathPart, ...], message: str, severity: str = "error") -> None:
+        problems.append(Problem(path, find_line(lines, path), message, severity))  # type: ignore[arg-type]
+
+    def unique(table: str, key: str, what: str) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for index, item in _items(raw, table):
+            name = item.get(key)
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                first = find_line(lines, (table, seen[name], key))
+                add((table, index, key),
+                    f"duplicate {what} {name!r} (first defined on line {first})")
+            else:
+                seen[name] = index
+        return seen
+
+    users = unique("users", "name", "user")
+    entries = unique("entries", "id", "entry id")
+    groups = unique("groups", "id", "group id")
+    user_list = ", ".join(users) or "no users defined"
+    entry_list = ", ".join(entries) or "no entries defined"
+
+    for group_id, index in groups.items():
+        if group_id in entries:
+            add(("groups", index, "id"),
+                f"{group_id!r} is also an entry id (expected a name no entry uses, "
+                "so that grants can name either)")
+
+    for index, entry in _items(raw, "entries"):
+        names = entry.get("users")
+        if isinstance(names, list):
+            for j, name in enumerate(names):
+                if isinstance(name, str) and name not in users:
+                    add(("entries", index, "users", j),
+                        f"unknown user {name!r} (expected one of: {user_list})")
+            if not names:
+                add(("entries", index, "users"), "is empty, so nobody may run this entry",
+                    "warning")
+
+    for index, group in _items(raw, "groups"):
+        members = group.get("entries")
+        if isinstance(members, list):
+            seen: set[str] = set()
+            for j, member in enumerate(members):
+                if not isinstance(member, str):
+                    continue
+                if member not in entries:
+                    add(("groups", index, "entries", j),
+                        f"unknown entry {member!r} (expected one of: {entry_list})")
+                elif member in seen:
+                    add(("groups", index, "entries", j), f"entry {member!r} is listed twice")
+                seen.add(member)
+
+    problems.extend(_limit_warnings(raw, lines))
+    return problems
+
+
+def _limit_warnings(raw: dict[str, Any], lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+    """Things that have a meaning but that a parent may not have intended."""
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError:
+        return []
+    problems: list[Problem] = []
+    path: tuple[PathPart, ...]
+    for index, entry in enumerate(policy.entries):
+        quota = entry.limits.daily_quota
+        if quota is not None and quota.single is None and quota.unset_days():
+            path = ("entries", index, "limits", "daily_quota")
+            problems.append(Problem(path, find_line(lines, path),
+                                    f"no quota for {', '.join(quota.unset_days())}: "
+                                    "those days are unlimited", "warning"))
+        limits = [entry.limits.max_run, quota.largest() if quota else None]
+        limits += [g.daily_quota.largest() if g.daily_quota else None
+                   for g in policy.groups_of(entry.id)]
+        finite = [v for v in limits if v is not None]
+        if not finite:
+            continue
+        longest = max(finite)
+        own = entry.warnings is not None
+        for w_index, warning in enumerate(policy.warnings_for(entry)):
+            if warning.before > longest:
+                path = (("entries", index, "warnings", w_index) if own
+                        else ("supervisor", "default_warnings", w_index))
+                problems.append(Problem(
+                    path,
+                    find_line(lines, path),
+                    f"before = {format_duration(warning.before)} is longer than every limit "
+                    f"of entry {entry.id!r} ({format_duration(longest)}), so it fires at launch",
+                    "warning"))
+    for index, group in enumerate(policy.groups):
+        quota = group.daily_quota
+        if quota is not None and quota.single is None and quota.unset_days():
+            path = ("groups", index, "daily_quota")
+            problems.append(Problem(path, find_line(lines, path),
+                                    f"no quota for {', '.join(quota.unset_days())}: "
+                                    "those days are unlimited", "warning"))
+    return problems

@@ -1,0 +1,251 @@
+"""The policy's shape: immutable pydantic models for every key of SPEC §2.
+
+Values are normalised on the way in, so the engine never parses text:
+durations become whole seconds (``None`` = unlimited, ``0`` = none allowed),
+clock times become minutes after midnight, day sets become weekday numbers
+(Monday = 0). Cross-references between entries, users and groups are checked
+in ``check.py``, where every problem of a file is gathered at once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from shepherd.policy.durations import parse_duration
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS = frozenset(range(5))
+WEEKENDS = frozenset({5, 6})
+MINUTES_PER_DAY = 24 * 60
+
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?")
+_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _clock_minutes(value: object) -> int:
+    if not isinstance(value, str):
+        raise ValueError(f'got {value!r} (expected a time of day "HH:MM")')
+    match = _CLOCK_RE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f'got {value!r} (expected a time of day "HH:MM")')
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes != 0):
+        raise ValueError(f'got {value!r}, an impossible time (expected "00:00" to "24:00")')
+    return hours * 60 + minutes
+
+
+def _not_midnight_end(minutes: int) -> int:
+    if minutes == MINUTES_PER_DAY:
+        raise ValueError('got "24:00", which can only end a window (expected "00:00" to "23:59")')
+    return minutes
+
+
+def _day_set(value: object) -> frozenset[int]:
+    named = {"daily": frozenset(range(7)), "weekdays": WEEKDAYS, "weekends": WEEKENDS}
+    expected = '"daily", "weekdays", "weekends" or a list of "mon".."sun"'
+    if isinstance(value, str):
+        if value in named:
+            return named[value]
+        raise ValueError(f"got {value!r} (expected {expected})")
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f"is empty, so the window never opens (expected {expected})")
+        days: set[int] = set()
+        for item in value:
+            if not isinstance(item, str) or item not in DAY_NAMES:
+                raise ValueError(f"got {item!r} in the list (expected {expected})")
+            days.add(DAY_NAMES.index(item))
+        return frozenset(days)
+    raise ValueError(f"got {value!r} (expected {expected})")
+
+
+def _identifier(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise ValueError(
+            f"got {value!r} (expected lowercase letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit, at most 64 characters)"
+        )
+    return value
+
+
+def _user_name(value: str) -> str:
+    if not _USER_RE.fullmatch(value):
+        raise ValueError(f"got {value!r} (expected a Unix account name such as \"alex\")")
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+ClockTime = Annotated[int, BeforeValidator(_clock_minutes)]
+DaySet = Annotated[frozenset[int], BeforeValidator(_day_set)]
+Identifier = Annotated[StrictStr, AfterValidator(_identifier)]
+UserName = Annotated[StrictStr, AfterValidator(_user_name)]
+NonEmptyText = Annotated[StrictStr, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuotaSchedule(_Model):
+    """A daily quota that may vary by day: one duration, or per-day keys (specific day wins)."""
+
+    single: Duration | None = None
+    weekdays: Duration | None = None
+    weekends: Duration | None = None
+    mon: Duration | None = None
+    tue: Duration | None = None
+    wed: Duration | None = None
+    thu: Duration | None = None
+    fri: Duration | None = None
+    sat: Duration | None = None
+    sun: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_single_duration(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            if "single" in value:
+                raise ValueError(
+                    "unknown key 'single' (expected weekdays, weekends or mon..sun)"
+                )
+            return value
+        return {"single": value}
+
+    def for_weekday(self, weekday: int) -> int | None:
+        """Seconds allowed on a day with this weekday (Monday = 0); ``None`` = unlimited."""
+        specific = getattr(self, DAY_NAMES[weekday])
+        if specific is not None:
+            return int(specific)
+        broad = self.weekdays if weekday in WEEKDAYS else self.weekends
+        return broad if broad is not None else self.single
+
+    def unset_days(self) -> list[str]:
+        """Day names this schedule leaves unlimited (only possible in table form)."""
+        return [name for day, name in enumerate(DAY_NAMES) if self.for_weekday(day) is None]
+
+    def largest(self) -> int | None:
+        values = [self.for_weekday(day) for day in range(7)]
+        return None if None in values else max(v for v in values if v is not None)
+
+
+class TimeWarning(_Model):
+    before: Duration
+    message: StrictStr = ""
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+    @field_validator("before")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("got 0s, a warning at the deadline itself (expected more than 0s)")
+        return value
+
+
+DEFAULT_WARNINGS = (
+    TimeWarning(before=300, message="5 minutes left"),
+    TimeWarning(before=60, severity="critical", message="1 minute left, save now"),
+)
+
+
+class Supervisor(_Model):
+    admin_group: NonEmptyText = "shepherd-admin"
+    day_starts_at: Annotated[ClockTime, AfterValidator(_not_midnight_end)] = 0
+    stop_grace: Duration = 10
+    audit_retention: Duration = 400 * 86_400
+    on_restart: Literal["adopt", "stop"] = "adopt"
+    default_warnings: tuple[TimeWarning, ...] = DEFAULT_WARNINGS
+
+
+class User(_Model):
+    name: UserName
+    max_sessions: Annotated[StrictInt, Field(ge=1, le=64)] = 1
+
+
+class Window(_Model):
+    """Open from ``start`` (inclusive) to ``end`` (exclusive) on each of ``days``.
+
+    ``end <= start`` means the window runs past midnight and belongs to the day it starts on.
+    """
+
+    days: DaySet
+    start: Annotated[ClockTime, AfterValidator(_not_midnight_end)]
+    end: ClockTime
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("start") == value:
+            raise ValueError("equals start, so the window is empty (expected a different time)")
+        return value
+
+    @property
+    def length_minutes(self) -> int:
+        return (self.end - self.start) % MINUTES_PER_DAY or MINUTES_PER_DAY
+
+
+class Limits(_Model):
+    max_run: Duration | None = None
+    daily_quota: QuotaSchedule | None = None
+    cooldown: Duration | None = None
+
+
+class Entry(_Model):
+    id: Identifier
+    label: NonEmptyText | None = None
+    command: Annotated[tuple[NonEmptyText, ...], Field(min_length=1)]
+    users: tuple[UserName, ...] | None = None
+    limits: Limits = Limits()
+    windows: tuple[Window, ...] = ()
+    warnings: tuple[TimeWarning, ...] | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.id
+
+
+class Group(_Model):
+    id: Identifier
+    entries: Annotated[tuple[Identifier, ...], Field(min_length=1)]
+    daily_quota: QuotaSchedule | None = None
+
+
+class Policy(_Model):
+    version: Literal[1]
+    supervisor: Supervisor = Supervisor()
+    users: Annotated[tuple[User, ...], Field(min_length=1)]
+    entries: tuple[Entry, ...] = ()
+    groups: tuple[Group, ...] = ()
+
+    def entry(self, entry_id: str) -> Entry | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+    def user(self, name: str) -> User | None:
+        return next((u for u in self.users if u.name == name), None)
+
+    def group(self, group_id: str) -> Group | None:
+        return next((g for g in self.groups if g.id == group_id), None)
+
+    def entry_allows(self, entry: Entry, user_name: str) -> bool:
+        return entry.users is None or user_name in entry.users
+
+    def groups_of(self, entry_id: str) -> tuple[Group, ...]:
+        return tuple(g for g in self.groups if entry_id in g.entries)
+
+    def warnings_for(self, entry: Entry) -> tuple[TimeWarning, ...]:
+        """An entry's own ``warnings`` replace the defaults; ``warnings = []`` means none."""
+        return entry.warnings if entry.warnings is not None else self.supervisor.default_warnings

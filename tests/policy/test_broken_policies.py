@@ -1,0 +1,224 @@
+"""Every broken policy names the exact path, line and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shepherd.cli import main
+from shepherd.policy import check_policy_file, check_policy_text
+
+USERS = '''version = 1
+
+[[users]]
+name = "alex"
+
+[[users]]
+name = "sam"
+'''  # lines 1-7
+
+DURATION = 'expected a duration like "90s", "45m", "1h30m", "2d" or a whole number of seconds'
+
+CASES: list[tuple[str, str, list[str]]] = [
+    ("unknown_top_level_key", 'colour = "blue"\n' + USERS,
+     ["1: colour: unknown key 'colour' (expected one of: version, supervisor, users, "
+      "entries, groups)"]),
+    ("missing_version", '[[users]]\nname = "alex"\n',
+     ["1: version: missing (this key is required)"]),
+    ("wrong_version", 'version = 2\n[[users]]\nname = "alex"\n',
+     ["1: version: got 2 (expected 1)"]),
+    ("no_users", "version = 1\n",
+     ["1: users: missing (this key is required)"]),
+    ("bad_duration_text", USERS + '[supervisor]\nstop_grace = "10 minutes"\n',
+     [f"9: supervisor.stop_grace: got '10 minutes' ({DURATION})"]),
+    ("negative_duration", USERS + '[supervisor]\nstop_grace = -5\n',
+     [f"9: supervisor.stop_grace: got -5, a negative duration ({DURATION})"]),
+    ("boolean_duration", USERS + '[supervisor]\naudit_retention = true\n',
+     [f"9: supervisor.audit_retention: got True ({DURATION})"]),
+    ("bad_on_restart", USERS + '[supervisor]\non_restart = "resume"\n',
+     ["9: supervisor.on_restart: got 'resume' (expected 'adopt' or 'stop')"]),
+    ("impossible_day_start", USERS + '[supervisor]\nday_starts_at = "4am"\n',
+     ['9: supervisor.day_starts_at: got \'4am\' (expected a time of day "HH:MM")']),
+    ("day_start_at_24", USERS + '[supervisor]\nday_starts_at = "24:00"\n',
+     ['9: supervisor.day_starts_at: got "24:00", which can only end a window '
+      '(expected "00:00" to "23:59")']),
+    ("unknown_supervisor_key", USERS + '[supervisor]\ngrace = "5s"\n',
+     ["9: supervisor.grace: unknown key 'grace' (expected one of: admin_group, day_starts_at, "
+      "stop_grace, audit_retention, on_restart, default_warnings)"]),
+    ("warning_without_before", USERS + '[supervisor]\ndefault_warnings = [\n'
+     '  { message = "hi" },\n]\n',
+     ["10: supervisor.default_warnings[0].before: missing (this key is required)"]),
+    ("warning_bad_severity", USERS + '[supervisor]\ndefault_warnings = [\n'
+     '  { before = "1m", severity = "loud" },\n]\n',
+     ["10: supervisor.default_warnings[0].severity: got 'loud' "
+      "(expected 'info', 'warning' or 'critical')"]),
+    ("warning_at_zero", USERS + '[supervisor]\ndefault_warnings = [ { before = 0 } ]\n',
+     ["9: supervisor.default_warnings[0].before: got 0s, a warning at the deadline itself "
+      "(expected more than 0s)"]),
+    ("duplicate_user", USERS + '\n[[users]]\nname = "alex"\n',
+     ["10: users[2].name: duplicate user 'alex' (first defined on line 4)"]),
+    ("bad_user_name", 'version = 1\n[[users]]\nname = "Alex Martin"\n',
+     ["3: users[0].name: got 'Alex Martin' (expected a Unix account name such as \"alex\")"]),
+    ("max_sessions_zero", 'version = 1\n[[users]]\nname = "alex"\nmax_sessions = 0\n',
+     ["4: users[0].max_sessions: got 0 (expected at least 1)"]),
+    ("max_sessions_text", 'version = 1\n[[users]]\nname = "alex"\nmax_sessions = "2"\n',
+     ["4: users[0].max_sessions: got a string '2' (expected a whole number)"]),
+    ("empty_command", USERS + '\n[[entries]]\nid = "tux"\ncommand = []\n',
+     ["11: entries[0].command: is empty (expected at least one item)"]),
+    ("empty_command_word", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["tux", ""]\n',
+     ["11: entries[0].command[1]: String should have at least 1 character (got a string '')"]),
+    ("command_not_a_list", USERS + '\n[[entries]]\nid = "tux"\ncommand = "supertuxkart"\n',
+     ["11: entries[0].command: got a string 'supertuxkart' (expected a list)"]),
+    ("missing_command", USERS + '\n[[entries]]\nid = "tux"\n',
+     ["9: entries[0].command: missing (this key is required)"]),
+    ("duplicate_entry", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '\n[[entries]]\nid = "tux"\ncommand = ["b"]\n',
+     ["14: entries[1].id: duplicate entry id 'tux' (first defined on line 10)"]),
+    ("bad_entry_id", USERS + '\n[[entries]]\nid = "Super Tux"\ncommand = ["a"]\n',
+     ["10: entries[0].id: got 'Super Tux' (expected lowercase letters, digits, '_', '.' or "
+      "'-', starting with a letter or digit, at most 64 characters)"]),
+    ("unknown_user_in_entry", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'users = ["alex", "robin"]\n',
+     ["12: entries[0].users[1]: unknown user 'robin' (expected one of: alex, sam)"]),
+    ("bad_cooldown", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'limits = { max_run = "1h", cooldown = "half an hour" }\n',
+     [f"12: entries[0].limits.cooldown: got 'half an hour' ({DURATION})"]),
+    ("unknown_limit", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '[entries.limits]\nmax_run = "1h"\nweekly_quota = "5h"\n',
+     ["14: entries[0].limits.weekly_quota: unknown key 'weekly_quota' "
+      "(expected one of: max_run, daily_quota, cooldown)"]),
+    ("bad_quota_day", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'limits = { daily_quota = { weekdays = "1h", saturday = "2h" } }\n',
+     ["12: entries[0].limits.daily_quota.saturday: unknown key 'saturday' "
+      "(expected one of: weekdays, weekends, mon, tue, wed, thu, fri, sat, sun)"]),
+    ("bad_quota_value", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'limits = { daily_quota = "lots" }\n',
+     [f"12: entries[0].limits.daily_quota: got 'lots' ({DURATION})"]),
+    ("window_start_equals_end", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'windows = [\n  { days = "daily", start = "10:00", end = "12:00" },\n'
+     '  { days = "daily", start = "15:00", end = "15:00" },\n]\n',
+     ["14: entries[0].windows[1].end: equals start, so the window is empty "
+      "(expected a different time)"]),
+    ("window_impossible_time", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'windows = [ { days = "daily", start = "09:75", end = "12:00" } ]\n',
+     ['12: entries[0].windows[0].start: got \'09:75\', an impossible time '
+      '(expected "00:00" to "24:00")']),
+    ("window_starts_at_24", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'windows = [ { days = "daily", start = "24:00", end = "02:00" } ]\n',
+     ['12: entries[0].windows[0].start: got "24:00", which can only end a window '
+      '(expected "00:00" to "23:59")']),
+    ("window_empty_days", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'windows = [ { days = [], start = "10:00", end = "12:00" } ]\n',
+     ['12: entries[0].windows[0].days: is empty, so the window never opens '
+      '(expected "daily", "weekdays", "weekends" or a list of "mon".."sun")']),
+    ("window_bad_day", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'windows = [ { days = ["mon", "funday"], start = "10:00", end = "12:00" } ]\n',
+     ["12: entries[0].windows[0].days: got 'funday' in the list "
+      '(expected "daily", "weekdays", "weekends" or a list of "mon".."sun")']),
+    ("window_missing_end", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '\n[[entries.windows]]\ndays = "weekends"\nstart = "10:00"\n',
+     ["13: entries[0].windows[0].end: missing (this key is required)"]),
+    ("group_unknown_entry", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '\n[[groups]]\nid = "games"\nentries = [\n  "tux",\n  "minecraft",\n]\n',
+     ["17: groups[0].entries[1]: unknown entry 'minecraft' (expected one of: tux)"]),
+    ("group_entry_twice", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '\n[[groups]]\nid = "games"\nentries = ["tux", "tux"]\n',
+     ["15: groups[0].entries[1]: entry 'tux' is listed twice"]),
+    ("group_id_clashes_with_entry", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '\n[[groups]]\nid = "tux"\nentries = ["tux"]\n',
+     ["14: groups[0].id: 'tux' is also an entry id (expected a name no entry uses, "
+      "so that grants can name either)"]),
+    ("group_empty", USERS + '\n[[groups]]\nid = "games"\nentries = []\n',
+     ["11: groups[0].entries: is empty (expected at least one item)"]),
+    ("syntax_error", USERS + '\n[[entries]\nid = "tux"\n',
+     ["9: TOML syntax error at column 10: Expected ']]' at the end of an array declaration"]),
+    ("duplicate_key_is_syntax", USERS + '\n[supervisor]\nstop_grace = "5s"\nstop_grace = "6s"\n',
+     ["11: TOML syntax error at column 18: Cannot overwrite a value"]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_broken_policy_reports_exact_path_line_and_message(
+    name: str, text: str, expected: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    result = check_policy_file(path)
+    assert result.policy is None
+    rendered = [p.render(str(path)) for p in result.errors]
+    assert rendered == [f"{path}:{line}" for line in expected]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = USERS + (
+        '[supervisor]\nstop_grace = "soon"\non_restart = "x"\n'
+        '\n[[entries]]\nid = "tux"\ncommand = []\nusers = ["robin"]\n'
+        '\n[[groups]]\nid = "games"\nentries = ["nope"]\n'
+    )
+    result = check_policy_text(text, "p.toml")
+    assert [(p.line, p.dotted) for p in result.errors] == [
+        (9, "supervisor.stop_grace"),
+        (10, "supervisor.on_restart"),
+        (14, "entries[0].command"),
+        (15, "entries[0].users[0]"),
+        (19, "groups[0].entries[0]"),
+    ]
+
+
+def test_warning_longer_than_every_limit_is_a_warning_not_an_error() -> None:
+    text = USERS + (
+        '\n[[entries]]\nid = "tux"\ncommand = ["a"]\nlimits = { max_run = "10m" }\n'
+        'warnings = [ { before = "15m", message = "quarter of an hour" } ]\n'
+    )
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None
+    assert [p.render("p.toml") for p in result.problems] == [
+        "p.toml:13: entries[0].warnings[0]: warning: before = 15m is longer than every limit "
+        "of entry 'tux' (10m), so it fires at launch"
+    ]
+
+
+def test_quota_table_with_missing_days_warns_that_they_are_unlimited() -> None:
+    text = USERS + (
+        '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+        'limits = { daily_quota = { weekdays = "1h" } }\n'
+    )
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None
+    assert [p.render("p.toml") for p in result.problems] == [
+        "p.toml:12: entries[0].limits.daily_quota: warning: no quota for sat, sun: "
+        "those days are unlimited"
+    ]
+
+
+def test_policy_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(USERS)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 1\n" + USERS)
+    assert main(["policy", "check", str(good)]) == 0
+    assert main(["policy", "check", str(bad)]) == 1
+    assert main(["policy", "check", str(tmp_path / "missing.toml")]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:1: colour: unknown key 'colour'" in out
+    assert "cannot read the file: No such file or directory" in out
+
+
+def test_non_utf8_file_is_an_error_with_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'version = 1\n# caf\xe9\n')
+    result = check_policy_file(path)
+    assert [p.render("x") for p in result.errors] == [
+        "x:1: not UTF-8 text (invalid continuation byte at byte 17)"
+    ]
+
+
+def test_example_policy_passes_the_check() -> None:
+    example = Path(__file__).resolve().parents[2] / "policy.example.toml"
+    result = check_policy_file(example)
+    assert result.problems == []
+    assert result.policy is not None
+    assert len(result.policy.users) == 2
+    assert len(result.policy.entries) >= 6
+    assert any(g.daily_quota is not None for g in result.policy.groups)
