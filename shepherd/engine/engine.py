@@ -5,10 +5,12 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 1. Time is passed in, never read. An ``Instant`` pairs the trusted wall clock
    (calendar questions) with a monotonic reading (how long things ran).
 2. A session's use is the monotonic time between its checkpoints. Each piece is
-   placed on the wall clock ending at the checkpoint and cut at every quota-day
-   boundary (``day_starts_at`` local time), so each second is charged to the day
-   it was spent in. Moving the wall clock moves where time is filed, never how
-   much: usage only ever grows.
+   placed on the wall clock starting at the previous checkpoint (after a suspend
+   the use happened before the machine slept), or ending at this one when the
+   wall clock went back, and is cut at every quota-day boundary
+   (``day_starts_at`` local time), so each second is charged to the day it was
+   spent in. Moving the wall clock moves where time is filed, never how much:
+   usage only ever grows.
 3. A launch is allowed only when no limit forbids it; a denial lists every reason
    that holds: unknown entry, not allowed for the user, user locked, already
    running (the same entry, or ``max_sessions`` reached), outside its windows
@@ -92,6 +94,7 @@ class _Session:
     started_wall: datetime
     started_mono: float
     charged_mono: float
+    charged_wall: datetime
     extension_s: int = 0
     charged_total: float = 0.0
     fired: set[int] = field(default_factory=set)
@@ -224,7 +227,7 @@ class Engine:
             raise ActionRefused(f"session id {session_id} is already in use")
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        session = _Session(session_id, user, entry, now.wall, now.mono, now.mono)
+        session = _Session(session_id, user, entry, now.wall, now.mono, now.mono, now.wall)
         self._sessions[session_id] = session
         return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
 
@@ -234,7 +237,7 @@ class Engine:
         if entry is None:
             raise ActionRefused(f"entry {snap.entry!r} is no longer in the policy")
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
-                           snap.started_mono, snap.charged_mono, snap.extension_s,
+                           snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
                            fired=set(snap.fired))
         self._sessions[snap.session_id] = session
         return self._refresh(session, now)
@@ -364,13 +367,19 @@ class Engine:
         elapsed = now.mono - s.charged_mono
         if elapsed <= 0:
             return []
-        return self.calendar.split(now.wall - timedelta(seconds=elapsed), elapsed)
+        return self.calendar.split(self._piece_start(s, now, elapsed), elapsed)
+
+    @staticmethod
+    def _piece_start(s: _Session, now: Instant, elapsed: float) -> datetime:
+        """Where on the wall clock a piece of use began (rule 2)."""
+        step = timedelta(seconds=elapsed)
+        return s.charged_wall if s.charged_wall + step <= now.wall else now.wall - step
 
     def _charge(self, s: _Session, now: Instant) -> UsageCharged:
         elapsed = now.mono - s.charged_mono
         if elapsed <= 0:
             return UsageCharged(s.id, s.user, s.entry.id, ())
-        began = now.wall - timedelta(seconds=elapsed)
+        began = self._piece_start(s, now, elapsed)
         limit = self._deadline(s.user, s.entry, Instant(began, s.charged_mono), s, pending=False)
         allowed = elapsed if limit is None else min(elapsed, max(limit.remaining_s, 0.0))
         parts = self.calendar.split(began, allowed)
@@ -378,6 +387,7 @@ class Engine:
             key = (s.user, s.entry.id, day)
             self.usage[key] = self.usage.get(key, 0.0) + seconds
         s.charged_mono = now.mono
+        s.charged_wall = now.wall
         s.charged_total += allowed
         return UsageCharged(s.id, s.user, s.entry.id, tuple(parts), elapsed - allowed)
 

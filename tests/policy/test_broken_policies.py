@@ -192,7 +192,9 @@ def test_quota_table_with_missing_days_warns_that_they_are_unlimited() -> None:
     ]
 
 
-def test_policy_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_policy_check_command_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = tmp_path / "good.toml"
     good.write_text(USERS)
     bad = tmp_path / "bad.toml"
