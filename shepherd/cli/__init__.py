@@ -9,11 +9,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError
+from shepherd.cli.review import add_review_commands
 from shepherd.policy import check_policy_file
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
 
 
 def _policy_check(args: argparse.Namespace) -> int:
@@ -44,14 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="print every problem of a policy file; exit 1 on any error")
     check.add_argument("file", metavar="FILE")
     check.set_defaults(handler=_policy_check)
+
+    add_review_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = args.handler
-    code: int = handler(args)
+    try:
+        code: int = args.handler(args)
+    except CommandError as exc:
+        print(f"shepherd: {exc}", file=sys.stderr)
+        return exc.code
+    except BrokenPipeError:
+        return EXIT_OK
     return code
 
 

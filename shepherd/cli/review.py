@@ -1,0 +1,222 @@
+"""Reviewing what happened: ``audit``, ``audit verify``, ``usage``, ``store backup``.
+
+With ``--db PATH`` these read a store file directly (offline review, a backup);
+without it they ask the running daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shepherd.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CommandError,
+    local_time,
+    print_json,
+    time_argument,
+)
+from shepherd.engine.history import UserDay, usage_report
+from shepherd.localtime import local_zone
+from shepherd.policy import Policy, PolicyError, format_duration, load_policy, load_policy_text
+from shepherd.store import EVENT_TYPES, AuditEvent, AuditFilter, Store, StoreError
+from shepherd.store.audit import iterate
+
+
+def _open_db(args: argparse.Namespace) -> Store:
+    if args.db is None:
+        from shepherd.cli.remote import require_daemon
+
+        require_daemon(args)
+    try:
+        return Store.open_readonly(args.db)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _filter(args: argparse.Namespace) -> AuditFilter:
+    return AuditFilter(since=args.since, until=args.until, types=tuple(args.type or ()),
+                       user=args.user, entry=args.entry, text=args.text)
+
+
+def _events(args: argparse.Namespace) -> Iterator[AuditEvent]:
+    if args.db is not None:
+        store = _open_db(args)
+        try:
+            yield from iterate(store.db, _filter(args), args.limit)
+        finally:
+            store.close()
+        return
+    from shepherd.cli.remote import remote_audit
+
+    yield from remote_audit(args, _filter(args))
+
+
+def _details(data: dict[str, Any]) -> str:
+    return " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(data.items()))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        return cmd_audit_verify(args)
+    if args.action is not None:
+        raise CommandError(f"unknown audit action {args.action!r} (expected verify)", 2)
+    if args.json:
+        for event in _events(args):
+            print_json(event.to_json())
+        return EXIT_OK
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["id", "ts", "type", "user", "entry", "actor", "data"])
+        for event in _events(args):
+            writer.writerow([event.id, event.ts, event.type, event.user or "", event.entry or "",
+                             event.actor, json.dumps(event.data, ensure_ascii=False)])
+        return EXIT_OK
+    count = 0
+    for event in _events(args):
+        print(f"{event.id:>7}  {local_time(event.ts)}  {event.type:<17} {event.user or '-':<10} "
+              f"{event.entry or '-':<14} {event.actor:<10} {_details(event.data)}")
+        count += 1
+    if count == 0:
+        print("no events match", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    if args.db is None:
+        from shepherd.cli.remote import remote_verify
+
+        ok, checked, problem = remote_verify(args)
+    else:
+        store = _open_db(args)
+        try:
+            result = store.verify_audit()
+        finally:
+            store.close()
+        ok, checked, problem = result.ok, result.checked, result.problem
+    if ok:
+        print(f"audit log intact: {checked} rows verified")
+        return EXIT_OK
+    print(f"audit log damaged: {problem} ({checked} rows verified before it)", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _policy_for_report(args: argparse.Namespace, store: Store | None) -> Policy | None:
+    try:
+        if args.policy is not None:
+            return load_policy(args.policy)
+        source = store.meta("policy_source") if store is not None else None
+        return load_policy_text(source, "<stored policy>") if source else None
+    except PolicyError as exc:
+        raise CommandError(f"cannot read the policy for quotas:\n{exc}") from None
+
+
+def _print_report(report: list[UserDay]) -> None:
+    if not report:
+        print("no usage recorded in this period", file=sys.stderr)
+    current: date | None = None
+    for user_day in report:
+        if user_day.day != current:
+            current = user_day.day
+            print(f"{current.isoformat()} ({current.strftime('%a')})")
+        print(f"  {user_day.user}")
+        for line in user_day.lines:
+            label = f"[{line.id}]" if line.kind == "group" else line.id
+            quota = "unlimited" if line.quota_s is None else format_duration(line.quota_s)
+            granted = f" +{format_duration(line.granted_s)} granted" if line.granted_s else ""
+            over = ""
+            if line.quota_s is not None and line.used_s > line.quota_s + line.granted_s + 1:
+                over = "  OVER"
+            print(f"    {label:<20} {format_duration(line.used_s):>8} / {quota}{granted}{over}")
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    today = datetime.now(local_zone()).date()
+    first = today - timedelta(days=args.days - 1)
+    if args.db is None:
+        from shepherd.cli.remote import remote_usage
+
+        report_json = remote_usage(args)
+        if args.json:
+            print_json(report_json)
+        else:
+            for line in report_json.get("text", []):
+                print(line)
+        return EXIT_OK
+    store = _open_db(args)
+    try:
+        policy = _policy_for_report(args, store)
+        rows = store.usage_rows(first, today + timedelta(days=1), args.user)
+        grants = store.grant_rows(first, today + timedelta(days=1))
+    finally:
+        store.close()
+    report = usage_report(rows, grants, policy, first, today + timedelta(days=1), args.user)
+    if args.json:
+        print_json({"days": [d.to_json() for d in report]})
+    else:
+        _print_report(report)
+    return EXIT_OK
+
+
+def cmd_store_backup(args: argparse.Namespace) -> int:
+    if args.db is None:
+        from shepherd.cli.remote import remote_backup
+
+        return remote_backup(args)
+    try:
+        store = Store.open_readonly(args.db)
+        try:
+            result = store.backup(Path(args.path))
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    if not result.ok:
+        raise CommandError(f"backup written to {args.path} but it does not verify: "
+                           f"{result.problem}")
+    print(f"backup written to {args.path} and verified ({result.checked} audit rows)")
+    return EXIT_OK
+
+
+def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="the audit log, newest first; `audit verify`")
+    audit.add_argument("action", nargs="?", metavar="verify",
+                       help="check the hash chain; exit 1 naming the first bad row")
+    audit.add_argument("--since", type=time_argument, metavar="T",
+                       help="from T: 2026-11-25, 2026-11-25T18:00, or 2h/7d ago")
+    audit.add_argument("--until", type=time_argument, metavar="T", help="before T")
+    audit.add_argument("--type", action="append", choices=sorted(EVENT_TYPES), metavar="TYPE",
+                       help="only this event type (repeatable)")
+    audit.add_argument("--user", metavar="U")
+    audit.add_argument("--entry", metavar="E")
+    audit.add_argument("--text", metavar="TEXT", help="only events mentioning TEXT")
+    audit.add_argument("--limit", type=int, metavar="N", help="at most N events")
+    form = audit.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON event per line")
+    form.add_argument("--csv", action="store_true")
+    audit.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
+    audit.set_defaults(handler=cmd_audit)
+
+    usage = commands.add_parser("usage", help="time used per day, against quota")
+    usage.add_argument("--days", type=int, default=7, metavar="N")
+    usage.add_argument("--user", metavar="U")
+    usage.add_argument("--json", action="store_true")
+    usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
+    usage.add_argument("--policy", type=Path, metavar="FILE",
+                       help="quotas from this policy (default: the one the store recorded)")
+    usage.set_defaults(handler=cmd_usage)
+
+    store = commands.add_parser("store", help="store maintenance")
+    store_commands = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    backup = store_commands.add_parser("backup", help="online backup to PATH, then verify it")
+    backup.add_argument("path", metavar="PATH")
+    backup.add_argument("--db", type=Path, metavar="SOURCE",
+                        help="copy this store file instead of asking the daemon")
+    backup.set_defaults(handler=cmd_store_backup)

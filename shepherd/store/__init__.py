@@ -1,0 +1,35 @@
+"""Durable state on SQLite through apsw (SPEC §5).
+
+Owns the schema and its migrations, the hash-chained audit log, usage, cooldowns,
+grants, time requests, session history and the crash-recovery snapshot. Must not
+make decisions: the engine decides, the store remembers.
+"""
+
+from shepherd.store.audit import (
+    EVENT_TYPES,
+    AuditEvent,
+    AuditFilter,
+    AuditPage,
+    VerifyResult,
+)
+from shepherd.store.connection import Database, Recovery, StoreError, StoreVersionError
+from shepherd.store.schema import SCHEMA_VERSION
+from shepherd.store.store import LEASE_S, Accounting, SnapshotRow, Store, TimeRequest
+
+__all__ = [
+    "EVENT_TYPES",
+    "LEASE_S",
+    "SCHEMA_VERSION",
+    "Accounting",
+    "AuditEvent",
+    "AuditFilter",
+    "AuditPage",
+    "Database",
+    "Recovery",
+    "SnapshotRow",
+    "Store",
+    "StoreError",
+    "StoreVersionError",
+    "TimeRequest",
+    "VerifyResult",
+]

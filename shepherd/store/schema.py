@@ -1,0 +1,117 @@
+"""The one place that knows the SQL schema: numbered forward migrations.
+
+``PRAGMA user_version`` records the last migration applied. A file with a newer
+version than the code knows is refused (never downgraded, never touched).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the core: audit log, usage, cooldowns, grants, sessions, crash snapshot, meta.
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,                 -- ISO 8601, UTC
+        type TEXT NOT NULL,
+        user TEXT,
+        entry TEXT,
+        actor TEXT NOT NULL,
+        data TEXT NOT NULL,               -- JSON object
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_ts ON audit(ts);
+
+    CREATE TABLE usage (
+        user TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        day TEXT NOT NULL,                -- quota day, YYYY-MM-DD
+        seconds REAL NOT NULL CHECK (seconds >= 0),
+        PRIMARY KEY (user, entry, day)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE cooldowns (
+        user TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        until TEXT NOT NULL,
+        PRIMARY KEY (user, entry)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE grants (
+        id INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        target TEXT NOT NULL,             -- entry or group id
+        day TEXT NOT NULL,
+        seconds INTEGER NOT NULL CHECK (seconds > 0),
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        granted_at TEXT NOT NULL
+    );
+    CREATE INDEX grants_day ON grants(day, user, target);
+
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT,
+        charged_s REAL NOT NULL DEFAULT 0,
+        extension_s INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_started ON sessions(started_at);
+
+    CREATE TABLE session_days (
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        day TEXT NOT NULL,
+        seconds REAL NOT NULL CHECK (seconds >= 0),
+        PRIMARY KEY (session_id, day)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE snapshot (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id),
+        boot_id TEXT NOT NULL,
+        started_mono REAL NOT NULL,
+        charged_mono REAL NOT NULL,       -- monotonic reading of the last checkpoint
+        lease_day TEXT,                   -- the second charged ahead, settled at the end
+        lease_s REAL NOT NULL DEFAULT 0,
+        fired TEXT NOT NULL DEFAULT '[]', -- warning thresholds already issued
+        process TEXT NOT NULL DEFAULT '{}', -- how to find the processes (pids, unit)
+        checkpoint_at TEXT NOT NULL
+    );
+    """,
+    # 2: time requests, locks, and the indexes a filtered audit page needs.
+    """
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        seconds INTEGER NOT NULL CHECK (seconds > 0),
+        note TEXT NOT NULL DEFAULT '',
+        requested_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'approved', 'declined')),
+        answered_at TEXT,
+        answered_by TEXT,
+        granted_s INTEGER
+    );
+    CREATE INDEX requests_state ON requests(state, id);
+
+    CREATE TABLE locks (
+        user TEXT PRIMARY KEY,
+        locked_at TEXT NOT NULL,
+        actor TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE INDEX audit_type ON audit(type, id);
+    CREATE INDEX audit_user ON audit(user, id);
+    CREATE INDEX audit_entry ON audit(entry, id);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,371 @@
+"""The store's public face: one method per state change, each one transaction.
+
+Usage, the session row, the crash snapshot and the audit row of a change are
+written together or not at all. A running session is checkpointed (at least
+once a second by the daemon) and each checkpoint charges one second ahead — the
+lease — so that a crash, ``kill -9`` or power cut never gives the child time;
+a clean end settles the lease exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from shepherd.store import audit as audit_log
+from shepherd.store.connection import Database, Recovery, StoreError
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 1.0
+
+Parts = Sequence[tuple[date, float]]
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """What the engine needs at start: usage, cooldowns, grants and locks."""
+
+    usage: dict[tuple[str, str, date], float]
+    cooldowns: dict[tuple[str, str], datetime]
+    grants: dict[tuple[str, str, date], int]
+    locked: set[str]
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """A session that was running at the last checkpoint."""
+
+    session_id: int
+    user: str
+    entry: str
+    started_at: datetime
+    boot_id: str
+    started_mono: float
+    charged_mono: float
+    extension_s: int
+    fired: tuple[int, ...]
+    process: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    id: int
+    user: str
+    entry: str
+    seconds: int
+    note: str
+    requested_at: str
+    state: str
+    answered_by: str | None
+    granted_s: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class Store:
+    """Durable state. Construct with ``Store.open``."""
+
+    def __init__(self, db: Database, recovery: Recovery | None = None) -> None:
+        self.db = db
+        self.recovery = recovery  # set when a bad file was moved aside at open
+
+    @classmethod
+    def open(cls, path: Path | str | None, now: datetime | None = None) -> Store:
+        """Open or create; a bad file is moved aside and ``store_recovered`` audited."""
+        db, recovery = Database.open(Path(path) if path is not None else None)
+        store = cls(db, recovery)
+        if recovery is not None and now is not None:
+            store.audit(now, "store_recovered",
+                        {"problem": recovery.problem, "moved_to": recovery.moved_to})
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> Store:
+        return cls(Database.open_readonly(Path(path)))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- audit ----------------------------------------------------------------
+    def audit(self, ts: datetime, kind: str, data: Mapping[str, Any], *,
+              user: str | None = None, entry: str | None = None,
+              actor: str = "shepherd") -> int:
+        return audit_log.append(self.db, ts, kind, data, user=user, entry=entry, actor=actor)
+
+    def audit_page(self, flt: audit_log.AuditFilter, limit: int = audit_log.PAGE_SIZE,
+                   before: int | None = None) -> audit_log.AuditPage:
+        return audit_log.query(self.db, flt, limit=limit, before=before)
+
+    def verify_audit(self) -> audit_log.VerifyResult:
+        return audit_log.verify(self.db)
+
+    def prune_audit(self, older_than: datetime) -> int:
+        return audit_log.prune(self.db, older_than)
+
+    # -- meta -----------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        value = self.db.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).get
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def trusted_wall(self) -> datetime | None:
+        value = self.meta("trusted_wall")
+        return datetime.fromisoformat(value) if value else None
+
+    def set_trusted_wall(self, wall: datetime) -> None:
+        self.set_meta("trusted_wall", wall.isoformat())
+
+    # -- reading state ----------------------------------------------------------
+    def load_accounting(self, since: date) -> Accounting:
+        conn = self.db.conn
+        usage = {(str(u), str(e), date.fromisoformat(str(d))): float(s) for u, e, d, s in
+                 conn.execute("SELECT user, entry, day, seconds FROM usage WHERE day >= ?",
+                              (since.isoformat(),))}
+        cooldowns = {(str(u), str(e)): datetime.fromisoformat(str(t)) for u, e, t in
+                     conn.execute("SELECT user, entry, until FROM cooldowns")}
+        grants = {(str(u), str(t), date.fromisoformat(str(d))): int(s) for u, t, d, s in
+                  conn.execute("SELECT user, target, day, sum(seconds) FROM grants "
+                               "WHERE day >= ? GROUP BY user, target, day",
+                               (since.isoformat(),))}
+        locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
+        return Accounting(usage, cooldowns, grants, locked)
+
+    def next_session_id(self) -> int:
+        return int(self.db.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").get)
+
+    def snapshots(self) -> list[SnapshotRow]:
+        rows = self.db.conn.execute(
+            "SELECT s.id, s.user, s.entry, s.started_at, p.boot_id, p.started_mono, "
+            "p.charged_mono, s.extension_s, p.fired, p.process "
+            "FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
+        return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
+                            str(r[4]), float(r[5]), float(r[6]), int(r[7]),
+                            tuple(json.loads(str(r[8]))), json.loads(str(r[9]))) for r in rows]
+
+    def usage_rows(self, since: date, until: date,
+                   user: str | None = None) -> list[tuple[str, str, date, float]]:
+        sql = "SELECT user, entry, day, seconds FROM usage WHERE day >= ? AND day <= ?"
+        params: list[Any] = [since.isoformat(), until.isoformat()]
+        if user is not None:
+            sql += " AND user = ?"
+            params.append(user)
+        return [(str(u), str(e), date.fromisoformat(str(d)), float(s))
+                for u, e, d, s in self.db.conn.execute(sql + " ORDER BY day, user, entry", params)]
+
+    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]:
+        return {(str(u), str(t), date.fromisoformat(str(d))): int(s) for u, t, d, s in
+                self.db.conn.execute(
+                    "SELECT user, target, day, sum(seconds) FROM grants WHERE day BETWEEN ? AND ? "
+                    "GROUP BY user, target, day", (since.isoformat(), until.isoformat()))}
+
+    # -- sessions ---------------------------------------------------------------
+    def _add_use(self, conn: apsw.Connection, session_id: int, user: str, entry: str,
+                 day: date, seconds: float) -> None:
+        if seconds == 0:
+            return
+        conn.execute(
+            "INSERT INTO usage (user, entry, day, seconds) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user, entry, day) DO UPDATE SET seconds = max(0, seconds + ?)",
+            (user, entry, day.isoformat(), max(seconds, 0.0), seconds))
+        conn.execute(
+            "INSERT INTO session_days (session_id, day, seconds) VALUES (?, ?, ?) "
+            "ON CONFLICT (session_id, day) DO UPDATE SET seconds = max(0, seconds + ?)",
+            (session_id, day.isoformat(), max(seconds, 0.0), seconds))
+        conn.execute("UPDATE sessions SET charged_s = charged_s + ? WHERE id = ?",
+                     (seconds, session_id))
+
+    def _settle_lease(self, conn: apsw.Connection, session_id: int) -> tuple[str, str]:
+        row = conn.execute(
+            "SELECT s.user, s.entry, p.lease_day, p.lease_s FROM sessions s "
+            "JOIN snapshot p ON p.session_id = s.id WHERE s.id = ?", (session_id,)).fetchall()
+        if not row:
+            raise StoreError(f"session {session_id} is not running")
+        user, entry, lease_day, lease_s = row[0]
+        if lease_day is not None and lease_s:
+            self._add_use(conn, session_id, str(user), str(entry),
+                          date.fromisoformat(str(lease_day)), -float(lease_s))
+        return str(user), str(entry)
+
+    def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
+                      boot_id: str, started_mono: float, lease_day: date,
+                      process: Mapping[str, Any], audit_data: Mapping[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO sessions (id, user, entry, started_at) VALUES (?, ?, ?, ?)",
+                         (session_id, user, entry, ts.isoformat()))
+            conn.execute(
+                "INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
+                "lease_day, lease_s, process, checkpoint_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, boot_id, started_mono, started_mono, lease_day.isoformat(),
+                 LEASE_S, json.dumps(dict(process)), ts.isoformat()))
+            self._add_use(conn, session_id, user, entry, lease_day, LEASE_S)
+            self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
+                       user=user, entry=entry)
+
+    def checkpoint(self, ts: datetime, charges: Iterable[tuple[int, Parts, float, date,
+                                                                tuple[int, ...]]]) -> None:
+        """For each (session, parts, charged_mono, lease_day, fired): settle, charge, lease."""
+        with self.db.write() as conn:
+            for session_id, parts, charged_mono, lease_day, fired in charges:
+                user, entry = self._settle_lease(conn, session_id)
+                for day, seconds in parts:
+                    self._add_use(conn, session_id, user, entry, day, seconds)
+                self._add_use(conn, session_id, user, entry, lease_day, LEASE_S)
+                conn.execute(
+                    "UPDATE snapshot SET charged_mono = ?, lease_day = ?, lease_s = ?, "
+                    "fired = ?, checkpoint_at = ? WHERE session_id = ?",
+                    (charged_mono, lease_day.isoformat(), LEASE_S, json.dumps(list(fired)),
+                     ts.isoformat(), session_id))
+
+    def set_process(self, session_id: int, process: Mapping[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                         (json.dumps(dict(process)), session_id))
+
+    def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
+                      actor: str, audit_data: Mapping[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE sessions SET extension_s = ? WHERE id = ?",
+                         (extension_s, session_id))
+            user, entry = conn.execute("SELECT user, entry FROM sessions WHERE id = ?",
+                                       (session_id,)).fetchall()[0]
+            self.audit(ts, "session_extended",
+                       {"session_id": session_id, "seconds": seconds, **audit_data},
+                       user=str(user), entry=str(entry), actor=actor)
+
+    def end_session(self, ts: datetime, session_id: int, parts: Parts, reason: str,
+                    cooldown_until: datetime | None, *, actor: str = "shepherd",
+                    settle_lease: bool = True,
+                    audit_data: Mapping[str, Any] | None = None) -> float:
+        """Close a session: settle its lease, charge its last piece, start its cooldown.
+
+        ``settle_lease=False`` keeps the second charged ahead (crash recovery: the
+        time since the last checkpoint is unknown). Returns the seconds charged.
+        """
+        with self.db.write() as conn:
+            if settle_lease:
+                user, entry = self._settle_lease(conn, session_id)
+            else:
+                user, entry = (str(v) for v in conn.execute(
+                    "SELECT user, entry FROM sessions WHERE id = ?", (session_id,)).fetchall()[0])
+            for day, seconds in parts:
+                self._add_use(conn, session_id, user, entry, day, seconds)
+            charged = float(conn.execute("SELECT coalesce(sum(seconds), 0) FROM session_days "
+                                         "WHERE session_id = ?", (session_id,)).get)
+            conn.execute("UPDATE sessions SET ended_at = ?, end_reason = ?, charged_s = ? "
+                         "WHERE id = ?", (ts.isoformat(), reason, charged, session_id))
+            conn.execute("DELETE FROM snapshot WHERE session_id = ?", (session_id,))
+            if cooldown_until is not None:
+                conn.execute(
+                    "INSERT INTO cooldowns (user, entry, until) VALUES (?, ?, ?) "
+                    "ON CONFLICT (user, entry) DO UPDATE SET until = max(until, excluded.until)",
+                    (user, entry, cooldown_until.isoformat()))
+            data = {"session_id": session_id, "reason": reason,
+                    "charged_s": round(charged, 3), **dict(audit_data or {})}
+            if cooldown_until is not None:
+                data["cooldown_until"] = cooldown_until.isoformat()
+            self.audit(ts, "session_ended", data, user=user, entry=entry, actor=actor)
+        return charged
+
+    # -- admin actions ------------------------------------------------------------
+    def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
+              actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None) -> None:
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
+                         "granted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (user, target, day.isoformat(), seconds, actor, reason, ts.isoformat()))
+            self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
+                                            "seconds": seconds, "reason": reason,
+                                            **dict(audit_data or {})},
+                       user=user, entry=target, actor=actor)
+
+    def clear_cooldown(self, ts: datetime, user: str, entry: str, *, actor: str) -> bool:
+        with self.db.write() as conn:
+            existed = conn.execute("SELECT until FROM cooldowns WHERE user = ? AND entry = ?",
+                                   (user, entry)).get
+            conn.execute("DELETE FROM cooldowns WHERE user = ? AND entry = ?", (user, entry))
+            self.audit(ts, "cooldown_cleared", {"was_until": existed}, user=user, entry=entry,
+                       actor=actor)
+        return existed is not None
+
+    def set_locked(self, ts: datetime, user: str, locked: bool, *, actor: str) -> None:
+        with self.db.write() as conn:
+            if locked:
+                conn.execute("INSERT OR IGNORE INTO locks (user, locked_at, actor) "
+                             "VALUES (?, ?, ?)", (user, ts.isoformat(), actor))
+            else:
+                conn.execute("DELETE FROM locks WHERE user = ?", (user,))
+            self.audit(ts, "user_locked" if locked else "user_unlocked", {}, user=user,
+                       actor=actor)
+
+    # -- time requests ----------------------------------------------------------------
+    def add_request(self, ts: datetime, user: str, entry: str, seconds: int, note: str) -> int:
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO requests (user, entry, seconds, note, requested_at) "
+                         "VALUES (?, ?, ?, ?, ?)", (user, entry, seconds, note, ts.isoformat()))
+            request_id = int(conn.last_insert_rowid())
+            self.audit(ts, "time_requested", {"request_id": request_id, "seconds": seconds,
+                                              "note": note}, user=user, entry=entry, actor=user)
+        return request_id
+
+    def requests(self, pending_only: bool = True) -> list[TimeRequest]:
+        sql = ("SELECT id, user, entry, seconds, note, requested_at, state, answered_by, "
+               "granted_s FROM requests")
+        if pending_only:
+            sql += " WHERE state = 'pending'"
+        return [TimeRequest(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]),
+                            str(r[6]), r[7], r[8])
+                for r in self.db.conn.execute(sql + " ORDER BY id")]
+
+    def answer_request(self, ts: datetime, request_id: int, approve: bool, seconds: int | None,
+                       day: date, *, actor: str) -> TimeRequest:
+        """Approve (the request becomes a grant, in the same transaction) or decline."""
+        with self.db.write() as conn:
+            found = [r for r in self.requests() if r.id == request_id]
+            if not found:
+                raise StoreError(f"no pending request {request_id}")
+            request = found[0]
+            granted = (seconds or request.seconds) if approve else None
+            conn.execute("UPDATE requests SET state = ?, answered_at = ?, answered_by = ?, "
+                         "granted_s = ? WHERE id = ?",
+                         ("approved" if approve else "declined", ts.isoformat(), actor, granted,
+                          request_id))
+            if granted:
+                self.grant(ts, request.user, request.entry, day, granted, actor=actor,
+                           reason=f"request {request_id}")
+            self.audit(ts, "request_answered", {"request_id": request_id,
+                                                "approved": approve, "granted_s": granted},
+                       user=request.user, entry=request.entry, actor=actor)
+        return TimeRequest(request.id, request.user, request.entry, request.seconds,
+                           request.note, request.requested_at,
+                           "approved" if approve else "declined", actor, granted)
+
+    # -- maintenance --------------------------------------------------------------------
+    def backup(self, target: Path | str) -> audit_log.VerifyResult:
+        """Online copy with SQLite's backup API; the copy is opened and verified."""
+        target = Path(target)
+        if target.exists():
+            raise StoreError(f"{target} already exists; choose a new file name")
+        dest = apsw.Connection(str(target))
+        try:
+            with dest.backup("main", self.db.conn, "main") as job:
+                while not job.done:
+                    job.step(1024)
+        finally:
+            dest.close()
+        copy = Store.open_readonly(target)
+        try:
+            return copy.verify_audit()
+        finally:
+            copy.close()

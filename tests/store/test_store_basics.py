@@ -1,0 +1,103 @@
+"""The store: pragmas, migrations, one transaction per change, leases, requests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import apsw
+import pytest
+
+from shepherd.store import SCHEMA_VERSION, AuditFilter, Store, StoreError, StoreVersionError
+from shepherd.store.schema import MIGRATIONS
+from tests.store.conftest import DAY, T0
+
+
+def test_store_uses_wal_full_sync_busy_timeout_and_foreign_keys(store: Store) -> None:
+    conn = store.db.conn
+    assert conn.pragma("journal_mode") == "wal"
+    assert conn.pragma("synchronous") == 2  # FULL
+    assert conn.pragma("foreign_keys") == 1
+    assert conn.pragma("busy_timeout") >= 1000
+    assert store.db.schema_version == SCHEMA_VERSION
+
+
+def test_a_file_made_by_migration_1_is_upgraded_keeping_its_data(store_path: Path) -> None:
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    conn.execute(MIGRATIONS[0])
+    conn.pragma("user_version", 1)
+    conn.execute("INSERT INTO usage VALUES ('alex', 'game', '2026-11-25', 42.0)")
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        assert store.db.schema_version == SCHEMA_VERSION > 1
+        assert store.load_accounting(DAY).usage == {("alex", "game", DAY): 42.0}
+        assert store.requests() == []  # a table migration 2 added
+    finally:
+        store.close()
+
+
+def test_a_newer_schema_is_refused_naming_both_versions(store_path: Path) -> None:
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    conn.pragma("user_version", SCHEMA_VERSION + 5)
+    conn.close()
+    with pytest.raises(StoreVersionError) as caught:
+        Store.open(store_path, T0)
+    message = str(caught.value)
+    assert f"schema version {SCHEMA_VERSION + 5}" in message
+    assert f"({SCHEMA_VERSION})" in message
+    assert store_path.exists()  # not moved aside: the data may be fine
+
+
+def test_a_session_is_charged_with_a_lease_settled_exactly_at_a_clean_end(store: Store) -> None:
+    sid = store.next_session_id()
+    store.start_session(T0, sid, "alex", "game", boot_id="b", started_mono=100.0,
+                        lease_day=DAY, process={}, audit_data={})
+    assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == 1.0  # charged ahead
+    store.checkpoint(T0, [(sid, [(DAY, 1.0)], 101.0, DAY, ())])
+    store.checkpoint(T0, [(sid, [(DAY, 1.0)], 102.0, DAY, (300,))])
+    assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == 3.0
+    charged = store.end_session(T0, sid, [(DAY, 0.25)], "exited", T0 + timedelta(minutes=30))
+    assert charged == 2.25
+    accounting = store.load_accounting(DAY)
+    assert accounting.usage[("alex", "game", DAY)] == 2.25
+    assert accounting.cooldowns[("alex", "game")] == T0 + timedelta(minutes=30)
+    assert store.snapshots() == []
+
+
+def test_a_failed_change_writes_nothing(store: Store) -> None:
+    before = store.verify_audit().checked
+    with pytest.raises(StoreError):
+        store.end_session(T0, 99, [(DAY, 5.0)], "exited", None)
+    assert store.load_accounting(DAY).usage == {}
+    assert store.verify_audit().checked == before
+
+
+def test_an_approved_request_becomes_a_grant_and_both_are_audited(store: Store) -> None:
+    rid = store.add_request(T0, "alex", "game", 900, "finishing a level")
+    assert [r.id for r in store.requests()] == [rid]
+    answered = store.answer_request(T0, rid, True, 600, DAY, actor="root")
+    assert answered.state == "approved" and answered.granted_s == 600
+    assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 600}
+    assert store.requests() == []
+    with pytest.raises(StoreError):
+        store.answer_request(T0, rid, False, None, DAY, actor="root")
+    types = [e.type for e in store.audit_page(AuditFilter()).events]
+    assert types == ["request_answered", "time_granted", "time_requested"]
+
+
+def test_locks_and_cooldown_clears_are_remembered_and_audited(store: Store) -> None:
+    store.set_locked(T0, "sam", True, actor="root")
+    assert store.load_accounting(DAY).locked == {"sam"}
+    store.set_locked(T0, "sam", False, actor="root")
+    assert store.load_accounting(DAY).locked == set()
+    assert store.clear_cooldown(T0, "sam", "game", actor="root") is False
+    assert store.verify_audit().checked == 3
+
+
+def test_trusted_wall_clock_reading_is_kept(store: Store) -> None:
+    assert store.trusted_wall() is None
+    store.set_trusted_wall(T0)
+    assert store.trusted_wall() == T0
