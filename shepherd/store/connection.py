@@ -170,6 +170,8 @@ class Database:
                 conn.close()
         except apsw.BusyError:
             raise StoreError(f"{path} is locked by another process") from None
+        except (apsw.CorruptError, apsw.NotADBError) as exc:
+            return f"integrity check failed: {exc}"
         except apsw.Error as exc:
             return f"SQLite could not check the file: {exc}"
         if rows != ["ok"]:
