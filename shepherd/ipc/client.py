@@ -1,0 +1,87 @@
+"""The one client: used by the CLI (blocking) and the TUI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from shepherd.ipc.protocol import MAX_LINE, RpcError, encode
+
+SYSTEM_SOCKET = Path("/run/shepherd/shepherd.sock")
+
+
+def user_socket_path() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/shepherd-{os.getuid()}"
+    return Path(runtime) / "shepherd" / "shepherd.sock"
+
+
+def find_socket(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--socket``, else ``$SHEPHERD_SOCKET``, else the user socket if it exists, else system."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("SHEPHERD_SOCKET"):
+        return Path(os.environ["SHEPHERD_SOCKET"])
+    user = user_socket_path()
+    return user if user.exists() else SYSTEM_SOCKET
+
+
+class DaemonUnreachable(Exception):
+    pass
+
+
+class Client:
+    """A blocking JSON-RPC client on the daemon's socket."""
+
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        self.path = path
+        self._ids = itertools.count(1)
+        try:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(str(path))
+        except OSError as exc:
+            raise DaemonUnreachable(f"cannot reach the daemon at {path}: {exc.strerror}") from None
+        self._file = self.sock.makefile("rb")
+
+    def close(self) -> None:
+        self._file.close()
+        self.sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> Any:
+        line = self._file.readline(MAX_LINE + 2)
+        if not line:
+            raise DaemonUnreachable("the daemon closed the connection")
+        return json.loads(line)
+
+    def call(self, method: str, **params: Any) -> Any:
+        request_id = next(self._ids)
+        self.sock.sendall(encode({"jsonrpc": "2.0", "id": request_id, "method": method,
+                                  "params": params}))
+        while True:
+            message = self._read()
+            if isinstance(message, dict) and message.get("id") == request_id:
+                break
+        if "error" in message:
+            error = message["error"]
+            raise RpcError(int(error.get("code", 0)), str(error.get("message", "")),
+                           error.get("data"))
+        return message.get("result")
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """After ``subscribe``: each notification as it arrives."""
+        self.sock.settimeout(None)
+        while True:
+            message = self._read()
+            if isinstance(message, dict) and "method" in message:
+                yield message

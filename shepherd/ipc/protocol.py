@@ -1,0 +1,103 @@
+"""JSON-RPC 2.0 over newline-delimited UTF-8 JSON: the one codec for server and client.
+
+One JSON text per line, at most ``MAX_LINE`` bytes. Requests, notifications
+(no ``id``) and batches follow the JSON-RPC 2.0 specification.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 64 * 1024
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# Application errors (the server-defined range).
+FORBIDDEN = -32001
+LAUNCH_DENIED = -32002
+NOT_FOUND = -32004
+STORE_UNAVAILABLE = -32005
+RATE_LIMITED = -32010
+LINE_TOO_LONG = -32011
+TOO_MANY_CONNECTIONS = -32012
+
+JsonId = str | int | None
+
+
+class RpcError(Exception):
+    """An error to answer with: code, message and optional data."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    params: dict[str, Any]
+    id: JsonId
+    is_notification: bool
+
+
+def encode(message: Any) -> bytes:
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.encode() + b"\n"
+
+
+def response(request_id: JsonId, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def error_response(request_id: JsonId, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def parse_request(item: Any) -> Request:
+    """One request object; ``RpcError(INVALID_REQUEST)`` when it is not one."""
+    if not isinstance(item, dict):
+        raise RpcError(INVALID_REQUEST, "a request must be a JSON object")
+    request_id = item.get("id")
+    if "id" in item and not isinstance(request_id, str | int) and request_id is not None:
+        raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
+    if isinstance(request_id, bool):
+        raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
+    if item.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, 'jsonrpc must be "2.0"')
+    method = item.get("method")
+    if not isinstance(method, str) or not method:
+        raise RpcError(INVALID_REQUEST, "method must be a non-empty string")
+    params = item.get("params", {})
+    if isinstance(params, list):
+        raise RpcError(INVALID_PARAMS, "params must be an object (named parameters)")
+    if not isinstance(params, dict):
+        raise RpcError(INVALID_PARAMS, "params must be an object")
+    return Request(method, params, request_id, "id" not in item)
+
+
+def parse_line(line: bytes) -> Any:
+    """The decoded JSON value of a line; ``RpcError(PARSE_ERROR)`` when it is not JSON."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RpcError(PARSE_ERROR, "the line is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise RpcError(PARSE_ERROR, f"not JSON: {exc.msg} at column {exc.colno}") from None
