@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError
+from shepherd.cli.daemon_cmd import add_daemon_commands
+from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
 from shepherd.policy import check_policy_file
 
@@ -42,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="print every problem of a policy file; exit 1 on any error")
     check.add_argument("file", metavar="FILE")
     check.set_defaults(handler=_policy_check)
+    policy_remote(policy_commands)
 
+    add_daemon_commands(commands)
+    add_remote_commands(commands)
     add_review_commands(commands)
     return parser
 

@@ -31,10 +31,6 @@ from shepherd.store.audit import iterate
 
 
 def _open_db(args: argparse.Namespace) -> Store:
-    if args.db is None:
-        from shepherd.cli.remote import require_daemon
-
-        require_daemon(args)
     try:
         return Store.open_readonly(args.db)
     except StoreError as exc:
@@ -202,6 +198,7 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     form.add_argument("--json", action="store_true", help="one JSON event per line")
     form.add_argument("--csv", action="store_true")
     audit.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
+    audit.add_argument("--socket", metavar="PATH", help="the daemon's socket")
     audit.set_defaults(handler=cmd_audit)
 
     usage = commands.add_parser("usage", help="time used per day, against quota")
@@ -211,6 +208,7 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
     usage.add_argument("--policy", type=Path, metavar="FILE",
                        help="quotas from this policy (default: the one the store recorded)")
+    usage.add_argument("--socket", metavar="PATH", help="the daemon's socket")
     usage.set_defaults(handler=cmd_usage)
 
     store = commands.add_parser("store", help="store maintenance")
@@ -219,4 +217,5 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     backup.add_argument("path", metavar="PATH")
     backup.add_argument("--db", type=Path, metavar="SOURCE",
                         help="copy this store file instead of asking the daemon")
+    backup.add_argument("--socket", metavar="PATH", help="the daemon's socket")
     backup.set_defaults(handler=cmd_store_backup)

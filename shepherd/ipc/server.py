@@ -61,7 +61,7 @@ def peer_credentials(sock: socket.socket) -> Peer:
     return Peer(pid, uid, gid)
 
 
-@dataclass
+@dataclass(eq=False)
 class Connection:
     peer: Peer
     writer: asyncio.StreamWriter

@@ -1,0 +1,70 @@
+"""``shepherd daemon`` and ``shepherd demo``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+from shepherd.cli.common import EXIT_ERROR, CommandError
+from shepherd.ipc.client import SYSTEM_SOCKET, user_socket_path
+from shepherd.policy import check_policy_file
+
+SYSTEM_POLICY = Path("/etc/shepherd/policy.toml")
+SYSTEM_STATE = Path("/var/lib/shepherd")
+
+
+def _xdg(name: str, fallback: str) -> Path:
+    value = os.environ.get(name)
+    return Path(value) if value else Path.home() / fallback
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from shepherd.daemon import DaemonConfig, run_daemon
+
+    if args.user:
+        policy = args.policy or _xdg("XDG_CONFIG_HOME", ".config") / "shepherd" / "policy.toml"
+        state = args.state_dir or _xdg("XDG_STATE_HOME", ".local/state") / "shepherd"
+        socket_path = args.socket or user_socket_path()
+    else:
+        if args.child:
+            raise CommandError("--child goes with --user", 2)
+        policy = args.policy or SYSTEM_POLICY
+        state = args.state_dir or SYSTEM_STATE
+        socket_path = args.socket or SYSTEM_SOCKET
+    child = None
+    if args.user:
+        result = check_policy_file(policy)
+        if result.policy is None:
+            for problem in result.errors:
+                print(problem.render(str(policy)))
+            return EXIT_ERROR
+        names = [u.name for u in result.policy.users]
+        me = getpass.getuser()
+        child = args.child or (me if me in names else names[0])
+        if child not in names:
+            raise CommandError(f"--child {child!r} is not a [[users]] name in {policy} "
+                               f"(expected one of: {', '.join(names)})", 2)
+    config = DaemonConfig(Path(policy), Path(state), Path(socket_path), args.user, child)
+    return run_daemon(config, args.log_level)
+
+
+def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    daemon = commands.add_parser("daemon", help="run the supervisor (systemd starts it)")
+    daemon.add_argument("--user", action="store_true",
+                        help="user mode: run as yourself, playing one child of the policy")
+    daemon.add_argument("--child", metavar="NAME", help="user mode: the child you play")
+    daemon.add_argument("--policy", type=Path, metavar="PATH")
+    daemon.add_argument("--state-dir", type=Path, metavar="DIR")
+    daemon.add_argument("--socket", type=Path, metavar="PATH")
+    daemon.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info",
+                                 "warning", "error"])
+    daemon.set_defaults(handler=cmd_daemon)
+
+    from shepherd.cli.demo import cmd_demo
+
+    demo = commands.add_parser("demo", help="a user-mode daemon with a demo policy, live")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary state dir")
+    demo.set_defaults(handler=cmd_demo)

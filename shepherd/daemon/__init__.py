@@ -1,0 +1,29 @@
+"""The supervisor daemon: the asyncio shell that wires the pieces (SPEC §1, §4, §6, §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from shepherd.daemon.core import Daemon, DaemonConfig
+from shepherd.policy import PolicyError, check_policy_file
+from shepherd.store import StoreVersionError
+
+__all__ = ["Daemon", "DaemonConfig", "run_daemon"]
+
+
+def run_daemon(config: DaemonConfig, log_level: str = "INFO") -> int:
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    result = check_policy_file(config.policy_path)
+    if result.policy is None:
+        print(PolicyError(str(config.policy_path), result.errors), file=sys.stderr)
+        return 1
+    daemon = Daemon(config, result.policy)
+    try:
+        asyncio.run(daemon.run())
+    except StoreVersionError as exc:
+        print(f"shepherd daemon: {exc}", file=sys.stderr)
+        return 1
+    return 0

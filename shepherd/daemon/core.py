@@ -1,0 +1,504 @@
+"""The asyncio shell: wires policy, engine, store, supervisor and IPC together.
+
+Data flows one way: the clock is read here, the engine decides, and this module
+carries the decisions out (spawn, stop, write, broadcast). Timers are scheduled
+at the exact monotonic instant the engine names; with no session running the
+only wake-up is the once-a-minute clock check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shepherd.daemon import system
+from shepherd.engine import (
+    ActionRefused,
+    ClockJump,
+    Engine,
+    Instant,
+    LaunchDenied,
+    Resumed,
+    SessionDue,
+    SessionEnded,
+    SessionSnapshot,
+    StoreUnavailable,
+    TrustedClock,
+    UsageCharged,
+    WarningIssued,
+)
+from shepherd.engine.events import EndReason, Event, Reason
+from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
+from shepherd.ipc.server import RpcServer
+from shepherd.localtime import local_zone
+from shepherd.policy import Policy, PolicyError, check_policy_file
+from shepherd.store import Store, StoreError
+from shepherd.supervisor.account import Account, session_environment
+from shepherd.supervisor.direct import DirectBackend
+
+log = logging.getLogger("shepherd.daemon")
+
+T = TypeVar("T")
+CHECKPOINT_S = 1.0
+CLOCK_CHECK_S = 60.0
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    policy_path: Path
+    state_dir: Path
+    socket_path: Path
+    user_mode: bool
+    child: str | None = None  # user mode: the child the invoking user plays
+
+
+@dataclass
+class RunningSession:
+    session_id: int
+    user: str
+    entry: str
+    account: Account
+    end_reason: EndReason | None = None
+    actor: str = "shepherd"
+    stopping: asyncio.Task[None] | None = None
+
+
+@dataclass
+class ClockState:
+    trusted: TrustedClock
+    pending_jump: ClockJump | None = None
+    events: list[ClockJump] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig, policy: Policy) -> None:
+        self.config = config
+        self.policy = policy
+        self.zone = local_zone()
+        self.boot_id = system.boot_id()
+        self.store: Store | None = None
+        self.store_problem = ""
+        self.engine = Engine(policy, self.zone)
+        self.backend = DirectBackend(config.state_dir / "logs")
+        self.sessions: dict[int, RunningSession] = {}
+        self.clock = ClockState(TrustedClock(system.read_clocks()))
+        self.rejected_reload: dict[str, Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_checkpoint = 0.0
+        self._last_clock_check = 0.0
+        self._stopped = asyncio.Event()
+        self._next_session_id = 1
+        self._watchdog_task: asyncio.Future[None] | None = None
+        from shepherd.daemon.methods import Methods
+
+        self.methods = Methods(self)
+        self.server = RpcServer(config.socket_path, self.methods,
+                                mode=0o600 if config.user_mode else 0o666)
+
+    # -- time -------------------------------------------------------------------
+    def now(self) -> Instant:
+        return self.clock.trusted.instant(system.read_clocks())
+
+    # -- start-up ---------------------------------------------------------------
+    async def start(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        first = system.read_clocks()
+        self._open_store(first.wall)
+        last_trusted = self.store.trusted_wall() if self.store else None
+        self.clock = ClockState(TrustedClock(first, last_trusted))
+        now = self.clock.trusted.instant(first)
+        for jump in self.clock.trusted.start_events:
+            if isinstance(jump, ClockJump):
+                self._audit(now, "clock_jump", self._jump_data(jump))
+        if self.store is not None:
+            accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
+            self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
+                                 cooldowns=accounting.cooldowns, grants=accounting.grants,
+                                 locked=accounting.locked)
+            self._next_session_id = self.store.next_session_id()
+        self._audit(now, "service_started", {"pid": os.getpid(), "user_mode": self.config.user_mode,
+                                             "version": 1})
+        self._record_policy(now, self.config.policy_path)
+        await self._recover(now)
+        await self.server.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopped.set)
+        self._schedule()
+        interval = system.watchdog_interval()
+        if interval:
+            self._watchdog_task = asyncio.ensure_future(self._watchdog(interval))
+        system.sd_notify("READY=1")
+        self._update_status()
+        log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
+                 "user" if self.config.user_mode else "system")
+
+    def _open_store(self, wall: datetime) -> None:
+        try:
+            self.store = Store.open(self.config.state_dir / "shepherd.db", wall)
+            self.store_problem = ""
+        except (StoreError, OSError) as exc:
+            # Fail closed: without a writable store, every launch is denied.
+            self.store = None
+            self.store_problem = str(exc)
+            log.error("store unavailable, launches will be denied: %s", exc)
+
+    def _record_policy(self, now: Instant, path: Path) -> None:
+        if self.store is not None:
+            try:
+                self.store.set_meta("policy_source", path.read_text())
+            except (OSError, StoreError) as exc:
+                log.warning("could not record the policy text: %s", exc)
+        self._audit(now, "policy_loaded", {"path": str(path), "users": len(self.policy.users),
+                                           "entries": len(self.policy.entries)})
+
+    async def _recover(self, now: Instant) -> None:
+        if self.store is None:
+            return
+        for snap in self.store.snapshots():
+            tree = None
+            if snap.boot_id == self.boot_id:
+                tree = self.backend.adopt(snap.session_id, snap.process, self._tree_empty)
+            adopt = tree is not None and self.policy.supervisor.on_restart == "adopt"
+            if adopt:
+                try:
+                    self.engine.adopt(SessionSnapshot(
+                        snap.session_id, snap.user, snap.entry, snap.started_at,
+                        snap.started_mono, snap.charged_mono, snap.extension_s, snap.fired), now)
+                except ActionRefused:
+                    adopt = False
+            if adopt:
+                account = self._account(snap.user)
+                self.sessions[snap.session_id] = RunningSession(
+                    snap.session_id, snap.user, snap.entry, account)
+                self._audit(now, "session_adopted", {"session_id": snap.session_id,
+                                                     "since_checkpoint_s": round(
+                                                         now.mono - snap.charged_mono, 3)},
+                            user=snap.user, entry=snap.entry)
+                continue
+            if tree is not None:
+                await self.backend.stop(snap.session_id, self.policy.supervisor.stop_grace)
+            entry = self.policy.entry(snap.entry)
+            cooldown = entry.limits.cooldown if entry else None
+            until = now.wall + timedelta(seconds=cooldown) if cooldown else None
+            if until is not None:
+                self.engine.cooldowns[(snap.user, snap.entry)] = until
+            charged = self._close_recovered(now, snap.session_id, until, tree is not None)
+            log.warning("session %d (%s/%s) closed after a crash, charged %.1fs",
+                        snap.session_id, snap.user, snap.entry, charged or 0.0)
+        accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
+        self.engine.usage = accounting.usage
+
+    def _close_recovered(self, now: Instant, session_id: int, until: datetime | None,
+                         alive: bool) -> float | None:
+        return self._store_call(lambda store: store.end_session(
+            now.wall, session_id, [], "recovered_after_crash", until,
+            settle_lease=False, audit_data={"processes_alive": alive}))
+
+    def _account(self, user: str) -> Account:
+        if self.config.user_mode:
+            return Account.current()
+        return Account.lookup(user)
+
+    # -- the main loop ----------------------------------------------------------
+    async def run(self) -> None:
+        await self.start()
+        await self._stopped.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        system.sd_notify("STOPPING=1")
+        if self._timer is not None:
+            self._timer.cancel()
+        await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
+                               for sid in list(self.sessions)), return_exceptions=True)
+        for _ in range(100):
+            if not self.sessions:
+                break
+            await asyncio.sleep(0.05)
+        now = self.now()
+        self._audit(now, "service_stopped", {"pid": os.getpid()})
+        if self.store is not None:
+            self.store.set_trusted_wall(now.wall)
+        await self.server.close()
+        if self.store is not None:
+            self.store.close()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def _watchdog(self, interval: float) -> None:
+        while not self._stopped.is_set():
+            system.sd_notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()
+        now = self.now()
+        moments = [self._last_clock_check + CLOCK_CHECK_S]
+        if self.sessions:
+            moments.append(self._last_checkpoint + CHECKPOINT_S)
+        wake = self.engine.next_wakeup(now)
+        if wake is not None:
+            moments.append(wake)
+        at = max(min(moments), now.mono)
+        self._timer = loop.call_at(at, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            now = self.now()
+            if now.mono >= self._last_clock_check + CLOCK_CHECK_S - 0.01:
+                now = self._check_clock()
+            if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
+                self.checkpoint(now)
+            self._carry_out(self.engine.due(now), now)
+        except Exception:  # a timer must never die
+            log.exception("error in the timer")
+        self._update_status()
+        self._schedule()
+
+    def checkpoint(self, now: Instant) -> None:
+        self._last_checkpoint = now.mono
+        self.backend.refresh_all()
+        charges = self.engine.charge(now)
+        self._persist_charges(now, charges)
+
+    def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
+        if self.store is None:
+            return
+        day = self.engine.quota_day(now)
+        rows = []
+        for charge in charges:
+            snap = self.engine.snapshot(charge.session_id)
+            rows.append((charge.session_id, charge.parts, snap.charged_mono, day, snap.fired))
+        self._store_call(lambda store: store.checkpoint(now.wall, rows))
+
+    def _check_clock(self) -> Instant:
+        reading = system.read_clocks()
+        self._last_clock_check = reading.mono
+        for event in self.clock.trusted.observe(reading):
+            now = self.clock.trusted.instant(reading)
+            if isinstance(event, ClockJump):
+                if not event.followed:
+                    self.clock.pending_jump = event
+                self._audit(now, "clock_jump", self._jump_data(event))
+                self._broadcast("clock_jump", self._jump_data(event))
+            elif isinstance(event, Resumed):
+                log.info("resumed after %.0fs asleep: recomputing every deadline", event.slept_s)
+        now = self.clock.trusted.instant(reading)
+        if self.store is not None:
+            self._store_call(lambda store: store.set_trusted_wall(now.wall))
+        return now
+
+    @staticmethod
+    def _jump_data(jump: ClockJump) -> dict[str, Any]:
+        return {"system_wall": jump.system_wall.isoformat(),
+                "trusted_wall": jump.trusted_wall.isoformat(),
+                "skew_s": round(jump.skew_s, 1), "followed": jump.followed, "why": jump.why}
+
+    def accept_clock(self, actor: str) -> dict[str, Any]:
+        reading = system.read_clocks()
+        before = self.clock.trusted.instant(reading).wall
+        self.clock.trusted.accept(reading)
+        self.clock.pending_jump = None
+        now = self.clock.trusted.instant(reading)
+        self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
+                                        "to": now.wall.isoformat(), "followed": True})
+        self._schedule()
+        return {"trusted_wall": now.wall.isoformat()}
+
+    def _carry_out(self, events: list[Event], now: Instant) -> None:
+        for event in events:
+            if isinstance(event, WarningIssued):
+                self._warn(event, now)
+            elif isinstance(event, SessionDue):
+                self.stop_session_soon(event.session_id, event.reason)
+
+    def _warn(self, warning: WarningIssued, now: Instant) -> None:
+        data = warning.to_json()
+        self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
+        self._broadcast("warning_issued", data, user=warning.user)
+        record = self.sessions.get(warning.session_id)
+        if record is not None:
+            entry = self.policy.entry(warning.entry)
+            urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
+            message = warning.message or f"{int(warning.remaining_s // 60) + 1} minutes left"
+            system.notify_desktop(record.account, entry.title if entry else warning.entry,
+                                  message, urgency)
+
+    # -- sessions -----------------------------------------------------------------
+    def launch(self, user: str, entry_id: str, client_env: dict[str, Any],
+               actor: str) -> dict[str, Any]:
+        now = self.now()
+        self.checkpoint(now) if self.sessions else None
+        blocked: tuple[Reason, ...] = ()
+        if self.store is None:
+            blocked = (StoreUnavailable(self.store_problem or "no writable store"),)
+        session_id = self._next_session_id
+        decision = self.engine.launch(user, entry_id, now, session_id, blocked)
+        if isinstance(decision, LaunchDenied):
+            reasons = [r.to_json() for r in decision.reasons]
+            self._audit(now, "launch_denied", {"reasons": reasons}, user=user, entry=entry_id,
+                        actor=actor)
+            raise RpcError(LAUNCH_DENIED, "launch denied: " + ", ".join(
+                r["code"] for r in reasons), {"denied": reasons})
+        self._next_session_id += 1
+        entry = self.policy.entry(entry_id)
+        assert entry is not None
+        try:
+            account = self._account(user)
+            env = session_environment(account, client_env, session_id)
+            tree = self.backend.spawn(session_id, entry.command, account, env, self._tree_empty)
+        except (OSError, KeyError) as exc:
+            problem = str(exc)
+            ended = self.engine.end_session(session_id, now, "launch_failed")
+            self._store_call(lambda store: self._record_failed_launch(store, now, ended, problem))
+            raise RpcError(NOT_FOUND, f"could not start {entry.command[0]!r}: {problem}") from None
+        deadline = decision.deadline
+        data = {"command": list(entry.command), "pid": tree.sid,
+                "deadline": deadline.wall.isoformat() if deadline else None}
+        if self.store is not None:
+            self._store_call(lambda store: store.start_session(
+                now.wall, session_id, user, entry_id, boot_id=self.boot_id,
+                started_mono=now.mono, lease_day=self.engine.quota_day(now),
+                process=tree.describe(), audit_data={**data, "actor": actor}))
+        self.sessions[session_id] = RunningSession(session_id, user, entry_id, account)
+        self._broadcast("session_started", {"session_id": session_id, "entry": entry_id, **data},
+                        user=user)
+        self._carry_out(self.engine.due(now), now)
+        self._schedule()
+        self._update_status()
+        return {"session_id": session_id, "entry": entry_id, "user": user,
+                "started_at": now.wall.isoformat(),
+                "deadline": deadline.wall.isoformat() if deadline else None,
+                "remaining_s": round(deadline.remaining_s, 3) if deadline else None}
+
+    def _record_failed_launch(self, store: Store, now: Instant, ended: SessionEnded,
+                              problem: str) -> None:
+        store.start_session(now.wall, ended.session_id, ended.user, ended.entry,
+                                 boot_id=self.boot_id, started_mono=now.mono,
+                                 lease_day=self.engine.quota_day(now), process={},
+                                 audit_data={"problem": problem})
+        store.end_session(now.wall, ended.session_id, [], "launch_failed", None,
+                               audit_data={"problem": problem})
+
+    def stop_session_soon(self, session_id: int, reason: EndReason,
+                          actor: str = "shepherd") -> None:
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        record.end_reason = reason
+        record.actor = actor
+        record.stopping = asyncio.ensure_future(self._stop(session_id))
+
+    async def stop_session(self, session_id: int, reason: EndReason,
+                           actor: str = "shepherd") -> None:
+        self.stop_session_soon(session_id, reason, actor)
+        record = self.sessions.get(session_id)
+        if record is not None and record.stopping is not None:
+            await record.stopping
+
+    async def _stop(self, session_id: int) -> None:
+        await self.backend.stop(session_id, float(self.policy.supervisor.stop_grace))
+        if session_id in self.sessions:  # the tree never emptied: close the books anyway
+            self._finish(session_id)
+
+    def _tree_empty(self, session_id: int) -> None:
+        if session_id in self.sessions:
+            self._finish(session_id)
+
+    def _finish(self, session_id: int) -> None:
+        record = self.sessions.pop(session_id)
+        now = self.now()
+        reason: EndReason = record.end_reason or "exited"
+        try:
+            ended = self.engine.end_session(session_id, now, reason)
+        except ActionRefused:
+            return
+        self._end_in_store(now, ended, record.actor)
+        self._broadcast("session_ended", {"session_id": session_id, "entry": record.entry,
+                                          "reason": reason, "charged_s": round(ended.charged_s, 3),
+                                          "cooldown_until": ended.cooldown_until.isoformat()
+                                          if ended.cooldown_until else None}, user=record.user)
+        if asyncio.get_event_loop().is_running():
+            self._schedule()
+        self._update_status()
+
+    def _end_in_store(self, now: Instant, ended: SessionEnded, actor: str) -> None:
+        if self.store is None:
+            return
+        self._store_call(lambda store: store.end_session(
+            now.wall, ended.session_id, ended.final_charge.parts, ended.reason,
+            ended.cooldown_until, actor=actor))
+
+    # -- policy -------------------------------------------------------------------
+    async def reload(self, actor: str = "SIGHUP") -> dict[str, Any]:
+        path = self.config.policy_path
+        result = check_policy_file(path)
+        now = self.now()
+        if result.policy is None:
+            errors = [p.render(str(path)) for p in result.errors]
+            self.rejected_reload = {"at": now.wall.isoformat(), "errors": errors}
+            self._audit(now, "policy_rejected", {"path": str(path), "errors": errors},
+                        actor=actor)
+            self._broadcast("policy_rejected", {"errors": errors})
+            log.error("policy reload rejected, the old policy stays:\n%s", "\n".join(errors))
+            raise RpcError(-32020, "policy rejected; the old policy stays in force",
+                           {"errors": errors})
+        events = self.engine.set_policy(result.policy, now)
+        self.policy = result.policy
+        self.rejected_reload = None
+        self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
+        self._record_policy(now, path)
+        self._carry_out(events, now)
+        self._broadcast("policy_loaded", {"path": str(path)})
+        self._schedule()
+        return {"loaded": str(path), "warnings": [p.render(str(path)) for p in result.problems]}
+
+    # -- helpers ------------------------------------------------------------------
+    def _store_call(self, action: Callable[[Store], T]) -> T | None:
+        """Run a store write; on failure, fail closed (launches denied) but keep enforcing."""
+        if self.store is None:
+            return None
+        try:
+            return action(self.store)
+        except (StoreError, OSError, Exception) as exc:  # apsw errors included
+            log.error("store write failed, launches are now denied: %s", exc)
+            self.store_problem = str(exc)
+            self.store = None
+            return None
+
+    def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,
+               entry: str | None = None, actor: str = "shepherd") -> None:
+        if self.store is not None:
+            self._store_call(lambda store: store.audit(
+                now.wall, kind, data, user=user, entry=entry, actor=actor))
+
+    def _broadcast(self, kind: str, data: dict[str, Any], user: str | None = None) -> None:
+        params = {"type": kind, "user": user, **data}
+        self.server.broadcast("event", params,
+                              lambda c: c.context.get("role") == "admin"
+                              or (user is not None and c.context.get("child") == user))
+
+    def _update_status(self) -> None:
+        running = ", ".join(f"{r.user}:{r.entry}" for r in self.sessions.values()) or "idle"
+        system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
+                         + ("" if self.store else " — STORE UNAVAILABLE, launches denied"))
+
+
+def load_policy_or_exit(path: Path) -> Policy:
+    result = check_policy_file(path)
+    if result.policy is None:
+        raise PolicyError(str(path), result.errors)
+    return result.policy

@@ -1,0 +1,54 @@
+"""Who a session runs as, and the clean environment it gets (SPEC §4)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+CLIENT_VARIABLES = frozenset({"DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR",
+                              "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "LANG"})
+SESSION_MARKER = "SHEPHERD_SESSION"
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    groups: tuple[int, ...]
+
+    @classmethod
+    def lookup(cls, name: str) -> Account:
+        """The Unix account; KeyError when it does not exist."""
+        entry = pwd.getpwnam(name)
+        groups = tuple(os.getgrouplist(name, entry.pw_gid))
+        return cls(name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell or "/bin/sh",
+                   groups)
+
+    @classmethod
+    def current(cls) -> Account:
+        entry = pwd.getpwuid(os.getuid())
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir,
+                   entry.pw_shell or "/bin/sh", tuple(os.getgroups()))
+
+
+def allowed_client_variables(variables: Mapping[str, object]) -> dict[str, str]:
+    """Only display/session variables from the allow-list (and ``LC_*``), as strings."""
+    return {k: v for k, v in variables.items()
+            if isinstance(v, str) and (k in CLIENT_VARIABLES or k.startswith("LC_"))
+            and "\0" not in v and len(v) < 4096}
+
+
+def session_environment(account: Account, client: Mapping[str, object],
+                        session_id: int) -> dict[str, str]:
+    """A clean environment: the account's basics, a safe PATH, allow-listed variables."""
+    env = {"HOME": account.home, "USER": account.name, "LOGNAME": account.name,
+           "SHELL": account.shell, "PATH": SAFE_PATH}
+    env.update(allowed_client_variables(client))
+    env[SESSION_MARKER] = str(session_id)  # lets the supervisor find escaped descendants
+    return env
