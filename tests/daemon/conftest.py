@@ -1,0 +1,171 @@
+"""A real daemon process in user mode on a temporary socket."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.client import Client
+from shepherd.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+ME = getpass.getuser()
+
+
+class EventStream:
+    """A subscribed connection, read with deadlines."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(path))
+        self.file = self.sock.makefile("rb")
+        self.sock.sendall(b'{"jsonrpc":"2.0","id":1,"method":"subscribe"}\n')
+        assert json.loads(self.file.readline())["result"] == {"subscribed": True}
+
+    def next(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            line = self.file.readline()
+            if not line:
+                break
+            message = json.loads(line)
+            if message.get("params", {}).get("type") == kind:
+                return dict(message["params"])
+        raise AssertionError(f"no {kind} event within {timeout}s")
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+class DaemonProcess:
+    def __init__(self, policy: str, workdir: Path, rundir: Path) -> None:
+        self.workdir = workdir
+        self.policy_path = workdir / "policy.toml"
+        self.policy_path.write_text(policy)
+        self.state = workdir / "state"
+        self.socket = rundir / "s.sock"
+        self.log = workdir / "daemon.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DaemonProcess:
+        if self.socket.exists():
+            self.socket.unlink()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "shepherd", "daemon", "--user", "--child", ME,
+                 "--policy", str(self.policy_path), "--state-dir", str(self.state),
+                 "--socket", str(self.socket), "--log-level", "DEBUG"],
+                stdout=log, stderr=log, env=env, cwd=ROOT)
+        for _ in range(200):
+            if self.socket.exists():
+                try:
+                    with Client(self.socket) as client:
+                        client.call("hello")
+                    return self
+                except Exception:
+                    pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError("daemon did not start:\n" + self.log.read_text())
+
+    def client(self) -> Client:
+        return Client(self.socket)
+
+    def call(self, method: str, **params: Any) -> Any:
+        with self.client() as client:
+            return client.call(method, **params)
+
+    def events(self) -> EventStream:
+        return EventStream(self.socket)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def store(self) -> Store:
+        return Store.open_readonly(self.state / "shepherd.db")
+
+    def audit_types(self) -> list[str]:
+        store = self.store()
+        try:
+            rows = store.db.conn.execute("SELECT type FROM audit ORDER BY id").fetchall()
+            return [str(r[0]) for r in rows]
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Any]:
+    rundir = Path(tempfile.mkdtemp(prefix="shp"))  # short: socket paths are limited
+    made: list[DaemonProcess] = []
+
+    def make(policy: str) -> DaemonProcess:
+        daemon = DaemonProcess(policy, tmp_path, rundir)
+        made.append(daemon)
+        return daemon.start()
+
+    yield make
+    for daemon in made:
+        if daemon.process is not None and daemon.process.poll() is None:
+            try:
+                daemon.stop()  # stops its sessions too
+            except subprocess.TimeoutExpired:
+                daemon.process.kill()
+                daemon.process.wait()
+    subprocess.run(["pkill", "-KILL", "-f", f"shepherd-test-marker-{tmp_path.name}"], check=False)
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+def policy(entries: str, supervisor: str = 'stop_grace = "2s"', users: str = "") -> str:
+    return f"""
+version = 1
+[supervisor]
+{supervisor}
+default_warnings = []
+
+[[users]]
+name = "{ME}"
+{users}
+{entries}
+"""
+
+
+def marked_processes(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                if marker.encode() in handle.read():
+                    found.append(int(name))
+            with open(f"/proc/{name}/stat") as handle:
+                if handle.read().split(")")[-1].split()[0] == "Z":
+                    found.remove(int(name))
+        except (OSError, ValueError):
+            continue
+    return found

@@ -1,0 +1,342 @@
+"""Integration: a real daemon, real child processes, real signals, real socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
+from tests.daemon.conftest import ME, ROOT, marked_processes, policy
+
+HERE = Path(__file__).resolve().parent
+
+
+def denied_codes(daemon: Any, entry: str) -> set[str]:
+    with pytest.raises(RpcError) as caught:
+        daemon.call("launch", entry=entry)
+    assert caught.value.code == LAUNCH_DENIED
+    return {r["code"] for r in caught.value.data["denied"]}
+
+
+def session_usage(daemon: Any) -> float:
+    store = daemon.store()
+    try:
+        value = store.db.conn.execute("SELECT coalesce(sum(seconds), 0) FROM usage").get
+        assert isinstance(value, float | int)
+        return float(value)
+    finally:
+        store.close()
+
+
+def closed_window() -> str:
+    start = datetime.now() + timedelta(hours=3)
+    end = start + timedelta(hours=1)
+    return (f'windows = [ {{ days = "daily", start = "{start:%H:%M}", '
+            f'end = "{end:%H:%M}" }} ]')
+
+
+def test_launch_allowed_and_denied_with_every_reason(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "nap"
+command = ["sleep", "600"]
+limits = {{ cooldown = "1h" }}
+[[entries]]
+id = "night"
+command = ["sleep", "600"]
+{closed_window()}
+[[entries]]
+id = "never"
+command = ["sleep", "600"]
+limits = {{ daily_quota = 0 }}
+[[entries]]
+id = "others"
+command = ["sleep", "600"]
+users = ["nobody"]
+""", users='[[users]]\nname = "nobody"\n'))
+    started = d.call("launch", entry="nap")
+    assert started["entry"] == "nap" and started["deadline"] is None
+    assert denied_codes(d, "nap") == {"already_running"}
+    assert denied_codes(d, "night") == {"outside_window", "already_running"}
+    assert denied_codes(d, "never") == {"quota_exhausted", "already_running"}
+    assert denied_codes(d, "others") == {"not_allowed_for_user", "already_running"}
+    assert denied_codes(d, "ghost") == {"unknown_entry"}
+    assert d.call("stop") == {"stopped": [started["session_id"]]}
+    assert denied_codes(d, "nap") == {"cooldown"}
+    d.call("lock", user=ME)
+    assert denied_codes(d, "nap") == {"cooldown", "locked"}
+    # The CLI says the same with exit code 3 and JSON.
+    out = subprocess.run([sys.executable, "-m", "shepherd", "launch", "night", "--json",
+                          "--socket", str(d.socket)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 3
+    reasons = json.loads(out.stdout)["denied"]
+    assert {r["code"] for r in reasons} == {"outside_window", "locked"}
+    assert all("next_opening" in r for r in reasons if r["code"] == "outside_window")
+    assert "launch_denied" in d.audit_types()
+
+
+def test_warnings_arrive_in_order_then_expiry(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { max_run = "5s" }
+warnings = [
+  { before = "3s", message = "three" },
+  { before = "1s", severity = "critical", message = "one" },
+]
+"""))
+    events = d.events()
+    t0 = time.monotonic()
+    d.call("launch", entry="game")
+    first = events.next("warning_issued")
+    t1 = time.monotonic() - t0
+    second = events.next("warning_issued")
+    t2 = time.monotonic() - t0
+    ended = events.next("session_ended")
+    t3 = time.monotonic() - t0
+    assert (first["message"], second["message"]) == ("three", "one")
+    assert second["severity"] == "critical"
+    assert 1.5 < t1 < 2.8 and 3.5 < t2 < 4.8 and 4.8 < t3 < 8
+    assert ended["reason"] == "expired"
+    assert abs(ended["charged_s"] - 5.0) < 0.5
+    types = d.audit_types()
+    assert types.count("warning_issued") == 2 and "session_ended" in types
+
+
+def test_expiry_kills_the_whole_tree_within_the_grace(daemon_factory: Any, tmp_path: Path) -> None:
+    marker = f"shepherd-test-marker-{tmp_path.name}"
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "sneaky"
+command = ["{sys.executable}", "{HERE / 'escaping_child.py'}", "{marker}"]
+limits = {{ max_run = "2s" }}
+"""))
+    events = d.events()
+    d.call("launch", entry="sneaky")
+    time.sleep(1)
+    assert len(marked_processes(marker)) >= 2  # the leader and the escaped grandchild
+    ended = events.next("session_ended")
+    after_expiry = time.monotonic()
+    assert ended["reason"] == "expired"
+    assert marked_processes(marker) == []
+    # Expiry at 2 s, SIGTERM ignored, SIGKILL after the 2 s grace.
+    assert time.monotonic() - after_expiry < 1
+
+
+def test_cooldown_then_allowed_again(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "nap"
+command = ["sleep", "600"]
+limits = { max_run = "1s", cooldown = "2s" }
+"""))
+    events = d.events()
+    d.call("launch", entry="nap")
+    events.next("session_ended")
+    assert denied_codes(d, "nap") == {"cooldown"}
+    time.sleep(2.2)
+    assert d.call("launch", entry="nap")["entry"] == "nap"
+
+
+def test_a_grant_moves_a_live_deadline(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { daily_quota = "6s" }
+"""))
+    started = d.call("launch", entry="game")
+    assert 5 < started["remaining_s"] <= 6
+    d.call("grant", user=ME, target="game", duration="20s")
+    session = d.call("status")["sessions"][0]
+    assert 24 < session["remaining_s"] <= 26
+    events = d.events()
+    time.sleep(7)
+    assert d.call("status")["sessions"], "the grant did not keep the session alive"
+    d.call("stop")
+    assert events.next("session_ended")["reason"] == "stopped_by_admin"
+    assert "time_granted" in d.audit_types()
+
+
+def test_lock_stops_everything(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "a"
+command = ["sleep", "600"]
+[[entries]]
+id = "b"
+command = ["sleep", "601"]
+""", users="max_sessions = 2"))
+    d.call("launch", entry="a")
+    d.call("launch", entry="b")
+    result = d.call("lock", user=ME)
+    assert len(result["stopped"]) == 2
+    assert d.call("status")["sessions"] == []
+    assert denied_codes(d, "a") == {"locked"}
+    d.call("unlock", user=ME)
+    assert d.call("launch", entry="a")
+
+
+def test_a_bad_policy_reload_is_rejected_and_the_old_one_stays(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n'))
+    d.policy_path.write_text(policy('[[entries]]\nid = "nap"\ncommand = []\n'))
+    with pytest.raises(RpcError) as caught:
+        d.call("policy.reload")
+    assert "entries[0].command: is empty" in caught.value.data["errors"][0]
+    assert d.call("policy.show")["rejected_reload"]["errors"]
+    assert d.call("launch", entry="nap")  # the old policy is still in force
+    assert "policy_rejected" in d.audit_types()
+    # SIGHUP reloads too; a good policy is taken.
+    d.policy_path.write_text(policy('[[entries]]\nid = "other"\ncommand = ["sleep", "600"]\n'))
+    assert d.process is not None
+    d.process.send_signal(1)
+    for _ in range(50):
+        if any(u["entries"] and u["entries"][0]["id"] == "other"
+               for u in d.call("status")["users"]):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("SIGHUP did not reload the policy")
+
+
+@pytest.mark.parametrize("on_restart", ["adopt", "stop"])
+def test_kill_9_mid_session_loses_at_most_a_second(daemon_factory: Any, on_restart: str,
+                                                   tmp_path: Path) -> None:
+    marker = f"shepherd-test-marker-{tmp_path.name}"
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "game"
+command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
+""", supervisor=f'stop_grace = "2s"\non_restart = "{on_restart}"'))
+    started = d.call("launch", entry="game")
+    time.sleep(3.3)
+    d.kill9()
+    killed_at = time.monotonic()
+    charged_at_crash = session_usage(d)
+    # Charged to the last checkpoint plus the lease: never less than was used.
+    assert 3.3 - 0.05 <= charged_at_crash <= 3.3 + 1.05
+    time.sleep(1.0)
+    d.start()
+    status = d.call("status")
+    if on_restart == "adopt":
+        assert [s["id"] for s in status["sessions"]] == [started["session_id"]]
+        assert len(marked_processes(marker)) == 1
+        assert "session_adopted" in d.audit_types()
+        d.call("stop")
+        elapsed = time.monotonic() - killed_at + 3.3
+        total = session_usage(d)
+        # Downtime included, exact to the checkpoint: within a second.
+        assert elapsed - 1.0 <= total <= elapsed + 1.0
+    else:
+        assert status["sessions"] == []
+        store = d.store()
+        try:
+            reason = store.db.conn.execute(
+                "SELECT end_reason FROM sessions WHERE id = ?", (started["session_id"],)).get
+        finally:
+            store.close()
+        assert reason == "recovered_after_crash"
+        assert abs(session_usage(d) - charged_at_crash) < 1e-6
+        assert marked_processes(marker) == []  # not left running unsupervised
+
+
+def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
+    d.call("launch", entry="game")
+    time.sleep(2)
+    assert d.stop() == 0
+    store = d.store()
+    try:
+        reason, charged = store.db.conn.execute(
+            "SELECT end_reason, charged_s FROM sessions").fetchall()[0]
+    finally:
+        store.close()
+    assert reason == "daemon_shutdown"
+    assert 1.9 < float(charged) < 2.6  # exact: the lease was settled
+    assert d.audit_types()[-1] == "service_stopped"
+
+
+def raw(sock: socket.socket, data: bytes) -> dict[str, Any]:
+    sock.sendall(data)
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    return json.loads(reply) if reply else {}
+
+
+def test_bad_input_gets_errors_while_enforcement_keeps_its_time(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { max_run = "3s" }
+"""))
+    events = d.events()
+    t0 = time.monotonic()
+    d.call("launch", entry="game")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(d.socket))
+    assert raw(sock, b"{not json\n")["error"]["code"] == -32700
+    assert raw(sock, b'{"jsonrpc":"2.0","id":7,"method":"fly"}\n')["error"]["code"] == -32601
+    assert raw(sock, b'{"jsonrpc":"2.0","id":8,"method":"grant","params":{"user":1}}\n')[
+        "error"]["code"] == -32602
+    assert raw(sock, b'{"id":9}\n')["error"]["code"] == -32600
+    assert raw(sock, b"\xff\xfe\n")["error"]["code"] == -32700
+    batch = raw(sock, b'[{"jsonrpc":"2.0","id":1,"method":"hello"},{"jsonrpc":"2.0",'
+                      b'"method":"hello"},{"jsonrpc":"2.0","id":2,"method":"nope"}]\n')
+    assert [r.get("id") for r in batch] == [1, 2]  # type: ignore[attr-defined]
+    assert raw(sock, b'{"jsonrpc":"2.0","id":10,"method":"hello"}\n')["result"]["role"] == "admin"
+    reply = raw(sock, b"x" * (70 * 1024) + b"\n")
+    assert reply["error"]["code"] == -32011
+    assert sock.recv(10) == b""  # closed after an oversize line
+    sock.close()
+    ended = events.next("session_ended")
+    assert ended["reason"] == "expired"
+    assert 2.9 < time.monotonic() - t0 < 5
+    assert d.call("health")["ok"]
+
+
+OTHER_PYTHON = "/usr/bin/python3"  # the test's own interpreter may sit in root's home
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
+@pytest.mark.skipif(not os.access(OTHER_PYTHON, os.X_OK), reason="no system python3")
+def test_a_peer_that_is_not_an_admin_is_refused_admin_methods(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n',
+                              users='[[users]]\nname = "nobody"\n'))
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    script = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rb')\n"
+        "out = []\n"
+        "for m, p in [('hello', {}), ('grant', {'user': sys.argv[2], 'target': 'nap',"
+        " 'duration': '1h'}), ('lock', {'user': sys.argv[2]}), ('status', {}),"
+        " ('launch', {'entry': 'nap', 'user': sys.argv[2]})]:\n"
+        "    s.sendall(json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': m, 'params': p}).encode()"
+        " + b'\\n')\n"
+        "    out.append(json.loads(f.readline()))\n"
+        "print(json.dumps(out))\n")
+    run = subprocess.run([OTHER_PYTHON, "-c", script, str(d.socket), ME], user=65534,
+                         capture_output=True, text=True, cwd="/")
+    assert run.returncode == 0, run.stderr
+    hello, grant, lock, status, launch = json.loads(run.stdout)
+    assert hello["result"]["role"] == "child" and hello["result"]["name"] == "nobody"
+    assert grant["error"]["code"] == FORBIDDEN
+    assert lock["error"]["code"] == FORBIDDEN
+    assert [u["name"] for u in status["result"]["users"]] == ["nobody"]  # only its own
+    assert launch["error"]["code"] == FORBIDDEN  # may not act for another child
+    assert d.call("status")["users"][0]["locked"] is False
