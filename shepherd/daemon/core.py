@@ -38,10 +38,12 @@ from shepherd.engine.events import EndReason, Event, Reason
 from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
 from shepherd.ipc.server import RpcServer
 from shepherd.localtime import local_zone
-from shepherd.policy import Policy, PolicyError, check_policy_file
+from shepherd.policy import Policy, check_policy_file
 from shepherd.store import Store, StoreError
+from shepherd.supervisor import LaunchBackend
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
+from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 
 log = logging.getLogger("shepherd.daemon")
 
@@ -86,7 +88,10 @@ class Daemon:
         self.store: Store | None = None
         self.store_problem = ""
         self.engine = Engine(policy, self.zone)
-        self.backend = DirectBackend(config.state_dir / "logs")
+        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs")
+        if not config.user_mode and systemd_available():
+            self.backend = SystemdBackend(config.state_dir / "logs",
+                                          policy.supervisor.stop_grace)
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
@@ -164,10 +169,9 @@ class Daemon:
         if self.store is None:
             return
         for snap in self.store.snapshots():
-            tree = None
-            if snap.boot_id == self.boot_id:
-                tree = self.backend.adopt(snap.session_id, snap.process, self._tree_empty)
-            adopt = tree is not None and self.policy.supervisor.on_restart == "adopt"
+            alive = snap.boot_id == self.boot_id and self.backend.adopt(
+                snap.session_id, snap.process, self._tree_empty)
+            adopt = alive and self.policy.supervisor.on_restart == "adopt"
             if adopt:
                 try:
                     self.engine.adopt(SessionSnapshot(
@@ -184,14 +188,14 @@ class Daemon:
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
                 continue
-            if tree is not None:
+            if alive:
                 await self.backend.stop(snap.session_id, self.policy.supervisor.stop_grace)
             entry = self.policy.entry(snap.entry)
             cooldown = entry.limits.cooldown if entry else None
             until = now.wall + timedelta(seconds=cooldown) if cooldown else None
             if until is not None:
                 self.engine.cooldowns[(snap.user, snap.entry)] = until
-            charged = self._close_recovered(now, snap.session_id, until, tree is not None)
+            charged = self._close_recovered(now, snap.session_id, until, alive)
             log.warning("session %d (%s/%s) closed after a crash, charged %.1fs",
                         snap.session_id, snap.user, snap.entry, charged or 0.0)
         accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
@@ -258,8 +262,11 @@ class Daemon:
         self._timer = None
         try:
             now = self.now()
-            if now.mono >= self._last_clock_check + CLOCK_CHECK_S - 0.01:
-                now = self._check_clock()
+            minute = now.mono >= self._last_clock_check + CLOCK_CHECK_S - 0.01
+            if minute or self.sessions:
+                # With sessions running, suspend and clock jumps are looked for at every
+                # checkpoint, so a window that closed during a suspend ends at once.
+                now = self._check_clock(persist=minute)
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             self._carry_out(self.engine.due(now), now)
@@ -284,9 +291,10 @@ class Daemon:
             rows.append((charge.session_id, charge.parts, snap.charged_mono, day, snap.fired))
         self._store_call(lambda store: store.checkpoint(now.wall, rows))
 
-    def _check_clock(self) -> Instant:
+    def _check_clock(self, persist: bool) -> Instant:
         reading = system.read_clocks()
-        self._last_clock_check = reading.mono
+        if persist:
+            self._last_clock_check = reading.mono
         for event in self.clock.trusted.observe(reading):
             now = self.clock.trusted.instant(reading)
             if isinstance(event, ClockJump):
@@ -297,7 +305,7 @@ class Daemon:
             elif isinstance(event, Resumed):
                 log.info("resumed after %.0fs asleep: recomputing every deadline", event.slept_s)
         now = self.clock.trusted.instant(reading)
-        if self.store is not None:
+        if persist and self.store is not None:
             self._store_call(lambda store: store.set_trusted_wall(now.wall))
         return now
 
@@ -359,20 +367,21 @@ class Daemon:
         try:
             account = self._account(user)
             env = session_environment(account, client_env, session_id)
-            tree = self.backend.spawn(session_id, entry.command, account, env, self._tree_empty)
+            process = self.backend.spawn(session_id, entry.command, account, env,
+                                         self._tree_empty)
         except (OSError, KeyError) as exc:
             problem = str(exc)
             ended = self.engine.end_session(session_id, now, "launch_failed")
             self._store_call(lambda store: self._record_failed_launch(store, now, ended, problem))
             raise RpcError(NOT_FOUND, f"could not start {entry.command[0]!r}: {problem}") from None
         deadline = decision.deadline
-        data = {"command": list(entry.command), "pid": tree.sid,
+        data = {"command": list(entry.command), "pid": process.get("pid"),
                 "deadline": deadline.wall.isoformat() if deadline else None}
         if self.store is not None:
             self._store_call(lambda store: store.start_session(
                 now.wall, session_id, user, entry_id, boot_id=self.boot_id,
                 started_mono=now.mono, lease_day=self.engine.quota_day(now),
-                process=tree.describe(), audit_data={**data, "actor": actor}))
+                process=process, audit_data={**data, "actor": actor}))
         self.sessions[session_id] = RunningSession(session_id, user, entry_id, account)
         self._broadcast("session_started", {"session_id": session_id, "entry": entry_id, **data},
                         user=user)
@@ -496,9 +505,3 @@ class Daemon:
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
                          + ("" if self.store else " — STORE UNAVAILABLE, launches denied"))
 
-
-def load_policy_or_exit(path: Path) -> Policy:
-    result = check_policy_file(path)
-    if result.policy is None:
-        raise PolicyError(str(path), result.errors)
-    return result.policy

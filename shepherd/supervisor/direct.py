@@ -53,8 +53,8 @@ class SessionTree:
         return f"{SESSION_MARKER}={self.session_id}".encode()
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "direct", "sid": self.sid, "leader_start": self.leader_start,
-                "uid": self.uid}
+        return {"backend": "direct", "pid": self.sid, "sid": self.sid,
+                "leader_start": self.leader_start, "uid": self.uid}
 
 
 class DirectBackend:
@@ -67,7 +67,7 @@ class DirectBackend:
 
     # -- start ------------------------------------------------------------------
     def spawn(self, session_id: int, command: Sequence[str], account: Account,
-              env: dict[str, str], on_empty: Callable[[int], None]) -> SessionTree:
+              env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
         """Start the command; raise OSError when it cannot be started."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         read_end, write_end = os.pipe()
@@ -88,13 +88,13 @@ class DirectBackend:
                            {process.pid}, on_empty=on_empty)
         self.trees[session_id] = tree
         self._watch(tree, process.pid)
-        return tree
+        return tree.describe()
 
     def adopt(self, session_id: int, process: dict[str, Any],
-              on_empty: Callable[[int], None]) -> SessionTree | None:
+              on_empty: Callable[[int], None]) -> bool:
         """Take back a session left by a previous daemon, if any of its processes live."""
         if process.get("backend") != "direct":
-            return None
+            return False
         tree = SessionTree(session_id, int(process.get("sid", 0)),
                            int(process.get("leader_start", 0)), int(process.get("uid", -1)),
                            on_empty=on_empty)
@@ -102,11 +102,11 @@ class DirectBackend:
         known = {tree.sid} if leader and leader.start == tree.leader_start else set()
         tree.members = session_members(tree.sid, known, tree.marker, tree.uid)
         if not tree.members:
-            return None
+            return False
         self.trees[session_id] = tree
         for pid in tree.members:
             self._watch(tree, pid)
-        return tree
+        return True
 
     def _copy_output(self, fd: int, path: Path) -> None:
         """Copy the session's output to its log, up to the cap; the rest is dropped."""

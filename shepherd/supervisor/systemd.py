@@ -9,10 +9,14 @@ PID 1 on the development machines.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
-from collections.abc import Mapping, Sequence
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shepherd.supervisor.account import Account
 
@@ -76,3 +80,90 @@ class UnitState:
         pid = values.get("MainPID", "0")
         return cls(values.get("ActiveState", "inactive"), values.get("SubState", "dead"),
                    int(pid) if pid.isdigit() else 0, values.get("Result", ""))
+
+
+class SystemdBackend:
+    """Sessions as transient units. Exit noticed through a pidfd on the unit's main process;
+    systemd stops what is left in the unit's cgroup when the main process ends."""
+
+    name = "systemd"
+
+    def __init__(self, log_dir: Path, grace_s: int, user_manager: bool = False) -> None:
+        self.log_dir = log_dir
+        self.grace_s = grace_s
+        self.user_manager = user_manager
+        self.units: dict[int, tuple[Account, Callable[[int], None], int | None]] = {}
+
+    def _run(self, args: list[str]) -> str:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            raise OSError(f"{args[0]} failed: {done.stderr.strip() or done.returncode}")
+        return done.stdout
+
+    def state(self, session_id: int, account: Account) -> UnitState:
+        return UnitState.parse(self._run(show_command(session_id, user_manager=self.user_manager,
+                                                      account=account)))
+
+    def spawn(self, session_id: int, command: Sequence[str], account: Account,
+              env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"session-{session_id}.log"
+        self._run(run_command(session_id, command, account, env, log_path,
+                              grace_s=self.grace_s, user_manager=self.user_manager))
+        self._watch(session_id, account, on_empty)
+        return self.describe(session_id, account)
+
+    def describe(self, session_id: int, account: Account) -> dict[str, Any]:
+        return {"backend": "systemd", "unit": unit_name(session_id), "user": account.name,
+                "user_manager": self.user_manager}
+
+    def _watch(self, session_id: int, account: Account, on_empty: Callable[[int], None]) -> None:
+        state = self.state(session_id, account)
+        fd = None
+        if state.main_pid:
+            try:
+                fd = os.pidfd_open(state.main_pid)
+                asyncio.get_running_loop().add_reader(fd, self._main_exited, session_id)
+            except OSError:
+                fd = None
+        self.units[session_id] = (account, on_empty, fd)
+        if not state.running:
+            self._main_exited(session_id)
+
+    def _main_exited(self, session_id: int) -> None:
+        found = self.units.pop(session_id, None)
+        if found is None:
+            return
+        _, on_empty, fd = found
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        on_empty(session_id)
+
+    def adopt(self, session_id: int, process: dict[str, Any],
+              on_empty: Callable[[int], None]) -> bool:
+        if process.get("backend") != "systemd":
+            return False
+        account = Account.lookup(str(process.get("user")))
+        if not self.state(session_id, account).running:
+            return False
+        self._watch(session_id, account, on_empty)
+        return True
+
+    def alive(self, session_id: int) -> bool:
+        return session_id in self.units
+
+    def refresh_all(self) -> None:
+        """Nothing to scan: the unit's cgroup holds every descendant."""
+
+    async def stop(self, session_id: int, grace: float) -> None:
+        found = self.units.get(session_id)
+        if found is None:
+            return
+        account = found[0]
+        await asyncio.to_thread(self._run, stop_command(
+            session_id, user_manager=self.user_manager, account=account))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace + 5
+        while session_id in self.units and loop.time() < deadline:
+            await asyncio.sleep(0.1)

@@ -53,7 +53,9 @@ class EventStream:
 
 
 class DaemonProcess:
-    def __init__(self, policy: str, workdir: Path, rundir: Path) -> None:
+    def __init__(self, policy: str, workdir: Path, rundir: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.extra_env = env or {}
         self.workdir = workdir
         self.policy_path = workdir / "policy.toml"
         self.policy_path.write_text(policy)
@@ -65,7 +67,7 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         if self.socket.exists():
             self.socket.unlink()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.extra_env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "shepherd", "daemon", "--user", "--child", ME,
@@ -123,11 +125,12 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))  # short: socket paths are limited
     made: list[DaemonProcess] = []
 
-    def make(policy: str) -> DaemonProcess:
-        daemon = DaemonProcess(policy, tmp_path, rundir)
+    def make(policy: str, env: dict[str, str] | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(policy, tmp_path, rundir, env)
         made.append(daemon)
         return daemon.start()
 
+    make.rundir = rundir  # type: ignore[attr-defined]
     yield make
     for daemon in made:
         if daemon.process is not None and daemon.process.poll() is None:

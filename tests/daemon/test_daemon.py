@@ -340,3 +340,42 @@ def test_a_peer_that_is_not_an_admin_is_refused_admin_methods(daemon_factory: An
     assert [u["name"] for u in status["result"]["users"]] == ["nobody"]  # only its own
     assert launch["error"]["code"] == FORBIDDEN  # may not act for another child
     assert d.call("status")["users"][0]["locked"] is False
+
+
+def test_a_session_gets_a_clean_environment(daemon_factory: Any, tmp_path: Path) -> None:
+    out = tmp_path / "env.txt"
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "envdump"
+command = ["/bin/sh", "-c", "env > {out}"]
+"""))
+    events = d.events()
+    d.call("launch", entry="envdump", env={"DISPLAY": ":5", "LC_ALL": "C", "SECRET": "x",
+                                            "LD_PRELOAD": "/evil.so", "XAUTHORITY": "/a"})
+    assert events.next("session_ended")["reason"] == "exited"
+    names = {line.split("=", 1)[0] for line in out.read_text().splitlines() if "=" in line}
+    names -= {"PWD", "SHLVL", "_", "OLDPWD"}  # added by sh itself
+    assert names == {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "DISPLAY", "LC_ALL",
+                     "XAUTHORITY", "SHEPHERD_SESSION"}
+
+
+def test_ready_status_and_watchdog_reach_systemd(daemon_factory: Any) -> None:
+    path = daemon_factory.rundir / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.settimeout(5)
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n'),
+                       env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+    messages = [listener.recv(4096).decode() for _ in range(4)]
+    assert messages[0] == "READY=1"  # sent once recovery is done and the socket is up
+    assert any(m.startswith("STATUS=0 session(s)") for m in messages)
+    assert "WATCHDOG=1" in messages
+    d.call("launch", entry="nap")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = listener.recv(4096).decode()
+        if message.startswith("STATUS=1 session(s)"):
+            break
+    else:
+        raise AssertionError("STATUS was not kept current")
+    listener.close()
