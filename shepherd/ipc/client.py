@@ -46,10 +46,9 @@ class Client:
             self.sock.connect(str(path))
         except OSError as exc:
             raise DaemonUnreachable(f"cannot reach the daemon at {path}: {exc.strerror}") from None
-        self._file = self.sock.makefile("rb")
+        self._buffer = bytearray()
 
     def close(self) -> None:
-        self._file.close()
         self.sock.close()
 
     def __enter__(self) -> Client:
@@ -58,10 +57,20 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def read_message(self) -> Any:
+        """The next message from the daemon (``TimeoutError`` after the socket's timeout)."""
+        return self._read()
+
     def _read(self) -> Any:
-        line = self._file.readline(MAX_LINE + 2)
-        if not line:
-            raise DaemonUnreachable("the daemon closed the connection")
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > MAX_LINE:
+                raise DaemonUnreachable("the daemon sent a line that is too long")
+            chunk = self.sock.recv(65536)  # a timeout leaves the buffer intact
+            if not chunk:
+                raise DaemonUnreachable("the daemon closed the connection")
+            self._buffer += chunk
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
         return json.loads(line)
 
     def call(self, method: str, **params: Any) -> Any:

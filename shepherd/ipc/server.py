@@ -182,8 +182,8 @@ class RpcServer:
                     connection.send(error_response(None, RpcError(
                         LINE_TOO_LONG, f"line longer than {MAX_LINE} bytes; closing")))
                     break
-                except (ConnectionError, OSError):
-                    break
+                except (ConnectionError, OSError, asyncio.CancelledError):
+                    break  # cancelled: the daemon is shutting down
                 if line.strip():
                     await self._handle_line(connection, line)
         finally:
