@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -100,6 +100,7 @@ class Daemon:
         self._last_clock_check = 0.0
         self._stopped = asyncio.Event()
         self._next_session_id = 1
+        self._pruned_on: date | None = None
         self._watchdog_task: asyncio.Future[None] | None = None
         from shepherd.daemon.methods import Methods
 
@@ -307,7 +308,19 @@ class Daemon:
         now = self.clock.trusted.instant(reading)
         if persist and self.store is not None:
             self._store_call(lambda store: store.set_trusted_wall(now.wall))
+            self._prune_audit(now)
         return now
+
+    def _prune_audit(self, now: Instant) -> None:
+        """Once a quota day, after start-up: drop audit rows past ``audit_retention``."""
+        day = self.engine.quota_day(now)
+        if day == self._pruned_on:
+            return
+        self._pruned_on = day
+        cutoff = now.wall - timedelta(seconds=self.policy.supervisor.audit_retention)
+        pruned = self._store_call(lambda store: store.prune_audit(cutoff))
+        if pruned:
+            log.info("pruned %d audit rows older than %s", pruned, cutoff.date())
 
     @staticmethod
     def _jump_data(jump: ClockJump) -> dict[str, Any]:

@@ -379,3 +379,43 @@ def test_ready_status_and_watchdog_reach_systemd(daemon_factory: Any) -> None:
     else:
         raise AssertionError("STATUS was not kept current")
     listener.close()
+
+
+def test_audit_retention_prunes_old_rows_and_the_chain_still_verifies(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from shepherd.store import Store
+    from tests.store.conftest import fill_audit
+
+    (tmp_path / "state").mkdir()
+    old = Store.open(tmp_path / "state" / "shepherd.db", datetime.now(UTC))
+    fill_audit(old, 50, datetime.now(UTC) - timedelta(days=500))
+    old.close()
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n',
+                              supervisor='audit_retention = "400d"'))
+    for _ in range(50):
+        if "launch_denied" not in d.audit_types():
+            break
+        time.sleep(0.1)
+    types = d.audit_types()
+    assert "launch_denied" not in types and "warning_issued" not in types
+    assert types[:2] == ["service_started", "policy_loaded"]
+    assert d.call("audit.verify")["ok"]
+
+
+def test_session_output_goes_to_a_size_capped_log(daemon_factory: Any, tmp_path: Path) -> None:
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "chatty"
+command = ["{sys.executable}", "-c", "import sys; sys.stdout.write('x' * 3_000_000); print('end')"]
+"""))
+    events = d.events()
+    started = d.call("launch", entry="chatty")
+    assert events.next("session_ended")["reason"] == "exited"
+    log = tmp_path / "state" / "logs" / f"session-{started['session_id']}.log"
+    for _ in range(50):
+        if log.exists() and log.stat().st_size >= 1024 * 1024:
+            break
+        time.sleep(0.1)
+    assert log.stat().st_size == 1024 * 1024  # the rest was read and dropped
