@@ -249,14 +249,6 @@ def remote_usage(args: argparse.Namespace) -> dict[str, Any]:
     if args.user:
         params["user"] = args.user
     report: dict[str, Any] = _run(args, "usage.history", **params)
-    lines = []
-    for day in report["days"]:
-        lines.append(f"{day['day']}  {day['user']}")
-        for u in day["usage"]:
-            quota = "unlimited" if u["quota_s"] is None else format_duration(u["quota_s"])
-            label = f"[{u['id']}]" if u["kind"] == "group" else u["id"]
-            lines.append(f"    {label:<20} {format_duration(u['used_s']):>8} / {quota}")
-    report["text"] = lines or ["no usage recorded in this period"]
     return report
 
 

@@ -23,7 +23,7 @@ from shepherd.cli.common import (
     print_json,
     time_argument,
 )
-from shepherd.engine.history import UserDay, usage_report
+from shepherd.engine.history import usage_report
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, PolicyError, format_duration, load_policy, load_policy_text
 from shepherd.store import EVENT_TYPES, AuditEvent, AuditFilter, Store, StoreError
@@ -114,50 +114,50 @@ def _policy_for_report(args: argparse.Namespace, store: Store | None) -> Policy 
         raise CommandError(f"cannot read the policy for quotas:\n{exc}") from None
 
 
-def _print_report(report: list[UserDay]) -> None:
-    if not report:
+def print_usage_report(report: dict[str, Any]) -> None:
+    """Render ``{"days": [UserDay JSON...]}``, from a store file or from the daemon."""
+    if not report["days"]:
         print("no usage recorded in this period", file=sys.stderr)
-    current: date | None = None
-    for user_day in report:
-        if user_day.day != current:
-            current = user_day.day
-            print(f"{current.isoformat()} ({current.strftime('%a')})")
-        print(f"  {user_day.user}")
-        for line in user_day.lines:
-            label = f"[{line.id}]" if line.kind == "group" else line.id
-            quota = "unlimited" if line.quota_s is None else format_duration(line.quota_s)
-            granted = f" +{format_duration(line.granted_s)} granted" if line.granted_s else ""
+    current = None
+    for user_day in report["days"]:
+        if user_day["day"] != current:
+            current = user_day["day"]
+            print(f"{current} ({date.fromisoformat(current).strftime('%a')})")
+        print(f"  {user_day['user']}")
+        for line in user_day["usage"]:
+            label = f"[{line['id']}]" if line["kind"] == "group" else line["id"]
+            quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
+            granted = (f" +{format_duration(line['granted_s'])} granted"
+                       if line["granted_s"] else "")
             over = ""
-            if line.quota_s is not None and line.used_s > line.quota_s + line.granted_s + 1:
+            if line["quota_s"] is not None and (
+                    line["used_s"] > line["quota_s"] + line["granted_s"] + 1):
                 over = "  OVER"
-            print(f"    {label:<20} {format_duration(line.used_s):>8} / {quota}{granted}{over}")
+            print(f"    {label:<20} {format_duration(line['used_s']):>8} / {quota}"
+                  f"{granted}{over}")
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    today = datetime.now(local_zone()).date()
-    first = today - timedelta(days=args.days - 1)
     if args.db is None:
         from shepherd.cli.remote import remote_usage
 
-        report_json = remote_usage(args)
-        if args.json:
-            print_json(report_json)
-        else:
-            for line in report_json.get("text", []):
-                print(line)
-        return EXIT_OK
-    store = _open_db(args)
-    try:
-        policy = _policy_for_report(args, store)
-        rows = store.usage_rows(first, today + timedelta(days=1), args.user)
-        grants = store.grant_rows(first, today + timedelta(days=1))
-    finally:
-        store.close()
-    report = usage_report(rows, grants, policy, first, today + timedelta(days=1), args.user)
-    if args.json:
-        print_json({"days": [d.to_json() for d in report]})
+        report = remote_usage(args)
     else:
-        _print_report(report)
+        today = datetime.now(local_zone()).date()
+        first = today - timedelta(days=args.days - 1)
+        store = _open_db(args)
+        try:
+            policy = _policy_for_report(args, store)
+            rows = store.usage_rows(first, today + timedelta(days=1), args.user)
+            grants = store.grant_rows(first, today + timedelta(days=1))
+        finally:
+            store.close()
+        days = usage_report(rows, grants, policy, first, today + timedelta(days=1), args.user)
+        report = {"days": [d.to_json() for d in days]}
+    if args.json:
+        print_json(report)
+    else:
+        print_usage_report(report)
     return EXIT_OK
 
 

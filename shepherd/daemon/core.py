@@ -362,7 +362,6 @@ class Daemon:
     def launch(self, user: str, entry_id: str, client_env: dict[str, Any],
                actor: str) -> dict[str, Any]:
         now = self.now()
-        self.checkpoint(now) if self.sessions else None
         blocked: tuple[Reason, ...] = ()
         if self.store is None:
             blocked = (StoreUnavailable(self.store_problem or "no writable store"),)
@@ -453,8 +452,7 @@ class Daemon:
                                           "reason": reason, "charged_s": round(ended.charged_s, 3),
                                           "cooldown_until": ended.cooldown_until.isoformat()
                                           if ended.cooldown_until else None}, user=record.user)
-        if asyncio.get_event_loop().is_running():
-            self._schedule()
+        self._schedule()
         self._update_status()
 
     def _end_in_store(self, now: Instant, ended: SessionEnded, actor: str) -> None:
@@ -495,7 +493,7 @@ class Daemon:
             return None
         try:
             return action(self.store)
-        except (StoreError, OSError, Exception) as exc:  # apsw errors included
+        except Exception as exc:  # StoreError, OSError and every apsw error
             log.error("store write failed, launches are now denied: %s", exc)
             self.store_problem = str(exc)
             self.store = None
