@@ -25,6 +25,7 @@ from shepherd.ipc.protocol import (
     METHOD_NOT_FOUND,
     NOT_FOUND,
     PROTOCOL_VERSION,
+    RATE_LIMITED,
     STORE_UNAVAILABLE,
     Request,
     RpcError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
 
 Handler = Callable[["Params", Connection], Awaitable[Any]]
+MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 
 
 class Params:
@@ -229,6 +231,9 @@ class Methods:
         seconds = params.duration("duration")
         note = str(params.raw.get("note", ""))[:500]
         store = self._store()
+        if sum(1 for r in store.requests() if r.user == user) >= MAX_PENDING_REQUESTS:
+            raise RpcError(RATE_LIMITED, f"{MAX_PENDING_REQUESTS} requests are already waiting "
+                           "for an answer")
         request_id = store.add_request(self.daemon.now().wall, user, entry, seconds, note)
         self.daemon._broadcast("time_requested", {"request_id": request_id, "entry": entry,
                                                   "seconds": seconds, "note": note}, user=user)
