@@ -169,6 +169,7 @@ class Daemon:
     async def _recover(self, now: Instant) -> None:
         if self.store is None:
             return
+        adopted = []
         for snap in self.store.snapshots():
             alive = snap.boot_id == self.boot_id and self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
@@ -184,6 +185,7 @@ class Daemon:
                 account = self._account(snap.user)
                 self.sessions[snap.session_id] = RunningSession(
                     snap.session_id, snap.user, snap.entry, account)
+                adopted.append(snap)
                 self._audit(now, "session_adopted", {"session_id": snap.session_id,
                                                      "since_checkpoint_s": round(
                                                          now.mono - snap.charged_mono, 3)},
@@ -200,6 +202,12 @@ class Daemon:
             log.warning("session %d (%s/%s) closed after a crash, charged %.1fs",
                         snap.session_id, snap.user, snap.entry, charged or 0.0)
         accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
+        # The store holds one second charged ahead for each adopted session; the engine
+        # counts exactly and the next checkpoint settles that lease.
+        for snap in adopted:
+            key = (snap.user, snap.entry, snap.lease_day)
+            if snap.lease_day is not None and key in accounting.usage:
+                accounting.usage[key] = max(accounting.usage[key] - snap.lease_s, 0.0)
         self.engine.usage = accounting.usage
 
     def _close_recovered(self, now: Instant, session_id: int, until: datetime | None,

@@ -53,6 +53,8 @@ class SnapshotRow:
     extension_s: int
     fired: tuple[int, ...]
     process: dict[str, Any]
+    lease_day: date | None = None
+    lease_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,13 @@ class Store:
     def snapshots(self) -> list[SnapshotRow]:
         rows = self.db.conn.execute(
             "SELECT s.id, s.user, s.entry, s.started_at, p.boot_id, p.started_mono, "
-            "p.charged_mono, s.extension_s, p.fired, p.process "
+            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s "
             "FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
         return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
                             str(r[4]), float(r[5]), float(r[6]), int(r[7]),
-                            tuple(json.loads(str(r[8]))), json.loads(str(r[9]))) for r in rows]
+                            tuple(json.loads(str(r[8]))), json.loads(str(r[9])),
+                            date.fromisoformat(str(r[10])) if r[10] else None, float(r[11]))
+                for r in rows]
 
     def usage_rows(self, since: date, until: date,
                    user: str | None = None) -> list[tuple[str, str, date, float]]:

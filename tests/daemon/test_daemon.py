@@ -219,6 +219,7 @@ id = "game"
 command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
 """, supervisor=f'stop_grace = "2s"\non_restart = "{on_restart}"'))
     started = d.call("launch", entry="game")
+    launched_at = time.monotonic()
     time.sleep(3.3)
     d.kill9()
     killed_at = time.monotonic()
@@ -231,6 +232,9 @@ command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
     if on_restart == "adopt":
         assert [s["id"] for s in status["sessions"]] == [started["session_id"]]
         assert len(marked_processes(marker)) == 1
+        # The adopted session is counted exactly from its start (no lease in the view).
+        used = status["users"][0]["entries"][0]["used_today_s"]
+        assert abs(used - (time.monotonic() - launched_at)) < 0.6
         assert "session_adopted" in d.audit_types()
         d.call("stop")
         elapsed = time.monotonic() - killed_at + 3.3
