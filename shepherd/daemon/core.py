@@ -38,7 +38,7 @@ from shepherd.engine.events import EndReason, Event, Reason
 from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
 from shepherd.ipc.server import RpcServer
 from shepherd.localtime import local_zone
-from shepherd.policy import Policy, check_policy_file
+from shepherd.policy import Policy, check_policy_file, format_duration
 from shepherd.store import Store, StoreError
 from shepherd.supervisor import LaunchBackend
 from shepherd.supervisor.account import Account, session_environment
@@ -362,7 +362,7 @@ class Daemon:
         if record is not None:
             entry = self.policy.entry(warning.entry)
             urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
-            message = warning.message or f"{int(warning.remaining_s // 60) + 1} minutes left"
+            message = warning.message or f"{format_duration(warning.remaining_s)} left"
             system.notify_desktop(record.account, entry.title if entry else warning.entry,
                                   message, urgency)
 
