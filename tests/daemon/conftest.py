@@ -54,8 +54,9 @@ class EventStream:
 
 class DaemonProcess:
     def __init__(self, policy: str, workdir: Path, rundir: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, system_mode: bool = False) -> None:
         self.extra_env = env or {}
+        self.system_mode = system_mode
         self.workdir = workdir
         self.policy_path = workdir / "policy.toml"
         self.policy_path.write_text(policy)
@@ -70,7 +71,8 @@ class DaemonProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.extra_env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "shepherd", "daemon", "--user", "--child", ME,
+                [sys.executable, "-m", "shepherd", "daemon",
+                 *([] if self.system_mode else ["--user", "--child", ME]),
                  "--policy", str(self.policy_path), "--state-dir", str(self.state),
                  "--socket", str(self.socket), "--log-level", "DEBUG"],
                 stdout=log, stderr=log, env=env, cwd=ROOT)
@@ -125,8 +127,9 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))  # short: socket paths are limited
     made: list[DaemonProcess] = []
 
-    def make(policy: str, env: dict[str, str] | None = None) -> DaemonProcess:
-        daemon = DaemonProcess(policy, tmp_path, rundir, env)
+    def make(policy: str, env: dict[str, str] | None = None,
+             system_mode: bool = False) -> DaemonProcess:
+        daemon = DaemonProcess(policy, tmp_path, rundir, env, system_mode)
         made.append(daemon)
         return daemon.start()
 

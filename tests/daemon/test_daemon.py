@@ -423,3 +423,35 @@ command = ["{sys.executable}", "-c", "import sys; sys.stdout.write('x' * 3_000_0
             break
         time.sleep(0.1)
     assert log.stat().st_size == 1024 * 1024  # the rest was read and dropped
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+def test_system_mode_launches_as_the_child_with_only_the_childs_groups(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    d = daemon_factory("""
+version = 1
+[[users]]
+name = "nobody"
+[[entries]]
+id = "whoami"
+command = ["/bin/sh", "-c", "id; echo HOME=$HOME USER=$USER"]
+""", system_mode=True)
+    events = d.events()
+    started = d.call("launch", entry="whoami", user="nobody")
+    assert events.next("session_ended")["reason"] == "exited"
+    log = tmp_path / "state" / "logs" / f"session-{started['session_id']}.log"
+    for _ in range(50):
+        if "HOME=" in (log.read_text() if log.exists() else ""):
+            break
+        time.sleep(0.1)
+    output = log.read_text()
+    assert f"uid={nobody.pw_uid}(nobody) gid={nobody.pw_gid}" in output
+    groups = output.split("groups=")[1].split()[0].split(",")
+    assert [g.split("(")[0] for g in groups] == [str(nobody.pw_gid)]  # root's groups dropped
+    assert f"HOME={nobody.pw_dir} USER=nobody" in output
+    with pytest.raises(RpcError) as caught:  # a parent must say which child
+        d.call("launch", entry="whoami")
+    assert caught.value.code == -32602
