@@ -86,7 +86,11 @@ def main() -> None:
             "one day (since/until)": AuditFilter(since=middle, until=middle + timedelta(days=1)),
             "one day + type + user": AuditFilter(since=middle, until=middle + timedelta(days=1),
                                                  types=("launch_denied",), user="alex"),
-            "text": AuditFilter(text="event 99999"),
+            "text, rare (11 rows)": AuditFilter(text="event 99999"),
+            "text, common": AuditFilter(text="session_ended"),
+            "text + user + type": AuditFilter(text="event 12", user="sam",
+                                              types=("launch_denied",)),
+            "text, 2 chars (scan)": AuditFilter(text="99"),
         }
         for name, flt in cases.items():
             ms, count = page_times(big, flt)

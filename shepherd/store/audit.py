@@ -26,6 +26,8 @@ EVENT_TYPES = frozenset({
 })
 GENESIS = "0" * 64
 PAGE_SIZE = 50
+TRIGRAM = 3  # shorter texts cannot use the trigram index: they are scanned
+TEXT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def append(db: Database, ts: datetime, kind: str, data: Mapping[str, Any], *,
             "INSERT INTO audit (id, ts, type, user, entry, actor, data, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row_id, stamp, kind, user, entry, actor, body, head["hash"], digest))
+        conn.execute("INSERT INTO audit_text (rowid, body) VALUES (?, ?)",
+                     (row_id, f"{kind} {actor} {body}"))
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)",
                      (json.dumps({"id": row_id, "hash": digest}),))
     return row_id
@@ -136,21 +140,47 @@ def query(db: Database, flt: AuditFilter, *, limit: int = PAGE_SIZE,
     if flt.entry is not None:
         where.append("entry = ?")
         params.append(flt.entry)
+    sql = "SELECT id, ts, type, user, entry, actor, data FROM audit"
     if flt.text:
         pattern = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(data LIKE ? ESCAPE '\\' OR type LIKE ? ESCAPE '\\' "
                      "OR actor LIKE ? ESCAPE '\\')")
         params += [pattern, pattern, pattern]
-    sql = "SELECT id, ts, type, user, entry, actor, data FROM audit"
+        if len(flt.text) >= TRIGRAM:
+            return _text_page(db, sql, where, params, flt.text, limit, before)
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"
-    params.append(limit + 1)
-    rows = list(db.conn.execute(sql, params))
+    return _page(list(db.conn.execute(sql, [*params, limit + 1])), limit)
+
+
+def _page(rows: list[Any], limit: int) -> AuditPage:
     events = [AuditEvent(int(r[0]), str(r[1]), str(r[2]), r[3], r[4], str(r[5]),
                          json.loads(str(r[6]))) for r in rows[:limit]]
     cursor = events[-1].id if len(rows) > limit else None
     return AuditPage(events, cursor)
+
+
+def _text_page(db: Database, sql: str, where: list[str], params: list[Any], text: str,
+               limit: int, before: int | None) -> AuditPage:
+    """Walk the trigram index newest first in batches; check each hit against its row."""
+    phrase = '"' + text.replace('"', '""') + '"'
+    rows: list[Any] = []
+    cursor = before
+    while len(rows) <= limit:
+        hits = [int(r[0]) for r in db.conn.execute(
+            "SELECT rowid FROM audit_text WHERE audit_text MATCH ?"
+            + (" AND rowid < ?" if cursor is not None else "")
+            + " ORDER BY rowid DESC LIMIT ?",
+            [phrase, *([cursor] if cursor is not None else []), TEXT_BATCH])]
+        if not hits:
+            break
+        cursor = hits[-1]
+        found = f"id IN ({', '.join('?' * len(hits))})"
+        rows += list(db.conn.execute(
+            f"{sql} WHERE {' AND '.join([found, *where])} ORDER BY id DESC",
+            [*hits, *params]))
+    return _page(rows[: limit + 1], limit)
 
 
 def iterate(db: Database, flt: AuditFilter, limit: int | None = None) -> Iterable[AuditEvent]:
@@ -212,6 +242,7 @@ def prune(db: Database, older_than: datetime) -> int:
         assert isinstance(last_id, int)
         count = conn.execute("SELECT count(*) FROM audit WHERE id <= ?", (last_id,)).get
         assert isinstance(count, int)
+        conn.execute("DELETE FROM audit_text WHERE rowid <= ?", (last_id,))
         conn.execute("DELETE FROM audit WHERE id <= ?", (last_id,))
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?)",
                      (json.dumps({"id": last_id, "hash": last_hash}),))

@@ -112,6 +112,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_user ON audit(user, id);
     CREATE INDEX audit_entry ON audit(entry, id);
     """,
+    # 3: a trigram full-text index of the audit log, so `audit --text` finds a rare
+    # substring without reading the whole log. Written by the append code (no
+    # triggers, so the plain sqlite3 tool can still edit the log), used only as a
+    # prefilter: every hit is checked against the row itself.
+    """
+    CREATE VIRTUAL TABLE audit_text USING fts5(
+        body, content='', contentless_delete=1, tokenize='trigram');
+    INSERT INTO audit_text (rowid, body)
+        SELECT id, type || ' ' || actor || ' ' || data FROM audit;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

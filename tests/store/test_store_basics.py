@@ -28,12 +28,16 @@ def test_a_file_made_by_migration_1_is_upgraded_keeping_its_data(store_path: Pat
     conn.execute(MIGRATIONS[0])
     conn.pragma("user_version", 1)
     conn.execute("INSERT INTO usage VALUES ('alex', 'game', '2026-11-25', 42.0)")
+    conn.execute("INSERT INTO audit VALUES (1, '2026-11-25T15:00:00+00:00', 'service_started',"
+                 " NULL, NULL, 'shepherd', '{\"note\":\"from version one\"}', 'x', 'y')")
     conn.close()
     store = Store.open(store_path, T0)
     try:
         assert store.db.schema_version == SCHEMA_VERSION > 1
         assert store.load_accounting(DAY).usage == {("alex", "game", DAY): 42.0}
         assert store.requests() == []  # a table migration 2 added
+        found = store.audit_page(AuditFilter(text="version one")).events  # migration 3's index
+        assert [e.id for e in found] == [1]
     finally:
         store.close()
 
