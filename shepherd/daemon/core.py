@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,8 +75,7 @@ class RunningSession:
 @dataclass
 class ClockState:
     trusted: TrustedClock
-    pending_jump: ClockJump | None = None
-    events: list[ClockJump] = field(default_factory=list)
+    pending_jump: ClockJump | None = None  # not followed yet: waiting for `clock accept`
 
 
 class Daemon:
@@ -416,11 +415,11 @@ class Daemon:
     def _record_failed_launch(self, store: Store, now: Instant, ended: SessionEnded,
                               problem: str) -> None:
         store.start_session(now.wall, ended.session_id, ended.user, ended.entry,
-                                 boot_id=self.boot_id, started_mono=now.mono,
-                                 lease_day=self.engine.quota_day(now), process={},
-                                 audit_data={"problem": problem})
+                            boot_id=self.boot_id, started_mono=now.mono,
+                            lease_day=self.engine.quota_day(now), process={},
+                            audit_data={"problem": problem})
         store.end_session(now.wall, ended.session_id, [], "launch_failed", None,
-                               audit_data={"problem": problem})
+                          audit_data={"problem": problem})
 
     def stop_session_soon(self, session_id: int, reason: EndReason,
                           actor: str = "shepherd") -> None:

@@ -32,7 +32,8 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    most urgent fires. When the deadline moves later, thresholds that lie in the
    future again re-arm.
 7. Ending a session, for any reason, settles its last piece of use and starts the
-   (user, entry) cooldown on the wall clock.
+   (user, entry) cooldown on the wall clock — except a launch that failed: a
+   program that never ran earns no rest.
 8. Admin actions: grants add to a day's quota for an entry or group; extensions
    add to one session's max_run and quota allowance (windows still hold);
    a lock ends every session of the user and denies launches until unlocked.
@@ -252,7 +253,7 @@ class Engine:
         del self._sessions[session_id]
         until = None
         cooldown = session.entry.limits.cooldown
-        if cooldown:
+        if cooldown and reason != "launch_failed":
             until = now.wall + timedelta(seconds=cooldown)
             key = (session.user, session.entry.id)
             previous = self.cooldowns.get(key)

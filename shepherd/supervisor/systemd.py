@@ -127,8 +127,8 @@ class SystemdBackend:
             except OSError:
                 fd = None
         self.units[session_id] = (account, on_empty, fd)
-        if not state.running:
-            self._main_exited(session_id)
+        if not state.running:  # already over: report it once the caller has recorded it
+            asyncio.get_running_loop().call_soon(self._main_exited, session_id)
 
     def _main_exited(self, session_id: int) -> None:
         found = self.units.pop(session_id, None)

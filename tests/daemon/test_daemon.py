@@ -455,3 +455,26 @@ command = ["/bin/sh", "-c", "id; echo HOME=$HOME USER=$USER"]
     with pytest.raises(RpcError) as caught:  # a parent must say which child
         d.call("launch", entry="whoami")
     assert caught.value.code == -32602
+
+
+def test_a_program_that_cannot_start_is_recorded_and_charges_nothing(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "typo"
+command = ["/nonexistent/prismlauncher"]
+limits = { cooldown = "1h" }
+"""))
+    with pytest.raises(RpcError) as caught:
+        d.call("launch", entry="typo")
+    assert "could not start" in caught.value.message
+    assert session_usage(d) == 0
+    store = d.store()
+    try:
+        reason = store.db.conn.execute("SELECT end_reason FROM sessions").get
+    finally:
+        store.close()
+    assert reason == "launch_failed"
+    # No cooldown for a program that never ran: the same error again, not a denial.
+    with pytest.raises(RpcError) as again:
+        d.call("launch", entry="typo")
+    assert again.value.code != LAUNCH_DENIED

@@ -473,3 +473,12 @@ def test_instant_requires_a_time_zone() -> None:
         Instant(datetime(2026, 1, 1), 0.0)
     assert Instant(local(25, 16), 0).wall.tzinfo is not None
     assert PARIS.key == "Europe/Paris"
+
+
+def test_a_launch_that_failed_starts_no_cooldown() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    ended = e.end_session(1, clock.now, "launch_failed")
+    assert ended.cooldown_until is None and ended.charged_s == 0
+    assert e.availability("alex", "game", clock.now).allowed
