@@ -200,14 +200,14 @@ class Daemon:
             charged = self._close_recovered(now, snap.session_id, until, alive)
             log.warning("session %d (%s/%s) closed after a crash, charged %.1fs",
                         snap.session_id, snap.user, snap.entry, charged or 0.0)
-        accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
         # The store holds one second charged ahead for each adopted session; the engine
-        # counts exactly and the next checkpoint settles that lease.
+        # counts exactly and the next checkpoint settles that lease. (Closing a crashed
+        # session keeps its charges as they stand, so usage needs no other change.)
+        usage = self.engine.usage
         for snap in adopted:
             key = (snap.user, snap.entry, snap.lease_day)
-            if snap.lease_day is not None and key in accounting.usage:
-                accounting.usage[key] = max(accounting.usage[key] - snap.lease_s, 0.0)
-        self.engine.usage = accounting.usage
+            if snap.lease_day is not None and key in usage:
+                usage[key] = max(usage[key] - snap.lease_s, 0.0)
 
     def _close_recovered(self, now: Instant, session_id: int, until: datetime | None,
                          alive: bool) -> float | None:
@@ -238,14 +238,10 @@ class Daemon:
             await asyncio.sleep(0.05)
         now = self.now()
         self._audit(now, "service_stopped", {"pid": os.getpid()})
-        if self.store is not None:
-            self.store.set_trusted_wall(now.wall)
+        self._store_call(lambda store: store.set_trusted_wall(now.wall))
         await self.server.close()
         if self.store is not None:
             self.store.close()
-
-    def request_stop(self) -> None:
-        self._stopped.set()
 
     async def _watchdog(self, interval: float) -> None:
         while not self._stopped.is_set():

@@ -36,10 +36,6 @@ class Instant:
             raise ValueError("Instant.wall must carry a time zone")
         object.__setattr__(self, "wall", self.wall.astimezone(UTC))
 
-    def after(self, seconds: float) -> Instant:
-        """The instant ``seconds`` later on both clocks (no suspend in between)."""
-        return Instant(self.wall + timedelta(seconds=seconds), self.mono + seconds)
-
 
 @dataclass(frozen=True)
 class ClockReading:

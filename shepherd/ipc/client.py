@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +86,3 @@ class Client:
                            error.get("data"))
         return message.get("result")
 
-    def events(self) -> Iterator[dict[str, Any]]:
-        """After ``subscribe``: each notification as it arrives."""
-        self.sock.settimeout(None)
-        while True:
-            message = self._read()
-            if isinstance(message, dict) and "method" in message:
-                yield message

@@ -96,6 +96,8 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
         problems.extend(_translate(error, lines) for error in errors
                         if not _explained_by_inner_error(error, errors))
     problems.extend(_cross_check(raw, lines))
+    if policy is not None:
+        problems.extend(_limit_warnings(policy, lines))
     problems.sort(key=lambda p: (p.line, p.severity != "error"))
     if any(p.severity == "error" for p in problems):
         policy = None
@@ -283,16 +285,11 @@ def _cross_check(raw: dict[str, Any], lines: dict[tuple[PathPart, ...], int]) ->
                     add(("groups", index, "entries", j), f"entry {member!r} is listed twice")
                 seen.add(member)
 
-    problems.extend(_limit_warnings(raw, lines))
     return problems
 
 
-def _limit_warnings(raw: dict[str, Any], lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
     """Things that have a meaning but that a parent may not have intended."""
-    try:
-        policy = Policy.model_validate(raw)
-    except ValidationError:
-        return []
     problems: list[Problem] = []
     path: tuple[PathPart, ...]
     for index, entry in enumerate(policy.entries):

@@ -232,11 +232,6 @@ class Store:
                     (charged_mono, lease_day.isoformat(), LEASE_S, json.dumps(list(fired)),
                      ts.isoformat(), session_id))
 
-    def set_process(self, session_id: int, process: Mapping[str, Any]) -> None:
-        with self.db.write() as conn:
-            conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
-                         (json.dumps(dict(process)), session_id))
-
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None:
         with self.db.write() as conn:

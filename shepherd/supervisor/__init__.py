@@ -28,7 +28,5 @@ class LaunchBackend(Protocol):
     def refresh_all(self) -> None:
         """Rescan what each session holds (called at every checkpoint)."""
 
-    def alive(self, session_id: int) -> bool: ...
-
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""

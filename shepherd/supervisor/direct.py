@@ -174,9 +174,6 @@ class DirectBackend:
         for tree in list(self.trees.values()):
             self.refresh(tree)
 
-    def alive(self, session_id: int) -> bool:
-        return session_id in self.trees
-
     # -- stopping -------------------------------------------------------------------
     def _signal_all(self, tree: SessionTree, signum: int) -> None:
         with contextlib.suppress(OSError):

@@ -150,9 +150,6 @@ class SystemdBackend:
         self._watch(session_id, account, on_empty)
         return True
 
-    def alive(self, session_id: int) -> bool:
-        return session_id in self.units
-
     def refresh_all(self) -> None:
         """Nothing to scan: the unit's cgroup holds every descendant."""
 
