@@ -160,8 +160,9 @@ class Engine:
     ) -> Availability:
         entry = self.policy.entry(entry_id)
         if entry is None:
-            return Availability(user, entry_id, "not_allowed", (*blocked, UnknownEntry(entry_id)),
-                                None, 0.0, None, None)
+            known = tuple(e.id for e in self.policy.entries if self.policy.entry_allows(e, user))
+            return Availability(user, entry_id, "not_allowed",
+                                (*blocked, UnknownEntry(entry_id, known)), None, 0.0, None, None)
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
@@ -177,7 +178,10 @@ class Engine:
             states.append("not_allowed")
         max_sessions = account.max_sessions if account is not None else 1
         if same or len(running) >= max_sessions:
-            reasons.append(AlreadyRunning(tuple(same or (s.id for s in running)), max_sessions))
+            reasons.append(AlreadyRunning(tuple(same or (s.id for s in running)), max_sessions,
+                                          bool(same)))
+            if not same:
+                states.append("busy")
         day = self.calendar.quota_day(now.wall)
         used_today = self.used(user, (entry_id,), day, now)
         quota = entry.limits.daily_quota
@@ -213,6 +217,9 @@ class Engine:
         if time_left is not None and time_left < MIN_LAUNCH_S and not reasons:
             # Only a window closing within the second can get here.
             reasons.append(OutsideWindow(windows.next_opening))
+            states.append("outside_window")
+        if blocked:
+            states.append("unavailable")
         return Availability(user, entry_id, states[0] if states else "available", tuple(reasons),
                             time_left if not reasons else 0.0, used_today, remaining_today, until)
 

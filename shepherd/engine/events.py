@@ -14,8 +14,8 @@ EndReason = Literal[
     "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed",
 ]
 EntryState = Literal[
-    "available", "running", "cooldown", "quota_exhausted", "outside_window", "locked",
-    "not_allowed",
+    "available", "running", "busy", "cooldown", "quota_exhausted", "outside_window", "locked",
+    "not_allowed", "unavailable",
 ]
 Severity = Literal["info", "warning", "critical"]
 
@@ -45,6 +45,7 @@ class Reason:
 class UnknownEntry(Reason):
     code: ClassVar[str] = "unknown_entry"
     entry: str
+    known: tuple[str, ...] = ()  # the entries the user has, so a typo can be put right
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class AlreadyRunning(Reason):
     code: ClassVar[str] = "already_running"
     session_ids: tuple[int, ...]
     max_sessions: int
+    entry_running: bool = False  # this entry itself runs (else: other sessions fill the slots)
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,9 @@ def test_random_histories_keep_every_accounting_rule(
             for charge in e.charge(world.now):
                 world.note_charge(charge)
             truth = world.true_reasons(user, entry_id)
+            verdict = e.availability(user, entry_id, world.now)
+            # A state never says "available" beside a reason that refuses the launch.
+            assert (verdict.state == "available") == (not verdict.reasons), verdict
             result = e.launch(user, entry_id, world.now, world.next_id)
             if isinstance(result, SessionStarted):
                 # No launch is allowed while any denial reason holds.

@@ -242,7 +242,15 @@ windows = [ { days = "weekdays", start = "15:00", end = "17:00" } ]
 def test_unknown_entry_is_denied() -> None:
     e = engine(GAME)
     assert denied(e.launch("alex", "nope", FakeClock(local(25, 16)).now, 1)).reasons == (
-        UnknownEntry("nope"),)
+        UnknownEntry("nope", ("game",)),)
+
+
+def test_unknown_entry_names_only_the_entries_this_child_has() -> None:
+    e = engine(GAME + '[[entries]]\nid = "sams"\ncommand = ["x"]\nusers = ["sam"]\n')
+    now = FakeClock(local(25, 16)).now
+    assert denied(e.launch("alex", "nope", now, 1)).reasons == (UnknownEntry("nope", ("game",)),)
+    assert denied(e.launch("sam", "nope", now, 1)).reasons == (
+        UnknownEntry("nope", ("game", "sams")),)
 
 
 def test_entry_not_listed_for_the_user_is_denied() -> None:
@@ -256,6 +264,8 @@ def test_store_unavailable_is_passed_through_as_a_reason() -> None:
     reason = StoreUnavailable("disk full")
     result = denied(e.launch("alex", "game", FakeClock(local(25, 16)).now, 1, (reason,)))
     assert result.reasons == (reason,)
+    assert e.availability("alex", "game", FakeClock(local(25, 16)).now, (reason,)).state == (
+        "unavailable")
 
 
 def test_one_running_session_per_user_unless_max_sessions_is_raised() -> None:
@@ -264,7 +274,10 @@ def test_one_running_session_per_user_unless_max_sessions_is_raised() -> None:
     now = FakeClock(local(25, 16)).now
     started(e.launch("alex", "a", now, 1))
     assert denied(e.launch("alex", "b", now, 2)).reasons == (AlreadyRunning((1,), 1),)
-    assert denied(e.launch("alex", "a", now, 2)).reasons == (AlreadyRunning((1,), 1),)
+    assert denied(e.launch("alex", "a", now, 2)).reasons == (AlreadyRunning((1,), 1, True),)
+    # Status never calls "b" available while it cannot start: it is busy.
+    assert e.availability("alex", "b", now).state == "busy"
+    assert e.availability("alex", "a", now).state == "running"
     started(e.launch("sam", "b", now, 3))  # another child is not affected
     two = engine(entries, USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
     started(two.launch("alex", "a", now, 1))

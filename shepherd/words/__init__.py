@@ -1,0 +1,42 @@
+"""Shepherd's words: the one renderer of what a parent or a child reads.
+
+Turns durations, moments, refusal reasons, entry states and warnings into short
+plain sentences ("Minecraft can't start: the games budget for today is used up
+(back tomorrow at 04:00), and it needs a rest until 10:01"). Every function is
+pure: the current time and the time zone are passed in, nothing is read from
+the machine. Reasons are accepted as the engine's ``Reason`` objects or as
+their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
+the same thing. Codes stay in ``--json``; this module never replaces them.
+"""
+
+from shepherd.words.refusals import (
+    STATE_WORDS,
+    join_clauses,
+    reason_clause,
+    reasons_clause,
+    refusal_sentence,
+    state_word,
+    warning_text,
+)
+from shepherd.words.times import (
+    at_moment,
+    clock_time,
+    format_duration,
+    spoken_duration,
+    until_moment,
+)
+
+__all__ = [
+    "STATE_WORDS",
+    "at_moment",
+    "clock_time",
+    "format_duration",
+    "join_clauses",
+    "reason_clause",
+    "reasons_clause",
+    "refusal_sentence",
+    "spoken_duration",
+    "state_word",
+    "until_moment",
+    "warning_text",
+]

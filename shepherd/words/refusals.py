@@ -1,0 +1,190 @@
+"""Refusals, entry states and warnings in words.
+
+A refusal is one sentence naming the entry and every reason, each with when it
+ends: "Minecraft can't start: the games budget for today is used up (back
+tomorrow at 04:00), and it needs a rest until 10:01". Reasons come as the
+engine's ``Reason`` objects or as their JSON (``{"code": ..., ...}``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+from shepherd.engine.events import Reason
+from shepherd.words.times import at_moment, spoken_duration, until_moment
+
+ReasonLike = Reason | Mapping[str, Any]
+
+STATE_WORDS: Mapping[str, str] = {
+    "available": "available",
+    "running": "running",
+    "busy": "busy",
+    "cooldown": "resting",
+    "quota_exhausted": "used up",
+    "outside_window": "outside hours",
+    "locked": "locked",
+    "not_allowed": "not allowed",
+    "unavailable": "unavailable",
+}
+
+
+def state_word(state: str) -> str:
+    """An entry's state as a short word for a column ("resting", "used up")."""
+    return STATE_WORDS.get(state, state.replace("_", " "))
+
+
+def join_clauses(clauses: Iterable[str]) -> str:
+    """ "a", "a, and b", "a, b, and c" (the comma keeps each clause's own brackets apart)."""
+    items = [c for c in clauses if c]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def _data(reason: ReasonLike) -> Mapping[str, Any]:
+    return reason.to_json() if isinstance(reason, Reason) else reason
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else None
+    return None
+
+
+def _back(data: Mapping[str, Any], key: str, now: datetime, zone: tzinfo) -> str:
+    moment = _moment(data.get(key))
+    return f" (back {at_moment(moment, now, zone)})" if moment else ""
+
+
+def _unknown_entry(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    return f'there is no entry called "{data.get("entry", "")}"'
+
+
+def _not_allowed(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    return f"it is not one of {data.get('user', 'this child')}'s entries"
+
+
+def _locked(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    return f"{data.get('user', 'this child')} is locked by a parent"
+
+
+def _already_running(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    if data.get("entry_running"):
+        return "it is already running"
+    most = int(data.get("max_sessions") or 1)
+    if most == 1:
+        return "another program is running, and only one may run at a time"
+    return f"{most} programs are running, the most allowed at once"
+
+
+def _outside_window(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    opening = _moment(data.get("next_opening"))
+    if opening is None:
+        return "it is outside its allowed hours, and none are coming up"
+    return f"it is outside its allowed hours (opens {at_moment(opening, now, zone)})"
+
+
+def _quota_exhausted(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    back = _back(data, "resets_at", now, zone)
+    if not data.get("quota_s"):
+        return f"it has no time allowed today{back}" if back else "it has no time allowed"
+    return f"its time for today is used up{back}"
+
+
+def _group_quota_exhausted(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    back = _back(data, "resets_at", now, zone)
+    group = data.get("group", "group")
+    if not data.get("quota_s"):
+        return f"the {group} budget allows no time today{back}"
+    return f"the {group} budget for today is used up{back}"
+
+
+def _cooldown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    until = _moment(data.get("until"))
+    return f"it needs a rest {until_moment(until, now, zone)}" if until else "it needs a rest"
+
+
+def _store_unavailable(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    return "Shepherd cannot record time right now, so nothing may start"
+
+
+_CLAUSES: Mapping[str, Callable[[Mapping[str, Any], datetime, tzinfo], str]] = {
+    "unknown_entry": _unknown_entry,
+    "not_allowed_for_user": _not_allowed,
+    "locked": _locked,
+    "already_running": _already_running,
+    "outside_window": _outside_window,
+    "quota_exhausted": _quota_exhausted,
+    "group_quota_exhausted": _group_quota_exhausted,
+    "cooldown": _cooldown,
+    "store_unavailable": _store_unavailable,
+}
+
+
+def reason_clause(reason: ReasonLike, now: datetime, zone: tzinfo) -> str:
+    """One reason as a clause about the entry: "it needs a rest until 10:01"."""
+    data = _data(reason)
+    code = str(data.get("code", ""))
+    clause = _CLAUSES.get(code)
+    return clause(data, now, zone) if clause else f"it is refused ({code or 'no reason given'})"
+
+
+def reasons_clause(reasons: Iterable[ReasonLike], now: datetime, zone: tzinfo) -> str:
+    """Every reason, joined: "its time for today is used up (...), and it needs a rest ..."."""
+    return join_clauses(reason_clause(r, now, zone) for r in reasons)
+
+
+def refusal_sentence(label: str, reasons: Iterable[ReasonLike], now: datetime,
+                     zone: tzinfo) -> str:
+    """The whole refusal: "Minecraft can't start: <every reason>".
+
+    An unknown entry is said differently, with the entries there are (the
+    ``known`` ids the engine puts in the reason), so a typo can be put right.
+    """
+    items = [_data(r) for r in reasons]
+    unknown = next((r for r in items if r.get("code") == "unknown_entry"), None)
+    if unknown is not None:
+        known = [str(k) for k in unknown.get("known") or ()]
+        sentence = f'There is no entry called "{unknown.get("entry", label)}"'
+        if not known:
+            return sentence + ", and none are set up for this child"
+        return sentence + "; the entries are " + join_clauses(known).replace(", and ", " and ")
+    if not items:
+        return f"{label} can start"
+    return f"{label} can't start: {reasons_clause(items, now, zone)}"
+
+
+# -- warnings ------------------------------------------------------------------
+
+_NUMBER = r"(?:\d+|a|an|one|two|three|four|five|ten|fifteen|twenty|thirty)"
+_UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?)"
+_STATED_TIME = re.compile(
+    rf"\b{_NUMBER}\s+{_UNIT}\b|\b\d+\s*[hms]\b(?:\s*\d+\s*[ms]\b)*", re.IGNORECASE)
+
+
+def warning_text(message: str, remaining_s: float) -> str:
+    """A warning as the child reads it, always with the true time left.
+
+    ``{left}`` in the parent's message is replaced by the time left; a message
+    that states a time ("5 minutes left") has that time replaced by the true one
+    (a launch with one minute left fires its "5 minutes" warning at once); any
+    other message follows the time left ("2 minutes left. Save your world!").
+    """
+    left = spoken_duration(remaining_s)
+    text = message.strip()
+    if "{left}" in text:
+        return text.replace("{left}", left)
+    if _STATED_TIME.search(text):
+        return _STATED_TIME.sub(left, text, count=1)
+    if not text:
+        return f"{left} left"
+    return f"{left} left. {text}"

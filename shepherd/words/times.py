@@ -1,0 +1,89 @@
+"""Durations and moments in words: "1h30m", "15 minutes", "tomorrow at 04:00".
+
+Moments are shown in the local zone, to the minute, relative to ``now``: the
+same day is "at 15:30", the next "tomorrow at 04:00", the coming week "on
+Saturday at 09:00", further "on 30 November at 09:00". A moment when something
+becomes possible again is rounded up to the minute (a child told "10:01" who
+tries at 10:01 is not refused); a moment something ends is rounded down.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, tzinfo
+
+from shepherd.policy.durations import format_duration
+
+__all__ = ["at_moment", "clock_time", "format_duration", "spoken_duration", "until_moment"]
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_PRECISE_BELOW_S = 300  # below five minutes the seconds matter; above, minutes are enough
+
+
+def _plural(amount: int, unit: str) -> str:
+    return f"{amount} {unit}" if amount == 1 else f"{amount} {unit}s"
+
+
+def spoken_duration(seconds: float) -> str:
+    """Seconds as a person says them: ``900`` -> "15 minutes", ``5400`` -> "1 hour 30 minutes".
+
+    Below five minutes the seconds are kept ("1 minute 30 seconds"); above, the
+    time is rounded to the nearest minute.
+    """
+    total = round(seconds)
+    if total <= 0:
+        return "0 seconds"
+    if total >= _PRECISE_BELOW_S:
+        total = round(total / 60) * 60
+    parts = []
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
+        amount, total = divmod(total, size)
+        if amount:
+            parts.append(_plural(amount, unit))
+    return " ".join(parts)
+
+
+def _to_minute(moment: datetime, zone: tzinfo, up: bool) -> datetime:
+    local = moment.astimezone(zone)
+    whole = local.replace(second=0, microsecond=0)
+    if up and whole != local:
+        whole = (whole + timedelta(minutes=1)).astimezone(zone)
+    return whole
+
+
+def clock_time(moment: datetime, zone: tzinfo, *, up: bool = False) -> str:
+    """``HH:MM`` in the local zone (rounded up to the minute when ``up``)."""
+    return _to_minute(moment, zone, up).strftime("%H:%M")
+
+
+def _day_words(day: date, today: date) -> tuple[str, str]:
+    """How to name ``day`` seen from ``today``: (after "at"-style, after "until"-style)."""
+    offset = (day - today).days
+    if offset == 0:
+        return "", ""
+    if offset == 1:
+        return "tomorrow", "tomorrow"
+    if offset == -1:
+        return "yesterday", "yesterday"
+    if -6 <= offset <= 6:
+        name = _WEEKDAYS[day.weekday()]
+        return f"on {name}", name
+    named = f"{day.day} {_MONTHS[day.month - 1]}"
+    if day.year != today.year:
+        named += f" {day.year}"
+    return f"on {named}", named
+
+
+def at_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = True) -> str:
+    """"at 15:30", "tomorrow at 04:00", "on Saturday at 09:00", "on 30 November at 09:00"."""
+    local = _to_minute(moment, zone, up)
+    day, _ = _day_words(local.date(), now.astimezone(zone).date())
+    return f"{day} at {local:%H:%M}" if day else f"at {local:%H:%M}"
+
+
+def until_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = True) -> str:
+    """"until 15:30", "until tomorrow at 04:00", "until Saturday at 09:00"."""
+    local = _to_minute(moment, zone, up)
+    _, day = _day_words(local.date(), now.astimezone(zone).date())
+    return f"until {day} at {local:%H:%M}" if day else f"until {local:%H:%M}"

@@ -1,0 +1,164 @@
+"""The one renderer: durations, moments, refusals, states and warnings in words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shepherd.engine import (
+    AlreadyRunning,
+    Cooldown,
+    GroupQuotaExhausted,
+    Locked,
+    NotAllowedForUser,
+    OutsideWindow,
+    QuotaExhausted,
+    StoreUnavailable,
+    UnknownEntry,
+)
+from shepherd.words import (
+    at_moment,
+    format_duration,
+    reason_clause,
+    refusal_sentence,
+    spoken_duration,
+    state_word,
+    until_moment,
+    warning_text,
+)
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 25, 9, 40, tzinfo=PARIS)  # a Wednesday
+
+
+def local(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=PARIS)
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (0, "0 seconds"), (1, "1 second"), (45, "45 seconds"), (60, "1 minute"),
+    (90, "1 minute 30 seconds"), (59.6, "1 minute"), (299.7, "5 minutes"),
+    (900, "15 minutes"), (5400, "1 hour 30 minutes"), (3590, "1 hour"),
+    (7200, "2 hours"), (86_400 + 3600, "1 day 1 hour"), (-5, "0 seconds"),
+])
+def test_durations_are_spoken_as_a_person_says_them(seconds: float, words: str) -> None:
+    assert spoken_duration(seconds) == words
+
+
+def test_compact_durations_are_the_policy_syntax() -> None:
+    assert format_duration(5400) == "1h30m"
+    assert format_duration(900) == "15m"
+
+
+@pytest.mark.parametrize(("moment", "at", "until"), [
+    (local(25, 15, 30), "at 15:30", "until 15:30"),
+    (local(26, 4), "tomorrow at 04:00", "until tomorrow at 04:00"),
+    (local(28, 9), "on Saturday at 09:00", "until Saturday at 09:00"),
+    (local(30, 9), "on Monday at 09:00", "until Monday at 09:00"),
+    (datetime(2026, 12, 9, 9, tzinfo=PARIS), "on 9 December at 09:00",
+     "until 9 December at 09:00"),
+    (datetime(2027, 1, 2, 9, tzinfo=PARIS), "on 2 January 2027 at 09:00",
+     "until 2 January 2027 at 09:00"),
+])
+def test_moments_are_local_short_and_relative_to_now(moment: datetime, at: str,
+                                                     until: str) -> None:
+    assert at_moment(moment, NOW, PARIS) == at
+    assert until_moment(moment, NOW, PARIS) == until
+
+
+def test_moments_are_shown_in_the_local_zone_whatever_zone_they_come_in() -> None:
+    utc = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 15:30 in Paris
+    assert at_moment(utc, NOW, PARIS) == "at 15:30"
+    assert at_moment(utc, NOW, ZoneInfo("America/New_York")) == "at 09:30"
+
+
+def test_a_moment_something_becomes_possible_is_rounded_up_so_the_child_is_not_refused() -> None:
+    assert until_moment(local(25, 10, 0, 30), NOW, PARIS) == "until 10:01"
+    assert at_moment(local(25, 23, 59, 1), NOW, PARIS) == "tomorrow at 00:00"
+    assert at_moment(local(25, 10, 0, 30), NOW, PARIS, up=False) == "at 10:00"
+
+
+def test_the_issue_example_reads_as_a_parent_would_say_it() -> None:
+    reasons = [GroupQuotaExhausted("games", 7200.0, 7200, local(26, 4)),
+               Cooldown(local(25, 10, 0, 30))]
+    assert refusal_sentence("Minecraft", reasons, NOW, PARIS) == (
+        "Minecraft can't start: the games budget for today is used up "
+        "(back tomorrow at 04:00), and it needs a rest until 10:01")
+
+
+def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
+    reasons = [QuotaExhausted(3600.0, 3600, local(28, 4)), OutsideWindow(local(25, 15, 30)),
+               Locked("alex")]
+    as_json = [r.to_json() for r in reasons]
+    sentence = refusal_sentence("Celeste", reasons, NOW, PARIS)
+    assert refusal_sentence("Celeste", as_json, NOW, PARIS) == sentence
+    assert sentence == (
+        "Celeste can't start: its time for today is used up (back on Saturday at 04:00), "
+        "it is outside its allowed hours (opens at 15:30), and alex is locked by a parent")
+
+
+@pytest.mark.parametrize(("reason", "clause"), [
+    (NotAllowedForUser("sam", "minecraft"), "it is not one of sam's entries"),
+    (AlreadyRunning((3,), 1, True), "it is already running"),
+    (AlreadyRunning((3,), 1), "another program is running, and only one may run at a time"),
+    (AlreadyRunning((3, 4), 2), "2 programs are running, the most allowed at once"),
+    (OutsideWindow(None), "it is outside its allowed hours, and none are coming up"),
+    (QuotaExhausted(0.0, 0, None), "it has no time allowed"),
+    (QuotaExhausted(0.0, 0, local(28, 4)),
+     "it has no time allowed today (back on Saturday at 04:00)"),
+    (GroupQuotaExhausted("games", 0.0, 0, local(26, 4)),
+     "the games budget allows no time today (back tomorrow at 04:00)"),
+    (StoreUnavailable("disk full"), "Shepherd cannot record time right now, so nothing may start"),
+])
+def test_every_reason_has_a_clause(reason: object, clause: str) -> None:
+    assert reason_clause(reason, NOW, PARIS) == clause  # type: ignore[arg-type]
+
+
+def test_a_reason_this_version_does_not_know_still_says_something() -> None:
+    assert reason_clause({"code": "solar_flare"}, NOW, PARIS) == "it is refused (solar_flare)"
+    assert reason_clause({}, NOW, PARIS) == "it is refused (no reason given)"
+
+
+def test_bad_times_in_json_do_not_break_the_sentence() -> None:
+    assert reason_clause({"code": "cooldown", "until": "soon"}, NOW, PARIS) == "it needs a rest"
+
+
+def test_an_unknown_entry_lists_the_entries_the_child_has() -> None:
+    sentence = refusal_sentence("minecraf", [UnknownEntry("minecraf", ("minecraft", "celeste",
+                                                                       "music"))], NOW, PARIS)
+    assert sentence == ('There is no entry called "minecraf"; '
+                        "the entries are minecraft, celeste and music")
+    alone = refusal_sentence("x", [UnknownEntry("x").to_json()], NOW, PARIS)
+    assert alone == 'There is no entry called "x", and none are set up for this child'
+
+
+@pytest.mark.parametrize(("state", "word"), [
+    ("available", "available"), ("cooldown", "resting"), ("quota_exhausted", "used up"),
+    ("outside_window", "outside hours"), ("not_allowed", "not allowed"), ("busy", "busy"),
+    ("some_new_state", "some new state"),
+])
+def test_states_are_short_words(state: str, word: str) -> None:
+    assert state_word(state) == word
+
+
+@pytest.mark.parametrize(("message", "left", "text"), [
+    # launched with 60 s left: the "2 minutes" warning fires at once and tells the truth
+    ("2 minutes left", 60, "1 minute left"),
+    ("5 minutes left", 300, "5 minutes left"),
+    ("1 minute left, save now", 40, "40 seconds left, save now"),
+    ("Only 5m to go!", 125, "Only 2 minutes 5 seconds to go!"),
+    ("{left} left: save your world", 90, "1 minute 30 seconds left: save your world"),
+    ("Save your world!", 120, "2 minutes left. Save your world!"),
+    ("Music stops at 21:30", 600, "10 minutes left. Music stops at 21:30"),
+    ("", 299.9, "5 minutes left"),
+])
+def test_a_warning_says_the_true_time_left(message: str, left: float, text: str) -> None:
+    assert warning_text(message, left) == text
+
+
+def test_dates_cross_a_daylight_saving_change_correctly() -> None:
+    before = datetime(2026, 10, 24, 22, 0, tzinfo=PARIS)  # Saturday, summer time
+    after = before.astimezone(UTC) + timedelta(hours=7)  # 7 real hours: 04:00 in winter time
+    assert at_moment(after, before, PARIS) == "tomorrow at 04:00"
