@@ -12,7 +12,13 @@ from shepherd.store.audit import (
     AuditPage,
     VerifyResult,
 )
-from shepherd.store.connection import Database, Recovery, StoreError, StoreVersionError
+from shepherd.store.connection import (
+    Database,
+    StoreError,
+    StoreUnavailable,
+    StoreVersionError,
+)
+from shepherd.store.files import Recovery
 from shepherd.store.schema import SCHEMA_VERSION
 from shepherd.store.store import LEASE_S, Accounting, SnapshotRow, Store, TimeRequest
 
@@ -29,6 +35,7 @@ __all__ = [
     "SnapshotRow",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoreVersionError",
     "TimeRequest",
     "VerifyResult",

@@ -28,6 +28,7 @@ GENESIS = "0" * 64
 PAGE_SIZE = 50
 TRIGRAM = 3  # shorter texts cannot use the trigram index: they are scanned
 TEXT_BATCH = 500
+PRUNE_BATCH = 2000  # rows per transaction: the write lock is held a few ms
 
 
 @dataclass(frozen=True)
@@ -230,20 +231,27 @@ def verify(db: Database) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-def prune(db: Database, older_than: datetime) -> int:
-    """Delete events before ``older_than``; the chain stays verifiable from its new anchor."""
-    with db.write() as conn:
-        last = conn.execute(
-            "SELECT id, hash FROM audit WHERE ts < ? ORDER BY id DESC LIMIT 1",
-            (older_than.isoformat(),)).fetchall()
-        if not last:
-            return 0
-        last_id, last_hash = last[0][0], str(last[0][1])
-        assert isinstance(last_id, int)
-        count = conn.execute("SELECT count(*) FROM audit WHERE id <= ?", (last_id,)).get
-        assert isinstance(count, int)
-        conn.execute("DELETE FROM audit_text WHERE rowid <= ?", (last_id,))
-        conn.execute("DELETE FROM audit WHERE id <= ?", (last_id,))
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?)",
-                     (json.dumps({"id": last_id, "hash": last_hash}),))
-    return count
+def prune(db: Database, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete events before ``older_than``; the chain stays verifiable from its new anchor.
+
+    Deletes ``batch`` rows per transaction, oldest first, so the write lock is
+    never held for long; after each batch the last deleted row is the anchor.
+    """
+    total = 0
+    while True:
+        with db.write() as conn:
+            first = conn.execute("SELECT min(id) FROM audit").get
+            last = conn.execute(
+                "SELECT id, hash FROM audit WHERE ts < ? AND id < ? ORDER BY id DESC LIMIT 1",
+                (older_than.isoformat(), int(first or 0) + batch)).fetchall()
+            if not last:
+                return total
+            last_id, last_hash = last[0][0], str(last[0][1])
+            assert isinstance(last_id, int)
+            count = conn.execute("SELECT count(*) FROM audit WHERE id <= ?", (last_id,)).get
+            assert isinstance(count, int)
+            conn.execute("DELETE FROM audit_text WHERE rowid <= ?", (last_id,))
+            conn.execute("DELETE FROM audit WHERE id <= ?", (last_id,))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?)",
+                         (json.dumps({"id": last_id, "hash": last_hash}),))
+        total += count

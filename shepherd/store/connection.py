@@ -1,36 +1,47 @@
-"""Opening the SQLite file safely: pragmas, transactions, corrupt-file recovery.
+"""Opening the SQLite file safely: pragmas, transactions, bad-file recovery.
 
 - WAL, ``synchronous=FULL``, a busy timeout, foreign keys.
 - Every write goes through ``Database.write()``: ``BEGIN IMMEDIATE`` takes the
   write lock up front, so a read-then-write never works from a stale read.
-- A file that is not a healthy SQLite database (empty, random bytes, truncated,
-  a corrupted page) is moved aside with a timestamped name and a fresh file is
-  created; the caller audits what happened.
+- A file is moved aside (timestamped; a fresh file is created and the caller
+  audits it) only when SQLite itself cannot open or verify it: empty, not
+  SQLite at all, or failing ``PRAGMA quick_check`` with its WAL applied. A
+  header that merely looks short is checked by SQLite first, because the WAL
+  may hold the rest (a checkpoint cut short by a full disk).
+- A file that is locked, read-only, or on a full disk is never moved aside:
+  that is ``StoreUnavailable``, and the caller tries again later.
 - The full integrity check is linear in the file, so it runs only when the last
   shutdown was not clean: a clean close leaves a marker recording the file's
   size and modification time, and anything else (a crash, an edit while we were
   stopped) triggers ``PRAGMA quick_check``.
+- Closing never checkpoints implicitly (``NO_CKPT_ON_CLOSE``): a checkpoint
+  writes into the mapped ``-shm``, and closing is what we do when that file
+  has become unwritable.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import apsw
 
+from shepherd.store import files
+from shepherd.store.files import Recovery
 from shepherd.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5_000
-SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 2_000
+SQLITE_MAGIC = files.SQLITE_MAGIC
+# Errors that say "not now" (a lock, a full disk, a read-only or vanished file), never
+# "this file is bad": the store is unavailable until they pass.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    apsw.BusyError, apsw.LockedError, apsw.FullError, apsw.IOError, apsw.CantOpenError,
+    apsw.ReadOnlyError, apsw.PermissionsError, apsw.ProtocolError, apsw.AuthError,
+    apsw.ConnectionClosedError, apsw.NoMemError, OSError)
 
 
 class StoreError(Exception):
@@ -41,51 +52,25 @@ class StoreVersionError(StoreError):
     """The file was written by a newer Shepherd. Never touched, never downgraded."""
 
 
-@dataclass(frozen=True)
-class Recovery:
-    """A bad file that was moved aside, for the ``store_recovered`` audit event."""
-
-    problem: str
-    moved_to: str
+class StoreUnavailable(StoreError):
+    """Not now: locked, read-only, full, or gone. Worth trying again later."""
 
 
-def _marker(path: Path) -> Path:
-    return path.with_name(path.name + ".clean")
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, (StoreUnavailable, *TRANSIENT_ERRORS))
 
 
-def _header_problem(path: Path) -> str | None:
-    """Cheap checks on the file header; ``None`` when it looks like a whole database."""
-    size = path.stat().st_size
-    if size == 0:
-        return "the file is empty (zero bytes)"
-    with path.open("rb") as handle:
-        header = handle.read(100)
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        return "the file is not an SQLite database (bad header)"
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65_536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        return f"the header names an impossible page size ({page_size})"
-    pages = int.from_bytes(header[28:32], "big")
-    change_counter = int.from_bytes(header[24:28], "big")
-    valid_for = int.from_bytes(header[92:96], "big")
-    if pages and valid_for == change_counter and size < pages * page_size:
-        return f"the file is truncated ({size} bytes, the header says {pages * page_size})"
-    return None
-
-
-def _move_aside(path: Path, problem: str) -> Recovery:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    os.replace(path, target)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, target.with_name(target.name + suffix))
-    _marker(path).unlink(missing_ok=True)
-    log.error("store %s was unusable (%s); moved aside to %s, starting a fresh store",
-              path, problem, target)
-    return Recovery(problem, str(target))
+def describe(exc: BaseException) -> str:
+    """A sentence for the log and ``health``: what went wrong with the store."""
+    if isinstance(exc, apsw.BusyError | apsw.LockedError):
+        return "the store is locked by another program"
+    if isinstance(exc, apsw.FullError):
+        return "the disk holding the store is full"
+    if isinstance(exc, apsw.ReadOnlyError | apsw.PermissionsError):
+        return "the store file cannot be written (read-only)"
+    if isinstance(exc, StoreError):
+        return str(exc)
+    return f"the store cannot be written: {exc}"
 
 
 class Database:
@@ -95,25 +80,34 @@ class Database:
         self.conn = conn
         self.path = path
         self.readonly = readonly
+        self.identity = files.identity(path) if path is not None else None
         self._depth = 0
+
+    @staticmethod
+    def _connect(path: Path | None, flags: int | None = None) -> apsw.Connection:
+        if flags is None:
+            conn = apsw.Connection(str(path) if path is not None else ":memory:")
+        else:
+            conn = apsw.Connection(str(path), flags=flags)
+        conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        return conn
 
     @classmethod
     def open_readonly(cls, path: Path) -> Database:
         """Open a store file for review (a backup, or beside a running daemon)."""
         if not path.exists():
             raise StoreError(f"{path}: no such store file")
-        problem = _header_problem(path)
-        if problem is not None:
+        problem = files.header_problem(path)
+        if problem in (files.EMPTY, files.NOT_SQLITE):
             raise StoreError(f"{path}: {problem}")
         try:
-            conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-            conn.setbusytimeout(BUSY_TIMEOUT_MS)
-            db = cls(conn, path, readonly=True)
+            db = cls(cls._connect(path, apsw.SQLITE_OPEN_READONLY), path, readonly=True)
             version = db.schema_version
         except apsw.Error as exc:
             raise StoreError(f"{path}: SQLite cannot read the file: {exc}") from None
         if version != SCHEMA_VERSION:
-            conn.close()
+            db.conn.close()
             newer = "newer" if version > SCHEMA_VERSION else "older"
             raise StoreVersionError(
                 f"{path}: the store has schema version {version}, {newer} than this Shepherd "
@@ -122,56 +116,78 @@ class Database:
 
     @classmethod
     def open(cls, path: Path | None, *, check: bool = True) -> tuple[Database, Recovery | None]:
-        """Open (creating or migrating) the store; bad files are moved aside."""
+        """Open (creating or migrating) the store; files SQLite cannot verify are moved aside.
+
+        Raises ``StoreUnavailable`` when the file cannot be used just now (locked,
+        read-only, full disk): such a file is never moved aside.
+        """
         if path is None:
-            db = cls(apsw.Connection(":memory:"), None)
+            db = cls(cls._connect(None), None)
             db._configure()
             db._migrate()
             return db, None
+        try:
+            return cls._open_file(path, check)
+        except StoreError:
+            raise
+        except TRANSIENT_ERRORS as exc:
+            raise StoreUnavailable(f"{path}: {describe(exc)}") from None
+
+    @classmethod
+    def _open_file(cls, path: Path, check: bool) -> tuple[Database, Recovery | None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         recovery: Recovery | None = None
         if path.exists():
-            problem = _header_problem(path)
-            if problem is None and check:
+            problem = cls._unwritable_problem(path)
+            if problem is not None:
+                raise StoreUnavailable(problem)
+            problem = files.header_problem(path)
+            if problem is not None and problem not in (files.EMPTY, files.NOT_SQLITE):
+                # Only a suspicion: let SQLite read the file with its WAL and judge.
+                deep = cls._deep_problem(path, force=True)
+                problem = None if deep is None else f"{problem}; {deep}"
+            elif problem is None and check:
                 problem = cls._deep_problem(path)
             if problem is not None:
-                recovery = _move_aside(path, problem)
-        db = cls(apsw.Connection(str(path)), path)
+                recovery = files.move_aside(path, problem)
+        db = cls(cls._connect(path), path)
         try:
             db._configure()
             db._migrate()
         except (apsw.NotADBError, apsw.CorruptError) as exc:
             db.conn.close()
-            recovery = _move_aside(path, f"SQLite refused the file: {exc}")
-            db = cls(apsw.Connection(str(path)), path)
+            recovery = files.move_aside(path, f"SQLite refused the file: {exc}")
+            db = cls(cls._connect(path), path)
             db._configure()
             db._migrate()
-        _marker(path).unlink(missing_ok=True)  # a crash from now on is an unclean shutdown
+        except BaseException:
+            db.conn.close()
+            raise
+        db.identity = files.identity(path)
+        files.marker(path).unlink(missing_ok=True)  # a crash from now on is an unclean shutdown
         return db, recovery
 
     @staticmethod
-    def _deep_problem(path: Path) -> str | None:
-        """Run the linear integrity check only when the last shutdown was not clean."""
-        marker = _marker(path)
-        try:
-            recorded = json.loads(marker.read_text())
-            stat = path.stat()
-            if recorded == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}:
-                return None
-        except (OSError, ValueError):
-            pass
+    def _unwritable_problem(path: Path) -> str | None:
+        problem = files.unwritable(path)
+        return None if problem is None else f"{problem}; fix it and the store comes back"
+
+    @staticmethod
+    def _deep_problem(path: Path, force: bool = False) -> str | None:
+        """The linear integrity check, with the WAL applied; only after an unclean shutdown."""
+        if not force and files.marker_matches(path):
+            return None
         log.warning("store %s was not closed cleanly: running an integrity check", path)
         try:
-            conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)
+            conn = Database._connect(path, apsw.SQLITE_OPEN_READWRITE)
             try:
-                conn.setbusytimeout(BUSY_TIMEOUT_MS)
                 rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]
             finally:
                 conn.close()
-        except apsw.BusyError:
-            raise StoreError(f"{path} is locked by another process") from None
         except (apsw.CorruptError, apsw.NotADBError) as exc:
             return f"integrity check failed: {exc}"
+        except TRANSIENT_ERRORS as exc:
+            raise StoreUnavailable(f"{path}: {describe(exc)}") from None
         except apsw.Error as exc:
             return f"SQLite could not check the file: {exc}"
         if rows != ["ok"]:
@@ -179,7 +195,6 @@ class Database:
         return None
 
     def _configure(self) -> None:
-        self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
         if self.path is not None:
             mode = str(self.conn.pragma("journal_mode", "wal")).lower()
             if mode != "wal":
@@ -202,6 +217,22 @@ class Database:
     def schema_version(self) -> int:
         return int(self.conn.pragma("user_version"))
 
+    def problem(self) -> str | None:
+        """Why this connection must not be touched now, or None.
+
+        Checked before every transaction: the path must still name the file we
+        opened, and every store file must be writable (a mapped ``-shm`` that is
+        not would kill us with SIGBUS).
+        """
+        if self.path is None:
+            return None
+        if files.identity(self.path) != self.identity:
+            gone = not self.path.exists()
+            return f"{self.path} was {'deleted' if gone else 'replaced'} while in use"
+        if self.readonly:
+            return None
+        return self._unwritable_problem(self.path)
+
     @contextlib.contextmanager
     def write(self) -> Iterator[apsw.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction; nested uses join the outer one."""
@@ -216,17 +247,26 @@ class Database:
         self._depth = 1
         try:
             yield self.conn
+            self.conn.execute("COMMIT")
         except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
+            if not self.conn.getautocommit():  # a failed COMMIT may leave it open
+                with contextlib.suppress(apsw.Error):
+                    self.conn.execute("ROLLBACK")
             raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
 
-    def close(self) -> None:
-        """Close and leave the clean-shutdown marker."""
+    def close(self, clean: bool = True) -> None:
+        """Close; after a clean run, checkpoint and leave the clean-shutdown marker.
+
+        ``clean=False`` only lets go of the connection: nothing is written (the
+        files may be unwritable, gone, or someone else's by now).
+        """
+        clean = clean and self.path is not None and not self.readonly and self.problem() is None
+        if clean:
+            with contextlib.suppress(apsw.Error):
+                self.conn.pragma("wal_checkpoint", "TRUNCATE")
         self.conn.close()
-        if self.path is not None and not self.readonly and self.path.exists():
-            stat = self.path.stat()
-            marker = _marker(self.path)
-            marker.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+        if clean and self.path is not None:
+            with contextlib.suppress(OSError):
+                files.write_marker(self.path)

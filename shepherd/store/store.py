@@ -20,7 +20,8 @@ from typing import Any
 import apsw
 
 from shepherd.store import audit as audit_log
-from shepherd.store.connection import Database, Recovery, StoreError
+from shepherd.store.connection import Database, StoreError
+from shepherd.store.files import Recovery
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,14 @@ class Store:
         self.recovery = recovery  # set when a bad file was moved aside at open
 
     @classmethod
-    def open(cls, path: Path | str | None, now: datetime | None = None) -> Store:
-        """Open or create; a bad file is moved aside and ``store_recovered`` audited."""
-        db, recovery = Database.open(Path(path) if path is not None else None)
+    def open(cls, path: Path | str | None, now: datetime | None = None, *,
+             check: bool = True) -> Store:
+        """Open or create; a bad file is moved aside and ``store_recovered`` audited.
+
+        ``check=False`` skips the integrity check after an unclean shutdown (for a
+        file this process has just written itself).
+        """
+        db, recovery = Database.open(Path(path) if path is not None else None, check=check)
         store = cls(db, recovery)
         if recovery is not None and now is not None:
             store.audit(now, "store_recovered",
@@ -94,8 +100,8 @@ class Store:
     def open_readonly(cls, path: Path | str) -> Store:
         return cls(Database.open_readonly(Path(path)))
 
-    def close(self) -> None:
-        self.db.close()
+    def close(self, clean: bool = True) -> None:
+        self.db.close(clean)
 
     # -- audit ----------------------------------------------------------------
     def audit(self, ts: datetime, kind: str, data: Mapping[str, Any], *,

@@ -175,3 +175,21 @@ def test_text_search_survives_pruning_and_rows_deleted_by_hand(store_path: Path)
             30, 29, 28, 27, 26, 25, 24, 23, 22, 21]
     finally:
         store.close()
+
+
+def test_pruning_goes_in_small_transactions_and_every_step_verifies(store: Store) -> None:
+    from shepherd.store import audit as audit_log
+
+    fill_audit(store, 5000)
+    commits: list[int] = []
+
+    def on_commit() -> bool:
+        commits.append(1)
+        return False  # let it commit
+
+    store.db.conn.set_commit_hook(on_commit)
+    pruned = audit_log.prune(store.db, T0 + timedelta(seconds=4500), batch=1000)
+    store.db.conn.set_commit_hook(None)
+    assert pruned == 4500
+    assert len(commits) == 6  # a short transaction per 1000 rows; the last finds none left
+    assert store.verify_audit().ok and store.verify_audit().checked == 500

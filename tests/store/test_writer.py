@@ -1,0 +1,287 @@
+"""The ordered writer: off the loop, fails closed, keeps what must be written, heals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.store import AuditFilter, Store, StoreError
+from shepherd.store import writer as writer_module
+from shepherd.store.connection import StoreUnavailable
+from shepherd.store.writer import StoreWriter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit_rows(path: Path, kind: str = "launch_denied") -> list[int]:
+    store = Store.open_readonly(path)
+    try:
+        assert store.verify_audit().ok, store.verify_audit()
+        return [int(json.loads(str(r[0]))["n"]) for r in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = ? ORDER BY id", (kind,))]
+    finally:
+        store.close()
+
+
+def recovered_events(path: Path) -> list[dict[str, Any]]:
+    store = Store.open_readonly(path)
+    try:
+        return [e.data for e in store.audit_page(AuditFilter(types=("store_recovered",))).events]
+    finally:
+        store.close()
+
+
+class LockHolder:
+    """Another program that holds the store's write lock until told to let go."""
+
+    def __init__(self, path: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import apsw, sys; c = apsw.Connection(sys.argv[1]); "
+             "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+             str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline() == "locked\n"
+
+    def release(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+async def wait_for(condition: Any, timeout: float = 20.0) -> None:
+    """Poll on the loop: only a loop that is not blocked gets to see the condition."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def test_a_foreign_lock_never_blocks_the_loop_and_kept_changes_follow_in_order(
+        tmp_path: Path) -> None:
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        assert await writer.start()
+        holder = LockHolder(path)
+        kept = [writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}),
+                              keep=True) for n in range(5)]
+        # The writer waits on the lock in its own thread; the loop sees it give up.
+        await wait_for(lambda: not writer.available)
+        assert writer.problem == "the store is locked by another program"
+        assert not any(f.done() for f in kept)
+        with pytest.raises(StoreUnavailable, match="locked"):
+            await writer.submit(lambda s: s.set_meta("admin", "x"))  # must not wait: refused
+        with pytest.raises(StoreUnavailable):
+            await writer.maintain(lambda s: s.verify_audit())
+        holder.release()
+        await asyncio.gather(*kept)
+        assert writer.available
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert audit_rows(path) == [0, 1, 2, 3, 4]
+    (event,) = recovered_events(path)
+    assert event["problem"] == "the store is locked by another program"
+    assert event["kept_changes"] == 5
+
+
+def test_a_deleted_store_is_recreated_from_the_open_copy_and_audited(tmp_path: Path) -> None:
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        for n in range(3):
+            await writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}))
+        for name in ("shepherd.db", "shepherd.db-wal", "shepherd.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        writer.check()  # what `health` does: notice at once, without waiting for a write
+        await wait_for(path.exists)
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 3}))
+        assert await writer.read(lambda s: len(s.audit_page(AuditFilter()).events)) == 5
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert audit_rows(path) == [0, 1, 2, 3]
+    (event,) = recovered_events(path)
+    assert event["problem"] == f"{path} was deleted while the daemon ran"
+
+
+def test_a_replaced_store_is_moved_aside_and_ours_restored(tmp_path: Path) -> None:
+    path = tmp_path / "shepherd.db"
+    stranger = tmp_path / "other" / "shepherd.db"
+    other = Store.open(stranger, now())
+    other.set_meta("whose", "someone else's")
+    other.close()
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}))
+        shutil.copyfile(stranger, tmp_path / "incoming")
+        os.replace(tmp_path / "incoming", path)
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert audit_rows(path) == [0, 1]
+    (event,) = recovered_events(path)
+    moved = Path(event["moved_to"])
+    assert moved.name.startswith("shepherd.db.replaced-")
+    kept = Store.open_readonly(moved)
+    assert kept.meta("whose") == "someone else's"  # the stranger is kept, not deleted
+    kept.close()
+
+
+def test_a_change_that_fails_on_its_own_leaves_the_store_available(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter(tmp_path / "shepherd.db", now)
+        await writer.start()
+        with pytest.raises(StoreError, match="no pending request"):
+            await writer.submit(lambda s: s.answer_request(now(), 42, True, None,
+                                                           now().date(), actor="x"))
+        assert writer.available
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}))
+        await writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_reads_and_verify_use_their_own_connections_while_a_write_is_in_progress(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter(tmp_path / "shepherd.db", now)
+        await writer.start()
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}))
+        inside, release = threading.Event(), threading.Event()
+
+        def slow(store: Store) -> None:
+            with store.db.write():
+                store.audit(now(), "launch_denied", {"n": 1})
+                inside.set()
+                release.wait(10)
+
+        slow_write = writer.submit(slow)
+        await asyncio.get_running_loop().run_in_executor(None, inside.wait)
+        # The writer thread sits inside a transaction; reads and verify do not wait for it.
+        assert (await writer.maintain(lambda s: s.verify_audit())).checked == 1
+        assert await writer.read(lambda s: len(s.audit_page(AuditFilter()).events)) == 1
+        release.set()
+        await slow_write
+        assert await writer.read(lambda s: len(s.audit_page(AuditFilter()).events)) == 2
+        await writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_while_unavailable_droppable_changes_are_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "MAX_KEPT", 3)
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        holder = LockHolder(path)
+        first = writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}), keep=True)
+        await wait_for(lambda: not writer.available)
+        rest = [writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}),
+                              keep=True, droppable=True) for n in range(1, 6)]
+        refused = [f for f in rest if f.done()]
+        assert len(refused) == 3 and writer.dropped == 3
+        holder.release()
+        await first
+        await asyncio.gather(*rest, return_exceptions=True)
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert audit_rows(path) == [0, 1, 2]
+
+
+class Worker:
+    def __init__(self, path: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.store.writer_worker", str(path)], cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+
+    def read(self, timeout: float = 30.0) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        assert line, f"worker gave no answer (exit {self.process.poll()})"
+        return dict(json.loads(line))
+
+    def ask(self, command: str, timeout: float = 30.0) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.read(timeout)
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Any]:
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(probe)], capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (root, a file system with attributes)")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    marked: list[Path] = []
+
+    def mark(path: Path, on: bool) -> None:
+        subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+        if on:
+            marked.append(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def test_an_unwritable_shm_never_kills_the_writer_and_the_store_heals(
+        tmp_path: Path, immutable: Any) -> None:
+    path = tmp_path / "shepherd.db"
+    worker = Worker(path)
+    try:
+        assert worker.read() == {"ready": True}
+        worker.ask("write 20")
+        assert worker.ask("flush")["flushed"] == 20
+        os.sync()  # clean pages: the next write into the mapping would fault
+        immutable(tmp_path / "shepherd.db-shm", True)
+        os.sync()
+        assert worker.ask("write 5") == {"queued": 25}
+        refused = worker.ask("admin")
+        assert refused["admin"] == "refused" and "-shm cannot be written" in refused["problem"]
+        state = worker.ask("state")
+        assert state["available"] is False and "-shm" in state["problem"]
+        assert worker.process.poll() is None  # alive: no SIGBUS
+        immutable(tmp_path / "shepherd.db-shm", False)
+        flushed = worker.ask("flush")
+        assert flushed == {"flushed": 25, "available": True}
+        assert worker.ask("quit") == {"closed": True}
+        assert worker.process.wait(10) == 0
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
+    assert audit_rows(path) == list(range(1, 26))
+    (event,) = recovered_events(path)
+    assert "-shm cannot be written" in event["problem"]
