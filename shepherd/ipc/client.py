@@ -78,8 +78,9 @@ class Client:
                                   "params": params}))
         while True:
             message = self._read()
-            if isinstance(message, dict) and message.get("id") == request_id:
-                break
+            if isinstance(message, dict) and (message.get("id") == request_id or (
+                    message.get("id") is None and "error" in message)):
+                break  # an error without an id answers the call (forbidden, rate limited)
         if "error" in message:
             error = message["error"]
             raise RpcError(int(error.get("code", 0)), str(error.get("message", "")),

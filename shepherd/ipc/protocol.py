@@ -26,6 +26,8 @@ STORE_UNAVAILABLE = -32005
 RATE_LIMITED = -32010
 LINE_TOO_LONG = -32011
 TOO_MANY_CONNECTIONS = -32012
+TOO_MUCH_UNREAD = -32013
+ANSWER_TOO_LARGE = -32014
 
 JsonId = str | int | None
 
@@ -94,10 +96,18 @@ def parse_request(item: Any) -> Request:
 
 
 def parse_line(line: bytes) -> Any:
-    """The decoded JSON value of a line; ``RpcError(PARSE_ERROR)`` when it is not JSON."""
+    """The decoded JSON value of a line; ``RpcError(PARSE_ERROR)`` when it is not JSON.
+
+    Also for JSON that Python will not hold: nesting deeper than the parser's
+    recursion limit, and integers of more digits than ``int`` converts.
+    """
     try:
         return json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise RpcError(PARSE_ERROR, "the line is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise RpcError(PARSE_ERROR, f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RpcError(PARSE_ERROR, "the JSON is nested too deeply") from None
+    except ValueError as exc:  # int() refuses thousands of digits
+        raise RpcError(PARSE_ERROR, f"a number in the JSON is too large: {exc}") from None

@@ -1,12 +1,20 @@
 """The daemon's socket: framing, peer credentials, limits, subscriptions.
 
 - The peer's uid comes from ``SO_PEERCRED``; nothing the client says changes it.
+  The daemon's ``admit`` decides at once whether that uid may talk at all: a
+  stranger's first line is answered with one ``forbidden`` error, unread, and
+  the connection is closed, so a stranger costs no parsing and no answers.
 - A line longer than ``MAX_LINE`` is answered with an error and the connection is
-  closed; any other bad input is answered and the connection stays usable.
-- Each connection has a bounded outgoing queue drained by its own task, so a slow
-  reader never blocks the daemon: a subscriber that falls behind is sent a
-  ``lagged`` notice and dropped.
-- Connections per uid and requests per second per connection are bounded.
+  closed; any other bad input (not JSON, nested too deeply, numbers too large,
+  not a request) is answered and the connection stays usable.
+- Requests are rate limited per uid (a token bucket shared by its connections),
+  and a batch costs one token per item; a batch holds at most ``MAX_BATCH`` items.
+- Each connection's unsent output is bounded (``MAX_UNSENT`` bytes) and drained by
+  its own task, so a slow reader never blocks the daemon: past the bound it is
+  sent one last message (``lagged`` for a subscriber, an error otherwise) and
+  dropped. An answer larger than the bound is replaced by an error.
+- After each line the server yields to the event loop, so no connection can keep
+  the loop from its timers.
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from shepherd.ipc.protocol import (
+    ANSWER_TOO_LARGE,
+    FORBIDDEN,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     LINE_TOO_LONG,
     MAX_LINE,
     RATE_LIMITED,
     TOO_MANY_CONNECTIONS,
+    TOO_MUCH_UNREAD,
     Request,
     RpcError,
     encode,
@@ -45,7 +56,10 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS_PER_UID = 32
 RATE_PER_SECOND = 100.0
 RATE_BURST = 200.0
-QUEUE_LIMIT = 1000
+MAX_BATCH = 100
+MAX_UNSENT = 1024 * 1024
+STRANGER_WAIT_S = 10.0
+QUEUE_LIMIT = MAX_UNSENT // 1024  # kept for callers that size floods by it
 
 
 @dataclass(frozen=True)
@@ -55,69 +69,106 @@ class Peer:
     gid: int
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What the daemon says about a peer it lets in."""
+
+    context: dict[str, Any]
+    limited: bool = True  # subject to the per-uid request rate
+
+
 def peer_credentials(sock: socket.socket) -> Peer:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
     return Peer(pid, uid, gid)
 
 
+@dataclass
+class TokenBucket:
+    tokens: float = RATE_BURST
+    refilled: float = field(default_factory=time.monotonic)
+
+    def take(self, count: int) -> bool:
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+        self.refilled = now
+        if self.tokens < count:
+            return False
+        self.tokens -= count
+        return True
+
+
+LAGGED = notification("lagged", {"message": "you fell too far behind the event stream; "
+                                            "reconnect"})
+UNREAD = error_response(None, RpcError(TOO_MUCH_UNREAD, "too many answers wait unread; "
+                                                        "closing the connection"))
+
+
 @dataclass(eq=False)
 class Connection:
     peer: Peer
     writer: asyncio.StreamWriter
-    outgoing: asyncio.Queue[bytes | None] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    outgoing: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    unsent: int = 0  # bytes queued or in the transport, not yet taken by the kernel
     subscribed: bool = False
-    tokens: float = RATE_BURST
-    refilled: float = field(default_factory=time.monotonic)
     closed: bool = False
+    bucket: TokenBucket | None = None  # None: not rate limited
     context: dict[str, Any] = field(default_factory=dict)  # the daemon's per-connection notes
 
-    def send(self, message: Any) -> bool:
-        """Queue a message; False (and the connection is dropped) when it cannot keep up."""
+    def send(self, message: Any, last_words: Any = UNREAD) -> bool:
+        """Queue a message; past ``MAX_UNSENT``, send ``last_words`` instead and close."""
+        return self.send_bytes(encode(message), last_words)
+
+    def send_bytes(self, data: bytes, last_words: Any = UNREAD) -> bool:
         if self.closed:
             return False
-        try:
-            self.outgoing.put_nowait(encode(message))
-            return True
-        except asyncio.QueueFull:
-            self.drop_lagging()
+        if self.unsent + len(data) > MAX_UNSENT:
+            self.give_up(last_words)
             return False
+        self.unsent += len(data)
+        self.outgoing.put_nowait(data)
+        return True
+
+    def give_up(self, last_words: Any) -> None:
+        """Drop what waits, queue one last message, then the end marker."""
+        self.closed = True
+        while not self.outgoing.empty():
+            data = self.outgoing.get_nowait()
+            self.unsent -= len(data) if data else 0
+        last = encode(last_words)
+        self.unsent += len(last)
+        self.outgoing.put_nowait(last)
+        self.outgoing.put_nowait(None)
 
     def drop_lagging(self) -> None:
-        self.closed = True
-        # Make room for the notice, then the end marker.
-        while not self.outgoing.empty():
-            self.outgoing.get_nowait()
-        self.outgoing.put_nowait(encode(notification("lagged", {
-            "message": "you fell too far behind the event stream; reconnect"})))
-        self.outgoing.put_nowait(None)
+        self.give_up(LAGGED)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self.outgoing.put_nowait(None)
+            self.outgoing.put_nowait(None)
 
-    def take_token(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
-        self.refilled = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+    def take_tokens(self, count: int = 1) -> bool:
+        return self.bucket is None or self.bucket.take(count)
 
 
 Handler = Callable[[Request, Connection], Awaitable[Any]]
 
 
+def _admit_everyone(peer: Peer) -> Admission | None:
+    return Admission({})
+
+
 class RpcServer:
-    def __init__(self, path: Path, handler: Handler, mode: int = 0o600) -> None:
+    def __init__(self, path: Path, handler: Handler, mode: int = 0o600,
+                 admit: Callable[[Peer], Admission | None] = _admit_everyone) -> None:
         self.path = path
         self.handler = handler
         self.mode = mode
+        self.admit = admit
         self.connections: set[Connection] = set()
+        self._buckets: dict[int, TokenBucket] = {}
+        self._per_uid: dict[int, int] = {}
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -138,9 +189,11 @@ class RpcServer:
 
     def broadcast(self, method: str, params: dict[str, Any],
                   audience: Callable[[Connection], bool] = lambda c: True) -> None:
+        data: bytes | None = None
         for connection in list(self.connections):
-            if connection.subscribed and audience(connection):
-                connection.send(notification(method, params))
+            if connection.subscribed and not connection.closed and audience(connection):
+                data = data or encode(notification(method, params))
+                connection.send_bytes(data, LAGGED)
 
     async def _drain(self, connection: Connection) -> None:
         writer = connection.writer
@@ -151,6 +204,7 @@ class RpcServer:
                     break
                 writer.write(data)
                 await writer.drain()
+                connection.unsent -= len(data)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -162,37 +216,74 @@ class RpcServer:
         peer = peer_credentials(sock)
         connection = Connection(peer, writer)
         drain = asyncio.create_task(self._drain(connection))
-        same_uid = sum(1 for c in self.connections if c.peer.uid == peer.uid)
-        if same_uid >= MAX_CONNECTIONS_PER_UID:
+        try:
+            admission = self.admit(peer)
+        except Exception:  # a lookup that fails admits no one
+            log.exception("could not decide who uid %d is", peer.uid)
+            admission = None
+        if admission is None:
+            await self._turn_away(reader, connection)
+            await drain
+            return
+        if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
             connection.send(error_response(None, RpcError(
                 TOO_MANY_CONNECTIONS, "too many connections from your user")))
             connection.close()
             await drain
             return
+        connection.context.update(admission.context)
+        if admission.limited:
+            connection.bucket = self._buckets.setdefault(peer.uid, TokenBucket())
         self.connections.add(connection)
+        self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
         try:
-            while not connection.closed:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except asyncio.IncompleteReadError as exc:
-                    if exc.partial.strip():
-                        await self._handle_line(connection, exc.partial)
-                    break
-                except asyncio.LimitOverrunError:
-                    connection.send(error_response(None, RpcError(
-                        LINE_TOO_LONG, f"line longer than {MAX_LINE} bytes; closing")))
-                    break
-                except (ConnectionError, OSError, asyncio.CancelledError):
-                    break  # cancelled: the daemon is shutting down
-                if line.strip():
-                    await self._handle_line(connection, line)
+            await self._read_lines(reader, connection)
         finally:
             self.connections.discard(connection)
+            self._per_uid[peer.uid] -= 1
+            if not self._per_uid[peer.uid]:
+                del self._per_uid[peer.uid]
+                self._buckets.pop(peer.uid, None)
             connection.close()
             await drain
 
+    @staticmethod
+    async def _turn_away(reader: asyncio.StreamReader, connection: Connection) -> None:
+        """A peer the daemon does not know: wait for its first line, never read it, say no."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(reader.readuntil(b"\n"), STRANGER_WAIT_S)
+        connection.send(error_response(None, RpcError(FORBIDDEN, "forbidden")))
+        connection.close()
+
+    async def _read_lines(self, reader: asyncio.StreamReader, connection: Connection) -> None:
+        while not connection.closed:
+            try:
+                line = await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial.strip():
+                    await self._handle_line(connection, exc.partial)
+                break
+            except asyncio.LimitOverrunError:
+                connection.send(error_response(None, RpcError(
+                    LINE_TOO_LONG, f"line longer than {MAX_LINE} bytes; closing")))
+                break
+            except (ConnectionError, OSError, asyncio.CancelledError):
+                break  # cancelled: the daemon is shutting down
+            if line.strip():
+                await self._handle_line(connection, line)
+            await asyncio.sleep(0)  # one line at a time: timers and other peers go first
+
+    def _answer_with(self, connection: Connection, answer: Any) -> None:
+        data = encode(answer)
+        if len(data) > MAX_UNSENT:
+            connection.give_up(error_response(None, RpcError(
+                ANSWER_TOO_LARGE, f"the answer would be larger than {MAX_UNSENT} bytes; "
+                "ask for less (a smaller batch or page); closing the connection")))
+            return
+        connection.send_bytes(data)
+
     async def _handle_line(self, connection: Connection, line: bytes) -> None:
-        if not connection.take_token():
+        if not connection.take_tokens():
             connection.send(error_response(None, RpcError(
                 RATE_LIMITED, "too many requests; slow down")))
             return
@@ -202,24 +293,34 @@ class RpcServer:
             connection.send(error_response(None, exc))
             return
         if isinstance(message, list):
-            if not message:
-                connection.send(error_response(None, RpcError(INVALID_REQUEST, "empty batch")))
+            if not message or len(message) > MAX_BATCH:
+                connection.send(error_response(None, RpcError(
+                    INVALID_REQUEST, f"a batch holds from 1 to {MAX_BATCH} requests")))
                 return
-            answers = [a for a in [await self._answer(connection, item) for item in message]
-                       if a is not None]
-            if answers:
-                connection.send(answers)
+            if not connection.take_tokens(len(message) - 1):
+                connection.send(error_response(None, RpcError(
+                    RATE_LIMITED, "too many requests; slow down (each item of a batch "
+                    "counts)")))
+                return
+            answers = []
+            for item in message:
+                answer = await self._answer(connection, item)
+                if answer is not None:
+                    answers.append(answer)
+            if answers and not connection.closed:
+                self._answer_with(connection, answers)
             return
         answer = await self._answer(connection, message)
-        if answer is not None:
-            connection.send(answer)
+        if answer is not None and not connection.closed:
+            self._answer_with(connection, answer)
 
     async def _answer(self, connection: Connection, item: Any) -> dict[str, Any] | None:
         try:
             request = parse_request(item)
         except RpcError as exc:
             request_id = item.get("id") if isinstance(item, dict) else None
-            return error_response(request_id if isinstance(request_id, str | int) else None, exc)
+            return error_response(request_id if isinstance(request_id, str | int)
+                                  and not isinstance(request_id, bool) else None, exc)
         try:
             result = await self.handler(request, connection)
         except RpcError as exc:

@@ -1,0 +1,172 @@
+"""Bad input costs nothing: strangers, floods, deep nesting, huge numbers, unread answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc import protocol
+from shepherd.ipc import server as server_module
+from shepherd.ipc.protocol import Request
+from shepherd.ipc.server import MAX_BATCH, MAX_UNSENT, Admission, Connection, Peer, RpcServer
+
+calls: list[str] = []
+
+
+async def _echo(request: Request, connection: Connection) -> Any:
+    calls.append(request.method)
+    if request.method == "big":
+        return "x" * int(request.params.get("size", 100_000))
+    return {"method": request.method}
+
+
+def _everyone(peer: Peer) -> Admission | None:
+    return Admission({"role": "child"})
+
+
+def _nobody(peer: Peer) -> Admission | None:
+    return None
+
+
+def run(scenario: Callable[[RpcServer, Path], Awaitable[Any]],
+        admit: Callable[[Peer], Admission | None] = _everyone) -> Any:
+    async def main() -> Any:
+        path = Path(tempfile.mkdtemp(prefix="shp")) / "s.sock"
+        server = RpcServer(path, _echo, admit=admit)
+        await server.start()
+        try:
+            return await scenario(server, path)
+        finally:
+            await server.close()
+
+    calls.clear()
+    return asyncio.run(main())
+
+
+async def replies(reader: asyncio.StreamReader, count: int) -> list[Any]:
+    return [json.loads(await asyncio.wait_for(reader.readline(), 10)) for _ in range(count)]
+
+
+def request(method: str, request_id: int = 1, **params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def line(message: Any) -> bytes:
+    return json.dumps(message).encode() + b"\n"
+
+
+def test_deep_nesting_and_huge_numbers_get_jsonrpc_errors_and_the_connection_stays() -> None:
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(b"[" * 30_000 + b"]" * 30_000 + b"\n")
+        writer.write(b'{"jsonrpc":"2.0","id":2,"method":"hello","params":{"n":'
+                     + b"9" * 5000 + b"}}\n")
+        writer.write(b'{"jsonrpc":"2.0","id":' + b"7" * 5000 + b',"method":"hello"}\n')
+        writer.write(line(request("hello", 3)))
+        await writer.drain()
+        answers = await replies(reader, 4)
+        writer.close()
+        return answers
+
+    nested, huge, huge_id, hello = run(scenario)
+    assert nested["error"]["code"] == protocol.PARSE_ERROR
+    assert "nested" in nested["error"]["message"]
+    assert huge["error"]["code"] == protocol.PARSE_ERROR
+    assert "number" in huge["error"]["message"]
+    assert huge_id["error"]["code"] == protocol.PARSE_ERROR and huge_id["id"] is None
+    assert hello == {"jsonrpc": "2.0", "id": 3, "result": {"method": "hello"}}
+
+
+def test_a_stranger_gets_one_forbidden_and_the_door_closes_before_any_work() -> None:
+    async def scenario(server: RpcServer, path: Path) -> tuple[list[Any], bytes]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(line([0] * 20_000))  # invalid items: nothing is looked at, nothing echoed
+        await writer.drain()
+        answer = await replies(reader, 1)
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return answer, rest
+
+    (answer,), rest = run(scenario, admit=_nobody)
+    assert answer == {"jsonrpc": "2.0", "id": None,
+                      "error": {"code": protocol.FORBIDDEN, "message": "forbidden"}}
+    assert rest == b""  # closed
+    assert calls == []
+
+
+def test_the_rate_limit_counts_the_items_of_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "RATE_PER_SECOND", 0.0)  # no refill during the test
+    assert server_module.RATE_BURST == 2 * MAX_BATCH
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(line([request("hello", n) for n in range(MAX_BATCH + 1)]))
+        batch = [request("hello", n) for n in range(MAX_BATCH)]
+        writer.write(line(batch) * 2)  # 1 + 100 tokens taken: the second finds 99
+        # Another connection of the same uid draws on the same bucket.
+        other_reader, other = await asyncio.open_unix_connection(str(path))
+        await writer.drain()
+        answers = await replies(reader, 3)
+        other.write(line(request("hello")))
+        answers += await replies(other_reader, 1)
+        writer.close()
+        other.close()
+        return answers
+
+    oversized, first, second, elsewhere = run(scenario)
+    assert oversized["error"]["code"] == protocol.INVALID_REQUEST
+    assert str(MAX_BATCH) in oversized["error"]["message"]
+    assert len(first) == MAX_BATCH
+    assert second["error"]["code"] == protocol.RATE_LIMITED  # one error for the whole batch
+    assert elsewhere["result"] == {"method": "hello"}  # 98 tokens were left for it
+    assert len(calls) == MAX_BATCH + 1
+
+
+def test_a_batch_whose_answer_is_too_large_gets_one_error_then_the_connection_closes() -> None:
+    async def scenario(server: RpcServer, path: Path) -> tuple[list[Any], bytes]:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_UNSENT * 2)
+        size = MAX_UNSENT // 10
+        writer.write(line([request("big", n, size=size) for n in range(20)]))
+        await writer.drain()
+        answer = await replies(reader, 1)
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return answer, rest
+
+    (answer,), rest = run(scenario)
+    assert answer["error"]["code"] == protocol.ANSWER_TOO_LARGE
+    assert rest == b""
+
+
+def test_a_client_that_never_reads_is_cut_off_at_the_bound_of_unsent_output() -> None:
+    async def scenario(server: RpcServer, path: Path) -> tuple[int, list[Any]]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(str(path))
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_UNSENT * 4)
+        most = 0
+        for n in range(150):  # 150 answers of 64 KiB, never read: far past the bound
+            writer.write(line(request("big", n, size=64 * 1024)))
+            await writer.drain()
+            await asyncio.sleep(0.002)
+            for connection in server.connections:
+                most = max(most, connection.unsent)
+            if not server.connections:
+                break
+        tail: list[Any] = []
+        while line_read := await asyncio.wait_for(reader.readline(), 10):
+            tail.append(json.loads(line_read))
+        writer.close()
+        return most, tail
+
+    most, tail = run(scenario)
+    assert most <= MAX_UNSENT
+    assert tail[-1]["error"]["code"] == protocol.TOO_MUCH_UNREAD  # one error, then closed
+    assert all("result" in message for message in tail[:-1])
