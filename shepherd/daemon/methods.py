@@ -277,6 +277,7 @@ class Methods:
         user, entry = params.req_str("user"), params.req_str("entry")
         d.engine.clear_cooldown(user, entry)
         self._store().clear_cooldown(d.now().wall, user, entry, actor=self._actor(connection))
+        d._broadcast("cooldown_cleared", {"entry": entry}, user=user)
         return {"cleared": True}
 
     async def lock(self, params: Params, connection: Connection) -> Any:

@@ -1,15 +1,19 @@
-"""The one client: used by the CLI (blocking) and the TUI."""
+"""The one client, in two forms on one codec: ``Client`` (blocking, for the CLI)
+and ``AsyncClient`` (asyncio, for the TUI: calls matched to answers by id while
+``event`` notifications stream in on the same connection)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
-import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shepherd.ipc.protocol import MAX_LINE, RpcError, encode
+from shepherd.ipc.protocol import MAX_LINE, RpcError, encode, parse_line, request, result_of
 
 SYSTEM_SOCKET = Path("/run/shepherd/shepherd.sock")
 
@@ -70,20 +74,117 @@ class Client:
             self._buffer += chunk
         line, _, rest = bytes(self._buffer).partition(b"\n")
         self._buffer = bytearray(rest)
-        return json.loads(line)
+        return parse_line(line)
 
     def call(self, method: str, **params: Any) -> Any:
         request_id = next(self._ids)
-        self.sock.sendall(encode({"jsonrpc": "2.0", "id": request_id, "method": method,
-                                  "params": params}))
+        self.sock.sendall(encode(request(request_id, method, params)))
         while True:
             message = self._read()
             if isinstance(message, dict) and (message.get("id") == request_id or (
                     message.get("id") is None and "error" in message)):
-                break  # an error without an id answers the call (forbidden, rate limited)
-        if "error" in message:
-            error = message["error"]
-            raise RpcError(int(error.get("code", 0)), str(error.get("message", "")),
-                           error.get("data"))
-        return message.get("result")
+                # an error without an id answers the call (forbidden, rate limited)
+                return result_of(message)
+
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+
+
+class AsyncClient:
+    """The asyncio form: one reader task answers calls and hands notifications on.
+
+    ``on_notice(method, params)`` receives every notification (``event``, ``lagged``).
+    When the connection ends, every waiting call raises ``DaemonUnreachable`` and
+    ``closed`` is set; a new connection is the caller's decision.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 on_notice: EventHandler | None = None) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._on_notice = on_notice
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self._task = asyncio.get_running_loop().create_task(self._read_loop())
+
+    @classmethod
+    async def open(cls, path: Path, on_notice: EventHandler | None = None,
+                   sock: socket.socket | None = None, timeout: float = 10.0) -> AsyncClient:
+        """Connect to ``path`` (or use ``sock``, already connected)."""
+        try:
+            if sock is not None:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
+            else:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_unix_connection(str(path), limit=MAX_LINE + 1), timeout)
+        except (OSError, TimeoutError) as exc:
+            detail = getattr(exc, "strerror", None) or "no answer"
+            raise DaemonUnreachable(f"cannot reach the daemon at {path}: {detail}") from None
+        return cls(reader, writer, on_notice)
+
+    async def call(self, method: str, timeout: float = 30.0, **params: Any) -> Any:
+        if self.closed.is_set():
+            raise DaemonUnreachable(self.close_reason or "the connection is closed")
+        request_id = next(self._ids)
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = answer
+        try:
+            self._writer.write(encode(request(request_id, method, params)))
+            await self._writer.drain()
+            message = await asyncio.wait_for(answer, timeout)
+        except (OSError, TimeoutError) as exc:
+            self._end(f"the daemon stopped answering ({exc.__class__.__name__})")
+            raise DaemonUnreachable(self.close_reason) from None
+        finally:
+            self._waiting.pop(request_id, None)
+        return result_of(message)
+
+    async def _read_loop(self) -> None:
+        reason = "the daemon closed the connection"
+        try:
+            while True:
+                line = await self._reader.readline()
+                if not line:
+                    break
+                message = parse_line(line)
+                if not isinstance(message, dict):
+                    continue
+                if message.get("id") is None and "error" in message:
+                    # an error without an id answers every waiting call (forbidden, rate limited)
+                    for waiting in self._waiting.values():
+                        if not waiting.done():
+                            waiting.set_result(message)
+                elif "id" in message and "method" not in message:
+                    waiting = self._waiting.get(message["id"])
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(message)
+                elif isinstance(message.get("method"), str) and self._on_notice is not None:
+                    params = message.get("params")
+                    self._on_notice(message["method"], params if isinstance(params, dict) else {})
+        except RpcError as exc:
+            reason = f"the daemon sent something unreadable: {exc.message}"
+        except (OSError, ValueError) as exc:  # ValueError: a line over the limit
+            reason = f"the connection failed: {exc}"
+        finally:
+            self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.close_reason = reason
+        self.closed.set()
+        for waiting in self._waiting.values():
+            if not waiting.done():
+                waiting.set_exception(DaemonUnreachable(reason))
+        with contextlib.suppress(Exception):
+            self._writer.close()
+
+    async def close(self) -> None:
+        self._end("closed by the client")
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
 

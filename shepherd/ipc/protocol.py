@@ -73,6 +73,19 @@ def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
+def request(request_id: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def result_of(message: dict[str, Any]) -> Any:
+    """A response's ``result``; its ``error`` raised as ``RpcError``."""
+    if "error" in message:
+        error = message["error"] if isinstance(message["error"], dict) else {}
+        raise RpcError(int(error.get("code", 0)), str(error.get("message", "")),
+                       error.get("data"))
+    return message.get("result")
+
+
 def parse_request(item: Any) -> Request:
     """One request object; ``RpcError(INVALID_REQUEST)`` when it is not one."""
     if not isinstance(item, dict):
