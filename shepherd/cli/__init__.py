@@ -13,6 +13,7 @@ from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError
 from shepherd.cli.daemon_cmd import add_daemon_commands
 from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
+from shepherd.cli.tui_cmd import add_tui_command
 from shepherd.policy import check_policy_file
 
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_daemon_commands(commands)
     add_remote_commands(commands)
     add_review_commands(commands)
+    add_tui_command(commands)
     return parser
 
 

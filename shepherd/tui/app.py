@@ -1,0 +1,246 @@
+"""The Shepherd TUI: wires the daemon link to the views.
+
+A parent gets four views (now, audit, history, policy); a child, the same app
+showing only their own entries. The role comes from the daemon's ``hello``.
+All daemon traffic goes through ``DaemonLink`` (the async IPC client).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from shepherd.tui import words
+from shepherd.tui.link import DaemonLink, NotConnected, Opener
+from shepherd.tui.live import LiveState
+from shepherd.tui.messages import (
+    Connected,
+    DaemonEvent,
+    Disconnected,
+    RequestsFetched,
+    StateChanged,
+    StatusFetched,
+    WarningsFetched,
+)
+from shepherd.tui.screens.audit import AuditScreen
+from shepherd.tui.screens.child import ChildScreen
+from shepherd.tui.screens.confirm import ConfirmScreen
+from shepherd.tui.screens.dashboard import DashboardScreen
+from shepherd.tui.screens.help import HelpScreen, KeyList
+from shepherd.tui.screens.history import HistoryScreen
+from shepherd.tui.screens.policy import PolicyScreen
+
+VIEWS = {"dashboard": "Now", "audit": "Audit", "history": "History", "policy": "Policy"}
+
+
+class ShepherdApp(App[None]):
+    CSS_PATH = "shepherd.tcss"
+    TITLE = "Shepherd"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "dashboard": DashboardScreen, "audit": AuditScreen, "history": HistoryScreen,
+        "policy": PolicyScreen, "child": ChildScreen}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "view('dashboard')", "Now", show=False),
+        Binding("2", "view('audit')", "Audit", show=False),
+        Binding("3", "view('history')", "History", show=False),
+        Binding("4", "view('policy')", "Policy", show=False),
+        Binding("R", "reload_policy", "Reload policy", show=False),
+        Binding("question_mark", "keys", "Keys"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, socket_path: Path, *, clock: Callable[[], float] = time.monotonic,
+                 connect: bool = True, opener: Opener | None = None) -> None:
+        super().__init__()
+        self.socket_path = socket_path
+        self.clock = clock
+        self.state = LiveState()
+        self.link = DaemonLink(socket_path, self.post_message, self._next_change, clock, opener)
+        self._connect = connect
+
+    def on_mount(self) -> None:
+        self.sub_title = f"connecting to {self.socket_path}"
+        self.switch_mode("dashboard")
+        if self._connect:
+            self.run_worker(self.link.run(), name="daemon-link", group="link", exclusive=True)
+
+    def _next_change(self) -> float:
+        return self.state.next_change_in(self.clock())
+
+    # -- news from the daemon ------------------------------------------------------
+    def _changed(self) -> None:
+        self.screen.post_message(StateChanged())
+        for screen in self.screen_stack[:-1]:  # a view under a dialog keeps ticking
+            screen.post_message(StateChanged())
+
+    def on_connected(self, message: Connected) -> None:
+        state = self.state
+        first = state.hello is None
+        state.hello, state.connected, state.problem = message.hello, True, ""
+        role = "a parent" if state.is_admin else "a child"
+        self.sub_title = f"{state.me} ({role})"
+        if not state.is_admin and self.current_mode != "child":
+            self.switch_mode("child")
+        elif not first:
+            self.notify("Connected to the daemon again.", timeout=3)
+        self._changed()
+
+    def on_disconnected(self, message: Disconnected) -> None:
+        self.state.connected = False
+        retry = f" Trying again in {message.retry_in:.0f}s…" if message.retry_in >= 1 else \
+            " Trying again…"
+        self.state.problem = (f"The Shepherd daemon cannot be reached ({message.reason}). "
+                              f"Nothing shown here is live.{retry}")
+        self._changed()
+
+    def on_status_fetched(self, message: StatusFetched) -> None:
+        self.state.status, self.state.received = message.status, message.received
+        self._changed()
+
+    def on_requests_fetched(self, message: RequestsFetched) -> None:
+        self.state.requests = message.requests
+        self._changed()
+
+    def on_warnings_fetched(self, message: WarningsFetched) -> None:
+        self.state.warnings.clear()
+        for row in message.warnings:
+            self.state.warnings.append({**row.get("data", {}), "type": row["type"],
+                                        "user": row.get("user"), "entry": row.get("entry"),
+                                        "ts": row.get("ts")})
+        self._changed()
+
+    def on_daemon_event(self, message: DaemonEvent) -> None:
+        event = message.event
+        kind = event.get("type")
+        state = self.state
+        stamp = state.now(self.clock()).isoformat() if state.status else None
+        if kind == "warning_issued":
+            state.warnings.append({**event, "ts": stamp})
+        elif kind == "time_requested":
+            request = {"id": event.get("request_id"), "user": event.get("user"),
+                       "entry": event.get("entry"), "seconds": event.get("seconds"),
+                       "note": event.get("note", ""), "requested_at": stamp}
+            if state.is_admin:
+                if all(r["id"] != request["id"] for r in state.requests):
+                    state.requests.append(request)
+                label = state.label(str(request["user"]), str(request["entry"]))
+                note = f" “{request['note']}”" if request["note"] else ""
+                self.notify(f"{request['user']} asks for {words.duration(request['seconds'])} "
+                            f"more of {label}.{note} Press a to approve, x to decline.",
+                            title="A request for more time", timeout=15)
+        elif kind == "request_answered":
+            state.requests = [r for r in state.requests if r["id"] != event.get("id")]
+            if not state.is_admin:
+                state.my_requests[int(event.get("id", 0))] = event
+                label = state.label(state.me, str(event.get("entry")))
+                if event.get("state") == "approved":
+                    self.notify(f"Yes: you have {words.duration(event.get('granted_s'))} more "
+                                f"of {label}.", title="Your request", timeout=15)
+                else:
+                    self.notify(f"No more time for {label} this time.",
+                                title="Your request", severity="warning", timeout=15)
+        elif kind == "policy_rejected" and state.is_admin:
+            self.notify("A new policy was rejected; the old one stays in force. "
+                        "See the Policy view (4).", severity="error", timeout=15)
+        self._changed()
+
+    # -- acting ----------------------------------------------------------------------
+    def confirm_then(self, question: str, detail: str, yes: str, method: str, done: str,
+                     **params: Any) -> None:
+        """Ask; on yes, call ``method`` and say ``done`` (or what went wrong)."""
+
+        def answered(go: bool | None) -> None:
+            if go:
+                self.run_worker(self.act(method, done, **params), group="actions")
+
+        self.push_screen(ConfirmScreen(question, detail, yes), answered)
+
+    async def act(self, method: str, done: str, **params: Any) -> Any:
+        try:
+            result = await self.link.call(method, **params)
+        except NotConnected as exc:
+            self.notify(f"Not done: {exc}.", severity="error")
+            return None
+        except RpcError as exc:
+            self.notify(self.explain(exc), severity="error", timeout=10)
+            return None
+        self.notify(done)
+        self.link.refresh_soon()
+        return result
+
+    def explain(self, error: RpcError) -> str:
+        data = error.data if isinstance(error.data, dict) else {}
+        if error.code == LAUNCH_DENIED and data.get("denied"):
+            now = self.state.now(self.clock()) if self.state.status else None
+            if now is not None:
+                label = self.state.label(self.state.me, str(data.get("entry", "")))
+                return words.refusal(label or "It", data["denied"], now)
+        if data.get("errors"):
+            return error.message + ":\n" + "\n".join(map(str, data["errors"][:5]))
+        return f"Not done: {error.message}."
+
+    # -- views and keys ----------------------------------------------------------------
+    def action_view(self, mode: str) -> None:
+        if not self.state.is_admin and self.state.hello is not None:
+            self.notify("That view is for parents.", severity="warning")
+            return
+        self.switch_mode(mode)
+
+    def action_reload_policy(self) -> None:
+        if not self.state.is_admin:
+            return
+        self.confirm_then("Reload the policy file now?",
+                          "A policy with errors is rejected and the current one stays.",
+                          "Reload", "policy.reload", "The policy was reloaded.")
+
+    def action_keys(self) -> None:
+        self.push_screen(HelpScreen(self.key_sections()))
+
+    def key_sections(self) -> KeyList:
+        sections: KeyList = [("Everywhere", [*self.BINDINGS,
+                                             Binding("tab", "", "Next table or field"),
+                                             Binding("ctrl+p", "", "Command palette")])]
+        if self.state.is_admin or self.state.hello is None:
+            sections += [("Now (1)", list(DashboardScreen.BINDINGS)),
+                         ("Audit (2)", list(AuditScreen.BINDINGS)),
+                         ("History (3)", list(HistoryScreen.BINDINGS))]
+        else:
+            sections += [("Your entries", list(ChildScreen.BINDINGS))]
+        sections += [("In a question", list(ConfirmScreen.BINDINGS))]
+        return sections
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not self.state.is_admin:
+            for binding in ChildScreen.BINDINGS:
+                assert isinstance(binding, Binding)
+                yield SystemCommand(binding.description, "your entries",
+                                    self._on_view("child", binding.action))
+            return
+        for mode, title in VIEWS.items():
+            yield SystemCommand(f"Show {title}", f"the {title} view", self._switch(mode))
+        for binding in DashboardScreen.BINDINGS:
+            assert isinstance(binding, Binding)
+            yield SystemCommand(binding.description, "on the selected row of Now",
+                                self._on_view("dashboard", binding.action))
+        yield SystemCommand("Reload policy", "read the policy file again",
+                            self.action_reload_policy)
+        yield SystemCommand("Verify the audit log", "check its hash chain",
+                            self._on_view("audit", "verify"))
+
+    def _switch(self, mode: str) -> Callable[[], None]:
+        return lambda: self.action_view(mode)
+
+    def _on_view(self, mode: str, action: str) -> Callable[[], None]:
+        def run() -> None:
+            if self.current_mode != mode:
+                self.switch_mode(mode)
+            self.call_after_refresh(self.screen.run_action, action)
+        return run

@@ -1,0 +1,142 @@
+"""The TUI's one connection to the daemon, kept alive by a worker.
+
+It connects, says ``hello``, subscribes, and fetches a picture (status, and for a
+parent the pending requests and latest warnings). Events are passed on at once
+and trigger a fresh picture; so does a known moment passing. When the connection
+is lost it says so and tries again with backoff (0.5 s doubling to 10 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from shepherd.ipc.client import AsyncClient, DaemonUnreachable
+from shepherd.ipc.protocol import RpcError
+from shepherd.tui.messages import (
+    Connected,
+    DaemonEvent,
+    Disconnected,
+    RequestsFetched,
+    StatusFetched,
+    WarningsFetched,
+)
+
+Opener = Callable[[Callable[[str, dict[str, Any]], None]], Awaitable[AsyncClient]]
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
+SETTLE_S = 0.05  # let a burst of events arrive before one fresh picture
+
+
+class NotConnected(Exception):
+    """An action while the daemon is unreachable."""
+
+
+class DaemonLink:
+    def __init__(self, socket_path: Path, post: Callable[[Message], Any],
+                 next_change: Callable[[], float], clock: Callable[[], float] = time.monotonic,
+                 opener: Opener | None = None) -> None:
+        self.socket_path = socket_path
+        self._post = post
+        self._next_change = next_change
+        self._clock = clock
+        self._opener = opener
+        self.client: AsyncClient | None = None
+        self.role = ""
+        self._wanted = asyncio.Event()
+        self._closing: asyncio.Future[None] | None = None
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """A call on the live connection; ``NotConnected`` while there is none."""
+        if self.client is None or self.client.closed.is_set():
+            raise NotConnected("the daemon is not reachable right now")
+        try:
+            return await self.client.call(method, **params)
+        except DaemonUnreachable as exc:
+            raise NotConnected(str(exc)) from None
+
+    def refresh_soon(self) -> None:
+        self._wanted.set()
+
+    async def run(self) -> None:
+        backoff = BACKOFF_FIRST_S
+        while True:
+            reason = await self._session()
+            if reason is None:  # it was connected: start the backoff afresh
+                backoff = BACKOFF_FIRST_S
+                continue
+            self._post(Disconnected(reason, backoff))
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _open(self) -> AsyncClient:
+        if self._opener is not None:
+            return await self._opener(self._notice)
+        return await AsyncClient.open(self.socket_path, self._notice)
+
+    async def _session(self) -> str | None:
+        """One connection's life; the reason it could not start (None: it ran, then ended)."""
+        try:
+            client = await self._open()
+        except DaemonUnreachable as exc:
+            return str(exc)
+        try:
+            hello = await client.call("hello")
+            await client.call("subscribe")
+        except (DaemonUnreachable, RpcError) as exc:
+            await client.close()
+            return str(exc)
+        self.client = client
+        self.role = str(hello.get("role"))
+        self._post(Connected(hello))
+        try:
+            await self._fetch(initial=True)
+            while not client.closed.is_set():
+                await self._wait(client)
+                if not client.closed.is_set():  # an event, or a known moment passed
+                    await asyncio.sleep(SETTLE_S)
+                    self._wanted.clear()
+                    await self._fetch(initial=False)
+        except (DaemonUnreachable, RpcError) as exc:
+            client.close_reason = client.close_reason or str(exc)
+        finally:
+            self.client = None
+            reason = client.close_reason or "the connection ended"
+            await client.close()
+        self._post(Disconnected(reason, 0.0))
+        return None
+
+    async def _wait(self, client: AsyncClient) -> None:
+        wanted = asyncio.ensure_future(self._wanted.wait())
+        closed = asyncio.ensure_future(client.closed.wait())
+        try:
+            await asyncio.wait({wanted, closed}, timeout=self._next_change(),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wanted.cancel()
+            closed.cancel()
+
+    async def _fetch(self, initial: bool) -> None:
+        client = self.client
+        if client is None:
+            return
+        status = await client.call("status")
+        self._post(StatusFetched(status, self._clock()))
+        if self.role == "admin":
+            self._post(RequestsFetched(await client.call("requests")))
+            if initial:
+                page = await client.call("audit.query", types=["warning_issued"], limit=10)
+                self._post(WarningsFetched(list(reversed(page["events"]))))
+
+    def _notice(self, method: str, params: dict[str, Any]) -> None:
+        if method == "event":
+            self._post(DaemonEvent(params))
+            self._wanted.set()
+        elif method == "lagged" and self.client is not None:
+            self.client.close_reason = "the TUI fell behind the event stream; reconnecting"
+            self._closing = asyncio.ensure_future(self.client.close())

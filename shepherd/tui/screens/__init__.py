@@ -1,0 +1,1 @@
+"""The TUI's screens: the four views, the child's view, dialogs and the key list."""

@@ -1,0 +1,84 @@
+"""A small form: what (optional), how long, and a reason or note. Enter submits, Esc cancels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from shepherd.policy.durations import DurationError, parse_duration
+
+
+@dataclass(frozen=True)
+class Answer:
+    target: str | None
+    seconds: int
+    text: str
+
+
+class AskScreen(ModalScreen[Answer | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, *, targets: list[tuple[str, str]] | None = None,
+                 target: str | None = None, duration: str = "15m",
+                 text_label: str | None = "Reason (optional)") -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.targets = targets
+        self.target = target
+        self.duration = duration
+        self.text_label = text_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(self.title_text, classes="question")
+            if self.targets:
+                yield Label("For")
+                yield Select(self.targets, value=self.target or self.targets[0][1],
+                             allow_blank=False, id="target")
+            yield Label("How long (like 15m, 1h30m)")
+            yield Input(self.duration, id="duration")
+            if self.text_label:
+                yield Label(self.text_label)
+                yield Input(id="text")
+            yield Static("", id="problem", classes="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("OK (Enter)", variant="primary", id="ok")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#duration", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _submit(self) -> None:
+        text = self.query_one("#duration", Input).value
+        try:
+            seconds = parse_duration(text)
+        except DurationError as exc:
+            self.query_one("#problem", Static).update(f"That is not a duration: {exc}")
+            return
+        if seconds <= 0:
+            self.query_one("#problem", Static).update("Give a duration of more than 0s.")
+            return
+        target = None
+        if self.targets:
+            value = self.query_one("#target", Select).value
+            target = value if isinstance(value, str) else None
+        note = self.query_one("#text", Input).value if self.text_label else ""
+        self.dismiss(Answer(target, seconds, note))

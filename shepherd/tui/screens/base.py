@@ -1,0 +1,53 @@
+"""What every view shares: header, connection banner, footer, redraw on news."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from shepherd.tui.messages import StateChanged
+from shepherd.tui.widgets.banner import ConnectionBanner
+
+if TYPE_CHECKING:
+    from shepherd.tui.app import ShepherdApp
+    from shepherd.tui.live import LiveState
+
+
+class ViewScreen(Screen[None]):
+    """A top-level view. Subclasses compose ``body()`` and draw in ``redraw()``."""
+
+    @property
+    def shepherd(self) -> ShepherdApp:
+        from shepherd.tui.app import ShepherdApp
+
+        assert isinstance(self.app, ShepherdApp)
+        return self.app
+
+    @property
+    def state(self) -> LiveState:
+        return self.shepherd.state
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield ConnectionBanner()
+        yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        self._draw()
+
+    def on_state_changed(self, message: StateChanged) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        self.query_one(ConnectionBanner).show_problem(self.state.problem)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw from ``self.state``; called on news and when the view is shown."""

@@ -1,0 +1,148 @@
+"""A child's view: only their own entries and time left; start, stop, ask for more."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from shepherd.supervisor.account import allowed_client_variables
+from shepherd.tui import words
+from shepherd.tui.screens.ask import Answer, AskScreen
+from shepherd.tui.screens.base import ViewScreen
+from shepherd.tui.widgets.entry_table import EntryTable
+from shepherd.tui.widgets.session_list import SessionList
+
+
+class ChildScreen(ViewScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "start", "Start"),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "ask", "Ask for more time"),
+    ]
+
+    def body(self) -> ComposeResult:
+        with VerticalScroll(id="mine"):
+            with Vertical(id="sessions-box", classes="section"):
+                yield Static("Running now", classes="section-title")
+                yield SessionList(show_user=False)
+            yield Static("Your entries  [dim](Enter or o starts one)[/]",
+                         classes="section-title")
+            yield Static("", id="mine-placeholder")
+            yield Static("", id="answers")
+        yield Static("", id="explain")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.tick)
+
+    def tick(self) -> None:
+        if self.is_current and self.state.status is not None:
+            self.redraw()
+
+    def _table(self) -> EntryTable | None:
+        found = self.query(EntryTable)
+        return found.first() if found else None
+
+    def redraw(self) -> None:
+        state = self.state
+        if state.status is None or state.hello is None:
+            return
+        me = state.user(state.me)
+        table = self._table()
+        if table is None:
+            table = EntryTable(state.me)
+            self.query_one("#mine", VerticalScroll).mount(table, before="#answers")
+            self.query_one("#mine-placeholder").remove()
+            table.focus()
+        mono = self.shepherd.clock()
+        table.show_lines([state.entry_line(state.me, item, mono)
+                          for item in (me or {}).get("entries", [])])
+        sessions = [state.session_line(s, mono) for s in state.sessions()]
+        self.query_one(SessionList).show_lines(sessions)
+        self.query_one("#sessions-box").display = bool(sessions)
+        answers = []
+        for request in sorted(state.my_requests.values(), key=lambda r: -int(r.get("id", 0))):
+            label = state.label(state.me, str(request.get("entry")))
+            if request.get("state") == "pending":
+                answers.append(f"You asked for {words.duration(request.get('seconds'))} more "
+                               f"of {label}: waiting for an answer.")
+            elif request.get("state") == "approved":
+                answers.append(f"Yes: {words.duration(request.get('granted_s'))} more of "
+                               f"{label}.")
+            else:
+                answers.append(f"No more time for {label} this time.")
+        self.query_one("#answers", Static).update("\n".join(answers[:4]))
+        self._explain()
+
+    def _explain(self) -> None:
+        table = self._table()
+        text = "Enter starts the highlighted entry · r asks for more time · ? shows every key"
+        if table is not None and table.selected_key:
+            me = self.state.user(self.state.me) or {"entries": []}
+            item = next((e for e in me["entries"] if e["id"] == table.selected_key), None)
+            if item is not None:
+                line = self.state.entry_line(self.state.me, item, self.shepherd.clock())
+                text = f"{line.label}: {line.detail}"
+        self.query_one("#explain", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._explain()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, EntryTable):
+            self.action_start()
+
+    # -- actions -------------------------------------------------------------------
+    def _entry(self) -> str | None:
+        table = self._table()
+        return table.selected_key if table is not None else None
+
+    def action_start(self) -> None:
+        entry = self._entry()
+        if entry is None:
+            return
+        label = self.state.label(self.state.me, entry)
+        env = allowed_client_variables(dict(os.environ))
+        self.run_worker(self.shepherd.act("launch", f"{label} started.", entry=entry, env=env),
+                        group="actions")
+
+    def action_stop(self) -> None:
+        sessions = self.state.sessions()
+        entry = self._entry()
+        chosen = [s for s in sessions if s["entry"] == entry] or sessions[:1]
+        if not chosen:
+            self.notify("Nothing of yours is running.", severity="warning")
+            return
+        label = self.state.label(self.state.me, chosen[0]["entry"])
+        self.shepherd.confirm_then(f"Stop {label} now?", "Save your work first.", "Stop",
+                                   "stop", f"{label} stopped.", session_id=chosen[0]["id"])
+
+    def action_ask(self) -> None:
+        me = self.state.user(self.state.me) or {"entries": []}
+        targets = [(str(e["label"]), str(e["id"])) for e in me["entries"]]
+        if not targets:
+            return
+
+        def asked(answer: Answer | None) -> None:
+            if answer is not None and answer.target is not None:
+                self.run_worker(self._ask(answer), group="actions")
+
+        self.app.push_screen(AskScreen("Ask a parent for more time", targets=targets,
+                                       target=self._entry(), text_label="Note (optional)"),
+                             asked)
+
+    async def _ask(self, answer: Answer) -> None:
+        assert answer.target is not None
+        label = self.state.label(self.state.me, answer.target)
+        result = await self.shepherd.act(
+            "request_time", f"Asked for {words.duration(answer.seconds)} more of {label}.",
+            entry=answer.target, duration=answer.seconds, note=answer.text)
+        if result is not None:
+            request_id = int(result["request_id"])
+            self.state.my_requests[request_id] = {"id": request_id, "entry": answer.target,
+                                                  "seconds": answer.seconds, "state": "pending"}
+            self.redraw()

@@ -1,0 +1,15 @@
+"""The connection banner: says plainly when the daemon cannot be reached."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+
+class ConnectionBanner(Static):
+    def __init__(self) -> None:
+        super().__init__("", id="banner")
+        self.display = False
+
+    def show_problem(self, problem: str) -> None:
+        self.update(problem)
+        self.display = bool(problem)

@@ -1,0 +1,20 @@
+"""Pending requests for more time, oldest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd.tui import words
+from shepherd.tui.widgets.keyed_table import KeyedTable
+
+
+class RequestList(KeyedTable):
+    def __init__(self) -> None:
+        super().__init__([("who", "Asks"), ("what", "For"), ("more", "More"), ("note", "Note")],
+                         id="requests")
+
+    def show_requests(self, requests: list[dict[str, Any]], labels: dict[str, str]) -> None:
+        self.show([(str(r["id"]), (r["user"], labels.get(r["entry"], r["entry"]),
+                                   words.duration(r["seconds"]), r.get("note") or ""))
+                   for r in requests])
+        self.display = bool(requests)

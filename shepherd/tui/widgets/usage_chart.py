@@ -1,0 +1,80 @@
+"""Use per day against the quota, as bars: one column a day, the quota as a line.
+
+Drawn by hand rather than with a plotting library: at 80 columns 28 days fit
+with room for the axis, and bars over the quota show in red.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rich.text import Text
+from textual.widget import Widget
+
+from shepherd.tui import words
+
+ROWS = 8
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class DayUse:
+    day: date
+    used_s: float
+    quota_s: int | None  # today's total with grants; None = unlimited or unknown
+
+
+class UsageChart(Widget):
+    DEFAULT_CSS = "UsageChart { height: auto; }"
+
+    def __init__(self) -> None:
+        super().__init__(id="chart")
+        self.title = ""
+        self.days: list[DayUse] = []
+
+    def show(self, title: str, days: list[DayUse]) -> None:
+        self.title, self.days = title, days
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: object, viewport: object, width: int) -> int:
+        return ROWS + 5
+
+    def render(self) -> Text:
+        text = Text()
+        text.append(self.title + "\n", "bold")
+        if not self.days:
+            text.append("Nothing used in these weeks.", "dim")
+            return text
+        top = max([d.used_s for d in self.days] + [d.quota_s or 0 for d in self.days] + [60])
+        step = top / ROWS
+        for row in range(ROWS, 0, -1):
+            level_low, level_high = (row - 1) * step, row * step
+            axis = words.duration(level_high) if row in (ROWS, ROWS // 2) else ""
+            text.append(f"{axis:>6} ┤", "dim")
+            for day in self.days:
+                quota = day.quota_s
+                over = quota is not None and day.used_s > quota
+                fill = min(max((day.used_s - level_low) / step, 0.0), 1.0)
+                if day.used_s > 0 and (fill > 0 or row == 1):
+                    text.append(_BLOCKS[max(round(fill * 8), 1)], "red" if over else "green")
+                elif quota is not None and level_low < quota <= level_high:
+                    text.append("─", "yellow")
+                else:
+                    text.append(" ")
+                text.append(" ")
+            text.append("\n")
+        text.append("       └" + "──" * len(self.days) + "\n", "dim")
+        labels = "        "
+        for index, day in enumerate(self.days):
+            labels += day.day.strftime("%d").lstrip("0").ljust(2) if index % 7 == 0 or \
+                index == len(self.days) - 1 else "  "
+        text.append(labels.rstrip() + "\n", "dim")
+        used = sum(d.used_s for d in self.days)
+        over_days = sum(1 for d in self.days if d.quota_s is not None and d.used_s > d.quota_s)
+        text.append(f"{words.duration(used)} in {len(self.days)} days, "
+                    f"{words.duration(used / len(self.days))} a day on average; "
+                    f"over quota on {over_days} day{'s' if over_days != 1 else ''}.  ")
+        text.append("█ used  ", "green")
+        text.append("─ quota", "yellow")
+        return text

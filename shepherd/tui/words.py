@@ -1,0 +1,302 @@
+"""Every sentence the TUI shows, in one place.
+
+Durations use the project's one duration renderer (``format_duration``); times
+are local and short ("at 15:30", "tomorrow at 04:00", "on Saturday at 09:00").
+When the shared wording module of issue 12 lands, these functions delegate to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from shepherd.localtime import local_zone
+from shepherd.policy.durations import format_duration
+
+_ZONE = local_zone()
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def duration(seconds: float | None) -> str:
+    """``1h30m``; ``None`` is no limit."""
+    if seconds is None:
+        return "no limit"
+    return format_duration(max(seconds, 0))
+
+
+def countdown(seconds: float) -> str:
+    """A ticking clock: ``12:05`` or ``1:02:03``."""
+    total = max(int(seconds + 0.999), 0)  # a second still running shows as left
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def at_time(when: datetime | None, now: datetime) -> str:
+    """When, said the short way, relative to ``now`` (both shown in local time)."""
+    if when is None:
+        return "not in the coming days"
+    local, today = when.astimezone(_ZONE), now.astimezone(_ZONE)
+    clock = local.strftime("%H:%M")
+    days = (local.date() - today.date()).days
+    if days == 0:
+        return f"at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    if 1 < days < 7:
+        return f"on {local.strftime('%A')} at {clock}"
+    return f"on {local.day} {local.strftime('%b')} at {clock}"
+
+
+def short_at(when: datetime | None, now: datetime) -> str:
+    """The same, for a narrow column: ``15:30``, ``tmrw 15:30``, ``Sat 09:00``."""
+    if when is None:
+        return "—"
+    local, today = when.astimezone(_ZONE), now.astimezone(_ZONE)
+    clock = local.strftime("%H:%M")
+    days = (local.date() - today.date()).days
+    if days == 0:
+        return clock
+    if days == 1:
+        return f"tmrw {clock}"
+    if 1 < days < 7:
+        return f"{local.strftime('%a')} {clock}"
+    return f"{local.day} {local.strftime('%b')} {clock}"
+
+
+def hour_minute(when: str | None) -> str:
+    parsed = parse_time(when)
+    return parsed.astimezone(_ZONE).strftime("%H:%M") if parsed else "     "
+
+
+def clock_time(when: str | None) -> str:
+    """An audit timestamp in local time, to the second."""
+    parsed = parse_time(when)
+    return parsed.astimezone(_ZONE).strftime("%Y-%m-%d %H:%M:%S") if parsed else (when or "")
+
+
+# -- states and refusals -------------------------------------------------------
+
+def reason(item: dict[str, Any], now: datetime, labels: dict[str, str] | None = None) -> str:
+    """One refusal reason as a phrase a parent or child understands."""
+    code = item.get("code")
+    if code == "outside_window":
+        opening = parse_time(item.get("next_opening"))
+        return f"outside its hours (opens {at_time(opening, now)})"
+    if code == "quota_exhausted":
+        return f"today's time is used up (back {at_time(parse_time(item.get('resets_at')), now)})"
+    if code == "group_quota_exhausted":
+        back = at_time(parse_time(item.get("resets_at")), now)
+        return f"the {item.get('group')} budget for today is used up (back {back})"
+    if code == "cooldown":
+        until = parse_time(item.get("until"))
+        return f"resting until {at_time(until, now).removeprefix('at ')}"
+    if code == "already_running":
+        return "something else is already running"
+    if code == "locked":
+        return "locked by a parent"
+    if code == "not_allowed_for_user":
+        return "not allowed for this child"
+    if code == "unknown_entry":
+        return "not in the policy"
+    if code == "store_unavailable":
+        return "the record cannot be written, so nothing may start"
+    return str(code)
+
+
+def reasons(items: list[dict[str, Any]], now: datetime) -> str:
+    return "; ".join(reason(r, now) for r in items)
+
+
+STATE_WORDS = {
+    "available": "available",
+    "running": "running",
+    "cooldown": "resting",
+    "quota_exhausted": "used up",
+    "outside_window": "closed",
+    "locked": "locked",
+    "not_allowed": "not allowed",
+    "busy": "busy",  # another program of the child's is running
+    "refused": "refused",
+}
+
+
+def next_change(items: list[dict[str, Any]], now: datetime) -> str:
+    """For the narrow "next" column: when the first timed refusal lifts."""
+    for item in items:
+        for key, verb in (("next_opening", "opens"), ("resets_at", "back"), ("until", "until")):
+            when = parse_time(item.get(key))
+            if when is not None:
+                return f"{verb} {short_at(when, now)}"
+    return "—"
+
+
+def state_word(state: str) -> str:
+    return STATE_WORDS.get(state, state)
+
+
+def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
+    return f"{label} can't start: {reasons(items, now)}."
+
+
+# -- people's actions ------------------------------------------------------------
+
+def minutes_phrase(seconds: int) -> str:
+    if seconds % 60 == 0 and seconds < 3600:
+        return f"{seconds // 60} more minute{'s' if seconds != 60 else ''}"
+    return f"{format_duration(seconds)} more"
+
+
+def end_reason(code: str) -> str:
+    return {
+        "exited": "it was closed", "stopped_by_child": "the child stopped it",
+        "stopped_by_admin": "a parent stopped it", "expired": "its time was up",
+        "window_closed": "its hours ended", "locked": "the child was locked",
+        "daemon_shutdown": "Shepherd stopped", "recovered_after_crash": "Shepherd restarted",
+        "launch_failed": "it could not start",
+    }.get(code, code)
+
+
+def event_summary(event: dict[str, Any]) -> str:
+    """One line for an audit row or a live event."""
+    kind = str(event.get("type", "?"))
+    data = event.get("data") if isinstance(event.get("data"), dict) else event
+    assert isinstance(data, dict)
+    user = event.get("user") or data.get("user") or ""
+    entry = event.get("entry") or data.get("entry") or ""
+    seconds = data.get("seconds")
+    if kind == "session_started":
+        return f"{user} started {entry}"
+    if kind == "session_ended":
+        charged = data.get("charged_s")
+        spent = f", {duration(charged)} counted" if charged is not None else ""
+        return f"{user}'s {entry} ended: {end_reason(str(data.get('reason')))}{spent}"
+    if kind == "warning_issued":
+        return f"{user} warned: {data.get('message', '')}"
+    if kind == "launch_denied":
+        codes = ", ".join(str(r.get("code")) for r in data.get("reasons", []))
+        return f"{user} could not start {entry} ({codes})"
+    if kind == "time_granted":
+        return f"{user} got {duration(seconds)} more of {data.get('target', entry)}"
+    if kind == "session_extended":
+        return f"session {data.get('session_id')} extended by {duration(seconds)}"
+    if kind == "time_requested":
+        note = f": “{data['note']}”" if data.get("note") else ""
+        return f"{user} asks for {duration(seconds)} more of {entry}{note}"
+    if kind == "request_answered":
+        state = data.get("state") or ("approved" if data.get("approved") else "declined")
+        return f"{user}'s request for {entry} was {state}"
+    if kind == "cooldown_cleared":
+        return f"{user}'s rest after {entry} was cleared"
+    if kind in ("user_locked", "user_unlocked"):
+        return f"{user} was {'locked' if kind == 'user_locked' else 'unlocked'}"
+    if kind == "policy_rejected":
+        return f"a new policy was rejected ({len(data.get('errors', []))} errors)"
+    if kind == "policy_loaded":
+        return "the policy was loaded"
+    if kind == "clock_jump":
+        return "the system clock jumped; Shepherd keeps its own time until a parent accepts it"
+    return kind.replace("_", " ")
+
+
+def grant_question(user: str, target_label: str, seconds: int, is_group: bool) -> str:
+    what = f"the {target_label} budget" if is_group else target_label
+    return f"Give {user} {minutes_phrase(seconds)} of {what} today?"
+
+
+def since_ago(seconds: float) -> str:
+    return "just now" if seconds < 60 else f"{duration(seconds)} ago"
+
+
+def time_after(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)
+
+
+def verify_result(result: dict[str, Any]) -> str:
+    if result.get("ok"):
+        return (f"The audit log is intact: {result.get('checked', 0):,} events checked, "
+                "none changed, removed or reordered.")
+    return (f"[b red]The audit log has been tampered with[/] at event {result.get('bad_id')}: "
+            f"{result.get('problem')} ({result.get('checked', 0):,} events checked).")
+
+
+# -- the policy, readable -----------------------------------------------------------
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minutes(value: int) -> str:
+    return f"{value // 60:02d}:{value % 60:02d}"
+
+
+def _days(days: list[int]) -> str:
+    if sorted(days) == list(range(7)):
+        return "every day"
+    if sorted(days) == [0, 1, 2, 3, 4]:
+        return "weekdays"
+    if sorted(days) == [5, 6]:
+        return "weekends"
+    return ", ".join(_DAYS[d] for d in days)
+
+
+def quota_text(quota: dict[str, Any] | None) -> str:
+    if quota is None:
+        return "no limit"
+    if quota.get("single") is not None:
+        return duration(quota["single"])
+    parts = [f"{key} {duration(quota[key])}" for key in ("weekdays", "weekends", *_DAYS)
+             if quota.get(key) is not None]
+    return ", ".join(parts) or "no limit"
+
+
+def policy_text(path: str, policy: dict[str, Any]) -> str:
+    """The policy in force, as a parent would read it (durations like 1h30m)."""
+    sup = policy["supervisor"]
+    out = [f"[b]Policy in force[/b]  [dim]{path}[/]", "",
+           f"Days start at {_minutes(sup['day_starts_at'])}; parents are the group "
+           f"{sup['admin_group']}; programs get {duration(sup['stop_grace'])} to close; "
+           f"the audit log keeps {duration(sup['audit_retention'])}; after a crash, "
+           f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
+           "", "[b]Children[/b]"]
+    for user in policy["users"]:
+        out.append(f"  {user['name']}: up to {user['max_sessions']} program(s) at once")
+    out += ["", "[b]Entries[/b]"]
+    for entry in policy["entries"]:
+        limits = entry["limits"]
+        who = ", ".join(entry["users"]) if entry.get("users") else "every child"
+        out.append(f"  [b]{entry['label']}[/b] [dim]({entry['id']})[/] for {who}: "
+                   f"{' '.join(entry['command'])}")
+        out.append(f"    per session {duration(limits.get('max_run'))}, per day "
+                   f"{quota_text(limits.get('daily_quota'))}, rest after "
+                   f"{duration(limits.get('cooldown')) if limits.get('cooldown') else 'none'}")
+        if entry.get("windows"):
+            hours = "; ".join(f"{_days(w['days'])} {_minutes(w['start'])}–{_minutes(w['end'])}"
+                              for w in entry["windows"])
+            out.append(f"    hours: {hours}")
+        warnings = entry.get("warnings")
+        if warnings is None:
+            warnings = sup.get("default_warnings", [])
+        if warnings:
+            said = "; ".join(f"{duration(w['before'])} before: “{w['message']}”"
+                             for w in warnings)
+            out.append(f"    warnings: {said}")
+    if policy.get("groups"):
+        out += ["", "[b]Shared budgets (groups)[/b]"]
+        for group in policy["groups"]:
+            out.append(f"  {group['id']}: {', '.join(group['entries'])} share "
+                       f"{quota_text(group.get('daily_quota'))} a day per child")
+    return "\n".join(out)
+
+
+def rejected_text(rejected: dict[str, Any]) -> str:
+    errors = "\n".join(f"  {e}" for e in rejected.get("errors", []))
+    return (f"[b red]The last reload was rejected[/] ({clock_time(rejected.get('at'))}); the "
+            f"policy below stays in force. Fix these and reload (R):\n{errors}\n")
