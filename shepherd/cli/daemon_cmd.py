@@ -65,6 +65,9 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     from shepherd.cli.demo import cmd_demo
 
-    demo = commands.add_parser("demo", help="a user-mode daemon with a demo policy, live")
+    demo = commands.add_parser(
+        "demo", help="the TUI on a user-mode daemon with a demo policy and a scripted child")
+    demo.add_argument("--plain", action="store_true",
+                      help="print what happens as lines instead of opening the TUI")
     demo.add_argument("--keep", action="store_true", help="keep the temporary state dir")
     demo.set_defaults(handler=cmd_demo)

@@ -1,13 +1,18 @@
-"""``shepherd demo``: a user-mode daemon with a demo policy in a temporary state dir.
+"""``shepherd demo``: a user-mode daemon with a demo policy, the TUI on it, and a scripted child.
 
-It launches one short entry so a newcomer sees warnings and an expiry, shows
-live status and events, and stops everything on Ctrl-C.
+Everything lives in a fresh temporary directory with its own socket, so the demo
+never touches another daemon's sessions. The scripted child (a thread talking
+to the daemon like any client) launches a short game at once and asks for more
+time about 20 seconds later: within two minutes a newcomer sees a countdown, a
+warning, a request to answer, the expiry and the rest (cooldown) that follows.
+``--plain`` prints the same story as lines instead of opening the TUI.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import datetime
 import getpass
 import os
 import shutil
@@ -15,7 +20,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +32,9 @@ from shepherd.ipc.protocol import RpcError
 from shepherd.policy.durations import format_duration
 
 PR_SET_PDEATHSIG = 1
+REQUEST_AFTER_S = 20.0
 DEMO_POLICY = """\
-# Shepherd demo policy: limits of a few minutes so warnings and expiry show quickly.
+# Shepherd demo policy: limits of a few seconds so warnings, expiry and rest show quickly.
 version = 1
 
 [supervisor]
@@ -40,46 +48,98 @@ default_warnings = [
 name = "{user}"
 
 [[entries]]
-id = "short-game"
-label = "A short game (sleep)"
+id = "game"
+label = "A short game"
 command = ["sleep", "3600"]
-limits = {{ max_run = "90s", daily_quota = "3m", cooldown = "30s" }}
+limits = {{ max_run = "10m", daily_quota = "80s", cooldown = "30s" }}
+
+[[entries]]
+id = "tablet"
+label = "Drawing tablet"
+command = ["sleep", "3600"]
+limits = {{ daily_quota = "1h" }}
+windows = [ {{ days = ["{tomorrow}"], start = "09:00", end = "20:00" }} ]
 
 [[entries]]
 id = "reading"
-label = "Reading (no limits)"
+label = "Reading"
 command = ["sleep", "3600"]
 warnings = []
+
+[[groups]]
+id = "screens"
+entries = ["game", "tablet"]
+daily_quota = "10m"
 """
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def demo_policy(user: str) -> str:
+    tomorrow = DAY_NAMES[(datetime.date.today().weekday() + 1) % 7]
+    return DEMO_POLICY.format(user=user, tomorrow=tomorrow)
+
+
+class ScriptedChild(threading.Thread):
+    """Plays the child: launches the game now, asks for more time after ``request_after``."""
+
+    def __init__(self, socket_path: Path, request_after: float = REQUEST_AFTER_S,
+                 say: Callable[[str], None] | None = None) -> None:
+        super().__init__(name="scripted-child", daemon=True)
+        self.socket_path = socket_path
+        self.request_after = request_after
+        self.say = say or (lambda text: None)
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run(self) -> None:
+        try:
+            with Client(self.socket_path) as client:
+                started = client.call("launch", entry="game")
+                self.say(f"the child launched the game as session {started['session_id']}: "
+                         f"{format_duration(started['remaining_s'])} allowed")
+            if self.stopped.wait(self.request_after):
+                return
+            with Client(self.socket_path) as client:
+                asked = client.call("request_time", entry="game", duration=30,
+                                    note="Please! I'm nearly at the end of the level.")
+                self.say(f"the child asks for 30s more (request {asked['request_id']})")
+        except (RpcError, DaemonUnreachable, OSError) as exc:
+            self.say(f"the scripted child gave up: {exc}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="shepherd-demo-"))
     policy = workdir / "policy.toml"
-    policy.write_text(DEMO_POLICY.format(user=getpass.getuser()))
+    policy.write_text(demo_policy(getpass.getuser()))
     socket_path = workdir / "shepherd.sock"
     daemon = subprocess.Popen(
         [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy", str(policy),
          "--state-dir", str(workdir / "state"), "--socket", str(socket_path),
          "--log-level", "WARNING"],
-        start_new_session=True, preexec_fn=_die_with_parent)
-    for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal quits like Ctrl-C
-        signal.signal(signum, _interrupt)
+        start_new_session=True, preexec_fn=_die_with_parent,
+        stderr=None if args.plain else subprocess.DEVNULL)
+    child: ScriptedChild | None = None
     try:
-        client = _wait_for(socket_path, daemon)
-        print(f"Shepherd demo: daemon pid {daemon.pid}, state in {workdir}")
-        print(f"Try in another terminal:  shepherd --help   (socket: export "
-              f"SHEPHERD_SOCKET={socket_path})")
-        try:
-            started = client.call("launch", entry="short-game")
-            print(f"launched short-game as session {started['session_id']}: "
-                  f"{started['remaining_s']:.0f}s allowed; watch the warnings. Ctrl-C quits.\n")
-        except RpcError as exc:
-            print(f"launch denied: {exc.message}")
-        _follow(client, Client(socket_path))
+        _wait_for(socket_path, daemon).close()
+        if args.plain:
+            for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal quits like Ctrl-C
+                signal.signal(signum, _interrupt)
+            print(f"Shepherd demo: daemon pid {daemon.pid}, state in {workdir}")
+            print(f"Try in another terminal:  SHEPHERD_SOCKET={socket_path} shepherd status")
+            child = ScriptedChild(socket_path, say=_line)
+            child.start()
+            _follow(Client(socket_path), Client(socket_path))
+        else:
+            child = ScriptedChild(socket_path)
+            child.start()
+            _run_tui(socket_path)
     except KeyboardInterrupt:
         print("\nstopping the demo")
     finally:
+        if child is not None:
+            child.stop()
         daemon.send_signal(signal.SIGTERM)
         try:
             daemon.wait(timeout=15)
@@ -87,7 +147,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
             daemon.kill()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    if not args.plain:
+        print("The demo is over: its daemon stopped and its files were removed.")
     return EXIT_OK
+
+
+def _run_tui(socket_path: Path) -> None:
+    from shepherd.tui.app import ShepherdApp
+
+    app = ShepherdApp(socket_path, greeting=(
+        "Demo: a scripted child is playing “A short game”. Watch the countdown; in about "
+        "20 seconds it asks for more time: press a, then y, to approve. "
+        "? shows every key, q quits."))
+    for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal ends the demo cleanly
+        signal.signal(signum, lambda *_: app.exit())
+    app.run()
 
 
 def _die_with_parent() -> None:
@@ -113,6 +187,10 @@ def _wait_for(socket_path: Path, daemon: subprocess.Popen[bytes]) -> Client:
     raise CommandError("the demo daemon did not answer in 10 seconds")
 
 
+def _line(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+
+
 def _describe(event: dict[str, Any]) -> str:
     kind = event.get("type", "?")
     if kind == "warning_issued":
@@ -124,6 +202,9 @@ def _describe(event: dict[str, Any]) -> str:
         rest = f", cooldown until {local_time(cooldown)}" if cooldown else ""
         return (f"{event['entry']} ended: {event['reason']}, "
                 f"{format_duration(event['charged_s'])} charged{rest}")
+    if kind == "time_requested":
+        return (f"{event['user']} asks for {format_duration(event['seconds'])} more of "
+                f"{event['entry']}: answer with  shepherd answer {event['request_id']} approve")
     details = " ".join(f"{k}={v}" for k, v in event.items() if k != "type" and v is not None)
     return f"{kind} {details}"
 
@@ -149,7 +230,7 @@ def _follow(events: Client, status: Client) -> None:
         try:
             message = events.read_message()
         except TimeoutError:
-            print(f"{time.strftime('%H:%M:%S')}  {_summary(status.call('status'))}", flush=True)
+            _line(_summary(status.call("status")))
             continue
         if message.get("method") == "event":
-            print(f"{time.strftime('%H:%M:%S')}  {_describe(message['params'])}", flush=True)
+            _line(_describe(message["params"]))

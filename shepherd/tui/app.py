@@ -57,8 +57,10 @@ class ShepherdApp(App[None]):
     ]
 
     def __init__(self, socket_path: Path, *, clock: Callable[[], float] = time.monotonic,
-                 connect: bool = True, opener: Opener | None = None) -> None:
+                 connect: bool = True, opener: Opener | None = None,
+                 greeting: str = "") -> None:
         super().__init__()
+        self.greeting = greeting
         self.socket_path = socket_path
         self.clock = clock
         self.state = LiveState()
@@ -88,6 +90,8 @@ class ShepherdApp(App[None]):
         self.sub_title = f"{state.me} ({role})"
         if not state.is_admin and self.current_mode != "child":
             self.switch_mode("child")
+        if first and self.greeting:
+            self.notify(self.greeting, title="Welcome", timeout=15)
         elif not first:
             self.notify("Connected to the daemon again.", timeout=3)
         self._changed()
@@ -134,7 +138,7 @@ class ShepherdApp(App[None]):
                 note = f" “{request['note']}”" if request["note"] else ""
                 self.notify(f"{request['user']} asks for {words.duration(request['seconds'])} "
                             f"more of {label}.{note} Press a to approve, x to decline.",
-                            title="A request for more time", timeout=15)
+                            title="A request for more time", timeout=10)
         elif kind == "request_answered":
             state.requests = [r for r in state.requests if r["id"] != event.get("id")]
             if not state.is_admin:

@@ -126,9 +126,9 @@ class LiveState:
         if state == "cooldown" and until is not None:
             rest = (until - now).total_seconds()
             left = words.countdown(rest)
-            return EntryLine(user, item["id"], label, state, f"resting {left}",
-                             f"resting for {left}, until {words.at_time(until, now)}",
-                             "—", used_text, fraction)
+            return EntryLine(user, item["id"], label, state, "resting",
+                             f"resting for {left} (until {words.short_at(until, now)})",
+                             left, used_text, fraction)
         if not item["reasons"]:
             left_s = item.get("time_left_s")
             left = words.duration(left_s)

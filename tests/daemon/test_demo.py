@@ -1,4 +1,4 @@
-"""`shepherd demo` starts a daemon, launches a short entry, and quitting stops everything."""
+"""`shepherd demo --plain` starts a daemon, launches a short entry, and quitting stops everything."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_launches_and_quitting_stops_everything() -> None:
-    demo = subprocess.Popen([sys.executable, "-m", "shepherd", "demo"], cwd=ROOT,
+    demo = subprocess.Popen([sys.executable, "-m", "shepherd", "demo", "--plain"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
     assert demo.stdout is not None
     lines = [demo.stdout.readline() for _ in range(4)]
     state = lines[0].split("state in ")[1].strip()
-    assert "launched short-game as session 1: 90s allowed" in "".join(lines)
+    assert "the child launched the game as session 1: 1m20s allowed" in "".join(lines)
     daemon = subprocess.run(["pgrep", "-f", f"shepherd daemon --user --policy {state}"],
                             capture_output=True, text=True).stdout.split()
     assert len(daemon) == 1

@@ -40,12 +40,12 @@ class AskScreen(ModalScreen[Answer | None]):
             if self.targets:
                 yield Label("For")
                 yield Select(self.targets, value=self.target or self.targets[0][1],
-                             allow_blank=False, id="target")
+                             allow_blank=False, id="target", compact=True)
             yield Label("How long (like 15m, 1h30m)")
-            yield Input(self.duration, id="duration")
+            yield Input(self.duration, id="duration", compact=True)
             if self.text_label:
                 yield Label(self.text_label)
-                yield Input(id="text")
+                yield Input(id="text", compact=True)
             yield Static("", id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("OK (Enter)", variant="primary", id="ok")

@@ -78,6 +78,7 @@ class DashboardScreen(ViewScreen):
             children.remove_children()
             panels = {name: ChildPanel(name) for name in names}
             children.mount_all(panels.values())
+            self.call_after_refresh(self._focus_first)
         for user in state.users():
             lines = [state.entry_line(user["name"], item, mono) for item in user["entries"]]
             panels[user["name"]].show(user["locked"], state.group_lines(user["name"], mono),
@@ -91,6 +92,12 @@ class DashboardScreen(ViewScreen):
         self.query_one(WarningLog).show_warnings(list(state.warnings),
                                                  limit=8 if self.has_class("-wide") else 3)
         self._explain()
+
+    def _focus_first(self) -> None:
+        if not isinstance(self.focused, DataTable):
+            tables = self.query(EntryTable)
+            if tables:
+                tables.first().focus()
 
     def _explain(self) -> None:
         focused = self.focused
