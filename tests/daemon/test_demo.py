@@ -1,4 +1,4 @@
-"""`shepherd demo --plain` starts a daemon, launches a short entry, and quitting stops everything."""
+"""`shepherd demo --plain` starts a daemon, launches a game, and quitting stops everything."""
 
 from __future__ import annotations
 
