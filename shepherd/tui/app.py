@@ -106,6 +106,7 @@ class ShepherdApp(App[None]):
 
     def on_status_fetched(self, message: StatusFetched) -> None:
         self.state.status, self.state.received = message.status, message.received
+        self.state.pictures += 1
         self._changed()
 
     def on_requests_fetched(self, message: RequestsFetched) -> None:

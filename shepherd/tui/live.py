@@ -57,6 +57,7 @@ class LiveState:
     my_requests: dict[int, Json] = field(default_factory=dict)  # a child's own, by id
     connected: bool = False
     problem: str = ""
+    pictures: int = 0  # ``status`` answers received: the countdowns tick without them
 
     # -- who ---------------------------------------------------------------------
     @property

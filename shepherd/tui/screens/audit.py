@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
@@ -89,8 +90,9 @@ class AuditScreen(ViewScreen):
 
     def reload(self) -> None:
         self.cursors = [None]
-        self.run_worker(self._load(), exclusive=True, group="audit")
+        self._load()
 
+    @work(exclusive=True, group="audit")
     async def _load(self) -> None:
         self.loaded_once = True
         status = self.query_one("#audit-status", Static)
@@ -155,11 +157,12 @@ class AuditScreen(ViewScreen):
             self.cursors.pop()
         else:
             return
-        self.run_worker(self._load(), exclusive=True, group="audit")
+        self._load()
 
     def action_verify(self) -> None:
-        self.run_worker(self._verify(), exclusive=True, group="verify")
+        self._verify()
 
+    @work(exclusive=True, group="verify")
     async def _verify(self) -> None:
         self.verified = "Checking the audit log…"
         self._status(self.query_one(AuditTable).row_count)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -71,8 +72,9 @@ class HistoryScreen(ViewScreen):
     def action_refresh(self) -> None:
         value = self.query_one("#history-user", Select).value
         if isinstance(value, str) and self.state.connected:
-            self.run_worker(self._load(value), exclusive=True, group="history")
+            self._load(value)
 
+    @work(exclusive=True, group="history")
     async def _load(self, user: str) -> None:
         try:
             answer = await self.shepherd.link.call("usage.history", days=DAYS, user=user)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -38,8 +39,9 @@ class PolicyScreen(ViewScreen):
         key = (status or {}).get("policy_rejected"), self.state.connected
         if self.is_current and self.state.connected and key != self.shown_for:
             self.shown_for = key
-            self.run_worker(self._load(), exclusive=True, group="policy")
+            self._load()
 
+    @work(exclusive=True, group="policy")
     async def _load(self) -> None:
         try:
             shown = await self.shepherd.link.call("policy.show")

@@ -20,9 +20,7 @@ class KeyedTable(DataTable[Cell]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._columns = list(columns)
         self._shown: list[tuple[str, tuple[Cell, ...]]] = []
-
-    def on_mount(self) -> None:
-        for key, label in self._columns:
+        for key, label in self._columns:  # now, so rows may come before it is mounted
             self.add_column(label, key=key)
 
     def show(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:

@@ -1,0 +1,63 @@
+"""Driving the TUI with Pilot against a real daemon (the fixture of tests/daemon)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from tests.daemon.conftest import ROOT, daemon_factory  # noqa: F401 - the fixture
+
+Scenario = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def drive(app: Any, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(pilot)
+            app.exit()
+
+    asyncio.run(main())
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], what: str,
+                   timeout: float = 20.0) -> None:
+    """Let the app run until ``condition()`` holds; fail with the screen's text if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"never saw {what}; the screen shows:\n{screen_text(pilot.app)}")
+
+
+def screen_text(app: Any) -> str:
+    """What a person would read on the screen now, line by line (dialogs included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def cells(table: DataTable[Any], column: str) -> list[str]:
+    return [str(table.get_cell(row.key, column)) for row in table.ordered_rows]
+
+
+def shepherd_cli(socket_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``shepherd`` command, as a parent or child would type it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SHEPHERD_SOCKET": str(socket_path)}
+    return subprocess.run([sys.executable, "-m", "shepherd", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def clock_seconds(text: str) -> int:
+    parts = [int(p) for p in text.split(":")]
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds

@@ -1,0 +1,158 @@
+"""The parent's TUI, driven with Pilot against a real user-mode daemon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from shepherd.ipc.protocol import RpcError
+from shepherd.tui.app import ShepherdApp
+from shepherd.tui.screens.audit import AuditScreen
+from shepherd.tui.screens.confirm import ConfirmScreen
+from shepherd.tui.widgets.audit_table import AuditTable
+from shepherd.tui.widgets.banner import ConnectionBanner
+from shepherd.tui.widgets.entry_table import EntryTable
+from shepherd.tui.widgets.request_list import RequestList
+from shepherd.tui.widgets.session_list import SessionList
+from tests.daemon.conftest import ME, policy
+from tests.tui.conftest import cells, clock_seconds, drive, screen_text, shepherd_cli, wait_for
+
+NAP = """
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+limits = { daily_quota = "10m" }
+"""
+NEVER = """
+[[entries]]
+id = "never"
+label = "Never"
+command = ["sleep", "600"]
+limits = { max_run = 0 }
+"""
+
+
+def test_a_session_launched_from_the_cli_appears_and_counts_down_without_asking(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        launched = shepherd_cli(d.socket, "launch", "nap")
+        assert launched.returncode == 0, launched.stderr
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the session in the list")
+        first = cells(sessions, "left")[0]
+        assert 590 <= clock_seconds(first) <= 600
+        pictures = app.state.pictures
+        await wait_for(pilot, lambda: cells(sessions, "left")[0] != first, "the countdown tick")
+        assert clock_seconds(cells(sessions, "left")[0]) < clock_seconds(first)
+        assert app.state.pictures == pictures  # ticked locally, no status call
+        assert "Nap" in screen_text(app) and "running" in screen_text(app)
+
+    drive(app, scenario)
+
+
+def test_granting_from_the_tui_moves_the_deadline_in_the_daemon(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable), "the child's entries")
+        table = app.screen.query(EntryTable).first()
+        await wait_for(pilot, lambda: table.row_count == 1, "the entry row")
+        table.focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "More time for" in screen_text(app), "the grant form")
+        await pilot.press("backspace", "backspace", "backspace", "2", "0", "m", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert f"Give {ME} 20 more minutes of Nap today?" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1500,
+                       "the deadline moved in the daemon")
+
+    drive(app, scenario)
+    session = d.call("status")["sessions"][0]
+    assert 1700 < session["remaining_s"] <= 1800  # 10m quota + 20m granted, a little used
+
+
+def test_a_childs_request_appears_and_approving_it_reaches_the_daemon(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        asked = shepherd_cli(d.socket, "request", "nap", "5m", "--note", "boss fight")
+        assert asked.returncode == 0, asked.stderr
+        requests = app.screen.query_one(RequestList)
+        await wait_for(pilot, lambda: requests.row_count == 1, "the request")
+        assert "boss fight" in cells(requests, "note")[0]
+        assert any("asks for 5m more of Nap" in str(n.message) for n in app._notifications)
+        await pilot.press("a")  # two keys: approve, then yes
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert f"Give {ME} 5 more minutes of Nap today?" in screen_text(app)
+        assert "boss fight" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not d.call("requests"), "the request answered")
+        await wait_for(pilot, lambda: requests.row_count == 0, "the request gone from the list")
+
+    drive(app, scenario)
+    entry = d.call("status")["users"][0]["entries"][0]
+    assert entry["quota_today_s"] == 900  # 10m + the 5m approved
+    answered = [t for t in d.audit_types() if t == "request_answered"]
+    assert answered == ["request_answered"]
+
+
+def test_an_audit_filter_narrows_the_rows(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP + NEVER))
+    for _ in range(2):
+        with pytest.raises(RpcError):
+            d.call("launch", entry="never")
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.connected, "the connection")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen), "the audit view")
+        table = app.screen.query_one(AuditTable)
+        await wait_for(pilot, lambda: table.row_count >= 5, "the audit rows")
+        everything = table.row_count
+        await pilot.press("slash", *"denied", "enter")  # free text
+        await wait_for(pilot, lambda: table.row_count < everything, "fewer rows")
+        assert cells(table, "type") == ["launch denied", "launch denied"]
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: table.row_count == everything, "every row again")
+        app.screen.query_one("#entry").focus()
+        await pilot.press(*"nap", "enter")  # one entry
+        await wait_for(pilot, lambda: table.row_count < everything, "fewer rows")
+        assert cells(table, "type") == ["session started"]
+
+    drive(app, scenario, size=(120, 40))
+
+
+def test_a_killed_and_restarted_daemon_is_reconnected(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        banner = app.screen.query_one(ConnectionBanner)
+        assert not banner.display
+        d.kill9()
+        await wait_for(pilot, lambda: banner.display, "the banner")
+        assert "daemon cannot be reached" in screen_text(app)
+        d.start()
+        d.call("launch", entry="nap")
+        await wait_for(pilot, lambda: not banner.display and app.state.connected,
+                       "the connection back", timeout=40)
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the new session")
+
+    drive(app, scenario)

@@ -1,0 +1,91 @@
+"""The TUI's picture of the daemon moves forward on its own clock, and says what limits remain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd.tui.live import RESYNC_S, LiveState
+
+NOW = "2026-11-25T16:00:00+00:00"
+
+
+def status(remaining: float = 600.0, cooldown: str | None = None) -> dict[str, Any]:
+    running = cooldown is None
+    return {
+        "now": NOW, "quota_day": "2026-11-25",
+        "users": [{"name": "alex", "locked": False, "groups": [
+            {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 3000.0,
+             "quota_today_s": 3600, "remaining_today_s": 600.0}],
+            "entries": [
+                {"id": "minecraft", "label": "Minecraft", "state": "running" if running else
+                 "cooldown", "used_today_s": 1200.0, "remaining_today_s": 1200.0,
+                 "quota_today_s": 2400, "time_left_s": 0.0, "cooldown_until": cooldown,
+                 "reasons": [] if running else [{"code": "cooldown", "until": cooldown}]},
+                {"id": "kart", "label": "Kart", "state": "outside_window", "used_today_s": 0.0,
+                 "remaining_today_s": None, "quota_today_s": None, "time_left_s": 0.0,
+                 "cooldown_until": None, "reasons": [
+                     {"code": "outside_window", "next_opening": "2026-11-26T09:00:00+00:00"}]},
+            ]}],
+        "sessions": [{"id": 7, "user": "alex", "entry": "minecraft",
+                      "started_at": "2026-11-25T15:40:00+00:00", "deadline": None,
+                      "remaining_s": remaining, "deadline_cause": "group_quota",
+                      "stopping": False}] if running else [],
+    }
+
+
+def state(**kwargs: Any) -> LiveState:
+    live = LiveState(hello={"role": "admin", "name": "mum"}, connected=True)
+    live.status, live.received = status(**kwargs), 100.0
+    return live
+
+
+def test_a_running_session_counts_down_on_the_local_clock() -> None:
+    live = state(remaining=600.0)
+    session = live.sessions()[0]
+    assert live.session_line(session, 100.0).countdown == "10:00"
+    later = live.session_line(session, 165.5)
+    assert later.countdown == "8:55"  # a second still running counts as left
+    assert 0.0 < live.session_line(session, 100.0).fraction < later.fraction < 1.0
+    line = live.entry_line("alex", live.users()[0]["entries"][0], 160.0)
+    assert line.left == "9:00" and line.used == "21m of 40m"
+
+
+def test_a_countdown_never_goes_below_zero() -> None:
+    live = state(remaining=5.0)
+    assert live.session_line(live.sessions()[0], 500.0).countdown == "0:00"
+
+
+def test_a_rest_counts_down_and_says_until_when() -> None:
+    live = state(cooldown="2026-11-25T16:05:00+00:00")
+    line = live.entry_line("alex", live.users()[0]["entries"][0], 160.0)
+    assert line.state_text == "resting" and line.left == "4:00"
+    assert "resting for 4:00" in line.detail
+
+
+def test_outside_its_hours_names_the_next_opening() -> None:
+    live = state()
+    line = live.entry_line("alex", live.users()[0]["entries"][1], 100.0)
+    assert line.state_text == "closed"
+    assert line.left.startswith("opens ") and "09:00" in line.left
+    assert "tomorrow at 09:00" in line.detail or "09:00" in line.detail
+
+
+def test_the_picture_is_refreshed_when_a_known_moment_passes() -> None:
+    live = state(cooldown="2026-11-25T16:00:30+00:00")
+    assert 30.0 <= live.next_change_in(100.0) <= 31.0
+    assert live.next_change_in(120.0) <= 11.0
+    assert state(remaining=10_000).next_change_in(100.0) <= RESYNC_S + 1
+
+
+def test_a_grant_on_an_entry_says_the_group_budget_still_ends_it() -> None:
+    live = state(remaining=600.0)
+    said = live.grant_consequence("alex", "minecraft", 900, 100.0)
+    assert "The games budget still ends it at" in said
+
+
+def test_a_grant_that_fits_every_budget_says_nothing_more() -> None:
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["users"][0]["groups"][0]["remaining_today_s"] = 5000.0
+    live.status["sessions"][0]["deadline_cause"] = "quota"
+    assert live.grant_consequence("alex", "minecraft", 60, 100.0) == ""
