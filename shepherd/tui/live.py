@@ -127,18 +127,16 @@ class LiveState:
         if state == "cooldown" and until is not None:
             rest = (until - now).total_seconds()
             left = words.countdown(rest)
-            return EntryLine(user, item["id"], label, state, "resting",
-                             f"resting for {left} (until {words.short_at(until, now)})",
+            return EntryLine(user, item["id"], label, state, words.state_word(state),
+                             f"resting for {left}, {words.until_time(until, now)}",
                              left, used_text, fraction)
         if not item["reasons"]:
             left_s = item.get("time_left_s")
             left = words.duration(left_s)
-            return EntryLine(user, item["id"], label, "available", "available",
-                             f"available: {left} if started now", left, used_text, fraction)
-        detail = words.reasons(item["reasons"], now)
-        codes = {r.get("code") for r in item["reasons"]}
-        if state == "available":  # refused for a reason without a state of its own
-            state = "busy" if codes == {"already_running"} else "refused"
+            return EntryLine(user, item["id"], label, "available", words.state_word("available"),
+                             f"{label} can start: {left} if started now", left, used_text,
+                             fraction)
+        detail = words.refusal(label, item["reasons"], now)
         return EntryLine(user, item["id"], label, state, words.state_word(state), detail,
                          words.next_change(item["reasons"], now), used_text, fraction)
 

@@ -1,8 +1,10 @@
-"""Every sentence the TUI shows, in one place.
+"""What the TUI says that only a screen needs; everything shared comes from ``shepherd.words``.
 
-Durations use the project's one duration renderer (``format_duration``); times
-are local and short ("at 15:30", "tomorrow at 04:00", "on Saturday at 09:00").
-When the shared wording module of issue 12 lands, these functions delegate to it.
+Refusals, entry states, durations and local moments ("at 15:30", "tomorrow at
+04:00") are the project's one renderer (``shepherd.words``), so the TUI, the CLI
+and notifications say the same thing. This module adds what fits a narrow
+column (a ticking ``12:05``, ``tmrw 09:00``) and the TUI's own sentences
+(confirmations, audit rows, the policy in readable form).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shepherd import words as shared
 from shepherd.localtime import local_zone
-from shepherd.policy.durations import format_duration
 
 _ZONE = local_zone()
+state_word = shared.state_word
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -29,7 +32,7 @@ def duration(seconds: float | None) -> str:
     """``1h30m``; ``None`` is no limit."""
     if seconds is None:
         return "no limit"
-    return format_duration(max(seconds, 0))
+    return shared.format_duration(max(seconds, 0))
 
 
 def countdown(seconds: float) -> str:
@@ -40,20 +43,15 @@ def countdown(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def at_time(when: datetime | None, now: datetime) -> str:
-    """When, said the short way, relative to ``now`` (both shown in local time)."""
+def at_time(when: datetime | None, now: datetime, *, up: bool = True) -> str:
+    """"at 15:30", "tomorrow at 04:00", "on Saturday at 09:00" (the shared renderer)."""
     if when is None:
         return "not in the coming days"
-    local, today = when.astimezone(_ZONE), now.astimezone(_ZONE)
-    clock = local.strftime("%H:%M")
-    days = (local.date() - today.date()).days
-    if days == 0:
-        return f"at {clock}"
-    if days == 1:
-        return f"tomorrow at {clock}"
-    if 1 < days < 7:
-        return f"on {local.strftime('%A')} at {clock}"
-    return f"on {local.day} {local.strftime('%b')} at {clock}"
+    return shared.at_moment(when, now, _ZONE, up=up)
+
+
+def until_time(when: datetime, now: datetime) -> str:
+    return shared.until_moment(when, now, _ZONE)
 
 
 def short_at(when: datetime | None, now: datetime) -> str:
@@ -61,7 +59,7 @@ def short_at(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "—"
     local, today = when.astimezone(_ZONE), now.astimezone(_ZONE)
-    clock = local.strftime("%H:%M")
+    clock = shared.clock_time(when, _ZONE, up=True)
     days = (local.date() - today.date()).days
     if days == 0:
         return clock
@@ -83,50 +81,11 @@ def clock_time(when: str | None) -> str:
     return parsed.astimezone(_ZONE).strftime("%Y-%m-%d %H:%M:%S") if parsed else (when or "")
 
 
-# -- states and refusals -------------------------------------------------------
+# -- states and refusals (the shared renderer) ------------------------------------
 
-def reason(item: dict[str, Any], now: datetime, labels: dict[str, str] | None = None) -> str:
-    """One refusal reason as a phrase a parent or child understands."""
-    code = item.get("code")
-    if code == "outside_window":
-        opening = parse_time(item.get("next_opening"))
-        return f"outside its hours (opens {at_time(opening, now)})"
-    if code == "quota_exhausted":
-        return f"today's time is used up (back {at_time(parse_time(item.get('resets_at')), now)})"
-    if code == "group_quota_exhausted":
-        back = at_time(parse_time(item.get("resets_at")), now)
-        return f"the {item.get('group')} budget for today is used up (back {back})"
-    if code == "cooldown":
-        until = parse_time(item.get("until"))
-        return f"resting until {at_time(until, now).removeprefix('at ')}"
-    if code == "already_running":
-        return "something else is already running"
-    if code == "locked":
-        return "locked by a parent"
-    if code == "not_allowed_for_user":
-        return "not allowed for this child"
-    if code == "unknown_entry":
-        return "not in the policy"
-    if code == "store_unavailable":
-        return "the record cannot be written, so nothing may start"
-    return str(code)
-
-
-def reasons(items: list[dict[str, Any]], now: datetime) -> str:
-    return "; ".join(reason(r, now) for r in items)
-
-
-STATE_WORDS = {
-    "available": "available",
-    "running": "running",
-    "cooldown": "resting",
-    "quota_exhausted": "used up",
-    "outside_window": "closed",
-    "locked": "locked",
-    "not_allowed": "not allowed",
-    "busy": "busy",  # another program of the child's is running
-    "refused": "refused",
-}
+def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
+    """"Minecraft can't start: its time for today is used up (back tomorrow at 04:00)"."""
+    return shared.refusal_sentence(label, items, now, _ZONE)
 
 
 def next_change(items: list[dict[str, Any]], now: datetime) -> str:
@@ -139,20 +98,14 @@ def next_change(items: list[dict[str, Any]], now: datetime) -> str:
     return "—"
 
 
-def state_word(state: str) -> str:
-    return STATE_WORDS.get(state, state)
-
-
-def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
-    return f"{label} can't start: {reasons(items, now)}."
-
-
 # -- people's actions ------------------------------------------------------------
 
 def minutes_phrase(seconds: int) -> str:
-    if seconds % 60 == 0 and seconds < 3600:
-        return f"{seconds // 60} more minute{'s' if seconds != 60 else ''}"
-    return f"{format_duration(seconds)} more"
+    """"15 more minutes", "1 hour 30 minutes more"."""
+    spoken = shared.spoken_duration(seconds).split()
+    if len(spoken) == 2:
+        return f"{spoken[0]} more {spoken[1]}"
+    return " ".join(spoken) + " more"
 
 
 def end_reason(code: str) -> str:

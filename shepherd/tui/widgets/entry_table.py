@@ -10,7 +10,7 @@ from shepherd.tui.widgets.keyed_table import KeyedTable
 
 STATE_STYLES = {"running": "bold green", "available": "green", "cooldown": "yellow",
                 "quota_exhausted": "red", "outside_window": "dim", "locked": "bold red",
-                "not_allowed": "dim", "busy": "dim", "refused": "red"}
+                "not_allowed": "dim", "busy": "dim", "unavailable": "red"}
 
 
 class EntryTable(KeyedTable):
