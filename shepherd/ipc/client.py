@@ -154,9 +154,9 @@ class AsyncClient:
                     continue
                 if message.get("id") is None and "error" in message:
                     # an error without an id answers every waiting call (forbidden, rate limited)
-                    for waiting in self._waiting.values():
-                        if not waiting.done():
-                            waiting.set_result(message)
+                    for pending in self._waiting.values():
+                        if not pending.done():
+                            pending.set_result(message)
                 elif "id" in message and "method" not in message:
                     waiting = self._waiting.get(message["id"])
                     if waiting is not None and not waiting.done():
