@@ -166,25 +166,20 @@ class Daemon:
                                            "entries": len(self.policy.entries)})
 
     async def _recover(self, now: Instant) -> None:
+        """Carry out the engine's recovery rules for each session of the crash snapshot."""
         if self.store is None:
             return
-        adopted = []
         for snap in self.store.snapshots():
             alive = snap.boot_id == self.boot_id and self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
-            adopt = alive and self.policy.supervisor.on_restart == "adopt"
-            if adopt:
-                try:
-                    self.engine.adopt(SessionSnapshot(
-                        snap.session_id, snap.user, snap.entry, snap.started_at,
-                        snap.started_mono, snap.charged_mono, snap.extension_s, snap.fired), now)
-                except ActionRefused:
-                    adopt = False
-            if adopt:
+            session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
+                                      snap.started_mono, snap.charged_mono, snap.extension_s,
+                                      snap.fired)
+            lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
+            if self.engine.recover(session, now, alive=alive, lease=lease):
                 account = self._account(snap.user)
                 self.sessions[snap.session_id] = RunningSession(
                     snap.session_id, snap.user, snap.entry, account)
-                adopted.append(snap)
                 self._audit(now, "session_adopted", {"session_id": snap.session_id,
                                                      "since_checkpoint_s": round(
                                                          now.mono - snap.charged_mono, 3)},
@@ -192,22 +187,10 @@ class Daemon:
                 continue
             if alive:
                 await self.backend.stop(snap.session_id, self.policy.supervisor.stop_grace)
-            entry = self.policy.entry(snap.entry)
-            cooldown = entry.limits.cooldown if entry else None
-            until = now.wall + timedelta(seconds=cooldown) if cooldown else None
-            if until is not None:
-                self.engine.cooldowns[(snap.user, snap.entry)] = until
-            charged = self._close_recovered(now, snap.session_id, until, alive)
+            ended = self.engine.end_recovered(session, now)
+            charged = self._close_recovered(now, snap.session_id, ended.cooldown_until, alive)
             log.warning("session %d (%s/%s) closed after a crash, charged %.1fs",
                         snap.session_id, snap.user, snap.entry, charged or 0.0)
-        # The store holds one second charged ahead for each adopted session; the engine
-        # counts exactly and the next checkpoint settles that lease. (Closing a crashed
-        # session keeps its charges as they stand, so usage needs no other change.)
-        usage = self.engine.usage
-        for snap in adopted:
-            key = (snap.user, snap.entry, snap.lease_day)
-            if snap.lease_day is not None and key in usage:
-                usage[key] = max(usage[key] - snap.lease_s, 0.0)
 
     def _close_recovered(self, now: Instant, session_id: int, until: datetime | None,
                          alive: bool) -> float | None:

@@ -1,10 +1,15 @@
 """Calendar answers on the trusted wall clock: quota days and window openings.
 
-A quota day starts at ``day_starts_at`` local time and is named by the local
-date on which it starts. Windows are evaluated in local time; a window whose end
-is not after its start runs past midnight and belongs to the day it starts on.
-All instants handed in and out are aware datetimes; arithmetic is done in UTC so
-that daylight-saving changes never stretch or shrink an hour.
+A local time on a date names one instant: the first at which the local clock
+reads that time or later. When the clocks go back and a time happens twice, that
+is its first occurrence; when they go forward over it, the instant of the jump.
+A quota day starts at ``day_starts_at`` on its date (so named), and lasts until
+the next one starts: days follow each other without gap or overlap, whatever the
+clocks do, and the day of an instant never goes back as time goes on. Windows
+open and close at such instants too; a window whose end is not after its start
+runs past midnight and belongs to the day it starts on. All instants handed in
+and out are aware datetimes; arithmetic is done in UTC so that daylight-saving
+changes never stretch or shrink an hour.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from shepherd.policy.model import MINUTES_PER_DAY, Window
@@ -19,10 +25,26 @@ from shepherd.policy.model import MINUTES_PER_DAY, Window
 HORIZON_DAYS = 8
 
 
+@lru_cache(maxsize=4096)
 def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The first instant at which the local clock reads ``minutes`` past midnight on ``day``
+    (or later): the first occurrence of a repeated time, the jump over a skipped one."""
     extra, minutes = divmod(minutes, MINUTES_PER_DAY)
-    clock = time(minutes // 60, minutes % 60)
-    return datetime.combine(day + timedelta(days=extra), clock, tzinfo=zone).astimezone(UTC)
+    naive = datetime.combine(day + timedelta(days=extra), time(minutes // 60, minutes % 60))
+    before = naive.replace(tzinfo=zone).astimezone(UTC)  # read with the earlier offset
+    after = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)  # read with the later one
+    if before <= after:  # an ordinary time (equal), or a repeated one: its first occurrence
+        return before
+    # A skipped time: ``after`` lies before the jump and ``before`` after it; find the jump.
+    low, high = int(after.timestamp()), int(before.timestamp())
+    offset = before.astimezone(zone).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, UTC)
 
 
 @dataclass(frozen=True)
@@ -31,8 +53,15 @@ class QuotaCalendar:
     day_starts_at: int = 0  # minutes after local midnight
 
     def quota_day(self, wall: datetime) -> date:
+        """The day whose start is the latest at or before ``wall``."""
         local = wall.astimezone(self.zone).replace(tzinfo=None)
-        return (local - timedelta(minutes=self.day_starts_at)).date()
+        day = (local - timedelta(minutes=self.day_starts_at)).date()
+        # The local reading is a guess: near a clock change it can be a day off.
+        if wall < self.day_start(day):
+            return day - timedelta(days=1)
+        if wall >= self.day_end(day):
+            return day + timedelta(days=1)
+        return day
 
     def day_start(self, day: date) -> datetime:
         return _local(day, self.day_starts_at, self.zone)

@@ -3,42 +3,73 @@
 Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 
 1. Time is passed in, never read. An ``Instant`` pairs the trusted wall clock
-   (calendar questions) with a monotonic reading (how long things ran).
-2. A session's use is the monotonic time between its checkpoints. Each piece is
+   (calendar questions) with a monotonic reading (how long things ran). The
+   trusted wall clock is carried forward by ``CLOCK_BOOTTIME`` (clock.py), so a
+   suspend moves it on and a change of the system clock does not.
+2. A quota day starts at the first instant the local clock reads
+   ``day_starts_at`` on its date, or later: the first of a time the clocks repeat,
+   the jump over one they skip (calendar.py). It lasts until the next one starts,
+   so through any daylight-saving change days neither overlap nor go back, and
+   every second belongs to exactly one.
+3. A session's use is the monotonic time between its checkpoints. Each piece is
    placed on the wall clock starting at the previous checkpoint (after a suspend
    the use happened before the machine slept), or ending at this one when the
-   wall clock went back, and is cut at every quota-day boundary
-   (``day_starts_at`` local time), so each second is charged to the day it was
-   spent in. Moving the wall clock moves where time is filed, never how much:
-   usage only ever grows.
-3. A launch is allowed only when no limit forbids it; a denial lists every reason
-   that holds: unknown entry, not allowed for the user, user locked, already
-   running (the same entry, or ``max_sessions`` reached), outside its windows
-   (with the next opening), entry or group quota used up (with when it resets),
-   cooldown (with its end).
-4. A session's deadline is the earliest of: start + ``max_run`` + extensions;
-   the moment the entry's quota for the day (plus grants) runs out; the same for
-   every group the entry belongs to (shared by the user's running sessions in
-   that group); the end of the current window. Quota runs are followed across
-   day boundaries: the new day's quota applies from the boundary. Deadlines are
-   recomputed whenever asked, so grants, extensions, reloads and new days move
-   them at once.
-5. Time past a deadline is never charged: a charge is capped at the deadline
-   as it stood when the charged piece began. Usage of a day therefore never
-   exceeds its quota plus grants plus session extensions (a policy reload's
-   one-minute grace aside).
-6. Warnings: each threshold fires once per session at ``deadline - before``.
+   wall clock went back, and is cut at every quota-day boundary, so each second
+   is charged to the day it was spent in, in positive parts that add up to the
+   piece. Moving the wall clock moves where time is filed, never how much: usage
+   only ever grows.
+4. A launch is allowed only when no limit forbids it; a denial lists every reason
+   that holds, and only those: unknown entry, not allowed for the user, user
+   locked, already running (the same entry, or ``max_sessions`` reached), outside
+   its windows (with the next opening), entry or group quota used up (with when
+   it resets), cooldown (with its end). A launch that would have under a second
+   is denied naming the limit that binds: a window about to close, or a group
+   quota whose last seconds are shared with the user's running sessions.
+5. A session's deadline is the earliest of: start + ``max_run`` + extensions;
+   for the entry's quota and each of its groups' quotas, the moment that quota
+   runs out if used from now on; the end of the current window. A quota runs out
+   when each day's quota left (plus grants) is spent, a group's shared among the
+   user's running sessions that spend it, and then what is left of the session's
+   extension (rule 9); quota runs are followed across day boundaries, the new
+   day's quota applying from the boundary. Deadlines are recomputed whenever
+   asked, so grants, extensions, reloads and new days move them at once.
+6. Time past a deadline is never charged: a charge is capped at the deadline as
+   it stood when the charged piece began. The sessions of one checkpoint ran side
+   by side, so each piece is measured against the state before any of them is
+   charged. Usage of a day therefore never exceeds its quota plus grants, and
+   over all days the use beyond a quota never exceeds the extensions of the
+   sessions that count against it (a reload's minute of grace, and time that
+   ran unwatched during a crash, aside: rules 10 and 11).
+7. Warnings: each threshold fires once per session at ``deadline - before``.
    When several are due at once (a late launch, a deadline pulled in) only the
    most urgent fires. When the deadline moves later, thresholds that lie in the
    future again re-arm.
-7. Ending a session, for any reason, settles its last piece of use and starts the
-   (user, entry) cooldown on the wall clock — except a launch that failed: a
-   program that never ran earns no rest.
-8. Admin actions: grants add to a day's quota for an entry or group; extensions
-   add to one session's max_run and quota allowance (windows still hold);
-   a lock ends every session of the user and denies launches until unlocked.
-9. A policy reload keeps running sessions; one the new policy would end at once
-   (or whose entry is gone) gets at least a minute, and a critical warning.
+8. Ending a session, for any reason, settles its last piece of use and starts the
+   (user, entry) cooldown on the wall clock, never ending before a cooldown
+   already set — except a launch that failed: a program that never ran earns no
+   rest.
+9. Admin actions: grants add to a day's quota for an entry or group. An extension
+   is extra time for one session, given once whatever quota days it spans: it
+   adds to that session's ``max_run``, and to each quota the session counts
+   against as an allowance that only the session's own use spends — the part of
+   each day's use beyond its share of what that quota had left. It is never
+   re-added on a new day (windows still hold). A lock ends every session of the
+   user and denies launches until unlocked.
+10. A policy reload keeps running sessions; one the new policy would end at once
+    (or whose entry is gone) gets at least a minute, and a critical warning.
+11. Crash recovery (the daemon only carries it out). A session of the crash
+    snapshot is adopted when its program is still alive in this boot,
+    ``on_restart`` is ``"adopt"``, its entry still exists and allows the user, and
+    the user is not locked; otherwise the daemon stops it if alive and the engine
+    closes it. The store charges one second ahead at each checkpoint (the lease):
+    the engine counts an adopted session exactly, without it. Time a program ran
+    with no daemon watching — from the last checkpoint until its adoption, or
+    until it was stopped — is charged in full, deadline or not: the child had
+    it, and a crash never gives time. When that time is unknown (the program was
+    found dead), the charges stand as stored, the lease standing in for it. A
+    closed session starts its cooldown from when it ended (rule 8). What an
+    adopted session's extension had paid for is not stored: every second over
+    its quotas on the days it ran counts as spent (fail closed).
 """
 
 from __future__ import annotations
@@ -76,7 +107,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.policy.model import Entry, Policy, QuotaSchedule
+from shepherd.policy.model import Entry, Group, Policy, QuotaSchedule
 
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
@@ -103,6 +134,30 @@ class _Session:
     floor_mono: float | None = None  # reload grace: not before this
     cap_mono: float | None = None  # entry gone after a reload: not after this
     due_reported: bool = False
+    extension_used: dict[str, float] = field(default_factory=dict)  # per quota target
+    unwatched_mono: float = 0.0  # use up to here ran with no daemon watching (rule 11)
+
+
+@dataclass(frozen=True)
+class _Quota:
+    """A daily quota a session counts against: its entry's, or one of its groups'."""
+
+    target: str
+    members: tuple[str, ...]
+    schedule: QuotaSchedule
+    sharing: int  # running sessions of the user that spend it, this one included
+    cause: DeadlineCause
+    group: str | None
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Use since a session's last checkpoint, as it will be charged."""
+
+    parts: tuple[tuple[date, float], ...]
+    allowed: float
+    forfeited: float
+    extension_used: dict[str, float]
 
 
 class Engine:
@@ -188,19 +243,12 @@ class Engine:
         remaining_today = self._left(user, (entry_id,), quota, entry_id, day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
-            allowed = (quota.for_weekday(day.weekday()) or 0) if quota and not never else 0
-            reasons.append(QuotaExhausted(
-                used_today, allowed + self.granted(user, entry_id, day),
-                None if never else self._resets_at(user, (entry_id,), quota, entry_id, now)))
+            reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
         for group in self.policy.groups_of(entry_id):
             left = self._left(user, group.entries, group.daily_quota, group.id, day, now)
-            if left is not None and left < MIN_LAUNCH_S and group.daily_quota is not None:
-                reasons.append(GroupQuotaExhausted(
-                    group.id, self.used(user, group.entries, day, now),
-                    (group.daily_quota.for_weekday(day.weekday()) or 0)
-                    + self.granted(user, group.id, day),
-                    self._resets_at(user, group.entries, group.daily_quota, group.id, now)))
+            if left is not None and left < MIN_LAUNCH_S:
+                reasons.append(self._group_reason(user, group, day, now))
                 states.append("quota_exhausted")
         until = self.cooldowns.get((user, entry_id))
         if until is not None and until > now.wall:
@@ -214,14 +262,38 @@ class Engine:
             states.append("outside_window")
         ahead = self._deadline(user, entry, now, None, pending=True)
         time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
-        if time_left is not None and time_left < MIN_LAUNCH_S and not reasons:
-            # Only a window closing within the second can get here.
-            reasons.append(OutsideWindow(windows.next_opening))
-            states.append("outside_window")
+        if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S and not reasons:
+            # A window closing within the second, or a group quota with a second or
+            # two left but shared with the user's running sessions: name what binds.
+            binding = self.policy.group(ahead.group or "")
+            if ahead.cause == "group_quota" and binding is not None:
+                reasons.append(self._group_reason(user, binding, day, now))
+                states.append("quota_exhausted")
+            else:
+                reasons.append(OutsideWindow(windows.next_opening))
+                states.append("outside_window")
         if blocked:
             states.append("unavailable")
         return Availability(user, entry_id, states[0] if states else "available", tuple(reasons),
                             time_left if not reasons else 0.0, used_today, remaining_today, until)
+
+    def _quota_reason(self, user: str, entry: Entry, day: date, now: Instant) -> QuotaExhausted:
+        quota = entry.limits.daily_quota
+        if entry.limits.max_run == 0 or quota is None:
+            return QuotaExhausted(self.used(user, (entry.id,), day, now), 0, None)
+        return QuotaExhausted(
+            self.used(user, (entry.id,), day, now),
+            (quota.for_weekday(day.weekday()) or 0) + self.granted(user, entry.id, day),
+            self._resets_at(user, (entry.id,), quota, entry.id, now))
+
+    def _group_reason(self, user: str, group: Group, day: date,
+                      now: Instant) -> GroupQuotaExhausted:
+        quota = group.daily_quota
+        assert quota is not None
+        return GroupQuotaExhausted(
+            group.id, self.used(user, group.entries, day, now),
+            (quota.for_weekday(day.weekday()) or 0) + self.granted(user, group.id, day),
+            self._resets_at(user, group.entries, quota, group.id, now))
 
     # -- sessions ---------------------------------------------------------------
     def launch(
@@ -239,32 +311,81 @@ class Engine:
         self._sessions[session_id] = session
         return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
 
-    def adopt(self, snap: SessionSnapshot, now: Instant) -> Deadline | None:
-        """Supervise again a session recorded before a restart (same boot)."""
+    def recover(
+        self, snap: SessionSnapshot, now: Instant, *, alive: bool,
+        lease: tuple[date, float] | None = None,
+    ) -> bool:
+        """Take back a session the crash snapshot holds, if the rules say so (rule 11).
+
+        ``alive``: its program still runs in this boot. ``lease``: the (day, seconds)
+        the store charged ahead at the last checkpoint, already in ``usage``. True:
+        adopted, supervised again from now. False: the daemon must stop it if it is
+        alive, then close it with ``end_recovered``.
+        """
+        if snap.session_id in self._sessions:
+            raise ActionRefused(f"session id {snap.session_id} is already in use")
         entry = self.policy.entry(snap.entry)
-        if entry is None:
-            raise ActionRefused(f"entry {snap.entry!r} is no longer in the policy")
+        if (not alive or self.policy.supervisor.on_restart != "adopt" or entry is None
+                or not self.policy.entry_allows(entry, snap.user) or snap.user in self.locked):
+            return False
+        self._drop_lease(snap, lease)
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
-                           fired=set(snap.fired))
+                           fired=set(snap.fired), unwatched_mono=now.mono)
+        if snap.extension_s:
+            session.extension_used = self._extension_spent(session, now)
         self._sessions[snap.session_id] = session
-        return self._refresh(session, now)
+        self._refresh(session, now)
+        return True
+
+    def end_recovered(
+        self, snap: SessionSnapshot, now: Instant, *, stopped_at: Instant | None = None,
+        lease: tuple[date, float] | None = None,
+    ) -> SessionEnded:
+        """Close a crashed session that was not adopted (rule 11).
+
+        Without ``stopped_at`` nobody knows when it ended: its charges stand as the store
+        holds them, the lease standing in for the time since the last checkpoint, and
+        nothing is charged here. With ``stopped_at`` (its program was alive and was
+        stopped then, in this boot) the whole time since the last checkpoint is charged
+        in full and replaces the lease: the store must settle the lease. Either way its
+        cooldown starts, never ending before one already set.
+        """
+        end = now if stopped_at is None else stopped_at
+        parts: tuple[tuple[date, float], ...] = ()
+        if stopped_at is not None:
+            self._drop_lease(snap, lease)
+            ran = max(stopped_at.mono - snap.charged_mono, 0.0)
+            parts = tuple(self.calendar.split(stopped_at.wall - timedelta(seconds=ran), ran))
+            for day, seconds in parts:
+                key = (snap.user, snap.entry, day)
+                self.usage[key] = self.usage.get(key, 0.0) + seconds
+        entry = self.policy.entry(snap.entry)
+        until = self._start_cooldown(snap.user, snap.entry,
+                                     entry.limits.cooldown if entry else None, end)
+        charged = max(snap.charged_mono - snap.started_mono, 0.0) + sum(s for _, s in parts)
+        return SessionEnded(snap.session_id, snap.user, snap.entry, "recovered_after_crash",
+                            charged, UsageCharged(snap.session_id, snap.user, snap.entry, parts),
+                            until)
 
     def charge(self, now: Instant) -> list[UsageCharged]:
-        """Settle every running session's use up to ``now`` (a checkpoint)."""
-        return [self._charge(s, now) for s in list(self._sessions.values())]
+        """Settle every running session's use up to ``now`` (a checkpoint).
+
+        Every piece is measured against the state before any of them is charged: the
+        sessions ran side by side, so none is capped by another's use of the same time.
+        """
+        sessions = list(self._sessions.values())
+        pieces = [self._piece(s, now) for s in sessions]
+        return [self._settle(s, now, piece) for s, piece in zip(sessions, pieces, strict=True)]
 
     def end_session(self, session_id: int, now: Instant, reason: EndReason) -> SessionEnded:
         session = self._session(session_id)
         final = self._charge(session, now)
         del self._sessions[session_id]
         until = None
-        cooldown = session.entry.limits.cooldown
-        if cooldown and reason != "launch_failed":
-            until = now.wall + timedelta(seconds=cooldown)
-            key = (session.user, session.entry.id)
-            previous = self.cooldowns.get(key)
-            self.cooldowns[key] = until if previous is None else max(previous, until)
+        if reason != "launch_failed":
+            until = self._start_cooldown(session.user, session.entry.id,
+                                         session.entry.limits.cooldown, now)
         return SessionEnded(session_id, session.user, session.entry.id, reason,
                             session.charged_total, final, until)
 
@@ -320,7 +441,6 @@ class Engine:
         if seconds <= 0:
             raise ActionRefused("an extension must be more than 0 seconds")
         session = self._session(session_id)
-        self._charge(session, now)
         session.extension_s += seconds
         session.due_reported = False
         return SessionExtended(session_id, seconds, self._refresh(session, now))
@@ -341,7 +461,7 @@ class Engine:
         return True
 
     def set_policy(self, policy: Policy, now: Instant) -> list[Event]:
-        """Swap in a validated policy; running sessions keep going (rule 9)."""
+        """Swap in a validated policy; running sessions keep going (rule 10)."""
         events: list[Event] = list(self.charge(now))
         self.policy = policy
         self.calendar = QuotaCalendar(self.zone, policy.supervisor.day_starts_at)
@@ -379,28 +499,117 @@ class Engine:
 
     @staticmethod
     def _piece_start(s: _Session, now: Instant, elapsed: float) -> datetime:
-        """Where on the wall clock a piece of use began (rule 2)."""
+        """Where on the wall clock a piece of use began (rule 3)."""
         step = timedelta(seconds=elapsed)
         return s.charged_wall if s.charged_wall + step <= now.wall else now.wall - step
 
     def _charge(self, s: _Session, now: Instant) -> UsageCharged:
+        return self._settle(s, now, self._piece(s, now))
+
+    def _piece(self, s: _Session, now: Instant) -> _Piece | None:
+        """How much of the use since the last checkpoint is charged, and to which days."""
         elapsed = now.mono - s.charged_mono
         if elapsed <= 0:
-            return UsageCharged(s.id, s.user, s.entry.id, ())
+            return None
         began = self._piece_start(s, now, elapsed)
-        limit = self._deadline(s.user, s.entry, Instant(began, s.charged_mono), s, pending=False)
-        allowed = elapsed if limit is None else min(elapsed, max(limit.remaining_s, 0.0))
-        parts = self.calendar.split(began, allowed)
-        for day, seconds in parts:
+        unwatched = min(elapsed, max(s.unwatched_mono - s.charged_mono, 0.0))
+        allowed = elapsed
+        if elapsed > unwatched:
+            limit = self._deadline(s.user, s.entry, Instant(began, s.charged_mono), s,
+                                   pending=False)
+            if limit is not None:  # unwatched time is charged in full and eats the runway
+                watched = min(elapsed - unwatched, max(limit.remaining_s - unwatched, 0.0))
+                allowed = unwatched + watched
+        parts = tuple(self.calendar.split(began, allowed))
+        used = self._extension_use(s, parts) if s.extension_s else {}
+        return _Piece(parts, allowed, elapsed - allowed, used)
+
+    def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
+        if piece is None:
+            return UsageCharged(s.id, s.user, s.entry.id, ())
+        for day, seconds in piece.parts:
             key = (s.user, s.entry.id, day)
             self.usage[key] = self.usage.get(key, 0.0) + seconds
+        for target, seconds in piece.extension_used.items():
+            s.extension_used[target] = s.extension_used.get(target, 0.0) + seconds
         s.charged_mono = now.mono
         s.charged_wall = now.wall
-        s.charged_total += allowed
-        return UsageCharged(s.id, s.user, s.entry.id, tuple(parts), elapsed - allowed)
+        s.charged_total += piece.allowed
+        return UsageCharged(s.id, s.user, s.entry.id, piece.parts, piece.forfeited)
+
+    def _start_cooldown(
+        self, user: str, entry_id: str, cooldown: int | None, now: Instant
+    ) -> datetime | None:
+        """Start a (user, entry) cooldown at ``now``; one that ends later already stands."""
+        if not cooldown:
+            return None
+        key = (user, entry_id)
+        until = now.wall + timedelta(seconds=cooldown)
+        previous = self.cooldowns.get(key)
+        self.cooldowns[key] = until if previous is None else max(previous, until)
+        return self.cooldowns[key]
+
+    def _drop_lease(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
+        """The engine counts a recovered session exactly: the second charged ahead goes."""
+        if lease is None or lease[1] <= 0:
+            return
+        key = (snap.user, snap.entry, lease[0])
+        if key in self.usage:
+            self.usage[key] = max(self.usage[key] - lease[1], 0.0)
+
+    def _quotas(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
+        quotas: list[_Quota] = []
+        if entry.limits.daily_quota is not None:
+            quotas.append(_Quota(entry.id, (entry.id,), entry.limits.daily_quota, 1, "quota",
+                                 None))
+        for group in self.policy.groups_of(entry.id):
+            if group.daily_quota is None:
+                continue
+            sharing = 1 + sum(1 for o in self._sessions.values()
+                              if o is not s and o.user == user and o.entry.id in group.entries)
+            quotas.append(_Quota(group.id, group.entries, group.daily_quota, sharing,
+                                 "group_quota", group.id))
+        return quotas
+
+    def _extension_use(
+        self, s: _Session, parts: Iterable[tuple[date, float]]
+    ) -> dict[str, float]:
+        """Extension spent by charging ``parts``: per quota, the part of each day's piece
+        beyond this session's share of what that quota had left (rule 9)."""
+        spent: dict[str, float] = {}
+        parts = tuple(parts)
+        for quota in self._quotas(s.user, s.entry, s):
+            for day, seconds in parts:
+                left = self._left(s.user, quota.members, quota.schedule, quota.target, day,
+                                  None)
+                if left is None:
+                    continue
+                over = max(seconds - left / quota.sharing, 0.0)
+                if over > 0:
+                    spent[quota.target] = spent.get(quota.target, 0.0) + over
+        return spent
+
+    def _extension_spent(self, s: _Session, now: Instant) -> dict[str, float]:
+        """After a restart, what the session's extension had paid for is unknown: count
+        every second over each quota on the days it ran, up to the extension (fail closed)."""
+        first = self.calendar.quota_day(s.started_wall)
+        last = self.calendar.quota_day(now.wall)
+        spent: dict[str, float] = {}
+        for quota in self._quotas(s.user, s.entry, s):
+            over = 0.0
+            day = first
+            while day <= last:
+                allowed = quota.schedule.for_weekday(day.weekday())
+                if allowed is not None:
+                    used = self.used(s.user, quota.members, day, None)
+                    over += max(used - allowed - self.granted(s.user, quota.target, day), 0.0)
+                day += timedelta(days=1)
+            spent[quota.target] = min(over, float(s.extension_s),
+                                      max(s.charged_mono - s.started_mono, 0.0))
+        return spent
 
     def _refresh(self, s: _Session, now: Instant) -> Deadline | None:
-        """The current deadline; re-arms warnings when it moved later (rule 6)."""
+        """The current deadline; re-arms warnings when it moved later (rule 7)."""
         deadline = self._deadline(s.user, s.entry, now, s, pending=True)
         new = deadline.mono if deadline is not None else None
         previous = s.last_deadline
@@ -419,17 +628,17 @@ class Engine:
         if entry.limits.max_run is not None:
             elapsed = now.mono - s.started_mono if s is not None else 0.0
             terms.append((entry.limits.max_run + extension - elapsed, "max_run", None))
-        runway = self._runway(user, (entry.id,), entry.limits.daily_quota, entry.id, now, 1,
-                              extension, view)
-        if runway is not None:
-            terms.append((runway, "quota", None))
-        for group in self.policy.groups_of(entry.id):
-            sharing = 1 + sum(1 for o in self._sessions.values()
-                              if o is not s and o.user == user and o.entry.id in group.entries)
-            runway = self._runway(user, group.entries, group.daily_quota, group.id, now,
-                                  sharing, extension, view)
+        unspent: dict[str, float] = {}
+        if s is not None and extension:
+            unspent = self._extension_use(s, self._pending(s, now)) if pending else {}
+        for quota in self._quotas(user, entry, s):
+            left = 0.0
+            if s is not None and extension:
+                left = max(extension - s.extension_used.get(quota.target, 0.0)
+                           - unspent.get(quota.target, 0.0), 0.0)
+            runway = self._runway(user, quota, now, left, view)
             if runway is not None:
-                terms.append((runway, "group_quota", group.id))
+                terms.append((runway, quota.cause, quota.group))
         if entry.windows:
             windows = window_state(entry.windows, self.zone, now.wall)
             if not windows.open:
@@ -460,26 +669,23 @@ class Engine:
                    0.0)
 
     def _runway(
-        self, user: str, members: Iterable[str], schedule: QuotaSchedule | None, target: str,
-        now: Instant, sharing: int, allowance: int, view: Instant | None,
+        self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
     ) -> float | None:
-        """Seconds until this quota runs out if used from ``now`` on, across day boundaries."""
-        if schedule is None:
-            return None
-        members = tuple(members)
+        """Seconds until ``quota`` runs out for a session used from ``now`` on, across day
+        boundaries: each day's quota left (shared with the user's other sessions that
+        spend it) first, then what is left of the session's extension (rule 5)."""
         cursor = now.wall
         total = 0.0
-        for offset in range(HORIZON_DAYS):
+        for _ in range(HORIZON_DAYS):
             day = self.calendar.quota_day(cursor)
             end = self.calendar.day_end(day)
             span = (end - cursor).total_seconds()
-            left = self._left(user, members, schedule, target, day, view)
+            left = self._left(user, quota.members, quota.schedule, quota.target, day, view)
             if left is not None:
-                if offset == 0:
-                    left += allowance
-                left /= sharing
-                if left < span:
-                    return total + left
+                share = left / quota.sharing
+                if share + extension < span:
+                    return total + share + extension
+                extension -= max(span - share, 0.0)
             total += span
             cursor = end
         return None

@@ -102,6 +102,17 @@ def test_wall_clock_earlier_than_last_trusted_reading_is_not_trusted_at_start() 
         last + timedelta(seconds=60))
 
 
+def test_a_suspend_moves_the_trusted_wall_clock_forward() -> None:
+    # CLOCK_BOOTTIME runs through a suspend, CLOCK_MONOTONIC does not: the trusted
+    # wall clock follows boot time, so a night asleep is not a clock jump.
+    start = local(25, 22)
+    clock = TrustedClock(ClockReading(start, mono=100, boot=100))
+    woke = ClockReading(start + timedelta(hours=9, seconds=60), mono=160, boot=100 + 9 * 3600 + 60)
+    assert clock.observe(woke) == [Resumed(slept_s=9 * 3600)]
+    assert clock.instant(woke).wall == start + timedelta(hours=9, seconds=60)
+    assert clock.instant(woke).mono == 160
+
+
 def test_moving_the_date_forward_does_not_open_tomorrows_quota() -> None:
     e = engine(GAME)
     start = local(25, 16)
@@ -309,6 +320,78 @@ daily_quota = "1h"
     reasons = e.availability("alex", "a", clock.now).reasons
     assert reasons == (GroupQuotaExhausted("games", 3600.0, 3600, local(26, 4)),)
     assert e.availability("sam", "a", clock.now).allowed
+
+
+def test_concurrent_sessions_share_their_groups_quota() -> None:
+    e = engine("""
+[[entries]]
+id = "a"
+command = ["a"]
+[[entries]]
+id = "b"
+command = ["b"]
+[[groups]]
+id = "games"
+entries = ["a", "b"]
+daily_quota = "1h"
+""", USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    clock = FakeClock(local(25, 16))
+    started(e.launch("alex", "a", clock.now, 1))
+    e.charge(clock.advance(600))
+    # The second session halves what is left for both: 50 minutes, 25 each.
+    second = started(e.launch("alex", "b", clock.now, 2)).deadline
+    first = e.deadline(1, clock.now)
+    assert first is not None and second is not None
+    assert (first.cause, first.remaining_s) == ("group_quota", 1500)
+    assert (second.cause, second.remaining_s) == ("group_quota", 1500)
+    e.charge(clock.advance(1499))
+    assert [x for x in e.due(clock.now) if isinstance(x, SessionDue)] == []
+    due = [x for x in e.due(clock.advance(1)) if isinstance(x, SessionDue)]
+    assert due == [SessionDue(1, "expired"), SessionDue(2, "expired")]
+    for sid in (1, 2):
+        e.end_session(sid, clock.now, "expired")
+    assert e.used("alex", ["a", "b"], date(2026, 11, 25), None) == pytest.approx(3600)
+
+
+def test_a_launch_left_under_a_second_of_a_shared_group_quota_names_the_group() -> None:
+    e = engine("""
+[[entries]]
+id = "a"
+command = ["a"]
+[[entries]]
+id = "b"
+command = ["b"]
+[[groups]]
+id = "games"
+entries = ["a", "b"]
+daily_quota = "1h"
+""", USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "a", clock.now, 1)
+    e.charge(clock.advance(3598.5))
+    # 1.5 s left, shared with the running session: 0.75 s each. No window is involved.
+    verdict = e.availability("alex", "b", clock.now)
+    assert [r.code for r in verdict.reasons] == ["group_quota_exhausted"]
+    assert verdict.state == "quota_exhausted"
+
+
+def test_a_denial_names_the_group_quota_even_when_the_entrys_own_is_spent_too() -> None:
+    e = engine("""
+[[entries]]
+id = "a"
+command = ["a"]
+limits = { daily_quota = "30m" }
+[[groups]]
+id = "games"
+entries = ["a"]
+daily_quota = "30m"
+""")
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "a", clock.now, 1)
+    e.end_session(1, clock.advance(1800), "expired")
+    reasons = e.availability("alex", "a", clock.now).reasons
+    assert reasons == (QuotaExhausted(1800.0, 1800, local(26, 4)),
+                       GroupQuotaExhausted("games", 1800.0, 1800, local(26, 4)))
 
 
 def test_window_past_midnight_belongs_to_the_day_it_starts_on() -> None:

@@ -1,0 +1,120 @@
+"""Crash recovery rules: which sessions are taken back, what a crashed session is
+charged, and the cooldown it starts. The daemon only carries these out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from shepherd.engine import ActionRefused, Engine, SessionDue, SessionSnapshot
+from tests.engine.conftest import PARIS, USERS, FakeClock, engine, local, policy
+
+GAME = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "1h", cooldown = "30m" }
+"""
+STOP = USERS.replace("[supervisor]", '[supervisor]\non_restart = "stop"')
+DAY = date(2026, 11, 25)
+KEY = ("alex", "game", DAY)
+
+
+def crashed(minutes_used: float, clock: FakeClock) -> tuple[SessionSnapshot, float]:
+    """A session launched at 16:00 and checkpointed ``minutes_used`` later, as the store
+    holds it after a crash: its usage includes the one second charged ahead."""
+    before = engine(GAME)
+    start = FakeClock(local(25, 16), clock.mono)
+    before.launch("alex", "game", start.now, 7)
+    before.charge(start.advance(minutes_used * 60))
+    return before.snapshot(7), before.usage[KEY] + 1.0
+
+
+def restarted(usage: float, text: str = GAME, users: str = USERS, **kwargs: object) -> Engine:
+    return Engine(policy(text, users), PARIS, usage={KEY: usage},
+                  **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_live_session_is_adopted_and_counted_exactly_without_the_lease() -> None:
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(20, clock)
+    e = restarted(stored)
+    clock.set_wall(local(25, 16, 25))
+    clock.mono += 25 * 60
+    assert e.recover(snap, clock.now, alive=True, lease=(DAY, 1.0))
+    assert e.session_ids() == [7]
+    assert e.usage[KEY] == pytest.approx(20 * 60)  # the lease is not counted twice
+    # The five minutes no daemon watched are charged at the next checkpoint.
+    e.charge(clock.now)
+    assert e.usage[KEY] == pytest.approx(25 * 60)
+    with pytest.raises(ActionRefused):
+        e.recover(snap, clock.now, alive=True)
+
+
+def test_time_a_program_ran_unwatched_is_charged_in_full_even_past_its_deadline() -> None:
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(55, clock)
+    e = restarted(stored)
+    clock.set_wall(local(25, 17, 10))  # the daemon came back 15 minutes later
+    clock.mono += 70 * 60
+    assert e.recover(snap, clock.now, alive=True, lease=(DAY, 1.0))
+    assert SessionDue(7, "expired") in e.due(clock.now)
+    ended = e.end_session(7, clock.advance(3), "expired")
+    # 55 minutes checkpointed, 15 unwatched (the child had them), then 3 s past the
+    # deadline while stopping (never charged).
+    assert e.usage[KEY] == pytest.approx(70 * 60)
+    assert ended.final_charge.forfeited_s == pytest.approx(3)
+
+
+@pytest.mark.parametrize("change", ["on_restart_stop", "entry_gone", "user_locked", "dead"])
+def test_a_session_is_adopted_only_when_alive_wanted_and_still_allowed(change: str) -> None:
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(20, clock)
+    text = GAME.replace('"game"', '"other"') if change == "entry_gone" else GAME
+    e = restarted(stored, text, STOP if change == "on_restart_stop" else USERS,
+                  locked={"alex"} if change == "user_locked" else ())
+    clock.advance(60)
+    assert not e.recover(snap, clock.now, alive=change != "dead", lease=(DAY, 1.0))
+    assert e.session_ids() == []
+    assert e.usage[KEY] == stored  # nothing changes until the session is ended
+
+
+def test_a_dead_session_keeps_its_charge_and_lease_and_starts_its_cooldown() -> None:
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(20, clock)
+    e = restarted(stored)
+    clock.set_wall(local(25, 18))
+    ended = e.end_recovered(snap, clock.now)
+    # When it died is unknown: the second charged ahead stands for that time.
+    assert e.usage[KEY] == stored
+    assert ended.reason == "recovered_after_crash" and ended.final_charge.parts == ()
+    assert ended.cooldown_until == local(25, 18, 30)
+    assert e.cooldowns[("alex", "game")] == local(25, 18, 30)
+
+
+def test_a_crash_never_shortens_a_later_cooldown() -> None:
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(20, clock)
+    later = local(25, 23)
+    e = restarted(stored, cooldowns={("alex", "game"): later})
+    ended = e.end_recovered(snap, clock.advance(60))
+    assert e.cooldowns[("alex", "game")] == later
+    assert ended.cooldown_until == later
+
+
+def test_a_stopped_session_is_charged_in_full_until_it_was_stopped() -> None:
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(50, clock)
+    e = restarted(stored, users=STOP)
+    clock.set_wall(local(25, 17, 5))
+    clock.mono += 65 * 60
+    assert not e.recover(snap, clock.now, alive=True)
+    stopped = clock.advance(4)
+    ended = e.end_recovered(snap, stopped, stopped_at=stopped, lease=(DAY, 1.0))
+    # The program ran 65 minutes and 4 seconds: 50 were checkpointed, the rest is
+    # charged now, past the quota hour too, and the lease is settled exactly.
+    assert e.usage[KEY] == pytest.approx(65 * 60 + 4)
+    assert sum(s for _, s in ended.final_charge.parts) == pytest.approx(15 * 60 + 4)
+    assert ended.cooldown_until == stopped.wall + timedelta(minutes=30)
+    assert isinstance(ended.cooldown_until, datetime)
