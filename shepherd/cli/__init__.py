@@ -9,25 +9,35 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError
+from shepherd import __version__
+from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
 from shepherd.cli.daemon_cmd import add_daemon_commands
 from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
 from shepherd.cli.tui_cmd import add_tui_command
 from shepherd.policy import check_policy_file
+from shepherd.supervisor.preflight import preflight
 
 
 def _policy_check(args: argparse.Namespace) -> int:
     result = check_policy_file(args.file)
-    for problem in result.problems:
+    problems = list(result.problems)
+    if result.policy is not None:
+        problems += preflight(result.policy, result)
+        problems.sort(key=lambda p: p.line)
+    for problem in problems:
         print(problem.render(args.file))
     errors = len(result.errors)
-    warnings = len(result.problems) - errors
+    warnings = len(problems) - errors
     if errors:
         print(f"{args.file}: {errors} error(s), {warnings} warning(s): policy rejected",
               file=sys.stderr)
         return EXIT_ERROR
     assert result.policy is not None
+    if args.strict and warnings:
+        print(f"{args.file}: {warnings} warning(s), which --strict counts as errors",
+              file=sys.stderr)
+        return EXIT_ERROR
     policy = result.policy
     print(f"{args.file}: OK ({len(policy.users)} users, {len(policy.entries)} entries, "
           f"{len(policy.groups)} groups, {warnings} warning(s))")
@@ -36,14 +46,21 @@ def _policy_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="shepherd", description="Parental-control session supervisor.")
+        prog="shepherd", description="Parental-control session supervisor.",
+        epilog="Durations are written 90s, 15m, 1h30m or 2d. Exit codes: 0 ok, 1 error, "
+        "2 bad usage, 3 launch refused, 4 forbidden, 5 daemon not reachable.")
+    parser.add_argument("--version", action="version", version=f"shepherd {__version__}")
+    add_socket_option(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     policy = commands.add_parser("policy", help="check, reload or show the policy")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     check = policy_commands.add_parser(
         "check", help="print every problem of a policy file; exit 1 on any error")
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", help="the policy file, e.g. "
+                       "/etc/shepherd/policy.toml")
+    check.add_argument("--strict", action="store_true",
+                       help="count warnings as errors (exit 1 on any)")
     check.set_defaults(handler=_policy_check)
     policy_remote(policy_commands)
 

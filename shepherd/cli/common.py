@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from shepherd.localtime import local_zone
 from shepherd.policy.durations import DurationError, parse_duration
@@ -42,11 +42,59 @@ def time_argument(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=local_zone())
 
 
+DURATION_HELP = 'a duration: "90s", "15m", "1h30m", "2d"'
+
+
 def duration_argument(text: str) -> int:
+    """A duration with its unit: a bare number is refused (seconds or minutes?)."""
+    if text.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no unit (write \"{text.strip()}m\" for minutes or "
+            f"\"{text.strip()}s\" for seconds)")
     try:
         return parse_duration(text)
     except DurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+GrantMode = Literal["add", "take", "set"]
+_GRANT_SIGNS: dict[str, GrantMode] = {"+": "add", "-": "take", "=": "set"}
+
+
+def grant_argument(text: str) -> tuple[GrantMode, int]:
+    """``+15m`` adds, ``-15m`` takes back, ``=1h`` sets today's whole allowance.
+
+    Without a sign the time is added, as before signs existed.
+    """
+    mode = _GRANT_SIGNS.get(text[:1])
+    seconds = duration_argument(text if mode is None else text[1:])
+    mode = mode or "add"
+    if seconds == 0 and mode != "set":
+        raise argparse.ArgumentTypeError(f"{text!r} changes nothing (expected more than 0s)")
+    return mode, seconds
+
+
+SOCKET_HELP = ("the daemon's socket (default: $SHEPHERD_SOCKET, else the user-mode socket if "
+               "it exists, else /run/shepherd/shepherd.sock)")
+
+
+def add_socket_option(parser: argparse.ArgumentParser, top: bool = False,
+                      help_text: str = SOCKET_HELP) -> None:
+    """``--socket`` before or after the subcommand (given after, it wins)."""
+    parser.add_argument("--socket", metavar="PATH",
+                        default=None if top else argparse.SUPPRESS, help=help_text)
+
+
+def unreachable(problem: str, system: bool) -> CommandError:
+    """The daemon cannot be reached: say so, and how to check and start it."""
+    if system:
+        hint = ("Is the service running? Check with `systemctl status shepherd`; start it with "
+                "`systemctl start shepherd` (as root).")
+    else:
+        hint = ("Is the user-mode daemon running? Start it with `shepherd daemon --user` "
+                "(or `systemctl --user start shepherd-user` if you installed its unit).")
+    return CommandError(f"{problem}.\n{hint} A daemon elsewhere: --socket PATH or "
+                        "SHEPHERD_SOCKET=PATH.", EXIT_UNREACHABLE)
 
 
 def print_json(value: Any) -> None:

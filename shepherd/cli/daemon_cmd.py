@@ -7,7 +7,7 @@ import getpass
 import os
 from pathlib import Path
 
-from shepherd.cli.common import EXIT_ERROR, CommandError
+from shepherd.cli.common import EXIT_ERROR, CommandError, add_socket_option
 from shepherd.ipc.client import SYSTEM_SOCKET, user_socket_path
 from shepherd.policy import check_policy_file
 
@@ -20,19 +20,35 @@ def _xdg(name: str, fallback: str) -> Path:
     return Path(value) if value else Path.home() / fallback
 
 
+def example_policy_path() -> Path:
+    """The commented example policy shipped inside the package."""
+    return Path(__file__).resolve().parent.parent / "data" / "policy.example.toml"
+
+
+def no_policy_message(path: Path) -> str:
+    """No policy file yet: say where it belongs and how to start from the example."""
+    example = example_policy_path()
+    return (f"there is no policy at {path}. Start from the example and edit it:\n"
+            f"  mkdir -p {path.parent} && cp {example} {path}\n"
+            f"then check it with `shepherd policy check {path}`.")
+
+
 def cmd_daemon(args: argparse.Namespace) -> int:
     from shepherd.daemon import DaemonConfig, run_daemon
 
+    socket = args.socket or os.environ.get("SHEPHERD_SOCKET") or None
     if args.user:
         policy = args.policy or _xdg("XDG_CONFIG_HOME", ".config") / "shepherd" / "policy.toml"
         state = args.state_dir or _xdg("XDG_STATE_HOME", ".local/state") / "shepherd"
-        socket_path = args.socket or user_socket_path()
+        socket_path = socket or user_socket_path()
     else:
         if args.child:
             raise CommandError("--child goes with --user", 2)
         policy = args.policy or SYSTEM_POLICY
         state = args.state_dir or SYSTEM_STATE
-        socket_path = args.socket or SYSTEM_SOCKET
+        socket_path = socket or SYSTEM_SOCKET
+    if not Path(policy).exists():
+        raise CommandError(no_policy_message(Path(policy)), EXIT_ERROR)
     child = None
     if args.user:
         result = check_policy_file(policy)
@@ -55,12 +71,18 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     daemon.add_argument("--user", action="store_true",
                         help="user mode: run as yourself, playing one child of the policy")
     daemon.add_argument("--child", metavar="NAME", help="user mode: the child you play")
-    daemon.add_argument("--policy", type=Path, metavar="PATH")
-    daemon.add_argument("--state-dir", type=Path, metavar="DIR")
-    daemon.add_argument("--socket", type=Path, metavar="PATH")
-    daemon.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info",
-                                 "warning", "error"])
+    daemon.add_argument("--policy", type=Path, metavar="PATH",
+                        help="the policy file (default: /etc/shepherd/policy.toml; with "
+                        "--user, $XDG_CONFIG_HOME/shepherd/policy.toml)")
+    daemon.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="where the store lives (default: /var/lib/shepherd; with --user, "
+                        "$XDG_STATE_HOME/shepherd)")
+    add_socket_option(daemon, help_text="where to listen (default: $SHEPHERD_SOCKET, else "
+                      "/run/shepherd/shepherd.sock; with --user, "
+                      "$XDG_RUNTIME_DIR/shepherd/shepherd.sock)")
+    daemon.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="how much to log to stderr (default: INFO)")
     daemon.set_defaults(handler=cmd_daemon)
 
     from shepherd.cli.demo import cmd_demo

@@ -4,33 +4,51 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shepherd.cli.common import (
+    DURATION_HELP,
     EXIT_DENIED,
     EXIT_ERROR,
     EXIT_FORBIDDEN,
     EXIT_OK,
     EXIT_UNREACHABLE,
     CommandError,
+    add_socket_option,
     duration_argument,
+    grant_argument,
     local_time,
     print_json,
+    unreachable,
 )
-from shepherd.ipc.client import Client, DaemonUnreachable, find_socket
+from shepherd.cli.policy_text import render_policy
+from shepherd.cli.status_text import render_status
+from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, find_socket
 from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
-from shepherd.policy.durations import format_duration
+from shepherd.localtime import local_zone
 from shepherd.store import AuditEvent, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
+from shepherd.words import (
+    at_moment,
+    format_duration,
+    join_clauses,
+    reasons_clause,
+    refusal_sentence,
+    spoken_duration,
+)
 
 
 def connect(args: argparse.Namespace) -> Client:
+    path = find_socket(getattr(args, "socket", None))
     try:
-        return Client(find_socket(getattr(args, "socket", None)))
+        return Client(path)
     except DaemonUnreachable as exc:
-        raise CommandError(str(exc), EXIT_UNREACHABLE) from None
+        raise unreachable(str(exc), path == SYSTEM_SOCKET) from None
 
 
 def call(args: argparse.Namespace, method: str, **params: Any) -> Any:
@@ -55,12 +73,16 @@ def _run(args: argparse.Namespace, method: str, **params: Any) -> Any:
         raise CommandError(exc.message + detail, EXIT_ERROR) from None
 
 
-def _reason_text(reason: dict[str, Any]) -> str:
-    code = reason.get("code", "?")
-    for key in ("next_opening", "resets_at", "until"):
-        if reason.get(key):
-            return f"{code} (until {local_time(str(reason[key]))})"
-    return str(code)
+def _now() -> tuple[datetime, ZoneInfo]:
+    zone = local_zone()
+    return datetime.now(zone), zone
+
+
+def _when(iso: str | None, up: bool = False) -> str:
+    if not iso:
+        return ""
+    now, zone = _now()
+    return at_moment(datetime.fromisoformat(iso), now, zone, up=up)
 
 
 # -- commands ------------------------------------------------------------------
@@ -70,25 +92,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return EXIT_OK
-    for user in status["users"]:
-        print(f"{user['name']}{'  [LOCKED]' if user['locked'] else ''}")
-        for entry in user["entries"]:
-            used = format_duration(entry["used_today_s"])
-            left = ("unlimited" if entry["time_left_s"] is None
-                    else format_duration(entry["time_left_s"]))
-            state = entry["state"]
-            extra = (", ".join(_reason_text(r) for r in entry["reasons"])
-                     if entry["reasons"] else f"{left} if launched now")
-            print(f"  {entry['id']:<16} {state:<15} used {used:<8} {extra}")
-    for session in status["sessions"]:
-        left = ("no limit" if session["remaining_s"] is None
-                else f"{format_duration(session['remaining_s'])} left")
-        print(f"session {session['id']}: {session['user']} {session['entry']} since "
-              f"{local_time(session['started_at'])}, {left}")
-    if status.get("clock_jump_pending"):
-        print("the system clock jumped; `shepherd clock accept` to trust it")
-    if not status.get("store_ok", True):
-        print("STORE UNAVAILABLE: launches are denied")
+    for line in render_status(status, local_zone()):
+        print(line)
     return EXIT_OK
 
 
@@ -104,62 +109,128 @@ def cmd_launch(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(exc.data)
             else:
-                print("launch denied: " + "; ".join(_reason_text(r) for r in exc.data["denied"]),
+                now, zone = _now()
+                label = str(exc.data.get("label") or args.entry)
+                print(refusal_sentence(label, exc.data.get("denied", ()), now, zone),
                       file=sys.stderr)
             return EXIT_DENIED
         raise CommandError(exc.message) from None
     if args.json:
         print_json(result)
-    else:
+        return EXIT_OK
+    label = result.get("label") or result["entry"]
+    if result["remaining_s"] is None:
         left = "no time limit"
-        if result["remaining_s"] is not None:
-            left = (f"{format_duration(result['remaining_s'])} "
-                    f"until {local_time(result['deadline'])}")
-        print(f"started {result['entry']} as session {result['session_id']}: {left}")
+    else:
+        left = (f"{spoken_duration(result['remaining_s'])}, until "
+                f"{_when(result['deadline']).removeprefix('at ')}")
+    print(f"{label} started (session {result['session_id']}): {left}.")
     return EXIT_OK
+
+
+def _session_names(result: dict[str, Any]) -> list[str]:
+    details = {s["id"]: s for s in result.get("sessions", ())}
+    names = []
+    for sid in result.get("stopped", ()):
+        session = details.get(sid)
+        if session:
+            names.append(f"{session.get('label') or session['entry']} of {session['user']} "
+                         f"(session {sid})")
+        else:
+            names.append(f"session {sid}")
+    return names
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {}
     if args.session_id is not None:
         params["session_id"] = args.session_id
+    if args.user:
+        params["user"] = args.user
     result = _run(args, "stop", **params)
-    print("stopped: " + (", ".join(map(str, result["stopped"])) or "nothing was running"))
+    names = _session_names(result)
+    print(f"Stopped {join_clauses(names).replace(', and ', ' and ')}." if names
+          else "Nothing was running, so nothing was stopped.")
     return EXIT_OK
 
 
+def grant_sentence(result: dict[str, Any]) -> str:
+    """What a grant did, for today, and what still limits the target."""
+    user, target = result["user"], result.get("label") or result["target"]
+    seconds = int(result["seconds"])
+    mode = result.get("mode", "add")
+    allowance = result.get("allowance_s")
+    if mode == "add":
+        sentence = f"{user} has {spoken_duration(seconds)} more of {target} today"
+    elif mode == "take":
+        sentence = f"{spoken_duration(seconds)} of {target} taken back from {user} for today"
+    else:
+        sentence = f"{user}'s allowance of {target} for today is set"
+    if allowance is not None:
+        sentence += f" ({format_duration(allowance)} in all today"
+        used = result.get("used_s")
+        if result.get("held_at_used") and used is not None:
+            sentence += f": {format_duration(used)} is already used, and time used is never "
+            sentence += "taken back"
+        sentence += ")"
+    elif result.get("unlimited"):
+        sentence += f", but {target} has no daily limit, so this changes nothing"
+    limits = result.get("limited_by") or ()
+    if limits:
+        now, zone = _now()
+        sentence += f". But {target} still can't be used today: {reasons_clause(limits, now, zone)}"
+    return sentence + "."
+
+
 def cmd_grant(args: argparse.Namespace) -> int:
-    result = _run(args, "grant", user=args.user, target=args.target, duration=args.duration,
-                  reason=args.reason or "")
-    print(f"granted {format_duration(result['seconds'])} of {result['target']} to "
-          f"{result['user']} for {result['day']}")
+    mode, seconds = args.change
+    result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
+                  mode=mode, reason=args.reason or "")
+    print(grant_sentence(result))
     return EXIT_OK
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    result = _run(args, "extend", session_id=args.session_id, duration=args.duration)
-    print(f"session {args.session_id} now ends at "
-          f"{local_time(result['deadline']) if result['deadline'] else 'no limit'}")
+    params: dict[str, Any] = {"duration": args.duration}
+    if args.target.isdigit():
+        params["session_id"] = int(args.target)
+    else:
+        params["entry"] = args.target
+        if args.user:
+            params["user"] = args.user
+    result = _run(args, "extend", **params)
+    what = f"session {result['session_id']}"
+    if result.get("label"):
+        what = f"{result['label']} ({what})"
+    ends = _when(result["deadline"]) if result["deadline"] else "with no time limit"
+    print(f"{what[0].upper()}{what[1:]} now ends {ends}.")
     return EXIT_OK
 
 
 def cmd_cooldown(args: argparse.Namespace) -> int:
     _run(args, "cooldown.clear", user=args.user, entry=args.entry)
-    print(f"cooldown of {args.entry} cleared for {args.user}")
+    print(f"{args.user} may start {args.entry} again without a rest.")
     return EXIT_OK
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    method = "lock" if args.command == "lock" else "unlock"
-    _run(args, method, user=args.user)
-    print(f"{args.user} {method}ed")
+    if args.command == "lock":
+        result = _run(args, "lock", user=args.user)
+        stopped = len(result.get("stopped", ()))
+        ran = f"{stopped} running program(s) stopped; " if stopped else ""
+        print(f"{args.user} is locked: {ran}nothing can start until "
+              f"`shepherd unlock {args.user}`.")
+    else:
+        _run(args, "unlock", user=args.user)
+        print(f"{args.user} is unlocked: the usual limits apply again.")
     return EXIT_OK
 
 
 def cmd_request(args: argparse.Namespace) -> int:
     result = _run(args, "request_time", entry=args.entry, duration=args.duration,
                   note=args.note or "")
-    print(f"asked for {format_duration(args.duration)} more (request {result['request_id']})")
+    print(f"Asked a parent for {spoken_duration(args.duration)} more of {args.entry} "
+          f"(request {result['request_id']}).")
     return EXIT_OK
 
 
@@ -172,7 +243,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
         print(f"{r['id']:>4}  {r['user']:<10} {r['entry']:<14} {format_duration(r['seconds']):>6}"
               f"  {local_time(r['requested_at'])}  {r['note']}")
     if not pending:
-        print("no pending requests")
+        print("No requests are waiting for an answer.")
     return EXIT_OK
 
 
@@ -194,13 +265,29 @@ def cmd_policy_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_show(args: argparse.Namespace) -> int:
-    print_json(_run(args, "policy.show"))
+    shown = _run(args, "policy.show")
+    if args.json:
+        print_json(shown)
+        return EXIT_OK
+    print(f"# the policy in force, loaded from {shown['path']}")
+    for line in render_policy(shown["policy"]):
+        print(line)
+    rejected = shown.get("rejected_reload")
+    if rejected:
+        print(f"\n# the last reload ({local_time(rejected['at'])}) was rejected; "
+              "the policy above stays in force:")
+        for error in rejected.get("errors", ()):
+            print(f"#   {error}")
     return EXIT_OK
 
 
 def cmd_clock_accept(args: argparse.Namespace) -> int:
     result = _run(args, "clock.accept")
-    print(f"the trusted clock now reads {local_time(result['trusted_wall'])}")
+    if result.get("accepted") is False:
+        print("There is no clock jump waiting to be accepted; nothing changed.")
+        return EXIT_OK
+    print(f"Shepherd trusts the system clock again: it now reads "
+          f"{local_time(result['trusted_wall'])}.")
     return EXIT_OK
 
 
@@ -262,53 +349,79 @@ def remote_backup(args: argparse.Namespace) -> int:
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--socket", metavar="PATH", help="the daemon's socket")
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        add_socket_option(parser)
         parser.set_defaults(handler=handler)
         return parser
 
-    status = command("status", "every child's entries and the running sessions", cmd_status)
-    status.add_argument("--json", action="store_true")
-    launch = command("launch", "start an entry (exit 3 when denied)", cmd_launch)
-    launch.add_argument("entry", metavar="ENTRY")
-    launch.add_argument("--user", help="as this child (parents only)")
-    launch.add_argument("--json", action="store_true")
-    stop = command("stop", "stop a session (default: your running sessions)", cmd_stop)
-    stop.add_argument("session_id", nargs="?", type=int, metavar="SESSION_ID")
-    grant = command("grant", "extra time today for an entry or group", cmd_grant)
-    grant.add_argument("user", metavar="USER")
-    grant.add_argument("target", metavar="TARGET")
-    grant.add_argument("duration", type=duration_argument, metavar="DURATION")
-    grant.add_argument("--reason", metavar="TEXT")
+    def duration(parser: argparse.ArgumentParser, help_text: str) -> None:
+        parser.add_argument("duration", type=duration_argument, metavar="DURATION",
+                            help=f"{help_text}: {DURATION_HELP}")
+
+    status = command("status", "every child's entries, today's time and the running sessions",
+                     cmd_status)
+    status.add_argument("--json", action="store_true", help="one JSON document, with codes")
+    launch = command("launch", "start an entry (exit 3 when it may not start now)", cmd_launch)
+    launch.add_argument("entry", metavar="ENTRY", help="the entry's id, as in `shepherd status`")
+    launch.add_argument("--user", metavar="CHILD", help="as this child (parents only)")
+    launch.add_argument("--json", action="store_true", help="one JSON document, with codes")
+    stop = command("stop", "stop a session (default: every running session of the child)",
+                   cmd_stop)
+    stop.add_argument("session_id", nargs="?", type=int, metavar="SESSION_ID",
+                      help="the session's number, as in `shepherd status`")
+    stop.add_argument("--user", metavar="CHILD",
+                      help="parents: stop every session of this child")
+    grant = command("grant", "more or less time today for an entry or a group", cmd_grant)
+    grant.add_argument("user", metavar="USER", help="the child's login name")
+    grant.add_argument("target", metavar="TARGET", help="an entry id or a group id")
+    grant.add_argument("change", type=grant_argument, metavar="(+D | -D | =D)",
+                       help="+15m adds time, -15m takes it back (never below what is "
+                       "already used), =1h sets today's whole allowance; D is "
+                       f"{DURATION_HELP.removeprefix('a duration: ')}")
+    grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+    # "-15m" is a value here, not an option.
+    grant._negative_number_matcher = re.compile(r"^-\d")
     extend = command("extend", "more time for a running session", cmd_extend)
-    extend.add_argument("session_id", type=int, metavar="SESSION_ID")
-    extend.add_argument("duration", type=duration_argument, metavar="DURATION")
-    cooldown = command("cooldown", "`cooldown clear USER ENTRY`", cmd_cooldown)
+    extend.add_argument("target", metavar="(SESSION_ID | ENTRY)",
+                        help="the session's number, or the entry that is running")
+    duration(extend, "how much longer")
+    extend.add_argument("--user", metavar="CHILD",
+                        help="whose session, when several children run ENTRY")
+    cooldown = command("cooldown", "`cooldown clear USER ENTRY`: let ENTRY start again at once",
+                       cmd_cooldown)
     cooldown.add_argument("action", choices=["clear"])
-    cooldown.add_argument("user", metavar="USER")
-    cooldown.add_argument("entry", metavar="ENTRY")
-    for name in ("lock", "unlock"):
-        lock = command(name, f"{name} a child (lock stops everything now)", cmd_lock)
-        lock.add_argument("user", metavar="USER")
+    cooldown.add_argument("user", metavar="USER", help="the child's login name")
+    cooldown.add_argument("entry", metavar="ENTRY", help="the entry's id")
+    lock = command("lock", "lock a child: stop everything now and refuse every launch",
+                   cmd_lock)
+    lock.add_argument("user", metavar="USER", help="the child's login name")
+    unlock = command("unlock", "unlock a child: the usual limits apply again", cmd_lock)
+    unlock.add_argument("user", metavar="USER", help="the child's login name")
     request = command("request", "ask a parent for more time", cmd_request)
-    request.add_argument("entry", metavar="ENTRY")
-    request.add_argument("duration", type=duration_argument, metavar="DURATION")
-    request.add_argument("--note", metavar="TEXT")
-    requests = command("requests", "pending time requests", cmd_requests)
-    requests.add_argument("--json", action="store_true")
+    request.add_argument("entry", metavar="ENTRY", help="the entry's id")
+    duration(request, "how much more")
+    request.add_argument("--note", metavar="TEXT", help="a word for the parent")
+    requests = command("requests", "time requests waiting for an answer", cmd_requests)
+    requests.add_argument("--json", action="store_true", help="one JSON document")
     answer = command("answer", "`answer ID approve [DURATION]` or `answer ID decline`",
                      cmd_answer)
-    answer.add_argument("request_id", type=int, metavar="REQUEST_ID")
+    answer.add_argument("request_id", type=int, metavar="REQUEST_ID",
+                        help="the request's number, as in `shepherd requests`")
     answer.add_argument("answer", choices=["approve", "decline"])
-    answer.add_argument("duration", nargs="?", type=duration_argument, metavar="DURATION")
-    clock = command("clock", "`clock accept`: trust the wall clock after a clock_jump",
+    answer.add_argument("duration", nargs="?", type=duration_argument, metavar="DURATION",
+                        help=f"approve less or more than asked: {DURATION_HELP}")
+    clock = command("clock", "`clock accept`: trust the system clock after a clock jump",
                     cmd_clock_accept)
     clock.add_argument("action", choices=["accept"])
 
 
 def policy_remote(policy_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for name, handler, text in (("reload", cmd_policy_reload, "ask the daemon to reload"),
-                                ("show", cmd_policy_show, "the policy in force")):
-        parser = policy_commands.add_parser(name, help=text)
-        parser.add_argument("--socket", metavar="PATH")
-        parser.set_defaults(handler=handler)
+    reload = policy_commands.add_parser(
+        "reload", help="ask the daemon to load the policy file again")
+    add_socket_option(reload)
+    reload.set_defaults(handler=cmd_policy_reload)
+    show = policy_commands.add_parser(
+        "show", help="the policy in force, durations as 1h30m (--json for machines)")
+    add_socket_option(show)
+    show.add_argument("--json", action="store_true", help="one JSON document")
+    show.set_defaults(handler=cmd_policy_show)

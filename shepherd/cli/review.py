@@ -19,10 +19,12 @@ from shepherd.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     CommandError,
+    add_socket_option,
     local_time,
     print_json,
     time_argument,
 )
+from shepherd.engine import ActionRefused
 from shepherd.engine.history import usage_report
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, PolicyError, format_duration, load_policy, load_policy_text
@@ -124,7 +126,11 @@ def print_usage_report(report: dict[str, Any]) -> None:
             current = user_day["day"]
             print(f"{current} ({date.fromisoformat(current).strftime('%a')})")
         print(f"  {user_day['user']}")
-        for line in user_day["usage"]:
+        lines = user_day["usage"]
+        former = [line for line in lines if not line.get("current", True)]
+        for line in [line for line in lines if line.get("current", True)] + former:
+            if former and line is former[0]:
+                print("    no longer in the policy:")
             label = f"[{line['id']}]" if line["kind"] == "group" else line["id"]
             quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
             granted = (f" +{format_duration(line['granted_s'])} granted"
@@ -152,7 +158,11 @@ def cmd_usage(args: argparse.Namespace) -> int:
             grants = store.grant_rows(first, today + timedelta(days=1))
         finally:
             store.close()
-        days = usage_report(rows, grants, policy, first, today + timedelta(days=1), args.user)
+        try:
+            days = usage_report(rows, grants, policy, first, today + timedelta(days=1),
+                                args.user)
+        except ActionRefused as exc:
+            raise CommandError(str(exc)) from None
         report = {"days": [d.to_json() for d in days]}
     if args.json:
         print_json(report)
@@ -198,7 +208,7 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     form.add_argument("--json", action="store_true", help="one JSON event per line")
     form.add_argument("--csv", action="store_true")
     audit.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
-    audit.add_argument("--socket", metavar="PATH", help="the daemon's socket")
+    add_socket_option(audit)
     audit.set_defaults(handler=cmd_audit)
 
     usage = commands.add_parser("usage", help="time used per day, against quota")
@@ -208,14 +218,14 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
     usage.add_argument("--policy", type=Path, metavar="FILE",
                        help="quotas from this policy (default: the one the store recorded)")
-    usage.add_argument("--socket", metavar="PATH", help="the daemon's socket")
+    add_socket_option(usage)
     usage.set_defaults(handler=cmd_usage)
 
     store = commands.add_parser("store", help="store maintenance")
     store_commands = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     backup = store_commands.add_parser("backup", help="online backup to PATH, then verify it")
-    backup.add_argument("path", metavar="PATH")
+    backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.add_argument("--db", type=Path, metavar="SOURCE",
                         help="copy this store file instead of asking the daemon")
-    backup.add_argument("--socket", metavar="PATH", help="the daemon's socket")
+    add_socket_option(backup)
     backup.set_defaults(handler=cmd_store_backup)

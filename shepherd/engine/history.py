@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from shepherd.engine.engine import ActionRefused
 from shepherd.policy.model import Policy
 
 
@@ -17,10 +18,11 @@ class UsageLine:
     used_s: float
     quota_s: int | None  # None = unlimited, or no policy to tell
     granted_s: int
+    current: bool = True  # in the policy in force (False: an entry since removed)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "used_s": round(self.used_s, 3),
-                "quota_s": self.quota_s, "granted_s": self.granted_s}
+                "quota_s": self.quota_s, "granted_s": self.granted_s, "current": self.current}
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,21 @@ def usage_report(
     last: date,
     user: str | None = None,
 ) -> list[UserDay]:
-    """Per day (newest first), per user: every entry used or limited, and every group."""
+    """Per day (newest first), per user: every entry used or limited, and every group.
+
+    Entries the policy no longer has are kept, marked ``current = False``. A
+    ``user`` that is neither in the policy nor in the rows is refused
+    (``ActionRefused``): a typo must not look like a child who used nothing.
+    """
     used: dict[tuple[str, str, date], float] = {}
     for u, e, d, s in rows:
         used[(u, e, d)] = used.get((u, e, d), 0.0) + s
     users = sorted({u for u, _, _ in used} | ({x.name for x in policy.users} if policy else set()))
     if user is not None:
+        if user not in users and policy is not None:
+            children = ", ".join(x.name for x in policy.users)
+            raise ActionRefused(f"there is no child called {user!r} in the policy, and no "
+                                f"usage recorded for {user!r} (the children are: {children})")
         users = [u for u in users if u == user]
     report: list[UserDay] = []
     day = last
@@ -66,7 +77,8 @@ def usage_report(
                 lines.append(UsageLine(
                     "entry", entry_id, used.get((name, entry_id, day), 0.0),
                     quota.for_weekday(day.weekday()) if quota else None,
-                    grants.get((name, entry_id, day), 0)))
+                    grants.get((name, entry_id, day), 0),
+                    policy is None or known is not None))
             for group in policy.groups if policy else ():
                 total = sum(used.get((name, e, day), 0.0) for e in group.entries)
                 quota = group.daily_quota

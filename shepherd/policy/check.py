@@ -12,7 +12,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 
 from shepherd.policy.durations import format_duration
 from shepherd.policy.locate import PathPart, find_line, line_map
-from shepherd.policy.model import Policy
+from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class PolicyError(Exception):
 class CheckResult:
     policy: Policy | None
     problems: list[Problem]
+    lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)  # path -> line
 
     @property
     def errors(self) -> list[Problem]:
@@ -101,7 +102,7 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
     problems.sort(key=lambda p: (p.line, p.severity != "error"))
     if any(p.severity == "error" for p in problems):
         policy = None
-    return CheckResult(policy, problems)
+    return CheckResult(policy, problems, lines)
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -163,6 +164,7 @@ def _translate(error: ErrorDetails, lines: dict[tuple[PathPart, ...], int]) -> P
     if kind == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(path[:-1]))
         message = f"unknown key {path[-1]!r} (expected one of: {allowed})"
+        message += _misplaced_key_hint(path)
     elif kind == "missing":
         message = "missing (this key is required)"
     elif kind == "value_error":
@@ -183,6 +185,25 @@ def _translate(error: ErrorDetails, lines: dict[tuple[PathPart, ...], int]) -> P
     else:
         message = f"{error['msg']} (got {_describe(value)})"
     return Problem(path, find_line(lines, path), message)
+
+
+_LIMIT_KEYS = frozenset({"max_run", "daily_quota", "cooldown"})
+
+
+def _misplaced_key_hint(path: tuple[PathPart, ...]) -> str:
+    """Groups and entries say their limits differently; say how when one is mixed up."""
+    if len(path) != 3 or not isinstance(path[-1], str):
+        return ""
+    section, key = path[0], path[-1]
+    if section == "groups" and key == "limits":
+        return ('; a group takes its shared budget directly, as daily_quota = "2h", '
+                "not inside limits = { ... } (that is for entries)")
+    if section == "groups" and key in _LIMIT_KEYS:
+        return f"; a group has only a shared daily_quota, {key} belongs to each entry's limits"
+    if section == "entries" and key in _LIMIT_KEYS:
+        return (f"; an entry's {key} goes inside its limits, as "
+                f'limits = {{ {key} = "1h" }}')
+    return ""
 
 
 def _describe(value: Any) -> str:
@@ -294,10 +315,12 @@ def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> l
     path: tuple[PathPart, ...]
     for index, entry in enumerate(policy.entries):
         quota = entry.limits.daily_quota
-        if quota is not None and quota.single is None and quota.unset_days():
+        opens = _open_days(entry, policy.supervisor.day_starts_at)
+        unset = [d for d in quota.unset_days() if DAY_NAMES.index(d) in opens] if quota else []
+        if quota is not None and quota.single is None and unset:
             path = ("entries", index, "limits", "daily_quota")
             problems.append(Problem(path, find_line(lines, path),
-                                    f"no quota for {', '.join(quota.unset_days())}: "
+                                    f"no quota for {', '.join(unset)}: "
                                     "those days are unlimited", "warning"))
         limits = [entry.limits.max_run, quota.largest() if quota else None]
         limits += [g.daily_quota.largest() if g.daily_quota else None
@@ -317,6 +340,8 @@ def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> l
                     f"before = {format_duration(warning.before)} is longer than every limit "
                     f"of entry {entry.id!r} ({format_duration(longest)}), so it fires at launch",
                     "warning"))
+    problems += _overnight_warnings(policy, lines)
+    problems += _quota_without_windows(policy, lines)
     for index, group in enumerate(policy.groups):
         quota = group.daily_quota
         if quota is not None and quota.single is None and quota.unset_days():
@@ -324,4 +349,78 @@ def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> l
             problems.append(Problem(path, find_line(lines, path),
                                     f"no quota for {', '.join(quota.unset_days())}: "
                                     "those days are unlimited", "warning"))
+    return problems
+
+
+_SCHOOL_NIGHTS = frozenset({6, 0, 1, 2, 3})  # sun..thu: the next morning is a school day
+_LONG_NIGHT_MINUTES = 12 * 60
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
+def _day_list(days: Iterable[int]) -> str:
+    return ", ".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def _overnight_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+    """An end before the start runs past midnight: say so where that looks like a slip."""
+    problems = []
+    for index, entry in enumerate(policy.entries):
+        for w_index, window in enumerate(entry.windows):
+            if window.end >= window.start or window.end == 0:
+                continue  # same-day, or "until midnight"
+            long = window.length_minutes > _LONG_NIGHT_MINUTES
+            school = window.days & _SCHOOL_NIGHTS
+            if not long and not school:
+                continue  # a Friday or Saturday late night is plainly meant
+            why = (f"on school nights ({_day_list(school)})" if school
+                   else f"on {_day_list(window.days)}")
+            path: tuple[PathPart, ...] = ("entries", index, "windows", w_index, "end")
+            problems.append(Problem(path, find_line(lines, path), (
+                f"end {_clock(window.end)} is before start {_clock(window.start)}, so this "
+                f"window runs past midnight: {_clock(window.start)} to {_clock(window.end)} "
+                f"the next day, {format_duration(window.length_minutes * 60)} long, {why} "
+                "(write an end after the start if it should close the same day)"), "warning"))
+    return problems
+
+
+def _open_days(entry: Entry, day_start: int) -> set[int]:
+    """Weekdays whose quota day some window of ``entry`` opens in (every day: no windows)."""
+    if not entry.windows:
+        return set(range(7))
+    days: set[int] = set()
+    for window in entry.windows:
+        days |= window.days
+        if window.end < window.start and window.end > day_start:
+            days |= {(d + 1) % 7 for d in window.days}  # past midnight and past the day start
+    return days
+
+
+def _quota_without_windows(policy: Policy,
+                           lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+    """A quota set for days on which none of the entry's windows ever opens."""
+    problems = []
+    for index, entry in enumerate(policy.entries):
+        quota = entry.limits.daily_quota
+        if quota is None or quota.single is not None or not entry.windows:
+            continue
+        open_days = _open_days(entry, policy.supervisor.day_starts_at)
+        for key in ("weekdays", "weekends", *DAY_NAMES):
+            value = getattr(quota, key)
+            if not value:
+                continue
+            if key == "weekdays":
+                decided = {d for d in WEEKDAYS if getattr(quota, DAY_NAMES[d]) is None}
+            elif key == "weekends":
+                decided = {d for d in WEEKENDS if getattr(quota, DAY_NAMES[d]) is None}
+            else:
+                decided = {DAY_NAMES.index(key)}
+            if decided and open_days.isdisjoint(decided):
+                path: tuple[PathPart, ...] = ("entries", index, "limits", "daily_quota", key)
+                problems.append(Problem(path, find_line(lines, path), (
+                    f"{key} = {format_duration(value)} is never used: no window of "
+                    f"{entry.id!r} opens on {_day_list(decided)} (add a window for those "
+                    "days, or drop this quota)"), "warning"))
     return problems

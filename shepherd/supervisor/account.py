@@ -7,7 +7,9 @@ import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SAFE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+# Flatpak and snap export their programs' launchers here.
+SAFE_PATH = ("/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+             ":/var/lib/flatpak/exports/bin:/snap/bin")
 CLIENT_VARIABLES = frozenset({"DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR",
                               "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "LANG"})
 SESSION_MARKER = "SHEPHERD_SESSION"
@@ -44,11 +46,16 @@ def allowed_client_variables(variables: Mapping[str, object]) -> dict[str, str]:
             and "\0" not in v and len(v) < 4096}
 
 
+def launch_path(account: Account) -> str:
+    """The PATH a launched program gets: the safe system PATH, then the child's flatpaks."""
+    return f"{SAFE_PATH}:{account.home}/.local/share/flatpak/exports/bin"
+
+
 def session_environment(account: Account, client: Mapping[str, object],
                         session_id: int) -> dict[str, str]:
     """A clean environment: the account's basics, a safe PATH, allow-listed variables."""
     env = {"HOME": account.home, "USER": account.name, "LOGNAME": account.name,
-           "SHELL": account.shell, "PATH": SAFE_PATH}
+           "SHELL": account.shell, "PATH": launch_path(account)}
     env.update(allowed_client_variables(client))
     env[SESSION_MARKER] = str(session_id)  # lets the supervisor find escaped descendants
     return env

@@ -43,10 +43,10 @@ daily_quota = "1h"
     assert shepherd(d, "grant", ME, "games", "15m", "--reason", "chores").returncode == 0
     assert shepherd(d, "grant", ME, "nothing", "15m").returncode == 1
     assert shepherd(d, "grant", ME, "game", "soon").returncode == 2  # bad usage
-    assert "now ends at" in shepherd(d, "extend", sid, "5m").stdout
+    assert f"ession {sid} now ends at" in shepherd(d, "extend", sid, "5m").stdout
     assert shepherd(d, "stop", sid).returncode == 0
     denied = shepherd(d, "launch", "game")
-    assert denied.returncode == 3 and "cooldown" in denied.stderr
+    assert denied.returncode == 3 and "can't start: it needs a rest until" in denied.stderr
     assert shepherd(d, "cooldown", "clear", ME, "game").returncode == 0
     assert shepherd(d, "lock", ME).returncode == 0
     assert shepherd(d, "launch", "game").returncode == 3
@@ -57,8 +57,11 @@ daily_quota = "1h"
     assert "approved" in shepherd(d, "answer", "1", "approve", "10m").stdout
     assert shepherd(d, "answer", "1", "decline").returncode == 1  # already answered
     assert shepherd(d, "policy", "reload").returncode == 0
-    assert json.loads(shepherd(d, "policy", "show").stdout)["policy"]["entries"][0]["id"] == "game"
-    assert "trusted clock" in shepherd(d, "clock", "accept").stdout
+    shown = json.loads(shepherd(d, "policy", "show", "--json").stdout)
+    assert shown["policy"]["entries"][0]["id"] == "game"
+    assert 'limits = { max_run = "1h", daily_quota = "30m", cooldown = "10m" }' in shepherd(
+        d, "policy", "show").stdout
+    assert "clock" in shepherd(d, "clock", "accept").stdout
     events = [json.loads(line) for line in shepherd(d, "audit", "--json").stdout.splitlines()]
     types = [e["type"] for e in events]
     for kind in ("time_granted", "session_extended", "session_ended", "launch_denied",

@@ -1,0 +1,118 @@
+"""``shepherd status`` as text: per child, each entry's label, state, time today, and why.
+
+Columns are as wide as their longest cell, so no state or label overflows. Built
+from the ``status`` JSON alone (what any client gets), in the words of
+``shepherd.words``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from shepherd.words import (
+    at_moment,
+    format_duration,
+    reasons_clause,
+    spoken_duration,
+    state_word,
+)
+
+
+def _today(entry: Mapping[str, Any]) -> str:
+    used = entry.get("used_today_s") or 0
+    left = entry.get("remaining_today_s")
+    quota = entry.get("quota_today_s")
+    if quota is None and left is not None:
+        quota = used + left
+    if quota is None:
+        return f"no daily limit, {format_duration(used)} used"
+    if left is None:
+        left = max(quota - used, 0)
+    return f"{format_duration(left)} of {format_duration(quota)} left"
+
+
+def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    what = f"session {session['id']}"
+    if session.get("stopping"):
+        return f"{what}, stopping"
+    deadline = session.get("deadline")
+    if deadline is None or session.get("remaining_s") is None:
+        return f"{what}, no time limit"
+    ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)
+    return f"{what}, ends {ends} ({spoken_duration(session['remaining_s'])} left)"
+
+
+def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
+            sessions: Sequence[Mapping[str, Any]], now: datetime, zone: tzinfo) -> str:
+    if entry["state"] == "running":
+        mine = [s for s in sessions if s["user"] == user["name"] and s["entry"] == entry["id"]]
+        return "; ".join(_session_words(s, now, zone) for s in mine) or "running"
+    reasons = [r for r in entry.get("reasons", ())
+               if not (user.get("locked") and r.get("code") == "locked")]
+    if reasons:
+        return reasons_clause(reasons, now, zone)
+    if entry.get("state") == "locked":
+        return ""
+    left = entry.get("time_left_s")
+    return "can start, no time limit" if left is None else (
+        f"can start, for up to {spoken_duration(left)}")
+
+
+def _group_words(group: Mapping[str, Any]) -> str:
+    used = format_duration(group.get("used_today_s") or 0)
+    quota = group.get("quota_today_s")
+    if quota is None:
+        return f"{group['id']} {used} today, no daily limit"
+    left = group.get("remaining_today_s")
+    rest = f", {format_duration(left)} left" if left else ", used up"
+    return f"{group['id']} {used} of {format_duration(quota)}{rest}"
+
+
+def _table(rows: Sequence[Sequence[str]], indent: str) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
+    return lines
+
+
+def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
+    """The lines of ``shepherd status``."""
+    now = datetime.fromisoformat(status["now"]) if status.get("now") else datetime.now(zone)
+    sessions: Sequence[Mapping[str, Any]] = status.get("sessions", ())
+    lines: list[str] = []
+    shown: set[int] = set()
+    for user in status.get("users", ()):
+        heading = user["name"]
+        if user.get("locked"):
+            heading += " (locked by a parent: nothing can start)"
+        lines.append(heading)
+        rows = []
+        for entry in user.get("entries", ()):
+            rows.append([entry.get("label") or entry["id"], state_word(entry["state"]),
+                         _today(entry), _detail(entry, user, sessions, now, zone)])
+            if entry["state"] == "running":
+                shown.update(s["id"] for s in sessions
+                             if s["user"] == user["name"] and s["entry"] == entry["id"])
+        lines += _table(rows, "  ") if rows else ["  no entries for this child"]
+        groups = user.get("groups") or ()
+        if groups:
+            lines.append("  budgets today: " + "; ".join(_group_words(g) for g in groups))
+    for session in sessions:
+        if session["id"] not in shown:
+            lines.append(f"{session['user']}: {session['entry']}, "
+                         f"{_session_words(session, now, zone)}")
+    if status.get("clock_jump_pending"):
+        lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
+                     "runs `shepherd clock accept`.")
+    if not status.get("store_ok", True):
+        lines.append("Shepherd cannot record time right now (its store is unavailable), "
+                     "so nothing can start.")
+    rejected = status.get("policy_rejected")
+    if rejected:
+        lines.append("The last policy reload was rejected; the previous policy stays in "
+                     "force (`shepherd policy show` lists the errors).")
+    return lines

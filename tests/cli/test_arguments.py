@@ -1,0 +1,145 @@
+"""The command line as a parent types it: signs, units, --socket anywhere, help texts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shepherd import __version__
+from shepherd.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"shepherd {__version__}"
+
+
+@pytest.mark.parametrize("argv", [
+    ("--socket", "/tmp/x.sock", "status"),
+    ("status", "--socket", "/tmp/x.sock"),
+    ("--socket", "/tmp/other.sock", "status", "--socket", "/tmp/x.sock"),
+    ("--socket", "/tmp/x.sock", "policy", "show"),
+    ("--socket", "/tmp/x.sock", "audit", "--limit", "3"),
+    ("--socket", "/tmp/x.sock", "daemon", "--user"),
+])
+def test_socket_is_accepted_before_or_after_the_subcommand(argv: tuple[str, ...]) -> None:
+    assert parse(*argv).socket == "/tmp/x.sock"
+
+
+def test_no_socket_anywhere_means_the_default_search() -> None:
+    assert parse("status").socket is None
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ("+15m", ("add", 900)), ("-15m", ("take", 900)), ("=1h", ("set", 3600)),
+    ("15m", ("add", 900)), ("=0s", ("set", 0)), ("-1h30m", ("take", 5400)),
+])
+def test_grants_are_typed_as_a_parent_would_without_double_dash(
+        change: str, expected: tuple[str, int]) -> None:
+    args = parse("grant", "alex", "minecraft", change, "--reason", "chores")
+    assert args.change == expected and args.reason == "chores"
+
+
+@pytest.mark.parametrize("change", ["15", "+15", "-900", "=1"])
+def test_a_bare_number_is_refused_with_a_hint(change: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parse("grant", "alex", "minecraft", change)
+    assert stopped.value.code == 2
+    digits = change.lstrip("+-=")
+    assert f'write "{digits}m" for minutes or "{digits}s" for seconds' in capsys.readouterr().err
+
+
+def test_a_grant_of_nothing_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("grant", "alex", "minecraft", "+0s")
+    assert "changes nothing" in capsys.readouterr().err
+
+
+def test_bare_numbers_are_refused_for_every_duration() -> None:
+    for argv in (("extend", "3", "10"), ("request", "game", "10"),
+                 ("answer", "1", "approve", "10")):
+        with pytest.raises(SystemExit):
+            parse(*argv)
+
+
+def test_extend_takes_an_entry_or_a_session_number() -> None:
+    assert parse("extend", "minecraft", "10m").target == "minecraft"
+    assert parse("extend", "3", "10m", "--user", "alex").target == "3"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.append(sub)
+                found += _subcommands(sub)
+    return found
+
+
+def test_every_positional_argument_has_help_and_durations_say_their_format() -> None:
+    for sub in _subcommands(build_parser()):
+        for action in sub._actions:
+            if action.option_strings or isinstance(action, argparse._SubParsersAction):
+                continue
+            if action.choices is not None:
+                continue  # the choices are the help
+            assert action.help, f"{sub.prog} {action.metavar}"
+            if "DURATION" in str(action.metavar) or "+D" in str(action.metavar):
+                assert "1h30m" in action.help, f"{sub.prog} {action.metavar}"
+
+
+def test_help_texts_are_right() -> None:
+    text = {sub.prog.split()[-1]: sub.description or "" for sub in _subcommands(build_parser())}
+    assert "stop everything" not in text["unlock"]
+    assert "stop everything" in text["lock"]
+    daemon_help = subprocess.run([sys.executable, "-m", "shepherd", "daemon", "--help"],
+                                 capture_output=True, text=True, cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert daemon_help.count("DEBUG") == 2  # in the usage line and the option, once each
+    assert "debug" not in daemon_help.replace("DEBUG", "")
+
+
+def test_log_level_is_accepted_in_any_case() -> None:
+    assert parse("daemon", "--log-level", "debug").log_level == "DEBUG"
+
+
+def test_cannot_reach_the_daemon_says_how_to_check_and_start_it(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "shepherd", "status"], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                    "SHEPHERD_SOCKET": str(tmp_path / "no.sock")})
+    assert done.returncode == 5
+    assert "cannot reach the daemon" in done.stderr
+    assert "shepherd daemon --user" in done.stderr and "--socket" in done.stderr
+    system = subprocess.run([sys.executable, "-m", "shepherd", "--socket",
+                             "/run/shepherd/shepherd.sock", "status"], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if system.returncode == 5:  # no system daemon on this machine
+        assert "systemctl status shepherd" in system.stderr
+
+
+def test_no_policy_suggests_copying_the_example(tmp_path: Path) -> None:
+    missing = tmp_path / "conf" / "policy.toml"
+    done = subprocess.run([sys.executable, "-m", "shepherd", "daemon", "--user", "--policy",
+                           str(missing), "--state-dir", str(tmp_path / "state"),
+                           "--socket", str(tmp_path / "s.sock")], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1
+    assert f"there is no policy at {missing}" in done.stderr
+    copy = next(line for line in done.stderr.splitlines() if " cp " in line).split("&&")[1]
+    subprocess.run(f"mkdir -p {missing.parent} &&{copy}", shell=True, check=True)
+    assert missing.read_text() == (ROOT / "policy.example.toml").read_text()

@@ -1,0 +1,110 @@
+"""`shepherd status` as text: labels, time left against quota, budgets, reasons in words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shepherd.cli.status_text import render_status
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 25, 9, 40, tzinfo=PARIS)  # a Wednesday
+
+
+def entry(id: str, label: str, state: str, used: float, left: float | None,
+          quota: float | None = None, reasons: tuple[dict[str, Any], ...] = (),
+          time_left: float | None = None) -> dict[str, Any]:
+    return {"id": id, "label": label, "state": state, "used_today_s": used,
+            "remaining_today_s": left, "quota_today_s": quota, "time_left_s": time_left,
+            "cooldown_until": None, "reasons": list(reasons)}
+
+
+def status(users: list[dict[str, Any]], sessions: list[dict[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    return {"now": NOW.isoformat(), "users": users, "sessions": list(sessions),
+            "store_ok": True, "clock_jump_pending": False, "policy_rejected": None}
+
+
+def test_each_entry_shows_its_label_time_left_against_quota_and_why_it_cannot_start() -> None:
+    reasons = ({"code": "group_quota_exhausted", "group": "games", "used_s": 7200,
+                "quota_s": 7200, "resets_at": "2026-11-26T04:00:00+01:00"},
+               {"code": "cooldown", "until": "2026-11-25T10:00:30+01:00"})
+    lines = render_status(status([{
+        "name": "alex", "locked": False,
+        "entries": [entry("minecraft", "Minecraft", "quota_exhausted", 2400, 1200, 3600,
+                          reasons),
+                    entry("music", "Music", "available", 600, None, time_left=5400)],
+        "groups": [{"id": "games", "used_today_s": 7200, "quota_today_s": 7200,
+                    "remaining_today_s": 0}],
+    }]), PARIS)
+    assert lines[0] == "alex"
+    assert lines[1].split()[0] == "Minecraft"
+    assert "20m of 1h left" in lines[1]
+    assert lines[1].endswith("the games budget for today is used up (back tomorrow at 04:00), "
+                             "and it needs a rest until 10:01")
+    assert "no daily limit, 10m used" in lines[2]
+    assert lines[2].endswith("can start, for up to 1 hour 30 minutes")
+    assert lines[3] == "  budgets today: games 2h of 2h, used up"
+    assert "quota_exhausted" not in "\n".join(lines)  # codes stay in --json
+
+
+def test_long_labels_and_states_never_overflow_their_column() -> None:
+    long_label = "Videos (kiosk browser, evenings only)"
+    lines = render_status(status([{
+        "name": "sam", "locked": False,
+        "entries": [entry("videos", long_label, "outside_window", 0, 5400, 5400,
+                          ({"code": "outside_window",
+                            "next_opening": "2026-11-25T17:00:00+01:00"},)),
+                    entry("gc", "GCompris", "not_allowed", 0, None,
+                          reasons=({"code": "not_allowed_for_user", "user": "sam",
+                                    "entry": "gc"},)),
+                    entry("hw", "Homework", "available", 0, None, time_left=None)],
+    }]), PARIS)
+    rows = lines[1:4]
+    # Each column starts at the same place on every row, two spaces after the longest cell.
+    starts = [row.index("outside hours") if "outside hours" in row else
+              row.index("not allowed") if "not allowed" in row else row.index("available")
+              for row in rows]
+    assert len(set(starts)) == 1 and starts[0] == 2 + len(long_label) + 2
+    third = starts[0] + len("outside hours") + 2  # after the widest state
+    assert all(row[third - 2:third] == "  " and row[third] != " " for row in rows), rows
+    assert rows[0].endswith("it is outside its allowed hours (opens at 17:00)")
+    assert rows[1].endswith("it is not one of sam's entries")
+
+
+def test_a_running_entry_shows_its_session_and_a_locked_child_says_so_once() -> None:
+    lines = render_status(status(
+        [{"name": "alex", "locked": False,
+          "entries": [entry("game", "Game", "running", 60, 1740, 1800,
+                            ({"code": "already_running", "session_ids": [7],
+                              "max_sessions": 1, "entry_running": True},))]},
+         {"name": "sam", "locked": True,
+          "entries": [entry("game", "Game", "locked", 0, 1800, 1800,
+                            ({"code": "locked", "user": "sam"},))]}],
+        [{"id": 7, "user": "alex", "entry": "game", "started_at": NOW.isoformat(),
+          "deadline": "2026-11-25T10:09:59.5+01:00", "remaining_s": 1799.5,
+          "stopping": False}]), PARIS)
+    assert lines[1].endswith("session 7, ends at 10:09 (30 minutes left)")
+    assert lines[2] == "sam (locked by a parent: nothing can start)"
+    assert "locked by a parent" not in lines[3]
+    assert len(lines) == 4  # the session is shown on its entry's row, not twice
+
+
+def test_a_busy_entry_is_not_called_available() -> None:
+    lines = render_status(status([{
+        "name": "alex", "locked": False,
+        "entries": [entry("b", "B", "busy", 0, None,
+                          reasons=({"code": "already_running", "session_ids": [1],
+                                    "max_sessions": 1},))]}]), PARIS)
+    assert "available" not in lines[1]
+    assert lines[1].endswith("another program is running, and only one may run at a time")
+
+
+def test_store_trouble_clock_jump_and_rejected_reload_are_said_in_words() -> None:
+    report = status([])
+    report.update(store_ok=False, clock_jump_pending=True,
+                  policy_rejected={"at": NOW.isoformat(), "errors": ["x"]})
+    text = "\n".join(render_status(report, PARIS))
+    assert "shepherd clock accept" in text
+    assert "nothing can start" in text
+    assert "policy reload was rejected" in text

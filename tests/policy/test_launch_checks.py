@@ -1,0 +1,128 @@
+"""`policy check` catches what would only fail at launch: windows, quotas, accounts, programs."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import pytest
+
+from shepherd.cli import main
+from shepherd.policy import check_policy_text
+from shepherd.supervisor.account import Account, launch_path
+from shepherd.supervisor.preflight import preflight
+
+ME = getpass.getuser()
+USERS = f'version = 1\n\n[[users]]\nname = "{ME}"\n'  # lines 1-4
+
+
+def warnings(text: str) -> list[str]:
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None, [p.render("p.toml") for p in result.problems]
+    return [p.render("p.toml") for p in result.problems]
+
+
+def entry(windows: str = "", limits: str = "", command: str = '["sh"]') -> str:
+    return (f'\n[[entries]]\nid = "tux"\ncommand = {command}\n'  # lines 6-8
+            + (f"limits = {limits}\n" if limits else "")
+            + (f"windows = [ {windows} ]\n" if windows else ""))
+
+
+def test_an_overnight_window_on_school_nights_says_it_runs_past_midnight_and_how_long() -> None:
+    found = warnings(USERS + entry('{ days = "weekdays", start = "15:30", end = "09:00" }'))
+    assert found == [
+        "p.toml:9: entries[0].windows[0].end: warning: end 09:00 is before start 15:30, so "
+        "this window runs past midnight: 15:30 to 09:00 the next day, 17h30m long, on school "
+        "nights (mon, tue, wed, thu) (write an end after the start if it should close the "
+        "same day)"]
+
+
+def test_a_short_friday_late_night_is_plainly_meant_and_not_warned() -> None:
+    assert warnings(USERS + entry('{ days = ["fri", "sat"], start = "20:00", end = "01:00" }')) \
+        == []
+    assert warnings(USERS + entry('{ days = "daily", start = "20:00", end = "00:00" }')) == []
+
+
+def test_a_very_long_weekend_night_is_still_warned() -> None:
+    found = warnings(USERS + entry('{ days = ["sat"], start = "10:00", end = "09:00" }'))
+    assert len(found) == 1 and "23h long, on sat" in found[0]
+
+
+def test_a_quota_for_days_the_windows_never_open_is_warned() -> None:
+    found = warnings(USERS + entry('{ days = "weekdays", start = "15:00", end = "18:00" }',
+                                   '{ daily_quota = { weekdays = "1h", weekends = "2h" } }'))
+    assert found == [
+        "p.toml:9: entries[0].limits.daily_quota.weekends: warning: weekends = 2h is never "
+        "used: no window of 'tux' opens on sat, sun (add a window for those days, or drop "
+        "this quota)"]
+    # A single quota for every day is not a slip; neither are days the windows do open.
+    assert warnings(USERS + entry('{ days = "weekdays", start = "15:00", end = "18:00" }',
+                                  '{ daily_quota = "1h" }')) == []
+    assert warnings(USERS + entry('{ days = ["fri"], start = "22:00", end = "02:00" }',
+                                  '{ daily_quota = { fri = "1h", sat = "30m" } }')) == []
+
+
+def test_group_limits_written_like_an_entry_say_how_groups_take_them() -> None:
+    text = USERS + entry() + '\n[[groups]]\nid = "games"\nentries = ["tux"]\n' \
+        'limits = { daily_quota = "2h" }\n'
+    result = check_policy_text(text, "p.toml")
+    assert [p.render("p.toml") for p in result.errors] == [
+        "p.toml:13: groups[0].limits: unknown key 'limits' (expected one of: id, entries, "
+        'daily_quota); a group takes its shared budget directly, as daily_quota = "2h", not '
+        "inside limits = { ... } (that is for entries)"]
+    entry_level = USERS + '\n[[entries]]\nid = "tux"\ncommand = ["sh"]\ndaily_quota = "1h"\n'
+    assert "goes inside its limits, as limits = { daily_quota = " in check_policy_text(
+        entry_level).errors[0].message
+
+
+def test_a_user_that_is_not_a_local_account_is_warned() -> None:
+    result = check_policy_text(USERS + '\n[[users]]\nname = "nosuchchild"\n', "p.toml")
+    assert result.policy is not None
+    problems = [p.render("p.toml") for p in preflight(result.policy, result)]
+    assert problems == [
+        "p.toml:7: users[1].name: warning: 'nosuchchild' is not a login name on this machine, "
+        "so nothing can be launched as nosuchchild (expected the child's own account, as in "
+        "/etc/passwd; create it with `adduser nosuchchild`)"]
+
+
+def test_a_program_not_on_the_launch_path_is_warned_and_found_ones_are_not() -> None:
+    result = check_policy_text(USERS + entry(command='["no-such-game-xyz"]')
+                               + '\n[[entries]]\nid = "ok"\ncommand = ["sh", "-c", "true"]\n'
+                               + '\n[[entries]]\nid = "abs"\ncommand = ["/nonexistent/game"]\n',
+                               "p.toml")
+    assert result.policy is not None
+    problems = [p.render("p.toml") for p in preflight(result.policy, result)]
+    assert len(problems) == 2
+    assert problems[0].startswith("p.toml:8: entries[0].command[0]: warning: 'no-such-game-xyz' "
+                                  "is not installed here: it is not found on the PATH")
+    assert "/var/lib/flatpak/exports/bin" in problems[0] and "/snap/bin" in problems[0]
+    assert "'/nonexistent/game' is not an executable file" in problems[1]
+
+
+def test_the_launch_path_has_flatpak_and_snap_exports_and_the_childs_own_flatpaks(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    exports = home / ".local/share/flatpak/exports/bin"
+    exports.mkdir(parents=True)
+    app = exports / "org.example.Game"
+    app.write_text("#!/bin/sh\n")
+    app.chmod(0o755)
+    child = Account("kid", 4242, 4242, str(home), "/bin/sh", (4242,))
+    path = launch_path(child).split(os.pathsep)
+    assert {"/var/lib/flatpak/exports/bin", "/snap/bin", str(exports)} <= set(path)
+    result = check_policy_text('version = 1\n[[users]]\nname = "kid"\n'
+                               + entry(command='["org.example.Game"]'))
+    assert result.policy is not None
+    assert preflight(result.policy, result, lambda name: child) == []
+
+
+def test_strict_check_fails_on_warnings(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(USERS + entry(command='["no-such-game-xyz"]'))
+    assert main(["policy", "check", str(path)]) == 0
+    assert main(["policy", "check", "--strict", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "'no-such-game-xyz' is not installed here" in captured.out
+    assert "which --strict counts as errors" in captured.err
