@@ -14,20 +14,50 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIPPED = ("apt-get", "sudoedit", "systemd-sysusers", "usermod", "systemctl")
+SKIPPED = ("apt-get", "editor", "systemd-sysusers", "usermod", "groupdel", "systemctl")
 MOVED = ("/opt/shepherd", "/etc/", "/usr/lib/", "/usr/local/bin")
 
 
-def install_steps() -> list[str]:
+def readme_steps(name: str) -> list[str]:
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- install-steps.*?```sh\n(.*?)```", text, re.S)
-    assert block is not None, "README.md lost its install-steps block"
+    block = re.search(rf"<!-- {name}-steps.*?```sh\n(.*?)```", text, re.S)
+    assert block is not None, f"README.md lost its {name}-steps block"
     steps = []
     for line in block.group(1).splitlines():
         command = line.split("  #")[0].strip()
         if command:
-            steps.append(command.removeprefix("sudo "))
+            steps.append(command)
     return steps
+
+
+def install_steps() -> list[str]:
+    return readme_steps("install")
+
+
+def test_steps_assume_neither_sudo_nor_user() -> None:
+    """A fresh Debian has no sudo, and in a root shell $USER is root, not the parent."""
+    for name in ("install", "upgrade", "uninstall"):
+        for step in readme_steps(name):
+            assert not step.startswith("sudo"), step
+            assert "$USER" not in step and "${USER}" not in step, step
+    text = (ROOT / "README.md").read_text()
+    assert "su -" in text and "libnotify-bin" in text
+    assert any("libnotify-bin" in step for step in install_steps())
+
+
+def run_steps(steps: list[str], checkout: Path, rootfs: Path, env: dict[str, str]) -> list[str]:
+    ran = []
+    for step in steps:
+        if step.startswith(SKIPPED):
+            continue
+        for prefix in MOVED:
+            step = re.sub(rf"(?<![\w.]){re.escape(prefix)}", f"{rootfs}{prefix}", step)
+        done = subprocess.run(["bash", "-c", step], cwd=checkout, env=env,
+                              capture_output=True, text=True, timeout=600)
+        expected = 5 if step == "shepherd status" else 0  # no daemon here: "not reachable"
+        assert done.returncode == expected, f"{step}\n{done.stdout}\n{done.stderr}"
+        ran.append(step.split()[0])
+    return ran
 
 
 def test_readme_install_steps_work_on_a_machine_without_systemd(tmp_path: Path) -> None:
@@ -40,17 +70,7 @@ def test_readme_install_steps_work_on_a_machine_without_systemd(tmp_path: Path) 
            "XDG_RUNTIME_DIR": str(tmp_path / "run"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("SHEPHERD_SOCKET", None)
     env.pop("VIRTUAL_ENV", None)
-    ran = []
-    for step in install_steps():
-        if step.startswith(SKIPPED):
-            continue
-        for prefix in MOVED:
-            step = re.sub(rf"(?<![\w.]){re.escape(prefix)}", f"{rootfs}{prefix}", step)
-        done = subprocess.run(["bash", "-c", step], cwd=checkout, env=env,
-                              capture_output=True, text=True, timeout=600)
-        expected = 5 if step == "shepherd status" else 0  # no daemon here: "not reachable"
-        assert done.returncode == expected, f"{step}\n{done.stdout}\n{done.stderr}"
-        ran.append(step.split()[0])
+    ran = run_steps(install_steps(), checkout, rootfs, env)
     assert "shepherd" in ran and any("pip" in s for s in ran)
     installed = rootfs / "opt/shepherd/bin/shepherd"
     assert installed.exists()
@@ -66,3 +86,27 @@ def test_readme_install_steps_work_on_a_machine_without_systemd(tmp_path: Path) 
     assert copy.read_text() == (ROOT / "policy.example.toml").read_text()
     assert (rootfs / "etc/systemd/system/shepherd.service").exists()
     assert (rootfs / "usr/lib/sysusers.d/shepherd.conf").exists()
+
+    # Upgrade: a newer version over the installed one; the policy stays as the parent left it.
+    pyproject = checkout / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "99.0.0"',
+                                pyproject.read_text()))
+    (checkout / "shepherd/__init__.py").write_text(re.sub(
+        r'__version__ = ".*"', '__version__ = "99.0.0"',
+        (checkout / "shepherd/__init__.py").read_text()))
+    copy.write_text(copy.read_text() + "\n# the parent's edit\n")
+    ran = run_steps(readme_steps("upgrade"), checkout, rootfs, env)
+    assert any("pip" in s for s in ran) and "shepherd" in ran and "install" in ran
+    version = subprocess.run([str(installed), "--version"], capture_output=True, text=True,
+                             env=env, check=True).stdout
+    assert version.strip() == "shepherd 99.0.0"
+    assert copy.read_text().endswith("# the parent's edit\n")
+
+    # Uninstall: the program and units go, the policy and the record stay.
+    run_steps(readme_steps("uninstall"), checkout, rootfs, env)
+    assert not (rootfs / "opt/shepherd").exists()
+    assert not (rootfs / "usr/local/bin/shepherd").exists()
+    assert not (rootfs / "usr/local/bin/shepherd").is_symlink()
+    assert not (rootfs / "etc/systemd/system/shepherd.service").exists()
+    assert not (rootfs / "usr/lib/sysusers.d/shepherd.conf").exists()
+    assert copy.exists()
