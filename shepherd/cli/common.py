@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import shutil
 import sys
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -108,3 +111,14 @@ def local_time(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return iso
+
+
+def shepherd_command() -> str:
+    """How to run this same ``shepherd`` from another terminal, whatever the directory."""
+    script = os.path.abspath(sys.argv[0])
+    on_path = shutil.which("shepherd")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(script):
+        return "shepherd"
+    if os.path.basename(script) == "shepherd" and os.access(script, os.X_OK):
+        return shlex.quote(script)
+    return f"{shlex.quote(sys.executable)} -m shepherd"

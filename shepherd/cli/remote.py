@@ -173,9 +173,9 @@ def grant_sentence(result: dict[str, Any]) -> str:
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"
         sentence += ")"
-    elif result.get("unlimited"):
-        sentence += f", but {target} has no daily limit, so this changes nothing"
     limits = result.get("limited_by") or ()
+    if result.get("unlimited") and not limits:
+        sentence += f", but {target} has no daily limit, so this changes nothing"
     if limits:
         now, zone = _now()
         sentence += f". But {target} still can't be used today: {reasons_clause(limits, now, zone)}"

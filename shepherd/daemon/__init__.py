@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from shepherd.daemon.checks import policy_warnings
 from shepherd.daemon.core import Daemon, DaemonConfig
 from shepherd.policy import PolicyError, check_policy_file
 from shepherd.store import StoreVersionError
@@ -20,6 +21,8 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO") -> int:
     if result.policy is None:
         print(PolicyError(str(config.policy_path), result.errors), file=sys.stderr)
         return 1
+    for warning in policy_warnings(result, config.policy_path, config.user_mode):
+        logging.getLogger("shepherd.daemon").warning("%s", warning)
     daemon = Daemon(config, result.policy)
     try:
         asyncio.run(daemon.run())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shepherd.daemon import system
+from shepherd.daemon.checks import launch_problem, policy_warnings
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
@@ -38,12 +39,13 @@ from shepherd.engine.events import EndReason, Event, Reason
 from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
 from shepherd.ipc.server import RpcServer
 from shepherd.localtime import local_zone
-from shepherd.policy import Policy, check_policy_file, format_duration
+from shepherd.policy import Policy, check_policy_file
 from shepherd.store import Store, StoreError
 from shepherd.supervisor import LaunchBackend
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
+from shepherd.words import refusal_sentence, warning_text
 
 log = logging.getLogger("shepherd.daemon")
 
@@ -317,13 +319,15 @@ class Daemon:
     def accept_clock(self, actor: str) -> dict[str, Any]:
         reading = system.read_clocks()
         before = self.clock.trusted.instant(reading).wall
+        if self.clock.pending_jump is None:  # nothing to accept: nothing written
+            return {"accepted": False, "trusted_wall": before.isoformat()}
         self.clock.trusted.accept(reading)
         self.clock.pending_jump = None
         now = self.clock.trusted.instant(reading)
         self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
                                         "to": now.wall.isoformat(), "followed": True})
         self._schedule()
-        return {"trusted_wall": now.wall.isoformat()}
+        return {"accepted": True, "trusted_wall": now.wall.isoformat()}
 
     def _carry_out(self, events: list[Event], now: Instant) -> None:
         for event in events:
@@ -333,32 +337,38 @@ class Daemon:
                 self.stop_session_soon(event.session_id, event.reason)
 
     def _warn(self, warning: WarningIssued, now: Instant) -> None:
-        data = warning.to_json()
+        # What the child reads, with the true time left (the codes stay beside it).
+        data = {**warning.to_json(), "text": warning_text(warning.message, warning.remaining_s)}
         self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
         self._broadcast("warning_issued", data, user=warning.user)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)
             urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
-            message = warning.message or f"{format_duration(warning.remaining_s)} left"
             system.notify_desktop(record.account, entry.title if entry else warning.entry,
-                                  message, urgency)
+                                  data["text"], urgency)
 
     # -- sessions -----------------------------------------------------------------
+    def blocked(self) -> tuple[Reason, ...]:
+        """What refuses every launch whatever the policy says: no writable store."""
+        if self.store is None:
+            return (StoreUnavailable(self.store_problem or "no writable store"),)
+        return ()
+
     def launch(self, user: str, entry_id: str, client_env: dict[str, Any],
                actor: str) -> dict[str, Any]:
         now = self.now()
-        blocked: tuple[Reason, ...] = ()
-        if self.store is None:
-            blocked = (StoreUnavailable(self.store_problem or "no writable store"),)
         session_id = self._next_session_id
-        decision = self.engine.launch(user, entry_id, now, session_id, blocked)
+        decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
         if isinstance(decision, LaunchDenied):
             reasons = [r.to_json() for r in decision.reasons]
             self._audit(now, "launch_denied", {"reasons": reasons}, user=user, entry=entry_id,
                         actor=actor)
-            raise RpcError(LAUNCH_DENIED, "launch denied: " + ", ".join(
-                r["code"] for r in reasons), {"denied": reasons})
+            known = self.policy.entry(entry_id)
+            label = known.title if known else entry_id
+            raise RpcError(LAUNCH_DENIED,
+                           refusal_sentence(label, decision.reasons, now.wall, self.zone),
+                           {"denied": reasons, "label": label})
         self._next_session_id += 1
         entry = self.policy.entry(entry_id)
         assert entry is not None
@@ -368,10 +378,12 @@ class Daemon:
             process = self.backend.spawn(session_id, entry.command, account, env,
                                          self._tree_empty)
         except (OSError, KeyError) as exc:
-            problem = str(exc)
-            ended = self.engine.end_session(session_id, now, "launch_failed")
-            self._store_call(lambda store: self._record_failed_launch(store, now, ended, problem))
-            raise RpcError(NOT_FOUND, f"could not start {entry.command[0]!r}: {problem}") from None
+            problem = launch_problem(exc, entry.command[0], user)
+            self.engine.end_session(session_id, now, "launch_failed")
+            self._store_call(lambda store: store.launch_failed(
+                now.wall, session_id, user, entry_id,
+                audit_data={"problem": problem, "command": list(entry.command), "actor": actor}))
+            raise RpcError(NOT_FOUND, f"{entry.title} could not start: {problem}") from None
         deadline = decision.deadline
         data = {"command": list(entry.command), "pid": process.get("pid"),
                 "deadline": deadline.wall.isoformat() if deadline else None}
@@ -386,19 +398,10 @@ class Daemon:
         self._carry_out(self.engine.due(now), now)
         self._schedule()
         self._update_status()
-        return {"session_id": session_id, "entry": entry_id, "user": user,
+        return {"session_id": session_id, "entry": entry_id, "user": user, "label": entry.title,
                 "started_at": now.wall.isoformat(),
                 "deadline": deadline.wall.isoformat() if deadline else None,
                 "remaining_s": round(deadline.remaining_s, 3) if deadline else None}
-
-    def _record_failed_launch(self, store: Store, now: Instant, ended: SessionEnded,
-                              problem: str) -> None:
-        store.start_session(now.wall, ended.session_id, ended.user, ended.entry,
-                            boot_id=self.boot_id, started_mono=now.mono,
-                            lease_day=self.engine.quota_day(now), process={},
-                            audit_data={"problem": problem})
-        store.end_session(now.wall, ended.session_id, [], "launch_failed", None,
-                          audit_data={"problem": problem})
 
     def stop_session_soon(self, session_id: int, reason: EndReason,
                           actor: str = "shepherd") -> None:
@@ -470,7 +473,10 @@ class Daemon:
         self._carry_out(events, now)
         self._broadcast("policy_loaded", {"path": str(path)})
         self._schedule()
-        return {"loaded": str(path), "warnings": [p.render(str(path)) for p in result.problems]}
+        warnings = policy_warnings(result, path, self.config.user_mode)
+        for warning in warnings:
+            log.warning("%s", warning)
+        return {"loaded": str(path), "warnings": warnings}
 
     # -- helpers ------------------------------------------------------------------
     def _store_call(self, action: Callable[[Store], T]) -> T | None:

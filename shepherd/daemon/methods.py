@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shepherd.daemon.status import status_json
 from shepherd.engine import ActionRefused
+from shepherd.engine.grants import GRANT_MODES
 from shepherd.engine.history import usage_report
 from shepherd.ipc.protocol import (
     FORBIDDEN,
@@ -70,13 +71,14 @@ class Params:
             raise self._bad(name, f"a whole number from {lo} to {hi}")
         return value
 
-    def duration(self, name: str) -> int:
+    def duration(self, name: str, allow_zero: bool = False) -> int:
         try:
             seconds = parse_duration(self.raw.get(name))
         except DurationError as exc:
             raise self._bad(name, f"a duration ({exc})") from None
-        if seconds <= 0 or seconds > 7 * 86400:
-            raise self._bad(name, "a duration of more than 0s and at most 7d")
+        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > 7 * 86400:
+            least = "0s" if allow_zero else "more than 0s"
+            raise self._bad(name, f"a duration of {least} and at most 7d")
         return seconds
 
     def time(self, name: str) -> datetime | None:
@@ -219,9 +221,16 @@ class Methods:
             if context["role"] == "child" and record.user != context["child"]:
                 raise RpcError(FORBIDDEN, "forbidden: not your session")
         reason = "stopped_by_child" if context["role"] == "child" else "stopped_by_admin"
+        stopped = [self._session_json(sid) for sid in ids]
         for sid in ids:
             await self.daemon.stop_session(sid, reason, self._actor(connection))  # type: ignore[arg-type]
-        return {"stopped": ids}
+        return {"stopped": ids, "sessions": stopped}
+
+    def _session_json(self, sid: int) -> dict[str, Any]:
+        record = self.daemon.sessions[sid]
+        entry = self.daemon.policy.entry(record.entry)
+        return {"id": sid, "user": record.user, "entry": record.entry,
+                "label": entry.title if entry else record.entry}
 
     async def request_time(self, params: Params, connection: Connection) -> Any:
         user = self._target_user(params, connection)
@@ -247,19 +256,31 @@ class Methods:
         d = self.daemon
         now = d.now()
         user, target = params.req_str("user"), params.req_str("target")
-        seconds = params.duration("duration")
-        granted = d.engine.grant(user, target, seconds, now)
+        mode = params.raw.get("mode", "add")
+        if mode not in GRANT_MODES:
+            raise RpcError(INVALID_PARAMS, "grant: parameter 'mode' must be 'add', 'take' or "
+                           "'set' (+D adds, -D takes back, =D sets today's allowance)")
+        seconds = params.duration("duration", allow_zero=mode == "set")
+        granted = d.engine.grant(user, target, seconds, now, mode)
         reason = str(params.raw.get("reason", ""))[:500]
-        self._store().grant(now.wall, user, target, granted.day, seconds,
-                            actor=self._actor(connection), reason=reason)
-        d._broadcast("time_granted", {"target": target, "seconds": seconds}, user=user)
+        self._store().grant(now.wall, user, target, granted.day, granted.seconds,
+                            actor=self._actor(connection), reason=reason,
+                            audit_data={"mode": mode, "asked_s": seconds,
+                                        "allowance_s": granted.allowance_s,
+                                        "held_at_used": granted.held_at_used})
+        d._broadcast("time_granted", {"target": target, "seconds": granted.seconds,
+                                      "mode": mode, "allowance_s": granted.allowance_s},
+                     user=user)
         d._schedule()
-        return {"user": user, "target": target, "seconds": seconds, "day": granted.day.isoformat()}
+        entry, group = d.policy.entry(target), d.policy.group(target)
+        label = entry.title if entry else group.id if group else target
+        return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
+                "label": label, "unlimited": granted.allowance_s is None}
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         d = self.daemon
         now = d.now()
-        sid = params.number("session_id", lo=1)
+        sid = self._session_to_extend(params, connection)
         seconds = params.duration("duration")
         extended = d.engine.extend(sid, seconds, now)
         snap = d.engine.snapshot(sid)
@@ -270,7 +291,26 @@ class Methods:
         d._broadcast("session_extended", {"session_id": sid, "seconds": seconds},
                      user=d.sessions[sid].user if sid in d.sessions else None)
         d._schedule()
-        return {"session_id": sid, "deadline": deadline.wall.isoformat() if deadline else None}
+        return {"session_id": sid, "deadline": deadline.wall.isoformat() if deadline else None,
+                "label": self._session_json(sid)["label"] if sid in d.sessions else None}
+
+    def _session_to_extend(self, params: Params, connection: Connection) -> int:
+        """The session named by its number, or by its entry (and child, when several run it)."""
+        if "session_id" in params.raw:
+            return params.number("session_id", lo=1)
+        entry = params.req_str("entry")
+        user = params.text("user", required=False)
+        running = [r for r in self.daemon.sessions.values()
+                   if r.entry == entry and (user is None or r.user == user)]
+        if not running:
+            who = f" for {user}" if user else ""
+            raise RpcError(NOT_FOUND, f"{entry} is not running{who}, so there is no session "
+                           "to extend")
+        if len(running) > 1:
+            users = ", ".join(sorted(r.user for r in running))
+            raise RpcError(INVALID_PARAMS, f"{entry} is running for several children ({users}); "
+                           "say which with --user, or give the session number")
+        return running[0].session_id
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
         d = self.daemon

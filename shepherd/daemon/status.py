@@ -21,7 +21,7 @@ def status_json(daemon: Daemon, only: str | None = None) -> dict[str, Any]:
         for entry in policy.entries:
             if not policy.entry_allows(entry, user.name):
                 continue
-            verdict = engine.availability(user.name, entry.id, now)
+            verdict = engine.availability(user.name, entry.id, now, daemon.blocked())
             quota = entry.limits.daily_quota
             allowed = quota.for_weekday(day.weekday()) if quota else None
             entries.append({

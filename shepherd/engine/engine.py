@@ -46,9 +46,12 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    future again re-arm.
 8. Ending a session, for any reason, settles its last piece of use and starts the
    (user, entry) cooldown on the wall clock, never ending before a cooldown
-   already set — except a launch that failed: a program that never ran earns no
-   rest.
-9. Admin actions: grants add to a day's quota for an entry or group. An extension
+   already set — except a launch that failed (a program that never ran earns no
+   rest) and a lock (the lock itself refuses launches; once a parent unlocks, no
+   rest is left over from it).
+9. Admin actions: grants add to, take back from (never below what was used) or
+   set a day's allowance (quota plus grants) for an entry or group
+   (``grants.py``). An extension
    is extra time for one session, given once whatever quota days it spans: it
    adds to that session's ``max_run``, and to each quota the session counts
    against as an allowance that only the session's own use spends — the part of
@@ -107,6 +110,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.grants import GrantMode, GrantRefused, grant_change
 from shepherd.policy.model import Entry, Group, Policy, QuotaSchedule
 
 RELOAD_GRACE_S = 60.0
@@ -383,7 +387,7 @@ class Engine:
         final = self._charge(session, now)
         del self._sessions[session_id]
         until = None
-        if reason != "launch_failed":
+        if reason not in ("launch_failed", "locked"):
             until = self._start_cooldown(session.user, session.entry.id,
                                          session.entry.limits.cooldown, now)
         return SessionEnded(session_id, session.user, session.entry.id, reason,
@@ -426,16 +430,41 @@ class Engine:
         return min(moments, default=None)
 
     # -- admin actions ----------------------------------------------------------
-    def grant(self, user: str, target: str, seconds: int, now: Instant) -> TimeGranted:
+    def grant(self, user: str, target: str, seconds: int, now: Instant,
+              mode: GrantMode = "add") -> TimeGranted:
+        """Add, take back or set today's allowance of an entry or group (``grants.py``)."""
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
-        if self.policy.entry(target) is None and self.policy.group(target) is None:
+        entry, group = self.policy.entry(target), self.policy.group(target)
+        if entry is None and group is None:
             raise ActionRefused(f"unknown entry or group {target!r}")
-        if seconds <= 0:
+        if mode == "add" and seconds <= 0:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
-        self.grants[(user, target, day)] = self.granted(user, target, day) + seconds
-        return TimeGranted(user, target, day, seconds)
+        schedule = entry.limits.daily_quota if entry else group.daily_quota if group else None
+        members = (target,) if entry else group.entries if group else ()
+        used = self.used(user, members, day, now)
+        try:
+            change = grant_change(mode, seconds, schedule.for_weekday(day.weekday())
+                                  if schedule else None, self.granted(user, target, day), used)
+        except GrantRefused as exc:
+            raise ActionRefused(f"{target!r}: {exc}") from None
+        self.grants[(user, target, day)] = self.granted(user, target, day) + change.delta_s
+        limits = self._still_limiting(user, target, now) if entry else ()
+        return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
+                           change.held_at_used, limits)
+
+    def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
+        """What keeps an entry from being used for the rest of today, whatever its grants."""
+        end_of_day = self.calendar.day_end(self.calendar.quota_day(now.wall))
+        reasons: list[Reason] = []
+        for reason in self.availability(user, entry_id, now).reasons:
+            if isinstance(reason, OutsideWindow):
+                if reason.next_opening is None or reason.next_opening >= end_of_day:
+                    reasons.append(reason)
+            elif isinstance(reason, GroupQuotaExhausted | Locked | NotAllowedForUser):
+                reasons.append(reason)
+        return tuple(reasons)
 
     def extend(self, session_id: int, seconds: int, now: Instant) -> SessionExtended:
         if seconds <= 0:

@@ -217,11 +217,24 @@ class SessionDue(Event):
 
 @dataclass(frozen=True)
 class TimeGranted(Event):
+    """A grant applied: the change to the day's grants, and what it left."""
+
     kind: ClassVar[str] = "time_granted"
     user: str
     target: str
     day: date
-    seconds: int
+    seconds: int  # added to the day's grants; negative when time was taken back
+    mode: Literal["add", "take", "set"] = "add"
+    allowance_s: int | None = None  # quota + grants afterwards; None = no daily limit
+    used_s: float = 0.0
+    held_at_used: bool = False  # less was asked than already used
+    limited_by: tuple[Reason, ...] = ()  # what still keeps the target from being used today
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
+                if f.name != "limited_by"}
+        return {**data, "used_s": round(self.used_s, 3),
+                "limited_by": [r.to_json() for r in self.limited_by]}
 
 
 @dataclass(frozen=True)

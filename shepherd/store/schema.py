@@ -122,6 +122,25 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO audit_text (rowid, body)
         SELECT id, type || ' ' || actor || ' ' || data FROM audit;
     """,
+    # 4: a grant may take time back (-15m) or set the day's allowance (=1h): its
+    # seconds are the change to the day's grants, negative when time was taken.
+    """
+    CREATE TABLE grants_signed (
+        id INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        target TEXT NOT NULL,             -- entry or group id
+        day TEXT NOT NULL,
+        seconds INTEGER NOT NULL CHECK (seconds <> 0),
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        granted_at TEXT NOT NULL
+    );
+    INSERT INTO grants_signed SELECT id, user, target, day, seconds, actor, reason, granted_at
+        FROM grants;
+    DROP TABLE grants;
+    ALTER TABLE grants_signed RENAME TO grants;
+    CREATE INDEX grants_day ON grants(day, user, target);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

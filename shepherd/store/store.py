@@ -223,6 +223,18 @@ class Store:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=user, entry=entry)
 
+    def launch_failed(self, ts: datetime, session_id: int, user: str, entry: str, *,
+                      audit_data: Mapping[str, Any]) -> None:
+        """A program that never started: its session number is spent, nothing is charged,
+        and the record says it failed (never ``session_started``)."""
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO sessions (id, user, entry, started_at, ended_at, "
+                         "end_reason) VALUES (?, ?, ?, ?, ?, 'launch_failed')",
+                         (session_id, user, entry, ts.isoformat(), ts.isoformat()))
+            self.audit(ts, "session_ended", {"session_id": session_id,
+                                             "reason": "launch_failed", "charged_s": 0,
+                                             **audit_data}, user=user, entry=entry)
+
     def checkpoint(self, ts: datetime, charges: Iterable[tuple[int, Parts, float, date,
                                                                 tuple[int, ...]]]) -> None:
         """For each (session, parts, charged_mono, lease_day, fired): settle, charge, lease."""
@@ -286,10 +298,13 @@ class Store:
     # -- admin actions ------------------------------------------------------------
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None) -> None:
+        """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only)."""
         with self.db.write() as conn:
-            conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
-                         "granted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (user, target, day.isoformat(), seconds, actor, reason, ts.isoformat()))
+            if seconds:
+                conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
+                             "granted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (user, target, day.isoformat(), seconds, actor, reason,
+                              ts.isoformat()))
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
                                             "seconds": seconds, "reason": reason,
                                             **dict(audit_data or {})},

@@ -104,7 +104,8 @@ def _group_quota_exhausted(data: Mapping[str, Any], now: datetime, zone: tzinfo)
     back = _back(data, "resets_at", now, zone)
     group = data.get("group", "group")
     if not data.get("quota_s"):
-        return f"the {group} budget allows no time today{back}"
+        return f"the {group} budget allows no time today{back}" if back else (
+            f"the {group} budget allows no time")
     return f"the {group} budget for today is used up{back}"
 
 

@@ -70,7 +70,7 @@ users = ["nobody"]
     assert denied_codes(d, "never") == {"quota_exhausted", "already_running"}
     assert denied_codes(d, "others") == {"not_allowed_for_user", "already_running"}
     assert denied_codes(d, "ghost") == {"unknown_entry"}
-    assert d.call("stop") == {"stopped": [started["session_id"]]}
+    assert d.call("stop")["stopped"] == [started["session_id"]]
     assert denied_codes(d, "nap") == {"cooldown"}
     d.call("lock", user=ME)
     assert denied_codes(d, "nap") == {"cooldown", "locked"}

@@ -24,7 +24,7 @@ def test_entries_no_longer_in_the_policy_are_marked_as_former() -> None:
 
 
 def test_an_unknown_child_is_refused_and_a_former_child_with_usage_is_not() -> None:
-    with pytest.raises(ActionRefused, match="no child called 'alx'.*alex, sam"):
+    with pytest.raises(ActionRefused, match=r"no child called 'alx'.*alex, sam"):
         usage_report([], {}, policy(ENTRIES), DAY, DAY, "alx")
     [day] = usage_report([("robin", "game", DAY, 60.0)], {}, policy(ENTRIES), DAY, DAY, "robin")
     assert day.user == "robin"

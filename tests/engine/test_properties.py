@@ -156,7 +156,8 @@ class World:
         assert abs(total - elapsed) < 1e-3, (total, elapsed)
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        if entry.limits.cooldown:
+        # Every ending starts the rest, except a lock's (unlocking leaves no rest behind).
+        if entry.limits.cooldown and ended.reason != "locked":
             until = self.wall + timedelta(seconds=entry.limits.cooldown)
             key = (user, entry_id)
             self.cooldown_until[key] = max(self.cooldown_until.get(key, until), until)

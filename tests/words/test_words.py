@@ -110,6 +110,7 @@ def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
      "it has no time allowed today (back on Saturday at 04:00)"),
     (GroupQuotaExhausted("games", 0.0, 0, local(26, 4)),
      "the games budget allows no time today (back tomorrow at 04:00)"),
+    (GroupQuotaExhausted("games", 0.0, 0, None), "the games budget allows no time"),
     (StoreUnavailable("disk full"), "Shepherd cannot record time right now, so nothing may start"),
 ])
 def test_every_reason_has_a_clause(reason: object, clause: str) -> None:

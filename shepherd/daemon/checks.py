@@ -1,0 +1,37 @@
+"""What the daemon says about a policy it loads and a program that would not start.
+
+The warnings are those of ``shepherd policy check`` (``policy.check`` and the
+machine's ``supervisor.preflight``), logged at start and on every reload so a
+parent reading the journal learns what will fail before a child meets it.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from shepherd.policy import CheckResult
+from shepherd.supervisor.account import Account
+from shepherd.supervisor.preflight import preflight
+
+
+def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
+    """Every warning about a loaded policy, rendered ``FILE:LINE: path: warning: ...``."""
+    problems = [p for p in result.problems if p.severity == "warning"]
+    if result.policy is not None:
+        # In user mode every program runs as the invoking user: no child account is needed.
+        current = Account.current() if user_mode else None
+        problems += preflight(result.policy, result,
+                              (lambda name: current) if current else Account.lookup)
+    return [p.render(str(path)) for p in sorted(problems, key=lambda p: p.line)]
+
+
+def launch_problem(exc: OSError | KeyError, program: str, user: str) -> str:
+    """Why a program could not be started, in words (the ``launch_failed`` record keeps it)."""
+    if isinstance(exc, KeyError):
+        return f"there is no account called {user!r} on this machine to run it as"
+    if exc.errno == errno.ENOENT:
+        return f"the program {program!r} is not installed here (or not on the PATH it gets)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"the program {program!r} may not be run ({exc.strerror})"
+    return f"starting {program!r} failed: {exc.strerror or exc}"

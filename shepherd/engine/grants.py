@@ -1,0 +1,58 @@
+"""Grants as a parent means them (SPEC §3): add, take back, or set today's allowance.
+
+A target's allowance for a quota day is its quota for that day plus the day's
+grants (their sum may be negative: time taken back). Three changes:
+
+- ``add`` D: the allowance grows by D.
+- ``take`` D: the allowance shrinks by D, but never below what was already used
+  that day: time spent is never taken back, and taking can never give time.
+- ``set`` D: the allowance becomes D (quota and grants together), again never
+  below what was already used.
+
+A target with no quota that day (unlimited) has no allowance to take from or to
+set: those are refused; adding to it is recorded and changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+GrantMode = Literal["add", "take", "set"]
+GRANT_MODES: tuple[GrantMode, ...] = ("add", "take", "set")
+
+
+@dataclass(frozen=True)
+class GrantChange:
+    """What a grant does to one day's grants for a target."""
+
+    delta_s: int  # added to the day's grants (negative: taken back)
+    allowance_s: int | None  # the day's whole allowance afterwards; None = unlimited
+    held_at_used: bool  # the change asked for less than was already used
+
+
+class GrantRefused(ValueError):
+    """A change that has no meaning for this target today (say why)."""
+
+
+def grant_change(mode: GrantMode, seconds: int, quota_s: int | None, granted_s: int,
+                 used_s: float) -> GrantChange:
+    """The change to the day's grants (``granted_s`` so far) that ``mode`` ``seconds`` asks."""
+    if seconds < 0:
+        raise GrantRefused("a grant is a duration of 0s or more; its sign is the mode")
+    if quota_s is None:
+        if mode != "add":
+            raise GrantRefused("it has no daily limit today, so there is no allowance to "
+                               f"{'take time from' if mode == 'take' else 'set'} (give it a "
+                               "daily_quota in the policy to limit it)")
+        return GrantChange(seconds, None, False)
+    if mode == "add":
+        return GrantChange(seconds, quota_s + granted_s + seconds, False)
+    allowance = quota_s + granted_s
+    wanted = allowance - seconds if mode == "take" else seconds
+    floor = math.ceil(used_s - 1e-6)  # whole seconds; never below what was used
+    # Held at what was used; a "take" never raises an allowance already below it.
+    held = min(floor, allowance) if mode == "take" else floor
+    target = wanted if wanted >= floor else held
+    return GrantChange(target - allowance, target, wanted < floor)

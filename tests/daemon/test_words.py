@@ -1,0 +1,220 @@
+"""What a parent or child reads from a real daemon: sentences, the true time left, grants
+that say what they did, and records that say what happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import RpcError
+from tests.daemon.conftest import ME, policy
+from tests.daemon.test_cli import shepherd
+
+OTHER = "nobody"  # a second child, for parents acting on several
+
+
+def test_a_refusal_is_one_sentence_and_json_keeps_the_codes(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+label = "Minecraft"
+command = ["sleep", "600"]
+[[entries]]
+id = "reading"
+command = ["sleep", "600"]
+[[groups]]
+id = "games"
+entries = ["game"]
+daily_quota = 0
+"""))
+    assert shepherd(d, "lock", ME).returncode == 0
+    text = shepherd(d, "launch", "game")
+    assert text.returncode == 3
+    assert text.stderr.strip() == (f"Minecraft can't start: {ME} is locked by a parent, and "
+                                   "the games budget allows no time")
+    assert "group_quota_exhausted" not in text.stderr
+    as_json = json.loads(shepherd(d, "launch", "game", "--json").stdout)
+    assert [r["code"] for r in as_json["denied"]] == ["locked", "group_quota_exhausted"]
+    assert as_json["label"] == "Minecraft"
+    with pytest.raises(RpcError) as refused:  # any client reads the same sentence
+        d.call("launch", entry="game")
+    assert refused.value.message == text.stderr.strip()
+    typo = shepherd(d, "launch", "minecraf")
+    assert typo.returncode == 3
+    assert typo.stderr.strip() == ('There is no entry called "minecraf"; '
+                                   "the entries are game and reading")
+
+
+def test_a_warning_tells_the_true_time_left(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+label = "Minecraft"
+command = ["sleep", "600"]
+limits = { daily_quota = "60s" }
+warnings = [ { before = "2m", message = "2 minutes left" } ]
+"""))
+    events = d.events()
+    d.call("launch", entry="game")
+    warning = events.next("warning_issued")
+    assert warning["message"] == "2 minutes left"  # the policy's words, kept for the record
+    assert warning["text"] == "1 minute left"  # what the child is shown
+    d.call("stop")
+    store = d.store()
+    try:
+        rows = store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'warning_issued'").fetchall()
+    finally:
+        store.close()
+    assert json.loads(rows[0][0])["text"] == "1 minute left"
+
+
+def test_grants_add_take_back_and_set_as_a_parent_types_them(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+label = "Minecraft"
+command = ["sleep", "600"]
+limits = { daily_quota = "1h" }
+[[entries]]
+id = "capped"
+label = "Celeste"
+command = ["sleep", "600"]
+limits = { daily_quota = "1h" }
+[[entries]]
+id = "free"
+command = ["sleep", "600"]
+[[groups]]
+id = "games"
+entries = ["capped"]
+daily_quota = 0
+"""))
+    taken = shepherd(d, "grant", ME, "game", "-15m")
+    assert taken.returncode == 0, taken.stderr
+    assert taken.stdout.strip() == (f"15 minutes of Minecraft taken back from {ME} for today "
+                                    "(45m in all today).")
+    remaining = json.loads(shepherd(d, "status", "--json").stdout)["users"][0]["entries"][0]
+    assert remaining["remaining_today_s"] == 2700
+    assert shepherd(d, "grant", ME, "game", "=1h30m").stdout.startswith(
+        f"{ME}'s allowance of Minecraft for today is set (1h30m in all today")
+    assert shepherd(d, "grant", ME, "game", "+10m").stdout.startswith(
+        f"{ME} has 10 minutes more of Minecraft today (1h40m in all today")
+    events = d.events()
+    d.call("launch", entry="game")
+    held = shepherd(d, "grant", ME, "game", "=0s")
+    assert "is already used, and time used is never taken back" in held.stdout
+    assert events.next("session_ended")["reason"] == "expired"  # nothing was left
+    bare = shepherd(d, "grant", ME, "game", "15")
+    assert bare.returncode == 2 and 'write "15m" for minutes' in bare.stderr
+    useless = shepherd(d, "grant", ME, "capped", "+15m")
+    assert useless.returncode == 0
+    assert useless.stdout.strip().endswith(
+        "(1h15m in all today). But Celeste still can't be used today: the games budget allows "
+        "no time.")
+    unlimited = shepherd(d, "grant", ME, "free", "-5m")
+    assert unlimited.returncode == 1 and "no daily limit" in unlimited.stderr
+    audited = [json.loads(line) for line in
+               shepherd(d, "audit", "--type", "time_granted", "--json").stdout.splitlines()]
+    oldest_first = [(e["data"]["mode"], e["data"]["seconds"]) for e in reversed(audited)]
+    assert oldest_first[:3] == [("take", -900), ("set", 2700), ("add", 600)]
+
+
+def test_clock_accept_without_a_jump_says_so_and_writes_nothing(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n'))
+    before = d.audit_types()
+    done = shepherd(d, "clock", "accept")
+    assert done.returncode == 0
+    assert done.stdout.strip() == ("There is no clock jump waiting to be accepted; "
+                                   "nothing changed.")
+    assert d.audit_types() == before
+
+
+def test_a_program_that_never_started_is_not_recorded_as_started(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "ghost"
+label = "Ghost game"
+command = ["no-such-program-xyz"]
+limits = { cooldown = "30m" }
+"""))
+    failed = shepherd(d, "launch", "ghost")
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == ("shepherd: Ghost game could not start: the program "
+                                     "'no-such-program-xyz' is not installed here (or not on "
+                                     "the PATH it gets)")
+    types = d.audit_types()
+    assert "session_started" not in types and types[-1] == "session_ended"
+    ended = json.loads(shepherd(d, "audit", "--type", "session_ended", "--json").stdout)
+    assert ended["data"]["reason"] == "launch_failed" and ended["data"]["charged_s"] == 0
+    assert shepherd(d, "launch", "ghost").returncode == 1  # no cooldown: it never ran
+    log = d.log.read_text()
+    assert "'no-such-program-xyz' is not installed here" in log  # warned at start already
+
+
+def test_lock_then_unlock_leaves_no_cooldown(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { cooldown = "30m" }
+"""))
+    events = d.events()
+    d.call("launch", entry="game")
+    assert shepherd(d, "lock", ME).stdout.startswith(f"{ME} is locked: 1 running program(s)")
+    assert events.next("session_ended")["reason"] == "locked"
+    assert shepherd(d, "unlock", ME).returncode == 0
+    assert shepherd(d, "launch", "game").returncode == 0
+
+
+def test_a_parents_stop_in_user_mode_stops_what_it_says(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+""", users=f'\n[[users]]\nname = "{OTHER}"\n'))
+    mine = d.call("launch", entry="nap")["session_id"]
+    theirs = d.call("launch", entry="nap", user=OTHER)["session_id"]
+    both = shepherd(d, "extend", "nap", "5m")
+    assert both.returncode == 1 and "several children" in both.stderr
+    assert "Nap (session" in shepherd(d, "extend", "nap", "5m", "--user", OTHER).stdout
+    stopped = shepherd(d, "stop", "--user", OTHER)
+    assert stopped.stdout.strip() == f"Stopped Nap of {OTHER} (session {theirs})."
+    assert [s["id"] for s in d.call("status")["sessions"]] == [mine]  # only what it said
+    assert shepherd(d, "stop").stdout.strip() == f"Stopped Nap of {ME} (session {mine})."
+    assert shepherd(d, "stop").stdout.strip() == "Nothing was running, so nothing was stopped."
+    assert "no running session 99" in shepherd(d, "stop", "99").stderr
+
+
+def test_policy_warnings_are_logged_at_start_and_on_reload(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "a"\ncommand = ["no-such-program-a"]\n'))
+    assert "'no-such-program-a' is not installed here" in d.log.read_text()
+    d.policy_path.write_text(policy('[[entries]]\nid = "b"\ncommand = ["no-such-program-b"]\n'
+                                    'windows = [ { days = "weekdays", start = "20:00", '
+                                    'end = "07:00" } ]\n'))
+    reloaded = shepherd(d, "policy", "reload")
+    assert "'no-such-program-b' is not installed here" in reloaded.stdout
+    assert "runs past midnight" in reloaded.stdout
+    assert "'no-such-program-b' is not installed here" in d.log.read_text()
+
+
+def test_usage_of_an_unknown_child_is_an_error(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "a"\ncommand = ["sleep", "1"]\n'))
+    done = shepherd(d, "usage", "--user", "alx")
+    assert done.returncode == 1 and "no child called 'alx'" in done.stderr
+    assert shepherd(d, "usage", "--user", ME).returncode == 0
+
+
+def test_status_calls_an_entry_busy_when_another_fills_the_slot(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "a"\nlabel = "Alpha"\ncommand = ["sleep", '
+                              '"600"]\n[[entries]]\nid = "b"\nlabel = "Beta"\n'
+                              'command = ["sleep", "600"]\n'))
+    d.call("launch", entry="a")
+    text = shepherd(d, "status").stdout.splitlines()
+    beta = next(line for line in text if line.strip().startswith("Beta"))
+    assert "busy" in beta and "available" not in beta
+    assert beta.endswith("another program is running, and only one may run at a time")
+    alpha = next(line for line in text if line.strip().startswith("Alpha"))
+    assert "running" in alpha and "session 1" in alpha

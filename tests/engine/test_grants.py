@@ -1,0 +1,156 @@
+"""Grants as a parent means them: +D adds, -D takes back (never below what was used),
+=D sets today's whole allowance; a grant a group cap or a window makes useless says so."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shepherd.engine import (
+    ActionRefused,
+    GroupQuotaExhausted,
+    OutsideWindow,
+    QuotaExhausted,
+    SessionDue,
+    SessionStarted,
+)
+from shepherd.engine.grants import GRANT_MODES, GrantRefused, grant_change
+from tests.engine.conftest import FakeClock, engine, local
+
+GAME = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "1h" }
+[[entries]]
+id = "free"
+command = ["free"]
+[[entries]]
+id = "evening"
+command = ["e"]
+limits = { daily_quota = "1h" }
+windows = [ { days = "daily", start = "18:00", end = "20:00" } ]
+[[entries]]
+id = "morning"
+command = ["m"]
+limits = { daily_quota = "1h" }
+windows = [ { days = "daily", start = "08:00", end = "10:00" } ]
+[[groups]]
+id = "games"
+entries = ["game", "morning"]
+daily_quota = "30m"
+"""
+
+
+def test_plus_adds_to_todays_allowance() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    granted = e.grant("alex", "game", 900, clock.now, "add")
+    assert (granted.seconds, granted.allowance_s, granted.held_at_used) == (900, 4500, False)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 4500
+
+
+def test_minus_takes_back_but_never_below_what_was_used() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 1200.0  # 20 minutes used today
+    taken = e.grant("alex", "game", 900, clock.now, "take")
+    assert (taken.seconds, taken.allowance_s, taken.held_at_used) == (-900, 2700, False)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 1500
+    held = e.grant("alex", "game", 3600, clock.now, "take")
+    assert (held.allowance_s, held.held_at_used, held.used_s) == (1200, True, 1200.0)
+    verdict = e.availability("alex", "game", clock.now)
+    assert verdict.remaining_today_s == 0
+    assert isinstance(verdict.reasons[0], QuotaExhausted) and verdict.reasons[0].quota_s == 1200
+    again = e.grant("alex", "game", 60, clock.now, "take")
+    assert (again.seconds, again.allowance_s) == (0, 1200)  # nothing more can be taken
+
+
+def test_equals_sets_the_whole_allowance_quota_and_grants_together() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.grant("alex", "game", 600, clock.now, "add")
+    set_to = e.grant("alex", "game", 5400, clock.now, "set")
+    assert (set_to.seconds, set_to.allowance_s) == (5400 - 3600 - 600, 5400)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 5400
+    lower = e.grant("alex", "game", 600, clock.now, "set")
+    assert lower.allowance_s == 600 and e.granted("alex", "game", e.quota_day(clock.now)) == -3000
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 1200.5
+    held = e.grant("alex", "game", 0, clock.now, "set")
+    assert (held.allowance_s, held.held_at_used) == (1201, True)
+
+
+def test_taking_time_from_a_running_session_ends_it_when_nothing_is_left() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    started = e.launch("alex", "game", clock.now, 1)
+    assert isinstance(started, SessionStarted)
+    clock.advance(600)
+    e.charge(clock.now)
+    e.grant("alex", "game", 3600, clock.now, "take")
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s <= 0
+    assert any(isinstance(ev, SessionDue) for ev in e.due(clock.now))
+
+
+def test_a_group_budget_is_granted_the_same_way() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    group = e.grant("alex", "games", 600, clock.now, "set")
+    assert (group.allowance_s, group.seconds) == (600, -1200)
+    assert e.grant("alex", "games", 300, clock.now, "add").allowance_s == 900
+
+
+def test_an_unlimited_target_refuses_take_and_set_and_adding_changes_nothing() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    for mode in ("take", "set"):
+        with pytest.raises(ActionRefused, match="no daily limit"):
+            e.grant("alex", "free", 900, clock.now, mode)  # type: ignore[arg-type]
+    added = e.grant("alex", "free", 900, clock.now, "add")
+    assert added.allowance_s is None
+
+
+def test_a_grant_made_useless_by_a_group_cap_or_a_closed_window_names_what_limits_it() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 1800.0  # the games budget is spent
+    limits = e.grant("alex", "game", 900, clock.now, "add").limited_by
+    assert [type(r) for r in limits] == [GroupQuotaExhausted]
+    # The morning window is over for today: useless today, and said so.
+    morning = e.grant("alex", "morning", 900, clock.now, "add").limited_by
+    assert {type(r) for r in morning} == {GroupQuotaExhausted, OutsideWindow}
+    # The evening window opens later today: the grant is usable, nothing to say.
+    assert e.grant("alex", "evening", 900, clock.now, "add").limited_by == ()
+
+
+def test_lock_then_unlock_leaves_no_cooldown() -> None:
+    e = engine('[[entries]]\nid = "game"\ncommand = ["g"]\nlimits = { cooldown = "30m" }\n')
+    clock = FakeClock(local(25, 16))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance(60)
+    [ended] = e.lock("alex", clock.now)
+    assert ended.cooldown_until is None
+    e.unlock("alex")
+    assert e.availability("alex", "game", clock.now).state == "available"
+    # A session that ends any other way still starts its rest.
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    assert e.end_session(2, clock.advance(60), "stopped_by_admin").cooldown_until is not None
+
+
+@given(mode=st.sampled_from(GRANT_MODES), seconds=st.integers(0, 20_000),
+       quota=st.integers(0, 20_000), granted=st.integers(-20_000, 20_000),
+       used=st.floats(0, 40_000, allow_nan=False))
+def test_no_change_takes_back_time_already_used_and_take_never_gives(
+        mode: str, seconds: int, quota: int, granted: int, used: float) -> None:
+    before = quota + granted
+    change = grant_change(mode, seconds, quota, granted, used)  # type: ignore[arg-type]
+    after = before + change.delta_s
+    assert after == change.allowance_s
+    if mode == "add":
+        assert after == before + seconds
+    elif mode == "take":
+        assert after <= before
+        assert after >= min(before, used - 1e-6)
+    else:
+        assert after >= used - 1e-6
+        assert change.held_at_used or after == seconds
+
+
+def test_a_negative_duration_is_refused() -> None:
+    with pytest.raises(GrantRefused):
+        grant_change("add", -5, 3600, 0, 0.0)
