@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from shepherd import __version__
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
-from shepherd.cli.daemon_cmd import add_daemon_commands
+from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
 from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
 from shepherd.cli.tui_cmd import add_tui_command
@@ -21,6 +22,9 @@ from shepherd.supervisor.preflight import preflight
 
 def _policy_check(args: argparse.Namespace) -> int:
     result = check_policy_file(args.file)
+    if not Path(args.file).exists():
+        print(no_policy_message(Path(args.file)), file=sys.stderr)
+        return EXIT_ERROR
     problems = list(result.problems)
     if result.policy is not None:
         problems += preflight(result.policy, result)

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shepherd.cli.common import EXIT_OK, CommandError, local_time
+from shepherd.cli.common import EXIT_OK, CommandError, local_time, shepherd_command
 from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import RpcError
-from shepherd.policy.durations import format_duration
+from shepherd.words import format_duration, warning_text
 
 PR_SET_PDEATHSIG = 1
 REQUEST_AFTER_S = 20.0
@@ -127,7 +127,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal quits like Ctrl-C
                 signal.signal(signum, _interrupt)
             print(f"Shepherd demo: daemon pid {daemon.pid}, state in {workdir}")
-            print(f"Try in another terminal:  SHEPHERD_SOCKET={socket_path} shepherd status")
+            print(f"Try in another terminal:  export SHEPHERD_SOCKET={socket_path}; "
+                  f"{shepherd_command()} status")
             child = ScriptedChild(socket_path, say=_line)
             child.start()
             _follow(Client(socket_path), Client(socket_path))
@@ -194,7 +195,9 @@ def _line(text: str) -> None:
 def _describe(event: dict[str, Any]) -> str:
     kind = event.get("type", "?")
     if kind == "warning_issued":
-        return f"WARNING ({event['severity']}): {event['message']} [{event['entry']}]"
+        text = event.get("text") or warning_text(event.get("message", ""),
+                                                 event.get("remaining_s", 0))
+        return f"WARNING ({event['severity']}) {event['entry']}: {text}"
     if kind == "session_started":
         return f"started {event['entry']} (session {event['session_id']})"
     if kind == "session_ended":
@@ -204,7 +207,8 @@ def _describe(event: dict[str, Any]) -> str:
                 f"{format_duration(event['charged_s'])} charged{rest}")
     if kind == "time_requested":
         return (f"{event['user']} asks for {format_duration(event['seconds'])} more of "
-                f"{event['entry']}: answer with  shepherd answer {event['request_id']} approve")
+                f"{event['entry']}: answer with  {shepherd_command()} answer "
+                f"{event['request_id']} approve")
     details = " ".join(f"{k}={v}" for k, v in event.items() if k != "type" and v is not None)
     return f"{kind} {details}"
 

@@ -47,8 +47,7 @@ def preflight(policy: Policy, result: CheckResult | None = None,
         program = entry.command[0]
         users = [u.name for u in policy.users if policy.entry_allows(entry, u.name)]
         paths = {launch_path(accounts[name]) for name in users if name in accounts} or {SAFE_PATH}
-        missing = [path for path in sorted(paths) if not _program_found(program, path)]
-        if len(missing) < len(paths):
+        if any(_program_found(program, path) for path in paths):
             continue
         if "/" in program:
             warn(("entries", index, "command", 0),
@@ -57,6 +56,7 @@ def preflight(policy: Policy, result: CheckResult | None = None,
         else:
             warn(("entries", index, "command", 0),
                  f"{program!r} is not installed here: it is not found on the PATH a launched "
-                 f"program gets ({missing[0]}), so launching {entry.id!r} will fail "
-                 "(install it, or write its full path)")
+                 "program gets (the system's bin directories, then the flatpak and snap "
+                 f"exports), so launching {entry.id!r} will fail (install it, or write its "
+                 "full path)")
     return problems

@@ -118,6 +118,12 @@ def end_reason(code: str) -> str:
     }.get(code, code)
 
 
+def warning_words(data: dict[str, Any]) -> str:
+    """A warning as the child was told it: with the true time left."""
+    return str(data.get("text") or shared.warning_text(str(data.get("message", "")),
+                                                       float(data.get("remaining_s") or 0)))
+
+
 def event_summary(event: dict[str, Any]) -> str:
     """One line for an audit row or a live event."""
     kind = str(event.get("type", "?"))
@@ -133,12 +139,17 @@ def event_summary(event: dict[str, Any]) -> str:
         spent = f", {duration(charged)} counted" if charged is not None else ""
         return f"{user}'s {entry} ended: {end_reason(str(data.get('reason')))}{spent}"
     if kind == "warning_issued":
-        return f"{user} warned: {data.get('message', '')}"
+        return f"{user} warned: {warning_words(data)}"
     if kind == "launch_denied":
-        codes = ", ".join(str(r.get("code")) for r in data.get("reasons", []))
-        return f"{user} could not start {entry} ({codes})"
+        reasons = shared.reasons_clause(data.get("reasons", []), datetime.now(_ZONE), _ZONE)
+        return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
-        return f"{user} got {duration(seconds)} more of {data.get('target', entry)}"
+        target = data.get("target", entry)
+        if data.get("mode") == "set" and data.get("allowance_s") is not None:
+            return f"{user}'s {target} for today was set to {duration(data['allowance_s'])}"
+        if isinstance(seconds, int | float) and seconds < 0:
+            return f"{duration(-seconds)} of {target} was taken back from {user}"
+        return f"{user} got {duration(seconds)} more of {target}"
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":

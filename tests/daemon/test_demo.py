@@ -20,6 +20,14 @@ def test_demo_launches_and_quitting_stops_everything() -> None:
     lines = [demo.stdout.readline() for _ in range(4)]
     state = lines[0].split("state in ")[1].strip()
     assert "the child launched the game as session 1: 1m20s allowed" in "".join(lines)
+    # The hint names a command that works from anywhere, with or without `shepherd` on PATH.
+    hint = next(line for line in lines if "Try in another terminal:" in line)
+    command = hint.split("Try in another terminal:", 1)[1].strip()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SHEPHERD_SOCKET")}
+    tried = subprocess.run(["bash", "-c", command], cwd="/", env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert tried.returncode == 0, (command, tried.stderr)
+    assert "A short game" in tried.stdout
     daemon = subprocess.run(["pgrep", "-f", f"shepherd daemon --user --policy {state}"],
                             capture_output=True, text=True).stdout.split()
     assert len(daemon) == 1

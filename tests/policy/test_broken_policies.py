@@ -202,9 +202,11 @@ def test_policy_check_command_exit_codes(
     assert main(["policy", "check", str(good)]) == 0
     assert main(["policy", "check", str(bad)]) == 1
     assert main(["policy", "check", str(tmp_path / "missing.toml")]) == 1
-    out = capsys.readouterr().out
-    assert f"{bad}:1: colour: unknown key 'colour'" in out
-    assert "cannot read the file: No such file or directory" in out
+    captured = capsys.readouterr()
+    assert f"{bad}:1: colour: unknown key 'colour'" in captured.out
+    # A missing file says where the example is and how to start from it.
+    assert f"there is no policy at {tmp_path / 'missing.toml'}" in captured.err
+    assert "policy.example.toml" in captured.err
 
 
 def test_non_utf8_file_is_an_error_with_a_line(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ class WarningLog(Static):
                 text.append("\n")
             text.append(f"{stamp} ", "dim")
             text.append(f"{item.get('user', '')}: ", "bold")
-            text.append(str(item.get("message", "")),
+            text.append(words.warning_words(item),
                         SEVERITY_STYLES.get(str(item.get("severity")), ""))
             if item.get("entry"):
                 text.append(f" ({item['entry']})", "dim")
