@@ -7,6 +7,7 @@ Packages, each owning one concern:
 - ``store``      durable state on SQLite (apsw).
 - ``supervisor`` child processes: spawn as a user, watch, stop the whole tree.
 - ``ipc``        JSON-RPC framing, server, client, roles from peer credentials.
+- ``words``      the one renderer of what a parent or child reads (pure).
 """
 
 __version__ = "0.1.0"
