@@ -35,6 +35,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.clock import ClockReading
 from shepherd.engine.events import EndReason, Event, Reason
 from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
 from shepherd.ipc.server import RpcServer
@@ -44,6 +45,7 @@ from shepherd.store import Store, StoreError
 from shepherd.supervisor import LaunchBackend
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
+from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import refusal_sentence, warning_text
 
@@ -51,7 +53,8 @@ log = logging.getLogger("shepherd.daemon")
 
 T = TypeVar("T")
 CHECKPOINT_S = 1.0
-CLOCK_CHECK_S = 60.0
+CLOCK_CHECK_S = 60.0  # also the watchdog ping, when systemd asks for one at least this often
+TRUSTED_WALL_EVERY_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class RunningSession:
     end_reason: EndReason | None = None
     actor: str = "shepherd"
     stopping: asyncio.Task[None] | None = None
+    started: asyncio.Event | None = None  # set once the backend answered the launch
 
 
 @dataclass
@@ -89,10 +93,15 @@ class Daemon:
         self.store: Store | None = None
         self.store_problem = ""
         self.engine = Engine(policy, self.zone)
-        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs")
+        # Every marker, unit name and cgroup of this daemon carries its instance id.
+        self.instance_id = instance_id(config.state_dir)
+        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id)
         if not config.user_mode and systemd_available():
-            self.backend = SystemdBackend(config.state_dir / "logs",
+            self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
                                           policy.supervisor.stop_grace)
+        self.clock_check_s = CLOCK_CHECK_S
+        self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
+        self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
@@ -102,7 +111,8 @@ class Daemon:
         self._stopped = asyncio.Event()
         self._next_session_id = 1
         self._pruned_on: date | None = None
-        self._watchdog_task: asyncio.Future[None] | None = None
+        self._watchdog = False
+        self._sync_check: asyncio.Future[None] | None = None
         from shepherd.daemon.methods import Methods
 
         self.methods = Methods(self)
@@ -116,14 +126,10 @@ class Daemon:
     # -- start-up ---------------------------------------------------------------
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        membership = self.backend.start()
         first = system.read_clocks()
         self._open_store(first.wall)
-        last_trusted = self.store.trusted_wall() if self.store else None
-        self.clock = ClockState(TrustedClock(first, last_trusted))
-        now = self.clock.trusted.instant(first)
-        for jump in self.clock.trusted.start_events:
-            if isinstance(jump, ClockJump):
-                self._audit(now, "clock_jump", self._jump_data(jump))
+        now = self._start_clock(first)
         if self.store is not None:
             accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
             self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
@@ -131,7 +137,8 @@ class Daemon:
                                  locked=accounting.locked)
             self._next_session_id = self.store.next_session_id()
         self._audit(now, "service_started", {"pid": os.getpid(), "user_mode": self.config.user_mode,
-                                             "version": 1})
+                                             "version": 1, "instance": self.instance_id,
+                                             "supervision": membership})
         self._record_policy(now, self.config.policy_path)
         await self._recover(now)
         await self.server.start()
@@ -139,14 +146,53 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopped.set)
-        self._schedule()
         interval = system.watchdog_interval()
-        if interval:
-            self._watchdog_task = asyncio.ensure_future(self._watchdog(interval))
+        if interval:  # one wake-up serves both: the clock check pings the watchdog
+            self._watchdog = True
+            self.clock_check_s = min(CLOCK_CHECK_S, interval)
+        self._schedule()
         system.sd_notify("READY=1")
         self._update_status()
         log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
                  "user" if self.config.user_mode else "system")
+
+    def _start_clock(self, first: ClockReading) -> Instant:
+        """The trusted clock at start: carried on from the last check when in the same boot.
+
+        Within one boot, the wall clock and ``CLOCK_BOOTTIME`` kept at the last
+        check say what the wall clock should read now; a difference is a clock jump
+        like any other (followed only when synchronised). After a reboot, only a
+        wall clock earlier than the last trusted reading is caught.
+        """
+        anchor, anchor_wall = self.anchor.load()
+        if anchor is not None:
+            self.clock = ClockState(TrustedClock(anchor))
+            events: list[ClockJump | Resumed] = list(self.clock.trusted.observe(first))
+        else:
+            stored = self.store.trusted_wall() if self.store else None
+            known = [w for w in (stored, anchor_wall) if w is not None]
+            self.clock = ClockState(TrustedClock(first, max(known) if known else None))
+            events = list(self.clock.trusted.start_events)
+        now = self.clock.trusted.instant(first)
+        for jump in events:
+            if isinstance(jump, ClockJump):
+                if not jump.followed:
+                    self.clock.pending_jump = jump
+                self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": True})
+        return now
+
+    def _keep_clock(self, reading: ClockReading, durable: bool = False) -> None:
+        """Keep this check: the anchor file always, the store's trusted wall now and then.
+
+        The store's copy is what survives a power cut (checked after a reboot); it is
+        written every ``TRUSTED_WALL_EVERY_S`` and at a clean stop, so idle minutes
+        wait on no disk.
+        """
+        wall = self.clock.trusted.instant(reading).wall
+        self.anchor.save(reading, wall)
+        if durable or reading.mono >= self._trusted_saved + TRUSTED_WALL_EVERY_S:
+            self._trusted_saved = reading.mono
+            self._store_call(lambda store: store.set_trusted_wall(wall))
 
     def _open_store(self, wall: datetime) -> None:
         try:
@@ -171,8 +217,9 @@ class Daemon:
         """Carry out the engine's recovery rules for each session of the crash snapshot."""
         if self.store is None:
             return
+        grace = float(self.policy.supervisor.stop_grace)
         for snap in self.store.snapshots():
-            alive = snap.boot_id == self.boot_id and self.backend.adopt(
+            alive = snap.boot_id == self.boot_id and await self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
@@ -187,18 +234,28 @@ class Daemon:
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
                 continue
+            stopped_at = None
             if alive:
-                await self.backend.stop(snap.session_id, self.policy.supervisor.stop_grace)
-            ended = self.engine.end_recovered(session, now)
-            charged = self._close_recovered(now, snap.session_id, ended.cooldown_until, alive)
-            log.warning("session %d (%s/%s) closed after a crash, charged %.1fs",
-                        snap.session_id, snap.user, snap.entry, charged or 0.0)
+                # It ran through the crash: the child had it until it was really stopped.
+                await self.backend.stop(snap.session_id, grace)
+                stopped_at = self.now()
+            ended = self.engine.end_recovered(session, now, stopped_at=stopped_at, lease=lease)
+            charged = self._close_recovered(stopped_at or now, ended, alive)
+            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
+                        snap.session_id, snap.user, snap.entry,
+                        " (still running: stopped)" if alive else "", charged or 0.0)
+        stray = await self.backend.sweep(grace)
+        if stray:
+            log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
+                        len(stray), stray)
 
-    def _close_recovered(self, now: Instant, session_id: int, until: datetime | None,
-                         alive: bool) -> float | None:
+    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> float | None:
+        """Into the store: charged up to the stop when it was alive (lease settled), else
+        as it stands (the lease stands in for the time since the last checkpoint)."""
         return self._store_call(lambda store: store.end_session(
-            now.wall, session_id, [], "recovered_after_crash", until,
-            settle_lease=False, audit_data={"processes_alive": alive}))
+            at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
+            ended.cooldown_until, settle_lease=alive,
+            audit_data={"processes_alive": alive}))
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -215,30 +272,24 @@ class Daemon:
         system.sd_notify("STOPPING=1")
         if self._timer is not None:
             self._timer.cancel()
+        # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
-        for _ in range(100):
-            if not self.sessions:
-                break
-            await asyncio.sleep(0.05)
-        now = self.now()
+        await self.backend.close()
+        reading = system.read_clocks()
+        now = self.clock.trusted.instant(reading)
         self._audit(now, "service_stopped", {"pid": os.getpid()})
-        self._store_call(lambda store: store.set_trusted_wall(now.wall))
+        self._keep_clock(reading, durable=True)
         await self.server.close()
         if self.store is not None:
             self.store.close()
-
-    async def _watchdog(self, interval: float) -> None:
-        while not self._stopped.is_set():
-            system.sd_notify("WATCHDOG=1")
-            await asyncio.sleep(interval)
 
     def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
         if self._timer is not None:
             self._timer.cancel()
         now = self.now()
-        moments = [self._last_clock_check + CLOCK_CHECK_S]
+        moments = [self._last_clock_check + self.clock_check_s]
         if self.sessions:
             moments.append(self._last_checkpoint + CHECKPOINT_S)
         wake = self.engine.next_wakeup(now)
@@ -251,7 +302,7 @@ class Daemon:
         self._timer = None
         try:
             now = self.now()
-            minute = now.mono >= self._last_clock_check + CLOCK_CHECK_S - 0.01
+            minute = now.mono >= self._last_clock_check + self.clock_check_s - 0.01
             if minute or self.sessions:
                 # With sessions running, suspend and clock jumps are looked for at every
                 # checkpoint, so a window that closed during a suspend ends at once.
@@ -294,9 +345,16 @@ class Daemon:
             elif isinstance(event, Resumed):
                 log.info("resumed after %.0fs asleep: recomputing every deadline", event.slept_s)
         now = self.clock.trusted.instant(reading)
-        if persist and self.store is not None:
-            self._store_call(lambda store: store.set_trusted_wall(now.wall))
-            self._prune_audit(now)
+        if persist:
+            if self._watchdog:
+                system.sd_notify("WATCHDOG=1")
+            idle = self._sync_check is None or self._sync_check.done()
+            if idle and system.TIME_SYNC.needs_timedated():  # adjtimex hidden: ask timedated
+                self._sync_check = asyncio.ensure_future(
+                    asyncio.to_thread(system.TIME_SYNC.refresh))
+            if self.store is not None:
+                self._keep_clock(reading)
+                self._prune_audit(now)
         return now
 
     def _prune_audit(self, now: Instant) -> None:
@@ -355,8 +413,9 @@ class Daemon:
             return (StoreUnavailable(self.store_problem or "no writable store"),)
         return ()
 
-    def launch(self, user: str, entry_id: str, client_env: dict[str, Any],
-               actor: str) -> dict[str, Any]:
+    async def launch(self, user: str, entry_id: str, client_env: dict[str, Any],
+                     actor: str) -> dict[str, Any]:
+        """Decide, record, start; answered once the program really runs."""
         now = self.now()
         session_id = self._next_session_id
         decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
@@ -372,34 +431,54 @@ class Daemon:
         self._next_session_id += 1
         entry = self.policy.entry(entry_id)
         assert entry is not None
+        deadline = decision.deadline
+        data = {"command": list(entry.command),
+                "deadline": deadline.wall.isoformat() if deadline else None}
+        failure = {"command": list(entry.command), "actor": actor}
         try:
             account = self._account(user)
-            env = session_environment(account, client_env, session_id)
-            process = self.backend.spawn(session_id, entry.command, account, env,
-                                         self._tree_empty)
-        except (OSError, KeyError) as exc:
+        except KeyError as exc:
             problem = launch_problem(exc, entry.command[0], user)
             self.engine.end_session(session_id, now, "launch_failed")
             self._store_call(lambda store: store.launch_failed(
-                now.wall, session_id, user, entry_id,
-                audit_data={"problem": problem, "command": list(entry.command), "actor": actor}))
+                now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
             raise RpcError(NOT_FOUND, f"{entry.title} could not start: {problem}") from None
-        deadline = decision.deadline
-        data = {"command": list(entry.command), "pid": process.get("pid"),
-                "deadline": deadline.wall.isoformat() if deadline else None}
-        if self.store is not None:
-            self._store_call(lambda store: store.start_session(
-                now.wall, session_id, user, entry_id, boot_id=self.boot_id,
-                started_mono=now.mono, lease_day=self.engine.quota_day(now),
-                process=process, audit_data={**data, "actor": actor}))
-        self.sessions[session_id] = RunningSession(session_id, user, entry_id, account)
+        # Recorded (not yet as started) before the program starts: a checkpoint during
+        # the start finds the session, and so does recovery after a crash during it.
+        self._store_call(lambda store: store.start_session(
+            now.wall, session_id, user, entry_id, boot_id=self.boot_id,
+            started_mono=now.mono, lease_day=self.engine.quota_day(now),
+            process={"backend": self.backend.name, "instance": self.instance_id},
+            audit_data=None))
+        record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
+        self.sessions[session_id] = record
+        env = session_environment(account, client_env, f"{self.instance_id}-{session_id}")
+        try:
+            process = await self.backend.spawn(session_id, entry.command, account, env,
+                                               self._tree_empty)
+        except OSError as exc:
+            problem = launch_problem(exc, entry.command[0], user)
+            self.sessions.pop(session_id, None)
+            ended = self.engine.end_session(session_id, self.now(), "launch_failed")
+            self._store_call(lambda store: store.end_session(
+                now.wall, ended.session_id, [], "launch_failed", None,
+                audit_data={"problem": problem, **failure}))
+            self._update_status()
+            raise RpcError(NOT_FOUND, f"{entry.title} could not start: {problem}") from None
+        finally:
+            assert record.started is not None
+            record.started.set()
+        data["pid"] = process.get("pid")
+        self._store_call(lambda store: store.session_running(
+            now.wall, session_id, process, audit_data={**data, "actor": actor}))
         self._broadcast("session_started", {"session_id": session_id, "entry": entry_id, **data},
                         user=user)
+        now = self.now()
         self._carry_out(self.engine.due(now), now)
         self._schedule()
         self._update_status()
         return {"session_id": session_id, "entry": entry_id, "user": user, "label": entry.title,
-                "started_at": now.wall.isoformat(),
+                "started_at": decision.started_at.isoformat(),
                 "deadline": deadline.wall.isoformat() if deadline else None,
                 "remaining_s": round(deadline.remaining_s, 3) if deadline else None}
 
@@ -420,8 +499,12 @@ class Daemon:
             await record.stopping
 
     async def _stop(self, session_id: int) -> None:
-        await self.backend.stop(session_id, float(self.policy.supervisor.stop_grace))
-        if session_id in self.sessions:  # the tree never emptied: close the books anyway
+        record = self.sessions.get(session_id)
+        if record is not None and record.started is not None:
+            await record.started.wait()  # asked to stop while starting: once it runs
+        if session_id in self.sessions:
+            await self.backend.stop(session_id, float(self.policy.supervisor.stop_grace))
+        if session_id in self.sessions:  # the session never emptied: close the books anyway
             self._finish(session_id)
 
     def _tree_empty(self, session_id: int) -> None:

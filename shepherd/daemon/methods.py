@@ -204,7 +204,8 @@ class Methods:
         env = params.raw.get("env", {})
         if not isinstance(env, dict):
             raise RpcError(INVALID_PARAMS, "parameter 'env' must be an object")
-        return self.daemon.launch(user, params.req_str("entry"), env, self._actor(connection))
+        return await self.daemon.launch(user, params.req_str("entry"), env,
+                                        self._actor(connection))
 
     async def stop(self, params: Params, connection: Connection) -> Any:
         context = connection.context

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shepherd.engine.clock import ClockReading
 from shepherd.supervisor.account import Account
@@ -19,23 +23,113 @@ log = logging.getLogger(__name__)
 
 _TIME_ERROR = 5
 _STA_UNSYNC = 0x0040
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+TIMEDATED = ["busctl", "get-property", "org.freedesktop.timedate1", "/org/freedesktop/timedate1",
+             "org.freedesktop.timedate1", "NTPSynchronized"]
 
 
-def clock_synchronized() -> bool:
-    """True when the kernel says the clock is synchronised (NTP), via ``adjtimex``."""
+def kernel_synchronized() -> bool | None:
+    """The kernel's answer through ``adjtimex`` (read only), or None when it cannot be asked.
+
+    ``adjtimex`` fails with EPERM in a unit with ``ProtectClock=yes`` (its system
+    call filter covers the read-only call too): that is "unknown", never "yes".
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         buffer = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
         state = int(libc.adjtimex(buffer))
     except (OSError, AttributeError):
-        return False
+        return None
+    if state < 0:
+        return None
     status = int.from_bytes(buffer.raw[40:44], "little", signed=True)
     return state != _TIME_ERROR and not status & _STA_UNSYNC
+
+
+class TimeSync:
+    """Is the system clock network-synchronised? Fails closed: unknown is "no".
+
+    Asked in order: the kernel (``adjtimex``); where the sandbox forbids that,
+    ``systemd-timesyncd``'s flag file (readable under ``ProtectSystem=strict``);
+    else timedated's ``NTPSynchronized`` over D-Bus (``busctl``), which is a
+    subprocess, so it is only refreshed off the loop (``refresh``) and cached.
+    """
+
+    def __init__(self, kernel: Callable[[], bool | None] = kernel_synchronized,
+                 flag: Path = TIMESYNC_FLAG) -> None:
+        self._kernel = kernel
+        self._flag = flag
+        self._timedated = False
+
+    def synchronized(self) -> bool:
+        answer = self._kernel()
+        if answer is not None:
+            return answer
+        if self._flag.exists():
+            return True
+        return self._timedated
+
+    def needs_timedated(self) -> bool:
+        return self._kernel() is None and not self._flag.exists()
+
+    def refresh(self) -> None:
+        """Ask timedated (blocking: run it in a worker thread). No answer means "no"."""
+        try:
+            done = subprocess.run(TIMEDATED, capture_output=True, text=True, timeout=10,
+                                  check=False)
+        except (OSError, subprocess.SubprocessError):
+            self._timedated = False
+            return
+        self._timedated = done.returncode == 0 and done.stdout.split() == ["b", "true"]
+
+
+TIME_SYNC = TimeSync()
+
+
+def clock_synchronized() -> bool:
+    return TIME_SYNC.synchronized()
 
 
 def read_clocks() -> ClockReading:
     return ClockReading(datetime.now(UTC), time.monotonic(),
                         time.clock_gettime(time.CLOCK_BOOTTIME), clock_synchronized())
+
+
+class ClockAnchor:
+    """The last clock check, kept in a small file: trusted wall, ``CLOCK_BOOTTIME``, boot id.
+
+    Within one boot, it says what the wall clock should read now, so a clock moved
+    while the daemon was down is caught at start. It only has to survive the
+    daemon, not the machine (after a reboot the boot id differs and it is not
+    used that way), so it is written without fsync: no disk wait, no wake-up.
+    """
+
+    def __init__(self, path: Path, boot: str) -> None:
+        self.path = path
+        self.boot = boot
+
+    def load(self) -> tuple[ClockReading | None, datetime | None]:
+        """(the last check of this boot, or None; the last trusted wall of any boot)."""
+        try:
+            data = json.loads(self.path.read_text())
+            wall = datetime.fromisoformat(str(data["wall"]))
+            if wall.tzinfo is None:
+                return None, None
+            if data.get("boot_id") != self.boot:
+                return None, wall
+            return ClockReading(wall, float(data["mono"]), float(data["boot"])), wall
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, None
+
+    def save(self, reading: ClockReading, trusted_wall: datetime) -> None:
+        data = {"boot_id": self.boot, "wall": trusted_wall.isoformat(), "boot": reading.boot,
+                "mono": reading.mono}
+        partial = self.path.with_name(self.path.name + ".tmp")
+        try:
+            partial.write_text(json.dumps(data))
+            os.replace(partial, self.path)
+        except OSError as exc:
+            log.warning("could not keep the clock anchor in %s: %s", self.path, exc)
 
 
 def boot_id() -> str:
@@ -67,20 +161,35 @@ def watchdog_interval() -> float | None:
 
 
 def notify_desktop(account: Account, title: str, body: str, urgency: str) -> None:
-    """Best effort: ``notify-send`` as the child on their session bus. Never blocks long."""
+    """Best effort: ``notify-send`` as the child on their session bus, never waited for here."""
     tool = shutil.which("notify-send")
     bus = f"/run/user/{account.uid}/bus"
     if tool is None or not os.path.exists(bus):
         return
+    task = asyncio.ensure_future(_notify(account, [tool, "--app-name=Shepherd",
+                                                   f"--urgency={urgency}", title, body], bus))
+    _notifying.add(task)
+    task.add_done_callback(_notifying.discard)
+
+
+_notifying: set[asyncio.Future[None]] = set()
+
+
+async def _notify(account: Account, args: list[str], bus: str) -> None:
     env = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}", "HOME": account.home,
            "PATH": "/usr/bin:/bin"}
     as_other = account.uid != os.getuid()
     try:
-        subprocess.Popen([tool, "--app-name=Shepherd", f"--urgency={urgency}", title, body],
-                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True,
-                         user=account.uid if as_other else None,
-                         group=account.gid if as_other else None,
-                         extra_groups=[] if as_other else None)
+        process = await asyncio.create_subprocess_exec(
+            *args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+            user=account.uid if as_other else None, group=account.gid if as_other else None,
+            extra_groups=[] if as_other else None)
     except OSError as exc:
         log.debug("no desktop notification: %s", exc)
+        return
+    try:
+        await asyncio.wait_for(process.wait(), 10)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

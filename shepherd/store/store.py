@@ -210,7 +210,10 @@ class Store:
 
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       boot_id: str, started_mono: float, lease_day: date,
-                      process: Mapping[str, Any], audit_data: Mapping[str, Any]) -> None:
+                      process: Mapping[str, Any],
+                      audit_data: Mapping[str, Any] | None) -> None:
+        """Record a session and charge its lease; ``audit_data=None``: not audited as
+        started yet (``session_running`` does it once the program runs)."""
         with self.db.write() as conn:
             conn.execute("INSERT INTO sessions (id, user, entry, started_at) VALUES (?, ?, ?, ?)",
                          (session_id, user, entry, ts.isoformat()))
@@ -220,8 +223,9 @@ class Store:
                 (session_id, boot_id, started_mono, started_mono, lease_day.isoformat(),
                  LEASE_S, json.dumps(dict(process)), ts.isoformat()))
             self._add_use(conn, session_id, user, entry, lease_day, LEASE_S)
-            self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
-                       user=user, entry=entry)
+            if audit_data is not None:
+                self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
+                           user=user, entry=entry)
 
     def launch_failed(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       audit_data: Mapping[str, Any]) -> None:
@@ -234,6 +238,17 @@ class Store:
             self.audit(ts, "session_ended", {"session_id": session_id,
                                              "reason": "launch_failed", "charged_s": 0,
                                              **audit_data}, user=user, entry=entry)
+
+    def session_running(self, ts: datetime, session_id: int, process: Mapping[str, Any],
+                        audit_data: Mapping[str, Any]) -> None:
+        """The program of a recorded session runs: how to find it again, and the audit row."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                         (json.dumps(dict(process)), session_id))
+            user, entry = conn.execute("SELECT user, entry FROM sessions WHERE id = ?",
+                                       (session_id,)).fetchall()[0]
+            self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
+                       user=str(user), entry=str(entry))
 
     def checkpoint(self, ts: datetime, charges: Iterable[tuple[int, Parts, float, date,
                                                                 tuple[int, ...]]]) -> None:

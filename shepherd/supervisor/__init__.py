@@ -1,9 +1,11 @@
 """Child processes: spawn as a user with a clean environment, watch, stop the whole tree.
 
 Owns the two launch backends of SPEC §4 behind one interface, ``LaunchBackend``:
-direct process trees (user mode, tests, no systemd) and systemd transient units
-(system mode when systemd runs). Must not decide anything: the daemon tells it
-what to start and stop.
+direct (user mode, tests, no systemd: a cgroup v2 group per session, or process
+trees under a per-session keeper where no cgroup can be written) and systemd
+transient units (system mode when systemd runs). Membership is something the
+child cannot leave, and every name carries the daemon instance's id. Must not
+decide anything: the daemon tells it what to start and stop.
 """
 
 from __future__ import annotations
@@ -17,16 +19,29 @@ from shepherd.supervisor.account import Account
 class LaunchBackend(Protocol):
     name: str
 
-    def spawn(self, session_id: int, command: Sequence[str], account: Account,
-              env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
-        """Start a session; return how to find it again (kept in the crash snapshot)."""
+    def start(self) -> str:
+        """Prepare to supervise (before recovery); returns how membership is held, in words."""
 
-    def adopt(self, session_id: int, process: dict[str, Any],
-              on_empty: Callable[[int], None]) -> bool:
-        """Supervise again a session a previous daemon started, if it still lives."""
+    async def spawn(self, session_id: int, command: Sequence[str], account: Account,
+                    env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
+        """Start a session, answering once it really runs (OSError when it cannot start).
+
+        Returns how to find it again (kept in the crash snapshot). ``on_empty`` is
+        called once, when nothing of the session is left.
+        """
+
+    async def adopt(self, session_id: int, process: dict[str, Any],
+                    on_empty: Callable[[int], None]) -> bool:
+        """Supervise again a session this instance started before a crash, if it still runs."""
+
+    async def sweep(self, grace: float) -> list[int]:
+        """After recovery: stop what this instance left running that nothing claimed."""
 
     def refresh_all(self) -> None:
-        """Rescan what each session holds (called at every checkpoint)."""
+        """Upkeep at every checkpoint (log caps); never blocks."""
 
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
+
+    async def close(self) -> None:
+        """At a clean exit, after every session was stopped."""

@@ -52,10 +52,14 @@ def launch_path(account: Account) -> str:
 
 
 def session_environment(account: Account, client: Mapping[str, object],
-                        session_id: int) -> dict[str, str]:
-    """A clean environment: the account's basics, a safe PATH, allow-listed variables."""
+                        marker: str) -> dict[str, str]:
+    """A clean environment: the account's basics, a safe PATH, allow-listed variables.
+
+    ``marker`` (``<instance>-<session>``) tells a program which session it runs in;
+    it is a hint only: membership is the session's cgroup (or its keeper's tree).
+    """
     env = {"HOME": account.home, "USER": account.name, "LOGNAME": account.name,
            "SHELL": account.shell, "PATH": launch_path(account)}
     env.update(allowed_client_variables(client))
-    env[SESSION_MARKER] = str(session_id)  # lets the supervisor find escaped descendants
+    env[SESSION_MARKER] = marker
     return env

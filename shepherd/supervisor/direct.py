@@ -1,203 +1,324 @@
-"""The direct backend: sessions as process trees of the daemon (user mode, tests).
+"""The direct backend: sessions started by the daemon itself (user mode, tests, no systemd).
 
-Each session starts in a new session and process group, with the daemon as
-child subreaper so orphaned descendants come back to it. Members are tracked
-through ``/proc`` (session id, parentage, and the environment marker that
-survives ``setsid``), each watched with a pidfd so an exit is noticed at once.
+Membership, whichever way it is held, is something the child cannot leave:
+
+- **cgroup v2** (the normal case): each session has its own group in the
+  daemon instance's subtree (``cgroups.CgroupHome``); the program is placed in
+  it before it runs (``starter.py`` joins the group, then becomes the child
+  and execs). Stop: ``SIGTERM`` to every member, ``cgroup.kill`` after the
+  grace. The session is over when the group is empty (``cgroup.events``).
+- **process trees** (fallback where no writable cgroup v2 exists, said loudly
+  at start-up): the starter stays as the session's *keeper*, a child subreaper,
+  so every orphan of the session comes back to it and to no other session; the
+  session is over when the keeper, which outlives all its descendants, exits.
+  Every process is signalled through a pidfd, never a bare pid.
+
+Exits are seen through pidfds and inotify, never by polling. Output goes to the
+session's log file directly (``logs.SessionLogs``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import functools
+import json
 import logging
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shepherd.supervisor.account import SESSION_MARKER, Account
-from shepherd.supervisor.proctree import read_proc, reap_children, session_members
+from shepherd.supervisor import starter
+from shepherd.supervisor.account import Account
+from shepherd.supervisor.cgroups import CgroupHome, CgroupUnavailable, kill, populated, remove
+from shepherd.supervisor.logs import SessionLogs
+from shepherd.supervisor.proctree import read_proc
 
 log = logging.getLogger(__name__)
 
-PR_SET_CHILD_SUBREAPER = 36
-LOG_CAP_BYTES = 1024 * 1024
-
-
-def become_subreaper() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
+STARTER = str(Path(starter.__file__).resolve())
+START_TIMEOUT_S = 30.0
+KILL_TIMEOUT_S = 30.0
+FORCE_FALLBACK_ENV = "SHEPHERD_SUPERVISION"  # "tree": use the fallback even with cgroups
 
 
 @dataclass
-class SessionTree:
+class DirectSession:
     session_id: int
-    sid: int
-    leader_start: int
-    uid: int
-    members: set[int] = field(default_factory=set)
-    watched: dict[int, int] = field(default_factory=dict)  # pid -> pidfd
-    on_empty: Callable[[int], None] | None = None
-    ended: bool = False
-
-    @property
-    def marker(self) -> bytes:
-        return f"{SESSION_MARKER}={self.session_id}".encode()
-
-    def describe(self) -> dict[str, Any]:
-        return {"backend": "direct", "pid": self.sid, "sid": self.sid,
-                "leader_start": self.leader_start, "uid": self.uid}
+    on_empty: Callable[[int], None]
+    group: Path | None = None          # cgroup mode
+    keeper: int | None = None          # fallback: pidfd of the session's keeper
+    child: subprocess.Popen[bytes] | None = None  # our own child, reaped when it exits
+    child_fd: int | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class DirectBackend:
     name = "direct"
 
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.trees: dict[int, SessionTree] = {}
-        self.subreaper = become_subreaper()
+    def __init__(self, log_dir: Path, instance_id: str, use_cgroups: bool = True) -> None:
+        self.logs = SessionLogs(log_dir)
+        self.instance_id = instance_id
+        self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
+        self.home: CgroupHome | None = None
+        self.sessions: dict[int, DirectSession] = {}
+        self.membership = "not started"
 
-    # -- start ------------------------------------------------------------------
-    def spawn(self, session_id: int, command: Sequence[str], account: Account,
-              env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
-        """Start the command; raise OSError when it cannot be started."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        read_end, write_end = os.pipe()
-        as_other = account.uid != os.getuid()
+    # -- start-up -----------------------------------------------------------------
+    def start(self) -> str:
+        """Set up membership; returns it in words (the daemon logs and audits it)."""
+        reason = "disabled by SHEPHERD_SUPERVISION=tree"
+        if self.use_cgroups:
+            try:
+                self.home = CgroupHome.prepare(self.instance_id)
+            except CgroupUnavailable as exc:
+                reason = str(exc)
+        if self.home is not None:
+            self.membership = f"cgroup v2 ({self.home.instance})"
+        else:
+            self.membership = ("process trees, NOT cgroups: " + reason + ". A program that "
+                               "kills its session's keeper (user mode) could escape")
+            log.error("no writable cgroup v2 (%s): sessions are tracked as process trees "
+                      "instead, which is weaker", reason)
+        return self.membership
+
+    # -- launching ------------------------------------------------------------------
+    async def spawn(self, session_id: int, command: Sequence[str], account: Account,
+                    env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
+        """Start the command; OSError (with the reason) when it cannot be started."""
+        session = DirectSession(session_id, on_empty)
+        if self.home is not None:
+            session.group = self.home.create(session_id)
+        spec = {"command": list(command), "uid": account.uid, "gid": account.gid,
+                "groups": list(account.groups), "cwd": account.home,
+                "cgroup": str(session.group) if session.group else None,
+                "instance": self.instance_id, "session": session_id}
+        status_read, status_write = os.pipe2(os.O_CLOEXEC)
+        log_fd = self.logs.open(session_id)
         try:
-            process = subprocess.Popen(
-                list(command), env=env, cwd=account.home if os.path.isdir(account.home) else "/",
-                stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end,
-                start_new_session=True, close_fds=True,
-                user=account.uid if as_other else None,
-                group=account.gid if as_other else None,
-                extra_groups=list(account.groups) if as_other else None)
+            spec["status_fd"] = status_write
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-S", STARTER, json.dumps(spec)], env=env, cwd="/",
+                stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                pass_fds=(status_write,), start_new_session=True)
+        except OSError:
+            os.close(status_read)
+            self._discard(session)
+            raise
         finally:
-            os.close(write_end)
-        self._copy_output(read_end, self.log_dir / f"session-{session_id}.log")
-        info = read_proc(process.pid)
-        tree = SessionTree(session_id, process.pid, info.start if info else 0, account.uid,
-                           {process.pid}, on_empty=on_empty)
-        self.trees[session_id] = tree
-        self._watch(tree, process.pid)
-        return tree.describe()
+            os.close(status_write)
+            os.close(log_fd)
+        session.child = child
+        failure = await self._read_status(status_read)
+        if failure is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
+            self._discard(session)
+            error, _, message = failure.partition("\t")
+            if error.isdigit() and int(error):
+                raise OSError(int(error), message)
+            raise OSError(message or failure)
+        self.sessions[session_id] = session
+        self._watch_child(session)
+        if session.group is not None:
+            assert self.home is not None
+            if not self.home.watch(session.group, lambda: self._ended(session)):
+                asyncio.get_running_loop().call_soon(self._ended, session)
+            return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
+                    "cgroup": str(session.group)}
+        session.keeper = session.child_fd  # the keeper is our child; its exit ends the session
+        info = read_proc(child.pid)
+        return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
+                "keeper": child.pid, "keeper_start": info.start if info else 0}
 
-    def adopt(self, session_id: int, process: dict[str, Any],
-              on_empty: Callable[[int], None]) -> bool:
-        """Take back a session left by a previous daemon, if any of its processes live."""
-        if process.get("backend") != "direct":
-            return False
-        tree = SessionTree(session_id, int(process.get("sid", 0)),
-                           int(process.get("leader_start", 0)), int(process.get("uid", -1)),
-                           on_empty=on_empty)
-        leader = read_proc(tree.sid)
-        known = {tree.sid} if leader and leader.start == tree.leader_start else set()
-        tree.members = session_members(tree.sid, known, tree.marker, tree.uid)
-        if not tree.members:
-            return False
-        self.trees[session_id] = tree
-        for pid in tree.members:
-            self._watch(tree, pid)
-        return True
-
-    def _copy_output(self, fd: int, path: Path) -> None:
-        """Copy the session's output to its log, up to the cap; the rest is dropped."""
+    async def _read_status(self, fd: int) -> str | None:
+        """The starter's report: None once it exec'd the program (empty pipe closed)."""
         loop = asyncio.get_running_loop()
-        handle = path.open("ab")
-        os.set_blocking(fd, False)
+        done: asyncio.Future[bytes] = loop.create_future()
+        chunks: list[bytes] = []
 
         def readable() -> None:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                loop.remove_reader(fd)
-                os.close(fd)
-                handle.close()
-                return
-            room = LOG_CAP_BYTES - handle.tell()
-            if room > 0:
-                handle.write(data[:room])
-                handle.flush()
+            data = os.read(fd, 4096)
+            if data:
+                chunks.append(data)
+            elif not done.done():
+                done.set_result(b"".join(chunks))
 
         loop.add_reader(fd, readable)
+        try:
+            message = await asyncio.wait_for(done, START_TIMEOUT_S)
+        except TimeoutError:
+            return "the program did not start in time"
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        return message.decode(errors="replace") if message else None
 
-    # -- watching -----------------------------------------------------------------
-    def _watch(self, tree: SessionTree, pid: int) -> None:
-        if pid in tree.watched:
+    def _discard(self, session: DirectSession) -> None:
+        """A launch that failed: nothing of it may stay."""
+        if session.group is not None:
+            kill(session.group)
+            remove(session.group)
+        self.logs.done(session.session_id)
+
+    # -- watching -----------------------------------------------------------------------
+    def _watch_child(self, session: DirectSession) -> None:
+        """Reap our own child when it exits (in cgroup mode the session may go on)."""
+        assert session.child is not None
+        try:
+            fd = os.pidfd_open(session.child.pid)
+        except OSError:  # already gone
+            session.child.poll()
+            if session.group is None:
+                asyncio.get_running_loop().call_soon(self._ended, session)
             return
+        session.child_fd = fd
+        asyncio.get_running_loop().add_reader(fd, self._child_exited, session)
+
+    def _child_exited(self, session: DirectSession) -> None:
+        if session.child_fd is not None:
+            asyncio.get_running_loop().remove_reader(session.child_fd)
+            os.close(session.child_fd)
+            session.child_fd = None
+        if session.child is not None:
+            session.child.poll()
+        if session.group is None:
+            session.keeper = None
+            self._ended(session)
+
+    def _keeper_exited(self, session: DirectSession) -> None:
+        if session.keeper is not None:
+            asyncio.get_running_loop().remove_reader(session.keeper)
+            os.close(session.keeper)
+            session.keeper = None
+        self._ended(session)
+
+    def _ended(self, session: DirectSession) -> None:
+        if session.ended.is_set():
+            return
+        session.ended.set()
+        self.sessions.pop(session.session_id, None)
+        if session.group is not None:
+            assert self.home is not None
+            self.home.unwatch(session.group)
+            remove(session.group)
+        self.logs.done(session.session_id)
+        session.on_empty(session.session_id)
+
+    # -- after a crash ------------------------------------------------------------------
+    async def adopt(self, session_id: int, process: dict[str, Any],
+                    on_empty: Callable[[int], None]) -> bool:
+        """Take back a session this instance started before a crash, if it still runs."""
+        if process.get("backend") != "direct" or process.get("instance") != self.instance_id:
+            return False
+        session = DirectSession(session_id, on_empty)
+        if process.get("cgroup") and self.home is not None:
+            group = Path(str(process["cgroup"]))
+            if not self.home.owns(group) or not populated(group):
+                return False
+            session.group = group
+            self.sessions[session_id] = session
+            if not self.home.watch(group, lambda: self._ended(session)):
+                self.sessions.pop(session_id, None)
+                return False
+        elif process.get("keeper"):
+            fd = self._open_keeper(int(process["keeper"]), int(process.get("keeper_start", -1)),
+                                   session_id)
+            if fd is None:
+                return False
+            session.keeper = fd
+            self.sessions[session_id] = session
+            asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
+        else:
+            return False
+        self.logs.follow(session_id)
+        return True
+
+    def _open_keeper(self, pid: int, start: int, session_id: int) -> int | None:
+        """A pidfd on the keeper, if that pid is still that keeper (start time and arguments)."""
         try:
             fd = os.pidfd_open(pid)
         except OSError:
-            return
-        tree.watched[pid] = fd
-        asyncio.get_running_loop().add_reader(fd, self._member_exited, tree, pid)
-
-    def _unwatch(self, tree: SessionTree, pid: int) -> None:
-        fd = tree.watched.pop(pid, None)
-        if fd is not None:
-            asyncio.get_running_loop().remove_reader(fd)
+            return None
+        info = read_proc(pid)
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                args = handle.read().split(b"\0")
+            spec = json.loads(args[4]) if len(args) > 4 and STARTER.encode() in args else {}
+        except (OSError, ValueError):
+            spec = {}
+        if (info is None or info.start != start or spec.get("instance") != self.instance_id
+                or spec.get("session") != session_id):
             os.close(fd)
+            return None
+        return fd
 
-    def _member_exited(self, tree: SessionTree, pid: int) -> None:
-        self._unwatch(tree, pid)
-        self.refresh(tree)
+    async def sweep(self, grace: float) -> list[int]:
+        """Stop what this instance left running that no snapshot claimed (cgroup mode)."""
+        if self.home is None:
+            return []
+        stray = [sid for sid in self.home.sessions() if sid not in self.sessions]
+        for sid in stray:
+            group = self.home.group(sid)
+            session = DirectSession(sid, lambda _: None, group=group)
+            self.sessions[sid] = session
+            if not self.home.watch(group, functools.partial(self._ended, session)):
+                self._ended(session)
+                continue
+            await self.stop(sid, grace)
+        return stray
 
-    def refresh(self, tree: SessionTree) -> set[int]:
-        """Rescan the tree; when nobody is left, tell the daemon once."""
-        reap_children()
-        tree.members = session_members(tree.sid, tree.members, tree.marker, tree.uid)
-        for pid in list(tree.watched):
-            if pid not in tree.members:
-                self._unwatch(tree, pid)
-        for pid in tree.members:
-            self._watch(tree, pid)
-        if not tree.members and not tree.ended:
-            tree.ended = True
-            self.trees.pop(tree.session_id, None)
-            if tree.on_empty is not None:
-                tree.on_empty(tree.session_id)
-        return tree.members
-
+    # -- upkeep and stopping ---------------------------------------------------------------
     def refresh_all(self) -> None:
-        for tree in list(self.trees.values()):
-            self.refresh(tree)
-
-    # -- stopping -------------------------------------------------------------------
-    def _signal_all(self, tree: SessionTree, signum: int) -> None:
-        with contextlib.suppress(OSError):
-            os.killpg(tree.sid, signum)
-        for pid in tree.members:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signum)
+        """Called at every checkpoint: keep the logs within their cap."""
+        self.logs.maintain()
 
     async def stop(self, session_id: int, grace: float) -> None:
-        """SIGTERM to every member, SIGKILL to what is left after ``grace``."""
-        tree = self.trees.get(session_id)
-        if tree is None:
+        """SIGTERM to every member, SIGKILL to all that is left after ``grace``."""
+        session = self.sessions.get(session_id)
+        if session is None:
             return
-        self.refresh(tree)
-        self._signal_all(tree, signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while loop.time() < deadline and not tree.ended:
-            await asyncio.sleep(min(0.05, max(deadline - loop.time(), 0)))
-            self.refresh(tree)
-        for _ in range(20):  # a tree that forks while being killed is killed again
-            if tree.ended:
-                return
-            self._signal_all(tree, signal.SIGKILL)
-            await asyncio.sleep(0.02)
-            self.refresh(tree)
-        log.error("session %d: processes %s survived SIGKILL", session_id, sorted(tree.members))
+        self._signal(session, signal.SIGTERM)
+        if await _within(session.ended, grace):
+            return
+        self._signal(session, signal.SIGKILL)
+        if not await _within(session.ended, KILL_TIMEOUT_S):
+            log.error("session %d: processes survived SIGKILL for %.0fs", session_id,
+                      KILL_TIMEOUT_S)
+
+    def _signal(self, session: DirectSession, signum: int) -> None:
+        if session.group is not None:
+            assert self.home is not None
+            if signum == signal.SIGKILL:
+                kill(session.group)
+            else:
+                self.home.signal_members(session.group, signum)
+        elif session.keeper is not None:
+            # The keeper passes SIGTERM on to every descendant; SIGUSR1 asks it to kill all.
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(session.keeper, signal.SIGUSR1
+                                         if signum == signal.SIGKILL else signum)
+
+    async def close(self) -> None:
+        """At a clean exit, once every session was stopped: give the subtree back."""
+        await self.logs.settle()
+        for session in list(self.sessions.values()):
+            for fd in {session.child_fd, session.keeper} - {None}:
+                assert fd is not None
+                asyncio.get_running_loop().remove_reader(fd)
+                os.close(fd)
+        if self.home is not None:
+            self.home.release()
+
+
+async def _within(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

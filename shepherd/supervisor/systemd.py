@@ -2,44 +2,64 @@
 
 The unit runs as the child (in the child's user manager when one runs, so
 graphical apps, sound and flatpaks work), outside the daemon's own sandbox, and
-its cgroup holds every descendant, so stopping the unit stops everything. Only
-unit construction and state parsing are exercised by tests here: systemd is not
-PID 1 on the development machines.
+its cgroup holds every descendant, so stopping the unit stops everything. Its
+name carries the daemon instance's id, so two daemons never touch each other's
+units.
+
+A launch is answered only once the unit really runs: ``systemd-run`` waits for
+the start job (``Type=exec``: until the program was exec'd), then the unit is
+read until it is active with a main process, or failed, or gone; a unit still
+queued or activating is read again, within a bound. Every call to systemd is an
+asyncio subprocess: nothing blocks the event loop. The end of the main process
+(seen through a pidfd) is followed by a blocking ``systemctl stop``, which
+returns once systemd has stopped what was left in the unit; only then is the
+session over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shepherd.supervisor.account import Account
+from shepherd.supervisor.logs import SessionLogs
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT_S = 30.0
+SETTLE_BOUND_S = 20.0
 
 
-def unit_name(session_id: int) -> str:
-    return f"shepherd-session-{session_id}.service"
+def unit_name(instance_id: str, session_id: int) -> str:
+    return f"shepherd-{instance_id}-session-{session_id}.service"
 
 
 def systemd_available() -> bool:
     return Path("/run/systemd/system").is_dir() and shutil.which("systemd-run") is not None
 
 
-def run_command(session_id: int, command: Sequence[str], account: Account,
+def _scope(account: Account, user_manager: bool) -> list[str]:
+    return ["--user", f"--machine={account.name}@.host"] if user_manager else []
+
+
+def run_command(unit: str, command: Sequence[str], account: Account,
                 env: Mapping[str, str], log_path: Path, *, grace_s: int,
                 user_manager: bool) -> list[str]:
-    """The ``systemd-run`` command line that starts a session's unit."""
-    args = ["systemd-run", "--quiet", "--collect", "--no-block", f"--unit={unit_name(session_id)}"]
-    if user_manager:
-        args += ["--user", f"--machine={account.name}@.host"]
-    else:
+    """The ``systemd-run`` command line that starts a session's unit (and waits for its start)."""
+    args = ["systemd-run", "--quiet", "--collect", f"--unit={unit}",
+            *_scope(account, user_manager)]
+    if not user_manager:
         args += [f"--uid={account.uid}", f"--gid={account.gid}"]
     args += [
         f"--working-directory={account.home}",
+        "--property=Type=exec",
         "--property=KillMode=control-group",
         "--property=SendSIGKILL=yes",
         f"--property=TimeoutStopSec={grace_s}s",
@@ -51,15 +71,19 @@ def run_command(session_id: int, command: Sequence[str], account: Account,
     return [*args, "--", *command]
 
 
-def stop_command(session_id: int, *, user_manager: bool, account: Account) -> list[str]:
-    scope = ["--user", f"--machine={account.name}@.host"] if user_manager else []
-    return ["systemctl", *scope, "stop", "--no-block", unit_name(session_id)]
+def stop_command(unit: str, *, user_manager: bool, account: Account) -> list[str]:
+    """Stops the unit and returns once it is stopped (SIGTERM, SIGKILL after the grace)."""
+    return ["systemctl", *_scope(account, user_manager), "stop", unit]
 
 
-def show_command(session_id: int, *, user_manager: bool, account: Account) -> list[str]:
-    scope = ["--user", f"--machine={account.name}@.host"] if user_manager else []
-    return ["systemctl", *scope, "show", "--property=ActiveState,SubState,MainPID,Result",
-            unit_name(session_id)]
+def show_command(unit: str, *, user_manager: bool, account: Account) -> list[str]:
+    return ["systemctl", *_scope(account, user_manager), "show",
+            "--property=LoadState,ActiveState,SubState,MainPID,Result,Job", unit]
+
+
+def list_command(instance_id: str, *, user_manager: bool, account: Account) -> list[str]:
+    return ["systemctl", *_scope(account, user_manager), "list-units", "--all", "--plain",
+            "--no-legend", "--no-pager", f"shepherd-{instance_id}-session-*.service"]
 
 
 @dataclass(frozen=True)
@@ -68,99 +92,207 @@ class UnitState:
     sub_state: str
     main_pid: int
     result: str
+    load_state: str = "loaded"
+    job: str = ""
+
+    @property
+    def phase(self) -> str:
+        """``starting``, ``running``, ``stopping``, ``failed`` or ``gone``."""
+        if self.load_state == "not-found":
+            return "gone"
+        if self.active_state == "failed":
+            return "failed"
+        if self.active_state in ("active", "reloading") and self.main_pid > 0:
+            return "running"
+        if self.active_state == "deactivating":
+            return "stopping"
+        if self.job or self.active_state in ("activating", "active", "reloading"):
+            return "starting"  # queued, activating, or active before its main pid is known
+        return "gone"          # inactive with nothing queued: ran and finished
 
     @property
     def running(self) -> bool:
-        return self.active_state in ("active", "activating", "deactivating", "reloading")
+        return self.phase in ("starting", "running", "stopping")
 
     @classmethod
     def parse(cls, text: str) -> UnitState:
-        """Parse ``systemctl show`` output; a unit systemd does not know is inactive."""
+        """Parse ``systemctl show`` output; a unit systemd does not know is gone."""
         values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
         pid = values.get("MainPID", "0")
         return cls(values.get("ActiveState", "inactive"), values.get("SubState", "dead"),
-                   int(pid) if pid.isdigit() else 0, values.get("Result", ""))
+                   int(pid) if pid.isdigit() else 0, values.get("Result", ""),
+                   values.get("LoadState", "loaded"), values.get("Job", ""))
+
+
+@dataclass
+class Unit:
+    session_id: int
+    name: str
+    account: Account
+    on_empty: Callable[[int], None]
+    pidfd: int | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: asyncio.Task[None] | None = None
 
 
 class SystemdBackend:
-    """Sessions as transient units. Exit noticed through a pidfd on the unit's main process;
-    systemd stops what is left in the unit's cgroup when the main process ends."""
-
     name = "systemd"
 
-    def __init__(self, log_dir: Path, grace_s: int, user_manager: bool = False) -> None:
-        self.log_dir = log_dir
+    def __init__(self, log_dir: Path, instance_id: str, grace_s: int,
+                 user_manager: bool = False, settle_bound_s: float = SETTLE_BOUND_S) -> None:
+        self.logs = SessionLogs(log_dir)
+        self.instance_id = instance_id
         self.grace_s = grace_s
         self.user_manager = user_manager
-        self.units: dict[int, tuple[Account, Callable[[int], None], int | None]] = {}
+        self.settle_bound_s = settle_bound_s
+        self.units: dict[int, Unit] = {}
 
-    def _run(self, args: list[str]) -> str:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
-        if done.returncode != 0:
-            raise OSError(f"{args[0]} failed: {done.stderr.strip() or done.returncode}")
-        return done.stdout
+    def start(self) -> str:
+        return f"systemd transient units (shepherd-{self.instance_id}-session-*.service)"
 
-    def state(self, session_id: int, account: Account) -> UnitState:
-        return UnitState.parse(self._run(show_command(session_id, user_manager=self.user_manager,
-                                                      account=account)))
+    async def _run(self, args: list[str], timeout: float = CALL_TIMEOUT_S) -> str:
+        process = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise OSError(f"{args[0]} did not answer within {timeout:.0f}s") from None
+        if process.returncode != 0:
+            problem = err.decode(errors="replace").strip() or f"exit status {process.returncode}"
+            raise OSError(f"{args[0]} failed: {problem}")
+        return out.decode(errors="replace")
 
-    def spawn(self, session_id: int, command: Sequence[str], account: Account,
-              env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"session-{session_id}.log"
-        self._run(run_command(session_id, command, account, env, log_path,
-                              grace_s=self.grace_s, user_manager=self.user_manager))
-        self._watch(session_id, account, on_empty)
-        return self.describe(session_id, account)
+    async def state(self, unit: str, account: Account) -> UnitState:
+        return UnitState.parse(await self._run(show_command(
+            unit, user_manager=self.user_manager, account=account)))
 
-    def describe(self, session_id: int, account: Account) -> dict[str, Any]:
-        return {"backend": "systemd", "unit": unit_name(session_id), "user": account.name,
-                "user_manager": self.user_manager}
+    async def settle(self, unit: str, account: Account) -> UnitState:
+        """Read the unit until it is no longer queued or activating (within the bound)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.settle_bound_s
+        pause = 0.05
+        while True:
+            state = await self.state(unit, account)
+            if state.phase != "starting" or loop.time() >= end:
+                return state
+            await asyncio.sleep(min(pause, max(end - loop.time(), 0)))
+            pause = min(pause * 2, 1.0)
 
-    def _watch(self, session_id: int, account: Account, on_empty: Callable[[int], None]) -> None:
-        state = self.state(session_id, account)
-        fd = None
-        if state.main_pid:
+    async def spawn(self, session_id: int, command: Sequence[str], account: Account,
+                    env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
+        name = unit_name(self.instance_id, session_id)
+        self.logs.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await self._run(run_command(name, command, account, env, self.logs.path(session_id),
+                                    grace_s=self.grace_s, user_manager=self.user_manager))
+        state = await self.settle(name, account)
+        if state.phase == "failed":
+            raise OSError(f"the session's unit failed ({state.result or 'no result given'})")
+        if state.phase == "starting":
+            await self._stop_unit(name, account)
+            raise OSError(f"the session's unit did not start within {self.settle_bound_s:.0f}s")
+        unit = Unit(session_id, name, account, on_empty)
+        self.units[session_id] = unit
+        self.logs.follow(session_id)
+        self._watch(unit, state)
+        return self.describe(unit)
+
+    def describe(self, unit: Unit) -> dict[str, Any]:
+        return {"backend": "systemd", "instance": self.instance_id, "unit": unit.name,
+                "user": unit.account.name, "user_manager": self.user_manager}
+
+    def _watch(self, unit: Unit, state: UnitState) -> None:
+        """Follow the main process; a unit already over is reported once the caller recorded it."""
+        loop = asyncio.get_running_loop()
+        if state.phase in ("running", "stopping") and state.main_pid:
             try:
-                fd = os.pidfd_open(state.main_pid)
-                asyncio.get_running_loop().add_reader(fd, self._main_exited, session_id)
+                unit.pidfd = os.pidfd_open(state.main_pid)
             except OSError:
-                fd = None
-        self.units[session_id] = (account, on_empty, fd)
-        if not state.running:  # already over: report it once the caller has recorded it
-            asyncio.get_running_loop().call_soon(self._main_exited, session_id)
+                unit.pidfd = None
+            if unit.pidfd is not None:
+                loop.add_reader(unit.pidfd, self._main_exited, unit)
+                return
+        loop.call_soon(self._main_exited, unit)
 
-    def _main_exited(self, session_id: int) -> None:
-        found = self.units.pop(session_id, None)
-        if found is None:
-            return
-        _, on_empty, fd = found
-        if fd is not None:
-            asyncio.get_running_loop().remove_reader(fd)
-            os.close(fd)
-        on_empty(session_id)
+    def _main_exited(self, unit: Unit) -> None:
+        if unit.pidfd is not None:
+            asyncio.get_running_loop().remove_reader(unit.pidfd)
+            os.close(unit.pidfd)
+            unit.pidfd = None
+        if unit.closing is None:
+            unit.closing = asyncio.ensure_future(self._close(unit))
 
-    def adopt(self, session_id: int, process: dict[str, Any],
-              on_empty: Callable[[int], None]) -> bool:
-        if process.get("backend") != "systemd":
+    async def _close(self, unit: Unit) -> None:
+        """The main process ended: systemd stops what is left; the session ends after that."""
+        with contextlib.suppress(OSError):
+            await self._stop_unit(unit.name, unit.account)
+        self.units.pop(unit.session_id, None)
+        self.logs.done(unit.session_id)
+        unit.ended.set()
+        unit.on_empty(unit.session_id)
+
+    async def _stop_unit(self, name: str, account: Account) -> None:
+        await self._run(stop_command(name, user_manager=self.user_manager, account=account),
+                        timeout=self.grace_s + CALL_TIMEOUT_S)
+
+    async def adopt(self, session_id: int, process: dict[str, Any],
+                    on_empty: Callable[[int], None]) -> bool:
+        if process.get("backend") != "systemd" or process.get("instance") != self.instance_id:
             return False
-        account = Account.lookup(str(process.get("user")))
-        if not self.state(session_id, account).running:
+        name = unit_name(self.instance_id, session_id)
+        if process.get("unit") != name:
             return False
-        self._watch(session_id, account, on_empty)
+        try:
+            account = Account.lookup(str(process.get("user")))
+            state = await self.settle(name, account)
+        except (KeyError, OSError):
+            return False
+        if state.phase != "running":
+            return False
+        unit = Unit(session_id, name, account, on_empty)
+        self.units[session_id] = unit
+        self.logs.follow(session_id)
+        self._watch(unit, state)
         return True
 
+    async def sweep(self, grace: float) -> list[int]:
+        """Stop units of this instance that no snapshot claimed (system manager only)."""
+        if self.user_manager:
+            return []  # one manager per child: their units are found through the snapshots
+        try:
+            listing = await self._run(list_command(self.instance_id, user_manager=False,
+                                                   account=Account.current()))
+        except OSError as exc:
+            log.warning("could not list leftover session units: %s", exc)
+            return []
+        prefix = f"shepherd-{self.instance_id}-session-"
+        stray = []
+        for line in listing.splitlines():
+            name = line.split()[0] if line.split() else ""
+            number = name[len(prefix):-len(".service")]
+            if name.startswith(prefix) and number.isdigit() and int(number) not in self.units:
+                stray.append(int(number))
+                with contextlib.suppress(OSError):
+                    await self._stop_unit(name, Account.current())
+        return stray
+
     def refresh_all(self) -> None:
-        """Nothing to scan: the unit's cgroup holds every descendant."""
+        """Nothing to scan (the unit's cgroup holds every descendant); keep logs capped."""
+        self.logs.maintain()
 
     async def stop(self, session_id: int, grace: float) -> None:
-        found = self.units.get(session_id)
-        if found is None:
+        unit = self.units.get(session_id)
+        if unit is None:
             return
-        account = found[0]
-        await asyncio.to_thread(self._run, stop_command(
-            session_id, user_manager=self.user_manager, account=account))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace + 5
-        while session_id in self.units and loop.time() < deadline:
-            await asyncio.sleep(0.1)
+        try:
+            await self._stop_unit(unit.name, unit.account)
+        except OSError as exc:
+            log.error("session %d: %s", session_id, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(unit.ended.wait(), CALL_TIMEOUT_S)
+
+    async def close(self) -> None:
+        await self.logs.settle()

@@ -20,6 +20,8 @@ import pytest
 
 from shepherd.ipc.client import Client
 from shepherd.store import Store
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated, remove
+from shepherd.supervisor.instance import instance_id
 
 ROOT = Path(__file__).resolve().parents[2]
 ME = getpass.getuser()
@@ -54,14 +56,16 @@ class EventStream:
 
 class DaemonProcess:
     def __init__(self, policy: str, workdir: Path, rundir: Path,
-                 env: dict[str, str] | None = None, system_mode: bool = False) -> None:
+                 env: dict[str, str] | None = None, system_mode: bool = False,
+                 name: str = "s") -> None:
         self.extra_env = env or {}
         self.system_mode = system_mode
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.policy_path = workdir / "policy.toml"
         self.policy_path.write_text(policy)
         self.state = workdir / "state"
-        self.socket = rundir / "s.sock"
+        self.socket = rundir / f"{name}.sock"
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -113,6 +117,19 @@ class DaemonProcess:
     def store(self) -> Store:
         return Store.open_readonly(self.state / "shepherd.db")
 
+    def audit(self, kind: str) -> list[dict[str, Any]]:
+        store = self.store()
+        try:
+            rows = store.db.conn.execute("SELECT data FROM audit WHERE type = ? ORDER BY id",
+                                         (kind,)).fetchall()
+            return [json.loads(str(r[0])) for r in rows]
+        finally:
+            store.close()
+
+    def supervision(self) -> str:
+        """How this daemon holds membership, as it said at its last start."""
+        return str(self.audit("service_started")[-1]["supervision"])
+
     def audit_types(self) -> list[str]:
         store = self.store()
         try:
@@ -127,9 +144,10 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))  # short: socket paths are limited
     made: list[DaemonProcess] = []
 
-    def make(policy: str, env: dict[str, str] | None = None,
-             system_mode: bool = False) -> DaemonProcess:
-        daemon = DaemonProcess(policy, tmp_path, rundir, env, system_mode)
+    def make(policy: str, env: dict[str, str] | None = None, system_mode: bool = False,
+             name: str | None = None) -> DaemonProcess:
+        workdir = tmp_path / name if name else tmp_path
+        daemon = DaemonProcess(policy, workdir, rundir, env, system_mode, name or "s")
         made.append(daemon)
         return daemon.start()
 
@@ -143,7 +161,25 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
                 daemon.process.kill()
                 daemon.process.wait()
     subprocess.run(["pkill", "-KILL", "-f", f"shepherd-test-marker-{tmp_path.name}"], check=False)
+    for daemon in made:
+        remove_session_groups(daemon.state)
     shutil.rmtree(rundir, ignore_errors=True)
+
+
+def remove_session_groups(state: Path) -> None:
+    """Kill and remove what a test daemon left in cgroups (after kill -9, or a failed test)."""
+    mount, own = cgroup2_mount(), cgroup_of()
+    if mount is None or own is None or not (state / "instance-id").exists():
+        return
+    subtree = mount / own.lstrip("/") / f"shepherd-{instance_id(state)}"
+    if subtree.is_dir():
+        for group in subtree.iterdir():
+            if group.is_dir():
+                kill(group)
+        deadline = time.monotonic() + 10
+        while populated(subtree) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        remove(subtree)
 
 
 def policy(entries: str, supervisor: str = 'stop_grace = "2s"', users: str = "") -> str:

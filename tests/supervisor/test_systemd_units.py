@@ -1,21 +1,48 @@
-"""The systemd backend's unit construction and state handling (systemd is not PID 1 here)."""
+"""The systemd backend: unit construction, and launches answered only once a unit really runs.
+
+systemd is not PID 1 here: ``fake_systemd.py`` stands in for ``systemd-run`` and
+``systemctl`` on PATH, answering ``show`` from a script (queued, activating,
+active, failed, vanished), and starting the program for real.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.systemd import UnitState, run_command, show_command, stop_command
+from shepherd.supervisor.systemd import (
+    SystemdBackend,
+    UnitState,
+    run_command,
+    show_command,
+    stop_command,
+    unit_name,
+)
 
 ALEX = Account("alex", 1001, 1001, "/home/alex", "/bin/bash", (1001, 44))
+HERE = Path(__file__).resolve().parent
 
 
 def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant() -> None:
-    args = run_command(7, ["prismlauncher", "--offline"], ALEX, {"HOME": "/home/alex",
+    unit = unit_name("0123456789ab", 7)
+    assert unit == "shepherd-0123456789ab-session-7.service"  # the instance id in every name
+    args = run_command(unit, ["prismlauncher", "--offline"], ALEX, {"HOME": "/home/alex",
                        "DISPLAY": ":0"}, Path("/var/lib/shepherd/logs/session-7.log"),
                        grace_s=10, user_manager=False)
-    assert args[:5] == ["systemd-run", "--quiet", "--collect", "--no-block",
-                        "--unit=shepherd-session-7.service"]
+    assert args[:4] == ["systemd-run", "--quiet", "--collect", f"--unit={unit}"]
+    assert "--no-block" not in args  # systemd-run waits for the start job
+    assert "--property=Type=exec" in args  # ... which ends once the program was exec'd
     assert "--uid=1001" in args and "--gid=1001" in args
     assert "--property=KillMode=control-group" in args
     assert "--property=TimeoutStopSec=10s" in args
@@ -27,23 +54,130 @@ def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant
 
 
 def test_user_manager_unit_goes_through_the_childs_own_manager() -> None:
-    args = run_command(8, ["celeste"], ALEX, {}, Path("/tmp/x.log"), grace_s=5,
+    unit = unit_name("0123456789ab", 8)
+    args = run_command(unit, ["celeste"], ALEX, {}, Path("/tmp/x.log"), grace_s=5,
                        user_manager=True)
     assert "--user" in args and "--machine=alex@.host" in args
     assert not any(a.startswith("--uid=") for a in args)
-    assert stop_command(8, user_manager=True, account=ALEX) == [
-        "systemctl", "--user", "--machine=alex@.host", "stop", "--no-block",
-        "shepherd-session-8.service"]
-    assert show_command(8, user_manager=False, account=ALEX)[-1] == "shepherd-session-8.service"
+    assert stop_command(unit, user_manager=True, account=ALEX) == [
+        "systemctl", "--user", "--machine=alex@.host", "stop", unit]
+    assert show_command(unit, user_manager=False, account=ALEX)[-1] == unit
 
 
 def test_unit_state_is_parsed_from_systemctl_show() -> None:
     running = UnitState.parse(
-        "ActiveState=active\nSubState=running\nMainPID=4242\nResult=success\n")
-    assert running.running and running.main_pid == 4242
+        "LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nResult=success\n")
+    assert running.phase == "running" and running.main_pid == 4242
+    queued = UnitState.parse("LoadState=loaded\nActiveState=inactive\nMainPID=0\nJob=77\n")
+    assert queued.phase == "starting"  # not "inactive, so over": the race of issue 8
+    activating = UnitState.parse("ActiveState=activating\nSubState=start\nMainPID=0\n")
+    assert activating.phase == "starting"
+    no_pid_yet = UnitState.parse("ActiveState=active\nSubState=running\nMainPID=0\n")
+    assert no_pid_yet.phase == "starting"  # its exit could never be noticed
     stopping = UnitState.parse("ActiveState=deactivating\nSubState=stop-sigterm\nMainPID=0\n")
-    assert stopping.running and stopping.main_pid == 0
-    gone = UnitState.parse("ActiveState=inactive\nSubState=dead\nMainPID=0\nResult=exit-code\n")
-    assert not gone.running and gone.result == "exit-code"
-    unknown = UnitState.parse("")
-    assert not unknown.running
+    assert stopping.running and stopping.phase == "stopping"
+    failed = UnitState.parse("ActiveState=failed\nSubState=failed\nResult=exit-code\n")
+    assert failed.phase == "failed" and not failed.running
+    gone = UnitState.parse("LoadState=not-found\nActiveState=inactive\nMainPID=0\n")
+    assert gone.phase == "gone"
+    finished = UnitState.parse("ActiveState=inactive\nSubState=dead\nMainPID=0\nResult=success\n")
+    assert finished.phase == "gone" and not finished.running
+
+
+@pytest.fixture
+def fake_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("systemd-run", "systemctl"):
+        tool = bin_dir / name
+        tool.write_text(f"#!{sys.executable}\n" + (HERE / "fake_systemd.py").read_text())
+        tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    state = tmp_path / "systemd"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SYSTEMD", str(state))
+    yield state
+    pid = state / "pid"
+    if pid.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid.read_text()), 9)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def script(state: Path, show: list[str], **extra: Any) -> None:
+    (state / "script").write_text(json.dumps({"show": show, **extra}))
+
+
+def calls(state: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (state / "calls").read_text().splitlines()]
+
+
+ACTIVE = "LoadState=loaded\nActiveState=active\nSubState=running\nMainPID={pid}\nResult=success"
+QUEUED = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nMainPID=0\nJob=12"
+ACTIVATING = "LoadState=loaded\nActiveState=activating\nSubState=start\nMainPID=0\nJob=12"
+
+
+def launch(state: Path, tmp_path: Path, bound: float = 20.0) -> tuple[Any, list[int]]:
+    """Launch a real ``sleep`` through the backend; return its answer (or error) and ends."""
+    ended: list[int] = []
+
+    async def go() -> Any:
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 2, settle_bound_s=bound)
+        try:
+            answer: Any = await backend.spawn(5, ["sleep", "60"], Account.current(), {},
+                                              ended.append)
+        except OSError as exc:
+            return exc
+        await asyncio.sleep(0.1)
+        if not ended:  # still running: stop it as the daemon would
+            await backend.stop(5, 2)
+        return answer
+
+    return asyncio.run(go()), ended
+
+
+@pytest.mark.parametrize("before", [[], [QUEUED, QUEUED], [ACTIVATING], [QUEUED, ACTIVATING]])
+def test_a_launch_is_answered_once_the_unit_runs_with_its_main_process(
+        fake_systemd: Path, tmp_path: Path, before: list[str]) -> None:
+    script(fake_systemd, [*before, ACTIVE])
+    answer, ended = launch(fake_systemd, tmp_path)
+    assert answer["unit"] == "shepherd-0123456789ab-session-5.service"
+    assert answer["instance"] == "0123456789ab"
+    shows = [c for c in calls(fake_systemd) if "show" in c]
+    assert len(shows) == len(before) + 1  # read again while queued or activating
+    # Stopped by the daemon: systemctl stop, then the main process's end ends the session.
+    assert ["systemctl", "stop", answer["unit"]] in calls(fake_systemd)
+    assert ended == [5]
+
+
+def test_a_unit_that_failed_to_start_is_a_failed_launch(fake_systemd: Path,
+                                                        tmp_path: Path) -> None:
+    script(fake_systemd, [ACTIVE], run_fails="Job for x.service failed: exec format error")
+    answer, ended = launch(fake_systemd, tmp_path)
+    assert isinstance(answer, OSError) and "exec format error" in str(answer)
+    assert ended == []
+
+
+def test_a_unit_that_failed_after_its_start_job_is_a_failed_launch(fake_systemd: Path,
+                                                                   tmp_path: Path) -> None:
+    script(fake_systemd, [ACTIVATING, "ActiveState=failed\nSubState=failed\nResult=exit-code"])
+    answer, _ = launch(fake_systemd, tmp_path)
+    assert isinstance(answer, OSError) and "exit-code" in str(answer)
+
+
+def test_a_unit_that_vanished_is_reported_over_once_recorded(fake_systemd: Path,
+                                                             tmp_path: Path) -> None:
+    # The program ran and finished, and --collect removed the unit before it was read.
+    script(fake_systemd, ["LoadState=not-found\nActiveState=inactive\nMainPID=0"])
+    answer, ended = launch(fake_systemd, tmp_path)
+    assert answer["unit"].endswith("-session-5.service")
+    assert ended == [5]
+
+
+def test_a_unit_that_stays_queued_is_stopped_and_refused_within_the_bound(
+        fake_systemd: Path, tmp_path: Path) -> None:
+    script(fake_systemd, [QUEUED])
+    answer, ended = launch(fake_systemd, tmp_path, bound=0.5)
+    assert isinstance(answer, OSError) and "did not start" in str(answer)
+    assert any("stop" in c for c in calls(fake_systemd))  # not left to start later, unsupervised
+    assert ended == []

@@ -1,0 +1,227 @@
+"""cgroup v2 membership: where the daemon's sessions live, and how they end.
+
+Layout, under the cgroup the daemon was started in (a systemd service's
+delegated subtree, ``Delegate=yes``; or wherever it runs, if writable)::
+
+    <start cgroup>/shepherd-<instance>/supervisor   the daemon itself (a leaf)
+    <start cgroup>/shepherd-<instance>/session-<n>  one per session, siblings
+
+The daemon moves itself into a leaf because cgroup v2 lets a group hold
+processes or distribute resources to children, not both; every name carries
+the daemon instance's id, so two daemons never touch each other's groups.
+Membership is the kernel's: a process in a session's group stays in it
+whatever it does (``setsid``, double fork, clearing its environment), and only
+a writer of ``cgroup.procs`` of a common ancestor (root, or in user mode the
+owner of the subtree) can move it out. The session is over when
+``cgroup.events`` says ``populated 0``; the kernel signals every change of
+that file, so it is watched with inotify, never polled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shepherd.supervisor.inotify import Inotify
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR_LEAF = "supervisor"
+
+
+class CgroupUnavailable(Exception):
+    """No writable cgroup v2 here: the reason, in words."""
+
+
+def cgroup2_mount(mounts: str | None = None) -> Path | None:
+    """The cgroup2 mount point from ``/proc/mounts`` (``/sys/fs/cgroup``, or ``.../unified``)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "cgroup2":
+            return Path(fields[1].replace("\\040", " "))
+    return None
+
+
+def cgroup_of(pid: int | str = "self") -> str | None:
+    """The process's cgroup v2 path (``0::/...`` in ``/proc/PID/cgroup``), or None."""
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return None
+
+
+def populated(group: Path) -> bool:
+    """True while any process lives in the group or below it."""
+    try:
+        text = (group / "cgroup.events").read_text()
+    except FileNotFoundError:
+        return False
+    return "populated 1" in text.splitlines()
+
+
+def members(group: Path) -> list[int]:
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def kill(group: Path) -> None:
+    """SIGKILL everything in the group and below at once (``cgroup.kill``, Linux 5.14+).
+
+    The kernel also kills what is forked meanwhile, so a fork loop cannot race it.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        (group / "cgroup.kill").write_text("1")
+
+
+def remove(group: Path) -> None:
+    """Remove an emptied group and its empty children; a group still busy is left."""
+    if not group.is_dir():
+        return
+    for child in group.iterdir():
+        if child.is_dir():
+            remove(child)
+    with contextlib.suppress(OSError):
+        group.rmdir()
+
+
+def _move(pid: int, group: Path) -> None:
+    (group / "cgroup.procs").write_text(str(pid))
+
+
+@dataclass
+class CgroupHome:
+    """The daemon instance's subtree: its own leaf and its sessions' groups."""
+
+    mount: Path
+    start: Path      # where the daemon was started (put back there at a clean exit)
+    instance: Path   # <start>/shepherd-<instance>
+    watcher: Inotify
+
+    @classmethod
+    def prepare(cls, instance_id: str, mount: Path | None = None) -> CgroupHome:
+        """Make the subtree and move the daemon into its leaf; CgroupUnavailable if we can't."""
+        mount = mount or cgroup2_mount()
+        if mount is None:
+            raise CgroupUnavailable("no cgroup2 file system is mounted")
+        own = cgroup_of()
+        if own is None:
+            raise CgroupUnavailable("this process has no cgroup v2 path")
+        start = mount / own.lstrip("/")
+        name = f"shepherd-{instance_id}"
+        if start.name == SUPERVISOR_LEAF and start.parent.name == name:
+            start = start.parent.parent  # started again from our own leaf
+        instance = start / name
+        try:
+            instance.mkdir(exist_ok=True)
+            if not (instance / "cgroup.kill").exists():
+                raise CgroupUnavailable("the kernel has no cgroup.kill (Linux 5.14 or later)")
+            (instance / SUPERVISOR_LEAF).mkdir(exist_ok=True)
+            _move(os.getpid(), instance / SUPERVISOR_LEAF)
+        except OSError as exc:
+            if not populated(instance):
+                remove(instance)
+            raise CgroupUnavailable(
+                f"cannot create session groups under {start}: {exc.strerror or exc}") from None
+        return cls(mount, start, instance, Inotify())
+
+    def signal_members(self, group: Path, signum: int) -> int:
+        """Signal every process in the group through a pidfd, checked to be a member once open.
+
+        Between reading ``cgroup.procs`` and opening the pidfd, a member may exit and
+        its pid be reused by a process elsewhere: that process is not in the group
+        and is left alone. Once open, the pidfd names that one process for good.
+        """
+        sent = 0
+        for pid in members(group):
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if self.holds(group, pid):
+                    signal.pidfd_send_signal(fd, signum)
+                    sent += 1
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        return sent
+
+    def holds(self, group: Path, pid: int) -> bool:
+        """True when the process lives in the group or below it."""
+        path = cgroup_of(pid)
+        if path is None:
+            return False
+        where = self.mount / path.lstrip("/")
+        return where == group or group in where.parents
+
+    def group(self, session_id: int) -> Path:
+        return self.instance / f"session-{session_id}"
+
+    def owns(self, path: str | Path) -> bool:
+        """True for a session group of this instance (a snapshot's path is checked, not trusted)."""
+        group = Path(path)
+        return (group.parent == self.instance and group.name.startswith("session-")
+                and group.name[len("session-"):].isdigit())
+
+    def create(self, session_id: int) -> Path:
+        group = self.group(session_id)
+        if group.exists():  # a stale group of the same number: nothing of it may survive
+            kill(group)
+            remove(group)
+        group.mkdir()
+        return group
+
+    def sessions(self) -> dict[int, Path]:
+        """Every session group of this instance that exists now."""
+        found = {}
+        with contextlib.suppress(OSError):
+            for child in self.instance.iterdir():
+                if self.owns(child):
+                    found[int(child.name[len("session-"):])] = child
+        return found
+
+    def watch(self, group: Path, on_empty: Callable[[], None]) -> bool:
+        """Call ``on_empty`` once the group is empty; False when it already is."""
+        def changed() -> None:
+            if not populated(group):
+                self.watcher.remove(group / "cgroup.events")
+                on_empty()
+
+        try:
+            self.watcher.add(group / "cgroup.events", changed)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            return False
+        if not populated(group):  # emptied before the watch was in place
+            self.watcher.remove(group / "cgroup.events")
+            return False
+        return True
+
+    def unwatch(self, group: Path) -> None:
+        self.watcher.remove(group / "cgroup.events")
+
+    def release(self) -> None:
+        """At a clean exit: back to the start group, and the subtree removed if empty."""
+        self.watcher.close()
+        with contextlib.suppress(OSError):
+            _move(os.getpid(), self.start)
+        remove(self.instance)

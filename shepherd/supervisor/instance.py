@@ -1,0 +1,40 @@
+"""The daemon instance's id: in every marker, unit name and cgroup it makes.
+
+Derived from the state directory's real path and a random token kept in that
+directory, so a daemon restarted on the same state recognises its own
+sessions, while two daemons (two state directories, or a copy of one) never
+share an id and never touch each other's sessions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE = "instance-id"
+
+
+def instance_id(state_dir: Path) -> str:
+    """12 hex digits; the token is created on first use (a fresh one each time if unwritable)."""
+    path = state_dir / TOKEN_FILE
+    token = ""
+    with contextlib.suppress(OSError):
+        token = path.read_text().strip()
+    if len(token) < 16 or not all(c in "0123456789abcdef" for c in token):
+        token = secrets.token_hex(16)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(TOKEN_FILE + ".tmp")
+            partial.write_text(token + "\n")
+            os.replace(partial, path)
+        except OSError as exc:
+            log.error("cannot keep the instance id in %s (%s): sessions left by a crash "
+                      "will not be recognised after a restart", path, exc)
+    where = os.path.realpath(state_dir)
+    return hashlib.sha256(f"{where}\0{token}".encode()).hexdigest()[:12]

@@ -1,0 +1,207 @@
+"""Start one session's program: the only code that runs between the daemon's fork and exec.
+
+The daemon runs this file as ``python -I -S starter.py SPEC`` (standard library
+only, no site, no environment-driven imports), with the program's clean
+environment, its log file as stdout/stderr and a status pipe. SPEC is JSON:
+
+- ``cgroup``: the session's cgroup directory. The starter writes itself into
+  ``cgroup.procs`` *before* it becomes the child and runs anything of the
+  child's, so the program and everything it ever starts are born inside the
+  session's cgroup, which they cannot leave.
+- ``keeper``: no usable cgroup (the fallback). The starter stays as the
+  session's keeper: a child subreaper, so every orphan of the session is
+  re-parented to it and nothing else, and the session's processes are exactly
+  its descendants. It exits when it has no descendant left. ``SIGTERM`` is
+  passed on to every descendant; ``SIGUSR1`` kills them all, again and again
+  until none is left (a fork loop is caught on a later round).
+
+Either way the program runs as the child (``uid``, ``gid``, only ``groups``),
+in its own session, with default signal dispositions. Failure to start is
+written to the status pipe (then exit 127); a successful exec closes it empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+PR_SET_CHILD_SUBREAPER = 36
+START_FAILED = 127
+
+
+def become_child(spec: dict[str, Any]) -> None:
+    """Drop to the child's account and directory; reset what Python changed."""
+    uid, gid = int(spec["uid"]), int(spec["gid"])
+    if uid != os.getuid():
+        os.setgroups([int(g) for g in spec["groups"]])
+        os.setgid(gid)
+        os.setuid(uid)
+    try:
+        os.chdir(str(spec["cwd"]))
+    except OSError:
+        os.chdir("/")
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
+                   signal.SIGUSR1):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def run_program(spec: dict[str, Any], status_fd: int) -> None:
+    """Become the child and exec the program; on failure report it and exit."""
+    try:
+        if os.getpid() != os.getsid(0):
+            os.setsid()
+        become_child(spec)
+        command = [str(a) for a in spec["command"]]
+        os.execvpe(command[0], command, dict(os.environ))
+    except OSError as exc:
+        report(status_fd, str(exc.strerror or exc), exc.errno or 0)
+    except Exception as exc:  # the spec itself was bad: still say why
+        report(status_fd, str(exc))
+    os._exit(START_FAILED)
+
+
+def report(status_fd: int, message: str, error: int = 0) -> None:
+    """``ERRNO<TAB>message`` on the status pipe (the daemon raises it as an OSError)."""
+    with contextlib.suppress(OSError):
+        os.write(status_fd, f"{error}\t{message or 'failed'}".encode(errors="replace")[:4000])
+
+
+# -- keeper (fallback without cgroups) -----------------------------------------------
+def descendants(root: int) -> list[int]:
+    """Living descendants of ``root``, parents before children, from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                raw = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        if fields[0] in ("Z", "X"):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    return int(raw[raw.rindex(")") + 2:].split()[1])
+
+
+def signal_descendants(signum: int) -> int:
+    """Signal every descendant through a pidfd, checked to still be ours after opening."""
+    me = os.getpid()
+    found = descendants(me)
+    ours = {me, *found}
+    sent = 0
+    for pid in found:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            # The pidfd pins the process; if the pid was reused before it was opened,
+            # the new process is not a child of one of ours and is left alone.
+            if parent_of(pid) in ours:
+                signal.pidfd_send_signal(fd, signum)
+                sent += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return sent
+
+
+def keep(spec: dict[str, Any], status_fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        report(status_fd, "cannot become the session's subreaper")
+        os._exit(START_FAILED)
+    if os.getpid() != os.getsid(0):
+        os.setsid()
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal_descendants(signal.SIGTERM))
+    signal.signal(signal.SIGUSR1, lambda signum, frame: kill_all())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    exec_read, exec_write = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(exec_read)
+        os.close(status_fd)
+        run_program(spec, exec_write)
+    os.close(exec_write)
+    failure = os.read(exec_read, 4096)
+    os.close(exec_read)
+    if failure:  # already ERRNO<TAB>message
+        with contextlib.suppress(OSError):
+            os.write(status_fd, failure)
+        os.waitpid(pid, 0)
+        os._exit(START_FAILED)
+    os.close(status_fd)  # started: the daemon reads an empty, closed pipe
+    while True:  # signal handlers run in here; the keeper ends with its last descendant
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    os._exit(0)
+
+
+def kill_all(bound_s: float = 30.0) -> None:
+    """SIGKILL every descendant, round after round, until none is left alive.
+
+    A process forked between a scan and its signal is found by the next round;
+    killed processes cannot fork, so the rounds converge.
+    """
+    end = time.monotonic() + bound_s
+    while signal_descendants(signal.SIGKILL) and time.monotonic() < end:
+        while True:  # reap what died, so the next scan sees only the living
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+        time.sleep(0.001)
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    status_fd = int(spec["status_fd"])
+    os.set_inheritable(status_fd, False)
+    try:
+        if spec.get("cgroup"):
+            try:
+                with open(os.path.join(str(spec["cgroup"]), "cgroup.procs"), "w") as procs:
+                    procs.write("0")
+            except OSError as exc:
+                report(status_fd, f"cannot join the session's cgroup: {exc.strerror or exc}",
+                       exc.errno or 0)
+                os._exit(START_FAILED)
+            run_program(spec, status_fd)
+        keep(spec, status_fd)
+    except Exception as exc:  # never leave the daemon believing it started
+        report(status_fd, f"the session could not be set up: {exc}")
+        os._exit(START_FAILED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Clock trust fails closed (issue 8, "What was seen" 6).
+
+``adjtimex`` is filtered by the shipped unit's ``ProtectClock=yes``: its failure
+must read as "not synchronised", and synchronisation is then read from
+systemd-timesyncd's flag or timedated. A wall clock moved while the daemon was
+down, within the same boot, is a clock jump at start like any other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import stat
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.daemon import system
+from shepherd.daemon.system import TimeSync, kernel_synchronized
+from shepherd.store import Store
+from tests.daemon.conftest import policy
+
+
+class FailingLibc:
+    """What a seccomp filter leaves of adjtimex: -1 (EPERM)."""
+
+    def adjtimex(self, buffer: Any) -> int:
+        ctypes.set_errno(1)
+        return -1
+
+
+def test_adjtimex_failing_is_unknown_never_synchronised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: FailingLibc())
+    assert kernel_synchronized() is None
+    sync = TimeSync(flag=Path("/nonexistent/synchronized"))
+    assert sync.synchronized() is False
+    assert sync.needs_timedated()
+
+
+def test_without_adjtimex_the_timesyncd_flag_is_read(tmp_path: Path) -> None:
+    flag = tmp_path / "synchronized"
+    sync = TimeSync(kernel=lambda: None, flag=flag)
+    assert not sync.synchronized()
+    flag.touch()
+    assert sync.synchronized() and not sync.needs_timedated()
+    # The kernel's answer, when it can be had, comes first.
+    assert not TimeSync(kernel=lambda: False, flag=flag).synchronized()
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("b true", True), ("b false", False),
+                                                  (None, False)])
+def test_without_adjtimex_or_flag_timedated_is_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str | None,
+        expected: bool) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    busctl = bin_dir / "busctl"
+    if answer is None:  # timedated not reachable
+        busctl.write_text("#!/bin/sh\necho 'Failed to connect to bus' >&2\nexit 1\n")
+    else:
+        busctl.write_text(f"#!/bin/sh\n[ \"$4 $5\" = 'org.freedesktop.timedate1 "
+                          f"NTPSynchronized' ] && echo '{answer}'\n")
+    busctl.chmod(busctl.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    sync = TimeSync(kernel=lambda: None, flag=tmp_path / "absent")
+    assert not sync.synchronized()  # unknown until asked
+    sync.refresh()
+    assert sync.synchronized() is expected
+
+
+def test_a_clock_moved_forward_while_the_daemon_was_down_is_a_jump_at_start(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { cooldown = "1h" }
+"""))
+    d.call("launch", entry="game")
+    d.call("stop")
+    assert d.call("status")["users"][0]["entries"][0]["state"] == "cooldown"
+    d.kill9()
+    # Same boot: the stored (wall, CLOCK_BOOTTIME) pair says what the wall clock should
+    # read now. Moving the system clock a day forward is the same as this pair a day back.
+    path = d.state / "clock-anchor"
+    anchor = json.loads(path.read_text())
+    assert anchor["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    anchor["wall"] = (datetime.fromisoformat(anchor["wall"]) - timedelta(days=1)).isoformat()
+    path.write_text(json.dumps(anchor))
+    d.start()
+    jumps = [j for j in d.audit("clock_jump") if j.get("at_start")]
+    assert len(jumps) == 1 and abs(jumps[0]["skew_s"] - 86400) < 120
+    synchronized = system.clock_synchronized()
+    assert jumps[0]["followed"] is synchronized
+    status = d.call("status")
+    if not synchronized:
+        # Not trusted: the cooldown still holds and the parent is asked to accept it.
+        assert status["clock_jump_pending"]
+        assert status["users"][0]["entries"][0]["state"] == "cooldown"
+        now = datetime.fromisoformat(status["now"])
+        assert abs((datetime.now(UTC) - timedelta(days=1) - now).total_seconds()) < 120
+
+
+def test_the_clock_anchor_keeps_boot_time_and_the_store_the_trusted_wall(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n'),
+                       env={"WATCHDOG_USEC": "400000"})  # clock checks every 0.2 s
+    time.sleep(0.6)
+    d.kill9()
+    anchor = json.loads((d.state / "clock-anchor").read_text())
+    assert set(anchor) == {"boot_id", "wall", "boot", "mono"}
+    assert abs(anchor["boot"] - time.clock_gettime(time.CLOCK_BOOTTIME)) < 5
+    # The store keeps the trusted wall too (checked after a reboot), though less often.
+    store = Store.open_readonly(d.state / "shepherd.db")
+    try:
+        assert store.trusted_wall() is not None
+    finally:
+        store.close()

@@ -1,0 +1,220 @@
+"""Nothing a program does gets it out of its session (issue 8, "What was seen" 1 and 2).
+
+Every test runs in both modes (see conftest).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.supervisor.conftest import (
+    MODES,
+    ROOT,
+    escape,
+    none_left,
+    start_daemon,
+    survivors,
+    wait_for,
+)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("system_mode", [False, pytest.param(True, marks=ROOT)])
+def test_setsid_env_i_sleep_then_exit_stays_in_the_session(
+        daemon_factory: Any, mode: str, system_mode: bool, token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+command = ["/bin/sh", "-c", "setsid -f env -i sleep 100000.{token}; exit 0"]
+""", system_mode=system_mode)
+    events = d.events()
+    user = {"user": "nobody"} if system_mode else {}
+    started = d.call("launch", entry="game", **user)
+    wait_for(lambda: survivors(token))
+    if system_mode:
+        assert all(os.stat(f"/proc/{pid}").st_uid == pwd.getpwnam("nobody").pw_uid
+                   for pid in survivors(token))
+    time.sleep(1.0)  # the shell is long gone; the sleep it left is still the session
+    assert [s["id"] for s in d.call("status")["sessions"]] == [started["session_id"]]
+    d.call("stop", session_id=started["session_id"])
+    ended = events.next("session_ended")
+    assert ended["reason"] == "stopped_by_admin" and ended["charged_s"] >= 1.0
+    none_left(token)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_grandchild_that_setsids_double_forks_and_clears_its_environment_dies_at_expiry(
+        daemon_factory: Any, mode: str, token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("grandchild", token)}
+limits = {{ max_run = "3s" }}
+""")
+    events = d.events()
+    d.call("launch", entry="game")
+    wait_for(lambda: survivors(token))
+    ended = events.next("session_ended")
+    assert ended["reason"] == "expired"  # not "exited" after a few milliseconds
+    assert ended["charged_s"] >= 2.9
+    none_left(token)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_fork_setsid_exit_loop_every_2ms_is_stopped(daemon_factory: Any, mode: str,
+                                                       token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("fork-loop", token)}
+""")
+    events = d.events()
+    started = d.call("launch", entry="game")
+    time.sleep(1.0)
+    assert [s["id"] for s in d.call("status")["sessions"]] == [started["session_id"]]
+    d.call("stop")
+    assert events.next("session_ended")["reason"] == "stopped_by_admin"
+    none_left(token, settle=1.0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(daemon_factory: Any, mode: str,
+                                                                  token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("ignore-term", token)}
+""", supervisor='stop_grace = "1s"')
+    events = d.events()
+    d.call("launch", entry="game")
+    wait_for(lambda: len(survivors(token)) >= 2)
+    d.call("stop")
+    assert events.next("session_ended")["reason"] == "stopped_by_admin"
+    none_left(token)
+
+
+def program_pid(announced: int) -> int:
+    """The session's first program: the pid announced, or in the fallback its keeper's child."""
+    cmdline = Path(f"/proc/{announced}/cmdline").read_bytes()
+    if b"starter.py" not in cmdline:
+        return announced
+    children = Path(f"/proc/{announced}/task/{announced}/children").read_text().split()
+    return int(children[0])
+
+
+def process_with_pid(pid: int, command: list[str], account: str) -> subprocess.Popen[bytes] | None:
+    """Start a process of another account that gets exactly ``pid`` (recycled), if we can.
+
+    Another process forking at the same moment may take the pid first: then None.
+    """
+    user = pwd.getpwnam(account)
+    for _ in range(20):
+        Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+        process = subprocess.Popen(command, user=user.pw_uid, group=user.pw_gid,
+                                   extra_groups=[], start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if process.pid == pid:
+            return process
+        process.kill()
+        process.wait()
+        if Path(f"/proc/{pid}").exists():
+            return None
+    return None
+
+
+@ROOT
+@pytest.mark.parametrize("mode", MODES)
+def test_a_foreign_process_with_the_recycled_pid_of_the_session_leader_is_never_touched(
+        daemon_factory: Any, mode: str, token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+command = ["/bin/sh", "-c", "setsid -f sleep 100000.{token}; sleep 1; exit 0"]
+""")
+    # The member left behind has a session of its own, so nothing holds the leader's pid
+    # (a pid still used as a session or group id is never handed out again).
+    events = d.events()
+    for _ in range(5):  # the machine may hand the freed pid to someone else first
+        d.call("launch", entry="game")
+        leader = program_pid(int(events.next("session_started")["pid"]))
+        gone = Path(f"/proc/{leader}")
+        wait_for(lambda gone=gone: not gone.exists())  # exited and reaped
+        # An unrelated process of another account, in a session of its own whose id is
+        # the old leader's pid: the old tracking took it for a member.
+        foreign = process_with_pid(leader, ["sleep", f"100000.{token}1"], "nobody")
+        if foreign is not None:
+            break
+        d.call("stop")
+        events.next("session_ended")
+    else:
+        pytest.fail("could not get a session leader's pid again (a busy machine?)")
+    try:
+        time.sleep(1.2)  # a checkpoint or two
+        d.call("stop")
+        assert events.next("session_ended")["reason"] == "stopped_by_admin"
+        time.sleep(0.5)
+        assert foreign.poll() is None  # neither signalled nor waited for
+        assert [p for p in survivors(token) if p != foreign.pid] == []
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_clean_shutdown_leaves_nothing_behind(daemon_factory: Any, mode: str,
+                                                token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("ignore-term", token)}
+[[entries]]
+id = "shell"
+command = ["/bin/sh", "-c", "setsid -f env -i sleep 100000.{token}; exit 0"]
+""", supervisor='stop_grace = "1s"', users="max_sessions = 2")
+    d.call("launch", entry="game")
+    d.call("launch", entry="shell")
+    wait_for(lambda: len(survivors(token)) >= 3)
+    assert d.stop() == 0
+    none_left(token)
+    reasons = [e["reason"] for e in d.audit("session_ended")]
+    assert reasons == ["daemon_shutdown", "daemon_shutdown"]
+    if mode == "cgroup":
+        assert "cgroup v2 (" in d.supervision()
+        subtree = Path(d.supervision().split("(", 1)[1].rstrip(")"))
+        assert not subtree.exists()  # the daemon's subtree is given back
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("on_restart", ["adopt", "stop"])
+def test_after_kill_9_a_printing_program_lives_on_and_is_adopted_or_stopped(
+        daemon_factory: Any, mode: str, on_restart: str, token: str, tmp_path: Path) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("printer", token)}
+""", supervisor=f'stop_grace = "1s"\non_restart = "{on_restart}"')
+    started = d.call("launch", entry="game")
+    wait_for(lambda: len(survivors(token)) >= 2)
+    d.kill9()
+    log = tmp_path / "state" / "logs" / f"session-{started['session_id']}.log"
+    size = log.stat().st_size
+    time.sleep(1.0)
+    # Its output goes to the log directly: the daemon's death broke no pipe of it.
+    assert log.stat().st_size > size
+    assert len(survivors(token)) >= 2
+    d.start()
+    if on_restart == "adopt":
+        assert [s["id"] for s in d.call("status")["sessions"]] == [started["session_id"]]
+        assert "session_adopted" in d.audit_types()
+        assert len(survivors(token)) >= 2
+        d.call("stop")
+    else:
+        assert d.call("status")["sessions"] == []
+    none_left(token)

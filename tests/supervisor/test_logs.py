@@ -1,0 +1,38 @@
+"""Session logs: written by the program itself, kept to their cap by rotation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shepherd.supervisor.logs import SessionLogs, cap_file
+
+
+def test_a_log_past_its_cap_keeps_its_latest_part_and_the_writer_goes_on(tmp_path: Path) -> None:
+    logs = SessionLogs(tmp_path / "logs", cap=1000)
+    fd = logs.open(3)  # what the program gets as stdout and stderr
+    try:
+        os.write(fd, b"a" * 1500 + b"b" * 500)
+        assert cap_file(logs.path(3), 1000)
+        kept = logs.path(3).with_name("session-3.log.1")
+        assert kept.read_bytes() == b"a" * 500 + b"b" * 500  # the latest 1000 bytes
+        assert logs.path(3).stat().st_size == 0
+        os.write(fd, b"after")  # O_APPEND: the program's writes start again at the top
+        assert logs.path(3).read_bytes() == b"after"
+        assert not cap_file(logs.path(3), 1000)
+    finally:
+        os.close(fd)
+
+
+def test_a_log_cannot_be_redirected_through_a_symlink(tmp_path: Path) -> None:
+    logs = SessionLogs(tmp_path / "logs")
+    logs.directory.mkdir()
+    target = tmp_path / "elsewhere"
+    logs.path(4).symlink_to(target)
+    try:
+        logs.open(4)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("followed a symlink")
+    assert not target.exists()
