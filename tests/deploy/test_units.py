@@ -70,3 +70,32 @@ def test_sysusers_snippet_creates_the_policy_default_admin_group() -> None:
     lines = [line.split() for line in (UNITS / "shepherd.sysusers.conf").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     assert lines == [["g", Supervisor().admin_group, "-"]]
+
+
+def seconds(value: str) -> float:
+    units = {"min": 60, "s": 1, "h": 3600}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value)
+
+
+@pytest.mark.parametrize("unit", ["shepherd.service", "shepherd-user.service"])
+def test_the_watchdog_is_pinged_by_the_once_a_minute_clock_check(unit: str) -> None:
+    from shepherd.daemon.core import CLOCK_CHECK_S
+
+    # The daemon pings at half of WatchdogSec or at its clock check, whichever is
+    # sooner; a watchdog of twice the clock check adds no wake-up of its own.
+    assert seconds(unit_values(UNITS / unit)["WatchdogSec"]) >= 2 * CLOCK_CHECK_S
+
+
+def test_user_unit_delegates_its_subtree_and_keeps_sessions_through_a_daemon_crash() -> None:
+    values = unit_values(UNITS / "shepherd-user.service")
+    assert values["Delegate"] == "yes"  # session cgroups live in the service's subtree
+    assert values["KillMode"] == "process"  # a crash kills the daemon, not its sessions
+
+
+def test_system_unit_sessions_are_units_of_their_own() -> None:
+    values = unit_values(UNITS / "shepherd.service")
+    # Sessions are transient units outside this cgroup: the daemon's helpers may go.
+    assert values["KillMode"] == "mixed" and values["ProtectControlGroups"] == "yes"
