@@ -75,7 +75,34 @@ def report(status_fd: int, message: str, error: int = 0) -> None:
 
 # -- keeper (fallback without cgroups) -----------------------------------------------
 def descendants(root: int) -> list[int]:
-    """Living descendants of ``root``, parents before children, from ``/proc``."""
+    """Living descendants of ``root``, parents before children.
+
+    Read from each process's ``children`` files, so a round costs the size of the
+    tree, not of the machine: fast enough to catch a fork loop between two forks.
+    """
+    if not os.path.exists(f"/proc/{root}/task/{root}/children"):
+        return _descendants_by_scan(root)
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as handle:
+                    children = [int(c) for c in handle.read().split()]
+            except OSError:
+                continue
+            found.extend(children)
+            stack.extend(children)
+    return found
+
+
+def _descendants_by_scan(root: int) -> list[int]:
+    """The same from every ``/proc/PID/stat`` (kernels without ``children`` files)."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -98,13 +125,14 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def parent_of(pid: int) -> int | None:
+def parent_and_state(pid: int) -> tuple[int, str] | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             raw = handle.read().decode(errors="replace")
     except OSError:
         return None
-    return int(raw[raw.rindex(")") + 2:].split()[1])
+    fields = raw[raw.rindex(")") + 2:].split()
+    return int(fields[1]), fields[0]
 
 
 def signal_descendants(signum: int) -> int:
@@ -121,7 +149,9 @@ def signal_descendants(signum: int) -> int:
         try:
             # The pidfd pins the process; if the pid was reused before it was opened,
             # the new process is not a child of one of ours and is left alone.
-            if parent_of(pid) in ours:
+            # (Zombies are dead already: signalling them would count as progress.)
+            found_now = parent_and_state(pid)
+            if found_now is not None and found_now[0] in ours and found_now[1] not in "ZX":
                 signal.pidfd_send_signal(fd, signum)
                 sent += 1
         except OSError:
@@ -173,14 +203,13 @@ def kill_all(bound_s: float = 30.0) -> None:
     """
     end = time.monotonic() + bound_s
     while signal_descendants(signal.SIGKILL) and time.monotonic() < end:
-        while True:  # reap what died, so the next scan sees only the living
+        while True:  # reap what died, so the next round sees only the living
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 break
-        time.sleep(0.001)
 
 
 def main() -> None:
