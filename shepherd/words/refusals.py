@@ -82,8 +82,8 @@ def _already_running(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         return "it is already running"
     most = int(data.get("max_sessions") or 1)
     if most == 1:
-        return "another program is running, and only one may run at a time"
-    return f"{most} programs are running, the most allowed at once"
+        return "another program is running (only one may run at a time)"
+    return f"{most} programs are running (the most allowed at once)"
 
 
 def _outside_window(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

@@ -97,7 +97,7 @@ def test_a_busy_entry_is_not_called_available() -> None:
                           reasons=({"code": "already_running", "session_ids": [1],
                                     "max_sessions": 1},))]}]), PARIS)
     assert "available" not in lines[1]
-    assert lines[1].endswith("another program is running, and only one may run at a time")
+    assert lines[1].endswith("another program is running (only one may run at a time)")
 
 
 def test_store_trouble_clock_jump_and_rejected_reload_are_said_in_words() -> None:

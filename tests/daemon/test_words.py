@@ -215,6 +215,6 @@ def test_status_calls_an_entry_busy_when_another_fills_the_slot(daemon_factory: 
     text = shepherd(d, "status").stdout.splitlines()
     beta = next(line for line in text if line.strip().startswith("Beta"))
     assert "busy" in beta and "available" not in beta
-    assert beta.endswith("another program is running, and only one may run at a time")
+    assert beta.endswith("another program is running (only one may run at a time)")
     alpha = next(line for line in text if line.strip().startswith("Alpha"))
     assert "running" in alpha and "session 1" in alpha

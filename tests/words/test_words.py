@@ -102,8 +102,8 @@ def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
 @pytest.mark.parametrize(("reason", "clause"), [
     (NotAllowedForUser("sam", "minecraft"), "it is not one of sam's entries"),
     (AlreadyRunning((3,), 1, True), "it is already running"),
-    (AlreadyRunning((3,), 1), "another program is running, and only one may run at a time"),
-    (AlreadyRunning((3, 4), 2), "2 programs are running, the most allowed at once"),
+    (AlreadyRunning((3,), 1), "another program is running (only one may run at a time)"),
+    (AlreadyRunning((3, 4), 2), "2 programs are running (the most allowed at once)"),
     (OutsideWindow(None), "it is outside its allowed hours, and none are coming up"),
     (QuotaExhausted(0.0, 0, None), "it has no time allowed"),
     (QuotaExhausted(0.0, 0, local(28, 4)),
