@@ -406,6 +406,14 @@ class Daemon:
             system.notify_desktop(record.account, entry.title if entry else warning.entry,
                                   data["text"], urgency)
 
+    def _notify(self, user: str, title: str, body: str, urgency: str) -> None:
+        """Best effort: a desktop notification in the child's session (never waited for)."""
+        try:
+            account = self._account(user)
+        except KeyError:
+            return
+        system.notify_desktop(account, title, body, urgency)
+
     # -- sessions -----------------------------------------------------------------
     def blocked(self) -> tuple[Reason, ...]:
         """What refuses every launch whatever the policy says: no writable store."""
@@ -425,9 +433,10 @@ class Daemon:
                         actor=actor)
             known = self.policy.entry(entry_id)
             label = known.title if known else entry_id
-            raise RpcError(LAUNCH_DENIED,
-                           refusal_sentence(label, decision.reasons, now.wall, self.zone),
-                           {"denied": reasons, "label": label})
+            sentence = refusal_sentence(label, decision.reasons, now.wall, self.zone)
+            if actor == user:  # the child asked, maybe from a menu launcher with no terminal
+                self._notify(user, label, sentence, "normal")
+            raise RpcError(LAUNCH_DENIED, sentence, {"denied": reasons, "label": label})
         self._next_session_id += 1
         entry = self.policy.entry(entry_id)
         assert entry is not None

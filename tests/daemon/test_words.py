@@ -4,6 +4,11 @@ that say what they did, and records that say what happened."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +223,52 @@ def test_status_calls_an_entry_busy_when_another_fills_the_slot(daemon_factory: 
     assert beta.endswith("another program is running (only one may run at a time)")
     alpha = next(line for line in text if line.strip().startswith("Alpha"))
     assert "running" in alpha and "session 1" in alpha
+
+
+@pytest.fixture
+def desktop(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """A fake notify-send on the daemon's PATH and the session bus it looks for."""
+    run_user = Path(f"/run/user/{os.getuid()}")
+    if run_user.exists():
+        pytest.skip(f"{run_user} belongs to a real session here; not touching it")
+    bin_dir, said = tmp_path / "bin", tmp_path / "notifications"
+    bin_dir.mkdir()
+    tool = bin_dir / "notify-send"
+    tool.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {said}\necho >> {said}\n')
+    tool.chmod(0o755)
+    run_user.mkdir(parents=True)
+    (run_user / "bus").touch()
+    try:
+        yield {"PATH": f"{bin_dir}:{os.environ['PATH']}"}, said
+    finally:
+        shutil.rmtree(run_user, ignore_errors=True)
+
+
+def notifications(said: Path, count: int) -> list[list[str]]:
+    for _ in range(100):
+        if said.exists() and len(said.read_text().splitlines()) >= count:
+            break
+        time.sleep(0.05)
+    return [line.split("|")[:-1] for line in said.read_text().splitlines()]
+
+
+def test_the_childs_desktop_is_told_refusals_and_warnings_in_words(
+        daemon_factory: Any, desktop: tuple[dict[str, str], Path]) -> None:
+    env, said = desktop
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+label = "Minecraft"
+command = ["sleep", "600"]
+limits = { daily_quota = "60s", cooldown = "30m" }
+warnings = [ { before = "2m", severity = "critical", message = "Save your world!" } ]
+"""), env=env)
+    d.call("launch", entry="game")
+    d.call("stop")
+    with pytest.raises(RpcError):
+        d.call("launch", entry="game")
+    shown = notifications(said, 2)
+    assert shown[0][-2:] == ["Minecraft", "1 minute left. Save your world!"]
+    assert "--urgency=critical" in shown[0]
+    assert shown[1][-2] == "Minecraft"
+    assert shown[1][-1].startswith("Minecraft can't start: it needs a rest until ")
