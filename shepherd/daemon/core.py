@@ -42,7 +42,7 @@ from shepherd.ipc.server import RpcServer
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.store import Store, StoreError
-from shepherd.supervisor import LaunchBackend
+from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
@@ -100,6 +100,7 @@ class Daemon:
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
                                           policy.supervisor.stop_grace)
         self.clock_check_s = CLOCK_CHECK_S
+        self.membership = Membership("not started yet", airtight=True)
         self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self.sessions: dict[int, RunningSession] = {}
@@ -126,7 +127,7 @@ class Daemon:
     # -- start-up ---------------------------------------------------------------
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        membership = self.backend.start()
+        self.membership = self.backend.start()
         first = system.read_clocks()
         self._open_store(first.wall)
         now = self._start_clock(first)
@@ -138,7 +139,7 @@ class Daemon:
             self._next_session_id = self.store.next_session_id()
         self._audit(now, "service_started", {"pid": os.getpid(), "user_mode": self.config.user_mode,
                                              "version": 1, "instance": self.instance_id,
-                                             "supervision": membership})
+                                             "supervision": self.membership.how})
         self._record_policy(now, self.config.policy_path)
         await self._recover(now)
         await self.server.start()
@@ -280,6 +281,7 @@ class Daemon:
         now = self.clock.trusted.instant(reading)
         self._audit(now, "service_stopped", {"pid": os.getpid()})
         self._keep_clock(reading, durable=True)
+        self.anchor.close()
         await self.server.close()
         if self.store is not None:
             self.store.close()
@@ -598,5 +600,7 @@ class Daemon:
     def _update_status(self) -> None:
         running = ", ".join(f"{r.user}:{r.entry}" for r in self.sessions.values()) or "idle"
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
-                         + ("" if self.store else " — STORE UNAVAILABLE, launches denied"))
+                         + ("" if self.store else " — STORE UNAVAILABLE, launches denied")
+                         + ("" if self.membership.airtight
+                            else " — NO CGROUPS, weaker process-tree tracking"))
 

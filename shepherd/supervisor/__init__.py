@@ -11,16 +11,25 @@ decide anything: the daemon tells it what to start and stop.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shepherd.supervisor.account import Account
 
 
+@dataclass(frozen=True)
+class Membership:
+    """How a backend holds its sessions' processes: in words, and whether a child can leave."""
+
+    how: str
+    airtight: bool
+
+
 class LaunchBackend(Protocol):
     name: str
 
-    def start(self) -> str:
-        """Prepare to supervise (before recovery); returns how membership is held, in words."""
+    def start(self) -> Membership:
+        """Prepare to supervise (before recovery): how membership is held."""
 
     async def spawn(self, session_id: int, command: Sequence[str], account: Account,
                     env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shepherd.supervisor import starter
+from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import CgroupHome, CgroupUnavailable, kill, populated, remove
 from shepherd.supervisor.logs import SessionLogs
@@ -67,11 +67,10 @@ class DirectBackend:
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
         self.home: CgroupHome | None = None
         self.sessions: dict[int, DirectSession] = {}
-        self.membership = "not started"
 
     # -- start-up -----------------------------------------------------------------
-    def start(self) -> str:
-        """Set up membership; returns it in words (the daemon logs and audits it)."""
+    def start(self) -> Membership:
+        """Set up membership (the daemon logs and audits how)."""
         reason = "disabled by SHEPHERD_SUPERVISION=tree"
         if self.use_cgroups:
             try:
@@ -79,13 +78,11 @@ class DirectBackend:
             except CgroupUnavailable as exc:
                 reason = str(exc)
         if self.home is not None:
-            self.membership = f"cgroup v2 ({self.home.instance})"
-        else:
-            self.membership = ("process trees, NOT cgroups: " + reason + ". A program that "
-                               "kills its session's keeper (user mode) could escape")
-            log.error("no writable cgroup v2 (%s): sessions are tracked as process trees "
-                      "instead, which is weaker", reason)
-        return self.membership
+            return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
+        log.error("no writable cgroup v2 (%s): sessions are tracked as process trees "
+                  "instead, which is weaker", reason)
+        return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
+                          "session's keeper (user mode) could escape", airtight=False)
 
     # -- launching ------------------------------------------------------------------
     async def spawn(self, session_id: int, command: Sequence[str], account: Account,

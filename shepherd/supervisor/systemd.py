@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.logs import SessionLogs
 
@@ -147,8 +148,9 @@ class SystemdBackend:
         self.settle_bound_s = settle_bound_s
         self.units: dict[int, Unit] = {}
 
-    def start(self) -> str:
-        return f"systemd transient units (shepherd-{self.instance_id}-session-*.service)"
+    def start(self) -> Membership:
+        return Membership(f"systemd transient units (shepherd-{self.instance_id}-session-"
+                          "*.service)", airtight=True)
 
     async def _run(self, args: list[str], timeout: float = CALL_TIMEOUT_S) -> str:
         process = await asyncio.create_subprocess_exec(

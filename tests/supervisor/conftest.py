@@ -91,6 +91,8 @@ def start_daemon(daemon_factory: Any, mode: str, entries: str, *,
                            env=mode_env(mode))
     expected = "cgroup v2" if mode == "cgroup" else "process trees"
     assert d.supervision().startswith(expected), d.supervision()
+    if mode == "tree":  # said loudly, not only recorded
+        assert "no writable cgroup v2" in d.log.read_text()
     return d
 
 
