@@ -256,19 +256,55 @@ class DirectBackend:
         return fd
 
     async def sweep(self, grace: float) -> list[int]:
-        """Stop what this instance left running that no snapshot claimed (cgroup mode)."""
-        if self.home is None:
-            return []
-        stray = [sid for sid in self.home.sessions() if sid not in self.sessions]
+        """Stop what this instance left running that no snapshot claimed.
+
+        A crash between starting a program and recording how to find it leaves a
+        group (or a keeper) nobody adopted: it is stopped here, never left running.
+        """
+        groups = self.home.sessions() if self.home is not None else {}
+        keepers = self._stray_keepers() if self.home is None else {}
+        stray = sorted({*groups, *keepers} - set(self.sessions))
         for sid in stray:
-            group = self.home.group(sid)
-            session = DirectSession(sid, lambda _: None, group=group)
-            self.sessions[sid] = session
-            if not self.home.watch(group, functools.partial(self._ended, session)):
-                self._ended(session)
-                continue
+            session = DirectSession(sid, lambda _: None, group=groups.get(sid))
+            if session.group is not None:
+                assert self.home is not None
+                self.sessions[sid] = session
+                if not self.home.watch(session.group, functools.partial(self._ended, session)):
+                    self._ended(session)
+                    continue
+            else:
+                pid, start = keepers[sid]
+                fd = self._open_keeper(pid, start, sid)
+                if fd is None:
+                    continue
+                session.keeper = fd
+                self.sessions[sid] = session
+                asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
             await self.stop(sid, grace)
         return stray
+
+    def _stray_keepers(self) -> dict[int, tuple[int, int]]:
+        """Keepers of this instance (their arguments say so): session -> (pid, start)."""
+        found: dict[int, tuple[int, int]] = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as handle:
+                    args = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if len(args) < 5 or args[3] != STARTER.encode():
+                continue
+            try:
+                spec = json.loads(args[4])
+            except ValueError:
+                continue
+            sid = spec.get("session")
+            info = read_proc(int(name))
+            if spec.get("instance") == self.instance_id and isinstance(sid, int) and info:
+                found[sid] = (int(name), info.start)
+        return found
 
     # -- upkeep and stopping ---------------------------------------------------------------
     def refresh_all(self) -> None:

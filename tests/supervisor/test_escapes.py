@@ -5,6 +5,7 @@ Every test runs in both modes (see conftest).
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.store import Store
 from tests.supervisor.conftest import (
     MODES,
     ROOT,
@@ -218,3 +220,26 @@ id = "game"
     else:
         assert d.call("status")["sessions"] == []
     none_left(token)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_program_started_just_before_a_crash_is_stopped_at_restart(
+        daemon_factory: Any, mode: str, token: str) -> None:
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("ignore-term", token)}
+""", supervisor='stop_grace = "1s"\non_restart = "adopt"')
+    started = d.call("launch", entry="game")
+    wait_for(lambda: len(survivors(token)) >= 2)
+    d.kill9()
+    # As if the daemon died after starting the program but before recording how to
+    # find it: the snapshot knows the session, not its group or keeper.
+    store = Store.open(d.state / "shepherd.db")
+    with store.db.write() as conn:
+        conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                     (json.dumps({"backend": "direct"}), started["session_id"]))
+    store.close()
+    d.start()
+    assert d.call("status")["sessions"] == []
+    none_left(token)  # found by its group or keeper all the same, and stopped
