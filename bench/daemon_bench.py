@@ -83,6 +83,13 @@ def main() -> None:
                 client.call("cooldown.clear", user=getpass.getuser(), entry="e0")
             print(f"launch round trip (spawn + store write): median "
                   f"{statistics.median(samples) * 1000:.2f} ms")
+            samples = []
+            for _ in range(20):  # the floor of a launch: the starter's interpreter start
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
+                samples.append(time.perf_counter() - start)
+            print(f"floor, `python -I -S -c pass`: median "
+                  f"{statistics.median(samples) * 1000:.2f} ms")
             time.sleep(2)
             print(f"idle, {args.seconds:.0f}s: {watch(daemon.pid, args.seconds)}")
             for i in range(4):
