@@ -51,8 +51,9 @@ class ShepherdApp(App[None]):
         Binding("2", "view('audit')", "Audit", show=False),
         Binding("3", "view('history')", "History", show=False),
         Binding("4", "view('policy')", "Policy", show=False),
-        Binding("R", "reload_policy", "Reload policy", show=False),
-        Binding("question_mark", "keys", "Keys"),
+        Binding("R", "reload_policy", "Reload policy", show=False,
+                tooltip="Read the policy file again (a bad one is rejected, the old one stays)"),
+        Binding("question_mark", "keys", "Keys", tooltip="This list"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -209,16 +210,19 @@ class ShepherdApp(App[None]):
         self.push_screen(HelpScreen(self.key_sections()))
 
     def key_sections(self) -> KeyList:
-        sections: KeyList = [("Everywhere", [*self.BINDINGS,
-                                             Binding("tab", "", "Next table or field"),
-                                             Binding("ctrl+p", "", "Command palette")])]
+        sections: KeyList = [("Everywhere", [
+            *self.BINDINGS,
+            Binding("tab,shift+tab", "", "Next (previous) table or field; arrows move within"),
+            Binding("ctrl+p", "", "Command palette: every action by name")])]
         if self.state.is_admin or self.state.hello is None:
             sections += [("Now (1)", list(DashboardScreen.BINDINGS)),
                          ("Audit (2)", list(AuditScreen.BINDINGS)),
                          ("History (3)", list(HistoryScreen.BINDINGS))]
         else:
             sections += [("Your entries", list(ChildScreen.BINDINGS))]
-        sections += [("In a question", list(ConfirmScreen.BINDINGS))]
+        sections += [("In a question", list(ConfirmScreen.BINDINGS)),
+                     ("In a form", [Binding("enter", "", "Done"),
+                                    Binding("escape", "", "Cancel")])]
         return sections
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

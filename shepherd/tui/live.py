@@ -223,7 +223,7 @@ class LiveState:
         if session is not None and session.get("deadline_cause") in ("window", "max_run"):
             end_s = session["remaining_s"] - ticking
             end = words.at_time(now + timedelta(seconds=max(end_s, 0)), now)
-            why = "the end of its hours" if session["deadline_cause"] == "window" else \
-                "its longest session"
-            notes.append(f"This session still ends {end} ({why}).")
+            why = "when its hours end" if session["deadline_cause"] == "window" else \
+                "as long as one session may last"
+            notes.append(f"This session still ends {end}: that is {why}.")
         return " ".join(notes)

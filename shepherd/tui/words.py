@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from rich.markup import escape
+from rich.text import Text
+
 from shepherd import words as shared
 from shepherd.localtime import local_zone
 
@@ -221,23 +224,23 @@ def quota_text(quota: dict[str, Any] | None) -> str:
     return ", ".join(parts) or "no limit"
 
 
-def policy_text(path: str, policy: dict[str, Any]) -> str:
+def policy_text(path: str, policy: dict[str, Any]) -> Text:
     """The policy in force, as a parent would read it (durations like 1h30m)."""
     sup = policy["supervisor"]
-    out = [f"[b]Policy in force[/b]  [dim]{path}[/]", "",
+    out = [f"[b]Policy in force[/b]  [dim]{escape(path)}[/]", "",
            f"Days start at {_minutes(sup['day_starts_at'])}; parents are the group "
-           f"{sup['admin_group']}; programs get {duration(sup['stop_grace'])} to close; "
+           f"{escape(sup['admin_group'])}; programs get {duration(sup['stop_grace'])} to close; "
            f"the audit log keeps {duration(sup['audit_retention'])}; after a crash, "
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
            "", "[b]Children[/b]"]
     for user in policy["users"]:
-        out.append(f"  {user['name']}: up to {user['max_sessions']} program(s) at once")
+        out.append(f"  {escape(user['name'])}: up to {user['max_sessions']} program(s) at once")
     out += ["", "[b]Entries[/b]"]
     for entry in policy["entries"]:
         limits = entry["limits"]
         who = ", ".join(entry["users"]) if entry.get("users") else "every child"
-        out.append(f"  [b]{entry['label']}[/b] [dim]({entry['id']})[/] for {who}: "
-                   f"{' '.join(entry['command'])}")
+        out.append(f"  [b]{escape(entry['label'])}[/b] [dim]({entry['id']})[/] for "
+                   f"{escape(who)}: {escape(' '.join(entry['command']))}")
         out.append(f"    per session {duration(limits.get('max_run'))}, per day "
                    f"{quota_text(limits.get('daily_quota'))}, rest after "
                    f"{duration(limits.get('cooldown')) if limits.get('cooldown') else 'none'}")
@@ -249,7 +252,7 @@ def policy_text(path: str, policy: dict[str, Any]) -> str:
         if warnings is None:
             warnings = sup.get("default_warnings", [])
         if warnings:
-            said = "; ".join(f"{duration(w['before'])} before: “{w['message']}”"
+            said = "; ".join(f"{duration(w['before'])} before: “{escape(w['message'])}”"
                              for w in warnings)
             out.append(f"    warnings: {said}")
     if policy.get("groups"):
@@ -257,10 +260,11 @@ def policy_text(path: str, policy: dict[str, Any]) -> str:
         for group in policy["groups"]:
             out.append(f"  {group['id']}: {', '.join(group['entries'])} share "
                        f"{quota_text(group.get('daily_quota'))} a day per child")
-    return "\n".join(out)
+    return Text.from_markup("\n".join(out))
 
 
-def rejected_text(rejected: dict[str, Any]) -> str:
-    errors = "\n".join(f"  {e}" for e in rejected.get("errors", []))
-    return (f"[b red]The last reload was rejected[/] ({clock_time(rejected.get('at'))}); the "
-            f"policy below stays in force. Fix these and reload (R):\n{errors}\n")
+def rejected_text(rejected: dict[str, Any]) -> Text:
+    errors = "\n".join(f"  {escape(str(e))}" for e in rejected.get("errors", []))
+    return Text.from_markup(
+        f"[b]The last reload was rejected[/b] ({clock_time(rejected.get('at'))}); the policy "
+        f"below stays in force. Fix these and reload (R):\n{errors}\n")

@@ -30,12 +30,15 @@ TEXT_FILTERS = ("user", "entry", "since", "until", "text")
 
 
 class AuditScreen(ViewScreen):
+    AUTO_FOCUS = "#audit-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filters", "Filter"),
-        Binding("right_square_bracket", "page(1)", "Older page"),
-        Binding("left_square_bracket", "page(-1)", "Newer page"),
-        Binding("v", "verify", "Verify"),
-        Binding("ctrl+l", "clear", "Clear filters"),
+        Binding("slash", "filters", "Filter",
+                tooltip="Jump to the filters (type, child, entry, since, until, text); Enter "
+                        "applies"),
+        Binding("right_square_bracket", "page(1)", "Older page", tooltip="The next 50, older"),
+        Binding("left_square_bracket", "page(-1)", "Newer page", tooltip="Back to newer events"),
+        Binding("v", "verify", "Verify", tooltip="Check the log's hash chain for edits"),
+        Binding("ctrl+l", "clear", "Clear filters", tooltip="Clear every filter"),
     ]
 
     def __init__(self) -> None:

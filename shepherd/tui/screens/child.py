@@ -20,9 +20,10 @@ from shepherd.tui.widgets.session_list import SessionList
 
 class ChildScreen(ViewScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "start", "Start"),
-        Binding("s", "stop", "Stop"),
-        Binding("r", "ask", "Ask for more time"),
+        Binding("o", "start", "Start", tooltip="Start the highlighted entry (Enter does too)"),
+        Binding("s", "stop", "Stop", tooltip="Stop what is running (the highlighted one)"),
+        Binding("r", "ask", "Ask for more time",
+                tooltip="Ask a parent for more time, with a note; the answer shows here"),
     ]
 
     def body(self) -> ComposeResult:

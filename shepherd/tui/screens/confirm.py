@@ -13,8 +13,8 @@ from textual.widgets import Button, Static
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,enter", "answer(True)", "Yes", priority=True),
-        Binding("n,escape", "answer(False)", "No", priority=True),
+        Binding("y,enter", "answer(True)", "Yes", priority=True, tooltip="Yes, do it"),
+        Binding("n,escape", "answer(False)", "No", priority=True, tooltip="No, change nothing"),
     ]
 
     def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:

@@ -27,14 +27,20 @@ WIDE = 110  # columns from which the side panel sits beside the children
 
 class DashboardScreen(ViewScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "approve", "Approve"),
-        Binding("x", "decline", "Decline", show=False),
-        Binding("g", "grant", "Grant"),
-        Binding("s", "stop", "Stop"),
-        Binding("e", "extend", "Extend", show=False),
-        Binding("c", "clear_cooldown", "Clear rest", show=False),
-        Binding("l", "lock", "Lock", show=False),
-        Binding("u", "unlock", "Unlock", show=False),
+        Binding("a", "approve", "Approve",
+                tooltip="Approve the highlighted request for more time (else the oldest)"),
+        Binding("x", "decline", "Decline", show=False,
+                tooltip="Decline the highlighted request (else the oldest); the child is told"),
+        Binding("g", "grant", "Grant",
+                tooltip="Give more time today: an entry or a group budget, with a reason"),
+        Binding("s", "stop", "Stop", tooltip="Stop the highlighted (or the only) session"),
+        Binding("e", "extend", "Extend", show=False,
+                tooltip="Extend the highlighted running session (once per session)"),
+        Binding("c", "clear_cooldown", "Clear rest", show=False,
+                tooltip="End the rest (cooldown) of the highlighted entry now"),
+        Binding("l", "lock", "Lock", show=False,
+                tooltip="Lock the highlighted child: stop everything, nothing may start"),
+        Binding("u", "unlock", "Unlock", show=False, tooltip="Unlock the highlighted child"),
     ]
 
     def body(self) -> ComposeResult:
@@ -44,7 +50,7 @@ class DashboardScreen(ViewScreen):
                     yield Static("Running now", classes="section-title")
                     yield SessionList()
                 with Vertical(id="requests-box", classes="section"):
-                    yield Static("Asking for more time  [dim](a approve, x decline)[/]",
+                    yield Static("Asking for more time  [dim]a yes · x no[/]",
                                  classes="section-title")
                     yield RequestList()
                 with Vertical(id="warnings-box", classes="section"):

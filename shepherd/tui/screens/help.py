@@ -24,7 +24,7 @@ def key_table(sections: KeyList) -> Table:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             keys = ", ".join(_key_name(k) for k in binding.key.split(","))
-            table.add_row(keys, binding.description)
+            table.add_row(keys, binding.tooltip or binding.description)
         table.add_row("", "")
     return table
 
@@ -33,7 +33,7 @@ def _key_name(key: str) -> str:
     return {"question_mark": "?", "escape": "Esc", "enter": "Enter", "tab": "Tab",
             "shift+tab": "Shift+Tab", "ctrl+p": "Ctrl+P", "ctrl+q": "Ctrl+Q",
             "left_square_bracket": "[", "right_square_bracket": "]",
-            "slash": "/"}.get(key.strip(), key.strip())
+            "slash": "/", "ctrl+l": "Ctrl+L"}.get(key.strip(), key.strip())
 
 
 class HelpScreen(ModalScreen[None]):

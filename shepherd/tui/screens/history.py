@@ -42,7 +42,9 @@ def series(days: list[dict[str, Any]], user: str, kind: str, target: str,
 
 
 class HistoryScreen(ViewScreen):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "refresh", "Refresh")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "refresh", "Refresh",
+                                               tooltip="Read the history again; ↑↓ choose "
+                                                       "the entry or budget")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -14,13 +14,22 @@ class AuditTable(KeyedTable):
                           ("what", "What happened")], id="audit-table")
         self.events: list[dict[str, Any]] = []
 
-    def show_events(self, events: list[dict[str, Any]]) -> None:
+    def show_events(self, events: list[dict[str, Any]], first: bool = True) -> None:
         self.events = events
-        self.show([(str(e["id"]), (words.clock_time(e["ts"])[5:], e["type"].replace("_", " "),
-                                   e.get("user") or "", words.event_summary(e)))
+        room = max(self.size.width - 44, 24)  # the whole event is in the detail pane
+        self.show([(str(e["id"]), (words.clock_time(e["ts"])[5:-3], e["type"].replace("_", " "),
+                                   e.get("user") or "", _cut(words.event_summary(e), room)))
                    for e in events])
-        if events:
+        if events and first:
             self.move_cursor(row=0, animate=False)
+
+    def on_resize(self) -> None:
+        if self.events:
+            self.show_events(self.events, first=False)
 
     def event_at(self, row: int) -> dict[str, Any] | None:
         return self.events[row] if 0 <= row < len(self.events) else None
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"

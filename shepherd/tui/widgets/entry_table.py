@@ -22,5 +22,5 @@ class EntryTable(KeyedTable):
     def show_lines(self, lines: list[EntryLine]) -> None:
         self.show([(line.entry, (line.label, Text(line.state_text,
                                                   STATE_STYLES.get(line.state, "")),
-                                 line.left, line.used, bar(line.fraction, 8)))
+                                 line.left, line.used, bar(line.fraction, 6)))
                    for line in lines])

@@ -15,6 +15,11 @@ class RequestList(KeyedTable):
 
     def show_requests(self, requests: list[dict[str, Any]], labels: dict[str, str]) -> None:
         self.show([(str(r["id"]), (r["user"], labels.get(r["entry"], r["entry"]),
-                                   words.duration(r["seconds"]), r.get("note") or ""))
+                                   words.duration(r["seconds"]), _short(r.get("note") or "")))
                    for r in requests])
         self.display = bool(requests)
+
+
+def _short(note: str, width: int = 18) -> str:
+    """The note as far as fits; the whole of it is in the question that answers it."""
+    return note if len(note) <= width else note[:width - 1] + "…"

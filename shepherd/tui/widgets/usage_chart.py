@@ -46,6 +46,7 @@ class UsageChart(Widget):
         if not self.days:
             text.append("Nothing used in these weeks.", "dim")
             return text
+        gap = " " if self.size.width >= 10 + 2 * len(self.days) else ""  # 80 columns: no gaps
         top = max([d.used_s for d in self.days] + [d.quota_s or 0 for d in self.days] + [60])
         step = top / ROWS
         for row in range(ROWS, 0, -1):
@@ -62,19 +63,30 @@ class UsageChart(Widget):
                     text.append("─", "yellow")
                 else:
                     text.append(" ")
-                text.append(" ")
+                text.append(gap)
             text.append("\n")
-        text.append("       └" + "──" * len(self.days) + "\n", "dim")
+        step_width = 1 + len(gap)
+        text.append("       └" + "─" * step_width * len(self.days) + "\n", "dim")
         labels = "        "
         for index, day in enumerate(self.days):
-            labels += day.day.strftime("%d").lstrip("0").ljust(2) if index % 7 == 0 or \
-                index == len(self.days) - 1 else "  "
-        text.append(labels.rstrip() + "\n", "dim")
+            if index % 7 == 0 or index == len(self.days) - 1:
+                label = day.day.strftime("%d")
+                labels = labels[:8 + index * step_width].ljust(8 + index * step_width) + label
+        text.append(labels + "\n", "dim")
         used = sum(d.used_s for d in self.days)
         over_days = sum(1 for d in self.days if d.quota_s is not None and d.used_s > d.quota_s)
-        text.append(f"{words.duration(used)} in {len(self.days)} days, "
+        first, last = self.days[0].day, self.days[-1].day
+        text.append(f"{_hours(used)} from {first:%d %b} to {last:%d %b}, "
                     f"{words.duration(used / len(self.days))} a day on average; "
                     f"over quota on {over_days} day{'s' if over_days != 1 else ''}.  ")
         text.append("█ used  ", "green")
         text.append("─ quota", "yellow")
         return text
+
+
+def _hours(seconds: float) -> str:
+    """Long totals in hours: ``26h25m`` rather than ``1d2h25m``."""
+    if seconds < 86_400:
+        return words.duration(seconds)
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
