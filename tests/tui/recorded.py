@@ -93,7 +93,7 @@ def status() -> dict[str, Any]:
              "entries": [
                  entry("minecraft", "Minecraft", "running", 1500.0, 3600, left=0.0,
                        reasons=[{"code": "already_running", "session_ids": [12],
-                                 "max_sessions": 2}]),
+                                 "max_sessions": 2, "entry_running": True}]),
                  entry("kart", "SuperTuxKart", "available", 300.0, 2700, left=1800.0),
                  entry("homework", "Office (homework)", "available", 2400.0, None),
              ]},
