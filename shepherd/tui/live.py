@@ -58,6 +58,8 @@ class LiveState:
     connected: bool = False
     problem: str = ""
     pictures: int = 0  # ``status`` answers received: the countdowns tick without them
+    _still: dict[tuple[str, str], EntryLine] = field(default_factory=dict)
+    _still_picture: int = -1
 
     # -- who ---------------------------------------------------------------------
     @property
@@ -108,6 +110,20 @@ class LiveState:
 
     # -- lines for the screen ----------------------------------------------------
     def entry_line(self, user: str, item: Json, mono: float) -> EntryLine:
+        """One entry as shown now. Lines that do not tick are kept for the whole picture."""
+        if self._still_picture != self.pictures:
+            self._still.clear()
+            self._still_picture = self.pictures
+        key = (user, str(item["id"]))
+        kept = self._still.get(key)
+        if kept is not None:
+            return kept
+        line = self._entry_line(user, item, mono)
+        if line.state not in ("running", "cooldown"):
+            self._still[key] = line
+        return line
+
+    def _entry_line(self, user: str, item: Json, mono: float) -> EntryLine:
         now = self.now(mono)
         session = self.session_of(user, item["id"])
         ticking = self.elapsed(mono) if session is not None else 0.0

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from tests.daemon.conftest import ROOT, daemon_factory  # noqa: F401 - the fixture
 
@@ -44,8 +43,8 @@ def screen_text(app: Any) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-def cells(table: DataTable[Any], column: str) -> list[str]:
-    return [str(table.get_cell(row.key, column)) for row in table.ordered_rows]
+def cells(table: Any, column: str) -> list[str]:
+    return list(table.column_texts(column))
 
 
 def shepherd_cli(socket_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

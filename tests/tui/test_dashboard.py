@@ -128,11 +128,13 @@ def test_an_audit_filter_narrows_the_rows(daemon_factory: Any) -> None:
         await wait_for(pilot, lambda: table.row_count < everything, "fewer rows")
         assert cells(table, "type") == ["launch denied", "launch denied"]
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: table.row_count == everything, "every row again")
+        await wait_for(pilot, lambda: table.row_count >= everything, "every row again")
+        everything = table.row_count  # (more, if something happened meanwhile)
         app.screen.query_one("#entry").focus()
         await pilot.press(*"nap", "enter")  # one entry
         await wait_for(pilot, lambda: table.row_count < everything, "fewer rows")
-        assert cells(table, "type") == ["session started"]
+        assert "session started" in cells(table, "type")
+        assert set(cells(table, "type")) <= {"session started", "session ended"}
 
     drive(app, scenario, size=(120, 40))
 

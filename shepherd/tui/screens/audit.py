@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal
-from textual.widgets import DataTable, Input, Select, Static
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import Input, Select, Static
 
 from shepherd.cli.common import time_argument
 from shepherd.ipc.protocol import RpcError
@@ -24,6 +24,7 @@ from shepherd.tui.link import NotConnected
 from shepherd.tui.screens.base import ViewScreen
 from shepherd.tui.widgets.audit_detail import AuditDetail
 from shepherd.tui.widgets.audit_table import AuditTable
+from shepherd.tui.widgets.row_table import RowTable
 
 PAGE = 50
 TEXT_FILTERS = ("user", "entry", "since", "until", "text")
@@ -57,7 +58,8 @@ class AuditScreen(ViewScreen):
                                ("until", "until"), ("text", "text")):
                 yield Input(placeholder=hint, id=name, compact=True)
         with Horizontal(id="audit-body"):
-            yield AuditTable()
+            with VerticalScroll(id="audit-scroll"):
+                yield AuditTable()
             yield AuditDetail()
         yield Static("", id="audit-status")
 
@@ -139,9 +141,9 @@ class AuditScreen(ViewScreen):
         if self.is_mounted:
             self.reload()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_table_highlighted(self, event: RowTable.Highlighted) -> None:
         table = self.query_one(AuditTable)
-        self.query_one(AuditDetail).show_event(table.event_at(event.cursor_row))
+        self.query_one(AuditDetail).show_event(table.event_at(table.cursor_row))
 
     # -- keys --------------------------------------------------------------------------
     def action_filters(self) -> None:

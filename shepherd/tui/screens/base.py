@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from shepherd.tui.messages import StateChanged
 from shepherd.tui.widgets.banner import ConnectionBanner
+from shepherd.tui.widgets.key_line import KeyLine
 
 if TYPE_CHECKING:
     from shepherd.tui.app import ShepherdApp
@@ -34,7 +35,7 @@ class ViewScreen(Screen[None]):
         yield Header(show_clock=False)
         yield ConnectionBanner()
         yield from self.body()
-        yield Footer()
+        yield KeyLine()
 
     def body(self) -> ComposeResult:
         yield from ()

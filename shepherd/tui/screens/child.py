@@ -8,13 +8,15 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from shepherd.supervisor.account import allowed_client_variables
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
 from shepherd.tui.widgets.entry_table import EntryTable
+from shepherd.tui.widgets.line import Line
+from shepherd.tui.widgets.row_table import RowTable
 from shepherd.tui.widgets.session_list import SessionList
 
 
@@ -34,8 +36,8 @@ class ChildScreen(ViewScreen):
             yield Static("Your entries  [dim](Enter or o starts one)[/]",
                          classes="section-title")
             yield Static("", id="mine-placeholder")
-            yield Static("", id="answers")
-        yield Static("", id="explain")
+            yield Line("", id="answers")
+        yield Line("", id="explain")
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
@@ -76,7 +78,7 @@ class ChildScreen(ViewScreen):
                                f"{label}.")
             else:
                 answers.append(f"No more time for {label} this time.")
-        self.query_one("#answers", Static).update("\n".join(answers[:4]))
+        self.query_one("#answers", Line).show("\n".join(answers[:4]))
         self._explain()
 
     def _explain(self) -> None:
@@ -88,13 +90,13 @@ class ChildScreen(ViewScreen):
             if item is not None:
                 line = self.state.entry_line(self.state.me, item, self.shepherd.clock())
                 text = f"{line.label}: {line.detail}"
-        self.query_one("#explain", Static).update(text)
+        self.query_one("#explain", Line).show(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_table_highlighted(self, event: RowTable.Highlighted) -> None:
         self._explain()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, EntryTable):
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        if isinstance(event.table, EntryTable):
             self.action_start()
 
     # -- actions -------------------------------------------------------------------

@@ -11,14 +11,16 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
 from shepherd.tui.widgets.child_panel import ChildPanel
 from shepherd.tui.widgets.entry_table import EntryTable
+from shepherd.tui.widgets.line import Line
 from shepherd.tui.widgets.request_list import RequestList
+from shepherd.tui.widgets.row_table import RowTable
 from shepherd.tui.widgets.session_list import SessionList
 from shepherd.tui.widgets.warning_log import WarningLog
 
@@ -57,7 +59,7 @@ class DashboardScreen(ViewScreen):
                     yield Static("Latest warnings", classes="section-title")
                     yield WarningLog()
             yield Vertical(id="children")
-        yield Static("", id="explain")
+        yield Line("", id="explain")
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
@@ -73,7 +75,7 @@ class DashboardScreen(ViewScreen):
     def redraw(self) -> None:
         state = self.state
         if state.status is None:
-            self.query_one("#explain", Static).update(
+            self.query_one("#explain", Line).show(
                 "Waiting for the daemon…" if not state.problem else "")
             return
         mono = self.shepherd.clock()
@@ -100,7 +102,7 @@ class DashboardScreen(ViewScreen):
         self._explain()
 
     def _focus_first(self) -> None:
-        if not isinstance(self.focused, DataTable):
+        if not isinstance(self.focused, RowTable):
             tables = self.query(EntryTable)
             if tables:
                 tables.first().focus()
@@ -125,9 +127,9 @@ class DashboardScreen(ViewScreen):
             text = "a approves this request, x declines it"
         if not text:
             text = "Tab: next table · 1 Now 2 Audit 3 History 4 Policy · ? every key"
-        self.query_one("#explain", Static).update(text)
+        self.query_one("#explain", Line).show(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_table_highlighted(self, event: RowTable.Highlighted) -> None:
         self._explain()
 
     def on_descendant_focus(self) -> None:

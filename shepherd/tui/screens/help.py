@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from shepherd.tui.widgets.key_line import key_name
+
 KeyList = list[tuple[str, list[BindingType]]]
 
 
@@ -23,17 +25,10 @@ def key_table(sections: KeyList) -> Table:
         for binding in bindings:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            keys = ", ".join(_key_name(k) for k in binding.key.split(","))
+            keys = ", ".join(key_name(k.strip()) for k in binding.key.split(","))
             table.add_row(keys, binding.tooltip or binding.description)
         table.add_row("", "")
     return table
-
-
-def _key_name(key: str) -> str:
-    return {"question_mark": "?", "escape": "Esc", "enter": "Enter", "tab": "Tab",
-            "shift+tab": "Shift+Tab", "ctrl+p": "Ctrl+P", "ctrl+q": "Ctrl+Q",
-            "left_square_bracket": "[", "right_square_bracket": "]",
-            "slash": "/", "ctrl+l": "Ctrl+L"}.get(key.strip(), key.strip())
 
 
 class HelpScreen(ModalScreen[None]):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shepherd.tui import words
-from shepherd.tui.widgets.keyed_table import KeyedTable
+from shepherd.tui.widgets.row_table import RowTable
 
 
-class AuditTable(KeyedTable):
+class AuditTable(RowTable):
     def __init__(self) -> None:
         super().__init__([("when", "When"), ("type", "Event"), ("user", "Child"),
                           ("what", "What happened")], id="audit-table")
@@ -16,12 +16,12 @@ class AuditTable(KeyedTable):
 
     def show_events(self, events: list[dict[str, Any]], first: bool = True) -> None:
         self.events = events
-        room = max(self.size.width - 44, 24)  # the whole event is in the detail pane
+        room = max(self.size.width - 40, 24)  # the whole event is in the detail pane
         self.show([(str(e["id"]), (words.clock_time(e["ts"])[5:-3], e["type"].replace("_", " "),
                                    e.get("user") or "", _cut(words.event_summary(e), room)))
                    for e in events])
         if events and first:
-            self.move_cursor(row=0, animate=False)
+            self.cursor_row = 0
 
     def on_resize(self) -> None:
         if self.events:

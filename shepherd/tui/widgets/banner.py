@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from shepherd.tui.widgets.line import Line
 
 
-class ConnectionBanner(Static):
+class ConnectionBanner(Line):
     def __init__(self) -> None:
         super().__init__("", id="banner")
         self.display = False
 
     def show_problem(self, problem: str) -> None:
-        self.update(problem)
+        self.show(problem)
         self.display = bool(problem)

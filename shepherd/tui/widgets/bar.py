@@ -1,4 +1,4 @@
-"""A text progress bar for table cells (a DataTable cell cannot hold a widget)."""
+"""A text progress bar for table cells (a table cell cannot hold a widget)."""
 
 from __future__ import annotations
 

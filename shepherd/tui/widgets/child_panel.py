@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from shepherd.tui.live import EntryLine
 from shepherd.tui.widgets.entry_table import EntryTable
+from shepherd.tui.widgets.line import Line
 
 
 class ChildPanel(Vertical):
@@ -19,7 +19,7 @@ class ChildPanel(Vertical):
         self._pending: tuple[bool, list[str], list[EntryLine]] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self.user, classes="child-title")
+        yield Line(self.user, classes="child-title")
         yield EntryTable(self.user)
 
     def on_mount(self) -> None:
@@ -35,5 +35,5 @@ class ChildPanel(Vertical):
             title += "  [reverse red] LOCKED [/]"
         if budgets:
             title += "  [dim]budgets:[/] " + ", ".join(budgets)
-        self.query_one(Static).update(title)
+        self.query_one(Line).show(title)
         self.query_one(EntryTable).show_lines(lines)

@@ -6,14 +6,14 @@ from rich.text import Text
 
 from shepherd.tui.live import EntryLine
 from shepherd.tui.widgets.bar import bar
-from shepherd.tui.widgets.keyed_table import KeyedTable
+from shepherd.tui.widgets.row_table import RowTable
 
 STATE_STYLES = {"running": "bold green", "available": "green", "cooldown": "yellow",
                 "quota_exhausted": "red", "outside_window": "dim", "locked": "bold red",
                 "not_allowed": "dim", "busy": "dim", "unavailable": "red"}
 
 
-class EntryTable(KeyedTable):
+class EntryTable(RowTable):
     def __init__(self, user: str, *, id: str | None = None) -> None:
         super().__init__([("entry", "Entry"), ("state", "State"), ("left", "Left / next"),
                           ("today", "Today"), ("bar", "")], id=id, classes="entries")

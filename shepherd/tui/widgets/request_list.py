@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shepherd.tui import words
-from shepherd.tui.widgets.keyed_table import KeyedTable
+from shepherd.tui.widgets.row_table import RowTable
 
 
-class RequestList(KeyedTable):
+class RequestList(RowTable):
     def __init__(self) -> None:
         super().__init__([("who", "Asks"), ("what", "For"), ("more", "More"), ("note", "Note")],
                          id="requests")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from shepherd.tui.live import SessionLine
 from shepherd.tui.widgets.bar import bar
-from shepherd.tui.widgets.keyed_table import Cell, KeyedTable
+from shepherd.tui.widgets.row_table import Cell, RowTable
 
 
-class SessionList(KeyedTable):
+class SessionList(RowTable):
     def __init__(self, show_user: bool = True) -> None:
         super().__init__([("what", "Running"), ("left", "Left"), ("bar", "Progress"),
                           ("ends", "Ends")], id="sessions")

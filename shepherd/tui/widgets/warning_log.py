@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import Static
 
 from shepherd.tui import words
+from shepherd.tui.widgets.line import Line
 
 SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": ""}
 
 
-class WarningLog(Static):
+class WarningLog(Line):
     def __init__(self) -> None:
         super().__init__(id="warnings")
 
     def show_warnings(self, warnings: list[dict[str, Any]], limit: int = 5) -> None:
         if not warnings:
-            self.update(Text("No warnings yet.", "dim"))
+            self.show(Text("No warnings yet.", "dim"))
             return
         text = Text()
         for item in list(reversed(warnings))[:limit]:
@@ -31,4 +31,4 @@ class WarningLog(Static):
                         SEVERITY_STYLES.get(str(item.get("severity")), ""))
             if item.get("entry"):
                 text.append(f" ({item['entry']})", "dim")
-        self.update(text)
+        self.show(text)

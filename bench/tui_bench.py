@@ -1,0 +1,219 @@
+"""TUI figures for BENCHMARKS.md: key press latency and idle CPU on a busy household.
+
+    python bench/tui_bench.py [--seconds 20] [--rounds 30]
+
+A real user-mode daemon with 3 children × 50 entries and 5 running sessions.
+
+Both run as a person runs them: ``shepherd tui`` as its own process on a
+120×40 pseudo-terminal, this script playing the terminal.
+
+- Key presses: the time from writing the key to the terminal until the TUI has
+  written its answer (the last byte of the repaint, then 30 ms of quiet); median
+  and 95th percentile over ``--rounds``. Before each key the previous tick's
+  repaint is let pass. The floor is the same measurement on a bare Textual app
+  whose one key toggles one word, in the same run.
+- Idle: the TUI's CPU time over ``--seconds`` on the dashboard, with five
+  countdowns ticking, read from /proc; the floor is the bare app idle; the
+  daemon's CPU over the same seconds is shown beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+from shepherd.ipc.client import Client
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+CHILDREN = ("alex", "sam", "robin")
+ENTRIES = 50
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Static
+
+class Bare(App):
+    BINDINGS = [("x", "toggle"), ("escape", "toggle")]
+
+    def compose(self):
+        yield Static("idle")
+
+    def action_toggle(self):
+        label = self.query_one(Static)
+        label.update("busy" if str(label.render()) == "idle" else "idle")
+
+Bare().run()
+"""
+
+
+def household() -> str:
+    users = "".join(f'[[users]]\nname = "{name}"\nmax_sessions = 2\n' for name in CHILDREN)
+    entries = "".join(
+        f'[[entries]]\nid = "e{i:02d}"\nlabel = "Entry number {i}"\ncommand = ["sleep", "3600"]\n'
+        f'limits = {{ max_run = "2h", daily_quota = "3h", cooldown = "10m" }}\n'
+        + ('windows = [{ days = "daily", start = "00:00", end = "00:01" }]\n' if i % 7 == 6
+           else "")
+        for i in range(ENTRIES))
+    groups = ('[[groups]]\nid = "games"\nentries = [' + ", ".join(f'"e{i:02d}"' for i in range(10))
+              + ']\ndaily_quota = "4h"\n')
+    return f'version = 1\n[supervisor]\nstop_grace = "2s"\n{users}{entries}{groups}'
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def spread(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(samples) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+
+
+class Terminal:
+    """A program on a 120×40 pseudo-terminal, as a person's terminal would run it."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave,
+                                        env=env, cwd=ROOT, start_new_session=True)
+        os.close(slave)
+
+    def read_until_quiet(self, quiet: float, limit: float) -> tuple[bytes, float]:
+        """Output until none came for ``quiet`` s; and when the last of it came."""
+        got = bytearray()
+        last = time.perf_counter()
+        end = last + limit
+        while time.perf_counter() < end:
+            ready, _, _ = select.select([self.master], [], [], quiet)
+            if not ready:
+                if got:
+                    break
+                continue
+            chunk = os.read(self.master, 65536)
+            if not chunk:
+                break
+            got += chunk
+            last = time.perf_counter()
+        return bytes(got), last
+
+    def answer_time(self, key: bytes) -> float:
+        """From the key to the last byte of the screen's answer (30 ms of quiet after it)."""
+        self.read_until_quiet(0.1, 3.0)  # let the last tick's repaint pass
+        start = time.perf_counter()
+        os.write(self.master, key)
+        _, last = self.read_until_quiet(0.03, 3.0)
+        return last - start
+
+    def cpu_percent(self, seconds: float) -> float:
+        stop = threading.Event()
+
+        def drain() -> None:
+            while not stop.is_set():
+                ready, _, _ = select.select([self.master], [], [], 0.1)
+                if ready and not os.read(self.master, 65536):
+                    return
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        before = cpu_seconds(self.process.pid)
+        time.sleep(seconds)
+        used = cpu_seconds(self.process.pid) - before
+        stop.set()
+        reader.join()
+        return 100 * used / seconds
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+
+KEYS = [("↓ (next row of 50)", b"\x1b[B"), ("? (the key list opens)", b"?"),
+        ("? (it closes)", b"?"), ("2 (the audit view, a page read from the daemon)", b"2"),
+        ("1 (back to the dashboard)", b"1"), ("g (the grant form opens)", b"g"),
+        ("Esc (it closes)", b"\x1b")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shb") as tmp:
+        base = Path(tmp)
+        (base / "policy.toml").write_text(household())
+        sock = base / "s.sock"
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "shepherd", "daemon", "--user", "--child", "alex",
+             "--policy", str(base / "policy.toml"), "--state-dir", str(base / "state"),
+             "--socket", str(sock), "--log-level", "WARNING"], cwd=ROOT)
+        try:
+            for _ in range(200):
+                if sock.exists():
+                    break
+                time.sleep(0.05)
+            time.sleep(1)
+            with Client(sock) as client:
+                for n, user in enumerate(("alex", "alex", "sam", "sam", "robin")):
+                    client.call("launch", entry=f"e{n:02d}", user=user)
+                status = client.call("status")
+            entries = sum(len(u["entries"]) for u in status["users"])
+            print(f"household: {len(status['users'])} children, {entries} entries, "
+                  f"{len(status['sessions'])} sessions running")
+
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+            tui = Terminal([sys.executable, "-m", "shepherd", "tui", "--socket", str(sock)], env)
+            try:
+                tui.read_until_quiet(1.0, 15.0)  # started, first picture drawn
+                times: dict[str, list[float]] = {name: [] for name, _ in KEYS}
+                for _ in range(args.rounds):
+                    for name, key in KEYS:
+                        times[name].append(tui.answer_time(key))
+                for name, samples in times.items():
+                    print(f"key {name}: {spread(samples)}")
+                tui.read_until_quiet(1.0, 5.0)
+                daemon_before = cpu_seconds(daemon.pid)
+                tui_cpu = tui.cpu_percent(args.seconds)
+                daemon_cpu = 100 * (cpu_seconds(daemon.pid) - daemon_before) / args.seconds
+            finally:
+                tui.close()
+            print(f"idle on the dashboard, {args.seconds:.0f}s, 5 countdowns ticking: "
+                  f"TUI {tui_cpu:.2f}% of a core (daemon meanwhile {daemon_cpu:.2f}%)")
+            bare = Terminal([sys.executable, "-c", BARE_APP], env)
+            try:
+                bare.read_until_quiet(1.0, 15.0)
+                floor = [bare.answer_time(b"x") for _ in range(args.rounds)]
+                floor_escape = [bare.answer_time(b"\x1b") for _ in range(args.rounds)]
+                bare.read_until_quiet(0.5, 5.0)
+                bare_cpu = bare.cpu_percent(args.seconds)
+            finally:
+                bare.close()
+            print(f"floor, a key on a bare Textual app (it toggles one word): {spread(floor)}")
+            print(f"floor, Esc on the bare app (Textual waits to tell Esc from a sequence): "
+                  f"{spread(floor_escape)}")
+            print(f"floor, the bare app idle on the same terminal: {bare_cpu:.2f}% of a core")
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The keys of the view at the bottom of the screen, as one line of text.
+
+Textual's Footer is a widget per key and restyles them all whenever the view
+changes (about 50 ms a switch here); one line of text costs nothing.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+
+from shepherd.tui.widgets.line import Line
+
+KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "Esc", "enter": "Enter",
+             "left_square_bracket": "[", "right_square_bracket": "]", "ctrl+l": "Ctrl+L",
+             "ctrl+p": "Ctrl+P", "tab": "Tab", "shift+tab": "Shift+Tab", "up": "↑",
+             "down": "↓"}
+
+
+def key_name(key: str) -> str:
+    return KEY_NAMES.get(key, key)
+
+
+class KeyLine(Line):
+    def __init__(self) -> None:
+        super().__init__("", id="keys")
+
+    def on_mount(self) -> None:
+        text = Text()
+        bindings = [*self.screen.BINDINGS, *self.app.BINDINGS,
+                    Binding("ctrl+p", "command_palette", "Palette")]
+        for binding in bindings:
+            if not isinstance(binding, Binding) or not binding.show:
+                continue
+            text.append(f" {key_name(binding.key.split(',')[0])} ", "bold reverse")
+            text.append(f" {binding.description}  ")
+        self.show(text)
