@@ -50,9 +50,11 @@ class Bare(App):
     def compose(self):
         yield Static("idle")
 
+    busy = False
+
     def action_toggle(self):
-        label = self.query_one(Static)
-        label.update("busy" if str(label.render()) == "idle" else "idle")
+        self.busy = not self.busy
+        self.query_one(Static).update("busy" if self.busy else "idle")
 
 Bare().run()
 """

@@ -158,3 +158,52 @@ def test_a_killed_and_restarted_daemon_is_reconnected(daemon_factory: Any) -> No
         await wait_for(pilot, lambda: sessions.row_count == 1, "the new session")
 
     drive(app, scenario)
+
+
+def test_lock_and_stop_from_the_keys_reach_the_daemon(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("s")  # the only session
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "Stop" in screen_text(app) and "Nap now?" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not d.call("status")["sessions"], "the session stopped")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert f"Lock {ME}?" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["users"][0]["locked"], "the lock")
+        await wait_for(pilot, lambda: "LOCKED" in screen_text(app), "the lock on screen")
+
+    drive(app, scenario)
+    assert "stopped_by_admin" in str(d.call("audit.query", types=["session_ended"])["events"])
+
+
+def test_a_rejected_reload_from_the_palette_shows_its_errors(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        d.policy_path.write_text(d.policy_path.read_text().replace('"10m"', '"ten minutes"'))
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Reload policy")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.state.status is not None
+                       and app.state.status.get("policy_rejected"), "the rejection")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "The last reload was rejected" in screen_text(app),
+                       "the errors in the policy view")
+        assert "ten minutes" in screen_text(app)
+
+    drive(app, scenario, size=(120, 40))
+    assert "policy_rejected" in d.audit_types()

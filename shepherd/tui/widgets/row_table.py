@@ -149,13 +149,11 @@ class RowTable(Widget, can_focus=True):
             self.move_cursor(row)
 
     def on_focus(self) -> None:
-        self._lines.clear()
-        self.refresh()
+        self.refresh(Region(0, self.cursor_row + 1, self.size.width, 1))
         self.post_message(self.Highlighted(self, self.selected_key))
 
     def on_blur(self) -> None:
-        self._lines.clear()
-        self.refresh()
+        self.refresh(Region(0, self.cursor_row + 1, self.size.width, 1))
 
     def _keep_in_view(self) -> None:
         """Scroll the nearest scrolling container so the cursor's row shows."""
@@ -198,7 +196,7 @@ class RowTable(Widget, can_focus=True):
             return Strip.blank(self.size.width, base)
         key, cells = self.rows[row]
         cursor = row == self.cursor_row
-        drawn = (cells, cursor, self.has_focus, self.size.width)
+        drawn = (cells, cursor, cursor and self.has_focus, self.size.width)
         cached = self._lines.get(key)
         if cached is not None and cached[0] == drawn:
             return cached[1]
