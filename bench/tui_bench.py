@@ -94,15 +94,16 @@ class Terminal:
                                         env=env, cwd=ROOT, start_new_session=True)
         os.close(slave)
 
-    def read_until_quiet(self, quiet: float, limit: float) -> tuple[bytes, float]:
-        """Output until none came for ``quiet`` s; and when the last of it came."""
+    def read_until_quiet(self, quiet: float, limit: float,
+                         expect: bool = False) -> tuple[bytes, float]:
+        """Output until none came for ``quiet`` s (after the first, if ``expect``ed)."""
         got = bytearray()
         last = time.perf_counter()
         end = last + limit
         while time.perf_counter() < end:
             ready, _, _ = select.select([self.master], [], [], quiet)
             if not ready:
-                if got:
+                if got or not expect:
                     break
                 continue
             chunk = os.read(self.master, 65536)
@@ -117,7 +118,7 @@ class Terminal:
         self.read_until_quiet(0.1, 3.0)  # let the last tick's repaint pass
         start = time.perf_counter()
         os.write(self.master, key)
-        _, last = self.read_until_quiet(0.03, 3.0)
+        _, last = self.read_until_quiet(0.03, 3.0, expect=True)
         return last - start
 
     def cpu_percent(self, seconds: float) -> float:
@@ -184,7 +185,7 @@ def main() -> None:
             env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
             tui = Terminal([sys.executable, "-m", "shepherd", "tui", "--socket", str(sock)], env)
             try:
-                tui.read_until_quiet(1.0, 15.0)  # started, first picture drawn
+                tui.read_until_quiet(1.0, 15.0, expect=True)  # started, first picture drawn
                 times: dict[str, list[float]] = {name: [] for name, _ in KEYS}
                 for _ in range(args.rounds):
                     for name, key in KEYS:
@@ -201,7 +202,7 @@ def main() -> None:
                   f"TUI {tui_cpu:.2f}% of a core (daemon meanwhile {daemon_cpu:.2f}%)")
             bare = Terminal([sys.executable, "-c", BARE_APP], env)
             try:
-                bare.read_until_quiet(1.0, 15.0)
+                bare.read_until_quiet(1.0, 15.0, expect=True)
                 floor = [bare.answer_time(b"x") for _ in range(args.rounds)]
                 floor_escape = [bare.answer_time(b"\x1b") for _ in range(args.rounds)]
                 bare.read_until_quiet(0.5, 5.0)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from shepherd.cli.common import EXIT_OK
+from shepherd.cli.common import EXIT_OK, add_socket_option
 from shepherd.ipc.client import find_socket
 
 
@@ -19,7 +18,5 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def add_tui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tui = commands.add_parser(
         "tui", help="the live view: children, sessions, requests, audit, history, policy")
-    tui.add_argument("--socket", type=Path, metavar="PATH",
-                     help="the daemon's socket (default: $SHEPHERD_SOCKET, the user socket, "
-                          "else the system one)")
+    add_socket_option(tui)
     tui.set_defaults(handler=cmd_tui)

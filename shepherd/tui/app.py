@@ -158,8 +158,8 @@ class ShepherdApp(App[None]):
         self._changed()
 
     # -- acting ----------------------------------------------------------------------
-    def confirm_then(self, question: str, detail: str, yes: str, method: str, done: str,
-                     **params: Any) -> None:
+    def confirm_then(self, question: str, detail: str, yes: str, method: str,
+                     done: str | Callable[[Any], str], **params: Any) -> None:
         """Ask; on yes, call ``method`` and say ``done`` (or what went wrong)."""
 
         def answered(go: bool | None) -> None:
@@ -168,7 +168,7 @@ class ShepherdApp(App[None]):
 
         self.push_screen(ConfirmScreen(question, detail, yes), answered)
 
-    async def act(self, method: str, done: str, **params: Any) -> Any:
+    async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
         try:
             result = await self.link.call(method, **params)
         except NotConnected as exc:
@@ -177,7 +177,7 @@ class ShepherdApp(App[None]):
         except RpcError as exc:
             self.notify(self.explain(exc), severity="error", timeout=10)
             return None
-        self.notify(done)
+        self.notify(done if isinstance(done, str) else done(result), timeout=8)
         self.link.refresh_soon()
         return result
 

@@ -174,8 +174,13 @@ def event_summary(event: dict[str, Any]) -> str:
     return kind.replace("_", " ")
 
 
-def grant_question(user: str, target_label: str, seconds: int, is_group: bool) -> str:
+def grant_question(user: str, target_label: str, seconds: int, is_group: bool,
+                   mode: str = "add") -> str:
     what = f"the {target_label} budget" if is_group else target_label
+    if mode == "take":
+        return f"Take {shared.spoken_duration(seconds)} of {what} back from {user} for today?"
+    if mode == "set":
+        return f"Set {user}'s {what} for today to {shared.spoken_duration(seconds)} in all?"
     return f"Give {user} {minutes_phrase(seconds)} of {what} today?"
 
 

@@ -177,11 +177,11 @@ def usage_history() -> dict[str, Any]:
         kart = float((offset * 23) % 40 * 60)
         days.append({"day": day.isoformat(), "user": "alex", "usage": [
             {"kind": "entry", "id": "minecraft", "used_s": minecraft,
-             "quota_s": 9000 if weekend else 3600, "granted_s": 0},
+             "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True},
             {"kind": "entry", "id": "kart", "used_s": kart, "quota_s": 2700,
-             "granted_s": 900 if offset == 0 else 0},
+             "granted_s": 900 if offset == 0 else 0, "current": True},
             {"kind": "group", "id": "games", "used_s": minecraft + kart, "quota_s": 5400,
-             "granted_s": 0},
+             "granted_s": 0, "current": True},
         ]})
     return {"days": days}
 

@@ -68,7 +68,7 @@ def test_granting_from_the_tui_moves_the_deadline_in_the_daemon(daemon_factory: 
         await wait_for(pilot, lambda: table.row_count == 1, "the entry row")
         table.focus()
         await pilot.press("g")
-        await wait_for(pilot, lambda: "More time for" in screen_text(app), "the grant form")
+        await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("backspace", "backspace", "backspace", "2", "0", "m", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert f"Give {ME} 20 more minutes of Nap today?" in screen_text(app)
@@ -79,6 +79,26 @@ def test_granting_from_the_tui_moves_the_deadline_in_the_daemon(daemon_factory: 
     drive(app, scenario)
     session = d.call("status")["sessions"][0]
     assert 1700 < session["remaining_s"] <= 1800  # 10m quota + 20m granted, a little used
+
+
+def test_a_grant_can_take_time_back_and_says_so_first(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count, "the entries")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
+        await pilot.press("backspace", "backspace", "backspace", *"-4m", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert f"Take 4 minutes of Nap back from {ME} for today?" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["users"][0]["entries"][0]
+                       ["quota_today_s"] == 360, "today's Nap down to 6m")
+
+    drive(app, scenario)
 
 
 def test_a_childs_request_appears_and_approving_it_reaches_the_daemon(

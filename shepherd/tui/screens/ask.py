@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from shepherd.cli.common import grant_argument
+from shepherd.engine.grants import GrantMode
 from shepherd.policy.durations import DurationError, parse_duration
 
 
@@ -19,6 +22,7 @@ class Answer:
     target: str | None
     seconds: int
     text: str
+    mode: GrantMode = "add"  # a grant's sign: +D adds, -D takes back, =D sets today's total
 
 
 class AskScreen(ModalScreen[Answer | None]):
@@ -26,8 +30,9 @@ class AskScreen(ModalScreen[Answer | None]):
 
     def __init__(self, title: str, *, targets: list[tuple[str, str]] | None = None,
                  target: str | None = None, duration: str = "15m",
-                 text_label: str | None = "Reason (optional)") -> None:
+                 text_label: str | None = "Reason (optional)", signed: bool = False) -> None:
         super().__init__(classes="dialog")
+        self.signed = signed
         self.title_text = title
         self.targets = targets
         self.target = target
@@ -41,7 +46,8 @@ class AskScreen(ModalScreen[Answer | None]):
                 yield Label("For")
                 yield Select(self.targets, value=self.target or self.targets[0][1],
                              allow_blank=False, id="target", compact=True)
-            yield Label("How long (like 15m, 1h30m)")
+            yield Label("How long: 15m adds, -15m takes back, =1h sets today's total"
+                        if self.signed else "How long (like 15m, 1h30m)")
             yield Input(self.duration, id="duration", compact=True)
             if self.text_label:
                 yield Label(self.text_label)
@@ -67,13 +73,17 @@ class AskScreen(ModalScreen[Answer | None]):
         self.dismiss(None)
 
     def _submit(self) -> None:
-        text = self.query_one("#duration", Input).value
+        text = self.query_one("#duration", Input).value.strip()
+        mode: GrantMode = "add"
         try:
-            seconds = parse_duration(text)
-        except DurationError as exc:
+            if self.signed:
+                mode, seconds = grant_argument(text)
+            else:
+                seconds = parse_duration(text)
+        except (DurationError, argparse.ArgumentTypeError) as exc:
             self.query_one("#problem", Static).update(f"That is not a duration: {exc}")
             return
-        if seconds <= 0:
+        if seconds <= 0 and mode != "set":
             self.query_one("#problem", Static).update("Give a duration of more than 0s.")
             return
         target = None
@@ -81,4 +91,4 @@ class AskScreen(ModalScreen[Answer | None]):
             value = self.query_one("#target", Select).value
             target = value if isinstance(value, str) else None
         note = self.query_one("#text", Input).value if self.text_label else ""
-        self.dismiss(Answer(target, seconds, note))
+        self.dismiss(Answer(target, seconds, note, mode))

@@ -31,6 +31,7 @@ TEXT_FILTERS = ("user", "entry", "since", "until", "text")
 
 
 class AuditScreen(ViewScreen):
+    VIEW = "Audit"
     AUTO_FOCUS = "#audit-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filters", "Filter",

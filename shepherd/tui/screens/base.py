@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Header
 
 from shepherd.tui.messages import StateChanged
 from shepherd.tui.widgets.banner import ConnectionBanner
 from shepherd.tui.widgets.key_line import KeyLine
+from shepherd.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from shepherd.tui.app import ShepherdApp
@@ -32,7 +32,7 @@ class ViewScreen(Screen[None]):
         return self.shepherd.state
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield TitleBar()
         yield ConnectionBanner()
         yield from self.body()
         yield KeyLine()
@@ -46,7 +46,12 @@ class ViewScreen(Screen[None]):
     def on_state_changed(self, message: StateChanged) -> None:
         self._draw()
 
+    VIEW = ""
+
     def _draw(self) -> None:
+        view = f" · {self.VIEW}" if self.VIEW else ""
+        self.query_one(TitleBar).show(f"Shepherd — {self.app.sub_title}{view}"
+                                      if self.app.sub_title else "Shepherd")
         self.query_one(ConnectionBanner).show_problem(self.state.problem)
         self.redraw()
 

@@ -7,8 +7,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.containers import VerticalScroll
 
 from shepherd.supervisor.account import allowed_client_variables
 from shepherd.tui import words
@@ -21,6 +20,7 @@ from shepherd.tui.widgets.session_list import SessionList
 
 
 class ChildScreen(ViewScreen):
+    VIEW = "Your entries"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "start", "Start", tooltip="Start the highlighted entry (Enter does too)"),
         Binding("s", "stop", "Stop", tooltip="Stop what is running (the highlighted one)"),
@@ -30,17 +30,15 @@ class ChildScreen(ViewScreen):
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="mine"):
-            with Vertical(id="sessions-box", classes="section"):
-                yield Static("Running now", classes="section-title")
-                yield SessionList(show_user=False)
-            yield Static("Your entries  [dim](Enter or o starts one)[/]",
-                         classes="section-title")
-            yield Static("", id="mine-placeholder")
+            yield SessionList(show_user=False)
+            yield EntryTable(self.state.me,
+                             title="Your entries  [dim](Enter or o starts one)[/]")
             yield Line("", id="answers")
         yield Line("", id="explain")
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
+        self.query_one(EntryTable).focus()
 
     def tick(self) -> None:
         if self.is_current and self.state.status is not None:
@@ -55,18 +53,13 @@ class ChildScreen(ViewScreen):
         if state.status is None or state.hello is None:
             return
         me = state.user(state.me)
-        table = self._table()
-        if table is None:
-            table = EntryTable(state.me)
-            self.query_one("#mine", VerticalScroll).mount(table, before="#answers")
-            self.query_one("#mine-placeholder").remove()
-            table.focus()
+        table = self.query_one(EntryTable)
+        table.user = state.me
         mono = self.shepherd.clock()
         table.show_lines([state.entry_line(state.me, item, mono)
                           for item in (me or {}).get("entries", [])])
         sessions = [state.session_line(s, mono) for s in state.sessions()]
         self.query_one(SessionList).show_lines(sessions)
-        self.query_one("#sessions-box").display = bool(sessions)
         answers = []
         for request in sorted(state.my_requests.values(), key=lambda r: -int(r.get("id", 0))):
             label = state.label(state.me, str(request.get("entry")))

@@ -11,13 +11,12 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
 
+from shepherd.cli.remote import grant_sentence
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
-from shepherd.tui.widgets.child_panel import ChildPanel
-from shepherd.tui.widgets.entry_table import EntryTable
+from shepherd.tui.widgets.entry_table import EntryTable, child_title
 from shepherd.tui.widgets.line import Line
 from shepherd.tui.widgets.request_list import RequestList
 from shepherd.tui.widgets.row_table import RowTable
@@ -28,6 +27,7 @@ WIDE = 110  # columns from which the side panel sits beside the children
 
 
 class DashboardScreen(ViewScreen):
+    VIEW = "Now"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve",
                 tooltip="Approve the highlighted request for more time (else the oldest)"),
@@ -48,16 +48,9 @@ class DashboardScreen(ViewScreen):
     def body(self) -> ComposeResult:
         with VerticalScroll(id="dash"):
             with Vertical(id="side"):
-                with Vertical(id="sessions-box", classes="section"):
-                    yield Static("Running now", classes="section-title")
-                    yield SessionList()
-                with Vertical(id="requests-box", classes="section"):
-                    yield Static("Asking for more time  [dim]a yes · x no[/]",
-                                 classes="section-title")
-                    yield RequestList()
-                with Vertical(id="warnings-box", classes="section"):
-                    yield Static("Latest warnings", classes="section-title")
-                    yield WarningLog()
+                yield SessionList()
+                yield RequestList()
+                yield WarningLog()
             yield Vertical(id="children")
         yield Line("", id="explain")
 
@@ -80,23 +73,23 @@ class DashboardScreen(ViewScreen):
             return
         mono = self.shepherd.clock()
         children = self.query_one("#children", Vertical)
-        panels = {p.user: p for p in children.query(ChildPanel)}
+        tables = {t.user: t for t in children.query(EntryTable)}
         names = [u["name"] for u in state.users()]
-        if list(panels) != names:
+        if list(tables) != names:
             children.remove_children()
-            panels = {name: ChildPanel(name) for name in names}
-            children.mount_all(panels.values())
+            tables = {name: EntryTable(name) for name in names}
+            children.mount_all(tables.values())
             self.call_after_refresh(self._focus_first)
         for user in state.users():
-            lines = [state.entry_line(user["name"], item, mono) for item in user["entries"]]
-            panels[user["name"]].show(user["locked"], state.group_lines(user["name"], mono),
-                                      lines)
-        sessions = [state.session_line(s, mono) for s in state.sessions()]
-        self.query_one(SessionList).show_lines(sessions)
-        self.query_one("#sessions-box").display = bool(sessions)
+            name = user["name"]
+            tables[name].set_title(child_title(name, user["locked"],
+                                               state.group_lines(name, mono)))
+            tables[name].show_lines([state.entry_line(name, item, mono)
+                                     for item in user["entries"]])
+        self.query_one(SessionList).show_lines([state.session_line(s, mono)
+                                                for s in state.sessions()])
         labels = {e["id"]: e["label"] for u in state.users() for e in u["entries"]}
         self.query_one(RequestList).show_requests(state.requests, labels)
-        self.query_one("#requests-box").display = bool(state.requests)
         self.query_one(WarningLog).show_warnings(list(state.warnings),
                                                  limit=8 if self.has_class("-wide") else 3)
         self._explain()
@@ -209,16 +202,20 @@ class DashboardScreen(ViewScreen):
             label = next((name for name, value in targets if value == answer.target),
                          answer.target)
             label = label.removeprefix("the ").removesuffix(" budget") if is_group else label
-            question = words.grant_question(user, label, answer.seconds, is_group)
-            detail = self.state.grant_consequence(user, answer.target, answer.seconds,
-                                                  self.shepherd.clock())
+            question, detail, yes = words.grant_question(user, label, answer.seconds, is_group,
+                                                         answer.mode), "", "Give"
+            if answer.mode == "add":
+                detail = self.state.grant_consequence(user, answer.target, answer.seconds,
+                                                      self.shepherd.clock())
+            else:
+                detail, yes = "Time already used today is never taken back.", "Change"
             self.shepherd.confirm_then(
-                question, detail, "Give", "grant",
-                f"Gave {user} {words.duration(answer.seconds)} more of {label}.",
-                user=user, target=answer.target, duration=answer.seconds, reason=answer.text)
+                question, detail, yes, "grant", grant_sentence, user=user,
+                target=answer.target, duration=answer.seconds, mode=answer.mode,
+                reason=answer.text)
 
-        self.app.push_screen(AskScreen(f"More time for {user} today",
-                                       targets=targets, target=chosen[1] if chosen else None),
+        self.app.push_screen(AskScreen(f"Time for {user} today", targets=targets,
+                                       target=chosen[1] if chosen else None, signed=True),
                              asked)
 
     def action_extend(self) -> None:

@@ -42,6 +42,7 @@ def series(days: list[dict[str, Any]], user: str, kind: str, target: str,
 
 
 class HistoryScreen(ViewScreen):
+    VIEW = "History"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "refresh", "Refresh",
                                                tooltip="Read the history again; ↑↓ choose "
                                                        "the entry or budget")]
@@ -87,15 +88,19 @@ class HistoryScreen(ViewScreen):
         self.loaded_for = user
         self.report = answer["days"]
         targets: list[tuple[str, str]] = []
+        former: set[str] = set()
         for row in self.report:
             for line in row["usage"]:
                 key = (line["kind"], line["id"])
                 if key not in targets:
                     targets.append(key)
-        targets.sort(key=lambda k: (k[0] != "group", k[1]))
+                if line.get("current") is False:
+                    former.add(line["id"])
+        targets.sort(key=lambda k: (k[1] in former, k[0] != "group", k[1]))
         options = self.query_one("#targets", OptionList)
         options.clear_options()
-        options.add_options([Option(f"{'▣ ' if kind == 'group' else ''}{target}",
+        options.add_options([Option(f"{'▣ ' if kind == 'group' else ''}{target}"
+                                    f"{' (former)' if target in former else ''}",
                                     id=f"{kind}:{target}") for kind, target in targets])
         if targets:
             options.highlighted = 0

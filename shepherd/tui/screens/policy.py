@@ -18,6 +18,7 @@ from shepherd.tui.screens.base import ViewScreen
 
 
 class PolicyScreen(ViewScreen):
+    VIEW = "Policy"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("R", "app.reload_policy", "Reload policy")]
 

@@ -1,7 +1,9 @@
-"""One child's entries: state in words, time left (ticking), today's use against quota."""
+"""One child's entries under the child's name: state in words, time left (ticking),
+today's use against quota."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 
 from shepherd.tui.live import EntryLine
@@ -14,9 +16,10 @@ STATE_STYLES = {"running": "bold green", "available": "green", "cooldown": "yell
 
 
 class EntryTable(RowTable):
-    def __init__(self, user: str, *, id: str | None = None) -> None:
+    def __init__(self, user: str, *, title: str | None = None, id: str | None = None) -> None:
         super().__init__([("entry", "Entry"), ("state", "State"), ("left", "Left / next"),
-                          ("today", "Today"), ("bar", "")], id=id, classes="entries")
+                          ("today", "Today"), ("bar", "")], title=title if title is not None
+                         else user, id=id, classes="entries")
         self.user = user
 
     def show_lines(self, lines: list[EntryLine]) -> None:
@@ -24,3 +27,13 @@ class EntryTable(RowTable):
                                                   STATE_STYLES.get(line.state, "")),
                                  line.left, line.used, bar(line.fraction, 6)))
                    for line in lines])
+
+
+def child_title(user: str, locked: bool, budgets: list[str]) -> str:
+    """The line above a child's entries: name, lock, group budgets."""
+    title = f"[b]{escape(user)}[/b]"
+    if locked:
+        title += "  [reverse red] LOCKED [/]"
+    if budgets:
+        title += "  [dim]budgets:[/] " + escape(", ".join(budgets))
+    return title

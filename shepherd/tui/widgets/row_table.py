@@ -31,11 +31,13 @@ PAGE = 10
 class RowTable(Widget, can_focus=True):
     DEFAULT_CSS = """
     RowTable { height: auto; width: 1fr; }
+    RowTable > .row-table--title { text-style: bold; color: $accent; }
     RowTable > .row-table--header { text-style: bold; background: $panel; }
     RowTable > .row-table--cursor { background: $primary 40%; }
     RowTable:focus > .row-table--cursor { background: $primary; text-style: bold; }
     """
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-table--header", "row-table--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-table--title", "row-table--header",
+                                             "row-table--cursor"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
@@ -59,9 +61,11 @@ class RowTable(Widget, can_focus=True):
     class Selected(Highlighted):
         pass
 
-    def __init__(self, columns: Sequence[tuple[str, str]], *, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, columns: Sequence[tuple[str, str]], *, title: Cell | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.title = title  # a line above the header, part of the table (one widget less)
+        self.top = 2 if title is not None else 1  # the first row's line
         self.columns = list(columns)
         self.rows: list[tuple[str, tuple[Cell, ...]]] = []
         self.widths = [cell_len(label) for _, label in self.columns]
@@ -100,9 +104,14 @@ class RowTable(Widget, can_focus=True):
             self._lines.clear()
             self.refresh(layout=True)
             return
-        for y, (key, cells) in enumerate(given, start=1):
+        for y, (key, cells) in enumerate(given, start=self.top):
             if before.get(key) != cells:
                 self.refresh(Region(0, y, self.size.width, 1))
+
+    def set_title(self, title: Cell) -> None:
+        if title != self.title:
+            self.title = title
+            self.refresh(Region(0, 0, self.size.width, 1))
 
     def cell_text(self, key: str, column: str) -> str:
         index = [c for c, _ in self.columns].index(column)
@@ -128,7 +137,7 @@ class RowTable(Widget, can_focus=True):
             return
         old, self.cursor_row = self.cursor_row, row
         width = self.size.width
-        self.refresh(Region(0, old + 1, width, 1), Region(0, row + 1, width, 1))
+        self.refresh(Region(0, old + self.top, width, 1), Region(0, row + self.top, width, 1))
         self._keep_in_view()
         self.post_message(self.Highlighted(self, self.selected_key))
 
@@ -141,7 +150,7 @@ class RowTable(Widget, can_focus=True):
             self.post_message(self.Selected(self, self.selected_key))
 
     def on_click(self, event: events.Click) -> None:
-        row = event.y - 1
+        row = event.y - self.top
         if 0 <= row < len(self.rows):
             self.focus()
             if row == self.cursor_row and event.chain > 1:
@@ -149,21 +158,22 @@ class RowTable(Widget, can_focus=True):
             self.move_cursor(row)
 
     def on_focus(self) -> None:
-        self.refresh(Region(0, self.cursor_row + 1, self.size.width, 1))
+        self.refresh(Region(0, self.cursor_row + self.top, self.size.width, 1))
         self.post_message(self.Highlighted(self, self.selected_key))
 
     def on_blur(self) -> None:
-        self.refresh(Region(0, self.cursor_row + 1, self.size.width, 1))
+        self.refresh(Region(0, self.cursor_row + self.top, self.size.width, 1))
 
     def _keep_in_view(self) -> None:
         """Scroll the nearest scrolling container so the cursor's row shows."""
         container = next((a for a in self.ancestors if isinstance(a, ScrollableContainer)), None)
         if container is None or not self.rows:
             return
-        row_y = self.content_region.y + 1 + self.cursor_row
+        row_y = self.content_region.y + self.top + self.cursor_row
         top, bottom = container.content_region.y, container.content_region.bottom
-        if row_y - 1 < top:  # keep the header in view with the first rows
-            container.scroll_to(y=container.scroll_y - (top - row_y + 1), animate=False)
+        lead = self.top if self.cursor_row == 0 else 0  # the first row shows with its header
+        if row_y - lead < top:
+            container.scroll_to(y=container.scroll_y - (top - row_y + lead), animate=False)
         elif row_y >= bottom:
             container.scroll_to(y=container.scroll_y + row_y - bottom + 1, animate=False)
 
@@ -172,7 +182,7 @@ class RowTable(Widget, can_focus=True):
         return sum(self.widths) + 2 * len(self.widths)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self.rows) + 1
+        return len(self.rows) + self.top
 
     def _cells_line(self, cells: Sequence[Cell], style: Style) -> Strip:
         segments: list[Segment] = []
@@ -188,10 +198,17 @@ class RowTable(Widget, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         base = self.rich_style
-        if y == 0:
+        if self.title is not None and y == 0:
+            style = base + self.get_component_rich_style("row-table--title")
+            title = self.title if isinstance(self.title, Text) else Text.from_markup(self.title)
+            segments = [Segment(s.text, style + s.style if s.style else style)
+                        for s in title.render(self.app.console, end="")]
+            return Strip([Segment(" ", style), *segments]).adjust_cell_length(self.size.width,
+                                                                               base)
+        if y == self.top - 1:
             style = base + self.get_component_rich_style("row-table--header")
             return self._cells_line([label for _, label in self.columns], style)
-        row = y - 1
+        row = y - self.top
         if row >= len(self.rows):
             return Strip.blank(self.size.width, base)
         key, cells = self.rows[row]

@@ -10,7 +10,7 @@ from shepherd.tui.widgets.row_table import Cell, RowTable
 class SessionList(RowTable):
     def __init__(self, show_user: bool = True) -> None:
         super().__init__([("what", "Running"), ("left", "Left"), ("bar", "Progress"),
-                          ("ends", "Ends")], id="sessions")
+                          ("ends", "Ends")], title="Running now", id="sessions")
         self.show_user = show_user
 
     def show_lines(self, lines: list[SessionLine]) -> None:

@@ -17,14 +17,12 @@ class WarningLog(Line):
         super().__init__(id="warnings")
 
     def show_warnings(self, warnings: list[dict[str, Any]], limit: int = 5) -> None:
+        text = Text("Latest warnings", "bold")
         if not warnings:
-            self.show(Text("No warnings yet.", "dim"))
-            return
-        text = Text()
+            text.append("\nNo warnings yet.", "dim")
         for item in list(reversed(warnings))[:limit]:
             stamp = words.hour_minute(item.get("ts"))
-            if text:
-                text.append("\n")
+            text.append("\n")
             text.append(f"{stamp} ", "dim")
             text.append(f"{item.get('user', '')}: ", "bold")
             text.append(words.warning_words(item),
