@@ -227,3 +227,47 @@ def test_a_rejected_reload_from_the_palette_shows_its_errors(daemon_factory: Any
 
     drive(app, scenario, size=(120, 40))
     assert "policy_rejected" in d.audit_types()
+
+
+def test_extend_and_end_a_rest_from_the_keys_reach_the_daemon(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+limits = { max_run = "10m", cooldown = "1h" }
+
+[[entries]]
+id = "rest"
+label = "Rest"
+command = ["sleep", "600"]
+limits = { cooldown = "1h" }
+""", users="max_sessions = 2"))
+    rested = d.call("launch", entry="rest")
+    d.call("stop", session_id=rested["session_id"])
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("e")  # the only session; 15m is offered
+        await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "by 15m" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1200,
+                       "the session extended in the daemon")
+        table = app.screen.query(EntryTable).first()
+        table.focus()
+        table.select_key("rest")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "rest after Rest" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: next(e for e in d.call("status")["users"][0]["entries"]
+                                           if e["id"] == "rest")["cooldown_until"] is None,
+                       "the rest ended in the daemon")
+
+    drive(app, scenario)
