@@ -8,6 +8,7 @@ import sys
 
 from shepherd.daemon.checks import policy_warnings
 from shepherd.daemon.core import Daemon, DaemonConfig
+from shepherd.daemon.service import serve
 from shepherd.policy import PolicyError, check_policy_file
 from shepherd.store import StoreVersionError
 
@@ -23,9 +24,8 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO") -> int:
         return 1
     for warning in policy_warnings(result, config.policy_path, config.user_mode):
         logging.getLogger("shepherd.daemon").warning("%s", warning)
-    daemon = Daemon(config, result.policy)
     try:
-        asyncio.run(daemon.run())
+        asyncio.run(serve(config, result.policy))
     except StoreVersionError as exc:
         print(f"shepherd daemon: {exc}", file=sys.stderr)
         return 1

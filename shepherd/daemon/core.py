@@ -1,9 +1,23 @@
-"""The asyncio shell: wires policy, engine, store, supervisor and IPC together.
+"""The asyncio shell: wires policy, engine, store and supervisor, and offers typed commands.
 
 Data flows one way: the clock is read here, the engine decides, and this module
-carries the decisions out (spawn, stop, write, broadcast). Timers are scheduled
+carries the decisions out (spawn, stop, write, publish). Timers are scheduled
 at the exact monotonic instant the engine names; with no session running the
 only wake-up is the once-a-minute clock check.
+
+One path applies a change (``launch``, ``grant``, ``lock``, ...): validate the
+values, decide with the engine, persist through the store's writer, then apply
+to the engine and publish — or, where the engine must reserve first (a launch),
+give back what it reserved on any failure. A command raises a domain error
+(``shepherd.daemon.errors``) exactly when nothing took effect.
+
+When the store cannot write, launches are denied (``store_unavailable``) and
+admin changes answer that nothing changed, while running sessions go on being
+enforced from memory: their time is kept (checkpoints are merged while the
+store is away) and written when it returns.
+
+The daemon does not own the socket: it publishes ``DaemonEvent``s to the sink
+it is given, and ``methods.py`` maps JSON-RPC calls to its commands.
 """
 
 from __future__ import annotations
@@ -11,18 +25,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from shepherd.daemon import system
+from shepherd.daemon import status, system
 from shepherd.daemon.checks import launch_problem, policy_warnings
+from shepherd.daemon.errors import (
+    BadRequest,
+    CommandError,
+    Forbidden,
+    LaunchFailed,
+    LaunchRefused,
+    NotFound,
+    NothingChanged,
+    PolicyRejected,
+    StoreUnreadable,
+    TooManyRequests,
+)
+from shepherd.daemon.events import DaemonEvent, Discard, EventSink
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
+    ClockReading,
+    Deadline,
     Engine,
     Instant,
     LaunchDenied,
@@ -35,13 +63,22 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.clock import ClockReading
 from shepherd.engine.events import EndReason, Event, Reason
-from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
-from shepherd.ipc.server import RpcServer
+from shepherd.engine.grants import GrantMode
+from shepherd.engine.history import UserDay, usage_report
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
-from shepherd.store import Store, StoreError
+from shepherd.store import (
+    AuditFilter,
+    AuditPage,
+    SnapshotRow,
+    Store,
+    StoreError,
+    TimeRequest,
+    VerifyResult,
+)
+from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
@@ -52,9 +89,12 @@ from shepherd.words import refusal_sentence, warning_text
 log = logging.getLogger("shepherd.daemon")
 
 T = TypeVar("T")
-CHECKPOINT_S = 1.0
+CHECKPOINT_S = 0.5  # half the store's lease: a checkpoint one interval late leaves nothing unpaid
 CLOCK_CHECK_S = 60.0  # also the watchdog ping, when systemd asks for one at least this often
 TRUSTED_WALL_EVERY_S = 600.0
+MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
+HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
+RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 
 
 @dataclass(frozen=True)
@@ -64,6 +104,27 @@ class DaemonConfig:
     socket_path: Path
     user_mode: bool
     child: str | None = None  # user mode: the child the invoking user plays
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: an admin (possibly playing a child in user mode) or a child."""
+
+    name: str
+    admin: bool
+    child: str | None = None  # the child acted for by default
+
+    def target(self, user: str | None) -> str:
+        """Whose session: a child acts only for itself; an admin names a child (or plays one)."""
+        if not self.admin:
+            if user is not None and user != self.child:
+                raise Forbidden("forbidden: a child acts only for itself")
+            assert self.child is not None
+            return self.child
+        chosen = user or self.child
+        if chosen is None:
+            raise BadRequest("say which child (parameter 'user')")
+        return chosen
 
 
 @dataclass
@@ -84,14 +145,45 @@ class ClockState:
     pending_jump: ClockJump | None = None  # not followed yet: waiting for `clock accept`
 
 
+@dataclass
+class Unwritten:
+    """A session's charges the store could not take yet (merged until it returns)."""
+
+    parts: dict[date, float] = field(default_factory=dict)
+
+    def add(self, parts: tuple[tuple[date, float], ...] | list[tuple[date, float]]) -> None:
+        for day, seconds in parts:
+            self.parts[day] = self.parts.get(day, 0.0) + seconds
+
+
+@dataclass(frozen=True)
+class Launched:
+    session_id: int
+    user: str
+    entry: str
+    label: str
+    started_at: datetime
+    deadline: Deadline | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "entry": self.entry, "user": self.user,
+                "label": self.label,
+                "started_at": self.started_at.isoformat(),
+                "deadline": self.deadline.wall.isoformat() if self.deadline else None,
+                "remaining_s": round(self.deadline.remaining_s, 3) if self.deadline else None}
+
+
 class Daemon:
-    def __init__(self, config: DaemonConfig, policy: Policy) -> None:
+    def __init__(self, config: DaemonConfig, policy: Policy, events: EventSink | None = None,
+                 ) -> None:
         self.config = config
         self.policy = policy
+        self.events = events or Discard()
         self.zone = local_zone()
         self.boot_id = system.boot_id()
-        self.store: Store | None = None
-        self.store_problem = ""
+        self.writer = StoreWriter(config.state_dir / "shepherd.db", self._wall_now,
+                                  self._store_changed)
+        self.loaded = False  # accounting read from the store; launches wait for it
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
@@ -103,74 +195,101 @@ class Daemon:
         self.membership = Membership("not started yet", airtight=True)
         self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
+        self._watchdog = False
+        self._sync_check: asyncio.Future[None] | None = None
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
+        self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
-        self._stopped = asyncio.Event()
         self._next_session_id = 1
         self._pruned_on: date | None = None
-        self._watchdog = False
-        self._sync_check: asyncio.Future[None] | None = None
-        from shepherd.daemon.methods import Methods
-
-        self.methods = Methods(self)
-        self.server = RpcServer(config.socket_path, self.methods,
-                                mode=0o600 if config.user_mode else 0o666)
+        self._background: set[asyncio.Future[Any]] = set()
+        self._ready = False  # READY=1 is the first thing systemd hears
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
         return self.clock.trusted.instant(system.read_clocks())
 
-    # -- start-up ---------------------------------------------------------------
+    def _wall_now(self) -> datetime:
+        """For the store's writer thread: the trusted wall clock, read without side effects."""
+        return self.now().wall
+
+    # -- start-up and shutdown -------------------------------------------------------
     async def start(self) -> None:
+        """Open the store, load the books, recover sessions, arm the timers."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
         first = system.read_clocks()
-        self._open_store(first.wall)
-        now = self._start_clock(first)
-        if self.store is not None:
-            accounting = self.store.load_accounting(self.engine.quota_day(now) - timedelta(days=9))
-            self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
-                                 cooldowns=accounting.cooldowns, grants=accounting.grants,
-                                 locked=accounting.locked)
-            self._next_session_id = self.store.next_session_id()
-        self._audit(now, "service_started", {"pid": os.getpid(), "user_mode": self.config.user_mode,
-                                             "version": 1, "instance": self.instance_id,
+        if await self.writer.start():
+            await self._load(first)
+        else:
+            self._start_clock(first, None)
+            log.error("the store is unavailable at start (%s): launches are denied until "
+                      "it returns", self.writer.problem)
+        now = self.now()
+        self._audit(now, "service_started", {"pid": os.getpid(),
+                                             "user_mode": self.config.user_mode, "version": 1,
+                                             "instance": self.instance_id,
                                              "supervision": self.membership.how})
         self._record_policy(now, self.config.policy_path)
-        await self._recover(now)
-        await self.server.start()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stopped.set)
         interval = system.watchdog_interval()
         if interval:  # one wake-up serves both: the clock check pings the watchdog
             self._watchdog = True
             self.clock_check_s = min(CLOCK_CHECK_S, interval)
         self._schedule()
+
+    def ready(self) -> None:
+        """The socket is up: tell systemd."""
+        self._ready = True
         system.sd_notify("READY=1")
         self._update_status()
         log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
                  "user" if self.config.user_mode else "system")
 
-    def _start_clock(self, first: ClockReading) -> Instant:
+    async def _load(self, first: ClockReading | None) -> None:
+        """Read the books (on the writer's thread), then recover what a crash left running.
+
+        ``first``: the clock reading at start (the trusted clock starts from it); None
+        when the store only came back later (the clock has long been running).
+        """
+        reading = first or system.read_clocks()
+        since = self.engine.quota_day(Instant(reading.wall, reading.mono)) - timedelta(
+            days=HISTORY_DAYS)
+        try:
+            trusted, accounting, next_id, snapshots = await self.writer.submit(
+                lambda store: (store.trusted_wall(), store.load_accounting(since),
+                               store.next_session_id(), store.snapshots()))
+        except StoreAway as exc:
+            log.error("could not read the store: %s", exc)
+            if first is not None:
+                self._start_clock(first, None)
+            return
+        if first is not None:
+            self._start_clock(first, trusted)
+        self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
+                             cooldowns=accounting.cooldowns, grants=accounting.grants,
+                             locked=accounting.locked)
+        self._next_session_id = max(self._next_session_id, next_id)
+        self.loaded = True
+        await self._recover(self.now(), snapshots)
+
+    def _start_clock(self, first: ClockReading, stored: datetime | None) -> Instant:
         """The trusted clock at start: carried on from the last check when in the same boot.
 
         Within one boot, the wall clock and ``CLOCK_BOOTTIME`` kept at the last
         check say what the wall clock should read now; a difference is a clock jump
         like any other (followed only when synchronised). After a reboot, only a
-        wall clock earlier than the last trusted reading is caught.
+        wall clock earlier than the last trusted reading (``stored``, or the
+        anchor's) is caught.
         """
         anchor, anchor_wall = self.anchor.load()
         if anchor is not None:
             self.clock = ClockState(TrustedClock(anchor))
             events: list[ClockJump | Resumed] = list(self.clock.trusted.observe(first))
         else:
-            stored = self.store.trusted_wall() if self.store else None
             known = [w for w in (stored, anchor_wall) if w is not None]
             self.clock = ClockState(TrustedClock(first, max(known) if known else None))
             events = list(self.clock.trusted.start_events)
@@ -191,35 +310,25 @@ class Daemon:
         """
         wall = self.clock.trusted.instant(reading).wall
         self.anchor.save(reading, wall)
-        if durable or reading.mono >= self._trusted_saved + TRUSTED_WALL_EVERY_S:
+        if self.loaded and (durable or reading.mono >= self._trusted_saved
+                            + TRUSTED_WALL_EVERY_S):
             self._trusted_saved = reading.mono
-            self._store_call(lambda store: store.set_trusted_wall(wall))
-
-    def _open_store(self, wall: datetime) -> None:
-        try:
-            self.store = Store.open(self.config.state_dir / "shepherd.db", wall)
-            self.store_problem = ""
-        except (StoreError, OSError) as exc:
-            # Fail closed: without a writable store, every launch is denied.
-            self.store = None
-            self.store_problem = str(exc)
-            log.error("store unavailable, launches will be denied: %s", exc)
+            self._keep(lambda store: store.set_trusted_wall(wall), droppable=not durable)
 
     def _record_policy(self, now: Instant, path: Path) -> None:
-        if self.store is not None:
-            try:
-                self.store.set_meta("policy_source", path.read_text())
-            except (OSError, StoreError) as exc:
-                log.warning("could not record the policy text: %s", exc)
+        try:
+            source = path.read_text()
+        except OSError as exc:
+            log.warning("could not record the policy text: %s", exc)
+        else:
+            self._keep(lambda store: store.set_meta("policy_source", source))
         self._audit(now, "policy_loaded", {"path": str(path), "users": len(self.policy.users),
                                            "entries": len(self.policy.entries)})
 
-    async def _recover(self, now: Instant) -> None:
+    async def _recover(self, now: Instant, snapshots: list[SnapshotRow]) -> None:
         """Carry out the engine's recovery rules for each session of the crash snapshot."""
-        if self.store is None:
-            return
         grace = float(self.policy.supervisor.stop_grace)
-        for snap in self.store.snapshots():
+        for snap in snapshots:
             alive = snap.boot_id == self.boot_id and await self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
@@ -241,33 +350,26 @@ class Daemon:
                 await self.backend.stop(snap.session_id, grace)
                 stopped_at = self.now()
             ended = self.engine.end_recovered(session, now, stopped_at=stopped_at, lease=lease)
-            charged = self._close_recovered(stopped_at or now, ended, alive)
+            self._close_recovered(stopped_at or now, ended, alive)
             log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
                         snap.session_id, snap.user, snap.entry,
-                        " (still running: stopped)" if alive else "", charged or 0.0)
+                        " (still running: stopped)" if alive else "", ended.charged_s)
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
 
-    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> float | None:
+    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> None:
         """Into the store: charged up to the stop when it was alive (lease settled), else
         as it stands (the lease stands in for the time since the last checkpoint)."""
-        return self._store_call(lambda store: store.end_session(
+        self._keep(lambda store: store.end_session(
             at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, settle_lease=alive,
-            audit_data={"processes_alive": alive}))
+            ended.cooldown_until, settle_lease=alive, audit_data={"processes_alive": alive}))
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
             return Account.current()
         return Account.lookup(user)
-
-    # -- the main loop ----------------------------------------------------------
-    async def run(self) -> None:
-        await self.start()
-        await self._stopped.wait()
-        await self.shutdown()
 
     async def shutdown(self) -> None:
         system.sd_notify("STOPPING=1")
@@ -282,10 +384,48 @@ class Daemon:
         self._audit(now, "service_stopped", {"pid": os.getpid()})
         self._keep_clock(reading, durable=True)
         self.anchor.close()
-        await self.server.close()
-        if self.store is not None:
-            self.store.close()
+        await self.writer.close()
+        if self._background:  # events that waited for their records; a prune is cut short
+            await asyncio.wait(list(self._background), timeout=RECORD_WAIT_S)
+        for task in list(self._background):
+            task.cancel()
 
+    # -- the store -------------------------------------------------------------------
+    def _store_changed(self, state: StoreState) -> None:
+        """The writer lost or regained the store (called on the loop)."""
+        if state.available:
+            if not self.loaded:
+                self._spawn(self._load(None))
+            if state.recovered is not None:
+                self._publish("store_recovered", dict(state.recovered))
+        else:
+            self._publish("store_unavailable", {"problem": state.problem})
+        self._update_status()
+
+    async def _persist(self, change: Callable[[Store], T]) -> T:
+        """Write a change now; if the store cannot take it, nothing was changed."""
+        try:
+            return await self.writer.submit(change)
+        except StoreAway as exc:
+            raise NothingChanged(str(exc)) from None
+
+    def _keep(self, change: Callable[[Store], Any], *, droppable: bool = False) -> None:
+        """A record that must reach the store: now, or when it returns."""
+        self.writer.keep(change, droppable=droppable)
+
+    async def _read(self, query: Callable[[Store], T]) -> T:
+        try:
+            return await self.writer.read(query)
+        except StoreAway as exc:
+            raise StoreUnreadable(str(exc)) from None
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_task_failure)
+
+    # -- timers ----------------------------------------------------------------------
     def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
         if self._timer is not None:
@@ -309,9 +449,10 @@ class Daemon:
                 # With sessions running, suspend and clock jumps are looked for at every
                 # checkpoint, so a window that closed during a suspend ends at once.
                 now = self._check_clock(persist=minute)
+            # Enforcement first: nothing below may delay a stop that is due.
+            self._carry_out(self.engine.due(now), now)
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
-            self._carry_out(self.engine.due(now), now)
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -320,18 +461,25 @@ class Daemon:
     def checkpoint(self, now: Instant) -> None:
         self._last_checkpoint = now.mono
         self.backend.refresh_all()
-        charges = self.engine.charge(now)
-        self._persist_charges(now, charges)
+        self._persist_charges(now, self.engine.charge(now))
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
-        if self.store is None:
+        """Write charges, or keep them merged in memory while the store is away."""
+        for charge in charges:
+            self._unwritten.setdefault(charge.session_id, Unwritten()).add(charge.parts)
+        if not self.writer.available or not self.loaded or not self._unwritten:
             return
         day = self.engine.quota_day(now)
         rows = []
-        for charge in charges:
-            snap = self.engine.snapshot(charge.session_id)
-            rows.append((charge.session_id, charge.parts, snap.charged_mono, day, snap.fired))
-        self._store_call(lambda store: store.checkpoint(now.wall, rows))
+        for session_id, unwritten in self._unwritten.items():
+            if session_id not in self.sessions:
+                continue
+            snap = self.engine.snapshot(session_id)
+            rows.append((session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
+                         snap.fired))
+        self._unwritten.clear()
+        if rows:
+            self._keep(lambda store: store.checkpoint(now.wall, rows))
 
     def _check_clock(self, persist: bool) -> Instant:
         reading = system.read_clocks()
@@ -343,7 +491,7 @@ class Daemon:
                 if not event.followed:
                     self.clock.pending_jump = event
                 self._audit(now, "clock_jump", self._jump_data(event))
-                self._broadcast("clock_jump", self._jump_data(event))
+                self._publish("clock_jump", self._jump_data(event))
             elif isinstance(event, Resumed):
                 log.info("resumed after %.0fs asleep: recomputing every deadline", event.slept_s)
         now = self.clock.trusted.instant(reading)
@@ -354,40 +502,36 @@ class Daemon:
             if idle and system.TIME_SYNC.needs_timedated():  # adjtimex hidden: ask timedated
                 self._sync_check = asyncio.ensure_future(
                     asyncio.to_thread(system.TIME_SYNC.refresh))
-            if self.store is not None:
-                self._keep_clock(reading)
+            self.writer.check()  # a deleted or replaced store file is healed now
+            self._keep_clock(reading)
+            if self.loaded:
                 self._prune_audit(now)
         return now
 
     def _prune_audit(self, now: Instant) -> None:
-        """Once a quota day, after start-up: drop audit rows past ``audit_retention``."""
+        """Once a quota day, in the background: drop audit rows past ``audit_retention``."""
         day = self.engine.quota_day(now)
         if day == self._pruned_on:
             return
         self._pruned_on = day
         cutoff = now.wall - timedelta(seconds=self.policy.supervisor.audit_retention)
-        pruned = self._store_call(lambda store: store.prune_audit(cutoff))
-        if pruned:
-            log.info("pruned %d audit rows older than %s", pruned, cutoff.date())
+
+        async def prune() -> None:
+            try:
+                pruned = await self.writer.maintain(lambda s: s.prune_audit(cutoff), write=True)
+            except StoreError as exc:
+                log.warning("could not prune the audit log: %s", exc)
+                return
+            if pruned:
+                log.info("pruned %d audit rows older than %s", pruned, cutoff.date())
+
+        self._spawn(prune())
 
     @staticmethod
     def _jump_data(jump: ClockJump) -> dict[str, Any]:
         return {"system_wall": jump.system_wall.isoformat(),
                 "trusted_wall": jump.trusted_wall.isoformat(),
                 "skew_s": round(jump.skew_s, 1), "followed": jump.followed, "why": jump.why}
-
-    def accept_clock(self, actor: str) -> dict[str, Any]:
-        reading = system.read_clocks()
-        before = self.clock.trusted.instant(reading).wall
-        if self.clock.pending_jump is None:  # nothing to accept: nothing written
-            return {"accepted": False, "trusted_wall": before.isoformat()}
-        self.clock.trusted.accept(reading)
-        self.clock.pending_jump = None
-        now = self.clock.trusted.instant(reading)
-        self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
-                                        "to": now.wall.isoformat(), "followed": True})
-        self._schedule()
-        return {"accepted": True, "trusted_wall": now.wall.isoformat()}
 
     def _carry_out(self, events: list[Event], now: Instant) -> None:
         for event in events:
@@ -400,7 +544,7 @@ class Daemon:
         # What the child reads, with the true time left (the codes stay beside it).
         data = {**warning.to_json(), "text": warning_text(warning.message, warning.remaining_s)}
         self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
-        self._broadcast("warning_issued", data, user=warning.user)
+        self._publish("warning_issued", data, user=warning.user)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)
@@ -416,82 +560,140 @@ class Daemon:
             return
         system.notify_desktop(account, title, body, urgency)
 
-    # -- sessions -----------------------------------------------------------------
+    # -- commands: sessions ----------------------------------------------------------
     def blocked(self) -> tuple[Reason, ...]:
         """What refuses every launch whatever the policy says: no writable store."""
-        if self.store is None:
-            return (StoreUnavailable(self.store_problem or "no writable store"),)
+        if not self.writer.available or not self.loaded:
+            return (StoreUnavailable(self.writer.problem or "the store is not loaded yet"),)
         return ()
 
-    async def launch(self, user: str, entry_id: str, client_env: dict[str, Any],
-                     actor: str) -> dict[str, Any]:
-        """Decide, record, start; answered once the program really runs."""
+    async def launch(self, user: str, entry_id: str, env: Mapping[str, str],
+                     actor: str) -> Launched:
+        """Decide, record, start; answered once the program really runs.
+
+        The engine reserves the session first; any failure after that gives it back
+        (at its start instant, so nothing is charged), and the answer is an error.
+        """
         now = self.now()
         session_id = self._next_session_id
         decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
         if isinstance(decision, LaunchDenied):
-            reasons = [r.to_json() for r in decision.reasons]
-            self._audit(now, "launch_denied", {"reasons": reasons}, user=user, entry=entry_id,
-                        actor=actor)
-            known = self.policy.entry(entry_id)
-            label = known.title if known else entry_id
-            sentence = refusal_sentence(label, decision.reasons, now.wall, self.zone)
-            if actor == user:  # the child asked, maybe from a menu launcher with no terminal
-                self._notify(user, label, sentence, "normal")
-            raise RpcError(LAUNCH_DENIED, sentence, {"denied": reasons, "label": label})
+            self._refused(now, user, entry_id, decision.reasons, actor)
         self._next_session_id += 1
         entry = self.policy.entry(entry_id)
         assert entry is not None
         deadline = decision.deadline
-        data = {"command": list(entry.command),
-                "deadline": deadline.wall.isoformat() if deadline else None}
+        data: dict[str, Any] = {"command": list(entry.command),
+                                "deadline": deadline.wall.isoformat() if deadline else None}
         failure = {"command": list(entry.command), "actor": actor}
         try:
             account = self._account(user)
         except KeyError as exc:
             problem = launch_problem(exc, entry.command[0], user)
-            self.engine.end_session(session_id, now, "launch_failed")
-            self._store_call(lambda store: store.launch_failed(
+            self.engine.end_session(session_id, now, "launch_failed")  # at its start: free
+            self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
-            raise RpcError(NOT_FOUND, f"{entry.title} could not start: {problem}") from None
-        # Recorded (not yet as started) before the program starts: a checkpoint during
-        # the start finds the session, and so does recovery after a crash during it.
-        self._store_call(lambda store: store.start_session(
-            now.wall, session_id, user, entry_id, boot_id=self.boot_id,
-            started_mono=now.mono, lease_day=self.engine.quota_day(now),
-            process={"backend": self.backend.name, "instance": self.instance_id},
-            audit_data=None))
+            raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+        try:
+            # Recorded (not yet as started) before the program starts: a checkpoint during
+            # the start finds the session, and so does recovery after a crash during it.
+            await self.writer.submit(lambda store: store.start_session(
+                now.wall, session_id, user, entry_id, boot_id=self.boot_id,
+                started_mono=now.mono, lease_day=self.engine.quota_day(now),
+                process={"backend": self.backend.name, "instance": self.instance_id},
+                audit_data=None))
+        except Exception as exc:  # the store cannot record it: nothing happens
+            self.engine.end_session(session_id, now, "launch_failed")
+            problem = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
+            self._refused(now, user, entry_id, (StoreUnavailable(problem),), actor)
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
-        env = session_environment(account, client_env, f"{self.instance_id}-{session_id}")
+        marker = f"{self.instance_id}-{session_id}"
         try:
-            process = await self.backend.spawn(session_id, entry.command, account, env,
+            process = await self.backend.spawn(session_id, entry.command, account,
+                                               session_environment(account, env, marker),
                                                self._tree_empty)
-        except OSError as exc:
-            problem = launch_problem(exc, entry.command[0], user)
+        except Exception as exc:  # OSError, or an argument the OS refuses (ValueError)
+            problem = (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
+                       else f"starting {entry.command[0]!r} failed: {exc}")
             self.sessions.pop(session_id, None)
-            ended = self.engine.end_session(session_id, self.now(), "launch_failed")
-            self._store_call(lambda store: store.end_session(
-                now.wall, ended.session_id, [], "launch_failed", None,
-                audit_data={"problem": problem, **failure}))
-            self._update_status()
-            raise RpcError(NOT_FOUND, f"{entry.title} could not start: {problem}") from None
+            await self._launch_failed(now, session_id, problem, failure)
+            raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
         finally:
             assert record.started is not None
             record.started.set()
         data["pid"] = process.get("pid")
-        self._store_call(lambda store: store.session_running(
+        self._keep(lambda store: store.session_running(
             now.wall, session_id, process, audit_data={**data, "actor": actor}))
-        self._broadcast("session_started", {"session_id": session_id, "entry": entry_id, **data},
-                        user=user)
-        now = self.now()
-        self._carry_out(self.engine.due(now), now)
+        self._publish("session_started", {"session_id": session_id, "entry": entry_id, **data},
+                      user=user)
+        later = self.now()
+        self._carry_out(self.engine.due(later), later)
         self._schedule()
         self._update_status()
-        return {"session_id": session_id, "entry": entry_id, "user": user, "label": entry.title,
-                "started_at": decision.started_at.isoformat(),
-                "deadline": deadline.wall.isoformat() if deadline else None,
-                "remaining_s": round(deadline.remaining_s, 3) if deadline else None}
+        return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
+
+    def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
+                 actor: str) -> NoReturn:
+        codes = [r.to_json() for r in reasons]
+        self._audit(now, "launch_denied", {"reasons": codes}, user=user, entry=entry_id,
+                    actor=actor)
+        known = self.policy.entry(entry_id)
+        label = known.title if known else entry_id
+        sentence = refusal_sentence(label, reasons, now.wall, self.zone)
+        if actor == user:  # the child asked, maybe from a menu launcher with no terminal
+            self._notify(user, label, sentence, "normal")
+        raise LaunchRefused(reasons, sentence, label)
+
+    async def _launch_failed(self, launched: Instant, session_id: int, problem: str,
+                             data: dict[str, Any]) -> None:
+        """The program never ran: ended at its start, so nothing charged and no cooldown."""
+        ended = self.engine.end_session(session_id, launched, "launch_failed")
+        self._update_status()
+        written = self.writer.submit(lambda store: store.end_session(
+            launched.wall, ended.session_id, [], "launch_failed", None,
+            audit_data={"problem": problem, **data}), keep=True)
+        written.add_done_callback(_log_task_failure)
+        # Answer once it is on record, unless the store is away (then it is kept for later).
+        await asyncio.wait([written], timeout=RECORD_WAIT_S)
+
+    async def stop(self, caller: Caller, session_id: int | None = None,
+                   user: str | None = None) -> list[dict[str, Any]]:
+        """Stop one session, or every session of a user; a child only ever its own.
+
+        Answers what was stopped: each session's id, child, entry and label.
+        """
+        if session_id is not None:
+            record = self.sessions.get(session_id)
+            if record is None or (not caller.admin and record.user != caller.child):
+                raise NotFound(f"no running session {session_id}")  # the same for others'
+            ids = [session_id]
+        else:
+            whose = caller.target(user)
+            ids = [sid for sid, r in self.sessions.items() if r.user == whose]
+        reason: EndReason = "stopped_by_admin" if caller.admin else "stopped_by_child"
+        stopped = [self._session_json(sid) for sid in ids]
+        await asyncio.gather(*(self.stop_session(sid, reason, caller.name) for sid in ids))
+        return stopped
+
+    def _session_json(self, session_id: int) -> dict[str, Any]:
+        record = self.sessions[session_id]
+        entry = self.policy.entry(record.entry)
+        return {"id": session_id, "user": record.user, "entry": record.entry,
+                "label": entry.title if entry else record.entry}
+
+    def session_of(self, entry: str, user: str | None = None) -> int:
+        """The running session of an entry (and child, when several children run it)."""
+        running = [r for r in self.sessions.values()
+                   if r.entry == entry and (user is None or r.user == user)]
+        if not running:
+            who = f" for {user}" if user else ""
+            raise NotFound(f"{entry} is not running{who}, so there is no session to extend")
+        if len(running) > 1:
+            users = ", ".join(sorted(r.user for r in running))
+            raise BadRequest(f"{entry} is running for several children ({users}); say which "
+                             "with --user, or give the session number")
+        return running[0].session_id
 
     def stop_session_soon(self, session_id: int, reason: EndReason,
                           actor: str = "shepherd") -> None:
@@ -530,77 +732,265 @@ class Daemon:
             ended = self.engine.end_session(session_id, now, reason)
         except ActionRefused:
             return
-        self._end_in_store(now, ended, record.actor)
-        self._broadcast("session_ended", {"session_id": session_id, "entry": record.entry,
-                                          "reason": reason, "charged_s": round(ended.charged_s, 3),
-                                          "cooldown_until": ended.cooldown_until.isoformat()
-                                          if ended.cooldown_until else None}, user=record.user)
+        written = self._end_in_store(now, ended, record.actor)
+        self._publish_once_recorded(written, "session_ended", {
+            "session_id": session_id, "entry": record.entry, "reason": reason,
+            "charged_s": round(ended.charged_s, 3),
+            "cooldown_until": ended.cooldown_until.isoformat() if ended.cooldown_until
+            else None}, user=record.user)
         self._schedule()
         self._update_status()
 
-    def _end_in_store(self, now: Instant, ended: SessionEnded, actor: str) -> None:
-        if self.store is None:
-            return
-        self._store_call(lambda store: store.end_session(
-            now.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, actor=actor))
+    def _end_in_store(self, now: Instant, ended: SessionEnded,
+                      actor: str) -> asyncio.Future[float]:
+        unwritten = self._unwritten.pop(ended.session_id, Unwritten())
+        unwritten.add(ended.final_charge.parts)
+        parts = sorted(unwritten.parts.items())
+        written = self.writer.submit(lambda store: store.end_session(
+            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor),
+            keep=True)
+        written.add_done_callback(_log_task_failure)
+        return written
 
-    # -- policy -------------------------------------------------------------------
+    def _publish_once_recorded(self, written: asyncio.Future[Any], kind: str,
+                               data: dict[str, Any], user: str | None = None) -> None:
+        """Tell listeners after the record is written (or RECORD_WAIT_S, if the store is away)."""
+        async def later() -> None:
+            await asyncio.wait([written], timeout=RECORD_WAIT_S)
+            self._publish(kind, data, user)
+
+        self._spawn(later())
+
+    # -- commands: admin -------------------------------------------------------------
+    def _known_user(self, user: str) -> None:
+        if self.policy.user(user) is None:
+            raise NotFound(f"unknown user {user!r}")
+
+    async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
+                    mode: GrantMode = "add") -> dict[str, Any]:
+        """Add, take back or set today's allowance (``+D``/``-D``/``=D``): planned by the
+        engine, recorded, then applied."""
+        now = self.now()
+        planned = self.engine.plan_grant(user, target, seconds, now, mode)
+        await self._persist(lambda store: store.grant(
+            now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
+            audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
+                        "held_at_used": planned.held_at_used}))
+        granted = self.engine.apply_grant(planned, now)
+        self._publish("time_granted", {"target": target, "seconds": granted.seconds,
+                                       "mode": mode, "allowance_s": granted.allowance_s},
+                      user=user)
+        self._changed()
+        entry, group = self.policy.entry(target), self.policy.group(target)
+        label = entry.title if entry else group.id if group else target
+        return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
+                "label": label, "unlimited": granted.allowance_s is None}
+
+    async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
+        snap = self._snapshot(session_id)
+        if seconds <= 0:
+            raise BadRequest("an extension must be more than 0 seconds")
+        now = self.now()
+        total = snap.extension_s + seconds
+        await self._persist(lambda store: store.set_extension(
+            now.wall, session_id, total, seconds, actor, {}))
+        extended = self.engine.extend(session_id, seconds, self.now())
+        deadline = extended.deadline
+        self._publish("session_extended", {"session_id": session_id, "seconds": seconds},
+                      user=snap.user)
+        self._changed()
+        label = self._session_json(session_id)["label"] if session_id in self.sessions else None
+        return {"session_id": session_id,
+                "deadline": deadline.wall.isoformat() if deadline else None, "label": label}
+
+    def _snapshot(self, session_id: int) -> SessionSnapshot:
+        try:
+            return self.engine.snapshot(session_id)
+        except ActionRefused:
+            raise NotFound(f"no running session {session_id}") from None
+
+    async def clear_cooldown(self, user: str, entry: str, actor: str) -> bool:
+        self._known_user(user)
+        now = self.now()
+        await self._persist(lambda store: store.clear_cooldown(now.wall, user, entry,
+                                                               actor=actor))
+        cleared = self.engine.clear_cooldown(user, entry)
+        self._publish("cooldown_cleared", {"entry": entry}, user=user)
+        self._changed()
+        return cleared
+
+    async def lock(self, user: str, actor: str) -> list[int]:
+        """Locked in the store first; then no launch, and every session stopped."""
+        self._known_user(user)
+        now = self.now()
+        await self._persist(lambda store: store.set_locked(now.wall, user, True, actor=actor))
+        self.engine.locked.add(user)
+        ids = [sid for sid, r in self.sessions.items() if r.user == user]
+        await asyncio.gather(*(self.stop_session(sid, "locked", actor) for sid in ids))
+        self._publish("user_locked", {}, user=user)
+        self._changed()
+        return ids
+
+    async def unlock(self, user: str, actor: str) -> bool:
+        self._known_user(user)
+        now = self.now()
+        await self._persist(lambda store: store.set_locked(now.wall, user, False, actor=actor))
+        unlocked = self.engine.unlock(user)
+        self._publish("user_unlocked", {}, user=user)
+        self._changed()
+        return unlocked
+
+    async def request_time(self, caller: Caller, entry: str, seconds: int,
+                           note: str, user: str | None = None) -> int:
+        whose = caller.target(user)
+        known = self.policy.entry(entry)
+        if known is None or not self.policy.entry_allows(known, whose):
+            raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
+        now = self.now()
+
+        def ask(store: Store) -> int:
+            if sum(1 for r in store.requests() if r.user == whose) >= MAX_PENDING_REQUESTS:
+                raise TooManyRequests(f"{MAX_PENDING_REQUESTS} requests are already waiting "
+                                      "for an answer")
+            return store.add_request(now.wall, whose, entry, seconds, note)
+
+        request_id = await self._persist(ask)
+        self._publish("time_requested", {"request_id": request_id, "entry": entry,
+                                         "seconds": seconds, "note": note}, user=whose)
+        return request_id
+
+    async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
+                             actor: str) -> TimeRequest:
+        now = self.now()
+        day = self.engine.quota_day(now)
+        try:
+            result = await self._persist(lambda store: store.answer_request(
+                now.wall, request_id, approve, seconds, day, actor=actor))
+        except StoreError as exc:  # no such pending request
+            raise NotFound(str(exc)) from None
+        if result.granted_s:
+            self.engine.grant(result.user, result.entry, result.granted_s, now)
+            self._changed()
+        self._publish("request_answered", result.to_json(), user=result.user)
+        return result
+
     async def reload(self, actor: str = "SIGHUP") -> dict[str, Any]:
         path = self.config.policy_path
-        result = check_policy_file(path)
+        result = await asyncio.to_thread(check_policy_file, path)
         now = self.now()
         if result.policy is None:
             errors = [p.render(str(path)) for p in result.errors]
             self.rejected_reload = {"at": now.wall.isoformat(), "errors": errors}
             self._audit(now, "policy_rejected", {"path": str(path), "errors": errors},
                         actor=actor)
-            self._broadcast("policy_rejected", {"errors": errors})
+            self._publish("policy_rejected", {"errors": errors})
             log.error("policy reload rejected, the old policy stays:\n%s", "\n".join(errors))
-            raise RpcError(-32020, "policy rejected; the old policy stays in force",
-                           {"errors": errors})
+            raise PolicyRejected(errors)
         events = self.engine.set_policy(result.policy, now)
         self.policy = result.policy
         self.rejected_reload = None
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
         self._carry_out(events, now)
-        self._broadcast("policy_loaded", {"path": str(path)})
-        self._schedule()
-        warnings = policy_warnings(result, path, self.config.user_mode)
+        self._publish("policy_loaded", {"path": str(path)})
+        self._changed()
+        warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
         for warning in warnings:
             log.warning("%s", warning)
         return {"loaded": str(path), "warnings": warnings}
 
-    # -- helpers ------------------------------------------------------------------
-    def _store_call(self, action: Callable[[Store], T]) -> T | None:
-        """Run a store write; on failure, fail closed (launches denied) but keep enforcing."""
-        if self.store is None:
-            return None
-        try:
-            return action(self.store)
-        except Exception as exc:  # StoreError, OSError and every apsw error
-            log.error("store write failed, launches are now denied: %s", exc)
-            self.store_problem = str(exc)
-            self.store = None
-            return None
+    def accept_clock(self, actor: str) -> dict[str, Any]:
+        reading = system.read_clocks()
+        before = self.clock.trusted.instant(reading).wall
+        if self.clock.pending_jump is None:  # nothing to accept: nothing written
+            return {"accepted": False, "trusted_wall": before.isoformat()}
+        self.clock.trusted.accept(reading)
+        self.clock.pending_jump = None
+        now = self.clock.trusted.instant(reading)
+        self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
+                                        "to": now.wall.isoformat(), "followed": True})
+        self._schedule()
+        return {"accepted": True, "trusted_wall": now.wall.isoformat()}
 
+    def _changed(self) -> None:
+        """Something a deadline depends on changed: re-arm the timers."""
+        self._schedule()
+        self._update_status()
+
+    # -- reads -----------------------------------------------------------------------
+    def status(self, only: str | None = None) -> dict[str, Any]:
+        return status.render(self.now(), self.engine, self.policy, self.sessions,
+                             only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
+                             store_ok=self.writer.available and self.loaded,
+                             clock_jump_pending=self.clock.pending_jump is not None,
+                             rejected_reload=self.rejected_reload)
+
+    def health(self, admin: bool) -> dict[str, Any]:
+        """How the daemon is; a child is not told how many sessions others run."""
+        self.writer.check()
+        ok = self.writer.available and self.loaded
+        answer: dict[str, Any] = {
+            "ok": ok, "store": "ok" if ok else (self.writer.problem or "not loaded yet"),
+            "pending_clock_jump": self.clock.pending_jump is not None}
+        if admin:
+            answer["sessions"] = len(self.sessions)
+        return answer
+
+    async def requests(self) -> list[TimeRequest]:
+        return await self._read(lambda store: store.requests())
+
+    async def audit_page(self, flt: AuditFilter, limit: int, before: int | None) -> AuditPage:
+        return await self._read(lambda store: store.audit_page(flt, limit, before))
+
+    async def verify_audit(self) -> VerifyResult:
+        try:
+            return await self.writer.maintain(lambda store: store.verify_audit())
+        except StoreAway as exc:
+            raise StoreUnreadable(str(exc)) from None
+
+    async def backup(self, target: Path) -> VerifyResult:
+        try:
+            return await self.writer.maintain(lambda store: store.backup(target))
+        except StoreAway as exc:
+            raise StoreUnreadable(str(exc)) from None
+        except StoreError as exc:  # the target exists
+            raise CommandError(str(exc)) from None
+
+    async def usage_history(self, days: int, user: str | None) -> list[UserDay]:
+        today = self.engine.quota_day(self.now())
+        first = today - timedelta(days=days - 1)
+        rows, grants = await self._read(lambda store: (store.usage_rows(first, today, user),
+                                                       store.grant_rows(first, today)))
+        return usage_report(rows, grants, self.policy, first, today, user)
+
+    # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,
                entry: str | None = None, actor: str = "shepherd") -> None:
-        if self.store is not None:
-            self._store_call(lambda store: store.audit(
-                now.wall, kind, data, user=user, entry=entry, actor=actor))
+        self._keep(lambda store: store.audit(now.wall, kind, data, user=user, entry=entry,
+                                             actor=actor),
+                   droppable=kind in ("launch_denied", "warning_issued"))
 
-    def _broadcast(self, kind: str, data: dict[str, Any], user: str | None = None) -> None:
-        params = {"type": kind, "user": user, **data}
-        self.server.broadcast("event", params,
-                              lambda c: c.context.get("role") == "admin"
-                              or (user is not None and c.context.get("child") == user))
+    def _publish(self, kind: str, data: dict[str, Any], user: str | None = None) -> None:
+        try:
+            self.events.publish(DaemonEvent(kind, data, user))
+        except Exception:  # enforcement never waits on, nor dies of, a listener
+            log.exception("could not publish %s", kind)
 
     def _update_status(self) -> None:
+        if not self._ready:
+            return
         running = ", ".join(f"{r.user}:{r.entry}" for r in self.sessions.values()) or "idle"
+        down = not (self.writer.available and self.loaded)
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
-                         + ("" if self.store else " — STORE UNAVAILABLE, launches denied")
+                         + (" — STORE UNAVAILABLE, launches denied" if down else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
 
+
+def _log_task_failure(task: asyncio.Future[Any]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    if isinstance(task.exception(), StoreAway):
+        log.warning("not written: %s", task.exception())
+    else:
+        log.error("background task failed", exc_info=task.exception())

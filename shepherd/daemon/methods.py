@@ -1,9 +1,15 @@
-"""The IPC methods of SPEC §6, with the role each needs.
+"""The IPC methods of SPEC §6: JSON-RPC calls mapped to the daemon's typed commands.
+
+This module only translates: it reads and checks parameters (a bad one is
+``INVALID_PARAMS`` before anything happens), calls one ``Daemon`` command, turns
+its answer into JSON and its domain errors into JSON-RPC codes. It also hands the
+daemon a sink that sends events to subscribed connections.
 
 Roles come from the peer's uid (``SO_PEERCRED``): uid 0, members of the policy's
 ``admin_group`` and, in user mode, the daemon's own uid are admins; a uid named
 in ``[[users]]`` is a child acting only on its own sessions; anyone else is
-answered ``forbidden`` to every call.
+turned away by the server before a byte of theirs is read. Admins are not rate
+limited (a parent's TUI, scripts); children are.
 """
 
 from __future__ import annotations
@@ -14,15 +20,28 @@ import pwd
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shepherd.daemon.status import status_json
+from shepherd.daemon.core import Caller, Daemon
+from shepherd.daemon.errors import (
+    BadRequest,
+    CommandError,
+    Forbidden,
+    LaunchFailed,
+    LaunchRefused,
+    NotFound,
+    NothingChanged,
+    PolicyRejected,
+    StoreUnreadable,
+    TooManyRequests,
+)
+from shepherd.daemon.events import DaemonEvent
 from shepherd.engine import ActionRefused
 from shepherd.engine.grants import GRANT_MODES
-from shepherd.engine.history import usage_report
 from shepherd.ipc.protocol import (
     FORBIDDEN,
     INVALID_PARAMS,
+    LAUNCH_DENIED,
     METHOD_NOT_FOUND,
     NOT_FOUND,
     PROTOCOL_VERSION,
@@ -31,15 +50,27 @@ from shepherd.ipc.protocol import (
     Request,
     RpcError,
 )
-from shepherd.ipc.server import Connection, Peer
+from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
 from shepherd.policy.durations import DurationError, parse_duration
-from shepherd.store import EVENT_TYPES, AuditFilter, StoreError
-
-if TYPE_CHECKING:
-    from shepherd.daemon.core import Daemon
+from shepherd.store import EVENT_TYPES, AuditFilter
+from shepherd.supervisor.account import allowed_client_variables
 
 Handler = Callable[["Params", Connection], Awaitable[Any]]
-MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
+POLICY_REJECTED = -32020
+
+# Domain errors to JSON-RPC codes; the first match wins (subclasses before bases).
+ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (LaunchRefused, LAUNCH_DENIED), (LaunchFailed, NOT_FOUND), (NotFound, NOT_FOUND),
+    (ActionRefused, NOT_FOUND), (Forbidden, FORBIDDEN), (NothingChanged, STORE_UNAVAILABLE),
+    (StoreUnreadable, STORE_UNAVAILABLE), (TooManyRequests, RATE_LIMITED),
+    (PolicyRejected, POLICY_REJECTED), (BadRequest, INVALID_PARAMS),
+    (CommandError, INVALID_PARAMS),
+)
+
+
+def rpc_error(exc: Exception) -> RpcError:
+    code = next(code for kind, code in ERROR_CODES if isinstance(exc, kind))
+    return RpcError(code, str(exc), getattr(exc, "data", None))
 
 
 class Params:
@@ -64,6 +95,12 @@ class Params:
         value = self.text(name)
         assert value is not None
         return value
+
+    def note(self, name: str) -> str:
+        value = self.raw.get(name, "")
+        if not isinstance(value, str):
+            raise self._bad(name, "text")
+        return value[:500]
 
     def number(self, name: str, default: int | None = None, lo: int = 0, hi: int = 10**9) -> int:
         value = self.raw.get(name, default)
@@ -93,12 +130,37 @@ class Params:
             raise self._bad(name, "an ISO 8601 time with offset")
         return parsed
 
+    def env(self, name: str = "env") -> dict[str, str]:
+        """Display/session variables: names off the allow-list dropped, bad values refused."""
+        value = self.raw.get(name, {})
+        if not isinstance(value, dict):
+            raise self._bad(name, "an object of variable names to text")
+        try:
+            return allowed_client_variables(value, strict=True)
+        except ValueError as exc:
+            raise self._bad(name, f"what the system accepts: {exc}") from None
+
 
 def _user_name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid {uid}"
+
+
+class Subscribers:
+    """The daemon's event sink: every admin, and the child an event is about."""
+
+    def __init__(self) -> None:
+        self.server: RpcServer | None = None
+
+    def publish(self, event: DaemonEvent) -> None:
+        if self.server is None:
+            return
+        self.server.broadcast(
+            "event", event.to_json(),
+            lambda c: c.context.get("role") == "admin"
+            or (event.user is not None and c.context.get("child") == event.user))
 
 
 class Methods:
@@ -126,55 +188,59 @@ class Methods:
     def identify(self, peer: Peer) -> dict[str, Any] | None:
         policy = self.daemon.policy
         name = _user_name(peer.uid)
+        role: dict[str, Any] | None = None
         if self.daemon.config.user_mode and peer.uid == os.getuid():
-            return {"role": "admin", "name": name, "child": self.daemon.config.child}
-        if peer.uid == 0:
-            return {"role": "admin", "name": name, "child": None}
-        try:
-            group = grp.getgrnam(policy.supervisor.admin_group)
-            if name in group.gr_mem or pwd.getpwuid(peer.uid).pw_gid == group.gr_gid:
-                return {"role": "admin", "name": name, "child": None}
-        except KeyError:
-            pass
-        if policy.user(name) is not None:
-            return {"role": "child", "name": name, "child": name}
-        return None
+            role = {"role": "admin", "name": name, "child": self.daemon.config.child}
+        elif peer.uid == 0:
+            role = {"role": "admin", "name": name, "child": None}
+        else:
+            try:
+                group = grp.getgrnam(policy.supervisor.admin_group)
+                if name in group.gr_mem or pwd.getpwuid(peer.uid).pw_gid == group.gr_gid:
+                    role = {"role": "admin", "name": name, "child": None}
+            except KeyError:
+                pass
+        if role is None and policy.user(name) is not None:
+            role = {"role": "child", "name": name, "child": name}
+        if role is not None:
+            role["policy"] = policy  # who is who changes only with the policy
+        return role
+
+    def admit(self, peer: Peer) -> Admission | None:
+        """At connection: None turns a stranger away before any of its input is read."""
+        role = self.identify(peer)
+        return None if role is None else Admission(role, limited=role["role"] != "admin")
+
+    def _caller(self, connection: Connection) -> Caller:
+        context = connection.context
+        return Caller(str(context["name"]), context["role"] == "admin", context.get("child"))
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
-        # Re-identified on every call: a policy reload may change who is who.
-        caller = self.identify(connection.peer)
-        if caller is None:
-            raise RpcError(FORBIDDEN, "forbidden")
-        connection.context.update(caller)
+        context = connection.context
+        if context.get("policy") is not self.daemon.policy:  # reloaded: who is who again
+            role = self.identify(connection.peer)
+            if role is None:
+                raise RpcError(FORBIDDEN, "forbidden")
+            context.update(role)
         found = self.table.get(request.method)
         if found is None:
             raise RpcError(METHOD_NOT_FOUND, f"unknown method {request.method!r}")
-        role, handler = found
-        if role == "admin" and caller["role"] != "admin":
+        role_needed, handler = found
+        if role_needed == "admin" and context["role"] != "admin":
             raise RpcError(FORBIDDEN, "forbidden: this needs a parent (admin)")
         try:
             return await handler(Params(request.method, request.params), connection)
-        except ActionRefused as exc:
-            raise RpcError(NOT_FOUND, str(exc)) from None
-        except StoreError as exc:
-            raise RpcError(STORE_UNAVAILABLE, str(exc)) from None
+        except (CommandError, ActionRefused) as exc:
+            raise rpc_error(exc) from None
 
     @staticmethod
     def _actor(connection: Connection) -> str:
         return str(connection.context.get("name", "?"))
 
-    def _target_user(self, params: Params, connection: Connection) -> str:
-        """Whose launch/stop: a child acts for itself; an admin names a user (or plays one)."""
+    @staticmethod
+    def _only(connection: Connection) -> str | None:
         context = connection.context
-        if context["role"] == "child":
-            asked = params.text("user", required=False)
-            if asked is not None and asked != context["child"]:
-                raise RpcError(FORBIDDEN, "forbidden: a child acts only for itself")
-            return str(context["child"])
-        user = params.text("user", context.get("child"), required=False)
-        if user is None:
-            raise RpcError(INVALID_PARAMS, "parameter 'user' is required (which child?)")
-        return user
+        return context["child"] if context["role"] == "child" else None
 
     # -- methods ------------------------------------------------------------------
     async def hello(self, params: Params, connection: Connection) -> Any:
@@ -183,70 +249,37 @@ class Methods:
                 "child": context.get("child"), "user_mode": self.daemon.config.user_mode}
 
     async def health(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
-        return {"ok": d.store is not None, "store": "ok" if d.store else d.store_problem,
-                "sessions": len(d.sessions), "pending_clock_jump": d.clock.pending_jump is not None}
+        return self.daemon.health(admin=connection.context["role"] == "admin")
 
     async def status(self, params: Params, connection: Connection) -> Any:
-        context = connection.context
-        only = context["child"] if context["role"] == "child" else None
-        return status_json(self.daemon, only)
+        return self.daemon.status(self._only(connection))
 
     async def entries(self, params: Params, connection: Connection) -> Any:
-        context = connection.context
         policy = self.daemon.policy
-        only = context["child"] if context["role"] == "child" else None
+        only = self._only(connection)
         return [{"id": e.id, "label": e.title, "users": list(e.users) if e.users else None}
                 for e in policy.entries if only is None or policy.entry_allows(e, only)]
 
     async def launch(self, params: Params, connection: Connection) -> Any:
-        user = self._target_user(params, connection)
-        env = params.raw.get("env", {})
-        if not isinstance(env, dict):
-            raise RpcError(INVALID_PARAMS, "parameter 'env' must be an object")
-        return await self.daemon.launch(user, params.req_str("entry"), env,
-                                        self._actor(connection))
+        caller = self._caller(connection)
+        user = caller.target(params.text("user", required=False))
+        entry, env = params.req_str("entry"), params.env()
+        launched = await self.daemon.launch(user, entry, env, caller.name)
+        return launched.to_json()
 
     async def stop(self, params: Params, connection: Connection) -> Any:
-        context = connection.context
-        sessions = self.daemon.sessions
+        caller = self._caller(connection)
         if "session_id" in params.raw:
-            ids = [params.number("session_id", lo=1)]
+            stopped = await self.daemon.stop(caller, session_id=params.number("session_id", lo=1))
         else:
-            user = self._target_user(params, connection)
-            ids = [sid for sid, r in sessions.items() if r.user == user]
-        for sid in ids:
-            record = sessions.get(sid)
-            if record is None:
-                raise RpcError(NOT_FOUND, f"no running session {sid}")
-            if context["role"] == "child" and record.user != context["child"]:
-                raise RpcError(FORBIDDEN, "forbidden: not your session")
-        reason = "stopped_by_child" if context["role"] == "child" else "stopped_by_admin"
-        stopped = [self._session_json(sid) for sid in ids]
-        for sid in ids:
-            await self.daemon.stop_session(sid, reason, self._actor(connection))  # type: ignore[arg-type]
-        return {"stopped": ids, "sessions": stopped}
-
-    def _session_json(self, sid: int) -> dict[str, Any]:
-        record = self.daemon.sessions[sid]
-        entry = self.daemon.policy.entry(record.entry)
-        return {"id": sid, "user": record.user, "entry": record.entry,
-                "label": entry.title if entry else record.entry}
+            stopped = await self.daemon.stop(caller, user=params.text("user", required=False))
+        return {"stopped": [s["id"] for s in stopped], "sessions": stopped}
 
     async def request_time(self, params: Params, connection: Connection) -> Any:
-        user = self._target_user(params, connection)
-        entry = params.req_str("entry")
-        if self.daemon.policy.entry(entry) is None:
-            raise RpcError(NOT_FOUND, f"unknown entry {entry!r}")
-        seconds = params.duration("duration")
-        note = str(params.raw.get("note", ""))[:500]
-        store = self._store()
-        if sum(1 for r in store.requests() if r.user == user) >= MAX_PENDING_REQUESTS:
-            raise RpcError(RATE_LIMITED, f"{MAX_PENDING_REQUESTS} requests are already waiting "
-                           "for an answer")
-        request_id = store.add_request(self.daemon.now().wall, user, entry, seconds, note)
-        self.daemon._broadcast("time_requested", {"request_id": request_id, "entry": entry,
-                                                  "seconds": seconds, "note": note}, user=user)
+        caller = self._caller(connection)
+        user, entry = params.text("user", required=False), params.req_str("entry")
+        seconds, note = params.duration("duration"), params.note("note")
+        request_id = await self.daemon.request_time(caller, entry, seconds, note, user)
         return {"request_id": request_id}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:
@@ -254,112 +287,50 @@ class Methods:
         return {"subscribed": True}
 
     async def grant(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
-        now = d.now()
         user, target = params.req_str("user"), params.req_str("target")
         mode = params.raw.get("mode", "add")
         if mode not in GRANT_MODES:
             raise RpcError(INVALID_PARAMS, "grant: parameter 'mode' must be 'add', 'take' or "
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
         seconds = params.duration("duration", allow_zero=mode == "set")
-        granted = d.engine.grant(user, target, seconds, now, mode)
-        reason = str(params.raw.get("reason", ""))[:500]
-        self._store().grant(now.wall, user, target, granted.day, granted.seconds,
-                            actor=self._actor(connection), reason=reason,
-                            audit_data={"mode": mode, "asked_s": seconds,
-                                        "allowance_s": granted.allowance_s,
-                                        "held_at_used": granted.held_at_used})
-        d._broadcast("time_granted", {"target": target, "seconds": granted.seconds,
-                                      "mode": mode, "allowance_s": granted.allowance_s},
-                     user=user)
-        d._schedule()
-        entry, group = d.policy.entry(target), d.policy.group(target)
-        label = entry.title if entry else group.id if group else target
-        return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
-                "label": label, "unlimited": granted.allowance_s is None}
+        return await self.daemon.grant(user, target, seconds, self._actor(connection),
+                                       params.note("reason"), mode)
 
     async def extend(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
-        now = d.now()
-        sid = self._session_to_extend(params, connection)
-        seconds = params.duration("duration")
-        extended = d.engine.extend(sid, seconds, now)
-        snap = d.engine.snapshot(sid)
-        deadline = extended.deadline
-        self._store().set_extension(now.wall, sid, snap.extension_s, seconds,
-                                    self._actor(connection),
-                                    {"deadline": deadline.wall.isoformat() if deadline else None})
-        d._broadcast("session_extended", {"session_id": sid, "seconds": seconds},
-                     user=d.sessions[sid].user if sid in d.sessions else None)
-        d._schedule()
-        return {"session_id": sid, "deadline": deadline.wall.isoformat() if deadline else None,
-                "label": self._session_json(sid)["label"] if sid in d.sessions else None}
-
-    def _session_to_extend(self, params: Params, connection: Connection) -> int:
-        """The session named by its number, or by its entry (and child, when several run it)."""
+        """The session by its number, or by its entry (and child, when several run it)."""
         if "session_id" in params.raw:
-            return params.number("session_id", lo=1)
-        entry = params.req_str("entry")
-        user = params.text("user", required=False)
-        running = [r for r in self.daemon.sessions.values()
-                   if r.entry == entry and (user is None or r.user == user)]
-        if not running:
-            who = f" for {user}" if user else ""
-            raise RpcError(NOT_FOUND, f"{entry} is not running{who}, so there is no session "
-                           "to extend")
-        if len(running) > 1:
-            users = ", ".join(sorted(r.user for r in running))
-            raise RpcError(INVALID_PARAMS, f"{entry} is running for several children ({users}); "
-                           "say which with --user, or give the session number")
-        return running[0].session_id
+            session_id = params.number("session_id", lo=1)
+        else:
+            session_id = self.daemon.session_of(params.req_str("entry"),
+                                                params.text("user", required=False))
+        seconds = params.duration("duration")
+        return await self.daemon.extend(session_id, seconds, self._actor(connection))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
         user, entry = params.req_str("user"), params.req_str("entry")
-        d.engine.clear_cooldown(user, entry)
-        self._store().clear_cooldown(d.now().wall, user, entry, actor=self._actor(connection))
-        d._broadcast("cooldown_cleared", {"entry": entry}, user=user)
+        await self.daemon.clear_cooldown(user, entry, self._actor(connection))
         return {"cleared": True}
 
     async def lock(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
         user = params.req_str("user")
-        if d.policy.user(user) is None:
-            raise RpcError(NOT_FOUND, f"unknown user {user!r}")
-        d.engine.locked.add(user)
-        self._store().set_locked(d.now().wall, user, True, actor=self._actor(connection))
-        ids = [sid for sid, r in d.sessions.items() if r.user == user]
-        for sid in ids:
-            await d.stop_session(sid, "locked", self._actor(connection))
-        d._broadcast("user_locked", {}, user=user)
-        return {"locked": user, "stopped": ids}
+        return {"locked": user, "stopped": await self.daemon.lock(user, self._actor(connection))}
 
     async def unlock(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
         user = params.req_str("user")
-        d.engine.unlock(user)
-        self._store().set_locked(d.now().wall, user, False, actor=self._actor(connection))
-        d._broadcast("user_unlocked", {}, user=user)
+        await self.daemon.unlock(user, self._actor(connection))
         return {"unlocked": user}
 
     async def requests(self, params: Params, connection: Connection) -> Any:
-        return [r.to_json() for r in self._store().requests()]
+        return [r.to_json() for r in await self.daemon.requests()]
 
     async def request_answer(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
-        now = d.now()
         answer = params.req_str("answer")
         if answer not in ("approve", "decline"):
             raise RpcError(INVALID_PARAMS, "parameter 'answer' must be 'approve' or 'decline'")
         seconds = params.duration("duration") if params.raw.get("duration") is not None else None
-        day = d.engine.quota_day(now)
-        result = self._store().answer_request(now.wall, params.number("request_id", lo=1),
-                                              answer == "approve", seconds, day,
-                                              actor=self._actor(connection))
-        if result.granted_s:
-            d.engine.grant(result.user, result.entry, result.granted_s, now)
-            d._schedule()
-        d._broadcast("request_answered", result.to_json(), user=result.user)
+        request_id = params.number("request_id", lo=1)
+        result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
+                                                  self._actor(connection))
         return result.to_json()
 
     async def policy_reload(self, params: Params, connection: Connection) -> Any:
@@ -383,38 +354,24 @@ class Methods:
                           entry=params.text("entry", required=False),
                           text=params.text("text", required=False))
         before = params.number("before", lo=1) if params.raw.get("before") is not None else None
-        page = self._store().audit_page(flt, params.number("limit", 50, lo=1, hi=1000), before)
+        page = await self.daemon.audit_page(flt, params.number("limit", 50, lo=1, hi=1000),
+                                            before)
         return {"events": [e.to_json() for e in page.events], "next": page.next_cursor}
 
     async def audit_verify(self, params: Params, connection: Connection) -> Any:
-        result = self._store().verify_audit()
+        result = await self.daemon.verify_audit()
         return {"ok": result.ok, "checked": result.checked, "bad_id": result.bad_id,
                 "problem": result.problem}
 
     async def usage_history(self, params: Params, connection: Connection) -> Any:
-        d = self.daemon
-        from datetime import timedelta
-
         days = params.number("days", 7, lo=1, hi=400)
-        today = d.engine.quota_day(d.now())
-        first = today - timedelta(days=days - 1)
-        user = params.text("user", required=False)
-        store = self._store()
-        report = usage_report(store.usage_rows(first, today, user),
-                              store.grant_rows(first, today), d.policy, first, today, user)
+        report = await self.daemon.usage_history(days, params.text("user", required=False))
         return {"days": [r.to_json() for r in report]}
 
     async def store_backup(self, params: Params, connection: Connection) -> Any:
         path = params.req_str("path")
         if not os.path.isabs(path):
             raise RpcError(INVALID_PARAMS, "parameter 'path' must be an absolute path")
-        result = self._store().backup(Path(path))
+        result = await self.daemon.backup(Path(path))
         return {"path": path, "ok": result.ok, "checked": result.checked,
                 "problem": result.problem}
-
-    def _store(self) -> Any:
-        store = self.daemon.store
-        if store is None:
-            raise RpcError(STORE_UNAVAILABLE, f"the store is unavailable: "
-                           f"{self.daemon.store_problem}")
-        return store

@@ -1,17 +1,42 @@
-"""The ``status`` answer (SPEC §9): every child's entries and the running sessions."""
+"""The ``status`` answer (SPEC §9): a read model over engine, policy and running sessions.
+
+It decides nothing and writes nothing: every figure comes from the engine at one
+instant. It is asked often (the TUI, the agent, scripts), so what does not change
+within a day (window openings, quota-day boundaries) is cached where it is
+computed, in the engine's calendar.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from shepherd.daemon.core import Daemon
+from shepherd.engine import Engine, Instant, Reason
+from shepherd.policy import Policy
 
 
-def status_json(daemon: Daemon, only: str | None = None) -> dict[str, Any]:
-    now = daemon.now()
-    engine = daemon.engine
-    policy = daemon.policy
+class SessionRecord(Protocol):
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def entry(self) -> str: ...
+
+    @property
+    def stopping(self) -> object | None: ...
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
+           *, only: str | None, blocked: tuple[Reason, ...], user_mode: bool, store_ok: bool,
+           clock_jump_pending: bool, rejected_reload: dict[str, Any] | None) -> dict[str, Any]:
+    """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
+
+    ``blocked``: what refuses every launch whatever the policy says (no writable store).
+    """
     day = engine.quota_day(now)
     users = []
     for user in policy.users:
@@ -21,16 +46,14 @@ def status_json(daemon: Daemon, only: str | None = None) -> dict[str, Any]:
         for entry in policy.entries:
             if not policy.entry_allows(entry, user.name):
                 continue
-            verdict = engine.availability(user.name, entry.id, now, daemon.blocked())
+            verdict = engine.availability(user.name, entry.id, now, blocked)
             quota = entry.limits.daily_quota
             allowed = quota.for_weekday(day.weekday()) if quota else None
             entries.append({
                 "id": entry.id, "label": entry.title, "state": verdict.state,
                 "used_today_s": round(verdict.used_today_s, 3),
-                "remaining_today_s": None if verdict.remaining_today_s is None
-                else round(verdict.remaining_today_s, 3),
-                "time_left_s": None if verdict.time_left_s is None
-                else round(verdict.time_left_s, 3),
+                "remaining_today_s": _seconds(verdict.remaining_today_s),
+                "time_left_s": _seconds(verdict.time_left_s),
                 "quota_today_s": None if allowed is None
                 else allowed + engine.granted(user.name, entry.id, day),
                 "cooldown_until": verdict.cooldown_until.isoformat()
@@ -42,31 +65,29 @@ def status_json(daemon: Daemon, only: str | None = None) -> dict[str, Any]:
             if not any(e.id in group.entries for e in policy.entries
                        if policy.entry_allows(e, user.name)):
                 continue
-            allowed = group.daily_quota.for_weekday(day.weekday()) if group.daily_quota else None
+            budget = group.daily_quota.for_weekday(day.weekday()) if group.daily_quota else None
             used = engine.used(user.name, group.entries, day, now)
-            total = None if allowed is None else allowed + engine.granted(user.name, group.id, day)
+            total = None if budget is None else budget + engine.granted(user.name, group.id, day)
             groups.append({"id": group.id, "entries": list(group.entries),
                            "used_today_s": round(used, 3), "quota_today_s": total,
                            "remaining_today_s": None if total is None
                            else round(max(total - used, 0.0), 3)})
         users.append({"name": user.name, "locked": user.name in engine.locked,
                       "entries": entries, "groups": groups})
-    sessions = []
-    for sid, record in sorted(daemon.sessions.items()):
+    running = []
+    for sid, record in sorted(sessions.items()):
         if only is not None and record.user != only:
             continue
         snap = engine.snapshot(sid)
         deadline = engine.deadline(sid, now)
-        sessions.append({
+        running.append({
             "id": sid, "user": record.user, "entry": record.entry,
             "started_at": snap.started_at.isoformat(),
             "deadline": deadline.wall.isoformat() if deadline else None,
-            "remaining_s": round(deadline.remaining_s, 3) if deadline else None,
+            "remaining_s": _seconds(deadline.remaining_s) if deadline else None,
             "deadline_cause": deadline.cause if deadline else None,
             "stopping": record.stopping is not None,
         })
-    return {"now": now.wall.isoformat(), "quota_day": engine.quota_day(now).isoformat(),
-            "user_mode": daemon.config.user_mode, "store_ok": daemon.store is not None,
-            "users": users, "sessions": sessions,
-            "clock_jump_pending": daemon.clock.pending_jump is not None,
-            "policy_rejected": daemon.rejected_reload}
+    return {"now": now.wall.isoformat(), "quota_day": day.isoformat(),
+            "user_mode": user_mode, "store_ok": store_ok, "users": users, "sessions": running,
+            "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload}

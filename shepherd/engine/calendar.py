@@ -14,6 +14,7 @@ changes never stretch or shrink an hour.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -97,6 +98,13 @@ def open_intervals(
 ) -> list[tuple[datetime, datetime]]:
     """Merged open intervals of ``windows`` from the day before ``around`` for ``days`` days."""
     first = around.astimezone(zone).date() - timedelta(days=1)
+    return list(_intervals(tuple(windows), zone, first, days))
+
+
+@functools.lru_cache(maxsize=1024)
+def _intervals(windows: tuple[Window, ...], zone: ZoneInfo, first: date,
+               days: int) -> tuple[tuple[datetime, datetime], ...]:
+    # The same for a whole local day: status asks it for every entry of every child.
     raw: list[tuple[datetime, datetime]] = []
     for offset in range(days + 1):
         day = first + timedelta(days=offset)
@@ -114,7 +122,7 @@ def open_intervals(
             merged[-1] = (merged[-1][0], max(merged[-1][1], closes))
         else:
             merged.append((opens, closes))
-    return merged
+    return tuple(merged)
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,8 @@ class WindowState:
 def window_state(windows: tuple[Window, ...], zone: ZoneInfo, now: datetime) -> WindowState:
     if not windows:
         return WindowState(True, None, None)
-    for opens, closes in open_intervals(windows, zone, now):
+    first = now.astimezone(zone).date() - timedelta(days=1)
+    for opens, closes in _intervals(windows, zone, first, HORIZON_DAYS):
         if opens <= now < closes:
             return WindowState(True, closes, None)
         if opens > now:

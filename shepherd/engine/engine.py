@@ -78,7 +78,7 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -433,6 +433,11 @@ class Engine:
     def grant(self, user: str, target: str, seconds: int, now: Instant,
               mode: GrantMode = "add") -> TimeGranted:
         """Add, take back or set today's allowance of an entry or group (``grants.py``)."""
+        return self.apply_grant(self.plan_grant(user, target, seconds, now, mode), now)
+
+    def plan_grant(self, user: str, target: str, seconds: int, now: Instant,
+                   mode: GrantMode = "add") -> TimeGranted:
+        """What ``grant`` would change, changing nothing (to be recorded before it applies)."""
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
         entry, group = self.policy.entry(target), self.policy.group(target)
@@ -449,10 +454,16 @@ class Engine:
                                   if schedule else None, self.granted(user, target, day), used)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
-        self.grants[(user, target, day)] = self.granted(user, target, day) + change.delta_s
-        limits = self._still_limiting(user, target, now) if entry else ()
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
-                           change.held_at_used, limits)
+                           change.held_at_used)
+
+    def apply_grant(self, planned: TimeGranted, now: Instant) -> TimeGranted:
+        """Apply a planned grant; the answer says what still limits the target today."""
+        key = (planned.user, planned.target, planned.day)
+        self.grants[key] = self.granted(*key) + planned.seconds
+        limits = (self._still_limiting(planned.user, planned.target, now)
+                  if self.policy.entry(planned.target) else ())
+        return replace(planned, limited_by=limits)
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""

@@ -115,6 +115,22 @@ class Database:
         return db
 
     @classmethod
+    def attach(cls, path: Path, readonly: bool = False) -> Database:
+        """Another connection to a store this process already has open (reads, maintenance).
+
+        Never opens the file any other way: closing a plain file descriptor would drop
+        the POSIX locks this process's connections hold on it.
+        """
+        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE
+        try:
+            db = cls(cls._connect(path, flags), path, readonly=readonly)
+            db.conn.pragma("foreign_keys", "ON")
+            db.conn.pragma("synchronous", "FULL")
+        except apsw.Error as exc:
+            raise StoreUnavailable(f"{path}: {describe(exc)}") from None
+        return db
+
+    @classmethod
     def open(cls, path: Path | None, *, check: bool = True) -> tuple[Database, Recovery | None]:
         """Open (creating or migrating) the store; files SQLite cannot verify are moved aside.
 

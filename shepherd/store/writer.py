@@ -49,6 +49,7 @@ import apsw
 
 from shepherd.store import files
 from shepherd.store.connection import (
+    Database,
     StoreError,
     StoreUnavailable,
     StoreVersionError,
@@ -72,6 +73,7 @@ class StoreState:
     available: bool
     problem: str = ""
     first_open: bool = False  # the store became usable for the first time since start
+    recovered: dict[str, Any] | None = None  # what the store_recovered row says
 
 
 @dataclass(eq=False)
@@ -226,21 +228,13 @@ class StoreWriter:
                 store.close(clean=False)
 
     def _side_store(self, write: bool) -> Store:
-        if self.path is None or self._store is None or self._down_since is not None:
+        # Reads go on while writes fail (a lock, a full disk); not while the files are wrong.
+        if self.path is None or self._store is None:
             raise StoreUnavailable(self._down_problem or "the store is not open")
         problem = self._store.db.problem()
         if problem is not None:
             raise StoreUnavailable(problem)
-        try:
-            if write:
-                return Store.open(self.path, check=False)
-            return Store.open_readonly(self.path)
-        except StoreError:
-            raise
-        except Exception as exc:
-            if is_transient(exc):
-                raise StoreUnavailable(describe(exc)) from None
-            raise
+        return Store(Database.attach(self.path, readonly=not write))
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -367,7 +361,7 @@ class StoreWriter:
         self._note = None
         with self._cond:
             self._down_since = None
-        self._report(StoreState(True, "", first_open=first))
+        self._report(StoreState(True, "", first_open=first, recovered=note or None))
         return None
 
     def _mark_down(self, problem: str) -> None:

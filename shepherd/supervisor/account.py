@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ SAFE_PATH = ("/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
 CLIENT_VARIABLES = frozenset({"DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR",
                               "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "LANG"})
 SESSION_MARKER = "SHEPHERD_SESSION"
+LOCALE_VARIABLE = re.compile(r"LC_[A-Za-z0-9_]+")
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,37 @@ class Account:
                    entry.pw_shell or "/bin/sh", tuple(os.getgroups()))
 
 
-def allowed_client_variables(variables: Mapping[str, object]) -> dict[str, str]:
-    """Only display/session variables from the allow-list (and ``LC_*``), as strings."""
-    return {k: v for k, v in variables.items()
-            if isinstance(v, str) and (k in CLIENT_VARIABLES or k.startswith("LC_"))
-            and "\0" not in v and len(v) < 4096}
+def allowed_client_variables(variables: Mapping[str, object],
+                             strict: bool = False) -> dict[str, str]:
+    """Only display/session variables from the allow-list (and ``LC_*``), as strings.
+
+    A name off the list (``LC_A=B`` is not a variable name) is dropped. A value the
+    operating system would refuse (not text, a NUL, a lone surrogate, 4 KiB or more)
+    is dropped too, or with ``strict`` raises ``ValueError`` naming the variable.
+    """
+    allowed: dict[str, str] = {}
+    for name, value in variables.items():
+        if not isinstance(name, str) or not (name in CLIENT_VARIABLES
+                                             or LOCALE_VARIABLE.fullmatch(name)):
+            continue
+        problem = _value_problem(value)
+        if problem is None and isinstance(value, str):
+            allowed[name] = value
+        elif strict:
+            raise ValueError(f"{name} {problem}")
+    return allowed
+
+
+def _value_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
+    if "\0" in value or len(value) >= 4096:
+        return "must be text without NUL, shorter than 4096 characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid text (a lone surrogate)"
+    return None
 
 
 def launch_path(account: Account) -> str:

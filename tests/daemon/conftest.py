@@ -68,6 +68,7 @@ class DaemonProcess:
         self.socket = rundir / f"{name}.sock"
         self.log = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.prefix: list[str] = []  # run the daemon through this (e.g. nsenter)
 
     def start(self) -> DaemonProcess:
         if self.socket.exists():
@@ -75,7 +76,7 @@ class DaemonProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.extra_env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "shepherd", "daemon",
+                [*self.prefix, sys.executable, "-m", "shepherd", "daemon",
                  *([] if self.system_mode else ["--user", "--child", ME]),
                  "--policy", str(self.policy_path), "--state-dir", str(self.state),
                  "--socket", str(self.socket), "--log-level", "DEBUG"],

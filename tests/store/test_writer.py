@@ -89,8 +89,7 @@ def test_a_foreign_lock_never_blocks_the_loop_and_kept_changes_follow_in_order(
         assert not any(f.done() for f in kept)
         with pytest.raises(StoreUnavailable, match="locked"):
             await writer.submit(lambda s: s.set_meta("admin", "x"))  # must not wait: refused
-        with pytest.raises(StoreUnavailable):
-            await writer.maintain(lambda s: s.verify_audit())
+        assert (await writer.maintain(lambda s: s.verify_audit())).ok  # reads go on
         holder.release()
         await asyncio.gather(*kept)
         assert writer.available
@@ -285,3 +284,35 @@ def test_an_unwritable_shm_never_kills_the_writer_and_the_store_heals(
     assert audit_rows(path) == list(range(1, 26))
     (event,) = recovered_events(path)
     assert "-shm cannot be written" in event["problem"]
+
+
+def peek(path: Path, key: str) -> str:
+    """Another program reads the store (the system's sqlite3, as an admin's tool would)."""
+    out = subprocess.run(
+        ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+         "print(c.execute('SELECT value FROM meta WHERE key = ?', (sys.argv[2],)).fetchone()[0])",
+         str(path), key], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_reads_and_maintenance_keep_the_writers_locks_so_other_programs_see_every_write(
+        tmp_path: Path) -> None:
+    """Closing a plain file descriptor on the store drops this process's POSIX locks:
+    another program then takes the store for unused, checkpoints and resets the WAL
+    under the writer, and later writes are lost."""
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> list[str]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        seen = []
+        for n in range(3):
+            await writer.submit(lambda s, n=n: s.set_meta("k", str(n)))
+            await writer.maintain(lambda s: s.verify_audit())
+            await writer.read(lambda s: s.requests())
+            await writer.maintain(lambda s: s.prune_audit(now()), write=True)
+            seen.append(await asyncio.get_running_loop().run_in_executor(None, peek, path, "k"))
+        await writer.close()
+        return seen
+
+    assert asyncio.run(scenario()) == ["0", "1", "2"]

@@ -1,0 +1,71 @@
+"""What the daemon's commands raise: domain errors, each a sentence the caller can act on.
+
+The commands of ``Daemon`` raise these (and the engine's ``ActionRefused``);
+``methods.py`` maps each to a JSON-RPC code. An error always means that nothing
+took effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd.engine import Reason
+
+
+class CommandError(Exception):
+    """A command that did nothing, and why."""
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class BadRequest(CommandError):
+    """A value that makes no sense here (what was wrong, what was expected)."""
+
+
+class LaunchRefused(CommandError):
+    """The engine (or a store that cannot record it) said no; every reason is listed."""
+
+    def __init__(self, reasons: tuple[Reason, ...], message: str, label: str) -> None:
+        super().__init__(message, {"denied": [r.to_json() for r in reasons], "label": label})
+        self.reasons = reasons
+
+
+class LaunchFailed(CommandError):
+    """The program could not be started; nothing was charged."""
+
+
+class NotFound(CommandError):
+    """No such session, user, entry or request (as far as the caller may know)."""
+
+
+class Forbidden(CommandError):
+    """The caller may not do this."""
+
+
+class NothingChanged(CommandError):
+    """The store could not record the change, so it was not made."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"The store cannot be written just now ({problem}), so nothing was "
+                         "changed. Try again when it is back; `stop` still works.")
+
+
+class StoreUnreadable(CommandError):
+    """A read the store cannot answer now."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"The store cannot be read just now: {problem}")
+
+
+class TooManyRequests(CommandError):
+    """A child asked for more time too many times without an answer."""
+
+
+class PolicyRejected(CommandError):
+    """A reload found errors: the old policy stays in force."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("policy rejected; the old policy stays in force", {"errors": errors})

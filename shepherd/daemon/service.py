@@ -1,0 +1,48 @@
+"""The running service: the daemon, its socket, signals and systemd, wired once.
+
+``Daemon`` owns supervision and the books, ``Methods`` the JSON-RPC mapping,
+``RpcServer`` the socket. This module only builds them in order and runs them
+until SIGTERM/SIGINT: start the daemon (store, recovery, timers), open the
+socket, tell systemd we are ready; at the end stop the sessions, then close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from shepherd.daemon.core import Daemon, DaemonConfig
+from shepherd.daemon.errors import CommandError
+from shepherd.daemon.methods import Methods, Subscribers
+from shepherd.ipc.server import RpcServer
+from shepherd.policy import Policy
+
+log = logging.getLogger("shepherd.daemon")
+
+
+async def serve(config: DaemonConfig, policy: Policy) -> None:
+    subscribers = Subscribers()
+    daemon = Daemon(config, policy, subscribers)
+    methods = Methods(daemon)
+    server = RpcServer(config.socket_path, methods, mode=0o600 if config.user_mode else 0o666,
+                       admit=methods.admit)
+    subscribers.server = server
+    await daemon.start()
+    await server.start()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def reload() -> None:
+        try:
+            await daemon.reload("SIGHUP")
+        except CommandError as exc:
+            log.error("SIGHUP: %s", exc)
+
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    daemon.ready()
+    await stopped.wait()
+    await daemon.shutdown()
+    await server.close()

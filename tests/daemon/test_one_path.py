@@ -1,0 +1,180 @@
+"""One path applies a change: an error answer means nothing took effect, and nothing leaks.
+
+Written as a hostile child or a broken disk would act: environments the OS refuses,
+programs that cannot be spawned, admin actions while the store cannot write, and a
+child fishing for other children's sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import INVALID_PARAMS, NOT_FOUND, STORE_UNAVAILABLE, RpcError
+from tests.daemon.conftest import ME, policy
+
+OTHER_PYTHON = "/usr/bin/python3"  # the test's own interpreter may sit in root's home
+
+
+def ascii_call(d: Any, method: str, **params: Any) -> dict[str, Any]:
+    """A call as a hand-written client sends it: ``\\ud800`` escapes and all."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(d.socket))
+        sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                 "params": params}).encode() + b"\n")
+        return dict(json.loads(sock.makefile("rb").readline()))
+
+
+def sessions(d: Any) -> list[int]:
+    return [s["id"] for s in d.call("status")["sessions"]]
+
+
+def rows(d: Any, sql: str) -> list[tuple[Any, ...]]:
+    store = d.store()
+    try:
+        return [tuple(r) for r in store.db.conn.execute(sql)]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("env", [{"LANG": "\ud800"}, {"LC_ALL": "a\x00b"}, {"DISPLAY": 5}],
+                         ids=["lone-surrogate", "nul", "not-text"])
+def test_an_environment_the_os_refuses_is_a_bad_parameter_and_nothing_happens(
+        daemon_factory: Any, env: dict[str, Any]) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "3599"]\n'))
+    error = ascii_call(d, "launch", entry="game", env=env)["error"]
+    assert error["code"] == INVALID_PARAMS
+    assert next(iter(env)) in error["message"]
+    assert sessions(d) == []
+    assert rows(d, "SELECT count(*) FROM sessions") == [(0,)]
+    started = d.call("launch", entry="game")  # not "already running": no ghost
+    assert sessions(d) == [started["session_id"]]
+
+
+def test_a_name_that_is_not_a_variable_is_dropped_like_any_name_off_the_list(
+        daemon_factory: Any, tmp_path: Any) -> None:
+    out = tmp_path / "env.txt"
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "envdump"
+command = ["/bin/sh", "-c", "env > {out}"]
+"""))
+    events = d.events()
+    d.call("launch", entry="envdump", env={"LC_A=B": "x", "LC_": "y", "LC_PAPER": "C"})
+    assert events.next("session_ended")["reason"] == "exited"
+    names = {line.split("=", 1)[0] for line in out.read_text().splitlines() if "=" in line}
+    assert "LC_PAPER" in names and "LC_A" not in names and "LC_" not in names
+
+
+def test_a_program_that_cannot_be_spawned_leaves_no_ghost_session(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "broken"
+command = ["sleep\\u0000", "600"]
+[[entries]]
+id = "game"
+command = ["sleep", "3599"]
+"""))
+    with pytest.raises(RpcError) as caught:
+        d.call("launch", entry="broken")
+    assert caught.value.code != INVALID_PARAMS and "could not start" in caught.value.message
+    assert sessions(d) == []
+    assert rows(d, "SELECT end_reason FROM sessions") == [("launch_failed",)]
+    assert rows(d, "SELECT count(*) FROM snapshot") == [(0,)]
+    game = d.call("launch", entry="game")  # nothing "already running"
+    time.sleep(1.2)  # a checkpoint of every session passes
+    assert d.call("health")["ok"]
+    d.call("stop", session_id=game["session_id"])
+    assert sessions(d) == []
+
+
+class LockHolder:
+    def __init__(self, path: Any) -> None:
+        self.process = subprocess.Popen(
+            ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], "
+             "isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True);"
+             " sys.stdin.read()", str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None and self.process.stdout.readline() == "locked\n"
+
+    def release(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def test_admin_actions_the_store_cannot_record_change_nothing(daemon_factory: Any) -> None:
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "3599"]
+limits = { daily_quota = "1h", cooldown = "1h" }
+"""))
+    session = d.call("launch", entry="game")["session_id"]
+    before = d.call("status")["sessions"][0]["remaining_s"]
+    holder = LockHolder(d.state / "shepherd.db")
+    try:
+        for method, params in [("lock", {"user": ME}),
+                               ("grant", {"user": ME, "target": "game", "duration": "1h"}),
+                               ("cooldown.clear", {"user": ME, "entry": "game"}),
+                               ("request_time", {"entry": "game", "duration": "10m"})]:
+            with pytest.raises(RpcError) as caught:
+                d.call(method, **params)
+            assert caught.value.code == STORE_UNAVAILABLE, method
+            assert "nothing was changed" in caught.value.message
+        status = d.call("status")
+        assert status["users"][0]["locked"] is False  # not locked in memory either
+        assert [s["id"] for s in status["sessions"]] == [session]  # and still running
+        assert status["sessions"][0]["remaining_s"] <= before  # no grant took effect
+        assert d.call("requests") == []
+    finally:
+        holder.release()
+    for _ in range(100):
+        if d.call("health")["ok"]:
+            break
+        time.sleep(0.1)
+    assert d.call("lock", user=ME)["stopped"] == [session]
+    assert d.call("status")["users"][0]["locked"] is True
+
+
+def as_nobody(d: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    script = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rb')\n"
+        "out = []\n"
+        "for m, p in json.loads(sys.argv[2]):\n"
+        "    s.sendall(json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': m, 'params': p}).encode()"
+        " + b'\\n')\n"
+        "    out.append(json.loads(f.readline()))\n"
+        "print(json.dumps(out))\n")
+    run = subprocess.run([OTHER_PYTHON, "-c", script, str(d.socket), json.dumps(calls)],
+                         user=65534, capture_output=True, text=True, cwd="/")
+    assert run.returncode == 0, run.stderr
+    return list(json.loads(run.stdout))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
+@pytest.mark.skipif(not os.access(OTHER_PYTHON, os.X_OK), reason="no system python3")
+def test_a_child_learns_nothing_about_other_children(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "3599"]\n',
+                              users='[[users]]\nname = "nobody"\n'))
+    mine = d.call("launch", entry="nap")["session_id"]  # another child's session (ME's)
+    health, theirs, missing, all_of_them = as_nobody(d, [
+        ("health", {}), ("stop", {"session_id": mine}), ("stop", {"session_id": 999}),
+        ("stop", {})])
+    assert "sessions" not in health["result"]
+    assert set(health["result"]) <= {"ok", "store", "pending_clock_jump"}
+    # Another child's session and one that does not exist look the same.
+    assert theirs["error"] == {**missing["error"], "message": missing["error"]["message"]
+                               .replace("999", str(mine))}
+    assert theirs["error"]["code"] == NOT_FOUND
+    assert all_of_them["result"] == {"stopped": []}
+    assert sessions(d) == [mine]

@@ -1,0 +1,326 @@
+"""The store fails closed and heals, while a session runs: no second lost, no history lost.
+
+Each fault is applied while a session runs: the daemon keeps enforcing from memory,
+denies launches (``store_unavailable``) while it cannot write, writes the time when
+the store returns (``store_recovered``), and after a restart the usage equals the
+real running time within a second and the audit chain verifies with its history.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from shepherd.store import Store
+from tests.daemon.conftest import DaemonProcess, policy
+
+GAME = policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "3599"]
+[[entries]]
+id = "other"
+command = ["sleep", "3599"]
+""", users="max_sessions = 2")
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def denied(d: DaemonProcess, entry: str) -> set[str]:
+    with pytest.raises(RpcError) as caught:
+        d.call("launch", entry=entry)
+    assert caught.value.code == LAUNCH_DENIED
+    return {r["code"] for r in caught.value.data["denied"]}
+
+
+def read_store(d: DaemonProcess, query: Callable[[Store], Any]) -> Any:
+    store = d.store()
+    try:
+        return query(store)
+    finally:
+        store.close()
+
+
+def game_usage(store: Store) -> float:
+    value = store.db.conn.execute(
+        "SELECT coalesce(sum(seconds), 0) FROM usage WHERE entry = 'game'").get
+    return float(value or 0)
+
+
+def audit_types(store: Store) -> list[str]:
+    return [str(r[0]) for r in store.db.conn.execute("SELECT type FROM audit ORDER BY id")]
+
+
+class Run:
+    """A session of "game" timed from the test's side: launched, later stopped."""
+
+    def __init__(self, d: DaemonProcess) -> None:
+        self.d = d
+        self.events = d.events()
+        self.session = d.call("launch", entry="game")["session_id"]
+        self.started = time.monotonic()
+        self.ended: float | None = None
+
+    def stop(self) -> float:
+        self.d.call("stop", session_id=self.session)
+        self.ended = time.monotonic()
+        return self.ended - self.started
+
+
+def set_aside(d: DaemonProcess) -> list[str]:
+    """Store files moved aside as corrupt (looked for where the daemon sees its state)."""
+    if isinstance(d, NamespacedDaemon):
+        names = d.namespace.run("ls", str(d.state)).stdout.split()
+    else:
+        names = [p.name for p in d.state.iterdir()]
+    return [name for name in names if ".corrupt-" in name]
+
+
+def restart_and_check(d: DaemonProcess, ran_s: float) -> list[str]:
+    """Restart; the books must hold the real running time and an unbroken audit chain."""
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, game_usage)
+    assert ran_s - 1.0 <= charged <= ran_s + 1.0, (charged, ran_s)
+    verify = d.call("audit.verify")
+    assert verify["ok"], verify
+    types: list[str] = read_store(d, audit_types)
+    assert types[:2] == ["service_started", "policy_loaded"]  # the history from the start
+    assert types.count("session_started") == 2 and "service_stopped" in types
+    assert not set_aside(d), "a store SQLite could read was set aside"
+    return types
+
+
+def fault_while_running(d: DaemonProcess, harm: Callable[[], None], heal: Callable[[], None],
+                        hold_s: float) -> float:
+    run = Run(d)
+    time.sleep(1.0)
+    harm()
+    health = wait_until(lambda: (h := d.call("health"))["store"] != "ok" and h,
+                        what="health to say the store is unavailable")
+    assert health["ok"] is False
+    assert "store_unavailable" in denied(d, "other")
+    assert d.call("status")["sessions"][0]["id"] == run.session  # enforced from memory
+    time.sleep(hold_s)
+    heal()
+    recovered = run.events.next("store_recovered", timeout=30)
+    assert recovered["problem"]
+    wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    other = d.call("launch", entry="other")["session_id"]  # launches are allowed again
+    d.call("stop", session_id=other)
+    time.sleep(0.5)
+    return run.stop()
+
+
+def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(daemon_factory: Any) -> None:
+    d = daemon_factory(GAME)
+    holder: subprocess.Popen[str] | None = None
+
+    def lock() -> None:
+        nonlocal holder
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], "
+             "isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True);"
+             " time.sleep(10)", str(d.state / "shepherd.db")],
+            stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+
+    def unlock() -> None:
+        assert holder is not None
+        holder.wait(20)  # it lets go after its 10 s
+
+    ran = fault_while_running(d, lock, unlock, hold_s=0)
+    assert ran > 10
+    types = restart_and_check(d, ran)
+    assert "store_recovered" in types
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[[list[Path], bool], None]]:
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(probe)], capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (root, a file system with attributes)")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    marked: set[Path] = set()
+
+    def mark(paths: list[Path], on: bool) -> None:
+        for path in paths:
+            if path.exists():
+                subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+                (marked.add if on else marked.discard)(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def store_files(d: DaemonProcess) -> list[Path]:
+    return [d.state / name for name in ("shepherd.db", "shepherd.db-wal", "shepherd.db-shm")]
+
+
+def test_a_read_only_store_fails_closed_and_heals(daemon_factory: Any, immutable: Any) -> None:
+    d = daemon_factory(GAME)
+    ran = fault_while_running(d, lambda: immutable(store_files(d), True),
+                              lambda: immutable(store_files(d), False), hold_s=3)
+    restart_and_check(d, ran)
+
+
+def test_an_unwritable_shm_does_not_kill_the_daemon(daemon_factory: Any, immutable: Any) -> None:
+    d = daemon_factory(GAME)
+    shm = [d.state / "shepherd.db-shm"]
+
+    def harm() -> None:
+        os.sync()  # clean pages: the next write into the mapping would fault (SIGBUS)
+        immutable(shm, True)
+        os.sync()
+
+    ran = fault_while_running(d, harm, lambda: immutable(shm, False), hold_s=2)
+    assert d.process is not None and d.process.poll() is None
+    restart_and_check(d, ran)
+
+
+def test_a_deleted_store_is_noticed_and_recreated_with_everything(daemon_factory: Any) -> None:
+    d = daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.5)
+    for path in store_files(d):
+        path.unlink(missing_ok=True)
+    assert d.call("health")["ok"]  # health looks, and heals at once
+    recovered = run.events.next("store_recovered", timeout=10)
+    assert "deleted" in recovered["problem"]
+    assert (d.state / "shepherd.db").exists()
+    types = read_store(d, audit_types)
+    assert types[:3] == ["service_started", "policy_loaded", "session_started"]
+    time.sleep(1.0)
+    ran = run.stop()
+    d.call("launch", entry="other")
+    types = restart_and_check(d, ran)
+    assert types.count("store_recovered") == 1
+
+
+class Namespace:
+    """A private mount namespace holding a small tmpfs for the daemon's state."""
+
+    def __init__(self, mountpoint: Path, size: str) -> None:
+        mountpoint.mkdir(parents=True, exist_ok=True)
+        self.mountpoint = mountpoint
+        self.holder = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "--", "sh", "-c",
+             f'mount -t tmpfs -o size={size} tmpfs "$0" && echo mounted && exec sleep 3600',
+             str(mountpoint)], stdout=subprocess.PIPE, text=True)
+        assert self.holder.stdout is not None
+        if self.holder.stdout.readline() != "mounted\n":
+            pytest.skip("cannot mount a tmpfs in a private mount namespace here")
+
+    @property
+    def prefix(self) -> list[str]:
+        return ["nsenter", "-t", str(self.holder.pid), "-m", "--"]
+
+    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.prefix, *command], capture_output=True, text=True)
+
+    def close(self) -> None:
+        self.holder.kill()
+        self.holder.wait()
+
+
+class NamespacedDaemon(DaemonProcess):
+    def __init__(self, namespace: Namespace, *args: Any) -> None:
+        super().__init__(*args)
+        self.namespace = namespace
+        self.prefix = namespace.prefix
+        self.state = namespace.mountpoint
+
+    def store(self) -> Store:
+        """A consistent copy, made inside the namespace where the tmpfs is mounted."""
+        copy = self.workdir / f"copy-{time.monotonic_ns()}.db"
+        done = self.namespace.run(
+            sys.executable, "-c", "import apsw, sys\n"
+            "source = apsw.Connection(sys.argv[1], flags=apsw.SQLITE_OPEN_READONLY)\n"
+            "target = apsw.Connection(sys.argv[2])\n"
+            "with target.backup('main', source, 'main') as job:\n    job.step(-1)\n"
+            "target.close()", str(self.state / "shepherd.db"), str(copy))
+        assert done.returncode == 0, done.stderr
+        return Store.open_readonly(copy)
+
+
+@pytest.fixture
+def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.skip("needs root, unshare and nsenter")
+    rundir = Path(tempfile.mkdtemp(prefix="shp"))
+    made: list[tuple[Namespace, NamespacedDaemon]] = []
+
+    def make(policy_text: str) -> NamespacedDaemon:
+        namespace = Namespace(tmp_path / "state", "3m")
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir)
+        made.append((namespace, daemon))
+        return daemon.start()
+
+    yield make
+    for namespace, daemon in made:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.send_signal(signal.SIGTERM)
+            try:
+                daemon.process.wait(30)
+            except subprocess.TimeoutExpired:
+                daemon.process.kill()
+        namespace.close()
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+def fill(namespace: Namespace, path: Path) -> None:
+    done = namespace.run("dd", "if=/dev/zero", f"of={path}", "bs=4k")
+    assert "No space left" in done.stderr, done.stderr
+
+
+def test_a_full_disk_then_freed_loses_nothing_even_across_a_crash(tmpfs_daemon: Any) -> None:
+    d = tmpfs_daemon(GAME)
+    filler = d.state / "filler"
+    ns = d.namespace
+    ran = fault_while_running(d, lambda: fill(ns, filler), lambda: ns.run("rm", str(filler)),
+                              hold_s=2)
+    types = restart_and_check(d, ran)
+    assert "store_recovered" in types
+
+    # Again, and this time the daemon dies while the disk is full and starts on a full disk.
+    run = Run(d)
+    time.sleep(1.0)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the full disk to be noticed")
+    time.sleep(1.0)
+    d.kill9()
+    d.start()  # on a full disk: the store must be kept, not set aside
+    assert "store_unavailable" in denied(d, "other")
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]  # adopted
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    time.sleep(0.5)
+    ran_again = run.stop()
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, game_usage)
+    assert ran + ran_again - 1.0 <= charged <= ran + ran_again + 1.0, (charged, ran, ran_again)
+    assert d.call("audit.verify")["ok"]
+    assert not set_aside(d)
