@@ -944,7 +944,7 @@ class Daemon:
 
     async def verify_audit(self) -> VerifyResult:
         try:
-            return await self.writer.maintain(lambda store: store.verify_audit())
+            return await self.writer.verify()
         except StoreAway as exc:
             raise StoreUnreadable(str(exc)) from None
 

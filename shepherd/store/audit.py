@@ -201,7 +201,15 @@ def iterate(db: Database, flt: AuditFilter, limit: int | None = None) -> Iterabl
 
 
 def verify(db: Database) -> VerifyResult:
-    """Walk the chain from its anchor; name the first row that is not as written."""
+    """Walk the chain from its anchor; name the first row that is not as written.
+
+    One read transaction: rows appended while it walks are neither seen nor missed.
+    """
+    with db.snapshot():
+        return _verify(db)
+
+
+def _verify(db: Database) -> VerifyResult:
     anchor = _meta_json(db, "audit_anchor") or {"id": 0, "hash": GENESIS}
     expected_id = int(anchor["id"]) + 1
     prev = str(anchor["hash"])

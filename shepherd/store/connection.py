@@ -250,6 +250,21 @@ class Database:
         return self._unwritable_problem(self.path)
 
     @contextlib.contextmanager
+    def snapshot(self) -> Iterator[apsw.Connection]:
+        """One read transaction: every query inside sees the same moment of the store."""
+        if self._depth:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield self.conn
+        finally:
+            self._depth = 0
+            with contextlib.suppress(apsw.Error):
+                self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[apsw.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction; nested uses join the outer one."""
         if self._depth:

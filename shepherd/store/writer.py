@@ -33,8 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +51,7 @@ from typing import Any, TypeVar
 import apsw
 
 from shepherd.store import files
+from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import (
     Database,
     StoreError,
@@ -192,6 +196,26 @@ class StoreWriter:
         """Run a long task (verify, backup, prune) on a connection of its own."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._maintenance, self._maintain, task, write)
+
+    async def verify(self) -> VerifyResult:
+        """The audit chain checked in a process of its own (see ``verify_job``)."""
+        if self.path is None:
+            return await self.maintain(lambda store: store.verify_audit())
+        if self._store is not None and (problem := self._store.db.problem()) is not None:
+            raise StoreUnavailable(problem)
+        # subprocess.run on a thread: it waits for its own child even if a subreaper
+        # reaped it first (asyncio's child watchers would not).
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "shepherd.store.verify_job", str(self.path)],
+            capture_output=True, text=True, check=False)
+        try:
+            answer = json.loads(done.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise StoreUnavailable(f"the audit check did not finish: {done.stderr.strip()}"
+                                   ) from None
+        if "error" in answer:
+            raise StoreUnavailable(str(answer["error"]))
+        return VerifyResult(**answer)
 
     def _read(self, query: Callable[[Store], T]) -> T:
         store = self._reader_store

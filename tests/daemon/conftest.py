@@ -212,3 +212,35 @@ def marked_processes(marker: str) -> list[int]:
         except (OSError, ValueError):
             continue
     return found
+
+
+def number_sessions_from(state: Path, first: int) -> None:
+    """Start a new store's session numbers at ``first``.
+
+    Other daemons on a shared test machine (older code) find their sessions'
+    escaped processes by a ``SHEPHERD_SESSION=<number>`` marker and may take a
+    test's session 1 for their own; numbers far from theirs keep tests apart.
+    """
+    from datetime import UTC, datetime
+
+    store = Store.open(state / "shepherd.db", datetime.now(UTC))
+    try:
+        with store.db.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO sessions (id, user, entry, started_at, ended_at, "
+                         "end_reason) VALUES (?, 'nobody', 'none', ?, ?, 'launch_failed')",
+                         (first - 1, datetime.now(UTC).isoformat(),
+                          datetime.now(UTC).isoformat()))
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def far_daemon_factory(daemon_factory: Any, tmp_path: Path) -> Any:
+    """``daemon_factory`` whose first store numbers sessions from 7001 (see above)."""
+
+    def make(*args: Any, **kwargs: Any) -> DaemonProcess:
+        number_sessions_from(tmp_path / "state", 7001)
+        return daemon_factory(*args, **kwargs)  # type: ignore[no-any-return]
+
+    make.rundir = daemon_factory.rundir  # type: ignore[attr-defined]
+    return make

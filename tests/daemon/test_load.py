@@ -67,8 +67,8 @@ def sigterm_delay(d: Any, tmp_path: Path, launched: dict[str, Any]) -> float:
     return float((tmp_path / "term.txt").read_text()) - deadline
 
 
-def test_a_strangers_flood_costs_the_daemon_no_memory(daemon_factory: Any) -> None:
-    d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "3599"]\n'))
+def test_a_strangers_flood_costs_the_daemon_no_memory(far_daemon_factory: Any) -> None:
+    d = far_daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "3599"]\n'))
     d.call("launch", entry="game")
     assert d.process is not None
     for _ in range(20):
@@ -82,8 +82,8 @@ def test_a_strangers_flood_costs_the_daemon_no_memory(daemon_factory: Any) -> No
     assert d.call("health")["ok"] and len(d.call("status")["sessions"]) == 1
 
 
-def test_thirty_flooders_do_not_delay_an_expiry(daemon_factory: Any, tmp_path: Path) -> None:
-    d = daemon_factory(probe_policy(tmp_path, "4s", users='[[users]]\nname = "nobody"\n'))
+def test_thirty_flooders_do_not_delay_an_expiry(far_daemon_factory: Any, tmp_path: Path) -> None:
+    d = far_daemon_factory(probe_policy(tmp_path, "4s", users='[[users]]\nname = "nobody"\n'))
     flooders = [flood(d, 65534 if n % 2 else STRANGER_UID, "status", 9.0, threads=3)
                 for n in range(10)]  # 30 connections: children and strangers
     time.sleep(1.0)
@@ -105,9 +105,9 @@ def big_audit(path: Path, rows: int) -> None:
 
 
 def test_verify_of_200k_rows_and_status_callers_do_not_delay_an_expiry(
-        daemon_factory: Any, tmp_path: Path) -> None:
+        far_daemon_factory: Any, tmp_path: Path) -> None:
     big_audit(tmp_path / "state" / "shepherd.db", 200_000)
-    d = daemon_factory(probe_policy(tmp_path, "5s"))
+    d = far_daemon_factory(probe_policy(tmp_path, "5s"))
     callers = subprocess.Popen(
         [sys.executable, str(HERE / "flooder.py"), str(d.socket), "status", "10", "20"],
         stdout=subprocess.PIPE, text=True)

@@ -23,7 +23,7 @@ import pytest
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store
-from tests.daemon.conftest import DaemonProcess, policy
+from tests.daemon.conftest import ROOT, DaemonProcess, policy
 
 GAME = policy("""
 [[entries]]
@@ -131,8 +131,8 @@ def fault_while_running(d: DaemonProcess, harm: Callable[[], None], heal: Callab
     return run.stop()
 
 
-def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(daemon_factory: Any) -> None:
-    d = daemon_factory(GAME)
+def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(far_daemon_factory: Any) -> None:
+    d = far_daemon_factory(GAME)
     holder: subprocess.Popen[str] | None = None
 
     def lock() -> None:
@@ -179,15 +179,16 @@ def store_files(d: DaemonProcess) -> list[Path]:
     return [d.state / name for name in ("shepherd.db", "shepherd.db-wal", "shepherd.db-shm")]
 
 
-def test_a_read_only_store_fails_closed_and_heals(daemon_factory: Any, immutable: Any) -> None:
-    d = daemon_factory(GAME)
+def test_a_read_only_store_fails_closed_and_heals(far_daemon_factory: Any, immutable: Any) -> None:
+    d = far_daemon_factory(GAME)
     ran = fault_while_running(d, lambda: immutable(store_files(d), True),
                               lambda: immutable(store_files(d), False), hold_s=3)
     restart_and_check(d, ran)
 
 
-def test_an_unwritable_shm_does_not_kill_the_daemon(daemon_factory: Any, immutable: Any) -> None:
-    d = daemon_factory(GAME)
+def test_an_unwritable_shm_does_not_kill_the_daemon(far_daemon_factory: Any,
+                                                    immutable: Any) -> None:
+    d = far_daemon_factory(GAME)
     shm = [d.state / "shepherd.db-shm"]
 
     def harm() -> None:
@@ -200,8 +201,8 @@ def test_an_unwritable_shm_does_not_kill_the_daemon(daemon_factory: Any, immutab
     restart_and_check(d, ran)
 
 
-def test_a_deleted_store_is_noticed_and_recreated_with_everything(daemon_factory: Any) -> None:
-    d = daemon_factory(GAME)
+def test_a_deleted_store_is_noticed_and_recreated_with_everything(far_daemon_factory: Any) -> None:
+    d = far_daemon_factory(GAME)
     run = Run(d)
     time.sleep(1.5)
     for path in store_files(d):
@@ -274,6 +275,13 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
 
     def make(policy_text: str) -> NamespacedDaemon:
         namespace = Namespace(tmp_path / "state", "3m")
+        numbered = subprocess.run(
+            [*namespace.prefix, sys.executable, "-c", "import sys; from pathlib import Path; "
+             "from tests.daemon.conftest import number_sessions_from; "
+             "number_sessions_from(Path(sys.argv[1]), 7001)", str(tmp_path / "state")],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            text=True)
+        assert numbered.returncode == 0, numbered.stderr
         daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir)
         made.append((namespace, daemon))
         return daemon.start()

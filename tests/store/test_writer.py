@@ -316,3 +316,33 @@ def test_reads_and_maintenance_keep_the_writers_locks_so_other_programs_see_ever
         return seen
 
     assert asyncio.run(scenario()) == ["0", "1", "2"]
+
+
+def test_verify_while_rows_are_appended_sees_one_moment_of_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> list[bool]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        def fill(store: Store) -> None:
+            with store.db.write():
+                for n in range(5000):
+                    store.audit(now(), "launch_denied", {"n": n})
+
+        await writer.submit(fill)
+        stop = asyncio.Event()
+
+        async def append() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                await writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}))
+
+        appending = asyncio.ensure_future(append())
+        results = [(await writer.maintain(lambda s: s.verify_audit())).ok for _ in range(3)]
+        stop.set()
+        await appending
+        await writer.close()
+        return results
+
+    assert asyncio.run(scenario()) == [True, True, True]
