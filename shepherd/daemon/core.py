@@ -137,6 +137,7 @@ class RunningSession:
     actor: str = "shepherd"
     stopping: asyncio.Task[None] | None = None
     started: asyncio.Event | None = None  # set once the backend answered the launch
+    recorded: asyncio.Future[Any] | None = None  # the store write of its end
 
 
 @dataclass
@@ -240,6 +241,11 @@ class Daemon:
             self._watchdog = True
             self.clock_check_s = min(CLOCK_CHECK_S, interval)
         self._schedule()
+        await self._flush()  # what recovery wrote is on disk before anyone is answered
+
+    async def _flush(self) -> None:
+        """Wait until every change queued so far is written (or kept, if the store is away)."""
+        await self._recorded(self.writer.submit(lambda store: None, keep=True))
 
     def ready(self) -> None:
         """The socket is up: tell systemd."""
@@ -623,14 +629,16 @@ class Daemon:
             assert record.started is not None
             record.started.set()
         data["pid"] = process.get("pid")
-        self._keep(lambda store: store.session_running(
-            now.wall, session_id, process, audit_data={**data, "actor": actor}))
+        running = self.writer.submit(lambda store: store.session_running(
+            now.wall, session_id, process, audit_data={**data, "actor": actor}), keep=True)
+        running.add_done_callback(_log_task_failure)
         self._publish("session_started", {"session_id": session_id, "entry": entry_id, **data},
                       user=user)
         later = self.now()
         self._carry_out(self.engine.due(later), later)
         self._schedule()
         self._update_status()
+        await self._recorded(running)
         return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
 
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
@@ -654,7 +662,11 @@ class Daemon:
             launched.wall, ended.session_id, [], "launch_failed", None,
             audit_data={"problem": problem, **data}), keep=True)
         written.add_done_callback(_log_task_failure)
-        # Answer once it is on record, unless the store is away (then it is kept for later).
+        await self._recorded(written)
+
+    @staticmethod
+    async def _recorded(written: asyncio.Future[Any]) -> None:
+        """Answer once the record is written, unless the store is away (it is kept)."""
         await asyncio.wait([written], timeout=RECORD_WAIT_S)
 
     async def stop(self, caller: Caller, session_id: int | None = None,
@@ -710,6 +722,8 @@ class Daemon:
         record = self.sessions.get(session_id)
         if record is not None and record.stopping is not None:
             await record.stopping
+            if record.recorded is not None:
+                await self._recorded(record.recorded)
 
     async def _stop(self, session_id: int) -> None:
         record = self.sessions.get(session_id)
@@ -732,7 +746,7 @@ class Daemon:
             ended = self.engine.end_session(session_id, now, reason)
         except ActionRefused:
             return
-        written = self._end_in_store(now, ended, record.actor)
+        written = record.recorded = self._end_in_store(now, ended, record.actor)
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,
             "charged_s": round(ended.charged_s, 3),

@@ -4,7 +4,8 @@
 
 The daemon runs this for ``audit.verify``: hashing every row is Python work that,
 on a thread, would hold the interpreter lock the event loop needs, and delay
-enforcement on a large log. A process of its own takes nothing from the daemon.
+enforcement on a large log. A process of its own, at a lower CPU priority, takes
+nothing from the daemon.
 Prints the result as one JSON object (or the problem, with exit code 1).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 
 from shepherd.store.connection import StoreError
@@ -19,6 +21,7 @@ from shepherd.store.store import Store
 
 
 def main(argv: list[str]) -> int:
+    os.nice(10)  # background work: enforcement in the daemon goes first for the CPU
     try:
         store = Store.open_readonly(argv[0])
         try:
