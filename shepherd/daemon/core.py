@@ -251,6 +251,8 @@ class Daemon:
         """The socket is up: tell systemd."""
         self._ready = True
         system.sd_notify("READY=1")
+        if self._watchdog:
+            system.sd_notify("WATCHDOG=1")
         self._update_status()
         log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
                  "user" if self.config.user_mode else "system")
@@ -502,7 +504,7 @@ class Daemon:
                 log.info("resumed after %.0fs asleep: recomputing every deadline", event.slept_s)
         now = self.clock.trusted.instant(reading)
         if persist:
-            if self._watchdog:
+            if self._watchdog and self._ready:  # READY=1 is the first thing systemd hears
                 system.sd_notify("WATCHDOG=1")
             idle = self._sync_check is None or self._sync_check.done()
             if idle and system.TIME_SYNC.needs_timedated():  # adjtimex hidden: ask timedated
