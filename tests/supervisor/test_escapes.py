@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -111,24 +110,35 @@ def program_pid(announced: int) -> int:
     return int(children[0])
 
 
-def process_with_pid(pid: int, command: list[str], account: str) -> subprocess.Popen[bytes] | None:
-    """Start a process of another account that gets exactly ``pid`` (recycled), if we can.
-
-    Another process forking at the same moment may take the pid first: then None.
-    """
+def process_with_pid(pid: int, command: list[str], account: str) -> int | None:
+    """Start a process of another account, in a session of its own, that gets exactly
+    ``pid`` (recycled), if we can: another process forking between our write of
+    ``ns_last_pid`` and our fork takes it first (then None). The fork follows the
+    write at once (no Popen set-up between them) to keep that window small."""
     user = pwd.getpwnam(account)
-    for _ in range(20):
+    for _ in range(50):
         Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
-        process = subprocess.Popen(command, user=user.pw_uid, group=user.pw_gid,
-                                   extra_groups=[], start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if process.pid == pid:
-            return process
-        process.kill()
-        process.wait()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.setsid()
+                os.setgroups([])
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
+                os.execvp(command[0], command)
+            finally:
+                os._exit(127)
+        if child == pid:
+            return child
+        os.kill(child, 9)
+        os.waitpid(child, 0)
         if Path(f"/proc/{pid}").exists():
             return None
     return None
+
+
+def alive_child(pid: int) -> bool:
+    return os.waitpid(pid, os.WNOHANG) == (0, 0)
 
 
 @ROOT
@@ -143,7 +153,7 @@ command = ["/bin/sh", "-c", "setsid -f sleep 100000.{token}; sleep 1; exit 0"]
     # The member left behind has a session of its own, so nothing holds the leader's pid
     # (a pid still used as a session or group id is never handed out again).
     events = d.events()
-    for _ in range(5):  # the machine may hand the freed pid to someone else first
+    for _ in range(10):  # the machine may hand the freed pid to someone else first
         d.call("launch", entry="game")
         leader = program_pid(int(events.next("session_started")["pid"]))
         gone = Path(f"/proc/{leader}")
@@ -162,11 +172,11 @@ command = ["/bin/sh", "-c", "setsid -f sleep 100000.{token}; sleep 1; exit 0"]
         d.call("stop")
         assert events.next("session_ended")["reason"] == "stopped_by_admin"
         time.sleep(0.5)
-        assert foreign.poll() is None  # neither signalled nor waited for
-        assert [p for p in survivors(token) if p != foreign.pid] == []
+        assert alive_child(foreign)  # neither signalled nor waited for
+        assert [p for p in survivors(token) if p != foreign] == []
     finally:
-        foreign.kill()
-        foreign.wait()
+        os.kill(foreign, 9)
+        os.waitpid(foreign, 0)
 
 
 @pytest.mark.parametrize("mode", MODES)
