@@ -34,7 +34,7 @@ class ChildScreen(ViewScreen):
             yield EntryTable(self.state.me,
                              title="Your entries  [dim](Enter or o starts one)[/]")
             yield Line("", id="answers")
-        yield Line("", id="explain")
+        yield Line("", id="explain", fixed=True)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)

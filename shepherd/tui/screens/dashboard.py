@@ -52,7 +52,7 @@ class DashboardScreen(ViewScreen):
                 yield RequestList()
                 yield WarningLog()
             yield Vertical(id="children")
-        yield Line("", id="explain")
+        yield Line("", id="explain", fixed=True)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)

@@ -23,7 +23,7 @@ def key_name(key: str) -> str:
 
 class KeyLine(Line):
     def __init__(self) -> None:
-        super().__init__("", id="keys")
+        super().__init__("", id="keys", fixed=True)
 
     def on_mount(self) -> None:
         text = Text()

@@ -7,4 +7,4 @@ from shepherd.tui.widgets.line import Line
 
 class TitleBar(Line):
     def __init__(self) -> None:
-        super().__init__("Shepherd", id="title")
+        super().__init__("Shepherd", id="title", fixed=True)
