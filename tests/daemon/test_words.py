@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -268,7 +269,10 @@ warnings = [ { before = "2m", severity = "critical", message = "Save your world!
     with pytest.raises(RpcError):
         d.call("launch", entry="game")
     shown = notifications(said, 2)
-    assert shown[0][-2:] == ["Minecraft", "1 minute left. Save your world!"]
+    # The true time left when it is shown: a launch answers once the program runs,
+    # which on a loaded machine can take a second of the minute.
+    assert shown[0][-2] == "Minecraft"
+    assert re.fullmatch(r"(1 minute|5\d seconds) left\. Save your world!", shown[0][-1])
     assert "--urgency=critical" in shown[0]
     assert shown[1][-2] == "Minecraft"
     assert shown[1][-1].startswith("Minecraft can't start: it needs a rest until ")
