@@ -72,7 +72,7 @@ from shepherd.store import (
     AuditFilter,
     AuditPage,
     SnapshotRow,
-    Store,
+    StateStore,
     StoreError,
     TimeRequest,
     VerifyResult,
@@ -410,18 +410,18 @@ class Daemon:
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
 
-    async def _persist(self, change: Callable[[Store], T]) -> T:
+    async def _persist(self, change: Callable[[StateStore], T]) -> T:
         """Write a change now; if the store cannot take it, nothing was changed."""
         try:
             return await self.writer.submit(change)
         except StoreAway as exc:
             raise NothingChanged(str(exc)) from None
 
-    def _keep(self, change: Callable[[Store], Any], *, droppable: bool = False) -> None:
+    def _keep(self, change: Callable[[StateStore], Any], *, droppable: bool = False) -> None:
         """A record that must reach the store: now, or when it returns."""
         self.writer.keep(change, droppable=droppable)
 
-    async def _read(self, query: Callable[[Store], T]) -> T:
+    async def _read(self, query: Callable[[StateStore], T]) -> T:
         try:
             return await self.writer.read(query)
         except StoreAway as exc:
@@ -864,7 +864,7 @@ class Daemon:
             raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
         now = self.now()
 
-        def ask(store: Store) -> int:
+        def ask(store: StateStore) -> int:
             if sum(1 for r in store.requests() if r.user == whose) >= MAX_PENDING_REQUESTS:
                 raise TooManyRequests(f"{MAX_PENDING_REQUESTS} requests are already waiting "
                                       "for an answer")

@@ -1,8 +1,9 @@
-"""Durable state on SQLite through apsw (SPEC §5).
+"""Durable state (SPEC §5): SQLite through apsw, or a household's PostgreSQL.
 
-Owns the schema and its migrations, the hash-chained audit log, usage, cooldowns,
-grants, time requests, session history and the crash-recovery snapshot. Must not
-make decisions: the engine decides, the store remembers.
+Owns the schemas and their migrations, the hash-chained audit log, usage,
+cooldowns, grants, time requests, session history and the crash-recovery
+snapshot, behind one protocol (``protocol.StateStore``) that both backends
+implement. Must not make decisions: the engine decides, the store remembers.
 """
 
 from shepherd.store.audit import (
@@ -19,8 +20,17 @@ from shepherd.store.connection import (
     StoreVersionError,
 )
 from shepherd.store.files import Recovery
+from shepherd.store.protocol import (
+    Accounting,
+    HouseholdView,
+    RemoteSessionRow,
+    SnapshotRow,
+    StateStore,
+    StoreBackend,
+    TimeRequest,
+)
 from shepherd.store.schema import SCHEMA_VERSION
-from shepherd.store.store import LEASE_S, Accounting, SnapshotRow, Store, TimeRequest
+from shepherd.store.store import LEASE_S, Store
 
 __all__ = [
     "EVENT_TYPES",
@@ -31,9 +41,13 @@ __all__ = [
     "AuditFilter",
     "AuditPage",
     "Database",
+    "HouseholdView",
     "Recovery",
+    "RemoteSessionRow",
     "SnapshotRow",
+    "StateStore",
     "Store",
+    "StoreBackend",
     "StoreError",
     "StoreUnavailable",
     "StoreVersionError",

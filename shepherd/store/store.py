@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,60 +22,26 @@ import apsw
 from shepherd.store import audit as audit_log
 from shepherd.store.connection import Database, StoreError
 from shepherd.store.files import Recovery
+from shepherd.store.protocol import (
+    Accounting,
+    CheckpointRow,
+    HouseholdView,
+    Parts,
+    SnapshotRow,
+    TimeRequest,
+)
 
 log = logging.getLogger(__name__)
 
 LEASE_S = 1.0
 
-Parts = Sequence[tuple[date, float]]
-
-
-@dataclass(frozen=True)
-class Accounting:
-    """What the engine needs at start: usage, cooldowns, grants and locks."""
-
-    usage: dict[tuple[str, str, date], float]
-    cooldowns: dict[tuple[str, str], datetime]
-    grants: dict[tuple[str, str, date], int]
-    locked: set[str]
-
-
-@dataclass(frozen=True)
-class SnapshotRow:
-    """A session that was running at the last checkpoint."""
-
-    session_id: int
-    user: str
-    entry: str
-    started_at: datetime
-    boot_id: str
-    started_mono: float
-    charged_mono: float
-    extension_s: int
-    fired: tuple[int, ...]
-    process: dict[str, Any]
-    lease_day: date | None = None
-    lease_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class TimeRequest:
-    id: int
-    user: str
-    entry: str
-    seconds: int
-    note: str
-    requested_at: str
-    state: str
-    answered_by: str | None
-    granted_s: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+__all__ = ["LEASE_S", "Accounting", "SnapshotRow", "Store", "TimeRequest"]
 
 
 class Store:
-    """Durable state. Construct with ``Store.open``."""
+    """Durable state in one SQLite file (one machine). Construct with ``Store.open``."""
+
+    machine: str | None = None  # not a household store
 
     def __init__(self, db: Database, recovery: Recovery | None = None) -> None:
         self.db = db
@@ -102,6 +68,10 @@ class Store:
 
     def close(self, clean: bool = True) -> None:
         self.db.close(clean)
+
+    def batch(self) -> AbstractContextManager[apsw.Connection]:
+        """One transaction for several changes (each method joins it)."""
+        return self.db.write()
 
     # -- audit ----------------------------------------------------------------
     def audit(self, ts: datetime, kind: str, data: Mapping[str, Any], *,
@@ -149,6 +119,9 @@ class Store:
                                (since.isoformat(),))}
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
         return Accounting(usage, cooldowns, grants, locked)
+
+    def household(self, since: date) -> HouseholdView | None:
+        return None  # one machine: nothing is shared
 
     def next_session_id(self) -> int:
         return int(self.db.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").get)
@@ -250,8 +223,7 @@ class Store:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=str(user), entry=str(entry))
 
-    def checkpoint(self, ts: datetime, charges: Iterable[tuple[int, Parts, float, date,
-                                                                tuple[int, ...]]]) -> None:
+    def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow]) -> None:
         """For each (session, parts, charged_mono, lease_day, fired): settle, charge, lease."""
         with self.db.write() as conn:
             for session_id, parts, charged_mono, lease_day, fired in charges:
