@@ -103,10 +103,28 @@ class HouseholdView:
     events: tuple[dict[str, Any], ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class LaunchPlan:
+    """A launch the engine allowed, to be recorded in the transaction that decided it."""
+
+    ts: datetime
+    session_id: int
+    user: str
+    entry: str
+    boot_id: str
+    started_mono: float
+    lease_day: date
+    process: Mapping[str, Any]
+    remaining_s: float | None = None  # its deadline, for the household to see
+
+
 class StateStore(Protocol):
     """Durable state, one transaction per method (see ``store.py`` for the rules)."""
 
-    machine: str | None  # this machine's name in a household store; None: one machine
+    @property
+    def machine(self) -> str | None:
+        """This machine's name in a household store; None: one machine."""
+        ...
 
     def batch(self) -> AbstractContextManager[Any]: ...
 
@@ -151,7 +169,16 @@ class StateStore(Protocol):
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       boot_id: str, started_mono: float, lease_day: date,
                       process: Mapping[str, Any],
-                      audit_data: Mapping[str, Any] | None) -> None: ...
+                      audit_data: Mapping[str, Any] | None,
+                      remaining_s: float | None = None) -> None: ...
+
+    def launch(self, user: str, since: date,
+               decide: Callable[[HouseholdView | None], LaunchPlan | None]
+               ) -> LaunchPlan | None:
+        """Decide and record a launch in one transaction: ``decide`` gets the
+        household's state as it stands (None for one machine) and returns what to
+        record, or None (nothing is written)."""
+        ...
 
     def launch_failed(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       audit_data: Mapping[str, Any]) -> None: ...
@@ -159,7 +186,8 @@ class StateStore(Protocol):
     def session_running(self, ts: datetime, session_id: int, process: Mapping[str, Any],
                         audit_data: Mapping[str, Any]) -> None: ...
 
-    def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow]) -> None: ...
+    def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
+                   remaining: Mapping[int, float | None] | None = None) -> None: ...
 
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from shepherd.store.protocol import (
     Accounting,
     CheckpointRow,
     HouseholdView,
+    LaunchPlan,
     Parts,
     SnapshotRow,
     TimeRequest,
@@ -184,7 +185,8 @@ class Store:
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       boot_id: str, started_mono: float, lease_day: date,
                       process: Mapping[str, Any],
-                      audit_data: Mapping[str, Any] | None) -> None:
+                      audit_data: Mapping[str, Any] | None,
+                      remaining_s: float | None = None) -> None:
         """Record a session and charge its lease; ``audit_data=None``: not audited as
         started yet (``session_running`` does it once the program runs)."""
         with self.db.write() as conn:
@@ -199,6 +201,18 @@ class Store:
             if audit_data is not None:
                 self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                            user=user, entry=entry)
+
+    def launch(self, user: str, since: date,
+               decide: Callable[[HouseholdView | None], LaunchPlan | None]) -> LaunchPlan | None:
+        """Decide and record a launch while holding the write lock."""
+        with self.db.write():
+            plan = decide(None)
+            if plan is not None:
+                self.start_session(plan.ts, plan.session_id, plan.user, plan.entry,
+                                   boot_id=plan.boot_id, started_mono=plan.started_mono,
+                                   lease_day=plan.lease_day, process=plan.process,
+                                   audit_data=None)
+            return plan
 
     def launch_failed(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       audit_data: Mapping[str, Any]) -> None:
@@ -223,7 +237,8 @@ class Store:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=str(user), entry=str(entry))
 
-    def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow]) -> None:
+    def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
+                   remaining: Mapping[int, float | None] | None = None) -> None:
         """For each (session, parts, charged_mono, lease_day, fired): settle, charge, lease."""
         with self.db.write() as conn:
             for session_id, parts, charged_mono, lease_day, fired in charges:

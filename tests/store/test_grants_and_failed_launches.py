@@ -7,7 +7,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shepherd.store import Store
+from shepherd.store import AuditFilter, StateStore, Store
 from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
 
@@ -40,9 +40,9 @@ def test_migration_4_keeps_old_grants_and_accepts_time_taken_back(store_path: Pa
         store.close()
 
 
-def test_a_launch_that_failed_is_not_recorded_as_started(store: Store) -> None:
+def test_a_launch_that_failed_is_not_recorded_as_started(store: StateStore) -> None:
     store.launch_failed(T0, 7, "alex", "game", audit_data={"problem": "not installed"})
-    types = [t for (t,) in store.db.conn.execute("SELECT type FROM audit ORDER BY id")]
+    types = [e.type for e in reversed(store.audit_page(AuditFilter()).events)]
     assert "session_started" not in types and types[-1] == "session_ended"
     assert store.next_session_id() == 8  # its number is spent
     assert store.snapshots() == []
