@@ -23,13 +23,17 @@ it is given, and ``methods.py`` maps JSON-RPC calls to its commands.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
 from shepherd.daemon.checks import launch_problem, policy_warnings
@@ -63,7 +67,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason
+from shepherd.engine.events import EndReason, Event, Reason, SessionStarted
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.localtime import local_zone
@@ -71,6 +75,7 @@ from shepherd.policy import Policy, check_policy_file
 from shepherd.store import (
     AuditFilter,
     AuditPage,
+    HouseholdView,
     SnapshotRow,
     StateStore,
     StoreError,
@@ -78,6 +83,7 @@ from shepherd.store import (
     VerifyResult,
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
@@ -85,6 +91,9 @@ from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import refusal_sentence, warning_text
+
+if TYPE_CHECKING:
+    from shepherd.daemon.household import HouseholdLink
 
 log = logging.getLogger("shepherd.daemon")
 
@@ -95,6 +104,7 @@ TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 
 
 @dataclass(frozen=True)
@@ -182,8 +192,18 @@ class Daemon:
         self.events = events or Discard()
         self.zone = local_zone()
         self.boot_id = system.boot_id()
-        self.writer = StoreWriter(config.state_dir / "shepherd.db", self._wall_now,
-                                  self._store_changed)
+        self.machine: str | None = None  # this machine's name in a household
+        self.link: HouseholdLink | None = None
+        backend: StoreBackend | Path = config.state_dir / "shepherd.db"
+        if policy.household is not None:  # psycopg is imported only here
+            from shepherd.daemon.household import HouseholdLink
+            from shepherd.store.household.backend import PgBackend
+
+            self.machine = policy.household.machine_name(socket.gethostname())
+            backend = PgBackend(policy.household.store, self.machine)
+            self.link = HouseholdLink(policy.household.store, self.machine, config.state_dir,
+                                      self)
+        self.writer = StoreWriter(backend, self._wall_now, self._store_changed)
         self.loaded = False  # accounting read from the store; launches wait for it
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
@@ -224,7 +244,11 @@ class Daemon:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
         first = system.read_clocks()
-        if await self.writer.start():
+        started = await self.writer.start()
+        if self.link is not None:
+            self.link.start()  # hear the other machines
+            self.link.replay()  # what the journal holds goes to the store before anything
+        if started:
             await self._load(first)
         else:
             self._start_clock(first, None)
@@ -264,12 +288,19 @@ class Daemon:
         when the store only came back later (the clock has long been running).
         """
         reading = first or system.read_clocks()
-        since = self.engine.quota_day(Instant(reading.wall, reading.mono)) - timedelta(
-            days=HISTORY_DAYS)
+        since = self.history_start(Instant(reading.wall, reading.mono))
+        link = self.link
+
+        def books(store: StateStore) -> tuple[Any, ...]:
+            if link is not None:
+                link.loaded(store)
+            return (store.trusted_wall(), store.load_accounting(since),
+                    store.next_session_id(), store.snapshots(), time.monotonic(),
+                    store.household(since))
+
         try:
-            trusted, accounting, next_id, snapshots = await self.writer.submit(
-                lambda store: (store.trusted_wall(), store.load_accounting(since),
-                               store.next_session_id(), store.snapshots()))
+            trusted, accounting, next_id, snapshots, read_mono, view = \
+                await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
             if first is not None:
@@ -280,6 +311,8 @@ class Daemon:
         self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
                              cooldowns=accounting.cooldowns, grants=accounting.grants,
                              locked=accounting.locked)
+        if link is not None and view is not None:
+            link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
         self.loaded = True
         await self._recover(self.now(), snapshots)
@@ -370,9 +403,8 @@ class Daemon:
     def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> None:
         """Into the store: charged up to the stop when it was alive (lease settled), else
         as it stands (the lease stands in for the time since the last checkpoint)."""
-        self._keep(lambda store: store.end_session(
-            at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, settle_lease=alive, audit_data={"processes_alive": alive}))
+        self._end_record(at, ended, "shepherd", settle_lease=alive,
+                         audit_data={"processes_alive": alive})
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -393,6 +425,8 @@ class Daemon:
         self._keep_clock(reading, durable=True)
         self.anchor.close()
         await self.writer.close()
+        if self.link is not None:
+            await self.link.close()
         if self._background:  # events that waited for their records; a prune is cut short
             await asyncio.wait(list(self._background), timeout=RECORD_WAIT_S)
         for task in list(self._background):
@@ -404,11 +438,34 @@ class Daemon:
         if state.available:
             if not self.loaded:
                 self._spawn(self._load(None))
+            elif self.link is not None:
+                self.link.refresh()  # what the others did meanwhile
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
         else:
+            if self.link is not None:
+                self.link.store_away()
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
+
+    # -- the household ------------------------------------------------------------------
+    def history_start(self, now: Instant) -> date:
+        """The first quota day whose usage the engine holds."""
+        return self.engine.quota_day(now) - timedelta(days=HISTORY_DAYS)
+
+    def household_changed(self) -> None:
+        """The household's state was read again: deadlines now, and a child locked on
+        another machine is stopped here too."""
+        for session_id, record in list(self.sessions.items()):
+            if record.user in self.engine.locked and record.stopping is None:
+                self.stop_session_soon(session_id, "locked")
+        if self._ready:
+            now = self.now()
+            self._carry_out(self.engine.due(now), now)
+            self._changed()
+
+    def publish_remote(self, kind: str, data: dict[str, Any], user: str | None) -> None:
+        self._publish(kind, data, user)
 
     async def _persist(self, change: Callable[[StateStore], T]) -> T:
         """Write a change now; if the store cannot take it, nothing was changed."""
@@ -472,22 +529,35 @@ class Daemon:
         self._persist_charges(now, self.engine.charge(now))
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
-        """Write charges, or keep them merged in memory while the store is away."""
+        """Write charges, or keep them merged in memory while the store is away (with a
+        household: into the local journal, which the store takes when it can)."""
         for charge in charges:
             self._unwritten.setdefault(charge.session_id, Unwritten()).add(charge.parts)
-        if not self.writer.available or not self.loaded or not self._unwritten:
+        household = self.link is not None
+        if not self._unwritten or not self.loaded or (
+                not household and not self.writer.available):
             return
         day = self.engine.quota_day(now)
         rows = []
-        for session_id, unwritten in self._unwritten.items():
-            if session_id not in self.sessions:
-                continue
+        for session_id in [sid for sid in self._unwritten if sid in self.sessions]:
+            unwritten = self._unwritten.pop(session_id)
             snap = self.engine.snapshot(session_id)
             rows.append((session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
                          snap.fired))
-        self._unwritten.clear()
-        if rows:
+        if not rows:
+            return
+        if self.link is not None:
+            self.link.checkpoint(now.wall, [
+                {"session": sid, "parts": [[d.isoformat(), sec] for d, sec in parts],
+                 "charged_mono": mono, "lease_day": lease.isoformat(), "fired": list(fired),
+                 "remaining_s": self._remaining(sid, now)}
+                for sid, parts, mono, lease, fired in rows])
+        else:
             self._keep(lambda store: store.checkpoint(now.wall, rows))
+
+    def _remaining(self, session_id: int, now: Instant) -> float | None:
+        deadline = self.engine.deadline(session_id, now)
+        return None if deadline is None else round(max(deadline.remaining_s, 0.0), 3)
 
     def _check_clock(self, persist: bool) -> Instant:
         reading = system.read_clocks()
@@ -579,41 +649,50 @@ class Daemon:
                      actor: str) -> Launched:
         """Decide, record, start; answered once the program really runs.
 
-        The engine reserves the session first; any failure after that gives it back
-        (at its start instant, so nothing is charged), and the answer is an error.
+        The decision is made inside the store transaction that records it (with a
+        household, the child's row locked and the household read afresh): the engine
+        reserves the session there, and any failure after that gives it back (at
+        its start instant, so nothing is charged), and the answer is an error.
         """
         now = self.now()
-        session_id = self._next_session_id
-        decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
-        if isinstance(decision, LaunchDenied):
-            self._refused(now, user, entry_id, decision.reasons, actor)
-        self._next_session_id += 1
+        quick = self.engine.availability(user, entry_id, now, self.blocked())
+        if quick.reasons:  # no: said at once, every reason, without asking the store
+            self._refused(now, user, entry_id, quick.reasons, actor)
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        deadline = decision.deadline
-        data: dict[str, Any] = {"command": list(entry.command),
-                                "deadline": deadline.wall.isoformat() if deadline else None}
         failure = {"command": list(entry.command), "actor": actor}
         try:
             account = self._account(user)
         except KeyError as exc:
             problem = launch_problem(exc, entry.command[0], user)
-            self.engine.end_session(session_id, now, "launch_failed")  # at its start: free
+            session_id = self._next_session_id
+            self._next_session_id += 1
             self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
             raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+        decided: list[tuple[SessionStarted | LaunchDenied, Instant]] = []
+        decide = self._decider(user, entry_id, decided)
+        since = self.history_start(now)
         try:
-            # Recorded (not yet as started) before the program starts: a checkpoint during
-            # the start finds the session, and so does recovery after a crash during it.
-            await self.writer.submit(lambda store: store.start_session(
-                now.wall, session_id, user, entry_id, boot_id=self.boot_id,
-                started_mono=now.mono, lease_day=self.engine.quota_day(now),
-                process={"backend": self.backend.name, "instance": self.instance_id},
-                audit_data=None))
+            plan = await self.writer.submit(lambda store: store.launch(user, since, decide))
         except Exception as exc:  # the store cannot record it: nothing happens
-            self.engine.end_session(session_id, now, "launch_failed")
+            if decided and isinstance(decided[0][0], SessionStarted):
+                self.engine.end_session(decided[0][0].session_id, decided[0][1],
+                                        "launch_failed")
+                self._unwritten.pop(decided[0][0].session_id, None)
             problem = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
-            self._refused(now, user, entry_id, (StoreUnavailable(problem),), actor)
+            self._refused(self.now(), user, entry_id, (StoreUnavailable(problem),), actor)
+        if plan is None or not decided or not isinstance(decided[0][0], SessionStarted):
+            reasons = decided[0][0].reasons if decided and isinstance(
+                decided[0][0], LaunchDenied) else (
+                StoreUnavailable("the daemon did not decide in time"),)
+            self._refused(self.now(), user, entry_id, reasons, actor)
+        started, now = decided[0]
+        assert isinstance(started, SessionStarted)
+        session_id = started.session_id
+        deadline = started.deadline
+        data: dict[str, Any] = {"command": list(entry.command),
+                                "deadline": deadline.wall.isoformat() if deadline else None}
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
         marker = f"{self.instance_id}-{session_id}"
@@ -641,7 +720,62 @@ class Daemon:
         self._schedule()
         self._update_status()
         await self._recorded(running)
-        return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
+        return Launched(session_id, user, entry_id, entry.title, started.started_at, deadline)
+
+    def _decider(self, user: str, entry_id: str,
+                 out: list[tuple[SessionStarted | LaunchDenied, Instant]]
+                 ) -> Callable[[HouseholdView | None], LaunchPlan | None]:
+        """The engine's decision, asked from inside the store's launch transaction.
+
+        Called on the writer's thread with the household as the transaction sees it;
+        the engine is asked on the event loop (it is not shared between threads), and
+        the answer goes back to the transaction. A loop that does not answer within
+        ``DECIDE_WAIT_S`` gets no session: nothing is recorded.
+        """
+        loop = asyncio.get_running_loop()
+
+        def on_loop(view: HouseholdView | None, read_mono: float) -> LaunchPlan | None:
+            if view is not None and self.link is not None:
+                self.link.apply_view(view, read_mono)
+            now = self.now()
+            session_id = self._next_session_id
+            decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
+            out.append((decision, now))
+            if isinstance(decision, LaunchDenied):
+                return None
+            self._next_session_id += 1
+            deadline = decision.deadline
+            return LaunchPlan(now.wall, session_id, user, entry_id, self.boot_id, now.mono,
+                              self.engine.quota_day(now),
+                              {"backend": self.backend.name, "instance": self.instance_id},
+                              deadline.remaining_s if deadline else None)
+
+        def decide(view: HouseholdView | None) -> LaunchPlan | None:
+            read_mono = time.monotonic()
+            answer: concurrent.futures.Future[LaunchPlan | None] = concurrent.futures.Future()
+            lock = threading.Lock()
+            abandoned = False
+
+            def ask() -> None:
+                with lock:
+                    if abandoned:
+                        return
+                    try:
+                        answer.set_result(on_loop(view, read_mono))
+                    except BaseException as exc:
+                        answer.set_exception(exc)
+
+            loop.call_soon_threadsafe(ask)
+            try:
+                return answer.result(timeout=DECIDE_WAIT_S)
+            except concurrent.futures.TimeoutError:
+                with lock:
+                    abandoned = True
+                    if not answer.done():
+                        return None
+                return answer.result()
+
+        return decide
 
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
                  actor: str) -> NoReturn:
@@ -659,11 +793,10 @@ class Daemon:
                              data: dict[str, Any]) -> None:
         """The program never ran: ended at its start, so nothing charged and no cooldown."""
         ended = self.engine.end_session(session_id, launched, "launch_failed")
+        self._unwritten.pop(session_id, None)
         self._update_status()
-        written = self.writer.submit(lambda store: store.end_session(
-            launched.wall, ended.session_id, [], "launch_failed", None,
-            audit_data={"problem": problem, **data}), keep=True)
-        written.add_done_callback(_log_task_failure)
+        written = self._end_record(launched, ended, "shepherd", parts=[],
+                                   audit_data={"problem": problem, **data})
         await self._recorded(written)
 
     @staticmethod
@@ -761,10 +894,27 @@ class Daemon:
                       actor: str) -> asyncio.Future[float]:
         unwritten = self._unwritten.pop(ended.session_id, Unwritten())
         unwritten.add(ended.final_charge.parts)
-        parts = sorted(unwritten.parts.items())
-        written = self.writer.submit(lambda store: store.end_session(
-            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor),
-            keep=True)
+        return self._end_record(now, ended, actor, parts=sorted(unwritten.parts.items()))
+
+    def _end_record(self, at: Instant, ended: SessionEnded, actor: str, *,
+                    parts: list[tuple[date, float]] | None = None, settle_lease: bool = True,
+                    audit_data: dict[str, Any] | None = None) -> asyncio.Future[Any]:
+        """A session's end into the store: now, or when it returns (kept; with a
+        household, through the local journal)."""
+        charged = list(ended.final_charge.parts) if parts is None else parts
+        written: asyncio.Future[Any]
+        if self.link is not None:
+            until = ended.cooldown_until
+            written = self.link.record(
+                {"kind": "end", "ts": at.wall.isoformat(), "session": ended.session_id,
+                 "parts": [[day.isoformat(), seconds] for day, seconds in charged],
+                 "reason": ended.reason, "cooldown_until": until.isoformat() if until else None,
+                 "actor": actor, "settle_lease": settle_lease, "audit_data": audit_data or {}},
+                cooldown=(ended.user, ended.entry, until) if until else None)
+        else:
+            written = self.writer.submit(lambda store: store.end_session(
+                at.wall, ended.session_id, charged, ended.reason, ended.cooldown_until,
+                actor=actor, settle_lease=settle_lease, audit_data=audit_data), keep=True)
         written.add_done_callback(_log_task_failure)
         return written
 
@@ -939,7 +1089,7 @@ class Daemon:
                              only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
                              store_ok=self.writer.available and self.loaded,
                              clock_jump_pending=self.clock.pending_jump is not None,
-                             rejected_reload=self.rejected_reload)
+                             rejected_reload=self.rejected_reload, machine=self.machine)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -950,6 +1100,10 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
+            if self.machine is not None and self.link is not None:
+                answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
+                                       "journal_waiting": len(self.link.journal.pending()),
+                                       "reads": self.link.refreshed}
         return answer
 
     async def requests(self) -> list[TimeRequest]:

@@ -31,6 +31,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.household import Household, RemoteSession
 
 __all__ = [
     "ActionRefused",
@@ -43,6 +44,7 @@ __all__ = [
     "Engine",
     "Event",
     "GroupQuotaExhausted",
+    "Household",
     "Instant",
     "LaunchDenied",
     "Locked",
@@ -51,6 +53,7 @@ __all__ = [
     "QuotaCalendar",
     "QuotaExhausted",
     "Reason",
+    "RemoteSession",
     "Resumed",
     "SessionDue",
     "SessionEnded",

@@ -73,6 +73,13 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
     closed session starts its cooldown from when it ended (rule 8). What an
     adopted session's extension had paid for is not stored: every second over
     its quotas on the days it ran counts as spent (fail closed).
+12. A household (several machines, one store): the other machines' charged use
+    and running sessions are values (``household.py``), replaced whenever the
+    store changes. Their use counts on every quota as this machine's does, their
+    running sessions count toward ``max_sessions`` (the same entry running
+    elsewhere is already running), share group quotas, and their use since
+    their last checkpoint counts as spent, up to the deadline their machine
+    last announced.
 """
 
 from __future__ import annotations
@@ -111,6 +118,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, grant_change
+from shepherd.engine.household import Household
 from shepherd.policy.model import Entry, Group, Policy, QuotaSchedule
 
 RELOAD_GRACE_S = 60.0
@@ -184,6 +192,7 @@ class Engine:
         self.cooldowns: dict[tuple[str, str], datetime] = dict(cooldowns or {})
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
         self.locked: set[str] = set(locked)
+        self.household = Household()
         self._sessions: dict[int, _Session] = {}
 
     # -- reading state ----------------------------------------------------------
@@ -198,14 +207,26 @@ class Engine:
     def quota_day(self, now: Instant) -> date:
         return self.calendar.quota_day(now.wall)
 
+    def set_household(self, household: Household) -> None:
+        """The other machines' use and sessions, as the store has them now (rule 12)."""
+        self.household = household
+
     def used(self, user: str, entry_ids: Iterable[str], day: date, now: Instant | None) -> float:
-        """Seconds used on ``day``; with ``now``, including running sessions' uncharged time."""
+        """Seconds used on ``day``, on every machine; with ``now``, including running
+        sessions' uncharged time."""
         members = set(entry_ids)
-        total = sum(self.usage.get((user, e, day), 0.0) for e in members)
+        total = sum(self.usage.get((user, e, day), 0.0)
+                    + self.household.usage.get((user, e, day), 0.0) for e in members)
         if now is not None:
             for s in self._sessions.values():
                 if s.user == user and s.entry.id in members:
                     total += sum(sec for d, sec in self._pending(s, now) if d == day)
+            for r in self.household.sessions:  # ended ones too: their last use counts
+                unseen = r.unseen_s(now)
+                if r.user == user and r.entry in members and unseen > 0:
+                    began = now.wall - timedelta(seconds=now.mono - r.seen_mono)
+                    total += sum(sec for d, sec in self.calendar.split(began, unseen)
+                                 if d == day)
         return total
 
     def granted(self, user: str, target: str, day: date) -> int:
@@ -225,8 +246,11 @@ class Engine:
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
-        running = [s for s in self._sessions.values() if s.user == user]
-        same = [s.id for s in running if s.entry.id == entry_id]
+        running = [s.id for s in self._sessions.values() if s.user == user]
+        running += [r.session_id for r in self.household.running(user, now)]
+        same = [s.id for s in self._sessions.values() if s.user == user
+                and s.entry.id == entry_id]
+        same += [r.session_id for r in self.household.running(user, now) if r.entry == entry_id]
         if same:
             states.append("running")
         if user in self.locked:
@@ -237,8 +261,7 @@ class Engine:
             states.append("not_allowed")
         max_sessions = account.max_sessions if account is not None else 1
         if same or len(running) >= max_sessions:
-            reasons.append(AlreadyRunning(tuple(same or (s.id for s in running)), max_sessions,
-                                          bool(same)))
+            reasons.append(AlreadyRunning(tuple(same or running), max_sessions, bool(same)))
             if not same:
                 states.append("busy")
         day = self.calendar.quota_day(now.wall)
@@ -597,16 +620,22 @@ class Engine:
         if key in self.usage:
             self.usage[key] = max(self.usage[key] - lease[1], 0.0)
 
-    def _quotas(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
+    def _quotas(self, user: str, entry: Entry, s: _Session | None,
+                now: Instant | None = None) -> list[_Quota]:
+        """The quotas a session of ``entry`` counts against; with ``now``, shared with
+        the user's sessions running on other machines too (rule 12)."""
         quotas: list[_Quota] = []
+        remote = self.household.running(user, now) if now is not None else []
         if entry.limits.daily_quota is not None:
-            quotas.append(_Quota(entry.id, (entry.id,), entry.limits.daily_quota, 1, "quota",
-                                 None))
+            elsewhere = sum(1 for r in remote if r.entry == entry.id)
+            quotas.append(_Quota(entry.id, (entry.id,), entry.limits.daily_quota,
+                                 1 + elsewhere, "quota", None))
         for group in self.policy.groups_of(entry.id):
             if group.daily_quota is None:
                 continue
             sharing = 1 + sum(1 for o in self._sessions.values()
                               if o is not s and o.user == user and o.entry.id in group.entries)
+            sharing += sum(1 for r in remote if r.entry in group.entries)
             quotas.append(_Quota(group.id, group.entries, group.daily_quota, sharing,
                                  "group_quota", group.id))
         return quotas
@@ -671,7 +700,7 @@ class Engine:
         unspent: dict[str, float] = {}
         if s is not None and extension:
             unspent = self._extension_use(s, self._pending(s, now)) if pending else {}
-        for quota in self._quotas(user, entry, s):
+        for quota in self._quotas(user, entry, s, now):
             left = 0.0
             if s is not None and extension:
                 left = max(extension - s.extension_used.get(quota.target, 0.0)
