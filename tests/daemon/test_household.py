@@ -1,0 +1,143 @@
+"""One household, two machines, one budget: two real daemons sharing a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+import pytest
+
+from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from tests.daemon.conftest import ME, ROOT, wait_for
+
+GAMES = """
+[[entries]]
+id = "minecraft"
+command = ["sleep", "600"]
+[[entries]]
+id = "celeste"
+command = ["sleep", "600"]
+[[groups]]
+id = "games"
+entries = ["minecraft", "celeste"]
+daily_quota = "1h"
+"""
+TWO = "max_sessions = 2"
+
+
+def sessions(daemon: Any) -> list[dict[str, Any]]:
+    return list(daemon.call("status")["sessions"])
+
+
+def denial(daemon: Any, entry: str) -> RpcError:
+    with pytest.raises(RpcError) as caught:
+        daemon.call("launch", entry=entry)
+    assert caught.value.code == LAUNCH_DENIED
+    return caught.value
+
+
+def test_a_session_started_on_one_machine_shortens_the_other_and_both_show_it(
+        household: Any) -> None:
+    laptop, desktop = household(GAMES, users=TWO)
+    first = laptop.call("launch", entry="minecraft")
+    assert first["remaining_s"] == pytest.approx(3600, abs=5)
+    seen = wait_for(lambda: [s for s in sessions(desktop) if s["machine"] == "laptop"],
+                    what="the desktop seeing the laptop's session")
+    assert seen[0]["id"] == first["session_id"] and seen[0]["entry"] == "minecraft"
+    second = desktop.call("launch", entry="celeste")
+    assert second["remaining_s"] < 1810  # the group's hour, shared by two sessions
+    # The laptop hears of it and recomputes its deadline at once (no polling in the daemon).
+    wait_for(lambda: sessions(laptop)[0]["remaining_s"] < 1810,
+             what="the laptop's session being shortened")
+    status = laptop.call("status")
+    assert {(s["machine"], s["entry"]) for s in status["sessions"]} == {
+        ("laptop", "minecraft"), ("desktop", "celeste")}
+    assert status["machine"] == "laptop"
+    group = status["users"][0]["groups"][0]
+    assert group["used_today_s"] > 1  # the desktop's charged second (its lease) and ours
+    laptop.call("stop")
+    wait_for(lambda: sessions(desktop)[0]["remaining_s"] > 3000,
+             what="the desktop getting the whole group back")
+
+
+def test_max_sessions_counts_the_childs_sessions_on_every_machine(household: Any) -> None:
+    laptop, desktop = household(GAMES)
+    laptop.call("launch", entry="minecraft")
+    refused = denial(desktop, "celeste")
+    assert [r["code"] for r in refused.data["denied"]] == ["already_running"]
+    laptop.call("stop")
+    wait_for(lambda: not [s for s in sessions(desktop) if s["machine"] == "laptop"],
+             what="the desktop hearing the laptop's session end")
+    desktop.call("launch", entry="celeste")
+    desktop.call("stop")
+
+
+def test_a_lock_on_one_machine_stops_the_child_on_the_other(household: Any) -> None:
+    laptop, desktop = household(GAMES, users=TWO)
+    desktop.call("launch", entry="celeste")
+    laptop.call("lock", user=ME)
+    wait_for(lambda: not [s for s in sessions(desktop) if s["machine"] == "desktop"],
+             what="the desktop stopping its session")
+    assert [r["code"] for r in denial(desktop, "minecraft").data["denied"]] == ["locked"]
+    with psycopg.connect(household.url) as conn:
+        ended = conn.execute("SELECT machine, end_reason FROM sessions").fetchall()
+    assert ended == [("desktop", "locked")]
+
+
+def test_grants_cooldowns_and_requests_are_the_households(household: Any) -> None:
+    entries = GAMES.replace('command = ["sleep", "600"]\n[[entries]]',
+                            'command = ["sleep", "600"]\nlimits = { cooldown = "1h" }\n'
+                            '[[entries]]', 1)
+    laptop, desktop = household(entries)
+    laptop.call("launch", entry="minecraft")
+    laptop.call("stop")
+    refused = wait_for(lambda: _codes(desktop, "minecraft"), what="the cooldown reaching it")
+    assert refused == ["cooldown"]
+    desktop.call("grant", user=ME, target="games", duration="30m")
+    wait_for(lambda: laptop.call("status")["users"][0]["groups"][0]["quota_today_s"] == 5400,
+             what="the grant reaching the laptop")
+    request_id = desktop.call("request_time", entry="celeste", duration="10m")["request_id"]
+    assert [r["id"] for r in laptop.call("requests")] == [request_id]
+
+
+def _codes(daemon: Any, entry: str) -> list[str] | None:
+    try:
+        daemon.call("launch", entry=entry)
+    except RpcError as exc:
+        codes = [r["code"] for r in exc.data["denied"]]
+        return codes if codes != ["already_running"] else None
+    daemon.call("stop")
+    return None
+
+
+def test_audit_rows_carry_their_machine_and_verify_checks_every_chain(household: Any) -> None:
+    laptop, desktop = household(GAMES)
+    laptop.call("launch", entry="minecraft")
+    laptop.call("stop")
+    events = desktop.call("audit.query", types=["session_ended"])["events"]
+    assert [e["machine"] for e in events] == ["laptop"]
+    result = desktop.call("audit.verify")
+    assert result["ok"] and result["checked"] > 4
+    with psycopg.connect(household.url, autocommit=True) as conn:
+        conn.execute("UPDATE audit SET data = '{}' WHERE seq = (SELECT max(seq) FROM audit "
+                     "WHERE machine = 'laptop' AND type = 'session_ended')")
+    broken = desktop.call("audit.verify")
+    assert not broken["ok"] and "of laptop's log was edited" in broken["problem"]
+
+
+def test_status_json_sessions_carry_the_machine(household: Any) -> None:
+    laptop, desktop = household(GAMES)
+    laptop.call("launch", entry="minecraft")
+    wait_for(lambda: sessions(desktop), what="the desktop seeing the session")
+    done = subprocess.run([sys.executable, "-m", "shepherd", "status", "--json",
+                           "--socket", str(desktop.socket)], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    listed = json.loads(done.stdout)["sessions"]
+    assert [(s["machine"], s["entry"]) for s in listed] == [("laptop", "minecraft")]
+    text = subprocess.run([sys.executable, "-m", "shepherd", "status",
+                           "--socket", str(desktop.socket)], capture_output=True, text=True,
+                          cwd=ROOT, check=True).stdout
+    assert f"session {listed[0]['id']} on laptop, ends" in text
