@@ -23,6 +23,7 @@ from shepherd.store.files import Recovery
 from shepherd.store.protocol import (
     Accounting,
     HouseholdView,
+    LaunchPlan,
     RemoteSessionRow,
     SnapshotRow,
     StateStore,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditPage",
     "Database",
     "HouseholdView",
+    "LaunchPlan",
     "Recovery",
     "RemoteSessionRow",
     "SnapshotRow",

@@ -104,7 +104,7 @@ class PgStore:
     def batch(self) -> contextlib.AbstractContextManager[Conn]:
         return self._tx()
 
-    def _notify(self, conn: Conn, kind: str, user: str | None = None,
+    def notify(self, conn: Conn, kind: str, user: str | None = None,
                 event: Mapping[str, Any] | None = None) -> None:
         payload: dict[str, Any] = {"m": self.machine, "k": kind}
         if user is not None:
@@ -285,7 +285,7 @@ class PgStore:
             if audit_data is not None:
                 self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                            user=user, entry=entry)
-            self._notify(conn, "started", user)
+            self.notify(conn, "started", user)
 
     def launch(self, user: str, since: date,
                decide: Callable[[HouseholdView | None], LaunchPlan | None]) -> LaunchPlan | None:
@@ -345,7 +345,7 @@ class PgStore:
                     (charged_mono, lease_day, LEASE_S, json.dumps(list(fired)), ts.isoformat(),
                      left, self.machine, session_id))
             if users:
-                self._notify(conn, "checkpoint")
+                self.notify(conn, "checkpoint")
 
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None:
@@ -388,7 +388,7 @@ class PgStore:
             if cooldown_until is not None:
                 data["cooldown_until"] = cooldown_until.isoformat()
             self.audit(ts, "session_ended", data, user=user, entry=entry, actor=actor)
-            self._notify(conn, "ended", user)
+            self.notify(conn, "ended", user)
         return charged
 
     # -- the local journal ---------------------------------------------------------
@@ -474,7 +474,7 @@ class PgStore:
                                             "seconds": seconds, "reason": reason,
                                             **dict(audit_data or {})},
                        user=user, entry=target, actor=actor)
-            self._notify(conn, "granted", user)
+            self.notify(conn, "granted", user)
 
     def clear_cooldown(self, ts: datetime, user: str, entry: str, *, actor: str) -> bool:
         with self._tx() as conn:
@@ -483,7 +483,7 @@ class PgStore:
             self.audit(ts, "cooldown_cleared",
                        {"was_until": row[0].isoformat() if row else None},
                        user=user, entry=entry, actor=actor)
-            self._notify(conn, "cooldown", user)
+            self.notify(conn, "cooldown", user)
         return row is not None
 
     def set_locked(self, ts: datetime, user: str, locked: bool, *, actor: str) -> None:
@@ -497,7 +497,7 @@ class PgStore:
                 conn.execute("DELETE FROM locks WHERE child = %s", (user,))
             self.audit(ts, "user_locked" if locked else "user_unlocked", {}, user=user,
                        actor=actor)
-            self._notify(conn, "locked" if locked else "unlocked", user)
+            self.notify(conn, "locked" if locked else "unlocked", user)
 
     # -- time requests ----------------------------------------------------------------
     def add_request(self, ts: datetime, user: str, entry: str, seconds: int, note: str) -> int:
@@ -510,7 +510,7 @@ class PgStore:
             request_id = int(row[0])
             self.audit(ts, "time_requested", {"request_id": request_id, "seconds": seconds,
                                               "note": note}, user=user, entry=entry, actor=user)
-            self._notify(conn, "requested", user, {"request_id": request_id, "entry": entry,
+            self.notify(conn, "requested", user, {"request_id": request_id, "entry": entry,
                                                    "seconds": seconds, "note": note})
         return request_id
 
@@ -547,7 +547,7 @@ class PgStore:
             answer = TimeRequest(request.id, request.user, request.entry, request.seconds,
                                  request.note, request.requested_at,
                                  "approved" if approve else "declined", actor, granted)
-            self._notify(conn, "answered", request.user, answer.to_json())
+            self.notify(conn, "answered", request.user, answer.to_json())
         return answer
 
     # -- maintenance --------------------------------------------------------------------
