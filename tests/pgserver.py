@@ -66,8 +66,9 @@ class PgServer:
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}")
 
-    def start(self) -> None:
-        options = (f"-k {self.dir} -c listen_addresses='' -c fsync=off "
+    def start(self, fsync: bool = False) -> None:
+        """Start (again); ``fsync``: durable commits (benchmarks), else fast (tests)."""
+        options = (f"-k {self.dir} -c listen_addresses='' -c fsync={'on' if fsync else 'off'} "
                    "-c max_connections=200 -c shared_buffers=16MB")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log),
                   "-w", "-t", "60", "start")

@@ -813,6 +813,13 @@ class Daemon:
         if session_id is not None:
             record = self.sessions.get(session_id)
             if record is None or (not caller.admin and record.user != caller.child):
+                now = self.now()
+                elsewhere = [r.machine for r in self.engine.household.sessions
+                             if r.session_id == session_id and r.running(now)
+                             and (caller.admin or r.user == caller.child)]
+                if record is None and elsewhere:
+                    raise NotFound(f"session {session_id} runs on {elsewhere[0]}: stop it "
+                                   "there")
                 raise NotFound(f"no running session {session_id}")  # the same for others'
             ids = [session_id]
         else:
@@ -1052,6 +1059,7 @@ class Daemon:
             self._publish("policy_rejected", {"errors": errors})
             log.error("policy reload rejected, the old policy stays:\n%s", "\n".join(errors))
             raise PolicyRejected(errors)
+        household_moved = result.policy.household != self.policy.household
         events = self.engine.set_policy(result.policy, now)
         self.policy = result.policy
         self.rejected_reload = None
@@ -1061,6 +1069,9 @@ class Daemon:
         self._publish("policy_loaded", {"path": str(path)})
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
+        if household_moved:
+            warnings.append("[household] changed: the daemon keeps its store "
+                            f"({self.writer.backend.name}) until it is restarted")
         for warning in warnings:
             log.warning("%s", warning)
         return {"loaded": str(path), "warnings": warnings}

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
 from tests.daemon.conftest import ME, ROOT, wait_for
 
 GAMES = """
@@ -82,9 +82,12 @@ def test_a_lock_on_one_machine_stops_the_child_on_the_other(household: Any) -> N
     wait_for(lambda: not [s for s in sessions(desktop) if s["machine"] == "desktop"],
              what="the desktop stopping its session")
     assert [r["code"] for r in denial(desktop, "minecraft").data["denied"]] == ["locked"]
-    with psycopg.connect(household.url) as conn:
-        ended = conn.execute("SELECT machine, end_reason FROM sessions").fetchall()
-    assert ended == [("desktop", "locked")]
+    def ended() -> list[tuple[str, str | None]]:
+        with psycopg.connect(household.url) as conn:
+            return conn.execute("SELECT machine, end_reason FROM sessions").fetchall()
+
+    assert wait_for(lambda: ended() if ended()[0][1] else None,
+                    what="the end reaching the store") == [("desktop", "locked")]
 
 
 def test_grants_cooldowns_and_requests_are_the_households(household: Any) -> None:
@@ -141,3 +144,6 @@ def test_status_json_sessions_carry_the_machine(household: Any) -> None:
                            "--socket", str(desktop.socket)], capture_output=True, text=True,
                           cwd=ROOT, check=True).stdout
     assert f"session {listed[0]['id']} on laptop, ends" in text
+    with pytest.raises(RpcError) as caught:  # not this machine's to stop
+        desktop.call("stop", session_id=listed[0]["id"])
+    assert caught.value.code == NOT_FOUND and "runs on laptop: stop it there" in str(caught.value)

@@ -89,3 +89,17 @@ def test_a_grant_that_fits_every_budget_says_nothing_more() -> None:
     live.status["users"][0]["groups"][0]["remaining_today_s"] = 5000.0
     live.status["sessions"][0]["deadline_cause"] = "quota"
     assert live.grant_consequence("alex", "minecraft", 60, 100.0) == ""
+
+
+def test_a_household_sessions_on_other_machines_are_named_and_keyed_apart() -> None:
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["machine"] = "laptop"
+    live.status["sessions"][0]["machine"] = "laptop"
+    live.status["sessions"].append({**live.status["sessions"][0], "machine": "desktop"})
+    here, there = (live.session_line(s, 100.0) for s in live.sessions())
+    assert (here.key, here.elsewhere, here.label) == ("7", None, "Minecraft")
+    assert (there.key, there.elsewhere, there.label) == (
+        "desktop:7", "desktop", "Minecraft (on desktop)")
+    assert live.session(7) is live.sessions()[0]  # a number names this machine's session
+    assert live.session_by_key("desktop:7") is live.sessions()[1]

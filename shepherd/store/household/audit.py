@@ -164,14 +164,17 @@ def _verify_chain(conn: Conn, chain: str, formula: str, anchor_n: int, anchor_ha
     return VerifyResult(True, checked)
 
 
-def prune(conn: Conn, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
-    """Delete events before ``older_than`` from every chain, a batch per transaction;
-    each chain's last pruned row becomes its anchor, so ``verify`` still passes."""
+def prune(conn: Conn, machine: str, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete events before ``older_than`` from this machine's chains (each machine prunes
+    its own), a batch per transaction with the chain's row locked; each chain's last
+    pruned row becomes its anchor, so ``verify`` still passes."""
     total = 0
-    chains = [str(r[0]) for r in conn.execute("SELECT chain FROM chains").fetchall()]
+    chains = [str(r[0]) for r in conn.execute("SELECT chain FROM chains WHERE machine = %s",
+                                              (machine,)).fetchall()]
     for chain in chains:
         while True:
             with conn.transaction():
+                conn.execute("SELECT 1 FROM chains WHERE chain = %s FOR UPDATE", (chain,))
                 first = conn.execute("SELECT min(n) FROM audit WHERE chain = %s",
                                      (chain,)).fetchone()
                 low = int(first[0]) if first and first[0] is not None else 0

@@ -129,7 +129,7 @@ class PgStore:
         return chain_log.verify(self.conn)
 
     def prune_audit(self, older_than: datetime) -> int:
-        return chain_log.prune(self.conn, older_than)
+        return chain_log.prune(self.conn, self.machine, older_than)
 
     # -- meta -----------------------------------------------------------------
     def meta(self, key: str) -> str | None:
