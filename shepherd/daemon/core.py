@@ -308,6 +308,8 @@ class Daemon:
             return
         if first is not None:
             self._start_clock(first, trusted)
+        if view is not None and view.server_now is not None:
+            self._witness_clock(view.server_now, read_mono, at_start=first is not None)
         self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
                              cooldowns=accounting.cooldowns, grants=accounting.grants,
                              locked=accounting.locked)
@@ -341,6 +343,18 @@ class Daemon:
                     self.clock.pending_jump = jump
                 self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": True})
         return now
+
+    def _witness_clock(self, server_now: datetime, read_mono: float, at_start: bool) -> None:
+        """The household server's clock (read at ``read_mono``) witnesses the trusted clock:
+        a machine's clock moved before its daemon started keeps the household's calendar."""
+        reading = system.read_clocks()
+        other = server_now + timedelta(seconds=reading.mono - read_mono)
+        jump = self.clock.trusted.witness(reading, other, "the household's server")
+        if jump is None:
+            return
+        self.clock.pending_jump = None if jump.followed else jump
+        now = self.clock.trusted.instant(reading)
+        self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": at_start})
 
     def _keep_clock(self, reading: ClockReading, durable: bool = False) -> None:
         """Keep this check: the anchor file always, the store's trusted wall now and then.

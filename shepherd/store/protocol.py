@@ -101,6 +101,7 @@ class HouseholdView:
     grants: dict[tuple[str, str, date], int]
     locked: set[str]
     events: tuple[dict[str, Any], ...] = field(default=())
+    server_now: datetime | None = None  # the server's clock, read in the same transaction
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
+from shepherd.daemon import system
 from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
 from tests.daemon.conftest import ME, ROOT, wait_for
 
@@ -147,3 +149,30 @@ def test_status_json_sessions_carry_the_machine(household: Any) -> None:
     with pytest.raises(RpcError) as caught:  # not this machine's to stop
         desktop.call("stop", session_id=listed[0]["id"])
     assert caught.value.code == NOT_FOUND and "runs on laptop: stop it there" in str(caught.value)
+
+
+def test_a_machine_whose_clock_runs_a_day_ahead_keeps_the_households_calendar(
+        household: Any) -> None:
+    """A child moves the laptop's clock a day forward while its daemon is down, hoping
+    for tomorrow's quota there. The household server's clock is a witness: the laptop
+    keeps the household's quota day, and sees what the desktop used today."""
+    if system.clock_synchronized():
+        pytest.skip("this machine's clock is network-synchronised: it is trusted as it is")
+    laptop, desktop = household(GAMES)
+    laptop.kill9()
+    # Same boot: the anchor a day behind reads as the system clock a day ahead.
+    path = laptop.state / "clock-anchor"
+    anchor = json.loads(path.read_text())
+    anchor["wall"] = (datetime.fromisoformat(anchor["wall"]) + timedelta(days=1)).isoformat()
+    path.write_text(json.dumps(anchor))
+    laptop.start()
+    status = laptop.call("status")
+    now = datetime.fromisoformat(status["now"])
+    assert abs((now - datetime.now(UTC)).total_seconds()) < 120
+    assert not status["clock_jump_pending"]  # the system clock agrees with the server's
+    jumps = laptop.call("audit.query", types=["clock_jump"])["events"]
+    assert any("household's server" in str(j["data"].get("why")) for j in jumps)
+    desktop.call("launch", entry="celeste")
+    desktop.call("stop")
+    wait_for(lambda: laptop.call("status")["users"][0]["groups"][0]["used_today_s"] > 0,
+             what="the laptop counting the desktop's use today")

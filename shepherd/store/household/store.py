@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,10 @@ class PgStore:
         household's cooldowns, grants and locks, all as one moment saw them."""
         with self._tx() as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return self._view(conn, since)
+            view = self._view(conn, since)
+            row = conn.execute("SELECT clock_timestamp()").fetchone()
+            assert row is not None
+            return replace(view, server_now=row[0])
 
     def _view(self, conn: Conn, since: date) -> HouseholdView:
         usage = {(str(u), str(e), d): float(s) for u, e, d, s in conn.execute(
