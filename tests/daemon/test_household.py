@@ -13,7 +13,7 @@ import pytest
 
 from shepherd.daemon import system
 from shepherd.ipc.protocol import LAUNCH_DENIED, NOT_FOUND, RpcError
-from tests.daemon.conftest import ME, ROOT, wait_for
+from tests.daemon.conftest import ME, ROOT, household_policy, wait_for
 
 GAMES = """
 [[entries]]
@@ -176,3 +176,22 @@ def test_a_machine_whose_clock_runs_a_day_ahead_keeps_the_households_calendar(
     desktop.call("stop")
     wait_for(lambda: laptop.call("status")["users"][0]["groups"][0]["used_today_s"] > 0,
              what="the laptop counting the desktop's use today")
+
+
+def test_two_machines_given_the_same_name_do_not_pass_for_one(
+        household: Any, daemon_factory: Any) -> None:
+    """Two machines cloned from one image share a host name, the default machine name.
+    Were both "laptop", each would take the other's sessions and usage for its own and
+    see neither: the second waits, denying launches, and says why."""
+    laptop, = household(GAMES, machines=("laptop",))
+    dbname = household.url.split("///", 1)[1].split("?", 1)[0]
+    twin = daemon_factory(household_policy(GAMES, "laptop").replace("{db}", dbname),
+                          env=household.env, name="twin")
+    health = twin.call("health")
+    assert not health["ok"] and "already called laptop" in health["store"]
+    assert [r["code"] for r in denial(twin, "minecraft").data["denied"]] == ["store_unavailable"]
+    laptop.call("launch", entry="minecraft")  # the first is not disturbed
+    laptop.call("stop")
+    # When the first goes away for good, the name is free again.
+    laptop.stop()
+    wait_for(lambda: twin.call("health")["ok"], timeout=30, what="the twin taking the name")

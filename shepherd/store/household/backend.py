@@ -3,7 +3,9 @@
 A lost connection (the server restarted, the network went away) is noticed at
 the next transaction, which fails as transient: the writer says the store is
 unavailable and tries again with backoff; before each try the dead connection
-is dropped and a new one made. Reads and maintenance get connections of their
+is dropped and a new one made. The writer's connection holds the machine's name
+(a session advisory lock) for as long as it lives, so two machines given one name
+never pass for one. Reads and maintenance get connections of their
 own; the audit chains are verified in a process of its own, as for SQLite.
 """
 
@@ -26,7 +28,13 @@ class PgBackend:
         self.machine = machine
 
     def open(self, now: datetime) -> StateStore:
-        return PgStore.open(self.url, self.machine)
+        store = PgStore.open(self.url, self.machine)
+        try:
+            store.claim_name()
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     def prepare(self, store: StateStore) -> Prepared:
         assert isinstance(store, PgStore)

@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5
 # Waits the server ends for us: a lock held by a stuck peer, a statement that never
 # returns, a transaction left open by a client that vanished.
+# The server's side of TCP keepalive too: a connection a partition cut is ended
+# there within seconds, releasing the machine's name for its reconnection.
 SERVER_OPTIONS = ("-c lock_timeout=15s -c statement_timeout=60s "
-                  "-c idle_in_transaction_session_timeout=60s -c TimeZone=UTC")
+                  "-c idle_in_transaction_session_timeout=60s -c TimeZone=UTC "
+                  "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
+                  "-c tcp_keepalives_count=3 -c tcp_user_timeout=10000")
 # TCP: notice a dead link within seconds rather than the kernel's quarter of an hour.
 TCP_SETTINGS: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5,
                                 "keepalives_interval": 2, "keepalives_count": 3,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 # Taken by every migration: two daemons starting at once migrate one after the other.
 MIGRATION_LOCK = 0x5348_4550  # "SHEP"
+MACHINE_LOCK = 0x4D41_4348  # "MACH": (MACHINE_LOCK, hashtext(machine)) is a machine's name
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the household's core.

@@ -30,9 +30,10 @@ from typing import Any
 import psycopg
 
 from shepherd.store.audit import PAGE_SIZE, AuditFilter, AuditPage, VerifyResult
-from shepherd.store.connection import StoreError
+from shepherd.store.connection import StoreError, StoreUnavailable
 from shepherd.store.household import audit as chain_log
 from shepherd.store.household.connect import connect, migrate
+from shepherd.store.household.schema import MACHINE_LOCK
 from shepherd.store.protocol import (
     Accounting,
     CheckpointRow,
@@ -76,6 +77,19 @@ class PgStore:
     def attach(cls, url: str, machine: str, purpose: str) -> PgStore:
         """Another connection for reads or maintenance (no migration)."""
         return cls(connect(url, machine, purpose), url, machine)
+
+    def claim_name(self) -> None:
+        """Hold this machine's name for the connection's life (the writer's only): a
+        second machine given the same name (a cloned image keeps the host name) would
+        take the first's sessions, usage and journal marks for its own and see none
+        of them. It waits instead, unavailable, saying why."""
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                (MACHINE_LOCK, self.machine)).fetchone()
+        if row is None or not row[0]:
+            raise StoreUnavailable(
+                f"another machine in the household is already called {self.machine} (or "
+                "this machine's last connection has not ended yet): give each machine "
+                "its own name in [household] machine")
 
     def close(self, clean: bool = True) -> None:
         with contextlib.suppress(psycopg.Error):
