@@ -209,14 +209,14 @@ def propagation(laptop: Path, desktop: Path, runs: int) -> list[float]:
             far.call("launch", entry="b")
             answered = time.perf_counter()
             while True:
-                mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop"]
+                mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop2"]
                 if mine[0]["remaining_s"] < before * 0.75:
                     break
                 time.sleep(0.002)
             samples.append(time.perf_counter() - answered)
             far.call("stop")
             while True:  # the laptop has the whole group again
-                mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop"]
+                mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop2"]
                 if mine[0]["remaining_s"] > before * 0.9:
                     break
                 time.sleep(0.01)
