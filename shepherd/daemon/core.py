@@ -935,11 +935,13 @@ class Daemon:
 
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
-        return status.render(self.now(), self.engine, self.policy, self.sessions,
-                             only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
-                             store_ok=self.writer.available and self.loaded,
-                             clock_jump_pending=self.clock.pending_jump is not None,
-                             rejected_reload=self.rejected_reload)
+        with self.engine.reading():
+            return status.render(self.now(), self.engine, self.policy, self.sessions,
+                                 only=only, blocked=self.blocked(),
+                                 user_mode=self.config.user_mode,
+                                 store_ok=self.writer.available and self.loaded,
+                                 clock_jump_pending=self.clock.pending_jump is not None,
+                                 rejected_reload=self.rejected_reload)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
