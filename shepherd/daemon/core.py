@@ -716,6 +716,10 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
+        if record.started is None or record.started.is_set():
+            # SIGTERM leaves now, in this callback: not after one more turn of the loop
+            # (under load, that turn may be many clients' answers long).
+            self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
 
     async def stop_session(self, session_id: int, reason: EndReason,

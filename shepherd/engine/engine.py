@@ -289,7 +289,8 @@ class Engine:
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
-        ahead = self._deadline(user, entry, now, None, pending=True)
+        # Time left matters only when nothing refuses: it is reported as 0 otherwise.
+        ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
         time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
         if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S and not reasons:
             # A window closing within the second, or a group quota with a second or
