@@ -185,6 +185,11 @@ class Daemon:
         self.writer = StoreWriter(config.state_dir / "shepherd.db", self._wall_now,
                                   self._store_changed)
         self.loaded = False  # accounting read from the store; launches wait for it
+        # One load at a time, and none before start() has tried its own: the writer reports
+        # the store usable at its first open too, and two loads would each recover the
+        # crash snapshot (a session adopted twice, or closed as dead beside its own stop).
+        self._loading = False
+        self._start_tried = False
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
@@ -224,7 +229,9 @@ class Daemon:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
         first = system.read_clocks()
-        if await self.writer.start():
+        usable = await self.writer.start()
+        self._start_tried = True
+        if usable:
             await self._load(first)
         else:
             self._start_clock(first, None)
@@ -263,6 +270,15 @@ class Daemon:
         ``first``: the clock reading at start (the trusted clock starts from it); None
         when the store only came back later (the clock has long been running).
         """
+        if self.loaded or self._loading:
+            return
+        self._loading = True
+        try:
+            await self._read_books(first)
+        finally:
+            self._loading = False
+
+    async def _read_books(self, first: ClockReading | None) -> None:
         reading = first or system.read_clocks()
         since = self.engine.quota_day(Instant(reading.wall, reading.mono)) - timedelta(
             days=HISTORY_DAYS)
@@ -402,7 +418,7 @@ class Daemon:
     def _store_changed(self, state: StoreState) -> None:
         """The writer lost or regained the store (called on the loop)."""
         if state.available:
-            if not self.loaded:
+            if self._start_tried and not self.loaded and not self._loading:
                 self._spawn(self._load(None))
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
@@ -716,6 +732,10 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
+        if record.started is None or record.started.is_set():
+            # SIGTERM leaves now, in this callback: not after one more turn of the loop
+            # (under load, that turn may be many clients' answers long).
+            self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
 
     async def stop_session(self, session_id: int, reason: EndReason,
@@ -935,11 +955,13 @@ class Daemon:
 
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
-        return status.render(self.now(), self.engine, self.policy, self.sessions,
-                             only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
-                             store_ok=self.writer.available and self.loaded,
-                             clock_jump_pending=self.clock.pending_jump is not None,
-                             rejected_reload=self.rejected_reload)
+        with self.engine.reading():
+            return status.render(self.now(), self.engine, self.policy, self.sessions,
+                                 only=only, blocked=self.blocked(),
+                                 user_mode=self.config.user_mode,
+                                 store_ok=self.writer.available and self.loaded,
+                                 clock_jump_pending=self.clock.pending_jump is not None,
+                                 rejected_reload=self.rejected_reload)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

@@ -77,12 +77,14 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, window_state
+from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, WindowState, window_state
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -185,6 +187,7 @@ class Engine:
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
         self.locked: set[str] = set(locked)
         self._sessions: dict[int, _Session] = {}
+        self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
 
     # -- reading state ----------------------------------------------------------
     def session_ids(self, user: str | None = None) -> list[int]:
@@ -198,8 +201,30 @@ class Engine:
     def quota_day(self, now: Instant) -> date:
         return self.calendar.quota_day(now.wall)
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read-only pass (``status`` asks ~150 questions at one instant): each sum of
+        use, each quota's runway and each entry's windows are worked out once. Nothing
+        may change the engine inside it."""
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
+
     def used(self, user: str, entry_ids: Iterable[str], day: date, now: Instant | None) -> float:
         """Seconds used on ``day``; with ``now``, including running sessions' uncharged time."""
+        ids = entry_ids if isinstance(entry_ids, tuple) else tuple(entry_ids)
+        key = ("used", user, ids, day, now.mono if now is not None else None)
+        if self._memo is not None and key in self._memo:
+            return float(self._memo[key])
+        total = self._used(user, ids, day, now)
+        if self._memo is not None:
+            self._memo[key] = total
+        return total
+
+    def _used(self, user: str, entry_ids: tuple[str, ...], day: date,
+              now: Instant | None) -> float:
         members = set(entry_ids)
         total = sum(self.usage.get((user, e, day), 0.0) for e in members)
         if now is not None:
@@ -260,11 +285,12 @@ class Engine:
             states.append("cooldown")
         else:
             until = None
-        windows = window_state(entry.windows, self.zone, now.wall)
+        windows = self._windows(entry, now)
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
-        ahead = self._deadline(user, entry, now, None, pending=True)
+        # Time left matters only when nothing refuses: it is reported as 0 otherwise.
+        ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
         time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
         if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S and not reasons:
             # A window closing within the second, or a group quota with a second or
@@ -598,6 +624,15 @@ class Engine:
             self.usage[key] = max(self.usage[key] - lease[1], 0.0)
 
     def _quotas(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
+        if self._memo is None:
+            return self._quotas_now(user, entry, s)
+        key = ("quotas", user, entry.id, s.id if s is not None else None)
+        if key not in self._memo:
+            self._memo[key] = self._quotas_now(user, entry, s)
+        found: list[_Quota] = self._memo[key]
+        return found
+
+    def _quotas_now(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
         quotas: list[_Quota] = []
         if entry.limits.daily_quota is not None:
             quotas.append(_Quota(entry.id, (entry.id,), entry.limits.daily_quota, 1, "quota",
@@ -680,7 +715,7 @@ class Engine:
             if runway is not None:
                 terms.append((runway, quota.cause, quota.group))
         if entry.windows:
-            windows = window_state(entry.windows, self.zone, now.wall)
+            windows = self._windows(entry, now)
             if not windows.open:
                 terms.append((0.0, "window", None))
             elif windows.closes_at is not None:
@@ -702,13 +737,45 @@ class Engine:
         """Quota left on ``day`` (None = unlimited)."""
         if schedule is None:
             return None
+        if self._memo is not None:
+            key = ("left", user, target, day, now.mono if now is not None else None)
+            if key not in self._memo:
+                self._memo[key] = self._left_now(user, members, schedule, target, day, now)
+            found: float | None = self._memo[key]
+            return found
+        return self._left_now(user, members, schedule, target, day, now)
+
+    def _left_now(
+        self, user: str, members: Iterable[str], schedule: QuotaSchedule, target: str,
+        day: date, now: Instant | None,
+    ) -> float | None:
         quota = schedule.for_weekday(day.weekday())
         if quota is None:
             return None
         return max(quota + self.granted(user, target, day) - self.used(user, members, day, now),
                    0.0)
 
+    def _windows(self, entry: Entry, now: Instant) -> WindowState:
+        if self._memo is None:
+            return window_state(entry.windows, self.zone, now.wall)
+        key = ("windows", entry.id, now.wall)
+        if key not in self._memo:
+            self._memo[key] = window_state(entry.windows, self.zone, now.wall)
+        found: WindowState = self._memo[key]
+        return found
+
     def _runway(
+        self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
+    ) -> float | None:
+        if self._memo is None:
+            return self._runway_now(user, quota, now, extension, view)
+        key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
+        if key not in self._memo:
+            self._memo[key] = self._runway_now(user, quota, now, extension, view)
+        found: float | None = self._memo[key]
+        return found
+
+    def _runway_now(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
     ) -> float | None:
         """Seconds until ``quota`` runs out for a session used from ``now`` on, across day

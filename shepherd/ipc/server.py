@@ -59,6 +59,7 @@ RATE_BURST = 200.0
 MAX_BATCH = 100
 MAX_UNSENT = 1024 * 1024
 STRANGER_WAIT_S = 10.0
+CLOSE_WAIT_S = 2.0
 QUEUE_LIMIT = MAX_UNSENT // 1024  # kept for callers that size floods by it
 
 
@@ -169,6 +170,7 @@ class RpcServer:
         self.connections: set[Connection] = set()
         self._buckets: dict[int, TokenBucket] = {}
         self._per_uid: dict[int, int] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -180,10 +182,13 @@ class RpcServer:
         os.chmod(self.path, self.mode)
 
     async def close(self) -> None:
+        """Stop listening, hang up on everyone and wait (briefly) for their tasks to end."""
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
             connection.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_S)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -212,6 +217,10 @@ class RpcServer:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         sock = writer.get_extra_info("socket")
         peer = peer_credentials(sock)
         connection = Connection(peer, writer)

@@ -9,6 +9,7 @@ in ``check.py``, where every problem of a file is gathered at once.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -231,11 +232,24 @@ class Policy(_Model):
     entries: tuple[Entry, ...] = ()
     groups: tuple[Group, ...] = ()
 
+    # Lookups by id, built once: the engine asks them for every entry of every child.
+    @functools.cached_property
+    def _entry_index(self) -> dict[str, Entry]:
+        return {e.id: e for e in reversed(self.entries)}  # the first one wins
+
+    @functools.cached_property
+    def _user_index(self) -> dict[str, User]:
+        return {u.name: u for u in reversed(self.users)}
+
+    @functools.cached_property
+    def _groups_index(self) -> dict[str, tuple[Group, ...]]:
+        return {e.id: tuple(g for g in self.groups if e.id in g.entries) for e in self.entries}
+
     def entry(self, entry_id: str) -> Entry | None:
-        return next((e for e in self.entries if e.id == entry_id), None)
+        return self._entry_index.get(entry_id)
 
     def user(self, name: str) -> User | None:
-        return next((u for u in self.users if u.name == name), None)
+        return self._user_index.get(name)
 
     def group(self, group_id: str) -> Group | None:
         return next((g for g in self.groups if g.id == group_id), None)
@@ -244,6 +258,9 @@ class Policy(_Model):
         return entry.users is None or user_name in entry.users
 
     def groups_of(self, entry_id: str) -> tuple[Group, ...]:
+        known = self._groups_index.get(entry_id)
+        if known is not None:
+            return known
         return tuple(g for g in self.groups if entry_id in g.entries)
 
     def warnings_for(self, entry: Entry) -> tuple[TimeWarning, ...]:

@@ -49,6 +49,11 @@ class LaunchBackend(Protocol):
     def refresh_all(self) -> None:
         """Upkeep at every checkpoint (log caps); never blocks."""
 
+    def terminate(self, session_id: int) -> bool:
+        """SIGTERM everything in the session now, without waiting, where that can be done
+        at once (True); ``stop`` follows. Lets a deadline's SIGTERM leave in the timer's
+        own callback, not one turn of the event loop later."""
+
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
 

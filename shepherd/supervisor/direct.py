@@ -56,6 +56,7 @@ class DirectSession:
     child: subprocess.Popen[bytes] | None = None  # our own child, reaped when it exits
     child_fd: int | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    terminated: bool = False  # SIGTERM already sent (``terminate``)
 
 
 class DirectBackend:
@@ -311,12 +312,21 @@ class DirectBackend:
         """Called at every checkpoint: keep the logs within their cap."""
         self.logs.maintain()
 
+    def terminate(self, session_id: int) -> bool:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        self._signal(session, signal.SIGTERM)
+        session.terminated = True
+        return True
+
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM to every member, SIGKILL to all that is left after ``grace``."""
         session = self.sessions.get(session_id)
         if session is None:
             return
-        self._signal(session, signal.SIGTERM)
+        if not session.terminated:  # already sent by ``terminate``
+            self._signal(session, signal.SIGTERM)
         if await _within(session.ended, grace):
             return
         self._signal(session, signal.SIGKILL)

@@ -285,6 +285,9 @@ class SystemdBackend:
         """Nothing to scan (the unit's cgroup holds every descendant); keep logs capped."""
         self.logs.maintain()
 
+    def terminate(self, session_id: int) -> bool:
+        return False  # systemctl is a process of its own: ``stop`` does it, off the loop
+
     async def stop(self, session_id: int, grace: float) -> None:
         unit = self.units.get(session_id)
         if unit is None:

@@ -238,6 +238,10 @@ command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
     d.start()
     restarted_at = time.monotonic()
     status = d.call("status")
+    # Recovered once: one adoption or one close, found alive (it was sleeping 600 s).
+    assert len(d.audit("session_adopted")) == (1 if on_restart == "adopt" else 0)
+    assert [e.get("processes_alive") for e in d.audit("session_ended")] == (
+        [] if on_restart == "adopt" else [True])
     if on_restart == "adopt":
         assert [s["id"] for s in status["sessions"]] == [started["session_id"]]
         assert len(marked_processes(marker)) == 1
