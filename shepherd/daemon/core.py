@@ -185,6 +185,10 @@ class Daemon:
         self.writer = StoreWriter(config.state_dir / "shepherd.db", self._wall_now,
                                   self._store_changed)
         self.loaded = False  # accounting read from the store; launches wait for it
+        # start() loads first (its clock reading starts the trusted clock); the store's
+        # reports load only after that attempt, and never two loads at once.
+        self._start_tried = False
+        self._loading = False
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
@@ -224,7 +228,9 @@ class Daemon:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
         first = system.read_clocks()
-        if await self.writer.start():
+        opened = await self.writer.start()
+        self._start_tried = True
+        if opened:
             await self._load(first)
         else:
             self._start_clock(first, None)
@@ -263,6 +269,15 @@ class Daemon:
         ``first``: the clock reading at start (the trusted clock starts from it); None
         when the store only came back later (the clock has long been running).
         """
+        if self._loading or self.loaded:
+            return  # the load under way reads the books and recovers
+        self._loading = True
+        try:
+            await self._load_once(first)
+        finally:
+            self._loading = False
+
+    async def _load_once(self, first: ClockReading | None) -> None:
         reading = first or system.read_clocks()
         since = self.engine.quota_day(Instant(reading.wall, reading.mono)) - timedelta(
             days=HISTORY_DAYS)
@@ -334,8 +349,16 @@ class Daemon:
                                            "entries": len(self.policy.entries)})
 
     async def _recover(self, now: Instant, snapshots: list[SnapshotRow]) -> None:
-        """Carry out the engine's recovery rules for each session of the crash snapshot."""
+        """Carry out the engine's recovery rules for each session of the crash snapshot.
+
+        A session not adopted is closed. In this boot its program ran on through the
+        crash: the child had it until it was stopped here or, gone already, until now,
+        when it was first seen gone (nobody saw it end sooner: charged in full, so a
+        crash never gives time). After a reboot it died with the machine: the lease
+        stands for the time since the last checkpoint.
+        """
         grace = float(self.policy.supervisor.stop_grace)
+        closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         for snap in snapshots:
             alive = snap.boot_id == self.boot_id and await self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
@@ -352,27 +375,34 @@ class Daemon:
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
                 continue
-            stopped_at = None
-            if alive:
-                # It ran through the crash: the child had it until it was really stopped.
-                await self.backend.stop(snap.session_id, grace)
-                stopped_at = self.now()
-            ended = self.engine.end_recovered(session, now, stopped_at=stopped_at, lease=lease)
-            self._close_recovered(stopped_at or now, ended, alive)
-            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
-                        snap.session_id, snap.user, snap.entry,
-                        " (still running: stopped)" if alive else "", ended.charged_s)
+            closing.append((snap, session, lease, alive))
+        await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
+                               for snap, _, _, alive in closing if alive))
+        # What this instance left running that no record claimed (a crash between
+        # starting a program and recording where it runs) is stopped before the books close.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
+        stopped_at = self.now()
+        for snap, session, lease, alive in closing:
+            this_boot = snap.boot_id == self.boot_id
+            ended = self.engine.end_recovered(
+                session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
+            self._close_recovered(stopped_at if this_boot else now, ended, alive,
+                                  settle_lease=this_boot)
+            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
+                        snap.session_id, snap.user, snap.entry,
+                        " (still running: stopped)" if alive else "", ended.charged_s)
 
-    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> None:
-        """Into the store: charged up to the stop when it was alive (lease settled), else
-        as it stands (the lease stands in for the time since the last checkpoint)."""
+    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
+                         settle_lease: bool) -> None:
+        """Into the store: charged up to ``at`` in this boot (lease settled), else as it
+        stands (the lease stands in for the time since the last checkpoint)."""
         self._keep(lambda store: store.end_session(
             at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, settle_lease=alive, audit_data={"processes_alive": alive}))
+            ended.cooldown_until, settle_lease=settle_lease,
+            audit_data={"processes_alive": alive}))
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -402,7 +432,7 @@ class Daemon:
     def _store_changed(self, state: StoreState) -> None:
         """The writer lost or regained the store (called on the loop)."""
         if state.available:
-            if not self.loaded:
+            if not self.loaded and self._start_tried and not self._loading:
                 self._spawn(self._load(None))
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
