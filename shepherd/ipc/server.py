@@ -155,6 +155,17 @@ class Connection:
 Handler = Callable[[Request, Connection], Awaitable[Any]]
 
 
+_SLOW_DOWN = RpcError(RATE_LIMITED, "too many requests; slow down (each item of a batch "
+                      "counts)")
+
+
+def _request_id(item: Any) -> str | int | None:
+    """The id a request carries, when it is one JSON-RPC allows (else null)."""
+    request_id = item.get("id") if isinstance(item, dict) else None
+    return (request_id if isinstance(request_id, str | int)
+            and not isinstance(request_id, bool) else None)
+
+
 def _admit_everyone(peer: Peer) -> Admission | None:
     return Admission({})
 
@@ -283,14 +294,14 @@ class RpcServer:
         connection.send_bytes(data)
 
     async def _handle_line(self, connection: Connection, line: bytes) -> None:
-        if not connection.take_tokens():
-            connection.send(error_response(None, RpcError(
-                RATE_LIMITED, "too many requests; slow down")))
-            return
+        allowed = connection.take_tokens()
         try:
             message = parse_line(line)
         except RpcError as exc:
-            connection.send(error_response(None, exc))
+            connection.send(error_response(None, exc if allowed else _SLOW_DOWN))
+            return
+        if not allowed:
+            self._refuse_each(connection, message)
             return
         if isinstance(message, list):
             if not message or len(message) > MAX_BATCH:
@@ -298,9 +309,7 @@ class RpcServer:
                     INVALID_REQUEST, f"a batch holds from 1 to {MAX_BATCH} requests")))
                 return
             if not connection.take_tokens(len(message) - 1):
-                connection.send(error_response(None, RpcError(
-                    RATE_LIMITED, "too many requests; slow down (each item of a batch "
-                    "counts)")))
+                self._refuse_each(connection, message)
                 return
             answers = []
             for item in message:
@@ -314,13 +323,21 @@ class RpcServer:
         if answer is not None and not connection.closed:
             self._answer_with(connection, answer)
 
+    def _refuse_each(self, connection: Connection, message: Any) -> None:
+        """Rate limited: each request refused under its own id, so its caller knows."""
+        items = message if isinstance(message, list) else [message]
+        refusals = [error_response(_request_id(item), _SLOW_DOWN) for item in items
+                    if not (isinstance(item, dict) and "id" not in item)]  # notifications
+        if isinstance(message, list) and refusals:
+            self._answer_with(connection, refusals[:MAX_BATCH])
+        elif refusals or message == []:
+            connection.send(refusals[0] if refusals else error_response(None, _SLOW_DOWN))
+
     async def _answer(self, connection: Connection, item: Any) -> dict[str, Any] | None:
         try:
             request = parse_request(item)
         except RpcError as exc:
-            request_id = item.get("id") if isinstance(item, dict) else None
-            return error_response(request_id if isinstance(request_id, str | int)
-                                  and not isinstance(request_id, bool) else None, exc)
+            return error_response(_request_id(item), exc)
         try:
             result = await self.handler(request, connection)
         except RpcError as exc:

@@ -40,6 +40,13 @@ TAKEN_BOUND_S = 1.0 if FULL else 3.0
 # The program's record of its running time is its last 20 ms beat: it can only
 # understate, so any time given shows; the allowance covers rounding to a millisecond.
 GIVEN_BOUND_S = 0.002
+# A session that reached its deadline is charged up to the deadline and no further
+# (the engine's rule 6: a day's use never exceeds its quota); its program runs on
+# for the time the stop takes. That latency is the enforcement goal of points 3
+# and 5 (50 ms); here it is bounded loosely (a crash loop loads the machine) and
+# reported, never mixed into the time a crash gave.
+DEADLINE_ENDS = ("expired", "window_closed")
+STOP_LATENCY_BOUND_S = 0.5 if FULL else 2.0
 
 
 def mode_env(mode: str) -> dict[str, str]:
@@ -85,16 +92,22 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
     charged, double_counts = books(d.state / "shepherd.db")
     beats = read_beats(outdir)
     result = compare(beats, charged)
+    late = [g for s, g in result.given if charged[s].end_reason in DEADLINE_ENDS]
+    crashed = [g for s, g in result.given if charged[s].end_reason not in DEADLINE_ENDS]
     record(rounds=total, seed=chosen, machine=machine(), sessions=result.sessions,
            actions=len(workload.done), on_restart=on_restart, supervision=mode,
-           max_given_s=round(result.max_given, 4), max_taken_s=round(result.max_taken, 3),
+           max_given_s=round(max(crashed, default=0.0), 4),
+           max_stop_after_deadline_s=round(max(late, default=0.0), 4),
+           max_taken_s=round(result.max_taken, 3),
            problems=len(problems) + len(double_counts) + len(leftover))
     assert not problems, problems
     assert not leftover, f"programs alive after a clean stop: {leftover}"
     assert not double_counts, double_counts
     assert not result.missing, f"programs ran with no session charged: {result.missing}"
     assert result.sessions >= total, "the workload ran too few sessions to prove anything"
-    given = [(s, round(g, 3)) for s, g in result.given if g > GIVEN_BOUND_S]
+    given = [(s, charged[s].end_reason, round(g, 3)) for s, g in result.given
+             if g > (STOP_LATENCY_BOUND_S if charged[s].end_reason in DEADLINE_ENDS
+                     else GIVEN_BOUND_S)]
     assert not given, f"time given (session, seconds), seed {chosen}: {given}"
     taken = [(s, round(t, 3)) for s, t in result.taken if t >= TAKEN_BOUND_S]
     assert not taken, f"time taken (session, seconds), seed {chosen}: {taken}"
