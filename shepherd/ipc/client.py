@@ -153,7 +153,7 @@ class AsyncClient:
                 if not isinstance(message, dict):
                     continue
                 if message.get("id") is None and "error" in message:
-                    # an error without an id answers every waiting call (forbidden, too many connections)
+                    # an error without an id answers every waiting call (forbidden, too many)
                     for pending in self._waiting.values():
                         if not pending.done():
                             pending.set_result(message)

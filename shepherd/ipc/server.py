@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -170,6 +171,35 @@ def _admit_everyone(peer: Peer) -> Admission | None:
     return Admission({})
 
 
+def socket_directory_problem(path: Path, uid: int | None = None) -> str | None:
+    """Why the socket must not live at ``path`` (None: it may), in words.
+
+    Anyone who can write the socket's directory can put a socket of their own in
+    its place, or one the daemon's clients will trust: a child must not be able to.
+    So the directory (made if missing) and every directory above it belong to
+    root or the daemon's user and no one else may write them; above it, a sticky
+    directory of root's (``/tmp``) is allowed, as it only lets others add names.
+    """
+    uid = os.geteuid() if uid is None else uid
+    here = path.parent
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    first = here == path.parent
+    for directory in [here, *here.parents]:
+        info = directory.stat()
+        mode = info.st_mode
+        others_write = mode & (stat.S_IWGRP | stat.S_IWOTH)
+        sticky_root = mode & stat.S_ISVTX and info.st_uid == 0 and not first
+        if info.st_uid not in (0, uid):
+            return (f"the socket's directory {directory} belongs to uid {info.st_uid}, "
+                    f"who could replace the socket; use a directory of root's or your own")
+        if others_write and not sticky_root:
+            return (f"others can write to {directory} (mode {stat.S_IMODE(mode):o}), so they "
+                    f"could replace the socket; use a directory only its owner can write")
+        first = False
+    return None
+
+
 class RpcServer:
     def __init__(self, path: Path, handler: Handler, mode: int = 0o600,
                  admit: Callable[[Peer], Admission | None] = _admit_everyone) -> None:
@@ -183,7 +213,7 @@ class RpcServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self._server = await asyncio.start_unix_server(
