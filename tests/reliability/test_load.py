@@ -61,8 +61,9 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
     before = rss_kib(d.process.pid)
     began = time.monotonic()
     clients = [subprocess.Popen([OTHER_PYTHON, str(CLIENT), str(d.socket), str(threads),
-                                 str(requests)], user=uid, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd="/") for uid, threads in ((0, 31), (ADMIN_UID, 32))]
+                                 str(requests)], user=uid, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd="/")
+               for uid, threads in ((0, 31), (ADMIN_UID, 32))]
     time.sleep(0.5)
     deadlines = {}
     for n in range(SESSIONS):
