@@ -46,6 +46,7 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.guard import DeadlineGuard
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
@@ -213,6 +214,7 @@ class Daemon:
         self._pruned_on: date | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
+        self.guard: DeadlineGuard | None = None
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -227,6 +229,12 @@ class Daemon:
         """Open the store, load the books, recover sessions, arm the timers."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
+        loop = asyncio.get_running_loop()
+
+        def fired(session: int) -> None:
+            loop.call_soon_threadsafe(self._guard_fired, session)
+
+        self.guard = DeadlineGuard(self.backend.terminate_now, fired)
         first = system.read_clocks()
         opened = await self.writer.start()
         self._start_tried = True
@@ -411,6 +419,8 @@ class Daemon:
 
     async def shutdown(self) -> None:
         system.sd_notify("STOPPING=1")
+        if self.guard is not None:
+            self.guard.close()
         if self._timer is not None:
             self._timer.cancel()
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
@@ -477,6 +487,30 @@ class Daemon:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
+        if self.guard is not None:
+            self.guard.keep(self._deadlines(now))
+
+    def _deadlines(self, now: Instant) -> dict[int, float]:
+        """Each running session's deadline (monotonic) that nothing is stopping yet."""
+        due: dict[int, float] = {}
+        known = set(self.engine.session_ids())
+        for session_id, record in self.sessions.items():
+            if record.stopping is None and session_id in known:
+                deadline = self.engine.deadline(session_id, now)
+                if deadline is not None:
+                    due[session_id] = deadline.mono
+        return due
+
+    def _guard_fired(self, session_id: int) -> None:
+        """The guard sent SIGTERM at the deadline: the stop, its books and SIGKILL follow."""
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        now = self.now()
+        self._carry_out(self.engine.due(now), now)
+        # A grant that arrived after the deadline had passed came too late: SIGTERM went.
+        self.stop_session_soon(session_id, "expired")
+        self._schedule()
 
     def _tick(self) -> None:
         self._timer = None

@@ -285,6 +285,10 @@ class SystemdBackend:
         """Nothing to scan (the unit's cgroup holds every descendant); keep logs capped."""
         self.logs.maintain()
 
+    def terminate_now(self, session_id: int) -> bool:
+        """A unit is stopped through systemd, from the loop (``stop``)."""
+        return False
+
     async def stop(self, session_id: int, grace: float) -> None:
         unit = self.units.get(session_id)
         if unit is None:
