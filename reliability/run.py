@@ -35,7 +35,8 @@ GROUPS = [
     ("6", "clock jumps", ["tests/daemon/test_clock_trust.py", "tests/engine/test_rules.py",
                           "tests/reliability/test_clock.py"]),
     ("7", "storage faults", ["tests/daemon/test_store_faults.py"]),
-    ("8", "escapes", ["tests/supervisor/test_escapes.py", "tests/supervisor/test_two_daemons.py"]),
+    ("8", "escapes", ["tests/reliability/test_escapes.py", "tests/supervisor/test_escapes.py",
+                      "tests/supervisor/test_two_daemons.py"]),
     ("9", "roles", ["tests/reliability/test_roles.py"]),
     ("10", "programs started outside", ["tests/reliability/test_outside.py"]),
 ]
