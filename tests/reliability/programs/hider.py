@@ -5,8 +5,8 @@
 Each process it makes appends ``pid start_ticks`` to PIDFILE, then: one runs
 under ``nohup`` with SIGTERM and SIGHUP ignored; one moves to a process group of
 its own (``setpgid``); one clears its environment, calls ``setsid``, double-forks
-and renames itself (``prctl(PR_SET_NAME)``, ``/proc/self/comm``
-) to look like a kernel thread. The session's own process exits at
+and renames itself (``prctl(PR_SET_NAME)``, ``/proc/self/comm``) to look like
+a kernel thread. The session's own process exits at
 once, so nothing it started has a parent in the session any more.
 """
 
