@@ -46,6 +46,7 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.guard import DeadlineGuard
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
@@ -214,6 +215,7 @@ class Daemon:
         self._pruned_on: date | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
+        self.guard: DeadlineGuard | None = None
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -228,6 +230,12 @@ class Daemon:
         """Open the store, load the books, recover sessions, arm the timers."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
+        loop = asyncio.get_running_loop()
+
+        def fired(session: int) -> None:
+            loop.call_soon_threadsafe(self._guard_fired, session)
+
+        self.guard = DeadlineGuard(self.backend.terminate_now, fired)
         first = system.read_clocks()
         usable = await self.writer.start()
         self._start_tried = True
@@ -350,8 +358,16 @@ class Daemon:
                                            "entries": len(self.policy.entries)})
 
     async def _recover(self, now: Instant, snapshots: list[SnapshotRow]) -> None:
-        """Carry out the engine's recovery rules for each session of the crash snapshot."""
+        """Carry out the engine's recovery rules for each session of the crash snapshot.
+
+        A session not adopted is closed. In this boot its program ran on through the
+        crash: the child had it until it was stopped here or, gone already, until now,
+        when it was first seen gone (nobody saw it end sooner: charged in full, so a
+        crash never gives time). After a reboot it died with the machine: the lease
+        stands for the time since the last checkpoint.
+        """
         grace = float(self.policy.supervisor.stop_grace)
+        closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         for snap in snapshots:
             alive = snap.boot_id == self.boot_id and await self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
@@ -368,27 +384,34 @@ class Daemon:
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
                 continue
-            stopped_at = None
-            if alive:
-                # It ran through the crash: the child had it until it was really stopped.
-                await self.backend.stop(snap.session_id, grace)
-                stopped_at = self.now()
-            ended = self.engine.end_recovered(session, now, stopped_at=stopped_at, lease=lease)
-            self._close_recovered(stopped_at or now, ended, alive)
-            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
-                        snap.session_id, snap.user, snap.entry,
-                        " (still running: stopped)" if alive else "", ended.charged_s)
+            closing.append((snap, session, lease, alive))
+        await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
+                               for snap, _, _, alive in closing if alive))
+        # What this instance left running that no record claimed (a crash between
+        # starting a program and recording where it runs) is stopped before the books close.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
+        stopped_at = self.now()
+        for snap, session, lease, alive in closing:
+            this_boot = snap.boot_id == self.boot_id
+            ended = self.engine.end_recovered(
+                session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
+            self._close_recovered(stopped_at if this_boot else now, ended, alive,
+                                  settle_lease=this_boot)
+            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
+                        snap.session_id, snap.user, snap.entry,
+                        " (still running: stopped)" if alive else "", ended.charged_s)
 
-    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> None:
-        """Into the store: charged up to the stop when it was alive (lease settled), else
-        as it stands (the lease stands in for the time since the last checkpoint)."""
+    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
+                         settle_lease: bool) -> None:
+        """Into the store: charged up to ``at`` in this boot (lease settled), else as it
+        stands (the lease stands in for the time since the last checkpoint)."""
         self._keep(lambda store: store.end_session(
             at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, settle_lease=alive, audit_data={"processes_alive": alive}))
+            ended.cooldown_until, settle_lease=settle_lease,
+            audit_data={"processes_alive": alive}))
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -397,6 +420,8 @@ class Daemon:
 
     async def shutdown(self) -> None:
         system.sd_notify("STOPPING=1")
+        if self.guard is not None:
+            self.guard.close()
         if self._timer is not None:
             self._timer.cancel()
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
@@ -463,6 +488,30 @@ class Daemon:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
+        if self.guard is not None:
+            self.guard.keep(self._deadlines(now))
+
+    def _deadlines(self, now: Instant) -> dict[int, float]:
+        """Each running session's deadline (monotonic) that nothing is stopping yet."""
+        due: dict[int, float] = {}
+        known = set(self.engine.session_ids())
+        for session_id, record in self.sessions.items():
+            if record.stopping is None and session_id in known:
+                deadline = self.engine.deadline(session_id, now)
+                if deadline is not None:
+                    due[session_id] = deadline.mono
+        return due
+
+    def _guard_fired(self, session_id: int) -> None:
+        """The guard sent SIGTERM at the deadline: the stop, its books and SIGKILL follow."""
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        now = self.now()
+        self._carry_out(self.engine.due(now), now)
+        # A grant that arrived after the deadline had passed came too late: SIGTERM went.
+        self.stop_session_soon(session_id, "expired")
+        self._schedule()
 
     def _tick(self) -> None:
         self._timer = None

@@ -59,7 +59,8 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    re-added on a new day (windows still hold). A lock ends every session of the
    user and denies launches until unlocked.
 10. A policy reload keeps running sessions; one the new policy would end at once
-    (or whose entry is gone) gets at least a minute, and a critical warning.
+    (or whose entry is gone) gets at least a minute, and a critical warning — but
+    never more than the old policy gave it, so no reload moves an end later.
 11. Crash recovery (the daemon only carries it out). A session of the crash
     snapshot is adopted when its program is still alive in this boot,
     ``on_restart`` is ``"adopt"``, its entry still exists and allows the user, and
@@ -529,22 +530,31 @@ class Engine:
     def set_policy(self, policy: Policy, now: Instant) -> list[Event]:
         """Swap in a validated policy; running sessions keep going (rule 10)."""
         events: list[Event] = list(self.charge(now))
+        # The grace is a minute at most, and never past what the old rules gave: so a
+        # reload (of the same policy, or again and again) never moves an end later.
+        before = {s.id: self._deadline(s.user, s.entry, now, s, pending=True)
+                  for s in self._sessions.values()}
         self.policy = policy
         self.calendar = QuotaCalendar(self.zone, policy.supervisor.day_starts_at)
         for s in self._sessions.values():
+            old = before[s.id]
+            grace = now.mono + RELOAD_GRACE_S
+            limit = grace if old is None else min(grace, old.mono)
             entry = policy.entry(s.entry.id)
             if entry is None or not policy.entry_allows(entry, s.user):
-                s.cap_mono = now.mono + RELOAD_GRACE_S
+                s.cap_mono = limit if s.cap_mono is None else min(limit, s.cap_mono)
             else:
                 s.entry = entry
             s.floor_mono = None
             deadline = self._deadline(s.user, s.entry, now, s, pending=True)
-            if deadline is not None and deadline.remaining_s < RELOAD_GRACE_S:
-                s.floor_mono = now.mono + RELOAD_GRACE_S
-                s.fired.update(w.before for w in policy.warnings_for(s.entry))
-                events.append(WarningIssued(s.id, s.user, s.entry.id, int(RELOAD_GRACE_S),
-                                            RELOAD_GRACE_S, "critical",
-                                            "The rules changed: 1 minute left, save now"))
+            if deadline is not None and deadline.mono < limit:
+                s.floor_mono = limit
+                if limit == grace:  # the new rules end it sooner than the old: say so
+                    s.fired.update(w.before for w in policy.warnings_for(s.entry))
+                    events.append(WarningIssued(s.id, s.user, s.entry.id,
+                                                int(RELOAD_GRACE_S), RELOAD_GRACE_S,
+                                                "critical",
+                                                "The rules changed: 1 minute left, save now"))
             s.due_reported = False
             s.last_deadline = None
             self._refresh(s, now)

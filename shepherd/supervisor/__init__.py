@@ -57,5 +57,8 @@ class LaunchBackend(Protocol):
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
 
+    def terminate_now(self, session_id: int) -> bool:
+        """SIGTERM everything in the session from any thread (False: only ``stop`` can)."""
+
     async def close(self) -> None:
         """At a clean exit, after every session was stopped."""

@@ -320,6 +320,18 @@ class DirectBackend:
         session.terminated = True
         return True
 
+    def terminate_now(self, session_id: int) -> bool:
+        """From the deadline guard's thread: a cgroup's members, each through a pidfd.
+
+        The fallback's keeper is signalled through a descriptor the loop may close
+        meanwhile (its number then names something else): that is left to ``stop``.
+        """
+        session = self.sessions.get(session_id)
+        if session is None or session.group is None or self.home is None:
+            return False
+        self.home.signal_members(session.group, signal.SIGTERM)
+        return True
+
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM to every member, SIGKILL to all that is left after ``grace``."""
         session = self.sessions.get(session_id)

@@ -288,6 +288,10 @@ class SystemdBackend:
     def terminate(self, session_id: int) -> bool:
         return False  # systemctl is a process of its own: ``stop`` does it, off the loop
 
+    def terminate_now(self, session_id: int) -> bool:
+        """A unit is stopped through systemd, from the loop (``stop``)."""
+        return False
+
     async def stop(self, session_id: int, grace: float) -> None:
         unit = self.units.get(session_id)
         if unit is None:

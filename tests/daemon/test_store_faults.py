@@ -24,6 +24,7 @@ import pytest
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store
 from tests.daemon.conftest import ROOT, DaemonProcess, policy
+from tests.daemon.namespaces import Namespace, NamespacedDaemon
 
 GAME = policy("""
 [[entries]]
@@ -218,52 +219,6 @@ def test_a_deleted_store_is_noticed_and_recreated_with_everything(far_daemon_fac
     d.call("launch", entry="other")
     types = restart_and_check(d, ran)
     assert types.count("store_recovered") == 1
-
-
-class Namespace:
-    """A private mount namespace holding a small tmpfs for the daemon's state."""
-
-    def __init__(self, mountpoint: Path, size: str) -> None:
-        mountpoint.mkdir(parents=True, exist_ok=True)
-        self.mountpoint = mountpoint
-        self.holder = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "--", "sh", "-c",
-             f'mount -t tmpfs -o size={size} tmpfs "$0" && echo mounted && exec sleep 3600',
-             str(mountpoint)], stdout=subprocess.PIPE, text=True)
-        assert self.holder.stdout is not None
-        if self.holder.stdout.readline() != "mounted\n":
-            pytest.skip("cannot mount a tmpfs in a private mount namespace here")
-
-    @property
-    def prefix(self) -> list[str]:
-        return ["nsenter", "-t", str(self.holder.pid), "-m", "--"]
-
-    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.prefix, *command], capture_output=True, text=True)
-
-    def close(self) -> None:
-        self.holder.kill()
-        self.holder.wait()
-
-
-class NamespacedDaemon(DaemonProcess):
-    def __init__(self, namespace: Namespace, *args: Any) -> None:
-        super().__init__(*args)
-        self.namespace = namespace
-        self.prefix = namespace.prefix
-        self.state = namespace.mountpoint
-
-    def store(self) -> Store:
-        """A consistent copy, made inside the namespace where the tmpfs is mounted."""
-        copy = self.workdir / f"copy-{time.monotonic_ns()}.db"
-        done = self.namespace.run(
-            sys.executable, "-c", "import apsw, sys\n"
-            "source = apsw.Connection(sys.argv[1], flags=apsw.SQLITE_OPEN_READONLY)\n"
-            "target = apsw.Connection(sys.argv[2])\n"
-            "with target.backup('main', source, 'main') as job:\n    job.step(-1)\n"
-            "target.close()", str(self.state / "shepherd.db"), str(copy))
-        assert done.returncode == 0, done.stderr
-        return Store.open_readonly(copy)
 
 
 @pytest.fixture

@@ -558,6 +558,56 @@ def test_reload_that_removes_a_running_entry_ends_it_after_a_minute() -> None:
     assert deadline is not None and deadline.remaining_s == 60
 
 
+def test_reloading_an_unchanged_policy_never_moves_a_deadline_later() -> None:
+    # Found by the IPC fuzzer (issue 14): every reload of the same policy gave a session
+    # near its end another minute, so reloads kept a 3-second session running a minute.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    clock.advance(45 * 60 - 20)
+    for _ in range(5):
+        events = e.set_policy(policy(GAME), clock.advance(2))
+        assert not [x for x in events if isinstance(x, WarningIssued)]
+        deadline = e.deadline(1, clock.now)
+        assert deadline is not None and deadline.cause == "max_run"
+    assert e.due(clock.advance(10)) == [SessionDue(1, "expired")]
+
+
+def test_a_reloads_minute_of_grace_is_never_renewed_by_another_reload() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    clock.advance(1200)
+    tighter = policy(GAME.replace('max_run = "45m"', 'max_run = "10m"'))
+    e.set_policy(tighter, clock.now)
+    for _ in range(3):
+        events = e.set_policy(tighter, clock.advance(15))
+        assert not [x for x in events if isinstance(x, WarningIssued)]
+    assert e.due(clock.advance(14)) == []
+    assert e.due(clock.advance(1)) == [SessionDue(1, "expired")]
+
+
+def test_a_removed_entrys_minute_is_never_renewed_by_another_reload() -> None:
+    e = engine(GAME + '[[entries]]\nid = "other"\ncommand = ["o"]\n')
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "other", clock.now, 1)
+    e.set_policy(policy(GAME), clock.advance(10))
+    e.set_policy(policy(GAME), clock.advance(50))
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == 10
+
+
+def test_a_reload_never_gives_more_than_the_old_policy_would_have() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    clock.advance(45 * 60 - 30)  # 30 s left under the old policy
+    tighter = policy(GAME.replace('max_run = "45m"', 'max_run = "10m"'))
+    e.set_policy(tighter, clock.now)
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == 30
+
+
 def test_next_wakeup_is_none_without_sessions_so_the_daemon_can_sleep() -> None:
     e = engine(GAME)
     assert e.next_wakeup(FakeClock(local(25, 16)).now) is None
