@@ -1,11 +1,11 @@
 """Clients calling one method in a loop, for the benchmarks (run in a process of its own).
 
-    python -I clients.py SOCKET METHOD SECONDS CONNECTIONS
+    python -I clients.py SOCKET METHOD SECONDS CONNECTIONS [MOST]
 
-Each connection calls METHOD, waits for its answer, and calls again, for SECONDS;
-the connections take turns through one ``selectors`` loop, so the client's own
-interpreter is not what limits the rate. Prints one JSON line: the number of
-answers, errors, and the round trips (seconds) of a sample of them.
+Each connection calls METHOD, waits for its answer, and calls again, for SECONDS
+(or until MOST answers came); the connections take turns through one ``selectors``
+loop, so the client's own interpreter is not what limits the rate. Prints one JSON
+line: the number of answers, errors, and the round trips (seconds) of a sample.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 
 def main() -> None:
     path, method, seconds, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    most = int(sys.argv[5]) if len(sys.argv) > 5 else 1 << 62
     request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method}).encode() + b"\n"
     selector = selectors.DefaultSelector()
     sent: dict[socket.socket, float] = {}
@@ -60,6 +61,8 @@ def main() -> None:
                     errors += 1
                 if len(trips) < 200_000:
                     trips.append(time.perf_counter() - sent[sock])
+                if answers >= most:
+                    end = 0.0
                 if time.monotonic() < end:
                     sent[sock] = time.perf_counter()
                     sock.sendall(request)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import tempfile
 import threading
 import time
@@ -53,40 +52,6 @@ def enforcement_policy(outdir: Path) -> str:
                           supervisor="default_warnings = []")
 
 
-class Watcher(threading.Thread):
-    """Notes when each watched process is gone (its pidfd becomes readable)."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.poll = select.poll()
-        self.fds: dict[int, int] = {}
-        self.gone: dict[int, float] = {}
-        self.lock = threading.Lock()
-        self.stopped = False
-        self.late: list[int] = []
-
-    def watch(self, key: int, pid: int) -> None:
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:  # gone already: no later than now
-            self.gone[key] = time.time()
-            self.late.append(key)
-            return
-        with self.lock:
-            self.fds[fd] = key
-            self.poll.register(fd, select.POLLIN)
-
-    def run(self) -> None:
-        while not self.stopped:
-            for fd, _ in self.poll.poll(50):
-                now = time.time()
-                with self.lock:
-                    key = self.fds.pop(fd)
-                    self.poll.unregister(fd)
-                self.gone[key] = now
-                os.close(fd)
-
-
 class Subscriber(threading.Thread):
     """A subscribed connection noting when each session's warning arrived."""
 
@@ -109,7 +74,7 @@ class Subscriber(threading.Thread):
 
 
 def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
-         watcher: Watcher, results: list[dict[str, Any]]) -> None:
+         watcher: harness.Watcher, results: list[dict[str, Any]]) -> None:
     with daemon.client() as client:
         while True:
             try:
@@ -158,7 +123,7 @@ def run(quick: bool) -> Section:
             floor_dir = Path(tmp) / "floor"
             floor_dir.mkdir()
             floor = harness.floor_timers(floor_dir, sessions, LANES, LIMITS)
-            watcher = Watcher()
+            watcher = harness.Watcher()
             watcher.start()
             todo = list(range(sessions))
             results: list[dict[str, Any]] = []

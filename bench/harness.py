@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import select
 import shutil
 import signal
 import socket
@@ -44,6 +45,9 @@ from shepherd.ipc.client import Client  # noqa: E402
 
 ME = getpass.getuser()
 PYTHON = sys.executable
+# Stdlib-only helpers run as other uids with the system's Python: the venv's may sit
+# under a directory they cannot enter.
+OTHER_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else PYTHON
 PROBE = BENCH / "probe.py"
 CLIENTS = BENCH / "clients.py"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -193,6 +197,40 @@ def process_start_wall(pid: int) -> float:
     return boot_wall + start_ticks / TICKS
 
 
+class Watcher(threading.Thread):
+    """Notes when each watched process is gone (its pidfd becomes readable)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.poll = select.poll()
+        self.fds: dict[int, int] = {}
+        self.gone: dict[int, float] = {}
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.late: list[int] = []
+
+    def watch(self, key: int, pid: int) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:  # gone already: no later than now
+            self.gone[key] = time.time()
+            self.late.append(key)
+            return
+        with self.lock:
+            self.fds[fd] = key
+            self.poll.register(fd, select.POLLIN)
+
+    def run(self) -> None:
+        while not self.stopped:
+            for fd, _ in self.poll.poll(50):
+                now = time.time()
+                with self.lock:
+                    key = self.fds.pop(fd)
+                    self.poll.unregister(fd)
+                self.gone[key] = now
+                os.close(fd)
+
+
 # -- the daemon --------------------------------------------------------------------------
 class Daemon:
     """``shepherd daemon --user`` on a temporary socket and state directory."""
@@ -298,6 +336,7 @@ class Daemon:
 def daemon(policy: str, **options: Any) -> Iterator[Daemon]:
     """A started daemon in a temporary directory, stopped and cleaned up after."""
     with tempfile.TemporaryDirectory(prefix="shbench") as tmp:
+        os.chmod(tmp, 0o755)  # clients of other uids reach the socket
         running = Daemon(policy, Path(tmp) / "d", **options)
         try:
             running.start()
@@ -334,11 +373,11 @@ def probe_command(outdir: Path) -> str:
 
 # -- client load in other processes ------------------------------------------------------
 def clients(sock: Path, method: str, seconds: float, connections: int,
-            uid: int | None = None) -> subprocess.Popen[str]:
+            uid: int | None = None, most: int = 1 << 62) -> subprocess.Popen[str]:
     """``connections`` clients calling ``method`` in a loop (bench/clients.py); JSON on stdout."""
     return subprocess.Popen([PYTHON, "-I", str(CLIENTS), str(sock), method, str(seconds),
-                             str(connections)], user=uid, stdout=subprocess.PIPE, text=True,
-                            cwd="/", env={"PYTHONPATH": str(ROOT)})
+                             str(connections), str(most)], user=uid, stdout=subprocess.PIPE,
+                            text=True, cwd="/", env={"PYTHONPATH": str(ROOT)})
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> dict[str, Any]:
