@@ -47,7 +47,10 @@ def main() -> None:
         for key, _ in selector.select(timeout=1.0):
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
-            chunk = sock.recv(1 << 20)
+            try:
+                chunk = sock.recv(1 << 20)
+            except ConnectionError:
+                chunk = b""
             if not chunk:
                 selector.unregister(sock)
                 sent.pop(sock)
