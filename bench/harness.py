@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import select
 import shutil
 import signal
@@ -252,6 +253,7 @@ class Daemon:
             self.env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
         self.process: subprocess.Popen[bytes] | None = None
         self.pings = 0
+        self.ready_cpu = 0.0  # the daemon's CPU seconds when it said READY=1
         self._ready = threading.Event()
         self._notify: socket.socket | None = None
 
@@ -294,6 +296,8 @@ class Daemon:
                 return
             if message == b"READY=1":
                 ready_at.append(time.perf_counter())
+                with contextlib.suppress(OSError, AssertionError):
+                    self.ready_cpu = self.figures().cpu_s
                 self._ready.set()
             elif message == b"WATCHDOG=1":
                 self.pings += 1
@@ -409,13 +413,17 @@ def bare_timer_lateness(runs: int, delay: float = 0.05) -> list[float]:
     return asyncio.run(all_runs())
 
 
-def interpreter_start(runs: int, *args: str) -> list[float]:
-    """Seconds for ``python ARGS`` to start and exit, ``runs`` times."""
+def interpreter_start(runs: int, *args: str) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds for ``python ARGS`` to start and exit, ``runs`` times."""
     samples = []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         subprocess.run([PYTHON, *args], check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
-        samples.append(time.perf_counter() - began)
+        wall = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append((wall, after.ru_utime + after.ru_stime - before.ru_utime
+                        - before.ru_stime))
     return samples
 
 
