@@ -3,7 +3,7 @@ processes are gone; and how late a warning reaches a subscribed client (BENCHMAR
 
     python bench/enforcement.py [--quick] [--write]     (as root: sessions in cgroups)
 
-A real daemon runs 240 sessions (48 with --quick) of a probe program
+A real daemon runs 240 sessions (32 with --quick) of a probe program
 (bench/probe.py), 8 at a time, with limits of 1 s and 2 s (a 2 s session has a
 warning 1 s before its end), while it also checkpoints 5 long sessions and 20
 clients call ``status`` in a loop (3 children x 50 entries in the policy). For
@@ -103,7 +103,7 @@ def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
 
 
 def run(quick: bool) -> Section:
-    sessions = 48 if quick else 240
+    sessions = 32 if quick else 240
     section = Section("enforcement", "Enforcement and warnings (bench/enforcement.py)",
                       "python bench/enforcement.py" + (" --quick" if quick else ""), quick=quick)
     print(f"enforcement: {sessions} sessions, {LANES} at a time", flush=True)

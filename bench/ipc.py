@@ -51,7 +51,7 @@ def status_and_rate(section: Section, quick: bool) -> None:
     with harness.daemon(text) as daemon:
         for n, user in enumerate((ME, "kid1", "kid2")):
             daemon.call("launch", entry=f"e{n + 30}", user=user)
-        calls = 200 if quick else 2000
+        calls = 50 if quick else 2000
         hello, hello_cpu = timed_calls(daemon, "hello", calls)
         status, status_cpu = timed_calls(daemon, "status", calls)
         floor = harness.spread(hello) + f"; daemon CPU {harness.ms(hello_cpu)} a call"
@@ -60,7 +60,7 @@ def status_and_rate(section: Section, quick: bool) -> None:
                     harness.percentile(status, 0.99) <= GOAL_STATUS_MS / 1000)
         section.add("`status`: the daemon's CPU per call", harness.ms(status_cpu),
                     floor=f"`hello` {harness.ms(hello_cpu)}")
-        seconds = 3.0 if quick else 15.0
+        seconds = 2.0 if quick else 15.0
         for connections in (1, 32):
             served = harness.finish(harness.clients(daemon.socket, "hello", seconds, connections))
             rate = served["answers"] / served["seconds"]
@@ -88,7 +88,7 @@ def batch(sock: socket.socket, method: str) -> tuple[float, float]:
 def fan_out(section: Section, quick: bool) -> None:
     body = harness.household_entries(10, group=0)
     text = harness.policy(body, users=CHILDREN)
-    rounds = 30 if quick else 200
+    rounds = 20 if quick else 200
     with harness.daemon(text, child=None) as daemon:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(daemon.socket))

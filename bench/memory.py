@@ -92,8 +92,8 @@ def floor_rss() -> float:
 
 
 def run(quick: bool) -> Section:
-    count = 400 if quick else 10_000
-    requests = 10_000 if quick else 100_000
+    count = 100 if quick else 10_000
+    requests = 3_000 if quick else 100_000
     section = Section("memory", "Memory (bench/memory.py)",
                       "python bench/memory.py" + (" --quick" if quick else ""), quick=quick)
     print(f"memory: {count} sessions, {requests} requests", flush=True)

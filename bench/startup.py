@@ -50,8 +50,8 @@ def run(quick: bool) -> Section:
                       "python bench/startup.py" + (" --quick" if quick else ""), quick=quick)
     print(f"startup: 1,000 entries, {rows:,} audit rows", flush=True)
     text = harness.policy(harness.household_entries(1000, group=100), users=(ME, "kid1", "kid2"))
-    floor = harness.interpreter_start(3, "-c", "import shepherd.cli, shepherd.daemon")
     runs = 1 if quick else 3
+    floor = harness.interpreter_start(runs, "-c", "import shepherd.cli, shepherd.daemon")
     figures: dict[tuple[str, bool], tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="shbench") as tmp:
         for history in ("empty", "full"):
@@ -62,14 +62,12 @@ def run(quick: bool) -> Section:
                 audit_bench.build_log(daemon.state / "shepherd.db", rows)
                 print(f"  built {rows:,} rows in {time.perf_counter() - began:.0f} s", flush=True)
             starts(daemon, 1, clean=True)  # the first start makes or upgrades the store
-            figures[history, True] = median(starts(daemon, runs, clean=True))
-            unclean = []
+            clean, unclean = [], []
             for _ in range(runs):
-                starts(daemon, 1, clean=False)
-                unclean += starts(daemon, 1, clean=True)
+                clean += starts(daemon, 1, clean=False)  # started after a clean stop, killed
+                unclean += starts(daemon, 1, clean=True)  # started after kill -9, stopped
+            figures[history, True] = median(clean)
             figures[history, False] = median(unclean)
-            daemon.start()
-            daemon.stop()
             size = (daemon.state / "shepherd.db").stat().st_size / 1e6
             if history == "full":
                 section.notes.append(f"The full store: {rows:,} audit rows, {size:.0f} MB.")
