@@ -466,6 +466,13 @@ class Daemon:
         self._update_status()
         self._schedule()
 
+    def enforce_due(self, now: Instant) -> None:
+        """Run the timer now if it is due at ``now``: a request queued before its callback
+        neither waits in front of a stop nor describes a passed deadline as still running."""
+        if self._timer is not None and self._timer.when() <= now.mono:
+            self._timer.cancel()
+            self._tick()
+
     def checkpoint(self, now: Instant) -> None:
         self._last_checkpoint = now.mono
         self.backend.refresh_all()
@@ -935,7 +942,9 @@ class Daemon:
 
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
-        return status.render(self.now(), self.engine, self.policy, self.sessions,
+        now = self.now()
+        self.enforce_due(now)
+        return status.render(now, self.engine, self.policy, self.sessions,
                              only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
                              store_ok=self.writer.available and self.loaded,
                              clock_jump_pending=self.clock.pending_jump is not None,
