@@ -28,6 +28,8 @@ from typing import Any
 import harness
 from harness import ME, Section
 
+from shepherd.ipc.protocol import RpcError
+
 LANES = 8
 LONG = 5
 STATUS_CLIENTS = 20
@@ -81,7 +83,14 @@ def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
                 todo.pop()
             except IndexError:
                 return
-            launched = client.call("launch", entry=entry)
+            for _ in range(600):  # the daemon ends a session just after its program is gone
+                try:
+                    launched = client.call("launch", entry=entry)
+                    break
+                except RpcError as exc:
+                    if "already running" not in str(exc):
+                        raise
+                    time.sleep(0.05)
             sid = int(launched["session_id"])
             deadline = datetime.fromisoformat(launched["deadline"]).timestamp()
             start = outdir / f"{sid}.start"
