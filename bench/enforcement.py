@@ -76,7 +76,7 @@ class Subscriber(threading.Thread):
 
 
 def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
-         watcher: harness.Watcher, results: list[dict[str, Any]]) -> None:
+         watcher: harness.Watcher, results: list[dict[str, Any]], unstarted: list[int]) -> None:
     with daemon.client() as client:
         while True:
             try:
@@ -94,8 +94,12 @@ def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
             sid = int(launched["session_id"])
             deadline = datetime.fromisoformat(launched["deadline"]).timestamp()
             start = outdir / f"{sid}.start"
-            while not start.exists():
+            waited = time.monotonic()
+            while not start.exists() and time.monotonic() - waited < 20:
                 time.sleep(0.01)
+            if not start.exists():  # SIGTERM came before its Python got going (a busy box)
+                unstarted.append(sid)
+                continue
             pid = int(start.read_text().split()[0])
             watcher.watch(sid, pid)
             waited = time.monotonic()
@@ -136,8 +140,9 @@ def run(quick: bool) -> Section:
             watcher.start()
             todo = list(range(sessions))
             results: list[dict[str, Any]] = []
+            unstarted: list[int] = []
             threads = [threading.Thread(target=lane, args=(daemon, outdir, f"probe{n}", todo,
-                                                           watcher, results))
+                                                           watcher, results, unstarted))
                        for n in range(LANES)]
             for thread in threads:
                 thread.start()
@@ -175,6 +180,9 @@ def run(quick: bool) -> Section:
     if watcher.late:
         section.notes.append(f"{len(watcher.late)} programs were gone before they could be "
                              "watched: for those, the time they were found gone is counted.")
+    if unstarted:
+        section.notes.append(f"{len(unstarted)} programs never noted their start: SIGTERM "
+                             "reached them before their interpreter had started; left out.")
     if missing:
         section.notes.append(f"{missing} programs were gone without noting SIGTERM.")
     return section
