@@ -50,6 +50,8 @@ def launch_missing(daemon: harness.Daemon, outdir: Path, watcher: harness.Watche
         waited = time.monotonic()
         while not start.exists() and time.monotonic() - waited < 30:
             time.sleep(0.01)
+        if not start.exists():  # stopped before its interpreter got going: nothing to time
+            continue
         pid = int(start.read_text().split()[0])
         started[sid] = harness.process_start_wall(pid)
         watcher.watch(sid, pid)
