@@ -212,6 +212,9 @@ class Daemon:
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
         self._next_session_id = 1
+        # Sessions the engine holds whose launch is still being recorded: a stop it reports
+        # meanwhile waits here (reason, actor) until the session has its record.
+        self._launching: dict[int, tuple[EndReason, str] | None] = {}
         self._pruned_on: date | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
@@ -531,6 +534,13 @@ class Daemon:
         self._update_status()
         self._schedule()
 
+    def enforce_due(self, now: Instant) -> None:
+        """Run the timer now if it is due at ``now``: a request queued before its callback
+        neither waits in front of a stop nor describes a passed deadline as still running."""
+        if self._timer is not None and self._timer.when() <= now.mono:
+            self._timer.cancel()
+            self._tick()
+
     def checkpoint(self, now: Instant) -> None:
         self._last_checkpoint = now.mono
         self.backend.refresh_all()
@@ -653,6 +663,7 @@ class Daemon:
         if isinstance(decision, LaunchDenied):
             self._refused(now, user, entry_id, decision.reasons, actor)
         self._next_session_id += 1
+        self._launching[session_id] = None
         entry = self.policy.entry(entry_id)
         assert entry is not None
         deadline = decision.deadline
@@ -662,6 +673,7 @@ class Daemon:
         try:
             account = self._account(user)
         except KeyError as exc:
+            self._launching.pop(session_id, None)
             problem = launch_problem(exc, entry.command[0], user)
             self.engine.end_session(session_id, now, "launch_failed")  # at its start: free
             self._keep(lambda store: store.launch_failed(
@@ -676,11 +688,15 @@ class Daemon:
                 process={"backend": self.backend.name, "instance": self.instance_id},
                 audit_data=None))
         except Exception as exc:  # the store cannot record it: nothing happens
+            self._launching.pop(session_id, None)
             self.engine.end_session(session_id, now, "launch_failed")
             problem = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
             self._refused(now, user, entry_id, (StoreUnavailable(problem),), actor)
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
+        due = self._launching.pop(session_id, None)
+        if due is not None:  # its deadline passed while it was being recorded
+            self.stop_session_soon(session_id, *due)
         marker = f"{self.instance_id}-{session_id}"
         try:
             process = await self.backend.spawn(session_id, entry.command, account,
@@ -777,6 +793,9 @@ class Daemon:
     def stop_session_soon(self, session_id: int, reason: EndReason,
                           actor: str = "shepherd") -> None:
         record = self.sessions.get(session_id)
+        if record is None and self._launching.get(session_id, ()) is None:
+            self._launching[session_id] = (reason, actor)  # carried out once it is recorded
+            return
         if record is None or record.stopping is not None:
             return
         record.end_reason = reason
@@ -1004,8 +1023,10 @@ class Daemon:
 
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
+        now = self.now()
+        self.enforce_due(now)
         with self.engine.reading():
-            return status.render(self.now(), self.engine, self.policy, self.sessions,
+            return status.render(now, self.engine, self.policy, self.sessions,
                                  only=only, blocked=self.blocked(),
                                  user_mode=self.config.user_mode,
                                  store_ok=self.writer.available and self.loaded,

@@ -226,3 +226,16 @@ def test_example_policy_passes_the_check() -> None:
     assert len(result.policy.users) == 2
     assert len(result.policy.entries) >= 6
     assert any(g.daily_quota is not None for g in result.policy.groups)
+
+
+def test_a_clean_policy_is_never_scanned_for_lines_and_a_problem_still_names_its_line() -> None:
+    from shepherd.policy.locate import LineMap
+
+    entries = "".join(f'[[entries]]\nid = "e{n}"\ncommand = ["true"]\n' for n in range(200))
+    clean = check_policy_text(USERS + entries)
+    assert clean.policy is not None and not clean.problems
+    assert isinstance(clean.lines, LineMap) and not clean.lines.scanned
+    broken = check_policy_text(USERS + entries + '[[entries]]\nid = "late"\ncommand = []\n')
+    assert broken.policy is None
+    assert [p.line for p in broken.errors] == [8 + 3 * 200 + 2]
+    assert isinstance(broken.lines, LineMap) and broken.lines.scanned
