@@ -25,3 +25,19 @@ def read_proc(pid: int) -> ProcInfo | None:
         return None
     fields = raw[raw.rindex(")") + 2:].split()
     return ProcInfo(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], uid)
+
+
+def children(pid: int) -> list[int]:
+    """The process's children, from every thread's ``children`` file (empty when it is gone)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as handle:
+                found.extend(int(p) for p in handle.read().split())
+        except OSError:
+            continue
+    return found

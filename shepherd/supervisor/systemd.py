@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -30,6 +31,8 @@ from typing import Any
 
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
+from shepherd.supervisor.cgroups import cgroup_of
+from shepherd.supervisor.direct import _kill_tree
 from shepherd.supervisor.logs import SessionLogs
 
 log = logging.getLogger(__name__)
@@ -259,6 +262,26 @@ class SystemdBackend:
         self.logs.follow(session_id)
         self._watch(unit, state)
         return True
+
+    # -- programs started outside Shepherd ---------------------------------------------
+    def session_holding(self, pid: int) -> int | None:
+        """The session whose unit's cgroup holds the process (its unit name says so)."""
+        path = cgroup_of(pid)
+        prefix = f"shepherd-{self.instance_id}-session-"
+        for part in reversed((path or "").split("/")):
+            name, _, kind = part.rpartition(".")
+            if name.startswith(prefix) and kind in ("service", "scope"):
+                number = name[len(prefix):]
+                return int(number) if number.isdigit() else None
+        return None
+
+    async def take(self, session_id: int, pid: int,
+                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+        raise OSError(errno.EOPNOTSUPP, "the systemd backend cannot hold a program started "
+                      "outside Shepherd yet")
+
+    async def refuse(self, pid: int, grace: float) -> None:
+        _kill_tree(pid)
 
     async def sweep(self, grace: float) -> list[int]:
         """Stop units of this instance that no snapshot claimed (system manager only)."""
