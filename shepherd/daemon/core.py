@@ -212,6 +212,7 @@ class Daemon:
         self._pruned_on: date | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
+        self._starting = False
         self.outside = OutsideWatch(self)
 
     # -- time -------------------------------------------------------------------
@@ -228,12 +229,18 @@ class Daemon:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
         first = system.read_clocks()
-        if await self.writer.start():
-            await self._load(first)
-        else:
-            self._start_clock(first, None)
-            log.error("the store is unavailable at start (%s): launches are denied until "
-                      "it returns", self.writer.problem)
+        self._starting = True  # the writer's first "available" is this load's, not another
+        try:
+            if await self.writer.start():
+                await self._load(first)
+            else:
+                self._start_clock(first, None)
+                log.error("the store is unavailable at start (%s): launches are denied until "
+                          "it returns", self.writer.problem)
+        finally:
+            self._starting = False
+        if self.writer.available and not self.loaded:  # came back while we started
+            self._spawn(self._load(None))
         watching = self.outside.start()  # after recovery: adopted sessions hold their own
         log.info("programs started outside Shepherd: %s", watching)
         now = self.now()
@@ -410,7 +417,7 @@ class Daemon:
     def _store_changed(self, state: StoreState) -> None:
         """The writer lost or regained the store (called on the loop)."""
         if state.available:
-            if not self.loaded:
+            if not self.loaded and not self._starting:
                 self._spawn(self._load(None))
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
@@ -740,7 +747,7 @@ class Daemon:
         self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
                     entry=entry_id, actor=actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
-            self._publish("launch_denied", {"entry": entry_id, "label": label,
+            self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
                                             "reasons": codes, "text": sentence,
                                             "origin": origin}, user=user)
             self._notify(user, label, sentence, "normal")

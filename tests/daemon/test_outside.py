@@ -154,3 +154,158 @@ detect = {{ exe = "{game}" }}
     audited = d.audit("launch_denied")
     assert audited[0]["origin"] == "outside" and audited[0]["pid"] == child.pid
     assert d.call("status")["sessions"] == []
+
+
+def test_matched_by_cmdline_the_whole_tree_joins_the_session_and_stops_with_it(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    token = f"outside-{os.getpid()}-{time.monotonic_ns()}"
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "tux"
+command = ["/bin/true"]
+detect = {{ cmdline = "^/bin/sh -c .*{token}" }}
+''')
+    events = d.events()
+    # The shell has forked its sleep before the daemon hears of the shell's exec.
+    shell = as_nobody("/bin/sh", "-c", f"sleep 1000 & sleep 1000; : {token}")
+    try:
+        sid = events.next("session_started")["session_id"]
+        tree = wait_for(lambda: [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(shell.pid)], capture_output=True, text=True).stdout.split()])
+        assert len(tree) == 2
+        wait_for(lambda: all(session_of(d, pid) == sid for pid in [shell.pid, *tree]))
+        d.call("stop", session_id=sid)
+        assert events.next("session_ended")["reason"] == "stopped_by_admin"
+        wait_for(lambda: gone(shell))
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in tree))
+    finally:
+        shell.kill()
+
+
+def test_matched_by_a_flatpak_scope_cgroup(daemon_factory: Any, bin_dir: Path) -> None:
+    mount, own = cgroup2_mount(), cgroup_of()
+    assert mount is not None and own is not None
+    app = f"org.shepherd.Test{os.getpid()}"
+    scope = mount / own.lstrip("/") / f"app-flatpak-{app}-{time.monotonic_ns() % 10**6}.scope"
+    scope.mkdir()
+    game = program(bin_dir, "not-a-known-name")
+    try:
+        d = start(daemon_factory, f'''
+[[entries]]
+id = "flat"
+command = ["flatpak", "run", "{app}"]
+detect = {{ flatpak = "{app}" }}
+''')
+        events = d.events()
+        child = as_nobody(game, "1000", cgroup=scope)
+        started = events.next("session_started")
+        assert started["matched_by"] == "flatpak" and started["pid"] == child.pid
+        assert session_of(d, child.pid) == started["session_id"]
+        d.call("stop", session_id=started["session_id"])
+        wait_for(lambda: gone(child))
+    finally:
+        remove(scope)
+
+
+def test_programs_that_match_nothing_or_belong_to_no_child_are_left_alone(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game, other = program(bin_dir, "game"), program(bin_dir, "other")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
+detect = {{ exe = "{game}", cmdline = "game-of-the-year" }}
+''')
+    events = d.events()
+    unmatched = as_nobody(other, "1000")
+    mine = subprocess.Popen([game, "1000"])  # root's: root is no child of this policy
+    wait_for(lambda: os.readlink(f"/proc/{unmatched.pid}/exe") == str(other))
+    denied = as_nobody(game, "1000")  # seen after the others: their events came first
+    try:
+        assert events.next("launch_denied")["pid"] == denied.pid
+        wait_for(lambda: gone(denied))
+        assert not gone(unmatched) and not gone(mine)
+        assert session_of(d, unmatched.pid) is None and session_of(d, mine.pid) is None
+        assert [a["pid"] for a in d.audit("launch_denied")] == [denied.pid]
+    finally:
+        unmatched.kill()
+        mine.kill()
+
+
+def test_a_program_launched_through_shepherd_is_not_counted_twice(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''', users="max_sessions = 3")
+    events = d.events()
+    launched = d.call("launch", entry="game", user="nobody")
+    assert events.next("session_started")["origin"] == "shepherd"
+    # A program started outside afterwards shows the daemon has looked at the launch's exec.
+    window = as_nobody(game, "1001")
+    try:
+        wait_for(lambda: session_of(d, window.pid) == launched["session_id"])
+        assert [s["id"] for s in d.call("status")["sessions"]] == [launched["session_id"]]
+        assert len(d.audit("session_started")) == 1
+    finally:
+        window.kill()
+
+
+def test_a_program_started_inside_another_entrys_session_becomes_its_own_entrys_session(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "terminal"
+command = ["/bin/sh", "-c", "{game} 1000 & sleep 1000"]
+
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''', users="max_sessions = 2")
+    events = d.events()
+    terminal = d.call("launch", entry="terminal", user="nobody")
+    game_session = events.next("session_started")
+    if game_session["entry"] == "terminal":
+        game_session = events.next("session_started")
+    assert game_session["entry"] == "game" and game_session["origin"] == "outside"
+    sessions = {s["entry"]: s["id"] for s in d.call("status")["sessions"]}
+    assert sessions == {"terminal": terminal["session_id"], "game": game_session["session_id"]}
+    assert session_of(d, game_session["pid"]) == game_session["session_id"]
+    d.call("stop", session_id=game_session["session_id"])
+    ended = events.next("session_ended")
+    assert ended["entry"] == "game"
+    # The terminal's other program is still its own session's.
+    assert [s["entry"] for s in d.call("status")["sessions"]] == ["terminal"]
+
+
+def test_a_daemon_restarted_while_an_outside_session_runs_adopts_it(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        sid = events.next("session_started")["session_id"]
+        events.close()
+        wait_for(lambda: d.audit("session_started"))  # where it runs is on disk
+        d.kill9()
+        d.start()
+        assert [a["session_id"] for a in d.audit("session_adopted")] == [sid]
+        assert [s["id"] for s in d.call("status")["sessions"]] == [sid]
+        assert not gone(child) and session_of(d, child.pid) == sid
+        d.call("stop", session_id=sid)
+        wait_for(lambda: gone(child))
+        assert len(d.audit("session_started")) == 1  # adopted, not started again
+    finally:
+        child.kill()
