@@ -257,7 +257,9 @@ class Methods:
     async def entries(self, params: Params, connection: Connection) -> Any:
         policy = self.daemon.policy
         only = self._only(connection)
-        return [{"id": e.id, "label": e.title, "users": list(e.users) if e.users else None}
+        return [{"id": e.id, "label": e.title, "users": list(e.users) if e.users else None,
+                 # desktop file ids of its program (menu launchers hide these)
+                 "originals": [*e.detect.desktop, *e.detect.flatpak] if e.detect else []}
                 for e in policy.entries if only is None or policy.entry_allows(e, only)]
 
     async def launch(self, params: Params, connection: Connection) -> Any:
