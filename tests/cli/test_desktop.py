@@ -35,12 +35,12 @@ def test_launchers_go_through_shepherd_hide_the_originals_validate_and_are_remov
     system = tmp_path / "system"
     (system / "applications").mkdir(parents=True)
     (system / "applications" / "org.example.Game.desktop").write_text(ORIGINAL)
-    d = daemon_factory(policy(f'''
+    d = daemon_factory(policy('''
 [[entries]]
 id = "game"
 label = "Example Game"
 command = ["example-game"]
-detect = {{ desktop = "org.example.Game.desktop", flatpak = "org.example.Flat" }}
+detect = { desktop = "org.example.Game.desktop", flatpak = "org.example.Flat" }
 
 [[entries]]
 id = "drawing"
