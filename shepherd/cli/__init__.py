@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shepherd import __version__
+from shepherd.cli.agent_cmd import add_agent_command
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
 from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
 from shepherd.cli.desktop import add_desktop_command
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_review_commands(commands)
     add_tui_command(commands)
     add_desktop_command(commands)
+    add_agent_command(commands)
     return parser
 
 

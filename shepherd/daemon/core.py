@@ -572,8 +572,8 @@ class Daemon:
         if record is not None:
             entry = self.policy.entry(warning.entry)
             urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
-            system.notify_desktop(record.account, entry.title if entry else warning.entry,
-                                  data["text"], urgency)
+            self._desktop(record.user, record.account, entry.title if entry else warning.entry,
+                          data["text"], urgency)
 
     def _notify(self, user: str, title: str, body: str, urgency: str) -> None:
         """Best effort: a desktop notification in the child's session (never waited for)."""
@@ -581,7 +581,13 @@ class Daemon:
             account = self._account(user)
         except KeyError:
             return
-        system.notify_desktop(account, title, body, urgency)
+        self._desktop(user, account, title, body, urgency)
+
+    def _desktop(self, user: str, account: Account, title: str, body: str,
+                 urgency: str) -> None:
+        """``notify-send`` as the child, unless the child's agent shows it already."""
+        if not self.events.has_agent(user):
+            system.notify_desktop(account, title, body, urgency)
 
     # -- commands: sessions ----------------------------------------------------------
     def blocked(self) -> tuple[Reason, ...]:
@@ -1049,6 +1055,7 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
+            answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
         return answer
 
     async def requests(self) -> list[TimeRequest]:

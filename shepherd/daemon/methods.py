@@ -162,6 +162,12 @@ class Subscribers:
             lambda c: c.context.get("role") == "admin"
             or (event.user is not None and c.context.get("child") == event.user))
 
+    def has_agent(self, user: str) -> bool:
+        if self.server is None:
+            return False
+        return any(c.subscribed and not c.closed and c.context.get("agent")
+                   and c.context.get("child") == user for c in self.server.connections)
+
 
 class Methods:
     def __init__(self, daemon: Daemon) -> None:
@@ -285,8 +291,17 @@ class Methods:
         return {"request_id": request_id}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:
+        """``agent: true``: a child's ``shepherd agent``, which shows the desktop
+        notifications of its child (the daemon then stops running notify-send)."""
+        agent = params.raw.get("agent", False)
+        if not isinstance(agent, bool):
+            raise RpcError(INVALID_PARAMS, "subscribe: parameter 'agent' must be true or false")
+        if agent and not connection.context.get("child"):
+            raise RpcError(INVALID_PARAMS, "subscribe: an agent speaks for a child, and this "
+                           "connection has none (an admin in system mode)")
         connection.subscribed = True
-        return {"subscribed": True}
+        connection.context["agent"] = agent
+        return {"subscribed": True, "agent": agent}
 
     async def grant(self, params: Params, connection: Connection) -> Any:
         user, target = params.req_str("user"), params.req_str("target")
