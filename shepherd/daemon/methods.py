@@ -301,7 +301,7 @@ class Methods:
                            "connection has none (an admin in system mode)")
         connection.subscribed = True
         connection.context["agent"] = agent
-        return {"subscribed": True, "agent": agent}
+        return {"subscribed": True, "agent": True} if agent else {"subscribed": True}
 
     async def grant(self, params: Params, connection: Connection) -> Any:
         user, target = params.req_str("user"), params.req_str("target")
