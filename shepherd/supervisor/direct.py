@@ -45,7 +45,7 @@ from shepherd.supervisor.cgroups import (
     remove,
 )
 from shepherd.supervisor.logs import SessionLogs
-from shepherd.supervisor.proctree import children, read_proc
+from shepherd.supervisor.proctree import kill_tree, read_proc
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class DirectBackend:
         once when ``grace`` is 0). Without: SIGKILL to the tree, round after round.
         """
         if self.home is None:
-            _kill_tree(pid)
+            kill_tree(pid)
             return
         group = self.home.refusal_group(pid)
         emptied = asyncio.Event()
@@ -436,26 +436,3 @@ async def _within(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def _kill_tree(root: int, rounds: int = 20) -> None:
-    """Without cgroups: SIGKILL a process and its descendants through pidfds, until none is
-    left (what a fork loop adds between two rounds is caught by the next)."""
-    for _ in range(rounds):
-        pids, todo = [], [root]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            todo.extend(children(pid))
-        alive = 0
-        for pid in pids:
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                continue
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-                alive += 1
-            os.close(fd)
-        if not alive:
-            return

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import logging
 import os
+import pwd
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from typing import Any
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import cgroup_of
-from shepherd.supervisor.direct import _kill_tree
 from shepherd.supervisor.logs import SessionLogs
+from shepherd.supervisor.proctree import children, kill_tree
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,35 @@ SETTLE_BOUND_S = 20.0
 
 def unit_name(instance_id: str, session_id: int) -> str:
     return f"shepherd-{instance_id}-session-{session_id}.service"
+
+
+def scope_name(instance_id: str, session_id: int) -> str:
+    """A program started outside Shepherd is held in a transient scope (scopes take
+    processes that already run)."""
+    return f"shepherd-{instance_id}-session-{session_id}.scope"
+
+
+MANAGER = ["busctl", "call", "--quiet", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+           "org.freedesktop.systemd1.Manager"]
+
+
+def scope_command(scope: str, pids: Sequence[int], grace_s: int) -> list[str]:
+    """``StartTransientUnit`` of a scope holding those processes (root's system manager)."""
+    properties = [("PIDs", "au", [str(len(pids)), *map(str, pids)]),
+                  ("Description", "s", ["Shepherd session (started outside Shepherd)"]),
+                  ("KillMode", "s", ["control-group"]), ("SendSIGKILL", "b", ["true"]),
+                  ("TimeoutStopUSec", "t", [str(grace_s * 1_000_000)]),
+                  ("CollectMode", "s", ["inactive-or-failed"])]
+    args = [*MANAGER, "StartTransientUnit", "ssa(sv)a(sa(sv))", scope, "fail",
+            str(len(properties))]
+    for name, signature, values in properties:
+        args += [name, signature, *values]
+    return [*args, "0"]
+
+
+def attach_command(unit: str, pids: Sequence[int]) -> list[str]:
+    """``AttachProcessesToUnit``: more processes into a running session's unit."""
+    return [*MANAGER, "AttachProcessesToUnit", "ssau", unit, "", str(len(pids)), *map(str, pids)]
 
 
 def systemd_available() -> bool:
@@ -135,6 +165,7 @@ class Unit:
     account: Account
     on_empty: Callable[[int], None]
     pidfd: int | None = None
+    main_pid: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     closing: asyncio.Task[None] | None = None
 
@@ -206,13 +237,17 @@ class SystemdBackend:
         return self.describe(unit)
 
     def describe(self, unit: Unit) -> dict[str, Any]:
-        return {"backend": "systemd", "instance": self.instance_id, "unit": unit.name,
-                "user": unit.account.name, "user_manager": self.user_manager}
+        described = {"backend": "systemd", "instance": self.instance_id, "unit": unit.name,
+                     "user": unit.account.name, "user_manager": self.user_manager}
+        if unit.name.endswith(".scope"):
+            described["pid"] = unit.main_pid
+        return described
 
     def _watch(self, unit: Unit, state: UnitState) -> None:
         """Follow the main process; a unit already over is reported once the caller recorded it."""
         loop = asyncio.get_running_loop()
         if state.phase in ("running", "stopping") and state.main_pid:
+            unit.main_pid = state.main_pid
             try:
                 unit.pidfd = os.pidfd_open(state.main_pid)
             except OSError:
@@ -247,17 +282,20 @@ class SystemdBackend:
                     on_empty: Callable[[int], None]) -> bool:
         if process.get("backend") != "systemd" or process.get("instance") != self.instance_id:
             return False
-        name = unit_name(self.instance_id, session_id)
-        if process.get("unit") != name:
+        name = process.get("unit")
+        if name not in (unit_name(self.instance_id, session_id),
+                        scope_name(self.instance_id, session_id)):
             return False
         try:
             account = Account.lookup(str(process.get("user")))
-            state = await self.settle(name, account)
+            state = await self.settle(str(name), account)
         except (KeyError, OSError):
             return False
+        if str(name).endswith(".scope") and state.phase == "starting":  # a scope has no main
+            state = UnitState("active", "running", int(process.get("pid") or 0), "")
         if state.phase != "running":
             return False
-        unit = Unit(session_id, name, account, on_empty)
+        unit = Unit(session_id, str(name), account, on_empty)
         self.units[session_id] = unit
         self.logs.follow(session_id)
         self._watch(unit, state)
@@ -277,11 +315,29 @@ class SystemdBackend:
 
     async def take(self, session_id: int, pid: int,
                    on_empty: Callable[[int], None]) -> dict[str, Any]:
-        raise OSError(errno.EOPNOTSUPP, "the systemd backend cannot hold a program started "
-                      "outside Shepherd yet")
+        """A transient scope holding the process and its descendants (a running session:
+        the processes are attached to its unit). The scope's session ends like a
+        launched one: when the process taken first ends, the scope is stopped."""
+        pids = _tree(pid)
+        if not pids:
+            raise OSError(errno.ESRCH, "the process is gone")
+        unit = self.units.get(session_id)
+        if unit is not None:
+            await self._run(attach_command(unit.name, pids))
+            return self.describe(unit)
+        name = scope_name(self.instance_id, session_id)
+        await self._run(scope_command(name, pids, self.grace_s))
+        try:
+            account = Account.lookup(pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name)
+        except (KeyError, OSError):
+            account = Account.current()
+        unit = Unit(session_id, name, account, on_empty)
+        self.units[session_id] = unit
+        self._watch(unit, UnitState("active", "running", pid, ""))
+        return self.describe(unit)
 
     async def refuse(self, pid: int, grace: float) -> None:
-        _kill_tree(pid)
+        kill_tree(pid)
 
     async def sweep(self, grace: float) -> list[int]:
         """Stop units of this instance that no snapshot claimed (system manager only)."""
@@ -321,3 +377,15 @@ class SystemdBackend:
 
     async def close(self) -> None:
         await self.logs.settle()
+
+
+def _tree(root: int) -> list[int]:
+    """The process and its descendants (the scope takes each by pid)."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if os.path.exists(f"/proc/{pid}"):
+            found.append(pid)
+            todo.extend(children(pid))
+    return found

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A stand-in for ``systemd-run`` and ``systemctl`` (systemd is not PID 1 on test machines).
+"""A stand-in for ``systemd-run``, ``systemctl`` and ``busctl`` (systemd is not PID 1 on test
+machines).
 
-Installed on PATH under both names. It keeps its state in ``$FAKE_SYSTEMD``:
+Installed on PATH under those names. It keeps its state in ``$FAKE_SYSTEMD``:
 ``calls`` (one JSON argument list a line) and ``script`` (JSON: what each
 ``show`` answers, in turn; the last answer repeats). In answers, ``{pid}`` is
 replaced by the pid of the program ``systemd-run`` really started (a real
@@ -32,6 +33,14 @@ if tool == "systemd-run":
     program = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (state / "pid").write_text(str(program.pid))
+    sys.exit(0)
+
+if tool == "busctl":
+    # StartTransientUnit of a scope: its first PID stands for the unit's process.
+    if "StartTransientUnit" in args:
+        pids = args[args.index("PIDs") + 3:][:int(args[args.index("PIDs") + 2])]
+        (state / "pid").write_text(pids[0])
+        print('o "/org/freedesktop/systemd1/job/1"')
     sys.exit(0)
 
 pid = (state / "pid").read_text() if (state / "pid").exists() else "0"

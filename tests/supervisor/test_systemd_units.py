@@ -25,6 +25,7 @@ from shepherd.supervisor.systemd import (
     SystemdBackend,
     UnitState,
     run_command,
+    scope_command,
     show_command,
     stop_command,
     unit_name,
@@ -88,7 +89,7 @@ def test_unit_state_is_parsed_from_systemctl_show() -> None:
 def fake_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("systemd-run", "systemctl"):
+    for name in ("systemd-run", "systemctl", "busctl"):
         tool = bin_dir / name
         tool.write_text(f"#!{sys.executable}\n" + (HERE / "fake_systemd.py").read_text())
         tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
@@ -181,3 +182,41 @@ def test_a_unit_that_stays_queued_is_stopped_and_refused_within_the_bound(
     assert isinstance(answer, OSError) and "did not start" in str(answer)
     assert any("stop" in c for c in calls(fake_systemd))  # not left to start later, unsupervised
     assert ended == []
+
+
+def test_a_program_started_outside_is_held_in_a_scope_and_a_second_window_joins_it(
+        fake_systemd: Path, tmp_path: Path) -> None:
+    script(fake_systemd, [ACTIVE])
+    ended: list[int] = []
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+        first = await asyncio.create_subprocess_exec("sleep", "60")
+        second = await asyncio.create_subprocess_exec("sleep", "61")
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        held = await backend.take(9, first.pid, ended.append)
+        joined = await backend.take(9, second.pid, ended.append)
+        await backend.stop(9, 3)  # systemctl stop: the fake kills the scope's first process
+        second.kill()
+        await asyncio.gather(first.wait(), second.wait())
+        return held, joined
+
+    held, joined = asyncio.run(go())
+    assert held["unit"] == "shepherd-0123456789ab-session-9.scope" and held["pid"] > 0
+    assert joined["unit"] == held["unit"]
+    made = [c for c in calls(fake_systemd) if "StartTransientUnit" in c]
+    assert len(made) == 1 and made[0][0] == "busctl"
+    assert made[0][made[0].index("PIDs") + 1:made[0].index("PIDs") + 4] == [
+        "au", "1", str(held["pid"])]
+    attached = [c for c in calls(fake_systemd) if "AttachProcessesToUnit" in c]
+    assert len(attached) == 1 and attached[0][-4:-1] == [held["unit"], "", "1"]
+    assert ["systemctl", "stop", held["unit"]] in calls(fake_systemd)
+    assert ended == [9]
+
+
+def test_a_scope_keeps_the_grace_and_kills_the_whole_group() -> None:
+    args = scope_command("shepherd-0123456789ab-session-4.scope", [10, 11], 7)
+    assert args[:3] == ["busctl", "call", "--quiet"]
+    assert args[args.index("PIDs"):args.index("PIDs") + 5] == ["PIDs", "au", "2", "10", "11"]
+    assert args[args.index("KillMode") + 2] == "control-group"
+    assert args[args.index("TimeoutStopUSec") + 2] == "7000000"
+    assert args[-1] == "0"  # no auxiliary units
