@@ -242,7 +242,8 @@ class Daemon:
         if self.writer.available and not self.loaded:  # came back while we started
             self._spawn(self._load(None))
         watching = self.outside.start()  # after recovery: adopted sessions hold their own
-        log.info("programs started outside Shepherd: %s", watching)
+        (log.warning if self.outside.polling else log.info)(
+            "programs started outside Shepherd: %s", watching)
         now = self.now()
         self._audit(now, "service_started", {"pid": os.getpid(),
                                              "user_mode": self.config.user_mode, "version": 1,

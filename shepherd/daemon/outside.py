@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
 
 log = logging.getLogger("shepherd.daemon")
+FORCE_SCAN_ENV = "SHEPHERD_DETECT"  # "scan": the /proc scan even where the connector works
 
 
 def children_uids(daemon: Daemon) -> dict[int, str]:
@@ -62,6 +63,11 @@ class OutsideWatch:
         self._tasks: set[asyncio.Future[None]] = set()
         self._decided = decided  # (process, outcome, seconds since it was seen): for tests
 
+    @property
+    def polling(self) -> bool:
+        """True while the /proc scan stands in for the kernel's events (it costs wake-ups)."""
+        return self.connector is None and self.recogniser.needs.any
+
     def start(self) -> str:
         """Start watching; answers how, in words (logged and audited by the caller)."""
         self.policy_changed()
@@ -84,6 +90,8 @@ class OutsideWatch:
         if self.connector is None:
             connector = ProcConnector(self._exec, self._lost)
             try:
+                if os.environ.get(FORCE_SCAN_ENV) == "scan":
+                    raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
                 connector.open()
             except OSError as exc:
                 self.how = (f"a /proc scan every {SCAN_EVERY_S:.0f}s (the kernel's process "

@@ -309,3 +309,59 @@ detect = {{ exe = "{game}" }}
         assert len(d.audit("session_started")) == 1  # adopted, not started again
     finally:
         child.kill()
+
+
+def test_without_the_kernels_events_a_proc_scan_finds_the_program_and_says_so(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "scan"})
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said.startswith("a /proc scan every 2s") and "SHEPHERD_DETECT=scan" in said
+    assert "programs started outside Shepherd: a /proc scan" in d.log.read_text()
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        started = events.next("session_started")
+        assert started["origin"] == "outside" and started["pid"] == child.pid
+        assert session_of(d, child.pid) == started["session_id"]
+    finally:
+        child.kill()
+
+
+def test_a_reload_that_adds_rules_finds_what_already_runs_and_no_rules_watch_nothing(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    plain = f'[[entries]]\nid = "game"\ncommand = ["{game}", "1000"]\n'
+    d = daemon_factory(system_policy(plain), system_mode=True)
+    assert d.audit("service_started")[-1]["outside_programs"] == (
+        "not watching: no entry has detect rules")
+    child = as_nobody(game, "1000")
+    try:
+        wait_for(lambda: os.readlink(f"/proc/{child.pid}/exe") == str(game))
+        events = d.events()
+        d.policy_path.write_text(system_policy(plain + f'detect = {{ exe = "{game}" }}\n'))
+        d.call("policy.reload")
+        started = events.next("session_started")
+        assert started["pid"] == child.pid and started["origin"] == "outside"
+    finally:
+        child.kill()
+
+
+def test_without_cgroups_a_recognised_program_cannot_be_held_and_is_stopped(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''), system_mode=True, env={"SHEPHERD_SUPERVISION": "tree"})
+    child = as_nobody(game, "1000")
+    wait_for(lambda: gone(child))  # fails closed: never runs uncounted
+    assert d.call("status")["sessions"] == []
+    assert "cannot be held in a session" in d.log.read_text()
