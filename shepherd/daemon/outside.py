@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import pwd
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from shepherd.detect.connector import ProcConnector
 from shepherd.detect.facts import read_facts, real_uid
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
+from shepherd.supervisor.direct import STARTER
 
 if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
@@ -148,7 +150,7 @@ class OutsideWatch:
 
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
         facts = read_facts(pid, self.recogniser.needs, uid)
-        if facts is None:
+        if facts is None or self._our_starter(pid):
             return
         match = self.recogniser.match(facts)
         if match is None:
@@ -162,6 +164,20 @@ class OutsideWatch:
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _our_starter(self, pid: int) -> bool:
+        """User mode: our own starter runs as the child for a moment before it joins its
+        session's group (its arguments name the program: a cmdline rule could match)."""
+        if not self.daemon.config.user_mode:
+            return False  # in system mode the starter is root's until it execs the program
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            return False
+        return (exe == os.path.realpath(sys.executable)
+                and argv[1:4] == [b"-I", b"-S", STARTER.encode()])
 
     async def _hand(self, seen: Recognised, seen_at: float) -> None:
         lock = self._deciding.setdefault((seen.user, seen.entry), asyncio.Lock())

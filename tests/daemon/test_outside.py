@@ -24,7 +24,7 @@ import pytest
 
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
 from shepherd.supervisor.instance import instance_id
-from tests.daemon.conftest import DaemonProcess
+from tests.daemon.conftest import DaemonProcess, policy
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -365,3 +365,31 @@ detect = {{ exe = "{game}" }}
     wait_for(lambda: gone(child))  # fails closed: never runs uncounted
     assert d.call("status")["sessions"] == []
     assert "cannot be held in a session" in d.log.read_text()
+
+
+def test_in_user_mode_a_launch_is_not_taken_for_its_own_outside_program(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    # The starter's arguments name the program, and it runs as the child for a moment.
+    d = daemon_factory(policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ cmdline = "{game}" }}
+'''))
+    events = d.events()
+    launched = d.call("launch", entry="game")
+    assert events.next("session_started")["origin"] == "shepherd"
+    pid = next(iter(marked(str(game))))
+    wait_for(lambda: session_of(d, pid) == launched["session_id"])
+    time.sleep(0.5)  # an outside decision about the starter would have come by now
+    assert [s["id"] for s in d.call("status")["sessions"]] == [launched["session_id"]]
+    assert d.audit("launch_denied") == [] and len(d.audit("session_started")) == 1
+    d.call("stop", session_id=launched["session_id"])
+
+
+def marked(text: str) -> list[int]:
+    from tests.daemon.conftest import marked_processes
+
+    return [p for p in marked_processes(text)
+            if b"starter.py" not in Path(f"/proc/{p}/cmdline").read_bytes()]
