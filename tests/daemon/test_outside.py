@@ -50,7 +50,8 @@ def program(bin_dir: Path, name: str) -> Path:
     return copy
 
 
-def as_nobody(*args: str | Path, cgroup: Path | None = None) -> subprocess.Popen[bytes]:
+def as_nobody(*args: str | Path, cgroup: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a program as ``nobody`` directly (optionally first joining ``cgroup``)."""
     command = ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
                "--clear-groups", *map(str, args)]
@@ -58,7 +59,8 @@ def as_nobody(*args: str | Path, cgroup: Path | None = None) -> subprocess.Popen
         command = ["/bin/sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh",
                    *command]
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={"PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def system_policy(entries: str, supervisor: str = 'stop_grace = "2s"',
@@ -393,3 +395,23 @@ def marked(text: str) -> list[int]:
 
     return [p for p in marked_processes(text)
             if b"starter.py" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def test_matched_by_the_desktop_file_it_was_launched_from(daemon_factory: Any,
+                                                          bin_dir: Path) -> None:
+    game = program(bin_dir, "unnamed")
+    app = f"org.shepherd.Desk{os.getpid()}"
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "desk"
+command = ["gtk-launch", "{app}"]
+detect = {{ desktop = "{app}.desktop" }}
+''')
+    events = d.events()
+    child = as_nobody(game, "1000", env={
+        "GIO_LAUNCHED_DESKTOP_FILE": f"/usr/share/applications/{app}.desktop"})
+    try:
+        started = events.next("session_started")
+        assert started["matched_by"] == "desktop" and started["pid"] == child.pid
+    finally:
+        child.kill()
