@@ -169,3 +169,33 @@ def test_the_status_line_follows_the_daemon(daemon_factory: Any) -> None:
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_notify_send_is_left_to_the_childs_agent_while_it_is_connected(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from shepherd.daemon import system
+    from shepherd.daemon.core import Daemon
+    from shepherd.daemon.methods import Subscribers
+    from shepherd.supervisor.account import Account
+
+    sent: list[str] = []
+    monkeypatch.setattr(system, "notify_desktop", lambda account, title, body, urgency:
+                        sent.append(account.name))
+    agent = SimpleNamespace(subscribed=True, closed=False,
+                            context={"agent": True, "child": "alex"})
+    listener = SimpleNamespace(subscribed=True, closed=False,
+                               context={"agent": False, "child": "sam"})
+    subscribers = Subscribers()
+    subscribers.server = SimpleNamespace(connections=[agent, listener])  # type: ignore[assignment]
+    daemon = Daemon.__new__(Daemon)  # only its desktop notification path is used
+    daemon.events = subscribers
+    alex = Account("alex", 1001, 1001, "/home/alex", "/bin/sh", ())
+    sam = Account("sam", 1002, 1002, "/home/sam", "/bin/sh", ())
+    daemon._desktop("alex", alex, "Minecraft", "5 minutes left", "normal")
+    daemon._desktop("sam", sam, "Minecraft", "5 minutes left", "normal")
+    assert sent == ["sam"]  # alex's agent shows it; sam only has a listener
+    agent.closed = True
+    daemon._desktop("alex", alex, "Minecraft", "1 minute left", "critical")
+    assert sent == ["sam", "alex"]
