@@ -711,8 +711,11 @@ class Daemon:
                 except OSError as exc:
                     log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
                              user, entry_id, running.session_id, exc)
-                    return "gone"
-                return "joined"
+                    if _gone(seen.pid):
+                        return "gone"
+                    # The session ended meanwhile: decided afresh below, never left uncounted.
+                else:
+                    return "joined"
         grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         try:
             account = self._account(user)
