@@ -153,7 +153,7 @@ detect = {{ exe = "{game}" }}
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert refusal.returncode == 3, refusal.stderr
     assert denied["text"] == refusal.stderr.strip()
-    audited = d.audit("launch_denied")
+    audited = wait_for(lambda: d.audit("launch_denied"))  # written after the event is sent
     assert audited[0]["origin"] == "outside" and audited[0]["pid"] == child.pid
     assert d.call("status")["sessions"] == []
 
@@ -229,7 +229,9 @@ detect = {{ exe = "{game}", cmdline = "game-of-the-year" }}
         wait_for(lambda: gone(denied))
         assert not gone(unmatched) and not gone(mine)
         assert session_of(d, unmatched.pid) is None and session_of(d, mine.pid) is None
-        assert [a["pid"] for a in d.audit("launch_denied")] == [denied.pid]
+        # The audit row is written after the event is sent; the writer keeps order, so
+        # once the denial's row is there any row about the others would be there too.
+        assert [a["pid"] for a in wait_for(lambda: d.audit("launch_denied"))] == [denied.pid]
     finally:
         unmatched.kill()
         mine.kill()
