@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from shepherd.supervisor.proctree import real_uid
+
+__all__ = ["real_uid"]
+
 ENV_DESKTOP = b"GIO_LAUNCHED_DESKTOP_FILE="
 MAX_READ = 256 * 1024  # a command line or environment longer than this is cut
 
@@ -47,18 +51,6 @@ class ProcessFacts:
     @property
     def command_line(self) -> str:
         return " ".join(self.argv)
-
-
-def real_uid(pid: int) -> int | None:
-    """The process's real uid, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"Uid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 def _read(path: str) -> bytes | None:

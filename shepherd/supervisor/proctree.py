@@ -29,6 +29,20 @@ def read_proc(pid: int) -> ProcInfo | None:
     return ProcInfo(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], uid)
 
 
+def real_uid(pid: int) -> int | None:
+    """The process's real uid (whose process it is), or None when it is gone. Not the
+    owner of ``/proc/PID``: that is the effective uid, and root's for a process that is
+    not dumpable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def children(pid: int) -> list[int]:
     """The process's children, from every thread's ``children`` file (empty when it is gone)."""
     found: list[int] = []
