@@ -98,6 +98,7 @@ TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ class Daemon:
         self._ready = False  # READY=1 is the first thing systemd hears
         self._starting = False
         self.outside = OutsideWatch(self)
+        self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -760,8 +762,21 @@ class Daemon:
             self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
                                             "reasons": codes, "text": sentence,
                                             "origin": origin}, user=user)
-            self._notify(user, label, sentence, "normal")
+            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+                self._notify(user, label, sentence, "normal")
         raise LaunchRefused(reasons, sentence, label)
+
+    def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
+        """A program started outside and refused again and again (a loop in a script) is
+        told once per ``OUTSIDE_TOLD_S`` on the desktop, not once per start (each is
+        audited, and sent to a listening agent, which shows one notification per entry)."""
+        last = self._told.get((user, entry_id))
+        if last is not None and 0 <= now.mono - last < OUTSIDE_TOLD_S:
+            return False
+        self._told = {key: at for key, at in self._told.items()
+                      if 0 <= now.mono - at < OUTSIDE_TOLD_S}
+        self._told[(user, entry_id)] = now.mono
+        return True
 
     async def _launch_failed(self, launched: Instant, session_id: int, problem: str,
                              data: dict[str, Any]) -> None:

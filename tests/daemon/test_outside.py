@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.ipc.protocol import RpcError
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
 from shepherd.supervisor.instance import instance_id
 from tests.daemon.conftest import DaemonProcess, policy
@@ -417,3 +418,44 @@ detect = {{ desktop = "{app}.desktop" }}
         assert started["matched_by"] == "desktop" and started["pid"] == child.pid
     finally:
         child.kill()
+
+
+def test_a_storm_of_refused_starts_is_told_once_and_each_is_audited(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    from tests.daemon.test_words import notifications
+
+    run_user = Path(f"/run/user/{os.getuid()}")
+    if run_user.exists():
+        pytest.skip(f"{run_user} belongs to a real session here; not touching it")
+    game = program(bin_dir, "game")
+    said = bin_dir / "notifications"
+    tool = bin_dir / "notify-send"
+    tool.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {said}\necho >> {said}\n')
+    tool.chmod(0o755)
+    run_user.mkdir(parents=True)
+    (run_user / "bus").touch()
+    try:
+        d = daemon_factory(policy(f'''
+[[entries]]
+id = "game"
+label = "Game"
+command = ["{game}", "1000"]
+windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
+detect = {{ exe = "{game}" }}
+[[entries]]
+id = "other"
+label = "Other"
+command = ["sleep", "1000"]
+windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
+'''), env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+        storm = [subprocess.Popen([game, "1000"]) for _ in range(5)]  # a loop in a script
+        for started in storm:
+            wait_for(lambda started=started: started.poll() is not None)  # type: ignore[misc]
+        assert len(wait_for(lambda: len(d.audit("launch_denied")) >= 5 and
+                            d.audit("launch_denied"))) == 5
+        with pytest.raises(RpcError):
+            d.call("launch", entry="other")  # asked for: always told
+        shown = notifications(said, 6)  # waits a while for more than it should get
+        assert [line[-2] for line in shown] in (["Game", "Other"], ["Other", "Game"])
+    finally:
+        shutil.rmtree(run_user, ignore_errors=True)
