@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -47,6 +47,8 @@ from shepherd.daemon.errors import (
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
 from shepherd.daemon.guard import DeadlineGuard
+from shepherd.daemon.outside import OutsideWatch
+from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
@@ -59,6 +61,7 @@ from shepherd.engine import (
     SessionDue,
     SessionEnded,
     SessionSnapshot,
+    SessionStarted,
     StoreUnavailable,
     TrustedClock,
     UsageCharged,
@@ -96,6 +99,7 @@ TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,8 @@ class Daemon:
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
         self.guard: DeadlineGuard | None = None
+        self.outside = OutsideWatch(self)
+        self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -248,11 +254,15 @@ class Daemon:
             self._start_clock(first, None)
             log.error("the store is unavailable at start (%s): launches are denied until "
                       "it returns", self.writer.problem)
+        watching = self.outside.start()  # after recovery: adopted sessions hold their own
+        (log.warning if self.outside.polling else log.info)(
+            "programs started outside Shepherd: %s", watching)
         now = self.now()
         self._audit(now, "service_started", {"pid": os.getpid(),
                                              "user_mode": self.config.user_mode, "version": 1,
                                              "instance": self.instance_id,
-                                             "supervision": self.membership.how})
+                                             "supervision": self.membership.how,
+                                             "outside_programs": watching})
         self._record_policy(now, self.config.policy_path)
         interval = system.watchdog_interval()
         if interval:  # one wake-up serves both: the clock check pings the watchdog
@@ -425,6 +435,7 @@ class Daemon:
         system.sd_notify("STOPPING=1")
         if self.guard is not None:
             self.guard.close()
+        self.outside.close()
         if self._timer is not None:
             self._timer.cancel()
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
@@ -632,8 +643,8 @@ class Daemon:
         if record is not None:
             entry = self.policy.entry(warning.entry)
             urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
-            system.notify_desktop(record.account, entry.title if entry else warning.entry,
-                                  data["text"], urgency)
+            self._desktop(record.user, record.account, entry.title if entry else warning.entry,
+                          data["text"], urgency)
 
     def _notify(self, user: str, title: str, body: str, urgency: str) -> None:
         """Best effort: a desktop notification in the child's session (never waited for)."""
@@ -641,7 +652,13 @@ class Daemon:
             account = self._account(user)
         except KeyError:
             return
-        system.notify_desktop(account, title, body, urgency)
+        self._desktop(user, account, title, body, urgency)
+
+    def _desktop(self, user: str, account: Account, title: str, body: str,
+                 urgency: str) -> None:
+        """``notify-send`` as the child, unless the child's agent shows it already."""
+        if not self.events.has_agent(user):
+            system.notify_desktop(account, title, body, urgency)
 
     # -- commands: sessions ----------------------------------------------------------
     def blocked(self) -> tuple[Reason, ...]:
@@ -666,9 +683,6 @@ class Daemon:
         self._launching[session_id] = None
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        deadline = decision.deadline
-        data: dict[str, Any] = {"command": list(entry.command),
-                                "deadline": deadline.wall.isoformat() if deadline else None}
         failure = {"command": list(entry.command), "actor": actor}
         try:
             account = self._account(user)
@@ -679,6 +693,33 @@ class Daemon:
             self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
             raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+        marker = f"{self.instance_id}-{session_id}"
+
+        async def spawn() -> dict[str, Any]:
+            return await self.backend.spawn(session_id, entry.command, account,
+                                            session_environment(account, env, marker),
+                                            self._tree_empty)
+
+        def spawn_problem(exc: Exception) -> str:  # an OSError, or an argument the OS refuses
+            return (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
+                    else f"starting {entry.command[0]!r} failed: {exc}")
+
+        return await self._open(now, decision, account, spawn, spawn_problem, actor,
+                                {"command": list(entry.command), "origin": "shepherd"})
+
+    async def _open(self, now: Instant, decision: SessionStarted, account: Account,
+                    start: Callable[[], Awaitable[dict[str, Any]]],
+                    problem: Callable[[Exception], str], actor: str,
+                    data: dict[str, Any]) -> Launched:
+        """Record a decided session, start it (``start``: the backend's spawn or take), and
+        record that it runs; the one path of a launch and of a program started outside."""
+        session_id, user, entry_id = decision.session_id, decision.user, decision.entry
+        entry = self.policy.entry(entry_id)
+        assert entry is not None
+        deadline = decision.deadline
+        data = {**data, "deadline": deadline.wall.isoformat() if deadline else None}
+        failure = {"command": data.get("command", []), "actor": actor}
+        self._launching.setdefault(session_id, None)  # a deadline meanwhile waits for the start
         try:
             # Recorded (not yet as started) before the program starts: a checkpoint during
             # the start finds the session, and so does recovery after a crash during it.
@@ -690,24 +731,21 @@ class Daemon:
         except Exception as exc:  # the store cannot record it: nothing happens
             self._launching.pop(session_id, None)
             self.engine.end_session(session_id, now, "launch_failed")
-            problem = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
-            self._refused(now, user, entry_id, (StoreUnavailable(problem),), actor)
+            why = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
+            self._refused(now, user, entry_id, (StoreUnavailable(why),), actor,
+                          data.get("origin", "shepherd"))
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
         due = self._launching.pop(session_id, None)
         if due is not None:  # its deadline passed while it was being recorded
             self.stop_session_soon(session_id, *due)
-        marker = f"{self.instance_id}-{session_id}"
         try:
-            process = await self.backend.spawn(session_id, entry.command, account,
-                                               session_environment(account, env, marker),
-                                               self._tree_empty)
-        except Exception as exc:  # OSError, or an argument the OS refuses (ValueError)
-            problem = (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
-                       else f"starting {entry.command[0]!r} failed: {exc}")
+            process = await start()
+        except Exception as exc:
+            said = problem(exc)
             self.sessions.pop(session_id, None)
-            await self._launch_failed(now, session_id, problem, failure)
-            raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+            await self._launch_failed(now, session_id, said, failure)
+            raise LaunchFailed(f"{entry.title} could not start: {said}") from None
         finally:
             assert record.started is not None
             record.started.set()
@@ -724,17 +762,96 @@ class Daemon:
         await self._recorded(running)
         return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
 
+    async def take_outside(self, seen: Recognised) -> str:
+        """A program a child started without Shepherd, recognised as an entry's (SPEC §4).
+
+        Already in a session of its entry: nothing to do. A session of its entry runs
+        for that child: the process joins it (a second window is not a second
+        session). Else decided like a launch: allowed, it becomes a session of the
+        entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
+        at once and the child told why, in the words of a refused launch. A process
+        that cannot be held in a session is stopped too (fail closed). Answers what
+        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``.
+        """
+        user, entry_id = seen.user, seen.entry
+        held = self.backend.session_holding(seen.pid)
+        if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
+            return "held"
+        running = next((r for r in self.sessions.values() if r.user == user
+                        and r.entry == entry_id and r.stopping is None), None)
+        if running is not None:
+            if running.started is not None:
+                await running.started.wait()
+            if running.session_id in self.sessions and running.stopping is None:
+                try:
+                    await self.backend.take(running.session_id, seen.pid, self._tree_empty)
+                except OSError as exc:
+                    log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
+                             user, entry_id, running.session_id, exc)
+                    if _gone(seen.pid):
+                        return "gone"
+                    # The session ended meanwhile: decided afresh below, never left uncounted.
+                else:
+                    return "joined"
+        grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
+        try:
+            account = self._account(user)
+        except KeyError:  # the account went away while its process ran: nothing to hold
+            await self.backend.refuse(seen.pid, grace)
+            return "refused"
+        now = self.now()
+        session_id = self._next_session_id
+        decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
+        data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
+                "exe": seen.exe, "command": list(seen.argv)[:32]}
+        try:
+            if isinstance(decision, LaunchDenied):
+                self._refused(now, user, entry_id, decision.reasons, user, "outside", data)
+            self._next_session_id += 1
+            await self._open(now, decision, account,
+                             lambda: self.backend.take(session_id, seen.pid, self._tree_empty),
+                             str, user, data)
+        except LaunchRefused:
+            await self.backend.refuse(seen.pid, grace)
+            return "refused"
+        except LaunchFailed as exc:
+            if not _gone(seen.pid):  # alive but not held: it may not run uncounted
+                log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
+                          user, entry_id, seen.pid, exc)
+                await self.backend.refuse(seen.pid, grace)
+                return "refused"
+            return "gone"
+        return "started"
+
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
-                 actor: str) -> NoReturn:
+                 actor: str, origin: str = "shepherd",
+                 data: Mapping[str, Any] | None = None) -> NoReturn:
         codes = [r.to_json() for r in reasons]
-        self._audit(now, "launch_denied", {"reasons": codes}, user=user, entry=entry_id,
-                    actor=actor)
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
         sentence = refusal_sentence(label, reasons, now.wall, self.zone)
-        if actor == user:  # the child asked, maybe from a menu launcher with no terminal
-            self._notify(user, label, sentence, "normal")
+        extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
+        self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
+                    entry=entry_id, actor=actor)
+        if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
+            self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
+                                            "reasons": codes, "text": sentence,
+                                            "origin": origin}, user=user)
+            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+                self._notify(user, label, sentence, "normal")
         raise LaunchRefused(reasons, sentence, label)
+
+    def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
+        """A program started outside and refused again and again (a loop in a script) is
+        told once per ``OUTSIDE_TOLD_S`` on the desktop, not once per start (each is
+        audited, and sent to a listening agent, which shows one notification per entry)."""
+        last = self._told.get((user, entry_id))
+        if last is not None and 0 <= now.mono - last < OUTSIDE_TOLD_S:
+            return False
+        self._told = {key: at for key, at in self._told.items()
+                      if 0 <= now.mono - at < OUTSIDE_TOLD_S}
+        self._told[(user, entry_id)] = now.mono
+        return True
 
     async def _launch_failed(self, launched: Instant, session_id: int, problem: str,
                              data: dict[str, Any]) -> None:
@@ -996,6 +1113,7 @@ class Daemon:
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
         self._carry_out(events, now)
+        self.outside.policy_changed()
         self._publish("policy_loaded", {"path": str(path)})
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
@@ -1042,6 +1160,7 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
+            answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
         return answer
 
     async def requests(self) -> list[TimeRequest]:
@@ -1102,3 +1221,7 @@ def _log_task_failure(task: asyncio.Future[Any]) -> None:
         log.warning("not written: %s", task.exception())
     else:
         log.error("background task failed", exc_info=task.exception())
+
+
+def _gone(pid: int) -> bool:
+    return not os.path.exists(f"/proc/{pid}")

@@ -342,6 +342,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
                     "warning"))
     problems += _overnight_warnings(policy, lines)
     problems += _quota_without_windows(policy, lines)
+    problems += _detect_warnings(policy, lines)
     for index, group in enumerate(policy.groups):
         quota = group.daily_quota
         if quota is not None and quota.single is None and quota.unset_days():
@@ -423,4 +424,36 @@ def _quota_without_windows(policy: Policy,
                     f"{key} = {format_duration(value)} is never used: no window of "
                     f"{entry.id!r} opens on {_day_list(decided)} (add a window for those "
                     "days, or drop this quota)"), "warning"))
+    return problems
+
+
+# Programs that run many others: an ``exe`` rule naming one would count (or stop)
+# every script or program the child runs through it.
+_INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "fish", "env", "python", "python3",
+                           "perl", "ruby", "node", "java", "wine", "wine64", "mono", "flatpak",
+                           "bwrap", "steam"})
+
+
+def _detect_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+    """``detect`` rules that match more than the parent may think, or that two entries share."""
+    problems = []
+    seen: dict[tuple[str, str], str] = {}
+    for index, entry in enumerate(policy.entries):
+        if entry.detect is None:
+            continue
+        for key in ("exe", "flatpak", "desktop"):
+            for j, value in enumerate(getattr(entry.detect, key)):
+                path: tuple[PathPart, ...] = ("entries", index, "detect", key, j)
+                name = Path(value).name
+                if key == "exe" and (name in _INTERPRETERS
+                                     or name.rstrip("0123456789.") in _INTERPRETERS):
+                    problems.append(Problem(path, find_line(lines, path), (
+                        f"{value} runs other programs, so every program the child runs through "
+                        f"it would count as {entry.id!r} (use cmdline to name this one)"),
+                        "warning"))
+                first = seen.setdefault((key, value), entry.id)
+                if first != entry.id:
+                    problems.append(Problem(path, find_line(lines, path), (
+                        f"{value!r} also recognises entry {first!r}, which comes first and so "
+                        f"takes the program (this entry never does)"), "warning"))
     return problems

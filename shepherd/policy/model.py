@@ -205,6 +205,78 @@ class Limits(_Model):
     cooldown: Duration | None = None
 
 
+def _one_or_many(value: object) -> object:
+    """A single string stands for a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError(f"got {value!r} (expected an absolute path such as \"/usr/bin/game\")")
+    return value
+
+
+_APP_ID_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
+_DESKTOP_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
+
+
+def _flatpak_id(value: str) -> str:
+    if not _APP_ID_RE.fullmatch(value):
+        raise ValueError(f"got {value!r} (expected a Flatpak application id such as "
+                         "\"org.prismlauncher.PrismLauncher\")")
+    return value
+
+
+def _desktop_id(value: str) -> str:
+    bare = value.removesuffix(".desktop")
+    if not _DESKTOP_ID_RE.fullmatch(bare) or "/" in value:
+        raise ValueError(f"got {value!r} (expected a desktop file id such as "
+                         "\"org.prismlauncher.PrismLauncher.desktop\", without a directory)")
+    return bare
+
+
+def _command_pattern(value: str) -> str:
+    try:
+        pattern = re.compile(value)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise ValueError(f"got {value!r}, not a regular expression: {exc.msg}{where} "
+                         "(expected a Python regular expression, searched in the command "
+                         "line joined by spaces)") from None
+    if pattern.search("") is not None:
+        raise ValueError(f"got {value!r}, which matches an empty command line and so every "
+                         "program the child runs (expected a pattern that names the program)")
+    return value
+
+
+AbsolutePath = Annotated[StrictStr, AfterValidator(_absolute_path)]
+FlatpakId = Annotated[StrictStr, AfterValidator(_flatpak_id)]
+DesktopId = Annotated[StrictStr, AfterValidator(_desktop_id)]
+CommandPattern = Annotated[StrictStr, AfterValidator(_command_pattern)]
+
+
+class Detect(_Model):
+    """How to recognise an entry's program started outside Shepherd: any one key matches.
+
+    ``exe``: absolute paths of the executable (compared with the process's real
+    executable); ``cmdline``: a regular expression searched in the command line
+    joined by spaces; ``flatpak``: application ids; ``desktop``: desktop file ids
+    (kept without ``.desktop``). A single string stands for a list of one.
+    """
+
+    exe: Annotated[tuple[AbsolutePath, ...], BeforeValidator(_one_or_many)] = ()
+    cmdline: CommandPattern | None = None
+    flatpak: Annotated[tuple[FlatpakId, ...], BeforeValidator(_one_or_many)] = ()
+    desktop: Annotated[tuple[DesktopId, ...], BeforeValidator(_one_or_many)] = ()
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Detect:
+        if not (self.exe or self.cmdline or self.flatpak or self.desktop):
+            raise ValueError("recognises nothing (expected at least one of exe, cmdline, "
+                             "flatpak, desktop)")
+        return self
+
+
 class Entry(_Model):
     id: Identifier
     label: NonEmptyText | None = None
@@ -213,6 +285,7 @@ class Entry(_Model):
     limits: Limits = Limits()
     windows: tuple[Window, ...] = ()
     warnings: tuple[TimeWarning, ...] | None = None
+    detect: Detect | None = None
 
     @property
     def title(self) -> str:

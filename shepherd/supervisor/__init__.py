@@ -43,6 +43,19 @@ class LaunchBackend(Protocol):
                     on_empty: Callable[[int], None]) -> bool:
         """Supervise again a session this instance started before a crash, if it still runs."""
 
+    def session_holding(self, pid: int) -> int | None:
+        """The session of this instance whose membership holds the process, if any."""
+
+    async def take(self, session_id: int, pid: int,
+                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+        """Make a process started outside Shepherd (and its descendants) part of a session:
+        a new one, or a running one (a second window). Returns how to find it again;
+        ``OSError`` when it cannot be held (gone, not permitted, no membership for it)."""
+
+    async def refuse(self, pid: int, grace: float) -> None:
+        """Stop a process and its descendants that belong to no session (SIGTERM, then
+        SIGKILL after ``grace``; at once when it is 0)."""
+
     async def sweep(self, grace: float) -> list[int]:
         """After recovery: stop what this instance left running that nothing claimed."""
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shepherd.supervisor.inotify import Inotify
+from shepherd.supervisor.proctree import children
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,30 @@ def _move(pid: int, group: Path) -> None:
     (group / "cgroup.procs").write_text(str(pid))
 
 
+def move_tree(root: int, group: Path) -> list[int]:
+    """Move a process and all its descendants into ``group``; the pids moved.
+
+    Top down: a process is moved before its children are read, so a child it
+    forks after its move is born in the group, and one forked before is in the
+    list read after. What can slip through: a descendant whose parent exits in
+    the microseconds between our move of that parent and the read of its
+    children (it is re-parented away from the tree). ``OSError`` only when the
+    root itself cannot be moved (gone: ``ESRCH``; not permitted).
+    """
+    _move(root, group)
+    moved = [root]
+    todo = children(root)
+    while todo:
+        pid = todo.pop()
+        try:
+            _move(pid, group)
+        except OSError:
+            continue  # exited meanwhile
+        moved.append(pid)
+        todo.extend(children(pid))
+    return moved
+
+
 @dataclass
 class CgroupHome:
     """The daemon instance's subtree: its own leaf and its sessions' groups."""
@@ -174,6 +199,31 @@ class CgroupHome:
 
     def group(self, session_id: int) -> Path:
         return self.instance / f"session-{session_id}"
+
+    def session_holding(self, pid: int) -> int | None:
+        """The number of this instance's session whose group holds the process, if any."""
+        path = cgroup_of(pid)
+        if path is None:
+            return None
+        where = self.mount / path.lstrip("/")
+        for group in (where, *where.parents):
+            if group.parent == self.instance:
+                return int(group.name[len("session-"):]) if self.owns(group) else None
+        return None
+
+    def refusal_group(self, pid: int) -> Path:
+        """A group of its own for a process being stopped that belongs to no session."""
+        group = self.instance / f"refused-{pid}"
+        group.mkdir(exist_ok=True)
+        return group
+
+    def clear_refusals(self) -> None:
+        """At start: kill what a refusal cut short by a crash left in its group."""
+        with contextlib.suppress(OSError):
+            for child in self.instance.iterdir():
+                if child.name.startswith("refused-") and child.is_dir():
+                    kill(child)
+                    remove(child)
 
     def owns(self, path: str | Path) -> bool:
         """True for a session group of this instance (a snapshot's path is checked, not trusted)."""

@@ -136,6 +136,8 @@ def event_summary(event: dict[str, Any]) -> str:
     entry = event.get("entry") or data.get("entry") or ""
     seconds = data.get("seconds")
     if kind == "session_started":
+        if data.get("origin") == "outside":
+            return f"{user} started {entry} outside Shepherd: counted as a session"
         return f"{user} started {entry}"
     if kind == "session_ended":
         charged = data.get("charged_s")
@@ -145,6 +147,8 @@ def event_summary(event: dict[str, Any]) -> str:
         return f"{user} warned: {warning_words(data)}"
     if kind == "launch_denied":
         reasons = shared.reasons_clause(data.get("reasons", []), datetime.now(_ZONE), _ZONE)
+        if data.get("origin") == "outside":
+            return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
         return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
         target = data.get("target", entry)

@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""A stand-in for ``systemd-run`` and ``systemctl`` (systemd is not PID 1 on test machines).
+"""A stand-in for ``systemd-run``, ``systemctl`` and ``busctl`` (systemd is not PID 1 on test
+machines).
 
-Installed on PATH under both names. It keeps its state in ``$FAKE_SYSTEMD``:
+Installed on PATH under those names. It keeps its state in ``$FAKE_SYSTEMD``:
 ``calls`` (one JSON argument list a line) and ``script`` (JSON: what each
 ``show`` answers, in turn; the last answer repeats). In answers, ``{pid}`` is
 replaced by the pid of the program ``systemd-run`` really started (a real
 process, so the backend can hold a pidfd on it). ``run_fails`` makes
 ``systemd-run`` fail like a start job that failed.
+
+With ``$FAKE_CGROUP`` (a real cgroup v2 directory) ``busctl`` does what systemd does
+with a scope: ``StartTransientUnit`` makes ``$FAKE_CGROUP/<scope>`` and moves the
+``PIDs`` into it, ``AttachProcessesToUnit`` moves more (both fail, as systemd does,
+when a process is gone); ``systemctl show`` of a scope answers from that cgroup and
+``systemctl stop`` kills it (``cgroup.kill``) and returns once it is empty.
 """
 
 import contextlib
@@ -15,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 state = Path(os.environ["FAKE_SYSTEMD"])
@@ -23,6 +31,25 @@ args = sys.argv[1:]
 with (state / "calls").open("a") as calls:
     calls.write(json.dumps([tool, *args]) + "\n")
 script = json.loads((state / "script").read_text())
+cgroups = Path(os.environ["FAKE_CGROUP"]) if os.environ.get("FAKE_CGROUP") else None
+
+
+def move(unit: str, pids: list[str]) -> None:
+    assert cgroups is not None
+    for pid in pids:
+        try:
+            (cgroups / unit / "cgroup.procs").write_text(pid)
+        except OSError as exc:
+            print(f"Failed to add PID {pid} to {unit}: {exc.strerror}", file=sys.stderr)
+            sys.exit(1)
+
+
+def populated(group: Path) -> bool:
+    try:
+        return "populated 1" in (group / "cgroup.events").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+
 
 if tool == "systemd-run":
     if script.get("run_fails"):
@@ -32,6 +59,36 @@ if tool == "systemd-run":
     program = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (state / "pid").write_text(str(program.pid))
+    sys.exit(0)
+
+if tool == "busctl":
+    # StartTransientUnit of a scope: its first PID stands for the unit's process.
+    if "StartTransientUnit" in args:
+        pids = args[args.index("PIDs") + 3:][:int(args[args.index("PIDs") + 2])]
+        (state / "pid").write_text(pids[0])
+        if cgroups is not None:
+            unit = args[args.index("StartTransientUnit") + 2]
+            (cgroups / unit).mkdir()
+            move(unit, pids)
+        print('o "/org/freedesktop/systemd1/job/1"')
+    if "AttachProcessesToUnit" in args and cgroups is not None:
+        at = args.index("AttachProcessesToUnit")
+        move(args[at + 2], args[at + 5:])
+    sys.exit(0)
+
+unit = args[-1]
+if cgroups is not None and unit.endswith(".scope"):
+    group = cgroups / unit
+    if "show" in args:
+        print("LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=0"
+              if populated(group) else "LoadState=not-found\nActiveState=inactive\nMainPID=0")
+    elif "stop" in args and group.is_dir():
+        (group / "cgroup.kill").write_text("1")
+        for _ in range(1000):
+            if not populated(group):
+                break
+            time.sleep(0.01)
+        group.rmdir()
     sys.exit(0)
 
 pid = (state / "pid").read_text() if (state / "pid").exists() else "0"

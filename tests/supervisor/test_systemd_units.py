@@ -1,8 +1,9 @@
 """The systemd backend: unit construction, and launches answered only once a unit really runs.
 
-systemd is not PID 1 here: ``fake_systemd.py`` stands in for ``systemd-run`` and
-``systemctl`` on PATH, answering ``show`` from a script (queued, activating,
-active, failed, vanished), and starting the program for real.
+systemd is not PID 1 here: ``fake_systemd.py`` stands in for ``systemd-run``,
+``systemctl`` and ``busctl`` on PATH, answering ``show`` from a script (queued,
+activating, active, failed, vanished), starting the program for real, and making
+scopes as real cgroups (their processes moved, killed by ``stop``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import shutil
 import stat
 import sys
@@ -21,15 +23,19 @@ from typing import Any
 import pytest
 
 from shepherd.supervisor.account import Account
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, populated
 from shepherd.supervisor.systemd import (
     SystemdBackend,
     UnitState,
     run_command,
+    scope_command,
     show_command,
     stop_command,
     unit_name,
 )
+from tests.supervisor.conftest import NO_CGROUP, survivors, token, wait_for
 
+__all__ = ["token"]
 ALEX = Account("alex", 1001, 1001, "/home/alex", "/bin/bash", (1001, 44))
 HERE = Path(__file__).resolve().parent
 
@@ -88,7 +94,7 @@ def test_unit_state_is_parsed_from_systemctl_show() -> None:
 def fake_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("systemd-run", "systemctl"):
+    for name in ("systemd-run", "systemctl", "busctl"):
         tool = bin_dir / name
         tool.write_text(f"#!{sys.executable}\n" + (HERE / "fake_systemd.py").read_text())
         tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
@@ -181,3 +187,188 @@ def test_a_unit_that_stays_queued_is_stopped_and_refused_within_the_bound(
     assert isinstance(answer, OSError) and "did not start" in str(answer)
     assert any("stop" in c for c in calls(fake_systemd))  # not left to start later, unsupervised
     assert ended == []
+
+
+def test_a_program_started_outside_is_held_in_a_scope_and_a_second_window_joins_it(
+        scopes: Path, fake_systemd: Path, tmp_path: Path) -> None:
+    ended: list[int] = []
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+        first = await asyncio.create_subprocess_exec("sleep", "60")
+        second = await asyncio.create_subprocess_exec("sleep", "61")
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        held = await backend.take(9, first.pid, ended.append)
+        joined = await backend.take(9, second.pid, ended.append)
+        await backend.stop(9, 3)  # systemctl stop: the fake kills the scope's cgroup
+        await asyncio.gather(first.wait(), second.wait())
+        return held, joined
+
+    held, joined = asyncio.run(go())
+    assert held["unit"] == "shepherd-0123456789ab-session-9.scope" and held["pid"] > 0
+    assert joined["unit"] == held["unit"]
+    made = [c for c in calls(fake_systemd) if "StartTransientUnit" in c]
+    assert len(made) == 1 and made[0][0] == "busctl"
+    assert made[0][made[0].index("PIDs") + 1:made[0].index("PIDs") + 4] == [
+        "au", "1", str(held["pid"])]
+    attached = [c for c in calls(fake_systemd) if "AttachProcessesToUnit" in c]
+    assert len(attached) == 1 and attached[0][-4:-1] == [held["unit"], "", "1"]
+    assert ["systemctl", "stop", held["unit"]] in calls(fake_systemd)
+    assert ended == [9]
+
+
+def test_a_scope_keeps_the_grace_and_kills_the_whole_group() -> None:
+    args = scope_command("shepherd-0123456789ab-session-4.scope", [10, 11], 7)
+    assert args[:3] == ["busctl", "call", "--quiet"]
+    assert args[args.index("PIDs"):args.index("PIDs") + 5] == ["PIDs", "au", "2", "10", "11"]
+    assert args[args.index("KillMode") + 2] == "control-group"
+    assert args[args.index("TimeoutStopUSec") + 2] == "7000000"
+    assert args[-1] == "0"  # no auxiliary units
+
+
+# -- programs started outside Shepherd, held in a scope whose cgroup is real ----------------
+NOBODY = pwd.getpwnam("nobody")
+FORKER = """
+import os, sys, time
+token, count = sys.argv[1], 0
+while True:  # a clever child's tree: it grows all the time, two levels deep
+    if count < 150 and os.fork() == 0:
+        if os.fork() == 0:
+            os.execvp("sleep", ["sleep", f"100000.{token}"])
+        os.execvp("sleep", ["sleep", f"100001.{token}"])
+    count += 1
+    time.sleep(0.002)
+"""
+
+
+@pytest.fixture
+def scopes(fake_systemd: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Where the fake systemd makes scopes: a real cgroup below this test's own."""
+    if NO_CGROUP is not None:
+        pytest.skip(f"cgroup v2 membership: {NO_CGROUP}")
+    mount, own = cgroup2_mount(), cgroup_of()
+    assert mount is not None and own is not None
+    home = mount / own.lstrip("/") / f"fake-systemd-{os.getpid()}"
+    home.mkdir()
+    monkeypatch.setenv("FAKE_CGROUP", str(home))
+    script(fake_systemd, [ACTIVE])
+    yield home
+    for group in [*home.iterdir(), home]:
+        if group.is_dir():
+            (group / "cgroup.kill").write_text("1")
+            wait_for(lambda group=group: not populated(group))  # type: ignore[misc]
+            group.rmdir()
+
+
+async def ends(ended: asyncio.Event, within: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ended.wait(), within)
+    return ended.is_set()
+
+
+def test_a_scope_session_lasts_while_any_of_its_windows_runs(scopes: Path,
+                                                            tmp_path: Path) -> None:
+    async def go() -> None:
+        over = asyncio.Event()
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        first = await asyncio.create_subprocess_exec("sleep", "60")
+        second = await asyncio.create_subprocess_exec("sleep", "61")
+        held = await backend.take(9, first.pid, lambda _: over.set())
+        assert await backend.take(9, second.pid, lambda _: over.set()) == held
+        assert backend.session_holding(second.pid) == 9
+        first.kill()
+        await first.wait()
+        # The first window closed: the second one still runs, and so does its session.
+        assert not await ends(over, 1.0)
+        assert second.returncode is None and backend.session_holding(second.pid) == 9
+        second.kill()
+        await second.wait()
+        assert await ends(over, 30)  # the last one closed: the session is over
+        assert not (scopes / held["unit"]).exists()
+        await backend.close()
+
+    asyncio.run(go())
+
+
+def test_stopping_a_scope_leaves_nothing_of_a_tree_that_grows_while_it_is_taken(
+        scopes: Path, tmp_path: Path, token: str) -> None:
+    async def go() -> None:
+        over = asyncio.Event()
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 1)
+        forker = await asyncio.create_subprocess_exec(sys.executable, "-c", FORKER, token)
+        await asyncio.sleep(0.05)  # well into its forking
+        await backend.take(9, forker.pid, lambda _: over.set())
+        await backend.stop(9, 1)
+        assert over.is_set()
+        await forker.wait()
+        await backend.close()
+
+    asyncio.run(go())
+    assert survivors(token) == []
+
+
+def test_a_scope_of_a_user_manager_backend_lives_in_the_system_manager(
+        scopes: Path, fake_systemd: Path, tmp_path: Path) -> None:
+    async def go() -> dict[str, Any]:
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 3, user_manager=True)
+        program = await asyncio.create_subprocess_exec("sleep", "60")
+        held = await backend.take(4, program.pid, lambda _: None)
+        await backend.stop(4, 3)
+        await program.wait()
+        await backend.close()
+        return held
+
+    held = asyncio.run(go())
+    assert held["user_manager"] is False
+    assert ["systemctl", "stop", held["unit"]] in calls(fake_systemd)  # not --user: no such unit
+
+
+def test_a_scope_is_adopted_at_once_and_its_end_is_seen(scopes: Path, fake_systemd: Path,
+                                                       tmp_path: Path) -> None:
+    async def go() -> None:
+        over = asyncio.Event()
+        program = await asyncio.create_subprocess_exec("sleep", "60")
+        before = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        held = await before.take(6, program.pid, lambda _: None)
+        await before.close()  # a crash: nothing stopped
+        again = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)  # after a restart
+        assert await again.adopt(6, json.loads(json.dumps(held)), lambda _: over.set())
+        program.kill()
+        await program.wait()
+        assert await ends(over, 30)
+        await again.close()
+
+    asyncio.run(go())
+    assert len([c for c in calls(fake_systemd) if "show" in c]) <= 1  # a scope has no main pid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a program as nobody")
+def test_a_scope_belongs_to_the_processs_real_user_not_the_owner_of_its_proc_files(
+        scopes: Path, tmp_path: Path) -> None:
+    async def go() -> dict[str, Any]:
+        # Real uid nobody, effective uid root (a set-uid helper of a game would be so):
+        # /proc/PID is root's.
+        program = await asyncio.create_subprocess_exec(
+            "setpriv", f"--ruid={NOBODY.pw_uid}", f"--rgid={NOBODY.pw_gid}", "--clear-groups",
+            sys.executable, "-c", "print(flush=True); import time; time.sleep(60)",
+            stdout=asyncio.subprocess.PIPE)
+        assert program.stdout is not None
+        await program.stdout.readline()
+        assert os.stat(f"/proc/{program.pid}").st_uid == 0
+        over = asyncio.Event()
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        held = await backend.take(2, program.pid, lambda _: over.set())
+        program.kill()
+        await program.wait()
+        assert await ends(over, 30)
+        await backend.close()
+        return held
+
+    assert asyncio.run(go())["user"] == "nobody"
+
+
+def test_scopes_nothing_claimed_are_swept_too(fake_systemd: Path, tmp_path: Path) -> None:
+    script(fake_systemd, [ACTIVE], list="shepherd-0123456789ab-session-7.scope loaded active "
+           "running x\nshepherd-0123456789ab-session-8.service loaded active running y")
+    swept = asyncio.run(SystemdBackend(tmp_path / "logs", "0123456789ab", 3).sweep(3))
+    assert sorted(swept) == [7, 8]
+    assert ["systemctl", "stop", "shepherd-0123456789ab-session-7.scope"] in calls(fake_systemd)

@@ -163,3 +163,16 @@ def test_dates_cross_a_daylight_saving_change_correctly() -> None:
     before = datetime(2026, 10, 24, 22, 0, tzinfo=PARIS)  # Saturday, summer time
     after = before.astimezone(UTC) + timedelta(hours=7)  # 7 real hours: 04:00 in winter time
     assert at_moment(after, before, PARIS) == "tomorrow at 04:00"
+
+
+def test_the_audit_view_says_when_a_program_was_started_outside_shepherd() -> None:
+    from shepherd.tui.words import event_summary
+
+    started = {"type": "session_started", "user": "alex", "entry": "minecraft",
+               "data": {"origin": "outside", "matched_by": "exe"}}
+    assert event_summary(started) == (
+        "alex started minecraft outside Shepherd: counted as a session")
+    stopped = {"type": "launch_denied", "user": "alex", "entry": "minecraft",
+               "data": {"origin": "outside", "reasons": [{"code": "locked"}]}}
+    assert event_summary(stopped).startswith(
+        "alex started minecraft outside Shepherd, and it was stopped: ")
