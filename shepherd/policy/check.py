@@ -434,7 +434,7 @@ _INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "fish", "env", "python",
                            "bwrap", "steam"})
 
 
-def _detect_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+def _detect_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """``detect`` rules that match more than the parent may think, or that two entries share."""
     problems = []
     seen: dict[tuple[str, str], str] = {}
