@@ -942,6 +942,15 @@ class Daemon:
             self._finish(session_id)
 
     def _tree_empty(self, session_id: int) -> None:
+        record = self.sessions.get(session_id)
+        if record is None:
+            return
+        if record.end_reason is None:
+            # Its deadline may have passed already, its SIGTERM sent by the deadline guard's
+            # thread but the guard's word not yet heard on the loop: then it expired (the
+            # books say so, the cooldown follows), it did not just exit.
+            now = self.now()
+            self._carry_out(self.engine.due(now), now)
         if session_id in self.sessions:
             self._finish(session_id)
 
