@@ -545,10 +545,10 @@ class Daemon:
         self._update_status()
         self._schedule()
 
-    def enforce_due(self, now: Instant) -> None:
-        """Run the timer now if it is due at ``now``: a request queued before its callback
-        neither waits in front of a stop nor describes a passed deadline as still running."""
-        if self._timer is not None and self._timer.when() <= now.mono:
+    def enforce_due(self, mono: float) -> None:
+        """Run the timer now if it is due at ``mono``, so that an answer computed at that
+        instant never describes a passed deadline as still running."""
+        if self._timer is not None and self._timer.when() <= mono:
             self._timer.cancel()
             self._tick()
 
@@ -1151,7 +1151,7 @@ class Daemon:
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
         now = self.now()
-        self.enforce_due(now)
+        self.enforce_due(now.mono)
         with self.engine.reading():
             return status.render(now, self.engine, self.policy, self.sessions,
                                  only=only, blocked=self.blocked(),

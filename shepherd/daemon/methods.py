@@ -222,7 +222,6 @@ class Methods:
         return Caller(str(context["name"]), context["role"] == "admin", context.get("child"))
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
-        self.daemon.enforce_due(self.daemon.now())  # a due stop goes before any answer
         context = connection.context
         if context.get("policy") is not self.daemon.policy:  # reloaded: who is who again
             role = self.identify(connection.peer)
