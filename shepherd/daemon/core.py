@@ -71,6 +71,7 @@ from shepherd.policy import Policy, check_policy_file
 from shepherd.store import (
     AuditFilter,
     AuditPage,
+    Checkpoint,
     SnapshotRow,
     Store,
     StoreError,
@@ -341,7 +342,7 @@ class Daemon:
                 snap.session_id, snap.process, self._tree_empty)
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
-                                      snap.fired)
+                                      snap.fired, snap.paused_s)
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
             if self.engine.recover(session, now, alive=alive, lease=lease):
                 account = self._account(snap.user)
@@ -483,8 +484,8 @@ class Daemon:
             if session_id not in self.sessions:
                 continue
             snap = self.engine.snapshot(session_id)
-            rows.append((session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
-                         snap.fired))
+            rows.append(Checkpoint(session_id, sorted(unwritten.parts.items()),
+                                   snap.charged_mono, day, snap.fired, snap.paused_s))
         self._unwritten.clear()
         if rows:
             self._keep(lambda store: store.checkpoint(now.wall, rows))
