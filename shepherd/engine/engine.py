@@ -215,6 +215,11 @@ class Engine:
         """The pause a session is in, with its cause and since when (None: billed)."""
         return self._session(session_id).pauses.shown()
 
+    def billing(self, session_id: int) -> bool:
+        """Is a session being charged now (running, neither paused nor held idle)?"""
+        s = self._sessions.get(session_id)
+        return s is not None and not s.pauses.paused and s.pauses.held is None
+
     def quota_day(self, now: Instant) -> date:
         return self.calendar.quota_day(now.wall)
 
