@@ -163,3 +163,16 @@ def test_dates_cross_a_daylight_saving_change_correctly() -> None:
     before = datetime(2026, 10, 24, 22, 0, tzinfo=PARIS)  # Saturday, summer time
     after = before.astimezone(UTC) + timedelta(hours=7)  # 7 real hours: 04:00 in winter time
     assert at_moment(after, before, PARIS) == "tomorrow at 04:00"
+
+
+def test_a_pause_says_why_and_since_when() -> None:
+    from shepherd.words import pause_clause, resumed_clause
+    now = datetime(2026, 11, 25, 16, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    zone = ZoneInfo("Europe/Paris")
+    assert pause_clause({"cause": "locked", "since": "2026-11-25T15:42:30+01:00"}, now,
+                        zone) == "paused since 15:42: the screen is locked"
+    assert pause_clause({"cause": "switched_away", "since": "2026-11-24T23:10:00+01:00"},
+                        now, zone) == ("paused since yesterday at 23:10: another account "
+                                       "has the screen")
+    assert resumed_clause("idle", 1200) == ("counted again after 20 minutes (nobody was "
+                                            "using the screen)")
