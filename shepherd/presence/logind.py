@@ -75,6 +75,7 @@ class LogindWatch:
         self._bus: MessageBus | None = None
         self._owner: str | None = None
         self._sessions: dict[str, SeatSession] = {}  # by object path
+        self._reading: dict[str, bool] = {}  # being read: path -> changed meanwhile
         self._reported: dict[str, Presence] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -130,7 +131,7 @@ class LogindWatch:
             [listed] = await self._call(LOGIND, MANAGER_PATH, MANAGER, "ListSessions")
             for _id, uid, _name, _seat, path in listed:
                 if int(uid) in self._names:
-                    session = await self._read(str(path))
+                    session = await self._read_fresh(str(path))
                     if session is not None:
                         self._sessions[str(path)] = session
         except LogindGone as exc:
@@ -142,6 +143,23 @@ class LogindWatch:
         for name in self._names.values():
             self._report(name)
         return True
+
+    async def _read_fresh(self, path: str) -> SeatSession | None:
+        """Read a session; again if it signalled a change while the answer was on its way
+        (a signal handled before the reading task resumes would otherwise be lost). None
+        when it is gone, or when another task reads it already (that one keeps it)."""
+        if path in self._reading:
+            self._reading[path] = True
+            return None
+        self._reading[path] = False
+        try:
+            while True:
+                session = await self._read(path)
+                if session is None or not self._reading[path]:
+                    return session
+                self._reading[path] = False
+        finally:
+            del self._reading[path]
 
     async def _read(self, path: str) -> SeatSession | None:
         """A session's properties; None when it is gone already."""
@@ -205,7 +223,9 @@ class LogindWatch:
             return  # not from logind: believed from nobody else
         if message.interface == PROPERTIES and message.member == "PropertiesChanged":
             interface, changed, invalidated = message.body
-            if interface == SESSION and message.path in self._sessions:
+            if interface == SESSION and message.path in self._reading:
+                self._reading[message.path] = True  # being read: read it once more
+            elif interface == SESSION and message.path in self._sessions:
                 self._changed(message.path, {k: v.value for k, v in changed.items()},
                               set(invalidated))
         elif message.interface == MANAGER and message.path == MANAGER_PATH:
@@ -233,7 +253,7 @@ class LogindWatch:
             self._spawn(self._added(path))
 
     async def _added(self, path: str) -> None:
-        session = await self._read(path)
+        session = await self._read_fresh(path)
         if session is None or session.uid not in self._names:
             return
         self._sessions[path] = session
