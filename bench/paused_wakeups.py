@@ -16,6 +16,7 @@ sleeps, in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +54,12 @@ def call(sock_path: Path, method: str, **params: object) -> dict[str, object]:
     if "error" in answer:
         raise RuntimeError(answer["error"])
     return dict(answer["result"])
+
+
+def drain(notify: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while True:
+            notify.recv(4096)
 
 
 def measure(pids: list[int], seconds: float) -> list[int]:
@@ -98,6 +106,8 @@ def main() -> None:
             notify.settimeout(30)
             while notify.recv(4096) != b"READY=1":
                 pass
+            notify.settimeout(None)  # read on, as systemd does (its queue must not fill)
+            threading.Thread(target=drain, args=(notify,), daemon=True).start()
             time.sleep(2)
             [idle, floor_idle] = measure([daemon.pid, floor.pid], args.seconds)
             call(sock_path, "launch", entry="game")
