@@ -254,3 +254,46 @@ def test_count_running_everywhere_needs_no_bus_and_says_nothing(daemon_factory: 
     daemon: DaemonProcess = daemon_factory(policy(GAME, 'stop_grace = "2s"\ncount = "running"'))
     assert daemon.call("status")["counting"]["presence_problem"] is None
     assert daemon.audit("presence_unavailable") == []
+
+
+def test_locking_and_unlocking_fast_bills_exactly_the_unlocked_time(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind) -> None:
+    # A clever child hammering the lock key: every pause and resume is accounted for,
+    # none is lost or doubled, and the session ends up billed again.
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus)
+    events = daemon.events()
+    began = time.monotonic()
+    sid = launch(daemon)
+    for _ in range(20):
+        logind.do("lock 1")
+        logind.do("unlock 1")
+    paused_s = 0.0
+    for _ in range(20):
+        assert events.next("session_paused")["cause"] == "locked"
+        paused_s += events.next("session_resumed")["paused_s"]
+    assert daemon.call("status")["sessions"][0]["paused"] is None
+    time.sleep(1)
+    daemon.call("stop", session_id=sid)
+    billed = time.monotonic() - began - paused_s
+    assert abs(used(daemon, "game") - billed) <= 1.0, (used(daemon, "game"), billed)
+    assert len(audited(daemon, "session_resumed", 20)) == 20
+
+
+def test_idles_shorter_than_idle_after_are_billed_however_many(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind) -> None:
+    logind.do(f"new 1 {UID}")  # idle_after long enough that no load makes one of them longer
+    daemon = daemon_factory(policy(GAME, 'stop_grace = "2s"\nidle_after = "10m"'),
+                            env=bus.env())
+    events = daemon.events()
+    began = time.monotonic()
+    sid = launch(daemon)
+    for _ in range(20):
+        logind.do("idle 1")
+        logind.do("input 1")
+    time.sleep(1)
+    daemon.call("stop", session_id=sid)
+    ran = time.monotonic() - began
+    assert abs(used(daemon, "game") - ran) <= 1.0, (used(daemon, "game"), ran)
+    assert events.next("session_ended")["session_id"] == sid
+    assert daemon.audit("session_paused") == []
