@@ -49,6 +49,7 @@ from shepherd.daemon.events import DaemonEvent, Discard, EventSink
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.detect.rules import Recognised
+from shepherd.daemon.presence import PresenceFeed
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
@@ -60,6 +61,8 @@ from shepherd.engine import (
     Resumed,
     SessionDue,
     SessionEnded,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
     SessionStarted,
     StoreUnavailable,
@@ -72,9 +75,11 @@ from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
+from shepherd.presence import Presence
 from shepherd.store import (
     AuditFilter,
     AuditPage,
+    Checkpoint,
     SnapshotRow,
     Store,
     StoreError,
@@ -225,6 +230,9 @@ class Daemon:
         self.guard: DeadlineGuard | None = None
         self.outside = OutsideWatch(self)
         self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
+                                     config.user_mode, config.child)
+        self._presence_reported: str | None = None  # the problem audited last
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -264,6 +272,7 @@ class Daemon:
                                              "supervision": self.membership.how,
                                              "outside_programs": watching})
         self._record_policy(now, self.config.policy_path)
+        await self.presence.follow(self.policy)  # after recovery: adopted sessions pause too
         interval = system.watchdog_interval()
         if interval:  # one wake-up serves both: the clock check pings the watchdog
             self._watchdog = True
@@ -386,7 +395,7 @@ class Daemon:
                 snap.session_id, snap.process, self._tree_empty)
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
-                                      snap.fired)
+                                      snap.fired, snap.paused_s)
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
             if self.engine.recover(session, now, alive=alive, lease=lease):
                 account = self._account(snap.user)
@@ -396,6 +405,7 @@ class Daemon:
                                                      "since_checkpoint_s": round(
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
+                self._announce_pause(snap.session_id, now)
                 continue
             closing.append((snap, session, lease, alive))
         await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
@@ -442,6 +452,7 @@ class Daemon:
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
         await self.backend.close()
+        await self.presence.close()
         reading = system.read_clocks()
         now = self.clock.trusted.instant(reading)
         self._audit(now, "service_stopped", {"pid": os.getpid()})
@@ -495,7 +506,8 @@ class Daemon:
             self._timer.cancel()
         now = self.now()
         moments = [self._last_clock_check + self.clock_check_s]
-        if self.sessions:
+        if any(self.engine.billing(sid) for sid in self.sessions):
+            # Paused sessions charge nothing: the minute's check settles them.
             moments.append(self._last_checkpoint + CHECKPOINT_S)
         wake = self.engine.next_wakeup(now)
         if wake is not None:
@@ -569,8 +581,8 @@ class Daemon:
             if session_id not in self.sessions:
                 continue
             snap = self.engine.snapshot(session_id)
-            rows.append((session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
-                         snap.fired))
+            rows.append(Checkpoint(session_id, sorted(unwritten.parts.items()),
+                                   snap.charged_mono, day, snap.fired, snap.paused_s))
         self._unwritten.clear()
         if rows:
             self._keep(lambda store: store.checkpoint(now.wall, rows))
@@ -633,6 +645,69 @@ class Daemon:
                 self._warn(event, now)
             elif isinstance(event, SessionDue):
                 self.stop_session_soon(event.session_id, event.reason)
+            elif isinstance(event, SessionPaused | SessionResumed):
+                self._paused_or_resumed(event, now)
+
+    def _paused_or_resumed(self, event: SessionPaused | SessionResumed, now: Instant) -> None:
+        data: dict[str, Any] = {"session_id": event.session_id, "cause": event.cause}
+        if isinstance(event, SessionPaused):
+            data["since"] = event.since.isoformat()
+        else:
+            data["paused_s"] = round(event.paused_s, 3)
+        self._audit(now, event.kind, data, user=event.user, entry=event.entry)
+        self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+
+    def _announce_pause(self, session_id: int, now: Instant) -> None:
+        """A session that started (or was adopted) while its child was away."""
+        pause = self.engine.pause_of(session_id)
+        record = self.sessions.get(session_id)
+        if pause is not None and record is not None:
+            self._paused_or_resumed(SessionPaused(session_id, record.user, record.entry,
+                                                  pause.cause, pause.since), now)
+
+    # -- the child's presence (rule 12) ------------------------------------------------
+    def child_presence(self, user: str, presence: Presence) -> None:
+        """What the child's screen says now: pause or resume the child's sessions."""
+        if self.policy.user(user) is None:
+            return
+        now = self.now()
+        if presence.cause is None:
+            events = self.engine.resume(user, now)
+        else:
+            since = now
+            if presence.idle_since_mono is not None:  # when the idle began, never later
+                since = now.at_mono(min(presence.idle_since_mono, now.mono))
+            events = self.engine.pause(user, presence.cause, since, now)
+        self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
+        self._carry_out(events, now)
+        self._changed()
+
+    def presence_problem(self, problem: str | None) -> None:
+        """The presence source is lost (or back): say so; meanwhile time is counted."""
+        if problem == self._presence_reported:
+            return
+        now = self.now()
+        if problem is not None:
+            self._audit(now, "presence_unavailable", {"problem": problem,
+                                                      "counting": "running"})
+            self._publish("presence_unavailable", {"problem": problem})
+        elif self._presence_reported is not None:
+            log.info("presence: logind can be seen again: counting active time")
+            self._publish("presence_available", {})
+        self._presence_reported = problem
+        self._update_status()
+
+    def _paused(self, session_id: int) -> bool:
+        try:
+            return self.engine.pause_of(session_id) is not None
+        except ActionRefused:
+            return False
+
+    def _woke(self) -> None:
+        """The machine woke from a suspend: look at every deadline now."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._tick()
 
     def _warn(self, warning: WarningIssued, now: Instant) -> None:
         # What the child reads, with the true time left (the codes stay beside it).
@@ -756,6 +831,7 @@ class Daemon:
         self._publish("session_started", {"session_id": session_id, "entry": entry_id, **data},
                       user=user)
         later = self.now()
+        self._announce_pause(session_id, later)
         self._carry_out(self.engine.due(later), later)
         self._schedule()
         self._update_status()
@@ -1124,6 +1200,7 @@ class Daemon:
         self._carry_out(events, now)
         self.outside.policy_changed()
         self._publish("policy_loaded", {"path": str(path)})
+        await self.presence.follow(self.policy)
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
         for warning in warnings:
@@ -1158,7 +1235,8 @@ class Daemon:
                                  user_mode=self.config.user_mode,
                                  store_ok=self.writer.available and self.loaded,
                                  clock_jump_pending=self.clock.pending_jump is not None,
-                                 rejected_reload=self.rejected_reload)
+                                 rejected_reload=self.rejected_reload,
+                                 presence_problem=self.presence.problem)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1215,10 +1293,14 @@ class Daemon:
     def _update_status(self) -> None:
         if not self._ready:
             return
-        running = ", ".join(f"{r.user}:{r.entry}" for r in self.sessions.values()) or "idle"
+        running = ", ".join(f"{r.user}:{r.entry}"
+                            + (" (paused)" if self._paused(sid) else "")
+                            for sid, r in self.sessions.items()) or "idle"
         down = not (self.writer.available and self.loaded)
+        blind = self.presence.problem
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
                          + (" — STORE UNAVAILABLE, launches denied" if down else "")
+                         + (f" — no logind ({blind}): counting running time" if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
 

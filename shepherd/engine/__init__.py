@@ -23,6 +23,8 @@ from shepherd.engine.events import (
     SessionDue,
     SessionEnded,
     SessionExtended,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
     SessionStarted,
     StoreUnavailable,
@@ -31,6 +33,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.pauses import Pause
 
 __all__ = [
     "ActionRefused",
@@ -48,6 +51,7 @@ __all__ = [
     "Locked",
     "NotAllowedForUser",
     "OutsideWindow",
+    "Pause",
     "QuotaCalendar",
     "QuotaExhausted",
     "Reason",
@@ -55,6 +59,8 @@ __all__ = [
     "SessionDue",
     "SessionEnded",
     "SessionExtended",
+    "SessionPaused",
+    "SessionResumed",
     "SessionSnapshot",
     "SessionStarted",
     "StoreUnavailable",

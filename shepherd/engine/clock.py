@@ -36,6 +36,10 @@ class Instant:
             raise ValueError("Instant.wall must carry a time zone")
         object.__setattr__(self, "wall", self.wall.astimezone(UTC))
 
+    def at_mono(self, mono: float) -> Instant:
+        """Another monotonic reading of the same run, placed on the wall clock from this one."""
+        return Instant(self.wall - timedelta(seconds=self.mono - mono), mono)
+
 
 @dataclass(frozen=True)
 class ClockReading:

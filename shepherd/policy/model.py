@@ -163,9 +163,16 @@ DEFAULT_WARNINGS = (
 )
 
 
+Count = Literal["running", "active"]
+"""What a session is billed for: every second its program runs, or only while the
+child is really there (the screen unlocked, in use, and the active one on its seat)."""
+
+
 class Supervisor(_Model):
     admin_group: NonEmptyText = "shepherd-admin"
     day_starts_at: Annotated[ClockTime, AfterValidator(_not_midnight_end)] = 0
+    count: Count = "active"
+    idle_after: Duration = 300  # idle this long = not in use (the idle is then not billed)
     stop_grace: Duration = 10
     audit_retention: Duration = 400 * 86_400
     on_restart: Literal["adopt", "stop"] = "adopt"
@@ -286,6 +293,7 @@ class Entry(_Model):
     windows: tuple[Window, ...] = ()
     warnings: tuple[TimeWarning, ...] | None = None
     detect: Detect | None = None
+    count: Count | None = None  # None: the supervisor's
 
     @property
     def title(self) -> str:
@@ -335,6 +343,10 @@ class Policy(_Model):
         if known is not None:
             return known
         return tuple(g for g in self.groups if entry_id in g.entries)
+
+    def counts_active(self, entry: Entry) -> bool:
+        """Is this entry billed only while the child is there (``count = "active"``)?"""
+        return (entry.count or self.supervisor.count) == "active"
 
     def warnings_for(self, entry: Entry) -> tuple[TimeWarning, ...]:
         """An entry's own ``warnings`` replace the defaults; ``warnings = []`` means none."""

@@ -22,7 +22,14 @@ from shepherd.store.connection import (
 )
 from shepherd.store.files import Recovery
 from shepherd.store.schema import SCHEMA_VERSION
-from shepherd.store.store import LEASE_S, Accounting, SnapshotRow, Store, TimeRequest
+from shepherd.store.store import (
+    LEASE_S,
+    Accounting,
+    Checkpoint,
+    SnapshotRow,
+    Store,
+    TimeRequest,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -32,6 +39,7 @@ __all__ = [
     "AuditEvent",
     "AuditFilter",
     "AuditPage",
+    "Checkpoint",
     "Database",
     "Recovery",
     "SnapshotRow",

@@ -86,6 +86,11 @@ def clock_time(when: str | None) -> str:
 
 # -- states and refusals (the shared renderer) ------------------------------------
 
+def paused(pause: dict[str, Any], now: datetime) -> str:
+    """"paused since 15:42: the screen is locked"."""
+    return shared.pause_clause(pause, now, _ZONE)
+
+
 def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
     """"Minecraft can't start: its time for today is used up (back tomorrow at 04:00)"."""
     return shared.refusal_sentence(label, items, now, _ZONE)
@@ -157,6 +162,14 @@ def event_summary(event: dict[str, Any]) -> str:
         if isinstance(seconds, int | float) and seconds < 0:
             return f"{duration(-seconds)} of {target} was taken back from {user}"
         return f"{user} got {duration(seconds)} more of {target}"
+    if kind == "session_paused":
+        return f"{user}'s {entry} paused: {shared.cause_words(str(data.get('cause')))}"
+    if kind == "session_resumed":
+        return (f"{user}'s {entry} "
+                f"{shared.resumed_clause(str(data.get('cause')), data.get('paused_s') or 0)}")
+    if kind == "presence_unavailable":
+        return (f"Shepherd cannot see whether the children are at the screen "
+                f"({data.get('problem')}): all running time counts")
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":

@@ -225,7 +225,7 @@ def test_a_deleted_store_is_noticed_and_recreated_with_everything(far_daemon_fac
     recovered = run.events.next("store_recovered", timeout=10)
     assert "deleted" in recovered["problem"]
     assert (d.state / "shepherd.db").exists()
-    types = read_store(d, audit_types)
+    types = [t for t in read_store(d, audit_types) if t != "presence_unavailable"]  # no logind
     assert types[:3] == ["service_started", "policy_loaded", "session_started"]
     time.sleep(1.0)
     ran = run.stop()

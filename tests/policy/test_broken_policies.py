@@ -45,7 +45,15 @@ CASES: list[tuple[str, str, list[str]]] = [
       '(expected "00:00" to "23:59")']),
     ("unknown_supervisor_key", USERS + '[supervisor]\ngrace = "5s"\n',
      ["9: supervisor.grace: unknown key 'grace' (expected one of: admin_group, day_starts_at, "
-      "stop_grace, audit_retention, on_restart, default_warnings)"]),
+      "count, idle_after, stop_grace, audit_retention, on_restart, default_warnings)"]),
+    ("count_misspelled", USERS + '[supervisor]\ncount = "activ"\n',
+     ["9: supervisor.count: got 'activ' (expected 'running' or 'active')"]),
+    ("idle_after_not_a_duration", USERS + '[supervisor]\nidle_after = "soon"\n',
+     ["9: supervisor.idle_after: got 'soon' (expected a duration like \"90s\", \"45m\", "
+      '"1h30m", "2d" or a whole number of seconds)']),
+    ("entry_count_misspelled", USERS + '\n[[entries]]\nid = "radio"\ncommand = ["a"]\n'
+     'count = "always"\n',
+     ["12: entries[0].count: got 'always' (expected 'running' or 'active')"]),
     ("warning_without_before", USERS + '[supervisor]\ndefault_warnings = [\n'
      '  { message = "hi" },\n]\n',
      ["10: supervisor.default_warnings[0].before: missing (this key is required)"]),

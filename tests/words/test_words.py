@@ -176,3 +176,16 @@ def test_the_audit_view_says_when_a_program_was_started_outside_shepherd() -> No
                "data": {"origin": "outside", "reasons": [{"code": "locked"}]}}
     assert event_summary(stopped).startswith(
         "alex started minecraft outside Shepherd, and it was stopped: ")
+
+
+def test_a_pause_says_why_and_since_when() -> None:
+    from shepherd.words import pause_clause, resumed_clause
+    now = datetime(2026, 11, 25, 16, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    zone = ZoneInfo("Europe/Paris")
+    assert pause_clause({"cause": "locked", "since": "2026-11-25T15:42:30+01:00"}, now,
+                        zone) == "paused since 15:42: the screen is locked"
+    assert pause_clause({"cause": "switched_away", "since": "2026-11-24T23:10:00+01:00"},
+                        now, zone) == ("paused since yesterday at 23:10: another account "
+                                       "has the screen")
+    assert resumed_clause("idle", 1200) == ("counted again after 20 minutes (nobody was "
+                                            "using the screen)")
