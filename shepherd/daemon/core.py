@@ -48,8 +48,8 @@ from shepherd.daemon.errors import (
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
-from shepherd.detect.rules import Recognised
 from shepherd.daemon.presence import PresenceFeed
+from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
