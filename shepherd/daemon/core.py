@@ -843,7 +843,7 @@ class Daemon:
                                             "origin": origin}, user=user)
             if origin == "shepherd" or self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label)
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is

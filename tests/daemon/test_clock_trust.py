@@ -13,6 +13,8 @@ import glob
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 from shepherd.daemon import system
 from shepherd.daemon.system import TimeSync, kernel_synchronized
 from shepherd.store import Store
-from tests.daemon.conftest import policy
+from tests.daemon.conftest import ROOT, policy
 
 
 class FailingLibc:
@@ -137,10 +139,16 @@ def test_a_jump_the_clock_is_put_back_from_is_no_longer_pending(
         pytest.skip("the system clock is synchronised here: a jump would be followed")
     offset = tmp_path / "wall-offset"
     offset.write_text("+0\n")
-    d = daemon_factory(policy(""), env={
-        "LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
-        "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1",
-        "WATCHDOG_USEC": "2000000"})  # a clock check every second, as under a short watchdog
+    faked = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
+             "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1"}
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { cooldown = "1h" }
+"""), env={**faked, "WATCHDOG_USEC": "2000000"})  # a clock check every second
+    d.call("launch", entry="game")
+    d.call("stop")
     assert not d.call("status")["clock_jump_pending"]
     offset.write_text("+1d\n")
     deadline = time.monotonic() + 30
@@ -148,6 +156,14 @@ def test_a_jump_the_clock_is_put_back_from_is_no_longer_pending(
         assert time.monotonic() < deadline, "the jump was not seen"
         time.sleep(0.2)
     assert d.call("health")["pending_clock_jump"]
+    # The child's terminal reads the same (wrong) clock: the rest ends in an hour by
+    # Shepherd's clock, which is what the refusal must say, not "yesterday at ...".
+    refused = subprocess.run(
+        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "launch", "game"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **faked})
+    assert refused.returncode == 3, refused.stderr
+    assert "rest until" in refused.stderr and "yesterday" not in refused.stderr, refused.stderr
     offset.write_text("+0\n")
     deadline = time.monotonic() + 30
     while d.call("status")["clock_jump_pending"]:
