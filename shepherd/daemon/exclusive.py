@@ -30,7 +30,7 @@ class CannotStart(Exception):
 
 
 def _holder(fd: int) -> str:
-    """'(pid N) ' of the daemon that wrote the lock file, when it says."""
+    """`` (pid N)`` of the daemon that wrote the lock file, when it says; else ``""``."""
     with contextlib.suppress(OSError, ValueError):
         pid = int(os.pread(fd, 32, 0).decode().strip())
         return f" (pid {pid})"
@@ -47,7 +47,7 @@ def _take(path: Path, what: str) -> int:
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise CannotStart(f"another Shepherd daemon{holder} is running on {what}; "
-                                 "stop it first, or give this one its own") from None
+                              "stop it first, or give this one its own") from None
         raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -85,8 +85,8 @@ class Exclusive:
                                   f"the socket {socket_path}"))
             if _answers(socket_path):
                 raise CannotStart(f"a program answers on the socket {socket_path} (a Shepherd "
-                                     "daemon of another version?); stop it first, or give this "
-                                     "one its own socket")
+                                  "daemon of another version?); stop it first, or give this "
+                                  "one its own socket")
             with contextlib.suppress(FileNotFoundError):
                 socket_path.unlink()  # left by a daemon that died: nobody answers on it
         except OSError as exc:
