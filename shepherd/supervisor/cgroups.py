@@ -169,6 +169,8 @@ class CgroupHome:
                     if attempt == PLACEMENT_TRIES - 1:
                         raise
             if not (instance / "cgroup.kill").exists():
+                _move(os.getpid(), start)  # back where we came from, the subtree removed
+                remove(instance)
                 raise CgroupUnavailable("the kernel has no cgroup.kill (Linux 5.14 or later)")
         except OSError as exc:
             if not populated(instance):
