@@ -8,6 +8,7 @@ import sys
 
 from shepherd.daemon.checks import policy_warnings
 from shepherd.daemon.core import Daemon, DaemonConfig
+from shepherd.daemon.exclusive import CannotStart
 from shepherd.daemon.service import serve
 from shepherd.ipc.server import socket_directory_problem
 from shepherd.policy import CheckResult, PolicyError, check_policy_file
@@ -35,5 +36,8 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO",
         asyncio.run(serve(config, result.policy))
     except StoreVersionError as exc:
         print(f"shepherd daemon: {exc}", file=sys.stderr)
+        return 1
+    except CannotStart as exc:
+        print(f"shepherd daemon: will not start: {exc}.", file=sys.stderr)
         return 1
     return 0

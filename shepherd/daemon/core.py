@@ -54,6 +54,7 @@ from shepherd.engine import (
     ActionRefused,
     ClockJump,
     ClockReading,
+    ClockRestored,
     Deadline,
     Engine,
     Instant,
@@ -153,7 +154,11 @@ class RunningSession:
 @dataclass
 class ClockState:
     trusted: TrustedClock
-    pending_jump: ClockJump | None = None  # not followed yet: waiting for `clock accept`
+
+    @property
+    def pending_jump(self) -> ClockJump | None:
+        """A jump not followed, while the system clock still disagrees (`clock accept`)."""
+        return self.trusted.pending
 
 
 @dataclass
@@ -342,7 +347,7 @@ class Daemon:
         anchor, anchor_wall = self.anchor.load()
         if anchor is not None:
             self.clock = ClockState(TrustedClock(anchor))
-            events: list[ClockJump | Resumed] = list(self.clock.trusted.observe(first))
+            events = list(self.clock.trusted.observe(first))
         else:
             known = [w for w in (stored, anchor_wall) if w is not None]
             self.clock = ClockState(TrustedClock(first, max(known) if known else None))
@@ -350,8 +355,6 @@ class Daemon:
         now = self.clock.trusted.instant(first)
         for jump in events:
             if isinstance(jump, ClockJump):
-                if not jump.followed:
-                    self.clock.pending_jump = jump
                 self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": True})
         return now
 
@@ -593,9 +596,7 @@ class Daemon:
             self._last_clock_check = reading.mono
         for event in self.clock.trusted.observe(reading):
             now = self.clock.trusted.instant(reading)
-            if isinstance(event, ClockJump):
-                if not event.followed:
-                    self.clock.pending_jump = event
+            if isinstance(event, ClockJump | ClockRestored):
                 self._audit(now, "clock_jump", self._jump_data(event))
                 self._publish("clock_jump", self._jump_data(event))
             elif isinstance(event, Resumed):
@@ -634,7 +635,10 @@ class Daemon:
         self._spawn(prune())
 
     @staticmethod
-    def _jump_data(jump: ClockJump) -> dict[str, Any]:
+    def _jump_data(jump: ClockJump | ClockRestored) -> dict[str, Any]:
+        if isinstance(jump, ClockRestored):
+            return {"system_wall": jump.system_wall.isoformat(), "skew_s": round(jump.skew_s, 1),
+                    "restored": True, "why": "the system clock agrees with Shepherd's again"}
         return {"system_wall": jump.system_wall.isoformat(),
                 "trusted_wall": jump.trusted_wall.isoformat(),
                 "skew_s": round(jump.skew_s, 1), "followed": jump.followed, "why": jump.why}
@@ -915,7 +919,7 @@ class Daemon:
                                             "origin": origin}, user=user)
             if origin == "shepherd" or self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label)
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
@@ -1042,6 +1046,7 @@ class Daemon:
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,
             "charged_s": round(ended.charged_s, 3),
+            "past_deadline_s": round(ended.past_deadline_s, 3),
             "cooldown_until": ended.cooldown_until.isoformat() if ended.cooldown_until
             else None}, user=record.user)
         self._schedule()
@@ -1053,8 +1058,8 @@ class Daemon:
         unwritten.add(ended.final_charge.parts)
         parts = sorted(unwritten.parts.items())
         written = self.writer.submit(lambda store: store.end_session(
-            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor),
-            keep=True)
+            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor,
+            audit_data={"past_deadline_s": round(ended.past_deadline_s, 3)}), keep=True)
         written.add_done_callback(_log_task_failure)
         return written
 
@@ -1213,7 +1218,6 @@ class Daemon:
         if self.clock.pending_jump is None:  # nothing to accept: nothing written
             return {"accepted": False, "trusted_wall": before.isoformat()}
         self.clock.trusted.accept(reading)
-        self.clock.pending_jump = None
         now = self.clock.trusted.instant(reading)
         self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
                                         "to": now.wall.isoformat(), "followed": True})

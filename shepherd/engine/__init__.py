@@ -5,7 +5,14 @@ socket or a process, and never reads a clock: time is a value passed in.
 """
 
 from shepherd.engine.calendar import QuotaCalendar, WindowState, open_intervals, window_state
-from shepherd.engine.clock import ClockJump, ClockReading, Instant, Resumed, TrustedClock
+from shepherd.engine.clock import (
+    ClockJump,
+    ClockReading,
+    ClockRestored,
+    Instant,
+    Resumed,
+    TrustedClock,
+)
 from shepherd.engine.engine import ActionRefused, Engine
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -41,6 +48,7 @@ __all__ = [
     "Availability",
     "ClockJump",
     "ClockReading",
+    "ClockRestored",
     "Cooldown",
     "Deadline",
     "Engine",

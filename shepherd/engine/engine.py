@@ -39,7 +39,9 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    charged. Usage of a day therefore never exceeds its quota plus grants, and
    over all days the use beyond a quota never exceeds the extensions of the
    sessions that count against it (a reload's minute of grace, and time that
-   ran unwatched during a crash, aside: rules 10 and 11).
+   ran unwatched during a crash, aside: rules 10 and 11). The time past the
+   deadline (a program that ignores the polite stop, for up to ``stop_grace``) is
+   kept apart and reported with the session's end (``past_deadline_s``).
 7. Warnings: each threshold fires once per session at ``deadline - before``.
    When several are due at once (a late launch, a deadline pulled in) only the
    most urgent fires. When the deadline moves later, thresholds that lie in the
@@ -149,6 +151,7 @@ class _Session:
     charged_wall: datetime
     extension_s: int = 0
     charged_total: float = 0.0
+    past_deadline: float = 0.0  # ran past its deadline (the stop's grace): never charged
     fired: set[int] = field(default_factory=set)
     last_deadline: float | None = None
     floor_mono: float | None = None  # reload grace: not before this
@@ -447,7 +450,7 @@ class Engine:
             until = self._start_cooldown(session.user, session.entry.id,
                                          session.entry.limits.cooldown, now)
         return SessionEnded(session_id, session.user, session.entry.id, reason,
-                            session.charged_total, final, until)
+                            session.charged_total, final, until, session.past_deadline)
 
     def due(self, now: Instant) -> list[Event]:
         """Idle pauses that begin, warnings to issue and sessions to stop at ``now``."""
@@ -690,6 +693,7 @@ class Engine:
         for target, seconds in piece.extension_used.items():
             s.extension_used[target] = s.extension_used.get(target, 0.0) + seconds
         s.charged_total += piece.allowed
+        s.past_deadline += piece.forfeited
         return UsageCharged(s.id, s.user, s.entry.id, piece.parts, piece.forfeited)
 
     def _start_cooldown(

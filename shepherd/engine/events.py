@@ -193,6 +193,7 @@ class SessionEnded(Event):
     charged_s: float
     final_charge: UsageCharged
     cooldown_until: datetime | None
+    past_deadline_s: float = 0.0  # how long it ran past its deadline, not charged
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,21 @@ units.
 
 A launch is answered only once the unit really runs: ``systemd-run`` waits for
 the start job (``Type=exec``: until the program was exec'd), then the unit is
-read until it is active with a main process, or failed, or gone; a unit still
-queued or activating is read again, within a bound. Every call to systemd is an
-asyncio subprocess: nothing blocks the event loop. The end of the main process
-(seen through a pidfd) is followed by a blocking ``systemctl stop``, which
-returns once systemd has stopped what was left in the unit; only then is the
-session over.
+read until it is active (with a main process, or a cgroup), or failed, or gone;
+a unit still queued or activating is read again, within a bound. Every call to
+systemd is an asyncio subprocess: nothing blocks the event loop.
+
+A session lasts as long as anything runs in its unit's cgroup, as with the
+direct backend: a launcher that starts the game and exits does not end it.
+The unit is started with ``ExitType=cgroup`` (systemd 250 or later), so systemd
+keeps it active until its cgroup is empty, and the backend watches that
+cgroup's ``cgroup.events`` (read access suffices, under
+``ProtectControlGroups=yes`` too) with inotify: ``populated 0`` ends the
+session, never polled. Where the unit's cgroup cannot be watched (no cgroup2
+mount, not found where systemd says) or systemd is older than 250, the backend
+follows the main process (a pidfd) instead: its end is followed by a blocking
+``systemctl stop``, which returns once systemd has stopped what was left in the
+unit; only then is the session over. The log says so.
 
 A program started outside Shepherd is held in a transient scope of the system
 manager (scopes take processes that already run): created with the first
@@ -93,10 +102,24 @@ def _scope(account: Account, user_manager: bool) -> list[str]:
     return ["--user", f"--machine={account.name}@.host"] if user_manager else []
 
 
+EXIT_TYPE_SINCE = 250  # the systemd version that knows ExitType=
+
+
+def systemd_version(text: str) -> int | None:
+    """The version number from ``systemctl --version`` (``systemd 252 (252.22-1)``)."""
+    words = text.split()
+    if len(words) >= 2 and words[0] == "systemd" and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
 def run_command(unit: str, command: Sequence[str], account: Account,
                 env: Mapping[str, str], log_path: Path, *, grace_s: int,
-                user_manager: bool) -> list[str]:
-    """The ``systemd-run`` command line that starts a session's unit (and waits for its start)."""
+                user_manager: bool, exit_type: bool = True) -> list[str]:
+    """The ``systemd-run`` command line that starts a session's unit (and waits for its start).
+
+    ``exit_type``: the unit lasts until its cgroup is empty (systemd 250 or later).
+    """
     args = ["systemd-run", "--quiet", "--collect", f"--unit={unit}",
             *_scope(account, user_manager)]
     if not user_manager:
@@ -104,6 +127,7 @@ def run_command(unit: str, command: Sequence[str], account: Account,
     args += [
         f"--working-directory={account.home}",
         "--property=Type=exec",
+        *(["--property=ExitType=cgroup"] if exit_type else []),
         "--property=KillMode=control-group",
         "--property=SendSIGKILL=yes",
         f"--property=TimeoutStopSec={grace_s}s",
@@ -122,7 +146,7 @@ def stop_command(unit: str, *, user_manager: bool, account: Account) -> list[str
 
 def show_command(unit: str, *, user_manager: bool, account: Account) -> list[str]:
     return ["systemctl", *_scope(account, user_manager), "show",
-            "--property=LoadState,ActiveState,SubState,MainPID,Result,Job", unit]
+            "--property=LoadState,ActiveState,SubState,MainPID,Result,Job,ControlGroup", unit]
 
 
 def list_command(instance_id: str, *, user_manager: bool, account: Account,
@@ -140,6 +164,7 @@ class UnitState:
     result: str
     load_state: str = "loaded"
     job: str = ""
+    control_group: str = ""  # as systemd names it: the path below the cgroup2 mount
 
     @property
     def phase(self) -> str:
@@ -148,8 +173,9 @@ class UnitState:
             return "gone"
         if self.active_state == "failed":
             return "failed"
-        if self.active_state in ("active", "reloading") and self.main_pid > 0:
-            return "running"
+        if self.active_state in ("active", "reloading") and (
+                self.main_pid > 0 or (self.control_group and not self.job)):
+            return "running"  # a main process, or (ExitType=cgroup) what it left in its group
         if self.active_state == "deactivating":
             return "stopping"
         if self.job or self.active_state in ("activating", "active", "reloading"):
@@ -167,7 +193,8 @@ class UnitState:
         pid = values.get("MainPID", "0")
         return cls(values.get("ActiveState", "inactive"), values.get("SubState", "dead"),
                    int(pid) if pid.isdigit() else 0, values.get("Result", ""),
-                   values.get("LoadState", "loaded"), values.get("Job", ""))
+                   values.get("LoadState", "loaded"), values.get("Job", ""),
+                   values.get("ControlGroup", ""))
 
 
 @dataclass
@@ -199,8 +226,13 @@ class SystemdBackend:
         self.settle_bound_s = settle_bound_s
         self.units: dict[int, Unit] = {}
         self.watcher = Inotify()
+        self.mount = cgroup2_mount()
+        self._exit_type: bool | None = None  # known at the first launch
 
     def start(self) -> Membership:
+        if self.mount is None:
+            log.error("no cgroup2 file system is mounted: a session under systemd will end "
+                      "when its main program exits, and what it left running is stopped")
         return Membership(f"systemd transient units (shepherd-{self.instance_id}-session-"
                           "*.service)", airtight=True)
 
@@ -240,8 +272,11 @@ class SystemdBackend:
                     env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
         name = unit_name(self.instance_id, session_id)
         self.logs.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._exit_type is None:
+            self._exit_type = await self._knows_exit_type()
         await self._run(run_command(name, command, account, env, self.logs.path(session_id),
-                                    grace_s=self.grace_s, user_manager=self.user_manager))
+                                    grace_s=self.grace_s, user_manager=self.user_manager,
+                                    exit_type=self._exit_type))
         state = await self.settle(name, account)
         if state.phase == "failed":
             raise OSError(f"the session's unit failed ({state.result or 'no result given'})")
@@ -253,6 +288,19 @@ class SystemdBackend:
         self.logs.follow(session_id)
         self._watch(unit, state)
         return self.describe(unit)
+
+    async def _knows_exit_type(self) -> bool:
+        """True unless systemd says it is older than 250 (said loudly once, then)."""
+        try:
+            version = systemd_version(await self._run(["systemctl", "--version"]))
+        except OSError:
+            version = None
+        if version is not None and version < EXIT_TYPE_SINCE:
+            log.error("systemd %d is older than %d (no ExitType=cgroup): a session will end "
+                      "when its main program exits, and what it left running is stopped",
+                      version, EXIT_TYPE_SINCE)
+            return False
+        return True
 
     def describe(self, unit: Unit) -> dict[str, Any]:
         described = {"backend": "systemd", "instance": self.instance_id, "unit": unit.name,
@@ -268,8 +316,21 @@ class SystemdBackend:
         return self.user_manager and not unit.scope
 
     def _watch(self, unit: Unit, state: UnitState) -> None:
-        """Follow the main process; a unit already over is reported once the caller recorded it."""
+        """Follow the unit's cgroup until it is empty, else its main process; a unit
+        already over is reported once the caller recorded it."""
         loop = asyncio.get_running_loop()
+        if state.running and state.control_group and self.mount is not None:
+            group = self.mount / state.control_group.lstrip("/")
+            try:
+                self.watcher.add(group / "cgroup.events", lambda: self._group_changed(unit))
+            except OSError as exc:  # never a session ended blind: follow the main process
+                log.error("cannot watch %s (%s): following the session's main process",
+                          group, exc.strerror or exc)
+            else:
+                unit.group = group
+                unit.main_pid = state.main_pid
+                self._group_changed(unit)  # emptied before the watch was in place
+                return
         if state.phase in ("running", "stopping") and state.main_pid:
             unit.main_pid = state.main_pid
             try:
@@ -299,6 +360,12 @@ class SystemdBackend:
         if not populated(group):  # emptied before the watch was in place
             self.watcher.remove(group / "cgroup.events")
             asyncio.get_running_loop().call_soon(self._main_exited, unit)
+
+    def _group_changed(self, unit: Unit) -> None:
+        """A service's cgroup changed: empty, the session is over (systemd collects it)."""
+        if unit.group is not None and not populated(unit.group):
+            self.watcher.remove(unit.group / "cgroup.events")
+            self._main_exited(unit)
 
     def _main_exited(self, unit: Unit) -> None:
         if unit.pidfd is not None:

@@ -187,6 +187,12 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "policy_loaded":
         return "the policy was loaded"
     if kind == "clock_jump":
+        if data.get("restored"):
+            return "the system clock was put back; it agrees with Shepherd's time again"
+        if data.get("accepted_by"):
+            return f"{data['accepted_by']} accepted the system clock"
+        if data.get("followed"):
+            return "the system clock jumped; Shepherd followed it (network-synchronised)"
         return "the system clock jumped; Shepherd keeps its own time until a parent accepts it"
     return kind.replace("_", " ")
 

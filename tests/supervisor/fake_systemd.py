@@ -13,7 +13,11 @@ With ``$FAKE_CGROUP`` (a real cgroup v2 directory) ``busctl`` does what systemd 
 with a scope: ``StartTransientUnit`` makes ``$FAKE_CGROUP/<scope>`` and moves the
 ``PIDs`` into it, ``AttachProcessesToUnit`` moves more (both fail, as systemd does,
 when a process is gone); ``systemctl show`` of a scope answers from that cgroup and
-``systemctl stop`` kills it (``cgroup.kill``) and returns once it is empty.
+``systemctl stop`` kills it (``cgroup.kill``) and returns once it is empty. A
+service gets ``$FAKE_CGROUP/<unit>`` too: its program is put there before it runs,
+``{cgroup}`` in answers is that group as ``ControlGroup=`` names it (below the
+cgroup2 mount), and ``stop`` kills the group like ``KillMode=control-group`` and
+removes it (``--collect``). ``version`` in the script: what ``--version`` says.
 """
 
 import contextlib
@@ -56,8 +60,17 @@ if tool == "systemd-run":
         print(script["run_fails"], file=sys.stderr)
         sys.exit(1)
     command = args[args.index("--") + 1:]
+    join = None
+    if cgroups is not None:
+        service = cgroups / next(a for a in args if a.startswith("--unit="))[len("--unit="):]
+        service.mkdir()
+        (state / "cgroup").write_text(str(service))
+
+        def join() -> None:  # in the child, before exec: like systemd's placement
+            (service / "cgroup.procs").write_text("0")
     program = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=join)
     (state / "pid").write_text(str(program.pid))
     sys.exit(0)
 
@@ -74,6 +87,10 @@ if tool == "busctl":
     if "AttachProcessesToUnit" in args and cgroups is not None:
         at = args.index("AttachProcessesToUnit")
         move(args[at + 2], args[at + 5:])
+    sys.exit(0)
+
+if "--version" in args:
+    print(script.get("version", "systemd 252 (252.22-1~deb12u1)\n+PAM +AUDIT"))
     sys.exit(0)
 
 unit = args[-1]
@@ -97,7 +114,22 @@ if "show" in args:
     count_file = state / "shown"
     count = int(count_file.read_text()) if count_file.exists() else 0
     count_file.write_text(str(count + 1))
-    print(answers[min(count, len(answers) - 1)].replace("{pid}", pid))
+    answer = answers[min(count, len(answers) - 1)].replace("{pid}", pid)
+    if (state / "cgroup").exists():
+        mount = next(line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                     if line.split()[2] == "cgroup2")
+        answer = answer.replace("{cgroup}", "/" + str(
+            Path((state / "cgroup").read_text()).relative_to(mount)))
+    print(answer)
+elif "stop" in args and (state / "cgroup").exists():
+    service = Path((state / "cgroup").read_text())
+    with contextlib.suppress(FileNotFoundError):
+        (service / "cgroup.kill").write_text("1")
+        for _ in range(1000):
+            if not populated(service):
+                break
+            time.sleep(0.01)
+        service.rmdir()
 elif "stop" in args:
     if pid != "0":
         with contextlib.suppress(ProcessLookupError):

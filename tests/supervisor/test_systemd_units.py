@@ -16,6 +16,7 @@ import pwd
 import shutil
 import stat
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,10 @@ from shepherd.supervisor.systemd import (
     scope_command,
     show_command,
     stop_command,
+    systemd_version,
     unit_name,
 )
+from tests.daemon.conftest import marked_processes
 from tests.supervisor.conftest import NO_CGROUP, survivors, token, wait_for
 
 __all__ = ["token"]
@@ -49,6 +52,7 @@ def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant
     assert args[:4] == ["systemd-run", "--quiet", "--collect", f"--unit={unit}"]
     assert "--no-block" not in args  # systemd-run waits for the start job
     assert "--property=Type=exec" in args  # ... which ends once the program was exec'd
+    assert "--property=ExitType=cgroup" in args  # active until its cgroup is empty
     assert "--uid=1001" in args and "--gid=1001" in args
     assert "--property=KillMode=control-group" in args
     assert "--property=TimeoutStopSec=10s" in args
@@ -80,6 +84,10 @@ def test_unit_state_is_parsed_from_systemctl_show() -> None:
     assert activating.phase == "starting"
     no_pid_yet = UnitState.parse("ActiveState=active\nSubState=running\nMainPID=0\n")
     assert no_pid_yet.phase == "starting"  # its exit could never be noticed
+    launcher_gone = UnitState.parse("ActiveState=active\nSubState=running\nMainPID=0\n"
+                                    "ControlGroup=/system.slice/x.service\n")
+    assert launcher_gone.phase == "running"  # ExitType=cgroup: what it left runs on, watched
+    assert launcher_gone.control_group == "/system.slice/x.service"
     stopping = UnitState.parse("ActiveState=deactivating\nSubState=stop-sigterm\nMainPID=0\n")
     assert stopping.running and stopping.phase == "stopping"
     failed = UnitState.parse("ActiveState=failed\nSubState=failed\nResult=exit-code\n")
@@ -372,3 +380,91 @@ def test_scopes_nothing_claimed_are_swept_too(fake_systemd: Path, tmp_path: Path
     swept = asyncio.run(SystemdBackend(tmp_path / "logs", "0123456789ab", 3).sweep(3))
     assert sorted(swept) == [7, 8]
     assert ["systemctl", "stop", "shepherd-0123456789ab-session-7.scope"] in calls(fake_systemd)
+
+
+# -- a session lasts until its unit's cgroup is empty (the direct backend's rule) ------------
+AFTER_LAUNCHER = ("LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=0\n"
+                  "Result=success\nControlGroup={cgroup}")  # ExitType=cgroup, main gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def _launch_a_launcher(fake: Path, tmp_path: Path, token: str,
+                             ended: list[int]) -> tuple[SystemdBackend, int]:
+    """A launcher that starts the game detached and exits at once; the game's pid."""
+    backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 2)
+    await backend.spawn(5, ["sh", "-c", f"setsid -f sleep 1000.{token}; exit 0"],
+                        Account.current(), {}, ended.append)
+    launcher = int((fake / "pid").read_text())
+    for _ in range(400):
+        game = [pid for pid in marked_processes(token) if pid != launcher]
+        if game and not _alive(launcher):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the launcher did not start the game and exit")
+    await asyncio.sleep(1.0)  # time for the backend to act on the launcher's exit
+    return backend, game[0]
+
+
+def test_a_launcher_that_starts_the_game_and_exits_does_not_end_the_session(
+        fake_systemd: Path, scopes: Path, tmp_path: Path, token: str) -> None:
+    script(fake_systemd, [ACTIVE + "\nControlGroup={cgroup}", AFTER_LAUNCHER])
+    ended: list[int] = []
+
+    async def go() -> tuple[list[int], bool]:
+        _, game = await _launch_a_launcher(fake_systemd, tmp_path, token, ended)
+        still = list(ended), _alive(game)
+        os.kill(game, 9)  # the game ends: the unit's cgroup is empty, so is the session
+        for _ in range(200):
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+        return still
+
+    (ended_early, game_alive) = asyncio.run(go())
+    assert ended_early == [] and game_alive  # the launcher's exit did not end it
+    assert ended == [5]
+    run = next(c for c in calls(fake_systemd) if c[0] == "systemd-run")
+    assert "--property=ExitType=cgroup" in run  # systemd keeps the unit while any process runs
+
+
+def test_a_stop_ends_the_game_a_launcher_left_behind(
+        fake_systemd: Path, scopes: Path, tmp_path: Path, token: str) -> None:
+    script(fake_systemd, [ACTIVE + "\nControlGroup={cgroup}", AFTER_LAUNCHER])
+    ended: list[int] = []
+
+    async def go() -> None:
+        backend, _ = await _launch_a_launcher(fake_systemd, tmp_path, token, ended)
+        assert ended == []
+        await backend.stop(5, 2)
+
+    asyncio.run(go())
+    assert ended == [5]
+    assert marked_processes(token) == []
+
+
+def test_a_systemd_older_than_250_gets_no_exit_type(fake_systemd: Path, tmp_path: Path) -> None:
+    """systemd 249 (Ubuntu 22.04) refuses an unknown property: every launch would fail."""
+    script(fake_systemd, [ACTIVE], version="systemd 249 (249.11-0ubuntu3.12)")
+    answer, ended = launch(fake_systemd, tmp_path)
+    assert answer["unit"].endswith("-session-5.service") and ended == [5]
+    run = next(c for c in calls(fake_systemd) if c[0] == "systemd-run")
+    assert not any("ExitType" in a for a in run)
+    assert systemd_version("systemd 257 (257.4-3)") == 257 and systemd_version("") is None
+
+
+def test_a_unit_cgroup_that_cannot_be_watched_falls_back_to_the_main_process(
+        fake_systemd: Path, tmp_path: Path) -> None:
+    """Never a session ended blind: a cgroup systemd names but that is not where we look
+    (another hierarchy, unreadable) is not taken for an empty one."""
+    script(fake_systemd, [ACTIVE + f"\nControlGroup=/absent-{uuid.uuid4().hex[:8]}.service"])
+    answer, ended = launch(fake_systemd, tmp_path)
+    # Still running 0.1 s after the launch, so the daemon's stop was needed to end it.
+    assert ["systemctl", "stop", answer["unit"]] in calls(fake_systemd)
+    assert ended == [5]
