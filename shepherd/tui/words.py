@@ -173,7 +173,8 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":
-        note = f": “{data['note']}”" if data.get("note") else ""
+        # The child's own words: shown as written, never read as markup.
+        note = f": “{escape(str(data['note']))}”" if data.get("note") else ""
         return f"{user} asks for {duration(seconds)} more of {entry}{note}"
     if kind == "request_answered":
         state = data.get("state") or ("approved" if data.get("approved") else "declined")

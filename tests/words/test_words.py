@@ -189,3 +189,27 @@ def test_a_pause_says_why_and_since_when() -> None:
                                        "has the screen")
     assert resumed_clause("idle", 1200) == ("counted again after 20 minutes (nobody was "
                                             "using the screen)")
+
+
+def test_a_childs_note_in_the_audit_view_is_shown_as_written() -> None:
+    from rich.text import Text
+
+    from shepherd.tui.words import event_summary
+
+    asked = {"type": "time_requested", "user": "alex", "entry": "minecraft",
+             "data": {"seconds": 600, "note": "please [/] thanks [b]"}}
+    shown = Text.from_markup(event_summary(asked))  # the audit view reads it as markup
+    assert shown.plain.endswith("“please [/] thanks [b]”")
+
+
+def test_the_tui_stylesheet_is_installed_with_the_package() -> None:
+    # `pip install .` (the README's install steps) installs package data only as listed.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    listed = data["tool"]["setuptools"]["package-data"]["shepherd"]
+    shipped = {p.relative_to(root / "shepherd").as_posix()
+               for p in (root / "shepherd").rglob("*") if p.suffix in {".tcss", ".toml"}}
+    assert shipped and all(any(Path(f).match(pattern) for pattern in listed) for f in shipped)
