@@ -108,8 +108,9 @@ limits = { max_run = "1s", cooldown = "1h" }
     assert abs((trusted - datetime.now(UTC) - timedelta(hours=2)).total_seconds()) < 60
     assert not status.get("clock_jump_pending")
     assert entry(status, "game")["used_today_s"] >= used
+    asked = time.monotonic() - began  # charged at least until the stop was asked ...
     d.call("stop")
-    ran = time.monotonic() - began
+    ran = time.monotonic() - began  # ... and never past its answer (a busy machine stops slowly)
     assert d.stop() == 0
     charged = sum(e["charged_s"] for e in d.audit("session_ended")
                   if e["session_id"] == game_session)
@@ -117,4 +118,4 @@ limits = { max_run = "1s", cooldown = "1h" }
            game_charged_s=round(charged, 2), game_ran_s=round(ran, 2), problems=len(problems))
     assert not problems, problems
     assert [j.get("accepted_by") for j in d.audit("clock_jump") if "accepted_by" in j] != []
-    assert ran - 1.5 <= charged <= ran + 1.0, (charged, ran)
+    assert asked - 1.5 <= charged <= ran + 1.0, (charged, asked, ran)
