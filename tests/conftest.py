@@ -1,12 +1,18 @@
-"""Fixtures shared by every test package: a real PostgreSQL server, started once."""
+"""Fixtures shared by every test package: a real PostgreSQL server, started once.
+
+Every test: no dependence on the machine's own logind. Daemons started by tests count
+running time unless a test gives them a bus of its own (tests/presence/bus.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.pgserver import PgServer, find_bindir
+
+os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/shepherd-tests-have-no-system-bus"
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -50,10 +50,15 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.guard import DeadlineGuard
+from shepherd.daemon.outside import OutsideWatch
+from shepherd.daemon.presence import PresenceFeed
+from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
     ClockReading,
+    ClockRestored,
     Deadline,
     Engine,
     Instant,
@@ -61,20 +66,25 @@ from shepherd.engine import (
     Resumed,
     SessionDue,
     SessionEnded,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
+    SessionStarted,
     StoreUnavailable,
     TrustedClock,
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason, SessionStarted
+from shepherd.engine.events import EndReason, Event, Reason
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
+from shepherd.presence import Presence
 from shepherd.store import (
     AuditFilter,
     AuditPage,
+    Checkpoint,
     HouseholdView,
     SnapshotRow,
     StateStore,
@@ -105,6 +115,7 @@ MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is n
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
+OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,11 @@ class RunningSession:
 @dataclass
 class ClockState:
     trusted: TrustedClock
-    pending_jump: ClockJump | None = None  # not followed yet: waiting for `clock accept`
+
+    @property
+    def pending_jump(self) -> ClockJump | None:
+        """A jump not followed, while the system clock still disagrees (`clock accept`)."""
+        return self.trusted.pending
 
 
 @dataclass
@@ -205,6 +220,11 @@ class Daemon:
                                       self)
         self.writer = StoreWriter(backend, self._wall_now, self._store_changed)
         self.loaded = False  # accounting read from the store; launches wait for it
+        # One load at a time, and none before start() has tried its own: the writer reports
+        # the store usable at its first open too, and two loads would each recover the
+        # crash snapshot (a session adopted twice, or closed as dead beside its own stop).
+        self._loading = False
+        self._start_tried = False
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
@@ -226,9 +246,18 @@ class Daemon:
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
         self._next_session_id = 1
+        # Sessions the engine holds whose launch is still being recorded: a stop it reports
+        # meanwhile waits here (reason, actor) until the session has its record.
+        self._launching: dict[int, tuple[EndReason, str] | None] = {}
         self._pruned_on: date | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
+        self.guard: DeadlineGuard | None = None
+        self.outside = OutsideWatch(self)
+        self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
+                                     config.user_mode, config.child)
+        self._presence_reported: str | None = None  # the problem audited last
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -243,23 +272,35 @@ class Daemon:
         """Open the store, load the books, recover sessions, arm the timers."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
+        loop = asyncio.get_running_loop()
+
+        def fired(session: int) -> None:
+            loop.call_soon_threadsafe(self._guard_fired, session)
+
+        self.guard = DeadlineGuard(self.backend.terminate_now, fired)
         first = system.read_clocks()
-        started = await self.writer.start()
+        usable = await self.writer.start()
+        self._start_tried = True
         if self.link is not None:
             self.link.start()  # hear the other machines
             self.link.replay()  # what the journal holds goes to the store before anything
-        if started:
+        if usable:
             await self._load(first)
         else:
             self._start_clock(first, None)
             log.error("the store is unavailable at start (%s): launches are denied until "
                       "it returns", self.writer.problem)
+        watching = self.outside.start()  # after recovery: adopted sessions hold their own
+        (log.warning if self.outside.polling else log.info)(
+            "programs started outside Shepherd: %s", watching)
         now = self.now()
         self._audit(now, "service_started", {"pid": os.getpid(),
                                              "user_mode": self.config.user_mode, "version": 1,
                                              "instance": self.instance_id,
-                                             "supervision": self.membership.how})
+                                             "supervision": self.membership.how,
+                                             "outside_programs": watching})
         self._record_policy(now, self.config.policy_path)
+        await self.presence.follow(self.policy)  # after recovery: adopted sessions pause too
         interval = system.watchdog_interval()
         if interval:  # one wake-up serves both: the clock check pings the watchdog
             self._watchdog = True
@@ -287,6 +328,15 @@ class Daemon:
         ``first``: the clock reading at start (the trusted clock starts from it); None
         when the store only came back later (the clock has long been running).
         """
+        if self.loaded or self._loading:
+            return
+        self._loading = True
+        try:
+            await self._read_books(first)
+        finally:
+            self._loading = False
+
+    async def _read_books(self, first: ClockReading | None) -> None:
         reading = first or system.read_clocks()
         since = self.history_start(Instant(reading.wall, reading.mono))
         link = self.link
@@ -331,7 +381,7 @@ class Daemon:
         anchor, anchor_wall = self.anchor.load()
         if anchor is not None:
             self.clock = ClockState(TrustedClock(anchor))
-            events: list[ClockJump | Resumed] = list(self.clock.trusted.observe(first))
+            events = list(self.clock.trusted.observe(first))
         else:
             known = [w for w in (stored, anchor_wall) if w is not None]
             self.clock = ClockState(TrustedClock(first, max(known) if known else None))
@@ -339,8 +389,6 @@ class Daemon:
         now = self.clock.trusted.instant(first)
         for jump in events:
             if isinstance(jump, ClockJump):
-                if not jump.followed:
-                    self.clock.pending_jump = jump
                 self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": True})
         return now
 
@@ -352,7 +400,6 @@ class Daemon:
         jump = self.clock.trusted.witness(reading, other, "the household's server")
         if jump is None:
             return
-        self.clock.pending_jump = None if jump.followed else jump
         now = self.clock.trusted.instant(reading)
         self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": at_start})
 
@@ -381,14 +428,22 @@ class Daemon:
                                            "entries": len(self.policy.entries)})
 
     async def _recover(self, now: Instant, snapshots: list[SnapshotRow]) -> None:
-        """Carry out the engine's recovery rules for each session of the crash snapshot."""
+        """Carry out the engine's recovery rules for each session of the crash snapshot.
+
+        A session not adopted is closed. In this boot its program ran on through the
+        crash: the child had it until it was stopped here or, gone already, until now,
+        when it was first seen gone (nobody saw it end sooner: charged in full, so a
+        crash never gives time). After a reboot it died with the machine: the lease
+        stands for the time since the last checkpoint.
+        """
         grace = float(self.policy.supervisor.stop_grace)
+        closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         for snap in snapshots:
             alive = snap.boot_id == self.boot_id and await self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
-                                      snap.fired)
+                                      snap.fired, snap.paused_s)
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
             if self.engine.recover(session, now, alive=alive, lease=lease):
                 account = self._account(snap.user)
@@ -398,26 +453,33 @@ class Daemon:
                                                      "since_checkpoint_s": round(
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
+                self._announce_pause(snap.session_id, now)
                 continue
-            stopped_at = None
-            if alive:
-                # It ran through the crash: the child had it until it was really stopped.
-                await self.backend.stop(snap.session_id, grace)
-                stopped_at = self.now()
-            ended = self.engine.end_recovered(session, now, stopped_at=stopped_at, lease=lease)
-            self._close_recovered(stopped_at or now, ended, alive)
-            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
-                        snap.session_id, snap.user, snap.entry,
-                        " (still running: stopped)" if alive else "", ended.charged_s)
+            closing.append((snap, session, lease, alive))
+        await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
+                               for snap, _, _, alive in closing if alive))
+        # What this instance left running that no record claimed (a crash between
+        # starting a program and recording where it runs) is stopped before the books close.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
+        stopped_at = self.now()
+        for snap, session, lease, alive in closing:
+            this_boot = snap.boot_id == self.boot_id
+            ended = self.engine.end_recovered(
+                session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
+            self._close_recovered(stopped_at if this_boot else now, ended, alive,
+                                  settle_lease=this_boot)
+            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
+                        snap.session_id, snap.user, snap.entry,
+                        " (still running: stopped)" if alive else "", ended.charged_s)
 
-    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> None:
-        """Into the store: charged up to the stop when it was alive (lease settled), else
-        as it stands (the lease stands in for the time since the last checkpoint)."""
-        self._end_record(at, ended, "shepherd", settle_lease=alive,
+    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
+                         settle_lease: bool) -> None:
+        """Into the store: charged up to ``at`` in this boot (lease settled), else as it
+        stands (the lease stands in for the time since the last checkpoint)."""
+        self._end_record(at, ended, "shepherd", settle_lease=settle_lease,
                          audit_data={"processes_alive": alive})
 
     def _account(self, user: str) -> Account:
@@ -427,12 +489,16 @@ class Daemon:
 
     async def shutdown(self) -> None:
         system.sd_notify("STOPPING=1")
+        if self.guard is not None:
+            self.guard.close()
+        self.outside.close()
         if self._timer is not None:
             self._timer.cancel()
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
         await self.backend.close()
+        await self.presence.close()
         reading = system.read_clocks()
         now = self.clock.trusted.instant(reading)
         self._audit(now, "service_stopped", {"pid": os.getpid()})
@@ -450,7 +516,7 @@ class Daemon:
     def _store_changed(self, state: StoreState) -> None:
         """The writer lost or regained the store (called on the loop)."""
         if state.available:
-            if not self.loaded:
+            if self._start_tried and not self.loaded and not self._loading:
                 self._spawn(self._load(None))
             elif self.link is not None:
                 self.link.refresh()  # what the others did meanwhile
@@ -511,13 +577,38 @@ class Daemon:
             self._timer.cancel()
         now = self.now()
         moments = [self._last_clock_check + self.clock_check_s]
-        if self.sessions:
+        if any(self.engine.billing(sid) for sid in self.sessions):
+            # Paused sessions charge nothing: the minute's check settles them.
             moments.append(self._last_checkpoint + CHECKPOINT_S)
         wake = self.engine.next_wakeup(now)
         if wake is not None:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
+        if self.guard is not None:
+            self.guard.keep(self._deadlines(now))
+
+    def _deadlines(self, now: Instant) -> dict[int, float]:
+        """Each running session's deadline (monotonic) that nothing is stopping yet."""
+        due: dict[int, float] = {}
+        known = set(self.engine.session_ids())
+        for session_id, record in self.sessions.items():
+            if record.stopping is None and session_id in known:
+                deadline = self.engine.deadline(session_id, now)
+                if deadline is not None:
+                    due[session_id] = deadline.mono
+        return due
+
+    def _guard_fired(self, session_id: int) -> None:
+        """The guard sent SIGTERM at the deadline: the stop, its books and SIGKILL follow."""
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        now = self.now()
+        self._carry_out(self.engine.due(now), now)
+        # A grant that arrived after the deadline had passed came too late: SIGTERM went.
+        self.stop_session_soon(session_id, "expired")
+        self._schedule()
 
     def _tick(self) -> None:
         self._timer = None
@@ -536,6 +627,13 @@ class Daemon:
             log.exception("error in the timer")
         self._update_status()
         self._schedule()
+
+    def enforce_due(self, mono: float) -> None:
+        """Run the timer now if it is due at ``mono``, so that an answer computed at that
+        instant never describes a passed deadline as still running."""
+        if self._timer is not None and self._timer.when() <= mono:
+            self._timer.cancel()
+            self._tick()
 
     def checkpoint(self, now: Instant) -> None:
         self._last_checkpoint = now.mono
@@ -556,22 +654,29 @@ class Daemon:
         for session_id in [sid for sid in self._unwritten if sid in self.sessions]:
             unwritten = self._unwritten.pop(session_id)
             snap = self.engine.snapshot(session_id)
-            rows.append((session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
-                         snap.fired))
+            rows.append(Checkpoint(session_id, sorted(unwritten.parts.items()),
+                                   snap.charged_mono, day, snap.fired, snap.paused_s))
         if not rows:
             return
         if self.link is not None:
-            self.link.checkpoint(now.wall, [
-                {"session": sid, "parts": [[d.isoformat(), sec] for d, sec in parts],
-                 "charged_mono": mono, "lease_day": lease.isoformat(), "fired": list(fired),
-                 "remaining_s": self._remaining(sid, now)}
-                for sid, parts, mono, lease, fired in rows])
+            self.link.checkpoint(now.wall, [self._journal_row(row, now) for row in rows])
         else:
             self._keep(lambda store: store.checkpoint(now.wall, rows))
 
-    def _remaining(self, session_id: int, now: Instant) -> float | None:
+    def _journal_row(self, row: Checkpoint, now: Instant) -> dict[str, Any]:
+        """A checkpoint row for the household's journal: with the session's time left and
+        its pause (rule 12), so the other machines count it as it is."""
+        session_id = row.session_id
         deadline = self.engine.deadline(session_id, now)
-        return None if deadline is None else round(max(deadline.remaining_s, 0.0), 3)
+        pause = self.engine.pause_of(session_id)
+        return {"session": session_id,
+                "parts": [[day.isoformat(), seconds] for day, seconds in row.parts],
+                "charged_mono": row.charged_mono, "lease_day": row.lease_day.isoformat(),
+                "fired": list(row.fired), "paused_s": row.paused_s,
+                "remaining_s": None if deadline is None
+                else round(max(deadline.remaining_s, 0.0), 3),
+                "pause": None if pause is None else {"cause": pause.cause,
+                                                     "since": pause.since.isoformat()}}
 
     def _check_clock(self, persist: bool) -> Instant:
         reading = system.read_clocks()
@@ -579,9 +684,7 @@ class Daemon:
             self._last_clock_check = reading.mono
         for event in self.clock.trusted.observe(reading):
             now = self.clock.trusted.instant(reading)
-            if isinstance(event, ClockJump):
-                if not event.followed:
-                    self.clock.pending_jump = event
+            if isinstance(event, ClockJump | ClockRestored):
                 self._audit(now, "clock_jump", self._jump_data(event))
                 self._publish("clock_jump", self._jump_data(event))
             elif isinstance(event, Resumed):
@@ -620,7 +723,10 @@ class Daemon:
         self._spawn(prune())
 
     @staticmethod
-    def _jump_data(jump: ClockJump) -> dict[str, Any]:
+    def _jump_data(jump: ClockJump | ClockRestored) -> dict[str, Any]:
+        if isinstance(jump, ClockRestored):
+            return {"system_wall": jump.system_wall.isoformat(), "skew_s": round(jump.skew_s, 1),
+                    "restored": True, "why": "the system clock agrees with Shepherd's again"}
         return {"system_wall": jump.system_wall.isoformat(),
                 "trusted_wall": jump.trusted_wall.isoformat(),
                 "skew_s": round(jump.skew_s, 1), "followed": jump.followed, "why": jump.why}
@@ -631,6 +737,74 @@ class Daemon:
                 self._warn(event, now)
             elif isinstance(event, SessionDue):
                 self.stop_session_soon(event.session_id, event.reason)
+            elif isinstance(event, SessionPaused | SessionResumed):
+                self._paused_or_resumed(event, now)
+
+    def _paused_or_resumed(self, event: SessionPaused | SessionResumed, now: Instant) -> None:
+        data: dict[str, Any] = {"session_id": event.session_id, "cause": event.cause}
+        if isinstance(event, SessionPaused):
+            data["since"] = event.since.isoformat()
+        else:
+            data["paused_s"] = round(event.paused_s, 3)
+        self._audit(now, event.kind, data, user=event.user, entry=event.entry)
+        self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+        if self.link is not None and event.session_id in self.sessions:
+            # The household hears it at once (a checkpoint of this session, its pause in
+            # it): the other machines stop or start counting it now, not at its next one.
+            self._unwritten.setdefault(event.session_id, Unwritten())
+            self._persist_charges(now, [])
+
+    def _announce_pause(self, session_id: int, now: Instant) -> None:
+        """A session that started (or was adopted) while its child was away."""
+        pause = self.engine.pause_of(session_id)
+        record = self.sessions.get(session_id)
+        if pause is not None and record is not None:
+            self._paused_or_resumed(SessionPaused(session_id, record.user, record.entry,
+                                                  pause.cause, pause.since), now)
+
+    # -- the child's presence (rule 12) ------------------------------------------------
+    def child_presence(self, user: str, presence: Presence) -> None:
+        """What the child's screen says now: pause or resume the child's sessions."""
+        if self.policy.user(user) is None:
+            return
+        now = self.now()
+        if presence.cause is None:
+            events = self.engine.resume(user, now)
+        else:
+            since = now
+            if presence.idle_since_mono is not None:  # when the idle began, never later
+                since = now.at_mono(min(presence.idle_since_mono, now.mono))
+            events = self.engine.pause(user, presence.cause, since, now)
+        self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
+        self._carry_out(events, now)
+        self._changed()
+
+    def presence_problem(self, problem: str | None) -> None:
+        """The presence source is lost (or back): say so; meanwhile time is counted."""
+        if problem == self._presence_reported:
+            return
+        now = self.now()
+        if problem is not None:
+            self._audit(now, "presence_unavailable", {"problem": problem,
+                                                      "counting": "running"})
+            self._publish("presence_unavailable", {"problem": problem})
+        elif self._presence_reported is not None:
+            log.info("presence: logind can be seen again: counting active time")
+            self._publish("presence_available", {})
+        self._presence_reported = problem
+        self._update_status()
+
+    def _paused(self, session_id: int) -> bool:
+        try:
+            return self.engine.pause_of(session_id) is not None
+        except ActionRefused:
+            return False
+
+    def _woke(self) -> None:
+        """The machine woke from a suspend: look at every deadline now."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._tick()
 
     def _warn(self, warning: WarningIssued, now: Instant) -> None:
         # What the child reads, with the true time left (the codes stay beside it).
@@ -641,8 +815,8 @@ class Daemon:
         if record is not None:
             entry = self.policy.entry(warning.entry)
             urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
-            system.notify_desktop(record.account, entry.title if entry else warning.entry,
-                                  data["text"], urgency)
+            self._desktop(record.user, record.account, entry.title if entry else warning.entry,
+                          data["text"], urgency)
 
     def _notify(self, user: str, title: str, body: str, urgency: str) -> None:
         """Best effort: a desktop notification in the child's session (never waited for)."""
@@ -650,7 +824,13 @@ class Daemon:
             account = self._account(user)
         except KeyError:
             return
-        system.notify_desktop(account, title, body, urgency)
+        self._desktop(user, account, title, body, urgency)
+
+    def _desktop(self, user: str, account: Account, title: str, body: str,
+                 urgency: str) -> None:
+        """``notify-send`` as the child, unless the child's agent shows it already."""
+        if not self.events.has_agent(user):
+            system.notify_desktop(account, title, body, urgency)
 
     # -- commands: sessions ----------------------------------------------------------
     def blocked(self) -> tuple[Reason, ...]:
@@ -663,15 +843,13 @@ class Daemon:
                      actor: str) -> Launched:
         """Decide, record, start; answered once the program really runs.
 
-        The decision is made inside the store transaction that records it (with a
-        household, the child's row locked and the household read afresh): the engine
-        reserves the session there, and any failure after that gives it back (at
-        its start instant, so nothing is charged), and the answer is an error.
+        A quick look first (every reason, without the store); then ``_open`` decides
+        and records in one store transaction, and starts the program. Any failure after
+        the decision gives the session back (at its start instant, so nothing is
+        charged), and the answer is an error.
         """
         now = self.now()
-        quick = self.engine.availability(user, entry_id, now, self.blocked())
-        if quick.reasons:  # no: said at once, every reason, without asking the store
-            self._refused(now, user, entry_id, quick.reasons, actor)
+        self._refuse_at_once(now, user, entry_id, actor)
         entry = self.policy.entry(entry_id)
         assert entry is not None
         failure = {"command": list(entry.command), "actor": actor}
@@ -684,42 +862,78 @@ class Daemon:
             self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
             raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+
+        async def spawn(session_id: int) -> dict[str, Any]:
+            marker = f"{self.instance_id}-{session_id}"
+            return await self.backend.spawn(session_id, entry.command, account,
+                                            session_environment(account, env, marker),
+                                            self._tree_empty)
+
+        def spawn_problem(exc: Exception) -> str:  # an OSError, or an argument the OS refuses
+            return (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
+                    else f"starting {entry.command[0]!r} failed: {exc}")
+
+        return await self._open(user, entry_id, account, spawn, spawn_problem, actor,
+                                {"command": list(entry.command), "origin": "shepherd"})
+
+    def _refuse_at_once(self, now: Instant, user: str, entry_id: str, actor: str,
+                        origin: str = "shepherd", data: Mapping[str, Any] | None = None) -> None:
+        """A start that anything refuses now is refused with every reason, before the store
+        is asked (which may be away: that is a reason too)."""
+        quick = self.engine.availability(user, entry_id, now, self.blocked())
+        if quick.reasons:
+            self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
+
+    async def _open(self, user: str, entry_id: str, account: Account,
+                    start: Callable[[int], Awaitable[dict[str, Any]]],
+                    problem: Callable[[Exception], str], actor: str,
+                    data: dict[str, Any]) -> Launched:
+        """Decide and record a session in one store transaction, start it (``start``: the
+        backend's spawn or take), and record that it runs; the one path of a launch and
+        of a program started outside.
+
+        The engine decides inside the transaction that records the session (``_decider``):
+        with a household, the child's row is locked and the household read afresh, so
+        two machines deciding for one child at once (a launch here, a program started
+        outside there) never both pass a limit.
+        """
+        origin = str(data.get("origin", "shepherd"))
+        entry = self.policy.entry(entry_id)
+        assert entry is not None
         decided: list[tuple[SessionStarted | LaunchDenied, Instant]] = []
         decide = self._decider(user, entry_id, decided)
-        since = self.history_start(now)
+        since = self.history_start(self.now())
         try:
             plan = await self.writer.submit(lambda store: store.launch(user, since, decide))
         except Exception as exc:  # the store cannot record it: nothing happens
-            if decided and isinstance(decided[0][0], SessionStarted):
-                self.engine.end_session(decided[0][0].session_id, decided[0][1],
-                                        "launch_failed")
-                self._unwritten.pop(decided[0][0].session_id, None)
-            problem = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
-            self._refused(self.now(), user, entry_id, (StoreUnavailable(problem),), actor)
-        if plan is None or not decided or not isinstance(decided[0][0], SessionStarted):
+            self._undecide(decided)
+            why = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
+            self._refused(self.now(), user, entry_id, (StoreUnavailable(why),), actor, origin,
+                          data)
+        if not decided or not isinstance(decided[0][0], SessionStarted) or plan is None:
+            self._undecide(decided)
             reasons = decided[0][0].reasons if decided and isinstance(
                 decided[0][0], LaunchDenied) else (
                 StoreUnavailable("the daemon did not decide in time"),)
-            self._refused(self.now(), user, entry_id, reasons, actor)
-        started, now = decided[0]
-        assert isinstance(started, SessionStarted)
-        session_id = started.session_id
-        deadline = started.deadline
-        data: dict[str, Any] = {"command": list(entry.command),
-                                "deadline": deadline.wall.isoformat() if deadline else None}
+            self._refused(self.now(), user, entry_id, reasons, actor, origin, data)
+        decision, now = decided[0]
+        assert isinstance(decision, SessionStarted)
+        session_id = decision.session_id
+        deadline = decision.deadline
+        data = {**data, "deadline": deadline.wall.isoformat() if deadline else None}
+        failure = {"command": data.get("command", []), "actor": actor}
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
-        marker = f"{self.instance_id}-{session_id}"
+        due = self._launching.pop(session_id, None)
+        if due is not None:  # its deadline passed while it was being recorded
+            self.stop_session_soon(session_id, *due)
         try:
-            process = await self.backend.spawn(session_id, entry.command, account,
-                                               session_environment(account, env, marker),
-                                               self._tree_empty)
-        except Exception as exc:  # OSError, or an argument the OS refuses (ValueError)
-            problem = (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
-                       else f"starting {entry.command[0]!r} failed: {exc}")
+            process = await start(session_id)
+        except Exception as exc:
+            said = problem(exc)
             self.sessions.pop(session_id, None)
-            await self._launch_failed(now, session_id, problem, failure)
-            raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+            await self._launch_failed(now, session_id, said, failure)
+            raise LaunchFailed(f"{entry.title} could not start: {said}") from None
         finally:
             assert record.started is not None
             record.started.set()
@@ -730,11 +944,20 @@ class Daemon:
         self._publish("session_started", {"session_id": session_id, "entry": entry_id, **data},
                       user=user)
         later = self.now()
+        self._announce_pause(session_id, later)
         self._carry_out(self.engine.due(later), later)
         self._schedule()
         self._update_status()
         await self._recorded(running)
-        return Launched(session_id, user, entry_id, entry.title, started.started_at, deadline)
+        return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
+
+    def _undecide(self, decided: list[tuple[SessionStarted | LaunchDenied, Instant]]) -> None:
+        """A session decided but never recorded: given back at its start (nothing charged)."""
+        if decided and isinstance(decided[0][0], SessionStarted):
+            session_id = decided[0][0].session_id
+            self._launching.pop(session_id, None)
+            self.engine.end_session(session_id, decided[0][1], "launch_failed")
+            self._unwritten.pop(session_id, None)
 
     def _decider(self, user: str, entry_id: str,
                  out: list[tuple[SessionStarted | LaunchDenied, Instant]]
@@ -758,6 +981,7 @@ class Daemon:
             if isinstance(decision, LaunchDenied):
                 return None
             self._next_session_id += 1
+            self._launching[session_id] = None  # a deadline meanwhile waits for the start
             deadline = decision.deadline
             return LaunchPlan(now.wall, session_id, user, entry_id, self.boot_id, now.mono,
                               self.engine.quota_day(now),
@@ -791,17 +1015,95 @@ class Daemon:
 
         return decide
 
+    async def take_outside(self, seen: Recognised) -> str:
+        """A program a child started without Shepherd, recognised as an entry's (SPEC §4).
+
+        Already in a session of its entry: nothing to do. A session of its entry runs
+        for that child: the process joins it (a second window is not a second
+        session). Else decided like a launch, on the same path (``_open``: in a
+        household, across the machines): allowed, it becomes a session of the
+        entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
+        at once and the child told why, in the words of a refused launch. A process
+        that cannot be held in a session is stopped too (fail closed). Answers what
+        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``.
+        """
+        user, entry_id = seen.user, seen.entry
+        held = self.backend.session_holding(seen.pid)
+        if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
+            return "held"
+        running = next((r for r in self.sessions.values() if r.user == user
+                        and r.entry == entry_id and r.stopping is None), None)
+        if running is not None:
+            if running.started is not None:
+                await running.started.wait()
+            if running.session_id in self.sessions and running.stopping is None:
+                try:
+                    await self.backend.take(running.session_id, seen.pid, self._tree_empty)
+                except OSError as exc:
+                    log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
+                             user, entry_id, running.session_id, exc)
+                    if _gone(seen.pid):
+                        return "gone"
+                    # The session ended meanwhile: decided afresh below, never left uncounted.
+                else:
+                    return "joined"
+        grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
+        try:
+            account = self._account(user)
+        except KeyError:  # the account went away while its process ran: nothing to hold
+            await self.backend.refuse(seen.pid, grace)
+            return "refused"
+        data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
+                "exe": seen.exe, "command": list(seen.argv)[:32]}
+        try:
+            self._refuse_at_once(self.now(), user, entry_id, user, "outside", data)
+            # Decided as a launch is, in the store's transaction (a household's other
+            # machines deciding for this child wait for it, and it for them).
+            await self._open(user, entry_id, account,
+                             lambda session_id: self.backend.take(session_id, seen.pid,
+                                                                  self._tree_empty),
+                             str, user, data)
+        except LaunchRefused:
+            await self.backend.refuse(seen.pid, grace)
+            return "refused"
+        except LaunchFailed as exc:
+            if not _gone(seen.pid):  # alive but not held: it may not run uncounted
+                log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
+                          user, entry_id, seen.pid, exc)
+                await self.backend.refuse(seen.pid, grace)
+                return "refused"
+            return "gone"
+        return "started"
+
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
-                 actor: str) -> NoReturn:
+                 actor: str, origin: str = "shepherd",
+                 data: Mapping[str, Any] | None = None) -> NoReturn:
         codes = [r.to_json() for r in reasons]
-        self._audit(now, "launch_denied", {"reasons": codes}, user=user, entry=entry_id,
-                    actor=actor)
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
         sentence = refusal_sentence(label, reasons, now.wall, self.zone)
-        if actor == user:  # the child asked, maybe from a menu launcher with no terminal
-            self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label)
+        extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
+        self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
+                    entry=entry_id, actor=actor)
+        if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
+            self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
+                                            "reasons": codes, "text": sentence,
+                                            "origin": origin}, user=user)
+            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+                self._notify(user, label, sentence, "normal")
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
+
+    def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
+        """A program started outside and refused again and again (a loop in a script) is
+        told once per ``OUTSIDE_TOLD_S`` on the desktop, not once per start (each is
+        audited, and sent to a listening agent, which shows one notification per entry)."""
+        last = self._told.get((user, entry_id))
+        if last is not None and 0 <= now.mono - last < OUTSIDE_TOLD_S:
+            return False
+        self._told = {key: at for key, at in self._told.items()
+                      if 0 <= now.mono - at < OUTSIDE_TOLD_S}
+        self._told[(user, entry_id)] = now.mono
+        return True
 
     async def _launch_failed(self, launched: Instant, session_id: int, problem: str,
                              data: dict[str, Any]) -> None:
@@ -866,10 +1168,17 @@ class Daemon:
     def stop_session_soon(self, session_id: int, reason: EndReason,
                           actor: str = "shepherd") -> None:
         record = self.sessions.get(session_id)
+        if record is None and self._launching.get(session_id, ()) is None:
+            self._launching[session_id] = (reason, actor)  # carried out once it is recorded
+            return
         if record is None or record.stopping is not None:
             return
         record.end_reason = reason
         record.actor = actor
+        if record.started is None or record.started.is_set():
+            # SIGTERM leaves now, in this callback: not after one more turn of the loop
+            # (under load, that turn may be many clients' answers long).
+            self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
 
     async def stop_session(self, session_id: int, reason: EndReason,
@@ -891,6 +1200,15 @@ class Daemon:
             self._finish(session_id)
 
     def _tree_empty(self, session_id: int) -> None:
+        record = self.sessions.get(session_id)
+        if record is None:
+            return
+        if record.end_reason is None:
+            # Its deadline may have passed already, its SIGTERM sent by the deadline guard's
+            # thread but the guard's word not yet heard on the loop: then it expired (the
+            # books say so, the cooldown follows), it did not just exit.
+            now = self.now()
+            self._carry_out(self.engine.due(now), now)
         if session_id in self.sessions:
             self._finish(session_id)
 
@@ -906,6 +1224,7 @@ class Daemon:
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,
             "charged_s": round(ended.charged_s, 3),
+            "past_deadline_s": round(ended.past_deadline_s, 3),
             "cooldown_until": ended.cooldown_until.isoformat() if ended.cooldown_until
             else None}, user=record.user)
         self._schedule()
@@ -915,7 +1234,8 @@ class Daemon:
                       actor: str) -> asyncio.Future[float]:
         unwritten = self._unwritten.pop(ended.session_id, Unwritten())
         unwritten.add(ended.final_charge.parts)
-        return self._end_record(now, ended, actor, parts=sorted(unwritten.parts.items()))
+        return self._end_record(now, ended, actor, parts=sorted(unwritten.parts.items()),
+                                audit_data={"past_deadline_s": round(ended.past_deadline_s, 3)})
 
     def _end_record(self, at: Instant, ended: SessionEnded, actor: str, *,
                     parts: list[tuple[date, float]] | None = None, settle_lease: bool = True,
@@ -1080,7 +1400,9 @@ class Daemon:
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
         self._carry_out(events, now)
+        self.outside.policy_changed()
         self._publish("policy_loaded", {"path": str(path)})
+        await self.presence.follow(self.policy)
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
         if household_moved:
@@ -1096,7 +1418,6 @@ class Daemon:
         if self.clock.pending_jump is None:  # nothing to accept: nothing written
             return {"accepted": False, "trusted_wall": before.isoformat()}
         self.clock.trusted.accept(reading)
-        self.clock.pending_jump = None
         now = self.clock.trusted.instant(reading)
         self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
                                         "to": now.wall.isoformat(), "followed": True})
@@ -1110,11 +1431,16 @@ class Daemon:
 
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
-        return status.render(self.now(), self.engine, self.policy, self.sessions,
-                             only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
-                             store_ok=self.writer.available and self.loaded,
-                             clock_jump_pending=self.clock.pending_jump is not None,
-                             rejected_reload=self.rejected_reload, machine=self.machine)
+        now = self.now()
+        self.enforce_due(now.mono)
+        with self.engine.reading():
+            return status.render(now, self.engine, self.policy, self.sessions,
+                                 only=only, blocked=self.blocked(),
+                                 user_mode=self.config.user_mode,
+                                 store_ok=self.writer.available and self.loaded,
+                                 clock_jump_pending=self.clock.pending_jump is not None,
+                                 rejected_reload=self.rejected_reload,
+                                 presence_problem=self.presence.problem, machine=self.machine)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1125,6 +1451,7 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
+            answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
             if self.machine is not None and self.link is not None:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
@@ -1174,10 +1501,14 @@ class Daemon:
     def _update_status(self) -> None:
         if not self._ready:
             return
-        running = ", ".join(f"{r.user}:{r.entry}" for r in self.sessions.values()) or "idle"
+        running = ", ".join(f"{r.user}:{r.entry}"
+                            + (" (paused)" if self._paused(sid) else "")
+                            for sid, r in self.sessions.items()) or "idle"
         down = not (self.writer.available and self.loaded)
+        blind = self.presence.problem
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
                          + (" — STORE UNAVAILABLE, launches denied" if down else "")
+                         + (f" — no logind ({blind}): counting running time" if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
 
@@ -1189,3 +1520,7 @@ def _log_task_failure(task: asyncio.Future[Any]) -> None:
         log.warning("not written: %s", task.exception())
     else:
         log.error("background task failed", exc_info=task.exception())
+
+
+def _gone(pid: int) -> bool:
+    return not os.path.exists(f"/proc/{pid}")

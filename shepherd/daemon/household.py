@@ -250,5 +250,5 @@ def to_household(view: HouseholdView, read_mono: float) -> Household:
         sessions.append(RemoteSession(row.machine, row.session_id, row.user, row.entry,
                                       row.started_at, seen,
                                       None if row.remaining_s is None
-                                      else seen + row.remaining_s))
+                                      else seen + row.remaining_s, row.pause))
     return Household(dict(view.usage), tuple(sessions))

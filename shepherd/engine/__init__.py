@@ -5,7 +5,14 @@ socket or a process, and never reads a clock: time is a value passed in.
 """
 
 from shepherd.engine.calendar import QuotaCalendar, WindowState, open_intervals, window_state
-from shepherd.engine.clock import ClockJump, ClockReading, Instant, Resumed, TrustedClock
+from shepherd.engine.clock import (
+    ClockJump,
+    ClockReading,
+    ClockRestored,
+    Instant,
+    Resumed,
+    TrustedClock,
+)
 from shepherd.engine.engine import ActionRefused, Engine
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -23,6 +30,8 @@ from shepherd.engine.events import (
     SessionDue,
     SessionEnded,
     SessionExtended,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
     SessionStarted,
     StoreUnavailable,
@@ -32,6 +41,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.household import Household, RemoteSession
+from shepherd.engine.pauses import Pause
 
 __all__ = [
     "ActionRefused",
@@ -39,6 +49,7 @@ __all__ = [
     "Availability",
     "ClockJump",
     "ClockReading",
+    "ClockRestored",
     "Cooldown",
     "Deadline",
     "Engine",
@@ -50,6 +61,7 @@ __all__ = [
     "Locked",
     "NotAllowedForUser",
     "OutsideWindow",
+    "Pause",
     "QuotaCalendar",
     "QuotaExhausted",
     "Reason",
@@ -58,6 +70,8 @@ __all__ = [
     "SessionDue",
     "SessionEnded",
     "SessionExtended",
+    "SessionPaused",
+    "SessionResumed",
     "SessionSnapshot",
     "SessionStarted",
     "StoreUnavailable",

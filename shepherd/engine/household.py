@@ -15,6 +15,13 @@ A remote session counts as running until ``ends_by_mono``, and its use since
 uncharged time does. So a machine that goes silent (a partition, a crash) is
 assumed to go on using its sessions to the deadline it last announced: nothing
 is given away by its silence.
+
+A remote session whose machine last said it was paused (its child away, rule 12)
+spends nothing and shares no quota while paused, as a local paused one; it still
+counts as running (``max_sessions``) until its machine says it ended. Its machine
+tells the household at once when it resumes. Silent while paused (a partition),
+it is believed paused: what it then spends is within what a partition can give
+away (each machine spending what was left when the link went down).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from shepherd.engine.clock import Instant
 
@@ -35,17 +43,29 @@ class RemoteSession:
     started_at: datetime
     seen_mono: float
     ends_by_mono: float | None
+    pause: Mapping[str, Any] | None = None  # paused at its last word: cause, since
+
+    @property
+    def paused(self) -> bool:
+        return self.pause is not None
 
     def running(self, now: Instant) -> bool:
-        return self.ends_by_mono is None or self.ends_by_mono > now.mono
+        return self.paused or self.ends_by_mono is None or self.ends_by_mono > now.mono
 
     def unseen_s(self, now: Instant) -> float:
         """Use since its last checkpoint, as this machine reckons it at ``now``."""
+        if self.paused:
+            return 0.0
         end = now.mono if self.ends_by_mono is None else min(now.mono, self.ends_by_mono)
         return max(end - self.seen_mono, 0.0)
 
     def remaining_s(self, now: Instant) -> float | None:
-        return None if self.ends_by_mono is None else max(self.ends_by_mono - now.mono, 0.0)
+        """Its time left; a paused one's stands still where its machine last said."""
+        if self.ends_by_mono is None:
+            return None
+        if self.paused:
+            return max(self.ends_by_mono - self.seen_mono, 0.0)
+        return max(self.ends_by_mono - now.mono, 0.0)
 
 
 @dataclass(frozen=True)

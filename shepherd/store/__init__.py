@@ -3,7 +3,9 @@
 Owns the schemas and their migrations, the hash-chained audit log, usage,
 cooldowns, grants, time requests, session history and the crash-recovery
 snapshot, behind one protocol (``protocol.StateStore``) that both backends
-implement. Must not make decisions: the engine decides, the store remembers.
+implement, and the one writer thread (``writer.StoreWriter``) through which a
+daemon writes, reads and heals its store off the event loop. Must not make
+decisions: the engine decides, the store remembers.
 """
 
 from shepherd.store.audit import (
@@ -22,6 +24,7 @@ from shepherd.store.connection import (
 from shepherd.store.files import Recovery
 from shepherd.store.protocol import (
     Accounting,
+    Checkpoint,
     HouseholdView,
     LaunchPlan,
     RemoteSessionRow,
@@ -41,6 +44,7 @@ __all__ = [
     "AuditEvent",
     "AuditFilter",
     "AuditPage",
+    "Checkpoint",
     "Database",
     "HouseholdView",
     "LaunchPlan",

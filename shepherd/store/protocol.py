@@ -16,13 +16,25 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shepherd.store.audit import AuditFilter, AuditPage, VerifyResult
 
 Parts = Sequence[tuple[date, float]]
-# (session, parts charged, monotonic reading charged up to, lease day, warnings fired)
-CheckpointRow = tuple[int, Parts, float, date, tuple[int, ...]]
+
+
+class Checkpoint(NamedTuple):
+    """One running session at a checkpoint: what it used since the last one, where it is."""
+
+    session_id: int
+    parts: Parts  # (quota day, seconds) charged since the last checkpoint
+    charged_mono: float  # the monotonic reading it is charged up to
+    lease_day: date  # where the second charged ahead goes
+    fired: tuple[int, ...]  # warning thresholds already issued
+    paused_s: float = 0.0  # its clock stood still this long so far (rule 12)
+
+
+CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in order
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class SnapshotRow:
     process: dict[str, Any]
     lease_day: date | None = None
     lease_s: float = 0.0
+    paused_s: float = 0.0  # time its clock stood still while its child was away
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ class RemoteSessionRow:
 
     ``age_s`` is how long ago (on the store server's clock) its machine last
     checkpointed it; ``remaining_s`` the time it had left then by its machine's
-    reckoning (None: no limit).
+    reckoning (None: no limit); ``pause``: its clock stood still then (why, since when).
     """
 
     machine: str
@@ -89,6 +102,7 @@ class RemoteSessionRow:
     started_at: datetime
     age_s: float
     remaining_s: float | None
+    pause: dict[str, Any] | None = None  # its clock stands still (rule 12): cause, since
 
 
 @dataclass(frozen=True)
@@ -188,7 +202,8 @@ class StateStore(Protocol):
                         audit_data: Mapping[str, Any]) -> None: ...
 
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
-                   remaining: Mapping[int, float | None] | None = None) -> None: ...
+                   remaining: Mapping[int, float | None] | None = None,
+                   paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None: ...
 
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None: ...

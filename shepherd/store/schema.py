@@ -141,6 +141,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants_signed RENAME TO grants;
     CREATE INDEX grants_day ON grants(day, user, target);
     """,
+    # 5: a running session's clock stands still while its child is away (locked,
+    # idle, switched away): the paused time so far, so an adopted session keeps it.
+    """
+    ALTER TABLE snapshot ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

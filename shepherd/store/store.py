@@ -24,6 +24,7 @@ from shepherd.store.connection import Database, StoreError
 from shepherd.store.files import Recovery
 from shepherd.store.protocol import (
     Accounting,
+    Checkpoint,
     CheckpointRow,
     HouseholdView,
     LaunchPlan,
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 1.0
 
-__all__ = ["LEASE_S", "Accounting", "SnapshotRow", "Store", "TimeRequest"]
+__all__ = ["LEASE_S", "Accounting", "Checkpoint", "SnapshotRow", "Store", "TimeRequest"]
 
 
 class Store:
@@ -130,12 +131,13 @@ class Store:
     def snapshots(self) -> list[SnapshotRow]:
         rows = self.db.conn.execute(
             "SELECT s.id, s.user, s.entry, s.started_at, p.boot_id, p.started_mono, "
-            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s "
-            "FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
+            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s, "
+            "p.paused_s FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
         return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
                             str(r[4]), float(r[5]), float(r[6]), int(r[7]),
                             tuple(json.loads(str(r[8]))), json.loads(str(r[9])),
-                            date.fromisoformat(str(r[10])) if r[10] else None, float(r[11]))
+                            date.fromisoformat(str(r[10])) if r[10] else None, float(r[11]),
+                            float(r[12]))
                 for r in rows]
 
     def usage_rows(self, since: date, until: date,
@@ -238,19 +240,22 @@ class Store:
                        user=str(user), entry=str(entry))
 
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
-                   remaining: Mapping[int, float | None] | None = None) -> None:
-        """For each (session, parts, charged_mono, lease_day, fired): settle, charge, lease."""
+                   remaining: Mapping[int, float | None] | None = None,
+                   paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:
+        """For each running session: settle its lease, charge its parts, lease again
+        (``remaining`` and ``paused`` are for a household's other machines: unused here)."""
         with self.db.write() as conn:
-            for session_id, parts, charged_mono, lease_day, fired in charges:
+            for row in charges:
+                session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)
                 user, entry = self._settle_lease(conn, session_id)
                 for day, seconds in parts:
                     self._add_use(conn, session_id, user, entry, day, seconds)
                 self._add_use(conn, session_id, user, entry, lease_day, LEASE_S)
                 conn.execute(
                     "UPDATE snapshot SET charged_mono = ?, lease_day = ?, lease_s = ?, "
-                    "fired = ?, checkpoint_at = ? WHERE session_id = ?",
+                    "fired = ?, paused_s = ?, checkpoint_at = ? WHERE session_id = ?",
                     (charged_mono, lease_day.isoformat(), LEASE_S, json.dumps(list(fired)),
-                     ts.isoformat(), session_id))
+                     paused_s, ts.isoformat(), session_id))
 
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None:

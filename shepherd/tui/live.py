@@ -47,6 +47,7 @@ class SessionLine:
     cause: str | None
     key: str = ""  # its row: the number, or "MACHINE:NUMBER" for another machine's
     elsewhere: str | None = None  # the household machine it runs on, when not this one
+    paused: str | None = None  # why its clock stands still, and since when
 
 
 @dataclass
@@ -142,7 +143,8 @@ class LiveState:
     def _entry_line(self, user: str, item: Json, mono: float) -> EntryLine:
         now = self.now(mono)
         session = self.session_of(user, item["id"])
-        ticking = self.elapsed(mono) if session is not None else 0.0
+        paused = session is not None and bool(session.get("paused"))
+        ticking = self.elapsed(mono) if session is not None and not paused else 0.0
         used = item["used_today_s"] + ticking
         total = item.get("quota_today_s")
         used_text = words.duration(used) + (f" of {words.duration(total)}" if total else "")
@@ -153,6 +155,10 @@ class LiveState:
             left_s = session["remaining_s"]
             left = "no limit" if left_s is None else words.countdown(left_s - ticking)
             detail = f"running, {left} left" if left_s is not None else "running, no limit"
+            if paused:  # its clock stands still while the child is away
+                detail = f"{words.paused(session['paused'], now)}, {left} left"
+                return EntryLine(user, item["id"], label, "running", "paused", detail, left,
+                                 used_text, fraction)
             return EntryLine(user, item["id"], label, "running", "running", detail, left,
                              used_text, fraction)
         until = words.parse_time(item.get("cooldown_until"))
@@ -185,6 +191,13 @@ class LiveState:
         if left is None:
             return SessionLine(session["id"], session["user"], session["entry"], label, None,
                                "no limit", 0.0, "no limit", None, key, elsewhere)
+        pause = session.get("paused")
+        if pause:  # the countdown stands still; it ends whenever the child is back
+            fraction = ran / (ran + left) if ran + left > 0 else 1.0
+            return SessionLine(session["id"], session["user"], session["entry"], label, left,
+                               words.countdown(left), fraction, "paused",
+                               session.get("deadline_cause"), key, elsewhere,
+                               words.paused(pause, now))
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
         ends = words.at_time(now + timedelta(seconds=left), now)
@@ -199,7 +212,8 @@ class LiveState:
             total = group.get("quota_today_s")
             if total is None:
                 continue
-            running = any(self.session_of(user, e) for e in group["entries"])
+            running = any((s := self.session_of(user, e)) and not s.get("paused")
+                          for e in group["entries"])
             used = group["used_today_s"] + (self.elapsed(mono) if running else 0.0)
             lines.append(f"{group['id']} {words.duration(used)} of {words.duration(total)}")
         return lines

@@ -9,6 +9,12 @@ their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
 the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
+from shepherd.words.presence import (
+    cause_words,
+    counting_sentence,
+    pause_clause,
+    resumed_clause,
+)
 from shepherd.words.refusals import (
     STATE_WORDS,
     join_clauses,
@@ -29,12 +35,16 @@ from shepherd.words.times import (
 __all__ = [
     "STATE_WORDS",
     "at_moment",
+    "cause_words",
     "clock_time",
+    "counting_sentence",
     "format_duration",
     "join_clauses",
+    "pause_clause",
     "reason_clause",
     "reasons_clause",
     "refusal_sentence",
+    "resumed_clause",
     "spoken_duration",
     "state_word",
     "until_moment",

@@ -15,7 +15,8 @@ What is the household's and what is a machine's:
 - sessions, their days and the crash snapshot carry the machine that runs them
   (session numbers are per machine); the snapshot's ``heartbeat`` is the
   server's clock at the last checkpoint and ``remaining_s`` the time the
-  session had left then, so other machines can count a silent one;
+  session had left then, so other machines can count a silent one; ``pause``
+  says its clock stands still (its child is away: rule 12), why and since when;
 - the audit log is one table of several hash chains (``chains``): one per
   machine, and one per imported SQLite log (kept in SQLite's own formula);
 - ``children`` holds one row per child that a launch locks (``FOR UPDATE``), so
@@ -182,6 +183,14 @@ MIGRATIONS: tuple[str, ...] = (
         head_hash TEXT NOT NULL,
         copied_at TEXT NOT NULL
     );
+    """,
+    # 2: a running session's clock stands still while its child is away (rule 12):
+    # the paused time so far, so an adopted session keeps it (as SQLite's migration 5),
+    # and its pause now (JSON: cause and since; NULL: counted), so other machines count
+    # no unseen use for it and show it paused.
+    """
+    ALTER TABLE snapshot ADD COLUMN paused_s DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE snapshot ADD COLUMN pause TEXT;
     """,
 )
 

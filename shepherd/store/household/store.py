@@ -36,6 +36,7 @@ from shepherd.store.household.connect import connect, migrate
 from shepherd.store.household.schema import MACHINE_LOCK
 from shepherd.store.protocol import (
     Accounting,
+    Checkpoint,
     CheckpointRow,
     HouseholdView,
     LaunchPlan,
@@ -203,10 +204,11 @@ class PgStore:
             (since, self.machine)).fetchall()}
         sessions = tuple(
             RemoteSessionRow(str(m), int(i), str(u), str(e), datetime.fromisoformat(str(st)),
-                             max(float(age), 0.0), None if rem is None else float(rem))
-            for m, i, u, e, st, age, rem in conn.execute(
+                             max(float(age), 0.0), None if rem is None else float(rem),
+                             None if pause is None else dict(json.loads(str(pause))))
+            for m, i, u, e, st, age, rem, pause in conn.execute(
                 "SELECT s.machine, s.id, s.child, s.entry, s.started_at, "
-                "extract(epoch FROM clock_timestamp() - p.heartbeat), p.remaining_s "
+                "extract(epoch FROM clock_timestamp() - p.heartbeat), p.remaining_s, p.pause "
                 "FROM sessions s JOIN snapshot p ON p.machine = s.machine "
                 "AND p.session_id = s.id WHERE s.machine <> %s ORDER BY s.machine, s.id",
                 (self.machine,)).fetchall())
@@ -222,13 +224,14 @@ class PgStore:
     def snapshots(self) -> list[SnapshotRow]:
         rows = self.conn.execute(
             "SELECT s.id, s.child, s.entry, s.started_at, p.boot_id, p.started_mono, "
-            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s "
-            "FROM snapshot p JOIN sessions s ON s.machine = p.machine AND s.id = p.session_id "
-            "WHERE p.machine = %s ORDER BY s.id", (self.machine,)).fetchall()
+            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s, "
+            "p.paused_s FROM snapshot p JOIN sessions s ON s.machine = p.machine "
+            "AND s.id = p.session_id WHERE p.machine = %s ORDER BY s.id",
+            (self.machine,)).fetchall()
         return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
                             str(r[4]), float(r[5]), float(r[6]), int(r[7]),
                             tuple(json.loads(str(r[8]))), json.loads(str(r[9])), r[10],
-                            float(r[11]))
+                            float(r[11]), float(r[12]))
                 for r in rows]
 
     def usage_rows(self, since: date, until: date,
@@ -346,10 +349,14 @@ class PgStore:
                        user=user, entry=entry)
 
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
-                   remaining: Mapping[int, float | None] | None = None) -> None:
+                   remaining: Mapping[int, float | None] | None = None,
+                   paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:
+        """For each running session: settle its lease, charge its parts, lease again, and
+        tell the household its time left (``remaining``) and whether it stands still."""
         with self._tx() as conn:
             users = set()
-            for session_id, parts, charged_mono, lease_day, fired in charges:
+            for row in charges:
+                session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)
                 user, entry = self._settle_lease(conn, session_id)
                 users.add(user)
                 for day, seconds in parts:
@@ -358,9 +365,11 @@ class PgStore:
                 left = (remaining or {}).get(session_id)
                 conn.execute(
                     "UPDATE snapshot SET charged_mono = %s, lease_day = %s, lease_s = %s, "
-                    "fired = %s, checkpoint_at = %s, heartbeat = clock_timestamp(), "
-                    "remaining_s = %s WHERE machine = %s AND session_id = %s",
-                    (charged_mono, lease_day, LEASE_S, json.dumps(list(fired)), ts.isoformat(),
+                    "fired = %s, paused_s = %s, pause = %s, checkpoint_at = %s, "
+                    "heartbeat = clock_timestamp(), remaining_s = %s "
+                    "WHERE machine = %s AND session_id = %s",
+                    (charged_mono, lease_day, LEASE_S, json.dumps(list(fired)), paused_s,
+                     _json_or_null((paused or {}).get(session_id)), ts.isoformat(),
                      left, self.machine, session_id))
             if users:
                 self.notify(conn, "checkpoint")
@@ -444,17 +453,20 @@ class PgStore:
         if record["kind"] == "checkpoint":
             rows: list[CheckpointRow] = []
             remaining: dict[int, float | None] = {}
+            paused: dict[int, Mapping[str, Any] | None] = {}
             for row in record["rows"]:
                 sid = int(row["session"])
                 if not self._running(sid):
                     log.warning("journal: session %d has ended here already; its %s is "
                                 "not charged twice", sid, row["parts"])
                     continue
-                rows.append((sid, [(date.fromisoformat(d), float(s)) for d, s in row["parts"]],
-                             float(row["charged_mono"]), date.fromisoformat(row["lease_day"]),
-                             tuple(row["fired"])))
+                rows.append(Checkpoint(
+                    sid, [(date.fromisoformat(d), float(s)) for d, s in row["parts"]],
+                    float(row["charged_mono"]), date.fromisoformat(row["lease_day"]),
+                    tuple(row["fired"]), float(row.get("paused_s", 0.0))))
                 remaining[sid] = row.get("remaining_s")
-            self.checkpoint(ts, rows, remaining=remaining)
+                paused[sid] = row.get("pause")
+            self.checkpoint(ts, rows, remaining=remaining, paused=paused)
         elif record["kind"] == "end":
             sid = int(record["session"])
             if not self._running(sid):
@@ -572,3 +584,7 @@ class PgStore:
     def backup(self, target: Path) -> VerifyResult:
         raise StoreError("a household store is backed up on its server, with pg_dump "
                          "(see the README); `store backup` copies a machine's SQLite file")
+
+
+def _json_or_null(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value), separators=(",", ":"))
