@@ -38,6 +38,10 @@ class EventStream:
         assert json.loads(self.file.readline())["result"] == {"subscribed": True}
 
     def next(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        return self.next_of((kind,), timeout)
+
+    def next_of(self, kinds: tuple[str, ...], timeout: float = 15.0) -> dict[str, Any]:
+        """The next event of any of ``kinds`` (its ``type`` says which)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
@@ -45,9 +49,9 @@ class EventStream:
             if not line:
                 break
             message = json.loads(line)
-            if message.get("params", {}).get("type") == kind:
+            if message.get("params", {}).get("type") in kinds:
                 return dict(message["params"])
-        raise AssertionError(f"no {kind} event within {timeout}s")
+        raise AssertionError(f"no {' or '.join(kinds)} event within {timeout}s")
 
     def close(self) -> None:
         self.file.close()
@@ -263,16 +267,19 @@ machine = "{machine}"
 def household(daemon_factory: Any, pg_server: Any, pg_url: str, tmp_path: Path) -> Any:
     """``make(entries, users=...)``: two user-mode daemons, "laptop" and "desktop", each
     with its own state dir, sharing a fresh household database through a libpq
-    service file (as a household's README setup does). ``make.url`` is the database."""
+    service file (as a household's README setup does). ``make.url`` is the database;
+    ``envs`` adds environment variables to one machine's daemon."""
     service = pg_server.service_file(tmp_path / "pg_service.conf", "shepherd", pg_url)
     dbname = pg_url.split("///", 1)[1].split("?", 1)[0]
     env = {"PGSERVICEFILE": str(service)}
 
     def make(entries: str, users: str = "", machines: tuple[str, ...] = ("laptop", "desktop"),
-             supervisor: str = 'stop_grace = "2s"') -> list[DaemonProcess]:
+             supervisor: str = 'stop_grace = "2s"',
+             envs: dict[str, dict[str, str]] | None = None) -> list[DaemonProcess]:
         return [daemon_factory(household_policy(entries, m, users=users,
                                                 supervisor=supervisor).replace("{db}", dbname),
-                               env=env, name=m) for m in machines]
+                               env={**env, **(envs or {}).get(m, {})}, name=m)
+                for m in machines]
 
     make.url = pg_url  # type: ignore[attr-defined]
     make.env = env  # type: ignore[attr-defined]
