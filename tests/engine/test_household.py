@@ -1,4 +1,4 @@
-"""Rule 12: the other machines of a household, as values (their use, their sessions)."""
+"""Rule 13: the other machines of a household, as values (their use, their sessions)."""
 
 from __future__ import annotations
 
@@ -37,10 +37,12 @@ TWO = USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2')
 
 
 def remote(clock: FakeClock, entry: str = "celeste", *, user: str = "alex", age: float = 0.0,
-           left: float | None = None, machine: str = "desktop", sid: int = 1) -> RemoteSession:
+           left: float | None = None, machine: str = "desktop", sid: int = 1,
+           paused: bool = False) -> RemoteSession:
     seen = clock.mono - age
+    pause = {"cause": "locked", "since": clock.wall.isoformat()} if paused else None
     return RemoteSession(machine, sid, user, entry, clock.wall, seen,
-                         None if left is None else seen + left)
+                         None if left is None else seen + left, pause)
 
 
 def test_other_machines_use_counts_on_the_entry_and_its_groups() -> None:
@@ -106,3 +108,25 @@ def test_a_silent_session_without_a_deadline_keeps_counting() -> None:
     denial = e.launch("alex", "minecraft", clock.now, 1)
     assert isinstance(denial, LaunchDenied)
     assert any(isinstance(r, GroupQuotaExhausted) for r in denial.reasons)
+
+
+def test_a_session_paused_elsewhere_spends_nothing_and_shares_nothing_but_still_runs() -> None:
+    e = engine(GAMES, TWO)
+    clock = FakeClock(local(25, 16))
+    assert isinstance(e.launch("alex", "minecraft", clock.now, 1), SessionStarted)
+    e.set_household(Household(sessions=(remote(clock, "celeste", age=60, left=300, sid=9,
+                                               paused=True),)))
+    clock.advance(600)  # paused all along (rule 12): none of it is used, its time left stands
+    assert e.used("alex", ("celeste",), DAY, clock.now) == 0.0
+    [there] = e.household.running("alex", clock.now)
+    assert there.remaining_s(clock.now) == pytest.approx(300)
+    mine = e.deadline(1, clock.now)  # the group's 30 minutes are not shared with it
+    assert mine is not None and mine.remaining_s == pytest.approx(1800 - 600)
+    denial = e.launch("alex", "celeste", clock.now, 2)  # the same entry: still running there
+    assert isinstance(denial, LaunchDenied)
+    assert denial.reasons == (AlreadyRunning((9,), 2, True),)
+    # Its machine says it is back: shared again, and its use since counted.
+    e.set_household(Household(sessions=(remote(clock, "celeste", left=300),)))
+    clock.advance(60)
+    shared = e.deadline(1, clock.now)
+    assert shared is not None and shared.remaining_s == pytest.approx((1800 - 660 - 60) / 2)

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shepherd.store import LaunchPlan, StoreVersionError
-from shepherd.store.household.schema import SCHEMA_VERSION
+from shepherd.store import Checkpoint, LaunchPlan, StoreVersionError
+from shepherd.store.household.schema import MIGRATIONS, SCHEMA_VERSION
 from shepherd.store.household.store import PgStore
 from shepherd.store.journal import Journal
 from tests.store.conftest import DAY, T0
@@ -114,6 +114,53 @@ def test_journal_records_are_applied_once_however_often_replayed(
     assert laptop.apply_journal(records) == 4  # all again: nothing
     assert desktop.household(DAY).usage == {("alex", "game", DAY): 32.5}
     assert desktop.household(DAY).sessions == ()
+
+
+def test_a_pause_reaches_the_other_machines_and_the_paused_time_survives_a_restart(
+        pair: tuple[PgStore, PgStore], pg_url: str, tmp_path: Path) -> None:
+    laptop, desktop = pair
+    laptop.start_session(T0, 1, "alex", "game", boot_id="b", started_mono=0.0, lease_day=DAY,
+                         process={}, audit_data={}, remaining_s=300.0)
+    pause = {"cause": "locked", "since": T0.isoformat()}
+    journal = Journal(tmp_path / "journal")
+    journal.append({"kind": "checkpoint", "ts": T0.isoformat(), "rows": [
+        {"session": 1, "parts": [[DAY.isoformat(), 10.0]], "charged_mono": 10.0,
+         "lease_day": DAY.isoformat(), "fired": [], "paused_s": 4.5, "remaining_s": 290.0,
+         "pause": pause}]}, sync=True)
+    laptop.apply_journal(journal.pending())
+    (remote,) = desktop.household(DAY).sessions
+    assert (remote.pause, remote.remaining_s) == (pause, 290.0)
+    laptop.close()
+    again = PgStore.open(pg_url, "laptop")
+    try:
+        [snap] = again.snapshots()
+        assert (snap.charged_mono, snap.paused_s) == (10.0, 4.5)
+        again.checkpoint(T0, [Checkpoint(1, [], 11.0, DAY, (), 4.5)], remaining={1: 289.0})
+        (remote,) = desktop.household(DAY).sessions
+        assert (remote.pause, remote.remaining_s) == (None, 289.0)  # back: counted again
+    finally:
+        again.close()
+
+
+def test_a_household_store_from_before_pauses_migrates_its_snapshot(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE shepherd_schema (version INTEGER NOT NULL)")
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO shepherd_schema VALUES (1)")
+        conn.execute("INSERT INTO sessions (machine, id, child, entry, started_at) "
+                     "VALUES ('laptop', 3, 'alex', 'game', %s)", (T0.isoformat(),))
+        conn.execute("INSERT INTO snapshot (machine, session_id, boot_id, started_mono, "
+                     "charged_mono, checkpoint_at) VALUES ('laptop', 3, 'b', 10.0, 70.0, %s)",
+                     (T0.isoformat(),))
+    laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
+    try:
+        [snap] = laptop.snapshots()
+        assert (snap.session_id, snap.charged_mono, snap.paused_s) == (3, 70.0, 0.0)
+        (remote,) = desktop.household(DAY).sessions
+        assert remote.session_id == 3 and remote.pause is None
+    finally:
+        laptop.close()
+        desktop.close()
 
 
 def test_every_machines_chain_verifies_and_tampering_names_the_machine(
