@@ -219,10 +219,20 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
     if not copied.anything:
         print(f"{source} is already in the household store as {machine!r}: nothing to copy")
         return EXIT_OK
-    print(f"copied {source} into the household store as {machine!r}: "
-          f"{copied.audit} audit rows, {copied.usage} days of usage, {copied.sessions} "
-          f"sessions, {copied.grants} grants, {copied.requests} time requests (audited)")
+    counts = ", ".join(_counted(n, what) for n, what in (
+        (copied.audit, "audit row"), (copied.usage, "day of use"),
+        (copied.sessions, "session"), (copied.grants, "grant"),
+        (copied.requests, "time request")))
+    print(f"copied {source} into the household store as {machine!r}: {counts} (audited)")
     return EXIT_OK
+
+
+def _counted(amount: int, what: str) -> str:
+    """"1 session", "2 sessions", "3 days of use"."""
+    if amount == 1:
+        return f"1 {what}"
+    head, _, tail = what.partition(" of ")
+    return f"{amount} {head}s" + (f" of {tail}" if tail else "")
 
 
 def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
