@@ -115,6 +115,10 @@ class DaemonConfig:
     socket_path: Path
     user_mode: bool
     child: str | None = None  # user mode: the child the invoking user plays
+    # "direct": session cgroups under the daemon's own (delegated) cgroup; "systemd":
+    # transient units of the system manager; "auto": systemd in system mode when
+    # systemd runs, else direct.
+    backend: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,8 @@ class Daemon:
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
         self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id)
-        if not config.user_mode and systemd_available():
+        if config.backend == "systemd" or (
+                config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
                                           policy.supervisor.stop_grace)
         self.clock_check_s = CLOCK_CHECK_S
