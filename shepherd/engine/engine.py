@@ -10,7 +10,8 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    ``day_starts_at`` on its date, or later: the first of a time the clocks repeat,
    the jump over one they skip (calendar.py). It lasts until the next one starts,
    so through any daylight-saving change days neither overlap nor go back, and
-   every second belongs to exactly one.
+   every second belongs to exactly one. A quota week is seven quota days, the
+   first on ``week_starts_on``.
 3. A session's use is the monotonic time between its checkpoints. Each piece is
    placed on the wall clock starting at the previous checkpoint (after a suspend
    the use happened before the machine slept), or ending at this one when the
@@ -21,25 +22,30 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 4. A launch is allowed only when no limit forbids it; a denial lists every reason
    that holds, and only those: unknown entry, not allowed for the user, user
    locked, already running (the same entry, or ``max_sessions`` reached), outside
-   its windows (with the next opening), entry or group quota used up (with when
-   it resets), cooldown (with its end). A launch that would have under a second
-   is denied naming the limit that binds: a window about to close, or a group
-   quota whose last seconds are shared with the user's running sessions.
-5. A session's deadline is the earliest of: start + ``max_run`` + extensions;
-   for the entry's quota and each of its groups' quotas, the moment that quota
-   runs out if used from now on; the end of the current window. A quota runs out
-   when each day's quota left (plus grants) is spent, a group's shared among the
-   user's running sessions that spend it, and then what is left of the session's
-   extension (rule 9); quota runs are followed across day boundaries, the new
-   day's quota applying from the boundary. Deadlines are recomputed whenever
-   asked, so grants, extensions, reloads and new days move them at once.
-6. Time past a deadline is never charged: a charge is capped at the deadline as
-   it stood when the charged piece began. The sessions of one checkpoint ran side
-   by side, so each piece is measured against the state before any of them is
-   charged. Usage of a day therefore never exceeds its quota plus grants, and
-   over all days the use beyond a quota never exceeds the extensions of the
-   sessions that count against it (a reload's minute of grace, and time that
-   ran unwatched during a crash, aside: rules 10 and 11).
+   its windows (with the next opening), entry or group quota used up (the day's or
+   the week's, whichever leaves less, with when it resets), cooldown (with its
+   end). A launch that would have under a second is denied naming the limit that
+   binds: a window about to close, or a group quota whose last seconds are shared
+   with the user's running sessions.
+5. A session's deadline is the earliest of: start + ``max_run`` + extensions; for
+   the entry's quota and each of its groups' quotas, the moment that quota runs
+   out if used from now on; the end of the current window. What a quota leaves on
+   a day is the smaller of what its daily quota and its weekly quota leave, each
+   with grants (allowance.py): a launch must fit both. A quota runs out when each
+   day's quota left is spent, a group's shared among the user's running sessions
+   that spend it, and then what is left of the session's extension (rule 9); quota
+   runs are followed across day boundaries, the new day's quota applying from the
+   boundary, and a day the session would run through counting against the week
+   when the days after it are weighed. Deadlines are recomputed whenever asked, so
+   grants, extensions, reloads and new days move them at once.
+6. Time past a deadline is never charged: a charge is capped at the deadline as it
+   stood when the charged piece began. The sessions of one checkpoint ran side by
+   side, so each piece is measured against the state before any of them is
+   charged. Usage of a day therefore never exceeds its quota plus grants, nor a
+   week's its quota plus what its grants count for, and over all days (and all
+   weeks) the use beyond a quota never exceeds the extensions of the sessions that
+   count against it (a reload's minute of grace, and time that ran unwatched
+   during a crash, aside: rules 10 and 11).
 7. Warnings: each threshold fires once per session at ``deadline - before``.
    When several are due at once (a late launch, a deadline pulled in) only the
    most urgent fires. When the deadline moves later, thresholds that lie in the
@@ -51,13 +57,16 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    rest is left over from it).
 9. Admin actions: grants add to, take back from (never below what was used) or
    set a day's allowance (quota plus grants) for an entry or group
-   (``grants.py``). An extension
-   is extra time for one session, given once whatever quota days it spans: it
-   adds to that session's ``max_run``, and to each quota the session counts
-   against as an allowance that only the session's own use spends — the part of
-   each day's use beyond its share of what that quota had left. It is never
-   re-added on a new day (windows still hold). A lock ends every session of the
-   user and denies launches until unlocked.
+   (``grants.py``). Grants count toward the week's allowance too: in full on their
+   own day, afterwards for the time they paid for (so an unused grant does not
+   stretch the week, nor a used one shorten it; time taken back counts on its own
+   day only). An extension is extra time for one session, given once whatever
+   quota days it spans: it adds to that session's ``max_run``, and to each quota
+   the session counts against as an allowance that only the session's own use
+   spends — the part of each day's use beyond its share of what that quota had
+   left, a week's quota spent by the piece's days in turn. It is never re-added on
+   a new day (windows still hold). A lock ends every session of the user and
+   denies launches until unlocked.
 10. A policy reload keeps running sessions; one the new policy would end at once
     (or whose entry is gone) gets at least a minute, and a critical warning.
 11. Crash recovery (the daemon only carries it out). A session of the crash
@@ -82,6 +91,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shepherd.engine.allowance import (
+    QuotaLimits,
+    Standing,
+    binding,
+    day_standing,
+    week_standing,
+)
 from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, window_state
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
@@ -98,6 +114,7 @@ from shepherd.engine.events import (
     Locked,
     NotAllowedForUser,
     OutsideWindow,
+    Period,
     QuotaExhausted,
     Reason,
     SessionDue,
@@ -111,7 +128,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, grant_change
-from shepherd.policy.model import Entry, Group, Policy, QuotaSchedule
+from shepherd.policy.model import Entry, Group, Policy
 
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
@@ -144,14 +161,16 @@ class _Session:
 
 @dataclass(frozen=True)
 class _Quota:
-    """A daily quota a session counts against: its entry's, or one of its groups'."""
+    """The quotas a session counts against: its entry's, or one of its groups'."""
 
-    target: str
-    members: tuple[str, ...]
-    schedule: QuotaSchedule
+    limits: QuotaLimits
     sharing: int  # running sessions of the user that spend it, this one included
     cause: DeadlineCause
     group: str | None
+
+    @property
+    def target(self) -> str:
+        return self.limits.target
 
 
 @dataclass(frozen=True)
@@ -162,6 +181,20 @@ class _Piece:
     allowed: float
     forfeited: float
     extension_used: dict[str, float]
+
+
+def _calendar(policy: Policy, zone: ZoneInfo) -> QuotaCalendar:
+    supervisor = policy.supervisor
+    return QuotaCalendar(zone, supervisor.day_starts_at, supervisor.week_start_weekday)
+
+
+def entry_limits(entry: Entry) -> QuotaLimits:
+    return QuotaLimits(entry.id, (entry.id,), entry.limits.daily_quota,
+                       entry.limits.weekly_quota)
+
+
+def group_limits(group: Group) -> QuotaLimits:
+    return QuotaLimits(group.id, group.entries, group.daily_quota, group.weekly_quota)
 
 
 class Engine:
@@ -179,7 +212,7 @@ class Engine:
     ) -> None:
         self.policy = policy
         self.zone = zone
-        self.calendar = QuotaCalendar(zone, policy.supervisor.day_starts_at)
+        self.calendar = _calendar(policy, zone)
         self.usage: dict[tuple[str, str, date], float] = dict(usage or {})
         self.cooldowns: dict[tuple[str, str], datetime] = dict(cooldowns or {})
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
@@ -210,6 +243,20 @@ class Engine:
 
     def granted(self, user: str, target: str, day: date) -> int:
         return self.grants.get((user, target, day), 0)
+
+    def limits_of(self, target: str) -> QuotaLimits | None:
+        """The quotas of an entry or a group (None: no such target)."""
+        entry = self.policy.entry(target)
+        if entry is not None:
+            return entry_limits(entry)
+        group = self.policy.group(target)
+        return group_limits(group) if group is not None else None
+
+    def standing(self, user: str, limits: QuotaLimits, day: date,
+                 now: Instant | None) -> tuple[Standing | None, Standing | None]:
+        """Where a target stands on ``day``: (its daily quota, its weekly quota); with
+        ``now``, running sessions' uncharged time included. None: no such limit."""
+        return self._standing(user, limits, day, now)
 
     def deadline(self, session_id: int, now: Instant) -> Deadline | None:
         return self._refresh(self._session(session_id), now)
@@ -243,14 +290,13 @@ class Engine:
                 states.append("busy")
         day = self.calendar.quota_day(now.wall)
         used_today = self.used(user, (entry_id,), day, now)
-        quota = entry.limits.daily_quota
-        remaining_today = self._left(user, (entry_id,), quota, entry_id, day, now)
+        remaining_today = self._left(user, entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
         for group in self.policy.groups_of(entry_id):
-            left = self._left(user, group.entries, group.daily_quota, group.id, day, now)
+            left = self._left(user, group_limits(group), day, now)
             if left is not None and left < MIN_LAUNCH_S:
                 reasons.append(self._group_reason(user, group, day, now))
                 states.append("quota_exhausted")
@@ -281,23 +327,25 @@ class Engine:
         return Availability(user, entry_id, states[0] if states else "available", tuple(reasons),
                             time_left if not reasons else 0.0, used_today, remaining_today, until)
 
+    def _binding(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> Standing:
+        standing = binding(*self._standing(user, limits, day, now))
+        assert standing is not None
+        return standing
+
     def _quota_reason(self, user: str, entry: Entry, day: date, now: Instant) -> QuotaExhausted:
-        quota = entry.limits.daily_quota
-        if entry.limits.max_run == 0 or quota is None:
+        limits = entry_limits(entry)
+        if entry.limits.max_run == 0 or not limits.limited:
             return QuotaExhausted(self.used(user, (entry.id,), day, now), 0, None)
-        return QuotaExhausted(
-            self.used(user, (entry.id,), day, now),
-            (quota.for_weekday(day.weekday()) or 0) + self.granted(user, entry.id, day),
-            self._resets_at(user, (entry.id,), quota, entry.id, now))
+        standing = self._binding(user, limits, day, now)
+        return QuotaExhausted(standing.used_s, round(standing.allowance_s),
+                              self._resets_at(user, limits, now), standing.period)
 
     def _group_reason(self, user: str, group: Group, day: date,
                       now: Instant) -> GroupQuotaExhausted:
-        quota = group.daily_quota
-        assert quota is not None
-        return GroupQuotaExhausted(
-            group.id, self.used(user, group.entries, day, now),
-            (quota.for_weekday(day.weekday()) or 0) + self.granted(user, group.id, day),
-            self._resets_at(user, group.entries, quota, group.id, now))
+        limits = group_limits(group)
+        standing = self._binding(user, limits, day, now)
+        return GroupQuotaExhausted(group.id, standing.used_s, round(standing.allowance_s),
+                                   self._resets_at(user, limits, now), standing.period)
 
     # -- sessions ---------------------------------------------------------------
     def launch(
@@ -504,7 +552,7 @@ class Engine:
         """Swap in a validated policy; running sessions keep going (rule 10)."""
         events: list[Event] = list(self.charge(now))
         self.policy = policy
-        self.calendar = QuotaCalendar(self.zone, policy.supervisor.day_starts_at)
+        self.calendar = _calendar(policy, self.zone)
         for s in self._sessions.values():
             entry = policy.entry(s.entry.id)
             if entry is None or not policy.entry_allows(entry, s.user):
@@ -599,29 +647,32 @@ class Engine:
 
     def _quotas(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
         quotas: list[_Quota] = []
-        if entry.limits.daily_quota is not None:
-            quotas.append(_Quota(entry.id, (entry.id,), entry.limits.daily_quota, 1, "quota",
-                                 None))
+        own = entry_limits(entry)
+        if own.limited:
+            quotas.append(_Quota(own, 1, "quota", None))
         for group in self.policy.groups_of(entry.id):
-            if group.daily_quota is None:
+            limits = group_limits(group)
+            if not limits.limited:
                 continue
             sharing = 1 + sum(1 for o in self._sessions.values()
                               if o is not s and o.user == user and o.entry.id in group.entries)
-            quotas.append(_Quota(group.id, group.entries, group.daily_quota, sharing,
-                                 "group_quota", group.id))
+            quotas.append(_Quota(limits, sharing, "group_quota", group.id))
         return quotas
 
     def _extension_use(
         self, s: _Session, parts: Iterable[tuple[date, float]]
     ) -> dict[str, float]:
         """Extension spent by charging ``parts``: per quota, the part of each day's piece
-        beyond this session's share of what that quota had left (rule 9)."""
+        beyond this session's share of what that quota had left (rule 9), the earlier
+        days of the piece counted as used (a week's quota is spent by its days in turn,
+        as the deadline's runway spends it)."""
         spent: dict[str, float] = {}
         parts = tuple(parts)
         for quota in self._quotas(s.user, s.entry, s):
+            ahead: dict[date, float] = {}
             for day, seconds in parts:
-                left = self._left(s.user, quota.members, quota.schedule, quota.target, day,
-                                  None)
+                left = self._left(s.user, quota.limits, day, None, ahead)
+                ahead[day] = ahead.get(day, 0.0) + seconds * quota.sharing
                 if left is None:
                     continue
                 over = max(seconds - left / quota.sharing, 0.0)
@@ -636,15 +687,16 @@ class Engine:
         last = self.calendar.quota_day(now.wall)
         spent: dict[str, float] = {}
         for quota in self._quotas(s.user, s.entry, s):
-            over = 0.0
+            daily = 0.0
+            weekly: dict[date, float] = {}  # a week's use beyond it, as of its last day run
             day = first
             while day <= last:
-                allowed = quota.schedule.for_weekday(day.weekday())
-                if allowed is not None:
-                    used = self.used(s.user, quota.members, day, None)
-                    over += max(used - allowed - self.granted(s.user, quota.target, day), 0.0)
+                on_day, on_week = self._standing(s.user, quota.limits, day, None)
+                daily += on_day.over_s if on_day is not None else 0.0
+                if on_week is not None:
+                    weekly[self.calendar.week_start(day)] = on_week.over_s
                 day += timedelta(days=1)
-            spent[quota.target] = min(over, float(s.extension_s),
+            spent[quota.target] = min(max(daily, sum(weekly.values())), float(s.extension_s),
                                       max(s.charged_mono - s.started_mono, 0.0))
         return spent
 
@@ -664,10 +716,10 @@ class Engine:
     ) -> Deadline | None:
         view = now if pending else None
         extension = s.extension_s if s is not None else 0
-        terms: list[tuple[float, DeadlineCause, str | None]] = []
+        terms: list[tuple[float, DeadlineCause, str | None, Period]] = []
         if entry.limits.max_run is not None:
             elapsed = now.mono - s.started_mono if s is not None else 0.0
-            terms.append((entry.limits.max_run + extension - elapsed, "max_run", None))
+            terms.append((entry.limits.max_run + extension - elapsed, "max_run", None, "day"))
         unspent: dict[str, float] = {}
         if s is not None and extension:
             unspent = self._extension_use(s, self._pending(s, now)) if pending else {}
@@ -678,69 +730,85 @@ class Engine:
                            - unspent.get(quota.target, 0.0), 0.0)
             runway = self._runway(user, quota, now, left, view)
             if runway is not None:
-                terms.append((runway, quota.cause, quota.group))
+                terms.append((runway[0], quota.cause, quota.group, runway[1]))
         if entry.windows:
             windows = window_state(entry.windows, self.zone, now.wall)
             if not windows.open:
-                terms.append((0.0, "window", None))
+                terms.append((0.0, "window", None, "day"))
             elif windows.closes_at is not None:
-                terms.append(((windows.closes_at - now.wall).total_seconds(), "window", None))
+                terms.append(((windows.closes_at - now.wall).total_seconds(), "window", None,
+                              "day"))
         if s is not None and s.cap_mono is not None:
-            terms.append((s.cap_mono - now.mono, "policy_reload", None))
+            terms.append((s.cap_mono - now.mono, "policy_reload", None, "day"))
         if not terms:
             return None
-        remaining, cause, group_id = min(terms, key=lambda t: t[0])
+        remaining, cause, group_id, period = min(terms, key=lambda t: t[0])
         if s is not None and s.floor_mono is not None and now.mono + remaining < s.floor_mono:
-            remaining, cause, group_id = s.floor_mono - now.mono, "policy_reload", None
+            remaining, cause, group_id, period = (s.floor_mono - now.mono, "policy_reload", None,
+                                                  "day")
         return Deadline(now.mono + remaining, now.wall + timedelta(seconds=remaining),
-                        remaining, cause, group_id)
+                        remaining, cause, group_id, period)
+
+    def _standing(
+        self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
+        ahead: Mapping[date, float] | None = None,
+    ) -> tuple[Standing | None, Standing | None]:
+        """(day, week) standings of a target on ``day``; ``ahead``: projected use per day,
+        on top of what is charged (and, with ``view``, what running sessions used)."""
+        def used_on(d: date) -> float:
+            extra = ahead.get(d, 0.0) if ahead else 0.0
+            return self.used(user, limits.members, d, view) + extra
+
+        def granted_on(d: date) -> float:
+            return float(self.granted(user, limits.target, d))
+
+        on_day = day_standing(limits, day, used_on, granted_on)
+        on_week = None
+        if limits.weekly is not None:
+            on_week = week_standing(limits, self.calendar.week_days(day), day, used_on,
+                                    granted_on)
+        return on_day, on_week
 
     def _left(
-        self, user: str, members: Iterable[str], schedule: QuotaSchedule | None, target: str,
-        day: date, now: Instant | None,
+        self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
+        ahead: Mapping[date, float] | None = None,
     ) -> float | None:
-        """Quota left on ``day`` (None = unlimited)."""
-        if schedule is None:
-            return None
-        quota = schedule.for_weekday(day.weekday())
-        if quota is None:
-            return None
-        return max(quota + self.granted(user, target, day) - self.used(user, members, day, now),
-                   0.0)
+        """Quota left on ``day``, the smaller of the day's and the week's (None = unlimited)."""
+        standing = binding(*self._standing(user, limits, day, view, ahead))
+        return None if standing is None else standing.left_s
 
     def _runway(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> float | None:
+    ) -> tuple[float, Period] | None:
         """Seconds until ``quota`` runs out for a session used from ``now`` on, across day
         boundaries: each day's quota left (shared with the user's other sessions that
-        spend it) first, then what is left of the session's extension (rule 5)."""
+        spend it) first, then what is left of the session's extension (rule 5). A day
+        the session would run through is counted as used when the days after it are
+        weighed, so a week's quota is spent by the days before."""
         cursor = now.wall
         total = 0.0
+        ahead: dict[date, float] = {}
         for _ in range(HORIZON_DAYS):
             day = self.calendar.quota_day(cursor)
             end = self.calendar.day_end(day)
             span = (end - cursor).total_seconds()
-            left = self._left(user, quota.members, quota.schedule, quota.target, day, view)
-            if left is not None:
-                share = left / quota.sharing
+            standing = binding(*self._standing(user, quota.limits, day, view, ahead))
+            if standing is not None:
+                share = standing.left_s / quota.sharing
                 if share + extension < span:
-                    return total + share + extension
+                    return total + share + extension, standing.period
                 extension -= max(span - share, 0.0)
+            ahead[day] = span * quota.sharing
             total += span
             cursor = end
         return None
 
-    def _resets_at(
-        self, user: str, members: Iterable[str], schedule: QuotaSchedule | None, target: str,
-        now: Instant,
-    ) -> datetime | None:
-        if schedule is None:
-            return None
-        members = tuple(members)
+    def _resets_at(self, user: str, limits: QuotaLimits, now: Instant) -> datetime | None:
+        """The start of the first day after today on which the target allows a launch."""
         today = self.calendar.quota_day(now.wall)
         for offset in range(1, HORIZON_DAYS):
             day = today + timedelta(days=offset)
-            left = self._left(user, members, schedule, target, day, None)
+            left = self._left(user, limits, day, None)
             if left is None or left >= MIN_LAUNCH_S:
                 return self.calendar.day_start(day)
         return None

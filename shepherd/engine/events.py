@@ -18,6 +18,7 @@ EntryState = Literal[
     "not_allowed", "unavailable",
 ]
 Severity = Literal["info", "warning", "critical"]
+Period = Literal["day", "week"]  # which quota: the day's, or the week's
 
 
 def to_json_value(value: Any) -> Any:
@@ -78,9 +79,10 @@ class OutsideWindow(Reason):
 @dataclass(frozen=True)
 class QuotaExhausted(Reason):
     code: ClassVar[str] = "quota_exhausted"
-    used_s: float
-    quota_s: int
+    used_s: float  # in the period
+    quota_s: int  # the period's quota plus grants
     resets_at: datetime | None
+    period: Period = "day"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class GroupQuotaExhausted(Reason):
     used_s: float
     quota_s: int
     resets_at: datetime | None
+    period: Period = "day"
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class Deadline:
     remaining_s: float
     cause: DeadlineCause
     group: str | None = None
+    period: Period = "day"  # for a quota cause: the day's quota or the week's
 
 
 @dataclass(frozen=True)

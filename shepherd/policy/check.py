@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 
 from shepherd.policy.durations import format_duration
 from shepherd.policy.locate import PathPart, find_line, line_map
-from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy
+from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy, QuotaSchedule
 
 
 @dataclass(frozen=True)
@@ -322,9 +322,13 @@ def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> l
             problems.append(Problem(path, find_line(lines, path),
                                     f"no quota for {', '.join(unset)}: "
                                     "those days are unlimited", "warning"))
-        limits = [entry.limits.max_run, quota.largest() if quota else None]
+        problems += _weekly_never_limits(("entries", index, "limits"), entry.limits.weekly_quota,
+                                         quota, lines)
+        limits = [entry.limits.max_run, quota.largest() if quota else None,
+                  entry.limits.weekly_quota]
         limits += [g.daily_quota.largest() if g.daily_quota else None
                    for g in policy.groups_of(entry.id)]
+        limits += [g.weekly_quota for g in policy.groups_of(entry.id)]
         finite = [v for v in limits if v is not None]
         if not finite:
             continue
@@ -344,6 +348,7 @@ def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> l
     problems += _quota_without_windows(policy, lines)
     for index, group in enumerate(policy.groups):
         quota = group.daily_quota
+        problems += _weekly_never_limits(("groups", index), group.weekly_quota, quota, lines)
         if quota is not None and quota.single is None and quota.unset_days():
             path = ("groups", index, "daily_quota")
             problems.append(Problem(path, find_line(lines, path),
@@ -424,3 +429,21 @@ def _quota_without_windows(policy: Policy,
                     f"{entry.id!r} opens on {_day_list(decided)} (add a window for those "
                     "days, or drop this quota)"), "warning"))
     return problems
+
+
+def _weekly_never_limits(base: tuple[PathPart, ...], weekly: int | None,
+                         daily: QuotaSchedule | None,
+                         lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+    """A weekly quota the seven daily quotas can never reach is probably a mistake."""
+    if weekly is None or daily is None:
+        return []
+    days = [daily.for_weekday(day) for day in range(7)]
+    if None in days:
+        return []
+    week = sum(d for d in days if d is not None)
+    if weekly < week:
+        return []
+    path = (*base, "weekly_quota")
+    return [Problem(path, find_line(lines, path),
+                    f"{format_duration(weekly)} is not less than the seven daily quotas together "
+                    f"({format_duration(week)}), so it never limits", "warning")]

@@ -111,6 +111,10 @@ def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
     (GroupQuotaExhausted("games", 0.0, 0, local(26, 4)),
      "the games budget allows no time today (back tomorrow at 04:00)"),
     (GroupQuotaExhausted("games", 0.0, 0, None), "the games budget allows no time"),
+    (QuotaExhausted(7200.0, 7200, local(30, 4), "week"),
+     "its time for this week is used up (back on Monday at 04:00)"),
+    (GroupQuotaExhausted("games", 36000.0, 36000, local(30, 4), "week"),
+     "the games budget for this week is used up (back on Monday at 04:00)"),
     (StoreUnavailable("disk full"), "Shepherd cannot record time right now, so nothing may start"),
 ])
 def test_every_reason_has_a_clause(reason: object, clause: str) -> None:
