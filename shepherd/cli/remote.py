@@ -37,10 +37,10 @@ from shepherd.words import (
     at_moment,
     format_duration,
     join_clauses,
-    reasons_clause,
     refusal_sentence,
     spoken_duration,
 )
+from shepherd.words import grant_sentence as words_grant_sentence
 
 
 def connect(args: argparse.Namespace) -> Client:
@@ -155,31 +155,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def grant_sentence(result: dict[str, Any]) -> str:
-    """What a grant did, for today, and what still limits the target."""
-    user, target = result["user"], result.get("label") or result["target"]
-    seconds = int(result["seconds"])
-    mode = result.get("mode", "add")
-    allowance = result.get("allowance_s")
-    if mode == "add":
-        sentence = f"{user} has {spoken_duration(seconds)} more of {target} today"
-    elif mode == "take":
-        sentence = f"{spoken_duration(seconds)} of {target} taken back from {user} for today"
-    else:
-        sentence = f"{user}'s allowance of {target} for today is set"
-    if allowance is not None:
-        sentence += f" ({format_duration(allowance)} in all today"
-        used = result.get("used_s")
-        if result.get("held_at_used") and used is not None:
-            sentence += f": {format_duration(used)} is already used, and time used is never "
-            sentence += "taken back"
-        sentence += ")"
-    limits = result.get("limited_by") or ()
-    if result.get("unlimited") and not limits:
-        sentence += f", but {target} has no daily limit, so this changes nothing"
-    if limits:
-        now, zone = _now()
-        sentence += f". But {target} still can't be used today: {reasons_clause(limits, now, zone)}"
-    return sentence + "."
+    """What a grant did, for today, and what still limits the target (now, here)."""
+    now, zone = _now()
+    return words_grant_sentence(result, now, zone)
 
 
 def cmd_grant(args: argparse.Namespace) -> int:

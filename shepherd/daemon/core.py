@@ -800,7 +800,8 @@ class Daemon:
         entry, group = self.policy.entry(target), self.policy.group(target)
         label = entry.title if entry else group.id if group else target
         return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
-                "label": label, "unlimited": granted.allowance_s is None}
+                "label": label, "unlimited": granted.allowance_s is None
+                and granted.week_allowance_s is None}
 
     async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
         snap = self._snapshot(session_id)

@@ -506,12 +506,17 @@ class Engine:
                            change.held_at_used)
 
     def apply_grant(self, planned: TimeGranted, now: Instant) -> TimeGranted:
-        """Apply a planned grant; the answer says what still limits the target today."""
+        """Apply a planned grant; the answer says what still limits the target today, and
+        the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
         self.grants[key] = self.granted(*key) + planned.seconds
         limits = (self._still_limiting(planned.user, planned.target, now)
                   if self.policy.entry(planned.target) else ())
-        return replace(planned, limited_by=limits)
+        quota_limits = self.limits_of(planned.target)
+        assert quota_limits is not None
+        _, week = self._standing(planned.user, quota_limits, planned.day, now)
+        return replace(planned, limited_by=limits,
+                       week_allowance_s=None if week is None else round(week.allowance_s))
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""

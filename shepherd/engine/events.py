@@ -233,6 +233,7 @@ class TimeGranted(Event):
     used_s: float = 0.0
     held_at_used: bool = False  # less was asked than already used
     limited_by: tuple[Reason, ...] = ()  # what still keeps the target from being used today
+    week_allowance_s: int | None = None  # the week's quota + what grants count for afterwards
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)

@@ -187,7 +187,7 @@ def _translate(error: ErrorDetails, lines: dict[tuple[PathPart, ...], int]) -> P
     return Problem(path, find_line(lines, path), message)
 
 
-_LIMIT_KEYS = frozenset({"max_run", "daily_quota", "cooldown"})
+_LIMIT_KEYS = frozenset({"max_run", "daily_quota", "weekly_quota", "cooldown"})
 
 
 def _misplaced_key_hint(path: tuple[PathPart, ...]) -> str:
@@ -199,7 +199,8 @@ def _misplaced_key_hint(path: tuple[PathPart, ...]) -> str:
         return ('; a group takes its shared budget directly, as daily_quota = "2h", '
                 "not inside limits = { ... } (that is for entries)")
     if section == "groups" and key in _LIMIT_KEYS:
-        return f"; a group has only a shared daily_quota, {key} belongs to each entry's limits"
+        return (f"; a group has only a shared daily_quota and weekly_quota, {key} belongs to "
+                "each entry's limits")
     if section == "entries" and key in _LIMIT_KEYS:
         return (f"; an entry's {key} goes inside its limits, as "
                 f'limits = {{ {key} = "1h" }}')

@@ -9,6 +9,8 @@ their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
 the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
+from shepherd.words.grants import grant_sentence
+from shepherd.words.limits import stop_clause
 from shepherd.words.refusals import (
     STATE_WORDS,
     join_clauses,
@@ -31,12 +33,14 @@ __all__ = [
     "at_moment",
     "clock_time",
     "format_duration",
+    "grant_sentence",
     "join_clauses",
     "reason_clause",
     "reasons_clause",
     "refusal_sentence",
     "spoken_duration",
     "state_word",
+    "stop_clause",
     "until_moment",
     "warning_text",
 ]

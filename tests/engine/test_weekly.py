@@ -213,3 +213,10 @@ def test_an_extension_spent_across_a_day_start_within_the_week_is_spent_once() -
     e.charge(clock.advance(2))
     ended = e.end_session(1, clock.advance(600), "expired")
     assert ended.charged_s == 300 + 60
+
+
+def test_a_grant_to_a_target_with_only_a_weekly_quota_says_the_weeks_allowance() -> None:
+    e = engine(WEEKLY_ONLY)
+    clock = FakeClock(local(24, 16))
+    granted = e.grant("alex", "game", 900, clock.now)
+    assert (granted.allowance_s, granted.week_allowance_s) == (None, 7200 + 900)

@@ -74,13 +74,16 @@ daily_quota = "1h30m"
 """
 
 
+NO_WEEK = {"used_week_s": None, "quota_week_s": None, "remaining_week_s": None}
+
+
 def entry(entry_id: str, label: str, state: str, used: float, quota: int | None,
           *, left: float | None = None, reasons: list[dict[str, Any]] | None = None,
           cooldown: str | None = None) -> dict[str, Any]:
     return {"id": entry_id, "label": label, "state": state, "used_today_s": used,
             "remaining_today_s": None if quota is None else max(quota - used, 0.0),
             "time_left_s": left, "quota_today_s": quota, "cooldown_until": cooldown,
-            "reasons": reasons or []}
+            "reasons": reasons or [], **NO_WEEK}
 
 
 def status() -> dict[str, Any]:
@@ -89,7 +92,7 @@ def status() -> dict[str, Any]:
         "users": [
             {"name": "alex", "locked": False, "groups": [
                 {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 1800.0,
-                 "quota_today_s": 5400, "remaining_today_s": 3600.0}],
+                 "quota_today_s": 5400, "remaining_today_s": 3600.0, **NO_WEEK}],
              "entries": [
                  entry("minecraft", "Minecraft", "running", 1500.0, 3600, left=0.0,
                        reasons=[{"code": "already_running", "session_ids": [12],
@@ -99,7 +102,7 @@ def status() -> dict[str, Any]:
              ]},
             {"name": "sam", "locked": False, "groups": [
                 {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 1200.0,
-                 "quota_today_s": 5400, "remaining_today_s": 4200.0}],
+                 "quota_today_s": 5400, "remaining_today_s": 4200.0, **NO_WEEK}],
              "entries": [
                  entry("kart", "SuperTuxKart", "cooldown", 1200.0, 2700,
                        cooldown="2026-11-25T16:09:30+00:00",

@@ -167,3 +167,19 @@ def test_dates_cross_a_daylight_saving_change_correctly() -> None:
     before = datetime(2026, 10, 24, 22, 0, tzinfo=PARIS)  # Saturday, summer time
     after = before.astimezone(UTC) + timedelta(hours=7)  # 7 real hours: 04:00 in winter time
     assert at_moment(after, before, PARIS) == "tomorrow at 04:00"
+
+
+def test_a_grant_says_what_it_gave_for_the_day_or_for_the_week() -> None:
+    from shepherd.words import grant_sentence
+
+    day = {"user": "sam", "target": "games", "seconds": 900, "mode": "add",
+           "allowance_s": 6300}
+    assert grant_sentence(day, NOW, PARIS) == (
+        "sam has 15 minutes more of games today (1h45m in all today).")
+    week = {"user": "sam", "target": "videos", "label": "Videos", "seconds": 900,
+            "mode": "add", "allowance_s": None, "week_allowance_s": 18900, "unlimited": False}
+    assert grant_sentence(week, NOW, PARIS) == (
+        "sam has 15 minutes more of Videos today (5h15m in all this week).")
+    free = {**week, "week_allowance_s": None, "unlimited": True}
+    assert grant_sentence(free, NOW, PARIS).endswith(
+        "but Videos has no daily limit, so this changes nothing.")
