@@ -13,6 +13,7 @@ from pathlib import Path
 from shepherd import __version__
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
 from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
+from shepherd.cli.explain_cmd import add_explain_commands
 from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
 from shepherd.cli.tui_cmd import add_tui_command
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="count warnings as errors (exit 1 on any)")
     check.set_defaults(handler=_policy_check)
     policy_remote(policy_commands)
+    add_explain_commands(policy_commands)
 
     add_daemon_commands(commands)
     add_remote_commands(commands)
