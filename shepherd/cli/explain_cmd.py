@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,11 +21,10 @@ from shepherd.explain.run import Starting
 from shepherd.explain.script import ScriptError, parse_script
 from shepherd.explain.simulate import simulate_day, simulation_lines
 from shepherd.explain.text import explanation_lines
+from shepherd.explain.when import parse_clock, parse_day
 from shepherd.localtime import local_zone
-from shepherd.policy import DAY_NAMES, Policy, check_policy_file
+from shepherd.policy import Policy, check_policy_file
 from shepherd.store import Store, StoreError
-
-_LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def _policy(path: str) -> Policy:
@@ -43,32 +42,18 @@ def _calendar(policy: Policy, zone: ZoneInfo) -> QuotaCalendar:
     return QuotaCalendar(zone, supervisor.day_starts_at, supervisor.week_start_weekday)
 
 
-def parse_day(text: str | None, today: date) -> date:
-    """``2026-11-28``, ``today``, ``tomorrow``, or a weekday (``sat``, ``saturday``: the
-    next one, today included)."""
-    if text is None or text.lower() == "today":
-        return today
-    word = text.lower()
-    if word == "tomorrow":
-        return today + timedelta(days=1)
-    if word in DAY_NAMES or word in _LONG_DAYS:
-        weekday = DAY_NAMES.index(word[:3])
-        return today + timedelta(days=(weekday - today.weekday()) % 7)
+def _day(text: str | None, today: date) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"--date {text!r} is not a day (expected 2026-11-28, today, "
-                           "tomorrow, or a weekday such as sat)", EXIT_USAGE) from None
+        return parse_day(text, today)
+    except ExplainError as exc:
+        raise CommandError(f"--date {exc}", EXIT_USAGE) from None
 
 
-def parse_clock(text: str) -> int:
-    """``HH:MM`` as minutes after midnight."""
-    hours, sep, minutes = text.partition(":")
-    if (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
-            and int(hours) < 24 and int(minutes) < 60):
-        return int(hours) * 60 + int(minutes)
-    raise CommandError(f"--from {text!r} is not a time of day (expected HH:MM, as 15:30)",
-                       EXIT_USAGE)
+def _clock(text: str) -> int:
+    try:
+        return parse_clock(text)
+    except ExplainError as exc:
+        raise CommandError(f"--from {exc}", EXIT_USAGE) from None
 
 
 def _starting(db: str | None, since: date) -> Starting:
@@ -91,10 +76,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     calendar = _calendar(policy, zone)
     now = datetime.now(zone)
     today = calendar.quota_day(now)
-    day = parse_day(args.date, today)
+    day = _day(args.date, today)
     start = None
     if args.start is not None:
-        start = calendar.at(day, parse_clock(args.start))
+        start = calendar.at(day, _clock(args.start))
     elif day == today:
         start = now.replace(second=0, microsecond=0)  # what is left from now on
     starting = _starting(args.db, calendar.week_start(day))
@@ -113,7 +98,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     policy = _policy(args.file)
     zone = local_zone()
     calendar = _calendar(policy, zone)
-    day = parse_day(args.date, calendar.quota_day(datetime.now(zone)))
+    day = _day(args.date, calendar.quota_day(datetime.now(zone)))
     try:
         text = sys.stdin.read() if args.script == "-" else Path(args.script).read_text()
     except OSError as exc:

@@ -17,16 +17,14 @@ from shepherd.words import (
     reasons_clause,
     spoken_duration,
     state_word,
+    week_left,
 )
 
 
 def _week(item: Mapping[str, Any]) -> str:
     """", 3h of 10h left this week" where a weekly quota applies."""
-    quota = item.get("quota_week_s")
-    if quota is None:
-        return ""
-    left = item.get("remaining_week_s") or 0
-    return f", {format_duration(left)} of {format_duration(quota)} left this week"
+    said = week_left(item.get("quota_week_s"), item.get("remaining_week_s"))
+    return f", {said}" if said else ""
 
 
 def _today(entry: Mapping[str, Any]) -> str:

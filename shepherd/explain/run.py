@@ -30,10 +30,11 @@ class Starting:
     cooldowns: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     grants: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     locked: frozenset[str] = frozenset()
+    live: bool = False  # a running daemon's books: known, even when nothing is in them
 
     @property
     def known(self) -> bool:
-        return bool(self.usage or self.cooldowns or self.grants or self.locked)
+        return self.live or bool(self.usage or self.cooldowns or self.grants or self.locked)
 
     def engine(self, policy: Policy, zone: ZoneInfo, day: date) -> Engine:
         """A fresh engine that knows what was used up to ``day`` (later days are not yet)."""

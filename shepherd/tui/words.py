@@ -20,6 +20,7 @@ from shepherd.localtime import local_zone
 
 _ZONE = local_zone()
 state_word = shared.state_word
+week_left = shared.week_left
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -203,6 +204,7 @@ def verify_result(result: dict[str, Any]) -> str:
 # -- the policy, readable -----------------------------------------------------------
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _minutes(value: int) -> str:
@@ -229,11 +231,16 @@ def quota_text(quota: dict[str, Any] | None) -> str:
     return ", ".join(parts) or "no limit"
 
 
+def _per_week(weekly: int | None) -> str:
+    return f", per week {duration(weekly)}" if weekly is not None else ""
+
+
 def policy_text(path: str, policy: dict[str, Any]) -> Text:
     """The policy in force, as a parent would read it (durations like 1h30m)."""
     sup = policy["supervisor"]
     out = [f"[b]Policy in force[/b]  [dim]{escape(path)}[/]", "",
-           f"Days start at {_minutes(sup['day_starts_at'])}; parents are the group "
+           f"Days start at {_minutes(sup['day_starts_at'])}, weeks on "
+           f"{_LONG_DAYS[_DAYS.index(sup.get('week_starts_on', 'mon'))]}; parents are the group "
            f"{escape(sup['admin_group'])}; programs get {duration(sup['stop_grace'])} to close; "
            f"the audit log keeps {duration(sup['audit_retention'])}; after a crash, "
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
@@ -248,7 +255,8 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
                    f"{escape(who)}: {escape(' '.join(entry['command']))}")
         out.append(f"    per session {duration(limits.get('max_run'))}, per day "
                    f"{quota_text(limits.get('daily_quota'))}, rest after "
-                   f"{duration(limits.get('cooldown')) if limits.get('cooldown') else 'none'}")
+                   f"{duration(limits.get('cooldown')) if limits.get('cooldown') else 'none'}"
+                   + _per_week(limits.get("weekly_quota")))
         if entry.get("windows"):
             hours = "; ".join(f"{_days(w['days'])} {_minutes(w['start'])}–{_minutes(w['end'])}"
                               for w in entry["windows"])
@@ -264,7 +272,8 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
         out += ["", "[b]Shared budgets (groups)[/b]"]
         for group in policy["groups"]:
             out.append(f"  {group['id']}: {', '.join(group['entries'])} share "
-                       f"{quota_text(group.get('daily_quota'))} a day per child")
+                       f"{quota_text(group.get('daily_quota'))} a day"
+                       f"{_per_week(group.get('weekly_quota'))} per child")
     return Text.from_markup("\n".join(out))
 
 

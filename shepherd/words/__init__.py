@@ -10,7 +10,7 @@ the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
 from shepherd.words.grants import grant_sentence
-from shepherd.words.limits import stop_clause
+from shepherd.words.limits import stop_clause, week_left
 from shepherd.words.refusals import (
     STATE_WORDS,
     join_clauses,
@@ -43,4 +43,5 @@ __all__ = [
     "stop_clause",
     "until_moment",
     "warning_text",
+    "week_left",
 ]

@@ -9,9 +9,9 @@ adds ``day_end``: the quota day is over.
 
 from __future__ import annotations
 
-from shepherd.words.times import spoken_duration
+from shepherd.words.times import format_duration, spoken_duration
 
-__all__ = ["stop_clause"]
+__all__ = ["stop_clause", "week_left"]
 
 
 def stop_clause(cause: str, period: str = "day", group: str | None = None,
@@ -33,3 +33,11 @@ def stop_clause(cause: str, period: str = "day", group: str | None = None,
     if cause == "day_end":
         return "the day ends"
     return f"a limit is reached ({cause})"
+
+
+def week_left(quota_s: float | None, left_s: float | None) -> str:
+    """What a weekly quota leaves, "3h of 10h left this week" ("" when there is none)."""
+    if quota_s is None:
+        return ""
+    left = format_duration(max(left_s or 0.0, 0.0))
+    return f"{left} of {format_duration(quota_s)} left this week"

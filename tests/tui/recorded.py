@@ -10,10 +10,14 @@ daemon; only the pictures use these.
 from __future__ import annotations
 
 import tempfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from shepherd.engine import Instant
+from shepherd.explain.live import explain_live
+from shepherd.explain.run import Starting
 from shepherd.policy import check_policy_file
 from shepherd.tui.link import DaemonLink
 
@@ -202,8 +206,20 @@ def policy_show() -> dict[str, Any]:
                 "number of seconds)"]}}
 
 
+def policy_explain() -> dict[str, Any]:
+    """alex's Wednesday from 16:00 under the recorded policy, by the daemon's own code."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "policy.toml"
+        path.write_text(POLICY_TOML)
+        checked = check_policy_file(path)
+    assert checked.policy is not None
+    now = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    return explain_live(checked.policy, ZoneInfo("UTC"), Instant(now, 1000.0), "alex", None,
+                        None, Starting(live=True))
+
+
 ANSWERS = {"audit.query": audit_page, "usage.history": usage_history,
-           "policy.show": policy_show, "audit.verify": lambda: {
+           "policy.show": policy_show, "policy.explain": policy_explain, "audit.verify": lambda: {
                "ok": True, "checked": 120, "bad_id": None, "problem": None}}
 
 
