@@ -13,6 +13,7 @@ from shepherd.engine.events import (
     Cooldown,
     Deadline,
     Event,
+    GrantExpired,
     GroupQuotaExhausted,
     LaunchDenied,
     Locked,
@@ -31,6 +32,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.grants import TimedGrant
 
 __all__ = [
     "ActionRefused",
@@ -42,6 +44,7 @@ __all__ = [
     "Deadline",
     "Engine",
     "Event",
+    "GrantExpired",
     "GroupQuotaExhausted",
     "Instant",
     "LaunchDenied",
@@ -59,6 +62,7 @@ __all__ = [
     "SessionStarted",
     "StoreUnavailable",
     "TimeGranted",
+    "TimedGrant",
     "TrustedClock",
     "UnknownEntry",
     "UsageCharged",

@@ -60,7 +60,12 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    (``grants.py``). Grants count toward the week's allowance too: in full on their
    own day, afterwards for the time they paid for (so an unused grant does not
    stretch the week, nor a used one shorten it; time taken back counts on its own
-   day only). An extension is extra time for one session, given once whatever
+   day only). Time added may expire ``--until`` a time of its day, or be given for
+   the rest of the week, a pool each of its days draws on beyond its own limits
+   (``TimedGrant``); an expired grant counts no more toward its day and, toward its
+   week, for what it paid for; ``due`` reports each expiry once (``GrantExpired``),
+   and deadlines see expiries coming (a quota's runway is followed through them).
+   An extension is extra time for one session, given once whatever
    quota days it spans: it adds to that session's ``max_run``, and to each quota
    the session counts against as an allowance that only the session's own use
    spends — the part of each day's use beyond its share of what that quota had
@@ -92,6 +97,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shepherd.engine.allowance import (
+    DayGrants,
+    GrantsOn,
     QuotaLimits,
     Standing,
     binding,
@@ -109,6 +116,7 @@ from shepherd.engine.events import (
     EndReason,
     EntryState,
     Event,
+    GrantExpired,
     GroupQuotaExhausted,
     LaunchDenied,
     Locked,
@@ -127,12 +135,13 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.grants import GrantMode, GrantRefused, grant_change
+from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
 from shepherd.policy.model import Entry, Group, Policy
 
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
+_A_MOMENT = timedelta(microseconds=1)
 
 
 class ActionRefused(ValueError):
@@ -209,6 +218,8 @@ class Engine:
         cooldowns: Mapping[tuple[str, str], datetime] | None = None,
         grants: Mapping[tuple[str, str, date], int] | None = None,
         locked: Iterable[str] = (),
+        timed_grants: Iterable[TimedGrant] = (),
+        expiries_noted: Iterable[int] = (),
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -217,6 +228,8 @@ class Engine:
         self.cooldowns: dict[tuple[str, str], datetime] = dict(cooldowns or {})
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
         self.locked: set[str] = set(locked)
+        self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
+        self.expiries_noted: set[int] = set(expiries_noted)  # reported by ``due`` already
         self._sessions: dict[int, _Session] = {}
 
     # -- reading state ----------------------------------------------------------
@@ -244,6 +257,33 @@ class Engine:
     def granted(self, user: str, target: str, day: date) -> int:
         return self.grants.get((user, target, day), 0)
 
+    def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
+        return [g for g in self.timed.values() if g.user == user and g.target == target]
+
+    def _grants_on(self, user: str, target: str, at: datetime | None) -> GrantsOn:
+        """A target's grants per day as they stand at ``at`` (None: none expired yet)."""
+        timed = self._timed_of(user, target)
+
+        def on(day: date) -> DayGrants:
+            full, expired, pool = float(self.granted(user, target, day)), 0.0, 0.0
+            for g in timed:
+                if g.day != day:
+                    continue
+                if g.week:
+                    pool += g.seconds  # counts for its whole week, never beyond it
+                elif at is None or at < g.expires:
+                    full += g.seconds
+                else:
+                    expired += g.seconds
+            return DayGrants(full, expired, pool)
+        return on
+
+    def _expiries(self, user: str, target: str, after: datetime,
+                  before: datetime) -> list[datetime]:
+        """When a target's grants of a day expire between ``after`` and ``before``."""
+        return sorted({g.expires for g in self._timed_of(user, target)
+                       if not g.week and after < g.expires < before})
+
     def limits_of(self, target: str) -> QuotaLimits | None:
         """The quotas of an entry or a group (None: no such target)."""
         entry = self.policy.entry(target)
@@ -252,11 +292,12 @@ class Engine:
         group = self.policy.group(target)
         return group_limits(group) if group is not None else None
 
-    def standing(self, user: str, limits: QuotaLimits, day: date,
-                 now: Instant | None) -> tuple[Standing | None, Standing | None]:
+    def standing(self, user: str, limits: QuotaLimits, day: date, now: Instant | None,
+                 at: datetime | None = None) -> tuple[Standing | None, Standing | None]:
         """Where a target stands on ``day``: (its daily quota, its weekly quota); with
-        ``now``, running sessions' uncharged time included. None: no such limit."""
-        return self._standing(user, limits, day, now)
+        ``now``, running sessions' uncharged time included; grants as they stand at
+        ``at`` (default: at ``now``). None: no such limit."""
+        return self._standing(user, limits, day, now, at=at)
 
     def deadline(self, session_id: int, now: Instant) -> Deadline | None:
         return self._refresh(self._session(session_id), now)
@@ -463,11 +504,32 @@ class Engine:
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
+        return self._expired(now) + events
+
+    def _expired(self, now: Instant) -> list[Event]:
+        """Timed grants that stopped counting by ``now``, each reported once, with what
+        of it was still unused then."""
+        events: list[Event] = []
+        for g in sorted(self.timed.values(), key=lambda g: (g.expires, g.id)):
+            if g.id in self.expiries_noted or g.expires > now.wall:
+                continue
+            self.expiries_noted.add(g.id)
+            limits = self.limits_of(g.target)
+            unused: float | None = None  # unknown for the week's pool, or no limit
+            if limits is not None and not g.week:
+                before = self._left(g.user, limits, g.day, now, at=g.expires - _A_MOMENT)
+                after = self._left(g.user, limits, g.day, now, at=g.expires)
+                if before is not None and after is not None:
+                    unused = min(max(before - after, 0.0), float(g.seconds))
+            events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds, g.expires,
+                                       g.week, unused))
         return events
 
     def next_wakeup(self, now: Instant) -> float | None:
         """The monotonic instant at which ``due`` next has something to say."""
-        moments: list[float] = []
+        moments: list[float] = [
+            now.mono + max((g.expires - now.wall).total_seconds(), 0.0)
+            for g in self.timed.values() if g.id not in self.expiries_noted]
         for s in self._sessions.values():
             deadline = self._refresh(s, now)
             if deadline is None:
@@ -479,12 +541,16 @@ class Engine:
 
     # -- admin actions ----------------------------------------------------------
     def grant(self, user: str, target: str, seconds: int, now: Instant,
-              mode: GrantMode = "add") -> TimeGranted:
-        """Add, take back or set today's allowance of an entry or group (``grants.py``)."""
-        return self.apply_grant(self.plan_grant(user, target, seconds, now, mode), now)
+              mode: GrantMode = "add", until: datetime | None = None,
+              week: bool = False) -> TimeGranted:
+        """Add, take back or set today's allowance of an entry or group (``grants.py``);
+        time added may last ``until`` a moment of today, or the ``week``."""
+        return self.apply_grant(self.plan_grant(user, target, seconds, now, mode, until, week),
+                                now)
 
     def plan_grant(self, user: str, target: str, seconds: int, now: Instant,
-                   mode: GrantMode = "add") -> TimeGranted:
+                   mode: GrantMode = "add", until: datetime | None = None,
+                   week: bool = False) -> TimeGranted:
         """What ``grant`` would change, changing nothing (to be recorded before it applies)."""
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
@@ -494,22 +560,58 @@ class Engine:
         if mode == "add" and seconds <= 0:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
-        schedule = entry.limits.daily_quota if entry else group.daily_quota if group else None
-        members = (target,) if entry else group.entries if group else ()
-        used = self.used(user, members, day, now)
+        expires = self._grant_expiry(day, mode, until, week, now)
+        limits = self.limits_of(target)
+        assert limits is not None
+        quota = limits.daily_quota(day)
+        used = self.used(user, limits.members, day, now)
+        today, _ = self._standing(user, limits, day, now)
+        granted = round(today.allowance_s) - quota if today is not None and quota is not None \
+            else self.granted(user, target, day)
         try:
-            change = grant_change(mode, seconds, schedule.for_weekday(day.weekday())
-                                  if schedule else None, self.granted(user, target, day), used)
+            change = grant_change(mode, seconds, quota, granted, used)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
-                           change.held_at_used)
+                           change.held_at_used, expires_at=expires, week=week)
 
-    def apply_grant(self, planned: TimeGranted, now: Instant) -> TimeGranted:
-        """Apply a planned grant; the answer says what still limits the target today, and
-        the week's allowance afterwards where a weekly quota applies."""
+    def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
+                      now: Instant) -> datetime | None:
+        """When time added stops counting: ``until`` (today), the week's end, or None (with
+        the day, as every grant). Taking back and setting are for today only."""
+        if until is None and not week:
+            return None
+        if mode != "add":
+            raise ActionRefused("only time added can last until a time or for the week; "
+                                "taking time back or setting the total is for today")
+        if until is not None and week:
+            raise ActionRefused("a grant lasts until a time today or for the week, not both")
+        if week:
+            return self.calendar.week_end(day)
+        assert until is not None
+        day_end = self.calendar.day_end(day)
+        if until <= now.wall:
+            raise ActionRefused("that time has already passed: a grant must last until a "
+                                "time still to come today")
+        if until > day_end:
+            raise ActionRefused("a grant lasts at most until the day ends (give it for the "
+                                "week to last longer)")
+        return until
+
+    def apply_grant(self, planned: TimeGranted, now: Instant,
+                    grant_id: int | None = None) -> TimeGranted:
+        """Apply a planned grant (a timed one under ``grant_id``, the store's, when given);
+        the answer says what still limits the target today, and the week's allowance
+        afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
-        self.grants[key] = self.granted(*key) + planned.seconds
+        if planned.expires_at is None:
+            self.grants[key] = self.granted(*key) + planned.seconds
+        elif planned.seconds > 0:
+            if grant_id is None:
+                grant_id = min([0, *self.timed]) - 1  # store ids are positive
+            self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
+                                              planned.day, planned.seconds,
+                                              planned.expires_at, planned.week)
         limits = (self._still_limiting(planned.user, planned.target, now)
                   if self.policy.entry(planned.target) else ())
         quota_limits = self.limits_of(planned.target)
@@ -614,7 +716,7 @@ class Engine:
                 watched = min(elapsed - unwatched, max(limit.remaining_s - unwatched, 0.0))
                 allowed = unwatched + watched
         parts = tuple(self.calendar.split(began, allowed))
-        used = self._extension_use(s, parts) if s.extension_s else {}
+        used = self._extension_use(s, parts, began) if s.extension_s else {}
         return _Piece(parts, allowed, elapsed - allowed, used)
 
     def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
@@ -665,7 +767,7 @@ class Engine:
         return quotas
 
     def _extension_use(
-        self, s: _Session, parts: Iterable[tuple[date, float]]
+        self, s: _Session, parts: Iterable[tuple[date, float]], at: datetime
     ) -> dict[str, float]:
         """Extension spent by charging ``parts``: per quota, the part of each day's piece
         beyond this session's share of what that quota had left (rule 9), the earlier
@@ -676,7 +778,7 @@ class Engine:
         for quota in self._quotas(s.user, s.entry, s):
             ahead: dict[date, float] = {}
             for day, seconds in parts:
-                left = self._left(s.user, quota.limits, day, None, ahead)
+                left = self._left(s.user, quota.limits, day, None, ahead, at)
                 ahead[day] = ahead.get(day, 0.0) + seconds * quota.sharing
                 if left is None:
                     continue
@@ -696,7 +798,8 @@ class Engine:
             weekly: dict[date, float] = {}  # a week's use beyond it, as of its last day run
             day = first
             while day <= last:
-                on_day, on_week = self._standing(s.user, quota.limits, day, None)
+                on_day, on_week = self._standing(s.user, quota.limits, day, None,
+                                                 at=now.wall)
                 daily += on_day.over_s if on_day is not None else 0.0
                 if on_week is not None:
                     weekly[self.calendar.week_start(day)] = on_week.over_s
@@ -727,7 +830,8 @@ class Engine:
             terms.append((entry.limits.max_run + extension - elapsed, "max_run", None, "day"))
         unspent: dict[str, float] = {}
         if s is not None and extension:
-            unspent = self._extension_use(s, self._pending(s, now)) if pending else {}
+            unspent = (self._extension_use(s, self._pending(s, now), now.wall) if pending
+                       else {})
         for quota in self._quotas(user, entry, s):
             left = 0.0
             if s is not None and extension:
@@ -756,30 +860,32 @@ class Engine:
 
     def _standing(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
-        ahead: Mapping[date, float] | None = None,
+        ahead: Mapping[date, float] | None = None, at: datetime | None = None,
     ) -> tuple[Standing | None, Standing | None]:
         """(day, week) standings of a target on ``day``; ``ahead``: projected use per day,
-        on top of what is charged (and, with ``view``, what running sessions used)."""
+        on top of what is charged (and, with ``view``, what running sessions used);
+        grants as they stand at ``at`` (default: ``view``'s moment)."""
         def used_on(d: date) -> float:
             extra = ahead.get(d, 0.0) if ahead else 0.0
             return self.used(user, limits.members, d, view) + extra
 
-        def granted_on(d: date) -> float:
-            return float(self.granted(user, limits.target, d))
-
-        on_day = day_standing(limits, day, used_on, granted_on)
+        if at is None and view is not None:
+            at = view.wall
+        grants_on = self._grants_on(user, limits.target, at)
+        pooled = any(g.week for g in self._timed_of(user, limits.target))
+        week = self.calendar.week_days(day) if pooled or limits.weekly is not None else []
+        on_day = day_standing(limits, day, used_on, grants_on, week if pooled else ())
         on_week = None
         if limits.weekly is not None:
-            on_week = week_standing(limits, self.calendar.week_days(day), day, used_on,
-                                    granted_on)
+            on_week = week_standing(limits, week, day, used_on, grants_on)
         return on_day, on_week
 
     def _left(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
-        ahead: Mapping[date, float] | None = None,
+        ahead: Mapping[date, float] | None = None, at: datetime | None = None,
     ) -> float | None:
         """Quota left on ``day``, the smaller of the day's and the week's (None = unlimited)."""
-        standing = binding(*self._standing(user, limits, day, view, ahead))
+        standing = binding(*self._standing(user, limits, day, view, ahead, at))
         return None if standing is None else standing.left_s
 
     def _runway(
@@ -793,17 +899,19 @@ class Engine:
         cursor = now.wall
         total = 0.0
         ahead: dict[date, float] = {}
-        for _ in range(HORIZON_DAYS):
+        expiries = self._expiries(user, quota.limits.target, cursor, datetime.max.replace(
+            tzinfo=cursor.tzinfo))
+        for _ in range(HORIZON_DAYS + len(expiries)):
             day = self.calendar.quota_day(cursor)
-            end = self.calendar.day_end(day)
+            end = min([self.calendar.day_end(day), *(x for x in expiries if x > cursor)])
             span = (end - cursor).total_seconds()
-            standing = binding(*self._standing(user, quota.limits, day, view, ahead))
+            standing = binding(*self._standing(user, quota.limits, day, view, ahead, cursor))
             if standing is not None:
                 share = standing.left_s / quota.sharing
                 if share + extension < span:
                     return total + share + extension, standing.period
                 extension -= max(span - share, 0.0)
-            ahead[day] = span * quota.sharing
+            ahead[day] = ahead.get(day, 0.0) + span * quota.sharing
             total += span
             cursor = end
         return None
@@ -813,7 +921,7 @@ class Engine:
         today = self.calendar.quota_day(now.wall)
         for offset in range(1, HORIZON_DAYS):
             day = today + timedelta(days=offset)
-            left = self._left(user, limits, day, None)
+            left = self._left(user, limits, day, None, at=now.wall)
             if left is None or left >= MIN_LAUNCH_S:
                 return self.calendar.day_start(day)
         return None
