@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CommandError, print_json
-from shepherd.engine import QuotaCalendar
+from shepherd.engine import QuotaCalendar, TimedGrant
 from shepherd.explain.day import ExplainError, explain_day
 from shepherd.explain.run import Starting
 from shepherd.explain.script import ScriptError, parse_script
@@ -67,7 +67,10 @@ def _starting(db: str | None, since: date) -> Starting:
         known = store.load_accounting(since)
     finally:
         store.close()
-    return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked))
+    timed = tuple(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week)
+                  for g in known.timed_grants)
+    return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
+                    known.expiries_noted)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -162,8 +162,9 @@ def grant_sentence(result: dict[str, Any]) -> str:
 
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
+    extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
-                  mode=mode, reason=args.reason or "")
+                  mode=mode, reason=args.reason or "", **extra)
     print(grant_sentence(result))
     return EXIT_OK
 
@@ -357,6 +358,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        "already used), =1h sets today's whole allowance; D is "
                        f"{DURATION_HELP.removeprefix('a duration: ')}")
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+    grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
+                       "(until then today), today (the default: until the day ends) or week "
+                       "(on any day until the week ends); expired time stops counting")
     # "-15m" is a value here, not an option.
     grant._negative_number_matcher = re.compile(r"^-\d")
     extend = command("extend", "more time for a running session", cmd_extend)

@@ -298,7 +298,8 @@ class Methods:
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
         seconds = params.duration("duration", allow_zero=mode == "set")
         return await self.daemon.grant(user, target, seconds, self._actor(connection),
-                                       params.note("reason"), mode)
+                                       params.note("reason"), mode,
+                                       params.text("until", required=False))
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""

@@ -56,18 +56,15 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             if not policy.entry_allows(entry, user.name):
                 continue
             verdict = engine.availability(user.name, entry.id, now, blocked)
-            quota = entry.limits.daily_quota
-            allowed = quota.for_weekday(day.weekday()) if quota else None
             limits = engine.limits_of(entry.id)
             assert limits is not None
-            _, week = engine.standing(user.name, limits, day, now)
+            today, week = engine.standing(user.name, limits, day, now)
             entries.append({
                 "id": entry.id, "label": entry.title, "state": verdict.state,
                 "used_today_s": round(verdict.used_today_s, 3),
                 "remaining_today_s": _seconds(verdict.remaining_today_s),
                 "time_left_s": _seconds(verdict.time_left_s),
-                "quota_today_s": None if allowed is None
-                else allowed + engine.granted(user.name, entry.id, day),
+                "quota_today_s": None if today is None else round(today.allowance_s),
                 **_week_fields(week),
                 "cooldown_until": verdict.cooldown_until.isoformat()
                 if verdict.cooldown_until else None,

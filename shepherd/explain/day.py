@@ -278,7 +278,7 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
     found: list[EntryDay] = []
     for entry in mine:
         sessions, waits = _greedy(policy, zone, user, entry, day, begin, starting)
-        standing = engine.standing(user, entry_limits(entry), day, None)
+        standing = engine.standing(user, entry_limits(entry), day, None, at=begin)
         found.append(EntryDay(
             entry, tuple(g.id for g in policy.groups_of(entry.id)),
             _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
@@ -288,7 +288,7 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
         members = [e for e in found if e.entry.id in group.entries]
         if not members:
             continue
-        view = QuotaView(*engine.standing(user, group_limits(group), day, None))
+        view = QuotaView(*engine.standing(user, group_limits(group), day, None, at=begin))
         together = sum(e.possible_s for e in members)
         left = view.left_s
         groups.append(GroupDay(group.id, tuple(e.entry.id for e in members), view,

@@ -33,7 +33,8 @@ def books_of(engine: Engine, now: Instant) -> Starting:
             if used:
                 usage[(snap.user, snap.entry, day)] = used
     return Starting(usage, dict(engine.cooldowns), dict(engine.grants),
-                    frozenset(engine.locked), live=True)
+                    frozenset(engine.locked), tuple(engine.timed.values()),
+                    frozenset(engine.expiries_noted), live=True)
 
 
 def running_note(engine: Engine, user: str) -> str:

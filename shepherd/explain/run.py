@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shepherd.engine import Engine, Event, Instant, SessionDue
+from shepherd.engine import Engine, Event, Instant, SessionDue, TimedGrant
 from shepherd.policy import Policy
 
 _MONO_BASE = 1000.0
@@ -30,11 +30,14 @@ class Starting:
     cooldowns: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     grants: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     locked: frozenset[str] = frozenset()
+    timed_grants: tuple[TimedGrant, ...] = ()  # --until a time, or for the week
+    expiries_noted: frozenset[int] = frozenset()
     live: bool = False  # a running daemon's books: known, even when nothing is in them
 
     @property
     def known(self) -> bool:
-        return self.live or bool(self.usage or self.cooldowns or self.grants or self.locked)
+        return self.live or bool(self.usage or self.cooldowns or self.grants or self.locked
+                                 or self.timed_grants)
 
     def engine(self, policy: Policy, zone: ZoneInfo, day: date) -> Engine:
         """A fresh engine that knows what was used up to ``day`` (later days are not yet)."""
@@ -42,7 +45,9 @@ class Starting:
                       usage={k: v for k, v in self.usage.items() if k[2] <= day},
                       cooldowns=self.cooldowns,
                       grants={k: v for k, v in self.grants.items() if k[2] <= day},
-                      locked=self.locked)
+                      locked=self.locked,
+                      timed_grants=[g for g in self.timed_grants if g.day <= day],
+                      expiries_noted=self.expiries_noted)
 
 
 class DayRun:

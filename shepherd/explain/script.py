@@ -37,6 +37,7 @@ class Action:
     seconds: int = 0
     mode: GrantMode = "add"
     text: str = ""  # the line as written
+    until: str | None = None  # a grant's end: HH:MM, today or week
 
 
 class ScriptError(ValueError):
@@ -86,8 +87,15 @@ def _action(number: int, minutes: int, words: list[str], text: str) -> Action:
             raise ValueError(f"{verb} takes nothing more (it acts on the child simulated)")
         return Action(number, minutes, verb, text=text)
     if verb == "grant":
+        until = None
+        if "until" in rest:
+            at = rest.index("until")
+            rest, until = rest[:at], " ".join(rest[at + 1:])
+            if not (until in ("today", "week", "this week") or _TIME.fullmatch(until)):
+                raise ValueError(f"until {until!r}: expected HH:MM, today or week, as in: "
+                                 "grant games +15m until 17:00")
         target, mode, seconds = _grant(rest)
-        return Action(number, minutes, verb, target, seconds, mode, text)
+        return Action(number, minutes, verb, target, seconds, mode, text, until)
     if verb == "extend":
         if not 1 <= len(rest) <= 2:
             raise ValueError("expected a duration, as in: extend 10m (or: extend minecraft 10m)")

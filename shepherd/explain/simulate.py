@@ -20,6 +20,7 @@ from shepherd.engine import (
     ActionRefused,
     Deadline,
     Event,
+    GrantExpired,
     LaunchDenied,
     SessionEnded,
     SessionStarted,
@@ -29,9 +30,11 @@ from shepherd.engine.engine import group_limits
 from shepherd.explain.day import ExplainError
 from shepherd.explain.run import DayRun, Starting
 from shepherd.explain.script import Action
+from shepherd.explain.when import grant_until
 from shepherd.policy import Policy
 from shepherd.words import (
     clock_time,
+    expiry_sentence,
     format_duration,
     grant_sentence,
     refusal_sentence,
@@ -131,6 +134,10 @@ class _Simulator:
             self.steps.append(Step(at, "stopped", self.ended_text(event, why),
                                    data={"reason": event.reason,
                                          "charged_s": round(event.charged_s, 3)}))
+        elif isinstance(event, GrantExpired):
+            data = {**event.to_json(), "label": self.label(event.target)}
+            self.steps.append(Step(at, "grant_expired", expiry_sentence(data, at, self.zone),
+                                   data={"event": event.to_json()}))
 
     # -- actions ------------------------------------------------------------------
     def session_of(self, entry_id: str | None) -> int | None:
@@ -170,8 +177,10 @@ class _Simulator:
         if action.verb == "grant":
             assert target is not None
             try:
-                granted = self.engine.grant(self.user, target, action.seconds, now, action.mode)
-            except ActionRefused as exc:
+                until, week = grant_until(action.until, self.engine.calendar, now.wall)
+                granted = self.engine.grant(self.user, target, action.seconds, now, action.mode,
+                                            until, week)
+            except (ActionRefused, ExplainError) as exc:
                 return "refused", f"The grant is refused: {exc}.", {}
             answer = {**granted.to_json(), "seconds": action.seconds,
                       "label": self.label(target),

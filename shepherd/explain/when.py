@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from shepherd.engine import QuotaCalendar
 from shepherd.explain.day import ExplainError
 from shepherd.policy import DAY_NAMES
 
@@ -36,3 +37,31 @@ def parse_clock(text: str) -> int:
             and int(hours) < 24 and int(minutes) < 60):
         return int(hours) * 60 + int(minutes)
     raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 15:30)")
+
+
+def grant_until(text: str | None, calendar: QuotaCalendar,
+                now: datetime) -> tuple[datetime | None, bool]:
+    """How long time added lasts (``shepherd grant --until``): ``HH:MM`` (the next such
+    moment of today's quota day: 01:00 on a day that starts at 04:00 is after midnight),
+    an ISO 8601 moment with its offset, ``today`` (None: with the day) or ``week``
+    (True: on any day until the week's end)."""
+    if text is None or text.lower() == "today":
+        return None, False
+    if text.lower() in ("week", "this week"):
+        return None, True
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            return moment, False
+    except ValueError:
+        pass
+    try:
+        minutes = parse_clock(text)
+    except ExplainError:
+        raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 17:00), "
+                           "today or week") from None
+    day = calendar.quota_day(now)
+    moment = calendar.at(day, minutes)
+    if moment < calendar.day_start(day):
+        moment = calendar.at(day + timedelta(days=1), minutes)
+    return moment, False

@@ -153,7 +153,14 @@ def event_summary(event: dict[str, Any]) -> str:
             return f"{user}'s {target} for today was set to {duration(data['allowance_s'])}"
         if isinstance(seconds, int | float) and seconds < 0:
             return f"{duration(-seconds)} of {target} was taken back from {user}"
-        return f"{user} got {duration(seconds)} more of {target}"
+        lasts = ""
+        if data.get("week"):
+            lasts = " for the week"
+        elif data.get("expires_at"):
+            lasts = f" until {hour_minute(str(data['expires_at']))}"
+        return f"{user} got {duration(seconds)} more of {target}{lasts}"
+    if kind == "grant_expired":
+        return str(data.get("text") or f"{user}'s extra time for {entry} has run out")
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":

@@ -9,7 +9,7 @@ their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
 the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
-from shepherd.words.grants import grant_sentence
+from shepherd.words.grants import expiry_sentence, grant_sentence
 from shepherd.words.limits import stop_clause, week_left
 from shepherd.words.refusals import (
     STATE_WORDS,
@@ -32,6 +32,7 @@ __all__ = [
     "STATE_WORDS",
     "at_moment",
     "clock_time",
+    "expiry_sentence",
     "format_duration",
     "grant_sentence",
     "join_clauses",

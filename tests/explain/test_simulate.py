@@ -184,3 +184,30 @@ def _minutes(moment: object) -> int:
 def test_example_policy_is_what_the_hand_worked_days_assume() -> None:
     assert isinstance(EXAMPLE_POLICY, Policy)
     assert EXAMPLE_POLICY.supervisor.day_starts_at == 4 * 60
+
+
+def test_a_grant_until_a_time_stops_counting_then_and_the_simulation_says_so() -> None:
+    script = """
+15:30 launch minecraft
+15:35 grant minecraft +30m until 16:30
+16:15 stop
+16:45 launch minecraft
+17:00 grant games +1h until week
+17:00 grant minecraft +5m until 16:00
+"""
+    actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    steps = {(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome): s.text
+             for s in simulation.steps}
+    assert steps[("16:30", "grant_expired")] == (
+        "alex's extra time for Minecraft (30 minutes, given until 16:30) has run out; "
+        "30 minutes of it went unused.")
+    # Its own hour less the 45 minutes played: the expired half hour is gone.
+    assert steps[("16:45", "started")].startswith("Minecraft starts; it may run until 17:00")
+    assert "this week, on any day until Monday at 04:00" in steps[("17:00", "granted")]
+    assert "already passed" in steps[("17:00", "refused")]
+
+
+def test_a_grant_until_something_else_is_a_script_problem() -> None:
+    with pytest.raises(ScriptError, match="line 1: until 'soon'"):
+        parse_script("15:00 grant games +15m until soon", 240)

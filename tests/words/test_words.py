@@ -183,3 +183,27 @@ def test_a_grant_says_what_it_gave_for_the_day_or_for_the_week() -> None:
     free = {**week, "week_allowance_s": None, "unlimited": True}
     assert grant_sentence(free, NOW, PARIS).endswith(
         "but Videos has no daily limit, so this changes nothing.")
+
+
+def test_a_grant_that_expires_says_until_when_and_its_expiry_says_what_went_unused() -> None:
+    from shepherd.words import expiry_sentence, grant_sentence
+
+    until = NOW.replace(hour=17, minute=0, second=0, microsecond=0)
+    timed = {"user": "sam", "target": "games", "seconds": 1800, "mode": "add",
+             "allowance_s": 7200, "expires_at": until.isoformat(), "week": False}
+    assert grant_sentence(timed, NOW, PARIS) == (
+        "sam has 30 minutes more of games until 17:00 (2h in all today until then).")
+    week_end = (NOW + timedelta(days=1)).replace(hour=4, minute=0, second=0, microsecond=0)
+    pooled = {**timed, "expires_at": week_end.isoformat(), "week": True}
+    assert grant_sentence(pooled, NOW, PARIS) == (
+        "sam has 30 minutes more of games this week, on any day until tomorrow at 04:00 "
+        "(2h in all today).")
+    gone = {"user": "sam", "target": "games", "seconds": 1800, "expires_at": until.isoformat(),
+            "week": False, "unused_s": 600.0}
+    assert expiry_sentence(gone, until, PARIS) == (
+        "sam's extra time for games (30 minutes, given until 17:00) has run out; 10 minutes "
+        "of it went unused.")
+    assert expiry_sentence({**gone, "unused_s": 0.0}, until, PARIS).endswith(
+        "; all of it was used.")
+    assert expiry_sentence({**pooled, "unused_s": None}, week_end, PARIS) == (
+        "sam's extra time for games this week (30 minutes) has run out with the week.")
