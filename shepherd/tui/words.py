@@ -183,8 +183,13 @@ def event_summary(event: dict[str, Any]) -> str:
 
 
 def grant_question(user: str, target_label: str, seconds: int, is_group: bool,
-                   mode: str = "add") -> str:
+                   mode: str = "add", until: str = "today") -> str:
     what = f"the {target_label} budget" if is_group else target_label
+    if mode == "add" and until == "week":
+        return (f"Give {user} {minutes_phrase(seconds)} of {what} this week, to use on any "
+                "day until the week ends?")
+    if mode == "add" and until != "today":
+        return f"Give {user} {minutes_phrase(seconds)} of {what} until {until} today?"
     if mode == "take":
         return f"Take {shared.spoken_duration(seconds)} of {what} back from {user} for today?"
     if mode == "set":
