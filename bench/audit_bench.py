@@ -1,6 +1,6 @@
 """Audit log figures for BENCHMARKS.md.
 
-    python bench/audit_bench.py [--rows 1000000] [--dir DIR]
+    python bench/audit_bench.py [--quick] [--write]     (--quick: 20,000 rows)
 
 Measures: durable appends per second (one event per transaction, and 100 per
 transaction), one filtered page of `audit` on a large log, and opening that
@@ -9,13 +9,13 @@ store (clean, and after an unclean shutdown when the integrity check runs).
 
 from __future__ import annotations
 
-import argparse
-import platform
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import harness
 
 from shepherd.store import AuditFilter, Store
 
@@ -60,52 +60,61 @@ def page_times(path: Path, flt: AuditFilter, repeat: int = 20) -> tuple[float, i
     return statistics.median(times) * 1000, count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dir", type=Path, default=None)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+CASES = {
+    "no filter": AuditFilter(),
+    "type": AuditFilter(types=("time_granted",)),
+    "user + type": AuditFilter(user="sam", types=("session_ended",)),
+    "entry": AuditFilter(entry="entry7"),
+    "one day (since/until)": AuditFilter(since=T0 + timedelta(days=180),
+                                         until=T0 + timedelta(days=181)),
+    "one day + type + user": AuditFilter(since=T0 + timedelta(days=180),
+                                         until=T0 + timedelta(days=181),
+                                         types=("launch_denied",), user="alex"),
+    "text, rare": AuditFilter(text="event 99999"),
+    "text, common": AuditFilter(text="session_ended"),
+    "text + user + type": AuditFilter(text="event 12", user="sam", types=("launch_denied",)),
+    "text, 2 chars (scan)": AuditFilter(text="99"),
+}
+
+
+def run(quick: bool) -> harness.Section:
+    rows = 20_000 if quick else 1_000_000
+    section = harness.Section("store", "Audit log and store (bench/audit_bench.py)",
+                              "python bench/audit_bench.py" + (" --quick" if quick else ""),
+                              quick=quick)
+    print(f"store: {rows:,} audit rows", flush=True)
+    with tempfile.TemporaryDirectory(prefix="shbench") as tmp:
         base = Path(tmp)
-        print(f"machine: {platform.machine()}, {platform.python_implementation()} "
-              f"{platform.python_version()}, {Path('/proc/cpuinfo').read_text().count('processor')}"
-              " cores")
-        print(f"appends, 1 event per transaction: {append_rate(base / 'a.db', 2000, 1):,.0f}/s")
-        print(f"appends, 100 per transaction:     {append_rate(base / 'b.db', 50_000, 100):,.0f}/s")
+        single = append_rate(base / "a.db", 200 if quick else 2000, 1)
+        section.add("durable appends, 1 event per transaction", f"{single:,.0f} /s")
+        batched = append_rate(base / "b.db", 5000 if quick else 50_000, 100)
+        section.add("durable appends, 100 events per transaction", f"{batched:,.0f} /s")
         big = base / "big.db"
         start = time.perf_counter()
-        build_log(big, args.rows)
-        print(f"built {args.rows:,} rows in {time.perf_counter() - start:.1f}s, "
-              f"{big.stat().st_size / 1e6:.0f} MB")
-        middle = T0 + timedelta(days=180)
-        cases = {
-            "no filter": AuditFilter(),
-            "type": AuditFilter(types=("time_granted",)),
-            "user + type": AuditFilter(user="sam", types=("session_ended",)),
-            "entry": AuditFilter(entry="entry7"),
-            "one day (since/until)": AuditFilter(since=middle, until=middle + timedelta(days=1)),
-            "one day + type + user": AuditFilter(since=middle, until=middle + timedelta(days=1),
-                                                 types=("launch_denied",), user="alex"),
-            "text, rare (11 rows)": AuditFilter(text="event 99999"),
-            "text, common": AuditFilter(text="session_ended"),
-            "text + user + type": AuditFilter(text="event 12", user="sam",
-                                              types=("launch_denied",)),
-            "text, 2 chars (scan)": AuditFilter(text="99"),
-        }
-        for name, flt in cases.items():
-            ms, count = page_times(big, flt)
-            print(f"page of 50, {name:<24} {ms:8.2f} ms  ({count} rows)")
+        build_log(big, rows)
+        section.notes.append(f"The log: {rows:,} rows over a year, built in "
+                             f"{time.perf_counter() - start:.0f} s, "
+                             f"{big.stat().st_size / 1e6:.0f} MB.")
+        floor_ms, _ = page_times(big, AuditFilter(), 3 if quick else 20)
+        for name, flt in CASES.items():
+            ms, count = page_times(big, flt, 3 if quick else 20)
+            section.add(f"one page of `audit` (50 rows), {name}",
+                        f"{ms:.2f} ms median ({count} rows)",
+                        floor=f"{floor_ms:.2f} ms (no filter: the newest 50)")
         opens = []
-        for _ in range(5):
+        for _ in range(2 if quick else 5):
             start = time.perf_counter()
             Store.open(big, T0).close()
             opens.append(time.perf_counter() - start)
-        print(f"open (clean shutdown):         {statistics.median(opens) * 1000:8.1f} ms")
+        section.add("open the store, after a clean shutdown",
+                    f"{statistics.median(opens) * 1000:.1f} ms")
         big.with_name(big.name + ".clean").unlink()
         start = time.perf_counter()
         Store.open(big, T0).close()
-        print(f"open (unclean, quick_check):   {(time.perf_counter() - start) * 1000:8.1f} ms")
+        section.add("open the store, after an unclean one (quick_check)",
+                    f"{(time.perf_counter() - start) * 1000:.1f} ms")
+    return section
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(run)

@@ -1,6 +1,6 @@
 """The engine's cost per checkpoint: what the daemon asks it every second with sessions running.
 
-Run: .venv/bin/python bench/engine_bench.py
+Run: python bench/engine_bench.py [--quick] [--write]
 One child, 8 entries with max_run, quota, cooldown and a window, 4 of them in a group
 with its own quota, 4 sessions running. Each tick: charge, due, next_wakeup and the
 availability of all 8 entries (what a `status` call adds). The floor is the same loop
@@ -13,6 +13,8 @@ import statistics
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import harness
 
 from shepherd.engine import Engine, Instant
 from shepherd.policy import load_policy_text
@@ -31,7 +33,7 @@ def policy_text() -> str:
     return text + '[[groups]]\nid = "g"\nentries = ["e0", "e1", "e2", "e3"]\ndaily_quota = "4h"\n'
 
 
-def run(work: bool) -> float:
+def ticks(work: bool) -> float:
     e = Engine(load_policy_text(policy_text()), ZONE)
     wall, mono = datetime(2026, 11, 25, 16, tzinfo=ZONE), 0.0
     for i in range(4):
@@ -50,12 +52,17 @@ def run(work: bool) -> float:
     return (time.perf_counter() - started) / TICKS * 1000
 
 
-def main() -> None:
-    floor = statistics.median(run(False) for _ in range(5))
-    tick = statistics.median(run(True) for _ in range(5))
-    print(f"engine tick (charge + due + next_wakeup + 8 availabilities, 4 sessions): "
-          f"{tick:.2f} ms median; floor (the loop alone): {floor:.3f} ms")
+def run(quick: bool) -> harness.Section:
+    section = harness.Section("engine", "Engine (bench/engine_bench.py)",
+                              "python bench/engine_bench.py" + (" --quick" if quick else ""),
+                              quick=quick)
+    repeats = 2 if quick else 5
+    floor = statistics.median(ticks(False) for _ in range(repeats))
+    tick = statistics.median(ticks(True) for _ in range(repeats))
+    section.add("engine tick: charge, due, next_wakeup and 8 availabilities, 4 sessions",
+                f"{tick:.2f} ms median", floor=f"{floor:.3f} ms (the loop alone)")
+    return section
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(run)

@@ -1,103 +1,100 @@
-"""Idle wake-ups of the daemon, watchdog on, for BENCHMARKS.md (goal: at most 2 a minute).
+"""Idle cost of the daemon, watchdog on (BENCHMARKS.md): wake-ups and CPU seconds.
+Goal: at most 2 wake-ups a minute with no session.
 
-    python bench/idle_wakeups.py [--seconds 180] [--entries 50]
+    python bench/idle_wakeups.py [--quick] [--write]     (10 minutes; --quick: 6 s)
 
-Starts a real user-mode daemon with a policy of 50 entries and no session, with
-``WATCHDOG_USEC`` as the shipped units set it (``WatchdogSec=2min``) and a
-``NOTIFY_SOCKET`` this script listens on, then counts, over the period, the
-voluntary context switches of every thread of the daemon (``/proc/PID/task/*/
-status``: each is the thread going to sleep after waking up) and the watchdog
-pings received. The floor is the same count for an idle Python process that only
-sleeps, measured in the same run.
+Three real daemons side by side, each with a 50-entry policy and ``WATCHDOG_USEC``
+as the shipped units set it (``WatchdogSec=2min``), their ``NOTIFY_SOCKET`` read by
+the bench as systemd reads it: one with no session, one with 5 sessions running, one
+with no session and ``shepherd tui`` connected to it, idle on its dashboard on a
+120×40 pseudo-terminal. Over the period: the voluntary context switches of every
+thread of each daemon (/proc/PID/task/*/status; each is a thread going back to sleep
+after a wake-up), its CPU seconds, and the watchdog pings received. The floor, same
+period: an idle Python process that only sleeps.
 """
 
 from __future__ import annotations
 
-import argparse
-import getpass
-import socket
+import os
+import select
 import subprocess
-import sys
-import tempfile
+import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-WATCHDOG_USEC = 120_000_000  # systemd/*.service: WatchdogSec=2min
+import harness
+from harness import PYTHON, ROOT, Section
 
-
-def policy(entries: int) -> str:
-    body = "".join(f'[[entries]]\nid = "e{i}"\ncommand = ["sleep", "3600"]\n'
-                   f'limits = {{ daily_quota = "1h", cooldown = "10m" }}\n'
-                   f'windows = [{{ days = "daily", start = "00:00", end = "23:59" }}]\n'
-                   for i in range(entries))
-    return (f'version = 1\n[supervisor]\nstop_grace = "2s"\n[[users]]\n'
-            f'name = "{getpass.getuser()}"\n{body}')
+GOAL_PER_MINUTE = 2.0
+SESSIONS = 5
 
 
-def voluntary_switches(pid: int) -> int:
-    total = 0
-    for status in Path(f"/proc/{pid}/task").glob("*/status"):
-        for line in status.read_text().splitlines():
-            if line.startswith("voluntary_ctxt_switches:"):
-                total += int(line.split()[1])
-    return total
+def drain(master: int, stop: threading.Event) -> None:
+    """Read the TUI's screen as a terminal would, so it never blocks on a full pty."""
+    while not stop.is_set():
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                if not os.read(master, 65536):
+                    return
+            except OSError:
+                return
 
 
-def measure(pid: int, seconds: float, listener: socket.socket | None) -> tuple[int, int]:
-    before = voluntary_switches(pid)
-    pings = 0
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        if listener is None:
-            time.sleep(left)
-            break
-        listener.settimeout(left)
+def run(quick: bool) -> Section:
+    seconds = 6.0 if quick else 600.0
+    section = Section("idle", "Idle (bench/idle_wakeups.py)",
+                      "python bench/idle_wakeups.py" + (" --quick" if quick else ""),
+                      quick=quick)
+    print(f"idle: three daemons, {seconds:.0f} s", flush=True)
+    text = harness.policy(harness.household_entries(50), max_sessions=SESSIONS)
+    from tui_bench import Terminal  # the TUI on a pseudo-terminal, as tui_bench runs it
+
+    with (harness.daemon(text, watchdog=True) as alone,
+          harness.daemon(text, watchdog=True) as busy,
+          harness.daemon(text, watchdog=True) as watched):
+        for n in range(SESSIONS):
+            busy.call("launch", entry=f"e{n}")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+        tui = Terminal([PYTHON, "-m", "shepherd", "tui", "--socket", str(watched.socket)], env)
+        stop = threading.Event()
+        reader = threading.Thread(target=drain, args=(tui.master, stop), daemon=True)
+        reader.start()
+        floor = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(10**6)"])
         try:
-            if listener.recv(4096) == b"WATCHDOG=1":
-                pings += 1
-        except TimeoutError:
-            break
-    return voluntary_switches(pid) - before, pings
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=180)
-    parser.add_argument("--entries", type=int, default=50)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="shi") as tmp:
-        base = Path(tmp)
-        (base / "policy.toml").write_text(policy(args.entries))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(str(base / "notify"))
-        env = {"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": str(base / "notify"),
-               "WATCHDOG_USEC": str(WATCHDOG_USEC), "PYTHONPATH": str(ROOT)}
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy",
-             str(base / "policy.toml"), "--state-dir", str(base / "state"), "--socket",
-             str(base / "s.sock"), "--log-level", "WARNING"], cwd=ROOT, env=env)
-        floor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10**6)"])
-        try:
-            listener.settimeout(30)
-            while listener.recv(4096) != b"READY=1":
-                pass
-            time.sleep(2)  # start-up work (first clock check, store) is not idle
-            floor_start = voluntary_switches(floor.pid)
-            switches, pings = measure(daemon.pid, args.seconds, listener)
-            floor_switches = voluntary_switches(floor.pid) - floor_start
+            time.sleep(2 if quick else 5)  # start-up work (store, first screen) is not idle
+            daemons = {"alone": alone, "busy": busy, "watched": watched}
+            before = {name: (d.figures(), d.pings) for name, d in daemons.items()}
+            tui_before = harness.figures(tui.process.pid)
+            floor_before = harness.figures(floor.pid)
+            time.sleep(seconds)
+            after = {name: (d.figures(), d.pings) for name, d in daemons.items()}
+            tui_after = harness.figures(tui.process.pid)
+            floor_after = harness.figures(floor.pid)
         finally:
-            daemon.terminate()
-            daemon.wait(30)
-            floor.kill()
-            floor.wait()
-    minutes = args.seconds / 60
-    print(f"daemon idle, {args.entries} entries, WATCHDOG_USEC={WATCHDOG_USEC}, "
-          f"{args.seconds:.0f}s: {switches / minutes:.2f} wake-ups/min "
-          f"({switches} in all), {pings / minutes:.2f} watchdog pings/min")
-    print(f"floor (an idle python process, same period): {floor_switches / minutes:.2f} "
-          f"wake-ups/min")
+            stop.set()
+            tui.close()
+            harness.kill_quietly(floor)
+    minutes = seconds / 60
+    floor_text = (f"{(floor_after.wakeups - floor_before.wakeups) / minutes:.2f} a minute "
+                  "(a Python process that sleeps)")
+    cases = (("alone", "no session"), ("busy", f"{SESSIONS} sessions running"),
+             ("watched", "no session, `shepherd tui` connected and idle"))
+    for name, what in cases:
+        (start, pings0), (end, pings1) = before[name], after[name]
+        rate = (end.wakeups - start.wakeups) / minutes
+        section.add(f"daemon, 50 entries, {what}: wake-ups",
+                    f"{rate:.2f} a minute; CPU {end.cpu_s - start.cpu_s:.2f} s in "
+                    f"{seconds:.0f} s; watchdog pings {(pings1 - pings0) / minutes:.2f} a minute",
+                    f"≤ {GOAL_PER_MINUTE:.0f} a minute" if name == "alone" else "—",
+                    floor_text, rate <= GOAL_PER_MINUTE if name == "alone" else None)
+    section.add("the idle TUI itself (dashboard, nothing running)",
+                f"{(tui_after.wakeups - tui_before.wakeups) / minutes:.0f} wake-ups a minute; "
+                f"CPU {tui_after.cpu_s - tui_before.cpu_s:.2f} s in {seconds:.0f} s",
+                floor=floor_text)
+    section.notes.append("With sessions running the daemon checkpoints every 0.5 s (half the "
+                         "store's lease), so its wake-ups are counted in hundreds a minute.")
+    return section
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(run)

@@ -6,13 +6,15 @@ Starts a real user-mode daemon whose policy has 3 children and 50 entries, each
 with a quota, a max run, a cooldown and weekday/weekend windows, 20 of them in a
 shared group, and one session running per child. Measures, over the socket, the
 round trip of `status` and, as the floor in the same run, of `hello` (the same
-framing and peer check, no work); prints p50/p99/max of each.
+framing and peer check, no work); prints p50/p99/max of each, and the daemon's
+own CPU time per call (from /proc, so other load on the machine does not count).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import statistics
 import subprocess
 import sys
@@ -44,6 +46,14 @@ def percentiles(samples: list[float]) -> str:
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return (f"p50 {statistics.median(ordered) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
             f"max {ordered[-1] * 1000:.2f} ms")
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def timed(client: Client, method: str, calls: int) -> list[float]:
@@ -80,10 +90,16 @@ def main() -> None:
                         print(f"(no session for {child}: {exc})")
                 entries = sum(len(u["entries"]) for u in client.call("status")["users"])
                 timed(client, "status", 100)  # warm up
+                cpu = cpu_s(daemon.pid)
                 floor = timed(client, "hello", args.calls)
+                floor_cpu = (cpu_s(daemon.pid) - cpu) / args.calls
+                cpu = cpu_s(daemon.pid)
                 status = timed(client, "status", args.calls)
-            print(f"status, {entries} entries, {args.calls} calls: {percentiles(status)}")
-            print(f"hello (floor), same run: {percentiles(floor)}")
+                status_cpu = (cpu_s(daemon.pid) - cpu) / args.calls
+            print(f"status, {entries} entries, {args.calls} calls: {percentiles(status)}; "
+                  f"daemon CPU {status_cpu * 1000:.2f} ms per call")
+            print(f"hello (floor), same run: {percentiles(floor)}; "
+                  f"daemon CPU {floor_cpu * 1000:.2f} ms per call")
         finally:
             daemon.terminate()
             daemon.wait(30)

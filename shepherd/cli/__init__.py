@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shepherd import __version__
+from shepherd.cli.agent_cmd import add_agent_command
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
 from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
+from shepherd.cli.desktop import add_desktop_command
 from shepherd.cli.explain_cmd import add_explain_commands
 from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote_commands(commands)
     add_review_commands(commands)
     add_tui_command(commands)
+    add_desktop_command(commands)
+    add_agent_command(commands)
     return parser
 
 

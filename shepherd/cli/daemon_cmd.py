@@ -50,6 +50,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     if not Path(policy).exists():
         raise CommandError(no_policy_message(Path(policy)), EXIT_ERROR)
     child = None
+    result = None
     if args.user:
         result = check_policy_file(policy)
         if result.policy is None:
@@ -63,7 +64,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
             raise CommandError(f"--child {child!r} is not a [[users]] name in {policy} "
                                f"(expected one of: {', '.join(names)})", 2)
     config = DaemonConfig(Path(policy), Path(state), Path(socket_path), args.user, child)
-    return run_daemon(config, args.log_level)
+    return run_daemon(config, args.log_level, result)
 
 
 def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -38,6 +38,7 @@ DEMO_POLICY = """\
 version = 1
 
 [supervisor]
+count = "running"   # the scripted child has no screen: every running second counts
 stop_grace = "3s"
 default_warnings = [
   {{ before = "60s", message = "1 minute left" }},

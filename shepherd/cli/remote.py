@@ -110,6 +110,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 print_json(exc.data)
             else:
                 now, zone = _now()
+                if isinstance(exc.data.get("now"), str):  # the daemon's trusted clock
+                    now = datetime.fromisoformat(exc.data["now"]).astimezone(zone)
                 label = str(exc.data.get("label") or args.entry)
                 print(refusal_sentence(label, exc.data.get("denied", ()), now, zone),
                       file=sys.stderr)

@@ -13,7 +13,9 @@ from typing import Any
 
 from shepherd.words import (
     at_moment,
+    counting_sentence,
     format_duration,
+    pause_clause,
     reasons_clause,
     spoken_duration,
     state_word,
@@ -47,6 +49,11 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo) -> s
     if session.get("stopping"):
         return f"{what}, stopping"
     deadline = session.get("deadline")
+    pause = session.get("paused")
+    if pause:  # its clock stands still: no moment to end at, only what is left
+        left = session.get("remaining_s")
+        rest = "no time limit" if left is None else f"{spoken_duration(left)} left"
+        return f"{what}, {pause_clause(pause, now, zone)} ({rest})"
     if deadline is None or session.get("remaining_s") is None:
         return f"{what}, no time limit"
     ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)
@@ -120,6 +127,10 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     if not status.get("store_ok", True):
         lines.append("Shepherd cannot record time right now (its store is unavailable), "
                      "so nothing can start.")
+    counting = status.get("counting") or {}
+    blind = counting_sentence(counting.get("presence_problem"), counting.get("count", "active"))
+    if blind:
+        lines.append(blind)
     rejected = status.get("policy_rejected")
     if rejected:
         lines.append("The last policy reload was rejected; the previous policy stays in "

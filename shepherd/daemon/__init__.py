@@ -8,17 +8,25 @@ import sys
 
 from shepherd.daemon.checks import policy_warnings
 from shepherd.daemon.core import Daemon, DaemonConfig
+from shepherd.daemon.exclusive import CannotStart
 from shepherd.daemon.service import serve
-from shepherd.policy import PolicyError, check_policy_file
+from shepherd.ipc.server import socket_directory_problem
+from shepherd.policy import CheckResult, PolicyError, check_policy_file
 from shepherd.store import StoreVersionError
 
 __all__ = ["Daemon", "DaemonConfig", "run_daemon"]
 
 
-def run_daemon(config: DaemonConfig, log_level: str = "INFO") -> int:
+def run_daemon(config: DaemonConfig, log_level: str = "INFO",
+               checked: CheckResult | None = None) -> int:
+    """Serve until stopped; ``checked``: the policy file's check, when the caller made it."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    result = check_policy_file(config.policy_path)
+    unsafe = socket_directory_problem(config.socket_path)
+    if unsafe is not None:
+        print(f"shepherd daemon: will not start: {unsafe}.", file=sys.stderr)
+        return 1
+    result = checked or check_policy_file(config.policy_path)
     if result.policy is None:
         print(PolicyError(str(config.policy_path), result.errors), file=sys.stderr)
         return 1
@@ -28,5 +36,8 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO") -> int:
         asyncio.run(serve(config, result.policy))
     except StoreVersionError as exc:
         print(f"shepherd daemon: {exc}", file=sys.stderr)
+        return 1
+    except CannotStart as exc:
+        print(f"shepherd daemon: will not start: {exc}.", file=sys.stderr)
         return 1
     return 0

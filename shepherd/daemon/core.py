@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -46,10 +46,15 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.guard import DeadlineGuard
+from shepherd.daemon.outside import OutsideWatch
+from shepherd.daemon.presence import PresenceFeed
+from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
     ClockJump,
     ClockReading,
+    ClockRestored,
     Deadline,
     Engine,
     GrantExpired,
@@ -58,7 +63,10 @@ from shepherd.engine import (
     Resumed,
     SessionDue,
     SessionEnded,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
+    SessionStarted,
     StoreUnavailable,
     TimedGrant,
     TrustedClock,
@@ -72,9 +80,11 @@ from shepherd.explain.day import ExplainError
 from shepherd.explain.when import grant_until
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
+from shepherd.presence import Presence
 from shepherd.store import (
     AuditFilter,
     AuditPage,
+    Checkpoint,
     SnapshotRow,
     Store,
     StoreError,
@@ -99,6 +109,7 @@ TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 
 
 @dataclass(frozen=True)
@@ -147,7 +158,11 @@ class RunningSession:
 @dataclass
 class ClockState:
     trusted: TrustedClock
-    pending_jump: ClockJump | None = None  # not followed yet: waiting for `clock accept`
+
+    @property
+    def pending_jump(self) -> ClockJump | None:
+        """A jump not followed, while the system clock still disagrees (`clock accept`)."""
+        return self.trusted.pending
 
 
 @dataclass
@@ -189,6 +204,11 @@ class Daemon:
         self.writer = StoreWriter(config.state_dir / "shepherd.db", self._wall_now,
                                   self._store_changed)
         self.loaded = False  # accounting read from the store; launches wait for it
+        # One load at a time, and none before start() has tried its own: the writer reports
+        # the store usable at its first open too, and two loads would each recover the
+        # crash snapshot (a session adopted twice, or closed as dead beside its own stop).
+        self._loading = False
+        self._start_tried = False
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
@@ -210,9 +230,18 @@ class Daemon:
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
         self._next_session_id = 1
+        # Sessions the engine holds whose launch is still being recorded: a stop it reports
+        # meanwhile waits here (reason, actor) until the session has its record.
+        self._launching: dict[int, tuple[EndReason, str] | None] = {}
         self._pruned_on: date | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._ready = False  # READY=1 is the first thing systemd hears
+        self.guard: DeadlineGuard | None = None
+        self.outside = OutsideWatch(self)
+        self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
+                                     config.user_mode, config.child)
+        self._presence_reported: str | None = None  # the problem audited last
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -227,19 +256,32 @@ class Daemon:
         """Open the store, load the books, recover sessions, arm the timers."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
+        loop = asyncio.get_running_loop()
+
+        def fired(session: int) -> None:
+            loop.call_soon_threadsafe(self._guard_fired, session)
+
+        self.guard = DeadlineGuard(self.backend.terminate_now, fired)
         first = system.read_clocks()
-        if await self.writer.start():
+        usable = await self.writer.start()
+        self._start_tried = True
+        if usable:
             await self._load(first)
         else:
             self._start_clock(first, None)
             log.error("the store is unavailable at start (%s): launches are denied until "
                       "it returns", self.writer.problem)
+        watching = self.outside.start()  # after recovery: adopted sessions hold their own
+        (log.warning if self.outside.polling else log.info)(
+            "programs started outside Shepherd: %s", watching)
         now = self.now()
         self._audit(now, "service_started", {"pid": os.getpid(),
                                              "user_mode": self.config.user_mode, "version": 1,
                                              "instance": self.instance_id,
-                                             "supervision": self.membership.how})
+                                             "supervision": self.membership.how,
+                                             "outside_programs": watching})
         self._record_policy(now, self.config.policy_path)
+        await self.presence.follow(self.policy)  # after recovery: adopted sessions pause too
         interval = system.watchdog_interval()
         if interval:  # one wake-up serves both: the clock check pings the watchdog
             self._watchdog = True
@@ -267,6 +309,15 @@ class Daemon:
         ``first``: the clock reading at start (the trusted clock starts from it); None
         when the store only came back later (the clock has long been running).
         """
+        if self.loaded or self._loading:
+            return
+        self._loading = True
+        try:
+            await self._read_books(first)
+        finally:
+            self._loading = False
+
+    async def _read_books(self, first: ClockReading | None) -> None:
         reading = first or system.read_clocks()
         since = self.engine.quota_day(Instant(reading.wall, reading.mono)) - timedelta(
             days=HISTORY_DAYS)
@@ -304,7 +355,7 @@ class Daemon:
         anchor, anchor_wall = self.anchor.load()
         if anchor is not None:
             self.clock = ClockState(TrustedClock(anchor))
-            events: list[ClockJump | Resumed] = list(self.clock.trusted.observe(first))
+            events = list(self.clock.trusted.observe(first))
         else:
             known = [w for w in (stored, anchor_wall) if w is not None]
             self.clock = ClockState(TrustedClock(first, max(known) if known else None))
@@ -312,8 +363,6 @@ class Daemon:
         now = self.clock.trusted.instant(first)
         for jump in events:
             if isinstance(jump, ClockJump):
-                if not jump.followed:
-                    self.clock.pending_jump = jump
                 self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": True})
         return now
 
@@ -342,14 +391,22 @@ class Daemon:
                                            "entries": len(self.policy.entries)})
 
     async def _recover(self, now: Instant, snapshots: list[SnapshotRow]) -> None:
-        """Carry out the engine's recovery rules for each session of the crash snapshot."""
+        """Carry out the engine's recovery rules for each session of the crash snapshot.
+
+        A session not adopted is closed. In this boot its program ran on through the
+        crash: the child had it until it was stopped here or, gone already, until now,
+        when it was first seen gone (nobody saw it end sooner: charged in full, so a
+        crash never gives time). After a reboot it died with the machine: the lease
+        stands for the time since the last checkpoint.
+        """
         grace = float(self.policy.supervisor.stop_grace)
+        closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         for snap in snapshots:
             alive = snap.boot_id == self.boot_id and await self.backend.adopt(
                 snap.session_id, snap.process, self._tree_empty)
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
-                                      snap.fired)
+                                      snap.fired, snap.paused_s)
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
             if self.engine.recover(session, now, alive=alive, lease=lease):
                 account = self._account(snap.user)
@@ -359,28 +416,36 @@ class Daemon:
                                                      "since_checkpoint_s": round(
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
+                self._announce_pause(snap.session_id, now)
                 continue
-            stopped_at = None
-            if alive:
-                # It ran through the crash: the child had it until it was really stopped.
-                await self.backend.stop(snap.session_id, grace)
-                stopped_at = self.now()
-            ended = self.engine.end_recovered(session, now, stopped_at=stopped_at, lease=lease)
-            self._close_recovered(stopped_at or now, ended, alive)
-            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
-                        snap.session_id, snap.user, snap.entry,
-                        " (still running: stopped)" if alive else "", ended.charged_s)
+            closing.append((snap, session, lease, alive))
+        await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
+                               for snap, _, _, alive in closing if alive))
+        # What this instance left running that no record claimed (a crash between
+        # starting a program and recording where it runs) is stopped before the books close.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
+        stopped_at = self.now()
+        for snap, session, lease, alive in closing:
+            this_boot = snap.boot_id == self.boot_id
+            ended = self.engine.end_recovered(
+                session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
+            self._close_recovered(stopped_at if this_boot else now, ended, alive,
+                                  settle_lease=this_boot)
+            log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
+                        snap.session_id, snap.user, snap.entry,
+                        " (still running: stopped)" if alive else "", ended.charged_s)
 
-    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool) -> None:
-        """Into the store: charged up to the stop when it was alive (lease settled), else
-        as it stands (the lease stands in for the time since the last checkpoint)."""
+    def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
+                         settle_lease: bool) -> None:
+        """Into the store: charged up to ``at`` in this boot (lease settled), else as it
+        stands (the lease stands in for the time since the last checkpoint)."""
         self._keep(lambda store: store.end_session(
             at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, settle_lease=alive, audit_data={"processes_alive": alive}))
+            ended.cooldown_until, settle_lease=settle_lease,
+            audit_data={"processes_alive": alive}))
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -389,12 +454,16 @@ class Daemon:
 
     async def shutdown(self) -> None:
         system.sd_notify("STOPPING=1")
+        if self.guard is not None:
+            self.guard.close()
+        self.outside.close()
         if self._timer is not None:
             self._timer.cancel()
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
         await self.backend.close()
+        await self.presence.close()
         reading = system.read_clocks()
         now = self.clock.trusted.instant(reading)
         self._audit(now, "service_stopped", {"pid": os.getpid()})
@@ -410,7 +479,7 @@ class Daemon:
     def _store_changed(self, state: StoreState) -> None:
         """The writer lost or regained the store (called on the loop)."""
         if state.available:
-            if not self.loaded:
+            if self._start_tried and not self.loaded and not self._loading:
                 self._spawn(self._load(None))
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
@@ -448,13 +517,38 @@ class Daemon:
             self._timer.cancel()
         now = self.now()
         moments = [self._last_clock_check + self.clock_check_s]
-        if self.sessions:
+        if any(self.engine.billing(sid) for sid in self.sessions):
+            # Paused sessions charge nothing: the minute's check settles them.
             moments.append(self._last_checkpoint + CHECKPOINT_S)
         wake = self.engine.next_wakeup(now)
         if wake is not None:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
+        if self.guard is not None:
+            self.guard.keep(self._deadlines(now))
+
+    def _deadlines(self, now: Instant) -> dict[int, float]:
+        """Each running session's deadline (monotonic) that nothing is stopping yet."""
+        due: dict[int, float] = {}
+        known = set(self.engine.session_ids())
+        for session_id, record in self.sessions.items():
+            if record.stopping is None and session_id in known:
+                deadline = self.engine.deadline(session_id, now)
+                if deadline is not None:
+                    due[session_id] = deadline.mono
+        return due
+
+    def _guard_fired(self, session_id: int) -> None:
+        """The guard sent SIGTERM at the deadline: the stop, its books and SIGKILL follow."""
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        now = self.now()
+        self._carry_out(self.engine.due(now), now)
+        # A grant that arrived after the deadline had passed came too late: SIGTERM went.
+        self.stop_session_soon(session_id, "expired")
+        self._schedule()
 
     def _tick(self) -> None:
         self._timer = None
@@ -474,6 +568,13 @@ class Daemon:
         self._update_status()
         self._schedule()
 
+    def enforce_due(self, mono: float) -> None:
+        """Run the timer now if it is due at ``mono``, so that an answer computed at that
+        instant never describes a passed deadline as still running."""
+        if self._timer is not None and self._timer.when() <= mono:
+            self._timer.cancel()
+            self._tick()
+
     def checkpoint(self, now: Instant) -> None:
         self._last_checkpoint = now.mono
         self.backend.refresh_all()
@@ -491,8 +592,8 @@ class Daemon:
             if session_id not in self.sessions:
                 continue
             snap = self.engine.snapshot(session_id)
-            rows.append((session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
-                         snap.fired))
+            rows.append(Checkpoint(session_id, sorted(unwritten.parts.items()),
+                                   snap.charged_mono, day, snap.fired, snap.paused_s))
         self._unwritten.clear()
         if rows:
             self._keep(lambda store: store.checkpoint(now.wall, rows))
@@ -503,9 +604,7 @@ class Daemon:
             self._last_clock_check = reading.mono
         for event in self.clock.trusted.observe(reading):
             now = self.clock.trusted.instant(reading)
-            if isinstance(event, ClockJump):
-                if not event.followed:
-                    self.clock.pending_jump = event
+            if isinstance(event, ClockJump | ClockRestored):
                 self._audit(now, "clock_jump", self._jump_data(event))
                 self._publish("clock_jump", self._jump_data(event))
             elif isinstance(event, Resumed):
@@ -544,7 +643,10 @@ class Daemon:
         self._spawn(prune())
 
     @staticmethod
-    def _jump_data(jump: ClockJump) -> dict[str, Any]:
+    def _jump_data(jump: ClockJump | ClockRestored) -> dict[str, Any]:
+        if isinstance(jump, ClockRestored):
+            return {"system_wall": jump.system_wall.isoformat(), "skew_s": round(jump.skew_s, 1),
+                    "restored": True, "why": "the system clock agrees with Shepherd's again"}
         return {"system_wall": jump.system_wall.isoformat(),
                 "trusted_wall": jump.trusted_wall.isoformat(),
                 "skew_s": round(jump.skew_s, 1), "followed": jump.followed, "why": jump.why}
@@ -557,6 +659,8 @@ class Daemon:
                 self.stop_session_soon(event.session_id, event.reason)
             elif isinstance(event, GrantExpired):
                 self._grant_expired(event, now)
+            elif isinstance(event, SessionPaused | SessionResumed):
+                self._paused_or_resumed(event, now)
 
     def _grant_expired(self, gone: GrantExpired, now: Instant) -> None:
         entry, group = self.policy.entry(gone.target), self.policy.group(gone.target)
@@ -569,6 +673,67 @@ class Daemon:
         self._publish("grant_expired", data, user=gone.user)
         self._changed()
 
+    def _paused_or_resumed(self, event: SessionPaused | SessionResumed, now: Instant) -> None:
+        data: dict[str, Any] = {"session_id": event.session_id, "cause": event.cause}
+        if isinstance(event, SessionPaused):
+            data["since"] = event.since.isoformat()
+        else:
+            data["paused_s"] = round(event.paused_s, 3)
+        self._audit(now, event.kind, data, user=event.user, entry=event.entry)
+        self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+
+    def _announce_pause(self, session_id: int, now: Instant) -> None:
+        """A session that started (or was adopted) while its child was away."""
+        pause = self.engine.pause_of(session_id)
+        record = self.sessions.get(session_id)
+        if pause is not None and record is not None:
+            self._paused_or_resumed(SessionPaused(session_id, record.user, record.entry,
+                                                  pause.cause, pause.since), now)
+
+    # -- the child's presence (rule 12) ------------------------------------------------
+    def child_presence(self, user: str, presence: Presence) -> None:
+        """What the child's screen says now: pause or resume the child's sessions."""
+        if self.policy.user(user) is None:
+            return
+        now = self.now()
+        if presence.cause is None:
+            events = self.engine.resume(user, now)
+        else:
+            since = now
+            if presence.idle_since_mono is not None:  # when the idle began, never later
+                since = now.at_mono(min(presence.idle_since_mono, now.mono))
+            events = self.engine.pause(user, presence.cause, since, now)
+        self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
+        self._carry_out(events, now)
+        self._changed()
+
+    def presence_problem(self, problem: str | None) -> None:
+        """The presence source is lost (or back): say so; meanwhile time is counted."""
+        if problem == self._presence_reported:
+            return
+        now = self.now()
+        if problem is not None:
+            self._audit(now, "presence_unavailable", {"problem": problem,
+                                                      "counting": "running"})
+            self._publish("presence_unavailable", {"problem": problem})
+        elif self._presence_reported is not None:
+            log.info("presence: logind can be seen again: counting active time")
+            self._publish("presence_available", {})
+        self._presence_reported = problem
+        self._update_status()
+
+    def _paused(self, session_id: int) -> bool:
+        try:
+            return self.engine.pause_of(session_id) is not None
+        except ActionRefused:
+            return False
+
+    def _woke(self) -> None:
+        """The machine woke from a suspend: look at every deadline now."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._tick()
+
     def _warn(self, warning: WarningIssued, now: Instant) -> None:
         # What the child reads, with the true time left (the codes stay beside it).
         data = {**warning.to_json(), "text": warning_text(warning.message, warning.remaining_s)}
@@ -578,8 +743,8 @@ class Daemon:
         if record is not None:
             entry = self.policy.entry(warning.entry)
             urgency = {"info": "low", "warning": "normal", "critical": "critical"}[warning.severity]
-            system.notify_desktop(record.account, entry.title if entry else warning.entry,
-                                  data["text"], urgency)
+            self._desktop(record.user, record.account, entry.title if entry else warning.entry,
+                          data["text"], urgency)
 
     def _notify(self, user: str, title: str, body: str, urgency: str) -> None:
         """Best effort: a desktop notification in the child's session (never waited for)."""
@@ -587,7 +752,13 @@ class Daemon:
             account = self._account(user)
         except KeyError:
             return
-        system.notify_desktop(account, title, body, urgency)
+        self._desktop(user, account, title, body, urgency)
+
+    def _desktop(self, user: str, account: Account, title: str, body: str,
+                 urgency: str) -> None:
+        """``notify-send`` as the child, unless the child's agent shows it already."""
+        if not self.events.has_agent(user):
+            system.notify_desktop(account, title, body, urgency)
 
     # -- commands: sessions ----------------------------------------------------------
     def blocked(self) -> tuple[Reason, ...]:
@@ -609,20 +780,46 @@ class Daemon:
         if isinstance(decision, LaunchDenied):
             self._refused(now, user, entry_id, decision.reasons, actor)
         self._next_session_id += 1
+        self._launching[session_id] = None
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        deadline = decision.deadline
-        data: dict[str, Any] = {"command": list(entry.command),
-                                "deadline": deadline.wall.isoformat() if deadline else None}
         failure = {"command": list(entry.command), "actor": actor}
         try:
             account = self._account(user)
         except KeyError as exc:
+            self._launching.pop(session_id, None)
             problem = launch_problem(exc, entry.command[0], user)
             self.engine.end_session(session_id, now, "launch_failed")  # at its start: free
             self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
             raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+        marker = f"{self.instance_id}-{session_id}"
+
+        async def spawn() -> dict[str, Any]:
+            return await self.backend.spawn(session_id, entry.command, account,
+                                            session_environment(account, env, marker),
+                                            self._tree_empty)
+
+        def spawn_problem(exc: Exception) -> str:  # an OSError, or an argument the OS refuses
+            return (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
+                    else f"starting {entry.command[0]!r} failed: {exc}")
+
+        return await self._open(now, decision, account, spawn, spawn_problem, actor,
+                                {"command": list(entry.command), "origin": "shepherd"})
+
+    async def _open(self, now: Instant, decision: SessionStarted, account: Account,
+                    start: Callable[[], Awaitable[dict[str, Any]]],
+                    problem: Callable[[Exception], str], actor: str,
+                    data: dict[str, Any]) -> Launched:
+        """Record a decided session, start it (``start``: the backend's spawn or take), and
+        record that it runs; the one path of a launch and of a program started outside."""
+        session_id, user, entry_id = decision.session_id, decision.user, decision.entry
+        entry = self.policy.entry(entry_id)
+        assert entry is not None
+        deadline = decision.deadline
+        data = {**data, "deadline": deadline.wall.isoformat() if deadline else None}
+        failure = {"command": data.get("command", []), "actor": actor}
+        self._launching.setdefault(session_id, None)  # a deadline meanwhile waits for the start
         try:
             # Recorded (not yet as started) before the program starts: a checkpoint during
             # the start finds the session, and so does recovery after a crash during it.
@@ -632,22 +829,23 @@ class Daemon:
                 process={"backend": self.backend.name, "instance": self.instance_id},
                 audit_data=None))
         except Exception as exc:  # the store cannot record it: nothing happens
+            self._launching.pop(session_id, None)
             self.engine.end_session(session_id, now, "launch_failed")
-            problem = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
-            self._refused(now, user, entry_id, (StoreUnavailable(problem),), actor)
+            why = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
+            self._refused(now, user, entry_id, (StoreUnavailable(why),), actor,
+                          data.get("origin", "shepherd"))
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
-        marker = f"{self.instance_id}-{session_id}"
+        due = self._launching.pop(session_id, None)
+        if due is not None:  # its deadline passed while it was being recorded
+            self.stop_session_soon(session_id, *due)
         try:
-            process = await self.backend.spawn(session_id, entry.command, account,
-                                               session_environment(account, env, marker),
-                                               self._tree_empty)
-        except Exception as exc:  # OSError, or an argument the OS refuses (ValueError)
-            problem = (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
-                       else f"starting {entry.command[0]!r} failed: {exc}")
+            process = await start()
+        except Exception as exc:
+            said = problem(exc)
             self.sessions.pop(session_id, None)
-            await self._launch_failed(now, session_id, problem, failure)
-            raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+            await self._launch_failed(now, session_id, said, failure)
+            raise LaunchFailed(f"{entry.title} could not start: {said}") from None
         finally:
             assert record.started is not None
             record.started.set()
@@ -658,23 +856,103 @@ class Daemon:
         self._publish("session_started", {"session_id": session_id, "entry": entry_id, **data},
                       user=user)
         later = self.now()
+        self._announce_pause(session_id, later)
         self._carry_out(self.engine.due(later), later)
         self._schedule()
         self._update_status()
         await self._recorded(running)
         return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
 
+    async def take_outside(self, seen: Recognised) -> str:
+        """A program a child started without Shepherd, recognised as an entry's (SPEC §4).
+
+        Already in a session of its entry: nothing to do. A session of its entry runs
+        for that child: the process joins it (a second window is not a second
+        session). Else decided like a launch: allowed, it becomes a session of the
+        entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
+        at once and the child told why, in the words of a refused launch. A process
+        that cannot be held in a session is stopped too (fail closed). Answers what
+        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``.
+        """
+        user, entry_id = seen.user, seen.entry
+        held = self.backend.session_holding(seen.pid)
+        if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
+            return "held"
+        running = next((r for r in self.sessions.values() if r.user == user
+                        and r.entry == entry_id and r.stopping is None), None)
+        if running is not None:
+            if running.started is not None:
+                await running.started.wait()
+            if running.session_id in self.sessions and running.stopping is None:
+                try:
+                    await self.backend.take(running.session_id, seen.pid, self._tree_empty)
+                except OSError as exc:
+                    log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
+                             user, entry_id, running.session_id, exc)
+                    if _gone(seen.pid):
+                        return "gone"
+                    # The session ended meanwhile: decided afresh below, never left uncounted.
+                else:
+                    return "joined"
+        grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
+        try:
+            account = self._account(user)
+        except KeyError:  # the account went away while its process ran: nothing to hold
+            await self.backend.refuse(seen.pid, grace)
+            return "refused"
+        now = self.now()
+        session_id = self._next_session_id
+        decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
+        data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
+                "exe": seen.exe, "command": list(seen.argv)[:32]}
+        try:
+            if isinstance(decision, LaunchDenied):
+                self._refused(now, user, entry_id, decision.reasons, user, "outside", data)
+            self._next_session_id += 1
+            await self._open(now, decision, account,
+                             lambda: self.backend.take(session_id, seen.pid, self._tree_empty),
+                             str, user, data)
+        except LaunchRefused:
+            await self.backend.refuse(seen.pid, grace)
+            return "refused"
+        except LaunchFailed as exc:
+            if not _gone(seen.pid):  # alive but not held: it may not run uncounted
+                log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
+                          user, entry_id, seen.pid, exc)
+                await self.backend.refuse(seen.pid, grace)
+                return "refused"
+            return "gone"
+        return "started"
+
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
-                 actor: str) -> NoReturn:
+                 actor: str, origin: str = "shepherd",
+                 data: Mapping[str, Any] | None = None) -> NoReturn:
         codes = [r.to_json() for r in reasons]
-        self._audit(now, "launch_denied", {"reasons": codes}, user=user, entry=entry_id,
-                    actor=actor)
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
         sentence = refusal_sentence(label, reasons, now.wall, self.zone)
-        if actor == user:  # the child asked, maybe from a menu launcher with no terminal
-            self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label)
+        extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
+        self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
+                    entry=entry_id, actor=actor)
+        if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
+            self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
+                                            "reasons": codes, "text": sentence,
+                                            "origin": origin}, user=user)
+            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+                self._notify(user, label, sentence, "normal")
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
+
+    def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
+        """A program started outside and refused again and again (a loop in a script) is
+        told once per ``OUTSIDE_TOLD_S`` on the desktop, not once per start (each is
+        audited, and sent to a listening agent, which shows one notification per entry)."""
+        last = self._told.get((user, entry_id))
+        if last is not None and 0 <= now.mono - last < OUTSIDE_TOLD_S:
+            return False
+        self._told = {key: at for key, at in self._told.items()
+                      if 0 <= now.mono - at < OUTSIDE_TOLD_S}
+        self._told[(user, entry_id)] = now.mono
+        return True
 
     async def _launch_failed(self, launched: Instant, session_id: int, problem: str,
                              data: dict[str, Any]) -> None:
@@ -733,10 +1011,17 @@ class Daemon:
     def stop_session_soon(self, session_id: int, reason: EndReason,
                           actor: str = "shepherd") -> None:
         record = self.sessions.get(session_id)
+        if record is None and self._launching.get(session_id, ()) is None:
+            self._launching[session_id] = (reason, actor)  # carried out once it is recorded
+            return
         if record is None or record.stopping is not None:
             return
         record.end_reason = reason
         record.actor = actor
+        if record.started is None or record.started.is_set():
+            # SIGTERM leaves now, in this callback: not after one more turn of the loop
+            # (under load, that turn may be many clients' answers long).
+            self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
 
     async def stop_session(self, session_id: int, reason: EndReason,
@@ -758,6 +1043,15 @@ class Daemon:
             self._finish(session_id)
 
     def _tree_empty(self, session_id: int) -> None:
+        record = self.sessions.get(session_id)
+        if record is None:
+            return
+        if record.end_reason is None:
+            # Its deadline may have passed already, its SIGTERM sent by the deadline guard's
+            # thread but the guard's word not yet heard on the loop: then it expired (the
+            # books say so, the cooldown follows), it did not just exit.
+            now = self.now()
+            self._carry_out(self.engine.due(now), now)
         if session_id in self.sessions:
             self._finish(session_id)
 
@@ -773,6 +1067,7 @@ class Daemon:
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,
             "charged_s": round(ended.charged_s, 3),
+            "past_deadline_s": round(ended.past_deadline_s, 3),
             "cooldown_until": ended.cooldown_until.isoformat() if ended.cooldown_until
             else None}, user=record.user)
         self._schedule()
@@ -784,8 +1079,8 @@ class Daemon:
         unwritten.add(ended.final_charge.parts)
         parts = sorted(unwritten.parts.items())
         written = self.writer.submit(lambda store: store.end_session(
-            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor),
-            keep=True)
+            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor,
+            audit_data={"past_deadline_s": round(ended.past_deadline_s, 3)}), keep=True)
         written.add_done_callback(_log_task_failure)
         return written
 
@@ -939,7 +1234,9 @@ class Daemon:
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
         self._carry_out(events, now)
+        self.outside.policy_changed()
         self._publish("policy_loaded", {"path": str(path)})
+        await self.presence.follow(self.policy)
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
         for warning in warnings:
@@ -952,7 +1249,6 @@ class Daemon:
         if self.clock.pending_jump is None:  # nothing to accept: nothing written
             return {"accepted": False, "trusted_wall": before.isoformat()}
         self.clock.trusted.accept(reading)
-        self.clock.pending_jump = None
         now = self.clock.trusted.instant(reading)
         self._audit(now, "clock_jump", {"accepted_by": actor, "from": before.isoformat(),
                                         "to": now.wall.isoformat(), "followed": True})
@@ -966,11 +1262,16 @@ class Daemon:
 
     # -- reads -----------------------------------------------------------------------
     def status(self, only: str | None = None) -> dict[str, Any]:
-        return status.render(self.now(), self.engine, self.policy, self.sessions,
-                             only=only, blocked=self.blocked(), user_mode=self.config.user_mode,
-                             store_ok=self.writer.available and self.loaded,
-                             clock_jump_pending=self.clock.pending_jump is not None,
-                             rejected_reload=self.rejected_reload)
+        now = self.now()
+        self.enforce_due(now.mono)
+        with self.engine.reading():
+            return status.render(now, self.engine, self.policy, self.sessions,
+                                 only=only, blocked=self.blocked(),
+                                 user_mode=self.config.user_mode,
+                                 store_ok=self.writer.available and self.loaded,
+                                 clock_jump_pending=self.clock.pending_jump is not None,
+                                 rejected_reload=self.rejected_reload,
+                                 presence_problem=self.presence.problem)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -981,6 +1282,7 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
+            answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
         return answer
 
     async def requests(self) -> list[TimeRequest]:
@@ -1026,10 +1328,14 @@ class Daemon:
     def _update_status(self) -> None:
         if not self._ready:
             return
-        running = ", ".join(f"{r.user}:{r.entry}" for r in self.sessions.values()) or "idle"
+        running = ", ".join(f"{r.user}:{r.entry}"
+                            + (" (paused)" if self._paused(sid) else "")
+                            for sid, r in self.sessions.items()) or "idle"
         down = not (self.writer.available and self.loaded)
+        blind = self.presence.problem
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
                          + (" — STORE UNAVAILABLE, launches denied" if down else "")
+                         + (f" — no logind ({blind}): counting running time" if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
 
@@ -1041,3 +1347,7 @@ def _log_task_failure(task: asyncio.Future[Any]) -> None:
         log.warning("not written: %s", task.exception())
     else:
         log.error("background task failed", exc_info=task.exception())
+
+
+def _gone(pid: int) -> bool:
+    return not os.path.exists(f"/proc/{pid}")

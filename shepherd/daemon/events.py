@@ -26,9 +26,16 @@ class EventSink(Protocol):
     def publish(self, event: DaemonEvent) -> None:
         """Deliver without waiting: enforcement never waits on a listener."""
 
+    def has_agent(self, user: str) -> bool:
+        """True while a ``shepherd agent`` of that child listens (it shows the desktop
+        notifications, so the daemon does not run ``notify-send`` too)."""
+
 
 class Discard:
     """A sink for a daemon nobody listens to (tests, tools)."""
 
     def publish(self, event: DaemonEvent) -> None:
         pass
+
+    def has_agent(self, user: str) -> bool:
+        return False

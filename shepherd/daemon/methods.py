@@ -165,6 +165,12 @@ class Subscribers:
             lambda c: c.context.get("role") == "admin"
             or (event.user is not None and c.context.get("child") == event.user))
 
+    def has_agent(self, user: str) -> bool:
+        if self.server is None:
+            return False
+        return any(c.subscribed and not c.closed and c.context.get("agent")
+                   and c.context.get("child") == user for c in self.server.connections)
+
 
 class Methods:
     def __init__(self, daemon: Daemon) -> None:
@@ -261,7 +267,9 @@ class Methods:
     async def entries(self, params: Params, connection: Connection) -> Any:
         policy = self.daemon.policy
         only = self._only(connection)
-        return [{"id": e.id, "label": e.title, "users": list(e.users) if e.users else None}
+        return [{"id": e.id, "label": e.title, "users": list(e.users) if e.users else None,
+                 # desktop file ids of its program (menu launchers hide these)
+                 "originals": [*e.detect.desktop, *e.detect.flatpak] if e.detect else []}
                 for e in policy.entries if only is None or policy.entry_allows(e, only)]
 
     async def launch(self, params: Params, connection: Connection) -> Any:
@@ -287,8 +295,17 @@ class Methods:
         return {"request_id": request_id}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:
+        """``agent: true``: a child's ``shepherd agent``, which shows the desktop
+        notifications of its child (the daemon then stops running notify-send)."""
+        agent = params.raw.get("agent", False)
+        if not isinstance(agent, bool):
+            raise RpcError(INVALID_PARAMS, "subscribe: parameter 'agent' must be true or false")
+        if agent and not connection.context.get("child"):
+            raise RpcError(INVALID_PARAMS, "subscribe: an agent speaks for a child, and this "
+                           "connection has none (an admin in system mode)")
         connection.subscribed = True
-        return {"subscribed": True}
+        connection.context["agent"] = agent
+        return {"subscribed": True, "agent": True} if agent else {"subscribed": True}
 
     async def grant(self, params: Params, connection: Connection) -> Any:
         user, target = params.req_str("user"), params.req_str("target")

@@ -2,7 +2,8 @@
 
 ``Daemon`` owns supervision and the books, ``Methods`` the JSON-RPC mapping,
 ``RpcServer`` the socket. This module only builds them in order and runs them
-until SIGTERM/SIGINT: start the daemon (store, recovery, timers), open the
+until SIGTERM/SIGINT: lock the state directory and the socket (``exclusive``:
+one daemon each, for its whole life), start the daemon (store, recovery, timers), open the
 socket, tell systemd we are ready; at the end stop the sessions, then close.
 """
 
@@ -14,6 +15,7 @@ import signal
 
 from shepherd.daemon.core import Daemon, DaemonConfig
 from shepherd.daemon.errors import CommandError
+from shepherd.daemon.exclusive import Exclusive
 from shepherd.daemon.methods import Methods, Subscribers
 from shepherd.ipc.server import RpcServer
 from shepherd.policy import Policy
@@ -22,6 +24,15 @@ log = logging.getLogger("shepherd.daemon")
 
 
 async def serve(config: DaemonConfig, policy: Policy) -> None:
+    """Run the daemon; ``CannotStart`` (before anything was read) when another holds its home."""
+    exclusive = Exclusive.take(config.state_dir, config.socket_path)
+    try:
+        await _serve(config, policy)
+    finally:
+        exclusive.release()
+
+
+async def _serve(config: DaemonConfig, policy: Policy) -> None:
     subscribers = Subscribers()
     daemon = Daemon(config, policy, subscribers)
     methods = Methods(daemon)

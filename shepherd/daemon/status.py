@@ -41,10 +41,12 @@ def _week_fields(week: Standing | None) -> dict[str, Any]:
 
 def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
            *, only: str | None, blocked: tuple[Reason, ...], user_mode: bool, store_ok: bool,
-           clock_jump_pending: bool, rejected_reload: dict[str, Any] | None) -> dict[str, Any]:
+           clock_jump_pending: bool, rejected_reload: dict[str, Any] | None,
+           presence_problem: str | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
+    ``presence_problem``: why the children's screens cannot be seen (time is counted).
     """
     day = engine.quota_day(now)
     users = []
@@ -93,6 +95,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             continue
         snap = engine.snapshot(sid)
         deadline = engine.deadline(sid, now)
+        pause = engine.pause_of(sid)
         running.append({
             "id": sid, "user": record.user, "entry": record.entry,
             "started_at": snap.started_at.isoformat(),
@@ -100,7 +103,12 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             "remaining_s": _seconds(deadline.remaining_s) if deadline else None,
             "deadline_cause": deadline.cause if deadline else None,
             "stopping": record.stopping is not None,
+            # Paused: its clock stands still while its child is away (and why, since when).
+            "paused": None if pause is None else {"cause": pause.cause,
+                                                  "since": pause.since.isoformat()},
         })
     return {"now": now.wall.isoformat(), "quota_day": day.isoformat(),
             "user_mode": user_mode, "store_ok": store_ok, "users": users, "sessions": running,
-            "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload}
+            "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload,
+            "counting": {"count": policy.supervisor.count, "idle_after_s":
+                         policy.supervisor.idle_after, "presence_problem": presence_problem}}

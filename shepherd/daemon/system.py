@@ -152,13 +152,18 @@ def boot_id() -> str:
 
 
 def sd_notify(message: str) -> None:
-    """Tell systemd (``READY=1``, ``STATUS=...``, ``WATCHDOG=1``); quiet without systemd."""
+    """Tell systemd (``READY=1``, ``STATUS=...``, ``WATCHDOG=1``); quiet without systemd.
+
+    Never waits: a supervisor that stops reading fills its queue, and a blocking send
+    would then stop the daemon's event loop for good. The message is dropped instead.
+    """
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return
     if address.startswith("@"):
         address = "\0" + address[1:]
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
         sock.sendto(message.encode(), address)
 
 

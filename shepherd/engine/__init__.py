@@ -5,7 +5,14 @@ socket or a process, and never reads a clock: time is a value passed in.
 """
 
 from shepherd.engine.calendar import QuotaCalendar, WindowState, open_intervals, window_state
-from shepherd.engine.clock import ClockJump, ClockReading, Instant, Resumed, TrustedClock
+from shepherd.engine.clock import (
+    ClockJump,
+    ClockReading,
+    ClockRestored,
+    Instant,
+    Resumed,
+    TrustedClock,
+)
 from shepherd.engine.engine import ActionRefused, Engine
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -24,6 +31,8 @@ from shepherd.engine.events import (
     SessionDue,
     SessionEnded,
     SessionExtended,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
     SessionStarted,
     StoreUnavailable,
@@ -33,6 +42,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import TimedGrant
+from shepherd.engine.pauses import Pause
 
 __all__ = [
     "ActionRefused",
@@ -40,6 +50,7 @@ __all__ = [
     "Availability",
     "ClockJump",
     "ClockReading",
+    "ClockRestored",
     "Cooldown",
     "Deadline",
     "Engine",
@@ -51,6 +62,7 @@ __all__ = [
     "Locked",
     "NotAllowedForUser",
     "OutsideWindow",
+    "Pause",
     "QuotaCalendar",
     "QuotaExhausted",
     "Reason",
@@ -58,6 +70,8 @@ __all__ = [
     "SessionDue",
     "SessionEnded",
     "SessionExtended",
+    "SessionPaused",
+    "SessionResumed",
     "SessionSnapshot",
     "SessionStarted",
     "StoreUnavailable",

@@ -15,9 +15,8 @@ changes never stretch or shrink an hour.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -54,9 +53,21 @@ class QuotaCalendar:
     zone: ZoneInfo
     day_starts_at: int = 0  # minutes after local midnight
     week_starts_on: int = 0  # weekday (Monday = 0) whose day starts the quota week
+    # The last day answered, with its bounds: most questions fall in the same day.
+    _last: list[tuple[datetime, datetime, date]] = field(
+        default_factory=list, compare=False, hash=False, repr=False)
 
     def quota_day(self, wall: datetime) -> date:
         """The day whose start is the latest at or before ``wall``."""
+        if self._last:
+            start, end, known = self._last[0]
+            if start <= wall < end:
+                return known
+        day = self._quota_day(wall)
+        self._last[:] = [(self.day_start(day), self.day_end(day), day)]
+        return day
+
+    def _quota_day(self, wall: datetime) -> date:
         local = wall.astimezone(self.zone).replace(tzinfo=None)
         day = (local - timedelta(minutes=self.day_starts_at)).date()
         # The local reading is a guess: near a clock change it can be a day off.
@@ -123,10 +134,28 @@ def open_intervals(
     return list(_intervals(tuple(windows), zone, first, days))
 
 
-@functools.lru_cache(maxsize=1024)
+_INTERVALS: dict[tuple[int, ZoneInfo, date, int],
+                 tuple[tuple[Window, ...], tuple[tuple[datetime, datetime], ...]]] = {}
+
+
 def _intervals(windows: tuple[Window, ...], zone: ZoneInfo, first: date,
                days: int) -> tuple[tuple[datetime, datetime], ...]:
-    # The same for a whole local day: status asks it for every entry of every child.
+    """``_merged_intervals``, kept for a whole local day: ``status`` asks for every entry
+    of every child. Keyed by the windows' identity (a policy's tuples live as long as
+    it does), which costs nothing to hash, unlike the models themselves."""
+    key = (id(windows), zone, first, days)
+    known = _INTERVALS.get(key)
+    if known is not None and known[0] is windows:
+        return known[1]
+    if len(_INTERVALS) > 4096:
+        _INTERVALS.clear()
+    merged = _merged_intervals(windows, zone, first, days)
+    _INTERVALS[key] = (windows, merged)
+    return merged
+
+
+def _merged_intervals(windows: tuple[Window, ...], zone: ZoneInfo, first: date,
+                      days: int) -> tuple[tuple[datetime, datetime], ...]:
     raw: list[tuple[datetime, datetime]] = []
     for offset in range(days + 1):
         day = first + timedelta(days=offset)

@@ -9,7 +9,10 @@ Two clocks matter (SPEC §3):
   forward by ``CLOCK_BOOTTIME`` (which counts through suspend). A change of the
   system clock that ``CLOCK_BOOTTIME`` does not explain is a clock jump; the
   trusted clock follows it only when the system says its time is
-  network-synchronised, or when an admin accepts it.
+  network-synchronised, or when an admin accepts it. A jump not followed is
+  *pending* (``TrustedClock.pending``) for as long as the system clock disagrees:
+  when the clock is put back within ``JUMP_TOLERANCE_S`` of the trusted one, the
+  jump is over (``ClockRestored``) and nothing is left to accept.
 
 This module never reads a clock: readings are passed in, so it is tested with
 any sequence of readings.
@@ -35,6 +38,10 @@ class Instant:
         if self.wall.tzinfo is None:
             raise ValueError("Instant.wall must carry a time zone")
         object.__setattr__(self, "wall", self.wall.astimezone(UTC))
+
+    def at_mono(self, mono: float) -> Instant:
+        """Another monotonic reading of the same run, placed on the wall clock from this one."""
+        return Instant(self.wall - timedelta(seconds=self.mono - mono), mono)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,15 @@ class Resumed:
     slept_s: float
 
 
-ClockEvent = ClockJump | Resumed
+@dataclass(frozen=True)
+class ClockRestored:
+    """The system clock agrees with the trusted one again: the pending jump is over."""
+
+    system_wall: datetime
+    skew_s: float  # what is left of the difference (within the tolerance)
+
+
+ClockEvent = ClockJump | Resumed | ClockRestored
 
 
 class TrustedClock:
@@ -73,17 +88,20 @@ class TrustedClock:
 
     def __init__(self, first: ClockReading, last_trusted: datetime | None = None) -> None:
         self.start_events: list[ClockEvent] = []
+        self.pending: ClockJump | None = None  # a jump not followed, while it lasts
+        self._reported_skew = 0.0
         wall = first.wall.astimezone(UTC)
         if last_trusted is not None and wall < last_trusted:
-            self.start_events.append(ClockJump(
+            self.pending = ClockJump(
                 system_wall=wall, trusted_wall=last_trusted,
                 skew_s=(wall - last_trusted).total_seconds(), followed=False,
-                why="the system clock is earlier than the last trusted reading"))
+                why="the system clock is earlier than the last trusted reading")
+            self.start_events.append(self.pending)
+            self._reported_skew = self.pending.skew_s
             wall = last_trusted
         self._base_wall = wall
         self._base_boot = first.boot
         self._last = first
-        self._reported_skew = 0.0
 
     def _expected(self, boot: float) -> datetime:
         return self._base_wall + timedelta(seconds=boot - self._base_boot)
@@ -102,14 +120,18 @@ class TrustedClock:
         skew = (reading.wall.astimezone(UTC) - expected).total_seconds()
         if abs(skew) <= JUMP_TOLERANCE_S:
             self._reported_skew = 0.0
+            if self.pending is not None:  # put back: nothing is left to accept
+                events.append(ClockRestored(reading.wall, skew))
+                self.pending = None
             return events
         if reading.synchronized:
             events.append(ClockJump(reading.wall, expected, skew, True,
                                     "the system clock is network-synchronised"))
             self.accept(reading)
         elif abs(skew - self._reported_skew) > JUMP_TOLERANCE_S:
-            events.append(ClockJump(reading.wall, expected, skew, False,
-                                    "not synchronised: waiting for an admin to accept it"))
+            self.pending = ClockJump(reading.wall, expected, skew, False,
+                                     "not synchronised: waiting for an admin to accept it")
+            events.append(self.pending)
             self._reported_skew = skew
         return events
 
@@ -118,3 +140,4 @@ class TrustedClock:
         self._base_wall = reading.wall.astimezone(UTC)
         self._base_boot = reading.boot
         self._reported_skew = 0.0
+        self.pending = None

@@ -45,7 +45,9 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    week's its quota plus what its grants count for, and over all days (and all
    weeks) the use beyond a quota never exceeds the extensions of the sessions that
    count against it (a reload's minute of grace, and time that ran unwatched
-   during a crash, aside: rules 10 and 11).
+   during a crash, aside: rules 10 and 11). The time past the deadline (a program
+   that ignores the polite stop, for up to ``stop_grace``) is kept apart and
+   reported with the session's end (``past_deadline_s``).
 7. Warnings: each threshold fires once per session at ``deadline - before``.
    When several are due at once (a late launch, a deadline pulled in) only the
    most urgent fires. When the deadline moves later, thresholds that lie in the
@@ -73,7 +75,8 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    a new day (windows still hold). A lock ends every session of the user and
    denies launches until unlocked.
 10. A policy reload keeps running sessions; one the new policy would end at once
-    (or whose entry is gone) gets at least a minute, and a critical warning.
+    (or whose entry is gone) gets at least a minute, and a critical warning — but
+    never more than the old policy gave it, so no reload moves an end later.
 11. Crash recovery (the daemon only carries it out). A session of the crash
     snapshot is adopted when its program is still alive in this boot,
     ``on_restart`` is ``"adopt"``, its entry still exists and allows the user, and
@@ -87,13 +90,24 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
     closed session starts its cooldown from when it ended (rule 8). What an
     adopted session's extension had paid for is not stored: every second over
     its quotas on the days it ran counts as spent (fail closed).
+12. Only the time a child is really there is billed, for entries that count
+    ``"active"`` time (pauses.py): a session pauses while its child's screen is
+    locked or another session has the seat, and after ``idle_after`` of idle,
+    from when the idle began (until then the idle is held: used, not charged;
+    at most ``idle_after`` of it is ever billed). A paused session's own clock
+    stands still, so its deadline moves out by the paused time and its warnings
+    re-arm (rule 7); windows and quota days still end it on time. It wakes the
+    shell for nothing but those wall-clock moments. Its billed time is its
+    running time less its pause intervals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shepherd.engine.allowance import (
@@ -105,7 +119,7 @@ from shepherd.engine.allowance import (
     day_standing,
     week_standing,
 )
-from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, window_state
+from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, WindowState, window_state
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -122,12 +136,15 @@ from shepherd.engine.events import (
     Locked,
     NotAllowedForUser,
     OutsideWindow,
+    PauseCause,
     Period,
     QuotaExhausted,
     Reason,
     SessionDue,
     SessionEnded,
     SessionExtended,
+    SessionPaused,
+    SessionResumed,
     SessionSnapshot,
     SessionStarted,
     TimeGranted,
@@ -136,6 +153,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
+from shepherd.engine.pauses import Away, Pause, PauseClock
 from shepherd.policy.model import Entry, Group, Policy
 
 RELOAD_GRACE_S = 60.0
@@ -159,6 +177,7 @@ class _Session:
     charged_wall: datetime
     extension_s: int = 0
     charged_total: float = 0.0
+    past_deadline: float = 0.0  # ran past its deadline (the stop's grace): never charged
     fired: set[int] = field(default_factory=set)
     last_deadline: float | None = None
     floor_mono: float | None = None  # reload grace: not before this
@@ -166,6 +185,7 @@ class _Session:
     due_reported: bool = False
     extension_used: dict[str, float] = field(default_factory=dict)  # per quota target
     unwatched_mono: float = 0.0  # use up to here ran with no daemon watching (rule 11)
+    pauses: PauseClock = field(default_factory=PauseClock)  # rule 12
 
 
 @dataclass(frozen=True)
@@ -230,7 +250,9 @@ class Engine:
         self.locked: set[str] = set(locked)
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
         self.expiries_noted: set[int] = set(expiries_noted)  # reported by ``due`` already
+        self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
+        self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
 
     # -- reading state ----------------------------------------------------------
     def session_ids(self, user: str | None = None) -> list[int]:
@@ -239,13 +261,45 @@ class Engine:
     def snapshot(self, session_id: int) -> SessionSnapshot:
         s = self._session(session_id)
         return SessionSnapshot(s.id, s.user, s.entry.id, s.started_wall, s.started_mono,
-                               s.charged_mono, s.extension_s, tuple(sorted(s.fired)))
+                               s.charged_mono, s.extension_s, tuple(sorted(s.fired)),
+                               s.pauses.paused_s)
+
+    def pause_of(self, session_id: int) -> Pause | None:
+        """The pause a session is in, with its cause and since when (None: billed)."""
+        return self._session(session_id).pauses.shown()
+
+    def billing(self, session_id: int) -> bool:
+        """Is a session being charged now (running, neither paused nor held idle)?"""
+        s = self._sessions.get(session_id)
+        return s is not None and not s.pauses.paused and s.pauses.held is None
 
     def quota_day(self, now: Instant) -> date:
         return self.calendar.quota_day(now.wall)
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read-only pass (``status`` asks ~150 questions at one instant): each sum of
+        use, each quota's runway and each entry's windows are worked out once. Nothing
+        may change the engine inside it."""
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
+
     def used(self, user: str, entry_ids: Iterable[str], day: date, now: Instant | None) -> float:
         """Seconds used on ``day``; with ``now``, including running sessions' uncharged time."""
+        ids = entry_ids if isinstance(entry_ids, tuple) else tuple(entry_ids)
+        key = ("used", user, ids, day, now.mono if now is not None else None)
+        if self._memo is not None and key in self._memo:
+            return float(self._memo[key])
+        total = self._used(user, ids, day, now)
+        if self._memo is not None:
+            self._memo[key] = total
+        return total
+
+    def _used(self, user: str, entry_ids: tuple[str, ...], day: date,
+              now: Instant | None) -> float:
         members = set(entry_ids)
         total = sum(self.usage.get((user, e, day), 0.0) for e in members)
         if now is not None:
@@ -347,11 +401,12 @@ class Engine:
             states.append("cooldown")
         else:
             until = None
-        windows = window_state(entry.windows, self.zone, now.wall)
+        windows = self._windows(entry, now)
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
-        ahead = self._deadline(user, entry, now, None, pending=True)
+        # Time left matters only when nothing refuses: it is reported as 0 otherwise.
+        ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
         time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
         if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S and not reasons:
             # A window closing within the second, or a group quota with a second or
@@ -402,6 +457,7 @@ class Engine:
         assert entry is not None
         session = _Session(session_id, user, entry, now.wall, now.mono, now.mono, now.wall)
         self._sessions[session_id] = session
+        self._apply_away(session, now)  # started while its child is away: paused
         return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
 
     def recover(
@@ -424,10 +480,12 @@ class Engine:
         self._drop_lease(snap, lease)
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
-                           fired=set(snap.fired), unwatched_mono=now.mono)
+                           fired=set(snap.fired), unwatched_mono=now.mono,
+                           pauses=PauseClock(paused_s=snap.paused_s))
         if snap.extension_s:
             session.extension_used = self._extension_spent(session, now)
         self._sessions[snap.session_id] = session
+        self._apply_away(session, now)
         self._refresh(session, now)
         return True
 
@@ -473,6 +531,7 @@ class Engine:
 
     def end_session(self, session_id: int, now: Instant, reason: EndReason) -> SessionEnded:
         session = self._session(session_id)
+        session.pauses.held = None  # an idle that never became a pause is billed as it ran
         final = self._charge(session, now)
         del self._sessions[session_id]
         until = None
@@ -480,11 +539,11 @@ class Engine:
             until = self._start_cooldown(session.user, session.entry.id,
                                          session.entry.limits.cooldown, now)
         return SessionEnded(session_id, session.user, session.entry.id, reason,
-                            session.charged_total, final, until)
+                            session.charged_total, final, until, session.past_deadline)
 
     def due(self, now: Instant) -> list[Event]:
-        """Warnings to issue and sessions to stop at ``now``."""
-        events: list[Event] = []
+        """Idle pauses that begin, warnings to issue and sessions to stop at ``now``."""
+        events: list[Event] = list(self._idle_pauses(now))
         for s in self._sessions.values():
             deadline = self._refresh(s, now)
             if deadline is None:
@@ -531,12 +590,24 @@ class Engine:
             now.mono + max((g.expires - now.wall).total_seconds(), 0.0)
             for g in self.timed.values() if g.id not in self.expiries_noted]
         for s in self._sessions.values():
+            hold = self._idle_hold(s)
+            if hold is not None:
+                moments.append(hold.since.mono + self.policy.supervisor.idle_after)
             deadline = self._refresh(s, now)
-            if deadline is None:
+            if deadline is None or s.due_reported:  # being stopped: nothing more to say
                 continue
-            moments.append(deadline.mono)
-            moments += [deadline.mono - w.before for w in self.policy.warnings_for(s.entry)
-                        if w.before not in s.fired and deadline.mono - w.before > now.mono]
+            unfired = [w.before for w in self.policy.warnings_for(s.entry)
+                       if w.before not in s.fired]
+            # A paused session's deadline moves with the clock; only wall-clock limits
+            # come nearer, so those are the moments to look again (rule 12).
+            if not s.pauses.paused:
+                moments.append(deadline.mono)
+                moments += [deadline.mono - b for b in unfired if deadline.mono - b > now.mono]
+                continue
+            if deadline.remaining_s <= _EPSILON:  # a window that closed during a suspend
+                moments.append(deadline.mono)
+            for end in self._wall_limits(s, now):
+                moments += [m for m in (end, *(end - b for b in unfired)) if m > now.mono]
         return min(moments, default=None)
 
     # -- admin actions ----------------------------------------------------------
@@ -658,25 +729,68 @@ class Engine:
     def set_policy(self, policy: Policy, now: Instant) -> list[Event]:
         """Swap in a validated policy; running sessions keep going (rule 10)."""
         events: list[Event] = list(self.charge(now))
+        # The grace is a minute at most, and never past what the old rules gave: so a
+        # reload (of the same policy, or again and again) never moves an end later.
+        before = {s.id: self._deadline(s.user, s.entry, now, s, pending=True)
+                  for s in self._sessions.values()}
         self.policy = policy
         self.calendar = _calendar(policy, self.zone)
         for s in self._sessions.values():
+            old = before[s.id]
+            grace = now.mono + RELOAD_GRACE_S
+            limit = grace if old is None else min(grace, old.mono)
             entry = policy.entry(s.entry.id)
             if entry is None or not policy.entry_allows(entry, s.user):
-                s.cap_mono = now.mono + RELOAD_GRACE_S
+                s.cap_mono = limit if s.cap_mono is None else min(limit, s.cap_mono)
             else:
                 s.entry = entry
             s.floor_mono = None
             deadline = self._deadline(s.user, s.entry, now, s, pending=True)
-            if deadline is not None and deadline.remaining_s < RELOAD_GRACE_S:
-                s.floor_mono = now.mono + RELOAD_GRACE_S
-                s.fired.update(w.before for w in policy.warnings_for(s.entry))
-                events.append(WarningIssued(s.id, s.user, s.entry.id, int(RELOAD_GRACE_S),
-                                            RELOAD_GRACE_S, "critical",
-                                            "The rules changed: 1 minute left, save now"))
+            if deadline is not None and deadline.mono < limit:
+                s.floor_mono = limit
+                if limit == grace:  # the new rules end it sooner than the old: say so
+                    s.fired.update(w.before for w in policy.warnings_for(s.entry))
+                    events.append(WarningIssued(s.id, s.user, s.entry.id,
+                                                int(RELOAD_GRACE_S), RELOAD_GRACE_S,
+                                                "critical",
+                                                "The rules changed: 1 minute left, save now"))
             s.due_reported = False
             s.last_deadline = None
+            change = self._apply_away(s, now)  # the entry may count otherwise now
+            if change is not None:
+                events.append(change)
             self._refresh(s, now)
+        return events
+
+    # -- the child's presence (rule 12) -------------------------------------------
+    def pause(self, user: str, cause: PauseCause, since: Instant,
+              now: Instant) -> list[Event]:
+        """The child's screen is ``cause`` since ``since`` (idle: since the idle began).
+
+        Settles every session up to ``now`` first (the charges are among the events),
+        then pauses the child's sessions that count active time, or holds them while
+        an idle is shorter than ``idle_after``.
+        """
+        if self.policy.user(user) is None:
+            raise ActionRefused(f"unknown user {user!r}")
+        events: list[Event] = list(self.charge(now))
+        self.away[user] = Away(cause, since)
+        for s in self._sessions.values():
+            if s.user == user:
+                change = self._apply_away(s, now)
+                if change is not None:
+                    events.append(change)
+        return events
+
+    def resume(self, user: str, now: Instant) -> list[Event]:
+        """The child is back: settle every session up to ``now``, then bill the child's."""
+        events: list[Event] = list(self.charge(now))
+        self.away.pop(user, None)
+        for s in self._sessions.values():
+            if s.user == user:
+                change = self._apply_away(s, now)
+                if change is not None:
+                    events.append(change)
         return events
 
     # -- internals --------------------------------------------------------------
@@ -687,10 +801,11 @@ class Engine:
             raise ActionRefused(f"no running session {session_id}") from None
 
     def _pending(self, s: _Session, now: Instant) -> list[tuple[date, float]]:
-        elapsed = now.mono - s.charged_mono
+        end = s.pauses.used_end(s.charged_mono, now.mono)  # held idle counts, a pause not
+        elapsed = end - s.charged_mono
         if elapsed <= 0:
             return []
-        return self.calendar.split(self._piece_start(s, now, elapsed), elapsed)
+        return self.calendar.split(self._piece_start(s, now.at_mono(end), elapsed), elapsed)
 
     @staticmethod
     def _piece_start(s: _Session, now: Instant, elapsed: float) -> datetime:
@@ -703,10 +818,11 @@ class Engine:
 
     def _piece(self, s: _Session, now: Instant) -> _Piece | None:
         """How much of the use since the last checkpoint is charged, and to which days."""
-        elapsed = now.mono - s.charged_mono
+        end = s.pauses.charge_end(s.charged_mono, now.mono)
+        elapsed = end - s.charged_mono
         if elapsed <= 0:
             return None
-        began = self._piece_start(s, now, elapsed)
+        began = self._piece_start(s, now.at_mono(end), elapsed)
         unwatched = min(elapsed, max(s.unwatched_mono - s.charged_mono, 0.0))
         allowed = elapsed
         if elapsed > unwatched:
@@ -720,6 +836,10 @@ class Engine:
         return _Piece(parts, allowed, elapsed - allowed, used)
 
     def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
+        settled = s.pauses.settle(s.charged_mono, now.mono)  # a pause is skipped, held kept
+        if settled != s.charged_mono:
+            s.charged_wall = now.at_mono(settled).wall
+            s.charged_mono = settled
         if piece is None:
             return UsageCharged(s.id, s.user, s.entry.id, ())
         for day, seconds in piece.parts:
@@ -727,9 +847,8 @@ class Engine:
             self.usage[key] = self.usage.get(key, 0.0) + seconds
         for target, seconds in piece.extension_used.items():
             s.extension_used[target] = s.extension_used.get(target, 0.0) + seconds
-        s.charged_mono = now.mono
-        s.charged_wall = now.wall
         s.charged_total += piece.allowed
+        s.past_deadline += piece.forfeited
         return UsageCharged(s.id, s.user, s.entry.id, piece.parts, piece.forfeited)
 
     def _start_cooldown(
@@ -753,6 +872,15 @@ class Engine:
             self.usage[key] = max(self.usage[key] - lease[1], 0.0)
 
     def _quotas(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
+        if self._memo is None:
+            return self._quotas_now(user, entry, s)
+        key = ("quotas", user, entry.id, s.id if s is not None else None)
+        if key not in self._memo:
+            self._memo[key] = self._quotas_now(user, entry, s)
+        found: list[_Quota] = self._memo[key]
+        return found
+
+    def _quotas_now(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
         quotas: list[_Quota] = []
         own = entry_limits(entry)
         if own.limited:
@@ -761,8 +889,9 @@ class Engine:
             limits = group_limits(group)
             if not limits.limited:
                 continue
-            sharing = 1 + sum(1 for o in self._sessions.values()
-                              if o is not s and o.user == user and o.entry.id in group.entries)
+            sharing = 1 + sum(1 for o in self._sessions.values()  # a paused one spends none
+                              if o is not s and o.user == user and o.entry.id in group.entries
+                              and not o.pauses.paused)
             quotas.append(_Quota(limits, sharing, "group_quota", group.id))
         return quotas
 
@@ -808,6 +937,71 @@ class Engine:
                                       max(s.charged_mono - s.started_mono, 0.0))
         return spent
 
+    def _apply_away(self, s: _Session, now: Instant) -> SessionPaused | SessionResumed | None:
+        """Bring a session in line with what its child's screen says (rule 12). Sessions
+        must be settled up to ``now`` first, except a new one (nothing to settle)."""
+        away = self.away.get(s.user) if self.policy.counts_active(s.entry) else None
+        clock = s.pauses
+        if away is None or (away.cause == "idle" and clock.paused
+                            and not self._idle_long(away, now)):
+            clock.held = None
+            if not clock.paused:
+                return None
+            cause = clock.cause or "locked"
+            lasted = clock.resume(now.mono)
+            if away is not None:  # back from a lock to an idle screen: held from now
+                clock.held = max(now.mono, s.charged_mono)
+            return SessionResumed(s.id, s.user, s.entry.id, cause, lasted)
+        if clock.paused:
+            clock.cause = away.cause  # still away, for another reason now
+            return None
+        if away.cause == "idle" and not self._idle_long(away, now):
+            if clock.held is None:
+                clock.held = max(away.since.mono, s.charged_mono)
+            return None
+        start = clock.held if clock.held is not None else max(away.since.mono, s.charged_mono)
+        return self._paused(s, start, away.cause, now)
+
+    def _paused(self, s: _Session, start: float, cause: PauseCause,
+                now: Instant) -> SessionPaused:
+        s.pauses.pause(max(start, s.charged_mono), cause, now)
+        assert s.pauses.since is not None
+        return SessionPaused(s.id, s.user, s.entry.id, cause, s.pauses.since)
+
+    def _idle_long(self, away: Away, now: Instant) -> bool:
+        return now.mono - away.since.mono >= self.policy.supervisor.idle_after - _EPSILON
+
+    def _idle_hold(self, s: _Session) -> Away | None:
+        """The idle a session is held for, if any (not a pause yet)."""
+        away = self.away.get(s.user)
+        if s.pauses.held is None or away is None or away.cause != "idle":
+            return None
+        return away
+
+    def _idle_pauses(self, now: Instant) -> list[SessionPaused]:
+        """Held idles that have now lasted ``idle_after``: paused from when they began."""
+        paused = []
+        for s in self._sessions.values():
+            hold = self._idle_hold(s)
+            if hold is not None and s.pauses.held is not None and self._idle_long(hold, now):
+                paused.append(self._paused(s, s.pauses.held, "idle", now))
+        return paused
+
+    def _wall_limits(self, s: _Session, now: Instant) -> list[float]:
+        """Monotonic moments at which a paused session's deadline can come nearer: its
+        window closing, the next quota day if it counts against a quota (the new day's may be
+        spent), a reload's cap or floor. Between them its own clock stands still."""
+        moments = []
+        if self._quotas(s.user, s.entry, s):
+            day_end = self.calendar.day_end(self.calendar.quota_day(now.wall))
+            moments.append(now.mono + (day_end - now.wall).total_seconds())
+        if s.entry.windows:
+            windows = window_state(s.entry.windows, self.zone, now.wall)
+            if windows.open and windows.closes_at is not None:
+                moments.append(now.mono + (windows.closes_at - now.wall).total_seconds())
+        moments += [m for m in (s.cap_mono, s.floor_mono) if m is not None]
+        return moments
+
     def _refresh(self, s: _Session, now: Instant) -> Deadline | None:
         """The current deadline; re-arms warnings when it moved later (rule 7)."""
         deadline = self._deadline(s.user, s.entry, now, s, pending=True)
@@ -826,7 +1020,10 @@ class Engine:
         extension = s.extension_s if s is not None else 0
         terms: list[tuple[float, DeadlineCause, str | None, Period]] = []
         if entry.limits.max_run is not None:
-            elapsed = now.mono - s.started_mono if s is not None else 0.0
+            elapsed = 0.0
+            if s is not None:  # its own clock: running time less its pauses (rule 12)
+                elapsed = (now.mono - s.started_mono - s.pauses.paused_s
+                           - s.pauses.unsettled_pause(s.charged_mono, now.mono))
             terms.append((entry.limits.max_run + extension - elapsed, "max_run", None, "day"))
         unspent: dict[str, float] = {}
         if s is not None and extension:
@@ -841,7 +1038,7 @@ class Engine:
             if runway is not None:
                 terms.append((runway[0], quota.cause, quota.group, runway[1]))
         if entry.windows:
-            windows = window_state(entry.windows, self.zone, now.wall)
+            windows = self._windows(entry, now)
             if not windows.open:
                 terms.append((0.0, "window", None, "day"))
             elif windows.closes_at is not None:
@@ -865,6 +1062,19 @@ class Engine:
         """(day, week) standings of a target on ``day``; ``ahead``: projected use per day,
         on top of what is charged (and, with ``view``, what running sessions used);
         grants as they stand at ``at`` (default: ``view``'s moment)."""
+        if self._memo is None or ahead:
+            return self._standing_now(user, limits, day, view, ahead, at)
+        key = ("standing", user, limits.target, day,
+               view.mono if view is not None else None, at)
+        if key not in self._memo:
+            self._memo[key] = self._standing_now(user, limits, day, view, None, at)
+        found: tuple[Standing | None, Standing | None] = self._memo[key]
+        return found
+
+    def _standing_now(
+        self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
+        ahead: Mapping[date, float] | None, at: datetime | None,
+    ) -> tuple[Standing | None, Standing | None]:
         def used_on(d: date) -> float:
             extra = ahead.get(d, 0.0) if ahead else 0.0
             return self.used(user, limits.members, d, view) + extra
@@ -888,7 +1098,27 @@ class Engine:
         standing = binding(*self._standing(user, limits, day, view, ahead, at))
         return None if standing is None else standing.left_s
 
+    def _windows(self, entry: Entry, now: Instant) -> WindowState:
+        if self._memo is None:
+            return window_state(entry.windows, self.zone, now.wall)
+        key = ("windows", entry.id, now.wall)
+        if key not in self._memo:
+            self._memo[key] = window_state(entry.windows, self.zone, now.wall)
+        found: WindowState = self._memo[key]
+        return found
+
     def _runway(
+        self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
+    ) -> tuple[float, Period] | None:
+        if self._memo is None:
+            return self._runway_now(user, quota, now, extension, view)
+        key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
+        if key not in self._memo:
+            self._memo[key] = self._runway_now(user, quota, now, extension, view)
+        found: tuple[float, Period] | None = self._memo[key]
+        return found
+
+    def _runway_now(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
     ) -> tuple[float, Period] | None:
         """Seconds until ``quota`` runs out for a session used from ``now`` on, across day

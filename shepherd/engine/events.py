@@ -19,6 +19,7 @@ EntryState = Literal[
 ]
 Severity = Literal["info", "warning", "critical"]
 Period = Literal["day", "week"]  # which quota: the day's, or the week's
+PauseCause = Literal["locked", "idle", "switched_away"]
 
 
 def to_json_value(value: Any) -> Any:
@@ -196,6 +197,7 @@ class SessionEnded(Event):
     charged_s: float
     final_charge: UsageCharged
     cooldown_until: datetime | None
+    past_deadline_s: float = 0.0  # how long it ran past its deadline, not charged
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,30 @@ class SessionExtended(Event):
 
 
 @dataclass(frozen=True)
+class SessionPaused(Event):
+    """A session stopped being billed: its child's screen is ``cause`` since ``since``."""
+
+    kind: ClassVar[str] = "session_paused"
+    session_id: int
+    user: str
+    entry: str
+    cause: PauseCause
+    since: datetime
+
+
+@dataclass(frozen=True)
+class SessionResumed(Event):
+    """A paused session is billed again; it was paused for ``paused_s``."""
+
+    kind: ClassVar[str] = "session_resumed"
+    session_id: int
+    user: str
+    entry: str
+    cause: PauseCause
+    paused_s: float
+
+
+@dataclass(frozen=True)
 class SessionSnapshot:
     """A running session as the store's crash snapshot and the status call see it."""
 
@@ -284,6 +310,7 @@ class SessionSnapshot:
     charged_mono: float
     extension_s: int
     fired: tuple[int, ...] = field(default=())
+    paused_s: float = 0.0  # time its clock stood still (rule 12), up to charged_mono
 
     def to_json(self) -> dict[str, Any]:
         return to_json_value(asdict(self))  # type: ignore[no-any-return]

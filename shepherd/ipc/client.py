@@ -83,7 +83,7 @@ class Client:
             message = self._read()
             if isinstance(message, dict) and (message.get("id") == request_id or (
                     message.get("id") is None and "error" in message)):
-                # an error without an id answers the call (forbidden, rate limited)
+                # an error without an id answers the call (forbidden, too many connections)
                 return result_of(message)
 
 
@@ -153,7 +153,7 @@ class AsyncClient:
                 if not isinstance(message, dict):
                     continue
                 if message.get("id") is None and "error" in message:
-                    # an error without an id answers every waiting call (forbidden, rate limited)
+                    # an error without an id answers every waiting call (forbidden, too many)
                     for pending in self._waiting.values():
                         if not pending.done():
                             pending.set_result(message)

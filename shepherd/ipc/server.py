@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,7 @@ RATE_BURST = 200.0
 MAX_BATCH = 100
 MAX_UNSENT = 1024 * 1024
 STRANGER_WAIT_S = 10.0
+CLOSE_WAIT_S = 2.0
 QUEUE_LIMIT = MAX_UNSENT // 1024  # kept for callers that size floods by it
 
 
@@ -155,8 +157,48 @@ class Connection:
 Handler = Callable[[Request, Connection], Awaitable[Any]]
 
 
+_SLOW_DOWN = RpcError(RATE_LIMITED, "too many requests; slow down (each item of a batch "
+                      "counts)")
+
+
+def _request_id(item: Any) -> str | int | None:
+    """The id a request carries, when it is one JSON-RPC allows (else null)."""
+    request_id = item.get("id") if isinstance(item, dict) else None
+    return (request_id if isinstance(request_id, str | int)
+            and not isinstance(request_id, bool) else None)
+
+
 def _admit_everyone(peer: Peer) -> Admission | None:
     return Admission({})
+
+
+def socket_directory_problem(path: Path, uid: int | None = None) -> str | None:
+    """Why the socket must not live at ``path`` (None: it may), in words.
+
+    Anyone who can write the socket's directory can put a socket of their own in
+    its place, or one the daemon's clients will trust: a child must not be able to.
+    So the directory (made if missing) and every directory above it belong to
+    root or the daemon's user and no one else may write them; above it, a sticky
+    directory of root's (``/tmp``) is allowed, as it only lets others add names.
+    """
+    uid = os.geteuid() if uid is None else uid
+    here = path.parent
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    first = here == path.parent
+    for directory in [here, *here.parents]:
+        info = directory.stat()
+        mode = info.st_mode
+        others_write = mode & (stat.S_IWGRP | stat.S_IWOTH)
+        sticky_root = mode & stat.S_ISVTX and info.st_uid == 0 and not first
+        if info.st_uid not in (0, uid):
+            return (f"the socket's directory {directory} belongs to uid {info.st_uid}, "
+                    f"who could replace the socket; use a directory of root's or your own")
+        if others_write and not sticky_root:
+            return (f"others can write to {directory} (mode {stat.S_IMODE(mode):o}), so they "
+                    f"could replace the socket; use a directory only its owner can write")
+        first = False
+    return None
 
 
 class RpcServer:
@@ -169,10 +211,11 @@ class RpcServer:
         self.connections: set[Connection] = set()
         self._buckets: dict[int, TokenBucket] = {}
         self._per_uid: dict[int, int] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self._server = await asyncio.start_unix_server(
@@ -180,10 +223,13 @@ class RpcServer:
         os.chmod(self.path, self.mode)
 
     async def close(self) -> None:
+        """Stop listening, hang up on everyone and wait (briefly) for their tasks to end."""
         if self._server is not None:
             self._server.close()
         for connection in list(self.connections):
             connection.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_S)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -212,6 +258,10 @@ class RpcServer:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         sock = writer.get_extra_info("socket")
         peer = peer_credentials(sock)
         connection = Connection(peer, writer)
@@ -283,14 +333,14 @@ class RpcServer:
         connection.send_bytes(data)
 
     async def _handle_line(self, connection: Connection, line: bytes) -> None:
-        if not connection.take_tokens():
-            connection.send(error_response(None, RpcError(
-                RATE_LIMITED, "too many requests; slow down")))
-            return
+        allowed = connection.take_tokens()
         try:
             message = parse_line(line)
         except RpcError as exc:
-            connection.send(error_response(None, exc))
+            connection.send(error_response(None, exc if allowed else _SLOW_DOWN))
+            return
+        if not allowed:
+            self._refuse_each(connection, message)
             return
         if isinstance(message, list):
             if not message or len(message) > MAX_BATCH:
@@ -298,9 +348,7 @@ class RpcServer:
                     INVALID_REQUEST, f"a batch holds from 1 to {MAX_BATCH} requests")))
                 return
             if not connection.take_tokens(len(message) - 1):
-                connection.send(error_response(None, RpcError(
-                    RATE_LIMITED, "too many requests; slow down (each item of a batch "
-                    "counts)")))
+                self._refuse_each(connection, message)
                 return
             answers = []
             for item in message:
@@ -314,13 +362,21 @@ class RpcServer:
         if answer is not None and not connection.closed:
             self._answer_with(connection, answer)
 
+    def _refuse_each(self, connection: Connection, message: Any) -> None:
+        """Rate limited: each request refused under its own id, so its caller knows."""
+        items = message if isinstance(message, list) else [message]
+        refusals = [error_response(_request_id(item), _SLOW_DOWN) for item in items
+                    if not (isinstance(item, dict) and "id" not in item)]  # notifications
+        if isinstance(message, list) and refusals:
+            self._answer_with(connection, refusals[:MAX_BATCH])
+        elif refusals or message == []:
+            connection.send(refusals[0] if refusals else error_response(None, _SLOW_DOWN))
+
     async def _answer(self, connection: Connection, item: Any) -> dict[str, Any] | None:
         try:
             request = parse_request(item)
         except RpcError as exc:
-            request_id = item.get("id") if isinstance(item, dict) else None
-            return error_response(request_id if isinstance(request_id, str | int)
-                                  and not isinstance(request_id, bool) else None, exc)
+            return error_response(_request_id(item), exc)
         try:
             result = await self.handler(request, connection)
         except RpcError as exc:

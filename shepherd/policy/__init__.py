@@ -16,6 +16,7 @@ from shepherd.policy.check import (
 from shepherd.policy.durations import DurationError, format_duration, parse_duration
 from shepherd.policy.model import (
     DAY_NAMES,
+    Detect,
     Entry,
     Group,
     Limits,
@@ -30,6 +31,7 @@ from shepherd.policy.model import (
 __all__ = [
     "DAY_NAMES",
     "CheckResult",
+    "Detect",
     "DurationError",
     "Entry",
     "Group",

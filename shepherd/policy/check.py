@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from shepherd.policy.durations import format_duration
-from shepherd.policy.locate import PathPart, find_line, line_map
+from shepherd.policy.locate import LineMap, PathPart, find_line
 from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy, QuotaSchedule
 
 
@@ -56,7 +56,7 @@ class PolicyError(Exception):
 class CheckResult:
     policy: Policy | None
     problems: list[Problem]
-    lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)  # path -> line
+    lines: Mapping[tuple[PathPart, ...], int] = field(default_factory=dict)  # path -> line
 
     @property
     def errors(self) -> list[Problem]:
@@ -87,7 +87,7 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return CheckResult(None, [_syntax_problem(exc)])
-    lines = line_map(text)
+    lines = LineMap(text)  # scanned only if a problem needs a line
     problems: list[Problem] = []
     policy: Policy | None = None
     try:
@@ -156,7 +156,7 @@ _TYPE_WORDS = {
 }
 
 
-def _translate(error: ErrorDetails, lines: dict[tuple[PathPart, ...], int]) -> Problem:
+def _translate(error: ErrorDetails, lines: Mapping[tuple[PathPart, ...], int]) -> Problem:
     loc = tuple(part for part in error["loc"] if part != "single")
     path: tuple[PathPart, ...] = tuple(p if isinstance(p, int) else str(p) for p in loc)
     kind = error["type"]
@@ -250,7 +250,7 @@ def _items(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
     return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
 
 
-def _cross_check(raw: dict[str, Any], lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+def _cross_check(raw: dict[str, Any], lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(path: tuple[PathPart, ...], message: str, severity: str = "error") -> None:
@@ -310,7 +310,7 @@ def _cross_check(raw: dict[str, Any], lines: dict[tuple[PathPart, ...], int]) ->
     return problems
 
 
-def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """Things that have a meaning but that a parent may not have intended."""
     problems: list[Problem] = []
     path: tuple[PathPart, ...]
@@ -347,6 +347,7 @@ def _limit_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> l
                     "warning"))
     problems += _overnight_warnings(policy, lines)
     problems += _quota_without_windows(policy, lines)
+    problems += _detect_warnings(policy, lines)
     for index, group in enumerate(policy.groups):
         quota = group.daily_quota
         problems += _weekly_never_limits(("groups", index), group.weekly_quota, quota, lines)
@@ -370,7 +371,7 @@ def _day_list(days: Iterable[int]) -> str:
     return ", ".join(DAY_NAMES[d] for d in sorted(days))
 
 
-def _overnight_warnings(policy: Policy, lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+def _overnight_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """An end before the start runs past midnight: say so where that looks like a slip."""
     problems = []
     for index, entry in enumerate(policy.entries):
@@ -405,7 +406,7 @@ def _open_days(entry: Entry, day_start: int) -> set[int]:
 
 
 def _quota_without_windows(policy: Policy,
-                           lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+                           lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """A quota set for days on which none of the entry's windows ever opens."""
     problems = []
     for index, entry in enumerate(policy.entries):
@@ -434,7 +435,7 @@ def _quota_without_windows(policy: Policy,
 
 def _weekly_never_limits(base: tuple[PathPart, ...], weekly: int | None,
                          daily: QuotaSchedule | None,
-                         lines: dict[tuple[PathPart, ...], int]) -> list[Problem]:
+                         lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """A weekly quota the seven daily quotas can never reach is probably a mistake."""
     if weekly is None or daily is None:
         return []
@@ -448,3 +449,33 @@ def _weekly_never_limits(base: tuple[PathPart, ...], weekly: int | None,
     return [Problem(path, find_line(lines, path),
                     f"{format_duration(weekly)} is not less than the seven daily quotas together "
                     f"({format_duration(week)}), so it never limits", "warning")]
+# Programs that run many others: an ``exe`` rule naming one would count (or stop)
+# every script or program the child runs through it.
+_INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "fish", "env", "python", "python3",
+                           "perl", "ruby", "node", "java", "wine", "wine64", "mono", "flatpak",
+                           "bwrap", "steam"})
+
+
+def _detect_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """``detect`` rules that match more than the parent may think, or that two entries share."""
+    problems = []
+    seen: dict[tuple[str, str], str] = {}
+    for index, entry in enumerate(policy.entries):
+        if entry.detect is None:
+            continue
+        for key in ("exe", "flatpak", "desktop"):
+            for j, value in enumerate(getattr(entry.detect, key)):
+                path: tuple[PathPart, ...] = ("entries", index, "detect", key, j)
+                name = Path(value).name
+                if key == "exe" and (name in _INTERPRETERS
+                                     or name.rstrip("0123456789.") in _INTERPRETERS):
+                    problems.append(Problem(path, find_line(lines, path), (
+                        f"{value} runs other programs, so every program the child runs through "
+                        f"it would count as {entry.id!r} (use cmdline to name this one)"),
+                        "warning"))
+                first = seen.setdefault((key, value), entry.id)
+                if first != entry.id:
+                    problems.append(Problem(path, find_line(lines, path), (
+                        f"{value!r} also recognises entry {first!r}, which comes first and so "
+                        f"takes the program (this entry never does)"), "warning"))
+    return problems

@@ -9,6 +9,7 @@ in ``check.py``, where every problem of a file is gathered at once.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -171,12 +172,17 @@ DEFAULT_WARNINGS = (
 
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Count = Literal["running", "active"]
+"""What a session is billed for: every second its program runs, or only while the
+child is really there (the screen unlocked, in use, and the active one on its seat)."""
 
 
 class Supervisor(_Model):
     admin_group: NonEmptyText = "shepherd-admin"
     day_starts_at: Annotated[ClockTime, AfterValidator(_not_midnight_end)] = 0
     week_starts_on: DayName = "mon"  # the quota week starts on this day at day_starts_at
+    count: Count = "active"
+    idle_after: Duration = 300  # idle this long = not in use (the idle is then not billed)
     stop_grace: Duration = 10
     audit_retention: Duration = 400 * 86_400
     on_restart: Literal["adopt", "stop"] = "adopt"
@@ -222,6 +228,78 @@ class Limits(_Model):
     cooldown: Duration | None = None
 
 
+def _one_or_many(value: object) -> object:
+    """A single string stands for a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError(f"got {value!r} (expected an absolute path such as \"/usr/bin/game\")")
+    return value
+
+
+_APP_ID_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
+_DESKTOP_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
+
+
+def _flatpak_id(value: str) -> str:
+    if not _APP_ID_RE.fullmatch(value):
+        raise ValueError(f"got {value!r} (expected a Flatpak application id such as "
+                         "\"org.prismlauncher.PrismLauncher\")")
+    return value
+
+
+def _desktop_id(value: str) -> str:
+    bare = value.removesuffix(".desktop")
+    if not _DESKTOP_ID_RE.fullmatch(bare) or "/" in value:
+        raise ValueError(f"got {value!r} (expected a desktop file id such as "
+                         "\"org.prismlauncher.PrismLauncher.desktop\", without a directory)")
+    return bare
+
+
+def _command_pattern(value: str) -> str:
+    try:
+        pattern = re.compile(value)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise ValueError(f"got {value!r}, not a regular expression: {exc.msg}{where} "
+                         "(expected a Python regular expression, searched in the command "
+                         "line joined by spaces)") from None
+    if pattern.search("") is not None:
+        raise ValueError(f"got {value!r}, which matches an empty command line and so every "
+                         "program the child runs (expected a pattern that names the program)")
+    return value
+
+
+AbsolutePath = Annotated[StrictStr, AfterValidator(_absolute_path)]
+FlatpakId = Annotated[StrictStr, AfterValidator(_flatpak_id)]
+DesktopId = Annotated[StrictStr, AfterValidator(_desktop_id)]
+CommandPattern = Annotated[StrictStr, AfterValidator(_command_pattern)]
+
+
+class Detect(_Model):
+    """How to recognise an entry's program started outside Shepherd: any one key matches.
+
+    ``exe``: absolute paths of the executable (compared with the process's real
+    executable); ``cmdline``: a regular expression searched in the command line
+    joined by spaces; ``flatpak``: application ids; ``desktop``: desktop file ids
+    (kept without ``.desktop``). A single string stands for a list of one.
+    """
+
+    exe: Annotated[tuple[AbsolutePath, ...], BeforeValidator(_one_or_many)] = ()
+    cmdline: CommandPattern | None = None
+    flatpak: Annotated[tuple[FlatpakId, ...], BeforeValidator(_one_or_many)] = ()
+    desktop: Annotated[tuple[DesktopId, ...], BeforeValidator(_one_or_many)] = ()
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Detect:
+        if not (self.exe or self.cmdline or self.flatpak or self.desktop):
+            raise ValueError("recognises nothing (expected at least one of exe, cmdline, "
+                             "flatpak, desktop)")
+        return self
+
+
 class Entry(_Model):
     id: Identifier
     label: NonEmptyText | None = None
@@ -230,6 +308,8 @@ class Entry(_Model):
     limits: Limits = Limits()
     windows: tuple[Window, ...] = ()
     warnings: tuple[TimeWarning, ...] | None = None
+    detect: Detect | None = None
+    count: Count | None = None  # None: the supervisor's
 
     @property
     def title(self) -> str:
@@ -250,11 +330,24 @@ class Policy(_Model):
     entries: tuple[Entry, ...] = ()
     groups: tuple[Group, ...] = ()
 
+    # Lookups by id, built once: the engine asks them for every entry of every child.
+    @functools.cached_property
+    def _entry_index(self) -> dict[str, Entry]:
+        return {e.id: e for e in reversed(self.entries)}  # the first one wins
+
+    @functools.cached_property
+    def _user_index(self) -> dict[str, User]:
+        return {u.name: u for u in reversed(self.users)}
+
+    @functools.cached_property
+    def _groups_index(self) -> dict[str, tuple[Group, ...]]:
+        return {e.id: tuple(g for g in self.groups if e.id in g.entries) for e in self.entries}
+
     def entry(self, entry_id: str) -> Entry | None:
-        return next((e for e in self.entries if e.id == entry_id), None)
+        return self._entry_index.get(entry_id)
 
     def user(self, name: str) -> User | None:
-        return next((u for u in self.users if u.name == name), None)
+        return self._user_index.get(name)
 
     def group(self, group_id: str) -> Group | None:
         return next((g for g in self.groups if g.id == group_id), None)
@@ -263,7 +356,14 @@ class Policy(_Model):
         return entry.users is None or user_name in entry.users
 
     def groups_of(self, entry_id: str) -> tuple[Group, ...]:
+        known = self._groups_index.get(entry_id)
+        if known is not None:
+            return known
         return tuple(g for g in self.groups if entry_id in g.entries)
+
+    def counts_active(self, entry: Entry) -> bool:
+        """Is this entry billed only while the child is there (``count = "active"``)?"""
+        return (entry.count or self.supervisor.count) == "active"
 
     def warnings_for(self, entry: Entry) -> tuple[TimeWarning, ...]:
         """An entry's own ``warnings`` replace the defaults; ``warnings = []`` means none."""

@@ -1,8 +1,10 @@
 """Durable state on SQLite through apsw (SPEC §5).
 
 Owns the schema and its migrations, the hash-chained audit log, usage, cooldowns,
-grants, time requests, session history and the crash-recovery snapshot. Must not
-make decisions: the engine decides, the store remembers.
+grants, time requests, session history and the crash-recovery snapshot, and the
+one writer thread (``writer.StoreWriter``) through which a daemon writes, reads
+and heals its store off the event loop. Must not make decisions: the engine
+decides, the store remembers.
 """
 
 from shepherd.store.audit import (
@@ -20,7 +22,14 @@ from shepherd.store.connection import (
 )
 from shepherd.store.files import Recovery
 from shepherd.store.schema import SCHEMA_VERSION
-from shepherd.store.store import LEASE_S, Accounting, SnapshotRow, Store, TimeRequest
+from shepherd.store.store import (
+    LEASE_S,
+    Accounting,
+    Checkpoint,
+    SnapshotRow,
+    Store,
+    TimeRequest,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -30,6 +39,7 @@ __all__ = [
     "AuditEvent",
     "AuditFilter",
     "AuditPage",
+    "Checkpoint",
     "Database",
     "Recovery",
     "SnapshotRow",

@@ -141,7 +141,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants_signed RENAME TO grants;
     CREATE INDEX grants_day ON grants(day, user, target);
     """,
-    # 5: time added may stop counting before its day ends (``expires_at``: --until a
+    # 5: a running session's clock stands still while its child is away (locked,
+    # idle, switched away): the paused time so far, so an adopted session keeps it.
+    """
+    ALTER TABLE snapshot ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
+    """,
+    # 6: time added may stop counting before its day ends (``expires_at``: --until a
     # time), or be given for the rest of the week (``week``: usable on any of its days
     # until the week's end); ``expiry_noted``: the expiry is in the audit log.
     """

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 
@@ -72,6 +72,18 @@ class SnapshotRow:
     process: dict[str, Any]
     lease_day: date | None = None
     lease_s: float = 0.0
+    paused_s: float = 0.0  # time its clock stood still while its child was away
+
+
+class Checkpoint(NamedTuple):
+    """One running session at a checkpoint: what it used since the last one, where it is."""
+
+    session_id: int
+    parts: Parts  # (quota day, seconds) charged since the last checkpoint
+    charged_mono: float  # the monotonic reading it is charged up to
+    lease_day: date  # where the second charged ahead goes
+    fired: tuple[int, ...]  # warning thresholds already issued
+    paused_s: float = 0.0  # its clock stood still this long so far (rule 12)
 
 
 @dataclass(frozen=True)
@@ -182,12 +194,13 @@ class Store:
     def snapshots(self) -> list[SnapshotRow]:
         rows = self.db.conn.execute(
             "SELECT s.id, s.user, s.entry, s.started_at, p.boot_id, p.started_mono, "
-            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s "
-            "FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
+            "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s, "
+            "p.paused_s FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
         return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
                             str(r[4]), float(r[5]), float(r[6]), int(r[7]),
                             tuple(json.loads(str(r[8]))), json.loads(str(r[9])),
-                            date.fromisoformat(str(r[10])) if r[10] else None, float(r[11]))
+                            date.fromisoformat(str(r[10])) if r[10] else None, float(r[11]),
+                            float(r[12]))
                 for r in rows]
 
     def usage_rows(self, since: date, until: date,
@@ -276,20 +289,20 @@ class Store:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=str(user), entry=str(entry))
 
-    def checkpoint(self, ts: datetime, charges: Iterable[tuple[int, Parts, float, date,
-                                                                tuple[int, ...]]]) -> None:
-        """For each (session, parts, charged_mono, lease_day, fired): settle, charge, lease."""
+    def checkpoint(self, ts: datetime, charges: Iterable[Checkpoint | tuple[Any, ...]]) -> None:
+        """For each running session: settle its lease, charge its parts, lease again."""
         with self.db.write() as conn:
-            for session_id, parts, charged_mono, lease_day, fired in charges:
+            for row in charges:
+                session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)
                 user, entry = self._settle_lease(conn, session_id)
                 for day, seconds in parts:
                     self._add_use(conn, session_id, user, entry, day, seconds)
                 self._add_use(conn, session_id, user, entry, lease_day, LEASE_S)
                 conn.execute(
                     "UPDATE snapshot SET charged_mono = ?, lease_day = ?, lease_s = ?, "
-                    "fired = ?, checkpoint_at = ? WHERE session_id = ?",
+                    "fired = ?, paused_s = ?, checkpoint_at = ? WHERE session_id = ?",
                     (charged_mono, lease_day.isoformat(), LEASE_S, json.dumps(list(fired)),
-                     ts.isoformat(), session_id))
+                     paused_s, ts.isoformat(), session_id))
 
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None:

@@ -43,14 +43,35 @@ class LaunchBackend(Protocol):
                     on_empty: Callable[[int], None]) -> bool:
         """Supervise again a session this instance started before a crash, if it still runs."""
 
+    def session_holding(self, pid: int) -> int | None:
+        """The session of this instance whose membership holds the process, if any."""
+
+    async def take(self, session_id: int, pid: int,
+                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+        """Make a process started outside Shepherd (and its descendants) part of a session:
+        a new one, or a running one (a second window). Returns how to find it again;
+        ``OSError`` when it cannot be held (gone, not permitted, no membership for it)."""
+
+    async def refuse(self, pid: int, grace: float) -> None:
+        """Stop a process and its descendants that belong to no session (SIGTERM, then
+        SIGKILL after ``grace``; at once when it is 0)."""
+
     async def sweep(self, grace: float) -> list[int]:
         """After recovery: stop what this instance left running that nothing claimed."""
 
     def refresh_all(self) -> None:
         """Upkeep at every checkpoint (log caps); never blocks."""
 
+    def terminate(self, session_id: int) -> bool:
+        """SIGTERM everything in the session now, without waiting, where that can be done
+        at once (True); ``stop`` follows. Lets a deadline's SIGTERM leave in the timer's
+        own callback, not one turn of the event loop later."""
+
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
+
+    def terminate_now(self, session_id: int) -> bool:
+        """SIGTERM everything in the session from any thread (False: only ``stop`` can)."""
 
     async def close(self) -> None:
         """At a clean exit, after every session was stopped."""

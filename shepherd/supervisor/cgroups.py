@@ -14,7 +14,9 @@ whatever it does (``setsid``, double fork, clearing its environment), and only
 a writer of ``cgroup.procs`` of a common ancestor (root, or in user mode the
 owner of the subtree) can move it out. The session is over when
 ``cgroup.events`` says ``populated 0``; the kernel signals every change of
-that file, so it is watched with inotify, never polled.
+that file, so it is watched with inotify, never polled. At start the daemon
+also removes the ``shepherd-*`` siblings that daemons killed and never restarted
+left behind with nothing in them (``remove_leftovers``).
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ import errno
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shepherd.supervisor.inotify import Inotify
+from shepherd.supervisor.proctree import children
 
 log = logging.getLogger(__name__)
 
 SUPERVISOR_LEAF = "supervisor"
+PLACEMENT_TRIES = 5
+LEFTOVER_AGE_S = 60.0  # a dead daemon's empty subtree older than this is removed at start
 
 
 class CgroupUnavailable(Exception):
@@ -105,6 +111,30 @@ def _move(pid: int, group: Path) -> None:
     (group / "cgroup.procs").write_text(str(pid))
 
 
+def move_tree(root: int, group: Path) -> list[int]:
+    """Move a process and all its descendants into ``group``; the pids moved.
+
+    Top down: a process is moved before its children are read, so a child it
+    forks after its move is born in the group, and one forked before is in the
+    list read after. What can slip through: a descendant whose parent exits in
+    the microseconds between our move of that parent and the read of its
+    children (it is re-parented away from the tree). ``OSError`` only when the
+    root itself cannot be moved (gone: ``ESRCH``; not permitted).
+    """
+    _move(root, group)
+    moved = [root]
+    todo = children(root)
+    while todo:
+        pid = todo.pop()
+        try:
+            _move(pid, group)
+        except OSError:
+            continue  # exited meanwhile
+        moved.append(pid)
+        todo.extend(children(pid))
+    return moved
+
+
 @dataclass
 class CgroupHome:
     """The daemon instance's subtree: its own leaf and its sessions' groups."""
@@ -129,17 +159,57 @@ class CgroupHome:
             start = start.parent.parent  # started again from our own leaf
         instance = start / name
         try:
-            instance.mkdir(exist_ok=True)
+            for attempt in range(PLACEMENT_TRIES):
+                try:
+                    instance.mkdir(exist_ok=True)
+                    (instance / SUPERVISOR_LEAF).mkdir(exist_ok=True)
+                    _move(os.getpid(), instance / SUPERVISOR_LEAF)
+                    break
+                except FileNotFoundError:  # removed by another daemon's clean-up meanwhile
+                    if attempt == PLACEMENT_TRIES - 1:
+                        raise
             if not (instance / "cgroup.kill").exists():
+                _move(os.getpid(), start)  # back where we came from, the subtree removed
+                remove(instance)
                 raise CgroupUnavailable("the kernel has no cgroup.kill (Linux 5.14 or later)")
-            (instance / SUPERVISOR_LEAF).mkdir(exist_ok=True)
-            _move(os.getpid(), instance / SUPERVISOR_LEAF)
         except OSError as exc:
             if not populated(instance):
                 remove(instance)
             raise CgroupUnavailable(
                 f"cannot create session groups under {start}: {exc.strerror or exc}") from None
-        return cls(mount, start, instance, Inotify())
+        home = cls(mount, start, instance, Inotify())
+        removed = home.remove_leftovers()
+        if removed:
+            log.info("removed the empty groups of %d daemon(s) that are no longer running: %s",
+                     len(removed), ", ".join(removed))
+        return home
+
+    def remove_leftovers(self, now: float | None = None) -> list[str]:
+        """Remove the subtrees of daemons that died and left only empty groups behind.
+
+        A ``shepherd-*`` sibling is removed only when nothing in it holds a process
+        (a live daemon sits in its own ``supervisor`` leaf; a dead daemon's running
+        sessions wait there to be adopted) and it is older than ``LEFTOVER_AGE_S``
+        (a daemon starting right now has made it but not yet moved in; it tries
+        again if its group vanishes anyway). ``rmdir`` refuses a populated group, so
+        a process arriving meanwhile is never cut off. The names removed.
+        """
+        now = time.time() if now is None else now
+        removed = []
+        with contextlib.suppress(OSError):
+            for subtree in self.start.iterdir():
+                if (subtree == self.instance or not subtree.name.startswith("shepherd-")
+                        or not subtree.is_dir()):
+                    continue
+                try:
+                    if populated(subtree) or now - subtree.stat().st_mtime < LEFTOVER_AGE_S:
+                        continue
+                except OSError:
+                    continue
+                remove(subtree)
+                if not subtree.exists():
+                    removed.append(subtree.name)
+        return removed
 
     def signal_members(self, group: Path, signum: int) -> int:
         """Signal every process in the group through a pidfd, checked to be a member once open.
@@ -174,6 +244,31 @@ class CgroupHome:
 
     def group(self, session_id: int) -> Path:
         return self.instance / f"session-{session_id}"
+
+    def session_holding(self, pid: int) -> int | None:
+        """The number of this instance's session whose group holds the process, if any."""
+        path = cgroup_of(pid)
+        if path is None:
+            return None
+        where = self.mount / path.lstrip("/")
+        for group in (where, *where.parents):
+            if group.parent == self.instance:
+                return int(group.name[len("session-"):]) if self.owns(group) else None
+        return None
+
+    def refusal_group(self, pid: int) -> Path:
+        """A group of its own for a process being stopped that belongs to no session."""
+        group = self.instance / f"refused-{pid}"
+        group.mkdir(exist_ok=True)
+        return group
+
+    def clear_refusals(self) -> None:
+        """At start: kill what a refusal cut short by a crash left in its group."""
+        with contextlib.suppress(OSError):
+            for child in self.instance.iterdir():
+                if child.name.startswith("refused-") and child.is_dir():
+                    kill(child)
+                    remove(child)
 
     def owns(self, path: str | Path) -> bool:
         """True for a session group of this instance (a snapshot's path is checked, not trusted)."""

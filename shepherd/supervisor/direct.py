@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import json
 import logging
@@ -35,9 +36,16 @@ from typing import Any
 
 from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.cgroups import CgroupHome, CgroupUnavailable, kill, populated, remove
+from shepherd.supervisor.cgroups import (
+    CgroupHome,
+    CgroupUnavailable,
+    kill,
+    move_tree,
+    populated,
+    remove,
+)
 from shepherd.supervisor.logs import SessionLogs
-from shepherd.supervisor.proctree import read_proc
+from shepherd.supervisor.proctree import kill_tree, read_proc
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,7 @@ class DirectSession:
     child: subprocess.Popen[bytes] | None = None  # our own child, reaped when it exits
     child_fd: int | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    terminated: bool = False  # SIGTERM already sent (``terminate``)
 
 
 class DirectBackend:
@@ -207,6 +216,77 @@ class DirectBackend:
         self.logs.done(session.session_id)
         session.on_empty(session.session_id)
 
+    # -- programs started outside Shepherd ---------------------------------------------
+    def session_holding(self, pid: int) -> int | None:
+        """The session of this instance whose group holds the process, if any."""
+        return self.home.session_holding(pid) if self.home is not None else None
+
+    async def take(self, session_id: int, pid: int,
+                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+        """Move a running process and its descendants into a session's group.
+
+        A new session gets a group of its own; a running one (a second window of the
+        same program) takes the process into its group. ``OSError`` when it cannot be
+        held: gone (``ESRCH``), not permitted, or no cgroups here.
+        """
+        if self.home is None:
+            raise OSError(errno.EOPNOTSUPP, "without cgroups a program started outside "
+                          "Shepherd cannot be held in a session")
+        session = self.sessions.get(session_id)
+        if session is not None:
+            if session.group is None:
+                raise OSError(errno.EOPNOTSUPP, "that session is not held in a cgroup")
+            move_tree(pid, session.group)
+            return self._outside_info(session.group, pid)
+        session = DirectSession(session_id, on_empty, group=self.home.create(session_id))
+        assert session.group is not None
+        try:
+            move_tree(pid, session.group)
+        except OSError:
+            remove(session.group)
+            raise
+        self.sessions[session_id] = session
+        if not self.home.watch(session.group, lambda: self._ended(session)):
+            asyncio.get_running_loop().call_soon(self._ended, session)
+        return self._outside_info(session.group, pid)
+
+    def _outside_info(self, group: Path, pid: int) -> dict[str, Any]:
+        return {"backend": "direct", "instance": self.instance_id, "pid": pid,
+                "cgroup": str(group), "origin": "outside"}
+
+    async def refuse(self, pid: int, grace: float) -> None:
+        """Stop a process and its descendants that belong to no session.
+
+        With cgroups: moved into a group of their own first, so what they fork
+        meanwhile is in it too; SIGTERM, then ``cgroup.kill`` after ``grace`` (at
+        once when ``grace`` is 0). Without: SIGKILL to the tree, round after round.
+        """
+        if self.home is None:
+            kill_tree(pid)
+            return
+        group = self.home.refusal_group(pid)
+        emptied = asyncio.Event()
+        try:
+            move_tree(pid, group)
+        except OSError:
+            remove(group)
+            return  # gone already
+        watching = self.home.watch(group, emptied.set)
+        if not watching:
+            remove(group)
+            return
+        if grace > 0:
+            self.home.signal_members(group, signal.SIGTERM)
+            if await _within(emptied, grace):
+                remove(group)
+                return
+        kill(group)
+        if not await _within(emptied, KILL_TIMEOUT_S):
+            self.home.unwatch(group)
+            log.error("a refused program (pid %d) survived SIGKILL for %.0fs", pid,
+                      KILL_TIMEOUT_S)
+        remove(group)
+
     # -- after a crash ------------------------------------------------------------------
     async def adopt(self, session_id: int, process: dict[str, Any],
                     on_empty: Callable[[int], None]) -> bool:
@@ -262,6 +342,8 @@ class DirectBackend:
         group (or a keeper) nobody adopted: it is stopped here, never left running.
         """
         groups = self.home.sessions() if self.home is not None else {}
+        if self.home is not None:
+            self.home.clear_refusals()
         keepers = self._stray_keepers() if self.home is None else {}
         stray = sorted({*groups, *keepers} - set(self.sessions))
         for sid in stray:
@@ -311,12 +393,33 @@ class DirectBackend:
         """Called at every checkpoint: keep the logs within their cap."""
         self.logs.maintain()
 
+    def terminate(self, session_id: int) -> bool:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        self._signal(session, signal.SIGTERM)
+        session.terminated = True
+        return True
+
+    def terminate_now(self, session_id: int) -> bool:
+        """From the deadline guard's thread: a cgroup's members, each through a pidfd.
+
+        The fallback's keeper is signalled through a descriptor the loop may close
+        meanwhile (its number then names something else): that is left to ``stop``.
+        """
+        session = self.sessions.get(session_id)
+        if session is None or session.group is None or self.home is None:
+            return False
+        self.home.signal_members(session.group, signal.SIGTERM)
+        return True
+
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM to every member, SIGKILL to all that is left after ``grace``."""
         session = self.sessions.get(session_id)
         if session is None:
             return
-        self._signal(session, signal.SIGTERM)
+        if not session.terminated:  # already sent by ``terminate``
+            self._signal(session, signal.SIGTERM)
         if await _within(session.ended, grace):
             return
         self._signal(session, signal.SIGKILL)

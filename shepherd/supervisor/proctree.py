@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from dataclasses import dataclass
 
 
@@ -25,3 +27,56 @@ def read_proc(pid: int) -> ProcInfo | None:
         return None
     fields = raw[raw.rindex(")") + 2:].split()
     return ProcInfo(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], uid)
+
+
+def real_uid(pid: int) -> int | None:
+    """The process's real uid (whose process it is), or None when it is gone. Not the
+    owner of ``/proc/PID``: that is the effective uid, and root's for a process that is
+    not dumpable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def children(pid: int) -> list[int]:
+    """The process's children, from every thread's ``children`` file (empty when it is gone)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as handle:
+                found.extend(int(p) for p in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def kill_tree(root: int, rounds: int = 20) -> None:
+    """Without cgroups: SIGKILL a process and its descendants through pidfds, until none is
+    left (what a fork loop adds between two rounds is caught by the next)."""
+    for _ in range(rounds):
+        pids, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo.extend(children(pid))
+        alive = 0
+        for pid in pids:
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                alive += 1
+            os.close(fd)
+        if not alive:
+            return

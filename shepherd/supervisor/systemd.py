@@ -8,20 +8,39 @@ units.
 
 A launch is answered only once the unit really runs: ``systemd-run`` waits for
 the start job (``Type=exec``: until the program was exec'd), then the unit is
-read until it is active with a main process, or failed, or gone; a unit still
-queued or activating is read again, within a bound. Every call to systemd is an
-asyncio subprocess: nothing blocks the event loop. The end of the main process
-(seen through a pidfd) is followed by a blocking ``systemctl stop``, which
-returns once systemd has stopped what was left in the unit; only then is the
-session over.
+read until it is active (with a main process, or a cgroup), or failed, or gone;
+a unit still queued or activating is read again, within a bound. Every call to
+systemd is an asyncio subprocess: nothing blocks the event loop.
+
+A session lasts as long as anything runs in its unit's cgroup, as with the
+direct backend: a launcher that starts the game and exits does not end it.
+The unit is started with ``ExitType=cgroup`` (systemd 250 or later), so systemd
+keeps it active until its cgroup is empty, and the backend watches that
+cgroup's ``cgroup.events`` (read access suffices, under
+``ProtectControlGroups=yes`` too) with inotify: ``populated 0`` ends the
+session, never polled. Where the unit's cgroup cannot be watched (no cgroup2
+mount, not found where systemd says) or systemd is older than 250, the backend
+follows the main process (a pidfd) instead: its end is followed by a blocking
+``systemctl stop``, which returns once systemd has stopped what was left in the
+unit; only then is the session over. The log says so.
+
+A program started outside Shepherd is held in a transient scope of the system
+manager (scopes take processes that already run): created with the first
+process, whose arrival in the scope's cgroup is awaited; then its descendants are
+attached, round after round, until none is left outside (what a process forks
+after it joined is born inside). Such a session lasts while anything runs in the
+scope (two windows of one program: the session ends with the last), seen
+through the cgroup's ``cgroup.events`` with inotify, like the cgroup backend's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import pwd
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,16 +49,49 @@ from typing import Any
 
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, populated
+from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.logs import SessionLogs
+from shepherd.supervisor.proctree import children, kill_tree, real_uid
 
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 30.0
 SETTLE_BOUND_S = 20.0
+GATHER_ROUNDS = 20  # attach rounds before what still forks outside the scope is killed
 
 
 def unit_name(instance_id: str, session_id: int) -> str:
     return f"shepherd-{instance_id}-session-{session_id}.service"
+
+
+def scope_name(instance_id: str, session_id: int) -> str:
+    """A program started outside Shepherd is held in a transient scope (scopes take
+    processes that already run)."""
+    return f"shepherd-{instance_id}-session-{session_id}.scope"
+
+
+MANAGER = ["busctl", "call", "--quiet", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+           "org.freedesktop.systemd1.Manager"]
+
+
+def scope_command(scope: str, pids: Sequence[int], grace_s: int) -> list[str]:
+    """``StartTransientUnit`` of a scope holding those processes (root's system manager)."""
+    properties = [("PIDs", "au", [str(len(pids)), *map(str, pids)]),
+                  ("Description", "s", ["Shepherd session (started outside Shepherd)"]),
+                  ("KillMode", "s", ["control-group"]), ("SendSIGKILL", "b", ["true"]),
+                  ("TimeoutStopUSec", "t", [str(grace_s * 1_000_000)]),
+                  ("CollectMode", "s", ["inactive-or-failed"])]
+    args = [*MANAGER, "StartTransientUnit", "ssa(sv)a(sa(sv))", scope, "fail",
+            str(len(properties))]
+    for name, signature, values in properties:
+        args += [name, signature, *values]
+    return [*args, "0"]
+
+
+def attach_command(unit: str, pids: Sequence[int]) -> list[str]:
+    """``AttachProcessesToUnit``: more processes into a running session's unit."""
+    return [*MANAGER, "AttachProcessesToUnit", "ssau", unit, "", str(len(pids)), *map(str, pids)]
 
 
 def systemd_available() -> bool:
@@ -50,10 +102,24 @@ def _scope(account: Account, user_manager: bool) -> list[str]:
     return ["--user", f"--machine={account.name}@.host"] if user_manager else []
 
 
+EXIT_TYPE_SINCE = 250  # the systemd version that knows ExitType=
+
+
+def systemd_version(text: str) -> int | None:
+    """The version number from ``systemctl --version`` (``systemd 252 (252.22-1)``)."""
+    words = text.split()
+    if len(words) >= 2 and words[0] == "systemd" and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
 def run_command(unit: str, command: Sequence[str], account: Account,
                 env: Mapping[str, str], log_path: Path, *, grace_s: int,
-                user_manager: bool) -> list[str]:
-    """The ``systemd-run`` command line that starts a session's unit (and waits for its start)."""
+                user_manager: bool, exit_type: bool = True) -> list[str]:
+    """The ``systemd-run`` command line that starts a session's unit (and waits for its start).
+
+    ``exit_type``: the unit lasts until its cgroup is empty (systemd 250 or later).
+    """
     args = ["systemd-run", "--quiet", "--collect", f"--unit={unit}",
             *_scope(account, user_manager)]
     if not user_manager:
@@ -61,6 +127,7 @@ def run_command(unit: str, command: Sequence[str], account: Account,
     args += [
         f"--working-directory={account.home}",
         "--property=Type=exec",
+        *(["--property=ExitType=cgroup"] if exit_type else []),
         "--property=KillMode=control-group",
         "--property=SendSIGKILL=yes",
         f"--property=TimeoutStopSec={grace_s}s",
@@ -79,12 +146,14 @@ def stop_command(unit: str, *, user_manager: bool, account: Account) -> list[str
 
 def show_command(unit: str, *, user_manager: bool, account: Account) -> list[str]:
     return ["systemctl", *_scope(account, user_manager), "show",
-            "--property=LoadState,ActiveState,SubState,MainPID,Result,Job", unit]
+            "--property=LoadState,ActiveState,SubState,MainPID,Result,Job,ControlGroup", unit]
 
 
-def list_command(instance_id: str, *, user_manager: bool, account: Account) -> list[str]:
+def list_command(instance_id: str, *, user_manager: bool, account: Account,
+                 kinds: Sequence[str] = ("service", "scope")) -> list[str]:
     return ["systemctl", *_scope(account, user_manager), "list-units", "--all", "--plain",
-            "--no-legend", "--no-pager", f"shepherd-{instance_id}-session-*.service"]
+            "--no-legend", "--no-pager",
+            *(f"shepherd-{instance_id}-session-*.{kind}" for kind in kinds)]
 
 
 @dataclass(frozen=True)
@@ -95,6 +164,7 @@ class UnitState:
     result: str
     load_state: str = "loaded"
     job: str = ""
+    control_group: str = ""  # as systemd names it: the path below the cgroup2 mount
 
     @property
     def phase(self) -> str:
@@ -103,8 +173,9 @@ class UnitState:
             return "gone"
         if self.active_state == "failed":
             return "failed"
-        if self.active_state in ("active", "reloading") and self.main_pid > 0:
-            return "running"
+        if self.active_state in ("active", "reloading") and (
+                self.main_pid > 0 or (self.control_group and not self.job)):
+            return "running"  # a main process, or (ExitType=cgroup) what it left in its group
         if self.active_state == "deactivating":
             return "stopping"
         if self.job or self.active_state in ("activating", "active", "reloading"):
@@ -122,7 +193,8 @@ class UnitState:
         pid = values.get("MainPID", "0")
         return cls(values.get("ActiveState", "inactive"), values.get("SubState", "dead"),
                    int(pid) if pid.isdigit() else 0, values.get("Result", ""),
-                   values.get("LoadState", "loaded"), values.get("Job", ""))
+                   values.get("LoadState", "loaded"), values.get("Job", ""),
+                   values.get("ControlGroup", ""))
 
 
 @dataclass
@@ -132,8 +204,14 @@ class Unit:
     account: Account
     on_empty: Callable[[int], None]
     pidfd: int | None = None
+    main_pid: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     closing: asyncio.Task[None] | None = None
+    group: Path | None = None  # a scope's cgroup: the session lasts while it is populated
+
+    @property
+    def scope(self) -> bool:
+        return self.name.endswith(".scope")
 
 
 class SystemdBackend:
@@ -147,8 +225,14 @@ class SystemdBackend:
         self.user_manager = user_manager
         self.settle_bound_s = settle_bound_s
         self.units: dict[int, Unit] = {}
+        self.watcher = Inotify()
+        self.mount = cgroup2_mount()
+        self._exit_type: bool | None = None  # known at the first launch
 
     def start(self) -> Membership:
+        if self.mount is None:
+            log.error("no cgroup2 file system is mounted: a session under systemd will end "
+                      "when its main program exits, and what it left running is stopped")
         return Membership(f"systemd transient units (shepherd-{self.instance_id}-session-"
                           "*.service)", airtight=True)
 
@@ -188,8 +272,11 @@ class SystemdBackend:
                     env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:
         name = unit_name(self.instance_id, session_id)
         self.logs.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._exit_type is None:
+            self._exit_type = await self._knows_exit_type()
         await self._run(run_command(name, command, account, env, self.logs.path(session_id),
-                                    grace_s=self.grace_s, user_manager=self.user_manager))
+                                    grace_s=self.grace_s, user_manager=self.user_manager,
+                                    exit_type=self._exit_type))
         state = await self.settle(name, account)
         if state.phase == "failed":
             raise OSError(f"the session's unit failed ({state.result or 'no result given'})")
@@ -202,14 +289,50 @@ class SystemdBackend:
         self._watch(unit, state)
         return self.describe(unit)
 
+    async def _knows_exit_type(self) -> bool:
+        """True unless systemd says it is older than 250 (said loudly once, then)."""
+        try:
+            version = systemd_version(await self._run(["systemctl", "--version"]))
+        except OSError:
+            version = None
+        if version is not None and version < EXIT_TYPE_SINCE:
+            log.error("systemd %d is older than %d (no ExitType=cgroup): a session will end "
+                      "when its main program exits, and what it left running is stopped",
+                      version, EXIT_TYPE_SINCE)
+            return False
+        return True
+
     def describe(self, unit: Unit) -> dict[str, Any]:
-        return {"backend": "systemd", "instance": self.instance_id, "unit": unit.name,
-                "user": unit.account.name, "user_manager": self.user_manager}
+        described = {"backend": "systemd", "instance": self.instance_id, "unit": unit.name,
+                     "user": unit.account.name, "user_manager": self._manager(unit)}
+        if unit.scope:
+            described["pid"] = unit.main_pid
+            if unit.group is not None:
+                described["cgroup"] = str(unit.group)
+        return described
+
+    def _manager(self, unit: Unit) -> bool:
+        """Whether the unit is in the child's user manager (scopes: the system manager's)."""
+        return self.user_manager and not unit.scope
 
     def _watch(self, unit: Unit, state: UnitState) -> None:
-        """Follow the main process; a unit already over is reported once the caller recorded it."""
+        """Follow the unit's cgroup until it is empty, else its main process; a unit
+        already over is reported once the caller recorded it."""
         loop = asyncio.get_running_loop()
+        if state.running and state.control_group and self.mount is not None:
+            group = self.mount / state.control_group.lstrip("/")
+            try:
+                self.watcher.add(group / "cgroup.events", lambda: self._group_changed(unit))
+            except OSError as exc:  # never a session ended blind: follow the main process
+                log.error("cannot watch %s (%s): following the session's main process",
+                          group, exc.strerror or exc)
+            else:
+                unit.group = group
+                unit.main_pid = state.main_pid
+                self._group_changed(unit)  # emptied before the watch was in place
+                return
         if state.phase in ("running", "stopping") and state.main_pid:
+            unit.main_pid = state.main_pid
             try:
                 unit.pidfd = os.pidfd_open(state.main_pid)
             except OSError:
@@ -218,6 +341,31 @@ class SystemdBackend:
                 loop.add_reader(unit.pidfd, self._main_exited, unit)
                 return
         loop.call_soon(self._main_exited, unit)
+
+    def _watch_group(self, unit: Unit) -> None:
+        """A scope's session ends when its cgroup is empty (reported once recorded)."""
+        group = unit.group
+        assert group is not None
+
+        def changed() -> None:
+            if not populated(group):
+                self.watcher.remove(group / "cgroup.events")
+                self._main_exited(unit)
+
+        try:
+            self.watcher.add(group / "cgroup.events", changed)
+        except OSError:
+            asyncio.get_running_loop().call_soon(self._main_exited, unit)
+            return
+        if not populated(group):  # emptied before the watch was in place
+            self.watcher.remove(group / "cgroup.events")
+            asyncio.get_running_loop().call_soon(self._main_exited, unit)
+
+    def _group_changed(self, unit: Unit) -> None:
+        """A service's cgroup changed: empty, the session is over (systemd collects it)."""
+        if unit.group is not None and not populated(unit.group):
+            self.watcher.remove(unit.group / "cgroup.events")
+            self._main_exited(unit)
 
     def _main_exited(self, unit: Unit) -> None:
         if unit.pidfd is not None:
@@ -230,43 +378,154 @@ class SystemdBackend:
     async def _close(self, unit: Unit) -> None:
         """The main process ended: systemd stops what is left; the session ends after that."""
         with contextlib.suppress(OSError):
-            await self._stop_unit(unit.name, unit.account)
+            await self._stop_unit(unit.name, unit.account, self._manager(unit))
+        if unit.group is not None:
+            self.watcher.remove(unit.group / "cgroup.events")
         self.units.pop(unit.session_id, None)
         self.logs.done(unit.session_id)
         unit.ended.set()
         unit.on_empty(unit.session_id)
 
-    async def _stop_unit(self, name: str, account: Account) -> None:
-        await self._run(stop_command(name, user_manager=self.user_manager, account=account),
+    async def _stop_unit(self, name: str, account: Account,
+                         user_manager: bool | None = None) -> None:
+        in_user = self.user_manager if user_manager is None else user_manager
+        await self._run(stop_command(name, user_manager=in_user, account=account),
                         timeout=self.grace_s + CALL_TIMEOUT_S)
 
     async def adopt(self, session_id: int, process: dict[str, Any],
                     on_empty: Callable[[int], None]) -> bool:
         if process.get("backend") != "systemd" or process.get("instance") != self.instance_id:
             return False
-        name = unit_name(self.instance_id, session_id)
-        if process.get("unit") != name:
+        name = process.get("unit")
+        if name not in (unit_name(self.instance_id, session_id),
+                        scope_name(self.instance_id, session_id)):
             return False
         try:
             account = Account.lookup(str(process.get("user")))
-            state = await self.settle(name, account)
-        except (KeyError, OSError):
+        except KeyError:
+            return False
+        if str(name).endswith(".scope"):
+            return self._adopt_scope(session_id, str(name), account, process, on_empty)
+        try:
+            state = await self.settle(str(name), account)
+        except OSError:
             return False
         if state.phase != "running":
             return False
-        unit = Unit(session_id, name, account, on_empty)
+        unit = Unit(session_id, str(name), account, on_empty)
         self.units[session_id] = unit
         self.logs.follow(session_id)
         self._watch(unit, state)
         return True
 
+    def _adopt_scope(self, session_id: int, name: str, account: Account,
+                     process: dict[str, Any], on_empty: Callable[[int], None]) -> bool:
+        """A scope has no main process: it is adopted while its cgroup holds anything."""
+        group = Path(str(process.get("cgroup") or ""))
+        if not group.is_absolute() or group.name != name or not populated(group):
+            return False
+        unit = Unit(session_id, name, account, on_empty, main_pid=int(process.get("pid") or 0),
+                    group=group)
+        self.units[session_id] = unit
+        self._watch_group(unit)
+        return True
+
+    # -- programs started outside Shepherd ---------------------------------------------
+    def session_holding(self, pid: int) -> int | None:
+        """The session whose unit's cgroup holds the process (its unit name says so)."""
+        path = cgroup_of(pid)
+        prefix = f"shepherd-{self.instance_id}-session-"
+        for part in reversed((path or "").split("/")):
+            name, _, kind = part.rpartition(".")
+            if name.startswith(prefix) and kind in ("service", "scope"):
+                number = name[len(prefix):]
+                return int(number) if number.isdigit() else None
+        return None
+
+    async def take(self, session_id: int, pid: int,
+                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+        """A transient scope holding the process and its descendants (a running session:
+        they are attached to its unit). ``OSError`` when they cannot be held."""
+        unit = self.units.get(session_id)
+        if unit is not None:
+            if unit.group is None:
+                raise OSError(errno.EOPNOTSUPP, "that session's unit takes no more processes")
+            await self._gather(unit, pid)
+            return self.describe(unit)
+        uid = real_uid(pid)
+        if uid is None:
+            raise OSError(errno.ESRCH, "the process is gone")
+        try:
+            account = Account.lookup(pwd.getpwuid(uid).pw_name)
+        except KeyError:
+            raise OSError(errno.EINVAL, f"the process's user {uid} has no account") from None
+        name = scope_name(self.instance_id, session_id)
+        await self._run(scope_command(name, [pid], self.grace_s))
+        unit = Unit(session_id, name, account, on_empty, main_pid=pid)
+        try:
+            unit.group = await self._arrived(name, pid)
+            await self._gather(unit, pid)
+        except OSError:
+            with contextlib.suppress(OSError):
+                await self._stop_unit(name, account, False)
+            raise
+        self.units[session_id] = unit
+        self._watch_group(unit)
+        return self.describe(unit)
+
+    async def _arrived(self, name: str, pid: int) -> Path:
+        """The scope's cgroup, once systemd moved the process into it (its start job runs
+        after the call was answered)."""
+        mount = cgroup2_mount()
+        if mount is None:
+            raise OSError(errno.EOPNOTSUPP, "no cgroup v2 to follow the scope in")
+        loop = asyncio.get_running_loop()
+        end, pause = loop.time() + self.settle_bound_s, 0.005
+        while True:
+            path = cgroup_of(pid)
+            if path is None:
+                raise OSError(errno.ESRCH, "the process is gone")
+            if path.rsplit("/", 1)[-1] == name:
+                return mount / path.lstrip("/")
+            if loop.time() >= end:
+                raise OSError(errno.ETIMEDOUT, f"the process did not arrive in {name}")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    async def _gather(self, unit: Unit, root: int) -> None:
+        """Attach the process and its descendants to the unit, round after round, until
+        none is outside: a process forks its children into the cgroup it is in, so
+        what forked before its move is found in the next round. What still forks
+        outside after every round is killed (fail closed)."""
+        assert unit.group is not None
+        inside = "/" + str(unit.group.relative_to(cgroup2_mount() or "/"))
+        strays: list[int] = []
+        for _ in range(GATHER_ROUNDS):
+            strays = [p for p in _tree(root) if not _within(cgroup_of(p), inside)]
+            if not strays:
+                return
+            try:
+                await self._run(attach_command(unit.name, strays))
+            except OSError as exc:  # one of them exited meanwhile: read the tree again
+                log.debug("attaching to %s: %s", unit.name, exc)
+        if root in strays:
+            raise OSError(errno.EBUSY, f"the process could not be attached to {unit.name}")
+        log.error("%s: %d processes forked outside it faster than they could be attached: "
+                  "killed", unit.name, len(strays))
+        for pid in strays:
+            kill_tree(pid)
+
+    async def refuse(self, pid: int, grace: float) -> None:
+        kill_tree(pid)
+
     async def sweep(self, grace: float) -> list[int]:
         """Stop units of this instance that no snapshot claimed (system manager only)."""
-        if self.user_manager:
-            return []  # one manager per child: their units are found through the snapshots
+        # A child's user manager's units are found through the snapshots; scopes are
+        # the system manager's.
+        kinds = ("scope",) if self.user_manager else ("service", "scope")
         try:
             listing = await self._run(list_command(self.instance_id, user_manager=False,
-                                                   account=Account.current()))
+                                                   account=Account.current(), kinds=kinds))
         except OSError as exc:
             log.warning("could not list leftover session units: %s", exc)
             return []
@@ -274,27 +533,52 @@ class SystemdBackend:
         stray = []
         for line in listing.splitlines():
             name = line.split()[0] if line.split() else ""
-            number = name[len(prefix):-len(".service")]
-            if name.startswith(prefix) and number.isdigit() and int(number) not in self.units:
+            number, _, kind = name[len(prefix):].rpartition(".")
+            if (name.startswith(prefix) and kind in kinds and number.isdigit()
+                    and int(number) not in self.units):
                 stray.append(int(number))
                 with contextlib.suppress(OSError):
-                    await self._stop_unit(name, Account.current())
+                    await self._stop_unit(name, Account.current(), False)
         return stray
 
     def refresh_all(self) -> None:
         """Nothing to scan (the unit's cgroup holds every descendant); keep logs capped."""
         self.logs.maintain()
 
+    def terminate(self, session_id: int) -> bool:
+        return False  # systemctl is a process of its own: ``stop`` does it, off the loop
+
+    def terminate_now(self, session_id: int) -> bool:
+        """A unit is stopped through systemd, from the loop (``stop``)."""
+        return False
+
     async def stop(self, session_id: int, grace: float) -> None:
         unit = self.units.get(session_id)
         if unit is None:
             return
         try:
-            await self._stop_unit(unit.name, unit.account)
+            await self._stop_unit(unit.name, unit.account, self._manager(unit))
         except OSError as exc:
             log.error("session %d: %s", session_id, exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(unit.ended.wait(), CALL_TIMEOUT_S)
 
     async def close(self) -> None:
+        self.watcher.close()
         await self.logs.settle()
+
+
+def _within(path: str | None, group: str) -> bool:
+    return path is not None and (path == group or path.startswith(group + "/"))
+
+
+def _tree(root: int) -> list[int]:
+    """The process and its descendants (the scope takes each by pid)."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if os.path.exists(f"/proc/{pid}"):
+            found.append(pid)
+            todo.extend(children(pid))
+    return found

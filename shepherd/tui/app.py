@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
@@ -57,6 +58,12 @@ class ShepherdApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notice is plain text: names and notes come from the policy and the
+        children, and a ``[/]`` in them must show as written, not end the TUI."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
     def __init__(self, socket_path: Path, *, clock: Callable[[], float] = time.monotonic,
                  connect: bool = True, opener: Opener | None = None,
                  greeting: str = "") -> None:

@@ -45,6 +45,7 @@ class SessionLine:
     fraction: float  # of the session elapsed
     ends: str
     cause: str | None
+    paused: str | None = None  # why its clock stands still, and since when
 
 
 @dataclass
@@ -126,7 +127,8 @@ class LiveState:
     def _entry_line(self, user: str, item: Json, mono: float) -> EntryLine:
         now = self.now(mono)
         session = self.session_of(user, item["id"])
-        ticking = self.elapsed(mono) if session is not None else 0.0
+        paused = session is not None and bool(session.get("paused"))
+        ticking = self.elapsed(mono) if session is not None and not paused else 0.0
         used = item["used_today_s"] + ticking
         total = item.get("quota_today_s")
         used_text = words.duration(used) + (f" of {words.duration(total)}" if total else "")
@@ -138,6 +140,10 @@ class LiveState:
             left_s = session["remaining_s"]
             left = "no limit" if left_s is None else words.countdown(left_s - ticking)
             detail = f"running, {left} left" if left_s is not None else "running, no limit"
+            if paused:  # its clock stands still while the child is away
+                detail = f"{words.paused(session['paused'], now)}, {left} left{week}"
+                return EntryLine(user, item["id"], label, "running", "paused", detail, left,
+                                 used_text, fraction)
             detail += week
             return EntryLine(user, item["id"], label, "running", "running", detail, left,
                              used_text, fraction)
@@ -175,6 +181,13 @@ class LiveState:
             return SessionLine(session["id"], session["user"], session["entry"],
                                self.label(session["user"], session["entry"]), None,
                                "no limit", 0.0, "no limit", None)
+        pause = session.get("paused")
+        if pause:  # the countdown stands still; it ends whenever the child is back
+            fraction = ran / (ran + left) if ran + left > 0 else 1.0
+            return SessionLine(session["id"], session["user"], session["entry"],
+                               self.label(session["user"], session["entry"]), left,
+                               words.countdown(left), fraction, "paused",
+                               session.get("deadline_cause"), words.paused(pause, now))
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
         ends = words.at_time(now + timedelta(seconds=left), now)
@@ -187,7 +200,8 @@ class LiveState:
         lines = []
         for group in (found or {}).get("groups", []):
             total = group.get("quota_today_s")
-            running = any(self.session_of(user, e) for e in group["entries"])
+            running = any((s := self.session_of(user, e)) and not s.get("paused")
+                          for e in group["entries"])
             ticking = self.elapsed(mono) if running else 0.0
             week = self._week(group, ticking).removeprefix("; ")
             if total is None and not week:

@@ -87,6 +87,11 @@ def clock_time(when: str | None) -> str:
 
 # -- states and refusals (the shared renderer) ------------------------------------
 
+def paused(pause: dict[str, Any], now: datetime) -> str:
+    """"paused since 15:42: the screen is locked"."""
+    return shared.pause_clause(pause, now, _ZONE)
+
+
 def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
     """"Minecraft can't start: its time for today is used up (back tomorrow at 04:00)"."""
     return shared.refusal_sentence(label, items, now, _ZONE)
@@ -137,6 +142,8 @@ def event_summary(event: dict[str, Any]) -> str:
     entry = event.get("entry") or data.get("entry") or ""
     seconds = data.get("seconds")
     if kind == "session_started":
+        if data.get("origin") == "outside":
+            return f"{user} started {entry} outside Shepherd: counted as a session"
         return f"{user} started {entry}"
     if kind == "session_ended":
         charged = data.get("charged_s")
@@ -146,6 +153,8 @@ def event_summary(event: dict[str, Any]) -> str:
         return f"{user} warned: {warning_words(data)}"
     if kind == "launch_denied":
         reasons = shared.reasons_clause(data.get("reasons", []), datetime.now(_ZONE), _ZONE)
+        if data.get("origin") == "outside":
+            return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
         return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
         target = data.get("target", entry)
@@ -161,10 +170,19 @@ def event_summary(event: dict[str, Any]) -> str:
         return f"{user} got {duration(seconds)} more of {target}{lasts}"
     if kind == "grant_expired":
         return str(data.get("text") or f"{user}'s extra time for {entry} has run out")
+    if kind == "session_paused":
+        return f"{user}'s {entry} paused: {shared.cause_words(str(data.get('cause')))}"
+    if kind == "session_resumed":
+        return (f"{user}'s {entry} "
+                f"{shared.resumed_clause(str(data.get('cause')), data.get('paused_s') or 0)}")
+    if kind == "presence_unavailable":
+        return (f"Shepherd cannot see whether the children are at the screen "
+                f"({data.get('problem')}): all running time counts")
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":
-        note = f": “{data['note']}”" if data.get("note") else ""
+        # The child's own words: shown as written, never read as markup.
+        note = f": “{escape(str(data['note']))}”" if data.get("note") else ""
         return f"{user} asks for {duration(seconds)} more of {entry}{note}"
     if kind == "request_answered":
         state = data.get("state") or ("approved" if data.get("approved") else "declined")
@@ -178,6 +196,12 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "policy_loaded":
         return "the policy was loaded"
     if kind == "clock_jump":
+        if data.get("restored"):
+            return "the system clock was put back; it agrees with Shepherd's time again"
+        if data.get("accepted_by"):
+            return f"{data['accepted_by']} accepted the system clock"
+        if data.get("followed"):
+            return "the system clock jumped; Shepherd followed it (network-synchronised)"
         return "the system clock jumped; Shepherd keeps its own time until a parent accepts it"
     return kind.replace("_", " ")
 

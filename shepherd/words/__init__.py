@@ -11,6 +11,12 @@ the same thing. Codes stay in ``--json``; this module never replaces them.
 
 from shepherd.words.grants import expiry_sentence, grant_sentence
 from shepherd.words.limits import stop_clause, week_left
+from shepherd.words.presence import (
+    cause_words,
+    counting_sentence,
+    pause_clause,
+    resumed_clause,
+)
 from shepherd.words.refusals import (
     STATE_WORDS,
     join_clauses,
@@ -31,14 +37,18 @@ from shepherd.words.times import (
 __all__ = [
     "STATE_WORDS",
     "at_moment",
+    "cause_words",
     "clock_time",
+    "counting_sentence",
     "expiry_sentence",
     "format_duration",
     "grant_sentence",
     "join_clauses",
+    "pause_clause",
     "reason_clause",
     "reasons_clause",
     "refusal_sentence",
+    "resumed_clause",
     "spoken_duration",
     "state_word",
     "stop_clause",

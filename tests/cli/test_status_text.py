@@ -126,3 +126,25 @@ def test_weekly_quotas_show_what_is_left_this_week() -> None:
     assert "no daily limit, 0s used, 30m of 5h left this week" in lines[2]
     assert lines[3] == ("  budgets today: games 10m of 1h30m, 1h20m left, "
                         "3h of 10h left this week")
+def test_a_paused_session_says_why_and_since_when_instead_of_an_end() -> None:
+    paused = status(
+        [{"name": "alex", "locked": False,
+          "entries": [entry("game", "Game", "running", 60, 1740, 1800)]}],
+        [{"id": 7, "user": "alex", "entry": "game", "started_at": NOW.isoformat(),
+          "deadline": "2026-11-25T10:09:59.5+01:00", "remaining_s": 1799.5, "stopping": False,
+          "paused": {"cause": "locked", "since": "2026-11-25T09:22:10+01:00"}}])
+    lines = render_status(paused, PARIS)
+    assert lines[1].endswith("session 7, paused since 09:22: the screen is locked "
+                             "(30 minutes left)")
+    assert "ends at" not in lines[1]
+
+
+def test_status_says_when_the_screens_cannot_be_seen() -> None:
+    blind = status([{"name": "alex", "locked": False, "entries": []}])
+    blind["counting"] = {"count": "active", "idle_after_s": 300,
+                         "presence_problem": "the system bus cannot be reached"}
+    assert render_status(blind, PARIS)[-1] == (
+        "Shepherd cannot see whether the children are at the screen (the system bus cannot "
+        "be reached), so all running time counts.")
+    blind["counting"]["count"] = "running"  # the policy asked for running time anyway
+    assert "cannot see" not in render_status(blind, PARIS)[-1]

@@ -81,7 +81,10 @@ class DaemonProcess:
                  "--policy", str(self.policy_path), "--state-dir", str(self.state),
                  "--socket", str(self.socket), "--log-level", "DEBUG"],
                 stdout=log, stderr=log, env=env, cwd=ROOT)
-        for _ in range(200):
+        # Up to a minute: a busy machine (several suites at once) starts Python slowly; a
+        # daemon that exits early is seen at once.
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up:
             if self.socket.exists():
                 try:
                     with Client(self.socket) as client:

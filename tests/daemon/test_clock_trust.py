@@ -9,9 +9,12 @@ down, within the same boot, is a clock jump at start like any other.
 from __future__ import annotations
 
 import ctypes
+import glob
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +25,7 @@ import pytest
 from shepherd.daemon import system
 from shepherd.daemon.system import TimeSync, kernel_synchronized
 from shepherd.store import Store
-from tests.daemon.conftest import policy
+from tests.daemon.conftest import ROOT, policy
 
 
 class FailingLibc:
@@ -120,3 +123,54 @@ def test_the_clock_anchor_keeps_boot_time_and_the_store_the_trusted_wall(
         assert store.trusted_wall() is not None
     finally:
         store.close()
+
+
+FAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))), None)
+
+
+@pytest.mark.skipif(FAKETIME is None, reason="libfaketime is not installed (.ci/run installs it)")
+def test_a_jump_the_clock_is_put_back_from_is_no_longer_pending(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """Review of issue 8, finding 4: the wall clock moved a day forward, then put back;
+    "The system clock jumped" stayed on every status until a parent accepted a clock
+    that was right again. Only the daemon's wall clock is moved (libfaketime), not the
+    machine's; CLOCK_MONOTONIC and CLOCK_BOOTTIME stay real."""
+    if system.clock_synchronized():
+        pytest.skip("the system clock is synchronised here: a jump would be followed")
+    offset = tmp_path / "wall-offset"
+    offset.write_text("+0\n")
+    faked = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
+             "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1"}
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { cooldown = "1h" }
+"""), env={**faked, "WATCHDOG_USEC": "2000000"})  # a clock check every second
+    d.call("launch", entry="game")
+    d.call("stop")
+    assert not d.call("status")["clock_jump_pending"]
+    offset.write_text("+1d\n")
+    deadline = time.monotonic() + 30
+    while not d.call("status")["clock_jump_pending"]:
+        assert time.monotonic() < deadline, "the jump was not seen"
+        time.sleep(0.2)
+    assert d.call("health")["pending_clock_jump"]
+    # The child's terminal reads the same (wrong) clock: the rest ends in an hour by
+    # Shepherd's clock, which is what the refusal must say, not "yesterday at ...".
+    refused = subprocess.run(
+        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "launch", "game"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **faked})
+    assert refused.returncode == 3, refused.stderr
+    assert "rest until" in refused.stderr and "yesterday" not in refused.stderr, refused.stderr
+    offset.write_text("+0\n")
+    deadline = time.monotonic() + 30
+    while d.call("status")["clock_jump_pending"]:
+        assert time.monotonic() < deadline, "the jump stayed pending after the clock was put back"
+        time.sleep(0.2)
+    assert not d.call("health")["pending_clock_jump"]
+    assert d.call("clock.accept")["accepted"] is False  # nothing left to accept
+    rows = d.audit("clock_jump")
+    assert [r.get("restored", False) for r in rows] == [False, True]
+    assert abs(rows[0]["skew_s"] - 86400) < 120 and abs(rows[1]["skew_s"]) < 60

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from shepherd.daemon.core import CHECKPOINT_S
 from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
+from shepherd.store import LEASE_S
 from tests.daemon.conftest import ME, ROOT, marked_processes, policy
 
 HERE = Path(__file__).resolve().parent
@@ -215,55 +219,86 @@ def test_a_bad_policy_reload_is_rejected_and_the_old_one_stays(daemon_factory: A
         raise AssertionError("SIGHUP did not reload the policy")
 
 
+def last_checkpoint(daemon: Any, session_id: int) -> tuple[float, float]:
+    """The crash snapshot's (seconds charged by checkpoints, monotonic time of the last one)."""
+    store = daemon.store()
+    try:
+        started, charged = store.db.conn.execute(
+            "SELECT started_mono, charged_mono FROM snapshot WHERE session_id = ?",
+            (session_id,)).fetchall()[0]
+    finally:
+        store.close()
+    return float(charged) - float(started), float(charged)
+
+
 @pytest.mark.parametrize("on_restart", ["adopt", "stop"])
 def test_kill_9_mid_session_loses_at_most_a_second(daemon_factory: Any, on_restart: str,
                                                    tmp_path: Path) -> None:
-    marker = f"shepherd-test-marker-{tmp_path.name}"
+    # Bounds are causal (what the test saw before and after each step), never a guess of
+    # how long a step takes: a loaded machine stretches every step.
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
     d = daemon_factory(policy(f"""
 [[entries]]
 id = "game"
 command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
 """, supervisor=f'stop_grace = "2s"\non_restart = "{on_restart}"'))
-    asked_at = time.monotonic()
-    started = d.call("launch", entry="game")
-    launched_at = time.monotonic()
-    time.sleep(3.3)
-    d.kill9()
-    killed_at = time.monotonic()
-    charged_at_crash = session_usage(d)
-    # Charged to the last checkpoint plus the lease: never less than was used.
-    assert 3.3 - 0.05 <= charged_at_crash <= 3.3 + 1.05
-    time.sleep(1.0)
-    restarting_at = time.monotonic()
-    d.start()
-    restarted_at = time.monotonic()
-    status = d.call("status")
-    if on_restart == "adopt":
-        assert [s["id"] for s in status["sessions"]] == [started["session_id"]]
-        assert len(marked_processes(marker)) == 1
-        # The adopted session is counted exactly from its start (no lease in the view).
-        used = status["users"][0]["entries"][0]["used_today_s"]
-        assert abs(used - (time.monotonic() - launched_at)) < 0.6
-        assert "session_adopted" in d.audit_types()
-        d.call("stop")
-        elapsed = time.monotonic() - killed_at + 3.3
-        total = session_usage(d)
-        # Downtime included, exact to the checkpoint: within a second.
-        assert elapsed - 1.0 <= total <= elapsed + 1.0
-    else:
-        assert status["sessions"] == []
-        store = d.store()
-        try:
-            reason = store.db.conn.execute(
-                "SELECT end_reason FROM sessions WHERE id = ?", (started["session_id"],)).get
-        finally:
-            store.close()
-        assert reason == "recovered_after_crash"
-        # It ran through the crash until the restarted daemon stopped it: all of that
-        # is charged (not just up to the last checkpoint).
-        charged = session_usage(d)
-        assert restarting_at - launched_at - 0.05 <= charged <= restarted_at - asked_at + 0.05
-        assert marked_processes(marker) == []  # not left running unsupervised
+    try:
+        asked_at = time.monotonic()
+        started = d.call("launch", entry="game")
+        launched_at = time.monotonic()
+        time.sleep(3.3)
+        d.kill9()
+        killed_at = time.monotonic()
+        charged_at_crash = session_usage(d)
+        # What a crash leaves charged: the time to the last checkpoint plus the lease of
+        # two checkpoint intervals, so a checkpoint up to one interval late leaves nothing
+        # unpaid (how late checkpoints are on a loaded machine: BENCHMARKS.md).
+        by_checkpoints, checkpoint_mono = last_checkpoint(d, started["session_id"])
+        assert LEASE_S >= 2 * CHECKPOINT_S
+        assert by_checkpoints > 0  # it checkpointed while it ran
+        assert abs(charged_at_crash - (by_checkpoints + LEASE_S)) < 1e-6
+        assert asked_at < checkpoint_mono < killed_at
+        time.sleep(1.0)
+        restarting_at = time.monotonic()
+        d.start()
+        restarted_at = time.monotonic()
+        status = d.call("status")
+        answered_at = time.monotonic()
+        # Recovered once: one adoption or one close, found alive (it was sleeping 600 s).
+        assert len(d.audit("session_adopted")) == (1 if on_restart == "adopt" else 0)
+        assert [e.get("processes_alive") for e in d.audit("session_ended")] == (
+            [] if on_restart == "adopt" else [True])
+        if on_restart == "adopt":
+            assert [s["id"] for s in status["sessions"]] == [started["session_id"]]
+            assert len(marked_processes(marker)) == 1
+            # The adopted session is counted exactly from its start (no lease in the view).
+            used = status["users"][0]["entries"][0]["used_today_s"]
+            assert restarted_at - launched_at - 0.01 <= used <= answered_at - asked_at + 0.01
+            assert "session_adopted" in d.audit_types()
+            stopping_at = time.monotonic()
+            d.call("stop")
+            stopped_at = time.monotonic()
+            total = session_usage(d)
+            # Downtime included, exact to the checkpoint: from its start to its stop.
+            assert stopping_at - launched_at - 0.01 <= total <= stopped_at - asked_at + 0.01
+        else:
+            assert status["sessions"] == []
+            store = d.store()
+            try:
+                reason = store.db.conn.execute(
+                    "SELECT end_reason FROM sessions WHERE id = ?", (started["session_id"],)).get
+            finally:
+                store.close()
+            assert reason == "recovered_after_crash"
+            # It ran through the crash until the restarted daemon stopped it: all of that
+            # is charged (not just up to the last checkpoint).
+            charged = session_usage(d)
+            assert restarting_at - launched_at - 0.01 <= charged <= restarted_at - asked_at + 0.01
+            assert marked_processes(marker) == []  # not left running unsupervised
+    finally:  # a failed check must not leave its program behind (nobody supervises it)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:

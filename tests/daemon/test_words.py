@@ -66,7 +66,9 @@ warnings = [ { before = "2m", message = "2 minutes left" } ]
     d.call("launch", entry="game")
     warning = events.next("warning_issued")
     assert warning["message"] == "2 minutes left"  # the policy's words, kept for the record
-    assert warning["text"] == "1 minute left"  # what the child is shown
+    # What the child is shown: the true time left when it is issued. A launch answers
+    # once the program runs, which on a loaded machine takes a second of the minute.
+    assert re.fullmatch(r"1 minute left|5\d seconds left", warning["text"]), warning["text"]
     d.call("stop")
     store = d.store()
     try:
@@ -74,7 +76,7 @@ warnings = [ { before = "2m", message = "2 minutes left" } ]
             "SELECT data FROM audit WHERE type = 'warning_issued'").fetchall()
     finally:
         store.close()
-    assert json.loads(rows[0][0])["text"] == "1 minute left"
+    assert json.loads(rows[0][0])["text"] == warning["text"]  # the record says the same
 
 
 def test_grants_add_take_back_and_set_as_a_parent_types_them(daemon_factory: Any) -> None:

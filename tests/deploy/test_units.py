@@ -29,7 +29,8 @@ def unit_values(path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("unit", "user"), [("shepherd.service", False),
-                                             ("shepherd-user.service", True)])
+                                             ("shepherd-user.service", True),
+                                             ("shepherd-agent.service", True)])
 def test_unit_passes_systemd_analyze_verify(unit: str, user: bool, tmp_path: Path) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
@@ -99,3 +100,21 @@ def test_system_unit_sessions_are_units_of_their_own() -> None:
     values = unit_values(UNITS / "shepherd.service")
     # Sessions are transient units outside this cgroup: the daemon's helpers may go.
     assert values["KillMode"] == "mixed" and values["ProtectControlGroups"] == "yes"
+
+
+def test_system_unit_may_hear_the_kernels_process_events() -> None:
+    values = unit_values(UNITS / "shepherd.service")
+    assert "AF_NETLINK" in values["RestrictAddressFamilies"].split()
+    assert "CAP_NET_ADMIN" in values["CapabilityBoundingSet"].split()
+
+
+def test_the_agent_runs_from_a_user_unit_or_an_autostart_file_that_validates() -> None:
+    assert shlex.split(unit_values(UNITS / "shepherd-agent.service")["ExecStart"]) == [
+        INSTALLED, "agent"]
+    autostart = UNITS / "shepherd-agent.desktop"
+    assert shlex.split(unit_values(autostart)["Exec"]) == [INSTALLED, "agent"]
+    tool = shutil.which("desktop-file-validate")
+    if tool is None:
+        pytest.fail("desktop-file-validate is missing (Debian: desktop-file-utils)")
+    done = subprocess.run([tool, str(autostart)], capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout

@@ -11,6 +11,7 @@ from shepherd.engine import (
     AlreadyRunning,
     ClockJump,
     ClockReading,
+    ClockRestored,
     Cooldown,
     GroupQuotaExhausted,
     LaunchDenied,
@@ -558,6 +559,56 @@ def test_reload_that_removes_a_running_entry_ends_it_after_a_minute() -> None:
     assert deadline is not None and deadline.remaining_s == 60
 
 
+def test_reloading_an_unchanged_policy_never_moves_a_deadline_later() -> None:
+    # Found by the IPC fuzzer (issue 14): every reload of the same policy gave a session
+    # near its end another minute, so reloads kept a 3-second session running a minute.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    clock.advance(45 * 60 - 20)
+    for _ in range(5):
+        events = e.set_policy(policy(GAME), clock.advance(2))
+        assert not [x for x in events if isinstance(x, WarningIssued)]
+        deadline = e.deadline(1, clock.now)
+        assert deadline is not None and deadline.cause == "max_run"
+    assert e.due(clock.advance(10)) == [SessionDue(1, "expired")]
+
+
+def test_a_reloads_minute_of_grace_is_never_renewed_by_another_reload() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    clock.advance(1200)
+    tighter = policy(GAME.replace('max_run = "45m"', 'max_run = "10m"'))
+    e.set_policy(tighter, clock.now)
+    for _ in range(3):
+        events = e.set_policy(tighter, clock.advance(15))
+        assert not [x for x in events if isinstance(x, WarningIssued)]
+    assert e.due(clock.advance(14)) == []
+    assert e.due(clock.advance(1)) == [SessionDue(1, "expired")]
+
+
+def test_a_removed_entrys_minute_is_never_renewed_by_another_reload() -> None:
+    e = engine(GAME + '[[entries]]\nid = "other"\ncommand = ["o"]\n')
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "other", clock.now, 1)
+    e.set_policy(policy(GAME), clock.advance(10))
+    e.set_policy(policy(GAME), clock.advance(50))
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == 10
+
+
+def test_a_reload_never_gives_more_than_the_old_policy_would_have() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    clock.advance(45 * 60 - 30)  # 30 s left under the old policy
+    tighter = policy(GAME.replace('max_run = "45m"', 'max_run = "10m"'))
+    e.set_policy(tighter, clock.now)
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == 30
+
+
 def test_next_wakeup_is_none_without_sessions_so_the_daemon_can_sleep() -> None:
     e = engine(GAME)
     assert e.next_wakeup(FakeClock(local(25, 16)).now) is None
@@ -579,3 +630,46 @@ def test_a_launch_that_failed_starts_no_cooldown() -> None:
     ended = e.end_session(1, clock.now, "launch_failed")
     assert ended.cooldown_until is None and ended.charged_s == 0
     assert e.availability("alex", "game", clock.now).allowed
+
+
+def test_a_jump_not_followed_is_pending_until_the_clock_is_put_back() -> None:
+    """Review of issue 8, finding 4: the notice stayed after the clock was put back."""
+    start = local(25, 16)
+    clock = TrustedClock(ClockReading(start, mono=100, boot=100))
+    assert clock.pending is None
+    ahead = ClockReading(start + timedelta(days=1, seconds=60), mono=160, boot=160)
+    (jump,) = clock.observe(ahead)
+    assert clock.pending == jump
+    still = ClockReading(start + timedelta(days=1, seconds=120), mono=220, boot=220)
+    assert clock.observe(still) == [] and clock.pending == jump
+    back = ClockReading(start + timedelta(seconds=185), mono=280, boot=280)
+    (restored,) = clock.observe(back)
+    assert isinstance(restored, ClockRestored) and abs(restored.skew_s - 5) < 1e-6
+    assert clock.pending is None
+    assert clock.instant(back).wall == start + timedelta(seconds=180)  # never moved
+    assert clock.observe(ClockReading(start + timedelta(seconds=245), mono=340,
+                                      boot=340)) == []  # said once
+
+
+def test_a_clock_earlier_than_the_last_trusted_reading_is_pending_until_accepted() -> None:
+    last = local(25, 16)
+    clock = TrustedClock(ClockReading(last - timedelta(days=3), mono=5, boot=5), last)
+    assert clock.pending == clock.start_events[0]
+    # Not reported a second time a minute later: it is the same difference.
+    assert clock.observe(ClockReading(last - timedelta(days=3) + timedelta(seconds=60),
+                                      mono=65, boot=65)) == []
+    reading = ClockReading(last - timedelta(days=3, seconds=-120), mono=125, boot=125)
+    clock.accept(reading)
+    assert clock.pending is None
+
+
+def test_time_past_the_deadline_is_recorded_as_such_and_never_charged() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    started(e.launch("alex", "game", clock.now, 1))
+    e.charge(clock.advance(45 * 60 - 1))
+    e.charge(clock.advance(4))  # a checkpoint during the stop's grace
+    ended = e.end_session(1, clock.advance(6), "expired")  # the program ignored SIGTERM
+    assert ended.charged_s == pytest.approx(45 * 60)
+    assert ended.past_deadline_s == pytest.approx(9)
+    assert e.used("alex", ["game"], date(2026, 11, 25), None) == pytest.approx(45 * 60)

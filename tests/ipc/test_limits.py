@@ -124,7 +124,7 @@ def test_the_rate_limit_counts_the_items_of_a_batch(monkeypatch: pytest.MonkeyPa
     assert oversized["error"]["code"] == protocol.INVALID_REQUEST
     assert str(MAX_BATCH) in oversized["error"]["message"]
     assert len(first) == MAX_BATCH
-    assert second["error"]["code"] == protocol.RATE_LIMITED  # one error for the whole batch
+    assert [a["error"]["code"] for a in second] == [protocol.RATE_LIMITED] * MAX_BATCH
     assert elsewhere["result"] == {"method": "hello"}  # 98 tokens were left for it
     assert len(calls) == MAX_BATCH + 1
 
@@ -170,3 +170,29 @@ def test_a_client_that_never_reads_is_cut_off_at_the_bound_of_unsent_output() ->
     assert most <= MAX_UNSENT
     assert tail[-1]["error"]["code"] == protocol.TOO_MUCH_UNREAD  # one error, then closed
     assert all("result" in message for message in tail[:-1])
+
+
+def test_a_rate_limited_request_is_refused_under_its_own_id(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by the IPC fuzzer: the refusal carried id null, so a client waiting for
+    # its answer (here "last") never saw one and waited until it gave up.
+    monkeypatch.setattr(server_module, "RATE_PER_SECOND", 0.0)
+    monkeypatch.setattr(server_module, "RATE_BURST", 1.0)
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(line(request("hello", 1)) + line(request("hello", "last"))
+                     + line([request("hello", 7), request("hello", 8)]) + b"{nope\n")
+        await writer.drain()
+        answers = await replies(reader, 4)
+        writer.close()
+        return answers
+
+    first, limited, batch, garbage = run(scenario)
+    assert first["result"] == {"method": "hello"}
+    assert limited["id"] == "last"
+    assert limited["error"]["code"] == protocol.RATE_LIMITED
+    assert [a["id"] for a in batch] == [7, 8]  # each item of a refused batch, by its id
+    assert all(a["error"]["code"] == protocol.RATE_LIMITED for a in batch)
+    assert garbage["error"]["code"] == protocol.RATE_LIMITED and garbage["id"] is None
+    assert calls == ["hello"]

@@ -45,10 +45,19 @@ CASES: list[tuple[str, str, list[str]]] = [
       '(expected "00:00" to "23:59")']),
     ("unknown_supervisor_key", USERS + '[supervisor]\ngrace = "5s"\n',
      ["9: supervisor.grace: unknown key 'grace' (expected one of: admin_group, day_starts_at, "
-      "week_starts_on, stop_grace, audit_retention, on_restart, default_warnings)"]),
+      "week_starts_on, count, idle_after, stop_grace, audit_retention, on_restart, "
+      "default_warnings)"]),
     ("bad_week_start", USERS + '[supervisor]\nweek_starts_on = "monday"\n',
      ["9: supervisor.week_starts_on: got 'monday' (expected 'mon', 'tue', 'wed', 'thu', "
       "'fri', 'sat' or 'sun')"]),
+    ("count_misspelled", USERS + '[supervisor]\ncount = "activ"\n',
+     ["9: supervisor.count: got 'activ' (expected 'running' or 'active')"]),
+    ("idle_after_not_a_duration", USERS + '[supervisor]\nidle_after = "soon"\n',
+     ["9: supervisor.idle_after: got 'soon' (expected a duration like \"90s\", \"45m\", "
+      '"1h30m", "2d" or a whole number of seconds)']),
+    ("entry_count_misspelled", USERS + '\n[[entries]]\nid = "radio"\ncommand = ["a"]\n'
+     'count = "always"\n',
+     ["12: entries[0].count: got 'always' (expected 'running' or 'active')"]),
     ("warning_without_before", USERS + '[supervisor]\ndefault_warnings = [\n'
      '  { message = "hi" },\n]\n',
      ["10: supervisor.default_warnings[0].before: missing (this key is required)"]),
@@ -141,6 +150,35 @@ CASES: list[tuple[str, str, list[str]]] = [
       "so that grants can name either)"]),
     ("group_empty", USERS + '\n[[groups]]\nid = "games"\nentries = []\n',
      ["11: groups[0].entries: is empty (expected at least one item)"]),
+    ("detect_relative_exe", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'detect = { exe = ["/usr/games/tux", "supertux"] }\n',
+     ['12: entries[0].detect.exe[1]: got \'supertux\' (expected an absolute path such as '
+      '"/usr/bin/game")']),
+    ("detect_bad_pattern", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '[entries.detect]\ncmdline = "supertux(kart"\n',
+     ["13: entries[0].detect.cmdline: got 'supertux(kart', not a regular expression: missing ), "
+      "unterminated subpattern at position 8 (expected a Python regular expression, searched "
+      "in the command line joined by spaces)"]),
+    ("detect_pattern_matching_everything", USERS + '\n[[entries]]\nid = "tux"\n'
+     'command = ["a"]\ndetect = { cmdline = "tux|" }\n',
+     ["12: entries[0].detect.cmdline: got 'tux|', which matches an empty command line and so "
+      "every program the child runs (expected a pattern that names the program)"]),
+    ("detect_unknown_key", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '[entries.detect]\nexe = "/usr/games/tux"\nprocess = "tux"\n',
+     ["14: entries[0].detect.process: unknown key 'process' (expected one of: exe, cmdline, "
+      "flatpak, desktop)"]),
+    ("detect_empty", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\ndetect = {}\n',
+     ["12: entries[0].detect: recognises nothing (expected at least one of exe, cmdline, "
+      "flatpak, desktop)"]),
+    ("detect_bad_flatpak_id", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'detect = { flatpak = "supertux" }\n',
+     ['12: entries[0].detect.flatpak[0]: got \'supertux\' (expected a Flatpak application id '
+      'such as "org.prismlauncher.PrismLauncher")']),
+    ("detect_desktop_path", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'detect = { desktop = "/usr/share/applications/supertux2.desktop" }\n',
+     ["12: entries[0].detect.desktop[0]: got '/usr/share/applications/supertux2.desktop' "
+      '(expected a desktop file id such as "org.prismlauncher.PrismLauncher.desktop", without '
+      "a directory)"]),
     ("syntax_error", USERS + '\n[[entries]\nid = "tux"\n',
      ["9: TOML syntax error at column 10: Expected ']]' at the end of an array declaration"]),
     ("duplicate_key_is_syntax", USERS + '\n[supervisor]\nstop_grace = "5s"\nstop_grace = "6s"\n',
@@ -236,3 +274,36 @@ def test_example_policy_passes_the_check() -> None:
     assert len(result.policy.users) == 2
     assert len(result.policy.entries) >= 6
     assert any(g.daily_quota is not None for g in result.policy.groups)
+
+
+def test_a_clean_policy_is_never_scanned_for_lines_and_a_problem_still_names_its_line() -> None:
+    from shepherd.policy.locate import LineMap
+
+    entries = "".join(f'[[entries]]\nid = "e{n}"\ncommand = ["true"]\n' for n in range(200))
+    clean = check_policy_text(USERS + entries)
+    assert clean.policy is not None and not clean.problems
+    assert isinstance(clean.lines, LineMap) and not clean.lines.scanned
+    broken = check_policy_text(USERS + entries + '[[entries]]\nid = "late"\ncommand = []\n')
+    assert broken.policy is None
+    assert [p.line for p in broken.errors] == [8 + 3 * 200 + 2]
+    assert isinstance(broken.lines, LineMap) and broken.lines.scanned
+
+
+def test_detect_rules_that_match_too_much_or_twice_are_warnings() -> None:
+    text = USERS + (
+        '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+        'detect = { exe = ["/usr/games/supertux2", "/usr/bin/python3.11"] }\n'
+        '\n[[entries]]\nid = "tux-again"\ncommand = ["a"]\n'
+        'detect = { exe = "/usr/games/supertux2", cmdline = "supertux" }\n'
+    )
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None
+    assert [p.render("p.toml") for p in result.problems] == [
+        "p.toml:12: entries[0].detect.exe[1]: warning: /usr/bin/python3.11 runs other programs, "
+        "so every program the child runs through it would count as 'tux' (use cmdline to name "
+        "this one)",
+        "p.toml:17: entries[1].detect.exe[0]: warning: '/usr/games/supertux2' also recognises "
+        "entry 'tux', which comes first and so takes the program (this entry never does)",
+    ]
+    detect = result.policy.entries[1].detect
+    assert detect is not None and detect.exe == ("/usr/games/supertux2",)

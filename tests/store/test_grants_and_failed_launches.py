@@ -1,4 +1,5 @@
-"""Signed grants (migration 4) and a launch that failed, as the store records them."""
+"""Signed grants (migration 4), timed grants (migration 6) and a launch that failed, as the
+store records them."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_a_launch_that_failed_is_not_recorded_as_started(store: Store) -> None:
     assert store.load_accounting(DAY).usage == {}
 
 
-def test_migration_5_keeps_grants_for_their_day_and_stores_timed_ones_apart(
+def test_migration_6_keeps_grants_for_their_day_and_stores_timed_ones_apart(
         store_path: Path) -> None:
     from datetime import timedelta
 
@@ -80,3 +81,4 @@ def test_migration_5_keeps_grants_for_their_day_and_stores_timed_ones_apart(
         assert kinds[-1] == "grant_expired"
     finally:
         store.close()
+

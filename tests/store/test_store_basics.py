@@ -8,7 +8,14 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shepherd.store import SCHEMA_VERSION, AuditFilter, Store, StoreError, StoreVersionError
+from shepherd.store import (
+    SCHEMA_VERSION,
+    AuditFilter,
+    Checkpoint,
+    Store,
+    StoreError,
+    StoreVersionError,
+)
 from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
 
@@ -69,6 +76,42 @@ def test_a_session_is_charged_with_a_lease_settled_exactly_at_a_clean_end(store:
     assert accounting.usage[("alex", "game", DAY)] == 2.25
     assert accounting.cooldowns[("alex", "game")] == T0 + timedelta(minutes=30)
     assert store.snapshots() == []
+
+
+def test_the_snapshot_keeps_a_sessions_paused_time(store_path: Path) -> None:
+    store = Store.open(store_path, T0)
+    sid = store.next_session_id()
+    store.start_session(T0, sid, "alex", "game", boot_id="b", started_mono=100.0,
+                        lease_day=DAY, process={}, audit_data={})
+    assert store.snapshots()[0].paused_s == 0.0
+    store.checkpoint(T0, [Checkpoint(sid, [(DAY, 1.0)], 701.0, DAY, (), 599.0)])
+    store.close()
+    store = Store.open(store_path, T0)
+    try:
+        [snap] = store.snapshots()
+        assert (snap.charged_mono, snap.paused_s) == (701.0, 599.0)
+        assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == 2.0  # 1 + lease
+    finally:
+        store.close()
+
+
+def test_a_snapshot_from_before_pauses_migrates_with_no_paused_time(store_path: Path) -> None:
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for migration in MIGRATIONS[:4]:
+        conn.execute(migration)
+    conn.pragma("user_version", 4)
+    conn.execute("INSERT INTO sessions (id, user, entry, started_at) "
+                 "VALUES (3, 'alex', 'game', '2026-11-25T15:00:00+00:00')")
+    conn.execute("INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
+                 "checkpoint_at) VALUES (3, 'b', 10.0, 70.0, '2026-11-25T15:01:00+00:00')")
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        [snap] = store.snapshots()
+        assert (snap.session_id, snap.charged_mono, snap.paused_s) == (3, 70.0, 0.0)
+    finally:
+        store.close()
 
 
 def test_a_failed_change_writes_nothing(store: Store) -> None:

@@ -101,6 +101,28 @@ id = "game"
     none_left(token)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_time_a_program_plays_past_its_deadline_is_recorded_not_charged(
+        daemon_factory: Any, mode: str, token: str) -> None:
+    """Ignoring SIGTERM buys up to ``stop_grace`` after the deadline: not charged (usage
+    never exceeds quota + grants) but recorded, so a parent can see it (review, finding 1)."""
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+{escape("ignore-term", token)}
+limits = {{ max_run = "3s" }}
+""", supervisor='stop_grace = "2s"')
+    events = d.events()
+    d.call("launch", entry="game")
+    ended = events.next("session_ended", timeout=30)
+    assert ended["reason"] == "expired"
+    none_left(token)
+    row = d.audit("session_ended")[-1]
+    assert row["charged_s"] <= 3.0 + 1e-6
+    assert row["past_deadline_s"] > 0.5  # the grace it took to die, ignoring SIGTERM
+    assert ended["past_deadline_s"] == row["past_deadline_s"]
+
+
 def program_pid(announced: int) -> int:
     """The session's first program: the pid announced, or in the fallback its keeper's child."""
     cmdline = Path(f"/proc/{announced}/cmdline").read_bytes()

@@ -300,3 +300,29 @@ limits = { cooldown = "1h" }
                        "the rest ended in the daemon")
 
     drive(app, scenario)
+
+
+def test_a_childs_note_that_looks_like_markup_is_shown_as_written_and_ends_nothing(
+        daemon_factory: Any) -> None:
+    # A clever child's note: Rich markup that is not balanced. It used to end the
+    # parent's TUI when the notice came, and again when the parent pressed a.
+    note = "please [/] thanks [b]"
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        asked = shepherd_cli(d.socket, "request", "nap", "5m", "--note", note)
+        assert asked.returncode == 0, asked.stderr
+        requests = app.screen.query_one(RequestList)
+        await wait_for(pilot, lambda: requests.row_count == 1, "the request")
+        await wait_for(pilot, lambda: any(note in str(n.message) for n in app._notifications),
+                       "the notice, as written")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert note in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not d.call("requests"), "the request answered")
+
+    drive(app, scenario)
+    assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 900

@@ -106,3 +106,15 @@ def test_a_weekly_quota_is_shown_with_the_entry_and_the_budget_and_ticks() -> No
         "quiet 10m today (50m of 1h left this week)"]
     kart = live.entry_line("alex", alex["entries"][1], 160.0)
     assert "this week" not in kart.detail  # no weekly quota of its own
+def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> None:
+    live = state(remaining=600.0)
+    session = live.sessions()[0]
+    session["paused"] = {"cause": "idle", "since": "2026-11-25T15:55:00+00:00"}
+    line = live.session_line(session, 400.0)  # five minutes later: still 10:00 left
+    assert line.countdown == "10:00" and line.ends == "paused"
+    assert line.paused is not None and line.paused.startswith("paused since ")
+    assert line.paused.endswith(": nobody is using the screen")
+    entry = live.entry_line("alex", live.users()[0]["entries"][0], 400.0)
+    assert entry.left == "10:00" and entry.used == "20m of 40m"  # use stands still too
+    assert entry.state_text == "paused" and entry.detail.endswith("10:00 left")
+    assert live.group_lines("alex", 400.0) == ["games 50m of 1h"]

@@ -207,3 +207,51 @@ def test_a_grant_that_expires_says_until_when_and_its_expiry_says_what_went_unus
         "; all of it was used.")
     assert expiry_sentence({**pooled, "unused_s": None}, week_end, PARIS) == (
         "sam's extra time for games this week (30 minutes) has run out with the week.")
+def test_the_audit_view_says_when_a_program_was_started_outside_shepherd() -> None:
+    from shepherd.tui.words import event_summary
+
+    started = {"type": "session_started", "user": "alex", "entry": "minecraft",
+               "data": {"origin": "outside", "matched_by": "exe"}}
+    assert event_summary(started) == (
+        "alex started minecraft outside Shepherd: counted as a session")
+    stopped = {"type": "launch_denied", "user": "alex", "entry": "minecraft",
+               "data": {"origin": "outside", "reasons": [{"code": "locked"}]}}
+    assert event_summary(stopped).startswith(
+        "alex started minecraft outside Shepherd, and it was stopped: ")
+
+
+def test_a_pause_says_why_and_since_when() -> None:
+    from shepherd.words import pause_clause, resumed_clause
+    now = datetime(2026, 11, 25, 16, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    zone = ZoneInfo("Europe/Paris")
+    assert pause_clause({"cause": "locked", "since": "2026-11-25T15:42:30+01:00"}, now,
+                        zone) == "paused since 15:42: the screen is locked"
+    assert pause_clause({"cause": "switched_away", "since": "2026-11-24T23:10:00+01:00"},
+                        now, zone) == ("paused since yesterday at 23:10: another account "
+                                       "has the screen")
+    assert resumed_clause("idle", 1200) == ("counted again after 20 minutes (nobody was "
+                                            "using the screen)")
+
+
+def test_a_childs_note_in_the_audit_view_is_shown_as_written() -> None:
+    from rich.text import Text
+
+    from shepherd.tui.words import event_summary
+
+    asked = {"type": "time_requested", "user": "alex", "entry": "minecraft",
+             "data": {"seconds": 600, "note": "please [/] thanks [b]"}}
+    shown = Text.from_markup(event_summary(asked))  # the audit view reads it as markup
+    assert shown.plain.endswith("“please [/] thanks [b]”")
+
+
+def test_the_tui_stylesheet_is_installed_with_the_package() -> None:
+    # `pip install .` (the README's install steps) installs package data only as listed.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    listed = data["tool"]["setuptools"]["package-data"]["shepherd"]
+    shipped = {p.relative_to(root / "shepherd").as_posix()
+               for p in (root / "shepherd").rglob("*") if p.suffix in {".tcss", ".toml"}}
+    assert shipped and all(any(Path(f).match(pattern) for pattern in listed) for f in shipped)

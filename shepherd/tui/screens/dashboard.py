@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -278,7 +279,8 @@ class DashboardScreen(ViewScreen):
             return
         user, entry, seconds = request["user"], request["entry"], int(request["seconds"])
         label = self.state.label(user, entry)
-        note = f"Their note: “{request['note']}”. " if request.get("note") else ""
+        note = (f"Their note: “{escape(str(request['note']))}”. " if request.get("note")
+                else "")
         detail = note + self.state.grant_consequence(user, entry, seconds, self.shepherd.clock())
         self.shepherd.confirm_then(
             words.grant_question(user, label, seconds, False), detail.strip(), "Approve",

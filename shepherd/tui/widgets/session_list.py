@@ -17,9 +17,11 @@ class SessionList(RowTable):
         rows: list[tuple[str, list[Cell]]] = []
         for line in lines:
             what = f"{line.user} · {line.label}" if self.show_user else line.label
+            # Paused: why and since when, where the end would be (it moves with the pause).
+            ends = line.paused or line.ends.removeprefix("at ")
             cells: list[Cell] = [what, line.countdown,
                                  bar(line.fraction if line.remaining_s is not None else None, 8),
-                                 line.ends.removeprefix("at ")]
+                                 ends]
             rows.append((str(line.session_id), cells))
         self.show(rows)
         self.display = bool(lines)

@@ -1,0 +1,192 @@
+"""Enforcement: how late SIGTERM reaches a program after its deadline, and how late its
+processes are gone; and how late a warning reaches a subscribed client (BENCHMARKS.md).
+
+    python bench/enforcement.py [--quick] [--write]     (as root: sessions in cgroups)
+
+A real daemon runs 240 sessions (32 with --quick) of a probe program
+(bench/probe.py), 8 at a time, with limits of 1 s and 2 s (a 2 s session has a
+warning 1 s before its end), while it also checkpoints 5 long sessions and 20
+clients call ``status`` in a loop (3 children x 50 entries in the policy). For
+each session: the deadline announced at launch, the moment the program received
+SIGTERM (it notes the wall clock), the moment it was gone (its pidfd readable
+here), and the moment the warning event reached a subscribed connection. The
+floor runs at the same time: bench/floor.py, a bare asyncio timer sending the
+same SIGTERM to the same probe, 8 at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness import ME, Section
+
+from shepherd.ipc.protocol import RpcError
+
+LANES = 8
+LONG = 5
+STATUS_CLIENTS = 20
+LIMITS = (1.0, 2.0)
+WARN_BEFORE = 1.0
+GOAL_MS = 5.0
+
+
+def enforcement_policy(outdir: Path) -> str:
+    probe = harness.probe_command(outdir)
+    body = ""
+    for lane in range(LANES):
+        limit = LIMITS[lane % len(LIMITS)]
+        warnings = (f'[ {{ before = "{WARN_BEFORE:.0f}s", message = "Nearly time" }} ]'
+                    if limit > WARN_BEFORE else "[]")
+        body += (f'[[entries]]\nid = "probe{lane}"\ncommand = {probe}\n'
+                 f'limits = {{ max_run = "{limit:.0f}s" }}\nwarnings = {warnings}\n')
+    body += "".join(f'[[entries]]\nid = "long{n}"\ncommand = ["sleep", "3600"]\n'
+                    for n in range(LONG))
+    body += harness.household_entries(50 - LANES - LONG, group=10)
+    return harness.policy(body, users=(ME, "kid1", "kid2"), max_sessions=LANES + LONG + 2,
+                          supervisor="default_warnings = []")
+
+
+class Subscriber(threading.Thread):
+    """A subscribed connection noting when each session's warning arrived."""
+
+    def __init__(self, daemon: harness.Daemon) -> None:
+        super().__init__(daemon=True)
+        self.client = daemon.client()
+        self.client.call("subscribe")
+        self.warned: dict[int, float] = {}
+
+    def run(self) -> None:
+        while True:
+            try:
+                message = self.client.read_message()
+            except Exception:  # the daemon stopped: the run is over
+                return
+            now = time.time()
+            params = message.get("params", {}) if isinstance(message, dict) else {}
+            if params.get("type") == "warning_issued":
+                self.warned.setdefault(int(params["session_id"]), now)
+
+
+def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
+         watcher: harness.Watcher, results: list[dict[str, Any]], unstarted: list[int]) -> None:
+    with daemon.client() as client:
+        while True:
+            try:
+                todo.pop()
+            except IndexError:
+                return
+            for _ in range(600):  # the daemon ends a session just after its program is gone
+                try:
+                    launched = client.call("launch", entry=entry)
+                    break
+                except RpcError as exc:
+                    if "already running" not in str(exc):
+                        raise
+                    time.sleep(0.05)
+            sid = int(launched["session_id"])
+            deadline = datetime.fromisoformat(launched["deadline"]).timestamp()
+            start = outdir / f"{sid}.start"
+            waited = time.monotonic()
+            while not start.exists() and time.monotonic() - waited < 20:
+                time.sleep(0.01)
+            if not start.exists():  # SIGTERM came before its Python got going (a busy box)
+                unstarted.append(sid)
+                continue
+            pid = int(start.read_text().split()[0])
+            watcher.watch(sid, pid)
+            waited = time.monotonic()
+            while sid not in watcher.gone:
+                time.sleep(0.02)
+                if time.monotonic() - waited > 30:
+                    print("stuck", sid, pid, os.path.exists(f"/proc/{pid}"), flush=True)
+                    waited = time.monotonic()
+            term = outdir / f"{sid}.term"
+            results.append({"sid": sid, "deadline": deadline,
+                            "term": float(term.read_text()) if term.exists() else None,
+                            "gone": watcher.gone[sid],
+                            "limit": LIMITS[int(entry[5:]) % len(LIMITS)]})
+
+
+def run(quick: bool) -> Section:
+    sessions = 32 if quick else 240
+    section = Section("enforcement", "Enforcement and warnings (bench/enforcement.py)",
+                      "python bench/enforcement.py" + (" --quick" if quick else ""), quick=quick)
+    print(f"enforcement: {sessions} sessions, {LANES} at a time", flush=True)
+    with tempfile.TemporaryDirectory(prefix="shbench") as tmp:
+        outdir = Path(tmp) / "out"
+        outdir.mkdir()
+        os.chmod(tmp, 0o755)
+        daemon = harness.Daemon(enforcement_policy(outdir), Path(tmp) / "d")
+        daemon.start()
+        try:
+            for n in range(LONG):
+                daemon.call("launch", entry=f"long{n}")
+            subscriber = Subscriber(daemon)
+            subscriber.start()
+            seconds = sessions / LANES * 2.5 + 30
+            callers = harness.clients(daemon.socket, "status", seconds, STATUS_CLIENTS)
+            floor_dir = Path(tmp) / "floor"
+            floor_dir.mkdir()
+            floor = harness.floor_timers(floor_dir, sessions, LANES, LIMITS)
+            watcher = harness.Watcher()
+            watcher.start()
+            todo = list(range(sessions))
+            results: list[dict[str, Any]] = []
+            unstarted: list[int] = []
+            threads = [threading.Thread(target=lane, args=(daemon, outdir, f"probe{n}", todo,
+                                                           watcher, results, unstarted))
+                       for n in range(LANES)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            watcher.stopped = True
+            floor_out, _ = floor.communicate(timeout=600)
+            callers.terminate()
+            served = harness.finish(callers)
+        finally:
+            daemon.stop()
+    floor_samples = json.loads(floor_out)
+    floor_term = [t for t, _ in floor_samples]
+    floor_gone = [g for _, g in floor_samples]
+    term = [r["term"] - r["deadline"] for r in results if r["term"] is not None]
+    gone = [r["gone"] - r["deadline"] for r in results]
+    warned = [subscriber.warned[r["sid"]] - (r["deadline"] - WARN_BEFORE) for r in results
+              if r["limit"] > WARN_BEFORE and r["sid"] in subscriber.warned]
+    floor_p99 = harness.percentile(floor_term, 0.99)
+    goal = f"p99 ≤ floor + {GOAL_MS:.0f} ms"
+    section.add("deadline → SIGTERM received by the program", harness.spread(term), goal,
+                harness.spread(floor_term),
+                harness.percentile(term, 0.99) <= floor_p99 + GOAL_MS / 1000)
+    section.add("deadline → the session's processes gone", harness.spread(gone), goal,
+                harness.spread(floor_gone),
+                harness.percentile(gone, 0.99) <= harness.percentile(floor_gone, 0.99)
+                + GOAL_MS / 1000)
+    section.add("warning moment → the event read by a subscribed client", harness.spread(warned),
+                goal, harness.spread(floor_term),
+                harness.percentile(warned, 0.99) <= floor_p99 + GOAL_MS / 1000)
+    missing = len(results) - len(term)
+    section.add("meanwhile: `status` answers to 20 looping clients (3 × 50 entries)",
+                f"{served.get('answers', 0) / max(served.get('seconds', 1), 1):.0f} /s"
+                f" (in all {served.get('answers', 0)}, errors {served.get('errors', 0)})")
+    if watcher.late:
+        section.notes.append(f"{len(watcher.late)} programs were gone before they could be "
+                             "watched: for those, the time they were found gone is counted.")
+    if unstarted:
+        section.notes.append(f"{len(unstarted)} programs never noted their start: SIGTERM "
+                             "reached them before their interpreter had started; left out.")
+    if missing:
+        section.notes.append(f"{missing} programs were gone without noting SIGTERM.")
+    return section
+
+
+if __name__ == "__main__":
+    harness.main(run)

@@ -1,0 +1,183 @@
+"""Programs started outside Shepherd, for BENCHMARKS.md (as root: a system-mode daemon).
+
+    python bench/outside_bench.py [--runs 30] [--execs 2000]
+
+Starts a real system-mode daemon whose policy has ``nobody`` as its child and two
+entries recognised by ``exe`` (copies of ``sleep`` in a directory of their own):
+one allowed, one outside its window. Then, ``--runs`` times each, starts the
+program directly as ``nobody`` (``setpriv``, as a terminal would) and measures:
+
+- denied: from just before the start to the moment the process is dead (a pidfd);
+- allowed: from just before the start to the ``session_started`` event;
+- floor: from just before the start to the moment the program runs (its
+  ``/proc/PID/exe`` is the copy), for a copy that matches nothing, in the same run.
+
+The decision itself is the figure minus the floor. Then the cost of everybody
+else's programs: ``--execs`` runs of ``/bin/true`` by root (no child of the
+policy), and the daemon's CPU time and wake-ups (voluntary context switches of
+all its threads) over them, against the same with no ``detect`` rule at all
+(the connector is then not even open).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+NOBODY = pwd.getpwnam("nobody")
+
+
+def policy(bin_dir: Path, rules: bool) -> str:
+    hour = time.localtime().tm_hour
+    start, end = f"{(hour + 2) % 24:02d}:00", f"{(hour + 3) % 24:02d}:00"
+    closed = f'{{ days = "daily", start = "{start}", end = "{end}" }}'
+    detect = (lambda name: f'detect = {{ exe = "{bin_dir / name}" }}\n') if rules else (
+        lambda name: "")
+    return (f'version = 1\n[supervisor]\nstop_grace = "2s"\ndefault_warnings = []\n'
+            f'[[users]]\nname = "nobody"\nmax_sessions = 64\n'
+            f'[[entries]]\nid = "allowed"\ncommand = ["{bin_dir / "allowed"}"]\n'
+            + detect("allowed") +
+            f'[[entries]]\nid = "denied"\ncommand = ["{bin_dir / "denied"}"]\n'
+            f'windows = [ {closed} ]\n' + detect("denied"))
+
+
+def as_nobody(path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
+                             "--clear-groups", str(path), "1000"], stdin=subprocess.DEVNULL)
+
+
+def start_daemon(work: Path, text: str) -> tuple[subprocess.Popen[bytes], Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "policy.toml").write_text(text)
+    sock = work / "s.sock"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "shepherd", "daemon", "--policy", str(work / "policy.toml"),
+         "--state-dir", str(work / "state"), "--socket", str(sock)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=(work / "log").open("wb"))
+    for _ in range(400):
+        if sock.exists():
+            return daemon, sock
+        time.sleep(0.05)
+    raise SystemExit("the daemon did not start: " + (work / "log").read_text())
+
+
+def cpu_and_switches(pid: int) -> tuple[float, int]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    switches = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                switches += int(line.split()[1])
+    return (int(fields[11]) + int(fields[12])) / TICKS, switches
+
+
+def others_cost(pid: int, execs: int) -> tuple[float, float]:
+    """Daemon CPU µs and wake-ups per exec of root's /bin/true."""
+    cpu0, sw0 = cpu_and_switches(pid)
+    for _ in range(execs):
+        subprocess.run(["/bin/true"], check=True)
+    time.sleep(0.5)
+    cpu1, sw1 = cpu_and_switches(pid)
+    return (cpu1 - cpu0) / execs * 1e6, (sw1 - sw0) / execs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--execs", type=int, default=2000)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: the proc connector and programs run as nobody need it")
+    bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-bench-"))
+    bin_dir.chmod(0o755)
+    for name in ("allowed", "denied", "plain"):
+        shutil.copy2(shutil.which("sleep") or "/bin/sleep", bin_dir / name)
+    work = Path(tempfile.mkdtemp(prefix="shpb"))
+    daemon, sock = start_daemon(work / "rules", policy(bin_dir, rules=True))
+    events = socket.socket(socket.AF_UNIX)
+    events.connect(str(sock))
+    reader = events.makefile("rb")
+    events.sendall(b'{"jsonrpc":"2.0","id":1,"method":"subscribe"}\n')
+    reader.readline()
+    denied, allowed, floor = [], [], []
+    try:
+        for _ in range(args.runs):
+            t0 = time.monotonic()
+            p = as_nobody(bin_dir / "plain")
+            while True:
+                try:
+                    if os.readlink(f"/proc/{p.pid}/exe") == str(bin_dir / "plain"):
+                        break
+                except OSError:
+                    pass
+            floor.append(time.monotonic() - t0)
+            p.kill()
+            p.wait()
+
+            t0 = time.monotonic()
+            p = as_nobody(bin_dir / "denied")
+            fd = os.pidfd_open(p.pid)
+            select.select([fd], [], [], 10)
+            denied.append(time.monotonic() - t0)
+            os.close(fd)
+            p.wait()
+
+            t0 = time.monotonic()
+            p = as_nobody(bin_dir / "allowed")
+            while True:
+                message = json.loads(reader.readline())
+                params = message.get("params", {})
+                if params.get("type") == "session_started" and params.get("pid") == p.pid:
+                    break
+            allowed.append(time.monotonic() - t0)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        per_exec_cpu, per_exec_wake = others_cost(daemon.pid, args.execs)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    bare, _ = start_daemon(work / "norules", policy(bin_dir, rules=False))
+    try:
+        bare_cpu, bare_wake = others_cost(bare.pid, args.execs)
+    finally:
+        bare.send_signal(signal.SIGTERM)
+        bare.wait(timeout=30)
+    shutil.rmtree(bin_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+    def ms(values: list[float]) -> str:
+        values = sorted(values)
+        return (f"{statistics.median(values) * 1000:.1f} ms median, "
+                f"{values[int(len(values) * 0.9) - 1] * 1000:.1f} ms p90, "
+                f"{values[-1] * 1000:.1f} ms max")
+
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} cores, {args.runs} runs each")
+    print(f"floor: started as nobody until its program runs   {ms(floor)}")
+    print(f"denied: started until dead                        {ms(denied)}")
+    print(f"allowed: started until session_started            {ms(allowed)}")
+    base = statistics.median(floor)
+    print(f"decision (median minus floor): denied "
+          f"{(statistics.median(denied) - base) * 1000:.1f} ms, allowed "
+          f"{(statistics.median(allowed) - base) * 1000:.1f} ms")
+    print(f"others' programs, with detect rules: {per_exec_cpu:.0f} µs CPU and "
+          f"{per_exec_wake:.2f} wake-ups per exec; without rules: {bare_cpu:.0f} µs, "
+          f"{bare_wake:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Programs started outside Shepherd: the daemon's eyes on its children's processes.
+
+Chooses how processes are seen: the kernel's exec events (``detect.connector``,
+needs root's ``CAP_NET_ADMIN``), else a ``/proc`` scan every 2 s, only while
+the policy has ``detect`` rules (said at start-up: it costs wake-ups). Keeps the
+recogniser and the children's uids for the policy in force; looks once through
+``/proc`` at start and after a reload for what was already running. Each
+recognised process of a child is handed to ``Daemon.take_outside``, one at a
+time per (child, entry), so two windows opened together become one session.
+Reading ``/proc`` for one process takes microseconds: it is done on the loop,
+as the event arrives, so a decision never waits on a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shepherd.detect.connector import ProcConnector
+from shepherd.detect.facts import read_facts, real_uid
+from shepherd.detect.rules import Recognised, Recogniser
+from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
+from shepherd.supervisor.direct import STARTER
+
+if TYPE_CHECKING:
+    from shepherd.daemon.core import Daemon
+
+log = logging.getLogger("shepherd.daemon")
+FORCE_SCAN_ENV = "SHEPHERD_DETECT"  # "scan": the /proc scan even where the connector works
+
+
+def children_uids(daemon: Daemon) -> dict[int, str]:
+    """uid -> policy user: every [[users]] account (system mode), or ourselves (user mode)."""
+    if daemon.config.user_mode:
+        child = daemon.config.child or daemon.policy.users[0].name
+        return {os.getuid(): child}
+    uids = {}
+    for user in daemon.policy.users:
+        try:
+            uids[pwd.getpwnam(user.name).pw_uid] = user.name
+        except KeyError:
+            continue  # policy check warns about names that are not accounts
+    return uids
+
+
+class OutsideWatch:
+    def __init__(self, daemon: Daemon,
+                 decided: Callable[[Recognised, str, float], None] | None = None) -> None:
+        self.daemon = daemon
+        self.connector: ProcConnector | None = None
+        self.scan = ProcScan()
+        self.recogniser = Recogniser(daemon.policy, os.path.realpath)
+        self.uids: dict[int, str] = {}
+        self.how = "not started"
+        self._timer: asyncio.TimerHandle | None = None
+        self._deciding: dict[tuple[str, str], asyncio.Lock] = {}
+        self._pending: set[int] = set()
+        self._again: set[int] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._decided = decided  # (process, outcome, seconds since it was seen): for tests
+
+    @property
+    def polling(self) -> bool:
+        """True while the /proc scan stands in for the kernel's events (it costs wake-ups)."""
+        return self.connector is None and self.recogniser.needs.any
+
+    def start(self) -> str:
+        """Start watching; answers how, in words (logged and audited by the caller)."""
+        self.policy_changed()
+        return self.how
+
+    def policy_changed(self) -> None:
+        """A new policy: new rules and children; look through /proc for what already runs.
+
+        Nothing is watched while no entry has ``detect`` rules (no socket, no timer)."""
+        self.recogniser = Recogniser(self.daemon.policy, os.path.realpath)
+        self.uids = children_uids(self.daemon)
+        self.scan.forget()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.recogniser.needs.any:
+            self._close_connector()
+            self.how = "not watching: no entry has detect rules"
+            return
+        if self.connector is None:
+            connector = ProcConnector(self._exec, self._lost)
+            try:
+                if os.environ.get(FORCE_SCAN_ENV) == "scan":
+                    raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
+                connector.open()
+            except OSError as exc:
+                self.how = (f"a /proc scan every {SCAN_EVERY_S:.0f}s (the kernel's process "
+                            f"events are not available: {exc.strerror or exc})")
+            else:
+                self.connector = connector
+                self.how = "the kernel's process events (proc connector)"
+        self._scan(fresh=False)
+        if self.connector is None:
+            self._arm()
+
+    def _close_connector(self) -> None:
+        if self.connector is not None:
+            self.connector.close()
+            self.connector = None
+
+    def close(self) -> None:
+        self._close_connector()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in self._tasks:
+            task.cancel()
+
+    # -- seeing ----------------------------------------------------------------------
+    def _exec(self, pid: int) -> None:
+        """The kernel says ``pid`` ran a new program."""
+        if not self.recogniser.needs.any:
+            return
+        uid = real_uid(pid)
+        if uid is None or uid not in self.uids:
+            return
+        self._look(pid, uid, fresh=True, seen_at=time.monotonic())
+
+    def _lost(self) -> None:
+        self._scan(fresh=True)
+
+    def _arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(SCAN_EVERY_S, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            self._scan(fresh=True)
+        finally:
+            if self.recogniser.needs.any and self.connector is None:
+                self._arm()
+
+    def _scan(self, fresh: bool) -> None:
+        now = time.monotonic()
+        for pid, uid in self.scan.new_processes(set(self.uids)):
+            self._look(pid, uid, fresh=fresh, seen_at=now)
+
+    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+        facts = read_facts(pid, self.recogniser.needs, uid)
+        if facts is None or self._our_starter(pid):
+            return
+        match = self.recogniser.match(facts)
+        if match is None:
+            return
+        seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
+                          fresh)
+        if pid in self._pending:  # a second exec while the first is decided: looked at after
+            self._again.add(pid)
+            return
+        self._pending.add(pid)
+        task = asyncio.ensure_future(self._hand(seen, seen_at))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _our_starter(self, pid: int) -> bool:
+        """User mode: our own starter runs as the child for a moment before it joins its
+        session's group (its arguments name the program: a cmdline rule could match)."""
+        if not self.daemon.config.user_mode:
+            return False  # in system mode the starter is root's until it execs the program
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            return False
+        return (exe == os.path.realpath(sys.executable)
+                and argv[1:4] == [b"-I", b"-S", STARTER.encode()])
+
+    async def _hand(self, seen: Recognised, seen_at: float) -> None:
+        lock = self._deciding.setdefault((seen.user, seen.entry), asyncio.Lock())
+        try:
+            async with lock:
+                outcome = await self.daemon.take_outside(seen)
+        except Exception:
+            log.exception("deciding about %s's process %d failed", seen.user, seen.pid)
+            outcome = "failed"
+        finally:
+            self._pending.discard(seen.pid)
+        if seen.pid in self._again:  # it ran another program meanwhile: look again
+            self._again.discard(seen.pid)
+            uid = real_uid(seen.pid)
+            if uid in self.uids:
+                self._look(seen.pid, uid, fresh=seen.fresh, seen_at=time.monotonic())
+        if outcome in ("started", "refused", "joined"):
+            log.info("%s's %s started outside Shepherd (pid %d, by %s): %s", seen.user,
+                     seen.entry, seen.pid, seen.by, outcome)
+        if self._decided is not None:
+            self._decided(seen, outcome, time.monotonic() - seen_at)

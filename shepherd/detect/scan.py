@@ -1,0 +1,52 @@
+"""Where the kernel's process events are not available: looking through ``/proc``.
+
+Used only without the proc connector (user mode, no ``CAP_NET_ADMIN``), only
+while the policy has ``detect`` rules, and at most every ``SCAN_EVERY_S``. Also
+used once at start-up and after a reload in every mode, for programs that were
+already running. Only processes owned by the given uids are looked at, and each
+process once per program it runs (named by its pid, start time and executable:
+a process that runs another program is looked at again).
+"""
+
+from __future__ import annotations
+
+import os
+
+from shepherd.detect.facts import real_uid, start_time
+
+SCAN_EVERY_S = 2.0
+
+
+class ProcScan:
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int, str]] = set()
+
+    def new_processes(self, uids: set[int]) -> list[tuple[int, int]]:
+        """(pid, owner uid) of each process of those uids not returned before."""
+        found: list[tuple[int, int]] = []
+        alive: set[tuple[int, int, str]] = set()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            pid = int(name)
+            # The real uid from status, not the owner of /proc/PID: a process that makes
+            # itself non-dumpable shows up as root's there.
+            owner = real_uid(pid)
+            if owner is None or owner not in uids:
+                continue
+            start = start_time(pid)
+            if start is None:
+                continue
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                exe = ""
+            alive.add((pid, start, exe))
+            if (pid, start, exe) not in self.seen:
+                found.append((pid, owner))
+        self.seen = alive
+        return found
+
+    def forget(self) -> None:
+        """Look at every process again at the next scan (the rules changed)."""
+        self.seen.clear()

@@ -1,0 +1,311 @@
+"""The logind source: the children's sessions on the system bus, followed by signals.
+
+At start it lists the sessions (``ListSessions``) and reads the properties of the
+children's (``GetAll``); from then on it only listens: ``PropertiesChanged`` of
+``org.freedesktop.login1.Session`` (``Active``, ``LockedHint``, ``IdleHint``,
+``IdleSinceHintMonotonic``), ``SessionNew`` / ``SessionRemoved``, and
+``PrepareForSleep`` (the machine woke: deadlines must be looked at now). No
+timer runs while the bus is there, so a paused session costs no wake-ups.
+
+Only messages from the current owner of ``org.freedesktop.login1`` are believed:
+signals may be sent to any connection on the system bus, and a child could send
+one saying its screen is locked. (A child can still call logind's own
+``SetLockedHint``/``SetIdleHint`` on its session; the README says so.) When the
+bus or logind goes away, every child is reported there (time is counted) and the
+connection is tried again, less and less often.
+
+Uses ``dbus-fast``: asyncio-native, maintained, pure Python with optional
+compiled parts, and it needs no libsystemd, so it works where systemd is not
+PID 1 (tests run a private ``dbus-daemon``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dbus_fast import BusType, Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from shepherd.presence.hints import HERE, Presence, SeatSession, presence_of
+
+log = logging.getLogger("shepherd.presence")
+
+LOGIND = "org.freedesktop.login1"
+MANAGER_PATH = "/org/freedesktop/login1"
+MANAGER = "org.freedesktop.login1.Manager"
+SESSION = "org.freedesktop.login1.Session"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+BUS = "org.freedesktop.DBus"
+WATCHED = frozenset({"Active", "LockedHint", "IdleHint", "IdleSinceHintMonotonic"})
+CALL_TIMEOUT_S = 5.0
+RETRY_S = (5.0, 15.0, 60.0, 300.0)  # while the bus or logind is away
+
+RULES = (
+    f"type='signal',sender='{LOGIND}',interface='{PROPERTIES}',"
+    f"member='PropertiesChanged',arg0='{SESSION}'",
+    f"type='signal',sender='{LOGIND}',interface='{MANAGER}',path='{MANAGER_PATH}'",
+    f"type='signal',sender='{BUS}',interface='{BUS}',member='NameOwnerChanged',arg0='{LOGIND}'",
+)
+
+
+class LogindGone(Exception):
+    """logind did not answer as it should (not on the bus, an error reply, no reply)."""
+
+
+class LogindWatch:
+    """Follows the children's logind sessions and reports each child's ``Presence``.
+
+    ``children``: login name → uid. ``on_change(name, presence)`` is called on the
+    loop whenever what a child's screen says changes; ``on_problem(sentence | None)``
+    when the source is lost or back; ``on_wake()`` after a suspend.
+    """
+
+    def __init__(self, children: Mapping[str, int],
+                 on_change: Callable[[str, Presence], None],
+                 on_problem: Callable[[str | None], None] | None = None,
+                 on_wake: Callable[[], None] | None = None) -> None:
+        self._names = {uid: name for name, uid in children.items()}
+        self._on_change = on_change
+        self._on_problem = on_problem or (lambda problem: None)
+        self._on_wake = on_wake or (lambda: None)
+        self._bus: MessageBus | None = None
+        self._owner: str | None = None
+        self._sessions: dict[str, SeatSession] = {}  # by object path
+        self._reading: dict[str, bool] = {}  # being read: path -> changed meanwhile
+        self._reported: dict[str, Presence] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self.problem: str | None = "not started yet"
+
+    # -- life cycle -------------------------------------------------------------------
+    async def start(self) -> bool:
+        """Connect, subscribe and read the children's sessions. False: ``problem`` says why."""
+        try:
+            bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(),
+                                         CALL_TIMEOUT_S)
+        except Exception as exc:  # no socket, refused, authentication: all the same here
+            self._lost(f"the system bus cannot be reached ({_brief(exc)})")
+            return False
+        self._bus = bus
+        bus.add_message_handler(self._on_message)
+        try:
+            for rule in RULES:
+                await self._call(BUS, "/org/freedesktop/DBus", BUS, "AddMatch", "s", [rule])
+            [owner] = await self._call(BUS, "/org/freedesktop/DBus", BUS, "GetNameOwner", "s",
+                                       [LOGIND])
+        except LogindGone as exc:
+            self._lost(f"logind is not on the system bus ({exc})", keep_bus=True)
+            self._watch_bus(bus)
+            return False
+        self._owner = str(owner)
+        self._watch_bus(bus)
+        return await self._load_all()
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self._bus is not None:
+            self._bus.disconnect()
+            self._bus = None
+
+    def set_children(self, children: Mapping[str, int]) -> None:
+        """The policy changed: follow these children (sessions are read again)."""
+        self._names = {uid: name for name, uid in children.items()}
+        self._reported = {k: v for k, v in self._reported.items() if k in children}
+        if self._bus is not None and self._owner is not None:
+            self._spawn(self._load_all())
+
+    def presence(self, name: str) -> Presence:
+        return self._reported.get(name, HERE)
+
+    # -- reading ----------------------------------------------------------------------
+    async def _load_all(self) -> bool:
+        # Filled in place: a session that signals its arrival meanwhile is kept.
+        self._sessions.clear()
+        try:
+            [listed] = await self._call(LOGIND, MANAGER_PATH, MANAGER, "ListSessions")
+            for _id, uid, _name, _seat, path in listed:
+                if int(uid) in self._names:
+                    session = await self._read_fresh(str(path))
+                    if session is not None:
+                        self._sessions[str(path)] = session
+        except LogindGone as exc:
+            self._lost(f"logind did not answer ({exc})", keep_bus=True)
+            return False
+        if self.problem is not None:
+            self.problem = None
+            self._on_problem(None)
+        for name in self._names.values():
+            self._report(name)
+        return True
+
+    async def _read_fresh(self, path: str) -> SeatSession | None:
+        """Read a session; again if it signalled a change while the answer was on its way
+        (a signal handled before the reading task resumes would otherwise be lost). None
+        when it is gone, or when another task reads it already (that one keeps it)."""
+        if path in self._reading:
+            self._reading[path] = True
+            return None
+        self._reading[path] = False
+        try:
+            while True:
+                session = await self._read(path)
+                if session is None or not self._reading[path]:
+                    return session
+                self._reading[path] = False
+        finally:
+            del self._reading[path]
+
+    async def _read(self, path: str) -> SeatSession | None:
+        """A session's properties; None when it is gone already."""
+        try:
+            [props] = await self._call(LOGIND, path, PROPERTIES, "GetAll", "s", [SESSION])
+        except LogindGone:
+            return None
+        values = {k: v.value for k, v in props.items()}
+        try:
+            since = int(values.get("IdleSinceHintMonotonic", 0))
+            return SeatSession(
+                id=str(values.get("Id", path.rsplit("/", 1)[-1])),
+                uid=int(values["User"][0]), type=str(values.get("Type", "")),
+                session_class=str(values.get("Class", "")),
+                active=bool(values.get("Active", True)),
+                locked=bool(values.get("LockedHint", False)),
+                idle=bool(values.get("IdleHint", False)),
+                idle_since_mono=since / 1e6 if since > 0 else None)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            log.warning("logind session %s: unreadable properties (%s)", path, exc)
+            return None
+
+    async def _call(self, destination: str, path: str, interface: str, member: str,
+                    signature: str = "", body: list[Any] | None = None) -> list[Any]:
+        bus = self._bus
+        if bus is None:
+            raise LogindGone("no connection")
+        try:
+            reply = await asyncio.wait_for(bus.call(Message(
+                destination=destination, path=path, interface=interface, member=member,
+                signature=signature, body=body or [])), CALL_TIMEOUT_S)
+        except Exception as exc:  # timeout, or the connection broke under the call
+            raise LogindGone(_brief(exc)) from None
+        if reply is None or reply.message_type == MessageType.ERROR:
+            detail = reply.body[0] if reply is not None and reply.body else ""
+            raise LogindGone(f"{reply.error_name if reply else 'no reply'} {detail}".strip())
+        return list(reply.body)
+
+    # -- listening --------------------------------------------------------------------
+    def _on_message(self, message: Message) -> bool | None:
+        if message.message_type != MessageType.SIGNAL:
+            return None
+        try:
+            self._signal(message)
+        except Exception:  # a malformed signal must not hurt the daemon
+            log.exception("could not read a %s signal", message.member)
+        return None
+
+    def _signal(self, message: Message) -> None:
+        if message.interface == BUS and message.member == "NameOwnerChanged":
+            if message.sender != BUS or not message.body or message.body[0] != LOGIND:
+                return
+            self._owner = str(message.body[2]) or None
+            if self._owner is None:
+                self._lost("logind left the system bus", keep_bus=True)
+            else:
+                log.info("logind is back on the system bus: reading the sessions again")
+                self._spawn(self._load_all())
+            return
+        if self._owner is None or message.sender != self._owner:
+            return  # not from logind: believed from nobody else
+        if message.interface == PROPERTIES and message.member == "PropertiesChanged":
+            interface, changed, invalidated = message.body
+            if interface == SESSION and message.path in self._reading:
+                self._reading[message.path] = True  # being read: read it once more
+            elif interface == SESSION and message.path in self._sessions:
+                self._changed(message.path, {k: v.value for k, v in changed.items()},
+                              set(invalidated))
+        elif message.interface == MANAGER and message.path == MANAGER_PATH:
+            if message.member == "SessionNew":
+                self._spawn(self._added(str(message.body[1])))
+            elif message.member == "SessionRemoved":
+                gone = self._sessions.pop(str(message.body[1]), None)
+                if gone is not None:
+                    self._report(self._names.get(gone.uid))
+            elif message.member == "PrepareForSleep" and message.body == [False]:
+                self._on_wake()
+
+    def _changed(self, path: str, changed: dict[str, Any], invalidated: set[str]) -> None:
+        session = self._sessions[path]
+        since = changed.get("IdleSinceHintMonotonic")
+        self._sessions[path] = SeatSession(
+            session.id, session.uid, session.type, session.session_class,
+            active=bool(changed.get("Active", session.active)),
+            locked=bool(changed.get("LockedHint", session.locked)),
+            idle=bool(changed.get("IdleHint", session.idle)),
+            idle_since_mono=session.idle_since_mono if since is None
+            else (int(since) / 1e6 if int(since) > 0 else None))
+        self._report(self._names.get(session.uid))
+        if invalidated & WATCHED:  # told only that they changed: read them
+            self._spawn(self._added(path))
+
+    async def _added(self, path: str) -> None:
+        session = await self._read_fresh(path)
+        if session is None or session.uid not in self._names:
+            return
+        self._sessions[path] = session
+        self._report(self._names[session.uid])
+
+    def _report(self, name: str | None) -> None:
+        if name is None:
+            return
+        uid = next((u for u, n in self._names.items() if n == name), None)
+        now = presence_of(s for s in self._sessions.values() if s.uid == uid)
+        if self._reported.get(name, HERE) != now or name not in self._reported:
+            self._reported[name] = now
+            self._on_change(name, now)
+
+    # -- losing it --------------------------------------------------------------------
+    def _lost(self, problem: str, keep_bus: bool = False) -> None:
+        """Cannot see: every child is there (counted), and say so once."""
+        if not keep_bus and self._bus is not None:
+            self._bus.disconnect()
+            self._bus = None
+        self._sessions.clear()
+        for name in self._names.values():
+            self._report(name)
+        if problem != self.problem:
+            self.problem = problem
+            log.warning("presence: %s; counting running time", problem)
+            self._on_problem(problem)
+
+    def _watch_bus(self, bus: MessageBus) -> None:
+        async def watch() -> None:
+            with contextlib.suppress(Exception):
+                await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+            if self._closed or self._bus is not bus:
+                return
+            self._bus = None
+            self._owner = None
+            self._lost("the system bus connection was lost")
+            await self._retry()
+
+        self._spawn(watch())
+
+    async def _retry(self) -> None:
+        for delay in (*RETRY_S, *([RETRY_S[-1]] * 10_000)):
+            await asyncio.sleep(delay)
+            if self._closed or await self.start() or self._bus is not None:
+                return  # connected (logind itself is awaited through NameOwnerChanged)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _brief(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

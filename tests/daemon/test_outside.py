@@ -1,0 +1,461 @@
+"""Programs a child starts without Shepherd are seen, counted and stopped (issue 10).
+
+Real daemons in system mode (root) with ``nobody`` as the policy's child; the
+programs are started directly as ``nobody`` with ``setpriv``, the way a menu or a
+terminal would start them, never through ``shepherd launch``. Each test's rules
+name only its own programs (a copy of ``sleep`` at a path of its own, a pattern
+with its own token), so other daemons on a shared machine are not disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import RpcError
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
+from shepherd.supervisor.instance import instance_id
+from tests.daemon.conftest import DaemonProcess, policy
+from tests.supervisor.conftest import NO_CGROUP, wait_for
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="runs programs as another account"),
+    pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}"),
+]
+NOBODY = pwd.getpwnam("nobody")
+
+
+@pytest.fixture
+def bin_dir() -> Iterator[Path]:
+    """A directory ``nobody`` can run programs from, with copies of ``sleep`` in it."""
+    path = Path(tempfile.mkdtemp(prefix="shepherd-outside-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def program(bin_dir: Path, name: str) -> Path:
+    copy = bin_dir / name
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", copy)
+    copy.chmod(0o755)
+    return copy
+
+
+def as_nobody(*args: str | Path, cgroup: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a program as ``nobody`` directly (optionally first joining ``cgroup``)."""
+    command = ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
+               "--clear-groups", *map(str, args)]
+    if cgroup is not None:
+        command = ["/bin/sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh",
+                   *command]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={"PATH": "/usr/bin:/bin", **(env or {})})
+
+
+def system_policy(entries: str, supervisor: str = 'stop_grace = "2s"',
+                  users: str = "") -> str:
+    return (f'version = 1\n[supervisor]\n{supervisor}\ndefault_warnings = []\n'
+            f'[[users]]\nname = "nobody"\n{users}\n{entries}')
+
+
+def start(daemon_factory: Any, entries: str, **kwargs: Any) -> DaemonProcess:
+    d: DaemonProcess = daemon_factory(system_policy(entries, **kwargs), system_mode=True)
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said == "the kernel's process events (proc connector)", said
+    return d
+
+
+def session_of(d: DaemonProcess, pid: int) -> int | None:
+    """The session of this daemon whose cgroup holds the process (None: in none)."""
+    path = cgroup_of(pid) or ""
+    marker = f"/shepherd-{instance_id(d.state)}/session-"
+    if marker not in path:
+        return None
+    return int(path.split(marker)[1].split("/")[0])
+
+
+def gone(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is not None
+
+
+def test_an_allowed_program_started_directly_is_counted_warned_and_stopped_at_its_deadline(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+label = "The Game"
+command = ["{game}", "1000"]
+limits = {{ max_run = "5s" }}
+warnings = [ {{ before = "3s", message = "3 seconds left" }} ]
+detect = {{ exe = ["{game}"] }}
+''')
+    events = d.events()
+    first = as_nobody(game, "1000")
+    try:
+        started = events.next("session_started")
+        assert started["origin"] == "outside" and started["entry"] == "game"
+        assert started["pid"] == first.pid and started["user"] == "nobody"
+        sid = started["session_id"]
+        assert session_of(d, first.pid) == sid
+        # A second window of the same program is the same session, not a second one.
+        second = as_nobody(game, "1001")
+        wait_for(lambda: session_of(d, second.pid) == sid)
+        assert [s["id"] for s in d.call("status")["sessions"]] == [sid]
+        assert events.next("warning_issued")["session_id"] == sid
+        ended = events.next("session_ended")
+        assert ended["session_id"] == sid and ended["reason"] == "expired"
+        wait_for(lambda: gone(first) and gone(second))
+    finally:
+        for process in (first,):
+            process.kill()
+    audited = [a for a in d.audit("session_started") if a["session_id"] == sid]
+    assert audited and audited[0]["origin"] == "outside"
+    assert audited[0]["matched_by"] == "exe" and audited[0]["exe"] == str(game)
+    assert d.call("status")["sessions"] == []
+
+
+def test_a_denied_program_is_stopped_at_once_and_told_in_the_words_of_a_refused_launch(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    now = time.localtime()
+    shut = f"{(now.tm_hour + 2) % 24:02d}:00"
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+label = "The Game"
+command = ["{game}", "1000"]
+windows = [ {{ days = "daily", start = "{shut}", end = "{(now.tm_hour + 3) % 24:02d}:00" }} ]
+detect = {{ exe = "{game}" }}
+''')
+    events = d.events()
+    child = as_nobody(game, "1000")
+    denied = events.next("launch_denied")
+    wait_for(lambda: gone(child), 10)
+    assert child.returncode == -9
+    assert denied["origin"] == "outside" and denied["entry"] == "game"
+    assert [r["code"] for r in denied["reasons"]] == ["outside_window"]
+    # The same sentence a refused `shepherd launch` prints.
+    refusal = subprocess.run(
+        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "launch", "game",
+         "--user", "nobody"], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert refusal.returncode == 3, refusal.stderr
+    assert denied["text"] == refusal.stderr.strip()
+    audited = wait_for(lambda: d.audit("launch_denied"))  # written after the event is sent
+    assert audited[0]["origin"] == "outside" and audited[0]["pid"] == child.pid
+    assert d.call("status")["sessions"] == []
+
+
+def test_matched_by_cmdline_the_whole_tree_joins_the_session_and_stops_with_it(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    token = f"outside-{os.getpid()}-{time.monotonic_ns()}"
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "tux"
+command = ["/bin/true"]
+detect = {{ cmdline = "^/bin/sh -c .*{token}" }}
+''')
+    events = d.events()
+    # The shell has forked its sleep before the daemon hears of the shell's exec.
+    shell = as_nobody("/bin/sh", "-c", f"sleep 1000 & sleep 1000; : {token}")
+    try:
+        sid = events.next("session_started")["session_id"]
+        tree = wait_for(lambda: [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(shell.pid)], capture_output=True, text=True).stdout.split()])
+        assert len(tree) == 2
+        wait_for(lambda: all(session_of(d, pid) == sid for pid in [shell.pid, *tree]))
+        d.call("stop", session_id=sid)
+        assert events.next("session_ended")["reason"] == "stopped_by_admin"
+        wait_for(lambda: gone(shell))
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in tree))
+    finally:
+        shell.kill()
+
+
+def test_matched_by_a_flatpak_scope_cgroup(daemon_factory: Any, bin_dir: Path) -> None:
+    mount, own = cgroup2_mount(), cgroup_of()
+    assert mount is not None and own is not None
+    app = f"org.shepherd.Test{os.getpid()}"
+    scope = mount / own.lstrip("/") / f"app-flatpak-{app}-{time.monotonic_ns() % 10**6}.scope"
+    scope.mkdir()
+    game = program(bin_dir, "not-a-known-name")
+    try:
+        d = start(daemon_factory, f'''
+[[entries]]
+id = "flat"
+command = ["flatpak", "run", "{app}"]
+detect = {{ flatpak = "{app}" }}
+''')
+        events = d.events()
+        child = as_nobody(game, "1000", cgroup=scope)
+        started = events.next("session_started")
+        assert started["matched_by"] == "flatpak" and started["pid"] == child.pid
+        assert session_of(d, child.pid) == started["session_id"]
+        d.call("stop", session_id=started["session_id"])
+        wait_for(lambda: gone(child))
+    finally:
+        remove(scope)
+
+
+def test_programs_that_match_nothing_or_belong_to_no_child_are_left_alone(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game, other = program(bin_dir, "game"), program(bin_dir, "other")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
+detect = {{ exe = "{game}", cmdline = "game-of-the-year" }}
+''')
+    events = d.events()
+    unmatched = as_nobody(other, "1000")
+    mine = subprocess.Popen([game, "1000"])  # root's: root is no child of this policy
+    wait_for(lambda: os.readlink(f"/proc/{unmatched.pid}/exe") == str(other))
+    denied = as_nobody(game, "1000")  # seen after the others: their events came first
+    try:
+        assert events.next("launch_denied")["pid"] == denied.pid
+        wait_for(lambda: gone(denied))
+        assert not gone(unmatched) and not gone(mine)
+        assert session_of(d, unmatched.pid) is None and session_of(d, mine.pid) is None
+        # The audit row is written after the event is sent; the writer keeps order, so
+        # once the denial's row is there any row about the others would be there too.
+        assert [a["pid"] for a in wait_for(lambda: d.audit("launch_denied"))] == [denied.pid]
+    finally:
+        unmatched.kill()
+        mine.kill()
+
+
+def test_a_program_launched_through_shepherd_is_not_counted_twice(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''', users="max_sessions = 3")
+    events = d.events()
+    launched = d.call("launch", entry="game", user="nobody")
+    assert events.next("session_started")["origin"] == "shepherd"
+    # A program started outside afterwards shows the daemon has looked at the launch's exec.
+    window = as_nobody(game, "1001")
+    try:
+        wait_for(lambda: session_of(d, window.pid) == launched["session_id"])
+        assert [s["id"] for s in d.call("status")["sessions"]] == [launched["session_id"]]
+        assert len(d.audit("session_started")) == 1
+    finally:
+        window.kill()
+
+
+def test_a_program_started_inside_another_entrys_session_becomes_its_own_entrys_session(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "terminal"
+command = ["/bin/sh", "-c", "{game} 1000 & sleep 1000"]
+
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''', users="max_sessions = 2")
+    events = d.events()
+    terminal = d.call("launch", entry="terminal", user="nobody")
+    game_session = events.next("session_started")
+    if game_session["entry"] == "terminal":
+        game_session = events.next("session_started")
+    assert game_session["entry"] == "game" and game_session["origin"] == "outside"
+    sessions = {s["entry"]: s["id"] for s in d.call("status")["sessions"]}
+    assert sessions == {"terminal": terminal["session_id"], "game": game_session["session_id"]}
+    assert session_of(d, game_session["pid"]) == game_session["session_id"]
+    d.call("stop", session_id=game_session["session_id"])
+    ended = events.next("session_ended")
+    assert ended["entry"] == "game"
+    # The terminal's other program is still its own session's.
+    assert [s["entry"] for s in d.call("status")["sessions"]] == ["terminal"]
+
+
+def test_a_daemon_restarted_while_an_outside_session_runs_adopts_it(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        sid = events.next("session_started")["session_id"]
+        events.close()
+        wait_for(lambda: d.audit("session_started"))  # where it runs is on disk
+        d.kill9()
+        d.start()
+        assert [a["session_id"] for a in d.audit("session_adopted")] == [sid]
+        assert [s["id"] for s in d.call("status")["sessions"]] == [sid]
+        assert not gone(child) and session_of(d, child.pid) == sid
+        d.call("stop", session_id=sid)
+        wait_for(lambda: gone(child))
+        assert len(d.audit("session_started")) == 1  # adopted, not started again
+    finally:
+        child.kill()
+
+
+def test_without_the_kernels_events_a_proc_scan_finds_the_program_and_says_so(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "scan"})
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said.startswith("a /proc scan every 2s") and "SHEPHERD_DETECT=scan" in said
+    assert "programs started outside Shepherd: a /proc scan" in d.log.read_text()
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        started = events.next("session_started")
+        assert started["origin"] == "outside" and started["pid"] == child.pid
+        assert session_of(d, child.pid) == started["session_id"]
+    finally:
+        child.kill()
+
+
+def test_a_reload_that_adds_rules_finds_what_already_runs_and_no_rules_watch_nothing(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    plain = f'[[entries]]\nid = "game"\ncommand = ["{game}", "1000"]\n'
+    d = daemon_factory(system_policy(plain), system_mode=True)
+    assert d.audit("service_started")[-1]["outside_programs"] == (
+        "not watching: no entry has detect rules")
+    child = as_nobody(game, "1000")
+    try:
+        wait_for(lambda: os.readlink(f"/proc/{child.pid}/exe") == str(game))
+        events = d.events()
+        d.policy_path.write_text(system_policy(plain + f'detect = {{ exe = "{game}" }}\n'))
+        d.call("policy.reload")
+        started = events.next("session_started")
+        assert started["pid"] == child.pid and started["origin"] == "outside"
+    finally:
+        child.kill()
+
+
+def test_without_cgroups_a_recognised_program_cannot_be_held_and_is_stopped(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''), system_mode=True, env={"SHEPHERD_SUPERVISION": "tree"})
+    child = as_nobody(game, "1000")
+    wait_for(lambda: gone(child))  # fails closed: never runs uncounted
+    assert d.call("status")["sessions"] == []
+    assert "cannot be held in a session" in d.log.read_text()
+
+
+def test_in_user_mode_a_launch_is_not_taken_for_its_own_outside_program(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    # The starter's arguments name the program, and it runs as the child for a moment.
+    d = daemon_factory(policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ cmdline = "{game}" }}
+'''))
+    events = d.events()
+    launched = d.call("launch", entry="game")
+    assert events.next("session_started")["origin"] == "shepherd"
+    pid = next(iter(marked(str(game))))
+    wait_for(lambda: session_of(d, pid) == launched["session_id"])
+    time.sleep(0.5)  # an outside decision about the starter would have come by now
+    assert [s["id"] for s in d.call("status")["sessions"]] == [launched["session_id"]]
+    assert d.audit("launch_denied") == [] and len(d.audit("session_started")) == 1
+    d.call("stop", session_id=launched["session_id"])
+
+
+def marked(text: str) -> list[int]:
+    from tests.daemon.conftest import marked_processes
+
+    return [p for p in marked_processes(text)
+            if b"starter.py" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def test_matched_by_the_desktop_file_it_was_launched_from(daemon_factory: Any,
+                                                          bin_dir: Path) -> None:
+    game = program(bin_dir, "unnamed")
+    app = f"org.shepherd.Desk{os.getpid()}"
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "desk"
+command = ["gtk-launch", "{app}"]
+detect = {{ desktop = "{app}.desktop" }}
+''')
+    events = d.events()
+    child = as_nobody(game, "1000", env={
+        "GIO_LAUNCHED_DESKTOP_FILE": f"/usr/share/applications/{app}.desktop"})
+    try:
+        started = events.next("session_started")
+        assert started["matched_by"] == "desktop" and started["pid"] == child.pid
+    finally:
+        child.kill()
+
+
+def test_a_storm_of_refused_starts_is_told_once_and_each_is_audited(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    from tests.daemon.test_words import notifications
+
+    run_user = Path(f"/run/user/{os.getuid()}")
+    if run_user.exists():
+        pytest.skip(f"{run_user} belongs to a real session here; not touching it")
+    game = program(bin_dir, "game")
+    said = bin_dir / "notifications"
+    tool = bin_dir / "notify-send"
+    tool.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {said}\necho >> {said}\n')
+    tool.chmod(0o755)
+    run_user.mkdir(parents=True)
+    (run_user / "bus").touch()
+    try:
+        d = daemon_factory(policy(f'''
+[[entries]]
+id = "game"
+label = "Game"
+command = ["{game}", "1000"]
+windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
+detect = {{ exe = "{game}" }}
+[[entries]]
+id = "other"
+label = "Other"
+command = ["sleep", "1000"]
+windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
+'''), env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+        storm = [subprocess.Popen([game, "1000"]) for _ in range(5)]  # a loop in a script
+        for started in storm:
+            wait_for(lambda started=started: started.poll() is not None)  # type: ignore[misc]
+        assert len(wait_for(lambda: len(d.audit("launch_denied")) >= 5 and
+                            d.audit("launch_denied"))) == 5
+        with pytest.raises(RpcError):
+            d.call("launch", entry="other")  # asked for: always told
+        shown = notifications(said, 6)  # waits a while for more than it should get
+        assert [line[-2] for line in shown] in (["Game", "Other"], ["Other", "Game"])
+    finally:
+        shutil.rmtree(run_user, ignore_errors=True)

@@ -1,0 +1,108 @@
+"""Recognising an entry's program from a process's facts (pure), and reading the kernel's
+exec events from raw netlink datagrams."""
+
+from __future__ import annotations
+
+import struct
+
+from shepherd.detect.connector import PROC_EVENT_EXEC, exec_only_filter, exec_pids
+from shepherd.detect.facts import ProcessFacts
+from shepherd.detect.rules import Match, Recogniser, flatpak_of, unit_names_app
+from shepherd.policy import load_policy_text
+
+POLICY = '''version = 1
+[[users]]
+name = "alex"
+[[entries]]
+id = "minecraft"
+command = ["prismlauncher"]
+[entries.detect]
+exe = "/usr/bin/prismlauncher"
+cmdline = "java .*minecraft"
+flatpak = "org.prismlauncher.PrismLauncher"
+[[entries]]
+id = "chess"
+command = ["gnome-chess"]
+detect = { desktop = "org.gnome.Chess.desktop", cmdline = "chess" }
+[[entries]]
+id = "terminal"
+command = ["xterm"]
+'''
+
+
+def facts(**kwargs: object) -> ProcessFacts:
+    return ProcessFacts(pid=1234, uid=1001, **kwargs)  # type: ignore[arg-type]
+
+
+def recogniser() -> Recogniser:
+    return Recogniser(load_policy_text(POLICY),
+                      resolve=lambda p: "/opt/prism/bin/prism" if "prism" in p else p)
+
+
+def test_each_kind_of_rule_recognises_its_program() -> None:
+    r = recogniser()
+    assert r.match(facts(exe="/usr/bin/prismlauncher")) == Match("minecraft", "exe")
+    # The kernel names the real file: a rule's symlink is resolved once, at load.
+    assert r.match(facts(exe="/opt/prism/bin/prism")) == Match("minecraft", "exe")
+    assert r.match(facts(argv=("/usr/lib/jvm/bin/java", "-jar", "minecraft.jar"))) == Match(
+        "minecraft", "cmdline")
+    scope = "/user.slice/user-1001.slice/user@1001.service/app.slice/" \
+            "app-flatpak-org.prismlauncher.PrismLauncher-4242.scope"
+    assert r.match(facts(cgroup=scope)) == Match("minecraft", "flatpak")
+    assert r.match(facts(flatpak_info="org.prismlauncher.PrismLauncher")) == Match(
+        "minecraft", "flatpak")
+    assert r.match(facts(desktop_file="org.gnome.Chess")) == Match("chess", "desktop")
+    assert r.match(facts(exe="/usr/bin/xterm", argv=("xterm",))) is None
+
+
+def test_desktop_scope_and_service_names_carry_the_app_id() -> None:
+    assert unit_names_app("app-gnome-org.gnome.Chess-12345.scope", "org.gnome.Chess")
+    assert unit_names_app("app-org.gnome.Chess@a1b2c3.service", "org.gnome.Chess")
+    assert unit_names_app("app-org.gnome.Chess-9.scope", "org.gnome.Chess")
+    assert unit_names_app("app-kde-org.gnome.Chess-9.scope", "org.gnome.Chess")
+    assert not unit_names_app("app-gnome-org.gnome.ChessX-9.scope", "org.gnome.Chess")
+    assert not unit_names_app("session-2.scope", "org.gnome.Chess")
+    # systemd escapes a dash inside an id
+    assert unit_names_app("app-gnome-gnome\\x2dchess-77.scope", "gnome-chess")
+    assert flatpak_of(facts(cgroup="/a/app-flatpak-org.example.Game-77.scope")) == (
+        "org.example.Game")
+
+
+def test_the_strongest_evidence_wins_so_an_imitated_desktop_id_changes_nothing() -> None:
+    r = recogniser()
+    # The game's binary, launched with another entry's desktop id and a chess argument.
+    found = r.matches(facts(exe="/usr/bin/prismlauncher", desktop_file="org.gnome.Chess",
+                            argv=("prismlauncher", "--chess")))
+    assert found == [Match("minecraft", "exe"), Match("chess", "desktop")]
+    assert r.match(facts(exe="/usr/bin/prismlauncher", desktop_file="org.gnome.Chess")) == (
+        Match("minecraft", "exe"))
+
+
+def test_only_the_facts_the_rules_need_are_read() -> None:
+    needs = Recogniser(load_policy_text(POLICY.split("[[entries]]\nid = \"chess\"")[0])).needs
+    assert needs.exe and needs.cmdline and needs.flatpak and not needs.desktop
+    assert not Recogniser(load_policy_text(
+        'version = 1\n[[users]]\nname = "a"\n[[entries]]\nid = "x"\ncommand = ["x"]\n')).needs.any
+
+
+def datagram(what: int, pid: int) -> bytes:
+    event = struct.pack("=IIQ", what, 0, 0) + struct.pack("=II", pid, pid)
+    cn = struct.pack("=IIIIHH", 1, 1, 0, 0, len(event), 0) + event
+    return struct.pack("=IHHII", 16 + len(cn), 3, 0, 0, 0) + cn
+
+
+def test_exec_events_are_read_from_netlink_datagrams_and_others_ignored() -> None:
+    fork = 0x00000001
+    assert exec_pids(datagram(PROC_EVENT_EXEC, 4242)) == [4242]
+    assert exec_pids(datagram(fork, 4242)) == []
+    assert exec_pids(datagram(PROC_EVENT_EXEC, 7) + datagram(PROC_EVENT_EXEC, 8)) == [7, 8]
+    assert exec_pids(b"\x00" * 10) == []  # short garbage: nothing, no exception
+    assert exec_pids(datagram(PROC_EVENT_EXEC, 9)[:40]) == []  # cut short
+
+
+def test_the_kernel_filter_keeps_only_exec_events() -> None:
+    load, keep_if_exec, keep, drop = exec_only_filter()
+    assert load[3] == 36  # the event's "what", after nlmsghdr (16) and cn_msg (20)
+    # BPF compares the word in network order; the kernel wrote it in host order.
+    word = int.from_bytes(datagram(PROC_EVENT_EXEC, 1)[36:40], "big")
+    assert keep_if_exec[3] == word and keep[3] == 0xFFFFFFFF and drop[3] == 0

@@ -1,0 +1,147 @@
+"""Issue 14, point 1: ``kill -9`` of the daemon at random moments, restarted each time.
+
+Sessions run, warn, get grants and extensions, expire, are stopped and end by
+themselves while the daemon is killed at random moments (and left dead for a
+random while). After every restart: no program runs outside a session the daemon
+supervises, and the audit log verifies. At the end (a clean stop): no session's
+charge is smaller than the time its program really ran (the program's own record),
+none is charged more than a lease's second over it (except a program that ended
+while the daemon was down: nobody saw when, so it is charged until the restart),
+and the usage books add up to the sessions' charges, none counted twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.supervisor.instance import instance_id
+from tests.daemon.conftest import ME
+from tests.reliability.conftest import FULL, rounds, seed
+from tests.reliability.crashloop import (
+    Workload,
+    books,
+    compare,
+    crash_policy,
+    machine,
+    read_beats,
+    unsupervised,
+    wait_all_dead,
+)
+
+# Charged beyond the real running time: the lease (1 s) in the long run. In CI the
+# bound only says that nothing was charged wildly (a loaded machine may take a few
+# hundred milliseconds to start a program or to see it gone; both are charged).
+TAKEN_BOUND_S = 1.0 if FULL else 3.0
+# The program's record of its running time is its last 20 ms beat: it can only
+# understate, so any time given shows; the allowance covers rounding to a millisecond.
+GIVEN_BOUND_S = 0.002
+# A session that reached its deadline is charged up to the deadline and no further
+# (the engine's rule 6: a day's use never exceeds its quota); its program runs on
+# for the time the stop takes. That latency is the enforcement goal of points 3
+# and 5 (50 ms); here it is bounded loosely (a crash loop loads the machine) and
+# reported, never mixed into the time a crash gave.
+DEADLINE_ENDS = ("expired", "window_closed")
+STOP_LATENCY_BOUND_S = 0.5 if FULL else 2.0
+
+
+def mode_env(mode: str) -> dict[str, str]:
+    return {"SHEPHERD_SUPERVISION": "tree"} if mode == "tree" else {}
+
+
+MODES = ["cgroup", pytest.param("tree", marks=pytest.mark.skipif(
+    not FULL, reason="the fallback supervision runs in the long form only"))]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("on_restart", ["adopt", "stop"])
+def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
+        daemon_factory: Any, tmp_path: Path, on_restart: str, mode: str, record: Any) -> None:
+    chosen = seed()
+    rng = random.Random(chosen)
+    outdir = tmp_path / "beats"
+    outdir.mkdir()
+    d = daemon_factory(crash_policy(ME, outdir, on_restart), env=mode_env(mode))
+    grouped = d.supervision().startswith("cgroup v2")
+    instance = instance_id(d.state) if grouped else None
+    workload = Workload(d.socket, ME, rng)
+    problems: list[str] = []
+    total = rounds(3, 50)
+    for n in range(total):
+        workload.start()
+        time.sleep(rng.uniform(0.2, 3.0))
+        d.kill9()
+        workload.stop()
+        time.sleep(rng.uniform(0.0, 1.5))  # sessions expire or end while nobody watches
+        d.start()
+        running = {s["id"] for s in d.call("status")["sessions"]}
+        problems += [f"round {n}: {p}" for p in unsupervised(read_beats(outdir), running,
+                                                              instance)]
+        verify = d.call("audit.verify")
+        if not verify["ok"]:
+            problems.append(f"round {n}: audit verify: {verify}")
+    workload.start()
+    time.sleep(2.0)
+    workload.stop()
+    assert d.stop() == 0
+    leftover = wait_all_dead(outdir)
+    charged, double_counts = books(d.state / "shepherd.db")
+    beats = read_beats(outdir)
+    result = compare(beats, charged)
+    late = [g for s, g in result.given if charged[s].end_reason in DEADLINE_ENDS]
+    crashed = [g for s, g in result.given if charged[s].end_reason not in DEADLINE_ENDS]
+    record(rounds=total, seed=chosen, machine=machine(), sessions=result.sessions,
+           actions=len(workload.done), on_restart=on_restart, supervision=mode,
+           max_given_s=round(max(crashed, default=0.0), 4),
+           max_stop_after_deadline_s=round(max(late, default=0.0), 4),
+           max_taken_s=round(result.max_taken, 3),
+           problems=len(problems) + len(double_counts) + len(leftover))
+    assert not problems, problems
+    assert not leftover, f"programs alive after a clean stop: {leftover}"
+    assert not double_counts, double_counts
+    assert not result.missing, f"programs ran with no session charged: {result.missing}"
+    assert result.sessions >= total, "the workload ran too few sessions to prove anything"
+    given = [(s, charged[s].end_reason, round(g, 3)) for s, g in result.given
+             if g > (STOP_LATENCY_BOUND_S if charged[s].end_reason in DEADLINE_ENDS
+                     else GIVEN_BOUND_S)]
+    assert not given, f"time given (session, seconds), seed {chosen}: {given}"
+    taken = [(s, round(t, 3)) for s, t in result.taken if t >= TAKEN_BOUND_S]
+    assert not taken, f"time taken (session, seconds), seed {chosen}: {taken}"
+
+
+def one_crash(daemon_factory: Any, tmp_path: Path, on_restart: str, entry: str,
+              down_s: float) -> tuple[Any, int, Path]:
+    """A session of ``entry`` runs, the daemon is killed, stays dead ``down_s``, restarts."""
+    outdir = tmp_path / "beats"
+    outdir.mkdir()
+    d = daemon_factory(crash_policy(ME, outdir, on_restart))
+    session = d.call("launch", entry=entry)["session_id"]
+    time.sleep(0.8)
+    d.kill9()
+    time.sleep(down_s)
+    d.start()
+    return d, session, outdir
+
+
+@pytest.mark.parametrize("on_restart", ["adopt", "stop"])
+def test_a_program_that_ended_while_the_daemon_was_down_is_closed_once_charged_until_restart(
+        daemon_factory: Any, tmp_path: Path, on_restart: str) -> None:
+    # Two findings of the crash loop. (1) The store's first "available" report started a
+    # second recovery beside start()'s own, so crashed sessions were closed (and, when
+    # stopped, charged) twice. (2) A program that ran on after the crash and ended before
+    # the restart was charged to its last checkpoint and the lease only: the seconds it
+    # ran after the crash (here about 1.5) were given away.
+    d, session, outdir = one_crash(daemon_factory, tmp_path, on_restart, "quits", 3.0)
+    assert d.stop() == 0
+    ended = [e for e in d.audit("session_ended") if e["session_id"] == session]
+    assert [e["reason"] for e in ended] == ["recovered_after_crash"]
+    assert d.audit_types().count("service_started") == 2
+    charged, double_counts = books(d.state / "shepherd.db")
+    assert not double_counts
+    beat = read_beats(outdir)[session]
+    assert not beat.alive() and beat.ran_s >= 2.4  # it quit by itself, after the crash
+    assert charged[session].charged_s >= beat.ran_s

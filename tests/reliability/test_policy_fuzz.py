@@ -1,0 +1,128 @@
+"""Issue 14, point 4: mutations of the example policy through ``policy check`` and reload.
+
+Every mutation (``mutations.py``) is checked in-process; a sample goes through the
+``shepherd policy check`` command and through ``policy.reload`` of a daemon that
+has a session running. Never a traceback; always a clean pass or errors that each
+name a line of the file; a rejected reload changes nothing the daemon enforces
+(the policy it shows, the running session's deadline, what a launch would get).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from shepherd.policy import check_policy_file
+from tests.daemon.conftest import ME
+from tests.reliability.conftest import rounds, seed
+from tests.reliability.mutations import mutate
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "policy.example.toml"
+
+
+def located(result: Any, data: bytes) -> list[str]:
+    """What is wrong with a check's answer (empty: a clean pass or located errors)."""
+    last = data.count(b"\n") + 1
+    if result.policy is not None:
+        return []
+    if not result.errors:
+        return ["rejected with no error"]
+    return [f"error without a line of the file: {p}" for p in result.errors
+            if not (1 <= p.line <= last) or not p.message.strip()]
+
+
+def test_thousands_of_mutated_policies_are_checked_with_located_errors_never_a_traceback(
+        tmp_path: Path, record: Any) -> None:
+    chosen = seed()
+    rng = random.Random(chosen)
+    text = EXAMPLE.read_text()
+    path = tmp_path / "policy.toml"
+    total, passed, problems = rounds(600, 10_000), 0, []
+    for n in range(total):
+        data = mutate(rng, text)
+        path.write_bytes(data)
+        try:
+            result = check_policy_file(path)
+        except Exception as exc:
+            problems.append(f"mutation {n}: {type(exc).__name__}: {exc}")
+            continue
+        passed += result.policy is not None
+        problems += [f"mutation {n}: {p}" for p in located(result, data)]
+    commands = rounds(12, 200)
+    for n in range(commands):
+        data = mutate(rng, text)
+        path.write_bytes(data)
+        run = subprocess.run([sys.executable, "-m", "shepherd", "policy", "check", str(path)],
+                             capture_output=True, text=True, timeout=60)
+        said = run.stdout + run.stderr
+        if run.returncode not in (0, 1) or "Traceback" in said:
+            problems.append(f"command {n}: exit {run.returncode}: {said[-400:]}")
+        elif run.returncode == 1 and f"{path}:" not in said:
+            problems.append(f"command {n}: an error that names no line: {said[-400:]}")
+    record(mutations=total, commands=commands, seed=chosen, clean_passes=passed,
+           problems=len(problems))
+    assert not problems, (chosen, problems[:10])
+    assert 0 < passed < total  # the mutations reach both answers
+
+
+def reload_base() -> str:
+    """The example policy with this test's user as its first child and a program that runs."""
+    text = EXAMPLE.read_text().replace('"alex"', f'"{ME}"')
+    return text + f"""
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "3600"]
+users = ["{ME}"]
+limits = {{ max_run = "1h" }}
+"""
+
+
+def enforced(d: Any) -> dict[str, Any]:
+    """What the daemon enforces, without what merely moves with the clock."""
+    shown = d.call("policy.show")
+    status = d.call("status")
+    return {"policy": shown["policy"],
+            "sessions": [(s["id"], s["entry"], s["deadline"][:23]) for s in status["sessions"]],
+            "entries": [(u["name"], e["id"], e["state"], sorted(r["code"] for r in e["reasons"]))
+                        for u in status["users"] for e in u["entries"]]}
+
+
+def test_a_rejected_reload_never_changes_enforcement(daemon_factory: Any, record: Any) -> None:
+    chosen = seed()
+    rng = random.Random(chosen)
+    base = reload_base()
+    d = daemon_factory(base)
+    total, rejected, accepted, problems = rounds(25, 400), 0, 0, []
+    for n in range(total):
+        if not d.call("status")["sessions"]:
+            d.call("cooldown.clear", user=ME, entry="nap")
+            d.call("launch", entry="nap")
+        before = enforced(d)
+        data = mutate(rng, base)
+        d.policy_path.write_bytes(data)
+        try:
+            d.call("policy.reload")
+        except Exception as exc:
+            rejected += 1
+            if "Traceback" in str(exc) or "internal error" in str(exc):
+                problems.append(f"reload {n}: {exc}")
+            after = enforced(d)
+            if after != before:
+                problems.append(f"reload {n}: a rejected reload ({exc}) changed: " + "; ".join(
+                    f"{k}: {before[k]} -> {after[k]}" for k in before if before[k] != after[k]))
+            if not d.call("policy.show")["rejected_reload"]["errors"]:
+                problems.append(f"reload {n}: rejected without errors to show")
+        else:
+            accepted += 1
+            d.policy_path.write_text(base)
+            d.call("policy.reload")
+    assert d.process is not None and d.process.poll() is None, "the daemon died"
+    record(reloads=total, rejected=rejected, accepted=accepted, seed=chosen,
+           problems=len(problems))
+    assert d.call("audit.verify")["ok"]
+    assert d.audit_types().count("policy_rejected") == rejected
+    assert not problems, (chosen, problems[:10])
