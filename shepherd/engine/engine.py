@@ -990,7 +990,8 @@ class Engine:
     def _wall_limits(self, s: _Session, now: Instant) -> list[float]:
         """Monotonic moments at which a paused session's deadline can come nearer: its
         window closing, the next quota day if it counts against a quota (the new day's may be
-        spent), a reload's cap or floor. Between them its own clock stands still."""
+        spent), a grant of one of its quotas expiring, a reload's cap or floor. Between them
+        its own clock stands still."""
         moments = []
         if self._quotas(s.user, s.entry, s):
             day_end = self.calendar.day_end(self.calendar.quota_day(now.wall))
@@ -999,6 +1000,10 @@ class Engine:
             windows = window_state(s.entry.windows, self.zone, now.wall)
             if windows.open and windows.closes_at is not None:
                 moments.append(now.mono + (windows.closes_at - now.wall).total_seconds())
+        for quota in self._quotas(s.user, s.entry, s):  # a grant that expires (rule 9)
+            moments += [now.mono + (x - now.wall).total_seconds() for x in self._expiries(
+                s.user, quota.target, now.wall, self.calendar.week_end(
+                    self.calendar.quota_day(now.wall)))]
         moments += [m for m in (s.cap_mono, s.floor_mono) if m is not None]
         return moments
 

@@ -171,3 +171,24 @@ def test_a_grant_gives_at_most_its_time_and_none_after_it_expires(
             left_without = b.availability("alex", "game", clock.now).remaining_today_s
             assert left_with is not None and left_without is not None
             assert left_with <= left_without + 1e-6, (left_with, left_without)
+
+
+def test_a_paused_session_on_an_expiring_grant_is_warned_before_the_expiry() -> None:
+    # Paused, its own clock stands still, but a grant it runs on expires on the wall clock:
+    # the engine must wake for the warnings before the expiry, not only at it (rules 9, 12).
+    from shepherd.engine import WarningIssued
+
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    assert play(e, clock, 3600, 1) == 3600  # the day's hour, 15:00-16:00
+    e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    e.pause("alex", "locked", clock.now, clock.now)
+    wake = e.next_wakeup(clock.now)
+    assert wake == pytest.approx(clock.now.mono + 55 * 60)  # 16:55: five minutes before 17:00
+    clock.advance(55 * 60)
+    e.charge(clock.now)
+    warned = [x for x in e.due(clock.now) if isinstance(x, WarningIssued)]
+    assert [w.before_s for w in warned] == [300]
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.wall == local(23, 17)
