@@ -220,3 +220,48 @@ def test_a_grant_to_a_target_with_only_a_weekly_quota_says_the_weeks_allowance()
     clock = FakeClock(local(24, 16))
     granted = e.grant("alex", "game", 900, clock.now)
     assert (granted.allowance_s, granted.week_allowance_s) == (None, 7200 + 900)
+
+
+def test_a_paused_session_spends_none_of_the_week_and_its_end_moves_out() -> None:
+    # Rule 12 with a weekly quota: locked time is not billed, toward the week either.
+    e = engine(WEEKLY_ONLY)
+    monday, wednesday = date(2026, 11, 23), date(2026, 11, 25)
+    e.usage[("alex", "game", monday)] = 3600.0
+    clock = FakeClock(local(25, 16))
+    started(e.launch("alex", "game", clock.now, 1))
+    first = e.deadline(1, clock.now)
+    assert first is not None and first.period == "week"
+    assert first.remaining_s == pytest.approx(3600)
+    clock.advance(600)
+    e.pause("alex", "locked", clock.now, clock.now)
+    for _ in range(60):  # an hour locked, the daemon's checkpoints charge nothing
+        e.charge(clock.advance(60))
+    limits = e.limits_of("game")
+    assert limits is not None
+    _, week = e.standing("alex", limits, wednesday, clock.now)
+    assert week is not None and week.used_s == pytest.approx(4200)
+    assert not [ev for ev in e.due(clock.now) if isinstance(ev, SessionDue)]
+    e.resume("alex", clock.now)
+    later = e.deadline(1, clock.now)
+    assert later is not None and later.period == "week"
+    assert later.wall == local(25, 18)  # back at 17:10 (an hour locked), with 50m left
+    clock.advance(3000)
+    assert [ev for ev in e.due(clock.now) if isinstance(ev, SessionDue)]
+    assert e.end_session(1, clock.now, "expired").charged_s == pytest.approx(3600)
+    _, week = e.standing("alex", limits, wednesday, None)
+    assert week is not None and week.used_s == pytest.approx(7200)  # exactly the week's 2h
+
+
+def test_a_paused_session_does_not_share_a_groups_weekly_quota() -> None:
+    radio = GROUP.replace('command = ["b"]', 'command = ["b"]\ncount = "running"')
+    e = engine(radio, USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    clock = FakeClock(local(25, 16))
+    e.usage[("alex", "a", date(2026, 11, 23))] = 2 * 3600.0  # 1h of the week's 3h left
+    started(e.launch("alex", "a", clock.now, 1))
+    started(e.launch("alex", "b", clock.now, 2))
+    shared = e.deadline(2, clock.now)
+    assert shared is not None and shared.period == "week"
+    assert shared.remaining_s == pytest.approx(1800)  # the hour, spent by both at once
+    e.pause("alex", "locked", clock.now, clock.now)  # "a" pauses, "b" counts running time
+    alone = e.deadline(2, clock.now)
+    assert alone is not None and alone.remaining_s == pytest.approx(3600)
