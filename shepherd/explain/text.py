@@ -26,6 +26,7 @@ from shepherd.words import (
     reasons_clause,
     spoken_duration,
     stop_clause,
+    week_left,
 )
 
 WIDTH = 80
@@ -65,8 +66,7 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
         used = f" ({format_duration(day.used_s)} used)" if day.used_s else ""
         parts.append(f"{format_duration(day.allowance_s)} today{used}")
     if week is not None:
-        parts.append(f"{format_duration(week.left_s)} of {format_duration(week.allowance_s)} "
-                     "left this week")
+        parts.append(week_left(week.allowance_s, week.left_s))
     if row.groups:
         parts.append("shares the " + join_clauses(row.groups).replace(", and ", " and ")
                      + (" budgets" if len(row.groups) > 1 else " budget"))
@@ -120,8 +120,7 @@ def _group_line(group: GroupDay, explanation: DayExplanation, zone: tzinfo) -> s
         parts.append(f"{format_duration(day.left_s)} of {format_duration(day.allowance_s)} "
                      "left today")
     if week is not None:
-        parts.append(f"{format_duration(week.left_s)} of {format_duration(week.allowance_s)} "
-                     "left this week")
+        parts.append(week_left(week.allowance_s, week.left_s))
     if not parts:
         parts.append("no limit of its own")
     return (f"The {group.id} budget ({members}): " + ", ".join(parts)
