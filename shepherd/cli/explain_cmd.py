@@ -70,7 +70,7 @@ def _starting(db: str | None, since: date) -> Starting:
     timed = tuple(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week)
                   for g in known.timed_grants)
     return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
-                    known.expiries_noted)
+                    known.expiries_noted, counted=True)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

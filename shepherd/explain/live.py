@@ -34,7 +34,7 @@ def books_of(engine: Engine, now: Instant) -> Starting:
                 usage[(snap.user, snap.entry, day)] = used
     return Starting(usage, dict(engine.cooldowns), dict(engine.grants),
                     frozenset(engine.locked), tuple(engine.timed.values()),
-                    frozenset(engine.expiries_noted), live=True)
+                    frozenset(engine.expiries_noted), counted=True)
 
 
 def running_note(engine: Engine, user: str) -> str:

@@ -32,12 +32,12 @@ class Starting:
     locked: frozenset[str] = frozenset()
     timed_grants: tuple[TimedGrant, ...] = ()  # --until a time, or for the week
     expiries_noted: frozenset[int] = frozenset()
-    live: bool = False  # a running daemon's books: known, even when nothing is in them
+    counted: bool = False  # read from a store or a running daemon: known, even when empty
 
     @property
     def known(self) -> bool:
-        return self.live or bool(self.usage or self.cooldowns or self.grants or self.locked
-                                 or self.timed_grants)
+        return self.counted or bool(self.usage or self.cooldowns or self.grants or self.locked
+                                    or self.timed_grants)
 
     def engine(self, policy: Policy, zone: ZoneInfo, day: date) -> Engine:
         """A fresh engine that knows what was used up to ``day`` (later days are not yet)."""

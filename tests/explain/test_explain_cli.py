@@ -100,6 +100,21 @@ def test_explain_with_db_counts_what_the_store_says_was_used(
     assert "the games budget for this week runs out" in flowing
 
 
+def test_explain_with_an_empty_store_says_it_counted_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "shepherd.db"
+    Store.open(db, datetime.now(PARIS)).close()  # a new store: nothing used yet
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--db", str(db))
+    flowing = " ".join(out.split())
+    assert code == 0
+    assert "Counting what the store says was used this week and today." in flowing
+    assert "give --db" not in flowing
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--db", str(db), "--json")
+    assert json.loads(out)["usage_known"] is True
+
+
 def test_simulate_reads_a_script_file_or_stdin(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -216,7 +216,7 @@ def policy_explain() -> dict[str, Any]:
     assert checked.policy is not None
     now = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
     return explain_live(checked.policy, ZoneInfo("UTC"), Instant(now, 1000.0), "alex", None,
-                        None, Starting(live=True))
+                        None, Starting(counted=True))
 
 
 ANSWERS = {"audit.query": audit_page, "usage.history": usage_history,
