@@ -307,9 +307,11 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
     if policy.get("groups"):
         out += ["", "[b]Shared budgets (groups)[/b]"]
         for group in policy["groups"]:
-            out.append(f"  {group['id']}: {', '.join(group['entries'])} share "
-                       f"{quota_text(group.get('daily_quota'))} a day"
-                       f"{_per_week(group.get('weekly_quota'))} per child")
+            daily, weekly = group.get("daily_quota"), group.get("weekly_quota")
+            shared = (f"{duration(weekly)} a week" if daily is None and weekly is not None
+                      else f"{quota_text(daily)} a day{_per_week(weekly)}")
+            out.append(f"  {group['id']}: {', '.join(group['entries'])} share {shared} "
+                       "per child")
     return Text.from_markup("\n".join(out))
 
 

@@ -255,3 +255,18 @@ def test_the_tui_stylesheet_is_installed_with_the_package() -> None:
     shipped = {p.relative_to(root / "shepherd").as_posix()
                for p in (root / "shepherd").rglob("*") if p.suffix in {".tcss", ".toml"}}
     assert shipped and all(any(Path(f).match(pattern) for pattern in listed) for f in shipped)
+
+
+def test_the_policy_view_says_a_weekly_only_budget_per_week() -> None:
+    from shepherd.tui.words import policy_text
+
+    sup = {"day_starts_at": 240, "week_starts_on": "mon", "admin_group": "shepherd-admin",
+           "stop_grace": 10, "audit_retention": 86400, "on_restart": "adopt"}
+    groups = [{"id": "games", "entries": ["a", "b"], "daily_quota": None,
+               "weekly_quota": 10800},
+              {"id": "videos", "entries": ["c"], "daily_quota": {"single": 3600},
+               "weekly_quota": 18000}]
+    shown = policy_text("p.toml", {"supervisor": sup, "users": [], "entries": [],
+                                   "groups": groups}).plain
+    assert "games: a, b share 3h a week per child" in shown
+    assert "videos: c share 1h a day, per week 5h per child" in shown
