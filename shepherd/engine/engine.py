@@ -250,6 +250,7 @@ class Engine:
         self.locked: set[str] = set(locked)
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
         self.expiries_noted: set[int] = set(expiries_noted)  # reported by ``due`` already
+        self._limits: dict[str, QuotaLimits] = {}  # each target's quotas, for this policy
         self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
         self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
@@ -312,6 +313,8 @@ class Engine:
         return self.grants.get((user, target, day), 0)
 
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
+        if not self.timed:
+            return []
         return [g for g in self.timed.values() if g.user == user and g.target == target]
 
     def _grants_on(self, user: str, target: str, at: datetime | None) -> GrantsOn:
@@ -340,11 +343,28 @@ class Engine:
 
     def limits_of(self, target: str) -> QuotaLimits | None:
         """The quotas of an entry or a group (None: no such target)."""
+        known = self._limits.get(target)
+        if known is not None:
+            return known
         entry = self.policy.entry(target)
-        if entry is not None:
-            return entry_limits(entry)
-        group = self.policy.group(target)
-        return group_limits(group) if group is not None else None
+        group = self.policy.group(target) if entry is None else None
+        found = (entry_limits(entry) if entry is not None
+                 else group_limits(group) if group is not None else None)
+        if found is not None:
+            self._limits[target] = found
+        return found
+
+    def _entry_limits(self, entry: Entry) -> QuotaLimits:
+        found = self._limits.get(entry.id)
+        if found is None:
+            found = self._limits[entry.id] = entry_limits(entry)
+        return found
+
+    def _group_limits(self, group: Group) -> QuotaLimits:
+        found = self._limits.get(group.id)
+        if found is None:
+            found = self._limits[group.id] = group_limits(group)
+        return found
 
     def standing(self, user: str, limits: QuotaLimits, day: date, now: Instant | None,
                  at: datetime | None = None) -> tuple[Standing | None, Standing | None]:
@@ -385,13 +405,13 @@ class Engine:
                 states.append("busy")
         day = self.calendar.quota_day(now.wall)
         used_today = self.used(user, (entry_id,), day, now)
-        remaining_today = self._left(user, entry_limits(entry), day, now)
+        remaining_today = self._left(user, self._entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
         for group in self.policy.groups_of(entry_id):
-            left = self._left(user, group_limits(group), day, now)
+            left = self._left(user, self._group_limits(group), day, now)
             if left is not None and left < MIN_LAUNCH_S:
                 reasons.append(self._group_reason(user, group, day, now))
                 states.append("quota_exhausted")
@@ -429,7 +449,7 @@ class Engine:
         return standing
 
     def _quota_reason(self, user: str, entry: Entry, day: date, now: Instant) -> QuotaExhausted:
-        limits = entry_limits(entry)
+        limits = self._entry_limits(entry)
         if entry.limits.max_run == 0 or not limits.limited:
             return QuotaExhausted(self.used(user, (entry.id,), day, now), 0, None)
         standing = self._binding(user, limits, day, now)
@@ -438,7 +458,7 @@ class Engine:
 
     def _group_reason(self, user: str, group: Group, day: date,
                       now: Instant) -> GroupQuotaExhausted:
-        limits = group_limits(group)
+        limits = self._group_limits(group)
         standing = self._binding(user, limits, day, now)
         return GroupQuotaExhausted(group.id, standing.used_s, round(standing.allowance_s),
                                    self._resets_at(user, limits, now), standing.period)
@@ -735,6 +755,7 @@ class Engine:
                   for s in self._sessions.values()}
         self.policy = policy
         self.calendar = _calendar(policy, self.zone)
+        self._limits.clear()
         for s in self._sessions.values():
             old = before[s.id]
             grace = now.mono + RELOAD_GRACE_S
@@ -882,11 +903,11 @@ class Engine:
 
     def _quotas_now(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
         quotas: list[_Quota] = []
-        own = entry_limits(entry)
+        own = self._entry_limits(entry)
         if own.limited:
             quotas.append(_Quota(own, 1, "quota", None))
         for group in self.policy.groups_of(entry.id):
-            limits = group_limits(group)
+            limits = self._group_limits(group)
             if not limits.limited:
                 continue
             sharing = 1 + sum(1 for o in self._sessions.values()  # a paused one spends none
@@ -1067,6 +1088,8 @@ class Engine:
         """(day, week) standings of a target on ``day``; ``ahead``: projected use per day,
         on top of what is charged (and, with ``view``, what running sessions used);
         grants as they stand at ``at`` (default: ``view``'s moment)."""
+        if at is None and view is not None:
+            at = view.wall
         if self._memo is None or ahead:
             return self._standing_now(user, limits, day, view, ahead, at)
         key = ("standing", user, limits.target, day,
@@ -1080,6 +1103,14 @@ class Engine:
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
         ahead: Mapping[date, float] | None, at: datetime | None,
     ) -> tuple[Standing | None, Standing | None]:
+        if limits.weekly is None and not self.timed:  # the common case: a day's quota alone
+            quota = limits.daily_quota(day)
+            if quota is None:
+                return None, None
+            used = self.used(user, limits.members, day, view) + (ahead or {}).get(day, 0.0)
+            allowance = float(quota + self.granted(user, limits.target, day))
+            return Standing("day", used, allowance), None
+
         def used_on(d: date) -> float:
             extra = ahead.get(d, 0.0) if ahead else 0.0
             return self.used(user, limits.members, d, view) + extra
@@ -1135,10 +1166,12 @@ class Engine:
         total = 0.0
         ahead: dict[date, float] = {}
         expiries = self._expiries(user, quota.limits.target, cursor, datetime.max.replace(
-            tzinfo=cursor.tzinfo))
+            tzinfo=cursor.tzinfo)) if self.timed else []
         for _ in range(HORIZON_DAYS + len(expiries)):
             day = self.calendar.quota_day(cursor)
-            end = min([self.calendar.day_end(day), *(x for x in expiries if x > cursor)])
+            end = self.calendar.day_end(day)
+            if expiries:
+                end = min([end, *(x for x in expiries if x > cursor)])
             span = (end - cursor).total_seconds()
             standing = binding(*self._standing(user, quota.limits, day, view, ahead, cursor))
             if standing is not None:
