@@ -20,6 +20,7 @@ from shepherd.engine.events import (
     Cooldown,
     Deadline,
     Event,
+    GrantExpired,
     GroupQuotaExhausted,
     LaunchDenied,
     Locked,
@@ -40,6 +41,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.grants import TimedGrant
 from shepherd.engine.pauses import Pause
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "Deadline",
     "Engine",
     "Event",
+    "GrantExpired",
     "GroupQuotaExhausted",
     "Instant",
     "LaunchDenied",
@@ -73,6 +76,7 @@ __all__ = [
     "SessionStarted",
     "StoreUnavailable",
     "TimeGranted",
+    "TimedGrant",
     "TrustedClock",
     "UnknownEntry",
     "UsageCharged",

@@ -22,7 +22,7 @@ EVENT_TYPES = frozenset({
     "service_started", "service_stopped", "policy_loaded", "policy_rejected",
     "session_started", "session_ended", "warning_issued", "launch_denied", "time_granted",
     "session_extended", "cooldown_cleared", "user_locked", "user_unlocked", "time_requested",
-    "request_answered", "clock_jump", "store_recovered", "session_adopted",
+    "request_answered", "clock_jump", "store_recovered", "session_adopted", "grant_expired",
     "session_paused", "session_resumed", "presence_unavailable",
 })
 GENESIS = "0" * 64
