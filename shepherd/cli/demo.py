@@ -200,8 +200,9 @@ def _run_tui(socket_path: Path) -> None:
     from shepherd.tui.app import ShepherdApp
 
     app = ShepherdApp(socket_path, greeting=(
-        "Demo: a scripted child is playing “A short game”. Watch the countdown; in about "
-        "20 seconds it asks for more time: press a, then y, to approve. "
+        "Demo: a scripted child is playing “A short game”. Watch the countdown; at about 8 "
+        "seconds it starts a music player outside Shepherd, which is counted too; at about "
+        "20 it asks for more time: press a, then y, to approve. "
         "? shows every key, q quits."))
     for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal ends the demo cleanly
         signal.signal(signum, lambda *_: app.exit())
