@@ -15,6 +15,7 @@ from shepherd.cli.agent_cmd import add_agent_command
 from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
 from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
 from shepherd.cli.desktop import add_desktop_command
+from shepherd.cli.explain_cmd import add_explain_commands
 from shepherd.cli.remote import add_remote_commands, policy_remote
 from shepherd.cli.review import add_review_commands
 from shepherd.cli.tui_cmd import add_tui_command
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="count warnings as errors (exit 1 on any)")
     check.set_defaults(handler=_policy_check)
     policy_remote(policy_commands)
+    add_explain_commands(policy_commands)
 
     add_daemon_commands(commands)
     add_remote_commands(commands)

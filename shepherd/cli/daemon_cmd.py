@@ -10,6 +10,7 @@ from pathlib import Path
 from shepherd.cli.common import EXIT_ERROR, CommandError, add_socket_option
 from shepherd.ipc.client import SYSTEM_SOCKET, user_socket_path
 from shepherd.policy import check_policy_file
+from shepherd.supervisor.systemd import systemd_available
 
 SYSTEM_POLICY = Path("/etc/shepherd/policy.toml")
 SYSTEM_STATE = Path("/var/lib/shepherd")
@@ -63,7 +64,12 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         if child not in names:
             raise CommandError(f"--child {child!r} is not a [[users]] name in {policy} "
                                f"(expected one of: {', '.join(names)})", 2)
-    config = DaemonConfig(Path(policy), Path(state), Path(socket_path), args.user, child)
+    if args.backend == "systemd" and (args.user or not systemd_available()):
+        raise CommandError("--backend systemd needs system mode on a machine that runs "
+                           "systemd (it starts each session as a unit of the system manager)",
+                           2)
+    config = DaemonConfig(Path(policy), Path(state), Path(socket_path), args.user, child,
+                          args.backend)
     return run_daemon(config, args.log_level, result)
 
 
@@ -81,6 +87,12 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     add_socket_option(daemon, help_text="where to listen (default: $SHEPHERD_SOCKET, else "
                       "/run/shepherd/shepherd.sock; with --user, "
                       "$XDG_RUNTIME_DIR/shepherd/shepherd.sock)")
+    daemon.add_argument(
+        "--backend", choices=["auto", "direct", "systemd"], default="auto",
+        help="how sessions are held: 'direct' makes a cgroup per session under the daemon's "
+        "own (the shipped units, with Delegate=yes); 'systemd' starts each session as a "
+        "transient unit of the system manager; 'auto' (the default) uses systemd in system "
+        "mode when systemd runs, else direct")
     daemon.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="how much to log to stderr (default: INFO)")

@@ -2,9 +2,12 @@
 
 Everything lives in a fresh temporary directory with its own socket, so the demo
 never touches another daemon's sessions. The scripted child (a thread talking
-to the daemon like any client) launches a short game at once and asks for more
+to the daemon like any client) launches a short game at once, starts a music
+player about 8 seconds later the way a desktop menu would (outside Shepherd: the
+daemon recognises it and counts it as a session of its own), and asks for more
 time about 20 seconds later: within two minutes a newcomer sees a countdown, a
-warning, a request to answer, the expiry and the rest (cooldown) that follows.
+warning, a program started outside being counted and stopped, a request to
+answer, the expiry and the rest (cooldown) that follows.
 ``--plain`` prints the same story as lines instead of opening the TUI.
 """
 
@@ -33,6 +36,11 @@ from shepherd.words import format_duration, warning_text
 
 PR_SET_PDEATHSIG = 1
 REQUEST_AFTER_S = 20.0
+OUTSIDE_AFTER_S = 8.0
+# The music player the scripted child starts outside Shepherd: its command line carries
+# this word, which the demo policy's ``detect`` rule looks for (and nothing else has).
+OUTSIDE_MARK = "shepherd-demo-music"
+OUTSIDE_COMMAND = ["sh", "-c", "sleep 3600", OUTSIDE_MARK]
 DEMO_POLICY = """\
 # Shepherd demo policy: limits of a few seconds so warnings, expiry and rest show quickly.
 version = 1
@@ -47,6 +55,7 @@ default_warnings = [
 
 [[users]]
 name = "{user}"
+max_sessions = 2    # the game and the music player may run together
 
 [[entries]]
 id = "game"
@@ -67,6 +76,14 @@ label = "Reading"
 command = ["sleep", "3600"]
 warnings = []
 
+[[entries]]
+id = "music"
+label = "Music player"
+command = {outside_command}
+detect = {{ cmdline = "{outside_mark}" }}
+limits = {{ daily_quota = "40s" }}
+warnings = []
+
 [[groups]]
 id = "screens"
 entries = ["game", "tablet"]
@@ -77,22 +94,44 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 def demo_policy(user: str) -> str:
     tomorrow = DAY_NAMES[(datetime.date.today().weekday() + 1) % 7]
-    return DEMO_POLICY.format(user=user, tomorrow=tomorrow)
+    command = "[" + ", ".join(f'"{word}"' for word in OUTSIDE_COMMAND) + "]"
+    return DEMO_POLICY.format(user=user, tomorrow=tomorrow, outside_command=command,
+                              outside_mark=OUTSIDE_MARK)
 
 
 class ScriptedChild(threading.Thread):
-    """Plays the child: launches the game now, asks for more time after ``request_after``."""
+    """Plays the child: launches the game now, starts the music player outside Shepherd
+    after ``outside_after``, asks for more time after ``request_after``."""
 
     def __init__(self, socket_path: Path, request_after: float = REQUEST_AFTER_S,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None,
+                 outside_after: float = OUTSIDE_AFTER_S) -> None:
         super().__init__(name="scripted-child", daemon=True)
         self.socket_path = socket_path
         self.request_after = request_after
+        self.outside_after = min(outside_after, request_after)
+        self.outside: subprocess.Popen[bytes] | None = None
         self.say = say or (lambda text: None)
         self.stopped = threading.Event()
 
     def stop(self) -> None:
+        """Also ends the music player if the daemon did not (it stops it as a session)."""
         self.stopped.set()
+        if self.outside is not None:
+            if self.outside.poll() is None:
+                self.outside.terminate()
+            try:
+                self.outside.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.outside.kill()
+                self.outside.wait()
+
+    def _start_outside(self) -> None:
+        self.outside = subprocess.Popen(
+            OUTSIDE_COMMAND, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        self.say(f"the child starts the music player from the desktop menu, outside "
+                 f"Shepherd (pid {self.outside.pid})")
 
     def run(self) -> None:
         try:
@@ -100,7 +139,10 @@ class ScriptedChild(threading.Thread):
                 started = client.call("launch", entry="game")
                 self.say(f"the child launched the game as session {started['session_id']}: "
                          f"{format_duration(started['remaining_s'])} allowed")
-            if self.stopped.wait(self.request_after):
+            if self.stopped.wait(self.outside_after):
+                return
+            self._start_outside()
+            if self.stopped.wait(self.request_after - self.outside_after):
                 return
             with Client(self.socket_path) as client:
                 asked = client.call("request_time", entry="game", duration=30,
@@ -158,8 +200,9 @@ def _run_tui(socket_path: Path) -> None:
     from shepherd.tui.app import ShepherdApp
 
     app = ShepherdApp(socket_path, greeting=(
-        "Demo: a scripted child is playing “A short game”. Watch the countdown; in about "
-        "20 seconds it asks for more time: press a, then y, to approve. "
+        "Demo: a scripted child is playing “A short game”. Watch the countdown; at about 8 "
+        "seconds it starts a music player outside Shepherd, which is counted too; at about "
+        "20 it asks for more time: press a, then y, to approve. "
         "? shows every key, q quits."))
     for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal ends the demo cleanly
         signal.signal(signum, lambda *_: app.exit())
@@ -200,7 +243,9 @@ def _describe(event: dict[str, Any]) -> str:
                                                  event.get("remaining_s", 0))
         return f"WARNING ({event['severity']}) {event['entry']}: {text}"
     if kind == "session_started":
-        return f"started {event['entry']} (session {event['session_id']})"
+        how = (", started outside Shepherd: recognised and counted"
+               if event.get("origin") == "outside" else "")
+        return f"started {event['entry']} (session {event['session_id']}{how})"
     if kind == "session_ended":
         cooldown = event.get("cooldown_until")
         rest = f", cooldown until {local_time(cooldown)}" if cooldown else ""

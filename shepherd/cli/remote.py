@@ -37,10 +37,10 @@ from shepherd.words import (
     at_moment,
     format_duration,
     join_clauses,
-    reasons_clause,
     refusal_sentence,
     spoken_duration,
 )
+from shepherd.words import grant_sentence as words_grant_sentence
 
 
 def connect(args: argparse.Namespace) -> Client:
@@ -157,37 +157,16 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def grant_sentence(result: dict[str, Any]) -> str:
-    """What a grant did, for today, and what still limits the target."""
-    user, target = result["user"], result.get("label") or result["target"]
-    seconds = int(result["seconds"])
-    mode = result.get("mode", "add")
-    allowance = result.get("allowance_s")
-    if mode == "add":
-        sentence = f"{user} has {spoken_duration(seconds)} more of {target} today"
-    elif mode == "take":
-        sentence = f"{spoken_duration(seconds)} of {target} taken back from {user} for today"
-    else:
-        sentence = f"{user}'s allowance of {target} for today is set"
-    if allowance is not None:
-        sentence += f" ({format_duration(allowance)} in all today"
-        used = result.get("used_s")
-        if result.get("held_at_used") and used is not None:
-            sentence += f": {format_duration(used)} is already used, and time used is never "
-            sentence += "taken back"
-        sentence += ")"
-    limits = result.get("limited_by") or ()
-    if result.get("unlimited") and not limits:
-        sentence += f", but {target} has no daily limit, so this changes nothing"
-    if limits:
-        now, zone = _now()
-        sentence += f". But {target} still can't be used today: {reasons_clause(limits, now, zone)}"
-    return sentence + "."
+    """What a grant did, for today, and what still limits the target (now, here)."""
+    now, zone = _now()
+    return words_grant_sentence(result, now, zone)
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
+    extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
-                  mode=mode, reason=args.reason or "")
+                  mode=mode, reason=args.reason or "", **extra)
     print(grant_sentence(result))
     return EXIT_OK
 
@@ -381,6 +360,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        "already used), =1h sets today's whole allowance; D is "
                        f"{DURATION_HELP.removeprefix('a duration: ')}")
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+    grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
+                       "(until then today), today (the default: until the day ends) or week "
+                       "(on any day until the week ends); expired time stops counting")
     # "-15m" is a value here, not an option.
     grant._negative_number_matcher = re.compile(r"^-\d")
     extend = command("extend", "more time for a running session", cmd_extend)

@@ -19,20 +19,29 @@ from shepherd.words import (
     reasons_clause,
     spoken_duration,
     state_word,
+    week_left,
 )
+
+
+def _week(item: Mapping[str, Any]) -> str:
+    """", 3h of 10h left this week" where a weekly quota applies."""
+    said = week_left(item.get("quota_week_s"), item.get("remaining_week_s"))
+    return f", {said}" if said else ""
 
 
 def _today(entry: Mapping[str, Any]) -> str:
     used = entry.get("used_today_s") or 0
     left = entry.get("remaining_today_s")
     quota = entry.get("quota_today_s")
+    if quota is None and entry.get("quota_week_s") is not None:
+        return f"no daily limit, {format_duration(used)} used{_week(entry)}"
     if quota is None and left is not None:
         quota = used + left
     if quota is None:
         return f"no daily limit, {format_duration(used)} used"
     if left is None:
         left = max(quota - used, 0)
-    return f"{format_duration(left)} of {format_duration(quota)} left"
+    return f"{format_duration(left)} of {format_duration(quota)} left{_week(entry)}"
 
 
 def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
@@ -76,10 +85,10 @@ def _group_words(group: Mapping[str, Any]) -> str:
     used = format_duration(group.get("used_today_s") or 0)
     quota = group.get("quota_today_s")
     if quota is None:
-        return f"{group['id']} {used} today, no daily limit"
+        return f"{group['id']} {used} today, no daily limit{_week(group)}"
     left = group.get("remaining_today_s")
     rest = f", {format_duration(left)} left" if left else ", used up"
-    return f"{group['id']} {used} of {format_duration(quota)}{rest}"
+    return f"{group['id']} {used} of {format_duration(quota)}{rest}{_week(group)}"
 
 
 def _table(rows: Sequence[Sequence[str]], indent: str) -> list[str]:

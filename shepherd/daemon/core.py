@@ -61,6 +61,7 @@ from shepherd.engine import (
     ClockRestored,
     Deadline,
     Engine,
+    GrantExpired,
     Instant,
     LaunchDenied,
     Resumed,
@@ -71,6 +72,7 @@ from shepherd.engine import (
     SessionSnapshot,
     SessionStarted,
     StoreUnavailable,
+    TimedGrant,
     TrustedClock,
     UsageCharged,
     WarningIssued,
@@ -78,6 +80,8 @@ from shepherd.engine import (
 from shepherd.engine.events import EndReason, Event, Reason
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
+from shepherd.explain.day import ExplainError
+from shepherd.explain.when import grant_until
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.presence import Presence
@@ -100,7 +104,7 @@ from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
-from shepherd.words import refusal_sentence, warning_text
+from shepherd.words import expiry_sentence, refusal_sentence, warning_text
 
 if TYPE_CHECKING:
     from shepherd.daemon.household import HouseholdLink
@@ -125,6 +129,10 @@ class DaemonConfig:
     socket_path: Path
     user_mode: bool
     child: str | None = None  # user mode: the child the invoking user plays
+    # "direct": session cgroups under the daemon's own (delegated) cgroup; "systemd":
+    # transient units of the system manager; "auto": systemd in system mode when
+    # systemd runs, else direct.
+    backend: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,8 @@ class Daemon:
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
         self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id)
-        if not config.user_mode and systemd_available():
+        if config.backend == "systemd" or (
+                config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
                                           policy.supervisor.stop_grace)
         self.clock_check_s = CLOCK_CHECK_S
@@ -362,7 +371,11 @@ class Daemon:
             self._witness_clock(view.server_now, read_mono, at_start=first is not None)
         self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
                              cooldowns=accounting.cooldowns, grants=accounting.grants,
-                             locked=accounting.locked)
+                             locked=accounting.locked, timed_grants=[
+                                 TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
+                                            g.expires_at, g.week)
+                                 for g in accounting.timed_grants],
+                             expiries_noted=accounting.expiries_noted)
         if link is not None and view is not None:
             link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
@@ -737,8 +750,21 @@ class Daemon:
                 self._warn(event, now)
             elif isinstance(event, SessionDue):
                 self.stop_session_soon(event.session_id, event.reason)
+            elif isinstance(event, GrantExpired):
+                self._grant_expired(event, now)
             elif isinstance(event, SessionPaused | SessionResumed):
                 self._paused_or_resumed(event, now)
+
+    def _grant_expired(self, gone: GrantExpired, now: Instant) -> None:
+        entry, group = self.policy.entry(gone.target), self.policy.group(gone.target)
+        data = {**gone.to_json(), "label": entry.title if entry else group.id if group
+                else gone.target}
+        data["text"] = expiry_sentence(data, now.wall, self.zone)
+        if gone.grant_id > 0:  # a store's grant: audited once, never again after a restart
+            self._keep(lambda store: store.grant_expired(now.wall, gone.grant_id, gone.user,
+                                                         gone.target, data))
+        self._publish("grant_expired", data, user=gone.user)
+        self._changed()
 
     def _paused_or_resumed(self, event: SessionPaused | SessionResumed, now: Instant) -> None:
         data: dict[str, Any] = {"session_id": event.session_id, "cause": event.cause}
@@ -1274,16 +1300,19 @@ class Daemon:
             raise NotFound(f"unknown user {user!r}")
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
-                    mode: GrantMode = "add") -> dict[str, Any]:
+                    mode: GrantMode = "add", until: str | None = None) -> dict[str, Any]:
         """Add, take back or set today's allowance (``+D``/``-D``/``=D``): planned by the
-        engine, recorded, then applied."""
+        engine, recorded, then applied. Time added may last ``until`` HH:MM today, or
+        the ``week`` (``today``: the default, with the day)."""
         now = self.now()
-        planned = self.engine.plan_grant(user, target, seconds, now, mode)
-        await self._persist(lambda store: store.grant(
+        moment, week = self._grant_until(until, now)
+        planned = self.engine.plan_grant(user, target, seconds, now, mode, moment, week)
+        grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
-                        "held_at_used": planned.held_at_used}))
-        granted = self.engine.apply_grant(planned, now)
+                        "held_at_used": planned.held_at_used},
+            expires_at=planned.expires_at, week=planned.week))
+        granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s},
                       user=user)
@@ -1291,7 +1320,14 @@ class Daemon:
         entry, group = self.policy.entry(target), self.policy.group(target)
         label = entry.title if entry else group.id if group else target
         return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
-                "label": label, "unlimited": granted.allowance_s is None}
+                "label": label, "unlimited": granted.allowance_s is None
+                and granted.week_allowance_s is None}
+
+    def _grant_until(self, until: str | None, now: Instant) -> tuple[datetime | None, bool]:
+        try:
+            return grant_until(until, self.engine.calendar, now.wall)
+        except ExplainError as exc:
+            raise BadRequest(f"--until {exc}") from None
 
     async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
         snap = self._snapshot(session_id)

@@ -31,7 +31,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from shepherd.engine import Engine, Household, Instant, RemoteSession
+from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
 from shepherd.store import HouseholdView, StateStore
 from shepherd.store.household.listen import Listener
 from shepherd.store.household.store import PgStore
@@ -160,6 +160,13 @@ class HouseholdLink:
                 cooldowns[key] = until
         engine.cooldowns = cooldowns
         engine.grants = dict(view.grants)
+        # Timed grants are the household's (ids are the store's); one not recorded
+        # (a negative id) stays this machine's. An expiry any machine noted is noted.
+        engine.timed = {**{gid: g for gid, g in engine.timed.items() if gid < 0},
+                        **{g.id: TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
+                                            g.expires_at, g.week)
+                           for g in view.timed_grants}}
+        engine.expiries_noted |= set(view.expiries_noted)
         engine.locked = set(view.locked)
         self.refreshed += 1
         self.host.household_changed()

@@ -14,6 +14,7 @@ limited (a parent's TUI, scripts); children are.
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import os
 import pwd
@@ -38,6 +39,8 @@ from shepherd.daemon.errors import (
 from shepherd.daemon.events import DaemonEvent
 from shepherd.engine import ActionRefused
 from shepherd.engine.grants import GRANT_MODES
+from shepherd.explain.day import ExplainError
+from shepherd.explain.live import books_of, explain_live, running_note
 from shepherd.ipc.protocol import (
     FORBIDDEN,
     INVALID_PARAMS,
@@ -183,6 +186,7 @@ class Methods:
             "request.answer": ("admin", self.request_answer),
             "policy.reload": ("admin", self.policy_reload),
             "policy.show": ("admin", self.policy_show),
+            "policy.explain": ("admin", self.policy_explain),
             "clock.accept": ("admin", self.clock_accept),
             "audit.query": ("admin", self.audit_query),
             "audit.verify": ("admin", self.audit_verify),
@@ -311,7 +315,8 @@ class Methods:
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
         seconds = params.duration("duration", allow_zero=mode == "set")
         return await self.daemon.grant(user, target, seconds, self._actor(connection),
-                                       params.note("reason"), mode)
+                                       params.note("reason"), mode,
+                                       params.text("until", required=False))
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""
@@ -357,6 +362,19 @@ class Methods:
         d = self.daemon
         return {"path": str(d.config.policy_path), "policy": d.policy.model_dump(mode="json"),
                 "rejected_reload": d.rejected_reload}
+
+    async def policy_explain(self, params: Params, connection: Connection) -> Any:
+        """A child's day under the policy in force, with this week's books (off the loop)."""
+        d = self.daemon
+        user = params.req_str("user")
+        day, start = params.text("date", required=False), params.text("from", required=False)
+        now = d.now()
+        books, running = books_of(d.engine, now), running_note(d.engine, user)
+        try:
+            return await asyncio.to_thread(explain_live, d.policy, d.zone, now, user, day, start,
+                                           books, running)
+        except ExplainError as exc:
+            raise RpcError(INVALID_PARAMS, str(exc)) from None
 
     async def clock_accept(self, params: Params, connection: Connection) -> Any:
         return self.daemon.accept_clock(self._actor(connection))

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from shepherd.engine import Engine, Instant, Reason
+from shepherd.engine.allowance import Standing
 from shepherd.policy import Policy
 
 
@@ -29,6 +30,14 @@ class SessionRecord(Protocol):
 
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _week_fields(week: Standing | None) -> dict[str, Any]:
+    """This week's use against a weekly quota (nulls when there is none)."""
+    if week is None:
+        return {"used_week_s": None, "quota_week_s": None, "remaining_week_s": None}
+    return {"used_week_s": round(week.used_s, 3), "quota_week_s": round(week.allowance_s),
+            "remaining_week_s": round(week.left_s, 3)}
 
 
 def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
@@ -53,15 +62,16 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             if not policy.entry_allows(entry, user.name):
                 continue
             verdict = engine.availability(user.name, entry.id, now, blocked)
-            quota = entry.limits.daily_quota
-            allowed = quota.for_weekday(day.weekday()) if quota else None
+            limits = engine.limits_of(entry.id)
+            assert limits is not None
+            today, week = engine.standing(user.name, limits, day, now)
             entries.append({
                 "id": entry.id, "label": entry.title, "state": verdict.state,
                 "used_today_s": round(verdict.used_today_s, 3),
                 "remaining_today_s": _seconds(verdict.remaining_today_s),
                 "time_left_s": _seconds(verdict.time_left_s),
-                "quota_today_s": None if allowed is None
-                else allowed + engine.granted(user.name, entry.id, day),
+                "quota_today_s": None if today is None else round(today.allowance_s),
+                **_week_fields(week),
                 "cooldown_until": verdict.cooldown_until.isoformat()
                 if verdict.cooldown_until else None,
                 "reasons": [r.to_json() for r in verdict.reasons],
@@ -71,13 +81,16 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             if not any(e.id in group.entries for e in policy.entries
                        if policy.entry_allows(e, user.name)):
                 continue
-            budget = group.daily_quota.for_weekday(day.weekday()) if group.daily_quota else None
+            limits = engine.limits_of(group.id)
+            assert limits is not None
+            today, week = engine.standing(user.name, limits, day, now)
             used = engine.used(user.name, group.entries, day, now)
-            total = None if budget is None else budget + engine.granted(user.name, group.id, day)
+            left = [s.left_s for s in (today, week) if s is not None]
             groups.append({"id": group.id, "entries": list(group.entries),
-                           "used_today_s": round(used, 3), "quota_today_s": total,
-                           "remaining_today_s": None if total is None
-                           else round(max(total - used, 0.0), 3)})
+                           "used_today_s": round(used, 3),
+                           "quota_today_s": None if today is None else round(today.allowance_s),
+                           "remaining_today_s": round(min(left), 3) if left else None,
+                           **_week_fields(week)})
         users.append({"name": user.name, "locked": user.name in engine.locked,
                       "entries": entries, "groups": groups})
     running = []

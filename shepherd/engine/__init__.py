@@ -20,6 +20,7 @@ from shepherd.engine.events import (
     Cooldown,
     Deadline,
     Event,
+    GrantExpired,
     GroupQuotaExhausted,
     LaunchDenied,
     Locked,
@@ -40,6 +41,7 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.grants import TimedGrant
 from shepherd.engine.household import Household, RemoteSession
 from shepherd.engine.pauses import Pause
 
@@ -54,6 +56,7 @@ __all__ = [
     "Deadline",
     "Engine",
     "Event",
+    "GrantExpired",
     "GroupQuotaExhausted",
     "Household",
     "Instant",
@@ -76,6 +79,7 @@ __all__ = [
     "SessionStarted",
     "StoreUnavailable",
     "TimeGranted",
+    "TimedGrant",
     "TrustedClock",
     "UnknownEntry",
     "UsageCharged",

@@ -5,7 +5,8 @@ reads that time or later. When the clocks go back and a time happens twice, that
 is its first occurrence; when they go forward over it, the instant of the jump.
 A quota day starts at ``day_starts_at`` on its date (so named), and lasts until
 the next one starts: days follow each other without gap or overlap, whatever the
-clocks do, and the day of an instant never goes back as time goes on. Windows
+clocks do, and the day of an instant never goes back as time goes on. A quota
+week is seven quota days, the first on ``week_starts_on``. Windows
 open and close at such instants too; a window whose end is not after its start
 runs past midnight and belongs to the day it starts on. All instants handed in
 and out are aware datetimes; arithmetic is done in UTC so that daylight-saving
@@ -51,6 +52,7 @@ def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
 class QuotaCalendar:
     zone: ZoneInfo
     day_starts_at: int = 0  # minutes after local midnight
+    week_starts_on: int = 0  # weekday (Monday = 0) whose day starts the quota week
     # The last day answered, with its bounds: most questions fall in the same day.
     _last: list[tuple[datetime, datetime, date]] = field(
         default_factory=list, compare=False, hash=False, repr=False)
@@ -80,6 +82,26 @@ class QuotaCalendar:
 
     def day_end(self, day: date) -> datetime:
         return self.day_start(day + timedelta(days=1))
+
+    def at(self, day: date, minutes: int) -> datetime:
+        """The instant of quota day ``day`` at which the local clock reads ``minutes`` past
+        midnight: a time before ``day_starts_at`` falls after midnight, on the next date."""
+        if minutes < self.day_starts_at:
+            minutes += MINUTES_PER_DAY
+        return _local(day, minutes, self.zone)
+
+    def week_start(self, day: date) -> date:
+        """The first quota day of the week ``day`` belongs to."""
+        return day - timedelta(days=(day.weekday() - self.week_starts_on) % 7)
+
+    def week_days(self, day: date) -> list[date]:
+        """The seven quota days of ``day``'s week."""
+        first = self.week_start(day)
+        return [first + timedelta(days=k) for k in range(7)]
+
+    def week_end(self, day: date) -> datetime:
+        """When the quota week that ``day`` belongs to ends (the next week's first day starts)."""
+        return self.day_start(self.week_start(day) + timedelta(days=7))
 
     def next_boundary(self, wall: datetime) -> datetime:
         return self.day_end(self.quota_day(wall))

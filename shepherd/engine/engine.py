@@ -10,7 +10,8 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    ``day_starts_at`` on its date, or later: the first of a time the clocks repeat,
    the jump over one they skip (calendar.py). It lasts until the next one starts,
    so through any daylight-saving change days neither overlap nor go back, and
-   every second belongs to exactly one.
+   every second belongs to exactly one. A quota week is seven quota days, the
+   first on ``week_starts_on``.
 3. A session's use is the monotonic time between its checkpoints. Each piece is
    placed on the wall clock starting at the previous checkpoint (after a suspend
    the use happened before the machine slept), or ending at this one when the
@@ -21,27 +22,32 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 4. A launch is allowed only when no limit forbids it; a denial lists every reason
    that holds, and only those: unknown entry, not allowed for the user, user
    locked, already running (the same entry, or ``max_sessions`` reached), outside
-   its windows (with the next opening), entry or group quota used up (with when
-   it resets), cooldown (with its end). A launch that would have under a second
-   is denied naming the limit that binds: a window about to close, or a group
-   quota whose last seconds are shared with the user's running sessions.
-5. A session's deadline is the earliest of: start + ``max_run`` + extensions;
-   for the entry's quota and each of its groups' quotas, the moment that quota
-   runs out if used from now on; the end of the current window. A quota runs out
-   when each day's quota left (plus grants) is spent, a group's shared among the
-   user's running sessions that spend it, and then what is left of the session's
-   extension (rule 9); quota runs are followed across day boundaries, the new
-   day's quota applying from the boundary. Deadlines are recomputed whenever
-   asked, so grants, extensions, reloads and new days move them at once.
-6. Time past a deadline is never charged: a charge is capped at the deadline as
-   it stood when the charged piece began. The sessions of one checkpoint ran side
-   by side, so each piece is measured against the state before any of them is
-   charged. Usage of a day therefore never exceeds its quota plus grants, and
-   over all days the use beyond a quota never exceeds the extensions of the
-   sessions that count against it (a reload's minute of grace, and time that
-   ran unwatched during a crash, aside: rules 10 and 11). The time past the
-   deadline (a program that ignores the polite stop, for up to ``stop_grace``) is
-   kept apart and reported with the session's end (``past_deadline_s``).
+   its windows (with the next opening), entry or group quota used up (the day's or
+   the week's, whichever leaves less, with when it resets), cooldown (with its
+   end). A launch that would have under a second is denied naming the limit that
+   binds: a window about to close, or a group quota whose last seconds are shared
+   with the user's running sessions.
+5. A session's deadline is the earliest of: start + ``max_run`` + extensions; for
+   the entry's quota and each of its groups' quotas, the moment that quota runs
+   out if used from now on; the end of the current window. What a quota leaves on
+   a day is the smaller of what its daily quota and its weekly quota leave, each
+   with grants (allowance.py): a launch must fit both. A quota runs out when each
+   day's quota left is spent, a group's shared among the user's running sessions
+   that spend it, and then what is left of the session's extension (rule 9); quota
+   runs are followed across day boundaries, the new day's quota applying from the
+   boundary, and a day the session would run through counting against the week
+   when the days after it are weighed. Deadlines are recomputed whenever asked, so
+   grants, extensions, reloads and new days move them at once.
+6. Time past a deadline is never charged: a charge is capped at the deadline as it
+   stood when the charged piece began. The sessions of one checkpoint ran side by
+   side, so each piece is measured against the state before any of them is
+   charged. Usage of a day therefore never exceeds its quota plus grants, nor a
+   week's its quota plus what its grants count for, and over all days (and all
+   weeks) the use beyond a quota never exceeds the extensions of the sessions that
+   count against it (a reload's minute of grace, and time that ran unwatched
+   during a crash, aside: rules 10 and 11). The time past the deadline (a program
+   that ignores the polite stop, for up to ``stop_grace``) is kept apart and
+   reported with the session's end (``past_deadline_s``).
 7. Warnings: each threshold fires once per session at ``deadline - before``.
    When several are due at once (a late launch, a deadline pulled in) only the
    most urgent fires. When the deadline moves later, thresholds that lie in the
@@ -53,13 +59,21 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    rest is left over from it).
 9. Admin actions: grants add to, take back from (never below what was used) or
    set a day's allowance (quota plus grants) for an entry or group
-   (``grants.py``). An extension
-   is extra time for one session, given once whatever quota days it spans: it
-   adds to that session's ``max_run``, and to each quota the session counts
-   against as an allowance that only the session's own use spends — the part of
-   each day's use beyond its share of what that quota had left. It is never
-   re-added on a new day (windows still hold). A lock ends every session of the
-   user and denies launches until unlocked.
+   (``grants.py``). Grants count toward the week's allowance too: in full on their
+   own day, afterwards for the time they paid for (so an unused grant does not
+   stretch the week, nor a used one shorten it; time taken back counts on its own
+   day only). Time added may expire ``--until`` a time of its day, or be given for
+   the rest of the week, a pool each of its days draws on beyond its own limits
+   (``TimedGrant``); an expired grant counts no more toward its day and, toward its
+   week, for what it paid for; ``due`` reports each expiry once (``GrantExpired``),
+   and deadlines see expiries coming (a quota's runway is followed through them).
+   An extension is extra time for one session, given once whatever
+   quota days it spans: it adds to that session's ``max_run``, and to each quota
+   the session counts against as an allowance that only the session's own use
+   spends — the part of each day's use beyond its share of what that quota had
+   left, a week's quota spent by the piece's days in turn. It is never re-added on
+   a new day (windows still hold). A lock ends every session of the user and
+   denies launches until unlocked.
 10. A policy reload keeps running sessions; one the new policy would end at once
     (or whose entry is gone) gets at least a minute, and a critical warning — but
     never more than the old policy gave it, so no reload moves an end later.
@@ -104,6 +118,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shepherd.engine.allowance import (
+    DayGrants,
+    GrantsOn,
+    QuotaLimits,
+    Standing,
+    binding,
+    day_standing,
+    week_standing,
+)
 from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, WindowState, window_state
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
@@ -115,12 +138,14 @@ from shepherd.engine.events import (
     EndReason,
     EntryState,
     Event,
+    GrantExpired,
     GroupQuotaExhausted,
     LaunchDenied,
     Locked,
     NotAllowedForUser,
     OutsideWindow,
     PauseCause,
+    Period,
     QuotaExhausted,
     Reason,
     SessionDue,
@@ -135,14 +160,15 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.grants import GrantMode, GrantRefused, grant_change
+from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
 from shepherd.engine.household import Household
 from shepherd.engine.pauses import Away, Pause, PauseClock
-from shepherd.policy.model import Entry, Group, Policy, QuotaSchedule
+from shepherd.policy.model import Entry, Group, Policy
 
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
+_A_MOMENT = timedelta(microseconds=1)
 
 
 class ActionRefused(ValueError):
@@ -173,14 +199,16 @@ class _Session:
 
 @dataclass(frozen=True)
 class _Quota:
-    """A daily quota a session counts against: its entry's, or one of its groups'."""
+    """The quotas a session counts against: its entry's, or one of its groups'."""
 
-    target: str
-    members: tuple[str, ...]
-    schedule: QuotaSchedule
+    limits: QuotaLimits
     sharing: int  # running sessions of the user that spend it, this one included
     cause: DeadlineCause
     group: str | None
+
+    @property
+    def target(self) -> str:
+        return self.limits.target
 
 
 @dataclass(frozen=True)
@@ -191,6 +219,20 @@ class _Piece:
     allowed: float
     forfeited: float
     extension_used: dict[str, float]
+
+
+def _calendar(policy: Policy, zone: ZoneInfo) -> QuotaCalendar:
+    supervisor = policy.supervisor
+    return QuotaCalendar(zone, supervisor.day_starts_at, supervisor.week_start_weekday)
+
+
+def entry_limits(entry: Entry) -> QuotaLimits:
+    return QuotaLimits(entry.id, (entry.id,), entry.limits.daily_quota,
+                       entry.limits.weekly_quota)
+
+
+def group_limits(group: Group) -> QuotaLimits:
+    return QuotaLimits(group.id, group.entries, group.daily_quota, group.weekly_quota)
 
 
 class Engine:
@@ -205,15 +247,20 @@ class Engine:
         cooldowns: Mapping[tuple[str, str], datetime] | None = None,
         grants: Mapping[tuple[str, str, date], int] | None = None,
         locked: Iterable[str] = (),
+        timed_grants: Iterable[TimedGrant] = (),
+        expiries_noted: Iterable[int] = (),
     ) -> None:
         self.policy = policy
         self.zone = zone
-        self.calendar = QuotaCalendar(zone, policy.supervisor.day_starts_at)
+        self.calendar = _calendar(policy, zone)
         self.usage: dict[tuple[str, str, date], float] = dict(usage or {})
         self.cooldowns: dict[tuple[str, str], datetime] = dict(cooldowns or {})
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
         self.locked: set[str] = set(locked)
         self.household = Household()
+        self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
+        self.expiries_noted: set[int] = set(expiries_noted)  # reported by ``due`` already
+        self._limits: dict[str, QuotaLimits] = {}  # each target's quotas, for this policy
         self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
         self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
@@ -287,6 +334,67 @@ class Engine:
     def granted(self, user: str, target: str, day: date) -> int:
         return self.grants.get((user, target, day), 0)
 
+    def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
+        if not self.timed:
+            return []
+        return [g for g in self.timed.values() if g.user == user and g.target == target]
+
+    def _grants_on(self, user: str, target: str, at: datetime | None) -> GrantsOn:
+        """A target's grants per day as they stand at ``at`` (None: none expired yet)."""
+        timed = self._timed_of(user, target)
+
+        def on(day: date) -> DayGrants:
+            full, expired, pool = float(self.granted(user, target, day)), 0.0, 0.0
+            for g in timed:
+                if g.day != day:
+                    continue
+                if g.week:
+                    pool += g.seconds  # counts for its whole week, never beyond it
+                elif at is None or at < g.expires:
+                    full += g.seconds
+                else:
+                    expired += g.seconds
+            return DayGrants(full, expired, pool)
+        return on
+
+    def _expiries(self, user: str, target: str, after: datetime,
+                  before: datetime) -> list[datetime]:
+        """When a target's grants of a day expire between ``after`` and ``before``."""
+        return sorted({g.expires for g in self._timed_of(user, target)
+                       if not g.week and after < g.expires < before})
+
+    def limits_of(self, target: str) -> QuotaLimits | None:
+        """The quotas of an entry or a group (None: no such target)."""
+        known = self._limits.get(target)
+        if known is not None:
+            return known
+        entry = self.policy.entry(target)
+        group = self.policy.group(target) if entry is None else None
+        found = (entry_limits(entry) if entry is not None
+                 else group_limits(group) if group is not None else None)
+        if found is not None:
+            self._limits[target] = found
+        return found
+
+    def _entry_limits(self, entry: Entry) -> QuotaLimits:
+        found = self._limits.get(entry.id)
+        if found is None:
+            found = self._limits[entry.id] = entry_limits(entry)
+        return found
+
+    def _group_limits(self, group: Group) -> QuotaLimits:
+        found = self._limits.get(group.id)
+        if found is None:
+            found = self._limits[group.id] = group_limits(group)
+        return found
+
+    def standing(self, user: str, limits: QuotaLimits, day: date, now: Instant | None,
+                 at: datetime | None = None) -> tuple[Standing | None, Standing | None]:
+        """Where a target stands on ``day``: (its daily quota, its weekly quota); with
+        ``now``, running sessions' uncharged time included; grants as they stand at
+        ``at`` (default: at ``now``). None: no such limit."""
+        return self._standing(user, limits, day, now, at=at)
+
     def deadline(self, session_id: int, now: Instant) -> Deadline | None:
         return self._refresh(self._session(session_id), now)
 
@@ -321,14 +429,13 @@ class Engine:
                 states.append("busy")
         day = self.calendar.quota_day(now.wall)
         used_today = self.used(user, (entry_id,), day, now)
-        quota = entry.limits.daily_quota
-        remaining_today = self._left(user, (entry_id,), quota, entry_id, day, now)
+        remaining_today = self._left(user, self._entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
         for group in self.policy.groups_of(entry_id):
-            left = self._left(user, group.entries, group.daily_quota, group.id, day, now)
+            left = self._left(user, self._group_limits(group), day, now)
             if left is not None and left < MIN_LAUNCH_S:
                 reasons.append(self._group_reason(user, group, day, now))
                 states.append("quota_exhausted")
@@ -360,23 +467,25 @@ class Engine:
         return Availability(user, entry_id, states[0] if states else "available", tuple(reasons),
                             time_left if not reasons else 0.0, used_today, remaining_today, until)
 
+    def _binding(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> Standing:
+        standing = binding(*self._standing(user, limits, day, now))
+        assert standing is not None
+        return standing
+
     def _quota_reason(self, user: str, entry: Entry, day: date, now: Instant) -> QuotaExhausted:
-        quota = entry.limits.daily_quota
-        if entry.limits.max_run == 0 or quota is None:
+        limits = self._entry_limits(entry)
+        if entry.limits.max_run == 0 or not limits.limited:
             return QuotaExhausted(self.used(user, (entry.id,), day, now), 0, None)
-        return QuotaExhausted(
-            self.used(user, (entry.id,), day, now),
-            (quota.for_weekday(day.weekday()) or 0) + self.granted(user, entry.id, day),
-            self._resets_at(user, (entry.id,), quota, entry.id, now))
+        standing = self._binding(user, limits, day, now)
+        return QuotaExhausted(standing.used_s, round(standing.allowance_s),
+                              self._resets_at(user, limits, now), standing.period)
 
     def _group_reason(self, user: str, group: Group, day: date,
                       now: Instant) -> GroupQuotaExhausted:
-        quota = group.daily_quota
-        assert quota is not None
-        return GroupQuotaExhausted(
-            group.id, self.used(user, group.entries, day, now),
-            (quota.for_weekday(day.weekday()) or 0) + self.granted(user, group.id, day),
-            self._resets_at(user, group.entries, quota, group.id, now))
+        limits = self._group_limits(group)
+        standing = self._binding(user, limits, day, now)
+        return GroupQuotaExhausted(group.id, standing.used_s, round(standing.allowance_s),
+                                   self._resets_at(user, limits, now), standing.period)
 
     # -- sessions ---------------------------------------------------------------
     def launch(
@@ -498,11 +607,32 @@ class Engine:
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
+        return self._expired(now) + events
+
+    def _expired(self, now: Instant) -> list[Event]:
+        """Timed grants that stopped counting by ``now``, each reported once, with what
+        of it was still unused then."""
+        events: list[Event] = []
+        for g in sorted(self.timed.values(), key=lambda g: (g.expires, g.id)):
+            if g.id in self.expiries_noted or g.expires > now.wall:
+                continue
+            self.expiries_noted.add(g.id)
+            limits = self.limits_of(g.target)
+            unused: float | None = None  # unknown for the week's pool, or no limit
+            if limits is not None and not g.week:
+                before = self._left(g.user, limits, g.day, now, at=g.expires - _A_MOMENT)
+                after = self._left(g.user, limits, g.day, now, at=g.expires)
+                if before is not None and after is not None:
+                    unused = min(max(before - after, 0.0), float(g.seconds))
+            events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds, g.expires,
+                                       g.week, unused))
         return events
 
     def next_wakeup(self, now: Instant) -> float | None:
         """The monotonic instant at which ``due`` next has something to say."""
-        moments: list[float] = []
+        moments: list[float] = [
+            now.mono + max((g.expires - now.wall).total_seconds(), 0.0)
+            for g in self.timed.values() if g.id not in self.expiries_noted]
         for s in self._sessions.values():
             hold = self._idle_hold(s)
             if hold is not None:
@@ -526,12 +656,16 @@ class Engine:
 
     # -- admin actions ----------------------------------------------------------
     def grant(self, user: str, target: str, seconds: int, now: Instant,
-              mode: GrantMode = "add") -> TimeGranted:
-        """Add, take back or set today's allowance of an entry or group (``grants.py``)."""
-        return self.apply_grant(self.plan_grant(user, target, seconds, now, mode), now)
+              mode: GrantMode = "add", until: datetime | None = None,
+              week: bool = False) -> TimeGranted:
+        """Add, take back or set today's allowance of an entry or group (``grants.py``);
+        time added may last ``until`` a moment of today, or the ``week``."""
+        return self.apply_grant(self.plan_grant(user, target, seconds, now, mode, until, week),
+                                now)
 
     def plan_grant(self, user: str, target: str, seconds: int, now: Instant,
-                   mode: GrantMode = "add") -> TimeGranted:
+                   mode: GrantMode = "add", until: datetime | None = None,
+                   week: bool = False) -> TimeGranted:
         """What ``grant`` would change, changing nothing (to be recorded before it applies)."""
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
@@ -541,24 +675,65 @@ class Engine:
         if mode == "add" and seconds <= 0:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
-        schedule = entry.limits.daily_quota if entry else group.daily_quota if group else None
-        members = (target,) if entry else group.entries if group else ()
-        used = self.used(user, members, day, now)
+        expires = self._grant_expiry(day, mode, until, week, now)
+        limits = self.limits_of(target)
+        assert limits is not None
+        quota = limits.daily_quota(day)
+        used = self.used(user, limits.members, day, now)
+        today, _ = self._standing(user, limits, day, now)
+        granted = round(today.allowance_s) - quota if today is not None and quota is not None \
+            else self.granted(user, target, day)
         try:
-            change = grant_change(mode, seconds, schedule.for_weekday(day.weekday())
-                                  if schedule else None, self.granted(user, target, day), used)
+            change = grant_change(mode, seconds, quota, granted, used)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
-                           change.held_at_used)
+                           change.held_at_used, expires_at=expires, week=week)
 
-    def apply_grant(self, planned: TimeGranted, now: Instant) -> TimeGranted:
-        """Apply a planned grant; the answer says what still limits the target today."""
+    def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
+                      now: Instant) -> datetime | None:
+        """When time added stops counting: ``until`` (today), the week's end, or None (with
+        the day, as every grant). Taking back and setting are for today only."""
+        if until is None and not week:
+            return None
+        if mode != "add":
+            raise ActionRefused("only time added can last until a time or for the week; "
+                                "taking time back or setting the total is for today")
+        if until is not None and week:
+            raise ActionRefused("a grant lasts until a time today or for the week, not both")
+        if week:
+            return self.calendar.week_end(day)
+        assert until is not None
+        day_end = self.calendar.day_end(day)
+        if until <= now.wall:
+            raise ActionRefused("that time has already passed: a grant must last until a "
+                                "time still to come today")
+        if until > day_end:
+            raise ActionRefused("a grant lasts at most until the day ends (give it for the "
+                                "week to last longer)")
+        return until
+
+    def apply_grant(self, planned: TimeGranted, now: Instant,
+                    grant_id: int | None = None) -> TimeGranted:
+        """Apply a planned grant (a timed one under ``grant_id``, the store's, when given);
+        the answer says what still limits the target today, and the week's allowance
+        afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
-        self.grants[key] = self.granted(*key) + planned.seconds
+        if planned.expires_at is None:
+            self.grants[key] = self.granted(*key) + planned.seconds
+        elif planned.seconds > 0:
+            if grant_id is None:
+                grant_id = min([0, *self.timed]) - 1  # store ids are positive
+            self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
+                                              planned.day, planned.seconds,
+                                              planned.expires_at, planned.week)
         limits = (self._still_limiting(planned.user, planned.target, now)
                   if self.policy.entry(planned.target) else ())
-        return replace(planned, limited_by=limits)
+        quota_limits = self.limits_of(planned.target)
+        assert quota_limits is not None
+        _, week = self._standing(planned.user, quota_limits, planned.day, now)
+        return replace(planned, limited_by=limits,
+                       week_allowance_s=None if week is None else round(week.allowance_s))
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""
@@ -603,7 +778,8 @@ class Engine:
         before = {s.id: self._deadline(s.user, s.entry, now, s, pending=True)
                   for s in self._sessions.values()}
         self.policy = policy
-        self.calendar = QuotaCalendar(self.zone, policy.supervisor.day_starts_at)
+        self.calendar = _calendar(policy, self.zone)
+        self._limits.clear()
         for s in self._sessions.values():
             old = before[s.id]
             grace = now.mono + RELOAD_GRACE_S
@@ -701,7 +877,7 @@ class Engine:
                 watched = min(elapsed - unwatched, max(limit.remaining_s - unwatched, 0.0))
                 allowed = unwatched + watched
         parts = tuple(self.calendar.split(began, allowed))
-        used = self._extension_use(s, parts) if s.extension_s else {}
+        used = self._extension_use(s, parts, began) if s.extension_s else {}
         return _Piece(parts, allowed, elapsed - allowed, used)
 
     def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
@@ -757,32 +933,35 @@ class Engine:
                     now: Instant | None) -> list[_Quota]:
         quotas: list[_Quota] = []
         remote = self.household.running(user, now) if now is not None else []
-        if entry.limits.daily_quota is not None:
+        own = self._entry_limits(entry)
+        if own.limited:
             elsewhere = sum(1 for r in remote if r.entry == entry.id and not r.paused)
-            quotas.append(_Quota(entry.id, (entry.id,), entry.limits.daily_quota,
-                                 1 + elsewhere, "quota", None))
+            quotas.append(_Quota(own, 1 + elsewhere, "quota", None))
         for group in self.policy.groups_of(entry.id):
-            if group.daily_quota is None:
+            limits = self._group_limits(group)
+            if not limits.limited:
                 continue
             sharing = 1 + sum(1 for o in self._sessions.values()  # a paused one spends none
                               if o is not s and o.user == user and o.entry.id in group.entries
                               and not o.pauses.paused)
             sharing += sum(1 for r in remote if r.entry in group.entries and not r.paused)
-            quotas.append(_Quota(group.id, group.entries, group.daily_quota, sharing,
-                                 "group_quota", group.id))
+            quotas.append(_Quota(limits, sharing, "group_quota", group.id))
         return quotas
 
     def _extension_use(
-        self, s: _Session, parts: Iterable[tuple[date, float]]
+        self, s: _Session, parts: Iterable[tuple[date, float]], at: datetime
     ) -> dict[str, float]:
         """Extension spent by charging ``parts``: per quota, the part of each day's piece
-        beyond this session's share of what that quota had left (rule 9)."""
+        beyond this session's share of what that quota had left (rule 9), the earlier
+        days of the piece counted as used (a week's quota is spent by its days in turn,
+        as the deadline's runway spends it)."""
         spent: dict[str, float] = {}
         parts = tuple(parts)
         for quota in self._quotas(s.user, s.entry, s):
+            ahead: dict[date, float] = {}
             for day, seconds in parts:
-                left = self._left(s.user, quota.members, quota.schedule, quota.target, day,
-                                  None)
+                left = self._left(s.user, quota.limits, day, None, ahead, at)
+                ahead[day] = ahead.get(day, 0.0) + seconds * quota.sharing
                 if left is None:
                     continue
                 over = max(seconds - left / quota.sharing, 0.0)
@@ -797,15 +976,17 @@ class Engine:
         last = self.calendar.quota_day(now.wall)
         spent: dict[str, float] = {}
         for quota in self._quotas(s.user, s.entry, s):
-            over = 0.0
+            daily = 0.0
+            weekly: dict[date, float] = {}  # a week's use beyond it, as of its last day run
             day = first
             while day <= last:
-                allowed = quota.schedule.for_weekday(day.weekday())
-                if allowed is not None:
-                    used = self.used(s.user, quota.members, day, None)
-                    over += max(used - allowed - self.granted(s.user, quota.target, day), 0.0)
+                on_day, on_week = self._standing(s.user, quota.limits, day, None,
+                                                 at=now.wall)
+                daily += on_day.over_s if on_day is not None else 0.0
+                if on_week is not None:
+                    weekly[self.calendar.week_start(day)] = on_week.over_s
                 day += timedelta(days=1)
-            spent[quota.target] = min(over, float(s.extension_s),
+            spent[quota.target] = min(max(daily, sum(weekly.values())), float(s.extension_s),
                                       max(s.charged_mono - s.started_mono, 0.0))
         return spent
 
@@ -862,7 +1043,8 @@ class Engine:
     def _wall_limits(self, s: _Session, now: Instant) -> list[float]:
         """Monotonic moments at which a paused session's deadline can come nearer: its
         window closing, the next quota day if it counts against a quota (the new day's may be
-        spent), a reload's cap or floor. Between them its own clock stands still."""
+        spent), a grant of one of its quotas expiring, a reload's cap or floor. Between them
+        its own clock stands still."""
         moments = []
         if self._quotas(s.user, s.entry, s):
             day_end = self.calendar.day_end(self.calendar.quota_day(now.wall))
@@ -871,6 +1053,10 @@ class Engine:
             windows = window_state(s.entry.windows, self.zone, now.wall)
             if windows.open and windows.closes_at is not None:
                 moments.append(now.mono + (windows.closes_at - now.wall).total_seconds())
+        for quota in self._quotas(s.user, s.entry, s):  # a grant that expires (rule 9)
+            moments += [now.mono + (x - now.wall).total_seconds() for x in self._expiries(
+                s.user, quota.target, now.wall, self.calendar.week_end(
+                    self.calendar.quota_day(now.wall)))]
         moments += [m for m in (s.cap_mono, s.floor_mono) if m is not None]
         return moments
 
@@ -890,16 +1076,17 @@ class Engine:
     ) -> Deadline | None:
         view = now if pending else None
         extension = s.extension_s if s is not None else 0
-        terms: list[tuple[float, DeadlineCause, str | None]] = []
+        terms: list[tuple[float, DeadlineCause, str | None, Period]] = []
         if entry.limits.max_run is not None:
             elapsed = 0.0
             if s is not None:  # its own clock: running time less its pauses (rule 12)
                 elapsed = (now.mono - s.started_mono - s.pauses.paused_s
                            - s.pauses.unsettled_pause(s.charged_mono, now.mono))
-            terms.append((entry.limits.max_run + extension - elapsed, "max_run", None))
+            terms.append((entry.limits.max_run + extension - elapsed, "max_run", None, "day"))
         unspent: dict[str, float] = {}
         if s is not None and extension:
-            unspent = self._extension_use(s, self._pending(s, now)) if pending else {}
+            unspent = (self._extension_use(s, self._pending(s, now), now.wall) if pending
+                       else {})
         for quota in self._quotas(user, entry, s, now):
             left = 0.0
             if s is not None and extension:
@@ -907,47 +1094,77 @@ class Engine:
                            - unspent.get(quota.target, 0.0), 0.0)
             runway = self._runway(user, quota, now, left, view)
             if runway is not None:
-                terms.append((runway, quota.cause, quota.group))
+                terms.append((runway[0], quota.cause, quota.group, runway[1]))
         if entry.windows:
             windows = self._windows(entry, now)
             if not windows.open:
-                terms.append((0.0, "window", None))
+                terms.append((0.0, "window", None, "day"))
             elif windows.closes_at is not None:
-                terms.append(((windows.closes_at - now.wall).total_seconds(), "window", None))
+                terms.append(((windows.closes_at - now.wall).total_seconds(), "window", None,
+                              "day"))
         if s is not None and s.cap_mono is not None:
-            terms.append((s.cap_mono - now.mono, "policy_reload", None))
+            terms.append((s.cap_mono - now.mono, "policy_reload", None, "day"))
         if not terms:
             return None
-        remaining, cause, group_id = min(terms, key=lambda t: t[0])
+        remaining, cause, group_id, period = min(terms, key=lambda t: t[0])
         if s is not None and s.floor_mono is not None and now.mono + remaining < s.floor_mono:
-            remaining, cause, group_id = s.floor_mono - now.mono, "policy_reload", None
+            remaining, cause, group_id, period = (s.floor_mono - now.mono, "policy_reload", None,
+                                                  "day")
         return Deadline(now.mono + remaining, now.wall + timedelta(seconds=remaining),
-                        remaining, cause, group_id)
+                        remaining, cause, group_id, period)
+
+    def _standing(
+        self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
+        ahead: Mapping[date, float] | None = None, at: datetime | None = None,
+    ) -> tuple[Standing | None, Standing | None]:
+        """(day, week) standings of a target on ``day``; ``ahead``: projected use per day,
+        on top of what is charged (and, with ``view``, what running sessions used);
+        grants as they stand at ``at`` (default: ``view``'s moment)."""
+        if at is None and view is not None:
+            at = view.wall
+        if self._memo is None or ahead:
+            return self._standing_now(user, limits, day, view, ahead, at)
+        key = ("standing", user, limits.target, day,
+               view.mono if view is not None else None, at)
+        if key not in self._memo:
+            self._memo[key] = self._standing_now(user, limits, day, view, None, at)
+        found: tuple[Standing | None, Standing | None] = self._memo[key]
+        return found
+
+    def _standing_now(
+        self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
+        ahead: Mapping[date, float] | None, at: datetime | None,
+    ) -> tuple[Standing | None, Standing | None]:
+        if limits.weekly is None and not self.timed:  # the common case: a day's quota alone
+            quota = limits.daily_quota(day)
+            if quota is None:
+                return None, None
+            used = self.used(user, limits.members, day, view) + (ahead or {}).get(day, 0.0)
+            allowance = float(quota + self.granted(user, limits.target, day))
+            return Standing("day", used, allowance), None
+
+        def used_on(d: date) -> float:
+            extra = ahead.get(d, 0.0) if ahead else 0.0
+            return self.used(user, limits.members, d, view) + extra
+
+        if at is None and view is not None:
+            at = view.wall
+        grants_on = self._grants_on(user, limits.target, at)
+        pooled = any(g.week for g in self._timed_of(user, limits.target))
+        week = self.calendar.week_days(day) if pooled or limits.weekly is not None else []
+        on_day = day_standing(limits, day, used_on, grants_on, week if pooled else ())
+        on_week = None
+        if limits.weekly is not None:
+            on_week = week_standing(limits, week, day, used_on, grants_on)
+        return on_day, on_week
 
     def _left(
-        self, user: str, members: Iterable[str], schedule: QuotaSchedule | None, target: str,
-        day: date, now: Instant | None,
+        self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
+        ahead: Mapping[date, float] | None = None, at: datetime | None = None,
     ) -> float | None:
-        """Quota left on ``day`` (None = unlimited)."""
-        if schedule is None:
-            return None
-        if self._memo is not None:
-            key = ("left", user, target, day, now.mono if now is not None else None)
-            if key not in self._memo:
-                self._memo[key] = self._left_now(user, members, schedule, target, day, now)
-            found: float | None = self._memo[key]
-            return found
-        return self._left_now(user, members, schedule, target, day, now)
-
-    def _left_now(
-        self, user: str, members: Iterable[str], schedule: QuotaSchedule, target: str,
-        day: date, now: Instant | None,
-    ) -> float | None:
-        quota = schedule.for_weekday(day.weekday())
-        if quota is None:
-            return None
-        return max(quota + self.granted(user, target, day) - self.used(user, members, day, now),
-                   0.0)
+        """Quota left on ``day``, the smaller of the day's and the week's (None = unlimited)."""
+        standing = binding(*self._standing(user, limits, day, view, ahead, at))
+        return None if standing is None else standing.left_s
 
     def _windows(self, entry: Entry, now: Instant) -> WindowState:
         if self._memo is None:
@@ -960,48 +1177,51 @@ class Engine:
 
     def _runway(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> float | None:
+    ) -> tuple[float, Period] | None:
         if self._memo is None:
             return self._runway_now(user, quota, now, extension, view)
         key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
         if key not in self._memo:
             self._memo[key] = self._runway_now(user, quota, now, extension, view)
-        found: float | None = self._memo[key]
+        found: tuple[float, Period] | None = self._memo[key]
         return found
 
     def _runway_now(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> float | None:
+    ) -> tuple[float, Period] | None:
         """Seconds until ``quota`` runs out for a session used from ``now`` on, across day
         boundaries: each day's quota left (shared with the user's other sessions that
-        spend it) first, then what is left of the session's extension (rule 5)."""
+        spend it) first, then what is left of the session's extension (rule 5). A day
+        the session would run through is counted as used when the days after it are
+        weighed, so a week's quota is spent by the days before."""
         cursor = now.wall
         total = 0.0
-        for _ in range(HORIZON_DAYS):
+        ahead: dict[date, float] = {}
+        expiries = self._expiries(user, quota.limits.target, cursor, datetime.max.replace(
+            tzinfo=cursor.tzinfo)) if self.timed else []
+        for _ in range(HORIZON_DAYS + len(expiries)):
             day = self.calendar.quota_day(cursor)
             end = self.calendar.day_end(day)
+            if expiries:
+                end = min([end, *(x for x in expiries if x > cursor)])
             span = (end - cursor).total_seconds()
-            left = self._left(user, quota.members, quota.schedule, quota.target, day, view)
-            if left is not None:
-                share = left / quota.sharing
+            standing = binding(*self._standing(user, quota.limits, day, view, ahead, cursor))
+            if standing is not None:
+                share = standing.left_s / quota.sharing
                 if share + extension < span:
-                    return total + share + extension
+                    return total + share + extension, standing.period
                 extension -= max(span - share, 0.0)
+            ahead[day] = ahead.get(day, 0.0) + span * quota.sharing
             total += span
             cursor = end
         return None
 
-    def _resets_at(
-        self, user: str, members: Iterable[str], schedule: QuotaSchedule | None, target: str,
-        now: Instant,
-    ) -> datetime | None:
-        if schedule is None:
-            return None
-        members = tuple(members)
+    def _resets_at(self, user: str, limits: QuotaLimits, now: Instant) -> datetime | None:
+        """The start of the first day after today on which the target allows a launch."""
         today = self.calendar.quota_day(now.wall)
         for offset in range(1, HORIZON_DAYS):
             day = today + timedelta(days=offset)
-            left = self._left(user, members, schedule, target, day, None)
+            left = self._left(user, limits, day, None, at=now.wall)
             if left is None or left >= MIN_LAUNCH_S:
                 return self.calendar.day_start(day)
         return None

@@ -18,6 +18,7 @@ EntryState = Literal[
     "not_allowed", "unavailable",
 ]
 Severity = Literal["info", "warning", "critical"]
+Period = Literal["day", "week"]  # which quota: the day's, or the week's
 PauseCause = Literal["locked", "idle", "switched_away"]
 
 
@@ -79,9 +80,10 @@ class OutsideWindow(Reason):
 @dataclass(frozen=True)
 class QuotaExhausted(Reason):
     code: ClassVar[str] = "quota_exhausted"
-    used_s: float
-    quota_s: int
+    used_s: float  # in the period
+    quota_s: int  # the period's quota plus grants
     resets_at: datetime | None
+    period: Period = "day"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class GroupQuotaExhausted(Reason):
     used_s: float
     quota_s: int
     resets_at: datetime | None
+    period: Period = "day"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Deadline:
     remaining_s: float
     cause: DeadlineCause
     group: str | None = None
+    period: Period = "day"  # for a quota cause: the day's quota or the week's
 
 
 @dataclass(frozen=True)
@@ -231,12 +235,35 @@ class TimeGranted(Event):
     used_s: float = 0.0
     held_at_used: bool = False  # less was asked than already used
     limited_by: tuple[Reason, ...] = ()  # what still keeps the target from being used today
+    week_allowance_s: int | None = None  # the week's quota + what grants count for afterwards
+    expires_at: datetime | None = None  # time added until then (None: for the day)
+    week: bool = False  # time added for the rest of the week, on any of its days
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
                 if f.name != "limited_by"}
         return {**data, "used_s": round(self.used_s, 3),
                 "limited_by": [r.to_json() for r in self.limited_by]}
+
+
+@dataclass(frozen=True)
+class GrantExpired(Event):
+    """Time added until a moment (or for the week) stopped counting at ``expires_at``;
+    ``unused_s`` of it was still left then."""
+
+    kind: ClassVar[str] = "grant_expired"
+    grant_id: int
+    user: str
+    target: str
+    day: date
+    seconds: int
+    expires_at: datetime
+    week: bool
+    unused_s: float | None  # None: not known (a week's pool, or a target with no limit)
+
+    def to_json(self) -> dict[str, Any]:
+        unused = None if self.unused_s is None else round(self.unused_s, 3)
+        return {**super().to_json(), "unused_s": unused}
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,18 @@ grants (their sum may be negative: time taken back). Three changes:
 
 A target with no quota that day (unlimited) has no allowance to take from or to
 set: those are refused; adding to it is recorded and changes nothing.
+
+Time added may be given until a time of the day (``--until 17:00``) or for the
+rest of the week (``--until week``): a ``TimedGrant``. When it expires it stops
+counting (allowance.py says how) and the engine says so (``GrantExpired``).
+Taking back and setting are for today only.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Literal
 
 GrantMode = Literal["add", "take", "set"]
@@ -56,3 +62,18 @@ def grant_change(mode: GrantMode, seconds: int, quota_s: int | None, granted_s: 
     held = min(floor, allowance) if mode == "take" else floor
     target = wanted if wanted >= floor else held
     return GrantChange(target - allowance, target, wanted < floor)
+
+
+@dataclass(frozen=True)
+class TimedGrant:
+    """Time added that stops counting at ``expires``: given ``--until`` a time of its
+    day (``week`` False), or for the rest of the quota week (``week`` True: a pool its
+    week's days draw on, allowance.py)."""
+
+    id: int
+    user: str
+    target: str
+    day: date  # the quota day it was given on
+    seconds: int  # > 0
+    expires: datetime
+    week: bool = False

@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 
 from shepherd.policy.durations import format_duration
 from shepherd.policy.locate import LineMap, PathPart, find_line
-from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy
+from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy, QuotaSchedule
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def _translate(error: ErrorDetails, lines: Mapping[tuple[PathPart, ...], int]) -
     return Problem(path, find_line(lines, path), message)
 
 
-_LIMIT_KEYS = frozenset({"max_run", "daily_quota", "cooldown"})
+_LIMIT_KEYS = frozenset({"max_run", "daily_quota", "weekly_quota", "cooldown"})
 
 
 def _misplaced_key_hint(path: tuple[PathPart, ...]) -> str:
@@ -199,7 +199,8 @@ def _misplaced_key_hint(path: tuple[PathPart, ...]) -> str:
         return ('; a group takes its shared budget directly, as daily_quota = "2h", '
                 "not inside limits = { ... } (that is for entries)")
     if section == "groups" and key in _LIMIT_KEYS:
-        return f"; a group has only a shared daily_quota, {key} belongs to each entry's limits"
+        return (f"; a group has only a shared daily_quota and weekly_quota, {key} belongs to "
+                "each entry's limits")
     if section == "entries" and key in _LIMIT_KEYS:
         return (f"; an entry's {key} goes inside its limits, as "
                 f'limits = {{ {key} = "1h" }}')
@@ -322,9 +323,13 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
             problems.append(Problem(path, find_line(lines, path),
                                     f"no quota for {', '.join(unset)}: "
                                     "those days are unlimited", "warning"))
-        limits = [entry.limits.max_run, quota.largest() if quota else None]
+        problems += _weekly_never_limits(("entries", index, "limits"), entry.limits.weekly_quota,
+                                         quota, lines)
+        limits = [entry.limits.max_run, quota.largest() if quota else None,
+                  entry.limits.weekly_quota]
         limits += [g.daily_quota.largest() if g.daily_quota else None
                    for g in policy.groups_of(entry.id)]
+        limits += [g.weekly_quota for g in policy.groups_of(entry.id)]
         finite = [v for v in limits if v is not None]
         if not finite:
             continue
@@ -345,6 +350,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
     problems += _detect_warnings(policy, lines)
     for index, group in enumerate(policy.groups):
         quota = group.daily_quota
+        problems += _weekly_never_limits(("groups", index), group.weekly_quota, quota, lines)
         if quota is not None and quota.single is None and quota.unset_days():
             path = ("groups", index, "daily_quota")
             problems.append(Problem(path, find_line(lines, path),
@@ -427,6 +433,22 @@ def _quota_without_windows(policy: Policy,
     return problems
 
 
+def _weekly_never_limits(base: tuple[PathPart, ...], weekly: int | None,
+                         daily: QuotaSchedule | None,
+                         lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """A weekly quota the seven daily quotas can never reach is probably a mistake."""
+    if weekly is None or daily is None:
+        return []
+    days = [daily.for_weekday(day) for day in range(7)]
+    if None in days:
+        return []
+    week = sum(d for d in days if d is not None)
+    if weekly < week:
+        return []
+    path = (*base, "weekly_quota")
+    return [Problem(path, find_line(lines, path),
+                    f"{format_duration(weekly)} is not less than the seven daily quotas together "
+                    f"({format_duration(week)}), so it never limits", "warning")]
 # Programs that run many others: an ``exe`` rule naming one would count (or stop)
 # every script or program the child runs through it.
 _INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "fish", "env", "python", "python3",

@@ -90,7 +90,15 @@ def _user_name(value: str) -> str:
     return value
 
 
+def _week_duration(value: object) -> int:
+    if isinstance(value, dict):
+        raise ValueError("got a table (expected one duration for the whole week, like \"8h\"; "
+                         "amounts that vary by day belong in daily_quota)")
+    return parse_duration(value)
+
+
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+WeekDuration = Annotated[int, BeforeValidator(_week_duration)]
 ClockTime = Annotated[int, BeforeValidator(_clock_minutes)]
 DaySet = Annotated[frozenset[int], BeforeValidator(_day_set)]
 Identifier = Annotated[StrictStr, AfterValidator(_identifier)]
@@ -163,6 +171,7 @@ DEFAULT_WARNINGS = (
 )
 
 
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Count = Literal["running", "active"]
 """What a session is billed for: every second its program runs, or only while the
 child is really there (the screen unlocked, in use, and the active one on its seat)."""
@@ -171,12 +180,18 @@ child is really there (the screen unlocked, in use, and the active one on its se
 class Supervisor(_Model):
     admin_group: NonEmptyText = "shepherd-admin"
     day_starts_at: Annotated[ClockTime, AfterValidator(_not_midnight_end)] = 0
+    week_starts_on: DayName = "mon"  # the quota week starts on this day at day_starts_at
     count: Count = "active"
     idle_after: Duration = 300  # idle this long = not in use (the idle is then not billed)
     stop_grace: Duration = 10
     audit_retention: Duration = 400 * 86_400
     on_restart: Literal["adopt", "stop"] = "adopt"
     default_warnings: tuple[TimeWarning, ...] = DEFAULT_WARNINGS
+
+    @property
+    def week_start_weekday(self) -> int:
+        """The weekday (Monday = 0) on which a quota week starts."""
+        return DAY_NAMES.index(self.week_starts_on)
 
 
 class User(_Model):
@@ -209,6 +224,7 @@ class Window(_Model):
 class Limits(_Model):
     max_run: Duration | None = None
     daily_quota: QuotaSchedule | None = None
+    weekly_quota: WeekDuration | None = None
     cooldown: Duration | None = None
 
 
@@ -304,6 +320,7 @@ class Group(_Model):
     id: Identifier
     entries: Annotated[tuple[Identifier, ...], Field(min_length=1)]
     daily_quota: QuotaSchedule | None = None
+    weekly_quota: WeekDuration | None = None
 
 
 _MACHINE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

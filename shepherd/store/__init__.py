@@ -31,6 +31,7 @@ from shepherd.store.protocol import (
     SnapshotRow,
     StateStore,
     StoreBackend,
+    TimedGrantRow,
     TimeRequest,
 )
 from shepherd.store.schema import SCHEMA_VERSION
@@ -58,5 +59,6 @@ __all__ = [
     "StoreUnavailable",
     "StoreVersionError",
     "TimeRequest",
+    "TimedGrantRow",
     "VerifyResult",
 ]

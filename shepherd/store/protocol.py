@@ -38,6 +38,20 @@ CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in o
 
 
 @dataclass(frozen=True)
+class TimedGrantRow:
+    """Time added that stops counting at ``expires_at`` (``week``: usable on any day of
+    its week until then)."""
+
+    id: int
+    user: str
+    target: str
+    day: date
+    seconds: int
+    expires_at: datetime
+    week: bool
+
+
+@dataclass(frozen=True)
 class Accounting:
     """What the engine needs at start: usage, cooldowns, grants and locks.
 
@@ -47,8 +61,10 @@ class Accounting:
 
     usage: dict[tuple[str, str, date], float]
     cooldowns: dict[tuple[str, str], datetime]
-    grants: dict[tuple[str, str, date], int]
+    grants: dict[tuple[str, str, date], int]  # for their day (no expiry of their own)
     locked: set[str]
+    timed_grants: tuple[TimedGrantRow, ...] = ()  # --until a time, or for the week
+    expiries_noted: frozenset[int] = frozenset()  # timed grants whose expiry is audited
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,8 @@ class HouseholdView:
     locked: set[str]
     events: tuple[dict[str, Any], ...] = field(default=())
     server_now: datetime | None = None  # the server's clock, read in the same transaction
+    timed_grants: tuple[TimedGrantRow, ...] = ()  # the household's, --until or for the week
+    expiries_noted: frozenset[int] = frozenset()  # their expiries audited (by any machine)
 
 
 @dataclass(frozen=True)
@@ -215,8 +233,15 @@ class StateStore(Protocol):
 
     # -- admin actions
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
-              actor: str, reason: str = "",
-              audit_data: Mapping[str, Any] | None = None) -> None: ...
+              actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
+              expires_at: datetime | None = None, week: bool = False) -> int | None:
+        """The new grant's id (None: nothing recorded, ``seconds`` 0)."""
+        ...
+
+    def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,
+                      data: Mapping[str, Any]) -> None:
+        """A timed grant stopped counting: audited once (in a household: by one machine)."""
+        ...
 
     def clear_cooldown(self, ts: datetime, user: str, entry: str, *, actor: str) -> bool: ...
 

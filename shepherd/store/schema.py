@@ -146,6 +146,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE snapshot ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
     """,
+    # 6: time added may stop counting before its day ends (``expires_at``: --until a
+    # time), or be given for the rest of the week (``week``: usable on any of its days
+    # until the week's end); ``expiry_noted``: the expiry is in the audit log.
+    """
+    ALTER TABLE grants ADD COLUMN expires_at TEXT;
+    ALTER TABLE grants ADD COLUMN week INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE grants ADD COLUMN expiry_noted INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

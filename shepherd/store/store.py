@@ -30,6 +30,7 @@ from shepherd.store.protocol import (
     LaunchPlan,
     Parts,
     SnapshotRow,
+    TimedGrantRow,
     TimeRequest,
 )
 
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 1.0
 
-__all__ = ["LEASE_S", "Accounting", "Checkpoint", "SnapshotRow", "Store", "TimeRequest"]
+__all__ = ["LEASE_S", "Accounting", "Checkpoint", "SnapshotRow", "Store", "TimeRequest",
+           "TimedGrantRow"]
 
 
 class Store:
@@ -117,10 +119,20 @@ class Store:
                      conn.execute("SELECT user, entry, until FROM cooldowns")}
         grants = {(str(u), str(t), date.fromisoformat(str(d))): int(s) for u, t, d, s in
                   conn.execute("SELECT user, target, day, sum(seconds) FROM grants "
-                               "WHERE day >= ? GROUP BY user, target, day",
-                               (since.isoformat(),))}
+                               "WHERE day >= ? AND expires_at IS NULL "
+                               "GROUP BY user, target, day", (since.isoformat(),))}
+        timed: list[TimedGrantRow] = []
+        noted: set[int] = set()
+        for gid, u, t, d, sec, until, week, seen in conn.execute(
+                "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted "
+                "FROM grants WHERE day >= ? AND expires_at IS NOT NULL", (since.isoformat(),)):
+            timed.append(TimedGrantRow(int(gid), str(u), str(t), date.fromisoformat(str(d)),
+                                       int(sec), datetime.fromisoformat(str(until)),
+                                       bool(week)))
+            if seen:
+                noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
-        return Accounting(usage, cooldowns, grants, locked)
+        return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted))
 
     def household(self, since: date) -> HouseholdView | None:
         return None  # one machine: nothing is shared
@@ -304,18 +316,34 @@ class Store:
 
     # -- admin actions ------------------------------------------------------------
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
-              actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None) -> None:
-        """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only)."""
+              actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
+              expires_at: datetime | None = None, week: bool = False) -> int | None:
+        """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
+        time added may stop counting at ``expires_at`` (``week``: usable on any day of
+        the week until then). The new grant's id, None when nothing was recorded."""
+        grant_id: int | None = None
         with self.db.write() as conn:
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
-                             "granted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             "granted_at, expires_at, week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
-                              ts.isoformat()))
+                              ts.isoformat(), expires_at.isoformat() if expires_at else None,
+                              int(week)))
+                grant_id = int(conn.last_insert_rowid())
+            timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
-                                            "seconds": seconds, "reason": reason,
+                                            "seconds": seconds, "reason": reason, **timed,
                                             **dict(audit_data or {})},
                        user=user, entry=target, actor=actor)
+        return grant_id
+
+    def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,
+                      data: Mapping[str, Any]) -> None:
+        """A timed grant stopped counting: audited once (``expiry_noted``)."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE grants SET expiry_noted = 1 WHERE id = ?", (grant_id,))
+            self.audit(ts, "grant_expired", dict(data), user=user, entry=target,
+                       actor="shepherd")
 
     def clear_cooldown(self, ts: datetime, user: str, entry: str, *, actor: str) -> bool:
         with self.db.write() as conn:

@@ -29,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ class DirectBackend:
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
         self.home: CgroupHome | None = None
         self.sessions: dict[int, DirectSession] = {}
+        # The loop and the deadline guard's thread may both reach a deadline: the first
+        # sends the SIGTERM, under this lock, and the other sees ``terminated``.
+        self._terminating = threading.Lock()
 
     # -- start-up -----------------------------------------------------------------
     def start(self) -> Membership:
@@ -397,8 +401,10 @@ class DirectBackend:
         session = self.sessions.get(session_id)
         if session is None:
             return False
-        self._signal(session, signal.SIGTERM)
-        session.terminated = True
+        with self._terminating:
+            if not session.terminated:  # the deadline guard may have sent it already
+                self._signal(session, signal.SIGTERM)
+                session.terminated = True
         return True
 
     def terminate_now(self, session_id: int) -> bool:
@@ -410,7 +416,10 @@ class DirectBackend:
         session = self.sessions.get(session_id)
         if session is None or session.group is None or self.home is None:
             return False
-        self.home.signal_members(session.group, signal.SIGTERM)
+        with self._terminating:
+            if not session.terminated:  # one SIGTERM, whichever of the two comes first
+                self.home.signal_members(session.group, signal.SIGTERM)
+                session.terminated = True
         return True
 
     async def stop(self, session_id: int, grace: float) -> None:
@@ -418,8 +427,10 @@ class DirectBackend:
         session = self.sessions.get(session_id)
         if session is None:
             return
-        if not session.terminated:  # already sent by ``terminate``
-            self._signal(session, signal.SIGTERM)
+        with self._terminating:
+            if not session.terminated:  # already sent by ``terminate`` or the guard
+                self._signal(session, signal.SIGTERM)
+                session.terminated = True
         if await _within(session.ended, grace):
             return
         self._signal(session, signal.SIGKILL)

@@ -151,14 +151,16 @@ class LiveState:
         fraction = min(used / total, 1.0) if total else None
         state = item["state"]
         label = str(item["label"])
+        week = self._week(item, ticking)
         if session is not None:
             left_s = session["remaining_s"]
             left = "no limit" if left_s is None else words.countdown(left_s - ticking)
             detail = f"running, {left} left" if left_s is not None else "running, no limit"
             if paused:  # its clock stands still while the child is away
-                detail = f"{words.paused(session['paused'], now)}, {left} left"
+                detail = f"{words.paused(session['paused'], now)}, {left} left{week}"
                 return EntryLine(user, item["id"], label, "running", "paused", detail, left,
                                  used_text, fraction)
+            detail += week
             return EntryLine(user, item["id"], label, "running", "running", detail, left,
                              used_text, fraction)
         until = words.parse_time(item.get("cooldown_until"))
@@ -166,17 +168,25 @@ class LiveState:
             rest = (until - now).total_seconds()
             left = words.countdown(rest)
             return EntryLine(user, item["id"], label, state, words.state_word(state),
-                             f"resting for {left}, {words.until_time(until, now)}",
+                             f"resting for {left}, {words.until_time(until, now)}{week}",
                              left, used_text, fraction)
         if not item["reasons"]:
             left_s = item.get("time_left_s")
             left = words.duration(left_s)
             return EntryLine(user, item["id"], label, "available", words.state_word("available"),
-                             f"{label} can start: {left} if started now", left, used_text,
+                             f"{label} can start: {left} if started now{week}", left, used_text,
                              fraction)
         detail = words.refusal(label, item["reasons"], now)
         return EntryLine(user, item["id"], label, state, words.state_word(state), detail,
                          words.next_change(item["reasons"], now), used_text, fraction)
+
+    @staticmethod
+    def _week(item: Json, ticking: float) -> str:
+        """"; 3h of 5h left this week" where a weekly quota applies."""
+        left = item.get("remaining_week_s")
+        said = words.week_left(item.get("quota_week_s"),
+                               None if left is None else left - ticking)
+        return f"; {said}" if said else ""
 
     def session_line(self, session: Json, mono: float) -> SessionLine:
         now = self.now(mono)
@@ -210,12 +220,16 @@ class LiveState:
         lines = []
         for group in (found or {}).get("groups", []):
             total = group.get("quota_today_s")
-            if total is None:
-                continue
             running = any((s := self.session_of(user, e)) and not s.get("paused")
                           for e in group["entries"])
-            used = group["used_today_s"] + (self.elapsed(mono) if running else 0.0)
-            lines.append(f"{group['id']} {words.duration(used)} of {words.duration(total)}")
+            ticking = self.elapsed(mono) if running else 0.0
+            week = self._week(group, ticking).removeprefix("; ")
+            if total is None and not week:
+                continue
+            used = group["used_today_s"] + ticking
+            today = (f"{words.duration(used)} of {words.duration(total)}" if total is not None
+                     else f"{words.duration(used)} today")
+            lines.append(f"{group['id']} {today}" + (f" ({week})" if week else ""))
         return lines
 
     # -- when to look again ------------------------------------------------------

@@ -20,6 +20,7 @@ from shepherd.localtime import local_zone
 
 _ZONE = local_zone()
 state_word = shared.state_word
+week_left = shared.week_left
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -161,7 +162,14 @@ def event_summary(event: dict[str, Any]) -> str:
             return f"{user}'s {target} for today was set to {duration(data['allowance_s'])}"
         if isinstance(seconds, int | float) and seconds < 0:
             return f"{duration(-seconds)} of {target} was taken back from {user}"
-        return f"{user} got {duration(seconds)} more of {target}"
+        lasts = ""
+        if data.get("week"):
+            lasts = " for the week"
+        elif data.get("expires_at"):
+            lasts = f" until {hour_minute(str(data['expires_at']))}"
+        return f"{user} got {duration(seconds)} more of {target}{lasts}"
+    if kind == "grant_expired":
+        return str(data.get("text") or f"{user}'s extra time for {entry} has run out")
     if kind == "session_paused":
         return f"{user}'s {entry} paused: {shared.cause_words(str(data.get('cause')))}"
     if kind == "session_resumed":
@@ -199,8 +207,13 @@ def event_summary(event: dict[str, Any]) -> str:
 
 
 def grant_question(user: str, target_label: str, seconds: int, is_group: bool,
-                   mode: str = "add") -> str:
+                   mode: str = "add", until: str = "today") -> str:
     what = f"the {target_label} budget" if is_group else target_label
+    if mode == "add" and until == "week":
+        return (f"Give {user} {minutes_phrase(seconds)} of {what} this week, to use on any "
+                "day until the week ends?")
+    if mode == "add" and until != "today":
+        return f"Give {user} {minutes_phrase(seconds)} of {what} until {until} today?"
     if mode == "take":
         return f"Take {shared.spoken_duration(seconds)} of {what} back from {user} for today?"
     if mode == "set":
@@ -227,6 +240,7 @@ def verify_result(result: dict[str, Any]) -> str:
 # -- the policy, readable -----------------------------------------------------------
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _minutes(value: int) -> str:
@@ -253,11 +267,16 @@ def quota_text(quota: dict[str, Any] | None) -> str:
     return ", ".join(parts) or "no limit"
 
 
+def _per_week(weekly: int | None) -> str:
+    return f", per week {duration(weekly)}" if weekly is not None else ""
+
+
 def policy_text(path: str, policy: dict[str, Any]) -> Text:
     """The policy in force, as a parent would read it (durations like 1h30m)."""
     sup = policy["supervisor"]
     out = [f"[b]Policy in force[/b]  [dim]{escape(path)}[/]", "",
-           f"Days start at {_minutes(sup['day_starts_at'])}; parents are the group "
+           f"Days start at {_minutes(sup['day_starts_at'])}, weeks on "
+           f"{_LONG_DAYS[_DAYS.index(sup.get('week_starts_on', 'mon'))]}; parents are the group "
            f"{escape(sup['admin_group'])}; programs get {duration(sup['stop_grace'])} to close; "
            f"the audit log keeps {duration(sup['audit_retention'])}; after a crash, "
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
@@ -272,7 +291,8 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
                    f"{escape(who)}: {escape(' '.join(entry['command']))}")
         out.append(f"    per session {duration(limits.get('max_run'))}, per day "
                    f"{quota_text(limits.get('daily_quota'))}, rest after "
-                   f"{duration(limits.get('cooldown')) if limits.get('cooldown') else 'none'}")
+                   f"{duration(limits.get('cooldown')) if limits.get('cooldown') else 'none'}"
+                   + _per_week(limits.get("weekly_quota")))
         if entry.get("windows"):
             hours = "; ".join(f"{_days(w['days'])} {_minutes(w['start'])}–{_minutes(w['end'])}"
                               for w in entry["windows"])
@@ -287,8 +307,11 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
     if policy.get("groups"):
         out += ["", "[b]Shared budgets (groups)[/b]"]
         for group in policy["groups"]:
-            out.append(f"  {group['id']}: {', '.join(group['entries'])} share "
-                       f"{quota_text(group.get('daily_quota'))} a day per child")
+            daily, weekly = group.get("daily_quota"), group.get("weekly_quota")
+            shared = (f"{duration(weekly)} a week" if daily is None and weekly is not None
+                      else f"{quota_text(daily)} a day{_per_week(weekly)}")
+            out.append(f"  {group['id']}: {', '.join(group['entries'])} share {shared} "
+                       "per child")
     return Text.from_markup("\n".join(out))
 
 

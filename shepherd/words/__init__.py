@@ -9,6 +9,8 @@ their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
 the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
+from shepherd.words.grants import expiry_sentence, grant_sentence
+from shepherd.words.limits import stop_clause, week_left
 from shepherd.words.presence import (
     cause_words,
     counting_sentence,
@@ -38,7 +40,9 @@ __all__ = [
     "cause_words",
     "clock_time",
     "counting_sentence",
+    "expiry_sentence",
     "format_duration",
+    "grant_sentence",
     "join_clauses",
     "pause_clause",
     "reason_clause",
@@ -47,6 +51,8 @@ __all__ = [
     "resumed_clause",
     "spoken_duration",
     "state_word",
+    "stop_clause",
     "until_moment",
     "warning_text",
+    "week_left",
 ]

@@ -93,20 +93,26 @@ def _outside_window(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     return f"it is outside its allowed hours (opens {at_moment(opening, now, zone)})"
 
 
+def _period(data: Mapping[str, Any]) -> str:
+    return "this week" if data.get("period") == "week" else "today"
+
+
 def _quota_exhausted(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     back = _back(data, "resets_at", now, zone)
+    period = _period(data)
     if not data.get("quota_s"):
-        return f"it has no time allowed today{back}" if back else "it has no time allowed"
-    return f"its time for today is used up{back}"
+        return f"it has no time allowed {period}{back}" if back else "it has no time allowed"
+    return f"its time for {period} is used up{back}"
 
 
 def _group_quota_exhausted(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     back = _back(data, "resets_at", now, zone)
     group = data.get("group", "group")
+    period = _period(data)
     if not data.get("quota_s"):
-        return f"the {group} budget allows no time today{back}" if back else (
+        return f"the {group} budget allows no time {period}{back}" if back else (
             f"the {group} budget allows no time")
-    return f"the {group} budget for today is used up{back}"
+    return f"the {group} budget for {period} is used up{back}"
 
 
 def _cooldown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

@@ -110,6 +110,22 @@ def test_store_trouble_clock_jump_and_rejected_reload_are_said_in_words() -> Non
     assert "policy reload was rejected" in text
 
 
+def test_weekly_quotas_show_what_is_left_this_week() -> None:
+    week = {"used_week_s": 25200, "quota_week_s": 36000, "remaining_week_s": 10800}
+    lines = render_status(status([{
+        "name": "alex", "locked": False,
+        "entries": [{**entry("minecraft", "Minecraft", "available", 600, 3000, 3600,
+                             time_left=2700), **week},
+                    {**entry("videos", "Videos", "available", 0, 1800, None,
+                             time_left=1800), "used_week_s": 16200, "quota_week_s": 18000,
+                     "remaining_week_s": 1800}],
+        "groups": [{"id": "games", "used_today_s": 600, "quota_today_s": 5400,
+                    "remaining_today_s": 4800, **week}],
+    }]), PARIS)
+    assert "50m of 1h left, 3h of 10h left this week" in lines[1]
+    assert "no daily limit, 0s used, 30m of 5h left this week" in lines[2]
+    assert lines[3] == ("  budgets today: games 10m of 1h30m, 1h20m left, "
+                        "3h of 10h left this week")
 def test_a_paused_session_says_why_and_since_when_instead_of_an_end() -> None:
     paused = status(
         [{"name": "alex", "locked": False,

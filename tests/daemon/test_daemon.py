@@ -143,6 +143,28 @@ limits = {{ max_run = "2s" }}
     assert time.monotonic() - after_expiry < 1
 
 
+def test_expiry_sends_one_sigterm_not_one_per_path(daemon_factory: Any, tmp_path: Path) -> None:
+    """The deadline guard's thread and the loop both reach the deadline: the program
+    must hear SIGTERM once, then SIGKILL after the grace."""
+    heard = tmp_path / "heard"
+    program = tmp_path / "stubborn.py"
+    program.write_text("import signal, sys, time\n"
+                       "signal.signal(signal.SIGTERM, lambda *_: open(sys.argv[1], 'a')"
+                       ".write('term\\n'))\n"
+                       "while True:\n    time.sleep(0.01)\n")
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "stubborn"
+command = ["{sys.executable}", "{program}", "{heard}"]
+limits = {{ max_run = "2s" }}
+"""))
+    events = d.events()
+    d.call("launch", entry="stubborn")
+    ended = events.next("session_ended")
+    assert ended["reason"] == "expired"
+    assert heard.read_text().splitlines() == ["term"]
+
+
 def test_cooldown_then_allowed_again(daemon_factory: Any) -> None:
     d = daemon_factory(policy("""
 [[entries]]

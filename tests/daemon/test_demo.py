@@ -37,3 +37,52 @@ def test_demo_launches_and_quitting_stops_everything() -> None:
     assert "stopping the demo" in output
     assert not Path(f"/proc/{daemon[0]}").exists()
     assert not Path(state).exists()  # the temporary state dir is removed
+
+
+def test_the_demo_shows_a_program_started_outside_being_counted_and_stopped(
+        tmp_path: Path) -> None:
+    """The scripted child starts the music player outside Shepherd: the demo daemon
+    recognises it, makes it a session of "music", and stops it when its 40 s run out."""
+    from shepherd.cli.demo import OUTSIDE_MARK, ScriptedChild, demo_policy
+    from tests.daemon.conftest import ME
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text(demo_policy(ME).replace('daily_quota = "40s"', 'daily_quota = "3s"'))
+    socket_path = tmp_path / "sock"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy", str(policy),
+         "--state-dir", str(tmp_path / "state"), "--socket", str(socket_path)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
+    said: list[str] = []
+    child: ScriptedChild | None = None
+    try:
+        from shepherd.cli.demo import _wait_for
+        client = _wait_for(socket_path, daemon)
+        client.call("subscribe")
+        child = ScriptedChild(socket_path, request_after=3600, say=said.append,
+                              outside_after=0.5)
+        child.start()
+        seen: list[dict[str, object]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                e.get("type") == "session_ended" and e.get("entry") == "music" for e in seen):
+            try:
+                message = client.read_message()
+            except TimeoutError:
+                break
+            if message.get("method") == "event":
+                seen.append(message["params"])
+        started = [e for e in seen if e.get("type") == "session_started"
+                   and e.get("entry") == "music"]
+        assert started and started[0]["origin"] == "outside"
+        ended = next(e for e in seen if e.get("type") == "session_ended"
+                     and e.get("entry") == "music")
+        assert ended["reason"] == "expired"
+        assert child.outside is not None
+        assert child.outside.wait(timeout=10) is not None  # stopped by the daemon
+        assert any(OUTSIDE_MARK not in line and "outside Shepherd" in line for line in said)
+    finally:
+        if child is not None:
+            child.stop()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)

@@ -16,6 +16,7 @@ from shepherd.ipc.client import SYSTEM_SOCKET
 from shepherd.policy.model import Supervisor
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
+ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = "/opt/shepherd/bin/shepherd"
 
 
@@ -53,7 +54,7 @@ def test_system_unit_paths_are_the_daemon_defaults() -> None:
     assert command[:2] == [INSTALLED, "daemon"]
     options = dict(zip(command[2::2], command[3::2], strict=True))
     assert options == {"--policy": str(SYSTEM_POLICY), "--state-dir": str(SYSTEM_STATE),
-                       "--socket": str(SYSTEM_SOCKET)}
+                       "--socket": str(SYSTEM_SOCKET), "--backend": "direct"}
     assert Path("/etc") / values["ConfigurationDirectory"] == SYSTEM_POLICY.parent
     assert Path("/var/lib") / values["StateDirectory"] == SYSTEM_STATE
     assert Path("/run") / values["RuntimeDirectory"] == SYSTEM_SOCKET.parent
@@ -96,10 +97,13 @@ def test_user_unit_delegates_its_subtree_and_keeps_sessions_through_a_daemon_cra
     assert values["KillMode"] == "process"  # a crash kills the daemon, not its sessions
 
 
-def test_system_unit_sessions_are_units_of_their_own() -> None:
+def test_system_unit_delegates_its_subtree_and_keeps_sessions_through_a_daemon_crash() -> None:
     values = unit_values(UNITS / "shepherd.service")
-    # Sessions are transient units outside this cgroup: the daemon's helpers may go.
-    assert values["KillMode"] == "mixed" and values["ProtectControlGroups"] == "yes"
+    assert values["Delegate"] == "yes"  # session cgroups live in the service's subtree
+    assert values["KillMode"] == "process"  # a crash kills the daemon, not its sessions
+    assert "--backend direct" in values["ExecStart"]  # the backend that is tested for real
+    # ProtectControlGroups=yes would make the delegated subtree read-only.
+    assert values.get("ProtectControlGroups", "no") == "no"
 
 
 def test_system_unit_may_hear_the_kernels_process_events() -> None:
@@ -118,6 +122,38 @@ def test_the_agent_runs_from_a_user_unit_or_an_autostart_file_that_validates() -
         pytest.fail("desktop-file-validate is missing (Debian: desktop-file-utils)")
     done = subprocess.run([tool, str(autostart)], capture_output=True, text=True)
     assert done.returncode == 0 and not done.stdout.strip(), done.stdout
+
+
+@pytest.mark.parametrize(("backend", "systemd_runs", "user_mode", "chosen"), [
+    ("direct", True, False, "DirectBackend"),     # the shipped system unit
+    ("auto", True, False, "SystemdBackend"),
+    ("auto", False, False, "DirectBackend"),
+    ("auto", True, True, "DirectBackend"),
+    ("systemd", True, False, "SystemdBackend"),
+])
+def test_the_daemon_holds_sessions_with_the_backend_it_is_told(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, systemd_runs: bool,
+        user_mode: bool, chosen: str) -> None:
+    import shepherd.daemon.core as core
+    from shepherd.policy import load_policy_text
+
+    monkeypatch.setattr(core, "systemd_available", lambda: systemd_runs)
+    policy = load_policy_text('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "game"\n'
+                              'command = ["sleep", "1"]\n')
+    config = core.DaemonConfig(tmp_path / "policy.toml", tmp_path / "state",
+                               tmp_path / "sock", user_mode, "kid", backend)
+    (tmp_path / "state").mkdir()
+    assert type(core.Daemon(config, policy).backend).__name__ == chosen
+
+
+def test_the_systemd_backend_is_refused_where_it_cannot_work(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shepherd", "daemon", "--user", "--backend", "systemd",
+         "--policy", str(ROOT / "policy.example.toml"), "--state-dir", str(tmp_path / "s"),
+         "--socket", str(tmp_path / "sock")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "--backend systemd needs system mode" in done.stderr
+    assert not (tmp_path / "s").exists()  # refused before anything was made
 
 
 def test_the_household_drop_in_verifies_and_opens_the_network(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def policies(draw: st.DrawFn) -> Policy:
     for index in range(entry_count):
         limits: dict[str, Any] = {}
         for key, strategy in (("max_run", durations), ("daily_quota", quotas()),
+                              ("weekly_quota", st.integers(0, 4 * 3600)),
                               ("cooldown", st.integers(0, 3600))):
             if draw(st.booleans()):
                 limits[key] = draw(strategy)
@@ -78,10 +79,16 @@ def policies(draw: st.DrawFn) -> Policy:
     if entry_count > 1 and draw(st.booleans()):
         members = draw(st.lists(st.sampled_from([e["id"] for e in entries]), min_size=1,
                                 unique=True))
-        groups.append({"id": "g", "entries": members, "daily_quota": draw(quotas())})
+        group: dict[str, Any] = {"id": "g", "entries": members}
+        if draw(st.integers(0, 3)):
+            group["daily_quota"] = draw(quotas())
+        if draw(st.booleans()):
+            group["weekly_quota"] = draw(st.integers(0, 5 * 3600))
+        groups.append(group)
     users = [{"name": name, "max_sessions": draw(st.integers(1, 2))} for name in USERS]
-    day_start = draw(st.sampled_from(DAY_STARTS))
-    return Policy.model_validate({"version": 1, "supervisor": {"day_starts_at": day_start},
+    supervisor = {"day_starts_at": draw(st.sampled_from(DAY_STARTS)),
+                  "week_starts_on": draw(st.sampled_from(DAY_NAMES))}
+    return Policy.model_validate({"version": 1, "supervisor": supervisor,
                                   "users": users, "entries": entries, "groups": groups})
 
 
@@ -185,16 +192,50 @@ class World:
                     return True
         return False
 
-    def quota_left(self, user: str, members: tuple[str, ...], target: str,
-                   schedule: Any) -> float | None:
-        if schedule is None:
-            return None
-        day = self.quota_day()
-        quota = schedule.for_weekday(day.weekday())
+    def used(self, user: str, members: tuple[str, ...], day: date) -> float:
+        return sum(self.engine.usage.get((user, m, day), 0.0) for m in members)
+
+    def day_over(self, user: str, members: tuple[str, ...], target: str, schedule: Any,
+                 day: date) -> float | None:
+        """Use of ``day`` beyond its quota and grants (negative: time left)."""
+        quota = schedule.for_weekday(day.weekday()) if schedule is not None else None
         if quota is None:
             return None
-        used = sum(self.engine.usage.get((user, m, day), 0.0) for m in members)
-        return quota + self.engine.grants.get((user, target, day), 0) - used
+        return self.used(user, members, day) - quota - self.engine.grants.get(
+            (user, target, day), 0)
+
+    def week_over(self, user: str, members: tuple[str, ...], target: str, schedule: Any,
+                  weekly: int | None, first: date, day: date) -> float | None:
+        """The use of ``day``'s week beyond its quota and what its grants count for, seen
+        on ``day``: another day's grant counts for the time used beyond a limit that day,
+        the grant of ``day`` in full, time taken back only on its day."""
+        if weekly is None:
+            return None
+        allowed, used = float(weekly), 0.0
+        for k in range(7):  # days after ``day`` hold use only when the clock went back
+            past = first + timedelta(days=k)
+            granted = self.engine.grants.get((user, target, past), 0)
+            used += self.used(user, members, past)
+            if past == day:
+                allowed += granted
+            elif granted > 0:
+                over = self.day_over(user, members, target, schedule, past)
+                beyond = max(over + granted if over is not None else 0.0, used - allowed)
+                allowed += min(max(beyond, 0.0), granted)
+        return used - allowed
+
+    def week_of(self, day: date) -> date:
+        start = DAY_NAMES.index(self.policy.supervisor.week_starts_on)
+        return day - timedelta(days=(day.weekday() - start) % 7)
+
+    def quota_left(self, user: str, members: tuple[str, ...], target: str,
+                   schedule: Any, weekly: int | None) -> float | None:
+        day = self.quota_day()
+        overs = [over for over in (self.day_over(user, members, target, schedule, day),
+                                   self.week_over(user, members, target, schedule, weekly,
+                                                  self.week_of(day), day))
+                 if over is not None]
+        return -max(overs) if overs else None
 
     def true_reasons(self, user: str, entry_id: str) -> set[str]:
         entry = self.policy.entry(entry_id)
@@ -212,11 +253,13 @@ class World:
             reasons.add("already_running")
         if not self.window_open(entry_id):
             reasons.add("outside_window")
-        left = self.quota_left(user, (entry_id,), entry_id, entry.limits.daily_quota)
+        left = self.quota_left(user, (entry_id,), entry_id, entry.limits.daily_quota,
+                               entry.limits.weekly_quota)
         if entry.limits.max_run == 0 or (left is not None and left < 1):
             reasons.add("quota_exhausted")
         for group in self.policy.groups_of(entry_id):
-            left = self.quota_left(user, group.entries, group.id, group.daily_quota)
+            left = self.quota_left(user, group.entries, group.id, group.daily_quota,
+                                   group.weekly_quota)
             if left is not None and left < 1:
                 reasons.add("group_quota_exhausted")
         until = self.cooldown_until.get((user, entry_id))
@@ -225,28 +268,34 @@ class World:
         return reasons
 
     def check_usage_within_quota(self) -> None:
-        """Use charged beyond a quota, over all days, never exceeds the extensions given
-        to the sessions that count against it (without any: each day within its quota
-        plus grants)."""
+        """Use charged beyond a quota, over all days (or all weeks), never exceeds the
+        extensions given to the sessions that count against it (without any: each day
+        within its quota plus grants, each week within its quota plus what its grants
+        count for)."""
         e = self.engine
-        days = {day for (_, _, day) in e.usage}
-        quotas = [(entry.id, (entry.id,), entry.limits.daily_quota)
+        days = sorted({day for (_, _, day) in e.usage})
+        quotas = [(entry.id, (entry.id,), entry.limits.daily_quota, entry.limits.weekly_quota)
                   for entry in self.policy.entries]
-        quotas += [(group.id, group.entries, group.daily_quota) for group in self.policy.groups]
+        quotas += [(group.id, group.entries, group.daily_quota, group.weekly_quota)
+                   for group in self.policy.groups]
         for user in USERS:
-            for target, members, schedule in quotas:
-                if schedule is None:
-                    continue
-                over = 0.0
+            for target, members, schedule, weekly in quotas:
+                daily_over = 0.0
+                weekly_over: dict[date, float] = {}
+                today = self.quota_day()
                 for day in days:
-                    quota = schedule.for_weekday(day.weekday())
-                    if quota is None:
-                        continue
-                    used = sum(e.usage.get((user, m, day), 0.0) for m in members)
-                    over += max(used - quota - e.grants.get((user, target, day), 0), 0.0)
+                    over = self.day_over(user, members, target, schedule, day)
+                    daily_over += max(over or 0.0, 0.0)
+                    # Seen today (or after its last day, for another week): once a day is
+                    # over, its grants count only for what they paid.
+                    week = self.week_of(day)
+                    over = self.week_over(user, members, target, schedule, weekly, week, today)
+                    weekly_over[week] = max(over or 0.0, 0.0)
                 given = sum(seconds for (u, entry_id, seconds) in self.extensions
                             if u == user and entry_id in members)
-                assert over <= given + EPS, (user, target, over, given)
+                assert daily_over <= given + EPS, (user, target, daily_over, given)
+                week_total = sum(weekly_over.values())
+                assert week_total <= given + EPS, (user, target, week_total, given)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -284,7 +284,7 @@ windows = [ { days = "weekdays", start = "15:00", end = "17:00" } ]
     assert by_code["locked"] == Locked("alex")
     assert by_code["quota_exhausted"].to_json() == {
         "code": "quota_exhausted", "used_s": 1800.0, "quota_s": 1800,
-        "resets_at": "2026-11-26T03:00:00+00:00"}
+        "resets_at": "2026-11-26T03:00:00+00:00", "period": "day"}
 
 
 def test_unknown_entry_is_denied() -> None:

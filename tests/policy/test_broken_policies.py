@@ -45,7 +45,11 @@ CASES: list[tuple[str, str, list[str]]] = [
       '(expected "00:00" to "23:59")']),
     ("unknown_supervisor_key", USERS + '[supervisor]\ngrace = "5s"\n',
      ["9: supervisor.grace: unknown key 'grace' (expected one of: admin_group, day_starts_at, "
-      "count, idle_after, stop_grace, audit_retention, on_restart, default_warnings)"]),
+      "week_starts_on, count, idle_after, stop_grace, audit_retention, on_restart, "
+      "default_warnings)"]),
+    ("bad_week_start", USERS + '[supervisor]\nweek_starts_on = "monday"\n',
+     ["9: supervisor.week_starts_on: got 'monday' (expected 'mon', 'tue', 'wed', 'thu', "
+      "'fri', 'sat' or 'sun')"]),
     ("count_misspelled", USERS + '[supervisor]\ncount = "activ"\n',
      ["9: supervisor.count: got 'activ' (expected 'running' or 'active')"]),
     ("idle_after_not_a_duration", USERS + '[supervisor]\nidle_after = "soon"\n',
@@ -93,9 +97,16 @@ CASES: list[tuple[str, str, list[str]]] = [
      'limits = { max_run = "1h", cooldown = "half an hour" }\n',
      [f"12: entries[0].limits.cooldown: got 'half an hour' ({DURATION})"]),
     ("unknown_limit", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
-     '[entries.limits]\nmax_run = "1h"\nweekly_quota = "5h"\n',
-     ["14: entries[0].limits.weekly_quota: unknown key 'weekly_quota' "
-      "(expected one of: max_run, daily_quota, cooldown)"]),
+     '[entries.limits]\nmax_run = "1h"\nmonthly_quota = "5h"\n',
+     ["14: entries[0].limits.monthly_quota: unknown key 'monthly_quota' "
+      "(expected one of: max_run, daily_quota, weekly_quota, cooldown)"]),
+    ("weekly_quota_by_day", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     'limits = { weekly_quota = { weekdays = "5h" } }\n',
+     ['12: entries[0].limits.weekly_quota: got a table (expected one duration for the whole '
+      'week, like "8h"; amounts that vary by day belong in daily_quota)']),
+    ("group_weekly_quota_text", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
+     '\n[[groups]]\nid = "games"\nentries = ["tux"]\nweekly_quota = "a lot"\n',
+     [f"16: groups[0].weekly_quota: got 'a lot' ({DURATION})"]),
     ("bad_quota_day", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"]\n'
      'limits = { daily_quota = { weekdays = "1h", saturday = "2h" } }\n',
      ["12: entries[0].limits.daily_quota.saturday: unknown key 'saturday' "

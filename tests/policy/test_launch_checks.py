@@ -69,8 +69,8 @@ def test_group_limits_written_like_an_entry_say_how_groups_take_them() -> None:
     result = check_policy_text(text, "p.toml")
     assert [p.render("p.toml") for p in result.errors] == [
         "p.toml:13: groups[0].limits: unknown key 'limits' (expected one of: id, entries, "
-        'daily_quota); a group takes its shared budget directly, as daily_quota = "2h", not '
-        "inside limits = { ... } (that is for entries)"]
+        'daily_quota, weekly_quota); a group takes its shared budget directly, as '
+        'daily_quota = "2h", not inside limits = { ... } (that is for entries)']
     entry_level = USERS + '\n[[entries]]\nid = "tux"\ncommand = ["sh"]\ndaily_quota = "1h"\n'
     assert "goes inside its limits, as limits = { daily_quota = " in check_policy_text(
         entry_level).errors[0].message

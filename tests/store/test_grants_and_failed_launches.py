@@ -1,4 +1,5 @@
-"""Signed grants (migration 4) and a launch that failed, as the store records them."""
+"""Signed grants (migration 4), timed grants (migration 6) and a launch that failed, as the
+store records them."""
 
 from __future__ import annotations
 
@@ -47,3 +48,98 @@ def test_a_launch_that_failed_is_not_recorded_as_started(store: StateStore) -> N
     assert store.next_session_id() == 8  # its number is spent
     assert store.snapshots() == []
     assert store.load_accounting(DAY).usage == {}
+
+
+def test_migration_6_keeps_grants_for_their_day_and_stores_timed_ones_apart(
+        store_path: Path) -> None:
+    from datetime import timedelta
+
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for number, migration in enumerate(MIGRATIONS[:4], start=1):
+        conn.execute(migration)
+        conn.pragma("user_version", number)
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
+                 "VALUES ('alex', 'game', ?, 900, 'mum', '2026-11-25T15:00:00+00:00')",
+                 (DAY.isoformat(),))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        until = T0 + timedelta(hours=1)
+        timed = store.grant(T0, "alex", "game", DAY, 600, actor="dad", expires_at=until)
+        week = store.grant(T0, "alex", "game", DAY, 1200, actor="dad",
+                           expires_at=T0 + timedelta(days=3), week=True)
+        assert timed is not None and week is not None
+        books = store.load_accounting(DAY)
+        assert books.grants == {("alex", "game", DAY): 900}  # the timed ones stand apart
+        assert [(g.id, g.seconds, g.expires_at, g.week) for g in books.timed_grants] == [
+            (timed, 600, until, False), (week, 1200, T0 + timedelta(days=3), True)]
+        assert books.expiries_noted == frozenset()
+        store.grant_expired(until, timed, "alex", "game", {"unused_s": 600})
+        assert store.load_accounting(DAY).expiries_noted == frozenset({timed})
+        kinds = [str(r[0]) for r in store.db.conn.execute("SELECT type FROM audit ORDER BY id")]
+        assert kinds[-1] == "grant_expired"
+    finally:
+        store.close()
+
+
+def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
+        store_path: Path) -> None:
+    """A store already migrated for active time (5: snapshot.paused_s) gains the timed
+    grants (6) keeping its paused time and its grants; opening it again changes nothing."""
+    from datetime import timedelta
+
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for number, migration in enumerate(MIGRATIONS[:5], start=1):
+        conn.execute(migration)
+        conn.pragma("user_version", number)
+    conn.execute("INSERT INTO sessions (id, user, entry, started_at) "
+                 "VALUES (3, 'alex', 'game', '2026-11-25T15:00:00+00:00')")
+    conn.execute("INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
+                 "checkpoint_at, paused_s) "
+                 "VALUES (3, 'b', 10.0, 70.0, '2026-11-25T15:01:00+00:00', 42.5)")
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
+                 "VALUES ('alex', 'game', ?, 900, 'mum', '2026-11-25T15:00:00+00:00')",
+                 (DAY.isoformat(),))
+    conn.close()
+    for _ in range(2):  # upgraded once, then opened as it is
+        store = Store.open(store_path, T0)
+        try:
+            assert store.db.schema_version == len(MIGRATIONS) == 6
+            [snap] = store.snapshots()
+            assert (snap.session_id, snap.paused_s) == (3, 42.5)
+            assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
+        finally:
+            store.close()
+    store = Store.open(store_path, T0)
+    try:
+        until = T0 + timedelta(minutes=30)
+        timed = store.grant(T0, "alex", "game", DAY, 600, actor="dad", expires_at=until)
+        books = store.load_accounting(DAY)
+        assert books.grants == {("alex", "game", DAY): 900}
+        assert [(g.id, g.seconds, g.expires_at) for g in books.timed_grants] == [
+            (timed, 600, until)]
+    finally:
+        store.close()
+
+
+def test_timed_grants_stand_apart_and_their_expiry_is_noted_once(store: StateStore) -> None:
+    from datetime import timedelta
+
+    until = T0 + timedelta(hours=1)
+    plain = store.grant(T0, "alex", "game", DAY, 900, actor="mum")
+    timed = store.grant(T0, "alex", "game", DAY, 600, actor="dad", expires_at=until)
+    week = store.grant(T0, "alex", "game", DAY, 1200, actor="dad",
+                       expires_at=T0 + timedelta(days=3), week=True)
+    assert None not in (plain, timed, week) and len({plain, timed, week}) == 3
+    assert store.grant(T0, "alex", "game", DAY, 0, actor="dad") is None  # audited only
+    books = store.load_accounting(DAY)
+    assert books.grants == {("alex", "game", DAY): 900}
+    assert [(g.id, g.seconds, g.expires_at, g.week) for g in books.timed_grants] == [
+        (timed, 600, until, False), (week, 1200, T0 + timedelta(days=3), True)]
+    assert timed is not None
+    store.grant_expired(until, timed, "alex", "game", {"unused_s": 600})
+    assert store.load_accounting(DAY).expiries_noted == frozenset({timed})
+    page = store.audit_page(AuditFilter(types=("grant_expired",)))
+    assert len(page.events) == 1

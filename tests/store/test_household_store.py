@@ -211,3 +211,19 @@ def test_daemons_starting_at_once_migrate_one_after_the_other(pg_url: str) -> No
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_a_timed_grant_is_the_households_and_its_expiry_is_audited_by_one_machine(
+        pair: tuple[PgStore, PgStore], pg_url: str) -> None:
+    laptop, desktop = pair
+    until = T0 + timedelta(hours=1)
+    gid = laptop.grant(T0, "alex", "game", DAY, 600, actor="mum", expires_at=until)
+    [seen] = desktop.household(DAY).timed_grants
+    assert (seen.id, seen.seconds, seen.expires_at, seen.week) == (gid, 600, until, False)
+    assert gid is not None
+    for machine in (desktop, laptop):  # both see it expire; the log says so once
+        machine.grant_expired(until, gid, "alex", "game", {"unused_s": 600})
+    assert laptop.household(DAY).expiries_noted == frozenset({gid})
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT machine FROM audit WHERE type = 'grant_expired'").fetchall()
+    assert rows == [("desktop",)]

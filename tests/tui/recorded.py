@@ -10,10 +10,14 @@ daemon; only the pictures use these.
 from __future__ import annotations
 
 import tempfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from shepherd.engine import Instant
+from shepherd.explain.live import explain_live
+from shepherd.explain.run import Starting
 from shepherd.policy import check_policy_file
 from shepherd.tui.link import DaemonLink
 
@@ -74,13 +78,16 @@ daily_quota = "1h30m"
 """
 
 
+NO_WEEK = {"used_week_s": None, "quota_week_s": None, "remaining_week_s": None}
+
+
 def entry(entry_id: str, label: str, state: str, used: float, quota: int | None,
           *, left: float | None = None, reasons: list[dict[str, Any]] | None = None,
           cooldown: str | None = None) -> dict[str, Any]:
     return {"id": entry_id, "label": label, "state": state, "used_today_s": used,
             "remaining_today_s": None if quota is None else max(quota - used, 0.0),
             "time_left_s": left, "quota_today_s": quota, "cooldown_until": cooldown,
-            "reasons": reasons or []}
+            "reasons": reasons or [], **NO_WEEK}
 
 
 def status() -> dict[str, Any]:
@@ -89,7 +96,7 @@ def status() -> dict[str, Any]:
         "users": [
             {"name": "alex", "locked": False, "groups": [
                 {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 1800.0,
-                 "quota_today_s": 5400, "remaining_today_s": 3600.0}],
+                 "quota_today_s": 5400, "remaining_today_s": 3600.0, **NO_WEEK}],
              "entries": [
                  entry("minecraft", "Minecraft", "running", 1500.0, 3600, left=0.0,
                        reasons=[{"code": "already_running", "session_ids": [12],
@@ -99,7 +106,7 @@ def status() -> dict[str, Any]:
              ]},
             {"name": "sam", "locked": False, "groups": [
                 {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 1200.0,
-                 "quota_today_s": 5400, "remaining_today_s": 4200.0}],
+                 "quota_today_s": 5400, "remaining_today_s": 4200.0, **NO_WEEK}],
              "entries": [
                  entry("kart", "SuperTuxKart", "cooldown", 1200.0, 2700,
                        cooldown="2026-11-25T16:09:30+00:00",
@@ -200,8 +207,20 @@ def policy_show() -> dict[str, Any]:
                 "number of seconds)"]}}
 
 
+def policy_explain() -> dict[str, Any]:
+    """alex's Wednesday from 16:00 under the recorded policy, by the daemon's own code."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "policy.toml"
+        path.write_text(POLICY_TOML)
+        checked = check_policy_file(path)
+    assert checked.policy is not None
+    now = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    return explain_live(checked.policy, ZoneInfo("UTC"), Instant(now, 1000.0), "alex", None,
+                        None, Starting(counted=True))
+
+
 ANSWERS = {"audit.query": audit_page, "usage.history": usage_history,
-           "policy.show": policy_show, "audit.verify": lambda: {
+           "policy.show": policy_show, "policy.explain": policy_explain, "audit.verify": lambda: {
                "ok": True, "checked": 120, "bad_id": None, "problem": None}}
 
 

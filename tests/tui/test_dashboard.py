@@ -101,6 +101,35 @@ def test_a_grant_can_take_time_back_and_says_so_first(daemon_factory: Any) -> No
     drive(app, scenario)
 
 
+def test_a_grant_for_the_week_says_so_first_and_the_daemon_keeps_it(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count, "the entries")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
+        await pilot.press("tab", *["backspace"] * 5, *"soon", "enter")
+        await wait_for(pilot, lambda: "Write today, week or a time" in screen_text(app),
+                       "the problem with 'soon'")
+        await pilot.press(*["backspace"] * 4, *"week", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == (f"Give {ME} 15 more minutes of Nap this week, to use "
+                                       "on any day until the week ends?")
+        await wait_for(pilot, lambda: "this week" in screen_text(app), "the question shown")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["users"][0]["entries"][0]
+                       ["quota_today_s"] == 1500, "today's Nap up to 25m")
+
+    drive(app, scenario)
+    granted = d.call("audit.query", types=["time_granted"])["events"][0]["data"]
+    assert granted["week"] is True and granted["expires_at"]
+
+
 def test_a_childs_request_appears_and_approving_it_reaches_the_daemon(
         daemon_factory: Any) -> None:
     d = daemon_factory(policy(NAP))

@@ -105,6 +105,23 @@ def test_a_household_sessions_on_other_machines_are_named_and_keyed_apart() -> N
     assert live.session_by_key("desktop:7") is live.sessions()[1]
 
 
+def test_a_weekly_quota_is_shown_with_the_entry_and_the_budget_and_ticks() -> None:
+    live = state(remaining=600.0)
+    alex = live.users()[0]
+    alex["entries"][0].update(quota_week_s=18000, remaining_week_s=7200.0)
+    alex["groups"][0].update(quota_week_s=36000, remaining_week_s=1800.0)
+    alex["groups"].append({"id": "quiet", "entries": ["kart"], "used_today_s": 600.0,
+                           "quota_today_s": None, "remaining_today_s": None,
+                           "quota_week_s": 3600, "remaining_week_s": 3000.0})
+    line = live.entry_line("alex", alex["entries"][0], 160.0)  # a minute after the picture
+    assert line.detail == "running, 9:00 left; 1h59m of 5h left this week"
+    assert live.group_lines("alex", 160.0) == [
+        "games 51m of 1h (29m of 10h left this week)",
+        "quiet 10m today (50m of 1h left this week)"]
+    kart = live.entry_line("alex", alex["entries"][1], 160.0)
+    assert "this week" not in kart.detail  # no weekly quota of its own
+
+
 def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> None:
     live = state(remaining=600.0)
     session = live.sessions()[0]

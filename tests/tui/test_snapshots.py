@@ -81,6 +81,12 @@ def test_policy(snap_compare: Any, size: tuple[int, int]) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_a_day_explained(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(parent_app(), terminal_size=size,
+                        run_before=then("4", "e", "tab", "tab", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_childs_view(snap_compare: Any, size: tuple[int, int]) -> None:
     async def as_child(pilot: Pilot[Any]) -> None:
         app = pilot.app

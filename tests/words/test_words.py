@@ -111,6 +111,10 @@ def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
     (GroupQuotaExhausted("games", 0.0, 0, local(26, 4)),
      "the games budget allows no time today (back tomorrow at 04:00)"),
     (GroupQuotaExhausted("games", 0.0, 0, None), "the games budget allows no time"),
+    (QuotaExhausted(7200.0, 7200, local(30, 4), "week"),
+     "its time for this week is used up (back on Monday at 04:00)"),
+    (GroupQuotaExhausted("games", 36000.0, 36000, local(30, 4), "week"),
+     "the games budget for this week is used up (back on Monday at 04:00)"),
     (StoreUnavailable("disk full"), "Shepherd cannot record time right now, so nothing may start"),
 ])
 def test_every_reason_has_a_clause(reason: object, clause: str) -> None:
@@ -165,6 +169,44 @@ def test_dates_cross_a_daylight_saving_change_correctly() -> None:
     assert at_moment(after, before, PARIS) == "tomorrow at 04:00"
 
 
+def test_a_grant_says_what_it_gave_for_the_day_or_for_the_week() -> None:
+    from shepherd.words import grant_sentence
+
+    day = {"user": "sam", "target": "games", "seconds": 900, "mode": "add",
+           "allowance_s": 6300}
+    assert grant_sentence(day, NOW, PARIS) == (
+        "sam has 15 minutes more of games today (1h45m in all today).")
+    week = {"user": "sam", "target": "videos", "label": "Videos", "seconds": 900,
+            "mode": "add", "allowance_s": None, "week_allowance_s": 18900, "unlimited": False}
+    assert grant_sentence(week, NOW, PARIS) == (
+        "sam has 15 minutes more of Videos today (5h15m in all this week).")
+    free = {**week, "week_allowance_s": None, "unlimited": True}
+    assert grant_sentence(free, NOW, PARIS).endswith(
+        "but Videos has no daily limit, so this changes nothing.")
+
+
+def test_a_grant_that_expires_says_until_when_and_its_expiry_says_what_went_unused() -> None:
+    from shepherd.words import expiry_sentence, grant_sentence
+
+    until = NOW.replace(hour=17, minute=0, second=0, microsecond=0)
+    timed = {"user": "sam", "target": "games", "seconds": 1800, "mode": "add",
+             "allowance_s": 7200, "expires_at": until.isoformat(), "week": False}
+    assert grant_sentence(timed, NOW, PARIS) == (
+        "sam has 30 minutes more of games until 17:00 (2h in all today until then).")
+    week_end = (NOW + timedelta(days=1)).replace(hour=4, minute=0, second=0, microsecond=0)
+    pooled = {**timed, "expires_at": week_end.isoformat(), "week": True}
+    assert grant_sentence(pooled, NOW, PARIS) == (
+        "sam has 30 minutes more of games this week, on any day until tomorrow at 04:00 "
+        "(2h in all today).")
+    gone = {"user": "sam", "target": "games", "seconds": 1800, "expires_at": until.isoformat(),
+            "week": False, "unused_s": 600.0}
+    assert expiry_sentence(gone, until, PARIS) == (
+        "sam's extra time for games (30 minutes, given until 17:00) has run out; 10 minutes "
+        "of it went unused.")
+    assert expiry_sentence({**gone, "unused_s": 0.0}, until, PARIS).endswith(
+        "; all of it was used.")
+    assert expiry_sentence({**pooled, "unused_s": None}, week_end, PARIS) == (
+        "sam's extra time for games this week (30 minutes) has run out with the week.")
 def test_the_audit_view_says_when_a_program_was_started_outside_shepherd() -> None:
     from shepherd.tui.words import event_summary
 
@@ -213,3 +255,18 @@ def test_the_tui_stylesheet_is_installed_with_the_package() -> None:
     shipped = {p.relative_to(root / "shepherd").as_posix()
                for p in (root / "shepherd").rglob("*") if p.suffix in {".tcss", ".toml"}}
     assert shipped and all(any(Path(f).match(pattern) for pattern in listed) for f in shipped)
+
+
+def test_the_policy_view_says_a_weekly_only_budget_per_week() -> None:
+    from shepherd.tui.words import policy_text
+
+    sup = {"day_starts_at": 240, "week_starts_on": "mon", "admin_group": "shepherd-admin",
+           "stop_grace": 10, "audit_retention": 86400, "on_restart": "adopt"}
+    groups = [{"id": "games", "entries": ["a", "b"], "daily_quota": None,
+               "weekly_quota": 10800},
+              {"id": "videos", "entries": ["c"], "daily_quota": {"single": 3600},
+               "weekly_quota": 18000}]
+    shown = policy_text("p.toml", {"supervisor": sup, "users": [], "entries": [],
+                                   "groups": groups}).plain
+    assert "games: a, b share 3h a week per child" in shown
+    assert "videos: c share 1h a day, per week 5h per child" in shown

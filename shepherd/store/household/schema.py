@@ -192,6 +192,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE snapshot ADD COLUMN paused_s DOUBLE PRECISION NOT NULL DEFAULT 0;
     ALTER TABLE snapshot ADD COLUMN pause TEXT;
     """,
+    # 3: time added may stop counting before its day ends (``expires_at``: --until a
+    # time), or be given for the rest of the week (``week``), as SQLite's migration 6;
+    # ``expiry_noted``: the expiry is in the audit log (by whichever machine saw it first).
+    """
+    ALTER TABLE grants ADD COLUMN expires_at TIMESTAMPTZ;
+    ALTER TABLE grants ADD COLUMN week BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE grants ADD COLUMN expiry_noted BOOLEAN NOT NULL DEFAULT false;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,6 +43,7 @@ from shepherd.store.protocol import (
     Parts,
     RemoteSessionRow,
     SnapshotRow,
+    TimedGrantRow,
     TimeRequest,
 )
 
@@ -174,9 +175,25 @@ class PgStore:
                      conn.execute("SELECT child, entry, until FROM cooldowns").fetchall()}
         grants = {(str(u), str(t), d): int(s) for u, t, d, s in conn.execute(
             "SELECT child, target, day, sum(seconds) FROM grants WHERE day >= %s "
-            "GROUP BY child, target, day", (since,)).fetchall()}
+            "AND expires_at IS NULL GROUP BY child, target, day", (since,)).fetchall()}
         locked = {str(u) for (u,) in conn.execute("SELECT child FROM locks").fetchall()}
         return cooldowns, grants, locked
+
+    def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
+                                                       frozenset[int]]:
+        """The household's timed grants (--until a time, or for the week), and those whose
+        expiry is audited."""
+        timed: list[TimedGrantRow] = []
+        noted: set[int] = set()
+        for gid, u, t, d, sec, until, week, seen in conn.execute(
+                "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted "
+                "FROM grants WHERE day >= %s AND expires_at IS NOT NULL ORDER BY id",
+                (since,)).fetchall():
+            timed.append(TimedGrantRow(int(gid), str(u), str(t), d, int(sec), until,
+                                       bool(week)))
+            if seen:
+                noted.add(int(gid))
+        return tuple(timed), frozenset(noted)
 
     def load_accounting(self, since: date) -> Accounting:
         """This machine's own usage, and the household's cooldowns, grants and locks."""
@@ -185,7 +202,8 @@ class PgStore:
                 "SELECT child, entry, day, seconds FROM usage WHERE day >= %s "
                 "AND machine = %s AND origin = 'live'", (since, self.machine)).fetchall()}
             cooldowns, grants, locked = self._shared(conn, since)
-        return Accounting(usage, cooldowns, grants, locked)
+            timed, noted = self._timed(conn, since)
+        return Accounting(usage, cooldowns, grants, locked, timed, noted)
 
     def household(self, since: date) -> HouseholdView:
         """What the other machines add: their usage and running sessions; and the
@@ -213,7 +231,9 @@ class PgStore:
                 "AND p.session_id = s.id WHERE s.machine <> %s ORDER BY s.machine, s.id",
                 (self.machine,)).fetchall())
         cooldowns, grants, locked = self._shared(conn, since)
-        return HouseholdView(usage, sessions, cooldowns, grants, locked)
+        timed, noted = self._timed(conn, since)
+        return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
+                             expiries_noted=noted)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
@@ -493,18 +513,36 @@ class PgStore:
         conn.execute("SELECT child FROM children WHERE child = %s FOR UPDATE", (user,))
 
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
-              actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None) -> None:
+              actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
+              expires_at: datetime | None = None, week: bool = False) -> int | None:
+        grant_id: int | None = None
         with self._tx() as conn:
             if seconds:
-                conn.execute("INSERT INTO grants (child, target, day, seconds, actor, reason, "
-                             "granted_at, machine) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                             (user, target, day, seconds, actor, reason, ts.isoformat(),
-                              self.machine))
+                row = conn.execute(
+                    "INSERT INTO grants (child, target, day, seconds, actor, reason, "
+                    "granted_at, machine, expires_at, week) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
+                     expires_at, week)).fetchone()
+                grant_id = int(row[0]) if row else None
+            timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
-                                            "seconds": seconds, "reason": reason,
+                                            "seconds": seconds, "reason": reason, **timed,
                                             **dict(audit_data or {})},
                        user=user, entry=target, actor=actor)
             self.notify(conn, "granted", user)
+        return grant_id
+
+    def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,
+                      data: Mapping[str, Any]) -> None:
+        """A timed grant stopped counting: audited once in the household, by the first
+        machine to see it (the others find it noted)."""
+        with self._tx() as conn:
+            first = conn.execute("UPDATE grants SET expiry_noted = true WHERE id = %s "
+                                 "AND NOT expiry_noted RETURNING id", (grant_id,)).fetchone()
+            if first is not None:
+                self.audit(ts, "grant_expired", dict(data), user=user, entry=target,
+                           actor="shepherd")
 
     def clear_cooldown(self, ts: datetime, user: str, entry: str, *, actor: str) -> bool:
         with self._tx() as conn:

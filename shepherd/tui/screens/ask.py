@@ -14,6 +14,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from shepherd.cli.common import grant_argument
 from shepherd.engine.grants import GrantMode
+from shepherd.explain.day import ExplainError
+from shepherd.explain.when import parse_clock
 from shepherd.policy.durations import DurationError, parse_duration
 
 
@@ -23,6 +25,7 @@ class Answer:
     seconds: int
     text: str
     mode: GrantMode = "add"  # a grant's sign: +D adds, -D takes back, =D sets today's total
+    until: str = "today"  # how long time added lasts: today, week or HH:MM
 
 
 class AskScreen(ModalScreen[Answer | None]):
@@ -32,7 +35,7 @@ class AskScreen(ModalScreen[Answer | None]):
                  target: str | None = None, duration: str = "15m",
                  text_label: str | None = "Reason (optional)", signed: bool = False) -> None:
         super().__init__(classes="dialog")
-        self.signed = signed
+        self.signed = signed  # a grant: signed durations, and how long time added lasts
         self.title_text = title
         self.targets = targets
         self.target = target
@@ -49,6 +52,9 @@ class AskScreen(ModalScreen[Answer | None]):
             yield Label("How long: 15m adds, -15m takes back, =1h sets today's total"
                         if self.signed else "How long (like 15m, 1h30m)")
             yield Input(self.duration, id="duration", compact=True)
+            if self.signed:
+                yield Label("Lasts: today, week, or until a time like 17:00")
+                yield Input("today", id="until", compact=True)
             if self.text_label:
                 yield Label(self.text_label)
                 yield Input(id="text", compact=True)
@@ -86,9 +92,26 @@ class AskScreen(ModalScreen[Answer | None]):
         if seconds <= 0 and mode != "set":
             self.query_one("#problem", Static).update("Give a duration of more than 0s.")
             return
+        until = "today"
+        if self.signed:
+            until = self.query_one("#until", Input).value.strip().lower() or "today"
+            if until == "this week":
+                until = "week"
+            if until not in ("today", "week"):
+                try:
+                    parse_clock(until)
+                except ExplainError:
+                    self.query_one("#problem", Static).update(
+                        f"Lasts until {until!r}? Write today, week or a time like 17:00.")
+                    return
+            if until != "today" and mode != "add":
+                self.query_one("#problem", Static).update(
+                    "Only time added can last until a time or the week; taking back and "
+                    "setting are for today.")
+                return
         target = None
         if self.targets:
             value = self.query_one("#target", Select).value
             target = value if isinstance(value, str) else None
         note = self.query_one("#text", Input).value if self.text_label else ""
-        self.dismiss(Answer(target, seconds, note, mode))
+        self.dismiss(Answer(target, seconds, note, mode, until))

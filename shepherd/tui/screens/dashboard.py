@@ -207,7 +207,7 @@ class DashboardScreen(ViewScreen):
                          answer.target)
             label = label.removeprefix("the ").removesuffix(" budget") if is_group else label
             question, detail, yes = words.grant_question(user, label, answer.seconds, is_group,
-                                                         answer.mode), "", "Give"
+                                                         answer.mode, answer.until), "", "Give"
             if answer.mode == "add":
                 detail = self.state.grant_consequence(user, answer.target, answer.seconds,
                                                       self.shepherd.clock())
@@ -216,9 +216,10 @@ class DashboardScreen(ViewScreen):
             self.shepherd.confirm_then(
                 question, detail, yes, "grant", grant_sentence, user=user,
                 target=answer.target, duration=answer.seconds, mode=answer.mode,
-                reason=answer.text)
+                reason=answer.text, **({"until": answer.until} if answer.until != "today"
+                                       else {}))
 
-        self.app.push_screen(AskScreen(f"Time for {user} today", targets=targets,
+        self.app.push_screen(AskScreen(f"Time for {user}", targets=targets,
                                        target=chosen[1] if chosen else None, signed=True),
                              asked)
 

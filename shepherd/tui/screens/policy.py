@@ -1,9 +1,12 @@
-"""The policy in force, readable, and the errors of a rejected reload."""
+"""The policy in force, readable, and the errors of a rejected reload; a child's day
+explained under it (what may start when, for how long, what stops it)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import date
+from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,16 +18,23 @@ from shepherd.tui import words
 from shepherd.tui.link import NotConnected
 from shepherd.tui.messages import StateChanged
 from shepherd.tui.screens.base import ViewScreen
+from shepherd.tui.screens.explain_ask import DayQuestion, ExplainAskScreen
 
 
 class PolicyScreen(ViewScreen):
     VIEW = "Policy"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("R", "app.reload_policy", "Reload policy")]
+        Binding("R", "app.reload_policy", "Reload policy"),
+        Binding("e", "explain", "Explain a day",
+                tooltip="A child's day under this policy: what may start when, for how "
+                "long, and what stops it, counting this week's use"),
+        Binding("p", "show_policy", "Policy", tooltip="Back to the policy text")]
 
     def __init__(self) -> None:
         super().__init__()
         self.shown_for: object = None
+        self.explained: dict[str, Any] | None = None  # the explanation shown, if any
+        self.asked: DayQuestion | None = None
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="policy-box"):
@@ -36,6 +46,8 @@ class PolicyScreen(ViewScreen):
         super().on_state_changed(message)
 
     def redraw(self) -> None:
+        if self.explained is not None:
+            return
         status = self.state.status
         key = (status or {}).get("policy_rejected"), self.state.connected
         if self.is_current and self.state.connected and key != self.shown_for:
@@ -58,3 +70,49 @@ class PolicyScreen(ViewScreen):
             box.update(words.rejected_text(rejected))
         self.query_one("#policy", Static).update(words.policy_text(shown["path"],
                                                                    shown["policy"]))
+
+    # -- a child's day -------------------------------------------------------------
+    def action_explain(self) -> None:
+        children = [u["name"] for u in self.state.users()]
+        if not children:
+            self.notify("There is no child to explain a day for yet.", severity="warning")
+            return
+        status = self.state.status or {}
+        today = date.fromisoformat(status["quota_day"]) if status.get("quota_day") \
+            else date.today()
+        child = self.asked.user if self.asked is not None else None
+        self.app.push_screen(ExplainAskScreen(children, today, child), self._asked)
+
+    def _asked(self, question: DayQuestion | None) -> None:
+        if question is not None:
+            self.asked = question
+            self._explain(question)
+
+    @work(exclusive=True, group="policy")
+    async def _explain(self, question: DayQuestion) -> None:
+        params = {"user": question.user, "date": question.day}
+        if question.start is not None:
+            params["from"] = question.start
+        try:
+            answer = await self.shepherd.link.call("policy.explain", **params)
+        except (NotConnected, RpcError) as exc:
+            self.notify(f"Could not explain that day: {getattr(exc, 'message', exc)}",
+                        severity="error")
+            return
+        self.explained = answer
+        self.query_one("#rejected", Static).display = False
+        self.query_one("#policy", Static).update(explanation_text(answer))
+
+    def action_show_policy(self) -> None:
+        if self.explained is not None:
+            self.explained = None
+            self.shown_for = None
+            self.redraw()
+
+
+def explanation_text(answer: dict[str, Any]) -> Text:
+    """The daemon's explanation, under a title that says how to get back."""
+    text = Text.assemble(("A day explained", "bold"),
+                         ("  e: another day · p: back to the policy", "dim"), "\n\n")
+    text.append("\n".join(answer["lines"]))
+    return text

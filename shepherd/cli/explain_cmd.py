@@ -1,0 +1,149 @@
+"""``shepherd policy explain`` and ``shepherd policy simulate``: try a policy file on
+a child's day before the child does, with the engine that will enforce it.
+
+Neither needs the daemon. ``--db PATH`` counts what a store file says was
+already used (this week's usage, rests, grants, locks), so "what is left today"
+can be explained too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from shepherd.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CommandError, print_json
+from shepherd.engine import QuotaCalendar, TimedGrant
+from shepherd.explain.day import ExplainError, explain_day
+from shepherd.explain.run import Starting
+from shepherd.explain.script import ScriptError, parse_script
+from shepherd.explain.simulate import simulate_day, simulation_lines
+from shepherd.explain.text import explanation_lines
+from shepherd.explain.when import parse_clock, parse_day
+from shepherd.localtime import local_zone
+from shepherd.policy import Policy, check_policy_file
+from shepherd.store import Store, StoreError
+
+
+def _policy(path: str) -> Policy:
+    result = check_policy_file(path)
+    if result.policy is None or result.errors:
+        for problem in result.problems:
+            print(problem.render(path), file=sys.stderr)
+        raise CommandError(f"{path}: the policy has errors (see `shepherd policy check "
+                           f"{path}`), so there is nothing to explain")
+    return result.policy
+
+
+def _calendar(policy: Policy, zone: ZoneInfo) -> QuotaCalendar:
+    supervisor = policy.supervisor
+    return QuotaCalendar(zone, supervisor.day_starts_at, supervisor.week_start_weekday)
+
+
+def _day(text: str | None, today: date) -> date:
+    try:
+        return parse_day(text, today)
+    except ExplainError as exc:
+        raise CommandError(f"--date {exc}", EXIT_USAGE) from None
+
+
+def _clock(text: str) -> int:
+    try:
+        return parse_clock(text)
+    except ExplainError as exc:
+        raise CommandError(f"--from {exc}", EXIT_USAGE) from None
+
+
+def _starting(db: str | None, since: date) -> Starting:
+    if db is None:
+        return Starting()
+    try:
+        store = Store.open_readonly(db)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        known = store.load_accounting(since)
+    finally:
+        store.close()
+    timed = tuple(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week)
+                  for g in known.timed_grants)
+    return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
+                    known.expiries_noted, counted=True)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    policy = _policy(args.file)
+    zone = local_zone()
+    calendar = _calendar(policy, zone)
+    now = datetime.now(zone)
+    today = calendar.quota_day(now)
+    day = _day(args.date, today)
+    start = None
+    if args.start is not None:
+        start = calendar.at(day, _clock(args.start))
+    elif day == today:
+        start = now.replace(second=0, microsecond=0)  # what is left from now on
+    starting = _starting(args.db, calendar.week_start(day))
+    try:
+        explanation = explain_day(policy, zone, args.user, day, start, starting)
+    except ExplainError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print_json(explanation.to_json())
+    else:
+        print("\n".join(explanation_lines(explanation, zone)))
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    policy = _policy(args.file)
+    zone = local_zone()
+    calendar = _calendar(policy, zone)
+    day = _day(args.date, calendar.quota_day(datetime.now(zone)))
+    try:
+        text = sys.stdin.read() if args.script == "-" else Path(args.script).read_text()
+    except OSError as exc:
+        raise CommandError(f"cannot read the script {args.script}: {exc.strerror}") from None
+    try:
+        actions = parse_script(text, policy.supervisor.day_starts_at)
+    except ScriptError as exc:
+        for problem in exc.problems:
+            print(f"{args.script}: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        simulation = simulate_day(policy, zone, args.user, day, actions,
+                                  _starting(args.db, calendar.week_start(day)))
+    except ExplainError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print_json(simulation.to_json())
+    else:
+        print("\n".join(simulation_lines(simulation, zone)))
+    return EXIT_OK
+
+
+def add_explain_commands(policy_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    explain = policy_commands.add_parser(
+        "explain", help="a child's day under a policy file: what may start when, for how "
+        "long, and what stops it (the engine itself, no daemon needed)")
+    simulate = policy_commands.add_parser(
+        "simulate", help="play a script of actions (15:30 launch minecraft) through a "
+        "child's day and show what the engine decides at each step, and why")
+    for parser in (explain, simulate):
+        parser.add_argument("file", metavar="FILE", help="the policy file to try")
+        parser.add_argument("--user", required=True, metavar="U", help="the child")
+        parser.add_argument("--date", metavar="D", help="the day: 2026-11-28, today "
+                            "(default), tomorrow, or a weekday such as sat (the next one)")
+        parser.add_argument("--db", metavar="PATH", help="count what this store file says "
+                            "was used this week, and its rests, grants and locks")
+        parser.add_argument("--json", action="store_true", help="print the same as data")
+    explain.add_argument("--from", dest="start", metavar="HH:MM",
+                         help="start at this time of the day (default: the day's start, "
+                         "or now for today)")
+    explain.set_defaults(handler=cmd_explain)
+    simulate.add_argument("script", metavar="SCRIPT", help="a file of actions, one a line "
+                          "(\"15:30 launch minecraft\", \"16:00 stop\", \"16:20 grant games "
+                          "+15m\"), or - to read them from standard input")
+    simulate.set_defaults(handler=cmd_simulate)

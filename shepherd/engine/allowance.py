@@ -1,0 +1,149 @@
+"""What a quota target still allows on a day: its daily quota, its weekly quota, grants.
+
+A target is an entry, or a group whose entries share it, for one user. It may
+have a daily quota (which may vary by weekday), a weekly quota over the quota
+week, both, or neither. What is left is the smaller of what each leaves; an
+absent one is unlimited.
+
+Grants change the allowance of the day they are given for (signed: time added
+or taken back), and of that day's week. On its own day a grant counts in full.
+Once its day is over, what counts toward the week is what it paid for: the time
+used that day beyond the limits (the day's quota, or the week's as it then
+stood), up to the grant. So an extra hour given on Monday and left unused does
+not stretch the rest of the week, and one that was used does not shorten it.
+Time taken back counts on its own day only: the use it prevented is already
+missing from the week.
+
+A grant given ``--until`` a time counts in full on its day until then; once it
+has expired it counts like a grant of a day that is over: toward the day, no
+more; toward the week, for what it paid for. A grant for "this week" is a pool:
+it counts in full toward the week, and on each of the week's days from the one
+it was given on, what it has left raises that day's allowance; a day's use
+beyond its quota and its own grants is paid from it.
+
+Usage and grants are passed in as lookups per day, so the engine can ask about
+what is charged, about what running sessions have used too, or about a projection
+(a session used greedily from now on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from shepherd.engine.events import Period
+from shepherd.policy.model import QuotaSchedule
+
+PerDay = Callable[[date], float]
+
+
+@dataclass(frozen=True)
+class DayGrants:
+    """A day's grants for a target, as they stand at a moment."""
+
+    full: float = 0.0  # count in full on their day (signed: time taken back is negative)
+    expired: float = 0.0  # expired before their day was over: count for what they paid for
+    pool: float = 0.0  # "this week" grants given that day, usable from then to the week's end
+
+    @property
+    def day_total(self) -> float:
+        return self.full + self.expired
+
+
+NO_GRANTS = DayGrants()
+GrantsOn = Callable[[date], DayGrants]
+
+
+def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: PerDay,
+              grants_on: GrantsOn) -> float:
+    """What the week's "this week" grants still allow on ``day``: given so far in the
+    week, less what the days before paid from them (use beyond their quota and their
+    own grants)."""
+    left = 0.0
+    for d in week:
+        grants = grants_on(d)
+        left += grants.pool
+        if d >= day:
+            break
+        quota = limits.daily_quota(d)
+        if quota is not None:
+            left -= min(left, max(used_on(d) - quota - grants.day_total, 0.0))
+    return left
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """The quotas of one target: an entry's own, or a group's shared by ``members``."""
+
+    target: str
+    members: tuple[str, ...]
+    daily: QuotaSchedule | None
+    weekly: int | None
+
+    @property
+    def limited(self) -> bool:
+        return self.daily is not None or self.weekly is not None
+
+    def daily_quota(self, day: date) -> int | None:
+        return self.daily.for_weekday(day.weekday()) if self.daily is not None else None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a target stands in one period: used, allowed (quota + grants), left."""
+
+    period: Period
+    used_s: float
+    allowance_s: float
+
+    @property
+    def left_s(self) -> float:
+        return max(self.allowance_s - self.used_s, 0.0)
+
+    @property
+    def over_s(self) -> float:
+        return max(self.used_s - self.allowance_s, 0.0)
+
+
+def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: GrantsOn,
+                 week: Sequence[date] = ()) -> Standing | None:
+    """The day's quota plus its grants (and what the week's pool has left, given the
+    days of ``week``) against the day's use; None = no daily limit."""
+    quota = limits.daily_quota(day)
+    if quota is None:
+        return None
+    pool = pool_left(limits, week, day, used_on, grants_on) if week else 0.0
+    return Standing("day", used_on(day), quota + grants_on(day).full + pool)
+
+
+def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
+                  grants_on: GrantsOn) -> Standing | None:
+    """The week's quota plus what its grants count for, against the use of all of
+    ``week`` (its seven days: a day after ``today`` holds use only when the clock was
+    set back, and that use counts too); None = no weekly limit."""
+    if limits.weekly is None:
+        return None
+    every = [grants_on(day) for day in week]
+    allowance = float(limits.weekly) + sum(g.pool for g in every)
+    used = 0.0
+    for day, grants in zip(week, every, strict=True):
+        spent = used_on(day)
+        used += spent
+        paid_for = grants.day_total
+        if day == today:
+            allowance += grants.full
+            paid_for = grants.expired
+        if paid_for > 0:
+            quota = limits.daily_quota(day)
+            own = grants.full if day == today else 0.0
+            beyond = max(spent - quota - own if quota is not None else 0.0, used - allowance)
+            allowance += min(max(beyond, 0.0), paid_for)
+    return Standing("week", used, allowance)
+
+
+def binding(day: Standing | None, week: Standing | None) -> Standing | None:
+    """The standing that leaves less (the week's when they leave the same)."""
+    if day is None or week is None:
+        return week if day is None else day
+    return week if week.left_s <= day.left_s else day

@@ -1,0 +1,83 @@
+"""The day as a compact text chart, one row per entry, within 80 columns.
+
+Each column is a few minutes of the day (5 to 60, whatever fits): ``#`` in use
+(played as soon as allowed), ``~`` resting between sessions, ``-`` within its
+allowed hours but no time left (or held back another way), ``.`` outside its
+allowed hours. Columns are real time, so a day the clocks change is an hour
+shorter or longer; the hours above them are local time.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, tzinfo
+
+from shepherd.explain.day import DayExplanation, EntryDay
+
+WIDTH = 80
+_STEPS_MIN = (5, 10, 15, 20, 30, 60, 120)
+_LABEL_MIN, _LABEL_MAX = 6, 14
+LEGEND = "# in use  ~ resting  - no time left  . closed"
+
+
+def _step(span_s: float, columns: int) -> int:
+    for minutes in _STEPS_MIN:
+        if math.ceil(span_s / (minutes * 60)) <= columns:
+            return minutes
+    return _STEPS_MIN[-1]
+
+
+def _cell(row: EntryDay, start: datetime, end: datetime) -> str:
+    size = (end - start).total_seconds()
+    for session in row.sessions:
+        overlap = (min(session.end, end) - max(session.start, start)).total_seconds()
+        inside = start <= session.start and session.end <= end and session.seconds > 0
+        if overlap >= size / 2 or inside:
+            return "#"
+    middle = start + (end - start) / 2
+    if not any(opens <= middle < closes for opens, closes in row.windows):
+        return "."
+    for wait in row.waits:
+        if wait.start <= middle < wait.end:
+            return "~" if wait.resting else "-"
+    return " "
+
+
+def _hour_marks(start: datetime, step: int, columns: int, zone: tzinfo) -> str:
+    """Local hours above the columns where an hour starts, spaced to stay readable."""
+    every = next(k for k in (1, 2, 3, 4, 6, 12) if k * 60 / step >= 3)
+    marks = [" "] * (columns + 2)
+    last = -10
+    for column in range(columns):
+        local = (start + timedelta(minutes=step * column)).astimezone(zone)
+        if local.minute == 0 and local.hour % every == 0 and column - last >= 3:
+            marks[column:column + 2] = list(f"{local.hour:02d}")
+            last = column
+    return "".join(marks).rstrip()
+
+
+def day_chart(explanation: DayExplanation, zone: tzinfo, width: int = WIDTH) -> list[str]:
+    """The chart's lines: hours, one row per entry, and the legend."""
+    rows = explanation.entries
+    if not rows:
+        return []
+    label = min(max(max(len(r.entry.title) for r in rows), _LABEL_MIN), _LABEL_MAX)
+    columns_free = width - label - 1 - 2  # the last hour mark may stand past the last column
+    local = explanation.start.astimezone(zone)
+    start = explanation.start - timedelta(minutes=local.minute, seconds=local.second,
+                                          microseconds=local.microsecond)
+    span = (explanation.day_end - start).total_seconds()
+    step = _step(span, columns_free)
+    columns = math.ceil(span / (step * 60))
+    lines = [" " * (label + 1) + _hour_marks(start, step, columns, zone)]
+    for row in rows:
+        cells = []
+        for column in range(columns):
+            begin = start + timedelta(minutes=step * column)
+            end = min(begin + timedelta(minutes=step), explanation.day_end)
+            cells.append(" " if end <= explanation.start else _cell(row, begin, end))
+        name = row.entry.title
+        name = name if len(name) <= label else name[:label - 1] + "…"
+        lines.append(f"{name:<{label}} {''.join(cells)}")
+    lines.append(f"one column = {step} minutes;  {LEGEND}")
+    return lines

@@ -1,0 +1,298 @@
+"""A child's day under a policy, as the engine itself would run it.
+
+For each entry the child has, the day is played greedily with that entry alone:
+launched the moment the engine allows it, run until the engine stops it, launched
+again as soon as every reason it gives has passed. That finds, with the rules
+that enforce them, when the entry may start, how long each session may last and
+what ends it (its session limit, its time for the day or the week, a group
+budget, its allowed hours), the rests between sessions, and the most it can be
+used that day. Entries used together share their groups' budgets, so a group's
+most is its budget left, or what its entries allow together if that is less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shepherd.engine import (
+    Cooldown,
+    GroupQuotaExhausted,
+    LaunchDenied,
+    OutsideWindow,
+    QuotaExhausted,
+    Reason,
+    SessionEnded,
+    SessionStarted,
+    open_intervals,
+    window_state,
+)
+from shepherd.engine.allowance import Standing
+from shepherd.engine.engine import entry_limits, group_limits
+from shepherd.explain.run import DayRun, Starting
+from shepherd.policy import Entry, Policy
+
+_MAX_SESSIONS = 500  # a safety net: one day holds far fewer
+_WINDOW_CLOSING = timedelta(seconds=1)
+
+
+class ExplainError(ValueError):
+    """A question about the day that has no answer (an unknown child, a time outside it)."""
+
+
+@dataclass(frozen=True)
+class PlannedSession:
+    """A session of the greedy day: from ``start`` to ``end``, stopped by ``cause``."""
+
+    start: datetime
+    end: datetime
+    cause: str  # a deadline cause (max_run, quota, group_quota, window), or day_end
+    period: str = "day"  # for a quota cause: the day's quota or the week's
+    group: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                "seconds": round(self.seconds, 3), "ends_because": self.cause,
+                "period": self.period, "group": self.group}
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A stretch of the greedy day when the entry cannot start, and every reason why."""
+
+    start: datetime
+    end: datetime  # when it may start again, or the end of the day
+    reasons: tuple[Reason, ...]
+
+    @property
+    def resting(self) -> bool:
+        """Only a cooldown holds it back: a rest between sessions."""
+        return all(isinstance(r, Cooldown) for r in self.reasons)
+
+    @property
+    def closed(self) -> bool:
+        return any(isinstance(r, OutsideWindow) for r in self.reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                "reasons": [r.to_json() for r in self.reasons]}
+
+
+def _standing_json(standing: Standing | None) -> dict[str, Any] | None:
+    if standing is None:
+        return None
+    return {"used_s": round(standing.used_s, 3), "allowance_s": round(standing.allowance_s, 3),
+            "left_s": round(standing.left_s, 3)}
+
+
+@dataclass(frozen=True)
+class QuotaView:
+    """Where a quota target stands when the explanation starts: its day and its week."""
+
+    day: Standing | None
+    week: Standing | None
+
+    @property
+    def left_s(self) -> float | None:
+        left = [s.left_s for s in (self.day, self.week) if s is not None]
+        return min(left) if left else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"day": _standing_json(self.day), "week": _standing_json(self.week)}
+
+
+@dataclass(frozen=True)
+class EntryDay:
+    entry: Entry
+    groups: tuple[str, ...]
+    windows: tuple[tuple[datetime, datetime], ...]  # allowed hours within the day
+    quota: QuotaView
+    sessions: tuple[PlannedSession, ...]
+    waits: tuple[Wait, ...]
+
+    @property
+    def possible_s(self) -> float:
+        return sum(s.seconds for s in self.sessions)
+
+    @property
+    def first_start(self) -> datetime | None:
+        return self.sessions[0].start if self.sessions else None
+
+    @property
+    def quota_out(self) -> tuple[datetime, Reason] | None:
+        """When a quota (its own or a group's) stands used up, and which: the first wait
+        a used-up quota holds back (a session that ends by its session limit or its
+        allowed hours at the very moment its quota runs out says so only then)."""
+        for wait in self.waits:
+            for reason in wait.reasons:
+                if isinstance(reason, QuotaExhausted | GroupQuotaExhausted):
+                    return wait.start, reason
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        limits = self.entry.limits
+        out = self.quota_out
+        return {
+            "id": self.entry.id, "label": self.entry.title, "groups": list(self.groups),
+            "max_run_s": limits.max_run, "cooldown_s": limits.cooldown,
+            "windows": [{"opens": a.isoformat(), "closes": b.isoformat()}
+                        for a, b in self.windows],
+            "always_open": not self.entry.windows,
+            "quota": self.quota.to_json(),
+            "possible_s": round(self.possible_s, 3),
+            "first_start": self.first_start.isoformat() if self.first_start else None,
+            "quota_runs_out_at": out[0].isoformat() if out else None,
+            "quota_runs_out": out[1].to_json() if out else None,
+            "sessions": [s.to_json() for s in self.sessions],
+            "waits": [w.to_json() for w in self.waits],
+        }
+
+
+@dataclass(frozen=True)
+class GroupDay:
+    id: str
+    entries: tuple[str, ...]  # the members this child has
+    quota: QuotaView
+    possible_s: float  # its budget left, or what its entries allow together if less
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "entries": list(self.entries), "quota": self.quota.to_json(),
+                "possible_s": round(self.possible_s, 3)}
+
+
+@dataclass(frozen=True)
+class DayExplanation:
+    user: str
+    day: date
+    start: datetime  # where the explanation starts (the day's start, or --from)
+    day_start: datetime
+    day_end: datetime
+    week_start: date
+    week_end: datetime
+    usage_known: bool  # the store's usage was counted
+    locked: bool
+    entries: tuple[EntryDay, ...]
+    groups: tuple[GroupDay, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user, "day": self.day.isoformat(), "from": self.start.isoformat(),
+            "day_start": self.day_start.isoformat(), "day_end": self.day_end.isoformat(),
+            "week": {"start": self.week_start.isoformat(), "end": self.week_end.isoformat()},
+            "usage_known": self.usage_known, "locked": self.locked,
+            "entries": [e.to_json() for e in self.entries],
+            "groups": [g.to_json() for g in self.groups],
+        }
+
+
+def clears_at(reason: Reason) -> datetime | None:
+    """When a reason stops holding (None: not as far as anyone knows)."""
+    if isinstance(reason, OutsideWindow):
+        return reason.next_opening
+    if isinstance(reason, Cooldown):
+        return reason.until
+    if isinstance(reason, QuotaExhausted | GroupQuotaExhausted):
+        return reason.resets_at
+    return None
+
+
+def _next_try(reason: Reason, at: datetime, entry: Entry, zone: ZoneInfo) -> datetime | None:
+    if (isinstance(reason, OutsideWindow) and reason.next_opening is None
+            and window_state(entry.windows, zone, at).open):
+        return at + _WINDOW_CLOSING  # open, but closing within the second
+    return clears_at(reason)
+
+
+def _greedy(policy: Policy, zone: ZoneInfo, user: str, entry: Entry, day: date,
+            start: datetime, starting: Starting) -> tuple[list[PlannedSession], list[Wait]]:
+    """The entry alone, launched whenever allowed and run until stopped, to the day's end."""
+    engine = starting.engine(policy, zone, day)
+    end = engine.calendar.day_end(day)
+    run = DayRun(engine, start)
+    sessions: list[PlannedSession] = []
+    waits: list[Wait] = []
+    for _ in range(_MAX_SESSIONS):
+        if run.wall >= end:
+            break
+        at = run.wall
+        result = engine.launch(user, entry.id, run.now, run.session_id())
+        if isinstance(result, LaunchDenied):
+            clears = [_next_try(r, at, entry, zone) for r in result.reasons]
+            later = max((c for c in clears if c is not None), default=None)
+            if None in clears or later is None or later >= end:
+                waits.append(Wait(at, end, result.reasons))
+                break
+            waits.append(Wait(at, later, result.reasons))
+            run.advance(max(later, at))
+            if run.wall <= at:
+                break  # nothing moves: never loop on a reason that does not pass
+            continue
+        assert isinstance(result, SessionStarted)
+        deadline = result.deadline
+        if deadline is None or deadline.wall >= end:
+            run.advance(end)
+            engine.end_session(result.session_id, run.now, "exited")
+            sessions.append(PlannedSession(at, end, "day_end"))
+            break
+        ended = [e for _, e in run.advance(deadline.wall)
+                 if isinstance(e, SessionEnded) and e.session_id == result.session_id]
+        if not ended:  # the engine moved its deadline on the way: stop it where it stands
+            engine.end_session(result.session_id, run.now, "exited")
+        sessions.append(PlannedSession(at, run.wall, deadline.cause, deadline.period,
+                                       deadline.group))
+    return sessions, waits
+
+
+def _windows_of(entry: Entry, zone: ZoneInfo, start: datetime,
+                end: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    if not entry.windows:
+        return ((start, end),)
+    return tuple((max(a, start), min(b, end)) for a, b in open_intervals(entry.windows, zone, start)
+                 if a < end and b > start)
+
+
+def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
+                start: datetime | None = None, starting: Starting | None = None,
+                entries: Sequence[str] | None = None) -> DayExplanation:
+    """What ``user`` may do on quota day ``day`` from ``start`` (default: the day's start),
+    with what ``starting`` says was already used."""
+    if policy.user(user) is None:
+        names = ", ".join(u.name for u in policy.users)
+        raise ExplainError(f"{user!r} is not a child of this policy (the children are: {names})")
+    starting = starting or Starting()
+    engine = starting.engine(policy, zone, day)
+    calendar = engine.calendar
+    day_start, day_end = calendar.day_start(day), calendar.day_end(day)
+    begin = day_start if start is None else start
+    if not day_start <= begin < day_end:
+        raise ExplainError("the time to start from is not within that day")
+    mine = [e for e in policy.entries if policy.entry_allows(e, user)
+            and (entries is None or e.id in entries)]
+    found: list[EntryDay] = []
+    for entry in mine:
+        sessions, waits = _greedy(policy, zone, user, entry, day, begin, starting)
+        standing = engine.standing(user, entry_limits(entry), day, None, at=begin)
+        found.append(EntryDay(
+            entry, tuple(g.id for g in policy.groups_of(entry.id)),
+            _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
+            tuple(sessions), tuple(waits)))
+    groups: list[GroupDay] = []
+    for group in policy.groups:
+        members = [e for e in found if e.entry.id in group.entries]
+        if not members:
+            continue
+        view = QuotaView(*engine.standing(user, group_limits(group), day, None, at=begin))
+        together = sum(e.possible_s for e in members)
+        left = view.left_s
+        groups.append(GroupDay(group.id, tuple(e.entry.id for e in members), view,
+                               together if left is None else min(left, together)))
+    return DayExplanation(user, day, begin, day_start, day_end, calendar.week_start(day),
+                          calendar.week_end(day), starting.known, user in starting.locked,
+                          tuple(found), tuple(groups))

@@ -1,0 +1,67 @@
+"""Which day and which moment a parent means: ``sat``, ``tomorrow``, ``2026-11-28``,
+``15:30``. Shared by the command line and the daemon's ``policy.explain``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from shepherd.engine import QuotaCalendar
+from shepherd.explain.day import ExplainError
+from shepherd.policy import DAY_NAMES
+
+_LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_day(text: str | None, today: date) -> date:
+    """``2026-11-28``, ``today``, ``tomorrow``, or a weekday (``sat``, ``saturday``: the
+    next one, today included)."""
+    if text is None or text.lower() == "today":
+        return today
+    word = text.lower()
+    if word == "tomorrow":
+        return today + timedelta(days=1)
+    if word in DAY_NAMES or word in _LONG_DAYS:
+        weekday = DAY_NAMES.index(word[:3])
+        return today + timedelta(days=(weekday - today.weekday()) % 7)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ExplainError(f"{text!r} is not a day (expected 2026-11-28, today, tomorrow, "
+                           "or a weekday such as sat)") from None
+
+
+def parse_clock(text: str) -> int:
+    """``HH:MM`` as minutes after midnight."""
+    hours, sep, minutes = text.partition(":")
+    if (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60):
+        return int(hours) * 60 + int(minutes)
+    raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 15:30)")
+
+
+def grant_until(text: str | None, calendar: QuotaCalendar,
+                now: datetime) -> tuple[datetime | None, bool]:
+    """How long time added lasts (``shepherd grant --until``): ``HH:MM`` (the next such
+    moment of today's quota day: 01:00 on a day that starts at 04:00 is after midnight),
+    an ISO 8601 moment with its offset, ``today`` (None: with the day) or ``week``
+    (True: on any day until the week's end)."""
+    if text is None or text.lower() == "today":
+        return None, False
+    if text.lower() in ("week", "this week"):
+        return None, True
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            return moment, False
+    except ValueError:
+        pass
+    try:
+        minutes = parse_clock(text)
+    except ExplainError:
+        raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 17:00), "
+                           "today or week") from None
+    day = calendar.quota_day(now)
+    moment = calendar.at(day, minutes)
+    if moment < calendar.day_start(day):
+        moment = calendar.at(day + timedelta(days=1), minutes)
+    return moment, False

@@ -1,0 +1,75 @@
+"""Expiring grants through a real daemon: time added until a moment stops counting
+then, the audit says so once (not again after a restart), and time for the week
+is kept in the store."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import RpcError
+from tests.daemon.conftest import ME, policy
+
+GAME = """
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { daily_quota = "1h" }
+"""
+
+
+def left(d: Any) -> float:
+    return float(d.call("status")["users"][0]["entries"][0]["remaining_today_s"])
+
+
+def expiries(d: Any) -> list[dict[str, Any]]:
+    return [e for e in d.call("audit.query", types=["grant_expired"])["events"]]
+
+
+def test_time_added_until_a_moment_stops_counting_then_and_is_audited_once(
+        daemon_factory: Any) -> None:
+    if datetime.now(UTC).time().hour == 23 and datetime.now(UTC).minute >= 58:
+        pytest.skip("too close to midnight: the day would change under the test")
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    events = d.events()
+    until = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    answer = d.call("grant", user=ME, target="game", duration="10m", until=until)
+    assert answer["expires_at"] == until and answer["allowance_s"] == 4200
+    assert left(d) == 4200
+    gone = events.next("grant_expired", timeout=20)
+    assert gone["unused_s"] == 600 and "has run out" in gone["text"]
+    assert left(d) == 3600
+    [audited] = expiries(d)
+    assert audited["data"]["grant_id"] == gone["grant_id"]
+    d.stop()
+    d.start()
+    time.sleep(0.5)
+    assert len(expiries(d)) == 1 and left(d) == 3600  # said once; counts no more
+
+
+def test_time_for_the_week_is_kept_across_a_restart(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    answer = d.call("grant", user=ME, target="game", duration="30m", until="week")
+    assert answer["week"] and answer["allowance_s"] == 5400
+    d.stop()
+    d.start()
+    assert left(d) == 5400
+    assert expiries(d) == []
+
+
+@pytest.mark.parametrize(("until", "mode", "said"), [
+    ("25:00", "add", "is not a time of day"),
+    ("week", "take", "only time added"),
+    ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
+])
+def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(
+        daemon_factory: Any, until: str, mode: str, said: str) -> None:
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    with pytest.raises(RpcError) as caught:
+        d.call("grant", user=ME, target="game", duration="10m", until=until, mode=mode)
+    assert said in caught.value.message
+    assert left(d) == 3600
+    assert "time_granted" not in d.audit_types()

@@ -1,0 +1,47 @@
+"""``policy.explain`` through a real daemon: the day under the policy in force, with
+the week's use from the store and the time a running session has used so far."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import RpcError
+from tests.daemon.conftest import ME, policy
+from tests.daemon.test_weekly_status import GAME, seed_yesterday
+
+
+def test_today_counts_the_store_and_the_running_session(daemon_factory: Any,
+                                                       tmp_path: Path) -> None:
+    if datetime.now(UTC).time() > time(23, 50):
+        pytest.skip("too close to midnight: the day would change under the test")
+    week_start = seed_yesterday(tmp_path / "state", 1800)
+    d = daemon_factory(policy(GAME, supervisor=f'week_starts_on = "{week_start}"'),
+                       env={"TZ": "UTC"})
+    d.call("launch", entry="game")
+    answer = d.call("policy.explain", user=ME)
+    explained = answer["explanation"]
+    assert explained["usage_known"] and answer["day"] == datetime.now(UTC).date().isoformat()
+    game = explained["entries"][0]
+    # Half an hour yesterday, a few seconds now: under half an hour is left this week,
+    # and the day ends it when the week's hour is used.
+    assert 1700 < game["possible_s"] < 1800
+    assert (game["sessions"][-1]["ends_because"], game["sessions"][-1]["period"]) == (
+        "quota", "week")
+    assert any(line.startswith("Running now: game") for line in answer["lines"])
+    assert all(len(line) <= 80 for line in answer["lines"])
+
+
+def test_a_question_without_an_answer_is_refused_in_words(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(GAME))
+    for params, said in (({"user": "nobody-here"}, "is not a child of this policy"),
+                         ({"user": ME, "date": "someday"}, "is not a day"),
+                         ({"user": ME, "from": "25:00"}, "is not a time of day"),
+                         ({"user": ME, "date": "2020-01-01"}, "is over")):
+        with pytest.raises(RpcError) as caught:
+            d.call("policy.explain", **params)
+        assert said in caught.value.message
+    assert d.call("status")["users"][0]["name"] == ME  # and the daemon goes on

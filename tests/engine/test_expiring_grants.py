@@ -1,0 +1,194 @@
+"""Grants that expire (SPEC §3): time added ``--until`` a time of the day, or for the
+rest of the week; an expired grant stops counting, and the engine says so once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shepherd.engine import (
+    ActionRefused,
+    Engine,
+    GrantExpired,
+    LaunchDenied,
+    QuotaExhausted,
+    SessionDue,
+    SessionStarted,
+)
+from tests.engine.conftest import FakeClock, engine, local
+
+# 2026-11-23 is a Monday; days start at 04:00 (conftest).
+DAILY = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "1h" }\n'
+BOTH = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "1h", weekly_quota = "1h30m" }
+"""
+
+
+def play(e: Engine, clock: FakeClock, seconds: float, session: int) -> float:
+    """Launch, play for ``seconds`` (or until the engine says stop), stop; time charged."""
+    assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+    deadline = e.deadline(session, clock.now)
+    if deadline is not None:
+        seconds = min(seconds, deadline.remaining_s)
+    return e.end_session(session, clock.advance(seconds), "exited").charged_s
+
+
+def expired(e: Engine, clock: FakeClock) -> list[GrantExpired]:
+    return [x for x in e.due(clock.now) if isinstance(x, GrantExpired)]
+
+
+def test_time_given_until_17_00_counts_until_then_and_then_no_more() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    assert play(e, clock, 3600, 1) == 3600  # the day's hour, 15:00-16:00
+    granted = e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
+    assert granted.expires_at == local(23, 17) and granted.allowance_s == 5400
+    assert play(e, clock, 600, 2) == 600  # ten of its thirty minutes, 16:00-16:10
+    clock.set_wall(local(23, 16, 59))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(1200)
+    assert expired(e, clock) == []
+    assert e.next_wakeup(clock.now) == pytest.approx(clock.mono + 60)
+    clock.advance(60)  # 17:00
+    [gone] = expired(e, clock)
+    assert (gone.target, gone.seconds, gone.unused_s) == ("game", 1800, pytest.approx(1200))
+    assert expired(e, clock) == []  # said once
+    refused = e.launch("alex", "game", clock.now, 3)
+    assert isinstance(refused, LaunchDenied)
+    assert any(isinstance(r, QuotaExhausted) for r in refused.reasons)
+
+
+def test_a_session_running_when_its_grant_expires_ends_then() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    assert play(e, clock, 3600, 1) == 3600
+    clock.set_wall(local(23, 16, 30))
+    e.grant("alex", "game", 3600, clock.now, until=local(23, 17))
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.wall == local(23, 17)  # not 17:30
+    clock.advance(1800)
+    events = e.due(clock.now)
+    assert any(isinstance(x, SessionDue) and x.session_id == 2 for x in events)
+    assert e.end_session(2, clock.now, "expired").charged_s == pytest.approx(1800)
+
+
+def test_an_expired_grant_that_was_used_does_not_shorten_the_week() -> None:
+    e = engine(BOTH)  # 1h a day, 1h30m a week
+    clock = FakeClock(local(23, 15))
+    assert play(e, clock, 3600, 1) == 3600
+    e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
+    assert play(e, clock, 1800, 2) == 1800  # the whole grant, by 16:30
+    clock.set_wall(local(23, 17, 30))
+    expired(e, clock)
+    # The week has 1h30m of its own; the grant paid for half an hour of what was used.
+    clock.set_wall(local(24, 15))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(1800)
+
+
+def test_time_given_for_the_week_may_be_used_on_any_of_its_days_once() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    assert play(e, clock, 5400, 1) == 5400  # Monday: its hour and half the week's
+    clock.set_wall(local(24, 15))
+    assert play(e, clock, 7200, 2) == 5400  # Tuesday: its hour and the half left
+    clock.set_wall(local(25, 15))
+    assert play(e, clock, 7200, 3) == 3600  # Wednesday: its own hour only
+    clock.set_wall(local(30, 4))  # the next week
+    [gone] = expired(e, clock)
+    assert gone.week and gone.expires_at == local(30, 4)
+
+
+def test_an_unused_week_grant_ends_with_its_week() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(27, 15))  # Friday
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    clock.set_wall(local(30, 15))  # Monday of the next week
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
+
+
+@pytest.mark.parametrize(("ask", "said"), [
+    ({"until": local(23, 14)}, "already passed"),
+    ({"until": local(24, 5)}, "at most until the day ends"),
+    ({"until": local(23, 17), "week": True}, "not both"),
+    ({"until": local(23, 17), "mode": "take"}, "only time added"),
+    ({"week": True, "mode": "set"}, "only time added"),
+])
+def test_an_expiry_that_makes_no_sense_is_refused(ask: dict[str, object], said: str) -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    with pytest.raises(ActionRefused, match=said):
+        e.grant("alex", "game", 600, clock.now, **ask)  # type: ignore[arg-type]
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 3600
+
+
+PLAYS = st.lists(st.tuples(st.integers(0, 600), st.integers(1, 150)), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(policy_text=st.sampled_from([DAILY, BOTH]), plays=PLAYS,
+       grant_at=st.integers(0, 11), seconds=st.integers(60, 7200),
+       lasts=st.one_of(st.integers(1, 600), st.just("week")))
+def test_a_grant_gives_at_most_its_time_and_none_after_it_expires(
+        policy_text: str, plays: list[tuple[int, int]], grant_at: int, seconds: int,
+        lasts: int | str) -> None:
+    """The same greedy plays with and without one expiring grant: with it, the child
+    never uses more than the grant's time beyond the daily quotas, never less than
+    without it, and once it expired never has more left than without it."""
+    worlds = [(engine(policy_text), FakeClock(local(23, 9))) for _ in range(2)]
+    used = [0.0, 0.0]
+    expiry = None
+    for step, (gap, minutes) in enumerate(plays):
+        for i, (e, clock) in enumerate(worlds):
+            clock.advance(gap * 60)
+            if step == grant_at and i == 0:
+                if lasts == "week":
+                    granted = e.grant("alex", "game", seconds, clock.now, week=True)
+                else:
+                    assert isinstance(lasts, int)
+                    until = min(clock.wall + timedelta(minutes=lasts),
+                                e.calendar.day_end(e.quota_day(clock.now)))
+                    granted = e.grant("alex", "game", seconds, clock.now, until=until)
+                expiry = granted.expires_at
+            e.due(clock.now)
+            if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
+                deadline = e.deadline(step + 1, clock.now)
+                run = minutes * 60.0 if deadline is None else min(minutes * 60.0,
+                                                                  deadline.remaining_s)
+                used[i] += e.end_session(step + 1, clock.advance(run), "exited").charged_s
+        (a, clock), (b, _) = worlds
+        beyond = sum(max(spent - 3600, 0.0) for spent in a.usage.values())
+        assert beyond <= seconds + 1e-6  # each day's use beyond its hour, in all
+        assert used[0] >= used[1] - 1e-6  # and a grant never takes time away
+        if expiry is not None and clock.wall >= expiry:
+            left_with = a.availability("alex", "game", clock.now).remaining_today_s
+            left_without = b.availability("alex", "game", clock.now).remaining_today_s
+            assert left_with is not None and left_without is not None
+            assert left_with <= left_without + 1e-6, (left_with, left_without)
+
+
+def test_a_paused_session_on_an_expiring_grant_is_warned_before_the_expiry() -> None:
+    # Paused, its own clock stands still, but a grant it runs on expires on the wall clock:
+    # the engine must wake for the warnings before the expiry, not only at it (rules 9, 12).
+    from shepherd.engine import WarningIssued
+
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    assert play(e, clock, 3600, 1) == 3600  # the day's hour, 15:00-16:00
+    e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    e.pause("alex", "locked", clock.now, clock.now)
+    wake = e.next_wakeup(clock.now)
+    assert wake == pytest.approx(clock.now.mono + 55 * 60)  # 16:55: five minutes before 17:00
+    clock.advance(55 * 60)
+    e.charge(clock.now)
+    warned = [x for x in e.due(clock.now) if isinstance(x, WarningIssued)]
+    assert [w.before_s for w in warned] == [300]
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.wall == local(23, 17)

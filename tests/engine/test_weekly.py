@@ -1,0 +1,267 @@
+"""Weekly quotas (SPEC §3): like daily ones over the quota week, which starts on
+``week_starts_on`` at ``day_starts_at``; a launch must fit both."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from shepherd.engine import (
+    Engine,
+    GroupQuotaExhausted,
+    LaunchDenied,
+    QuotaExhausted,
+    SessionDue,
+    SessionStarted,
+)
+from tests.engine.conftest import USERS, FakeClock, engine, local
+
+# 2026-11-23 is a Monday; days start at 04:00 (conftest).
+WEEKLY_ONLY = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { weekly_quota = "2h" }\n'
+BOTH = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "1h", weekly_quota = "1h30m" }
+"""
+GROUP = """
+[[entries]]
+id = "a"
+command = ["a"]
+[[entries]]
+id = "b"
+command = ["b"]
+[[groups]]
+id = "games"
+entries = ["a", "b"]
+daily_quota = "2h"
+weekly_quota = "3h"
+"""
+
+
+def started(result: object) -> SessionStarted:
+    assert isinstance(result, SessionStarted), result
+    return result
+
+
+def denied(result: object) -> LaunchDenied:
+    assert isinstance(result, LaunchDenied), result
+    return result
+
+
+def play(e: Engine, clock: FakeClock, entry: str, seconds: float, session: int) -> float:
+    """Launch, play for ``seconds`` (or until the engine says stop), stop; time charged."""
+    started(e.launch("alex", entry, clock.now, session))
+    deadline = e.deadline(session, clock.now)
+    if deadline is not None:
+        seconds = min(seconds, deadline.remaining_s)
+    return e.end_session(session, clock.advance(seconds), "exited").charged_s
+
+
+def test_a_weekly_quota_is_spent_over_the_days_of_the_week() -> None:
+    e = engine(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 16))
+    assert play(e, clock, "game", 3600, 1) == 3600
+    clock.set_wall(local(24, 16))
+    assert play(e, clock, "game", 5400, 2) == 3600  # only the week's second hour
+    clock.set_wall(local(26, 10))
+    reason = denied(e.launch("alex", "game", clock.now, 3)).reasons[0]
+    # Used up for the week: back when next week starts, Monday 30 November at 04:00.
+    assert reason == QuotaExhausted(7200.0, 7200, local(30, 4), "week")
+
+
+def test_a_launch_must_fit_both_the_day_and_the_week() -> None:
+    e = engine(BOTH)
+    clock = FakeClock(local(23, 16))
+    assert play(e, clock, "game", 2 * 3600, 1) == 3600  # the day's hour binds
+    clock.set_wall(local(24, 16))
+    deadline = started(e.launch("alex", "game", clock.now, 2)).deadline
+    assert deadline is not None
+    assert (deadline.cause, deadline.period, deadline.remaining_s) == ("quota", "week", 1800)
+    e.end_session(2, clock.advance(1800), "expired")
+    clock.set_wall(local(25, 16))
+    verdict = e.availability("alex", "game", clock.now)
+    assert verdict.state == "quota_exhausted" and verdict.remaining_today_s == 0
+    assert verdict.reasons == (QuotaExhausted(5400.0, 5400, local(30, 4), "week"),)
+
+
+def test_the_week_starts_on_week_starts_on_at_day_starts_at() -> None:
+    users = USERS.replace('day_starts_at = "04:00"',
+                          'day_starts_at = "04:00"\nweek_starts_on = "sat"')
+    e = engine(WEEKLY_ONLY, users)
+    clock = FakeClock(local(27, 16))  # Friday
+    assert play(e, clock, "game", 3 * 3600, 1) == 7200
+    # Saturday 03:59 still belongs to Friday's quota day, so to the old week.
+    clock.set_wall(local(28, 3, 59))
+    assert denied(e.launch("alex", "game", clock.now, 2)).reasons == (
+        QuotaExhausted(7200.0, 7200, local(28, 4), "week"),)
+    clock.set_wall(local(28, 4))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 7200
+
+
+def test_a_groups_weekly_quota_is_shared_by_its_entries() -> None:
+    e = engine(GROUP)
+    clock = FakeClock(local(23, 16))
+    assert play(e, clock, "a", 2 * 3600, 1) == 7200
+    clock.set_wall(local(24, 16))
+    deadline = started(e.launch("alex", "b", clock.now, 2)).deadline
+    assert deadline is not None
+    assert (deadline.cause, deadline.group, deadline.period, deadline.remaining_s) == (
+        "group_quota", "games", "week", 3600)
+    e.end_session(2, clock.advance(3600), "expired")
+    clock.set_wall(local(25, 16))
+    assert denied(e.launch("alex", "a", clock.now, 3)).reasons == (
+        GroupQuotaExhausted("games", 10800.0, 10800, local(30, 4), "week"),)
+    # Per user: Sam's week is untouched.
+    assert isinstance(e.launch("sam", "a", clock.now, 4), SessionStarted)
+
+
+def test_the_deadline_counts_the_days_a_session_runs_through_against_the_week() -> None:
+    # Ten hours left in the week and no other limit: launched at 23:00, the session
+    # has until 04:00 (five hours of the day) and then five more, not ten more.
+    e = engine('[[entries]]\nid = "x"\ncommand = ["x"]\nlimits = { weekly_quota = "10h" }\n')
+    clock = FakeClock(local(24, 23))
+    deadline = started(e.launch("alex", "x", clock.now, 1)).deadline
+    assert deadline is not None
+    assert (deadline.wall, deadline.period) == (local(25, 9), "week")
+    e.charge(clock.advance(6 * 3600))  # 05:00: past the day start, the week goes on
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.wall == local(25, 9)
+    clock.advance(4 * 3600)
+    assert [ev for ev in e.due(clock.now) if isinstance(ev, SessionDue)] == [
+        SessionDue(1, "expired")]
+    ended = e.end_session(1, clock.advance(60), "expired")
+    assert ended.charged_s == 10 * 3600
+    assert e.used("alex", ("x",), date(2026, 11, 24), None) == 5 * 3600
+
+
+def test_a_grant_counts_for_the_week_on_its_day_and_for_what_it_paid_for_after() -> None:
+    e = engine(BOTH)
+    clock = FakeClock(local(23, 16))
+    # Monday: an extra 30 minutes, used in full. The week's hour and a half is not
+    # touched by them: Tuesday still has half an hour.
+    e.grant("alex", "game", 1800, clock.now)
+    assert play(e, clock, "game", 3 * 3600, 1) == 5400
+    clock.set_wall(local(24, 16))
+    limits = e.limits_of("game")
+    assert limits is not None
+    day, week = e.standing("alex", limits, date(2026, 11, 24), clock.now)
+    assert day is not None and week is not None
+    assert (week.used_s, week.allowance_s, week.left_s) == (5400, 7200, 1800)
+    # Tuesday: an extra hour on top of the week's last half hour, not used but for
+    # that half hour. Wednesday it no longer counts.
+    e.grant("alex", "game", 3600, clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 5400
+    assert play(e, clock, "game", 1800, 2) == 1800
+    clock.set_wall(local(25, 16))
+    assert denied(e.launch("alex", "game", clock.now, 3)).reasons == (
+        QuotaExhausted(7200.0, 7200, local(30, 4), "week"),)
+
+
+def test_a_grant_on_a_day_the_week_binds_gives_that_time_today() -> None:
+    e = engine(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 16))
+    assert play(e, clock, "game", 3 * 3600, 1) == 7200
+    clock.set_wall(local(24, 16))
+    e.grant("alex", "game", 900, clock.now)
+    assert play(e, clock, "game", 3600, 2) == 900
+    clock.set_wall(local(25, 16))
+    assert not e.availability("alex", "game", clock.now).allowed
+
+
+def test_an_extension_runs_past_the_week_once() -> None:
+    e = engine(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 16))
+    started(e.launch("alex", "game", clock.now, 1))
+    e.charge(clock.advance(3600))
+    e.extend(1, 1800, clock.now)
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == 3600 + 1800
+    ended = e.end_session(1, clock.advance(2 * 3600), "expired")
+    assert ended.charged_s == 2 * 3600 + 1800
+
+
+@pytest.mark.parametrize("week_start", ["mon", "wed", "sun"])
+def test_status_standing_reports_the_week_so_far(week_start: str) -> None:
+    users = USERS.replace('day_starts_at = "04:00"',
+                          f'day_starts_at = "04:00"\nweek_starts_on = "{week_start}"')
+    e = engine(BOTH, users)
+    clock = FakeClock(local(24, 16))  # Tuesday: 30 minutes
+    play(e, clock, "game", 1800, 1)
+    clock.set_wall(local(25, 16))  # Wednesday: 20 minutes
+    play(e, clock, "game", 1200, 2)
+    limits = e.limits_of("game")
+    assert limits is not None
+    day, week = e.standing("alex", limits, date(2026, 11, 25), clock.now)
+    assert day is not None and week is not None
+    assert day.used_s == 1200
+    # Monday- and Sunday-started weeks hold both days; a Wednesday-started one only today.
+    assert week.used_s == (1200 if week_start == "wed" else 3000)
+
+
+def test_an_extension_spent_across_a_day_start_within_the_week_is_spent_once() -> None:
+    # The week's last five minutes start at 03:55; the session runs on past 04:00
+    # (a new day, the same week), and gets a minute's extension at 04:35, when
+    # everything since 03:55 is charged at once. The minute is spent then: nothing more.
+    e = engine('[[entries]]\nid = "x"\ncommand = ["x"]\nlimits = { weekly_quota = "5m" }\n')
+    clock = FakeClock(local(24, 3, 55))
+    started(e.launch("alex", "x", clock.now, 1))
+    clock.advance(40 * 60)
+    e.extend(1, 60, clock.now)
+    e.charge(clock.now)
+    e.charge(clock.advance(2))
+    ended = e.end_session(1, clock.advance(600), "expired")
+    assert ended.charged_s == 300 + 60
+
+
+def test_a_grant_to_a_target_with_only_a_weekly_quota_says_the_weeks_allowance() -> None:
+    e = engine(WEEKLY_ONLY)
+    clock = FakeClock(local(24, 16))
+    granted = e.grant("alex", "game", 900, clock.now)
+    assert (granted.allowance_s, granted.week_allowance_s) == (None, 7200 + 900)
+
+
+def test_a_paused_session_spends_none_of_the_week_and_its_end_moves_out() -> None:
+    # Rule 12 with a weekly quota: locked time is not billed, toward the week either.
+    e = engine(WEEKLY_ONLY)
+    monday, wednesday = date(2026, 11, 23), date(2026, 11, 25)
+    e.usage[("alex", "game", monday)] = 3600.0
+    clock = FakeClock(local(25, 16))
+    started(e.launch("alex", "game", clock.now, 1))
+    first = e.deadline(1, clock.now)
+    assert first is not None and first.period == "week"
+    assert first.remaining_s == pytest.approx(3600)
+    clock.advance(600)
+    e.pause("alex", "locked", clock.now, clock.now)
+    for _ in range(60):  # an hour locked, the daemon's checkpoints charge nothing
+        e.charge(clock.advance(60))
+    limits = e.limits_of("game")
+    assert limits is not None
+    _, week = e.standing("alex", limits, wednesday, clock.now)
+    assert week is not None and week.used_s == pytest.approx(4200)
+    assert not [ev for ev in e.due(clock.now) if isinstance(ev, SessionDue)]
+    e.resume("alex", clock.now)
+    later = e.deadline(1, clock.now)
+    assert later is not None and later.period == "week"
+    assert later.wall == local(25, 18)  # back at 17:10 (an hour locked), with 50m left
+    clock.advance(3000)
+    assert [ev for ev in e.due(clock.now) if isinstance(ev, SessionDue)]
+    assert e.end_session(1, clock.now, "expired").charged_s == pytest.approx(3600)
+    _, week = e.standing("alex", limits, wednesday, None)
+    assert week is not None and week.used_s == pytest.approx(7200)  # exactly the week's 2h
+
+
+def test_a_paused_session_does_not_share_a_groups_weekly_quota() -> None:
+    radio = GROUP.replace('command = ["b"]', 'command = ["b"]\ncount = "running"')
+    e = engine(radio, USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    clock = FakeClock(local(25, 16))
+    e.usage[("alex", "a", date(2026, 11, 23))] = 2 * 3600.0  # 1h of the week's 3h left
+    started(e.launch("alex", "a", clock.now, 1))
+    started(e.launch("alex", "b", clock.now, 2))
+    shared = e.deadline(2, clock.now)
+    assert shared is not None and shared.period == "week"
+    assert shared.remaining_s == pytest.approx(1800)  # the hour, spent by both at once
+    e.pause("alex", "locked", clock.now, clock.now)  # "a" pauses, "b" counts running time
+    alone = e.deadline(2, clock.now)
+    assert alone is not None and alone.remaining_s == pytest.approx(3600)

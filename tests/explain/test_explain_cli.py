@@ -1,0 +1,159 @@
+"""The command: `shepherd policy explain` and `simulate`, text within 80 columns and
+--json, with a real store file given by --db."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from shepherd.cli import main
+from shepherd.store import Store
+from tests.explain.conftest import EXAMPLE, PARIS
+
+
+@pytest.fixture(autouse=True)
+def paris(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Paris")
+
+
+def shepherd(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_explain_prints_the_day_in_words_with_a_chart_within_80_columns(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-28")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("alex on Saturday 28 November 2026: the day runs from 04:00")
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    chart = [line for line in lines if line.startswith("Minecraft ")]
+    assert chart and "####~###" in chart[0]
+    assert "  12:45–13:00  in use for 15 minutes, until its time for today runs out" in lines
+    flowing = " ".join(out.split())
+    assert ("The games budget (Minecraft, Celeste and SuperTuxKart): 3h of 3h left today, 10h "
+            "of 10h left this week; together they can use at most 3 hours.") in flowing
+
+
+def test_explain_json_has_the_same_as_data(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "sam",
+                            "--date", "2026-11-25", "--from", "08:30", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["from"] == "2026-11-25T08:30:00+01:00" or data["from"].startswith(
+        "2026-11-25T07:30:00")
+    gcompris = next(e for e in data["entries"] if e["id"] == "gcompris")
+    assert gcompris["possible_s"] == 5400
+    assert gcompris["sessions"][0]["ends_because"] == "quota"
+    assert gcompris["quota_runs_out_at"].startswith("2026-11-25T09:00:00")  # UTC: 10:00 Paris
+
+
+def test_explain_a_weekday_name_is_the_next_such_day(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "sat", "--json")
+    assert code == 0
+    day = date.fromisoformat(json.loads(out)["day"])
+    assert day.weekday() == 5 and 0 <= (day - datetime.now(PARIS).date()).days <= 7
+
+
+def test_explain_with_db_counts_what_the_store_says_was_used(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # This week: 9h30m of games on Monday and Tuesday; today 20 minutes of Minecraft,
+    # ended at 15:40, so it rests until 16:10.
+    wednesday = date(2026, 11, 25)
+    db = tmp_path / "shepherd.db"
+    store = Store.open(db, datetime.now(PARIS))
+    plays = [(date(2026, 11, 23), "minecraft", 5 * 3600), (date(2026, 11, 24), "celeste",
+                                                           4 * 3600 + 600),
+             (wednesday, "minecraft", 1200)]
+    for number, (day, entry, seconds) in enumerate(plays, start=1):
+        ended = datetime.combine(day, time(15, 40), tzinfo=PARIS)
+        started = ended - timedelta(seconds=seconds)
+        store.start_session(started, number, "alex", entry, boot_id="b", started_mono=0.0,
+                            lease_day=day, process={}, audit_data={})
+        store.end_session(ended, number, ((day, seconds),), "exited",
+                          ended + timedelta(minutes=30))
+    store.close()
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--from", "15:50", "--db", str(db),
+                            "--json")
+    assert code == 0
+    data = json.loads(out)
+    minecraft = next(e for e in data["entries"] if e["id"] == "minecraft")
+    assert minecraft["quota"]["day"] == {"used_s": 1200, "allowance_s": 3600, "left_s": 2400}
+    # Resting until 16:10; then the games' week has only 30 minutes left (10h - 9h30m).
+    assert minecraft["waits"][0]["reasons"][0]["code"] == "cooldown"
+    assert minecraft["sessions"] == [{
+        "start": "2026-11-25T15:10:00+00:00", "end": "2026-11-25T15:40:00+00:00",
+        "seconds": 1800.0, "ends_because": "group_quota", "period": "week", "group": "games"}]
+    assert data["usage_known"] is True
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--from", "15:50", "--db", str(db))
+    flowing = " ".join(out.split())
+    assert "Counting what the store says was used this week and today." in flowing
+    assert "the games budget for this week runs out" in flowing
+
+
+def test_explain_with_an_empty_store_says_it_counted_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "shepherd.db"
+    Store.open(db, datetime.now(PARIS)).close()  # a new store: nothing used yet
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--db", str(db))
+    flowing = " ".join(out.split())
+    assert code == 0
+    assert "Counting what the store says was used this week and today." in flowing
+    assert "give --db" not in flowing
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--db", str(db), "--json")
+    assert json.loads(out)["usage_known"] is True
+
+
+def test_simulate_reads_a_script_file_or_stdin(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "day.txt"
+    script.write_text("15:30 launch minecraft\n16:00 stop\n")
+    code, out, _ = shepherd(capsys, "policy", "simulate", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", str(script))
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "15:30  launch minecraft",
+        "       Minecraft starts; it may run until 16:15, when it reaches its session"]
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("15:30 launch minecraft\n"))
+    code, out, _ = shepherd(capsys, "policy", "simulate", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--json", "-")
+    assert code == 0
+    steps = json.loads(out)["steps"]
+    assert [s["outcome"] for s in steps] == ["started", "warning", "warning", "stopped"]
+
+
+def test_mistakes_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "day.txt"
+    script.write_text("15:30 lunch minecraft\n")
+    code, _, err = shepherd(capsys, "policy", "simulate", str(EXAMPLE), "--user", "alex",
+                            str(script))
+    assert code == 1 and f"{script}: line 1: unknown action 'lunch'" in err
+    code, _, err = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "robin")
+    assert code == 1 and "'robin' is not a child of this policy" in err
+    code, _, err = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "someday")
+    assert code == 2 and "--date 'someday' is not a day" in err
+    code, _, err = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--from", "25:00")
+    assert code == 2 and "--from '25:00' is not a time of day" in err
+    broken = tmp_path / "broken.toml"
+    broken.write_text("version = 1\n")
+    code, _, err = shepherd(capsys, "policy", "explain", str(broken), "--user", "alex")
+    assert code == 1 and "users: missing" in err and "the policy has errors" in err
+    code, _, err = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--db", str(tmp_path / "nothing.db"))
+    assert code == 1

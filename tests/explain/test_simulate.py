@@ -1,0 +1,213 @@
+"""`policy simulate`: a script through the engine, step by step, and the property
+that no day played from a script uses more than the explanation says is possible."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shepherd.explain.day import explain_day
+from shepherd.explain.script import Action, ScriptError, parse_script
+from shepherd.explain.simulate import simulate_day, simulation_lines
+from shepherd.policy import Policy, load_policy
+from tests.explain.conftest import EXAMPLE, PARIS
+
+EXAMPLE_POLICY = load_policy(EXAMPLE)
+WEDNESDAY = date(2026, 11, 25)
+
+
+def run(script: str, day: date = WEDNESDAY, user: str = "alex") -> list[tuple[str, str]]:
+    actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, user, day, actions)
+    return [(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome) for s in simulation.steps]
+
+
+def test_the_issue_script_shows_each_decision_and_the_stops_the_engine_makes() -> None:
+    script = """
+# Wednesday afternoon
+15:30 launch minecraft
+16:00 stop
+16:10 launch celeste
+16:20 grant +15m games
+"""
+    actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    steps = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.line, s.outcome)
+             for s in simulation.steps]
+    assert steps == [("15:30", 3, "started"), ("16:00", 4, "stopped"), ("16:10", 5, "started"),
+                     ("16:20", 6, "granted"), ("16:35", None, "warning"),
+                     ("16:39", None, "warning"), ("16:40", None, "stopped")]
+    texts = [s.text for s in simulation.steps]
+    assert texts[0] == ("Minecraft starts; it may run until 16:15, when it reaches its "
+                        "session limit.")
+    assert texts[1] == ("Minecraft stops after 30 minutes: stopped by the child. It rests "
+                        "until 16:30.")
+    assert texts[3] == "alex has 15 minutes more of games today (1h45m in all today)."
+    assert texts[-1].startswith("Celeste stops after 30 minutes: it reaches its session limit")
+    assert simulation.used == {"minecraft": 1800, "celeste": 1800}
+    assert simulation.groups == {"games": 3600}
+    lines = simulation_lines(simulation, PARIS)
+    assert lines[:2] == ["15:30  launch minecraft",
+                         "       Minecraft starts; it may run until 16:15, when it reaches its "
+                         "session"]
+    assert all(len(line) <= 80 for line in lines)
+    data = simulation.to_json()
+    assert data["steps"][0]["deadline"]["cause"] == "max_run"
+    assert data["steps"][3]["grant"]["allowance_s"] == 6300
+
+
+def test_refusals_name_every_reason_as_the_daemon_would() -> None:
+    actions = parse_script("10:00 launch minecraft\n15:31 launch minecraft\n"
+                           "15:32 launch celeste\n", EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    first, _, third = simulation.steps[:3]
+    assert first.outcome == "denied"
+    assert first.text == ("Minecraft can't start: it is outside its allowed hours "
+                          "(opens at 15:30).")
+    assert first.data["reasons"][0]["code"] == "outside_window"
+    assert third.outcome == "started"  # alex may run two things at once
+
+
+def test_a_session_left_running_is_stopped_by_its_limits_or_runs_to_the_days_end() -> None:
+    steps = run("23:00 launch homework\n")
+    assert steps == [("23:00", "started"), ("04:00", "running")]
+    steps = run("18:50 launch celeste\n")
+    assert steps[-1] == ("19:00", "stopped")  # its allowed hours end
+
+
+def test_lock_extend_check_and_clearing_a_rest() -> None:
+    steps = run("""
+15:30 launch minecraft
+15:40 extend 10m
+15:50 lock
+15:51 launch minecraft
+15:52 unlock
+15:53 check minecraft
+15:54 cooldown clear minecraft
+15:55 check minecraft
+""")
+    assert steps == [("15:30", "started"), ("15:40", "extended"), ("15:50", "stopped"),
+                     ("15:50", "locked"), ("15:51", "denied"), ("15:52", "unlocked"),
+                     ("15:53", "checked"), ("15:54", "nothing"), ("15:55", "checked")]
+
+
+def test_a_script_with_mistakes_names_each_with_its_line() -> None:
+    with pytest.raises(ScriptError) as caught:
+        parse_script("15:30 launch\nnoon launch minecraft\n16:00 lunch\n15:00 stop\n"
+                     "16:10 grant games soon\n16:20\n", 4 * 60)
+    assert caught.value.problems == [
+        "line 1: expected one entry, as in: launch minecraft",
+        "line 2: 'noon' is not a time of day (expected HH:MM first, as in: 15:30 launch "
+        "minecraft)",
+        "line 3: unknown action 'lunch' (expected one of: launch, stop, grant, extend, check, "
+        "cooldown clear, lock, unlock)",
+        "line 4: 15:00 comes before 16:00 above (actions go in order through the day)",
+        "line 5: got 'soon' (expected a duration like \"90s\", \"45m\", \"1h30m\", \"2d\" or a "
+        "whole number of seconds)",
+        "line 6: nothing to do at 16:20 (expected an action after the time: launch, stop, "
+        "grant, extend, check, cooldown clear, lock, unlock)",
+    ]
+
+
+def test_times_before_the_day_start_come_after_midnight() -> None:
+    actions = parse_script("23:50 launch videos\n00:10 check videos\n", 4 * 60)
+    assert [a.minutes for a in actions] == [23 * 60 + 50, 10]
+    with pytest.raises(ScriptError):
+        parse_script("00:10 check\n23:50 check\n", 4 * 60)  # 00:10 is the end of the day
+
+
+# -- the property ------------------------------------------------------------------
+
+ENTRY_IDS = [e.id for e in EXAMPLE_POLICY.entries]
+DAYS = [WEDNESDAY, date(2026, 11, 27), date(2026, 11, 28), date(2026, 10, 24),
+        date(2026, 3, 28)]
+
+
+SLOTS = [(7 * 60 + 5 * k) % (24 * 60) for k in range(18 * 12)]  # 07:00 to 01:00, 5 min apart
+
+
+@st.composite
+def scripts(draw: st.DrawFn) -> list[Action]:
+    """Many launches at 5-minute steps through the waking day: now and then of every
+    entry, often of just one, so relaunching after each rest is tried too."""
+    slots = sorted(draw(st.lists(st.integers(0, len(SLOTS) - 1), min_size=1, max_size=60,
+                                 unique=True)))
+    focus = draw(st.none() | st.sampled_from(ENTRY_IDS))
+    actions = []
+    for number, slot in enumerate(slots, start=1):
+        verb = draw(st.sampled_from(["launch"] * 6 + ["stop", "check"]))
+        target = focus or draw(st.sampled_from(ENTRY_IDS))
+        actions.append(Action(number, SLOTS[slot], verb, target, text=f"{verb} {target}"))
+    return actions
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=scripts(), day=st.sampled_from(DAYS), user=st.sampled_from(["alex", "sam"]))
+def test_no_day_played_from_a_script_uses_more_than_the_explanation_says_is_possible(
+        actions: list[Action], day: date, user: str) -> None:
+    explained = explain_day(EXAMPLE_POLICY, PARIS, user, day)
+    simulated = simulate_day(EXAMPLE_POLICY, PARIS, user, day, actions)
+    possible = {e.entry.id: e.possible_s for e in explained.entries}
+    for entry_id, used in simulated.used.items():
+        assert used <= possible[entry_id] + 1e-3, (entry_id, used, possible[entry_id])
+    for group in explained.groups:
+        assert simulated.groups.get(group.id, 0.0) <= group.possible_s + 1e-3, group.id
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(day=st.sampled_from(DAYS), user=st.sampled_from(["alex", "sam"]),
+       entry_id=st.sampled_from(ENTRY_IDS))
+def test_the_explained_greedy_day_played_as_a_script_uses_exactly_what_it_says(
+        day: date, user: str, entry_id: str) -> None:
+    explained = explain_day(EXAMPLE_POLICY, PARIS, user, day)
+    rows = [e for e in explained.entries if e.entry.id == entry_id]
+    if not rows:
+        return
+    row = rows[0]
+    actions = [Action(n, _minutes(s.start), "launch", entry_id, text="launch")
+               for n, s in enumerate(row.sessions, start=1)
+               if (s.start - s.start.replace(second=0, microsecond=0)) == timedelta(0)]
+    if len(actions) != len(row.sessions):
+        return  # a session starting between minutes cannot be written in a script
+    simulated = simulate_day(EXAMPLE_POLICY, PARIS, user, day, actions)
+    assert abs(simulated.used.get(entry_id, 0.0) - row.possible_s) < 1e-3
+
+
+def _minutes(moment: object) -> int:
+    local = moment.astimezone(PARIS)  # type: ignore[attr-defined]
+    return int(local.hour * 60 + local.minute)
+
+
+def test_example_policy_is_what_the_hand_worked_days_assume() -> None:
+    assert isinstance(EXAMPLE_POLICY, Policy)
+    assert EXAMPLE_POLICY.supervisor.day_starts_at == 4 * 60
+
+
+def test_a_grant_until_a_time_stops_counting_then_and_the_simulation_says_so() -> None:
+    script = """
+15:30 launch minecraft
+15:35 grant minecraft +30m until 16:30
+16:15 stop
+16:45 launch minecraft
+17:00 grant games +1h until week
+17:00 grant minecraft +5m until 16:00
+"""
+    actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    steps = {(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome): s.text
+             for s in simulation.steps}
+    assert steps[("16:30", "grant_expired")] == (
+        "alex's extra time for Minecraft (30 minutes, given until 16:30) has run out; "
+        "30 minutes of it went unused.")
+    # Its own hour less the 45 minutes played: the expired half hour is gone.
+    assert steps[("16:45", "started")].startswith("Minecraft starts; it may run until 17:00")
+    assert "this week, on any day until Monday at 04:00" in steps[("17:00", "granted")]
+    assert "already passed" in steps[("17:00", "refused")]
+
+
+def test_a_grant_until_something_else_is_a_script_problem() -> None:
+    with pytest.raises(ScriptError, match="line 1: until 'soon'"):
+        parse_script("15:00 grant games +15m until soon", 240)
