@@ -195,3 +195,30 @@ def test_two_machines_given_the_same_name_do_not_pass_for_one(
     # When the first goes away for good, the name is free again.
     laptop.stop()
     wait_for(lambda: twin.call("health")["ok"], timeout=30, what="the twin taking the name")
+
+
+def test_time_added_until_a_moment_on_one_machine_counts_and_runs_out_on_both(
+        household: Any) -> None:
+    if datetime.now(UTC).hour == 23 and datetime.now(UTC).minute >= 58:
+        pytest.skip("too close to midnight: the day would change under the test")
+    laptop, desktop = household('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'
+                                'limits = { daily_quota = "1h" }\n')
+
+    def left(daemon: Any) -> float:
+        return float(daemon.call("status")["users"][0]["entries"][0]["remaining_today_s"])
+
+    events = laptop.events()
+    until = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    answer = desktop.call("grant", user=ME, target="game", duration="10m", until=until)
+    assert answer["expires_at"] == until and answer["allowance_s"] == 4200
+    wait_for(lambda: left(laptop) == 4200, what="the laptop counting the desktop's grant")
+    gone = events.next("grant_expired", timeout=20)  # the laptop sees it run out too
+    assert gone["unused_s"] == 600
+    assert left(laptop) == 3600
+    wait_for(lambda: left(desktop) == 3600, what="the desktop seeing it run out")
+    # Audited once in the household, whichever machine saw it first.
+    audited = wait_for(lambda: desktop.call("audit.query", types=["grant_expired"])["events"],
+                       what="the expiry in the household's audit log")
+    laptop.call("hello")
+    assert len(desktop.call("audit.query", types=["grant_expired"])["events"]) == 1
+    assert audited[0]["data"]["grant_id"] == gone["grant_id"]
