@@ -1,4 +1,4 @@
-"""Reviewing what happened: ``audit``, ``audit verify``, ``usage``, ``store backup``.
+"""Reviewing what happened: ``audit``, ``audit verify``, ``usage``; ``store backup|migrate``.
 
 With ``--db PATH`` these read a store file directly (offline review, a backup);
 without it they ask the running daemon.
@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from shepherd.localtime import local_zone
 from shepherd.policy import Policy, PolicyError, format_duration, load_policy, load_policy_text
 from shepherd.store import EVENT_TYPES, AuditEvent, AuditFilter, Store, StoreError
 from shepherd.store.audit import iterate
+
+SYSTEM_STORE = Path("/var/lib/shepherd/shepherd.db")
 
 
 def _open_db(args: argparse.Namespace) -> Store:
@@ -191,6 +193,48 @@ def cmd_store_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_store_migrate(args: argparse.Namespace) -> int:
+    """Copy this machine's SQLite history into the household store (idempotent)."""
+    import socket
+
+    from pydantic import ValidationError
+
+    from shepherd.policy import Household
+
+    try:
+        target = Household(store=args.to, machine=args.machine)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: "
+                             f"{str(e['msg']).removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise CommandError(problems.replace("store:", "--to:"), 2) from None
+    from shepherd.store.household.migrate import migrate
+
+    machine = target.machine_name(socket.gethostname())
+    source = args.db or SYSTEM_STORE
+    try:
+        copied = migrate(source, target.store, machine, datetime.now(UTC))
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    if not copied.anything:
+        print(f"{source} is already in the household store as {machine!r}: nothing to copy")
+        return EXIT_OK
+    counts = ", ".join(_counted(n, what) for n, what in (
+        (copied.audit, "audit row"), (copied.usage, "day of use"),
+        (copied.sessions, "session"), (copied.grants, "grant"),
+        (copied.requests, "time request")))
+    print(f"copied {source} into the household store as {machine!r}: {counts} (audited)")
+    return EXIT_OK
+
+
+def _counted(amount: int, what: str) -> str:
+    """"1 session", "2 sessions", "3 days of use"."""
+    if amount == 1:
+        return f"1 {what}"
+    head, _, tail = what.partition(" of ")
+    return f"{amount} {head}s" + (f" of {tail}" if tail else "")
+
+
 def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = commands.add_parser("audit", help="the audit log, newest first; `audit verify`")
     audit.add_argument("action", nargs="?", metavar="verify",
@@ -229,3 +273,14 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help="copy this store file instead of asking the daemon")
     add_socket_option(backup)
     backup.set_defaults(handler=cmd_store_backup)
+    move = store_commands.add_parser(
+        "migrate", help="copy this machine's history into a household store (run it again: "
+        "nothing changes)")
+    move.add_argument("--to", required=True, metavar="URL",
+                      help='the household store, e.g. "postgresql:///shepherd?service=shepherd"'
+                      " (no password here: libpq's password or service file)")
+    move.add_argument("--db", type=Path, metavar="PATH",
+                      help=f"the store file to copy (default: {SYSTEM_STORE})")
+    move.add_argument("--machine", metavar="NAME",
+                      help="this machine's name in the household (default: the host name)")
+    move.set_defaults(handler=cmd_store_migrate)

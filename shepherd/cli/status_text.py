@@ -44,8 +44,12 @@ def _today(entry: Mapping[str, Any]) -> str:
     return f"{format_duration(left)} of {format_duration(quota)} left{_week(entry)}"
 
 
-def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
+                   here: str | None = None) -> str:
     what = f"session {session['id']}"
+    machine = session.get("machine")
+    if machine and machine != here:  # a household: running on another of its machines
+        what += f" on {machine}"
     if session.get("stopping"):
         return f"{what}, stopping"
     deadline = session.get("deadline")
@@ -61,10 +65,11 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo) -> s
 
 
 def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
-            sessions: Sequence[Mapping[str, Any]], now: datetime, zone: tzinfo) -> str:
+            sessions: Sequence[Mapping[str, Any]], now: datetime, zone: tzinfo,
+            here: str | None) -> str:
     if entry["state"] == "running":
         mine = [s for s in sessions if s["user"] == user["name"] and s["entry"] == entry["id"]]
-        return "; ".join(_session_words(s, now, zone) for s in mine) or "running"
+        return "; ".join(_session_words(s, now, zone, here) for s in mine) or "running"
     reasons = [r for r in entry.get("reasons", ())
                if not (user.get("locked") and r.get("code") == "locked")]
     if reasons:
@@ -99,8 +104,9 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     """The lines of ``shepherd status``."""
     now = datetime.fromisoformat(status["now"]) if status.get("now") else datetime.now(zone)
     sessions: Sequence[Mapping[str, Any]] = status.get("sessions", ())
+    here = status.get("machine")
     lines: list[str] = []
-    shown: set[int] = set()
+    shown: set[tuple[str | None, int]] = set()
     for user in status.get("users", ()):
         heading = user["name"]
         if user.get("locked"):
@@ -109,18 +115,18 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
         rows = []
         for entry in user.get("entries", ()):
             rows.append([entry.get("label") or entry["id"], state_word(entry["state"]),
-                         _today(entry), _detail(entry, user, sessions, now, zone)])
+                         _today(entry), _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
-                shown.update(s["id"] for s in sessions
+                shown.update((s.get("machine"), s["id"]) for s in sessions
                              if s["user"] == user["name"] and s["entry"] == entry["id"])
         lines += _table(rows, "  ") if rows else ["  no entries for this child"]
         groups = user.get("groups") or ()
         if groups:
             lines.append("  budgets today: " + "; ".join(_group_words(g) for g in groups))
     for session in sessions:
-        if session["id"] not in shown:
+        if (session.get("machine"), session["id"]) not in shown:
             lines.append(f"{session['user']}: {session['entry']}, "
-                         f"{_session_words(session, now, zone)}")
+                         f"{_session_words(session, now, zone, here)}")
     if status.get("clock_jump_pending"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")

@@ -23,13 +23,17 @@ it is given, and ``methods.py`` maps JSON-RPC calls to its commands.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
+import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
 from shepherd.daemon.checks import launch_problem, policy_warnings
@@ -85,13 +89,15 @@ from shepherd.store import (
     AuditFilter,
     AuditPage,
     Checkpoint,
+    HouseholdView,
     SnapshotRow,
-    Store,
+    StateStore,
     StoreError,
     TimeRequest,
     VerifyResult,
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
@@ -99,6 +105,9 @@ from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import expiry_sentence, refusal_sentence, warning_text
+
+if TYPE_CHECKING:
+    from shepherd.daemon.household import HouseholdLink
 
 log = logging.getLogger("shepherd.daemon")
 
@@ -109,6 +118,7 @@ TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 
 
@@ -205,8 +215,18 @@ class Daemon:
         self.events = events or Discard()
         self.zone = local_zone()
         self.boot_id = system.boot_id()
-        self.writer = StoreWriter(config.state_dir / "shepherd.db", self._wall_now,
-                                  self._store_changed)
+        self.machine: str | None = None  # this machine's name in a household
+        self.link: HouseholdLink | None = None
+        backend: StoreBackend | Path = config.state_dir / "shepherd.db"
+        if policy.household is not None:  # psycopg is imported only here
+            from shepherd.daemon.household import HouseholdLink
+            from shepherd.store.household.backend import PgBackend
+
+            self.machine = policy.household.machine_name(socket.gethostname())
+            backend = PgBackend(policy.household.store, self.machine)
+            self.link = HouseholdLink(policy.household.store, self.machine, config.state_dir,
+                                      self)
+        self.writer = StoreWriter(backend, self._wall_now, self._store_changed)
         self.loaded = False  # accounting read from the store; launches wait for it
         # One load at a time, and none before start() has tried its own: the writer reports
         # the store usable at its first open too, and two loads would each recover the
@@ -270,6 +290,9 @@ class Daemon:
         first = system.read_clocks()
         usable = await self.writer.start()
         self._start_tried = True
+        if self.link is not None:
+            self.link.start()  # hear the other machines
+            self.link.replay()  # what the journal holds goes to the store before anything
         if usable:
             await self._load(first)
         else:
@@ -324,12 +347,19 @@ class Daemon:
 
     async def _read_books(self, first: ClockReading | None) -> None:
         reading = first or system.read_clocks()
-        since = self.engine.quota_day(Instant(reading.wall, reading.mono)) - timedelta(
-            days=HISTORY_DAYS)
+        since = self.history_start(Instant(reading.wall, reading.mono))
+        link = self.link
+
+        def books(store: StateStore) -> tuple[Any, ...]:
+            if link is not None:
+                link.loaded(store)
+            return (store.trusted_wall(), store.load_accounting(since),
+                    store.next_session_id(), store.snapshots(), time.monotonic(),
+                    store.household(since))
+
         try:
-            trusted, accounting, next_id, snapshots = await self.writer.submit(
-                lambda store: (store.trusted_wall(), store.load_accounting(since),
-                               store.next_session_id(), store.snapshots()))
+            trusted, accounting, next_id, snapshots, read_mono, view = \
+                await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
             if first is not None:
@@ -337,6 +367,8 @@ class Daemon:
             return
         if first is not None:
             self._start_clock(first, trusted)
+        if view is not None and view.server_now is not None:
+            self._witness_clock(view.server_now, read_mono, at_start=first is not None)
         self.engine = Engine(self.policy, self.zone, usage=accounting.usage,
                              cooldowns=accounting.cooldowns, grants=accounting.grants,
                              locked=accounting.locked, timed_grants=[
@@ -344,6 +376,8 @@ class Daemon:
                                             g.expires_at, g.week)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted)
+        if link is not None and view is not None:
+            link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
         self.loaded = True
         await self._recover(self.now(), snapshots)
@@ -370,6 +404,17 @@ class Daemon:
             if isinstance(jump, ClockJump):
                 self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": True})
         return now
+
+    def _witness_clock(self, server_now: datetime, read_mono: float, at_start: bool) -> None:
+        """The household server's clock (read at ``read_mono``) witnesses the trusted clock:
+        a machine's clock moved before its daemon started keeps the household's calendar."""
+        reading = system.read_clocks()
+        other = server_now + timedelta(seconds=reading.mono - read_mono)
+        jump = self.clock.trusted.witness(reading, other, "the household's server")
+        if jump is None:
+            return
+        now = self.clock.trusted.instant(reading)
+        self._audit(now, "clock_jump", {**self._jump_data(jump), "at_start": at_start})
 
     def _keep_clock(self, reading: ClockReading, durable: bool = False) -> None:
         """Keep this check: the anchor file always, the store's trusted wall now and then.
@@ -447,10 +492,8 @@ class Daemon:
                          settle_lease: bool) -> None:
         """Into the store: charged up to ``at`` in this boot (lease settled), else as it
         stands (the lease stands in for the time since the last checkpoint)."""
-        self._keep(lambda store: store.end_session(
-            at.wall, ended.session_id, ended.final_charge.parts, ended.reason,
-            ended.cooldown_until, settle_lease=settle_lease,
-            audit_data={"processes_alive": alive}))
+        self._end_record(at, ended, "shepherd", settle_lease=settle_lease,
+                         audit_data={"processes_alive": alive})
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -475,6 +518,8 @@ class Daemon:
         self._keep_clock(reading, durable=True)
         self.anchor.close()
         await self.writer.close()
+        if self.link is not None:
+            await self.link.close()
         if self._background:  # events that waited for their records; a prune is cut short
             await asyncio.wait(list(self._background), timeout=RECORD_WAIT_S)
         for task in list(self._background):
@@ -486,24 +531,47 @@ class Daemon:
         if state.available:
             if self._start_tried and not self.loaded and not self._loading:
                 self._spawn(self._load(None))
+            elif self.link is not None:
+                self.link.refresh()  # what the others did meanwhile
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
         else:
+            if self.link is not None:
+                self.link.store_away()
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
 
-    async def _persist(self, change: Callable[[Store], T]) -> T:
+    # -- the household ------------------------------------------------------------------
+    def history_start(self, now: Instant) -> date:
+        """The first quota day whose usage the engine holds."""
+        return self.engine.quota_day(now) - timedelta(days=HISTORY_DAYS)
+
+    def household_changed(self) -> None:
+        """The household's state was read again: deadlines now, and a child locked on
+        another machine is stopped here too."""
+        for session_id, record in list(self.sessions.items()):
+            if record.user in self.engine.locked and record.stopping is None:
+                self.stop_session_soon(session_id, "locked")
+        if self._ready:
+            now = self.now()
+            self._carry_out(self.engine.due(now), now)
+            self._changed()
+
+    def publish_remote(self, kind: str, data: dict[str, Any], user: str | None) -> None:
+        self._publish(kind, data, user)
+
+    async def _persist(self, change: Callable[[StateStore], T]) -> T:
         """Write a change now; if the store cannot take it, nothing was changed."""
         try:
             return await self.writer.submit(change)
         except StoreAway as exc:
             raise NothingChanged(str(exc)) from None
 
-    def _keep(self, change: Callable[[Store], Any], *, droppable: bool = False) -> None:
+    def _keep(self, change: Callable[[StateStore], Any], *, droppable: bool = False) -> None:
         """A record that must reach the store: now, or when it returns."""
         self.writer.keep(change, droppable=droppable)
 
-    async def _read(self, query: Callable[[Store], T]) -> T:
+    async def _read(self, query: Callable[[StateStore], T]) -> T:
         try:
             return await self.writer.read(query)
         except StoreAway as exc:
@@ -586,22 +654,42 @@ class Daemon:
         self._persist_charges(now, self.engine.charge(now))
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
-        """Write charges, or keep them merged in memory while the store is away."""
+        """Write charges, or keep them merged in memory while the store is away (with a
+        household: into the local journal, which the store takes when it can)."""
         for charge in charges:
             self._unwritten.setdefault(charge.session_id, Unwritten()).add(charge.parts)
-        if not self.writer.available or not self.loaded or not self._unwritten:
+        household = self.link is not None
+        if not self._unwritten or not self.loaded or (
+                not household and not self.writer.available):
             return
         day = self.engine.quota_day(now)
         rows = []
-        for session_id, unwritten in self._unwritten.items():
-            if session_id not in self.sessions:
-                continue
+        for session_id in [sid for sid in self._unwritten if sid in self.sessions]:
+            unwritten = self._unwritten.pop(session_id)
             snap = self.engine.snapshot(session_id)
             rows.append(Checkpoint(session_id, sorted(unwritten.parts.items()),
                                    snap.charged_mono, day, snap.fired, snap.paused_s))
-        self._unwritten.clear()
-        if rows:
+        if not rows:
+            return
+        if self.link is not None:
+            self.link.checkpoint(now.wall, [self._journal_row(row, now) for row in rows])
+        else:
             self._keep(lambda store: store.checkpoint(now.wall, rows))
+
+    def _journal_row(self, row: Checkpoint, now: Instant) -> dict[str, Any]:
+        """A checkpoint row for the household's journal: with the session's time left and
+        its pause (rule 12), so the other machines count it as it is."""
+        session_id = row.session_id
+        deadline = self.engine.deadline(session_id, now)
+        pause = self.engine.pause_of(session_id)
+        return {"session": session_id,
+                "parts": [[day.isoformat(), seconds] for day, seconds in row.parts],
+                "charged_mono": row.charged_mono, "lease_day": row.lease_day.isoformat(),
+                "fired": list(row.fired), "paused_s": row.paused_s,
+                "remaining_s": None if deadline is None
+                else round(max(deadline.remaining_s, 0.0), 3),
+                "pause": None if pause is None else {"cause": pause.cause,
+                                                     "since": pause.since.isoformat()}}
 
     def _check_clock(self, persist: bool) -> Instant:
         reading = system.read_clocks()
@@ -686,6 +774,11 @@ class Daemon:
             data["paused_s"] = round(event.paused_s, 3)
         self._audit(now, event.kind, data, user=event.user, entry=event.entry)
         self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+        if self.link is not None and event.session_id in self.sessions:
+            # The household hears it at once (a checkpoint of this session, its pause in
+            # it): the other machines stop or start counting it now, not at its next one.
+            self._unwritten.setdefault(event.session_id, Unwritten())
+            self._persist_charges(now, [])
 
     def _announce_pause(self, session_id: int, now: Instant) -> None:
         """A session that started (or was adopted) while its child was away."""
@@ -776,31 +869,28 @@ class Daemon:
                      actor: str) -> Launched:
         """Decide, record, start; answered once the program really runs.
 
-        The engine reserves the session first; any failure after that gives it back
-        (at its start instant, so nothing is charged), and the answer is an error.
+        A quick look first (every reason, without the store); then ``_open`` decides
+        and records in one store transaction, and starts the program. Any failure after
+        the decision gives the session back (at its start instant, so nothing is
+        charged), and the answer is an error.
         """
         now = self.now()
-        session_id = self._next_session_id
-        decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
-        if isinstance(decision, LaunchDenied):
-            self._refused(now, user, entry_id, decision.reasons, actor)
-        self._next_session_id += 1
-        self._launching[session_id] = None
+        self._refuse_at_once(now, user, entry_id, actor)
         entry = self.policy.entry(entry_id)
         assert entry is not None
         failure = {"command": list(entry.command), "actor": actor}
         try:
             account = self._account(user)
         except KeyError as exc:
-            self._launching.pop(session_id, None)
             problem = launch_problem(exc, entry.command[0], user)
-            self.engine.end_session(session_id, now, "launch_failed")  # at its start: free
+            session_id = self._next_session_id
+            self._next_session_id += 1
             self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
             raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
-        marker = f"{self.instance_id}-{session_id}"
 
-        async def spawn() -> dict[str, Any]:
+        async def spawn(session_id: int) -> dict[str, Any]:
+            marker = f"{self.instance_id}-{session_id}"
             return await self.backend.spawn(session_id, entry.command, account,
                                             session_environment(account, env, marker),
                                             self._tree_empty)
@@ -809,43 +899,62 @@ class Daemon:
             return (launch_problem(exc, entry.command[0], user) if isinstance(exc, OSError)
                     else f"starting {entry.command[0]!r} failed: {exc}")
 
-        return await self._open(now, decision, account, spawn, spawn_problem, actor,
+        return await self._open(user, entry_id, account, spawn, spawn_problem, actor,
                                 {"command": list(entry.command), "origin": "shepherd"})
 
-    async def _open(self, now: Instant, decision: SessionStarted, account: Account,
-                    start: Callable[[], Awaitable[dict[str, Any]]],
+    def _refuse_at_once(self, now: Instant, user: str, entry_id: str, actor: str,
+                        origin: str = "shepherd", data: Mapping[str, Any] | None = None) -> None:
+        """A start that anything refuses now is refused with every reason, before the store
+        is asked (which may be away: that is a reason too)."""
+        quick = self.engine.availability(user, entry_id, now, self.blocked())
+        if quick.reasons:
+            self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
+
+    async def _open(self, user: str, entry_id: str, account: Account,
+                    start: Callable[[int], Awaitable[dict[str, Any]]],
                     problem: Callable[[Exception], str], actor: str,
                     data: dict[str, Any]) -> Launched:
-        """Record a decided session, start it (``start``: the backend's spawn or take), and
-        record that it runs; the one path of a launch and of a program started outside."""
-        session_id, user, entry_id = decision.session_id, decision.user, decision.entry
+        """Decide and record a session in one store transaction, start it (``start``: the
+        backend's spawn or take), and record that it runs; the one path of a launch and
+        of a program started outside.
+
+        The engine decides inside the transaction that records the session (``_decider``):
+        with a household, the child's row is locked and the household read afresh, so
+        two machines deciding for one child at once (a launch here, a program started
+        outside there) never both pass a limit.
+        """
+        origin = str(data.get("origin", "shepherd"))
         entry = self.policy.entry(entry_id)
         assert entry is not None
+        decided: list[tuple[SessionStarted | LaunchDenied, Instant]] = []
+        decide = self._decider(user, entry_id, decided)
+        since = self.history_start(self.now())
+        try:
+            plan = await self.writer.submit(lambda store: store.launch(user, since, decide))
+        except Exception as exc:  # the store cannot record it: nothing happens
+            self._undecide(decided)
+            why = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
+            self._refused(self.now(), user, entry_id, (StoreUnavailable(why),), actor, origin,
+                          data)
+        if not decided or not isinstance(decided[0][0], SessionStarted) or plan is None:
+            self._undecide(decided)
+            reasons = decided[0][0].reasons if decided and isinstance(
+                decided[0][0], LaunchDenied) else (
+                StoreUnavailable("the daemon did not decide in time"),)
+            self._refused(self.now(), user, entry_id, reasons, actor, origin, data)
+        decision, now = decided[0]
+        assert isinstance(decision, SessionStarted)
+        session_id = decision.session_id
         deadline = decision.deadline
         data = {**data, "deadline": deadline.wall.isoformat() if deadline else None}
         failure = {"command": data.get("command", []), "actor": actor}
-        self._launching.setdefault(session_id, None)  # a deadline meanwhile waits for the start
-        try:
-            # Recorded (not yet as started) before the program starts: a checkpoint during
-            # the start finds the session, and so does recovery after a crash during it.
-            await self.writer.submit(lambda store: store.start_session(
-                now.wall, session_id, user, entry_id, boot_id=self.boot_id,
-                started_mono=now.mono, lease_day=self.engine.quota_day(now),
-                process={"backend": self.backend.name, "instance": self.instance_id},
-                audit_data=None))
-        except Exception as exc:  # the store cannot record it: nothing happens
-            self._launching.pop(session_id, None)
-            self.engine.end_session(session_id, now, "launch_failed")
-            why = str(exc) if isinstance(exc, StoreAway) else f"the store failed: {exc}"
-            self._refused(now, user, entry_id, (StoreUnavailable(why),), actor,
-                          data.get("origin", "shepherd"))
         record = RunningSession(session_id, user, entry_id, account, started=asyncio.Event())
         self.sessions[session_id] = record
         due = self._launching.pop(session_id, None)
         if due is not None:  # its deadline passed while it was being recorded
             self.stop_session_soon(session_id, *due)
         try:
-            process = await start()
+            process = await start(session_id)
         except Exception as exc:
             said = problem(exc)
             self.sessions.pop(session_id, None)
@@ -868,12 +977,77 @@ class Daemon:
         await self._recorded(running)
         return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
 
+    def _undecide(self, decided: list[tuple[SessionStarted | LaunchDenied, Instant]]) -> None:
+        """A session decided but never recorded: given back at its start (nothing charged)."""
+        if decided and isinstance(decided[0][0], SessionStarted):
+            session_id = decided[0][0].session_id
+            self._launching.pop(session_id, None)
+            self.engine.end_session(session_id, decided[0][1], "launch_failed")
+            self._unwritten.pop(session_id, None)
+
+    def _decider(self, user: str, entry_id: str,
+                 out: list[tuple[SessionStarted | LaunchDenied, Instant]]
+                 ) -> Callable[[HouseholdView | None], LaunchPlan | None]:
+        """The engine's decision, asked from inside the store's launch transaction.
+
+        Called on the writer's thread with the household as the transaction sees it;
+        the engine is asked on the event loop (it is not shared between threads), and
+        the answer goes back to the transaction. A loop that does not answer within
+        ``DECIDE_WAIT_S`` gets no session: nothing is recorded.
+        """
+        loop = asyncio.get_running_loop()
+
+        def on_loop(view: HouseholdView | None, read_mono: float) -> LaunchPlan | None:
+            if view is not None and self.link is not None:
+                self.link.apply_view(view, read_mono)
+            now = self.now()
+            session_id = self._next_session_id
+            decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
+            out.append((decision, now))
+            if isinstance(decision, LaunchDenied):
+                return None
+            self._next_session_id += 1
+            self._launching[session_id] = None  # a deadline meanwhile waits for the start
+            deadline = decision.deadline
+            return LaunchPlan(now.wall, session_id, user, entry_id, self.boot_id, now.mono,
+                              self.engine.quota_day(now),
+                              {"backend": self.backend.name, "instance": self.instance_id},
+                              deadline.remaining_s if deadline else None)
+
+        def decide(view: HouseholdView | None) -> LaunchPlan | None:
+            read_mono = time.monotonic()
+            answer: concurrent.futures.Future[LaunchPlan | None] = concurrent.futures.Future()
+            lock = threading.Lock()
+            abandoned = False
+
+            def ask() -> None:
+                with lock:
+                    if abandoned:
+                        return
+                    try:
+                        answer.set_result(on_loop(view, read_mono))
+                    except BaseException as exc:
+                        answer.set_exception(exc)
+
+            loop.call_soon_threadsafe(ask)
+            try:
+                return answer.result(timeout=DECIDE_WAIT_S)
+            except concurrent.futures.TimeoutError:
+                with lock:
+                    abandoned = True
+                    if not answer.done():
+                        return None
+                return answer.result()
+
+        return decide
+
     async def take_outside(self, seen: Recognised) -> str:
         """A program a child started without Shepherd, recognised as an entry's (SPEC §4).
 
         Already in a session of its entry: nothing to do. A session of its entry runs
         for that child: the process joins it (a second window is not a second
-        session). Else decided like a launch: allowed, it becomes a session of the
+        session). Else decided like a launch, on the same path (``_open``: in a
+        household, across the machines): allowed, it becomes a session of the
         entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
         at once and the child told why, in the words of a refused launch. A process
         that cannot be held in a session is stopped too (fail closed). Answers what
@@ -905,17 +1079,15 @@ class Daemon:
         except KeyError:  # the account went away while its process ran: nothing to hold
             await self.backend.refuse(seen.pid, grace)
             return "refused"
-        now = self.now()
-        session_id = self._next_session_id
-        decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
                 "exe": seen.exe, "command": list(seen.argv)[:32]}
         try:
-            if isinstance(decision, LaunchDenied):
-                self._refused(now, user, entry_id, decision.reasons, user, "outside", data)
-            self._next_session_id += 1
-            await self._open(now, decision, account,
-                             lambda: self.backend.take(session_id, seen.pid, self._tree_empty),
+            self._refuse_at_once(self.now(), user, entry_id, user, "outside", data)
+            # Decided as a launch is, in the store's transaction (a household's other
+            # machines deciding for this child wait for it, and it for them).
+            await self._open(user, entry_id, account,
+                             lambda session_id: self.backend.take(session_id, seen.pid,
+                                                                  self._tree_empty),
                              str, user, data)
         except LaunchRefused:
             await self.backend.refuse(seen.pid, grace)
@@ -963,11 +1135,10 @@ class Daemon:
                              data: dict[str, Any]) -> None:
         """The program never ran: ended at its start, so nothing charged and no cooldown."""
         ended = self.engine.end_session(session_id, launched, "launch_failed")
+        self._unwritten.pop(session_id, None)
         self._update_status()
-        written = self.writer.submit(lambda store: store.end_session(
-            launched.wall, ended.session_id, [], "launch_failed", None,
-            audit_data={"problem": problem, **data}), keep=True)
-        written.add_done_callback(_log_task_failure)
+        written = self._end_record(launched, ended, "shepherd", parts=[],
+                                   audit_data={"problem": problem, **data})
         await self._recorded(written)
 
     @staticmethod
@@ -984,6 +1155,13 @@ class Daemon:
         if session_id is not None:
             record = self.sessions.get(session_id)
             if record is None or (not caller.admin and record.user != caller.child):
+                now = self.now()
+                elsewhere = [r.machine for r in self.engine.household.sessions
+                             if r.session_id == session_id and r.running(now)
+                             and (caller.admin or r.user == caller.child)]
+                if record is None and elsewhere:
+                    raise NotFound(f"session {session_id} runs on {elsewhere[0]}: stop it "
+                                   "there")
                 raise NotFound(f"no running session {session_id}")  # the same for others'
             ids = [session_id]
         else:
@@ -1082,10 +1260,28 @@ class Daemon:
                       actor: str) -> asyncio.Future[float]:
         unwritten = self._unwritten.pop(ended.session_id, Unwritten())
         unwritten.add(ended.final_charge.parts)
-        parts = sorted(unwritten.parts.items())
-        written = self.writer.submit(lambda store: store.end_session(
-            now.wall, ended.session_id, parts, ended.reason, ended.cooldown_until, actor=actor,
-            audit_data={"past_deadline_s": round(ended.past_deadline_s, 3)}), keep=True)
+        return self._end_record(now, ended, actor, parts=sorted(unwritten.parts.items()),
+                                audit_data={"past_deadline_s": round(ended.past_deadline_s, 3)})
+
+    def _end_record(self, at: Instant, ended: SessionEnded, actor: str, *,
+                    parts: list[tuple[date, float]] | None = None, settle_lease: bool = True,
+                    audit_data: dict[str, Any] | None = None) -> asyncio.Future[Any]:
+        """A session's end into the store: now, or when it returns (kept; with a
+        household, through the local journal)."""
+        charged = list(ended.final_charge.parts) if parts is None else parts
+        written: asyncio.Future[Any]
+        if self.link is not None:
+            until = ended.cooldown_until
+            written = self.link.record(
+                {"kind": "end", "ts": at.wall.isoformat(), "session": ended.session_id,
+                 "parts": [[day.isoformat(), seconds] for day, seconds in charged],
+                 "reason": ended.reason, "cooldown_until": until.isoformat() if until else None,
+                 "actor": actor, "settle_lease": settle_lease, "audit_data": audit_data or {}},
+                cooldown=(ended.user, ended.entry, until) if until else None)
+        else:
+            written = self.writer.submit(lambda store: store.end_session(
+                at.wall, ended.session_id, charged, ended.reason, ended.cooldown_until,
+                actor=actor, settle_lease=settle_lease, audit_data=audit_data), keep=True)
         written.add_done_callback(_log_task_failure)
         return written
 
@@ -1195,7 +1391,7 @@ class Daemon:
             raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
         now = self.now()
 
-        def ask(store: Store) -> int:
+        def ask(store: StateStore) -> int:
             if sum(1 for r in store.requests() if r.user == whose) >= MAX_PENDING_REQUESTS:
                 raise TooManyRequests(f"{MAX_PENDING_REQUESTS} requests are already waiting "
                                       "for an answer")
@@ -1233,6 +1429,7 @@ class Daemon:
             self._publish("policy_rejected", {"errors": errors})
             log.error("policy reload rejected, the old policy stays:\n%s", "\n".join(errors))
             raise PolicyRejected(errors)
+        household_moved = result.policy.household != self.policy.household
         events = self.engine.set_policy(result.policy, now)
         self.policy = result.policy
         self.rejected_reload = None
@@ -1244,6 +1441,9 @@ class Daemon:
         await self.presence.follow(self.policy)
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
+        if household_moved:
+            warnings.append("[household] changed: the daemon keeps its store "
+                            f"({self.writer.backend.name}) until it is restarted")
         for warning in warnings:
             log.warning("%s", warning)
         return {"loaded": str(path), "warnings": warnings}
@@ -1276,7 +1476,7 @@ class Daemon:
                                  store_ok=self.writer.available and self.loaded,
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
-                                 presence_problem=self.presence.problem)
+                                 presence_problem=self.presence.problem, machine=self.machine)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1288,6 +1488,10 @@ class Daemon:
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
+            if self.machine is not None and self.link is not None:
+                answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
+                                       "journal_waiting": len(self.link.journal.pending()),
+                                       "reads": self.link.refreshed}
         return answer
 
     async def requests(self) -> list[TimeRequest]:

@@ -9,6 +9,7 @@ computed, in the engine's calendar.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 from shepherd.engine import Engine, Instant, Reason
@@ -42,11 +43,14 @@ def _week_fields(week: Standing | None) -> dict[str, Any]:
 def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
            *, only: str | None, blocked: tuple[Reason, ...], user_mode: bool, store_ok: bool,
            clock_jump_pending: bool, rejected_reload: dict[str, Any] | None,
-           presence_problem: str | None = None) -> dict[str, Any]:
+           presence_problem: str | None = None,
+           machine: str | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
     ``presence_problem``: why the children's screens cannot be seen (time is counted).
+    ``machine``: this machine's name in a household; then every session carries its
+    machine, and the child's sessions on the other machines are listed too.
     """
     day = engine.quota_day(now)
     users = []
@@ -106,9 +110,33 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             # Paused: its clock stands still while its child is away (and why, since when).
             "paused": None if pause is None else {"cause": pause.cause,
                                                   "since": pause.since.isoformat()},
+            **({"machine": machine} if machine is not None else {}),
         })
+    if machine is not None:
+        running += _elsewhere(now, engine, only)
     return {"now": now.wall.isoformat(), "quota_day": day.isoformat(),
             "user_mode": user_mode, "store_ok": store_ok, "users": users, "sessions": running,
             "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload,
             "counting": {"count": policy.supervisor.count, "idle_after_s":
-                         policy.supervisor.idle_after, "presence_problem": presence_problem}}
+                         policy.supervisor.idle_after, "presence_problem": presence_problem},
+            **({"machine": machine} if machine is not None else {})}
+
+
+def _elsewhere(now: Instant, engine: Engine, only: str | None) -> list[dict[str, Any]]:
+    """Sessions running on the household's other machines, as they last told."""
+    found = []
+    for remote in engine.household.sessions:
+        if not remote.running(now) or (only is not None and remote.user != only):
+            continue
+        left = remote.remaining_s(now)
+        pause = remote.pause
+        found.append({
+            "id": remote.session_id, "user": remote.user, "entry": remote.entry,
+            "machine": remote.machine, "started_at": remote.started_at.isoformat(),
+            "deadline": None if left is None or pause is not None
+            else (now.wall + timedelta(seconds=left)).isoformat(),
+            "remaining_s": _seconds(left), "deadline_cause": None, "stopping": False,
+            "paused": None if pause is None else {"cause": str(pause.get("cause")),
+                                                  "since": str(pause.get("since"))},
+        })
+    return found

@@ -42,6 +42,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import TimedGrant
+from shepherd.engine.household import Household, RemoteSession
 from shepherd.engine.pauses import Pause
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Event",
     "GrantExpired",
     "GroupQuotaExhausted",
+    "Household",
     "Instant",
     "LaunchDenied",
     "Locked",
@@ -66,6 +68,7 @@ __all__ = [
     "QuotaCalendar",
     "QuotaExhausted",
     "Reason",
+    "RemoteSession",
     "Resumed",
     "SessionDue",
     "SessionEnded",

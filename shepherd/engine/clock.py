@@ -135,6 +135,28 @@ class TrustedClock:
             self._reported_skew = skew
         return events
 
+    def witness(self, reading: ClockReading, other: datetime, who: str) -> ClockJump | None:
+        """Another clock's word (``who``'s: the household's server), as it read at ``reading``.
+
+        Unless the system clock is network-synchronised, the trusted clock takes it when
+        they differ by more than a minute: a clock moved before the daemon started (where
+        no check saw it move) does not open tomorrow's quota. The jump is followed when
+        the system clock agrees with the witness; otherwise it waits for an admin.
+        """
+        other = other.astimezone(UTC)
+        expected = self._expected(reading.boot)
+        if reading.synchronized or abs((expected - other).total_seconds()) <= JUMP_TOLERANCE_S:
+            return None
+        self._base_wall = other
+        self._base_boot = reading.boot
+        skew = (reading.wall.astimezone(UTC) - other).total_seconds()
+        followed = abs(skew) <= JUMP_TOLERANCE_S
+        self._reported_skew = 0.0 if followed else skew
+        jump = ClockJump(reading.wall, other, skew, followed,
+                         f"{who}'s clock reads {other:%Y-%m-%d %H:%M} UTC")
+        self.pending = None if followed else jump  # while the system clock disagrees
+        return jump
+
     def accept(self, reading: ClockReading) -> None:
         """Trust the system clock as it reads now (``shepherd clock accept``)."""
         self._base_wall = reading.wall.astimezone(UTC)

@@ -99,6 +99,14 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
     re-arm (rule 7); windows and quota days still end it on time. It wakes the
     shell for nothing but those wall-clock moments. Its billed time is its
     running time less its pause intervals.
+13. A household (several machines, one store): the other machines' charged use
+    and running sessions are values (``household.py``), replaced whenever the
+    store changes. Their use counts on every quota as this machine's does, their
+    running sessions count toward ``max_sessions`` (the same entry running
+    elsewhere is already running), share group quotas, and their use since
+    their last checkpoint counts as spent, up to the deadline their machine
+    last announced. One their machine said is paused (rule 12) spends nothing
+    and shares no quota while paused, but still counts toward ``max_sessions``.
 """
 
 from __future__ import annotations
@@ -153,6 +161,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
+from shepherd.engine.household import Household
 from shepherd.engine.pauses import Away, Pause, PauseClock
 from shepherd.policy.model import Entry, Group, Policy
 
@@ -248,6 +257,7 @@ class Engine:
         self.cooldowns: dict[tuple[str, str], datetime] = dict(cooldowns or {})
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
         self.locked: set[str] = set(locked)
+        self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
         self.expiries_noted: set[int] = set(expiries_noted)  # reported by ``due`` already
         self._limits: dict[str, QuotaLimits] = {}  # each target's quotas, for this policy
@@ -277,6 +287,10 @@ class Engine:
     def quota_day(self, now: Instant) -> date:
         return self.calendar.quota_day(now.wall)
 
+    def set_household(self, household: Household) -> None:
+        """The other machines' use and sessions, as the store has them now (rule 13)."""
+        self.household = household
+
     @contextmanager
     def reading(self) -> Iterator[None]:
         """A read-only pass (``status`` asks ~150 questions at one instant): each sum of
@@ -289,7 +303,8 @@ class Engine:
             self._memo = None
 
     def used(self, user: str, entry_ids: Iterable[str], day: date, now: Instant | None) -> float:
-        """Seconds used on ``day``; with ``now``, including running sessions' uncharged time."""
+        """Seconds used on ``day``, on every machine; with ``now``, including running
+        sessions' uncharged time."""
         ids = entry_ids if isinstance(entry_ids, tuple) else tuple(entry_ids)
         key = ("used", user, ids, day, now.mono if now is not None else None)
         if self._memo is not None and key in self._memo:
@@ -302,11 +317,18 @@ class Engine:
     def _used(self, user: str, entry_ids: tuple[str, ...], day: date,
               now: Instant | None) -> float:
         members = set(entry_ids)
-        total = sum(self.usage.get((user, e, day), 0.0) for e in members)
+        total = sum(self.usage.get((user, e, day), 0.0)
+                    + self.household.usage.get((user, e, day), 0.0) for e in members)
         if now is not None:
             for s in self._sessions.values():
                 if s.user == user and s.entry.id in members:
                     total += sum(sec for d, sec in self._pending(s, now) if d == day)
+            for r in self.household.sessions:  # ended ones too: their last use counts
+                unseen = r.unseen_s(now)
+                if r.user == user and r.entry in members and unseen > 0:
+                    began = now.wall - timedelta(seconds=now.mono - r.seen_mono)
+                    total += sum(sec for d, sec in self.calendar.split(began, unseen)
+                                 if d == day)
         return total
 
     def granted(self, user: str, target: str, day: date) -> int:
@@ -387,8 +409,11 @@ class Engine:
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
-        running = [s for s in self._sessions.values() if s.user == user]
-        same = [s.id for s in running if s.entry.id == entry_id]
+        running = [s.id for s in self._sessions.values() if s.user == user]
+        running += [r.session_id for r in self.household.running(user, now)]
+        same = [s.id for s in self._sessions.values() if s.user == user
+                and s.entry.id == entry_id]
+        same += [r.session_id for r in self.household.running(user, now) if r.entry == entry_id]
         if same:
             states.append("running")
         if user in self.locked:
@@ -399,8 +424,7 @@ class Engine:
             states.append("not_allowed")
         max_sessions = account.max_sessions if account is not None else 1
         if same or len(running) >= max_sessions:
-            reasons.append(AlreadyRunning(tuple(same or (s.id for s in running)), max_sessions,
-                                          bool(same)))
+            reasons.append(AlreadyRunning(tuple(same or running), max_sessions, bool(same)))
             if not same:
                 states.append("busy")
         day = self.calendar.quota_day(now.wall)
@@ -892,20 +916,27 @@ class Engine:
         if key in self.usage:
             self.usage[key] = max(self.usage[key] - lease[1], 0.0)
 
-    def _quotas(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
+    def _quotas(self, user: str, entry: Entry, s: _Session | None,
+                now: Instant | None = None) -> list[_Quota]:
+        """The quotas a session of ``entry`` counts against; with ``now``, shared with
+        the user's sessions running on other machines too (rule 13)."""
         if self._memo is None:
-            return self._quotas_now(user, entry, s)
-        key = ("quotas", user, entry.id, s.id if s is not None else None)
+            return self._quotas_now(user, entry, s, now)
+        key = ("quotas", user, entry.id, s.id if s is not None else None,
+               now.mono if now is not None else None)
         if key not in self._memo:
-            self._memo[key] = self._quotas_now(user, entry, s)
+            self._memo[key] = self._quotas_now(user, entry, s, now)
         found: list[_Quota] = self._memo[key]
         return found
 
-    def _quotas_now(self, user: str, entry: Entry, s: _Session | None) -> list[_Quota]:
+    def _quotas_now(self, user: str, entry: Entry, s: _Session | None,
+                    now: Instant | None) -> list[_Quota]:
         quotas: list[_Quota] = []
+        remote = self.household.running(user, now) if now is not None else []
         own = self._entry_limits(entry)
         if own.limited:
-            quotas.append(_Quota(own, 1, "quota", None))
+            elsewhere = sum(1 for r in remote if r.entry == entry.id and not r.paused)
+            quotas.append(_Quota(own, 1 + elsewhere, "quota", None))
         for group in self.policy.groups_of(entry.id):
             limits = self._group_limits(group)
             if not limits.limited:
@@ -913,6 +944,7 @@ class Engine:
             sharing = 1 + sum(1 for o in self._sessions.values()  # a paused one spends none
                               if o is not s and o.user == user and o.entry.id in group.entries
                               and not o.pauses.paused)
+            sharing += sum(1 for r in remote if r.entry in group.entries and not r.paused)
             quotas.append(_Quota(limits, sharing, "group_quota", group.id))
         return quotas
 
@@ -1055,7 +1087,7 @@ class Engine:
         if s is not None and extension:
             unspent = (self._extension_use(s, self._pending(s, now), now.wall) if pending
                        else {})
-        for quota in self._quotas(user, entry, s):
+        for quota in self._quotas(user, entry, s, now):
             left = 0.0
             if s is not None and extension:
                 left = max(extension - s.extension_used.get(quota.target, 0.0)

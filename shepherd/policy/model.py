@@ -323,9 +323,51 @@ class Group(_Model):
     weekly_quota: WeekDuration | None = None
 
 
+_MACHINE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_SECRET_WORDS = ("passwords never go in the policy: put it in libpq's password file "
+                 "(~/.pgpass) or its service file, and name the service "
+                 '(store = "postgresql:///shepherd?service=shepherd")')
+
+
+def _household_url(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"got {value!r} (expected a PostgreSQL URL such as "
+                         '"postgresql:///shepherd?service=shepherd")')
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
+        raise ValueError(f"holds a password; {_SECRET_WORDS}")
+    query = rest.split("?", 1)[1] if "?" in rest else ""
+    if any(part.split("=", 1)[0].strip().lower() == "password" for part in query.split("&")):
+        raise ValueError(f"holds a password; {_SECRET_WORDS}")
+    return value
+
+
+def _machine_name(value: str) -> str:
+    if not _MACHINE_RE.fullmatch(value):
+        raise ValueError(f"got {value!r} (expected a short name such as \"laptop\": letters, "
+                         "digits, '_', '.' or '-', at most 63 characters)")
+    return value
+
+
+class Household(_Model):
+    """Several machines share one store (SPEC §5): where it is, and what this one is called."""
+
+    store: Annotated[StrictStr, AfterValidator(_household_url)]
+    machine: Annotated[StrictStr, AfterValidator(_machine_name)] | None = None
+
+    def machine_name(self, host_name: str) -> str:
+        """This machine's name: as the policy says, else the host name (made a valid name)."""
+        if self.machine is not None:
+            return self.machine
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", host_name.split(".")[0])[:63].strip("-")
+        return name or "machine"
+
+
 class Policy(_Model):
     version: Literal[1]
     supervisor: Supervisor = Supervisor()
+    household: Household | None = None
     users: Annotated[tuple[User, ...], Field(min_length=1)]
     entries: tuple[Entry, ...] = ()
     groups: tuple[Group, ...] = ()

@@ -1,10 +1,11 @@
-"""Durable state on SQLite through apsw (SPEC §5).
+"""Durable state (SPEC §5): SQLite through apsw, or a household's PostgreSQL.
 
-Owns the schema and its migrations, the hash-chained audit log, usage, cooldowns,
-grants, time requests, session history and the crash-recovery snapshot, and the
-one writer thread (``writer.StoreWriter``) through which a daemon writes, reads
-and heals its store off the event loop. Must not make decisions: the engine
-decides, the store remembers.
+Owns the schemas and their migrations, the hash-chained audit log, usage,
+cooldowns, grants, time requests, session history and the crash-recovery
+snapshot, behind one protocol (``protocol.StateStore``) that both backends
+implement, and the one writer thread (``writer.StoreWriter``) through which a
+daemon writes, reads and heals its store off the event loop. Must not make
+decisions: the engine decides, the store remembers.
 """
 
 from shepherd.store.audit import (
@@ -21,15 +22,20 @@ from shepherd.store.connection import (
     StoreVersionError,
 )
 from shepherd.store.files import Recovery
-from shepherd.store.schema import SCHEMA_VERSION
-from shepherd.store.store import (
-    LEASE_S,
+from shepherd.store.protocol import (
     Accounting,
     Checkpoint,
+    HouseholdView,
+    LaunchPlan,
+    RemoteSessionRow,
     SnapshotRow,
-    Store,
+    StateStore,
+    StoreBackend,
+    TimedGrantRow,
     TimeRequest,
 )
+from shepherd.store.schema import SCHEMA_VERSION
+from shepherd.store.store import LEASE_S, Store
 
 __all__ = [
     "EVENT_TYPES",
@@ -41,12 +47,18 @@ __all__ = [
     "AuditPage",
     "Checkpoint",
     "Database",
+    "HouseholdView",
+    "LaunchPlan",
     "Recovery",
+    "RemoteSessionRow",
     "SnapshotRow",
+    "StateStore",
     "Store",
+    "StoreBackend",
     "StoreError",
     "StoreUnavailable",
     "StoreVersionError",
     "TimeRequest",
+    "TimedGrantRow",
     "VerifyResult",
 ]

@@ -22,7 +22,8 @@ EVENT_TYPES = frozenset({
     "service_started", "service_stopped", "policy_loaded", "policy_rejected",
     "session_started", "session_ended", "warning_issued", "launch_denied", "time_granted",
     "session_extended", "cooldown_cleared", "user_locked", "user_unlocked", "time_requested",
-    "request_answered", "clock_jump", "store_recovered", "session_adopted", "grant_expired",
+    "request_answered", "clock_jump", "store_recovered", "session_adopted", "store_migrated",
+    "grant_expired",
     "session_paused", "session_resumed", "presence_unavailable",
 })
 GENESIS = "0" * 64
@@ -41,10 +42,14 @@ class AuditEvent:
     entry: str | None
     actor: str
     data: dict[str, Any]
+    machine: str | None = None  # the machine that wrote it (a household store)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "ts": self.ts, "type": self.type, "user": self.user,
-                "entry": self.entry, "actor": self.actor, "data": self.data}
+        answer = {"id": self.id, "ts": self.ts, "type": self.type, "user": self.user,
+                  "entry": self.entry, "actor": self.actor, "data": self.data}
+        if self.machine is not None:
+            answer["machine"] = self.machine
+        return answer
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class VerifyResult:
     problem: str = ""
 
 
-def _row_hash(row_id: int, ts: str, kind: str, user: str | None, entry: str | None,
+def row_hash(row_id: int, ts: str, kind: str, user: str | None, entry: str | None,
               actor: str, data: str, prev_hash: str) -> str:
     content = json.dumps([row_id, ts, kind, user, entry, actor, data, prev_hash],
                          separators=(",", ":"), ensure_ascii=False)
@@ -95,7 +100,7 @@ def append(db: Database, ts: datetime, kind: str, data: Mapping[str, Any], *,
             "id": 0, "hash": GENESIS}
         row_id = int(head["id"]) + 1
         stamp = ts.isoformat()
-        digest = _row_hash(row_id, stamp, kind, user, entry, actor, body, head["hash"])
+        digest = row_hash(row_id, stamp, kind, user, entry, actor, body, head["hash"])
         conn.execute(
             "INSERT INTO audit (id, ts, type, user, entry, actor, data, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -226,7 +231,7 @@ def _verify(db: Database) -> VerifyResult:
             return VerifyResult(False, checked, row_id,
                                 f"row {row_id} does not follow row {row_id - 1} "
                                 "(rows deleted, reordered or edited)")
-        digest = _row_hash(row_id, row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+        digest = row_hash(row_id, row[1], row[2], row[3], row[4], row[5], row[6], row[7])
         if digest != row[8]:
             return VerifyResult(False, checked, row_id, f"row {row_id} was edited")
         prev = str(row[8])

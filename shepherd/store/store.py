@@ -11,99 +11,41 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import apsw
 
 from shepherd.store import audit as audit_log
 from shepherd.store.connection import Database, StoreError
 from shepherd.store.files import Recovery
+from shepherd.store.protocol import (
+    Accounting,
+    Checkpoint,
+    CheckpointRow,
+    HouseholdView,
+    LaunchPlan,
+    Parts,
+    SnapshotRow,
+    TimedGrantRow,
+    TimeRequest,
+)
 
 log = logging.getLogger(__name__)
 
 LEASE_S = 1.0
 
-Parts = Sequence[tuple[date, float]]
-
-
-@dataclass(frozen=True)
-class TimedGrantRow:
-    """Time added that stops counting at ``expires_at`` (``week``: usable on any day of
-    its week until then)."""
-
-    id: int
-    user: str
-    target: str
-    day: date
-    seconds: int
-    expires_at: datetime
-    week: bool
-
-
-@dataclass(frozen=True)
-class Accounting:
-    """What the engine needs at start: usage, cooldowns, grants and locks."""
-
-    usage: dict[tuple[str, str, date], float]
-    cooldowns: dict[tuple[str, str], datetime]
-    grants: dict[tuple[str, str, date], int]  # for their day (no expiry of their own)
-    locked: set[str]
-    timed_grants: tuple[TimedGrantRow, ...] = ()  # --until a time, or for the week
-    expiries_noted: frozenset[int] = frozenset()  # timed grants whose expiry is audited
-
-
-@dataclass(frozen=True)
-class SnapshotRow:
-    """A session that was running at the last checkpoint."""
-
-    session_id: int
-    user: str
-    entry: str
-    started_at: datetime
-    boot_id: str
-    started_mono: float
-    charged_mono: float
-    extension_s: int
-    fired: tuple[int, ...]
-    process: dict[str, Any]
-    lease_day: date | None = None
-    lease_s: float = 0.0
-    paused_s: float = 0.0  # time its clock stood still while its child was away
-
-
-class Checkpoint(NamedTuple):
-    """One running session at a checkpoint: what it used since the last one, where it is."""
-
-    session_id: int
-    parts: Parts  # (quota day, seconds) charged since the last checkpoint
-    charged_mono: float  # the monotonic reading it is charged up to
-    lease_day: date  # where the second charged ahead goes
-    fired: tuple[int, ...]  # warning thresholds already issued
-    paused_s: float = 0.0  # its clock stood still this long so far (rule 12)
-
-
-@dataclass(frozen=True)
-class TimeRequest:
-    id: int
-    user: str
-    entry: str
-    seconds: int
-    note: str
-    requested_at: str
-    state: str
-    answered_by: str | None
-    granted_s: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+__all__ = ["LEASE_S", "Accounting", "Checkpoint", "SnapshotRow", "Store", "TimeRequest",
+           "TimedGrantRow"]
 
 
 class Store:
-    """Durable state. Construct with ``Store.open``."""
+    """Durable state in one SQLite file (one machine). Construct with ``Store.open``."""
+
+    machine: str | None = None  # not a household store
 
     def __init__(self, db: Database, recovery: Recovery | None = None) -> None:
         self.db = db
@@ -130,6 +72,10 @@ class Store:
 
     def close(self, clean: bool = True) -> None:
         self.db.close(clean)
+
+    def batch(self) -> AbstractContextManager[apsw.Connection]:
+        """One transaction for several changes (each method joins it)."""
+        return self.db.write()
 
     # -- audit ----------------------------------------------------------------
     def audit(self, ts: datetime, kind: str, data: Mapping[str, Any], *,
@@ -187,6 +133,9 @@ class Store:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted))
+
+    def household(self, since: date) -> HouseholdView | None:
+        return None  # one machine: nothing is shared
 
     def next_session_id(self) -> int:
         return int(self.db.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").get)
@@ -250,7 +199,8 @@ class Store:
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       boot_id: str, started_mono: float, lease_day: date,
                       process: Mapping[str, Any],
-                      audit_data: Mapping[str, Any] | None) -> None:
+                      audit_data: Mapping[str, Any] | None,
+                      remaining_s: float | None = None) -> None:
         """Record a session and charge its lease; ``audit_data=None``: not audited as
         started yet (``session_running`` does it once the program runs)."""
         with self.db.write() as conn:
@@ -265,6 +215,18 @@ class Store:
             if audit_data is not None:
                 self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                            user=user, entry=entry)
+
+    def launch(self, user: str, since: date,
+               decide: Callable[[HouseholdView | None], LaunchPlan | None]) -> LaunchPlan | None:
+        """Decide and record a launch while holding the write lock."""
+        with self.db.write():
+            plan = decide(None)
+            if plan is not None:
+                self.start_session(plan.ts, plan.session_id, plan.user, plan.entry,
+                                   boot_id=plan.boot_id, started_mono=plan.started_mono,
+                                   lease_day=plan.lease_day, process=plan.process,
+                                   audit_data=None)
+            return plan
 
     def launch_failed(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       audit_data: Mapping[str, Any]) -> None:
@@ -289,8 +251,11 @@ class Store:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=str(user), entry=str(entry))
 
-    def checkpoint(self, ts: datetime, charges: Iterable[Checkpoint | tuple[Any, ...]]) -> None:
-        """For each running session: settle its lease, charge its parts, lease again."""
+    def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
+                   remaining: Mapping[int, float | None] | None = None,
+                   paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:
+        """For each running session: settle its lease, charge its parts, lease again
+        (``remaining`` and ``paused`` are for a household's other machines: unused here)."""
         with self.db.write() as conn:
             for row in charges:
                 session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)

@@ -1,6 +1,7 @@
-"""Verify a store's audit chain in a process of its own.
+"""Verify a store's audit chain(s) in a process of its own.
 
     python -m shepherd.store.verify_job PATH
+    python -m shepherd.store.verify_job postgresql:///shepherd?service=shepherd MACHINE
 
 The daemon runs this for ``audit.verify``: hashing every row is Python work that,
 on a thread, would hold the interpreter lock the event loop needs, and delay
@@ -16,20 +17,37 @@ import json
 import os
 import sys
 
+from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import StoreError
-from shepherd.store.store import Store
+
+
+def verify(target: str, machine: str | None) -> VerifyResult:
+    if target.startswith(("postgresql:", "postgres:")):
+        from shepherd.store.household.store import PgStore
+
+        household = PgStore.attach(target, machine or "verify", "verify")
+        try:
+            return household.verify_audit()
+        finally:
+            household.close()
+    from shepherd.store.store import Store
+
+    store = Store.open_readonly(target)
+    try:
+        return store.verify_audit()
+    finally:
+        store.close()
 
 
 def main(argv: list[str]) -> int:
     os.nice(10)  # background work: enforcement in the daemon goes first for the CPU
     try:
-        store = Store.open_readonly(argv[0])
-        try:
-            result = store.verify_audit()
-        finally:
-            store.close()
+        result = verify(argv[0], argv[1] if len(argv) > 1 else None)
     except StoreError as exc:
         print(json.dumps({"error": str(exc)}))
+        return 1
+    except Exception as exc:  # the server went away mid-way: say so, in one line
+        print(json.dumps({"error": f"the audit check failed: {exc}"}))
         return 1
     print(json.dumps(dataclasses.asdict(result)))
     return 0

@@ -1,6 +1,6 @@
 """The store's one writer: every change in order, one transaction each, off the event loop.
 
-The daemon hands ``StoreWriter`` changes (functions of a ``Store``, each one
+The daemon hands ``StoreWriter`` changes (functions of a ``StateStore``, each one
 transaction); a single thread applies them in the order given and answers
 through asyncio futures, so the event loop never waits on SQLite, an fsync or
 a lock.
@@ -15,10 +15,12 @@ file, an unwritable ``-shm``), the store is *unavailable*:
 - the thread tries again with backoff (0.1 s, doubling, at most 5 s); the first
   success writes a ``store_recovered`` audit row and tells the daemon.
 
-Before every transaction the writer checks that the path still names the file
-it opened and that every store file can be written. A deleted or replaced file
-is recreated at once from the writer's still-open connection (nothing is lost;
-a replacement is moved aside, never deleted) and audited.
+Before every transaction the writer asks its backend (``protocol.StoreBackend``)
+whether the store can be used: for an SQLite file, that the path still names
+the file it opened and every store file can be written (a deleted or replaced
+file is recreated from the open connection and audited, see
+``sqlite_backend``); for a household's PostgreSQL, that the connection is alive
+(else it connects again).
 
 A change that fails for its own reasons (a constraint, a missing row) fails
 alone: the store stays available.
@@ -35,9 +37,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -48,19 +48,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import apsw
-
-from shepherd.store import files
 from shepherd.store.audit import VerifyResult
-from shepherd.store.connection import (
-    Database,
-    StoreError,
-    StoreUnavailable,
-    StoreVersionError,
-    describe,
-    is_transient,
-)
-from shepherd.store.store import Store
+from shepherd.store.connection import StoreError, StoreUnavailable, StoreVersionError
+from shepherd.store.protocol import StateStore, StoreBackend
+from shepherd.store.sqlite_backend import SqliteBackend
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +73,7 @@ class StoreState:
 
 @dataclass(eq=False)
 class _Job:
-    change: Callable[[Store], Any]
+    change: Callable[[StateStore], Any]
     future: asyncio.Future[Any]
     keep: bool
     droppable: bool
@@ -91,9 +82,12 @@ class _Job:
 class StoreWriter:
     """Owns the store's write connection and the thread that uses it."""
 
-    def __init__(self, path: Path | None, now: Callable[[], datetime],
+    def __init__(self, backend: StoreBackend | Path | None, now: Callable[[], datetime],
                  on_state: Callable[[StoreState], None] | None = None) -> None:
-        self.path = path
+        # A path (or None: in memory) is an SQLite store.
+        self.backend: StoreBackend = (backend if backend is not None
+                                      and not isinstance(backend, Path)
+                                      else SqliteBackend(backend))
         self.now = now
         self.on_state = on_state
         # Loop-side view, updated through call_soon_threadsafe.
@@ -101,7 +95,7 @@ class StoreWriter:
         self.problem = "the store has not been opened yet"
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._store: Store | None = None
+        self._store: StateStore | None = None
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._down_since: float | None = None
@@ -115,7 +109,7 @@ class StoreWriter:
         self._fatal: StoreVersionError | None = None
         self._thread: threading.Thread | None = None
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
-        self._reader_store: Store | None = None
+        self._reader_store: StateStore | None = None
         self._maintenance = ThreadPoolExecutor(1, thread_name_prefix="store-maint")
 
     # -- lifecycle ------------------------------------------------------------------
@@ -153,7 +147,7 @@ class StoreWriter:
         self._maintenance.shutdown()
 
     # -- submitting -------------------------------------------------------------------
-    def submit(self, change: Callable[[Store], T], *, keep: bool = False,
+    def submit(self, change: Callable[[StateStore], T], *, keep: bool = False,
                droppable: bool = False) -> asyncio.Future[T]:
         """Queue one transaction; ``keep``: while the store is unavailable, hold it."""
         loop = asyncio.get_running_loop()
@@ -175,7 +169,7 @@ class StoreWriter:
             self._cond.notify()
         return future
 
-    def keep(self, change: Callable[[Store], Any], *, droppable: bool = False) -> None:
+    def keep(self, change: Callable[[StateStore], Any], *, droppable: bool = False) -> None:
         """Fire and forget a change that must be written, now or when the store returns."""
         future = self.submit(change, keep=True, droppable=droppable)
         future.add_done_callback(_log_failure)
@@ -183,31 +177,30 @@ class StoreWriter:
     def check(self) -> None:
         """Cheap, on the loop: if the file was deleted or replaced, heal it now."""
         store = self._store
-        if store is not None and store.db.path is not None and \
-                files.identity(store.db.path) != store.db.identity:
+        if store is not None and self.backend.moved(store):
             self.keep(lambda s: None)
 
     # -- reads and maintenance, off the loop, on their own connections ---------------
-    async def read(self, query: Callable[[Store], T]) -> T:
+    async def read(self, query: Callable[[StateStore], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, self._read, query)
 
-    async def maintain(self, task: Callable[[Store], T], *, write: bool = False) -> T:
+    async def maintain(self, task: Callable[[StateStore], T], *, write: bool = False) -> T:
         """Run a long task (verify, backup, prune) on a connection of its own."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._maintenance, self._maintain, task, write)
 
     async def verify(self) -> VerifyResult:
         """The audit chain checked in a process of its own (see ``verify_job``)."""
-        if self.path is None:
+        command = self.backend.verify_command()
+        if command is None:
             return await self.maintain(lambda store: store.verify_audit())
-        if self._store is not None and (problem := self._store.db.problem()) is not None:
+        if self._store is not None and (problem := self.backend.problem(self._store)):
             raise StoreUnavailable(problem)
         # subprocess.run on a thread: it waits for its own child even if a subreaper
         # reaped it first (asyncio's child watchers would not).
-        done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "shepherd.store.verify_job", str(self.path)],
-            capture_output=True, text=True, check=False)
+        done = await asyncio.to_thread(subprocess.run, command, capture_output=True,
+                                       text=True, check=False)
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -217,9 +210,9 @@ class StoreWriter:
             raise StoreUnavailable(str(answer["error"]))
         return VerifyResult(**answer)
 
-    def _read(self, query: Callable[[Store], T]) -> T:
+    def _read(self, query: Callable[[StateStore], T]) -> T:
         store = self._reader_store
-        if store is not None and store.db.problem() is not None:
+        if store is not None and self.backend.problem(store) is not None:
             self._close_reader()
             store = None
         if store is None:
@@ -228,37 +221,40 @@ class StoreWriter:
         try:
             return query(store)
         except Exception as exc:
-            if is_transient(exc):
+            if self.backend.is_transient(exc):
                 self._close_reader()
-                raise StoreUnavailable(describe(exc)) from None
+                raise StoreUnavailable(self.backend.describe(exc)) from None
             raise
 
     def _close_reader(self) -> None:
         if self._reader_store is not None:
-            with contextlib.suppress(apsw.Error):
+            with contextlib.suppress(Exception):
                 self._reader_store.close(clean=False)
             self._reader_store = None
 
-    def _maintain(self, task: Callable[[Store], T], write: bool) -> T:
+    def _maintain(self, task: Callable[[StateStore], T], write: bool) -> T:
         store = self._side_store(write)
         try:
             return task(store)
         except Exception as exc:
-            if is_transient(exc):
-                raise StoreUnavailable(describe(exc)) from None
+            if self.backend.is_transient(exc):
+                raise StoreUnavailable(self.backend.describe(exc)) from None
             raise
         finally:
-            with contextlib.suppress(apsw.Error):
+            with contextlib.suppress(Exception):
                 store.close(clean=False)
 
-    def _side_store(self, write: bool) -> Store:
-        # Reads go on while writes fail (a lock, a full disk); not while the files are wrong.
-        if self.path is None or self._store is None:
+    def _side_store(self, write: bool) -> StateStore:
+        if self._store is None:
             raise StoreUnavailable(self._down_problem or "the store is not open")
-        problem = self._store.db.problem()
-        if problem is not None:
-            raise StoreUnavailable(problem)
-        return Store(Database.attach(self.path, readonly=not write))
+        try:
+            return self.backend.side(self._store, write)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if self.backend.is_transient(exc):
+                raise StoreUnavailable(self.backend.describe(exc)) from None
+            raise
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -279,7 +275,7 @@ class StoreWriter:
                 if self._queue and self._queue[0] is job:
                     self._queue.popleft()
         if self._store is not None:
-            with contextlib.suppress(apsw.Error, OSError):
+            with contextlib.suppress(Exception):
                 self._store.close(clean=self._down_since is None)
             self._store = None
 
@@ -299,10 +295,10 @@ class StoreWriter:
                 try:
                     result = job.change(self._store)  # type: ignore[arg-type]
                 except Exception as exc:
-                    if not is_transient(exc):
+                    if not self.backend.is_transient(exc):
                         self._resolve(job, exc)
                         return
-                    problem = describe(exc)
+                    problem = self.backend.describe(exc)
                     self._mark_down(problem)
                 else:
                     self._resolve(job, None, result)
@@ -317,54 +313,26 @@ class StoreWriter:
         first = not self._ever_open
         if self._store is None:
             try:
-                self._store = Store.open(self.path, self.now())
+                self._store = self.backend.open(self.now())
             except StoreVersionError as exc:
                 self._fatal = exc
                 return str(exc)
-            except (StoreError, apsw.Error, OSError) as exc:
-                return describe(exc)
+            except Exception as exc:
+                if not (isinstance(exc, StoreError) or self.backend.is_transient(exc)):
+                    raise
+                return self.backend.describe(exc)
             self._ever_open = True
-        db = self._store.db
-        if db.path is not None and files.identity(db.path) != db.identity:
-            try:
-                self._rescue()
-            except (StoreError, apsw.Error, OSError) as exc:
-                return f"the store file is gone and could not be recreated: {describe(exc)}"
-        problem = self._store.db.problem() if self._store is not None else "no store"
-        if problem is not None:
-            return problem
+        prepared = self.backend.prepare(self._store)
+        self._store = prepared.store
+        if prepared.note is not None:
+            self._note = prepared.note
+        if prepared.problem is not None:
+            return prepared.problem
+        if self._store is None:
+            return "the store is not open"
         if self._down_since is not None or self._note is not None or (first and self._ever_open):
             return self._recovered(first)
         return None
-
-    def _rescue(self) -> None:
-        """The path lost our file: put the open copy back, move any stranger aside."""
-        assert self._store is not None and self.path is not None
-        path = self.path
-        gone = not path.exists()
-        why = f"{path} was {'deleted' if gone else 'replaced'} while the daemon ran"
-        rescue = files.side_file(path, f".rescue-{files.stamp()}")
-        copy = apsw.Connection(str(rescue))
-        try:
-            with copy.backup("main", self._store.db.conn, "main") as backup:
-                backup.step(-1)
-        finally:
-            copy.close()
-        self._store.close(clean=False)
-        self._store = None
-        # The side files at the path were our connection's: set them aside on their own, so
-        # neither our copy nor a stranger's file is ever read with a WAL not its own.
-        stale = path.with_name(f"{path.name}.stale-{files.stamp()}")
-        for suffix in files.SIDE_SUFFIXES:
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(files.side_file(path, suffix), files.side_file(stale, suffix))
-        moved = None if gone else files.move_aside(path, why, label="replaced")
-        os.replace(rescue, path)
-        files.sync_directory(path.parent)
-        self._store = Store.open(path, check=False)
-        log.error("%s: recreated it from the daemon's open copy", why)
-        self._note = {"problem": why, "action": "recreated from the daemon's open copy",
-                      "moved_to": moved.moved_to if moved else None}
 
     def _recovered(self, first: bool) -> str | None:
         """Write the ``store_recovered`` row (or nothing, at a first clean open); tell the loop."""
@@ -378,9 +346,9 @@ class StoreWriter:
             try:
                 self._store.audit(self.now(), "store_recovered", note)
             except Exception as exc:
-                if not is_transient(exc):
+                if not self.backend.is_transient(exc):
                     raise
-                return describe(exc)
+                return self.backend.describe(exc)
             log.warning("store available again: %s", note)
         self._note = None
         with self._cond:

@@ -45,6 +45,8 @@ class SessionLine:
     fraction: float  # of the session elapsed
     ends: str
     cause: str | None
+    key: str = ""  # its row: the number, or "MACHINE:NUMBER" for another machine's
+    elsewhere: str | None = None  # the household machine it runs on, when not this one
     paused: str | None = None  # why its clock stands still, and since when
 
 
@@ -103,7 +105,21 @@ class LiveState:
                     None)
 
     def session(self, session_id: int) -> Json | None:
-        return next((s for s in self.sessions() if s["id"] == session_id), None)
+        return next((s for s in self.sessions() if s["id"] == session_id
+                     and self.elsewhere(s) is None), None)
+
+    def elsewhere(self, session: Json) -> str | None:
+        """The household machine a session runs on, when it is not this daemon's."""
+        here = self.status.get("machine") if self.status else None
+        machine = session.get("machine")
+        return str(machine) if machine and machine != here else None
+
+    def session_key(self, session: Json) -> str:
+        elsewhere = self.elsewhere(session)
+        return f"{elsewhere}:{session['id']}" if elsewhere else str(session["id"])
+
+    def session_by_key(self, key: str) -> Json | None:
+        return next((s for s in self.sessions() if self.session_key(s) == key), None)
 
     def groups_of(self, user: str, entry: str) -> list[Json]:
         found = self.user(user)
@@ -177,23 +193,27 @@ class LiveState:
         started = datetime.fromisoformat(session["started_at"])
         ran = max((now - started).total_seconds(), 0.0)
         left = session["remaining_s"]
+        elsewhere = self.elsewhere(session)
+        label = self.label(session["user"], session["entry"])
+        if elsewhere:
+            label += f" (on {elsewhere})"
+        key = self.session_key(session)
         if left is None:
-            return SessionLine(session["id"], session["user"], session["entry"],
-                               self.label(session["user"], session["entry"]), None,
-                               "no limit", 0.0, "no limit", None)
+            return SessionLine(session["id"], session["user"], session["entry"], label, None,
+                               "no limit", 0.0, "no limit", None, key, elsewhere)
         pause = session.get("paused")
         if pause:  # the countdown stands still; it ends whenever the child is back
             fraction = ran / (ran + left) if ran + left > 0 else 1.0
-            return SessionLine(session["id"], session["user"], session["entry"],
-                               self.label(session["user"], session["entry"]), left,
+            return SessionLine(session["id"], session["user"], session["entry"], label, left,
                                words.countdown(left), fraction, "paused",
-                               session.get("deadline_cause"), words.paused(pause, now))
+                               session.get("deadline_cause"), key, elsewhere,
+                               words.paused(pause, now))
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
         ends = words.at_time(now + timedelta(seconds=left), now)
-        return SessionLine(session["id"], session["user"], session["entry"],
-                           self.label(session["user"], session["entry"]), left,
-                           words.countdown(left), fraction, ends, session.get("deadline_cause"))
+        return SessionLine(session["id"], session["user"], session["entry"], label, left,
+                           words.countdown(left), fraction, ends, session.get("deadline_cause"),
+                           key, elsewhere)
 
     def group_lines(self, user: str, mono: float) -> list[str]:
         found = self.user(user)

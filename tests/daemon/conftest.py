@@ -38,6 +38,10 @@ class EventStream:
         assert json.loads(self.file.readline())["result"] == {"subscribed": True}
 
     def next(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        return self.next_of((kind,), timeout)
+
+    def next_of(self, kinds: tuple[str, ...], timeout: float = 15.0) -> dict[str, Any]:
+        """The next event of any of ``kinds`` (its ``type`` says which)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
@@ -45,9 +49,9 @@ class EventStream:
             if not line:
                 break
             message = json.loads(line)
-            if message.get("params", {}).get("type") == kind:
+            if message.get("params", {}).get("type") in kinds:
                 return dict(message["params"])
-        raise AssertionError(f"no {kind} event within {timeout}s")
+        raise AssertionError(f"no {' or '.join(kinds)} event within {timeout}s")
 
     def close(self) -> None:
         self.file.close()
@@ -247,3 +251,49 @@ def far_daemon_factory(daemon_factory: Any, tmp_path: Path) -> Any:
 
     make.rundir = daemon_factory.rundir  # type: ignore[attr-defined]
     return make
+
+
+def household_policy(entries: str, machine: str, *, users: str = "",
+                     supervisor: str = 'stop_grace = "2s"') -> str:
+    """A policy whose store is the household's (the service names the test's database)."""
+    return policy(entries, supervisor, users) + f"""
+[household]
+store = "postgresql:///{{db}}?service=shepherd"
+machine = "{machine}"
+"""
+
+
+@pytest.fixture
+def household(daemon_factory: Any, pg_server: Any, pg_url: str, tmp_path: Path) -> Any:
+    """``make(entries, users=...)``: two user-mode daemons, "laptop" and "desktop", each
+    with its own state dir, sharing a fresh household database through a libpq
+    service file (as a household's README setup does). ``make.url`` is the database;
+    ``envs`` adds environment variables to one machine's daemon."""
+    service = pg_server.service_file(tmp_path / "pg_service.conf", "shepherd", pg_url)
+    dbname = pg_url.split("///", 1)[1].split("?", 1)[0]
+    env = {"PGSERVICEFILE": str(service)}
+
+    def make(entries: str, users: str = "", machines: tuple[str, ...] = ("laptop", "desktop"),
+             supervisor: str = 'stop_grace = "2s"',
+             envs: dict[str, dict[str, str]] | None = None) -> list[DaemonProcess]:
+        return [daemon_factory(household_policy(entries, m, users=users,
+                                                supervisor=supervisor).replace("{db}", dbname),
+                               env={**env, **(envs or {}).get(m, {})}, name=m)
+                for m in machines]
+
+    make.url = pg_url  # type: ignore[attr-defined]
+    make.env = env  # type: ignore[attr-defined]
+    return make
+
+
+def wait_for(check: Any, timeout: float = 10.0, what: str = "the condition") -> Any:
+    """Poll ``check()`` until it returns something true (never a timing assertion: the
+    limit is generous, only there so a broken build fails instead of hanging)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s (last: {value!r})")
+        time.sleep(0.02)

@@ -154,3 +154,23 @@ def test_the_systemd_backend_is_refused_where_it_cannot_work(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "--backend systemd needs system mode" in done.stderr
     assert not (tmp_path / "s").exists()  # refused before anything was made
+
+
+def test_the_household_drop_in_verifies_and_opens_the_network(tmp_path: Path) -> None:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    # A drop-in's keys apply after the unit's: verify them as the unit's last lines.
+    base = (UNITS / "shepherd.service").read_text().replace(INSTALLED, sys.executable)
+    drop_in = (UNITS / "shepherd-household.conf").read_text()
+    copy = tmp_path / "shepherd.service"
+    copy.write_text(base + "\n" + drop_in)
+    done = subprocess.run([tool, "verify", "--man=no", str(copy)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "shepherd.service" not in done.stdout + done.stderr
+    lines = drop_in.splitlines()
+    assert "RestrictAddressFamilies=" in lines  # resets the base's local-only list
+    assert "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6" in lines
+    assert ("Environment=PGSERVICEFILE=/etc/shepherd/pg_service.conf "
+            "PGPASSFILE=/etc/shepherd/pgpass") in lines

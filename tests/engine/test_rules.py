@@ -103,6 +103,42 @@ def test_wall_clock_earlier_than_last_trusted_reading_is_not_trusted_at_start() 
         last + timedelta(seconds=60))
 
 
+def test_a_clock_set_forward_before_start_yields_to_the_household_servers() -> None:
+    """A child who moves a laptop's clock a day forward before it boots (where no
+    clock check saw it move) does not open tomorrow's quota: the household server's
+    clock is a witness, and the system clock waits for an admin."""
+    real = local(25, 16)
+    moved = ClockReading(real + timedelta(days=1), mono=5, boot=5)
+    clock = TrustedClock(moved)
+    jump = clock.witness(moved, real, "the household's server")
+    assert isinstance(jump, ClockJump) and not jump.followed
+    assert jump.skew_s == pytest.approx(86_400) and "household's server" in jump.why
+    later = ClockReading(real + timedelta(days=1, seconds=60), mono=65, boot=65)
+    assert clock.instant(later).wall == real + timedelta(seconds=60)
+    assert clock.observe(later) == []  # reported once, by the witness
+    # A witness that agrees (within the minute) changes nothing.
+    assert clock.witness(later, real + timedelta(seconds=90), "the household's server") is None
+    assert clock.instant(later).wall == real + timedelta(seconds=60)
+
+
+def test_the_servers_clock_also_corrects_a_trusted_clock_the_system_clock_agrees_with_it(
+        ) -> None:
+    real = local(25, 16)
+    reading = ClockReading(real, mono=5, boot=5)
+    clock = TrustedClock(ClockReading(real + timedelta(days=1), mono=5, boot=5))
+    jump = clock.witness(reading, real, "the household's server")
+    assert isinstance(jump, ClockJump) and jump.followed
+    assert clock.instant(reading).wall == real
+
+
+def test_a_network_synchronised_clock_needs_no_witness() -> None:
+    real = local(25, 16)
+    synced = ClockReading(real, mono=5, boot=5, synchronized=True)
+    clock = TrustedClock(synced)
+    assert clock.witness(synced, real - timedelta(hours=3), "the household's server") is None
+    assert clock.instant(synced).wall == real
+
+
 def test_a_suspend_moves_the_trusted_wall_clock_forward() -> None:
     # CLOCK_BOOTTIME runs through a suspend, CLOCK_MONOTONIC does not: the trusted
     # wall clock follows boot time, so a night asleep is not a clock jump.

@@ -22,8 +22,8 @@ DURATION = 'expected a duration like "90s", "45m", "1h30m", "2d" or a whole numb
 
 CASES: list[tuple[str, str, list[str]]] = [
     ("unknown_top_level_key", 'colour = "blue"\n' + USERS,
-     ["1: colour: unknown key 'colour' (expected one of: version, supervisor, users, "
-      "entries, groups)"]),
+     ["1: colour: unknown key 'colour' (expected one of: version, supervisor, household, "
+      "users, entries, groups)"]),
     ("missing_version", '[[users]]\nname = "alex"\n',
      ["1: version: missing (this key is required)"]),
     ("wrong_version", 'version = 2\n[[users]]\nname = "alex"\n',

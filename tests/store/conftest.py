@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shepherd.store import Store
+from shepherd.store import StateStore, Store
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 DAY = date(2026, 11, 25)
@@ -25,16 +25,31 @@ def store_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "shepherd.db"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, store_path: Path) -> Iterator[StateStore]:
+    """The store suite's one fixture: each test runs on both backends."""
+    s: StateStore
+    if request.param == "sqlite":
+        s = Store.open(store_path, T0)
+    else:
+        from shepherd.store.household.store import PgStore
+
+        s = PgStore.open(request.getfixturevalue("pg_url"), "laptop")
+    yield s
+    s.close()
+
+
 @pytest.fixture
-def store(store_path: Path) -> Iterator[Store]:
+def sqlite_store(store_path: Path) -> Iterator[Store]:
+    """For what only an SQLite file has (pragmas, commit hooks)."""
     s = Store.open(store_path, T0)
     yield s
     s.close()
 
 
-def fill_audit(store: Store, count: int, start: datetime = T0) -> None:
+def fill_audit(store: StateStore, count: int, start: datetime = T0) -> None:
     users = ["alex", "sam"]
-    with store.db.write():
+    with store.batch():
         for i in range(count):
             store.audit(start + timedelta(seconds=i), "launch_denied" if i % 3 else
                         "warning_issued", {"n": i, "note": f"event {i}"},

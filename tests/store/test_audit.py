@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shepherd.cli import main
-from shepherd.store import AuditFilter, Store
+from shepherd.store import AuditFilter, StateStore, Store
 from tests.store.conftest import T0, fill_audit, sqlite3_cli
 
 
@@ -79,7 +79,7 @@ def test_retention_pruning_keeps_verify_passing(store_path: Path,
     assert verify(store_path, capsys)[0] == 1
 
 
-def test_pages_are_newest_first_and_cursor_walks_the_whole_log(store: Store) -> None:
+def test_pages_are_newest_first_and_cursor_walks_the_whole_log(store: StateStore) -> None:
     fill_audit(store, 237)
     seen: list[int] = []
     before = None
@@ -92,7 +92,7 @@ def test_pages_are_newest_first_and_cursor_walks_the_whole_log(store: Store) -> 
     assert seen == list(range(237, 0, -1))
 
 
-def test_filters_combine(store: Store) -> None:
+def test_filters_combine(store: StateStore) -> None:
     fill_audit(store, 60)
     flt = AuditFilter(since=T0 + timedelta(seconds=10), until=T0 + timedelta(seconds=40),
                       types=("warning_issued",), user="alex")
@@ -131,7 +131,7 @@ def test_audit_command_rejects_bad_arguments(store_path: Path) -> None:
     assert caught.value.code == 2
 
 
-def test_text_search_uses_the_index_and_matches_like_a_substring(store: Store) -> None:
+def test_text_search_uses_the_index_and_matches_like_a_substring(store: StateStore) -> None:
     fill_audit(store, 3000)
     store.audit(T0, "time_requested", {"note": "please, 100% of my_level"}, user="sam",
                 actor="sam")
@@ -177,9 +177,10 @@ def test_text_search_survives_pruning_and_rows_deleted_by_hand(store_path: Path)
         store.close()
 
 
-def test_pruning_goes_in_small_transactions_and_every_step_verifies(store: Store) -> None:
+def test_pruning_goes_in_small_transactions_and_every_step_verifies(sqlite_store: Store) -> None:
     from shepherd.store import audit as audit_log
 
+    store = sqlite_store
     fill_audit(store, 5000)
     commits: list[int] = []
 

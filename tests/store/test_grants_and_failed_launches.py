@@ -8,7 +8,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shepherd.store import Store
+from shepherd.store import AuditFilter, StateStore, Store
 from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
 
@@ -41,9 +41,9 @@ def test_migration_4_keeps_old_grants_and_accepts_time_taken_back(store_path: Pa
         store.close()
 
 
-def test_a_launch_that_failed_is_not_recorded_as_started(store: Store) -> None:
+def test_a_launch_that_failed_is_not_recorded_as_started(store: StateStore) -> None:
     store.launch_failed(T0, 7, "alex", "game", audit_data={"problem": "not installed"})
-    types = [t for (t,) in store.db.conn.execute("SELECT type FROM audit ORDER BY id")]
+    types = [e.type for e in reversed(store.audit_page(AuditFilter()).events)]
     assert "session_started" not in types and types[-1] == "session_ended"
     assert store.next_session_id() == 8  # its number is spent
     assert store.snapshots() == []
@@ -122,3 +122,24 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
             (timed, 600, until)]
     finally:
         store.close()
+
+
+def test_timed_grants_stand_apart_and_their_expiry_is_noted_once(store: StateStore) -> None:
+    from datetime import timedelta
+
+    until = T0 + timedelta(hours=1)
+    plain = store.grant(T0, "alex", "game", DAY, 900, actor="mum")
+    timed = store.grant(T0, "alex", "game", DAY, 600, actor="dad", expires_at=until)
+    week = store.grant(T0, "alex", "game", DAY, 1200, actor="dad",
+                       expires_at=T0 + timedelta(days=3), week=True)
+    assert None not in (plain, timed, week) and len({plain, timed, week}) == 3
+    assert store.grant(T0, "alex", "game", DAY, 0, actor="dad") is None  # audited only
+    books = store.load_accounting(DAY)
+    assert books.grants == {("alex", "game", DAY): 900}
+    assert [(g.id, g.seconds, g.expires_at, g.week) for g in books.timed_grants] == [
+        (timed, 600, until, False), (week, 1200, T0 + timedelta(days=3), True)]
+    assert timed is not None
+    store.grant_expired(until, timed, "alex", "game", {"unused_s": 600})
+    assert store.load_accounting(DAY).expiries_noted == frozenset({timed})
+    page = store.audit_page(AuditFilter(types=("grant_expired",)))
+    assert len(page.events) == 1

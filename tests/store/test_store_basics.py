@@ -12,6 +12,7 @@ from shepherd.store import (
     SCHEMA_VERSION,
     AuditFilter,
     Checkpoint,
+    StateStore,
     Store,
     StoreError,
     StoreVersionError,
@@ -20,7 +21,8 @@ from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
 
 
-def test_store_uses_wal_full_sync_busy_timeout_and_foreign_keys(store: Store) -> None:
+def test_store_uses_wal_full_sync_busy_timeout_and_foreign_keys(sqlite_store: Store) -> None:
+    store = sqlite_store
     conn = store.db.conn
     assert conn.pragma("journal_mode") == "wal"
     assert conn.pragma("synchronous") == 2  # FULL
@@ -62,7 +64,8 @@ def test_a_newer_schema_is_refused_naming_both_versions(store_path: Path) -> Non
     assert store_path.exists()  # not moved aside: the data may be fine
 
 
-def test_a_session_is_charged_with_a_lease_settled_exactly_at_a_clean_end(store: Store) -> None:
+def test_a_session_is_charged_with_a_lease_settled_exactly_at_a_clean_end(
+        store: StateStore) -> None:
     sid = store.next_session_id()
     store.start_session(T0, sid, "alex", "game", boot_id="b", started_mono=100.0,
                         lease_day=DAY, process={}, audit_data={})
@@ -114,7 +117,7 @@ def test_a_snapshot_from_before_pauses_migrates_with_no_paused_time(store_path: 
         store.close()
 
 
-def test_a_failed_change_writes_nothing(store: Store) -> None:
+def test_a_failed_change_writes_nothing(store: StateStore) -> None:
     before = store.verify_audit().checked
     with pytest.raises(StoreError):
         store.end_session(T0, 99, [(DAY, 5.0)], "exited", None)
@@ -122,7 +125,7 @@ def test_a_failed_change_writes_nothing(store: Store) -> None:
     assert store.verify_audit().checked == before
 
 
-def test_an_approved_request_becomes_a_grant_and_both_are_audited(store: Store) -> None:
+def test_an_approved_request_becomes_a_grant_and_both_are_audited(store: StateStore) -> None:
     rid = store.add_request(T0, "alex", "game", 900, "finishing a level")
     assert [r.id for r in store.requests()] == [rid]
     answered = store.answer_request(T0, rid, True, 600, DAY, actor="root")
@@ -135,7 +138,7 @@ def test_an_approved_request_becomes_a_grant_and_both_are_audited(store: Store) 
     assert types == ["request_answered", "time_granted", "time_requested"]
 
 
-def test_locks_and_cooldown_clears_are_remembered_and_audited(store: Store) -> None:
+def test_locks_and_cooldown_clears_are_remembered_and_audited(store: StateStore) -> None:
     store.set_locked(T0, "sam", True, actor="root")
     assert store.load_accounting(DAY).locked == {"sam"}
     store.set_locked(T0, "sam", False, actor="root")
@@ -144,7 +147,7 @@ def test_locks_and_cooldown_clears_are_remembered_and_audited(store: Store) -> N
     assert store.verify_audit().checked == 3
 
 
-def test_trusted_wall_clock_reading_is_kept(store: Store) -> None:
+def test_trusted_wall_clock_reading_is_kept(store: StateStore) -> None:
     assert store.trusted_wall() is None
     store.set_trusted_wall(T0)
     assert store.trusted_wall() == T0

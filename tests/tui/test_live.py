@@ -91,6 +91,20 @@ def test_a_grant_that_fits_every_budget_says_nothing_more() -> None:
     assert live.grant_consequence("alex", "minecraft", 60, 100.0) == ""
 
 
+def test_a_household_sessions_on_other_machines_are_named_and_keyed_apart() -> None:
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["machine"] = "laptop"
+    live.status["sessions"][0]["machine"] = "laptop"
+    live.status["sessions"].append({**live.status["sessions"][0], "machine": "desktop"})
+    here, there = (live.session_line(s, 100.0) for s in live.sessions())
+    assert (here.key, here.elsewhere, here.label) == ("7", None, "Minecraft")
+    assert (there.key, there.elsewhere, there.label) == (
+        "desktop:7", "desktop", "Minecraft (on desktop)")
+    assert live.session(7) is live.sessions()[0]  # a number names this machine's session
+    assert live.session_by_key("desktop:7") is live.sessions()[1]
+
+
 def test_a_weekly_quota_is_shown_with_the_entry_and_the_budget_and_ticks() -> None:
     live = state(remaining=600.0)
     alex = live.users()[0]
@@ -106,6 +120,8 @@ def test_a_weekly_quota_is_shown_with_the_entry_and_the_budget_and_ticks() -> No
         "quiet 10m today (50m of 1h left this week)"]
     kart = live.entry_line("alex", alex["entries"][1], 160.0)
     assert "this week" not in kart.detail  # no weekly quota of its own
+
+
 def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> None:
     live = state(remaining=600.0)
     session = live.sessions()[0]

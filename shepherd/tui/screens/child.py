@@ -107,7 +107,7 @@ class ChildScreen(ViewScreen):
                         group="actions")
 
     def action_stop(self) -> None:
-        sessions = self.state.sessions()
+        sessions = [s for s in self.state.sessions() if self.state.elsewhere(s) is None]
         entry = self._entry()
         chosen = [s for s in sessions if s["entry"] == entry] or sessions[:1]
         if not chosen:

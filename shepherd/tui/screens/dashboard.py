@@ -112,7 +112,7 @@ class DashboardScreen(ViewScreen):
                 line = self.state.entry_line(user, item, self.shepherd.clock())
                 text = f"{user} · {line.label}: {line.detail}"
         elif isinstance(focused, SessionList) and focused.selected_key:
-            session = self.state.session(int(focused.selected_key))
+            session = self.state.session_by_key(focused.selected_key)
             if session is not None:
                 running = self.state.session_line(session, self.shepherd.clock())
                 text = (f"{running.user} · {running.label}: {running.countdown} left, "
@@ -143,7 +143,7 @@ class DashboardScreen(ViewScreen):
         focused = self.focused
         state = self.state
         if isinstance(focused, SessionList) and focused.selected_key:
-            return state.session(int(focused.selected_key))
+            return state.session_by_key(focused.selected_key)
         if isinstance(focused, EntryTable) and focused.selected_key:
             return state.session_of(focused.user, focused.selected_key)
         sessions = state.sessions()
@@ -178,6 +178,9 @@ class DashboardScreen(ViewScreen):
             self._say("Choose a running session first (Tab to the list of running sessions).")
             return
         line = self.state.session_line(session, self.shepherd.clock())
+        if line.elsewhere:
+            self._say(f"That session runs on {line.elsewhere}: stop it from there.")
+            return
         detail = f"It has {line.countdown} left." if line.remaining_s is not None else ""
         self.shepherd.confirm_then(
             f"Stop {line.user}'s {line.label} now?", detail, "Stop",
@@ -226,6 +229,9 @@ class DashboardScreen(ViewScreen):
             self._say("Choose a running session first.")
             return
         line = self.state.session_line(session, self.shepherd.clock())
+        if line.elsewhere:
+            self._say(f"That session runs on {line.elsewhere}: extend it from there.")
+            return
 
         def asked(answer: Answer | None) -> None:
             if answer is None:

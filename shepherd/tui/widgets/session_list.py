@@ -22,6 +22,6 @@ class SessionList(RowTable):
             cells: list[Cell] = [what, line.countdown,
                                  bar(line.fraction if line.remaining_s is not None else None, 8),
                                  ends]
-            rows.append((str(line.session_id), cells))
+            rows.append((line.key or str(line.session_id), cells))
         self.show(rows)
         self.display = bool(lines)

@@ -1,0 +1,261 @@
+"""This machine's part in a household: what the daemon does beyond one machine.
+
+With ``[household]`` the daemon's store is the household's PostgreSQL (through
+the same writer and ``StateStore`` seam as SQLite), and this module adds:
+
+- **hearing the others**: a listener (``LISTEN``) reports other machines'
+  changes; each starts one read of the household (coalesced, on the writer's
+  thread so it follows this machine's own writes), whose result replaces the
+  engine's view of the others (``Engine.set_household``) and the household's
+  grants, cooldowns and locks; deadlines are recomputed at once;
+- **the local journal**: every checkpoint and session end goes to the journal
+  first (synced to disk while the store is away) and is applied by the writer
+  in order, exactly once (``PgStore.apply_journal``); so running sessions keep
+  being charged through a partition, and the seconds reach the household when
+  it returns.
+
+Launch decisions need no code here: ``StateStore.launch`` hands the engine the
+household as it stands inside the transaction that records the launch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
+from shepherd.store import HouseholdView, StateStore
+from shepherd.store.household.listen import Listener
+from shepherd.store.household.store import PgStore
+from shepherd.store.journal import Journal
+from shepherd.store.writer import StoreWriter
+
+log = logging.getLogger("shepherd.daemon")
+
+# Kinds of notification that carry an event for this machine's listeners.
+EVENTS = {"requested": "time_requested", "answered": "request_answered"}
+
+
+class Host(Protocol):
+    """What the household link needs of the daemon."""
+
+    engine: Engine
+    writer: StoreWriter
+
+    def now(self) -> Instant: ...
+
+    def history_start(self, now: Instant) -> date: ...
+
+    def household_changed(self) -> None: ...
+
+    def publish_remote(self, kind: str, data: dict[str, Any], user: str | None) -> None: ...
+
+
+@dataclass
+class _Waiting:
+    seq: int
+    future: asyncio.Future[int]
+
+
+@dataclass
+class HouseholdLink:
+    url: str
+    machine: str
+    state_dir: Path
+    host: Host
+    journal: Journal = field(init=False)
+    listener: Listener | None = None
+    _exec: ThreadPoolExecutor = field(init=False)
+    _refresh_queued: bool = False
+    _refresh_again: bool = False
+    _apply_queued: bool = False
+    _apply_again: bool = False
+    _waiting: list[_Waiting] = field(default_factory=list)
+    _cooldowns: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    refreshed: int = 0  # views applied (health, tests)
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(self.state_dir / "household-journal.jsonl")
+        self._exec = ThreadPoolExecutor(1, thread_name_prefix="household-journal")
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        self.listener = Listener(self.url, self.machine, asyncio.get_running_loop(),
+                                 self._heard)
+        self.listener.start()
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
+        self._exec.shutdown(wait=True)
+
+    def replay(self) -> None:
+        """At start: whatever the journal still holds goes to the store first."""
+        if self.journal.pending():
+            log.warning("household journal: %d record(s) from before were not known to be "
+                        "in the household store; applying them (each at most once)",
+                        len(self.journal.pending()))
+        self._apply()
+
+    def loaded(self, store: StateStore) -> int:
+        """On the writer's thread at load: the store's mark for this machine's journal."""
+        assert isinstance(store, PgStore)
+        mark = store.journal_mark()
+        self.journal.start_after(mark)
+        return mark
+
+    # -- hearing the others ---------------------------------------------------------------
+    def _heard(self, payload: dict[str, Any]) -> None:
+        kind = str(payload.get("k", ""))
+        if kind == "disconnected":
+            return
+        if kind in EVENTS and isinstance(payload.get("e"), dict):
+            self.host.publish_remote(EVENTS[kind], dict(payload["e"]), payload.get("u"))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the household again (one read at a time; one more if asked meanwhile)."""
+        if self._refresh_queued:
+            self._refresh_again = True
+            return
+        if not self.host.writer.available:
+            return
+        self._refresh_queued = True
+        since = self.host.history_start(self.host.now())
+
+        def read(store: StateStore) -> tuple[float, HouseholdView | None]:
+            return time.monotonic(), store.household(since)
+
+        future = self.host.writer.submit(read)
+        future.add_done_callback(self._refreshed)
+
+    def _refreshed(self, future: asyncio.Future[tuple[float, HouseholdView | None]]) -> None:
+        self._refresh_queued = False
+        again, self._refresh_again = self._refresh_again, False
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                log.debug("household read failed: %s", future.exception())
+        else:
+            read_mono, view = future.result()
+            if view is not None:
+                self.apply_view(view, read_mono)
+        if again:
+            self.refresh()
+
+    def apply_view(self, view: HouseholdView, read_mono: float) -> None:
+        """The household as read at ``read_mono``: into the engine, then deadlines again."""
+        engine = self.host.engine
+        engine.set_household(to_household(view, read_mono))
+        cooldowns = dict(view.cooldowns)
+        for key, until in self._cooldowns.items():  # ends not in the store yet
+            if key not in cooldowns or cooldowns[key] < until:
+                cooldowns[key] = until
+        engine.cooldowns = cooldowns
+        engine.grants = dict(view.grants)
+        # Timed grants are the household's (ids are the store's); one not recorded
+        # (a negative id) stays this machine's. An expiry any machine noted is noted.
+        engine.timed = {**{gid: g for gid, g in engine.timed.items() if gid < 0},
+                        **{g.id: TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
+                                            g.expires_at, g.week)
+                           for g in view.timed_grants}}
+        engine.expiries_noted |= set(view.expiries_noted)
+        engine.locked = set(view.locked)
+        self.refreshed += 1
+        self.host.household_changed()
+
+    # -- the journal ----------------------------------------------------------------------
+    def checkpoint(self, ts: datetime, rows: list[dict[str, Any]]) -> None:
+        """A checkpoint of this machine's sessions: journal, then the store."""
+        self.record({"kind": "checkpoint", "ts": ts.isoformat(), "rows": rows})
+
+    def record(self, record: Mapping[str, Any],
+               cooldown: tuple[str, str, datetime] | None = None) -> asyncio.Future[int]:
+        """Journal a record, then apply it; the future resolves once it is in the store."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        if cooldown is not None:
+            user, entry, until = cooldown
+            self._cooldowns[(user, entry)] = until
+        sync = not self.host.writer.available  # it will wait here: make it survive a crash
+        appended = loop.run_in_executor(self._exec, lambda: self.journal.append(record,
+                                                                                 sync=sync))
+
+        def journaled(result: asyncio.Future[int]) -> None:
+            if result.exception() is not None:
+                log.error("could not write the household journal: %s", result.exception())
+                if not done.done():
+                    done.set_exception(result.exception())  # type: ignore[arg-type]
+                return
+            self._waiting.append(_Waiting(result.result(), done))
+            self._apply()
+
+        appended.add_done_callback(journaled)
+        return done
+
+    def _apply(self) -> None:
+        if self._apply_queued:
+            self._apply_again = True
+            return
+        self._apply_queued = True
+        journal = self.journal
+
+        def apply(store: StateStore) -> int:
+            assert isinstance(store, PgStore)
+            mark = store.apply_journal(journal.pending())
+            journal.applied(mark)
+            return mark
+
+        future = self.host.writer.submit(apply, keep=True)
+        future.add_done_callback(self._applied)
+
+    def _applied(self, future: asyncio.Future[int]) -> None:
+        self._apply_queued = False
+        again, self._apply_again = self._apply_again, False
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            log.error("could not apply the household journal: %s", exc)
+            for waiting in self._waiting:
+                if not waiting.future.done():
+                    waiting.future.set_exception(exc)
+            self._waiting.clear()
+            return
+        mark = future.result()
+        still = []
+        for waiting in self._waiting:
+            if waiting.seq <= mark:
+                if not waiting.future.done():
+                    waiting.future.set_result(mark)
+            else:
+                still.append(waiting)
+        self._waiting = still
+        if not still:
+            self._cooldowns.clear()
+        if again or still:
+            self._apply()
+
+    def store_away(self) -> None:
+        """The store went away: what waits in the journal must survive a crash."""
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().run_in_executor(self._exec, self.journal.sync)
+
+
+def to_household(view: HouseholdView, read_mono: float) -> Household:
+    """Place the other machines' sessions on this machine's monotonic clock."""
+    sessions = []
+    for row in view.sessions:
+        seen = read_mono - row.age_s
+        sessions.append(RemoteSession(row.machine, row.session_id, row.user, row.entry,
+                                      row.started_at, seen,
+                                      None if row.remaining_s is None
+                                      else seen + row.remaining_s, row.pause))
+    return Household(dict(view.usage), tuple(sessions))

@@ -1,0 +1,70 @@
+"""How the writer keeps its connection to the household store.
+
+A lost connection (the server restarted, the network went away) is noticed at
+the next transaction, which fails as transient: the writer says the store is
+unavailable and tries again with backoff; before each try the dead connection
+is dropped and a new one made. The writer's connection holds the machine's name
+(a session advisory lock) for as long as it lives, so two machines given one name
+never pass for one. Reads and maintenance get connections of their
+own; the audit chains are verified in a process of its own, as for SQLite.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+from shepherd.store.connection import StoreUnavailable
+from shepherd.store.household.connect import describe, is_transient
+from shepherd.store.household.store import PgStore
+from shepherd.store.protocol import Prepared, StateStore
+
+
+class PgBackend:
+    name = "postgresql"
+
+    def __init__(self, url: str, machine: str) -> None:
+        self.url = url
+        self.machine = machine
+
+    def open(self, now: datetime) -> StateStore:
+        store = PgStore.open(self.url, self.machine)
+        try:
+            store.claim_name()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def prepare(self, store: StateStore) -> Prepared:
+        assert isinstance(store, PgStore)
+        if store.broken:
+            store.close(clean=False)
+            return Prepared(None, "the connection to the household store was lost")
+        return Prepared(store)
+
+    def problem(self, store: StateStore) -> str | None:
+        assert isinstance(store, PgStore)
+        return "the connection to the household store was lost" if store.broken else None
+
+    def moved(self, store: StateStore) -> bool:
+        return False
+
+    def side(self, store: StateStore | None, write: bool) -> StateStore:
+        try:
+            return PgStore.attach(self.url, self.machine, "maintenance" if write else "reads")
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise StoreUnavailable(describe(exc)) from None
+            raise
+
+    def verify_command(self) -> list[str] | None:
+        return [sys.executable, "-m", "shepherd.store.verify_job", self.url, self.machine]
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def describe(self, exc: BaseException) -> str:
+        return describe(exc)

@@ -1,0 +1,137 @@
+"""Partitions fail closed and heal: the household's PostgreSQL stopped under running sessions.
+
+While the store is away, launches are refused (``store_unavailable``, in words),
+running sessions go on being enforced on what was last known, and their seconds
+wait in each machine's local journal; when it returns, each record is applied
+once. What the store finally holds is compared with how long the programs
+really ran (measured around the calls that started and stopped them).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from tests.daemon.conftest import wait_for
+
+ENTRIES = """
+[[entries]]
+id = "short"
+command = ["sleep", "600"]
+limits = { max_run = "6s" }
+[[entries]]
+id = "long"
+command = ["sleep", "600"]
+"""
+SLACK_S = 0.6  # checkpoint granularity and the answer's own latency; a lost second shows
+
+
+def charged(url: str) -> dict[str, tuple[float, str | None]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT machine, charged_s, end_reason FROM sessions").fetchall()
+        usage = conn.execute("SELECT machine, sum(seconds) FROM usage GROUP BY machine"
+                             ).fetchall()
+    by_machine = {str(m): (float(c), r) for m, c, r in rows}
+    for machine, total in usage:  # the usage rows and the sessions' own sums agree
+        assert float(total) == pytest.approx(by_machine[str(machine)][0], abs=1e-6)
+    return by_machine
+
+
+def own_sessions(daemon: Any) -> list[dict[str, Any]]:
+    status = daemon.call("status")
+    return [s for s in status["sessions"] if s["machine"] == status["machine"]]
+
+
+def healthy(daemon: Any) -> bool:
+    return bool(daemon.call("health")["ok"])
+
+
+def test_a_partition_is_enforced_closed_and_every_second_arrives_once(
+        household: Any, pg_server: Any) -> None:
+    laptop, desktop = household(ENTRIES, users="max_sessions = 2")
+    before_short = time.monotonic()
+    laptop.call("launch", entry="short")
+    after_short = time.monotonic()
+    before_long = time.monotonic()
+    desktop.call("launch", entry="long")
+    after_long = time.monotonic()
+    time.sleep(1.0)
+
+    pg_server.stop("fast")  # the household's server goes away under both sessions
+    try:
+        wait_for(lambda: not healthy(laptop) and not healthy(desktop),
+                 what="both machines noticing the store is gone")
+        with pytest.raises(RpcError) as caught:
+            desktop.call("launch", entry="short")
+        assert caught.value.code == LAUNCH_DENIED
+        # Every reason is listed: the laptop's short session runs (as last known) too.
+        assert [r["code"] for r in caught.value.data["denied"]] == [
+            "store_unavailable", "already_running"]
+        assert "cannot record time right now" in caught.value.message
+        # The laptop's session still ends at its deadline, known before the partition.
+        wait_for(lambda: not own_sessions(laptop), timeout=15,
+                 what="the short session being stopped at its deadline")
+        # The desktop's session, unheard of since, still counts on the laptop.
+        assert [s["machine"] for s in laptop.call("status")["sessions"]] == ["desktop"]
+        waiting = desktop.call("health")["household"]["journal_waiting"]
+        assert waiting > 0  # the desktop's seconds wait in its journal
+        time.sleep(1.0)
+    finally:
+        pg_server.start()
+    wait_for(lambda: healthy(laptop) and healthy(desktop), timeout=30,
+             what="both machines reconnecting")
+    time.sleep(1.0)
+    before_stop = time.monotonic()
+    desktop.call("stop")
+    after_stop = time.monotonic()
+    wait_for(lambda: all(r is not None for _, r in charged(household.url).values()),
+             what="both ends reaching the store")
+    wait_for(lambda: desktop.call("health")["household"]["journal_waiting"] == 0,
+             what="the desktop's journal emptying")
+
+    recorded = charged(household.url)
+    short_s, short_end = recorded["laptop"]
+    assert short_end == "expired"
+    assert short_s == pytest.approx(6.0, abs=0.05)  # settled exactly at its deadline
+    long_s, long_end = recorded["desktop"]
+    assert long_end == "stopped_by_admin"
+    assert before_stop - after_long - SLACK_S <= long_s <= after_stop - before_long + SLACK_S
+    assert after_short - before_short < 5  # (the measurement itself was sane)
+
+
+def test_a_daemon_that_dies_during_a_partition_replays_its_journal_once(
+        household: Any, pg_server: Any) -> None:
+    (laptop,) = household(ENTRIES, machines=("laptop",))
+    before_launch = time.monotonic()
+    laptop.call("launch", entry="long")
+    after_launch = time.monotonic()
+    time.sleep(1.0)
+    pg_server.stop("fast")
+    try:
+        wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
+        wait_for(lambda: laptop.call("health")["household"]["journal_waiting"] >= 3,
+                 what="checkpoints waiting in the journal")
+        laptop.kill9()  # its session's program goes on running, unwatched
+        time.sleep(1.0)
+        laptop.start()  # the store is still away: nothing can be read yet
+        assert not healthy(laptop)
+    finally:
+        pg_server.start()
+    wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
+    sessions = wait_for(lambda: own_sessions(laptop),
+                        what="the session adopted after the restart")
+    assert sessions[0]["entry"] == "long"
+    time.sleep(0.5)
+    before_stop = time.monotonic()
+    laptop.call("stop")
+    after_stop = time.monotonic()
+    wait_for(lambda: charged(household.url)["laptop"][1] is not None,
+             what="the end reaching the store")
+    long_s, _ = charged(household.url)["laptop"]
+    # Every second it ran, crash and partition included, charged once: the journal's
+    # records were replayed after the restart, and none twice.
+    assert before_stop - after_launch - SLACK_S <= long_s <= after_stop - before_launch + SLACK_S

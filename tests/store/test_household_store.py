@@ -1,0 +1,229 @@
+"""What only a household store does: machines, the launch lock, NOTIFY, the journal's mark."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shepherd.store import Checkpoint, LaunchPlan, StoreVersionError
+from shepherd.store.household.schema import MIGRATIONS, SCHEMA_VERSION
+from shepherd.store.household.store import PgStore
+from shepherd.store.journal import Journal
+from tests.store.conftest import DAY, T0
+
+
+def plan(session_id: int, entry: str = "game") -> LaunchPlan:
+    return LaunchPlan(T0, session_id, "alex", entry, "boot", 100.0, DAY, {}, 60.0)
+
+
+@pytest.fixture
+def pair(pg_url: str) -> Iterator[tuple[PgStore, PgStore]]:
+    laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
+    yield laptop, desktop
+    laptop.close()
+    desktop.close()
+
+
+def test_each_machine_sees_the_others_usage_and_sessions_but_owns_its_own(
+        pair: tuple[PgStore, PgStore]) -> None:
+    laptop, desktop = pair
+    laptop.start_session(T0, 1, "alex", "game", boot_id="b", started_mono=0.0, lease_day=DAY,
+                         process={}, audit_data={}, remaining_s=300.0)
+    laptop.checkpoint(T0, [(1, [(DAY, 40.0)], 40.0, DAY, ())], remaining={1: 260.0})
+    view = desktop.household(DAY)
+    assert view.usage == {("alex", "game", DAY): 41.0}  # with the laptop's lease
+    (remote,) = view.sessions
+    assert (remote.machine, remote.session_id, remote.remaining_s) == ("laptop", 1, 260.0)
+    assert 0 <= remote.age_s < 60
+    assert desktop.load_accounting(DAY).usage == {}  # not the desktop's own
+    assert laptop.household(DAY).sessions == ()  # a machine is not its own neighbour
+    assert desktop.next_session_id() == 1  # numbers are per machine
+
+
+def test_a_second_launch_for_the_same_child_waits_for_the_first_and_sees_it(
+        pair: tuple[PgStore, PgStore], pg_url: str) -> None:
+    laptop, desktop = pair
+    seen: list[int] = []
+    desktop_done = threading.Event()
+
+    def desktop_launch() -> None:
+        desktop.launch("alex", DAY, lambda view: seen.append(len(view.sessions)) or None)
+        desktop_done.set()
+
+    def laptop_decides(view: object) -> LaunchPlan:
+        thread = threading.Thread(target=desktop_launch)
+        thread.start()
+        with psycopg.connect(pg_url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 30
+            while not watcher.execute(  # the desktop waits on the child's row
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%children%'").fetchone():
+                assert time.monotonic() < deadline, "the desktop never waited"
+                time.sleep(0.01)
+        assert not desktop_done.is_set()
+        return plan(1)
+
+    assert laptop.launch("alex", DAY, laptop_decides) is not None
+    assert desktop_done.wait(30)
+    assert seen == [1]  # it decided after the laptop's session was recorded
+
+
+def test_a_launch_that_decides_no_writes_nothing(pair: tuple[PgStore, PgStore]) -> None:
+    laptop, desktop = pair
+    assert laptop.launch("alex", DAY, lambda view: None) is None
+    assert desktop.household(DAY).sessions == ()
+    assert laptop.next_session_id() == 1
+
+
+def test_notifications_leave_only_with_the_commit(pair: tuple[PgStore, PgStore],
+                                                  pg_url: str) -> None:
+    laptop, _ = pair
+    with psycopg.connect(pg_url, autocommit=True) as listener:
+        listener.execute("LISTEN shepherd")
+        with pytest.raises(RuntimeError), laptop.batch():
+            laptop.grant(T0, "alex", "game", DAY, 600, actor="root")
+            raise RuntimeError("rolled back")
+        assert list(listener.notifies(timeout=0.3)) == []
+        laptop.grant(T0, "alex", "game", DAY, 600, actor="root")
+        heard = list(listener.notifies(timeout=5, stop_after=1))
+    assert '"k": "granted"' in heard[0].payload and '"m": "laptop"' in heard[0].payload
+
+
+def test_journal_records_are_applied_once_however_often_replayed(
+        pair: tuple[PgStore, PgStore], tmp_path: Path) -> None:
+    laptop, desktop = pair
+    laptop.start_session(T0, 1, "alex", "game", boot_id="b", started_mono=0.0, lease_day=DAY,
+                         process={}, audit_data={})
+    journal = Journal(tmp_path / "journal")
+    for n in range(3):
+        journal.append({"kind": "checkpoint", "ts": T0.isoformat(), "rows": [
+            {"session": 1, "parts": [[DAY.isoformat(), 10.0]], "charged_mono": 10.0 * (n + 1),
+             "lease_day": DAY.isoformat(), "fired": [], "remaining_s": None}]}, sync=True)
+    journal.append({"kind": "end", "ts": T0.isoformat(), "session": 1,
+                    "parts": [[DAY.isoformat(), 2.5]], "reason": "exited",
+                    "cooldown_until": None}, sync=True)
+    records = Journal(tmp_path / "journal").pending()  # as read back after a crash
+    assert laptop.apply_journal(records[:2]) == 2
+    assert laptop.apply_journal(records) == 4  # the first two again, and the rest
+    assert laptop.apply_journal(records) == 4  # all again: nothing
+    assert desktop.household(DAY).usage == {("alex", "game", DAY): 32.5}
+    assert desktop.household(DAY).sessions == ()
+
+
+def test_a_pause_reaches_the_other_machines_and_the_paused_time_survives_a_restart(
+        pair: tuple[PgStore, PgStore], pg_url: str, tmp_path: Path) -> None:
+    laptop, desktop = pair
+    laptop.start_session(T0, 1, "alex", "game", boot_id="b", started_mono=0.0, lease_day=DAY,
+                         process={}, audit_data={}, remaining_s=300.0)
+    pause = {"cause": "locked", "since": T0.isoformat()}
+    journal = Journal(tmp_path / "journal")
+    journal.append({"kind": "checkpoint", "ts": T0.isoformat(), "rows": [
+        {"session": 1, "parts": [[DAY.isoformat(), 10.0]], "charged_mono": 10.0,
+         "lease_day": DAY.isoformat(), "fired": [], "paused_s": 4.5, "remaining_s": 290.0,
+         "pause": pause}]}, sync=True)
+    laptop.apply_journal(journal.pending())
+    (remote,) = desktop.household(DAY).sessions
+    assert (remote.pause, remote.remaining_s) == (pause, 290.0)
+    laptop.close()
+    again = PgStore.open(pg_url, "laptop")
+    try:
+        [snap] = again.snapshots()
+        assert (snap.charged_mono, snap.paused_s) == (10.0, 4.5)
+        again.checkpoint(T0, [Checkpoint(1, [], 11.0, DAY, (), 4.5)], remaining={1: 289.0})
+        (remote,) = desktop.household(DAY).sessions
+        assert (remote.pause, remote.remaining_s) == (None, 289.0)  # back: counted again
+    finally:
+        again.close()
+
+
+def test_a_household_store_from_before_pauses_migrates_its_snapshot(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE shepherd_schema (version INTEGER NOT NULL)")
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO shepherd_schema VALUES (1)")
+        conn.execute("INSERT INTO sessions (machine, id, child, entry, started_at) "
+                     "VALUES ('laptop', 3, 'alex', 'game', %s)", (T0.isoformat(),))
+        conn.execute("INSERT INTO snapshot (machine, session_id, boot_id, started_mono, "
+                     "charged_mono, checkpoint_at) VALUES ('laptop', 3, 'b', 10.0, 70.0, %s)",
+                     (T0.isoformat(),))
+    laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
+    try:
+        [snap] = laptop.snapshots()
+        assert (snap.session_id, snap.charged_mono, snap.paused_s) == (3, 70.0, 0.0)
+        (remote,) = desktop.household(DAY).sessions
+        assert remote.session_id == 3 and remote.pause is None
+    finally:
+        laptop.close()
+        desktop.close()
+
+
+def test_every_machines_chain_verifies_and_tampering_names_the_machine(
+        pair: tuple[PgStore, PgStore], pg_url: str) -> None:
+    laptop, desktop = pair
+    for i in range(5):
+        laptop.audit(T0 + timedelta(seconds=i), "warning_issued", {"n": i})
+        desktop.audit(T0 + timedelta(seconds=i), "warning_issued", {"n": i})
+    result = desktop.verify_audit()
+    assert result.ok and result.checked == 10
+    assert desktop.prune_audit(T0 + timedelta(seconds=2)) == 2  # its own chain only
+    assert laptop.prune_audit(T0 + timedelta(seconds=2)) == 2
+    assert desktop.verify_audit().ok and desktop.verify_audit().checked == 6
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE audit SET machine = 'laptop' WHERE chain = 'desktop' AND n = 4")
+    broken = laptop.verify_audit()
+    assert not broken.ok and broken.problem == "row 4 of desktop's log was edited"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE audit SET machine = 'desktop' WHERE chain = 'desktop' AND n = 4")
+        conn.execute("DELETE FROM audit WHERE chain = 'laptop' AND n = 5")
+    broken = laptop.verify_audit()
+    assert not broken.ok and "laptop's log ends at row 4 but row 5 was written" in broken.problem
+
+
+def test_migrations_are_numbered_and_a_newer_schema_is_refused(pg_url: str) -> None:
+    PgStore.open(pg_url, "laptop").close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM shepherd_schema "
+                                               "ORDER BY version")]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute("INSERT INTO shepherd_schema VALUES (%s)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StoreVersionError, match="newer than this Shepherd knows"):
+        PgStore.open(pg_url, "laptop")
+
+
+def test_daemons_starting_at_once_migrate_one_after_the_other(pg_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_one(name: str) -> None:
+        try:
+            PgStore.open(pg_url, name).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(f"m{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_a_timed_grant_is_the_households_and_its_expiry_is_audited_by_one_machine(
+        pair: tuple[PgStore, PgStore], pg_url: str) -> None:
+    laptop, desktop = pair
+    until = T0 + timedelta(hours=1)
+    gid = laptop.grant(T0, "alex", "game", DAY, 600, actor="mum", expires_at=until)
+    [seen] = desktop.household(DAY).timed_grants
+    assert (seen.id, seen.seconds, seen.expires_at, seen.week) == (gid, 600, until, False)
+    assert gid is not None
+    for machine in (desktop, laptop):  # both see it expire; the log says so once
+        machine.grant_expired(until, gid, "alex", "game", {"unused_s": 600})
+    assert laptop.household(DAY).expiries_noted == frozenset({gid})
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT machine FROM audit WHERE type = 'grant_expired'").fetchall()
+    assert rows == [("desktop",)]
