@@ -731,6 +731,8 @@ class Daemon:
             self._publish("presence_unavailable", {"problem": problem})
         elif self._presence_reported is not None:
             log.info("presence: logind can be seen again: counting active time")
+            # Audited like its loss, so the log says when "all running time counts" ended.
+            self._audit(now, "presence_available", {"counting": "active"})
             self._publish("presence_available", {})
         self._presence_reported = problem
         self._update_status()

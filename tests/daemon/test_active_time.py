@@ -230,6 +230,8 @@ def test_logind_leaving_the_bus_counts_time_again_and_says_so(
         again.do("lock 1")
         assert events.next("session_paused")["cause"] == "locked"
         assert daemon.call("status")["counting"]["presence_problem"] is None
+        # The audit log says when "all running time counts" ended, as it said it began.
+        assert [a["counting"] for a in audited(daemon, "presence_available", 1)] == ["active"]
     finally:
         again.close()
 
