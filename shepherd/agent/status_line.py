@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from shepherd.words import spoken_duration, until_moment
+from shepherd.words.presence import pause_clause
 
 
 def _short(seconds: float) -> str:
@@ -30,21 +31,28 @@ def status_line(status: dict[str, Any], child: str, now: datetime, zone: tzinfo)
     if not running:
         line: dict[str, Any] = {"text": "", "tooltip": "Nothing is running", "class": "idle"}
     else:
-        parts, tips, least = [], [], None
+        parts, tips, least, billing = [], [], None, False
         for session in running:
             label = labels.get(session["entry"], session["entry"])
             left = session.get("remaining_s")
+            pause = session.get("paused")
+            # A paused session's clock stands still: say so, and never as urgent.
+            paused = f" ({pause_clause(pause, now, zone)})" if pause else ""
+            billing = billing or not pause
             if left is None:
-                parts.append(label)
-                tips.append(f"{label}: no time limit")
+                parts.append(label + (" (paused)" if pause else ""))
+                tips.append(f"{label}: no time limit{paused}")
                 continue
-            parts.append(f"{label} {_short(left)}")
+            parts.append(f"{label} {_short(left)}" + (" (paused)" if pause else ""))
+            if pause:
+                tips.append(f"{label}: {spoken_duration(left)} left{paused}")
+                continue
             deadline = datetime.fromisoformat(session["deadline"])
             tips.append(f"{label}: {spoken_duration(left)} left, "
                         f"{until_moment(deadline, now, zone, up=False)}")
             least = left if least is None else min(least, left)
         urgent = least is not None and least <= 60
         line = {"text": " · ".join(parts), "tooltip": "\n".join(tips),
-                "class": "critical" if urgent else "running"}
+                "class": "critical" if urgent else "running" if billing else "paused"}
     line["full_text"] = line["text"]  # i3bar
     return json.dumps(line, ensure_ascii=False)

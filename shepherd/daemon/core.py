@@ -602,14 +602,22 @@ class Daemon:
             self.guard.keep(self._deadlines(now))
 
     def _deadlines(self, now: Instant) -> dict[int, float]:
-        """Each running session's deadline (monotonic) that nothing is stopping yet."""
+        """Each running session's deadline (monotonic) that nothing is stopping yet.
+
+        A paused session's deadline moves with the clock (it is "now + what is left"):
+        the guard gets it only once it is due. Until then the loop's timer looks again
+        at each wall-clock limit that could bring it nearer (``Engine.next_wakeup``),
+        and the guard is given whatever deadline that look finds."""
         due: dict[int, float] = {}
         known = set(self.engine.session_ids())
         for session_id, record in self.sessions.items():
             if record.stopping is None and session_id in known:
                 deadline = self.engine.deadline(session_id, now)
-                if deadline is not None:
-                    due[session_id] = deadline.mono
+                if deadline is None:
+                    continue
+                if self.engine.pause_of(session_id) is not None and deadline.mono > now.mono:
+                    continue
+                due[session_id] = deadline.mono
         return due
 
     def _guard_fired(self, session_id: int) -> None:
@@ -816,6 +824,8 @@ class Daemon:
             self._publish("presence_unavailable", {"problem": problem})
         elif self._presence_reported is not None:
             log.info("presence: logind can be seen again: counting active time")
+            # Audited like its loss, so the log says when "all running time counts" ended.
+            self._audit(now, "presence_available", {"counting": "active"})
             self._publish("presence_available", {})
         self._presence_reported = problem
         self._update_status()

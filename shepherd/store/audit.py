@@ -24,7 +24,7 @@ EVENT_TYPES = frozenset({
     "session_extended", "cooldown_cleared", "user_locked", "user_unlocked", "time_requested",
     "request_answered", "clock_jump", "store_recovered", "session_adopted", "store_migrated",
     "grant_expired",
-    "session_paused", "session_resumed", "presence_unavailable",
+    "session_paused", "session_resumed", "presence_unavailable", "presence_available",
 })
 GENESIS = "0" * 64
 PAGE_SIZE = 50

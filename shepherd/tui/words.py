@@ -178,6 +178,9 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "presence_unavailable":
         return (f"Shepherd cannot see whether the children are at the screen "
                 f"({data.get('problem')}): all running time counts")
+    if kind == "presence_available":
+        return ("Shepherd can see again whether the children are at the screen: only the "
+                "time they are there counts")
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":

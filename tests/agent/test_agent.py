@@ -146,6 +146,11 @@ def test_the_status_line_says_what_runs_and_how_long_is_left() -> None:
     assert line == {"text": "Minecraft 23m", "full_text": "Minecraft 23m", "class": "running",
                     "tooltip": "Minecraft: 23 minutes left, until 16:23"}
     assert json.loads(status_line(status, "sam", now, zone))["class"] == "critical"
+    paused = {**status, "sessions": [{**status["sessions"][1], "user": "alex", "paused": {
+        "cause": "locked", "since": (now - timedelta(minutes=2)).isoformat()}}]}
+    line = json.loads(status_line(paused, "alex", now, zone))
+    assert line["class"] == "paused" and line["text"] == "Minecraft 10s (paused)"
+    assert "paused since 15:58" in line["tooltip"]  # its clock stands still: not critical
     idle = json.loads(status_line({"users": [], "sessions": []}, "alex", now, zone))
     assert idle["text"] == "" and idle["class"] == "idle"
 

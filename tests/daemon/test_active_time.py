@@ -230,6 +230,8 @@ def test_logind_leaving_the_bus_counts_time_again_and_says_so(
         again.do("lock 1")
         assert events.next("session_paused")["cause"] == "locked"
         assert daemon.call("status")["counting"]["presence_problem"] is None
+        # The audit log says when "all running time counts" ended, as it said it began.
+        assert [a["counting"] for a in audited(daemon, "presence_available", 1)] == ["active"]
     finally:
         again.close()
 
@@ -297,3 +299,28 @@ def test_idles_shorter_than_idle_after_are_billed_however_many(
     assert abs(used(daemon, "game") - ran) <= 1.0, (used(daemon, "game"), ran)
     assert events.next("session_ended")["session_id"] == sid
     assert daemon.audit("session_paused") == []
+
+
+def test_a_pause_longer_than_the_time_left_does_not_stop_the_session(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind) -> None:
+    """The deadline guard (its own thread) must not fire at the deadline a session had
+    before its screen locked: paused, its deadline moves with the clock."""
+    logind.do(f"new 1 {UID}")
+    daemon = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { max_run = "6s" }
+warnings = []
+""", SUPERVISOR), env=bus.env())
+    events = daemon.events()
+    sid = int(daemon.call("launch", entry="game")["session_id"])
+    time.sleep(1)
+    logind.do("lock 1")
+    events.next("session_paused")
+    time.sleep(8)  # about 5 s of max_run were left when the screen locked
+    assert [s["id"] for s in daemon.call("status")["sessions"]] == [sid]
+    logind.do("unlock 1")
+    events.next("session_resumed")
+    ended = events.next("session_ended", timeout=30)  # the rest of max_run, then stopped
+    assert ended["reason"] == "expired" and 5.0 <= ended["charged_s"] <= 7.0
