@@ -4,6 +4,8 @@ Textual's DataTable forgets every rendered row when one cell changes, so a
 countdown ticking in one row repaints the whole table each second. This table
 keeps each row's rendered line until that row changes: a tick costs one line.
 Rows are given as ``(key, cells)``; the cursor follows its key across updates.
+When the rows are wider than the table, one column (``shrink``, by default the
+first: the names) gives way and its cells end with "…"; the others stay whole.
 Keys: ↑ ↓ PgUp PgDn Home End move, Enter selects; a click highlights a row.
 """
 
@@ -26,6 +28,7 @@ from textual.widget import Widget
 
 Cell = str | Text
 PAGE = 10
+NARROWEST = 6  # a shrinking column keeps at least this many cells (or its header's width)
 
 
 class RowTable(Widget, can_focus=True):
@@ -62,13 +65,16 @@ class RowTable(Widget, can_focus=True):
         pass
 
     def __init__(self, columns: Sequence[tuple[str, str]], *, title: Cell | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+                 shrink: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title  # a line above the header, part of the table (one widget less)
         self.top = 2 if title is not None else 1  # the first row's line
         self.columns = list(columns)
         self.rows: list[tuple[str, tuple[Cell, ...]]] = []
         self.widths = [cell_len(label) for _, label in self.columns]
+        keys = [key for key, _ in self.columns]
+        self.shrink = keys.index(shrink) if shrink is not None else 0
         self.cursor_row = 0
         self._lines: dict[str, tuple[object, Strip]] = {}  # row key -> (what it drew, line)
 
@@ -184,10 +190,23 @@ class RowTable(Widget, can_focus=True):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self.rows) + self.top
 
+    def fitted_widths(self) -> list[int]:
+        """The columns' widths in the table's width: the shrinking column gives way."""
+        widths = list(self.widths)
+        over = sum(widths) + 2 * len(widths) - self.size.width
+        if over > 0 and widths:
+            header = cell_len(self.columns[self.shrink][1])
+            narrowest = min(widths[self.shrink], max(NARROWEST, header))
+            widths[self.shrink] = max(widths[self.shrink] - over, narrowest)
+        return widths
+
     def _cells_line(self, cells: Sequence[Cell], style: Style) -> Strip:
         segments: list[Segment] = []
-        for cell, width in zip(cells, self.widths, strict=False):
+        for cell, width in zip(cells, self.fitted_widths(), strict=False):
             text = cell if isinstance(cell, Text) else Text(cell)
+            if text.cell_len > width:
+                text = text.copy()
+                text.truncate(width, overflow="ellipsis")
             pad = width - text.cell_len
             own = style + self.app.console.get_style(text.style) if text.style else style
             segments.append(Segment(" ", style))
