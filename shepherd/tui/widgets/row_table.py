@@ -74,7 +74,7 @@ class RowTable(Widget, can_focus=True):
         self.rows: list[tuple[str, tuple[Cell, ...]]] = []
         self.widths = [cell_len(label) for _, label in self.columns]
         keys = [key for key, _ in self.columns]
-        self.shrink = keys.index(shrink) if shrink is not None else 0
+        self.give_way = keys.index(shrink) if shrink is not None else 0
         self.cursor_row = 0
         self._lines: dict[str, tuple[object, Strip]] = {}  # row key -> (what it drew, line)
 
@@ -195,9 +195,9 @@ class RowTable(Widget, can_focus=True):
         widths = list(self.widths)
         over = sum(widths) + 2 * len(widths) - self.size.width
         if over > 0 and widths:
-            header = cell_len(self.columns[self.shrink][1])
-            narrowest = min(widths[self.shrink], max(NARROWEST, header))
-            widths[self.shrink] = max(widths[self.shrink] - over, narrowest)
+            header = cell_len(self.columns[self.give_way][1])
+            narrowest = min(widths[self.give_way], max(NARROWEST, header))
+            widths[self.give_way] = max(widths[self.give_way] - over, narrowest)
         return widths
 
     def _cells_line(self, cells: Sequence[Cell], style: Style) -> Strip:
