@@ -133,7 +133,7 @@ class LiveState:
         total = item.get("quota_today_s")
         used_text = words.duration(used) + (f" of {words.duration(total)}" if total else "")
         fraction = min(used / total, 1.0) if total else None
-        state = item["state"]
+        state = words.lasting_state(item["state"], item["reasons"])
         label = str(item["label"])
         if session is not None:
             left_s = session["remaining_s"]

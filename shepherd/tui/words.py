@@ -20,6 +20,7 @@ from shepherd.localtime import local_zone
 
 _ZONE = local_zone()
 state_word = shared.state_word
+lasting_state = shared.lasting_state
 
 
 def parse_time(text: str | None) -> datetime | None:

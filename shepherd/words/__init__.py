@@ -18,6 +18,7 @@ from shepherd.words.presence import (
 from shepherd.words.refusals import (
     STATE_WORDS,
     join_clauses,
+    lasting_state,
     reason_clause,
     reasons_clause,
     refusal_sentence,
@@ -40,6 +41,7 @@ __all__ = [
     "counting_sentence",
     "format_duration",
     "join_clauses",
+    "lasting_state",
     "pause_clause",
     "reason_clause",
     "reasons_clause",
