@@ -180,7 +180,9 @@ class LiveState:
                                session.get("deadline_cause"), words.paused(pause, now))
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
-        ends = words.at_time(now + timedelta(seconds=left), now)
+        # The daemon's own deadline, so the TUI names the minute the CLI names.
+        deadline = words.parse_time(session.get("deadline")) or now + timedelta(seconds=left)
+        ends = words.ends_at(deadline, now)
         return SessionLine(session["id"], session["user"], session["entry"],
                            self.label(session["user"], session["entry"]), left,
                            words.countdown(left), fraction, ends, session.get("deadline_cause"))
@@ -245,14 +247,14 @@ class LiveState:
             left -= ticking
             if left < new_left:
                 if session is not None:
-                    end = words.at_time(now + timedelta(seconds=max(left, 0)), now)
+                    end = words.ends_at(now + timedelta(seconds=max(left, 0)), now)
                     notes.append(f"The {g['id']} budget still ends it {end}.")
                 else:
                     notes.append(f"The {g['id']} budget still allows only "
                                  f"{words.duration(left)} today.")
         if session is not None and session.get("deadline_cause") in ("window", "max_run"):
             end_s = session["remaining_s"] - ticking
-            end = words.at_time(now + timedelta(seconds=max(end_s, 0)), now)
+            end = words.ends_at(now + timedelta(seconds=max(end_s, 0)), now)
             why = "when its hours end" if session["deadline_cause"] == "window" else \
                 "as long as one session may last"
             notes.append(f"This session still ends {end}: that is {why}.")

@@ -54,6 +54,11 @@ def at_time(when: datetime | None, now: datetime, *, up: bool = True) -> str:
     return shared.at_moment(when, now, _ZONE, up=up)
 
 
+def ends_at(when: datetime, now: datetime) -> str:
+    """When something ends: rounded down to the minute, as the CLI and notices say it."""
+    return shared.at_moment(when, now, _ZONE, up=False)
+
+
 def until_time(when: datetime, now: datetime) -> str:
     return shared.until_moment(when, now, _ZONE)
 
