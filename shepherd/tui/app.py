@@ -32,7 +32,7 @@ from shepherd.tui.messages import (
 )
 from shepherd.tui.screens.audit import AuditScreen
 from shepherd.tui.screens.child import ChildScreen
-from shepherd.tui.screens.confirm import ConfirmScreen
+from shepherd.tui.screens.confirm import Check, ConfirmScreen
 from shepherd.tui.screens.dashboard import DashboardScreen
 from shepherd.tui.screens.help import HelpScreen, KeyList
 from shepherd.tui.screens.history import HistoryScreen
@@ -166,14 +166,17 @@ class ShepherdApp(App[None]):
 
     # -- acting ----------------------------------------------------------------------
     def confirm_then(self, question: str, detail: str, yes: str, method: str,
-                     done: str | Callable[[Any], str], **params: Any) -> None:
-        """Ask; on yes, call ``method`` and say ``done`` (or what went wrong)."""
+                     done: str | Callable[[Any], str], *, check: Check | None = None,
+                     **params: Any) -> None:
+        """Ask; on yes, call ``method`` and say ``done`` (or what went wrong).
+
+        ``check`` keeps the question true while it waits (see ``ConfirmScreen``)."""
 
         def answered(go: bool | None) -> None:
             if go:
                 self.run_worker(self.act(method, done, **params), group="actions")
 
-        self.push_screen(ConfirmScreen(question, detail, yes), answered)
+        self.push_screen(ConfirmScreen(question, detail, yes, check), answered)
 
     async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
         try:

@@ -259,3 +259,31 @@ class LiveState:
                 "as long as one session may last"
             notes.append(f"This session still ends {end}: that is {why}.")
         return " ".join(notes)
+
+    def take_consequence(self, user: str, target: str, seconds: int, mode: str,
+                         mono: float) -> str:
+        """What taking time back (or setting today's total) does to a running session."""
+        found = self.user(user)
+        if found is None:
+            return ""
+        group = next((g for g in found.get("groups", []) if g["id"] == target), None)
+        item = next((e for e in found["entries"] if e["id"] == target), None)
+        if group is not None:
+            entries, left, used = list(group["entries"]), group.get("remaining_today_s"), \
+                group.get("used_today_s", 0)
+        elif item is not None:
+            entries, left, used = [target], item.get("remaining_today_s"), item["used_today_s"]
+        else:
+            return ""
+        sessions = [s for e in entries if (s := self.session_of(user, e)) is not None
+                    and s["remaining_s"] is not None]
+        if not sessions or (mode == "take" and left is None):
+            return ""
+        ticking = self.elapsed(mono) if any(not s.get("paused") for s in sessions) else 0.0
+        new_left = (left - ticking - seconds) if mode == "take" and left is not None \
+            else seconds - (used + ticking)
+        names = " and ".join(self.label(user, s["entry"]) for s in sessions)
+        if new_left <= 0:
+            return f"{names} is running: this ends it now."
+        end = words.ends_at(self.now(mono) + timedelta(seconds=new_left), self.now(mono))
+        return f"{names} is running: it then ends {end} at the latest."
