@@ -217,7 +217,12 @@ class ShepherdApp(App[None]):
                           "Reload", "policy.reload", "The policy was reloaded.")
 
     def action_keys(self) -> None:
-        self.push_screen(HelpScreen(self.key_sections()))
+        # Made once per role and kept: opening it again costs no compose and no layout.
+        parent = self.state.is_admin or self.state.hello is None
+        name = f"keys-{'parent' if parent else 'child'}"
+        if not self.is_screen_installed(name):
+            self.install_screen(HelpScreen(self.key_sections()), name)
+        self.push_screen(name)
 
     def key_sections(self) -> KeyList:
         sections: KeyList = [("Everywhere", [

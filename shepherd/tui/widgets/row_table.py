@@ -77,6 +77,7 @@ class RowTable(Widget, can_focus=True):
         self.give_way = keys.index(shrink) if shrink is not None else 0
         self.cursor_row = 0
         self._lines: dict[str, tuple[object, Strip]] = {}  # row key -> (what it drew, line)
+        self._measured: dict[str, tuple[tuple[Cell, ...], list[int]]] = {}  # key -> widths
 
     # -- data --------------------------------------------------------------------
     @property
@@ -90,29 +91,45 @@ class RowTable(Widget, can_focus=True):
         return None
 
     def show(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        """Show these rows; unchanged rows keep their rendered line."""
-        given = [(key, tuple(cells)) for key, cells in rows]
+        """Show these rows; unchanged rows keep their rendered line.
+
+        A row given as the very tuple it was last time is taken as unchanged
+        without comparing or measuring its cells (most rows, most seconds)."""
+        before = dict(self.rows)
+        given = [(key, cells if isinstance(cells, tuple) else tuple(cells)) for key, cells in rows]
         selected = self.selected_key
-        before = {key: cells for key, cells in self.rows}
         same_keys = [k for k, _ in given] == [k for k, _ in self.rows]
+        measured = self._measured
         widths = [cell_len(label) for _, label in self.columns]
-        for _, cells in given:
-            for index, cell in enumerate(cells):
-                widths[index] = max(widths[index], _width(cell))
+        changed = []
+        for y, (key, cells) in enumerate(given, start=self.top):
+            old = before.get(key)
+            if old is not cells and old != cells:
+                changed.append(y)
+            found = measured.get(key)
+            if found is None or found[0] is not cells:
+                found = measured[key] = (cells, [_width(cell) for cell in cells])
+            for index, width in enumerate(found[1]):
+                if width > widths[index]:
+                    widths[index] = width
+        if not same_keys:
+            keys = {k for k, _ in given}
+            for key in [k for k in measured if k not in keys]:
+                del measured[key]
         resized = widths != self.widths or not same_keys
         self.rows, self.widths = given, widths
         if selected is not None and not same_keys:
-            keys = [k for k, _ in given]
-            self.cursor_row = keys.index(selected) if selected in keys else \
+            keys_now = [k for k, _ in given]
+            self.cursor_row = keys_now.index(selected) if selected in keys_now else \
                 min(self.cursor_row, max(len(given) - 1, 0))
         self.cursor_row = min(self.cursor_row, max(len(given) - 1, 0))
         if resized:
             self._lines.clear()
             self.refresh(layout=True)
             return
-        for y, (key, cells) in enumerate(given, start=self.top):
-            if before.get(key) != cells:
-                self.refresh(Region(0, y, self.size.width, 1))
+        width = self.size.width
+        for y in changed:
+            self.refresh(Region(0, y, width, 1))
 
     def set_title(self, title: Cell) -> None:
         if title != self.title:
