@@ -30,6 +30,7 @@ from shepherd.tui.messages import (
     StatusFetched,
     WarningsFetched,
 )
+from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.audit import AuditScreen
 from shepherd.tui.screens.child import ChildScreen
 from shepherd.tui.screens.confirm import Check, ConfirmScreen
@@ -215,6 +216,19 @@ class ShepherdApp(App[None]):
         self.confirm_then("Reload the policy file now?",
                           "A policy with errors is rejected and the current one stays.",
                           "Reload", "policy.reload", "The policy was reloaded.")
+
+    def ask(self, form: AskScreen, answered: Callable[[Answer | None], None]) -> None:
+        """Show a form. A form of the same shape (title, choices) is made once and
+        kept: composing one (a choice list, two fields, buttons) was most of the cost
+        of opening it."""
+        name = f"ask-{hash(form.shape())}"
+        if self.is_screen_installed(name):
+            kept = self.get_screen(name)
+            assert isinstance(kept, AskScreen)
+            kept.reset(form.target)
+        else:
+            self.install_screen(form, name)
+        self.push_screen(name, answered)
 
     def action_keys(self) -> None:
         # Made once per role and kept: opening it again costs no compose and no layout.

@@ -57,7 +57,22 @@ class AskScreen(ModalScreen[Answer | None]):
                 yield Button("OK (Enter)", variant="primary", id="ok")
                 yield Button("Cancel (Esc)", id="cancel")
 
-    def on_mount(self) -> None:
+    def shape(self) -> tuple[object, ...]:
+        """What the form looks like: a form of the same shape is kept and shown again."""
+        return (self.title_text, tuple(self.targets or ()), self.duration, self.text_label,
+                self.signed)
+
+    def reset(self, target: str | None) -> None:
+        """Blank again (as new) for another question of the same shape."""
+        self.target = target
+        if self.targets:
+            self.query_one("#target", Select).value = target or self.targets[0][1]
+        self.query_one("#duration", Input).value = self.duration
+        if self.text_label:
+            self.query_one("#text", Input).value = ""
+        self.query_one("#problem", Static).update("")
+
+    def on_screen_resume(self) -> None:
         self.query_one("#duration", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

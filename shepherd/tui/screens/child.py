@@ -127,9 +127,9 @@ class ChildScreen(ViewScreen):
             if answer is not None and answer.target is not None:
                 self.run_worker(self._ask(answer), group="actions")
 
-        self.app.push_screen(AskScreen("Ask a parent for more time", targets=targets,
-                                       target=self._entry(), text_label="Note (optional)"),
-                             asked)
+        self.shepherd.ask(AskScreen("Ask a parent for more time", targets=targets,
+                                    target=self._entry(), text_label="Note (optional)"),
+                          asked)
 
     async def _ask(self, answer: Answer) -> None:
         assert answer.target is not None

@@ -241,9 +241,9 @@ class DashboardScreen(ViewScreen):
                       user=user, target=target, duration=seconds, mode=mode,
                       reason=answer.text)
 
-        self.app.push_screen(AskScreen(f"Time for {user} today", targets=targets,
-                                       target=chosen[1] if chosen else None, signed=True),
-                             asked)
+        self.shepherd.ask(AskScreen(f"Time for {user} today", targets=targets,
+                                    target=chosen[1] if chosen else None, signed=True),
+                          asked)
 
     def action_extend(self) -> None:
         session = self._selected_session()
@@ -270,7 +270,7 @@ class DashboardScreen(ViewScreen):
             self._ask(check, "Extend", "extend", f"Extended {user}'s {label}.",
                       session_id=session_id, duration=seconds)
 
-        self.app.push_screen(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
+        self.shepherd.ask(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
 
     def action_clear_cooldown(self) -> None:
         chosen = self._selected_entry()
