@@ -63,3 +63,39 @@ def test_a_long_label_is_cut_and_every_column_beside_it_stays(daemon_factory: An
         assert any(re.search(rf"\b{clock}\b", line) for line in running), (clock, text)
 
     drive(app, scenario, size=size)
+
+
+MARKUP = 'Drawing [/] tablet [b]'
+MARKED = f"""
+[[entries]]
+id = "drawing"
+label = "{MARKUP}"
+command = ["sleep", "600"]
+limits = {{ daily_quota = "10m" }}
+"""
+
+
+def test_a_name_that_looks_like_markup_is_shown_as_written_everywhere(
+        daemon_factory: Any) -> None:
+    # A parent's label (or one a child could get a parent to paste) with unbalanced
+    # markup: the line under the tables, the forms and their choices show it as written.
+    d = daemon_factory(policy(MARKED))
+    d.call("launch", entry="drawing")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count == 1, "the entry")
+        app.screen.query(EntryTable).first().focus()
+        await wait_for(pilot, lambda: f"{MARKUP}: running" in screen_text(app),
+                       "the explanation, as written")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: f"Extend root's {MARKUP}" in screen_text(app)
+                       or f"Extend {app.state.me}'s {MARKUP}" in screen_text(app),
+                       "the extend form, as written")
+        await pilot.press("escape")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
+        assert MARKUP in screen_text(app)
+
+    drive(app, scenario, size=(120, 40))

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -41,10 +42,11 @@ class AskScreen(ModalScreen[Answer | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Static(self.title_text, classes="question")
+            yield Static(self.title_text, classes="question", markup=False)  # names a label
             if self.targets:
                 yield Label("For")
-                yield Select(self.targets, value=self.target or self.targets[0][1],
+                choices = [(Text(name), value) for name, value in self.targets]  # as written
+                yield Select(choices, value=self.target or self.targets[0][1],
                              allow_blank=False, id="target", compact=True)
             yield Label("How long: 15m adds, -15m takes back, =1h sets today's total"
                         if self.signed else "How long (like 15m, 1h30m)")
