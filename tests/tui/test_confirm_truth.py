@@ -134,3 +134,17 @@ def test_a_request_answered_elsewhere_meanwhile_is_not_answered_twice(
 
     drive(app, scenario)
     assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 1200  # not given
+
+
+def test_stop_with_nothing_running_says_so(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Nothing is running." in notices(app), "the answer")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "Choose a running session" not in notices(app)  # there is no list to choose in
+
+    drive(app, scenario)
