@@ -164,6 +164,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         start_new_session=True, preexec_fn=_die_with_parent,
         stderr=None if args.plain else subprocess.DEVNULL)
     child: ScriptedChild | None = None
+    code = EXIT_OK
     try:
         _wait_for(socket_path, daemon).close()
         if args.plain:
@@ -178,7 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else:
             child = ScriptedChild(socket_path)
             child.start()
-            _run_tui(socket_path)
+            code = _run_tui(socket_path)
     except KeyboardInterrupt:
         print("\nstopping the demo")
     finally:
@@ -193,10 +194,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     if not args.plain:
         print("The demo is over: its daemon stopped and its files were removed.")
-    return EXIT_OK
+    return code
 
 
-def _run_tui(socket_path: Path) -> None:
+def _run_tui(socket_path: Path) -> int:
+    from shepherd.cli.tui_cmd import run_app
     from shepherd.tui.app import ShepherdApp
 
     app = ShepherdApp(socket_path, greeting=(
@@ -206,7 +208,7 @@ def _run_tui(socket_path: Path) -> None:
         "? shows every key, q quits."))
     for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal ends the demo cleanly
         signal.signal(signum, lambda *_: app.exit())
-    app.run()
+    return run_app(app)
 
 
 def _die_with_parent() -> None:

@@ -15,6 +15,7 @@ from shepherd.words import (
     at_moment,
     counting_sentence,
     format_duration,
+    lasting_state,
     pause_clause,
     reasons_clause,
     spoken_duration,
@@ -114,7 +115,8 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
         lines.append(heading)
         rows = []
         for entry in user.get("entries", ()):
-            rows.append([entry.get("label") or entry["id"], state_word(entry["state"]),
+            state = lasting_state(entry["state"], entry.get("reasons", ()))
+            rows.append([entry.get("label") or entry["id"], state_word(state),
                          _today(entry), _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions

@@ -30,9 +30,10 @@ from shepherd.tui.messages import (
     StatusFetched,
     WarningsFetched,
 )
+from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.audit import AuditScreen
 from shepherd.tui.screens.child import ChildScreen
-from shepherd.tui.screens.confirm import ConfirmScreen
+from shepherd.tui.screens.confirm import Check, ConfirmScreen
 from shepherd.tui.screens.dashboard import DashboardScreen
 from shepherd.tui.screens.help import HelpScreen, KeyList
 from shepherd.tui.screens.history import HistoryScreen
@@ -166,14 +167,17 @@ class ShepherdApp(App[None]):
 
     # -- acting ----------------------------------------------------------------------
     def confirm_then(self, question: str, detail: str, yes: str, method: str,
-                     done: str | Callable[[Any], str], **params: Any) -> None:
-        """Ask; on yes, call ``method`` and say ``done`` (or what went wrong)."""
+                     done: str | Callable[[Any], str], *, check: Check | None = None,
+                     **params: Any) -> None:
+        """Ask; on yes, call ``method`` and say ``done`` (or what went wrong).
+
+        ``check`` keeps the question true while it waits (see ``ConfirmScreen``)."""
 
         def answered(go: bool | None) -> None:
             if go:
                 self.run_worker(self.act(method, done, **params), group="actions")
 
-        self.push_screen(ConfirmScreen(question, detail, yes), answered)
+        self.push_screen(ConfirmScreen(question, detail, yes, check), answered)
 
     async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
         try:
@@ -213,8 +217,26 @@ class ShepherdApp(App[None]):
                           "A policy with errors is rejected and the current one stays.",
                           "Reload", "policy.reload", "The policy was reloaded.")
 
+    def ask(self, form: AskScreen, answered: Callable[[Answer | None], None]) -> None:
+        """Show a form. A form of the same shape (title, choices) is made once and
+        kept: composing one (a choice list, two fields, buttons) was most of the cost
+        of opening it."""
+        name = f"ask-{hash(form.shape())}"
+        if self.is_screen_installed(name):
+            kept = self.get_screen(name)
+            assert isinstance(kept, AskScreen)
+            kept.reset(form.target)
+        else:
+            self.install_screen(form, name)
+        self.push_screen(name, answered)
+
     def action_keys(self) -> None:
-        self.push_screen(HelpScreen(self.key_sections()))
+        # Made once per role and kept: opening it again costs no compose and no layout.
+        parent = self.state.is_admin or self.state.hello is None
+        name = f"keys-{'parent' if parent else 'child'}"
+        if not self.is_screen_installed(name):
+            self.install_screen(HelpScreen(self.key_sections()), name)
+        self.push_screen(name)
 
     def key_sections(self) -> KeyList:
         sections: KeyList = [("Everywhere", [

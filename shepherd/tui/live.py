@@ -149,7 +149,7 @@ class LiveState:
         total = item.get("quota_today_s")
         used_text = words.duration(used) + (f" of {words.duration(total)}" if total else "")
         fraction = min(used / total, 1.0) if total else None
-        state = item["state"]
+        state = words.lasting_state(item["state"], item["reasons"])
         label = str(item["label"])
         week = self._week(item, ticking)
         if session is not None:
@@ -210,7 +210,9 @@ class LiveState:
                                words.paused(pause, now))
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
-        ends = words.at_time(now + timedelta(seconds=left), now)
+        # The daemon's own deadline, so the TUI names the minute the CLI names.
+        deadline = words.parse_time(session.get("deadline")) or now + timedelta(seconds=left)
+        ends = words.ends_at(deadline, now)
         return SessionLine(session["id"], session["user"], session["entry"], label, left,
                            words.countdown(left), fraction, ends, session.get("deadline_cause"),
                            key, elsewhere)
@@ -279,15 +281,43 @@ class LiveState:
             left -= ticking
             if left < new_left:
                 if session is not None:
-                    end = words.at_time(now + timedelta(seconds=max(left, 0)), now)
+                    end = words.ends_at(now + timedelta(seconds=max(left, 0)), now)
                     notes.append(f"The {g['id']} budget still ends it {end}.")
                 else:
                     notes.append(f"The {g['id']} budget still allows only "
                                  f"{words.duration(left)} today.")
         if session is not None and session.get("deadline_cause") in ("window", "max_run"):
             end_s = session["remaining_s"] - ticking
-            end = words.at_time(now + timedelta(seconds=max(end_s, 0)), now)
+            end = words.ends_at(now + timedelta(seconds=max(end_s, 0)), now)
             why = "when its hours end" if session["deadline_cause"] == "window" else \
                 "as long as one session may last"
             notes.append(f"This session still ends {end}: that is {why}.")
         return " ".join(notes)
+
+    def take_consequence(self, user: str, target: str, seconds: int, mode: str,
+                         mono: float) -> str:
+        """What taking time back (or setting today's total) does to a running session."""
+        found = self.user(user)
+        if found is None:
+            return ""
+        group = next((g for g in found.get("groups", []) if g["id"] == target), None)
+        item = next((e for e in found["entries"] if e["id"] == target), None)
+        if group is not None:
+            entries, left, used = list(group["entries"]), group.get("remaining_today_s"), \
+                group.get("used_today_s", 0)
+        elif item is not None:
+            entries, left, used = [target], item.get("remaining_today_s"), item["used_today_s"]
+        else:
+            return ""
+        sessions = [s for e in entries if (s := self.session_of(user, e)) is not None
+                    and s["remaining_s"] is not None]
+        if not sessions or (mode == "take" and left is None):
+            return ""
+        ticking = self.elapsed(mono) if any(not s.get("paused") for s in sessions) else 0.0
+        new_left = (left - ticking - seconds) if mode == "take" and left is not None \
+            else seconds - (used + ticking)
+        names = " and ".join(self.label(user, s["entry"]) for s in sessions)
+        if new_left <= 0:
+            return f"{names} is running: this ends it now."
+        end = words.ends_at(self.now(mono) + timedelta(seconds=new_left), self.now(mono))
+        return f"{names} is running: it then ends {end} at the latest."

@@ -21,6 +21,7 @@ from shepherd.localtime import local_zone
 _ZONE = local_zone()
 state_word = shared.state_word
 week_left = shared.week_left
+lasting_state = shared.lasting_state
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -47,11 +48,9 @@ def countdown(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def at_time(when: datetime | None, now: datetime, *, up: bool = True) -> str:
-    """"at 15:30", "tomorrow at 04:00", "on Saturday at 09:00" (the shared renderer)."""
-    if when is None:
-        return "not in the coming days"
-    return shared.at_moment(when, now, _ZONE, up=up)
+def ends_at(when: datetime, now: datetime) -> str:
+    """When something ends: rounded down to the minute, as the CLI and notices say it."""
+    return shared.at_moment(when, now, _ZONE, up=False)
 
 
 def until_time(when: datetime, now: datetime) -> str:

@@ -20,6 +20,7 @@ from shepherd.words.presence import (
 from shepherd.words.refusals import (
     STATE_WORDS,
     join_clauses,
+    lasting_state,
     reason_clause,
     reasons_clause,
     refusal_sentence,
@@ -44,6 +45,7 @@ __all__ = [
     "format_duration",
     "grant_sentence",
     "join_clauses",
+    "lasting_state",
     "pause_clause",
     "reason_clause",
     "reasons_clause",

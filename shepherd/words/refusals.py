@@ -36,6 +36,23 @@ def state_word(state: str) -> str:
     return STATE_WORDS.get(state, state.replace("_", " "))
 
 
+# What outlasts "busy" (another program fills the child's sessions): shown instead of it.
+_LASTING = {"quota_exhausted": "quota_exhausted", "group_quota_exhausted": "quota_exhausted",
+            "outside_window": "outside_window", "cooldown": "cooldown"}
+
+
+def lasting_state(state: str, reasons: Iterable[ReasonLike]) -> str:
+    """The state worth showing: "busy" passes when the other program stops, so a
+    reason that lasts beyond it (used up, outside hours, resting) is shown instead."""
+    if state != "busy":
+        return state
+    for reason in reasons:
+        lasting = _LASTING.get(str(_data(reason).get("code")))
+        if lasting is not None:
+            return lasting
+    return state
+
+
 def join_clauses(clauses: Iterable[str]) -> str:
     """ "a", "a, and b", "a, b, and c" (the comma keeps each clause's own brackets apart)."""
     items = [c for c in clauses if c]

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -44,10 +45,11 @@ class AskScreen(ModalScreen[Answer | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Static(self.title_text, classes="question")
+            yield Static(self.title_text, classes="question", markup=False)  # names a label
             if self.targets:
                 yield Label("For")
-                yield Select(self.targets, value=self.target or self.targets[0][1],
+                choices = [(Text(name), value) for name, value in self.targets]  # as written
+                yield Select(choices, value=self.target or self.targets[0][1],
                              allow_blank=False, id="target", compact=True)
             yield Label("How long: 15m adds, -15m takes back, =1h sets today's total"
                         if self.signed else "How long (like 15m, 1h30m)")
@@ -63,7 +65,22 @@ class AskScreen(ModalScreen[Answer | None]):
                 yield Button("OK (Enter)", variant="primary", id="ok")
                 yield Button("Cancel (Esc)", id="cancel")
 
-    def on_mount(self) -> None:
+    def shape(self) -> tuple[object, ...]:
+        """What the form looks like: a form of the same shape is kept and shown again."""
+        return (self.title_text, tuple(self.targets or ()), self.duration, self.text_label,
+                self.signed)
+
+    def reset(self, target: str | None) -> None:
+        """Blank again (as new) for another question of the same shape."""
+        self.target = target
+        if self.targets:
+            self.query_one("#target", Select).value = target or self.targets[0][1]
+        self.query_one("#duration", Input).value = self.duration
+        if self.text_label:
+            self.query_one("#text", Input).value = ""
+        self.query_one("#problem", Static).update("")
+
+    def on_screen_resume(self) -> None:
         self.query_one("#duration", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, VerticalScroll
@@ -67,8 +67,8 @@ class AuditScreen(ViewScreen):
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 110, "-wide")
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual calls ViewScreen's handler too (after this one): no super() here.
         if not self.loaded_once and self.state.connected:
             self.reload()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
+from textual.geometry import Size
 from textual.screen import Screen
 
 from shepherd.tui.messages import StateChanged
@@ -40,7 +42,25 @@ class ViewScreen(Screen[None]):
     def body(self) -> ComposeResult:
         yield from ()
 
-    def on_screen_resume(self) -> None:
+    _theme_seen = ""  # the theme the view was last styled for
+
+    def on_screen_suspend(self) -> None:
+        self._theme_seen = self.app.theme
+
+    def _screen_resized(self, size: Size) -> None:
+        """A dialog's first layout comes to Textual as a resize, which it passes on to
+        the view beneath: a whole layout of this view (tens of ms on a full dashboard)
+        for a size that did not change. A real resize still lays it out."""
+        if not self.is_current and size == self.outer_size:
+            return
+        super()._screen_resized(size)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Textual's own handler (subclass first). Textual restyles every
+        # widget of a view each time it is shown again (most of a switch's cost); the
+        # styles change only with the theme, so only then.
+        if self._theme_seen and self._theme_seen == self.app.theme:
+            event.refresh_styles = False
         self._draw()
 
     def on_state_changed(self, message: StateChanged) -> None:

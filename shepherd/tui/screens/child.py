@@ -13,6 +13,7 @@ from shepherd.supervisor.account import allowed_client_variables
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
+from shepherd.tui.screens.confirm import Question
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.line import Line
 from shepherd.tui.widgets.row_table import RowTable
@@ -113,9 +114,23 @@ class ChildScreen(ViewScreen):
         if not chosen:
             self.notify("Nothing of yours is running.", severity="warning")
             return
+        session_id = int(chosen[0]["id"])
         label = self.state.label(self.state.me, chosen[0]["entry"])
-        self.shepherd.confirm_then(f"Stop {label} now?", "Save your work first.", "Stop",
-                                   "stop", f"{label} stopped.", session_id=chosen[0]["id"])
+
+        def check() -> Question | str:  # kept true while it waits
+            running = self.state.session(session_id)
+            if running is None:
+                return f"{label} has already ended."
+            line = self.state.session_line(running, self.shepherd.clock())
+            left = f" It has {line.countdown} left." if line.remaining_s is not None else ""
+            return f"Stop {label} now?", f"Save your work first.{left}"
+
+        now = check()
+        if isinstance(now, str):
+            self.notify(now, severity="warning")
+            return
+        self.shepherd.confirm_then(now[0], now[1], "Stop", "stop", f"{label} stopped.",
+                                   check=check, session_id=session_id)
 
     def action_ask(self) -> None:
         me = self.state.user(self.state.me) or {"entries": []}
@@ -127,9 +142,9 @@ class ChildScreen(ViewScreen):
             if answer is not None and answer.target is not None:
                 self.run_worker(self._ask(answer), group="actions")
 
-        self.app.push_screen(AskScreen("Ask a parent for more time", targets=targets,
-                                       target=self._entry(), text_label="Note (optional)"),
-                             asked)
+        self.shepherd.ask(AskScreen("Ask a parent for more time", targets=targets,
+                                    target=self._entry(), text_label="Note (optional)"),
+                          asked)
 
     async def _ask(self, answer: Answer) -> None:
         assert answer.target is not None

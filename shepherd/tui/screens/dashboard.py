@@ -6,9 +6,9 @@ confirmation that says exactly what will happen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -17,6 +17,7 @@ from shepherd.cli.remote import grant_sentence
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
+from shepherd.tui.screens.confirm import Check, Question
 from shepherd.tui.widgets.entry_table import EntryTable, child_title
 from shepherd.tui.widgets.line import Line
 from shepherd.tui.widgets.request_list import RequestList
@@ -172,19 +173,43 @@ class DashboardScreen(ViewScreen):
         self.notify(text, severity="warning")
 
     # -- actions -------------------------------------------------------------------
+    # Each question is made by a ``check`` that the dialog asks again while it waits,
+    # so what it says stays true (a countdown, a session that ended meanwhile).
+
+    def _ask(self, check: Check, yes: str, method: str, done: str | Callable[[Any], str],
+             **params: Any) -> None:
+        now = check()
+        if isinstance(now, str):  # nothing to do already
+            self._say(now)
+            return
+        self.shepherd.confirm_then(now[0], now[1], yes, method, done, check=check, **params)
+
+    def _no_session(self) -> str:
+        if not self.state.sessions():
+            return "Nothing is running."
+        return "Choose a running session first (Tab to the list of running sessions)."
+
     def action_stop(self) -> None:
         session = self._selected_session()
         if session is None:
-            self._say("Choose a running session first (Tab to the list of running sessions).")
+            self._say(self._no_session())
             return
         line = self.state.session_line(session, self.shepherd.clock())
         if line.elsewhere:
             self._say(f"That session runs on {line.elsewhere}: stop it from there.")
             return
-        detail = f"It has {line.countdown} left." if line.remaining_s is not None else ""
-        self.shepherd.confirm_then(
-            f"Stop {line.user}'s {line.label} now?", detail, "Stop",
-            "stop", f"Stopped {line.user}'s {line.label}.", session_id=line.session_id)
+        session_id, user = int(session["id"]), str(session["user"])
+        label = self.state.label(user, str(session["entry"]))
+
+        def check() -> Question | str:
+            running = self.state.session(session_id)
+            if running is None:
+                return f"{user}'s {label} has already ended: there is nothing to stop."
+            line = self.state.session_line(running, self.shepherd.clock())
+            detail = f"It has {line.countdown} left." if line.remaining_s is not None else ""
+            return f"Stop {user}'s {label} now?", detail
+
+        self._ask(check, "Stop", "stop", f"Stopped {user}'s {label}.", session_id=session_id)
 
     def action_grant(self) -> None:
         chosen = self._selected_entry()
@@ -202,49 +227,59 @@ class DashboardScreen(ViewScreen):
         def asked(answer: Answer | None) -> None:
             if answer is None or answer.target is None:
                 return
-            is_group = any(g["id"] == answer.target for g in found.get("groups", []))
-            label = next((name for name, value in targets if value == answer.target),
-                         answer.target)
+            target, seconds, mode = answer.target, answer.seconds, answer.mode
+            is_group = any(g["id"] == target for g in found.get("groups", []))
+            label = next((name for name, value in targets if value == target), target)
             label = label.removeprefix("the ").removesuffix(" budget") if is_group else label
-            question, detail, yes = words.grant_question(user, label, answer.seconds, is_group,
-                                                         answer.mode, answer.until), "", "Give"
-            if answer.mode == "add":
-                detail = self.state.grant_consequence(user, answer.target, answer.seconds,
-                                                      self.shepherd.clock())
-            else:
-                detail, yes = "Time already used today is never taken back.", "Change"
-            self.shepherd.confirm_then(
-                question, detail, yes, "grant", grant_sentence, user=user,
-                target=answer.target, duration=answer.seconds, mode=answer.mode,
-                reason=answer.text, **({"until": answer.until} if answer.until != "today"
-                                       else {}))
+            until = answer.until
+            question = words.grant_question(user, label, seconds, is_group, mode, until)
 
-        self.app.push_screen(AskScreen(f"Time for {user}", targets=targets,
-                                       target=chosen[1] if chosen else None, signed=True),
-                             asked)
+            def check() -> Question | str:
+                mono = self.shepherd.clock()
+                if mode == "add":
+                    return question, self.state.grant_consequence(user, target, seconds, mono)
+                return question, " ".join(filter(None, [
+                    "Time already used today is never taken back.",
+                    self.state.take_consequence(user, target, seconds, mode, mono)]))
+
+            self._ask(check, "Give" if mode == "add" else "Change", "grant", grant_sentence,
+                      user=user, target=target, duration=seconds, mode=mode,
+                      reason=answer.text, **({"until": until} if until != "today" else {}))
+
+        self.shepherd.ask(AskScreen(f"Time for {user}", targets=targets,
+                                    target=chosen[1] if chosen else None, signed=True),
+                          asked)
 
     def action_extend(self) -> None:
         session = self._selected_session()
         if session is None:
-            self._say("Choose a running session first.")
+            self._say(self._no_session())
             return
         line = self.state.session_line(session, self.shepherd.clock())
         if line.elsewhere:
             self._say(f"That session runs on {line.elsewhere}: extend it from there.")
             return
+        session_id, user = int(session["id"]), str(session["user"])
+        label = self.state.label(user, str(session["entry"]))
 
         def asked(answer: Answer | None) -> None:
             if answer is None:
                 return
-            self.shepherd.confirm_then(
-                f"Extend {line.user}'s {line.label} by {words.duration(answer.seconds)}?",
-                "A session can be extended once. Its hours and group budgets still hold; "
-                f"it now ends {line.ends}.", "Extend", "extend",
-                f"Extended {line.user}'s {line.label}.",
-                session_id=line.session_id, duration=answer.seconds)
+            seconds = answer.seconds
 
-        self.app.push_screen(AskScreen(f"Extend {line.user}'s {line.label}",
-                                       text_label=None), asked)
+            def check() -> Question | str:
+                running = self.state.session(session_id)
+                if running is None:
+                    return f"{user}'s {label} has already ended: there is nothing to extend."
+                line = self.state.session_line(running, self.shepherd.clock())
+                return (f"Extend {user}'s {label} by {words.duration(seconds)}?",
+                        "A session can be extended once. Its hours and group budgets still "
+                        f"hold; it now ends {line.ends}.")
+
+            self._ask(check, "Extend", "extend", f"Extended {user}'s {label}.",
+                      session_id=session_id, duration=seconds)
+
+        self.shepherd.ask(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
 
     def action_clear_cooldown(self) -> None:
         chosen = self._selected_entry()
@@ -253,30 +288,61 @@ class DashboardScreen(ViewScreen):
             return
         user, entry = chosen
         label = self.state.label(user, entry)
-        self.shepherd.confirm_then(
-            f"End {user}'s rest after {label} now?",
-            f"{label} can start again at once if nothing else stops it.", "End the rest",
-            "cooldown.clear", f"{user} may start {label} again.", user=user, entry=entry)
+
+        def check() -> Question | str:
+            found = self.state.user(user) or {"entries": []}
+            item = next((e for e in found["entries"] if e["id"] == entry), None)
+            if item is None or not item.get("cooldown_until"):
+                return f"{label} is not resting: there is no rest to end."
+            others = [r for r in item["reasons"] if r.get("code") != "cooldown"]
+            if others:  # what still holds it once the rest is over
+                now = self.state.now(self.shepherd.clock())
+                detail = f"Even then, {words.refusal(label, others, now)}."
+            else:
+                detail = f"{label} can start again at once."
+            return f"End {user}'s rest after {label} now?", detail
+
+        self._ask(check, "End the rest", "cooldown.clear",
+                  f"The rest after {label} is over for {user}.", user=user, entry=entry)
 
     def action_lock(self) -> None:
         user = self._selected_user()
         if user is None:
             self._say("Choose a child first.")
             return
-        running = [s for s in self.state.sessions() if s["user"] == user]
-        detail = (f"This stops {len(running)} running session(s) now, and nothing may start "
-                  "until you unlock." if running else "Nothing may start until you unlock.")
-        self.shepherd.confirm_then(f"Lock {user}?", detail, "Lock", "lock",
-                                   f"{user} is locked.", user=user)
+
+        def check() -> Question | str:
+            if (self.state.user(user) or {}).get("locked"):
+                return f"{user} is already locked."
+            running = [s for s in self.state.sessions() if s["user"] == user]
+            detail = (f"This stops {len(running)} running session(s) now, and nothing may "
+                      "start until you unlock." if running
+                      else "Nothing may start until you unlock.")
+            return f"Lock {user}?", detail
+
+        self._ask(check, "Lock", "lock", f"{user} is locked.", user=user)
 
     def action_unlock(self) -> None:
         user = self._selected_user()
         if user is None:
             self._say("Choose a child first.")
             return
-        self.shepherd.confirm_then(f"Unlock {user}?",
-                                   "Entries may start again within their limits.", "Unlock",
-                                   "unlock", f"{user} is unlocked.", user=user)
+
+        def check() -> Question | str:
+            if not (self.state.user(user) or {}).get("locked"):
+                return f"{user} is not locked."
+            return f"Unlock {user}?", "Entries may start again within their limits."
+
+        self._ask(check, "Unlock", "unlock", f"{user} is unlocked.", user=user)
+
+    def _request_check(self, request_id: Any,
+                       ask: Callable[[dict[str, Any]], Question]) -> Callable[[], Question | str]:
+        def check() -> Question | str:
+            request = next((r for r in self.state.requests if r["id"] == request_id), None)
+            if request is None:
+                return "That request has already been answered."
+            return ask(request)
+        return check
 
     def action_approve(self) -> None:
         request = self._selected_request()
@@ -285,22 +351,28 @@ class DashboardScreen(ViewScreen):
             return
         user, entry, seconds = request["user"], request["entry"], int(request["seconds"])
         label = self.state.label(user, entry)
-        note = (f"Their note: “{escape(str(request['note']))}”. " if request.get("note")
-                else "")
-        detail = note + self.state.grant_consequence(user, entry, seconds, self.shepherd.clock())
-        self.shepherd.confirm_then(
-            words.grant_question(user, label, seconds, False), detail.strip(), "Approve",
-            "request.answer", f"Approved: {user} has {words.duration(seconds)} more of {label}.",
-            request_id=request["id"], answer="approve")
+
+        def ask(request: dict[str, Any]) -> Question:
+            note = str(request.get("note") or "")
+            said = f"Their note: “{note}”{'' if note[-1:] in '.!?…' else '.'} " if note else ""
+            consequence = self.state.grant_consequence(user, entry, seconds,
+                                                       self.shepherd.clock())
+            return words.grant_question(user, label, seconds, False), \
+                (said + consequence).strip()
+
+        self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
+                  f"Approved: {user} has {words.duration(seconds)} more of {label}.",
+                  request_id=request["id"], answer="approve")
 
     def action_decline(self) -> None:
         request = self._selected_request()
         if request is None:
             self._say("No child is asking for more time.")
             return
-        label = self.state.label(request["user"], request["entry"])
-        self.shepherd.confirm_then(
-            f"Decline {request['user']}'s request for {words.duration(request['seconds'])} "
-            f"more of {label}?", f"{request['user']} will be told.", "Decline",
-            "request.answer", "Declined; they will be told.",
-            request_id=request["id"], answer="decline")
+        user = request["user"]
+        label = self.state.label(user, request["entry"])
+        question = (f"Decline {user}'s request for {words.duration(request['seconds'])} "
+                    f"more of {label}?", f"{user} will be told.")
+        self._ask(self._request_check(request["id"], lambda _: question), "Decline",
+                  "request.answer", "Declined; they will be told.",
+                  request_id=request["id"], answer="decline")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
-from rich.table import Table
+from rich.cells import cell_len
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -14,21 +16,33 @@ from textual.widgets import Static
 from shepherd.tui.widgets.key_line import key_name
 
 KeyList = list[tuple[str, list[BindingType]]]
+LINE = 62  # the key list's width inside its box (.help-box is 70 wide)
 
 
-def key_table(sections: KeyList) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
+def key_table(sections: KeyList) -> Text:
+    """The key list as one text, its columns padded by hand: a Rich table would be
+    measured and laid out again at every render (most of the cost of opening it)."""
+    rows: list[tuple[str, str, bool]] = []
     for title, bindings in sections:
-        table.add_row(f"[u]{title}[/u]", "")
+        rows.append((title, "", True))
         for binding in bindings:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             keys = ", ".join(key_name(k.strip()) for k in binding.key.split(","))
-            table.add_row(keys, binding.tooltip or binding.description)
-        table.add_row("", "")
-    return table
+            rows.append((keys, binding.tooltip or binding.description, False))
+        rows.append(("", "", False))
+    width = max((cell_len(keys) for keys, _, heading in rows if not heading), default=0) + 2
+    text = Text()
+    for keys, what, heading in rows:
+        if heading:
+            text.append(keys, "underline")
+        else:
+            text.append(keys + " " * (width - cell_len(keys)), "bold cyan")
+            lines = textwrap.wrap(what, max(LINE - width, 20)) or [""]
+            text.append(("\n" + " " * width).join(lines))
+        text.append("\n")
+    text.rstrip()
+    return text
 
 
 class HelpScreen(ModalScreen[None]):

@@ -11,7 +11,8 @@ from shepherd.tui.widgets.row_table import RowTable
 class AuditTable(RowTable):
     def __init__(self) -> None:
         super().__init__([("when", "When"), ("type", "Event"), ("user", "Child"),
-                          ("what", "What happened")], id="audit-table")
+                          ("what", "What happened")], shrink="what",
+                         id="audit-table")
         self.events: list[dict[str, Any]] = []
 
     def show_events(self, events: list[dict[str, Any]], first: bool = True) -> None:

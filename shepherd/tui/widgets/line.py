@@ -17,7 +17,8 @@ LineContent = str | Text
 class Line(Static):
     def __init__(self, content: LineContent = "", *, id: str | None = None,
                  classes: str | None = None, fixed: bool = False) -> None:
-        super().__init__(content, id=id, classes=classes)
+        # Plain text: it carries names from the policy and words from the children.
+        super().__init__(content, id=id, classes=classes, markup=False)
         self._shown: LineContent = content
         self.fixed = fixed
 

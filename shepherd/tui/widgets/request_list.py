@@ -11,6 +11,7 @@ from shepherd.tui.widgets.row_table import RowTable
 class RequestList(RowTable):
     def __init__(self) -> None:
         super().__init__([("who", "Asks"), ("what", "For"), ("more", "More"), ("note", "Note")],
+                         shrink="what",
                          title="Asking for more time  [dim]a yes · x no[/]", id="requests")
 
     def show_requests(self, requests: list[dict[str, Any]], labels: dict[str, str]) -> None:

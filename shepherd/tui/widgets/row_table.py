@@ -4,6 +4,8 @@ Textual's DataTable forgets every rendered row when one cell changes, so a
 countdown ticking in one row repaints the whole table each second. This table
 keeps each row's rendered line until that row changes: a tick costs one line.
 Rows are given as ``(key, cells)``; the cursor follows its key across updates.
+When the rows are wider than the table, one column (``shrink``, by default the
+first: the names) gives way and its cells end with "…"; the others stay whole.
 Keys: ↑ ↓ PgUp PgDn Home End move, Enter selects; a click highlights a row.
 """
 
@@ -26,6 +28,7 @@ from textual.widget import Widget
 
 Cell = str | Text
 PAGE = 10
+NARROWEST = 6  # a shrinking column keeps at least this many cells (or its header's width)
 
 
 class RowTable(Widget, can_focus=True):
@@ -62,15 +65,19 @@ class RowTable(Widget, can_focus=True):
         pass
 
     def __init__(self, columns: Sequence[tuple[str, str]], *, title: Cell | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+                 shrink: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title  # a line above the header, part of the table (one widget less)
         self.top = 2 if title is not None else 1  # the first row's line
         self.columns = list(columns)
         self.rows: list[tuple[str, tuple[Cell, ...]]] = []
         self.widths = [cell_len(label) for _, label in self.columns]
+        keys = [key for key, _ in self.columns]
+        self.give_way = keys.index(shrink) if shrink is not None else 0
         self.cursor_row = 0
         self._lines: dict[str, tuple[object, Strip]] = {}  # row key -> (what it drew, line)
+        self._measured: dict[str, tuple[tuple[Cell, ...], list[int]]] = {}  # key -> widths
 
     # -- data --------------------------------------------------------------------
     @property
@@ -84,29 +91,45 @@ class RowTable(Widget, can_focus=True):
         return None
 
     def show(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        """Show these rows; unchanged rows keep their rendered line."""
-        given = [(key, tuple(cells)) for key, cells in rows]
+        """Show these rows; unchanged rows keep their rendered line.
+
+        A row given as the very tuple it was last time is taken as unchanged
+        without comparing or measuring its cells (most rows, most seconds)."""
+        before = dict(self.rows)
+        given = [(key, cells if isinstance(cells, tuple) else tuple(cells)) for key, cells in rows]
         selected = self.selected_key
-        before = {key: cells for key, cells in self.rows}
         same_keys = [k for k, _ in given] == [k for k, _ in self.rows]
+        measured = self._measured
         widths = [cell_len(label) for _, label in self.columns]
-        for _, cells in given:
-            for index, cell in enumerate(cells):
-                widths[index] = max(widths[index], _width(cell))
+        changed = []
+        for y, (key, cells) in enumerate(given, start=self.top):
+            old = before.get(key)
+            if old is not cells and old != cells:
+                changed.append(y)
+            found = measured.get(key)
+            if found is None or found[0] is not cells:
+                found = measured[key] = (cells, [_width(cell) for cell in cells])
+            for index, width in enumerate(found[1]):
+                if width > widths[index]:
+                    widths[index] = width
+        if not same_keys:
+            keys = {k for k, _ in given}
+            for key in [k for k in measured if k not in keys]:
+                del measured[key]
         resized = widths != self.widths or not same_keys
         self.rows, self.widths = given, widths
         if selected is not None and not same_keys:
-            keys = [k for k, _ in given]
-            self.cursor_row = keys.index(selected) if selected in keys else \
+            keys_now = [k for k, _ in given]
+            self.cursor_row = keys_now.index(selected) if selected in keys_now else \
                 min(self.cursor_row, max(len(given) - 1, 0))
         self.cursor_row = min(self.cursor_row, max(len(given) - 1, 0))
         if resized:
             self._lines.clear()
             self.refresh(layout=True)
             return
-        for y, (key, cells) in enumerate(given, start=self.top):
-            if before.get(key) != cells:
-                self.refresh(Region(0, y, self.size.width, 1))
+        width = self.size.width
+        for y in changed:
+            self.refresh(Region(0, y, width, 1))
 
     def set_title(self, title: Cell) -> None:
         if title != self.title:
@@ -184,10 +207,23 @@ class RowTable(Widget, can_focus=True):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self.rows) + self.top
 
+    def fitted_widths(self) -> list[int]:
+        """The columns' widths in the table's width: the shrinking column gives way."""
+        widths = list(self.widths)
+        over = sum(widths) + 2 * len(widths) - self.size.width
+        if over > 0 and widths:
+            header = cell_len(self.columns[self.give_way][1])
+            narrowest = min(widths[self.give_way], max(NARROWEST, header))
+            widths[self.give_way] = max(widths[self.give_way] - over, narrowest)
+        return widths
+
     def _cells_line(self, cells: Sequence[Cell], style: Style) -> Strip:
         segments: list[Segment] = []
-        for cell, width in zip(cells, self.widths, strict=False):
+        for cell, width in zip(cells, self.fitted_widths(), strict=False):
             text = cell if isinstance(cell, Text) else Text(cell)
+            if text.cell_len > width:
+                text = text.copy()
+                text.truncate(width, overflow="ellipsis")
             pad = width - text.cell_len
             own = style + self.app.console.get_style(text.style) if text.style else style
             segments.append(Segment(" ", style))

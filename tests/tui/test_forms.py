@@ -1,0 +1,55 @@
+"""A form shown again (it is kept, not made anew) starts blank, as a new one would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from shepherd.tui.app import ShepherdApp
+from shepherd.tui.screens.ask import AskScreen
+from shepherd.tui.screens.confirm import ConfirmScreen
+from shepherd.tui.widgets.entry_table import EntryTable
+from tests.daemon.conftest import policy
+from tests.tui.conftest import drive, screen_text, wait_for
+
+NAP = """
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+limits = { daily_quota = "10m" }
+"""
+
+
+def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count, "the entries")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the grant form")
+        first = app.screen
+        await pilot.press("backspace", "backspace", "backspace", *"bad")
+        await pilot.press("tab", *"a reason")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "not a duration" in screen_text(app), "the problem")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AskScreen), "the form closed")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the form again")
+        assert app.screen is first  # kept, not made anew
+        assert app.screen.query_one("#duration", Input).value == "15m"
+        assert app.screen.query_one("#text", Input).value == ""
+        assert "not a duration" not in screen_text(app)
+        assert app.screen.focused is app.screen.query_one("#duration", Input)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "15 more minutes of Nap" in screen_text(app)
+
+    drive(app, scenario)
