@@ -36,6 +36,7 @@ def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(
         await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the grant form")
         first = app.screen
         await pilot.press("backspace", "backspace", "backspace", *"bad")
+        await pilot.press("tab", *"week")  # how long it lasts
         await pilot.press("tab", *"a reason")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "not a duration" in screen_text(app), "the problem")
@@ -46,6 +47,7 @@ def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(
         assert app.screen is first  # kept, not made anew
         assert app.screen.query_one("#duration", Input).value == "15m"
         assert app.screen.query_one("#text", Input).value == ""
+        assert app.screen.query_one("#until", Input).value == "today"
         assert "not a duration" not in screen_text(app)
         assert app.screen.focused is app.screen.query_one("#duration", Input)
         await pilot.press("enter")

@@ -78,6 +78,8 @@ class AskScreen(ModalScreen[Answer | None]):
         self.query_one("#duration", Input).value = self.duration
         if self.text_label:
             self.query_one("#text", Input).value = ""
+        for until in self.query("#until").results(Input):
+            until.value = "today"
         self.query_one("#problem", Static).update("")
 
     def on_screen_resume(self) -> None:
