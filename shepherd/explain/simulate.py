@@ -106,11 +106,13 @@ class _Simulator:
         until = until_moment(deadline.wall, self.run.wall, self.zone, up=False)
         return f"it may run {until}, when {why}"
 
-    def ended_text(self, ended: SessionEnded, why: str) -> str:
+    def ended_text(self, ended: SessionEnded, why: str, at: datetime | None = None) -> str:
+        """``at``: when it stopped (the rest is said from then, not from where the run is)."""
         text = f"{self.label(ended.entry)} stops after {spoken_duration(ended.charged_s)}"
         text += f": {why}" if why else ""
         if ended.cooldown_until is not None:
-            text += f". It rests {until_moment(ended.cooldown_until, self.run.wall, self.zone)}"
+            since = at if at is not None else self.run.wall
+            text += f". It rests {until_moment(ended.cooldown_until, since, self.zone)}"
         return text + "."
 
     # -- the clock ----------------------------------------------------------------
@@ -131,7 +133,7 @@ class _Simulator:
             deadline = self.deadlines.get(event.session_id)
             why = "" if deadline is None else stop_clause(deadline.cause, deadline.period,
                                                           deadline.group)
-            self.steps.append(Step(at, "stopped", self.ended_text(event, why),
+            self.steps.append(Step(at, "stopped", self.ended_text(event, why, at),
                                    data={"reason": event.reason,
                                          "charged_s": round(event.charged_s, 3)}))
         elif isinstance(event, GrantExpired):

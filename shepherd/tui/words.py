@@ -289,7 +289,8 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
     for entry in policy["entries"]:
         limits = entry["limits"]
         who = ", ".join(entry["users"]) if entry.get("users") else "every child"
-        out.append(f"  [b]{escape(entry['label'])}[/b] [dim]({entry['id']})[/] for "
+        out.append(f"  [b]{escape(entry.get('label') or entry['id'])}[/b] "
+                   f"[dim]({escape(entry['id'])})[/] for "
                    f"{escape(who)}: {escape(' '.join(entry['command']))}")
         out.append(f"    per session {duration(limits.get('max_run'))}, per day "
                    f"{quota_text(limits.get('daily_quota'))}, rest after "

@@ -211,3 +211,10 @@ def test_a_grant_until_a_time_stops_counting_then_and_the_simulation_says_so() -
 def test_a_grant_until_something_else_is_a_script_problem() -> None:
     with pytest.raises(ScriptError, match="line 1: until 'soon'"):
         parse_script("15:00 grant games +15m until soon", 240)
+
+
+def test_a_stop_the_engine_makes_says_the_rest_from_when_it_stopped() -> None:
+    actions = parse_script("17:00 launch minecraft\n", EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    [stopped] = [s for s in simulation.steps if s.outcome == "stopped"]
+    assert "It rests until 18:15." in stopped.text and "yesterday" not in stopped.text

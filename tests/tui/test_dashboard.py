@@ -326,3 +326,16 @@ def test_a_childs_note_that_looks_like_markup_is_shown_as_written_and_ends_nothi
 
     drive(app, scenario)
     assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 900
+
+
+def test_the_policy_view_shows_an_entry_without_a_label_by_its_id(daemon_factory: Any) -> None:
+    """``label`` is optional: a minimal policy must not crash the Policy view."""
+    d = daemon_factory(policy('[[entries]]\nid = "plain_game"\ncommand = ["sleep", "600"]\n'))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "plain_game" in screen_text(app), "the entry by its id")
+
+    drive(app, scenario, size=(120, 40))
