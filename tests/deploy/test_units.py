@@ -54,7 +54,7 @@ def test_system_unit_paths_are_the_daemon_defaults() -> None:
     assert command[:2] == [INSTALLED, "daemon"]
     options = dict(zip(command[2::2], command[3::2], strict=True))
     assert options == {"--policy": str(SYSTEM_POLICY), "--state-dir": str(SYSTEM_STATE),
-                       "--socket": str(SYSTEM_SOCKET), "--backend": "direct"}
+                       "--socket": str(SYSTEM_SOCKET)}
     assert Path("/etc") / values["ConfigurationDirectory"] == SYSTEM_POLICY.parent
     assert Path("/var/lib") / values["StateDirectory"] == SYSTEM_STATE
     assert Path("/run") / values["RuntimeDirectory"] == SYSTEM_SOCKET.parent
@@ -97,13 +97,14 @@ def test_user_unit_delegates_its_subtree_and_keeps_sessions_through_a_daemon_cra
     assert values["KillMode"] == "process"  # a crash kills the daemon, not its sessions
 
 
-def test_system_unit_delegates_its_subtree_and_keeps_sessions_through_a_daemon_crash() -> None:
+def test_system_unit_sessions_are_units_of_their_own_outside_its_sandbox() -> None:
     values = unit_values(UNITS / "shepherd.service")
-    assert values["Delegate"] == "yes"  # session cgroups live in the service's subtree
-    assert values["KillMode"] == "process"  # a crash kills the daemon, not its sessions
-    assert "--backend direct" in values["ExecStart"]  # the backend that is tested for real
-    # ProtectControlGroups=yes would make the delegated subtree read-only.
-    assert values.get("ProtectControlGroups", "no") == "no"
+    # Sessions are transient units of the system manager, not descendants of this
+    # service: its sandbox (read-only home, no devices, no IP) never reaches a program.
+    assert "--backend" not in values["ExecStart"]  # auto: under systemd, transient units
+    assert values.get("Delegate", "no") == "no"
+    assert values["KillMode"] == "mixed" and values["ProtectControlGroups"] == "yes"
+    assert values["ProtectHome"] == "read-only" and values["PrivateDevices"] == "yes"
 
 
 def test_system_unit_may_hear_the_kernels_process_events() -> None:
@@ -125,11 +126,11 @@ def test_the_agent_runs_from_a_user_unit_or_an_autostart_file_that_validates() -
 
 
 @pytest.mark.parametrize(("backend", "systemd_runs", "user_mode", "chosen"), [
-    ("direct", True, False, "DirectBackend"),     # the shipped system unit
-    ("auto", True, False, "SystemdBackend"),
-    ("auto", False, False, "DirectBackend"),
-    ("auto", True, True, "DirectBackend"),
+    ("direct", True, False, "DirectBackend"),
     ("systemd", True, False, "SystemdBackend"),
+    ("auto", True, False, "SystemdBackend"),  # the shipped system unit
+    ("auto", False, False, "DirectBackend"),
+    ("auto", True, True, "DirectBackend"),  # the user unit
 ])
 def test_the_daemon_holds_sessions_with_the_backend_it_is_told(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, systemd_runs: bool,
