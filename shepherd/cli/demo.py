@@ -117,14 +117,9 @@ class ScriptedChild(threading.Thread):
     def stop(self) -> None:
         """Also ends the music player if the daemon did not (it stops it as a session)."""
         self.stopped.set()
-        if self.outside is not None:
-            if self.outside.poll() is None:
-                self.outside.terminate()
-            try:
-                self.outside.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.outside.kill()
-                self.outside.wait()
+        if self.outside is not None and self.outside.poll() is None:
+            self.outside.kill()  # a stand-in with nothing to save: no grace to wait for
+            self.outside.wait()
 
     def _start_outside(self) -> None:
         self.outside = subprocess.Popen(
