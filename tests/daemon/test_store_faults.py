@@ -8,12 +8,15 @@ real running time within a second and the audit chain verifies with its history.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.ipc.client import DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store
 from tests.daemon.conftest import ROOT, DaemonProcess, policy
@@ -301,3 +305,71 @@ def test_a_full_disk_then_freed_loses_nothing_even_across_a_crash(tmpfs_daemon: 
     assert both.low - 1.0 <= charged <= both.high + 1.0, (charged, ran, ran_again)
     assert d.call("audit.verify")["ok"]
     assert not set_aside(d)
+
+
+class Writing:
+    """A thread that launches and stops "other" as fast as it can: a transaction at any moment."""
+
+    def __init__(self, d: DaemonProcess) -> None:
+        self.d = d
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write)
+
+    def _write(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(RpcError, OSError, DaemonUnreachable):
+                other = self.d.call("launch", entry="other")["session_id"]
+                self.d.call("stop", session_id=other)
+                self.done += 1
+
+    def __enter__(self) -> Writing:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def existing_shm(d: DaemonProcess) -> Path:
+    """The ``-shm`` beside the live store, made if SQLite made none (a hostile user can)."""
+    shm = d.state / "shepherd.db-shm"
+    if not shm.exists():
+        shm.write_bytes(bytes(32_768))
+    return shm
+
+
+def test_an_shm_made_immutable_again_and_again_never_kills_the_daemon(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """``chattr +i`` at any moment, not only between transactions: no check-then-write race."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    shm = [existing_shm(d)]
+    with Writing(d) as writing:
+        for attempt in range(200):
+            os.sync()  # clean pages: a write into a mapping after +i would fault
+            immutable(shm, True)
+            time.sleep(random.uniform(0, 0.05))
+            immutable(shm, False)
+            time.sleep(random.uniform(0, 0.05))
+            assert d.process is not None and d.process.poll() is None, f"died at attempt {attempt}"
+    assert writing.done > 0  # the store took transactions all along
+    assert d.call("health")["ok"]
+    run.stop()
+
+
+def test_an_shm_truncated_again_and_again_never_kills_the_daemon(far_daemon_factory: Any) -> None:
+    """The owner (or root) cutting the ``-shm`` to nothing under a mapping is a SIGBUS too."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    with Writing(d) as writing:
+        for attempt in range(200):
+            with existing_shm(d).open("r+b") as shm:
+                shm.truncate(0)
+            time.sleep(random.uniform(0, 0.05))
+            assert d.process is not None and d.process.poll() is None, f"died at attempt {attempt}"
+    assert writing.done > 0
+    assert d.call("health")["ok"]
+    ran = run.stop()
+    restart_and_check(d, ran)
