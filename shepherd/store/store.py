@@ -400,8 +400,8 @@ class Store:
                            "approved" if approve else "declined", actor, granted)
 
     # -- maintenance --------------------------------------------------------------------
-    def backup(self, target: Path | str) -> audit_log.VerifyResult:
-        """Online copy with SQLite's backup API; the copy is opened and verified."""
+    def copy_to(self, target: Path | str) -> None:
+        """Online copy with SQLite's backup API: one consistent moment of the store."""
         target = Path(target)
         if target.exists():
             raise StoreError(f"{target} already exists; choose a new file name")
@@ -412,6 +412,10 @@ class Store:
                     job.step(1024)
         finally:
             dest.close()
+
+    def backup(self, target: Path | str) -> audit_log.VerifyResult:
+        """Online copy (``copy_to``); the copy is opened and verified."""
+        self.copy_to(target)
         copy = Store.open_readonly(target)
         try:
             return copy.verify_audit()

@@ -6,7 +6,7 @@ through asyncio futures, so the event loop never waits on SQLite, an fsync or
 a lock.
 
 When a change fails for a reason that passes (a lock, a full disk, a read-only
-file, an unwritable ``-shm``), the store is *unavailable*:
+file), the store is *unavailable*:
 
 - changes submitted with ``keep=True`` (accounting, the audit trail) stay queued,
   in order, and are written when it returns;
@@ -36,8 +36,10 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -198,16 +200,28 @@ class StoreWriter:
         return await loop.run_in_executor(self._maintenance, self._maintain, task, write)
 
     async def verify(self) -> VerifyResult:
-        """The audit chain checked in a process of its own (see ``verify_job``)."""
+        """The audit chain checked in a process of its own (see ``verify_job``).
+
+        That process cannot open the live store (this one holds it exclusively): it
+        checks a consistent copy made here, off the loop, in a private directory
+        beside the store, removed afterwards.
+        """
         if self.path is None:
             return await self.maintain(lambda store: store.verify_audit())
         if self._store is not None and (problem := self._store.db.problem()) is not None:
             raise StoreUnavailable(problem)
-        # subprocess.run on a thread: it waits for its own child even if a subreaper
-        # reaped it first (asyncio's child watchers would not).
-        done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "shepherd.store.verify_job", str(self.path)],
-            capture_output=True, text=True, check=False)
+        place = Path(await asyncio.to_thread(
+            tempfile.mkdtemp, prefix=f".{self.path.name}.verify-", dir=self.path.parent))
+        try:
+            copy = place / self.path.name
+            await self.maintain(lambda store: store.copy_to(copy))
+            # subprocess.run on a thread: it waits for its own child even if a subreaper
+            # reaped it first (asyncio's child watchers would not).
+            done = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "shepherd.store.verify_job", str(copy)],
+                capture_output=True, text=True, check=False)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, place, True)
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):

@@ -118,8 +118,21 @@ class DaemonProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def store(self) -> Store:
-        return Store.open_readonly(self.state / "shepherd.db")
+        """The store as the daemon holds it now: a copy it makes while it runs (no other
+        process can open the live file), else the file itself, at rest."""
+        if not self.running():
+            return Store.open_readonly(self.state / "shepherd.db")
+        return Store.open_readonly(self.copy())
+
+    def copy(self) -> Path:
+        """A consistent copy of the live store, made by the daemon (``store.backup``)."""
+        copy = self.workdir / f"copy-{time.monotonic_ns()}.db"
+        self.call("store.backup", path=str(copy))  # written even when the chain is broken
+        return copy
 
     def audit(self, kind: str) -> list[dict[str, Any]]:
         store = self.store()
