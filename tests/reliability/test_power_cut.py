@@ -22,8 +22,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.ipc.client import Client
 from shepherd.store import Store
 from shepherd.store.connection import Database
 from tests.daemon.conftest import ME
@@ -43,29 +42,21 @@ pytestmark = [ROOT_ONLY]
 
 
 class UsageReader:
-    """A reader inside the namespace (SQLite resolves ``/proc/PID/root`` back to ``/``)."""
+    """What the store has committed, asked of the daemon: it holds its store alone, and its
+    reader connection sees exactly the committed rows (no other process may open them)."""
 
-    SCRIPT = ("import sqlite3, sys\n"
-              "for _ in sys.stdin:\n"
-              "    c = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True, timeout=30)\n"
-              "    print(c.execute('SELECT coalesce(sum(seconds), 0) FROM usage')"
-              ".fetchone()[0], flush=True)\n"
-              "    c.close()\n")
-
-    def __init__(self, namespace: Namespace, db: Path) -> None:
-        self.process = subprocess.Popen(
-            [*namespace.prefix, sys.executable, "-c", self.SCRIPT, str(db)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
 
     def committed(self) -> float:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("?\n")
-        self.process.stdin.flush()
-        return float(self.process.stdout.readline())
+        with Client(self.socket) as client:
+            days = client.call("usage.history", days=7)["days"]
+        lines = [line for day in days for line in day["usage"] if line["kind"] == "entry"]
+        # Each line is rounded to the millisecond: never claim more than was committed.
+        return sum(float(line["used_s"]) for line in lines) - 0.0005 * len(lines)
 
     def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        pass
 
 
 def check_copy(db: Path, at_least: float) -> list[str]:
@@ -116,7 +107,7 @@ def test_a_copy_at_any_frozen_moment_opens_verifies_and_keeps_committed_usage(
     chosen = seed()
     rng = random.Random(chosen)
     live = d.namespace.inside(d.state)
-    reader = UsageReader(d.namespace, d.state / "shepherd.db")
+    reader = UsageReader(d.socket)
     workload = Workload(d.socket, ME, rng)
     workload.start()
     taken: list[tuple[Path, float]] = []
