@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +260,24 @@ def far_daemon_factory(daemon_factory: Any, tmp_path: Path) -> Any:
 
     make.rundir = daemon_factory.rundir  # type: ignore[attr-defined]
     return make
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[[list[Path], bool], None]]:
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(probe)], capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (root, a file system with attributes)")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    marked: set[Path] = set()
+
+    def mark(paths: list[Path], on: bool) -> None:
+        for path in paths:
+            if path.exists():
+                subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+                (marked.add if on else marked.discard)(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=False)

@@ -196,27 +196,6 @@ def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(far_daemon_fac
     assert "store_recovered" in types and "session_adopted" in types
 
 
-@pytest.fixture
-def immutable(tmp_path: Path) -> Iterator[Callable[[list[Path], bool], None]]:
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(probe)], capture_output=True).returncode != 0:
-        pytest.skip("needs chattr +i (root, a file system with attributes)")
-    subprocess.run(["chattr", "-i", str(probe)], check=True)
-    marked: set[Path] = set()
-
-    def mark(paths: list[Path], on: bool) -> None:
-        for path in paths:
-            if path.exists():
-                subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
-                (marked.add if on else marked.discard)(path)
-
-    yield mark
-    for path in marked:
-        subprocess.run(["chattr", "-i", str(path)], check=False)
-
-
 def store_files(d: DaemonProcess) -> list[Path]:
     return [d.state / name for name in ("shepherd.db", "shepherd.db-wal", "shepherd.db-shm")]
 
