@@ -400,13 +400,18 @@ class Store:
                            "approved" if approve else "declined", actor, granted)
 
     # -- maintenance --------------------------------------------------------------------
-    def copy_to(self, target: Path | str) -> None:
-        """Online copy with SQLite's backup API: one consistent moment of the store."""
+    def copy_to(self, target: Path | str, *, durable: bool = True) -> None:
+        """Online copy with SQLite's backup API: one consistent moment of the store.
+
+        ``durable=False`` for a copy thrown away after one read: nothing is synced.
+        """
         target = Path(target)
         if target.exists():
             raise StoreError(f"{target} already exists; choose a new file name")
         dest = apsw.Connection(str(target))
         try:
+            if not durable:
+                dest.pragma("synchronous", "OFF")
             with dest.backup("main", self.db.conn, "main") as job:
                 while not job.done:
                     job.step(1024)

@@ -214,7 +214,7 @@ class StoreWriter:
             tempfile.mkdtemp, prefix=f".{self.path.name}.verify-", dir=self.path.parent))
         try:
             copy = place / self.path.name
-            await self.maintain(lambda store: store.copy_to(copy))
+            await self.maintain(lambda store: store.copy_to(copy, durable=False))
             # subprocess.run on a thread: it waits for its own child even if a subreaper
             # reaped it first (asyncio's child watchers would not).
             done = await asyncio.to_thread(
