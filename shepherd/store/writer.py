@@ -124,6 +124,9 @@ class StoreWriter:
     async def start(self) -> bool:
         """Start the thread and open the store once; True when it is usable."""
         self._loop = asyncio.get_running_loop()
+        if self.path is not None:  # copies an audit check left behind when we crashed
+            for stale in self.path.parent.glob(f"{self._verify_prefix}*"):
+                await asyncio.to_thread(shutil.rmtree, stale, True)
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
         with contextlib.suppress(StoreUnavailable):
@@ -199,6 +202,11 @@ class StoreWriter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._maintenance, self._maintain, task, write)
 
+    @property
+    def _verify_prefix(self) -> str:
+        assert self.path is not None
+        return f".{self.path.name}.verify-"
+
     async def verify(self) -> VerifyResult:
         """The audit chain checked in a process of its own (see ``verify_job``).
 
@@ -211,7 +219,7 @@ class StoreWriter:
         if self._store is not None and (problem := self._store.db.problem()) is not None:
             raise StoreUnavailable(problem)
         place = Path(await asyncio.to_thread(
-            tempfile.mkdtemp, prefix=f".{self.path.name}.verify-", dir=self.path.parent))
+            tempfile.mkdtemp, prefix=self._verify_prefix, dir=self.path.parent))
         try:
             copy = place / self.path.name
             await self.maintain(lambda store: store.copy_to(copy, durable=False))

@@ -357,3 +357,20 @@ def test_verify_while_rows_are_appended_sees_one_moment_of_the_log(tmp_path: Pat
 
     assert asyncio.run(scenario()) == [True] * 5
     assert not list(tmp_path.glob(".shepherd.db.verify-*"))  # each copy is removed
+
+
+def test_a_copy_an_audit_check_left_behind_in_a_crash_is_removed_at_start(
+        tmp_path: Path) -> None:
+    left = tmp_path / ".shepherd.db.verify-k3j2"
+    left.mkdir()
+    (left / "shepherd.db").write_bytes(b"SQLite format 3\x00" + bytes(4096))
+    other = tmp_path / "shepherd.db.corrupt-20261129T000000Z"  # set aside: never touched
+    other.write_bytes(b"x")
+
+    async def scenario() -> None:
+        writer = StoreWriter(tmp_path / "shepherd.db", now)
+        assert await writer.start()
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert not left.exists() and other.exists()
