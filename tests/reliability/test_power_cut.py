@@ -11,9 +11,10 @@ grants and expire, the daemon is frozen (``SIGSTOP``) and two copies are taken:
   power cut loses): a writer caught between two writes, frames half appended.
 
 Every copy must open without being set aside, pass its integrity check and
-``audit verify``, and hold at least the usage a reader saw committed just before
-the freeze. What this does not show: a disk that reorders or loses writes it was
-told were flushed (no ``dm-log-writes`` or device-mapper on this machine).
+``audit verify``, and hold at least the checkpointed usage (leases left out) a
+reader saw committed just before the freeze. What this does not show: a disk
+that reorders or loses writes it was told were flushed (no ``dm-log-writes`` or
+device-mapper on this machine).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import Any
 
 import pytest
 
-from shepherd.ipc.client import Client
 from shepherd.store import Store
 from shepherd.store.connection import Database
 from tests.daemon.conftest import ME
@@ -41,19 +41,25 @@ from tests.reliability.crashloop import Workload, crash_policy, machine
 pytestmark = [ROOT_ONLY]
 
 
-class UsageReader:
-    """What the store has committed, asked of the daemon: it holds its store alone, and its
-    reader connection sees exactly the committed rows (no other process may open them)."""
+CHECKPOINTED = ("SELECT (SELECT coalesce(sum(seconds), 0) FROM usage) - "
+                "(SELECT coalesce(sum(lease_s), 0) FROM snapshot)")
 
-    def __init__(self, socket: Path) -> None:
-        self.socket = socket
+
+class UsageReader:
+    """The time checkpoints have committed (usage without the leases of running sessions:
+    it never goes down, where usage does when a session ends inside its lease), read from
+    a copy the daemon makes: it holds its store alone."""
+
+    def __init__(self, daemon: NamespacedDaemon) -> None:
+        self.daemon = daemon
 
     def committed(self) -> float:
-        with Client(self.socket) as client:
-            days = client.call("usage.history", days=7)["days"]
-        lines = [line for day in days for line in day["usage"] if line["kind"] == "entry"]
-        # Each line is rounded to the millisecond: never claim more than was committed.
-        return sum(float(line["used_s"]) for line in lines) - 0.0005 * len(lines)
+        copy = self.daemon.copy()
+        store = Store.open_readonly(copy)
+        try:
+            return float(store.db.conn.execute(CHECKPOINTED).get or 0)
+        finally:
+            store.close()
 
     def close(self) -> None:
         pass
@@ -73,11 +79,10 @@ def check_copy(db: Path, at_least: float) -> list[str]:
         verify = store.verify_audit()
         if not verify.ok:
             problems.append(f"{db}: audit verify: {verify.problem} at row {verify.bad_id}")
-        usage = float(store.db.conn.execute(
-            "SELECT coalesce(sum(seconds), 0) FROM usage").get or 0)
+        usage = float(store.db.conn.execute(CHECKPOINTED).get or 0)
         if usage + 1e-6 < at_least:
-            problems.append(f"{db}: usage {usage:.3f}s, but {at_least:.3f}s was committed "
-                            "before the freeze")
+            problems.append(f"{db}: checkpointed usage {usage:.3f}s, but {at_least:.3f}s was "
+                            "committed before the freeze")
         return problems
     finally:
         store.close()
@@ -107,7 +112,7 @@ def test_a_copy_at_any_frozen_moment_opens_verifies_and_keeps_committed_usage(
     chosen = seed()
     rng = random.Random(chosen)
     live = d.namespace.inside(d.state)
-    reader = UsageReader(d.socket)
+    reader = UsageReader(d)
     workload = Workload(d.socket, ME, rng)
     workload.start()
     taken: list[tuple[Path, float]] = []
