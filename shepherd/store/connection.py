@@ -14,9 +14,21 @@
   shutdown was not clean: a clean close leaves a marker recording the file's
   size and modification time, and anything else (a crash, an edit while we were
   stopped) triggers ``PRAGMA quick_check``.
-- Closing never checkpoints implicitly (``NO_CKPT_ON_CLOSE``): a checkpoint
-  writes into the mapped ``-shm``, and closing is what we do when that file
-  has become unwritable.
+- The live store is opened through SQLite's ``unix-excl`` VFS: the first
+  connection takes an exclusive POSIX lock on the file for the whole process,
+  and the WAL index lives in this process's heap, shared by its connections
+  (the writer, the reader, maintenance), instead of in a ``-shm`` file mapped
+  into memory. A mapped file can fault under any write (``chattr +i`` or a
+  truncation by its owner kill with SIGBUS, at any moment, so no check before
+  a transaction can prevent it); heap memory cannot. The price: no other
+  process can read the live store while the daemon holds it. It asks the
+  daemon, or reads a copy (``open_readonly`` says so in a sentence).
+- Connections of this process to the live store are made only through
+  ``open``/``attach`` (never a plain ``open()`` of the file while one is open:
+  closing any descriptor of the file drops every POSIX lock the process holds
+  on it, and with it the exclusive hold).
+- Closing never checkpoints implicitly (``NO_CKPT_ON_CLOSE``): closing is what
+  we do when the files have become unwritable or someone else's.
 """
 
 from __future__ import annotations
@@ -35,6 +47,8 @@ from shepherd.store.schema import MIGRATIONS, SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 2_000
+# The live store's VFS: an exclusive hold and a WAL index in heap memory, never a mapped -shm.
+LIVE_VFS = "unix-excl"
 SQLITE_MAGIC = files.SQLITE_MAGIC
 # Errors that say "not now" (a lock, a full disk, a read-only or vanished file), never
 # "this file is bad": the store is unavailable until they pass.
@@ -73,6 +87,14 @@ def describe(exc: BaseException) -> str:
     return f"the store cannot be written: {exc}"
 
 
+def held_by_daemon(path: Path) -> str:
+    """Why another program cannot read a live store, and what to do instead."""
+    return (f"{path} is held by the running Shepherd daemon (or another program), and no "
+            "other program can read it while it runs: ask the daemon instead (`shepherd "
+            "audit`, `shepherd usage`, `shepherd audit verify`, without --db), or make a "
+            "copy with `shepherd store backup COPY` and read the copy with --db COPY")
+
+
 class Database:
     """One apsw connection with Shepherd's pragmas and transaction discipline."""
 
@@ -84,26 +106,37 @@ class Database:
         self._depth = 0
 
     @staticmethod
-    def _connect(path: Path | None, flags: int | None = None) -> apsw.Connection:
-        if flags is None:
-            conn = apsw.Connection(str(path) if path is not None else ":memory:")
+    def _connect(path: Path | None, flags: int | None = None, *,
+                 vfs: str = LIVE_VFS) -> apsw.Connection:
+        if path is None:
+            conn = apsw.Connection(":memory:")
+        elif flags is None:
+            conn = apsw.Connection(str(path), vfs=vfs)
         else:
-            conn = apsw.Connection(str(path), flags=flags)
+            conn = apsw.Connection(str(path), flags=flags, vfs=vfs)
         conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
         conn.setbusytimeout(BUSY_TIMEOUT_MS)
         return conn
 
     @classmethod
     def open_readonly(cls, path: Path) -> Database:
-        """Open a store file for review (a backup, or beside a running daemon)."""
+        """Open a store file for review from another process: a copy, or a store at rest.
+
+        The live store of a running daemon cannot be opened (the daemon holds it
+        exclusively): that is a ``StoreUnavailable`` saying what to do instead.
+        Never call this in the daemon on its own live store (see ``attach``).
+        """
         if not path.exists():
             raise StoreError(f"{path}: no such store file")
         problem = files.header_problem(path)
         if problem in (files.EMPTY, files.NOT_SQLITE):
             raise StoreError(f"{path}: {problem}")
         try:
-            db = cls(cls._connect(path, apsw.SQLITE_OPEN_READONLY), path, readonly=True)
+            db = cls(cls._connect(path, apsw.SQLITE_OPEN_READONLY, vfs="unix"), path,
+                     readonly=True)
             version = db.schema_version
+        except (apsw.BusyError, apsw.LockedError):
+            raise StoreUnavailable(held_by_daemon(path)) from None
         except apsw.Error as exc:
             raise StoreError(f"{path}: SQLite cannot read the file: {exc}") from None
         if version != SCHEMA_VERSION:
@@ -119,11 +152,14 @@ class Database:
         """Another connection to a store this process already has open (reads, maintenance).
 
         Never opens the file any other way: closing a plain file descriptor would drop
-        the POSIX locks this process's connections hold on it.
+        the POSIX locks this process's connections hold on it. A reader is a read-write
+        connection with ``query_only``: ``unix-excl`` keeps its exclusive hold only for
+        connections that may write, and a read-only one would lock and unlock the file
+        the ordinary way, under the hold.
         """
-        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE
         try:
-            db = cls(cls._connect(path, flags), path, readonly=readonly)
+            db = cls(cls._connect(path, apsw.SQLITE_OPEN_READWRITE), path, readonly=readonly)
+            db.conn.pragma("query_only", "ON" if readonly else "OFF")
             db.conn.pragma("foreign_keys", "ON")
             db.conn.pragma("synchronous", "FULL")
         except apsw.Error as exc:
@@ -237,8 +273,8 @@ class Database:
         """Why this connection must not be touched now, or None.
 
         Checked before every transaction: the path must still name the file we
-        opened, and every store file must be writable (a mapped ``-shm`` that is
-        not would kill us with SIGBUS).
+        opened, and the database and its WAL must be writable (a write that fails
+        is an error SQLite returns, never a fault: there is no mapped ``-shm``).
         """
         if self.path is None:
             return None

@@ -1,14 +1,16 @@
 """The store's files on disk: header checks, side files, identity, moving aside.
 
-SQLite keeps a store in up to three files: the database, its write-ahead log
-(``-wal``) and the shared-memory index (``-shm``, mapped into memory). This
-module answers questions about them without opening a connection:
+SQLite keeps a store in the database file and its write-ahead log (``-wal``).
+A ``-shm`` beside them is another program's WAL index, or an older Shepherd's:
+the daemon keeps its index in memory (``connection.LIVE_VFS``) and never maps,
+reads or writes that file, so nothing done to it can fault the daemon; it is
+only moved along with the store. This module answers questions about the
+files without opening a connection:
 
 - whether the main file's header looks like a whole database (cheap, but the
   WAL may hold newer pages, so only SQLite has the last word);
-- whether every file can be written. A mapped ``-shm`` that became unwritable
-  (``chattr +i``) kills the process with SIGBUS at the next write into the
-  mapping, so the store never touches a connection while this says no;
+- whether the database and its WAL can be written (a write SQLite cannot make
+  is an error it returns; the check saves the attempt, it guards nothing);
 - whether the path still names the file a connection opened (a deleted or
   replaced file goes on accepting writes into the old inode, unnoticed);
 - moving a bad or foreign file aside under a timestamped name (never deleting).
@@ -66,7 +68,7 @@ def identity(path: Path) -> FileIdentity | None:
 
 def unwritable(path: Path) -> str | None:
     """A sentence naming the first store file that cannot be written, or None."""
-    for candidate in (path, *(side_file(path, s) for s in SIDE_SUFFIXES)):
+    for candidate in (path, side_file(path, "-wal")):
         try:
             if not os.access(candidate, os.W_OK):
                 if candidate.exists():

@@ -407,18 +407,27 @@ class Store:
                            "approved" if approve else "declined", actor, granted)
 
     # -- maintenance --------------------------------------------------------------------
-    def backup(self, target: Path | str) -> audit_log.VerifyResult:
-        """Online copy with SQLite's backup API; the copy is opened and verified."""
+    def copy_to(self, target: Path | str, *, durable: bool = True) -> None:
+        """Online copy with SQLite's backup API: one consistent moment of the store.
+
+        ``durable=False`` for a copy thrown away after one read: nothing is synced.
+        """
         target = Path(target)
         if target.exists():
             raise StoreError(f"{target} already exists; choose a new file name")
         dest = apsw.Connection(str(target))
         try:
+            if not durable:
+                dest.pragma("synchronous", "OFF")
             with dest.backup("main", self.db.conn, "main") as job:
                 while not job.done:
                     job.step(1024)
         finally:
             dest.close()
+
+    def backup(self, target: Path | str) -> audit_log.VerifyResult:
+        """Online copy (``copy_to``); the copy is opened and verified."""
+        self.copy_to(target)
         copy = Store.open_readonly(target)
         try:
             return copy.verify_audit()

@@ -6,7 +6,8 @@
 The daemon runs this for ``audit.verify``: hashing every row is Python work that,
 on a thread, would hold the interpreter lock the event loop needs, and delay
 enforcement on a large log. A process of its own, at a lower CPU priority, takes
-nothing from the daemon.
+nothing from the daemon. PATH is a copy the daemon made: the live store is held
+by the daemon alone.
 Prints the result as one JSON object (or the problem, with exit code 1).
 """
 

@@ -6,7 +6,7 @@ through asyncio futures, so the event loop never waits on SQLite, an fsync or
 a lock.
 
 When a change fails for a reason that passes (a lock, a full disk, a read-only
-file, an unwritable ``-shm``), the store is *unavailable*:
+file), the store is *unavailable*:
 
 - changes submitted with ``keep=True`` (accounting, the audit trail) stay queued,
   in order, and are written when it returns;
@@ -37,7 +37,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -52,6 +55,7 @@ from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import StoreError, StoreUnavailable, StoreVersionError
 from shepherd.store.protocol import StateStore, StoreBackend
 from shepherd.store.sqlite_backend import SqliteBackend
+from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,9 @@ class StoreWriter:
     async def start(self) -> bool:
         """Start the thread and open the store once; True when it is usable."""
         self._loop = asyncio.get_running_loop()
+        if self.path is not None:  # copies an audit check left behind when we crashed
+            for stale in self.path.parent.glob(f"{self._verify_prefix}*"):
+                await asyncio.to_thread(shutil.rmtree, stale, True)
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
         with contextlib.suppress(StoreUnavailable):
@@ -190,17 +197,43 @@ class StoreWriter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._maintenance, self._maintain, task, write)
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None: in memory, or a household store)."""
+        return self.backend.path if isinstance(self.backend, SqliteBackend) else None
+
+    @property
+    def _verify_prefix(self) -> str:
+        assert self.path is not None
+        return f".{self.path.name}.verify-"
+
     async def verify(self) -> VerifyResult:
-        """The audit chain checked in a process of its own (see ``verify_job``)."""
+        """The audit chain checked in a process of its own (see ``verify_job``).
+
+        An SQLite store cannot be opened by that process (this one holds it
+        exclusively): it checks a consistent copy made here, off the loop, in a
+        private directory beside the store, removed afterwards.
+        """
         command = self.backend.verify_command()
         if command is None:
             return await self.maintain(lambda store: store.verify_audit())
         if self._store is not None and (problem := self.backend.problem(self._store)):
             raise StoreUnavailable(problem)
-        # subprocess.run on a thread: it waits for its own child even if a subreaper
-        # reaped it first (asyncio's child watchers would not).
-        done = await asyncio.to_thread(subprocess.run, command, capture_output=True,
-                                       text=True, check=False)
+        place: Path | None = None
+        try:
+            if self.path is not None:
+                place = Path(await asyncio.to_thread(
+                    tempfile.mkdtemp, prefix=self._verify_prefix, dir=self.path.parent))
+                copy = place / self.path.name
+                await self.maintain(lambda store: _sqlite(store).copy_to(copy, durable=False))
+                command = [sys.executable, "-m", "shepherd.store.verify_job", str(copy)]
+            # subprocess.run on a thread: it waits for its own child even if a subreaper
+            # reaped it first (asyncio's child watchers would not).
+            done = await asyncio.to_thread(subprocess.run, command, capture_output=True,
+                                           text=True, check=False)
+        finally:
+            if place is not None:
+                await asyncio.to_thread(shutil.rmtree, place, True)
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -407,3 +440,8 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("a store change failed: %s", exc, exc_info=exc)
     elif exc is not None:
         log.warning("a change was not written: %s", exc)
+
+
+def _sqlite(store: StateStore) -> Store:
+    assert isinstance(store, Store), "only an SQLite store is copied for the audit check"
+    return store

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +122,21 @@ class DaemonProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def store(self) -> Store:
-        return Store.open_readonly(self.state / "shepherd.db")
+        """The store as the daemon holds it now: a copy it makes while it runs (no other
+        process can open the live file), else the file itself, at rest."""
+        if not self.running():
+            return Store.open_readonly(self.state / "shepherd.db")
+        return Store.open_readonly(self.copy())
+
+    def copy(self) -> Path:
+        """A consistent copy of the live store, made by the daemon (``store.backup``)."""
+        copy = self.workdir / f"copy-{time.monotonic_ns()}.db"
+        self.call("store.backup", path=str(copy))  # written even when the chain is broken
+        return copy
 
     def audit(self, kind: str) -> list[dict[str, Any]]:
         store = self.store()
@@ -297,3 +310,24 @@ def wait_for(check: Any, timeout: float = 10.0, what: str = "the condition") -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout}s (last: {value!r})")
         time.sleep(0.02)
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[[list[Path], bool], None]]:
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(probe)], capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (root, a file system with attributes)")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    marked: set[Path] = set()
+
+    def mark(paths: list[Path], on: bool) -> None:
+        for path in paths:
+            if path.exists():
+                subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+                (marked.add if on else marked.discard)(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=False)

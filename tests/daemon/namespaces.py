@@ -69,7 +69,10 @@ class NamespacedDaemon(DaemonProcess):
         self.state = namespace.mountpoint
 
     def store(self) -> Store:
-        """A consistent copy, made inside the namespace where the file system is mounted."""
+        """A consistent copy: by the daemon while it runs, else made inside the namespace
+        where the file system is mounted."""
+        if self.running():
+            return super().store()
         copy = self.workdir / f"copy-{time.monotonic_ns()}.db"
         done = self.namespace.run(
             sys.executable, "-c", "import apsw, sys\n"

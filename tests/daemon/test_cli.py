@@ -79,3 +79,24 @@ daily_quota = "1h"
     d.stop()
     gone = shepherd(d, "status")
     assert gone.returncode == 5 and "cannot reach the daemon" in gone.stderr
+
+
+def test_the_live_store_is_read_through_the_daemon_or_a_copy(daemon_factory: Any,
+                                                            tmp_path: Path) -> None:
+    """The daemon holds its store alone: ``--db`` on the live file says what to do instead,
+    and a copy, or the file once the daemon is stopped, reads as before."""
+    d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
+    live = str(d.state / "shepherd.db")
+    for command in (["audit", "--db", live], ["usage", "--db", live],
+                    ["audit", "verify", "--db", live],
+                    ["store", "backup", str(tmp_path / "b.db"), "--db", live]):
+        refused = shepherd(d, *command)
+        assert refused.returncode != 0, command
+        assert "held by the running Shepherd daemon" in refused.stderr, refused.stderr
+        assert "shepherd store backup COPY" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "b.db").exists()
+    assert "backup written" in shepherd(d, "store", "backup", str(tmp_path / "b.db")).stdout
+    assert "service_started" in shepherd(d, "audit", "--db", str(tmp_path / "b.db")).stdout
+    d.stop()
+    assert "service_stopped" in shepherd(d, "audit", "--db", live).stdout  # at rest: readable

@@ -3,13 +3,19 @@ shows a session past its deadline that nothing is stopping (issue 13)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
+import shutil
+import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shepherd.ipc.client import Client
+from tests.daemon.namespaces import Namespace, NamespacedDaemon
 
 from .conftest import policy
 
@@ -62,28 +68,65 @@ def test_no_answer_shows_a_session_past_its_deadline_that_is_not_being_stopped(
     assert [e["reason"] for e in ended] == ["expired"] * 6
 
 
+@pytest.fixture
+def stalling_disk_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
+    """A daemon whose state lives on an ext4 image that the test can freeze (``fsfreeze``):
+    a disk that stalls every write, the daemon's store among them, until thawed."""
+    if os.geteuid() != 0 or shutil.which("fsfreeze") is None:
+        pytest.skip("needs root and fsfreeze")
+    rundir = Path(tempfile.mkdtemp(prefix="shp"))
+    made: list[NamespacedDaemon] = []
+
+    def make(policy_text: str) -> NamespacedDaemon:
+        namespace = Namespace(tmp_path / "state", "32M", image=tmp_path / "disk.img")
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir)
+        made.append(daemon)
+        return daemon.start()
+
+    yield make
+    for daemon in made:
+        daemon.namespace.run("fsfreeze", "-u", str(daemon.state))  # never left frozen
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.stop()
+        daemon.namespace.close()
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
 def test_a_deadline_that_passes_while_the_launch_is_being_recorded_still_stops_it(
-        daemon_factory: Any) -> None:
-    """The store is slow to record a launch (another program holds its write lock for
-    1.5 s) and a checkpoint comes meanwhile: the 1 s limit has passed by then, and the
-    stop the engine reports at that checkpoint must not be lost."""
-    daemon = daemon_factory(policy(
+        stalling_disk_daemon: Any) -> None:
+    """The store is slow to record a launch (its disk stalls for 1.5 s) and a checkpoint
+    comes meanwhile: the 1 s limit has passed by then, and the stop the engine reports at
+    that checkpoint must not be lost. (Another program's lock can no longer slow the
+    daemon: it holds its store alone; a slow disk still can.)"""
+    daemon = stalling_disk_daemon(policy(
         '[[entries]]\nid = "short"\ncommand = ["sleep", "3600"]\n'
         'limits = { max_run = "1s" }\n'
         '[[entries]]\nid = "long"\ncommand = ["sleep", "3600"]\n',
         users="max_sessions = 2"))
     daemon.call("launch", entry="long")  # its checkpoints tick every half second
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], "
-         "isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True);"
-         " time.sleep(1.5); c.execute('COMMIT')", str(daemon.state / "shepherd.db")],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-    session_id = daemon.call("launch", entry="short")["session_id"]
-    holder.wait(30)
+    frozen = daemon.namespace.run("fsfreeze", "-f", str(daemon.state))
+    if frozen.returncode != 0:
+        pytest.skip(f"cannot freeze the disk image here: {frozen.stderr.strip()}")
+    thawing = threading.Event()
+
+    def thaw() -> None:
+        thawing.set()
+        daemon.namespace.run("fsfreeze", "-u", str(daemon.state))
+
+    thawer = threading.Timer(1.5, thaw)
+    thawer.start()
+    try:
+        session_id = daemon.call("launch", entry="short")["session_id"]
+        assert thawing.is_set()  # the launch waited for its record, and that for the disk
+    finally:
+        thawer.join()
     waited = time.monotonic()  # a generous bound for its end, not a speed
     while (any(s["id"] == session_id for s in daemon.call("status")["sessions"])
            and time.monotonic() - waited < 30):
         time.sleep(0.1)
     assert [s["entry"] for s in daemon.call("status")["sessions"]] == ["long"]
-    assert [e["reason"] for e in daemon.audit("session_ended")] == ["expired"]
+    ended = daemon.audit("session_ended")
+    while not ended and time.monotonic() - waited < 30:  # the row follows the stop
+        time.sleep(0.1)
+        ended = daemon.audit("session_ended")
+    assert [e["reason"] for e in ended] == ["expired"]

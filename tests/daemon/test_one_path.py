@@ -94,22 +94,8 @@ command = ["sleep", "3599"]
     assert sessions(d) == []
 
 
-class LockHolder:
-    def __init__(self, path: Any) -> None:
-        self.process = subprocess.Popen(
-            ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], "
-             "isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True);"
-             " sys.stdin.read()", str(path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None and self.process.stdout.readline() == "locked\n"
-
-    def release(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(10)
-
-
-def test_admin_actions_the_store_cannot_record_change_nothing(far_daemon_factory: Any) -> None:
+def test_admin_actions_the_store_cannot_record_change_nothing(far_daemon_factory: Any,
+                                                             immutable: Any) -> None:
     d = far_daemon_factory(policy("""
 [[entries]]
 id = "game"
@@ -118,7 +104,9 @@ limits = { daily_quota = "1h", cooldown = "1h" }
 """))
     session = d.call("launch", entry="game")["session_id"]
     before = d.call("status")["sessions"][0]["remaining_s"]
-    holder = LockHolder(d.state / "shepherd.db")
+    # The store cannot be written (the daemon holds it alone: no other program can lock it).
+    files = [d.state / "shepherd.db", d.state / "shepherd.db-wal"]
+    immutable(files, True)
     try:
         for method, params in [("lock", {"user": ME}),
                                ("grant", {"user": ME, "target": "game", "duration": "1h"}),
@@ -132,13 +120,13 @@ limits = { daily_quota = "1h", cooldown = "1h" }
         assert status["users"][0]["locked"] is False  # not locked in memory either
         assert [s["id"] for s in status["sessions"]] == [session]  # and still running
         assert status["sessions"][0]["remaining_s"] <= before  # no grant took effect
-        assert d.call("requests") == []
     finally:
-        holder.release()
+        immutable(files, False)
     for _ in range(100):
         if d.call("health")["ok"]:
             break
         time.sleep(0.1)
+    assert d.call("requests") == []  # the request was not kept either
     assert d.call("lock", user=ME)["stopped"] == [session]
     assert d.call("status")["users"][0]["locked"] is True
 

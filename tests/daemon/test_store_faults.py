@@ -8,12 +8,15 @@ real running time within a second and the audit chain verifies with its history.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.ipc.client import DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store
 from tests.daemon.conftest import ROOT, DaemonProcess, policy
@@ -109,7 +113,7 @@ def set_aside(d: DaemonProcess) -> list[str]:
     return [name for name in names if ".corrupt-" in name]
 
 
-def restart_and_check(d: DaemonProcess, ran: Ran) -> list[str]:
+def restart_and_check(d: DaemonProcess, ran: Ran, sessions: int | None = 2) -> list[str]:
     """Restart; the books must hold the real running time and an unbroken audit chain."""
     assert d.stop() == 0
     d.start()
@@ -119,7 +123,8 @@ def restart_and_check(d: DaemonProcess, ran: Ran) -> list[str]:
     assert verify["ok"], verify
     types: list[str] = read_store(d, audit_types)
     assert types[:2] == ["service_started", "policy_loaded"]  # the history from the start
-    assert types.count("session_started") == 2 and "service_stopped" in types
+    assert sessions is None or types.count("session_started") == sessions
+    assert "service_stopped" in types
     assert not set_aside(d), "a store SQLite could read was set aside"
     return types
 
@@ -145,48 +150,50 @@ def fault_while_running(d: DaemonProcess, harm: Callable[[], None], heal: Callab
     return run.stop()
 
 
+def take_lock(path: Path, hold_s: float) -> subprocess.Popen[str]:
+    """Another program's ``BEGIN IMMEDIATE`` on the store, held ``hold_s``; says if it got it."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0.5)\n"
+         "try:\n    c.execute('BEGIN IMMEDIATE')\n"
+         "except sqlite3.OperationalError as e:\n    print('refused', e, flush=True)\n"
+         "else:\n    print('locked', flush=True); time.sleep(float(sys.argv[2]))",
+         str(path), str(hold_s)], stdout=subprocess.PIPE, text=True)
+
+
 def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(far_daemon_factory: Any) -> None:
+    """While the daemon runs, no other program can lock its store; across a crash, one can
+    (it starts first): the daemon comes back failing closed, enforces from memory, and heals."""
     d = far_daemon_factory(GAME)
-    holder: subprocess.Popen[str] | None = None
+    path = d.state / "shepherd.db"
+    refused = take_lock(path, 0)
+    assert refused.stdout is not None and refused.stdout.readline().startswith("refused")
+    refused.wait(10)
+    assert d.call("health")["ok"]
 
-    def lock() -> None:
-        nonlocal holder
-        holder = subprocess.Popen(
-            [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], "
-             "isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True);"
-             " time.sleep(10)", str(d.state / "shepherd.db")],
-            stdout=subprocess.PIPE, text=True)
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-
-    def unlock() -> None:
-        assert holder is not None
-        holder.wait(20)  # it lets go after its 10 s
-
-    ran = fault_while_running(d, lock, unlock, hold_s=0)
+    run = Run(d)
+    time.sleep(1.0)
+    d.kill9()  # the session runs on; another program takes the store before we are back
+    holder = take_lock(path, 10)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    d.start()
+    events = d.events()
+    health = d.call("health")  # answered at once: the lock blocks the writer, not the loop
+    assert health["ok"] is False and health["store"] != "ok", health
+    assert "store_unavailable" in denied(d, "other")  # the books are not read yet: closed
+    assert holder.wait(20) == 0  # it lets go after its 10 s
+    recovered = events.next("store_recovered", timeout=30)
+    assert recovered["problem"]
+    wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    # Read at last: the session that ran on is adopted, charged since its last checkpoint.
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
+    other = d.call("launch", entry="other")["session_id"]  # launches are allowed again
+    d.call("stop", session_id=other)
+    time.sleep(0.5)
+    ran = run.stop()
     assert ran.low > 10
     types = restart_and_check(d, ran)
-    assert "store_recovered" in types
-
-
-@pytest.fixture
-def immutable(tmp_path: Path) -> Iterator[Callable[[list[Path], bool], None]]:
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(probe)], capture_output=True).returncode != 0:
-        pytest.skip("needs chattr +i (root, a file system with attributes)")
-    subprocess.run(["chattr", "-i", str(probe)], check=True)
-    marked: set[Path] = set()
-
-    def mark(paths: list[Path], on: bool) -> None:
-        for path in paths:
-            if path.exists():
-                subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
-                (marked.add if on else marked.discard)(path)
-
-    yield mark
-    for path in marked:
-        subprocess.run(["chattr", "-i", str(path)], check=False)
+    assert "store_recovered" in types and "session_adopted" in types
 
 
 def store_files(d: DaemonProcess) -> list[Path]:
@@ -200,18 +207,21 @@ def test_a_read_only_store_fails_closed_and_heals(far_daemon_factory: Any, immut
     restart_and_check(d, ran)
 
 
-def test_an_unwritable_shm_does_not_kill_the_daemon(far_daemon_factory: Any,
-                                                    immutable: Any) -> None:
+def test_an_unwritable_shm_is_no_fault_at_all(far_daemon_factory: Any, immutable: Any) -> None:
+    """The daemon keeps its WAL index in memory: an immutable ``-shm`` stops nothing."""
     d = far_daemon_factory(GAME)
-    shm = [d.state / "shepherd.db-shm"]
-
-    def harm() -> None:
-        os.sync()  # clean pages: the next write into the mapping would fault (SIGBUS)
-        immutable(shm, True)
-        os.sync()
-
-    ran = fault_while_running(d, harm, lambda: immutable(shm, False), hold_s=2)
+    run = Run(d)
+    time.sleep(1.0)
+    shm = [existing_shm(d)]
+    os.sync()  # clean pages: a write into a mapping of it would now fault (SIGBUS)
+    immutable(shm, True)
+    assert d.call("health")["ok"]
+    other = d.call("launch", entry="other")["session_id"]  # a transaction, written
+    d.call("stop", session_id=other)
+    time.sleep(1.0)
     assert d.process is not None and d.process.poll() is None
+    immutable(shm, False)
+    ran = run.stop()
     restart_and_check(d, ran)
 
 
@@ -301,3 +311,71 @@ def test_a_full_disk_then_freed_loses_nothing_even_across_a_crash(tmpfs_daemon: 
     assert both.low - 1.0 <= charged <= both.high + 1.0, (charged, ran, ran_again)
     assert d.call("audit.verify")["ok"]
     assert not set_aside(d)
+
+
+class Writing:
+    """A thread that launches and stops "other" as fast as it can: a transaction at any moment."""
+
+    def __init__(self, d: DaemonProcess) -> None:
+        self.d = d
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write)
+
+    def _write(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(RpcError, OSError, DaemonUnreachable):
+                other = self.d.call("launch", entry="other")["session_id"]
+                self.d.call("stop", session_id=other)
+                self.done += 1
+
+    def __enter__(self) -> Writing:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def existing_shm(d: DaemonProcess) -> Path:
+    """The ``-shm`` beside the live store, made if SQLite made none (a hostile user can)."""
+    shm = d.state / "shepherd.db-shm"
+    if not shm.exists():
+        shm.write_bytes(bytes(32_768))
+    return shm
+
+
+def test_an_shm_made_immutable_again_and_again_never_kills_the_daemon(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """``chattr +i`` at any moment, not only between transactions: no check-then-write race."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    shm = [existing_shm(d)]
+    with Writing(d) as writing:
+        for attempt in range(200):
+            os.sync()  # clean pages: a write into a mapping after +i would fault
+            immutable(shm, True)
+            time.sleep(random.uniform(0, 0.05))
+            immutable(shm, False)
+            time.sleep(random.uniform(0, 0.05))
+            assert d.process is not None and d.process.poll() is None, f"died at attempt {attempt}"
+    assert writing.done > 0  # the store took transactions all along
+    assert d.call("health")["ok"]
+    run.stop()
+
+
+def test_an_shm_truncated_again_and_again_never_kills_the_daemon(far_daemon_factory: Any) -> None:
+    """The owner (or root) cutting the ``-shm`` to nothing under a mapping is a SIGBUS too."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    with Writing(d) as writing:
+        for attempt in range(200):
+            with existing_shm(d).open("r+b") as shm:
+                shm.truncate(0)
+            time.sleep(random.uniform(0, 0.05))
+            assert d.process is not None and d.process.poll() is None, f"died at attempt {attempt}"
+    assert writing.done > 0
+    assert d.call("health")["ok"]
+    ran = run.stop()
+    restart_and_check(d, ran, sessions=None)  # how many "other" ran: the thread's guess
