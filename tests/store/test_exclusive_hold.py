@@ -22,6 +22,12 @@ from tests.store.conftest import T0, fill_audit
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """Only an SQLite file has a ``-shm`` and an exclusive hold (not the household's)."""
+    return sqlite_store
+
+
 def from_another_process(path: Path, code: str) -> str:
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                           text=True, cwd=ROOT, timeout=60)
