@@ -106,3 +106,26 @@ def test_the_kernel_filter_keeps_only_exec_events() -> None:
     # BPF compares the word in network order; the kernel wrote it in host order.
     word = int.from_bytes(datagram(PROC_EVENT_EXEC, 1)[36:40], "big")
     assert keep_if_exec[3] == word and keep[3] == 0xFFFFFFFF and drop[3] == 0
+
+
+def test_the_program_the_dynamic_loader_runs_is_its_first_word_that_is_no_option() -> None:
+    from shepherd.detect.facts import loaded_program
+
+    assert loaded_program(("ld.so", "/opt/game", "--argv0", "x")) == "/opt/game"
+    assert loaded_program(("ld.so", "--argv0", "notagame", "--library-path", "/l",
+                           "--preload", "a.so", "--audit", "b.so", "--inhibit-cache",
+                           "game", "1")) == "game"
+    assert loaded_program(("ld.so", "--", "--game")) == "--game"
+    assert loaded_program(("ld.so", "--list")) is None
+
+
+def test_an_exe_rule_matches_the_same_file_by_identity_asked_at_each_match() -> None:
+    files = {"/usr/bin/prismlauncher": (1, 10)}
+    r = Recogniser(load_policy_text(POLICY), identify=files.get)
+    bind_view = facts(exe="/tmp/view/prism", exe_id=(1, 10))
+    assert r.match(bind_view) == Match("minecraft", "exe")
+    assert r.match(facts(exe="/tmp/view/other", exe_id=(1, 11))) is None
+    assert r.match(facts(exe="/tmp/x", exe_id=None)) is None
+    files["/usr/bin/prismlauncher"] = (1, 11)  # an update re-pointed the rule's path
+    assert r.match(facts(exe="/tmp/view/other", exe_id=(1, 11))) == Match("minecraft", "exe")
+    assert r.match(bind_view) is None
