@@ -23,6 +23,7 @@ it is given, and ``methods.py`` maps JSON-RPC calls to its commands.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -106,6 +107,7 @@ MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is n
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
+FORKED_ROUNDS = 5  # what a recognised process forked and left is taken/stopped in rounds
 
 
 @dataclass(frozen=True)
@@ -864,7 +866,7 @@ class Daemon:
                 await running.started.wait()
             if running.session_id in self.sessions and running.stopping is None:
                 try:
-                    await self.backend.take(running.session_id, seen.pid, self._tree_empty)
+                    await self._take(running.session_id, seen)
                 except OSError as exc:
                     log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
                              user, entry_id, running.session_id, exc)
@@ -877,7 +879,7 @@ class Daemon:
         try:
             account = self._account(user)
         except KeyError:  # the account went away while its process ran: nothing to hold
-            await self.backend.refuse(seen.pid, grace)
+            await self._refuse(seen, grace)
             return "refused"
         now = self.now()
         session_id = self._next_session_id
@@ -888,20 +890,54 @@ class Daemon:
             if isinstance(decision, LaunchDenied):
                 self._refused(now, user, entry_id, decision.reasons, user, "outside", data)
             self._next_session_id += 1
-            await self._open(now, decision, account,
-                             lambda: self.backend.take(session_id, seen.pid, self._tree_empty),
+            await self._open(now, decision, account, lambda: self._take(session_id, seen),
                              str, user, data)
         except LaunchRefused:
-            await self.backend.refuse(seen.pid, grace)
+            await self._refuse(seen, grace)
             return "refused"
         except LaunchFailed as exc:
             if not _gone(seen.pid):  # alive but not held: it may not run uncounted
                 log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
                           user, entry_id, seen.pid, exc)
-                await self.backend.refuse(seen.pid, grace)
+                await self._refuse(seen, grace)
                 return "refused"
             return "gone"
         return "started"
+
+    async def _take(self, session_id: int, seen: Recognised) -> dict[str, Any]:
+        """Hold a recognised process in a session, with what it forked and left behind.
+
+        A process that forked and exited as it started (its program goes on in a child
+        that never execs) may be gone by now: its children are taken instead, and the
+        first of them names the session's process; what those fork and leave while
+        they are moved is taken in the next round. ``OSError`` when nothing is held."""
+        info = await self.backend.take(session_id, seen.pid, self._tree_empty,
+                                       self.outside.forked(seen))
+        for _ in range(FORKED_ROUNDS):
+            left = [p for p in self.outside.forked(seen)
+                    if self.backend.session_holding(p) != session_id]
+            if not left or session_id not in self.sessions:
+                break
+            with contextlib.suppress(OSError):
+                await self.backend.take(session_id, left[0], self._tree_empty, left[1:])
+        return info
+
+    async def _refuse(self, seen: Recognised, grace: float) -> None:
+        """Stop a refused process, and what it forked that is no longer its descendant,
+        round after round (what those fork and leave while they are stopped); said in
+        the log when it had to be done another way (fail closed)."""
+        also = self.outside.forked(seen)
+        for _ in range(FORKED_ROUNDS):
+            how = await self.backend.refuse(seen.pid, grace, also)
+            if how is not None:
+                log.error("%s's %s (pid %d) was refused and %s", seen.user, seen.entry,
+                          seen.pid, how)
+            also = self.outside.forked(seen)
+            if not also:
+                return
+            grace = 0.0
+        log.error("%s's %s (pid %d) kept forking while it was stopped: %d processes left",
+                  seen.user, seen.entry, seen.pid, len(also))
 
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
                  actor: str, origin: str = "shepherd",

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shepherd.detect.connector import ProcConnector
-from shepherd.detect.facts import identity, read_facts, real_uid
+from shepherd.detect.facts import identity, read_facts, real_uid, running_since
+from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
 from shepherd.supervisor.direct import STARTER
@@ -55,6 +56,7 @@ class OutsideWatch:
         self.daemon = daemon
         self.connector: ProcConnector | None = None
         self.scan = ProcScan()
+        self.forks = ForkMemory()
         self.recogniser = Recogniser(daemon.policy, os.path.realpath, identity)
         self.uids: dict[int, str] = {}
         self.how = "not started"
@@ -90,7 +92,7 @@ class OutsideWatch:
             self.how = "not watching: no entry has detect rules"
             return
         if self.connector is None:
-            connector = ProcConnector(self._exec, self._lost)
+            connector = ProcConnector(self._exec, self._lost, self.forks.forked)
             try:
                 if os.environ.get(FORCE_SCAN_ENV) == "scan":
                     raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
@@ -148,15 +150,36 @@ class OutsideWatch:
         for pid, uid in self.scan.new_processes(set(self.uids)):
             self._look(pid, uid, fresh=fresh, seen_at=now)
 
-    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+    def forked(self, seen: Recognised) -> list[int]:
+        """What a recognised process forked (and those forked...) that still runs as the
+        same child: started after it (a pid used again is not taken for it), from the
+        kernel's fork events (empty with the /proc scan, which finds them by itself)."""
+        if self.connector is None:
+            return []
+        self.connector.drain_forks()
+        found = []
+        for pid in self.forks.descendants(seen.pid):
+            uid, start = real_uid(pid), running_since(pid)
+            if (uid is not None and self.uids.get(uid) == seen.user and start is not None
+                    and start >= seen.start):
+                found.append(pid)
+        return found
+
+    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
+              looked: set[int] | None = None) -> None:
         facts = read_facts(pid, self.recogniser.needs, uid)
-        if facts is None or self._our_starter(pid):
+        if facts is None:
+            # Gone already: it may have forked and exited as it started (a daemonising
+            # launcher, an LD_PRELOAD constructor). What it forked runs its program.
+            self._look_at_forked(pid, fresh, seen_at, looked or set())
+            return
+        if self._our_starter(pid):
             return
         match = self.recogniser.match(facts)
         if match is None:
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
-                          fresh)
+                          fresh, facts.start)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
             self._again.add(pid)
             return
@@ -164,6 +187,18 @@ class OutsideWatch:
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
+        if self.connector is None or pid in looked:
+            return
+        looked.add(pid)
+        self.connector.drain_forks()
+        for child in self.forks.descendants(pid):
+            if child in looked:
+                continue
+            uid = real_uid(child)
+            if uid is not None and uid in self.uids:
+                self._look(child, uid, fresh, seen_at, looked)
 
     def _our_starter(self, pid: int) -> bool:
         """User mode: our own starter runs as the child for a moment before it joins its

@@ -75,6 +75,18 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def running_since(pid: int) -> int | None:
+    """The start time of a process that runs (None when it is gone or a zombie)."""
+    raw = _read(f"/proc/{pid}/stat")
+    if raw is None:
+        return None
+    try:
+        fields = raw[raw.rindex(b")") + 2:].split()
+        return None if fields[0] in (b"Z", b"X") else int(fields[19])
+    except (ValueError, IndexError):
+        return None
+
+
 def cgroup_path(pid: int) -> str | None:
     raw = _read(f"/proc/{pid}/cgroup")
     if raw is None:
@@ -86,12 +98,12 @@ def cgroup_path(pid: int) -> str | None:
 
 
 def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts | None:
-    """The facts the rules need, or None when the process is gone."""
+    """The facts the rules need, or None when the process is gone (or a zombie)."""
     if uid is None:
         uid = real_uid(pid)
         if uid is None:
             return None
-    start, cgroup = start_time(pid), cgroup_path(pid)
+    start, cgroup = running_since(pid), cgroup_path(pid)  # a zombie is gone
     if start is None or cgroup is None:
         return None
     exe: str | None = None

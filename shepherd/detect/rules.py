@@ -53,6 +53,7 @@ class Recognised:
     exe: str | None = None
     argv: tuple[str, ...] = ()
     fresh: bool = True  # seen as it started (stopped at once if refused), not found later
+    start: int = 0      # its start time (ticks after boot): what it forked started later
 
 
 def _unescape(name: str) -> str:

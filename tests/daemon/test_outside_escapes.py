@@ -9,6 +9,7 @@ and exit at start, a program that cannot be moved. Real daemons in system mode,
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -147,3 +148,79 @@ def test_a_symlink_re_pointed_by_an_update_is_followed(daemon_factory: Any,
     second = as_nobody(current / "game", "1001")
     assert events.next("launch_denied")["pid"] == second.pid
     wait_for(lambda: gone(second), 10)
+
+
+ESCAPE_C = r'''
+#include <unistd.h>
+/* Runs before the program's main: the program goes on in a grandchild, and the process
+   the kernel reported (the one that ran the program) is gone at once. */
+__attribute__((constructor)) static void away(void) {
+    if (getenv("ESCAPED")) return;
+    if (fork() > 0) _exit(0);
+    setsid();
+    if (fork() > 0) _exit(0);
+}
+'''
+
+
+def escape_library(where: Path) -> Path:
+    source, library = where / "escape.c", where / "escape.so"
+    source.write_text("#include <stdlib.h>\n" + ESCAPE_C)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    library.chmod(0o755)
+    return library
+
+
+def running(game: Path) -> list[int]:
+    """Processes (not zombies) whose executable is this game."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if (os.readlink(f"/proc/{name}/exe") == str(game)
+                        and "\nState:\tZ" not in Path(f"/proc/{name}/status").read_text()):
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="builds an LD_PRELOAD library")
+
+
+@needs_cc
+def test_a_game_that_forks_and_exits_at_start_is_stopped_for_good(daemon_factory: Any,
+                                                                 bin_dir: Path) -> None:  # noqa: F811
+    game, library = program(bin_dir, "game"), escape_library(bin_dir)
+    d = start(daemon_factory, denied_entry(game))
+    events = d.events()
+    as_nobody(game, "1000", env={"LD_PRELOAD": str(library)})
+    try:
+        denied = events.next("launch_denied")
+        assert denied["origin"] == "outside"
+        wait_for(lambda: running(game) == [], 10)  # the grandchild too: audited as stopped
+    finally:
+        for pid in running(game):
+            os.kill(pid, 9)
+
+
+@needs_cc
+def test_an_allowed_game_that_forks_and_exits_at_start_is_counted(daemon_factory: Any,
+                                                                  bin_dir: Path) -> None:  # noqa: F811
+    game, library = program(bin_dir, "game"), escape_library(bin_dir)
+    d = start(daemon_factory, allowed_entry(game))
+    events = d.events()
+    as_nobody(game, "1000", env={"LD_PRELOAD": str(library)})
+    try:
+        started = events.next("session_started")
+        sid = started["session_id"]
+        wait_for(lambda: [session_of(d, pid) for pid in running(game)] == [sid])
+        # The session holds the game: a stop ends it, charged (not "launch_failed").
+        assert [s["id"] for s in d.call("status")["sessions"]] == [sid]
+        d.call("stop", session_id=sid)
+        ended = events.next("session_ended")
+        assert ended["reason"] != "launch_failed" and ended["charged_s"] > 0
+        wait_for(lambda: running(game) == [], 10)
+    finally:
+        for pid in running(game):
+            os.kill(pid, 9)

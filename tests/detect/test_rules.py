@@ -129,3 +129,70 @@ def test_an_exe_rule_matches_the_same_file_by_identity_asked_at_each_match() -> 
     files["/usr/bin/prismlauncher"] = (1, 11)  # an update re-pointed the rule's path
     assert r.match(facts(exe="/tmp/view/other", exe_id=(1, 11))) == Match("minecraft", "exe")
     assert r.match(bind_view) is None
+
+
+def fork_datagram(parent: int, child_pid: int, child_tgid: int) -> bytes:
+    event = struct.pack("=IIQ", 0x00000001, 0, 0) + struct.pack(
+        "=IIII", parent, parent, child_pid, child_tgid)
+    cn = struct.pack("=IIIIHH", 1, 1, 0, 0, len(event), 0) + event
+    return struct.pack("=IHHII", 16 + len(cn), 3, 0, 0, 0) + cn
+
+
+def test_forks_that_make_a_process_are_read_and_new_threads_are_not() -> None:
+    from shepherd.detect.connector import process_forks
+
+    assert process_forks(fork_datagram(10, 11, 11)) == [(10, 11)]
+    assert process_forks(fork_datagram(10, 12, 11)) == []  # a thread of process 11
+    assert process_forks(datagram(PROC_EVENT_EXEC, 4242)) == []
+    assert process_forks(fork_datagram(10, 11, 11)[:60]) == []  # cut short
+
+
+def run_filter(program: list[tuple[int, int, int, int]], packet: bytes) -> int:
+    """A tiny classic-BPF interpreter for the few instructions the filters use."""
+    a = x = pc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        if code == 0x20:
+            a = int.from_bytes(packet[k:k + 4], "big")
+        elif code == 0x07:
+            x = a
+        elif code in (0x15, 0x1D):
+            pc += jt if a == (k if code == 0x15 else x) else jf
+        elif code == 0x06:
+            return k
+        pc += 1
+
+
+def test_the_fork_filter_keeps_process_forks_only() -> None:
+    from shepherd.detect.connector import process_fork_filter
+
+    program = process_fork_filter()
+    assert run_filter(program, fork_datagram(10, 11, 11)) == 0xFFFFFFFF
+    assert run_filter(program, fork_datagram(10, 12, 11)) == 0
+    assert run_filter(program, datagram(PROC_EVENT_EXEC, 7)) == 0
+    assert run_filter(exec_only_filter(), datagram(PROC_EVENT_EXEC, 7)) == 0xFFFFFFFF
+    assert run_filter(exec_only_filter(), fork_datagram(10, 11, 11)) == 0
+
+
+def test_the_fork_memory_answers_descendants_and_forgets_the_oldest() -> None:
+    from shepherd.detect.forks import ForkMemory
+
+    memory = ForkMemory(size=3)
+    memory.forked(1, 2)
+    memory.forked(2, 3)
+    memory.forked(3, 4)
+    assert memory.descendants(1) == [2, 3, 4]
+    memory.forked(9, 10)  # the first fork is forgotten
+    assert memory.descendants(1) == [] and memory.descendants(2) == [3, 4]
+    looped = ForkMemory()
+    for parent, child in ((1, 2), (2, 3), (3, 1)):  # a pid used again: no endless loop
+        looped.forked(parent, child)
+    assert looped.descendants(1) == [2, 3]
+
+
+def test_the_listen_request_names_the_events_from_linux_6_6() -> None:
+    from shepherd.detect.connector import kernel_filters_events
+
+    assert kernel_filters_events("6.6.0") and kernel_filters_events("6.18.44-fc-v769")
+    assert not kernel_filters_events("6.5.13") and not kernel_filters_events("5.15.0-91")
+    assert not kernel_filters_events("weird")
