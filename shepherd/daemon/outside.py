@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shepherd.detect.connector import ProcConnector
-from shepherd.detect.facts import identity, read_facts, real_uid, running_since
+from shepherd.detect.facts import identity, read_facts, real_uid, running_since, same_content
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
@@ -57,7 +57,7 @@ class OutsideWatch:
         self.connector: ProcConnector | None = None
         self.scan = ProcScan()
         self.forks = ForkMemory()
-        self.recogniser = Recogniser(daemon.policy, os.path.realpath, identity)
+        self.recogniser = Recogniser(daemon.policy, os.path.realpath, identity, same_content)
         self.uids: dict[int, str] = {}
         self.how = "not started"
         self._timer: asyncio.TimerHandle | None = None
@@ -81,7 +81,8 @@ class OutsideWatch:
         """A new policy: new rules and children; look through /proc for what already runs.
 
         Nothing is watched while no entry has ``detect`` rules (no socket, no timer)."""
-        self.recogniser = Recogniser(self.daemon.policy, os.path.realpath, identity)
+        self.recogniser = Recogniser(self.daemon.policy, os.path.realpath, identity,
+                                     same_content)
         self.uids = children_uids(self.daemon)
         self.scan.forget()
         if self._timer is not None:

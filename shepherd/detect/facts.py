@@ -43,6 +43,7 @@ class ProcessFacts:
     cgroup: str = ""                  # cgroup v2 path
     exe: str | None = None            # the executable's real path (the program ld.so runs)
     exe_id: tuple[int, int] | None = None  # its (st_dev, st_ino): a bind mount or hard link
+    exe_unnamed: bool = False  # run from memory (memfd) or from a file deleted since
     argv: tuple[str, ...] = ()
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
@@ -108,12 +109,14 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
         return None
     exe: str | None = None
     exe_id: tuple[int, int] | None = None
+    unnamed = False
     argv: tuple[str, ...] = ()
     if needs.cmdline or needs.exe:
         raw = _read(f"/proc/{pid}/cmdline") or b""
         argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
     if needs.exe:
         exe, exe_id = _executable(pid, argv)
+        unnamed = exe is not None and (exe.startswith("/memfd:") or not os.path.exists(exe))
     flatpak_info = None
     if needs.flatpak and "app-flatpak-" not in cgroup:
         info = _read(f"/proc/{pid}/root/.flatpak-info")
@@ -127,7 +130,30 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
                 name = item[len(ENV_DESKTOP):].decode(errors="replace").rsplit("/", 1)[-1]
                 desktop_file = name.removesuffix(".desktop")
                 break
-    return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, argv, flatpak_info, desktop_file)
+    return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
+                        desktop_file)
+
+
+COMPARED_AT_MOST = 512 * 1024 * 1024  # bytes: a larger copy is not read through
+_CHUNK = 1024 * 1024
+
+
+def same_content(pid: int, path: str) -> bool:
+    """True when the process runs a byte-for-byte copy of the file at ``path`` (sizes
+    first: a different size is answered without reading)."""
+    try:
+        with open(f"/proc/{pid}/exe", "rb") as ours, open(path, "rb") as theirs:
+            size = os.fstat(ours.fileno()).st_size
+            if size != os.fstat(theirs.fileno()).st_size or size > COMPARED_AT_MOST:
+                return False
+            while True:
+                chunk = ours.read(_CHUNK)
+                if chunk != theirs.read(_CHUNK):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
 
 
 def identity(path: str) -> tuple[int, int] | None:

@@ -8,7 +8,8 @@ A policy entry's ``detect`` table names its program four ways; any one matches:
   inode, from a fresh ``stat`` of the rule's path at each match: a hard link, a
   bind mount in the child's own namespace and a re-pointed symlink are all the
   same file). The strongest evidence: a child cannot make another program run
-  from that file. A renamed *copy* is another file (see README).
+  from that file. A renamed *copy* is another file (see README); only a copy run
+  from memory (``memfd``) or deleted after it started is compared byte for byte.
 - ``flatpak``: the application id, from the flatpak scope's cgroup name
   (``app-flatpak-<id>-<n>.scope``) or ``/.flatpak-info`` in the process's root.
 - ``desktop``: the desktop file id the program was launched from
@@ -91,13 +92,17 @@ class Recogniser:
     """The policy's ``detect`` rules, compiled once per policy."""
 
     def __init__(self, policy: Policy, resolve: Callable[[str], str] = str,
-                 identify: Callable[[str], tuple[int, int] | None] = lambda _path: None
+                 identify: Callable[[str], tuple[int, int] | None] = lambda _path: None,
+                 same_content: Callable[[int, str], bool] = lambda _pid, _path: False
                  ) -> None:
         """``resolve``: where a rule's path really leads (the caller's realpath): the kernel
         names a process's executable by its real path, never by a symlink to it.
         ``identify``: the (device, inode) a rule's path leads to *now* (the caller's
-        stat), asked at each match, so an update that re-points a symlink is followed."""
+        stat), asked at each match, so an update that re-points a symlink is followed.
+        ``same_content``: whether a process runs a copy of a rule's file (asked only for
+        a program run from memory or from a deleted file)."""
         self.identify = identify
+        self.same_content = same_content
         self.rules = tuple(_compile(e, resolve) for e in policy.entries if e.detect is not None)
         self.needs = Needs(
             exe=any(r.exe for r in self.rules),
@@ -122,8 +127,11 @@ class Recogniser:
         if kind == "exe":
             if facts.exe is not None and facts.exe in rules.exe:
                 return True
-            return facts.exe_id is not None and any(
-                self.identify(path) == facts.exe_id for path in rules.exe_paths)
+            if facts.exe_id is not None and any(
+                    self.identify(path) == facts.exe_id for path in rules.exe_paths):
+                return True
+            return facts.exe_unnamed and any(
+                self.same_content(facts.pid, path) for path in rules.exe_paths)
         return _matches(rules, kind, facts)
 
 

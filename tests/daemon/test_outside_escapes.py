@@ -224,3 +224,19 @@ def test_an_allowed_game_that_forks_and_exits_at_start_is_counted(daemon_factory
     finally:
         for pid in running(game):
             os.kill(pid, 9)
+
+
+MEMFD_COPY = ("import os, sys; fd = os.memfd_create('homework', 0); "
+              "os.write(fd, open(sys.argv[1], 'rb').read()); "
+              "os.execve(fd, ['homework', '1000'], {})")
+
+
+def test_a_copy_run_from_memory_is_recognised_by_its_content(daemon_factory: Any,
+                                                             bin_dir: Path) -> None:  # noqa: F811
+    game = program(bin_dir, "game")
+    d = start(daemon_factory, denied_entry(game))
+    events = d.events()
+    child = as_nobody("/usr/bin/python3", "-I", "-c", MEMFD_COPY, game)
+    denied = events.next("launch_denied")
+    assert denied["pid"] == child.pid and denied["exe"].startswith("/memfd:homework")
+    wait_for(lambda: gone(child), 10)

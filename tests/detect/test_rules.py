@@ -196,3 +196,18 @@ def test_the_listen_request_names_the_events_from_linux_6_6() -> None:
     assert kernel_filters_events("6.6.0") and kernel_filters_events("6.18.44-fc-v769")
     assert not kernel_filters_events("6.5.13") and not kernel_filters_events("5.15.0-91")
     assert not kernel_filters_events("weird")
+
+
+def test_only_a_program_run_from_memory_or_a_deleted_file_is_compared_by_content() -> None:
+    asked: list[tuple[int, str]] = []
+
+    def same(pid: int, path: str) -> bool:
+        asked.append((pid, path))
+        return True
+
+    r = Recogniser(load_policy_text(POLICY), same_content=same)
+    assert r.match(facts(exe="/home/alex/homework", exe_id=(5, 5))) is None
+    assert asked == []  # a named file is not read
+    assert r.match(facts(exe="/memfd:homework", exe_id=(6, 6), exe_unnamed=True)) == Match(
+        "minecraft", "exe")
+    assert asked == [(1234, "/usr/bin/prismlauncher")]
