@@ -127,7 +127,10 @@ class OutsideWatch:
         if not self.recogniser.needs.any:
             return
         uid = real_uid(pid)
-        if uid is None or uid not in self.uids:
+        if uid is None:  # gone already (reaped): what it forked may run its program
+            self._look_at_forked(pid, True, time.monotonic(), set())
+            return
+        if uid not in self.uids:
             return
         self._look(pid, uid, fresh=True, seen_at=time.monotonic())
 

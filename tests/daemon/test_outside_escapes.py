@@ -194,12 +194,14 @@ def test_a_game_that_forks_and_exits_at_start_is_stopped_for_good(daemon_factory
     game, library = program(bin_dir, "game"), escape_library(bin_dir)
     d = start(daemon_factory, denied_entry(game))
     events = d.events()
-    as_nobody(game, "1000", env={"LD_PRELOAD": str(library)})
+    # From a shell, which reaps the process that ran the game as soon as it exits.
+    shell = as_nobody("/bin/sh", "-c", f'LD_PRELOAD={library} {game} 1000; exec sleep 1000')
     try:
         denied = events.next("launch_denied")
         assert denied["origin"] == "outside"
         wait_for(lambda: running(game) == [], 10)  # the grandchild too: audited as stopped
     finally:
+        shell.kill()
         for pid in running(game):
             os.kill(pid, 9)
 
