@@ -197,7 +197,9 @@ class OutsideWatch:
             return
         looked.add(pid)
         self.connector.drain_forks()
-        for child in self.forks.descendants(pid):
+        # What it forked, and what its parent forked after it (a fork with CLONE_PARENT):
+        # each is looked at as a program of its own (only what the rules match is taken).
+        for child in self.forks.descendants(pid) + self.forks.later_siblings(pid):
             if child in looked:
                 continue
             uid = real_uid(child)
@@ -233,6 +235,9 @@ class OutsideWatch:
             uid = real_uid(seen.pid)
             if uid in self.uids:
                 self._look(seen.pid, uid, fresh=seen.fresh, seen_at=time.monotonic())
+        if outcome in ("refused", "gone") and running_since(seen.pid) is None:
+            # It went as it was decided about: what it handed its program to, if anything.
+            self._look_at_forked(seen.pid, seen.fresh, time.monotonic(), set())
         if outcome in ("started", "refused", "joined"):
             log.info("%s's %s started outside Shepherd (pid %d, by %s): %s", seen.user,
                      seen.entry, seen.pid, seen.by, outcome)

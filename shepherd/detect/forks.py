@@ -19,6 +19,7 @@ class ForkMemory:
         self.size = size
         self.order: deque[tuple[int, int]] = deque()
         self.children: dict[int, list[int]] = {}
+        self.parent: dict[int, int] = {}
 
     def forked(self, parent: int, child: int) -> None:
         if len(self.order) >= self.size:
@@ -29,8 +30,11 @@ class ForkMemory:
                     kids.remove(old_child)
                 if not kids:
                     del self.children[old_parent]
+            if self.parent.get(old_child) == old_parent:
+                del self.parent[old_child]
         self.order.append((parent, child))
         self.children.setdefault(parent, []).append(child)
+        self.parent[child] = parent
 
     def descendants(self, pid: int) -> list[int]:
         """What ``pid`` forked, and what those forked, and so on (parents first). A pid
@@ -45,3 +49,10 @@ class ForkMemory:
                     found.append(child)
                     todo.append(child)
         return found
+
+    def later_siblings(self, pid: int) -> list[int]:
+        """What ``pid``'s parent forked after it: where a fork with ``CLONE_PARENT`` puts
+        its child (the caller checks what each runs)."""
+        parent = self.parent.get(pid)
+        kids = self.children.get(parent, []) if parent is not None else []
+        return kids[kids.index(pid) + 1:] if pid in kids else []

@@ -163,9 +163,22 @@ __attribute__((constructor)) static void away(void) {
 '''
 
 
-def escape_library(where: Path) -> Path:
+SIBLING_C = r'''
+#include <signal.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* The program goes on in a process the game's *parent* owns (CLONE_PARENT): not in what
+   the process that ran the game forked. */
+__attribute__((constructor)) static void away(void) {
+    if (syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0) > 0) _exit(0);
+}
+'''
+
+
+def escape_library(where: Path, code: str = ESCAPE_C) -> Path:
     source, library = where / "escape.c", where / "escape.so"
-    source.write_text("#include <stdlib.h>\n" + ESCAPE_C)
+    source.write_text("#define _GNU_SOURCE\n#include <stdlib.h>\n" + code)
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
     library.chmod(0o755)
     return library
@@ -200,6 +213,22 @@ def test_a_game_that_forks_and_exits_at_start_is_stopped_for_good(daemon_factory
         denied = events.next("launch_denied")
         assert denied["origin"] == "outside"
         wait_for(lambda: running(game) == [], 10)  # the grandchild too: audited as stopped
+    finally:
+        shell.kill()
+        for pid in running(game):
+            os.kill(pid, 9)
+
+
+@needs_cc
+def test_a_game_that_hands_itself_to_its_parent_at_start_is_stopped(
+        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+    game, library = program(bin_dir, "game"), escape_library(bin_dir, SIBLING_C)
+    d = start(daemon_factory, denied_entry(game))
+    events = d.events()
+    shell = as_nobody("/bin/sh", "-c", f'LD_PRELOAD={library} {game} 1000; exec sleep 1000')
+    try:
+        assert events.next("launch_denied")["origin"] == "outside"
+        wait_for(lambda: running(game) == [], 10)
     finally:
         shell.kill()
         for pid in running(game):

@@ -211,3 +211,15 @@ def test_only_a_program_run_from_memory_or_a_deleted_file_is_compared_by_content
     assert r.match(facts(exe="/memfd:homework", exe_id=(6, 6), exe_unnamed=True)) == Match(
         "minecraft", "exe")
     assert asked == [(1234, "/usr/bin/prismlauncher")]
+
+
+def test_the_fork_memory_names_what_a_parent_forked_after_a_process() -> None:
+    from shepherd.detect.forks import ForkMemory
+
+    memory = ForkMemory(size=4)
+    for parent, child in ((1, 2), (1, 3), (2, 5), (1, 4)):
+        memory.forked(parent, child)
+    assert memory.later_siblings(2) == [3, 4] and memory.later_siblings(4) == []
+    assert memory.later_siblings(99) == []
+    memory.forked(7, 8)  # (1, 2) forgotten: 2's parent is no longer known
+    assert memory.later_siblings(2) == [] and memory.later_siblings(3) == [4]
