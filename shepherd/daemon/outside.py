@@ -1,7 +1,9 @@
 """Programs started outside Shepherd: the daemon's eyes on its children's processes.
 
-Chooses how processes are seen: the kernel's exec events (``detect.connector``,
-needs root's ``CAP_NET_ADMIN``), else a ``/proc`` scan every 2 s, only while
+Chooses how processes are seen: the kernel's exec events (``detect.connector``;
+``CAP_NET_ADMIN`` before Linux 6.6, any account since), with its fork events kept
+in a short memory (``detect.forks``: what a recognised process forked and left),
+else a ``/proc`` scan every 2 s, only while
 the policy has ``detect`` rules (said at start-up: it costs wake-ups). Keeps the
 recogniser and the children's uids for the policy in force; looks once through
 ``/proc`` at start and after a reload for what was already running. Each
