@@ -199,11 +199,19 @@ _LOADER_VALUE_OPTIONS = frozenset({"--library-path", "--glibc-hwcaps-prepend",
 _LOADER_NAME = re.compile(r"ld-linux[^/]*\.so[^/]*|ld-musl-[^/]*|ld(?:64)?\.so(?:\.[0-9]+)*")
 
 
+# ld.so's options after which it only reports (the program is not run).
+_LOADER_REPORTS = frozenset({"--list", "--verify", "--help", "--version", "--list-tunables",
+                             "--list-diagnostics"})
+
+
 def loaded_program(argv: tuple[str, ...]) -> str | None:
-    """The program named in a command line that starts with the dynamic loader."""
+    """The program named in a command line that starts with the dynamic loader (None
+    when there is none, or the loader only reports on it: ``--list``, ``--verify``)."""
     i = 1
     while i < len(argv):
         word = argv[i]
+        if word in _LOADER_REPORTS:
+            return None
         if word == "--":
             return argv[i + 1] if i + 1 < len(argv) else None
         if not word.startswith("--"):

@@ -117,6 +117,8 @@ def test_the_program_the_dynamic_loader_runs_is_its_first_word_that_is_no_option
                            "game", "1")) == "game"
     assert loaded_program(("ld.so", "--", "--game")) == "--game"
     assert loaded_program(("ld.so", "--list")) is None
+    assert loaded_program(("ld.so", "--list", "/opt/game")) is None  # only reports on it
+    assert loaded_program(("ld.so", "--verify", "/opt/game")) is None
 
 
 def test_an_exe_rule_matches_the_same_file_by_identity_asked_at_each_match() -> None:
