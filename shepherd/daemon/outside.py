@@ -159,17 +159,29 @@ class OutsideWatch:
     def forked(self, seen: Recognised) -> list[int]:
         """What a recognised process forked (and those forked...) that still runs as the
         same child: started after it (a pid used again is not taken for it), from the
-        kernel's fork events (empty with the /proc scan, which finds them by itself)."""
+        kernel's fork events (empty with the /proc scan, which finds them by itself);
+        and what its parent forked after it that its rules recognise as the same entry
+        (a fork with ``CLONE_PARENT``: the child is its parent's)."""
         if self.connector is None:
             return []
         self.connector.drain_forks()
         found = []
-        for pid in self.forks.descendants(seen.pid):
+        siblings = set(self.forks.later_siblings(seen.pid))
+        for pid in self.forks.descendants(seen.pid) + sorted(siblings):
             uid, start = real_uid(pid), running_since(pid)
-            if (uid is not None and self.uids.get(uid) == seen.user and start is not None
-                    and start >= seen.start):
-                found.append(pid)
+            if (uid is None or self.uids.get(uid) != seen.user or start is None
+                    or start < seen.start or pid in found):
+                continue
+            if pid in siblings and not self._same_program(pid, uid, seen):
+                continue  # the parent's other programs: only its own program's are its
+            found.append(pid)
         return found
+
+    def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
+        """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""
+        facts = read_facts(pid, self.recogniser.needs, uid)
+        match = self.recogniser.match(facts) if facts is not None else None
+        return match is not None and match.entry == seen.entry
 
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
               looked: set[int] | None = None) -> None:

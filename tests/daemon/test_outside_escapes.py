@@ -236,9 +236,11 @@ def test_a_game_that_hands_itself_to_its_parent_at_start_is_stopped(
 
 
 @needs_cc
-def test_an_allowed_game_that_forks_and_exits_at_start_is_counted(daemon_factory: Any,
-                                                                  bin_dir: Path) -> None:  # noqa: F811
-    game, library = program(bin_dir, "game"), escape_library(bin_dir)
+@pytest.mark.parametrize("trick", ["double fork", "CLONE_PARENT"])
+def test_an_allowed_game_that_forks_and_exits_at_start_is_counted(
+        daemon_factory: Any, bin_dir: Path, trick: str) -> None:  # noqa: F811
+    game = program(bin_dir, "game")
+    library = escape_library(bin_dir, ESCAPE_C if trick == "double fork" else SIBLING_C)
     d = start(daemon_factory, allowed_entry(game))
     events = d.events()
     as_nobody(game, "1000", env={"LD_PRELOAD": str(library)})
