@@ -126,6 +126,7 @@ class OutsideWatch:
     # -- seeing ----------------------------------------------------------------------
     def _exec(self, pid: int) -> None:
         """The kernel says ``pid`` ran a new program."""
+        self.forks.ran_program(pid)
         if not self.recogniser.needs.any:
             return
         uid = real_uid(pid)
@@ -165,6 +166,10 @@ class OutsideWatch:
         if self.connector is None:
             return []
         self.connector.drain_forks()
+        loop = asyncio.get_running_loop()
+        for pid in self.connector.drain_execs():  # starts of their own: not its relatives
+            self.forks.ran_program(pid)
+            loop.call_soon(self._exec, pid)
         found = []
         siblings = set(self.forks.later_siblings(seen.pid))
         for pid in self.forks.descendants(seen.pid) + sorted(siblings):

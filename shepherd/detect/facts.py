@@ -43,7 +43,7 @@ class ProcessFacts:
     cgroup: str = ""                  # cgroup v2 path
     exe: str | None = None            # the executable's real path (the program ld.so runs)
     exe_id: tuple[int, int] | None = None  # its (st_dev, st_ino): a bind mount or hard link
-    exe_unnamed: bool = False  # run from memory (memfd) or from a file deleted since
+    exe_unnamed: bool = False  # run from memory (memfd_create + execve)
     argv: tuple[str, ...] = ()
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
@@ -116,7 +116,9 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
         argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
     if needs.exe:
         exe, exe_id = _executable(pid, argv)
-        unnamed = exe is not None and (exe.startswith("/memfd:") or not os.path.exists(exe))
+        # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
+        # program whose file was replaced by an update must not be compared for it.
+        unnamed = exe is not None and exe.startswith("/memfd:")
     flatpak_info = None
     if needs.flatpak and "app-flatpak-" not in cgroup:
         info = _read(f"/proc/{pid}/root/.flatpak-info")

@@ -20,6 +20,7 @@ class ForkMemory:
         self.order: deque[tuple[int, int]] = deque()
         self.children: dict[int, list[int]] = {}
         self.parent: dict[int, int] = {}
+        self.execed: set[int] = set()  # remembered children that ran a program of their own
 
     def forked(self, parent: int, child: int) -> None:
         if len(self.order) >= self.size:
@@ -32,9 +33,16 @@ class ForkMemory:
                     del self.children[old_parent]
             if self.parent.get(old_child) == old_parent:
                 del self.parent[old_child]
+                self.execed.discard(old_child)
         self.order.append((parent, child))
         self.children.setdefault(parent, []).append(child)
         self.parent[child] = parent
+        self.execed.discard(child)  # a new process (the pid may be used again)
+
+    def ran_program(self, pid: int) -> None:
+        """The kernel says ``pid`` ran a program (an exec): it is a start of its own."""
+        if pid in self.parent:
+            self.execed.add(pid)
 
     def descendants(self, pid: int) -> list[int]:
         """What ``pid`` forked, and what those forked, and so on (parents first). A pid
@@ -51,8 +59,10 @@ class ForkMemory:
         return found
 
     def later_siblings(self, pid: int) -> list[int]:
-        """What ``pid``'s parent forked after it: where a fork with ``CLONE_PARENT`` puts
-        its child (the caller checks what each runs)."""
+        """What ``pid``'s parent forked after it and that never ran a program of its own:
+        where a fork with ``CLONE_PARENT`` puts its child (a shell's next command, which
+        execs, is a start of its own; the caller checks what each runs)."""
         parent = self.parent.get(pid)
         kids = self.children.get(parent, []) if parent is not None else []
-        return kids[kids.index(pid) + 1:] if pid in kids else []
+        later = kids[kids.index(pid) + 1:] if pid in kids else []
+        return [kid for kid in later if kid not in self.execed]

@@ -9,7 +9,7 @@ A policy entry's ``detect`` table names its program four ways; any one matches:
   bind mount in the child's own namespace and a re-pointed symlink are all the
   same file). The strongest evidence: a child cannot make another program run
   from that file. A renamed *copy* is another file (see README); only a copy run
-  from memory (``memfd``) or deleted after it started is compared byte for byte.
+  from memory (``memfd``) is compared byte for byte.
 - ``flatpak``: the application id, from the flatpak scope's cgroup name
   (``app-flatpak-<id>-<n>.scope``) or ``/.flatpak-info`` in the process's root.
 - ``desktop``: the desktop file id the program was launched from
@@ -100,7 +100,7 @@ class Recogniser:
         ``identify``: the (device, inode) a rule's path leads to *now* (the caller's
         stat), asked at each match, so an update that re-points a symlink is followed.
         ``same_content``: whether a process runs a copy of a rule's file (asked only for
-        a program run from memory or from a deleted file)."""
+        a program run from memory, a memfd)."""
         self.identify = identify
         self.same_content = same_content
         self.rules = tuple(_compile(e, resolve) for e in policy.entries if e.detect is not None)

@@ -200,7 +200,7 @@ def test_the_listen_request_names_the_events_from_linux_6_6() -> None:
     assert not kernel_filters_events("weird")
 
 
-def test_only_a_program_run_from_memory_or_a_deleted_file_is_compared_by_content() -> None:
+def test_only_a_program_run_from_memory_is_compared_by_content() -> None:
     asked: list[tuple[int, str]] = []
 
     def same(pid: int, path: str) -> bool:
@@ -225,3 +225,15 @@ def test_the_fork_memory_names_what_a_parent_forked_after_a_process() -> None:
     assert memory.later_siblings(99) == []
     memory.forked(7, 8)  # (1, 2) forgotten: 2's parent is no longer known
     assert memory.later_siblings(2) == [] and memory.later_siblings(3) == [4]
+
+
+def test_a_sibling_that_ran_a_program_of_its_own_is_a_start_of_its_own() -> None:
+    from shepherd.detect.forks import ForkMemory
+
+    memory = ForkMemory()
+    for child in (2, 3, 4):
+        memory.forked(1, child)
+    memory.ran_program(3)  # a shell's next command: not what 2 handed its program to
+    assert memory.later_siblings(2) == [4]
+    memory.forked(1, 3)  # pid 3 used again: a new process
+    assert memory.later_siblings(2) == [3, 4, 3]
