@@ -16,7 +16,8 @@ The decision itself is the figure minus the floor. Then the cost of everybody
 else's programs: ``--execs`` runs of ``/bin/true`` by root (no child of the
 policy), and the daemon's CPU time and wake-ups (voluntary context switches of
 all its threads) over them, against the same with no ``detect`` rule at all
-(the connector is then not even open).
+(the connector is then not even open); and the same number of forks without
+exec by root (the fork events must not wake the daemon).
 """
 
 from __future__ import annotations
@@ -95,6 +96,24 @@ def others_cost(pid: int, execs: int) -> tuple[float, float]:
     return (cpu1 - cpu0) / execs * 1e6, (sw1 - sw0) / execs
 
 
+def forks_cost(pid: int, forks: int) -> tuple[float, float]:
+    """Daemon wake-ups per fork (no exec) of a root process (a shell's subshells, a
+    server's workers), and the background in the same time with no fork (everybody
+    else's program starts): the fork events wait in a socket that never wakes it."""
+    _cpu0, sw0 = cpu_and_switches(pid)
+    t0 = time.monotonic()
+    for _ in range(forks):
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        os.waitpid(child, 0)
+    took = time.monotonic() - t0
+    _cpu1, sw1 = cpu_and_switches(pid)
+    time.sleep(took)
+    _cpu2, sw2 = cpu_and_switches(pid)
+    return (sw1 - sw0) / forks, (sw2 - sw1) / forks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
@@ -147,12 +166,14 @@ def main() -> None:
             p.send_signal(signal.SIGKILL)
             p.wait()
         per_exec_cpu, per_exec_wake = others_cost(daemon.pid, args.execs)
+        per_fork_wake, fork_background = forks_cost(daemon.pid, args.execs)
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     bare, _ = start_daemon(work / "norules", policy(bin_dir, rules=False))
     try:
         bare_cpu, bare_wake = others_cost(bare.pid, args.execs)
+        bare_fork_wake, _ = forks_cost(bare.pid, args.execs)
     finally:
         bare.send_signal(signal.SIGTERM)
         bare.wait(timeout=30)
@@ -177,6 +198,9 @@ def main() -> None:
     print(f"others' programs, with detect rules: {per_exec_cpu:.0f} µs CPU and "
           f"{per_exec_wake:.2f} wake-ups per exec; without rules: {bare_cpu:.0f} µs, "
           f"{bare_wake:.2f}")
+    print(f"others' forks without exec: {per_fork_wake:.3f} wake-ups per fork with detect "
+          f"rules (background, the same time without forks: {fork_background:.3f}); "
+          f"{bare_fork_wake:.3f} without rules")
 
 
 if __name__ == "__main__":

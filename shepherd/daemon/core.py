@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import socket
@@ -120,6 +121,7 @@ HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
+FORKED_ROUNDS = 5  # what a recognised process forked and left is taken/stopped in rounds
 
 
 @dataclass(frozen=True)
@@ -1074,7 +1076,7 @@ class Daemon:
                 await running.started.wait()
             if running.session_id in self.sessions and running.stopping is None:
                 try:
-                    await self.backend.take(running.session_id, seen.pid, self._tree_empty)
+                    await self._take(running.session_id, seen)
                 except OSError as exc:
                     log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
                              user, entry_id, running.session_id, exc)
@@ -1087,7 +1089,7 @@ class Daemon:
         try:
             account = self._account(user)
         except KeyError:  # the account went away while its process ran: nothing to hold
-            await self.backend.refuse(seen.pid, grace)
+            await self._refuse(seen, grace)
             return "refused"
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
                 "exe": seen.exe, "command": list(seen.argv)[:32]}
@@ -1096,20 +1098,54 @@ class Daemon:
             # Decided as a launch is, in the store's transaction (a household's other
             # machines deciding for this child wait for it, and it for them).
             await self._open(user, entry_id, account,
-                             lambda session_id: self.backend.take(session_id, seen.pid,
-                                                                  self._tree_empty),
+                             lambda session_id: self._take(session_id, seen),
                              str, user, data)
         except LaunchRefused:
-            await self.backend.refuse(seen.pid, grace)
+            await self._refuse(seen, grace)
             return "refused"
         except LaunchFailed as exc:
             if not _gone(seen.pid):  # alive but not held: it may not run uncounted
                 log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
                           user, entry_id, seen.pid, exc)
-                await self.backend.refuse(seen.pid, grace)
+                await self._refuse(seen, grace)
                 return "refused"
             return "gone"
         return "started"
+
+    async def _take(self, session_id: int, seen: Recognised) -> dict[str, Any]:
+        """Hold a recognised process in a session, with what it forked and left behind.
+
+        A process that forked and exited as it started (its program goes on in a child
+        that never execs) may be gone by now: its children are taken instead, and the
+        first of them names the session's process; what those fork and leave while
+        they are moved is taken in the next round. ``OSError`` when nothing is held."""
+        info = await self.backend.take(session_id, seen.pid, self._tree_empty,
+                                       self.outside.forked(seen))
+        for _ in range(FORKED_ROUNDS):
+            left = [p for p in self.outside.forked(seen)
+                    if self.backend.session_holding(p) != session_id]
+            if not left or session_id not in self.sessions:
+                break
+            with contextlib.suppress(OSError):
+                await self.backend.take(session_id, left[0], self._tree_empty, left[1:])
+        return info
+
+    async def _refuse(self, seen: Recognised, grace: float) -> None:
+        """Stop a refused process, and what it forked that is no longer its descendant,
+        round after round (what those fork and leave while they are stopped); said in
+        the log when it had to be done another way (fail closed)."""
+        also = self.outside.forked(seen)
+        for _ in range(FORKED_ROUNDS):
+            how = await self.backend.refuse(seen.pid, grace, also)
+            if how is not None:
+                log.error("%s's %s (pid %d) was refused and %s", seen.user, seen.entry,
+                          seen.pid, how)
+            also = self.outside.forked(seen)
+            if not also:
+                return
+            grace = 0.0
+        log.error("%s's %s (pid %d) kept forking while it was stopped: %d processes left",
+                  seen.user, seen.entry, seen.pid, len(also))
 
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
                  actor: str, origin: str = "shepherd",

@@ -1,7 +1,9 @@
 """Programs started outside Shepherd: the daemon's eyes on its children's processes.
 
-Chooses how processes are seen: the kernel's exec events (``detect.connector``,
-needs root's ``CAP_NET_ADMIN``), else a ``/proc`` scan every 2 s, only while
+Chooses how processes are seen: the kernel's exec events (``detect.connector``;
+``CAP_NET_ADMIN`` before Linux 6.6, any account since), with its fork events kept
+in a short memory (``detect.forks``: what a recognised process forked and left),
+else a ``/proc`` scan every 2 s, only while
 the policy has ``detect`` rules (said at start-up: it costs wake-ups). Keeps the
 recogniser and the children's uids for the policy in force; looks once through
 ``/proc`` at start and after a reload for what was already running. Each
@@ -23,7 +25,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shepherd.detect.connector import ProcConnector
-from shepherd.detect.facts import read_facts, real_uid
+from shepherd.detect.facts import identity, read_facts, real_uid, running_since, same_content
+from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
 from shepherd.supervisor.direct import STARTER
@@ -55,7 +58,8 @@ class OutsideWatch:
         self.daemon = daemon
         self.connector: ProcConnector | None = None
         self.scan = ProcScan()
-        self.recogniser = Recogniser(daemon.policy, os.path.realpath)
+        self.forks = ForkMemory()
+        self.recogniser = Recogniser(daemon.policy, os.path.realpath, identity, same_content)
         self.uids: dict[int, str] = {}
         self.how = "not started"
         self._timer: asyncio.TimerHandle | None = None
@@ -79,7 +83,8 @@ class OutsideWatch:
         """A new policy: new rules and children; look through /proc for what already runs.
 
         Nothing is watched while no entry has ``detect`` rules (no socket, no timer)."""
-        self.recogniser = Recogniser(self.daemon.policy, os.path.realpath)
+        self.recogniser = Recogniser(self.daemon.policy, os.path.realpath, identity,
+                                     same_content)
         self.uids = children_uids(self.daemon)
         self.scan.forget()
         if self._timer is not None:
@@ -90,7 +95,7 @@ class OutsideWatch:
             self.how = "not watching: no entry has detect rules"
             return
         if self.connector is None:
-            connector = ProcConnector(self._exec, self._lost)
+            connector = ProcConnector(self._exec, self._lost, self.forks.forked)
             try:
                 if os.environ.get(FORCE_SCAN_ENV) == "scan":
                     raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
@@ -121,10 +126,14 @@ class OutsideWatch:
     # -- seeing ----------------------------------------------------------------------
     def _exec(self, pid: int) -> None:
         """The kernel says ``pid`` ran a new program."""
+        self.forks.ran_program(pid)
         if not self.recogniser.needs.any:
             return
         uid = real_uid(pid)
-        if uid is None or uid not in self.uids:
+        if uid is None:  # gone already (reaped): what it forked may run its program
+            self._look_at_forked(pid, True, time.monotonic(), set())
+            return
+        if uid not in self.uids:
             return
         self._look(pid, uid, fresh=True, seen_at=time.monotonic())
 
@@ -148,15 +157,52 @@ class OutsideWatch:
         for pid, uid in self.scan.new_processes(set(self.uids)):
             self._look(pid, uid, fresh=fresh, seen_at=now)
 
-    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+    def forked(self, seen: Recognised) -> list[int]:
+        """What a recognised process forked (and those forked...) that still runs as the
+        same child: started after it (a pid used again is not taken for it), from the
+        kernel's fork events (empty with the /proc scan, which finds them by itself);
+        and what its parent forked after it that its rules recognise as the same entry
+        (a fork with ``CLONE_PARENT``: the child is its parent's)."""
+        if self.connector is None:
+            return []
+        self.connector.drain_forks()
+        loop = asyncio.get_running_loop()
+        for pid in self.connector.drain_execs():  # starts of their own: not its relatives
+            self.forks.ran_program(pid)
+            loop.call_soon(self._exec, pid)
+        found = []
+        siblings = set(self.forks.later_siblings(seen.pid))
+        for pid in self.forks.descendants(seen.pid) + sorted(siblings):
+            uid, start = real_uid(pid), running_since(pid)
+            if (uid is None or self.uids.get(uid) != seen.user or start is None
+                    or start < seen.start or pid in found):
+                continue
+            if pid in siblings and not self._same_program(pid, uid, seen):
+                continue  # the parent's other programs: only its own program's are its
+            found.append(pid)
+        return found
+
+    def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
+        """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""
         facts = read_facts(pid, self.recogniser.needs, uid)
-        if facts is None or self._our_starter(pid):
+        match = self.recogniser.match(facts) if facts is not None else None
+        return match is not None and match.entry == seen.entry
+
+    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
+              looked: set[int] | None = None) -> None:
+        facts = read_facts(pid, self.recogniser.needs, uid)
+        if facts is None:
+            # Gone already: it may have forked and exited as it started (a daemonising
+            # launcher, an LD_PRELOAD constructor). What it forked runs its program.
+            self._look_at_forked(pid, fresh, seen_at, looked or set())
+            return
+        if self._our_starter(pid):
             return
         match = self.recogniser.match(facts)
         if match is None:
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
-                          fresh)
+                          fresh, facts.start)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
             self._again.add(pid)
             return
@@ -164,6 +210,20 @@ class OutsideWatch:
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
+        if self.connector is None or pid in looked:
+            return
+        looked.add(pid)
+        self.connector.drain_forks()
+        # What it forked, and what its parent forked after it (a fork with CLONE_PARENT):
+        # each is looked at as a program of its own (only what the rules match is taken).
+        for child in self.forks.descendants(pid) + self.forks.later_siblings(pid):
+            if child in looked:
+                continue
+            uid = real_uid(child)
+            if uid is not None and uid in self.uids:
+                self._look(child, uid, fresh, seen_at, looked)
 
     def _our_starter(self, pid: int) -> bool:
         """User mode: our own starter runs as the child for a moment before it joins its
@@ -194,6 +254,9 @@ class OutsideWatch:
             uid = real_uid(seen.pid)
             if uid in self.uids:
                 self._look(seen.pid, uid, fresh=seen.fresh, seen_at=time.monotonic())
+        if outcome in ("refused", "gone") and running_since(seen.pid) is None:
+            # It went as it was decided about: what it handed its program to, if anything.
+            self._look_at_forked(seen.pid, seen.fresh, time.monotonic(), set())
         if outcome in ("started", "refused", "joined"):
             log.info("%s's %s started outside Shepherd (pid %d, by %s): %s", seen.user,
                      seen.entry, seen.pid, seen.by, outcome)

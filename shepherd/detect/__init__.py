@@ -1,9 +1,10 @@
 """Programs started outside Shepherd (SPEC §4): seeing them start and recognising them.
 
-Owns the kernel's process events (``connector.py``, the netlink proc connector,
-root only), the ``/proc`` scan where those are not available (``scan.py``), the
-facts read about a process (``facts.py``) and the pure matching of those facts
-against the policy's ``detect`` rules (``rules.py``). Must not decide what
+Owns the kernel's process events (``connector.py``, the netlink proc connector;
+``forks.py``, a short memory of its fork events), the ``/proc`` scan where
+those are not available (``scan.py``), the facts read about a process
+(``facts.py``) and the pure matching of those facts against the policy's
+``detect`` rules (``rules.py``). Must not decide what
 happens to a recognised process (the daemon asks the engine, as for a launch)
 nor move or stop processes (the supervisor does).
 """

@@ -1,12 +1,22 @@
-"""The kernel's process events: the netlink proc connector (root only), exec events.
+"""The kernel's process events: the netlink proc connector, exec and fork events.
 
-The kernel sends one message per process event to every listener; the socket
-carries a classic BPF filter, so only ``exec`` events ever reach the daemon
-(forks, exits, uid and comm changes are dropped inside the kernel, without
-waking it). Read on the event loop (``add_reader``), non-blocking, drained at
-each wake-up. When the socket's buffer overflowed (``ENOBUFS``: a burst of
-execs), events were lost: the owner is told (``on_lost``) and scans ``/proc``
-once.
+The kernel sends one message per process event to every listener. Two sockets:
+
+- the *exec* socket wakes the daemon: its classic BPF filter keeps only ``exec``
+  events (forks, exits, uid and comm changes are dropped inside the kernel,
+  without waking it). Read on the event loop (``add_reader``), non-blocking,
+  drained at each wake-up. When its buffer overflowed (``ENOBUFS``: a burst of
+  execs), events were lost: the owner is told (``on_lost``) and scans ``/proc``.
+- the *fork* socket never wakes it: its filter keeps only the forks of processes
+  (new threads are dropped), which wait in its buffer until the daemon is awake
+  anyway, at the next exec event, or when it asks (``drain_forks``: a recognised
+  process is gone, what did it fork first?). Each fork is handed to ``on_fork``
+  (parent, child), which keeps a short memory. A buffer that overflowed loses the
+  newest forks: the owner's memory is then incomplete (counted in ``forks_lost``).
+
+Since Linux 6.6 the listen request also names the events wanted, so the kernel
+does not even copy the others to the socket; older kernels take the bare request
+and the BPF filters do the same work.
 
 Message layout (``linux/netlink.h``, ``linux/connector.h``, ``linux/cn_proc.h``;
 fields in host byte order)::
@@ -15,6 +25,7 @@ fields in host byte order)::
     cn_msg    idx u32, val u32, seq u32, ack u32, len u16, flags u16  20 bytes
     proc_event what u32, cpu u32, timestamp_ns u64,                 16 bytes
                exec: process_pid u32, process_tgid u32
+               fork: parent_pid u32, parent_tgid u32, child_pid u32, child_tgid u32
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import contextlib
 import ctypes
 import errno
 import logging
+import os
 import socket
 import struct
 import sys
@@ -37,6 +49,7 @@ CN_VAL_PROC = 1
 NLMSG_DONE = 3
 PROC_CN_MCAST_LISTEN = 1
 PROC_CN_MCAST_IGNORE = 2
+PROC_EVENT_FORK = 0x00000001
 PROC_EVENT_EXEC = 0x00000002
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
@@ -47,10 +60,15 @@ _CN_MSG = struct.Struct("=IIIIHH")
 _EVENT = struct.Struct("=IIQ")
 WHAT_OFFSET = _NLMSGHDR.size + _CN_MSG.size                      # 36
 EXEC_TGID_OFFSET = WHAT_OFFSET + _EVENT.size + 4  # 56: after process_pid
+FORK_PARENT_TGID_OFFSET = WHAT_OFFSET + _EVENT.size + 4  # 56
+FORK_CHILD_PID_OFFSET = FORK_PARENT_TGID_OFFSET + 4     # 60
+FORK_CHILD_TGID_OFFSET = FORK_CHILD_PID_OFFSET + 4      # 64
 
 # Classic BPF: code u16, jt u8, jf u8, k u32.
 _BPF_LD_W_ABS = 0x20
 _BPF_JEQ_K = 0x15
+_BPF_JEQ_X = 0x1D
+_BPF_TAX = 0x07
 _BPF_RET_K = 0x06
 
 
@@ -74,14 +92,40 @@ def exec_only_filter() -> list[tuple[int, int, int, int]]:
     ]
 
 
+def process_fork_filter() -> list[tuple[int, int, int, int]]:
+    """Keep a message only when it is a fork that made a process (child pid = its tgid)."""
+    return [
+        (_BPF_LD_W_ABS, 0, 0, WHAT_OFFSET),
+        (_BPF_JEQ_K, 0, 5, _as_loaded(PROC_EVENT_FORK)),
+        (_BPF_LD_W_ABS, 0, 0, FORK_CHILD_PID_OFFSET),
+        (_BPF_TAX, 0, 0, 0),
+        (_BPF_LD_W_ABS, 0, 0, FORK_CHILD_TGID_OFFSET),
+        (_BPF_JEQ_X, 0, 1, 0),
+        (_BPF_RET_K, 0, 0, 0xFFFFFFFF),
+        (_BPF_RET_K, 0, 0, 0),
+    ]
+
+
 def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
     filters = (_SockFilter * len(program))(*(_SockFilter(*op) for op in program))
     fprog = struct.pack("@HP", len(program), ctypes.addressof(filters))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
-def _control(op: int) -> bytes:
-    body = _CN_MSG.pack(CN_IDX_PROC, CN_VAL_PROC, 0, 0, 4, 0) + struct.pack("=I", op)
+def kernel_filters_events(release: str | None = None) -> bool:
+    """True from Linux 6.6: the listen request may name the events wanted."""
+    release = release if release is not None else os.uname().release
+    try:
+        major, minor = (int(part) for part in release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (6, 6)
+
+
+def _control(op: int, events: int | None = None) -> bytes:
+    """A listen/ignore request; with ``events`` (6.6+) a ``struct proc_input``."""
+    data = struct.pack("=I", op) if events is None else struct.pack("=II", op, events)
+    body = _CN_MSG.pack(CN_IDX_PROC, CN_VAL_PROC, 0, 0, len(data), 0) + data
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), NLMSG_DONE, 0, 0, 0) + body
 
 
@@ -101,41 +145,85 @@ def exec_pids(datagram: bytes) -> list[int]:
     return pids
 
 
-class ProcConnector:
-    """Exec events from the kernel, handed to ``on_exec(pid)`` on the event loop."""
+def process_forks(datagram: bytes) -> list[tuple[int, int]]:
+    """(parent tgid, child tgid) of the forks that made a process in one datagram."""
+    forks = []
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(datagram):
+        length = _NLMSGHDR.unpack_from(datagram, offset)[0]
+        if length < _NLMSGHDR.size or offset + length > len(datagram):
+            break
+        if length >= FORK_CHILD_TGID_OFFSET + 4:
+            what, = struct.unpack_from("=I", datagram, offset + WHAT_OFFSET)
+            parent, child_pid, child = struct.unpack_from(
+                "=III", datagram, offset + FORK_PARENT_TGID_OFFSET)
+            if what == PROC_EVENT_FORK and child_pid == child:
+                forks.append((parent, child))
+        offset += (length + 3) & ~3
+    return forks
 
-    def __init__(self, on_exec: Callable[[int], None], on_lost: Callable[[], None]) -> None:
+
+def _listen(program: list[tuple[int, int, int, int]], events: int) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
+    try:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        _attach_filter(sock, program)
+        sock.bind((0, CN_IDX_PROC))
+        sock.send(_control(PROC_CN_MCAST_LISTEN,
+                           events if kernel_filters_events() else None))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class ProcConnector:
+    """Exec events from the kernel, handed to ``on_exec(pid)`` on the event loop; forks
+    (when ``on_fork`` is given) handed to ``on_fork(parent, child)`` as they are read."""
+
+    def __init__(self, on_exec: Callable[[int], None], on_lost: Callable[[], None],
+                 on_fork: Callable[[int, int], None] | None = None) -> None:
         self.on_exec = on_exec
         self.on_lost = on_lost
+        self.on_fork = on_fork
         self.sock: socket.socket | None = None
+        self.forks: socket.socket | None = None
         self.wakeups = 0  # datagram batches read (for the benchmark)
+        self.forks_lost = 0
 
     def open(self) -> None:
-        """Subscribe; ``OSError`` (EPERM without CAP_NET_ADMIN, EPROTONOSUPPORT...) if we can't."""
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
-        try:
+        """Subscribe; ``OSError`` (EPERM without CAP_NET_ADMIN before 6.6, EPROTONOSUPPORT...)
+        if we can't. Without the fork socket, only what the forks would add is missing."""
+        self.sock = _listen(exec_only_filter(), PROC_EVENT_EXEC)
+        if self.on_fork is not None:
             try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-            except OSError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-            _attach_filter(sock, exec_only_filter())
-            sock.bind((0, CN_IDX_PROC))
-            sock.send(_control(PROC_CN_MCAST_LISTEN))
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+                self.forks = _listen(process_fork_filter(), PROC_EVENT_FORK)
+            except OSError as exc:
+                log.warning("fork events are not available (%s): a program that forks and "
+                            "exits as it starts is found only by its own exec", exc)
+        asyncio.get_running_loop().add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        assert self.sock is not None
         self.wakeups += 1
-        while True:
+        self.drain_forks()  # forks first: an exec handler may ask what a process forked
+        for pid in self.drain_execs():
+            try:
+                self.on_exec(pid)
+            except Exception:  # one process must never stop the others being seen
+                log.exception("handling the start of process %d failed", pid)
+
+    def drain_execs(self) -> list[int]:
+        """The exec events waiting in the socket (``on_lost`` told of an overflow)."""
+        pids: list[int] = []
+        while self.sock is not None:
             try:
                 datagram = self.sock.recv(65536)
             except BlockingIOError:
-                return
+                break
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
                     log.warning("process events were lost (a burst of program starts): "
@@ -143,18 +231,32 @@ class ProcConnector:
                     self.on_lost()
                     continue
                 log.error("reading process events failed: %s", exc)
+                break
+            pids.extend(exec_pids(datagram))
+        return pids
+
+    def drain_forks(self) -> None:
+        """Hand every fork waiting in the fork socket to ``on_fork`` (cheap when none)."""
+        while self.forks is not None and self.on_fork is not None:
+            try:
+                datagram = self.forks.recv(65536)
+            except BlockingIOError:
                 return
-            for pid in exec_pids(datagram):
-                try:
-                    self.on_exec(pid)
-                except Exception:  # one process must never stop the others being seen
-                    log.exception("handling the start of process %d failed", pid)
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    self.forks_lost += 1
+                    continue
+                log.error("reading fork events failed: %s", exc)
+                return
+            for parent, child in process_forks(datagram):
+                self.on_fork(parent, child)
 
     def close(self) -> None:
-        if self.sock is None:
-            return
-        asyncio.get_running_loop().remove_reader(self.sock.fileno())
-        with contextlib.suppress(OSError):
-            self.sock.send(_control(PROC_CN_MCAST_IGNORE))
-        self.sock.close()
-        self.sock = None
+        if self.sock is not None:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        for sock in (self.sock, self.forks):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.send(_control(PROC_CN_MCAST_IGNORE))
+                sock.close()
+        self.sock = self.forks = None

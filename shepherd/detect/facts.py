@@ -8,7 +8,10 @@ process gone: the answer is then None.
 from __future__ import annotations
 
 import os
+import re
+import struct
 from dataclasses import dataclass
+from functools import cache
 
 from shepherd.supervisor.proctree import real_uid
 
@@ -38,7 +41,9 @@ class ProcessFacts:
     uid: int                          # the real uid: whose process it is
     start: int = 0                    # start time (ticks after boot): names it across pid reuse
     cgroup: str = ""                  # cgroup v2 path
-    exe: str | None = None            # the executable's real path
+    exe: str | None = None            # the executable's real path (the program ld.so runs)
+    exe_id: tuple[int, int] | None = None  # its (st_dev, st_ino): a bind mount or hard link
+    exe_unnamed: bool = False  # run from memory (memfd_create + execve)
     argv: tuple[str, ...] = ()
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
@@ -71,6 +76,18 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def running_since(pid: int) -> int | None:
+    """The start time of a process that runs (None when it is gone or a zombie)."""
+    raw = _read(f"/proc/{pid}/stat")
+    if raw is None:
+        return None
+    try:
+        fields = raw[raw.rindex(b")") + 2:].split()
+        return None if fields[0] in (b"Z", b"X") else int(fields[19])
+    except (ValueError, IndexError):
+        return None
+
+
 def cgroup_path(pid: int) -> str | None:
     raw = _read(f"/proc/{pid}/cgroup")
     if raw is None:
@@ -82,24 +99,26 @@ def cgroup_path(pid: int) -> str | None:
 
 
 def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts | None:
-    """The facts the rules need, or None when the process is gone."""
+    """The facts the rules need, or None when the process is gone (or a zombie)."""
     if uid is None:
         uid = real_uid(pid)
         if uid is None:
             return None
-    start, cgroup = start_time(pid), cgroup_path(pid)
+    start, cgroup = running_since(pid), cgroup_path(pid)  # a zombie is gone
     if start is None or cgroup is None:
         return None
     exe: str | None = None
-    if needs.exe:
-        try:
-            exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
-        except OSError:
-            exe = None  # a kernel thread, or gone
+    exe_id: tuple[int, int] | None = None
+    unnamed = False
     argv: tuple[str, ...] = ()
-    if needs.cmdline:
+    if needs.cmdline or needs.exe:
         raw = _read(f"/proc/{pid}/cmdline") or b""
         argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
+    if needs.exe:
+        exe, exe_id = _executable(pid, argv)
+        # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
+        # program whose file was replaced by an update must not be compared for it.
+        unnamed = exe is not None and exe.startswith("/memfd:")
     flatpak_info = None
     if needs.flatpak and "app-flatpak-" not in cgroup:
         info = _read(f"/proc/{pid}/root/.flatpak-info")
@@ -113,7 +132,144 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
                 name = item[len(ENV_DESKTOP):].decode(errors="replace").rsplit("/", 1)[-1]
                 desktop_file = name.removesuffix(".desktop")
                 break
-    return ProcessFacts(pid, uid, start, cgroup, exe, argv, flatpak_info, desktop_file)
+    return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
+                        desktop_file)
+
+
+COMPARED_AT_MOST = 512 * 1024 * 1024  # bytes: a larger copy is not read through
+_CHUNK = 1024 * 1024
+
+
+def same_content(pid: int, path: str) -> bool:
+    """True when the process runs a byte-for-byte copy of the file at ``path`` (sizes
+    first: a different size is answered without reading)."""
+    try:
+        with open(f"/proc/{pid}/exe", "rb") as ours, open(path, "rb") as theirs:
+            size = os.fstat(ours.fileno()).st_size
+            if size != os.fstat(theirs.fileno()).st_size or size > COMPARED_AT_MOST:
+                return False
+            while True:
+                chunk = ours.read(_CHUNK)
+                if chunk != theirs.read(_CHUNK):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
+
+
+def identity(path: str) -> tuple[int, int] | None:
+    """A file's (st_dev, st_ino), symlinks followed; None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _executable(pid: int, argv: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | None]:
+    """The program the process runs: its path and its file's identity.
+
+    ``/proc/PID/exe`` names the file the kernel ran. When that is the dynamic loader
+    (``ld.so GAME``: the loader maps the game itself, the kernel never sees it), the
+    program is the loader's first argument that is not one of its options, found
+    through the process's own root and working directory (its mount namespace's
+    view, so a path only it can see still leads to the file)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+    except OSError:
+        return None, None  # a kernel thread, or gone
+    exe_id = identity(f"/proc/{pid}/exe")
+    if not is_loader(exe, exe_id):
+        return exe, exe_id
+    program = loaded_program(argv)
+    if program is None:
+        return exe, exe_id
+    if not program.startswith("/"):
+        try:
+            program = os.path.join(os.readlink(f"/proc/{pid}/cwd"), program)
+        except OSError:
+            return exe, exe_id
+    program = os.path.normpath(program)
+    return program, identity(f"/proc/{pid}/root{program}")
+
+
+# ld.so's options that take a value (glibc's and musl's); the program is the first other word.
+_LOADER_VALUE_OPTIONS = frozenset({"--library-path", "--glibc-hwcaps-prepend",
+                                   "--glibc-hwcaps-mask", "--inhibit-rpath", "--audit",
+                                   "--preload", "--argv0"})
+_LOADER_NAME = re.compile(r"ld-linux[^/]*\.so[^/]*|ld-musl-[^/]*|ld(?:64)?\.so(?:\.[0-9]+)*")
+
+
+# ld.so's options after which it only reports (the program is not run).
+_LOADER_REPORTS = frozenset({"--list", "--verify", "--help", "--version", "--list-tunables",
+                             "--list-diagnostics"})
+
+
+def loaded_program(argv: tuple[str, ...]) -> str | None:
+    """The program named in a command line that starts with the dynamic loader (None
+    when there is none, or the loader only reports on it: ``--list``, ``--verify``)."""
+    i = 1
+    while i < len(argv):
+        word = argv[i]
+        if word in _LOADER_REPORTS:
+            return None
+        if word == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not word.startswith("--"):
+            return word
+        i += 2 if word in _LOADER_VALUE_OPTIONS else 1
+    return None
+
+
+def is_loader(exe: str, exe_id: tuple[int, int] | None) -> bool:
+    """True when the executable is a dynamic loader: the one ``/bin/sh`` names as its ELF
+    interpreter (by path or identity), or a file named like one (ld-linux*, ld-musl*)."""
+    path, identity = system_loader()
+    if exe == path or (exe_id is not None and exe_id == identity):
+        return True
+    return _LOADER_NAME.fullmatch(os.path.basename(exe)) is not None
+
+
+@cache
+def system_loader() -> tuple[str | None, tuple[int, int] | None]:
+    """The dynamic loader's real path and identity, from ``/bin/sh``'s ELF interpreter."""
+    interp = elf_interpreter("/bin/sh")
+    if interp is None:
+        return None, None
+    return os.path.realpath(interp), identity(interp)
+
+
+def elf_interpreter(path: str) -> str | None:
+    """The ``PT_INTERP`` of an ELF file (its dynamic loader), or None."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+            if len(head) < 52 or head[:4] != b"\x7fELF":
+                return None
+            wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+            if wide:
+                phoff, = struct.unpack_from(order + "Q", head, 32)
+                phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+            else:
+                phoff, = struct.unpack_from(order + "I", head, 28)
+                phentsize, phnum = struct.unpack_from(order + "HH", head, 42)
+            for n in range(min(phnum, 64)):
+                handle.seek(phoff + n * phentsize)
+                ph = handle.read(phentsize)
+                if len(ph) < (56 if wide else 32) or struct.unpack_from(order + "I", ph)[0] != 3:
+                    continue
+                if wide:
+                    offset, size = struct.unpack_from(order + "Q", ph, 8)[0], \
+                        struct.unpack_from(order + "Q", ph, 32)[0]
+                else:
+                    offset, size = struct.unpack_from(order + "I", ph, 4)[0], \
+                        struct.unpack_from(order + "I", ph, 16)[0]
+                handle.seek(offset)
+                return handle.read(min(size, 4096)).rstrip(b"\0").decode(errors="replace")
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 def _flatpak_name(info: bytes) -> str | None:

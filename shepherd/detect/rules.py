@@ -3,8 +3,13 @@
 A policy entry's ``detect`` table names its program four ways; any one matches:
 
 - ``exe``: the process's executable, as the kernel knows it (``/proc/PID/exe``,
-  symlinks resolved). The strongest evidence: a child cannot make another
-  program run from that path. A renamed *copy* is another file (see README).
+  symlinks resolved; the program the dynamic loader was asked to run when that
+  is ``ld.so``), compared by path *and* by the file's identity (device and
+  inode, from a fresh ``stat`` of the rule's path at each match: a hard link, a
+  bind mount in the child's own namespace and a re-pointed symlink are all the
+  same file). The strongest evidence: a child cannot make another program run
+  from that file. A renamed *copy* is another file (see README); only a copy run
+  from memory (``memfd``) is compared byte for byte.
 - ``flatpak``: the application id, from the flatpak scope's cgroup name
   (``app-flatpak-<id>-<n>.scope``) or ``/.flatpak-info`` in the process's root.
 - ``desktop``: the desktop file id the program was launched from
@@ -49,6 +54,7 @@ class Recognised:
     exe: str | None = None
     argv: tuple[str, ...] = ()
     fresh: bool = True  # seen as it started (stopped at once if refused), not found later
+    start: int = 0      # its start time (ticks after boot): what it forked started later
 
 
 def _unescape(name: str) -> str:
@@ -76,6 +82,7 @@ def unit_names_app(unit: str, app_id: str) -> bool:
 class _Rules:
     entry: str
     exe: frozenset[str]
+    exe_paths: tuple[str, ...]
     cmdline: re.Pattern[str] | None
     flatpak: frozenset[str]
     desktop: tuple[str, ...]
@@ -84,9 +91,18 @@ class _Rules:
 class Recogniser:
     """The policy's ``detect`` rules, compiled once per policy."""
 
-    def __init__(self, policy: Policy, resolve: Callable[[str], str] = str) -> None:
+    def __init__(self, policy: Policy, resolve: Callable[[str], str] = str,
+                 identify: Callable[[str], tuple[int, int] | None] = lambda _path: None,
+                 same_content: Callable[[int, str], bool] = lambda _pid, _path: False
+                 ) -> None:
         """``resolve``: where a rule's path really leads (the caller's realpath): the kernel
-        names a process's executable by its real path, never by a symlink to it."""
+        names a process's executable by its real path, never by a symlink to it.
+        ``identify``: the (device, inode) a rule's path leads to *now* (the caller's
+        stat), asked at each match, so an update that re-points a symlink is followed.
+        ``same_content``: whether a process runs a copy of a rule's file (asked only for
+        a program run from memory, a memfd)."""
+        self.identify = identify
+        self.same_content = same_content
         self.rules = tuple(_compile(e, resolve) for e in policy.entries if e.detect is not None)
         self.needs = Needs(
             exe=any(r.exe for r in self.rules),
@@ -99,7 +115,7 @@ class Recogniser:
         found: list[Match] = []
         for kind in KINDS:
             for rules in self.rules:
-                if _matches(rules, kind, facts) and all(m.entry != rules.entry for m in found):
+                if self._matches(rules, kind, facts) and all(m.entry != rules.entry for m in found):
                     found.append(Match(rules.entry, kind))
         return found
 
@@ -107,18 +123,28 @@ class Recogniser:
         found = self.matches(facts)
         return found[0] if found else None
 
+    def _matches(self, rules: _Rules, kind: str, facts: ProcessFacts) -> bool:
+        if kind == "exe":
+            if facts.exe is not None and facts.exe in rules.exe:
+                return True
+            if facts.exe_id is not None and any(
+                    self.identify(path) == facts.exe_id for path in rules.exe_paths):
+                return True
+            return facts.exe_unnamed and any(
+                self.same_content(facts.pid, path) for path in rules.exe_paths)
+        return _matches(rules, kind, facts)
+
 
 def _compile(entry: Entry, resolve: Callable[[str], str]) -> _Rules:
     detect = entry.detect
     assert detect is not None
     return _Rules(entry.id, frozenset(detect.exe) | {resolve(path) for path in detect.exe},
+                  tuple(detect.exe),
                   re.compile(detect.cmdline) if detect.cmdline is not None else None,
                   frozenset(detect.flatpak), detect.desktop)
 
 
 def _matches(rules: _Rules, kind: str, facts: ProcessFacts) -> bool:
-    if kind == "exe":
-        return facts.exe is not None and facts.exe in rules.exe
     if kind == "flatpak":
         return bool(rules.flatpak) and flatpak_of(facts) in rules.flatpak
     if kind == "desktop":

@@ -1,6 +1,6 @@
 """Where the kernel's process events are not available: looking through ``/proc``.
 
-Used only without the proc connector (user mode, no ``CAP_NET_ADMIN``), only
+Used only without the proc connector (no ``CAP_NET_ADMIN`` before Linux 6.6), only
 while the policy has ``detect`` rules, and at most every ``SCAN_EVERY_S``. Also
 used once at start-up and after a reload in every mode, for programs that were
 already running. Only processes owned by the given uids are looked at, and each

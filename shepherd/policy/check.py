@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from shepherd.policy.detect_lint import FEW_LITERALS, literal_length, script_interpreter
 from shepherd.policy.durations import format_duration
 from shepherd.policy.locate import LineMap, PathPart, find_line
 from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy, QuotaSchedule
@@ -473,9 +474,23 @@ def _detect_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) 
                         f"{value} runs other programs, so every program the child runs through "
                         f"it would count as {entry.id!r} (use cmdline to name this one)"),
                         "warning"))
+                interpreter = script_interpreter(value) if key == "exe" else None
+                if interpreter is not None:
+                    problems.append(Problem(path, find_line(lines, path), (
+                        f"{value} is a script run by {interpreter}, so the process's "
+                        f"executable is {Path(interpreter).name}, never this file: this rule "
+                        f"never matches (use cmdline to name the script, e.g. "
+                        f"cmdline = \"{Path(value).name}\")"), "warning"))
                 first = seen.setdefault((key, value), entry.id)
                 if first != entry.id:
                     problems.append(Problem(path, find_line(lines, path), (
                         f"{value!r} also recognises entry {first!r}, which comes first and so "
                         f"takes the program (this entry never does)"), "warning"))
+        pattern = entry.detect.cmdline
+        if pattern is not None and literal_length(pattern) < FEW_LITERALS:
+            path = ("entries", index, "detect", "cmdline")
+            problems.append(Problem(path, find_line(lines, path), (
+                f"{pattern!r} matches almost any command line (fewer than {FEW_LITERALS} "
+                f"letters must appear), so nearly every program the child runs would count "
+                f"as {entry.id!r} (name the program by its name or path)"), "warning"))
     return problems

@@ -225,13 +225,15 @@ class DirectBackend:
         """The session of this instance whose group holds the process, if any."""
         return self.home.session_holding(pid) if self.home is not None else None
 
-    async def take(self, session_id: int, pid: int,
-                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+    async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
+                   also: Sequence[int] = ()) -> dict[str, Any]:
         """Move a running process and its descendants into a session's group.
 
         A new session gets a group of its own; a running one (a second window of the
-        same program) takes the process into its group. ``OSError`` when it cannot be
-        held: gone (``ESRCH``), not permitted, or no cgroups here.
+        same program) takes the process into its group. Every process is moved
+        before the group is watched, so one that exits as its children are moved
+        does not end the session. ``OSError`` when it cannot be held: all gone
+        (``ESRCH``), not permitted, or no cgroups here.
         """
         if self.home is None:
             raise OSError(errno.EOPNOTSUPP, "without cgroups a program started outside "
@@ -240,56 +242,78 @@ class DirectBackend:
         if session is not None:
             if session.group is None:
                 raise OSError(errno.EOPNOTSUPP, "that session is not held in a cgroup")
-            move_tree(pid, session.group)
-            return self._outside_info(session.group, pid)
+            first = _move_all([pid, *also], session.group)
+            return self._outside_info(session.group, first)
         session = DirectSession(session_id, on_empty, group=self.home.create(session_id))
         assert session.group is not None
         try:
-            move_tree(pid, session.group)
+            first = _move_all([pid, *also], session.group)
         except OSError:
             remove(session.group)
             raise
         self.sessions[session_id] = session
+        self._watch_taken(session)
+        return self._outside_info(session.group, first)
+
+    def _watch_taken(self, session: DirectSession) -> None:
+        """Watch a taken session's group. Empty already (what was moved exited): looked at
+        again after the caller's next moves (what it forked may be moved in meanwhile)."""
+        assert self.home is not None and session.group is not None
         if not self.home.watch(session.group, lambda: self._ended(session)):
-            asyncio.get_running_loop().call_soon(self._ended, session)
-        return self._outside_info(session.group, pid)
+            asyncio.get_running_loop().call_soon(self._taken_emptied, session)
+
+    def _taken_emptied(self, session: DirectSession) -> None:
+        if session.ended.is_set() or session.group is None:
+            return
+        if populated(session.group):
+            self._watch_taken(session)
+        else:
+            self._ended(session)
 
     def _outside_info(self, group: Path, pid: int) -> dict[str, Any]:
         return {"backend": "direct", "instance": self.instance_id, "pid": pid,
                 "cgroup": str(group), "origin": "outside"}
 
-    async def refuse(self, pid: int, grace: float) -> None:
+    async def refuse(self, pid: int, grace: float, also: Sequence[int] = ()) -> str | None:
         """Stop a process and its descendants that belong to no session.
 
         With cgroups: moved into a group of their own first, so what they fork
         meanwhile is in it too; SIGTERM, then ``cgroup.kill`` after ``grace`` (at
-        once when ``grace`` is 0). Without: SIGKILL to the tree, round after round.
+        once when ``grace`` is 0). Without cgroups, or when the move is not
+        permitted (user mode: a program started in a cgroup outside the daemon's
+        subtree), SIGKILL through pidfds, round after round (fail closed).
         """
+        pids = [pid, *also]
         if self.home is None:
-            kill_tree(pid)
-            return
+            return await _kill_trees(pids)
         group = self.home.refusal_group(pid)
         emptied = asyncio.Event()
         try:
-            move_tree(pid, group)
-        except OSError:
+            _move_all(pids, group)
+        except OSError as exc:
             remove(group)
-            return  # gone already
+            if exc.errno == errno.ESRCH:
+                return None  # gone already
+            said = await _kill_trees(pids)
+            log.error("a refused program (pid %d) could not be moved into a group of its "
+                      "own (%s): %s", pid, exc.strerror or exc, said)
+            return f"it could not be moved ({exc.strerror or exc}): {said}"
         watching = self.home.watch(group, emptied.set)
         if not watching:
             remove(group)
-            return
+            return None
         if grace > 0:
             self.home.signal_members(group, signal.SIGTERM)
             if await _within(emptied, grace):
                 remove(group)
-                return
+                return None
         kill(group)
         if not await _within(emptied, KILL_TIMEOUT_S):
             self.home.unwatch(group)
             log.error("a refused program (pid %d) survived SIGKILL for %.0fs", pid,
                       KILL_TIMEOUT_S)
         remove(group)
+        return None
 
     # -- after a crash ------------------------------------------------------------------
     async def adopt(self, session_id: int, process: dict[str, Any],
@@ -469,3 +493,54 @@ async def _within(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def _move_all(pids: Sequence[int], group: Path) -> int:
+    """Move each process's tree into the group; the first pid moved. Those gone are
+    passed over; any other failure (not permitted...) is raised at once, and so is
+    ``ESRCH`` when every one is gone."""
+    first: int | None = None
+    for pid in pids:
+        try:
+            move_tree(pid, group)
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                raise
+            continue
+        if first is None:
+            first = pid
+    if first is None:
+        raise OSError(errno.ESRCH, "the process is gone")
+    return first
+
+
+async def _kill_trees(pids: Sequence[int]) -> str:
+    """SIGKILL each process's tree through pidfds, and wait (bounded) until each of the
+    processes named is dead: says in words how it went."""
+    fds = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fds.append(os.pidfd_open(pid))
+    try:
+        for pid in pids:
+            kill_tree(pid)
+        left = 0
+        for fd in fds:
+            if not await _exited(fd, KILL_TIMEOUT_S):
+                left += 1
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return (f"killed with SIGKILL, but {left} still ran after {KILL_TIMEOUT_S:.0f}s" if left
+            else "killed with SIGKILL")
+
+
+async def _exited(pidfd: int, within: float) -> bool:
+    """True once the process behind the pidfd has exited (it becomes readable)."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    loop.add_reader(pidfd, done.set)
+    try:
+        return await _within(done, within)
+    finally:
+        loop.remove_reader(pidfd)

@@ -442,16 +442,22 @@ class SystemdBackend:
                 return int(number) if number.isdigit() else None
         return None
 
-    async def take(self, session_id: int, pid: int,
-                   on_empty: Callable[[int], None]) -> dict[str, Any]:
+    async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
+                   also: Sequence[int] = ()) -> dict[str, Any]:
         """A transient scope holding the process and its descendants (a running session:
-        they are attached to its unit). ``OSError`` when they cannot be held."""
+        they are attached to its unit), with ``also`` (what it forked, no longer its
+        descendants; the first that runs stands for it when it is gone). ``OSError``
+        when they cannot be held."""
         unit = self.units.get(session_id)
         if unit is not None:
             if unit.group is None:
                 raise OSError(errno.EOPNOTSUPP, "that session's unit takes no more processes")
             await self._gather(unit, pid)
+            await self._gather_also(unit, also)
             return self.describe(unit)
+        if real_uid(pid) is None:
+            pid, also = next(((p, also[i + 1:]) for i, p in enumerate(also)
+                              if real_uid(p) is not None), (pid, ()))
         uid = real_uid(pid)
         if uid is None:
             raise OSError(errno.ESRCH, "the process is gone")
@@ -465,6 +471,7 @@ class SystemdBackend:
         try:
             unit.group = await self._arrived(name, pid)
             await self._gather(unit, pid)
+            await self._gather_also(unit, also)
         except OSError:
             with contextlib.suppress(OSError):
                 await self._stop_unit(name, account, False)
@@ -515,8 +522,15 @@ class SystemdBackend:
         for pid in strays:
             kill_tree(pid)
 
-    async def refuse(self, pid: int, grace: float) -> None:
-        kill_tree(pid)
+    async def _gather_also(self, unit: Unit, also: Sequence[int]) -> None:
+        for pid in also:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                await self._gather(unit, pid)
+
+    async def refuse(self, pid: int, grace: float, also: Sequence[int] = ()) -> str | None:
+        for one in (pid, *also):
+            kill_tree(one)
+        return None
 
     async def sweep(self, grace: float) -> list[int]:
         """Stop units of this instance that no snapshot claimed (system manager only)."""

@@ -106,3 +106,134 @@ def test_the_kernel_filter_keeps_only_exec_events() -> None:
     # BPF compares the word in network order; the kernel wrote it in host order.
     word = int.from_bytes(datagram(PROC_EVENT_EXEC, 1)[36:40], "big")
     assert keep_if_exec[3] == word and keep[3] == 0xFFFFFFFF and drop[3] == 0
+
+
+def test_the_program_the_dynamic_loader_runs_is_its_first_word_that_is_no_option() -> None:
+    from shepherd.detect.facts import loaded_program
+
+    assert loaded_program(("ld.so", "/opt/game", "--argv0", "x")) == "/opt/game"
+    assert loaded_program(("ld.so", "--argv0", "notagame", "--library-path", "/l",
+                           "--preload", "a.so", "--audit", "b.so", "--inhibit-cache",
+                           "game", "1")) == "game"
+    assert loaded_program(("ld.so", "--", "--game")) == "--game"
+    assert loaded_program(("ld.so", "--list")) is None
+    assert loaded_program(("ld.so", "--list", "/opt/game")) is None  # only reports on it
+    assert loaded_program(("ld.so", "--verify", "/opt/game")) is None
+
+
+def test_an_exe_rule_matches_the_same_file_by_identity_asked_at_each_match() -> None:
+    files = {"/usr/bin/prismlauncher": (1, 10)}
+    r = Recogniser(load_policy_text(POLICY), identify=files.get)
+    bind_view = facts(exe="/tmp/view/prism", exe_id=(1, 10))
+    assert r.match(bind_view) == Match("minecraft", "exe")
+    assert r.match(facts(exe="/tmp/view/other", exe_id=(1, 11))) is None
+    assert r.match(facts(exe="/tmp/x", exe_id=None)) is None
+    files["/usr/bin/prismlauncher"] = (1, 11)  # an update re-pointed the rule's path
+    assert r.match(facts(exe="/tmp/view/other", exe_id=(1, 11))) == Match("minecraft", "exe")
+    assert r.match(bind_view) is None
+
+
+def fork_datagram(parent: int, child_pid: int, child_tgid: int) -> bytes:
+    event = struct.pack("=IIQ", 0x00000001, 0, 0) + struct.pack(
+        "=IIII", parent, parent, child_pid, child_tgid)
+    cn = struct.pack("=IIIIHH", 1, 1, 0, 0, len(event), 0) + event
+    return struct.pack("=IHHII", 16 + len(cn), 3, 0, 0, 0) + cn
+
+
+def test_forks_that_make_a_process_are_read_and_new_threads_are_not() -> None:
+    from shepherd.detect.connector import process_forks
+
+    assert process_forks(fork_datagram(10, 11, 11)) == [(10, 11)]
+    assert process_forks(fork_datagram(10, 12, 11)) == []  # a thread of process 11
+    assert process_forks(datagram(PROC_EVENT_EXEC, 4242)) == []
+    assert process_forks(fork_datagram(10, 11, 11)[:60]) == []  # cut short
+
+
+def run_filter(program: list[tuple[int, int, int, int]], packet: bytes) -> int:
+    """A tiny classic-BPF interpreter for the few instructions the filters use."""
+    a = x = pc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        if code == 0x20:
+            a = int.from_bytes(packet[k:k + 4], "big")
+        elif code == 0x07:
+            x = a
+        elif code in (0x15, 0x1D):
+            pc += jt if a == (k if code == 0x15 else x) else jf
+        elif code == 0x06:
+            return k
+        pc += 1
+
+
+def test_the_fork_filter_keeps_process_forks_only() -> None:
+    from shepherd.detect.connector import process_fork_filter
+
+    program = process_fork_filter()
+    assert run_filter(program, fork_datagram(10, 11, 11)) == 0xFFFFFFFF
+    assert run_filter(program, fork_datagram(10, 12, 11)) == 0
+    assert run_filter(program, datagram(PROC_EVENT_EXEC, 7)) == 0
+    assert run_filter(exec_only_filter(), datagram(PROC_EVENT_EXEC, 7)) == 0xFFFFFFFF
+    assert run_filter(exec_only_filter(), fork_datagram(10, 11, 11)) == 0
+
+
+def test_the_fork_memory_answers_descendants_and_forgets_the_oldest() -> None:
+    from shepherd.detect.forks import ForkMemory
+
+    memory = ForkMemory(size=3)
+    memory.forked(1, 2)
+    memory.forked(2, 3)
+    memory.forked(3, 4)
+    assert memory.descendants(1) == [2, 3, 4]
+    memory.forked(9, 10)  # the first fork is forgotten
+    assert memory.descendants(1) == [] and memory.descendants(2) == [3, 4]
+    looped = ForkMemory()
+    for parent, child in ((1, 2), (2, 3), (3, 1)):  # a pid used again: no endless loop
+        looped.forked(parent, child)
+    assert looped.descendants(1) == [2, 3]
+
+
+def test_the_listen_request_names_the_events_from_linux_6_6() -> None:
+    from shepherd.detect.connector import kernel_filters_events
+
+    assert kernel_filters_events("6.6.0") and kernel_filters_events("6.18.44-fc-v769")
+    assert not kernel_filters_events("6.5.13") and not kernel_filters_events("5.15.0-91")
+    assert not kernel_filters_events("weird")
+
+
+def test_only_a_program_run_from_memory_is_compared_by_content() -> None:
+    asked: list[tuple[int, str]] = []
+
+    def same(pid: int, path: str) -> bool:
+        asked.append((pid, path))
+        return True
+
+    r = Recogniser(load_policy_text(POLICY), same_content=same)
+    assert r.match(facts(exe="/home/alex/homework", exe_id=(5, 5))) is None
+    assert asked == []  # a named file is not read
+    assert r.match(facts(exe="/memfd:homework", exe_id=(6, 6), exe_unnamed=True)) == Match(
+        "minecraft", "exe")
+    assert asked == [(1234, "/usr/bin/prismlauncher")]
+
+
+def test_the_fork_memory_names_what_a_parent_forked_after_a_process() -> None:
+    from shepherd.detect.forks import ForkMemory
+
+    memory = ForkMemory(size=4)
+    for parent, child in ((1, 2), (1, 3), (2, 5), (1, 4)):
+        memory.forked(parent, child)
+    assert memory.later_siblings(2) == [3, 4] and memory.later_siblings(4) == []
+    assert memory.later_siblings(99) == []
+    memory.forked(7, 8)  # (1, 2) forgotten: 2's parent is no longer known
+    assert memory.later_siblings(2) == [] and memory.later_siblings(3) == [4]
+
+
+def test_a_sibling_that_ran_a_program_of_its_own_is_a_start_of_its_own() -> None:
+    from shepherd.detect.forks import ForkMemory
+
+    memory = ForkMemory()
+    for child in (2, 3, 4):
+        memory.forked(1, child)
+    memory.ran_program(3)  # a shell's next command: not what 2 handed its program to
+    assert memory.later_siblings(2) == [4]
+    memory.forked(1, 3)  # pid 3 used again: a new process
+    assert memory.later_siblings(2) == [3, 4, 3]

@@ -307,3 +307,28 @@ def test_detect_rules_that_match_too_much_or_twice_are_warnings() -> None:
     ]
     detect = result.policy.entries[1].detect
     assert detect is not None and detect.exe == ("/usr/games/supertux2",)
+
+
+def test_an_exe_that_is_a_script_and_a_pattern_matching_almost_anything_are_warnings(
+        tmp_path: Path) -> None:
+    script = tmp_path / "scriptgame"
+    script.write_text("#!/bin/sh\nexec /usr/games/supertux2 \"$@\"\n")
+    text = USERS + (
+        f'\n[[entries]]\nid = "tux"\ncommand = ["a"]\ndetect = {{ exe = "{script}" }}\n'
+        '\n[[entries]]\nid = "any"\ncommand = ["a"]\ndetect = { cmdline = "." }\n'
+        '\n[[entries]]\nid = "short"\ncommand = ["a"]\ndetect = { cmdline = "a|bcd" }\n'
+        '\n[[entries]]\nid = "fine"\ncommand = ["a"]\ndetect = { cmdline = "(?i)tux" }\n'
+    )
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None
+    assert [p.render("p.toml") for p in result.problems] == [
+        f"p.toml:12: entries[0].detect.exe[0]: warning: {script} is a script run by /bin/sh, "
+        "so the process's executable is sh, never this file: this rule never matches (use "
+        'cmdline to name the script, e.g. cmdline = "scriptgame")',
+        "p.toml:17: entries[1].detect.cmdline: warning: '.' matches almost any command line "
+        "(fewer than 3 letters must appear), so nearly every program the child runs would "
+        "count as 'any' (name the program by its name or path)",
+        "p.toml:22: entries[2].detect.cmdline: warning: 'a|bcd' matches almost any command "
+        "line (fewer than 3 letters must appear), so nearly every program the child runs "
+        "would count as 'short' (name the program by its name or path)",
+    ]
