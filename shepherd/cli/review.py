@@ -20,6 +20,7 @@ from shepherd.cli.common import (
     EXIT_OK,
     CommandError,
     add_socket_option,
+    days_argument,
     local_time,
     print_json,
     time_argument,
@@ -212,7 +213,7 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     audit.set_defaults(handler=cmd_audit)
 
     usage = commands.add_parser("usage", help="time used per day, against quota")
-    usage.add_argument("--days", type=int, default=7, metavar="N")
+    usage.add_argument("--days", type=days_argument, default=7, metavar="N")
     usage.add_argument("--user", metavar="U")
     usage.add_argument("--json", action="store_true")
     usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")

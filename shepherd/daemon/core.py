@@ -1095,7 +1095,8 @@ class Daemon:
         entry, group = self.policy.entry(target), self.policy.group(target)
         label = entry.title if entry else group.id if group else target
         return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
-                "label": label, "unlimited": granted.allowance_s is None}
+                "label": label, "kind": "entry" if entry else "group",
+                "unlimited": granted.allowance_s is None}
 
     async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
         snap = self._snapshot(session_id)
@@ -1121,8 +1122,15 @@ class Daemon:
             raise NotFound(f"no running session {session_id}") from None
 
     async def clear_cooldown(self, user: str, entry: str, actor: str) -> bool:
+        """End a rest now; False (and nothing written) when there is none to end."""
         self._known_user(user)
+        known = self.policy.entry(entry)
+        if known is None or not self.policy.entry_allows(known, user):
+            raise NotFound(f"{user} has no entry called {entry!r}")
         now = self.now()
+        until = self.engine.cooldowns.get((user, entry))
+        if until is None or until <= now.wall:
+            return False
         await self._persist(lambda store: store.clear_cooldown(now.wall, user, entry,
                                                                actor=actor))
         cleared = self.engine.clear_cooldown(user, entry)
@@ -1143,7 +1151,10 @@ class Daemon:
         return ids
 
     async def unlock(self, user: str, actor: str) -> bool:
+        """False (and nothing written) when the child was not locked."""
         self._known_user(user)
+        if user not in self.engine.locked:
+            return False
         now = self.now()
         await self._persist(lambda store: store.set_locked(now.wall, user, False, actor=actor))
         unlocked = self.engine.unlock(user)

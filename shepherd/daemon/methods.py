@@ -81,7 +81,8 @@ class Params:
         self.raw = raw
 
     def _bad(self, name: str, expected: str) -> RpcError:
-        return RpcError(INVALID_PARAMS, f"{self.method}: parameter {name!r} must be {expected}")
+        return RpcError(INVALID_PARAMS, f"the {name.replace('_', ' ')} must be {expected}",
+                        {"method": self.method, "parameter": name})
 
     def text(self, name: str, default: str | None = None, required: bool = True) -> str | None:
         value = self.raw.get(name, default)
@@ -112,10 +113,10 @@ class Params:
         try:
             seconds = parse_duration(self.raw.get(name))
         except DurationError as exc:
-            raise self._bad(name, f"a duration ({exc})") from None
+            raise self._bad(name, f"written like 90s, 15m, 1h30m or 2d ({exc})") from None
         if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > 7 * 86400:
             least = "0s" if allow_zero else "more than 0s"
-            raise self._bad(name, f"a duration of {least} and at most 7d")
+            raise self._bad(name, f"{least} and at most 7d")
         return seconds
 
     def time(self, name: str) -> datetime | None:
@@ -249,6 +250,12 @@ class Methods:
         return context["child"] if context["role"] == "child" else None
 
     # -- methods ------------------------------------------------------------------
+    def _entry_id(self, name: str, user: str | None) -> str:
+        """The id of the entry a person means by ``name`` (its id or label, in any case);
+        an unknown name stays as it is, to be refused with the entries there are."""
+        found = self.daemon.policy.find_entry(name, user)
+        return found.id if found is not None else name
+
     async def hello(self, params: Params, connection: Connection) -> Any:
         context = connection.context
         return {"protocol": PROTOCOL_VERSION, "role": context["role"], "name": context["name"],
@@ -271,7 +278,7 @@ class Methods:
     async def launch(self, params: Params, connection: Connection) -> Any:
         caller = self._caller(connection)
         user = caller.target(params.text("user", required=False))
-        entry, env = params.req_str("entry"), params.env()
+        entry, env = self._entry_id(params.req_str("entry"), user), params.env()
         launched = await self.daemon.launch(user, entry, env, caller.name)
         return launched.to_json()
 
@@ -285,10 +292,12 @@ class Methods:
 
     async def request_time(self, params: Params, connection: Connection) -> Any:
         caller = self._caller(connection)
-        user, entry = params.text("user", required=False), params.req_str("entry")
+        user = params.text("user", required=False)
+        entry = self._entry_id(params.req_str("entry"), caller.target(user))
         seconds, note = params.duration("duration"), params.note("note")
         request_id = await self.daemon.request_time(caller, entry, seconds, note, user)
-        return {"request_id": request_id}
+        return {"request_id": request_id, "entry": entry,
+                "label": self.daemon.policy.title(entry)}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:
         """``agent: true``: a child's ``shepherd agent``, which shows the desktop
@@ -305,6 +314,8 @@ class Methods:
 
     async def grant(self, params: Params, connection: Connection) -> Any:
         user, target = params.req_str("user"), params.req_str("target")
+        if self.daemon.policy.group(target) is None:
+            target = self._entry_id(target, user)
         mode = params.raw.get("mode", "add")
         if mode not in GRANT_MODES:
             raise RpcError(INVALID_PARAMS, "grant: parameter 'mode' must be 'add', 'take' or "
@@ -318,15 +329,17 @@ class Methods:
         if "session_id" in params.raw:
             session_id = params.number("session_id", lo=1)
         else:
-            session_id = self.daemon.session_of(params.req_str("entry"),
-                                                params.text("user", required=False))
+            user = params.text("user", required=False)
+            session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
+                                                user)
         seconds = params.duration("duration")
         return await self.daemon.extend(session_id, seconds, self._actor(connection))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
-        user, entry = params.req_str("user"), params.req_str("entry")
-        await self.daemon.clear_cooldown(user, entry, self._actor(connection))
-        return {"cleared": True}
+        user = params.req_str("user")
+        entry = self._entry_id(params.req_str("entry"), user)
+        cleared = await self.daemon.clear_cooldown(user, entry, self._actor(connection))
+        return {"cleared": cleared, "entry": entry, "label": self.daemon.policy.title(entry)}
 
     async def lock(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
@@ -334,11 +347,12 @@ class Methods:
 
     async def unlock(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
-        await self.daemon.unlock(user, self._actor(connection))
-        return {"unlocked": user}
+        was_locked = await self.daemon.unlock(user, self._actor(connection))
+        return {"unlocked": user, "was_locked": was_locked}
 
     async def requests(self, params: Params, connection: Connection) -> Any:
-        return [r.to_json() for r in await self.daemon.requests()]
+        title = self.daemon.policy.title
+        return [{**r.to_json(), "label": title(r.entry)} for r in await self.daemon.requests()]
 
     async def request_answer(self, params: Params, connection: Connection) -> Any:
         answer = params.req_str("answer")
@@ -348,7 +362,7 @@ class Methods:
         request_id = params.number("request_id", lo=1)
         result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
                                                   self._actor(connection))
-        return result.to_json()
+        return {**result.to_json(), "label": self.daemon.policy.title(result.entry)}
 
     async def policy_reload(self, params: Params, connection: Connection) -> Any:
         return await self.daemon.reload(self._actor(connection))

@@ -96,7 +96,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, WindowState, window_state
+from shepherd.engine.calendar import (
+    HORIZON_DAYS,
+    QuotaCalendar,
+    WindowState,
+    open_intervals,
+    window_state,
+)
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -107,6 +113,7 @@ from shepherd.engine.events import (
     EndReason,
     EntryState,
     Event,
+    GrantCap,
     GroupQuotaExhausted,
     LaunchDenied,
     Locked,
@@ -273,9 +280,11 @@ class Engine:
     ) -> Availability:
         entry = self.policy.entry(entry_id)
         if entry is None:
-            known = tuple(e.id for e in self.policy.entries if self.policy.entry_allows(e, user))
-            return Availability(user, entry_id, "not_allowed",
-                                (*blocked, UnknownEntry(entry_id, known)), None, 0.0, None, None)
+            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, user)]
+            unknown = UnknownEntry(entry_id, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            return Availability(user, entry_id, "not_allowed", (*blocked, unknown), None, 0.0,
+                                None, None)
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
@@ -532,9 +541,11 @@ class Engine:
         """Apply a planned grant; the answer says what still limits the target today."""
         key = (planned.user, planned.target, planned.day)
         self.grants[key] = self.granted(*key) + planned.seconds
-        limits = (self._still_limiting(planned.user, planned.target, now)
-                  if self.policy.entry(planned.target) else ())
-        return replace(planned, limited_by=limits)
+        if self.policy.entry(planned.target) is None:
+            return planned
+        limits = self._still_limiting(planned.user, planned.target, now)
+        caps = () if limits else self._still_capping(planned.user, planned.target, now)
+        return replace(planned, limited_by=limits, capped_by=caps)
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""
@@ -547,6 +558,41 @@ class Engine:
             elif isinstance(reason, GroupQuotaExhausted | Locked | NotAllowedForUser):
                 reasons.append(reason)
         return tuple(reasons)
+
+    def _still_capping(self, user: str, entry_id: str, now: Instant) -> tuple[GrantCap, ...]:
+        """What allows less of an entry today than its own allowance left: for a running
+        session, whatever ends it first; otherwise its group budgets and the hours left in
+        its windows today."""
+        entry = self.policy.entry(entry_id)
+        if entry is None:
+            return ()
+        day = self.calendar.quota_day(now.wall)
+        own = self._left(user, (entry_id,), entry.limits.daily_quota, entry_id, day, now)
+        if own is None:
+            return ()  # no daily limit: the grant changes nothing, and that is said
+        running = next((s for s in self._sessions.values()
+                        if s.user == user and s.entry.id == entry_id), None)
+        if running is not None:
+            ends = self._deadline(user, entry, now, running, pending=True)
+            if ends is None or ends.cause == "quota" or ends.remaining_s >= own:
+                return ()
+            return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True),)
+        caps: list[GrantCap] = []
+        for group in self.policy.groups_of(entry_id):
+            left = self._left(user, group.entries, group.daily_quota, group.id, day, now)
+            if left is not None and left < own:
+                caps.append(GrantCap("group_quota", left, group.id))
+        if entry.windows:
+            end_of_day = self.calendar.day_end(day)
+            hours, last = 0.0, None
+            for opens, closes in open_intervals(entry.windows, self.zone, now.wall, 2):
+                start, stop = max(opens, now.wall), min(closes, end_of_day)
+                if stop > start:
+                    hours += (stop - start).total_seconds()
+                    last = stop
+            if hours < own:
+                caps.append(GrantCap("window", hours, None, last))
+        return tuple(caps)
 
     def extend(self, session_id: int, seconds: int, now: Instant) -> SessionExtended:
         if seconds <= 0:

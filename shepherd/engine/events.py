@@ -47,6 +47,7 @@ class UnknownEntry(Reason):
     code: ClassVar[str] = "unknown_entry"
     entry: str
     known: tuple[str, ...] = ()  # the entries the user has, so a typo can be put right
+    labels: tuple[str, ...] = ()  # their labels, in the same order
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,22 @@ class SessionDue(Event):
 
 
 @dataclass(frozen=True)
+class GrantCap:
+    """What still ends an entry's use today before its own allowance does, once granted:
+    a group budget, the hours left in its windows, or (for a running session) whatever
+    ends that session first."""
+
+    kind: DeadlineCause
+    usable_s: float  # how much of the entry it still allows today
+    group: str | None = None
+    until: datetime | None = None  # when it ends the session, or today's hours end
+    running: bool = False  # it ends the entry's running session
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class TimeGranted(Event):
     """A grant applied: the change to the day's grants, and what it left."""
 
@@ -231,12 +248,14 @@ class TimeGranted(Event):
     used_s: float = 0.0
     held_at_used: bool = False  # less was asked than already used
     limited_by: tuple[Reason, ...] = ()  # what still keeps the target from being used today
+    capped_by: tuple[GrantCap, ...] = ()  # what still allows less than the allowance left
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
-                if f.name != "limited_by"}
+                if f.name not in ("limited_by", "capped_by")}
         return {**data, "used_s": round(self.used_s, 3),
-                "limited_by": [r.to_json() for r in self.limited_by]}
+                "limited_by": [r.to_json() for r in self.limited_by],
+                "capped_by": [c.to_json() for c in self.capped_by]}
 
 
 @dataclass(frozen=True)

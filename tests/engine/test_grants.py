@@ -154,3 +154,50 @@ def test_no_change_takes_back_time_already_used_and_take_never_gives(
 def test_a_negative_duration_is_refused() -> None:
     with pytest.raises(GrantRefused):
         grant_change("add", -5, 3600, 0, 0.0)
+
+
+def test_a_grant_still_capped_by_a_group_budget_says_how_much_the_budget_allows() -> None:
+    """Review F1: the games budget (30m) still allows less than the entry's 1h15m, though
+    it is not used up: the grant says so, with what the budget still allows."""
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 600.0  # 10 of the games' 30m
+    granted = e.grant("alex", "game", 900, clock.now, "add")
+    assert granted.limited_by == ()
+    assert [(c.kind, c.group, c.usable_s) for c in granted.capped_by] == [
+        ("group_quota", "games", 1200.0)]
+    # Enough budget for the whole allowance: no cap to tell.
+    e.grant("alex", "games", 7200, clock.now, "add")
+    assert e.grant("alex", "game", 60, clock.now, "add").capped_by == ()
+
+
+def test_a_grant_still_capped_by_the_hours_left_today_says_until_when() -> None:
+    """Review F1: at 19:30 only half an hour of the evening window is left today."""
+    e, clock = engine(GAME), FakeClock(local(25, 19, 30))
+    granted = e.grant("alex", "evening", 3600, clock.now, "add")
+    assert granted.limited_by == ()
+    [cap] = granted.capped_by
+    assert (cap.kind, cap.usable_s, cap.until) == ("window", 1800.0, local(25, 20))
+    # Before the window opens, the whole window is what is left of today's hours.
+    early = FakeClock(local(25, 16))
+    assert [(c.kind, c.usable_s) for c in e.grant("alex", "evening", 60, early.now).capped_by] \
+        == [("window", 7200.0)]
+
+
+def test_a_grant_on_a_running_session_names_what_still_ends_it() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance(600)
+    [cap] = e.grant("alex", "game", 900, clock.now, "add").capped_by
+    assert (cap.kind, cap.group) == ("group_quota", "games")
+    assert cap.usable_s == pytest.approx(1200.0)
+    assert cap.until == local(25, 16, 30)
+
+
+def test_a_grant_with_nothing_left_to_cap_names_only_what_refuses() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 1800.0  # the games budget is spent
+    granted = e.grant("alex", "game", 900, clock.now, "add")
+    assert [type(r) for r in granted.limited_by] == [GroupQuotaExhausted]
+    assert granted.capped_by == ()  # already said by limited_by
+    assert e.grant("alex", "free", 900, clock.now, "add").capped_by == ()  # no daily limit
+    assert e.grant("alex", "games", 900, clock.now, "add").capped_by == ()  # a group

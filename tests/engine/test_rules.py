@@ -254,15 +254,16 @@ windows = [ { days = "weekdays", start = "15:00", end = "17:00" } ]
 def test_unknown_entry_is_denied() -> None:
     e = engine(GAME)
     assert denied(e.launch("alex", "nope", FakeClock(local(25, 16)).now, 1)).reasons == (
-        UnknownEntry("nope", ("game",)),)
+        UnknownEntry("nope", ("game",), ("game",)),)
 
 
 def test_unknown_entry_names_only_the_entries_this_child_has() -> None:
     e = engine(GAME + '[[entries]]\nid = "sams"\ncommand = ["x"]\nusers = ["sam"]\n')
     now = FakeClock(local(25, 16)).now
-    assert denied(e.launch("alex", "nope", now, 1)).reasons == (UnknownEntry("nope", ("game",)),)
+    assert denied(e.launch("alex", "nope", now, 1)).reasons == (
+        UnknownEntry("nope", ("game",), ("game",)),)
     assert denied(e.launch("sam", "nope", now, 1)).reasons == (
-        UnknownEntry("nope", ("game", "sams")),)
+        UnknownEntry("nope", ("game", "sams"), ("game", "sams")),)
 
 
 def test_entry_not_listed_for_the_user_is_denied() -> None:

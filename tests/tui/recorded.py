@@ -126,7 +126,7 @@ def child_status() -> dict[str, Any]:
             "sessions": []}
 
 
-REQUESTS = [{"id": 3, "user": "alex", "entry": "minecraft", "seconds": 900,
+REQUESTS = [{"id": 3, "user": "alex", "entry": "minecraft", "label": "Minecraft", "seconds": 900,
              "note": "boss fight, please", "requested_at": "2026-11-25T15:58:40+00:00",
              "state": "pending", "answered_by": None, "granted_s": None}]
 

@@ -13,7 +13,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 
-from shepherd.cli.remote import grant_sentence
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
@@ -211,7 +210,7 @@ class DashboardScreen(ViewScreen):
             else:
                 detail, yes = "Time already used today is never taken back.", "Change"
             self.shepherd.confirm_then(
-                question, detail, yes, "grant", grant_sentence, user=user,
+                question, detail, yes, "grant", words.grant_done, user=user,
                 target=answer.target, duration=answer.seconds, mode=answer.mode,
                 reason=answer.text)
 
@@ -257,7 +256,9 @@ class DashboardScreen(ViewScreen):
             self._say("Choose a child first.")
             return
         running = [s for s in self.state.sessions() if s["user"] == user]
-        detail = (f"This stops {len(running)} running session(s) now, and nothing may start "
+        stops = "its running session" if len(running) == 1 else \
+            f"its {len(running)} running sessions"
+        detail = (f"This stops {stops} now, and nothing may start "
                   "until you unlock." if running else "Nothing may start until you unlock.")
         self.shepherd.confirm_then(f"Lock {user}?", detail, "Lock", "lock",
                                    f"{user} is locked.", user=user)

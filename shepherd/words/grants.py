@@ -1,0 +1,101 @@
+"""Grants in words: what a grant did today, and what still limits the entry.
+
+One sentence for the CLI and the TUI alike, from the daemon's answer to ``grant``
+(``TimeGranted`` JSON plus ``label``, ``kind`` and the ``seconds`` asked): "alex has 10
+minutes more of Minecraft today (1h10m in all today). The games budget still allows
+only 45 seconds today." A time taken back says what was really taken back, never what
+was asked when time already used held it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+from shepherd.engine.events import GrantCap
+from shepherd.words.refusals import ReasonLike, _moment, reasons_clause
+from shepherd.words.times import at_moment, format_duration, spoken_duration
+
+CapLike = GrantCap | Mapping[str, Any]
+
+
+def _cap(cap: CapLike) -> Mapping[str, Any]:
+    return cap.to_json() if isinstance(cap, GrantCap) else cap
+
+
+def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
+    """One thing that allows less of ``label`` than its allowance: "The games budget still
+    allows only 45 seconds today." / "This session still ends at 17:20: that is when its
+    hours end." """
+    data = _cap(cap)
+    kind, usable = data.get("kind"), max(float(data.get("usable_s") or 0.0), 0.0)
+    until = _moment(data.get("until"))
+    end = at_moment(until, now, zone, up=False) if until is not None else ""
+    if data.get("running") and until is not None:
+        if kind == "group_quota":
+            return f"The {data.get('group')} budget still ends it {end}."
+        why = {"window": "that is when its hours end",
+               "max_run": "that is as long as one session may last",
+               "policy_reload": "the new policy ends it"}.get(str(kind))
+        return f"This session still ends {end}" + (f": {why}." if why else ".")
+    if kind == "group_quota":
+        return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} today."
+    if kind == "window":
+        last = f", until {end.removeprefix('at ')}" if until is not None else ""
+        return (f"{label}'s hours today allow only {spoken_duration(usable)} more{last}."
+                if usable > 0 else f"{label}'s hours are over for today.")
+    return ""
+
+
+def grant_notes(label: str, *, unlimited: bool = False,
+                limited_by: Iterable[ReasonLike] = (), capped_by: Iterable[CapLike] = (),
+                now: datetime, zone: tzinfo) -> str:
+    """What still limits an entry after a grant ("" when nothing does): what keeps it
+    from being used today, else what allows less than its allowance, else (no daily
+    limit) that a grant on it changes nothing."""
+    limits = list(limited_by)
+    if limits:
+        return f"But {label} still can't be used today: {reasons_clause(limits, now, zone)}."
+    if unlimited:
+        return f"{label} has no daily limit, so this changes nothing."
+    return " ".join(s for s in (cap_sentence(label, c, now, zone) for c in capped_by) if s)
+
+
+def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """What a grant did, for today, and what still limits the target."""
+    user, target = result["user"], result.get("label") or result["target"]
+    group = result.get("kind") == "group"
+    asked = abs(int(result["seconds"]))
+    change = int(result.get("change_s", result["seconds"]))
+    mode = result.get("mode", "add")
+    allowance = result.get("allowance_s")
+    used = result.get("used_s")
+    if mode == "add":
+        sentence = (f"{user} has {spoken_duration(asked)} more in the {target} budget today"
+                    if group else f"{user} has {spoken_duration(asked)} more of {target} today")
+    elif mode == "take":
+        whose = f"{user}'s {target} budget" if group else f"{target}"
+        taken = -change
+        if taken <= 0:
+            sentence = (f"Nothing of {whose} was taken back" if group
+                        else f"Nothing of {target} was taken back from {user}")
+        elif group:
+            sentence = f"{spoken_duration(taken)} taken back from {whose} for today"
+        else:
+            sentence = f"{spoken_duration(taken)} of {target} taken back from {user} for today"
+        if 0 < taken < asked:
+            sentence += f", not {spoken_duration(asked)}"
+    else:
+        sentence = (f"{user}'s {target} budget for today is set" if group
+                    else f"{user}'s allowance of {target} for today is set")
+    if allowance is not None:
+        sentence += f" ({format_duration(allowance)} in all today"
+        if result.get("held_at_used") and used is not None:
+            sentence += f": {format_duration(used)} is already used, and time used is never "
+            sentence += "taken back"
+        sentence += ")"
+    notes = grant_notes(target, unlimited=bool(result.get("unlimited")) and mode == "add",
+                        limited_by=result.get("limited_by") or (),
+                        capped_by=result.get("capped_by") or (), now=now, zone=zone)
+    return f"{sentence}. {notes}" if notes else f"{sentence}."
