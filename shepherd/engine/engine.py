@@ -299,11 +299,8 @@ class Engine:
             reasons.append(NotAllowedForUser(user, entry_id))
             states.append("not_allowed")
         max_sessions = account.max_sessions if account is not None else 1
-        if same or len(running) >= max_sessions:
-            reasons.append(AlreadyRunning(tuple(same or (s.id for s in running)), max_sessions,
-                                          bool(same)))
-            if not same:
-                states.append("busy")
+        if same:
+            reasons.append(AlreadyRunning(tuple(same), max_sessions, True))
         day = self.calendar.quota_day(now.wall)
         used_today = self.used(user, (entry_id,), day, now)
         quota = entry.limits.daily_quota
@@ -327,6 +324,10 @@ class Engine:
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
+        if not same and len(running) >= max_sessions:
+            # Said after what lasts longer: "busy" only when a stop would let it start.
+            reasons.append(AlreadyRunning(tuple(s.id for s in running), max_sessions, False))
+            states.append("busy")
         # Time left matters only when nothing refuses: it is reported as 0 otherwise.
         ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
         time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
