@@ -78,6 +78,13 @@ def duration_argument(text: str) -> int:
     return _duration(text, text)
 
 
+def count_argument(text: str) -> int:
+    """A count of 1 or more."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of 1 or more")
+    return int(text)
+
+
 def days_argument(text: str) -> int:
     """A number of days, 1 to 400."""
     if not text.strip().isdigit() or not 1 <= int(text) <= 400:

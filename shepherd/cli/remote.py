@@ -119,6 +119,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 print(refusal_sentence(label, exc.data.get("denied", ()), now, zone),
                       file=sys.stderr)
             return EXIT_DENIED
+        if args.json:  # a program that could not start, in the form asked for
+            print_json({"error": {"code": exc.code, "message": exc.message}})
+            return EXIT_ERROR
         raise CommandError(exc.message) from None
     if args.json:
         print_json(result)

@@ -1103,6 +1103,7 @@ class Daemon:
         if seconds <= 0:
             raise BadRequest("an extension must be more than 0 seconds")
         now = self.now()
+        self.engine.check_extend(session_id, now)  # before anything is written
         total = snap.extension_s + seconds
         await self._persist(lambda store: store.set_extension(
             now.wall, session_id, total, seconds, actor, {}))

@@ -524,6 +524,8 @@ class Engine:
         entry, group = self.policy.entry(target), self.policy.group(target)
         if entry is None and group is None:
             raise ActionRefused(f"unknown entry or group {target!r}")
+        if entry is not None and not self.policy.entry_allows(entry, user):
+            raise ActionRefused(f"{entry.title} is not one of {user}'s entries")
         if mode == "add" and seconds <= 0:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
@@ -595,9 +597,17 @@ class Engine:
                 caps.append(GrantCap("window", hours, None, last))
         return tuple(caps)
 
+    def check_extend(self, session_id: int, now: Instant) -> None:
+        """Refuse to extend a session with no time limit: it would change nothing."""
+        session = self._session(session_id)
+        if self._deadline(session.user, session.entry, now, session, pending=True) is None:
+            raise ActionRefused(f"{session.entry.title} has no time limit, so there is "
+                                "nothing to extend")
+
     def extend(self, session_id: int, seconds: int, now: Instant) -> SessionExtended:
         if seconds <= 0:
             raise ActionRefused("an extension must be more than 0 seconds")
+        self.check_extend(session_id, now)
         session = self._session(session_id)
         session.extension_s += seconds
         session.due_reported = False

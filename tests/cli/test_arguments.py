@@ -83,6 +83,7 @@ def test_bare_numbers_are_refused_for_every_duration() -> None:
     (("grant", "alex", "games", "+-5m"), "'+-5m' is not a duration"),
     (("usage", "--days", "0"), "'0' is not a number of days from 1 to 400"),
     (("request", "game", "8d"), "'8d' is more than 7 days"),
+    (("audit", "--limit", "0"), "'0' is not a count of 1 or more"),
 ])
 def test_durations_out_of_bounds_are_usage_errors_in_words(
         argv: tuple[str, ...], said: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -157,6 +157,9 @@ limits = { cooldown = "30m" }
     ended = json.loads(shepherd(d, "audit", "--type", "session_ended", "--json").stdout)
     assert ended["data"]["reason"] == "launch_failed" and ended["data"]["charged_s"] == 0
     assert shepherd(d, "launch", "ghost").returncode == 1  # no cooldown: it never ran
+    as_json = shepherd(d, "launch", "ghost", "--json")  # review 12 F9: JSON when asked
+    assert as_json.returncode == 1 and as_json.stderr == ""
+    assert "is not installed here" in json.loads(as_json.stdout)["error"]["message"]
     log = d.log.read_text()
     assert "'no-such-program-xyz' is not installed here" in log  # warned at start already
 
@@ -183,6 +186,7 @@ def test_a_parents_stop_in_user_mode_stops_what_it_says(daemon_factory: Any) -> 
 id = "nap"
 label = "Nap"
 command = ["sleep", "600"]
+limits = { max_run = "1h" }
 """, users=f'\n[[users]]\nname = "{OTHER}"\n'))
     mine = d.call("launch", entry="nap")["session_id"]
     theirs = d.call("launch", entry="nap", user=OTHER)["session_id"]
@@ -338,3 +342,29 @@ daily_quota = "45s"
     approved = shepherd(d, "answer", "1", "approve")
     assert approved.stdout.strip() == (f"Approved request 1: {ME} has 10 minutes more of "
                                        "Minecraft today.")
+
+
+def test_a_session_with_no_limit_is_not_extended_and_a_grant_must_fit_the_child(
+        daemon_factory: Any) -> None:
+    """Review 12 F9: both were recorded, and changed nothing."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "music"
+label = "Music"
+command = ["sleep", "600"]
+[[entries]]
+id = "tiny"
+label = "Tiny Game"
+command = ["sleep", "600"]
+users = ["nobody"]
+limits = { daily_quota = "40s" }
+""", users='\n[[users]]\nname = "nobody"\n'))
+    d.call("launch", entry="music")
+    extended = shepherd(d, "extend", "music", "10m")
+    assert extended.returncode == 1
+    assert "Music has no time limit, so there is nothing to extend" in extended.stderr
+    granted = shepherd(d, "grant", ME, "tiny", "+5m")
+    assert granted.returncode == 1
+    assert f"Tiny Game is not one of {ME}'s entries" in granted.stderr
+    types = d.audit_types()
+    assert "session_extended" not in types and "time_granted" not in types

@@ -201,3 +201,14 @@ def test_a_grant_with_nothing_left_to_cap_names_only_what_refuses() -> None:
     assert granted.capped_by == ()  # already said by limited_by
     assert e.grant("alex", "free", 900, clock.now, "add").capped_by == ()  # no daily limit
     assert e.grant("alex", "games", 900, clock.now, "add").capped_by == ()  # a group
+
+
+def test_a_grant_on_an_entry_the_child_does_not_have_is_refused() -> None:
+    """Review 12 F9: `grant sam tiny +5m` was recorded, though tiny is not sam's."""
+    e = engine(GAME + '[[entries]]\nid = "tiny"\nlabel = "Tiny Game"\ncommand = ["t"]\n'
+                      'users = ["alex"]\nlimits = { daily_quota = "40s" }\n')
+    clock = FakeClock(local(25, 16))
+    with pytest.raises(ActionRefused, match="Tiny Game is not one of sam's entries"):
+        e.grant("sam", "tiny", 300, clock.now, "add")
+    assert e.granted("sam", "tiny", e.quota_day(clock.now)) == 0
+    assert e.grant("alex", "tiny", 300, clock.now, "add").allowance_s == 340

@@ -37,7 +37,7 @@ class DashboardScreen(ViewScreen):
                 tooltip="Give more time today: an entry or a group budget, with a reason"),
         Binding("s", "stop", "Stop", tooltip="Stop the highlighted (or the only) session"),
         Binding("e", "extend", "Extend", show=False,
-                tooltip="Extend the highlighted running session (once per session)"),
+                tooltip="Extend the highlighted running session"),
         Binding("c", "clear_cooldown", "Clear rest", show=False,
                 tooltip="End the rest (cooldown) of the highlighted entry now"),
         Binding("l", "lock", "Lock", show=False,
@@ -231,8 +231,8 @@ class DashboardScreen(ViewScreen):
                 return
             self.shepherd.confirm_then(
                 f"Extend {line.user}'s {line.label} by {words.duration(answer.seconds)}?",
-                "A session can be extended once. Its hours and group budgets still hold; "
-                f"it now ends {line.ends}.", "Extend", "extend",
+                "The extra time goes past its daily limits and group budgets, never past "
+                f"its hours. Without it, it ends {line.ends}.", "Extend", "extend",
                 f"Extended {line.user}'s {line.label}.",
                 session_id=line.session_id, duration=answer.seconds)
 
