@@ -53,7 +53,7 @@ DURATION_HELP = 'a duration: "90s", "15m", "1h30m", "2d"'
 MOST_S = 7 * 86_400  # the most one command gives at once (the daemon's bound too)
 
 
-def _duration(text: str, shown: str, zero: bool = False) -> int:
+def _duration(text: str, shown: str, zero: bool = False, most: int = MOST_S) -> int:
     if text.strip().isdigit():
         raise argparse.ArgumentTypeError(
             f"{shown!r} has no unit (write \"{text.strip()}m\" for minutes or "
@@ -66,9 +66,12 @@ def _duration(text: str, shown: str, zero: bool = False) -> int:
             "\"2d\")") from None
     if seconds == 0 and not zero:
         raise argparse.ArgumentTypeError(f"{shown!r} is no time at all (give more than 0s)")
-    if seconds > MOST_S:
+    if seconds > most == MOST_S:
         raise argparse.ArgumentTypeError(
             f"{shown!r} is more than 7 days, the most that can be given at once")
+    if seconds > most:
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is more than a day, and a grant is for today only")
     return seconds
 
 
@@ -103,7 +106,7 @@ def grant_argument(text: str) -> tuple[GrantMode, int]:
     """
     mode = _GRANT_SIGNS.get(text[:1])
     try:
-        seconds = _duration(text if mode is None else text[1:], text, zero=True)
+        seconds = _duration(text if mode is None else text[1:], text, zero=True, most=86_400)
     except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(
             f"{exc} (+15m adds, -15m takes back, =1h sets)") from None

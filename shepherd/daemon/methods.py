@@ -51,7 +51,7 @@ from shepherd.ipc.protocol import (
     RpcError,
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
-from shepherd.policy.durations import DurationError, parse_duration
+from shepherd.policy.durations import DurationError, format_duration, parse_duration
 from shepherd.store import EVENT_TYPES, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
 
@@ -109,14 +109,14 @@ class Params:
             raise self._bad(name, f"a whole number from {lo} to {hi}")
         return value
 
-    def duration(self, name: str, allow_zero: bool = False) -> int:
+    def duration(self, name: str, allow_zero: bool = False, most: int = 7 * 86400) -> int:
         try:
             seconds = parse_duration(self.raw.get(name))
         except DurationError as exc:
             raise self._bad(name, f"written like 90s, 15m, 1h30m or 2d ({exc})") from None
-        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > 7 * 86400:
+        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > most:
             least = "0s" if allow_zero else "more than 0s"
-            raise self._bad(name, f"{least} and at most 7d")
+            raise self._bad(name, f"{least} and at most {format_duration(most)}")
         return seconds
 
     def time(self, name: str) -> datetime | None:
@@ -320,7 +320,7 @@ class Methods:
         if mode not in GRANT_MODES:
             raise RpcError(INVALID_PARAMS, "grant: parameter 'mode' must be 'add', 'take' or "
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
-        seconds = params.duration("duration", allow_zero=mode == "set")
+        seconds = params.duration("duration", allow_zero=mode == "set", most=86400)  # today
         return await self.daemon.grant(user, target, seconds, self._actor(connection),
                                        params.note("reason"), mode)
 

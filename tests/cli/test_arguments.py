@@ -77,7 +77,9 @@ def test_bare_numbers_are_refused_for_every_duration() -> None:
 
 
 @pytest.mark.parametrize(("argv", "said"), [
-    (("grant", "alex", "games", "+99999d"), "'+99999d' is more than 7 days"),
+    (("grant", "alex", "games", "+99999d"), "'+99999d' is more than a day"),
+    (("grant", "alex", "games", "+2d"), "'+2d' is more than a day, and a grant is for today"),
+    (("extend", "rest", "8d"), "'8d' is more than 7 days"),
     (("extend", "rest", "0s"), "'0s' is no time at all"),
     (("grant", "alex", "games", "1.5m"), "'1.5m' is not a duration (write it like"),
     (("grant", "alex", "games", "+-5m"), "'+-5m' is not a duration"),
