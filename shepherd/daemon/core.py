@@ -88,6 +88,7 @@ from shepherd.store import (
     VerifyResult,
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.store import NoPendingRequest
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
@@ -978,12 +979,13 @@ class Daemon:
         """The running session of an entry (and child, when several children run it)."""
         running = [r for r in self.sessions.values()
                    if r.entry == entry and (user is None or r.user == user)]
+        label = self.policy.title(entry)
         if not running:
             who = f" for {user}" if user else ""
-            raise NotFound(f"{entry} is not running{who}, so there is no session to extend")
+            raise NotFound(f"{label} is not running{who}, so there is no session to extend")
         if len(running) > 1:
             users = ", ".join(sorted(r.user for r in running))
-            raise BadRequest(f"{entry} is running for several children ({users}); say which "
+            raise BadRequest(f"{label} is running for several children ({users}); say which "
                              "with --user, or give the session number")
         return running[0].session_id
 
@@ -1189,7 +1191,10 @@ class Daemon:
         try:
             result = await self._persist(lambda store: store.answer_request(
                 now.wall, request_id, approve, seconds, day, actor=actor))
-        except StoreError as exc:  # no such pending request
+        except NoPendingRequest:
+            raise NotFound(f"request {request_id} is not waiting for an answer (it was "
+                           "answered already, or there is no such request)") from None
+        except StoreError as exc:
             raise NotFound(str(exc)) from None
         if result.granted_s:
             self.engine.grant(result.user, result.entry, result.granted_s, now)

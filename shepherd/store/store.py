@@ -86,6 +86,10 @@ class TimeRequest:
         return self.__dict__.copy()
 
 
+class NoPendingRequest(StoreError):
+    """An answer to a request that is not waiting for one."""
+
+
 class Store:
     """Durable state. Construct with ``Store.open``."""
 
@@ -382,7 +386,7 @@ class Store:
         with self.db.write() as conn:
             found = [r for r in self.requests() if r.id == request_id]
             if not found:
-                raise StoreError(f"no pending request {request_id}")
+                raise NoPendingRequest(f"no pending request {request_id}")
             request = found[0]
             granted = (seconds or request.seconds) if approve else None
             conn.execute("UPDATE requests SET state = ?, answered_at = ?, answered_by = ?, "

@@ -342,6 +342,13 @@ daily_quota = "45s"
     approved = shepherd(d, "answer", "1", "approve")
     assert approved.stdout.strip() == (f"Approved request 1: {ME} has 10 minutes more of "
                                        "Minecraft today.")
+    twice = shepherd(d, "answer", "1", "decline")
+    assert twice.returncode == 1
+    assert twice.stderr.strip() == ("shepherd: request 1 is not waiting for an answer (it was "
+                                    "answered already, or there is no such request)")
+    idle = shepherd(d, "extend", "minecraft", "5m")
+    assert idle.stderr.strip() == ("shepherd: Minecraft is not running, so there is no "
+                                   "session to extend")
 
 
 def test_a_session_with_no_limit_is_not_extended_and_a_grant_must_fit_the_child(
