@@ -15,8 +15,8 @@ import re
 # and the invisible characters that reorder or hide text (bidirectional overrides,
 # isolates, zero-width joiners are harmless and kept).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
-                              "\u2066-\u2069]")
+_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                              "\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -31,8 +31,9 @@ def plain(text: str) -> str:
 
 
 def plain_lines(text: str) -> str:
-    """Text whose line breaks and tabs are kept, every other control character written
-    out: for whole output written to a terminal."""
+    """Text whose line breaks (``\\n``, ``\\r\\n``, as CSV ends its rows) and tabs are
+    kept, every other control character written out: for whole output written to a
+    terminal. A lone ``\\r`` (which would overwrite the line) is written out."""
     return _UNSAFE_IN_LINES.sub(_visible, text)
 
 

@@ -22,6 +22,7 @@ def test_every_control_character_is_written_out_not_obeyed() -> None:
     assert plain("ça va 🎮 超") == "ça va 🎮 超"  # ordinary text is kept as it is
     assert plain("two\nlines") == "two\\x0alines"  # one field stays one line
     assert plain_lines("a\tb\nc\x1b") == "a\tb\nc\\x1b"  # whole output keeps its lines
+    assert plain_lines("row\r\nOK\rNO") == "row\r\nOK\\x0dNO"  # CSV rows end in \r\n
 
 
 def test_json_stays_json_and_safe() -> None:
