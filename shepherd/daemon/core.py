@@ -71,7 +71,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason
+from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.localtime import local_zone
@@ -1080,10 +1080,13 @@ class Daemon:
             raise NotFound(f"unknown user {user!r}")
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
-                    mode: GrantMode = "add") -> dict[str, Any]:
+                    mode: GrantMode = "add", preview: bool = False) -> dict[str, Any]:
         """Add, take back or set today's allowance (``+D``/``-D``/``=D``): planned by the
-        engine, recorded, then applied."""
+        engine, recorded, then applied. A preview answers the same, and changes nothing."""
         now = self.now()
+        if preview:
+            return self._grant_answer(self.engine.preview_grant(user, target, seconds, now,
+                                                                mode), seconds, preview=True)
         planned = self.engine.plan_grant(user, target, seconds, now, mode)
         await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
@@ -1094,11 +1097,15 @@ class Daemon:
                                        "mode": mode, "allowance_s": granted.allowance_s},
                       user=user)
         self._changed()
-        entry, group = self.policy.entry(target), self.policy.group(target)
-        label = entry.title if entry else group.id if group else target
-        return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
+        return self._grant_answer(granted, seconds)
+
+    def _grant_answer(self, granted: TimeGranted, asked: int,
+                      preview: bool = False) -> dict[str, Any]:
+        entry, group = self.policy.entry(granted.target), self.policy.group(granted.target)
+        label = entry.title if entry else group.id if group else granted.target
+        return {**granted.to_json(), "seconds": asked, "change_s": granted.seconds,
                 "label": label, "kind": "entry" if entry else "group",
-                "unlimited": granted.allowance_s is None}
+                "unlimited": granted.allowance_s is None, "preview": preview}
 
     async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
         snap = self._snapshot(session_id)

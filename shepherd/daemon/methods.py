@@ -321,8 +321,11 @@ class Methods:
             raise RpcError(INVALID_PARAMS, "grant: parameter 'mode' must be 'add', 'take' or "
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
         seconds = params.duration("duration", allow_zero=mode == "set", most=86400)  # today
+        preview = params.raw.get("preview", False)
+        if not isinstance(preview, bool):
+            raise RpcError(INVALID_PARAMS, "preview must be true or false")
         return await self.daemon.grant(user, target, seconds, self._actor(connection),
-                                       params.note("reason"), mode)
+                                       params.note("reason"), mode, preview)
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""

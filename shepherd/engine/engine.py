@@ -540,6 +540,20 @@ class Engine:
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
                            change.held_at_used)
 
+    def preview_grant(self, user: str, target: str, seconds: int, now: Instant,
+                      mode: GrantMode = "add") -> TimeGranted:
+        """What ``grant`` would answer, changing nothing (a question asked first)."""
+        planned = self.plan_grant(user, target, seconds, now, mode)
+        key = (user, target, planned.day)
+        before = self.grants.get(key)
+        try:
+            return self.apply_grant(planned, now)
+        finally:
+            if before is None:
+                self.grants.pop(key, None)
+            else:
+                self.grants[key] = before
+
     def apply_grant(self, planned: TimeGranted, now: Instant) -> TimeGranted:
         """Apply a planned grant; the answer says what still limits the target today."""
         key = (planned.user, planned.target, planned.day)

@@ -9,7 +9,7 @@ their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
 the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
-from shepherd.words.grants import cap_sentence, grant_notes, grant_sentence
+from shepherd.words.grants import cap_sentence, grant_notes, grant_sentence, result_notes
 from shepherd.words.plain import json_safe, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
@@ -54,6 +54,7 @@ __all__ = [
     "reason_clause",
     "reasons_clause",
     "refusal_sentence",
+    "result_notes",
     "resumed_clause",
     "spoken_duration",
     "state_word",

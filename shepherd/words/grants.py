@@ -95,7 +95,15 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"
         sentence += ")"
-    notes = grant_notes(target, unlimited=bool(result.get("unlimited")) and mode == "add",
-                        limited_by=result.get("limited_by") or (),
-                        capped_by=result.get("capped_by") or (), now=now, zone=zone)
+    notes = result_notes(result, now, zone)
     return f"{sentence}. {notes}" if notes else f"{sentence}."
+
+
+def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """What still limits the target, from the daemon's answer to ``grant`` (or to its
+    preview, which a confirmation shows before anything is given)."""
+    target = result.get("label") or result["target"]
+    add = result.get("mode", "add") == "add"
+    return grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
+                       limited_by=result.get("limited_by") or (),
+                       capped_by=result.get("capped_by") or (), now=now, zone=zone)

@@ -212,3 +212,12 @@ def test_a_grant_on_an_entry_the_child_does_not_have_is_refused() -> None:
         e.grant("sam", "tiny", 300, clock.now, "add")
     assert e.granted("sam", "tiny", e.quota_day(clock.now)) == 0
     assert e.grant("alex", "tiny", 300, clock.now, "add").allowance_s == 340
+
+
+def test_a_preview_says_what_a_grant_would_do_and_changes_nothing() -> None:
+    """The TUI asks before it grants, in the words the grant will answer with."""
+    e, clock = engine(GAME), FakeClock(local(25, 19, 30))
+    preview = e.preview_grant("alex", "evening", 3600, clock.now, "add")
+    assert (preview.allowance_s, [c.kind for c in preview.capped_by]) == (7200, ["window"])
+    assert e.granted("alex", "evening", e.quota_day(clock.now)) == 0
+    assert e.availability("alex", "evening", clock.now).remaining_today_s == 3600

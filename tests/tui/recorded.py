@@ -200,7 +200,19 @@ def policy_show() -> dict[str, Any]:
                 "number of seconds)"]}}
 
 
-ANSWERS = {"audit.query": audit_page, "usage.history": usage_history,
+def grant_preview() -> dict[str, Any]:
+    """The daemon's answer to a grant preview: 15 more minutes of alex's running
+    Minecraft, whose session still ends when one session may last no longer."""
+    return {"user": "alex", "target": "minecraft", "day": TODAY.isoformat(), "seconds": 900,
+            "mode": "add", "allowance_s": 4500, "used_s": 1500.0, "held_at_used": False,
+            "limited_by": [], "capped_by": [
+                {"kind": "max_run", "usable_s": 1946.0, "group": None,
+                 "until": "2026-11-25T16:32:26+00:00", "running": True}],
+            "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
+            "preview": True}
+
+
+ANSWERS = {"audit.query": audit_page, "grant": grant_preview, "usage.history": usage_history,
            "policy.show": policy_show, "audit.verify": lambda: {
                "ok": True, "checked": 120, "bad_id": None, "problem": None}}
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.daemon.conftest import ROOT, policy
+from tests.daemon.conftest import ME, ROOT, policy
 from tests.tui import recorded
 
 SNAPSHOT_TEST = '''
@@ -91,3 +91,7 @@ daily_quota = "2h"
     real_usage = d.call("usage.history", days=2)
     assert keys_of(recorded.usage_history()) == keys_of(real_usage)
     assert set(recorded.policy_show()) == set(d.call("policy.show"))
+    real_preview = d.call("grant", user=ME, target="nap", duration="15m", preview=True)
+    assert set(recorded.grant_preview()) == set(real_preview)
+    assert set(recorded.grant_preview()["capped_by"][0]) == set(
+        d.call("grant", user=ME, target="nap", duration="2h", preview=True)["capped_by"][0])

@@ -205,19 +205,28 @@ class DashboardScreen(ViewScreen):
             label = label.removeprefix("the ").removesuffix(" budget") if is_group else label
             question, detail, yes = words.grant_question(user, label, answer.seconds, is_group,
                                                          answer.mode), "", "Give"
-            if answer.mode == "add":
-                detail = self.state.grant_consequence(user, answer.target, answer.seconds,
-                                                      self.shepherd.clock())
-            else:
-                detail, yes = "Time already used today is never taken back.", "Change"
-            self.shepherd.confirm_then(
-                question, detail, yes, "grant", words.grant_done, user=user,
-                target=answer.target, duration=answer.seconds, mode=answer.mode,
-                reason=answer.text)
+            if answer.mode != "add":
+                detail, yes = "Time already used today is never taken back. ", "Change"
+            self._confirm_grant(
+                question, detail, yes, "grant", words.grant_done,
+                {"user": user, "target": answer.target, "duration": answer.seconds,
+                 "mode": answer.mode}, user=user, target=answer.target,
+                duration=answer.seconds, mode=answer.mode, reason=answer.text)
 
         self.app.push_screen(AskScreen(f"Time for {user} today", targets=targets,
                                        target=chosen[1] if chosen else None, signed=True),
                              asked)
+
+    def _confirm_grant(self, question: str, before: str, yes: str, method: str,
+                       done: Any, grant: dict[str, Any], **params: Any) -> None:
+        """Ask, saying what would still limit the entry: the daemon's preview of the
+        grant, in the words the grant itself will answer with."""
+        async def ask() -> None:
+            notes = await self.shepherd.grant_preview(**grant)
+            self.shepherd.confirm_then(question, f"{before}{notes}".strip(), yes, method, done,
+                                       **params)
+
+        self.run_worker(ask(), group="preview")
 
     def action_extend(self) -> None:
         session = self._selected_session()
@@ -282,10 +291,10 @@ class DashboardScreen(ViewScreen):
         label = self.state.label(user, entry)
         note = (f"Their note: “{escape(str(request['note']))}”. " if request.get("note")
                 else "")
-        detail = note + self.state.grant_consequence(user, entry, seconds, self.shepherd.clock())
-        self.shepherd.confirm_then(
-            words.grant_question(user, label, seconds, False), detail.strip(), "Approve",
+        self._confirm_grant(
+            words.grant_question(user, label, seconds, False), note, "Approve",
             "request.answer", f"Approved: {user} has {words.duration(seconds)} more of {label}.",
+            {"user": user, "target": entry, "duration": seconds, "mode": "add"},
             request_id=request["id"], answer="approve")
 
     def action_decline(self) -> None:
