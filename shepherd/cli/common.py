@@ -71,7 +71,7 @@ def _duration(text: str, shown: str, zero: bool = False, most: int = MOST_S) -> 
             f"{shown!r} is more than 7 days, the most that can be given at once")
     if seconds > most:
         raise argparse.ArgumentTypeError(
-            f"{shown!r} is more than a day, and a grant is for today only")
+            f"{shown!r} is more than a day, and time given is for today only")
     return seconds
 
 
@@ -86,6 +86,11 @@ def count_argument(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a count of 1 or more")
     return int(text)
+
+
+def today_argument(text: str) -> int:
+    """Time for today (asked for, or given): more than 0s and at most a day."""
+    return _duration(text, text, most=86_400)
 
 
 def days_argument(text: str) -> int:

@@ -25,6 +25,7 @@ from shepherd.cli.common import (
     grant_argument,
     local_time,
     print_json,
+    today_argument,
     unreachable,
 )
 from shepherd.cli.policy_text import render_policy
@@ -353,8 +354,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         parser.set_defaults(handler=handler)
         return parser
 
-    def duration(parser: argparse.ArgumentParser, help_text: str) -> None:
-        parser.add_argument("duration", type=duration_argument, metavar="DURATION",
+    def duration(parser: argparse.ArgumentParser, help_text: str,
+                 kind: Any = duration_argument) -> None:
+        parser.add_argument("duration", type=kind, metavar="DURATION",
                             help=f"{help_text}: {DURATION_HELP}")
 
     status = command("status", "every child's entries, today's time and the running sessions",
@@ -402,7 +404,7 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     unlock.add_argument("user", metavar="USER", help="the child's login name")
     request = command("request", "ask a parent for more time", cmd_request)
     request.add_argument("entry", metavar="ENTRY", help="the entry, by its name or its id")
-    duration(request, "how much more")
+    duration(request, "how much more today (at most a day)", today_argument)
     request.add_argument("--note", metavar="TEXT", help="a word for the parent")
     requests = command("requests", "time requests waiting for an answer", cmd_requests)
     requests.add_argument("--json", action="store_true", help="one JSON document")
@@ -412,7 +414,7 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help="the request's number, as in `shepherd requests`")
     answer.add_argument("answer", choices=["approve", "decline"], metavar="(approve | decline)",
                         help="approve: give the time asked (or DURATION); decline: give none")
-    answer.add_argument("duration", nargs="?", type=duration_argument, metavar="DURATION",
+    answer.add_argument("duration", nargs="?", type=today_argument, metavar="DURATION",
                         help=f"approve less or more than asked: {DURATION_HELP}")
     clock = command("clock", "`clock accept`: trust the system clock after a clock jump",
                     cmd_clock_accept)

@@ -294,7 +294,7 @@ class Methods:
         caller = self._caller(connection)
         user = params.text("user", required=False)
         entry = self._entry_id(params.req_str("entry"), caller.target(user))
-        seconds, note = params.duration("duration"), params.note("note")
+        seconds, note = params.duration("duration", most=86400), params.note("note")  # today
         request_id = await self.daemon.request_time(caller, entry, seconds, note, user)
         return {"request_id": request_id, "entry": entry,
                 "label": self.daemon.policy.title(entry)}
@@ -361,7 +361,8 @@ class Methods:
         answer = params.req_str("answer")
         if answer not in ("approve", "decline"):
             raise RpcError(INVALID_PARAMS, "parameter 'answer' must be 'approve' or 'decline'")
-        seconds = params.duration("duration") if params.raw.get("duration") is not None else None
+        seconds = (params.duration("duration", most=86400)  # given for today
+                   if params.raw.get("duration") is not None else None)
         request_id = params.number("request_id", lo=1)
         result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
                                                   self._actor(connection))

@@ -78,13 +78,15 @@ def test_bare_numbers_are_refused_for_every_duration() -> None:
 
 @pytest.mark.parametrize(("argv", "said"), [
     (("grant", "alex", "games", "+99999d"), "'+99999d' is more than a day"),
-    (("grant", "alex", "games", "+2d"), "'+2d' is more than a day, and a grant is for today"),
+    (("grant", "alex", "games", "+2d"), "'+2d' is more than a day, and time given is for "
+                                        "today"),
     (("extend", "rest", "8d"), "'8d' is more than 7 days"),
     (("extend", "rest", "0s"), "'0s' is no time at all"),
     (("grant", "alex", "games", "1.5m"), "'1.5m' is not a duration (write it like"),
     (("grant", "alex", "games", "+-5m"), "'+-5m' is not a duration"),
     (("usage", "--days", "0"), "'0' is not a number of days from 1 to 400"),
-    (("request", "game", "8d"), "'8d' is more than 7 days"),
+    (("request", "game", "2d"), "'2d' is more than a day, and time given is for today"),
+    (("answer", "1", "approve", "25h"), "'25h' is more than a day"),
     (("audit", "--limit", "0"), "'0' is not a count of 1 or more"),
 ])
 def test_durations_out_of_bounds_are_usage_errors_in_words(
