@@ -101,8 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout, sys.stderr = PlainStream(out), PlainStream(err)
     try:
         return _run(args)
-    finally:
-        sys.stdout.flush()
+    finally:  # PlainStream keeps nothing of its own: the real streams flush as ever
         sys.stdout, sys.stderr = out, err
 
 
