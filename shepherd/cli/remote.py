@@ -38,12 +38,12 @@ from shepherd.supervisor.account import allowed_client_variables
 from shepherd.words import (
     at_moment,
     format_duration,
-    grant_sentence,
     join_clauses,
     plain,
     refusal_sentence,
     spoken_duration,
 )
+from shepherd.words import grant_sentence as words_grant_sentence
 
 
 def connect(args: argparse.Namespace) -> Client:
@@ -163,12 +163,17 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def grant_sentence(result: dict[str, Any]) -> str:
+    """What a grant did (the daemon's answer), in the shared words, told now."""
+    now, zone = _now()
+    return words_grant_sentence(result, now, zone)
+
+
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "")
-    now, zone = _now()
-    print(grant_sentence(result, now, zone))
+    print(grant_sentence(result))
     return EXIT_OK
 
 

@@ -174,15 +174,6 @@ class ShepherdApp(App[None]):
 
         self.push_screen(ConfirmScreen(question, detail, yes), answered)
 
-    async def grant_preview(self, **params: Any) -> str:
-        """What would still limit the target after a grant, asked of the daemon (which
-        changes nothing), in the words `shepherd grant` answers with; "" when unknown."""
-        try:
-            result = await self.link.call("grant", preview=True, **params)
-        except (NotConnected, RpcError):
-            return ""
-        return words.grant_notes(result, self.state.now(self.clock()))
-
     async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
         try:
             result = await self.link.call(method, **params)

@@ -218,3 +218,33 @@ class LiveState:
             if session["remaining_s"] is not None:
                 soonest = min(soonest, session["remaining_s"] - self.elapsed(mono))
         return max(soonest, 0.0) + 0.3  # just after the moment, when the daemon has moved
+
+    # -- consequences, for confirmations -----------------------------------------
+    def grant_consequence(self, user: str, target: str, seconds: int, mono: float) -> str:
+        """What still limits an entry after a grant, in the words `shepherd grant` uses
+        ("" when nothing does). Judged from the last status, before the grant is made."""
+        now = self.now(mono)
+        found = self.user(user)
+        if found is None:
+            return ""
+        item = next((e for e in found["entries"] if e["id"] == target), None)
+        if item is None:  # a group, or not this child's
+            return ""
+        session = self.session_of(user, target)
+        ticking = self.elapsed(mono) if session is not None else 0.0
+        if item.get("remaining_today_s") is None:
+            return words.grant_notes(item["label"], unlimited=True, now=now)
+        new_left = item["remaining_today_s"] - ticking + seconds
+        caps: list[dict[str, Any]] = []
+        for g in self.groups_of(user, target):
+            left = g.get("remaining_today_s")
+            if left is not None and left - ticking < new_left:
+                left = max(left - ticking, 0.0)
+                until = (now + timedelta(seconds=left)).isoformat() if session else None
+                caps.append({"kind": "group_quota", "group": g["id"], "usable_s": left,
+                             "until": until, "running": session is not None})
+        if session is not None and session.get("deadline_cause") in ("window", "max_run"):
+            end_s = max(session["remaining_s"] - ticking, 0.0)
+            caps.append({"kind": session["deadline_cause"], "usable_s": end_s, "running": True,
+                         "until": (now + timedelta(seconds=end_s)).isoformat()})
+        return words.grant_notes(item["label"], capped_by=caps, now=now)

@@ -53,15 +53,11 @@ def at_time(when: datetime | None, now: datetime, *, up: bool = True) -> str:
     return shared.at_moment(when, now, _ZONE, up=up)
 
 
-def grant_notes(result: dict[str, Any], now: datetime) -> str:
-    """What still limits an entry after a grant (the daemon's preview of it): the words
-    `shepherd grant` uses."""
-    return shared.result_notes(result, now, _ZONE)
-
-
-def grant_done(result: dict[str, Any]) -> str:
-    """What a grant did: the sentence `shepherd grant` prints."""
-    return shared.grant_sentence(result, datetime.now(_ZONE), _ZONE)
+def grant_notes(label: str, *, now: datetime, unlimited: bool = False,
+                capped_by: Any = ()) -> str:
+    """What still limits an entry after a grant: the words `shepherd grant` uses."""
+    return shared.grant_notes(label, unlimited=unlimited, capped_by=capped_by, now=now,
+                              zone=_ZONE)
 
 
 def until_time(when: datetime, now: datetime) -> str:

@@ -326,8 +326,8 @@ def test_a_childs_note_with_escape_sequences_is_shown_never_obeyed(daemon_factor
 def test_the_tui_asks_about_a_grant_in_the_words_shepherd_grant_answers_with(
         daemon_factory: Any) -> None:
     """Review 12 F1: the CLI and the TUI say the same thing about what still limits an
-    entry: the TUI asks the daemon for a preview, which changes nothing, and the grant
-    then answers with the same sentence `shepherd grant` prints."""
+    entry: one renderer (shepherd.words.grants) for the question, the answer and
+    `shepherd grant`."""
     d = daemon_factory(policy(NAP + '[[groups]]\nid = "naps"\nentries = ["nap"]\n'
                                     'daily_quota = "15m"\n'))
     app = ShepherdApp(d.socket)

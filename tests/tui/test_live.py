@@ -77,6 +77,20 @@ def test_the_picture_is_refreshed_when_a_known_moment_passes() -> None:
     assert state(remaining=10_000).next_change_in(100.0) <= RESYNC_S + 1
 
 
+def test_a_grant_on_an_entry_says_the_group_budget_still_ends_it() -> None:
+    live = state(remaining=600.0)
+    said = live.grant_consequence("alex", "minecraft", 900, 100.0)
+    assert "The games budget still ends it at" in said
+
+
+def test_a_grant_that_fits_every_budget_says_nothing_more() -> None:
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["users"][0]["groups"][0]["remaining_today_s"] = 5000.0
+    live.status["sessions"][0]["deadline_cause"] = "quota"
+    assert live.grant_consequence("alex", "minecraft", 60, 100.0) == ""
+
+
 def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> None:
     live = state(remaining=600.0)
     session = live.sessions()[0]
@@ -89,3 +103,14 @@ def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> N
     assert entry.left == "10:00" and entry.used == "20m of 40m"  # use stands still too
     assert entry.state_text == "paused" and entry.detail.endswith("10:00 left")
     assert live.group_lines("alex", 400.0) == ["games 50m of 1h"]
+
+
+def test_a_grant_on_an_entry_with_no_daily_limit_says_what_the_cli_says() -> None:
+    """Review 12 F1: "only matters for a group budget" was untrue (a grant on an entry
+    never raises a group budget); the TUI and `shepherd grant` now share the words."""
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["users"][0]["entries"][0]["remaining_today_s"] = None
+    label = live.status["users"][0]["entries"][0]["label"]
+    assert live.grant_consequence("alex", "minecraft", 900, 100.0) == \
+        f"{label} has no daily limit, so this changes nothing."

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 
+from shepherd.cli.remote import grant_sentence
 from shepherd.tui import words
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
@@ -37,7 +38,7 @@ class DashboardScreen(ViewScreen):
                 tooltip="Give more time today: an entry or a group budget, with a reason"),
         Binding("s", "stop", "Stop", tooltip="Stop the highlighted (or the only) session"),
         Binding("e", "extend", "Extend", show=False,
-                tooltip="Extend the highlighted running session"),
+                tooltip="Extend the highlighted running session (once per session)"),
         Binding("c", "clear_cooldown", "Clear rest", show=False,
                 tooltip="End the rest (cooldown) of the highlighted entry now"),
         Binding("l", "lock", "Lock", show=False,
@@ -205,28 +206,19 @@ class DashboardScreen(ViewScreen):
             label = label.removeprefix("the ").removesuffix(" budget") if is_group else label
             question, detail, yes = words.grant_question(user, label, answer.seconds, is_group,
                                                          answer.mode), "", "Give"
-            if answer.mode != "add":
-                detail, yes = "Time already used today is never taken back. ", "Change"
-            self._confirm_grant(
-                question, detail, yes, "grant", words.grant_done,
-                {"user": user, "target": answer.target, "duration": answer.seconds,
-                 "mode": answer.mode}, user=user, target=answer.target,
-                duration=answer.seconds, mode=answer.mode, reason=answer.text)
+            if answer.mode == "add":
+                detail = self.state.grant_consequence(user, answer.target, answer.seconds,
+                                                      self.shepherd.clock())
+            else:
+                detail, yes = "Time already used today is never taken back.", "Change"
+            self.shepherd.confirm_then(
+                question, detail, yes, "grant", grant_sentence, user=user,
+                target=answer.target, duration=answer.seconds, mode=answer.mode,
+                reason=answer.text)
 
         self.app.push_screen(AskScreen(f"Time for {user} today", targets=targets,
                                        target=chosen[1] if chosen else None, signed=True),
                              asked)
-
-    def _confirm_grant(self, question: str, before: str, yes: str, method: str,
-                       done: Any, grant: dict[str, Any], **params: Any) -> None:
-        """Ask, saying what would still limit the entry: the daemon's preview of the
-        grant, in the words the grant itself will answer with."""
-        async def ask() -> None:
-            notes = await self.shepherd.grant_preview(**grant)
-            self.shepherd.confirm_then(question, f"{before}{notes}".strip(), yes, method, done,
-                                       **params)
-
-        self.run_worker(ask(), group="preview")
 
     def action_extend(self) -> None:
         session = self._selected_session()
@@ -240,8 +232,8 @@ class DashboardScreen(ViewScreen):
                 return
             self.shepherd.confirm_then(
                 f"Extend {line.user}'s {line.label} by {words.duration(answer.seconds)}?",
-                "The extra time goes past its daily limits and group budgets, never past "
-                f"its hours. Without it, it ends {line.ends}.", "Extend", "extend",
+                "A session can be extended once. Its hours and group budgets still hold; "
+                f"it now ends {line.ends}.", "Extend", "extend",
                 f"Extended {line.user}'s {line.label}.",
                 session_id=line.session_id, duration=answer.seconds)
 
@@ -266,9 +258,7 @@ class DashboardScreen(ViewScreen):
             self._say("Choose a child first.")
             return
         running = [s for s in self.state.sessions() if s["user"] == user]
-        stops = "its running session" if len(running) == 1 else \
-            f"its {len(running)} running sessions"
-        detail = (f"This stops {stops} now, and nothing may start "
+        detail = (f"This stops {len(running)} running session(s) now, and nothing may start "
                   "until you unlock." if running else "Nothing may start until you unlock.")
         self.shepherd.confirm_then(f"Lock {user}?", detail, "Lock", "lock",
                                    f"{user} is locked.", user=user)
@@ -291,10 +281,10 @@ class DashboardScreen(ViewScreen):
         label = self.state.label(user, entry)
         note = (f"Their note: “{escape(str(request['note']))}”. " if request.get("note")
                 else "")
-        self._confirm_grant(
-            words.grant_question(user, label, seconds, False), note, "Approve",
+        detail = note + self.state.grant_consequence(user, entry, seconds, self.shepherd.clock())
+        self.shepherd.confirm_then(
+            words.grant_question(user, label, seconds, False), detail.strip(), "Approve",
             "request.answer", f"Approved: {user} has {words.duration(seconds)} more of {label}.",
-            {"user": user, "target": entry, "duration": seconds, "mode": "add"},
             request_id=request["id"], answer="approve")
 
     def action_decline(self) -> None:
