@@ -134,3 +134,14 @@ def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> N
     assert entry.left == "10:00" and entry.used == "20m of 40m"  # use stands still too
     assert entry.state_text == "paused" and entry.detail.endswith("10:00 left")
     assert live.group_lines("alex", 400.0) == ["games 50m of 1h"]
+
+
+def test_a_grant_on_an_entry_with_no_daily_limit_says_what_the_cli_says() -> None:
+    """Review 12 F1: "only matters for a group budget" was untrue (a grant on an entry
+    never raises a group budget); the TUI and `shepherd grant` now share the words."""
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["users"][0]["entries"][0]["remaining_today_s"] = None
+    label = live.status["users"][0]["entries"][0]["label"]
+    assert live.grant_consequence("alex", "minecraft", 900, 100.0) == \
+        f"{label} has no daily limit, so this changes nothing."
