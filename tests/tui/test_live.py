@@ -145,3 +145,20 @@ def test_a_grant_on_an_entry_with_no_daily_limit_says_what_the_cli_says() -> Non
     label = live.status["users"][0]["entries"][0]["label"]
     assert live.grant_consequence("alex", "minecraft", 900, 100.0) == \
         f"{label} has no daily limit, so this changes nothing."
+
+
+def test_a_grant_question_names_what_the_weeks_quota_still_allows() -> None:
+    """Review (words3): the question, like `shepherd grant`, names the week's quota when it
+    allows less than the day: 21m left this week, 20m of the day's 40m left."""
+    live = state(cooldown="2026-11-25T15:00:00+00:00")  # not running
+    entry = live.users()[0]["entries"][0]
+    entry.update(remaining_today_s=960.0, quota_week_s=10800, remaining_week_s=960.0)
+    live.users()[0]["groups"][0]["remaining_today_s"] = 5000.0
+    assert live.grant_consequence("alex", "minecraft", 300, 100.0) == (
+        "Minecraft's weekly quota still allows only 21 minutes this week.")
+    entry["remaining_week_s"] = 5000.0  # the week allows more than the day: nothing to say
+    assert live.grant_consequence("alex", "minecraft", 300, 100.0) == ""
+    group = live.users()[0]["groups"][0]
+    group.update(remaining_today_s=600.0, remaining_week_s=600.0, quota_week_s=7200)
+    assert live.grant_consequence("alex", "minecraft", 300, 100.0) == (
+        "The games budget still allows only 10 minutes this week.")
