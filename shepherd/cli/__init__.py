@@ -12,7 +12,13 @@ from pathlib import Path
 
 from shepherd import __version__
 from shepherd.cli.agent_cmd import add_agent_command
-from shepherd.cli.common import EXIT_ERROR, EXIT_OK, CommandError, add_socket_option
+from shepherd.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CommandError,
+    PlainStream,
+    add_socket_option,
+)
 from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
 from shepherd.cli.desktop import add_desktop_command
 from shepherd.cli.explain_cmd import add_explain_commands
@@ -21,6 +27,7 @@ from shepherd.cli.review import add_review_commands
 from shepherd.cli.tui_cmd import add_tui_command
 from shepherd.policy import check_policy_file
 from shepherd.supervisor.preflight import preflight
+from shepherd.words import counted
 
 
 def _policy_check(args: argparse.Namespace) -> int:
@@ -37,17 +44,19 @@ def _policy_check(args: argparse.Namespace) -> int:
     errors = len(result.errors)
     warnings = len(problems) - errors
     if errors:
-        print(f"{args.file}: {errors} error(s), {warnings} warning(s): policy rejected",
+        print(f"{args.file}: {counted(errors, 'error')}, {counted(warnings, 'warning')}: "
+              "policy rejected",
               file=sys.stderr)
         return EXIT_ERROR
     assert result.policy is not None
     if args.strict and warnings:
-        print(f"{args.file}: {warnings} warning(s), which --strict counts as errors",
+        print(f"{args.file}: {counted(warnings, 'warning')}, which --strict counts as errors",
               file=sys.stderr)
         return EXIT_ERROR
     policy = result.policy
-    print(f"{args.file}: OK ({len(policy.users)} users, {len(policy.entries)} entries, "
-          f"{len(policy.groups)} groups, {warnings} warning(s))")
+    entries = "1 entry" if len(policy.entries) == 1 else f"{len(policy.entries)} entries"
+    print(f"{args.file}: OK ({counted(len(policy.users), 'user')}, {entries}, "
+          f"{counted(len(policy.groups), 'group')}, {counted(warnings, 'warning')})")
     return EXIT_OK
 
 
@@ -81,9 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that own the terminal (a full-screen TUI) or run for long as services.
+_OWN_TERMINAL = {"tui", "demo", "daemon", "agent", "desktop"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in _OWN_TERMINAL:
+        return _run(args)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PlainStream(out), PlainStream(err)
+    try:
+        return _run(args)
+    finally:  # PlainStream keeps nothing of its own: the real streams flush as ever
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.handler(args)
     except CommandError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from shepherd.localtime import local_zone
 from shepherd.policy.durations import DurationError, parse_duration
+from shepherd.words import json_safe, plain_lines
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -48,16 +50,54 @@ def time_argument(text: str) -> datetime:
 DURATION_HELP = 'a duration: "90s", "15m", "1h30m", "2d"'
 
 
-def duration_argument(text: str) -> int:
-    """A duration with its unit: a bare number is refused (seconds or minutes?)."""
+MOST_S = 7 * 86_400  # the most one command gives at once (the daemon's bound too)
+
+
+def _duration(text: str, shown: str, zero: bool = False, most: int = MOST_S) -> int:
     if text.strip().isdigit():
         raise argparse.ArgumentTypeError(
-            f"{text!r} has no unit (write \"{text.strip()}m\" for minutes or "
+            f"{shown!r} has no unit (write \"{text.strip()}m\" for minutes or "
             f"\"{text.strip()}s\" for seconds)")
     try:
-        return parse_duration(text)
-    except DurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        seconds = parse_duration(text)
+    except DurationError:
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is not a duration (write it like \"90s\", \"15m\", \"1h30m\" or "
+            "\"2d\")") from None
+    if seconds == 0 and not zero:
+        raise argparse.ArgumentTypeError(f"{shown!r} is no time at all (give more than 0s)")
+    if seconds > most == MOST_S:
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is more than 7 days, the most that can be given at once")
+    if seconds > most:
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is more than a day, and time given is for today only")
+    return seconds
+
+
+def duration_argument(text: str) -> int:
+    """A duration with its unit, more than 0s and at most 7d: a bare number is refused
+    (seconds or minutes?)."""
+    return _duration(text, text)
+
+
+def count_argument(text: str) -> int:
+    """A count of 1 or more."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of 1 or more")
+    return int(text)
+
+
+def today_argument(text: str) -> int:
+    """Time for today (asked for, or given): more than 0s and at most a day."""
+    return _duration(text, text, most=86_400)
+
+
+def days_argument(text: str) -> int:
+    """A number of days, 1 to 400."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to 400")
+    return int(text)
 
 
 GrantMode = Literal["add", "take", "set"]
@@ -65,15 +105,20 @@ _GRANT_SIGNS: dict[str, GrantMode] = {"+": "add", "-": "take", "=": "set"}
 
 
 def grant_argument(text: str) -> tuple[GrantMode, int]:
-    """``+15m`` adds, ``-15m`` takes back, ``=1h`` sets today's whole allowance.
+    """``+15m`` adds, ``-15m`` takes back, ``=1h`` sets today's whole allowance. At most
+    7d here: more than a day only for the week (``--until week``), which the command checks.
 
     Without a sign the time is added, as before signs existed.
     """
     mode = _GRANT_SIGNS.get(text[:1])
-    seconds = duration_argument(text if mode is None else text[1:])
+    try:
+        seconds = _duration(text if mode is None else text[1:], text, zero=True)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{exc} (+15m adds, -15m takes back, =1h sets)") from None
     mode = mode or "add"
     if seconds == 0 and mode != "set":
-        raise argparse.ArgumentTypeError(f"{text!r} changes nothing (expected more than 0s)")
+        raise argparse.ArgumentTypeError(f"{text!r} changes nothing (give more than 0s)")
     return mode, seconds
 
 
@@ -101,8 +146,32 @@ def unreachable(problem: str, system: bool) -> CommandError:
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    sys.stdout.write(json_safe(json.dumps(value, ensure_ascii=False, default=str)) + "\n")
+
+
+class PlainStream(io.TextIOBase):
+    """A terminal stream that shows control characters instead of obeying them: what a
+    command prints may hold a child's note or an entry name a child typed."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(plain_lines(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.inner.isatty())
+
+    def fileno(self) -> int:
+        return int(self.inner.fileno())
+
+    def writable(self) -> bool:
+        return True
 
 
 def local_time(iso: str) -> str:

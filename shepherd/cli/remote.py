@@ -18,18 +18,20 @@ from shepherd.cli.common import (
     EXIT_FORBIDDEN,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    EXIT_USAGE,
     CommandError,
     add_socket_option,
     duration_argument,
     grant_argument,
     local_time,
     print_json,
+    today_argument,
     unreachable,
 )
 from shepherd.cli.policy_text import render_policy
 from shepherd.cli.status_text import render_status
 from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, find_socket
-from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
+from shepherd.ipc.protocol import FORBIDDEN, INVALID_PARAMS, LAUNCH_DENIED, RpcError
 from shepherd.localtime import local_zone
 from shepherd.store import AuditEvent, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
@@ -37,6 +39,7 @@ from shepherd.words import (
     at_moment,
     format_duration,
     join_clauses,
+    plain,
     refusal_sentence,
     spoken_duration,
 )
@@ -70,7 +73,8 @@ def _run(args: argparse.Namespace, method: str, **params: Any) -> Any:
         detail = ""
         if isinstance(exc.data, dict) and exc.data.get("errors"):
             detail = "\n" + "\n".join(exc.data["errors"])
-        raise CommandError(exc.message + detail, EXIT_ERROR) from None
+        code = EXIT_USAGE if exc.code == INVALID_PARAMS else EXIT_ERROR
+        raise CommandError(exc.message + detail, code) from None
 
 
 def _now() -> tuple[datetime, ZoneInfo]:
@@ -116,6 +120,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 print(refusal_sentence(label, exc.data.get("denied", ()), now, zone),
                       file=sys.stderr)
             return EXIT_DENIED
+        if args.json:  # a program that could not start, in the form asked for
+            print_json({"error": {"code": exc.code, "message": exc.message}})
+            return EXIT_ERROR
         raise CommandError(exc.message) from None
     if args.json:
         print_json(result)
@@ -157,13 +164,17 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def grant_sentence(result: dict[str, Any]) -> str:
-    """What a grant did, for today, and what still limits the target (now, here)."""
+    """What a grant did (the daemon's answer), in the shared words, told now."""
     now, zone = _now()
     return words_grant_sentence(result, now, zone)
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
+    if seconds > 86_400 and (args.until or "").lower() not in ("week", "this week"):
+        asked = {"add": "+", "take": "-", "set": "="}[mode] + format_duration(seconds)
+        raise CommandError(f"{asked!r} is more than a day, and time given is for today only "
+                           "(give it with --until week to last the week)", EXIT_USAGE)
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "", **extra)
@@ -189,8 +200,13 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 
 def cmd_cooldown(args: argparse.Namespace) -> int:
-    _run(args, "cooldown.clear", user=args.user, entry=args.entry)
-    print(f"{args.user} may start {args.entry} again without a rest.")
+    result = _run(args, "cooldown.clear", user=args.user, entry=args.entry)
+    label = result.get("label") or args.entry
+    if result.get("cleared") is False:
+        print(f"{label} is not resting for {args.user}, so there was no rest to end; "
+              "nothing changed.")
+    else:
+        print(f"{args.user} may start {label} again without a rest.")
     return EXIT_OK
 
 
@@ -198,19 +214,24 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if args.command == "lock":
         result = _run(args, "lock", user=args.user)
         stopped = len(result.get("stopped", ()))
-        ran = f"{stopped} running program(s) stopped; " if stopped else ""
+        ran = ("" if not stopped else "its running program was stopped; " if stopped == 1
+               else f"its {stopped} running programs were stopped; ")
         print(f"{args.user} is locked: {ran}nothing can start until "
               f"`shepherd unlock {args.user}`.")
     else:
-        _run(args, "unlock", user=args.user)
-        print(f"{args.user} is unlocked: the usual limits apply again.")
+        result = _run(args, "unlock", user=args.user)
+        if result.get("was_locked") is False:
+            print(f"{args.user} was not locked; nothing changed.")
+        else:
+            print(f"{args.user} is unlocked: the usual limits apply again.")
     return EXIT_OK
 
 
 def cmd_request(args: argparse.Namespace) -> int:
     result = _run(args, "request_time", entry=args.entry, duration=args.duration,
                   note=args.note or "")
-    print(f"Asked a parent for {spoken_duration(args.duration)} more of {args.entry} "
+    label = result.get("label") or args.entry
+    print(f"Asked a parent for {spoken_duration(args.duration)} more of {label} "
           f"(request {result['request_id']}).")
     return EXIT_OK
 
@@ -220,9 +241,11 @@ def cmd_requests(args: argparse.Namespace) -> int:
     if args.json:
         print_json(pending)
         return EXIT_OK
-    for r in pending:
-        print(f"{r['id']:>4}  {r['user']:<10} {r['entry']:<14} {format_duration(r['seconds']):>6}"
-              f"  {local_time(r['requested_at'])}  {r['note']}")
+    for r in pending:  # the note is the child's: shown, never obeyed by the terminal
+        what = plain(str(r.get("label") or r["entry"]))
+        note = f"  “{plain(r['note'])}”" if r.get("note") else ""
+        print(f"{r['id']:>4}  {plain(r['user']):<10} {what:<14} "
+              f"{format_duration(r['seconds']):>6}  {local_time(r['requested_at'])}{note}")
     if not pending:
         print("No requests are waiting for an answer.")
     return EXIT_OK
@@ -233,7 +256,13 @@ def cmd_answer(args: argparse.Namespace) -> int:
     if args.duration is not None:
         params["duration"] = args.duration
     result = _run(args, "request.answer", **params)
-    print(f"request {args.request_id} {result['state']}")
+    label = result.get("label") or result.get("entry", "")
+    if result.get("state") == "approved":
+        print(f"Approved request {args.request_id}: {result['user']} has "
+              f"{spoken_duration(result.get('granted_s') or 0)} more of {label} today.")
+    else:
+        print(f"Declined request {args.request_id}: {result.get('user')} gets no more of "
+              f"{label}.")
     return EXIT_OK
 
 
@@ -335,15 +364,18 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         parser.set_defaults(handler=handler)
         return parser
 
-    def duration(parser: argparse.ArgumentParser, help_text: str) -> None:
-        parser.add_argument("duration", type=duration_argument, metavar="DURATION",
+    def duration(parser: argparse.ArgumentParser, help_text: str,
+                 kind: Any = duration_argument) -> None:
+        parser.add_argument("duration", type=kind, metavar="DURATION",
                             help=f"{help_text}: {DURATION_HELP}")
 
     status = command("status", "every child's entries, today's time and the running sessions",
                      cmd_status)
     status.add_argument("--json", action="store_true", help="one JSON document, with codes")
     launch = command("launch", "start an entry (exit 3 when it may not start now)", cmd_launch)
-    launch.add_argument("entry", metavar="ENTRY", help="the entry's id, as in `shepherd status`")
+    launch.add_argument("entry", metavar="ENTRY",
+                        help="the entry, by its name as `shepherd status` shows it (any case) "
+                        "or its id")
     launch.add_argument("--user", metavar="CHILD", help="as this child (parents only)")
     launch.add_argument("--json", action="store_true", help="one JSON document, with codes")
     stop = command("stop", "stop a session (default: every running session of the child)",
@@ -354,7 +386,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                       help="parents: stop every session of this child")
     grant = command("grant", "more or less time today for an entry or a group", cmd_grant)
     grant.add_argument("user", metavar="USER", help="the child's login name")
-    grant.add_argument("target", metavar="TARGET", help="an entry id or a group id")
+    grant.add_argument("target", metavar="TARGET",
+                       help="an entry (by its name or its id) or a group's id")
     grant.add_argument("change", type=grant_argument, metavar="(+D | -D | =D)",
                        help="+15m adds time, -15m takes it back (never below what is "
                        "already used), =1h sets today's whole allowance; D is "
@@ -373,17 +406,18 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help="whose session, when several children run ENTRY")
     cooldown = command("cooldown", "`cooldown clear USER ENTRY`: let ENTRY start again at once",
                        cmd_cooldown)
-    cooldown.add_argument("action", choices=["clear"])
+    cooldown.add_argument("action", choices=["clear"], metavar="clear",
+                          help="clear: end the rest after ENTRY now")
     cooldown.add_argument("user", metavar="USER", help="the child's login name")
-    cooldown.add_argument("entry", metavar="ENTRY", help="the entry's id")
+    cooldown.add_argument("entry", metavar="ENTRY", help="the entry, by its name or its id")
     lock = command("lock", "lock a child: stop everything now and refuse every launch",
                    cmd_lock)
     lock.add_argument("user", metavar="USER", help="the child's login name")
     unlock = command("unlock", "unlock a child: the usual limits apply again", cmd_lock)
     unlock.add_argument("user", metavar="USER", help="the child's login name")
     request = command("request", "ask a parent for more time", cmd_request)
-    request.add_argument("entry", metavar="ENTRY", help="the entry's id")
-    duration(request, "how much more")
+    request.add_argument("entry", metavar="ENTRY", help="the entry, by its name or its id")
+    duration(request, "how much more today (at most a day)", today_argument)
     request.add_argument("--note", metavar="TEXT", help="a word for the parent")
     requests = command("requests", "time requests waiting for an answer", cmd_requests)
     requests.add_argument("--json", action="store_true", help="one JSON document")
@@ -391,12 +425,14 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                      cmd_answer)
     answer.add_argument("request_id", type=int, metavar="REQUEST_ID",
                         help="the request's number, as in `shepherd requests`")
-    answer.add_argument("answer", choices=["approve", "decline"])
-    answer.add_argument("duration", nargs="?", type=duration_argument, metavar="DURATION",
+    answer.add_argument("answer", choices=["approve", "decline"], metavar="(approve | decline)",
+                        help="approve: give the time asked (or DURATION); decline: give none")
+    answer.add_argument("duration", nargs="?", type=today_argument, metavar="DURATION",
                         help=f"approve less or more than asked: {DURATION_HELP}")
     clock = command("clock", "`clock accept`: trust the system clock after a clock jump",
                     cmd_clock_accept)
-    clock.add_argument("action", choices=["accept"])
+    clock.add_argument("action", choices=["accept"], metavar="accept",
+                       help="accept: take the system clock's time as the true time")
 
 
 def policy_remote(policy_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

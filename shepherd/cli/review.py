@@ -20,6 +20,8 @@ from shepherd.cli.common import (
     EXIT_OK,
     CommandError,
     add_socket_option,
+    count_argument,
+    days_argument,
     local_time,
     print_json,
     time_argument,
@@ -134,6 +136,9 @@ def print_usage_report(report: dict[str, Any]) -> None:
             if former and line is former[0]:
                 print("    no longer in the policy:")
             label = f"[{line['id']}]" if line["kind"] == "group" else line["id"]
+            if not line.get("current", True):  # gone from the policy: no quota to show
+                print(f"    {label:<20} {format_duration(line['used_s']):>8} used")
+                continue
             quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
             granted = (f" +{format_duration(line['granted_s'])} granted"
                        if line["granted_s"] else "")
@@ -247,7 +252,8 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     audit.add_argument("--user", metavar="U")
     audit.add_argument("--entry", metavar="E")
     audit.add_argument("--text", metavar="TEXT", help="only events mentioning TEXT")
-    audit.add_argument("--limit", type=int, metavar="N", help="at most N events")
+    audit.add_argument("--limit", type=count_argument, metavar="N",
+                       help="at most N events (1 or more)")
     form = audit.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="one JSON event per line")
     form.add_argument("--csv", action="store_true")
@@ -256,7 +262,7 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     audit.set_defaults(handler=cmd_audit)
 
     usage = commands.add_parser("usage", help="time used per day, against quota")
-    usage.add_argument("--days", type=int, default=7, metavar="N")
+    usage.add_argument("--days", type=days_argument, default=7, metavar="N")
     usage.add_argument("--user", metavar="U")
     usage.add_argument("--json", action="store_true")
     usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")

@@ -78,7 +78,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason
+from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.explain.day import ExplainError
@@ -99,6 +99,7 @@ from shepherd.store import (
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
 from shepherd.store.protocol import LaunchPlan, StoreBackend
+from shepherd.store.store import NoPendingRequest
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
@@ -1228,12 +1229,13 @@ class Daemon:
         """The running session of an entry (and child, when several children run it)."""
         running = [r for r in self.sessions.values()
                    if r.entry == entry and (user is None or r.user == user)]
+        label = self.policy.title(entry)
         if not running:
             who = f" for {user}" if user else ""
-            raise NotFound(f"{entry} is not running{who}, so there is no session to extend")
+            raise NotFound(f"{label} is not running{who}, so there is no session to extend")
         if len(running) > 1:
             users = ", ".join(sorted(r.user for r in running))
-            raise BadRequest(f"{entry} is running for several children ({users}); say which "
+            raise BadRequest(f"{label} is running for several children ({users}); say which "
                              "with --user, or give the session number")
         return running[0].session_id
 
@@ -1346,12 +1348,17 @@ class Daemon:
             raise NotFound(f"unknown user {user!r}")
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
-                    mode: GrantMode = "add", until: str | None = None) -> dict[str, Any]:
+                    mode: GrantMode = "add", until: str | None = None,
+                    preview: bool = False) -> dict[str, Any]:
         """Add, take back or set today's allowance (``+D``/``-D``/``=D``): planned by the
         engine, recorded, then applied. Time added may last ``until`` HH:MM today, or
-        the ``week`` (``today``: the default, with the day)."""
+        the ``week`` (``today``: the default, with the day). A preview answers the same,
+        and changes nothing."""
         now = self.now()
         moment, week = self._grant_until(until, now)
+        if preview:
+            return self._grant_answer(self.engine.preview_grant(
+                user, target, seconds, now, mode, moment, week), seconds, preview=True)
         planned = self.engine.plan_grant(user, target, seconds, now, mode, moment, week)
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
@@ -1363,11 +1370,16 @@ class Daemon:
                                        "mode": mode, "allowance_s": granted.allowance_s},
                       user=user)
         self._changed()
-        entry, group = self.policy.entry(target), self.policy.group(target)
-        label = entry.title if entry else group.id if group else target
-        return {**granted.to_json(), "seconds": seconds, "change_s": granted.seconds,
-                "label": label, "unlimited": granted.allowance_s is None
-                and granted.week_allowance_s is None}
+        return self._grant_answer(granted, seconds)
+
+    def _grant_answer(self, granted: TimeGranted, asked: int,
+                      preview: bool = False) -> dict[str, Any]:
+        entry, group = self.policy.entry(granted.target), self.policy.group(granted.target)
+        label = entry.title if entry else group.id if group else granted.target
+        return {**granted.to_json(), "seconds": asked, "change_s": granted.seconds,
+                "label": label, "kind": "entry" if entry else "group",
+                "unlimited": granted.allowance_s is None and granted.week_allowance_s is None,
+                "preview": preview}
 
     def _grant_until(self, until: str | None, now: Instant) -> tuple[datetime | None, bool]:
         try:
@@ -1380,6 +1392,7 @@ class Daemon:
         if seconds <= 0:
             raise BadRequest("an extension must be more than 0 seconds")
         now = self.now()
+        self.engine.check_extend(session_id, now)  # before anything is written
         total = snap.extension_s + seconds
         await self._persist(lambda store: store.set_extension(
             now.wall, session_id, total, seconds, actor, {}))
@@ -1399,8 +1412,15 @@ class Daemon:
             raise NotFound(f"no running session {session_id}") from None
 
     async def clear_cooldown(self, user: str, entry: str, actor: str) -> bool:
+        """End a rest now; False (and nothing written) when there is none to end."""
         self._known_user(user)
+        known = self.policy.entry(entry)
+        if known is None or not self.policy.entry_allows(known, user):
+            raise NotFound(f"{user} has no entry called {entry!r}")
         now = self.now()
+        until = self.engine.cooldowns.get((user, entry))
+        if until is None or until <= now.wall:
+            return False
         await self._persist(lambda store: store.clear_cooldown(now.wall, user, entry,
                                                                actor=actor))
         cleared = self.engine.clear_cooldown(user, entry)
@@ -1421,7 +1441,10 @@ class Daemon:
         return ids
 
     async def unlock(self, user: str, actor: str) -> bool:
+        """False (and nothing written) when the child was not locked."""
         self._known_user(user)
+        if user not in self.engine.locked:
+            return False
         now = self.now()
         await self._persist(lambda store: store.set_locked(now.wall, user, False, actor=actor))
         unlocked = self.engine.unlock(user)
@@ -1455,7 +1478,10 @@ class Daemon:
         try:
             result = await self._persist(lambda store: store.answer_request(
                 now.wall, request_id, approve, seconds, day, actor=actor))
-        except StoreError as exc:  # no such pending request
+        except NoPendingRequest:
+            raise NotFound(f"request {request_id} is not waiting for an answer (it was "
+                           "answered already, or there is no such request)") from None
+        except StoreError as exc:
             raise NotFound(str(exc)) from None
         if result.granted_s:
             self.engine.grant(result.user, result.entry, result.granted_s, now)

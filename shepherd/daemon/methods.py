@@ -54,7 +54,7 @@ from shepherd.ipc.protocol import (
     RpcError,
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
-from shepherd.policy.durations import DurationError, parse_duration
+from shepherd.policy.durations import DurationError, format_duration, parse_duration
 from shepherd.store import EVENT_TYPES, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
 
@@ -84,7 +84,8 @@ class Params:
         self.raw = raw
 
     def _bad(self, name: str, expected: str) -> RpcError:
-        return RpcError(INVALID_PARAMS, f"{self.method}: parameter {name!r} must be {expected}")
+        return RpcError(INVALID_PARAMS, f"the {name.replace('_', ' ')} must be {expected}",
+                        {"method": self.method, "parameter": name})
 
     def text(self, name: str, default: str | None = None, required: bool = True) -> str | None:
         value = self.raw.get(name, default)
@@ -111,14 +112,14 @@ class Params:
             raise self._bad(name, f"a whole number from {lo} to {hi}")
         return value
 
-    def duration(self, name: str, allow_zero: bool = False) -> int:
+    def duration(self, name: str, allow_zero: bool = False, most: int = 7 * 86400) -> int:
         try:
             seconds = parse_duration(self.raw.get(name))
         except DurationError as exc:
-            raise self._bad(name, f"a duration ({exc})") from None
-        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > 7 * 86400:
+            raise self._bad(name, f"written like 90s, 15m, 1h30m or 2d ({exc})") from None
+        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > most:
             least = "0s" if allow_zero else "more than 0s"
-            raise self._bad(name, f"a duration of {least} and at most 7d")
+            raise self._bad(name, f"{least} and at most {format_duration(most)}")
         return seconds
 
     def time(self, name: str) -> datetime | None:
@@ -253,6 +254,12 @@ class Methods:
         return context["child"] if context["role"] == "child" else None
 
     # -- methods ------------------------------------------------------------------
+    def _entry_id(self, name: str, user: str | None) -> str:
+        """The id of the entry a person means by ``name`` (its id or label, in any case);
+        an unknown name stays as it is, to be refused with the entries there are."""
+        found = self.daemon.policy.find_entry(name, user)
+        return found.id if found is not None else name
+
     async def hello(self, params: Params, connection: Connection) -> Any:
         context = connection.context
         return {"protocol": PROTOCOL_VERSION, "role": context["role"], "name": context["name"],
@@ -275,7 +282,7 @@ class Methods:
     async def launch(self, params: Params, connection: Connection) -> Any:
         caller = self._caller(connection)
         user = caller.target(params.text("user", required=False))
-        entry, env = params.req_str("entry"), params.env()
+        entry, env = self._entry_id(params.req_str("entry"), user), params.env()
         launched = await self.daemon.launch(user, entry, env, caller.name)
         return launched.to_json()
 
@@ -289,10 +296,12 @@ class Methods:
 
     async def request_time(self, params: Params, connection: Connection) -> Any:
         caller = self._caller(connection)
-        user, entry = params.text("user", required=False), params.req_str("entry")
-        seconds, note = params.duration("duration"), params.note("note")
+        user = params.text("user", required=False)
+        entry = self._entry_id(params.req_str("entry"), caller.target(user))
+        seconds, note = params.duration("duration", most=86400), params.note("note")  # today
         request_id = await self.daemon.request_time(caller, entry, seconds, note, user)
-        return {"request_id": request_id}
+        return {"request_id": request_id, "entry": entry,
+                "label": self.daemon.policy.title(entry)}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:
         """``agent: true``: a child's ``shepherd agent``, which shows the desktop
@@ -309,29 +318,39 @@ class Methods:
 
     async def grant(self, params: Params, connection: Connection) -> Any:
         user, target = params.req_str("user"), params.req_str("target")
+        if self.daemon.policy.group(target) is None:
+            target = self._entry_id(target, user)
         mode = params.raw.get("mode", "add")
         if mode not in GRANT_MODES:
             raise RpcError(INVALID_PARAMS, "grant: parameter 'mode' must be 'add', 'take' or "
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
-        seconds = params.duration("duration", allow_zero=mode == "set")
+        until = params.raw.get("until")  # a week's grant may pass a day's length
+        week = isinstance(until, str) and until.lower() in ("week", "this week")
+        seconds = params.duration("duration", allow_zero=mode == "set",
+                                  most=7 * 86400 if week else 86400)
+        preview = params.raw.get("preview", False)
+        if not isinstance(preview, bool):
+            raise RpcError(INVALID_PARAMS, "preview must be true or false")
         return await self.daemon.grant(user, target, seconds, self._actor(connection),
                                        params.note("reason"), mode,
-                                       params.text("until", required=False))
+                                       params.text("until", required=False), preview)
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""
         if "session_id" in params.raw:
             session_id = params.number("session_id", lo=1)
         else:
-            session_id = self.daemon.session_of(params.req_str("entry"),
-                                                params.text("user", required=False))
+            user = params.text("user", required=False)
+            session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
+                                                user)
         seconds = params.duration("duration")
         return await self.daemon.extend(session_id, seconds, self._actor(connection))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
-        user, entry = params.req_str("user"), params.req_str("entry")
-        await self.daemon.clear_cooldown(user, entry, self._actor(connection))
-        return {"cleared": True}
+        user = params.req_str("user")
+        entry = self._entry_id(params.req_str("entry"), user)
+        cleared = await self.daemon.clear_cooldown(user, entry, self._actor(connection))
+        return {"cleared": cleared, "entry": entry, "label": self.daemon.policy.title(entry)}
 
     async def lock(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
@@ -339,21 +358,23 @@ class Methods:
 
     async def unlock(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
-        await self.daemon.unlock(user, self._actor(connection))
-        return {"unlocked": user}
+        was_locked = await self.daemon.unlock(user, self._actor(connection))
+        return {"unlocked": user, "was_locked": was_locked}
 
     async def requests(self, params: Params, connection: Connection) -> Any:
-        return [r.to_json() for r in await self.daemon.requests()]
+        title = self.daemon.policy.title
+        return [{**r.to_json(), "label": title(r.entry)} for r in await self.daemon.requests()]
 
     async def request_answer(self, params: Params, connection: Connection) -> Any:
         answer = params.req_str("answer")
         if answer not in ("approve", "decline"):
             raise RpcError(INVALID_PARAMS, "parameter 'answer' must be 'approve' or 'decline'")
-        seconds = params.duration("duration") if params.raw.get("duration") is not None else None
+        seconds = (params.duration("duration", most=86400)  # given for today
+                   if params.raw.get("duration") is not None else None)
         request_id = params.number("request_id", lo=1)
         result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
                                                   self._actor(connection))
-        return result.to_json()
+        return {**result.to_json(), "label": self.daemon.policy.title(result.entry)}
 
     async def policy_reload(self, params: Params, connection: Connection) -> Any:
         return await self.daemon.reload(self._actor(connection))

@@ -127,7 +127,13 @@ from shepherd.engine.allowance import (
     day_standing,
     week_standing,
 )
-from shepherd.engine.calendar import HORIZON_DAYS, QuotaCalendar, WindowState, window_state
+from shepherd.engine.calendar import (
+    HORIZON_DAYS,
+    QuotaCalendar,
+    WindowState,
+    open_intervals,
+    window_state,
+)
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
     AlreadyRunning,
@@ -138,6 +144,7 @@ from shepherd.engine.events import (
     EndReason,
     EntryState,
     Event,
+    GrantCap,
     GrantExpired,
     GroupQuotaExhausted,
     LaunchDenied,
@@ -403,9 +410,11 @@ class Engine:
     ) -> Availability:
         entry = self.policy.entry(entry_id)
         if entry is None:
-            known = tuple(e.id for e in self.policy.entries if self.policy.entry_allows(e, user))
-            return Availability(user, entry_id, "not_allowed",
-                                (*blocked, UnknownEntry(entry_id, known)), None, 0.0, None, None)
+            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, user)]
+            unknown = UnknownEntry(entry_id, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            return Availability(user, entry_id, "not_allowed", (*blocked, unknown), None, 0.0,
+                                None, None)
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
@@ -423,10 +432,8 @@ class Engine:
             reasons.append(NotAllowedForUser(user, entry_id))
             states.append("not_allowed")
         max_sessions = account.max_sessions if account is not None else 1
-        if same or len(running) >= max_sessions:
-            reasons.append(AlreadyRunning(tuple(same or running), max_sessions, bool(same)))
-            if not same:
-                states.append("busy")
+        if same:
+            reasons.append(AlreadyRunning(tuple(same), max_sessions, True))
         day = self.calendar.quota_day(now.wall)
         used_today = self.used(user, (entry_id,), day, now)
         remaining_today = self._left(user, self._entry_limits(entry), day, now)
@@ -449,6 +456,10 @@ class Engine:
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
+        if not same and len(running) >= max_sessions:
+            # Said after what lasts longer: "busy" only when a stop would let it start.
+            reasons.append(AlreadyRunning(tuple(running), max_sessions, False))
+            states.append("busy")
         # Time left matters only when nothing refuses: it is reported as 0 otherwise.
         ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
         time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
@@ -672,6 +683,8 @@ class Engine:
         entry, group = self.policy.entry(target), self.policy.group(target)
         if entry is None and group is None:
             raise ActionRefused(f"unknown entry or group {target!r}")
+        if entry is not None and not self.policy.entry_allows(entry, user):
+            raise ActionRefused(f"{entry.title} is not one of {user}'s entries")
         if mode == "add" and seconds <= 0:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
@@ -713,11 +726,28 @@ class Engine:
                                 "week to last longer)")
         return until
 
+    def preview_grant(self, user: str, target: str, seconds: int, now: Instant,
+                      mode: GrantMode = "add", until: datetime | None = None,
+                      week: bool = False) -> TimeGranted:
+        """What ``grant`` would answer, changing nothing (a question asked first)."""
+        planned = self.plan_grant(user, target, seconds, now, mode, until, week)
+        key = (user, target, planned.day)
+        before, timed = self.grants.get(key), dict(self.timed)
+        try:
+            return self.apply_grant(planned, now)
+        finally:
+            if before is None:
+                self.grants.pop(key, None)
+            else:
+                self.grants[key] = before
+            self.timed.clear()
+            self.timed.update(timed)
+
     def apply_grant(self, planned: TimeGranted, now: Instant,
                     grant_id: int | None = None) -> TimeGranted:
         """Apply a planned grant (a timed one under ``grant_id``, the store's, when given);
-        the answer says what still limits the target today, and the week's allowance
-        afterwards where a weekly quota applies."""
+        the answer says what still limits the target today (or allows less than its
+        allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
         if planned.expires_at is None:
             self.grants[key] = self.granted(*key) + planned.seconds
@@ -727,13 +757,17 @@ class Engine:
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
                                               planned.day, planned.seconds,
                                               planned.expires_at, planned.week)
-        limits = (self._still_limiting(planned.user, planned.target, now)
-                  if self.policy.entry(planned.target) else ())
         quota_limits = self.limits_of(planned.target)
         assert quota_limits is not None
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
-        return replace(planned, limited_by=limits,
-                       week_allowance_s=None if week is None else round(week.allowance_s))
+        week_allowance = None if week is None else round(week.allowance_s)
+        if self.policy.entry(planned.target) is None:
+            caps = self._week_cap(planned.user, quota_limits, planned.day, now)
+            return replace(planned, week_allowance_s=week_allowance, capped_by=caps)
+        limits = self._still_limiting(planned.user, planned.target, now)
+        caps = () if limits else self._still_capping(planned.user, planned.target, now)
+        return replace(planned, limited_by=limits, capped_by=caps,
+                       week_allowance_s=week_allowance)
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""
@@ -745,11 +779,72 @@ class Engine:
                     reasons.append(reason)
             elif isinstance(reason, GroupQuotaExhausted | Locked | NotAllowedForUser):
                 reasons.append(reason)
+            elif isinstance(reason, QuotaExhausted) and reason.period == "week":
+                reasons.append(reason)  # the week's quota: today's grant did not cover it
         return tuple(reasons)
+
+    def _still_capping(self, user: str, entry_id: str, now: Instant) -> tuple[GrantCap, ...]:
+        """What allows less of an entry today than its own allowance left: for a running
+        session, whatever ends it first; otherwise its week's quota, its group budgets
+        and the hours left in its windows today."""
+        entry = self.policy.entry(entry_id)
+        if entry is None:
+            return ()
+        day = self.calendar.quota_day(now.wall)
+        limits = self._entry_limits(entry)
+        on_day, on_week = self._standing(user, limits, day, now)
+        own = on_day.left_s if on_day is not None else None
+        if own is None:
+            return ()  # no daily limit: the grant changes nothing (or the week says it)
+        running = next((s for s in self._sessions.values()
+                        if s.user == user and s.entry.id == entry_id), None)
+        if running is not None:
+            ends = self._deadline(user, entry, now, running, pending=True)
+            if ends is None or (ends.cause == "quota" and ends.period == "day") \
+                    or ends.remaining_s >= own:
+                return ()
+            return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
+                             ends.period),)
+        caps: list[GrantCap] = []
+        if on_week is not None and on_week.left_s < own:
+            caps.append(GrantCap("quota", on_week.left_s, period="week"))
+        for group in self.policy.groups_of(entry_id):
+            g_day, g_week = self._standing(user, self._group_limits(group), day, now)
+            tightest = binding(g_day, g_week)
+            if tightest is not None and tightest.left_s < own:
+                caps.append(GrantCap("group_quota", tightest.left_s, group.id,
+                                     period=tightest.period))
+        if entry.windows:
+            end_of_day = self.calendar.day_end(day)
+            hours, last = 0.0, None
+            for opens, closes in open_intervals(entry.windows, self.zone, now.wall, 2):
+                start, stop = max(opens, now.wall), min(closes, end_of_day)
+                if stop > start:
+                    hours += (stop - start).total_seconds()
+                    last = stop
+            if hours < own:
+                caps.append(GrantCap("window", hours, None, last))
+        return tuple(caps)
+
+    def _week_cap(self, user: str, limits: QuotaLimits, day: date,
+                  now: Instant) -> tuple[GrantCap, ...]:
+        """A group's week allowing less than its day, after a grant on the group."""
+        on_day, on_week = self._standing(user, limits, day, now)
+        if on_day is None or on_week is None or on_week.left_s >= on_day.left_s:
+            return ()
+        return (GrantCap("group_quota", on_week.left_s, limits.target, period="week"),)
+
+    def check_extend(self, session_id: int, now: Instant) -> None:
+        """Refuse to extend a session with no time limit: it would change nothing."""
+        session = self._session(session_id)
+        if self._deadline(session.user, session.entry, now, session, pending=True) is None:
+            raise ActionRefused(f"{session.entry.title} has no time limit, so there is "
+                                "nothing to extend")
 
     def extend(self, session_id: int, seconds: int, now: Instant) -> SessionExtended:
         if seconds <= 0:
             raise ActionRefused("an extension must be more than 0 seconds")
+        self.check_extend(session_id, now)
         session = self._session(session_id)
         session.extension_s += seconds
         session.due_reported = False

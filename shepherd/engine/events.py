@@ -48,6 +48,7 @@ class UnknownEntry(Reason):
     code: ClassVar[str] = "unknown_entry"
     entry: str
     known: tuple[str, ...] = ()  # the entries the user has, so a typo can be put right
+    labels: tuple[str, ...] = ()  # their labels, in the same order
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,23 @@ class SessionDue(Event):
 
 
 @dataclass(frozen=True)
+class GrantCap:
+    """What still ends an entry's use today before its own allowance does, once granted:
+    a group budget, the hours left in its windows, or (for a running session) whatever
+    ends that session first."""
+
+    kind: DeadlineCause
+    usable_s: float  # how much of the entry it still allows today
+    group: str | None = None
+    until: datetime | None = None  # when it ends the session, or today's hours end
+    running: bool = False  # it ends the entry's running session
+    period: Period = "day"  # for a quota: the day's or the week's
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class TimeGranted(Event):
     """A grant applied: the change to the day's grants, and what it left."""
 
@@ -238,12 +256,14 @@ class TimeGranted(Event):
     week_allowance_s: int | None = None  # the week's quota + what grants count for afterwards
     expires_at: datetime | None = None  # time added until then (None: for the day)
     week: bool = False  # time added for the rest of the week, on any of its days
+    capped_by: tuple[GrantCap, ...] = ()  # what still allows less than the allowance left
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
-                if f.name != "limited_by"}
+                if f.name not in ("limited_by", "capped_by")}
         return {**data, "used_s": round(self.used_s, 3),
-                "limited_by": [r.to_json() for r in self.limited_by]}
+                "limited_by": [r.to_json() for r in self.limited_by],
+                "capped_by": [c.to_json() for c in self.capped_by]}
 
 
 @dataclass(frozen=True)

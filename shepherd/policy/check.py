@@ -87,7 +87,7 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return CheckResult(None, [_syntax_problem(exc)])
+        return CheckResult(None, [_syntax_problem(exc, text)])
     lines = LineMap(text)  # scanned only if a problem needs a line
     problems: list[Problem] = []
     policy: Policy | None = None
@@ -128,8 +128,12 @@ def _explained_by_inner_error(error: ErrorDetails, errors: list[ErrorDetails]) -
         len(other["loc"]) > len(loc) and other["loc"][: len(loc)] == loc for other in errors)
 
 
-def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
     message = str(exc)
+    if message.endswith(" (at end of document)"):  # the last line with something on it
+        last = len(text.rstrip().splitlines()) or 1
+        return Problem((), last, "TOML syntax error at the end of the file: "
+                       + message.removesuffix(" (at end of document)"))
     line = getattr(exc, "lineno", None)
     column = getattr(exc, "colno", None)
     if line is None:  # Python 3.11 puts the position only in the text.

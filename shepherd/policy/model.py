@@ -388,6 +388,24 @@ class Policy(_Model):
     def entry(self, entry_id: str) -> Entry | None:
         return self._entry_index.get(entry_id)
 
+    def find_entry(self, name: str, user_name: str | None = None) -> Entry | None:
+        """The entry a person means by ``name``: its id, else its id or its label in any
+        case ("Rest Game", "minecraft"), among ``user_name``'s entries when given. A name
+        that fits several entries finds none."""
+        exact = self.entry(name)
+        if exact is not None:
+            return exact
+        wanted = " ".join(name.split()).casefold()
+        fits = [e for e in self.entries
+                if (user_name is None or self.entry_allows(e, user_name))
+                and wanted in (e.id.casefold(), " ".join(e.title.split()).casefold())]
+        return fits[0] if len({e.id for e in fits}) == 1 else None
+
+    def title(self, entry_id: str) -> str:
+        """An entry's label (its id when it has none, or is not in the policy)."""
+        entry = self.entry(entry_id)
+        return entry.title if entry is not None else entry_id
+
     def user(self, name: str) -> User | None:
         return self._user_index.get(name)
 

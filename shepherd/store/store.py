@@ -42,6 +42,10 @@ __all__ = ["LEASE_S", "Accounting", "Checkpoint", "SnapshotRow", "Store", "TimeR
            "TimedGrantRow"]
 
 
+class NoPendingRequest(StoreError):
+    """An answer to a request that is not waiting for one."""
+
+
 class Store:
     """Durable state in one SQLite file (one machine). Construct with ``Store.open``."""
 
@@ -389,7 +393,7 @@ class Store:
         with self.db.write() as conn:
             found = [r for r in self.requests() if r.id == request_id]
             if not found:
-                raise StoreError(f"no pending request {request_id}")
+                raise NoPendingRequest(f"no pending request {request_id}")
             request = found[0]
             granted = (seconds or request.seconds) if approve else None
             conn.execute("UPDATE requests SET state = ?, answered_at = ?, answered_by = ?, "

@@ -87,9 +87,8 @@ class ShepherdApp(App[None]):
 
     # -- news from the daemon ------------------------------------------------------
     def _changed(self) -> None:
-        self.screen.post_message(StateChanged())
-        for screen in self.screen_stack[:-1]:  # a view under a dialog keeps ticking
-            screen.post_message(StateChanged())
+        for screen in self.screen_stack:  # a view under a dialog keeps ticking
+            screen.post_message(StateChanged())  # (none while the app exits)
 
     def on_connected(self, message: Connected) -> None:
         state = self.state

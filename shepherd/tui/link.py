@@ -26,12 +26,26 @@ from shepherd.tui.messages import (
     StatusFetched,
     WarningsFetched,
 )
+from shepherd.words import plain_lines
 
 Opener = Callable[[Callable[[str, dict[str, Any]], None]], Awaitable[AsyncClient]]
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 SETTLE_S = 0.05  # let a burst of events arrive before one fresh picture
 
+
+
+def shown(value: Any) -> Any:
+    """A daemon's answer with every text made safe to draw: a child's note or a label
+    may hold escape sequences, which the terminal must show, never obey (the TUI only
+    shows these texts; ids are checked by the policy and never hold any)."""
+    if isinstance(value, str):
+        return plain_lines(value)
+    if isinstance(value, list):
+        return [shown(v) for v in value]
+    if isinstance(value, dict):
+        return {k: shown(v) for k, v in value.items()}
+    return value
 
 class NotConnected(Exception):
     """An action while the daemon is unreachable."""
@@ -56,7 +70,7 @@ class DaemonLink:
         if self.client is None or self.client.closed.is_set():
             raise NotConnected("the daemon is not reachable right now")
         try:
-            return await self.client.call(method, **params)
+            return shown(await self.client.call(method, **params))
         except DaemonUnreachable as exc:
             raise NotConnected(str(exc)) from None
 
@@ -125,17 +139,18 @@ class DaemonLink:
         client = self.client
         if client is None:
             return
-        status = await client.call("status")
+        status = shown(await client.call("status"))
         self._post(StatusFetched(status, self._clock()))
         if self.role == "admin":
-            self._post(RequestsFetched(await client.call("requests")))
+            self._post(RequestsFetched(shown(await client.call("requests"))))
             if initial:
-                page = await client.call("audit.query", types=["warning_issued"], limit=10)
+                page = shown(await client.call("audit.query", types=["warning_issued"],
+                                               limit=10))
                 self._post(WarningsFetched(list(reversed(page["events"]))))
 
     def _notice(self, method: str, params: dict[str, Any]) -> None:
         if method == "event":
-            self._post(DaemonEvent(params))
+            self._post(DaemonEvent(shown(params)))
             self._wanted.set()
         elif method == "lagged" and self.client is not None:
             self.client.close_reason = "the TUI fell behind the event stream; reconnecting"

@@ -257,42 +257,43 @@ class LiveState:
 
     # -- consequences, for confirmations -----------------------------------------
     def grant_consequence(self, user: str, target: str, seconds: int, mono: float) -> str:
-        """What still limits an entry after a grant, said plainly ("" when nothing does)."""
+        """What still limits an entry after a grant, in the words `shepherd grant` uses
+        ("" when nothing does). Judged from the last status, before the grant is made."""
         now = self.now(mono)
         found = self.user(user)
         if found is None:
             return ""
-        group = next((g for g in found.get("groups", []) if g["id"] == target), None)
-        if group is not None:
-            return ""
         item = next((e for e in found["entries"] if e["id"] == target), None)
-        if item is None:
+        if item is None:  # a group, or not this child's
             return ""
         session = self.session_of(user, target)
         ticking = self.elapsed(mono) if session is not None else 0.0
         if item.get("remaining_today_s") is None:
-            return f"{item['label']} has no daily limit, so this only matters for a group budget."
-        new_left = item["remaining_today_s"] - ticking + seconds
-        notes = []
+            return words.grant_notes(item["label"], unlimited=True, now=now)
+        quota = item.get("quota_today_s")
+        day_left = item["remaining_today_s"] if quota is None else quota - item["used_today_s"]
+        new_left = day_left - ticking + seconds
+        caps: list[dict[str, Any]] = []
+        week_left = item.get("remaining_week_s")
+        if week_left is not None and week_left < day_left:  # a grant counts toward both
+            left = max(week_left - ticking + seconds, 0.0)
+            until = (now + timedelta(seconds=left)).isoformat() if session else None
+            caps.append({"kind": "quota", "period": "week", "usable_s": left, "until": until,
+                         "running": session is not None})
         for g in self.groups_of(user, target):
             left = g.get("remaining_today_s")
-            if left is None:
-                continue
-            left -= ticking
-            if left < new_left:
-                if session is not None:
-                    end = words.ends_at(now + timedelta(seconds=max(left, 0)), now)
-                    notes.append(f"The {g['id']} budget still ends it {end}.")
-                else:
-                    notes.append(f"The {g['id']} budget still allows only "
-                                 f"{words.duration(left)} today.")
+            if left is not None and left - ticking < new_left:
+                weekly = g.get("remaining_week_s") is not None and g["remaining_week_s"] <= left
+                left = max(left - ticking, 0.0)
+                until = (now + timedelta(seconds=left)).isoformat() if session else None
+                caps.append({"kind": "group_quota", "group": g["id"], "usable_s": left,
+                             "until": until, "running": session is not None,
+                             "period": "week" if weekly else "day"})
         if session is not None and session.get("deadline_cause") in ("window", "max_run"):
-            end_s = session["remaining_s"] - ticking
-            end = words.ends_at(now + timedelta(seconds=max(end_s, 0)), now)
-            why = "when its hours end" if session["deadline_cause"] == "window" else \
-                "as long as one session may last"
-            notes.append(f"This session still ends {end}: that is {why}.")
-        return " ".join(notes)
+            end_s = max(session["remaining_s"] - ticking, 0.0)
+            caps.append({"kind": session["deadline_cause"], "usable_s": end_s, "running": True,
+                         "until": (now + timedelta(seconds=end_s)).isoformat()})
+        return words.grant_notes(item["label"], capped_by=caps, now=now)
 
     def take_consequence(self, user: str, target: str, seconds: int, mode: str,
                          mono: float) -> str:

@@ -53,6 +53,13 @@ def ends_at(when: datetime, now: datetime) -> str:
     return shared.at_moment(when, now, _ZONE, up=False)
 
 
+def grant_notes(label: str, *, now: datetime, unlimited: bool = False,
+                capped_by: Any = ()) -> str:
+    """What still limits an entry after a grant: the words `shepherd grant` uses."""
+    return shared.grant_notes(label, unlimited=unlimited, capped_by=capped_by, now=now,
+                              zone=_ZONE)
+
+
 def until_time(when: datetime, now: datetime) -> str:
     return shared.until_moment(when, now, _ZONE)
 

@@ -9,8 +9,15 @@ their JSON (what the IPC carries), so the daemon, the CLI and the TUI all say
 the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
-from shepherd.words.grants import expiry_sentence, grant_sentence
+from shepherd.words.grants import (
+    cap_sentence,
+    expiry_sentence,
+    grant_notes,
+    grant_sentence,
+    result_notes,
+)
 from shepherd.words.limits import stop_clause, week_left
+from shepherd.words.plain import json_safe, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
     counting_sentence,
@@ -30,6 +37,7 @@ from shepherd.words.refusals import (
 from shepherd.words.times import (
     at_moment,
     clock_time,
+    counted,
     format_duration,
     spoken_duration,
     until_moment,
@@ -38,18 +46,25 @@ from shepherd.words.times import (
 __all__ = [
     "STATE_WORDS",
     "at_moment",
+    "cap_sentence",
     "cause_words",
     "clock_time",
+    "counted",
     "counting_sentence",
     "expiry_sentence",
     "format_duration",
+    "grant_notes",
     "grant_sentence",
     "join_clauses",
+    "json_safe",
     "lasting_state",
     "pause_clause",
+    "plain",
+    "plain_lines",
     "reason_clause",
     "reasons_clause",
     "refusal_sentence",
+    "result_notes",
     "resumed_clause",
     "spoken_duration",
     "state_word",

@@ -1,24 +1,86 @@
-"""A grant in words: "alex has 15 minutes more of Games today (1h45m in all today)"."""
+"""Grants in words: what a grant did today, and what still limits the entry.
+
+One sentence for the CLI and the TUI alike, from the daemon's answer to ``grant``
+(``TimeGranted`` JSON plus ``label``, ``kind`` and the ``seconds`` asked): "alex has 10
+minutes more of Minecraft today (1h10m in all today). The games budget still allows
+only 45 seconds today." Time added may last until a time or for the week, and a week's
+quota that allows less than the day is named too. A time taken back says what was
+really taken back, never what was asked when time already used held it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from shepherd.words.refusals import reasons_clause
-from shepherd.words.times import format_duration, spoken_duration, until_moment
+from shepherd.engine.events import GrantCap
+from shepherd.words.refusals import ReasonLike, _moment, reasons_clause
+from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
 
-__all__ = ["expiry_sentence", "grant_sentence"]
+__all__ = ["cap_sentence", "expiry_sentence", "grant_notes", "grant_sentence", "result_notes"]
+
+CapLike = GrantCap | Mapping[str, Any]
+
+
+def _cap(cap: CapLike) -> Mapping[str, Any]:
+    return cap.to_json() if isinstance(cap, GrantCap) else cap
+
+
+def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
+    """One thing that allows less of ``label`` than its allowance: "The games budget still
+    allows only 45 seconds today." / "This session still ends at 17:20: that is when its
+    hours end." """
+    data = _cap(cap)
+    kind, usable = data.get("kind"), max(float(data.get("usable_s") or 0.0), 0.0)
+    until = _moment(data.get("until"))
+    end = at_moment(until, now, zone, up=False) if until is not None else ""
+    weekly = data.get("period") == "week"
+    if data.get("running") and until is not None:
+        if kind == "group_quota":
+            week = " for the week" if weekly else ""
+            return f"The {data.get('group')} budget{week} still ends it {end}."
+        if kind == "quota" and weekly:
+            return f"{label}'s weekly quota still ends it {end}."
+        why = {"window": "that is when its hours end",
+               "max_run": "that is as long as one session may last",
+               "policy_reload": "the new policy ends it"}.get(str(kind))
+        return f"This session still ends {end}" + (f": {why}." if why else ".")
+    when = "this week" if weekly else "today"
+    if kind == "group_quota":
+        return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
+    if kind == "quota" and weekly:
+        return f"{label}'s weekly quota still allows only {spoken_duration(usable)} {when}."
+    if kind == "window":
+        last = f", until {end.removeprefix('at ')}" if until is not None else ""
+        return (f"{label}'s hours today allow only {spoken_duration(usable)} more{last}."
+                if usable > 0 else f"{label}'s hours are over for today.")
+    return ""
+
+
+def grant_notes(label: str, *, unlimited: bool = False,
+                limited_by: Iterable[ReasonLike] = (), capped_by: Iterable[CapLike] = (),
+                now: datetime, zone: tzinfo) -> str:
+    """What still limits an entry after a grant ("" when nothing does): what keeps it
+    from being used today, else what allows less than its allowance, else (no daily
+    limit) that a grant on it changes nothing."""
+    limits = list(limited_by)
+    if limits:
+        return f"But {label} still can't be used today: {reasons_clause(limits, now, zone)}."
+    if unlimited:
+        return f"{label} has no daily limit, so this changes nothing."
+    return " ".join(s for s in (cap_sentence(label, c, now, zone) for c in capped_by) if s)
 
 
 def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
-    """What a grant did, for today, and what still limits the target: from the
-    ``grant`` answer (or a ``time_granted`` event with its label)."""
+    """What a grant did, for today, and what still limits the target."""
     user, target = result["user"], result.get("label") or result["target"]
-    seconds = int(result["seconds"])
+    group = result.get("kind") == "group"
+    asked = abs(int(result["seconds"]))
+    change = int(result.get("change_s", result["seconds"]))
     mode = result.get("mode", "add")
     allowance = result.get("allowance_s")
+    used = result.get("used_s")
     expires = result.get("expires_at")
     lasts = "today"
     if expires:
@@ -27,29 +89,45 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         if result.get("week"):
             lasts = f"this week, on any day {lasts}"
     if mode == "add":
-        sentence = f"{user} has {spoken_duration(seconds)} more of {target} {lasts}"
+        sentence = (f"{user} has {spoken_duration(asked)} more in the {target} budget {lasts}"
+                    if group else f"{user} has {spoken_duration(asked)} more of {target} {lasts}")
     elif mode == "take":
-        sentence = f"{spoken_duration(seconds)} of {target} taken back from {user} for today"
+        whose = f"{user}'s {target} budget" if group else f"{target}"
+        taken = -change
+        if taken <= 0:
+            sentence = (f"Nothing of {whose} was taken back" if group
+                        else f"Nothing of {target} was taken back from {user}")
+        elif group:
+            sentence = f"{spoken_duration(taken)} taken back from {whose} for today"
+        else:
+            sentence = f"{spoken_duration(taken)} of {target} taken back from {user} for today"
+        if 0 < taken < asked:
+            sentence += f", not {spoken_duration(asked)}"
     else:
-        sentence = f"{user}'s allowance of {target} for today is set"
+        sentence = (f"{user}'s {target} budget for today is set" if group
+                    else f"{user}'s allowance of {target} for today is set")
     if allowance is not None:
         sentence += f" ({format_duration(allowance)} in all today"
         if expires and not result.get("week"):
             sentence += " until then"
-        used = result.get("used_s")
         if result.get("held_at_used") and used is not None:
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
         sentence += f" ({format_duration(result['week_allowance_s'])} in all this week)"
-    limits = result.get("limited_by") or ()
-    if result.get("unlimited") and not limits:
-        sentence += f", but {target} has no daily limit, so this changes nothing"
-    if limits:
-        why = reasons_clause(limits, now, zone)
-        sentence += f". But {target} still can't be used today: {why}"
-    return sentence + "."
+    notes = result_notes(result, now, zone)
+    return f"{sentence}. {notes}" if notes else f"{sentence}."
+
+
+def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """What still limits the target, from the daemon's answer to ``grant`` (or to its
+    preview, which a confirmation shows before anything is given)."""
+    target = result.get("label") or result["target"]
+    add = result.get("mode", "add") == "add"
+    return grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
+                       limited_by=result.get("limited_by") or (),
+                       capped_by=result.get("capped_by") or (), now=now, zone=zone)
 
 
 def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

@@ -167,6 +167,12 @@ def reasons_clause(reasons: Iterable[ReasonLike], now: datetime, zone: tzinfo) -
     return join_clauses(reason_clause(r, now, zone) for r in reasons)
 
 
+def _named(entry_id: str, label: str) -> str:
+    """An entry as a child knows it, with the id when that is spelt otherwise:
+    "Rest Game (rest)", "minecraft"."""
+    return label if label.casefold() == entry_id.casefold() else f"{label} ({entry_id})"
+
+
 def refusal_sentence(label: str, reasons: Iterable[ReasonLike], now: datetime,
                      zone: tzinfo) -> str:
     """The whole refusal: "Minecraft can't start: <every reason>".
@@ -177,11 +183,14 @@ def refusal_sentence(label: str, reasons: Iterable[ReasonLike], now: datetime,
     items = [_data(r) for r in reasons]
     unknown = next((r for r in items if r.get("code") == "unknown_entry"), None)
     if unknown is not None:
-        known = [str(k) for k in unknown.get("known") or ()]
+        ids = [str(k) for k in unknown.get("known") or ()]
+        labels = [str(k) for k in unknown.get("labels") or ()]
+        known = [_named(i, labels[n] if n < len(labels) else i) for n, i in enumerate(ids)]
         sentence = f'There is no entry called "{unknown.get("entry", label)}"'
         if not known:
-            return sentence + ", and none are set up for this child"
-        return sentence + "; the entries are " + join_clauses(known).replace(", and ", " and ")
+            return sentence + ", and none are set up for this child."
+        return (sentence + "; the entries are "
+                + join_clauses(known).replace(", and ", " and ") + ".")
     if not items:
         return f"{label} can start"
     return f"{label} can't start: {reasons_clause(items, now, zone)}"

@@ -21,8 +21,12 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 _PRECISE_BELOW_S = 300  # below five minutes the seconds matter; above, minutes are enough
 
 
-def _plural(amount: int, unit: str) -> str:
-    return f"{amount} {unit}" if amount == 1 else f"{amount} {unit}s"
+def counted(amount: int, noun: str) -> str:
+    """ "1 warning", "2 warnings" (nouns that take an s)."""
+    return f"{amount} {noun}" if amount == 1 else f"{amount} {noun}s"
+
+
+_plural = counted
 
 
 def spoken_duration(seconds: float) -> str:

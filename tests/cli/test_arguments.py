@@ -76,6 +76,50 @@ def test_bare_numbers_are_refused_for_every_duration() -> None:
             parse(*argv)
 
 
+@pytest.mark.parametrize(("argv", "said"), [
+    (("grant", "alex", "games", "+99999d"), "'+99999d' is more than 7 days"),
+    (("extend", "rest", "8d"), "'8d' is more than 7 days"),
+    (("extend", "rest", "0s"), "'0s' is no time at all"),
+    (("grant", "alex", "games", "1.5m"), "'1.5m' is not a duration (write it like"),
+    (("grant", "alex", "games", "+-5m"), "'+-5m' is not a duration"),
+    (("usage", "--days", "0"), "'0' is not a number of days from 1 to 400"),
+    (("request", "game", "2d"), "'2d' is more than a day, and time given is for today"),
+    (("answer", "1", "approve", "25h"), "'25h' is more than a day"),
+    (("audit", "--limit", "0"), "'0' is not a count of 1 or more"),
+])
+def test_durations_out_of_bounds_are_usage_errors_in_words(
+        argv: tuple[str, ...], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review 12 F5: these came back from the daemon as "grant: parameter 'duration' must
+    be ...", exit 1, and offered "a whole number of seconds", which the CLI refuses."""
+    with pytest.raises(SystemExit) as stopped:
+        parse(*argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "parameter" not in err and "whole number of seconds" not in err
+
+
+def test_a_grant_of_more_than_a_day_is_only_for_the_week(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A grant lasts today (at most 1d) unless it is for the week (`--until week`, 7d):
+    refused before any daemon is asked (there is none on this socket)."""
+    socket = str(tmp_path / "none.sock")
+    for until in ((), ("--until", "17:00"), ("--until", "today")):
+        assert main(["grant", "alex", "games", "+2d", *until, "--socket", socket]) == 2
+        err = capsys.readouterr().err
+        assert "'+2d' is more than a day, and time given is for today only" in err
+        assert "--until week" in err
+    # For the week it goes to the daemon, which is not there: exit 5, not a usage error.
+    assert main(["grant", "alex", "games", "+2d", "--until", "week", "--socket", socket]) == 5
+
+
+def test_launch_help_says_a_name_as_status_shows_it_works() -> None:
+    """Review 12 F2: status never shows ids, and launch said it wanted one."""
+    text = {sub.prog.split()[-1]: sub for sub in _subcommands(build_parser())}
+    [entry] = [a for a in text["launch"]._actions if a.dest == "entry"]
+    assert "as `shepherd status` shows it" in str(entry.help)
+
+
 def test_extend_takes_an_entry_or_a_session_number() -> None:
     assert parse("extend", "minecraft", "10m").target == "minecraft"
     assert parse("extend", "3", "10m", "--user", "alex").target == "3"
@@ -96,8 +140,7 @@ def test_every_positional_argument_has_help_and_durations_say_their_format() -> 
         for action in sub._actions:
             if action.option_strings or isinstance(action, argparse._SubParsersAction):
                 continue
-            if action.choices is not None:
-                continue  # the choices are the help
+            # Review 12 F8: a choice (`answer ID approve`) says what each choice does.
             assert action.help, f"{sub.prog} {action.metavar}"
             if "DURATION" in str(action.metavar) or "+D" in str(action.metavar):
                 assert "1h30m" in action.help, f"{sub.prog} {action.metavar}"

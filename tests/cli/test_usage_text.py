@@ -18,3 +18,6 @@ def test_former_entries_come_last_under_a_heading(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out.splitlines()
     assert [row.split()[0] for row in out[2:]] == ["game", "[games]", "no", "oldgame"]
     assert out[4] == "    no longer in the policy:"
+    # Review 12 F9: a removed entry is not "unlimited"; it is gone, so only its use shows.
+    assert out[5].split() == ["oldgame", "5m", "used"]
+    assert "unlimited" in out[2]  # an entry in force with no daily limit still says so

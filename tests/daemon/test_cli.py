@@ -54,7 +54,7 @@ daily_quota = "1h"
     assert "request 1" in shepherd(d, "request", "game", "20m", "--note", "homework").stdout
     pending = json.loads(shepherd(d, "requests", "--json").stdout)
     assert [(r["id"], r["seconds"], r["note"]) for r in pending] == [(1, 1200, "homework")]
-    assert "approved" in shepherd(d, "answer", "1", "approve", "10m").stdout
+    assert shepherd(d, "answer", "1", "approve", "10m").stdout.startswith("Approved request 1: ")
     assert shepherd(d, "answer", "1", "decline").returncode == 1  # already answered
     assert shepherd(d, "policy", "reload").returncode == 0
     shown = json.loads(shepherd(d, "policy", "show", "--json").stdout)

@@ -73,3 +73,31 @@ def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(
     assert said in caught.value.message
     assert left(d) == 3600
     assert "time_granted" not in d.audit_types()
+
+
+def test_a_preview_of_time_for_the_week_answers_as_the_grant_and_keeps_nothing(
+        daemon_factory: Any) -> None:
+    """words2's preview (the TUI's question) beside explain's timed grants: nothing is
+    kept, in the engine or the store, and the grant then answers the same."""
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    preview = d.call("grant", user=ME, target="game", duration="30m", until="week",
+                     preview=True)
+    assert preview["preview"] and preview["week"] and preview["allowance_s"] == 5400
+    assert left(d) == 3600 and "time_granted" not in d.audit_types()
+    d.stop()
+    d.start()
+    assert left(d) == 3600  # nothing of it in the store either
+    answer = d.call("grant", user=ME, target="game", duration="30m", until="week")
+    assert {k: v for k, v in answer.items() if k != "preview"} == \
+        {k: v for k, v in preview.items() if k != "preview"}
+    assert left(d) == 5400
+
+
+def test_more_than_a_day_is_for_the_week_only(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    with pytest.raises(RpcError) as caught:
+        d.call("grant", user=ME, target="game", duration="2d")
+    assert "the duration must be" in caught.value.message
+    assert left(d) == 3600
+    answer = d.call("grant", user=ME, target="game", duration="2d", until="week")
+    assert answer["week"] and answer["allowance_s"] == 3600 + 2 * 86400

@@ -101,7 +101,13 @@ def test_admin_actions_the_store_cannot_record_change_nothing(far_daemon_factory
 id = "game"
 command = ["sleep", "3599"]
 limits = { daily_quota = "1h", cooldown = "1h" }
+[[entries]]
+id = "rest"
+command = ["sleep", "3598"]
+limits = { cooldown = "1h" }
 """))
+    d.call("launch", entry="rest")  # a rest to clear (clearing none writes nothing)
+    d.call("stop")
     session = d.call("launch", entry="game")["session_id"]
     before = d.call("status")["sessions"][0]["remaining_s"]
     # The store cannot be written (the daemon holds it alone: no other program can lock it).
@@ -110,7 +116,7 @@ limits = { daily_quota = "1h", cooldown = "1h" }
     try:
         for method, params in [("lock", {"user": ME}),
                                ("grant", {"user": ME, "target": "game", "duration": "1h"}),
-                               ("cooldown.clear", {"user": ME, "entry": "game"}),
+                               ("cooldown.clear", {"user": ME, "entry": "rest"}),
                                ("request_time", {"entry": "game", "duration": "10m"})]:
             with pytest.raises(RpcError) as caught:
                 d.call(method, **params)

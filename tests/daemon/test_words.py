@@ -50,7 +50,7 @@ daily_quota = 0
     typo = shepherd(d, "launch", "minecraf")
     assert typo.returncode == 3
     assert typo.stderr.strip() == ('There is no entry called "minecraf"; '
-                                   "the entries are game and reading")
+                                   "the entries are Minecraft (game) and reading.")
 
 
 def test_a_warning_tells_the_true_time_left(daemon_factory: Any) -> None:
@@ -157,6 +157,9 @@ limits = { cooldown = "30m" }
     ended = json.loads(shepherd(d, "audit", "--type", "session_ended", "--json").stdout)
     assert ended["data"]["reason"] == "launch_failed" and ended["data"]["charged_s"] == 0
     assert shepherd(d, "launch", "ghost").returncode == 1  # no cooldown: it never ran
+    as_json = shepherd(d, "launch", "ghost", "--json")  # review 12 F9: JSON when asked
+    assert as_json.returncode == 1 and as_json.stderr == ""
+    assert "is not installed here" in json.loads(as_json.stdout)["error"]["message"]
     log = d.log.read_text()
     assert "'no-such-program-xyz' is not installed here" in log  # warned at start already
 
@@ -170,7 +173,8 @@ limits = { cooldown = "30m" }
 """))
     events = d.events()
     d.call("launch", entry="game")
-    assert shepherd(d, "lock", ME).stdout.startswith(f"{ME} is locked: 1 running program(s)")
+    assert shepherd(d, "lock", ME).stdout.startswith(
+        f"{ME} is locked: its running program was stopped; nothing can start")
     assert events.next("session_ended")["reason"] == "locked"
     assert shepherd(d, "unlock", ME).returncode == 0
     assert shepherd(d, "launch", "game").returncode == 0
@@ -182,11 +186,12 @@ def test_a_parents_stop_in_user_mode_stops_what_it_says(daemon_factory: Any) -> 
 id = "nap"
 label = "Nap"
 command = ["sleep", "600"]
+limits = { max_run = "1h" }
 """, users=f'\n[[users]]\nname = "{OTHER}"\n'))
     mine = d.call("launch", entry="nap")["session_id"]
     theirs = d.call("launch", entry="nap", user=OTHER)["session_id"]
     both = shepherd(d, "extend", "nap", "5m")
-    assert both.returncode == 1 and "several children" in both.stderr
+    assert both.returncode == 2 and "several children" in both.stderr
     assert "Nap (session" in shepherd(d, "extend", "nap", "5m", "--user", OTHER).stdout
     stopped = shepherd(d, "stop", "--user", OTHER)
     assert stopped.stdout.strip() == f"Stopped Nap of {OTHER} (session {theirs})."
@@ -278,3 +283,95 @@ warnings = [ { before = "2m", severity = "critical", message = "Save your world!
     assert "--urgency=critical" in shown[0]
     assert shown[1][-2] == "Minecraft"
     assert shown[1][-1].startswith("Minecraft can't start: it needs a rest until ")
+
+
+def test_review_12_what_a_parent_and_a_child_read_is_true(daemon_factory: Any) -> None:
+    """Review 12 F1, F2, F3, F6, F7 and review 11 finding 3, through the real CLI."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+label = "Minecraft"
+command = ["sleep", "600"]
+limits = { daily_quota = "1h" }
+[[entries]]
+id = "rest"
+label = "Rest Game"
+command = ["sleep", "600"]
+limits = { daily_quota = "40s", cooldown = "10m" }
+[[groups]]
+id = "games"
+entries = ["game"]
+daily_quota = "45s"
+"""))
+    # F1: the games budget still allows 45s though it is not used up.
+    capped = shepherd(d, "grant", ME, "game", "+10m")
+    assert capped.stdout.strip() == (f"{ME} has 10 minutes more of Minecraft today (1h10m in "
+                                     "all today). The games budget still allows only 45 "
+                                     "seconds today.")
+    # F2: the name status shows, in any case, starts the entry.
+    started = shepherd(d, "launch", "rest game")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith("Rest Game started (session ")
+    shepherd(d, "stop")
+    typo = shepherd(d, "launch", "Minecraf")
+    assert typo.returncode == 3
+    assert typo.stderr.strip() == ('There is no entry called "Minecraf"; the entries are '
+                                   "Minecraft (game) and Rest Game (rest).")
+    # F3: what was really taken back (time used is never taken back).
+    taken = shepherd(d, "grant", ME, "rest", "-1h")
+    assert taken.returncode == 0, taken.stderr
+    assert re.match(r"\d+ seconds of Rest Game taken back from .* for today, not 1 hour \(",
+                    taken.stdout), taken.stdout
+    nothing = shepherd(d, "grant", ME, "rest", "-5m").stdout
+    assert nothing.startswith(f"Nothing of Rest Game was taken back from {ME} ("), nothing
+    # F6: labels where a child or a parent reads them; F7: only what was done is claimed.
+    cleared = shepherd(d, "cooldown", "clear", ME, "rest")
+    assert cleared.stdout.strip() == f"{ME} may start Rest Game again without a rest."
+    again = shepherd(d, "cooldown", "clear", ME, "Rest Game")
+    assert again.stdout.strip() == (f"Rest Game is not resting for {ME}, so there was no rest "
+                                    "to end; nothing changed.")
+    assert shepherd(d, "unlock", ME).stdout.strip() == f"{ME} was not locked; nothing changed."
+    assert shepherd(d, "cooldown", "clear", ME, "nothing").returncode == 1
+    hostile = "please \x1b]0;PWNED\x07\x1b[2J\rOK"
+    asked = shepherd(d, "request", "minecraft", "10m", "--note", hostile)
+    assert asked.stdout.strip() == "Asked a parent for 10 minutes more of Minecraft (request 1)."
+    listed = shepherd(d, "requests").stdout
+    assert "\x1b" not in listed and "\r" not in listed and "\x07" not in listed
+    assert "Minecraft" in listed and "please \\x1b]0;PWNED" in listed
+    assert json.loads(shepherd(d, "requests", "--json").stdout)[0]["note"] == hostile
+    approved = shepherd(d, "answer", "1", "approve")
+    assert approved.stdout.strip() == (f"Approved request 1: {ME} has 10 minutes more of "
+                                       "Minecraft today.")
+    twice = shepherd(d, "answer", "1", "decline")
+    assert twice.returncode == 1
+    assert twice.stderr.strip() == ("shepherd: request 1 is not waiting for an answer (it was "
+                                    "answered already, or there is no such request)")
+    idle = shepherd(d, "extend", "minecraft", "5m")
+    assert idle.stderr.strip() == ("shepherd: Minecraft is not running, so there is no "
+                                   "session to extend")
+
+
+def test_a_session_with_no_limit_is_not_extended_and_a_grant_must_fit_the_child(
+        daemon_factory: Any) -> None:
+    """Review 12 F9: both were recorded, and changed nothing."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "music"
+label = "Music"
+command = ["sleep", "600"]
+[[entries]]
+id = "tiny"
+label = "Tiny Game"
+command = ["sleep", "600"]
+users = ["nobody"]
+limits = { daily_quota = "40s" }
+""", users='\n[[users]]\nname = "nobody"\n'))
+    d.call("launch", entry="music")
+    extended = shepherd(d, "extend", "music", "10m")
+    assert extended.returncode == 1
+    assert "Music has no time limit, so there is nothing to extend" in extended.stderr
+    granted = shepherd(d, "grant", ME, "tiny", "+5m")
+    assert granted.returncode == 1
+    assert f"Tiny Game is not one of {ME}'s entries" in granted.stderr
+    types = d.audit_types()
+    assert "session_extended" not in types and "time_granted" not in types

@@ -106,3 +106,17 @@ def test_each_sessions_extension_is_its_own() -> None:
     deadline = e.deadline(1, clock.now)
     assert deadline is not None and deadline.remaining_s == pytest.approx(300)
     assert e.used("alex", ["game", "film"], date(2026, 11, 25), None) == pytest.approx(3900)
+
+
+def test_a_session_with_no_time_limit_cannot_be_extended() -> None:
+    """Review 12 F9: extending Music (no limit) said "now ends with no time limit" and
+    recorded an extension that does nothing."""
+    from shepherd.engine import ActionRefused
+
+    e, clock = engine('[[entries]]\nid = "music"\ncommand = ["m"]\n'), FakeClock(local(25, 16))
+    e.launch("alex", "music", clock.now, 1)
+    with pytest.raises(ActionRefused, match="no time limit, so there is nothing to extend"):
+        e.check_extend(1, clock.now)
+    with pytest.raises(ActionRefused):
+        e.extend(1, 600, clock.now)
+    assert e.snapshot(1).extension_s == 0

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -154,3 +156,115 @@ def test_no_change_takes_back_time_already_used_and_take_never_gives(
 def test_a_negative_duration_is_refused() -> None:
     with pytest.raises(GrantRefused):
         grant_change("add", -5, 3600, 0, 0.0)
+
+
+def test_a_grant_still_capped_by_a_group_budget_says_how_much_the_budget_allows() -> None:
+    """Review F1: the games budget (30m) still allows less than the entry's 1h15m, though
+    it is not used up: the grant says so, with what the budget still allows."""
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 600.0  # 10 of the games' 30m
+    granted = e.grant("alex", "game", 900, clock.now, "add")
+    assert granted.limited_by == ()
+    assert [(c.kind, c.group, c.usable_s) for c in granted.capped_by] == [
+        ("group_quota", "games", 1200.0)]
+    # Enough budget for the whole allowance: no cap to tell.
+    e.grant("alex", "games", 7200, clock.now, "add")
+    assert e.grant("alex", "game", 60, clock.now, "add").capped_by == ()
+
+
+def test_a_grant_still_capped_by_the_hours_left_today_says_until_when() -> None:
+    """Review F1: at 19:30 only half an hour of the evening window is left today."""
+    e, clock = engine(GAME), FakeClock(local(25, 19, 30))
+    granted = e.grant("alex", "evening", 3600, clock.now, "add")
+    assert granted.limited_by == ()
+    [cap] = granted.capped_by
+    assert (cap.kind, cap.usable_s, cap.until) == ("window", 1800.0, local(25, 20))
+    # Before the window opens, the whole window is what is left of today's hours.
+    early = FakeClock(local(25, 16))
+    assert [(c.kind, c.usable_s) for c in e.grant("alex", "evening", 60, early.now).capped_by] \
+        == [("window", 7200.0)]
+
+
+def test_a_grant_on_a_running_session_names_what_still_ends_it() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance(600)
+    [cap] = e.grant("alex", "game", 900, clock.now, "add").capped_by
+    assert (cap.kind, cap.group) == ("group_quota", "games")
+    assert cap.usable_s == pytest.approx(1200.0)
+    assert cap.until == local(25, 16, 30)
+
+
+def test_a_grant_with_nothing_left_to_cap_names_only_what_refuses() -> None:
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.usage[("alex", "game", e.quota_day(clock.now))] = 1800.0  # the games budget is spent
+    granted = e.grant("alex", "game", 900, clock.now, "add")
+    assert [type(r) for r in granted.limited_by] == [GroupQuotaExhausted]
+    assert granted.capped_by == ()  # already said by limited_by
+    assert e.grant("alex", "free", 900, clock.now, "add").capped_by == ()  # no daily limit
+    assert e.grant("alex", "games", 900, clock.now, "add").capped_by == ()  # a group
+
+
+def test_a_grant_on_an_entry_the_child_does_not_have_is_refused() -> None:
+    """Review 12 F9: `grant sam tiny +5m` was recorded, though tiny is not sam's."""
+    e = engine(GAME + '[[entries]]\nid = "tiny"\nlabel = "Tiny Game"\ncommand = ["t"]\n'
+                      'users = ["alex"]\nlimits = { daily_quota = "40s" }\n')
+    clock = FakeClock(local(25, 16))
+    with pytest.raises(ActionRefused, match="Tiny Game is not one of sam's entries"):
+        e.grant("sam", "tiny", 300, clock.now, "add")
+    assert e.granted("sam", "tiny", e.quota_day(clock.now)) == 0
+    assert e.grant("alex", "tiny", 300, clock.now, "add").allowance_s == 340
+
+
+def test_a_preview_says_what_a_grant_would_do_and_changes_nothing() -> None:
+    """The TUI asks before it grants, in the words the grant will answer with."""
+    e, clock = engine(GAME), FakeClock(local(25, 19, 30))
+    preview = e.preview_grant("alex", "evening", 3600, clock.now, "add")
+    assert (preview.allowance_s, [c.kind for c in preview.capped_by]) == (7200, ["window"])
+    assert e.granted("alex", "evening", e.quota_day(clock.now)) == 0
+    assert e.availability("alex", "evening", clock.now).remaining_today_s == 3600
+
+
+WEEKLY = """
+[[entries]]
+id = "mc"
+label = "Minecraft"
+command = ["mc"]
+limits = { daily_quota = "1h", weekly_quota = "3h" }
+[[entries]]
+id = "tv"
+command = ["tv"]
+[[groups]]
+id = "screens"
+entries = ["tv"]
+daily_quota = "1h"
+weekly_quota = "2h"
+"""
+
+
+def test_a_grant_names_what_the_weeks_quota_still_allows() -> None:
+    """Review (words3): `grant =30m` said "30m in all today" while only 21m were left this
+    week. 2h39m of the week's 3h are used (yesterday): a grant for today names the week."""
+    e, clock = engine(WEEKLY), FakeClock(local(25, 16))
+    day = e.quota_day(clock.now)
+    e.usage[("alex", "mc", day - timedelta(days=1))] = 2 * 3600 + 39 * 60
+    assert e.availability("alex", "mc", clock.now).remaining_today_s == 21 * 60
+    added = e.grant("alex", "mc", 900, clock.now, "add")  # counts toward the week too
+    assert (added.allowance_s, added.limited_by) == (4500, ())
+    assert [(c.kind, c.period, c.usable_s) for c in added.capped_by] == [
+        ("quota", "week", 36 * 60)]
+    # Setting today's total below the quota takes from the week as well: nothing is left.
+    e, clock = engine(WEEKLY), FakeClock(local(25, 16))
+    e.usage[("alex", "mc", day - timedelta(days=1))] = 2 * 3600 + 39 * 60
+    cut = e.grant("alex", "mc", 1800, clock.now, "set")
+    assert [(type(r), r.period) for r in cut.limited_by] == [(QuotaExhausted, "week")]
+    assert cut.capped_by == ()
+
+
+def test_a_grant_on_a_group_names_what_its_week_still_allows() -> None:
+    e, clock = engine(WEEKLY), FakeClock(local(25, 16))
+    day = e.quota_day(clock.now)
+    e.usage[("alex", "tv", day - timedelta(days=2))] = 6000.0  # 20m of the week's 2h left
+    granted = e.grant("alex", "screens", 600, clock.now, "add")
+    assert [(c.kind, c.group, c.period, c.usable_s) for c in granted.capped_by] == [
+        ("group_quota", "screens", "week", 1800.0)]

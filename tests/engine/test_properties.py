@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shepherd.engine import (
+    ActionRefused,
     Engine,
     Instant,
     LaunchDenied,
@@ -340,12 +341,17 @@ def test_random_histories_keep_every_accounting_rule(
         elif kind == "extend" and world.started:
             ids = sorted(world.started)
             session_id = ids[index % len(ids)]
-            e.extend(session_id, seconds, world.now)
-            user_of, entry_of, _ = world.started[session_id]
-            world.extensions.append((user_of, entry_of, seconds))
+            try:
+                e.extend(session_id, seconds, world.now)
+            except ActionRefused:  # no time limit: nothing to extend, nothing changed
+                assert e.snapshot(session_id).extension_s == 0
+            else:
+                user_of, entry_of, _ = world.started[session_id]
+                world.extensions.append((user_of, entry_of, seconds))
         elif kind == "grant":
             target = ["e0", "e1", "g"][index % 3]
-            if policy.entry(target) or policy.group(target):
+            entry = policy.entry(target)
+            if (entry and policy.entry_allows(entry, user)) or policy.group(target):
                 e.grant(user, target, seconds, world.now)
         elif kind in ("advance", "tick"):
             step = fraction * (2 if kind == "tick" else 2400)

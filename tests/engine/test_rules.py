@@ -290,15 +290,16 @@ windows = [ { days = "weekdays", start = "15:00", end = "17:00" } ]
 def test_unknown_entry_is_denied() -> None:
     e = engine(GAME)
     assert denied(e.launch("alex", "nope", FakeClock(local(25, 16)).now, 1)).reasons == (
-        UnknownEntry("nope", ("game",)),)
+        UnknownEntry("nope", ("game",), ("game",)),)
 
 
 def test_unknown_entry_names_only_the_entries_this_child_has() -> None:
     e = engine(GAME + '[[entries]]\nid = "sams"\ncommand = ["x"]\nusers = ["sam"]\n')
     now = FakeClock(local(25, 16)).now
-    assert denied(e.launch("alex", "nope", now, 1)).reasons == (UnknownEntry("nope", ("game",)),)
+    assert denied(e.launch("alex", "nope", now, 1)).reasons == (
+        UnknownEntry("nope", ("game",), ("game",)),)
     assert denied(e.launch("sam", "nope", now, 1)).reasons == (
-        UnknownEntry("nope", ("game", "sams")),)
+        UnknownEntry("nope", ("game", "sams"), ("game", "sams")),)
 
 
 def test_entry_not_listed_for_the_user_is_denied() -> None:
@@ -332,6 +333,44 @@ def test_one_running_session_per_user_unless_max_sessions_is_raised() -> None:
     started(two.launch("alex", "b", now, 2))
     # The same entry twice is never allowed.
     assert denied(two.launch("alex", "a", now, 3)).reasons[0].code == "already_running"
+
+
+def test_busy_never_hides_a_refusal_that_lasts_longer() -> None:
+    """Review 12 F4: while Music plays, a used-up, resting or closed entry was called
+    "busy", and a child thought stopping Music would let it start."""
+    entries = """
+[[entries]]
+id = "music"
+command = ["m"]
+[[entries]]
+id = "tiny"
+command = ["t"]
+limits = { daily_quota = "40s" }
+[[entries]]
+id = "rest"
+command = ["r"]
+limits = { cooldown = "10m" }
+[[entries]]
+id = "morning"
+command = ["o"]
+windows = [ { days = "daily", start = "08:00", end = "09:00" } ]
+[[entries]]
+id = "free"
+command = ["f"]
+"""
+    e, clock = engine(entries), FakeClock(local(25, 16))
+    e.usage[("alex", "tiny", e.quota_day(clock.now))] = 40.0
+    started(e.launch("alex", "rest", clock.now, 1))
+    clock.advance(60)
+    e.end_session(1, clock.now, "exited")
+    started(e.launch("alex", "music", clock.now, 2))
+    states = {name: e.availability("alex", name, clock.now) for name in
+              ("tiny", "rest", "morning", "free")}
+    assert {name: a.state for name, a in states.items()} == {
+        "tiny": "quota_exhausted", "rest": "cooldown", "morning": "outside_window",
+        "free": "busy"}
+    # The lasting reason is said first; that another program runs still follows.
+    assert [r.code for r in states["tiny"].reasons] == ["quota_exhausted", "already_running"]
 
 
 def test_group_quota_is_shared_by_its_entries_per_user() -> None:

@@ -181,6 +181,9 @@ CASES: list[tuple[str, str, list[str]]] = [
       "a directory)"]),
     ("syntax_error", USERS + '\n[[entries]\nid = "tux"\n',
      ["9: TOML syntax error at column 10: Expected ']]' at the end of an array declaration"]),
+    # Review 12 F9: a mistake at the very end was reported at line 1.
+    ("syntax_error_at_the_end", USERS + '\n[[entries]]\nid = "tux"\ncommand = ["a"\n',
+     ["11: TOML syntax error at the end of the file: Unclosed array"]),
     ("duplicate_key_is_syntax", USERS + '\n[supervisor]\nstop_grace = "5s"\nstop_grace = "6s"\n',
      ["11: TOML syntax error at column 18: Cannot overwrite a value"]),
 ]

@@ -126,3 +126,35 @@ def test_strict_check_fails_on_warnings(tmp_path: Path,
     captured = capsys.readouterr()
     assert "'no-such-game-xyz' is not installed here" in captured.out
     assert "which --strict counts as errors" in captured.err
+
+
+def test_an_entry_is_found_by_its_label_or_id_in_any_case() -> None:
+    """Review 12 F2: `shepherd launch "Rest Game"` and `launch Minecraft` must work."""
+    from shepherd.policy import load_policy_text
+
+    found = load_policy_text('''
+version = 1
+[[users]]
+name = "alex"
+[[users]]
+name = "sam"
+[[entries]]
+id = "rest"
+label = "Rest  Game"
+command = ["r"]
+[[entries]]
+id = "minecraft"
+command = ["m"]
+[[entries]]
+id = "mc"
+label = "Minecraft"
+command = ["m"]
+users = ["sam"]
+''')
+    assert found.find_entry("rest", "alex").id == "rest"  # type: ignore[union-attr]
+    assert found.find_entry("rest game", "alex").id == "rest"  # type: ignore[union-attr]
+    assert found.find_entry("REST", "alex").id == "rest"  # type: ignore[union-attr]
+    assert found.find_entry("Minecraft", "alex").id == "minecraft"  # type: ignore[union-attr]
+    assert found.find_entry("Minecraft", "sam") is None  # two entries answer: none is chosen
+    assert found.find_entry("Rest", "alex") is not None
+    assert found.find_entry("Res", "alex") is None

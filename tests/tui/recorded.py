@@ -133,7 +133,7 @@ def child_status() -> dict[str, Any]:
             "sessions": []}
 
 
-REQUESTS = [{"id": 3, "user": "alex", "entry": "minecraft", "seconds": 900,
+REQUESTS = [{"id": 3, "user": "alex", "entry": "minecraft", "label": "Minecraft", "seconds": 900,
              "note": "boss fight, please", "requested_at": "2026-11-25T15:58:40+00:00",
              "state": "pending", "answered_by": None, "granted_s": None}]
 
@@ -219,7 +219,20 @@ def policy_explain() -> dict[str, Any]:
                         None, Starting(counted=True))
 
 
-ANSWERS = {"audit.query": audit_page, "usage.history": usage_history,
+def grant_preview() -> dict[str, Any]:
+    """The daemon's answer to a grant preview: 15 more minutes of alex's running
+    Minecraft, whose session still ends when one session may last no longer."""
+    return {"user": "alex", "target": "minecraft", "day": TODAY.isoformat(), "seconds": 900,
+            "mode": "add", "allowance_s": 4500, "used_s": 1500.0, "held_at_used": False,
+            "limited_by": [], "capped_by": [
+                {"kind": "max_run", "usable_s": 1946.0, "group": None,
+                 "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day"}],
+            "week_allowance_s": None, "expires_at": None, "week": False,
+            "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
+            "preview": True}
+
+
+ANSWERS = {"audit.query": audit_page, "grant": grant_preview, "usage.history": usage_history,
            "policy.show": policy_show, "policy.explain": policy_explain, "audit.verify": lambda: {
                "ok": True, "checked": 120, "bad_id": None, "problem": None}}
 

@@ -328,6 +328,61 @@ def test_a_childs_note_that_looks_like_markup_is_shown_as_written_and_ends_nothi
     assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 900
 
 
+def test_a_childs_note_with_escape_sequences_is_shown_never_obeyed(daemon_factory: Any) -> None:
+    """Review 11 #3: a note that would retitle, clear and recolour the parent's terminal
+    reaches the TUI as visible text (\\x1b...), in the list and in the notice."""
+    note = "hi \x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\rOVER"
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        asked = shepherd_cli(d.socket, "request", "nap", "5m", "--note", note)
+        assert asked.returncode == 0, asked.stderr
+        requests = app.screen.query_one(RequestList)
+        await wait_for(pilot, lambda: requests.row_count == 1, "the request")
+        await wait_for(pilot, lambda: any("PWNED" in str(n.message)
+                                          for n in app._notifications), "the notice")
+        told = [str(n.message) for n in app._notifications]
+        assert all("\x1b" not in t and "\r" not in t and "\x07" not in t for t in told)
+        assert any("hi \\x1b]0;PWNED\\x07" in t for t in told)
+        shown = cells(requests, "note")[0]
+        assert "\x1b" not in shown and shown.startswith("hi \\x1b]0;PWNED")
+
+    drive(app, scenario)
+
+
+def test_the_tui_asks_about_a_grant_in_the_words_shepherd_grant_answers_with(
+        daemon_factory: Any) -> None:
+    """Review 12 F1: the CLI and the TUI say the same thing about what still limits an
+    entry: one renderer (shepherd.words.grants) for the question, the answer and
+    `shepherd grant`."""
+    d = daemon_factory(policy(NAP + '[[groups]]\nid = "naps"\nentries = ["nap"]\n'
+                                    'daily_quota = "15m"\n'))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count, "the entries")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
+        await pilot.press("backspace", "backspace", "backspace", *"20m", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "The naps budget still allows only 15 minutes today." in \
+            " ".join(screen_text(app).split())
+        assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 600  # unchanged
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("The naps budget still allows only 15 minutes"
+                                          in str(n.message) for n in app._notifications),
+                       "the answer, in the same words")
+
+    drive(app, scenario)
+    assert "time_granted" in d.audit_types()
+    cli = shepherd_cli(d.socket, "grant", ME, "nap", "+1m").stdout
+    assert cli.strip().endswith("The naps budget still allows only 15 minutes today.")
+
+
 def test_the_policy_view_shows_an_entry_without_a_label_by_its_id(daemon_factory: Any) -> None:
     """``label`` is optional: a minimal policy must not crash the Policy view."""
     d = daemon_factory(policy('[[entries]]\nid = "plain_game"\ncommand = ["sleep", "600"]\n'))

@@ -134,3 +134,31 @@ def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> N
     assert entry.left == "10:00" and entry.used == "20m of 40m"  # use stands still too
     assert entry.state_text == "paused" and entry.detail.endswith("10:00 left")
     assert live.group_lines("alex", 400.0) == ["games 50m of 1h"]
+
+
+def test_a_grant_on_an_entry_with_no_daily_limit_says_what_the_cli_says() -> None:
+    """Review 12 F1: "only matters for a group budget" was untrue (a grant on an entry
+    never raises a group budget); the TUI and `shepherd grant` now share the words."""
+    live = state(remaining=600.0)
+    assert live.status is not None
+    live.status["users"][0]["entries"][0]["remaining_today_s"] = None
+    label = live.status["users"][0]["entries"][0]["label"]
+    assert live.grant_consequence("alex", "minecraft", 900, 100.0) == \
+        f"{label} has no daily limit, so this changes nothing."
+
+
+def test_a_grant_question_names_what_the_weeks_quota_still_allows() -> None:
+    """Review (words3): the question, like `shepherd grant`, names the week's quota when it
+    allows less than the day: 21m left this week, 20m of the day's 40m left."""
+    live = state(cooldown="2026-11-25T15:00:00+00:00")  # not running
+    entry = live.users()[0]["entries"][0]
+    entry.update(remaining_today_s=960.0, quota_week_s=10800, remaining_week_s=960.0)
+    live.users()[0]["groups"][0]["remaining_today_s"] = 5000.0
+    assert live.grant_consequence("alex", "minecraft", 300, 100.0) == (
+        "Minecraft's weekly quota still allows only 21 minutes this week.")
+    entry["remaining_week_s"] = 5000.0  # the week allows more than the day: nothing to say
+    assert live.grant_consequence("alex", "minecraft", 300, 100.0) == ""
+    group = live.users()[0]["groups"][0]
+    group.update(remaining_today_s=600.0, remaining_week_s=600.0, quota_week_s=7200)
+    assert live.grant_consequence("alex", "minecraft", 300, 100.0) == (
+        "The games budget still allows only 10 minutes this week.")

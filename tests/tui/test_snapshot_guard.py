@@ -92,3 +92,7 @@ daily_quota = "2h"
     assert keys_of(recorded.usage_history()) == keys_of(real_usage)
     assert set(recorded.policy_show()) == set(d.call("policy.show"))
     assert keys_of(recorded.policy_explain()) == keys_of(d.call("policy.explain", user=ME))
+    real_preview = d.call("grant", user=ME, target="nap", duration="15m", preview=True)
+    assert set(recorded.grant_preview()) == set(real_preview)
+    assert set(recorded.grant_preview()["capped_by"][0]) == set(
+        d.call("grant", user=ME, target="nap", duration="2h", preview=True)["capped_by"][0])

@@ -134,9 +134,18 @@ def test_an_unknown_entry_lists_the_entries_the_child_has() -> None:
     sentence = refusal_sentence("minecraf", [UnknownEntry("minecraf", ("minecraft", "celeste",
                                                                        "music"))], NOW, PARIS)
     assert sentence == ('There is no entry called "minecraf"; '
-                        "the entries are minecraft, celeste and music")
+                        "the entries are minecraft, celeste and music.")
     alone = refusal_sentence("x", [UnknownEntry("x").to_json()], NOW, PARIS)
-    assert alone == 'There is no entry called "x", and none are set up for this child'
+    assert alone == 'There is no entry called "x", and none are set up for this child.'
+
+
+def test_an_unknown_entry_names_each_entry_as_status_shows_it_with_its_id() -> None:
+    """Review 12 F2: status shows labels, so the list shows them too, with the id where
+    it is spelt otherwise."""
+    sentence = refusal_sentence("Minecraf", [UnknownEntry(
+        "Minecraf", ("rest", "minecraft"), ("Rest Game", "Minecraft"))], NOW, PARIS)
+    assert sentence == ('There is no entry called "Minecraf"; the entries are '
+                        "Rest Game (rest) and Minecraft.")
 
 
 @pytest.mark.parametrize(("state", "word"), [
@@ -182,7 +191,7 @@ def test_a_grant_says_what_it_gave_for_the_day_or_for_the_week() -> None:
         "sam has 15 minutes more of Videos today (5h15m in all this week).")
     free = {**week, "week_allowance_s": None, "unlimited": True}
     assert grant_sentence(free, NOW, PARIS).endswith(
-        "but Videos has no daily limit, so this changes nothing.")
+        "today. Videos has no daily limit, so this changes nothing.")
 
 
 def test_a_grant_that_expires_says_until_when_and_its_expiry_says_what_went_unused() -> None:

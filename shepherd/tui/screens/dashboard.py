@@ -93,7 +93,8 @@ class DashboardScreen(ViewScreen):
         labels = {e["id"]: e["label"] for u in state.users() for e in u["entries"]}
         self.query_one(RequestList).show_requests(state.requests, labels)
         self.query_one(WarningLog).show_warnings(list(state.warnings),
-                                                 limit=8 if self.has_class("-wide") else 3)
+                                                 limit=8 if self.has_class("-wide") else 3,
+                                                 labels=labels)
         self._explain()
 
     def _focus_first(self) -> None:

@@ -16,7 +16,8 @@ class WarningLog(Line):
     def __init__(self) -> None:
         super().__init__(id="warnings")
 
-    def show_warnings(self, warnings: list[dict[str, Any]], limit: int = 5) -> None:
+    def show_warnings(self, warnings: list[dict[str, Any]], limit: int = 5,
+                      labels: dict[str, str] | None = None) -> None:
         text = Text("Latest warnings", "bold")
         if not warnings:
             text.append("\nNo warnings yet.", "dim")
@@ -28,5 +29,6 @@ class WarningLog(Line):
             text.append(words.warning_words(item),
                         SEVERITY_STYLES.get(str(item.get("severity")), ""))
             if item.get("entry"):
-                text.append(f" ({item['entry']})", "dim")
+                entry = str(item["entry"])  # by its label, as the child knows it
+                text.append(f" ({(labels or {}).get(entry, entry)})", "dim")
         self.show(text)

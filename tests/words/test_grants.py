@@ -1,0 +1,97 @@
+"""Grants in words: the one sentence the CLI and the TUI both show after a grant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shepherd.engine import GrantCap, GroupQuotaExhausted
+from shepherd.words import cap_sentence, grant_notes, grant_sentence
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 25, 16, 48, tzinfo=PARIS)
+
+
+def result(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"user": "alex", "target": "tiny", "label": "Tiny Game",
+                            "kind": "entry", "mode": "add", "seconds": 600, "change_s": 600,
+                            "allowance_s": 3000, "used_s": 0.0, "held_at_used": False,
+                            "unlimited": False, "limited_by": [], "capped_by": []}
+    return {**base, **changes}
+
+
+def test_taking_back_more_than_is_left_says_what_was_really_taken() -> None:
+    """Review F3: 26s of a 40s quota used, "-1h" takes back 14s, not an hour."""
+    said = grant_sentence(result(mode="take", seconds=3600, change_s=-14, allowance_s=26,
+                                 used_s=26.0, held_at_used=True), NOW, PARIS)
+    assert said == ("14 seconds of Tiny Game taken back from alex for today, not 1 hour "
+                    "(26s in all today: 26s is already used, and time used is never taken "
+                    "back).")
+    nothing = grant_sentence(result(target="games", label="games", kind="group", mode="take",
+                                    seconds=300, change_s=0, allowance_s=55, used_s=55.0,
+                                    held_at_used=True), NOW, PARIS)
+    assert nothing.startswith("Nothing of alex's games budget was taken back (55s in all")
+    assert "5 minutes" not in nothing
+
+
+def test_a_group_is_called_a_budget() -> None:
+    """Review F6: "more of games" reads as a game; it is the games budget."""
+    said = grant_sentence(result(target="games", label="games", kind="group", seconds=300,
+                                 change_s=300), NOW, PARIS)
+    assert said == "alex has 5 minutes more in the games budget today (50m in all today)."
+
+
+def test_a_grant_still_capped_says_what_caps_it_in_words() -> None:
+    """Review F1: a group budget or the hours left that allow less than the allowance."""
+    caps = [GrantCap("group_quota", 45.0, "games"),
+            GrantCap("window", 1860.0, None, datetime(2026, 11, 25, 17, 20, tzinfo=PARIS))]
+    said = grant_sentence(result(capped_by=[c.to_json() for c in caps]), NOW, PARIS)
+    assert said == ("alex has 10 minutes more of Tiny Game today (50m in all today). The games "
+                    "budget still allows only 45 seconds today. Tiny Game's hours today allow "
+                    "only 31 minutes more, until 17:20.")
+    running = GrantCap("group_quota", 300.0, "games",
+                       datetime(2026, 11, 25, 16, 53, 30, tzinfo=PARIS), running=True)
+    assert cap_sentence("Tiny Game", running, NOW, PARIS) == \
+        "The games budget still ends it at 16:53."
+    hours = GrantCap("window", 300.0, None, datetime(2026, 11, 25, 16, 53, tzinfo=PARIS), True)
+    assert cap_sentence("Tiny Game", hours, NOW, PARIS) == \
+        "This session still ends at 16:53: that is when its hours end."
+
+
+def test_no_daily_limit_and_a_refusal_are_said_the_same_by_everyone() -> None:
+    """Review F1: the TUI said "only matters for a group budget", which is not true."""
+    assert grant_notes("Music", unlimited=True, now=NOW, zone=PARIS) == \
+        "Music has no daily limit, so this changes nothing."
+    assert grant_sentence(result(label="Music", allowance_s=None, unlimited=True), NOW,
+                          PARIS).endswith("today. Music has no daily limit, so this changes "
+                                          "nothing.")
+    spent = GroupQuotaExhausted("games", 2700.0, 2700, None)
+    assert grant_notes("Minecraft", limited_by=[spent], capped_by=[GrantCap("window", 9.0)],
+                       now=NOW, zone=PARIS) == \
+        "But Minecraft still can't be used today: the games budget for today is used up."
+
+
+def test_a_grant_names_what_the_weeks_quota_still_allows() -> None:
+    """Review (words3): "30m in all today" while only 21m were left this week."""
+    week = GrantCap("quota", 1260.0, period="week")
+    said = grant_sentence(result(mode="set", seconds=1800, change_s=-1800, allowance_s=1800,
+                                 capped_by=[week.to_json()]), NOW, PARIS)
+    assert said == ("alex's allowance of Tiny Game for today is set (30m in all today). "
+                    "Tiny Game's weekly quota still allows only 21 minutes this week.")
+    budget = GrantCap("group_quota", 600.0, "games", period="week")
+    assert cap_sentence("Tiny Game", budget, NOW, PARIS) == \
+        "The games budget still allows only 10 minutes this week."
+    ends = datetime(2026, 11, 25, 17, 9, tzinfo=PARIS)
+    assert cap_sentence("Tiny Game", GrantCap("quota", 1260.0, None, ends, True, "week"), NOW,
+                        PARIS) == "Tiny Game's weekly quota still ends it at 17:09."
+    assert cap_sentence("Tiny Game", GrantCap("group_quota", 60.0, "games", ends, True, "week"),
+                        NOW, PARIS) == "The games budget for the week still ends it at 17:09."
+
+
+def test_time_added_until_a_moment_or_for_the_week_says_so_with_its_caps() -> None:
+    until = datetime(2026, 11, 25, 17, 30, tzinfo=PARIS).isoformat()
+    said = grant_sentence(result(expires_at=until, capped_by=[
+        GrantCap("group_quota", 45.0, "games").to_json()]), NOW, PARIS)
+    assert said == ("alex has 10 minutes more of Tiny Game until 17:30 (50m in all today "
+                    "until then). The games budget still allows only 45 seconds today.")
