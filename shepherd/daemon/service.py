@@ -53,6 +53,10 @@ async def _serve(config: DaemonConfig, policy: Policy) -> None:
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopped.set)
+    for signum in (signal.SIGUSR1, signal.SIGUSR2):  # a stray signal must not end supervision
+        loop.add_signal_handler(signum, log.warning, "ignored signal %s: only SIGHUP (reload) "
+                                "and SIGTERM (stop) mean something to the daemon",
+                                signal.Signals(signum).name)
     daemon.ready()
     await stopped.wait()
     await daemon.shutdown()

@@ -550,3 +550,15 @@ limits = { cooldown = "1h" }
     with pytest.raises(RpcError) as again:
         d.call("launch", entry="typo")
     assert again.value.code != LAUNCH_DENIED
+
+
+def test_a_stray_signal_does_not_end_supervision(daemon_factory: Any) -> None:
+    d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'
+                              'limits = { max_run = "1h" }\n'))
+    session = d.call("launch", entry="game")["session_id"]
+    assert d.process is not None
+    for signum in (signal.SIGUSR1, signal.SIGUSR2):
+        d.process.send_signal(signum)
+    time.sleep(0.3)
+    assert d.process.poll() is None
+    assert [s["id"] for s in d.call("status")["sessions"]] == [session]
