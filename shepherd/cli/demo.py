@@ -163,7 +163,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _wait_for(socket_path, daemon).close()
         if args.plain:
-            for signum in (signal.SIGHUP, signal.SIGTERM):  # a closed terminal quits like Ctrl-C
+            # Ctrl-C quits even when the demo was started with SIGINT ignored (a background
+            # job of a script); a closed terminal quits the same way.
+            for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
                 signal.signal(signum, _interrupt)
             print(f"Shepherd demo: daemon pid {daemon.pid}, state in {workdir}")
             print(f"Try in another terminal:  export SHEPHERD_SOCKET={socket_path}; "

@@ -33,7 +33,12 @@ def test_demo_launches_and_quitting_stops_everything() -> None:
     assert len(daemon) == 1
     time.sleep(0.5)
     demo.send_signal(signal.SIGINT)
-    output = demo.communicate(timeout=30)[0]
+    try:
+        output = demo.communicate(timeout=30)[0]
+    finally:  # never left running for the tests after this one
+        if demo.poll() is None:
+            demo.kill()
+            subprocess.run(["pkill", "-f", f"shepherd daemon --user --policy {state}"])
     assert "stopping the demo" in output
     assert not Path(f"/proc/{daemon[0]}").exists()
     assert not Path(state).exists()  # the temporary state dir is removed
