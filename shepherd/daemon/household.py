@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
-from shepherd.store import HouseholdView, StateStore
+from shepherd.store import HouseholdView, SnapshotRow, StateStore
 from shepherd.store.household.listen import Listener
 from shepherd.store.household.store import PgStore
 from shepherd.store.journal import Journal
@@ -84,6 +86,7 @@ class HouseholdLink:
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.state_dir / "household-journal.jsonl")
+        self.local_path = self.state_dir / "household-sessions.json"
         self._exec = ThreadPoolExecutor(1, thread_name_prefix="household-journal")
 
     # -- lifecycle ------------------------------------------------------------------
@@ -243,10 +246,54 @@ class HouseholdLink:
         if again or still:
             self._apply()
 
+    # -- this machine's own crash snapshot, kept locally too ------------------------------
+    def keep_local(self, rows: list[dict[str, Any]]) -> None:
+        """This machine's running sessions as they stand (a crash snapshot of its own).
+
+        The household store holds them too, but a daemon restarted while the store
+        cannot be reached must still know what it left running, and until when: each
+        row is a ``SnapshotRow`` with ``ends_mono``, its deadline on this boot's
+        monotonic clock. Written in order with the journal, replaced atomically.
+        """
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().run_in_executor(
+                self._exec, lambda: write_local(self.local_path, rows))
+
+    def load_local(self) -> list[tuple[SnapshotRow, float | None]]:
+        """What :meth:`keep_local` last kept: (snapshot, deadline on the monotonic clock)."""
+        try:
+            rows = json.loads(self.local_path.read_text())
+        except FileNotFoundError:
+            return []
+        except ValueError as exc:
+            log.error("the local copy of this machine's sessions is unreadable: %s", exc)
+            return []
+        kept = []
+        for row in rows:
+            kept.append((SnapshotRow(
+                int(row["session_id"]), str(row["user"]), str(row["entry"]),
+                datetime.fromisoformat(row["started_at"]), str(row["boot_id"]),
+                float(row["started_mono"]), float(row["charged_mono"]),
+                int(row["extension_s"]), tuple(int(f) for f in row["fired"]),
+                dict(row["process"]), None, 0.0, float(row["paused_s"])),
+                None if row.get("ends_mono") is None else float(row["ends_mono"])))
+        return kept
+
     def store_away(self) -> None:
         """The store went away: what waits in the journal must survive a crash."""
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().run_in_executor(self._exec, self.journal.sync)
+
+
+def write_local(path: Path, rows: list[dict[str, Any]]) -> None:
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(rows, default=str).encode())  # a crash of the daemon,
+        # not of the machine, is what it is for: after a reboot its sessions are gone
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
 
 
 def to_household(view: HouseholdView, read_mono: float) -> Household:

@@ -9,6 +9,8 @@ really ran (measured around the calls that started and stopped them).
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from typing import Any
 
@@ -135,3 +137,77 @@ def test_a_daemon_that_dies_during_a_partition_replays_its_journal_once(
     # Every second it ran, crash and partition included, charged once: the journal's
     # records were replayed after the restart, and none twice.
     assert before_stop - after_launch - SLACK_S <= long_s <= after_stop - before_launch + SLACK_S
+
+
+def test_a_daemon_restarted_during_a_partition_still_enforces_its_running_session(
+        household: Any, pg_server: Any) -> None:
+    """Review 17-s4 #1: the running sessions lived only in PostgreSQL, so a daemon
+    restarted while cut off forgot them (status empty, the game ran until the link
+    came back). Its own crash snapshot is kept locally too: the session is adopted
+    from it, ends at its deadline during the partition, and is counted once."""
+    (laptop,) = household(ENTRIES, machines=("laptop",))
+    before_launch = time.monotonic()
+    laptop.call("launch", entry="short")  # max_run 6 s
+    time.sleep(1.0)
+    pg_server.stop("fast")
+    try:
+        wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
+        laptop.kill9()  # its session's program goes on running, unwatched
+        laptop.start()  # the store is still away
+        assert not healthy(laptop)
+        sessions = own_sessions(laptop)
+        assert [s["entry"] for s in sessions] == ["short"]  # adopted from local knowledge
+        with pytest.raises(RpcError) as caught:  # still fails closed for launches
+            laptop.call("launch", entry="long")
+        assert caught.value.code == LAUNCH_DENIED
+        wait_for(lambda: not own_sessions(laptop), timeout=20,
+                 what="the adopted session being stopped at its deadline, still cut off")
+        assert not healthy(laptop)  # (the partition really lasted)
+    finally:
+        pg_server.start()
+    wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
+    wait_for(lambda: charged(household.url)["laptop"][1] is not None,
+             what="the end reaching the store")
+    wait_for(lambda: laptop.call("health")["household"]["journal_waiting"] == 0,
+             what="the journal emptying")
+    short_s, short_end = charged(household.url)["laptop"]
+    assert short_end == "expired"
+    assert short_s == pytest.approx(6.0, abs=SLACK_S)  # its max_run, counted once
+    assert not own_sessions(laptop)  # not adopted a second time from the store's copy
+    assert time.monotonic() - before_launch > 6.0
+
+
+def test_on_restart_stop_stops_its_sessions_even_when_restarted_cut_off(
+        household: Any, pg_server: Any) -> None:
+    """With ``on_restart = "stop"`` the sessions a restart finds still running are
+    stopped, from the local copy, while the household is out of reach; each second
+    they ran reaches the store once when it returns."""
+    (laptop,) = household(ENTRIES + """
+[[entries]]
+id = "marked"
+command = ["sleep", "6131"]
+""", machines=("laptop",), supervisor='stop_grace = "2s"\non_restart = "stop"')
+    before_launch = time.monotonic()
+    laptop.call("launch", entry="marked")
+    pid = int(subprocess.run(["pgrep", "-fx", "sleep 6131"], capture_output=True, text=True,
+                             check=True).stdout.split()[0])
+    after_launch = time.monotonic()
+    time.sleep(1.0)
+    pg_server.stop("fast")
+    try:
+        wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
+        laptop.kill9()
+        laptop.start()
+        assert not own_sessions(laptop)
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the program being stopped")
+        stopped = time.monotonic()
+        assert not healthy(laptop)
+    finally:
+        pg_server.start()
+    wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
+    wait_for(lambda: charged(household.url)["laptop"][1] is not None,
+             what="the end reaching the store")
+    long_s, reason = charged(household.url)["laptop"]
+    assert reason == "recovered_after_crash"
+    assert stopped - after_launch - SLACK_S - 2.0 <= long_s <= stopped - before_launch + SLACK_S
+    assert not own_sessions(laptop)
