@@ -119,6 +119,7 @@ MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is n
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
+LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 
 
@@ -445,6 +446,8 @@ class Daemon:
             log.warning("could not record the policy text: %s", exc)
         else:
             self._keep(lambda store: store.set_meta("policy_source", source))
+        if self.link is not None:
+            self.link.publish_policy(self.policy)
         self._audit(now, "policy_loaded", {"path": str(path), "users": len(self.policy.users),
                                            "entries": len(self.policy.entries)})
 
@@ -620,6 +623,18 @@ class Daemon:
             now = self.now()
             self._carry_out(self.engine.due(now), now)
             self._changed()
+
+    def policy_differs(self, machines: list[str]) -> None:
+        """Another machine of the household runs a different policy (or no longer does):
+        said in the log, the audit (once per change), ``status`` and ``health``."""
+        if machines:
+            log.warning("the policy differs from that of %s: each machine applies its own, "
+                        "so a child may get the laxer limits there; give every machine the "
+                        "same policy (but for [household] machine)", ", ".join(machines))
+        else:
+            log.info("every machine of the household runs the same policy again")
+        self._audit(self.now(), "household_policy_differs", {"machines": machines})
+        self._update_status()
 
     def publish_remote(self, kind: str, data: dict[str, Any], user: str | None) -> None:
         self._publish(kind, data, user)
@@ -1070,9 +1085,13 @@ class Daemon:
         Called on the writer's thread with the household as the transaction sees it;
         the engine is asked on the event loop (it is not shared between threads), and
         the answer goes back to the transaction. A loop that does not answer within
-        ``DECIDE_WAIT_S`` gets no session: nothing is recorded.
+        ``DECIDE_WAIT_S`` gets no session: nothing is recorded. Nor does a launch that
+        reaches its transaction ``LAUNCH_STALE_S`` after it was asked (a store that
+        stopped answering held it up): its caller may have been told it failed, and a
+        program the child forgot must never start later by itself.
         """
         loop = asyncio.get_running_loop()
+        asked = time.monotonic()
 
         def on_loop(view: HouseholdView | None, read_mono: float) -> LaunchPlan | None:
             if view is not None and self.link is not None:
@@ -1093,6 +1112,8 @@ class Daemon:
 
         def decide(view: HouseholdView | None) -> LaunchPlan | None:
             read_mono = time.monotonic()
+            if read_mono - asked > LAUNCH_STALE_S:
+                return None
             answer: concurrent.futures.Future[LaunchPlan | None] = concurrent.futures.Future()
             lock = threading.Lock()
             abandoned = False
@@ -1554,7 +1575,8 @@ class Daemon:
                                  store_ok=self.writer.available and self.loaded,
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
-                                 presence_problem=self.presence.problem, machine=self.machine)
+                                 presence_problem=self.presence.problem, machine=self.machine,
+                                 policy_differs=self.link.differs if self.link else None)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1569,7 +1591,8 @@ class Daemon:
             if self.machine is not None and self.link is not None:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
-                                       "reads": self.link.refreshed}
+                                       "reads": self.link.refreshed,
+                                       "policy_differs": list(self.link.differs)}
         return answer
 
     async def requests(self) -> list[TimeRequest]:

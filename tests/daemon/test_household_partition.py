@@ -211,3 +211,30 @@ command = ["sleep", "6131"]
     assert reason == "recovered_after_crash"
     assert stopped - after_launch - SLACK_S - 2.0 <= long_s <= stopped - before_launch + SLACK_S
     assert not own_sessions(laptop)
+
+
+def test_the_first_read_after_the_server_restarts_works(household: Any, pg_server: Any) -> None:
+    """Review 17-s4 #5: the reads' connection, cut by a server restart, failed the first
+    read after it ("cannot be reached: terminating connection ..."); it is tried once
+    more on a fresh connection."""
+    (laptop,) = household(ENTRIES, machines=("laptop",))
+    assert laptop.call("audit.query", types=[], limit=1)["events"]  # the reads' connection
+    pg_server.stop("fast")
+    pg_server.start()
+    wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
+    assert laptop.call("audit.query", types=[], limit=1)["events"]
+
+
+def test_a_clean_restart_does_not_warn_of_journal_records(household: Any) -> None:
+    """Review 17-s4 #6: every start warned that hundreds of journal records "were not
+    known to be in the household store", though a clean stop had applied them all."""
+    (laptop,) = household(ENTRIES, machines=("laptop",))
+    laptop.call("launch", entry="long")
+    time.sleep(2.5)  # a few checkpoints through the journal
+    laptop.call("stop")
+    wait_for(lambda: laptop.call("health")["household"]["journal_waiting"] == 0,
+             what="the end applied")
+    assert laptop.stop() == 0
+    laptop.start()
+    assert "household journal" not in laptop.log.read_text()
+    assert healthy(laptop)
