@@ -387,7 +387,13 @@ class Daemon:
             link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
         self.loaded = True
-        self._local_books = False
+        if self._local_books:
+            # Sessions taken back from the local copy carry on from the household's
+            # snapshot, charged up to what the store holds (every journal record made
+            # before this read was applied before it, and none was made since): what
+            # the local books charged after that is charged again from here, so once.
+            self._unwritten.clear()
+            self._local_books = False
         await self._recover(self.now(), snapshots)
         self._keep_local()
 
@@ -472,6 +478,7 @@ class Daemon:
                     len(kept))
         await self._recover(self.now(), [snap for snap, _ in kept],
                             local={snap.session_id: ends for snap, ends in kept})
+        self._keep_local()  # those stopped are gone from it
 
     def _keep_local(self) -> None:
         """With a household: this machine's running sessions, kept locally too."""
@@ -748,7 +755,8 @@ class Daemon:
             self._unwritten.setdefault(charge.session_id, Unwritten()).add(charge.parts)
         household = self.link is not None
         if not self._unwritten or not (self.loaded or self._local_books) or (
-                not household and not self.writer.available):
+                not household and not self.writer.available) or (
+                self._local_books and self._loading):  # the books being read: see _read_books
             return
         day = self.engine.quota_day(now)
         rows = []
