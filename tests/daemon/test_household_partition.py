@@ -139,15 +139,24 @@ def test_a_daemon_that_dies_during_a_partition_replays_its_journal_once(
     assert before_stop - after_launch - SLACK_S <= long_s <= after_stop - before_launch + SLACK_S
 
 
+def running(command: str) -> bool:
+    return subprocess.run(["pgrep", "-fx", command], capture_output=True).returncode == 0
+
+
 def test_a_daemon_restarted_during_a_partition_still_enforces_its_running_session(
         household: Any, pg_server: Any) -> None:
     """Review 17-s4 #1: the running sessions lived only in PostgreSQL, so a daemon
     restarted while cut off forgot them (status empty, the game ran until the link
     came back). Its own crash snapshot is kept locally too: the session is adopted
     from it, ends at its deadline during the partition, and is counted once."""
-    (laptop,) = household(ENTRIES, machines=("laptop",))
-    before_launch = time.monotonic()
-    laptop.call("launch", entry="short")  # max_run 6 s
+    (laptop,) = household(ENTRIES + """
+[[entries]]
+id = "marked"
+command = ["sleep", "6132"]
+limits = { max_run = "6s" }
+""", machines=("laptop",))
+    laptop.call("launch", entry="marked")
+    assert running("sleep 6132")
     time.sleep(1.0)
     pg_server.stop("fast")
     try:
@@ -155,13 +164,15 @@ def test_a_daemon_restarted_during_a_partition_still_enforces_its_running_sessio
         laptop.kill9()  # its session's program goes on running, unwatched
         laptop.start()  # the store is still away
         assert not healthy(laptop)
-        sessions = own_sessions(laptop)
-        assert [s["entry"] for s in sessions] == ["short"]  # adopted from local knowledge
+        # Taken back from local knowledge (listed, unless its deadline already passed
+        # on a slow machine: then stopped at once).
+        assert [s["entry"] for s in own_sessions(laptop)] in (["marked"], [])
         with pytest.raises(RpcError) as caught:  # still fails closed for launches
             laptop.call("launch", entry="long")
         assert caught.value.code == LAUNCH_DENIED
-        wait_for(lambda: not own_sessions(laptop), timeout=20,
+        wait_for(lambda: not running("sleep 6132"), timeout=30,
                  what="the adopted session being stopped at its deadline, still cut off")
+        assert not own_sessions(laptop)
         assert not healthy(laptop)  # (the partition really lasted)
     finally:
         pg_server.start()
@@ -170,11 +181,14 @@ def test_a_daemon_restarted_during_a_partition_still_enforces_its_running_sessio
              what="the end reaching the store")
     wait_for(lambda: laptop.call("health")["household"]["journal_waiting"] == 0,
              what="the journal emptying")
-    short_s, short_end = charged(household.url)["laptop"]
-    assert short_end == "expired"
-    assert short_s == pytest.approx(6.0, abs=SLACK_S)  # its max_run, counted once
+    marked_s, end = charged(household.url)["laptop"]
+    assert end == "expired"
+    assert marked_s == pytest.approx(6.0, abs=SLACK_S)  # its max_run, counted once
+    with psycopg.connect(household.url) as conn:
+        adopted = conn.execute("SELECT count(*) FROM audit WHERE type = 'session_adopted'"
+                               ).fetchone()
+    assert adopted is not None and adopted[0] == 1
     assert not own_sessions(laptop)  # not adopted a second time from the store's copy
-    assert time.monotonic() - before_launch > 6.0
 
 
 def test_on_restart_stop_stops_its_sessions_even_when_restarted_cut_off(
@@ -197,6 +211,7 @@ command = ["sleep", "6131"]
     try:
         wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
         laptop.kill9()
+        restarting = time.monotonic()  # it ran at least until here
         laptop.start()
         assert not own_sessions(laptop)
         wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the program being stopped")
@@ -209,7 +224,7 @@ command = ["sleep", "6131"]
              what="the end reaching the store")
     long_s, reason = charged(household.url)["laptop"]
     assert reason == "recovered_after_crash"
-    assert stopped - after_launch - SLACK_S - 2.0 <= long_s <= stopped - before_launch + SLACK_S
+    assert restarting - after_launch - SLACK_S <= long_s <= stopped - before_launch + SLACK_S
     assert not own_sessions(laptop)
 
 
