@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import select
+import shutil
 import socket
 import tempfile
 import threading
@@ -74,3 +75,4 @@ class SilentProxy:
         for sock in self.sockets:
             with contextlib.suppress(OSError):
                 sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
