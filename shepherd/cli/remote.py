@@ -329,7 +329,7 @@ def remote_audit(args: argparse.Namespace, flt: AuditFilter) -> Iterator[AuditEv
                 raise CommandError(str(exc), EXIT_UNREACHABLE) from None
             for e in page["events"]:
                 yield AuditEvent(e["id"], e["ts"], e["type"], e["user"], e["entry"], e["actor"],
-                                 e["data"])
+                                 e["data"], e.get("machine"))
             produced += len(page["events"])
             before = page["next"]
             if before is None:

@@ -83,7 +83,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return EXIT_OK
     count = 0
     for event in _events(args):
-        print(f"{event.id:>7}  {local_time(event.ts)}  {event.type:<17} {event.user or '-':<10} "
+        where = f"{event.machine:<10} " if event.machine is not None else ""  # a household's
+        print(f"{event.id:>7}  {local_time(event.ts)}  {where}{event.type:<17} "
+              f"{event.user or '-':<10} "
               f"{event.entry or '-':<14} {event.actor:<10} {_details(event.data)}")
         count += 1
     if count == 0:

@@ -135,6 +135,10 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     if not status.get("store_ok", True):
         lines.append("Shepherd cannot record time right now (its store is unavailable), "
                      "so nothing can start.")
+    differs = status.get("policy_differs")
+    if differs:
+        lines.append(f"This computer's policy differs from {_names(differs)}'s; each applies "
+                     "its own limits, so give every computer the same policy.")
     counting = status.get("counting") or {}
     blind = counting_sentence(counting.get("presence_problem"), counting.get("count", "active"))
     if blind:
@@ -144,3 +148,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
         lines.append("The last policy reload was rejected; the previous policy stays in "
                      "force (`shepherd policy show` lists the errors).")
     return lines
+
+
+def _names(machines: list[str]) -> str:
+    return machines[0] if len(machines) == 1 else ", ".join(machines[:-1]) + " and " + machines[-1]

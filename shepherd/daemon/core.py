@@ -121,6 +121,7 @@ MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is n
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
+LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 FORKED_ROUNDS = 5  # what a recognised process forked and left is taken/stopped in rounds
 
@@ -170,6 +171,7 @@ class RunningSession:
     stopping: asyncio.Task[None] | None = None
     started: asyncio.Event | None = None  # set once the backend answered the launch
     recorded: asyncio.Future[Any] | None = None  # the store write of its end
+    process: dict[str, Any] | None = None  # where it runs (the backend's, for adopting)
 
 
 @dataclass
@@ -236,6 +238,9 @@ class Daemon:
         # crash snapshot (a session adopted twice, or closed as dead beside its own stop).
         self._loading = False
         self._start_tried = False
+        # Household cut off at start: running from this machine's local copy of its own
+        # sessions until the household's books can be read.
+        self._local_books = False
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
@@ -302,6 +307,8 @@ class Daemon:
             self._start_clock(first, None)
             log.error("the store is unavailable at start (%s): launches are denied until "
                       "it returns", self.writer.problem)
+            if self.link is not None and not self.loaded:
+                await self._recover_locally()
         watching = self.outside.start()  # after recovery: adopted sessions hold their own
         (log.warning if self.outside.polling else log.info)(
             "programs started outside Shepherd: %s", watching)
@@ -383,7 +390,15 @@ class Daemon:
             link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
         self.loaded = True
+        if self._local_books:
+            # Sessions taken back from the local copy carry on from the household's
+            # snapshot, charged up to what the store holds (every journal record made
+            # before this read was applied before it, and none was made since): what
+            # the local books charged after that is charged again from here, so once.
+            self._unwritten.clear()
+            self._local_books = False
         await self._recover(self.now(), snapshots)
+        self._keep_local()
 
     def _start_clock(self, first: ClockReading, stored: datetime | None) -> Instant:
         """The trusted clock at start: carried on from the last check when in the same boot.
@@ -440,10 +455,58 @@ class Daemon:
             log.warning("could not record the policy text: %s", exc)
         else:
             self._keep(lambda store: store.set_meta("policy_source", source))
+        if self.link is not None:
+            self.link.publish_policy(self.policy)
         self._audit(now, "policy_loaded", {"path": str(path), "users": len(self.policy.users),
                                            "entries": len(self.policy.entries)})
 
-    async def _recover(self, now: Instant, snapshots: list[SnapshotRow]) -> None:
+    async def _recover_locally(self) -> None:
+        """The household cannot be read at start: this machine's own sessions, as its
+        local copy last knew them, are adopted or stopped (``on_restart``) all the same,
+        each adopted one held to the deadline last known (SPEC §5: enforced on what was
+        last known). Launches stay refused; the household's books are read when the
+        store returns, and the sessions still running carry on from them."""
+        assert self.link is not None
+        ended = {int(r["session"]) for r in self.link.journal.pending()
+                 if r.get("kind") == "end"}
+        kept = [(snap, ends) for snap, ends in self.link.load_local()
+                if snap.session_id not in ended]
+        if not kept:
+            return
+        self._local_books = True
+        self._next_session_id = max(self._next_session_id,
+                                    max(snap.session_id for snap, _ in kept) + 1)
+        log.warning("the household store cannot be read: %d session(s) of this machine "
+                    "taken back from its local copy, held to their last known deadlines",
+                    len(kept))
+        await self._recover(self.now(), [snap for snap, _ in kept],
+                            local={snap.session_id: ends for snap, ends in kept})
+        self._keep_local()  # those stopped are gone from it
+
+    def _keep_local(self) -> None:
+        """With a household: this machine's running sessions, kept locally too."""
+        if self.link is None or not (self.loaded or self._local_books):
+            return
+        now = self.now()
+        rows = []
+        for session_id, record in self.sessions.items():
+            if record.process is None:
+                continue
+            try:
+                snap = self.engine.snapshot(session_id)
+            except ActionRefused:
+                continue
+            deadline = self.engine.deadline(session_id, now)
+            rows.append({"session_id": session_id, "user": snap.user, "entry": snap.entry,
+                         "started_at": snap.started_at.isoformat(), "boot_id": self.boot_id,
+                         "started_mono": snap.started_mono, "charged_mono": snap.charged_mono,
+                         "extension_s": snap.extension_s, "fired": list(snap.fired),
+                         "paused_s": snap.paused_s, "process": record.process,
+                         "ends_mono": None if deadline is None else deadline.mono})
+        self.link.keep_local(rows)
+
+    async def _recover(self, now: Instant, snapshots: list[SnapshotRow],
+                       local: dict[int, float | None] | None = None) -> None:
         """Carry out the engine's recovery rules for each session of the crash snapshot.
 
         A session not adopted is closed. In this boot its program ran on through the
@@ -455,22 +518,33 @@ class Daemon:
         grace = float(self.policy.supervisor.stop_grace)
         closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         for snap in snapshots:
-            alive = snap.boot_id == self.boot_id and await self.backend.adopt(
-                snap.session_id, snap.process, self._tree_empty)
+            held = self.sessions.get(snap.session_id)  # taken back from the local copy
+            alive = held is not None or (snap.boot_id == self.boot_id and await
+                                         self.backend.adopt(snap.session_id, snap.process,
+                                                            self._tree_empty))
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
                                       snap.fired, snap.paused_s)
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
+            if local is not None:
+                lease = None  # the store's lease is not in these books
             if self.engine.recover(session, now, alive=alive, lease=lease):
+                ends = None if local is None else local.get(snap.session_id)
+                if ends is not None:
+                    self.engine.hold_to(snap.session_id, ends)
+                if held is not None:  # carried on from the household's own books
+                    continue
                 account = self._account(snap.user)
                 self.sessions[snap.session_id] = RunningSession(
-                    snap.session_id, snap.user, snap.entry, account)
+                    snap.session_id, snap.user, snap.entry, account, process=snap.process)
                 self._audit(now, "session_adopted", {"session_id": snap.session_id,
                                                      "since_checkpoint_s": round(
                                                          now.mono - snap.charged_mono, 3)},
                             user=snap.user, entry=snap.entry)
                 self._announce_pause(snap.session_id, now)
                 continue
+            if held is not None:
+                self.sessions.pop(snap.session_id, None)
             closing.append((snap, session, lease, alive))
         await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
                                for snap, _, _, alive in closing if alive))
@@ -559,6 +633,18 @@ class Daemon:
             now = self.now()
             self._carry_out(self.engine.due(now), now)
             self._changed()
+
+    def policy_differs(self, machines: list[str]) -> None:
+        """Another machine of the household runs a different policy (or no longer does):
+        said in the log, the audit (once per change), ``status`` and ``health``."""
+        if machines:
+            log.warning("the policy differs from that of %s: each machine applies its own, "
+                        "so a child may get the laxer limits there; give every machine the "
+                        "same policy (but for [household] machine)", ", ".join(machines))
+        else:
+            log.info("every machine of the household runs the same policy again")
+        self._audit(self.now(), "household_policy_differs", {"machines": machines})
+        self._update_status()
 
     def publish_remote(self, kind: str, data: dict[str, Any], user: str | None) -> None:
         self._publish(kind, data, user)
@@ -663,6 +749,7 @@ class Daemon:
         self._last_checkpoint = now.mono
         self.backend.refresh_all()
         self._persist_charges(now, self.engine.charge(now))
+        self._keep_local()
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
         """Write charges, or keep them merged in memory while the store is away (with a
@@ -670,8 +757,9 @@ class Daemon:
         for charge in charges:
             self._unwritten.setdefault(charge.session_id, Unwritten()).add(charge.parts)
         household = self.link is not None
-        if not self._unwritten or not self.loaded or (
-                not household and not self.writer.available):
+        if not self._unwritten or not (self.loaded or self._local_books) or (
+                not household and not self.writer.available) or (
+                self._local_books and self._loading):  # the books being read: see _read_books
             return
         day = self.engine.quota_day(now)
         rows = []
@@ -977,6 +1065,8 @@ class Daemon:
             assert record.started is not None
             record.started.set()
         data["pid"] = process.get("pid")
+        record.process = process
+        self._keep_local()
         running = self.writer.submit(lambda store: store.session_running(
             now.wall, session_id, process, audit_data={**data, "actor": actor}), keep=True)
         running.add_done_callback(_log_task_failure)
@@ -1006,9 +1096,13 @@ class Daemon:
         Called on the writer's thread with the household as the transaction sees it;
         the engine is asked on the event loop (it is not shared between threads), and
         the answer goes back to the transaction. A loop that does not answer within
-        ``DECIDE_WAIT_S`` gets no session: nothing is recorded.
+        ``DECIDE_WAIT_S`` gets no session: nothing is recorded. Nor does a launch that
+        reaches its transaction ``LAUNCH_STALE_S`` after it was asked (a store that
+        stopped answering held it up): its caller may have been told it failed, and a
+        program the child forgot must never start later by itself.
         """
         loop = asyncio.get_running_loop()
+        asked = time.monotonic()
 
         def on_loop(view: HouseholdView | None, read_mono: float) -> LaunchPlan | None:
             if view is not None and self.link is not None:
@@ -1029,6 +1123,8 @@ class Daemon:
 
         def decide(view: HouseholdView | None) -> LaunchPlan | None:
             read_mono = time.monotonic()
+            if read_mono - asked > LAUNCH_STALE_S:
+                return None
             answer: concurrent.futures.Future[LaunchPlan | None] = concurrent.futures.Future()
             lock = threading.Lock()
             abandoned = False
@@ -1295,6 +1391,7 @@ class Daemon:
         except ActionRefused:
             return
         written = record.recorded = self._end_in_store(now, ended, record.actor)
+        self._keep_local()
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,
             "charged_s": round(ended.charged_s, 3),
@@ -1548,7 +1645,8 @@ class Daemon:
                                  store_ok=self.writer.available and self.loaded,
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
-                                 presence_problem=self.presence.problem, machine=self.machine)
+                                 presence_problem=self.presence.problem, machine=self.machine,
+                                 policy_differs=self.link.differs if self.link else None)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1563,7 +1661,8 @@ class Daemon:
             if self.machine is not None and self.link is not None:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
-                                       "reads": self.link.refreshed}
+                                       "reads": self.link.refreshed,
+                                       "policy_differs": list(self.link.differs)}
         return answer
 
     async def requests(self) -> list[TimeRequest]:

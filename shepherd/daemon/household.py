@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +35,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
-from shepherd.store import HouseholdView, StateStore
+from shepherd.policy import Policy as PolicyModel
+from shepherd.store import HouseholdView, SnapshotRow, StateStore
 from shepherd.store.household.listen import Listener
 from shepherd.store.household.store import PgStore
 from shepherd.store.journal import Journal
@@ -58,6 +62,8 @@ class Host(Protocol):
 
     def publish_remote(self, kind: str, data: dict[str, Any], user: str | None) -> None: ...
 
+    def policy_differs(self, machines: list[str]) -> None: ...
+
 
 @dataclass
 class _Waiting:
@@ -81,9 +87,12 @@ class HouseholdLink:
     _waiting: list[_Waiting] = field(default_factory=list)
     _cooldowns: dict[tuple[str, str], datetime] = field(default_factory=dict)
     refreshed: int = 0  # views applied (health, tests)
+    policy_hash: str = ""  # this machine's (``policy_hash``), published to the others
+    differs: list[str] = field(default_factory=list)  # machines whose policy is not ours
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.state_dir / "household-journal.jsonl")
+        self.local_path = self.state_dir / "household-sessions.json"
         self._exec = ThreadPoolExecutor(1, thread_name_prefix="household-journal")
 
     # -- lifecycle ------------------------------------------------------------------
@@ -96,13 +105,11 @@ class HouseholdLink:
         if self.listener is not None:
             await asyncio.to_thread(self.listener.stop)
         self._exec.shutdown(wait=True)
+        self.journal.applied(0, compact=True)  # a clean stop: nothing waits, start afresh
 
     def replay(self) -> None:
-        """At start: whatever the journal still holds goes to the store first."""
-        if self.journal.pending():
-            log.warning("household journal: %d record(s) from before were not known to be "
-                        "in the household store; applying them (each at most once)",
-                        len(self.journal.pending()))
+        """At start: whatever the journal still holds goes to the store first (those the
+        store has already applied are skipped there, by its mark)."""
         self._apply()
 
     def loaded(self, store: StateStore) -> int:
@@ -110,6 +117,10 @@ class HouseholdLink:
         assert isinstance(store, PgStore)
         mark = store.journal_mark()
         self.journal.start_after(mark)
+        if self.journal.pending():
+            log.warning("household journal: %d record(s) from before this start were not "
+                        "yet in the household store; applying them (each once)",
+                        len(self.journal.pending()))
         return mark
 
     # -- hearing the others ---------------------------------------------------------------
@@ -168,8 +179,24 @@ class HouseholdLink:
                            for g in view.timed_grants}}
         engine.expiries_noted |= set(view.expiries_noted)
         engine.locked = set(view.locked)
+        differs = sorted(m for m, digest in view.policies.items()
+                         if self.policy_hash and digest != self.policy_hash)
+        if differs != self.differs:
+            self.differs = differs
+            self.host.policy_differs(differs)
         self.refreshed += 1
         self.host.household_changed()
+
+    def publish_policy(self, policy: PolicyModel) -> None:
+        """This machine's policy changed (or it started): tell the household, compare."""
+        digest = self.policy_hash = policy_hash(policy)
+
+        def publish(store: StateStore) -> None:
+            assert isinstance(store, PgStore)
+            store.publish_policy(digest)
+
+        self.host.writer.keep(publish)
+        self.refresh()
 
     # -- the journal ----------------------------------------------------------------------
     def checkpoint(self, ts: datetime, rows: list[dict[str, Any]]) -> None:
@@ -243,10 +270,64 @@ class HouseholdLink:
         if again or still:
             self._apply()
 
+    # -- this machine's own crash snapshot, kept locally too ------------------------------
+    def keep_local(self, rows: list[dict[str, Any]]) -> None:
+        """This machine's running sessions as they stand (a crash snapshot of its own).
+
+        The household store holds them too, but a daemon restarted while the store
+        cannot be reached must still know what it left running, and until when: each
+        row is a ``SnapshotRow`` with ``ends_mono``, its deadline on this boot's
+        monotonic clock. Written in order with the journal, replaced atomically.
+        """
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().run_in_executor(
+                self._exec, lambda: write_local(self.local_path, rows))
+
+    def load_local(self) -> list[tuple[SnapshotRow, float | None]]:
+        """What :meth:`keep_local` last kept: (snapshot, deadline on the monotonic clock)."""
+        try:
+            rows = json.loads(self.local_path.read_text())
+        except FileNotFoundError:
+            return []
+        except ValueError as exc:
+            log.error("the local copy of this machine's sessions is unreadable: %s", exc)
+            return []
+        kept = []
+        for row in rows:
+            kept.append((SnapshotRow(
+                int(row["session_id"]), str(row["user"]), str(row["entry"]),
+                datetime.fromisoformat(row["started_at"]), str(row["boot_id"]),
+                float(row["started_mono"]), float(row["charged_mono"]),
+                int(row["extension_s"]), tuple(int(f) for f in row["fired"]),
+                dict(row["process"]), None, 0.0, float(row["paused_s"])),
+                None if row.get("ends_mono") is None else float(row["ends_mono"])))
+        return kept
+
     def store_away(self) -> None:
         """The store went away: what waits in the journal must survive a crash."""
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().run_in_executor(self._exec, self.journal.sync)
+
+
+def policy_hash(policy: PolicyModel) -> str:
+    """What must be the same on every machine of a household: the whole policy but for
+    the machine's own name (as parsed: comments and layout do not count)."""
+    data = policy.model_dump(mode="json")
+    if isinstance(data.get("household"), dict):
+        data["household"].pop("machine", None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_local(path: Path, rows: list[dict[str, Any]]) -> None:
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(rows, default=str).encode())  # a crash of the daemon,
+        # not of the machine, is what it is for: after a reboot its sessions are gone
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
 
 
 def to_household(view: HouseholdView, read_mono: float) -> Household:

@@ -44,7 +44,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            *, only: str | None, blocked: tuple[Reason, ...], user_mode: bool, store_ok: bool,
            clock_jump_pending: bool, rejected_reload: dict[str, Any] | None,
            presence_problem: str | None = None,
-           machine: str | None = None) -> dict[str, Any]:
+           machine: str | None = None,
+           policy_differs: list[str] | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
@@ -119,7 +120,9 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload,
             "counting": {"count": policy.supervisor.count, "idle_after_s":
                          policy.supervisor.idle_after, "presence_problem": presence_problem},
-            **({"machine": machine} if machine is not None else {})}
+            **({"machine": machine} if machine is not None else {}),
+            **({"policy_differs": list(policy_differs)} if policy_differs is not None
+               else {})}
 
 
 def _elsewhere(now: Instant, engine: Engine, only: str | None) -> list[dict[str, Any]]:

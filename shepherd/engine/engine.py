@@ -544,6 +544,12 @@ class Engine:
         self._refresh(session, now)
         return True
 
+    def hold_to(self, session_id: int, mono: float) -> None:
+        """A session taken back while the books cannot be read (a household cut off):
+        it ends no later than ``mono``, the deadline last known for it."""
+        s = self._session(session_id)
+        s.cap_mono = mono if s.cap_mono is None else min(mono, s.cap_mono)
+
     def end_recovered(
         self, snap: SessionSnapshot, now: Instant, *, stopped_at: Instant | None = None,
         lease: tuple[date, float] | None = None,

@@ -42,6 +42,7 @@ class Client:
 
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
         self.path = path
+        self.timeout = timeout
         self._ids = itertools.count(1)
         try:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -80,7 +81,13 @@ class Client:
         request_id = next(self._ids)
         self.sock.sendall(encode(request(request_id, method, params)))
         while True:
-            message = self._read()
+            try:
+                message = self._read()
+            except TimeoutError:  # a daemon stuck on something: said in words
+                raise DaemonUnreachable(
+                    f"the daemon did not answer within {self.timeout:.0f} seconds; "
+                    "what you asked may not have been done, so check with "
+                    "'shepherd status' and try again") from None
             if isinstance(message, dict) and (message.get("id") == request_id or (
                     message.get("id") is None and "error" in message)):
                 # an error without an id answers the call (forbidden, too many connections)

@@ -23,7 +23,7 @@ EVENT_TYPES = frozenset({
     "session_started", "session_ended", "warning_issued", "launch_denied", "time_granted",
     "session_extended", "cooldown_cleared", "user_locked", "user_unlocked", "time_requested",
     "request_answered", "clock_jump", "store_recovered", "session_adopted", "store_migrated",
-    "grant_expired",
+    "grant_expired", "household_policy_differs",
     "session_paused", "session_resumed", "presence_unavailable", "presence_available",
 })
 GENESIS = "0" * 64

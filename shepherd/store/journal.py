@@ -85,9 +85,9 @@ class Journal:
         with self._lock:
             return list(self._records)
 
-    def applied(self, mark: int) -> None:
+    def applied(self, mark: int, *, compact: bool = False) -> None:
         """Records up to ``mark`` are in the store: drop them; cut the file back when it
-        has grown and nothing waits."""
+        has grown (or ``compact``: at a clean stop) and nothing waits."""
         with self._lock:
             self._records = [r for r in self._records if int(r["seq"]) > mark]
             if self._records:
@@ -96,7 +96,7 @@ class Journal:
                 size = self.path.stat().st_size
             except FileNotFoundError:
                 return
-            if size < COMPACT_BYTES:
+            if size < (1 if compact else COMPACT_BYTES):
                 return
             temporary = self.path.with_name(self.path.name + ".new")
             temporary.write_text(json.dumps({"next": self._next}) + "\n")

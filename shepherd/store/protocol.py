@@ -134,6 +134,7 @@ class HouseholdView:
     server_now: datetime | None = None  # the server's clock, read in the same transaction
     timed_grants: tuple[TimedGrantRow, ...] = ()  # the household's, --until or for the week
     expiries_noted: frozenset[int] = frozenset()  # their expiries audited (by any machine)
+    policies: dict[str, str] = field(default_factory=dict)  # other machines' policy hashes
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,12 @@ class StoreBackend(Protocol):
 
     def side(self, store: StateStore | None, write: bool) -> StateStore:
         """A connection of its own for reads or maintenance (raises ``StoreUnavailable``)."""
+        ...
+
+    def bounded(self, store: StateStore,
+                maintenance: bool = False) -> AbstractContextManager[None]:
+        """Around every operation: a store that does not answer within the backend's
+        limit is cut off, raising ``StoreUnavailable`` (transient)."""
         ...
 
     def verify_command(self) -> list[str] | None:

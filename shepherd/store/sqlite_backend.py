@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import sys
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +73,10 @@ class SqliteBackend:
         if problem is not None:
             raise StoreUnavailable(problem)
         return Store(Database.attach(self.path, readonly=not write))
+
+    def bounded(self, store: StateStore,
+                maintenance: bool = False) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # a local file: SQLite's busy timeout bounds it
 
     def verify_command(self) -> list[str] | None:
         if self.path is None:

@@ -244,20 +244,26 @@ class StoreWriter:
         return VerifyResult(**answer)
 
     def _read(self, query: Callable[[StateStore], T]) -> T:
-        store = self._reader_store
-        if store is not None and self.backend.problem(store) is not None:
-            self._close_reader()
-            store = None
-        if store is None:
-            store = self._side_store(write=False)
-            self._reader_store = store
-        try:
-            return query(store)
-        except Exception as exc:
-            if self.backend.is_transient(exc):
+        """A read on the reads' own connection; one that worked before and fails now
+        (the server restarted, a link dropped meanwhile) is tried once on a new one."""
+        while True:
+            store = self._reader_store
+            if store is not None and self.backend.problem(store) is not None:
                 self._close_reader()
-                raise StoreUnavailable(self.backend.describe(exc)) from None
-            raise
+                store = None
+            reused = store is not None
+            if store is None:
+                store = self._side_store(write=False)
+                self._reader_store = store
+            try:
+                with self.backend.bounded(store):
+                    return query(store)
+            except Exception as exc:
+                if not self.backend.is_transient(exc):
+                    raise
+                self._close_reader()
+                if not reused or isinstance(exc, StoreUnavailable):  # (not after a wait)
+                    raise StoreUnavailable(self.backend.describe(exc)) from None
 
     def _close_reader(self) -> None:
         if self._reader_store is not None:
@@ -268,7 +274,8 @@ class StoreWriter:
     def _maintain(self, task: Callable[[StateStore], T], write: bool) -> T:
         store = self._side_store(write)
         try:
-            return task(store)
+            with self.backend.bounded(store, maintenance=True):
+                return task(store)
         except Exception as exc:
             if self.backend.is_transient(exc):
                 raise StoreUnavailable(self.backend.describe(exc)) from None
@@ -326,7 +333,8 @@ class StoreWriter:
             problem = self._attempt()
             if problem is None:
                 try:
-                    result = job.change(self._store)  # type: ignore[arg-type]
+                    with self.backend.bounded(self._store):  # type: ignore[arg-type]
+                        result = job.change(self._store)  # type: ignore[arg-type]
                 except Exception as exc:
                     if not self.backend.is_transient(exc):
                         self._resolve(job, exc)

@@ -126,6 +126,15 @@ def test_audit_rows_carry_their_machine_and_verify_checks_every_chain(household:
     assert [e["machine"] for e in events] == ["laptop"]
     result = desktop.call("audit.verify")
     assert result["ok"] and result["checked"] > 4
+    # The parent's CLI says which computer wrote each row (review 17-s4 #4).
+    cli = [sys.executable, "-m", "shepherd", "audit", "--socket", str(desktop.socket),
+           "--type", "session_ended"]
+    text = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert "laptop" in text.split("session_ended")[0]
+    rows = [json.loads(line) for line in subprocess.run(
+        [*cli, "--json"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.splitlines()]
+    assert [r["machine"] for r in rows] == ["laptop"]
     with psycopg.connect(household.url, autocommit=True) as conn:
         conn.execute("UPDATE audit SET data = '{}' WHERE seq = (SELECT max(seq) FROM audit "
                      "WHERE machine = 'laptop' AND type = 'session_ended')")
@@ -222,3 +231,31 @@ def test_time_added_until_a_moment_on_one_machine_counts_and_runs_out_on_both(
     laptop.call("hello")
     assert len(desktop.call("audit.query", types=["grant_expired"])["events"]) == 1
     assert audited[0]["data"]["grant_id"] == gone["grant_id"]
+
+
+def test_machines_with_different_policies_are_told_so(household: Any) -> None:
+    """Review 17-s4 #3: a policy edited on one machine only gave the child the laxer
+    limit there, and nothing said so. Each machine publishes its policy's hash; a
+    difference is in the log, the audit (once), status and health, on both machines."""
+    laptop, desktop = household(GAMES)
+    assert laptop.call("status")["policy_differs"] == []
+    desktop.policy_path.write_text(desktop.policy_path.read_text().replace(
+        'daily_quota = "1h"', 'daily_quota = "3h"'))
+    desktop.call("policy.reload")
+    wait_for(lambda: laptop.call("status")["policy_differs"] == ["desktop"],
+             what="the laptop noticing the desktop's policy differs")
+    wait_for(lambda: desktop.call("status")["policy_differs"] == ["laptop"],
+             what="the desktop noticing it differs from the laptop")
+    assert laptop.call("health")["household"]["policy_differs"] == ["desktop"]
+    assert "policy differs from that of desktop" in laptop.log.read_text()
+    rows = laptop.call("audit.query", types=["household_policy_differs"])["events"]
+    assert sorted((r["machine"], r["data"]["machines"]) for r in rows) == [
+        ("desktop", ["laptop"]), ("laptop", ["desktop"])]  # once each, whose and with whom
+    text = subprocess.run([sys.executable, "-m", "shepherd", "status", "--socket",
+                           str(laptop.socket)], capture_output=True, text=True, cwd=ROOT)
+    assert "policy differs from desktop's" in text.stdout
+    desktop.policy_path.write_text(desktop.policy_path.read_text().replace(
+        'daily_quota = "3h"', 'daily_quota = "1h"'))
+    desktop.call("policy.reload")  # the same again (comments and layout never count)
+    wait_for(lambda: laptop.call("status")["policy_differs"] == [],
+             what="the laptop seeing the policies agree again")

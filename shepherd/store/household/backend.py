@@ -11,13 +11,24 @@ own; the audit chains are verified in a process of its own, as for SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 
 from shepherd.store.connection import StoreUnavailable
 from shepherd.store.household.connect import describe, is_transient
 from shepherd.store.household.store import PgStore
 from shepherd.store.protocol import Prepared, StateStore
+
+# No operation on the household store may take longer, whatever the network does: a
+# server (or anything between) that accepts the connection and never answers would
+# otherwise hold the writer for ever (TCP keepalives and ``tcp_user_timeout`` see a
+# live peer). Longer than the server's own ``lock_timeout`` and the launch decision's
+# cap, shorter than a client's patience for its answer.
+OPERATION_LIMIT_S = 15.0
+MAINTENANCE_LIMIT_S = 120.0
 
 
 class PgBackend:
@@ -30,7 +41,8 @@ class PgBackend:
     def open(self, now: datetime) -> StateStore:
         store = PgStore.open(self.url, self.machine)
         try:
-            store.claim_name()
+            with self.bounded(store):
+                store.claim_name()
         except BaseException:
             store.close()
             raise
@@ -59,6 +71,31 @@ class PgBackend:
             if is_transient(exc):
                 raise StoreUnavailable(describe(exc)) from None
             raise
+
+    @contextlib.contextmanager
+    def bounded(self, store: StateStore, maintenance: bool = False) -> Iterator[None]:
+        """One operation, cut off (and the store declared unavailable) if the server
+        has not answered within the limit."""
+        assert isinstance(store, PgStore)
+        limit = MAINTENANCE_LIMIT_S if maintenance else OPERATION_LIMIT_S
+        expired = threading.Event()
+
+        def cut() -> None:
+            expired.set()
+            store.cut()
+
+        timer = threading.Timer(limit, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except Exception:
+            if expired.is_set():
+                raise StoreUnavailable(f"the household store did not answer within "
+                                       f"{limit:.0f} seconds") from None
+            raise
+        finally:
+            timer.cancel()
 
     def verify_command(self) -> list[str] | None:
         return [sys.executable, "-m", "shepherd.store.verify_job", self.url, self.machine]

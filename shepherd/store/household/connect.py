@@ -24,7 +24,7 @@ CONNECT_TIMEOUT_S = 5
 # returns, a transaction left open by a client that vanished.
 # The server's side of TCP keepalive too: a connection a partition cut is ended
 # there within seconds, releasing the machine's name for its reconnection.
-SERVER_OPTIONS = ("-c lock_timeout=15s -c statement_timeout=60s "
+SERVER_OPTIONS = ("-c lock_timeout=10s -c statement_timeout=60s "
                   "-c idle_in_transaction_session_timeout=60s -c TimeZone=UTC "
                   "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
                   "-c tcp_keepalives_count=3 -c tcp_user_timeout=10000")
@@ -74,6 +74,26 @@ def is_transient(exc: BaseException) -> bool:
                             OSError)) and not isinstance(exc, StoreVersionError)
 
 
+# The server answered, and said no: what the parent must fix is the login, not the network.
+_LOGIN_REFUSED = (
+    ("password authentication failed", "refused this machine's password"),
+    ("no password supplied", "asked for a password and this machine has none"),
+    ("no pg_hba.conf entry", "does not let this machine in (pg_hba.conf)"),
+    ("does not exist", "does not know this machine's user or database"),
+)
+
+
+def _refused(message: str) -> str | None:
+    for needle, said in _LOGIN_REFUSED:
+        if needle in message and "FATAL" in message:
+            detail = next((line.strip() for line in message.splitlines() if needle in line),
+                          needle)
+            return (f"the household store {said} ({detail}); check the password file "
+                    "(PGPASSFILE or ~/.pgpass) and the service file, then the daemon tries "
+                    "again by itself")
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """A sentence for the log and ``health``."""
     if isinstance(exc, StoreError):
@@ -81,6 +101,9 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, psycopg.errors.LockNotAvailable):
         return "the household store kept a lock too long (another machine is stuck)"
+    refused = _refused(str(exc))
+    if refused is not None:
+        return refused
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return f"the household store cannot be reached: {text}"
     return f"the household store failed: {text}"

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -97,6 +99,14 @@ class PgStore:
         with contextlib.suppress(psycopg.Error):
             self.conn.close()
 
+    def cut(self) -> None:
+        """From another thread: end the connection under whatever waits on it (a server
+        that stopped answering; the kernel still acknowledging leaves libpq waiting)."""
+        with contextlib.suppress(OSError, psycopg.Error):
+            dup = os.dup(self.conn.pgconn.socket)
+            with socket.socket(fileno=dup) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+
     @property
     def broken(self) -> bool:
         return bool(self.conn.closed or self.conn.broken)
@@ -159,6 +169,14 @@ class PgStore:
             conn.execute("INSERT INTO meta (machine, key, value) VALUES (%s, %s, %s) "
                          "ON CONFLICT (machine, key) DO UPDATE SET value = excluded.value",
                          (self.machine, key, value))
+
+    def publish_policy(self, digest: str) -> None:
+        """This machine's policy (its hash, ``machine`` left out): the others compare."""
+        with self._tx() as conn:
+            conn.execute("INSERT INTO meta (machine, key, value) VALUES (%s, 'policy_hash', %s) "
+                         "ON CONFLICT (machine, key) DO UPDATE SET value = excluded.value",
+                         (self.machine, digest))
+            self.notify(conn, "policy")
 
     def trusted_wall(self) -> datetime | None:
         value = self.meta("trusted_wall")
@@ -232,8 +250,11 @@ class PgStore:
                 (self.machine,)).fetchall())
         cooldowns, grants, locked = self._shared(conn, since)
         timed, noted = self._timed(conn, since)
+        policies = {str(m): str(v) for m, v in conn.execute(
+            "SELECT machine, value FROM meta WHERE key = 'policy_hash' AND machine <> %s",
+            (self.machine,)).fetchall()}
         return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
-                             expiries_noted=noted)
+                             expiries_noted=noted, policies=policies)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
