@@ -211,14 +211,18 @@ def test_while_unavailable_droppable_changes_are_bounded(
         rest = [writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}),
                               keep=True, droppable=True) for n in range(1, 6)]
         refused = [f for f in rest if f.done()]
-        assert len(refused) == 3 and writer.dropped == 3
+        # At most MAX_KEPT wait in the queue. The first change is in it, or out of it for
+        # the moment the writer thread tries it again (a try waits out the busy timeout):
+        # so 3 or 4 of the 5 are refused, never fewer, and each refusal is counted.
+        assert len(refused) in (3, 4) and writer.dropped == len(refused)
+        kept = [n for n, f in enumerate(rest, 1) if f not in refused]
         holder.release()
         await first
         await asyncio.gather(*rest, return_exceptions=True)
         await writer.close()
+        assert audit_rows(path) == [0, *kept]  # what was kept is written, in order
 
     asyncio.run(scenario())
-    assert audit_rows(path) == [0, 1, 2]
 
 
 class Worker:
