@@ -195,9 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_tui(socket_path: Path) -> int:
-    from shepherd.cli.tui_cmd import quick_escape, run_app
-
-    quick_escape()
+    from shepherd.cli.tui_cmd import run_app
     from shepherd.tui.app import ShepherdApp
 
     app = ShepherdApp(socket_path, greeting=(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,19 +17,7 @@ FAILED = ("The Shepherd TUI stopped because of an error it did not expect{what}.
           "Start `shepherd tui` again; if it happens again, please report the lines above.")
 
 
-# How long a lone Esc waits for the rest of an escape sequence (Textual reads ESCDELAY
-# once, when it is imported; its default is 100 ms, which every Esc press then costs).
-# 25 ms tells them apart on a local terminal; a slow ssh link can set ESCDELAY higher.
-ESCAPE_DELAY_MS = "25"
-
-
-def quick_escape() -> None:
-    """Before Textual is imported: a prompt Esc unless the user chose otherwise."""
-    os.environ.setdefault("ESCDELAY", ESCAPE_DELAY_MS)
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
-    quick_escape()
     from shepherd.tui.app import ShepherdApp  # Textual loads only for this command
 
     return run_app(ShepherdApp(find_socket(args.socket)))
