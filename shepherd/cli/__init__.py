@@ -115,6 +115,14 @@ def _run(args: argparse.Namespace) -> int:
         return exc.code
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        if type(exc).__module__ != "apsw":  # SQLite's own errors (apsw is not imported here)
+            raise
+        # A store file read with --db that SQLite finds damaged half way through.
+        print(f"shepherd: SQLite could not read the store file ({exc}); it may be damaged. "
+              "A backup made with `shepherd store backup` can be read instead, and "
+              "`sqlite3 FILE 'PRAGMA integrity_check'` says what is wrong.", file=sys.stderr)
+        return EXIT_ERROR
     return code
 
 
