@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from shepherd.ipc.protocol import RpcError
@@ -241,9 +242,15 @@ def test_a_rejected_reload_from_the_palette_shows_its_errors(daemon_factory: Any
         await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
         d.policy_path.write_text(d.policy_path.read_text().replace('"10m"', '"ten minutes"'))
         await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
         await pilot.press(*"Reload policy")
-        await pilot.pause(0.5)
+
+        def found() -> bool:  # the search is done and has chosen its first match
+            hits = app.screen.query(CommandList)
+            return bool(hits) and hits.first().option_count > 0 \
+                and hits.first().highlighted is not None
+
+        await wait_for(pilot, found, "the command found")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
