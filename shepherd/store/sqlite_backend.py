@@ -79,9 +79,11 @@ class SqliteBackend:
         return contextlib.nullcontext()  # a local file: SQLite's busy timeout bounds it
 
     def verify_command(self) -> list[str] | None:
+        """The live file is held by this process alone: the writer runs this command on a
+        copy of it (``StoreWriter.verify``, through ``verify_job_command``)."""
         if self.path is None:
             return None
-        return [sys.executable, "-m", "shepherd.store.verify_job", str(self.path)]
+        return verify_job_command(self.path)
 
     def problem(self, store: StateStore) -> str | None:
         assert isinstance(store, Store)
@@ -120,3 +122,8 @@ class SqliteBackend:
         log.error("%s: recreated it from the daemon's open copy", why)
         return healed, {"problem": why, "action": "recreated from the daemon's open copy",
                         "moved_to": moved.moved_to if moved else None}
+
+
+def verify_job_command(path: Path) -> list[str]:
+    """The audit check of an SQLite file, in a process of its own."""
+    return [sys.executable, "-m", "shepherd.store.verify_job", str(path)]

@@ -39,7 +39,6 @@ import json
 import logging
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,7 +53,7 @@ from typing import Any, TypeVar
 from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import StoreError, StoreUnavailable, StoreVersionError
 from shepherd.store.protocol import StateStore, StoreBackend
-from shepherd.store.sqlite_backend import SqliteBackend
+from shepherd.store.sqlite_backend import SqliteBackend, verify_job_command
 from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -226,7 +225,7 @@ class StoreWriter:
                     tempfile.mkdtemp, prefix=self._verify_prefix, dir=self.path.parent))
                 copy = place / self.path.name
                 await self.maintain(lambda store: _sqlite(store).copy_to(copy, durable=False))
-                command = [sys.executable, "-m", "shepherd.store.verify_job", str(copy)]
+                command = verify_job_command(copy)
             # subprocess.run on a thread: it waits for its own child even if a subreaper
             # reaped it first (asyncio's child watchers would not).
             done = await asyncio.to_thread(subprocess.run, command, capture_output=True,
