@@ -425,10 +425,7 @@ class DirectBackend:
         session = self.sessions.get(session_id)
         if session is None:
             return False
-        with self._terminating:
-            if not session.terminated:  # the deadline guard may have sent it already
-                self._signal(session, signal.SIGTERM)
-                session.terminated = True
+        self._sigterm_once(session)
         return True
 
     def terminate_now(self, session_id: int) -> bool:
@@ -440,10 +437,7 @@ class DirectBackend:
         session = self.sessions.get(session_id)
         if session is None or session.group is None or self.home is None:
             return False
-        with self._terminating:
-            if not session.terminated:  # one SIGTERM, whichever of the two comes first
-                self.home.signal_members(session.group, signal.SIGTERM)
-                session.terminated = True
+        self._sigterm_once(session)  # a group's members, through pidfds (``_signal``)
         return True
 
     async def stop(self, session_id: int, grace: float) -> None:
@@ -451,16 +445,21 @@ class DirectBackend:
         session = self.sessions.get(session_id)
         if session is None:
             return
-        with self._terminating:
-            if not session.terminated:  # already sent by ``terminate`` or the guard
-                self._signal(session, signal.SIGTERM)
-                session.terminated = True
+        self._sigterm_once(session)
         if await _within(session.ended, grace):
             return
         self._signal(session, signal.SIGKILL)
         if not await _within(session.ended, KILL_TIMEOUT_S):
             log.error("session %d: processes survived SIGKILL for %.0fs", session_id,
                       KILL_TIMEOUT_S)
+
+    def _sigterm_once(self, session: DirectSession) -> None:
+        """SIGTERM once, whichever of the loop (``terminate``, ``stop``) and the deadline
+        guard's thread (``terminate_now``) comes first."""
+        with self._terminating:
+            if not session.terminated:
+                self._signal(session, signal.SIGTERM)
+                session.terminated = True
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:
