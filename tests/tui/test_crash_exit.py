@@ -25,7 +25,10 @@ command = ["sleep", "600"]
 # The real ``shepherd tui`` command, with one drawing method made to fail the way a
 # bug would: an exception nobody expected, in the middle of the event loop.
 FAILING = """
+import faulthandler
 import sys
+# Should it ever hang instead of ending, it says where each thread is and ends.
+faulthandler.dump_traceback_later(30, exit=True)
 from shepherd.tui.screens.dashboard import DashboardScreen
 
 def broken(self):
@@ -73,8 +76,8 @@ def test_an_unexpected_error_ends_the_tui_with_a_sentence_and_a_failing_status(
     d = daemon_factory(policy(NAP))
     code, shown = run_on_terminal([sys.executable, "-c", FAILING, "tui", "--socket",
                                    str(d.socket)])
-    assert code != 0, shown[-2000:]
-    assert "a bug in drawing" in shown
+    assert code != 0, shown[-4000:]
+    assert "a bug in drawing" in shown, shown[-4000:]
     assert "The Shepherd TUI stopped because of an error it did not expect" in shown, \
-        shown[-2000:]
+        shown[-4000:]
     assert d.call("status")["users"]  # the daemon is untouched

@@ -13,8 +13,11 @@ from tests.daemon.conftest import policy
 from tests.tui.conftest import cells, drive, shepherd_cli, wait_for
 
 # One program at a time: while Nap runs every other entry is "busy", whatever else holds.
-# Drawing's hours are three hours from now, so it is outside them whenever the test runs.
-LATER = f"{(datetime.now().hour + 3) % 24:02d}"
+# Drawing's hours are three hours from now, so it is outside them whenever the test runs;
+# from 21:00 on, those hours are tomorrow's, and the table says so.
+_NOW = datetime.now().hour
+LATER = f"{(_NOW + 3) % 24:02d}"
+OPENS = f"opens {LATER}:00" if _NOW + 3 < 24 else f"opens tmrw {LATER}:00"
 ENTRIES = f"""
 [[entries]]
 id = "nap"
@@ -55,7 +58,7 @@ def test_busy_gives_way_to_the_reason_that_lasts(daemon_factory: Any) -> None:
         states = dict(zip(cells(table, "entry"), cells(table, "state"), strict=True))
         nexts = dict(zip(cells(table, "entry"), cells(table, "left"), strict=True))
         assert states["Drawing"] == "outside hours", states
-        assert nexts["Drawing"] == f"opens {LATER}:00", nexts
+        assert nexts["Drawing"] == OPENS, nexts
         assert states["Game"] == "used up", states
         assert nexts["Game"].startswith("back"), nexts
         assert states["Book"] == "busy", states  # only the other program holds it
