@@ -192,6 +192,11 @@ class AsyncClient:
     async def close(self) -> None:
         self._end("closed by the client")
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        # asyncio.wait, not ``await self._task``: the reader's own end (cancelled, or an
+        # error already said in close_reason) is not raised here, while a cancel of the
+        # task that is closing still is: swallowing that would keep a cancelled caller
+        # running (the TUI's link reconnected forever, and the TUI never ended).
+        await asyncio.wait({self._task})
+        if not self._task.cancelled():
+            self._task.exception()  # retrieved: its end is already in close_reason
 

@@ -75,3 +75,28 @@ def test_an_error_answer_keeps_its_code(daemon_factory: Any) -> None:
         return 0
 
     assert asyncio.run(scenario()) == INVALID_PARAMS
+
+
+def test_closing_does_not_swallow_the_closers_own_cancellation(daemon_factory: Any) -> None:
+    # The TUI's link closes its client in a ``finally``; were a cancel that lands there
+    # swallowed, the link would reconnect forever and the TUI could never end (it hung
+    # on a crash, waiting for its tasks to finish).
+    d = daemon_factory(policy(NAP))
+
+    async def scenario() -> tuple[bool, bool]:
+        client = await AsyncClient.open(d.socket)
+        await client.call("hello")
+
+        async def closer() -> str:
+            await client.close()
+            return "went on after being cancelled"
+
+        task = asyncio.create_task(closer())
+        await asyncio.sleep(0)  # it is inside close(), waiting for the reader to end
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+        return task.cancelled(), client.closed.is_set()
+
+    cancelled, closed = asyncio.run(scenario())
+    assert cancelled, "close() swallowed the cancellation of the task that called it"
+    assert closed
