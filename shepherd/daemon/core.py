@@ -1217,7 +1217,7 @@ class Daemon:
         first of them names the session's process; what those fork and leave while
         they are moved is taken in the next round. ``OSError`` when nothing is held."""
         info = await self.backend.take(session_id, seen.pid, self._tree_empty,
-                                       self.outside.forked(seen))
+                                       self.outside.forked(seen), seen.start or None)
         for _ in range(FORKED_ROUNDS):
             left = [p for p in self.outside.forked(seen)
                     if self.backend.session_holding(p) != session_id]
@@ -1233,7 +1233,7 @@ class Daemon:
         the log when it had to be done another way (fail closed)."""
         also = self.outside.forked(seen)
         for _ in range(FORKED_ROUNDS):
-            how = await self.backend.refuse(seen.pid, grace, also)
+            how = await self.backend.refuse(seen.pid, grace, also, seen.start or None)
             if how is not None:
                 log.error("%s's %s (pid %d) was refused and %s", seen.user, seen.entry,
                           seen.pid, how)
