@@ -1166,6 +1166,10 @@ class Daemon:
         held = self.backend.session_holding(seen.pid)
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
             return "held"
+        # Started inside another entry's session: it is this entry's program, so this
+        # entry's limits decide it, and it stays bound by the session it came from too
+        # (stopped with it: SPEC §4, nothing started in a session outlives its stop).
+        within = held if held is not None and held in self.sessions else None
         running = next((r for r in self.sessions.values() if r.user == user
                         and r.entry == entry_id and r.stopping is None), None)
         if running is not None:
@@ -1173,7 +1177,7 @@ class Daemon:
                 await running.started.wait()
             if running.session_id in self.sessions and running.stopping is None:
                 try:
-                    await self._take(running.session_id, seen)
+                    await self._take(running.session_id, seen, within)
                 except OSError as exc:
                     log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
                              user, entry_id, running.session_id, exc)
@@ -1195,7 +1199,7 @@ class Daemon:
             # Decided as a launch is, in the store's transaction (a household's other
             # machines deciding for this child wait for it, and it for them).
             await self._open(user, entry_id, account,
-                             lambda session_id: self._take(session_id, seen),
+                             lambda session_id: self._take(session_id, seen, within),
                              str, user, data)
         except LaunchRefused:
             await self._refuse(seen, grace)
@@ -1209,15 +1213,17 @@ class Daemon:
             return "gone"
         return "started"
 
-    async def _take(self, session_id: int, seen: Recognised) -> dict[str, Any]:
-        """Hold a recognised process in a session, with what it forked and left behind.
+    async def _take(self, session_id: int, seen: Recognised,
+                    within: int | None = None) -> dict[str, Any]:
+        """Hold a recognised process in a session, with what it forked and left behind;
+        ``within``: the other entry's session it was started in (it is stopped with it).
 
         A process that forked and exited as it started (its program goes on in a child
         that never execs) may be gone by now: its children are taken instead, and the
         first of them names the session's process; what those fork and leave while
         they are moved is taken in the next round. ``OSError`` when nothing is held."""
         info = await self.backend.take(session_id, seen.pid, self._tree_empty,
-                                       self.outside.forked(seen))
+                                       self.outside.forked(seen), seen.start or None)
         for _ in range(FORKED_ROUNDS):
             left = [p for p in self.outside.forked(seen)
                     if self.backend.session_holding(p) != session_id]
@@ -1225,6 +1231,12 @@ class Daemon:
                 break
             with contextlib.suppress(OSError):
                 await self.backend.take(session_id, left[0], self._tree_empty, left[1:])
+        if within is not None:  # kept with where it runs, in the snapshot: a restart keeps it
+            info = {**info, "within": [within]}
+            record = self.sessions.get(session_id)
+            if record is not None and record.process is not None:  # joined a running one
+                record.process = {**record.process,
+                                  "within": sorted({*_started_within(record.process), within})}
         return info
 
     async def _refuse(self, seen: Recognised, grace: float) -> None:
@@ -1233,7 +1245,7 @@ class Daemon:
         the log when it had to be done another way (fail closed)."""
         also = self.outside.forked(seen)
         for _ in range(FORKED_ROUNDS):
-            how = await self.backend.refuse(seen.pid, grace, also)
+            how = await self.backend.refuse(seen.pid, grace, also, seen.start or None)
             if how is not None:
                 log.error("%s's %s (pid %d) was refused and %s", seen.user, seen.entry,
                           seen.pid, how)
@@ -1350,6 +1362,10 @@ class Daemon:
             # (under load, that turn may be many clients' answers long).
             self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
+        # What was started in it and taken into another entry's session stops with it.
+        for other in list(self.sessions.values()):
+            if other.process is not None and session_id in _started_within(other.process):
+                self.stop_session_soon(other.session_id, reason, actor)
 
     async def stop_session(self, session_id: int, reason: EndReason,
                            actor: str = "shepherd") -> None:
@@ -1727,6 +1743,12 @@ def _log_task_failure(task: asyncio.Future[Any]) -> None:
         log.warning("not written: %s", task.exception())
     else:
         log.error("background task failed", exc_info=task.exception())
+
+
+def _started_within(process: Mapping[str, Any]) -> list[int]:
+    """The sessions (of other entries) a session's outside program was started in."""
+    within = process.get("within")
+    return [int(w) for w in within if isinstance(w, int)] if isinstance(within, list) else []
 
 
 def _gone(pid: int) -> bool:

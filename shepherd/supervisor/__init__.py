@@ -47,16 +47,20 @@ class LaunchBackend(Protocol):
         """The session of this instance whose membership holds the process, if any."""
 
     async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
-                   also: Sequence[int] = ()) -> dict[str, Any]:
+                   also: Sequence[int] = (), start: int | None = None) -> dict[str, Any]:
         """Make a process started outside Shepherd (and its descendants) part of a session:
         a new one, or a running one (a second window). ``also``: processes it forked
         that are no longer its descendants (it exited); when it is gone, the first of
-        them that runs stands for it. Returns how to find it again; ``OSError`` when
-        none can be held (all gone, not permitted, no membership for it)."""
+        them that runs stands for it. ``start``: the start time the decision was made
+        on; a pid that names another process by then is never taken. Returns how to
+        find it again; ``OSError`` when none can be held (all gone, not permitted, no
+        membership for it)."""
 
-    async def refuse(self, pid: int, grace: float, also: Sequence[int] = ()) -> str | None:
+    async def refuse(self, pid: int, grace: float, also: Sequence[int] = (),
+                     start: int | None = None) -> str | None:
         """Stop a process and its descendants that belong to no session (SIGTERM, then
-        SIGKILL after ``grace``; at once when it is 0), with ``also`` (as for ``take``).
+        SIGKILL after ``grace``; at once when it is 0), with ``also`` and ``start`` (as
+        for ``take``).
         Answers how, in words, when it was not the usual way (None otherwise)."""
 
     async def sweep(self, grace: float) -> list[int]:

@@ -25,6 +25,7 @@ import contextlib
 import errno
 import logging
 import os
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shepherd.supervisor.inotify import Inotify
-from shepherd.supervisor.proctree import children
+from shepherd.supervisor.proctree import children, read_proc
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +112,76 @@ def _move(pid: int, group: Path) -> None:
     (group / "cgroup.procs").write_text(str(pid))
 
 
-def move_tree(root: int, group: Path) -> list[int]:
+def _exited(pidfd: int) -> bool:
+    """A pidfd turns readable when its process exits."""
+    return bool(select.select([pidfd], [], [], 0)[0])
+
+
+def move_held(pid: int, group: Path, start: int | None = None) -> bool:
+    """Move one process into ``group``: the process meant, never another that got its pid.
+
+    ``cgroup.procs`` takes a bare pid, so the process is held by a pidfd around the
+    write: the pid names it before (it runs, and started at ``start`` when given: the
+    start time the decision was made on) and after (it still runs, so the pid was never
+    free). Should it exit during the write, the pid may have gone to a stranger that
+    the write moved: one found in ``group`` is put back in its parent's group. False
+    when the process meant is gone (or the pid already names another)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        info = read_proc(pid)
+        if info is None or _exited(fd) or (start is not None and info.start != start):
+            return False  # gone, or its pid used again before the decision was carried out
+        try:
+            _move(pid, group)
+        except ProcessLookupError:
+            return False
+        if _exited(fd):
+            _put_back_stranger(pid, info.start, group)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _put_back_stranger(pid: int, meant: int, group: Path) -> None:
+    """After a move whose process exited meanwhile: a stranger that got the pid and was
+    moved into ``group`` goes back to where it was born (its parent's group)."""
+    info = read_proc(pid)
+    own = cgroup_of(pid)
+    if info is None or info.start == meant or own is None or not group.as_posix().endswith(own):
+        return
+    mount = Path(group.as_posix()[:len(group.as_posix()) - len(own)] or "/")
+    parents = cgroup_of(info.ppid)
+    if parents is None:
+        return
+    with contextlib.suppress(OSError):
+        _move(pid, mount / parents.lstrip("/"))
+        log.warning("pid %d was used again by another process while it was moved into %s; "
+                    "that process was put back in %s", pid, group, parents)
+
+
+def move_tree(root: int, group: Path, start: int | None = None) -> list[int]:
     """Move a process and all its descendants into ``group``; the pids moved.
 
-    Top down: a process is moved before its children are read, so a child it
-    forks after its move is born in the group, and one forked before is in the
-    list read after. What can slip through: a descendant whose parent exits in
-    the microseconds between our move of that parent and the read of its
-    children (it is re-parented away from the tree). ``OSError`` only when the
-    root itself cannot be moved (gone: ``ESRCH``; not permitted).
+    Each through ``move_held``: the root only when it is still the process that started
+    at ``start`` (when given). Top down: a process is moved before its children are
+    read, so a child it forks after its move is born in the group, and one forked
+    before is in the list read after. What can slip through: a descendant whose parent
+    exits in the microseconds between our move of that parent and the read of its
+    children (it is re-parented away from the tree). ``OSError`` only when the root
+    itself cannot be moved (gone, or its pid names another: ``ESRCH``; not permitted).
     """
-    _move(root, group)
+    if not move_held(root, group, start):
+        raise OSError(errno.ESRCH, "the process is gone")
     moved = [root]
     todo = children(root)
     while todo:
         pid = todo.pop()
         try:
-            _move(pid, group)
+            if not move_held(pid, group):
+                continue
         except OSError:
             continue  # exited meanwhile
         moved.append(pid)

@@ -226,8 +226,9 @@ class DirectBackend:
         return self.home.session_holding(pid) if self.home is not None else None
 
     async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
-                   also: Sequence[int] = ()) -> dict[str, Any]:
-        """Move a running process and its descendants into a session's group.
+                   also: Sequence[int] = (), start: int | None = None) -> dict[str, Any]:
+        """Move a running process and its descendants into a session's group (``pid``
+        only while it is still the process started at ``start``, when given).
 
         A new session gets a group of its own; a running one (a second window of the
         same program) takes the process into its group. Every process is moved
@@ -242,12 +243,12 @@ class DirectBackend:
         if session is not None:
             if session.group is None:
                 raise OSError(errno.EOPNOTSUPP, "that session is not held in a cgroup")
-            first = _move_all([pid, *also], session.group)
+            first = _move_all([pid, *also], session.group, start)
             return self._outside_info(session.group, first)
         session = DirectSession(session_id, on_empty, group=self.home.create(session_id))
         assert session.group is not None
         try:
-            first = _move_all([pid, *also], session.group)
+            first = _move_all([pid, *also], session.group, start)
         except OSError:
             remove(session.group)
             raise
@@ -274,8 +275,11 @@ class DirectBackend:
         return {"backend": "direct", "instance": self.instance_id, "pid": pid,
                 "cgroup": str(group), "origin": "outside"}
 
-    async def refuse(self, pid: int, grace: float, also: Sequence[int] = ()) -> str | None:
-        """Stop a process and its descendants that belong to no session.
+    async def refuse(self, pid: int, grace: float, also: Sequence[int] = (),
+                     start: int | None = None) -> str | None:
+        """Stop a process and its descendants that belong to no session (``pid`` only
+        while it is still the process started at ``start``, when given: a stranger that
+        got its pid is never stopped).
 
         With cgroups: moved into a group of their own first, so what they fork
         meanwhile is in it too; SIGTERM, then ``cgroup.kill`` after ``grace`` (at
@@ -285,16 +289,16 @@ class DirectBackend:
         """
         pids = [pid, *also]
         if self.home is None:
-            return await _kill_trees(pids)
+            return await _kill_trees(pids, start)
         group = self.home.refusal_group(pid)
         emptied = asyncio.Event()
         try:
-            _move_all(pids, group)
+            _move_all(pids, group, start)
         except OSError as exc:
             remove(group)
             if exc.errno == errno.ESRCH:
                 return None  # gone already
-            said = await _kill_trees(pids)
+            said = await _kill_trees(pids, start)
             log.error("a refused program (pid %d) could not be moved into a group of its "
                       "own (%s): %s", pid, exc.strerror or exc, said)
             return f"it could not be moved ({exc.strerror or exc}): {said}"
@@ -494,14 +498,15 @@ async def _within(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-def _move_all(pids: Sequence[int], group: Path) -> int:
-    """Move each process's tree into the group; the first pid moved. Those gone are
-    passed over; any other failure (not permitted...) is raised at once, and so is
-    ``ESRCH`` when every one is gone."""
+def _move_all(pids: Sequence[int], group: Path, start: int | None = None) -> int:
+    """Move each process's tree into the group; the first pid moved. The first process
+    only while it is the one started at ``start`` (when given). Those gone are passed
+    over; any other failure (not permitted...) is raised at once, and so is ``ESRCH``
+    when every one is gone."""
     first: int | None = None
-    for pid in pids:
+    for index, pid in enumerate(pids):
         try:
-            move_tree(pid, group)
+            move_tree(pid, group, start if index == 0 else None)
         except OSError as exc:
             if exc.errno != errno.ESRCH:
                 raise
@@ -513,15 +518,22 @@ def _move_all(pids: Sequence[int], group: Path) -> int:
     return first
 
 
-async def _kill_trees(pids: Sequence[int]) -> str:
+async def _kill_trees(pids: Sequence[int], start: int | None = None) -> str:
     """SIGKILL each process's tree through pidfds, and wait (bounded) until each of the
-    processes named is dead: says in words how it went."""
-    fds = []
-    for pid in pids:
+    processes named is dead: says in words how it went. The first only while it is the
+    process started at ``start`` (when given): a stranger that got its pid is spared."""
+    fds, held = [], []
+    for index, pid in enumerate(pids):
         with contextlib.suppress(OSError):
-            fds.append(os.pidfd_open(pid))
+            fd = os.pidfd_open(pid)
+            info = read_proc(pid)
+            if index == 0 and start is not None and (info is None or info.start != start):
+                os.close(fd)  # the pid names another process now: not the one refused
+                continue
+            fds.append(fd)
+            held.append(pid)
     try:
-        for pid in pids:
+        for pid in held:
             kill_tree(pid)
         left = 0
         for fd in fds:

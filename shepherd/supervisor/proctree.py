@@ -29,6 +29,13 @@ def read_proc(pid: int) -> ProcInfo | None:
     return ProcInfo(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], uid)
 
 
+def is_process(pid: int, start: int | None) -> bool:
+    """The pid still names the process that started at ``start`` (any that runs, when
+    None): a decision made about a process is never carried out on a stranger."""
+    info = read_proc(pid)
+    return info is not None and (start is None or info.start == start)
+
+
 def real_uid(pid: int) -> int | None:
     """The process's real uid (whose process it is), or None when it is gone. Not the
     owner of ``/proc/PID``: that is the effective uid, and root's for a process that is

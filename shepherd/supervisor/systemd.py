@@ -52,7 +52,7 @@ from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, populated
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.logs import SessionLogs
-from shepherd.supervisor.proctree import children, kill_tree, real_uid
+from shepherd.supervisor.proctree import children, is_process, kill_tree, real_uid
 
 log = logging.getLogger(__name__)
 
@@ -443,11 +443,16 @@ class SystemdBackend:
         return None
 
     async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
-                   also: Sequence[int] = ()) -> dict[str, Any]:
+                   also: Sequence[int] = (), start: int | None = None) -> dict[str, Any]:
         """A transient scope holding the process and its descendants (a running session:
         they are attached to its unit), with ``also`` (what it forked, no longer its
-        descendants; the first that runs stands for it when it is gone). ``OSError``
-        when they cannot be held."""
+        descendants; the first that runs stands for it when it is gone). ``pid`` only
+        while it is the process started at ``start`` (when given). ``OSError`` when they
+        cannot be held."""
+        if not is_process(pid, start):  # gone, or its pid already names another process
+            if not also:
+                raise OSError(errno.ESRCH, "the process is gone")
+            pid, also = also[0], also[1:]
         unit = self.units.get(session_id)
         if unit is not None:
             if unit.group is None:
@@ -527,9 +532,11 @@ class SystemdBackend:
             with contextlib.suppress(OSError):  # gone meanwhile
                 await self._gather(unit, pid)
 
-    async def refuse(self, pid: int, grace: float, also: Sequence[int] = ()) -> str | None:
-        for one in (pid, *also):
-            kill_tree(one)
+    async def refuse(self, pid: int, grace: float, also: Sequence[int] = (),
+                     start: int | None = None) -> str | None:
+        for index, one in enumerate((pid, *also)):
+            if index > 0 or is_process(one, start):  # never a stranger that got its pid
+                kill_tree(one)
         return None
 
     async def sweep(self, grace: float) -> list[int]:

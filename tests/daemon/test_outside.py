@@ -289,6 +289,47 @@ detect = {{ exe = "{game}" }}
     assert [s["entry"] for s in d.call("status")["sessions"]] == ["terminal"]
 
 
+def test_a_program_taken_out_of_a_session_into_another_entry_stops_with_that_session(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Review of issue 8 (s4), finding 4: a child limited by "shell" started a detached
+    # program imitating "music"'s command line; it was taken into a "music" session and
+    # outlived the shell session's end (its time on the budget the child chose).
+    game = program(bin_dir, "game")
+    token = f"r8zmusic{os.getpid()}"
+    payload = bin_dir / "payload.sh"  # the shell's own command line does not name "music"
+    payload.write_text(f"setsid -f /bin/sh -c '{game} 1000; : {token}'\nexec {game} 1001\n")
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "shell"
+command = ["/bin/sh", "{payload}"]
+
+[[entries]]
+id = "music"
+command = ["{game}", "1000"]
+detect = {{ cmdline = "{token}" }}
+''', users="max_sessions = 2")
+    events = d.events()
+    shell = d.call("launch", entry="shell", user="nobody")["session_id"]
+    music = events.next("session_started")
+    if music["entry"] == "shell":
+        music = events.next("session_started")
+    assert music["entry"] == "music" and music["origin"] == "outside", music
+    held = [int(p) for p in Path(f"/proc/{music['pid']}/task/{music['pid']}/children")
+            .read_text().split()] + [music["pid"]]
+    events.close()
+    wait_for(lambda: len(d.audit("session_started")) == 2)  # where they run is on disk
+    d.kill9()  # what binds it to the shell session survives a restart
+    d.start()
+    assert {s["entry"] for s in d.call("status")["sessions"]} == {"shell", "music"}, \
+        (d.audit("session_ended"), d.audit("session_adopted"), d.audit_types()[-12:])
+    events = d.events()
+    d.call("stop", session_id=shell)
+    ended = {events.next("session_ended")["entry"] for _ in range(2)}
+    assert ended == {"shell", "music"}
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in held))
+    assert d.call("status")["sessions"] == []
+
+
 def test_a_daemon_restarted_while_an_outside_session_runs_adopts_it(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
