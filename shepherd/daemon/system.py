@@ -18,6 +18,7 @@ from pathlib import Path
 
 from shepherd.engine.clock import ClockReading
 from shepherd.supervisor.account import Account
+from shepherd.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ async def _notify(account: Account, args: list[str], bus: str) -> None:
         log.debug("no desktop notification: %s", exc)
         return
     try:
-        await asyncio.wait_for(process.wait(), 10)
+        await within(process.wait(), 10)
     except TimeoutError:
         process.kill()
         await process.wait()

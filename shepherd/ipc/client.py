@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shepherd.ipc.protocol import MAX_LINE, RpcError, encode, parse_line, request, result_of
+from shepherd.timeouts import within
 
 SYSTEM_SOCKET = Path("/run/shepherd/shepherd.sock")
 
@@ -122,10 +123,10 @@ class AsyncClient:
         """Connect to ``path`` (or use ``sock``, already connected)."""
         try:
             if sock is not None:
-                reader, writer = await asyncio.wait_for(
+                reader, writer = await within(
                     asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
             else:
-                reader, writer = await asyncio.wait_for(
+                reader, writer = await within(
                     asyncio.open_unix_connection(str(path), limit=MAX_LINE + 1), timeout)
         except (OSError, TimeoutError) as exc:
             detail = getattr(exc, "strerror", None) or "no answer"
@@ -141,7 +142,7 @@ class AsyncClient:
         try:
             self._writer.write(encode(request(request_id, method, params)))
             await self._writer.drain()
-            message = await asyncio.wait_for(answer, timeout)
+            message = await within(answer, timeout)
         except (OSError, TimeoutError) as exc:
             self._end(f"the daemon stopped answering ({exc.__class__.__name__})")
             raise DaemonUnreachable(self.close_reason) from None

@@ -51,6 +51,7 @@ from shepherd.ipc.protocol import (
     parse_request,
     response,
 )
+from shepherd.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +302,7 @@ class RpcServer:
     async def _turn_away(reader: asyncio.StreamReader, connection: Connection) -> None:
         """A peer the daemon does not know: wait for its first line, never read it, say no."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(reader.readuntil(b"\n"), STRANGER_WAIT_S)
+            await within(reader.readuntil(b"\n"), STRANGER_WAIT_S)
         connection.send(error_response(None, RpcError(FORBIDDEN, "forbidden")))
         connection.close()
 

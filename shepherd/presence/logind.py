@@ -31,6 +31,7 @@ from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from shepherd.presence.hints import HERE, Presence, SeatSession, presence_of
+from shepherd.timeouts import within
 
 log = logging.getLogger("shepherd.presence")
 
@@ -85,7 +86,7 @@ class LogindWatch:
     async def start(self) -> bool:
         """Connect, subscribe and read the children's sessions. False: ``problem`` says why."""
         try:
-            bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(),
+            bus = await within(MessageBus(bus_type=BusType.SYSTEM).connect(),
                                          CALL_TIMEOUT_S)
         except Exception as exc:  # no socket, refused, authentication: all the same here
             self._lost(f"the system bus cannot be reached ({_brief(exc)})")
@@ -188,7 +189,7 @@ class LogindWatch:
         if bus is None:
             raise LogindGone("no connection")
         try:
-            reply = await asyncio.wait_for(bus.call(Message(
+            reply = await within(bus.call(Message(
                 destination=destination, path=path, interface=interface, member=member,
                 signature=signature, body=body or [])), CALL_TIMEOUT_S)
         except Exception as exc:  # timeout, or the connection broke under the call

@@ -47,6 +47,7 @@ from shepherd.supervisor.cgroups import (
 )
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
+from shepherd.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class DirectBackend:
 
         loop.add_reader(fd, readable)
         try:
-            message = await asyncio.wait_for(done, START_TIMEOUT_S)
+            message = await within(done, START_TIMEOUT_S)
         except TimeoutError:
             return "the program did not start in time"
         finally:
@@ -492,7 +493,7 @@ class DirectBackend:
 
 async def _within(event: asyncio.Event, seconds: float) -> bool:
     try:
-        await asyncio.wait_for(event.wait(), seconds)
+        await within(event.wait(), seconds)
     except TimeoutError:
         return False
     return True

@@ -53,6 +53,7 @@ from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, populated
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import children, is_process, kill_tree, real_uid
+from shepherd.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class SystemdBackend:
             *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout)
+            out, err = await within(process.communicate(), timeout)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
@@ -582,7 +583,7 @@ class SystemdBackend:
         except OSError as exc:
             log.error("session %d: %s", session_id, exc)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(unit.ended.wait(), CALL_TIMEOUT_S)
+            await within(unit.ended.wait(), CALL_TIMEOUT_S)
 
     async def close(self) -> None:
         self.watcher.close()
