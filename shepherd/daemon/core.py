@@ -1706,7 +1706,8 @@ class Daemon:
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
-                                 policy_differs=self.link.differs if self.link else None)
+                                 policy_differs=self.link.differs if self.link else None,
+                                 frozen=self.freezer.frozen_ids())
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

@@ -49,6 +49,9 @@ class Freezer:
         """Is the session frozen now (as far as the backend said)?"""
         return self._held.get(session_id, False)
 
+    def frozen_ids(self) -> set[int]:
+        return {sid for sid, held in self._held.items() if held}
+
     def forget(self, session_id: int) -> None:
         """The session is over (its stop thawed it first: the backend's own rule)."""
         self._wanted.pop(session_id, None)

@@ -181,6 +181,9 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "session_resumed":
         return (f"{user}'s {entry} "
                 f"{shared.resumed_clause(str(data.get('cause')), data.get('paused_s') or 0)}")
+    if kind == "freeze_failed":
+        return (f"{user}'s {entry} could not be kept frozen while paused "
+                f"({data.get('problem')}): all its running time counts")
     if kind == "presence_unavailable":
         return (f"Shepherd cannot see whether the children are at the screen "
                 f"({data.get('problem')}): all running time counts")
