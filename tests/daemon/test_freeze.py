@@ -362,3 +362,51 @@ def test_a_child_cannot_thaw_their_own_frozen_game_and_a_fork_storm_freezes_whol
     assert daemon.audit("freeze_failed") == []
     daemon.call("stop", session_id=sid)
     wait_for(lambda: not group.exists(), 30, "the storm stopped")
+
+
+def test_a_frozen_game_whose_window_closes_is_thawed_and_stopped_on_time(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    """The deadline guard's own thread sends that SIGTERM: it thaws first too."""
+    from datetime import datetime, timedelta
+
+    now = datetime.now()
+    end = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)  # 20 to 80 s away
+    start_at = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+    window = (f'windows = [ {{ days = "daily", start = "{start_at:%H:%M}", '
+              f'end = "{end:%H:%M}" }} ]')
+    logind.do(f"new 1 {UID}")
+    game = Game(files, "game")
+    daemon = start(daemon_factory, bus, files, game.entry("game", files / "game.sh", window))
+    events = daemon.events()
+    sid = launch(daemon)
+    group = group_of(daemon, sid)
+    game.beating()
+    logind.do("lock 1")
+    events.next("session_paused")
+    wait_frozen(group)
+    ended = events.next("session_ended", timeout=120)
+    assert ended["reason"] == "window_closed"
+    assert datetime.now() >= end
+    assert game.term.read_text().strip() == "term"
+    assert not group.exists()
+
+
+def test_a_reload_that_lets_an_entry_run_while_paused_thaws_it_and_back(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus, files)
+    events = daemon.events()
+    sid = launch(daemon)
+    group = group_of(daemon, sid)
+    logind.do("lock 1")
+    events.next("session_paused")
+    wait_frozen(group)
+    text = daemon.policy_path.read_text()
+    daemon.policy_path.write_text(text.replace(SUPERVISOR, SUPERVISOR + '\nwhile_paused = "run"'))
+    daemon.call("policy.reload")
+    wait_frozen(group, False)
+    assert Game(files, "game").beating()
+    assert daemon.call("status")["sessions"][0]["paused"] is not None  # still not billed
+    daemon.policy_path.write_text(text)
+    daemon.call("policy.reload")
+    wait_frozen(group)
