@@ -358,6 +358,9 @@ def test_a_child_cannot_thaw_their_own_frozen_game_and_a_fork_storm_freezes_whol
                              f"{group.parent.parent}/cgroup.procs"],
                             capture_output=True, text=True)
     assert escape.returncode != 0
+    wake = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "kill", "-CONT", *map(str, members(group))], capture_output=True)
+    assert wake.returncode == 0  # its own processes: SIGCONT is delivered, and changes nothing
     assert frozen(group) and len(members(group)) == count  # nothing forked while frozen
     assert daemon.audit("freeze_failed") == []
     daemon.call("stop", session_id=sid)
