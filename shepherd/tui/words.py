@@ -93,9 +93,10 @@ def clock_time(when: str | None) -> str:
 
 # -- states and refusals (the shared renderer) ------------------------------------
 
-def paused(pause: dict[str, Any], now: datetime) -> str:
-    """"paused since 15:42: the screen is locked"."""
-    return shared.pause_clause(pause, now, _ZONE)
+def paused(pause: dict[str, Any], now: datetime, frozen: bool = False) -> str:
+    """"paused since 15:42: the screen is locked" (", its programs frozen meanwhile")."""
+    return shared.pause_clause(pause, now, _ZONE) + (
+        ", its programs frozen meanwhile" if frozen else "")
 
 
 def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
