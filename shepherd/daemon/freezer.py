@@ -63,7 +63,10 @@ class Freezer:
             if wanted is None or wanted == self._held.get(session_id, False):
                 return
             if not wanted:
-                await self._backend.thaw(session_id)
+                try:
+                    await self._backend.thaw(session_id)
+                except Exception:  # said; a stop thaws again before its SIGTERM
+                    log.exception("session %d: thawing failed", session_id)
                 self._held[session_id] = False
                 continue
             try:
