@@ -476,8 +476,11 @@ class DirectBackend:
         session.all_frozen.clear()
         if frozen(group):
             session.all_frozen.set()
-        if await _within(session.all_frozen, FREEZE_TIMEOUT_S) or not session.frozen:
-            return None  # frozen; or thawed meanwhile (back, stopped, or said already)
+        done = await _within(session.all_frozen, FREEZE_TIMEOUT_S)
+        if session.terminated or (done and session.frozen):
+            return None  # frozen; or being stopped (thawed for its SIGTERM)
+        if not session.frozen:  # thawed by someone else before it was even done
+            return "its programs were thawed by someone else as they were being frozen"
         self._thaw(session)
         return f"its programs were not all frozen within {FREEZE_TIMEOUT_S:.0f}s"
 
