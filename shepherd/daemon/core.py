@@ -51,6 +51,7 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
@@ -249,6 +250,7 @@ class Daemon:
                 config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
                                           policy.supervisor.stop_grace)
+        self.freezer = Freezer(self.backend, self._freeze_failed)
         self.clock_check_s = CLOCK_CHECK_S
         self.membership = Membership("not started yet", airtight=True)
         self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
@@ -873,11 +875,51 @@ class Daemon:
             data["paused_s"] = round(event.paused_s, 3)
         self._audit(now, event.kind, data, user=event.user, entry=event.entry)
         self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+        self._freeze_as_paused(event)
         if self.link is not None and event.session_id in self.sessions:
             # The household hears it at once (a checkpoint of this session, its pause in
             # it): the other machines stop or start counting it now, not at its next one.
             self._unwritten.setdefault(event.session_id, Unwritten())
             self._persist_charges(now, [])
+
+    def _freeze_as_paused(self, event: SessionPaused | SessionResumed) -> None:
+        """A paused session's programs are frozen where its entry says so; resumed, thawed."""
+        record = self.sessions.get(event.session_id)
+        if record is None or record.stopping is not None:
+            return
+        entry = self.policy.entry(event.entry)
+        freeze = (isinstance(event, SessionPaused) and entry is not None
+                  and self.policy.freezes(entry))
+        self.freezer.want(event.session_id, freeze)
+
+    def _refreeze(self) -> None:
+        """After a reload: a paused session whose entry now says otherwise (``while_paused``)."""
+        for session_id, record in self.sessions.items():
+            entry = self.policy.entry(record.entry)
+            if record.stopping is None and session_id in self.engine.session_ids():
+                self.freezer.want(session_id, self._paused(session_id) and entry is not None
+                                  and self.policy.freezes(entry))
+
+    def _freeze_failed(self, session_id: int, problem: str, from_now: bool) -> None:
+        """A paused session's programs could not be kept frozen: fail closed, its time
+        is billed (all of its pause, or from now when it was thawed behind our back)
+        and it counts running time from now on; said in the log and the audit log."""
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        now = self.now()
+        log.warning("session %d (%s/%s) could not be kept frozen while paused: %s; its time "
+                    "counts as running", session_id, record.user, record.entry, problem)
+        data = {"session_id": session_id, "problem": problem, "counting": "running"}
+        self._audit(now, "freeze_failed", data, user=record.user, entry=record.entry)
+        self._publish("freeze_failed", {**data, "entry": record.entry}, user=record.user)
+        try:
+            events = self.engine.unpausable(session_id, now, now.mono if from_now else None)
+        except ActionRefused:
+            return
+        self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
+        self._carry_out(events, now)
+        self._changed()
 
     def _announce_pause(self, session_id: int, now: Instant) -> None:
         """A session that started (or was adopted) while its child was away."""
@@ -1400,6 +1442,7 @@ class Daemon:
 
     def _finish(self, session_id: int) -> None:
         record = self.sessions.pop(session_id)
+        self.freezer.forget(session_id)
         now = self.now()
         reason: EndReason = record.end_reason or "exited"
         try:
@@ -1621,6 +1664,7 @@ class Daemon:
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
         self._carry_out(events, now)
+        self._refreeze()
         self.outside.policy_changed()
         self._publish("policy_loaded", {"path": str(path)})
         await self.presence.follow(self.policy)
@@ -1662,7 +1706,8 @@ class Daemon:
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
-                                 policy_differs=self.link.differs if self.link else None)
+                                 policy_differs=self.link.differs if self.link else None,
+                                 frozen=self.freezer.frozen_ids())
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

@@ -81,6 +81,34 @@ def populated(group: Path) -> bool:
     return "populated 1" in text.splitlines()
 
 
+def frozen(group: Path) -> bool:
+    """True once every process in the group is frozen (``cgroup.events``: ``frozen 1``)."""
+    try:
+        text = (group / "cgroup.events").read_text()
+    except FileNotFoundError:
+        return False
+    return "frozen 1" in text.splitlines()
+
+
+def freeze_asked(group: Path) -> bool:
+    """What ``cgroup.freeze`` asks for now (written by whoever may write it)."""
+    try:
+        return (group / "cgroup.freeze").read_text().strip() == "1"
+    except FileNotFoundError:
+        return False
+
+
+def set_freeze(group: Path, on: bool) -> None:
+    """Ask the kernel to freeze (or thaw) everything in the group and below.
+
+    Freezing is asynchronous: ``cgroup.events`` says ``frozen 1`` once every process
+    is stopped (what it forks meanwhile is born frozen; a thaw takes effect at once).
+    A frozen process gets no signal but SIGKILL until it is thawed. ``OSError``: the
+    kernel has no freezer here (``cgroup.freeze`` missing), or the write was refused.
+    """
+    (group / "cgroup.freeze").write_text("1" if on else "0")
+
+
 def members(group: Path) -> list[int]:
     try:
         return [int(p) for p in (group / "cgroup.procs").read_text().split()]
@@ -347,12 +375,16 @@ class CgroupHome:
                     found[int(child.name[len("session-"):])] = child
         return found
 
-    def watch(self, group: Path, on_empty: Callable[[], None]) -> bool:
-        """Call ``on_empty`` once the group is empty; False when it already is."""
+    def watch(self, group: Path, on_empty: Callable[[], None],
+              on_change: Callable[[], None] | None = None) -> bool:
+        """Call ``on_empty`` once the group is empty; False when it already is.
+        ``on_change``: at every other change of ``cgroup.events`` (its ``frozen`` state)."""
         def changed() -> None:
             if not populated(group):
                 self.watcher.remove(group / "cgroup.events")
                 on_empty()
+            elif on_change is not None:
+                on_change()
 
         try:
             self.watcher.add(group / "cgroup.events", changed)
