@@ -30,7 +30,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -1209,9 +1209,17 @@ class Daemon:
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
             return "held"
         # Started inside another entry's session: it is this entry's program, so this
-        # entry's limits decide it, and it stays bound by the session it came from too
-        # (stopped with it: SPEC §4, nothing started in a session outlives its stop).
-        within = held if held is not None and held in self.sessions else None
+        # entry's limits decide it, and it stays bound by the session it came from too,
+        # and by every session that one was bound by (stopped with them: SPEC §4,
+        # nothing started in a session outlives its stop). A session being stopped keeps
+        # what is in it: it is stopped with it (a program that becomes another entry's
+        # when told to stop does not leave).
+        within: list[int] = []
+        if held is not None and held in self.sessions:
+            holder = self.sessions[held]
+            if holder.stopping is not None:
+                return "held"
+            within = [held, *(_started_within(holder.process) if holder.process else [])]
         running = next((r for r in self.sessions.values() if r.user == user
                         and r.entry == entry_id and r.stopping is None), None)
         if running is not None:
@@ -1256,7 +1264,7 @@ class Daemon:
         return "started"
 
     async def _take(self, session_id: int, seen: Recognised,
-                    within: int | None = None) -> dict[str, Any]:
+                    within: Sequence[int] = ()) -> dict[str, Any]:
         """Hold a recognised process in a session, with what it forked and left behind;
         ``within``: the other entry's session it was started in (it is stopped with it).
 
@@ -1273,12 +1281,21 @@ class Daemon:
                 break
             with contextlib.suppress(OSError):
                 await self.backend.take(session_id, left[0], self._tree_empty, left[1:])
-        if within is not None:  # kept with where it runs, in the snapshot: a restart keeps it
-            info = {**info, "within": [within]}
+        if within:  # kept with where it runs, in the snapshot: a restart keeps it
+            info = {**info, "within": sorted(set(within))}
             record = self.sessions.get(session_id)
             if record is not None and record.process is not None:  # joined a running one
-                record.process = {**record.process,
-                                  "within": sorted({*_started_within(record.process), within})}
+                process = record.process = {
+                    **record.process,
+                    "within": sorted({*_started_within(record.process), *within})}
+                self._keep(lambda store: store.session_process(session_id, process))
+            if any(s not in self.sessions or self.sessions[s].stopping is not None
+                   for s in within):  # what it came from began to stop meanwhile
+                reasons = [r for s in within if s in self.sessions
+                           for r in (self.sessions[s].end_reason,) if r is not None]
+                reason: EndReason = reasons[0] if reasons else "stopped_by_admin"
+                asyncio.get_running_loop().call_soon(self.stop_session_soon, session_id,
+                                                     reason, "shepherd")
         return info
 
     async def _refuse(self, seen: Recognised, grace: float) -> None:

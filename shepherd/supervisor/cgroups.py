@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shepherd.supervisor.inotify import Inotify
-from shepherd.supervisor.proctree import children, read_proc
+from shepherd.supervisor.proctree import children, protected, read_proc
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,11 @@ def move_held(pid: int, group: Path, start: int | None = None) -> bool:
     start time the decision was made on) and after (it still runs, so the pid was never
     free). Should it exit during the write, the pid may have gone to a stranger that
     the write moved: one found in ``group`` is put back in its parent's group. False
-    when the process meant is gone (or the pid already names another)."""
+    when the process meant is gone (or the pid already names another), and for init,
+    this daemon and its ancestors, which are never moved."""
+    if pid in protected():  # init, this daemon or an ancestor: never moved, as if gone
+        log.error("pid %d is init, this daemon or one of its ancestors: not moved", pid)
+        return False
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
