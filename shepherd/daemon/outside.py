@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
 
 log = logging.getLogger("shepherd.daemon")
-FORCE_SCAN_ENV = "SHEPHERD_DETECT"  # "scan": the /proc scan even where the connector works
+# "scan": the /proc scan even where the connector works; "off": no program started
+# outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
+# every process a mutated rule could match).
+FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
 
 def children_uids(daemon: Daemon) -> dict[int, str]:
@@ -96,6 +99,12 @@ class OutsideWatch:
         if not self.recogniser.needs.any:
             self._close_connector()
             self.how = "not watching: no entry has detect rules"
+            return
+        if os.environ.get(FORCE_SCAN_ENV) == "off":
+            self._close_connector()
+            self.recogniser = Recogniser(self.daemon.policy.model_copy(update={"entries": []}),
+                                         os.path.realpath, identity, same_content)
+            self.how = f"not watching: turned off by {FORCE_SCAN_ENV}=off"
             return
         if self.connector is None:
             connector = ProcConnector(self._exec, self._lost, self.forks.forked)

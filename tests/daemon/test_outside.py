@@ -589,3 +589,25 @@ windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
         assert [line[-2] for line in shown] in (["Game", "Other"], ["Other", "Game"])
     finally:
         shutil.rmtree(run_user, ignore_errors=True)
+
+
+def test_turned_off_nothing_started_outside_is_looked_at(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+limits = {{ daily_quota = "0s" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "off"})
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said == "not watching: turned off by SHEPHERD_DETECT=off", said
+    child = as_nobody(game, "1000")
+    try:
+        time.sleep(1)
+        assert not gone(child)  # denied by the rules, but nobody looked
+        assert not d.audit("launch_denied")
+    finally:
+        child.kill()
+        child.wait()
