@@ -163,6 +163,9 @@ def input_thread(line: str) -> int:
 
 
 def assert_asleep(app: Recorded, tid: int, what: str) -> None:
+    # First let the thread finish what it was doing and go back to its wait (after
+    # input it wakes once more, by design, when the escape delay has passed).
+    time.sleep(0.3)
     before = wake_ups(app.process.pid, tid)
     time.sleep(1.0)
     woke = wake_ups(app.process.pid, tid) - before
