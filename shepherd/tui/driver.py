@@ -54,7 +54,9 @@ class ShepherdDriver(LinuxDriver):
         super().__init__(*args, **kwargs)
         if "ESCDELAY" not in os.environ:  # Textual read it at import: the user's choice stands
             setattr(constants, "ESCAPE_DELAY", ESCAPE_DELAY_S)  # noqa: B010 - a Final
-        self._wake_lock = threading.Lock()
+        # Reentrant: Textual may stop the input from a signal handler (SIGTSTP), which
+        # can run while this same (main) thread is inside _wake_input.
+        self._wake_lock = threading.RLock()
         self._wake_fd: int | None = None
         # Textual sets it to stop the input thread, then waits for the thread to end.
         self.exit_event = _WakingEvent(self._wake_input)
