@@ -1530,7 +1530,7 @@ class Daemon:
         self._known_user(user)
         now = self.now()
         await self._persist(lambda store: store.set_locked(now.wall, user, True, actor=actor))
-        self.engine.locked.add(user)
+        self.engine.mark_locked(user)
         ids = [sid for sid, r in self.sessions.items() if r.user == user]
         await asyncio.gather(*(self.stop_session(sid, "locked", actor) for sid in ids))
         self._publish("user_locked", {}, user=user)

@@ -169,6 +169,7 @@ from shepherd.engine.events import (
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
 from shepherd.engine.household import Household
+from shepherd.engine.outlook import Guard, Limit, Outlook, Term
 from shepherd.engine.pauses import Away, Pause, PauseClock
 from shepherd.policy.model import Entry, Group, Policy
 
@@ -228,6 +229,29 @@ class _Piece:
     extension_used: dict[str, float]
 
 
+@dataclass(frozen=True)
+class _Runway:
+    """How long a quota lasts a session used from now on (``Engine._runway_now``)."""
+
+    term: Term
+    period: Period
+    guard: Guard | None  # ran out on its first day: while that stays so
+
+
+def _earliest(limits: Iterable[Limit], now: Instant, floor_mono: float | None) -> Deadline | None:
+    """The deadline the terms set at ``now``: the earliest (the first named on a tie),
+    never before a reload's ``floor_mono``."""
+    terms = [(limit.term.at(now.wall), limit) for limit in limits]
+    if not terms:
+        return None
+    remaining, first = min(terms, key=lambda t: t[0])
+    cause, group_id, period = first.cause, first.group, first.period
+    if floor_mono is not None and now.mono + remaining < floor_mono:
+        remaining, cause, group_id, period = floor_mono - now.mono, "policy_reload", None, "day"
+    return Deadline(now.mono + remaining, now.wall + timedelta(seconds=remaining),
+                    remaining, cause, group_id, period)
+
+
 def _calendar(policy: Policy, zone: ZoneInfo) -> QuotaCalendar:
     supervisor = policy.supervisor
     return QuotaCalendar(zone, supervisor.day_starts_at, supervisor.week_start_weekday)
@@ -271,6 +295,12 @@ class Engine:
         self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
         self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
+        # Every change of the state above bumps the version; outlooks (outlook.py) kept
+        # per (user, entry) answer while it stands. A checkpoint's charge is no change
+        # for them: only the answers of the entries a running session spends read it,
+        # and those are never kept.
+        self._version = 0
+        self._outlooks: dict[tuple[str, str], Outlook] = {}
 
     # -- reading state ----------------------------------------------------------
     def session_ids(self, user: str | None = None) -> list[int]:
@@ -297,6 +327,23 @@ class Engine:
     def set_household(self, household: Household) -> None:
         """The other machines' use and sessions, as the store has them now (rule 13)."""
         self.household = household
+        self._changed()
+
+    def set_books(self, *, cooldowns: Mapping[tuple[str, str], datetime],
+                  grants: Mapping[tuple[str, str, date], int], timed: Iterable[TimedGrant],
+                  expiries_noted: Iterable[int], locked: Iterable[str]) -> None:
+        """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
+        self.cooldowns = dict(cooldowns)
+        self.grants = dict(grants)
+        self.timed = {g.id: g for g in timed}
+        self.expiries_noted |= set(expiries_noted)
+        self.locked = set(locked)
+        self._changed()
+
+    def _changed(self) -> None:
+        """The state changed: no outlook worked out before answers any more."""
+        self._version += 1
+        self._outlooks.clear()
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -415,6 +462,53 @@ class Engine:
                                    tuple(e.title for e in mine))
             return Availability(user, entry_id, "not_allowed", (*blocked, unknown), None, 0.0,
                                 None, None)
+        return self.verdict(self._outlook(user, entry, now, blocked), now)
+
+    def outlook(self, user: str, entry_id: str, now: Instant,
+                blocked: tuple[Reason, ...] = ()) -> Outlook | None:
+        """A known entry's availability worked out for ``now`` and, while it ``holds``,
+        for the instants after (outlook.py): the one kept from an earlier call when it
+        still holds, else a new one (kept when it can hold). ``verdict`` evaluates it.
+        None: no such entry (``availability`` says why)."""
+        kept = self._outlooks.get((user, entry_id))
+        if kept is not None and kept.blocked == blocked and kept.holds(now, self._version):
+            return kept
+        entry = self.policy.entry(entry_id)
+        if entry is None:
+            return None
+        made = self._outlook(user, entry, now, blocked)
+        if not made.volatile:
+            self._outlooks[(user, entry_id)] = made
+        return made
+
+    def verdict(self, outlook: Outlook, now: Instant) -> Availability:
+        """An outlook's availability at ``now`` (an instant it holds for)."""
+        reasons, states = list(outlook.reasons), list(outlook.states)
+        time_left = None
+        if outlook.limits is not None:  # nothing refuses: time left matters
+            ahead = _earliest(outlook.limits, now, None)
+            time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
+            if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S:
+                # A window closing within the second, or a group quota with a second or
+                # two left but shared with the user's running sessions: name what binds.
+                binding = self.policy.group(ahead.group or "")
+                if ahead.cause == "group_quota" and binding is not None:
+                    reasons.append(self._group_reason(outlook.user, binding, outlook.day,
+                                                      now))
+                    states.append("quota_exhausted")
+                else:
+                    reasons.append(OutsideWindow(outlook.next_opening))
+                    states.append("outside_window")
+        if outlook.blocked:
+            states.append("unavailable")
+        return Availability(outlook.user, outlook.entry, states[0] if states else "available",
+                            tuple(reasons), time_left if not reasons else 0.0,
+                            outlook.used_today_s, outlook.remaining_today_s,
+                            outlook.cooldown_until)
+
+    def _outlook(self, user: str, entry: Entry, now: Instant,
+                 blocked: tuple[Reason, ...]) -> Outlook:
+        entry_id = entry.id
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
@@ -435,13 +529,15 @@ class Engine:
         if same:
             reasons.append(AlreadyRunning(tuple(same), max_sessions, True))
         day = self.calendar.quota_day(now.wall)
+        changes: list[datetime] = [self.calendar.day_end(day)]
         used_today = self.used(user, (entry_id,), day, now)
         remaining_today = self._left(user, self._entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
-        for group in self.policy.groups_of(entry_id):
+        groups = self.policy.groups_of(entry_id)
+        for group in groups:
             left = self._left(user, self._group_limits(group), day, now)
             if left is not None and left < MIN_LAUNCH_S:
                 reasons.append(self._group_reason(user, group, day, now))
@@ -450,33 +546,44 @@ class Engine:
         if until is not None and until > now.wall:
             reasons.append(Cooldown(until))
             states.append("cooldown")
+            changes.append(until)
         else:
             until = None
         windows = self._windows(entry, now)
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
+        if entry.windows:  # the next opening or closing; the horizon moves at midnight
+            changes += [m for m in (windows.closes_at, windows.next_opening) if m is not None]
+            changes.append(self.calendar.next_local_date(now.wall))
         if not same and len(running) >= max_sessions:
             # Said after what lasts longer: "busy" only when a stop would let it start.
             reasons.append(AlreadyRunning(tuple(running), max_sessions, False))
             states.append("busy")
         # Time left matters only when nothing refuses: it is reported as 0 otherwise.
-        ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
-        time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
-        if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S and not reasons:
-            # A window closing within the second, or a group quota with a second or
-            # two left but shared with the user's running sessions: name what binds.
-            binding = self.policy.group(ahead.group or "")
-            if ahead.cause == "group_quota" and binding is not None:
-                reasons.append(self._group_reason(user, binding, day, now))
-                states.append("quota_exhausted")
-            else:
-                reasons.append(OutsideWindow(windows.next_opening))
-                states.append("outside_window")
-        if blocked:
-            states.append("unavailable")
-        return Availability(user, entry_id, states[0] if states else "available", tuple(reasons),
-                            time_left if not reasons else 0.0, used_today, remaining_today, until)
+        limits: list[Limit] | None = None
+        guards: list[Guard] = []
+        if not reasons:
+            limits, guards = self._deadline_limits(user, entry, now, None, pending=True)
+        # Answers that move with running sessions (here or elsewhere) or with grants
+        # that expire are worked out afresh every time (outlook.py).
+        spent = {entry_id, *(e for g in groups for e in g.entries)}
+        volatile = (any(s.user == user and s.entry.id in spent for s in self._sessions.values())
+                    or any(r.user == user for r in self.household.sessions)
+                    or any(g.user == user for g in self.timed.values())
+                    or (limits is not None and self._weekly(entry, groups) and any(
+                        limit.term.anchor is not None and limit.cause != "window"
+                        for limit in limits)))
+        return Outlook(user, entry_id, blocked, self._version, now, min(changes), volatile,
+                       day, tuple(reasons), tuple(states), used_today, remaining_today, until,
+                       windows.next_opening, None if limits is None else tuple(limits),
+                       tuple(guards))
+
+    def _weekly(self, entry: Entry, groups: Iterable[Group]) -> bool:
+        """Does a weekly quota count against ``entry``? A runway through a day then
+        weighs that day's use, which the clock moves, against the week."""
+        return (self._entry_limits(entry).weekly is not None
+                or any(self._group_limits(g).weekly is not None for g in groups))
 
     def _binding(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> Standing:
         standing = binding(*self._standing(user, limits, day, now))
@@ -512,6 +619,7 @@ class Engine:
         assert entry is not None
         session = _Session(session_id, user, entry, now.wall, now.mono, now.mono, now.wall)
         self._sessions[session_id] = session
+        self._changed()
         self._apply_away(session, now)  # started while its child is away: paused
         return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
 
@@ -532,6 +640,7 @@ class Engine:
         if (not alive or self.policy.supervisor.on_restart != "adopt" or entry is None
                 or not self.policy.entry_allows(entry, snap.user) or snap.user in self.locked):
             return False
+        self._changed()
         self._drop_lease(snap, lease)
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
@@ -549,6 +658,7 @@ class Engine:
         it ends no later than ``mono``, the deadline last known for it."""
         s = self._session(session_id)
         s.cap_mono = mono if s.cap_mono is None else min(mono, s.cap_mono)
+        self._changed()
 
     def end_recovered(
         self, snap: SessionSnapshot, now: Instant, *, stopped_at: Instant | None = None,
@@ -563,6 +673,7 @@ class Engine:
         in full and replaces the lease: the store must settle the lease. Either way its
         cooldown starts, never ending before one already set.
         """
+        self._changed()
         end = now if stopped_at is None else stopped_at
         parts: tuple[tuple[date, float], ...] = ()
         if stopped_at is not None:
@@ -592,6 +703,7 @@ class Engine:
 
     def end_session(self, session_id: int, now: Instant, reason: EndReason) -> SessionEnded:
         session = self._session(session_id)
+        self._changed()
         session.pauses.held = None  # an idle that never became a pause is billed as it ran
         final = self._charge(session, now)
         del self._sessions[session_id]
@@ -624,7 +736,10 @@ class Engine:
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
-        return self._expired(now) + events
+        events = self._expired(now) + events
+        if events:
+            self._changed()
+        return events
 
     def _expired(self, now: Instant) -> list[Event]:
         """Timed grants that stopped counting by ``now``, each reported once, with what
@@ -763,6 +878,7 @@ class Engine:
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
                                               planned.day, planned.seconds,
                                               planned.expires_at, planned.week)
+        self._changed()
         quota_limits = self.limits_of(planned.target)
         assert quota_limits is not None
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
@@ -854,21 +970,29 @@ class Engine:
         session = self._session(session_id)
         session.extension_s += seconds
         session.due_reported = False
+        self._changed()
         return SessionExtended(session_id, seconds, self._refresh(session, now))
 
     def clear_cooldown(self, user: str, entry_id: str) -> bool:
+        self._changed()
         return self.cooldowns.pop((user, entry_id), None) is not None
 
     def lock(self, user: str, now: Instant) -> list[SessionEnded]:
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
-        self.locked.add(user)
+        self.mark_locked(user)
         return [self.end_session(sid, now, "locked") for sid in self.session_ids(user)]
+
+    def mark_locked(self, user: str) -> None:
+        """The user is locked: no launch (their sessions are the caller's to end)."""
+        self.locked.add(user)
+        self._changed()
 
     def unlock(self, user: str) -> bool:
         if user not in self.locked:
             return False
         self.locked.discard(user)
+        self._changed()
         return True
 
     def set_policy(self, policy: Policy, now: Instant) -> list[Event]:
@@ -881,6 +1005,7 @@ class Engine:
         self.policy = policy
         self.calendar = _calendar(policy, self.zone)
         self._limits.clear()
+        self._changed()
         for s in self._sessions.values():
             old = before[s.id]
             grace = now.mono + RELOAD_GRACE_S
@@ -921,6 +1046,7 @@ class Engine:
             raise ActionRefused(f"unknown user {user!r}")
         events: list[Event] = list(self.charge(now))
         self.away[user] = Away(cause, since)
+        self._changed()
         for s in self._sessions.values():
             if s.user == user:
                 change = self._apply_away(s, now)
@@ -932,6 +1058,7 @@ class Engine:
         """The child is back: settle every session up to ``now``, then bill the child's."""
         events: list[Event] = list(self.charge(now))
         self.away.pop(user, None)
+        self._changed()
         for s in self._sessions.values():
             if s.user == user:
                 change = self._apply_away(s, now)
@@ -1175,15 +1302,25 @@ class Engine:
     def _deadline(
         self, user: str, entry: Entry, now: Instant, s: _Session | None, *, pending: bool
     ) -> Deadline | None:
+        limits, _ = self._deadline_limits(user, entry, now, s, pending=pending)
+        return _earliest(limits, now, s.floor_mono if s is not None else None)
+
+    def _deadline_limits(
+        self, user: str, entry: Entry, now: Instant, s: _Session | None, *, pending: bool
+    ) -> tuple[list[Limit], list[Guard]]:
+        """The terms of a deadline (rule 5), each a ``Term`` of the wall clock, and the
+        guards under which a later instant takes the same branches (outlook.py)."""
         view = now if pending else None
         extension = s.extension_s if s is not None else 0
-        terms: list[tuple[float, DeadlineCause, str | None, Period]] = []
+        terms: list[Limit] = []
+        guards: list[Guard] = []
         if entry.limits.max_run is not None:
             elapsed = 0.0
             if s is not None:  # its own clock: running time less its pauses (rule 12)
                 elapsed = (now.mono - s.started_mono - s.pauses.paused_s
                            - s.pauses.unsettled_pause(s.charged_mono, now.mono))
-            terms.append((entry.limits.max_run + extension - elapsed, "max_run", None, "day"))
+            terms.append(Limit(Term(entry.limits.max_run + extension - elapsed), "max_run",
+                               None, "day"))
         unspent: dict[str, float] = {}
         if s is not None and extension:
             unspent = (self._extension_use(s, self._pending(s, now), now.wall) if pending
@@ -1195,24 +1332,18 @@ class Engine:
                            - unspent.get(quota.target, 0.0), 0.0)
             runway = self._runway(user, quota, now, left, view)
             if runway is not None:
-                terms.append((runway[0], quota.cause, quota.group, runway[1]))
+                terms.append(Limit(runway.term, quota.cause, quota.group, runway.period))
+                if runway.guard is not None:
+                    guards.append(runway.guard)
         if entry.windows:
             windows = self._windows(entry, now)
             if not windows.open:
-                terms.append((0.0, "window", None, "day"))
+                terms.append(Limit(Term(0.0), "window", None, "day"))
             elif windows.closes_at is not None:
-                terms.append(((windows.closes_at - now.wall).total_seconds(), "window", None,
-                              "day"))
+                terms.append(Limit(Term(0.0, windows.closes_at), "window", None, "day"))
         if s is not None and s.cap_mono is not None:
-            terms.append((s.cap_mono - now.mono, "policy_reload", None, "day"))
-        if not terms:
-            return None
-        remaining, cause, group_id, period = min(terms, key=lambda t: t[0])
-        if s is not None and s.floor_mono is not None and now.mono + remaining < s.floor_mono:
-            remaining, cause, group_id, period = (s.floor_mono - now.mono, "policy_reload", None,
-                                                  "day")
-        return Deadline(now.mono + remaining, now.wall + timedelta(seconds=remaining),
-                        remaining, cause, group_id, period)
+            terms.append(Limit(Term(s.cap_mono - now.mono), "policy_reload", None, "day"))
+        return terms, guards
 
     def _standing(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
@@ -1278,25 +1409,29 @@ class Engine:
 
     def _runway(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> tuple[float, Period] | None:
+    ) -> _Runway | None:
         if self._memo is None:
             return self._runway_now(user, quota, now, extension, view)
         key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
         if key not in self._memo:
             self._memo[key] = self._runway_now(user, quota, now, extension, view)
-        found: tuple[float, Period] | None = self._memo[key]
+        found: _Runway | None = self._memo[key]
         return found
 
     def _runway_now(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> tuple[float, Period] | None:
+    ) -> _Runway | None:
         """Seconds until ``quota`` runs out for a session used from ``now`` on, across day
         boundaries: each day's quota left (shared with the user's other sessions that
         spend it) first, then what is left of the session's extension (rule 5). A day
         the session would run through is counted as used when the days after it are
-        weighed, so a week's quota is spent by the days before."""
+        weighed, so a week's quota is spent by the days before.
+
+        The seconds come as a ``Term`` of the wall clock (outlook.py): the first day's
+        span runs down with it, the later days' and the shares are sums fixed here."""
         cursor = now.wall
-        total = 0.0
+        first: datetime | None = None  # the end of the first day, once run through
+        spans: list[float] = []
         ahead: dict[date, float] = {}
         expiries = self._expiries(user, quota.limits.target, cursor, datetime.max.replace(
             tzinfo=cursor.tzinfo)) if self.timed else []
@@ -1310,10 +1445,17 @@ class Engine:
             if standing is not None:
                 share = standing.left_s / quota.sharing
                 if share + extension < span:
-                    return total + share + extension, standing.period
+                    if first is None:  # total + share + extension, total 0.0 (rule 5)
+                        return _Runway(Term(0.0, None, (share, extension)), standing.period,
+                                       Guard(end, share + extension))
+                    return _Runway(Term(0.0, first, (*spans, share, extension)),
+                                   standing.period, None)
                 extension -= max(span - share, 0.0)
             ahead[day] = ahead.get(day, 0.0) + span * quota.sharing
-            total += span
+            if first is None:
+                first = end
+            else:
+                spans.append(span)
             cursor = end
         return None
 

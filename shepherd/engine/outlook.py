@@ -1,0 +1,103 @@
+"""An entry's availability as a value that answers for later instants too (``status``).
+
+``status`` asks the engine about every (child, entry) pair several times a second
+(the TUI, the agent, scripts), and between two changes of the engine's state most
+answers do not change at all: a child's entry that none of the child's running
+sessions spends stands still until a window opens or closes, a cooldown ends or
+the quota day rolls over. Only its time left moves, and only with the wall clock.
+
+So the engine works an availability out in two steps (``Engine.outlook`` then
+``Engine.verdict``): an ``Outlook`` holds everything that does not depend on the
+exact instant, with each limit's time left as a ``Term`` of the wall clock, and
+the verdict evaluates those terms at the instant asked. A fresh availability is
+the same two steps at one instant, so an outlook reused at a later instant gives
+the very same answer, float for float, as long as it ``holds``:
+
+- the engine's state is the one it was worked out from (``version``: bumped by
+  every change: launches, ends, grants, locks, cooldowns, reloads, pauses, the
+  household's books; a checkpoint's charge is not one, see ``volatile``);
+- the instant is not before it (a wall clock set back is worked out afresh) and
+  before its next change (``until``: a window opening or closing, a cooldown
+  ending, the quota day or the local date rolling over);
+- each time-left term still takes the branch it took (``guards``: a quota that ran
+  out on its day while that day's end was further away);
+- it is not ``volatile``: none of the child's running sessions, here or on another
+  machine, spends a quota the entry counts against, and no grant of the child's
+  expires. Those answers move with the monotonic clock too and are never reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from shepherd.engine.clock import Instant
+from shepherd.engine.events import DeadlineCause, EntryState, Period, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """Seconds left by one limit as a function of the wall clock: ``start``, or the
+    seconds until ``anchor``; then each of ``adds`` added in turn (in the order the
+    engine sums them, so evaluating later gives the float a fresh sum gives)."""
+
+    start: float = 0.0
+    anchor: datetime | None = None
+    adds: tuple[float, ...] = ()
+
+    def at(self, wall: datetime) -> float:
+        value = self.start if self.anchor is None else (self.anchor - wall).total_seconds()
+        for add in self.adds:
+            value += add
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One term of a deadline with what it is (a quota, a window, ``max_run``...)."""
+
+    term: Term
+    cause: DeadlineCause
+    group: str | None
+    period: Period
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A quota's runway ended on its first day: it does while ``share`` (its share
+    of the quota left, plus what extends it) stays below the seconds to ``end``."""
+
+    end: datetime
+    share: float
+
+    def holds(self, wall: datetime) -> bool:
+        return self.share < (self.end - wall).total_seconds()
+
+
+@dataclass(frozen=True, eq=False)
+class Outlook:
+    """Everything about a (user, entry) pair's availability but the instant's arithmetic."""
+
+    user: str
+    entry: str
+    blocked: tuple[Reason, ...]
+    version: int
+    since: Instant
+    until: datetime | None  # the next change; None: none within sight
+    volatile: bool
+    day: date
+    reasons: tuple[Reason, ...]
+    states: tuple[EntryState, ...]
+    used_today_s: float
+    remaining_today_s: float | None
+    cooldown_until: datetime | None
+    next_opening: datetime | None  # of its windows, when closed
+    limits: tuple[Limit, ...] | None  # its deadline's terms, when nothing refuses
+    guards: tuple[Guard, ...]
+
+    def holds(self, now: Instant, version: int) -> bool:
+        """Does this outlook still answer at ``now`` for an engine at ``version``?"""
+        return (not self.volatile and version == self.version
+                and now.wall >= self.since.wall and now.mono >= self.since.mono
+                and (self.until is None or now.wall < self.until)
+                and all(g.holds(now.wall) for g in self.guards))
