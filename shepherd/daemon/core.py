@@ -258,6 +258,7 @@ class Daemon:
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
+        self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_checkpoint = 0.0
@@ -1646,7 +1647,8 @@ class Daemon:
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
-                                 policy_differs=self.link.differs if self.link else None)
+                                 policy_differs=self.link.differs if self.link else None,
+                                 shown=self.shown)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

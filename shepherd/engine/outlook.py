@@ -29,7 +29,8 @@ the very same answer, float for float, as long as it ``holds``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import DeadlineCause, EntryState, Period, Reason
@@ -94,6 +95,28 @@ class Outlook:
     next_opening: datetime | None  # of its windows, when closed
     limits: tuple[Limit, ...] | None  # its deadline's terms, when nothing refuses
     guards: tuple[Guard, ...]
+
+    def steady(self, now: Instant) -> bool:
+        """Is its verdict at ``now`` the one it gives at ``since`` (for an instant it holds
+        for)? So while nothing refuses and a fixed term (``max_run``, a quota that runs
+        out today) binds, with each term that runs down with the clock a second above it."""
+        calm = self._calm_until
+        return calm is None or now.wall < calm
+
+    @cached_property
+    def _calm_until(self) -> datetime | None:
+        if self.limits is None:  # refused: its time left is 0 whatever the clock says
+            return None
+        fixed = [limit.term.at(self.since.wall) for limit in self.limits
+                 if limit.term.anchor is None]
+        running = [limit.term for limit in self.limits if limit.term.anchor is not None]
+        if not running:
+            return None
+        if not fixed:
+            return self.since.wall
+        least = min(fixed)
+        return min(term.anchor + timedelta(seconds=sum(term.adds) - least - 1.0)
+                   for term in running if term.anchor is not None)
 
     def holds(self, now: Instant, version: int) -> bool:
         """Does this outlook still answer at ``now`` for an engine at ``version``?"""
