@@ -48,7 +48,7 @@ class _Line:
     outlook: Outlook
     line: dict[str, Any]
     steady: bool  # rendered where the outlook's verdict is the same at every instant
-    plain: bool  # no reason added for the last second (a window closing, a group's quota)
+    reasons: tuple[Reason, ...]  # the verdict's, when rendered
 
 
 class Shown:
@@ -94,15 +94,15 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                 entries.append(dict(known.line))  # the same answer
                 continue
             verdict = engine.verdict(outlook, now)
-            plain = len(verdict.reasons) == len(outlook.reasons)  # no last-second reason
-            if same and known is not None and known.plain and plain:
+            if same and known is not None and known.reasons == verdict.reasons:
                 line = dict(known.line)  # the same answer but for its time left
+                line["state"] = verdict.state
                 line["time_left_s"] = _seconds(verdict.time_left_s)
             else:
                 line = _line(engine, entry, user.name, verdict, day, now)
                 if shown is not None and not outlook.volatile:
                     lines[(user.name, entry.id)] = _Line(outlook, line, outlook.steady(now),
-                                                         plain)
+                                                         verdict.reasons)
             entries.append(line)
         groups = []
         for group in policy.groups:

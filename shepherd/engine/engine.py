@@ -169,7 +169,7 @@ from shepherd.engine.events import (
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
 from shepherd.engine.household import Household
-from shepherd.engine.outlook import Guard, Limit, Outlook, Term
+from shepherd.engine.outlook import GroupCheck, Guard, Limit, Outlook, Term
 from shepherd.engine.pauses import Away, Pause, PauseClock
 from shepherd.policy.model import Entry, Group, Policy
 
@@ -483,28 +483,58 @@ class Engine:
 
     def verdict(self, outlook: Outlook, now: Instant) -> Availability:
         """An outlook's availability at ``now`` (an instant it holds for)."""
-        reasons, states = list(outlook.reasons), list(outlook.states)
+        user, day = outlook.user, outlook.day
+        reasons, states = list(outlook.head), list(outlook.head_states)
+        for check in outlook.groups:
+            reason = check.reason
+            if check.live:  # a quota the child's running sessions spend: as it is now
+                group = self.policy.group(check.group)
+                assert group is not None
+                left = self._left(user, self._group_limits(group), day, now)
+                reason = (self._group_reason(user, group, day, now)
+                          if left is not None and left < MIN_LAUNCH_S else None)
+            if reason is not None:
+                reasons.append(reason)
+                states.append("quota_exhausted")
+        reasons += outlook.tail
+        states += outlook.tail_states
         time_left = None
-        if outlook.limits is not None:  # nothing refuses: time left matters
-            ahead = _earliest(outlook.limits, now, None)
+        if outlook.limits is not None and not reasons:  # nothing refuses: time left matters
+            ahead = _earliest(self._live_limits(outlook, now), now, None)
             time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
             if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S:
                 # A window closing within the second, or a group quota with a second or
                 # two left but shared with the user's running sessions: name what binds.
                 binding = self.policy.group(ahead.group or "")
                 if ahead.cause == "group_quota" and binding is not None:
-                    reasons.append(self._group_reason(outlook.user, binding, outlook.day,
-                                                      now))
+                    reasons.append(self._group_reason(user, binding, day, now))
                     states.append("quota_exhausted")
                 else:
                     reasons.append(OutsideWindow(outlook.next_opening))
                     states.append("outside_window")
         if outlook.blocked:
             states.append("unavailable")
-        return Availability(outlook.user, outlook.entry, states[0] if states else "available",
+        return Availability(user, outlook.entry, states[0] if states else "available",
                             tuple(reasons), time_left if not reasons else 0.0,
                             outlook.used_today_s, outlook.remaining_today_s,
                             outlook.cooldown_until)
+
+    def _live_limits(self, outlook: Outlook, now: Instant) -> list[Limit]:
+        """An outlook's deadline terms at ``now``: a group quota the child's running
+        sessions spend runs out as it stands now (each worked out once per read pass)."""
+        assert outlook.limits is not None
+        found: list[Limit] = []
+        for limit in outlook.limits:
+            if not limit.live:
+                found.append(limit)
+                continue
+            group = self.policy.group(limit.group or "")
+            assert group is not None
+            quota = _Quota(self._group_limits(group), limit.sharing, "group_quota", group.id)
+            runway = self._runway(outlook.user, quota, now, 0.0, now)
+            if runway is not None:
+                found.append(Limit(runway.term, quota.cause, quota.group, runway.period))
+        return found
 
     def _outlook(self, user: str, entry: Entry, now: Instant,
                  blocked: tuple[Reason, ...]) -> Outlook:
@@ -536,12 +566,24 @@ class Engine:
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
+        head, head_states = tuple(reasons), tuple(states)
+        # A group quota the child's running sessions spend moves with the clock: it is
+        # looked at again at each instant; the others are as they are now.
+        spending = {s.entry.id for s in self._sessions.values() if s.user == user}
         groups = self.policy.groups_of(entry_id)
+        checks: list[GroupCheck] = []
+        live_refusal = False
         for group in groups:
             left = self._left(user, self._group_limits(group), day, now)
+            reason = None
             if left is not None and left < MIN_LAUNCH_S:
-                reasons.append(self._group_reason(user, group, day, now))
+                reason = self._group_reason(user, group, day, now)
+                reasons.append(reason)
                 states.append("quota_exhausted")
+            live = not spending.isdisjoint(group.entries)
+            live_refusal = live_refusal or (live and reason is not None)
+            checks.append(GroupCheck(group.id, live, None if live else reason))
+        tail_from, tail_states_from = len(reasons), len(states)
         until = self.cooldowns.get((user, entry_id))
         if until is not None and until > now.wall:
             reasons.append(Cooldown(until))
@@ -560,24 +602,28 @@ class Engine:
             # Said after what lasts longer: "busy" only when a stop would let it start.
             reasons.append(AlreadyRunning(tuple(running), max_sessions, False))
             states.append("busy")
+        tail = tuple(reasons[tail_from:])
+        tail_states = tuple(states[tail_states_from:])
         # Time left matters only when nothing refuses: it is reported as 0 otherwise.
         limits: list[Limit] | None = None
         guards: list[Guard] = []
         if not reasons:
             limits, guards = self._deadline_limits(user, entry, now, None, pending=True)
-        # Answers that move with running sessions (here or elsewhere) or with grants
-        # that expire are worked out afresh every time (outlook.py).
-        spent = {entry_id, *(e for g in groups for e in g.entries)}
-        volatile = (any(s.user == user and s.entry.id in spent for s in self._sessions.values())
+            moving = {c.group for c in checks if c.live}
+            limits = [replace(limit, live=True) if limit.cause == "group_quota"
+                      and limit.group in moving else limit for limit in limits]
+        # Answers that move with the entry's own use by running sessions (here or
+        # elsewhere) or with grants that expire are worked out afresh every time.
+        volatile = (bool(same) or live_refusal
                     or any(r.user == user for r in self.household.sessions)
                     or any(g.user == user for g in self.timed.values())
                     or (limits is not None and self._weekly(entry, groups) and any(
                         limit.term.anchor is not None and limit.cause != "window"
-                        for limit in limits)))
+                        and not limit.live for limit in limits)))
         return Outlook(user, entry_id, blocked, self._version, now, min(changes), volatile,
-                       day, tuple(reasons), tuple(states), used_today, remaining_today, until,
-                       windows.next_opening, None if limits is None else tuple(limits),
-                       tuple(guards))
+                       day, head, head_states, tuple(checks), tail, tail_states,
+                       used_today, remaining_today, until, windows.next_opening,
+                       None if limits is None else tuple(limits), tuple(guards))
 
     def _weekly(self, entry: Entry, groups: Iterable[Group]) -> bool:
         """Does a weekly quota count against ``entry``? A runway through a day then
@@ -1332,7 +1378,8 @@ class Engine:
                            - unspent.get(quota.target, 0.0), 0.0)
             runway = self._runway(user, quota, now, left, view)
             if runway is not None:
-                terms.append(Limit(runway.term, quota.cause, quota.group, runway.period))
+                terms.append(Limit(runway.term, quota.cause, quota.group, runway.period,
+                                   sharing=quota.sharing))
                 if runway.guard is not None:
                     guards.append(runway.guard)
         if entry.windows:

@@ -21,9 +21,12 @@ the very same answer, float for float, as long as it ``holds``:
   ending, the quota day or the local date rolling over);
 - each time-left term still takes the branch it took (``guards``: a quota that ran
   out on its day while that day's end was further away);
-- it is not ``volatile``: none of the child's running sessions, here or on another
-  machine, spends a quota the entry counts against, and no grant of the child's
-  expires. Those answers move with the monotonic clock too and are never reused.
+- it is not ``volatile``: the entry is not running, here or on another machine, the
+  child has no session on another machine and no grant that expires. Those answers
+  move with the monotonic clock too and are never reused. A group quota the child's
+  running sessions spend moves with it too, but it is one for the group's many
+  entries: an outlook marks it ``live`` and the verdict looks at it again (once per
+  read pass for all of them).
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Limit:
     cause: DeadlineCause
     group: str | None
     period: Period
+    sharing: int = 1  # a quota's: the running sessions of the child that spend it
+    live: bool = False  # a group quota those spend: worked out again at each instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,16 @@ class Guard:
         return self.share < (self.end - wall).total_seconds()
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCheck:
+    """Whether one of the entry's group quotas refuses: ``reason`` as it stands, or
+    ``live``: one the child's running sessions spend, looked at again at each instant."""
+
+    group: str
+    live: bool
+    reason: Reason | None
+
+
 @dataclass(frozen=True, eq=False)
 class Outlook:
     """Everything about a (user, entry) pair's availability but the instant's arithmetic."""
@@ -87,14 +102,23 @@ class Outlook:
     until: datetime | None  # the next change; None: none within sight
     volatile: bool
     day: date
-    reasons: tuple[Reason, ...]
-    states: tuple[EntryState, ...]
+    head: tuple[Reason, ...]  # the reasons that come before the group quotas'
+    head_states: tuple[EntryState, ...]
+    groups: tuple[GroupCheck, ...]
+    tail: tuple[Reason, ...]  # and after: cooldown, windows, busy
+    tail_states: tuple[EntryState, ...]
     used_today_s: float
     remaining_today_s: float | None
     cooldown_until: datetime | None
     next_opening: datetime | None  # of its windows, when closed
     limits: tuple[Limit, ...] | None  # its deadline's terms, when nothing refuses
     guards: tuple[Guard, ...]
+
+    @cached_property
+    def live(self) -> bool:
+        """Does its answer follow a group quota the child's running sessions spend?"""
+        return (any(check.live for check in self.groups)
+                or any(limit.live for limit in self.limits or ()))
 
     def steady(self, now: Instant) -> bool:
         """Is its verdict at ``now`` the one it gives at ``since`` (for an instant it holds
@@ -105,6 +129,8 @@ class Outlook:
 
     @cached_property
     def _calm_until(self) -> datetime | None:
+        if self.live:
+            return self.since.wall
         if self.limits is None:  # refused: its time left is 0 whatever the clock says
             return None
         fixed = [limit.term.at(self.since.wall) for limit in self.limits

@@ -315,3 +315,45 @@ def test_each_change_is_seen_and_everything_else_is_kept() -> None:
     check.compare()
     assert check.kept > kept
     assert check.compared > 100
+
+
+GROUP = """
+version = 1
+[[users]]
+name = "alex"
+max_sessions = 2
+[[entries]]
+id = "kart"
+command = ["true"]
+[[entries]]
+id = "chess"
+command = ["true"]
+limits = { max_run = "1h" }
+[[groups]]
+id = "games"
+entries = ["kart", "chess"]
+daily_quota = "10m"
+"""
+
+
+def test_a_group_quota_a_running_session_spends_is_followed_for_its_other_entries() -> None:
+    check = Check(Engine(load_policy_text(GROUP), PARIS), local(25, 16, 0))
+    assert check.launch("alex", "kart")
+    check.compare()
+    lefts = []
+    for _ in range(5):  # chess's time left: the group's, shared with kart as it runs
+        check.step(61.25)
+        check.compare()
+        lefts.append(check.engine.availability("alex", "chess", check.now).time_left_s)
+    assert check.kept > 0
+    assert lefts == sorted(lefts, reverse=True) and len(set(lefts)) == 5
+    deadline = check.engine.deadline(1, check.now)
+    assert deadline is not None and deadline.cause == "group_quota"
+    check.to(deadline.wall - timedelta(microseconds=1))
+    check.compare()
+    check.to(deadline.wall)  # the group's time is gone; kart is not stopped yet
+    check.compare()
+    assert check.engine.availability("alex", "chess", check.now).state == "quota_exhausted"
+    check.tick()
+    assert not check.sessions
+    check.compare()
