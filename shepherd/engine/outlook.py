@@ -149,4 +149,4 @@ class Outlook:
         return (not self.volatile and version == self.version
                 and now.wall >= self.since.wall and now.mono >= self.since.mono
                 and (self.until is None or now.wall < self.until)
-                and all(g.holds(now.wall) for g in self.guards))
+                and (not self.guards or all(g.holds(now.wall) for g in self.guards)))
