@@ -297,8 +297,9 @@ class Engine:
         self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
         # Every change of the state above bumps the version; outlooks (outlook.py) kept
         # per (user, entry) answer while it stands. A checkpoint's charge is no change
-        # for them: only the answers of the entries a running session spends read it,
-        # and those are never kept.
+        # for them: only what a running session spends reads it, and an outlook works
+        # that out afresh (the entry itself running) or again at each instant (a group
+        # quota: ``live``).
         self._version = 0
         self._outlooks: dict[tuple[str, str], Outlook] = {}
 
