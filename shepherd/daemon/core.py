@@ -260,6 +260,7 @@ class Daemon:
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
+        self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_checkpoint = 0.0
@@ -1606,7 +1607,7 @@ class Daemon:
         self._known_user(user)
         now = self.now()
         await self._persist(lambda store: store.set_locked(now.wall, user, True, actor=actor))
-        self.engine.locked.add(user)
+        self.engine.mark_locked(user)
         ids = [sid for sid, r in self.sessions.items() if r.user == user]
         await asyncio.gather(*(self.stop_session(sid, "locked", actor) for sid in ids))
         self._publish("user_locked", {}, user=user)
@@ -1724,7 +1725,7 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
-                                 frozen=self.freezer.frozen_ids())
+                                 frozen=self.freezer.frozen_ids(), shown=self.shown)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

@@ -169,16 +169,13 @@ class HouseholdLink:
         for key, until in self._cooldowns.items():  # ends not in the store yet
             if key not in cooldowns or cooldowns[key] < until:
                 cooldowns[key] = until
-        engine.cooldowns = cooldowns
-        engine.grants = dict(view.grants)
         # Timed grants are the household's (ids are the store's); one not recorded
         # (a negative id) stays this machine's. An expiry any machine noted is noted.
-        engine.timed = {**{gid: g for gid, g in engine.timed.items() if gid < 0},
-                        **{g.id: TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
-                                            g.expires_at, g.week)
-                           for g in view.timed_grants}}
-        engine.expiries_noted |= set(view.expiries_noted)
-        engine.locked = set(view.locked)
+        timed = [*(g for gid, g in engine.timed.items() if gid < 0),
+                 *(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week)
+                   for g in view.timed_grants)]
+        engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
+                         expiries_noted=view.expiries_noted, locked=view.locked)
         differs = sorted(m for m, digest in view.policies.items()
                          if self.policy_hash and digest != self.policy_hash)
         if differs != self.differs:

@@ -9,12 +9,15 @@ computed, in the engine's calendar.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Protocol
 
-from shepherd.engine import Engine, Instant, Reason
+from shepherd.engine import Availability, Engine, Instant, Reason
 from shepherd.engine.allowance import Standing
+from shepherd.engine.outlook import Outlook
 from shepherd.policy import Policy
+from shepherd.policy.model import Entry
 
 
 class SessionRecord(Protocol):
@@ -40,21 +43,42 @@ def _week_fields(week: Standing | None) -> dict[str, Any]:
             "remaining_week_s": round(week.left_s, 3)}
 
 
+@dataclass(frozen=True)
+class _Line:
+    outlook: Outlook
+    line: dict[str, Any]
+    steady: bool  # rendered where the outlook's verdict is the same at every instant
+    reasons: tuple[Reason, ...]  # the verdict's, when rendered
+
+
+class Shown:
+    """Each entry's line of the answer as last rendered, with the outlook it came from
+    (engine/outlook.py): while the engine hands back the same outlook, the line stands,
+    or only its time left is worked out again. Held by the daemon from one ``status`` to
+    the next."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[str, str], _Line] = {}
+
+
 def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
            *, only: str | None, blocked: tuple[Reason, ...], user_mode: bool, store_ok: bool,
            clock_jump_pending: bool, rejected_reload: dict[str, Any] | None,
            presence_problem: str | None = None,
            machine: str | None = None,
            policy_differs: list[str] | None = None,
-           frozen: Container[int] = ()) -> dict[str, Any]:
+           frozen: Container[int] = (),
+           shown: Shown | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
     ``presence_problem``: why the children's screens cannot be seen (time is counted).
     ``machine``: this machine's name in a household; then every session carries its
     machine, and the child's sessions on the other machines are listed too.
+    ``shown``: the lines of earlier answers, to reuse those that still hold.
     """
     day = engine.quota_day(now)
+    lines = shown.lines if shown is not None else {}
     users = []
     for user in policy.users:
         if only is not None and user.name != only:
@@ -63,21 +87,24 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
         for entry in policy.entries:
             if not policy.entry_allows(entry, user.name):
                 continue
-            verdict = engine.availability(user.name, entry.id, now, blocked)
-            limits = engine.limits_of(entry.id)
-            assert limits is not None
-            today, week = engine.standing(user.name, limits, day, now)
-            entries.append({
-                "id": entry.id, "label": entry.title, "state": verdict.state,
-                "used_today_s": round(verdict.used_today_s, 3),
-                "remaining_today_s": _seconds(verdict.remaining_today_s),
-                "time_left_s": _seconds(verdict.time_left_s),
-                "quota_today_s": None if today is None else round(today.allowance_s),
-                **_week_fields(week),
-                "cooldown_until": verdict.cooldown_until.isoformat()
-                if verdict.cooldown_until else None,
-                "reasons": [r.to_json() for r in verdict.reasons],
-            })
+            outlook = engine.outlook(user.name, entry.id, now, blocked)
+            assert outlook is not None
+            known = lines.get((user.name, entry.id))
+            same = known is not None and known.outlook is outlook
+            if same and known is not None and known.steady and outlook.steady(now):
+                entries.append(dict(known.line))  # the same answer
+                continue
+            verdict = engine.verdict(outlook, now)
+            if same and known is not None and known.reasons == verdict.reasons:
+                line = dict(known.line)  # the same answer but for its time left
+                line["state"] = verdict.state
+                line["time_left_s"] = _seconds(verdict.time_left_s)
+            else:
+                line = _line(engine, entry, user.name, verdict, day, now)
+                if shown is not None and not outlook.volatile:
+                    lines[(user.name, entry.id)] = _Line(outlook, line, outlook.steady(now),
+                                                         verdict.reasons)
+            entries.append(line)
         groups = []
         for group in policy.groups:
             if not any(e.id in group.entries for e in policy.entries
@@ -126,6 +153,25 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             **({"machine": machine} if machine is not None else {}),
             **({"policy_differs": list(policy_differs)} if policy_differs is not None
                else {})}
+
+
+def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: date,
+          now: Instant) -> dict[str, Any]:
+    """An entry's line: its state, use, quotas, time left, cooldown and reasons."""
+    limits = engine.limits_of(entry.id)
+    assert limits is not None
+    today, week = engine.standing(user, limits, day, now)
+    return {
+        "id": entry.id, "label": entry.title, "state": verdict.state,
+        "used_today_s": round(verdict.used_today_s, 3),
+        "remaining_today_s": _seconds(verdict.remaining_today_s),
+        "time_left_s": _seconds(verdict.time_left_s),
+        "quota_today_s": None if today is None else round(today.allowance_s),
+        **_week_fields(week),
+        "cooldown_until": verdict.cooldown_until.isoformat()
+        if verdict.cooldown_until else None,
+        "reasons": [r.to_json() for r in verdict.reasons],
+    }
 
 
 def _elsewhere(now: Instant, engine: Engine, only: str | None) -> list[dict[str, Any]]:

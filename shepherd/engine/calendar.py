@@ -67,6 +67,10 @@ class QuotaCalendar:
         self._last[:] = [(self.day_start(day), self.day_end(day), day)]
         return day
 
+    def next_local_date(self, wall: datetime) -> datetime:
+        """When the local date after ``wall``'s begins (its first midnight)."""
+        return _local(wall.astimezone(self.zone).date() + timedelta(days=1), 0, self.zone)
+
     def _quota_day(self, wall: datetime) -> date:
         local = wall.astimezone(self.zone).replace(tzinfo=None)
         day = (local - timedelta(minutes=self.day_starts_at)).date()

@@ -169,6 +169,7 @@ from shepherd.engine.events import (
 )
 from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
 from shepherd.engine.household import Household
+from shepherd.engine.outlook import GroupCheck, Guard, Limit, Outlook, Term
 from shepherd.engine.pauses import Away, Pause, PauseClock
 from shepherd.policy.model import Entry, Group, Policy
 
@@ -229,6 +230,29 @@ class _Piece:
     extension_used: dict[str, float]
 
 
+@dataclass(frozen=True)
+class _Runway:
+    """How long a quota lasts a session used from now on (``Engine._runway_now``)."""
+
+    term: Term
+    period: Period
+    guard: Guard | None  # ran out on its first day: while that stays so
+
+
+def _earliest(limits: Iterable[Limit], now: Instant, floor_mono: float | None) -> Deadline | None:
+    """The deadline the terms set at ``now``: the earliest (the first named on a tie),
+    never before a reload's ``floor_mono``."""
+    terms = [(limit.term.at(now.wall), limit) for limit in limits]
+    if not terms:
+        return None
+    remaining, first = min(terms, key=lambda t: t[0])
+    cause, group_id, period = first.cause, first.group, first.period
+    if floor_mono is not None and now.mono + remaining < floor_mono:
+        remaining, cause, group_id, period = floor_mono - now.mono, "policy_reload", None, "day"
+    return Deadline(now.mono + remaining, now.wall + timedelta(seconds=remaining),
+                    remaining, cause, group_id, period)
+
+
 def _calendar(policy: Policy, zone: ZoneInfo) -> QuotaCalendar:
     supervisor = policy.supervisor
     return QuotaCalendar(zone, supervisor.day_starts_at, supervisor.week_start_weekday)
@@ -272,6 +296,13 @@ class Engine:
         self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
         self._memo: dict[tuple[Any, ...], Any] | None = None  # inside ``reading`` only
+        # Every change of the state above bumps the version; outlooks (outlook.py) kept
+        # per (user, entry) answer while it stands. A checkpoint's charge is no change
+        # for them: only what a running session spends reads it, and an outlook works
+        # that out afresh (the entry itself running) or again at each instant (a group
+        # quota: ``live``).
+        self._version = 0
+        self._outlooks: dict[tuple[str, str], Outlook] = {}
 
     # -- reading state ----------------------------------------------------------
     def session_ids(self, user: str | None = None) -> list[int]:
@@ -298,6 +329,23 @@ class Engine:
     def set_household(self, household: Household) -> None:
         """The other machines' use and sessions, as the store has them now (rule 13)."""
         self.household = household
+        self._changed()
+
+    def set_books(self, *, cooldowns: Mapping[tuple[str, str], datetime],
+                  grants: Mapping[tuple[str, str, date], int], timed: Iterable[TimedGrant],
+                  expiries_noted: Iterable[int], locked: Iterable[str]) -> None:
+        """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
+        self.cooldowns = dict(cooldowns)
+        self.grants = dict(grants)
+        self.timed = {g.id: g for g in timed}
+        self.expiries_noted |= set(expiries_noted)
+        self.locked = set(locked)
+        self._changed()
+
+    def _changed(self) -> None:
+        """The state changed: no outlook worked out before answers any more."""
+        self._version += 1
+        self._outlooks.clear()
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -416,6 +464,83 @@ class Engine:
                                    tuple(e.title for e in mine))
             return Availability(user, entry_id, "not_allowed", (*blocked, unknown), None, 0.0,
                                 None, None)
+        return self.verdict(self._outlook(user, entry, now, blocked), now)
+
+    def outlook(self, user: str, entry_id: str, now: Instant,
+                blocked: tuple[Reason, ...] = ()) -> Outlook | None:
+        """A known entry's availability worked out for ``now`` and, while it ``holds``,
+        for the instants after (outlook.py): the one kept from an earlier call when it
+        still holds, else a new one (kept when it can hold). ``verdict`` evaluates it.
+        None: no such entry (``availability`` says why)."""
+        kept = self._outlooks.get((user, entry_id))
+        if kept is not None and kept.blocked == blocked and kept.holds(now, self._version):
+            return kept
+        entry = self.policy.entry(entry_id)
+        if entry is None:
+            return None
+        made = self._outlook(user, entry, now, blocked)
+        if not made.volatile:
+            self._outlooks[(user, entry_id)] = made
+        return made
+
+    def verdict(self, outlook: Outlook, now: Instant) -> Availability:
+        """An outlook's availability at ``now`` (an instant it holds for)."""
+        user, day = outlook.user, outlook.day
+        reasons, states = list(outlook.head), list(outlook.head_states)
+        for check in outlook.groups:
+            reason = check.reason
+            if check.live:  # a quota the child's running sessions spend: as it is now
+                group = self.policy.group(check.group)
+                assert group is not None
+                left = self._left(user, self._group_limits(group), day, now)
+                reason = (self._group_reason(user, group, day, now)
+                          if left is not None and left < MIN_LAUNCH_S else None)
+            if reason is not None:
+                reasons.append(reason)
+                states.append("quota_exhausted")
+        reasons += outlook.tail
+        states += outlook.tail_states
+        time_left = None
+        if outlook.limits is not None and not reasons:  # nothing refuses: time left matters
+            ahead = _earliest(self._live_limits(outlook, now), now, None)
+            time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
+            if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S:
+                # A window closing within the second, or a group quota with a second or
+                # two left but shared with the user's running sessions: name what binds.
+                binding = self.policy.group(ahead.group or "")
+                if ahead.cause == "group_quota" and binding is not None:
+                    reasons.append(self._group_reason(user, binding, day, now))
+                    states.append("quota_exhausted")
+                else:
+                    reasons.append(OutsideWindow(outlook.next_opening))
+                    states.append("outside_window")
+        if outlook.blocked:
+            states.append("unavailable")
+        return Availability(user, outlook.entry, states[0] if states else "available",
+                            tuple(reasons), time_left if not reasons else 0.0,
+                            outlook.used_today_s, outlook.remaining_today_s,
+                            outlook.cooldown_until)
+
+    def _live_limits(self, outlook: Outlook, now: Instant) -> list[Limit]:
+        """An outlook's deadline terms at ``now``: a group quota the child's running
+        sessions spend runs out as it stands now (each worked out once per read pass)."""
+        assert outlook.limits is not None
+        found: list[Limit] = []
+        for limit in outlook.limits:
+            if not limit.live:
+                found.append(limit)
+                continue
+            group = self.policy.group(limit.group or "")
+            assert group is not None
+            quota = _Quota(self._group_limits(group), limit.sharing, "group_quota", group.id)
+            runway = self._runway(outlook.user, quota, now, 0.0, now)
+            if runway is not None:
+                found.append(Limit(runway.term, quota.cause, quota.group, runway.period))
+        return found
+
+    def _outlook(self, user: str, entry: Entry, now: Instant,
+                 blocked: tuple[Reason, ...]) -> Outlook:
+        entry_id = entry.id
         reasons: list[Reason] = list(blocked)
         states: list[EntryState] = []
         account = self.policy.user(user)
@@ -436,48 +561,77 @@ class Engine:
         if same:
             reasons.append(AlreadyRunning(tuple(same), max_sessions, True))
         day = self.calendar.quota_day(now.wall)
+        changes: list[datetime] = [self.calendar.day_end(day)]
         used_today = self.used(user, (entry_id,), day, now)
         remaining_today = self._left(user, self._entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
             states.append("quota_exhausted")
-        for group in self.policy.groups_of(entry_id):
+        head, head_states = tuple(reasons), tuple(states)
+        # A group quota the child's running sessions spend moves with the clock: it is
+        # looked at again at each instant; the others are as they are now.
+        spending = {s.entry.id for s in self._sessions.values() if s.user == user}
+        groups = self.policy.groups_of(entry_id)
+        checks: list[GroupCheck] = []
+        live_refusal = False
+        for group in groups:
             left = self._left(user, self._group_limits(group), day, now)
+            reason = None
             if left is not None and left < MIN_LAUNCH_S:
-                reasons.append(self._group_reason(user, group, day, now))
+                reason = self._group_reason(user, group, day, now)
+                reasons.append(reason)
                 states.append("quota_exhausted")
+            live = not spending.isdisjoint(group.entries)
+            live_refusal = live_refusal or (live and reason is not None)
+            checks.append(GroupCheck(group.id, live, None if live else reason))
+        tail_from, tail_states_from = len(reasons), len(states)
         until = self.cooldowns.get((user, entry_id))
         if until is not None and until > now.wall:
             reasons.append(Cooldown(until))
             states.append("cooldown")
+            changes.append(until)
         else:
             until = None
         windows = self._windows(entry, now)
         if not windows.open:
             reasons.append(OutsideWindow(windows.next_opening))
             states.append("outside_window")
+        if entry.windows:  # the next opening or closing; the horizon moves at midnight
+            changes += [m for m in (windows.closes_at, windows.next_opening) if m is not None]
+            changes.append(self.calendar.next_local_date(now.wall))
         if not same and len(running) >= max_sessions:
             # Said after what lasts longer: "busy" only when a stop would let it start.
             reasons.append(AlreadyRunning(tuple(running), max_sessions, False))
             states.append("busy")
+        tail = tuple(reasons[tail_from:])
+        tail_states = tuple(states[tail_states_from:])
         # Time left matters only when nothing refuses: it is reported as 0 otherwise.
-        ahead = None if reasons else self._deadline(user, entry, now, None, pending=True)
-        time_left = None if ahead is None else max(ahead.remaining_s, 0.0)
-        if ahead is not None and ahead.remaining_s < MIN_LAUNCH_S and not reasons:
-            # A window closing within the second, or a group quota with a second or
-            # two left but shared with the user's running sessions: name what binds.
-            binding = self.policy.group(ahead.group or "")
-            if ahead.cause == "group_quota" and binding is not None:
-                reasons.append(self._group_reason(user, binding, day, now))
-                states.append("quota_exhausted")
-            else:
-                reasons.append(OutsideWindow(windows.next_opening))
-                states.append("outside_window")
-        if blocked:
-            states.append("unavailable")
-        return Availability(user, entry_id, states[0] if states else "available", tuple(reasons),
-                            time_left if not reasons else 0.0, used_today, remaining_today, until)
+        limits: list[Limit] | None = None
+        guards: list[Guard] = []
+        if not reasons:
+            limits, guards = self._deadline_limits(user, entry, now, None, pending=True)
+            moving = {c.group for c in checks if c.live}
+            limits = [replace(limit, live=True) if limit.cause == "group_quota"
+                      and limit.group in moving else limit for limit in limits]
+        # Answers that move with the entry's own use by running sessions (here or
+        # elsewhere) or with grants that expire are worked out afresh every time.
+        volatile = (bool(same) or live_refusal
+                    or any(r.user == user for r in self.household.sessions)
+                    or any(g.user == user for g in self.timed.values())
+                    or (limits is not None and self._weekly(entry, groups) and any(
+                        limit.term.anchor is not None and limit.cause != "window"
+                        and not limit.live for limit in limits)))
+        return Outlook(user, entry_id, blocked, self._version, now, min(changes), volatile,
+                       day, head, head_states, tuple(checks), tail, tail_states,
+                       used_today, remaining_today, until, windows.next_opening,
+                       None if limits is None else tuple(limits), tuple(guards))
+
+    def _weekly(self, entry: Entry, groups: Iterable[Group]) -> bool:
+        """Does a weekly quota count against ``entry``? A runway through a day then
+        weighs that day's use, which the clock moves, against the week."""
+        return (self._entry_limits(entry).weekly is not None
+                or any(self._group_limits(g).weekly is not None for g in groups))
 
     def _binding(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> Standing:
         standing = binding(*self._standing(user, limits, day, now))
@@ -513,6 +667,7 @@ class Engine:
         assert entry is not None
         session = _Session(session_id, user, entry, now.wall, now.mono, now.mono, now.wall)
         self._sessions[session_id] = session
+        self._changed()
         self._apply_away(session, now)  # started while its child is away: paused
         return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
 
@@ -533,6 +688,7 @@ class Engine:
         if (not alive or self.policy.supervisor.on_restart != "adopt" or entry is None
                 or not self.policy.entry_allows(entry, snap.user) or snap.user in self.locked):
             return False
+        self._changed()
         self._drop_lease(snap, lease)
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
@@ -550,6 +706,7 @@ class Engine:
         it ends no later than ``mono``, the deadline last known for it."""
         s = self._session(session_id)
         s.cap_mono = mono if s.cap_mono is None else min(mono, s.cap_mono)
+        self._changed()
 
     def end_recovered(
         self, snap: SessionSnapshot, now: Instant, *, stopped_at: Instant | None = None,
@@ -564,6 +721,7 @@ class Engine:
         in full and replaces the lease: the store must settle the lease. Either way its
         cooldown starts, never ending before one already set.
         """
+        self._changed()
         end = now if stopped_at is None else stopped_at
         parts: tuple[tuple[date, float], ...] = ()
         if stopped_at is not None:
@@ -593,6 +751,7 @@ class Engine:
 
     def end_session(self, session_id: int, now: Instant, reason: EndReason) -> SessionEnded:
         session = self._session(session_id)
+        self._changed()
         session.pauses.held = None  # an idle that never became a pause is billed as it ran
         final = self._charge(session, now)
         del self._sessions[session_id]
@@ -625,7 +784,10 @@ class Engine:
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
-        return self._expired(now) + events
+        events = self._expired(now) + events
+        if events:
+            self._changed()
+        return events
 
     def _expired(self, now: Instant) -> list[Event]:
         """Timed grants that stopped counting by ``now``, each reported once, with what
@@ -764,6 +926,7 @@ class Engine:
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
                                               planned.day, planned.seconds,
                                               planned.expires_at, planned.week)
+        self._changed()
         quota_limits = self.limits_of(planned.target)
         assert quota_limits is not None
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
@@ -855,21 +1018,29 @@ class Engine:
         session = self._session(session_id)
         session.extension_s += seconds
         session.due_reported = False
+        self._changed()
         return SessionExtended(session_id, seconds, self._refresh(session, now))
 
     def clear_cooldown(self, user: str, entry_id: str) -> bool:
+        self._changed()
         return self.cooldowns.pop((user, entry_id), None) is not None
 
     def lock(self, user: str, now: Instant) -> list[SessionEnded]:
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
-        self.locked.add(user)
+        self.mark_locked(user)
         return [self.end_session(sid, now, "locked") for sid in self.session_ids(user)]
+
+    def mark_locked(self, user: str) -> None:
+        """The user is locked: no launch (their sessions are the caller's to end)."""
+        self.locked.add(user)
+        self._changed()
 
     def unlock(self, user: str) -> bool:
         if user not in self.locked:
             return False
         self.locked.discard(user)
+        self._changed()
         return True
 
     def set_policy(self, policy: Policy, now: Instant) -> list[Event]:
@@ -882,6 +1053,7 @@ class Engine:
         self.policy = policy
         self.calendar = _calendar(policy, self.zone)
         self._limits.clear()
+        self._changed()
         for s in self._sessions.values():
             old = before[s.id]
             grace = now.mono + RELOAD_GRACE_S
@@ -922,6 +1094,7 @@ class Engine:
             raise ActionRefused(f"unknown user {user!r}")
         events: list[Event] = list(self.charge(now))
         self.away[user] = Away(cause, since)
+        self._changed()
         for s in self._sessions.values():
             if s.user == user:
                 change = self._apply_away(s, now)
@@ -933,6 +1106,7 @@ class Engine:
         """The child is back: settle every session up to ``now``, then bill the child's."""
         events: list[Event] = list(self.charge(now))
         self.away.pop(user, None)
+        self._changed()
         for s in self._sessions.values():
             if s.user == user:
                 change = self._apply_away(s, now)
@@ -951,6 +1125,7 @@ class Engine:
         ``count = "running"``. Events: the charges, the resume (if it was paused)."""
         s = self._session(session_id)
         s.runs_on = True
+        self._changed()  # its pause ends: answers kept for it are stale
         events: list[Event] = list(self.charge(now))  # settled up to now: the pause too
         clock = s.pauses
         clock.held = None
@@ -1202,15 +1377,25 @@ class Engine:
     def _deadline(
         self, user: str, entry: Entry, now: Instant, s: _Session | None, *, pending: bool
     ) -> Deadline | None:
+        limits, _ = self._deadline_limits(user, entry, now, s, pending=pending)
+        return _earliest(limits, now, s.floor_mono if s is not None else None)
+
+    def _deadline_limits(
+        self, user: str, entry: Entry, now: Instant, s: _Session | None, *, pending: bool
+    ) -> tuple[list[Limit], list[Guard]]:
+        """The terms of a deadline (rule 5), each a ``Term`` of the wall clock, and the
+        guards under which a later instant takes the same branches (outlook.py)."""
         view = now if pending else None
         extension = s.extension_s if s is not None else 0
-        terms: list[tuple[float, DeadlineCause, str | None, Period]] = []
+        terms: list[Limit] = []
+        guards: list[Guard] = []
         if entry.limits.max_run is not None:
             elapsed = 0.0
             if s is not None:  # its own clock: running time less its pauses (rule 12)
                 elapsed = (now.mono - s.started_mono - s.pauses.paused_s
                            - s.pauses.unsettled_pause(s.charged_mono, now.mono))
-            terms.append((entry.limits.max_run + extension - elapsed, "max_run", None, "day"))
+            terms.append(Limit(Term(entry.limits.max_run + extension - elapsed), "max_run",
+                               None, "day"))
         unspent: dict[str, float] = {}
         if s is not None and extension:
             unspent = (self._extension_use(s, self._pending(s, now), now.wall) if pending
@@ -1222,24 +1407,19 @@ class Engine:
                            - unspent.get(quota.target, 0.0), 0.0)
             runway = self._runway(user, quota, now, left, view)
             if runway is not None:
-                terms.append((runway[0], quota.cause, quota.group, runway[1]))
+                terms.append(Limit(runway.term, quota.cause, quota.group, runway.period,
+                                   sharing=quota.sharing))
+                if runway.guard is not None:
+                    guards.append(runway.guard)
         if entry.windows:
             windows = self._windows(entry, now)
             if not windows.open:
-                terms.append((0.0, "window", None, "day"))
+                terms.append(Limit(Term(0.0), "window", None, "day"))
             elif windows.closes_at is not None:
-                terms.append(((windows.closes_at - now.wall).total_seconds(), "window", None,
-                              "day"))
+                terms.append(Limit(Term(0.0, windows.closes_at), "window", None, "day"))
         if s is not None and s.cap_mono is not None:
-            terms.append((s.cap_mono - now.mono, "policy_reload", None, "day"))
-        if not terms:
-            return None
-        remaining, cause, group_id, period = min(terms, key=lambda t: t[0])
-        if s is not None and s.floor_mono is not None and now.mono + remaining < s.floor_mono:
-            remaining, cause, group_id, period = (s.floor_mono - now.mono, "policy_reload", None,
-                                                  "day")
-        return Deadline(now.mono + remaining, now.wall + timedelta(seconds=remaining),
-                        remaining, cause, group_id, period)
+            terms.append(Limit(Term(s.cap_mono - now.mono), "policy_reload", None, "day"))
+        return terms, guards
 
     def _standing(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
@@ -1305,25 +1485,29 @@ class Engine:
 
     def _runway(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> tuple[float, Period] | None:
+    ) -> _Runway | None:
         if self._memo is None:
             return self._runway_now(user, quota, now, extension, view)
         key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
         if key not in self._memo:
             self._memo[key] = self._runway_now(user, quota, now, extension, view)
-        found: tuple[float, Period] | None = self._memo[key]
+        found: _Runway | None = self._memo[key]
         return found
 
     def _runway_now(
         self, user: str, quota: _Quota, now: Instant, extension: float, view: Instant | None,
-    ) -> tuple[float, Period] | None:
+    ) -> _Runway | None:
         """Seconds until ``quota`` runs out for a session used from ``now`` on, across day
         boundaries: each day's quota left (shared with the user's other sessions that
         spend it) first, then what is left of the session's extension (rule 5). A day
         the session would run through is counted as used when the days after it are
-        weighed, so a week's quota is spent by the days before."""
+        weighed, so a week's quota is spent by the days before.
+
+        The seconds come as a ``Term`` of the wall clock (outlook.py): the first day's
+        span runs down with it, the later days' and the shares are sums fixed here."""
         cursor = now.wall
-        total = 0.0
+        first: datetime | None = None  # the end of the first day, once run through
+        spans: list[float] = []
         ahead: dict[date, float] = {}
         expiries = self._expiries(user, quota.limits.target, cursor, datetime.max.replace(
             tzinfo=cursor.tzinfo)) if self.timed else []
@@ -1337,10 +1521,17 @@ class Engine:
             if standing is not None:
                 share = standing.left_s / quota.sharing
                 if share + extension < span:
-                    return total + share + extension, standing.period
+                    if first is None:  # total + share + extension, total 0.0 (rule 5)
+                        return _Runway(Term(0.0, None, (share, extension)), standing.period,
+                                       Guard(end, share + extension))
+                    return _Runway(Term(0.0, first, (*spans, share, extension)),
+                                   standing.period, None)
                 extension -= max(span - share, 0.0)
             ahead[day] = ahead.get(day, 0.0) + span * quota.sharing
-            total += span
+            if first is None:
+                first = end
+            else:
+                spans.append(span)
             cursor = end
         return None
 
