@@ -1,0 +1,194 @@
+"""A program whose main thread exits while another thread runs (review 8 s5, finding 1).
+
+Its leader is a zombie, but the process runs on in its other threads. The kernel moves
+only the live threads when its pid is written to ``cgroup.procs``; the group's
+``cgroup.procs`` then stays empty, and ``cgroup.kill`` walks only what is listed
+there. The child does it with nothing but Python (``pthread_exit`` through ctypes).
+Each program here is started before the daemon, so the daemon's first look through
+``/proc`` finds it with its leader already gone (the exec event would come while the
+leader still runs): the move then takes the thread alone, as it does when the leader
+exits between the look and the move. Real daemons in system mode, ``nobody`` as the
+child, as in ``test_outside``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of
+from shepherd.supervisor.instance import instance_id
+from tests.daemon.test_outside import (
+    as_nobody,
+    bin_dir,  # noqa: F401  (a fixture)
+    gone,
+    start,
+    system_policy,
+)
+from tests.daemon.test_outside_escapes import closed_now
+from tests.supervisor.conftest import NO_CGROUP, wait_for
+
+PYTHON = "/usr/bin/python3"  # one the child can run (not a venv under /root)
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="runs programs as another account"),
+    pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}"),
+    pytest.mark.skipif(not os.access(PYTHON, os.X_OK), reason=f"no {PYTHON}"),
+]
+
+# SIGTERM is ignored: only SIGKILL ends it, so a stop that reaches it is a stop that
+# reaches its threads.
+LEADERLESS = """\
+import ctypes, signal, threading, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def work():
+    while True:
+        time.sleep(1)
+threading.Thread(target=work).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def leaderless(bin_dir: Path, token: str) -> subprocess.Popen[bytes]:  # noqa: F811
+    """Start, as the child, a program whose main thread has exited and that runs on."""
+    script = bin_dir / "leaderless.py"
+    script.write_text(LEADERLESS)
+    script.chmod(0o644)
+    child = as_nobody(PYTHON, "-S", "-I", script, token)
+    wait_for(lambda: _leader_gone_threads_run(child.pid))
+    return child
+
+
+def _leader_gone_threads_run(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] == "Z" and len(tasks) > 1
+
+
+def threads_session(d: Any, pid: int) -> int | None:
+    """The session of this daemon whose group holds the process's running thread(s)."""
+    marker = f"/shepherd-{instance_id(d.state)}/session-"
+    for task in os.listdir(f"/proc/{pid}/task"):
+        path = cgroup_of(f"{pid}/task/{task}") or ""
+        if marker in path:
+            return int(path.split(marker)[1].split("/")[0])
+    return None
+
+
+def leftover_groups(d: Any) -> list[str]:
+    mount, own = cgroup2_mount(), cgroup_of()
+    assert mount is not None and own is not None
+    subtree = mount / own.lstrip("/") / f"shepherd-{instance_id(d.state)}"
+    return sorted(p.name for p in subtree.iterdir() if p.is_dir() and p.name != "supervisor")
+
+
+def entry(token: str, extra: str) -> str:
+    return f'''
+[[entries]]
+id = "game"
+label = "The Game"
+command = ["/bin/sleep", "1000"]
+detect = {{ cmdline = "leaderless[.]py {token}$" }}
+{extra}
+'''
+
+
+def test_a_refused_program_whose_main_thread_exited_is_killed(
+        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+    token = f"zlead{os.getpid()}r{time.monotonic_ns() % 10**6}"
+    child = leaderless(bin_dir, token)
+    try:
+        d = start(daemon_factory, entry(token, f"windows = {closed_now()}"))
+        denied = wait_for(lambda: d.audit("launch_denied"))
+        assert denied[0]["pid"] == child.pid and denied[0]["origin"] == "outside"
+        wait_for(lambda: gone(child))
+        assert child.returncode == -9
+        # Its refusal's group went with it (nothing was left populated).
+        wait_for(lambda: leftover_groups(d) == [])
+    finally:
+        child.kill()
+
+
+def test_an_allowed_program_whose_main_thread_exited_is_counted_and_stopped_at_its_deadline(
+        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+    token = f"zlead{os.getpid()}a{time.monotonic_ns() % 10**6}"
+    child = leaderless(bin_dir, token)
+    try:
+        d = start(daemon_factory, entry(token, 'limits = { max_run = "3s" }'))
+        events = d.events()
+        started = wait_for(lambda: d.audit("session_started"))
+        assert started[0]["pid"] == child.pid and started[0]["origin"] == "outside"
+        sid = started[0]["session_id"]
+        assert threads_session(d, child.pid) == sid
+        ended = events.next("session_ended")
+        assert ended["session_id"] == sid and ended["reason"] == "expired"
+        wait_for(lambda: gone(child))
+        assert child.returncode == -9
+        assert d.call("status")["sessions"] == []
+    finally:
+        child.kill()
+
+
+def test_the_daemons_exit_stops_a_taken_program_whose_main_thread_exited(
+        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+    token = f"zlead{os.getpid()}x{time.monotonic_ns() % 10**6}"
+    child = leaderless(bin_dir, token)
+    try:
+        d = start(daemon_factory, entry(token, 'limits = { max_run = "1h" }'))
+        sid = wait_for(lambda: d.audit("session_started"))[0]["session_id"]
+        assert threads_session(d, child.pid) == sid
+        assert d.stop() == 0
+        wait_for(lambda: gone(child))
+        assert child.returncode == -9
+        ended = [e for e in d.audit("session_ended") if e["session_id"] == sid]
+        assert ended, "the session was never ended"
+    finally:
+        child.kill()
+
+
+def running_with(token: str) -> list[int]:
+    """The processes whose command line ends with ``token`` (read through any thread)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{name}/task"):
+                argv = Path(f"/proc/{name}/task/{task}/cmdline").read_bytes().split(b"\0")
+                if token.encode() in argv:
+                    found.append(int(name))
+                    break
+    return found
+
+
+def test_a_launched_program_whose_main_thread_exits_is_stopped_at_its_deadline(
+        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+    token = f"zlead{os.getpid()}l{time.monotonic_ns() % 10**6}"
+    script = bin_dir / "leaderless.py"
+    script.write_text(LEADERLESS)
+    script.chmod(0o644)
+    d = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{PYTHON}", "-S", "-I", "{script}", "{token}"]
+limits = {{ max_run = "3s" }}
+'''), system_mode=True)
+    events = d.events()
+    launched = d.call("launch", entry="game", user="nobody")
+    pid = wait_for(lambda: running_with(token))[0]
+    try:
+        wait_for(lambda: _leader_gone_threads_run(pid))
+        ended = events.next("session_ended")
+        assert ended["session_id"] == launched["session_id"] and ended["reason"] == "expired"
+        wait_for(lambda: running_with(token) == [])
+    finally:
+        for left in running_with(token):
+            os.kill(left, 9)
