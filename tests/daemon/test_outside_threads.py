@@ -28,10 +28,11 @@ from tests.daemon.test_outside import (
     as_nobody,
     bin_dir,  # noqa: F401  (a fixture)
     gone,
+    program,
     start,
     system_policy,
 )
-from tests.daemon.test_outside_escapes import closed_now
+from tests.daemon.test_outside_escapes import closed_now, denied_entry
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 PYTHON = "/usr/bin/python3"  # one the child can run (not a venv under /root)
@@ -192,3 +193,51 @@ limits = {{ max_run = "3s" }}
     finally:
         for left in running_with(token):
             os.kill(left, 9)
+
+
+def v1_freezer() -> Path | None:
+    """A cgroup v1 freezer hierarchy (a frozen process cannot die until it is thawed)."""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] == "cgroup" and "freezer" in fields[3].split(","):
+            return Path(fields[1])
+    return None
+
+
+@pytest.mark.skipif(v1_freezer() is None, reason="no cgroup v1 freezer to hold a process")
+def test_a_refused_program_that_cannot_die_yet_does_not_hold_up_the_next_refusal(
+        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+    freezer = v1_freezer()
+    assert freezer is not None
+    game = program(bin_dir, "game")
+    frozen = freezer / f"shepherd-test-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    frozen.mkdir()
+    stuck = as_nobody("/bin/sh", "-c", f"trap '' TERM; exec {game} 1000")  # SIGTERM ignored
+    later: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: os.readlink(f"/proc/{stuck.pid}/exe") == str(game))
+        (frozen / "tasks").write_text(str(stuck.pid))
+        (frozen / "freezer.state").write_text("FROZEN")
+        wait_for(lambda: (frozen / "freezer.state").read_text().strip() == "FROZEN")
+        d = start(daemon_factory, denied_entry(game), supervisor='stop_grace = "1s"')
+        assert wait_for(lambda: d.audit("launch_denied"))[0]["pid"] == stuck.pid
+        events = d.events()
+        later = as_nobody(game, "1001")
+        # Decided while the frozen one is still not dead (before, it held the entry's
+        # decision for 30 s): refused and killed.
+        assert events.next("launch_denied")["pid"] == later.pid
+        wait_for(lambda: gone(later))
+        assert not gone(stuck)
+        # Its SIGKILL was sent: thawed, it dies (it never runs again).
+        (frozen / "freezer.state").write_text("THAWED")
+        wait_for(lambda: gone(stuck))
+        assert stuck.returncode == -9
+        wait_for(lambda: leftover_groups(d) == [])
+    finally:
+        (frozen / "freezer.state").write_text("THAWED")
+        for process in (stuck, later):
+            if process is not None:
+                process.kill()
+                process.wait()
+        wait_for(lambda: not (frozen / "tasks").read_text().strip())
+        frozen.rmdir()
