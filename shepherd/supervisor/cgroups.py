@@ -129,16 +129,20 @@ def in_group(pid: int, group: Path) -> bool:
     mount = _mount()
     if mount is None:
         return False
-    tasks = [str(pid)]
-    with contextlib.suppress(OSError):
-        tasks += [t for t in os.listdir(f"/proc/{pid}/task") if t != str(pid)]
-    for task in tasks:
+    def there(task: str) -> bool:
         path = cgroup_of(f"{pid}/task/{task}")
-        if path is not None:
-            where = mount / path.lstrip("/")
-            if where == group or group in where.parents:
-                return True
-    return False
+        if path is None:
+            return False
+        where = mount / path.lstrip("/")
+        return where == group or group in where.parents
+
+    if there(str(pid)):  # the leader: all of it, unless the leader has exited elsewhere
+        return True
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(there(task) for task in tasks if task != str(pid))
 
 
 @functools.cache
