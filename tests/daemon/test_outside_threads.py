@@ -33,7 +33,7 @@ from tests.daemon.test_outside import (
     system_policy,
 )
 from tests.daemon.test_outside_escapes import closed_now, denied_entry
-from tests.supervisor.conftest import NO_CGROUP, wait_for
+from tests.supervisor.conftest import NO_CGROUP, mode_env, wait_for
 
 PYTHON = "/usr/bin/python3"  # one the child can run (not a venv under /root)
 pytestmark = [
@@ -170,8 +170,9 @@ def running_with(token: str) -> list[int]:
     return found
 
 
+@pytest.mark.parametrize("mode", ["cgroup", "tree"])
 def test_a_launched_program_whose_main_thread_exits_is_stopped_at_its_deadline(
-        daemon_factory: Any, bin_dir: Path) -> None:  # noqa: F811
+        daemon_factory: Any, bin_dir: Path, mode: str) -> None:  # noqa: F811
     token = f"zlead{os.getpid()}l{time.monotonic_ns() % 10**6}"
     script = bin_dir / "leaderless.py"
     script.write_text(LEADERLESS)
@@ -181,7 +182,7 @@ def test_a_launched_program_whose_main_thread_exits_is_stopped_at_its_deadline(
 id = "game"
 command = ["{PYTHON}", "-S", "-I", "{script}", "{token}"]
 limits = {{ max_run = "3s" }}
-'''), system_mode=True)
+'''), system_mode=True, env=mode_env(mode))
     events = d.events()
     launched = d.call("launch", entry="game", user="nobody")
     pid = wait_for(lambda: running_with(token))[0]
