@@ -214,8 +214,12 @@ def move_held(pid: int, group: Path, start: int | None = None) -> bool:
     write: the pid names it before (it runs, and started at ``start`` when given: the
     start time the decision was made on) and after (it still runs, so the pid was never
     free). Should it exit during the write, the pid may have gone to a stranger that
-    the write moved: one found in ``group`` is put back in its parent's group. False
-    when the process meant is gone (or the pid already names another)."""
+    the write moved: one found in ``group`` is put back in its parent's group. A
+    process whose main thread has exited has only its live threads moved (that is
+    enough: they run, and what they start is born in the group); one that still runs
+    and has no thread in ``group`` after the write cannot be held, and is killed
+    through the pidfd (fail closed). False when the process meant is gone (or the pid
+    already names another), or was killed so."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
