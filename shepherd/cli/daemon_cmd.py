@@ -89,9 +89,11 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                       "$XDG_RUNTIME_DIR/shepherd/shepherd.sock)")
     daemon.add_argument(
         "--backend", choices=["auto", "direct", "systemd"], default="auto",
-        help="how sessions are held: 'direct' makes a cgroup per session under the daemon's "
-        "own (the shipped units, with Delegate=yes); 'systemd' starts each session as a "
-        "transient unit of the system manager; 'auto' (the default) uses systemd in system "
+        help="how sessions are held: 'systemd' starts each session as a transient unit of "
+        "the system manager (the system unit's way: the daemon's sandbox never reaches the "
+        "child's programs); 'direct' makes a cgroup per session under the daemon's own "
+        "(user mode, and machines without systemd; under the hardened system unit its "
+        "programs would inherit the sandbox); 'auto' (the default) uses systemd in system "
         "mode when systemd runs, else direct")
     daemon.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],

@@ -58,7 +58,8 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
     if pause:  # its clock stands still: no moment to end at, only what is left
         left = session.get("remaining_s")
         rest = "no time limit" if left is None else f"{spoken_duration(left)} left"
-        return f"{what}, {pause_clause(pause, now, zone)} ({rest})"
+        frozen = ", its programs frozen meanwhile" if session.get("frozen") else ""
+        return f"{what}, {pause_clause(pause, now, zone)}{frozen} ({rest})"
     if deadline is None or session.get("remaining_s") is None:
         return f"{what}, no time limit"
     ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)

@@ -30,7 +30,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -51,6 +51,7 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
@@ -249,6 +250,7 @@ class Daemon:
                 config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
                                           policy.supervisor.stop_grace)
+        self.freezer = Freezer(self.backend, self._freeze_failed)
         self.clock_check_s = CLOCK_CHECK_S
         self.membership = Membership("not started yet", airtight=True)
         self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
@@ -873,11 +875,51 @@ class Daemon:
             data["paused_s"] = round(event.paused_s, 3)
         self._audit(now, event.kind, data, user=event.user, entry=event.entry)
         self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+        self._freeze_as_paused(event)
         if self.link is not None and event.session_id in self.sessions:
             # The household hears it at once (a checkpoint of this session, its pause in
             # it): the other machines stop or start counting it now, not at its next one.
             self._unwritten.setdefault(event.session_id, Unwritten())
             self._persist_charges(now, [])
+
+    def _freeze_as_paused(self, event: SessionPaused | SessionResumed) -> None:
+        """A paused session's programs are frozen where its entry says so; resumed, thawed."""
+        record = self.sessions.get(event.session_id)
+        if record is None or record.stopping is not None:
+            return
+        entry = self.policy.entry(event.entry)
+        freeze = (isinstance(event, SessionPaused) and entry is not None
+                  and self.policy.freezes(entry))
+        self.freezer.want(event.session_id, freeze)
+
+    def _refreeze(self) -> None:
+        """After a reload: a paused session whose entry now says otherwise (``while_paused``)."""
+        for session_id, record in self.sessions.items():
+            entry = self.policy.entry(record.entry)
+            if record.stopping is None and session_id in self.engine.session_ids():
+                self.freezer.want(session_id, self._paused(session_id) and entry is not None
+                                  and self.policy.freezes(entry))
+
+    def _freeze_failed(self, session_id: int, problem: str, from_now: bool) -> None:
+        """A paused session's programs could not be kept frozen: fail closed, its time
+        is billed (all of its pause, or from now when it was thawed behind our back)
+        and it counts running time from now on; said in the log and the audit log."""
+        record = self.sessions.get(session_id)
+        if record is None or record.stopping is not None:
+            return
+        now = self.now()
+        log.warning("session %d (%s/%s) could not be kept frozen while paused: %s; its time "
+                    "counts as running", session_id, record.user, record.entry, problem)
+        data = {"session_id": session_id, "problem": problem, "counting": "running"}
+        self._audit(now, "freeze_failed", data, user=record.user, entry=record.entry)
+        self._publish("freeze_failed", {**data, "entry": record.entry}, user=record.user)
+        try:
+            events = self.engine.unpausable(session_id, now, now.mono if from_now else None)
+        except ActionRefused:
+            return
+        self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
+        self._carry_out(events, now)
+        self._changed()
 
     def _announce_pause(self, session_id: int, now: Instant) -> None:
         """A session that started (or was adopted) while its child was away."""
@@ -1167,9 +1209,17 @@ class Daemon:
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
             return "held"
         # Started inside another entry's session: it is this entry's program, so this
-        # entry's limits decide it, and it stays bound by the session it came from too
-        # (stopped with it: SPEC §4, nothing started in a session outlives its stop).
-        within = held if held is not None and held in self.sessions else None
+        # entry's limits decide it, and it stays bound by the session it came from too,
+        # and by every session that one was bound by (stopped with them: SPEC §4,
+        # nothing started in a session outlives its stop). A session being stopped keeps
+        # what is in it: it is stopped with it (a program that becomes another entry's
+        # when told to stop does not leave).
+        within: list[int] = []
+        if held is not None and held in self.sessions:
+            holder = self.sessions[held]
+            if holder.stopping is not None:
+                return "held"
+            within = [held, *(_started_within(holder.process) if holder.process else [])]
         running = next((r for r in self.sessions.values() if r.user == user
                         and r.entry == entry_id and r.stopping is None), None)
         if running is not None:
@@ -1214,7 +1264,7 @@ class Daemon:
         return "started"
 
     async def _take(self, session_id: int, seen: Recognised,
-                    within: int | None = None) -> dict[str, Any]:
+                    within: Sequence[int] = ()) -> dict[str, Any]:
         """Hold a recognised process in a session, with what it forked and left behind;
         ``within``: the other entry's session it was started in (it is stopped with it).
 
@@ -1231,12 +1281,21 @@ class Daemon:
                 break
             with contextlib.suppress(OSError):
                 await self.backend.take(session_id, left[0], self._tree_empty, left[1:])
-        if within is not None:  # kept with where it runs, in the snapshot: a restart keeps it
-            info = {**info, "within": [within]}
+        if within:  # kept with where it runs, in the snapshot: a restart keeps it
+            info = {**info, "within": sorted(set(within))}
             record = self.sessions.get(session_id)
             if record is not None and record.process is not None:  # joined a running one
-                record.process = {**record.process,
-                                  "within": sorted({*_started_within(record.process), within})}
+                process = record.process = {
+                    **record.process,
+                    "within": sorted({*_started_within(record.process), *within})}
+                self._keep(lambda store: store.session_process(session_id, process))
+            if any(s not in self.sessions or self.sessions[s].stopping is not None
+                   for s in within):  # what it came from began to stop meanwhile
+                reasons = [r for s in within if s in self.sessions
+                           for r in (self.sessions[s].end_reason,) if r is not None]
+                reason: EndReason = reasons[0] if reasons else "stopped_by_admin"
+                asyncio.get_running_loop().call_soon(self.stop_session_soon, session_id,
+                                                     reason, "shepherd")
         return info
 
     async def _refuse(self, seen: Recognised, grace: float) -> None:
@@ -1400,6 +1459,7 @@ class Daemon:
 
     def _finish(self, session_id: int) -> None:
         record = self.sessions.pop(session_id)
+        self.freezer.forget(session_id)
         now = self.now()
         reason: EndReason = record.end_reason or "exited"
         try:
@@ -1621,6 +1681,7 @@ class Daemon:
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
         self._carry_out(events, now)
+        self._refreeze()
         self.outside.policy_changed()
         self._publish("policy_loaded", {"path": str(path)})
         await self.presence.follow(self.policy)
@@ -1662,7 +1723,8 @@ class Daemon:
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
-                                 policy_differs=self.link.differs if self.link else None)
+                                 policy_differs=self.link.differs if self.link else None,
+                                 frozen=self.freezer.frozen_ids())
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

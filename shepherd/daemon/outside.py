@@ -29,13 +29,19 @@ from shepherd.detect.facts import identity, read_facts, real_uid, running_since,
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
+from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.direct import STARTER
+from shepherd.supervisor.instance import holding_instance
+from shepherd.supervisor.proctree import protected
 
 if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
 
 log = logging.getLogger("shepherd.daemon")
-FORCE_SCAN_ENV = "SHEPHERD_DETECT"  # "scan": the /proc scan even where the connector works
+# "scan": the /proc scan even where the connector works; "off": no program started
+# outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
+# every process a mutated rule could match).
+FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
 
 def children_uids(daemon: Daemon) -> dict[int, str]:
@@ -93,6 +99,12 @@ class OutsideWatch:
         if not self.recogniser.needs.any:
             self._close_connector()
             self.how = "not watching: no entry has detect rules"
+            return
+        if os.environ.get(FORCE_SCAN_ENV) == "off":
+            self._close_connector()
+            self.recogniser = Recogniser(self.daemon.policy.model_copy(update={"entries": []}),
+                                         os.path.realpath, identity, same_content)
+            self.how = f"not watching: turned off by {FORCE_SCAN_ENV}=off"
             return
         if self.connector is None:
             connector = ProcConnector(self._exec, self._lost, self.forks.forked)
@@ -179,6 +191,8 @@ class OutsideWatch:
                 continue
             if pid in siblings and not self._same_program(pid, uid, seen):
                 continue  # the parent's other programs: only its own program's are its
+            if self._not_ours_to_judge(pid, cgroup_of(pid) or ""):
+                continue
             found.append(pid)
         return found
 
@@ -196,7 +210,7 @@ class OutsideWatch:
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
             self._look_at_forked(pid, fresh, seen_at, looked or set())
             return
-        if self._our_starter(pid):
+        if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
             return
         match = self.recogniser.match(facts)
         if match is None:
@@ -224,6 +238,16 @@ class OutsideWatch:
             uid = real_uid(child)
             if uid is not None and uid in self.uids:
                 self._look(child, uid, fresh, seen_at, looked)
+
+    def _not_ours_to_judge(self, pid: int, cgroup: str) -> bool:
+        """Init, this daemon and its ancestors (a policy whose child is the daemon's own
+        account reaches them), and what another Shepherd daemon holds in a session or
+        is stopping: never taken or stopped, whatever the rules say (SPEC §4: daemons
+        never touch each other's sessions)."""
+        if pid in protected():
+            return True
+        holder = holding_instance(cgroup)
+        return holder is not None and holder != self.daemon.instance_id
 
     def _our_starter(self, pid: int) -> bool:
         """User mode: our own starter runs as the child for a moment before it joins its

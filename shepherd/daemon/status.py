@@ -8,7 +8,7 @@ computed, in the engine's calendar.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -45,7 +45,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            clock_jump_pending: bool, rejected_reload: dict[str, Any] | None,
            presence_problem: str | None = None,
            machine: str | None = None,
-           policy_differs: list[str] | None = None) -> dict[str, Any]:
+           policy_differs: list[str] | None = None,
+           frozen: Container[int] = ()) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
@@ -111,6 +112,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             # Paused: its clock stands still while its child is away (and why, since when).
             "paused": None if pause is None else {"cause": pause.cause,
                                                   "since": pause.since.isoformat()},
+            # Its programs frozen meanwhile (``while_paused = "freeze"``), as the kernel said.
+            "frozen": sid in frozen,
             **({"machine": machine} if machine is not None else {}),
         })
     if machine is not None:

@@ -202,6 +202,7 @@ class _Session:
     extension_used: dict[str, float] = field(default_factory=dict)  # per quota target
     unwatched_mono: float = 0.0  # use up to here ran with no daemon watching (rule 11)
     pauses: PauseClock = field(default_factory=PauseClock)  # rule 12
+    runs_on: bool = False  # its pauses could not be enforced: billed as running (rule 12)
 
 
 @dataclass(frozen=True)
@@ -939,6 +940,31 @@ class Engine:
                     events.append(change)
         return events
 
+    def unpausable(self, session_id: int, now: Instant,
+                   since: float | None = None) -> list[Event]:
+        """The session's pauses cannot be enforced: its programs ran on (since ``since``,
+        monotonic; None: since its pause began) although it was paused (rule 12).
+
+        Fails closed: the pause ends where its programs ran again and that time is
+        billed at once (what checkpoints had settled as paused is given back), and the
+        session counts running time from now on, as if its entry said
+        ``count = "running"``. Events: the charges, the resume (if it was paused)."""
+        s = self._session(session_id)
+        s.runs_on = True
+        events: list[Event] = list(self.charge(now))  # settled up to now: the pause too
+        clock = s.pauses
+        clock.held = None
+        if clock.start is None:
+            return events
+        back = clock.start if since is None else min(max(since, clock.start), now.mono)
+        clock.paused_s -= now.mono - back  # settled as paused, given back: billed below
+        s.charged_mono = back
+        s.charged_wall = now.at_mono(back).wall
+        cause = clock.cause or "locked"
+        events.append(SessionResumed(s.id, s.user, s.entry.id, cause, clock.resume(back)))
+        events.append(self._charge(s, now))
+        return events
+
     # -- internals --------------------------------------------------------------
     def _session(self, session_id: int) -> _Session:
         try:
@@ -1094,7 +1120,8 @@ class Engine:
     def _apply_away(self, s: _Session, now: Instant) -> SessionPaused | SessionResumed | None:
         """Bring a session in line with what its child's screen says (rule 12). Sessions
         must be settled up to ``now`` first, except a new one (nothing to settle)."""
-        away = self.away.get(s.user) if self.policy.counts_active(s.entry) else None
+        away = (self.away.get(s.user) if self.policy.counts_active(s.entry) and not s.runs_on
+                else None)
         clock = s.pauses
         if away is None or (away.cause == "idle" and clock.paused
                             and not self._idle_long(away, now)):

@@ -100,6 +100,7 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
     problems.extend(_cross_check(raw, lines))
     if policy is not None:
         problems.extend(_limit_warnings(policy, lines))
+        problems.extend(_running_while_paused(policy, lines))
     problems.sort(key=lambda p: (p.line, p.severity != "error"))
     if any(p.severity == "error" for p in problems):
         policy = None
@@ -408,6 +409,25 @@ def _open_days(entry: Entry, day_start: int) -> set[int]:
         if window.end < window.start and window.end > day_start:
             days |= {(d + 1) % 7 for d in window.days}  # past midnight and past the day start
     return days
+
+
+def _running_while_paused(policy: Policy,
+                          lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """Entries billed only while the child is there whose programs run on while paused:
+    the child can pause the clock themselves (logind lets a session's owner set its
+    lock and idle hints), so ``while_paused = "run"`` reopens what the freeze closes."""
+    running: dict[tuple[PathPart, ...], list[str]] = {}
+    for index, entry in enumerate(policy.entries):
+        if policy.counts_active(entry) and not policy.freezes(entry):
+            path: tuple[PathPart, ...] = (("entries", index, "while_paused")
+                                          if entry.while_paused else
+                                          ("supervisor", "while_paused"))
+            running.setdefault(path, []).append(repr(entry.id))
+    return [Problem(path, find_line(lines, path), (
+        f"the programs of {', '.join(ids)} run on while their clock is paused, and a child "
+        "can pause it themselves (their own session's lock or idle hint, one D-Bus call): "
+        'use "freeze", or count = "running" for entries that must keep running'), "warning")
+        for path, ids in running.items()]
 
 
 def _quota_without_windows(policy: Policy,

@@ -175,6 +175,9 @@ DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Count = Literal["running", "active"]
 """What a session is billed for: every second its program runs, or only while the
 child is really there (the screen unlocked, in use, and the active one on its seat)."""
+WhilePaused = Literal["freeze", "run"]
+"""What a paused session's programs do: frozen (cgroup v2 freezer) until the child is
+back, so a faked lock pauses the game with the clock; or run on, unbilled."""
 
 
 class Supervisor(_Model):
@@ -183,6 +186,7 @@ class Supervisor(_Model):
     week_starts_on: DayName = "mon"  # the quota week starts on this day at day_starts_at
     count: Count = "active"
     idle_after: Duration = 300  # idle this long = not in use (the idle is then not billed)
+    while_paused: WhilePaused = "freeze"
     stop_grace: Duration = 10
     audit_retention: Duration = 400 * 86_400
     on_restart: Literal["adopt", "stop"] = "adopt"
@@ -310,6 +314,7 @@ class Entry(_Model):
     warnings: tuple[TimeWarning, ...] | None = None
     detect: Detect | None = None
     count: Count | None = None  # None: the supervisor's
+    while_paused: WhilePaused | None = None  # None: the supervisor's
 
     @property
     def title(self) -> str:
@@ -424,6 +429,11 @@ class Policy(_Model):
     def counts_active(self, entry: Entry) -> bool:
         """Is this entry billed only while the child is there (``count = "active"``)?"""
         return (entry.count or self.supervisor.count) == "active"
+
+    def freezes(self, entry: Entry) -> bool:
+        """Are this entry's programs frozen while its session is paused (rule 12)?"""
+        return (self.counts_active(entry)
+                and (entry.while_paused or self.supervisor.while_paused) == "freeze")
 
     def warnings_for(self, entry: Entry) -> tuple[TimeWarning, ...]:
         """An entry's own ``warnings`` replace the defaults; ``warnings = []`` means none."""

@@ -25,6 +25,7 @@ EVENT_TYPES = frozenset({
     "request_answered", "clock_jump", "store_recovered", "session_adopted", "store_migrated",
     "grant_expired", "household_policy_differs",
     "session_paused", "session_resumed", "presence_unavailable", "presence_available",
+    "freeze_failed",
 })
 GENESIS = "0" * 64
 PAGE_SIZE = 50

@@ -220,6 +220,10 @@ class StateStore(Protocol):
     def session_running(self, ts: datetime, session_id: int, process: Mapping[str, Any],
                         audit_data: Mapping[str, Any]) -> None: ...
 
+    def session_process(self, session_id: int, process: Mapping[str, Any]) -> None:
+        """How to find a running session's program again changed (a restart reads it)."""
+        ...
+
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
                    remaining: Mapping[int, float | None] | None = None,
                    paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None: ...

@@ -255,6 +255,11 @@ class Store:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=str(user), entry=str(entry))
 
+    def session_process(self, session_id: int, process: Mapping[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                         (json.dumps(dict(process)), session_id))
+
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
                    remaining: Mapping[int, float | None] | None = None,
                    paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:

@@ -80,5 +80,17 @@ class LaunchBackend(Protocol):
     def terminate_now(self, session_id: int) -> bool:
         """SIGTERM everything in the session from any thread (False: only ``stop`` can)."""
 
+    async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
+        """Freeze every program of the session (its clock is paused: rule 12).
+
+        None once the kernel says every one of them is frozen (or the session is gone
+        or being stopped); else why not, in words, with nothing left frozen: the caller
+        then counts the time. ``on_thawed`` is called if, while frozen, the session is
+        thawed by anyone else. A stop always thaws first (SIGTERM reaches the programs).
+        """
+
+    async def thaw(self, session_id: int) -> None:
+        """Let a frozen session's programs run again (nothing happens if it is not)."""
+
     async def close(self) -> None:
         """At a clean exit, after every session was stopped."""

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shepherd.supervisor.inotify import Inotify
-from shepherd.supervisor.proctree import children, live_thread, read_proc, tgid_of
+from shepherd.supervisor.proctree import children, live_thread, protected, read_proc, tgid_of
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,34 @@ def populated(group: Path) -> bool:
     except FileNotFoundError:
         return False
     return "populated 1" in text.splitlines()
+
+
+def frozen(group: Path) -> bool:
+    """True once every process in the group is frozen (``cgroup.events``: ``frozen 1``)."""
+    try:
+        text = (group / "cgroup.events").read_text()
+    except FileNotFoundError:
+        return False
+    return "frozen 1" in text.splitlines()
+
+
+def freeze_asked(group: Path) -> bool:
+    """What ``cgroup.freeze`` asks for now (written by whoever may write it)."""
+    try:
+        return (group / "cgroup.freeze").read_text().strip() == "1"
+    except FileNotFoundError:
+        return False
+
+
+def set_freeze(group: Path, on: bool) -> None:
+    """Ask the kernel to freeze (or thaw) everything in the group and below.
+
+    Freezing is asynchronous: ``cgroup.events`` says ``frozen 1`` once every process
+    is stopped (what it forks meanwhile is born frozen; a thaw takes effect at once).
+    A frozen process gets no signal but SIGKILL until it is thawed. ``OSError``: the
+    kernel has no freezer here (``cgroup.freeze`` missing), or the write was refused.
+    """
+    (group / "cgroup.freeze").write_text("1" if on else "0")
 
 
 def _ids(path: Path) -> list[int]:
@@ -219,7 +247,11 @@ def move_held(pid: int, group: Path, start: int | None = None) -> bool:
     enough: they run, and what they start is born in the group); one that still runs
     and has no thread in ``group`` after the write cannot be held, and is killed
     through the pidfd (fail closed). False when the process meant is gone (or the pid
-    already names another), or was killed so."""
+    already names another), or was killed so; and for init, this daemon and its
+    ancestors, which are never moved."""
+    if pid in protected():  # init, this daemon or an ancestor: never moved, as if gone
+        log.error("pid %d is init, this daemon or one of its ancestors: not moved", pid)
+        return False
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -431,12 +463,16 @@ class CgroupHome:
                     found[int(child.name[len("session-"):])] = child
         return found
 
-    def watch(self, group: Path, on_empty: Callable[[], None]) -> bool:
-        """Call ``on_empty`` once the group is empty; False when it already is."""
+    def watch(self, group: Path, on_empty: Callable[[], None],
+              on_change: Callable[[], None] | None = None) -> bool:
+        """Call ``on_empty`` once the group is empty; False when it already is.
+        ``on_change``: at every other change of ``cgroup.events`` (its ``frozen`` state)."""
         def changed() -> None:
             if not populated(group):
                 self.watcher.remove(group / "cgroup.events")
                 on_empty()
+            elif on_change is not None:
+                on_change()
 
         try:
             self.watcher.add(group / "cgroup.events", changed)

@@ -13,6 +13,12 @@ Membership, whichever way it is held, is something the child cannot leave:
   session is over when the keeper, which outlives all its descendants, exits.
   Every process is signalled through a pidfd, never a bare pid.
 
+**Freezing** (a paused session, rule 12): ``cgroup.freeze``, done once
+``cgroup.events`` says ``frozen 1`` (seen through the same inotify watch as the
+group's end); a thaw by anyone else while it should be frozen is reported. A
+stop thaws before its SIGTERM, so a frozen program can still save and quit.
+Process trees cannot be frozen (a child could send SIGCONT): ``freeze`` says so.
+
 Exits are seen through pidfds and inotify, never by polling. Output goes to the
 session's log file directly (``logs.SessionLogs``).
 """
@@ -41,10 +47,13 @@ from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import (
     CgroupHome,
     CgroupUnavailable,
+    freeze_asked,
+    frozen,
     kill,
     move_tree,
     populated,
     remove,
+    set_freeze,
 )
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
@@ -60,6 +69,7 @@ KILL_TIMEOUT_S = 30.0
 # more code of its own, so one that cannot die yet (stuck in the kernel, frozen) does
 # not hold up the next start of that entry.
 REFUSAL_WAIT_S = 2.0
+FREEZE_TIMEOUT_S = 5.0  # every process frozen within this, or the freeze failed (fail closed)
 FORCE_FALLBACK_ENV = "SHEPHERD_SUPERVISION"  # "tree": use the fallback even with cgroups
 
 
@@ -73,6 +83,9 @@ class DirectSession:
     child_fd: int | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     terminated: bool = False  # SIGTERM already sent (``terminate``)
+    frozen: bool = False  # asked to be frozen (``freeze``), not yet thawed
+    all_frozen: asyncio.Event = field(default_factory=asyncio.Event)  # the kernel says so
+    on_thawed: Callable[[int], None] | None = None
 
 
 class DirectBackend:
@@ -145,7 +158,7 @@ class DirectBackend:
         self._watch_child(session)
         if session.group is not None:
             assert self.home is not None
-            if not self.home.watch(session.group, lambda: self._ended(session)):
+            if not self._watch(session, lambda: self._ended(session)):
                 asyncio.get_running_loop().call_soon(self._ended, session)
             return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
                     "cgroup": str(session.group)}
@@ -185,6 +198,24 @@ class DirectBackend:
         self.logs.done(session.session_id)
 
     # -- watching -----------------------------------------------------------------------
+    def _watch(self, session: DirectSession, on_empty: Callable[[], None]) -> bool:
+        """Watch the session's group: its end, and its freezer state."""
+        assert self.home is not None and session.group is not None
+        return self.home.watch(session.group, on_empty,
+                               on_change=lambda: self._freezer_changed(session))
+
+    def _freezer_changed(self, session: DirectSession) -> None:
+        group = session.group
+        if group is None or not session.frozen:
+            return
+        if not freeze_asked(group):  # thawed behind our back (whoever may write the file)
+            session.frozen = False
+            session.all_frozen.clear()
+            if session.on_thawed is not None:
+                session.on_thawed(session.session_id)
+        elif frozen(group):
+            session.all_frozen.set()
+
     def _watch_child(self, session: DirectSession) -> None:
         """Reap our own child when it exits (in cgroup mode the session may go on)."""
         assert session.child is not None
@@ -268,7 +299,7 @@ class DirectBackend:
         """Watch a taken session's group. Empty already (what was moved exited): looked at
         again after the caller's next moves (what it forked may be moved in meanwhile)."""
         assert self.home is not None and session.group is not None
-        if not self.home.watch(session.group, lambda: self._ended(session)):
+        if not self._watch(session, lambda: self._ended(session)):
             asyncio.get_running_loop().call_soon(self._taken_emptied, session)
 
     def _taken_emptied(self, session: DirectSession) -> None:
@@ -358,9 +389,12 @@ class DirectBackend:
                 return False
             session.group = group
             self.sessions[session_id] = session
-            if not self.home.watch(group, lambda: self._ended(session)):
+            if not self._watch(session, lambda: self._ended(session)):
                 self.sessions.pop(session_id, None)
                 return False
+            # Frozen when the daemon died: thawed; frozen again if its child is still away.
+            with contextlib.suppress(OSError):
+                set_freeze(group, False)
         elif process.get("keeper"):
             fd = self._open_keeper(int(process["keeper"]), int(process.get("keeper_start", -1)),
                                    session_id)
@@ -409,7 +443,7 @@ class DirectBackend:
             if session.group is not None:
                 assert self.home is not None
                 self.sessions[sid] = session
-                if not self.home.watch(session.group, functools.partial(self._ended, session)):
+                if not self._watch(session, functools.partial(self._ended, session)):
                     self._ended(session)
                     continue
             else:
@@ -445,6 +479,47 @@ class DirectBackend:
             if spec.get("instance") == self.instance_id and isinstance(sid, int) and info:
                 found[sid] = (int(name), info.start)
         return found
+
+    # -- freezing (rule 12) ------------------------------------------------------------
+    async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        if session.group is None:
+            return ("its programs are tracked as process trees here (no cgroup v2), "
+                    "which cannot be frozen")
+        group = session.group
+        with self._terminating:  # never frozen again once its SIGTERM left
+            if session.terminated:
+                return None
+            try:
+                set_freeze(group, True)
+            except OSError as exc:
+                return f"the kernel refused to freeze its programs ({exc.strerror or exc})"
+            session.frozen = True
+        session.on_thawed = on_thawed
+        session.all_frozen.clear()
+        if frozen(group):
+            session.all_frozen.set()
+        done = await _within(session.all_frozen, FREEZE_TIMEOUT_S)
+        if session.terminated or (done and session.frozen):
+            return None  # frozen; or being stopped (thawed for its SIGTERM)
+        if not session.frozen:  # thawed by someone else before it was even done
+            return "its programs were thawed by someone else as they were being frozen"
+        self._thaw(session)
+        return f"its programs were not all frozen within {FREEZE_TIMEOUT_S:.0f}s"
+
+    async def thaw(self, session_id: int) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            self._thaw(session)
+
+    def _thaw(self, session: DirectSession) -> None:
+        """Any thread: the group runs again (a thaw takes effect at once)."""
+        session.frozen = False
+        if session.group is not None:
+            with contextlib.suppress(OSError):
+                set_freeze(session.group, False)
 
     # -- upkeep and stopping ---------------------------------------------------------------
     def refresh_all(self) -> None:
@@ -488,8 +563,9 @@ class DirectBackend:
         guard's thread (``terminate_now``) comes first."""
         with self._terminating:
             if not session.terminated:
-                self._signal(session, signal.SIGTERM)
                 session.terminated = True
+                self._thaw(session)  # a frozen program would get its SIGTERM only when thawed
+                self._signal(session, signal.SIGTERM)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:

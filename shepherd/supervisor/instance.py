@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -38,3 +39,23 @@ def instance_id(state_dir: Path) -> str:
                       "will not be recognised after a restart", path, exc)
     where = os.path.realpath(state_dir)
     return hashlib.sha256(f"{where}\0{token}".encode()).hexdigest()[:12]
+
+
+_GROUP = re.compile(r"shepherd-([0-9a-f]{12})")
+_UNIT = re.compile(r"shepherd-([0-9a-f]{12})-session-\d+\.(?:scope|service)")
+
+
+def holding_instance(cgroup: str) -> str | None:
+    """The Shepherd instance whose subtree holds a process in this cgroup v2 path, if
+    any: the innermost ``shepherd-<id>/...`` group (its sessions, refusals, and the
+    daemon's own leaf, where its starter runs for a moment), or a
+    ``shepherd-<id>-session-N`` unit of the systemd backend."""
+    parts = [p for p in cgroup.split("/") if p]
+    for index in range(len(parts) - 1, -1, -1):
+        unit = _UNIT.fullmatch(parts[index])
+        if unit is not None:
+            return unit.group(1)
+        group = _GROUP.fullmatch(parts[index])
+        if group is not None and index + 1 < len(parts):
+            return group.group(1)
+    return None

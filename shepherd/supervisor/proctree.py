@@ -84,6 +84,21 @@ def tgid_of(tid: int) -> int | None:
     return None
 
 
+def protected() -> set[int]:
+    """Processes nothing a policy says may ever move or stop: init, this daemon, and the
+    daemon's own ancestors (its supervisor, the shell that started it). A policy whose
+    child is this daemon's own account (user mode, as root too) must not reach them."""
+    found = {1, os.getpid()}
+    pid = os.getppid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        info = read_proc(pid)
+        if info is None:
+            break
+        pid = info.ppid
+    return found
+
+
 def is_process(pid: int, start: int | None) -> bool:
     """The pid still names the process that started at ``start`` (any that runs, when
     None): a decision made about a process is never carried out on a stranger."""
@@ -131,7 +146,10 @@ def kill_tree(root: int, rounds: int = 20) -> None:
             pids.append(pid)
             todo.extend(children(pid))
         alive = 0
+        spared = protected()
         for pid in pids:
+            if pid in spared:
+                continue
             try:
                 fd = os.pidfd_open(pid)
             except OSError:

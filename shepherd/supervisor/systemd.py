@@ -24,6 +24,12 @@ follows the main process (a pidfd) instead: its end is followed by a blocking
 ``systemctl stop``, which returns once systemd has stopped what was left in the
 unit; only then is the session over. The log says so.
 
+A paused session (rule 12) is frozen with ``systemctl freeze`` (the unit's
+cgroup freezer; systemctl returns once systemd says the unit is frozen), checked
+against the unit's ``cgroup.events`` (``frozen 1``) where its cgroup is known,
+and thawed with ``systemctl thaw``; a stop thaws first, so SIGTERM reaches the
+programs. A thaw by anyone else while it should be frozen is reported.
+
 A program started outside Shepherd is held in a transient scope of the system
 manager (scopes take processes that already run): created with the first
 process, whose arrival in the scope's cgroup is awaited; then its descendants are
@@ -49,7 +55,14 @@ from typing import Any
 
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated
+from shepherd.supervisor.cgroups import (
+    cgroup2_mount,
+    cgroup_of,
+    freeze_asked,
+    frozen,
+    kill,
+    populated,
+)
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import children, is_process, kill_tree, real_uid
@@ -67,7 +80,13 @@ def unit_name(instance_id: str, session_id: int) -> str:
 
 
 def scope_name(instance_id: str, session_id: int) -> str:
-    """A program started outside Shepherd is held in a transient scope (scopes take
+    """A paused session (rule 12) is frozen with ``systemctl freeze`` (the unit's
+cgroup freezer; systemctl returns once systemd says the unit is frozen), checked
+against the unit's ``cgroup.events`` (``frozen 1``) where its cgroup is known,
+and thawed with ``systemctl thaw``; a stop thaws first, so SIGTERM reaches the
+programs. A thaw by anyone else while it should be frozen is reported.
+
+A program started outside Shepherd is held in a transient scope (scopes take
     processes that already run)."""
     return f"shepherd-{instance_id}-session-{session_id}.scope"
 
@@ -145,6 +164,12 @@ def stop_command(unit: str, *, user_manager: bool, account: Account) -> list[str
     return ["systemctl", *_scope(account, user_manager), "stop", unit]
 
 
+def freezer_command(unit: str, freeze: bool, *, user_manager: bool,
+                    account: Account) -> list[str]:
+    """``systemctl freeze`` (or ``thaw``): returns once systemd has carried it out."""
+    return ["systemctl", *_scope(account, user_manager), "freeze" if freeze else "thaw", unit]
+
+
 def show_command(unit: str, *, user_manager: bool, account: Account) -> list[str]:
     return ["systemctl", *_scope(account, user_manager), "show",
             "--property=LoadState,ActiveState,SubState,MainPID,Result,Job,ControlGroup", unit]
@@ -209,6 +234,9 @@ class Unit:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     closing: asyncio.Task[None] | None = None
     group: Path | None = None  # a scope's cgroup: the session lasts while it is populated
+    frozen: bool = False  # frozen by ``freeze`` and not thawed since
+    stopping: bool = False  # never frozen again
+    on_thawed: Callable[[int], None] | None = None
 
     @property
     def scope(self) -> bool:
@@ -352,6 +380,8 @@ class SystemdBackend:
             if not populated(group):
                 self.watcher.remove(group / "cgroup.events")
                 self._main_exited(unit)
+            else:
+                self._freezer_changed(unit)
 
         try:
             self.watcher.add(group / "cgroup.events", changed)
@@ -367,6 +397,15 @@ class SystemdBackend:
         if unit.group is not None and not populated(unit.group):
             self.watcher.remove(unit.group / "cgroup.events")
             self._main_exited(unit)
+        else:
+            self._freezer_changed(unit)
+
+    def _freezer_changed(self, unit: Unit) -> None:
+        """Thawed behind our back while it should be frozen: said (the caller counts)."""
+        if unit.frozen and unit.group is not None and not freeze_asked(unit.group):
+            unit.frozen = False
+            if unit.on_thawed is not None:
+                unit.on_thawed(unit.session_id)
 
     def _main_exited(self, unit: Unit) -> None:
         if unit.pidfd is not None:
@@ -406,7 +445,7 @@ class SystemdBackend:
         except KeyError:
             return False
         if str(name).endswith(".scope"):
-            return self._adopt_scope(session_id, str(name), account, process, on_empty)
+            return await self._adopt_scope(session_id, str(name), account, process, on_empty)
         try:
             state = await self.settle(str(name), account)
         except OSError:
@@ -417,9 +456,15 @@ class SystemdBackend:
         self.units[session_id] = unit
         self.logs.follow(session_id)
         self._watch(unit, state)
+        await self._thaw_adopted(unit)
         return True
 
-    def _adopt_scope(self, session_id: int, name: str, account: Account,
+    async def _thaw_adopted(self, unit: Unit) -> None:
+        """Frozen when the daemon died: thawed; frozen again if its child is still away."""
+        if unit.group is None or freeze_asked(unit.group):
+            await self._thaw(unit)
+
+    async def _adopt_scope(self, session_id: int, name: str, account: Account,
                      process: dict[str, Any], on_empty: Callable[[int], None]) -> bool:
         """A scope has no main process: it is adopted while its cgroup holds anything."""
         group = Path(str(process.get("cgroup") or ""))
@@ -429,6 +474,8 @@ class SystemdBackend:
                     group=group)
         self.units[session_id] = unit
         self._watch_group(unit)
+        if freeze_asked(group):
+            await self._thaw(unit)
         return True
 
     # -- programs started outside Shepherd ---------------------------------------------
@@ -559,6 +606,9 @@ class SystemdBackend:
             if (name.startswith(prefix) and kind in kinds and number.isdigit()
                     and int(number) not in self.units):
                 stray.append(int(number))
+                with contextlib.suppress(OSError):  # left frozen by a crash: SIGTERM reaches it
+                    await self._run(freezer_command(name, False, user_manager=False,
+                                                    account=Account.current()))
                 with contextlib.suppress(OSError):
                     await self._stop_unit(name, Account.current(), False)
         return stray
@@ -574,10 +624,47 @@ class SystemdBackend:
         """A unit is stopped through systemd, from the loop (``stop``)."""
         return False
 
+    # -- freezing (rule 12) ------------------------------------------------------------
+    async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
+        unit = self.units.get(session_id)
+        if unit is None or unit.stopping:
+            return None
+        unit.on_thawed = on_thawed
+        try:
+            await self._run(freezer_command(unit.name, True, user_manager=self._manager(unit),
+                                            account=unit.account))
+        except OSError as exc:
+            await self._thaw(unit)  # nothing left half frozen
+            return f"systemd could not freeze its programs ({exc})"
+        if unit.stopping:  # a stop began meanwhile: it thaws; never frozen again
+            await self._thaw(unit)
+            return None
+        if unit.group is not None and not frozen(unit.group):
+            await self._thaw(unit)
+            return "systemd said its programs were frozen, but its cgroup says they are not"
+        unit.frozen = True
+        return None
+
+    async def thaw(self, session_id: int) -> None:
+        unit = self.units.get(session_id)
+        if unit is not None:
+            await self._thaw(unit)
+
+    async def _thaw(self, unit: Unit) -> None:
+        unit.frozen = False
+        try:
+            await self._run(freezer_command(unit.name, False, user_manager=self._manager(unit),
+                                            account=unit.account))
+        except OSError as exc:
+            log.error("session %d: could not thaw %s: %s", unit.session_id, unit.name, exc)
+
     async def stop(self, session_id: int, grace: float) -> None:
         unit = self.units.get(session_id)
         if unit is None:
             return
+        unit.stopping = True
+        if unit.frozen or (unit.group is not None and freeze_asked(unit.group)):
+            await self._thaw(unit)  # a frozen program gets its SIGTERM only once thawed
         try:
             await self._stop_unit(unit.name, unit.account, self._manager(unit))
         except OSError as exc:

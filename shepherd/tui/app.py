@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.tui import words
+from shepherd.tui.driver import terminal_driver
 from shepherd.tui.link import DaemonLink, NotConnected, Opener
 from shepherd.tui.live import LiveState
 from shepherd.tui.messages import (
@@ -59,6 +61,10 @@ class ShepherdApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
+
+    def get_driver_class(self) -> type[Driver]:
+        """Keys are read by our driver: a lone Esc arrives without waiting for a poll."""
+        return terminal_driver(super().get_driver_class())
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:

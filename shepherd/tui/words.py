@@ -93,9 +93,10 @@ def clock_time(when: str | None) -> str:
 
 # -- states and refusals (the shared renderer) ------------------------------------
 
-def paused(pause: dict[str, Any], now: datetime) -> str:
-    """"paused since 15:42: the screen is locked"."""
-    return shared.pause_clause(pause, now, _ZONE)
+def paused(pause: dict[str, Any], now: datetime, frozen: bool = False) -> str:
+    """"paused since 15:42: the screen is locked" (", its programs frozen meanwhile")."""
+    return shared.pause_clause(pause, now, _ZONE) + (
+        ", its programs frozen meanwhile" if frozen else "")
 
 
 def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
@@ -181,6 +182,9 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "session_resumed":
         return (f"{user}'s {entry} "
                 f"{shared.resumed_clause(str(data.get('cause')), data.get('paused_s') or 0)}")
+    if kind == "freeze_failed":
+        return (f"{user}'s {entry} could not be kept frozen while paused "
+                f"({data.get('problem')}): all its running time counts")
     if kind == "presence_unavailable":
         return (f"Shepherd cannot see whether the children are at the screen "
                 f"({data.get('problem')}): all running time counts")

@@ -137,6 +137,10 @@ def test_a_paused_session_says_why_and_since_when_instead_of_an_end() -> None:
     assert lines[1].endswith("session 7, paused since 09:22: the screen is locked "
                              "(30 minutes left)")
     assert "ends at" not in lines[1]
+    paused["sessions"][0]["frozen"] = True  # while_paused = "freeze": the kernel said so
+    assert render_status(paused, PARIS)[1].endswith(
+        "session 7, paused since 09:22: the screen is locked, its programs frozen meanwhile "
+        "(30 minutes left)")
 
 
 def test_status_says_when_the_screens_cannot_be_seen() -> None:

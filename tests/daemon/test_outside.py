@@ -330,6 +330,95 @@ detect = {{ cmdline = "{token}" }}
     assert d.call("status")["sessions"] == []
 
 
+def running_with(token: str) -> list[int]:
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if token.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def two_entries(bin_dir: Path, payload: str, tokens: dict[str, str]) -> str:
+    script = bin_dir / "payload.sh"
+    script.write_text(payload)
+    game = bin_dir / "game"
+    rules = "".join(f'''
+[[entries]]
+id = "{entry}"
+command = ["{game}", "1000"]
+detect = {{ cmdline = "{token}" }}
+''' for entry, token in tokens.items())
+    return f'''
+[[entries]]
+id = "shell"
+command = ["/bin/sh", "{script}"]
+{rules}'''
+
+
+def test_a_program_that_becomes_another_entry_when_told_to_stop_stops_too(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Review of issue 8 (s5), finding 2a: told to stop, the shell's program execs an
+    # imitation of "music"; the cascade had already run, so it ran on as music.
+    game = program(bin_dir, "game")
+    token = f"q5imit{os.getpid()}"
+    d = start(daemon_factory, two_entries(bin_dir, (
+        f"trap 'exec /bin/sh -c \"{game} 1000; : {token}\"' TERM\n"
+        f"{game} 1001 &\nwait\nwait\n"), {"music": token}), users="max_sessions = 3")
+    shell = d.call("launch", entry="shell", user="nobody")["session_id"]
+    wait_for(lambda: [p for p in running_with(str(bin_dir / "game")) if p])
+    d.call("stop", session_id=shell)
+    wait_for(lambda: not running_with(token), 20)
+    wait_for(lambda: d.call("status")["sessions"] == [], 20)
+
+
+def test_a_chain_of_imitations_stays_bound_to_the_first_session(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Finding 2b: shell -> music -> radio; music's own program became radio's (so music
+    # ended), and radio outlived the shell's stop.
+    game = program(bin_dir, "game")
+    music, radio = f"q5mus{os.getpid()}", f"q5rad{os.getpid()}"
+    d = start(daemon_factory, two_entries(bin_dir, (
+        f"setsid -f /bin/sh -c 'sleep 1; R=q5rad; "
+        f"exec /bin/sh -c \"{game} 1002; : ${{R}}{os.getpid()}\"; : {music}'\n"
+        f"exec {game} 1001\n"), {"music": music, "radio": radio}), users="max_sessions = 3")
+    events = d.events()
+    shell = d.call("launch", entry="shell", user="nobody")["session_id"]
+    entries = set()
+    while "radio" not in entries:
+        entries.add(events.next("session_started")["entry"])
+    assert entries == {"shell", "music", "radio"}, entries
+    d.call("stop", session_id=shell)
+    wait_for(lambda: not running_with(radio) and not running_with(music), 20)
+    wait_for(lambda: d.call("status")["sessions"] == [], 20)
+
+
+def test_a_program_that_joined_a_running_session_stays_bound_across_a_restart(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Finding 3: the binding of a program that joined a running session lived in memory
+    # only; after kill -9 and a restart it outlived the session it was started in.
+    game = program(bin_dir, "game")
+    token = f"q5join{os.getpid()}"
+    d = start(daemon_factory, two_entries(bin_dir, (
+        f"setsid -f /bin/sh -c '{game} 1003; : {token}'\nexec {game} 1001\n"),
+        {"music": token}), users="max_sessions = 3")
+    music = d.call("launch", entry="music", user="nobody")["session_id"]
+    events = d.events()
+    shell = d.call("launch", entry="shell", user="nobody")["session_id"]
+    wait_for(lambda: len(running_with(token)) >= 1)
+    wait_for(lambda: d.audit("session_started") and len(d.audit("session_started")) == 2)
+    events.close()
+    time.sleep(1)  # the join is kept by the store's writer
+    d.kill9()
+    d.start()
+    assert sorted(s["id"] for s in d.call("status")["sessions"]) == sorted([music, shell])
+    d.call("stop", session_id=shell)
+    wait_for(lambda: not running_with(token), 20)
+    wait_for(lambda: d.call("status")["sessions"] == [], 20)
+
+
 def test_a_daemon_restarted_while_an_outside_session_runs_adopts_it(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
@@ -500,3 +589,25 @@ windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
         assert [line[-2] for line in shown] in (["Game", "Other"], ["Other", "Game"])
     finally:
         shutil.rmtree(run_user, ignore_errors=True)
+
+
+def test_turned_off_nothing_started_outside_is_looked_at(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+limits = {{ daily_quota = "0s" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "off"})
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said == "not watching: turned off by SHEPHERD_DETECT=off", said
+    child = as_nobody(game, "1000")
+    try:
+        time.sleep(1)
+        assert not gone(child)  # denied by the rules, but nobody looked
+        assert not d.audit("launch_denied")
+    finally:
+        child.kill()
+        child.wait()

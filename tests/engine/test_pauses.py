@@ -424,3 +424,72 @@ def test_a_session_reported_due_asks_for_no_more_wake_ups_while_it_is_stopped() 
     assert of(SessionDue, e.due(clock.now)) == [SessionDue(1, "expired")]
     wake = e.next_wakeup(clock.advance(0.2))
     assert wake is None or wake > clock.mono
+
+
+# -- a pause the shell could not enforce (its programs could not be frozen) -----------------
+def test_a_pause_whose_freeze_failed_is_billed_in_full_and_the_session_counts_running() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    e.pause("alex", "locked", clock.now, clock.now)
+    for _ in range(3):  # settled as paused meanwhile (another session's checkpoints)
+        e.charge(clock.advance(1))
+    events = e.unpausable(1, clock.now)
+    assert of(SessionResumed, events) == [SessionResumed(1, "alex", "game", "locked", 0.0)]
+    assert e.pause_of(1) is None
+    charged = sum(s for c in of(UsageCharged, events) for _, s in c.parts)
+    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(603)
+    assert charged == pytest.approx(3)  # written at once: the 3 s settled as paused
+    # Sticky for the session: the next lock does not pause it again.
+    assert of(SessionPaused, e.pause("alex", "locked", clock.now, clock.advance(1))) == []
+    e.charge(clock.advance(60))
+    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(664)
+    assert e.snapshot(1).paused_s == pytest.approx(0.0)
+    # Another session of the same entry is paused as usual.
+    e.end_session(1, clock.now, "stopped_by_child")
+    e.resume("alex", clock.now)
+    clock.advance(30 * 60)  # the cooldown
+    launch(e, clock, sid=2)
+    assert of(SessionPaused, e.pause("alex", "locked", clock.now, clock.now))
+
+
+def test_an_idle_pause_whose_freeze_failed_bills_the_idle_too() -> None:
+    e = engine(GAME.replace('[[entries]]', '[[entries]]', 1), USERS.replace(
+        'day_starts_at = "04:00"', 'day_starts_at = "04:00"\nidle_after = "5m"'))
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(60)
+    e.pause("alex", "idle", clock.now, clock.now)
+    clock.advance(300)
+    assert of(SessionPaused, e.due(clock.now))  # the idle became a pause, back to its start
+    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(60)
+    events = e.unpausable(1, clock.now)
+    assert [r.paused_s for r in of(SessionResumed, events)] == [0.0]
+    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(360)
+
+
+def test_programs_thawed_during_a_pause_are_billed_from_then_on() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(100)
+    e.pause("alex", "locked", clock.now, clock.now)
+    clock.advance(200)
+    thawed = clock.now.mono
+    e.charge(clock.advance(5))  # a checkpoint after the thaw, before it was heard of
+    events = e.unpausable(1, clock.advance(1), since=thawed)
+    assert [r.paused_s for r in of(SessionResumed, events)] == [pytest.approx(200)]
+    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(106)
+    assert e.snapshot(1).paused_s == pytest.approx(200)
+    ended = e.end_session(1, clock.advance(10), "stopped_by_child")
+    assert ended.charged_s == pytest.approx(116)
+
+
+def test_a_session_not_paused_that_cannot_be_frozen_is_never_paused_later() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    assert [ev for ev in e.unpausable(1, clock.now) if not isinstance(ev, UsageCharged)] == []
+    assert of(SessionPaused, e.pause("alex", "locked", clock.now, clock.advance(10))) == []
+    assert e.pause_of(1) is None

@@ -45,7 +45,7 @@ CASES: list[tuple[str, str, list[str]]] = [
       '(expected "00:00" to "23:59")']),
     ("unknown_supervisor_key", USERS + '[supervisor]\ngrace = "5s"\n',
      ["9: supervisor.grace: unknown key 'grace' (expected one of: admin_group, day_starts_at, "
-      "week_starts_on, count, idle_after, stop_grace, audit_retention, on_restart, "
+      "week_starts_on, count, idle_after, while_paused, stop_grace, audit_retention, on_restart, "
       "default_warnings)"]),
     ("bad_week_start", USERS + '[supervisor]\nweek_starts_on = "monday"\n',
      ["9: supervisor.week_starts_on: got 'monday' (expected 'mon', 'tue', 'wed', 'thu', "
@@ -55,6 +55,8 @@ CASES: list[tuple[str, str, list[str]]] = [
     ("idle_after_not_a_duration", USERS + '[supervisor]\nidle_after = "soon"\n',
      ["9: supervisor.idle_after: got 'soon' (expected a duration like \"90s\", \"45m\", "
       '"1h30m", "2d" or a whole number of seconds)']),
+    ("while_paused_misspelled", USERS + '[supervisor]\nwhile_paused = "stop"\n',
+     ["9: supervisor.while_paused: got 'stop' (expected 'freeze' or 'run')"]),
     ("entry_count_misspelled", USERS + '\n[[entries]]\nid = "radio"\ncommand = ["a"]\n'
      'count = "always"\n',
      ["12: entries[0].count: got 'always' (expected 'running' or 'active')"]),
@@ -335,3 +337,32 @@ def test_an_exe_that_is_a_script_and_a_pattern_matching_almost_anything_are_warn
         "line (fewer than 3 letters must appear), so nearly every program the child runs "
         "would count as 'short' (name the program by its name or path)",
     ]
+
+
+def test_programs_left_running_while_paused_are_a_warning_where_time_counts_only_active() -> None:
+    """``while_paused = "run"`` reopens the hole the freeze closes: the child may set their
+    own session's lock hint (``SetLockedHint``) and play on unbilled. Said, not refused."""
+    text = USERS + (
+        '[supervisor]\nwhile_paused = "run"\n'               # lines 8-9
+        '\n[[entries]]\nid = "game"\ncommand = ["a"]\n'      # 10-13: inherits "run"
+        '\n[[entries]]\nid = "radio"\ncommand = ["a"]\ncount = "running"\n'  # 14-18
+        '\n[[entries]]\nid = "chess"\ncommand = ["a"]\nwhile_paused = "freeze"\n'  # 19-23
+    )
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None
+    assert [p.render("p.toml") for p in result.problems] == [
+        "p.toml:9: supervisor.while_paused: warning: the programs of 'game' run on while "
+        "their clock is paused, and a child can pause it themselves (their own session's "
+        "lock or idle hint, one D-Bus call): use \"freeze\", or count = \"running\" for "
+        "entries that must keep running"]
+    assert not result.policy.freezes(result.policy.entries[0])
+    assert not result.policy.freezes(result.policy.entries[1])  # never paused at all
+    assert result.policy.freezes(result.policy.entries[2])
+
+
+def test_freeze_is_the_default_for_entries_that_count_active_time() -> None:
+    text = USERS + '\n[[entries]]\nid = "game"\ncommand = ["a"]\n'
+    result = check_policy_text(text)
+    assert result.policy is not None and not result.problems
+    assert result.policy.supervisor.while_paused == "freeze"
+    assert result.policy.freezes(result.policy.entries[0])

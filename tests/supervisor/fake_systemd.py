@@ -18,6 +18,11 @@ service gets ``$FAKE_CGROUP/<unit>`` too: its program is put there before it run
 ``{cgroup}`` in answers is that group as ``ControlGroup=`` names it (below the
 cgroup2 mount), and ``stop`` kills the group like ``KillMode=control-group`` and
 removes it (``--collect``). ``version`` in the script: what ``--version`` says.
+
+``freeze`` and ``thaw`` (with ``$FAKE_CGROUP``) write the unit's ``cgroup.freeze``; a
+freeze returns once ``cgroup.events`` says ``frozen 1``, as systemd's job does.
+``freeze_fails`` in the script: the freeze fails with that message (nothing frozen);
+``freeze_lies``: it answers success without freezing anything.
 """
 
 import contextlib
@@ -94,6 +99,27 @@ if "--version" in args:
     sys.exit(0)
 
 unit = args[-1]
+if "freeze" in args or "thaw" in args:
+    freeze = "freeze" in args
+    if freeze and script.get("freeze_fails"):
+        print(script["freeze_fails"], file=sys.stderr)
+        sys.exit(1)
+    if freeze and script.get("freeze_lies"):
+        sys.exit(0)
+    group = None
+    if cgroups is not None and unit.endswith(".scope"):
+        group = cgroups / unit
+    elif (state / "cgroup").exists():
+        group = Path((state / "cgroup").read_text())
+    if group is None or not group.is_dir():
+        print(f"Unit {unit} not loaded.", file=sys.stderr)
+        sys.exit(1)
+    (group / "cgroup.freeze").write_text("1" if freeze else "0")
+    for _ in range(1000):
+        if not freeze or "frozen 1" in (group / "cgroup.events").read_text().splitlines():
+            break
+        time.sleep(0.01)
+    sys.exit(0)
 if cgroups is not None and unit.endswith(".scope"):
     group = cgroups / unit
     if "show" in args:

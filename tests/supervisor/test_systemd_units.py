@@ -468,3 +468,91 @@ def test_a_unit_cgroup_that_cannot_be_watched_falls_back_to_the_main_process(
     # Still running 0.1 s after the launch, so the daemon's stop was needed to end it.
     assert ["systemctl", "stop", answer["unit"]] in calls(fake_systemd)
     assert ended == [5]
+
+
+# -- a paused session frozen (rule 12, while_paused = "freeze") -------------------------------
+TRAPPER = """
+import signal, sys, time
+def term(*_):
+    open(sys.argv[1], "w").write("term")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _frozen(group: Path) -> bool:
+    return "frozen 1" in (group / "cgroup.events").read_text().splitlines()
+
+
+def test_a_unit_is_frozen_checked_on_its_cgroup_thawed_and_thawed_again_before_its_stop(
+        fake_systemd: Path, scopes: Path, tmp_path: Path) -> None:
+    script(fake_systemd, [ACTIVE + "\nControlGroup={cgroup}"])
+    marker = tmp_path / "got-sigterm"
+    ended: list[int] = []
+    thawed: list[int] = []
+
+    async def go() -> tuple[bool, bool]:
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 5)
+        await backend.spawn(5, [sys.executable, "-c", TRAPPER, str(marker)], Account.current(),
+                            {}, ended.append)
+        group = Path((fake_systemd / "cgroup").read_text())
+        assert await backend.freeze(5, thawed.append) is None
+        frozen_then = _frozen(group)
+        await backend.thaw(5)
+        thawed_then = not _frozen(group)
+        assert await backend.freeze(5, thawed.append) is None
+        await backend.stop(5, 5)  # frozen: thawed first, so the program hears SIGTERM
+        return frozen_then, thawed_then
+
+    frozen_then, thawed_then = asyncio.run(go())
+    assert frozen_then and thawed_then
+    unit = "shepherd-0123456789ab-session-5.service"
+    told = [c[1:] for c in calls(fake_systemd) if c[0] == "systemctl" and unit in c]
+    assert told[-3:-1] == [["thaw", unit], ["stop", unit]], told  # thaw, then SIGTERM
+    assert thawed == []  # only the backend thawed it: nothing reported
+    assert ended == [5]
+
+
+@pytest.mark.parametrize("how", ["freeze_fails", "freeze_lies"])
+def test_a_freeze_systemd_refuses_or_does_not_carry_out_is_said_and_leaves_nothing_frozen(
+        fake_systemd: Path, scopes: Path, tmp_path: Path, how: str) -> None:
+    script(fake_systemd, [ACTIVE + "\nControlGroup={cgroup}"],
+           **{how: "Failed to freeze unit: Operation not supported"})
+    ended: list[int] = []
+
+    async def go() -> tuple[str | None, bool]:
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 2)
+        await backend.spawn(5, ["sleep", "60"], Account.current(), {}, ended.append)
+        group = Path((fake_systemd / "cgroup").read_text())
+        problem = await backend.freeze(5, lambda _: None)
+        frozen = (group / "cgroup.freeze").read_text().strip() == "1"
+        await backend.stop(5, 2)
+        return problem, frozen
+
+    problem, frozen = asyncio.run(go())
+    assert problem is not None and not frozen
+    assert ("Operation not supported" in problem if how == "freeze_fails"
+            else "its cgroup says they are not" in problem)
+
+
+def test_a_unit_thawed_behind_the_backends_back_is_reported(
+        fake_systemd: Path, scopes: Path, tmp_path: Path) -> None:
+    script(fake_systemd, [ACTIVE + "\nControlGroup={cgroup}"])
+    thawed: list[int] = []
+
+    async def go() -> None:
+        backend = SystemdBackend(tmp_path / "logs", "0123456789ab", 2)
+        await backend.spawn(5, ["sleep", "60"], Account.current(), {}, lambda _: None)
+        group = Path((fake_systemd / "cgroup").read_text())
+        assert await backend.freeze(5, thawed.append) is None
+        (group / "cgroup.freeze").write_text("0")  # whoever may write it
+        for _ in range(200):
+            if thawed:
+                break
+            await asyncio.sleep(0.02)
+        await backend.stop(5, 2)
+
+    asyncio.run(go())
+    assert thawed == [5]

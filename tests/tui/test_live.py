@@ -134,6 +134,10 @@ def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> N
     assert entry.left == "10:00" and entry.used == "20m of 40m"  # use stands still too
     assert entry.state_text == "paused" and entry.detail.endswith("10:00 left")
     assert live.group_lines("alex", 400.0) == ["games 50m of 1h"]
+    session["frozen"] = True  # while_paused = "freeze": the parent sees the game stands still
+    frozen = live.session_line(session, 400.0).paused
+    assert frozen is not None
+    assert frozen.endswith(": nobody is using the screen, its programs frozen meanwhile")
 
 
 def test_a_grant_on_an_entry_with_no_daily_limit_says_what_the_cli_says() -> None:

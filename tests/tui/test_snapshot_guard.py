@@ -72,7 +72,7 @@ def test_the_recorded_answers_have_the_daemons_shape(daemon_factory: Any) -> Non
 [[entries]]
 id = "nap"
 command = ["sleep", "600"]
-limits = { daily_quota = "1h", cooldown = "1m" }
+limits = { daily_quota = "1h", cooldown = "1m", max_run = "30m" }  # a 2h grant is always capped
 
 [[groups]]
 id = "naps"

@@ -389,6 +389,12 @@ class PgStore:
             self.audit(ts, "session_started", {"session_id": session_id, **audit_data},
                        user=user, entry=entry)
 
+    def session_process(self, session_id: int, process: Mapping[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE snapshot SET process = %s WHERE machine = %s "
+                         "AND session_id = %s", (json.dumps(dict(process)), self.machine,
+                                                 session_id))
+
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
                    remaining: Mapping[int, float | None] | None = None,
                    paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:

@@ -1,0 +1,120 @@
+"""The TUI's terminal driver: Textual's own, but its input thread sleeps until it is needed.
+
+A terminal sends the Esc key as the byte that also begins every escape sequence (an
+arrow is Esc [ A), so a lone Esc becomes the key only once the escape delay has passed
+with nothing after it. Textual's parser knows that; its Linux input thread, though,
+asks the parser only when it wakes from a 100 ms poll (``select(0.1)``). So a lone
+Esc waited for the next poll (100–200 ms, whatever ESCDELAY said), and the thread woke
+ten times a second while nobody typed.
+
+Here the input thread waits for input without a timeout. After each piece of input it
+wakes once more, when the escape delay has passed since, and lets the parser decide
+what it still holds: a lone Esc becomes the escape key, an unfinished sequence its
+keys, as Textual's parser does it (this driver never looks inside the parser). A
+whole sequence costs nothing but that one wake. The escape delay is 25 ms, as curses'
+ESCDELAY, unless the user set ``ESCDELAY`` (a slow ssh link may want more).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import threading
+import time
+from codecs import getincrementaldecoder
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from textual import constants
+from textual._parser import ParseError
+from textual._xterm_parser import XTermParser
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
+
+ESCAPE_DELAY_S = 0.025  # curses' ESCDELAY; Textual's own default is 100 ms
+
+
+class _WakingEvent(threading.Event):
+    """The driver's exit event: setting it also wakes the input thread from its wait."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def set(self) -> None:
+        super().set()
+        self._wake()
+
+
+class ShepherdDriver(LinuxDriver):
+    """Textual's LinuxDriver with an input thread that does not poll."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "ESCDELAY" not in os.environ:  # Textual read it at import: the user's choice stands
+            setattr(constants, "ESCAPE_DELAY", ESCAPE_DELAY_S)  # noqa: B010 - a Final
+        # Reentrant: Textual may stop the input from a signal handler (SIGTSTP), which
+        # can run while this same (main) thread is inside _wake_input.
+        self._wake_lock = threading.RLock()
+        self._wake_fd: int | None = None
+        # Textual sets it to stop the input thread, then waits for the thread to end.
+        self.exit_event = _WakingEvent(self._wake_input)
+
+    def _wake_input(self) -> None:
+        with self._wake_lock:
+            if self._wake_fd is not None:
+                with suppress(BlockingIOError):  # full: the thread has been woken already
+                    os.write(self._wake_fd, b"!")
+
+    def run_input_thread(self) -> None:
+        """Read keys, mouse and paste as Textual does, without waking while nothing comes."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        selector = selectors.SelectSelector()  # as Textual: it serves every terminal
+        selector.register(self.fileno, selectors.EVENT_READ)
+        selector.register(wake_r, selectors.EVENT_READ)  # never drained: it means "stop"
+        with self._wake_lock:
+            self._wake_fd = wake_w
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+        # When the parser is to be asked about what it still holds (None: nothing typed
+        # since it last was). Its own deadline is at most the escape delay after the
+        # last character fed, so it has passed by then.
+        decide_at: float | None = None
+        try:
+            while not self.exit_event.is_set():
+                timeout = None if decide_at is None else max(0.0, decide_at - time.monotonic())
+                for key, _ in selector.select(timeout):
+                    if key.fd != self.fileno:
+                        continue
+                    data = os.read(self.fileno, 4096)
+                    if not data:  # end of input (stdin is not a terminal): nothing more to read
+                        selector.unregister(self.fileno)
+                        continue
+                    text = decode(data)  # "" if it ends inside a character: the rest follows
+                    if text:  # (an empty feed would tell the parser the input ended)
+                        for event in parser.feed(text):
+                            self.process_message(event)
+                    decide_at = time.monotonic() + constants.ESCAPE_DELAY
+                if decide_at is not None and time.monotonic() >= decide_at:
+                    decide_at = None
+                    for event in parser.tick():
+                        self.process_message(event)
+        finally:
+            with self._wake_lock:
+                self._wake_fd = None
+            selector.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            with suppress(EOFError, ParseError):
+                for _event in parser.feed(""):  # as Textual: the parser hears the end
+                    pass
+
+
+def terminal_driver(chosen: type[Driver]) -> type[Driver]:
+    """Ours where Textual would read a Linux terminal with its own; its choice otherwise
+    (and always when the user named a driver in ``TEXTUAL_DRIVER``)."""
+    if chosen is LinuxDriver and "TEXTUAL_DRIVER" not in os.environ:
+        return ShepherdDriver
+    return chosen
