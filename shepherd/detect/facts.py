@@ -2,7 +2,9 @@
 
 The real uid is read first (``/proc/PID/status``): most processes are not a
 child's, and nothing more is read about them. Everything here may fail with the
-process gone: the answer is then None.
+process gone: the answer is then None. A process whose main thread has exited
+while another runs is running: what it runs is read through that thread
+(``proctree.task_dir``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
-from shepherd.supervisor.proctree import real_uid
+from shepherd.supervisor.proctree import live_thread, real_uid, task_dir
 
 __all__ = ["real_uid"]
 
@@ -77,18 +79,22 @@ def start_time(pid: int) -> int | None:
 
 
 def running_since(pid: int) -> int | None:
-    """The start time of a process that runs (None when it is gone or a zombie)."""
+    """The start time of a process that runs (None when it is gone or a zombie). One
+    whose main thread exited while another thread runs is running."""
     raw = _read(f"/proc/{pid}/stat")
     if raw is None:
         return None
     try:
         fields = raw[raw.rindex(b")") + 2:].split()
-        return None if fields[0] in (b"Z", b"X") else int(fields[19])
+        if fields[0] in (b"Z", b"X") and live_thread(pid) is None:
+            return None
+        return int(fields[19])
     except (ValueError, IndexError):
         return None
 
 
-def cgroup_path(pid: int) -> str | None:
+def cgroup_path(pid: int | str) -> str | None:
+    """The cgroup v2 path of ``/proc/<pid>`` (a pid, or ``PID/task/TID``)."""
     raw = _read(f"/proc/{pid}/cgroup")
     if raw is None:
         return None
@@ -104,29 +110,33 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
         uid = real_uid(pid)
         if uid is None:
             return None
-    start, cgroup = running_since(pid), cgroup_path(pid)  # a zombie is gone
-    if start is None or cgroup is None:
+    start = running_since(pid)  # a zombie is gone
+    if start is None:
+        return None
+    where = task_dir(pid)  # a live thread's, when the main thread has exited
+    cgroup = cgroup_path(where.removeprefix("/proc/"))
+    if cgroup is None:
         return None
     exe: str | None = None
     exe_id: tuple[int, int] | None = None
     unnamed = False
     argv: tuple[str, ...] = ()
     if needs.cmdline or needs.exe:
-        raw = _read(f"/proc/{pid}/cmdline") or b""
+        raw = _read(f"{where}/cmdline") or b""
         argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
     if needs.exe:
-        exe, exe_id = _executable(pid, argv)
+        exe, exe_id = _executable(where, argv)
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
         # program whose file was replaced by an update must not be compared for it.
         unnamed = exe is not None and exe.startswith("/memfd:")
     flatpak_info = None
     if needs.flatpak and "app-flatpak-" not in cgroup:
-        info = _read(f"/proc/{pid}/root/.flatpak-info")
+        info = _read(f"{where}/root/.flatpak-info")
         if info is not None:
             flatpak_info = _flatpak_name(info)
     desktop_file = None
     if needs.desktop:
-        environ = _read(f"/proc/{pid}/environ") or b""
+        environ = _read(f"{where}/environ") or b""
         for item in environ.split(b"\0"):
             if item.startswith(ENV_DESKTOP):
                 name = item[len(ENV_DESKTOP):].decode(errors="replace").rsplit("/", 1)[-1]
@@ -144,7 +154,7 @@ def same_content(pid: int, path: str) -> bool:
     """True when the process runs a byte-for-byte copy of the file at ``path`` (sizes
     first: a different size is answered without reading)."""
     try:
-        with open(f"/proc/{pid}/exe", "rb") as ours, open(path, "rb") as theirs:
+        with open(f"{task_dir(pid)}/exe", "rb") as ours, open(path, "rb") as theirs:
             size = os.fstat(ours.fileno()).st_size
             if size != os.fstat(theirs.fileno()).st_size or size > COMPARED_AT_MOST:
                 return False
@@ -167,19 +177,20 @@ def identity(path: str) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def _executable(pid: int, argv: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | None]:
+def _executable(where: str, argv: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | None]:
     """The program the process runs: its path and its file's identity.
 
     ``/proc/PID/exe`` names the file the kernel ran. When that is the dynamic loader
     (``ld.so GAME``: the loader maps the game itself, the kernel never sees it), the
     program is the loader's first argument that is not one of its options, found
     through the process's own root and working directory (its mount namespace's
-    view, so a path only it can see still leads to the file)."""
+    view, so a path only it can see still leads to the file). ``where``: the process's
+    directory in ``/proc`` (``task_dir``)."""
     try:
-        exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+        exe = os.readlink(f"{where}/exe").removesuffix(" (deleted)")
     except OSError:
         return None, None  # a kernel thread, or gone
-    exe_id = identity(f"/proc/{pid}/exe")
+    exe_id = identity(f"{where}/exe")
     if not is_loader(exe, exe_id):
         return exe, exe_id
     program = loaded_program(argv)
@@ -187,11 +198,11 @@ def _executable(pid: int, argv: tuple[str, ...]) -> tuple[str | None, tuple[int,
         return exe, exe_id
     if not program.startswith("/"):
         try:
-            program = os.path.join(os.readlink(f"/proc/{pid}/cwd"), program)
+            program = os.path.join(os.readlink(f"{where}/cwd"), program)
         except OSError:
             return exe, exe_id
     program = os.path.normpath(program)
-    return program, identity(f"/proc/{pid}/root{program}")
+    return program, identity(f"{where}/root{program}")
 
 
 # ld.so's options that take a value (glibc's and musl's); the program is the first other word.

@@ -14,7 +14,14 @@ whatever it does (``setsid``, double fork, clearing its environment), and only
 a writer of ``cgroup.procs`` of a common ancestor (root, or in user mode the
 owner of the subtree) can move it out. The session is over when
 ``cgroup.events`` says ``populated 0``; the kernel signals every change of
-that file, so it is watched with inotify, never polled. At start the daemon
+that file, so it is watched with inotify, never polled.
+
+A process whose main thread exits while another thread runs is the exception the
+kernel leaves to us: its zombie leader stays where it was, a move takes only its
+live threads, and the group's ``cgroup.procs`` (hence ``cgroup.kill``) does not list
+it; ``cgroup.threads`` does. So membership is read from both (``members``), a
+process is signalled through a pidfd on its thread group (which reaches every
+thread), and where it lives is read through a live thread (``cgroup_of``). At start the daemon
 also removes the ``shepherd-*`` siblings that daemons killed and never restarted
 left behind with nothing in them (``remove_leftovers``).
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import select
@@ -33,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shepherd.supervisor.inotify import Inotify
-from shepherd.supervisor.proctree import children, protected, read_proc
+from shepherd.supervisor.proctree import children, live_thread, protected, read_proc, tgid_of
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +69,13 @@ def cgroup2_mount(mounts: str | None = None) -> Path | None:
 
 
 def cgroup_of(pid: int | str = "self") -> str | None:
-    """The process's cgroup v2 path (``0::/...`` in ``/proc/PID/cgroup``), or None."""
+    """The process's cgroup v2 path (``0::/...`` in ``/proc/PID/cgroup``), or None. For a
+    process whose main thread exited, where its live threads are (the zombie leader's
+    own file names where the leader was)."""
+    if isinstance(pid, int):
+        tid = live_thread(pid)
+        if tid is not None and tid != pid:
+            pid = f"{pid}/task/{tid}"
     try:
         text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
@@ -109,20 +123,96 @@ def set_freeze(group: Path, on: bool) -> None:
     (group / "cgroup.freeze").write_text("1" if on else "0")
 
 
-def members(group: Path) -> list[int]:
+def _ids(path: Path) -> list[int]:
     try:
-        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
-    except FileNotFoundError:
+        return [int(p) for p in path.read_text().split()]
+    except (FileNotFoundError, ValueError):
         return []
+
+
+def members(group: Path) -> list[int]:
+    """The processes with a thread in the group: those ``cgroup.procs`` lists, and the
+    thread group of each thread in ``cgroup.threads`` that belongs to none of them (a
+    process whose main thread exited elsewhere has only its threads listed)."""
+    found = _ids(group / "cgroup.procs")
+    known: set[str] = set()
+    for pid in found:
+        with contextlib.suppress(OSError):
+            known.update(os.listdir(f"/proc/{pid}/task"))
+    for tid in _ids(group / "cgroup.threads"):
+        if str(tid) in known:
+            continue
+        tgid = tgid_of(tid)
+        if tgid is None or tgid in found:
+            continue
+        found.append(tgid)
+        with contextlib.suppress(OSError):
+            known.update(os.listdir(f"/proc/{tgid}/task"))
+    return found
+
+
+def in_group(pid: int, group: Path) -> bool:
+    """True when a thread of the process lives in the group or below it (its leader, or
+    any of its threads when the leader has exited elsewhere)."""
+    mount = _mount()
+    if mount is None:
+        return False
+    def there(task: str) -> bool:
+        path = cgroup_of(f"{pid}/task/{task}")
+        if path is None:
+            return False
+        where = mount / path.lstrip("/")
+        return where == group or group in where.parents
+
+    if there(str(pid)):  # the leader: all of it, unless the leader has exited elsewhere
+        return True
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(there(task) for task in tasks if task != str(pid))
+
+
+@functools.cache
+def _mount() -> Path | None:
+    return cgroup2_mount()
+
+
+def signal_all(group: Path, signum: int) -> int:
+    """Signal every process with a thread in the group (``members``) through a pidfd on
+    its thread group, which reaches every one of its threads; each checked to have a
+    thread in the group once its pidfd is open (a pid used again meanwhile by a
+    process elsewhere is left alone). How many were signalled."""
+    sent = 0
+    for pid in members(group):
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if in_group(pid, group):
+                signal.pidfd_send_signal(fd, signum)
+                sent += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return sent
 
 
 def kill(group: Path) -> None:
     """SIGKILL everything in the group and below at once (``cgroup.kill``, Linux 5.14+).
 
-    The kernel also kills what is forked meanwhile, so a fork loop cannot race it.
+    The kernel also kills what is forked meanwhile, so a fork loop cannot race it. It
+    walks only what ``cgroup.procs`` lists, and does not reach a process whose main
+    thread has exited: every member of the group and its children is also killed
+    through a pidfd on its thread group (``signal_all``).
     """
     with contextlib.suppress(FileNotFoundError):
         (group / "cgroup.kill").write_text("1")
+    with contextlib.suppress(OSError):
+        for below, _, _ in os.walk(group):
+            signal_all(Path(below), signal.SIGKILL)
 
 
 def remove(group: Path) -> None:
@@ -152,9 +242,13 @@ def move_held(pid: int, group: Path, start: int | None = None) -> bool:
     write: the pid names it before (it runs, and started at ``start`` when given: the
     start time the decision was made on) and after (it still runs, so the pid was never
     free). Should it exit during the write, the pid may have gone to a stranger that
-    the write moved: one found in ``group`` is put back in its parent's group. False
-    when the process meant is gone (or the pid already names another), and for init,
-    this daemon and its ancestors, which are never moved."""
+    the write moved: one found in ``group`` is put back in its parent's group. A
+    process whose main thread has exited has only its live threads moved (that is
+    enough: they run, and what they start is born in the group); one that still runs
+    and has no thread in ``group`` after the write cannot be held, and is killed
+    through the pidfd (fail closed). False when the process meant is gone (or the pid
+    already names another), or was killed so; and for init, this daemon and its
+    ancestors, which are never moved."""
     if pid in protected():  # init, this daemon or an ancestor: never moved, as if gone
         log.error("pid %d is init, this daemon or one of its ancestors: not moved", pid)
         return False
@@ -172,6 +266,15 @@ def move_held(pid: int, group: Path, start: int | None = None) -> bool:
             return False
         if _exited(fd):
             _put_back_stranger(pid, info.start, group)
+            return True
+        if not in_group(pid, group) and not _exited(fd):
+            # It runs on where it was (the kernel moved none of its threads): it cannot
+            # be held, so it may not run on (fail closed). Killed through the pidfd,
+            # which reaches every thread of the process meant.
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            log.error("process %d could not be moved into %s: killed", pid, group)
+            return False
         return True
     finally:
         os.close(fd)
@@ -298,27 +401,8 @@ class CgroupHome:
         return removed
 
     def signal_members(self, group: Path, signum: int) -> int:
-        """Signal every process in the group through a pidfd, checked to be a member once open.
-
-        Between reading ``cgroup.procs`` and opening the pidfd, a member may exit and
-        its pid be reused by a process elsewhere: that process is not in the group
-        and is left alone. Once open, the pidfd names that one process for good.
-        """
-        sent = 0
-        for pid in members(group):
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                continue
-            try:
-                if self.holds(group, pid):
-                    signal.pidfd_send_signal(fd, signum)
-                    sent += 1
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        return sent
+        """Signal every process in the group through a pidfd (``signal_all``)."""
+        return signal_all(group, signum)
 
     def holds(self, group: Path, pid: int) -> bool:
         """True when the process lives in the group or below it."""

@@ -32,11 +32,12 @@ import functools
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,11 @@ log = logging.getLogger(__name__)
 STARTER = str(Path(starter.__file__).resolve())
 START_TIMEOUT_S = 30.0
 KILL_TIMEOUT_S = 30.0
+# A refusal waits this long for what it killed to be gone, then leaves the rest to be
+# waited for off the (child, entry) decision: SIGKILL is pending for it and it runs no
+# more code of its own, so one that cannot die yet (stuck in the kernel, frozen) does
+# not hold up the next start of that entry.
+REFUSAL_WAIT_S = 2.0
 FREEZE_TIMEOUT_S = 5.0  # every process frozen within this, or the freeze failed (fail closed)
 FORCE_FALLBACK_ENV = "SHEPHERD_SUPERVISION"  # "tree": use the fallback even with cgroups
 
@@ -94,6 +100,7 @@ class DirectBackend:
         # The loop and the deadline guard's thread may both reach a deadline: the first
         # sends the SIGTERM, under this lock, and the other sees ``terminated``.
         self._terminating = threading.Lock()
+        self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
 
     # -- start-up -----------------------------------------------------------------
     def start(self) -> Membership:
@@ -321,7 +328,7 @@ class DirectBackend:
         """
         pids = [pid, *also]
         if self.home is None:
-            return await _kill_trees(pids, start)
+            return await _kill_trees(pids, start, self._later)
         group = self.home.refusal_group(pid)
         emptied = asyncio.Event()
         try:
@@ -330,7 +337,7 @@ class DirectBackend:
             remove(group)
             if exc.errno == errno.ESRCH:
                 return None  # gone already
-            said = await _kill_trees(pids, start)
+            said = await _kill_trees(pids, start, self._later)
             log.error("a refused program (pid %d) could not be moved into a group of its "
                       "own (%s): %s", pid, exc.strerror or exc, said)
             return f"it could not be moved ({exc.strerror or exc}): {said}"
@@ -344,12 +351,30 @@ class DirectBackend:
                 remove(group)
                 return None
         kill(group)
-        if not await _within(emptied, KILL_TIMEOUT_S):
-            self.home.unwatch(group)
-            log.error("a refused program (pid %d) survived SIGKILL for %.0fs", pid,
-                      KILL_TIMEOUT_S)
-        remove(group)
+        if await _within(emptied, REFUSAL_WAIT_S):
+            remove(group)
+            return None
+        self._later(self._refusal_gone(pid, group, emptied))
         return None
+
+    async def _refusal_gone(self, pid: int, group: Path, emptied: asyncio.Event) -> None:
+        """After a refusal's kill: the group removed once what was killed is gone."""
+        assert self.home is not None
+        try:
+            if not await _within(emptied, KILL_TIMEOUT_S - REFUSAL_WAIT_S):
+                log.error("a refused program (pid %d) survived SIGKILL for %.0fs; its group "
+                          "is removed once it is gone", pid, KILL_TIMEOUT_S)
+                kill(group)  # again: the kernel kills what is in it, whatever it is
+                await emptied.wait()
+        finally:
+            self.home.unwatch(group)
+            remove(group)
+
+    def _later(self, wait: Coroutine[Any, Any, None]) -> None:
+        """Wait for something off the caller's path (cancelled at ``close``)."""
+        task = asyncio.ensure_future(wait)
+        self._waits.add(task)
+        task.add_done_callback(self._waits.discard)
 
     # -- after a crash ------------------------------------------------------------------
     async def adopt(self, session_id: int, process: dict[str, Any],
@@ -558,6 +583,10 @@ class DirectBackend:
     async def close(self) -> None:
         """At a clean exit, once every session was stopped: give the subtree back."""
         await self.logs.settle()
+        for task in list(self._waits):
+            task.cancel()
+        if self._waits:
+            await asyncio.gather(*self._waits, return_exceptions=True)
         for session in list(self.sessions.values()):
             for fd in {session.child_fd, session.keeper} - {None}:
                 assert fd is not None
@@ -595,10 +624,13 @@ def _move_all(pids: Sequence[int], group: Path, start: int | None = None) -> int
     return first
 
 
-async def _kill_trees(pids: Sequence[int], start: int | None = None) -> str:
-    """SIGKILL each process's tree through pidfds, and wait (bounded) until each of the
-    processes named is dead: says in words how it went. The first only while it is the
-    process started at ``start`` (when given): a stranger that got its pid is spared."""
+async def _kill_trees(pids: Sequence[int], start: int | None = None,
+                      later: Callable[[Coroutine[Any, Any, None]], None] | None = None) -> str:
+    """SIGKILL each process's tree through pidfds, and wait until each of the processes
+    named is dead: says in words how it went. The first only while it is the process
+    started at ``start`` (when given): a stranger that got its pid is spared. Waits at
+    most ``REFUSAL_WAIT_S`` when ``later`` is given (the rest is waited for through it,
+    and said in the log), else ``KILL_TIMEOUT_S``."""
     fds, held = [], []
     for index, pid in enumerate(pids):
         with contextlib.suppress(OSError):
@@ -609,18 +641,42 @@ async def _kill_trees(pids: Sequence[int], start: int | None = None) -> str:
                 continue
             fds.append(fd)
             held.append(pid)
+    for pid in held:
+        kill_tree(pid)
+    left = await _still_running(fds, REFUSAL_WAIT_S if later else KILL_TIMEOUT_S)
+    if left and later is not None:
+        later(_waited_for(left, held))
+        return "killed with SIGKILL"
+    for fd in left:
+        os.close(fd)
+    return (f"killed with SIGKILL, but {len(left)} still ran after {KILL_TIMEOUT_S:.0f}s"
+            if left else "killed with SIGKILL")
+
+
+async def _waited_for(fds: list[int], pids: list[int]) -> None:
     try:
-        for pid in held:
-            kill_tree(pid)
-        left = 0
-        for fd in fds:
-            if not await _exited(fd, KILL_TIMEOUT_S):
-                left += 1
+        left = await _still_running(fds, KILL_TIMEOUT_S - REFUSAL_WAIT_S)
+        if left:
+            log.error("%d refused process(es) among %s survived SIGKILL for %.0fs", len(left),
+                      pids, KILL_TIMEOUT_S)
     finally:
         for fd in fds:
             os.close(fd)
-    return (f"killed with SIGKILL, but {left} still ran after {KILL_TIMEOUT_S:.0f}s" if left
-            else "killed with SIGKILL")
+
+
+async def _still_running(fds: list[int], seconds: float) -> list[int]:
+    """The pidfds whose processes have not exited within ``seconds`` (all waited for at
+    once); the others are closed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    left = []
+    for fd in fds:
+        remaining = deadline - loop.time()
+        if select.select([fd], [], [], 0)[0] or (remaining > 0 and await _exited(fd, remaining)):
+            os.close(fd)
+        else:
+            left.append(fd)
+    return left
 
 
 async def _exited(pidfd: int, within: float) -> bool:

@@ -1,4 +1,11 @@
-"""Reading ``/proc``: a process's parent, session, start time, state and owner."""
+"""Reading ``/proc``: a process's parent, session, start time, state and owner.
+
+A process runs as long as any of its threads does. Its main thread (the leader,
+whose id is the pid) may exit first (``pthread_exit``): it stays a zombie, and
+``/proc/PID`` then says nothing about the program (no ``exe``, an empty
+``cmdline``; its ``cgroup`` is where the leader was, not where the process runs),
+while ``/proc/PID/task/TID`` of a live thread still does (``task_dir``).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +34,54 @@ def read_proc(pid: int) -> ProcInfo | None:
         return None
     fields = raw[raw.rindex(")") + 2:].split()
     return ProcInfo(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], uid)
+
+
+def _state(path: str) -> str | None:
+    try:
+        with open(f"{path}/stat", "rb") as handle:
+            raw = handle.read()
+        return raw[raw.rindex(b")") + 2:raw.rindex(b")") + 3].decode()
+    except (OSError, ValueError):
+        return None
+
+
+def live_thread(pid: int) -> int | None:
+    """A running thread of the process: the pid itself while its leader runs, else
+    another thread that runs (a process whose main thread exited); None when none does
+    (gone, or a zombie)."""
+    state = _state(f"/proc/{pid}")
+    if state is None:
+        return None
+    if state not in ("Z", "X"):
+        return pid
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for task in tasks:
+        if task != str(pid) and _state(f"/proc/{pid}/task/{task}") not in (None, "Z", "X"):
+            return int(task)
+    return None
+
+
+def task_dir(pid: int) -> str:
+    """Where ``/proc`` tells about the program a process runs: ``/proc/PID``, or a live
+    thread's ``/proc/PID/task/TID`` when the main thread has exited (reads through a
+    gone process's directory fail as they would anyway)."""
+    tid = live_thread(pid)
+    return f"/proc/{pid}" if tid is None or tid == pid else f"/proc/{pid}/task/{tid}"
+
+
+def tgid_of(tid: int) -> int | None:
+    """The process (thread group) a thread belongs to, or None when it is gone."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def protected() -> set[int]:

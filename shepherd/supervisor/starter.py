@@ -113,7 +113,7 @@ def _descendants_by_scan(root: int) -> list[int]:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2:].split()
-        if fields[0] in ("Z", "X"):
+        if fields[0] in ("Z", "X") and not _threads_run(int(name)):
             continue
         children.setdefault(int(fields[1]), []).append(int(name))
     found: list[int] = []
@@ -126,13 +126,36 @@ def _descendants_by_scan(root: int) -> list[int]:
 
 
 def parent_and_state(pid: int) -> tuple[int, str] | None:
+    """The parent and state of a process; a process whose main thread has exited while
+    another runs is running (``R``), not a zombie."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             raw = handle.read().decode(errors="replace")
     except OSError:
         return None
     fields = raw[raw.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X") and _threads_run(pid):
+        return int(fields[1]), "R"
     return int(fields[1]), fields[0]
+
+
+def _threads_run(pid: int) -> bool:
+    """True when a thread other than the (exited) main thread still runs."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        if task == str(pid):
+            continue
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as handle:
+                raw = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        if raw[raw.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def signal_descendants(signum: int) -> int:

@@ -55,7 +55,14 @@ from typing import Any
 
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, freeze_asked, frozen, populated
+from shepherd.supervisor.cgroups import (
+    cgroup2_mount,
+    cgroup_of,
+    freeze_asked,
+    frozen,
+    kill,
+    populated,
+)
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import children, is_process, kill_tree, real_uid
@@ -662,6 +669,12 @@ class SystemdBackend:
             await self._stop_unit(unit.name, unit.account, self._manager(unit))
         except OSError as exc:
             log.error("session %d: %s", session_id, exc)
+        if unit.group is not None and populated(unit.group):
+            # systemd kills what the group's cgroup.procs lists: not a process whose
+            # main thread exited before it was attached (only its threads are in the
+            # group). Every process with a thread in it, through a pidfd.
+            with contextlib.suppress(OSError):
+                kill(unit.group)
         with contextlib.suppress(TimeoutError):
             await within(unit.ended.wait(), CALL_TIMEOUT_S)
 
