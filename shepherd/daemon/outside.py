@@ -29,7 +29,7 @@ from shepherd.detect.facts import identity, read_facts, real_uid, running_since,
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
-from shepherd.supervisor.cgroups import cgroup_of
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of
 from shepherd.supervisor.direct import STARTER
 from shepherd.supervisor.instance import holding_instance
 from shepherd.supervisor.proctree import protected
@@ -243,11 +243,21 @@ class OutsideWatch:
         """Init, this daemon and its ancestors (a policy whose child is the daemon's own
         account reaches them), and what another Shepherd daemon holds in a session or
         is stopping: never taken or stopped, whatever the rules say (SPEC §4: daemons
-        never touch each other's sessions)."""
+        never touch each other's sessions). In system mode another daemon's subtree is
+        believed only when root owns it: a child can name a group of their own (in
+        their user manager's delegated subtree) like one, and hide nothing by it."""
         if pid in protected():
             return True
-        holder = holding_instance(cgroup)
-        return holder is not None and holder != self.daemon.instance_id
+        held = holding_instance(cgroup)
+        if held is None or held[0] == self.daemon.instance_id:
+            return False
+        if self.daemon.config.user_mode:
+            return True  # the child is this daemon's own account: they could stop it anyway
+        mount = cgroup2_mount()
+        try:
+            return mount is not None and (mount / held[1].lstrip("/")).stat().st_uid == 0
+        except OSError:
+            return False
 
     def _our_starter(self, pid: int) -> bool:
         """User mode: our own starter runs as the child for a moment before it joins its

@@ -45,17 +45,19 @@ _GROUP = re.compile(r"shepherd-([0-9a-f]{12})")
 _UNIT = re.compile(r"shepherd-([0-9a-f]{12})-session-\d+\.(?:scope|service)")
 
 
-def holding_instance(cgroup: str) -> str | None:
+def holding_instance(cgroup: str) -> tuple[str, str] | None:
     """The Shepherd instance whose subtree holds a process in this cgroup v2 path, if
-    any: the innermost ``shepherd-<id>/...`` group (its sessions, refusals, and the
-    daemon's own leaf, where its starter runs for a moment), or a
-    ``shepherd-<id>-session-N`` unit of the systemd backend."""
+    any, with the path of that subtree (whose owner says whether it can be believed):
+    the innermost ``shepherd-<id>/...`` group (its sessions, refusals, and the daemon's
+    own leaf, where its starter runs for a moment), or a ``shepherd-<id>-session-N``
+    unit of the systemd backend. Only a name: anyone may make a group so named where
+    they may make groups (a child, in the subtree their user manager delegates)."""
     parts = [p for p in cgroup.split("/") if p]
     for index in range(len(parts) - 1, -1, -1):
         unit = _UNIT.fullmatch(parts[index])
         if unit is not None:
-            return unit.group(1)
+            return unit.group(1), "/" + "/".join(parts[:index + 1])
         group = _GROUP.fullmatch(parts[index])
         if group is not None and index + 1 < len(parts):
-            return group.group(1)
+            return group.group(1), "/" + "/".join(parts[:index + 1])
     return None

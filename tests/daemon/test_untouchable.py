@@ -137,3 +137,52 @@ detect = {{ cmdline = "{token}" }}
     assert holding_instance(cgroup_of(pid) or "") == holder
     assert not second.audit("launch_denied"), second.audit("launch_denied")
     os.kill(pid, signal.SIGCONT)  # still there to be signalled: not stopped
+
+
+def test_a_childs_own_cgroup_named_like_another_daemons_hides_nothing(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    # On a systemd machine the child's user manager delegates a cgroup subtree to the
+    # child, who can make groups in it, named as they like, and move their programs
+    # there. A group named like another Shepherd daemon's session must not make a
+    # refused game "another daemon's business" (system mode, nobody as the child).
+    import pwd
+    import shutil
+
+    nobody = pwd.getpwnam("nobody")
+    mount = cgroup2_mount()
+    assert mount is not None
+    delegated = mount / f"shepherd-test-user-{uuid.uuid4().hex[:8]}"
+    fake = delegated / "shepherd-0123456789ab" / "session-1"
+    fake.mkdir(parents=True)
+    for path in (delegated, delegated / "shepherd-0123456789ab", fake):
+        for item in (path, path / "cgroup.procs"):
+            os.chown(item, nobody.pw_uid, nobody.pw_gid)
+    bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-untouchable-"))
+    bin_dir.chmod(0o755)
+    game = bin_dir / "game"
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", game)
+    game.chmod(0o755)
+    d = daemon_factory(f'''version = 1
+[supervisor]
+default_warnings = []
+[[users]]
+name = "nobody"
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+limits = {{ daily_quota = "0s" }}
+''', system_mode=True)
+    child = subprocess.Popen(
+        ["/bin/sh", "-c", f'echo $$ > {fake}/cgroup.procs && exec "$@"', "sh",
+         "setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+         str(game), "1000"], start_new_session=True)
+    try:
+        wait_for(lambda: child.poll() is not None, 20)  # refused, however it is dressed
+        assert d.audit("launch_denied")
+    finally:
+        child.kill()
+        child.wait()
+        for group in (fake, fake.parent, delegated):
+            remove(group)
+        shutil.rmtree(bin_dir, ignore_errors=True)
