@@ -11,6 +11,9 @@ module answers questions about them without opening a connection:
   mapping, so the store never touches a connection while this says no;
 - whether the path still names the file a connection opened (a deleted or
   replaced file goes on accepting writes into the old inode, unnoticed);
+- whether a file a connection has open was damaged in place (truncated, or
+  overwritten with something that is not a database): SQLite itself would not
+  notice while the pages it needs sit in its cache;
 - moving a bad or foreign file aside under a timestamped name (never deleting).
 """
 
@@ -92,12 +95,20 @@ def header_problem(path: Path) -> str | None:
     A problem other than ``EMPTY`` or ``NOT_SQLITE`` is only a suspicion: pages
     the header counts may sit in the WAL (a checkpoint cut short by a full
     disk leaves exactly that), so the caller lets SQLite verify before judging.
+    Never call this on a file this process has open in SQLite: closing any
+    descriptor of a file drops the process's POSIX locks on it (use ``damage``).
     """
     size = path.stat().st_size
     if size == 0:
         return EMPTY
     with path.open("rb") as handle:
         header = handle.read(100)
+    return _judge(size, header)
+
+
+def _judge(size: int, header: bytes) -> str | None:
+    if size == 0:
+        return EMPTY
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         return NOT_SQLITE
     page_size = int.from_bytes(header[16:18], "big")
@@ -110,6 +121,36 @@ def header_problem(path: Path) -> str | None:
     if pages and valid_for == change_counter and size < pages * page_size:
         return f"the file is truncated ({size} bytes, the header says {pages * page_size})"
     return None
+
+
+def probe(path: Path, expected: FileIdentity | None) -> int | None:
+    """A descriptor on the store file for ``damage``, kept open as long as the connection:
+    closing it while SQLite has the file open would drop SQLite's locks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    stat = os.fstat(fd)
+    if expected is None or FileIdentity(stat.st_dev, stat.st_ino) != expected:
+        os.close(fd)  # not the file the connection has: it holds no locks of ours
+        return None
+    return fd
+
+
+def damage(fd: int) -> str | None:
+    """A sentence when the file open on ``fd`` (a ``probe``) no longer starts as a database.
+
+    Only what cannot be a passing state of a live store: an empty file or a header
+    that is not SQLite's (a checkpoint in progress may leave a file shorter than its
+    header says for a moment, so that is left to SQLite's own reads).
+    """
+    try:
+        problem = _judge(os.fstat(fd).st_size, os.pread(fd, 100, 0))
+    except OSError:
+        return None
+    if problem is None or problem.startswith("the file is truncated"):
+        return None
+    return problem
 
 
 def sync_directory(directory: Path) -> None:

@@ -16,9 +16,17 @@ file, an unwritable ``-shm``), the store is *unavailable*:
   success writes a ``store_recovered`` audit row and tells the daemon.
 
 Before every transaction the writer checks that the path still names the file
-it opened and that every store file can be written. A deleted or replaced file
-is recreated at once from the writer's still-open connection (nothing is lost;
-a replacement is moved aside, never deleted) and audited.
+it opened, that the file still starts as a database, and that every store file
+can be written. A deleted or replaced file, or one damaged in place (truncated,
+overwritten with garbage: SQLite reports it as corrupt at the first read of a
+page it no longer holds, or not at all while its cache holds everything), is
+rebuilt at once from the writer's still-open connection, whose cache and
+write-ahead log hold what the file lost: the copy is checked (integrity, schema,
+audit trail) before it takes the path; the file found there is moved aside,
+never deleted; a ``store_recovered`` row says what happened. A copy that fails
+the check (pages the connection never held are lost with the file) is not used:
+the store stays unavailable, launches are denied, enforcement goes on from
+memory, and the log and ``health`` say to restore a backup.
 
 A change that fails for its own reasons (a constraint, a missing row) fails
 alone: the store stays available.
@@ -53,6 +61,7 @@ import apsw
 from shepherd.store import files
 from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import (
+    DAMAGE_ERRORS,
     Database,
     StoreError,
     StoreUnavailable,
@@ -60,6 +69,7 @@ from shepherd.store.connection import (
     describe,
     is_transient,
 )
+from shepherd.store.schema import SCHEMA_VERSION
 from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -116,6 +126,7 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
         self._reader_store: Store | None = None
+        self._probe: int | None = None  # a descriptor on the open store file (files.probe)
         self._maintenance = ThreadPoolExecutor(1, thread_name_prefix="store-maint")
 
     # -- lifecycle ------------------------------------------------------------------
@@ -181,7 +192,8 @@ class StoreWriter:
         future.add_done_callback(_log_failure)
 
     def check(self) -> None:
-        """Cheap, on the loop: if the file was deleted or replaced, heal it now."""
+        """Cheap, on the loop: if the file was deleted or replaced, heal it now (damage in
+        place is found by the writer before its next transaction)."""
         store = self._store
         if store is not None and store.db.path is not None and \
                 files.identity(store.db.path) != store.db.identity:
@@ -282,6 +294,19 @@ class StoreWriter:
             with contextlib.suppress(apsw.Error, OSError):
                 self._store.close(clean=self._down_since is None)
             self._store = None
+        self._close_probe()
+
+    def _open_probe(self) -> None:
+        self._close_probe()
+        if self._store is not None and self._store.db.path is not None:
+            self._probe = files.probe(self._store.db.path, self._store.db.identity)
+
+    def _close_probe(self) -> None:
+        # Only ever after the connection on the same file closed (see files.probe).
+        if self._probe is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._probe)
+            self._probe = None
 
     def _attempt(self) -> str | None:
         problem = self._usable()
@@ -293,11 +318,21 @@ class StoreWriter:
         return problem
 
     def _perform(self, job: _Job) -> None:
+        rebuilt = False  # once per change: a change that finds damage again is not retried
         while True:
             problem = self._attempt()
             if problem is None:
                 try:
                     result = job.change(self._store)  # type: ignore[arg-type]
+                except DAMAGE_ERRORS as exc:  # a page the file lost: rebuild, then try again
+                    problem = f"SQLite found it damaged ({exc})"
+                    if not rebuilt:
+                        rebuilt = True
+                        healed = self._heal_damage(problem)
+                        if healed is None:
+                            continue
+                        problem = healed
+                    self._mark_down(problem)
                 except Exception as exc:
                     if not is_transient(exc):
                         self._resolve(job, exc)
@@ -318,6 +353,7 @@ class StoreWriter:
         if self._store is None:
             try:
                 self._store = Store.open(self.path, self.now())
+                self._open_probe()
             except StoreVersionError as exc:
                 self._fatal = exc
                 return str(exc)
@@ -330,6 +366,10 @@ class StoreWriter:
                 self._rescue()
             except (StoreError, apsw.Error, OSError) as exc:
                 return f"the store file is gone and could not be recreated: {describe(exc)}"
+        elif self._probe is not None and (damage := files.damage(self._probe)) is not None:
+            problem = self._heal_damage(damage)
+            if problem is not None:
+                return problem
         problem = self._store.db.problem() if self._store is not None else "no store"
         if problem is not None:
             return problem
@@ -337,31 +377,51 @@ class StoreWriter:
             return self._recovered(first)
         return None
 
-    def _rescue(self) -> None:
+    def _heal_damage(self, damage: str) -> str | None:
+        """The file was damaged in place: rebuild it from the open copy; None when done."""
+        assert self.path is not None
+        why = f"{self.path} was damaged while the daemon ran: {damage}"
+        try:
+            self._rescue(why, label="damaged")
+        except (StoreError, apsw.Error, OSError) as exc:
+            log.error("%s; the daemon's copy cannot replace it: %s", why, describe(exc))
+            return (f"{why}, and the daemon's copy is incomplete ({describe(exc)}); launches "
+                    "are denied until a backup is put in its place or the daemon is restarted "
+                    "(which moves the damaged file aside and starts a fresh store)")
+        return None
+
+    def _rescue(self, why: str | None = None, label: str = "replaced") -> None:
         """The path lost our file: put the open copy back, move any stranger aside."""
         assert self._store is not None and self.path is not None
         path = self.path
         gone = not path.exists()
-        why = f"{path} was {'deleted' if gone else 'replaced'} while the daemon ran"
+        why = why or f"{path} was {'deleted' if gone else 'replaced'} while the daemon ran"
         rescue = files.side_file(path, f".rescue-{files.stamp()}")
-        copy = apsw.Connection(str(rescue))
         try:
-            with copy.backup("main", self._store.db.conn, "main") as backup:
-                backup.step(-1)
-        finally:
-            copy.close()
+            copy = apsw.Connection(str(rescue))
+            try:
+                with copy.backup("main", self._store.db.conn, "main") as backup:
+                    backup.step(-1)
+                _check_copy(copy)
+            finally:
+                copy.close()
+        except BaseException:
+            rescue.unlink(missing_ok=True)  # our own half-made copy, never the store
+            raise
         self._store.close(clean=False)
         self._store = None
+        self._close_probe()
         # The side files at the path were our connection's: set them aside on their own, so
         # neither our copy nor a stranger's file is ever read with a WAL not its own.
         stale = path.with_name(f"{path.name}.stale-{files.stamp()}")
         for suffix in files.SIDE_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(files.side_file(path, suffix), files.side_file(stale, suffix))
-        moved = None if gone else files.move_aside(path, why, label="replaced")
+        moved = None if gone else files.move_aside(path, why, label=label)
         os.replace(rescue, path)
         files.sync_directory(path.parent)
         self._store = Store.open(path, check=False)
+        self._open_probe()
         log.error("%s: recreated it from the daemon's open copy", why)
         self._note = {"problem": why, "action": "recreated from the daemon's open copy",
                       "moved_to": moved.moved_to if moved else None}
@@ -429,6 +489,19 @@ class StoreWriter:
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(settle)
+
+
+def _check_copy(copy: apsw.Connection) -> None:
+    """A rebuilt store must be whole before it takes the path: intact pages, the schema this
+    daemon writes, and an audit trail (a copy of a file read as empty would pass the rest)."""
+    rows = [str(r[0]) for r in copy.execute("PRAGMA quick_check")]
+    if rows != ["ok"]:
+        raise StoreError("integrity check failed: " + "; ".join(rows[:3]))
+    version = int(copy.pragma("user_version"))
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"the copy has schema version {version}, not {SCHEMA_VERSION}")
+    if not copy.execute("SELECT 1 FROM audit LIMIT 1").get:
+        raise StoreError("the copy holds no audit trail")
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:
