@@ -73,10 +73,11 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
     total = rounds(3, 50)
     for n in range(total):
         workload.start()
-        time.sleep(rng.uniform(0.2, 3.0))
+        time.sleep(rng.uniform(0.2, rounds(2.0, 3.0)))
         d.kill9()
         workload.stop()
-        time.sleep(rng.uniform(0.0, 1.5))  # sessions expire or end while nobody watches
+        # sessions expire or end while nobody watches
+        time.sleep(rng.uniform(0.0, rounds(1.0, 1.5)))
         d.start()
         running = {s["id"] for s in d.call("status")["sessions"]}
         problems += [f"round {n}: {p}" for p in unsupervised(read_beats(outdir), running,
