@@ -136,23 +136,31 @@ def main(extra: list[str]) -> int:
         only, extra = set(extra[1].split(",")), extra[2:]
     rows: list[dict[str, object]] = []
     began = time.monotonic()
+    text = DOC.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    before = text[start:end]
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.jsonl"
         for point, what, targets in GROUPS:
             if not only or point in only:
                 rows += run_group(point, what, targets, extra, results,
                                   "quick" if quick else "full", stamp)
+                if not quick:  # after every point: a run cut short keeps what it finished
+                    write_table(before, rows)
     failed = [r for r in rows if not r["ok"]]
     if quick:
         print(f"quick form: {time.monotonic() - began:.0f} s in all, {len(failed)} failed")
         return 1 if failed else 0
+    print(f"RELIABILITY.md rewritten: {len(rows)} rows, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def write_table(before: str, rows: list[dict[str, object]]) -> None:
+    """The table: this run's rows, and the last table's rows of the points not run again."""
+    kept = kept_rows(before, {str(r["point"]) for r in rows})
     text = DOC.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    kept = kept_rows(text[start:end], {str(r["point"]) for r in rows})
     DOC.write_text(text[:start] + "\n" + table(rows, kept) + "\n" + text[end:])
-    print(f"RELIABILITY.md rewritten: {len(rows)} rows ({len(kept)} kept from before), "
-          f"{len(failed)} failed")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
