@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,7 +103,8 @@ def prepare_home(game: Path, home: Path) -> None:
     assert refused == hardlinks_protected()
 
 
-WRAPPERS = {os.path.realpath(shutil.which(name) or name) for name in
+# What the child's starts run before the game (found on the PATH ``as_nobody`` gives them).
+WRAPPERS = {os.path.realpath(shutil.which(name, path="/usr/bin:/bin") or name) for name in
             ("sh", "bash", "setpriv", "env", "nohup", "setsid", "python3")}
 
 
@@ -131,33 +130,24 @@ def games_running(tokens: set[str]) -> dict[str, list[int]]:
 
 
 class Refusals:
-    """The tokens of every start the daemon refused, read off its events by a thread."""
+    """The tokens of every start the daemon refused, from its audit trail (asked of the
+    daemon: a subscription could be dropped as lagging while the test scans /proc)."""
 
     def __init__(self, d: DaemonProcess) -> None:
-        self.stream = d.events()
-        self.stream.sock.settimeout(None)
-        self.tokens: set[str] = set()
+        self.d = d
         self.strays: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for line in self.stream.file:
-                params = json.loads(line).get("params", {})
-                if params.get("type") != "launch_denied":
-                    continue
-                with self.lock:
-                    if params.get("origin") == "outside" and params.get("entry") == "game":
-                        self.tokens |= {str(a) for a in params.get("command", [])}
-                    else:
-                        self.strays.append(params)
-        except (OSError, ValueError):
-            return
 
     def seen(self) -> set[str]:
-        with self.lock:
-            return set(self.tokens)
+        tokens: set[str] = set()
+        self.strays = []
+        rows = self.d.call("audit.query", types=["launch_denied"], limit=1000)["events"]
+        for row in rows:
+            data = row.get("data") or {}
+            if data.get("origin") == "outside" and row.get("entry") == "game":
+                tokens |= {str(a) for a in data.get("command", [])}
+            else:
+                self.strays.append(row)
+        return tokens
 
 
 def one_round(game: Path, how: dict[str, Callable[[str], list[str]]], token: dict[str, str],
@@ -171,7 +161,7 @@ def one_round(game: Path, how: dict[str, Callable[[str], list[str]]], token: dic
     end = time.monotonic() + 60
     while waiting and time.monotonic() < end:
         waiting.difference_update(games_running(waiting), refusals.seen())
-        time.sleep(0.05)
+        time.sleep(0.1)
     assert not waiting, f"never started: {sorted(owner[t] for t in waiting)}"
     # ... before the game is started directly once more: when the daemon has refused
     # that later start, it has looked at every earlier one.
