@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "RELIABILITY.md"
@@ -70,7 +71,9 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
                  "result": "no check yet", "ok": False, "stamp": stamp}]
     before = results.read_text().count("\n") if results.exists() else 0
     began, load = time.monotonic(), os.getloadavg()[0]
-    run = subprocess.run([*PYTEST, *present, *extra], cwd=ROOT, capture_output=True, text=True,
+    report = results.with_name(f"point{point}.xml")
+    run = subprocess.run([*PYTEST, f"--junitxml={report}", *present, *extra], cwd=ROOT,
+                         capture_output=True, text=True,
                          env={**os.environ, "SHEPHERD_RELIABILITY": form,
                               "SHEPHERD_RELIABILITY_RESULTS": str(results)})
     took = time.monotonic() - began
@@ -78,6 +81,7 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
     print(f"point {point} ({what}): {took:.0f} s, load {load:.1f}: {summary}", flush=True)
     if run.returncode not in (0, 5):
         print(run.stdout[-4000:], run.stderr[-2000:], sep="\n", flush=True)
+    failed = failed_tests(report)
     lines = results.read_text().splitlines()[before:] if results.exists() else []
     rows: list[dict[str, object]] = []
     for line in lines:
@@ -89,13 +93,25 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
                      f"reliability/run --only {point} -k {name.split('[')[0]}",
                      "size": size_of(numbers),
                      "result": ", ".join(f"{k} {v}" for k, v in numbers.items()),
-                     "ok": run.returncode == 0, "stamp": stamp})
+                     "ok": name not in failed, "stamp": stamp})
     tests = re.sub(r"=+", "", summary).strip()
+    if failed:
+        tests += "; failed: " + ", ".join(sorted(failed))
     rows.append({"point": point, "check": f"{what} (pytest: {' '.join(present)})",
                  "command": f"SHEPHERD_RELIABILITY=full pytest {' '.join(present)}",
                  "size": "every test", "result": f"{tests}; {took:.0f} s at load {load:.1f}",
                  "ok": run.returncode == 0, "stamp": stamp})
     return rows
+
+
+def failed_tests(report: Path) -> set[str]:
+    """The names of the tests that failed or erred, from pytest's JUnit XML report."""
+    try:
+        tree = ElementTree.parse(report)
+    except (OSError, ElementTree.ParseError):
+        return set()
+    return {str(case.get("name")) for case in tree.iter("testcase")
+            if case.find("failure") is not None or case.find("error") is not None}
 
 
 def render(row: dict[str, object]) -> str:
