@@ -98,14 +98,20 @@ def test_fifty_thousand_hostile_messages_leave_the_daemon_up_small_and_on_time(
     before = rss_kib(d.process.pid)
     total = rounds(3_000, 60_000)
     running = fuzzers(d.socket, chosen, total)
-    delays = []
-    while any(f.poll() is None for f in running) or not delays:
-        delays.append(watched_session(d, tmp_path / "term"))
-    reports = []
-    for fuzzer in running:
-        out, err = fuzzer.communicate(timeout=600)
-        assert fuzzer.returncode == 0, err
-        reports.append(json.loads(out))
+    delays: list[float] = []
+    reports: list[dict[str, Any]] = []
+    try:
+        while any(f.poll() is None for f in running) or not delays:
+            delays.append(watched_session(d, tmp_path / "term"))
+        for fuzzer in running:
+            out, err = fuzzer.communicate(timeout=600)
+            assert fuzzer.returncode == 0, err
+            reports.append(json.loads(out))
+    finally:  # a failed check leaves no fuzzer behind
+        for fuzzer in running:
+            if fuzzer.poll() is None:
+                fuzzer.kill()
+                fuzzer.wait(10)
     time.sleep(1.0)  # connections the daemon is still closing
     assert d.process.poll() is None, "the daemon died"
     hello = d.call("hello")
