@@ -87,13 +87,17 @@ from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.presence import Presence
 from shepherd.store import (
+    LEASE_S,
+    Accounting,
     AuditFilter,
     AuditPage,
+    Books,
     Checkpoint,
     HouseholdView,
     SnapshotRow,
     StateStore,
     StoreError,
+    TimedGrantRow,
     TimeRequest,
     VerifyResult,
 )
@@ -231,7 +235,8 @@ class Daemon:
             backend = PgBackend(policy.household.store, self.machine)
             self.link = HouseholdLink(policy.household.store, self.machine, config.state_dir,
                                       self)
-        self.writer = StoreWriter(backend, self._wall_now, self._store_changed)
+        self.writer = StoreWriter(backend, self._wall_now, self._store_changed,
+                                  memory=self._books_in_memory)
         self.loaded = False  # accounting read from the store; launches wait for it
         # One load at a time, and none before start() has tried its own: the writer reports
         # the store usable at its first open too, and two loads would each recover the
@@ -617,6 +622,34 @@ class Daemon:
                 self.link.store_away()
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
+
+    def _books_in_memory(self) -> Books | None:
+        """What this daemon holds, for a store made afresh in place of one damaged beyond
+        rebuilding from its open copy (the writer asks, on the loop): the engine's use,
+        grants, cooldowns and locks, and the running sessions, each charged up to its
+        last checkpoint (later ones are charged from there). Charges held back for the
+        store are in the engine's use: written with it, so dropped here."""
+        if not self.loaded or self.link is not None:
+            return None
+        now = self.now()
+        day = self.engine.quota_day(now)
+        engine = self.engine
+        sessions = []
+        for session_id, record in self.sessions.items():
+            try:
+                snap = engine.snapshot(session_id)
+            except ActionRefused:
+                continue
+            sessions.append(SnapshotRow(
+                session_id, snap.user, snap.entry, snap.started_at, self.boot_id,
+                snap.started_mono, snap.charged_mono, snap.extension_s, snap.fired,
+                dict(record.process or {}), day, LEASE_S, snap.paused_s))
+        self._unwritten.clear()
+        accounting = Accounting(
+            dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
+            tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week)
+                  for g in engine.timed.values()), frozenset(engine.expiries_noted))
+        return Books(accounting, tuple(sessions), self._next_session_id)
 
     # -- the household ------------------------------------------------------------------
     def history_start(self, now: Instant) -> date:

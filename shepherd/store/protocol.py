@@ -87,6 +87,16 @@ class SnapshotRow:
 
 
 @dataclass(frozen=True)
+class Books:
+    """What a daemon holds in memory of a store: written into a store made afresh when the
+    one it had was lost (``Store.restore_books``), so that no time is given back."""
+
+    accounting: Accounting
+    sessions: tuple[SnapshotRow, ...]  # running now, charged up to their ``charged_mono``
+    next_session_id: int
+
+
+@dataclass(frozen=True)
 class TimeRequest:
     id: int
     user: str
@@ -268,6 +278,7 @@ class Prepared:
     store: StateStore | None
     problem: str | None = None  # why it cannot take a transaction now
     note: dict[str, Any] | None = None  # a heal to report in ``store_recovered``
+    fresh: bool = False  # made afresh in place of a lost one: the daemon's books go in first
 
 
 class StoreBackend(Protocol):
@@ -286,6 +297,10 @@ class StoreBackend(Protocol):
 
     def problem(self, store: StateStore) -> str | None:
         """Why this connection must not be touched now (checked, never healed), or None."""
+        ...
+
+    def close(self, store: StateStore, clean: bool) -> None:
+        """Close the writer's store (``clean``: it was usable to the end)."""
         ...
 
     def moved(self, store: StateStore) -> bool:

@@ -45,7 +45,7 @@ def load_policy(term_dir: Path) -> str:
 [[entries]]
 id = "probe{n}"
 command = ["{sys.executable}", "{PROBE}", "{term_dir}/term{n}"]
-limits = {{ max_run = "{6 + n // 3}s" }}
+limits = {{ max_run = "{rounds(2, 6) + n // rounds(5, 3)}s" }}
 """ for n in range(SESSIONS))
     return policy(entries, supervisor='stop_grace = "2s"\nadmin_group = "daemon"',
                   users=f"max_sessions = {SESSIONS}")
@@ -57,7 +57,7 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
     assert d.process is not None
     os.chmod(d.socket, 0o666)
     os.chmod(d.socket.parent, 0o755)
-    requests = rounds(150, 2000)
+    requests = rounds(50, 2000)
     before = rss_kib(d.process.pid)
     began = time.monotonic()
     clients = [subprocess.Popen([OTHER_PYTHON, str(CLIENT), str(d.socket), str(threads),
@@ -78,8 +78,10 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
     end = time.monotonic() + 60
     while d.call("status")["sessions"] and time.monotonic() < end:
         time.sleep(0.1)
+    rss = rss_kib(d.process.pid) - before
     delays = sorted(float((tmp_path / f"term{n}").read_text()) - deadlines[n]
                     for n in range(SESSIONS) if (tmp_path / f"term{n}").exists())
+    assert d.stop() == 0  # the books are read at rest (another process may not read them live)
     store = d.store()
     try:
         reasons = [r for (r,) in store.db.conn.execute(
@@ -94,7 +96,7 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
                max(r["slowest_s"] for r in reports), 3), sessions=len(delays),
            deadline_p99_ms=round(percentile(delays, 0.99) * 1000, 1) if delays else None,
            deadline_max_ms=round(max(delays) * 1000, 1) if delays else None,
-           rss_growth_kib=rss_kib(d.process.pid) - before, machine=machine())
+           rss_growth_kib=rss, machine=machine())
     assert sent == 63 * requests and answered == sent, reports
     assert len(delays) == SESSIONS, "a session was never stopped"
     assert reasons == ["expired"] * SESSIONS, reasons
