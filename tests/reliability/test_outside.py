@@ -7,7 +7,7 @@ as ``nobody`` and never through ``shepherd launch``: directly; renamed (another
 ``argv[0]``, a symlink of another name in its own directory); through a shell,
 ``env``, ``env -i`` and ``nohup``; with a different parent (``setsid`` and the
 starting shell gone); from a copy of the binary in its own directory; from a
-copy in a ``memfd`` (no file at all); through the dynamic loader
+copy in a ``memfd`` (no file at all), exact or with a byte appended; through the dynamic loader
 (``ld-linux.so GAME``); from a hard link. Each start carries a token argument
 of its own, so the test knows which start each refusal answers (a second entry
 with a ``cmdline`` rule that matches nothing makes the daemon read command lines,
@@ -53,10 +53,13 @@ LOADER = next(iter(sorted(glob.glob("/lib64/ld-linux*.so*") + glob.glob("/lib/ld
               None)
 MEMFD_EXEC = (
     "import os, sys; fd = os.memfd_create('game', 0); "
-    "os.write(fd, open(sys.argv[1], 'rb').read()); "
+    "os.write(fd, open(sys.argv[1], 'rb').read() + sys.argv[3].encode()); "
     "os.execv(f'/proc/self/fd/{fd}', ['game', sys.argv[2]])")
-# The ways that get past an ``exe`` rule, by design of what ``exe`` can know (README).
-GETS_PAST = {"a copy in its own directory", "a copy in a memfd", "the dynamic loader"}
+# The ways that get past an ``exe`` rule, by design of what ``exe`` can know (README: "A
+# changed copy"): a copy run from a file of the child's, and a copy changed by a byte
+# (here: one appended) run from memory. An exact copy run from memory and the dynamic
+# loader are caught.
+GETS_PAST = {"a copy in its own directory", "a changed copy in a memfd"}
 
 
 def hardlinks_protected() -> bool:
@@ -80,7 +83,8 @@ def ways(game: Path, home: Path) -> dict[str, Callable[[str], list[str]]]:
         "a different parent (setsid, its shell gone)":
             lambda t: ["/bin/sh", "-c", f"setsid -f {g} {t} </dev/null >/dev/null 2>&1"],
         "a copy in its own directory": lambda t: [str(home / "notes"), t],
-        "a copy in a memfd": lambda t: ["python3", "-c", MEMFD_EXEC, g, t],
+        "a copy in a memfd": lambda t: ["python3", "-c", MEMFD_EXEC, g, t, ""],
+        "a changed copy in a memfd": lambda t: ["python3", "-c", MEMFD_EXEC, g, t, "\n"],
     }
     if LOADER is not None:
         found["the dynamic loader"] = lambda t: [LOADER, g, t]
