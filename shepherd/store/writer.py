@@ -321,6 +321,11 @@ class StoreWriter:
             with self._cond:
                 if self._queue and self._queue[0] is job:
                     self._queue.popleft()
+        if self._store is not None and self._down_since is None:
+            # A last look before a clean close, which checkpoints the WAL into the file
+            # and marks it as needing no check: damage found now is healed first.
+            with contextlib.suppress(Exception):
+                self._attempt()
         if self._store is not None:
             with contextlib.suppress(Exception):
                 self.backend.close(self._store, clean=self._down_since is None)

@@ -334,6 +334,28 @@ def test_a_store_damaged_in_place_while_a_session_runs_never_gives_time_back(
     assert d.process is not None and d.process.poll() is None
 
 
+def test_a_wal_overwritten_just_before_a_clean_stop_is_not_written_into_the_store(
+        far_daemon_factory: Any) -> None:
+    """Issue 9 F1: garbage over the ``-wal`` and then a clean stop. The stop used to
+    checkpoint the garbage into the file and mark it clean; the next start crashed
+    (``malformed``), the one after set the store aside with the day's use. Now the
+    stop looks first and heals (from the open copy, or from the daemon's books)."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.5)
+    ran = run.stop()
+    run.events.next("session_ended", timeout=30)
+    time.sleep(0.5)
+    damage(d.state / "shepherd.db-wal", "garbage in place")
+    assert d.stop() == 0
+    d.start()
+    assert d.call("health")["ok"]
+    assert d.call("audit.verify")["ok"]
+    charged = read_store(d, game_usage)
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert not set_aside(d), "the store was set aside at the start after the stop"
+
+
 @pytest.fixture
 def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
