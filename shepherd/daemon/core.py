@@ -515,18 +515,21 @@ class Daemon:
         """Carry out the engine's recovery rules for each session of the crash snapshot.
 
         A session not adopted is closed. In this boot its program ran on through the
-        crash: the child had it until it was stopped here or, gone already, until now,
-        when it was first seen gone (nobody saw it end sooner: charged in full, so a
-        crash never gives time). After a reboot it died with the machine: the lease
-        stands for the time since the last checkpoint.
+        crash: the child had it until its own stop here ended or, gone already, until
+        it was first seen gone (nobody saw it end sooner: charged in full, so a crash
+        never gives time). Each is charged up to its own moment, never up to when the
+        others' stops ended. After a reboot it died with the machine: the lease stands
+        for the time since the last checkpoint.
         """
         grace = float(self.policy.supervisor.stop_grace)
         closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
+        seen: dict[int, Instant] = {}  # when each session's program was looked for
         for snap in snapshots:
             held = self.sessions.get(snap.session_id)  # taken back from the local copy
             alive = held is not None or (snap.boot_id == self.boot_id and await
                                          self.backend.adopt(snap.session_id, snap.process,
                                                             self._tree_empty))
+            seen[snap.session_id] = self.now()
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
                                       snap.fired, snap.paused_s)
@@ -551,17 +554,22 @@ class Daemon:
             if held is not None:
                 self.sessions.pop(snap.session_id, None)
             closing.append((snap, session, lease, alive))
-        await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
-                               for snap, _, _, alive in closing if alive))
+
+        async def stop(session_id: int) -> tuple[int, Instant]:
+            await self.backend.stop(session_id, grace)
+            return session_id, self.now()
+
+        stops = dict(await asyncio.gather(*(stop(snap.session_id)
+                                            for snap, _, _, alive in closing if alive)))
         # What this instance left running that no record claimed (a crash between
         # starting a program and recording where it runs) is stopped before the books close.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
-        stopped_at = self.now()
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
+            stopped_at = stops.get(snap.session_id, seen[snap.session_id])
             ended = self.engine.end_recovered(
                 session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
             self._close_recovered(stopped_at if this_boot else now, ended, alive,
