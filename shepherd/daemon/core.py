@@ -632,8 +632,8 @@ class Daemon:
         self._update_status()
 
     def _books_in_memory(self) -> Books | None:
-        """What this daemon holds, for a store made afresh in place of one damaged beyond
-        rebuilding from its open copy (the writer asks, on the loop): the engine's use,
+        """What this daemon holds, for a store rebuilt after damage in place (the writer
+        asks, on the loop): the engine's use,
         grants, cooldowns and locks, and the running sessions, each charged up to its
         last checkpoint (later ones are charged from there). Charges held back for the
         store are in the engine's use: written with it, so dropped here."""
@@ -657,7 +657,8 @@ class Daemon:
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week)
                   for g in engine.timed.values()), frozenset(engine.expiries_noted))
-        return Books(accounting, tuple(sessions), self._next_session_id)
+        return Books(accounting, tuple(sessions), self._next_session_id,
+                     self.history_start(now))
 
     # -- the household ------------------------------------------------------------------
     def history_start(self, now: Instant) -> date:

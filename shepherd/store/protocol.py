@@ -88,12 +88,13 @@ class SnapshotRow:
 
 @dataclass(frozen=True)
 class Books:
-    """What a daemon holds in memory of a store: written into a store made afresh when the
-    one it had was lost (``Store.restore_books``), so that no time is given back."""
+    """What a daemon holds in memory of a store: written over a store rebuilt after damage
+    (``Store.restore_books``), so that no time is given back."""
 
-    accounting: Accounting
+    accounting: Accounting  # from ``since`` on
     sessions: tuple[SnapshotRow, ...]  # running now, charged up to their ``charged_mono``
     next_session_id: int
+    since: date  # the first quota day the daemon holds
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ class Prepared:
     store: StateStore | None
     problem: str | None = None  # why it cannot take a transaction now
     note: dict[str, Any] | None = None  # a heal to report in ``store_recovered``
-    fresh: bool = False  # made afresh in place of a lost one: the daemon's books go in first
+    fresh: bool = False  # rebuilt after damage in place: the daemon's books go over it first
 
 
 class StoreBackend(Protocol):

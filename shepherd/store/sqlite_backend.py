@@ -6,10 +6,12 @@ or overwritten with something that is not SQLite's), and every store file must
 be writable. A deleted or replaced file is recreated at once from the writer's
 still-open connection (nothing is lost; a replacement is moved aside, never
 deleted). So is a file damaged in place, when that copy is whole (checked:
-integrity, schema, audit trail); when it is not (pages the connection never
-held are gone with the file), a fresh store is made and the writer asks the
-daemon to write its own books into it (``StoreWriter.memory``: the day's use,
-grants, locks, cooldowns, the running sessions), so no time is given back. The
+integrity, schema, audit trail), else a fresh store is made (pages the
+connection never held are gone with the file); either way the writer then asks
+the daemon to write its own books over it (``StoreWriter.memory``: the use of
+the days it holds, grants, locks, cooldowns, the running sessions): a copy
+that passes its check may still hold stale pages (a page the WAL lost is read
+from the older file), and the books are what the daemon enforces. The
 damaged file is moved aside, never deleted; ``store_recovered`` says what was
 done. SQLite's own "malformed" or "not a database" inside a transaction is
 damage too. Side connections (reads, maintenance) are attached to the same
@@ -79,7 +81,8 @@ class SqliteBackend:
             except (StoreError, apsw.Error, OSError) as exc:
                 return Prepared(None, f"{damage}, and no store could be made in its place: "
                                 f"{describe(exc)}")
-            fresh = "incomplete_copy" in note
+            fresh = True  # the copy may hold stale pages too (a page read from the WAL cut
+            # short comes from the older file): the daemon's books go over it either way
         return Prepared(store, store.db.problem(), note, fresh=fresh)
 
     def _damage(self) -> str | None:

@@ -147,17 +147,24 @@ class Store:
         return max(used, int(self.meta("next_session_id") or 0))  # (see restore_books)
 
     def restore_books(self, ts: datetime, books: Books) -> None:
-        """Write a daemon's books into this store, made afresh in place of a lost one.
+        """Write a daemon's books over this store, rebuilt after damage (made afresh, or a
+        copy that may hold stale pages).
 
-        Absolute values: the usage of every day held, grants, cooldowns, locks, and the
-        running sessions (each leased ahead as at a checkpoint), so that a restart reads
-        what the daemon knew. Session numbers go on from where they were.
+        Absolute values from ``books.since`` on: the usage of every day held, grants,
+        cooldowns, locks, and the running sessions (each leased ahead as at a
+        checkpoint), so that a restart reads what the daemon knew; older days and
+        ended sessions are kept as the store has them. Session numbers go on.
         """
         acc = books.accounting
+        since = books.since.isoformat()
+        running = [(snap.session_id,) for snap in books.sessions]
         with self.db.write() as conn:
-            for table in ("snapshot", "session_days", "usage", "cooldowns", "locks"):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM grants")
+            conn.execute("DELETE FROM snapshot")
+            conn.executemany("DELETE FROM session_days WHERE session_id = ?", running)
+            conn.execute("DELETE FROM usage WHERE day >= ?", (since,))
+            conn.execute("DELETE FROM grants WHERE day >= ?", (since,))
+            conn.execute("DELETE FROM cooldowns")
+            conn.execute("DELETE FROM locks")
             conn.executemany(
                 "INSERT INTO usage (user, entry, day, seconds) VALUES (?, ?, ?, ?)",
                 [(u, e, d.isoformat(), max(s, 0.0)) for (u, e, d), s in acc.usage.items()
@@ -181,8 +188,9 @@ class Store:
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
             for snap in books.sessions:
                 conn.execute(
-                    "INSERT OR REPLACE INTO sessions (id, user, entry, started_at, "
-                    "extension_s) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO sessions (id, user, entry, started_at, extension_s) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "extension_s = excluded.extension_s, ended_at = NULL, end_reason = NULL",
                     (snap.session_id, snap.user, snap.entry, snap.started_at.isoformat(),
                      snap.extension_s))
                 lease_day = snap.lease_day or ts.date()

@@ -21,9 +21,10 @@ the file it opened, that neither it nor its WAL was damaged in place, and that
 every store file can be written (a deleted, replaced or damaged file is
 recreated from the open connection and audited, see ``sqlite_backend``); for a
 household's PostgreSQL, that the connection is alive (else it connects again).
-When the backend had to make a store afresh (the open copy was incomplete), the
-writer asks the daemon for its books (``memory``, read on the loop) and writes
-them into it before any other change, so the time the daemon knows of is kept.
+When the backend rebuilt a store damaged in place (from the open copy, or
+afresh), the writer asks the daemon for its books (``memory``, read on the
+loop) and writes them over it before any other change, so the time the daemon
+knows of is kept.
 
 A change that fails for its own reasons (a constraint, a missing row) fails
 alone: the store stays available.
