@@ -16,6 +16,10 @@ class DurationError(ValueError):
     """A value that is not a duration; the message says what was expected."""
 
 
+class DurationTooLong(DurationError):
+    """A well-formed duration longer than ``MAX_SECONDS``."""
+
+
 def parse_duration(value: object) -> int:
     """Return ``value`` as whole seconds. ``0`` stays 0 (none allowed), never unlimited;
     at most ``MAX_SECONDS`` (a hundred years)."""
@@ -23,7 +27,7 @@ def parse_duration(value: object) -> int:
     if seconds > MAX_SECONDS:
         shown = (repr(value if len(value) <= 40 else value[:37] + "...")
                  if isinstance(value, str) else "a number of seconds")
-        raise DurationError(f"got {shown}, longer than a hundred years (expected {EXPECTED})")
+        raise DurationTooLong(f"got {shown}, longer than a hundred years (expected {EXPECTED})")
     return seconds
 
 
