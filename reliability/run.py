@@ -4,7 +4,11 @@ Each check of ``tests/reliability`` reports its numbers through the ``record``
 fixture into a results file; the points that other suites prove (clock, storage
 faults, escapes, programs started outside) are run as they are and reported by
 their pytest outcome. The table between the markers in RELIABILITY.md is
-rewritten: one row per check, with machine, date, command, size and result.
+rewritten: one row per check, with its point, command, rounds (the check's size),
+result, and when and where it ran. ``--only 1,4`` reruns some points and keeps the
+other points' rows of the last run as they were (each row says when it ran).
+``--quick`` runs the CI form of every point instead, prints how long each took
+and the total, and leaves RELIABILITY.md alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "RELIABILITY.md"
@@ -38,8 +43,12 @@ GROUPS = [
     ("8", "escapes", ["tests/reliability/test_escapes.py", "tests/supervisor/test_escapes.py",
                       "tests/supervisor/test_two_daemons.py"]),
     ("9", "roles", ["tests/reliability/test_roles.py"]),
-    ("10", "programs started outside", ["tests/reliability/test_outside.py"]),
+    ("10", "programs started outside", ["tests/reliability/test_outside.py",
+                                          "tests/daemon/test_outside.py"]),
 ]
+# The numbers a check records that say how big it was, in the order looked for.
+SIZE_KEYS = ("rounds", "messages", "mutations", "reloads", "requests_each", "jumps", "ways")
+HEADER = "| point | check | command | rounds | result | when, where |"
 
 
 def machine() -> str:
@@ -47,22 +56,32 @@ def machine() -> str:
     return f"{platform.node()}, {cores} cores, Python {platform.python_version()}"
 
 
+def size_of(numbers: dict[str, object]) -> str:
+    for key in SIZE_KEYS:
+        if key in numbers:
+            return f"{numbers[key]} {key.replace('_', ' ')}"
+    return ""
+
+
 def run_group(point: str, what: str, targets: list[str], extra: list[str],
-              results: Path) -> list[dict[str, object]]:
+              results: Path, form: str, stamp: str) -> list[dict[str, object]]:
     present = [t for t in targets if (ROOT / t).exists()]
     if not present:
         return [{"point": point, "check": what, "command": "-", "size": "-",
-                 "result": "no check yet", "ok": False}]
+                 "result": "no check yet", "ok": False, "stamp": stamp}]
     before = results.read_text().count("\n") if results.exists() else 0
-    began = time.monotonic()
-    run = subprocess.run([*PYTEST, *present, *extra], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "SHEPHERD_RELIABILITY": "full",
+    began, load = time.monotonic(), os.getloadavg()[0]
+    report = results.with_name(f"point{point}.xml")
+    run = subprocess.run([*PYTEST, f"--junitxml={report}", *present, *extra], cwd=ROOT,
+                         capture_output=True, text=True,
+                         env={**os.environ, "SHEPHERD_RELIABILITY": form,
                               "SHEPHERD_RELIABILITY_RESULTS": str(results)})
     took = time.monotonic() - began
     summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
-    print(f"point {point} ({what}): {summary}", flush=True)
+    print(f"point {point} ({what}): {took:.0f} s, load {load:.1f}: {summary}", flush=True)
     if run.returncode not in (0, 5):
         print(run.stdout[-4000:], run.stderr[-2000:], sep="\n", flush=True)
+    failed = failed_tests(report)
     lines = results.read_text().splitlines()[before:] if results.exists() else []
     rows: list[dict[str, object]] = []
     for line in lines:
@@ -71,44 +90,93 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
         for key in ("machine", "form"):
             numbers.pop(key, None)
         rows.append({"point": point, "check": f"{what}: {name}", "command":
-                     f"reliability/run -k {name.split('[')[0]}", "size": "",
+                     f"reliability/run --only {point} -k {name.split('[')[0]}",
+                     "size": size_of(numbers),
                      "result": ", ".join(f"{k} {v}" for k, v in numbers.items()),
-                     "ok": run.returncode == 0})
+                     "ok": name not in failed, "stamp": stamp})
+    tests = re.sub(r"=+", "", summary).strip()
+    if failed:
+        tests += "; failed: " + ", ".join(sorted(failed))
     rows.append({"point": point, "check": f"{what} (pytest: {' '.join(present)})",
                  "command": f"SHEPHERD_RELIABILITY=full pytest {' '.join(present)}",
-                 "size": f"{took:.0f} s", "result": re.sub(r"=+", "", summary).strip(),
-                 "ok": run.returncode == 0})
+                 "size": "every test", "result": f"{tests}; {took:.0f} s at load {load:.1f}",
+                 "ok": run.returncode == 0, "stamp": stamp})
     return rows
 
 
-def table(rows: list[dict[str, object]], when: str, where: str) -> str:
-    out = [f"Last full run: {when} on {where}, load average before it "
-           f"{os.getloadavg()[0]:.1f}.", "",
-           "| point | check | command | time | result |", "|---|---|---|---|---|"]
-    for row in rows:
-        mark = "" if row["ok"] else "**FAILED** "
-        out.append(f"| {row['point']} | {row['check']} | `{row['command']}` | {row['size']} | "
-                   f"{mark}{row['result']} |")
-    return "\n".join(out)
+def failed_tests(report: Path) -> set[str]:
+    """The names of the tests that failed or erred, from pytest's JUnit XML report."""
+    try:
+        tree = ElementTree.parse(report)
+    except (OSError, ElementTree.ParseError):
+        return set()
+    return {str(case.get("name")) for case in tree.iter("testcase")
+            if case.find("failure") is not None or case.find("error") is not None}
+
+
+def render(row: dict[str, object]) -> str:
+    mark = "" if row["ok"] else "**FAILED** "
+    result = str(row["result"]).replace("|", "/")
+    return (f"| {row['point']} | {row['check']} | `{row['command']}` | {row['size']} | "
+            f"{mark}{result} | {row['stamp']} |")
+
+
+def kept_rows(text: str, rerun: set[str]) -> list[tuple[str, str]]:
+    """The last table's rows of the points not run again, as (point, line)."""
+    kept = []
+    for line in text.splitlines():
+        cells = line.split("|")
+        if line.startswith("| ") and line != HEADER and len(cells) > 2 and \
+                cells[1].strip().isdigit() and cells[1].strip() not in rerun:
+            kept.append((cells[1].strip(), line))
+    return kept
+
+
+def table(rows: list[dict[str, object]], kept: list[tuple[str, str]]) -> str:
+    lines = kept + [(str(row["point"]), render(row)) for row in rows]
+    lines.sort(key=lambda pair: int(pair[0]))  # stable: a point's rows keep their order
+    out = ["Each row: the point of issue 14, the check, the command that reruns it, its "
+           "size, the result and its numbers, and when and where it ran "
+           "(`reliability/run --only N` reruns point N and keeps the other rows).", "",
+           HEADER, "|---|---|---|---|---|---|"]
+    return "\n".join(out + [line for _, line in lines])
 
 
 def main(extra: list[str]) -> int:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, {machine()}"
     only: set[str] = set()
+    quick = extra[:1] == ["--quick"]  # the CI form: timed, the table left alone
+    if quick:
+        extra = extra[1:]
     if extra[:1] == ["--only"]:  # --only 1,4,9: those points of the issue
         only, extra = set(extra[1].split(",")), extra[2:]
     rows: list[dict[str, object]] = []
+    began = time.monotonic()
+    text = DOC.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    before = text[start:end]
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.jsonl"
         for point, what, targets in GROUPS:
             if not only or point in only:
-                rows += run_group(point, what, targets, extra, results)
-    text = DOC.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    DOC.write_text(text[:start] + "\n" + table(rows, when, machine()) + "\n" + text[end:])
+                rows += run_group(point, what, targets, extra, results,
+                                  "quick" if quick else "full", stamp)
+                if not quick:  # after every point: a run cut short keeps what it finished
+                    write_table(before, rows)
     failed = [r for r in rows if not r["ok"]]
+    if quick:
+        print(f"quick form: {time.monotonic() - began:.0f} s in all, {len(failed)} failed")
+        return 1 if failed else 0
     print(f"RELIABILITY.md rewritten: {len(rows)} rows, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def write_table(before: str, rows: list[dict[str, object]]) -> None:
+    """The table: this run's rows, and the last table's rows of the points not run again."""
+    kept = kept_rows(before, {str(r["point"]) for r in rows})
+    text = DOC.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    DOC.write_text(text[:start] + "\n" + table(rows, kept) + "\n" + text[end:])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from shepherd.localtime import local_zone
-from shepherd.policy.durations import DurationError, parse_duration
+from shepherd.policy.durations import MAX_SECONDS, DurationError, DurationTooLong, parse_duration
 from shepherd.words import json_safe, plain_lines
 
 EXIT_OK = 0
@@ -60,6 +60,8 @@ def _duration(text: str, shown: str, zero: bool = False, most: int = MOST_S) -> 
             f"\"{text.strip()}s\" for seconds)")
     try:
         seconds = parse_duration(text)
+    except DurationTooLong:
+        seconds = MAX_SECONDS + 1  # well-formed: longer than every bound below
     except DurationError:
         raise argparse.ArgumentTypeError(
             f"{shown!r} is not a duration (write it like \"90s\", \"15m\", \"1h30m\" or "

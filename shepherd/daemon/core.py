@@ -88,13 +88,17 @@ from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.presence import Presence
 from shepherd.store import (
+    LEASE_S,
+    Accounting,
     AuditFilter,
     AuditPage,
+    Books,
     Checkpoint,
     HouseholdView,
     SnapshotRow,
     StateStore,
     StoreError,
+    TimedGrantRow,
     TimeRequest,
     VerifyResult,
 )
@@ -232,7 +236,8 @@ class Daemon:
             backend = PgBackend(policy.household.store, self.machine)
             self.link = HouseholdLink(policy.household.store, self.machine, config.state_dir,
                                       self)
-        self.writer = StoreWriter(backend, self._wall_now, self._store_changed)
+        self.writer = StoreWriter(backend, self._wall_now, self._store_changed,
+                                  memory=self._books_in_memory)
         self.loaded = False  # accounting read from the store; launches wait for it
         # One load at a time, and none before start() has tried its own: the writer reports
         # the store usable at its first open too, and two loads would each recover the
@@ -513,18 +518,21 @@ class Daemon:
         """Carry out the engine's recovery rules for each session of the crash snapshot.
 
         A session not adopted is closed. In this boot its program ran on through the
-        crash: the child had it until it was stopped here or, gone already, until now,
-        when it was first seen gone (nobody saw it end sooner: charged in full, so a
-        crash never gives time). After a reboot it died with the machine: the lease
-        stands for the time since the last checkpoint.
+        crash: the child had it until its own stop here ended or, gone already, until
+        it was first seen gone (nobody saw it end sooner: charged in full, so a crash
+        never gives time). Each is charged up to its own moment, never up to when the
+        others' stops ended. After a reboot it died with the machine: the lease stands
+        for the time since the last checkpoint.
         """
         grace = float(self.policy.supervisor.stop_grace)
         closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
+        seen: dict[int, Instant] = {}  # when each session's program was looked for
         for snap in snapshots:
             held = self.sessions.get(snap.session_id)  # taken back from the local copy
             alive = held is not None or (snap.boot_id == self.boot_id and await
                                          self.backend.adopt(snap.session_id, snap.process,
                                                             self._tree_empty))
+            seen[snap.session_id] = self.now()
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
                                       snap.fired, snap.paused_s)
@@ -549,17 +557,22 @@ class Daemon:
             if held is not None:
                 self.sessions.pop(snap.session_id, None)
             closing.append((snap, session, lease, alive))
-        await asyncio.gather(*(self.backend.stop(snap.session_id, grace)
-                               for snap, _, _, alive in closing if alive))
+
+        async def stop(session_id: int) -> tuple[int, Instant]:
+            await self.backend.stop(session_id, grace)
+            return session_id, self.now()
+
+        stops = dict(await asyncio.gather(*(stop(snap.session_id)
+                                            for snap, _, _, alive in closing if alive)))
         # What this instance left running that no record claimed (a crash between
         # starting a program and recording where it runs) is stopped before the books close.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
-        stopped_at = self.now()
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
+            stopped_at = stops.get(snap.session_id, seen[snap.session_id])
             ended = self.engine.end_recovered(
                 session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
             self._close_recovered(stopped_at if this_boot else now, ended, alive,
@@ -620,6 +633,35 @@ class Daemon:
                 self.link.store_away()
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
+
+    def _books_in_memory(self) -> Books | None:
+        """What this daemon holds, for a store rebuilt after damage in place (the writer
+        asks, on the loop): the engine's use,
+        grants, cooldowns and locks, and the running sessions, each charged up to its
+        last checkpoint (later ones are charged from there). Charges held back for the
+        store are in the engine's use: written with it, so dropped here."""
+        if not self.loaded or self.link is not None:
+            return None
+        now = self.now()
+        day = self.engine.quota_day(now)
+        engine = self.engine
+        sessions = []
+        for session_id, record in self.sessions.items():
+            try:
+                snap = engine.snapshot(session_id)
+            except ActionRefused:
+                continue
+            sessions.append(SnapshotRow(
+                session_id, snap.user, snap.entry, snap.started_at, self.boot_id,
+                snap.started_mono, snap.charged_mono, snap.extension_s, snap.fired,
+                dict(record.process or {}), day, LEASE_S, snap.paused_s))
+        self._unwritten.clear()
+        accounting = Accounting(
+            dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
+            tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week)
+                  for g in engine.timed.values()), frozenset(engine.expiries_noted))
+        return Books(accounting, tuple(sessions), self._next_session_id,
+                     self.history_start(now))
 
     # -- the household ------------------------------------------------------------------
     def history_start(self, now: Instant) -> date:

@@ -7,14 +7,31 @@ import re
 _UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 EXPECTED = 'a duration like "90s", "45m", "1h30m", "2d" or a whole number of seconds'
+# Longer than any limit means, and short enough for every clock sum (a float of seconds,
+# a datetime) to hold: past it a policy crashed the engine's arithmetic at reload.
+MAX_SECONDS = 100 * 365 * 86_400
 
 
 class DurationError(ValueError):
     """A value that is not a duration; the message says what was expected."""
 
 
+class DurationTooLong(DurationError):
+    """A well-formed duration longer than ``MAX_SECONDS``."""
+
+
 def parse_duration(value: object) -> int:
-    """Return ``value`` as whole seconds. ``0`` stays 0 (none allowed), never unlimited."""
+    """Return ``value`` as whole seconds. ``0`` stays 0 (none allowed), never unlimited;
+    at most ``MAX_SECONDS`` (a hundred years)."""
+    seconds = _seconds(value)
+    if seconds > MAX_SECONDS:
+        shown = (repr(value if len(value) <= 40 else value[:37] + "...")
+                 if isinstance(value, str) else "a number of seconds")
+        raise DurationTooLong(f"got {shown}, longer than a hundred years (expected {EXPECTED})")
+    return seconds
+
+
+def _seconds(value: object) -> int:
     if isinstance(value, bool):
         raise DurationError(f"got {value!r} (expected {EXPECTED})")
     if isinstance(value, int):

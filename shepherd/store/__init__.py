@@ -24,6 +24,7 @@ from shepherd.store.connection import (
 from shepherd.store.files import Recovery
 from shepherd.store.protocol import (
     Accounting,
+    Books,
     Checkpoint,
     HouseholdView,
     LaunchPlan,
@@ -45,6 +46,7 @@ __all__ = [
     "AuditEvent",
     "AuditFilter",
     "AuditPage",
+    "Books",
     "Checkpoint",
     "Database",
     "HouseholdView",

@@ -57,6 +57,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     apsw.ReadOnlyError, apsw.PermissionsError, apsw.ProtocolError, apsw.AuthError,
     apsw.ConnectionClosedError, apsw.NoMemError, OSError)
 
+# A file whose pages are not a database any more (truncated, overwritten): the open
+# connection may still hold what was lost, so the writer rebuilds from it.
+DAMAGE_ERRORS: tuple[type[BaseException], ...] = (apsw.CorruptError, apsw.NotADBError)
+
 
 class StoreError(Exception):
     """The store cannot be used; the message says why and what to do."""

@@ -13,6 +13,9 @@ files without opening a connection:
   is an error it returns; the check saves the attempt, it guards nothing);
 - whether the path still names the file a connection opened (a deleted or
   replaced file goes on accepting writes into the old inode, unnoticed);
+- whether a file a connection has open was damaged in place (truncated, or
+  overwritten with something that is not a database): SQLite itself would not
+  notice while the pages it needs sit in its cache;
 - moving a bad or foreign file aside under a timestamped name (never deleting).
 """
 
@@ -25,6 +28,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +98,20 @@ def header_problem(path: Path) -> str | None:
     A problem other than ``EMPTY`` or ``NOT_SQLITE`` is only a suspicion: pages
     the header counts may sit in the WAL (a checkpoint cut short by a full
     disk leaves exactly that), so the caller lets SQLite verify before judging.
+    Never call this on a file this process has open in SQLite: closing any
+    descriptor of a file drops the process's POSIX locks on it (use ``Watch``).
     """
     size = path.stat().st_size
     if size == 0:
         return EMPTY
     with path.open("rb") as handle:
         header = handle.read(100)
+    return _judge(size, header)
+
+
+def _judge(size: int, header: bytes) -> str | None:
+    if size == 0:
+        return EMPTY
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         return NOT_SQLITE
     page_size = int.from_bytes(header[16:18], "big")
@@ -112,6 +124,99 @@ def header_problem(path: Path) -> str | None:
     if pages and valid_for == change_counter and size < pages * page_size:
         return f"the file is truncated ({size} bytes, the header says {pages * page_size})"
     return None
+
+
+def probe(path: Path, expected: FileIdentity | None) -> int | None:
+    """A descriptor on the store file for ``damage``, kept open as long as the connection:
+    closing it while SQLite has the file open would drop SQLite's locks (``Watch``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    stat = os.fstat(fd)
+    if expected is None or FileIdentity(stat.st_dev, stat.st_ino) != expected:
+        os.close(fd)  # not the file the connection has: it holds no locks of ours
+        return None
+    return fd
+
+
+WAL_MAGICS = (0x377F0682, 0x377F0683)  # checksums in little- or big-endian words
+
+
+def wal_header_problem(header: bytes) -> str | None:
+    """Why 32 bytes are not a WAL header SQLite wrote (magic, version, checksum), or None."""
+    if len(header) < 32:
+        return "its write-ahead log is shorter than its header"
+    magic = int.from_bytes(header[0:4], "big")
+    if magic not in WAL_MAGICS or int.from_bytes(header[4:8], "big") != 3007000:
+        return "its write-ahead log does not start as SQLite's"
+    order: Literal["little", "big"] = "big" if magic & 1 else "little"
+    s0 = s1 = 0
+    for i in range(0, 24, 8):
+        s0 = (s0 + int.from_bytes(header[i:i + 4], order) + s1) & 0xFFFFFFFF
+        s1 = (s1 + int.from_bytes(header[i + 4:i + 8], order) + s0) & 0xFFFFFFFF
+    if (s0, s1) != (int.from_bytes(header[24:28], "big"), int.from_bytes(header[28:32], "big")):
+        return "its write-ahead log's header fails its checksum"
+    return None
+
+
+class Watch:
+    """What the writer last saw of the store it has open, to notice damage in place.
+
+    SQLite does not notice a file truncated or overwritten under it while its cache
+    and its WAL index (in this process's memory) hold what it needs: it goes on
+    writing, and a checkpoint or the next start finds the damage, when the daemon's
+    memory is gone. Between two transactions of the daemon's connections the files
+    only ever grow (no auto-vacuum; the WAL is reused from its start, never cut,
+    until the clean close), and the WAL always starts with a header SQLite wrote.
+    So: an empty file, a header that is not SQLite's, a file or WAL smaller than at
+    the last look, a WAL gone or with a header that fails its checksum, is damage.
+    Garbage written over pages in the middle, leaving sizes and headers alone, is
+    not seen here (SQLite reports it when it reads such a page: ``DAMAGE_ERRORS``).
+
+    The descriptor on the database (``probe``) stays open as long as the connection:
+    closing it while SQLite has the file open would drop SQLite's locks.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.db_size = 0
+        self.wal_size = 0
+
+    def look(self) -> str | None:
+        """A sentence when the file or its WAL was damaged since the last look."""
+        try:
+            size = os.fstat(self.fd).st_size
+            problem = _judge(size, os.pread(self.fd, 100, 0))
+        except OSError:
+            return None
+        if problem is not None and not problem.startswith("the file is truncated"):
+            return problem  # (a checkpoint in progress may look truncated for a moment)
+        if size < self.db_size:
+            return f"the file shrank from {self.db_size} to {size} bytes"
+        wal = side_file(self.path, "-wal")
+        try:
+            with wal.open("rb") as handle:  # not the database file: no lock of ours on it
+                wal_size = os.fstat(handle.fileno()).st_size
+                header = handle.read(32)
+        except FileNotFoundError:
+            wal_size, header = 0, b""
+            if self.wal_size:
+                return "its write-ahead log was deleted"
+        except OSError:
+            return None
+        if wal_size < self.wal_size:
+            return f"its write-ahead log shrank from {self.wal_size} to {wal_size} bytes"
+        if wal_size and (wal_problem := wal_header_problem(header)) is not None:
+            return wal_problem
+        self.db_size, self.wal_size = size, wal_size
+        return None
+
+    def close(self) -> None:
+        """Only ever after the connection on the same file closed."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def sync_directory(directory: Path) -> None:

@@ -87,6 +87,17 @@ class SnapshotRow:
 
 
 @dataclass(frozen=True)
+class Books:
+    """What a daemon holds in memory of a store: written over a store rebuilt after damage
+    (``Store.restore_books``), so that no time is given back."""
+
+    accounting: Accounting  # from ``since`` on
+    sessions: tuple[SnapshotRow, ...]  # running now, charged up to their ``charged_mono``
+    next_session_id: int
+    since: date  # the first quota day the daemon holds
+
+
+@dataclass(frozen=True)
 class TimeRequest:
     id: int
     user: str
@@ -272,6 +283,7 @@ class Prepared:
     store: StateStore | None
     problem: str | None = None  # why it cannot take a transaction now
     note: dict[str, Any] | None = None  # a heal to report in ``store_recovered``
+    fresh: bool = False  # rebuilt after damage in place: the daemon's books go over it first
 
 
 class StoreBackend(Protocol):
@@ -290,6 +302,10 @@ class StoreBackend(Protocol):
 
     def problem(self, store: StateStore) -> str | None:
         """Why this connection must not be touched now (checked, never healed), or None."""
+        ...
+
+    def close(self, store: StateStore, clean: bool) -> None:
+        """Close the writer's store (``clean``: it was usable to the end)."""
         ...
 
     def moved(self, store: StateStore) -> bool:

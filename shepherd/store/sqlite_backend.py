@@ -1,11 +1,21 @@
 """How the writer keeps an SQLite store file open, checked and healed (one machine).
 
-Before every transaction the path must still name the file the writer opened
-and every store file must be writable. A deleted or replaced file is recreated
-at once from the writer's still-open connection (nothing is lost; a
-replacement is moved aside, never deleted). Side connections (reads,
-maintenance) are attached to the same file, never opened any other way, so the
-writer's POSIX locks are never dropped.
+Before every transaction the path must still name the file the writer opened,
+the file and its WAL must not be damaged in place (``files.Watch``: truncated,
+or overwritten with something that is not SQLite's), and every store file must
+be writable. A deleted or replaced file is recreated at once from the writer's
+still-open connection (nothing is lost; a replacement is moved aside, never
+deleted). So is a file damaged in place, when that copy is whole (checked:
+integrity, schema, audit trail), else a fresh store is made (pages the
+connection never held are gone with the file); either way the writer then asks
+the daemon to write its own books over it (``StoreWriter.memory``: the use of
+the days it holds, grants, locks, cooldowns, the running sessions): a copy
+that passes its check may still hold stale pages (a page the WAL lost is read
+from the older file), and the books are what the daemon enforces. The
+damaged file is moved aside, never deleted; ``store_recovered`` says what was
+done. SQLite's own "malformed" or "not a database" inside a transaction is
+damage too. Side connections (reads, maintenance) are attached to the same
+file, never opened any other way, so the writer's POSIX locks are never dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import apsw
 
 from shepherd.store import files
 from shepherd.store.connection import (
+    DAMAGE_ERRORS,
     Database,
     StoreError,
     StoreUnavailable,
@@ -29,6 +40,7 @@ from shepherd.store.connection import (
     is_transient,
 )
 from shepherd.store.protocol import Prepared, StateStore
+from shepherd.store.schema import SCHEMA_VERSION
 from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,16 +53,21 @@ class SqliteBackend:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._watch: files.Watch | None = None  # on the writer's open file
+        self._suspect: str | None = None  # SQLite called the file damaged in a transaction
 
     def open(self, now: datetime) -> StateStore:
         try:
-            return Store.open(self.path, now)
+            store = Store.open(self.path, now)
         except (apsw.Error, OSError) as exc:
             raise StoreUnavailable(describe(exc)) from None
+        self._start_watch(store)
+        return store
 
     def prepare(self, store: StateStore) -> Prepared:
         assert isinstance(store, Store)
         note = None
+        fresh = False
         db = store.db
         if db.path is not None and files.identity(db.path) != db.identity:
             try:
@@ -58,7 +75,48 @@ class SqliteBackend:
             except (StoreError, apsw.Error, OSError) as exc:
                 return Prepared(None, "the store file is gone and could not be recreated: "
                                 f"{describe(exc)}")
-        return Prepared(store, store.db.problem(), note)
+        elif (damage := self._damage()) is not None:
+            try:
+                store, note = self._heal_damage(store, damage)
+            except (StoreError, apsw.Error, OSError) as exc:
+                return Prepared(None, f"{damage}, and no store could be made in its place: "
+                                f"{describe(exc)}")
+            fresh = True  # the copy may hold stale pages too (a page read from the WAL cut
+            # short comes from the older file): the daemon's books go over it either way
+        return Prepared(store, store.db.problem(), note, fresh=fresh)
+
+    def _damage(self) -> str | None:
+        """A sentence when the writer's file was damaged in place since the last look."""
+        suspect, self._suspect = self._suspect, None
+        found = self._watch.look() if self._watch is not None else None
+        if found is None and suspect is None:
+            return None
+        return f"{self.path} was damaged while the daemon ran: {found or suspect}"
+
+    def _start_watch(self, store: Store) -> None:
+        self._stop_watch()
+        if store.db.path is not None:
+            fd = files.probe(store.db.path, store.db.identity)
+            if fd is not None:
+                self._watch = files.Watch(store.db.path, fd)
+                self._watch.look()
+
+    def _stop_watch(self) -> None:
+        # Only ever after the connection on the same file closed (see files.probe).
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def close(self, store: StateStore, clean: bool) -> None:
+        """Close the writer's store; a clean close only after a last look for damage (a
+        clean close checkpoints the WAL into the file and marks it as not to be checked)."""
+        assert isinstance(store, Store)
+        if clean and self._watch is not None and self._watch.look() is not None:
+            clean = False
+        try:
+            store.close(clean=clean)
+        finally:
+            self._stop_watch()
 
     def moved(self, store: StateStore) -> bool:
         assert isinstance(store, Store)
@@ -90,38 +148,87 @@ class SqliteBackend:
         return store.db.problem()
 
     def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, DAMAGE_ERRORS):  # the writer's next look rebuilds the file
+            self._suspect = f"SQLite found it damaged ({exc})"
+            return True
         return is_transient(exc)
 
     def describe(self, exc: BaseException) -> str:
         return describe(exc)
 
-    def _rescue(self, store: Store) -> tuple[Store, dict[str, object]]:
-        """The path lost our file: put the open copy back, move any stranger aside."""
+    def _heal_damage(self, store: Store, damage: str) -> tuple[Store, dict[str, object]]:
+        """Damage in place: rebuilt from the open copy when it is whole, else a fresh store
+        the daemon's books are written into (the note asks the writer to)."""
+        try:
+            return self._rescue(store, damage, label="damaged")
+        except (StoreError, apsw.Error, OSError) as exc:
+            incomplete = describe(exc)
+        assert self.path is not None
+        log.error("%s; the daemon's open copy is incomplete (%s): making a fresh store for "
+                  "the daemon's own books", damage, incomplete)
+        store.close(clean=False)
+        self._stop_watch()
+        moved = self._set_aside(damage, "damaged")
+        fresh = Store.open(self.path, check=False)
+        self._start_watch(fresh)
+        return fresh, {"problem": damage, "action": "made afresh from the daemon's books",
+                       "incomplete_copy": incomplete,
+                       "moved_to": moved.moved_to if moved else None}
+
+    def _set_aside(self, why: str, label: str) -> files.Recovery | None:
+        """The files at the path: the side files on their own (never read with a WAL not
+        their own), the database under ``label``; None when it was gone."""
         assert self.path is not None
         path = self.path
-        gone = not path.exists()
-        why = f"{path} was {'deleted' if gone else 'replaced'} while the daemon ran"
-        rescue = files.side_file(path, f".rescue-{files.stamp()}")
-        copy = apsw.Connection(str(rescue))
-        try:
-            with copy.backup("main", store.db.conn, "main") as backup:
-                backup.step(-1)
-        finally:
-            copy.close()
-        store.close(clean=False)
-        # The side files at the path were our connection's: set them aside on their own, so
-        # neither our copy nor a stranger's file is ever read with a WAL not its own.
         stale = path.with_name(f"{path.name}.stale-{files.stamp()}")
         for suffix in files.SIDE_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(files.side_file(path, suffix), files.side_file(stale, suffix))
-        moved = None if gone else files.move_aside(path, why, label="replaced")
+        return files.move_aside(path, why, label=label) if path.exists() else None
+
+    def _rescue(self, store: Store, why: str | None = None,
+                label: str = "replaced") -> tuple[Store, dict[str, object]]:
+        """The path lost our file (or it was damaged): put the open copy back, once it is
+        checked whole; move any stranger aside."""
+        assert self.path is not None
+        path = self.path
+        gone = not path.exists()
+        why = why or f"{path} was {'deleted' if gone else 'replaced'} while the daemon ran"
+        rescue = files.side_file(path, f".rescue-{files.stamp()}")
+        try:
+            copy = apsw.Connection(str(rescue))
+            try:
+                with copy.backup("main", store.db.conn, "main") as backup:
+                    backup.step(-1)
+                _check_copy(copy)
+            finally:
+                copy.close()
+        except BaseException:
+            rescue.unlink(missing_ok=True)  # our own half-made copy, never the store
+            raise
+        store.close(clean=False)
+        self._stop_watch()
+        moved = self._set_aside(why, label)
         os.replace(rescue, path)
         files.sync_directory(path.parent)
         healed = Store.open(path, check=False)
+        self._start_watch(healed)
         log.error("%s: recreated it from the daemon's open copy", why)
         return healed, {"problem": why, "action": "recreated from the daemon's open copy",
                         "moved_to": moved.moved_to if moved else None}
+
+
+def _check_copy(copy: apsw.Connection) -> None:
+    """A rebuilt store must be whole before it takes the path: intact pages, the schema this
+    daemon writes, and an audit trail (a copy of a file read as empty would pass the rest)."""
+    rows = [str(r[0]) for r in copy.execute("PRAGMA quick_check")]
+    if rows != ["ok"]:
+        raise StoreError("integrity check failed: " + "; ".join(rows[:3]))
+    version = int(copy.pragma("user_version"))
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"the copy has schema version {version}, not {SCHEMA_VERSION}")
+    if not copy.execute("SELECT 1 FROM audit LIMIT 1").get:
+        raise StoreError("the copy holds no audit trail")
 
 
 def verify_job_command(path: Path) -> list[str]:

@@ -24,6 +24,7 @@ from shepherd.store.connection import Database, StoreError
 from shepherd.store.files import Recovery
 from shepherd.store.protocol import (
     Accounting,
+    Books,
     Checkpoint,
     CheckpointRow,
     HouseholdView,
@@ -142,7 +143,67 @@ class Store:
         return None  # one machine: nothing is shared
 
     def next_session_id(self) -> int:
-        return int(self.db.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").get)
+        used = int(self.db.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").get)
+        return max(used, int(self.meta("next_session_id") or 0))  # (see restore_books)
+
+    def restore_books(self, ts: datetime, books: Books) -> None:
+        """Write a daemon's books over this store, rebuilt after damage (made afresh, or a
+        copy that may hold stale pages).
+
+        Absolute values from ``books.since`` on: the usage of every day held, grants,
+        cooldowns, locks, and the running sessions (each leased ahead as at a
+        checkpoint), so that a restart reads what the daemon knew; older days and
+        ended sessions are kept as the store has them. Session numbers go on.
+        """
+        acc = books.accounting
+        since = books.since.isoformat()
+        running = [(snap.session_id,) for snap in books.sessions]
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM snapshot")
+            conn.executemany("DELETE FROM session_days WHERE session_id = ?", running)
+            conn.execute("DELETE FROM usage WHERE day >= ?", (since,))
+            conn.execute("DELETE FROM grants WHERE day >= ?", (since,))
+            conn.execute("DELETE FROM cooldowns")
+            conn.execute("DELETE FROM locks")
+            conn.executemany(
+                "INSERT INTO usage (user, entry, day, seconds) VALUES (?, ?, ?, ?)",
+                [(u, e, d.isoformat(), max(s, 0.0)) for (u, e, d), s in acc.usage.items()
+                 if s > 0])
+            conn.executemany(
+                "INSERT INTO cooldowns (user, entry, until) VALUES (?, ?, ?)",
+                [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
+            conn.executemany(
+                "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at) "
+                "VALUES (?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?)",
+                [(u, t, d.isoformat(), s, ts.isoformat())
+                 for (u, t, d), s in acc.grants.items() if s])
+            conn.executemany(
+                "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
+                "expires_at, week, expiry_noted) VALUES (?, ?, ?, ?, ?, 'shepherd', "
+                "'restored from the daemon''s books', ?, ?, ?, ?)",
+                [(g.id, g.user, g.target, g.day.isoformat(), g.seconds, ts.isoformat(),
+                  g.expires_at.isoformat(), int(g.week), int(g.id in acc.expiries_noted))
+                 for g in acc.timed_grants])
+            conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
+                             "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
+            for snap in books.sessions:
+                conn.execute(
+                    "INSERT INTO sessions (id, user, entry, started_at, extension_s) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "extension_s = excluded.extension_s, ended_at = NULL, end_reason = NULL",
+                    (snap.session_id, snap.user, snap.entry, snap.started_at.isoformat(),
+                     snap.extension_s))
+                lease_day = snap.lease_day or ts.date()
+                conn.execute(
+                    "INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
+                    "lease_day, lease_s, fired, process, checkpoint_at, paused_s) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (snap.session_id, snap.boot_id, snap.started_mono, snap.charged_mono,
+                     lease_day.isoformat(), LEASE_S, json.dumps(list(snap.fired)),
+                     json.dumps(snap.process), ts.isoformat(), snap.paused_s))
+                self._add_use(conn, snap.session_id, snap.user, snap.entry, lease_day, LEASE_S)
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES "
+                         "('next_session_id', ?)", (str(books.next_session_id),))
 
     def snapshots(self) -> list[SnapshotRow]:
         rows = self.db.conn.execute(
@@ -268,6 +329,10 @@ class Store:
         with self.db.write() as conn:
             for row in charges:
                 session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)
+                held = conn.execute("SELECT charged_mono FROM snapshot WHERE session_id = ?",
+                                    (session_id,)).get
+                if held is not None and charged_mono <= float(held):
+                    continue  # already in these books (written from memory: restore_books)
                 user, entry = self._settle_lease(conn, session_id)
                 for day, seconds in parts:
                     self._add_use(conn, session_id, user, entry, day, seconds)

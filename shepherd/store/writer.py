@@ -17,10 +17,14 @@ file), the store is *unavailable*:
 
 Before every transaction the writer asks its backend (``protocol.StoreBackend``)
 whether the store can be used: for an SQLite file, that the path still names
-the file it opened and every store file can be written (a deleted or replaced
-file is recreated from the open connection and audited, see
-``sqlite_backend``); for a household's PostgreSQL, that the connection is alive
-(else it connects again).
+the file it opened, that neither it nor its WAL was damaged in place, and that
+every store file can be written (a deleted, replaced or damaged file is
+recreated from the open connection and audited, see ``sqlite_backend``); for a
+household's PostgreSQL, that the connection is alive (else it connects again).
+When the backend rebuilt a store damaged in place (from the open copy, or
+afresh), the writer asks the daemon for its books (``memory``, read on the
+loop) and writes them over it before any other change, so the time the daemon
+knows of is kept.
 
 A change that fails for its own reasons (a constraint, a missing row) fails
 alone: the store stays available.
@@ -44,7 +48,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +56,7 @@ from typing import Any, TypeVar
 
 from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import StoreError, StoreUnavailable, StoreVersionError
-from shepherd.store.protocol import StateStore, StoreBackend
+from shepherd.store.protocol import Books, StateStore, StoreBackend
 from shepherd.store.sqlite_backend import SqliteBackend, verify_job_command
 from shepherd.store.store import Store
 
@@ -62,6 +66,7 @@ T = TypeVar("T")
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 MAX_KEPT = 10_000  # queued changes while unavailable; past it, droppable ones are refused
+MEMORY_WAIT_S = 10.0  # for the daemon's books, when a store was made afresh
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,17 @@ class StoreWriter:
     """Owns the store's write connection and the thread that uses it."""
 
     def __init__(self, backend: StoreBackend | Path | None, now: Callable[[], datetime],
-                 on_state: Callable[[StoreState], None] | None = None) -> None:
+                 on_state: Callable[[StoreState], None] | None = None,
+                 memory: Callable[[], Books | None] | None = None) -> None:
         # A path (or None: in memory) is an SQLite store.
         self.backend: StoreBackend = (backend if backend is not None
                                       and not isinstance(backend, Path)
                                       else SqliteBackend(backend))
         self.now = now
         self.on_state = on_state
+        # Called on the loop: the daemon's books (None: it holds none yet), for a fresh store.
+        self.memory = memory
+        self._restore_pending = False  # a fresh store still without the daemon's books
         # Loop-side view, updated through call_soon_threadsafe.
         self.available = False
         self.problem = "the store has not been opened yet"
@@ -313,9 +322,14 @@ class StoreWriter:
             with self._cond:
                 if self._queue and self._queue[0] is job:
                     self._queue.popleft()
+        if self._store is not None and self._down_since is None:
+            # A last look before a clean close, which checkpoints the WAL into the file
+            # and marks it as needing no check: damage found now is healed first.
+            with contextlib.suppress(Exception):
+                self._attempt()
         if self._store is not None:
             with contextlib.suppress(Exception):
-                self._store.close(clean=self._down_since is None)
+                self.backend.close(self._store, clean=self._down_since is None)
             self._store = None
 
     def _attempt(self) -> str | None:
@@ -366,13 +380,63 @@ class StoreWriter:
         self._store = prepared.store
         if prepared.note is not None:
             self._note = prepared.note
+        self._restore_pending = self._restore_pending or prepared.fresh
         if prepared.problem is not None:
             return prepared.problem
         if self._store is None:
             return "the store is not open"
+        if self._restore_pending:
+            problem = self._restore()
+            if problem is not None:
+                return problem
         if self._down_since is not None or self._note is not None or (first and self._ever_open):
             return self._recovered(first)
         return None
+
+    def _restore(self) -> str | None:
+        """Write the daemon's books into a store made afresh; None when done."""
+        assert self._store is not None
+        try:
+            books = self._from_loop()
+        except Exception as exc:
+            return f"the daemon's books could not be read for the new store: {exc}"
+        if books is not None:
+            restore = getattr(self._store, "restore_books", None)
+            if restore is None:
+                return "this store cannot take the daemon's books"
+            try:
+                restore(self.now(), books)
+            except Exception as exc:
+                if not self.backend.is_transient(exc):
+                    raise
+                return self.backend.describe(exc)
+            log.warning("the daemon's books were written into the new store: %d day(s) of "
+                        "use, %d running session(s)", len({k[2] for k in books.accounting.usage}),
+                        len(books.sessions))
+            if self._note is not None:
+                self._note = {**self._note, "sessions_kept": len(books.sessions)}
+        self._restore_pending = False
+        return None
+
+    def _from_loop(self) -> Books | None:
+        """The daemon's books, read on the loop (this thread waits; the loop never waits
+        on this thread, so this cannot deadlock)."""
+        if self.memory is None or self._loop is None:
+            return None
+        memory = self.memory
+        answer: Future[Books | None] = Future()
+
+        def read() -> None:
+            try:
+                answer.set_result(memory())
+            except BaseException as exc:
+                answer.set_exception(exc)
+
+        try:
+            self._loop.call_soon_threadsafe(read)
+        except RuntimeError:  # the loop is closed: nothing in memory any more
+            return None
+        return answer.result(timeout=MEMORY_WAIT_S)
 
     def _recovered(self, first: bool) -> str | None:
         """Write the ``store_recovered`` row (or nothing, at a first clean open); tell the loop."""

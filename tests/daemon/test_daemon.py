@@ -241,6 +241,23 @@ def test_a_bad_policy_reload_is_rejected_and_the_old_one_stays(daemon_factory: A
         raise AssertionError("SIGHUP did not reload the policy")
 
 
+@pytest.mark.parametrize("huge", ['"99999999999999999999999999d"', "10" * 200])
+def test_a_duration_no_clock_can_hold_is_rejected_and_status_still_answers(
+        daemon_factory: Any, huge: str) -> None:
+    """Policy fuzzing (issue 14 point 4) found it: a ``max_run`` past what a float holds
+    passed the check; the reload crashed half-way through the engine (internal error)
+    and from then on every ``status`` failed. It is a located error now."""
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\n'))
+    session = d.call("launch", entry="nap")["session_id"]
+    d.policy_path.write_text(policy(
+        f'[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\nlimits = {{ max_run = {huge} }}\n'))
+    with pytest.raises(RpcError) as caught:
+        d.call("policy.reload")
+    assert "max_run" in caught.value.data["errors"][0], caught.value.data
+    assert [s["id"] for s in d.call("status")["sessions"]] == [session]
+    d.call("stop", session_id=session)
+
+
 def last_checkpoint(daemon: Any, session_id: int) -> tuple[float, float]:
     """The crash snapshot's (seconds charged by checkpoints, monotonic time of the last one)."""
     store = daemon.store()

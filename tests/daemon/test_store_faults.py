@@ -27,9 +27,10 @@ import pytest
 
 from shepherd.ipc.client import DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
-from shepherd.store import Store
+from shepherd.store import Store, files
 from tests.daemon.conftest import ROOT, DaemonProcess, policy
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
+from tests.reliability.conftest import rounds
 
 GAME = policy("""
 [[entries]]
@@ -161,9 +162,14 @@ def take_lock(path: Path, hold_s: float) -> subprocess.Popen[str]:
          str(path), str(hold_s)], stdout=subprocess.PIPE, text=True)
 
 
-def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(far_daemon_factory: Any) -> None:
+def test_a_foreign_lock_held_a_minute_blocks_nothing_and_loses_nothing(
+        far_daemon_factory: Any) -> None:
     """While the daemon runs, no other program can lock its store; across a crash, one can
-    (it starts first): the daemon comes back failing closed, enforces from memory, and heals."""
+    (it starts first): the daemon comes back failing closed, enforces from memory, and heals.
+
+    Issue 14 point 7: held a minute in the full form (``SHEPHERD_RELIABILITY=full``), 10 s
+    in CI."""
+    hold_s = rounds(10, 60)
     d = far_daemon_factory(GAME)
     path = d.state / "shepherd.db"
     refused = take_lock(path, 0)
@@ -174,14 +180,14 @@ def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(far_daemon_fac
     run = Run(d)
     time.sleep(1.0)
     d.kill9()  # the session runs on; another program takes the store before we are back
-    holder = take_lock(path, 10)
+    holder = take_lock(path, hold_s)
     assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
     d.start()
     events = d.events()
     health = d.call("health")  # answered at once: the lock blocks the writer, not the loop
     assert health["ok"] is False and health["store"] != "ok", health
     assert "store_unavailable" in denied(d, "other")  # the books are not read yet: closed
-    assert holder.wait(20) == 0  # it lets go after its 10 s
+    assert holder.wait(hold_s + 30) == 0  # it lets go after its time
     recovered = events.next("store_recovered", timeout=30)
     assert recovered["problem"]
     wait_until(lambda: d.call("health")["ok"], what="health ok again")
@@ -191,7 +197,7 @@ def test_a_foreign_lock_held_10s_blocks_nothing_and_loses_nothing(far_daemon_fac
     d.call("stop", session_id=other)
     time.sleep(0.5)
     ran = run.stop()
-    assert ran.low > 10
+    assert ran.low > hold_s
     types = restart_and_check(d, ran)
     assert "store_recovered" in types and "session_adopted" in types
 
@@ -242,6 +248,112 @@ def test_a_deleted_store_is_noticed_and_recreated_with_everything(far_daemon_fac
     d.call("launch", entry="other")
     types = restart_and_check(d, ran)
     assert types.count("store_recovered") == 1
+
+
+def damage(path: Path, how: str) -> None:
+    """What a stray command or a failing disk does to the file under a running daemon."""
+    size = path.stat().st_size
+    if how == "truncated":
+        os.truncate(path, 0)
+    elif how == "garbage in place":  # the same file (inode), every byte overwritten
+        with path.open("r+b") as handle:
+            handle.write(os.urandom(size))
+            handle.flush()
+            os.fsync(handle.fileno())
+    else:  # "replaced by garbage": another file put at the path
+        stranger = path.with_name("stranger")
+        stranger.write_bytes(os.urandom(size))
+        os.replace(stranger, path)
+
+
+def test_a_store_replaced_by_garbage_while_a_session_runs_is_recreated_with_everything(
+        far_daemon_factory: Any) -> None:
+    """Issue 14 point 7: another file (random bytes) put at the store's path under the daemon."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.0)
+    damage(d.state / "shepherd.db", "replaced by garbage")
+    assert d.call("health")["ok"]  # health looks, and heals at once
+    recovered = run.events.next("store_recovered", timeout=30)
+    assert "was replaced while" in recovered["problem"], recovered
+    other = d.call("launch", entry="other")["session_id"]
+    d.call("stop", session_id=other)
+    time.sleep(1.0)
+    ran = run.stop()
+    types = restart_and_check(d, ran)
+    assert types.count("store_recovered") == 1
+    kept = [p for p in d.state.iterdir() if ".replaced-" in p.name and "-wal" not in p.name
+            and "-shm" not in p.name]
+    assert len(kept) == 1 and kept[0].read_bytes()[:16] != files.SQLITE_MAGIC, kept
+
+
+DAMAGES = [("shepherd.db", "truncated"), ("shepherd.db", "garbage in place"),
+           ("shepherd.db-wal", "truncated"), ("shepherd.db-wal", "garbage in place")]
+
+
+@pytest.mark.parametrize(("name", "how"), DAMAGES, ids=[f"{n}:{h}" for n, h in DAMAGES])
+def test_a_store_damaged_in_place_while_a_session_runs_never_gives_time_back(
+        far_daemon_factory: Any, name: str, how: str) -> None:
+    """Issue 9 F1/F2, issue 14 point 7: the file or its WAL truncated or overwritten in place
+    (the same inode) while a session runs.
+
+    SQLite alone does not notice while its cache and its WAL index hold the pages: the
+    daemon went on with health ok, wrote its clean-shutdown marker over the damage (or
+    checkpointed a garbage WAL into the file), and the next start set the store aside:
+    the day's use lost, time given back. Now the damage is noticed before the next
+    write; the file is rebuilt from the open connection when that copy is whole, else a
+    fresh store is made and the daemon's own books (the day's use, the running session)
+    written into it. The damaged file is kept. After a restart the usage is the real
+    running time, and the session is still supervised (adopted).
+    """
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.5)
+    damage(d.state / name, how)
+    recovered = run.events.next("store_recovered", timeout=30)
+    assert "was damaged while the daemon ran" in recovered["problem"], recovered
+    wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]  # enforced
+    other = d.call("launch", entry="other")["session_id"]  # the store takes writes again
+    d.call("stop", session_id=other)
+    time.sleep(1.0)
+    # A crash now: the session runs on and is adopted from the rebuilt books.
+    d.kill9()
+    d.start()
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
+    time.sleep(0.5)
+    ran = run.stop()
+    assert d.stop() == 0
+    d.start()
+    assert d.call("audit.verify")["ok"]
+    charged = read_store(d, game_usage)
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    kept = [n for n in (p.name for p in d.state.iterdir())
+            if ".damaged-" in n and not n.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1, sorted(p.name for p in d.state.iterdir())
+    assert d.process is not None and d.process.poll() is None
+
+
+def test_a_wal_overwritten_just_before_a_clean_stop_is_not_written_into_the_store(
+        far_daemon_factory: Any) -> None:
+    """Issue 9 F1: garbage over the ``-wal`` and then a clean stop. The stop used to
+    checkpoint the garbage into the file and mark it clean; the next start crashed
+    (``malformed``), the one after set the store aside with the day's use. Now the
+    stop looks first and heals (from the open copy, or from the daemon's books)."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.5)
+    ran = run.stop()
+    run.events.next("session_ended", timeout=30)
+    time.sleep(0.5)
+    damage(d.state / "shepherd.db-wal", "garbage in place")
+    assert d.stop() == 0
+    d.start()
+    assert d.call("health")["ok"]
+    assert d.call("audit.verify")["ok"]
+    charged = read_store(d, game_usage)
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert not set_aside(d), "the store was set aside at the start after the stop"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -25,8 +25,12 @@ FULL = os.environ.get("SHEPHERD_RELIABILITY") == "full"
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (other uids, namespaces)")
 
 
-def rounds(quick: int, full: int) -> int:
-    """How many rounds a check runs: ``full`` in the long run, ``quick`` in CI."""
+N = TypeVar("N", int, float)
+
+
+def rounds(quick: N, full: N) -> N:
+    """How many rounds a check runs (or how long it waits): ``full`` in the long run,
+    ``quick`` in CI."""
     return full if FULL else quick
 
 

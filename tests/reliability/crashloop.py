@@ -256,7 +256,8 @@ def unsupervised(beats: dict[int, Beat], running: set[int], instance: str | None
             continue
         if beat.session not in running:
             problems.append(f"session {beat.session}'s program (pid {beat.pid}) runs but the "
-                            f"daemon supervises only {sorted(running)}")
+                            f"daemon supervises only {sorted(running)} (it is in the cgroup "
+                            f"{beat.cgroup()!r})")
             continue
         group = beat.cgroup()
         if instance is not None and not group.endswith(

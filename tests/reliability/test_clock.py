@@ -98,14 +98,18 @@ limits = { max_run = "1s", cooldown = "1h" }
         if status["now"][:10] != day:
             problems.append(f"jump {text}: the quota day moved to {status['now'][:10]}")
         used = game["used_today_s"]
-    # The parent accepts a jump of two hours forward: now the clock follows it.
-    offset.write_text("+2h\n")
+    # The parent accepts a jump of two hours forward (three back, should two forward cross
+    # into the next quota day: after 22:00 the day's use would then rightly read 0): now
+    # the clock follows it.
+    local_now = datetime.fromisoformat(d.call("status")["now"])
+    hours = 2 if (local_now + timedelta(hours=2)).date() == local_now.date() else -3
+    offset.write_text(f"{hours:+d}h\n")
     wait_for_jumps(d, len(JUMPS) + 1)
     accepted = d.call("clock.accept")
     trusted = datetime.fromisoformat(accepted["trusted_wall"])
     status = d.call("status")
     assert accepted["accepted"] is True
-    assert abs((trusted - datetime.now(UTC) - timedelta(hours=2)).total_seconds()) < 60
+    assert abs((trusted - datetime.now(UTC) - timedelta(hours=hours)).total_seconds()) < 60
     assert not status.get("clock_jump_pending")
     assert entry(status, "game")["used_today_s"] >= used
     asked = time.monotonic() - began  # charged at least until the stop was asked ...

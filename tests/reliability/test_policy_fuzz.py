@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ def test_thousands_of_mutated_policies_are_checked_with_located_errors_never_a_t
     rng = random.Random(chosen)
     text = EXAMPLE.read_text()
     path = tmp_path / "policy.toml"
-    total, passed, problems = rounds(600, 10_000), 0, []
+    total, passed, problems = rounds(300, 10_000), 0, []
     for n in range(total):
         data = mutate(rng, text)
         path.write_bytes(data)
@@ -51,7 +53,7 @@ def test_thousands_of_mutated_policies_are_checked_with_located_errors_never_a_t
             continue
         passed += result.policy is not None
         problems += [f"mutation {n}: {p}" for p in located(result, data)]
-    commands = rounds(12, 200)
+    commands = rounds(6, 200)
     for n in range(commands):
         data = mutate(rng, text)
         path.write_bytes(data)
@@ -82,13 +84,37 @@ limits = {{ max_run = "1h" }}
 
 
 def enforced(d: Any) -> dict[str, Any]:
-    """What the daemon enforces, without what merely moves with the clock."""
+    """What the daemon enforces, without what merely moves with the clock.
+
+    A deadline is shown on the wall clock, computed from the monotonic one: between
+    two reads its last digits may move with the clock (a session's deadline moved by
+    2 ms between two reads around a rejected reload, twice in 400 in a full run), so
+    deadlines are compared by ``same``, not here, within the time between the reads.
+    """
     shown = d.call("policy.show")
     status = d.call("status")
     return {"policy": shown["policy"],
-            "sessions": [(s["id"], s["entry"], s["deadline"][:23]) for s in status["sessions"]],
+            "sessions": [(s["id"], s["entry"]) for s in status["sessions"]],
+            "deadlines": [datetime.fromisoformat(s["deadline"]).timestamp()
+                          if s["deadline"] else None for s in status["sessions"]],
             "entries": [(u["name"], e["id"], e["state"], sorted(r["code"] for r in e["reasons"]))
-                        for u in status["users"] for e in u["entries"]]}
+                        for u in status["users"] for e in u["entries"]],
+            "read_at": time.monotonic()}
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What differs between two reads of ``enforced``: deadlines only when they moved
+    by more than the time between the reads (plus a millisecond of rounding)."""
+    moved = after["read_at"] - before["read_at"] + 0.001
+    keys = ("policy", "sessions", "entries")
+    found = [f"{k}: {before[k]} -> {after[k]}" for k in keys if before[k] != after[k]]
+    if before["sessions"] == after["sessions"]:
+        for old, new in zip(before["deadlines"], after["deadlines"], strict=True):
+            if (old is None) != (new is None) or (
+                    old is not None and new is not None and abs(new - old) > moved):
+                found.append(f"deadlines: {before['deadlines']} -> {after['deadlines']}")
+                break
+    return found
 
 
 def test_a_rejected_reload_never_changes_enforcement(daemon_factory: Any, record: Any) -> None:
@@ -113,9 +139,9 @@ def test_a_rejected_reload_never_changes_enforcement(daemon_factory: Any, record
             if "Traceback" in str(exc) or "internal error" in str(exc):
                 problems.append(f"reload {n}: {exc}")
             after = enforced(d)
-            if after != before:
-                problems.append(f"reload {n}: a rejected reload ({exc}) changed: " + "; ".join(
-                    f"{k}: {before[k]} -> {after[k]}" for k in before if before[k] != after[k]))
+            if differs := changed(before, after):
+                problems.append(f"reload {n}: a rejected reload ({exc}) changed: "
+                                + "; ".join(differs))
             if not d.call("policy.show")["rejected_reload"]["errors"]:
                 problems.append(f"reload {n}: rejected without errors to show")
         else:

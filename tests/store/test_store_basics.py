@@ -10,12 +10,16 @@ import pytest
 
 from shepherd.store import (
     SCHEMA_VERSION,
+    Accounting,
     AuditFilter,
+    Books,
     Checkpoint,
+    SnapshotRow,
     StateStore,
     Store,
     StoreError,
     StoreVersionError,
+    TimedGrantRow,
 )
 from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
@@ -151,3 +155,53 @@ def test_trusted_wall_clock_reading_is_kept(store: StateStore) -> None:
     assert store.trusted_wall() is None
     store.set_trusted_wall(T0)
     assert store.trusted_wall() == T0
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale copy"])
+def test_a_daemons_books_written_over_a_rebuilt_store_read_back_the_same(
+        store_path: Path, stale: bool) -> None:
+    """A store rebuilt after damage (made afresh, or a copy with stale pages) gets the
+    daemon's books (``restore_books``): a start reads what the daemon knew, older days
+    are kept, and a checkpoint made before the books were written (queued behind
+    them) charges nothing twice."""
+    until = T0 + timedelta(hours=2)
+    running = SnapshotRow(41, "alex", "game", T0, "boot", 100.0, 160.0, 300, (600,),
+                          {"pids": [123]}, DAY, 1.0, 5.0)
+    books = Books(Accounting(
+        usage={("alex", "game", DAY): 60.0, ("alex", "game", DAY - timedelta(days=1)): 900.0},
+        cooldowns={("sam", "game"): until}, grants={("alex", "game", DAY): 600},
+        locked={"sam"},
+        timed_grants=(TimedGrantRow(7, "alex", "game", DAY, 300, until, False),),
+        expiries_noted=frozenset({7})), (running,), next_session_id=42,
+        since=DAY - timedelta(days=1))
+    old_day = DAY - timedelta(days=10)
+    store = Store.open(store_path, T0)
+    try:
+        if stale:  # what the copy held: the session at an older checkpoint, an older day
+            store.start_session(T0, 41, "alex", "game", boot_id="boot", started_mono=100.0,
+                                lease_day=DAY, process={}, audit_data={})
+            store.checkpoint(T0, [Checkpoint(41, [(DAY, 20.0)], 120.0, DAY, (), 0.0)])
+            store.grant(T0, "alex", "game", old_day, 60, actor="root")
+            with store.db.write() as conn:
+                conn.execute("INSERT INTO usage VALUES ('alex', 'game', ?, 50.0)",
+                             (old_day.isoformat(),))
+        store.restore_books(T0, books)
+        store.checkpoint(T0, [Checkpoint(41, [(DAY, 60.0)], 160.0, DAY, (600,), 5.0)])  # stale
+        store.checkpoint(T0, [Checkpoint(41, [(DAY, 2.0)], 162.0, DAY, (600,), 5.0)])  # new
+        accounting = store.load_accounting(DAY - timedelta(days=1))
+        assert accounting.usage == {("alex", "game", DAY): 60.0 + 2.0 + 1.0,  # + the lease
+                                    ("alex", "game", DAY - timedelta(days=1)): 900.0}
+        if stale:  # days before the daemon's books are the store's own
+            assert store.load_accounting(old_day).usage[("alex", "game", old_day)] == 50.0
+            assert store.grant_rows(old_day, old_day) == {("alex", "game", old_day): 60}
+        assert accounting.cooldowns == books.accounting.cooldowns
+        assert accounting.grants == books.accounting.grants
+        assert accounting.locked == {"sam"}
+        assert accounting.timed_grants == books.accounting.timed_grants
+        assert accounting.expiries_noted == frozenset({7})
+        [snap] = store.snapshots()
+        assert (snap.session_id, snap.charged_mono, snap.extension_s, snap.fired,
+                snap.process, snap.paused_s) == (41, 162.0, 300, (600,), {"pids": [123]}, 5.0)
+        assert store.next_session_id() == 42
+    finally:
+        store.close()

@@ -378,3 +378,35 @@ def test_a_copy_an_audit_check_left_behind_in_a_crash_is_removed_at_start(
 
     asyncio.run(scenario())
     assert not left.exists() and other.exists()
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage in place"])
+def test_a_file_damaged_in_place_is_rebuilt_from_the_writers_whole_copy(
+        tmp_path: Path, how: str) -> None:
+    """The writer's connection still holds every page (a small store, one connection): the
+    damage is found before the next transaction and the file rebuilt, nothing lost."""
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> list[str]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        for n in range(1, 11):
+            await writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}))
+        if how == "truncated":
+            os.truncate(path, 0)
+        else:
+            with path.open("r+b") as handle:
+                handle.write(os.urandom(path.stat().st_size))
+        for n in range(11, 21):
+            await writer.submit(lambda s, n=n: s.audit(now(), "launch_denied", {"n": n}))
+        problems = [writer.problem] if not writer.available else []
+        await writer.close()
+        return problems
+
+    assert asyncio.run(scenario()) == []
+    assert audit_rows(path) == list(range(1, 21))
+    (event,) = recovered_events(path)
+    assert "was damaged while the daemon ran" in event["problem"], event
+    damaged = [p for p in tmp_path.iterdir()
+               if ".damaged-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert len(damaged) == 1, list(tmp_path.iterdir())

@@ -62,6 +62,9 @@ class PgBackend:
     def moved(self, store: StateStore) -> bool:
         return False
 
+    def close(self, store: StateStore, clean: bool) -> None:
+        store.close(clean=clean)
+
     def side(self, store: StateStore | None, write: bool) -> StateStore:
         try:
             return PgStore.attach(self.url, self.machine, "maintenance" if write else "reads")

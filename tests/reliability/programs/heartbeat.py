@@ -4,8 +4,9 @@
 
 It writes ``OUTDIR/<session>.beat`` (the session from the ``SHEPHERD_SESSION``
 marker) and rewrites it every 20 ms: ``pid start_ticks started ran_until``, where
-``started`` is the moment its process was created (from ``/proc/self/stat``, so the
-interpreter's own start counts as running time) and ``ran_until`` the last beat,
+``started`` is the moment its process was created (from ``/proc/self/stat``: the end of
+that clock tick, so the interpreter's own start counts as running time, never more) and
+``ran_until`` the last beat,
 both on ``CLOCK_MONOTONIC`` (system-wide: a harness in another process compares
 them). SIGTERM keeps its default action, so the program dies where it stands and
 the last beat is at most one beat before its death. With ``EXIT_AFTER_S`` it
@@ -22,7 +23,12 @@ exit_after = float(sys.argv[2]) if len(sys.argv) > 2 else None
 session = os.environ.get("SHEPHERD_SESSION", "unknown").rsplit("-", 1)[-1]
 with open("/proc/self/stat") as handle:
     start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
-since_boot = time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+# The kernel gives the start in whole clock ticks (10 ms), rounded down: the process
+# started within the tick after. Counted from the tick's end, the record can only
+# understate the running time (from the tick's beginning it overstated it by up to
+# 10 ms, which the crash loop read as time given when spawning was fast).
+since_boot = (time.clock_gettime(time.CLOCK_BOOTTIME)
+              - (start_ticks + 1) / os.sysconf("SC_CLK_TCK"))
 started = time.monotonic() - since_boot
 fd = os.open(os.path.join(outdir, f"{session}.beat"), os.O_WRONLY | os.O_CREAT, 0o644)
 
