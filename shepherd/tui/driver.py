@@ -11,8 +11,16 @@ Here the input thread waits for input without a timeout. After each piece of inp
 wakes once more, when the escape delay has passed since, and lets the parser decide
 what it still holds: a lone Esc becomes the escape key, an unfinished sequence its
 keys, as Textual's parser does it (this driver never looks inside the parser). A
-whole sequence costs nothing but that one wake. The escape delay is 25 ms, as curses'
-ESCDELAY, unless the user set ``ESCDELAY`` (a slow ssh link may want more).
+whole sequence costs nothing but that one wake. Inside a bracketed paste nothing is
+decided early: an Esc there begins the paste's end marker, whatever time the rest
+takes. The escape delay is 25 ms unless the user set ``ESCDELAY`` (in ms): a slow
+link that splits a key's sequence over more than that wants more (ncurses' own
+default is 1000 ms; Textual's is 100 ms).
+
+Textual starts an input thread at every resume (``SIGCONT``), even one no stop came
+before, so several may wait at once: each has its own wake pipe, and quitting wakes
+them all. Bytes that are not UTF-8 (a Latin-1 terminal, an 8-bit Alt) are read as
+U+FFFD, never an error that ends the TUI.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from textual._xterm_parser import XTermParser
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 
-ESCAPE_DELAY_S = 0.025  # curses' ESCDELAY; Textual's own default is 100 ms
+ESCAPE_DELAY_S = 0.025  # Textual's own default is 100 ms
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
 
 
 class _WakingEvent(threading.Event):
@@ -57,15 +66,16 @@ class ShepherdDriver(LinuxDriver):
         # Reentrant: Textual may stop the input from a signal handler (SIGTSTP), which
         # can run while this same (main) thread is inside _wake_input.
         self._wake_lock = threading.RLock()
-        self._wake_fd: int | None = None
+        self._wake_fds: set[int] = set()  # one per input thread running
+        self._generation = 0  # of the newest input thread: only it reads on
         # Textual sets it to stop the input thread, then waits for the thread to end.
         self.exit_event = _WakingEvent(self._wake_input)
 
     def _wake_input(self) -> None:
         with self._wake_lock:
-            if self._wake_fd is not None:
+            for fd in self._wake_fds:
                 with suppress(BlockingIOError):  # full: the thread has been woken already
-                    os.write(self._wake_fd, b"!")
+                    os.write(fd, b"!")
 
     def run_input_thread(self) -> None:
         """Read keys, mouse and paste as Textual does, without waking while nothing comes."""
@@ -75,15 +85,21 @@ class ShepherdDriver(LinuxDriver):
         selector.register(self.fileno, selectors.EVENT_READ)
         selector.register(wake_r, selectors.EVENT_READ)  # never drained: it means "stop"
         with self._wake_lock:
-            self._wake_fd = wake_w
+            # A newer thread supersedes the ones still waiting (a resume with no stop
+            # before it): they are woken, see it, and end; one thread reads the keys.
+            self._generation += 1
+            mine = self._generation
+            self._wake_input()
+            self._wake_fds.add(wake_w)
         parser = XTermParser(self._debug)
-        decode = getincrementaldecoder("utf-8")().decode
+        decode = getincrementaldecoder("utf-8")(errors="replace").decode
+        pasting, tail = False, ""  # inside a bracketed paste; the end of the last read
         # When the parser is to be asked about what it still holds (None: nothing typed
         # since it last was). Its own deadline is at most the escape delay after the
         # last character fed, so it has passed by then.
         decide_at: float | None = None
         try:
-            while not self.exit_event.is_set():
+            while not self.exit_event.is_set() and self._generation == mine:
                 timeout = None if decide_at is None else max(0.0, decide_at - time.monotonic())
                 for key, _ in selector.select(timeout):
                     if key.fd != self.fileno:
@@ -94,16 +110,21 @@ class ShepherdDriver(LinuxDriver):
                         continue
                     text = decode(data)  # "" if it ends inside a character: the rest follows
                     if text:  # (an empty feed would tell the parser the input ended)
+                        seen = tail + text  # a marker may be split between two reads
+                        began, ended = seen.rfind(PASTE_START), seen.rfind(PASTE_END)
+                        if began != ended:
+                            pasting = began > ended
+                        tail = seen[-(len(PASTE_END) - 1):]
                         for event in parser.feed(text):
                             self.process_message(event)
-                    decide_at = time.monotonic() + constants.ESCAPE_DELAY
+                    decide_at = None if pasting else time.monotonic() + constants.ESCAPE_DELAY
                 if decide_at is not None and time.monotonic() >= decide_at:
                     decide_at = None
                     for event in parser.tick():
                         self.process_message(event)
         finally:
             with self._wake_lock:
-                self._wake_fd = None
+                self._wake_fds.discard(wake_w)
             selector.close()
             os.close(wake_r)
             os.close(wake_w)

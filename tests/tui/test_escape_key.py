@@ -240,3 +240,36 @@ def test_after_a_suspend_and_resume_keys_and_a_lone_esc_still_arrive(app: Record
     assert_asleep(app, tid, "After the resume, with nothing typed")
     app.type(b"\x1b")
     assert app.next_lines(1) == [f"key escape {tid}"]
+
+
+def test_a_resume_no_stop_came_before_still_lets_it_quit(app: Recorded) -> None:
+    # Review 11 (s5): Textual starts another input thread at every SIGCONT; the first
+    # one, never woken, kept the TUI from ending (a blank screen, for good).
+    app.next_lines(1)
+    os.kill(app.process.pid, signal.SIGCONT)
+    app.type(b"r")
+    assert app.next_lines(1)[0].startswith("key r ")
+    app.type(b"q")
+    assert app.process.wait(LIMIT) == 0
+
+
+def test_a_byte_that_is_not_utf8_is_a_replacement_character_not_a_crash(app: Recorded) -> None:
+    app.next_lines(1)
+    app.type(b"\xe9x")  # é from a Latin-1 terminal (or an 8-bit Alt), then x
+    first, second = app.next_lines(2)
+    assert first.startswith("key replacement_character "), first
+    assert second.startswith("key x "), second
+    app.type(b"q")
+    assert app.process.wait(LIMIT) == 0
+
+
+def test_a_paste_whose_end_marker_arrives_split_still_ends(app: Recorded) -> None:
+    # Review 11 (s5): split right after its Esc (a slow link), the end marker's Esc was
+    # taken for the key, the paste never ended, and every key after it was swallowed.
+    app.next_lines(1)
+    app.type(b"\x1b[200~pasted\x1b")
+    time.sleep(0.1)  # well past the escape delay
+    app.type(b"[201~")
+    assert app.next_lines(1) == ["paste 'pasted'"]
+    app.type(b"x")
+    assert app.next_lines(1)[0].startswith("key x ")
