@@ -94,7 +94,9 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
     ``"active"`` time (pauses.py): a session pauses while its child's screen is
     locked or another session has the seat, and after ``idle_after`` of idle,
     from when the idle began (until then the idle is held: used, not charged;
-    at most ``idle_after`` of it is ever billed). A paused session's own clock
+    at most ``idle_after`` of it is ever billed); for an entry whose programs are
+    frozen while paused, from where they are frozen (the lock, or the idle's
+    ``idle_after``: they ran until then). A paused session's own clock
     stands still, so its deadline moves out by the paused time and its warnings
     re-arm (rule 7); windows and quota days still end it on time. It wakes the
     shell for nothing but those wall-clock moments. Its billed time is its
@@ -1316,7 +1318,17 @@ class Engine:
                 clock.held = max(away.since.mono, s.charged_mono)
             return None
         start = clock.held if clock.held is not None else max(away.since.mono, s.charged_mono)
-        return self._paused(s, start, away.cause, now)
+        return self._paused(s, self._pause_start(s, start, away), away.cause, now)
+
+    def _pause_start(self, s: _Session, start: float, away: Away) -> float:
+        """Where a pause begins: where the child went away; for an entry whose programs are
+        frozen while paused, where they are frozen: at a lock, or once an idle has lasted
+        ``idle_after``. Until then they could run (a faked idle was refunded from its start
+        while the game ran on), so that time is billed."""
+        if not self.policy.freezes(s.entry) or s.runs_on:
+            return start
+        idle = self.policy.supervisor.idle_after if away.cause == "idle" else 0.0
+        return max(start, away.since.mono + idle)
 
     def _paused(self, s: _Session, start: float, cause: PauseCause,
                 now: Instant) -> SessionPaused:
@@ -1340,7 +1352,8 @@ class Engine:
         for s in self._sessions.values():
             hold = self._idle_hold(s)
             if hold is not None and s.pauses.held is not None and self._idle_long(hold, now):
-                paused.append(self._paused(s, s.pauses.held, "idle", now))
+                paused.append(self._paused(s, self._pause_start(s, s.pauses.held, hold),
+                                           "idle", now))
         return paused
 
     def _wall_limits(self, s: _Session, now: Instant) -> list[float]:

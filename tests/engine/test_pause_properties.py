@@ -58,6 +58,7 @@ def policy_text(idle_after: int, limits: str = "", windows: str = "") -> str:
 version = 1
 [supervisor]
 idle_after = {idle_after}
+while_paused = "run"  # the oracle's rule: an idle past idle_after is refunded from its start
 default_warnings = [ {{ before = "5m" }}, {{ before = "1m" }} ]
 [[users]]
 name = "alex"

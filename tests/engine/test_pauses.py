@@ -27,6 +27,10 @@ command = ["game"]
 limits = { max_run = "45m", daily_quota = "1h", cooldown = "30m" }
 """
 
+# Its programs run on while paused (``while_paused = "run"``): an idle past idle_after is
+# not billed from when it began. (Frozen programs, the default, are billed until frozen.)
+GAME_RUNS_ON = GAME.replace('command = ["game"]', 'command = ["game"]\nwhile_paused = "run"')
+
 MUSIC = """
 [[entries]]
 id = "music"
@@ -99,7 +103,7 @@ def test_an_idle_shorter_than_idle_after_is_billed_as_it_ran() -> None:
 
 
 def test_an_idle_past_idle_after_is_not_billed_at_all_from_when_it_began() -> None:
-    e = engine(GAME)
+    e = engine(GAME_RUNS_ON)
     clock = FakeClock(local(25, 16))
     launch(e, clock)
     clock.advance(600)
@@ -145,8 +149,44 @@ def test_an_idle_learnt_late_pauses_at_once_but_never_refunds_what_was_charged()
     assert e.end_session(1, clock.now, "exited").charged_s == pytest.approx(1200)
 
 
-def test_a_lock_during_an_idle_pauses_from_when_the_idle_began() -> None:
+def test_where_programs_freeze_an_idle_is_billed_until_they_are_frozen() -> None:
+    # Review 16 (s5), HIGH 1: a faked idle (SetIdleHint) was refunded from its start once it
+    # lasted idle_after, though the game ran until then: idle, a key, idle... played free.
     e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    idle_began = clock.now
+    e.pause("alex", "idle", idle_began, clock.now)
+    clock.advance(300)
+    frozen = clock.now
+    assert of(SessionPaused, e.due(clock.now)) == [SessionPaused(1, "alex", "game", "idle",
+                                                                 frozen.wall)]
+    day = local(25, 16).date()
+    assert e.used("alex", ("game",), day, clock.now) == pytest.approx(900)  # nothing back
+    clock.advance(1800)
+    resumed = of(SessionResumed, e.resume("alex", clock.now))
+    assert [(r.cause, r.paused_s) for r in resumed] == [("idle", pytest.approx(1800))]
+    assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(960)
+
+
+def test_where_programs_freeze_a_lock_during_an_idle_pauses_from_the_lock() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    e.pause("alex", "idle", clock.now, clock.now)
+    clock.advance(60)
+    locked = clock.now
+    paused = of(SessionPaused, e.pause("alex", "locked", clock.now, clock.now))
+    assert [(p.cause, p.since) for p in paused] == [("locked", locked.wall)]
+    clock.advance(600)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(720)
+
+
+def test_a_lock_during_an_idle_pauses_from_when_the_idle_began() -> None:
+    e = engine(GAME_RUNS_ON)
     clock = FakeClock(local(25, 16))
     launch(e, clock)
     clock.advance(600)
@@ -243,7 +283,7 @@ def test_a_paused_session_without_wall_clock_limits_wakes_nobody() -> None:
 
 
 def test_warnings_re_arm_when_an_idle_becomes_a_pause() -> None:
-    e = engine(GAME)
+    e = engine(GAME_RUNS_ON)
     clock = FakeClock(local(25, 16))
     launch(e, clock)
     clock.advance(37 * 60)  # 8 minutes of max_run left
@@ -462,8 +502,8 @@ def test_an_idle_pause_whose_freeze_failed_bills_the_idle_too() -> None:
     clock.advance(60)
     e.pause("alex", "idle", clock.now, clock.now)
     clock.advance(300)
-    assert of(SessionPaused, e.due(clock.now))  # the idle became a pause, back to its start
-    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(60)
+    assert of(SessionPaused, e.due(clock.now))  # the idle became a pause, as it froze
+    assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(360)
     events = e.unpausable(1, clock.now)
     assert [r.paused_s for r in of(SessionResumed, events)] == [0.0]
     assert e.used("alex", ("game",), local(25, 16).date(), clock.now) == pytest.approx(360)
