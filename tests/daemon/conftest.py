@@ -266,6 +266,12 @@ def far_daemon_factory(daemon_factory: Any, tmp_path: Path) -> Any:
     return make
 
 
+# The quota day starts twelve hours from now: a test's hour of quota is an hour, whenever
+# it runs (in the last hour before the day starts, a session also gets the next day's).
+FAR_DAY_START = (f'stop_grace = "2s"\n'
+                 f'day_starts_at = "{(time.localtime().tm_hour + 12) % 24:02d}:00"')
+
+
 def household_policy(entries: str, machine: str, *, users: str = "",
                      supervisor: str = 'stop_grace = "2s"') -> str:
     """A policy whose store is the household's (the service names the test's database)."""
@@ -287,7 +293,7 @@ def household(daemon_factory: Any, pg_server: Any, pg_url: str, tmp_path: Path) 
     env = {"PGSERVICEFILE": str(service)}
 
     def make(entries: str, users: str = "", machines: tuple[str, ...] = ("laptop", "desktop"),
-             supervisor: str = 'stop_grace = "2s"',
+             supervisor: str = FAR_DAY_START,
              envs: dict[str, dict[str, str]] | None = None) -> list[DaemonProcess]:
         return [daemon_factory(household_policy(entries, m, users=users,
                                                 supervisor=supervisor).replace("{db}", dbname),
