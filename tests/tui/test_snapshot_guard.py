@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.daemon.conftest import ME, ROOT, policy
+from tests.daemon.conftest import FAR_DAY_START, ME, ROOT, policy
 from tests.tui import recorded
 
 SNAPSHOT_TEST = '''
@@ -78,7 +78,7 @@ limits = { daily_quota = "1h", cooldown = "1m", max_run = "30m" }  # a 2h grant 
 id = "naps"
 entries = ["nap"]
 daily_quota = "2h"
-"""))
+""", FAR_DAY_START))  # the day starts 12 h away: the hour runs out today
     d.call("launch", entry="nap")
     d.call("request_time", entry="nap", duration="5m", note="please")
     real_status = d.call("status")
