@@ -25,7 +25,7 @@ import pytest
 from shepherd.ipc.protocol import RpcError
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
 from shepherd.supervisor.instance import instance_id
-from tests.daemon.conftest import DaemonProcess, policy
+from tests.daemon.conftest import DaemonProcess, marked_processes, policy
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -330,17 +330,6 @@ detect = {{ cmdline = "{token}" }}
     assert d.call("status")["sessions"] == []
 
 
-def running_with(token: str) -> list[int]:
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if token.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
-                found.append(int(name))
-        except OSError:
-            continue
-    return found
-
-
 def two_entries(bin_dir: Path, payload: str, tokens: dict[str, str]) -> str:
     script = bin_dir / "payload.sh"
     script.write_text(payload)
@@ -368,9 +357,9 @@ def test_a_program_that_becomes_another_entry_when_told_to_stop_stops_too(
         f"trap 'exec /bin/sh -c \"{game} 1000; : {token}\"' TERM\n"
         f"{game} 1001 &\nwait\nwait\n"), {"music": token}), users="max_sessions = 3")
     shell = d.call("launch", entry="shell", user="nobody")["session_id"]
-    wait_for(lambda: [p for p in running_with(str(bin_dir / "game")) if p])
+    wait_for(lambda: [p for p in marked_processes(str(bin_dir / "game")) if p])
     d.call("stop", session_id=shell)
-    wait_for(lambda: not running_with(token), 20)
+    wait_for(lambda: not marked_processes(token), 20)
     wait_for(lambda: d.call("status")["sessions"] == [], 20)
 
 
@@ -391,7 +380,7 @@ def test_a_chain_of_imitations_stays_bound_to_the_first_session(
         entries.add(events.next("session_started")["entry"])
     assert entries == {"shell", "music", "radio"}, entries
     d.call("stop", session_id=shell)
-    wait_for(lambda: not running_with(radio) and not running_with(music), 20)
+    wait_for(lambda: not marked_processes(radio) and not marked_processes(music), 20)
     wait_for(lambda: d.call("status")["sessions"] == [], 20)
 
 
@@ -407,7 +396,7 @@ def test_a_program_that_joined_a_running_session_stays_bound_across_a_restart(
     music = d.call("launch", entry="music", user="nobody")["session_id"]
     events = d.events()
     shell = d.call("launch", entry="shell", user="nobody")["session_id"]
-    wait_for(lambda: len(running_with(token)) >= 1)
+    wait_for(lambda: len(marked_processes(token)) >= 1)
     wait_for(lambda: d.audit("session_started") and len(d.audit("session_started")) == 2)
     events.close()
     time.sleep(1)  # the join is kept by the store's writer
@@ -415,7 +404,7 @@ def test_a_program_that_joined_a_running_session_stays_bound_across_a_restart(
     d.start()
     assert sorted(s["id"] for s in d.call("status")["sessions"]) == sorted([music, shell])
     d.call("stop", session_id=shell)
-    wait_for(lambda: not running_with(token), 20)
+    wait_for(lambda: not marked_processes(token), 20)
     wait_for(lambda: d.call("status")["sessions"] == [], 20)
 
 
@@ -524,8 +513,6 @@ detect = {{ cmdline = "{game}" }}
 
 
 def marked(text: str) -> list[int]:
-    from tests.daemon.conftest import marked_processes
-
     return [p for p in marked_processes(text)
             if b"starter.py" not in Path(f"/proc/{p}/cmdline").read_bytes()]
 

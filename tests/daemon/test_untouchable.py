@@ -25,7 +25,7 @@ import pytest
 
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, move_tree, remove
 from shepherd.supervisor.instance import holding_instance
-from tests.daemon.conftest import ME, DaemonProcess
+from tests.daemon.conftest import ME, DaemonProcess, marked_processes
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -50,18 +50,6 @@ command = ["sleep", "1000"]
 detect = {{ cmdline = "{token}" }}
 limits = {{ daily_quota = "0s" }}
 '''
-
-
-def running_with(token: str) -> list[int]:
-    """The processes whose arguments carry the token."""
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if token.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
-                found.append(int(name))
-        except OSError:
-            continue
-    return found
 
 
 def test_init_is_never_moved() -> None:
@@ -125,7 +113,7 @@ detect = {{ cmdline = "{token}" }}
     launched = first.call("launch", entry="music")
     wait_for(lambda: [s for s in first.call("status")["sessions"]
                       if s["id"] == launched["session_id"]])
-    pid = wait_for(lambda: next(iter(running_with(token)), None))
+    pid = wait_for(lambda: next(iter(marked_processes(token)), None))
     holder = holding_instance(cgroup_of(pid) or "")
     assert holder is not None  # in the first daemon's session group
     # Give the second daemon every chance to act on it (it saw the exec), then look.
