@@ -36,7 +36,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,7 +235,8 @@ def _exited(pidfd: int) -> bool:
     return bool(select.select([pidfd], [], [], 0)[0])
 
 
-def move_held(pid: int, group: Path, start: int | None = None) -> bool:
+def move_held(pid: int, group: Path, start: int | None = None,
+              spared: Collection[int] | None = None) -> bool:
     """Move one process into ``group``: the process meant, never another that got its pid.
 
     ``cgroup.procs`` takes a bare pid, so the process is held by a pidfd around the
@@ -248,8 +249,8 @@ def move_held(pid: int, group: Path, start: int | None = None) -> bool:
     and has no thread in ``group`` after the write cannot be held, and is killed
     through the pidfd (fail closed). False when the process meant is gone (or the pid
     already names another), or was killed so; and for init, this daemon and its
-    ancestors, which are never moved."""
-    if pid in protected():  # init, this daemon or an ancestor: never moved, as if gone
+    ancestors (``spared``, read here when not given), which are never moved."""
+    if pid in (protected() if spared is None else spared):  # never moved, as if gone
         log.error("pid %d is init, this daemon or one of its ancestors: not moved", pid)
         return False
     try:
@@ -308,14 +309,15 @@ def move_tree(root: int, group: Path, start: int | None = None) -> list[int]:
     children (it is re-parented away from the tree). ``OSError`` only when the root
     itself cannot be moved (gone, or its pid names another: ``ESRCH``; not permitted).
     """
-    if not move_held(root, group, start):
+    spared = protected()  # read once for the whole tree
+    if not move_held(root, group, start, spared):
         raise OSError(errno.ESRCH, "the process is gone")
     moved = [root]
     todo = children(root)
     while todo:
         pid = todo.pop()
         try:
-            if not move_held(pid, group):
+            if not move_held(pid, group, spared=spared):
                 continue
         except OSError:
             continue  # exited meanwhile
