@@ -1226,7 +1226,9 @@ class Engine:
         the user's sessions running on other machines too (rule 13)."""
         if self._memo is None:
             return self._quotas_now(user, entry, s, now)
-        key = ("quotas", user, entry.id, s.id if s is not None else None,
+        # ``entry`` by identity: a session's entry can be one a reload replaced (rule 10),
+        # and its id then names another entry of the new policy, with other limits.
+        key = ("quotas", user, id(entry), s.id if s is not None else None,
                now.mono if now is not None else None)
         if key not in self._memo:
             self._memo[key] = self._quotas_now(user, entry, s, now)
@@ -1490,7 +1492,7 @@ class Engine:
     def _windows(self, entry: Entry, now: Instant) -> WindowState:
         if self._memo is None:
             return window_state(entry.windows, self.zone, now.wall)
-        key = ("windows", entry.id, now.wall)
+        key = ("windows", id(entry), now.wall)  # by identity, as in ``_quotas``
         if key not in self._memo:
             self._memo[key] = window_state(entry.windows, self.zone, now.wall)
         found: WindowState = self._memo[key]

@@ -357,3 +357,46 @@ def test_a_group_quota_a_running_session_spends_is_followed_for_its_other_entrie
     check.tick()
     assert not check.sessions
     check.compare()
+
+
+def test_a_session_whose_entry_a_reload_replaced_keeps_its_own_limits_in_a_render() -> None:
+    """A reload that takes an entry from its child leaves the running session on the old
+    entry (rule 10), under a cap. The new policy's entry of the same id has other windows
+    and quotas: what a render works out for it must not stand in for the session's own
+    (found by the property test above: the end was named ``policy_reload`` in a render
+    from nothing and ``window`` through the kept lines)."""
+    before = load_policy_text("""
+version = 1
+[[users]]
+name = "alex"
+[[users]]
+name = "sam"
+[[entries]]
+id = "tv"
+command = ["true"]
+users = ["alex"]
+limits = { daily_quota = "30m" }
+windows = [{ days = "daily", start = "00:00", end = "00:01" }]
+""")
+    after = load_policy_text("""
+version = 1
+[[users]]
+name = "alex"
+[[users]]
+name = "sam"
+[[entries]]
+id = "tv"
+command = ["true"]
+users = ["sam"]
+""")
+    utc = ZoneInfo("UTC")
+    check = Check(Engine(before, utc), datetime(2026, 3, 9, 0, 0, tzinfo=utc))
+    assert check.launch("alex", "tv")
+    check.engine.set_policy(after, check.now)
+    with check.engine.reading():  # sam's "tv" (no window, no quota) worked out first
+        check.engine.availability("sam", "tv", check.now)
+        in_render = check.engine.deadline(1, check.now)
+    alone = check.engine.deadline(1, check.now)
+    assert in_render == alone
+    assert alone is not None and alone.cause == "window"  # the first named on a tie
+    check.compare()
