@@ -1095,7 +1095,7 @@ class Engine:
         if self.policy.user(user) is None:
             raise ActionRefused(f"unknown user {user!r}")
         events: list[Event] = list(self.charge(now))
-        self.away[user] = Away(cause, since)
+        self.away[user] = Away(cause, since, now.mono)
         self._changed()
         for s in self._sessions.values():
             if s.user == user:
@@ -1325,12 +1325,13 @@ class Engine:
     def _pause_start(self, s: _Session, start: float, away: Away) -> float:
         """Where a pause begins: where the child went away; for an entry whose programs are
         frozen while paused, where they are frozen: at a lock, or once an idle has lasted
-        ``idle_after``. Until then they could run (a faked idle was refunded from its start
-        while the game ran on), so that time is billed."""
+        ``idle_after``; and never before the engine heard it (the shell freezes then: a
+        change it reports late was not frozen sooner). Until then they could run (a faked
+        idle was refunded from its start while the game ran on), so that time is billed."""
         if not self.policy.freezes(s.entry) or s.runs_on:
             return start
         idle = self.policy.supervisor.idle_after if away.cause == "idle" else 0.0
-        return max(start, away.since.mono + idle)
+        return max(start, away.since.mono + idle, away.heard)
 
     def _paused(self, s: _Session, start: float, cause: PauseCause,
                 now: Instant) -> SessionPaused:

@@ -17,7 +17,9 @@ intervals:
   nobody was there. Where the entry's programs are frozen while paused
   (``while_paused = "freeze"``), a pause begins where they are frozen instead (the
   lock, or the idle's ``idle_after``): until then they ran, so the time is billed and
-  a faked idle gains nothing (the engine decides the start: ``_pause_start``).
+  a faked idle gains nothing (the engine decides the start: ``_pause_start``). Never
+  before the engine heard of it either: the freeze cannot come sooner (a lock the shell
+  reports late, because the child flaps it, is billed until it is reported).
 - **While paused** the session's own clock stands still: ``max_run`` and its
   quotas' use do not advance, so its deadline moves out by the paused time. What
   the wall clock decides still holds: a window that closes, or a new day whose
@@ -39,10 +41,15 @@ from shepherd.engine.events import PauseCause
 
 @dataclass(frozen=True)
 class Away:
-    """What the child's screen says: ``cause`` since ``since`` (for idle: when it began)."""
+    """What the child's screen says: ``cause`` since ``since`` (for idle: when it began).
+
+    ``heard``: the monotonic moment the engine was told, which is where the shell
+    freezes (a report may come later than the change: the shell coalesces a
+    flapping screen lock)."""
 
     cause: PauseCause
     since: Instant
+    heard: float
 
 
 @dataclass(frozen=True)
