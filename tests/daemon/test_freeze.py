@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.daemon.presence import SETTLE_S
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, members
 from tests.daemon.conftest import DaemonProcess, policy, wait_for
 from tests.daemon.test_active_time import audited, bus, logind, used
@@ -413,3 +414,29 @@ def test_a_reload_that_lets_an_entry_run_while_paused_thaws_it_and_back(
     daemon.policy_path.write_text(text)
     daemon.call("policy.reload")
     wait_frozen(group)
+
+
+def test_a_child_flapping_their_lock_costs_at_most_one_pause_a_second_and_ends_right(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    # Review 16 (s5), MEDIUM 2: a thousand lock/unlock pairs a second were each a pause,
+    # a resume, two audit rows, a freeze and a thaw: most of a core, and refusals of
+    # outside programs seconds late. The feed hands a child away on at most once every
+    # SETTLE_S (and back at once), so the work is bounded, and the last state holds.
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus, files)
+    sid = launch(daemon)
+    group = group_of(daemon, sid)
+    Game(files, "game").beating()
+    began = time.monotonic()
+    for _ in range(5):
+        logind.do("flap 1 400")  # 800 changes each, ending unlocked
+    logind.do("lock 1")  # and then really locked
+    wait_frozen(group)
+    wait_for(lambda: daemon.call("status")["sessions"][0]["paused"] is not None, 15, "paused")
+    took = time.monotonic() - began  # the daemon handled every change by now
+    pauses = len(daemon.audit("session_paused"))
+    assert 1 <= pauses <= took / SETTLE_S + 2, (pauses, took)
+    logind.do("unlock 1")
+    wait_frozen(group, False)
+    wait_for(lambda: daemon.call("status")["sessions"][0]["paused"] is None, 15, "resumed")
+    assert daemon.audit("freeze_failed") == []
