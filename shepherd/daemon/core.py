@@ -1768,7 +1768,8 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
-                                 frozen=self.freezer.frozen_ids(), shown=self.shown)
+                                 frozen=self.freezer.frozen_ids(),
+                                 unfreezable=self.freezer.problems, shown=self.shown)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

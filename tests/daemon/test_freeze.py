@@ -240,6 +240,10 @@ def test_several_sessions_freeze_by_their_entries_word(
     wait_frozen(groups["chess"])
     assert games["radio"].beating() and games["chat"].beating()  # counted / left to run
     assert not frozen(groups["radio"]) and not frozen(groups["chat"])
+    shown = {s["entry"]: s for s in daemon.call("status")["sessions"]}
+    assert shown["chat"]["runs_while_paused"] and not shown["chat"]["frozen"]
+    assert not shown["game"]["runs_while_paused"] and not shown["radio"]["runs_while_paused"]
+    assert shown["game"]["freeze_failed"] is None
     logind.do("seat 1 1")
     for _ in range(3):
         events.next("session_resumed")
@@ -322,7 +326,9 @@ def test_a_game_thawed_behind_the_daemons_back_is_counted_from_then_on(
     assert "thawed by someone else" in failed["problem"]
     resumed = events.next("session_resumed")
     assert resumed["paused_s"] >= 1.5  # the time it really stood still is still not billed
-    assert daemon.call("status")["sessions"][0]["paused"] is None  # screen still locked
+    session = daemon.call("status")["sessions"][0]
+    assert session["paused"] is None  # screen still locked
+    assert "thawed by someone else" in session["freeze_failed"]  # and status says why
     time.sleep(1)
     daemon.call("stop", session_id=sid)
     ended = time.monotonic()
