@@ -446,3 +446,32 @@ def test_a_child_flapping_their_lock_costs_at_most_one_pause_a_second_and_ends_r
     wait_frozen(group, False)
     wait_for(lambda: daemon.call("status")["sessions"][0]["paused"] is None, 15, "resumed")
     assert daemon.audit("freeze_failed") == []
+
+
+def test_a_daemon_that_cannot_start_again_says_which_game_it_leaves_frozen(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    # Review 16 (s5), LOW 3: kill -9 while frozen, then a policy typo: the restart is
+    # refused and the game stays frozen. It stays so (no daemon would count it: thawing it
+    # would give time), but the refusal now says which and how it runs again.
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus, files)
+    events = daemon.events()
+    sid = launch(daemon)
+    group = group_of(daemon, sid)
+    logind.do("lock 1")
+    events.next("session_paused")
+    wait_frozen(group)
+    daemon.kill9()
+    logind.do("unlock 1")
+    good = daemon.policy_path.read_text()
+    daemon.policy_path.write_text(good + "\nthis is not toml ][\n")  # a parent's typo
+    with pytest.raises(AssertionError, match="did not start"):
+        daemon.start()
+    said = daemon.log.read_text()
+    assert f"the programs of session {sid} stay frozen while no daemon runs" in said
+    assert f"'echo 0 > {group.resolve()}/cgroup.freeze'" in said
+    assert frozen(group)  # fail closed: nothing runs uncounted
+    daemon.policy_path.write_text(good)
+    daemon.start()  # fixed: adopted, thawed (the child is back), counted
+    wait_frozen(group, False)
+    daemon.call("stop", session_id=sid)
