@@ -160,13 +160,11 @@ class PresenceFeed:
         self._schedule(name)
 
     def _schedule(self, name: str) -> None:
-        """One timer per child while a report is held back (not one per report)."""
+        """At most one timer per child (not one per report): one set while a report was
+        held back is left to fire even if it no longer is (it then finds nothing due), so a
+        flapping lock does not make and cancel a timer per change."""
         at = self.settle.wake_at(name)
-        if at is None:
-            timer = self._timers.pop(name, None)
-            if timer is not None:
-                timer.cancel()
-        elif name not in self._timers:
+        if at is not None and name not in self._timers:
             self._timers[name] = asyncio.get_running_loop().call_later(
                 max(at - time.monotonic(), 0.0), self._due, name)
 
