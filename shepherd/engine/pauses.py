@@ -15,11 +15,11 @@ intervals:
   bills it as it ran. Either way at most ``idle_after`` of idle time is billed. A
   lock during a held idle pauses from when the idle began: the lock confirms that
   nobody was there. Where the entry's programs are frozen while paused
-  (``while_paused = "freeze"``), a pause begins where they are frozen instead (the
-  lock, or the idle's ``idle_after``): until then they ran, so the time is billed and
-  a faked idle gains nothing (the engine decides the start: ``_pause_start``). Never
-  before the engine heard of it either: the freeze cannot come sooner (a lock the shell
-  reports late, because the child flaps it, is billed until it is reported).
+  (``while_paused = "freeze"``), a pause begins where they are frozen instead: when
+  the engine decides the pause (the lock, or the idle once it has lasted
+  ``idle_after``), on which the daemon freezes them. Until then they ran, so the time
+  is billed, and a faked idle, or an idle whose start is moved back, gains nothing
+  (``_pause_start``).
 - **While paused** the session's own clock stands still: ``max_run`` and its
   quotas' use do not advance, so its deadline moves out by the paused time. What
   the wall clock decides still holds: a window that closes, or a new day whose
@@ -41,15 +41,10 @@ from shepherd.engine.events import PauseCause
 
 @dataclass(frozen=True)
 class Away:
-    """What the child's screen says: ``cause`` since ``since`` (for idle: when it began).
-
-    ``heard``: the monotonic moment the engine was told, which is where the shell
-    freezes (a report may come later than the change: the shell coalesces a
-    flapping screen lock)."""
+    """What the child's screen says: ``cause`` since ``since`` (for idle: when it began)."""
 
     cause: PauseCause
     since: Instant
-    heard: float
 
 
 @dataclass(frozen=True)
