@@ -1245,7 +1245,9 @@ class Daemon:
         entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
         at once and the child told why, in the words of a refused launch. A process
         that cannot be held in a session is stopped too (fail closed). Answers what
-        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``.
+        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``; or
+        ``elsewhere`` when another Shepherd daemon took it meanwhile (looked at again
+        as it is moved: exactly one daemon takes it, and the other leaves it).
         """
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
@@ -1279,6 +1281,8 @@ class Daemon:
                     # The session ended meanwhile: decided afresh below, never left uncounted.
                 else:
                     return "joined"
+        if self.outside.elsewhere(seen.pid):  # taken by another daemon since it was seen
+            return "elsewhere"
         grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         try:
             account = self._account(user)
@@ -1298,6 +1302,10 @@ class Daemon:
             await self._refuse(seen, grace)
             return "refused"
         except LaunchFailed as exc:
+            if self.outside.elsewhere(seen.pid):  # another daemon took it first
+                log.info("%s's %s (pid %d) was taken by another Shepherd daemon first; "
+                         "left to it", user, entry_id, seen.pid)
+                return "elsewhere"
             if not _gone(seen.pid):  # alive but not held: it may not run uncounted
                 log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
                           user, entry_id, seen.pid, exc)
