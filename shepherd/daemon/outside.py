@@ -183,6 +183,7 @@ class OutsideWatch:
             self.forks.ran_program(pid)
             loop.call_soon(self._exec, pid)
         found = []
+        spared = protected()  # read once for the batch
         siblings = set(self.forks.later_siblings(seen.pid))
         for pid in self.forks.descendants(seen.pid) + sorted(siblings):
             uid, start = real_uid(pid), running_since(pid)
@@ -191,7 +192,7 @@ class OutsideWatch:
                 continue
             if pid in siblings and not self._same_program(pid, uid, seen):
                 continue  # the parent's other programs: only its own program's are its
-            if self._not_ours_to_judge(pid, cgroup_of(pid) or ""):
+            if self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared):
                 continue
             found.append(pid)
         return found
