@@ -177,11 +177,7 @@ class OutsideWatch:
         (a fork with ``CLONE_PARENT``: the child is its parent's)."""
         if self.connector is None:
             return []
-        self.connector.drain_forks()
-        loop = asyncio.get_running_loop()
-        for pid in self.connector.drain_execs():  # starts of their own: not its relatives
-            self.forks.ran_program(pid)
-            loop.call_soon(self._exec, pid)
+        self._drained()
         found = []
         spared = protected()  # read once for the batch
         siblings = set(self.forks.later_siblings(seen.pid))
@@ -195,7 +191,20 @@ class OutsideWatch:
             if self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared):
                 continue
             found.append(pid)
-        return found
+        # A sibling that ran a program of its own while it was read is a start of its
+        # own: its exec is in the socket by the time its facts showed that program.
+        late = self._drained()
+        return [pid for pid in found if pid not in siblings or pid not in late]
+
+    def _drained(self) -> set[int]:
+        """Read the exec events waiting (each a start of its own: looked at soon)."""
+        assert self.connector is not None
+        loop = asyncio.get_running_loop()
+        execs = self.connector.drain()
+        for pid in execs:
+            self.forks.ran_program(pid)
+            loop.call_soon(self._exec, pid)
+        return set(execs)
 
     def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
         """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""

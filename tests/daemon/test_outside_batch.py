@@ -32,10 +32,7 @@ FORKS = 12
 class Connector:
     """The kernel's events already handed over (fork events fed below)."""
 
-    def drain_forks(self) -> None:
-        return None
-
-    def drain_execs(self) -> list[int]:
+    def drain(self) -> list[int]:
         return []
 
 
