@@ -110,6 +110,7 @@ from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
+from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import expiry_sentence, refusal_sentence, warning_text
 
@@ -1251,6 +1252,10 @@ class Daemon:
         """
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
+        if held is None and seen.cgroup and not is_process(seen.pid, seen.start or None):
+            # Gone since it was seen (``setsid -f``, a launcher that forks and exits): what
+            # it forked is its program, started where it was seen, and bound by it.
+            held = self.backend.session_in(seen.cgroup)
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
             return "held"
         # Started inside another entry's session: it is this entry's program, so this

@@ -226,7 +226,7 @@ class OutsideWatch:
         if match is None:
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
-                          fresh, facts.start)
+                          fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
             self._again.add(pid)
             return

@@ -485,8 +485,10 @@ class CgroupHome:
     def session_holding(self, pid: int) -> int | None:
         """The number of this instance's session whose group holds the process, if any."""
         path = cgroup_of(pid)
-        if path is None:
-            return None
+        return None if path is None else self.session_in(path)
+
+    def session_in(self, path: str) -> int | None:
+        """The number of this instance's session whose group is (or holds) this path."""
         where = self.mount / path.lstrip("/")
         for group in (where, *where.parents):
             if group.parent == self.instance:

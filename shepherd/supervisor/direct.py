@@ -267,6 +267,10 @@ class DirectBackend:
         """The session of this instance whose group holds the process, if any."""
         return self.home.session_holding(pid) if self.home is not None else None
 
+    def session_in(self, cgroup: str) -> int | None:
+        """The session of this instance whose group is (or holds) this path, if any."""
+        return self.home.session_in(cgroup) if self.home is not None else None
+
     async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
                    also: Sequence[int] = (), start: int | None = None) -> dict[str, Any]:
         """Move a running process and its descendants into a session's group (``pid``
