@@ -23,6 +23,7 @@ import pytest
 
 from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.instance import holding_instance, instance_id
+from tests.daemon.test_outside import program
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -37,10 +38,7 @@ RUNS = 4
 def game() -> Iterator[Path]:
     bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-race-"))
     bin_dir.chmod(0o755)
-    path = bin_dir / "game"
-    shutil.copy2(shutil.which("sleep") or "/bin/sleep", path)
-    path.chmod(0o755)
-    yield path
+    yield program(bin_dir, "game")
     shutil.rmtree(bin_dir, ignore_errors=True)
 
 
