@@ -71,6 +71,12 @@ class ShepherdApp(App[None]):
         """Every notice is plain text: names and notes come from the policy and the
         children, and a ``[/]`` in them must show as written, not end the TUI."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C (Textual's hint said it in markup, which ``notify`` shows as written)."""
+        self.notify("To quit Shepherd, press q (or Ctrl+Q while typing in a form).",
+                    title="Do you want to quit?")
+
     def __init__(self, socket_path: Path, *, clock: Callable[[], float] = time.monotonic,
                  connect: bool = True, opener: Opener | None = None,
                  greeting: str = "") -> None:
