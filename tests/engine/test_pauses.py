@@ -185,6 +185,49 @@ def test_where_programs_freeze_a_lock_during_an_idle_pauses_from_the_lock() -> N
     assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(720)
 
 
+def test_where_programs_freeze_an_idle_whose_start_moves_back_refunds_nothing() -> None:
+    # Review 16 (s6), HIGH 1. The child has two graphical sessions (S1, S2). S1 has said
+    # idle since t=0; S2 says idle at t=400 (held from 400), and at t=699 S2 locks (or the
+    # child switches the seat to S1): the presence now says "idle since t=0", already past
+    # idle_after, so the session pauses -- and is frozen -- at 699. The game ran 400 to 699.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    t0 = clock.now
+    clock.advance(400)
+    e.pause("alex", "idle", clock.now, clock.now)   # S2 idle since now: held from 400
+    clock.advance(299)                               # < idle_after: nothing due
+    assert not of(SessionPaused, e.due(clock.now))
+    paused = of(SessionPaused, e.pause("alex", "idle", t0, clock.now))  # S1's since, back at 0
+    assert paused                                   # paused (and the daemon freezes) now, at 699
+    clock.advance(60)
+    e.resume("alex", clock.now)
+    clock.advance(1)
+    ended = e.end_session(1, clock.now, "exited")
+    # The game ran 0..699 and 759..760 (frozen 699..759): 700 s played.
+    assert ended.charged_s == pytest.approx(700), ended.charged_s   # seen: 401
+
+
+def test_where_programs_freeze_cycles_of_an_idle_moved_back_give_no_free_play() -> None:
+    e = engine(GAME.replace('max_run = "45m", daily_quota = "1h"', 'daily_quota = "1h"'))
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    t0 = clock.now
+    played = 0.0
+    clock.advance(1)
+    played += 1
+    for _ in range(10):
+        e.pause("alex", "idle", clock.now, clock.now)  # S2: idle now
+        clock.advance(299)
+        played += 299
+        e.due(clock.now)
+        e.pause("alex", "idle", t0, clock.now)         # S2 locked: S1's old idle shows: frozen
+        clock.advance(1)                                # frozen a second
+        e.resume("alex", clock.now)                     # S2 unlocked, input: thawed
+    ended = e.end_session(1, clock.now, "exited")
+    assert ended.charged_s >= played - 1, (ended.charged_s, played)   # seen: 1 of 2991
+
+
 def test_a_lock_during_an_idle_pauses_from_when_the_idle_began() -> None:
     e = engine(GAME_RUNS_ON)
     clock = FakeClock(local(25, 16))
