@@ -10,8 +10,11 @@ nanoseconds runnable but waiting for one). A key answered in more than 100 ms is
 then split into: the TUI on a CPU, the TUI ready but waiting for a CPU, and the
 rest (no TUI thread runnable: the escape delay, the daemon's answer, the
 terminal). Only if "TUI on a CPU" is large in the tail does the TUI itself make
-the tail; waiting for a core is the machine's load. The floor is the same split
-for a bare Textual app on the TUI's driver, same run. Prints a table; writes nothing.
+the tail; waiting for a core is the machine's load. The TUI's garbage collections
+are logged too (how much of the slow answers was collecting). The TUI runs twice:
+with ``gc.freeze`` made a no-op (as before ``shepherd/tui/heap.py``), then as shipped.
+The floor is the same split for a bare Textual app on the TUI's driver, same run.
+Prints tables; writes nothing (BENCHMARKS.md quotes a run in the TUI section).
 """
 
 from __future__ import annotations
