@@ -44,6 +44,8 @@ class Recovery:
 
     problem: str
     moved_to: str | None
+    kept: tuple[str, ...] = ()  # tables taken whole from a damaged file (``salvage``)
+    lost: tuple[str, ...] = ()  # tables that could not be read whole
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ class Store:
         store = cls(db, recovery)
         if recovery is not None and now is not None:
             store.audit(now, "store_recovered",
-                        {"problem": recovery.problem, "moved_to": recovery.moved_to})
+                        {"problem": recovery.problem, "moved_to": recovery.moved_to,
+                         **({"kept": list(recovery.kept), "lost": list(recovery.lost)}
+                            if recovery.kept or recovery.lost else {})})
         return store
 
     @classmethod
