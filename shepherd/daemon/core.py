@@ -104,7 +104,7 @@ from shepherd.store import (
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
 from shepherd.store.protocol import LaunchPlan, StoreBackend
-from shepherd.store.store import NoPendingRequest
+from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
@@ -265,6 +265,8 @@ class Daemon:
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
+        # The store was found damaged (when; whether the children are locked for it).
+        self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -373,10 +375,11 @@ class Daemon:
                 link.loaded(store)
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
-                    store.household(since))
+                    store.household(since),
+                    store.books_lost() if isinstance(store, Store) else None)
 
         try:
-            trusted, accounting, next_id, snapshots, read_mono, view = \
+            trusted, accounting, next_id, snapshots, read_mono, view, lost = \
                 await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
@@ -405,8 +408,30 @@ class Daemon:
             # the local books charged after that is charged again from here, so once.
             self._unwritten.clear()
             self._local_books = False
+        if lost is not None:
+            self._lock_after_damage(lost)
         await self._recover(self.now(), snapshots)
+        if lost is not None:  # sessions adopted from a snapshot that could be read
+            for session_id in list(self.sessions):
+                self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    def _lock_after_damage(self, lost: dict[str, Any]) -> None:
+        """The store was found damaged at start and what time depends on could not all be
+        read from it (``salvage``): nobody knows what was used, so no time is given: every
+        child is locked until a parent looks (``shepherd unlock``), said in ``status``."""
+        now = self.now()
+        users = [user.name for user in self.policy.users]
+        for user in users:
+            self.engine.mark_locked(user)
+        log.error("the store was damaged and %s could not be read whole: every child is "
+                  "locked until a parent unlocks them (the damaged file is kept as %s)",
+                  ", ".join(lost.get("tables", ())), lost.get("kept_as"))
+        self.store_damage = {"at": now.wall.isoformat(), "children_locked": True,
+                             "kept_as": lost.get("kept_as")}
+        self._keep(lambda store: _sqlite_store(store).lock_after_damage(now.wall, users, lost))
+        for user in users:
+            self._publish("user_locked", {"why": "store_damaged"}, user=user)
 
     def _start_clock(self, first: ClockReading, stored: datetime | None) -> Instant:
         """The trusted clock at start: carried on from the last check when in the same boot.
@@ -628,6 +653,10 @@ class Daemon:
                 self.link.refresh()  # what the others did meanwhile
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
+                if state.recovered.get("in_place"):
+                    self.store_damage = {"at": self.now().wall.isoformat(),
+                                         "children_locked": False,
+                                         "kept_as": state.recovered.get("moved_to")}
         else:
             if self.link is not None:
                 self.link.store_away()
@@ -778,6 +807,7 @@ class Daemon:
             self._carry_out(self.engine.due(now), now)
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
+            self.writer.check_pages()  # when due, off the loop
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -1767,7 +1797,8 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
-                                 frozen=self.freezer.frozen_ids(), shown=self.shown)
+                                 frozen=self.freezer.frozen_ids(), shown=self.shown,
+                                 store_damage=self.store_damage)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1839,6 +1870,11 @@ class Daemon:
                          + (f" — no logind ({blind}): counting running time" if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
+
+
+def _sqlite_store(store: StateStore) -> Store:
+    assert isinstance(store, Store), "only an SQLite store is salvaged at open"
+    return store
 
 
 def _log_task_failure(task: asyncio.Future[Any]) -> None:

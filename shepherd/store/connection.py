@@ -167,6 +167,8 @@ class Database:
             db.conn.pragma("query_only", "ON" if readonly else "OFF")
             db.conn.pragma("foreign_keys", "ON")
             db.conn.pragma("synchronous", "FULL")
+        except DAMAGE_ERRORS:
+            raise  # not "not now": the file is damaged (the writer rebuilds it)
         except apsw.Error as exc:
             raise StoreUnavailable(f"{path}: {describe(exc)}") from None
         return db
@@ -238,7 +240,7 @@ class Database:
         assert recovery.moved_to is not None
         damaged = Path(recovery.moved_to)
         taken = (salvage.salvage(damaged, self.conn, SCHEMA_VERSION) if readable
-                 else salvage.nothing_read(self.conn))
+                 else salvage.nothing_read(self.conn, damaged))
         log.error("store %s: from the damaged file, kept %s; could not read whole: %s",
                   self.path, ", ".join(taken.kept) or "nothing",
                   ", ".join(taken.lost) or "nothing")

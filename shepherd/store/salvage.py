@@ -81,14 +81,14 @@ def salvage(damaged: Path, into: apsw.Connection, schema_version: int) -> Salvag
                                  vfs="unix-excl")  # a WAL index in memory, never a -shm
     except apsw.Error as exc:
         log.error("could not read the damaged store %s at all: %s", damaged, exc)
-        return nothing_read(into)
+        return nothing_read(into, damaged)
     try:
         try:
             version = int(source.pragma("user_version"))
         except apsw.Error:
             version = -1
         if version != schema_version:
-            return nothing_read(into)
+            return nothing_read(into, damaged)
         into.execute("BEGIN IMMEDIATE")
         try:
             for table in BOOKS:
@@ -99,29 +99,36 @@ def salvage(damaged: Path, into: apsw.Connection, schema_version: int) -> Salvag
                 into.execute("INSERT INTO audit_text (rowid, body) SELECT id, type || ' ' || "
                              "actor || ' ' || data FROM audit")
             else:  # the chain starts afresh (its history stays in the file set aside)
+                lost.append("audit")
                 into.execute("DELETE FROM meta WHERE key IN ('audit_head', 'audit_anchor')")
             result = Salvage(tuple(kept), tuple(lost))
             if result.fail_closed:
-                into.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                             (BOOKS_LOST_KEY, json.dumps(list(result.fail_closed))))
+                mark_lost(into, damaged, result.fail_closed)
             into.execute("COMMIT")
         except apsw.Error as exc:
             with contextlib.suppress(apsw.Error):
                 into.execute("ROLLBACK")
             log.error("could not copy from the damaged store %s: %s", damaged, exc)
-            return nothing_read(into)
+            return nothing_read(into, damaged)
     finally:
         with contextlib.suppress(apsw.Error):
             source.close()
     return result
 
 
-def nothing_read(into: apsw.Connection) -> Salvage:
+def nothing_read(into: apsw.Connection, damaged: Path) -> Salvage:
     """Nothing could be taken from the damaged file: the fresh store is marked so that
     the daemon fails closed."""
-    into.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                 (BOOKS_LOST_KEY, json.dumps(list(FAIL_CLOSED))))
+    mark_lost(into, damaged, FAIL_CLOSED)
     return Salvage((), (*BOOKS, "audit"))
+
+
+def mark_lost(into: apsw.Connection, damaged: Path, tables: Sequence[str]) -> None:
+    """``meta books_lost``: which tables time depends on could not be read whole, and
+    where the damaged file was kept; the daemon locks every child and clears it."""
+    into.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                 (BOOKS_LOST_KEY, json.dumps({"tables": list(tables),
+                                              "kept_as": str(damaged)})))
 
 
 def _copy(source: apsw.Connection, into: apsw.Connection, table: str,
