@@ -573,3 +573,40 @@ def test_garbage_in_the_middle_of_the_store_is_noticed_and_costs_no_time(
     charged = read_store(d, game_usage)
     assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
     assert d.process is not None and d.process.poll() is None
+
+
+def test_a_store_found_damaged_at_start_never_gives_the_day_back(
+        far_daemon_factory: Any) -> None:
+    """Issue 9: the page holding the day's use damaged while the daemon was stopped (its
+    size, header and time kept: the clean-shutdown marker still matches). At the start
+    there are no books in memory to rebuild from. The store used to be set aside and the
+    day begun at 0 (time given back). Now what can be read is kept (the audit history),
+    and since the use cannot be, every child is locked until a parent unlocks them, said
+    in ``status``; the lock outlives a restart, and an unlock lets the child play."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.0)
+    run.stop()
+    assert d.stop() == 0
+    path = d.state / "shepherd.db"
+    page = page_of(d, "usage")
+    before = path.stat()
+    garbage_over_pages(path, page)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    d.start()
+    status = d.call("status")
+    assert status["users"][0]["locked"] is True
+    assert status["store_damage"]["children_locked"] is True, status["store_damage"]
+    assert "locked" in denied(d, "game")
+    types = read_store(d, audit_types)
+    assert types.count("session_started") == 1  # the history came along
+    assert types.count("user_locked") == 1 and "store_recovered" in types
+    assert d.call("audit.verify")["ok"]
+    assert d.stop() == 0
+    d.start()  # still locked, and not locked twice
+    assert d.call("status")["users"][0]["locked"] is True
+    assert read_store(d, audit_types).count("user_locked") == 1
+    user = d.call("status")["users"][0]["name"]
+    d.call("unlock", user=user)
+    session = d.call("launch", entry="game")["session_id"]
+    d.call("stop", session_id=session)
