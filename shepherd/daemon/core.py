@@ -335,7 +335,8 @@ class Daemon:
             self._watchdog = True
             self.clock_check_s = min(CLOCK_CHECK_S, interval)
         self._schedule()
-        await self._flush()  # what recovery wrote is on disk before anyone is answered
+        if self.writer.available:  # (else it is kept, and waiting would only keep the
+            await self._flush()    # socket shut: what recovery wrote is on disk first)
 
     async def _flush(self) -> None:
         """Wait until every change queued so far is written (or kept, if the store is away)."""
