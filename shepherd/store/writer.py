@@ -26,6 +26,11 @@ afresh), the writer asks the daemon for its books (``memory``, read on the
 loop) and writes them over it before any other change, so the time the daemon
 knows of is kept.
 
+Pages damaged in the middle of the files (sizes and headers whole) are found by
+reading them again off the loop (``check_pages``: the books every ``BOOKS_CHECK_S``,
+the whole file every ``WHOLE_CHECK_S``, the books before a clean close) and healed
+the same way.
+
 A change that fails for its own reasons (a constraint, a missing row) fails
 alone: the store stays available.
 
