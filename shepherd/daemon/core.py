@@ -1004,15 +1004,16 @@ class Daemon:
                                                   pause.cause, pause.since), now)
 
     # -- the child's presence (rule 12) ------------------------------------------------
-    def child_presence(self, user: str, presence: Presence) -> None:
-        """What the child's screen says now: pause or resume the child's sessions."""
+    def child_presence(self, user: str, presence: Presence, seen: float | None = None) -> None:
+        """What the child's screen says now (away since ``seen``, monotonic, when the feed
+        held the report back: a flapping lock): pause or resume the child's sessions."""
         if self.policy.user(user) is None:
             return
         now = self.now()
         if presence.cause is None:
             events = self.engine.resume(user, now)
         else:
-            since = now
+            since = now if seen is None else now.at_mono(min(seen, now.mono))
             if presence.idle_since_mono is not None:  # when the idle began, never later
                 since = now.at_mono(min(presence.idle_since_mono, now.mono))
             events = self.engine.pause(user, presence.cause, since, now)
@@ -1798,7 +1799,8 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
-                                 frozen=self.freezer.frozen_ids(), shown=self.shown,
+                                 frozen=self.freezer.frozen_ids(),
+                                 unfreezable=self.freezer.problems, shown=self.shown,
                                  store_damage=self.store_damage)
 
     def health(self, admin: bool) -> dict[str, Any]:

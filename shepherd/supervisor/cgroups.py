@@ -326,6 +326,26 @@ def move_tree(root: int, group: Path, start: int | None = None) -> list[int]:
     return moved
 
 
+def frozen_left(instance_id: str, mount: Path | None = None) -> list[Path]:
+    """The session groups of this instance left frozen (its daemon died while the child
+    was away), where a daemon started from here would find its subtree: for a start that
+    is refused, to say what stays frozen (it is not thawed: no daemon would count it)."""
+    mount = mount or cgroup2_mount()
+    own = cgroup_of()
+    if mount is None or own is None:
+        return []
+    start = mount / own.lstrip("/")
+    name = f"shepherd-{instance_id}"
+    if start.name == SUPERVISOR_LEAF and start.parent.name == name:
+        start = start.parent.parent
+    found = []
+    for group in sorted((start / name).glob("session-*")):
+        with contextlib.suppress(OSError):
+            if (group / "cgroup.freeze").read_text().strip() == "1":
+                found.append(group)
+    return found
+
+
 @dataclass
 class CgroupHome:
     """The daemon instance's subtree: its own leaf and its sessions' groups."""

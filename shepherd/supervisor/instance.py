@@ -41,6 +41,17 @@ def instance_id(state_dir: Path) -> str:
     return hashlib.sha256(f"{where}\0{token}".encode()).hexdigest()[:12]
 
 
+def known_instance_id(state_dir: Path) -> str | None:
+    """The id a daemon on this state directory had, without making one (None: none yet)."""
+    token = ""
+    with contextlib.suppress(OSError):
+        token = (state_dir / TOKEN_FILE).read_text().strip()
+    if len(token) < 16 or not all(c in "0123456789abcdef" for c in token):
+        return None
+    where = os.path.realpath(state_dir)
+    return hashlib.sha256(f"{where}\0{token}".encode()).hexdigest()[:12]
+
+
 _GROUP = re.compile(r"shepherd-([0-9a-f]{12})")
 _UNIT = re.compile(r"shepherd-([0-9a-f]{12})-session-\d+\.(?:scope|service)")
 

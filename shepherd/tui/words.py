@@ -93,10 +93,13 @@ def clock_time(when: str | None) -> str:
 
 # -- states and refusals (the shared renderer) ------------------------------------
 
-def paused(pause: dict[str, Any], now: datetime, frozen: bool = False) -> str:
-    """"paused since 15:42: the screen is locked" (", its programs frozen meanwhile")."""
+def paused(pause: dict[str, Any], now: datetime, frozen: bool = False,
+           runs_on: bool = False) -> str:
+    """"paused since 15:42: the screen is locked" (", its programs frozen meanwhile", or
+    ", its programs running on meanwhile" where ``while_paused = "run"``)."""
     return shared.pause_clause(pause, now, _ZONE) + (
-        ", its programs frozen meanwhile" if frozen else "")
+        ", its programs frozen meanwhile" if frozen
+        else ", its programs running on meanwhile" if runs_on else "")
 
 
 def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
