@@ -147,6 +147,9 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     if not status.get("store_ok", True):
         lines.append("Shepherd cannot record time right now (its store is unavailable), "
                      "so nothing can start.")
+    damage = status.get("store_damage")
+    if damage:
+        lines.append(store_damage_sentence(damage, now, zone))
     differs = status.get("policy_differs")
     if differs:
         lines.append(f"This computer's policy differs from {_names(differs)}'s; each applies "
@@ -164,3 +167,15 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
 
 def _names(machines: list[str]) -> str:
     return machines[0] if len(machines) == 1 else ", ".join(machines[:-1]) + " and " + machines[-1]
+
+
+def store_damage_sentence(damage: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """What a parent reads after the store's file was found damaged."""
+    when = at_moment(datetime.fromisoformat(damage["at"]), now, zone, up=False)
+    kept = f" The damaged file is kept as {damage['kept_as']}." if damage.get("kept_as") else ""
+    if damage.get("children_locked"):
+        return (f"Shepherd found its records damaged when it started ({when}) and could not "
+                "read all of the time used, so every child is locked until a parent checks "
+                f"their time and unlocks them (`shepherd unlock NAME`).{kept}")
+    return (f"Shepherd found its records damaged {when} and rebuilt them from what it holds "
+            f"in memory: no time was lost.{kept}")

@@ -104,7 +104,7 @@ from shepherd.store import (
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
 from shepherd.store.protocol import LaunchPlan, StoreBackend
-from shepherd.store.store import NoPendingRequest
+from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
@@ -266,6 +266,8 @@ class Daemon:
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
+        # The store was found damaged (when; whether the children are locked for it).
+        self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -334,7 +336,8 @@ class Daemon:
             self._watchdog = True
             self.clock_check_s = min(CLOCK_CHECK_S, interval)
         self._schedule()
-        await self._flush()  # what recovery wrote is on disk before anyone is answered
+        if self.writer.available:  # (else it is kept, and waiting would only keep the
+            await self._flush()    # socket shut: what recovery wrote is on disk first)
 
     async def _flush(self) -> None:
         """Wait until every change queued so far is written (or kept, if the store is away)."""
@@ -374,10 +377,11 @@ class Daemon:
                 link.loaded(store)
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
-                    store.household(since))
+                    store.household(since),
+                    store.books_lost() if isinstance(store, Store) else None)
 
         try:
-            trusted, accounting, next_id, snapshots, read_mono, view = \
+            trusted, accounting, next_id, snapshots, read_mono, view, lost = \
                 await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
@@ -406,8 +410,30 @@ class Daemon:
             # the local books charged after that is charged again from here, so once.
             self._unwritten.clear()
             self._local_books = False
+        if lost is not None:
+            self._lock_after_damage(lost)
         await self._recover(self.now(), snapshots)
+        if lost is not None:  # sessions adopted from a snapshot that could be read
+            for session_id in list(self.sessions):
+                self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    def _lock_after_damage(self, lost: dict[str, Any]) -> None:
+        """The store was found damaged at start and what time depends on could not all be
+        read from it (``salvage``): nobody knows what was used, so no time is given: every
+        child is locked until a parent looks (``shepherd unlock``), said in ``status``."""
+        now = self.now()
+        users = [user.name for user in self.policy.users]
+        for user in users:
+            self.engine.mark_locked(user)
+        log.error("the store was damaged and %s could not be read whole: every child is "
+                  "locked until a parent unlocks them (the damaged file is kept as %s)",
+                  ", ".join(lost.get("tables", ())), lost.get("kept_as"))
+        self.store_damage = {"at": now.wall.isoformat(), "children_locked": True,
+                             "kept_as": lost.get("kept_as")}
+        self._keep(lambda store: _sqlite_store(store).lock_after_damage(now.wall, users, lost))
+        for user in users:
+            self._publish("user_locked", {"why": "store_damaged"}, user=user)
 
     def _start_clock(self, first: ClockReading, stored: datetime | None) -> Instant:
         """The trusted clock at start: carried on from the last check when in the same boot.
@@ -629,6 +655,10 @@ class Daemon:
                 self.link.refresh()  # what the others did meanwhile
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
+                if state.recovered.get("in_place"):
+                    self.store_damage = {"at": self.now().wall.isoformat(),
+                                         "children_locked": False,
+                                         "kept_as": state.recovered.get("moved_to")}
         else:
             if self.link is not None:
                 self.link.store_away()
@@ -779,6 +809,7 @@ class Daemon:
             self._carry_out(self.engine.due(now), now)
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
+            self.writer.check_pages()  # when due, off the loop
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -1782,7 +1813,8 @@ class Daemon:
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
                                  frozen=self.freezer.frozen_ids(),
-                                 unfreezable=self.freezer.problems, shown=self.shown)
+                                 unfreezable=self.freezer.problems, shown=self.shown,
+                                 store_damage=self.store_damage)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1854,6 +1886,11 @@ class Daemon:
                          + (f" — no logind ({blind}): counting running time" if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
+
+
+def _sqlite_store(store: StateStore) -> Store:
+    assert isinstance(store, Store), "only an SQLite store is salvaged at open"
+    return store
 
 
 def _log_task_failure(task: asyncio.Future[Any]) -> None:

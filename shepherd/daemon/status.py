@@ -69,7 +69,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            policy_differs: list[str] | None = None,
            frozen: Container[int] = (),
            unfreezable: Mapping[int, str] | None = None,
-           shown: Shown | None = None) -> dict[str, Any]:
+           shown: Shown | None = None,
+           store_damage: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
@@ -77,6 +78,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
     ``machine``: this machine's name in a household; then every session carries its
     machine, and the child's sessions on the other machines are listed too.
     ``shown``: the lines of earlier answers, to reuse those that still hold.
+    ``store_damage``: when the store was last found damaged, whether the children are
+    locked for it (the books could not all be read at start), where the file was kept.
     """
     day = engine.quota_day(now)
     lines = shown.lines if shown is not None else {}
@@ -153,7 +156,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
     if machine is not None:
         running += _elsewhere(now, engine, only)
     return {"now": now.wall.isoformat(), "quota_day": day.isoformat(),
-            "user_mode": user_mode, "store_ok": store_ok, "users": users, "sessions": running,
+            "user_mode": user_mode, "store_ok": store_ok, "store_damage": store_damage,
+            "users": users, "sessions": running,
             "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload,
             "counting": {"count": policy.supervisor.count, "idle_after_s":
                          policy.supervisor.idle_after, "presence_problem": presence_problem},

@@ -582,8 +582,10 @@ class DirectBackend:
         with self._terminating:
             if not session.terminated:
                 session.terminated = True
-                self._thaw(session)  # a frozen program would get its SIGTERM only when thawed
+                # The signal first (the deadline's own moment), then the thaw: a frozen
+                # program gets its pending SIGTERM as it thaws.
                 self._signal(session, signal.SIGTERM)
+                self._thaw(session)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:

@@ -172,3 +172,15 @@ def test_status_says_when_the_screens_cannot_be_seen() -> None:
         "be reached), so all running time counts.")
     blind["counting"]["count"] = "running"  # the policy asked for running time anyway
     assert "cannot see" not in render_status(blind, PARIS)[-1]
+
+
+def test_a_damaged_store_is_said_in_words_with_what_a_parent_does() -> None:
+    report = status([])
+    report["store_damage"] = {"at": "2026-11-25T08:12:00+00:00", "children_locked": False,
+                              "kept_as": "/var/lib/shepherd/shepherd.db.damaged-X"}
+    text = "\n".join(render_status(report, PARIS))
+    assert "found its records damaged at 09:12" in text and "no time was lost" in text
+    assert "shepherd.db.damaged-X" in text
+    report["store_damage"] = {**report["store_damage"], "children_locked": True}
+    text = "\n".join(render_status(report, PARIS))
+    assert "every child is locked" in text and "shepherd unlock" in text
