@@ -36,9 +36,9 @@ def test_the_tui_shows_the_end_the_cli_said(daemon_factory: Any) -> None:
     if date.today() == day:  # (unless midnight came during the launch)
         assert said[1].startswith("tomorrow") == (end.date() > day), (said[1], deadline)
 
-    def named(at: str) -> str:
+    def named(at: str, tomorrow: str = "tomorrow at ") -> str:
         """The end as words name it now ("tomorrow" until midnight comes)."""
-        return f"tomorrow at {said[2]}" if end.date() > date.today() else f"{at}{said[2]}"
+        return f"{tomorrow}{said[2]}" if end.date() > date.today() else f"{at}{said[2]}"
 
     status = shepherd_cli(d.socket, "status")
     assert f"ends {named('at ')}" in status.stdout, status.stdout
@@ -47,7 +47,7 @@ def test_the_tui_shows_the_end_the_cli_said(daemon_factory: Any) -> None:
     async def scenario(pilot: Pilot[Any]) -> None:
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the session")
-        assert cells(sessions, "ends") == [named("")], (deadline, said[1])
+        assert cells(sessions, "ends") == [named("", "tmrw ")], (deadline, said[1])
         sessions.focus()
         await wait_for(pilot, lambda: "ends " in str(app.screen.query_one("#explain")
                                                       .render()), "the explanation")
