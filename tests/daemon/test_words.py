@@ -9,6 +9,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +376,25 @@ limits = { daily_quota = "40s" }
     assert f"Tiny Game is not one of {ME}'s entries" in granted.stderr
     types = d.audit_types()
     assert "session_extended" not in types and "time_granted" not in types
+
+
+def test_a_launch_just_before_the_day_starts_names_the_end_the_daemon_holds(
+        daemon_factory: Any) -> None:
+    # The quota day starts at the next whole minute a minute or two away: the ten minutes
+    # of today's quota outlast today, so the new day's ten minutes follow what is left of
+    # it. The launch's answer names that end (not now + today's quota), as status does.
+    starts = (datetime.now().astimezone() + timedelta(seconds=120)).replace(second=0,
+                                                                            microsecond=0)
+    d = daemon_factory(policy('[[entries]]\nid = "nap"\nlabel = "Nap"\n'
+                              'command = ["sleep", "600"]\nlimits = { daily_quota = "10m" }\n',
+                              f'stop_grace = "2s"\nday_starts_at = "{starts:%H:%M}"'))
+    end = starts + timedelta(minutes=10)
+    launched = shepherd(d, "launch", "nap")
+    assert launched.returncode == 0, launched.stderr
+    assert datetime.now().astimezone() < starts, "the launch came after the day started"
+    said = re.search(r"until (?:tomorrow at )?(\d\d:\d\d)\.", launched.stdout)
+    assert said and said[1] == f"{end:%H:%M}", (launched.stdout, end)
+    [session] = d.call("status")["sessions"]
+    assert datetime.fromisoformat(session["deadline"]) == end, (session, end)
+    shown = shepherd(d, "status")
+    assert re.search(rf"ends (?:tomorrow )?at {end:%H:%M}\b", shown.stdout), shown.stdout
