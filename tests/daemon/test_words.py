@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shepherd.ipc.protocol import RpcError
-from tests.daemon.conftest import ME, policy
+from tests.daemon.conftest import FAR_DAY_START, ME, policy
 from tests.daemon.test_cli import shepherd
 
 OTHER = "nobody"  # a second child, for parents acting on several
@@ -62,7 +62,7 @@ label = "Minecraft"
 command = ["sleep", "600"]
 limits = { daily_quota = "60s" }
 warnings = [ { before = "2m", message = "2 minutes left" } ]
-"""))
+""", FAR_DAY_START))  # the minute is all: no new day's quota follows it
     events = d.events()
     d.call("launch", entry="game")
     warning = events.next("warning_issued")
@@ -271,7 +271,7 @@ label = "Minecraft"
 command = ["sleep", "600"]
 limits = { daily_quota = "60s", cooldown = "30m" }
 warnings = [ { before = "2m", severity = "critical", message = "Save your world!" } ]
-"""), env=env)
+""", FAR_DAY_START), env=env)  # the minute is all: no new day's quota follows it
     d.call("launch", entry="game")
     d.call("stop")
     with pytest.raises(RpcError):
