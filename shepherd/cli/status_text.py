@@ -58,12 +58,23 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
     if pause:  # its clock stands still: no moment to end at, only what is left
         left = session.get("remaining_s")
         rest = "no time limit" if left is None else f"{spoken_duration(left)} left"
-        frozen = ", its programs frozen meanwhile" if session.get("frozen") else ""
-        return f"{what}, {pause_clause(pause, now, zone)}{frozen} ({rest})"
+        return f"{what}, {pause_clause(pause, now, zone)}{meanwhile(session)} ({rest})"
+    unfrozen = session.get("freeze_failed")
+    said = (f"; all its time counts, paused or not: it could not be kept frozen ({unfrozen})"
+            if unfrozen else "")
     if deadline is None or session.get("remaining_s") is None:
-        return f"{what}, no time limit"
+        return f"{what}, no time limit{said}"
     ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)
-    return f"{what}, ends {ends} ({spoken_duration(session['remaining_s'])} left)"
+    return f"{what}, ends {ends} ({spoken_duration(session['remaining_s'])} left){said}"
+
+
+def meanwhile(session: Mapping[str, Any]) -> str:
+    """What a paused session's programs do: frozen, or running on (``while_paused = "run"``)."""
+    if session.get("frozen"):
+        return ", its programs frozen meanwhile"
+    if session.get("runs_while_paused"):
+        return ", its programs running on meanwhile"
+    return ""
 
 
 def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],

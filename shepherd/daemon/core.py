@@ -110,6 +110,7 @@ from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
+from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import expiry_sentence, refusal_sentence, warning_text
 
@@ -973,15 +974,16 @@ class Daemon:
                                                   pause.cause, pause.since), now)
 
     # -- the child's presence (rule 12) ------------------------------------------------
-    def child_presence(self, user: str, presence: Presence) -> None:
-        """What the child's screen says now: pause or resume the child's sessions."""
+    def child_presence(self, user: str, presence: Presence, seen: float | None = None) -> None:
+        """What the child's screen says now (away since ``seen``, monotonic, when the feed
+        held the report back: a flapping lock): pause or resume the child's sessions."""
         if self.policy.user(user) is None:
             return
         now = self.now()
         if presence.cause is None:
             events = self.engine.resume(user, now)
         else:
-            since = now
+            since = now if seen is None else now.at_mono(min(seen, now.mono))
             if presence.idle_since_mono is not None:  # when the idle began, never later
                 since = now.at_mono(min(presence.idle_since_mono, now.mono))
             events = self.engine.pause(user, presence.cause, since, now)
@@ -1245,10 +1247,16 @@ class Daemon:
         entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
         at once and the child told why, in the words of a refused launch. A process
         that cannot be held in a session is stopped too (fail closed). Answers what
-        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``.
+        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``; or
+        ``elsewhere`` when another Shepherd daemon took it meanwhile (looked at again
+        as it is moved: exactly one daemon takes it, and the other leaves it).
         """
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
+        if held is None and seen.cgroup and not is_process(seen.pid, seen.start or None):
+            # Gone since it was seen (``setsid -f``, a launcher that forks and exits): what
+            # it forked is its program, started where it was seen, and bound by it.
+            held = self.backend.session_in(seen.cgroup)
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
             return "held"
         # Started inside another entry's session: it is this entry's program, so this
@@ -1279,6 +1287,8 @@ class Daemon:
                     # The session ended meanwhile: decided afresh below, never left uncounted.
                 else:
                     return "joined"
+        if self.outside.elsewhere(seen.pid):  # taken by another daemon since it was seen
+            return "elsewhere"
         grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         try:
             account = self._account(user)
@@ -1298,6 +1308,10 @@ class Daemon:
             await self._refuse(seen, grace)
             return "refused"
         except LaunchFailed as exc:
+            if self.outside.elsewhere(seen.pid):  # another daemon took it first
+                log.info("%s's %s (pid %d) was taken by another Shepherd daemon first; "
+                         "left to it", user, entry_id, seen.pid)
+                return "elsewhere"
             if not _gone(seen.pid):  # alive but not held: it may not run uncounted
                 log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
                           user, entry_id, seen.pid, exc)
@@ -1767,7 +1781,8 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
-                                 frozen=self.freezer.frozen_ids(), shown=self.shown)
+                                 frozen=self.freezer.frozen_ids(),
+                                 unfreezable=self.freezer.problems, shown=self.shown)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

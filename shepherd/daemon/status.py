@@ -68,6 +68,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            machine: str | None = None,
            policy_differs: list[str] | None = None,
            frozen: Container[int] = (),
+           unfreezable: Mapping[int, str] | None = None,
            shown: Shown | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
@@ -129,6 +130,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
         snap = engine.snapshot(sid)
         deadline = engine.deadline(sid, now)
         pause = engine.pause_of(sid)
+        kind = policy.entry(record.entry)
         running.append({
             "id": sid, "user": record.user, "entry": record.entry,
             "started_at": snap.started_at.isoformat(),
@@ -141,6 +143,11 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                                                   "since": pause.since.isoformat()},
             # Its programs frozen meanwhile (``while_paused = "freeze"``), as the kernel said.
             "frozen": sid in frozen,
+            # Paused, its programs run on (``while_paused = "run"``): "paused" is not "stopped".
+            "runs_while_paused": pause is not None and kind is not None
+            and not policy.freezes(kind),
+            # Why it could not be kept frozen: its pauses no longer count (fail closed).
+            "freeze_failed": (unfreezable or {}).get(sid),
             **({"machine": machine} if machine is not None else {}),
         })
     if machine is not None:

@@ -1320,17 +1320,17 @@ class Engine:
                 clock.held = max(away.since.mono, s.charged_mono)
             return None
         start = clock.held if clock.held is not None else max(away.since.mono, s.charged_mono)
-        return self._paused(s, self._pause_start(s, start, away), away.cause, now)
+        return self._paused(s, self._pause_start(s, start, now), away.cause, now)
 
-    def _pause_start(self, s: _Session, start: float, away: Away) -> float:
+    def _pause_start(self, s: _Session, start: float, now: Instant) -> float:
         """Where a pause begins: where the child went away; for an entry whose programs are
-        frozen while paused, where they are frozen: at a lock, or once an idle has lasted
-        ``idle_after``. Until then they could run (a faked idle was refunded from its start
-        while the game ran on), so that time is billed."""
+        frozen while paused, now: the daemon freezes them on this decision, and until then
+        they ran, so that time is billed. Not the moment the idle "should" have frozen
+        (its start plus ``idle_after``): an idle's start can move back while it is held
+        (two screens, the older idle shown after a lock), which refunded play."""
         if not self.policy.freezes(s.entry) or s.runs_on:
             return start
-        idle = self.policy.supervisor.idle_after if away.cause == "idle" else 0.0
-        return max(start, away.since.mono + idle)
+        return max(start, now.mono)
 
     def _paused(self, s: _Session, start: float, cause: PauseCause,
                 now: Instant) -> SessionPaused:
@@ -1354,7 +1354,7 @@ class Engine:
         for s in self._sessions.values():
             hold = self._idle_hold(s)
             if hold is not None and s.pauses.held is not None and self._idle_long(hold, now):
-                paused.append(self._paused(s, self._pause_start(s, s.pauses.held, hold),
+                paused.append(self._paused(s, self._pause_start(s, s.pauses.held, now),
                                            "idle", now))
         return paused
 

@@ -15,9 +15,11 @@ intervals:
   bills it as it ran. Either way at most ``idle_after`` of idle time is billed. A
   lock during a held idle pauses from when the idle began: the lock confirms that
   nobody was there. Where the entry's programs are frozen while paused
-  (``while_paused = "freeze"``), a pause begins where they are frozen instead (the
-  lock, or the idle's ``idle_after``): until then they ran, so the time is billed and
-  a faked idle gains nothing (the engine decides the start: ``_pause_start``).
+  (``while_paused = "freeze"``), a pause begins where they are frozen instead: when
+  the engine decides the pause (the lock, or the idle once it has lasted
+  ``idle_after``), on which the daemon freezes them. Until then they ran, so the time
+  is billed, and a faked idle, or an idle whose start is moved back, gains nothing
+  (``_pause_start``).
 - **While paused** the session's own clock stands still: ``max_run`` and its
   quotas' use do not advance, so its deadline moves out by the paused time. What
   the wall clock decides still holds: a window that closes, or a new day whose

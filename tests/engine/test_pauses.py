@@ -185,6 +185,115 @@ def test_where_programs_freeze_a_lock_during_an_idle_pauses_from_the_lock() -> N
     assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(720)
 
 
+def test_where_programs_freeze_a_lock_reported_late_is_billed_until_it_is_reported() -> None:
+    # Issue 16 (review s5, MEDIUM 2): the shell coalesces a flapping lock and may report a
+    # lock a moment after it came. The programs are frozen only when it is reported, so
+    # the pause begins there: a child gains nothing by flapping.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    locked = clock.now
+    clock.advance(1)
+    heard = clock.now
+    paused = of(SessionPaused, e.pause("alex", "locked", locked, heard))
+    assert [p.since for p in paused] == [heard.wall]
+    clock.advance(60)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(10), "exited").charged_s == pytest.approx(611)
+
+
+def test_a_lock_reported_late_never_gives_back_what_was_settled() -> None:
+    # Where programs run on, the pause would begin at the lock, but the report settles
+    # every session first: the moment between the lock and its report is billed (fail
+    # closed; the shell reports a lock late only when the child flaps it).
+    e = engine(GAME_RUNS_ON)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    locked = clock.now
+    clock.advance(1)
+    paused = of(SessionPaused, e.pause("alex", "locked", locked, clock.now))
+    assert [p.since for p in paused] == [clock.now.wall]
+    clock.advance(60)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(10), "exited").charged_s == pytest.approx(611)
+
+
+def test_where_programs_freeze_a_lock_during_an_idle_reported_late_pauses_when_heard() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    e.pause("alex", "idle", clock.now, clock.now)  # held: not settled past here
+    clock.advance(60)
+    locked = clock.now
+    clock.advance(1)
+    heard = clock.now
+    paused = of(SessionPaused, e.pause("alex", "locked", locked, heard))
+    assert [p.since for p in paused] == [heard.wall]
+    clock.advance(600)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(721)
+
+
+def test_where_programs_freeze_an_idle_learnt_late_is_billed_until_it_is_learnt() -> None:
+    # The idle began 15 minutes ago (idle_after 5m), but nothing froze the game until now.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(1200)
+    long_ago = clock.now.at_mono(clock.mono - 900)
+    paused = of(SessionPaused, e.pause("alex", "idle", long_ago, clock.now))
+    assert [p.since for p in paused] == [clock.now.wall]
+    clock.advance(600)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.now, "exited").charged_s == pytest.approx(1200)
+
+
+def test_where_programs_freeze_an_idle_whose_start_moves_back_refunds_nothing() -> None:
+    # Review 16 (s6), HIGH 1. The child has two graphical sessions (S1, S2). S1 has said
+    # idle since t=0; S2 says idle at t=400 (held from 400), and at t=699 S2 locks (or the
+    # child switches the seat to S1): the presence now says "idle since t=0", already past
+    # idle_after, so the session pauses -- and is frozen -- at 699. The game ran 400 to 699.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    t0 = clock.now
+    clock.advance(400)
+    e.pause("alex", "idle", clock.now, clock.now)   # S2 idle since now: held from 400
+    clock.advance(299)                               # < idle_after: nothing due
+    assert not of(SessionPaused, e.due(clock.now))
+    paused = of(SessionPaused, e.pause("alex", "idle", t0, clock.now))  # S1's since, back at 0
+    assert paused                                   # paused (and the daemon freezes) now, at 699
+    clock.advance(60)
+    e.resume("alex", clock.now)
+    clock.advance(1)
+    ended = e.end_session(1, clock.now, "exited")
+    # The game ran 0..699 and 759..760 (frozen 699..759): 700 s played.
+    assert ended.charged_s == pytest.approx(700), ended.charged_s   # seen: 401
+
+
+def test_where_programs_freeze_cycles_of_an_idle_moved_back_give_no_free_play() -> None:
+    e = engine(GAME.replace('max_run = "45m", daily_quota = "1h"', 'daily_quota = "1h"'))
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    t0 = clock.now
+    played = 0.0
+    clock.advance(1)
+    played += 1
+    for _ in range(10):
+        e.pause("alex", "idle", clock.now, clock.now)  # S2: idle now
+        clock.advance(299)
+        played += 299
+        e.due(clock.now)
+        e.pause("alex", "idle", t0, clock.now)         # S2 locked: S1's old idle shows: frozen
+        clock.advance(1)                                # frozen a second
+        e.resume("alex", clock.now)                     # S2 unlocked, input: thawed
+    ended = e.end_session(1, clock.now, "exited")
+    assert ended.charged_s >= played - 1, (ended.charged_s, played)   # seen: 1 of 2991
+
+
 def test_a_lock_during_an_idle_pauses_from_when_the_idle_began() -> None:
     e = engine(GAME_RUNS_ON)
     clock = FakeClock(local(25, 16))
