@@ -48,6 +48,7 @@ class SessionLine:
     key: str = ""  # its row: the number, or "MACHINE:NUMBER" for another machine's
     elsewhere: str | None = None  # the household machine it runs on, when not this one
     paused: str | None = None  # why its clock stands still, and since when
+    short_ends: str = ""  # ``ends`` for a narrow column: "16:40", "tmrw 00:10"
 
 
 @dataclass
@@ -218,7 +219,7 @@ class LiveState:
         ends = words.ends_at(deadline, now)
         return SessionLine(session["id"], session["user"], session["entry"], label, left,
                            words.countdown(left), fraction, ends, session.get("deadline_cause"),
-                           key, elsewhere)
+                           key, elsewhere, short_ends=words.short_at(deadline, now, up=False))
 
     def group_lines(self, user: str, mono: float) -> list[str]:
         found = self.user(user)

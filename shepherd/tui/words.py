@@ -66,12 +66,15 @@ def until_time(when: datetime, now: datetime) -> str:
     return shared.until_moment(when, now, _ZONE)
 
 
-def short_at(when: datetime | None, now: datetime) -> str:
-    """The same, for a narrow column: ``15:30``, ``tmrw 15:30``, ``Sat 09:00``."""
+def short_at(when: datetime | None, now: datetime, *, up: bool = True) -> str:
+    """The same, for a narrow column: ``15:30``, ``tmrw 15:30``, ``Sat 09:00`` (an end is
+    rounded down, ``up=False``, as ``ends_at`` rounds it)."""
     if when is None:
         return "—"
+    clock = shared.clock_time(when, _ZONE, up=up)
     local, today = when.astimezone(_ZONE), now.astimezone(_ZONE)
-    clock = shared.clock_time(when, _ZONE, up=True)
+    if up and local.replace(second=0, microsecond=0) != local:
+        local += timedelta(minutes=1)  # the day of the minute named (23:59:30 is 00:00)
     days = (local.date() - today.date()).days
     if days == 0:
         return clock

@@ -19,7 +19,7 @@ import pytest
 from shepherd.daemon.core import CHECKPOINT_S
 from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
 from shepherd.store import LEASE_S
-from tests.daemon.conftest import ME, ROOT, marked_processes, policy
+from tests.daemon.conftest import FAR_DAY_START, ME, ROOT, marked_processes, policy
 
 HERE = Path(__file__).resolve().parent
 
@@ -186,7 +186,7 @@ def test_a_grant_moves_a_live_deadline(daemon_factory: Any) -> None:
 id = "game"
 command = ["sleep", "600"]
 limits = { daily_quota = "6s" }
-"""))
+""", FAR_DAY_START))  # the six seconds are all: no new day's quota follows them
     started = d.call("launch", entry="game")
     assert 5 < started["remaining_s"] <= 6
     d.call("grant", user=ME, target="game", duration="20s")

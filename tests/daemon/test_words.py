@@ -4,18 +4,21 @@ that say what they did, and records that say what happened."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shepherd.ipc.protocol import RpcError
-from tests.daemon.conftest import ME, policy
+from shepherd.localtime import local_zone
+from tests.daemon.conftest import FAR_DAY_START, ME, policy
 from tests.daemon.test_cli import shepherd
 
 OTHER = "nobody"  # a second child, for parents acting on several
@@ -61,7 +64,7 @@ label = "Minecraft"
 command = ["sleep", "600"]
 limits = { daily_quota = "60s" }
 warnings = [ { before = "2m", message = "2 minutes left" } ]
-"""))
+""", FAR_DAY_START))  # the minute is all: no new day's quota follows it
     events = d.events()
     d.call("launch", entry="game")
     warning = events.next("warning_issued")
@@ -270,7 +273,7 @@ label = "Minecraft"
 command = ["sleep", "600"]
 limits = { daily_quota = "60s", cooldown = "30m" }
 warnings = [ { before = "2m", severity = "critical", message = "Save your world!" } ]
-"""), env=env)
+""", FAR_DAY_START), env=env)  # the minute is all: no new day's quota follows it
     d.call("launch", entry="game")
     d.call("stop")
     with pytest.raises(RpcError):
@@ -375,3 +378,37 @@ limits = { daily_quota = "40s" }
     assert f"Tiny Game is not one of {ME}'s entries" in granted.stderr
     types = d.audit_types()
     assert "session_extended" not in types and "time_granted" not in types
+
+
+def test_a_launch_just_before_the_day_starts_names_the_end_the_daemon_holds(
+        daemon_factory: Any) -> None:
+    # The quota day starts at a whole minute a minute or two away, and today's quota
+    # outlasts what is left of today: the new day's quota follows what is left of it. The
+    # launch's answer names that end (not now + today's quota), as status does.
+    zone = local_zone()
+    now = datetime.now(UTC)  # instants in UTC: local arithmetic is the wall's
+    starts = (now + timedelta(seconds=120)).astimezone(zone).replace(second=0, microsecond=0)
+    while not unambiguous(starts):  # the hour a DST change repeats or skips: after it
+        starts = (starts.astimezone(UTC) + timedelta(minutes=1)).astimezone(zone)
+    minutes = math.ceil((starts.astimezone(UTC) - now).total_seconds() / 60) + 10
+    d = daemon_factory(policy(f'[[entries]]\nid = "nap"\nlabel = "Nap"\n'
+                              f'command = ["sleep", "600"]\n'
+                              f'limits = {{ daily_quota = "{minutes}m" }}\n',
+                              f'stop_grace = "2s"\nday_starts_at = "{starts:%H:%M}"'))
+    end = (starts.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(zone)
+    launched = shepherd(d, "launch", "nap")
+    assert launched.returncode == 0, launched.stderr
+    assert datetime.now(UTC) < starts, "the launch came after the day started"
+    said = re.search(r"until (?:tomorrow at )?(\d\d:\d\d)\.", launched.stdout)
+    assert said and said[1] == f"{end:%H:%M}", (launched.stdout, end)
+    [session] = d.call("status")["sessions"]
+    assert datetime.fromisoformat(session["deadline"]) == end, (session, end)
+    shown = shepherd(d, "status")
+    assert re.search(rf"ends (?:tomorrow )?at {end:%H:%M}\b", shown.stdout), shown.stdout
+
+
+def unambiguous(moment: datetime) -> bool:
+    """The local clock reads this minute once, so a policy's "HH:MM" names ``moment``."""
+    wall = moment.replace(tzinfo=None)
+    first, second = (wall.replace(tzinfo=moment.tzinfo, fold=f) for f in (0, 1))
+    return first.utcoffset() == second.utcoffset() == moment.utcoffset()

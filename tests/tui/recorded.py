@@ -121,7 +121,7 @@ def status() -> dict[str, Any]:
                       "started_at": "2026-11-25T15:47:26+00:00",
                       "deadline": "2026-11-25T16:32:26+00:00", "remaining_s": 1946.0,
                       "deadline_cause": "max_run", "stopping": False, "paused": None,
-                      "frozen": False}],
+                      "frozen": False, "runs_while_paused": False, "freeze_failed": None}],
         "clock_jump_pending": False, "policy_rejected": None,
         "counting": {"count": "active", "idle_after_s": 300, "presence_problem": None},
     }

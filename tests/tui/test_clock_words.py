@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from shepherd.tui.words import event_summary
+from datetime import datetime
+
+from shepherd.localtime import local_zone
+from shepherd.tui.words import event_summary, short_at
 
 
 def test_each_clock_event_is_told_as_it_happened() -> None:
@@ -15,3 +18,12 @@ def test_each_clock_event_is_told_as_it_happened() -> None:
     assert line(skew_s=2.0, restored=True) == (
         "the system clock was put back; it agrees with Shepherd's time again")
     assert line(accepted_by="root", followed=True) == "root accepted the system clock"
+
+
+def test_a_narrow_column_names_the_day_of_the_minute_it_shows() -> None:
+    zone = local_zone()
+    now = datetime(2026, 12, 1, 23, 50, tzinfo=zone)
+    assert short_at(datetime(2026, 12, 2, 0, 10, 59, tzinfo=zone), now, up=False) == "tmrw 00:10"
+    assert short_at(datetime(2026, 12, 1, 23, 59, 30, tzinfo=zone), now, up=False) == "23:59"
+    assert short_at(datetime(2026, 12, 1, 23, 59, 30, tzinfo=zone), now) == "tmrw 00:00"
+    assert short_at(datetime(2026, 12, 1, 23, 58, 30, tzinfo=zone), now) == "23:59"

@@ -17,7 +17,7 @@ from shepherd.tui.widgets.banner import ConnectionBanner
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.request_list import RequestList
 from shepherd.tui.widgets.session_list import SessionList
-from tests.daemon.conftest import ME, policy
+from tests.daemon.conftest import FAR_DAY_START, ME, policy
 from tests.tui.conftest import cells, clock_seconds, drive, screen_text, shepherd_cli, wait_for
 
 NAP = """
@@ -38,7 +38,9 @@ limits = { max_run = 0 }
 
 def test_a_session_launched_from_the_cli_appears_and_counts_down_without_asking(
         daemon_factory: Any) -> None:
-    d = daemon_factory(policy(NAP))
+    # The quota day starts twelve hours away: the ten minutes are the session's own
+    # (just before the day starts, the next day's ten minutes would follow them).
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
     app = ShepherdApp(d.socket)
 
     async def scenario(pilot: Pilot[Any]) -> None:
@@ -59,7 +61,7 @@ def test_a_session_launched_from_the_cli_appears_and_counts_down_without_asking(
 
 
 def test_granting_from_the_tui_moves_the_deadline_in_the_daemon(daemon_factory: Any) -> None:
-    d = daemon_factory(policy(NAP))
+    d = daemon_factory(policy(NAP, FAR_DAY_START))  # today's 30 minutes fit in today
     d.call("launch", entry="nap")
     app = ShepherdApp(d.socket)
 
@@ -133,7 +135,9 @@ def test_a_grant_for_the_week_says_so_first_and_the_daemon_keeps_it(
 
 def test_a_childs_request_appears_and_approving_it_reaches_the_daemon(
         daemon_factory: Any) -> None:
-    d = daemon_factory(policy(NAP))
+    # The quota day starts twelve hours away: the ten minutes are the session's own
+    # (just before the day starts, the next day's ten minutes would follow them).
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
     app = ShepherdApp(d.socket)
 
     async def scenario(pilot: Pilot[Any]) -> None:

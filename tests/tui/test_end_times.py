@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
 
 from textual.pilot import Pilot
@@ -23,22 +24,33 @@ limits = { max_run = "10m" }
 
 def test_the_tui_shows_the_end_the_cli_said(daemon_factory: Any) -> None:
     d = daemon_factory(policy(NAP))
+    day = date.today()
     launched = shepherd_cli(d.socket, "launch", "nap")
     assert launched.returncode == 0, launched.stderr
-    said = re.search(r"until (\d\d:\d\d)", launched.stdout)
+    # "until 16:40", or in the minutes before midnight the honest "until tomorrow at 00:08".
+    said = re.search(r"until ((?:tomorrow at )?(\d\d:\d\d))\.", launched.stdout)
     assert said, launched.stdout
-    status = shepherd_cli(d.socket, "status")
-    assert f"ends at {said[1]}" in status.stdout, status.stdout
     deadline = d.call("status")["sessions"][0]["deadline"]
+    end = datetime.fromisoformat(deadline).astimezone()
+    assert end.strftime("%H:%M") == said[2], deadline  # ends are rounded down
+    if date.today() == day:  # (unless midnight came during the launch)
+        assert said[1].startswith("tomorrow") == (end.date() > day), (said[1], deadline)
+
+    def named(at: str, tomorrow: str = "tomorrow at ") -> str:
+        """The end as words name it now ("tomorrow" until midnight comes)."""
+        return f"{tomorrow}{said[2]}" if end.date() > date.today() else f"{at}{said[2]}"
+
+    status = shepherd_cli(d.socket, "status")
+    assert f"ends {named('at ')}" in status.stdout, status.stdout
     app = ShepherdApp(d.socket)
 
     async def scenario(pilot: Pilot[Any]) -> None:
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the session")
-        assert cells(sessions, "ends") == [said[1]], (deadline, said[1])
+        assert cells(sessions, "ends") == [named("", "tmrw ")], (deadline, said[1])
         sessions.focus()
-        await wait_for(pilot, lambda: "ends at" in str(app.screen.query_one("#explain")
-                                                          .render()), "the explanation")
-        assert f"ends at {said[1]}" in str(app.screen.query_one("#explain").render())
+        await wait_for(pilot, lambda: "ends " in str(app.screen.query_one("#explain")
+                                                      .render()), "the explanation")
+        assert f"ends {named('at ')}" in str(app.screen.query_one("#explain").render())
 
     drive(app, scenario)

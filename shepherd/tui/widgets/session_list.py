@@ -18,7 +18,8 @@ class SessionList(RowTable):
         for line in lines:
             what = f"{line.user} · {line.label}" if self.show_user else line.label
             # Paused: why and since when, where the end would be (it moves with the pause).
-            ends = line.paused or line.ends.removeprefix("at ")
+            # The end in the column's narrow words ("tomorrow at 00:10" was cut at 120 columns).
+            ends = line.paused or line.short_ends or line.ends.removeprefix("at ")
             cells: list[Cell] = [what, line.countdown,
                                  bar(line.fraction if line.remaining_s is not None else None, 8),
                                  ends]
