@@ -93,6 +93,7 @@ def entry(entry_id: str, label: str, state: str, used: float, quota: int | None,
 def status() -> dict[str, Any]:
     return {
         "now": NOW, "quota_day": TODAY.isoformat(), "user_mode": False, "store_ok": True,
+        "store_damage": None,
         "users": [
             {"name": "alex", "locked": False, "groups": [
                 {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 1800.0,
