@@ -37,6 +37,7 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent
+from shepherd.daemon.once import ACTION_ID, OnceOnly
 from shepherd.engine import ActionRefused
 from shepherd.engine.grants import GRANT_MODES
 from shepherd.explain.day import ExplainError
@@ -93,6 +94,16 @@ class Params:
             return None
         if not isinstance(value, str) or not value or len(value) > 200:
             raise self._bad(name, "a non-empty string")
+        return value
+
+    def action_id(self) -> str | None:
+        """The client's name for this action, so that a repeat is applied once."""
+        value = self.raw.get("action_id")
+        if value is None:
+            return None
+        if not isinstance(value, str) or ACTION_ID.fullmatch(value) is None:
+            raise self._bad("action_id", "8 to 64 letters, digits, '-' or '_' "
+                            "(a name the client makes up for this one action)")
         return value
 
     def req_str(self, name: str) -> str:
@@ -176,6 +187,7 @@ class Subscribers:
 class Methods:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
+        self.once = OnceOnly()
         self.table: dict[str, tuple[str, Handler]] = {
             "hello": ("any", self.hello), "health": ("any", self.health),
             "status": ("any", self.status), "entries": ("any", self.entries),
@@ -263,7 +275,8 @@ class Methods:
     async def hello(self, params: Params, connection: Connection) -> Any:
         context = connection.context
         return {"protocol": PROTOCOL_VERSION, "role": context["role"], "name": context["name"],
-                "child": context.get("child"), "user_mode": self.daemon.config.user_mode}
+                "child": context.get("child"), "user_mode": self.daemon.config.user_mode,
+                "instance": self.once.instance}
 
     async def health(self, params: Params, connection: Connection) -> Any:
         return self.daemon.health(admin=connection.context["role"] == "admin")
@@ -331,9 +344,11 @@ class Methods:
         preview = params.raw.get("preview", False)
         if not isinstance(preview, bool):
             raise RpcError(INVALID_PARAMS, "preview must be true or false")
-        return await self.daemon.grant(user, target, seconds, self._actor(connection),
-                                       params.note("reason"), mode,
-                                       params.text("until", required=False), preview)
+        reason, until_text = params.note("reason"), params.text("until", required=False)
+        action_id = None if preview else params.action_id()
+        actor = self._actor(connection)
+        return await self.once.run(actor, "grant", action_id, lambda: self.daemon.grant(
+            user, target, seconds, actor, reason, mode, until_text, preview))
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""
@@ -344,7 +359,9 @@ class Methods:
             session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
                                                 user)
         seconds = params.duration("duration")
-        return await self.daemon.extend(session_id, seconds, self._actor(connection))
+        actor = self._actor(connection)
+        return await self.once.run(actor, "extend", params.action_id(), lambda: self.daemon.extend(
+            session_id, seconds, actor))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
@@ -372,9 +389,14 @@ class Methods:
         seconds = (params.duration("duration", most=86400)  # given for today
                    if params.raw.get("duration") is not None else None)
         request_id = params.number("request_id", lo=1)
-        result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
-                                                  self._actor(connection))
-        return {**result.to_json(), "label": self.daemon.policy.title(result.entry)}
+        actor = self._actor(connection)
+
+        async def apply() -> Any:
+            result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
+                                                      actor)
+            return {**result.to_json(), "label": self.daemon.policy.title(result.entry)}
+
+        return await self.once.run(actor, "request.answer", params.action_id(), apply)
 
     async def policy_reload(self, params: Params, connection: Connection) -> Any:
         return await self.daemon.reload(self._actor(connection))
