@@ -61,6 +61,7 @@ class LiveState:
     my_requests: dict[int, Json] = field(default_factory=dict)  # a child's own, by id
     connected: bool = False
     problem: str = ""
+    waiting: str = ""  # an action sent, its answer not yet come
     pictures: int = 0  # ``status`` answers received: the countdowns tick without them
     _still: dict[tuple[str, str], EntryLine] = field(default_factory=dict)
     _still_picture: int = -1
