@@ -1733,7 +1733,10 @@ class Daemon:
         return request_id
 
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
-                             actor: str) -> TimeRequest:
+                             actor: str) -> tuple[TimeRequest, dict[str, Any]]:
+        """The answered request, and what still limits the time it gave (``limited_by``:
+        a lock, a used-up budget; ``capped_by``: a budget that allows less), told to the
+        child with the answer so that a "yes" never promises more than can be used."""
         now = self.now()
         day = self.engine.quota_day(now)
         try:
@@ -1744,11 +1747,14 @@ class Daemon:
                            "answered already, or there is no such request)") from None
         except StoreError as exc:
             raise NotFound(str(exc)) from None
+        notes: dict[str, Any] = {}
         if result.granted_s:
-            self.engine.grant(result.user, result.entry, result.granted_s, now)
+            granted = self.engine.grant(result.user, result.entry, result.granted_s, now)
+            notes = {"limited_by": [r.to_json() for r in granted.limited_by],
+                     "capped_by": [c.to_json() for c in granted.capped_by]}
             self._changed()
-        self._publish("request_answered", result.to_json(), user=result.user)
-        return result
+        self._publish("request_answered", {**result.to_json(), **notes}, user=result.user)
+        return result, notes
 
     async def reload(self, actor: str = "SIGHUP") -> dict[str, Any]:
         path = self.config.policy_path

@@ -392,9 +392,9 @@ class Methods:
         actor = self._actor(connection)
 
         async def apply() -> Any:
-            result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
-                                                      actor)
-            return {**result.to_json(), "label": self.daemon.policy.title(result.entry)}
+            result, notes = await self.daemon.answer_request(request_id, answer == "approve",
+                                                             seconds, actor)
+            return {**result.to_json(), **notes, "label": self.daemon.policy.title(result.entry)}
 
         return await self.once.run(actor, "request.answer", params.action_id(), apply)
 

@@ -169,11 +169,16 @@ class ShepherdApp(App[None]):
         elif kind == "request_answered":
             state.requests = [r for r in state.requests if r["id"] != event.get("id")]
             if not state.is_admin:
-                state.my_requests[int(event.get("id", 0))] = event
                 label = state.label(state.me, str(event.get("entry")))
-                if event.get("state") == "approved":
-                    self.notify(f"Yes: you have {words.duration(event.get('granted_s'))} more "
-                                f"of {label}.", title="Your request", timeout=15)
+                approved = event.get("state") == "approved"
+                notes = (words.answer_notes({**event, "label": label}, state.now(self.clock()),
+                                            to_child=True)
+                         if approved and state.status else "")
+                state.my_requests[int(event.get("id", 0))] = {**event, "notes": notes}
+                if approved:
+                    self.notify(" ".join(filter(None, [
+                        f"Yes: you have {words.duration(event.get('granted_s'))} more of "
+                        f"{label}.", notes])), title="Your request", timeout=15)
                 else:
                     self.notify(f"No more time for {label} this time.",
                                 title="Your request", severity="warning", timeout=15)

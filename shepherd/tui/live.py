@@ -264,13 +264,19 @@ class LiveState:
     def grant_consequence(self, user: str, target: str, seconds: int, mono: float) -> str:
         """What still limits an entry after a grant, in the words `shepherd grant` uses
         ("" when nothing does). Judged from the last status, before the grant is made."""
-        now = self.now(mono)
         found = self.user(user)
         if found is None:
             return ""
+        locked = words.lock_note(user, seconds) if found.get("locked") else ""
         item = next((e for e in found["entries"] if e["id"] == target), None)
         if item is None:  # a group, or not this child's
-            return ""
+            return locked
+        return " ".join(filter(None, [locked, self._grant_caps(item, user, target, seconds,
+                                                                 mono)]))
+
+    def _grant_caps(self, item: Json, user: str, target: str, seconds: int,
+                    mono: float) -> str:
+        now = self.now(mono)
         session = self.session_of(user, target)
         ticking = self.elapsed(mono) if session is not None else 0.0
         if item.get("remaining_today_s") is None:

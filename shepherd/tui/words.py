@@ -62,6 +62,15 @@ def grant_notes(label: str, *, now: datetime, unlimited: bool = False,
                               zone=_ZONE)
 
 
+def answer_notes(result: dict[str, Any], now: datetime, to_child: bool = False) -> str:
+    """What still limits the time an approved request gave (the lock, a budget)."""
+    return shared.answer_notes(result, now, _ZONE, to_child=to_child)
+
+
+def lock_note(user: str, seconds: float) -> str:
+    return shared.lock_note(user, seconds)
+
+
 def until_time(when: datetime, now: datetime) -> str:
     return shared.until_moment(when, now, _ZONE)
 

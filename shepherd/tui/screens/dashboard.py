@@ -361,9 +361,13 @@ class DashboardScreen(ViewScreen):
             return words.grant_question(user, label, seconds, False), \
                 (said + consequence).strip()
 
+        def approved(result: dict[str, Any]) -> str:
+            notes = words.answer_notes(result, self.state.now(self.shepherd.clock()))
+            return " ".join(filter(None, [
+                f"Approved: {user} has {words.duration(seconds)} more of {label}.", notes]))
+
         self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
-                  f"Approved: {user} has {words.duration(seconds)} more of {label}.",
-                  request_id=request["id"], answer="approve")
+                  approved, request_id=request["id"], answer="approve")
 
     def action_decline(self) -> None:
         request = self._selected_request()
