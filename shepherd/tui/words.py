@@ -243,16 +243,23 @@ _DETAIL_NAMES = {"remaining_s": "time left", "seconds": "duration", "session_id"
 def detail_rows(event: dict[str, Any]) -> list[tuple[str, str]]:
     """The audit view's detail pane: the whole event, each part named in words, every
     amount of time a duration (``1m``) and every moment a local time."""
-    rows = [("event", f"#{event['id']} {event['type']}"), ("time", clock_time(event["ts"]))]
-    for key in ("user", "entry", "actor"):
-        if event.get(key):
-            rows.append(("by" if key == "actor" else key, str(event[key])))
-    for key, value in (event.get("data") or {}).items():
-        shown = _detail_value(key, value)
+    rows: list[tuple[str, str]] = []
+    for key, value in (event.get("data") or {}).items():  # its own parts first: a short
+        shown = _detail_value(key, value)                  # pane shows them, not the ids
         if key == "reason" and event["type"] == "session_ended" and isinstance(value, str):
             shown = end_reason(value)
         rows.append((_detail_name(key), shown))
+    rows += [("event", f"{event_kind(str(event['type']))} (number {event['id']})"),
+             ("time", clock_time(event["ts"]))]
+    for key in ("user", "entry", "actor"):
+        if event.get(key):
+            rows.append(("by" if key == "actor" else key, str(event[key])))
     return rows
+
+
+def event_kind(kind: str) -> str:
+    """``request_answered`` as a person says it: "request answered"."""
+    return kind.replace("_", " ")
 
 
 def _detail_name(key: str) -> str:
