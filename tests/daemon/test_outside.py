@@ -45,8 +45,15 @@ def bin_dir() -> Iterator[Path]:
 
 
 def program(bin_dir: Path, name: str) -> Path:
+    """A copy of ``sleep`` that is this test's own: bytes naming its directory appended (it
+    runs all the same). A system daemon judges every process of ``nobody`` on the machine,
+    and an ``exe`` rule catches a byte-for-byte copy run from memory: a plain copy matched
+    another test run's memfd copy of ``sleep`` (a CI run beside others), and a household
+    test counted its session as one of its own rounds."""
     copy = bin_dir / name
     shutil.copy2(shutil.which("sleep") or "/bin/sleep", copy)
+    with copy.open("ab") as handle:
+        handle.write(f"\0shepherd test program {copy}\0".encode())
     copy.chmod(0o755)
     return copy
 
