@@ -22,7 +22,7 @@ from pathlib import Path
 import harness
 
 BENCHMARKS = ("engine_bench", "audit_bench", "ipc", "enforcement", "idle_wakeups", "memory",
-              "startup", "crash", "tui_bench")
+              "startup", "crash", "tui_bench", "scrub_bench")
 
 
 def main() -> int:

@@ -135,12 +135,14 @@ class Terminal:
             last = time.perf_counter()
         return bytes(got), last
 
-    def answer_time(self, key: bytes, shows: bytes | None = None) -> float:
+    def answer_time(self, key: bytes, shows: bytes | None = None, *,
+                    settle: bool = True) -> float:
         """From the key to the last byte of the screen's answer (30 ms of quiet after it).
 
         With ``shows``, the answer is the burst that carries that text: output
         before it (the pointer's shape, a tick) is not yet the answer."""
-        self.read_until_quiet(0.1, 3.0)  # let the last tick's repaint pass
+        if settle:
+            self.read_until_quiet(0.1, 3.0)  # let the last tick's repaint pass
         start = time.perf_counter()
         os.write(self.master, key)
         got = bytearray()

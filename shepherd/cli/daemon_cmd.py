@@ -35,7 +35,7 @@ def no_policy_message(path: Path) -> str:
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from shepherd.daemon import DaemonConfig, run_daemon
+    from shepherd.daemon import DaemonConfig, refused, run_daemon
 
     socket = args.socket or os.environ.get("SHEPHERD_SOCKET") or None
     if args.user:
@@ -57,6 +57,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         if result.policy is None:
             for problem in result.errors:
                 print(problem.render(str(policy)))
+            refused(Path(state))  # and what a daemon that died left frozen
             return EXIT_ERROR
         names = [u.name for u in result.policy.users]
         me = getpass.getuser()

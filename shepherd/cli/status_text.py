@@ -58,12 +58,23 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
     if pause:  # its clock stands still: no moment to end at, only what is left
         left = session.get("remaining_s")
         rest = "no time limit" if left is None else f"{spoken_duration(left)} left"
-        frozen = ", its programs frozen meanwhile" if session.get("frozen") else ""
-        return f"{what}, {pause_clause(pause, now, zone)}{frozen} ({rest})"
+        return f"{what}, {pause_clause(pause, now, zone)}{meanwhile(session)} ({rest})"
+    unfrozen = session.get("freeze_failed")
+    said = (f"; all its time counts, paused or not: it could not be kept frozen ({unfrozen})"
+            if unfrozen else "")
     if deadline is None or session.get("remaining_s") is None:
-        return f"{what}, no time limit"
+        return f"{what}, no time limit{said}"
     ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)
-    return f"{what}, ends {ends} ({spoken_duration(session['remaining_s'])} left)"
+    return f"{what}, ends {ends} ({spoken_duration(session['remaining_s'])} left){said}"
+
+
+def meanwhile(session: Mapping[str, Any]) -> str:
+    """What a paused session's programs do: frozen, or running on (``while_paused = "run"``)."""
+    if session.get("frozen"):
+        return ", its programs frozen meanwhile"
+    if session.get("runs_while_paused"):
+        return ", its programs running on meanwhile"
+    return ""
 
 
 def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
@@ -136,6 +147,9 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     if not status.get("store_ok", True):
         lines.append("Shepherd cannot record time right now (its store is unavailable), "
                      "so nothing can start.")
+    damage = status.get("store_damage")
+    if damage:
+        lines.append(store_damage_sentence(damage, now, zone))
     differs = status.get("policy_differs")
     if differs:
         lines.append(f"This computer's policy differs from {_names(differs)}'s; each applies "
@@ -153,3 +167,15 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
 
 def _names(machines: list[str]) -> str:
     return machines[0] if len(machines) == 1 else ", ".join(machines[:-1]) + " and " + machines[-1]
+
+
+def store_damage_sentence(damage: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """What a parent reads after the store's file was found damaged."""
+    when = at_moment(datetime.fromisoformat(damage["at"]), now, zone, up=False)
+    kept = f" The damaged file is kept as {damage['kept_as']}." if damage.get("kept_as") else ""
+    if damage.get("children_locked"):
+        return (f"Shepherd found its records damaged when it started ({when}) and could not "
+                "read all of the time used, so every child is locked until a parent checks "
+                f"their time and unlocks them (`shepherd unlock NAME`).{kept}")
+    return (f"Shepherd found its records damaged {when} and rebuilt them from what it holds "
+            f"in memory: no time was lost.{kept}")

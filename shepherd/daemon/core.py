@@ -104,12 +104,13 @@ from shepherd.store import (
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
 from shepherd.store.protocol import LaunchPlan, StoreBackend
-from shepherd.store.store import NoPendingRequest
+from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
 from shepherd.supervisor import LaunchBackend, Membership
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
+from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import expiry_sentence, refusal_sentence, warning_text
 
@@ -265,6 +266,8 @@ class Daemon:
         self.sessions: dict[int, RunningSession] = {}
         self.clock = ClockState(TrustedClock(system.read_clocks()))
         self.rejected_reload: dict[str, Any] | None = None
+        # The store was found damaged (when; whether the children are locked for it).
+        self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -333,7 +336,8 @@ class Daemon:
             self._watchdog = True
             self.clock_check_s = min(CLOCK_CHECK_S, interval)
         self._schedule()
-        await self._flush()  # what recovery wrote is on disk before anyone is answered
+        if self.writer.available:  # (else it is kept, and waiting would only keep the
+            await self._flush()    # socket shut: what recovery wrote is on disk first)
 
     async def _flush(self) -> None:
         """Wait until every change queued so far is written (or kept, if the store is away)."""
@@ -373,10 +377,11 @@ class Daemon:
                 link.loaded(store)
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
-                    store.household(since))
+                    store.household(since),
+                    store.books_lost() if isinstance(store, Store) else None)
 
         try:
-            trusted, accounting, next_id, snapshots, read_mono, view = \
+            trusted, accounting, next_id, snapshots, read_mono, view, lost = \
                 await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
@@ -405,8 +410,30 @@ class Daemon:
             # the local books charged after that is charged again from here, so once.
             self._unwritten.clear()
             self._local_books = False
+        if lost is not None:
+            self._lock_after_damage(lost)
         await self._recover(self.now(), snapshots)
+        if lost is not None:  # sessions adopted from a snapshot that could be read
+            for session_id in list(self.sessions):
+                self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    def _lock_after_damage(self, lost: dict[str, Any]) -> None:
+        """The store was found damaged at start and what time depends on could not all be
+        read from it (``salvage``): nobody knows what was used, so no time is given: every
+        child is locked until a parent looks (``shepherd unlock``), said in ``status``."""
+        now = self.now()
+        users = [user.name for user in self.policy.users]
+        for user in users:
+            self.engine.mark_locked(user)
+        log.error("the store was damaged and %s could not be read whole: every child is "
+                  "locked until a parent unlocks them (the damaged file is kept as %s)",
+                  ", ".join(lost.get("tables", ())), lost.get("kept_as"))
+        self.store_damage = {"at": now.wall.isoformat(), "children_locked": True,
+                             "kept_as": lost.get("kept_as")}
+        self._keep(lambda store: _sqlite_store(store).lock_after_damage(now.wall, users, lost))
+        for user in users:
+            self._publish("user_locked", {"why": "store_damaged"}, user=user)
 
     def _start_clock(self, first: ClockReading, stored: datetime | None) -> Instant:
         """The trusted clock at start: carried on from the last check when in the same boot.
@@ -634,6 +661,10 @@ class Daemon:
                 self.link.refresh()  # what the others did meanwhile
             if state.recovered is not None:
                 self._publish("store_recovered", dict(state.recovered))
+                if state.recovered.get("in_place"):
+                    self.store_damage = {"at": self.now().wall.isoformat(),
+                                         "children_locked": False,
+                                         "kept_as": state.recovered.get("moved_to")}
         else:
             if self.link is not None:
                 self.link.store_away()
@@ -784,6 +815,7 @@ class Daemon:
             self._carry_out(self.engine.due(now), now)
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
+            self.writer.check_pages()  # when due, off the loop
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -979,15 +1011,16 @@ class Daemon:
                                                   pause.cause, pause.since), now)
 
     # -- the child's presence (rule 12) ------------------------------------------------
-    def child_presence(self, user: str, presence: Presence) -> None:
-        """What the child's screen says now: pause or resume the child's sessions."""
+    def child_presence(self, user: str, presence: Presence, seen: float | None = None) -> None:
+        """What the child's screen says now (away since ``seen``, monotonic, when the feed
+        held the report back: a flapping lock): pause or resume the child's sessions."""
         if self.policy.user(user) is None:
             return
         now = self.now()
         if presence.cause is None:
             events = self.engine.resume(user, now)
         else:
-            since = now
+            since = now if seen is None else now.at_mono(min(seen, now.mono))
             if presence.idle_since_mono is not None:  # when the idle began, never later
                 since = now.at_mono(min(presence.idle_since_mono, now.mono))
             events = self.engine.pause(user, presence.cause, since, now)
@@ -1251,10 +1284,16 @@ class Daemon:
         entry (``session_started`` with ``origin = "outside"``); denied, it is stopped
         at once and the child told why, in the words of a refused launch. A process
         that cannot be held in a session is stopped too (fail closed). Answers what
-        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``.
+        happened: ``held``, ``joined``, ``started``, ``refused`` or ``gone``; or
+        ``elsewhere`` when another Shepherd daemon took it meanwhile (looked at again
+        as it is moved: exactly one daemon takes it, and the other leaves it).
         """
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
+        if held is None and seen.cgroup and not is_process(seen.pid, seen.start or None):
+            # Gone since it was seen (``setsid -f``, a launcher that forks and exits): what
+            # it forked is its program, started where it was seen, and bound by it.
+            held = self.backend.session_in(seen.cgroup)
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
             return "held"
         # Started inside another entry's session: it is this entry's program, so this
@@ -1285,6 +1324,8 @@ class Daemon:
                     # The session ended meanwhile: decided afresh below, never left uncounted.
                 else:
                     return "joined"
+        if self.outside.elsewhere(seen.pid):  # taken by another daemon since it was seen
+            return "elsewhere"
         grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         try:
             account = self._account(user)
@@ -1304,6 +1345,10 @@ class Daemon:
             await self._refuse(seen, grace)
             return "refused"
         except LaunchFailed as exc:
+            if self.outside.elsewhere(seen.pid):  # another daemon took it first
+                log.info("%s's %s (pid %d) was taken by another Shepherd daemon first; "
+                         "left to it", user, entry_id, seen.pid)
+                return "elsewhere"
             if not _gone(seen.pid):  # alive but not held: it may not run uncounted
                 log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
                           user, entry_id, seen.pid, exc)
@@ -1773,7 +1818,9 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem, machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
-                                 frozen=self.freezer.frozen_ids(), shown=self.shown)
+                                 frozen=self.freezer.frozen_ids(),
+                                 unfreezable=self.freezer.problems, shown=self.shown,
+                                 store_damage=self.store_damage)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1845,6 +1892,11 @@ class Daemon:
                          + (f" — no logind ({blind}): counting running time" if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
+
+
+def _sqlite_store(store: StateStore) -> Store:
+    assert isinstance(store, Store), "only an SQLite store is salvaged at open"
+    return store
 
 
 def _log_task_failure(task: asyncio.Future[Any]) -> None:

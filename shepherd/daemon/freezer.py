@@ -36,6 +36,7 @@ class Freezer:
         self._wanted: dict[int, bool] = {}
         self._held: dict[int, bool] = {}  # what the backend carried out
         self._workers: dict[int, asyncio.Task[None]] = {}
+        self.problems: dict[int, str] = {}  # why a session could not be kept frozen
 
     def want(self, session_id: int, frozen: bool) -> None:
         """The session should be frozen (its clock paused) or running (billed, or stopping)."""
@@ -56,6 +57,7 @@ class Freezer:
         """The session is over (its stop thawed it first: the backend's own rule)."""
         self._wanted.pop(session_id, None)
         self._held.pop(session_id, None)
+        self.problems.pop(session_id, None)
 
     async def _work(self, session_id: int) -> None:
         while True:
@@ -81,6 +83,7 @@ class Freezer:
                 continue
             self._held[session_id] = False
             self._wanted[session_id] = False
+            self.problems[session_id] = problem
             self._on_failed(session_id, problem, False)
 
     def _thawed_behind(self, session_id: int) -> None:
@@ -88,4 +91,5 @@ class Freezer:
             return
         self._held[session_id] = False
         self._wanted[session_id] = False
+        self.problems[session_id] = THAWED_BEHIND
         self._on_failed(session_id, THAWED_BEHIND, True)

@@ -75,8 +75,11 @@ class DeadlineGuard:
                 session = self._due()
             if session is None:
                 return
+            began = time.monotonic()
             try:
                 if self._terminate(session):
+                    log.debug("deadline guard: session %d sent SIGTERM in %.1f ms", session,
+                              (time.monotonic() - began) * 1000)
                     self._fired(session)
             except Exception:  # the guard must never die; the loop still stops it
                 log.exception("deadline guard: session %d", session)

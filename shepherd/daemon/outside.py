@@ -29,9 +29,9 @@ from shepherd.detect.facts import identity, read_facts, real_uid, running_since,
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of
+from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.direct import STARTER
-from shepherd.supervisor.instance import holding_instance
+from shepherd.supervisor.instance import held_elsewhere
 from shepherd.supervisor.proctree import protected
 
 if TYPE_CHECKING:
@@ -177,12 +177,9 @@ class OutsideWatch:
         (a fork with ``CLONE_PARENT``: the child is its parent's)."""
         if self.connector is None:
             return []
-        self.connector.drain_forks()
-        loop = asyncio.get_running_loop()
-        for pid in self.connector.drain_execs():  # starts of their own: not its relatives
-            self.forks.ran_program(pid)
-            loop.call_soon(self._exec, pid)
+        self._drained()
         found = []
+        spared = protected()  # read once for the batch
         siblings = set(self.forks.later_siblings(seen.pid))
         for pid in self.forks.descendants(seen.pid) + sorted(siblings):
             uid, start = real_uid(pid), running_since(pid)
@@ -191,10 +188,23 @@ class OutsideWatch:
                 continue
             if pid in siblings and not self._same_program(pid, uid, seen):
                 continue  # the parent's other programs: only its own program's are its
-            if self._not_ours_to_judge(pid, cgroup_of(pid) or ""):
+            if self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared):
                 continue
             found.append(pid)
-        return found
+        # A sibling that ran a program of its own while it was read is a start of its
+        # own: its exec is in the socket by the time its facts showed that program.
+        late = self._drained()
+        return [pid for pid in found if pid not in siblings or pid not in late]
+
+    def _drained(self) -> set[int]:
+        """Read the exec events waiting (each a start of its own: looked at soon)."""
+        assert self.connector is not None
+        loop = asyncio.get_running_loop()
+        execs = self.connector.drain()
+        for pid in execs:
+            self.forks.ran_program(pid)
+            loop.call_soon(self._exec, pid)
+        return set(execs)
 
     def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
         """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""
@@ -216,7 +226,7 @@ class OutsideWatch:
         if match is None:
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
-                          fresh, facts.start)
+                          fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
             self._again.add(pid)
             return
@@ -239,25 +249,20 @@ class OutsideWatch:
             if uid is not None and uid in self.uids:
                 self._look(child, uid, fresh, seen_at, looked)
 
-    def _not_ours_to_judge(self, pid: int, cgroup: str) -> bool:
-        """Init, this daemon and its ancestors (a policy whose child is the daemon's own
-        account reaches them), and what another Shepherd daemon holds in a session or
-        is stopping: never taken or stopped, whatever the rules say (SPEC §4: daemons
-        never touch each other's sessions). In system mode another daemon's subtree is
-        believed only when root owns it: a child can name a group of their own (in
-        their user manager's delegated subtree) like one, and hide nothing by it."""
-        if pid in protected():
+    def _not_ours_to_judge(self, pid: int, cgroup: str,
+                           spared: set[int] | None = None) -> bool:
+        """Init, this daemon and its ancestors (``spared``, read here when not given: a
+        policy whose child is the daemon's own account reaches them), and what another
+        Shepherd daemon holds in a session or is stopping: never taken or stopped,
+        whatever the rules say (SPEC §4: daemons never touch each other's sessions).
+        Looked at when the process is seen, and again at the move (the backend's)."""
+        if pid in (protected() if spared is None else spared):
             return True
-        held = holding_instance(cgroup)
-        if held is None or held[0] == self.daemon.instance_id:
-            return False
-        if self.daemon.config.user_mode:
-            return True  # the child is this daemon's own account: they could stop it anyway
-        mount = cgroup2_mount()
-        try:
-            return mount is not None and (mount / held[1].lstrip("/")).stat().st_uid == 0
-        except OSError:
-            return False
+        return held_elsewhere(cgroup, self.daemon.instance_id)
+
+    def elsewhere(self, pid: int) -> bool:
+        """Another Shepherd daemon holds the process now (it won a race to take it)."""
+        return held_elsewhere(cgroup_of(pid) or "", self.daemon.instance_id)
 
     def _our_starter(self, pid: int) -> bool:
         """User mode: our own starter runs as the child for a moment before it joins its

@@ -68,7 +68,9 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            machine: str | None = None,
            policy_differs: list[str] | None = None,
            frozen: Container[int] = (),
-           shown: Shown | None = None) -> dict[str, Any]:
+           unfreezable: Mapping[int, str] | None = None,
+           shown: Shown | None = None,
+           store_damage: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
@@ -76,6 +78,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
     ``machine``: this machine's name in a household; then every session carries its
     machine, and the child's sessions on the other machines are listed too.
     ``shown``: the lines of earlier answers, to reuse those that still hold.
+    ``store_damage``: when the store was last found damaged, whether the children are
+    locked for it (the books could not all be read at start), where the file was kept.
     """
     day = engine.quota_day(now)
     lines = shown.lines if shown is not None else {}
@@ -129,6 +133,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
         snap = engine.snapshot(sid)
         deadline = engine.deadline(sid, now)
         pause = engine.pause_of(sid)
+        kind = policy.entry(record.entry)
         running.append({
             "id": sid, "user": record.user, "entry": record.entry,
             "started_at": snap.started_at.isoformat(),
@@ -141,12 +146,18 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                                                   "since": pause.since.isoformat()},
             # Its programs frozen meanwhile (``while_paused = "freeze"``), as the kernel said.
             "frozen": sid in frozen,
+            # Paused, its programs run on (``while_paused = "run"``): "paused" is not "stopped".
+            "runs_while_paused": pause is not None and kind is not None
+            and not policy.freezes(kind),
+            # Why it could not be kept frozen: its pauses no longer count (fail closed).
+            "freeze_failed": (unfreezable or {}).get(sid),
             **({"machine": machine} if machine is not None else {}),
         })
     if machine is not None:
         running += _elsewhere(now, engine, only)
     return {"now": now.wall.isoformat(), "quota_day": day.isoformat(),
-            "user_mode": user_mode, "store_ok": store_ok, "users": users, "sessions": running,
+            "user_mode": user_mode, "store_ok": store_ok, "store_damage": store_damage,
+            "users": users, "sessions": running,
             "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload,
             "counting": {"count": policy.supervisor.count, "idle_after_s":
                          policy.supervisor.idle_after, "presence_problem": presence_problem},

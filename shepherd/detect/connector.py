@@ -209,12 +209,21 @@ class ProcConnector:
 
     def _readable(self) -> None:
         self.wakeups += 1
-        self.drain_forks()  # forks first: an exec handler may ask what a process forked
-        for pid in self.drain_execs():
+        for pid in self.drain():
             try:
                 self.on_exec(pid)
             except Exception:  # one process must never stop the others being seen
                 log.exception("handling the start of process %d failed", pid)
+
+    def drain(self) -> list[int]:
+        """The exec events waiting, read before the forks waiting are handed to
+        ``on_fork``: a process's fork is sent before its exec, so every fork before
+        these execs is known when they are handled (an exec handler asks what a process
+        forked, and marks its own process as a start of its own: a fork read after its
+        exec would lose that mark)."""
+        pids = self.drain_execs()
+        self.drain_forks()
+        return pids
 
     def drain_execs(self) -> list[int]:
         """The exec events waiting in the socket (``on_lost`` told of an overflow)."""

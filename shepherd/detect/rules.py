@@ -55,6 +55,7 @@ class Recognised:
     argv: tuple[str, ...] = ()
     fresh: bool = True  # seen as it started (stopped at once if refused), not found later
     start: int = 0      # its start time (ticks after boot): what it forked started later
+    cgroup: str = ""    # the cgroup v2 path it was seen in (where it was started)
 
 
 def _unescape(name: str) -> str:

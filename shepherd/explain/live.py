@@ -8,7 +8,6 @@ engine, off the daemon's event loop, and changes nothing.
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 from shepherd.engine import Engine, Instant, QuotaCalendar
 from shepherd.explain.day import ExplainError, explain_day
 from shepherd.explain.run import Starting
-from shepherd.explain.text import WIDTH, explanation_lines
+from shepherd.explain.text import explanation_lines
 from shepherd.explain.when import parse_clock, parse_day
 from shepherd.policy import Policy
 
@@ -70,8 +69,6 @@ def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,
     else:
         start = None
     explanation = explain_day(policy, zone, user, day, start, books)
-    lines = explanation_lines(explanation, zone)
-    if running and day == today:
-        lines[1:1] = textwrap.wrap(running, WIDTH, subsequent_indent="  ")
+    lines = explanation_lines(explanation, zone, running=running if day == today else "")
     return {"user": user, "day": day.isoformat(), "lines": lines,
             "explanation": explanation.to_json()}

@@ -137,13 +137,16 @@ def _wrap(line: str) -> list[str]:
 
 
 def explanation_lines(explanation: DayExplanation, zone: tzinfo, *,
-                      chart: bool = True) -> list[str]:
-    """The whole explanation: the day, the chart, each entry, each budget."""
+                      chart: bool = True, running: str = "") -> list[str]:
+    """The whole explanation: the day, the chart, each entry, each budget; ``running``,
+    a note on the sessions running now, follows the first sentence."""
     e = explanation
     start = clock_time(e.start, zone)
     lines = [f"{e.user} on {_date(e.day_start, zone)}: the day runs from "
              f"{clock_time(e.day_start, zone)} to {clock_time(e.day_end, zone)} the next "
              f"morning ({spoken_duration((e.day_end - e.day_start).total_seconds())})."]
+    if running:
+        lines.append(running)
     if e.start > e.day_start:
         lines.append(f"From {start} on.")
     if e.usage_known:

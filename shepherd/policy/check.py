@@ -417,7 +417,13 @@ def _running_while_paused(policy: Policy,
     the child can pause the clock themselves (logind lets a session's owner set its
     lock and idle hints), so ``while_paused = "run"`` reopens what the freeze closes."""
     running: dict[tuple[PathPart, ...], list[str]] = {}
+    moot: list[Problem] = []
     for index, entry in enumerate(policy.entries):
+        if entry.while_paused and not policy.counts_active(entry):
+            own: tuple[PathPart, ...] = ("entries", index, "while_paused")
+            moot.append(Problem(own, find_line(lines, own), (
+                f"{entry.id!r} counts running time, so it is never paused: its while_paused "
+                "has no effect"), "warning"))
         if policy.counts_active(entry) and not policy.freezes(entry):
             path: tuple[PathPart, ...] = (("entries", index, "while_paused")
                                           if entry.while_paused else
@@ -427,7 +433,7 @@ def _running_while_paused(policy: Policy,
         f"the programs of {', '.join(ids)} run on while their clock is paused, and a child "
         "can pause it themselves (their own session's lock or idle hint, one D-Bus call): "
         'use "freeze", or count = "running" for entries that must keep running'), "warning")
-        for path, ids in running.items()]
+        for path, ids in running.items()] + moot
 
 
 def _quota_without_windows(policy: Policy,

@@ -14,6 +14,15 @@ one saying its screen is locked. (A child can still call logind's own
 bus or logind goes away, every child is reported there (time is counted) and the
 connection is tried again, less and less often.
 
+A child may flap their own lock hint as fast as logind answers (tens of thousands of
+signals a second): every one would be read here, on the daemon's loop. When the
+children's sessions signal more than ``STORM_SIGNALS`` changes within a second, the
+watch stops hearing them (``RemoveMatch``: the bus daemon filters them out) and reads
+the sessions once every ``STORM_QUIET_S`` instead, listening again in between; as soon
+as it storms again it stops again. So a storm costs a bounded amount, and a change is
+seen at most ``STORM_QUIET_S`` late while it lasts (a lock seen late is counted: fail
+closed).
+
 Uses ``dbus-fast``: asyncio-native, maintained, pure Python with optional
 compiled parts, and it needs no libsystemd, so it works where systemd is not
 PID 1 (tests run a private ``dbus-daemon``).
@@ -24,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,6 +53,8 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 BUS = "org.freedesktop.DBus"
 WATCHED = frozenset({"Active", "LockedHint", "IdleHint", "IdleSinceHintMonotonic"})
 CALL_TIMEOUT_S = 5.0
+STORM_SIGNALS = 200  # changes of the children's sessions within a second: a storm
+STORM_QUIET_S = 1.0  # while it storms: read once this often, not by signals
 RETRY_S = (5.0, 15.0, 60.0, 300.0)  # while the bus or logind is away
 
 RULES = (
@@ -81,6 +93,10 @@ class LogindWatch:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self.problem: str | None = "not started yet"
+        self._burst_start = 0.0
+        self._burst = 0  # changes heard since _burst_start
+        self._storming: asyncio.Event | None = None  # riding out a storm (set: it goes on)
+        self.storms = 0  # how many storms were ridden out (tests, logs)
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> bool:
@@ -224,6 +240,9 @@ class LogindWatch:
             return  # not from logind: believed from nobody else
         if message.interface == PROPERTIES and message.member == "PropertiesChanged":
             interface, changed, invalidated = message.body
+            if interface == SESSION and (message.path in self._reading
+                                         or message.path in self._sessions):
+                self._counted()
             if interface == SESSION and message.path in self._reading:
                 self._reading[message.path] = True  # being read: read it once more
             elif interface == SESSION and message.path in self._sessions:
@@ -268,6 +287,56 @@ class LogindWatch:
         if self._reported.get(name, HERE) != now or name not in self._reported:
             self._reported[name] = now
             self._on_change(name, now)
+
+    # -- a storm of changes ------------------------------------------------------------
+    def _counted(self) -> None:
+        now = time.monotonic()
+        if now - self._burst_start >= 1.0:
+            self._burst_start, self._burst = now, 0
+        self._burst += 1
+        if self._burst <= STORM_SIGNALS:
+            return
+        if self._storming is None:
+            self._storming = asyncio.Event()
+            self._spawn(self._ride_out())
+        else:
+            self._storming.set()
+
+    async def _ride_out(self) -> None:
+        """Stop hearing the sessions' changes; read them once every ``STORM_QUIET_S``, and
+        listen again in between, until a period passes without a storm."""
+        self.storms += 1
+        log.warning("presence: the children's sessions change more than %d times a second "
+                    "(a lock flapped on purpose?): read once a second while it lasts",
+                    STORM_SIGNALS)
+        deaf = False
+        try:
+            while not self._closed:
+                await self._call(BUS, "/org/freedesktop/DBus", BUS, "RemoveMatch", "s",
+                                 [RULES[0]])
+                deaf = True
+                await asyncio.sleep(STORM_QUIET_S)
+                assert self._storming is not None
+                self._storming.clear()
+                self._burst_start, self._burst = time.monotonic(), 0
+                await self._call(BUS, "/org/freedesktop/DBus", BUS, "AddMatch", "s",
+                                 [RULES[0]])
+                deaf = False
+                if not await self._load_all():
+                    return
+                try:
+                    await within(self._storming.wait(), STORM_QUIET_S)
+                except TimeoutError:
+                    log.info("presence: the storm of changes is over: following signals again")
+                    return
+        except LogindGone:
+            # The bus broke under the call: a new connection subscribes afresh. Else
+            # never left deaf to the sessions' changes: listen again at once.
+            if deaf and self._bus is not None and not self._closed:
+                self._lost("the system bus did not answer while changes stormed")
+                self._spawn(self._retry())  # counted meanwhile; then subscribed afresh
+        finally:
+            self._storming = None
 
     # -- losing it --------------------------------------------------------------------
     def _lost(self, problem: str, keep_bus: bool = False) -> None:

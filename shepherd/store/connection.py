@@ -34,13 +34,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
 
-from shepherd.store import files
+from shepherd.store import files, salvage
 from shepherd.store.files import Recovery
 from shepherd.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -166,6 +167,8 @@ class Database:
             db.conn.pragma("query_only", "ON" if readonly else "OFF")
             db.conn.pragma("foreign_keys", "ON")
             db.conn.pragma("synchronous", "FULL")
+        except DAMAGE_ERRORS:
+            raise  # not "not now": the file is damaged (the writer rebuilds it)
         except apsw.Error as exc:
             raise StoreUnavailable(f"{path}: {describe(exc)}") from None
         return db
@@ -193,29 +196,37 @@ class Database:
     def _open_file(cls, path: Path, check: bool) -> tuple[Database, Recovery | None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         recovery: Recovery | None = None
+        readable = False
         if path.exists():
             problem = cls._unwritable_problem(path)
             if problem is not None:
                 raise StoreUnavailable(problem)
             problem = files.header_problem(path)
-            if problem is not None and problem not in (files.EMPTY, files.NOT_SQLITE):
+            readable = problem not in (files.EMPTY, files.NOT_SQLITE)
+            if problem is not None and readable:
                 # Only a suspicion: let SQLite read the file with its WAL and judge.
                 deep = cls._deep_problem(path, force=True)
                 problem = None if deep is None else f"{problem}; {deep}"
             elif problem is None and check:
-                problem = cls._deep_problem(path)
+                # The whole file after an unclean shutdown; the books (cheap) always.
+                problem = (cls._deep_problem(path)
+                           or cls._deep_problem(path, force=True, tables=salvage.BOOKS))
             if problem is not None:
                 recovery = files.move_aside(path, problem)
         db = cls(cls._connect(path), path)
         try:
             db._configure()
             db._migrate()
+            if recovery is not None and recovery.moved_to is not None:
+                recovery = db._take_from(recovery, readable)
         except (apsw.NotADBError, apsw.CorruptError) as exc:
             db.conn.close()
             recovery = files.move_aside(path, f"SQLite refused the file: {exc}")
             db = cls(cls._connect(path), path)
             db._configure()
             db._migrate()
+            if recovery.moved_to is not None:
+                recovery = db._take_from(recovery, readable=True)
         except BaseException:
             db.conn.close()
             raise
@@ -223,32 +234,43 @@ class Database:
         files.marker(path).unlink(missing_ok=True)  # a crash from now on is an unclean shutdown
         return db, recovery
 
+    def _take_from(self, recovery: Recovery, readable: bool) -> Recovery:
+        """Into this fresh store, what the file set aside still holds (``salvage``): a
+        file that was there held the books, and what cannot be read of them is not 0."""
+        assert recovery.moved_to is not None
+        damaged = Path(recovery.moved_to)
+        taken = (salvage.salvage(damaged, self.conn, SCHEMA_VERSION) if readable
+                 else salvage.nothing_read(self.conn, damaged))
+        log.error("store %s: from the damaged file, kept %s; could not read whole: %s",
+                  self.path, ", ".join(taken.kept) or "nothing",
+                  ", ".join(taken.lost) or "nothing")
+        return dataclasses.replace(recovery, kept=taken.kept, lost=taken.lost)
+
     @staticmethod
     def _unwritable_problem(path: Path) -> str | None:
         problem = files.unwritable(path)
         return None if problem is None else f"{problem}; fix it and the store comes back"
 
     @staticmethod
-    def _deep_problem(path: Path, force: bool = False) -> str | None:
-        """The linear integrity check, with the WAL applied; only after an unclean shutdown."""
+    def _deep_problem(path: Path, force: bool = False,
+                      tables: tuple[str, ...] | None = None) -> str | None:
+        """The integrity check, with the WAL applied: of the whole file (linear in its
+        size: only after an unclean shutdown, or ``force``), or of ``tables``."""
         if not force and files.marker_matches(path):
             return None
-        log.warning("store %s was not closed cleanly: running an integrity check", path)
+        if tables is None:
+            log.warning("store %s was not closed cleanly: running an integrity check", path)
         try:
             conn = Database._connect(path, apsw.SQLITE_OPEN_READWRITE)
             try:
-                rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]
+                problem = salvage.page_problem(conn, tables)
             finally:
                 conn.close()
-        except (apsw.CorruptError, apsw.NotADBError) as exc:
-            return f"integrity check failed: {exc}"
         except TRANSIENT_ERRORS as exc:
             raise StoreUnavailable(f"{path}: {describe(exc)}") from None
         except apsw.Error as exc:
             return f"SQLite could not check the file: {exc}"
-        if rows != ["ok"]:
-            return "integrity check failed: " + "; ".join(rows[:3])
-        return None
+        return None if problem is None else f"integrity check failed: {problem}"
 
     def _configure(self) -> None:
         if self.path is not None:

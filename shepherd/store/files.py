@@ -44,6 +44,8 @@ class Recovery:
 
     problem: str
     moved_to: str | None
+    kept: tuple[str, ...] = ()  # tables taken whole from a damaged file (``salvage``)
+    lost: tuple[str, ...] = ()  # tables that could not be read whole
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,8 @@ class Watch:
     So: an empty file, a header that is not SQLite's, a file or WAL smaller than at
     the last look, a WAL gone or with a header that fails its checksum, is damage.
     Garbage written over pages in the middle, leaving sizes and headers alone, is
-    not seen here (SQLite reports it when it reads such a page: ``DAMAGE_ERRORS``).
+    not seen here: the writer's checks of the pages find it (``StoreWriter.check_pages``),
+    or SQLite when it reads such a page (``DAMAGE_ERRORS``).
 
     The descriptor on the database (``probe``) stays open as long as the connection:
     closing it while SQLite has the file open would drop SQLite's locks.

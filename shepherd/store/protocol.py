@@ -322,6 +322,12 @@ class StoreBackend(Protocol):
         limit is cut off, raising ``StoreUnavailable`` (transient)."""
         ...
 
+    def scrub(self, store: StateStore, whole: bool) -> str | None:
+        """Off the loop, now and then: read the stored pages again and check them (the
+        books, or the whole store); what is found damaged is healed before the next
+        change. None: nothing found (or nothing of the kind to check)."""
+        ...
+
     def verify_command(self) -> list[str] | None:
         """How to verify the audit log in a process of its own (None: on a thread)."""
         ...

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import apsw
 
-from shepherd.store import files
+from shepherd.store import files, salvage
 from shepherd.store.connection import (
     DAMAGE_ERRORS,
     Database,
@@ -141,6 +141,26 @@ class SqliteBackend:
             raise StoreUnavailable(problem)
         return Store(Database.attach(self.path, readonly=not write))
 
+    def scrub(self, store: StateStore, whole: bool) -> str | None:
+        """Read the pages again from the disk, on a side connection (its own page cache:
+        what the writer holds in memory is read afresh), and check them: the books'
+        tables (cheap), or the whole file (``whole``: linear in its size). Damage found
+        is a suspicion the writer heals before its next transaction; said here."""
+        try:
+            side = self.side(store, write=False)
+        except DAMAGE_ERRORS as exc:  # (its first page is read at once)
+            found: str | None = f"a check of its pages found damage ({exc})"
+        else:
+            assert isinstance(side, Store)
+            try:
+                found = salvage.page_problem(side.db.conn, None if whole else salvage.BOOKS)
+            finally:
+                with contextlib.suppress(apsw.Error):
+                    side.close(clean=False)
+        if found is not None:
+            self._suspect = found
+        return found
+
     def bounded(self, store: StateStore,
                 maintenance: bool = False) -> AbstractContextManager[None]:
         return contextlib.nullcontext()  # a local file: SQLite's busy timeout bounds it
@@ -169,7 +189,8 @@ class SqliteBackend:
         """Damage in place: rebuilt from the open copy when it is whole, else a fresh store
         the daemon's books are written into (the note asks the writer to)."""
         try:
-            return self._rescue(store, damage, label="damaged")
+            store, note = self._rescue(store, damage, label="damaged")
+            return store, {**note, "in_place": True}
         except (StoreError, apsw.Error, OSError) as exc:
             incomplete = describe(exc)
         assert self.path is not None
@@ -181,6 +202,7 @@ class SqliteBackend:
         fresh = Store.open(self.path, check=False)
         self._start_watch(fresh)
         return fresh, {"problem": damage, "action": "made afresh from the daemon's books",
+                       "in_place": True,
                        "incomplete_copy": incomplete,
                        "moved_to": moved.moved_to if moved else None}
 

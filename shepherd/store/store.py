@@ -20,6 +20,7 @@ from typing import Any
 import apsw
 
 from shepherd.store import audit as audit_log
+from shepherd.store import salvage
 from shepherd.store.connection import Database, StoreError
 from shepherd.store.files import Recovery
 from shepherd.store.protocol import (
@@ -68,7 +69,9 @@ class Store:
         store = cls(db, recovery)
         if recovery is not None and now is not None:
             store.audit(now, "store_recovered",
-                        {"problem": recovery.problem, "moved_to": recovery.moved_to})
+                        {"problem": recovery.problem, "moved_to": recovery.moved_to,
+                         **({"kept": list(recovery.kept), "lost": list(recovery.lost)}
+                            if recovery.kept or recovery.lost else {})})
         return store
 
     @classmethod
@@ -437,6 +440,23 @@ class Store:
                 conn.execute("DELETE FROM locks WHERE user = ?", (user,))
             self.audit(ts, "user_locked" if locked else "user_unlocked", {}, user=user,
                        actor=actor)
+
+    def books_lost(self) -> dict[str, Any] | None:
+        """Set when this store was made at open from a damaged file whose books could not
+        all be read (``salvage``): which tables, and where the file was kept."""
+        value = self.meta(salvage.BOOKS_LOST_KEY)
+        return None if value is None else dict(json.loads(value))
+
+    def lock_after_damage(self, ts: datetime, users: Iterable[str],
+                          lost: Mapping[str, Any]) -> None:
+        """Every child locked, because the books were lost (``books_lost``, cleared in the
+        same transaction: a crash before it locks them again at the next start)."""
+        with self.db.write() as conn:
+            for user in users:
+                conn.execute("INSERT OR IGNORE INTO locks (user, locked_at, actor) "
+                             "VALUES (?, ?, 'shepherd')", (user, ts.isoformat()))
+                self.audit(ts, "user_locked", {"why": "store_damaged", **lost}, user=user)
+            conn.execute("DELETE FROM meta WHERE key = ?", (salvage.BOOKS_LOST_KEY,))
 
     # -- time requests ----------------------------------------------------------------
     def add_request(self, ts: datetime, user: str, entry: str, seconds: int, note: str) -> int:

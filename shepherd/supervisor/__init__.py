@@ -46,6 +46,10 @@ class LaunchBackend(Protocol):
     def session_holding(self, pid: int) -> int | None:
         """The session of this instance whose membership holds the process, if any."""
 
+    def session_in(self, cgroup: str) -> int | None:
+        """The session of this instance whose membership is this cgroup v2 path (or holds
+        it), if any: where a process that is gone by now was seen."""
+
     async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
                    also: Sequence[int] = (), start: int | None = None) -> dict[str, Any]:
         """Make a process started outside Shepherd (and its descendants) part of a session:

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import logging
 import os
 import select
 import signal
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,19 @@ PLACEMENT_TRIES = 5
 LEFTOVER_AGE_S = 60.0  # a dead daemon's empty subtree older than this is removed at start
 
 
+TAKING_WAIT_S = 0.05  # the longest a move waits for another daemon's (see ``taking``)
+
+
 class CgroupUnavailable(Exception):
     """No writable cgroup v2 here: the reason, in words."""
+
+
+class HeldElsewhere(OSError):
+    """The process is held by another Shepherd instance: it is left where it is."""
+
+    def __init__(self, pid: int, where: str) -> None:
+        super().__init__(errno.EBUSY, f"process {pid} is held by another Shepherd daemon "
+                         f"({where})")
 
 
 def cgroup2_mount(mounts: str | None = None) -> Path | None:
@@ -235,8 +247,44 @@ def _exited(pidfd: int) -> bool:
     return bool(select.select([pidfd], [], [], 0)[0])
 
 
+@contextlib.contextmanager
+def taking(mount: Path) -> Iterator[None]:
+    """Moves into a daemon's groups made one at a time across every Shepherd daemon of
+    the machine: an advisory lock (``flock``) on the cgroup2 mount's root directory,
+    held while a process's group is read, written and read back. So when two daemons
+    go for one process, the second reads where the first put it, and leaves it there.
+
+    Anyone who can read the directory can take the lock too, and a child could keep
+    it: after ``TAKING_WAIT_S`` the move goes on without it (the race it closes gives
+    a child nothing: the program is counted, by one daemon or the other). Never blocks
+    longer: it runs on the daemon's loop."""
+    fd = -1
+    with contextlib.suppress(OSError):
+        fd = os.open(mount, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        deadline = time.monotonic() + TAKING_WAIT_S
+        while fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("the lock on %s that Shepherd daemons share for moves was "
+                                "held for %.0f ms: moving without it", mount,
+                                TAKING_WAIT_S * 1000)
+                    break
+                time.sleep(0.001)
+            except OSError:
+                break
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # and the lock with it
+
+
 def move_held(pid: int, group: Path, start: int | None = None,
-              spared: Collection[int] | None = None) -> bool:
+              spared: Collection[int] | None = None,
+              elsewhere: Callable[[str], bool] | None = None) -> bool:
     """Move one process into ``group``: the process meant, never another that got its pid.
 
     ``cgroup.procs`` takes a bare pid, so the process is held by a pidfd around the
@@ -249,7 +297,12 @@ def move_held(pid: int, group: Path, start: int | None = None,
     and has no thread in ``group`` after the write cannot be held, and is killed
     through the pidfd (fail closed). False when the process meant is gone (or the pid
     already names another), or was killed so; and for init, this daemon and its
-    ancestors (``spared``, read here when not given), which are never moved."""
+    ancestors (``spared``, read here when not given), which are never moved.
+
+    ``elsewhere`` says whether a cgroup path is another Shepherd instance's: read just
+    before the write, and again after it when the process is not in ``group``
+    (another daemon's move came between): ``HeldElsewhere`` then, and it is left
+    alone. Made under ``taking``, so two daemons never both take one process."""
     if pid in (protected() if spared is None else spared):  # never moved, as if gone
         log.error("pid %d is init, this daemon or one of its ancestors: not moved", pid)
         return False
@@ -261,6 +314,7 @@ def move_held(pid: int, group: Path, start: int | None = None,
         info = read_proc(pid)
         if info is None or _exited(fd) or (start is not None and info.start != start):
             return False  # gone, or its pid used again before the decision was carried out
+        _check_elsewhere(pid, elsewhere)
         try:
             _move(pid, group)
         except ProcessLookupError:
@@ -269,6 +323,7 @@ def move_held(pid: int, group: Path, start: int | None = None,
             _put_back_stranger(pid, info.start, group)
             return True
         if not in_group(pid, group) and not _exited(fd):
+            _check_elsewhere(pid, elsewhere)  # another daemon's move came after ours
             # It runs on where it was (the kernel moved none of its threads): it cannot
             # be held, so it may not run on (fail closed). Killed through the pidfd,
             # which reaches every thread of the process meant.
@@ -279,6 +334,14 @@ def move_held(pid: int, group: Path, start: int | None = None,
         return True
     finally:
         os.close(fd)
+
+
+def _check_elsewhere(pid: int, elsewhere: Callable[[str], bool] | None) -> None:
+    if elsewhere is None:
+        return
+    where = cgroup_of(pid)
+    if where is not None and elsewhere(where):
+        raise HeldElsewhere(pid, where)
 
 
 def _put_back_stranger(pid: int, meant: int, group: Path) -> None:
@@ -298,7 +361,8 @@ def _put_back_stranger(pid: int, meant: int, group: Path) -> None:
                     "that process was put back in %s", pid, group, parents)
 
 
-def move_tree(root: int, group: Path, start: int | None = None) -> list[int]:
+def move_tree(root: int, group: Path, start: int | None = None,
+              elsewhere: Callable[[str], bool] | None = None) -> list[int]:
     """Move a process and all its descendants into ``group``; the pids moved.
 
     Each through ``move_held``: the root only when it is still the process that started
@@ -307,23 +371,44 @@ def move_tree(root: int, group: Path, start: int | None = None) -> list[int]:
     before is in the list read after. What can slip through: a descendant whose parent
     exits in the microseconds between our move of that parent and the read of its
     children (it is re-parented away from the tree). ``OSError`` only when the root
-    itself cannot be moved (gone, or its pid names another: ``ESRCH``; not permitted).
+    itself cannot be moved (gone, or its pid names another: ``ESRCH``; not permitted;
+    ``HeldElsewhere``). A descendant another instance holds is left, with what it forked.
     """
     spared = protected()  # read once for the whole tree
-    if not move_held(root, group, start, spared):
+    if not move_held(root, group, start, spared, elsewhere):
         raise OSError(errno.ESRCH, "the process is gone")
     moved = [root]
     todo = children(root)
     while todo:
         pid = todo.pop()
         try:
-            if not move_held(pid, group, spared=spared):
+            if not move_held(pid, group, spared=spared, elsewhere=elsewhere):
                 continue
         except OSError:
-            continue  # exited meanwhile
+            continue  # exited meanwhile, or another instance's
         moved.append(pid)
         todo.extend(children(pid))
     return moved
+
+
+def frozen_left(instance_id: str, mount: Path | None = None) -> list[Path]:
+    """The session groups of this instance left frozen (its daemon died while the child
+    was away), where a daemon started from here would find its subtree: for a start that
+    is refused, to say what stays frozen (it is not thawed: no daemon would count it)."""
+    mount = mount or cgroup2_mount()
+    own = cgroup_of()
+    if mount is None or own is None:
+        return []
+    start = mount / own.lstrip("/")
+    name = f"shepherd-{instance_id}"
+    if start.name == SUPERVISOR_LEAF and start.parent.name == name:
+        start = start.parent.parent
+    found = []
+    for group in sorted((start / name).glob("session-*")):
+        with contextlib.suppress(OSError):
+            if (group / "cgroup.freeze").read_text().strip() == "1":
+                found.append(group)
+    return found
 
 
 @dataclass
@@ -420,8 +505,10 @@ class CgroupHome:
     def session_holding(self, pid: int) -> int | None:
         """The number of this instance's session whose group holds the process, if any."""
         path = cgroup_of(pid)
-        if path is None:
-            return None
+        return None if path is None else self.session_in(path)
+
+    def session_in(self, path: str) -> int | None:
+        """The number of this instance's session whose group is (or holds) this path."""
         where = self.mount / path.lstrip("/")
         for group in (where, *where.parents):
             if group.parent == self.instance:

@@ -47,6 +47,7 @@ from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import (
     CgroupHome,
     CgroupUnavailable,
+    HeldElsewhere,
     freeze_asked,
     frozen,
     kill,
@@ -54,7 +55,9 @@ from shepherd.supervisor.cgroups import (
     populated,
     remove,
     set_freeze,
+    taking,
 )
+from shepherd.supervisor.instance import held_elsewhere
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
 from shepherd.timeouts import within
@@ -264,6 +267,10 @@ class DirectBackend:
         """The session of this instance whose group holds the process, if any."""
         return self.home.session_holding(pid) if self.home is not None else None
 
+    def session_in(self, cgroup: str) -> int | None:
+        """The session of this instance whose group is (or holds) this path, if any."""
+        return self.home.session_in(cgroup) if self.home is not None else None
+
     async def take(self, session_id: int, pid: int, on_empty: Callable[[int], None],
                    also: Sequence[int] = (), start: int | None = None) -> dict[str, Any]:
         """Move a running process and its descendants into a session's group (``pid``
@@ -282,12 +289,12 @@ class DirectBackend:
         if session is not None:
             if session.group is None:
                 raise OSError(errno.EOPNOTSUPP, "that session is not held in a cgroup")
-            first = _move_all([pid, *also], session.group, start)
+            first = self._move_all([pid, *also], session.group, start)
             return self._outside_info(session.group, first)
         session = DirectSession(session_id, on_empty, group=self.home.create(session_id))
         assert session.group is not None
         try:
-            first = _move_all([pid, *also], session.group, start)
+            first = self._move_all([pid, *also], session.group, start)
         except OSError:
             remove(session.group)
             raise
@@ -309,6 +316,15 @@ class DirectBackend:
             self._watch_taken(session)
         else:
             self._ended(session)
+
+    def _move_all(self, pids: Sequence[int], group: Path, start: int | None) -> int:
+        """``_move_all`` under the lock Shepherd daemons share, leaving what another
+        instance holds (read at each move, not only when the process was first seen)."""
+        assert self.home is not None
+        mount = self.home.mount
+        with taking(mount):
+            return _move_all(pids, group, start,
+                             lambda cgroup: held_elsewhere(cgroup, self.instance_id, mount))
 
     def _outside_info(self, group: Path, pid: int) -> dict[str, Any]:
         return {"backend": "direct", "instance": self.instance_id, "pid": pid,
@@ -332,11 +348,13 @@ class DirectBackend:
         group = self.home.refusal_group(pid)
         emptied = asyncio.Event()
         try:
-            _move_all(pids, group, start)
+            self._move_all(pids, group, start)
         except OSError as exc:
             remove(group)
             if exc.errno == errno.ESRCH:
                 return None  # gone already
+            if isinstance(exc, HeldElsewhere):  # it won the race: said by the caller
+                return "left alone: another Shepherd daemon holds it"
             said = await _kill_trees(pids, start, self._later)
             log.error("a refused program (pid %d) could not be moved into a group of its "
                       "own (%s): %s", pid, exc.strerror or exc, said)
@@ -564,8 +582,10 @@ class DirectBackend:
         with self._terminating:
             if not session.terminated:
                 session.terminated = True
-                self._thaw(session)  # a frozen program would get its SIGTERM only when thawed
+                # The signal first (the deadline's own moment), then the thaw: a frozen
+                # program gets its pending SIGTERM as it thaws.
                 self._signal(session, signal.SIGTERM)
+                self._thaw(session)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:
@@ -604,15 +624,21 @@ async def _within(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-def _move_all(pids: Sequence[int], group: Path, start: int | None = None) -> int:
+def _move_all(pids: Sequence[int], group: Path, start: int | None = None,
+              elsewhere: Callable[[str], bool] | None = None) -> int:
     """Move each process's tree into the group; the first pid moved. The first process
-    only while it is the one started at ``start`` (when given). Those gone are passed
-    over; any other failure (not permitted...) is raised at once, and so is ``ESRCH``
-    when every one is gone."""
+    only while it is the one started at ``start`` (when given). Those gone, and those
+    another instance holds (``elsewhere``), are passed over; any other failure (not
+    permitted...) is raised at once; when none was moved, ``HeldElsewhere`` if one
+    was held elsewhere, else ``ESRCH``."""
     first: int | None = None
+    held: HeldElsewhere | None = None
     for index, pid in enumerate(pids):
         try:
-            move_tree(pid, group, start if index == 0 else None)
+            move_tree(pid, group, start if index == 0 else None, elsewhere)
+        except HeldElsewhere as exc:
+            held = held or exc
+            continue
         except OSError as exc:
             if exc.errno != errno.ESRCH:
                 raise
@@ -620,6 +646,8 @@ def _move_all(pids: Sequence[int], group: Path, start: int | None = None) -> int
         if first is None:
             first = pid
     if first is None:
+        if held is not None:
+            raise held
         raise OSError(errno.ESRCH, "the process is gone")
     return first
 

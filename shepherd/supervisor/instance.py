@@ -16,6 +16,8 @@ import re
 import secrets
 from pathlib import Path
 
+from shepherd.supervisor.cgroups import cgroup2_mount
+
 log = logging.getLogger(__name__)
 
 TOKEN_FILE = "instance-id"
@@ -41,6 +43,17 @@ def instance_id(state_dir: Path) -> str:
     return hashlib.sha256(f"{where}\0{token}".encode()).hexdigest()[:12]
 
 
+def known_instance_id(state_dir: Path) -> str | None:
+    """The id a daemon on this state directory had, without making one (None: none yet)."""
+    token = ""
+    with contextlib.suppress(OSError):
+        token = (state_dir / TOKEN_FILE).read_text().strip()
+    if len(token) < 16 or not all(c in "0123456789abcdef" for c in token):
+        return None
+    where = os.path.realpath(state_dir)
+    return hashlib.sha256(f"{where}\0{token}".encode()).hexdigest()[:12]
+
+
 _GROUP = re.compile(r"shepherd-([0-9a-f]{12})")
 _UNIT = re.compile(r"shepherd-([0-9a-f]{12})-session-\d+\.(?:scope|service)")
 
@@ -61,3 +74,24 @@ def holding_instance(cgroup: str) -> tuple[str, str] | None:
         if group is not None and index + 1 < len(parts):
             return group.group(1), "/" + "/".join(parts[:index + 1])
     return None
+
+
+def held_elsewhere(cgroup: str, own: str, mount: Path | None = None) -> bool:
+    """A process in this cgroup v2 path is held by another Shepherd instance (than
+    ``own``), as far as this daemon may believe: by the name (``holding_instance``),
+    and by the owner of that instance's subtree, root or this daemon's own account.
+    A child can name a group of their own (in the subtree their user manager delegates
+    to them) like another daemon's, but it is theirs, not root's: in system mode it
+    hides nothing. In user mode the daemon runs as the child, who could stop it anyway.
+    ``mount``: the cgroup2 mount (found when not given)."""
+    held = holding_instance(cgroup)
+    if held is None or held[0] == own:
+        return False
+    mount = mount or cgroup2_mount()
+    if mount is None:
+        return False
+    try:
+        owner = (mount / held[1].lstrip("/")).stat().st_uid
+    except OSError:
+        return False
+    return owner in (0, os.geteuid())

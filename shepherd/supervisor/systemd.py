@@ -481,7 +481,11 @@ class SystemdBackend:
     # -- programs started outside Shepherd ---------------------------------------------
     def session_holding(self, pid: int) -> int | None:
         """The session whose unit's cgroup holds the process (its unit name says so)."""
-        path = cgroup_of(pid)
+        return self.session_in(cgroup_of(pid) or "")
+
+    def session_in(self, cgroup: str) -> int | None:
+        """The session whose unit's cgroup is (or holds) this path (its unit name says so)."""
+        path = cgroup
         prefix = f"shepherd-{self.instance_id}-session-"
         for part in reversed((path or "").split("/")):
             name, _, kind = part.rpartition(".")

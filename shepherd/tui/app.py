@@ -21,6 +21,7 @@ from textual.screen import Screen
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.tui import words
 from shepherd.tui.driver import terminal_driver
+from shepherd.tui.heap import keep_for_good
 from shepherd.tui.link import DaemonLink, NotConnected, Opener
 from shepherd.tui.live import LiveState
 from shepherd.tui.messages import (
@@ -71,6 +72,12 @@ class ShepherdApp(App[None]):
         """Every notice is plain text: names and notes come from the policy and the
         children, and a ``[/]`` in them must show as written, not end the TUI."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C (Textual's hint said it in markup, which ``notify`` shows as written)."""
+        self.notify("To quit Shepherd, press q (or Ctrl+Q while typing in a form).",
+                    title="Do you want to quit?")
+
     def __init__(self, socket_path: Path, *, clock: Callable[[], float] = time.monotonic,
                  connect: bool = True, opener: Opener | None = None,
                  greeting: str = "") -> None:
@@ -122,6 +129,8 @@ class ShepherdApp(App[None]):
         self.state.status, self.state.received = message.status, message.received
         self.state.pictures += 1
         self._changed()
+        if self.state.pictures == 1:  # the rows of the first picture are kept
+            keep_for_good(self)
 
     def on_requests_fetched(self, message: RequestsFetched) -> None:
         self.state.requests = message.requests
@@ -233,6 +242,7 @@ class ShepherdApp(App[None]):
             kept.reset(form.target)
         else:
             self.install_screen(form, name)
+            keep_for_good(self)
         self.push_screen(name, answered)
 
     def action_keys(self) -> None:
@@ -241,6 +251,7 @@ class ShepherdApp(App[None]):
         name = f"keys-{'parent' if parent else 'child'}"
         if not self.is_screen_installed(name):
             self.install_screen(HelpScreen(self.key_sections()), name)
+            keep_for_good(self)
         self.push_screen(name)
 
     def key_sections(self) -> KeyList:

@@ -25,6 +25,7 @@ U+FFFD, never an error that ends the TUI.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import selectors
 import threading
@@ -70,6 +71,16 @@ class ShepherdDriver(LinuxDriver):
         self._generation = 0  # of the newest input thread: only it reads on
         # Textual sets it to stop the input thread, then waits for the thread to end.
         self.exit_event = _WakingEvent(self._wake_input)
+
+    def resume_application_mode(self) -> None:
+        """After a stop (``kill -TSTP``, then ``fg``) the terminal shows the alternate
+        screen again, empty, and Textual draws only what changes: draw all of it."""
+        super().resume_application_mode()
+        with suppress(RuntimeError):  # no loop: the app is ending, nothing to draw
+            asyncio.get_running_loop().call_soon_threadsafe(self._draw_everything)
+
+    def _draw_everything(self) -> None:
+        self._app.refresh(layout=True)
 
     def _wake_input(self) -> None:
         with self._wake_lock:

@@ -157,8 +157,9 @@ class LiveState:
             left = "no limit" if left_s is None else words.countdown(left_s - ticking)
             detail = f"running, {left} left" if left_s is not None else "running, no limit"
             if paused:  # its clock stands still while the child is away
-                detail = (f"{words.paused(session['paused'], now, bool(session.get('frozen')))}"
-                          f", {left} left{week}")
+                said = words.paused(session["paused"], now, bool(session.get("frozen")),
+                                    bool(session.get("runs_while_paused")))
+                detail = f"{said}, {left} left{week}"
                 return EntryLine(user, item["id"], label, "running", "paused", detail, left,
                                  used_text, fraction)
             detail += week
@@ -208,7 +209,8 @@ class LiveState:
             return SessionLine(session["id"], session["user"], session["entry"], label, left,
                                words.countdown(left), fraction, "paused",
                                session.get("deadline_cause"), key, elsewhere,
-                               words.paused(pause, now, bool(session.get("frozen"))))
+                               words.paused(pause, now, bool(session.get("frozen")),
+                                           bool(session.get("runs_while_paused"))))
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
         # The daemon's own deadline, so the TUI names the minute the CLI names.

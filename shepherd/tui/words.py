@@ -9,6 +9,8 @@ column (a ticking ``12:05``, ``tmrw 09:00``) and the TUI's own sentences
 
 from __future__ import annotations
 
+import json
+import shlex
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,10 +95,13 @@ def clock_time(when: str | None) -> str:
 
 # -- states and refusals (the shared renderer) ------------------------------------
 
-def paused(pause: dict[str, Any], now: datetime, frozen: bool = False) -> str:
-    """"paused since 15:42: the screen is locked" (", its programs frozen meanwhile")."""
+def paused(pause: dict[str, Any], now: datetime, frozen: bool = False,
+           runs_on: bool = False) -> str:
+    """"paused since 15:42: the screen is locked" (", its programs frozen meanwhile", or
+    ", its programs running on meanwhile" where ``while_paused = "run"``)."""
     return shared.pause_clause(pause, now, _ZONE) + (
-        ", its programs frozen meanwhile" if frozen else "")
+        ", its programs frozen meanwhile" if frozen
+        else ", its programs running on meanwhile" if runs_on else "")
 
 
 def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
@@ -217,6 +222,48 @@ def event_summary(event: dict[str, Any]) -> str:
             return "the system clock jumped; Shepherd followed it (network-synchronised)"
         return "the system clock jumped; Shepherd keeps its own time until a parent accepts it"
     return kind.replace("_", " ")
+
+
+_DETAIL_NAMES = {"remaining_s": "time left", "seconds": "duration", "session_id": "session",
+                 "request_id": "request"}
+
+
+def detail_rows(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The audit view's detail pane: the whole event, each part named in words, every
+    amount of time a duration (``1m``) and every moment a local time."""
+    rows = [("event", f"#{event['id']} {event['type']}"), ("time", clock_time(event["ts"]))]
+    for key in ("user", "entry", "actor"):
+        if event.get(key):
+            rows.append(("by" if key == "actor" else key, str(event[key])))
+    for key, value in (event.get("data") or {}).items():
+        shown = _detail_value(key, value)
+        if key == "reason" and event["type"] == "session_ended" and isinstance(value, str):
+            shown = end_reason(value)
+        rows.append((_detail_name(key), shown))
+    return rows
+
+
+def _detail_name(key: str) -> str:
+    if key in _DETAIL_NAMES:
+        return _DETAIL_NAMES[key]
+    return key.removesuffix("_s").replace("_", " ")
+
+
+def _detail_value(key: str, value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if key.endswith("_s") or key == "seconds":
+            return f"-{duration(-value)}" if value < 0 else duration(value)
+        return f"{value:.1f}" if isinstance(value, float) and not value.is_integer() \
+            else str(int(value))
+    if isinstance(value, str):
+        return clock_time(value) if "T" in value and parse_time(value) else value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return shlex.join(value) if key == "command" else ", ".join(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def grant_question(user: str, target_label: str, seconds: int, is_group: bool,

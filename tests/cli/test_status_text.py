@@ -141,6 +141,26 @@ def test_a_paused_session_says_why_and_since_when_instead_of_an_end() -> None:
     assert render_status(paused, PARIS)[1].endswith(
         "session 7, paused since 09:22: the screen is locked, its programs frozen meanwhile "
         "(30 minutes left)")
+    # Review 16 (s5), LOW 4: a parent reads "paused" as "stopped"; where the entry lets its
+    # programs run on (while_paused = "run"), status says so.
+    paused["sessions"][0].update(frozen=False, runs_while_paused=True)
+    assert render_status(paused, PARIS)[1].endswith(
+        "session 7, paused since 09:22: the screen is locked, its programs running on "
+        "meanwhile (30 minutes left)")
+
+
+def test_a_session_that_could_not_be_kept_frozen_says_its_pauses_no_longer_count() -> None:
+    # Review 16 (s5), LOW 4: after a freeze_failed only the audit log said so.
+    unfrozen = status(
+        [{"name": "alex", "locked": False,
+          "entries": [entry("game", "Game", "running", 60, 1740, 1800)]}],
+        [{"id": 7, "user": "alex", "entry": "game", "started_at": NOW.isoformat(),
+          "deadline": None, "remaining_s": None, "stopping": False, "paused": None,
+          "freeze_failed": "its programs were thawed by someone else while its clock was "
+                           "paused"}])
+    assert render_status(unfrozen, PARIS)[1].endswith(
+        "session 7, no time limit; all its time counts, paused or not: it could not be kept "
+        "frozen (its programs were thawed by someone else while its clock was paused)")
 
 
 def test_status_says_when_the_screens_cannot_be_seen() -> None:
@@ -152,3 +172,15 @@ def test_status_says_when_the_screens_cannot_be_seen() -> None:
         "be reached), so all running time counts.")
     blind["counting"]["count"] = "running"  # the policy asked for running time anyway
     assert "cannot see" not in render_status(blind, PARIS)[-1]
+
+
+def test_a_damaged_store_is_said_in_words_with_what_a_parent_does() -> None:
+    report = status([])
+    report["store_damage"] = {"at": "2026-11-25T08:12:00+00:00", "children_locked": False,
+                              "kept_as": "/var/lib/shepherd/shepherd.db.damaged-X"}
+    text = "\n".join(render_status(report, PARIS))
+    assert "found its records damaged at 09:12" in text and "no time was lost" in text
+    assert "shepherd.db.damaged-X" in text
+    report["store_damage"] = {**report["store_damage"], "children_locked": True}
+    text = "\n".join(render_status(report, PARIS))
+    assert "every child is locked" in text and "shepherd unlock" in text

@@ -263,26 +263,26 @@ def test_count_running_everywhere_needs_no_bus_and_says_nothing(daemon_factory: 
 
 def test_locking_and_unlocking_fast_bills_exactly_the_unlocked_time(
         daemon_factory: Any, bus: PrivateBus, logind: FakeLogind) -> None:
-    # A clever child hammering the lock key: every pause and resume is accounted for,
-    # none is lost or doubled, and the session ends up billed again.
+    # A clever child hammering the lock key: the daemon follows at most one pause a
+    # second (the feed settles a flapping lock, review-16-s5 MEDIUM 2), every pause it
+    # took is resumed once, none is lost or doubled, and the rest is billed.
     logind.do(f"new 1 {UID}")
     daemon = start(daemon_factory, bus)
-    events = daemon.events()
     began = time.monotonic()
     sid = launch(daemon)
     for _ in range(20):
         logind.do("lock 1")
         logind.do("unlock 1")
-    paused_s = 0.0
-    for _ in range(20):
-        assert events.next("session_paused")["cause"] == "locked"
-        paused_s += events.next("session_resumed")["paused_s"]
     assert daemon.call("status")["sessions"][0]["paused"] is None
     time.sleep(1)
     daemon.call("stop", session_id=sid)
-    billed = time.monotonic() - began - paused_s
+    ended = time.monotonic()
+    paused = daemon.audit("session_paused")
+    resumed = daemon.audit("session_resumed")
+    assert 1 <= len(paused) == len(resumed) <= 20
+    assert [r["session_id"] for r in resumed] == [p["session_id"] for p in paused]
+    billed = ended - began - sum(r["paused_s"] for r in resumed)
     assert abs(used(daemon, "game") - billed) <= 1.0, (used(daemon, "game"), billed)
-    assert len(audited(daemon, "session_resumed", 20)) == 20
 
 
 def test_idles_shorter_than_idle_after_are_billed_however_many(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.daemon.presence import SETTLE_S
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, members
 from tests.daemon.conftest import DaemonProcess, policy, wait_for
 from tests.daemon.test_active_time import audited, bus, logind, used
@@ -239,6 +240,10 @@ def test_several_sessions_freeze_by_their_entries_word(
     wait_frozen(groups["chess"])
     assert games["radio"].beating() and games["chat"].beating()  # counted / left to run
     assert not frozen(groups["radio"]) and not frozen(groups["chat"])
+    shown = {s["entry"]: s for s in daemon.call("status")["sessions"]}
+    assert shown["chat"]["runs_while_paused"] and not shown["chat"]["frozen"]
+    assert not shown["game"]["runs_while_paused"] and not shown["radio"]["runs_while_paused"]
+    assert shown["game"]["freeze_failed"] is None
     logind.do("seat 1 1")
     for _ in range(3):
         events.next("session_resumed")
@@ -321,7 +326,9 @@ def test_a_game_thawed_behind_the_daemons_back_is_counted_from_then_on(
     assert "thawed by someone else" in failed["problem"]
     resumed = events.next("session_resumed")
     assert resumed["paused_s"] >= 1.5  # the time it really stood still is still not billed
-    assert daemon.call("status")["sessions"][0]["paused"] is None  # screen still locked
+    session = daemon.call("status")["sessions"][0]
+    assert session["paused"] is None  # screen still locked
+    assert "thawed by someone else" in session["freeze_failed"]  # and status says why
     time.sleep(1)
     daemon.call("stop", session_id=sid)
     ended = time.monotonic()
@@ -413,3 +420,58 @@ def test_a_reload_that_lets_an_entry_run_while_paused_thaws_it_and_back(
     daemon.policy_path.write_text(text)
     daemon.call("policy.reload")
     wait_frozen(group)
+
+
+def test_a_child_flapping_their_lock_costs_at_most_one_pause_a_second_and_ends_right(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    # Review 16 (s5), MEDIUM 2: a thousand lock/unlock pairs a second were each a pause,
+    # a resume, two audit rows, a freeze and a thaw: most of a core, and refusals of
+    # outside programs seconds late. The feed hands a child away on at most once every
+    # SETTLE_S (and back at once), so the work is bounded, and the last state holds.
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus, files)
+    sid = launch(daemon)
+    group = group_of(daemon, sid)
+    Game(files, "game").beating()
+    began = time.monotonic()
+    for _ in range(5):
+        logind.do("flap 1 400")  # 800 changes each, ending unlocked
+    logind.do("lock 1")  # and then really locked
+    wait_frozen(group)
+    wait_for(lambda: daemon.call("status")["sessions"][0]["paused"] is not None, 15, "paused")
+    took = time.monotonic() - began  # the daemon handled every change by now
+    pauses = len(daemon.audit("session_paused"))
+    assert 1 <= pauses <= took / SETTLE_S + 2, (pauses, took)
+    logind.do("unlock 1")
+    wait_frozen(group, False)
+    wait_for(lambda: daemon.call("status")["sessions"][0]["paused"] is None, 15, "resumed")
+    assert daemon.audit("freeze_failed") == []
+
+
+def test_a_daemon_that_cannot_start_again_says_which_game_it_leaves_frozen(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    # Review 16 (s5), LOW 3: kill -9 while frozen, then a policy typo: the restart is
+    # refused and the game stays frozen. It stays so (no daemon would count it: thawing it
+    # would give time), but the refusal now says which and how it runs again.
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus, files)
+    events = daemon.events()
+    sid = launch(daemon)
+    group = group_of(daemon, sid)
+    logind.do("lock 1")
+    events.next("session_paused")
+    wait_frozen(group)
+    daemon.kill9()
+    logind.do("unlock 1")
+    good = daemon.policy_path.read_text()
+    daemon.policy_path.write_text(good + "\nthis is not toml ][\n")  # a parent's typo
+    with pytest.raises(AssertionError, match="did not start"):
+        daemon.start()
+    said = daemon.log.read_text()
+    assert f"the programs of session {sid} stay frozen while no daemon runs" in said
+    assert f"'echo 0 > {group.resolve()}/cgroup.freeze'" in said
+    assert frozen(group)  # fail closed: nothing runs uncounted
+    daemon.policy_path.write_text(good)
+    daemon.start()  # fixed: adopted, thawed (the child is back), counted
+    wait_frozen(group, False)
+    daemon.call("stop", session_id=sid)

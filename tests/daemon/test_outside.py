@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,14 @@ def bin_dir() -> Iterator[Path]:
 
 
 def program(bin_dir: Path, name: str) -> Path:
-    """A copy of ``sleep`` that is this test's own: bytes naming its directory appended (it
-    runs all the same). A system daemon judges every process of ``nobody`` on the machine,
-    and an ``exe`` rule catches a byte-for-byte copy run from memory: a plain copy matched
-    another test run's memfd copy of ``sleep`` (a CI run beside others), and a household
-    test counted its session as one of its own rounds."""
+    """A program of the test's own: ``sleep`` with a unique tag appended (it runs the
+    same). Never a byte-exact copy of ``sleep``: a copy run from memory (a memfd) is
+    recognised by its content, so every other daemon on the machine whose rule names
+    a plain copy of ``sleep`` (another suite's tests, run at the same time) would
+    take or stop this test's program as its own."""
     copy = bin_dir / name
-    shutil.copy2(shutil.which("sleep") or "/bin/sleep", copy)
-    with copy.open("ab") as handle:
-        handle.write(f"\0shepherd test program {copy}\0".encode())
+    original = Path(shutil.which("sleep") or "/bin/sleep").read_bytes()
+    copy.write_bytes(original + f"\0shepherd-test-{uuid.uuid4().hex}\0".encode())
     copy.chmod(0o755)
     return copy
 

@@ -31,8 +31,14 @@ def test_today_counts_the_store_and_the_running_session(daemon_factory: Any,
     assert 1700 < game["possible_s"] < 1800
     assert (game["sessions"][-1]["ends_because"], game["sessions"][-1]["period"]) == (
         "quota", "week")
-    assert any(line.startswith("Running now: game") for line in answer["lines"])
-    assert all(len(line) <= 80 for line in answer["lines"])
+    lines = answer["lines"]
+    assert any(line.startswith("Running now: game") for line in lines)
+    assert all(len(line) <= 80 for line in lines)
+    # Review 11 (s5): the note went inside the first sentence when that was wrapped.
+    note = next(i for i, line in enumerate(lines) if line.startswith("Running now:"))
+    heading = " ".join(line.strip() for line in lines[:note])
+    assert heading.startswith(f"{ME} on ") and heading.endswith(")."), lines[:note + 2]
+    assert lines[note + 1].startswith("  ") or lines[note + 1][:1].isupper(), lines
 
 
 def test_a_question_without_an_answer_is_refused_in_words(daemon_factory: Any) -> None:

@@ -31,6 +31,7 @@ from shepherd.store import Store, files
 from tests.daemon.conftest import ROOT, DaemonProcess, policy
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
 from tests.reliability.conftest import rounds
+from tests.store.conftest import fill_audit
 
 GAME = policy("""
 [[entries]]
@@ -491,3 +492,121 @@ def test_an_shm_truncated_again_and_again_never_kills_the_daemon(far_daemon_fact
     assert d.call("health")["ok"]
     ran = run.stop()
     restart_and_check(d, ran, sessions=None)  # how many "other" ran: the thread's guess
+
+
+CHECK_EVERY_SECOND = {"SHEPHERD_STORE_CHECK_S": "1"}  # the page checks, made fast
+
+
+def page_of(d: DaemonProcess, table: str) -> int:
+    """Where ``table`` starts in the file (read while the daemon is stopped)."""
+    return int(read_store(d, lambda store: store.db.conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).get))
+
+
+def old_audit_page(d: DaemonProcess) -> int:
+    """A long history (while the daemon is stopped), and the page of its oldest rows: one
+    nothing writes again (new rows go to the newest page)."""
+    store = Store.open(d.state / "shepherd.db")
+    fill_audit(store, 2000)
+    store.close()
+    return int(read_store(d, lambda store: store.db.conn.execute(
+        "SELECT pageno FROM dbstat WHERE name = 'audit' AND pagetype = 'leaf' "
+        "ORDER BY path LIMIT 1").get))
+
+
+def garbage_over_pages(path: Path, page: int | None) -> None:
+    """Random bytes over one page of the database file (``page``), or over the pages of the
+    second half of the WAL's frames (``None``): sizes and headers untouched, the same inode."""
+    with path.open("r+b") as handle:
+        if page is not None:
+            handle.seek((page - 1) * 4096)
+            handle.write(os.urandom(4096))
+        else:
+            frames = (path.stat().st_size - 32) // (24 + 4096)
+            assert frames >= 2, frames
+            for frame in range(frames // 2, frames):
+                handle.seek(32 + frame * (24 + 4096) + 24)  # the page, not the frame header
+                handle.write(os.urandom(4096))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+MIDDLE = ["a page of the books", "a page of the audit log", "the WAL's pages"]
+
+
+@pytest.mark.parametrize("where", MIDDLE)
+def test_garbage_in_the_middle_of_the_store_is_noticed_and_costs_no_time(
+        far_daemon_factory: Any, where: str) -> None:
+    """Issue 9: random bytes over pages in the middle of the database file or of its WAL,
+    sizes and headers whole, while a session runs. Nothing looked at those pages, so the
+    daemon went on unaware (health ok) until SQLite happened to read one. Now the pages
+    are read again and checked off the loop (the books' every 30 s, the whole file every
+    10 min; here every second): the damage is noticed, the store rebuilt with the
+    daemon's books, said in ``status``; after a crash and a restart the time is right."""
+    d = far_daemon_factory(GAME, env=CHECK_EVERY_SECOND)
+    assert d.stop() == 0  # everything checkpointed into the file: its pages are the live ones
+    page = {"a page of the books": page_of(d, "locks"),  # (nothing writes it in this test)
+            "a page of the audit log": old_audit_page(d),
+            "the WAL's pages": None}[where]
+    d.start()
+    run = Run(d)
+    time.sleep(1.5)
+    garbage_over_pages(d.state / ("shepherd.db" if page is not None else "shepherd.db-wal"),
+                       page)
+    recovered = run.events.next("store_recovered", timeout=30)
+    assert "was damaged while the daemon ran" in recovered["problem"], recovered
+    wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    status = d.call("status")
+    assert [s["id"] for s in status["sessions"]] == [run.session]  # enforced all along
+    assert status["store_damage"]["children_locked"] is False, status["store_damage"]
+    other = d.call("launch", entry="other")["session_id"]  # the store takes writes again
+    d.call("stop", session_id=other)
+    time.sleep(1.0)
+    d.kill9()  # a crash: the session is adopted from the rebuilt books
+    d.start()
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
+    time.sleep(0.5)
+    ran = run.stop()
+    assert d.stop() == 0
+    d.start()
+    assert d.call("audit.verify")["ok"]
+    charged = read_store(d, game_usage)
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert d.process is not None and d.process.poll() is None
+
+
+def test_a_store_found_damaged_at_start_never_gives_the_day_back(
+        far_daemon_factory: Any) -> None:
+    """Issue 9: the page holding the day's use damaged while the daemon was stopped (its
+    size, header and time kept: the clean-shutdown marker still matches). At the start
+    there are no books in memory to rebuild from. The store used to be set aside and the
+    day begun at 0 (time given back). Now what can be read is kept (the audit history),
+    and since the use cannot be, every child is locked until a parent unlocks them, said
+    in ``status``; the lock outlives a restart, and an unlock lets the child play."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.0)
+    run.stop()
+    assert d.stop() == 0
+    path = d.state / "shepherd.db"
+    page = page_of(d, "usage")
+    before = path.stat()
+    garbage_over_pages(path, page)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    d.start()
+    status = d.call("status")
+    assert status["users"][0]["locked"] is True
+    assert status["store_damage"]["children_locked"] is True, status["store_damage"]
+    assert "locked" in denied(d, "game")
+    types = read_store(d, audit_types)
+    assert types.count("session_started") == 1  # the history came along
+    assert types.count("user_locked") == 1 and "store_recovered" in types
+    assert d.call("audit.verify")["ok"]
+    assert d.stop() == 0
+    d.start()  # still locked, and not locked twice
+    assert d.call("status")["users"][0]["locked"] is True
+    assert read_store(d, audit_types).count("user_locked") == 1
+    user = d.call("status")["users"][0]["name"]
+    d.call("unlock", user=user)
+    session = d.call("launch", entry="game")["session_id"]
+    d.call("stop", session_id=session)

@@ -26,6 +26,7 @@ import pytest
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, move_tree, remove
 from shepherd.supervisor.instance import holding_instance
 from tests.daemon.conftest import ME, DaemonProcess, marked_processes
+from tests.daemon.test_outside import program
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -147,9 +148,7 @@ def test_a_childs_own_cgroup_named_like_another_daemons_hides_nothing(
             os.chown(item, nobody.pw_uid, nobody.pw_gid)
     bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-untouchable-"))
     bin_dir.chmod(0o755)
-    game = bin_dir / "game"
-    shutil.copy2(shutil.which("sleep") or "/bin/sleep", game)
-    game.chmod(0o755)
+    game = program(bin_dir, "game")
     d = daemon_factory(f'''version = 1
 [supervisor]
 default_warnings = []

@@ -185,6 +185,72 @@ def test_where_programs_freeze_a_lock_during_an_idle_pauses_from_the_lock() -> N
     assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(720)
 
 
+def test_where_programs_freeze_a_lock_reported_late_is_billed_until_it_is_reported() -> None:
+    # Issue 16 (review s5, MEDIUM 2): the shell coalesces a flapping lock and may report a
+    # lock a moment after it came. The programs are frozen only when it is reported, so
+    # the pause begins there: a child gains nothing by flapping.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    locked = clock.now
+    clock.advance(1)
+    heard = clock.now
+    paused = of(SessionPaused, e.pause("alex", "locked", locked, heard))
+    assert [p.since for p in paused] == [heard.wall]
+    clock.advance(60)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(10), "exited").charged_s == pytest.approx(611)
+
+
+def test_a_lock_reported_late_never_gives_back_what_was_settled() -> None:
+    # Where programs run on, the pause would begin at the lock, but the report settles
+    # every session first: the moment between the lock and its report is billed (fail
+    # closed; the shell reports a lock late only when the child flaps it).
+    e = engine(GAME_RUNS_ON)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    locked = clock.now
+    clock.advance(1)
+    paused = of(SessionPaused, e.pause("alex", "locked", locked, clock.now))
+    assert [p.since for p in paused] == [clock.now.wall]
+    clock.advance(60)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(10), "exited").charged_s == pytest.approx(611)
+
+
+def test_where_programs_freeze_a_lock_during_an_idle_reported_late_pauses_when_heard() -> None:
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(600)
+    e.pause("alex", "idle", clock.now, clock.now)  # held: not settled past here
+    clock.advance(60)
+    locked = clock.now
+    clock.advance(1)
+    heard = clock.now
+    paused = of(SessionPaused, e.pause("alex", "locked", locked, heard))
+    assert [p.since for p in paused] == [heard.wall]
+    clock.advance(600)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.advance(60), "exited").charged_s == pytest.approx(721)
+
+
+def test_where_programs_freeze_an_idle_learnt_late_is_billed_until_it_is_learnt() -> None:
+    # The idle began 15 minutes ago (idle_after 5m), but nothing froze the game until now.
+    e = engine(GAME)
+    clock = FakeClock(local(25, 16))
+    launch(e, clock)
+    clock.advance(1200)
+    long_ago = clock.now.at_mono(clock.mono - 900)
+    paused = of(SessionPaused, e.pause("alex", "idle", long_ago, clock.now))
+    assert [p.since for p in paused] == [clock.now.wall]
+    clock.advance(600)
+    e.resume("alex", clock.now)
+    assert e.end_session(1, clock.now, "exited").charged_s == pytest.approx(1200)
+
+
 def test_where_programs_freeze_an_idle_whose_start_moves_back_refunds_nothing() -> None:
     # Review 16 (s6), HIGH 1. The child has two graphical sessions (S1, S2). S1 has said
     # idle since t=0; S2 says idle at t=400 (held from 400), and at t=699 S2 locks (or the

@@ -360,6 +360,16 @@ def test_programs_left_running_while_paused_are_a_warning_where_time_counts_only
     assert result.policy.freezes(result.policy.entries[2])
 
 
+def test_while_paused_on_an_entry_that_counts_running_time_is_said_to_do_nothing() -> None:
+    # Review 16 (s5), LOW 5: accepted without a word, though such an entry never pauses.
+    text = USERS + ('\n[[entries]]\nid = "radio"\ncommand = ["a"]\ncount = "running"\n'
+                    'while_paused = "freeze"\n')  # lines 8-13
+    result = check_policy_text(text, "p.toml")
+    assert [p.render("p.toml") for p in result.problems] == [
+        "p.toml:13: entries[0].while_paused: warning: 'radio' counts running time, so it is "
+        "never paused: its while_paused has no effect"]
+
+
 def test_freeze_is_the_default_for_entries_that_count_active_time() -> None:
     text = USERS + '\n[[entries]]\nid = "game"\ncommand = ["a"]\n'
     result = check_policy_text(text)

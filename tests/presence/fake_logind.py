@@ -10,6 +10,7 @@ session objects with ``User``, ``Type``, ``Class``, ``Active``, ``LockedHint``,
 
     new ID UID [TYPE [CLASS]]   a session (default wayland, user), active and unlocked
     lock ID | unlock ID         LockedHint
+    flap ID N                   LockedHint on and off N times, as fast as the bus takes it
     idle ID [AGO_S] | input ID  IdleHint (the idle began AGO_S seconds ago)
     seat ID 0|1                 Active (another session took the seat, or it is back)
     remove ID                   the session ends
@@ -131,6 +132,14 @@ async def serve() -> None:
         elif command in ("lock", "unlock") and session is not None:
             session.locked = command == "lock"
             session.emit_properties_changed({"LockedHint": session.locked})
+        elif command == "flap" and session is not None:
+            for n in range(int(args[1])):
+                for locked in (not session.locked, session.locked):
+                    session.emit_properties_changed({"LockedHint": locked})
+                if n % 10 == 9:  # dbus-fast's writer fails (EAGAIN) on a longer queue
+                    await bus.call(Message(destination="org.freedesktop.DBus",
+                                           path="/org/freedesktop/DBus",
+                                           interface="org.freedesktop.DBus", member="GetId"))
         elif command == "idle" and session is not None:
             session.set_idle(True, float(args[1]) if len(args) > 1 else 0.0)
         elif command == "input" and session is not None:

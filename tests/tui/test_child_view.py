@@ -93,7 +93,9 @@ def test_the_childs_view_shows_only_their_own_and_the_answer_arrives(
         request = d.call("requests")[0]
         assert (request["user"], request["entry"], request["seconds"]) == \
             ("nobody", "drawing", 1200)
-        assert "waiting for an answer" in screen_text(app)
+        # The daemon has it; the child's screen draws it when the daemon's news comes.
+        await wait_for(pilot, lambda: "waiting for an answer" in screen_text(app),
+                       "the request waiting on the child's screen")
         d.call("request.answer", request_id=request["id"], answer="approve")
         await wait_for(pilot, lambda: "Yes: 20m more of Drawing" in screen_text(app),
                        "the answer on the child's screen")

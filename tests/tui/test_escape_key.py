@@ -273,3 +273,38 @@ def test_a_paste_whose_end_marker_arrives_split_still_ends(app: Recorded) -> Non
     assert app.next_lines(1) == ["paste 'pasted'"]
     app.type(b"x")
     assert app.next_lines(1)[0].startswith("key x ")
+
+
+def test_after_a_suspend_and_resume_the_whole_screen_is_drawn_again(app: Recorded) -> None:
+    # Review 11 (s5): after a stop and `fg` the terminal showed the alternate screen
+    # empty (Textual's own driver too) until something on it changed.
+    app.next_lines(1)
+    wait_for_screen(app, 0, "recording")
+    app.type(b"\x1a")
+    assert app.next_lines(1)[0].startswith("key ctrl+z ")
+    stopped(app)
+    resumed_at = len(app.screen)
+    os.kill(app.process.pid, signal.SIGCONT)
+    # The resume enters the alternate screen again, empty: the text must come after that.
+    wait_for_screen(app, resumed_at, ALTERNATE_SCREEN)
+    wait_for_screen(app, app.screen.rindex(ALTERNATE_SCREEN.encode()), "recording")
+
+
+ALTERNATE_SCREEN = "\x1b[?1049h"
+
+
+def stopped(app: Recorded) -> None:
+    deadline = time.monotonic() + LIMIT
+    while Path(f"/proc/{app.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "it never stopped"
+        time.sleep(0.02)
+
+
+def wait_for_screen(app: Recorded, since: int, text: str) -> None:
+    """Until the app has drawn ``text`` after byte ``since`` of what it wrote (fails on a hang)."""
+    deadline = time.monotonic() + LIMIT
+    while text.encode() not in bytes(app.screen[since:]):
+        assert time.monotonic() < deadline, (
+            f"{text!r} was not drawn again; after the resume the app wrote "
+            f"{bytes(app.screen[since:]).decode(errors='replace')!r}")
+        time.sleep(0.05)

@@ -138,6 +138,10 @@ def test_a_paused_session_does_not_count_down_and_says_why_and_since_when() -> N
     frozen = live.session_line(session, 400.0).paused
     assert frozen is not None
     assert frozen.endswith(": nobody is using the screen, its programs frozen meanwhile")
+    session.update(frozen=False, runs_while_paused=True)  # while_paused = "run"
+    runs = live.session_line(session, 400.0).paused
+    assert runs is not None
+    assert runs.endswith(": nobody is using the screen, its programs running on meanwhile")
 
 
 def test_a_grant_on_an_entry_with_no_daily_limit_says_what_the_cli_says() -> None:

@@ -62,6 +62,9 @@ class PgBackend:
     def moved(self, store: StateStore) -> bool:
         return False
 
+    def scrub(self, store: StateStore, whole: bool) -> str | None:
+        return None  # the server keeps its own pages (checksums are its business)
+
     def close(self, store: StateStore, clean: bool) -> None:
         store.close(clean=clean)
 

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Static
 
 from shepherd.cli.common import grant_argument
 from shepherd.engine.grants import GrantMode
 from shepherd.explain.day import ExplainError
 from shepherd.explain.when import parse_clock
 from shepherd.policy.durations import DurationError, parse_duration
+from shepherd.tui.widgets.form_select import FormSelect
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class Answer:
 
 
 class AskScreen(ModalScreen[Answer | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "submit", "Done", show=False)]  # from a choice list
 
     def __init__(self, title: str, *, targets: list[tuple[str, str]] | None = None,
                  target: str | None = None, duration: str = "15m",
@@ -49,7 +52,7 @@ class AskScreen(ModalScreen[Answer | None]):
             if self.targets:
                 yield Label("For")
                 choices = [(Text(name), value) for name, value in self.targets]  # as written
-                yield Select(choices, value=self.target or self.targets[0][1],
+                yield FormSelect(choices, value=self.target or self.targets[0][1],
                              allow_blank=False, id="target", compact=True)
             yield Label("How long: 15m adds, -15m takes back, =1h sets today's total"
                         if self.signed else "How long (like 15m, 1h30m)")
@@ -74,7 +77,7 @@ class AskScreen(ModalScreen[Answer | None]):
         """Blank again (as new) for another question of the same shape."""
         self.target = target
         if self.targets:
-            self.query_one("#target", Select).value = target or self.targets[0][1]
+            self.query_one("#target", FormSelect).value = target or self.targets[0][1]
         self.query_one("#duration", Input).value = self.duration
         if self.text_label:
             self.query_one("#text", Input).value = ""
@@ -96,6 +99,9 @@ class AskScreen(ModalScreen[Answer | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_submit(self) -> None:
+        self._submit()
 
     def _submit(self) -> None:
         text = self.query_one("#duration", Input).value.strip()
@@ -130,7 +136,7 @@ class AskScreen(ModalScreen[Answer | None]):
                 return
         target = None
         if self.targets:
-            value = self.query_one("#target", Select).value
+            value = self.query_one("#target", FormSelect).value
             target = value if isinstance(value, str) else None
         note = self.query_one("#text", Input).value if self.text_label else ""
         self.dismiss(Answer(target, seconds, note, mode, until))

@@ -41,6 +41,8 @@ class AuditScreen(ViewScreen):
         Binding("left_square_bracket", "page(-1)", "Newer page", tooltip="Back to newer events"),
         Binding("v", "verify", "Verify", tooltip="Check the log's hash chain for edits"),
         Binding("ctrl+l", "clear", "Clear filters", tooltip="Clear every filter"),
+        Binding("escape", "leave_filters", "Back to the rows", show=False,
+                tooltip="From a filter: back to the rows, dropping what Enter did not apply"),
     ]
 
     def __init__(self) -> None:
@@ -49,6 +51,7 @@ class AuditScreen(ViewScreen):
         self.next_cursor: int | None = None
         self.verified = ""
         self.loaded_once = False
+        self.applied: dict[str, str] = {}  # each text filter as last applied
 
     def body(self) -> ComposeResult:
         with Grid(id="filters"):
@@ -102,6 +105,7 @@ class AuditScreen(ViewScreen):
     async def _load(self) -> None:
         self.loaded_once = True
         status = self.query_one("#audit-status", Static)
+        self.applied = {name: self.query_one(f"#{name}", Input).value for name in TEXT_FILTERS}
         try:
             params = self.filters()
         except ValueError as exc:
@@ -149,6 +153,16 @@ class AuditScreen(ViewScreen):
     # -- keys --------------------------------------------------------------------------
     def action_filters(self) -> None:
         self.query_one("#text", Input).focus()
+
+    def action_leave_filters(self) -> None:
+        """Esc in a filter: back to the rows; what was typed and not applied is undone."""
+        focused = self.focused
+        if focused is None or self.query_one(AuditTable) is focused or \
+                focused not in self.query_one("#filters").query("*"):
+            return
+        for name in TEXT_FILTERS:
+            self.query_one(f"#{name}", Input).value = self.applied.get(name, "")
+        self.query_one(AuditTable).focus()
 
     def action_clear(self) -> None:
         for name in TEXT_FILTERS:

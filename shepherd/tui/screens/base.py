@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.geometry import Size
 from textual.screen import Screen
 
+from shepherd.tui.heap import keep_for_good
 from shepherd.tui.messages import StateChanged
 from shepherd.tui.widgets.banner import ConnectionBanner
 from shepherd.tui.widgets.key_line import KeyLine
@@ -43,6 +44,9 @@ class ViewScreen(Screen[None]):
         yield from ()
 
     _theme_seen = ""  # the theme the view was last styled for
+
+    def on_mount(self) -> None:
+        keep_for_good(self.app)  # a view is made once and kept
 
     def on_screen_suspend(self) -> None:
         self._theme_seen = self.app.theme

@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Static
 
 from shepherd.explain.day import ExplainError
 from shepherd.explain.when import parse_clock
+from shepherd.tui.widgets.form_select import FormSelect
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ def day_choices(today: date) -> list[tuple[str, str]]:
 
 
 class ExplainAskScreen(ModalScreen[DayQuestion | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "submit", "Done", show=False)]  # from a choice list
 
     def __init__(self, children: list[str], today: date, child: str | None = None) -> None:
         super().__init__(classes="dialog")
@@ -46,10 +49,10 @@ class ExplainAskScreen(ModalScreen[DayQuestion | None]):
             yield Static("Explain a child's day: what may start when, for how long, and "
                          "what stops it", classes="question")
             yield Label("Child")
-            yield Select([(n, n) for n in self.children_names], allow_blank=False,
+            yield FormSelect([(n, n) for n in self.children_names], allow_blank=False,
                          value=self.child or self.children_names[0], id="child", compact=True)
             yield Label("Day")
-            yield Select(day_choices(self.today), allow_blank=False, value="today", id="day",
+            yield FormSelect(day_choices(self.today), allow_blank=False, value="today", id="day",
                          compact=True)
             yield Label("From (HH:MM; empty: now today, else the day's start)")
             yield Input("", id="start", compact=True)
@@ -59,7 +62,7 @@ class ExplainAskScreen(ModalScreen[DayQuestion | None]):
                 yield Button("Cancel (Esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#child", Select).focus()
+        self.query_one("#child", FormSelect).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._submit()
@@ -73,6 +76,9 @@ class ExplainAskScreen(ModalScreen[DayQuestion | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def action_submit(self) -> None:
+        self._submit()
+
     def _submit(self) -> None:
         start = self.query_one("#start", Input).value.strip() or None
         if start is not None:
@@ -81,6 +87,7 @@ class ExplainAskScreen(ModalScreen[DayQuestion | None]):
             except ExplainError as exc:
                 self.query_one("#problem", Static).update(f"That is not a time: {exc}")
                 return
-        child, day = self.query_one("#child", Select).value, self.query_one("#day", Select).value
+        child = self.query_one("#child", FormSelect).value
+        day = self.query_one("#day", FormSelect).value
         if isinstance(child, str) and isinstance(day, str):
             self.dismiss(DayQuestion(child, day, start))

@@ -1,0 +1,81 @@
+"""The kernel's exec events are handed on only once the forks before them are known.
+
+The daemon reads exec events as they come and fork events only when it needs them;
+each exec marks its process as "a start of its own" in the fork memory, which only
+knows a process once its fork was read. An exec read before its fork lost that mark,
+and the process counted as a fork its parent made for the program it was deciding
+about (``later_siblings``): in the reliability run a refused start was killed with
+another start's refusal and never refused by its own name ("the dynamic loader:
+neither refused nor running"). Real kernel events (root), a burst of real starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from shepherd.detect.connector import ProcConnector
+from shepherd.detect.forks import ForkMemory
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's process events as root")
+
+
+
+def asleep(pid: int) -> bool:
+    """The process runs ``sleep`` and sleeps in it: its exec has returned."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return (os.readlink(f"/proc/{pid}/exe") == os.path.realpath("/bin/sleep")
+            and stat.rsplit(")", 1)[1].split()[0] == "S")
+
+
+def test_a_start_between_reading_forks_and_reading_execs_keeps_its_mark() -> None:
+    # A process that forks and execs just as the connector has read the forks waiting
+    # (here: started at that very moment, from inside the read) is still marked as a
+    # start of its own: its exec is handed on only once its fork was read.
+    memory = ForkMemory()
+    handed: dict[int, bool] = {}  # exec handed on: was its fork known then?
+
+    def on_exec(pid: int) -> None:
+        handed[pid] = pid in memory.parent
+        memory.ran_program(pid)
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    async def read() -> None:
+        connector = ProcConnector(on_exec, lambda: None, memory.forked)
+        connector.open()
+        original = connector.drain_forks
+
+        def drain_then_start() -> None:
+            original()
+            if not started:
+                child = subprocess.Popen(["/bin/sleep", "1000"])
+                started.append(child)
+                while not asleep(child.pid):
+                    time.sleep(0.001)  # its fork and its exec are both sent now
+
+        connector.drain_forks = drain_then_start  # type: ignore[method-assign]
+        try:
+            connector._readable()  # starts it between the two reads
+            end = time.monotonic() + 30
+            while started[0].pid not in handed and time.monotonic() < end:
+                time.sleep(0.01)  # its exec event may be sent a moment after its exe changed
+                connector._readable()
+        finally:
+            connector.close()
+
+    try:
+        asyncio.run(read())
+        child = started[0].pid
+        assert child in handed, "the exec was never handed on"
+        assert handed[child], "its exec was handed on before its fork was read"
+        assert child in memory.execed
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()

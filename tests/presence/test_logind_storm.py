@@ -1,0 +1,68 @@
+"""The logind watch under a storm of lock changes (issue 16, review-16-s5 MEDIUM 2): a child
+flapping their own lock hint as fast as logind answers is not read change by change, and
+what the screen says at the end is still what the watch reports. Real bus, fake logind."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from shepherd.presence import HERE, LogindWatch, Presence
+from tests.presence.bus import FakeLogind, PrivateBus
+
+UID = 4242
+
+
+@pytest.fixture
+def logind(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLogind]:
+    bus = PrivateBus()
+    for key, value in bus.env().items():
+        monkeypatch.setenv(key, value)
+    fake = FakeLogind(bus)
+    try:
+        yield fake
+    finally:
+        fake.close()
+        bus.close()
+
+
+async def until(watch: LogindWatch, wanted: Presence) -> None:
+    deadline = time.monotonic() + 30
+    while watch.presence("alex") != wanted:
+        assert time.monotonic() < deadline, (watch.presence("alex"), wanted)
+        await asyncio.sleep(0.05)
+
+
+def test_a_storm_of_lock_changes_is_read_once_a_second_and_ends_in_the_right_state(
+        logind: FakeLogind) -> None:
+    logind.do(f"new 1 {UID}")
+    heard: list[Presence] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        watch = LogindWatch({"alex": UID}, lambda name, presence: heard.append(presence))
+        try:
+            assert await watch.start()
+            await until(watch, HERE)
+            sent = 0
+            for _ in range(3):
+                await loop.run_in_executor(None, logind.do, "flap 1 300")
+                sent += 600
+            await loop.run_in_executor(None, logind.do, "lock 1")  # and then really locked
+            await until(watch, Presence("locked"))
+            assert watch.storms >= 1
+            assert len(heard) < sent  # not read change by change
+            await loop.run_in_executor(None, logind.do, "unlock 1")
+            await until(watch, HERE)  # heard again, by its signal or the next reading
+            for _ in range(5):  # and still heard after the storm, one change at a time
+                await loop.run_in_executor(None, logind.do, "lock 1")
+                await until(watch, Presence("locked"))
+                await loop.run_in_executor(None, logind.do, "unlock 1")
+                await until(watch, HERE)
+        finally:
+            await watch.close()
+
+    asyncio.run(go())

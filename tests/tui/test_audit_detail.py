@@ -1,0 +1,74 @@
+"""The audit view's detail pane says every amount of time as a duration, never a raw float."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shepherd.tui.words import detail_rows
+from tests.daemon.conftest import ME, policy
+
+NAP = """
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+limits = { daily_quota = "10m" }
+warnings = [ { before = "9m59s", message = "almost over" } ]
+"""
+RAW_NUMBER = re.compile(r"\d\.\d")  # 59.996…: a float as Python prints it
+
+
+def shown(event: dict[str, Any]) -> dict[str, str]:
+    return dict(detail_rows(event))
+
+
+def test_a_warning_names_the_time_left_as_a_duration() -> None:
+    # What review 11 (s5) saw: "remaining_s 59.99641691600118".
+    event = {"id": 7, "type": "warning_issued", "ts": "2026-11-29T16:00:00+00:00",
+             "user": "alex", "entry": "minecraft", "actor": "daemon",
+             "data": {"remaining_s": 59.99641691600118, "severity": "critical",
+                      "message": "1 minute left", "session_id": 3}}
+    rows = shown(event)
+    assert rows["time left"] == "1m"
+    assert "remaining_s" not in rows and "remaining" not in rows
+    assert rows["message"] == "1 minute left"
+    assert rows["session"] == "3"
+
+
+def test_a_grant_taken_back_and_a_deadline_read_as_words() -> None:
+    event = {"id": 8, "type": "time_granted", "ts": "2026-11-29T16:00:00+00:00",
+             "user": "alex", "entry": "minecraft", "actor": "root",
+             "data": {"seconds": -240, "expires_at": "2026-11-29T23:59:00+00:00",
+                      "week": False, "reason": None}}
+    rows = shown(event)
+    assert rows["duration"] == "-4m"
+    assert rows["expires at"].endswith(":59:00")  # a local time, not the ISO string
+    assert "T" not in rows["expires at"]
+    assert rows["week"] == "no"
+    assert rows["reason"] == "none"
+
+
+def test_every_event_of_a_real_daemon_reads_without_raw_numbers(daemon_factory: Any) -> None:
+    d = daemon_factory(policy(NAP))
+    d.call("launch", entry="nap")
+    d.call("grant", user=ME, target="nap", duration=125)
+    d.call("stop", session_id=1)
+    events = d.call("audit.query", limit=50)["events"]
+    types = {event["type"] for event in events}
+    assert {"session_started", "session_ended", "time_granted"} <= types, types
+    for event in events:
+        for key, value in detail_rows(event):
+            assert not key.endswith("_s"), (key, event)
+            assert not RAW_NUMBER.search(value), (key, value, event)
+
+
+def test_why_a_session_ended_and_its_command_read_as_written() -> None:
+    event = {"id": 9, "type": "session_ended", "ts": "2026-11-29T16:00:00+00:00",
+             "user": "alex", "entry": "kart", "actor": "root",
+             "data": {"reason": "stopped_by_admin", "charged_s": 0.096, "session_id": 1,
+                      "command": ["supertuxkart", "--track", "my track"]}}
+    rows = shown(event)
+    assert "stopped_by_admin" not in rows["reason"] and "parent" in rows["reason"]
+    assert rows["charged"] == "0s"
+    assert rows["command"] == "supertuxkart --track 'my track'"
