@@ -244,6 +244,9 @@ class SqliteBackend:
         files.sync_directory(path.parent)
         healed = Store.open(path, check=False)
         self._start_watch(healed)
+        # A side connection's word of damage until now was of the file set aside (a read
+        # or a check met the stranger): the copy in its place was checked whole above.
+        self._suspect = None
         log.error("%s: recreated it from the daemon's open copy", why)
         return healed, {"problem": why, "action": "recreated from the daemon's open copy",
                         "moved_to": moved.moved_to if moved else None}

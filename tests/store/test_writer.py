@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from shepherd.store import AuditFilter, Store, StoreError
@@ -185,6 +186,32 @@ def test_a_store_replaced_while_the_writer_looks_at_it_is_healed_never_unavailab
     asyncio.run(scenario())
     assert False not in states, states
     assert audit_rows(path) == [0, 1]
+    (event,) = recovered_events(path)
+    assert event["problem"] == f"{path} was replaced while the daemon ran"
+
+
+def test_a_replaced_store_a_side_connection_called_damaged_is_recovered_once(
+        tmp_path: Path) -> None:
+    """A read (or a check of the pages) opened at the path while a stranger was there:
+    SQLite called *that* file damaged. The writer sets the stranger aside and puts back
+    its copy, checked whole; the suspicion was about the file set aside, so the copy is
+    not rebuilt a second time (a second ``store_recovered``, the books written over it)."""
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}))
+        (tmp_path / "incoming").write_bytes(os.urandom(path.stat().st_size))
+        os.replace(tmp_path / "incoming", path)
+        # What a side connection meets when it reads the stranger's first page.
+        assert writer.backend.is_transient(apsw.NotADBError("file is not a database"))
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 2}))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert audit_rows(path) == [0, 1, 2]
     (event,) = recovered_events(path)
     assert event["problem"] == f"{path} was replaced while the daemon ran"
 
