@@ -548,8 +548,11 @@ class Daemon:
         crash: the child had it until its own stop here ended or, gone already, until
         it was first seen gone (nobody saw it end sooner: charged in full, so a crash
         never gives time). Each is charged up to its own moment, never up to when the
-        others' stops ended. After a reboot it died with the machine: the lease stands
-        for the time since the last checkpoint.
+        others' stops ended; save a program a crash left unrecorded (started, where it
+        runs not yet written): no record finds it, the sweep stops it, and its session is
+        charged until the sweep ended (the sweep stops one after another: the others'
+        stops are overcharged, never given). After a reboot it died with the machine:
+        the lease stands for the time since the last checkpoint.
         """
         grace = float(self.policy.supervisor.stop_grace)
         closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
@@ -593,10 +596,13 @@ class Daemon:
                                             for snap, _, _, alive in closing if alive)))
         # What this instance left running that no record claimed (a crash between
         # starting a program and recording where it runs) is stopped before the books close.
+        # Such a session was closed above (nothing adopted): its program ran until now.
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), stray)
+            swept = self.now()
+            stops.update((sid, swept) for sid in stray if sid in seen and sid not in stops)
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
             stopped_at = stops.get(snap.session_id, seen[snap.session_id])

@@ -44,6 +44,7 @@ from shepherd.store.schema import SCHEMA_VERSION
 from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
+MOVED_UNHEALED = "the store file is gone and could not be recreated: "
 
 
 class SqliteBackend:
@@ -68,13 +69,11 @@ class SqliteBackend:
         assert isinstance(store, Store)
         note = None
         fresh = False
-        db = store.db
-        if db.path is not None and files.identity(db.path) != db.identity:
+        if self.moved(store):
             try:
                 store, note = self._rescue(store)
             except (StoreError, apsw.Error, OSError) as exc:
-                return Prepared(None, "the store file is gone and could not be recreated: "
-                                f"{describe(exc)}")
+                return Prepared(None, f"{MOVED_UNHEALED}{describe(exc)}")
         elif (damage := self._damage()) is not None:
             try:
                 store, note = self._heal_damage(store, damage)
@@ -83,7 +82,17 @@ class SqliteBackend:
                                 f"{describe(exc)}")
             fresh = True  # the copy may hold stale pages too (a page read from the WAL cut
             # short comes from the older file): the daemon's books go over it either way
-        return Prepared(store, store.db.problem(), note, fresh=fresh)
+        problem = store.db.problem()
+        if problem is not None and note is None and self.moved(store):
+            # Replaced after the look above (the writer was preempted between the two, CI
+            # at load 7): healed now as well, not left unavailable (launches refused,
+            # health not ok) until the writer's backoff ends.
+            try:
+                store, note = self._rescue(store)
+            except (StoreError, apsw.Error, OSError) as exc:
+                return Prepared(None, f"{MOVED_UNHEALED}{describe(exc)}")
+            problem = store.db.problem()
+        return Prepared(store, problem, note, fresh=fresh)
 
     def _damage(self) -> str | None:
         """A sentence when the writer's file was damaged in place since the last look."""
@@ -235,6 +244,9 @@ class SqliteBackend:
         files.sync_directory(path.parent)
         healed = Store.open(path, check=False)
         self._start_watch(healed)
+        # A side connection's word of damage until now was of the file set aside (a read
+        # or a check met the stranger): the copy in its place was checked whole above.
+        self._suspect = None
         log.error("%s: recreated it from the daemon's open copy", why)
         return healed, {"problem": why, "action": "recreated from the daemon's open copy",
                         "moved_to": moved.moved_to if moved else None}

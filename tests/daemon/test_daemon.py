@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -334,6 +335,61 @@ command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
             charged = session_usage(d)
             assert restarting_at - launched_at - 0.01 <= charged <= restarted_at - asked_at + 0.01
             assert marked_processes(marker) == []  # not left running unsupervised
+    finally:  # a failed check must not leave its program behind (nobody supervises it)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+STUBBORN = """import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # runs on until SIGKILL, after the grace
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+while True:
+    os.pwrite(fd, f"{time.monotonic():.6f}".encode().ljust(32), 0)
+    time.sleep(0.02)
+"""
+
+
+@pytest.mark.parametrize("on_restart", ["adopt", "stop"])
+def test_a_program_a_crash_left_unrecorded_is_charged_until_its_stop_ended(
+        daemon_factory: Any, on_restart: str, tmp_path: Path) -> None:
+    """A kill -9 between starting a program and recording where it runs (CI's crash loop,
+    seed 1768237135): the restart finds nothing to adopt, and stops the group no record
+    claimed. The program ran until that stop ended; so is the session charged (it was
+    charged only until the restart looked for it: the stop's time was given)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    beat, script = tmp_path / "beat", tmp_path / "stubborn.py"
+    script.write_text(STUBBORN)
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "game"
+command = ["{sys.executable}", "{script}", "{beat}", "{marker}"]
+""", supervisor=f'stop_grace = "2s"\non_restart = "{on_restart}"'))
+    try:
+        session = d.call("launch", entry="game")["session_id"]
+        launched_at = time.monotonic()  # the program runs (and beats) since before this
+        time.sleep(1.0)
+        d.kill9()
+        # Where the crash came: the store holds what a launch records before the start.
+        conn = sqlite3.connect(d.state / "shepherd.db")
+        try:
+            with conn:
+                (process,) = conn.execute("SELECT process FROM snapshot WHERE session_id = ?",
+                                          (session,)).fetchone()
+                first = {k: v for k, v in json.loads(process).items()
+                         if k in ("backend", "instance")}
+                assert first != json.loads(process)  # it did record where it runs
+                conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                             (json.dumps(first), session))
+        finally:
+            conn.close()
+        assert marked_processes(marker)  # it ran on through the crash
+        d.start()
+        assert d.call("status")["sessions"] == []
+        assert marked_processes(marker) == []  # stopped: SIGTERM, then SIGKILL after 2 s
+        ran_until = float(beat.read_text().split()[0])
+        assert d.stop() == 0
+        assert ran_until - launched_at <= session_usage(d)
     finally:  # a failed check must not leave its program behind (nobody supervises it)
         for pid in marked_processes(marker):
             with contextlib.suppress(OSError):

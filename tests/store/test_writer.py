@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from shepherd.store import AuditFilter, Store, StoreError
@@ -152,6 +153,67 @@ def test_a_replaced_store_is_moved_aside_and_ours_restored(tmp_path: Path) -> No
     kept = Store.open_readonly(moved)
     assert kept.meta("whose") == "someone else's"  # the stranger is kept, not deleted
     kept.close()
+
+
+def test_a_store_replaced_while_the_writer_looks_at_it_is_healed_never_unavailable(
+        tmp_path: Path) -> None:
+    """CI (load 7): the file replaced while the writer was between its look at which file
+    the path names and its last check before a transaction. That check saw the stranger
+    and the writer went unavailable (a launch then refused, ``health`` not ok) until its
+    backoff ended; it heals the path now, as when the look itself sees it."""
+    path = tmp_path / "shepherd.db"
+    states: list[bool] = []
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now, on_state=lambda state: states.append(state.available))
+        await writer.start()
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}))
+        backend: Any = writer.backend
+        look = backend._damage
+
+        def preempted() -> str | None:  # the stranger arrives during the writer's look
+            backend._damage = look
+            (tmp_path / "incoming").write_bytes(os.urandom(path.stat().st_size))
+            os.replace(tmp_path / "incoming", path)
+            result: str | None = look()
+            return result
+
+        backend._damage = preempted
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        assert writer.available
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert False not in states, states
+    assert audit_rows(path) == [0, 1]
+    (event,) = recovered_events(path)
+    assert event["problem"] == f"{path} was replaced while the daemon ran"
+
+
+def test_a_replaced_store_a_side_connection_called_damaged_is_recovered_once(
+        tmp_path: Path) -> None:
+    """A read (or a check of the pages) opened at the path while a stranger was there:
+    SQLite called *that* file damaged. The writer sets the stranger aside and puts back
+    its copy, checked whole; the suspicion was about the file set aside, so the copy is
+    not rebuilt a second time (a second ``store_recovered``, the books written over it)."""
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 0}))
+        (tmp_path / "incoming").write_bytes(os.urandom(path.stat().st_size))
+        os.replace(tmp_path / "incoming", path)
+        # What a side connection meets when it reads the stranger's first page.
+        assert writer.backend.is_transient(apsw.NotADBError("file is not a database"))
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 2}))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert audit_rows(path) == [0, 1, 2]
+    (event,) = recovered_events(path)
+    assert event["problem"] == f"{path} was replaced while the daemon ran"
 
 
 def test_a_change_that_fails_on_its_own_leaves_the_store_available(tmp_path: Path) -> None:
