@@ -1616,7 +1616,7 @@ class Daemon:
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
                     mode: GrantMode = "add", until: str | None = None,
-                    preview: bool = False) -> dict[str, Any]:
+                    preview: bool = False, action_id: str | None = None) -> dict[str, Any]:
         """Add, take back or set today's allowance (``+D``/``-D``/``=D``): planned by the
         engine, recorded, then applied. Time added may last ``until`` HH:MM today, or
         the ``week`` (``today``: the default, with the day). A preview answers the same,
@@ -1630,7 +1630,8 @@ class Daemon:
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
-                        "held_at_used": planned.held_at_used},
+                        "held_at_used": planned.held_at_used,
+                        **({"action_id": action_id} if action_id else {})},
             expires_at=planned.expires_at, week=planned.week))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
@@ -1654,7 +1655,8 @@ class Daemon:
         except ExplainError as exc:
             raise BadRequest(f"--until {exc}") from None
 
-    async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
+    async def extend(self, session_id: int, seconds: int, actor: str,
+                     action_id: str | None = None) -> dict[str, Any]:
         snap = self._snapshot(session_id)
         if seconds <= 0:
             raise BadRequest("an extension must be more than 0 seconds")
@@ -1662,7 +1664,8 @@ class Daemon:
         self.engine.check_extend(session_id, now)  # before anything is written
         total = snap.extension_s + seconds
         await self._persist(lambda store: store.set_extension(
-            now.wall, session_id, total, seconds, actor, {}))
+            now.wall, session_id, total, seconds, actor,
+            {"action_id": action_id} if action_id else {}))
         extended = self.engine.extend(session_id, seconds, self.now())
         deadline = extended.deadline
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},

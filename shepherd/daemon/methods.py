@@ -37,12 +37,13 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent
-from shepherd.daemon.once import ACTION_ID, OnceOnly
+from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
 from shepherd.engine import ActionRefused
 from shepherd.engine.grants import GRANT_MODES
 from shepherd.explain.day import ExplainError
 from shepherd.explain.live import books_of, explain_live, running_note
 from shepherd.ipc.protocol import (
+    ALREADY_DONE,
     FORBIDDEN,
     INVALID_PARAMS,
     LAUNCH_DENIED,
@@ -55,6 +56,7 @@ from shepherd.ipc.protocol import (
     RpcError,
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
+from shepherd.localtime import local_zone
 from shepherd.policy.durations import DurationError, format_duration, parse_duration
 from shepherd.store import EVENT_TYPES, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
@@ -184,6 +186,9 @@ class Subscribers:
                    and c.context.get("child") == user for c in self.server.connections)
 
 
+RECORDED_AS = {"grant": "time_granted", "extend": "session_extended"}
+
+
 class Methods:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -264,6 +269,30 @@ class Methods:
     def _only(connection: Connection) -> str | None:
         context = connection.context
         return context["child"] if context["role"] == "child" else None
+
+    # -- actions done once (daemon/once.py) -------------------------------------------
+    async def _once(self, actor: str, method: str, action_id: str | None,
+                    apply: Callable[[], Awaitable[Any]]) -> Any:
+        kind = RECORDED_AS.get(method)  # an answer is recorded by its request: done is said
+        recorded: Recorded | None = None  # by "answered already"
+        if kind is not None and action_id is not None:
+            recorded = lambda: self._recorded(actor, kind, action_id)  # noqa: E731
+        try:
+            return await self.once.run(actor, method, action_id, apply, recorded)
+        except AlreadyDone as exc:
+            raise RpcError(ALREADY_DONE, f"this was done already, at {exc.when} (action id "
+                           f"{action_id}); it was not done again",
+                           {"action_id": action_id, "at": exc.when}) from None
+
+    async def _recorded(self, actor: str, kind: str, action_id: str) -> str | None:
+        """When the store's log holds ``action_id`` of ``actor``, else None."""
+        page = await self.daemon.audit_page(AuditFilter(types=(kind,), text=action_id), 20,
+                                            None)
+        found = next((e.ts for e in page.events if e.actor == actor
+                      and e.data.get("action_id") == action_id), None)
+        if found is None:
+            return None
+        return datetime.fromisoformat(found).astimezone(local_zone()).strftime("%H:%M:%S on %d %b")
 
     # -- methods ------------------------------------------------------------------
     def _entry_id(self, name: str, user: str | None) -> str:
@@ -347,8 +376,8 @@ class Methods:
         reason, until_text = params.note("reason"), params.text("until", required=False)
         action_id = None if preview else params.action_id()
         actor = self._actor(connection)
-        return await self.once.run(actor, "grant", action_id, lambda: self.daemon.grant(
-            user, target, seconds, actor, reason, mode, until_text, preview))
+        return await self._once(actor, "grant", action_id, lambda: self.daemon.grant(
+            user, target, seconds, actor, reason, mode, until_text, preview, action_id))
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""
@@ -359,9 +388,9 @@ class Methods:
             session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
                                                 user)
         seconds = params.duration("duration")
-        actor = self._actor(connection)
-        return await self.once.run(actor, "extend", params.action_id(), lambda: self.daemon.extend(
-            session_id, seconds, actor))
+        actor, action_id = self._actor(connection), params.action_id()
+        return await self._once(actor, "extend", action_id, lambda: self.daemon.extend(
+            session_id, seconds, actor, action_id))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
@@ -396,7 +425,7 @@ class Methods:
                                                              seconds, actor)
             return {**result.to_json(), **notes, "label": self.daemon.policy.title(result.entry)}
 
-        return await self.once.run(actor, "request.answer", params.action_id(), apply)
+        return await self._once(actor, "request.answer", params.action_id(), apply)
 
     async def policy_reload(self, params: Params, connection: Connection) -> Any:
         return await self.daemon.reload(self._actor(connection))

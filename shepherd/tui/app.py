@@ -19,7 +19,7 @@ from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from shepherd.ipc.protocol import ALREADY_DONE, LAUNCH_DENIED, RpcError
 from shepherd.tui import words
 from shepherd.tui.driver import terminal_driver
 from shepherd.tui.heap import keep_for_good
@@ -44,6 +44,7 @@ from shepherd.tui.screens.history import HistoryScreen
 from shepherd.tui.screens.policy import PolicyScreen
 
 ONCE_ONLY = frozenset({"grant", "extend", "request.answer"})  # sent with an action_id
+RECORDED_BY_ID = frozenset({"grant", "extend"})  # the store holds their id (daemon/once.py)
 WAITING_SAID_AFTER_S = 1.0
 VIEWS = {"dashboard": "Now", "audit": "Audit", "history": "History", "policy": "Policy"}
 
@@ -251,20 +252,23 @@ class ShepherdApp(App[None]):
             return None
         self.notify(f"{unknown} Shepherd will ask it again when it answers, and it is done "
                     "only once either way.", severity="warning", timeout=30)
-        if await self.link.back() != instance:
+        restarted = await self.link.back() != instance
+        if restarted and method not in RECORDED_BY_ID:
             self.notify("The daemon restarted before it answered. Check the screen to see "
                         "whether it was done before you try again.", severity="warning",
                         timeout=30)
             self.link.refresh_soon()
             return None
-        try:
+        try:  # the same id: a daemon that did it answers as before, or says it is done
             result = await self._send(method, params)
         except NotConnected:
             self.notify(f"{unknown} Check the screen before trying again.",
                         severity="warning", timeout=30)
             return None
         except RpcError as exc:
-            self.notify(self.explain(exc), severity="error", timeout=10)
+            self.notify(self.explain(exc), severity="error" if exc.code != ALREADY_DONE
+                        else "information", timeout=15)
+            self.link.refresh_soon()
             return None
         return self._done(done, result, "The daemon answered at last. ")
 
@@ -275,6 +279,9 @@ class ShepherdApp(App[None]):
             if now is not None:
                 label = self.state.label(self.state.me, str(data.get("entry", "")))
                 return words.refusal(label or "It", data["denied"], now)
+        if error.code == ALREADY_DONE:
+            return (f"That was done already, at {data.get('at', 'an earlier moment')}, before "
+                    "the daemon restarted; it was not done again.")
         if data.get("errors"):
             return error.message + ":\n" + "\n".join(map(str, data["errors"][:5]))
         return f"Not done: {error.message}."

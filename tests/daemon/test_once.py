@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shepherd.ipc.protocol import INVALID_PARAMS, RpcError
+from shepherd.ipc.protocol import ALREADY_DONE, INVALID_PARAMS, RpcError
 from tests.daemon.conftest import FAR_DAY_START, ME, policy
 
 GAME = """
@@ -85,3 +85,21 @@ def test_a_bad_action_id_is_refused_in_words_and_nothing_is_granted(
         assert "action id must be 8 to 64 letters" in caught.value.message
     assert granted(d) == 0
     assert d.call("hello")["instance"]
+
+
+def test_a_grant_sent_again_to_a_restarted_daemon_is_refused_as_done_not_given_again(
+        daemon_factory: Any) -> None:
+    """The memory of ids is the process's; the store's record of the grant holds its id."""
+    d = daemon_factory(policy(GAME, FAR_DAY_START))
+    d.call("grant", user=ME, target="game", duration="15m", action_id="tui-restart01")
+    first = d.call("hello")["instance"]
+    assert d.stop() == 0
+    d.start()
+    assert d.call("hello")["instance"] != first
+    with pytest.raises(RpcError) as caught:
+        d.call("grant", user=ME, target="game", duration="15m", action_id="tui-restart01")
+    assert caught.value.code == ALREADY_DONE
+    assert "done already" in caught.value.message and "not done again" in caught.value.message
+    assert granted(d) == 1
+    d.call("grant", user=ME, target="game", duration="15m", action_id="tui-restart02")
+    assert granted(d) == 2

@@ -59,3 +59,31 @@ def test_a_grant_to_a_frozen_daemon_says_it_waits_and_is_given_once_when_it_reco
 
     drive(app, scenario)
     assert d.audit_types().count("time_granted") == 1
+
+
+def test_a_grant_lost_with_a_daemon_that_died_frozen_is_sent_again_to_the_next_once(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy(GAME, FAR_DAY_START))
+    app = ShepherdApp(d.socket)
+    app.link.action_timeout = 2.0
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count == 1, "the entry")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert d.process is not None
+        d.process.send_signal(signal.SIGSTOP)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "may still do this" in notices(app), "no answer said")
+        d.kill9()  # it died before it read the grant: the next daemon never saw it
+        d.start()
+        await wait_for(pilot, lambda: "answered at last" in notices(app),
+                       "the grant sent again to the new daemon", timeout=60)
+        assert "Not done" not in notices(app), notices(app)
+
+    drive(app, scenario)
+    assert d.audit_types().count("time_granted") == 1
