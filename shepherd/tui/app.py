@@ -278,7 +278,8 @@ class ShepherdApp(App[None]):
             now = self.state.now(self.clock()) if self.state.status else None
             if now is not None:
                 label = self.state.label(self.state.me, str(data.get("entry", "")))
-                return words.refusal(label or "It", data["denied"], now)
+                return words.refusal(label or "It", data["denied"], now,
+                                     you=None if self.state.is_admin else self.state.me)
         if error.code == ALREADY_DONE:
             return (f"That was done already, at {data.get('at', 'an earlier moment')}, before "
                     "the daemon restarted; it was not done again.")

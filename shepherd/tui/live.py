@@ -180,7 +180,13 @@ class LiveState:
             return EntryLine(user, item["id"], label, "available", words.state_word("available"),
                              f"{label} can start: {left} if started now{week}", left, used_text,
                              fraction)
-        detail = words.refusal(label, item["reasons"], now)
+        detail = words.refusal(label, item["reasons"], now,
+                               you=None if self.is_admin else self.me)
+        if state == "busy":  # the child runs as many programs as they may: it waits
+            most = next((int(r.get("max_sessions") or 1) for r in item["reasons"]
+                         if r.get("code") == "already_running"), 1)
+            return EntryLine(user, item["id"], label, state, "waiting", detail,
+                             f"{most} running", used_text, fraction)
         return EntryLine(user, item["id"], label, state, words.state_word(state), detail,
                          words.next_change(item["reasons"], now), used_text, fraction)
 

@@ -116,9 +116,10 @@ def paused(pause: dict[str, Any], now: datetime, frozen: bool = False,
         else ", its programs running on meanwhile" if runs_on else "")
 
 
-def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
+def refusal(label: str, items: list[dict[str, Any]], now: datetime,
+            you: str | None = None) -> str:
     """"Minecraft can't start: its time for today is used up (back tomorrow at 04:00)"."""
-    return shared.refusal_sentence(label, items, now, _ZONE)
+    return shared.refusal_sentence(label, items, now, _ZONE, you)
 
 
 def next_change(items: list[dict[str, Any]], now: datetime) -> str:
@@ -361,7 +362,9 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
            "", "[b]Children[/b]"]
     for user in policy["users"]:
-        out.append(f"  {escape(user['name'])}: up to {user['max_sessions']} program(s) at once")
+        most = int(user["max_sessions"])
+        out.append(f"  {escape(user['name'])}: " + (
+            "one program at a time" if most == 1 else f"up to {most} programs at once"))
     out += ["", "[b]Entries[/b]"]
     for entry in policy["entries"]:
         limits = entry["limits"]

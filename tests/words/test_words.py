@@ -99,6 +99,15 @@ def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
         "it is outside its allowed hours (opens at 15:30), and alex is locked by a parent")
 
 
+def test_a_refusal_told_to_the_locked_child_says_you() -> None:
+    """Review 11 s6 F9: the child read "A short game can't start: nobody is locked"."""
+    reasons = [Locked("alex").to_json()]
+    assert refusal_sentence("Celeste", reasons, NOW, PARIS, you="alex") == \
+        "Celeste can't start: you are locked by a parent"
+    assert refusal_sentence("Celeste", reasons, NOW, PARIS, you="sam") == \
+        "Celeste can't start: alex is locked by a parent"  # a brother is not "you"
+
+
 @pytest.mark.parametrize(("reason", "clause"), [
     (NotAllowedForUser("sam", "minecraft"), "it is not one of sam's entries"),
     (AlreadyRunning((3,), 1, True), "it is already running"),
