@@ -155,8 +155,11 @@ def lock_note(user: str, seconds: float, *, to_child: bool = False) -> str:
     """A grant to a locked child: given, but of no use until the lock is lifted."""
     if to_child:
         return "But you are locked by a parent: you can use it only after they unlock you."
-    return (f"{user} is locked: the {spoken_duration(seconds)} are given, but {user} can't "
-            "use them until you unlock them.")
+    given = spoken_duration(seconds)
+    one = given.startswith("1 ") and given.count(" ") == 1  # "1 minute"
+    are, them = ("is", "it") if one else ("are", "them")
+    return (f"{user} is locked: the {given} {are} given, but {user} can't use {them} until "
+            "you unlock them.")
 
 
 def answer_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo, *,
