@@ -15,8 +15,9 @@ bus or logind goes away, every child is reported there (time is counted) and the
 connection is tried again, less and less often.
 
 A child may flap their own lock hint as fast as logind answers (tens of thousands of
-signals a second): every one would be read here, on the daemon's loop. When the
-children's sessions signal more than ``STORM_SIGNALS`` changes within a second, the
+signals a second), and so may any other account with a session (a guest): every one
+would be read here, on the daemon's loop. When the sessions (anyone's: the match
+delivers them all) signal more than ``STORM_SIGNALS`` changes within a second, the
 watch stops hearing them (``RemoveMatch``: the bus daemon filters them out) and reads
 the sessions once every ``STORM_QUIET_S`` instead, listening again in between; as soon
 as it storms again it stops again. So a storm costs a bounded amount, and a change is
@@ -53,7 +54,7 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 BUS = "org.freedesktop.DBus"
 WATCHED = frozenset({"Active", "LockedHint", "IdleHint", "IdleSinceHintMonotonic"})
 CALL_TIMEOUT_S = 5.0
-STORM_SIGNALS = 200  # changes of the children's sessions within a second: a storm
+STORM_SIGNALS = 200  # changes of any session within a second: a storm
 STORM_QUIET_S = 1.0  # while it storms: read once this often, not by signals
 RETRY_S = (5.0, 15.0, 60.0, 300.0)  # while the bus or logind is away
 
@@ -240,8 +241,9 @@ class LogindWatch:
             return  # not from logind: believed from nobody else
         if message.interface == PROPERTIES and message.member == "PropertiesChanged":
             interface, changed, invalidated = message.body
-            if interface == SESSION and (message.path in self._reading
-                                         or message.path in self._sessions):
+            if interface == SESSION:
+                # Every session's, a child's or not: the match delivers them all, so a
+                # guest account's flood costs as much to read (and is ridden out the same).
                 self._counted()
             if interface == SESSION and message.path in self._reading:
                 self._reading[message.path] = True  # being read: read it once more

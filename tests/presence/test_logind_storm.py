@@ -66,3 +66,31 @@ def test_a_storm_of_lock_changes_is_read_once_a_second_and_ends_in_the_right_sta
             await watch.close()
 
     asyncio.run(go())
+
+
+def test_a_storm_from_an_account_that_is_not_a_child_is_a_storm_too(logind: FakeLogind) -> None:
+    """A guest account (or a second account the child can log into) flapping its own lock:
+    the bus delivers every session's changes, so they must count toward the storm too, or
+    the daemon reads every one of them (review-16b-s6 LOW 1). The child's own lock is still
+    seen, at most a storm period late."""
+    logind.do(f"new 1 {UID}")
+    logind.do("new 9 4999")
+    heard: list[Presence] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        watch = LogindWatch({"alex": UID}, lambda name, presence: heard.append(presence))
+        try:
+            assert await watch.start()
+            await until(watch, HERE)
+            for _ in range(3):
+                await loop.run_in_executor(None, logind.do, "flap 9 300")
+            assert watch.storms >= 1
+            await loop.run_in_executor(None, logind.do, "lock 1")
+            await until(watch, Presence("locked"))
+            await loop.run_in_executor(None, logind.do, "unlock 1")
+            await until(watch, HERE)
+        finally:
+            await watch.close()
+
+    asyncio.run(go())
