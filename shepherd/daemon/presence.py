@@ -130,6 +130,11 @@ class PresenceFeed:
         """Why active time cannot be seen (None: it can, or it is not asked for)."""
         return self.watch.problem if self.watch is not None else None
 
+    @property
+    def problem_detail(self) -> str | None:
+        """The raw error behind ``problem`` (the log and --json, never the sentence)."""
+        return self.watch.problem_detail if self.watch is not None else None
+
     async def follow(self, policy: Policy) -> None:
         """Start watching when the policy first asks for it; then follow its children."""
         if not counts_active(policy):

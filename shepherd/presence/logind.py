@@ -66,8 +66,21 @@ RULES = (
 )
 
 
+NOT_RUNNING = "logind is not running"
+# Error replies that mean nobody owns logind's name: logind is not running.
+NOBODY = frozenset({"org.freedesktop.DBus.Error.NameHasNoOwner",
+                    "org.freedesktop.DBus.Error.ServiceUnknown"})
+
+
 class LogindGone(Exception):
-    """logind did not answer as it should (not on the bus, an error reply, no reply)."""
+    """logind did not answer as it should (not on the bus, an error reply, no reply).
+
+    ``str()`` is the raw error (for the log and ``--json``); ``words`` what it means to a
+    parent, for the status sentence."""
+
+    def __init__(self, detail: str, words: str = "logind did not answer") -> None:
+        super().__init__(detail)
+        self.words = words
 
 
 class LogindWatch:
@@ -93,7 +106,8 @@ class LogindWatch:
         self._reported: dict[str, Presence] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        self.problem: str | None = "not started yet"
+        self.problem: str | None = "not started yet"  # words, for a parent
+        self.problem_detail: str | None = None  # the raw error, for the log and --json
         self._burst_start = 0.0
         self._burst = 0  # changes heard since _burst_start
         self._storming: asyncio.Event | None = None  # riding out a storm (set: it goes on)
@@ -106,7 +120,7 @@ class LogindWatch:
             bus = await within(MessageBus(bus_type=BusType.SYSTEM).connect(),
                                          CALL_TIMEOUT_S)
         except Exception as exc:  # no socket, refused, authentication: all the same here
-            self._lost(f"the system bus cannot be reached ({_brief(exc)})")
+            self._lost("the system bus cannot be reached", _brief(exc))
             return False
         self._bus = bus
         bus.add_message_handler(self._on_message)
@@ -116,7 +130,7 @@ class LogindWatch:
             [owner] = await self._call(BUS, "/org/freedesktop/DBus", BUS, "GetNameOwner", "s",
                                        [LOGIND])
         except LogindGone as exc:
-            self._lost(f"logind is not on the system bus ({exc})", keep_bus=True)
+            self._lost(exc.words, str(exc), keep_bus=True)
             self._watch_bus(bus)
             return False
         self._owner = str(owner)
@@ -153,10 +167,12 @@ class LogindWatch:
                     if session is not None:
                         self._sessions[str(path)] = session
         except LogindGone as exc:
-            self._lost(f"logind did not answer ({exc})", keep_bus=True)
+            # After logind left, this is its name without an owner: not running.
+            self._lost(exc.words if self._owner is not None else NOT_RUNNING, str(exc),
+                       keep_bus=True)
             return False
         if self.problem is not None:
-            self.problem = None
+            self.problem = self.problem_detail = None
             self._on_problem(None)
         for name in self._names.values():
             self._report(name)
@@ -213,7 +229,11 @@ class LogindWatch:
             raise LogindGone(_brief(exc)) from None
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply is not None and reply.body else ""
-            raise LogindGone(f"{reply.error_name if reply else 'no reply'} {detail}".strip())
+            name = reply.error_name if reply is not None else None
+            raise LogindGone(f"{name or 'no reply'} {detail}".strip(),
+                             NOT_RUNNING if name in NOBODY
+                             else "logind answered with an error" if name
+                             else "logind did not answer")
         return list(reply.body)
 
     # -- listening --------------------------------------------------------------------
@@ -232,7 +252,7 @@ class LogindWatch:
                 return
             self._owner = str(message.body[2]) or None
             if self._owner is None:
-                self._lost("logind left the system bus", keep_bus=True)
+                self._lost(NOT_RUNNING, "logind left the system bus", keep_bus=True)
             else:
                 log.info("logind is back on the system bus: reading the sessions again")
                 self._spawn(self._load_all())
@@ -335,14 +355,16 @@ class LogindWatch:
             # The bus broke under the call: a new connection subscribes afresh. Else
             # never left deaf to the sessions' changes: listen again at once.
             if deaf and self._bus is not None and not self._closed:
-                self._lost("the system bus did not answer while changes stormed")
+                self._lost("the system bus did not answer",
+                           "a call failed while changes stormed")
                 self._spawn(self._retry())  # counted meanwhile; then subscribed afresh
         finally:
             self._storming = None
 
     # -- losing it --------------------------------------------------------------------
-    def _lost(self, problem: str, keep_bus: bool = False) -> None:
-        """Cannot see: every child is there (counted), and say so once."""
+    def _lost(self, problem: str, detail: str, keep_bus: bool = False) -> None:
+        """Cannot see: every child is there (counted), and say so once. ``problem`` is
+        read by a parent (status); ``detail``, the raw error, goes to the log and --json."""
         if not keep_bus and self._bus is not None:
             self._bus.disconnect()
             self._bus = None
@@ -350,9 +372,11 @@ class LogindWatch:
         for name in self._names.values():
             self._report(name)
         if problem != self.problem:
-            self.problem = problem
-            log.warning("presence: %s; counting running time", problem)
+            self.problem, self.problem_detail = problem, detail
+            log.warning("presence: %s (%s); counting running time", problem, detail)
             self._on_problem(problem)
+        else:
+            log.info("presence: still %s (%s)", problem, detail)
 
     def _watch_bus(self, bus: MessageBus) -> None:
         async def watch() -> None:
@@ -362,7 +386,7 @@ class LogindWatch:
                 return
             self._bus = None
             self._owner = None
-            self._lost("the system bus connection was lost")
+            self._lost("the system bus connection was lost", "disconnected")
             await self._retry()
 
         self._spawn(watch())

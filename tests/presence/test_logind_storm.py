@@ -94,3 +94,58 @@ def test_a_storm_from_an_account_that_is_not_a_child_is_a_storm_too(logind: Fake
             await watch.close()
 
     asyncio.run(go())
+
+
+def _is_words(sentence: str | None) -> bool:
+    return sentence is not None and "org.freedesktop" not in sentence and "Error" not in sentence
+
+
+def test_no_logind_is_said_in_words_the_error_name_kept_apart(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent reads the problem in status: a sentence about their world, not a D-Bus
+    error name (review-16b-s6 LOW 2); the raw error stays for the log and --json."""
+    bus = PrivateBus()
+    for key, value in bus.env().items():
+        monkeypatch.setenv(key, value)
+
+    async def go() -> None:
+        watch = LogindWatch({"alex": UID}, lambda name, presence: None)
+        try:
+            assert not await watch.start()
+            assert watch.problem == "logind is not running"
+            assert watch.problem_detail is not None and "NameHasNoOwner" in watch.problem_detail
+        finally:
+            await watch.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        bus.close()
+
+
+def test_logind_dying_during_a_storm_is_said_as_logind_not_running(logind: FakeLogind) -> None:
+    """logind leaves the bus while a storm is ridden out: the storm's next reading fails too,
+    and must not replace the sentence with a raw 'did not answer (…ServiceUnknown…)'."""
+    logind.do(f"new 1 {UID}")
+    problems: list[str | None] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        watch = LogindWatch({"alex": UID}, lambda name, presence: None, problems.append)
+        try:
+            assert await watch.start()
+            for _ in range(3):
+                await loop.run_in_executor(None, logind.do, "flap 1 300")
+            assert watch.storms >= 1
+            await loop.run_in_executor(None, logind.close)
+            deadline = time.monotonic() + 30
+            while watch._storming is not None or watch.problem is None:  # the storm is over
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert watch.problem == "logind is not running", watch.problem
+            assert watch.presence("alex").cause == HERE.cause  # counted meanwhile
+            assert problems and all(_is_words(p) for p in problems if p is not None), problems
+        finally:
+            await watch.close()
+
+    asyncio.run(go())
