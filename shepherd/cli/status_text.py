@@ -14,6 +14,7 @@ from typing import Any
 from shepherd.words import (
     at_moment,
     counting_sentence,
+    flapping_sentence,
     format_duration,
     lasting_state,
     pause_clause,
@@ -158,6 +159,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     blind = counting_sentence(counting.get("presence_problem"), counting.get("count", "active"))
     if blind:
         lines.append(blind)
+    lines += [flapping_sentence(flap, now, zone) for flap in counting.get("flapping") or ()]
     rejected = status.get("policy_rejected")
     if rejected:
         lines.append("The last policy reload was rejected; the previous policy stays in "

@@ -1819,6 +1819,7 @@ class Daemon:
                                  rejected_reload=self.rejected_reload,
                                  presence_problem=self.presence.problem,
                                  presence_detail=self.presence.problem_detail,
+                                 flapping=self.presence.flapping(now),
                                  machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
                                  frozen=self.freezer.frozen_ids(),

@@ -35,7 +35,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dbus_fast import BusType, Message, MessageType
@@ -56,6 +58,8 @@ WATCHED = frozenset({"Active", "LockedHint", "IdleHint", "IdleSinceHintMonotonic
 CALL_TIMEOUT_S = 5.0
 STORM_SIGNALS = 200  # changes of any session within a second: a storm
 STORM_QUIET_S = 1.0  # while it storms: read once this often, not by signals
+STORM_SAY_S = 60.0  # a storm is logged at most this often (bursts: one line, a count)
+STORM_EPISODE_S = 60.0  # storms of one account this close together are one episode
 RETRY_S = (5.0, 15.0, 60.0, 300.0)  # while the bus or logind is away
 
 RULES = (
@@ -81,6 +85,20 @@ class LogindGone(Exception):
     def __init__(self, detail: str, words: str = "logind did not answer") -> None:
         super().__init__(detail)
         self.words = words
+
+
+@dataclass
+class Flap:
+    """An episode of storms of one account's sessions, kept for the parent (status).
+
+    ``child``: the watched child's name, None for any other account (a guest).
+    ``began``/``last``: monotonic; ``heard``: changes read (a floor: most are never read
+    while it storms); ``storms``: how many storms the episode had."""
+    child: str | None
+    began: float
+    last: float
+    heard: int = 0
+    storms: int = 0
 
 
 class LogindWatch:
@@ -112,6 +130,10 @@ class LogindWatch:
         self._burst = 0  # changes heard since _burst_start
         self._storming: asyncio.Event | None = None  # riding out a storm (set: it goes on)
         self.storms = 0  # how many storms were ridden out (tests, logs)
+        self._burst_paths: Counter[str] = Counter()  # this burst's changes, by session
+        self.flaps: dict[str | None, Flap] = {}  # the latest episode, by child (None: others)
+        self._said_at = -STORM_SAY_S  # monotonic: the last time a storm was logged
+        self._unsaid = 0  # storms since then, not logged
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> bool:
@@ -264,7 +286,7 @@ class LogindWatch:
             if interface == SESSION:
                 # Every session's, a child's or not: the match delivers them all, so a
                 # guest account's flood costs as much to read (and is ridden out the same).
-                self._counted()
+                self._counted(str(message.path))
             if interface == SESSION and message.path in self._reading:
                 self._reading[message.path] = True  # being read: read it once more
             elif interface == SESSION and message.path in self._sessions:
@@ -311,11 +333,13 @@ class LogindWatch:
             self._on_change(name, now)
 
     # -- a storm of changes ------------------------------------------------------------
-    def _counted(self) -> None:
+    def _counted(self, path: str) -> None:
         now = time.monotonic()
         if now - self._burst_start >= 1.0:
             self._burst_start, self._burst = now, 0
+            self._burst_paths.clear()
         self._burst += 1
+        self._burst_paths[path] += 1
         if self._burst <= STORM_SIGNALS:
             return
         if self._storming is None:
@@ -328,12 +352,21 @@ class LogindWatch:
         """Stop hearing the sessions' changes; read them once every ``STORM_QUIET_S``, and
         listen again in between, until a period passes without a storm."""
         self.storms += 1
-        log.warning("presence: the children's sessions change more than %d times a second "
-                    "(a lock flapped on purpose?): read once a second while it lasts",
-                    STORM_SIGNALS)
+        who = self._note_flap(new_storm=True)
+        now = time.monotonic()
+        if now - self._said_at >= STORM_SAY_S:  # bursts of storms: one line a minute
+            more = (f"; {self._unsaid} more storm(s) since the last such line"
+                    if self._unsaid else "")
+            log.warning("presence: %s's sessions change more than %d times a second (a lock "
+                        "or idle flapped on purpose?): read once a second while it lasts%s",
+                        who or "an account that is not a child's", STORM_SIGNALS, more)
+            self._said_at, self._unsaid = now, 0
+        else:
+            self._unsaid += 1
         deaf = False
         try:
             while not self._closed:
+                self._note_flap(new_storm=False)
                 await self._call(BUS, "/org/freedesktop/DBus", BUS, "RemoveMatch", "s",
                                  [RULES[0]])
                 deaf = True
@@ -341,6 +374,7 @@ class LogindWatch:
                 assert self._storming is not None
                 self._storming.clear()
                 self._burst_start, self._burst = time.monotonic(), 0
+                self._burst_paths.clear()
                 await self._call(BUS, "/org/freedesktop/DBus", BUS, "AddMatch", "s",
                                  [RULES[0]])
                 deaf = False
@@ -349,7 +383,7 @@ class LogindWatch:
                 try:
                     await within(self._storming.wait(), STORM_QUIET_S)
                 except TimeoutError:
-                    log.info("presence: the storm of changes is over: following signals again")
+                    log.debug("presence: the storm of changes is over: following signals")
                     return
         except LogindGone:
             # The bus broke under the call: a new connection subscribes afresh. Else
@@ -360,6 +394,24 @@ class LogindWatch:
                 self._spawn(self._retry())  # counted meanwhile; then subscribed afresh
         finally:
             self._storming = None
+
+    def _note_flap(self, new_storm: bool) -> str | None:
+        """Put this burst's changes on the episode of whoever changed most (a child, or
+        None for any other account); the one who storms now."""
+        if not self._burst_paths:
+            return None
+        now = time.monotonic()
+        path, _ = self._burst_paths.most_common(1)[0]
+        session = self._sessions.get(path)
+        who = self._names.get(session.uid) if session is not None else None
+        flap = self.flaps.get(who)
+        if flap is None or now - flap.last > STORM_EPISODE_S:
+            flap = self.flaps[who] = Flap(who, began=now, last=now)
+        flap.last = now
+        flap.heard += sum(self._burst_paths.values())
+        flap.storms += new_storm
+        self._burst_paths.clear()
+        return who
 
     # -- losing it --------------------------------------------------------------------
     def _lost(self, problem: str, detail: str, keep_bus: bool = False) -> None:

@@ -21,6 +21,7 @@ from shepherd.words.plain import json_safe, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
     counting_sentence,
+    flapping_sentence,
     pause_clause,
     resumed_clause,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "counted",
     "counting_sentence",
     "expiry_sentence",
+    "flapping_sentence",
     "format_duration",
     "grant_notes",
     "grant_sentence",

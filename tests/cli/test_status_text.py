@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -184,3 +184,25 @@ def test_a_damaged_store_is_said_in_words_with_what_a_parent_does() -> None:
     report["store_damage"] = {**report["store_damage"], "children_locked": True}
     text = "\n".join(render_status(report, PARIS))
     assert "every child is locked" in text and "shepherd unlock" in text
+
+
+def test_a_child_flapping_the_screen_lock_is_told_to_the_parent_in_words() -> None:
+    # Review 16b (s6), LOW 4: only the daemon's log knew a child had flapped their lock.
+    report = status([{"name": "alex", "locked": False, "entries": []}])
+    began = NOW - timedelta(minutes=3)
+    report["counting"] = {
+        "count": "active", "idle_after_s": 300, "presence_problem": None,
+        "flapping": [{"child": "alex", "since": began.isoformat(),
+                      "until": (began + timedelta(seconds=70)).isoformat(),
+                      "going_on": False, "storms": 4, "heard": 4321},
+                     {"child": None, "since": began.isoformat(), "until": NOW.isoformat(),
+                      "going_on": True, "storms": 1, "heard": 250}]}
+    text = render_status(report, PARIS)
+    [alex] = [line for line in text if line.startswith("alex's")]
+    assert alex == (
+        "alex's screen lock (or idle) flapped more than 200 times a second, 4 times between "
+        "09:37 and 09:38 (4,321 changes seen): Shepherd read it once a second meanwhile, "
+        "a lock counted until seen.")
+    [guest] = [line for line in text if line.startswith("An account")]
+    assert guest.startswith("An account that is not a child's has been flapping its screen "
+                            "lock (or idle) more than 200 times a second since ")

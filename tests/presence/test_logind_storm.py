@@ -149,3 +149,40 @@ def test_logind_dying_during_a_storm_is_said_as_logind_not_running(logind: FakeL
             await watch.close()
 
     asyncio.run(go())
+
+
+def test_storms_in_bursts_are_logged_once_and_kept_for_the_parent(
+        logind: FakeLogind, caplog: pytest.LogCaptureFixture) -> None:
+    """A child flapping in bursts starts a storm each time: one WARNING a storm was ~1,000
+    log lines an hour, and the parent was never told (review-16b-s6 LOW 4). Now the log
+    says it at most once a minute, and the watch keeps who flapped, from when to when."""
+    logind.do(f"new 1 {UID}")
+    caplog.set_level("INFO", logger="shepherd.presence")
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        watch = LogindWatch({"alex": UID}, lambda name, presence: None)
+        try:
+            assert await watch.start()
+            began = time.monotonic()
+            for burst in range(3):
+                for _ in range(3):
+                    await loop.run_in_executor(None, logind.do, "flap 1 300")
+                assert watch.storms == burst + 1
+                deadline = time.monotonic() + 30
+                while watch._storming is not None:  # this storm is over: the next is new
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+            said = [r for r in caplog.records
+                    if r.levelname == "WARNING" and "times a second" in r.getMessage()]
+            assert len(said) == 1, [r.getMessage() for r in said]
+            assert "alex" in said[0].getMessage()
+            flap = watch.flaps["alex"]
+            assert (flap.storms, flap.child) == (3, "alex")
+            assert began <= flap.began < flap.last <= time.monotonic()
+            assert flap.heard > 3 * 200  # at least each storm's first second
+            assert None not in watch.flaps  # nobody else flapped
+        finally:
+            await watch.close()
+
+    asyncio.run(go())
