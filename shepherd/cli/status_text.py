@@ -95,6 +95,13 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
         f"can start, for up to {spoken_duration(left)}")
 
 
+def _all_paused(entry: Mapping[str, Any], user: Mapping[str, Any],
+                sessions: Sequence[Mapping[str, Any]]) -> bool:
+    """Are all of this entry's sessions paused (the detail says frozen or running on)?"""
+    mine = [s for s in sessions if s["user"] == user["name"] and s["entry"] == entry["id"]]
+    return bool(mine) and all(s.get("paused") for s in mine)
+
+
 def _group_words(group: Mapping[str, Any]) -> str:
     used = format_duration(group.get("used_today_s") or 0)
     quota = group.get("quota_today_s")
@@ -129,7 +136,10 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
         rows = []
         for entry in user.get("entries", ()):
             state = lasting_state(entry["state"], entry.get("reasons", ()))
-            rows.append([entry.get("label") or entry["id"], state_word(state),
+            word = state_word(state)
+            if state == "running" and _all_paused(entry, user, sessions):
+                word = "paused"  # the TUI's word: its sessions' clocks stand still
+            rows.append([entry.get("label") or entry["id"], word,
                          _today(entry), _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions

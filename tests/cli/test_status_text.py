@@ -137,10 +137,13 @@ def test_a_paused_session_says_why_and_since_when_instead_of_an_end() -> None:
     assert lines[1].endswith("session 7, paused since 09:22: the screen is locked "
                              "(30 minutes left)")
     assert "ends at" not in lines[1]
+    # Review 16b (s6), LOW 5: the state column said "running" beside "frozen".
+    assert lines[1].split()[:2] == ["Game", "paused"], lines[1]
     paused["sessions"][0]["frozen"] = True  # while_paused = "freeze": the kernel said so
     assert render_status(paused, PARIS)[1].endswith(
         "session 7, paused since 09:22: the screen is locked, its programs frozen meanwhile "
         "(30 minutes left)")
+    assert render_status(paused, PARIS)[1].split()[:2] == ["Game", "paused"]
     # Review 16 (s5), LOW 4: a parent reads "paused" as "stopped"; where the entry lets its
     # programs run on (while_paused = "run"), status says so.
     paused["sessions"][0].update(frozen=False, runs_while_paused=True)
