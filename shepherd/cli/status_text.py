@@ -21,6 +21,7 @@ from shepherd.words import (
     reasons_clause,
     spoken_duration,
     state_word,
+    unfrozen_clause,
     week_left,
 )
 
@@ -61,8 +62,7 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
         rest = "no time limit" if left is None else f"{spoken_duration(left)} left"
         return f"{what}, {pause_clause(pause, now, zone)}{meanwhile(session)} ({rest})"
     unfrozen = session.get("freeze_failed")
-    said = (f"; all its time counts, paused or not: it could not be kept frozen ({unfrozen})"
-            if unfrozen else "")
+    said = f"; {unfrozen_clause(unfrozen)}" if unfrozen else ""
     if deadline is None or session.get("remaining_s") is None:
         return f"{what}, no time limit{said}"
     ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)

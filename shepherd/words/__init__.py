@@ -24,6 +24,7 @@ from shepherd.words.presence import (
     flapping_sentence,
     pause_clause,
     resumed_clause,
+    unfrozen_clause,
 )
 from shepherd.words.refusals import (
     STATE_WORDS,
@@ -71,6 +72,7 @@ __all__ = [
     "spoken_duration",
     "state_word",
     "stop_clause",
+    "unfrozen_clause",
     "until_moment",
     "warning_text",
     "week_left",

@@ -31,6 +31,11 @@ def pause_clause(pause: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     return f"paused {when}: {cause_words(str(pause['cause']))}"
 
 
+def unfrozen_clause(problem: str) -> str:
+    """A session that could not be kept frozen (``freeze_failed``): it counts like running."""
+    return f"all its time counts, paused or not: it could not be kept frozen ({problem})"
+
+
 def resumed_clause(cause: str, paused_s: float) -> str:
     """"counted again after 20 minutes (the screen was locked)"."""
     was = cause_words(cause).replace(" is ", " was ").replace(" has ", " had ")
