@@ -14,12 +14,14 @@ from typing import Any
 from shepherd.words import (
     at_moment,
     counting_sentence,
+    flapping_sentence,
     format_duration,
     lasting_state,
     pause_clause,
     reasons_clause,
     spoken_duration,
     state_word,
+    unfrozen_clause,
     week_left,
 )
 
@@ -60,8 +62,7 @@ def _session_words(session: Mapping[str, Any], now: datetime, zone: tzinfo,
         rest = "no time limit" if left is None else f"{spoken_duration(left)} left"
         return f"{what}, {pause_clause(pause, now, zone)}{meanwhile(session)} ({rest})"
     unfrozen = session.get("freeze_failed")
-    said = (f"; all its time counts, paused or not: it could not be kept frozen ({unfrozen})"
-            if unfrozen else "")
+    said = f"; {unfrozen_clause(unfrozen)}" if unfrozen else ""
     if deadline is None or session.get("remaining_s") is None:
         return f"{what}, no time limit{said}"
     ends = at_moment(datetime.fromisoformat(deadline), now, zone, up=False)
@@ -92,6 +93,13 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     left = entry.get("time_left_s")
     return "can start, no time limit" if left is None else (
         f"can start, for up to {spoken_duration(left)}")
+
+
+def _all_paused(entry: Mapping[str, Any], user: Mapping[str, Any],
+                sessions: Sequence[Mapping[str, Any]]) -> bool:
+    """Are all of this entry's sessions paused (the detail says frozen or running on)?"""
+    mine = [s for s in sessions if s["user"] == user["name"] and s["entry"] == entry["id"]]
+    return bool(mine) and all(s.get("paused") for s in mine)
 
 
 def _group_words(group: Mapping[str, Any]) -> str:
@@ -128,7 +136,10 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
         rows = []
         for entry in user.get("entries", ()):
             state = lasting_state(entry["state"], entry.get("reasons", ()))
-            rows.append([entry.get("label") or entry["id"], state_word(state),
+            word = state_word(state)
+            if state == "running" and _all_paused(entry, user, sessions):
+                word = "paused"  # the TUI's word: its sessions' clocks stand still
+            rows.append([entry.get("label") or entry["id"], word,
                          _today(entry), _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions
@@ -158,6 +169,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     blind = counting_sentence(counting.get("presence_problem"), counting.get("count", "active"))
     if blind:
         lines.append(blind)
+    lines += [flapping_sentence(flap, now, zone) for flap in counting.get("flapping") or ()]
     rejected = status.get("policy_rejected")
     if rejected:
         lines.append("The last policy reload was rejected; the previous policy stays in "

@@ -1034,8 +1034,9 @@ class Daemon:
             return
         now = self.now()
         if problem is not None:
-            self._audit(now, "presence_unavailable", {"problem": problem,
-                                                      "counting": "running"})
+            self._audit(now, "presence_unavailable", {
+                "problem": problem, "detail": self.presence.problem_detail,
+                "counting": "running"})
             self._publish("presence_unavailable", {"problem": problem})
         elif self._presence_reported is not None:
             log.info("presence: logind can be seen again: counting active time")
@@ -1825,7 +1826,10 @@ class Daemon:
                                  store_ok=self.writer.available and self.loaded,
                                  clock_jump_pending=self.clock.pending_jump is not None,
                                  rejected_reload=self.rejected_reload,
-                                 presence_problem=self.presence.problem, machine=self.machine,
+                                 presence_problem=self.presence.problem,
+                                 presence_detail=self.presence.problem_detail,
+                                 flapping=self.presence.flapping(now),
+                                 machine=self.machine,
                                  policy_differs=self.link.differs if self.link else None,
                                  frozen=self.freezer.frozen_ids(),
                                  unfreezable=self.freezer.problems, shown=self.shown,
@@ -1898,7 +1902,8 @@ class Daemon:
         blind = self.presence.problem
         system.sd_notify(f"STATUS={len(self.sessions)} session(s): {running}"
                          + (" — STORE UNAVAILABLE, launches denied" if down else "")
-                         + (f" — no logind ({blind}): counting running time" if blind else "")
+                         + (f" — cannot see the screens ({blind}): counting running time"
+                            if blind else "")
                          + ("" if self.membership.airtight
                             else " — NO CGROUPS, weaker process-tree tracking"))
 

@@ -27,12 +27,17 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from shepherd.engine import Instant
 from shepherd.policy import Policy
 from shepherd.presence import LogindWatch, Presence
 from shepherd.supervisor.account import Account
 
 log = logging.getLogger("shepherd.daemon")
+
+FLAPS_SHOWN_S = 3600.0  # status tells of a storm of screen changes for an hour after
+FLAP_GOING_ON_S = 3.0  # a storm seen this recently is said to go on
 
 
 def counts_active(policy: Policy) -> bool:
@@ -129,6 +134,22 @@ class PresenceFeed:
     def problem(self) -> str | None:
         """Why active time cannot be seen (None: it can, or it is not asked for)."""
         return self.watch.problem if self.watch is not None else None
+
+    @property
+    def problem_detail(self) -> str | None:
+        """The raw error behind ``problem`` (the log and --json, never the sentence)."""
+        return self.watch.problem_detail if self.watch is not None else None
+
+    def flapping(self, now: Instant) -> list[dict[str, Any]]:
+        """Storms of screen changes of the last ``FLAPS_SHOWN_S``, for status (in words
+        by the client): who (a child, or None: another account), when, how many."""
+        if self.watch is None:
+            return []
+        return [{"child": f.child, "since": now.at_mono(f.began).wall.isoformat(),
+                 "until": now.at_mono(f.last).wall.isoformat(),
+                 "going_on": now.mono - f.last <= FLAP_GOING_ON_S,
+                 "storms": f.storms, "heard": f.heard}
+                for f in self.watch.flaps.values() if now.mono - f.last <= FLAPS_SHOWN_S]
 
     async def follow(self, policy: Policy) -> None:
         """Start watching when the policy first asks for it; then follow its children."""

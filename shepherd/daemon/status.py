@@ -65,6 +65,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            *, only: str | None, blocked: tuple[Reason, ...], user_mode: bool, store_ok: bool,
            clock_jump_pending: bool, rejected_reload: dict[str, Any] | None,
            presence_problem: str | None = None,
+           presence_detail: str | None = None,
+           flapping: list[dict[str, Any]] | None = None,
            machine: str | None = None,
            policy_differs: list[str] | None = None,
            frozen: Container[int] = (),
@@ -74,7 +76,9 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
-    ``presence_problem``: why the children's screens cannot be seen (time is counted).
+    ``presence_problem``: why the children's screens cannot be seen (time is counted), in
+    words; ``presence_detail``: the raw error behind it (--json only, never a sentence).
+    ``flapping``: storms of screen-lock changes of the last hour (``PresenceFeed``).
     ``machine``: this machine's name in a household; then every session carries its
     machine, and the child's sessions on the other machines are listed too.
     ``shown``: the lines of earlier answers, to reuse those that still hold.
@@ -160,7 +164,9 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             "users": users, "sessions": running,
             "clock_jump_pending": clock_jump_pending, "policy_rejected": rejected_reload,
             "counting": {"count": policy.supervisor.count, "idle_after_s":
-                         policy.supervisor.idle_after, "presence_problem": presence_problem},
+                         policy.supervisor.idle_after, "presence_problem": presence_problem,
+                         "presence_detail": presence_detail,
+                         "flapping": list(flapping or ())},
             **({"machine": machine} if machine is not None else {}),
             **({"policy_differs": list(policy_differs)} if policy_differs is not None
                else {})}

@@ -15,8 +15,9 @@ bus or logind goes away, every child is reported there (time is counted) and the
 connection is tried again, less and less often.
 
 A child may flap their own lock hint as fast as logind answers (tens of thousands of
-signals a second): every one would be read here, on the daemon's loop. When the
-children's sessions signal more than ``STORM_SIGNALS`` changes within a second, the
+signals a second), and so may any other account with a session (a guest): every one
+would be read here, on the daemon's loop. When the sessions (anyone's: the match
+delivers them all) signal more than ``STORM_SIGNALS`` changes within a second, the
 watch stops hearing them (``RemoveMatch``: the bus daemon filters them out) and reads
 the sessions once every ``STORM_QUIET_S`` instead, listening again in between; as soon
 as it storms again it stops again. So a storm costs a bounded amount, and a change is
@@ -34,7 +35,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dbus_fast import BusType, Message, MessageType
@@ -53,8 +56,10 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 BUS = "org.freedesktop.DBus"
 WATCHED = frozenset({"Active", "LockedHint", "IdleHint", "IdleSinceHintMonotonic"})
 CALL_TIMEOUT_S = 5.0
-STORM_SIGNALS = 200  # changes of the children's sessions within a second: a storm
+STORM_SIGNALS = 200  # changes of any session within a second: a storm
 STORM_QUIET_S = 1.0  # while it storms: read once this often, not by signals
+STORM_SAY_S = 60.0  # a storm is logged at most this often (bursts: one line, a count)
+STORM_EPISODE_S = 60.0  # storms of one account this close together are one episode
 RETRY_S = (5.0, 15.0, 60.0, 300.0)  # while the bus or logind is away
 
 RULES = (
@@ -65,8 +70,35 @@ RULES = (
 )
 
 
+NOT_RUNNING = "logind is not running"
+# Error replies that mean nobody owns logind's name: logind is not running.
+NOBODY = frozenset({"org.freedesktop.DBus.Error.NameHasNoOwner",
+                    "org.freedesktop.DBus.Error.ServiceUnknown"})
+
+
 class LogindGone(Exception):
-    """logind did not answer as it should (not on the bus, an error reply, no reply)."""
+    """logind did not answer as it should (not on the bus, an error reply, no reply).
+
+    ``str()`` is the raw error (for the log and ``--json``); ``words`` what it means to a
+    parent, for the status sentence."""
+
+    def __init__(self, detail: str, words: str = "logind did not answer") -> None:
+        super().__init__(detail)
+        self.words = words
+
+
+@dataclass
+class Flap:
+    """An episode of storms of one account's sessions, kept for the parent (status).
+
+    ``child``: the watched child's name, None for any other account (a guest).
+    ``began``/``last``: monotonic; ``heard``: changes read (a floor: most are never read
+    while it storms); ``storms``: how many storms the episode had."""
+    child: str | None
+    began: float
+    last: float
+    heard: int = 0
+    storms: int = 0
 
 
 class LogindWatch:
@@ -92,11 +124,16 @@ class LogindWatch:
         self._reported: dict[str, Presence] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        self.problem: str | None = "not started yet"
+        self.problem: str | None = "not started yet"  # words, for a parent
+        self.problem_detail: str | None = None  # the raw error, for the log and --json
         self._burst_start = 0.0
         self._burst = 0  # changes heard since _burst_start
         self._storming: asyncio.Event | None = None  # riding out a storm (set: it goes on)
         self.storms = 0  # how many storms were ridden out (tests, logs)
+        self._burst_paths: Counter[str] = Counter()  # this burst's changes, by session
+        self.flaps: dict[str | None, Flap] = {}  # the latest episode, by child (None: others)
+        self._said_at = -STORM_SAY_S  # monotonic: the last time a storm was logged
+        self._unsaid = 0  # storms since then, not logged
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> bool:
@@ -105,7 +142,7 @@ class LogindWatch:
             bus = await within(MessageBus(bus_type=BusType.SYSTEM).connect(),
                                          CALL_TIMEOUT_S)
         except Exception as exc:  # no socket, refused, authentication: all the same here
-            self._lost(f"the system bus cannot be reached ({_brief(exc)})")
+            self._lost("the system bus cannot be reached", _brief(exc))
             return False
         self._bus = bus
         bus.add_message_handler(self._on_message)
@@ -115,7 +152,7 @@ class LogindWatch:
             [owner] = await self._call(BUS, "/org/freedesktop/DBus", BUS, "GetNameOwner", "s",
                                        [LOGIND])
         except LogindGone as exc:
-            self._lost(f"logind is not on the system bus ({exc})", keep_bus=True)
+            self._lost(exc.words, str(exc), keep_bus=True)
             self._watch_bus(bus)
             return False
         self._owner = str(owner)
@@ -152,10 +189,12 @@ class LogindWatch:
                     if session is not None:
                         self._sessions[str(path)] = session
         except LogindGone as exc:
-            self._lost(f"logind did not answer ({exc})", keep_bus=True)
+            # After logind left, this is its name without an owner: not running.
+            self._lost(exc.words if self._owner is not None else NOT_RUNNING, str(exc),
+                       keep_bus=True)
             return False
         if self.problem is not None:
-            self.problem = None
+            self.problem = self.problem_detail = None
             self._on_problem(None)
         for name in self._names.values():
             self._report(name)
@@ -212,7 +251,11 @@ class LogindWatch:
             raise LogindGone(_brief(exc)) from None
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply is not None and reply.body else ""
-            raise LogindGone(f"{reply.error_name if reply else 'no reply'} {detail}".strip())
+            name = reply.error_name if reply is not None else None
+            raise LogindGone(f"{name or 'no reply'} {detail}".strip(),
+                             NOT_RUNNING if name in NOBODY
+                             else "logind answered with an error" if name
+                             else "logind did not answer")
         return list(reply.body)
 
     # -- listening --------------------------------------------------------------------
@@ -231,7 +274,7 @@ class LogindWatch:
                 return
             self._owner = str(message.body[2]) or None
             if self._owner is None:
-                self._lost("logind left the system bus", keep_bus=True)
+                self._lost(NOT_RUNNING, "logind left the system bus", keep_bus=True)
             else:
                 log.info("logind is back on the system bus: reading the sessions again")
                 self._spawn(self._load_all())
@@ -240,9 +283,10 @@ class LogindWatch:
             return  # not from logind: believed from nobody else
         if message.interface == PROPERTIES and message.member == "PropertiesChanged":
             interface, changed, invalidated = message.body
-            if interface == SESSION and (message.path in self._reading
-                                         or message.path in self._sessions):
-                self._counted()
+            if interface == SESSION:
+                # Every session's, a child's or not: the match delivers them all, so a
+                # guest account's flood costs as much to read (and is ridden out the same).
+                self._counted(str(message.path))
             if interface == SESSION and message.path in self._reading:
                 self._reading[message.path] = True  # being read: read it once more
             elif interface == SESSION and message.path in self._sessions:
@@ -289,11 +333,13 @@ class LogindWatch:
             self._on_change(name, now)
 
     # -- a storm of changes ------------------------------------------------------------
-    def _counted(self) -> None:
+    def _counted(self, path: str) -> None:
         now = time.monotonic()
         if now - self._burst_start >= 1.0:
             self._burst_start, self._burst = now, 0
+            self._burst_paths.clear()
         self._burst += 1
+        self._burst_paths[path] += 1
         if self._burst <= STORM_SIGNALS:
             return
         if self._storming is None:
@@ -306,12 +352,21 @@ class LogindWatch:
         """Stop hearing the sessions' changes; read them once every ``STORM_QUIET_S``, and
         listen again in between, until a period passes without a storm."""
         self.storms += 1
-        log.warning("presence: the children's sessions change more than %d times a second "
-                    "(a lock flapped on purpose?): read once a second while it lasts",
-                    STORM_SIGNALS)
+        who = self._note_flap(new_storm=True)
+        now = time.monotonic()
+        if now - self._said_at >= STORM_SAY_S:  # bursts of storms: one line a minute
+            more = (f"; {self._unsaid} more storm(s) since the last such line"
+                    if self._unsaid else "")
+            log.warning("presence: %s's sessions change more than %d times a second (a lock "
+                        "or idle flapped on purpose?): read once a second while it lasts%s",
+                        who or "an account that is not a child's", STORM_SIGNALS, more)
+            self._said_at, self._unsaid = now, 0
+        else:
+            self._unsaid += 1
         deaf = False
         try:
             while not self._closed:
+                self._note_flap(new_storm=False)
                 await self._call(BUS, "/org/freedesktop/DBus", BUS, "RemoveMatch", "s",
                                  [RULES[0]])
                 deaf = True
@@ -319,6 +374,7 @@ class LogindWatch:
                 assert self._storming is not None
                 self._storming.clear()
                 self._burst_start, self._burst = time.monotonic(), 0
+                self._burst_paths.clear()
                 await self._call(BUS, "/org/freedesktop/DBus", BUS, "AddMatch", "s",
                                  [RULES[0]])
                 deaf = False
@@ -327,20 +383,40 @@ class LogindWatch:
                 try:
                     await within(self._storming.wait(), STORM_QUIET_S)
                 except TimeoutError:
-                    log.info("presence: the storm of changes is over: following signals again")
+                    log.debug("presence: the storm of changes is over: following signals")
                     return
         except LogindGone:
             # The bus broke under the call: a new connection subscribes afresh. Else
             # never left deaf to the sessions' changes: listen again at once.
             if deaf and self._bus is not None and not self._closed:
-                self._lost("the system bus did not answer while changes stormed")
+                self._lost("the system bus did not answer",
+                           "a call failed while changes stormed")
                 self._spawn(self._retry())  # counted meanwhile; then subscribed afresh
         finally:
             self._storming = None
 
+    def _note_flap(self, new_storm: bool) -> str | None:
+        """Put this burst's changes on the episode of whoever changed most (a child, or
+        None for any other account); the one who storms now."""
+        if not self._burst_paths:
+            return None
+        now = time.monotonic()
+        path, _ = self._burst_paths.most_common(1)[0]
+        session = self._sessions.get(path)
+        who = self._names.get(session.uid) if session is not None else None
+        flap = self.flaps.get(who)
+        if flap is None or now - flap.last > STORM_EPISODE_S:
+            flap = self.flaps[who] = Flap(who, began=now, last=now)
+        flap.last = now
+        flap.heard += sum(self._burst_paths.values())
+        flap.storms += new_storm
+        self._burst_paths.clear()
+        return who
+
     # -- losing it --------------------------------------------------------------------
-    def _lost(self, problem: str, keep_bus: bool = False) -> None:
-        """Cannot see: every child is there (counted), and say so once."""
+    def _lost(self, problem: str, detail: str, keep_bus: bool = False) -> None:
+        """Cannot see: every child is there (counted), and say so once. ``problem`` is
+        read by a parent (status); ``detail``, the raw error, goes to the log and --json."""
         if not keep_bus and self._bus is not None:
             self._bus.disconnect()
             self._bus = None
@@ -348,9 +424,11 @@ class LogindWatch:
         for name in self._names.values():
             self._report(name)
         if problem != self.problem:
-            self.problem = problem
-            log.warning("presence: %s; counting running time", problem)
+            self.problem, self.problem_detail = problem, detail
+            log.warning("presence: %s (%s); counting running time", problem, detail)
             self._on_problem(problem)
+        else:
+            log.info("presence: still %s (%s)", problem, detail)
 
     def _watch_bus(self, bus: MessageBus) -> None:
         async def watch() -> None:
@@ -360,7 +438,7 @@ class LogindWatch:
                 return
             self._bus = None
             self._owner = None
-            self._lost("the system bus connection was lost")
+            self._lost("the system bus connection was lost", "disconnected")
             await self._retry()
 
         self._spawn(watch())

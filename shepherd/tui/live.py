@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shepherd import words as shared
 from shepherd.tui import words
 
 Json = dict[str, Any]
@@ -48,7 +49,22 @@ class SessionLine:
     key: str = ""  # its row: the number, or "MACHINE:NUMBER" for another machine's
     elsewhere: str | None = None  # the household machine it runs on, when not this one
     paused: str | None = None  # why its clock stands still, and since when
-    short_ends: str = ""  # ``ends`` for a narrow column: "16:40", "tmrw 00:10"
+    short_ends: str = ""  # ``ends`` for a narrow column: "16:40", "tmrw 00:10", "frozen 00:46"
+    unfrozen: str | None = None  # it could not be kept frozen: all its time counts (why)
+
+    @property
+    def sentence(self) -> str:
+        """The whole of it, for the footer (the row's cells are cut to fit)."""
+        head = f"{self.user} · {self.label}: "
+        left = "no time limit" if self.remaining_s is None else f"{self.countdown} left"
+        if self.paused:
+            said = f"{self.paused} ({left})"
+        elif self.remaining_s is None:
+            said = left
+        else:
+            said = f"{left}, ends {self.ends}"
+        return head + said + (f"; {shared.unfrozen_clause(self.unfrozen)}"
+                              if self.unfrozen else "")
 
 
 @dataclass
@@ -208,17 +224,25 @@ class LiveState:
         if elsewhere:
             label += f" (on {elsewhere})"
         key = self.session_key(session)
+        unfrozen = session.get("freeze_failed") or None
+        pause = session.get("paused")
+        said = short = None
+        if pause:  # the countdown stands still; it ends whenever the child is back
+            said = words.paused(pause, now, bool(session.get("frozen")),
+                                bool(session.get("runs_while_paused")))
+            # The cell's short form ("paused since" was all a 150-column screen showed).
+            short = ("frozen " if session.get("frozen") else "paused ") + words.short_at(
+                words.parse_time(str(pause["since"])), now, up=False)
         if left is None:
             return SessionLine(session["id"], session["user"], session["entry"], label, None,
-                               "no limit", 0.0, "no limit", None, key, elsewhere)
-        pause = session.get("paused")
-        if pause:  # the countdown stands still; it ends whenever the child is back
+                               "no limit", 0.0, "no limit", None, key, elsewhere, said,
+                               short or "", unfrozen)
+        if pause:
             fraction = ran / (ran + left) if ran + left > 0 else 1.0
             return SessionLine(session["id"], session["user"], session["entry"], label, left,
                                words.countdown(left), fraction, "paused",
-                               session.get("deadline_cause"), key, elsewhere,
-                               words.paused(pause, now, bool(session.get("frozen")),
-                                           bool(session.get("runs_while_paused"))))
+                               session.get("deadline_cause"), key, elsewhere, said,
+                               short or "", unfrozen)
         left = max(left - self.elapsed(mono), 0.0)
         fraction = ran / (ran + left) if ran + left > 0 else 1.0
         # The daemon's own deadline, so the TUI names the minute the CLI names.
@@ -226,7 +250,8 @@ class LiveState:
         ends = words.ends_at(deadline, now)
         return SessionLine(session["id"], session["user"], session["entry"], label, left,
                            words.countdown(left), fraction, ends, session.get("deadline_cause"),
-                           key, elsewhere, short_ends=words.short_at(deadline, now, up=False))
+                           key, elsewhere, short_ends=words.short_at(deadline, now, up=False),
+                           unfrozen=unfrozen)
 
     def group_lines(self, user: str, mono: float) -> list[str]:
         found = self.user(user)

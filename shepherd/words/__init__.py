@@ -23,8 +23,10 @@ from shepherd.words.plain import json_safe, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
     counting_sentence,
+    flapping_sentence,
     pause_clause,
     resumed_clause,
+    unfrozen_clause,
 )
 from shepherd.words.refusals import (
     STATE_WORDS,
@@ -55,6 +57,7 @@ __all__ = [
     "counted",
     "counting_sentence",
     "expiry_sentence",
+    "flapping_sentence",
     "format_duration",
     "grant_notes",
     "grant_sentence",
@@ -73,6 +76,7 @@ __all__ = [
     "spoken_duration",
     "state_word",
     "stop_clause",
+    "unfrozen_clause",
     "until_moment",
     "warning_text",
     "week_left",

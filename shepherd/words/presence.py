@@ -31,10 +31,37 @@ def pause_clause(pause: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     return f"paused {when}: {cause_words(str(pause['cause']))}"
 
 
+def unfrozen_clause(problem: str) -> str:
+    """A session that could not be kept frozen (``freeze_failed``): it counts like running."""
+    return f"all its time counts, paused or not: it could not be kept frozen ({problem})"
+
+
 def resumed_clause(cause: str, paused_s: float) -> str:
     """"counted again after 20 minutes (the screen was locked)"."""
     was = cause_words(cause).replace(" is ", " was ").replace(" has ", " had ")
     return f"counted again after {spoken_duration(paused_s)} ({was})"
+
+
+def flapping_sentence(flap: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """A storm of screen-lock (or idle) changes, as status carries it (``counting.flapping``):
+    the parent learns that a child (or another account) flapped, and what Shepherd did."""
+    since = at_moment(datetime.fromisoformat(str(flap["since"])), now, zone, up=False)
+    until = at_moment(datetime.fromisoformat(str(flap["until"])), now, zone, up=False)
+    child = flap.get("child")
+    who = f"{child}'s screen lock (or idle)" if child else "An account that is not a child's"
+    what = "its screen lock (or idle) " if not child else ""
+    storms = int(flap.get("storms", 1))
+    seen = f"({int(flap.get('heard', 0)):,} changes seen)"
+    if flap.get("going_on"):
+        told = (f"{who} has been flapping {what}more than 200 times a second "
+                f"since {since.removeprefix('at ')} {seen}")
+    else:
+        times = f", {storms} times" if storms > 1 else ""
+        told = (f"{who} flapped {what}more than 200 times a second{times} between "
+                f"{since.removeprefix('at ')} and {until.removeprefix('at ')} {seen}")
+    if child:
+        return told + ": Shepherd read it once a second meanwhile, a lock counted until seen."
+    return told + ": Shepherd read the children's screens once a second meanwhile."
 
 
 def counting_sentence(problem: str | None, count: str) -> str | None:

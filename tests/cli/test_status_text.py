@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -137,10 +137,13 @@ def test_a_paused_session_says_why_and_since_when_instead_of_an_end() -> None:
     assert lines[1].endswith("session 7, paused since 09:22: the screen is locked "
                              "(30 minutes left)")
     assert "ends at" not in lines[1]
+    # Review 16b (s6), LOW 5: the state column said "running" beside "frozen".
+    assert lines[1].split()[:2] == ["Game", "paused"], lines[1]
     paused["sessions"][0]["frozen"] = True  # while_paused = "freeze": the kernel said so
     assert render_status(paused, PARIS)[1].endswith(
         "session 7, paused since 09:22: the screen is locked, its programs frozen meanwhile "
         "(30 minutes left)")
+    assert render_status(paused, PARIS)[1].split()[:2] == ["Game", "paused"]
     # Review 16 (s5), LOW 4: a parent reads "paused" as "stopped"; where the entry lets its
     # programs run on (while_paused = "run"), status says so.
     paused["sessions"][0].update(frozen=False, runs_while_paused=True)
@@ -184,3 +187,25 @@ def test_a_damaged_store_is_said_in_words_with_what_a_parent_does() -> None:
     report["store_damage"] = {**report["store_damage"], "children_locked": True}
     text = "\n".join(render_status(report, PARIS))
     assert "every child is locked" in text and "shepherd unlock" in text
+
+
+def test_a_child_flapping_the_screen_lock_is_told_to_the_parent_in_words() -> None:
+    # Review 16b (s6), LOW 4: only the daemon's log knew a child had flapped their lock.
+    report = status([{"name": "alex", "locked": False, "entries": []}])
+    began = NOW - timedelta(minutes=3)
+    report["counting"] = {
+        "count": "active", "idle_after_s": 300, "presence_problem": None,
+        "flapping": [{"child": "alex", "since": began.isoformat(),
+                      "until": (began + timedelta(seconds=70)).isoformat(),
+                      "going_on": False, "storms": 4, "heard": 4321},
+                     {"child": None, "since": began.isoformat(), "until": NOW.isoformat(),
+                      "going_on": True, "storms": 1, "heard": 250}]}
+    text = render_status(report, PARIS)
+    [alex] = [line for line in text if line.startswith("alex's")]
+    assert alex == (
+        "alex's screen lock (or idle) flapped more than 200 times a second, 4 times between "
+        "09:37 and 09:38 (4,321 changes seen): Shepherd read it once a second meanwhile, "
+        "a lock counted until seen.")
+    [guest] = [line for line in text if line.startswith("An account")]
+    assert guest.startswith("An account that is not a child's has been flapping its screen "
+                            "lock (or idle) more than 200 times a second since ")

@@ -224,9 +224,12 @@ def test_logind_leaving_the_bus_counts_time_again_and_says_so(
     logind.close()
     assert events.next("session_resumed")["cause"] == "locked"  # fail closed: counted
     problem = events.next("presence_unavailable")["problem"]
-    assert "logind" in problem
-    assert daemon.call("status")["counting"]["presence_problem"] == problem
-    assert [a["counting"] for a in audited(daemon, "presence_unavailable", 1)] == ["running"]
+    assert problem == "logind is not running"  # words for a parent (review-16b-s6 LOW 2)
+    counting = daemon.call("status")["counting"]
+    assert counting["presence_problem"] == problem
+    assert counting["presence_detail"] == "logind left the system bus"  # --json keeps it
+    [row] = audited(daemon, "presence_unavailable", 1)
+    assert (row["counting"], row["detail"]) == ("running", "logind left the system bus")
     again = FakeLogind(bus)  # logind comes back: followed again, no polling needed
     try:
         again.do(f"new 1 {UID}")

@@ -442,6 +442,11 @@ def test_a_child_flapping_their_lock_costs_at_most_one_pause_a_second_and_ends_r
     took = time.monotonic() - began  # the daemon handled every change by now
     pauses = len(daemon.audit("session_paused"))
     assert 1 <= pauses <= took / SETTLE_S + 2, (pauses, took)
+    # ... and the parent is told (review-16b-s6 LOW 4), in status, not only the daemon log.
+    said = daemon.call("status")
+    [flap] = said["counting"]["flapping"]
+    assert flap["child"] == said["sessions"][0]["user"], flap
+    assert flap["storms"] >= 1 and flap["heard"] > 200, flap
     logind.do("unlock 1")
     wait_frozen(group, False)
     wait_for(lambda: daemon.call("status")["sessions"][0]["paused"] is None, 15, "resumed")

@@ -124,7 +124,8 @@ def status() -> dict[str, Any]:
                       "deadline_cause": "max_run", "stopping": False, "paused": None,
                       "frozen": False, "runs_while_paused": False, "freeze_failed": None}],
         "clock_jump_pending": False, "policy_rejected": None,
-        "counting": {"count": "active", "idle_after_s": 300, "presence_problem": None},
+        "counting": {"count": "active", "idle_after_s": 300, "presence_problem": None,
+                     "presence_detail": None, "flapping": []},
     }
 
 

@@ -170,3 +170,35 @@ def test_a_grant_question_names_what_the_weeks_quota_still_allows() -> None:
     group.update(remaining_today_s=600.0, remaining_week_s=600.0, quota_week_s=7200)
     assert live.grant_consequence("alex", "minecraft", 300, 100.0) == (
         "The games budget still allows only 10 minutes this week.")
+
+
+def test_a_paused_session_fits_the_ends_cell_and_a_thawed_one_says_all_its_time_counts() -> None:
+    # Review 16b (s6), LOW 3: the "Ends" cell showed the pause's whole sentence, cut to
+    # "paused since" at 150 columns; a game thawed behind Shepherd's back looked ordinary.
+    from shepherd.tui import words
+    from shepherd.tui.widgets.session_list import ends_cell, what_cell
+
+    live = state(remaining=600.0)
+    session = live.sessions()[0]
+    session["paused"] = {"cause": "locked", "since": "2026-11-25T15:55:00+00:00"}
+    since = words.short_at(words.parse_time("2026-11-25T15:55:00+00:00"), live.now(400.0),
+                           up=False)
+    line = live.session_line(session, 400.0)
+    assert ends_cell(line) == f"paused {since}"  # its programs run on, or not frozen yet
+    session["frozen"] = True
+    line = live.session_line(session, 400.0)
+    assert ends_cell(line) == f"frozen {since}" and len(ends_cell(line)) <= 12
+    assert line.sentence == (f"alex · Minecraft: paused since {since}: the screen is locked, "
+                             "its programs frozen meanwhile (10:00 left)")  # the footer
+    session.update(remaining_s=None)  # no time limit: still says it is paused
+    assert ends_cell(live.session_line(session, 400.0)) == f"frozen {since}"
+
+    thawed = state(remaining=600.0).sessions()[0]
+    thawed["freeze_failed"] = "its programs were thawed by someone else while its clock " \
+                              "was paused"
+    line = live.session_line(thawed, 100.0)
+    assert what_cell(line, True) == "alex · Minecraft (all time counts)"
+    assert line.sentence.endswith(
+        "; all its time counts, paused or not: it could not be kept frozen (its programs "
+        "were thawed by someone else while its clock was paused)")
+    assert what_cell(live.session_line(live.sessions()[0], 100.0), False) == "Minecraft"

@@ -119,9 +119,7 @@ class DashboardScreen(ViewScreen):
         elif isinstance(focused, SessionList) and focused.selected_key:
             session = self.state.session_by_key(focused.selected_key)
             if session is not None:
-                running = self.state.session_line(session, self.shepherd.clock())
-                text = (f"{running.user} · {running.label}: {running.countdown} left, "
-                        f"ends {running.ends}")
+                text = self.state.session_line(session, self.shepherd.clock()).sentence
         elif isinstance(focused, RequestList) and focused.selected_key:
             text = "a approves this request, x declines it"
         if not text:
