@@ -36,6 +36,7 @@ from shepherd.localtime import local_zone
 from shepherd.store import AuditEvent, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
 from shepherd.words import (
+    answer_notes,
     at_moment,
     format_duration,
     join_clauses,
@@ -258,8 +259,11 @@ def cmd_answer(args: argparse.Namespace) -> int:
     result = _run(args, "request.answer", **params)
     label = result.get("label") or result.get("entry", "")
     if result.get("state") == "approved":
+        now, zone = _now()
+        notes = answer_notes(result, now, zone)  # a lock, a budget: what still limits it
         print(f"Approved request {args.request_id}: {result['user']} has "
-              f"{spoken_duration(result.get('granted_s') or 0)} more of {label} today.")
+              f"{spoken_duration(result.get('granted_s') or 0)} more of {label} today."
+              + (f" {notes}" if notes else ""))
     else:
         print(f"Declined request {args.request_id}: {result.get('user')} gets no more of "
               f"{label}.")

@@ -1617,7 +1617,7 @@ class Daemon:
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
                     mode: GrantMode = "add", until: str | None = None,
-                    preview: bool = False) -> dict[str, Any]:
+                    preview: bool = False, action_id: str | None = None) -> dict[str, Any]:
         """Add, take back or set today's allowance (``+D``/``-D``/``=D``): planned by the
         engine, recorded, then applied. Time added may last ``until`` HH:MM today, or
         the ``week`` (``today``: the default, with the day). A preview answers the same,
@@ -1631,7 +1631,8 @@ class Daemon:
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
-                        "held_at_used": planned.held_at_used},
+                        "held_at_used": planned.held_at_used,
+                        **({"action_id": action_id} if action_id else {})},
             expires_at=planned.expires_at, week=planned.week))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
@@ -1655,7 +1656,8 @@ class Daemon:
         except ExplainError as exc:
             raise BadRequest(f"--until {exc}") from None
 
-    async def extend(self, session_id: int, seconds: int, actor: str) -> dict[str, Any]:
+    async def extend(self, session_id: int, seconds: int, actor: str,
+                     action_id: str | None = None) -> dict[str, Any]:
         snap = self._snapshot(session_id)
         if seconds <= 0:
             raise BadRequest("an extension must be more than 0 seconds")
@@ -1663,7 +1665,8 @@ class Daemon:
         self.engine.check_extend(session_id, now)  # before anything is written
         total = snap.extension_s + seconds
         await self._persist(lambda store: store.set_extension(
-            now.wall, session_id, total, seconds, actor, {}))
+            now.wall, session_id, total, seconds, actor,
+            {"action_id": action_id} if action_id else {}))
         extended = self.engine.extend(session_id, seconds, self.now())
         deadline = extended.deadline
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},
@@ -1740,7 +1743,10 @@ class Daemon:
         return request_id
 
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
-                             actor: str) -> TimeRequest:
+                             actor: str) -> tuple[TimeRequest, dict[str, Any]]:
+        """The answered request, and what still limits the time it gave (``limited_by``:
+        a lock, a used-up budget; ``capped_by``: a budget that allows less), told to the
+        child with the answer so that a "yes" never promises more than can be used."""
         now = self.now()
         day = self.engine.quota_day(now)
         try:
@@ -1751,11 +1757,14 @@ class Daemon:
                            "answered already, or there is no such request)") from None
         except StoreError as exc:
             raise NotFound(str(exc)) from None
+        notes: dict[str, Any] = {}
         if result.granted_s:
-            self.engine.grant(result.user, result.entry, result.granted_s, now)
+            granted = self.engine.grant(result.user, result.entry, result.granted_s, now)
+            notes = {"limited_by": [r.to_json() for r in granted.limited_by],
+                     "capped_by": [c.to_json() for c in granted.capped_by]}
             self._changed()
-        self._publish("request_answered", result.to_json(), user=result.user)
-        return result
+        self._publish("request_answered", {**result.to_json(), **notes}, user=result.user)
+        return result, notes
 
     async def reload(self, actor: str = "SIGHUP") -> dict[str, Any]:
         path = self.config.policy_path

@@ -37,11 +37,13 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent
+from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
 from shepherd.engine import ActionRefused
 from shepherd.engine.grants import GRANT_MODES
 from shepherd.explain.day import ExplainError
 from shepherd.explain.live import books_of, explain_live, running_note
 from shepherd.ipc.protocol import (
+    ALREADY_DONE,
     FORBIDDEN,
     INVALID_PARAMS,
     LAUNCH_DENIED,
@@ -54,6 +56,7 @@ from shepherd.ipc.protocol import (
     RpcError,
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
+from shepherd.localtime import local_zone
 from shepherd.policy.durations import DurationError, format_duration, parse_duration
 from shepherd.store import EVENT_TYPES, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
@@ -93,6 +96,16 @@ class Params:
             return None
         if not isinstance(value, str) or not value or len(value) > 200:
             raise self._bad(name, "a non-empty string")
+        return value
+
+    def action_id(self) -> str | None:
+        """The client's name for this action, so that a repeat is applied once."""
+        value = self.raw.get("action_id")
+        if value is None:
+            return None
+        if not isinstance(value, str) or ACTION_ID.fullmatch(value) is None:
+            raise self._bad("action_id", "8 to 64 letters, digits, '-' or '_' "
+                            "(a name the client makes up for this one action)")
         return value
 
     def req_str(self, name: str) -> str:
@@ -173,9 +186,13 @@ class Subscribers:
                    and c.context.get("child") == user for c in self.server.connections)
 
 
+RECORDED_AS = {"grant": "time_granted", "extend": "session_extended"}
+
+
 class Methods:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
+        self.once = OnceOnly()
         self.table: dict[str, tuple[str, Handler]] = {
             "hello": ("any", self.hello), "health": ("any", self.health),
             "status": ("any", self.status), "entries": ("any", self.entries),
@@ -253,6 +270,30 @@ class Methods:
         context = connection.context
         return context["child"] if context["role"] == "child" else None
 
+    # -- actions done once (daemon/once.py) -------------------------------------------
+    async def _once(self, actor: str, method: str, action_id: str | None,
+                    apply: Callable[[], Awaitable[Any]]) -> Any:
+        kind = RECORDED_AS.get(method)  # an answer is recorded by its request: done is said
+        recorded: Recorded | None = None  # by "answered already"
+        if kind is not None and action_id is not None:
+            recorded = lambda: self._recorded(actor, kind, action_id)  # noqa: E731
+        try:
+            return await self.once.run(actor, method, action_id, apply, recorded)
+        except AlreadyDone as exc:
+            raise RpcError(ALREADY_DONE, f"this was done already, at {exc.when} (action id "
+                           f"{action_id}); it was not done again",
+                           {"action_id": action_id, "at": exc.when}) from None
+
+    async def _recorded(self, actor: str, kind: str, action_id: str) -> str | None:
+        """When the store's log holds ``action_id`` of ``actor``, else None."""
+        page = await self.daemon.audit_page(AuditFilter(types=(kind,), text=action_id), 20,
+                                            None)
+        found = next((e.ts for e in page.events if e.actor == actor
+                      and e.data.get("action_id") == action_id), None)
+        if found is None:
+            return None
+        return datetime.fromisoformat(found).astimezone(local_zone()).strftime("%H:%M:%S on %d %b")
+
     # -- methods ------------------------------------------------------------------
     def _entry_id(self, name: str, user: str | None) -> str:
         """The id of the entry a person means by ``name`` (its id or label, in any case);
@@ -263,7 +304,8 @@ class Methods:
     async def hello(self, params: Params, connection: Connection) -> Any:
         context = connection.context
         return {"protocol": PROTOCOL_VERSION, "role": context["role"], "name": context["name"],
-                "child": context.get("child"), "user_mode": self.daemon.config.user_mode}
+                "child": context.get("child"), "user_mode": self.daemon.config.user_mode,
+                "instance": self.once.instance}
 
     async def health(self, params: Params, connection: Connection) -> Any:
         return self.daemon.health(admin=connection.context["role"] == "admin")
@@ -331,9 +373,11 @@ class Methods:
         preview = params.raw.get("preview", False)
         if not isinstance(preview, bool):
             raise RpcError(INVALID_PARAMS, "preview must be true or false")
-        return await self.daemon.grant(user, target, seconds, self._actor(connection),
-                                       params.note("reason"), mode,
-                                       params.text("until", required=False), preview)
+        reason, until_text = params.note("reason"), params.text("until", required=False)
+        action_id = None if preview else params.action_id()
+        actor = self._actor(connection)
+        return await self._once(actor, "grant", action_id, lambda: self.daemon.grant(
+            user, target, seconds, actor, reason, mode, until_text, preview, action_id))
 
     async def extend(self, params: Params, connection: Connection) -> Any:
         """The session by its number, or by its entry (and child, when several run it)."""
@@ -344,7 +388,9 @@ class Methods:
             session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
                                                 user)
         seconds = params.duration("duration")
-        return await self.daemon.extend(session_id, seconds, self._actor(connection))
+        actor, action_id = self._actor(connection), params.action_id()
+        return await self._once(actor, "extend", action_id, lambda: self.daemon.extend(
+            session_id, seconds, actor, action_id))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")
@@ -372,9 +418,14 @@ class Methods:
         seconds = (params.duration("duration", most=86400)  # given for today
                    if params.raw.get("duration") is not None else None)
         request_id = params.number("request_id", lo=1)
-        result = await self.daemon.answer_request(request_id, answer == "approve", seconds,
-                                                  self._actor(connection))
-        return {**result.to_json(), "label": self.daemon.policy.title(result.entry)}
+        actor = self._actor(connection)
+
+        async def apply() -> Any:
+            result, notes = await self.daemon.answer_request(request_id, answer == "approve",
+                                                             seconds, actor)
+            return {**result.to_json(), **notes, "label": self.daemon.policy.title(result.entry)}
+
+        return await self._once(actor, "request.answer", params.action_id(), apply)
 
     async def policy_reload(self, params: Params, connection: Connection) -> Any:
         return await self.daemon.reload(self._actor(connection))

@@ -937,7 +937,9 @@ class Engine:
             caps = self._week_cap(planned.user, quota_limits, planned.day, now)
             return replace(planned, week_allowance_s=week_allowance, capped_by=caps)
         limits = self._still_limiting(planned.user, planned.target, now)
-        caps = () if limits else self._still_capping(planned.user, planned.target, now)
+        # a lock is lifted by a parent, not by the day: what caps the time still counts after
+        lasting = [r for r in limits if not isinstance(r, Locked)]
+        caps = () if lasting else self._still_capping(planned.user, planned.target, now)
         return replace(planned, limited_by=limits, capped_by=caps,
                        week_allowance_s=week_allowance)
 

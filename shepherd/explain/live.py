@@ -44,8 +44,9 @@ def running_note(engine: Engine, user: str) -> str:
         labels.append(entry.title if entry is not None else engine.snapshot(session_id).entry)
     if not labels:
         return ""
-    return (f"Running now: {', '.join(labels)}; its time so far is counted, and the day "
-            "below starts as if it stopped now.")
+    whose, stopped = ("its", "it stopped") if len(labels) == 1 else ("their", "they stopped")
+    return (f"Running now: {', '.join(labels)}; {whose} time so far is counted, and the day "
+            f"below starts as if {stopped} now.")
 
 
 def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,

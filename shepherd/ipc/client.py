@@ -38,6 +38,10 @@ class DaemonUnreachable(Exception):
     pass
 
 
+class NoAnswer(DaemonUnreachable):
+    """A call sent that got no answer in time: what it asked may yet be done."""
+
+
 class Client:
     """A blocking JSON-RPC client on the daemon's socket."""
 
@@ -143,8 +147,11 @@ class AsyncClient:
             self._writer.write(encode(request(request_id, method, params)))
             await self._writer.drain()
             message = await within(answer, timeout)
-        except (OSError, TimeoutError) as exc:
-            self._end(f"the daemon stopped answering ({exc.__class__.__name__})")
+        except TimeoutError:
+            self._end(f"it stopped answering: nothing came in {timeout:.0f} seconds")
+            raise NoAnswer(self.close_reason) from None
+        except OSError as exc:
+            self._end(f"the connection broke: {exc.strerror or 'no answer'}")
             raise DaemonUnreachable(self.close_reason) from None
         finally:
             self._waiting.pop(request_id, None)

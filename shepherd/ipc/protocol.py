@@ -28,6 +28,7 @@ LINE_TOO_LONG = -32011
 TOO_MANY_CONNECTIONS = -32012
 TOO_MUCH_UNREAD = -32013
 ANSWER_TOO_LARGE = -32014
+ALREADY_DONE = -32015  # an action_id the store already holds: not done again
 
 JsonId = str | int | None
 

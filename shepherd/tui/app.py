@@ -8,6 +8,7 @@ All daemon traffic goes through ``DaemonLink`` (the async IPC client).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,11 +19,11 @@ from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
+from shepherd.ipc.protocol import ALREADY_DONE, LAUNCH_DENIED, RpcError
 from shepherd.tui import words
 from shepherd.tui.driver import terminal_driver
 from shepherd.tui.heap import keep_for_good
-from shepherd.tui.link import DaemonLink, NotConnected, Opener
+from shepherd.tui.link import DaemonLink, NotConnected, Opener, Unanswered
 from shepherd.tui.live import LiveState
 from shepherd.tui.messages import (
     Connected,
@@ -42,6 +43,9 @@ from shepherd.tui.screens.help import HelpScreen, KeyList
 from shepherd.tui.screens.history import HistoryScreen
 from shepherd.tui.screens.policy import PolicyScreen
 
+ONCE_ONLY = frozenset({"grant", "extend", "request.answer"})  # sent with an action_id
+RECORDED_BY_ID = frozenset({"grant", "extend"})  # the store holds their id (daemon/once.py)
+WAITING_SAID_AFTER_S = 1.0
 VIEWS = {"dashboard": "Now", "audit": "Audit", "history": "History", "policy": "Policy"}
 
 
@@ -166,11 +170,16 @@ class ShepherdApp(App[None]):
         elif kind == "request_answered":
             state.requests = [r for r in state.requests if r["id"] != event.get("id")]
             if not state.is_admin:
-                state.my_requests[int(event.get("id", 0))] = event
                 label = state.label(state.me, str(event.get("entry")))
-                if event.get("state") == "approved":
-                    self.notify(f"Yes: you have {words.duration(event.get('granted_s'))} more "
-                                f"of {label}.", title="Your request", timeout=15)
+                approved = event.get("state") == "approved"
+                notes = (words.answer_notes({**event, "label": label}, state.now(self.clock()),
+                                            to_child=True)
+                         if approved and state.status else "")
+                state.my_requests[int(event.get("id", 0))] = {**event, "notes": notes}
+                if approved:
+                    self.notify(" ".join(filter(None, [
+                        f"Yes: you have {words.duration(event.get('granted_s'))} more of "
+                        f"{label}.", notes])), title="Your request", timeout=15)
                 else:
                     self.notify(f"No more time for {label} this time.",
                                 title="Your request", severity="warning", timeout=15)
@@ -194,17 +203,74 @@ class ShepherdApp(App[None]):
         self.push_screen(ConfirmScreen(question, detail, yes, check), answered)
 
     async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
+        """Send a parent's or child's action and say what became of it. An action that
+        gives time carries an ``action_id``: when no answer comes it is asked again, with
+        the same id, once the daemon answers, and the daemon applies it only once."""
+        if method in ONCE_ONLY and not params.get("preview"):
+            params.setdefault("action_id", f"tui-{uuid.uuid4().hex}")
+        instance = self.link.instance
         try:
-            result = await self.link.call(method, **params)
+            result = await self._send(method, params)
+        except Unanswered:
+            return await self._unanswered(method, done, instance, params)
         except NotConnected as exc:
             self.notify(f"Not done: {exc}.", severity="error")
             return None
         except RpcError as exc:
             self.notify(self.explain(exc), severity="error", timeout=10)
             return None
-        self.notify(done if isinstance(done, str) else done(result), timeout=8)
+        return self._done(done, result)
+
+    async def _send(self, method: str, params: dict[str, Any]) -> Any:
+        def say() -> None:
+            self.state.waiting = ("Waiting for the daemon to answer… (it is slow right now; "
+                                  "what you asked is on its way)")
+            self._changed()
+
+        timer = self.set_timer(WAITING_SAID_AFTER_S, say)
+        try:
+            return await self.link.call(method, **params)
+        finally:
+            timer.stop()
+            if self.state.waiting:
+                self.state.waiting = ""
+                self._changed()
+
+    def _done(self, done: str | Callable[[Any], str], result: Any, first: str = "") -> Any:
+        self.notify(first + (done if isinstance(done, str) else done(result)), timeout=8)
         self.link.refresh_soon()
         return result
+
+    async def _unanswered(self, method: str, done: str | Callable[[Any], str], instance: str,
+                          params: dict[str, Any]) -> Any:
+        """No answer in time: the action may be done yet, so never "Not done"."""
+        waited = f"{self.link.action_timeout:.0f} seconds"
+        unknown = f"The daemon did not answer in {waited}; it may still do this when it recovers."
+        if "action_id" not in params or not instance:
+            self.notify(f"{unknown} Check the screen before trying again.",
+                        severity="warning", timeout=30)
+            return None
+        self.notify(f"{unknown} Shepherd will ask it again when it answers, and it is done "
+                    "only once either way.", severity="warning", timeout=30)
+        restarted = await self.link.back() != instance
+        if restarted and method not in RECORDED_BY_ID:
+            self.notify("The daemon restarted before it answered. Check the screen to see "
+                        "whether it was done before you try again.", severity="warning",
+                        timeout=30)
+            self.link.refresh_soon()
+            return None
+        try:  # the same id: a daemon that did it answers as before, or says it is done
+            result = await self._send(method, params)
+        except NotConnected:
+            self.notify(f"{unknown} Check the screen before trying again.",
+                        severity="warning", timeout=30)
+            return None
+        except RpcError as exc:
+            self.notify(self.explain(exc), severity="error" if exc.code != ALREADY_DONE
+                        else "information", timeout=15)
+            self.link.refresh_soon()
+            return None
+        return self._done(done, result, "The daemon answered at last. ")
 
     def explain(self, error: RpcError) -> str:
         data = error.data if isinstance(error.data, dict) else {}
@@ -212,7 +278,11 @@ class ShepherdApp(App[None]):
             now = self.state.now(self.clock()) if self.state.status else None
             if now is not None:
                 label = self.state.label(self.state.me, str(data.get("entry", "")))
-                return words.refusal(label or "It", data["denied"], now)
+                return words.refusal(label or "It", data["denied"], now,
+                                     you=None if self.state.is_admin else self.state.me)
+        if error.code == ALREADY_DONE:
+            return (f"That was done already, at {data.get('at', 'an earlier moment')}, before "
+                    "the daemon restarted; it was not done again.")
         if data.get("errors"):
             return error.message + ":\n" + "\n".join(map(str, data["errors"][:5]))
         return f"Not done: {error.message}."

@@ -16,7 +16,7 @@ from typing import Any
 
 from textual.message import Message
 
-from shepherd.ipc.client import AsyncClient, DaemonUnreachable
+from shepherd.ipc.client import AsyncClient, DaemonUnreachable, NoAnswer
 from shepherd.ipc.protocol import RpcError
 from shepherd.tui.messages import (
     Connected,
@@ -31,7 +31,8 @@ from shepherd.words import plain_lines
 Opener = Callable[[Callable[[str, dict[str, Any]], None]], Awaitable[AsyncClient]]
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
-SETTLE_S = 0.05  # let a burst of events arrive before one fresh picture
+SETTLE_S = 0.05
+ACTION_TIMEOUT_S = 30.0  # let a burst of events arrive before one fresh picture
 
 
 
@@ -51,6 +52,10 @@ class NotConnected(Exception):
     """An action while the daemon is unreachable."""
 
 
+class Unanswered(NotConnected):
+    """An action sent that got no answer in time: it may yet be done."""
+
+
 class DaemonLink:
     def __init__(self, socket_path: Path, post: Callable[[Message], Any],
                  next_change: Callable[[], float], clock: Callable[[], float] = time.monotonic,
@@ -64,15 +69,27 @@ class DaemonLink:
         self.role = ""
         self._wanted = asyncio.Event()
         self._closing: asyncio.Future[None] | None = None
+        self.action_timeout = ACTION_TIMEOUT_S
+        self.instance = ""  # the daemon process that answered ``hello`` (see daemon/once.py)
+        self._up = asyncio.Event()
 
     async def call(self, method: str, **params: Any) -> Any:
         """A call on the live connection; ``NotConnected`` while there is none."""
         if self.client is None or self.client.closed.is_set():
             raise NotConnected("the daemon is not reachable right now")
         try:
-            return shown(await self.client.call(method, **params))
+            return shown(await self.client.call(method, self.action_timeout, **params))
+        except NoAnswer as exc:
+            self._up.clear()  # that connection is over: ``back`` waits for the next
+            raise Unanswered(str(exc)) from None
         except DaemonUnreachable as exc:
+            self._up.clear()
             raise NotConnected(str(exc)) from None
+
+    async def back(self) -> str:
+        """Once connected (now, or when the daemon answers again): its ``instance``."""
+        await self._up.wait()
+        return self.instance
 
     def refresh_soon(self) -> None:
         self._wanted.set()
@@ -107,6 +124,8 @@ class DaemonLink:
             return str(exc)
         self.client = client
         self.role = str(hello.get("role"))
+        self.instance = str(hello.get("instance") or "")
+        self._up.set()
         self._post(Connected(hello))
         try:
             await self._fetch(initial=True)
@@ -120,6 +139,7 @@ class DaemonLink:
             client.close_reason = client.close_reason or str(exc)
         finally:
             self.client = None
+            self._up.clear()
             reason = client.close_reason or "the connection ended"
             await client.close()
         self._post(Disconnected(reason, 0.0))

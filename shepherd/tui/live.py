@@ -77,6 +77,7 @@ class LiveState:
     my_requests: dict[int, Json] = field(default_factory=dict)  # a child's own, by id
     connected: bool = False
     problem: str = ""
+    waiting: str = ""  # an action sent, its answer not yet come
     pictures: int = 0  # ``status`` answers received: the countdowns tick without them
     _still: dict[tuple[str, str], EntryLine] = field(default_factory=dict)
     _still_picture: int = -1
@@ -195,7 +196,13 @@ class LiveState:
             return EntryLine(user, item["id"], label, "available", words.state_word("available"),
                              f"{label} can start: {left} if started now{week}", left, used_text,
                              fraction)
-        detail = words.refusal(label, item["reasons"], now)
+        detail = words.refusal(label, item["reasons"], now,
+                               you=None if self.is_admin else self.me)
+        if state == "busy":  # the child runs as many programs as they may: it waits
+            most = next((int(r.get("max_sessions") or 1) for r in item["reasons"]
+                         if r.get("code") == "already_running"), 1)
+            return EntryLine(user, item["id"], label, state, "waiting", detail,
+                             f"{most} running", used_text, fraction)
         return EntryLine(user, item["id"], label, state, words.state_word(state), detail,
                          words.next_change(item["reasons"], now), used_text, fraction)
 
@@ -288,13 +295,19 @@ class LiveState:
     def grant_consequence(self, user: str, target: str, seconds: int, mono: float) -> str:
         """What still limits an entry after a grant, in the words `shepherd grant` uses
         ("" when nothing does). Judged from the last status, before the grant is made."""
-        now = self.now(mono)
         found = self.user(user)
         if found is None:
             return ""
+        locked = words.lock_note(user, seconds) if found.get("locked") else ""
         item = next((e for e in found["entries"] if e["id"] == target), None)
         if item is None:  # a group, or not this child's
-            return ""
+            return locked
+        return " ".join(filter(None, [locked, self._grant_caps(item, user, target, seconds,
+                                                                 mono)]))
+
+    def _grant_caps(self, item: Json, user: str, target: str, seconds: int,
+                    mono: float) -> str:
+        now = self.now(mono)
         session = self.session_of(user, target)
         ticking = self.elapsed(mono) if session is not None else 0.0
         if item.get("remaining_today_s") is None:

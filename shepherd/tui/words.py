@@ -62,6 +62,15 @@ def grant_notes(label: str, *, now: datetime, unlimited: bool = False,
                               zone=_ZONE)
 
 
+def answer_notes(result: dict[str, Any], now: datetime, to_child: bool = False) -> str:
+    """What still limits the time an approved request gave (the lock, a budget)."""
+    return shared.answer_notes(result, now, _ZONE, to_child=to_child)
+
+
+def lock_note(user: str, seconds: float) -> str:
+    return shared.lock_note(user, seconds)
+
+
 def until_time(when: datetime, now: datetime) -> str:
     return shared.until_moment(when, now, _ZONE)
 
@@ -107,9 +116,10 @@ def paused(pause: dict[str, Any], now: datetime, frozen: bool = False,
         else ", its programs running on meanwhile" if runs_on else "")
 
 
-def refusal(label: str, items: list[dict[str, Any]], now: datetime) -> str:
+def refusal(label: str, items: list[dict[str, Any]], now: datetime,
+            you: str | None = None) -> str:
     """"Minecraft can't start: its time for today is used up (back tomorrow at 04:00)"."""
-    return shared.refusal_sentence(label, items, now, _ZONE)
+    return shared.refusal_sentence(label, items, now, _ZONE, you)
 
 
 def next_change(items: list[dict[str, Any]], now: datetime) -> str:
@@ -234,16 +244,23 @@ _DETAIL_NAMES = {"remaining_s": "time left", "seconds": "duration", "session_id"
 def detail_rows(event: dict[str, Any]) -> list[tuple[str, str]]:
     """The audit view's detail pane: the whole event, each part named in words, every
     amount of time a duration (``1m``) and every moment a local time."""
-    rows = [("event", f"#{event['id']} {event['type']}"), ("time", clock_time(event["ts"]))]
-    for key in ("user", "entry", "actor"):
-        if event.get(key):
-            rows.append(("by" if key == "actor" else key, str(event[key])))
-    for key, value in (event.get("data") or {}).items():
-        shown = _detail_value(key, value)
+    rows: list[tuple[str, str]] = []
+    for key, value in (event.get("data") or {}).items():  # its own parts first: a short
+        shown = _detail_value(key, value)                  # pane shows them, not the ids
         if key == "reason" and event["type"] == "session_ended" and isinstance(value, str):
             shown = end_reason(value)
         rows.append((_detail_name(key), shown))
+    rows += [("event", f"{event_kind(str(event['type']))} (number {event['id']})"),
+             ("time", clock_time(event["ts"]))]
+    for key in ("user", "entry", "actor"):
+        if event.get(key):
+            rows.append(("by" if key == "actor" else key, str(event[key])))
     return rows
+
+
+def event_kind(kind: str) -> str:
+    """``request_answered`` as a person says it: "request answered"."""
+    return kind.replace("_", " ")
 
 
 def _detail_name(key: str) -> str:
@@ -345,7 +362,9 @@ def policy_text(path: str, policy: dict[str, Any]) -> Text:
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
            "", "[b]Children[/b]"]
     for user in policy["users"]:
-        out.append(f"  {escape(user['name'])}: up to {user['max_sessions']} program(s) at once")
+        most = int(user["max_sessions"])
+        out.append(f"  {escape(user['name'])}: " + (
+            "one program at a time" if most == 1 else f"up to {most} programs at once"))
     out += ["", "[b]Entries[/b]"]
     for entry in policy["entries"]:
         limits = entry["limits"]

@@ -10,10 +10,12 @@ the same thing. Codes stay in ``--json``; this module never replaces them.
 """
 
 from shepherd.words.grants import (
+    answer_notes,
     cap_sentence,
     expiry_sentence,
     grant_notes,
     grant_sentence,
+    lock_note,
     result_notes,
 )
 from shepherd.words.limits import stop_clause, week_left
@@ -47,6 +49,7 @@ from shepherd.words.times import (
 
 __all__ = [
     "STATE_WORDS",
+    "answer_notes",
     "at_moment",
     "cap_sentence",
     "cause_words",
@@ -61,6 +64,7 @@ __all__ = [
     "join_clauses",
     "json_safe",
     "lasting_state",
+    "lock_note",
     "pause_clause",
     "plain",
     "plain_lines",

@@ -15,10 +15,11 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from shepherd.engine.events import GrantCap
-from shepherd.words.refusals import ReasonLike, _moment, reasons_clause
+from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
 
-__all__ = ["cap_sentence", "expiry_sentence", "grant_notes", "grant_sentence", "result_notes"]
+__all__ = ["answer_notes", "cap_sentence", "expiry_sentence", "grant_notes", "grant_sentence",
+           "lock_note", "result_notes"]
 
 CapLike = GrantCap | Mapping[str, Any]
 
@@ -148,3 +149,30 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
         sentence += (f"; {spoken_duration(unused)} of it went unused" if unused >= 1
                      else "; all of it was used")
     return sentence + "."
+
+
+def lock_note(user: str, seconds: float, *, to_child: bool = False) -> str:
+    """A grant to a locked child: given, but of no use until the lock is lifted."""
+    if to_child:
+        return "But you are locked by a parent: you can use it only after they unlock you."
+    given = spoken_duration(seconds)
+    one = given.startswith("1 ") and given.count(" ") == 1  # "1 minute"
+    are, them = ("is", "it") if one else ("are", "them")
+    return (f"{user} is locked: the {given} {are} given, but {user} can't use {them} until "
+            "you unlock them.")
+
+
+def answer_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo, *,
+                 to_child: bool = False) -> str:
+    """What still limits the time an approved request gave, from the daemon's answer (or
+    its ``request_answered`` event): the lock first, then what keeps the entry from being
+    used today, else what allows less than was given ("" when nothing does)."""
+    label = str(result.get("label") or result.get("entry") or "it")
+    limits = list(result.get("limited_by") or ())
+    locked = [r for r in limits if _data(r).get("code") == "locked"]
+    rest = [r for r in limits if _data(r).get("code") != "locked"]
+    notes = [lock_note(str(result.get("user", "")), float(result.get("granted_s") or 0),
+                       to_child=to_child)] if locked else []
+    notes.append(grant_notes(label, limited_by=rest, capped_by=result.get("capped_by") or (),
+                             now=now, zone=zone))
+    return " ".join(n for n in notes if n)

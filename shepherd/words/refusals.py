@@ -91,6 +91,8 @@ def _not_allowed(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
 
 
 def _locked(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    if data.get("to_you"):  # told to the child themselves
+        return "you are locked by a parent"
     return f"{data.get('user', 'this child')} is locked by a parent"
 
 
@@ -174,13 +176,16 @@ def _named(entry_id: str, label: str) -> str:
 
 
 def refusal_sentence(label: str, reasons: Iterable[ReasonLike], now: datetime,
-                     zone: tzinfo) -> str:
-    """The whole refusal: "Minecraft can't start: <every reason>".
+                     zone: tzinfo, you: str | None = None) -> str:
+    """The whole refusal: "Minecraft can't start: <every reason>"; told to the child
+    ``you`` themselves, what is about them is said to them ("you are locked").
 
     An unknown entry is said differently, with the entries there are (the
     ``known`` ids the engine puts in the reason), so a typo can be put right.
     """
     items = [_data(r) for r in reasons]
+    if you is not None:
+        items = [{**r, "to_you": True} if r.get("user") == you else r for r in items]
     unknown = next((r for r in items if r.get("code") == "unknown_entry"), None)
     if unknown is not None:
         ids = [str(k) for k in unknown.get("known") or ()]

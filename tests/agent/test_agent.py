@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.agent.run import notification_for
 from shepherd.agent.status_line import status_line
 from tests.daemon.conftest import ME, ROOT, daemon_factory, policy
 
@@ -204,3 +205,16 @@ def test_notify_send_is_left_to_the_childs_agent_while_it_is_connected(
     agent.closed = True
     daemon._desktop("alex", alex, "Minecraft", "1 minute left", "critical")
     assert sent == ["sam", "alex"]
+
+
+def test_a_yes_to_a_locked_child_under_a_budget_says_so_on_the_desktop() -> None:
+    """Review 11 s6 F2: the answer must not promise time the child cannot use."""
+    event = {"type": "request_answered", "state": "approved", "user": "alex", "entry": "game",
+             "granted_s": 900, "limited_by": [{"code": "locked", "user": "alex"}],
+             "capped_by": [{"kind": "group_quota", "group": "screens", "usable_s": 217,
+                            "until": None, "running": False, "period": "day"}]}
+    shown = notification_for(event, {"game": "The Game"})
+    assert shown is not None
+    assert shown[1] == ("Yes: 15 minutes more of The Game. But you are locked by a parent: "
+                        "you can use it only after they unlock you. The screens budget still "
+                        "allows only 3 minutes 37 seconds today.")

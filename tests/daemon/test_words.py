@@ -344,7 +344,8 @@ daily_quota = "45s"
     assert json.loads(shepherd(d, "requests", "--json").stdout)[0]["note"] == hostile
     approved = shepherd(d, "answer", "1", "approve")
     assert approved.stdout.strip() == (f"Approved request 1: {ME} has 10 minutes more of "
-                                       "Minecraft today.")
+                                       "Minecraft today. The games budget still allows only "
+                                       "45 seconds today.")  # what it can really use
     twice = shepherd(d, "answer", "1", "decline")
     assert twice.returncode == 1
     assert twice.stderr.strip() == ("shepherd: request 1 is not waiting for an answer (it was "

@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from textual.pilot import Pilot
+
+from shepherd.tui.app import ShepherdApp
+from shepherd.tui.widgets.audit_detail import AuditDetail, EventScreen
+from shepherd.tui.widgets.audit_table import AuditTable
 from shepherd.tui.words import detail_rows
 from tests.daemon.conftest import ME, policy
+from tests.tui.conftest import drive, screen_text, wait_for
 
 NAP = """
 [[entries]]
@@ -72,3 +78,43 @@ def test_why_a_session_ended_and_its_command_read_as_written() -> None:
     assert "stopped_by_admin" not in rows["reason"] and "parent" in rows["reason"]
     assert rows["charged"] == "0s"
     assert rows["command"] == "supertuxkart --track 'my track'"
+
+
+def test_at_80x24_the_whole_event_is_reached_by_keys_and_named_in_words(
+        daemon_factory: Any) -> None:
+    """Review 11 s6 F3: the pane's six lines held only ids, no key reached the rest, and
+    the event's kind read ``request_answered``."""
+    d = daemon_factory(policy(NAP))
+    asked = d.call("request_time", entry="nap", duration="15m", note="please")
+    d.call("request.answer", request_id=asked["request_id"], answer="approve")
+    app = ShepherdApp(d.socket)
+
+    def pane_text() -> str:
+        pane = app.screen.query_one(AuditDetail)
+        region = pane.content_region
+        lines = screen_text(app).splitlines()[region.y:region.y + region.height]
+        return "\n".join(line[region.x:region.right] for line in lines)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.connected, "the daemon")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.query(AuditTable)
+                       and app.screen.query_one(AuditTable).row_count, "the log")
+        table = app.screen.query_one(AuditTable)
+        row = next(i for i, e in enumerate(table.events) if e["type"] == "request_answered")
+        table.focus()
+        await pilot.press(*["down"] * row)
+        await wait_for(pilot, lambda: "approved" in pane_text(), "the event's own parts "
+                       "within the pane's visible lines")
+        assert "granted" in pane_text() and "15m" in pane_text(), pane_text()
+        assert "request_answered" not in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventScreen), "the whole event")
+        whole = screen_text(app)
+        for part in ("approved", "granted", "15m", "request answered", "time", "by"):
+            assert part in whole, (part, whole)
+        assert "request_answered" not in whole, whole
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, EventScreen), "back")
+
+    drive(app, scenario, size=(80, 24))

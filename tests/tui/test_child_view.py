@@ -101,3 +101,31 @@ def test_the_childs_view_shows_only_their_own_and_the_answer_arrives(
                        "the answer on the child's screen")
 
     drive(app, scenario)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another uid")
+@pytest.mark.skipif(not os.access(OTHER_PYTHON, os.X_OK), reason="no system python3")
+def test_a_yes_to_a_locked_child_under_a_budget_says_what_they_can_really_use(
+        daemon_factory: Any) -> None:
+    """Review 11 s6 F2: "Yes: you have 15m more" while locked, with 4 minutes of budget."""
+    d = daemon_factory(policy(ENTRIES + '[[groups]]\nid = "screens"\nentries = ["drawing"]\n'
+                              'daily_quota = "4m"\n', users='[[users]]\nname = "nobody"\n'))
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    d.call("lock", user="nobody")
+    asked = d.call("request_time", user="nobody", entry="drawing", duration="15m")
+    app = ShepherdApp(d.socket, opener=child_opener(d.socket))
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.current_mode == "child" and app.state.status,
+                       "the child's view")
+        d.call("request.answer", request_id=asked["request_id"], answer="approve")
+        truth = ("But you are locked by a parent: you can use it only after they unlock you. "
+                 "The screens budget still allows only 4 minutes today.")
+        await wait_for(pilot, lambda: truth in " ".join(str(n.message)
+                                                        for n in app._notifications),
+                       "the whole answer in the toast")
+        await wait_for(pilot, lambda: "you are locked by a parent" in " ".join(
+            screen_text(app).split()), "the whole answer on the child's screen")
+
+    drive(app, scenario)

@@ -148,3 +148,44 @@ def test_stop_with_nothing_running_says_so(daemon_factory: Any) -> None:
         assert "Choose a running session" not in notices(app)  # there is no list to choose in
 
     drive(app, scenario)
+
+
+LOCKED_AND_CAPPED = """
+[[entries]]
+id = "drawing"
+label = "Drawing"
+command = ["sleep", "600"]
+users = ["nobody"]
+limits = { daily_quota = "30m" }
+
+[[groups]]
+id = "screens"
+entries = ["drawing"]
+daily_quota = "4m"
+"""
+
+
+def test_approving_for_a_locked_child_under_a_budget_says_both_before_and_after(
+        daemon_factory: Any) -> None:
+    """Review 11 s6 F2: the question named the budget but not the lock, and the answer
+    promised the whole 15 minutes."""
+    d = daemon_factory(policy(LOCKED_AND_CAPPED, users='[[users]]\nname = "nobody"\n'))
+    d.call("lock", user="nobody")
+    d.call("request_time", user="nobody", entry="drawing", duration="15m")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.requests, "the request")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        said = " ".join(screen_text(app).replace("█", " ").split())
+        assert ("nobody is locked: the 15 minutes are given, but nobody can't use them "
+                "until you unlock them.") in said, said
+        assert "The screens budget still allows only 4 minutes today." in said, said
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Approved" in notices(app), "the answer")
+        answer = notices(app)
+        assert "nobody is locked" in answer, answer
+        assert "The screens budget still allows only 4 minutes today." in answer, answer
+
+    drive(app, scenario)

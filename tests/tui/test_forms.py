@@ -55,3 +55,19 @@ def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(
         assert "15 more minutes of Nap" in screen_text(app)
 
     drive(app, scenario)
+
+
+def test_the_grant_forms_words_fit_80_columns(daemon_factory: Any) -> None:
+    """Review 11 s6 F9: the label read "… =1h sets today's tota" at 80 columns."""
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count, "the entries")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the grant form")
+        assert "=1h sets today's total" in screen_text(app), screen_text(app)
+
+    drive(app, scenario, size=(80, 24))

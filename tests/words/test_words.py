@@ -21,6 +21,7 @@ from shepherd.engine import (
 from shepherd.words import (
     at_moment,
     format_duration,
+    lock_note,
     reason_clause,
     refusal_sentence,
     spoken_duration,
@@ -97,6 +98,21 @@ def test_reasons_as_json_read_the_same_as_reason_objects() -> None:
     assert sentence == (
         "Celeste can't start: its time for today is used up (back on Saturday at 04:00), "
         "it is outside its allowed hours (opens at 15:30), and alex is locked by a parent")
+
+
+def test_a_refusal_told_to_the_locked_child_says_you() -> None:
+    """Review 11 s6 F9: the child read "A short game can't start: nobody is locked"."""
+    reasons = [Locked("alex").to_json()]
+    assert refusal_sentence("Celeste", reasons, NOW, PARIS, you="alex") == \
+        "Celeste can't start: you are locked by a parent"
+    assert refusal_sentence("Celeste", reasons, NOW, PARIS, you="sam") == \
+        "Celeste can't start: alex is locked by a parent"  # a brother is not "you"
+
+
+def test_a_grant_to_a_locked_child_is_said_in_good_grammar() -> None:
+    assert lock_note("alex", 60) == ("alex is locked: the 1 minute is given, but alex can't use "
+                                     "it until you unlock them.")
+    assert lock_note("alex", 900).startswith("alex is locked: the 15 minutes are given")
 
 
 @pytest.mark.parametrize(("reason", "clause"), [

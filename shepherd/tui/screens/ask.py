@@ -54,7 +54,7 @@ class AskScreen(ModalScreen[Answer | None]):
                 choices = [(Text(name), value) for name, value in self.targets]  # as written
                 yield FormSelect(choices, value=self.target or self.targets[0][1],
                              allow_blank=False, id="target", compact=True)
-            yield Label("How long: 15m adds, -15m takes back, =1h sets today's total"
+            yield Label("Time: 15m adds, -15m takes back, =1h sets today's total"
                         if self.signed else "How long (like 15m, 1h30m)")
             yield Input(self.duration, id="duration", compact=True)
             if self.signed:

@@ -22,7 +22,7 @@ from shepherd.store import EVENT_TYPES
 from shepherd.tui import words
 from shepherd.tui.link import NotConnected
 from shepherd.tui.screens.base import ViewScreen
-from shepherd.tui.widgets.audit_detail import AuditDetail
+from shepherd.tui.widgets.audit_detail import AuditDetail, EventScreen
 from shepherd.tui.widgets.audit_table import AuditTable
 from shepherd.tui.widgets.row_table import RowTable
 
@@ -39,6 +39,8 @@ class AuditScreen(ViewScreen):
                         "applies"),
         Binding("right_square_bracket", "page(1)", "Older page", tooltip="The next 50, older"),
         Binding("left_square_bracket", "page(-1)", "Newer page", tooltip="Back to newer events"),
+        Binding("enter", "whole_event", "Whole event",
+                tooltip="The highlighted event, every part of it (arrows scroll, Esc closes)"),
         Binding("v", "verify", "Verify", tooltip="Check the log's hash chain for edits"),
         Binding("ctrl+l", "clear", "Clear filters", tooltip="Clear every filter"),
         Binding("escape", "leave_filters", "Back to the rows", show=False,
@@ -150,7 +152,19 @@ class AuditScreen(ViewScreen):
         table = self.query_one(AuditTable)
         self.query_one(AuditDetail).show_event(table.event_at(table.cursor_row))
 
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
+        event.stop()
+        self.action_whole_event()
+
     # -- keys --------------------------------------------------------------------------
+    def action_whole_event(self) -> None:
+        table = self.query_one(AuditTable)
+        chosen = table.event_at(table.cursor_row)
+        if chosen is None:
+            self.notify("No event is highlighted.", severity="warning")
+            return
+        self.app.push_screen(EventScreen(chosen))
+
     def action_filters(self) -> None:
         self.query_one("#text", Input).focus()
 

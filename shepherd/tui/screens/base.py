@@ -76,7 +76,7 @@ class ViewScreen(Screen[None]):
         view = f" · {self.VIEW}" if self.VIEW else ""
         self.query_one(TitleBar).show(f"Shepherd — {self.app.sub_title}{view}"
                                       if self.app.sub_title else "Shepherd")
-        self.query_one(ConnectionBanner).show_problem(self.state.problem)
+        self.query_one(ConnectionBanner).show_problem(self.state.problem or self.state.waiting)
         self.redraw()
 
     def redraw(self) -> None:

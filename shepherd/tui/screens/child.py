@@ -68,8 +68,9 @@ class ChildScreen(ViewScreen):
                 answers.append(f"You asked for {words.duration(request.get('seconds'))} more "
                                f"of {label}: waiting for an answer.")
             elif request.get("state") == "approved":
-                answers.append(f"Yes: {words.duration(request.get('granted_s'))} more of "
-                               f"{label}.")
+                answers.append(" ".join(filter(None, [
+                    f"Yes: {words.duration(request.get('granted_s'))} more of {label}.",
+                    str(request.get("notes") or "")])))
             else:
                 answers.append(f"No more time for {label} this time.")
         self.query_one("#answers", Line).show("\n".join(answers[:4]))

@@ -112,7 +112,10 @@ class DashboardScreen(ViewScreen):
             item = next((e for e in (found or {}).get("entries", []) if e["id"] == entry), None)
             if item is not None:
                 line = self.state.entry_line(user, item, self.shepherd.clock())
-                text = f"{user} · {line.label}: {line.detail}"
+                # the detail names the entry itself ("Nap can't start: …"): said once
+                named = line.detail.startswith(line.label)
+                text = f"{user} · {line.detail}" if named else \
+                    f"{user} · {line.label}: {line.detail}"
         elif isinstance(focused, SessionList) and focused.selected_key:
             session = self.state.session_by_key(focused.selected_key)
             if session is not None:
@@ -359,9 +362,13 @@ class DashboardScreen(ViewScreen):
             return words.grant_question(user, label, seconds, False), \
                 (said + consequence).strip()
 
+        def approved(result: dict[str, Any]) -> str:
+            notes = words.answer_notes(result, self.state.now(self.shepherd.clock()))
+            return " ".join(filter(None, [
+                f"Approved: {user} has {words.duration(seconds)} more of {label}.", notes]))
+
         self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
-                  f"Approved: {user} has {words.duration(seconds)} more of {label}.",
-                  request_id=request["id"], answer="approve")
+                  approved, request_id=request["id"], answer="approve")
 
     def action_decline(self) -> None:
         request = self._selected_request()

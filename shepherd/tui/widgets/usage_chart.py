@@ -78,7 +78,8 @@ class UsageChart(Widget):
         first, last = self.days[0].day, self.days[-1].day
         text.append(f"{_hours(used)} from {first:%d %b} to {last:%d %b}, "
                     f"{words.duration(used / len(self.days))} a day on average; "
-                    f"over quota on {over_days} day{'s' if over_days != 1 else ''}.  ")
+                    + (f"over quota on {over_days} day{'s' if over_days != 1 else ''}.  "
+                       if over_days else "never over quota.  "))
         text.append("█ used  ", "green")
         text.append("─ quota", "yellow")
         return text
