@@ -42,9 +42,7 @@ class Freezer:
         """The session should be frozen (its clock paused) or running (billed, or stopping)."""
         self._wanted[session_id] = frozen
         if session_id not in self._workers:
-            worker = asyncio.ensure_future(self._work(session_id))
-            self._workers[session_id] = worker
-            worker.add_done_callback(lambda _: self._workers.pop(session_id, None))
+            self._workers[session_id] = asyncio.ensure_future(self._work(session_id))
 
     def frozen(self, session_id: int) -> bool:
         """Is the session frozen now (as far as the backend said)?"""
@@ -60,6 +58,16 @@ class Freezer:
         self.problems.pop(session_id, None)
 
     async def _work(self, session_id: int) -> None:
+        """Until the session is as wanted. The worker leaves ``_workers`` in the very step
+        in which it last looked at ``_wanted`` (not in a done callback, a loop turn later:
+        a wish made in between found a worker that had finished, and was never carried
+        out: an unlock's thaw lost, the game frozen while billed)."""
+        try:
+            await self._carry_out(session_id)
+        finally:
+            self._workers.pop(session_id, None)
+
+    async def _carry_out(self, session_id: int) -> None:
         while True:
             wanted = self._wanted.get(session_id)
             if wanted is None or wanted == self._held.get(session_id, False):
