@@ -19,11 +19,15 @@ import asyncio
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from shepherd.daemon import outside
+from shepherd.detect.facts import ProcessFacts
 from shepherd.detect.rules import Recognised
 from shepherd.policy.check import load_policy_text
 
@@ -50,9 +54,9 @@ class Connector:
                 self.forked(parent, child)
 
 
-def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Path) -> None:
-    game = tmp_path / "game"
-    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+def _watch(game: Path) -> tuple[outside.OutsideWatch, list[int]]:
+    """A watch over root's processes, one denied-or-not game recognised by its exe; what
+    it hands on to be decided is listed."""
     policy = load_policy_text(f'''version = 1
 [[users]]
 name = "root"
@@ -72,6 +76,13 @@ detect = {{ exe = "{game}" }}
                                   config=SimpleNamespace(user_mode=True, child="root"))
     watch = outside.OutsideWatch(daemon)
     watch.uids = {os.getuid(): "root"}
+    return watch, handed
+
+
+def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Path) -> None:
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
     ran, child = gone_pid(), gone_pid()  # both forked and exited
     grandchild = subprocess.Popen([str(game), "1000"])  # runs the program on
     try:
@@ -88,3 +99,41 @@ detect = {{ exe = "{game}" }}
     finally:
         grandchild.kill()
         grandchild.wait()
+
+
+def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process that ran the program is seen in the middle of its exit: its memory is
+    # gone (no executable, no command line: what /proc shows then), and it is not a
+    # zombie yet. It matched no rule, so nothing it forked was looked at: the denied
+    # game went on in its grandchild, unrefused. The exiting view is given here for
+    # that one process (the kernel's window is too short to hit on demand).
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    exiting = subprocess.Popen(["/bin/sleep", "1000"])
+    grandchild = subprocess.Popen([str(game), "1000"])
+    real = outside.read_facts
+
+    def facts(pid: int, needs: Any, uid: int | None = None) -> ProcessFacts | None:
+        found = real(pid, needs, uid)
+        if pid == exiting.pid and found is not None:
+            return replace(found, exe=None, exe_id=None, argv=())
+        return found
+
+    monkeypatch.setattr(outside, "read_facts", facts)
+    try:
+        child = gone_pid()
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(exiting.pid, child), (child, grandchild.pid)]])
+
+        async def see() -> None:
+            watch._exec(exiting.pid)
+            await asyncio.gather(*watch._tasks)
+
+        asyncio.run(see())
+        assert handed == [grandchild.pid], "what the exiting process forked was not seen"
+    finally:
+        for process in (exiting, grandchild):
+            process.kill()
+            process.wait()
