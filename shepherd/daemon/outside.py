@@ -224,6 +224,10 @@ class OutsideWatch:
             return
         match = self.recogniser.match(facts)
         if match is None:
+            if not facts.argv and (self.recogniser.needs.exe or self.recogniser.needs.cmdline):
+                # Exiting (its memory is gone: no command line, no executable; not a
+                # zombie yet): like a process gone, what it forked may run its program.
+                self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
