@@ -215,6 +215,8 @@ class OutsideWatch:
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
               looked: set[int] | None = None) -> None:
         facts = read_facts(pid, self.recogniser.needs, uid)
+        log.debug("looked at process %d of uid %d: %s", pid, uid,
+                  "gone" if facts is None else f"{facts.exe} {list(facts.argv)[:4]}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
@@ -245,6 +247,8 @@ class OutsideWatch:
             return
         looked.add(pid)
         self.connector.drain_forks()
+        log.debug("process %d is gone or exiting: it forked %s", pid,
+                  self.forks.descendants(pid) + self.forks.later_siblings(pid))
         # What it forked, and what its parent forked after it (a fork with CLONE_PARENT):
         # each is looked at as a program of its own (only what the rules match is taken).
         # A child gone too may have forked and exited after those forks were read (fork,
