@@ -215,15 +215,21 @@ class OutsideWatch:
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
               looked: set[int] | None = None) -> None:
         facts = read_facts(pid, self.recogniser.needs, uid)
+        log.debug("looked at process %d of uid %d: %s", pid, uid,
+                  "gone" if facts is None else f"{facts.exe} {list(facts.argv)[:4]}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
-            self._look_at_forked(pid, fresh, seen_at, looked or set())
+            self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
             return
         if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
             return
         match = self.recogniser.match(facts)
         if match is None:
+            if not facts.argv and (self.recogniser.needs.exe or self.recogniser.needs.cmdline):
+                # Exiting (its memory is gone: no command line, no executable; not a
+                # zombie yet): like a process gone, what it forked may run its program.
+                self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
@@ -236,17 +242,25 @@ class OutsideWatch:
         task.add_done_callback(self._tasks.discard)
 
     def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
-        if self.connector is None or pid in looked:
+        """What a process gone already forked (``looked``: the processes looked at)."""
+        if self.connector is None:
             return
         looked.add(pid)
         self.connector.drain_forks()
+        log.debug("process %d is gone or exiting: it forked %s", pid,
+                  self.forks.descendants(pid) + self.forks.later_siblings(pid))
         # What it forked, and what its parent forked after it (a fork with CLONE_PARENT):
         # each is looked at as a program of its own (only what the rules match is taken).
+        # A child gone too may have forked and exited after those forks were read (fork,
+        # exit, setsid, fork, exit): the forks are read again for what it forked.
         for child in self.forks.descendants(pid) + self.forks.later_siblings(pid):
             if child in looked:
                 continue
+            looked.add(child)
             uid = real_uid(child)
-            if uid is not None and uid in self.uids:
+            if uid is None:
+                self._look_at_forked(child, fresh, seen_at, looked)
+            elif uid in self.uids:
                 self._look(child, uid, fresh, seen_at, looked)
 
     def _not_ours_to_judge(self, pid: int, cgroup: str,

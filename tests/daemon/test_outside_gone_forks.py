@@ -1,0 +1,139 @@
+"""A program that forks twice and exits at start (``fork; exit; setsid; fork; exit``, the
+LD_PRELOAD escape of ``test_outside_escapes``) is found however its forks and the
+daemon's reads interleave.
+
+The daemon sees the exec of the process that ran the program when that process is gone
+already: it reads the forks waiting and looks at what that process forked. Its child
+may still be running then, and fork the grandchild (which goes on running the
+program) and exit *after* those forks were read, before the child is looked at. The
+child was then skipped as gone, and the grandchild never looked at: the denied game
+ran unrefused, no ``launch_denied`` (CI run s6b). A child found gone is itself a
+process that may have forked and exited: the forks are read again and what it forked
+is looked at. Here the grandchild's fork is sent only after the first read, as in
+that run (real processes; the kernel's events fed in that order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from shepherd.daemon import outside
+from shepherd.detect.facts import ProcessFacts
+from shepherd.detect.rules import Recognised
+from shepherd.policy.check import load_policy_text
+
+
+def gone_pid() -> int:
+    """The pid of a process that ran and was reaped (a process that forked and exited)."""
+    process = subprocess.Popen(["/bin/true"])
+    process.wait()
+    return process.pid
+
+
+class Connector:
+    """The kernel's fork events, each batch sent only once the one before was read."""
+
+    def __init__(self, forked: Any, batches: list[list[tuple[int, int]]]) -> None:
+        self.forked, self.batches = forked, batches
+
+    def drain(self) -> list[int]:
+        return []
+
+    def drain_forks(self) -> None:
+        if self.batches:
+            for parent, child in self.batches.pop(0):
+                self.forked(parent, child)
+
+
+def _watch(game: Path) -> tuple[outside.OutsideWatch, list[int]]:
+    """A watch over root's processes, one denied-or-not game recognised by its exe; what
+    it hands on to be decided is listed."""
+    policy = load_policy_text(f'''version = 1
+[[users]]
+name = "root"
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    handed: list[int] = []
+
+    async def take_outside(seen: Recognised) -> str:
+        handed.append(seen.pid)
+        return "refused"
+
+    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
+                                  take_outside=take_outside,
+                                  config=SimpleNamespace(user_mode=True, child="root"))
+    watch = outside.OutsideWatch(daemon)
+    watch.uids = {os.getuid(): "root"}
+    return watch, handed
+
+
+def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Path) -> None:
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    ran, child = gone_pid(), gone_pid()  # both forked and exited
+    grandchild = subprocess.Popen([str(game), "1000"])  # runs the program on
+    try:
+        # Read at the exec: the child's fork. Sent after that read: the grandchild's.
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(ran, child)], [(child, grandchild.pid)]])
+
+        async def see() -> None:
+            watch._exec(ran)
+            await asyncio.gather(*watch._tasks)
+
+        asyncio.run(see())
+        assert handed == [grandchild.pid], "the grandchild running the program was not seen"
+    finally:
+        grandchild.kill()
+        grandchild.wait()
+
+
+def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process that ran the program is seen in the middle of its exit: its memory is
+    # gone (no executable, no command line: what /proc shows then), and it is not a
+    # zombie yet. It matched no rule, so nothing it forked was looked at: the denied
+    # game went on in its grandchild, unrefused. The exiting view is given here for
+    # that one process (the kernel's window is too short to hit on demand).
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    exiting = subprocess.Popen(["/bin/sleep", "1000"])
+    grandchild = subprocess.Popen([str(game), "1000"])
+    real = outside.read_facts
+
+    def facts(pid: int, needs: Any, uid: int | None = None) -> ProcessFacts | None:
+        found = real(pid, needs, uid)
+        if pid == exiting.pid and found is not None:
+            return replace(found, exe=None, exe_id=None, argv=())
+        return found
+
+    monkeypatch.setattr(outside, "read_facts", facts)
+    try:
+        child = gone_pid()
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(exiting.pid, child), (child, grandchild.pid)]])
+
+        async def see() -> None:
+            watch._exec(exiting.pid)
+            await asyncio.gather(*watch._tasks)
+
+        asyncio.run(see())
+        assert handed == [grandchild.pid], "what the exiting process forked was not seen"
+    finally:
+        for process in (exiting, grandchild):
+            process.kill()
+            process.wait()
