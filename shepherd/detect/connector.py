@@ -245,20 +245,35 @@ class ProcConnector:
         return pids
 
     def drain_forks(self) -> None:
-        """Hand every fork waiting in the fork socket to ``on_fork`` (cheap when none)."""
+        """Hand every fork waiting in the fork socket to ``on_fork`` (cheap when none).
+
+        Forks lost to an overflow (the socket fills between wake-ups on a busy machine)
+        leave the memory without them: a process that forked and exited, whose child
+        runs on without an exec of its own, would never be looked at. So, as for lost
+        execs, the owner is told (``on_lost``: it looks through ``/proc``), once per
+        read and after it (it may be reading forks from inside a look)."""
+        lost = False
         while self.forks is not None and self.on_fork is not None:
             try:
                 datagram = self.forks.recv(65536)
             except BlockingIOError:
-                return
+                break
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
                     self.forks_lost += 1
+                    lost = True
                     continue
                 log.error("reading fork events failed: %s", exc)
-                return
+                break
             for parent, child in process_forks(datagram):
                 self.on_fork(parent, child)
+        if lost:
+            log.warning("process fork events were lost (a burst of forks): looking through "
+                        "/proc once")
+            try:
+                asyncio.get_running_loop().call_soon(self.on_lost)
+            except RuntimeError:  # no loop (a test reading the kernel's events by hand)
+                self.on_lost()
 
     def close(self) -> None:
         if self.sock is not None:
