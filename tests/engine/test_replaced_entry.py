@@ -15,9 +15,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from shepherd.engine import Engine, Instant, SessionStarted
-from shepherd.policy import load_policy_text
+from shepherd.policy import Policy, load_policy_text
 
-BEFORE = """
+
+def tv_for(user: str, rules: str = "") -> Policy:
+    """Alex and Sam, and a "tv" entry for one of them, with ``rules`` (TOML lines)."""
+    return load_policy_text(f'''
 version = 1
 [[users]]
 name = "alex"
@@ -26,21 +29,11 @@ name = "sam"
 [[entries]]
 id = "tv"
 command = ["true"]
-users = ["alex"]
-limits = { daily_quota = "30m" }
-"""
-AFTER = """
-version = 1
-[[users]]
-name = "alex"
-[[users]]
-name = "sam"
-[[entries]]
-id = "tv"
-command = ["true"]
-users = ["sam"]
-limits = { daily_quota = "2h" }
-"""
+users = ["{user}"]
+{rules}
+''')
+
+
 UTC = ZoneInfo("UTC")
 START = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 PLAYED_S = 29.5 * 60
@@ -48,10 +41,10 @@ PLAYED_S = 29.5 * 60
 
 def reloaded() -> tuple[Engine, Instant]:
     """Alex's session on the old "tv" after the reload, and the instant."""
-    engine = Engine(load_policy_text(BEFORE), UTC)
+    engine = Engine(tv_for("alex", 'limits = { daily_quota = "30m" }'), UTC)
     assert isinstance(engine.launch("alex", "tv", Instant(START, 1000.0), 1), SessionStarted)
     now = Instant(START.replace(minute=29, second=30), 1000.0 + PLAYED_S)
-    engine.set_policy(load_policy_text(AFTER), now)
+    engine.set_policy(tv_for("sam", 'limits = { daily_quota = "2h" }'), now)
     return engine, now
 
 
