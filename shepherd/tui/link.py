@@ -56,6 +56,11 @@ class Unanswered(NotConnected):
     """An action sent that got no answer in time: it may yet be done."""
 
 
+class Lost(Unanswered):
+    """An action sent on a connection that broke before its answer came: the daemon may
+    have done it (it read the request, then died or was cut off)."""
+
+
 class DaemonLink:
     def __init__(self, socket_path: Path, post: Callable[[Message], Any],
                  next_change: Callable[[], float], clock: Callable[[], float] = time.monotonic,
@@ -75,16 +80,17 @@ class DaemonLink:
 
     async def call(self, method: str, **params: Any) -> Any:
         """A call on the live connection; ``NotConnected`` while there is none."""
-        if self.client is None or self.client.closed.is_set():
-            raise NotConnected("the daemon is not reachable right now")
+        client = self.client
+        if client is None or client.closed.is_set():
+            raise NotConnected("the daemon is not reachable right now")  # never sent
         try:
-            return shown(await self.client.call(method, self.action_timeout, **params))
+            return shown(await client.call(method, self.action_timeout, **params))
         except NoAnswer as exc:
             self._up.clear()  # that connection is over: ``back`` waits for the next
             raise Unanswered(str(exc)) from None
-        except DaemonUnreachable as exc:
+        except DaemonUnreachable as exc:  # sent, then the connection ended: unknown
             self._up.clear()
-            raise NotConnected(str(exc)) from None
+            raise Lost(str(exc)) from None
 
     async def back(self) -> str:
         """Once connected (now, or when the daemon answers again): its ``instance``."""
