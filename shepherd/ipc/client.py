@@ -89,7 +89,7 @@ class Client:
             try:
                 message = self._read()
             except TimeoutError:  # a daemon stuck on something: said in words
-                raise DaemonUnreachable(
+                raise NoAnswer(
                     f"the daemon did not answer within {self.timeout:.0f} seconds; "
                     "what you asked may not have been done, so check with "
                     "'shepherd status' and try again") from None
