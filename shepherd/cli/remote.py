@@ -247,6 +247,10 @@ def cmd_request(args: argparse.Namespace) -> int:
     result = _run(args, "request_time", entry=args.entry, duration=args.duration,
                   note=args.note or "")
     label = result.get("label") or args.entry
+    if result.get("again"):
+        print(f"You asked for {spoken_duration(args.duration)} more of {label} already "
+              f"(request {result['request_id']}); it is still waiting for a parent's answer.")
+        return EXIT_OK
     print(f"Asked a parent for {spoken_duration(args.duration)} more of {label} "
           f"(request {result['request_id']}).")
     return EXIT_OK
