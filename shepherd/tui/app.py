@@ -49,6 +49,14 @@ WAITING_SAID_AFTER_S = 1.0
 VIEWS = {"dashboard": "Now", "audit": "Audit", "history": "History", "policy": "Policy"}
 
 
+def unreachable_sentence(reason: str) -> str:
+    """The banner's first sentence: where, and why in words ("it is not running")."""
+    where, colon, why = reason.removeprefix("cannot reach the daemon at ").partition(": ")
+    if colon and reason.startswith("cannot reach the daemon at "):
+        return f"The Shepherd daemon cannot be reached at {where}: {why}."
+    return f"The Shepherd daemon cannot be reached: {reason}."
+
+
 class ShepherdApp(App[None]):
     CSS_PATH = "shepherd.tcss"
     TITLE = "Shepherd"
@@ -125,7 +133,7 @@ class ShepherdApp(App[None]):
         self.state.connected = False
         retry = f" Trying again in {message.retry_in:.0f}s…" if message.retry_in >= 1 else \
             " Trying again…"
-        self.state.problem = (f"The Shepherd daemon cannot be reached ({message.reason}). "
+        self.state.problem = (f"{unreachable_sentence(message.reason)} "
                               f"Nothing shown here is live.{retry}")
         self._changed()
 
@@ -375,8 +383,8 @@ class ShepherdApp(App[None]):
 
     def action_keys(self) -> None:
         # Made once per role and kept: opening it again costs no compose and no layout.
-        parent = self.state.is_admin or self.state.hello is None
-        name = f"keys-{'parent' if parent else 'child'}"
+        hello = self.state.hello
+        name = f"keys-{'none' if hello is None else 'parent' if self.state.is_admin else 'child'}"
         if not self.is_screen_installed(name):
             self.install_screen(HelpScreen(self.key_sections()), name)
             keep_for_good(self)
@@ -387,7 +395,9 @@ class ShepherdApp(App[None]):
             *self.BINDINGS,
             Binding("tab,shift+tab", "", "Next (previous) table or field; arrows move within"),
             Binding("ctrl+p", "", "Command palette: every action by name")])]
-        if self.state.is_admin or self.state.hello is None:
+        if self.state.hello is None:  # who this is comes with the daemon's first answer
+            return sections
+        if self.state.is_admin:
             sections += [("Now (1)", list(DashboardScreen.BINDINGS)),
                          ("Audit (2)", list(AuditScreen.BINDINGS)),
                          ("History (3)", list(HistoryScreen.BINDINGS))]
@@ -400,6 +410,8 @@ class ShepherdApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if self.state.hello is None:  # nothing to act on until the daemon answers
+            return
         if not self.state.is_admin:
             for binding in ChildScreen.BINDINGS:
                 assert isinstance(binding, Binding)

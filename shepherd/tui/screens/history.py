@@ -61,6 +61,9 @@ class HistoryScreen(ViewScreen):
         yield Static("", id="history-status")
 
     def redraw(self) -> None:
+        if self.loaded_for is None and not self.state.connected:
+            self.query_one(UsageChart).show("", [], "Not loaded: the daemon cannot be reached."
+                                            if self.state.problem else "Not loaded yet.")
         users = [str(u["name"]) for u in self.state.users()]
         select = self.query_one("#history-user", Select)
         if users and select.is_blank():

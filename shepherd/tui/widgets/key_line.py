@@ -22,16 +22,28 @@ def key_name(key: str) -> str:
 
 
 class KeyLine(Line):
+    """The keys of the view, or only the app's own while the daemon has not answered
+    yet (the view's keys need its picture: who is a parent, which children)."""
+
     def __init__(self) -> None:
         super().__init__("", id="keys", fixed=True)
+        self.only_app_keys = False
 
     def on_mount(self) -> None:
+        self.show(self._text())
+
+    def set_only_app_keys(self, only: bool) -> None:
+        if only != self.only_app_keys:
+            self.only_app_keys = only
+            self.show(self._text())
+
+    def _text(self) -> Text:
         text = Text()
-        bindings = [*self.screen.BINDINGS, *self.app.BINDINGS,
+        bindings = [*([] if self.only_app_keys else self.screen.BINDINGS), *self.app.BINDINGS,
                     Binding("ctrl+p", "command_palette", "Palette")]
         for binding in bindings:
             if not isinstance(binding, Binding) or not binding.show:
                 continue
             text.append(f" {key_name(binding.key.split(',')[0])} ", "bold reverse")
             text.append(f" {binding.description}  ")
-        self.show(text)
+        return text
