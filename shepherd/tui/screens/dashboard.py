@@ -116,8 +116,8 @@ class DashboardScreen(ViewScreen):
     def _focus_first(self) -> None:
         if not isinstance(self.focused, RowTable):
             tables = self.query(EntryTable)
-            if tables:
-                tables.first().focus()
+            if tables:  # the view opens at its top (the running sessions), not scrolled
+                tables.first().focus(scroll_visible=False)
 
     def _explain(self) -> None:
         focused = self.focused
