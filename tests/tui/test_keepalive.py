@@ -37,7 +37,8 @@ def test_a_daemon_frozen_while_the_screen_is_idle_shows_the_banner_then_recovers
         d.process.send_signal(signal.SIGSTOP)
         try:
             await wait_for(pilot, lambda: banner.display, "the banner while nothing happens")
-            assert "stopped answering" in screen_text(app), screen_text(app)
+            await wait_for(pilot, lambda: "stopped answering" in screen_text(app),
+                           "the reason in words")
         finally:
             d.process.send_signal(signal.SIGCONT)
         await wait_for(pilot, lambda: not banner.display and app.state.connected,

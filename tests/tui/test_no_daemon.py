@@ -27,8 +27,9 @@ def test_with_no_daemon_the_screen_is_neutral_and_says_why_in_words(tmp_path: Pa
     async def scenario(pilot: Pilot[Any]) -> None:
         banner = app.screen.query_one(ConnectionBanner)
         await wait_for(pilot, lambda: banner.display, "the banner")
+        await wait_for(pilot, lambda: "it is not running (there is no socket there)" in
+                       screen_text(app), "the reason in words")
         text = screen_text(app)
-        assert "it is not running (there is no socket there)" in text, text
         assert "No such file" not in text, text
         for parent_only in ("Asking for more time", "Grant", "Approve", "Running now"):
             assert parent_only not in text, (parent_only, text)
