@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 
 from shepherd.daemon import outside
+from shepherd.detect import facts as facts_module
+from shepherd.detect.connector import ProcConnector
 from shepherd.detect.facts import ProcessFacts
 from shepherd.detect.rules import Recognised
 from shepherd.policy.check import load_policy_text
+from shepherd.supervisor.proctree import children
 
 
 def gone_pid() -> int:
@@ -137,3 +140,55 @@ def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
         for process in (exiting, grandchild):
             process.kill()
             process.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's process events as root")
+def test_a_process_that_exits_between_its_command_line_and_its_executable_is_looked_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process is looked at as it exits: its command line is read while it still has
+    # its memory, its executable just after it lost it (the link then cannot be read).
+    # It matched no rule (no executable) and had a command line, so it was taken for
+    # another program and what it forked was never looked at: the game it left running
+    # went unrefused, with nothing in the log. Here the process is made to exit at that
+    # very point of the read (a real exit: the kernel answers the read as it does for
+    # any process that exited), and its fork comes from the kernel's own events.
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    starter = subprocess.Popen(["/bin/sh", "-c", f"{game} 1000 & wait"])
+    real = facts_module._executable
+
+    def executable(where: str, argv: tuple[str, ...]) -> Any:
+        if where == f"/proc/{starter.pid}":
+            assert argv, "its command line was read while it ran"
+            starter.kill()
+            os.waitid(os.P_PID, starter.pid, os.WEXITED | os.WNOWAIT)  # exited, unreaped
+        return real(where, argv)
+
+    async def see() -> list[int]:
+        conn = ProcConnector(on_exec=lambda pid: None, on_lost=lambda: None,
+                             on_fork=watch.forks.forked)
+        conn.open()
+        watch.connector = conn
+        try:
+            left = []
+            while not left:  # the starter has forked the game (its fork is in the socket)
+                await asyncio.sleep(0.01)
+                left = [pid for pid in children(starter.pid)
+                        if os.path.realpath(f"/proc/{pid}/exe") == str(game)]
+            monkeypatch.setattr(facts_module, "_executable", executable)
+            watch._exec(starter.pid)
+            await asyncio.gather(*watch._tasks)
+            return left
+        finally:
+            conn.close()
+
+    left: list[int] = []
+    try:
+        left = asyncio.run(see())
+        assert handed == left, "the game the exiting process left running was not seen"
+    finally:
+        starter.kill()
+        starter.wait()
+        for pid in left:
+            os.kill(pid, 9)
