@@ -25,7 +25,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shepherd.detect.connector import ProcConnector
-from shepherd.detect.facts import identity, read_facts, real_uid, running_since, same_content
+from shepherd.detect.facts import (
+    ProcessFacts,
+    identity,
+    read_facts,
+    real_uid,
+    running_since,
+    same_content,
+)
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
@@ -226,9 +233,8 @@ class OutsideWatch:
             return
         match = self.recogniser.match(facts)
         if match is None:
-            if not facts.argv and (self.recogniser.needs.exe or self.recogniser.needs.cmdline):
-                # Exiting (its memory is gone: no command line, no executable; not a
-                # zombie yet): like a process gone, what it forked may run its program.
+            if self._exiting(facts):
+                # Like a process gone, what it forked may run its program.
                 self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
@@ -240,6 +246,17 @@ class OutsideWatch:
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _exiting(self, facts: ProcessFacts) -> bool:
+        """Facts read as the process exits (its memory gone, not a zombie yet): no command
+        line, or no executable when the rules read it. Its command line may have been read
+        just before its memory went and its executable just after: a child's process whose
+        executable cannot be read is taken as exiting too (in user mode a process that made
+        itself non-dumpable hides it as well: then what it forked is looked at for nothing,
+        each judged by the rules)."""
+        needs = self.recogniser.needs
+        return ((needs.exe and facts.exe is None)
+                or ((needs.exe or needs.cmdline) and not facts.argv))
 
     def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
         """What a process gone already forked (``looked``: the processes looked at)."""
