@@ -155,40 +155,42 @@ def test_a_process_that_exits_between_its_command_line_and_its_executable_is_loo
     game = tmp_path / "game"
     shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
     watch, handed = _watch(game)
-    starter = subprocess.Popen(["/bin/sh", "-c", f"{game} 1000 & wait"])
     real = facts_module._executable
+    started: list[subprocess.Popen[bytes]] = []
 
     def executable(where: str, argv: tuple[str, ...]) -> Any:
-        if where == f"/proc/{starter.pid}":
+        if where == f"/proc/{started[0].pid}":
             assert argv, "its command line was read while it ran"
-            starter.kill()
-            os.waitid(os.P_PID, starter.pid, os.WEXITED | os.WNOWAIT)  # exited, unreaped
+            started[0].kill()
+            os.waitid(os.P_PID, started[0].pid, os.WEXITED | os.WNOWAIT)  # exited, unreaped
         return real(where, argv)
 
-    async def see() -> list[int]:
+    left: list[int] = []
+
+    async def see() -> None:
         conn = ProcConnector(on_exec=lambda pid: None, on_lost=lambda: None,
                              on_fork=watch.forks.forked)
         conn.open()
         watch.connector = conn
         try:
-            left = []
+            started.append(subprocess.Popen(["/bin/sh", "-c", f"{game} 1000 & wait"]))
+            starter = started[0]
             while not left:  # the starter has forked the game (its fork is in the socket)
                 await asyncio.sleep(0.01)
-                left = [pid for pid in children(starter.pid)
-                        if os.path.realpath(f"/proc/{pid}/exe") == str(game)]
+                left.extend(pid for pid in children(starter.pid)
+                            if os.path.realpath(f"/proc/{pid}/exe") == str(game))
             monkeypatch.setattr(facts_module, "_executable", executable)
             watch._exec(starter.pid)
             await asyncio.gather(*watch._tasks)
-            return left
         finally:
             conn.close()
 
-    left: list[int] = []
     try:
-        left = asyncio.run(see())
+        asyncio.run(see())
         assert handed == left, "the game the exiting process left running was not seen"
     finally:
-        starter.kill()
-        starter.wait()
+        for starter in started:
+            starter.kill()
+            starter.wait()
         for pid in left:
             os.kill(pid, 9)
