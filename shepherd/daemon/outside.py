@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from shepherd.detect.connector import ProcConnector
 from shepherd.detect.facts import (
     ProcessFacts,
+    has_program,
     identity,
     read_facts,
     real_uid,
@@ -248,15 +249,16 @@ class OutsideWatch:
         task.add_done_callback(self._tasks.discard)
 
     def _exiting(self, facts: ProcessFacts) -> bool:
-        """Facts read as the process exits (its memory gone, not a zombie yet): no command
-        line, or no executable when the rules read it. Its command line may have been read
-        just before its memory went and its executable just after: a child's process whose
-        executable cannot be read is taken as exiting too (in user mode a process that made
-        itself non-dumpable hides it as well: then what it forked is looked at for nothing,
-        each judged by the rules)."""
+        """The process was read as it exited (its memory gone, not a zombie yet): its
+        facts show what was read before that (a command line) and nothing after (no
+        executable, no environment), so they match no rule. Whichever read its exit fell
+        between, its program cannot be read after them: asked now, after the facts, unless
+        they show it already (a few microseconds, only for the child's processes that
+        matched nothing)."""
         needs = self.recogniser.needs
-        return ((needs.exe and facts.exe is None)
-                or ((needs.exe or needs.cmdline) and not facts.argv))
+        if (needs.exe and facts.exe is None) or ((needs.exe or needs.cmdline) and not facts.argv):
+            return True
+        return not has_program(facts.pid)
 
     def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
         """What a process gone already forked (``looked``: the processes looked at)."""

@@ -57,16 +57,16 @@ class Connector:
                 self.forked(parent, child)
 
 
-def _watch(game: Path) -> tuple[outside.OutsideWatch, list[int]]:
-    """A watch over root's processes, one denied-or-not game recognised by its exe; what
-    it hands on to be decided is listed."""
+def _watch(game: Path, detect: str = "") -> tuple[outside.OutsideWatch, list[int]]:
+    """A watch over root's processes, one denied-or-not game recognised by its exe (or
+    ``detect``); what it hands on to be decided is listed."""
     policy = load_policy_text(f'''version = 1
 [[users]]
 name = "root"
 [[entries]]
 id = "game"
 command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
+detect = {{ {detect or f'exe = "{game}"'} }}
 ''')
     handed: list[int] = []
 
@@ -142,28 +142,38 @@ def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
             process.wait()
 
 
+# Where the process's exit falls in the read of its facts: just before its executable is
+# read (its command line read while it ran), or, with desktop rules only (neither is
+# read), just before its environment is.
+EXITS_AT = {"exe": ("_executable", "exe", ""),
+            "desktop": ("_read", "environ", 'desktop = "game"')}
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's process events as root")
-def test_a_process_that_exits_between_its_command_line_and_its_executable_is_looked_through(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The process is looked at as it exits: its command line is read while it still has
-    # its memory, its executable just after it lost it (the link then cannot be read).
-    # It matched no rule (no executable) and had a command line, so it was taken for
-    # another program and what it forked was never looked at: the game it left running
-    # went unrefused, with nothing in the log. Here the process is made to exit at that
-    # very point of the read (a real exit: the kernel answers the read as it does for
-    # any process that exited), and its fork comes from the kernel's own events.
+@pytest.mark.parametrize("rule", sorted(EXITS_AT))
+def test_a_process_that_exits_while_it_is_read_is_looked_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str) -> None:
+    # The process is looked at as it exits: what is read before it lost its memory
+    # shows it running (its command line), what is read after shows nothing (its
+    # executable link cannot be read, its environment is empty). It matched no rule
+    # and did not look like a process exiting, so what it forked was never looked at:
+    # the game it left running went unrefused, with nothing in the log but the look
+    # (a failing run of test_outside_escapes: "looked at process N of uid 65534: None
+    # ['.../game', '1000']"). Here the process is made to exit at that point of the
+    # read (a real exit: the kernel answers the read as it does for any process that
+    # exited), and its fork comes from the kernel's own events.
+    reader, read, detect = EXITS_AT[rule]
     game = tmp_path / "game"
     shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
-    watch, handed = _watch(game)
-    real = facts_module._executable
+    watch, handed = _watch(game, detect)
+    real = getattr(facts_module, reader)
     started: list[subprocess.Popen[bytes]] = []
 
-    def executable(where: str, argv: tuple[str, ...]) -> Any:
-        if where == f"/proc/{started[0].pid}":
-            assert argv, "its command line was read while it ran"
+    def exits_first(where: str, *rest: Any) -> Any:
+        if where in (f"/proc/{started[0].pid}", f"/proc/{started[0].pid}/{read}"):
             started[0].kill()
             os.waitid(os.P_PID, started[0].pid, os.WEXITED | os.WNOWAIT)  # exited, unreaped
-        return real(where, argv)
+        return real(where, *rest)
 
     left: list[int] = []
 
@@ -173,13 +183,18 @@ def test_a_process_that_exits_between_its_command_line_and_its_executable_is_loo
         conn.open()
         watch.connector = conn
         try:
-            started.append(subprocess.Popen(["/bin/sh", "-c", f"{game} 1000 & wait"]))
+            # The game's desktop file, as a desktop's launcher says it: the starter
+            # would match by it too, were it read before the starter exited.
+            started.append(subprocess.Popen(
+                ["/bin/sh", "-c", f"{game} 1000 & wait"],
+                env={"PATH": "/usr/bin:/bin",
+                     "GIO_LAUNCHED_DESKTOP_FILE": "/usr/share/applications/game.desktop"}))
             starter = started[0]
             while not left:  # the starter has forked the game (its fork is in the socket)
                 await asyncio.sleep(0.01)
                 left.extend(pid for pid in children(starter.pid)
                             if os.path.realpath(f"/proc/{pid}/exe") == str(game))
-            monkeypatch.setattr(facts_module, "_executable", executable)
+            monkeypatch.setattr(facts_module, reader, exits_first)
             watch._exec(starter.pid)
             await asyncio.gather(*watch._tasks)
         finally:
