@@ -1833,7 +1833,8 @@ class Daemon:
                                  policy_differs=self.link.differs if self.link else None,
                                  frozen=self.freezer.frozen_ids(),
                                  unfreezable=self.freezer.problems, shown=self.shown,
-                                 store_damage=self.store_damage)
+                                 store_damage=self.store_damage,
+                                 household=self.link.status() if self.link else None)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1849,7 +1850,8 @@ class Daemon:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
                                        "reads": self.link.refreshed,
-                                       "policy_differs": list(self.link.differs)}
+                                       "policy_differs": list(self.link.differs),
+                                       **self.link.status()}
         return answer
 
     async def requests(self) -> list[TimeRequest]:
