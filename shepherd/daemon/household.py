@@ -326,9 +326,18 @@ class HouseholdLink:
                 None if row.get("ends_mono") is None else float(row["ends_mono"])))
         return kept
 
-    def status(self) -> dict[str, str | None]:
-        """What a parent must know of this machine's link, each a sentence (or None)."""
-        return {"unmigrated": self.unmigrated}
+    def status(self, local_books: bool = False) -> dict[str, str | None]:
+        """What a parent must know of this machine's link, each a sentence (or None).
+        ``local_books``: the daemon started while the household store could not be read,
+        and runs on this machine's own local copy of its sessions."""
+        cut_off = None
+        if local_books:
+            cut_off = ("Shepherd started while the household store could not be reached: "
+                       "any session it took back keeps the deadline it had before the "
+                       "link went down, and the budgets shown count this computer's use "
+                       "alone (not the other computers' use or the household's grants) "
+                       "until the link is back; nothing can start meanwhile.")
+        return {"unmigrated": self.unmigrated, "local_books": cut_off}
 
     def store_away(self) -> None:
         """The store went away: what waits in the journal must survive a crash."""
