@@ -89,6 +89,12 @@ def test_a_household_daemon_says_loudly_that_its_old_history_was_not_copied(
                            str(desktop.socket)], env={**os.environ, "PYTHONPATH": str(ROOT)},
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "is not in the household store" in text.stdout, text.stdout + text.stderr
+    health = subprocess.run([sys.executable, "-m", "shepherd", "health", "--socket",
+                             str(desktop.socket)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert health.returncode == 0, health.stdout + health.stderr
+    assert "This computer is desktop in the household store" in health.stdout
+    assert "is not in the household store" in health.stdout
     # Copied in while the household daemon runs: heard, counted, and no longer said.
     assert store_migrate(household, state, "desktop").returncode == 0
     wait_for(lambda: games(desktop)["quota_today_s"] == HOUR + 600,
