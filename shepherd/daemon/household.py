@@ -37,7 +37,6 @@ from typing import Any, Protocol
 from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
 from shepherd.policy import Policy as PolicyModel
 from shepherd.store import HouseholdView, SnapshotRow, StateStore
-from shepherd.store.connection import StoreError
 from shepherd.store.household.listen import Listener
 from shepherd.store.household.store import PgStore
 from shepherd.store.journal import Journal
@@ -365,18 +364,17 @@ def unmigrated(path: Path, imported: tuple[int, str] | None, machine: str,
                f"migrate --to \"{url}\" --db {path} --machine {machine}`")
     try:
         old = Store.open_readonly(path)
-    except StoreError as exc:
+        try:
+            head = old.meta("audit_head")
+        finally:
+            old.close()
+        mark = None if head is None else json.loads(head)
+        own = None if mark is None else (int(mark["id"]), str(mark["hash"]))
+    except Exception as exc:  # StoreError, or a file not ours: the load goes on
         return (f"This machine's history from before the household ({path}) could not be "
                 f"read to see whether it was copied into the household store ({exc}); "
                 f"{command}.")
-    try:
-        head = old.meta("audit_head")
-    finally:
-        old.close()
-    if head is None:
-        return None
-    mark = json.loads(head)
-    if imported is not None and (int(mark["id"]), str(mark["hash"])) == imported:
+    if own is None or own == imported:
         return None
     what = ("is not in the household store" if imported is None else
             "has rows written since `store migrate` last copied it")
