@@ -1728,23 +1728,31 @@ class Daemon:
         return unlocked
 
     async def request_time(self, caller: Caller, entry: str, seconds: int,
-                           note: str, user: str | None = None) -> int:
+                           note: str, user: str | None = None) -> tuple[int, bool]:
+        """The request's id, and whether it was already waiting: the same request asked
+        again (same entry, time and note) is the one already waiting, so the parent is
+        not told it twice and answers it once."""
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
             raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
         now = self.now()
 
-        def ask(store: StateStore) -> int:
-            if sum(1 for r in store.requests() if r.user == whose) >= MAX_PENDING_REQUESTS:
+        def ask(store: StateStore) -> tuple[int, bool]:
+            waiting = [r for r in store.requests() if r.user == whose]
+            for r in waiting:
+                if (r.entry, r.seconds, r.note) == (entry, seconds, note):
+                    return r.id, True
+            if len(waiting) >= MAX_PENDING_REQUESTS:
                 raise TooManyRequests(f"{MAX_PENDING_REQUESTS} requests are already waiting "
                                       "for an answer")
-            return store.add_request(now.wall, whose, entry, seconds, note)
+            return store.add_request(now.wall, whose, entry, seconds, note), False
 
-        request_id = await self._persist(ask)
-        self._publish("time_requested", {"request_id": request_id, "entry": entry,
-                                         "seconds": seconds, "note": note}, user=whose)
-        return request_id
+        request_id, again = await self._persist(ask)
+        if not again:
+            self._publish("time_requested", {"request_id": request_id, "entry": entry,
+                                             "seconds": seconds, "note": note}, user=whose)
+        return request_id, again
 
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
                              actor: str) -> tuple[TimeRequest, dict[str, Any]]:

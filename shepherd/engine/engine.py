@@ -439,6 +439,8 @@ class Engine:
         return found
 
     def _entry_limits(self, entry: Entry) -> QuotaLimits:
+        if self.policy.entry(entry.id) is not entry:  # one a reload replaced (rule 10): its
+            return entry_limits(entry)  # own quotas, never kept under the new entry's id
         found = self._limits.get(entry.id)
         if found is None:
             found = self._limits[entry.id] = entry_limits(entry)
@@ -1462,8 +1464,9 @@ class Engine:
             at = view.wall
         if self._memo is None or ahead:
             return self._standing_now(user, limits, day, view, ahead, at)
-        key = ("standing", user, limits.target, day,
-               view.mono if view is not None else None, at)
+        # ``limits`` itself, not its target's name: an entry a reload replaced (rule 10)
+        # and the new policy's entry of the same id have each their own.
+        key = ("standing", user, limits, day, view.mono if view is not None else None, at)
         if key not in self._memo:
             self._memo[key] = self._standing_now(user, limits, day, view, None, at)
         found: tuple[Standing | None, Standing | None] = self._memo[key]
@@ -1518,7 +1521,8 @@ class Engine:
     ) -> _Runway | None:
         if self._memo is None:
             return self._runway_now(user, quota, now, extension, view)
-        key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
+        key = ("runway", user, quota.limits, quota.sharing, now.mono, extension,
+               view is None)  # by the limits themselves, as in ``_standing``
         if key not in self._memo:
             self._memo[key] = self._runway_now(user, quota, now, extension, view)
         found: _Runway | None = self._memo[key]

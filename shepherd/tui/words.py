@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -158,13 +159,16 @@ def warning_words(data: dict[str, Any]) -> str:
                                                        float(data.get("remaining_s") or 0)))
 
 
-def event_summary(event: dict[str, Any]) -> str:
-    """One line for an audit row or a live event."""
+def event_summary(event: dict[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """One line for an audit row or a live event; ``labels`` names entries as the
+    parent sees them (their ids otherwise)."""
     kind = str(event.get("type", "?"))
     data = event.get("data") if isinstance(event.get("data"), dict) else event
     assert isinstance(data, dict)
+    names = labels or {}
     user = event.get("user") or data.get("user") or ""
     entry = event.get("entry") or data.get("entry") or ""
+    entry = names.get(str(entry), entry)
     seconds = data.get("seconds")
     if kind == "session_started":
         if data.get("origin") == "outside":
@@ -182,7 +186,7 @@ def event_summary(event: dict[str, Any]) -> str:
             return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
         return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
-        target = data.get("target", entry)
+        target = names.get(str(data.get("target")), data.get("target", entry))
         if data.get("mode") == "set" and data.get("allowance_s") is not None:
             return f"{user}'s {target} for today was set to {duration(data['allowance_s'])}"
         if isinstance(seconds, int | float) and seconds < 0:
