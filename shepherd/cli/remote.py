@@ -117,6 +117,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    answer = _run(args, "health")
+    if args.json:
+        print_json(answer)
+    else:
+        for line in health_words(answer):
+            print(line)
+    return EXIT_OK if answer.get("ok") else EXIT_ERROR
+
+
+def health_words(answer: dict[str, Any]) -> list[str]:
+    """The daemon's health in sentences (``shepherd health``): its store, and with a
+    household this machine's link to it."""
+    lines = ["Shepherd is running and can record time." if answer.get("ok") else
+             f"Shepherd cannot record time right now, so nothing can start: "
+             f"{answer.get('store')}."]
+    if answer.get("pending_clock_jump"):
+        lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
+                     "runs `shepherd clock accept`.")
+    household = answer.get("household")
+    if isinstance(household, dict):
+        waiting = int(household.get("journal_waiting") or 0)
+        lines.append(f"This computer is {household.get('machine')} in the household store "
+                     f"{household.get('store')}; "
+                     + (f"{waiting} record(s) of its time wait to be written there."
+                        if waiting else "nothing waits to be written there."))
+        differs = household.get("policy_differs") or []
+        if differs:
+            lines.append(f"Its policy differs from {', '.join(differs)}'s.")
+        lines += [str(household[key]) for key in ("unmigrated", "local_books")
+                  if household.get(key)]
+    return lines
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     env = allowed_client_variables(dict(os.environ))
     params: dict[str, Any] = {"entry": args.entry, "env": env}
@@ -396,6 +430,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     status = command("status", "every child's entries, today's time and the running sessions",
                      cmd_status)
     status.add_argument("--json", action="store_true", help="one JSON document, with codes")
+    health = command("health", "whether the daemon can record time, and its household link "
+                     "(exit 1 when it cannot)", cmd_health)
+    health.add_argument("--json", action="store_true", help="one JSON document, with codes")
     launch = command("launch", "start an entry (exit 3 when it may not start now)", cmd_launch)
     launch.add_argument("entry", metavar="ENTRY",
                         help="the entry, by its name as `shepherd status` shows it (any case) "

@@ -518,6 +518,10 @@ class Daemon:
                             local={snap.session_id: ends for snap, ends in kept})
         self._keep_local()  # those stopped are gone from it
 
+    def _cut_off_at_start(self) -> bool:
+        """Started while the household's books could not be read, and still so."""
+        return self._local_books or (self._start_tried and not self.loaded)
+
     def _keep_local(self) -> None:
         """With a household: this machine's running sessions, kept locally too."""
         if self.link is None or not (self.loaded or self._local_books):
@@ -1841,7 +1845,9 @@ class Daemon:
                                  policy_differs=self.link.differs if self.link else None,
                                  frozen=self.freezer.frozen_ids(),
                                  unfreezable=self.freezer.problems, shown=self.shown,
-                                 store_damage=self.store_damage)
+                                 store_damage=self.store_damage,
+                                 household=self.link.status(self._cut_off_at_start()) if self.link
+                                 else None)
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""
@@ -1857,7 +1863,8 @@ class Daemon:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
                                        "reads": self.link.refreshed,
-                                       "policy_differs": list(self.link.differs)}
+                                       "policy_differs": list(self.link.differs),
+                                       **self.link.status(self._cut_off_at_start())}
         return answer
 
     async def requests(self) -> list[TimeRequest]:
