@@ -346,6 +346,8 @@ class Engine:
         self.timed = {g.id: g for g in timed}
         self.expiries_noted |= set(expiries_noted)
         self.locked = set(locked)
+        for s in self._sessions.values():  # the books are read: quotas, not a held deadline
+            s.known_mono = None
         self._changed()
 
     def _changed(self) -> None:
