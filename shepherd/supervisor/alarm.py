@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 HELPER = str(Path(alarm_helper.__file__).resolve())
 REPLY_TIMEOUT_S = 0.5  # a live alarm answers in microseconds; past this it is broken
-RESTART_S = 1.0  # the least time between two starts (a helper that dies at once)
+RESTART_S = 1.0  # the least time between two starts, doubled while each dies young
+RESTART_MAX_S = 60.0  # (a user-mode child may stop or kill it: same uid)
 DISABLE_ENV = "SHEPHERD_ALARM"  # "off": the guard's thread alone (measurements, tests)
 
 
@@ -56,6 +57,7 @@ class Alarm:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart: asyncio.TimerHandle | None = None
         self._last_start = -RESTART_S
+        self._backoff = RESTART_S
         self._closed = False
         self.ready = False
         self.starts = 0
@@ -143,7 +145,10 @@ class Alarm:
     def _later(self) -> None:
         if self._closed or self._loop is None or self._restart is not None:
             return
-        delay = max(0.0, self._last_start + RESTART_S - self._loop.time())
+        lived = self._loop.time() - self._last_start
+        self._backoff = (RESTART_S if lived > RESTART_MAX_S
+                         else min(self._backoff * 2, RESTART_MAX_S))
+        delay = max(0.0, self._last_start + self._backoff - self._loop.time())
         self._restart = self._loop.call_later(delay, self.start)
 
     def broken(self, why: str) -> None:

@@ -77,6 +77,9 @@ FREEZE_TIMEOUT_S = 5.0  # every process frozen within this, or the freeze failed
 FORCE_FALLBACK_ENV = "SHEPHERD_SUPERVISION"  # "tree": use the fallback even with cgroups
 
 
+ALARM_SLACK_S = 0.001  # a deadline that moved less than this is not sent to the alarm again
+
+
 @dataclass
 class DirectSession:
     session_id: int
@@ -623,8 +626,8 @@ class DirectBackend:
             for session_id in [s for s in self._armed if s not in wanted]:
                 self._disarm(session_id)
             for session_id, (at, group) in wanted.items():
-                if self._armed.get(session_id) == at:
-                    continue
+                if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
+                    continue  # unchanged (a deadline worked out from the wall clock jitters)
                 self._armed[session_id] = at
                 if self.alarm.arm(session_id, at, group) == "fired":
                     # Its deadline passed before this (later) one reached the alarm: the
