@@ -179,7 +179,9 @@ def lines(runs: int, rounds: int) -> None:
                         flooder.kill()
                         flooder.wait()
             for name, delays in flooded.items():
-                print(f"30 line flooders, {name + ':':12s} {summary(delays)}")
+                over = sum(1 for delay in delays if delay > 0.05)
+                print(f"30 line flooders, {name + ':':12s} {summary(delays)}, "
+                      f"over 50 ms: {over}")
         finally:
             for daemon, _, _ in daemons.values():
                 daemon.terminate()
