@@ -29,6 +29,7 @@ daemon that armed it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import select
@@ -45,6 +46,30 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 from shepherd.supervisor.cgroups import signal_all
 
 MESSAGE_MAX = 65536
+CAP_KILL = 5
+CAPABILITY_VERSION_3 = 0x20080522
+PR_SET_NO_NEW_PRIVS = 38
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def keep_only_kill() -> bool:
+    """Of root's powers keep only CAP_KILL (signal another user's programs); reading
+    ``cgroup.procs`` and ``/proc/PID/cgroup`` needs none. True when done."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_KILL
+    return bool(libc.capset(ctypes.byref(header), data) == 0)
 
 
 class Alarms:
@@ -109,6 +134,7 @@ def serve(sock: socket.socket) -> None:
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
+    keep_only_kill()  # at worst it keeps what the daemon has
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         serve(sock)
 

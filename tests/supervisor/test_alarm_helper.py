@@ -152,3 +152,23 @@ def test_the_helper_exits_when_the_daemon_end_closes(helper: Helper,
     helper.sock.close()
     assert helper.process.wait(timeout=30) == 0
     assert member.poll() is None
+
+
+def test_it_keeps_only_the_power_to_signal_and_uses_it(helper: Helper,
+                                                       groups: list[Path]) -> None:
+    """As root it drops every capability but CAP_KILL, and still stops another user's
+    program (the children's, in system mode)."""
+    status = Path(f"/proc/{helper.process.pid}/status").read_text()
+    caps = dict(line.split(":\t") for line in status.splitlines() if line.startswith("Cap"))
+    assert int(caps["CapEff"], 16) == int(caps["CapPrm"], 16) == 1 << 5  # CAP_KILL
+    assert "NoNewPrivs:\t1" in status
+    mount = cgroup2_mount()
+    assert mount is not None
+    group = mount / f"shepherd-test-alarm-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    groups.append(group)
+    member = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "sleep", "300"])
+    (group / "cgroup.procs").write_text(str(member.pid))
+    assert helper.ask(op="arm", session=1, at=time.monotonic(), group=str(group)) == "armed"
+    assert member.wait(timeout=30) == -signal.SIGTERM
