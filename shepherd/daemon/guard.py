@@ -38,7 +38,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 HOLD_ENV = "SHEPHERD_TEST_HOLD_GIL"
-HOLD_BEFORE_S = 0.25
+HOLD_BEFORE_S = 1.0  # the hook begins this long before the deadline (a late loop too)
 
 
 class DeadlineGuard:
