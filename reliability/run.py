@@ -143,6 +143,10 @@ def table(rows: list[dict[str, object]], kept: list[tuple[str, str]]) -> str:
 
 
 def main(extra: list[str]) -> int:
+    if {"-h", "--help"} & set(extra):  # never handed to pytest: that would rewrite the table
+        print(f"{(__doc__ or '').strip()}\n\n"
+              "Usage: reliability/run [--quick] [--only 1,4,9] [pytest args, e.g. -k NAME]")
+        return 0
     stamp = f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, {machine()}"
     only: set[str] = set()
     quick = extra[:1] == ["--quick"]  # the CI form: timed, the table left alone
