@@ -23,7 +23,7 @@ by this process's clock fires before the next request is read (fail closed: a
 grant or a stop that reaches the alarm after the deadline finds the SIGTERM sent).
 The first message it sends is ``{"ready": PID}``. It exits when the daemon's end
 of the socket closes (the daemon stopped or died): a deadline never outlives the
-daemon that armed it.
+daemon that armed it. SIGINT, SIGTERM and SIGHUP are ignored (they are the daemon's).
 """
 
 from __future__ import annotations
@@ -134,6 +134,10 @@ def serve(sock: socket.socket) -> None:
 
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
+    # A terminal's Ctrl+C or hang-up, or a service manager's SIGTERM to the whole group,
+    # is meant for the daemon: this one goes when the daemon's end closes, not before.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     keep_only_kill()  # at worst it keeps what the daemon has
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         serve(sock)

@@ -172,3 +172,12 @@ def test_it_keeps_only_the_power_to_signal_and_uses_it(helper: Helper,
     (group / "cgroup.procs").write_text(str(member.pid))
     assert helper.ask(op="arm", session=1, at=time.monotonic(), group=str(group)) == "armed"
     assert member.wait(timeout=30) == -signal.SIGTERM
+
+
+def test_the_daemons_signals_do_not_stop_it(helper: Helper) -> None:
+    """Ctrl+C in a terminal, a hang-up, or a service manager's SIGTERM to the whole group
+    are the daemon's: the alarm serves until the daemon's end closes."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        helper.process.send_signal(signum)
+        assert helper.ask(op="disarm", session=1) == "unknown"
+    assert helper.process.poll() is None
