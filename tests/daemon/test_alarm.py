@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,28 @@ def test_a_grant_that_arrives_after_the_alarm_fired_is_too_late(far_daemon_facto
     assert answers, "the extend was not answered"
     assert d.call("status")["sessions"] == []
     assert len(alarms(d)) == 1  # the alarm serves on
+
+
+def test_in_user_mode_a_rule_matching_python_never_takes_the_alarm(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """In user mode the alarm runs as the child's own uid: a detect rule that matches
+    its command line must not have the daemon refuse (kill) its own alarm."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s") + '''
+[[entries]]
+id = "snake"
+command = ["sleep", "3599"]
+detect = { cmdline = "alarm_helper" }
+''')
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    os.kill(first, signal.SIGKILL)  # the next one is started while the watch runs
+    wait_for(lambda: d.log.read_text().count("deadline alarm serving") == 2)
+    [second] = alarms(d)
+    # The watch scans every 2 s and hears each exec: a refusal would have come by now
+    # (the next launch is a moment that comes after a scan).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert alarms(d) == [second]
+        time.sleep(0.2)
+    assert "started outside Shepherd (pid" not in d.log.read_text()
+    assert d.log.read_text().count("stopped serving") == 1  # the kill above, only
