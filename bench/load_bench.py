@@ -14,6 +14,16 @@ deadline the daemon announced at launch. Four loads, each in the same run:
   calling `status` in a loop.
 
 Prints p50 / p99 / max per load.
+
+    python bench/load_bench.py --lines [--sessions 30] [--rounds 5]
+
+Issue 9 F3 alone: 30 reading flooders (10 processes of uid nobody, a child in the
+policy, 3 connections each) sending 64 KiB lines ``[0,0,...]`` and reading each
+answer, against two daemons started side by side, one with the deadline alarm (a
+process of its own, supervisor/alarm.py) and one without (``SHEPHERD_ALARM=off``:
+the guard's thread sends the SIGTERM); the flood goes to one at a time, in rounds
+that alternate between them, so both see the same noise. With the floor, the
+same run, and each daemon idle.
 """
 
 from __future__ import annotations
@@ -128,10 +138,67 @@ def big_audit(path: Path, rows: int) -> None:
     store.close()
 
 
+def start_daemon(base: Path, name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes],
+                                                                        Path, Path]:
+    """A user-mode daemon in ``base/name``: (process, socket, its probe's term file)."""
+    home = base / name
+    home.mkdir()
+    os.chmod(home, 0o755)
+    term = home / "term.txt"
+    (home / "policy.toml").write_text(policy(term))
+    sock = home / "s.sock"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy",
+         str(home / "policy.toml"), "--state-dir", str(home / "state"), "--socket",
+         str(sock), "--log-level", "WARNING"], cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    wait_socket(sock)
+    os.chmod(sock, 0o666)
+    return daemon, sock, term
+
+
+def lines(runs: int, rounds: int) -> None:
+    print(f"floor (bare asyncio timer): {summary(floor(runs))}")
+    per_round = max(1, runs // rounds)
+    with tempfile.TemporaryDirectory(prefix="shb") as tmp:
+        base = Path(tmp)
+        os.chmod(base, 0o755)
+        daemons = {"alarm": start_daemon(base, "alarm", {}),
+                   "thread only": start_daemon(base, "thread", {"SHEPHERD_ALARM": "off"})}
+        try:
+            for name, (_, sock, term) in daemons.items():
+                print(f"idle, {name + ':':12s}       {summary(sessions(sock, term, per_round))}")
+            flooded: dict[str, list[float]] = {name: [] for name in daemons}
+            for _ in range(rounds):
+                for name, (_, sock, term) in daemons.items():
+                    flooders = [flood(sock, 65534, "lines", per_round * 2.5 + 10, 3)
+                                for _ in range(10)]
+                    time.sleep(1)
+                    flooded[name] += sessions(sock, term, per_round)
+                    for flooder in flooders:
+                        flooder.kill()
+                        flooder.wait()
+            for name, delays in flooded.items():
+                over = sum(1 for delay in delays if delay > 0.05)
+                print(f"30 line flooders, {name + ':':12s} {summary(delays)}, "
+                      f"over 50 ms: {over}")
+        finally:
+            for daemon, _, _ in daemons.values():
+                daemon.terminate()
+                daemon.wait(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--lines", action="store_true", help="issue 9 F3 alone (above)")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}")
+    if args.lines:
+        lines(args.sessions, args.rounds)
+        print(f"load average after: {os.getloadavg()}")
+        return
     print(f"floor (bare asyncio timer): {summary(floor(args.sessions))}")
     with tempfile.TemporaryDirectory(prefix="shb") as tmp:
         base = Path(tmp)

@@ -305,7 +305,7 @@ class Daemon:
         def fired(session: int) -> None:
             loop.call_soon_threadsafe(self._guard_fired, session)
 
-        self.guard = DeadlineGuard(self.backend.terminate_now, fired)
+        self.guard = DeadlineGuard(self.backend.terminate_now, fired, self.backend.arm)
         first = system.read_clocks()
         usable = await self.writer.start()
         self._start_tried = True

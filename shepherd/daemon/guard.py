@@ -12,24 +12,47 @@ here too; a grant that arrives after the deadline passed is too late.
 
 Only a backend that can signal a session safely from another thread takes part
 (``terminate_now``: a cgroup's members through pidfds); others leave it to the loop.
+
+The thread needs the GIL to send its SIGTERM; under a flood of long lines the loop
+holds it for milliseconds at a time (issue 9 F3: 140 ms late). So each deadline is
+also given to the backend's alarm (``arm``: a process of its own that signals the
+group at the deadline, ``supervisor/alarm.py``); the thread and the loop then find
+the SIGTERM sent and carry out the stop as before. Without an alarm (it failed, or
+tree mode, or systemd) the thread sends it, as before.
+
+``SHEPHERD_TEST_HOLD_GIL=SECONDS`` (tests only): the loop holds the GIL in a busy
+loop from just before each deadline to SECONDS after it, so a test can show the
+SIGTERM leaves while nothing in this interpreter can run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+HOLD_ENV = "SHEPHERD_TEST_HOLD_GIL"
+HOLD_BEFORE_S = 1.0  # the hook begins this long before the deadline (a late loop too)
+
 
 class DeadlineGuard:
-    def __init__(self, terminate: Callable[[int], bool], fired: Callable[[int], None]) -> None:
+    def __init__(self, terminate: Callable[[int], bool], fired: Callable[[int], None],
+                 arm: Callable[[dict[int, float]], list[int]] | None = None) -> None:
         """``terminate(session)``: SIGTERM it now (False: cannot from here);
-        ``fired(session)``: called after, from this thread (hand it to the loop)."""
+        ``fired(session)``: called after, from this thread (hand it to the loop);
+        ``arm(deadlines)``: give them to the alarm, which answers the sessions whose
+        SIGTERM it had sent already (``fired`` is called for each, from the loop)."""
         self._terminate = terminate
         self._fired = fired
+        self._arm = arm
+        self._hold = float(os.environ.get(HOLD_ENV, "0") or 0)
+        self._held: set[int] = set()
         self._deadlines: dict[int, float] = {}
         self._sent: set[int] = set()  # SIGTERM sent, the loop not yet stopping: never twice
         self._changed = threading.Condition()
@@ -38,13 +61,27 @@ class DeadlineGuard:
         self._thread.start()
 
     def keep(self, deadlines: dict[int, float]) -> None:
-        """The running sessions' deadlines (``CLOCK_MONOTONIC``), replacing the last ones."""
+        """The running sessions' deadlines (``CLOCK_MONOTONIC``), replacing the last ones.
+        From the loop."""
+        if self._arm is not None:
+            for session in self._arm(deadlines):
+                self._fired(session)
+        if self._hold > 0:
+            self._hold_at(deadlines)
         with self._changed:
             self._sent &= deadlines.keys()
             kept = {s: at for s, at in deadlines.items() if s not in self._sent}
             if kept != self._deadlines:
                 self._deadlines = kept
                 self._changed.notify()
+
+    def _hold_at(self, deadlines: dict[int, float]) -> None:
+        """The test hook (``HOLD_ENV``): once per session, the loop busy with the GIL held."""
+        loop = asyncio.get_running_loop()
+        for session, at in deadlines.items():
+            if session not in self._held:
+                self._held.add(session)
+                loop.call_at(at - HOLD_BEFORE_S, _hold_gil, at + self._hold)
 
     def close(self) -> None:
         with self._changed:
@@ -83,3 +120,17 @@ class DeadlineGuard:
                     self._fired(session)
             except Exception:  # the guard must never die; the loop still stops it
                 log.exception("deadline guard: session %d", session)
+
+
+def _hold_gil(until: float) -> None:
+    """Busy until ``until`` (monotonic) without giving the GIL to any other thread: no
+    switch is asked for (a huge switch interval) and nothing here releases it."""
+    interval = sys.getswitchinterval()
+    began = time.time()
+    sys.setswitchinterval(1000.0)
+    try:
+        while time.monotonic() < until:
+            pass
+    finally:
+        sys.setswitchinterval(interval)
+    log.warning("test hook: the loop held the GIL from %.6f to %.6f", began, time.time())

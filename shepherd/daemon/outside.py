@@ -37,6 +37,7 @@ from shepherd.detect.facts import (
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
+from shepherd.supervisor.alarm import HELPER as ALARM_HELPER
 from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.direct import STARTER
 from shepherd.supervisor.instance import held_elsewhere
@@ -299,7 +300,8 @@ class OutsideWatch:
 
     def _our_starter(self, pid: int) -> bool:
         """User mode: our own starter runs as the child for a moment before it joins its
-        session's group (its arguments name the program: a cmdline rule could match)."""
+        session's group (its arguments name the program: a cmdline rule could match);
+        our deadline alarm runs as the child all along (a rule for Python could match)."""
         if not self.daemon.config.user_mode:
             return False  # in system mode the starter is root's until it execs the program
         try:
@@ -309,7 +311,8 @@ class OutsideWatch:
         except OSError:
             return False
         return (exe == os.path.realpath(sys.executable)
-                and argv[1:4] == [b"-I", b"-S", STARTER.encode()])
+                and argv[1:3] == [b"-I", b"-S"]
+                and argv[3:4] in ([STARTER.encode()], [ALARM_HELPER.encode()]))
 
     async def _hand(self, seen: Recognised, seen_at: float) -> None:
         lock = self._deciding.setdefault((seen.user, seen.entry), asyncio.Lock())

@@ -84,6 +84,12 @@ class LaunchBackend(Protocol):
     def terminate_now(self, session_id: int) -> bool:
         """SIGTERM everything in the session from any thread (False: only ``stop`` can)."""
 
+    def arm(self, deadlines: dict[int, float]) -> list[int]:
+        """The running sessions' deadlines (monotonic), from the loop, at every change:
+        where the backend has a process of its own to send each SIGTERM at its deadline
+        (the alarm), it is brought in line. The sessions whose SIGTERM it already sent
+        (a later deadline came too late): the caller stops them."""
+
     async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
         """Freeze every program of the session (its clock is paused: rule 12).
 

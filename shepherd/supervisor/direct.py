@@ -44,6 +44,7 @@ from typing import Any
 
 from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
+from shepherd.supervisor.alarm import Alarm, AlarmDown
 from shepherd.supervisor.cgroups import (
     CgroupHome,
     CgroupUnavailable,
@@ -76,6 +77,9 @@ FREEZE_TIMEOUT_S = 5.0  # every process frozen within this, or the freeze failed
 FORCE_FALLBACK_ENV = "SHEPHERD_SUPERVISION"  # "tree": use the fallback even with cgroups
 
 
+ALARM_SLACK_S = 0.001  # a deadline that moved less than this is not sent to the alarm again
+
+
 @dataclass
 class DirectSession:
     session_id: int
@@ -103,6 +107,11 @@ class DirectBackend:
         # The loop and the deadline guard's thread may both reach a deadline: the first
         # sends the SIGTERM, under this lock, and the other sees ``terminated``.
         self._terminating = threading.Lock()
+        # The alarm (a process of its own) sends a group's SIGTERM at its deadline even
+        # while this interpreter's GIL is held; ``_armed``: what it holds (under the lock).
+        self.alarm: Alarm | None = None
+        self._deadlines: dict[int, float] = {}  # the guard's last word
+        self._armed: dict[int, float] = {}
         self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
 
     # -- start-up -----------------------------------------------------------------
@@ -115,6 +124,9 @@ class DirectBackend:
             except CgroupUnavailable as exc:
                 reason = str(exc)
         if self.home is not None:
+            if Alarm.wanted():
+                self.alarm = Alarm(self._alarm_ready)
+                self.alarm.start()
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
         log.error("no writable cgroup v2 (%s): sessions are tracked as process trees "
                   "instead, which is weaker", reason)
@@ -577,15 +589,84 @@ class DirectBackend:
                       KILL_TIMEOUT_S)
 
     def _sigterm_once(self, session: DirectSession) -> None:
-        """SIGTERM once, whichever of the loop (``terminate``, ``stop``) and the deadline
-        guard's thread (``terminate_now``) comes first."""
+        """SIGTERM once, whichever of the loop (``terminate``, ``stop``), the deadline
+        guard's thread (``terminate_now``) and the alarm (at the deadline) comes first."""
         with self._terminating:
-            if not session.terminated:
-                session.terminated = True
-                # The signal first (the deadline's own moment), then the thaw: a frozen
-                # program gets its pending SIGTERM as it thaws.
-                self._signal(session, signal.SIGTERM)
+            if session.terminated:
+                return
+            if self._disarm(session.session_id) == "fired":
+                session.terminated = True  # the alarm sent it: only the thaw is left
                 self._thaw(session)
+                return
+            session.terminated = True
+            # The signal first (the deadline's own moment), then the thaw: a frozen
+            # program gets its pending SIGTERM as it thaws.
+            self._signal(session, signal.SIGTERM)
+            self._thaw(session)
+
+    # -- the alarm (a process of its own: alarm.py) --------------------------------------
+    def arm(self, deadlines: dict[int, float]) -> list[int]:
+        """The running sessions' deadlines, from the loop (``DeadlineGuard.keep``): the
+        alarm is given each group's; the sessions whose SIGTERM it had already sent."""
+        with self._terminating:
+            self._deadlines = dict(deadlines)
+            return self._sync()
+
+    def _sync(self) -> list[int]:
+        """Bring the alarm in line with ``_deadlines`` (``_terminating`` held)."""
+        fired: list[int] = []
+        if self.alarm is None or not self.alarm.ready:
+            return fired
+        wanted: dict[int, tuple[float, Path]] = {}
+        for session_id, at in self._deadlines.items():
+            session = self.sessions.get(session_id)
+            if session is not None and session.group is not None and not session.terminated:
+                wanted[session_id] = (at, session.group)
+        try:
+            for session_id in [s for s in self._armed if s not in wanted]:
+                self._disarm(session_id)
+            for session_id, (at, group) in wanted.items():
+                if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
+                    continue  # unchanged (a deadline worked out from the wall clock jitters)
+                self._armed[session_id] = at
+                if self.alarm.arm(session_id, at, group) == "fired":
+                    # Its deadline passed before this (later) one reached the alarm: the
+                    # SIGTERM went, and stands (fail closed); the guard stops it.
+                    del self._armed[session_id]
+                    self.sessions[session_id].terminated = True
+                    fired.append(session_id)
+        except AlarmDown as exc:
+            self._alarm_failed(exc)
+        return fired
+
+    def _disarm(self, session_id: int) -> str | None:
+        """Take a session's deadline back from the alarm (``_terminating`` held): ``fired``
+        if its SIGTERM went; None when the alarm held none (or failed: then the caller
+        signals, and a SIGTERM may reach the programs twice rather than not at all)."""
+        if self._armed.pop(session_id, None) is None or self.alarm is None:
+            return None
+        try:
+            state = self.alarm.disarm(session_id)
+        except AlarmDown as exc:
+            self._alarm_failed(exc)
+            return None
+        if state == "fired":
+            session = self.sessions.get(session_id)
+            if session is not None:
+                session.terminated = True
+        return state
+
+    def _alarm_failed(self, exc: AlarmDown) -> None:
+        log.error("the deadline alarm failed (%s): the daemon's own thread keeps the "
+                  "deadlines until it is back", exc)
+        self._armed.clear()
+
+    def _alarm_ready(self) -> None:
+        """On the loop: a (new) alarm serves: it is given every deadline the guard holds
+        (one already passed fires at once; the guard's thread stops it as before)."""
+        with self._terminating:
+            self._armed.clear()
+            self._sync()
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:
@@ -602,6 +683,8 @@ class DirectBackend:
 
     async def close(self) -> None:
         """At a clean exit, once every session was stopped: give the subtree back."""
+        if self.alarm is not None:
+            self.alarm.close()
         await self.logs.settle()
         for task in list(self._waits):
             task.cancel()

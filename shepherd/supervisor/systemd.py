@@ -628,6 +628,9 @@ class SystemdBackend:
         """A unit is stopped through systemd, from the loop (``stop``)."""
         return False
 
+    def arm(self, deadlines: dict[int, float]) -> list[int]:
+        return []  # no alarm: systemd stops a unit (``stop``)
+
     # -- freezing (rule 12) ------------------------------------------------------------
     async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
         unit = self.units.get(session_id)

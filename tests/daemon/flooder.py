@@ -3,7 +3,8 @@
     python flooder.py SOCKET MODE SECONDS [THREADS [OUTFILE [BURST]]]
 
 MODE ``write``: send 64 KiB lines of ``[0,0,...]`` and never read, reconnecting
-whenever the daemon hangs up. MODE ``status``: call ``status`` (and a batch of
+whenever the daemon hangs up. MODE ``lines`` (issue 9 F3's reading flooder): send
+the same lines and read each answer. MODE ``status``: call ``status`` (and a batch of
 ``hello``) as fast as answers come back. MODE ``observe`` (an admin): send
 ``BURST`` ``status`` lines at once, read their answers, again and again; write to
 OUTFILE one line per answer: ``<connection> <the daemon's now> <state of the
@@ -37,6 +38,23 @@ def writer(path: str, until: float, counts: list[int]) -> None:
             sock = sock or connect(path)
             sock.sendall(LINE)
             counts.append(1)
+        except OSError:
+            if sock is not None:
+                sock.close()
+            sock = None
+
+
+def liner(path: str, until: float, counts: list[int]) -> None:
+    sock = None
+    while time.monotonic() < until:
+        try:
+            if sock is None:
+                sock = connect(path)
+                stream = sock.makefile("rb")
+            sock.sendall(LINE)
+            counts.append(1)
+            if not stream.readline():
+                raise ConnectionResetError("closed")
         except OSError:
             if sock is not None:
                 sock.close()
@@ -94,7 +112,7 @@ def main() -> None:
         pool = [threading.Thread(target=observer, args=(path, until, counts, seen, burst))
                 for _ in range(threads)]
     else:
-        work = writer if mode == "write" else reader
+        work = {"write": writer, "lines": liner}.get(mode, reader)
         pool = [threading.Thread(target=work, args=(path, until, counts))
                 for _ in range(threads)]
     for thread in pool:

@@ -63,7 +63,7 @@ REFUSE = textwrap.dedent('''
         print(backend.start().how, flush=True)
         print("said:", await backend.refuse(int(sys.argv[1]), 0.0, (), int(sys.argv[2])),
               flush=True)
-        backend.home.release()
+        await backend.close()  # the deadline alarm too, then the subtree
 
     asyncio.run(main())
 ''')

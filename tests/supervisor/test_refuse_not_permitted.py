@@ -40,7 +40,7 @@ BACKEND = textwrap.dedent('''
         backend = DirectBackend(Path(tempfile.mkdtemp()), sys.argv[2])
         print(backend.start().how, flush=True)
         print("said:", await backend.refuse(int(sys.argv[1]), 0.0), flush=True)
-        backend.home.release()
+        await backend.close()  # the deadline alarm too, then the subtree
 
     asyncio.run(main())
 ''')

@@ -1,0 +1,191 @@
+"""The daemon's side of the alarm: deadlines kept by a process of their own (issue 9 F3).
+
+The deadline guard's thread (``daemon/guard.py``) sends a session's SIGTERM from the
+daemon's own interpreter, so it needs the GIL: while the event loop parses a flood
+of 64 KiB lines in C, the thread waited for it, and the SIGTERM left up to 140 ms
+late. The alarm (``alarm_helper.py``) is a small process of its own, started by the
+daemon as its own user, that holds the armed deadlines and sends the SIGTERM itself.
+The daemon's books are kept as before (the guard's thread and the loop's timer still
+see each deadline pass and carry out the stop); the alarm only makes the SIGTERM
+punctual, and is told of every change (arm, re-arm, disarm) by a request it answers.
+
+Any failure of the alarm (it exited, or did not answer within ``REPLY_TIMEOUT_S``) is
+``AlarmDown``: the caller signals from the daemon, as before, and the alarm is started
+again. Requests come from the loop and from the guard's thread, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from shepherd.supervisor import alarm_helper
+
+log = logging.getLogger(__name__)
+
+HELPER = str(Path(alarm_helper.__file__).resolve())
+REPLY_TIMEOUT_S = 0.5  # a live alarm answers in microseconds; past this it is broken
+RESTART_S = 1.0  # the least time between two starts, doubled while each dies young
+RESTART_MAX_S = 60.0  # (a user-mode child may stop or kill it: same uid)
+DISABLE_ENV = "SHEPHERD_ALARM"  # "off": the guard's thread alone (measurements, tests)
+
+
+class AlarmDown(Exception):
+    """The alarm did not answer: the caller sends the signal itself."""
+
+
+class Alarm:
+    """The alarm process, started (and started again) on the event loop."""
+
+    def __init__(self, on_ready: Callable[[], None]) -> None:
+        """``on_ready``: called on the loop each time a (new) alarm process is serving."""
+        self._on_ready = on_ready
+        self._lock = threading.Lock()  # one request at a time, its reply read before the next
+        self._sock: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pidfd: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._restart: asyncio.TimerHandle | None = None
+        self._last_start = -RESTART_S
+        self._backoff = RESTART_S
+        self._closed = False
+        self.ready = False
+        self.starts = 0
+
+    @staticmethod
+    def wanted() -> bool:
+        return os.environ.get(DISABLE_ENV) != "off"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self.ready else None
+
+    def start(self) -> None:
+        """On the loop: start the process; it serves once it has said it is ready."""
+        self._loop = asyncio.get_running_loop()
+        self._restart = None
+        if self._closed or self._process is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), env={}, cwd="/", stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL)
+            pidfd = os.pidfd_open(process.pid)
+        except OSError as exc:
+            ours.close()
+            log.error("the deadline alarm could not be started (%s): deadlines are kept by "
+                      "the daemon's own thread", exc)
+            self._later()
+            return
+        finally:
+            theirs.close()
+        self._last_start = self._loop.time()
+        self.starts += 1
+        self._sock, self._process, self._pidfd = ours, process, pidfd
+        ours.setblocking(False)
+        self._loop.add_reader(ours.fileno(), self._hello)
+        self._loop.add_reader(pidfd, self._exited)
+
+    def _hello(self) -> None:
+        """The process's first message: it serves from now on."""
+        assert self._loop is not None and self._sock is not None
+        self._loop.remove_reader(self._sock.fileno())
+        try:
+            message = json.loads(self._sock.recv(alarm_helper.MESSAGE_MAX))
+        except (OSError, ValueError):
+            message = None
+        if not isinstance(message, dict) or "ready" not in message:
+            self._down("it did not start properly")
+            return
+        self._sock.setblocking(True)
+        self._sock.settimeout(REPLY_TIMEOUT_S)
+        with self._lock:
+            self.ready = True
+        log.info("deadline alarm serving (pid %s)", message["ready"])
+        self._on_ready()
+
+    def _exited(self) -> None:
+        self._down("it exited")
+
+    def _down(self, why: str) -> None:
+        """On the loop: forget the process (killed if still alive); start another later."""
+        with self._lock:
+            self.ready = False
+            sock, process, pidfd = self._sock, self._process, self._pidfd
+            self._sock = self._process = self._pidfd = None
+        if self._loop is not None and sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        if pidfd is not None:
+            assert self._loop is not None
+            self._loop.remove_reader(pidfd)
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+        if process is not None:
+            code = process.wait()
+            if not self._closed:
+                log.error("the deadline alarm (pid %d) stopped serving: %s (exit status %s); "
+                          "deadlines are kept by the daemon's own thread until it is back",
+                          process.pid, why, code)
+        self._later()
+
+    def _later(self) -> None:
+        if self._closed or self._loop is None or self._restart is not None:
+            return
+        lived = self._loop.time() - self._last_start
+        self._backoff = (RESTART_S if lived > RESTART_MAX_S
+                         else min(self._backoff * 2, RESTART_MAX_S))
+        delay = max(0.0, self._last_start + self._backoff - self._loop.time())
+        self._restart = self._loop.call_later(delay, self.start)
+
+    def broken(self, why: str) -> None:
+        """From any thread: the alarm failed a request; dropped and started again."""
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._down, why)
+
+    def request(self, message: dict[str, object]) -> str:
+        """One request and its reply (any thread); ``AlarmDown`` when not served."""
+        with self._lock:
+            if not self.ready or self._sock is None:
+                raise AlarmDown("not serving")
+            try:
+                self._sock.send(json.dumps(message).encode())
+                reply = json.loads(self._sock.recv(alarm_helper.MESSAGE_MAX))
+                state = reply["state"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self.ready = False  # no request is sent on a stream out of step
+                why = "no answer" if isinstance(exc, TimeoutError) else f"{exc!r}"
+                self.broken(why)
+                raise AlarmDown(why) from exc
+        if not isinstance(state, str) or state == "bad request":
+            raise AlarmDown(f"it refused {message['op']}")
+        return state
+
+    def arm(self, session: int, at: float, group: Path) -> str:
+        """``armed``, or ``fired`` (its SIGTERM went already)."""
+        return self.request({"op": "arm", "session": session, "at": at, "group": str(group)})
+
+    def disarm(self, session: int) -> str:
+        """``disarmed``, ``fired`` (its SIGTERM went) or ``unknown``."""
+        return self.request({"op": "disarm", "session": session})
+
+    def close(self) -> None:
+        """On the loop, at a clean exit: the process exits as its socket closes."""
+        self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+        if self._process is not None:
+            self._down("the daemon is stopping")

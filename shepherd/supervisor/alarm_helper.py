@@ -1,0 +1,147 @@
+"""The alarm's own process: SIGTERM to a session's programs at its deadline (issue 9 F3).
+
+    python -I -S alarm_helper.py FD
+
+Started by the daemon (``alarm.Alarm``), as the daemon's own user, with one end of a
+``SOCK_SEQPACKET`` socket pair as FD. It has its own interpreter, so a daemon whose
+event loop holds its GIL (parsing a flood of long lines) cannot delay it. It holds
+the armed deadlines (``CLOCK_MONOTONIC``, shared by every process) and each
+session's cgroup, and at a deadline signals the group's members through pidfds,
+each checked to be in the group once its pidfd is open (``cgroups.signal_all``): a
+pid used again by a process elsewhere is never signalled. It signals nothing else.
+
+One JSON message each way, a reply to every request, in order:
+
+- ``{"op": "arm", "session": N, "at": MONO, "group": PATH}`` → ``armed``, or
+  ``fired`` when this session's SIGTERM has already gone (a later deadline does not
+  take it back);
+- ``{"op": "disarm", "session": N}`` → ``disarmed``, ``fired`` or ``unknown``.
+
+A fire is told once, in the reply to the next request that names the session, and
+then forgotten. Which wins when a request races a deadline: every deadline passed
+by this process's clock fires before the next request is read (fail closed: a
+grant or a stop that reaches the alarm after the deadline finds the SIGTERM sent).
+The first message it sends is ``{"ready": PID}``. It exits when the daemon's end
+of the socket closes (the daemon stopped or died): a deadline never outlives the
+daemon that armed it. SIGINT, SIGTERM and SIGHUP are ignored (they are the daemon's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__":  # -I -S: the package is found next to this file
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+from shepherd.supervisor.cgroups import signal_all
+
+MESSAGE_MAX = 65536
+CAP_KILL = 5
+CAPABILITY_VERSION_3 = 0x20080522
+PR_SET_NO_NEW_PRIVS = 38
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def keep_only_kill() -> bool:
+    """Of root's powers keep only CAP_KILL (signal another user's programs); reading
+    ``cgroup.procs`` and ``/proc/PID/cgroup`` needs none. True when done."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_KILL
+    return bool(libc.capset(ctypes.byref(header), data) == 0)
+
+
+class Alarms:
+    def __init__(self) -> None:
+        self.armed: dict[int, tuple[float, Path]] = {}
+        self.fired: set[int] = set()
+
+    def fire_due(self) -> None:
+        now = time.monotonic()
+        for session, (at, group) in sorted(self.armed.items(), key=lambda item: item[1][0]):
+            if at <= now:
+                del self.armed[session]
+                self.fired.add(session)
+                with contextlib.suppress(OSError):  # the group is gone: nothing to stop
+                    signal_all(group, signal.SIGTERM)
+
+    def wait(self) -> float | None:
+        """Seconds until the next deadline (None: none armed)."""
+        if not self.armed:
+            return None
+        return max(0.0, min(at for at, _ in self.armed.values()) - time.monotonic())
+
+    def handle(self, request: dict[str, object]) -> str:
+        session = request.get("session")
+        if not isinstance(session, int):
+            return "bad request"
+        if session in self.fired:
+            self.fired.discard(session)
+            self.armed.pop(session, None)
+            return "fired"
+        if request.get("op") == "disarm":
+            return "disarmed" if self.armed.pop(session, None) is not None else "unknown"
+        at, group = request.get("at"), request.get("group")
+        if (request.get("op") != "arm" or not isinstance(at, (int, float))
+                or not isinstance(group, str) or not group.startswith("/") or ".." in group):
+            return "bad request"
+        self.armed[session] = (float(at), Path(group))
+        return "armed"
+
+
+def serve(sock: socket.socket) -> None:
+    alarms = Alarms()
+    sock.send(json.dumps({"ready": os.getpid()}).encode())
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    while True:
+        alarms.fire_due()
+        wait = alarms.wait()
+        if not poller.poll(None if wait is None else wait * 1000 + 0.5):
+            continue
+        alarms.fire_due()  # a deadline passed while the request came: it fires first
+        message = sock.recv(MESSAGE_MAX)
+        if not message:
+            return  # the daemon's end closed
+        try:
+            request = json.loads(message)
+            state = alarms.handle(request) if isinstance(request, dict) else "bad request"
+        except ValueError:
+            state = "bad request"
+        sock.send(json.dumps({"state": state}).encode())
+
+
+def main() -> None:
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    # A terminal's Ctrl+C or hang-up, or a service manager's SIGTERM to the whole group,
+    # is meant for the daemon: this one goes when the daemon's end closes, not before.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    keep_only_kill()  # at worst it keeps what the daemon has
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        serve(sock)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Issue 9 F3: a deadline's SIGTERM does not wait for the daemon's GIL.
+
+The daemon's loop is made to hold its GIL in a busy loop from just before a session's
+deadline to a few seconds after it (``SHEPHERD_TEST_HOLD_GIL``: nothing else in the
+daemon's interpreter can run meanwhile, the deadline guard's thread included). The
+deadline's SIGTERM must still reach the program *during* that hold: it is sent by the
+alarm, a process of its own. No time is measured: the order of two moments is (the
+program's SIGTERM and the end of the hold, both on the wall clock of one machine).
+Real daemon, real cgroups, real processes and signals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.ipc.protocol import RpcError
+from tests.daemon.conftest import ME
+from tests.daemon.test_load import probe_policy
+from tests.supervisor.conftest import NO_CGROUP, wait_for
+
+pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2: {NO_CGROUP}")
+
+HOLD_S = 4  # past the deadline: ample for a process of its own to be scheduled
+HELD = re.compile(r"test hook: the loop held the GIL from ([0-9.]+) to ([0-9.]+)")
+
+
+def held(d: Any) -> tuple[float, float]:
+    found = wait_for(lambda: HELD.findall(d.log.read_text()), timeout=60)
+    began, ended = found[0]
+    return float(began), float(ended)
+
+
+def alarms(d: Any) -> list[int]:
+    """The daemon's alarm processes (its children running alarm_helper.py)."""
+    assert d.process is not None
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == d.process.pid and b"alarm_helper.py" in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def expire_while_held(d: Any, tmp_path: Path) -> tuple[float, float, float, dict[str, Any]]:
+    """Launch the probe; (when its SIGTERM came, the hold's start and end, the end event)."""
+    events = d.events()
+    d.call("launch", entry="probe", user=ME)
+    ended = events.next("session_ended", timeout=60)
+    began, finished = held(d)
+    term = float(wait_for(lambda: (tmp_path / "term.txt").exists()
+                          and (tmp_path / "term.txt").read_text(), timeout=10))
+    return term, began, finished, ended
+
+
+def test_the_sigterm_leaves_while_the_loop_holds_the_gil(far_daemon_factory: Any,
+                                                         tmp_path: Path) -> None:
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"),
+                           env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S)})
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    term, began, finished, ended = expire_while_held(d, tmp_path)
+    assert began < term < finished, (began, term, finished)
+    # The books are kept as before, once the loop runs again.
+    assert ended["reason"] == "expired"
+    assert d.call("status")["sessions"] == []
+    assert d.audit_types().count("session_ended") == 1
+
+
+def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: Any,
+                                                           tmp_path: Path) -> None:
+    """The control: the hook does hold everything in the daemon's interpreter (the
+    guard's thread sends the SIGTERM only once the loop lets go)."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"),
+                           env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S), "SHEPHERD_ALARM": "off"})
+    term, began, finished, ended = expire_while_held(d, tmp_path)
+    assert term > finished, (began, term, finished)
+    assert ended["reason"] == "expired"
+    assert alarms(d) == []
+
+
+def test_a_killed_alarm_is_noticed_and_started_again(far_daemon_factory: Any,
+                                                     tmp_path: Path) -> None:
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"),
+                           env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S)})
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    os.kill(first, signal.SIGKILL)  # a child in user mode could do this
+    wait_for(lambda: "stopped serving: it exited" in d.log.read_text())
+    wait_for(lambda: d.log.read_text().count("deadline alarm serving") == 2)
+    [second] = alarms(d)
+    assert second != first
+    term, began, finished, ended = expire_while_held(d, tmp_path)
+    assert began < term < finished, (began, term, finished)
+    assert ended["reason"] == "expired"
+
+
+def test_a_stopped_alarm_is_replaced_and_the_daemon_stops_the_session(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """An alarm that does not answer (SIGSTOP) fails its request: the daemon's own thread
+    keeps the deadline (the SIGTERM is sent from the daemon) and the alarm is replaced."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    os.kill(first, signal.SIGSTOP)
+    events = d.events()
+    d.call("launch", entry="probe", user=ME)  # the arm request goes unanswered
+    assert events.next("session_ended", timeout=60)["reason"] == "expired"
+    assert (tmp_path / "term.txt").exists()  # the program did get its SIGTERM
+    wait_for(lambda: "stopped serving: no answer" in d.log.read_text())
+    wait_for(lambda: d.log.read_text().count("deadline alarm serving") == 2)
+    assert first not in alarms(d) and len(alarms(d)) == 1
+
+
+def test_a_grant_that_arrives_after_the_alarm_fired_is_too_late(far_daemon_factory: Any,
+                                                                 tmp_path: Path) -> None:
+    """The race of a re-arm against the deadline: the deadline wins (fail closed). The
+    grant is sent while the loop is held after the deadline, so the alarm has fired
+    when it is read; the session must end (never run on with its program told to stop)."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"),
+                           env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S)})
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    events = d.events()
+    launched = d.call("launch", entry="probe", user=ME)
+    wait_for(lambda: (tmp_path / "term.txt").exists(), timeout=30)  # fired, loop held
+    answers: list[Any] = []
+
+    def extend() -> None:
+        # Taken after the stop began ("no running session") or before it: either way
+        # the SIGTERM stands and the session ends.
+        try:
+            answers.append(d.call("extend", session_id=launched["session_id"],
+                                  duration="10m"))
+        except RpcError as exc:
+            answers.append(exc)
+
+    late = threading.Thread(target=extend)
+    late.start()
+    ended = events.next("session_ended", timeout=60)
+    late.join(timeout=60)
+    began, finished = held(d)
+    term = float((tmp_path / "term.txt").read_text())
+    assert began < term < finished
+    assert ended["reason"] == "expired"
+    assert answers, "the extend was not answered"
+    assert d.call("status")["sessions"] == []
+    assert len(alarms(d)) == 1  # the alarm serves on
+
+
+def test_in_user_mode_a_rule_matching_python_never_takes_the_alarm(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """In user mode the alarm runs as the child's own uid: a detect rule that matches
+    its command line must not have the daemon refuse (kill) its own alarm."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s") + '''
+[[entries]]
+id = "snake"
+command = ["sleep", "3599"]
+detect = { cmdline = "alarm_helper" }
+''')
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    os.kill(first, signal.SIGKILL)  # the next one is started while the watch runs
+    wait_for(lambda: d.log.read_text().count("deadline alarm serving") == 2)
+    [second] = alarms(d)
+    # The watch scans every 2 s and hears each exec: a refusal would have come by now
+    # (the next launch is a moment that comes after a scan).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert alarms(d) == [second]
+        time.sleep(0.2)
+    assert "started outside Shepherd (pid" not in d.log.read_text()
+    assert d.log.read_text().count("stopped serving") == 1  # the kill above, only

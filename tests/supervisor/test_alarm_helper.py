@@ -1,0 +1,183 @@
+"""The alarm process (issue 9 F3) on its own: its requests, and what it signals.
+
+Real cgroups made at the top of the cgroup2 mount (root), real processes in them, the
+helper started the way the daemon starts it. Every wait is for a thing to happen
+(a process to die, a reply), never a measured time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shepherd.supervisor.alarm import HELPER
+from shepherd.supervisor.cgroups import cgroup2_mount, kill, remove
+from tests.supervisor.conftest import NO_CGROUP, wait_for
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount"),
+    pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}"),
+]
+
+
+class Helper:
+    def __init__(self) -> None:
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = subprocess.Popen([sys.executable, "-I", "-S", HELPER,
+                                         str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                                        env={}, cwd="/")
+        theirs.close()
+        self.sock.settimeout(30)
+        assert json.loads(self.sock.recv(65536))["ready"] == self.process.pid
+
+    def ask(self, **request: object) -> str:
+        self.sock.send(json.dumps(request).encode())
+        return str(json.loads(self.sock.recv(65536))["state"])
+
+    def close(self) -> None:
+        self.sock.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def helper() -> Iterator[Helper]:
+    made = Helper()
+    yield made
+    if made.process.poll() is None:
+        made.close()
+
+
+@pytest.fixture
+def groups() -> Iterator[list[Path]]:
+    made: list[Path] = []
+    yield made
+    for group in made:
+        kill(group)
+        wait_for(lambda g=group: not (g / "cgroup.procs").read_text().strip())  # type: ignore[misc]
+        remove(group)
+
+
+def in_new_group(groups: list[Path]) -> tuple[Path, subprocess.Popen[bytes]]:
+    mount = cgroup2_mount()
+    assert mount is not None
+    group = mount / f"shepherd-test-alarm-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    groups.append(group)
+    process = subprocess.Popen(["sleep", "300"])
+    (group / "cgroup.procs").write_text(str(process.pid))
+    return group, process
+
+
+def test_a_deadline_sends_sigterm_to_the_group_and_is_told_once(
+        helper: Helper, groups: list[Path]) -> None:
+    group, member = in_new_group(groups)
+    outsider = subprocess.Popen(["sleep", "300"])  # not in the group: never signalled
+    try:
+        assert helper.ask(op="arm", session=1, at=time.monotonic() + 0.2,
+                          group=str(group)) == "armed"
+        assert member.wait(timeout=30) == -signal.SIGTERM
+        assert helper.ask(op="disarm", session=1) == "fired"
+        assert helper.ask(op="disarm", session=1) == "unknown"  # told once
+        assert outsider.poll() is None
+    finally:
+        outsider.kill()
+        outsider.wait()
+
+
+def test_a_disarmed_deadline_sends_nothing(helper: Helper, groups: list[Path]) -> None:
+    kept, kept_member = in_new_group(groups)
+    later, later_member = in_new_group(groups)
+    assert helper.ask(op="arm", session=1, at=time.monotonic() + 0.5, group=str(kept)) == "armed"
+    assert helper.ask(op="disarm", session=1) == "disarmed"
+    # A deadline after the first one fires: the first one's moment has passed by then.
+    assert helper.ask(op="arm", session=2, at=time.monotonic() + 1.0,
+                      group=str(later)) == "armed"
+    assert later_member.wait(timeout=30) == -signal.SIGTERM
+    assert kept_member.poll() is None
+
+
+def test_a_later_deadline_after_the_fire_does_not_take_it_back(
+        helper: Helper, groups: list[Path]) -> None:
+    """Fail closed: a re-arm that reaches the alarm after the deadline finds it fired."""
+    group, member = in_new_group(groups)
+    assert helper.ask(op="arm", session=3, at=time.monotonic(), group=str(group)) == "armed"
+    assert member.wait(timeout=30) == -signal.SIGTERM
+    assert helper.ask(op="arm", session=3, at=time.monotonic() + 3600,
+                      group=str(group)) == "fired"
+
+
+def test_a_re_armed_deadline_moves(helper: Helper, groups: list[Path]) -> None:
+    group, member = in_new_group(groups)
+    other, other_member = in_new_group(groups)
+    assert helper.ask(op="arm", session=1, at=time.monotonic() + 0.5, group=str(group)) == "armed"
+    assert helper.ask(op="arm", session=1, at=time.monotonic() + 3600,
+                      group=str(group)) == "armed"
+    assert helper.ask(op="arm", session=2, at=time.monotonic() + 1.0,
+                      group=str(other)) == "armed"
+    assert other_member.wait(timeout=30) == -signal.SIGTERM
+    assert member.poll() is None
+    assert helper.ask(op="disarm", session=1) == "disarmed"
+
+
+def test_bad_requests_are_refused_and_change_nothing(helper: Helper,
+                                                     groups: list[Path]) -> None:
+    group, member = in_new_group(groups)
+    assert helper.ask(op="arm", session="1", at=0, group=str(group)) == "bad request"
+    assert helper.ask(op="arm", session=1, at=0, group="relative/path") == "bad request"
+    assert helper.ask(op="arm", session=1, at=0, group=f"{group}/../..") == "bad request"
+    assert helper.ask(op="frobnicate", session=1) == "bad request"
+    helper.sock.send(b"not json")
+    assert json.loads(helper.sock.recv(65536))["state"] == "bad request"
+    assert helper.ask(op="disarm", session=1) == "unknown"
+    assert member.poll() is None
+
+
+def test_the_helper_exits_when_the_daemon_end_closes(helper: Helper,
+                                                     groups: list[Path]) -> None:
+    """A deadline never outlives the daemon that armed it (a new daemon may have given
+    the session more time)."""
+    group, member = in_new_group(groups)
+    assert helper.ask(op="arm", session=1, at=time.monotonic() + 3600,
+                      group=str(group)) == "armed"
+    helper.sock.close()
+    assert helper.process.wait(timeout=30) == 0
+    assert member.poll() is None
+
+
+def test_it_keeps_only_the_power_to_signal_and_uses_it(helper: Helper,
+                                                       groups: list[Path]) -> None:
+    """As root it drops every capability but CAP_KILL, and still stops another user's
+    program (the children's, in system mode)."""
+    status = Path(f"/proc/{helper.process.pid}/status").read_text()
+    caps = dict(line.split(":\t") for line in status.splitlines() if line.startswith("Cap"))
+    assert int(caps["CapEff"], 16) == int(caps["CapPrm"], 16) == 1 << 5  # CAP_KILL
+    assert "NoNewPrivs:\t1" in status
+    mount = cgroup2_mount()
+    assert mount is not None
+    group = mount / f"shepherd-test-alarm-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    groups.append(group)
+    member = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "sleep", "300"])
+    (group / "cgroup.procs").write_text(str(member.pid))
+    assert helper.ask(op="arm", session=1, at=time.monotonic(), group=str(group)) == "armed"
+    assert member.wait(timeout=30) == -signal.SIGTERM
+
+
+def test_the_daemons_signals_do_not_stop_it(helper: Helper) -> None:
+    """Ctrl+C in a terminal, a hang-up, or a service manager's SIGTERM to the whole group
+    are the daemon's: the alarm serves until the daemon's end closes."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        helper.process.send_signal(signum)
+        assert helper.ask(op="disarm", session=1) == "unknown"
+    assert helper.process.poll() is None
