@@ -9,8 +9,10 @@ Grants change the allowance of the day they are given for (signed: time added
 or taken back), and of that day's week. On its own day a grant counts in full.
 Once its day is over, what counts toward the week is what it paid for: the time
 used that day beyond the limits (the day's quota, or the week's as it then
-stood), up to the grant. So an extra hour given on Monday and left unused does
-not stretch the rest of the week, and one that was used does not shorten it.
+stood), up to the grant. A day's use beyond the week is paid for by that day's
+grants first (they end with the day), by the week's pool last (it lasts). So an
+extra hour given on Monday and left unused does not stretch the rest of the week,
+one that was used does not shorten it, and neither eats into time given for the week.
 Time taken back counts on its own day only: the use it prevented is already
 missing from the week.
 
@@ -124,22 +126,28 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
     set back, and that use counts too); None = no weekly limit."""
     if limits.weekly is None:
         return None
-    every = [grants_on(day) for day in week]
-    allowance = float(limits.weekly) + sum(g.pool for g in every)
-    used = 0.0
-    for day, grants in zip(week, every, strict=True):
+    allowance = float(limits.weekly)  # the week's quota and what its day grants count for
+    pool = pool_paid = used = 0.0  # the pool given so far, and what it paid for
+    for day in week:
+        grants = grants_on(day)
         spent = used_on(day)
         used += spent
-        paid_for = grants.day_total
+        pool += grants.pool
+        paid_for, own = grants.day_total, 0.0
         if day == today:
             allowance += grants.full
-            paid_for = grants.expired
+            paid_for, own = grants.expired, grants.full
+        # The day's use beyond what the week allowed so far: its own grants pay for it
+        # first (they end with the day), the pool last (it lasts the week).
+        beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
         if paid_for > 0:
             quota = limits.daily_quota(day)
-            own = grants.full if day == today else 0.0
-            beyond = max(spent - quota - own if quota is not None else 0.0, used - allowance)
-            allowance += min(max(beyond, 0.0), paid_for)
-    return Standing("week", used, allowance)
+            beyond_day = spent - quota - own if quota is not None else 0.0
+            paid = min(max(beyond_day, beyond_week, 0.0), paid_for)
+            allowance += paid
+            beyond_week = max(beyond_week - paid, 0.0)
+        pool_paid += min(beyond_week, pool - pool_paid)
+    return Standing("week", used, allowance + pool)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:
