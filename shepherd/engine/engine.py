@@ -1206,13 +1206,15 @@ class Engine:
         self, user: str, entry_id: str, cooldown: int | None, now: Instant
     ) -> datetime | None:
         """Start a (user, entry) cooldown at ``now``; one that ends later already stands."""
-        if not cooldown:
-            return None
-        key = (user, entry_id)
-        until = now.wall + timedelta(seconds=cooldown)
-        previous = self.cooldowns.get(key)
-        self.cooldowns[key] = until if previous is None else max(previous, until)
-        return self.cooldowns[key]
+        return _rest_after(self.cooldowns, (user, entry_id), cooldown, now.wall)
+
+    def cooldowns_if_ended(self, now: Instant) -> dict[tuple[str, str], datetime]:
+        """The rests as they would stand if every running session ended at ``now``
+        (``end_session``'s rule: each starts its entry's cooldown then). Changes nothing."""
+        cooldowns = dict(self.cooldowns)
+        for s in self._sessions.values():
+            _rest_after(cooldowns, (s.user, s.entry.id), s.entry.limits.cooldown, now.wall)
+        return cooldowns
 
     def _drop_lease(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
         """The engine counts a recovered session exactly: the second charged ahead goes."""
@@ -1561,3 +1563,15 @@ class Engine:
             if left is None or left >= MIN_LAUNCH_S:
                 return self.calendar.day_start(day)
         return None
+
+
+def _rest_after(cooldowns: dict[tuple[str, str], datetime], key: tuple[str, str],
+                cooldown: int | None, ended: datetime) -> datetime | None:
+    """A (user, entry) rest of ``cooldown`` seconds from ``ended`` into ``cooldowns``; one
+    that ends later already stands. None (and nothing changed) without a cooldown."""
+    if not cooldown:
+        return None
+    until = ended + timedelta(seconds=cooldown)
+    previous = cooldowns.get(key)
+    cooldowns[key] = until if previous is None else max(previous, until)
+    return cooldowns[key]
