@@ -390,6 +390,13 @@ class Engine:
         return total
 
     def granted(self, user: str, target: str, day: date) -> int:
+        """The day's grants that last the day: time added for today, taken back, set."""
+        return self._signed(user, target, day) + sum(
+            g.seconds for g in self._timed_of(user, target) if g.day == day and self.with_day(g))
+
+    def _signed(self, user: str, target: str, day: date) -> int:
+        """The day's grants without an expiry: taken back, set (and added before grants
+        for today had one)."""
         return self.grants.get((user, target, day), 0)
 
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
@@ -402,7 +409,7 @@ class Engine:
         timed = self._timed_of(user, target)
 
         def on(day: date) -> DayGrants:
-            full, expired, pool = float(self.granted(user, target, day)), 0.0, 0.0
+            full, expired, pool = float(self._signed(user, target, day)), 0.0, 0.0
             for g in timed:
                 if g.day != day:
                     continue
@@ -419,7 +426,11 @@ class Engine:
                   before: datetime) -> list[datetime]:
         """When a target's grants of a day expire between ``after`` and ``before``."""
         return sorted({g.expires for g in self._timed_of(user, target)
-                       if not g.week and after < g.expires < before})
+                       if not g.week and after < g.expires < before and not self.with_day(g)})
+
+    def with_day(self, g: TimedGrant) -> bool:
+        """Time added for today (the default): it runs out when its day ends."""
+        return not g.week and g.expires == self.calendar.day_end(g.day)
 
     def limits_of(self, target: str) -> QuotaLimits | None:
         """The quotas of an entry or a group (None: no such target)."""
@@ -807,7 +818,7 @@ class Engine:
                 if before is not None and after is not None:
                     unused = min(max(before - after, 0.0), float(g.seconds))
             events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds, g.expires,
-                                       g.week, unused))
+                                       g.week, unused, self.with_day(g)))
         return events
 
     def next_wakeup(self, now: Instant) -> float | None:
@@ -872,14 +883,16 @@ class Engine:
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
-                           change.held_at_used, expires_at=expires, week=week)
+                           change.held_at_used, expires_at=expires, week=week,
+                           with_day=expires is not None and until is None and not week)
 
     def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
                       now: Instant) -> datetime | None:
-        """When time added stops counting: ``until`` (today), the week's end, or None (with
-        the day, as every grant). Taking back and setting are for today only."""
+        """When time added stops counting: ``until`` (today), the week's end, or the day's
+        end (``today``, the default: it is reported when it runs out, as the others are).
+        Taking back and setting are for today only, and have no expiry (None)."""
         if until is None and not week:
-            return None
+            return self.calendar.day_end(day) if mode == "add" else None
         if mode != "add":
             raise ActionRefused("only time added can last until a time or for the week; "
                                 "taking time back or setting the total is for today")
@@ -921,7 +934,7 @@ class Engine:
         allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
         if planned.expires_at is None:
-            self.grants[key] = self.granted(*key) + planned.seconds
+            self.grants[key] = self._signed(*key) + planned.seconds
         elif planned.seconds > 0:
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
@@ -1467,7 +1480,7 @@ class Engine:
             if quota is None:
                 return None, None
             used = self.used(user, limits.members, day, view) + (ahead or {}).get(day, 0.0)
-            allowance = float(quota + self.granted(user, limits.target, day))
+            allowance = float(quota + self._signed(user, limits.target, day))
             return Standing("day", used, allowance), None
 
         def used_on(d: date) -> float:
