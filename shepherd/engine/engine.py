@@ -169,7 +169,13 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
+from shepherd.engine.grants import (
+    GrantMode,
+    GrantRefused,
+    TimedGrant,
+    grant_change,
+    grant_too_long,
+)
 from shepherd.engine.household import Household
 from shepherd.engine.outlook import GroupCheck, Guard, Limit, Outlook, Term
 from shepherd.engine.pauses import Away, Pause, PauseClock
@@ -871,6 +877,9 @@ class Engine:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
         expires = self._grant_expiry(day, mode, until, week, now)
+        too_long = grant_too_long(seconds, mode, week)
+        if too_long is not None:
+            raise ActionRefused(too_long)
         limits = self.limits_of(target)
         assert limits is not None
         quota = limits.daily_quota(day)

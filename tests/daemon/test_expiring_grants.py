@@ -131,3 +131,19 @@ def test_time_added_for_today_is_audited_when_the_day_ends(daemon_factory: Any) 
     d.start()
     time.sleep(0.5)
     assert len(expiries(d)) == 1  # said once
+
+
+@pytest.mark.parametrize(("duration", "until", "said"), [
+    ("8d", "week", "'+8d' is more than 7 days, the most that can be given at once"),
+    ("2d", None, "'+2d' is more than a day, and time given is for today only (give it with "
+                 "until week to last the week)"),
+])
+def test_a_grant_too_long_is_refused_in_the_words_simulate_uses(
+        daemon_factory: Any, duration: str, until: str | None, said: str) -> None:
+    # Review 15 (s7) M3: one check (the engine's grant_too_long) for the daemon and simulate.
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    with pytest.raises(RpcError) as caught:
+        d.call("grant", user=ME, target="game", duration=duration,
+               **({"until": until} if until else {}))
+    assert caught.value.message == f"grant: {said}"
+    assert left(d) == 3600

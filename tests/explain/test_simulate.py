@@ -223,3 +223,18 @@ def test_a_stop_the_engine_makes_says_the_rest_from_when_it_stopped() -> None:
     simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
     [stopped] = [s for s in simulation.steps if s.outcome == "stopped"]
     assert "It rests until 18:15." in stopped.text and "yesterday" not in stopped.text
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("16:01 grant minecraft +8d until week",
+     "'+8d' is more than 7 days, the most that can be given at once"),
+    ("16:01 grant minecraft +2d",
+     "'+2d' is more than a day, and time given is for today only (give it with until week "
+     "to last the week)"),
+])
+def test_a_grant_the_daemon_refuses_is_refused_in_the_same_words(line: str, said: str) -> None:
+    # Review 15 (s7) M3: simulate gave 8 days for the week, and 2 for today.
+    actions = parse_script(line, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    [step] = simulation.steps
+    assert (step.outcome, step.text) == ("refused", f"The grant is refused: {said}.")
