@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from shepherd.engine.events import Period
 from shepherd.policy.model import QuotaSchedule
@@ -72,6 +72,19 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
         if quota is not None:
             left -= min(left, max(used_on(d) - quota - grants.day_total, 0.0))
     return left
+
+
+def pool_unused(limits: QuotaLimits, week: Sequence[date], used_on: PerDay,
+                grants_on: GrantsOn) -> float:
+    """What the week's "this week" grants had left when ``week`` was over: the pool paid
+    last, on each day (beyond its quota and its own grants) and over the week (beyond
+    the week's quota and what the day grants paid for)."""
+    left = sum(grants_on(d).pool for d in week)
+    after = week[-1] + timedelta(days=1)
+    if limits.daily is not None:
+        left = min(left, pool_left(limits, week, after, used_on, grants_on))
+    standing = week_standing(limits, week, after, used_on, grants_on)
+    return left if standing is None else min(left, standing.left_s)
 
 
 @dataclass(frozen=True)

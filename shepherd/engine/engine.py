@@ -127,6 +127,7 @@ from shepherd.engine.allowance import (
     Standing,
     binding,
     day_standing,
+    pool_unused,
     week_standing,
 )
 from shepherd.engine.calendar import (
@@ -817,8 +818,10 @@ class Engine:
                 continue
             self.expiries_noted.add(g.id)
             limits = self.limits_of(g.target)
-            unused: float | None = None  # unknown for the week's pool, or no limit
-            if limits is not None and not g.week:
+            unused: float | None = None  # unknown for a target with no limit
+            if limits is not None and limits.limited and g.week:
+                unused = self._pool_unused(g, limits, now)
+            elif limits is not None and not g.week:
                 before = self._left(g.user, limits, g.day, now, at=g.expires - _A_MOMENT)
                 after = self._left(g.user, limits, g.day, now, at=g.expires)
                 if before is not None and after is not None:
@@ -826,6 +829,23 @@ class Engine:
             events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds, g.expires,
                                        g.week, unused, self.with_day(g)))
         return events
+
+    def _pool_unused(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
+        """What of week grant ``g`` went unused: the week's grants are used in the order
+        they were given, so the last given are the ones left."""
+        week = self.calendar.week_days(g.day)
+        left = pool_unused(limits, week,
+                           lambda d: self.used(g.user, limits.members, d, now),
+                           self._grants_on(g.user, g.target, g.expires))
+        pools = sorted((p for p in self._timed_of(g.user, g.target)
+                        if p.week and p.day in week), key=lambda p: (p.day, abs(p.id)))
+        used = sum(p.seconds for p in pools) - left
+        for p in pools:
+            part = min(float(p.seconds), max(used, 0.0))
+            used -= part
+            if p.id == g.id:
+                return p.seconds - part
+        return 0.0
 
     def next_wakeup(self, now: Instant) -> float | None:
         """The monotonic instant at which ``due`` next has something to say."""
@@ -893,7 +913,7 @@ class Engine:
             raise ActionRefused(f"{target!r}: {exc}") from None
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
                            change.held_at_used, expires_at=expires, week=week,
-                           with_day=expires is not None and until is None and not week)
+                           with_day=not week and expires == self.calendar.day_end(day))
 
     def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
                       now: Instant) -> datetime | None:

@@ -288,3 +288,21 @@ def test_a_paused_session_on_an_expiring_grant_is_warned_before_the_expiry() -> 
     assert [w.before_s for w in warned] == [300]
     deadline = e.deadline(2, clock.now)
     assert deadline is not None and deadline.wall == local(23, 17)
+
+
+@pytest.mark.parametrize(("policy_text", "played", "unused"), [
+    (DAILY, 3600 + 1200, 2400),  # Monday: its hour and 20 of the week's 60 minutes
+    (DAILY, 1800, 3600),  # within Monday's own hour: none of it
+    (WEEKLY, 480 + 600, 3000),  # the week's 8 minutes first, then 10 of its
+])
+def test_a_week_grant_says_how_much_of_it_went_unused_when_the_week_ends(
+        policy_text: str, played: int, unused: int) -> None:
+    # Review 15 (s7) L5: the week's expiry said nothing of what was left unused.
+    e = engine(policy_text)
+    clock = FakeClock(local(23, 10))
+    target = "g" if policy_text == WEEKLY else "game"
+    e.grant("alex", target, 3600, clock.now, week=True)
+    assert play(e, clock, played, 1) == pytest.approx(played)
+    clock.set_wall(local(30, 4))
+    [gone] = expired(e, clock)
+    assert gone.week and gone.unused_s == pytest.approx(unused)
