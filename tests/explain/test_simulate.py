@@ -238,3 +238,14 @@ def test_a_grant_the_daemon_refuses_is_refused_in_the_same_words(line: str, said
     simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
     [step] = simulation.steps
     assert (step.outcome, step.text) == ("refused", f"The grant is refused: {said}.")
+
+
+def test_a_grant_until_the_hour_the_day_starts_lasts_until_it_ends() -> None:
+    # Review 15 (s7) L4: on a day that starts at 04:00, "until 04:00" was refused as passed;
+    # it is the night's end, the same as a grant for today.
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, parse_script(
+        "16:00 grant minecraft +10m until 04:00\n", EXAMPLE_POLICY.supervisor.day_starts_at))
+    granted, gone = simulation.steps
+    assert granted.outcome == "granted" and "until" not in granted.text, granted.text
+    assert granted.text.startswith("alex has 10 minutes more of Minecraft today")
+    assert gone.outcome == "grant_expired" and "has run out with the day" in gone.text
