@@ -67,7 +67,7 @@ def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,
     if from_text is not None:
         start: datetime | None = calendar.at(day, parse_clock(from_text))
     elif day == today:
-        start = now.wall.replace(second=0, microsecond=0)
+        start = now.wall  # to the second, as the daemon counts
     else:
         start = None
     explanation = explain_day(policy, zone, user, day, start, books)
