@@ -34,3 +34,33 @@ def test_now_is_the_real_now_not_the_minute_it_is_in() -> None:
     lines = answer["lines"]
     assert "game: up to 8 minutes, used alone from 10:00" in lines
     assert any(line.strip().startswith("10:00–10:08  in use for 8 minutes") for line in lines)
+
+
+TWO = load_policy_text("""
+version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "alex"
+max_sessions = 1
+[[entries]]
+id = "a"
+command = ["a"]
+[[entries]]
+id = "b"
+command = ["b"]
+[[groups]]
+id = "g"
+entries = ["a", "b"]
+weekly_quota = "8m"
+""")
+
+
+def test_a_group_used_one_program_at_a_time_gives_no_more_than_the_time_left() -> None:
+    # Review 15 (s7) L2: five minutes before the day ended, with one program at a time,
+    # "together they can use at most 8 minutes".
+    now = Instant(datetime(2026, 11, 26, 3, 55, tzinfo=PARIS), 1000.0)
+    answer = explain_live(TWO, PARIS, now, "alex", None, None, books_of(Engine(TWO, PARIS),
+                                                                        now))
+    [group] = answer["explanation"]["groups"]
+    assert group["possible_s"] == 300
