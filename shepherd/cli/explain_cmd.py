@@ -84,7 +84,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.start is not None:
         start = calendar.at(day, _clock(args.start))
     elif day == today:
-        start = now.replace(second=0, microsecond=0)  # what is left from now on
+        start = now  # what is left from now on (to the second, as the daemon counts)
     starting = _starting(args.db, calendar.week_start(day))
     try:
         explanation = explain_day(policy, zone, args.user, day, start, starting)

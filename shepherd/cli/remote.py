@@ -31,6 +31,7 @@ from shepherd.cli.common import (
 )
 from shepherd.cli.policy_text import render_policy
 from shepherd.cli.status_text import render_status
+from shepherd.engine.grants import grant_too_long
 from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, NoAnswer, find_socket
 from shepherd.ipc.protocol import FORBIDDEN, INVALID_PARAMS, LAUNCH_DENIED, RpcError
 from shepherd.localtime import local_zone
@@ -221,10 +222,10 @@ def grant_sentence(result: dict[str, Any]) -> str:
 
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
-    if seconds > 86_400 and (args.until or "").lower() not in ("week", "this week"):
-        asked = {"add": "+", "take": "-", "set": "="}[mode] + format_duration(seconds)
-        raise CommandError(f"{asked!r} is more than a day, and time given is for today only "
-                           "(give it with --until week to last the week)", EXIT_USAGE)
+    too_long = grant_too_long(seconds, mode, (args.until or "").lower() in ("week", "this week"),
+                              for_week="--until week")
+    if too_long is not None:  # the daemon's and the engine's words
+        raise CommandError(too_long, EXIT_USAGE)
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)

@@ -1636,6 +1636,7 @@ class Daemon:
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
                         "held_at_used": planned.held_at_used,
+                        **({"with_day": True} if planned.with_day else {}),
                         **({"action_id": action_id} if action_id else {})},
             expires_at=planned.expires_at, week=planned.week))
         granted = self.engine.apply_grant(planned, now, grant_id)

@@ -39,7 +39,7 @@ from shepherd.daemon.errors import (
 from shepherd.daemon.events import DaemonEvent
 from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
 from shepherd.engine import ActionRefused
-from shepherd.engine.grants import GRANT_MODES
+from shepherd.engine.grants import GRANT_MODES, grant_too_long
 from shepherd.explain.day import ExplainError
 from shepherd.explain.live import books_of, explain_live, running_note
 from shepherd.ipc.protocol import (
@@ -57,7 +57,12 @@ from shepherd.ipc.protocol import (
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
 from shepherd.localtime import local_zone
-from shepherd.policy.durations import DurationError, format_duration, parse_duration
+from shepherd.policy.durations import (
+    MAX_SECONDS,
+    DurationError,
+    format_duration,
+    parse_duration,
+)
 from shepherd.store import EVENT_TYPES, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
 
@@ -368,8 +373,11 @@ class Methods:
                            "'set' (+D adds, -D takes back, =D sets today's allowance)")
         until = params.raw.get("until")  # a week's grant may pass a day's length
         week = isinstance(until, str) and until.lower() in ("week", "this week")
-        seconds = params.duration("duration", allow_zero=mode == "set",
-                                  most=7 * 86400 if week else 86400)
+        seconds = params.duration("duration", allow_zero=mode == "set", most=MAX_SECONDS)
+        too_long = grant_too_long(seconds, mode, week)  # the engine's words (and simulate's)
+        if too_long is not None:
+            raise RpcError(INVALID_PARAMS, f"grant: {too_long}",
+                           {"method": "grant", "parameter": "duration"})
         preview = params.raw.get("preview", False)
         if not isinstance(preview, bool):
             raise RpcError(INVALID_PARAMS, "preview must be true or false")

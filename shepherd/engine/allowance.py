@@ -9,8 +9,10 @@ Grants change the allowance of the day they are given for (signed: time added
 or taken back), and of that day's week. On its own day a grant counts in full.
 Once its day is over, what counts toward the week is what it paid for: the time
 used that day beyond the limits (the day's quota, or the week's as it then
-stood), up to the grant. So an extra hour given on Monday and left unused does
-not stretch the rest of the week, and one that was used does not shorten it.
+stood), up to the grant. A day's use beyond the week is paid for by that day's
+grants first (they end with the day), by the week's pool last (it lasts). So an
+extra hour given on Monday and left unused does not stretch the rest of the week,
+one that was used does not shorten it, and neither eats into time given for the week.
 Time taken back counts on its own day only: the use it prevented is already
 missing from the week.
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from shepherd.engine.events import Period
 from shepherd.policy.model import QuotaSchedule
@@ -70,6 +72,19 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
         if quota is not None:
             left -= min(left, max(used_on(d) - quota - grants.day_total, 0.0))
     return left
+
+
+def pool_unused(limits: QuotaLimits, week: Sequence[date], used_on: PerDay,
+                grants_on: GrantsOn) -> float:
+    """What the week's "this week" grants had left when ``week`` was over: the pool paid
+    last, on each day (beyond its quota and its own grants) and over the week (beyond
+    the week's quota and what the day grants paid for)."""
+    left = sum(grants_on(d).pool for d in week)
+    after = week[-1] + timedelta(days=1)
+    if limits.daily is not None:
+        left = min(left, pool_left(limits, week, after, used_on, grants_on))
+    standing = week_standing(limits, week, after, used_on, grants_on)
+    return left if standing is None else min(left, standing.left_s)
 
 
 @dataclass(frozen=True)
@@ -124,22 +139,28 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
     set back, and that use counts too); None = no weekly limit."""
     if limits.weekly is None:
         return None
-    every = [grants_on(day) for day in week]
-    allowance = float(limits.weekly) + sum(g.pool for g in every)
-    used = 0.0
-    for day, grants in zip(week, every, strict=True):
+    allowance = float(limits.weekly)  # the week's quota and what its day grants count for
+    pool = pool_paid = used = 0.0  # the pool given so far, and what it paid for
+    for day in week:
+        grants = grants_on(day)
         spent = used_on(day)
         used += spent
-        paid_for = grants.day_total
+        pool += grants.pool
+        paid_for, own = grants.day_total, 0.0
         if day == today:
             allowance += grants.full
-            paid_for = grants.expired
+            paid_for, own = grants.expired, grants.full
+        # The day's use beyond what the week allowed so far: its own grants pay for it
+        # first (they end with the day), the pool last (it lasts the week).
+        beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
         if paid_for > 0:
             quota = limits.daily_quota(day)
-            own = grants.full if day == today else 0.0
-            beyond = max(spent - quota - own if quota is not None else 0.0, used - allowance)
-            allowance += min(max(beyond, 0.0), paid_for)
-    return Standing("week", used, allowance)
+            beyond_day = spent - quota - own if quota is not None else 0.0
+            paid = min(max(beyond_day, beyond_week, 0.0), paid_for)
+            allowance += paid
+            beyond_week = max(beyond_week - paid, 0.0)
+        pool_paid += min(beyond_week, pool - pool_paid)
+    return Standing("week", used, allowance + pool)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

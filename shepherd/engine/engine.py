@@ -127,6 +127,7 @@ from shepherd.engine.allowance import (
     Standing,
     binding,
     day_standing,
+    pool_unused,
     week_standing,
 )
 from shepherd.engine.calendar import (
@@ -169,7 +170,13 @@ from shepherd.engine.events import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.grants import GrantMode, GrantRefused, TimedGrant, grant_change
+from shepherd.engine.grants import (
+    GrantMode,
+    GrantRefused,
+    TimedGrant,
+    grant_change,
+    grant_too_long,
+)
 from shepherd.engine.household import Household
 from shepherd.engine.outlook import GroupCheck, Guard, Limit, Outlook, Term
 from shepherd.engine.pauses import Away, Pause, PauseClock
@@ -396,6 +403,13 @@ class Engine:
         return total
 
     def granted(self, user: str, target: str, day: date) -> int:
+        """The day's grants that last the day: time added for today, taken back, set."""
+        return self._signed(user, target, day) + sum(
+            g.seconds for g in self._timed_of(user, target) if g.day == day and self.with_day(g))
+
+    def _signed(self, user: str, target: str, day: date) -> int:
+        """The day's grants without an expiry: taken back, set (and added before grants
+        for today had one)."""
         return self.grants.get((user, target, day), 0)
 
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
@@ -408,7 +422,7 @@ class Engine:
         timed = self._timed_of(user, target)
 
         def on(day: date) -> DayGrants:
-            full, expired, pool = float(self.granted(user, target, day)), 0.0, 0.0
+            full, expired, pool = float(self._signed(user, target, day)), 0.0, 0.0
             for g in timed:
                 if g.day != day:
                     continue
@@ -425,7 +439,11 @@ class Engine:
                   before: datetime) -> list[datetime]:
         """When a target's grants of a day expire between ``after`` and ``before``."""
         return sorted({g.expires for g in self._timed_of(user, target)
-                       if not g.week and after < g.expires < before})
+                       if not g.week and after < g.expires < before and not self.with_day(g)})
+
+    def with_day(self, g: TimedGrant) -> bool:
+        """Time added for today (the default): it runs out when its day ends."""
+        return not g.week and g.expires == self.calendar.day_end(g.day)
 
     def limits_of(self, target: str) -> QuotaLimits | None:
         """The quotas of an entry or a group (None: no such target)."""
@@ -810,15 +828,34 @@ class Engine:
                 continue
             self.expiries_noted.add(g.id)
             limits = self.limits_of(g.target)
-            unused: float | None = None  # unknown for the week's pool, or no limit
-            if limits is not None and not g.week:
+            unused: float | None = None  # unknown for a target with no limit
+            if limits is not None and limits.limited and g.week:
+                unused = self._pool_unused(g, limits, now)
+            elif limits is not None and not g.week:
                 before = self._left(g.user, limits, g.day, now, at=g.expires - _A_MOMENT)
                 after = self._left(g.user, limits, g.day, now, at=g.expires)
                 if before is not None and after is not None:
                     unused = min(max(before - after, 0.0), float(g.seconds))
             events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds, g.expires,
-                                       g.week, unused))
+                                       g.week, unused, self.with_day(g)))
         return events
+
+    def _pool_unused(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
+        """What of week grant ``g`` went unused: the week's grants are used in the order
+        they were given, so the last given are the ones left."""
+        week = self.calendar.week_days(g.day)
+        left = pool_unused(limits, week,
+                           lambda d: self.used(g.user, limits.members, d, now),
+                           self._grants_on(g.user, g.target, g.expires))
+        pools = sorted((p for p in self._timed_of(g.user, g.target)
+                        if p.week and p.day in week), key=lambda p: (p.day, abs(p.id)))
+        used = sum(p.seconds for p in pools) - left
+        for p in pools:
+            part = min(float(p.seconds), max(used, 0.0))
+            used -= part
+            if p.id == g.id:
+                return p.seconds - part
+        return 0.0
 
     def next_wakeup(self, now: Instant) -> float | None:
         """The monotonic instant at which ``due`` next has something to say."""
@@ -870,6 +907,9 @@ class Engine:
             raise ActionRefused("a grant must be more than 0 seconds")
         day = self.calendar.quota_day(now.wall)
         expires = self._grant_expiry(day, mode, until, week, now)
+        too_long = grant_too_long(seconds, mode, week)
+        if too_long is not None:
+            raise ActionRefused(too_long)
         limits = self.limits_of(target)
         assert limits is not None
         quota = limits.daily_quota(day)
@@ -882,14 +922,16 @@ class Engine:
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
-                           change.held_at_used, expires_at=expires, week=week)
+                           change.held_at_used, expires_at=expires, week=week,
+                           with_day=not week and expires == self.calendar.day_end(day))
 
     def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
                       now: Instant) -> datetime | None:
-        """When time added stops counting: ``until`` (today), the week's end, or None (with
-        the day, as every grant). Taking back and setting are for today only."""
+        """When time added stops counting: ``until`` (today), the week's end, or the day's
+        end (``today``, the default: it is reported when it runs out, as the others are).
+        Taking back and setting are for today only, and have no expiry (None)."""
         if until is None and not week:
-            return None
+            return self.calendar.day_end(day) if mode == "add" else None
         if mode != "add":
             raise ActionRefused("only time added can last until a time or for the week; "
                                 "taking time back or setting the total is for today")
@@ -931,7 +973,7 @@ class Engine:
         allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
         if planned.expires_at is None:
-            self.grants[key] = self.granted(*key) + planned.seconds
+            self.grants[key] = self._signed(*key) + planned.seconds
         elif planned.seconds > 0:
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
@@ -1216,13 +1258,15 @@ class Engine:
         self, user: str, entry_id: str, cooldown: int | None, now: Instant
     ) -> datetime | None:
         """Start a (user, entry) cooldown at ``now``; one that ends later already stands."""
-        if not cooldown:
-            return None
-        key = (user, entry_id)
-        until = now.wall + timedelta(seconds=cooldown)
-        previous = self.cooldowns.get(key)
-        self.cooldowns[key] = until if previous is None else max(previous, until)
-        return self.cooldowns[key]
+        return _rest_after(self.cooldowns, (user, entry_id), cooldown, now.wall)
+
+    def cooldowns_if_ended(self, now: Instant) -> dict[tuple[str, str], datetime]:
+        """The rests as they would stand if every running session ended at ``now``
+        (``end_session``'s rule: each starts its entry's cooldown then). Changes nothing."""
+        cooldowns = dict(self.cooldowns)
+        for s in self._sessions.values():
+            _rest_after(cooldowns, (s.user, s.entry.id), s.entry.limits.cooldown, now.wall)
+        return cooldowns
 
     def _drop_lease(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
         """The engine counts a recovered session exactly: the second charged ahead goes."""
@@ -1483,7 +1527,7 @@ class Engine:
             if quota is None:
                 return None, None
             used = self.used(user, limits.members, day, view) + (ahead or {}).get(day, 0.0)
-            allowance = float(quota + self.granted(user, limits.target, day))
+            allowance = float(quota + self._signed(user, limits.target, day))
             return Standing("day", used, allowance), None
 
         def used_on(d: date) -> float:
@@ -1580,3 +1624,15 @@ class Engine:
             if left is None or left >= MIN_LAUNCH_S:
                 return self.calendar.day_start(day)
         return None
+
+
+def _rest_after(cooldowns: dict[tuple[str, str], datetime], key: tuple[str, str],
+                cooldown: int | None, ended: datetime) -> datetime | None:
+    """A (user, entry) rest of ``cooldown`` seconds from ``ended`` into ``cooldowns``; one
+    that ends later already stands. None (and nothing changed) without a cooldown."""
+    if not cooldown:
+        return None
+    until = ended + timedelta(seconds=cooldown)
+    previous = cooldowns.get(key)
+    cooldowns[key] = until if previous is None else max(previous, until)
+    return cooldowns[key]

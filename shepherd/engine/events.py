@@ -254,9 +254,10 @@ class TimeGranted(Event):
     held_at_used: bool = False  # less was asked than already used
     limited_by: tuple[Reason, ...] = ()  # what still keeps the target from being used today
     week_allowance_s: int | None = None  # the week's quota + what grants count for afterwards
-    expires_at: datetime | None = None  # time added until then (None: for the day)
+    expires_at: datetime | None = None  # time added until then (None: taken back or set)
     week: bool = False  # time added for the rest of the week, on any of its days
     capped_by: tuple[GrantCap, ...] = ()  # what still allows less than the allowance left
+    with_day: bool = False  # time added for today (the default): it expires with the day
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
@@ -280,6 +281,7 @@ class GrantExpired(Event):
     expires_at: datetime
     week: bool
     unused_s: float | None  # None: not known (a week's pool, or a target with no limit)
+    with_day: bool = False  # time added for today (the default), run out with the day
 
     def to_json(self) -> dict[str, Any]:
         unused = None if self.unused_s is None else round(self.unused_s, 3)

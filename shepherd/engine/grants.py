@@ -25,8 +25,27 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+from shepherd.policy.durations import format_duration
+
 GrantMode = Literal["add", "take", "set"]
 GRANT_MODES: tuple[GrantMode, ...] = ("add", "take", "set")
+DAY_GRANT_MOST_S = 86_400  # the most one grant gives for today (or until a time of it)
+WEEK_GRANT_MOST_S = 7 * 86_400  # the most one grant gives for the week
+_SIGN: dict[str, str] = {"add": "+", "take": "-", "set": "="}
+
+
+def grant_too_long(seconds: int, mode: GrantMode, week: bool,
+                   for_week: str = "until week") -> str | None:
+    """Why a grant of ``seconds`` is longer than one grant may be (None: it is not). The
+    daemon, the command line and ``policy simulate`` refuse in these words; ``for_week``
+    names the way to give time for the week where they are read."""
+    shown = f"'{_SIGN[mode]}{format_duration(seconds)}'"
+    if seconds > WEEK_GRANT_MOST_S:
+        return f"{shown} is more than 7 days, the most that can be given at once"
+    if seconds > DAY_GRANT_MOST_S and not week:
+        return (f"{shown} is more than a day, and time given is for today only (give it "
+                f"with {for_week} to last the week)")
+    return None
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,18 @@ def _windows_of(entry: Entry, zone: ZoneInfo, start: datetime,
                  if a < end and b > start)
 
 
+def _open_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
+    """How long at least one of ``intervals`` is open (their union)."""
+    total, reach = 0.0, None
+    for a, b in sorted(intervals):
+        if reach is not None and a < reach:
+            a = reach
+        if b > a:
+            total += (b - a).total_seconds()
+            reach = b if reach is None else max(reach, b)
+    return total
+
+
 def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
                 start: datetime | None = None, starting: Starting | None = None,
                 entries: Sequence[str] | None = None) -> DayExplanation:
@@ -290,6 +302,11 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
             continue
         view = QuotaView(*engine.standing(user, group_limits(group), day, None, at=begin))
         together = sum(e.possible_s for e in members)
+        child = policy.user(user)
+        at_once = child.max_sessions if child is not None else len(members)
+        if at_once < len(members):  # the child runs at most this many at a time
+            together = min(together, at_once * _open_seconds(
+                [w for e in members for w in e.windows]))
         left = view.left_s
         groups.append(GroupDay(group.id, tuple(e.entry.id for e in members), view,
                                together if left is None else min(left, together)))

@@ -21,7 +21,8 @@ from shepherd.policy import Policy
 
 
 def books_of(engine: Engine, now: Instant) -> Starting:
-    """What ``engine`` knows at ``now``, running sessions' time so far counted as used."""
+    """What ``engine`` knows at ``now``, running sessions' time so far counted as used,
+    and the rests they would start if they stopped now (the engine's own rule)."""
     usage = dict(engine.usage)
     today = engine.quota_day(now)
     days = [today - timedelta(days=back) for back in range(7)]
@@ -31,7 +32,7 @@ def books_of(engine: Engine, now: Instant) -> Starting:
             used = engine.used(snap.user, (snap.entry,), day, now)
             if used:
                 usage[(snap.user, snap.entry, day)] = used
-    return Starting(usage, dict(engine.cooldowns), dict(engine.grants),
+    return Starting(usage, engine.cooldowns_if_ended(now), dict(engine.grants),
                     frozenset(engine.locked), tuple(engine.timed.values()),
                     frozenset(engine.expiries_noted), counted=True)
 
@@ -46,7 +47,7 @@ def running_note(engine: Engine, user: str) -> str:
         return ""
     whose, stopped = ("its", "it stopped") if len(labels) == 1 else ("their", "they stopped")
     return (f"Running now: {', '.join(labels)}; {whose} time so far is counted, and the day "
-            f"below starts as if {stopped} now.")
+            f"below starts as if {stopped} now (and rested after, as the rules say).")
 
 
 def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,
@@ -66,7 +67,7 @@ def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,
     if from_text is not None:
         start: datetime | None = calendar.at(day, parse_clock(from_text))
     elif day == today:
-        start = now.wall.replace(second=0, microsecond=0)
+        start = now.wall  # to the second, as the daemon counts
     else:
         start = None
     explanation = explain_day(policy, zone, user, day, start, books)

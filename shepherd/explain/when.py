@@ -42,7 +42,8 @@ def parse_clock(text: str) -> int:
 def grant_until(text: str | None, calendar: QuotaCalendar,
                 now: datetime) -> tuple[datetime | None, bool]:
     """How long time added lasts (``shepherd grant --until``): ``HH:MM`` (the next such
-    moment of today's quota day: 01:00 on a day that starts at 04:00 is after midnight),
+    moment of today's quota day: 01:00 on a day that starts at 04:00 is after midnight,
+    and 04:00 is when it ends, the same as ``today``),
     an ISO 8601 moment with its offset, ``today`` (None: with the day) or ``week``
     (True: on any day until the week's end)."""
     if text is None or text.lower() == "today":
@@ -62,6 +63,8 @@ def grant_until(text: str | None, calendar: QuotaCalendar,
                            "today or week") from None
     day = calendar.quota_day(now)
     moment = calendar.at(day, minutes)
-    if moment < calendar.day_start(day):
+    if moment <= calendar.day_start(day):  # the day's start is its end: 04:00 is tonight's
         moment = calendar.at(day + timedelta(days=1), minutes)
+    if moment >= calendar.day_end(day):
+        return None, False  # until the day ends: the same as today
     return moment, False

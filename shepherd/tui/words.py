@@ -194,7 +194,7 @@ def event_summary(event: dict[str, Any], labels: Mapping[str, str] | None = None
         lasts = ""
         if data.get("week"):
             lasts = " for the week"
-        elif data.get("expires_at"):
+        elif data.get("expires_at") and not data.get("with_day"):
             lasts = f" until {hour_minute(str(data['expires_at']))}"
         return f"{user} got {duration(seconds)} more of {target}{lasts}"
     if kind == "grant_expired":

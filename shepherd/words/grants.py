@@ -84,7 +84,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     used = result.get("used_s")
     expires = result.get("expires_at")
     lasts = "today"
-    if expires:
+    if expires and not result.get("with_day"):
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else expires
         lasts = until_moment(moment, now, zone)
         if result.get("week"):
@@ -109,7 +109,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                     else f"{user}'s allowance of {target} for today is set")
     if allowance is not None:
         sentence += f" ({format_duration(allowance)} in all today"
-        if expires and not result.get("week"):
+        if expires and not result.get("week") and not result.get("with_day"):
             sentence += " until then"
         if result.get("held_at_used") and used is not None:
             sentence += f": {format_duration(used)} is already used, and time used is never "
@@ -139,6 +139,8 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     extra = spoken_duration(float(data.get("seconds") or 0))
     if data.get("week"):
         sentence = f"{user}'s extra time for {target} this week ({extra}) has run out with the week"
+    elif data.get("with_day"):
+        sentence = f"{user}'s extra time for {target} today ({extra}) has run out with the day"
     else:
         expires = data.get("expires_at")
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else now

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shepherd.ipc.protocol import RpcError
+from shepherd.words.grants import grant_sentence
 from tests.daemon.conftest import ME, policy, wait_for
 
 GAME = """
@@ -98,7 +99,51 @@ def test_more_than_a_day_is_for_the_week_only(daemon_factory: Any) -> None:
     d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
     with pytest.raises(RpcError) as caught:
         d.call("grant", user=ME, target="game", duration="2d")
-    assert "the duration must be" in caught.value.message
+    assert "'+2d' is more than a day, and time given is for today only" in caught.value.message
     assert left(d) == 3600
     answer = d.call("grant", user=ME, target="game", duration="2d", until="week")
     assert answer["week"] and answer["allowance_s"] == 3600 + 2 * 86400
+
+
+def test_time_added_for_today_is_audited_when_the_day_ends(daemon_factory: Any) -> None:
+    # Review 15 (s7) M2: the issue says expired grants stop counting and the audit says
+    # so; a grant for today (the default) ended with its day without a word. The day here
+    # ends at the next whole minute (the daemon's day starts then), at least 8 seconds
+    # after the grant.
+    soon = datetime.now(UTC) + timedelta(minutes=1)
+    if (soon.replace(second=0, microsecond=0) - datetime.now(UTC)).total_seconds() < 8:
+        time.sleep(9)
+        soon = datetime.now(UTC) + timedelta(minutes=1)
+    starts = soon.strftime("%H:%M")
+    d = daemon_factory(policy(GAME, f'stop_grace = "2s"\nday_starts_at = "{starts}"'),
+                       env={"TZ": "UTC"})
+    events = d.events()
+    answer = d.call("grant", user=ME, target="game", duration="10m")
+    said = grant_sentence(answer, datetime.now(UTC), UTC)
+    assert answer["with_day"] and "more of game today" in said and "until" not in said, said
+    gone = events.next("grant_expired", timeout=90)
+    assert gone["with_day"] and gone["unused_s"] == 600
+    assert gone["text"] == (f"{ME}'s extra time for game today (10 minutes) has run out with "
+                            "the day; 10 minutes of it went unused.")
+    [audited] = wait_for(lambda: expiries(d))
+    assert audited["data"]["grant_id"] == gone["grant_id"]
+    d.stop()
+    d.start()
+    time.sleep(0.5)
+    assert len(expiries(d)) == 1  # said once
+
+
+@pytest.mark.parametrize(("duration", "until", "said"), [
+    ("8d", "week", "'+8d' is more than 7 days, the most that can be given at once"),
+    ("2d", None, "'+2d' is more than a day, and time given is for today only (give it with "
+                 "until week to last the week)"),
+])
+def test_a_grant_too_long_is_refused_in_the_words_simulate_uses(
+        daemon_factory: Any, duration: str, until: str | None, said: str) -> None:
+    # Review 15 (s7) M3: one check (the engine's grant_too_long) for the daemon and simulate.
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    with pytest.raises(RpcError) as caught:
+        d.call("grant", user=ME, target="game", duration=duration,
+               **({"until": until} if until else {}))
+    assert caught.value.message == f"grant: {said}"
+    assert left(d) == 3600

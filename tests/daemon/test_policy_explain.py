@@ -51,3 +51,28 @@ def test_a_question_without_an_answer_is_refused_in_words(daemon_factory: Any) -
             d.call("policy.explain", **params)
         assert said in caught.value.message
     assert d.call("status")["users"][0]["name"] == ME  # and the daemon goes on
+
+
+RESTING = """
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { max_run = "40m", cooldown = "30m" }
+"""
+
+
+def test_a_running_session_rests_after_it_stops_as_the_engine_would_make_it(
+        daemon_factory: Any) -> None:
+    # Review 15 (s7) M1: the live explanation said the running program could be used again
+    # at once, while the daemon makes it rest for its cooldown once the session ends.
+    if datetime.now(UTC).time() > time(22, 50):
+        pytest.skip("too close to midnight: the rest would run past the day")
+    d = daemon_factory(policy(RESTING), env={"TZ": "UTC"})
+    d.call("launch", entry="game")
+    asked = datetime.now(UTC)
+    explained = d.call("policy.explain", user=ME)["explanation"]
+    game = explained["entries"][0]
+    first = datetime.fromisoformat(game["sessions"][0]["start"])
+    assert (first - asked).total_seconds() >= 29 * 60, game["sessions"][0]
+    rest = game["waits"][0]
+    assert [r["code"] for r in rest["reasons"]] == ["cooldown"], rest

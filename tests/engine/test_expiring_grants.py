@@ -28,6 +28,16 @@ id = "game"
 command = ["game"]
 limits = { daily_quota = "1h", weekly_quota = "1h30m" }
 """
+# Only a weekly quota, on a group (the review's case): 8 minutes a week, nothing a day.
+WEEKLY = """
+[[entries]]
+id = "game"
+command = ["game"]
+[[groups]]
+id = "g"
+entries = ["game"]
+weekly_quota = "8m"
+"""
 
 
 def play(e: Engine, clock: FakeClock, seconds: float, session: int) -> float:
@@ -113,6 +123,92 @@ def test_an_unused_week_grant_ends_with_its_week() -> None:
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
 
 
+def test_a_week_grant_after_a_used_until_grant_adds_its_time_on_a_weekly_only_target() -> None:
+    # Review s7 H1: the week's pool was charged for the use an earlier grant paid for.
+    e = engine(WEEKLY)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 600, 1) == 480  # the week's 8 minutes
+    e.grant("alex", "g", 120, clock.now, until=local(23, 10, 12))
+    assert play(e, clock, 60, 2) == 60  # one of its two minutes, then it expires unused
+    clock.set_wall(local(23, 10, 13))
+    expired(e, clock)
+    granted = e.grant("alex", "g", 60, clock.now, week=True)
+    assert granted.week_allowance_s == 480 + 60 + 60  # the week, what the grant paid, the pool
+    assert play(e, clock, 600, 3) == pytest.approx(60)  # the week's minute, all of it
+
+
+def test_a_week_grant_on_tuesday_after_a_today_grant_used_on_monday_adds_its_time() -> None:
+    e = engine(WEEKLY)
+    clock = FakeClock(local(23, 10))  # Monday
+    e.grant("alex", "g", 120, clock.now)
+    assert play(e, clock, 900, 1) == 600  # the week's 8 minutes and Monday's 2
+    clock.set_wall(local(24, 10))  # Tuesday
+    granted = e.grant("alex", "g", 60, clock.now, week=True)
+    assert granted.week_allowance_s == 660
+    assert play(e, clock, 600, 2) == pytest.approx(60)
+
+
+def test_a_day_grant_left_unused_after_the_pool_was_spent_does_not_count() -> None:
+    # The pool pays for Monday's use beyond the week; Tuesday's grant, unused, paid for nothing.
+    e = engine(WEEKLY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "g", 60, clock.now, week=True)
+    assert play(e, clock, 900, 1) == 540
+    clock.set_wall(local(24, 10))
+    e.grant("alex", "g", 120, clock.now)
+    clock.set_wall(local(25, 10))  # Wednesday: Tuesday's two minutes are gone
+    assert isinstance(e.launch("alex", "game", clock.now, 2), LaunchDenied)
+
+
+WEEK_STEPS = st.lists(
+    st.tuples(st.integers(0, 6), st.sampled_from(["none", "today", "week"]),
+              st.integers(1, 600), st.integers(0, 900)),
+    min_size=1, max_size=10).map(lambda steps: sorted(steps, key=lambda step: step[0]))
+
+
+@settings(max_examples=120, deadline=None)
+@given(steps=WEEK_STEPS)
+def test_on_a_weekly_target_what_is_left_is_the_quota_and_grants_less_their_use(
+        steps: list[tuple[int, str, int, int]]) -> None:
+    """Grants for a day and for the week, used and unused, over the days of one week, on a
+    target with only a weekly quota: what the child can use is the week's quota and the
+    grants less what was used, never less. A ledger is the independent account: use is
+    paid from the week's quota first; a day's use beyond it from the day's own grants
+    (given at any time that day; what they leave is gone with the day), then from the
+    week's grants (they last)."""
+    e = engine(WEEKLY)
+    clock = FakeClock(local(23, 10))  # Monday
+    quota_left, pool, pool_spent = 480.0, 0.0, 0.0
+    day_grants, day_beyond, day_of = 0.0, 0.0, 0
+    for n, (day, kind, seconds, wanted) in enumerate(steps, start=1):
+        if clock.wall < local(23 + day, 10):
+            clock.set_wall(local(23 + day, 10))
+        if day != day_of:
+            pool_spent += max(day_beyond - day_grants, 0.0)
+            day_grants, day_beyond, day_of = 0.0, 0.0, day
+        if kind == "today":
+            e.grant("alex", "g", seconds, clock.now)
+            day_grants += seconds
+        elif kind == "week":
+            e.grant("alex", "g", seconds, clock.now, week=True)
+            pool += seconds
+        e.due(clock.now)
+        left = e.availability("alex", "game", clock.now).time_left_s
+        ledger = quota_left + day_grants + pool - pool_spent - day_beyond
+        assert left is not None and left == pytest.approx(ledger, abs=1e-6)
+        if left < 1 or wanted == 0:
+            continue
+        assert isinstance(e.launch("alex", "game", clock.now, n), SessionStarted)
+        deadline = e.deadline(n, clock.now)
+        assert deadline is not None
+        spent = e.end_session(n, clock.advance(min(wanted, deadline.remaining_s)),
+                              "exited").charged_s
+        for_quota = min(spent, quota_left)
+        quota_left -= for_quota
+        day_beyond += spent - for_quota
+    assert pool + day_grants - pool_spent - day_beyond >= -1e-6
+
+
 @pytest.mark.parametrize(("ask", "said"), [
     ({"until": local(23, 14)}, "already passed"),
     ({"until": local(24, 5)}, "at most until the day ends"),
@@ -192,3 +288,21 @@ def test_a_paused_session_on_an_expiring_grant_is_warned_before_the_expiry() -> 
     assert [w.before_s for w in warned] == [300]
     deadline = e.deadline(2, clock.now)
     assert deadline is not None and deadline.wall == local(23, 17)
+
+
+@pytest.mark.parametrize(("policy_text", "played", "unused"), [
+    (DAILY, 3600 + 1200, 2400),  # Monday: its hour and 20 of the week's 60 minutes
+    (DAILY, 1800, 3600),  # within Monday's own hour: none of it
+    (WEEKLY, 480 + 600, 3000),  # the week's 8 minutes first, then 10 of its
+])
+def test_a_week_grant_says_how_much_of_it_went_unused_when_the_week_ends(
+        policy_text: str, played: int, unused: int) -> None:
+    # Review 15 (s7) L5: the week's expiry said nothing of what was left unused.
+    e = engine(policy_text)
+    clock = FakeClock(local(23, 10))
+    target = "g" if policy_text == WEEKLY else "game"
+    e.grant("alex", target, 3600, clock.now, week=True)
+    assert play(e, clock, played, 1) == pytest.approx(played)
+    clock.set_wall(local(30, 4))
+    [gone] = expired(e, clock)
+    assert gone.week and gone.unused_s == pytest.approx(unused)

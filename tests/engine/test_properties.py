@@ -202,8 +202,7 @@ class World:
         quota = schedule.for_weekday(day.weekday()) if schedule is not None else None
         if quota is None:
             return None
-        return self.used(user, members, day) - quota - self.engine.grants.get(
-            (user, target, day), 0)
+        return self.used(user, members, day) - quota - self.engine.granted(user, target, day)
 
     def week_over(self, user: str, members: tuple[str, ...], target: str, schedule: Any,
                   weekly: int | None, first: date, day: date) -> float | None:
@@ -215,7 +214,7 @@ class World:
         allowed, used = float(weekly), 0.0
         for k in range(7):  # days after ``day`` hold use only when the clock went back
             past = first + timedelta(days=k)
-            granted = self.engine.grants.get((user, target, past), 0)
+            granted = self.engine.granted(user, target, past)
             used += self.used(user, members, past)
             if past == day:
                 allowed += granted

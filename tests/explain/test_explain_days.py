@@ -167,3 +167,17 @@ def test_the_chart_is_one_row_per_entry_within_80_columns(example: Policy) -> No
                                       at(WEDNESDAY, "15:00")), PARIS)
     assert afternoon[-1].startswith("one column = 15 minutes;")
     assert all(len(line) <= 80 for line in afternoon)
+
+
+def test_the_hours_above_a_long_day_stand_at_their_real_time(example: Policy) -> None:
+    # Review 15 (s7) L3 said the hours after 02:00 were an hour off on the day the clocks
+    # go back. They are placed by real time: 02:00 (still summer time) is 22 hours, 44
+    # half-hour columns, after 04:00; the hour that repeats (02:00 again) is 2 columns
+    # later, too close to label, and 03:00 is odd; the row runs on to 04:00 (50 columns).
+    from shepherd.explain.chart import day_chart
+
+    long_day = day_chart(explain_day(example, PARIS, "alex", date(2026, 10, 24)), PARIS)
+    marks = long_day[0][15:]
+    assert marks.index("00") == 40 and marks.index("02") == 44 and marks.rstrip() == \
+        marks[:46].rstrip()
+    assert len(long_day[1]) == 15 + 50

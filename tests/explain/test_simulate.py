@@ -39,8 +39,13 @@ def test_the_issue_script_shows_each_decision_and_the_stops_the_engine_makes() -
              for s in simulation.steps]
     assert steps == [("15:30", 3, "started"), ("16:00", 4, "stopped"), ("16:10", 5, "started"),
                      ("16:20", 6, "granted"), ("16:35", None, "warning"),
-                     ("16:39", None, "warning"), ("16:40", None, "stopped")]
+                     ("16:39", None, "warning"), ("16:40", None, "stopped"),
+                     ("04:00", None, "grant_expired")]
     texts = [s.text for s in simulation.steps]
+    # Review 15 (s7) M2: time added for today runs out with the day, and says so.
+    assert texts[-1] == ("alex's extra time for games today (15 minutes) has run out with "
+                         "the day; 15 minutes of it went unused.")
+    texts = texts[:-1]
     assert texts[0] == ("Minecraft starts; it may run until 16:15, when it reaches its "
                         "session limit.")
     assert texts[1] == ("Minecraft stops after 30 minutes: stopped by the child. It rests "
@@ -218,3 +223,29 @@ def test_a_stop_the_engine_makes_says_the_rest_from_when_it_stopped() -> None:
     simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
     [stopped] = [s for s in simulation.steps if s.outcome == "stopped"]
     assert "It rests until 18:15." in stopped.text and "yesterday" not in stopped.text
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("16:01 grant minecraft +8d until week",
+     "'+8d' is more than 7 days, the most that can be given at once"),
+    ("16:01 grant minecraft +2d",
+     "'+2d' is more than a day, and time given is for today only (give it with until week "
+     "to last the week)"),
+])
+def test_a_grant_the_daemon_refuses_is_refused_in_the_same_words(line: str, said: str) -> None:
+    # Review 15 (s7) M3: simulate gave 8 days for the week, and 2 for today.
+    actions = parse_script(line, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    [step] = simulation.steps
+    assert (step.outcome, step.text) == ("refused", f"The grant is refused: {said}.")
+
+
+def test_a_grant_until_the_hour_the_day_starts_lasts_until_it_ends() -> None:
+    # Review 15 (s7) L4: on a day that starts at 04:00, "until 04:00" was refused as passed;
+    # it is the night's end, the same as a grant for today.
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, parse_script(
+        "16:00 grant minecraft +10m until 04:00\n", EXAMPLE_POLICY.supervisor.day_starts_at))
+    granted, gone = simulation.steps
+    assert granted.outcome == "granted" and "until" not in granted.text, granted.text
+    assert granted.text.startswith("alex has 10 minutes more of Minecraft today")
+    assert gone.outcome == "grant_expired" and "has run out with the day" in gone.text
