@@ -1631,12 +1631,14 @@ class Daemon:
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
+                        "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"action_id": action_id} if action_id else {})},
             expires_at=planned.expires_at, week=planned.week))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
-                                       "mode": mode, "allowance_s": granted.allowance_s},
+                                       "mode": mode, "allowance_s": granted.allowance_s,
+                                       "lasting_s": granted.lasting_s},
                       user=user)
         self._changed()
         return self._grant_answer(granted, seconds)

@@ -864,15 +864,33 @@ class Engine:
         assert limits is not None
         quota = limits.daily_quota(day)
         used = self.used(user, limits.members, day, now)
+        # Taking back and setting change what lasts the day: time given until a moment
+        # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
-        granted = round(today.allowance_s) - quota if today is not None and quota is not None \
-            else self.granted(user, target, day)
+        last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
+        lasting, _ = self._standing(user, limits, day, now, at=last_moment)
+        on_top, lasting_from = 0, None
+        if today is not None and lasting is not None and quota is not None:
+            granted = round(lasting.allowance_s) - quota
+            on_top = round(today.allowance_s - lasting.allowance_s)
+            ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
+            lasting_from = max(ends, default=None)
+        else:
+            granted = self.granted(user, target, day)
         try:
             change = grant_change(mode, seconds, quota, granted, used)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
-        return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
-                           change.held_at_used, expires_at=expires, week=week)
+        allowance = change.allowance_s
+        if allowance is not None and expires is not None and not week:  # on top, until then
+            allowance -= seconds
+            on_top += seconds
+            lasting_from = max(expires, lasting_from or expires)
+        whole = None if allowance is None else allowance + on_top
+        return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
+                           change.held_at_used, expires_at=expires, week=week,
+                           lasting_s=allowance if on_top and whole is not None else None,
+                           lasting_from=lasting_from if on_top else None)
 
     def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
                       now: Instant) -> datetime | None:

@@ -257,6 +257,10 @@ class TimeGranted(Event):
     expires_at: datetime | None = None  # time added until then (None: for the day)
     week: bool = False  # time added for the rest of the week, on any of its days
     capped_by: tuple[GrantCap, ...] = ()  # what still allows less than the allowance left
+    # Time given until a moment of the day comes on top of what lasts it: the allowance
+    # once the last of it runs out (at ``lasting_from``); None when none counts now.
+    lasting_s: int | None = None
+    lasting_from: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)

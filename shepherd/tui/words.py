@@ -183,8 +183,10 @@ def event_summary(event: dict[str, Any]) -> str:
         return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
         target = data.get("target", entry)
-        if data.get("mode") == "set" and data.get("allowance_s") is not None:
-            return f"{user}'s {target} for today was set to {duration(data['allowance_s'])}"
+        total = data.get("lasting_s")  # what lasts the day, time given until a moment aside
+        total = data.get("allowance_s") if total is None else total
+        if data.get("mode") == "set" and total is not None:
+            return f"{user}'s {target} for today was set to {duration(total)}"
         if isinstance(seconds, int | float) and seconds < 0:
             return f"{duration(-seconds)} of {target} was taken back from {user}"
         lasts = ""

@@ -107,10 +107,20 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     else:
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
+    lasting, lasting_from = result.get("lasting_s"), result.get("lasting_from")
     if allowance is not None:
-        sentence += f" ({format_duration(allowance)} in all today"
-        if expires and not result.get("week"):
-            sentence += " until then"
+        extra = int(allowance) - int(lasting) if lasting is not None else 0
+        alone = lasting is None or (lasting_from == expires and extra == asked)
+        if expires and not result.get("week") and alone:
+            sentence += f" ({format_duration(allowance)} in all today until then"
+        elif extra > 0 and lasting_from:
+            # what lasts the day first: time given until a moment comes on top until then
+            moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)
+                      else lasting_from)
+            sentence += (f" ({format_duration(int(lasting or 0))} in all today and "
+                         f"{spoken_duration(extra)} more {until_moment(moment, now, zone)}")
+        else:
+            sentence += f" ({format_duration(allowance)} in all today"
         if result.get("held_at_used") and used is not None:
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"

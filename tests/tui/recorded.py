@@ -231,6 +231,7 @@ def grant_preview() -> dict[str, Any]:
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
                  "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day"}],
             "week_allowance_s": None, "expires_at": None, "week": False,
+            "lasting_s": None, "lasting_from": None,
             "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
             "preview": True}
 
