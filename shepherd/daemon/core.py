@@ -1475,6 +1475,7 @@ class Daemon:
             ids = [session_id]
         else:
             whose = caller.target(user)
+            self._known_user(whose)  # a typo is not "nothing was running"
             ids = [sid for sid, r in self.sessions.items() if r.user == whose]
         reason: EndReason = "stopped_by_admin" if caller.admin else "stopped_by_child"
         stopped = [self._session_json(sid) for sid in ids]

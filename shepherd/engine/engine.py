@@ -138,6 +138,7 @@ from shepherd.engine.calendar import (
 )
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
+    STOPS_NOW_S,
     AlreadyRunning,
     Availability,
     Cooldown,
@@ -783,6 +784,8 @@ class Engine:
             if ready:
                 warning = thresholds[min(ready)]
                 s.fired.update(ready)
+                if deadline.remaining_s < STOPS_NOW_S:
+                    continue  # it stops now: "0 seconds left, save now" helps nobody
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
@@ -992,8 +995,11 @@ class Engine:
                         if s.user == user and s.entry.id == entry_id), None)
         if running is not None:
             ends = self._deadline(user, entry, now, running, pending=True)
-            if ends is None or (ends.cause == "quota" and ends.period == "day") \
-                    or ends.remaining_s >= own:
+            if ends is None:
+                return ()
+            stops_now = ends.remaining_s < STOPS_NOW_S  # say so, whatever ends it
+            if not stops_now and ((ends.cause == "quota" and ends.period == "day")
+                                  or ends.remaining_s >= own):
                 return ()
             return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
                              ends.period),)

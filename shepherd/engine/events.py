@@ -222,6 +222,10 @@ class SessionDue(Event):
     reason: EndReason
 
 
+# A session with less than this left stops now: it is said so, and warned no more.
+STOPS_NOW_S = 2.0
+
+
 @dataclass(frozen=True)
 class GrantCap:
     """What still ends an entry's use today before its own allowance does, once granted:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from shepherd.engine.events import GrantCap
+from shepherd.engine.events import STOPS_NOW_S, GrantCap
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
 
@@ -31,12 +31,21 @@ def _cap(cap: CapLike) -> Mapping[str, Any]:
 def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     """One thing that allows less of ``label`` than its allowance: "The games budget still
     allows only 45 seconds today." / "This session still ends at 17:20: that is when its
-    hours end." """
+    hours end." / "Minecraft stops now: its time for today is used up." """
     data = _cap(cap)
     kind, usable = data.get("kind"), max(float(data.get("usable_s") or 0.0), 0.0)
     until = _moment(data.get("until"))
     end = at_moment(until, now, zone, up=False) if until is not None else ""
     weekly = data.get("period") == "week"
+    if data.get("running") and usable < STOPS_NOW_S:
+        why = {"quota": "its time for this week is used up" if weekly
+               else "its time for today is used up",
+               "group_quota": f"the {data.get('group')} budget"
+                              f"{' for the week' if weekly else ''} is used up",
+               "window": "its hours are over",
+               "max_run": "it has run as long as one session may",
+               "policy_reload": "the new policy ends it"}.get(str(kind))
+        return f"{label} stops now" + (f": {why}." if why else ".")
     if data.get("running") and until is not None:
         if kind == "group_quota":
             week = " for the week" if weekly else ""

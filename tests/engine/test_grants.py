@@ -268,3 +268,21 @@ def test_a_grant_on_a_group_names_what_its_week_still_allows() -> None:
     granted = e.grant("alex", "screens", 600, clock.now, "add")
     assert [(c.kind, c.group, c.period, c.usable_s) for c in granted.capped_by] == [
         ("group_quota", "screens", "week", 1800.0)]
+
+
+def test_a_take_back_that_ends_the_running_session_says_it_stops_now_and_warns_nobody() -> None:
+    """Review s7 M1/L2: 38s used of a running session, "-15m" leaves nothing: the answer
+    names the session's end now, and the child gets no "0 seconds left" warning.
+    (-1h here: the games budget of 30 minutes would otherwise end it first.)"""
+    e = engine(GAME)
+    clock = FakeClock(local(25, 15))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance(38.5)
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take")
+    assert [(c.running, c.kind) for c in answer.capped_by] == [(True, "quota")]
+    assert answer.capped_by[0].usable_s < 2
+    clock.advance(0.3)
+    events = e.due(clock.now)
+    assert not [x for x in events if type(x).__name__ == "WarningIssued"]
+    clock.advance(1)
+    assert any(isinstance(x, SessionDue) for x in e.due(clock.now))

@@ -111,3 +111,16 @@ def test_setting_or_taking_while_time_given_until_a_moment_counts_says_what_last
     assert held == ("Nothing of Tiny Game was taken back from alex (1h in all today and 30 "
                     "minutes more until 17:30: 1h10m is already used, and time used is never "
                     "taken back).")
+
+
+def test_a_take_back_that_ends_the_session_says_it_stops_now() -> None:
+    """Review s7 M1: the parent is told the running session ends at once."""
+    ends = GrantCap("quota", 0.47, None, NOW, running=True)
+    said = grant_sentence(result(mode="take", seconds=3600, change_s=-3561, allowance_s=39,
+                                 used_s=38.5, held_at_used=True,
+                                 capped_by=[ends.to_json()]), NOW, PARIS)
+    assert said.endswith("(39s in all today: 38s is already used, and time used is never "
+                         "taken back). Tiny Game stops now: its time for today is used up.")
+    group = GrantCap("group_quota", 0.0, "games", NOW, running=True)
+    assert cap_sentence("Tiny Game", group, NOW, PARIS) == \
+        "Tiny Game stops now: the games budget is used up."
