@@ -142,8 +142,9 @@ def print_usage_report(report: dict[str, Any]) -> None:
                 print(f"    {label:<20} {format_duration(line['used_s']):>8} used")
                 continue
             quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
-            granted = (f" +{format_duration(line['granted_s'])} granted"
-                       if line["granted_s"] else "")
+            given = line["granted_s"]  # time taken back is negative: said as such
+            granted = (f" +{format_duration(given)} granted" if given > 0
+                       else f" {format_duration(-given)} taken back" if given < 0 else "")
             over = ""
             if line["quota_s"] is not None and (
                     line["used_s"] > line["quota_s"] + line["granted_s"] + 1):
