@@ -32,6 +32,8 @@ from shepherd.localtime import local_zone
 from shepherd.policy import Policy, PolicyError, format_duration, load_policy, load_policy_text
 from shepherd.store import EVENT_TYPES, AuditEvent, AuditFilter, Store, StoreError
 from shepherd.store.audit import iterate
+from shepherd.words import plain
+from shepherd.words.events import event_summary
 
 SYSTEM_STORE = Path("/var/lib/shepherd/shepherd.db")
 
@@ -61,10 +63,6 @@ def _events(args: argparse.Namespace) -> Iterator[AuditEvent]:
     yield from remote_audit(args, _filter(args))
 
 
-def _details(data: dict[str, Any]) -> str:
-    return " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(data.items()))
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.action == "verify":
         return cmd_audit_verify(args)
@@ -81,12 +79,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
             writer.writerow([event.id, event.ts, event.type, event.user or "", event.entry or "",
                              event.actor, json.dumps(event.data, ensure_ascii=False)])
         return EXIT_OK
-    count = 0
-    for event in _events(args):
+    count, zone = 0, local_zone()
+    for event in _events(args):  # in words and local times, as the TUI shows them
         where = f"{event.machine:<10} " if event.machine is not None else ""  # a household's
-        print(f"{event.id:>7}  {local_time(event.ts)}  {where}{event.type:<17} "
-              f"{event.user or '-':<10} "
-              f"{event.entry or '-':<14} {event.actor:<10} {_details(event.data)}")
+        by = f" (by {event.actor})" if event.actor not in ("shepherd", "", event.user) else ""
+        summary = plain(event_summary(event.to_json(), zone))
+        print(f"{event.id:>7}  {local_time(event.ts)}  {where}{summary}{by}")
         count += 1
     if count == 0:
         print("no events match", file=sys.stderr)
