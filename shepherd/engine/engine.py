@@ -956,7 +956,9 @@ class Engine:
         week_allowance = None if week is None else round(week.allowance_s)
         if self.policy.entry(planned.target) is None:
             caps = self._week_cap(planned.user, quota_limits, planned.day, now)
-            return replace(planned, week_allowance_s=week_allowance, capped_by=caps)
+            locked = (Locked(planned.user),) if planned.user in self.locked else ()
+            return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
+                           limited_by=locked)
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]

@@ -142,12 +142,19 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
 
 def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """What still limits the target, from the daemon's answer to ``grant`` (or to its
-    preview, which a confirmation shows before anything is given)."""
+    preview, which a confirmation shows before anything is given): a lock first, as
+    ``lock_note`` says it (lifted by a parent, not by the day), then the rest."""
     target = result.get("label") or result["target"]
     add = result.get("mode", "add") == "add"
-    return grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
-                       limited_by=result.get("limited_by") or (),
-                       capped_by=result.get("capped_by") or (), now=now, zone=zone)
+    limits = list(result.get("limited_by") or ())
+    locked = [r for r in limits if _data(r).get("code") == "locked"]
+    rest = [r for r in limits if _data(r).get("code") != "locked"]
+    notes = [lock_note(str(result["user"]), abs(float(result.get("seconds") or 0)),
+                       given=add)] if locked else []
+    notes.append(grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
+                             limited_by=rest, capped_by=result.get("capped_by") or (),
+                             now=now, zone=zone))
+    return " ".join(n for n in notes if n)
 
 
 def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
@@ -170,10 +177,13 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     return sentence + "."
 
 
-def lock_note(user: str, seconds: float, *, to_child: bool = False) -> str:
-    """A grant to a locked child: given, but of no use until the lock is lifted."""
+def lock_note(user: str, seconds: float, *, to_child: bool = False, given: bool = True) -> str:
+    """A grant to a locked child: given, but of no use until the lock is lifted (or, for
+    a change that gives nothing, ``given`` False: that the child is locked)."""
     if to_child:
         return "But you are locked by a parent: you can use it only after they unlock you."
+    if not given:
+        return f"{user} is locked: nothing can be used until you unlock them."
     given = spoken_duration(seconds)
     one = given.startswith("1 ") and given.count(" ") == 1  # "1 minute"
     are, them = ("is", "it") if one else ("are", "them")

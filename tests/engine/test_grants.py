@@ -286,3 +286,12 @@ def test_a_take_back_that_ends_the_running_session_says_it_stops_now_and_warns_n
     assert not [x for x in events if type(x).__name__ == "WarningIssued"]
     clock.advance(1)
     assert any(isinstance(x, SessionDue) for x in e.due(clock.now))
+
+
+def test_a_grant_on_a_group_of_a_locked_child_names_the_lock() -> None:
+    """Review s7 M7: the answer for a group carries the lock as an entry's does."""
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.locked.add("alex")
+    for target in ("games", "game"):
+        granted = e.grant("alex", target, 300, clock.now)
+        assert [r.code for r in granted.limited_by] == ["locked"], target

@@ -124,3 +124,18 @@ def test_a_take_back_that_ends_the_session_says_it_stops_now() -> None:
     group = GrantCap("group_quota", 0.0, "games", NOW, running=True)
     assert cap_sentence("Tiny Game", group, NOW, PARIS) == \
         "Tiny Game stops now: the games budget is used up."
+
+
+def test_a_grant_to_a_locked_child_says_the_lock_truthfully() -> None:
+    """Review s7 M7: not "can't be used today" (a parent lifts a lock, not the day), and
+    a group says it too; the request's sentence (``lock_note``) is reused."""
+    locked = [{"code": "locked", "user": "alex"}]
+    said = grant_sentence(result(seconds=300, change_s=300, limited_by=locked), NOW, PARIS)
+    assert said == ("alex has 5 minutes more of Tiny Game today (50m in all today). alex is "
+                    "locked: the 5 minutes are given, but alex can't use them until you unlock "
+                    "them.")
+    group = grant_sentence(result(target="games", label="games", kind="group", seconds=300,
+                                  change_s=300, limited_by=locked), NOW, PARIS)
+    assert group.endswith("alex is locked: the 5 minutes are given, but alex can't use them "
+                          "until you unlock them.")
+    assert "today:" not in said
