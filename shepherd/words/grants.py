@@ -184,10 +184,10 @@ def lock_note(user: str, seconds: float, *, to_child: bool = False, given: bool 
         return "But you are locked by a parent: you can use it only after they unlock you."
     if not given:
         return f"{user} is locked: nothing can be used until you unlock them."
-    given = spoken_duration(seconds)
-    one = given.startswith("1 ") and given.count(" ") == 1  # "1 minute"
+    spoken = spoken_duration(seconds)
+    one = spoken.startswith("1 ") and spoken.count(" ") == 1  # "1 minute"
     are, them = ("is", "it") if one else ("are", "them")
-    return (f"{user} is locked: the {given} {are} given, but {user} can't use {them} until "
+    return (f"{user} is locked: the {spoken} {are} given, but {user} can't use {them} until "
             "you unlock them.")
 
 
