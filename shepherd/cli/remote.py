@@ -183,6 +183,15 @@ def cmd_grant(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def extension_argument(text: str) -> int:
+    """An extension's duration: it only adds time ("-1m" is refused in words)."""
+    if text.strip().startswith(("-", "=")):
+        raise argparse.ArgumentTypeError(
+            f"{text.strip()!r}: an extension only adds time to the running session (to take "
+            "time back, use `shepherd grant USER ENTRY -D`)")
+    return duration_argument(text.strip().removeprefix("+"))
+
+
 def cmd_extend(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"duration": args.duration}
     if args.target.isdigit():
@@ -405,7 +414,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     extend = command("extend", "more time for a running session", cmd_extend)
     extend.add_argument("target", metavar="(SESSION_ID | ENTRY)",
                         help="the session's number, or the entry that is running")
-    duration(extend, "how much longer")
+    duration(extend, "how much longer", extension_argument)
+    extend._negative_number_matcher = re.compile(r"^-\d")  # "-1m": a value, refused in words
     extend.add_argument("--user", metavar="CHILD",
                         help="whose session, when several children run ENTRY")
     cooldown = command("cooldown", "`cooldown clear USER ENTRY`: let ENTRY start again at once",

@@ -123,6 +123,16 @@ def test_launch_help_says_a_name_as_status_shows_it_works() -> None:
 def test_extend_takes_an_entry_or_a_session_number() -> None:
     assert parse("extend", "minecraft", "10m").target == "minecraft"
     assert parse("extend", "3", "10m", "--user", "alex").target == "3"
+    assert parse("extend", "3", "+1m").duration == 60
+
+
+def test_a_negative_extension_is_refused_in_words(capsys: pytest.CaptureFixture[str]) -> None:
+    """Review s7 L5: "extend 10 -1m" said "the following arguments are required"."""
+    with pytest.raises(SystemExit) as stopped:
+        parse("extend", "10", "-1m")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "an extension only adds time" in err and "required" not in err
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
