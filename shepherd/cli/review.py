@@ -124,6 +124,11 @@ def print_usage_report(report: dict[str, Any]) -> None:
     """Render ``{"days": [UserDay JSON...]}``, from a store file or from the daemon."""
     if not report["days"]:
         print("no usage recorded in this period", file=sys.stderr)
+    def name(line: dict[str, Any]) -> str:
+        shown = plain(str(line.get("label") or line["id"]))
+        return f"[{shown}]" if line["kind"] == "group" else shown
+
+    width = max([20, *(len(name(line)) for d in report["days"] for line in d["usage"])])
     current = None
     for user_day in report["days"]:
         if user_day["day"] != current:
@@ -135,9 +140,9 @@ def print_usage_report(report: dict[str, Any]) -> None:
         for line in [line for line in lines if line.get("current", True)] + former:
             if former and line is former[0]:
                 print("    no longer in the policy:")
-            label = f"[{line['id']}]" if line["kind"] == "group" else line["id"]
+            label = name(line)
             if not line.get("current", True):  # gone from the policy: no quota to show
-                print(f"    {label:<20} {format_duration(line['used_s']):>8} used")
+                print(f"    {label:<{width}} {format_duration(line['used_s']):>8} used")
                 continue
             quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
             given = line["granted_s"]  # time taken back is negative: said as such
@@ -147,7 +152,7 @@ def print_usage_report(report: dict[str, Any]) -> None:
             if line["quota_s"] is not None and (
                     line["used_s"] > line["quota_s"] + line["granted_s"] + 1):
                 over = "  OVER"
-            print(f"    {label:<20} {format_duration(line['used_s']):>8} / {quota}"
+            print(f"    {label:<{width}} {format_duration(line['used_s']):>8} / {quota}"
                   f"{granted}{over}")
 
 

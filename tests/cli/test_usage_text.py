@@ -37,3 +37,17 @@ def test_time_taken_back_is_said_as_taken_back(capsys: pytest.CaptureFixture[str
     assert out[3].split() == ["tv", "40m", "/", "1h", "30m", "taken", "back", "OVER"]
     assert out[4].split() == ["book", "1m", "/", "1h", "+15m", "granted"]
     assert "+0s" not in "\n".join(out)
+
+
+def test_entries_are_named_by_label_in_a_column_that_fits(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Review s7 L6: ids in a fixed 20-character column that long ids overflowed."""
+    print_usage_report({"days": [{"day": "2026-11-25", "user": "alex", "usage": [
+        {"kind": "entry", "id": "longname", "label": "A Very Long Entry Name Indeed",
+         "used_s": 60, "quota_s": 3600, "granted_s": 0, "current": True},
+        {"kind": "entry", "id": "mc", "label": "Minecraft", "used_s": 600, "quota_s": 3600,
+         "granted_s": 0, "current": True}]}]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith("    A Very Long Entry Name Indeed ")
+    assert out[3].startswith("    Minecraft ")
+    assert out[2].index(" / ") == out[3].index(" / ")  # the figures line up
