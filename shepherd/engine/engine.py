@@ -856,7 +856,7 @@ class Engine:
             raise ActionRefused(f"unknown user {user!r}")
         entry, group = self.policy.entry(target), self.policy.group(target)
         if entry is None and group is None:
-            raise ActionRefused(f"unknown entry or group {target!r}")
+            raise ActionRefused(self._no_such_target(user, target))
         if entry is not None and not self.policy.entry_allows(entry, user):
             raise ActionRefused(f"{entry.title} is not one of {user}'s entries")
         if mode == "add" and seconds <= 0:
@@ -894,6 +894,23 @@ class Engine:
                            change.held_at_used, expires_at=expires, week=week,
                            lasting_s=allowance if on_top and whole is not None else None,
                            lasting_from=lasting_from if on_top else None)
+
+    def _no_such_target(self, user: str, target: str) -> str:
+        """A typo put right: the entries (as the child knows them) and groups there are."""
+        def named(e: Entry) -> str:
+            return e.title if e.title.casefold() == e.id.casefold() else f"{e.title} ({e.id})"
+
+        def listed(names: list[str]) -> str:
+            return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+        entries = [named(e) for e in self.policy.entries if self.policy.entry_allows(e, user)]
+        groups = [g.id for g in self.policy.groups]
+        said = f"there is no entry or group called {target!r}"
+        if entries:
+            said += f"; {user}'s entries are {listed(entries)}"
+        if groups:
+            said += f"{',' if entries else ';'} and the groups are {listed(groups)}"
+        return said
 
     def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
                       now: Instant) -> datetime | None:

@@ -295,3 +295,13 @@ def test_a_grant_on_a_group_of_a_locked_child_names_the_lock() -> None:
     for target in ("games", "game"):
         granted = e.grant("alex", target, 300, clock.now)
         assert [r.code for r in granted.limited_by] == ["locked"], target
+
+
+def test_a_grant_to_an_unknown_target_lists_the_entries_and_groups() -> None:
+    """Review s7 L8: as ``launch`` does, so a typo can be put right."""
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    with pytest.raises(ActionRefused) as refused:
+        e.grant("alex", "nosuch", 300, clock.now)
+    said = str(refused.value)
+    assert said.startswith("there is no entry or group called 'nosuch'; alex's entries are ")
+    assert "game" in said and "evening" in said and said.endswith("and the groups are games")
