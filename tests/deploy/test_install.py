@@ -44,6 +44,11 @@ def test_steps_assume_neither_sudo_nor_user() -> None:
     text = (ROOT / "README.md").read_text()
     assert "su -" in text and "libnotify-bin" in text
     assert any("libnotify-bin" in step for step in install_steps())
+    # Review s7 L9: the package lists first; git named; cd into the checkout after su -.
+    steps = install_steps()
+    assert steps.index("apt-get update") < next(
+        i for i, s in enumerate(steps) if s.startswith("apt-get install"))
+    assert "apt-get install -y git" in text and "`cd` into the checkout" in text
 
 
 def run_steps(steps: list[str], checkout: Path, rootfs: Path, env: dict[str, str],
