@@ -173,7 +173,11 @@ def grant_sentence(result: dict[str, Any]) -> str:
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
     if seconds > 86_400 and (args.until or "").lower() not in ("week", "this week"):
-        asked = {"add": "+", "take": "-", "set": "="}[mode] + format_duration(seconds)
+        asked = getattr(args.change, "text", "") or (
+            {"add": "+", "take": "-", "set": "="}[mode] + format_duration(seconds))
+        if mode != "add":  # only time added may last the week: no --until week to offer
+            raise CommandError(f"{asked!r} is more than a day: taking time back and setting "
+                               "the total are for today only, so at most 1d", EXIT_USAGE)
         raise CommandError(f"{asked!r} is more than a day, and time given is for today only "
                            "(give it with --until week to last the week)", EXIT_USAGE)
     extra = {"until": args.until} if args.until is not None else {}

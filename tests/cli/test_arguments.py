@@ -109,6 +109,12 @@ def test_a_grant_of_more_than_a_day_is_only_for_the_week(
         err = capsys.readouterr().err
         assert "'+2d' is more than a day, and time given is for today only" in err
         assert "--until week" in err
+    # Review s7 L4: what was typed is said back, and a take or a set is not sent to the week.
+    for typed in ("=25h", "-2d"):
+        assert main(["grant", "alex", "games", typed, "--socket", socket]) == 2
+        err = capsys.readouterr().err
+        assert f"'{typed}' is more than a day" in err and "--until week" not in err
+        assert "for today only, so at most 1d" in err
     # For the week it goes to the daemon, which is not there: exit 5, not a usage error.
     assert main(["grant", "alex", "games", "+2d", "--until", "week", "--socket", socket]) == 5
 
