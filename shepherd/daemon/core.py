@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
-from shepherd.daemon.checks import launch_problem, policy_warnings
+from shepherd.daemon.checks import launch_problem, policy_warnings, programs_missing
 from shepherd.daemon.errors import (
     BadRequest,
     CommandError,
@@ -227,6 +227,7 @@ class Daemon:
         self.zone = local_zone()
         self.boot_id = system.boot_id()
         self.machine: str | None = None  # this machine's name in a household
+        self.missing_programs: dict[str, str] = {}  # entry id -> program not installed here
         self.link: HouseholdLink | None = None
         backend: StoreBackend | Path = config.state_dir / "shepherd.db"
         if policy.household is not None:  # psycopg is imported only here
@@ -312,6 +313,8 @@ class Daemon:
         if self.link is not None:
             self.link.start()  # hear the other machines
             self.link.replay()  # what the journal holds goes to the store before anything
+        self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
+                                                        self.config.user_mode)
         if usable:
             await self._load(first)
         else:
@@ -1794,6 +1797,8 @@ class Daemon:
         await self.presence.follow(self.policy)
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
+        self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
+                                                        self.config.user_mode)
         if household_moved:
             warnings.append("[household] changed: the daemon keeps its store "
                             f"({self.writer.backend.name}) until it is restarted")
@@ -1823,7 +1828,7 @@ class Daemon:
         now = self.now()
         self.enforce_due(now.mono)
         with self.engine.reading():
-            return status.render(now, self.engine, self.policy, self.sessions,
+            answer = status.render(now, self.engine, self.policy, self.sessions,
                                  only=only, blocked=self.blocked(),
                                  user_mode=self.config.user_mode,
                                  store_ok=self.writer.available and self.loaded,
@@ -1837,6 +1842,12 @@ class Daemon:
                                  frozen=self.freezer.frozen_ids(),
                                  unfreezable=self.freezer.problems, shown=self.shown,
                                  store_damage=self.store_damage)
+        if self.missing_programs:  # said before a child meets the failure (copies: the
+            for user in answer["users"]:  # lines may be kept for the next status)
+                user["entries"] = [
+                    {**e, "program_missing": self.missing_programs[e["id"]]}
+                    if e["id"] in self.missing_programs else e for e in user["entries"]]
+        return answer
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

@@ -48,3 +48,22 @@ def test_stop_for_a_child_who_is_not_in_the_policy_is_an_error_naming_them(
     assert "nothing was stopped" not in typo.stdout.lower()
     assert json.loads(shepherd(d, "status", "--json").stdout)["sessions"]  # still running
     assert shepherd(d, "stop", "--user", ME).returncode == 0
+
+
+def test_status_says_an_entry_whose_program_is_missing_will_not_start(
+        daemon_factory: Any) -> None:
+    """L10: "available … can start, no time limit", then the launch failed."""
+    d = daemon_factory(policy(GAME + """
+[[entries]]
+id = "ghost"
+label = "Ghost"
+command = ["no-such-program-review-s7"]
+"""))
+    shown = shepherd(d, "status")
+    assert shown.returncode == 0, shown.stderr
+    [ghost] = [line for line in shown.stdout.splitlines() if "Ghost" in line]
+    assert "'no-such-program-review-s7' is not installed here, so it will not start" in ghost
+    assert "can start" not in ghost
+    entries = json.loads(shepherd(d, "status", "--json").stdout)["users"][0]["entries"]
+    missing = {e["id"]: e.get("program_missing") for e in entries}
+    assert missing == {"game": None, "ghost": "no-such-program-review-s7"}
