@@ -784,7 +784,7 @@ class Engine:
             if ready:
                 warning = thresholds[min(ready)]
                 s.fired.update(ready)
-                if deadline.remaining_s < STOPS_NOW_S:
+                if deadline.remaining_s < min(STOPS_NOW_S, warning.before / 2):
                     continue  # it stops now: "0 seconds left, save now" helps nobody
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,

@@ -222,8 +222,9 @@ class SessionDue(Event):
     reason: EndReason
 
 
-# A session with less than this left stops now: it is said so, and warned no more.
-STOPS_NOW_S = 2.0
+# A session with less than this left stops now: it is said so, and warned no more
+# (a warning due then has nothing left to warn of, unless it was set that short).
+STOPS_NOW_S = 1.0
 
 
 @dataclass(frozen=True)
