@@ -20,6 +20,7 @@ import getpass
 import json
 import os
 import platform
+import pwd
 import re
 import resource
 import select
@@ -54,6 +55,7 @@ CLIENTS = BENCH / "clients.py"
 TICKS = os.sysconf("SC_CLK_TCK")
 DOCUMENT = ROOT / "BENCHMARKS.md"
 WATCHDOG_USEC = 120_000_000  # systemd/*.service: WatchdogSec=2min
+NOBODY = pwd.getpwnam("nobody")  # the child of the benchmarks' system-mode daemons
 
 
 # -- results ---------------------------------------------------------------------------
@@ -175,9 +177,14 @@ class ProcessFigures:
     rss_mib: float
 
 
-def figures(pid: int) -> ProcessFigures:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time ``pid`` has used (user and system), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / TICKS
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def figures(pid: int) -> ProcessFigures:
+    cpu = cpu_seconds(pid)
     wakeups = 0
     for status in Path(f"/proc/{pid}/task").glob("*/status"):
         with contextlib.suppress(OSError):
@@ -349,6 +356,36 @@ def daemon(policy: str, **options: Any) -> Iterator[Daemon]:
             running.stop()
 
 
+@contextlib.contextmanager
+def household_daemon(policy: str, child: str, sessions: Sequence[tuple[str, str]]
+                     ) -> Iterator[tuple[Path, Path, subprocess.Popen[bytes]]]:
+    """``shepherd daemon --user --child CHILD`` in a temporary directory, its socket waited
+    for (then a second more), with ``sessions`` (entry, user) launched; yields the directory,
+    the socket and the process, and stops it after. The TUI's benchmarks' household: its
+    log goes to this terminal, and it runs with this process's environment."""
+    with tempfile.TemporaryDirectory(prefix="shb") as tmp:
+        base = Path(tmp)
+        (base / "policy.toml").write_text(policy)
+        sock = base / "s.sock"
+        process = subprocess.Popen(
+            [PYTHON, "-m", "shepherd", "daemon", "--user", "--child", child,
+             "--policy", str(base / "policy.toml"), "--state-dir", str(base / "state"),
+             "--socket", str(sock), "--log-level", "ERROR"], cwd=ROOT)
+        try:
+            for _ in range(200):
+                if sock.exists():
+                    break
+                time.sleep(0.05)
+            time.sleep(1)
+            with Client(sock) as client:
+                for entry, user in sessions:
+                    client.call("launch", entry=entry, user=user)
+            yield base, sock, process
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
 def policy(entries: str, *, users: Sequence[str] = (ME,), supervisor: str = "",
            max_sessions: int = 1) -> str:
     """A policy text: ``[supervisor]`` lines, the users, then the entries' TOML."""
@@ -373,6 +410,65 @@ def household_entries(count: int = 50, group: int = 20) -> str:
 def probe_command(outdir: Path) -> str:
     """The TOML command of an entry whose program notes when SIGTERM reached it."""
     return json.dumps([PYTHON, "-I", "-S", str(PROBE), str(outdir)])
+
+
+def call(sock: Path, method: str, **params: object) -> dict[str, object]:
+    """One JSON-RPC call on a connection of its own, without the client library."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(str(sock))
+        conn.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                 "params": params}).encode() + b"\n")
+        answer = json.loads(conn.makefile("rb").readline())
+    if "error" in answer:
+        raise RuntimeError(answer["error"])
+    return dict(answer["result"])
+
+
+# -- programs started outside Shepherd, as the child ------------------------------------
+def sleep_copies(*names: str) -> Path:
+    """A new directory (for the caller to remove) with a copy of ``sleep`` under each name:
+    programs a policy's ``detect = { exe = ... }`` can tell apart."""
+    bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-bench-"))
+    bin_dir.chmod(0o755)
+    for name in names:
+        shutil.copy2(shutil.which("sleep") or "/bin/sleep", bin_dir / name)
+    return bin_dir
+
+
+def as_nobody(path: Path) -> subprocess.Popen[bytes]:
+    """``path 1000`` started as ``nobody`` (``setpriv``, as a terminal would); root only."""
+    return subprocess.Popen(["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
+                             "--clear-groups", str(path), "1000"], stdin=subprocess.DEVNULL)
+
+
+def until_running(path: Path) -> float:
+    """Seconds from just before starting ``path`` as nobody until its program runs (its
+    ``/proc/PID/exe`` is ``path``): the floor of a decision on it. Killed after."""
+    t0 = time.monotonic()
+    p = as_nobody(path)
+    while True:
+        try:
+            if os.readlink(f"/proc/{p.pid}/exe") == str(path):
+                break
+        except OSError:
+            pass
+    took = time.monotonic() - t0
+    p.kill()
+    p.wait()
+    return took
+
+
+def until_dead(path: Path, timeout: float) -> float:
+    """Seconds from just before starting ``path`` as nobody until the process is dead (a
+    pidfd; a refusal), waited for ``timeout`` at the most."""
+    t0 = time.monotonic()
+    p = as_nobody(path)
+    fd = os.pidfd_open(p.pid)
+    select.select([fd], [], [], timeout)
+    took = time.monotonic() - t0
+    os.close(fd)
+    p.wait()
+    return took
 
 
 # -- client load in other processes ------------------------------------------------------

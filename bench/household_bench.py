@@ -15,9 +15,14 @@ a household's server would make them) and measures, each beside its floor:
 - enforcement: how late SIGTERM reaches a program after its deadline, SQLite and
   household daemons; floor: a bare asyncio timer;
 - propagation: two household daemons ("laptop", "desktop"); the desktop launches
-  into a group quota the laptop's session spends, and the laptop's status is read
-  every 2 ms until its deadline has moved. The figure is from the desktop's answer
-  (its record committed) to the laptop showing the new deadline.
+  into a group quota the laptop's session spends (the launch asked on a thread of
+  its own), while the laptop's status is read every 2 ms from before the launch is
+  asked until its deadline has moved. The figure is from the commit of the
+  desktop's launch transaction (PostgreSQL's own commit timestamp of the session
+  row, ``track_commit_timestamp = on``; same host, same clock) to the first status
+  read showing the laptop's new deadline; also from the launch being asked. Floors:
+  a bare LISTEN/NOTIFY delivery between two connections (from the NOTIFY being
+  sent to its receipt), and one ``status`` round trip (the poll's resolution).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -200,27 +207,60 @@ def timer_floor(runs: int) -> list[float]:
     return [asyncio.run(one()) for _ in range(runs)]
 
 
-def propagation(laptop: Path, desktop: Path, runs: int) -> list[float]:
-    samples = []
-    with Client(laptop) as near, Client(desktop) as far:
+def laptops(near: Client) -> float:
+    mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop2"]
+    return float(mine[0]["remaining_s"])
+
+
+def propagation(laptop: Path, desktop: Path, url: str,
+                runs: int) -> tuple[list[float], list[float], list[float]]:
+    """(commit -> laptop moved, launch asked -> laptop moved, status round trips)."""
+    from_commit: list[float] = []
+    from_call: list[float] = []
+    polls: list[float] = []
+    with Client(laptop) as near, Client(desktop) as far, psycopg.connect(url) as db:
         near.call("launch", entry="a")
         for _ in range(runs):
-            before = near.call("status")["sessions"][0]["remaining_s"]
-            far.call("launch", entry="b")
-            answered = time.perf_counter()
+            before = laptops(near)
+            answer: dict[str, Any] = {}
+            launch = threading.Thread(target=lambda a=answer: a.update(
+                far.call("launch", entry="b")))
+            asked = time.time()
+            launch.start()
             while True:
-                mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop2"]
-                if mine[0]["remaining_s"] < before * 0.75:
+                polled = time.perf_counter()
+                left = laptops(near)
+                seen = time.time()
+                polls.append(time.perf_counter() - polled)
+                if left < before * 0.75:
                     break
                 time.sleep(0.002)
-            samples.append(time.perf_counter() - answered)
+            launch.join()
+            row = db.execute("SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin)) "
+                             "FROM sessions WHERE machine = 'desktop2' AND id = %s",
+                             (answer["session_id"],)).fetchone()
+            db.commit()
+            assert row is not None and row[0] is not None
+            from_commit.append(seen - float(row[0]))
+            from_call.append(seen - asked)
             far.call("stop")
-            while True:  # the laptop has the whole group again
-                mine = [s for s in near.call("status")["sessions"] if s["machine"] == "laptop2"]
-                if mine[0]["remaining_s"] > before * 0.9:
-                    break
+            while laptops(near) <= before * 0.9:  # the laptop has the whole group again
                 time.sleep(0.01)
         near.call("stop")
+    return from_commit, from_call, polls
+
+
+def notify_floor(url: str, runs: int) -> list[float]:
+    """A bare NOTIFY's delivery: sent on one connection, received on another."""
+    samples = []
+    with psycopg.connect(url, autocommit=True) as listener, \
+            psycopg.connect(url, autocommit=True) as sender:
+        listener.execute("LISTEN bench")
+        for _ in range(runs):
+            sent = time.perf_counter()
+            sender.execute("NOTIFY bench")
+            for _note in listener.notifies(timeout=5, stop_after=1):
+                samples.append(time.perf_counter() - sent)
     return samples
 
 
@@ -232,7 +272,7 @@ def main() -> None:
     if bindir is None:
         raise SystemExit("PostgreSQL is not installed (no initdb)")
     server = PgServer(bindir)
-    server.start(fsync=True)
+    server.start(fsync=True, settings="-c track_commit_timestamp=on")
     print(f"PostgreSQL {psycopg.connect(server.url('postgres')).info.server_version}, "
           f"SQLite {apsw.sqlite_lib_version()}, fsync on")
     try:
@@ -266,8 +306,14 @@ def main() -> None:
             desktop, desktop_sock = daemon(base, "desktop",
                                            policy(term, household("desktop2")), env)
             try:
-                print("propagation (desktop commits -> laptop's deadline moved):",
-                      ms(propagation(laptop_sock, desktop_sock, args.rounds)))
+                print("floor (bare LISTEN/NOTIFY delivery):", ms(notify_floor(url, args.rounds)))
+                committed, asked, polls = propagation(laptop_sock, desktop_sock, url,
+                                                      args.rounds)
+                print("floor (one status round trip, the poll's resolution):", ms(polls))
+                print("propagation (desktop's launch committed -> laptop's deadline moved):",
+                      ms(committed))
+                print("propagation (desktop's launch asked -> laptop's deadline moved):",
+                      ms(asked))
             finally:
                 for process in (laptop, desktop):
                     process.terminate()

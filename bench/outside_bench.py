@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
-import select
 import shutil
 import signal
 import socket
@@ -37,9 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness
+
 ROOT = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
-NOBODY = pwd.getpwnam("nobody")
 
 
 def policy(bin_dir: Path, rules: bool) -> str:
@@ -54,11 +52,6 @@ def policy(bin_dir: Path, rules: bool) -> str:
             + detect("allowed") +
             f'[[entries]]\nid = "denied"\ncommand = ["{bin_dir / "denied"}"]\n'
             f'windows = [ {closed} ]\n' + detect("denied"))
-
-
-def as_nobody(path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
-                             "--clear-groups", str(path), "1000"], stdin=subprocess.DEVNULL)
 
 
 def start_daemon(work: Path, text: str) -> tuple[subprocess.Popen[bytes], Path]:
@@ -77,13 +70,8 @@ def start_daemon(work: Path, text: str) -> tuple[subprocess.Popen[bytes], Path]:
 
 
 def cpu_and_switches(pid: int) -> tuple[float, int]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    switches = 0
-    for status in Path(f"/proc/{pid}/task").glob("*/status"):
-        for line in status.read_text().splitlines():
-            if line.startswith("voluntary_ctxt_switches:"):
-                switches += int(line.split()[1])
-    return (int(fields[11]) + int(fields[12])) / TICKS, switches
+    now = harness.figures(pid)
+    return now.cpu_s, now.wakeups
 
 
 def others_cost(pid: int, execs: int) -> tuple[float, float]:
@@ -121,10 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the proc connector and programs run as nobody need it")
-    bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-bench-"))
-    bin_dir.chmod(0o755)
-    for name in ("allowed", "denied", "plain"):
-        shutil.copy2(shutil.which("sleep") or "/bin/sleep", bin_dir / name)
+    bin_dir = harness.sleep_copies("allowed", "denied", "plain")
     work = Path(tempfile.mkdtemp(prefix="shpb"))
     daemon, sock = start_daemon(work / "rules", policy(bin_dir, rules=True))
     events = socket.socket(socket.AF_UNIX)
@@ -135,28 +120,11 @@ def main() -> None:
     denied, allowed, floor = [], [], []
     try:
         for _ in range(args.runs):
-            t0 = time.monotonic()
-            p = as_nobody(bin_dir / "plain")
-            while True:
-                try:
-                    if os.readlink(f"/proc/{p.pid}/exe") == str(bin_dir / "plain"):
-                        break
-                except OSError:
-                    pass
-            floor.append(time.monotonic() - t0)
-            p.kill()
-            p.wait()
+            floor.append(harness.until_running(bin_dir / "plain"))
+            denied.append(harness.until_dead(bin_dir / "denied", 10))
 
             t0 = time.monotonic()
-            p = as_nobody(bin_dir / "denied")
-            fd = os.pidfd_open(p.pid)
-            select.select([fd], [], [], 10)
-            denied.append(time.monotonic() - t0)
-            os.close(fd)
-            p.wait()
-
-            t0 = time.monotonic()
-            p = as_nobody(bin_dir / "allowed")
+            p = harness.as_nobody(bin_dir / "allowed")
             while True:
                 message = json.loads(reader.readline())
                 params = message.get("params", {})

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import json
 import os
 import socket
 import subprocess
@@ -33,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.presence.bus import FakeLogind, PrivateBus  # noqa: E402
+import harness  # noqa: E402
 
-WATCHDOG_USEC = 120_000_000  # systemd/*.service: WatchdogSec=2min
+from tests.presence.bus import FakeLogind, PrivateBus  # noqa: E402
 
 
 def voluntary_switches(pid: int, thread: int | None = None) -> int:
@@ -46,17 +45,6 @@ def voluntary_switches(pid: int, thread: int | None = None) -> int:
             if line.startswith("voluntary_ctxt_switches:"):
                 total += int(line.split()[1])
     return total
-
-
-def call(sock_path: Path, method: str, **params: object) -> dict[str, object]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(sock_path))
-        sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                 "params": params}).encode() + b"\n")
-        answer = json.loads(sock.makefile("rb").readline())
-    if "error" in answer:
-        raise RuntimeError(answer["error"])
-    return dict(answer["result"])
 
 
 def drain(notify: socket.socket) -> None:
@@ -75,7 +63,7 @@ def measure(pid: int, floor: int, seconds: float) -> tuple[int, int, int]:
 
 def wait_paused(sock_path: Path, paused: bool) -> None:
     for _ in range(200):
-        sessions = call(sock_path, "status")["sessions"]
+        sessions = harness.call(sock_path, "status")["sessions"]
         assert isinstance(sessions, list)
         if sessions and bool(sessions[0]["paused"]) == paused:
             return
@@ -100,7 +88,7 @@ def main() -> None:
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(str(base / "notify"))
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **bus.env(),
-               "NOTIFY_SOCKET": str(base / "notify"), "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+               "NOTIFY_SOCKET": str(base / "notify"), "WATCHDOG_USEC": str(harness.WATCHDOG_USEC)}
         sock_path = base / "s.sock"
         daemon = subprocess.Popen(
             [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy",
@@ -115,7 +103,7 @@ def main() -> None:
             threading.Thread(target=drain, args=(notify,), daemon=True).start()
             time.sleep(2)
             idle = measure(daemon.pid, floor.pid, args.seconds)
-            call(sock_path, "launch", entry="game")
+            harness.call(sock_path, "launch", entry="game")
             logind.do("lock 1")
             wait_paused(sock_path, True)
             time.sleep(1)

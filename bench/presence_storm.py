@@ -25,12 +25,8 @@ are then not comparable; for finding where the time goes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import pwd
-import select
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -43,10 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.presence.bus import FakeLogind, PrivateBus  # noqa: E402
+import harness  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
-NOBODY = pwd.getpwnam("nobody")
+from tests.presence.bus import FakeLogind, PrivateBus  # noqa: E402
 
 
 def policy(bin_dir: Path) -> str:
@@ -59,56 +54,9 @@ def policy(bin_dir: Path) -> str:
             f'detect = {{ exe = "{bin_dir / "denied"}" }}\n')
 
 
-def as_nobody(path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
-                             "--clear-groups", str(path), "1000"], stdin=subprocess.DEVNULL)
-
-
-def call(sock: Path, method: str, **params: object) -> dict[str, object]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(str(sock))
-        conn.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                 "params": params}).encode() + b"\n")
-        answer = json.loads(conn.makefile("rb").readline())
-    if "error" in answer:
-        raise RuntimeError(answer["error"])
-    return dict(answer["result"])
-
-
-def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def floor_once(bin_dir: Path) -> float:
-    t0 = time.monotonic()
-    p = as_nobody(bin_dir / "plain")
-    while True:
-        try:
-            if os.readlink(f"/proc/{p.pid}/exe") == str(bin_dir / "plain"):
-                break
-        except OSError:
-            pass
-    took = time.monotonic() - t0
-    p.kill()
-    p.wait()
-    return took
-
-
-def refusal_once(bin_dir: Path) -> float:
-    t0 = time.monotonic()
-    p = as_nobody(bin_dir / "denied")
-    fd = os.pidfd_open(p.pid)
-    select.select([fd], [], [], 30)
-    took = time.monotonic() - t0
-    os.close(fd)
-    p.wait()
-    return took
-
-
 def status_once(sock: Path) -> float:
     t0 = time.monotonic()
-    call(sock, "status")
+    harness.call(sock, "status")
     return time.monotonic() - t0
 
 
@@ -122,13 +70,13 @@ def paused_rows(state: Path) -> int:
 def period(pid: int, bin_dir: Path, sock: Path, seconds: float,
            runs: int) -> tuple[float, list[float], list[float]]:
     """CPU per second, refusals, status answers over ``seconds``."""
-    c0, t0 = cpu(pid), time.monotonic()
+    c0, t0 = harness.cpu_seconds(pid), time.monotonic()
     refusals, answers = [], []
     for _ in range(runs):
-        refusals.append(refusal_once(bin_dir))
+        refusals.append(harness.until_dead(bin_dir / "denied", 30))
         answers.append(status_once(sock))
         time.sleep(max(0.0, seconds / runs - refusals[-1] - answers[-1]))
-    return (cpu(pid) - c0) / (time.monotonic() - t0), refusals, answers
+    return (harness.cpu_seconds(pid) - c0) / (time.monotonic() - t0), refusals, answers
 
 
 def main() -> None:
@@ -139,16 +87,13 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: a system-mode daemon, programs run as nobody")
-    bin_dir = Path(tempfile.mkdtemp(prefix="shepherd-bench-"))
-    bin_dir.chmod(0o755)
-    for name in ("game", "denied", "plain"):
-        shutil.copy2(shutil.which("sleep") or "/bin/sleep", bin_dir / name)
+    bin_dir = harness.sleep_copies("game", "denied", "plain")
     work = Path(tempfile.mkdtemp(prefix="shps"))
     (work / "policy.toml").write_text(policy(bin_dir))
     sock, state = work / "s.sock", work / "state"
     bus = PrivateBus()
     logind = FakeLogind(bus)
-    logind.do(f"new 1 {NOBODY.pw_uid}")
+    logind.do(f"new 1 {harness.NOBODY.pw_uid}")
     python = [sys.executable] + (["-m", "cProfile", "-o", str(args.profile)]
                                  if args.profile else [])
     daemon = subprocess.Popen(
@@ -171,9 +116,9 @@ def main() -> None:
             time.sleep(0.05)
         else:
             raise SystemExit("the daemon did not start: " + (work / "log").read_text())
-        call(sock, "launch", entry="game", user="nobody")
+        harness.call(sock, "launch", entry="game", user="nobody")
         time.sleep(1)
-        floor = [floor_once(bin_dir) for _ in range(args.runs)]
+        floor = [harness.until_running(bin_dir / "plain") for _ in range(args.runs)]
         quiet = period(daemon.pid, bin_dir, sock, args.seconds, args.runs)
         flapper = threading.Thread(target=flap)
         t0 = time.monotonic()
@@ -183,9 +128,9 @@ def main() -> None:
         stop.set()
         flapper.join()
         flapped_s = time.monotonic() - t0
-        floor += [floor_once(bin_dir) for _ in range(args.runs)]
+        floor += [harness.until_running(bin_dir / "plain") for _ in range(args.runs)]
         time.sleep(1)
-        status = call(sock, "status")
+        status = harness.call(sock, "status")
         sessions = status["sessions"]
         assert isinstance(sessions, list) and sessions, status
         settled = sessions[0].get("paused") is None and not sessions[0].get("frozen")

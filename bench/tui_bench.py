@@ -37,21 +37,21 @@ import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
 from pathlib import Path
 
 import harness
-from harness import figures
+from harness import cpu_seconds, figures
 
 from shepherd.ipc.client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
 LIMIT_S = 3.0  # a key not answered by then counts as this
 CHILDREN = ("alex", "sam", "robin")
+# (entry, child): the five sessions running while the TUI is measured
+SESSIONS = [(f"e{n:02d}", user) for n, user in enumerate(("alex", "alex", "sam", "sam", "robin"))]
 ENTRIES = 50
 BARE_APP = """
 import sys
@@ -92,11 +92,6 @@ def household() -> str:
     groups = ('[[groups]]\nid = "games"\nentries = [' + ", ".join(f'"e{i:02d}"' for i in range(10))
               + ']\ndaily_quota = "4h"\n')
     return f'version = 1\n[supervisor]\nstop_grace = "2s"\n{users}{entries}{groups}'
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def spread(samples: list[float]) -> str:
@@ -254,85 +249,67 @@ def run(quick: bool) -> harness.Section:
     section = harness.Section(
         "tui", "TUI (bench/tui_bench.py)",
         "python bench/tui_bench.py" + (" --quick" if quick else ""), quick=quick)
-    with tempfile.TemporaryDirectory(prefix="shb") as tmp:
-        base = Path(tmp)
-        (base / "policy.toml").write_text(household())
-        sock = base / "s.sock"
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "shepherd", "daemon", "--user", "--child", "alex",
-             "--policy", str(base / "policy.toml"), "--state-dir", str(base / "state"),
-             "--socket", str(sock), "--log-level", "ERROR"], cwd=ROOT)
+    with harness.household_daemon(household(), CHILDREN[0], SESSIONS) as (_, sock, daemon):
+        with Client(sock) as client:
+            status = client.call("status")
+        entries = sum(len(u["entries"]) for u in status["users"])
+        print(f"household: {len(status['users'])} children, {entries} entries, "
+              f"{len(status['sessions'])} sessions running", flush=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("ESCDELAY", "TEXTUAL_DRIVER")}
+        env.update(PYTHONPATH=str(ROOT), TERM="xterm-256color")
+        bare_runs = {name: bare_app(env, rounds, seconds, *args)
+                     for name, args in (("textual", ()), ("ours", ("shepherd-driver",)))}
+        floor, _, _ = bare_runs["textual"]
+        floor_text = f"a key on a bare Textual app: {spread(floor)}"
+        floor_escape = ("Esc on the bare app: " + "; ".join(
+            f"{driver}, {spread(bare_runs[name][1])}"
+            for name, driver in (("textual", "Textual's driver"), ("ours", "the TUI's"))))
+        floor_idle = "the bare app idle: " + "; ".join(
+            f"{driver}, {bare_runs[name][2][0]:.2f} % and {bare_runs[name][2][1]:.0f} "
+            "wake-ups a minute"
+            for name, driver in (("textual", "Textual's driver"), ("ours", "the TUI's")))
+        tui = Terminal([sys.executable, "-m", "shepherd", "tui", "--socket", str(sock)], env)
         try:
-            for _ in range(200):
-                if sock.exists():
-                    break
-                time.sleep(0.05)
-            time.sleep(1)
-            with Client(sock) as client:
-                for n, user in enumerate(("alex", "alex", "sam", "sam", "robin")):
-                    client.call("launch", entry=f"e{n:02d}", user=user)
-                status = client.call("status")
-            entries = sum(len(u["entries"]) for u in status["users"])
-            print(f"household: {len(status['users'])} children, {entries} entries, "
-                  f"{len(status['sessions'])} sessions running", flush=True)
-            env = {k: v for k, v in os.environ.items() if k not in ("ESCDELAY", "TEXTUAL_DRIVER")}
-            env.update(PYTHONPATH=str(ROOT), TERM="xterm-256color")
-            bare_runs = {name: bare_app(env, rounds, seconds, *args)
-                         for name, args in (("textual", ()), ("ours", ("shepherd-driver",)))}
-            floor, _, _ = bare_runs["textual"]
-            floor_text = f"a key on a bare Textual app: {spread(floor)}"
-            floor_escape = ("Esc on the bare app: " + "; ".join(
-                f"{driver}, {spread(bare_runs[name][1])}"
-                for name, driver in (("textual", "Textual's driver"), ("ours", "the TUI's"))))
-            floor_idle = "the bare app idle: " + "; ".join(
-                f"{driver}, {bare_runs[name][2][0]:.2f} % and {bare_runs[name][2][1]:.0f} "
-                "wake-ups a minute"
-                for name, driver in (("textual", "Textual's driver"), ("ours", "the TUI's")))
-            tui = Terminal([sys.executable, "-m", "shepherd", "tui", "--socket", str(sock)], env)
-            try:
-                tui.read_until_quiet(1.0, 15.0, expect=True)  # started, first picture drawn
-                times: dict[str, list[float]] = {name: [] for name, _, _ in KEYS}
-                for _ in range(rounds):
-                    for name, key, shows in KEYS:
-                        times[name].append(tui.answer_time(key, shows))
-                for name, samples in times.items():
-                    median = statistics.median(samples)
-                    floor_here = floor_escape if name.startswith("Esc") else floor_text
-                    section.add(f"key {name}, to the answer on screen", spread(samples),
-                                "median ≤ 100 ms", floor_here, median <= GOAL_S)
-                for name, keys in CPU_ROUNDS:
-                    section.add(f"CPU a key: {name} (keys 0.5 s apart, idle rate taken off)",
-                                f"{tui.cpu_per_press(keys, cpu_rounds):.1f} ms")
-                tui.read_until_quiet(1.0, 5.0)
-                daemon_before = cpu_seconds(daemon.pid)
-                tui_cpu, tui_wakeups = tui.idle(seconds)
-                daemon_cpu = 100 * (cpu_seconds(daemon.pid) - daemon_before) / seconds
-            finally:
-                tui.close()
-            section.add(f"idle on the dashboard, 5 countdowns ticking, {seconds:.0f} s",
-                        f"TUI {tui_cpu:.2f} % of a core, {tui_wakeups:.0f} wake-ups a minute "
-                        f"(daemon meanwhile {daemon_cpu:.2f} %)",
-                        "< 2 %", floor_idle, tui_cpu < 2.0)
-            # The same TUI reading keys with Textual's own driver: what Esc cost before.
-            textual_own = Terminal([sys.executable, "-m", "shepherd", "tui", "--socket",
-                                    str(sock)], {**env, "TEXTUAL_DRIVER": TEXTUAL_DRIVER})
-            try:
-                textual_own.read_until_quiet(1.0, 15.0, expect=True)
-                escapes: list[float] = []
-                for _ in range(rounds):
-                    textual_own.answer_time(b"g", b"Time for")
-                    escapes.append(textual_own.answer_time(b"\x1b", b"Running now"))
-                textual_own.read_until_quiet(1.0, 5.0)
-                own_cpu, own_wakeups = textual_own.idle(seconds)
-            finally:
-                textual_own.close()
-            section.add("the TUI with Textual's own driver (as before it had its own): "
-                        "key Esc (the grant form closes)", spread(escapes))
-            section.add(f"the TUI with Textual's own driver: idle, {seconds:.0f} s",
-                        f"{own_cpu:.2f} % of a core, {own_wakeups:.0f} wake-ups a minute")
+            tui.read_until_quiet(1.0, 15.0, expect=True)  # started, first picture drawn
+            times: dict[str, list[float]] = {name: [] for name, _, _ in KEYS}
+            for _ in range(rounds):
+                for name, key, shows in KEYS:
+                    times[name].append(tui.answer_time(key, shows))
+            for name, samples in times.items():
+                median = statistics.median(samples)
+                floor_here = floor_escape if name.startswith("Esc") else floor_text
+                section.add(f"key {name}, to the answer on screen", spread(samples),
+                            "median ≤ 100 ms", floor_here, median <= GOAL_S)
+            for name, keys in CPU_ROUNDS:
+                section.add(f"CPU a key: {name} (keys 0.5 s apart, idle rate taken off)",
+                            f"{tui.cpu_per_press(keys, cpu_rounds):.1f} ms")
+            tui.read_until_quiet(1.0, 5.0)
+            daemon_before = cpu_seconds(daemon.pid)
+            tui_cpu, tui_wakeups = tui.idle(seconds)
+            daemon_cpu = 100 * (cpu_seconds(daemon.pid) - daemon_before) / seconds
         finally:
-            daemon.terminate()
-            daemon.wait(30)
+            tui.close()
+        section.add(f"idle on the dashboard, 5 countdowns ticking, {seconds:.0f} s",
+                    f"TUI {tui_cpu:.2f} % of a core, {tui_wakeups:.0f} wake-ups a minute "
+                    f"(daemon meanwhile {daemon_cpu:.2f} %)",
+                    "< 2 %", floor_idle, tui_cpu < 2.0)
+        # The same TUI reading keys with Textual's own driver: what Esc cost before.
+        textual_own = Terminal([sys.executable, "-m", "shepherd", "tui", "--socket",
+                                str(sock)], {**env, "TEXTUAL_DRIVER": TEXTUAL_DRIVER})
+        try:
+            textual_own.read_until_quiet(1.0, 15.0, expect=True)
+            escapes: list[float] = []
+            for _ in range(rounds):
+                textual_own.answer_time(b"g", b"Time for")
+                escapes.append(textual_own.answer_time(b"\x1b", b"Running now"))
+            textual_own.read_until_quiet(1.0, 5.0)
+            own_cpu, own_wakeups = textual_own.idle(seconds)
+        finally:
+            textual_own.close()
+        section.add("the TUI with Textual's own driver (as before it had its own): "
+                    "key Esc (the grant form closes)", spread(escapes))
+        section.add(f"the TUI with Textual's own driver: idle, {seconds:.0f} s",
+                    f"{own_cpu:.2f} % of a core, {own_wakeups:.0f} wake-ups a minute")
     section.notes.append(
         f"{len(status['users'])} children × {ENTRIES} entries, 5 sessions running; "
         "`shepherd tui` as its own process on a 120×40 pseudo-terminal, this script playing "

@@ -22,17 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tui_bench import BARE_APP, KEYS, ROOT, Terminal, household
-
-from shepherd.ipc.client import Client
+from harness import household_daemon
+from tui_bench import BARE_APP, CHILDREN, KEYS, ROOT, SESSIONS, Terminal, household
 
 TAIL_S = 0.100
 # ``shepherd tui`` with Python's garbage collections logged (start, seconds, generation);
@@ -156,33 +153,14 @@ def main() -> None:
                         [measure(bare, None, b"x", None, []) for _ in range(rounds)])
     finally:
         bare.close()
-    with tempfile.TemporaryDirectory(prefix="shb") as tmp:
-        base = Path(tmp)
-        (base / "policy.toml").write_text(household())
-        sock = base / "s.sock"
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "shepherd", "daemon", "--user", "--child", "alex",
-             "--policy", str(base / "policy.toml"), "--state-dir", str(base / "state"),
-             "--socket", str(sock), "--log-level", "ERROR"], cwd=ROOT)
-        try:
-            for _ in range(200):
-                if sock.exists():
-                    break
-                time.sleep(0.05)
-            time.sleep(1)
-            with Client(sock) as client:
-                for n, user in enumerate(("alex", "alex", "sam", "sam", "robin")):
-                    client.call("launch", entry=f"e{n:02d}", user=user)
-            for variant, title in (("thaw", "nothing frozen (gc.freeze made a no-op)"),
-                                   ("as-is", "as shipped (what is kept is frozen)")):
-                rows, collected = run_tui(sock, daemon.pid, env, rounds, variant,
-                                          base / f"gc-{variant}.log")
-                print(f"\nThe TUI, {title}; load now {os.getloadavg()[0]:.2f}")
-                print("\n".join([*head, floor, *rows]))
-                print(collected)
-        finally:
-            daemon.terminate()
-            daemon.wait(30)
+    with household_daemon(household(), CHILDREN[0], SESSIONS) as (base, sock, daemon):
+        for variant, title in (("thaw", "nothing frozen (gc.freeze made a no-op)"),
+                               ("as-is", "as shipped (what is kept is frozen)")):
+            rows, collected = run_tui(sock, daemon.pid, env, rounds, variant,
+                                      base / f"gc-{variant}.log")
+            print(f"\nThe TUI, {title}; load now {os.getloadavg()[0]:.2f}")
+            print("\n".join([*head, floor, *rows]))
+            print(collected)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

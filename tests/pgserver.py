@@ -66,10 +66,11 @@ class PgServer:
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}")
 
-    def start(self, fsync: bool = False) -> None:
-        """Start (again); ``fsync``: durable commits (benchmarks), else fast (tests)."""
+    def start(self, fsync: bool = False, settings: str = "") -> None:
+        """Start (again); ``fsync``: durable commits (benchmarks), else fast (tests);
+        ``settings``: more ``-c name=value`` options (benchmarks)."""
         options = (f"-k {self.dir} -c listen_addresses='' -c fsync={'on' if fsync else 'off'} "
-                   "-c max_connections=200 -c shared_buffers=16MB")
+                   f"-c max_connections=200 -c shared_buffers=16MB {settings}").strip()
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log),
                   "-w", "-t", "60", "start")
 

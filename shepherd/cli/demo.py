@@ -38,6 +38,7 @@ from shepherd.words.events import end_reason, event_summary
 
 PR_SET_PDEATHSIG = 1
 REQUEST_AFTER_S = 20.0
+REQUEST_S = 30  # what the scripted child asks for
 OUTSIDE_AFTER_S = 8.0
 # The music player the scripted child starts outside Shepherd: its command line carries
 # this word, which the demo policy's ``detect`` rule looks for (and nothing else has).
@@ -63,7 +64,9 @@ max_sessions = 2    # the game and the music player may run together
 id = "game"
 label = "A short game"
 command = ["sleep", "3600"]
-limits = {{ max_run = "10m", daily_quota = "80s", cooldown = "30s" }}
+# The session limit ends the game (before the day's quota, even with the 30 s asked
+# for), so the rest after it shows on its row as a countdown, "resting 0:29".
+limits = {{ max_run = "80s", daily_quota = "2m", cooldown = "30s" }}
 
 [[entries]]
 id = "tablet"
@@ -142,7 +145,7 @@ class ScriptedChild(threading.Thread):
             if self.stopped.wait(self.request_after - self.outside_after):
                 return
             with Client(self.socket_path) as client:
-                asked = client.call("request_time", entry="game", duration=30,
+                asked = client.call("request_time", entry="game", duration=REQUEST_S,
                                     note="Please! I'm nearly at the end of the level.")
                 self.say(f"the child asks for 30s more (request {asked['request_id']})")
         except (RpcError, DaemonUnreachable, OSError) as exc:

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ from shepherd.cli.common import (
 )
 from shepherd.cli.policy_text import render_policy
 from shepherd.cli.status_text import render_status
-from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, find_socket
+from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, NoAnswer, find_socket
 from shepherd.ipc.protocol import FORBIDDEN, INVALID_PARAMS, LAUNCH_DENIED, RpcError
 from shepherd.localtime import local_zone
 from shepherd.store import AuditEvent, AuditFilter
@@ -56,15 +57,29 @@ def connect(args: argparse.Namespace) -> Client:
 
 
 def call(args: argparse.Namespace, method: str, **params: Any) -> Any:
-    with connect(args) as client:
-        try:
-            return client.call(method, **params)
-        except RpcError as exc:
-            if exc.code == FORBIDDEN:
-                raise CommandError(exc.message, EXIT_FORBIDDEN) from None
-            raise
-        except DaemonUnreachable as exc:
-            raise CommandError(str(exc), EXIT_UNREACHABLE) from None
+    """One call. An action that carries an ``action_id`` is sent once more, with the same
+    id, when the connection broke before its answer: the daemon does it only once and
+    answers the repeat as it answered the first (see daemon/once.py)."""
+    tries = 2 if "action_id" in params else 1
+    for attempt in range(1, tries + 1):
+        with connect(args) as client:
+            try:
+                return client.call(method, **params)
+            except RpcError as exc:
+                if exc.code == FORBIDDEN:
+                    raise CommandError(exc.message, EXIT_FORBIDDEN) from None
+                raise
+            except NoAnswer as exc:  # a frozen daemon: asking again would wait as long
+                raise CommandError(str(exc), EXIT_UNREACHABLE) from None
+            except DaemonUnreachable as exc:
+                if attempt == tries:
+                    raise CommandError(str(exc), EXIT_UNREACHABLE) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def action_id() -> str:
+    """A fresh id for one invocation's grant, extend or answer."""
+    return f"cli-{uuid.uuid4().hex}"
 
 
 def _run(args: argparse.Namespace, method: str, **params: Any) -> Any:
@@ -100,6 +115,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     for line in render_status(status, local_zone()):
         print(line)
     return EXIT_OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    answer = _run(args, "health")
+    if args.json:
+        print_json(answer)
+    else:
+        for line in health_words(answer):
+            print(line)
+    return EXIT_OK if answer.get("ok") else EXIT_ERROR
+
+
+def health_words(answer: dict[str, Any]) -> list[str]:
+    """The daemon's health in sentences (``shepherd health``): its store, and with a
+    household this machine's link to it."""
+    lines = ["Shepherd is running and can record time." if answer.get("ok") else
+             f"Shepherd cannot record time right now, so nothing can start: "
+             f"{answer.get('store')}."]
+    if answer.get("pending_clock_jump"):
+        lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
+                     "runs `shepherd clock accept`.")
+    household = answer.get("household")
+    if isinstance(household, dict):
+        waiting = int(household.get("journal_waiting") or 0)
+        lines.append(f"This computer is {household.get('machine')} in the household store "
+                     f"{household.get('store')}; "
+                     + (f"{waiting} record(s) of its time wait to be written there."
+                        if waiting else "nothing waits to be written there."))
+        differs = household.get("policy_differs") or []
+        if differs:
+            lines.append(f"Its policy differs from {', '.join(differs)}'s.")
+        lines += [str(household[key]) for key in ("unmigrated", "local_books")
+                  if household.get(key)]
+    return lines
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
@@ -182,7 +231,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
                            "(give it with --until week to last the week)", EXIT_USAGE)
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
-                  mode=mode, reason=args.reason or "", **extra)
+                  mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
     print(grant_sentence(result))
     return EXIT_OK
 
@@ -197,7 +246,7 @@ def extension_argument(text: str) -> int:
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"duration": args.duration}
+    params: dict[str, Any] = {"duration": args.duration, "action_id": action_id()}
     if args.target.isdigit():
         params["session_id"] = int(args.target)
     else:
@@ -245,6 +294,10 @@ def cmd_request(args: argparse.Namespace) -> int:
     result = _run(args, "request_time", entry=args.entry, duration=args.duration,
                   note=args.note or "")
     label = result.get("label") or args.entry
+    if result.get("again"):
+        print(f"You asked for {spoken_duration(args.duration)} more of {label} already "
+              f"(request {result['request_id']}); it is still waiting for a parent's answer.")
+        return EXIT_OK
     print(f"Asked a parent for {spoken_duration(args.duration)} more of {label} "
           f"(request {result['request_id']}).")
     return EXIT_OK
@@ -266,7 +319,8 @@ def cmd_requests(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"request_id": args.request_id, "answer": args.answer}
+    params: dict[str, Any] = {"request_id": args.request_id, "answer": args.answer,
+                              "action_id": action_id()}
     if args.duration is not None:
         params["duration"] = args.duration
     result = _run(args, "request.answer", **params)
@@ -389,6 +443,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     status = command("status", "every child's entries, today's time and the running sessions",
                      cmd_status)
     status.add_argument("--json", action="store_true", help="one JSON document, with codes")
+    health = command("health", "whether the daemon can record time, and its household link "
+                     "(exit 1 when it cannot)", cmd_health)
+    health.add_argument("--json", action="store_true", help="one JSON document, with codes")
     launch = command("launch", "start an entry (exit 3 when it may not start now)", cmd_launch)
     launch.add_argument("entry", metavar="ENTRY",
                         help="the entry, by its name as `shepherd status` shows it (any case) "

@@ -170,6 +170,9 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     if differs:
         lines.append(f"This computer's policy differs from {_names(differs)}'s; each applies "
                      "its own limits, so give every computer the same policy.")
+    for said in (status.get("household") or {}).values():
+        if said:
+            lines.append(str(said))
     counting = status.get("counting") or {}
     blind = counting_sentence(counting.get("presence_problem"), counting.get("count", "active"))
     if blind:

@@ -521,6 +521,10 @@ class Daemon:
                             local={snap.session_id: ends for snap, ends in kept})
         self._keep_local()  # those stopped are gone from it
 
+    def _cut_off_at_start(self) -> bool:
+        """Started while the household's books could not be read, and still so."""
+        return self._local_books or (self._start_tried and not self.loaded)
+
     def _keep_local(self) -> None:
         """With a household: this machine's running sessions, kept locally too."""
         if self.link is None or not (self.loaded or self._local_books):
@@ -1730,23 +1734,31 @@ class Daemon:
         return unlocked
 
     async def request_time(self, caller: Caller, entry: str, seconds: int,
-                           note: str, user: str | None = None) -> int:
+                           note: str, user: str | None = None) -> tuple[int, bool]:
+        """The request's id, and whether it was already waiting: the same request asked
+        again (same entry, time and note) is the one already waiting, so the parent is
+        not told it twice and answers it once."""
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
             raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
         now = self.now()
 
-        def ask(store: StateStore) -> int:
-            if sum(1 for r in store.requests() if r.user == whose) >= MAX_PENDING_REQUESTS:
+        def ask(store: StateStore) -> tuple[int, bool]:
+            waiting = [r for r in store.requests() if r.user == whose]
+            for r in waiting:
+                if (r.entry, r.seconds, r.note) == (entry, seconds, note):
+                    return r.id, True
+            if len(waiting) >= MAX_PENDING_REQUESTS:
                 raise TooManyRequests(f"{MAX_PENDING_REQUESTS} requests are already waiting "
                                       "for an answer")
-            return store.add_request(now.wall, whose, entry, seconds, note)
+            return store.add_request(now.wall, whose, entry, seconds, note), False
 
-        request_id = await self._persist(ask)
-        self._publish("time_requested", {"request_id": request_id, "entry": entry,
-                                         "seconds": seconds, "note": note}, user=whose)
-        return request_id
+        request_id, again = await self._persist(ask)
+        if not again:
+            self._publish("time_requested", {"request_id": request_id, "entry": entry,
+                                             "seconds": seconds, "note": note}, user=whose)
+        return request_id, again
 
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
                              actor: str) -> tuple[TimeRequest, dict[str, Any]]:
@@ -1841,7 +1853,9 @@ class Daemon:
                                  policy_differs=self.link.differs if self.link else None,
                                  frozen=self.freezer.frozen_ids(),
                                  unfreezable=self.freezer.problems, shown=self.shown,
-                                 store_damage=self.store_damage)
+                                 store_damage=self.store_damage,
+                                 household=self.link.status(self._cut_off_at_start()) if self.link
+                                 else None)
         if self.missing_programs:  # said before a child meets the failure (copies: the
             for user in answer["users"]:  # lines may be kept for the next status)
                 user["entries"] = [
@@ -1863,7 +1877,8 @@ class Daemon:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
                                        "reads": self.link.refreshed,
-                                       "policy_differs": list(self.link.differs)}
+                                       "policy_differs": list(self.link.differs),
+                                       **self.link.status(self._cut_off_at_start())}
         return answer
 
     async def requests(self) -> list[TimeRequest]:

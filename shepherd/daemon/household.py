@@ -40,6 +40,7 @@ from shepherd.store import HouseholdView, SnapshotRow, StateStore
 from shepherd.store.household.listen import Listener
 from shepherd.store.household.store import PgStore
 from shepherd.store.journal import Journal
+from shepherd.store.store import Store
 from shepherd.store.writer import StoreWriter
 
 log = logging.getLogger("shepherd.daemon")
@@ -89,6 +90,9 @@ class HouseholdLink:
     refreshed: int = 0  # views applied (health, tests)
     policy_hash: str = ""  # this machine's (``policy_hash``), published to the others
     differs: list[str] = field(default_factory=list)  # machines whose policy is not ours
+    # This machine's SQLite history from before the household, not (all) copied in by
+    # ``store migrate``: why, in a sentence (status and log); None when none is missing.
+    unmigrated: str | None = None
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.state_dir / "household-journal.jsonl")
@@ -115,6 +119,7 @@ class HouseholdLink:
     def loaded(self, store: StateStore) -> int:
         """On the writer's thread at load: the store's mark for this machine's journal."""
         assert isinstance(store, PgStore)
+        self.check_moved_in(store)
         mark = store.journal_mark()
         self.journal.start_after(mark)
         if self.journal.pending():
@@ -123,11 +128,31 @@ class HouseholdLink:
                         len(self.journal.pending()))
         return mark
 
+    def check_moved_in(self, store: PgStore) -> None:
+        """On the writer's thread: is this machine's SQLite history from before the
+        household (``shepherd.db`` in its state directory) all in the household store?
+        If not, its use today is not counted (a fresh budget): said loudly, in the log
+        and in ``status``, until ``store migrate`` copies it (heard while running)."""
+        path = self.state_dir / "shepherd.db"
+        said = unmigrated(path, store.imported_head(), self.machine, self.url)
+        if said is not None and said != self.unmigrated:
+            log.error("%s", said)
+        elif said is None and self.unmigrated is not None:
+            log.warning("this machine's history from before the household is now in the "
+                        "household store (store migrate)")
+        self.unmigrated = said
+
     # -- hearing the others ---------------------------------------------------------------
     def _heard(self, payload: dict[str, Any]) -> None:
         kind = str(payload.get("k", ""))
         if kind == "disconnected":
             return
+        if kind == "migrated" and payload.get("m") == self.machine:
+            def check(store: StateStore) -> None:
+                assert isinstance(store, PgStore)
+                self.check_moved_in(store)
+
+            self.host.writer.keep(check)
         if kind in EVENTS and isinstance(payload.get("e"), dict):
             self.host.publish_remote(EVENTS[kind], dict(payload["e"]), payload.get("u"))
         self.refresh()
@@ -300,6 +325,19 @@ class HouseholdLink:
                 None if row.get("ends_mono") is None else float(row["ends_mono"])))
         return kept
 
+    def status(self, local_books: bool = False) -> dict[str, str | None]:
+        """What a parent must know of this machine's link, each a sentence (or None).
+        ``local_books``: the daemon started while the household store could not be read,
+        and runs on this machine's own local copy of its sessions."""
+        cut_off = None
+        if local_books:
+            cut_off = ("Shepherd started while the household store could not be reached: "
+                       "any session it took back keeps the deadline it had before the "
+                       "link went down, and the budgets shown count this computer's use "
+                       "alone (not the other computers' use or the household's grants) "
+                       "until the link is back; nothing can start meanwhile.")
+        return {"unmigrated": self.unmigrated, "local_books": cut_off}
+
     def store_away(self) -> None:
         """The store went away: what waits in the journal must survive a crash."""
         with contextlib.suppress(RuntimeError):
@@ -314,6 +352,35 @@ def policy_hash(policy: PolicyModel) -> str:
         data["household"].pop("machine", None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def unmigrated(path: Path, imported: tuple[int, str] | None, machine: str,
+               url: str) -> str | None:
+    """Why this machine's SQLite history at ``path`` is not (all) in the household store
+    whose copy of it ends at ``imported`` (``store migrate``'s mark), or None if it is."""
+    if not path.exists():
+        return None
+    command = (f"stop Shepherd's old daemon if it still runs, then run `shepherd store "
+               f"migrate --to \"{url}\" --db {path} --machine {machine}`")
+    try:
+        old = Store.open_readonly(path)
+        try:
+            head = old.meta("audit_head")
+        finally:
+            old.close()
+        mark = None if head is None else json.loads(head)
+        own = None if mark is None else (int(mark["id"]), str(mark["hash"]))
+    except Exception as exc:  # StoreError, or a file not ours: the load goes on
+        return (f"This machine's history from before the household ({path}) could not be "
+                f"read to see whether it was copied into the household store ({exc}); "
+                f"{command}.")
+    if own is None or own == imported:
+        return None
+    what = ("is not in the household store" if imported is None else
+            "has rows written since `store migrate` last copied it")
+    return (f"This machine's history from before the household ({path}) {what}: the "
+            f"use, grants and requests it holds are not counted here, so a child may get a "
+            f"fresh budget; {command} (a running household daemon hears it at once).")
 
 
 def write_local(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -341,8 +341,8 @@ class Methods:
         user = params.text("user", required=False)
         entry = self._entry_id(params.req_str("entry"), caller.target(user))
         seconds, note = params.duration("duration", most=86400), params.note("note")  # today
-        request_id = await self.daemon.request_time(caller, entry, seconds, note, user)
-        return {"request_id": request_id, "entry": entry,
+        request_id, again = await self.daemon.request_time(caller, entry, seconds, note, user)
+        return {"request_id": request_id, "entry": entry, "again": again,
                 "label": self.daemon.policy.title(entry)}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:

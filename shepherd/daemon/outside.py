@@ -25,7 +25,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shepherd.detect.connector import ProcConnector
-from shepherd.detect.facts import identity, read_facts, real_uid, running_since, same_content
+from shepherd.detect.facts import (
+    ProcessFacts,
+    has_program,
+    identity,
+    read_facts,
+    real_uid,
+    running_since,
+    same_content,
+)
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
@@ -226,9 +234,8 @@ class OutsideWatch:
             return
         match = self.recogniser.match(facts)
         if match is None:
-            if not facts.argv and (self.recogniser.needs.exe or self.recogniser.needs.cmdline):
-                # Exiting (its memory is gone: no command line, no executable; not a
-                # zombie yet): like a process gone, what it forked may run its program.
+            if self._exiting(facts):
+                # Like a process gone, what it forked may run its program.
                 self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
             return
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
@@ -240,6 +247,18 @@ class OutsideWatch:
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _exiting(self, facts: ProcessFacts) -> bool:
+        """The process was read as it exited (its memory gone, not a zombie yet): its
+        facts show what was read before that (a command line) and nothing after (no
+        executable, no environment), so they match no rule. Whichever read its exit fell
+        between, its program cannot be read after them: asked now, after the facts, unless
+        they show it already (a few microseconds, only for the child's processes that
+        matched nothing)."""
+        needs = self.recogniser.needs
+        if (needs.exe and facts.exe is None) or ((needs.exe or needs.cmdline) and not facts.argv):
+            return True
+        return not has_program(facts.pid)
 
     def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
         """What a process gone already forked (``looked``: the processes looked at)."""

@@ -72,7 +72,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
            frozen: Container[int] = (),
            unfreezable: Mapping[int, str] | None = None,
            shown: Shown | None = None,
-           store_damage: dict[str, Any] | None = None) -> dict[str, Any]:
+           store_damage: dict[str, Any] | None = None,
+           household: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every child's entries and group budgets (or only ``only``'s) and the running sessions.
 
     ``blocked``: what refuses every launch whatever the policy says (no writable store).
@@ -84,6 +85,8 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
     ``shown``: the lines of earlier answers, to reuse those that still hold.
     ``store_damage``: when the store was last found damaged, whether the children are
     locked for it (the books could not all be read at start), where the file was kept.
+    ``household``: what a parent must know of this machine's link to the household
+    (``HouseholdLink.status``), each as a sentence or None.
     """
     day = engine.quota_day(now)
     lines = shown.lines if shown is not None else {}
@@ -168,6 +171,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                          "presence_detail": presence_detail,
                          "flapping": list(flapping or ())},
             **({"machine": machine} if machine is not None else {}),
+            **({"household": household} if household is not None else {}),
             **({"policy_differs": list(policy_differs)} if policy_differs is not None
                else {})}
 

@@ -194,6 +194,7 @@ class ProcConnector:
         self.forks: socket.socket | None = None
         self.wakeups = 0  # datagram batches read (for the benchmark)
         self.forks_lost = 0
+        self._lost_told = False  # on_lost is to be called soon (on the loop)
 
     def open(self) -> None:
         """Subscribe; ``OSError`` (EPERM without CAP_NET_ADMIN before 6.6, EPROTONOSUPPORT...)
@@ -226,8 +227,11 @@ class ProcConnector:
         return pids
 
     def drain_execs(self) -> list[int]:
-        """The exec events waiting in the socket (``on_lost`` told of an overflow)."""
+        """The exec events waiting in the socket (``on_lost`` told of an overflow, once
+        per read and after it, as for forks: the socket may overflow again while it is
+        read, and each telling is a look through all of ``/proc``)."""
         pids: list[int] = []
+        lost = False
         while self.sock is not None:
             try:
                 datagram = self.sock.recv(65536)
@@ -235,13 +239,15 @@ class ProcConnector:
                 break
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
-                    log.warning("process events were lost (a burst of program starts): "
-                                "looking through /proc once")
-                    self.on_lost()
+                    lost = True
                     continue
                 log.error("reading process events failed: %s", exc)
                 break
             pids.extend(exec_pids(datagram))
+        if lost:
+            log.warning("process events were lost (a burst of program starts): looking "
+                        "through /proc once")
+            self._tell_lost()
         return pids
 
     def drain_forks(self) -> None:
@@ -270,10 +276,24 @@ class ProcConnector:
         if lost:
             log.warning("process fork events were lost (a burst of forks): looking through "
                         "/proc once")
-            try:
-                asyncio.get_running_loop().call_soon(self.on_lost)
-            except RuntimeError:  # no loop (a test reading the kernel's events by hand)
-                self.on_lost()
+            self._tell_lost()
+
+    def _tell_lost(self) -> None:
+        """Have ``on_lost`` called soon, on the loop, once for every loss told before it
+        runs (lost execs and lost forks of one read are one look through ``/proc``)."""
+        if self._lost_told:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test reading the kernel's events by hand)
+            self.on_lost()
+            return
+        self._lost_told = True
+        loop.call_soon(self._told_lost)
+
+    def _told_lost(self) -> None:
+        self._lost_told = False
+        self.on_lost()
 
     def close(self) -> None:
         if self.sock is not None:

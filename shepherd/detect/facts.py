@@ -93,6 +93,24 @@ def running_since(pid: int) -> int | None:
         return None
 
 
+def has_program(pid: int) -> bool:
+    """True while the process has a program: its executable can be read. A process in
+    the middle of its exit (its memory released, not a zombie yet), a zombie and a gone
+    one have none (also false for a process whose executable we may not read: a
+    non-dumpable one of another account, when we are not root)."""
+    try:
+        os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        where = task_dir(pid)  # its main thread may have exited while another runs
+        if where == f"/proc/{pid}":
+            return False
+        try:
+            os.readlink(f"{where}/exe")
+        except OSError:
+            return False
+    return True
+
+
 def cgroup_path(pid: int | str) -> str | None:
     """The cgroup v2 path of ``/proc/<pid>`` (a pid, or ``PID/task/TID``)."""
     raw = _read(f"/proc/{pid}/cgroup")

@@ -202,6 +202,10 @@ class _Session:
     last_deadline: float | None = None
     floor_mono: float | None = None  # reload grace: not before this
     cap_mono: float | None = None  # entry gone after a reload: not after this
+    # Taken back while the household's books cannot be read: the deadline its quotas
+    # last set (this machine's books alone know neither the others' use nor the
+    # household's grants, so they stand in for its quotas until the books are read).
+    known_mono: float | None = None
     due_reported: bool = False
     extension_used: dict[str, float] = field(default_factory=dict)  # per quota target
     unwatched_mono: float = 0.0  # use up to here ran with no daemon watching (rule 11)
@@ -343,6 +347,8 @@ class Engine:
         self.timed = {g.id: g for g in timed}
         self.expiries_noted |= set(expiries_noted)
         self.locked = set(locked)
+        for s in self._sessions.values():  # the books are read: quotas, not a held deadline
+            s.known_mono = None
         self._changed()
 
     def _changed(self) -> None:
@@ -436,6 +442,8 @@ class Engine:
         return found
 
     def _entry_limits(self, entry: Entry) -> QuotaLimits:
+        if self.policy.entry(entry.id) is not entry:  # one a reload replaced (rule 10): its
+            return entry_limits(entry)  # own quotas, never kept under the new entry's id
         found = self._limits.get(entry.id)
         if found is None:
             found = self._limits[entry.id] = entry_limits(entry)
@@ -706,9 +714,11 @@ class Engine:
 
     def hold_to(self, session_id: int, mono: float) -> None:
         """A session taken back while the books cannot be read (a household cut off):
-        it ends no later than ``mono``, the deadline last known for it."""
+        its quotas' deadline is ``mono``, the one last known for it (neither earlier,
+        from books that miss the household's grants, nor later: fail closed). Its
+        windows and ``max_run`` still apply as the policy says."""
         s = self._session(session_id)
-        s.cap_mono = mono if s.cap_mono is None else min(mono, s.cap_mono)
+        s.known_mono = mono if s.known_mono is None else min(mono, s.known_mono)
         self._changed()
 
     def end_recovered(
@@ -1420,7 +1430,7 @@ class Engine:
             moments += [now.mono + (x - now.wall).total_seconds() for x in self._expiries(
                 s.user, quota.target, now.wall, self.calendar.week_end(
                     self.calendar.quota_day(now.wall)))]
-        moments += [m for m in (s.cap_mono, s.floor_mono) if m is not None]
+        moments += [m for m in (s.cap_mono, s.floor_mono, s.known_mono) if m is not None]
         return moments
 
     def _refresh(self, s: _Session, now: Instant) -> Deadline | None:
@@ -1460,7 +1470,14 @@ class Engine:
         if s is not None and extension:
             unspent = (self._extension_use(s, self._pending(s, now), now.wall) if pending
                        else {})
-        for quota in self._quotas(user, entry, s, now):
+        quotas = self._quotas(user, entry, s, now)
+        if s is not None and s.known_mono is not None:
+            first = quotas[0] if quotas else None
+            terms.append(Limit(Term(s.known_mono - now.mono),
+                               first.cause if first else "quota",
+                               first.group if first else None, "day"))
+            quotas = []
+        for quota in quotas:
             left = 0.0
             if s is not None and extension:
                 left = max(extension - s.extension_used.get(quota.target, 0.0)
@@ -1492,8 +1509,9 @@ class Engine:
             at = view.wall
         if self._memo is None or ahead:
             return self._standing_now(user, limits, day, view, ahead, at)
-        key = ("standing", user, limits.target, day,
-               view.mono if view is not None else None, at)
+        # ``limits`` itself, not its target's name: an entry a reload replaced (rule 10)
+        # and the new policy's entry of the same id have each their own.
+        key = ("standing", user, limits, day, view.mono if view is not None else None, at)
         if key not in self._memo:
             self._memo[key] = self._standing_now(user, limits, day, view, None, at)
         found: tuple[Standing | None, Standing | None] = self._memo[key]
@@ -1548,7 +1566,8 @@ class Engine:
     ) -> _Runway | None:
         if self._memo is None:
             return self._runway_now(user, quota, now, extension, view)
-        key = ("runway", user, quota.target, quota.sharing, now.mono, extension, view is None)
+        key = ("runway", user, quota.limits, quota.sharing, now.mono, extension,
+               view is None)  # by the limits themselves, as in ``_standing``
         if key not in self._memo:
             self._memo[key] = self._runway_now(user, quota, now, extension, view)
         found: _Runway | None = self._memo[key]

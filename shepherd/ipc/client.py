@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import os
 import socket
@@ -34,6 +35,23 @@ def find_socket(explicit: str | os.PathLike[str] | None = None) -> Path:
     return user if user.exists() else SYSTEM_SOCKET
 
 
+def why_unreachable(exc: BaseException) -> str:
+    """Why a connection to the daemon's socket failed, in words (never the OS's text)."""
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, TimeoutError) or code == errno.ETIMEDOUT:
+        return "it did not take the connection (it may be stuck)"
+    if code == errno.ENOENT:
+        return "it is not running (there is no socket there)"
+    if code == errno.ECONNREFUSED:
+        return "it is not running (nothing answers on that socket)"
+    if code in (errno.EACCES, errno.EPERM):
+        return "you may not use that socket"
+    if code == errno.EAGAIN:
+        return "it is too busy to take the connection"
+    detail = getattr(exc, "strerror", None) or "no answer"
+    return str(detail)[:1].lower() + str(detail)[1:]
+
+
 class DaemonUnreachable(Exception):
     pass
 
@@ -54,7 +72,8 @@ class Client:
             self.sock.settimeout(timeout)
             self.sock.connect(str(path))
         except OSError as exc:
-            raise DaemonUnreachable(f"cannot reach the daemon at {path}: {exc.strerror}") from None
+            raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
+                                    f"{why_unreachable(exc)}") from None
         self._buffer = bytearray()
 
     def close(self) -> None:
@@ -89,7 +108,7 @@ class Client:
             try:
                 message = self._read()
             except TimeoutError:  # a daemon stuck on something: said in words
-                raise DaemonUnreachable(
+                raise NoAnswer(
                     f"the daemon did not answer within {self.timeout:.0f} seconds; "
                     "what you asked may not have been done, so check with "
                     "'shepherd status' and try again") from None
@@ -133,8 +152,8 @@ class AsyncClient:
                 reader, writer = await within(
                     asyncio.open_unix_connection(str(path), limit=MAX_LINE + 1), timeout)
         except (OSError, TimeoutError) as exc:
-            detail = getattr(exc, "strerror", None) or "no answer"
-            raise DaemonUnreachable(f"cannot reach the daemon at {path}: {detail}") from None
+            raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
+                                    f"{why_unreachable(exc)}") from None
         return cls(reader, writer, on_notice)
 
     async def call(self, method: str, timeout: float = 30.0, **params: Any) -> Any:

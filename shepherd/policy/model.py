@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from pydantic import (
     AfterValidator,
@@ -343,7 +344,10 @@ def _household_url(value: str) -> str:
     if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
         raise ValueError(f"holds a password; {_SECRET_WORDS}")
     query = rest.split("?", 1)[1] if "?" in rest else ""
-    if any(part.split("=", 1)[0].strip().lower() == "password" for part in query.split("&")):
+    # libpq decodes percent-encoded keys (``pass%77ord`` is ``password``); a client
+    # key's passphrase (``sslpassword``) is as secret as the password.
+    keys = {unquote(part.split("=", 1)[0]).strip().lower() for part in query.split("&")}
+    if keys & {"password", "sslpassword"}:
         raise ValueError(f"holds a password; {_SECRET_WORDS}")
     return value
 

@@ -23,7 +23,7 @@ from shepherd.ipc.protocol import ALREADY_DONE, LAUNCH_DENIED, RpcError
 from shepherd.tui import words
 from shepherd.tui.driver import terminal_driver
 from shepherd.tui.heap import keep_for_good
-from shepherd.tui.link import DaemonLink, NotConnected, Opener, Unanswered
+from shepherd.tui.link import DaemonLink, Lost, NotConnected, Opener, Unanswered
 from shepherd.tui.live import LiveState
 from shepherd.tui.messages import (
     Connected,
@@ -47,6 +47,14 @@ ONCE_ONLY = frozenset({"grant", "extend", "request.answer"})  # sent with an act
 RECORDED_BY_ID = frozenset({"grant", "extend"})  # the store holds their id (daemon/once.py)
 WAITING_SAID_AFTER_S = 1.0
 VIEWS = {"dashboard": "Now", "audit": "Audit", "history": "History", "policy": "Policy"}
+
+
+def unreachable_sentence(reason: str) -> str:
+    """The banner's first sentence: where, and why in words ("it is not running")."""
+    where, colon, why = reason.removeprefix("cannot reach the daemon at ").partition(": ")
+    if colon and reason.startswith("cannot reach the daemon at "):
+        return f"The Shepherd daemon cannot be reached at {where}: {why}."
+    return f"The Shepherd daemon cannot be reached: {reason}."
 
 
 class ShepherdApp(App[None]):
@@ -125,7 +133,7 @@ class ShepherdApp(App[None]):
         self.state.connected = False
         retry = f" Trying again in {message.retry_in:.0f}s…" if message.retry_in >= 1 else \
             " Trying again…"
-        self.state.problem = (f"The Shepherd daemon cannot be reached ({message.reason}). "
+        self.state.problem = (f"{unreachable_sentence(message.reason)} "
                               f"Nothing shown here is live.{retry}")
         self._changed()
 
@@ -211,8 +219,9 @@ class ShepherdApp(App[None]):
         instance = self.link.instance
         try:
             result = await self._send(method, params)
-        except Unanswered:
-            return await self._unanswered(method, done, instance, params)
+        except Unanswered as exc:
+            return await self._unanswered(method, done, instance, params,
+                                          lost=isinstance(exc, Lost))
         except NotConnected as exc:
             self.notify(f"Not done: {exc}.", severity="error")
             return None
@@ -242,13 +251,24 @@ class ShepherdApp(App[None]):
         return result
 
     async def _unanswered(self, method: str, done: str | Callable[[Any], str], instance: str,
-                          params: dict[str, Any]) -> Any:
-        """No answer in time: the action may be done yet, so never "Not done"."""
-        waited = f"{self.link.action_timeout:.0f} seconds"
-        unknown = f"The daemon did not answer in {waited}; it may still do this when it recovers."
+                          params: dict[str, Any], lost: bool = False) -> Any:
+        """No answer came (none in time, or the connection broke after the action was
+        sent): the action may be done yet, so never "Not done"."""
+        if lost:
+            unknown = ("Sent, but the connection to the daemon broke before it answered; "
+                       "it may have done it.")
+        else:
+            unknown = (f"The daemon did not answer in {self.link.action_timeout:.0f} seconds; "
+                       "it may still do this when it recovers.")
         if "action_id" not in params or not instance:
-            self.notify(f"{unknown} Check the screen before trying again.",
+            look = self._look_again(method, params)
+            self.notify(f"{unknown} " + ("Shepherd will look when the daemon answers again and "
+                                         "say what became of it." if look else
+                                         "Check the screen before trying again."),
                         severity="warning", timeout=30)
+            if look:
+                await self.link.back()
+                await self._say_what_became(method, params)
             return None
         self.notify(f"{unknown} Shepherd will ask it again when it answers, and it is done "
                     "only once either way.", severity="warning", timeout=30)
@@ -271,6 +291,52 @@ class ShepherdApp(App[None]):
             self.link.refresh_soon()
             return None
         return self._done(done, result, "The daemon answered at last. ")
+
+    @staticmethod
+    def _look_again(method: str, params: dict[str, Any]) -> bool:
+        """An action whose outcome the daemon's status shows (see ``_say_what_became``)."""
+        return ((method == "stop" and "session_id" in params)
+                or (method in ("lock", "unlock") and "user" in params)
+                or (method == "launch" and "entry" in params))
+
+    async def _say_what_became(self, method: str, params: dict[str, Any]) -> None:
+        """After an unanswered stop, lock, unlock or launch: the daemon's status, read
+        again on the new connection, says whether it was done."""
+        try:
+            status = await self.link.call("status")
+        except (NotConnected, RpcError):
+            self.notify("The daemon is back, but its state could not be read. Check the "
+                        "screen before trying again.", severity="warning", timeout=30)
+            return
+        self.link.refresh_soon()
+        sessions = list(status.get("sessions", []))
+        users = {str(u.get("name")): u for u in status.get("users", [])}
+        back = "The daemon is back. "
+        if method == "stop":
+            running = next((s for s in sessions if s.get("id") == params["session_id"]), None)
+            if running is None:
+                text = "It was stopped: that session is no longer running."
+            else:
+                label = self.state.label(str(running["user"]), str(running["entry"]))
+                text = (f"{running['user']}'s {label} is still running: it was not stopped. "
+                        "Stop it again if you still want to.")
+        elif method in ("lock", "unlock"):
+            user = str(params["user"])
+            locked = bool(users.get(user, {}).get("locked"))
+            if locked == (method == "lock"):
+                text = f"{user} is {'locked' if locked else 'unlocked'}: it was done."
+            else:
+                text = (f"{user} is still {'locked' if locked else 'unlocked'}: it was not "
+                        f"done. {method.capitalize()} again if you still want to.")
+        else:
+            user = str(params.get("user") or self.state.me)
+            entry = str(params["entry"])
+            label = self.state.label(user, entry)
+            if any(s.get("user") == user and s.get("entry") == entry for s in sessions):
+                text = f"{label} is running: it was started."
+            else:
+                text = f"{label} is not running: it did not start (or ended already)."
+        self.notify(back + text, timeout=30)
 
     def explain(self, error: RpcError) -> str:
         data = error.data if isinstance(error.data, dict) else {}
@@ -317,8 +383,8 @@ class ShepherdApp(App[None]):
 
     def action_keys(self) -> None:
         # Made once per role and kept: opening it again costs no compose and no layout.
-        parent = self.state.is_admin or self.state.hello is None
-        name = f"keys-{'parent' if parent else 'child'}"
+        hello = self.state.hello
+        name = f"keys-{'none' if hello is None else 'parent' if self.state.is_admin else 'child'}"
         if not self.is_screen_installed(name):
             self.install_screen(HelpScreen(self.key_sections()), name)
             keep_for_good(self)
@@ -329,7 +395,9 @@ class ShepherdApp(App[None]):
             *self.BINDINGS,
             Binding("tab,shift+tab", "", "Next (previous) table or field; arrows move within"),
             Binding("ctrl+p", "", "Command palette: every action by name")])]
-        if self.state.is_admin or self.state.hello is None:
+        if self.state.hello is None:  # who this is comes with the daemon's first answer
+            return sections
+        if self.state.is_admin:
             sections += [("Now (1)", list(DashboardScreen.BINDINGS)),
                          ("Audit (2)", list(AuditScreen.BINDINGS)),
                          ("History (3)", list(HistoryScreen.BINDINGS))]
@@ -342,6 +410,8 @@ class ShepherdApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if self.state.hello is None:  # nothing to act on until the daemon answers
+            return
         if not self.state.is_admin:
             for binding in ChildScreen.BINDINGS:
                 assert isinstance(binding, Binding)

@@ -2,8 +2,10 @@
 
 It connects, says ``hello``, subscribes, and fetches a picture (status, and for a
 parent the pending requests and latest warnings). Events are passed on at once
-and trigger a fresh picture; so does a known moment passing. When the connection
-is lost it says so and tries again with backoff (0.5 s doubling to 10 s).
+and trigger a fresh picture; so does a known moment passing. A quiet connection is
+asked ``hello`` every few seconds, so that a daemon that froze is seen as one that
+stopped answering even while nothing happens. When the connection is lost it says
+so and tries again with backoff (0.5 s doubling to 10 s).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ Opener = Callable[[Callable[[str, dict[str, Any]], None]], Awaitable[AsyncClient
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 SETTLE_S = 0.05
-ACTION_TIMEOUT_S = 30.0  # let a burst of events arrive before one fresh picture
+ACTION_TIMEOUT_S = 30.0
+KEEPALIVE_S = 3.0  # a quiet connection is asked ``hello`` this often: a frozen daemon shows
+KEEPALIVE_TIMEOUT_S = 5.0  # and is said to be unreachable after this long without an answer
 
 
 
@@ -56,6 +60,11 @@ class Unanswered(NotConnected):
     """An action sent that got no answer in time: it may yet be done."""
 
 
+class Lost(Unanswered):
+    """An action sent on a connection that broke before its answer came: the daemon may
+    have done it (it read the request, then died or was cut off)."""
+
+
 class DaemonLink:
     def __init__(self, socket_path: Path, post: Callable[[Message], Any],
                  next_change: Callable[[], float], clock: Callable[[], float] = time.monotonic,
@@ -70,21 +79,28 @@ class DaemonLink:
         self._wanted = asyncio.Event()
         self._closing: asyncio.Future[None] | None = None
         self.action_timeout = ACTION_TIMEOUT_S
+        self.keepalive = KEEPALIVE_S
+        self.keepalive_timeout = KEEPALIVE_TIMEOUT_S
+        self._in_flight = 0  # actions waiting for their answer (they have their own wait)
         self.instance = ""  # the daemon process that answered ``hello`` (see daemon/once.py)
         self._up = asyncio.Event()
 
     async def call(self, method: str, **params: Any) -> Any:
         """A call on the live connection; ``NotConnected`` while there is none."""
-        if self.client is None or self.client.closed.is_set():
-            raise NotConnected("the daemon is not reachable right now")
+        client = self.client
+        if client is None or client.closed.is_set():
+            raise NotConnected("the daemon is not reachable right now")  # never sent
+        self._in_flight += 1
         try:
-            return shown(await self.client.call(method, self.action_timeout, **params))
+            return shown(await client.call(method, self.action_timeout, **params))
         except NoAnswer as exc:
             self._up.clear()  # that connection is over: ``back`` waits for the next
             raise Unanswered(str(exc)) from None
-        except DaemonUnreachable as exc:
+        except DaemonUnreachable as exc:  # sent, then the connection ended: unknown
             self._up.clear()
-            raise NotConnected(str(exc)) from None
+            raise Lost(str(exc)) from None
+        finally:
+            self._in_flight -= 1
 
     async def back(self) -> str:
         """Once connected (now, or when the daemon answers again): its ``instance``."""
@@ -130,7 +146,10 @@ class DaemonLink:
         try:
             await self._fetch(initial=True)
             while not client.closed.is_set():
-                await self._wait(client)
+                if not await self._wait(client):  # quiet: is the daemon still there?
+                    if self._in_flight == 0:
+                        await client.call("hello", self.keepalive_timeout)
+                    continue
                 if not client.closed.is_set():  # an event, or a known moment passed
                     await asyncio.sleep(SETTLE_S)
                     self._wanted.clear()
@@ -145,12 +164,16 @@ class DaemonLink:
         self._post(Disconnected(reason, 0.0))
         return None
 
-    async def _wait(self, client: AsyncClient) -> None:
+    async def _wait(self, client: AsyncClient) -> bool:
+        """Until an event, the connection's end or a known moment (True); False when the
+        keep-alive's few seconds passed first, quietly."""
         wanted = asyncio.ensure_future(self._wanted.wait())
         closed = asyncio.ensure_future(client.closed.wait())
+        change = self._next_change()
         try:
-            await asyncio.wait({wanted, closed}, timeout=self._next_change(),
+            await asyncio.wait({wanted, closed}, timeout=min(change, self.keepalive),
                                return_when=asyncio.FIRST_COMPLETED)
+            return wanted.done() or closed.done() or change <= self.keepalive
         finally:
             wanted.cancel()
             closed.cancel()

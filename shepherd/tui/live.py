@@ -118,6 +118,19 @@ class LiveState:
                 return str(item["label"])
         return entry
 
+    def entry_labels(self) -> dict[str, str]:
+        """Each entry's id and the name a parent sees, for every child shown."""
+        return {str(item["id"]): str(item["label"]) for u in self.users()
+                for item in u["entries"]}
+
+    def entry_named(self, typed: str) -> str:
+        """The id of the entry a parent names (by its label, any case, or by its id)."""
+        wanted = typed.strip().casefold()
+        for entry, label in self.entry_labels().items():
+            if wanted in (label.casefold(), entry.casefold()):
+                return entry
+        return typed.strip()
+
     def session_of(self, user: str, entry: str) -> Json | None:
         return next((s for s in self.sessions() if s["user"] == user and s["entry"] == entry),
                     None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -147,9 +148,10 @@ end_reason = shared_events.end_reason
 warning_words = shared_events.warning_words
 
 
-def event_summary(event: dict[str, Any]) -> str:
-    """One line for an audit row or a live event (the words ``shepherd audit`` prints)."""
-    return shared_events.event_summary(event, _ZONE, quote=escape)
+def event_summary(event: dict[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """One line for an audit row or a live event (the words ``shepherd audit`` prints);
+    ``labels`` names entries as the parent sees them (their ids otherwise)."""
+    return shared_events.event_summary(event, _ZONE, quote=escape, labels=labels)
 
 
 _DETAIL_NAMES = {"remaining_s": "time left", "seconds": "duration", "session_id": "session",

@@ -49,14 +49,18 @@ def warning_words(data: Mapping[str, Any]) -> str:
 
 
 def event_summary(event: Mapping[str, Any], zone: tzinfo,
-                  quote: Callable[[str], str] = str) -> str:
+                  quote: Callable[[str], str] = str,
+                  labels: Mapping[str, str] | None = None) -> str:
     """One line for an audit row or a live event, in words and ``zone``'s local times;
-    ``quote`` guards a child's own words where they could be read as markup (the TUI)."""
+    ``quote`` guards a child's own words where they could be read as markup (the TUI);
+    ``labels`` names entries as the parent sees them (their ids otherwise)."""
     kind = str(event.get("type", "?"))
     data = event.get("data") if isinstance(event.get("data"), dict) else event
     assert isinstance(data, Mapping)
     user = event.get("user") or data.get("user") or ""
+    names = labels or {}
     entry = event.get("entry") or data.get("entry") or ""
+    entry = names.get(str(entry), entry)
     seconds = data.get("seconds")
     if kind == "session_started":
         if data.get("origin") == "outside":
@@ -74,7 +78,7 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
             return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
         return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
-        target = data.get("target", entry)
+        target = names.get(str(data.get("target")), data.get("target", entry))
         total = data.get("lasting_s")  # what lasts the day, time given until a moment aside
         total = data.get("allowance_s") if total is None else total
         if data.get("mode") == "set" and total is not None:

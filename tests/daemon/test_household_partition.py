@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from datetime import datetime
 from typing import Any
 
 import psycopg
 import pytest
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
-from tests.daemon.conftest import wait_for
+from tests.daemon.conftest import ME, wait_for
 
 ENTRIES = """
 [[entries]]
@@ -253,3 +254,46 @@ def test_a_clean_restart_does_not_warn_of_journal_records(household: Any) -> Non
     laptop.start()
     assert "household journal" not in laptop.log.read_text()
     assert healthy(laptop)
+
+
+def test_a_session_taken_back_cut_off_keeps_the_deadline_it_last_knew(
+        household: Any, pg_server: Any) -> None:
+    """Review 17-s7 M4: restarted while cut off, the daemon recomputed its adopted
+    session's deadline from its own books alone (the household's grant unknown: the
+    policy's minute) and cut it short. It keeps the deadline last known instead, and
+    status says its figures are this computer's alone, from before the link went down."""
+    (laptop,) = household("""
+[[entries]]
+id = "kept"
+command = ["sleep", "6133"]
+[[groups]]
+id = "games"
+entries = ["kept"]
+daily_quota = "1m"
+""", machines=("laptop",))
+    laptop.call("grant", user=ME, target="games", duration="10m")
+    launched = laptop.call("launch", entry="kept")
+    assert launched["remaining_s"] > 600  # the policy's minute and the household's grant
+    known = datetime.fromisoformat(own_sessions(laptop)[0]["deadline"])
+    pg_server.stop("fast")
+    try:
+        wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
+        laptop.kill9()  # its session's program goes on running, unwatched
+        laptop.start()  # the store is still away
+        assert running("sleep 6133")
+        status = laptop.call("status")
+        kept = [s for s in status["sessions"] if s["machine"] == "laptop"]
+        assert [s["entry"] for s in kept] == ["kept"], status["sessions"]
+        # The deadline it last knew (the grant's ten minutes), not the policy's minute.
+        held = datetime.fromisoformat(kept[0]["deadline"])
+        assert abs((held - known).total_seconds()) < 2, (held, known)
+        assert kept[0]["remaining_s"] > 120
+        said = status["household"]["local_books"]
+        assert said and "before the link went down" in said and "alone" in said
+    finally:
+        pg_server.start()
+    wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
+    wait_for(lambda: laptop.call("status")["household"]["local_books"] is None,
+             what="the status no longer saying it is cut off")
+    assert own_sessions(laptop)[0]["remaining_s"] > 120  # carried on from the household's books
+    laptop.call("stop")

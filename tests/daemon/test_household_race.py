@@ -1,4 +1,7 @@
-"""No double launch: the same child launching on two machines at once, 50 times.
+"""No double launch: the same child launching on two machines at once, 25 + 50 times.
+
+The second test races two entries of one group for the group's last minute
+(50 rounds): both may start, sharing it, but never both with the whole minute.
 
 Each round both daemons are asked at the same instant (two threads released by
 one barrier, their connections already open). Whatever the interleaving, the
@@ -17,7 +20,9 @@ import psycopg
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from tests.daemon.conftest import ME, wait_for
 
-ROUNDS = 25  # per limit: 50 rounds in all
+ROUNDS = 25  # max_sessions = 1, two entries
+QUOTA_ROUNDS = 50  # a group's last minute, two entries
+LEFT = 61  # seconds of the group left at each round of it
 ENTRIES = """
 [[entries]]
 id = "minecraft"
@@ -26,6 +31,12 @@ limits = { daily_quota = "1m" }
 [[entries]]
 id = "celeste"
 command = ["sleep", "600"]
+"""
+GROUP = ENTRIES.replace('limits = { daily_quota = "1m" }\n', "") + """
+[[groups]]
+id = "games"
+entries = ["minecraft", "celeste"]
+daily_quota = "1m"
 """
 
 
@@ -87,24 +98,41 @@ def test_fifty_rounds_of_simultaneous_launches_never_both_pass(household: Any) -
         assert winner["session_id"] >= 1
         settle([laptop, desktop])
 
-    # A quota with one minute left: the same entry on both machines (max_sessions = 2).
-    laptop, desktop = household(ENTRIES, users="max_sessions = 2",
-                                machines=("laptop2", "desktop2"))
-    for round_ in range(ROUNDS):
-        allowance = int(used(household.url, "minecraft")) + 61
-        laptop.call("grant", user=ME, target="minecraft", duration=allowance, mode="set")
-        wait_for(lambda a=allowance: desktop.call("status")["users"][0]["entries"][0][
-            "quota_today_s"] == a, what="the grant reaching the other machine")
-        pair = [laptop, desktop] if round_ % 2 == 0 else [desktop, laptop]
-        winner = one_passed(race(pair[0], "minecraft", pair[1], "minecraft"),
-                            "already_running")
-        assert 50 <= winner["remaining_s"] <= 61
-        settle([laptop, desktop])
     # The records say the same: one session per round, and never two at once.
     with psycopg.connect(household.url) as conn:
-        for machines in (("laptop", "desktop"), ("laptop2", "desktop2")):
-            spans = conn.execute("SELECT started_at, ended_at FROM sessions WHERE machine = "
-                                 "ANY(%s) ORDER BY started_at", (list(machines),)).fetchall()
-            assert len(spans) == ROUNDS
-            for (_, ended), (started, _) in itertools.pairwise(spans):
-                assert ended is not None and started >= ended
+        spans = conn.execute("SELECT started_at, ended_at FROM sessions WHERE machine = "
+                             "ANY(%s) ORDER BY started_at", (["laptop", "desktop"],)).fetchall()
+    assert len(spans) == ROUNDS
+    for (_, ended), (started, _) in itertools.pairwise(spans):
+        assert ended is not None and started >= ended
+
+
+def test_fifty_rounds_of_two_entries_racing_for_a_groups_last_minute(household: Any) -> None:
+    """One child, two entries of one group with one minute left, launched at once on two
+    machines (max_sessions = 2, so only the quota can tell them apart). Both may start:
+    the group's minute is then shared. What must never pass is both being given the
+    whole minute: the later decision must see the earlier session."""
+    laptop, desktop = household(GROUP, users="max_sessions = 2")
+    for round_ in range(QUOTA_ROUNDS):
+
+        allowance = int(used(household.url, "minecraft")
+                        + used(household.url, "celeste")) + LEFT
+        laptop.call("grant", user=ME, target="games", duration=allowance, mode="set")
+        wait_for(lambda a=allowance: desktop.call("status")["users"][0]["groups"][0][
+            "quota_today_s"] == a, what="the grant reaching the other machine")
+        pair = [laptop, desktop] if round_ % 2 == 0 else [desktop, laptop]
+        results = race(pair[0], "minecraft", pair[1], "celeste")
+        given = sorted(r["remaining_s"] for r in results if isinstance(r, dict))
+        assert given, results  # at least one starts: the minute is there
+        assert given[-1] <= LEFT
+        if len(given) == 2:
+            # Decided one after the other: the second saw the first and split what was
+            # left (a racy pair would both be given the whole minute).
+            assert given[0] <= LEFT / 2 + 1, results
+            # Once each machine hears the other, their deadlines share the minute.
+            wait_for(lambda: sum(s["remaining_s"] for s in laptop.call("status")["sessions"])
+                     <= LEFT, what="the two deadlines sharing the group's minute")
+        else:
+            refused = [r for r in results if isinstance(r, RpcError)]
+            assert refused[0].code == LAUNCH_DENIED, results
+        settle([laptop, desktop])

@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 
 from shepherd.daemon import outside
+from shepherd.detect import facts as facts_module
+from shepherd.detect.connector import ProcConnector
 from shepherd.detect.facts import ProcessFacts
 from shepherd.detect.rules import Recognised
 from shepherd.policy.check import load_policy_text
+from shepherd.supervisor.proctree import children
 
 
 def gone_pid() -> int:
@@ -54,16 +57,16 @@ class Connector:
                 self.forked(parent, child)
 
 
-def _watch(game: Path) -> tuple[outside.OutsideWatch, list[int]]:
-    """A watch over root's processes, one denied-or-not game recognised by its exe; what
-    it hands on to be decided is listed."""
+def _watch(game: Path, detect: str = "") -> tuple[outside.OutsideWatch, list[int]]:
+    """A watch over root's processes, one denied-or-not game recognised by its exe (or
+    ``detect``); what it hands on to be decided is listed."""
     policy = load_policy_text(f'''version = 1
 [[users]]
 name = "root"
 [[entries]]
 id = "game"
 command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
+detect = {{ {detect or f'exe = "{game}"'} }}
 ''')
     handed: list[int] = []
 
@@ -137,3 +140,72 @@ def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
         for process in (exiting, grandchild):
             process.kill()
             process.wait()
+
+
+# Where the process's exit falls in the read of its facts: just before its executable is
+# read (its command line read while it ran), or, with desktop rules only (neither is
+# read), just before its environment is.
+EXITS_AT = {"exe": ("_executable", "exe", ""),
+            "desktop": ("_read", "environ", 'desktop = "game"')}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's process events as root")
+@pytest.mark.parametrize("rule", sorted(EXITS_AT))
+def test_a_process_that_exits_while_it_is_read_is_looked_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str) -> None:
+    # The process is looked at as it exits: what is read before it lost its memory
+    # shows it running (its command line), what is read after shows nothing (its
+    # executable link cannot be read, its environment is empty). It matched no rule
+    # and did not look like a process exiting, so what it forked was never looked at:
+    # the game it left running went unrefused, with nothing in the log but the look
+    # (a failing run of test_outside_escapes: "looked at process N of uid 65534: None
+    # ['.../game', '1000']"). Here the process is made to exit at that point of the
+    # read (a real exit: the kernel answers the read as it does for any process that
+    # exited), and its fork comes from the kernel's own events.
+    reader, read, detect = EXITS_AT[rule]
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game, detect)
+    real = getattr(facts_module, reader)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def exits_first(where: str, *rest: Any) -> Any:
+        if where in (f"/proc/{started[0].pid}", f"/proc/{started[0].pid}/{read}"):
+            started[0].kill()
+            os.waitid(os.P_PID, started[0].pid, os.WEXITED | os.WNOWAIT)  # exited, unreaped
+        return real(where, *rest)
+
+    left: list[int] = []
+
+    async def see() -> None:
+        conn = ProcConnector(on_exec=lambda pid: None, on_lost=lambda: None,
+                             on_fork=watch.forks.forked)
+        conn.open()
+        watch.connector = conn
+        try:
+            # The game's desktop file, as a desktop's launcher says it: the starter
+            # would match by it too, were it read before the starter exited.
+            started.append(subprocess.Popen(
+                ["/bin/sh", "-c", f"{game} 1000 & wait"],
+                env={"PATH": "/usr/bin:/bin",
+                     "GIO_LAUNCHED_DESKTOP_FILE": "/usr/share/applications/game.desktop"}))
+            starter = started[0]
+            while not left:  # the starter has forked the game (its fork is in the socket)
+                await asyncio.sleep(0.01)
+                left.extend(pid for pid in children(starter.pid)
+                            if os.path.realpath(f"/proc/{pid}/exe") == str(game))
+            monkeypatch.setattr(facts_module, reader, exits_first)
+            watch._exec(starter.pid)
+            await asyncio.gather(*watch._tasks)
+        finally:
+            conn.close()
+
+    try:
+        asyncio.run(see())
+        assert handed == left, "the game the exiting process left running was not seen"
+    finally:
+        for starter in started:
+            starter.kill()
+            starter.wait()
+        for pid in left:
+            os.kill(pid, 9)

@@ -27,6 +27,7 @@ from shepherd.engine.calendar import open_intervals
 from shepherd.policy import Policy, load_policy_text
 from tests.engine.conftest import PARIS, local
 from tests.engine.test_properties import USERS, ZONES, policies, starts
+from tests.engine.test_replaced_entry import tv_for
 
 
 @dataclass
@@ -365,30 +366,9 @@ def test_a_session_whose_entry_a_reload_replaced_keeps_its_own_limits_in_a_rende
     and quotas: what a render works out for it must not stand in for the session's own
     (found by the property test above: the end was named ``policy_reload`` in a render
     from nothing and ``window`` through the kept lines)."""
-    before = load_policy_text("""
-version = 1
-[[users]]
-name = "alex"
-[[users]]
-name = "sam"
-[[entries]]
-id = "tv"
-command = ["true"]
-users = ["alex"]
-limits = { daily_quota = "30m" }
-windows = [{ days = "daily", start = "00:00", end = "00:01" }]
-""")
-    after = load_policy_text("""
-version = 1
-[[users]]
-name = "alex"
-[[users]]
-name = "sam"
-[[entries]]
-id = "tv"
-command = ["true"]
-users = ["sam"]
-""")
+    before = tv_for("alex", 'limits = { daily_quota = "30m" }\n'
+                    'windows = [{ days = "daily", start = "00:00", end = "00:01" }]')
+    after = tv_for("sam")
     utc = ZoneInfo("UTC")
     check = Check(Engine(before, utc), datetime(2026, 3, 9, 0, 0, tzinfo=utc))
     assert check.launch("alex", "tv")

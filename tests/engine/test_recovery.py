@@ -118,3 +118,22 @@ def test_a_stopped_session_is_charged_in_full_until_it_was_stopped() -> None:
     assert sum(s for _, s in ended.final_charge.parts) == pytest.approx(15 * 60 + 4)
     assert ended.cooldown_until == stopped.wall + timedelta(minutes=30)
     assert isinstance(ended.cooldown_until, datetime)
+
+
+def test_a_deadline_held_while_cut_off_gives_way_to_the_books_once_they_are_read() -> None:
+    """A household session taken back while the store could not be read keeps the deadline
+    last known for it (no more, no less); once the household's books are read again its
+    quotas apply again, with the grants a parent made meanwhile."""
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(20, clock)
+    e = restarted(stored)
+    clock.advance(60)
+    assert e.recover(snap, clock.now, alive=True, lease=(DAY, 1.0))
+    known = clock.mono + 10 * 60  # what the household's books said before the cut
+    e.hold_to(7, known)
+    held = e.deadline(7, clock.now)
+    assert held is not None and held.mono == pytest.approx(known)
+    # The link is back: the books say a parent granted 30 minutes more today.
+    e.set_books(cooldowns={}, grants={KEY: 30 * 60}, timed=(), expiries_noted=(), locked=())
+    after = e.deadline(7, clock.now)
+    assert after is not None and after.mono > known + 30 * 60

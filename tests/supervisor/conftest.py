@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of
+from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated, remove
 from tests.daemon.conftest import daemon_factory, marked_processes, policy
 
 __all__ = ["daemon_factory"]
@@ -73,6 +73,30 @@ def token() -> Iterator[str]:
     value = str(random.randint(10**8, 10**9 - 1))
     yield value
     subprocess.run(["pkill", "-KILL", "-f", value], check=False)
+
+
+@pytest.fixture
+def group(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A cgroup of the test's own at the top of the cgroup2 mount, emptied and removed after
+    (named for the module: ``shepherd-test-moved-pid-…``); for tests that skip without one."""
+    mount = cgroup2_mount()
+    assert mount is not None
+    name = request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    made = mount / f"shepherd-{name}-{uuid.uuid4().hex[:8]}"
+    made.mkdir()
+    yield made
+    kill(made)
+    wait_for(lambda: not populated(made))  # a leaderless process leaves cgroup.procs empty
+    remove(made)
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A ``sleep 600`` in a session of its own, killed after."""
+    process = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
 
 
 def escape(kind: str, token: str) -> str:

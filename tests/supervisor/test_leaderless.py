@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,6 @@ from shepherd.supervisor.cgroups import (
     members,
     move_tree,
     populated,
-    remove,
 )
 from tests.detect.test_leaderless_facts import leader_gone, leaderless  # noqa: F401
 from tests.supervisor.conftest import NO_CGROUP, wait_for
@@ -31,18 +28,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="moves processes between cgroups as root"),
     pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}"),
 ]
-
-
-@pytest.fixture
-def group() -> Iterator[Path]:
-    mount = cgroup2_mount()
-    assert mount is not None
-    made = mount / f"shepherd-test-leaderless-{uuid.uuid4().hex[:8]}"
-    made.mkdir()
-    yield made
-    kill(made)
-    wait_for(lambda: not populated(made))
-    remove(made)
 
 
 def test_its_threads_are_moved_listed_and_killed(

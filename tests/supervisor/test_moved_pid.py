@@ -19,12 +19,11 @@ import sys
 import tempfile
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, move_tree, remove
+from shepherd.supervisor.cgroups import cgroup_of, move_tree
 from shepherd.supervisor.proctree import read_proc
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
@@ -35,26 +34,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def group() -> Iterator[Path]:
-    mount = cgroup2_mount()
-    assert mount is not None
-    made = mount / f"shepherd-test-moved-pid-{uuid.uuid4().hex[:8]}"
-    made.mkdir()
-    yield made
-    kill(made)
-    wait_for(lambda: not (made / "cgroup.procs").read_text().strip())
-    remove(made)
-
-
-@pytest.fixture
-def program() -> Iterator[subprocess.Popen[bytes]]:
-    sleeper = subprocess.Popen(["sleep", "600"], start_new_session=True)
-    yield sleeper
-    sleeper.kill()
-    sleeper.wait()
-
-
 def started(pid: int) -> int:
     info = read_proc(pid)
     assert info is not None
@@ -62,14 +41,14 @@ def started(pid: int) -> int:
 
 
 def test_a_pid_that_names_another_process_by_now_is_not_moved(
-        group: Path, program: subprocess.Popen[bytes]) -> None:
-    where = cgroup_of(program.pid)
+        group: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    where = cgroup_of(sleeper.pid)
     with pytest.raises(OSError) as refused:
-        move_tree(program.pid, group, started(program.pid) + 1)  # decided on another one
+        move_tree(sleeper.pid, group, started(sleeper.pid) + 1)  # decided on another one
     assert refused.value.errno == errno.ESRCH
-    assert cgroup_of(program.pid) == where  # the stranger stays where it was
-    assert move_tree(program.pid, group, started(program.pid)) == [program.pid]
-    assert (group / "cgroup.procs").read_text().split() == [str(program.pid)]
+    assert cgroup_of(sleeper.pid) == where  # the stranger stays where it was
+    assert move_tree(sleeper.pid, group, started(sleeper.pid)) == [sleeper.pid]
+    assert (group / "cgroup.procs").read_text().split() == [str(sleeper.pid)]
 
 
 # The daemon's backend refusing a program: a real DirectBackend (in a process of its
@@ -105,9 +84,9 @@ def refuse(pid: int, start: int) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_refusal_never_stops_a_stranger_that_got_the_pid(
-        program: subprocess.Popen[bytes]) -> None:
-    refuse(program.pid, started(program.pid) + 1)
-    assert program.poll() is None, "a stranger that got the refused program's pid was killed"
-    refuse(program.pid, started(program.pid))
-    wait_for(lambda: program.poll() is not None, 10)
-    assert program.returncode == -9
+        sleeper: subprocess.Popen[bytes]) -> None:
+    refuse(sleeper.pid, started(sleeper.pid) + 1)
+    assert sleeper.poll() is None, "a stranger that got the refused program's pid was killed"
+    refuse(sleeper.pid, started(sleeper.pid))
+    wait_for(lambda: sleeper.poll() is not None, 10)
+    assert sleeper.returncode == -9

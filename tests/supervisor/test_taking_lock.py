@@ -8,8 +8,6 @@ import fcntl
 import logging
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,37 +17,15 @@ from shepherd.supervisor.cgroups import (
     cgroup2_mount,
     cgroup_of,
     in_group,
-    kill,
     move_tree,
-    remove,
     taking,
 )
-from tests.supervisor.conftest import NO_CGROUP, wait_for
+from tests.supervisor.conftest import NO_CGROUP
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="moves processes between cgroups as root"),
     pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}"),
 ]
-
-
-@pytest.fixture
-def group() -> Iterator[Path]:
-    mount = cgroup2_mount()
-    assert mount is not None
-    made = mount / f"shepherd-test-taking-{uuid.uuid4().hex[:8]}"
-    made.mkdir()
-    yield made
-    kill(made)
-    wait_for(lambda: not (made / "cgroup.procs").read_text().strip())
-    remove(made)
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(["sleep", "600"], start_new_session=True)
-    yield process
-    process.kill()
-    process.wait()
 
 
 def test_a_lock_kept_by_someone_else_delays_a_move_but_never_stops_it(

@@ -203,7 +203,9 @@ def test_a_killed_and_restarted_daemon_is_reconnected(daemon_factory: Any) -> No
         assert not banner.display
         d.kill9()
         await wait_for(pilot, lambda: banner.display, "the banner")
-        assert "daemon cannot be reached" in screen_text(app)
+        # (drawn at the next refresh: on a loaded machine, after ``display`` is set)
+        await wait_for(pilot, lambda: "daemon cannot be reached" in screen_text(app),
+                       "the banner's words")
         d.start()
         d.call("launch", entry="nap")
         await wait_for(pilot, lambda: not banner.display and app.state.connected,

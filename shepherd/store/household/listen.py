@@ -6,7 +6,9 @@ change and the child. This thread waits on the connection's socket (and on a
 pipe that wakes it to stop), so it costs nothing while the household is quiet,
 and hands each other machine's notification to the event loop at once. After
 every (re)connection it reports ``{"k": "connected"}``: notifications sent while
-it was away are lost, so the daemon reads the household again.
+it was away are lost, so the daemon reads the household again. A machine's own
+notifications are dropped (it knows what it did), but for ``migrated``: ``store
+migrate`` copies history in under this machine's name while its daemon runs.
 """
 
 from __future__ import annotations
@@ -98,5 +100,6 @@ class Listener:
                         payload = json.loads(note.payload)
                     except ValueError:
                         continue
-                    if isinstance(payload, dict) and payload.get("m") != self.machine:
+                    if isinstance(payload, dict) and (payload.get("m") != self.machine
+                                                      or payload.get("k") == "migrated"):
                         self._tell(payload)

@@ -1,7 +1,8 @@
 """Moving in: one machine's SQLite history copied into the household store.
 
 ``shepherd store migrate --to URL`` reads the machine's store file (read-only;
-the daemon may still run on it) and copies, in one transaction:
+its daemon must be stopped first: a running daemon holds the file, and the file
+is then refused in words) and copies, in one transaction:
 
 - its audit log, row for row with its own hashes, as the chain
   ``MACHINE/imported`` (kept in SQLite's formula, so it verifies as written; a
@@ -14,7 +15,9 @@ the daemon may still run on it) and copies, in one transaction:
 
 Running it again copies only what is new, and when nothing is, changes
 nothing: no row, no audit entry. Otherwise a ``store_migrated`` row in the
-machine's own chain says what was copied.
+machine's own chain says what was copied, and the NOTIFY (kind ``migrated``) is
+heard by every running daemon, this machine's own too (it reads the household
+again, and stops saying its history is missing).
 """
 
 from __future__ import annotations

@@ -466,6 +466,12 @@ class PgStore:
         return charged
 
     # -- the local journal ---------------------------------------------------------
+    def imported_head(self) -> tuple[int, str] | None:
+        """This machine's SQLite audit head as ``store migrate`` last copied it (None: never)."""
+        row = self.conn.execute("SELECT head_n, head_hash FROM imports WHERE machine = %s",
+                                (self.machine,)).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
     def journal_mark(self) -> int:
         """The last record of this machine's journal applied here (0: none yet)."""
         row = self.conn.execute("SELECT seq FROM journal_marks WHERE machine = %s",

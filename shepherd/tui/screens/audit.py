@@ -59,7 +59,7 @@ class AuditScreen(ViewScreen):
         with Grid(id="filters"):
             yield Select([(t.replace("_", " "), t) for t in sorted(EVENT_TYPES)],
                          prompt="any type", id="type", compact=True)
-            for name, hint in (("user", "child"), ("entry", "entry"),
+            for name, hint in (("user", "child"), ("entry", "entry (its name)"),
                                ("since", "since (2h, 7d, 2026-11-25)"),
                                ("until", "until"), ("text", "text")):
                 yield Input(placeholder=hint, id=name, compact=True)
@@ -91,6 +91,8 @@ class AuditScreen(ViewScreen):
             value = self.query_one(f"#{name}", Input).value.strip()
             if not value:
                 continue
+            if name == "entry":  # the name the parent sees, or the id
+                value = self.state.entry_named(value)
             if name in ("since", "until"):
                 try:
                     value = time_argument(value).isoformat()
@@ -124,8 +126,10 @@ class AuditScreen(ViewScreen):
             return
         events: list[dict[str, Any]] = page["events"]
         self.next_cursor = page.get("next")
-        self.query_one(AuditTable).show_events(events)
-        self.query_one(AuditDetail).show_event(events[0] if events else None)
+        table = self.query_one(AuditTable)
+        table.labels = self.state.entry_labels()
+        table.show_events(events)
+        self.query_one(AuditDetail).show_event(events[0] if events else None, table.labels)
         self._status(len(events))
 
     def _status(self, count: int) -> None:
@@ -150,7 +154,7 @@ class AuditScreen(ViewScreen):
 
     def on_row_table_highlighted(self, event: RowTable.Highlighted) -> None:
         table = self.query_one(AuditTable)
-        self.query_one(AuditDetail).show_event(table.event_at(table.cursor_row))
+        self.query_one(AuditDetail).show_event(table.event_at(table.cursor_row), table.labels)
 
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         event.stop()
@@ -163,7 +167,7 @@ class AuditScreen(ViewScreen):
         if chosen is None:
             self.notify("No event is highlighted.", severity="warning")
             return
-        self.app.push_screen(EventScreen(chosen))
+        self.app.push_screen(EventScreen(chosen, table.labels))
 
     def action_filters(self) -> None:
         self.query_one("#text", Input).focus()

@@ -77,6 +77,7 @@ class ViewScreen(Screen[None]):
         self.query_one(TitleBar).show(f"Shepherd — {self.app.sub_title}{view}"
                                       if self.app.sub_title else "Shepherd")
         self.query_one(ConnectionBanner).show_problem(self.state.problem or self.state.waiting)
+        self.query_one(KeyLine).set_only_app_keys(self.state.hello is None)
         self.redraw()
 
     def redraw(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -150,9 +150,16 @@ class ChildScreen(ViewScreen):
     async def _ask(self, answer: Answer) -> None:
         assert answer.target is not None
         label = self.state.label(self.state.me, answer.target)
-        result = await self.shepherd.act(
-            "request_time", f"Asked for {words.duration(answer.seconds)} more of {label}.",
-            entry=answer.target, duration=answer.seconds, note=answer.text)
+        asked = words.duration(answer.seconds)
+
+        def done(result: Any) -> str:
+            if result.get("again"):
+                return (f"You asked for {asked} more of {label} already; it is still "
+                        "waiting for a parent's answer.")
+            return f"Asked for {asked} more of {label}."
+
+        result = await self.shepherd.act("request_time", done, entry=answer.target,
+                                         duration=answer.seconds, note=answer.text)
         if result is not None:
             request_id = int(result["request_id"])
             self.state.my_requests[request_id] = {"id": request_id, "entry": answer.target,

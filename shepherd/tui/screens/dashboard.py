@@ -6,6 +6,7 @@ confirmation that says exactly what will happen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -26,6 +27,19 @@ from shepherd.tui.widgets.session_list import SessionList
 from shepherd.tui.widgets.warning_log import WarningLog
 
 WIDE = 110  # columns from which the side panel sits beside the children
+NOT_YET = "Nothing can be done until the daemon answers."
+
+
+def answered_first(action: Callable[[DashboardScreen], None]) -> Callable[[DashboardScreen], None]:
+    """A key that acts on the daemon's picture: until the daemon has answered once, it
+    says so (instead of "choose a child first" of children not yet known)."""
+    @functools.wraps(action)
+    def run(screen: DashboardScreen) -> None:
+        if screen.state.hello is None:
+            screen.notify(NOT_YET, severity="warning")
+            return
+        action(screen)
+    return run
 
 
 class DashboardScreen(ViewScreen):
@@ -69,9 +83,11 @@ class DashboardScreen(ViewScreen):
     # -- drawing ---------------------------------------------------------------
     def redraw(self) -> None:
         state = self.state
+        self.query_one("#dash").display = state.status is not None  # no empty panes
         if state.status is None:
             self.query_one("#explain", Line).show(
-                "Waiting for the daemon…" if not state.problem else "")
+                "Waiting for the daemon…" if not state.problem else
+                "Nothing to show until the daemon answers.")
             return
         mono = self.shepherd.clock()
         children = self.query_one("#children", Vertical)
@@ -100,8 +116,8 @@ class DashboardScreen(ViewScreen):
     def _focus_first(self) -> None:
         if not isinstance(self.focused, RowTable):
             tables = self.query(EntryTable)
-            if tables:
-                tables.first().focus()
+            if tables:  # the view opens at its top (the running sessions), not scrolled
+                tables.first().focus(scroll_visible=False)
 
     def _explain(self) -> None:
         focused = self.focused
@@ -191,6 +207,7 @@ class DashboardScreen(ViewScreen):
             return "Nothing is running."
         return "Choose a running session first (Tab to the list of running sessions)."
 
+    @answered_first
     def action_stop(self) -> None:
         session = self._selected_session()
         if session is None:
@@ -213,6 +230,7 @@ class DashboardScreen(ViewScreen):
 
         self._ask(check, "Stop", "stop", f"Stopped {user}'s {label}.", session_id=session_id)
 
+    @answered_first
     def action_grant(self) -> None:
         chosen = self._selected_entry()
         user = chosen[0] if chosen else self._selected_user()
@@ -252,6 +270,7 @@ class DashboardScreen(ViewScreen):
                                     target=chosen[1] if chosen else None, signed=True),
                           asked)
 
+    @answered_first
     def action_extend(self) -> None:
         session = self._selected_session()
         if session is None:
@@ -283,6 +302,7 @@ class DashboardScreen(ViewScreen):
 
         self.shepherd.ask(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
 
+    @answered_first
     def action_clear_cooldown(self) -> None:
         chosen = self._selected_entry()
         if chosen is None:
@@ -307,6 +327,7 @@ class DashboardScreen(ViewScreen):
         self._ask(check, "End the rest", "cooldown.clear",
                   f"The rest after {label} is over for {user}.", user=user, entry=entry)
 
+    @answered_first
     def action_lock(self) -> None:
         user = self._selected_user()
         if user is None:
@@ -324,6 +345,7 @@ class DashboardScreen(ViewScreen):
 
         self._ask(check, "Lock", "lock", f"{user} is locked.", user=user)
 
+    @answered_first
     def action_unlock(self) -> None:
         user = self._selected_user()
         if user is None:
@@ -346,6 +368,7 @@ class DashboardScreen(ViewScreen):
             return ask(request)
         return check
 
+    @answered_first
     def action_approve(self) -> None:
         request = self._selected_request()
         if request is None:
@@ -370,6 +393,7 @@ class DashboardScreen(ViewScreen):
         self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
                   approved, request_id=request["id"], answer="approve")
 
+    @answered_first
     def action_decline(self) -> None:
         request = self._selected_request()
         if request is None:

@@ -61,6 +61,9 @@ class HistoryScreen(ViewScreen):
         yield Static("", id="history-status")
 
     def redraw(self) -> None:
+        if self.loaded_for is None and not self.state.connected:
+            self.query_one(UsageChart).show("", [], "Not loaded: the daemon cannot be reached."
+                                            if self.state.problem else "Not loaded yet.")
         users = [str(u["name"]) for u in self.state.users()]
         select = self.query_one("#history-user", Select)
         if users and select.is_blank():
@@ -99,7 +102,9 @@ class HistoryScreen(ViewScreen):
         targets.sort(key=lambda k: (k[1] in former, k[0] != "group", k[1]))
         options = self.query_one("#targets", OptionList)
         options.clear_options()
-        options.add_options([Option(f"{'▣ ' if kind == 'group' else ''}{target}"
+        names = self.state.entry_labels()  # entries by the names a parent sees
+        options.add_options([Option(f"{'▣ ' if kind == 'group' else ''}"
+                                    f"{names.get(target, target) if kind != 'group' else target}"
                                     f"{' (former)' if target in former else ''}",
                                     id=f"{kind}:{target}") for kind, target in targets])
         if targets:
@@ -116,7 +121,8 @@ class HistoryScreen(ViewScreen):
         today = self.state.now(self.shepherd.clock()).date() if self.state.status else date.today()
         quota_day = date.fromisoformat(self.state.status["quota_day"]) if self.state.status \
             else today
-        what = f"the {target} budget" if kind == "group" else target
+        what = f"the {target} budget" if kind == "group" else \
+            self.state.entry_labels().get(target, target)
         self.query_one(UsageChart).show(f"{self.loaded_for} · {what}",
                                         series(self.report, self.loaded_for, kind, target,
                                                quota_day))

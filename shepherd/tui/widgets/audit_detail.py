@@ -3,6 +3,7 @@ on a screen of its own (Enter on a row), where the keys scroll it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -16,11 +17,11 @@ from textual.widgets import Static
 from shepherd.tui import words
 
 
-def event_table(event: dict[str, Any]) -> Table:
+def event_table(event: dict[str, Any], labels: Mapping[str, str] | None = None) -> Table:
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row("", words.event_summary(event))  # markup: its quotes are escaped
+    table.add_row("", words.event_summary(event, labels))  # markup: its quotes are escaped
     for name, value in words.detail_rows(event):
         table.add_row(name, Text(value))  # as written: a child's note is not markup
     return table
@@ -30,8 +31,9 @@ class AuditDetail(Static):
     def __init__(self) -> None:
         super().__init__("", id="audit-detail")
 
-    def show_event(self, event: dict[str, Any] | None) -> None:
-        self.update("" if event is None else event_table(event))
+    def show_event(self, event: dict[str, Any] | None,
+                   labels: Mapping[str, str] | None = None) -> None:
+        self.update("" if event is None else event_table(event, labels))
 
 
 class EventScreen(ModalScreen[None]):
@@ -40,14 +42,15 @@ class EventScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close")]
 
-    def __init__(self, event: dict[str, Any]) -> None:
+    def __init__(self, event: dict[str, Any], labels: Mapping[str, str] | None = None) -> None:
         super().__init__(classes="dialog")
         self.event = event
+        self.labels = labels
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog-box event-box", id="event-scroll"):
             yield Static(f"[b]Event {self.event.get('id', '')}[/b]  (Esc closes; arrows scroll)")
-            yield Static(event_table(self.event), id="event-whole")
+            yield Static(event_table(self.event, self.labels), id="event-whole")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -14,12 +14,14 @@ class AuditTable(RowTable):
                           ("what", "What happened")], shrink="what",
                          id="audit-table")
         self.events: list[dict[str, Any]] = []
+        self.labels: dict[str, str] = {}  # entries by the names a parent sees
 
     def show_events(self, events: list[dict[str, Any]], first: bool = True) -> None:
         self.events = events
         room = max(self.size.width - 40, 24)  # the whole event is in the detail pane
         self.show([(str(e["id"]), (words.clock_time(e["ts"])[5:-3], e["type"].replace("_", " "),
-                                   e.get("user") or "", _cut(words.event_summary(e), room)))
+                                   e.get("user") or "",
+                                   _cut(words.event_summary(e, self.labels), room)))
                    for e in events])
         if events and first:
             self.cursor_row = 0

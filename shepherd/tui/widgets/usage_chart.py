@@ -32,9 +32,11 @@ class UsageChart(Widget):
         super().__init__(id="chart")
         self.title = ""
         self.days: list[DayUse] = []
+        self.empty = "Not loaded yet."
 
-    def show(self, title: str, days: list[DayUse]) -> None:
-        self.title, self.days = title, days
+    def show(self, title: str, days: list[DayUse],
+             empty: str = "Nothing used in these weeks.") -> None:
+        self.title, self.days, self.empty = title, days, empty
         self.refresh(layout=True)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
@@ -44,7 +46,7 @@ class UsageChart(Widget):
         text = Text()
         text.append(self.title + "\n", "bold")
         if not self.days:
-            text.append("Nothing used in these weeks.", "dim")
+            text.append(self.empty, "dim")
             return text
         gap = " " if self.size.width >= 10 + 2 * len(self.days) else ""  # 80 columns: no gaps
         top = max([d.used_s for d in self.days] + [d.quota_s or 0 for d in self.days] + [60])
