@@ -106,6 +106,12 @@ GrantMode = Literal["add", "take", "set"]
 _GRANT_SIGNS: dict[str, GrantMode] = {"+": "add", "-": "take", "=": "set"}
 
 
+class TypedChange(tuple[GrantMode, int]):
+    """``(mode, seconds)`` that remembers what was typed (``text``), to say it back."""
+
+    text: str = ""
+
+
 def grant_argument(text: str) -> tuple[GrantMode, int]:
     """``+15m`` adds, ``-15m`` takes back, ``=1h`` sets today's whole allowance. At most
     7d here: more than a day only for the week (``--until week``), which the command checks.
@@ -121,7 +127,9 @@ def grant_argument(text: str) -> tuple[GrantMode, int]:
     mode = mode or "add"
     if seconds == 0 and mode != "set":
         raise argparse.ArgumentTypeError(f"{text!r} changes nothing (give more than 0s)")
-    return mode, seconds
+    typed = TypedChange((mode, seconds))
+    typed.text = text.strip()
+    return typed
 
 
 SOCKET_HELP = ("the daemon's socket (default: $SHEPHERD_SOCKET, else the user-mode socket if "

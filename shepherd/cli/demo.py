@@ -32,7 +32,9 @@ from typing import Any
 from shepherd.cli.common import EXIT_OK, CommandError, local_time, shepherd_command
 from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import RpcError
-from shepherd.words import format_duration, warning_text
+from shepherd.localtime import local_zone
+from shepherd.words import format_duration, lasting_state, state_word, warning_text
+from shepherd.words.events import end_reason, event_summary
 
 PR_SET_PDEATHSIG = 1
 REQUEST_AFTER_S = 20.0
@@ -251,26 +253,29 @@ def _describe(event: dict[str, Any]) -> str:
     if kind == "session_ended":
         cooldown = event.get("cooldown_until")
         rest = f", cooldown until {local_time(cooldown)}" if cooldown else ""
-        return (f"{event['entry']} ended: {event['reason']}, "
+        return (f"{event['entry']} ended: {end_reason(str(event['reason']))}, "
                 f"{format_duration(event['charged_s'])} charged{rest}")
     if kind == "time_requested":
         return (f"{event['user']} asks for {format_duration(event['seconds'])} more of "
                 f"{event['entry']}: answer with  {shepherd_command()} answer "
                 f"{event['request_id']} approve")
-    details = " ".join(f"{k}={v}" for k, v in event.items() if k != "type" and v is not None)
-    return f"{kind} {details}"
+    return event_summary(event, local_zone())  # in words, as `shepherd audit` says it
 
 
 def _summary(status: dict[str, Any]) -> str:
+    """A status line in words: "A short game running, 1m15s left; Tablet: closed now"."""
+    labels = {entry["id"]: entry.get("label") or entry["id"]
+              for user in status["users"] for entry in user["entries"]}
     parts = []
     for session in status["sessions"]:
         left = session["remaining_s"]
-        parts.append(f"{session['entry']} running, "
+        parts.append(f"{labels.get(session['entry'], session['entry'])} running, "
                      f"{'no limit' if left is None else format_duration(left) + ' left'}")
     for user in status["users"]:
         for entry in user["entries"]:
             if entry["state"] != "running":
-                parts.append(f"{entry['id']}: {entry['state']}")
+                state = lasting_state(entry["state"], entry.get("reasons") or [])
+                parts.append(f"{labels[entry['id']]}: {state_word(state)}")
     return "; ".join(parts)
 
 

@@ -223,7 +223,7 @@ def grant_sentence(result: dict[str, Any]) -> str:
 def cmd_grant(args: argparse.Namespace) -> int:
     mode, seconds = args.change
     too_long = grant_too_long(seconds, mode, (args.until or "").lower() in ("week", "this week"),
-                              for_week="--until week")
+                              for_week="--until week", typed=getattr(args.change, "text", ""))
     if too_long is not None:  # the daemon's and the engine's words
         raise CommandError(too_long, EXIT_USAGE)
     extra = {"until": args.until} if args.until is not None else {}
@@ -231,6 +231,15 @@ def cmd_grant(args: argparse.Namespace) -> int:
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
     print(grant_sentence(result))
     return EXIT_OK
+
+
+def extension_argument(text: str) -> int:
+    """An extension's duration: it only adds time ("-1m" is refused in words)."""
+    if text.strip().startswith(("-", "=")):
+        raise argparse.ArgumentTypeError(
+            f"{text.strip()!r}: an extension only adds time to the running session (to take "
+            "time back, use `shepherd grant USER ENTRY -D`)")
+    return duration_argument(text.strip().removeprefix("+"))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
@@ -463,7 +472,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     extend = command("extend", "more time for a running session", cmd_extend)
     extend.add_argument("target", metavar="(SESSION_ID | ENTRY)",
                         help="the session's number, or the entry that is running")
-    duration(extend, "how much longer")
+    duration(extend, "how much longer", extension_argument)
+    extend._negative_number_matcher = re.compile(r"^-\d")  # "-1m": a value, refused in words
     extend.add_argument("--user", metavar="CHILD",
                         help="whose session, when several children run ENTRY")
     cooldown = command("cooldown", "`cooldown clear USER ENTRY`: let ENTRY start again at once",

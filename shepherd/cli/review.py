@@ -32,6 +32,8 @@ from shepherd.localtime import local_zone
 from shepherd.policy import Policy, PolicyError, format_duration, load_policy, load_policy_text
 from shepherd.store import EVENT_TYPES, AuditEvent, AuditFilter, Store, StoreError
 from shepherd.store.audit import iterate
+from shepherd.words import plain
+from shepherd.words.events import event_summary
 
 SYSTEM_STORE = Path("/var/lib/shepherd/shepherd.db")
 
@@ -61,10 +63,6 @@ def _events(args: argparse.Namespace) -> Iterator[AuditEvent]:
     yield from remote_audit(args, _filter(args))
 
 
-def _details(data: dict[str, Any]) -> str:
-    return " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(data.items()))
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.action == "verify":
         return cmd_audit_verify(args)
@@ -81,12 +79,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
             writer.writerow([event.id, event.ts, event.type, event.user or "", event.entry or "",
                              event.actor, json.dumps(event.data, ensure_ascii=False)])
         return EXIT_OK
-    count = 0
-    for event in _events(args):
+    count, zone = 0, local_zone()
+    for event in _events(args):  # in words and local times, as the TUI shows them
         where = f"{event.machine:<10} " if event.machine is not None else ""  # a household's
-        print(f"{event.id:>7}  {local_time(event.ts)}  {where}{event.type:<17} "
-              f"{event.user or '-':<10} "
-              f"{event.entry or '-':<14} {event.actor:<10} {_details(event.data)}")
+        by = f" (by {event.actor})" if event.actor not in ("shepherd", "", event.user) else ""
+        summary = plain(event_summary(event.to_json(), zone))
+        print(f"{event.id:>7}  {local_time(event.ts)}  {where}{summary}{by}")
         count += 1
     if count == 0:
         print("no events match", file=sys.stderr)
@@ -126,6 +124,11 @@ def print_usage_report(report: dict[str, Any]) -> None:
     """Render ``{"days": [UserDay JSON...]}``, from a store file or from the daemon."""
     if not report["days"]:
         print("no usage recorded in this period", file=sys.stderr)
+    def name(line: dict[str, Any]) -> str:
+        shown = plain(str(line.get("label") or line["id"]))
+        return f"[{shown}]" if line["kind"] == "group" else shown
+
+    width = max([20, *(len(name(line)) for d in report["days"] for line in d["usage"])])
     current = None
     for user_day in report["days"]:
         if user_day["day"] != current:
@@ -137,18 +140,19 @@ def print_usage_report(report: dict[str, Any]) -> None:
         for line in [line for line in lines if line.get("current", True)] + former:
             if former and line is former[0]:
                 print("    no longer in the policy:")
-            label = f"[{line['id']}]" if line["kind"] == "group" else line["id"]
+            label = name(line)
             if not line.get("current", True):  # gone from the policy: no quota to show
-                print(f"    {label:<20} {format_duration(line['used_s']):>8} used")
+                print(f"    {label:<{width}} {format_duration(line['used_s']):>8} used")
                 continue
             quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
-            granted = (f" +{format_duration(line['granted_s'])} granted"
-                       if line["granted_s"] else "")
+            given = line["granted_s"]  # time taken back is negative: said as such
+            granted = (f" +{format_duration(given)} granted" if given > 0
+                       else f" {format_duration(-given)} taken back" if given < 0 else "")
             over = ""
             if line["quota_s"] is not None and (
                     line["used_s"] > line["quota_s"] + line["granted_s"] + 1):
                 over = "  OVER"
-            print(f"    {label:<20} {format_duration(line['used_s']):>8} / {quota}"
+            print(f"    {label:<{width}} {format_duration(line['used_s']):>8} / {quota}"
                   f"{granted}{over}")
 
 

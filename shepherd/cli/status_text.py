@@ -18,6 +18,7 @@ from shepherd.words import (
     format_duration,
     lasting_state,
     pause_clause,
+    plain,
     reasons_clause,
     spoken_duration,
     state_word,
@@ -91,6 +92,10 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry.get("state") == "locked":
         return ""
     left = entry.get("time_left_s")
+    missing = entry.get("program_missing")
+    if missing:  # allowed, but the launch would fail: say so now
+        return (f"allowed, but its program {plain(str(missing))!r} is not installed here, "
+                "so it will not start")
     return "can start, no time limit" if left is None else (
         f"can start, for up to {spoken_duration(left)}")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from shepherd.policy import CheckResult
+from shepherd.policy import CheckResult, Policy
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.preflight import preflight
+from shepherd.supervisor.preflight import missing_programs, preflight
 
 
 def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
@@ -24,6 +24,12 @@ def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[st
         problems += preflight(result.policy, result,
                               (lambda name: current) if current else Account.lookup)
     return [p.render(str(path)) for p in sorted(problems, key=lambda p: p.line)]
+
+
+def programs_missing(policy: Policy, user_mode: bool) -> dict[str, str]:
+    """Entries whose program is not installed here (blocking: run it in a worker thread)."""
+    current = Account.current() if user_mode else None
+    return missing_programs(policy, (lambda name: current) if current else Account.lookup)
 
 
 def launch_problem(exc: OSError | KeyError, program: str, user: str) -> str:

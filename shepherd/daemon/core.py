@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
-from shepherd.daemon.checks import launch_problem, policy_warnings
+from shepherd.daemon.checks import launch_problem, policy_warnings, programs_missing
 from shepherd.daemon.errors import (
     BadRequest,
     CommandError,
@@ -227,6 +227,7 @@ class Daemon:
         self.zone = local_zone()
         self.boot_id = system.boot_id()
         self.machine: str | None = None  # this machine's name in a household
+        self.missing_programs: dict[str, str] = {}  # entry id -> program not installed here
         self.link: HouseholdLink | None = None
         backend: StoreBackend | Path = config.state_dir / "shepherd.db"
         if policy.household is not None:  # psycopg is imported only here
@@ -312,6 +313,8 @@ class Daemon:
         if self.link is not None:
             self.link.start()  # hear the other machines
             self.link.replay()  # what the journal holds goes to the store before anything
+        self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
+                                                        self.config.user_mode)
         if usable:
             await self._load(first)
         else:
@@ -1479,6 +1482,7 @@ class Daemon:
             ids = [session_id]
         else:
             whose = caller.target(user)
+            self._known_user(whose)  # a typo is not "nothing was running"
             ids = [sid for sid, r in self.sessions.items() if r.user == whose]
         reason: EndReason = "stopped_by_admin" if caller.admin else "stopped_by_child"
         stopped = [self._session_json(sid) for sid in ids]
@@ -1635,13 +1639,15 @@ class Daemon:
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
+                        "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
                         **({"action_id": action_id} if action_id else {})},
             expires_at=planned.expires_at, week=planned.week))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
-                                       "mode": mode, "allowance_s": granted.allowance_s},
+                                       "mode": mode, "allowance_s": granted.allowance_s,
+                                       "lasting_s": granted.lasting_s},
                       user=user)
         self._changed()
         return self._grant_answer(granted, seconds)
@@ -1804,6 +1810,8 @@ class Daemon:
         await self.presence.follow(self.policy)
         self._changed()
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
+        self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
+                                                        self.config.user_mode)
         if household_moved:
             warnings.append("[household] changed: the daemon keeps its store "
                             f"({self.writer.backend.name}) until it is restarted")
@@ -1833,7 +1841,7 @@ class Daemon:
         now = self.now()
         self.enforce_due(now.mono)
         with self.engine.reading():
-            return status.render(now, self.engine, self.policy, self.sessions,
+            answer = status.render(now, self.engine, self.policy, self.sessions,
                                  only=only, blocked=self.blocked(),
                                  user_mode=self.config.user_mode,
                                  store_ok=self.writer.available and self.loaded,
@@ -1849,6 +1857,12 @@ class Daemon:
                                  store_damage=self.store_damage,
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
+        if self.missing_programs:  # said before a child meets the failure (copies: the
+            for user in answer["users"]:  # lines may be kept for the next status)
+                user["entries"] = [
+                    {**e, "program_missing": self.missing_programs[e["id"]]}
+                    if e["id"] in self.missing_programs else e for e in user["entries"]]
+        return answer
 
     def health(self, admin: bool) -> dict[str, Any]:
         """How the daemon is; a child is not told how many sessions others run."""

@@ -139,6 +139,7 @@ from shepherd.engine.calendar import (
 )
 from shepherd.engine.clock import Instant
 from shepherd.engine.events import (
+    STOPS_NOW_S,
     AlreadyRunning,
     Availability,
     Cooldown,
@@ -811,6 +812,8 @@ class Engine:
             if ready:
                 warning = thresholds[min(ready)]
                 s.fired.update(ready)
+                if deadline.remaining_s < min(STOPS_NOW_S, warning.before / 2):
+                    continue  # it stops now: "0 seconds left, save now" helps nobody
                 events.append(WarningIssued(s.id, s.user, s.entry.id, warning.before,
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
@@ -900,7 +903,7 @@ class Engine:
             raise ActionRefused(f"unknown user {user!r}")
         entry, group = self.policy.entry(target), self.policy.group(target)
         if entry is None and group is None:
-            raise ActionRefused(f"unknown entry or group {target!r}")
+            raise ActionRefused(self._no_such_target(user, target))
         if entry is not None and not self.policy.entry_allows(entry, user):
             raise ActionRefused(f"{entry.title} is not one of {user}'s entries")
         if mode == "add" and seconds <= 0:
@@ -914,16 +917,53 @@ class Engine:
         assert limits is not None
         quota = limits.daily_quota(day)
         used = self.used(user, limits.members, day, now)
+        # Taking back and setting change what lasts the day: time given until a moment
+        # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
-        granted = round(today.allowance_s) - quota if today is not None and quota is not None \
-            else self.granted(user, target, day)
+        last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
+        lasting, _ = self._standing(user, limits, day, now, at=last_moment)
+        on_top, lasting_from = 0, None
+        if today is not None and lasting is not None and quota is not None:
+            granted = round(lasting.allowance_s) - quota
+            on_top = round(today.allowance_s - lasting.allowance_s)
+            ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
+            lasting_from = max(ends, default=None)
+        else:
+            granted = self.granted(user, target, day)
         try:
             change = grant_change(mode, seconds, quota, granted, used)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
-        return TimeGranted(user, target, day, change.delta_s, mode, change.allowance_s, used,
+        allowance = change.allowance_s
+        with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
+        if allowance is not None and expires is not None and not week and not with_day:
+            # time given until a moment of the day: on top, until then
+            allowance -= seconds
+            on_top += seconds
+            lasting_from = max(expires, lasting_from or expires)
+        whole = None if allowance is None else allowance + on_top
+        return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
                            change.held_at_used, expires_at=expires, week=week,
-                           with_day=not week and expires == self.calendar.day_end(day))
+                           with_day=with_day,
+                           lasting_s=allowance if on_top and whole is not None else None,
+                           lasting_from=lasting_from if on_top else None)
+
+    def _no_such_target(self, user: str, target: str) -> str:
+        """A typo put right: the entries (as the child knows them) and groups there are."""
+        def named(e: Entry) -> str:
+            return e.title if e.title.casefold() == e.id.casefold() else f"{e.title} ({e.id})"
+
+        def listed(names: list[str]) -> str:
+            return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+        entries = [named(e) for e in self.policy.entries if self.policy.entry_allows(e, user)]
+        groups = [g.id for g in self.policy.groups]
+        said = f"there is no entry or group called {target!r}"
+        if entries:
+            said += f"; {user}'s entries are {listed(entries)}"
+        if groups:
+            said += f"{',' if entries else ';'} and the groups are {listed(groups)}"
+        return said
 
     def _grant_expiry(self, day: date, mode: GrantMode, until: datetime | None, week: bool,
                       now: Instant) -> datetime | None:
@@ -987,7 +1027,9 @@ class Engine:
         week_allowance = None if week is None else round(week.allowance_s)
         if self.policy.entry(planned.target) is None:
             caps = self._week_cap(planned.user, quota_limits, planned.day, now)
-            return replace(planned, week_allowance_s=week_allowance, capped_by=caps)
+            locked = (Locked(planned.user),) if planned.user in self.locked else ()
+            return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
+                           limited_by=locked)
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]
@@ -1026,8 +1068,11 @@ class Engine:
                         if s.user == user and s.entry.id == entry_id), None)
         if running is not None:
             ends = self._deadline(user, entry, now, running, pending=True)
-            if ends is None or (ends.cause == "quota" and ends.period == "day") \
-                    or ends.remaining_s >= own:
+            if ends is None:
+                return ()
+            stops_now = ends.remaining_s < STOPS_NOW_S  # say so, whatever ends it
+            if not stops_now and ((ends.cause == "quota" and ends.period == "day")
+                                  or ends.remaining_s >= own):
                 return ()
             return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
                              ends.period),)

@@ -222,6 +222,11 @@ class SessionDue(Event):
     reason: EndReason
 
 
+# A session with less than this left stops now: it is said so, and warned no more
+# (a warning due then has nothing left to warn of, unless it was set that short).
+STOPS_NOW_S = 1.0
+
+
 @dataclass(frozen=True)
 class GrantCap:
     """What still ends an entry's use today before its own allowance does, once granted:
@@ -258,6 +263,10 @@ class TimeGranted(Event):
     week: bool = False  # time added for the rest of the week, on any of its days
     capped_by: tuple[GrantCap, ...] = ()  # what still allows less than the allowance left
     with_day: bool = False  # time added for today (the default): it expires with the day
+    # Time given until a moment of the day comes on top of what lasts it: the allowance
+    # once the last of it runs out (at ``lasting_from``); None when none counts now.
+    lasting_s: int | None = None
+    lasting_from: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)

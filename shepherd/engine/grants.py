@@ -35,14 +35,18 @@ _SIGN: dict[str, str] = {"add": "+", "take": "-", "set": "="}
 
 
 def grant_too_long(seconds: int, mode: GrantMode, week: bool,
-                   for_week: str = "until week") -> str | None:
+                   for_week: str = "until week", typed: str = "") -> str | None:
     """Why a grant of ``seconds`` is longer than one grant may be (None: it is not). The
     daemon, the command line and ``policy simulate`` refuse in these words; ``for_week``
-    names the way to give time for the week where they are read."""
-    shown = f"'{_SIGN[mode]}{format_duration(seconds)}'"
+    names the way to give time for the week where they are read; ``typed``, what the
+    parent typed (said back as typed)."""
+    shown = repr(typed) if typed else f"'{_SIGN[mode]}{format_duration(seconds)}'"
     if seconds > WEEK_GRANT_MOST_S:
         return f"{shown} is more than 7 days, the most that can be given at once"
     if seconds > DAY_GRANT_MOST_S and not week:
+        if mode != "add":  # only time added may last the week: no way to offer for it
+            return (f"{shown} is more than a day: taking time back and setting the total "
+                    "are for today only, so at most 1d")
         return (f"{shown} is more than a day, and time given is for today only (give it "
                 f"with {for_week} to last the week)")
     return None

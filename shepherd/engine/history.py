@@ -19,10 +19,12 @@ class UsageLine:
     quota_s: int | None  # None = unlimited, or no policy to tell
     granted_s: int
     current: bool = True  # in the policy in force (False: an entry since removed)
+    label: str = ""  # as the child sees it (an entry's label; else its id)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "used_s": round(self.used_s, 3),
-                "quota_s": self.quota_s, "granted_s": self.granted_s, "current": self.current}
+        return {"kind": self.kind, "id": self.id, "label": self.label or self.id,
+                "used_s": round(self.used_s, 3), "quota_s": self.quota_s,
+                "granted_s": self.granted_s, "current": self.current}
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def usage_report(
                     "entry", entry_id, used.get((name, entry_id, day), 0.0),
                     quota.for_weekday(day.weekday()) if quota else None,
                     grants.get((name, entry_id, day), 0),
-                    policy is None or known is not None))
+                    policy is None or known is not None, known.title if known else entry_id))
             for group in policy.groups if policy else ():
                 total = sum(used.get((name, e, day), 0.0) for e in group.entries)
                 quota = group.daily_quota

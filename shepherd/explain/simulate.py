@@ -184,7 +184,7 @@ class _Simulator:
                                             until, week)
             except (ActionRefused, ExplainError) as exc:
                 return "refused", f"The grant is refused: {exc}.", {}
-            answer = {**granted.to_json(), "seconds": action.seconds,
+            answer = {**granted.to_json(), "seconds": action.seconds, "change_s": granted.seconds,
                       "label": self.label(target),
                       "unlimited": granted.allowance_s is None
                       and granted.week_allowance_s is None}

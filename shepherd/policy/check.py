@@ -352,6 +352,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
                     f"of entry {entry.id!r} ({format_duration(longest)}), so it fires at launch",
                     "warning"))
     problems += _overnight_warnings(policy, lines)
+    problems += _names_alike(policy, lines)
     problems += _quota_without_windows(policy, lines)
     problems += _detect_warnings(policy, lines)
     for index, group in enumerate(policy.groups):
@@ -362,6 +363,27 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
             problems.append(Problem(path, find_line(lines, path),
                                     f"no quota for {', '.join(quota.unset_days())}: "
                                     "those days are unlimited", "warning"))
+    return problems
+
+
+def _names_alike(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """Two entries a child names alike (labels or ids differing only in case or spaces):
+    ``launch NAME`` cannot tell which is meant."""
+    problems: list[Problem] = []
+    seen: dict[str, tuple[int, str]] = {}
+    for index, entry in enumerate(policy.entries):
+        names = {" ".join(n.split()).casefold() for n in (entry.id, entry.title)}
+        for name in sorted(names):
+            first = seen.get(name)
+            if first is not None and first[1] != entry.id:
+                path: tuple[PathPart, ...] = ("entries", index, "label")
+                problems.append(Problem(
+                    path, find_line(lines, path),
+                    f"{entry.id!r} and {first[1]!r} are both called {name!r} when case is "
+                    "ignored, so a child typing that name cannot say which (give them names "
+                    "that differ in more than case)", "warning"))
+                break
+            seen.setdefault(name, (index, entry.id))
     return problems
 
 

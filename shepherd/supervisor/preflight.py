@@ -60,3 +60,21 @@ def preflight(policy: Policy, result: CheckResult | None = None,
                  f"exports), so launching {entry.id!r} will fail (install it, or write its "
                  "full path)")
     return problems
+
+
+def missing_programs(policy: Policy, lookup: AccountLookup = Account.lookup) -> dict[str, str]:
+    """Entries whose program this machine lacks (entry id -> program), as ``preflight``
+    finds them: for ``status``, which says so before a child meets the failure."""
+    accounts: dict[str, Account] = {}
+    for user in policy.users:
+        try:
+            accounts[user.name] = lookup(user.name)
+        except KeyError:
+            continue
+    missing: dict[str, str] = {}
+    for entry in policy.entries:
+        users = [u.name for u in policy.users if policy.entry_allows(entry, u.name)]
+        paths = {launch_path(accounts[name]) for name in users if name in accounts} or {SAFE_PATH}
+        if not any(_program_found(entry.command[0], path) for path in paths):
+            missing[entry.id] = entry.command[0]
+    return missing

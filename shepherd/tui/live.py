@@ -214,7 +214,7 @@ class LiveState:
         if state == "busy":  # the child runs as many programs as they may: it waits
             most = next((int(r.get("max_sessions") or 1) for r in item["reasons"]
                          if r.get("code") == "already_running"), 1)
-            return EntryLine(user, item["id"], label, state, "waiting", detail,
+            return EntryLine(user, item["id"], label, state, words.state_word(state), detail,
                              f"{most} running", used_text, fraction)
         return EntryLine(user, item["id"], label, state, words.state_word(state), detail,
                          words.next_change(item["reasons"], now), used_text, fraction)

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from shepherd import words as shared
 from shepherd.localtime import local_zone
+from shepherd.words import events as shared_events
 
 _ZONE = local_zone()
 state_word = shared.state_word
@@ -143,102 +144,14 @@ def minutes_phrase(seconds: int) -> str:
     return " ".join(spoken) + " more"
 
 
-def end_reason(code: str) -> str:
-    return {
-        "exited": "it was closed", "stopped_by_child": "the child stopped it",
-        "stopped_by_admin": "a parent stopped it", "expired": "its time was up",
-        "window_closed": "its hours ended", "locked": "the child was locked",
-        "daemon_shutdown": "Shepherd stopped", "recovered_after_crash": "Shepherd restarted",
-        "launch_failed": "it could not start",
-    }.get(code, code)
-
-
-def warning_words(data: dict[str, Any]) -> str:
-    """A warning as the child was told it: with the true time left."""
-    return str(data.get("text") or shared.warning_text(str(data.get("message", "")),
-                                                       float(data.get("remaining_s") or 0)))
+end_reason = shared_events.end_reason
+warning_words = shared_events.warning_words
 
 
 def event_summary(event: dict[str, Any], labels: Mapping[str, str] | None = None) -> str:
-    """One line for an audit row or a live event; ``labels`` names entries as the
-    parent sees them (their ids otherwise)."""
-    kind = str(event.get("type", "?"))
-    data = event.get("data") if isinstance(event.get("data"), dict) else event
-    assert isinstance(data, dict)
-    names = labels or {}
-    user = event.get("user") or data.get("user") or ""
-    entry = event.get("entry") or data.get("entry") or ""
-    entry = names.get(str(entry), entry)
-    seconds = data.get("seconds")
-    if kind == "session_started":
-        if data.get("origin") == "outside":
-            return f"{user} started {entry} outside Shepherd: counted as a session"
-        return f"{user} started {entry}"
-    if kind == "session_ended":
-        charged = data.get("charged_s")
-        spent = f", {duration(charged)} counted" if charged is not None else ""
-        return f"{user}'s {entry} ended: {end_reason(str(data.get('reason')))}{spent}"
-    if kind == "warning_issued":
-        return f"{user} warned: {warning_words(data)}"
-    if kind == "launch_denied":
-        reasons = shared.reasons_clause(data.get("reasons", []), datetime.now(_ZONE), _ZONE)
-        if data.get("origin") == "outside":
-            return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
-        return f"{user} could not start {entry}: {reasons}"
-    if kind == "time_granted":
-        target = names.get(str(data.get("target")), data.get("target", entry))
-        if data.get("mode") == "set" and data.get("allowance_s") is not None:
-            return f"{user}'s {target} for today was set to {duration(data['allowance_s'])}"
-        if isinstance(seconds, int | float) and seconds < 0:
-            return f"{duration(-seconds)} of {target} was taken back from {user}"
-        lasts = ""
-        if data.get("week"):
-            lasts = " for the week"
-        elif data.get("expires_at") and not data.get("with_day"):
-            lasts = f" until {hour_minute(str(data['expires_at']))}"
-        return f"{user} got {duration(seconds)} more of {target}{lasts}"
-    if kind == "grant_expired":
-        return str(data.get("text") or f"{user}'s extra time for {entry} has run out")
-    if kind == "session_paused":
-        return f"{user}'s {entry} paused: {shared.cause_words(str(data.get('cause')))}"
-    if kind == "session_resumed":
-        return (f"{user}'s {entry} "
-                f"{shared.resumed_clause(str(data.get('cause')), data.get('paused_s') or 0)}")
-    if kind == "freeze_failed":
-        return (f"{user}'s {entry} could not be kept frozen while paused "
-                f"({data.get('problem')}): all its running time counts")
-    if kind == "presence_unavailable":
-        return (f"Shepherd cannot see whether the children are at the screen "
-                f"({data.get('problem')}): all running time counts")
-    if kind == "presence_available":
-        return ("Shepherd can see again whether the children are at the screen: only the "
-                "time they are there counts")
-    if kind == "session_extended":
-        return f"session {data.get('session_id')} extended by {duration(seconds)}"
-    if kind == "time_requested":
-        # The child's own words: shown as written, never read as markup.
-        note = f": “{escape(str(data['note']))}”" if data.get("note") else ""
-        return f"{user} asks for {duration(seconds)} more of {entry}{note}"
-    if kind == "request_answered":
-        state = data.get("state") or ("approved" if data.get("approved") else "declined")
-        return f"{user}'s request for {entry} was {state}"
-    if kind == "cooldown_cleared":
-        return f"{user}'s rest after {entry} was cleared"
-    if kind in ("user_locked", "user_unlocked"):
-        return f"{user} was {'locked' if kind == 'user_locked' else 'unlocked'}"
-    if kind == "policy_rejected":
-        return f"a new policy was rejected ({len(data.get('errors', []))} errors)"
-    if kind == "policy_loaded":
-        return "the policy was loaded"
-    if kind == "clock_jump":
-        if data.get("restored"):
-            return "the system clock was put back; it agrees with Shepherd's time again"
-        if data.get("accepted_by"):
-            return f"{data['accepted_by']} accepted the system clock"
-        if data.get("followed"):
-            return "the system clock jumped; Shepherd followed it (network-synchronised)"
-        return "the system clock jumped; Shepherd keeps its own time until a parent accepts it"
-    return kind.replace("_", " ")
+    """One line for an audit row or a live event (the words ``shepherd audit`` prints);
+    ``labels`` names entries as the parent sees them (their ids otherwise)."""
+    return shared_events.event_summary(event, _ZONE, quote=escape, labels=labels)
 
 
 _DETAIL_NAMES = {"remaining_s": "time left", "seconds": "duration", "session_id": "session",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from shepherd.engine.events import GrantCap
+from shepherd.engine.events import STOPS_NOW_S, GrantCap
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
 
@@ -31,12 +31,21 @@ def _cap(cap: CapLike) -> Mapping[str, Any]:
 def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     """One thing that allows less of ``label`` than its allowance: "The games budget still
     allows only 45 seconds today." / "This session still ends at 17:20: that is when its
-    hours end." """
+    hours end." / "Minecraft stops now: its time for today is used up." """
     data = _cap(cap)
     kind, usable = data.get("kind"), max(float(data.get("usable_s") or 0.0), 0.0)
     until = _moment(data.get("until"))
     end = at_moment(until, now, zone, up=False) if until is not None else ""
     weekly = data.get("period") == "week"
+    if data.get("running") and usable < STOPS_NOW_S:
+        why = {"quota": "its time for this week is used up" if weekly
+               else "its time for today is used up",
+               "group_quota": f"the {data.get('group')} budget"
+                              f"{' for the week' if weekly else ''} is used up",
+               "window": "its hours are over",
+               "max_run": "it has run as long as one session may",
+               "policy_reload": "the new policy ends it"}.get(str(kind))
+        return f"{label} stops now" + (f": {why}." if why else ".")
     if data.get("running") and until is not None:
         if kind == "group_quota":
             week = " for the week" if weekly else ""
@@ -107,10 +116,20 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     else:
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
+    lasting, lasting_from = result.get("lasting_s"), result.get("lasting_from")
     if allowance is not None:
-        sentence += f" ({format_duration(allowance)} in all today"
-        if expires and not result.get("week") and not result.get("with_day"):
-            sentence += " until then"
+        extra = int(allowance) - int(lasting) if lasting is not None else 0
+        alone = lasting is None or (lasting_from == expires and extra == asked)
+        if expires and not result.get("week") and not result.get("with_day") and alone:
+            sentence += f" ({format_duration(allowance)} in all today until then"
+        elif extra > 0 and lasting_from:
+            # what lasts the day first: time given until a moment comes on top until then
+            moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)
+                      else lasting_from)
+            sentence += (f" ({format_duration(int(lasting or 0))} in all today and "
+                         f"{spoken_duration(extra)} more {until_moment(moment, now, zone)}")
+        else:
+            sentence += f" ({format_duration(allowance)} in all today"
         if result.get("held_at_used") and used is not None:
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"
@@ -123,12 +142,19 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
 
 def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """What still limits the target, from the daemon's answer to ``grant`` (or to its
-    preview, which a confirmation shows before anything is given)."""
+    preview, which a confirmation shows before anything is given): a lock first, as
+    ``lock_note`` says it (lifted by a parent, not by the day), then the rest."""
     target = result.get("label") or result["target"]
     add = result.get("mode", "add") == "add"
-    return grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
-                       limited_by=result.get("limited_by") or (),
-                       capped_by=result.get("capped_by") or (), now=now, zone=zone)
+    limits = list(result.get("limited_by") or ())
+    locked = [r for r in limits if _data(r).get("code") == "locked"]
+    rest = [r for r in limits if _data(r).get("code") != "locked"]
+    notes = [lock_note(str(result["user"]), abs(float(result.get("seconds") or 0)),
+                       given=add)] if locked else []
+    notes.append(grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
+                             limited_by=rest, capped_by=result.get("capped_by") or (),
+                             now=now, zone=zone))
+    return " ".join(n for n in notes if n)
 
 
 def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
@@ -153,14 +179,17 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     return sentence + "."
 
 
-def lock_note(user: str, seconds: float, *, to_child: bool = False) -> str:
-    """A grant to a locked child: given, but of no use until the lock is lifted."""
+def lock_note(user: str, seconds: float, *, to_child: bool = False, given: bool = True) -> str:
+    """A grant to a locked child: given, but of no use until the lock is lifted (or, for
+    a change that gives nothing, ``given`` False: that the child is locked)."""
     if to_child:
         return "But you are locked by a parent: you can use it only after they unlock you."
-    given = spoken_duration(seconds)
-    one = given.startswith("1 ") and given.count(" ") == 1  # "1 minute"
+    if not given:
+        return f"{user} is locked: nothing can be used until you unlock them."
+    spoken = spoken_duration(seconds)
+    one = spoken.startswith("1 ") and spoken.count(" ") == 1  # "1 minute"
     are, them = ("is", "it") if one else ("are", "them")
-    return (f"{user} is locked: the {given} {are} given, but {user} can't use {them} until "
+    return (f"{user} is locked: the {spoken} {are} given, but {user} can't use {them} until "
             "you unlock them.")
 
 

@@ -19,6 +19,7 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 _PRECISE_BELOW_S = 300  # below five minutes the seconds matter; above, minutes are enough
+_SLACK_S = 10  # above, a minute this close is said as reached (never more over than this)
 
 
 def counted(amount: int, noun: str) -> str:
@@ -33,13 +34,15 @@ def spoken_duration(seconds: float) -> str:
     """Seconds as a person says them: ``900`` -> "15 minutes", ``5400`` -> "1 hour 30 minutes".
 
     Below five minutes the seconds are kept ("1 minute 30 seconds"); above, the
-    time is rounded to the nearest minute.
+    time is rounded down to the minute, on the safe side for the child (5m44s left
+    is "5 minutes", not "6 minutes"), unless it is within a few seconds of the next
+    (a 1-hour deadline read a moment late is still "1 hour").
     """
     total = round(seconds)
     if total <= 0:
         return "0 seconds"
     if total >= _PRECISE_BELOW_S:
-        total = round(total / 60) * 60
+        total = (total + _SLACK_S) // 60 * 60
     parts = []
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
         amount, total = divmod(total, size)

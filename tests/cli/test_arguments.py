@@ -109,6 +109,12 @@ def test_a_grant_of_more_than_a_day_is_only_for_the_week(
         err = capsys.readouterr().err
         assert "'+2d' is more than a day, and time given is for today only" in err
         assert "--until week" in err
+    # Review s7 L4: what was typed is said back, and a take or a set is not sent to the week.
+    for typed in ("=25h", "-2d"):
+        assert main(["grant", "alex", "games", typed, "--socket", socket]) == 2
+        err = capsys.readouterr().err
+        assert f"'{typed}' is more than a day" in err and "--until week" not in err
+        assert "for today only, so at most 1d" in err
     # For the week it goes to the daemon, which is not there: exit 5, not a usage error.
     assert main(["grant", "alex", "games", "+2d", "--until", "week", "--socket", socket]) == 5
 
@@ -123,6 +129,16 @@ def test_launch_help_says_a_name_as_status_shows_it_works() -> None:
 def test_extend_takes_an_entry_or_a_session_number() -> None:
     assert parse("extend", "minecraft", "10m").target == "minecraft"
     assert parse("extend", "3", "10m", "--user", "alex").target == "3"
+    assert parse("extend", "3", "+1m").duration == 60
+
+
+def test_a_negative_extension_is_refused_in_words(capsys: pytest.CaptureFixture[str]) -> None:
+    """Review s7 L5: "extend 10 -1m" said "the following arguments are required"."""
+    with pytest.raises(SystemExit) as stopped:
+        parse("extend", "10", "-1m")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "an extension only adds time" in err and "required" not in err
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

@@ -21,3 +21,33 @@ def test_former_entries_come_last_under_a_heading(capsys: pytest.CaptureFixture[
     # Review 12 F9: a removed entry is not "unlimited"; it is gone, so only its use shows.
     assert out[5].split() == ["oldgame", "5m", "used"]
     assert "unlimited" in out[2]  # an entry in force with no daily limit still says so
+
+
+def test_time_taken_back_is_said_as_taken_back(capsys: pytest.CaptureFixture[str]) -> None:
+    """Review s7 M3: -30m was shown as "+0s granted"; OVER agrees with the figures shown."""
+    print_usage_report({"days": [{"day": "2026-11-25", "user": "alex", "usage": [
+        {"kind": "entry", "id": "game", "used_s": 600, "quota_s": 3600, "granted_s": -1800,
+         "current": True},
+        {"kind": "entry", "id": "tv", "used_s": 2400, "quota_s": 3600, "granted_s": -1800,
+         "current": True},
+        {"kind": "entry", "id": "book", "used_s": 60, "quota_s": 3600, "granted_s": 900,
+         "current": True}]}]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split() == ["game", "10m", "/", "1h", "30m", "taken", "back"]
+    assert out[3].split() == ["tv", "40m", "/", "1h", "30m", "taken", "back", "OVER"]
+    assert out[4].split() == ["book", "1m", "/", "1h", "+15m", "granted"]
+    assert "+0s" not in "\n".join(out)
+
+
+def test_entries_are_named_by_label_in_a_column_that_fits(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Review s7 L6: ids in a fixed 20-character column that long ids overflowed."""
+    print_usage_report({"days": [{"day": "2026-11-25", "user": "alex", "usage": [
+        {"kind": "entry", "id": "longname", "label": "A Very Long Entry Name Indeed",
+         "used_s": 60, "quota_s": 3600, "granted_s": 0, "current": True},
+        {"kind": "entry", "id": "mc", "label": "Minecraft", "used_s": 600, "quota_s": 3600,
+         "granted_s": 0, "current": True}]}]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith("    A Very Long Entry Name Indeed ")
+    assert out[3].startswith("    Minecraft ")
+    assert out[2].index(" / ") == out[3].index(" / ")  # the figures line up

@@ -100,6 +100,6 @@ def test_the_live_store_is_read_through_the_daemon_or_a_copy(daemon_factory: Any
         assert "Traceback" not in refused.stderr
     assert not (tmp_path / "b.db").exists()
     assert "backup written" in shepherd(d, "store", "backup", str(tmp_path / "b.db")).stdout
-    assert "service_started" in shepherd(d, "audit", "--db", str(tmp_path / "b.db")).stdout
+    assert "service started" in shepherd(d, "audit", "--db", str(tmp_path / "b.db")).stdout
     d.stop()
-    assert "service_stopped" in shepherd(d, "audit", "--db", live).stdout  # at rest: readable
+    assert "service stopped" in shepherd(d, "audit", "--db", live).stdout  # at rest: readable

@@ -147,3 +147,21 @@ def test_a_grant_too_long_is_refused_in_the_words_simulate_uses(
                **({"until": until} if until else {}))
     assert caught.value.message == f"grant: {said}"
     assert left(d) == 3600
+
+
+def test_setting_the_total_under_time_given_until_a_moment_holds_once_it_runs_out(
+        daemon_factory: Any) -> None:
+    """Review s7 H1: "=2h" while 10 minutes given until a moment still count is 2h once
+    they run out (not 1h50m), and the answer says both in words."""
+    far = f'stop_grace = "2s"\nday_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME, far), env={"TZ": "UTC"})
+    events = d.events()
+    until = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    d.call("grant", user=ME, target="game", duration="10m", until=until)
+    answer = d.call("grant", user=ME, target="game", duration="2h", mode="set")
+    assert answer["allowance_s"] == 7800 and answer["lasting_s"] == 7200
+    assert answer["lasting_from"] == until
+    taken = d.call("grant", user=ME, target="game", duration="15m", mode="take")
+    assert taken["change_s"] == -900 and taken["lasting_s"] == 6300
+    events.next("grant_expired", timeout=20)
+    assert left(d) == 6300  # 2h less the 15 minutes taken back, the 10 minutes gone

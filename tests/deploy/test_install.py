@@ -8,6 +8,7 @@ an editor are skipped. The package is built and installed into a fresh venv.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -43,13 +44,20 @@ def test_steps_assume_neither_sudo_nor_user() -> None:
     text = (ROOT / "README.md").read_text()
     assert "su -" in text and "libnotify-bin" in text
     assert any("libnotify-bin" in step for step in install_steps())
+    # Review s7 L9: the package lists first; git named; cd into the checkout after su -.
+    steps = install_steps()
+    assert steps.index("apt-get update") < next(
+        i for i, s in enumerate(steps) if s.startswith("apt-get install"))
+    assert "apt-get install -y git" in text and "`cd` into the checkout" in text
 
 
-def run_steps(steps: list[str], checkout: Path, rootfs: Path, env: dict[str, str]) -> list[str]:
+def run_steps(steps: list[str], checkout: Path, rootfs: Path, env: dict[str, str],
+              child: str = "CHILD") -> list[str]:
     ran = []
     for step in steps:
         if step.startswith(SKIPPED):
             continue
+        step = re.sub(r"\bCHILD\b", child, step)
         for prefix in MOVED:
             step = re.sub(rf"(?<![\w.]){re.escape(prefix)}", f"{rootfs}{prefix}", step)
         done = subprocess.run(["bash", "-c", step], cwd=checkout, env=env,
@@ -102,8 +110,29 @@ def test_readme_install_steps_work_on_a_machine_without_systemd(tmp_path: Path) 
     assert version.strip() == "shepherd 99.0.0"
     assert copy.read_text().endswith("# the parent's edit\n")
 
-    # Uninstall: the program and units go, the policy and the record stay.
-    run_steps(readme_steps("uninstall"), checkout, rootfs, env)
+    # Uninstall: the child's menu is given back and the agent's autostart goes before the
+    # program (review s7 M5: launchers left behind run a missing program, the originals
+    # stay hidden); the program and units go, the policy and the record stay.
+    steps = readme_steps("uninstall")
+    menu = next(i for i, s in enumerate(steps) if s.startswith("shepherd desktop remove"))
+    package = next(i for i, s in enumerate(steps) if "/opt/shepherd" in s)
+    assert menu < package
+    applications = tmp_path / "data/applications"  # the child's menu (here: this account's)
+    applications.mkdir(parents=True)
+    ours = applications / "shepherd-game.desktop"
+    ours.write_text("[Desktop Entry]\nType=Application\nName=Game\nExec=shepherd launch game\n"
+                    "X-Shepherd-Entry=game\n")
+    theirs = applications / "other.desktop"
+    theirs.write_text("[Desktop Entry]\nType=Application\nName=Other\nExec=other\n")
+    agent = [rootfs / "etc/xdg/autostart/shepherd-agent.desktop",
+             rootfs / "usr/lib/systemd/user/shepherd-agent.service"]
+    for path in agent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    me = pwd.getpwuid(os.getuid()).pw_name
+    run_steps(steps, checkout, rootfs, {**env, "XDG_DATA_HOME": str(tmp_path / "data")}, me)
+    assert not ours.exists() and theirs.exists()  # exactly what Shepherd wrote
+    assert not any(path.exists() for path in agent)
     assert not (rootfs / "opt/shepherd").exists()
     assert not (rootfs / "usr/local/bin/shepherd").exists()
     assert not (rootfs / "usr/local/bin/shepherd").is_symlink()

@@ -306,3 +306,47 @@ def test_a_week_grant_says_how_much_of_it_went_unused_when_the_week_ends(
     clock.set_wall(local(30, 4))
     [gone] = expired(e, clock)
     assert gone.week and gone.unused_s == pytest.approx(unused)
+
+
+# -- setting and taking back while time given until a moment still counts (review s7 H1) --
+
+def test_setting_the_total_holds_after_time_given_until_a_moment_runs_out() -> None:
+    """``=2h`` is the day's allowance once the 30 minutes given until 10:30 are over; until
+    then they come on top, and the answer says both."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 1800, clock.now, until=local(23, 10, 30))
+    clock.set_wall(local(23, 10, 5))
+    answer = e.grant("alex", "game", 7200, clock.now, mode="set")
+    assert answer.allowance_s == 9000  # 2h, and the 30 minutes until 10:30 on top
+    assert answer.lasting_s == 7200 and answer.lasting_from == local(23, 10, 30)
+    clock.set_wall(local(23, 10, 40))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(7200)
+
+
+def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out() -> None:
+    """Used 1h10m of 1h + 30m (until 17:00): the lasting hour is already used up, so taking
+    back 15 minutes takes nothing; once the 30 minutes are over the hour stands (not 45m)."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
+    assert play(e, clock, 4200, 1) == 4200  # 15:00-16:10
+    answer = e.grant("alex", "game", 900, clock.now, mode="take")
+    assert answer.held_at_used and answer.seconds == 0
+    assert answer.allowance_s == 5400 and answer.lasting_s == 3600
+    clock.set_wall(local(23, 17, 30))
+    limits = e.limits_of("game")
+    assert limits is not None
+    standing, _ = e._standing("alex", limits, e.calendar.quota_day(clock.wall), clock.now)
+    assert standing is not None and standing.allowance_s == 3600
+
+
+def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
+    answer = e.grant("alex", "game", 900, clock.now, mode="take")
+    assert answer.seconds == -900 and not answer.held_at_used
+    assert answer.allowance_s == 4500 and answer.lasting_s == 2700
+    clock.set_wall(local(23, 17, 30))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2700)

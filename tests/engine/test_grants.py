@@ -268,3 +268,40 @@ def test_a_grant_on_a_group_names_what_its_week_still_allows() -> None:
     granted = e.grant("alex", "screens", 600, clock.now, "add")
     assert [(c.kind, c.group, c.period, c.usable_s) for c in granted.capped_by] == [
         ("group_quota", "screens", "week", 1800.0)]
+
+
+def test_a_take_back_that_ends_the_running_session_says_it_stops_now_and_warns_nobody() -> None:
+    """Review s7 M1/L2: 38s used of a running session, "-15m" leaves nothing: the answer
+    names the session's end now, and the child gets no "0 seconds left" warning.
+    (-1h here: the games budget of 30 minutes would otherwise end it first.)"""
+    e = engine(GAME)
+    clock = FakeClock(local(25, 15))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance(38.5)
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take")
+    assert [(c.running, c.kind) for c in answer.capped_by] == [(True, "quota")]
+    assert answer.capped_by[0].usable_s < 2
+    clock.advance(0.3)
+    events = e.due(clock.now)
+    assert not [x for x in events if type(x).__name__ == "WarningIssued"]
+    clock.advance(1)
+    assert any(isinstance(x, SessionDue) for x in e.due(clock.now))
+
+
+def test_a_grant_on_a_group_of_a_locked_child_names_the_lock() -> None:
+    """Review s7 M7: the answer for a group carries the lock as an entry's does."""
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    e.locked.add("alex")
+    for target in ("games", "game"):
+        granted = e.grant("alex", target, 300, clock.now)
+        assert [r.code for r in granted.limited_by] == ["locked"], target
+
+
+def test_a_grant_to_an_unknown_target_lists_the_entries_and_groups() -> None:
+    """Review s7 L8: as ``launch`` does, so a typo can be put right."""
+    e, clock = engine(GAME), FakeClock(local(25, 16))
+    with pytest.raises(ActionRefused) as refused:
+        e.grant("alex", "nosuch", 300, clock.now)
+    said = str(refused.value)
+    assert said.startswith("there is no entry or group called 'nosuch'; alex's entries are ")
+    assert "game" in said and "evening" in said and said.endswith("and the groups are games")

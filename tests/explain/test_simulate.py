@@ -249,3 +249,22 @@ def test_a_grant_until_the_hour_the_day_starts_lasts_until_it_ends() -> None:
     assert granted.outcome == "granted" and "until" not in granted.text, granted.text
     assert granted.text.startswith("alex has 10 minutes more of Minecraft today")
     assert gone.outcome == "grant_expired" and "has run out with the day" in gone.text
+
+
+def test_setting_and_taking_back_under_a_timed_grant_say_what_lasts_the_day() -> None:
+    """Review s7 H1: "=2h" while 30 minutes given until 16:30 count is 2h for the day and
+    the 30 minutes on top until then, and "-15m" takes 15 minutes of what lasts."""
+    script = """
+15:30 grant minecraft +30m until 16:30
+15:35 grant minecraft =2h
+15:40 grant minecraft -15m
+"""
+    actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    texts = [s.text for s in simulation.steps]
+    assert texts[1].startswith("alex's allowance of Minecraft for today is set (2h in all "
+                               "today and 30 minutes more until 16:30).")
+    assert texts[2].startswith("15 minutes of Minecraft taken back from alex for today "
+                               "(1h45m in all today and 30 minutes more until 16:30)")
+    assert texts[3].startswith("alex's extra time for Minecraft (30 minutes, given until "
+                               "16:30) has run out")

@@ -376,3 +376,30 @@ def test_freeze_is_the_default_for_entries_that_count_active_time() -> None:
     assert result.policy is not None and not result.problems
     assert result.policy.supervisor.while_paused == "freeze"
     assert result.policy.freezes(result.policy.entries[0])
+
+
+def test_two_entries_named_alike_but_for_case_are_warned() -> None:
+    """Review s7 L7: "Game" and "game" leave `launch game` unable to say which."""
+    from shepherd.policy import check_policy_text as check
+
+    text = """version = 1
+[[users]]
+name = "alex"
+[[entries]]
+id = "a"
+label = "Game"
+command = ["a"]
+[[entries]]
+id = "b"
+label = "game"
+command = ["b"]
+[[entries]]
+id = "c"
+label = "Chess"
+command = ["c"]
+"""
+    result = check(text)
+    alike = [p for p in result.problems if "when case is ignored" in p.message]
+    assert len(alike) == 1 and alike[0].severity == "warning"
+    assert "'b' and 'a' are both called 'game'" in alike[0].message
+    assert alike[0].line == 10  # the second label

@@ -187,11 +187,12 @@ def usage_history() -> dict[str, Any]:
         minecraft = float((offset * 37) % 80 * 60) if offset else 1500.0
         kart = float((offset * 23) % 40 * 60)
         days.append({"day": day.isoformat(), "user": "alex", "usage": [
-            {"kind": "entry", "id": "minecraft", "used_s": minecraft,
+            {"kind": "entry", "id": "minecraft", "label": "Minecraft", "used_s": minecraft,
              "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True},
-            {"kind": "entry", "id": "kart", "used_s": kart, "quota_s": 2700,
+            {"kind": "entry", "id": "kart", "label": "kart", "used_s": kart, "quota_s": 2700,
              "granted_s": 900 if offset == 0 else 0, "current": True},
-            {"kind": "group", "id": "games", "used_s": minecraft + kart, "quota_s": 5400,
+            {"kind": "group", "id": "games", "label": "games", "used_s": minecraft + kart,
+             "quota_s": 5400,
              "granted_s": 0, "current": True},
         ]})
     return {"days": days}
@@ -231,6 +232,7 @@ def grant_preview() -> dict[str, Any]:
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
                  "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day"}],
             "week_allowance_s": None, "expires_at": None, "week": False,
+            "lasting_s": None, "lasting_from": None,
             "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
             "preview": True}
 

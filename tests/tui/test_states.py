@@ -1,4 +1,4 @@
-"""The state a parent reads is the one that lasts: "waiting" (busy) only when nothing else holds."""
+"""The state a parent reads is the one that lasts: "busy" only when nothing else holds."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_busy_gives_way_to_the_reason_that_lasts(daemon_factory: Any) -> None:
         assert nexts["Drawing"] in {before, opens()}, (before, nexts)  # (midnight between)
         assert states["Game"] == "used up", states
         assert nexts["Game"].startswith("back"), nexts
-        assert states["Book"] == "waiting", states  # only the other program holds it
+        assert states["Book"] == "busy", states  # only the other program holds it (s7 L1: one word)
         assert nexts["Book"] == "1 running", nexts
 
     drive(app, scenario, size=(120, 40))

@@ -95,3 +95,47 @@ def test_time_added_until_a_moment_or_for_the_week_says_so_with_its_caps() -> No
         GrantCap("group_quota", 45.0, "games").to_json()]), NOW, PARIS)
     assert said == ("alex has 10 minutes more of Tiny Game until 17:30 (50m in all today "
                     "until then). The games budget still allows only 45 seconds today.")
+
+
+def test_setting_or_taking_while_time_given_until_a_moment_counts_says_what_lasts() -> None:
+    """Review s7 H1: "=2h" while 30 minutes given until 17:30 still count is 2h for the
+    day, and the 30 minutes on top until then; never "2h30m in all today"."""
+    until = datetime(2026, 11, 25, 17, 30, tzinfo=PARIS).isoformat()
+    said = grant_sentence(result(mode="set", seconds=7200, change_s=3600, allowance_s=9000,
+                                 lasting_s=7200, lasting_from=until), NOW, PARIS)
+    assert said == ("alex's allowance of Tiny Game for today is set (2h in all today and 30 "
+                    "minutes more until 17:30).")
+    held = grant_sentence(result(mode="take", seconds=900, change_s=0, allowance_s=5400,
+                                 lasting_s=3600, lasting_from=until, used_s=4200.0,
+                                 held_at_used=True), NOW, PARIS)
+    assert held == ("Nothing of Tiny Game was taken back from alex (1h in all today and 30 "
+                    "minutes more until 17:30: 1h10m is already used, and time used is never "
+                    "taken back).")
+
+
+def test_a_take_back_that_ends_the_session_says_it_stops_now() -> None:
+    """Review s7 M1: the parent is told the running session ends at once."""
+    ends = GrantCap("quota", 0.47, None, NOW, running=True)
+    said = grant_sentence(result(mode="take", seconds=3600, change_s=-3561, allowance_s=39,
+                                 used_s=38.5, held_at_used=True,
+                                 capped_by=[ends.to_json()]), NOW, PARIS)
+    assert said.endswith("(39s in all today: 38s is already used, and time used is never "
+                         "taken back). Tiny Game stops now: its time for today is used up.")
+    group = GrantCap("group_quota", 0.0, "games", NOW, running=True)
+    assert cap_sentence("Tiny Game", group, NOW, PARIS) == \
+        "Tiny Game stops now: the games budget is used up."
+
+
+def test_a_grant_to_a_locked_child_says_the_lock_truthfully() -> None:
+    """Review s7 M7: not "can't be used today" (a parent lifts a lock, not the day), and
+    a group says it too; the request's sentence (``lock_note``) is reused."""
+    locked = [{"code": "locked", "user": "alex"}]
+    said = grant_sentence(result(seconds=300, change_s=300, limited_by=locked), NOW, PARIS)
+    assert said == ("alex has 5 minutes more of Tiny Game today (50m in all today). alex is "
+                    "locked: the 5 minutes are given, but alex can't use them until you unlock "
+                    "them.")
+    group = grant_sentence(result(target="games", label="games", kind="group", seconds=300,
+                                  change_s=300, limited_by=locked), NOW, PARIS)
+    assert group.endswith("alex is locked: the 5 minutes are given, but alex can't use them "
+                          "until you unlock them.")
+    assert "today:" not in said

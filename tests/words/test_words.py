@@ -43,6 +43,7 @@ def local(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     (90, "1 minute 30 seconds"), (59.6, "1 minute"), (299.7, "5 minutes"),
     (900, "15 minutes"), (5400, "1 hour 30 minutes"), (3590, "1 hour"),
     (7200, "2 hours"), (86_400 + 3600, "1 day 1 hour"), (-5, "0 seconds"),
+    (344, "5 minutes"), (929, "15 minutes"),  # s7 L3: never "6 minutes" for 5m44s
 ])
 def test_durations_are_spoken_as_a_person_says_them(seconds: float, words: str) -> None:
     assert spoken_duration(seconds) == words

@@ -1,0 +1,46 @@
+"""`shepherd audit` text: each event in words, with local times (the TUI's renderer);
+the codes stay in ``--json``. Review s7 M4."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shepherd.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def audit(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shepherd", "audit", "--db", str(path), *extra],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "TZ": "Europe/Paris"})
+
+
+def test_a_refusal_reads_as_a_sentence_with_local_times(tmp_path: Path) -> None:
+    path = tmp_path / "shepherd.db"
+    store = Store.open(path, datetime.now(UTC))
+    store.audit(datetime(2026, 11, 30, 16, 0, tzinfo=UTC), "launch_denied", {"reasons": [
+        {"code": "group_quota_exhausted", "group": "games", "used_s": 3600.0,
+         "quota_s": 3600, "resets_at": "2026-12-01T03:00:00+00:00"}]},
+        user="alex", entry="minecraft")
+    store.audit(datetime(2026, 11, 30, 16, 5, tzinfo=UTC), "time_granted",
+                {"target": "minecraft", "seconds": -1800, "mode": "take"},
+                user="alex", actor="mum")
+    store.close()
+    done = audit(path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "alex could not start minecraft: the games budget for today is used up" \
+        in lines[1], lines
+    assert "04:00)" in lines[1]  # 03:00 UTC, said in local time (the day depends on today)
+    assert "2026-11-30 17:00:00" in lines[1]  # 16:00 UTC is 17:00 in Paris
+    assert "30m of minecraft was taken back from alex (by mum)" in lines[0], lines
+    for code in ("group_quota_exhausted", "resets_at", "+00:00", "launch_denied"):
+        assert code not in done.stdout
+    coded = [json.loads(line) for line in audit(path, "--json").stdout.splitlines()]
+    assert coded[1]["data"]["reasons"][0]["code"] == "group_quota_exhausted"
