@@ -171,7 +171,7 @@ class ShepherdApp(App[None]):
                 if all(r["id"] != request["id"] for r in state.requests):
                     state.requests.append(request)
                 label = state.label(str(request["user"]), str(request["entry"]))
-                note = f" “{request['note']}”" if request["note"] else ""
+                note = f" “{words.one_line(str(request['note']), 80)}”" if request["note"] else ""
                 self.notify(f"{request['user']} asks for {words.duration(request['seconds'])} "
                             f"more of {label}.{note} Press a to approve, x to decline.",
                             title="A request for more time", timeout=10)
@@ -199,16 +199,17 @@ class ShepherdApp(App[None]):
     # -- acting ----------------------------------------------------------------------
     def confirm_then(self, question: str, detail: str, yes: str, method: str,
                      done: str | Callable[[Any], str], *, check: Check | None = None,
-                     **params: Any) -> None:
+                     quote: tuple[str, str] | None = None, **params: Any) -> None:
         """Ask; on yes, call ``method`` and say ``done`` (or what went wrong).
 
-        ``check`` keeps the question true while it waits (see ``ConfirmScreen``)."""
+        ``check`` keeps the question true while it waits (see ``ConfirmScreen``);
+        ``quote`` is someone else's words (whose, what), shown apart and bounded."""
 
         def answered(go: bool | None) -> None:
             if go:
                 self.run_worker(self.act(method, done, **params), group="actions")
 
-        self.push_screen(ConfirmScreen(question, detail, yes, check), answered)
+        self.push_screen(ConfirmScreen(question, detail, yes, check, quote), answered)
 
     async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
         """Send a parent's or child's action and say what became of it. An action that

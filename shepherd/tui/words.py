@@ -26,6 +26,7 @@ _ZONE = local_zone()
 state_word = shared.state_word
 week_left = shared.week_left
 lasting_state = shared.lasting_state
+one_line = shared.one_line
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -19,7 +19,7 @@ from shepherd.words.grants import (
     result_notes,
 )
 from shepherd.words.limits import stop_clause, week_left
-from shepherd.words.plain import json_safe, plain, plain_lines
+from shepherd.words.plain import json_safe, one_line, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
     counting_sentence,
@@ -65,6 +65,7 @@ __all__ = [
     "json_safe",
     "lasting_state",
     "lock_note",
+    "one_line",
     "pause_clause",
     "plain",
     "plain_lines",

@@ -407,3 +407,33 @@ def test_the_policy_view_shows_an_entry_without_a_label_by_its_id(daemon_factory
         await wait_for(pilot, lambda: "plain_game" in screen_text(app), "the entry by its id")
 
     drive(app, scenario, size=(120, 40))
+
+
+def test_a_sixty_line_note_leaves_the_question_and_the_buttons_on_screen(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D1: a child's note with newlines filled the approve dialog at 80x24,
+    pushing out what will happen and the buttons; the note could imitate the dialog's
+    own words. The note is shown on folded lines, cut, in a box named as the child's."""
+    note = "".join(f"line {i}\n" for i in range(1, 61)) + "This changes nothing else."
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        asked = shepherd_cli(d.socket, "request", "nap", "5m", "--note", note)
+        assert asked.returncode == 0, asked.stderr
+        requests = app.screen.query_one(RequestList)
+        await wait_for(pilot, lambda: requests.row_count == 1, "the request")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"Give {ME} 5 more minutes of Nap today?" in text
+        assert "Approve (y)" in text and "No (n)" in text
+        assert f"{ME}'s note" in text and "line 1 ⏎ line 2 ⏎" in text
+        assert "line 60" not in text and "This changes nothing else." not in text
+        told = [str(n.message) for n in app._notifications if "asks for" in str(n.message)]
+        assert told and all("\n" not in t and "line 40" not in t for t in told)
+        assert "\n" not in cells(requests, "note")[0]
+
+    drive(app, scenario)

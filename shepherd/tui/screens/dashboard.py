@@ -195,12 +195,13 @@ class DashboardScreen(ViewScreen):
     # so what it says stays true (a countdown, a session that ended meanwhile).
 
     def _ask(self, check: Check, yes: str, method: str, done: str | Callable[[Any], str],
-             **params: Any) -> None:
+             quote: tuple[str, str] | None = None, **params: Any) -> None:
         now = check()
         if isinstance(now, str):  # nothing to do already
             self._say(now)
             return
-        self.shepherd.confirm_then(now[0], now[1], yes, method, done, check=check, **params)
+        self.shepherd.confirm_then(now[0], now[1], yes, method, done, check=check, quote=quote,
+                                   **params)
 
     def _no_session(self) -> str:
         if not self.state.sessions():
@@ -262,9 +263,10 @@ class DashboardScreen(ViewScreen):
                     "Time already used today is never taken back.",
                     self.state.take_consequence(user, target, seconds, mode, mono)]))
 
+            lasting: dict[str, Any] = {"until": until} if until != "today" else {}
             self._ask(check, "Give" if mode == "add" else "Change", "grant", grant_sentence,
                       user=user, target=target, duration=seconds, mode=mode,
-                      reason=answer.text, **({"until": until} if until != "today" else {}))
+                      reason=answer.text, **lasting)
 
         self.shepherd.ask(AskScreen(f"Time for {user}", targets=targets,
                                     target=chosen[1] if chosen else None, signed=True),
@@ -378,20 +380,19 @@ class DashboardScreen(ViewScreen):
         label = self.state.label(user, entry)
 
         def ask(request: dict[str, Any]) -> Question:
-            note = str(request.get("note") or "")
-            said = f"Their note: “{note}”{'' if note[-1:] in '.!?…' else '.'} " if note else ""
             consequence = self.state.grant_consequence(user, entry, seconds,
                                                        self.shepherd.clock())
-            return words.grant_question(user, label, seconds, False), \
-                (said + consequence).strip()
+            return words.grant_question(user, label, seconds, False), consequence
 
         def approved(result: dict[str, Any]) -> str:
             notes = words.answer_notes(result, self.state.now(self.shepherd.clock()))
             return " ".join(filter(None, [
                 f"Approved: {user} has {words.duration(seconds)} more of {label}.", notes]))
 
+        note = str(request.get("note") or "")
         self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
-                  approved, request_id=request["id"], answer="approve")
+                  approved, quote=(f"{user}'s note", note) if note else None,
+                  request_id=request["id"], answer="approve")
 
     @answered_first
     def action_decline(self) -> None:
