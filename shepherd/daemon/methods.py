@@ -38,11 +38,12 @@ from shepherd.daemon.errors import (
 )
 from shepherd.daemon.events import DaemonEvent
 from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
-from shepherd.engine import ActionRefused
+from shepherd.engine import ActionRefused, AlreadyExtended
 from shepherd.engine.grants import GRANT_MODES, grant_too_long
 from shepherd.explain.day import ExplainError
 from shepherd.explain.live import books_of, explain_live, running_note
 from shepherd.ipc.protocol import (
+    ACTION_REFUSED,
     ALREADY_DONE,
     FORBIDDEN,
     INVALID_PARAMS,
@@ -72,7 +73,8 @@ POLICY_REJECTED = -32020
 # Domain errors to JSON-RPC codes; the first match wins (subclasses before bases).
 ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
     (LaunchRefused, LAUNCH_DENIED), (LaunchFailed, NOT_FOUND), (NotFound, NOT_FOUND),
-    (ActionRefused, NOT_FOUND), (Forbidden, FORBIDDEN), (NothingChanged, STORE_UNAVAILABLE),
+    (AlreadyExtended, ACTION_REFUSED), (ActionRefused, NOT_FOUND), (Forbidden, FORBIDDEN),
+    (NothingChanged, STORE_UNAVAILABLE),
     (StoreUnreadable, STORE_UNAVAILABLE), (TooManyRequests, RATE_LIMITED),
     (PolicyRejected, POLICY_REJECTED), (BadRequest, INVALID_PARAMS),
     (CommandError, INVALID_PARAMS),
