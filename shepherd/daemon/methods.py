@@ -398,9 +398,13 @@ class Methods:
             session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
                                                 user)
         seconds = params.duration("duration")
-        actor, action_id = self._actor(connection), params.action_id()
+        preview = params.raw.get("preview", False)
+        if not isinstance(preview, bool):
+            raise RpcError(INVALID_PARAMS, "preview must be true or false")
+        actor = self._actor(connection)
+        action_id = None if preview else params.action_id()
         return await self._once(actor, "extend", action_id, lambda: self.daemon.extend(
-            session_id, seconds, actor, action_id))
+            session_id, seconds, actor, action_id, preview))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")

@@ -1127,6 +1127,16 @@ class Engine:
             raise ActionRefused(f"{session.entry.title} has no time limit, so there is "
                                 "nothing to extend")
 
+    def extension_preview(self, session_id: int, seconds: int, now: Instant) -> Deadline | None:
+        """The deadline ``extend`` would give, and the limit that would set it; nothing
+        changes (the question that asks a parent says it before they say yes)."""
+        if seconds <= 0:
+            raise ActionRefused("an extension must be more than 0 seconds")
+        self.check_extend(session_id, now)
+        session = self._session(session_id)
+        trial = replace(session, extension_s=session.extension_s + seconds)
+        return self._deadline(session.user, session.entry, now, trial, pending=True)
+
     def extend(self, session_id: int, seconds: int, now: Instant) -> SessionExtended:
         if seconds <= 0:
             raise ActionRefused("an extension must be more than 0 seconds")

@@ -53,6 +53,11 @@ def countdown(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def extension_end(answer: Mapping[str, Any], now: datetime) -> str:
+    """When an extended session ends, and what ends it (the CLI's words)."""
+    return shared.extension_end(answer, now, _ZONE)
+
+
 def ends_at(when: datetime, now: datetime) -> str:
     """When something ends: rounded down to the minute, as the CLI and notices say it."""
     return shared.at_moment(when, now, _ZONE, up=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from shepherd.ipc.protocol import RpcError
+from shepherd.localtime import local_zone
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.screens.audit import AuditScreen
 from shepherd.tui.screens.confirm import ConfirmScreen
@@ -17,6 +19,7 @@ from shepherd.tui.widgets.banner import ConnectionBanner
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.request_list import RequestList
 from shepherd.tui.widgets.session_list import SessionList
+from shepherd.words import at_moment
 from tests.daemon.conftest import FAR_DAY_START, ME, policy
 from tests.tui.conftest import cells, clock_seconds, drive, screen_text, shepherd_cli, wait_for
 
@@ -437,3 +440,44 @@ def test_a_sixty_line_note_leaves_the_question_and_the_buttons_on_screen(
         assert "\n" not in cells(requests, "note")[0]
 
     drive(app, scenario)
+
+
+def test_the_extend_question_names_the_new_end_and_what_still_ends_it_and_once_is_true(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D3: the question named the session's current end, not the new one,
+    nor what would end it then. D2: a second extension of the session is refused."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+limits = { max_run = "10m" }
+""", FAR_DAY_START))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+    asked: list[str] = []
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        asked.append(" ".join(screen_text(app).replace("█", " ").split()))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1200,
+                       "the session extended in the daemon")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form again")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("already extended once" in str(n.message)
+                                          for n in app._notifications), "the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+    drive(app, scenario)
+    deadline = datetime.fromisoformat(d.call("status")["sessions"][0]["deadline"])
+    end = at_moment(deadline, datetime.now(local_zone()), local_zone(), up=False)
+    assert (f"It would then end {end}, when its session limit and the extra 15 minutes "
+            "are used up") in asked[0], asked[0]
+    assert d.audit_types().count("session_extended") == 1

@@ -15,7 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 
 from shepherd.cli.remote import grant_sentence
+from shepherd.ipc.protocol import RpcError
 from shepherd.tui import words
+from shepherd.tui.link import NotConnected
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
 from shepherd.tui.screens.confirm import Check, Question
@@ -286,23 +288,38 @@ class DashboardScreen(ViewScreen):
         label = self.state.label(user, str(session["entry"]))
 
         def asked(answer: Answer | None) -> None:
-            if answer is None:
-                return
-            seconds = answer.seconds
-
-            def check() -> Question | str:
-                running = self.state.session(session_id)
-                if running is None:
-                    return f"{user}'s {label} has already ended: there is nothing to extend."
-                line = self.state.session_line(running, self.shepherd.clock())
-                return (f"Extend {user}'s {label} by {words.duration(seconds)}?",
-                        "A session can be extended once. Its hours and group budgets still "
-                        f"hold; it now ends {line.ends}.")
-
-            self._ask(check, "Extend", "extend", f"Extended {user}'s {label}.",
-                      session_id=session_id, duration=seconds)
+            if answer is not None:
+                self.run_worker(self._ask_extend(session_id, user, label, answer.seconds),
+                                group="actions")
 
         self.shepherd.ask(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
+
+    async def _ask_extend(self, session_id: int, user: str, label: str, seconds: int) -> None:
+        """Ask the daemon what the extension would do (nothing is written), then ask the
+        parent in those words: the new end, and what still ends it then."""
+        try:
+            would = await self.shepherd.link.call("extend", session_id=session_id,
+                                                  duration=seconds, preview=True)
+        except RpcError as exc:  # already extended, no time limit, ended meanwhile
+            self._say(self.shepherd.explain(exc))
+            return
+        except NotConnected as exc:
+            self._say(f"Not done: {exc}.")
+            return
+
+        def check() -> Question | str:
+            if self.state.session(session_id) is None:
+                return f"{user}'s {label} has already ended: there is nothing to extend."
+            now = self.state.now(self.shepherd.clock())
+            return (f"Extend {user}'s {label} by {words.duration(seconds)}?",
+                    "A session can be extended once; more time after that is a grant. "
+                    f"It would then end {words.extension_end(would, now)}.")
+
+        def done(result: dict[str, Any]) -> str:
+            now = self.state.now(self.shepherd.clock())
+            return f"Extended {user}'s {label}: it now ends {words.extension_end(result, now)}."
+
+        self._ask(check, "Extend", "extend", done, session_id=session_id, duration=seconds)
 
     @answered_first
     def action_clear_cooldown(self) -> None:
