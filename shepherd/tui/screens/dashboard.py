@@ -357,9 +357,10 @@ class DashboardScreen(ViewScreen):
             if (self.state.user(user) or {}).get("locked"):
                 return f"{user} is already locked."
             running = [s for s in self.state.sessions() if s["user"] == user]
-            detail = (f"This stops {len(running)} running session(s) now, and nothing may "
-                      "start until you unlock." if running
-                      else "Nothing may start until you unlock.")
+            stops = ("its running session" if len(running) == 1
+                     else f"its {len(running)} running sessions")
+            detail = (f"This stops {stops} now, and nothing may start until you unlock."
+                      if running else "Nothing may start until you unlock.")
             return f"Lock {user}?", detail
 
         self._ask(check, "Lock", "lock", f"{user} is locked.", user=user)
