@@ -122,7 +122,8 @@ def test_a_request_answered_elsewhere_meanwhile_is_not_answered_twice(
         await wait_for(pilot, lambda: app.state.requests, "the request")
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "Their note: “please!” " in screen_text(app)  # no "!”." doubled
+        shown = screen_text(app)  # the note in its own box (review 11 s7 D1), as written
+        assert "'s note" in shown and "please!" in shown and "please!”." not in shown
         request_id = app.state.requests[0]["id"]
         declined = shepherd_cli(d.socket, "answer", str(request_id), "decline")  # another parent
         assert declined.returncode == 0, declined.stderr + declined.stdout
