@@ -481,3 +481,22 @@ limits = { max_run = "10m" }
     assert (f"It would then end {end}, when its session limit and the extra 15 minutes "
             "are used up") in asked[0], asked[0]
     assert d.audit_types().count("session_extended") == 1
+
+
+def test_the_lock_question_says_the_running_session_in_words(daemon_factory: Any) -> None:
+    """Review 11 s7 D6: "This stops 1 running session(s) now" was not a sentence."""
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.detail == ("This stops its running session now, and nothing may "
+                                     "start until you unlock.")
+        await pilot.press("n")
+
+    drive(app, scenario)
