@@ -266,9 +266,17 @@ class DashboardScreen(ViewScreen):
                     self.state.take_consequence(user, target, seconds, mode, mono)]))
 
             lasting: dict[str, Any] = {"until": until} if until != "today" else {}
-            self._ask(check, "Give" if mode == "add" else "Change", "grant", grant_sentence,
-                      user=user, target=target, duration=seconds, mode=mode,
-                      reason=answer.text, **lasting)
+            params = dict(user=user, target=target, duration=seconds, mode=mode,
+                          reason=answer.text, **lasting)
+
+            def ask() -> None:
+                self._ask(check, "Give" if mode == "add" else "Change", "grant",
+                          grant_sentence, **params)
+
+            if until in ("today", "week"):
+                ask()
+            else:  # a time: the daemon's calendar says whether it is still to come
+                self.run_worker(self._then_if_allowed("grant", params, ask), group="actions")
 
         self.shepherd.ask(AskScreen(f"Time for {user}", targets=targets,
                                     target=chosen[1] if chosen else None, signed=True),
@@ -293,6 +301,21 @@ class DashboardScreen(ViewScreen):
                                 group="actions")
 
         self.shepherd.ask(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
+
+    async def _then_if_allowed(self, method: str, params: dict[str, Any],
+                               then: Callable[[], None]) -> None:
+        """Ask the question only if the daemon's preview of the action (nothing is
+        written) does not refuse it: a grant "until 05:00" at 05:11 is refused in the
+        daemon's words before the parent is asked, not after their yes."""
+        try:
+            await self.shepherd.link.call(method, preview=True, **params)
+        except RpcError as exc:
+            self._say(self.shepherd.explain(exc))
+            return
+        except NotConnected as exc:
+            self._say(f"Not done: {exc}.")
+            return
+        then()
 
     async def _ask_extend(self, session_id: int, user: str, label: str, seconds: int) -> None:
         """Ask the daemon what the extension would do (nothing is written), then ask the
