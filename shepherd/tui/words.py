@@ -27,6 +27,7 @@ state_word = shared.state_word
 week_left = shared.week_left
 lasting_state = shared.lasting_state
 one_line = shared.one_line
+spoken_duration = shared.spoken_duration
 
 
 def parse_time(text: str | None) -> datetime | None:

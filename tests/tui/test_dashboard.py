@@ -500,3 +500,25 @@ def test_the_lock_question_says_the_running_session_in_words(daemon_factory: Any
         await pilot.press("n")
 
     drive(app, scenario)
+
+
+def test_the_stop_question_says_the_rest_that_follows(daemon_factory: Any) -> None:
+    """Review 11 s7 D9: "Stop alex's Nap now? It has 22:40 left." did not say that a
+    one-hour rest (cooldown) follows the stop."""
+    d = daemon_factory(policy(NAP.replace('limits = { daily_quota = "10m" }',
+                                          'limits = { daily_quota = "10m", cooldown = "1h" }'),
+                              FAR_DAY_START))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.detail.endswith(
+            "left. Then Nap rests for 1 hour before it can start again."), app.screen.detail
+        await pilot.press("n")
+
+    drive(app, scenario)

@@ -229,7 +229,13 @@ class DashboardScreen(ViewScreen):
                 return f"{user}'s {label} has already ended: there is nothing to stop."
             line = self.state.session_line(running, self.shepherd.clock())
             detail = f"It has {line.countdown} left." if line.remaining_s is not None else ""
-            return f"Stop {user}'s {label} now?", detail
+            found = self.state.user(user) or {"entries": []}
+            item: dict[str, Any] = next(
+                (e for e in found["entries"] if e["id"] == running["entry"]), {})
+            if item.get("cooldown_s"):  # what follows the stop (review 11 s7 D9)
+                rest = words.spoken_duration(item["cooldown_s"])
+                detail += f" Then {label} rests for {rest} before it can start again."
+            return f"Stop {user}'s {label} now?", detail.strip()
 
         self._ask(check, "Stop", "stop", f"Stopped {user}'s {label}.", session_id=session_id)
 
