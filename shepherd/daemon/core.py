@@ -1787,7 +1787,8 @@ class Daemon:
             notes = {"limited_by": [r.to_json() for r in granted.limited_by],
                      "capped_by": [c.to_json() for c in granted.capped_by]}
             self._changed()
-        self._publish("request_answered", {**result.to_json(), **notes}, user=result.user)
+        self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
+                      user=result.user)
         return result, notes
 
     async def reload(self, actor: str = "SIGHUP") -> dict[str, Any]:

@@ -177,6 +177,7 @@ class ShepherdApp(App[None]):
                             title="A request for more time", timeout=10)
         elif kind == "request_answered":
             state.requests = [r for r in state.requests if r["id"] != event.get("id")]
+            state.answered[int(event.get("id") or 0)] = event  # who, and how (a question)
             if not state.is_admin:
                 label = state.label(state.me, str(event.get("entry")))
                 approved = event.get("state") == "approved"

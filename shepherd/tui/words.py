@@ -54,6 +54,15 @@ def countdown(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def answered_elsewhere(event: Mapping[str, Any] | None) -> str:
+    """A request answered while its question waited: how, and by whom when known."""
+    if event is None:
+        return "That request has already been answered."
+    how = "approved" if event.get("state") == "approved" else "declined"
+    by = f" by {event['by']}" if event.get("by") else ""
+    return f"That request has already been answered: it was {how}{by}."
+
+
 def extension_end(answer: Mapping[str, Any], now: datetime) -> str:
     """When an extended session ends, and what ends it (the CLI's words)."""
     return shared.extension_end(answer, now, _ZONE)

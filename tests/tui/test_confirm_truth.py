@@ -11,7 +11,7 @@ from shepherd.tui.app import ShepherdApp
 from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.session_list import SessionList
-from tests.daemon.conftest import policy
+from tests.daemon.conftest import ME, policy
 from tests.tui.conftest import clock_seconds, drive, screen_text, shepherd_cli, wait_for
 
 NAP = """
@@ -132,6 +132,8 @@ def test_a_request_answered_elsewhere_meanwhile_is_not_answered_twice(
         await pilot.press("y")
         await wait_for(pilot, lambda: "already been answered" in notices(app), "the answer")
         assert "Approved" not in notices(app), notices(app)
+        # Review 11 s7 D9: how it was answered, and by whom (the CLI ran as ME).
+        assert f"it was declined by {ME}." in notices(app), notices(app)
 
     drive(app, scenario)
     assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 1200  # not given

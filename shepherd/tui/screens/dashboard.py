@@ -413,7 +413,7 @@ class DashboardScreen(ViewScreen):
         def check() -> Question | str:
             request = next((r for r in self.state.requests if r["id"] == request_id), None)
             if request is None:
-                return "That request has already been answered."
+                return words.answered_elsewhere(self.state.answered.get(int(request_id)))
             return ask(request)
         return check
 
