@@ -284,13 +284,17 @@ def _per_week(weekly: int | None) -> str:
     return f", per week {duration(weekly)}" if weekly is not None else ""
 
 
-def policy_text(path: str, policy: dict[str, Any]) -> Text:
-    """The policy in force, as a parent would read it (durations like 1h30m)."""
+def policy_text(path: str, policy: dict[str, Any], *, user_mode: bool = False) -> Text:
+    """The policy in force, as a parent would read it (durations like 1h30m). A daemon
+    in user mode has the user it runs as for its parent, whatever the admin group."""
     sup = policy["supervisor"]
+    parents = (f"the parent is the user this daemon runs as (user mode; installed, it "
+               f"would be the group {escape(sup['admin_group'])})" if user_mode
+               else f"parents are the group {escape(sup['admin_group'])}")
     out = [f"[b]Policy in force[/b]  [dim]{escape(path)}[/]", "",
            f"Days start at {_minutes(sup['day_starts_at'])}, weeks on "
-           f"{_LONG_DAYS[_DAYS.index(sup.get('week_starts_on', 'mon'))]}; parents are the group "
-           f"{escape(sup['admin_group'])}; programs get {duration(sup['stop_grace'])} to close; "
+           f"{_LONG_DAYS[_DAYS.index(sup.get('week_starts_on', 'mon'))]}; {parents}; "
+           f"programs get {duration(sup['stop_grace'])} to close; "
            f"the audit log keeps {duration(sup['audit_retention'])}; after a crash, "
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
            "", "[b]Children[/b]"]

@@ -40,3 +40,19 @@ def test_an_adopted_session_and_a_long_note_read_as_sentences_in_the_audit() -> 
              "data": {"seconds": 120, "note": "line 1\nline 2\n" * 100}}
     row = event_summary(asked)
     assert "\n" not in row and "line 1 ⏎ line 2 ⏎" in row and len(row) < 140
+
+
+def test_the_policy_view_names_the_parent_of_a_user_mode_daemon() -> None:
+    """Review 11 s7 D9: "parents are the group shepherd-admin" on a user-mode daemon,
+    where the parent is the user the daemon runs as."""
+    from shepherd.tui.words import policy_text
+    from tests.tui import recorded
+
+    shown = recorded.policy_show()
+    group = shown["policy"]["supervisor"]["admin_group"]
+    installed = policy_text(shown["path"], shown["policy"]).plain
+    user_mode = " ".join(policy_text(shown["path"], shown["policy"], user_mode=True)
+                         .plain.split())
+    assert f"parents are the group {group};" in installed
+    assert f"parents are the group {group}" not in user_mode
+    assert "the parent is the user this daemon runs as (user mode" in user_mode
