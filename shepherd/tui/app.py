@@ -175,6 +175,11 @@ class ShepherdApp(App[None]):
                 self.notify(f"{request['user']} asks for {words.duration(request['seconds'])} "
                             f"more of {label}.{note} Press a to approve, x to decline.",
                             title="A request for more time", timeout=10)
+            elif request["user"] == state.me and request["id"] is not None:
+                # The child's own, made anywhere (`shepherd request` too): waiting here.
+                state.my_requests.setdefault(int(request["id"]), {
+                    "id": int(request["id"]), "entry": request["entry"],
+                    "seconds": request["seconds"], "state": "pending"})
         elif kind == "request_answered":
             state.requests = [r for r in state.requests if r["id"] != event.get("id")]
             state.answered[int(event.get("id") or 0)] = event  # who, and how (a question)
