@@ -40,6 +40,7 @@ from shepherd.supervisor.account import allowed_client_variables
 from shepherd.words import (
     answer_notes,
     at_moment,
+    extension_end,
     format_duration,
     join_clauses,
     plain,
@@ -254,8 +255,8 @@ def cmd_extend(args: argparse.Namespace) -> int:
     what = f"session {result['session_id']}"
     if result.get("label"):
         what = f"{result['label']} ({what})"
-    ends = _when(result["deadline"]) if result["deadline"] else "with no time limit"
-    print(f"{what[0].upper()}{what[1:]} now ends {ends}.")
+    now, zone = _now()
+    print(f"{what[0].upper()}{what[1:]} now ends {extension_end(result, now, zone)}.")
     return EXIT_OK
 
 

@@ -1674,12 +1674,18 @@ class Daemon:
             raise BadRequest(f"--until {exc}") from None
 
     async def extend(self, session_id: int, seconds: int, actor: str,
-                     action_id: str | None = None) -> dict[str, Any]:
+                     action_id: str | None = None, preview: bool = False) -> dict[str, Any]:
+        """Extend a session (once); ``preview``: the end it would have, nothing written."""
         snap = self._snapshot(session_id)
         if seconds <= 0:
             raise BadRequest("an extension must be more than 0 seconds")
         now = self.now()
         self.engine.check_extend(session_id, now)  # before anything is written
+        label = self._session_json(session_id)["label"] if session_id in self.sessions else None
+        if preview:
+            would = self.engine.extension_preview(session_id, seconds, now)
+            return {"session_id": session_id, "label": label, "preview": True,
+                    "seconds": seconds, **_deadline_json(would)}
         total = snap.extension_s + seconds
         await self._persist(lambda store: store.set_extension(
             now.wall, session_id, total, seconds, actor,
@@ -1689,9 +1695,8 @@ class Daemon:
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},
                       user=snap.user)
         self._changed()
-        label = self._session_json(session_id)["label"] if session_id in self.sessions else None
-        return {"session_id": session_id,
-                "deadline": deadline.wall.isoformat() if deadline else None, "label": label}
+        return {"session_id": session_id, "label": label, "seconds": seconds,
+                **_deadline_json(deadline)}
 
     def _snapshot(self, session_id: int) -> SessionSnapshot:
         try:
@@ -1794,7 +1799,8 @@ class Daemon:
             notes = {"limited_by": [r.to_json() for r in granted.limited_by],
                      "capped_by": [c.to_json() for c in granted.capped_by]}
             self._changed()
-        self._publish("request_answered", {**result.to_json(), **notes}, user=result.user)
+        self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
+                      user=result.user)
         return result, notes
 
     async def reload(self, actor: str = "SIGHUP") -> dict[str, Any]:
@@ -1972,3 +1978,11 @@ def _started_within(process: Mapping[str, Any]) -> list[int]:
 
 def _gone(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}")
+
+
+def _deadline_json(deadline: Deadline | None) -> dict[str, Any]:
+    """A session's end and the limit that sets it, as ``extend`` answers them."""
+    if deadline is None:
+        return {"deadline": None, "cause": None}
+    return {"deadline": deadline.wall.isoformat(), "cause": deadline.cause,
+            "group": deadline.group, "period": deadline.period}

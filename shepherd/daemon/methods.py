@@ -38,11 +38,12 @@ from shepherd.daemon.errors import (
 )
 from shepherd.daemon.events import DaemonEvent
 from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
-from shepherd.engine import ActionRefused
+from shepherd.engine import ActionRefused, AlreadyExtended
 from shepherd.engine.grants import GRANT_MODES, grant_too_long
 from shepherd.explain.day import ExplainError
 from shepherd.explain.live import books_of, explain_live, running_note
 from shepherd.ipc.protocol import (
+    ACTION_REFUSED,
     ALREADY_DONE,
     FORBIDDEN,
     INVALID_PARAMS,
@@ -72,7 +73,8 @@ POLICY_REJECTED = -32020
 # Domain errors to JSON-RPC codes; the first match wins (subclasses before bases).
 ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
     (LaunchRefused, LAUNCH_DENIED), (LaunchFailed, NOT_FOUND), (NotFound, NOT_FOUND),
-    (ActionRefused, NOT_FOUND), (Forbidden, FORBIDDEN), (NothingChanged, STORE_UNAVAILABLE),
+    (AlreadyExtended, ACTION_REFUSED), (ActionRefused, NOT_FOUND), (Forbidden, FORBIDDEN),
+    (NothingChanged, STORE_UNAVAILABLE),
     (StoreUnreadable, STORE_UNAVAILABLE), (TooManyRequests, RATE_LIMITED),
     (PolicyRejected, POLICY_REJECTED), (BadRequest, INVALID_PARAMS),
     (CommandError, INVALID_PARAMS),
@@ -396,9 +398,13 @@ class Methods:
             session_id = self.daemon.session_of(self._entry_id(params.req_str("entry"), user),
                                                 user)
         seconds = params.duration("duration")
-        actor, action_id = self._actor(connection), params.action_id()
+        preview = params.raw.get("preview", False)
+        if not isinstance(preview, bool):
+            raise RpcError(INVALID_PARAMS, "preview must be true or false")
+        actor = self._actor(connection)
+        action_id = None if preview else params.action_id()
         return await self._once(actor, "extend", action_id, lambda: self.daemon.extend(
-            session_id, seconds, actor, action_id))
+            session_id, seconds, actor, action_id, preview))
 
     async def cooldown_clear(self, params: Params, connection: Connection) -> Any:
         user = params.req_str("user")

@@ -191,6 +191,7 @@ def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: d
         **_week_fields(week),
         "cooldown_until": verdict.cooldown_until.isoformat()
         if verdict.cooldown_until else None,
+        "cooldown_s": entry.limits.cooldown,  # the rest after each session of it
         "reasons": [r.to_json() for r in verdict.reasons],
     }
 

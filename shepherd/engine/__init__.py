@@ -13,7 +13,7 @@ from shepherd.engine.clock import (
     Resumed,
     TrustedClock,
 )
-from shepherd.engine.engine import ActionRefused, Engine
+from shepherd.engine.engine import ActionRefused, AlreadyExtended, Engine
 from shepherd.engine.events import (
     AlreadyRunning,
     Availability,
@@ -48,6 +48,7 @@ from shepherd.engine.pauses import Pause
 
 __all__ = [
     "ActionRefused",
+    "AlreadyExtended",
     "AlreadyRunning",
     "Availability",
     "ClockJump",

@@ -193,6 +193,16 @@ class ActionRefused(ValueError):
     """An admin action that names something that does not exist or makes no sense."""
 
 
+class AlreadyExtended(ActionRefused):
+    """A second extension of one session: a session is extended once (SPEC §3, whatever
+    days it spans); more time after that is a grant. ``data`` carries the code."""
+
+    def __init__(self, message: str, session_id: int, extension_s: int) -> None:
+        super().__init__(message)
+        self.data = {"code": "already_extended", "session_id": session_id,
+                     "extension_s": extension_s}
+
+
 @dataclass
 class _Session:
     id: int
@@ -1106,11 +1116,26 @@ class Engine:
         return (GrantCap("group_quota", on_week.left_s, limits.target, period="week"),)
 
     def check_extend(self, session_id: int, now: Instant) -> None:
-        """Refuse to extend a session with no time limit: it would change nothing."""
+        """Refuse to extend a session already extended (once per session), or one with
+        no time limit: it would change nothing."""
         session = self._session(session_id)
+        if session.extension_s > 0:
+            raise AlreadyExtended(f"{session.entry.title}'s session was already extended "
+                                  "once; give time with grant instead", session_id,
+                                  session.extension_s)
         if self._deadline(session.user, session.entry, now, session, pending=True) is None:
             raise ActionRefused(f"{session.entry.title} has no time limit, so there is "
                                 "nothing to extend")
+
+    def extension_preview(self, session_id: int, seconds: int, now: Instant) -> Deadline | None:
+        """The deadline ``extend`` would give, and the limit that would set it; nothing
+        changes (the question that asks a parent says it before they say yes)."""
+        if seconds <= 0:
+            raise ActionRefused("an extension must be more than 0 seconds")
+        self.check_extend(session_id, now)
+        session = self._session(session_id)
+        trial = replace(session, extension_s=session.extension_s + seconds)
+        return self._deadline(session.user, session.entry, now, trial, pending=True)
 
     def extend(self, session_id: int, seconds: int, now: Instant) -> SessionExtended:
         if seconds <= 0:

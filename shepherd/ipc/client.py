@@ -167,7 +167,7 @@ class AsyncClient:
             await self._writer.drain()
             message = await within(answer, timeout)
         except TimeoutError:
-            self._end(f"it stopped answering: nothing came in {timeout:.0f} seconds")
+            self._end(f"it stopped answering (nothing came in {timeout:.0f} seconds)")
             raise NoAnswer(self.close_reason) from None
         except OSError as exc:
             self._end(f"the connection broke: {exc.strerror or 'no answer'}")

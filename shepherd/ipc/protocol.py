@@ -29,6 +29,7 @@ TOO_MANY_CONNECTIONS = -32012
 TOO_MUCH_UNREAD = -32013
 ANSWER_TOO_LARGE = -32014
 ALREADY_DONE = -32015  # an action_id the store already holds: not done again
+ACTION_REFUSED = -32016  # the rules do not allow it (a session extended a second time)
 
 JsonId = str | int | None
 

@@ -171,12 +171,18 @@ class ShepherdApp(App[None]):
                 if all(r["id"] != request["id"] for r in state.requests):
                     state.requests.append(request)
                 label = state.label(str(request["user"]), str(request["entry"]))
-                note = f" “{request['note']}”" if request["note"] else ""
+                note = f" “{words.one_line(str(request['note']), 80)}”" if request["note"] else ""
                 self.notify(f"{request['user']} asks for {words.duration(request['seconds'])} "
                             f"more of {label}.{note} Press a to approve, x to decline.",
                             title="A request for more time", timeout=10)
+            elif request["user"] == state.me and request["id"] is not None:
+                # The child's own, made anywhere (`shepherd request` too): waiting here.
+                state.my_requests.setdefault(int(request["id"]), {
+                    "id": int(request["id"]), "entry": request["entry"],
+                    "seconds": request["seconds"], "state": "pending"})
         elif kind == "request_answered":
             state.requests = [r for r in state.requests if r["id"] != event.get("id")]
+            state.answered[int(event.get("id") or 0)] = event  # who, and how (a question)
             if not state.is_admin:
                 label = state.label(state.me, str(event.get("entry")))
                 approved = event.get("state") == "approved"
@@ -199,16 +205,17 @@ class ShepherdApp(App[None]):
     # -- acting ----------------------------------------------------------------------
     def confirm_then(self, question: str, detail: str, yes: str, method: str,
                      done: str | Callable[[Any], str], *, check: Check | None = None,
-                     **params: Any) -> None:
+                     quote: tuple[str, str] | None = None, **params: Any) -> None:
         """Ask; on yes, call ``method`` and say ``done`` (or what went wrong).
 
-        ``check`` keeps the question true while it waits (see ``ConfirmScreen``)."""
+        ``check`` keeps the question true while it waits (see ``ConfirmScreen``);
+        ``quote`` is someone else's words (whose, what), shown apart and bounded."""
 
         def answered(go: bool | None) -> None:
             if go:
                 self.run_worker(self.act(method, done, **params), group="actions")
 
-        self.push_screen(ConfirmScreen(question, detail, yes, check), answered)
+        self.push_screen(ConfirmScreen(question, detail, yes, check, quote), answered)
 
     async def act(self, method: str, done: str | Callable[[Any], str], **params: Any) -> Any:
         """Send a parent's or child's action and say what became of it. An action that

@@ -75,6 +75,7 @@ class LiveState:
     requests: list[Json] = field(default_factory=list)
     warnings: deque[Json] = field(default_factory=lambda: deque(maxlen=20))
     my_requests: dict[int, Json] = field(default_factory=dict)  # a child's own, by id
+    answered: dict[int, Json] = field(default_factory=dict)  # answers seen, by request id
     connected: bool = False
     problem: str = ""
     waiting: str = ""  # an action sent, its answer not yet come

@@ -26,6 +26,8 @@ _ZONE = local_zone()
 state_word = shared.state_word
 week_left = shared.week_left
 lasting_state = shared.lasting_state
+one_line = shared.one_line
+spoken_duration = shared.spoken_duration
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -50,6 +52,20 @@ def countdown(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def answered_elsewhere(event: Mapping[str, Any] | None) -> str:
+    """A request answered while its question waited: how, and by whom when known."""
+    if event is None:
+        return "That request has already been answered."
+    how = "approved" if event.get("state") == "approved" else "declined"
+    by = f" by {event['by']}" if event.get("by") else ""
+    return f"That request has already been answered: it was {how}{by}."
+
+
+def extension_end(answer: Mapping[str, Any], now: datetime) -> str:
+    """When an extended session ends, and what ends it (the CLI's words)."""
+    return shared.extension_end(answer, now, _ZONE)
 
 
 def ends_at(when: datetime, now: datetime) -> str:
@@ -268,13 +284,17 @@ def _per_week(weekly: int | None) -> str:
     return f", per week {duration(weekly)}" if weekly is not None else ""
 
 
-def policy_text(path: str, policy: dict[str, Any]) -> Text:
-    """The policy in force, as a parent would read it (durations like 1h30m)."""
+def policy_text(path: str, policy: dict[str, Any], *, user_mode: bool = False) -> Text:
+    """The policy in force, as a parent would read it (durations like 1h30m). A daemon
+    in user mode has the user it runs as for its parent, whatever the admin group."""
     sup = policy["supervisor"]
+    parents = (f"the parent is the user this daemon runs as (user mode; installed, it "
+               f"would be the group {escape(sup['admin_group'])})" if user_mode
+               else f"parents are the group {escape(sup['admin_group'])}")
     out = [f"[b]Policy in force[/b]  [dim]{escape(path)}[/]", "",
            f"Days start at {_minutes(sup['day_starts_at'])}, weeks on "
-           f"{_LONG_DAYS[_DAYS.index(sup.get('week_starts_on', 'mon'))]}; parents are the group "
-           f"{escape(sup['admin_group'])}; programs get {duration(sup['stop_grace'])} to close; "
+           f"{_LONG_DAYS[_DAYS.index(sup.get('week_starts_on', 'mon'))]}; {parents}; "
+           f"programs get {duration(sup['stop_grace'])} to close; "
            f"the audit log keeps {duration(sup['audit_retention'])}; after a crash, "
            f"running programs are {'adopted' if sup['on_restart'] == 'adopt' else 'stopped'}.",
            "", "[b]Children[/b]"]

@@ -18,8 +18,8 @@ from shepherd.words.grants import (
     lock_note,
     result_notes,
 )
-from shepherd.words.limits import stop_clause, week_left
-from shepherd.words.plain import json_safe, plain, plain_lines
+from shepherd.words.limits import extension_end, stop_clause, week_left
+from shepherd.words.plain import json_safe, one_line, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
     counting_sentence,
@@ -57,6 +57,7 @@ __all__ = [
     "counted",
     "counting_sentence",
     "expiry_sentence",
+    "extension_end",
     "flapping_sentence",
     "format_duration",
     "grant_notes",
@@ -65,6 +66,7 @@ __all__ = [
     "json_safe",
     "lasting_state",
     "lock_note",
+    "one_line",
     "pause_clause",
     "plain",
     "plain_lines",

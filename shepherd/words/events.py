@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from shepherd.words.plain import one_line
 from shepherd.words.presence import cause_words, resumed_clause
 from shepherd.words.refusals import reasons_clause, warning_text
 from shepherd.words.times import format_duration
@@ -107,11 +108,15 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
     if kind == "presence_available":
         return ("Shepherd can see again whether the children are at the screen: only the "
                 "time they are there counts")
+    if kind == "session_adopted":
+        return (f"{user}'s {entry} (session {data.get('session_id')}) kept running while "
+                "Shepherd restarted: it is watched and counted again")
     if kind == "session_extended":
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":
         # The child's own words: shown as written, never read as markup.
-        note = f": “{quote(str(data['note']))}”" if data.get("note") else ""
+        # On one line and cut: a row never holds the note's line breaks (review 11 s7 D1).
+        note = f": “{quote(one_line(str(data['note']), 80))}”" if data.get("note") else ""
         return f"{user} asks for {duration(seconds)} more of {entry}{note}"
     if kind == "request_answered":
         state = data.get("state") or ("approved" if data.get("approved") else "declined")

@@ -9,9 +9,32 @@ adds ``day_end``: the quota day is over.
 
 from __future__ import annotations
 
-from shepherd.words.times import format_duration, spoken_duration
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any
 
-__all__ = ["stop_clause", "week_left"]
+from shepherd.words.times import at_moment, format_duration, spoken_duration
+
+__all__ = ["extension_end", "stop_clause", "week_left"]
+
+
+def extension_end(answer: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """When an extended session ends and what ends it, from ``extend``'s answer (or its
+    preview): "at 17:35, when its time for today and the extra 15 minutes are used up",
+    "at 18:00: that is when its hours end, which an extension never passes"."""
+    if not answer.get("deadline"):
+        return "with no time limit"
+    end = at_moment(datetime.fromisoformat(str(answer["deadline"])), now, zone, up=False)
+    cause, extra = answer.get("cause"), f"the extra {spoken_duration(answer.get('seconds') or 0)}"
+    when = "this week" if answer.get("period") == "week" else "today"
+    spent = {"max_run": "its session limit",
+             "quota": f"its time for {when}",
+             "group_quota": f"the {answer.get('group') or 'group'} budget for {when}"}
+    if cause in spent:
+        return f"{end}, when {spent[str(cause)]} and {extra} are used up"
+    if cause == "window":
+        return f"{end}: that is when its hours end, which an extension never passes"
+    return f"{end}, when {stop_clause(str(cause))}"
 
 
 def stop_clause(cause: str, period: str = "day", group: str | None = None,

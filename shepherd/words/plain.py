@@ -41,3 +41,18 @@ def json_safe(text: str) -> str:
     """JSON text with the control characters JSON leaves raw (DEL, C1, bidirectional
     overrides) written as ``\\u`` escapes: the same data, safe on a terminal."""
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# A line break of any kind, with the blank space around it (blank lines fold into one).
+_BREAKS = re.compile("[ \t]*(?:\r\n|[\n\r\x0b\x0c\x85\u2028\u2029])\\s*")
+
+
+def one_line(text: str, width: int | None = None) -> str:
+    """Someone else's text (a child's note) on one line: each line break shown as ``⏎``,
+    tabs as spaces, every other control character written out, and cut to ``width``
+    characters with ``…``. Whoever wrote it cannot push what is shown after it out of
+    sight, nor make it look like lines of the screen's own."""
+    folded = plain(_BREAKS.sub(" ⏎ ", text.strip()).replace("\t", " "))
+    if width is not None and len(folded) > width:
+        folded = folded[:max(width - 1, 0)].rstrip() + "…"
+    return folded

@@ -413,3 +413,29 @@ def unambiguous(moment: datetime) -> bool:
     wall = moment.replace(tzinfo=None)
     first, second = (wall.replace(tzinfo=moment.tzinfo, fold=f) for f in (0, 1))
     return first.utcoffset() == second.utcoffset() == moment.utcoffset()
+
+
+def test_a_second_extension_of_one_session_is_refused_in_words_and_by_code(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D2: the daemon extended the same session twice; SPEC §3 says once."""
+    from shepherd.ipc.protocol import ACTION_REFUSED
+
+    d = daemon_factory(policy("""
+[[entries]]
+id = "minecraft"
+label = "Minecraft"
+command = ["sleep", "600"]
+limits = { daily_quota = "1h" }
+""", FAR_DAY_START))
+    d.call("launch", entry="minecraft")
+    first = shepherd(d, "extend", "minecraft", "15m")
+    assert first.returncode == 0, first.stderr
+    again = shepherd(d, "extend", "minecraft", "5m")
+    assert again.returncode == 1
+    assert ("Minecraft's session was already extended once; give time with grant instead"
+            in again.stderr)
+    with pytest.raises(RpcError) as refused:  # a script reads the code
+        d.call("extend", entry="minecraft", duration="5m")
+    assert refused.value.code == ACTION_REFUSED
+    assert refused.value.data["code"] == "already_extended"
+    assert d.audit_types().count("session_extended") == 1

@@ -120,3 +120,21 @@ def test_a_session_with_no_time_limit_cannot_be_extended() -> None:
     with pytest.raises(ActionRefused):
         e.extend(1, 600, clock.now)
     assert e.snapshot(1).extension_s == 0
+
+
+def test_a_session_is_extended_once_and_a_second_extension_is_refused_in_words() -> None:
+    """Review 11 s7 D2: the TUI said "a session can be extended once" while the engine
+    extended the same session again. SPEC §3: extend a running session, once."""
+    from shepherd.engine import AlreadyExtended
+
+    e, clock = engine(QUOTA_ONLY), FakeClock(local(25, 16))
+    e.launch("alex", "game", clock.now, 1)
+    e.extend(1, 900, clock.now)
+    first = deadline_wall(e, clock)
+    with pytest.raises(AlreadyExtended, match="session was already extended once; give time "
+                                              "with grant instead") as refused:
+        e.check_extend(1, clock.advance(60))
+    assert refused.value.data["code"] == "already_extended"
+    with pytest.raises(AlreadyExtended):
+        e.extend(1, 300, clock.now)
+    assert e.snapshot(1).extension_s == 900 and deadline_wall(e, clock) == first

@@ -83,10 +83,11 @@ NO_WEEK = {"used_week_s": None, "quota_week_s": None, "remaining_week_s": None}
 
 def entry(entry_id: str, label: str, state: str, used: float, quota: int | None,
           *, left: float | None = None, reasons: list[dict[str, Any]] | None = None,
-          cooldown: str | None = None) -> dict[str, Any]:
+          cooldown: str | None = None, rest_s: int | None = None) -> dict[str, Any]:
     return {"id": entry_id, "label": label, "state": state, "used_today_s": used,
             "remaining_today_s": None if quota is None else max(quota - used, 0.0),
             "time_left_s": left, "quota_today_s": quota, "cooldown_until": cooldown,
+            "cooldown_s": rest_s,
             "reasons": reasons or [], **NO_WEEK}
 
 
@@ -232,7 +233,7 @@ def grant_preview() -> dict[str, Any]:
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
                  "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day"}],
             "week_allowance_s": None, "expires_at": None, "week": False,
-            "lasting_s": None, "lasting_from": None,
+            "lasting_s": None, "lasting_from": None, "with_day": True,
             "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
             "preview": True}
 

@@ -129,3 +129,25 @@ def test_a_yes_to_a_locked_child_under_a_budget_says_what_they_can_really_use(
             screen_text(app).split()), "the whole answer on the child's screen")
 
     drive(app, scenario)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another uid")
+@pytest.mark.skipif(not os.access(OTHER_PYTHON, os.X_OK), reason="no system python3")
+def test_a_request_made_elsewhere_shows_as_waiting_in_the_childs_view(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D10: a request made with `shepherd request` (not this TUI) was not
+    shown as waiting in the child's view; only its answer was."""
+    d = daemon_factory(policy(ENTRIES, users='[[users]]\nname = "nobody"\n'))
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    app = ShepherdApp(d.socket, opener=child_opener(d.socket))
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.current_mode == "child" and app.state.status,
+                       "the child's view")
+        d.call("request_time", user="nobody", entry="drawing", duration="10m")
+        await wait_for(pilot, lambda: "You asked for 10m more of Drawing: waiting for an "
+                       "answer." in " ".join(screen_text(app).split()),
+                       "the request waiting on the child's screen")
+
+    drive(app, scenario)

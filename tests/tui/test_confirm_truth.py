@@ -11,7 +11,7 @@ from shepherd.tui.app import ShepherdApp
 from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.session_list import SessionList
-from tests.daemon.conftest import policy
+from tests.daemon.conftest import ME, policy
 from tests.tui.conftest import clock_seconds, drive, screen_text, shepherd_cli, wait_for
 
 NAP = """
@@ -122,7 +122,8 @@ def test_a_request_answered_elsewhere_meanwhile_is_not_answered_twice(
         await wait_for(pilot, lambda: app.state.requests, "the request")
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "Their note: “please!” " in screen_text(app)  # no "!”." doubled
+        shown = screen_text(app)  # the note in its own box (review 11 s7 D1), as written
+        assert "'s note" in shown and "please!" in shown and "please!”." not in shown
         request_id = app.state.requests[0]["id"]
         declined = shepherd_cli(d.socket, "answer", str(request_id), "decline")  # another parent
         assert declined.returncode == 0, declined.stderr + declined.stdout
@@ -131,6 +132,8 @@ def test_a_request_answered_elsewhere_meanwhile_is_not_answered_twice(
         await pilot.press("y")
         await wait_for(pilot, lambda: "already been answered" in notices(app), "the answer")
         assert "Approved" not in notices(app), notices(app)
+        # Review 11 s7 D9: how it was answered, and by whom (the CLI ran as ME).
+        assert f"it was declined by {ME}." in notices(app), notices(app)
 
     drive(app, scenario)
     assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 1200  # not given

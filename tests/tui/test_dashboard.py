@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from shepherd.ipc.protocol import RpcError
+from shepherd.localtime import local_zone
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.screens.audit import AuditScreen
 from shepherd.tui.screens.confirm import ConfirmScreen
@@ -17,6 +19,7 @@ from shepherd.tui.widgets.banner import ConnectionBanner
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.request_list import RequestList
 from shepherd.tui.widgets.session_list import SessionList
+from shepherd.words import at_moment
 from tests.daemon.conftest import FAR_DAY_START, ME, policy
 from tests.tui.conftest import cells, clock_seconds, drive, screen_text, shepherd_cli, wait_for
 
@@ -407,3 +410,115 @@ def test_the_policy_view_shows_an_entry_without_a_label_by_its_id(daemon_factory
         await wait_for(pilot, lambda: "plain_game" in screen_text(app), "the entry by its id")
 
     drive(app, scenario, size=(120, 40))
+
+
+def test_a_sixty_line_note_leaves_the_question_and_the_buttons_on_screen(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D1: a child's note with newlines filled the approve dialog at 80x24,
+    pushing out what will happen and the buttons; the note could imitate the dialog's
+    own words. The note is shown on folded lines, cut, in a box named as the child's."""
+    note = "".join(f"line {i}\n" for i in range(1, 61)) + "This changes nothing else."
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        asked = shepherd_cli(d.socket, "request", "nap", "5m", "--note", note)
+        assert asked.returncode == 0, asked.stderr
+        requests = app.screen.query_one(RequestList)
+        await wait_for(pilot, lambda: requests.row_count == 1, "the request")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"Give {ME} 5 more minutes of Nap today?" in text
+        assert "Approve (y)" in text and "No (n)" in text
+        assert f"{ME}'s note" in text and "line 1 ⏎ line 2 ⏎" in text
+        assert "line 60" not in text and "This changes nothing else." not in text
+        told = [str(n.message) for n in app._notifications if "asks for" in str(n.message)]
+        assert told and all("\n" not in t and "line 40" not in t for t in told)
+        assert "\n" not in cells(requests, "note")[0]
+
+    drive(app, scenario)
+
+
+def test_the_extend_question_names_the_new_end_and_what_still_ends_it_and_once_is_true(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D3: the question named the session's current end, not the new one,
+    nor what would end it then. D2: a second extension of the session is refused."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "nap"
+label = "Nap"
+command = ["sleep", "600"]
+limits = { max_run = "10m" }
+""", FAR_DAY_START))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+    asked: list[str] = []
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        asked.append(" ".join(screen_text(app).replace("█", " ").split()))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1200,
+                       "the session extended in the daemon")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form again")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("already extended once" in str(n.message)
+                                          for n in app._notifications), "the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+    drive(app, scenario)
+    deadline = datetime.fromisoformat(d.call("status")["sessions"][0]["deadline"])
+    end = at_moment(deadline, datetime.now(local_zone()), local_zone(), up=False)
+    assert (f"It would then end {end}, when its session limit and the extra 15 minutes "
+            "are used up") in asked[0], asked[0]
+    assert d.audit_types().count("session_extended") == 1
+
+
+def test_the_lock_question_says_the_running_session_in_words(daemon_factory: Any) -> None:
+    """Review 11 s7 D6: "This stops 1 running session(s) now" was not a sentence."""
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.detail == ("This stops its running session now, and nothing may "
+                                     "start until you unlock.")
+        await pilot.press("n")
+
+    drive(app, scenario)
+
+
+def test_the_stop_question_says_the_rest_that_follows(daemon_factory: Any) -> None:
+    """Review 11 s7 D9: "Stop alex's Nap now? It has 22:40 left." did not say that a
+    one-hour rest (cooldown) follows the stop."""
+    d = daemon_factory(policy(NAP.replace('limits = { daily_quota = "10m" }',
+                                          'limits = { daily_quota = "10m", cooldown = "1h" }'),
+                              FAR_DAY_START))
+    d.call("launch", entry="nap")
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        sessions = app.screen.query_one(SessionList)
+        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.detail.endswith(
+            "left. Then Nap rests for 1 hour before it can start again."), app.screen.detail
+        await pilot.press("n")
+
+    drive(app, scenario)

@@ -54,3 +54,34 @@ def test_the_tui_shows_the_end_the_cli_said(daemon_factory: Any) -> None:
         assert f"ends {named('at ')}" in str(app.screen.query_one("#explain").render())
 
     drive(app, scenario)
+
+
+def test_an_extensions_end_says_what_still_ends_it() -> None:
+    """Review 11 s7 D3: the hours still hold whatever the extension; a budget ends it
+    once the budget and the extra time are used up."""
+    from datetime import UTC, datetime
+
+    from shepherd.words import extension_end
+
+    now = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    window = {"deadline": "2026-11-30T18:00:00+00:00", "cause": "window", "seconds": 900}
+    assert extension_end(window, now, UTC) == (
+        "at 18:00: that is when its hours end, which an extension never passes")
+    budget = {"deadline": "2026-11-30T17:35:40+00:00", "cause": "group_quota",
+              "group": "screens", "period": "week", "seconds": 600}
+    assert extension_end(budget, now, UTC) == ("at 17:35, when the screens budget for this "
+                                               "week and the extra 10 minutes are used up")
+    assert extension_end({"deadline": None}, now, UTC) == "with no time limit"
+
+
+def test_a_budget_limit_is_never_rounded_up() -> None:
+    """Review 11 s7 D5: "The screens budget still allows only 9 minutes today." with
+    8m40s left (fixed by 11850ba's rounding down; kept true here for the grant words)."""
+    from datetime import UTC, datetime
+
+    from shepherd.words import cap_sentence
+
+    now = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    cap = {"kind": "group_quota", "group": "screens", "usable_s": 520.0, "running": False}
+    assert cap_sentence("A short game", cap, now, UTC) == (
+        "The screens budget still allows only 8 minutes today.")

@@ -71,3 +71,32 @@ def test_the_grant_forms_words_fit_80_columns(daemon_factory: Any) -> None:
         assert "=1h sets today's total" in screen_text(app), screen_text(app)
 
     drive(app, scenario, size=(80, 24))
+
+
+def test_a_grant_until_a_time_already_gone_is_refused_before_the_question(
+        daemon_factory: Any) -> None:
+    """Review 11 s7 D11: "Lasts: 05:00" at 05:11 was asked as a question and refused by
+    the daemon only after the yes. The day here began about 12 hours ago, so an hour ago
+    is a time of today's quota day that has passed."""
+    from datetime import datetime, timedelta
+
+    from tests.daemon.conftest import FAR_DAY_START
+
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
+    gone = f"{datetime.now() - timedelta(hours=1):%H:%M}"
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.screen.query(EntryTable)
+                       and app.screen.query(EntryTable).first().row_count, "the entries")
+        app.screen.query(EntryTable).first().focus()
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), "the grant form")
+        await pilot.press("tab", *("backspace",) * 5, *gone)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("already passed" in str(n.message)
+                                          for n in app._notifications), "the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+    drive(app, scenario)
+    assert "time_granted" not in d.audit_types()

@@ -39,6 +39,10 @@ def test_a_daemon_frozen_while_the_screen_is_idle_shows_the_banner_then_recovers
             await wait_for(pilot, lambda: banner.display, "the banner while nothing happens")
             await wait_for(pilot, lambda: "stopped answering" in screen_text(app),
                            "the reason in words")
+            # Review 11 s7 D7: "cannot be reached: it stopped answering: nothing came..."
+            said = app.state.problem or ""
+            assert "cannot be reached: it stopped answering (nothing came in" in said, said
+            assert said.count(":") == 1, said
         finally:
             d.process.send_signal(signal.SIGCONT)
         await wait_for(pilot, lambda: not banner.display and app.state.connected,

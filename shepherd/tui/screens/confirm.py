@@ -19,9 +19,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from shepherd.tui.messages import StateChanged
+from shepherd.words import one_line
 
 Question = tuple[str, str]  # the question, the detail under it
 Check = Callable[[], Question | str]  # the question now, or why there is nothing to do
+QUOTE_CHARS = 150  # a child's note in a question: three lines of the dialog at most
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -31,10 +33,11 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, question: str, detail: str = "", yes: str = "Yes",
-                 check: Check | None = None) -> None:
+                 check: Check | None = None, quote: tuple[str, str] | None = None) -> None:
         super().__init__(classes="dialog")
         self.question = question
         self.detail = detail
+        self.quote = quote  # (whose words, the words): someone else's text, shown apart
         self.yes = yes
         self.check = check
         self.moot = ""  # set when there is nothing left to do: what is true instead
@@ -43,6 +46,11 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog-box"):
             yield Static(self.question, classes="question", markup=False)
             yield Static(self.detail, classes="detail", markup=False)
+            if self.quote is not None:  # on one line, cut, boxed and named: it cannot
+                whose, said = self.quote  # hide the question or the buttons, nor pass
+                box = Static(one_line(said, QUOTE_CHARS), classes="quote", markup=False)
+                box.border_title = whose  # for the dialog's own words
+                yield box
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", variant="primary", id="yes")
                 yield Button("No (n)", id="no")

@@ -15,7 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 
 from shepherd.cli.remote import grant_sentence
+from shepherd.ipc.protocol import RpcError
 from shepherd.tui import words
+from shepherd.tui.link import NotConnected
 from shepherd.tui.screens.ask import Answer, AskScreen
 from shepherd.tui.screens.base import ViewScreen
 from shepherd.tui.screens.confirm import Check, Question
@@ -195,12 +197,13 @@ class DashboardScreen(ViewScreen):
     # so what it says stays true (a countdown, a session that ended meanwhile).
 
     def _ask(self, check: Check, yes: str, method: str, done: str | Callable[[Any], str],
-             **params: Any) -> None:
+             quote: tuple[str, str] | None = None, **params: Any) -> None:
         now = check()
         if isinstance(now, str):  # nothing to do already
             self._say(now)
             return
-        self.shepherd.confirm_then(now[0], now[1], yes, method, done, check=check, **params)
+        self.shepherd.confirm_then(now[0], now[1], yes, method, done, check=check, quote=quote,
+                                   **params)
 
     def _no_session(self) -> str:
         if not self.state.sessions():
@@ -226,7 +229,13 @@ class DashboardScreen(ViewScreen):
                 return f"{user}'s {label} has already ended: there is nothing to stop."
             line = self.state.session_line(running, self.shepherd.clock())
             detail = f"It has {line.countdown} left." if line.remaining_s is not None else ""
-            return f"Stop {user}'s {label} now?", detail
+            found = self.state.user(user) or {"entries": []}
+            item: dict[str, Any] = next(
+                (e for e in found["entries"] if e["id"] == running["entry"]), {})
+            if item.get("cooldown_s"):  # what follows the stop (review 11 s7 D9)
+                rest = words.spoken_duration(item["cooldown_s"])
+                detail += f" Then {label} rests for {rest} before it can start again."
+            return f"Stop {user}'s {label} now?", detail.strip()
 
         self._ask(check, "Stop", "stop", f"Stopped {user}'s {label}.", session_id=session_id)
 
@@ -262,9 +271,18 @@ class DashboardScreen(ViewScreen):
                     "Time already used today is never taken back.",
                     self.state.take_consequence(user, target, seconds, mode, mono)]))
 
-            self._ask(check, "Give" if mode == "add" else "Change", "grant", grant_sentence,
-                      user=user, target=target, duration=seconds, mode=mode,
-                      reason=answer.text, **({"until": until} if until != "today" else {}))
+            lasting: dict[str, Any] = {"until": until} if until != "today" else {}
+            params = dict(user=user, target=target, duration=seconds, mode=mode,
+                          reason=answer.text, **lasting)
+
+            def ask() -> None:
+                self._ask(check, "Give" if mode == "add" else "Change", "grant",
+                          grant_sentence, **params)
+
+            if until in ("today", "week"):
+                ask()
+            else:  # a time: the daemon's calendar says whether it is still to come
+                self.run_worker(self._then_if_allowed("grant", params, ask), group="actions")
 
         self.shepherd.ask(AskScreen(f"Time for {user}", targets=targets,
                                     target=chosen[1] if chosen else None, signed=True),
@@ -284,23 +302,53 @@ class DashboardScreen(ViewScreen):
         label = self.state.label(user, str(session["entry"]))
 
         def asked(answer: Answer | None) -> None:
-            if answer is None:
-                return
-            seconds = answer.seconds
-
-            def check() -> Question | str:
-                running = self.state.session(session_id)
-                if running is None:
-                    return f"{user}'s {label} has already ended: there is nothing to extend."
-                line = self.state.session_line(running, self.shepherd.clock())
-                return (f"Extend {user}'s {label} by {words.duration(seconds)}?",
-                        "A session can be extended once. Its hours and group budgets still "
-                        f"hold; it now ends {line.ends}.")
-
-            self._ask(check, "Extend", "extend", f"Extended {user}'s {label}.",
-                      session_id=session_id, duration=seconds)
+            if answer is not None:
+                self.run_worker(self._ask_extend(session_id, user, label, answer.seconds),
+                                group="actions")
 
         self.shepherd.ask(AskScreen(f"Extend {user}'s {label}", text_label=None), asked)
+
+    async def _then_if_allowed(self, method: str, params: dict[str, Any],
+                               then: Callable[[], None]) -> None:
+        """Ask the question only if the daemon's preview of the action (nothing is
+        written) does not refuse it: a grant "until 05:00" at 05:11 is refused in the
+        daemon's words before the parent is asked, not after their yes."""
+        try:
+            await self.shepherd.link.call(method, preview=True, **params)
+        except RpcError as exc:
+            self._say(self.shepherd.explain(exc))
+            return
+        except NotConnected as exc:
+            self._say(f"Not done: {exc}.")
+            return
+        then()
+
+    async def _ask_extend(self, session_id: int, user: str, label: str, seconds: int) -> None:
+        """Ask the daemon what the extension would do (nothing is written), then ask the
+        parent in those words: the new end, and what still ends it then."""
+        try:
+            would = await self.shepherd.link.call("extend", session_id=session_id,
+                                                  duration=seconds, preview=True)
+        except RpcError as exc:  # already extended, no time limit, ended meanwhile
+            self._say(self.shepherd.explain(exc))
+            return
+        except NotConnected as exc:
+            self._say(f"Not done: {exc}.")
+            return
+
+        def check() -> Question | str:
+            if self.state.session(session_id) is None:
+                return f"{user}'s {label} has already ended: there is nothing to extend."
+            now = self.state.now(self.shepherd.clock())
+            return (f"Extend {user}'s {label} by {words.duration(seconds)}?",
+                    "A session can be extended once; more time after that is a grant. "
+                    f"It would then end {words.extension_end(would, now)}.")
+
+        def done(result: dict[str, Any]) -> str:
+            now = self.state.now(self.shepherd.clock())
+            return f"Extended {user}'s {label}: it now ends {words.extension_end(result, now)}."
+
+        self._ask(check, "Extend", "extend", done, session_id=session_id, duration=seconds)
 
     @answered_first
     def action_clear_cooldown(self) -> None:
@@ -338,9 +386,10 @@ class DashboardScreen(ViewScreen):
             if (self.state.user(user) or {}).get("locked"):
                 return f"{user} is already locked."
             running = [s for s in self.state.sessions() if s["user"] == user]
-            detail = (f"This stops {len(running)} running session(s) now, and nothing may "
-                      "start until you unlock." if running
-                      else "Nothing may start until you unlock.")
+            stops = ("its running session" if len(running) == 1
+                     else f"its {len(running)} running sessions")
+            detail = (f"This stops {stops} now, and nothing may start until you unlock."
+                      if running else "Nothing may start until you unlock.")
             return f"Lock {user}?", detail
 
         self._ask(check, "Lock", "lock", f"{user} is locked.", user=user)
@@ -364,7 +413,7 @@ class DashboardScreen(ViewScreen):
         def check() -> Question | str:
             request = next((r for r in self.state.requests if r["id"] == request_id), None)
             if request is None:
-                return "That request has already been answered."
+                return words.answered_elsewhere(self.state.answered.get(int(request_id)))
             return ask(request)
         return check
 
@@ -378,20 +427,19 @@ class DashboardScreen(ViewScreen):
         label = self.state.label(user, entry)
 
         def ask(request: dict[str, Any]) -> Question:
-            note = str(request.get("note") or "")
-            said = f"Their note: “{note}”{'' if note[-1:] in '.!?…' else '.'} " if note else ""
             consequence = self.state.grant_consequence(user, entry, seconds,
                                                        self.shepherd.clock())
-            return words.grant_question(user, label, seconds, False), \
-                (said + consequence).strip()
+            return words.grant_question(user, label, seconds, False), consequence
 
         def approved(result: dict[str, Any]) -> str:
             notes = words.answer_notes(result, self.state.now(self.shepherd.clock()))
             return " ".join(filter(None, [
                 f"Approved: {user} has {words.duration(seconds)} more of {label}.", notes]))
 
+        note = str(request.get("note") or "")
         self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
-                  approved, request_id=request["id"], answer="approve")
+                  approved, quote=(f"{user}'s note", note) if note else None,
+                  request_id=request["id"], answer="approve")
 
     @answered_first
     def action_decline(self) -> None:

@@ -68,8 +68,9 @@ class PolicyScreen(ViewScreen):
         box.display = bool(rejected)
         if rejected:
             box.update(words.rejected_text(rejected))
-        self.query_one("#policy", Static).update(words.policy_text(shown["path"],
-                                                                   shown["policy"]))
+        user_mode = bool((self.state.status or {}).get("user_mode"))
+        self.query_one("#policy", Static).update(words.policy_text(
+            shown["path"], shown["policy"], user_mode=user_mode))
 
     # -- a child's day -------------------------------------------------------------
     def action_explain(self) -> None:

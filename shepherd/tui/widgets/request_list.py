@@ -23,4 +23,4 @@ class RequestList(RowTable):
 
 def _short(note: str, width: int = 18) -> str:
     """The note as far as fits; the whole of it is in the question that answers it."""
-    return note if len(note) <= width else note[:width - 1] + "…"
+    return words.one_line(note, width)
