@@ -350,3 +350,22 @@ def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
     assert answer.allowance_s == 4500 and answer.lasting_s == 2700
     clock.set_wall(local(23, 17, 30))
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2700)
+
+
+@pytest.mark.parametrize(("mode", "seconds", "asked", "monday", "tuesday"), [
+    ("set", 3000, 99999, 3000, 5400),  # =50m: Monday 50m at most, the week's 30m kept
+    ("take", 600, 3000, 3000, 5400),  # -10m, Monday used 50m: the week's 30m kept
+    ("take", 600, 99999, 4800, 4200),  # -10m, Monday used 50m + 30m: 20m of it beyond 1h
+])
+def test_setting_or_taking_back_a_day_below_its_quota_leaves_the_week_grant_for_later(
+        mode: str, seconds: int, asked: int, monday: int, tuesday: int) -> None:
+    """Review s7 NEW-2: ``=50m`` on a 1h day with 30m for the week sets Monday to 50m; the
+    week's 30 minutes, never used, are Tuesday's on top of its hour. The week's time pays
+    only for a day's use beyond the day's quota (and time given for it)."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))  # Monday
+    e.grant("alex", "game", 1800, clock.now, week=True)
+    e.grant("alex", "game", seconds, clock.now, mode=mode)  # type: ignore[arg-type]
+    assert play(e, clock, asked, 1) == monday
+    clock.set_wall(local(24, 10))
+    assert play(e, clock, 99999, 2) == tuesday
