@@ -133,6 +133,9 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     here = status.get("machine")
     lines: list[str] = []
     shown: set[tuple[str | None, int]] = set()
+    # Restarted cut off from the household store: its books of today's use are there, so
+    # the figures here would be only what was counted since the restart (not shown).
+    unknown = bool((status.get("household") or {}).get("local_books"))
     for user in status.get("users", ()):
         heading = user["name"]
         if user.get("locked"):
@@ -145,13 +148,16 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
             if state == "running" and _all_paused(entry, user, sessions):
                 word = "paused"  # the TUI's word: its sessions' clocks stand still
             rows.append([entry.get("label") or entry["id"], word,
-                         _today(entry), _detail(entry, user, sessions, now, zone, here)])
+                         "today's use not known" if unknown else _today(entry),
+                         _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions
                              if s["user"] == user["name"] and s["entry"] == entry["id"])
         lines += _table(rows, "  ") if rows else ["  no entries for this child"]
         groups = user.get("groups") or ()
-        if groups:
+        if groups and unknown:
+            lines.append("  budgets today: not known until the household store is back")
+        elif groups:
             lines.append("  budgets today: " + "; ".join(_group_words(g) for g in groups))
     for session in sessions:
         if (session.get("machine"), session["id"]) not in shown:

@@ -1501,6 +1501,12 @@ class Daemon:
                    if r.entry == entry and (user is None or r.user == user)]
         label = self.policy.title(entry)
         if not running:
+            now = self.now()
+            elsewhere = sorted({r.machine for r in self.engine.household.sessions
+                                if r.entry == entry and r.running(now)
+                                and (user is None or r.user == user)})
+            if elsewhere:  # the status lists it: say where it runs, as stop does
+                raise NotFound(f"{label} runs on {', '.join(elsewhere)}: extend it there")
             who = f" for {user}" if user else ""
             raise NotFound(f"{label} is not running{who}, so there is no session to extend")
         if len(running) > 1:
@@ -1691,6 +1697,12 @@ class Daemon:
         try:
             return self.engine.snapshot(session_id)
         except ActionRefused:
+            now = self.now()
+            elsewhere = [r.machine for r in self.engine.household.sessions
+                         if r.session_id == session_id and r.running(now)]
+            if session_id not in self.sessions and elsewhere:
+                raise NotFound(f"session {session_id} runs on {elsewhere[0]}: extend it "
+                               "there") from None
             raise NotFound(f"no running session {session_id}") from None
 
     async def clear_cooldown(self, user: str, entry: str, actor: str) -> bool:

@@ -333,9 +333,10 @@ class HouseholdLink:
         if local_books:
             cut_off = ("Shepherd started while the household store could not be reached: "
                        "any session it took back keeps the deadline it had before the "
-                       "link went down, and the budgets shown count this computer's use "
-                       "alone (not the other computers' use or the household's grants) "
-                       "until the link is back; nothing can start meanwhile.")
+                       "link went down; today's use and budgets are not known here until "
+                       "the link is back (they are in the household store, this "
+                       "computer's use before the restart too), so they are not shown; "
+                       "nothing can start meanwhile.")
         return {"unmigrated": self.unmigrated, "local_books": cut_off}
 
     def store_away(self) -> None:

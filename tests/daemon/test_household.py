@@ -160,6 +160,27 @@ def test_status_json_sessions_carry_the_machine(household: Any) -> None:
     assert caught.value.code == NOT_FOUND and "runs on laptop: stop it there" in str(caught.value)
 
 
+def test_extend_on_one_machine_names_the_machine_where_the_session_runs(
+        household: Any) -> None:
+    """The desktop's status lists the laptop's session: extend there must not call it
+    "not running", whether it is named by its number or by its entry."""
+    laptop, desktop = household(GAMES)
+    started = laptop.call("launch", entry="minecraft")
+    wait_for(lambda: sessions(desktop), what="the desktop seeing the session")
+    for params in ({"session_id": started["session_id"]}, {"entry": "minecraft"}):
+        with pytest.raises(RpcError) as caught:
+            desktop.call("extend", duration="5m", **params)
+        assert caught.value.code == NOT_FOUND, params
+        assert "runs on laptop: extend it there" in str(caught.value), params
+    done = subprocess.run([sys.executable, "-m", "shepherd", "extend", "minecraft", "5m",
+                           "--socket", str(desktop.socket)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode != 0 and "minecraft runs on laptop: extend it there" in done.stderr
+    with pytest.raises(RpcError) as caught:  # a session nobody runs is still "not running"
+        desktop.call("extend", entry="celeste", duration="5m")
+    assert "celeste is not running" in str(caught.value)
+
+
 def test_a_machine_whose_clock_runs_a_day_ahead_keeps_the_households_calendar(
         household: Any) -> None:
     """A child moves the laptop's clock a day forward while its daemon is down, hoping

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
-from tests.daemon.conftest import ME, wait_for
+from tests.daemon.conftest import ME, ROOT, wait_for
 
 ENTRIES = """
 [[entries]]
@@ -289,7 +290,15 @@ daily_quota = "1m"
         assert abs((held - known).total_seconds()) < 2, (held, known)
         assert kept[0]["remaining_s"] > 120
         said = status["household"]["local_books"]
-        assert said and "before the link went down" in said and "alone" in said
+        assert said and "before the link went down" in said and "not shown" in said
+        # Review 17-s7 N2: the figures would be only what was counted since the restart
+        # (the use before it is in the household store): not shown as today's budgets.
+        text = subprocess.run([sys.executable, "-m", "shepherd", "status", "--socket",
+                               str(laptop.socket)], capture_output=True, text=True,
+                              cwd=ROOT, check=True).stdout
+        assert "budgets today: not known until the household store is back" in text, text
+        assert "today's use not known" in text and " left" not in text.split("budgets")[1]
+        assert "this computer's use alone" not in text
     finally:
         pg_server.start()
     wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
