@@ -60,8 +60,9 @@ GrantsOn = Callable[[date], DayGrants]
 def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: PerDay,
               grants_on: GrantsOn) -> float:
     """What the week's "this week" grants still allow on ``day``: given so far in the
-    week, less what the days before paid from them (use beyond their quota and their
-    own grants)."""
+    week, less what the days before paid from them (use beyond their quota and the time
+    given for them). Time a day had taken back (or set below its quota) lowered that
+    day's allowance only: the week's time pays for none of the use under its quota."""
     left = 0.0
     for d in week:
         grants = grants_on(d)
@@ -70,7 +71,8 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
             break
         quota = limits.daily_quota(d)
         if quota is not None:
-            left -= min(left, max(used_on(d) - quota - grants.day_total, 0.0))
+            given = max(grants.day_total, 0.0)
+            left -= min(left, max(used_on(d) - quota - given, 0.0))
     return left
 
 
