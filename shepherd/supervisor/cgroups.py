@@ -98,30 +98,37 @@ def cgroup_of(pid: int | str = "self") -> str | None:
     return None
 
 
-def populated(group: Path) -> bool:
-    """True while any process lives in the group or below it."""
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV})
+"""What reading a group's file raises once the group is removed: ENOENT before the open,
+ENODEV when it is removed between the open and the read (its kernfs node is gone)."""
+
+
+def _read_gone(path: Path) -> str | None:
+    """The file's text, or None if its group is gone (no longer there, or removed mid-read)."""
     try:
-        text = (group / "cgroup.events").read_text()
-    except FileNotFoundError:
-        return False
-    return "populated 1" in text.splitlines()
+        return path.read_text()
+    except OSError as exc:
+        if exc.errno in GONE_ERRNOS:
+            return None
+        raise
+
+
+def populated(group: Path) -> bool:
+    """True while any process lives in the group or below it (a removed group is empty)."""
+    text = _read_gone(group / "cgroup.events")
+    return text is not None and "populated 1" in text.splitlines()
 
 
 def frozen(group: Path) -> bool:
     """True once every process in the group is frozen (``cgroup.events``: ``frozen 1``)."""
-    try:
-        text = (group / "cgroup.events").read_text()
-    except FileNotFoundError:
-        return False
-    return "frozen 1" in text.splitlines()
+    text = _read_gone(group / "cgroup.events")
+    return text is not None and "frozen 1" in text.splitlines()
 
 
 def freeze_asked(group: Path) -> bool:
     """What ``cgroup.freeze`` asks for now (written by whoever may write it)."""
-    try:
-        return (group / "cgroup.freeze").read_text().strip() == "1"
-    except FileNotFoundError:
-        return False
+    text = _read_gone(group / "cgroup.freeze")
+    return text is not None and text.strip() == "1"
 
 
 def set_freeze(group: Path, on: bool) -> None:
@@ -137,8 +144,9 @@ def set_freeze(group: Path, on: bool) -> None:
 
 def _ids(path: Path) -> list[int]:
     try:
-        return [int(p) for p in path.read_text().split()]
-    except (FileNotFoundError, ValueError):
+        text = _read_gone(path)
+        return [] if text is None else [int(p) for p in text.split()]
+    except ValueError:
         return []
 
 
@@ -220,8 +228,11 @@ def kill(group: Path) -> None:
     thread has exited: every member of the group and its children is also killed
     through a pidfd on its thread group (``signal_all``).
     """
-    with contextlib.suppress(FileNotFoundError):
+    try:
         (group / "cgroup.kill").write_text("1")
+    except OSError as exc:
+        if exc.errno not in GONE_ERRNOS:
+            raise
     with contextlib.suppress(OSError):
         for below, _, _ in os.walk(group):
             signal_all(Path(below), signal.SIGKILL)

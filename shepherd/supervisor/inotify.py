@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import struct
 from collections.abc import Callable
@@ -19,6 +20,7 @@ IN_IGNORED = 0x00008000
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")
+log = logging.getLogger(__name__)
 
 
 class Inotify:
@@ -69,8 +71,11 @@ class Inotify:
                 self._by_path = {p: w for p, w in self._by_path.items() if w != wd}
             if callback is not None and callback not in due:
                 due.append(callback)
-        for callback in due:
-            callback()
+        for callback in due:  # one watch's failure must not leave the others unheard
+            try:
+                callback()
+            except Exception:
+                log.exception("a cgroup watch failed to handle its change")
 
     def close(self) -> None:
         if self._fd >= 0:
