@@ -10,15 +10,7 @@ from textual.pilot import Pilot
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.widgets.request_list import RequestList
 from tests.daemon.conftest import policy
-from tests.tui.conftest import drive, shepherd_cli, wait_for
-
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+from tests.tui.conftest import NAP, drive, shepherd_cli, wait_for
 
 
 def test_the_same_request_asked_ten_times_is_one_row_and_one_notice(
