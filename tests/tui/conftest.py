@@ -28,9 +28,11 @@ def nap(limits: str = 'daily_quota = "10m"', *more: str) -> str:
 NAP = nap()
 
 
-def drive(app: Any, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
+def drive(app: Any, scenario: Scenario, size: tuple[int, int] = (80, 24),
+          notifications: bool = False) -> None:
+    """Run ``scenario`` on ``app``; ``notifications``: draw the notices (toasts) too."""
     async def main() -> None:
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             await scenario(pilot)
             app.exit()
 
