@@ -210,6 +210,11 @@ def test_the_unit_with_the_direct_backend_drop_in_passes_systemd_analyze_verify(
     assert done.returncode == 0, done.stdout + done.stderr
     said = done.stdout + done.stderr
     assert "shepherd.service" not in said and DROP_IN.name not in said  # no warnings either
+    # With the household's drop-in too (installed as household.conf, read after ours).
+    (tmp_path / "shepherd.service.d" / "household.conf").write_text(
+        (UNITS / "shepherd-household.conf").read_text())
+    done = analyze("verify", "--man=no", str(unit), tmp_path=tmp_path)
+    assert done.returncode == 0 and not done.stdout + done.stderr, done.stdout + done.stderr
     # verify reads the drop-in from beside the unit: a bad line in it is reported.
     broken = tmp_path / "shepherd.service.d" / DROP_IN.name
     broken.write_text(broken.read_text().replace("KillMode=process", "KillMode=sometimes"))
