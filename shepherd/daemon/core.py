@@ -1893,8 +1893,12 @@ class Daemon:
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
-            if self.machine is not None and self.link is not None:
-                answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
+            if (self.machine is not None and self.link is not None
+                    and self.policy.household is not None):
+                from shepherd.store.household.connect import where
+
+                answer["household"] = {"machine": self.machine,
+                                       "store": where(self.policy.household.store),
                                        "journal_waiting": len(self.link.journal.pending()),
                                        "reads": self.link.refreshed,
                                        "policy_differs": list(self.link.differs),
