@@ -376,6 +376,28 @@ def test_a_scope_never_takes_a_process_another_daemon_holds(scopes: Path,
     asyncio.run(go())
 
 
+def test_a_running_scope_takes_no_second_window_another_daemon_holds(scopes: Path,
+                                                                   tmp_path: Path) -> None:
+    async def go() -> None:
+        other = SystemdBackend(tmp_path / "other", OTHER, 3)
+        ours = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        first = await asyncio.create_subprocess_exec("sleep", "60")
+        second = await asyncio.create_subprocess_exec("sleep", "61")
+        await ours.take(9, first.pid, lambda _: None)
+        await other.take(4, second.pid, lambda _: None)
+        with pytest.raises(HeldElsewhere):
+            await ours.take(9, second.pid, lambda _: None)
+        assert other.session_holding(second.pid) == 4 and ours.session_holding(first.pid) == 9
+        await other.stop(4, 3)
+        await ours.stop(9, 3)
+        await first.wait()
+        await second.wait()
+        await ours.close()
+        await other.close()
+
+    asyncio.run(go())
+
+
 def test_a_scope_that_lost_the_race_to_another_daemon_leaves_the_process_to_it(
         scopes: Path, fake_systemd: Path, tmp_path: Path) -> None:
     # Both daemons saw the process free; the other's start job ran right after ours.
