@@ -252,7 +252,8 @@ class Daemon:
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
-        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id)
+        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id,
+                                                    system_mode=not config.user_mode)
         if config.backend == "systemd" or (
                 config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
