@@ -50,8 +50,8 @@ def test_the_same_request_asked_ten_times_is_one_row_and_one_notice(
 
 def test_many_requests_at_once_are_one_notice_that_counts_them(
         daemon_factory: Any, tmp_path: Path) -> None:
-    """Five children's requests read together stacked five notices over the screen
-    (review s8, LOW); one notice now says how many wait, and the newest."""
+    """Five requests read together (children asking at once) stacked five notices over
+    the screen (s8, LOW); one notice now says how many wait, and the newest."""
     d = daemon_factory(policy(NAP))
     app = ShepherdApp(d.socket)
     seen: list[str] = []
