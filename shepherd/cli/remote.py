@@ -138,6 +138,9 @@ def health_words(answer: dict[str, Any]) -> list[str]:
     if answer.get("pending_clock_jump"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")
+    if answer.get("outside_programs"):
+        lines.append(f"How programs started outside Shepherd are seen: "
+                     f"{answer['outside_programs']}.")
     household = answer.get("household")
     if isinstance(household, dict):
         waiting = int(household.get("journal_waiting") or 0)

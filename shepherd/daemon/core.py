@@ -1892,6 +1892,7 @@ class Daemon:
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
+            answer["outside_programs"] = self.outside.how
             if self.machine is not None and self.link is not None:
                 answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
                                        "journal_waiting": len(self.link.journal.pending()),
