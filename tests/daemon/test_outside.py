@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.detect.connector import CONNECTOR, EBPF
 from shepherd.ipc.protocol import RpcError
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
 from shepherd.supervisor.instance import instance_id
@@ -80,7 +81,7 @@ def system_policy(entries: str, supervisor: str = 'stop_grace = "2s"',
 def start(daemon_factory: Any, entries: str, **kwargs: Any) -> DaemonProcess:
     d: DaemonProcess = daemon_factory(system_policy(entries, **kwargs), system_mode=True)
     said = d.audit("service_started")[-1]["outside_programs"]
-    assert said == "the kernel's process events (proc connector)", said
+    assert said == f"the kernel's process events: {EBPF}", said
     return d
 
 
@@ -605,3 +606,62 @@ limits = {{ daily_quota = "0s" }}
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_ebpf_filter_takes_a_child_added_by_a_reload_and_health_says_it(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # In the kernel's filter only the policy's children's uids: nobody's program is not
+    # even seen while the child is another account; after a reload naming nobody, its
+    # next start is (no /proc scan stands in with the eBPF filter: the map was updated).
+    game = program(bin_dir, "game")
+    rules = f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''
+    other = f'version = 1\n[supervisor]\nstop_grace = "2s"\n[[users]]\nname = "daemon"\n{rules}'
+    d: DaemonProcess = daemon_factory(other, system_mode=True)
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said == f"the kernel's process events: {EBPF}", said
+    assert d.call("health")["outside_programs"] == said
+    before = as_nobody(game, "1000")
+    try:
+        wait_for(lambda: os.readlink(f"/proc/{before.pid}/exe") == str(game))
+        time.sleep(1)
+        assert not d.audit("session_started")  # not a child's: never looked at
+    finally:
+        before.kill()
+        before.wait()
+    events = d.events()
+    d.policy_path.write_text(system_policy(rules))
+    d.call("policy.reload")
+    child = as_nobody(game, "1000")
+    try:
+        started = events.next("session_started")
+        assert started["pid"] == child.pid and started["origin"] == "outside"
+        assert started["user"] == "nobody"
+    finally:
+        child.kill()
+
+
+def test_with_the_ebpf_filter_turned_off_the_connector_sees_the_program_and_says_so(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    game = program(bin_dir, "game")
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "connector"})
+    said = d.audit("service_started")[-1]["outside_programs"]
+    assert said == (f"the kernel's process events: {CONNECTOR}; the eBPF filter is not "
+                    f"used: SHEPHERD_DETECT=connector"), said
+    assert f"programs started outside Shepherd: {said}" in d.log.read_text()
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        started = events.next("session_started")
+        assert started["origin"] == "outside" and started["pid"] == child.pid
+    finally:
+        child.kill()
