@@ -823,6 +823,8 @@ class Daemon:
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             self.writer.check_pages()  # when due, off the loop
+            if minute:  # awake anyway: the fork events waiting read before they overflow
+                self.outside.catch_up()
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()

@@ -226,6 +226,15 @@ class OutsideWatch:
         late = self._drained()
         return [pid for pid in found if pid not in siblings or pid not in late]
 
+    def catch_up(self) -> None:
+        """Read the kernel's events waiting, when the daemon is awake anyway (the minute's
+        clock check). With the eBPF filter nobody else's exec wakes the daemon, so the
+        fork events (every process fork on the machine, about 10,000 fit in the socket)
+        would otherwise wait until a child's exec, and overflow on a busy machine (each
+        overflow is a look through all of ``/proc``)."""
+        if self.connector is not None and self.connector.ring is not None:
+            self._drained()
+
     def _drained(self) -> set[int]:
         """Read the exec events waiting (each a start of its own: looked at soon)."""
         assert self.connector is not None
