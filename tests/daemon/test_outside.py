@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.cli.remote import health_words
 from shepherd.detect.connector import CONNECTOR, EBPF
 from shepherd.ipc.protocol import RpcError
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
@@ -624,7 +625,9 @@ detect = {{ exe = "{game}" }}
     d: DaemonProcess = daemon_factory(other, system_mode=True)
     said = d.audit("service_started")[-1]["outside_programs"]
     assert said == f"the kernel's process events: {EBPF}", said
-    assert d.call("health")["outside_programs"] == said
+    health = d.call("health")
+    assert health["outside_programs"] == said
+    assert f"How programs started outside Shepherd are seen: {said}." in health_words(health)
     before = as_nobody(game, "1000")
     try:
         wait_for(lambda: os.readlink(f"/proc/{before.pid}/exe") == str(game))
