@@ -49,7 +49,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterable
 
-from shepherd.detect.ebpf import ExecRing
+from shepherd.detect.ebpf import RING_BYTES, ExecRing
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,10 @@ class ProcConnector:
     connector."""
 
     def __init__(self, on_exec: Callable[[int], None], on_lost: Callable[[], None],
-                 on_fork: Callable[[int, int], None] | None = None) -> None:
+                 on_fork: Callable[[int, int], None] | None = None,
+                 ring_bytes: int = RING_BYTES) -> None:
         self.on_exec = on_exec
+        self.ring_bytes = ring_bytes
         self.on_lost = on_lost
         self.on_fork = on_fork
         self.sock: socket.socket | None = None
@@ -223,7 +225,7 @@ class ProcConnector:
         With ``uids``, the eBPF filter is tried first (its failure is no error: the
         connector's exec socket stands in, and ``ebpf_problem`` says why)."""
         if uids is not None:
-            ring = ExecRing()
+            ring = ExecRing(self.ring_bytes)
             try:
                 ring.open(uids)
             except OSError as exc:

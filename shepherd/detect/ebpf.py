@@ -226,7 +226,8 @@ class ExecRing:
     when records wait; ``drain()`` answers their ``(pid, uid)`` and whether some were
     lost since the last drain. ``set_uids`` puts the children's uids in the filter."""
 
-    def __init__(self) -> None:
+    def __init__(self, ring_bytes: int = RING_BYTES) -> None:
+        self.ring_bytes = ring_bytes  # a power of 2, a multiple of the page size
         self.fds: list[int] = []
         self.ring_fd = self.uids_fd = -1
         self.uids: set[int] = set()
@@ -245,7 +246,8 @@ class ExecRing:
     def _open(self, uids: Iterable[int]) -> None:
         self.uids_fd = create_map(BPF_MAP_TYPE_HASH, 4, 1, MAX_CHILDREN, name=b"shepherd_uids")
         self.fds.append(self.uids_fd)
-        self.ring_fd = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, RING_BYTES, name=b"shepherd_ring")
+        self.ring_fd = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, self.ring_bytes,
+                                  name=b"shepherd_ring")
         self.fds.append(self.ring_fd)
         lost_fd = create_map(BPF_MAP_TYPE_ARRAY, 4, 8, 1, BPF_F_MMAPABLE, b"shepherd_lost")
         self.fds.append(lost_fd)
@@ -253,7 +255,7 @@ class ExecRing:
         page = mmap.PAGESIZE
         self._consumer = mmap.mmap(self.ring_fd, page, mmap.MAP_SHARED,
                                    mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._data = mmap.mmap(self.ring_fd, page + 2 * RING_BYTES, mmap.MAP_SHARED,
+        self._data = mmap.mmap(self.ring_fd, page + 2 * self.ring_bytes, mmap.MAP_SHARED,
                                mmap.PROT_READ, offset=page)
         self._lost = mmap.mmap(lost_fd, page, mmap.MAP_SHARED, mmap.PROT_READ, offset=0)
         prog_fd = load_program(BPF_PROG_TYPE_TRACEPOINT,
@@ -281,7 +283,7 @@ class ExecRing:
         found: list[tuple[int, int]] = []
         if self._consumer is None or self._data is None or self._lost is None:
             return found, False
-        mask = RING_BYTES - 1
+        mask = self.ring_bytes - 1
         page = mmap.PAGESIZE
         consumer = struct.unpack_from("=Q", self._consumer, 0)[0]
         producer = struct.unpack_from("=Q", self._data, 0)[0]

@@ -151,3 +151,35 @@ asyncio.run(main())
     assert source == CONNECTOR
     assert problem != "None" and "not permitted" in problem.lower(), problem
     assert seen == "True"
+
+
+def test_a_ring_too_full_for_a_burst_says_so_and_the_owner_looks_through_proc() -> None:
+    # A burst of the child's starts between two reads (the smallest ring: 256 records):
+    # the starts the ring had no room for are counted in the kernel, and the connector
+    # tells its owner, as for the proc connector's ENOBUFS (it looks through /proc).
+    ring = ExecRing(ring_bytes=4096)
+    ring.open({NOBODY})
+    try:
+        script = "for i in $(seq 300); do /bin/true; done"
+        run_as(NOBODY, "/bin/sh", "-c", script)
+        records, lost = ring.drain()
+        assert lost and 0 < len(records) < 301
+        assert ring.drain() == ([], False)  # told once
+    finally:
+        ring.close()
+    told: list[bool] = []
+
+    async def read() -> None:
+        connector = ProcConnector(lambda pid: None, lambda: told.append(True),
+                                  ring_bytes=4096)
+        connector.open({NOBODY})
+        assert connector.source == EBPF
+        try:
+            run_as(NOBODY, "/bin/sh", "-c", script)
+            connector.drain_execs()
+            await asyncio.sleep(0)
+        finally:
+            connector.close()
+
+    asyncio.run(read())
+    assert told == [True]
