@@ -313,3 +313,15 @@ class ExecRing:
         self.fds = []
         self.ring_fd = self.uids_fd = -1
         self.uids = set()
+
+
+def unavailable() -> str | None:
+    """Why the filter cannot load here (None: it can); loads it once, with no uids."""
+    ring = ExecRing(mmap.PAGESIZE)
+    try:
+        ring.open(())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        ring.close()
+    return None

@@ -19,9 +19,11 @@ import pytest
 
 from shepherd.detect import bpfasm as a
 from shepherd.detect.connector import CONNECTOR, EBPF, ProcConnector
-from shepherd.detect.ebpf import BPF_PROG_TYPE_TRACEPOINT, ExecRing, load_program
+from shepherd.detect.ebpf import BPF_PROG_TYPE_TRACEPOINT, ExecRing, load_program, unavailable
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loads a BPF program (root)")
+NO_EBPF = "not root" if os.geteuid() != 0 else unavailable()
+pytestmark = pytest.mark.skipif(NO_EBPF is not None,
+                                reason=f"the eBPF filter cannot load here: {NO_EBPF}")
 NOBODY = pwd.getpwnam("nobody").pw_uid
 OTHER = pwd.getpwnam("daemon").pw_uid
 ROOT_DIR = Path(__file__).resolve().parents[2]
