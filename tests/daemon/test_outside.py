@@ -9,9 +9,11 @@ with its own token), so other daemons on a shared machine are not disturbed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -674,3 +676,56 @@ detect = {{ exe = "{game}" }}
         assert started["origin"] == "outside" and started["pid"] == child.pid
     finally:
         child.kill()
+
+
+FORKS = """
+import os
+for _ in range(3500):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(NO_EBPF is not None, reason=f"the eBPF filter cannot load: {NO_EBPF}")
+def test_with_the_ebpf_filter_fork_events_are_read_at_the_clock_check_before_they_overflow(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Nobody else's exec wakes the daemon any more, so the machine's forks (about 10,000
+    # fit in the connector's fork socket) waited for a child's start: on a busy machine
+    # they overflowed, and that start cost a look through all of /proc. They are read at
+    # each clock check (here every 0.2 s: the watchdog's pace, told to systemd).
+    game = program(bin_dir, "game")
+    path = daemon_factory.rundir / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.settimeout(10)
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+'''), system_mode=True, env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+    assert d.audit("service_started")[-1]["outside_programs"] == EXECS
+    try:
+        for _ in range(4):  # 14,000 forks in all, 3,500 between two clock checks at most
+            subprocess.run([sys.executable, "-I", "-S", "-c", FORKS], check=True)
+            listener.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while listener.recv(4096):
+                    pass  # pings sent before these forks ended
+            listener.setblocking(True)
+            listener.settimeout(10)
+            pings = 0
+            while pings < 2:  # the first's tick read the forks by the time the second came
+                pings += listener.recv(4096) == b"WATCHDOG=1"
+    finally:
+        listener.close()
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        started = events.next("session_started")
+        assert started["pid"] == child.pid
+    finally:
+        child.kill()
+    assert "fork events were lost" not in d.log.read_text()
