@@ -2,18 +2,18 @@
 
 The proc connector sends every exec on the machine, and its messages carry no uid:
 the daemon wakes for each and reads ``/proc/PID/status`` to drop the ones that are
-not a child's. Here a small eBPF program on the ``sched/sched_process_exec``
+not a child's. Here a small eBPF program on the ``sched_process_exec``
 tracepoint does that in the kernel: it looks the exec'ing task's real uid up in a
 hash map of the children's uids (updated when the policy is reloaded), and only
 for a child writes ``(pid, uid)`` to a ring buffer, whose fd wakes the event loop.
 Execs of everybody else never wake the daemon.
 
-No library: the ``bpf()`` and ``perf_event_open()`` system calls through ctypes,
-the bytecode assembled by hand (``bpfasm``). Needs root (``CAP_BPF`` and
-``CAP_PERFMON``, or ``CAP_SYS_ADMIN``), Linux 5.8+ (ring buffer) and tracefs for the
-tracepoint's id (mounted at ``/sys/kernel/tracing`` when it is not mounted
-anywhere, as systemd does at boot). Any failure is an ``OSError`` saying why:
-the caller falls back to the connector's exec events.
+No library: the ``bpf()`` system call through ctypes, the bytecode assembled by
+hand (``bpfasm``). Needs root (``CAP_BPF`` and ``CAP_PERFMON``, or
+``CAP_SYS_ADMIN``) and Linux 5.8+ (ring buffer). The program is attached as a raw
+tracepoint (``BPF_RAW_TRACEPOINT_OPEN`` by name), so tracefs is neither needed nor
+mounted. Any failure is an ``OSError`` saying why: the caller falls back to the
+connector's exec events.
 
 Maps: ``uids`` (hash, u32 uid -> u8), ``ring`` (ring buffer, records of u32 pid,
 u32 uid), ``lost`` (one u64, mmap-able: execs the ring had no room for; the reader
@@ -37,23 +37,18 @@ from collections.abc import Iterable
 
 from shepherd.detect import bpfasm as a
 
-_SYSCALLS = {"x86_64": (321, 298), "aarch64": (280, 241)}
+_SYSCALLS = {"x86_64": 321, "aarch64": 280}  # bpf()
 
 BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_PROG_LOAD = 0, 2, 3, 5
+BPF_RAW_TRACEPOINT_OPEN = 17
 BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_RINGBUF = 1, 2, 27
-BPF_PROG_TYPE_TRACEPOINT = 5
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17
 BPF_F_MMAPABLE = 1 << 10
-PERF_TYPE_TRACEPOINT = 2
-PERF_FLAG_FD_CLOEXEC = 1 << 3
-PERF_EVENT_IOC_ENABLE = 0x2400
-PERF_EVENT_IOC_SET_BPF = 0x40042408
 _ATTR_SIZE = 128  # bytes of union bpf_attr passed (the fields we use; the rest zero)
-_PERF_ATTR_SIZE = 112  # PERF_ATTR_SIZE_VER5
 
 RING_BYTES = 256 * 1024  # 16384 records of 16 bytes
 MAX_CHILDREN = 1024
-TRACEPOINT = "sched/sched_process_exec"
-TRACEFS = "/sys/kernel/tracing"
+TRACEPOINT = "sched_process_exec"
 _BUSY, _DISCARD = 1 << 31, 1 << 30
 _RECORD = struct.Struct("=II")  # pid, uid
 
@@ -61,7 +56,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
-def _syscalls() -> tuple[int, int]:
+def _syscall() -> int:
     machine = os.uname().machine
     if machine not in _SYSCALLS:
         raise OSError(errno.ENOSYS, f"no bpf() system call number known for {machine}")
@@ -70,7 +65,7 @@ def _syscalls() -> tuple[int, int]:
 
 def bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
     """The ``bpf()`` system call; its answer, or ``OSError``."""
-    result = _libc.syscall(ctypes.c_long(_syscalls()[0]), ctypes.c_int(cmd), attr,
+    result = _libc.syscall(ctypes.c_long(_syscall()), ctypes.c_int(cmd), attr,
                            ctypes.c_uint(len(attr)))
     if result < 0:
         err = ctypes.get_errno()
@@ -126,61 +121,16 @@ def load_program(kind: int, code: bytes, name: bytes = b"") -> int:
                                  f"{' / '.join(words) or exc.strerror}") from None
 
 
-def tracefs() -> str:
-    """Where tracefs is (from ``/proc/mounts``; debugfs's ``tracing``); mounted at
-    ``/sys/kernel/tracing`` when it is nowhere (root)."""
+def attach_raw_tracepoint(prog_fd: int, name: str = TRACEPOINT) -> int:
+    """``BPF_RAW_TRACEPOINT_OPEN``: the program runs at every ``name`` tracepoint, on
+    every CPU. No tracefs (its id is not needed) and no perf event. The answer is the
+    link's fd: closing it detaches the program."""
+    tp_name = ctypes.create_string_buffer(name.encode())
     try:
-        with open("/proc/mounts") as mounts:
-            lines = [line.split() for line in mounts]
-    except OSError:
-        lines = []
-    for fields in lines:
-        if len(fields) > 2 and fields[2] == "tracefs":
-            return fields[1]
-    for fields in lines:
-        if len(fields) > 2 and fields[2] == "debugfs" and os.path.isdir(f"{fields[1]}/tracing"):
-            return f"{fields[1]}/tracing"
-    result = _libc.mount(b"tracefs", TRACEFS.encode(), b"tracefs", ctypes.c_ulong(0), None)
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"tracefs is not mounted and mounting it on {TRACEFS} failed: "
-                           f"{os.strerror(err)}")
-    return TRACEFS
-
-
-def tracepoint_id(name: str = TRACEPOINT) -> int:
-    path = f"{tracefs()}/events/{name}/id"
-    try:
-        with open(path) as handle:
-            return int(handle.read())
-    except (OSError, ValueError) as exc:
-        raise OSError(errno.ENOENT, f"the tracepoint {name} is not there ({path}: {exc})") \
-            from None
-
-
-def attach_tracepoint(prog_fd: int, tp_id: int) -> int:
-    """``perf_event_open(PERF_TYPE_TRACEPOINT)`` on every CPU's tracepoint (pid -1, cpu
-    0: a BPF program on a tracepoint runs wherever it fires), the program set on it and
-    enabled. The answer is the perf event's fd: closing it detaches the program."""
-    attr = ctypes.create_string_buffer(_PERF_ATTR_SIZE)
-    # type, size, config, sample_period, sample_type, read_format, flags, wakeup_events
-    struct.pack_into("=IIQQQQQI", attr, 0, PERF_TYPE_TRACEPOINT, _PERF_ATTR_SIZE, tp_id, 1,
-                     0, 0, 0, 1)
-    fd = _libc.syscall(ctypes.c_long(_syscalls()[1]), attr, ctypes.c_int(-1), ctypes.c_int(0),
-                       ctypes.c_int(-1), ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"perf_event_open on the tracepoint failed: {os.strerror(err)}")
-    try:
-        for request, arg in ((PERF_EVENT_IOC_SET_BPF, prog_fd), (PERF_EVENT_IOC_ENABLE, 0)):
-            if _libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), ctypes.c_int(arg)) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"attaching the program to the tracepoint failed: "
-                                   f"{os.strerror(err)}")
-    except OSError:
-        os.close(fd)
-        raise
-    return int(fd)
+        return bpf(BPF_RAW_TRACEPOINT_OPEN, _attr("=QI", _address(tp_name), prog_fd))
+    except OSError as exc:
+        raise OSError(exc.errno, f"attaching the program to the {name} tracepoint failed: "
+                                 f"{exc.strerror}") from None
 
 
 def exec_filter(uids_fd: int, ring_fd: int, lost_fd: int) -> bytes:
@@ -258,11 +208,11 @@ class ExecRing:
         self._data = mmap.mmap(self.ring_fd, page + 2 * self.ring_bytes, mmap.MAP_SHARED,
                                mmap.PROT_READ, offset=page)
         self._lost = mmap.mmap(lost_fd, page, mmap.MAP_SHARED, mmap.PROT_READ, offset=0)
-        prog_fd = load_program(BPF_PROG_TYPE_TRACEPOINT,
+        prog_fd = load_program(BPF_PROG_TYPE_RAW_TRACEPOINT,
                                exec_filter(self.uids_fd, self.ring_fd, lost_fd),
                                b"shepherd_execs")
         self.fds.append(prog_fd)
-        self.fds.append(attach_tracepoint(prog_fd, tracepoint_id()))
+        self.fds.append(attach_raw_tracepoint(prog_fd))
 
     def fileno(self) -> int:
         return self.ring_fd

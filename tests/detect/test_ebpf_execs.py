@@ -19,7 +19,7 @@ import pytest
 
 from shepherd.detect import bpfasm as a
 from shepherd.detect.connector import CONNECTOR, EBPF, ProcConnector
-from shepherd.detect.ebpf import BPF_PROG_TYPE_TRACEPOINT, ExecRing, load_program, unavailable
+from shepherd.detect.ebpf import BPF_PROG_TYPE_RAW_TRACEPOINT, ExecRing, load_program, unavailable
 
 NO_EBPF = "not root" if os.geteuid() != 0 else unavailable()
 pytestmark = pytest.mark.skipif(NO_EBPF is not None,
@@ -121,7 +121,7 @@ def test_records_carry_pid_and_uid_and_a_full_ring_is_said() -> None:
 def test_a_program_the_verifier_refuses_is_an_error_in_its_words() -> None:
     # No exit: the verifier says why, and the caller falls back with those words.
     with pytest.raises(OSError) as refused:
-        load_program(BPF_PROG_TYPE_TRACEPOINT, a.mov_imm(a.R0, 0))
+        load_program(BPF_PROG_TYPE_RAW_TRACEPOINT, a.mov_imm(a.R0, 0))
     assert "verifier refused" in str(refused.value.strerror)
 
 
