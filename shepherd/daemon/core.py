@@ -824,6 +824,8 @@ class Daemon:
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             self.writer.check_pages()  # when due, off the loop
+            if minute:  # awake anyway: the fork events waiting read before they overflow
+                self.outside.catch_up()
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -1893,6 +1895,7 @@ class Daemon:
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
+            answer["outside_programs"] = self.outside.how
             if (self.machine is not None and self.link is not None
                     and self.policy.household is not None):
                 from shepherd.store.household.connect import where

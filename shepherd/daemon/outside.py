@@ -1,7 +1,9 @@
 """Programs started outside Shepherd: the daemon's eyes on its children's processes.
 
-Chooses how processes are seen: the kernel's exec events (``detect.connector``;
-``CAP_NET_ADMIN`` before Linux 6.6, any account since), with its fork events kept
+Chooses how processes are seen: the kernel's exec events (``detect.connector``:
+the children's only, filtered in the kernel by ``detect.ebpf`` as root, else every
+exec from the proc connector, ``CAP_NET_ADMIN`` before Linux 6.6, any account
+since; ``SHEPHERD_DETECT=connector`` skips the eBPF filter), with its fork events kept
 in a short memory (``detect.forks``: what a recognised process forked and left),
 else a ``/proc`` scan every 2 s, only while
 the policy has ``detect`` rules (said at start-up: it costs wake-ups). Keeps the
@@ -47,7 +49,8 @@ if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
 
 log = logging.getLogger("shepherd.daemon")
-# "scan": the /proc scan even where the connector works; "off": no program started
+# "scan": the /proc scan even where the connector works; "connector": the proc
+# connector's exec events even where the eBPF filter loads; "off": no program started
 # outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
 # every process a mutated rule could match).
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
@@ -115,21 +118,39 @@ class OutsideWatch:
                                          os.path.realpath, identity, same_content)
             self.how = f"not watching: turned off by {FORCE_SCAN_ENV}=off"
             return
-        if self.connector is None:
-            connector = ProcConnector(self._exec, self._lost, self.forks.forked)
+        if self.connector is not None:
             try:
-                if os.environ.get(FORCE_SCAN_ENV) == "scan":
-                    raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
-                connector.open()
-            except OSError as exc:
-                self.how = (f"a /proc scan every {SCAN_EVERY_S:.0f}s (the kernel's process "
-                            f"events are not available: {exc.strerror or exc})")
-            else:
-                self.connector = connector
-                self.how = "the kernel's process events (proc connector)"
+                self.connector.set_uids(set(self.uids))
+            except OSError as exc:  # (the map full): every exec is looked at instead
+                log.error("the eBPF exec filter cannot take the new children (%s): the "
+                          "proc connector's exec events stand in", exc)
+                self._close_connector()
+                self._open_connector(f"it could not take the new children: {exc}")
+        else:
+            self._open_connector()
         self._scan(fresh=False)
         if self.connector is None:
             self._arm()
+
+    def _open_connector(self, without_ebpf: str | None = None) -> None:
+        """Open the kernel's process events (the eBPF filter unless ``without_ebpf`` says
+        why not), or say why the /proc scan stands in."""
+        connector = ProcConnector(self._exec, self._lost, self.forks.forked)
+        force = os.environ.get(FORCE_SCAN_ENV)
+        if force == "connector" and without_ebpf is None:
+            without_ebpf = f"{FORCE_SCAN_ENV}=connector"
+        try:
+            if force == "scan":
+                raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
+            connector.open(None if without_ebpf else set(self.uids))
+        except OSError as exc:
+            self.how = (f"a /proc scan every {SCAN_EVERY_S:.0f}s (the kernel's process "
+                        f"events are not available: {exc.strerror or exc})")
+            return
+        self.connector = connector
+        why = connector.ebpf_problem or without_ebpf
+        self.how = (f"the kernel's process events: {connector.source}"
+                    + (f"; the eBPF filter is not used: {why}" if why else ""))
 
     def _close_connector(self) -> None:
         if self.connector is not None:
@@ -204,6 +225,15 @@ class OutsideWatch:
         # own: its exec is in the socket by the time its facts showed that program.
         late = self._drained()
         return [pid for pid in found if pid not in siblings or pid not in late]
+
+    def catch_up(self) -> None:
+        """Read the kernel's events waiting, when the daemon is awake anyway (the minute's
+        clock check). With the eBPF filter nobody else's exec wakes the daemon, so the
+        fork events (every process fork on the machine, about 10,000 fit in the socket)
+        would otherwise wait until a child's exec, and overflow on a busy machine (each
+        overflow is a look through all of ``/proc``)."""
+        if self.connector is not None and self.connector.ring is not None:
+            self._drained()
 
     def _drained(self) -> set[int]:
         """Read the exec events waiting (each a start of its own: looked at soon)."""
