@@ -234,8 +234,8 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
         (copied.audit, "audit row"), (copied.usage, "daily total of use"),
         (copied.sessions, "session"), (copied.grants, "grant"),
         (copied.requests, "time request")))
-    print(f"copied {source} into the household store as {machine!r}: {counts} (audited; a "
-          "daily total is one child's use of one program on one day)")
+    print(f"copied {source} into the household store as {machine!r}: {counts} (audited). A "
+          "daily total is one child's use of one program on one day.")
     return EXIT_OK
 
 
