@@ -1923,11 +1923,14 @@ class Daemon:
             raise CommandError(str(exc)) from None
 
     async def usage_history(self, days: int, user: str | None) -> list[UserDay]:
-        today = self.engine.quota_day(self.now())
+        now = self.now()
+        today = self.engine.quota_day(now)
         first = today - timedelta(days=days - 1)
-        rows, grants = await self._read(lambda store: (store.usage_rows(first, today, user),
-                                                       store.grant_rows(first, today)))
-        return usage_report(rows, grants, self.policy, first, today, user)
+        week = first - timedelta(days=6)  # the first day's week: its use before it counts
+        rows, grants = await self._read(lambda store: (store.usage_rows(week, today, user),
+                                                       store.grant_rows(week, today)))
+        return usage_report(rows, grants, self.policy, first, today, user, now=now.wall,
+                            zone=self.zone)
 
     # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,

@@ -36,6 +36,10 @@ class Checkpoint(NamedTuple):
 
 CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in order
 
+# One grant as recorded: user, target, day, seconds (signed), expires_at (None: for its
+# day, taken back or set), week, expiry_noted, paid_s (what it paid, noted at its expiry).
+GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None]
+
 
 @dataclass(frozen=True)
 class TimedGrantRow:
@@ -210,7 +214,9 @@ class StateStore(Protocol):
     def usage_rows(self, since: date, until: date,
                    user: str | None = None) -> list[tuple[str, str, date, float]]: ...
 
-    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]: ...
+    def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
+        """Every grant of the days from ``since`` to ``until``, as recorded."""
+        ...
 
     # -- sessions
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,

@@ -28,6 +28,7 @@ from shepherd.store.protocol import (
     Books,
     Checkpoint,
     CheckpointRow,
+    GrantRecordRow,
     HouseholdView,
     LaunchPlan,
     Parts,
@@ -233,11 +234,14 @@ class Store:
         return [(str(u), str(e), date.fromisoformat(str(d)), float(s))
                 for u, e, d, s in self.db.conn.execute(sql + " ORDER BY day, user, entry", params)]
 
-    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]:
-        return {(str(u), str(t), date.fromisoformat(str(d))): int(s) for u, t, d, s in
+    def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
+        return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
+                 datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),
+                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
                 self.db.conn.execute(
-                    "SELECT user, target, day, sum(seconds) FROM grants WHERE day BETWEEN ? AND ? "
-                    "GROUP BY user, target, day", (since.isoformat(), until.isoformat()))}
+                    "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s "
+                    "FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
+                    (since.isoformat(), until.isoformat()))]
 
     # -- sessions ---------------------------------------------------------------
     def _add_use(self, conn: apsw.Connection, session_id: int, user: str, entry: str,

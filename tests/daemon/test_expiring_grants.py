@@ -214,6 +214,12 @@ def test_a_grant_that_ran_out_unused_after_the_weeks_use_gives_nothing_back(
 
     assert week_left() == 120
     wait_for(lambda: expiries(d))
+    # usage (NEW-4): the week's, not "unlimited"; the 2 minutes that ran out are not
+    # the day's; 11 minutes of a 10-minute week with 3 for the week is not over.
+    [line] = d.call("usage.history", days=1)["days"][0]["usage"]
+    assert (line["quota_s"], line["granted_s"], line["quota_week_s"],
+            line["granted_week_s"], line["used_week_s"], line["over"]) == (
+                None, 0, 600, 180, 660, False)
     d.stop()
     kept = Store.open_readonly(state / "shepherd.db")
     try:

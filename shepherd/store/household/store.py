@@ -40,6 +40,7 @@ from shepherd.store.protocol import (
     Accounting,
     Checkpoint,
     CheckpointRow,
+    GrantRecordRow,
     HouseholdView,
     LaunchPlan,
     Parts,
@@ -288,10 +289,13 @@ class PgStore:
         return [(str(u), str(e), d, float(s))
                 for u, e, d, s in self.conn.execute(sql, params).fetchall()]
 
-    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]:
-        return {(str(u), str(t), d): int(s) for u, t, d, s in self.conn.execute(
-            "SELECT child, target, day, sum(seconds) FROM grants WHERE day BETWEEN %s AND %s "
-            "GROUP BY child, target, day", (since, until)).fetchall()}
+    def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
+        return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
+                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
+                self.conn.execute(
+                    "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s "
+                    "FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
+                    (since, until)).fetchall()]
 
     # -- sessions ---------------------------------------------------------------
     def _add_use(self, conn: Conn, session_id: int, user: str, entry: str, day: date,
