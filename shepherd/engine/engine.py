@@ -433,17 +433,18 @@ class Engine:
         return [g for g in self.timed.values() if g.user == user and g.target == target]
 
     def _grants_on(self, user: str, target: str, at: datetime | None,
-                   used_on: PerDay | None = None) -> GrantsOn:
+                   used_on: PerDay | None = None,
+                   excluding: frozenset[int] = frozenset()) -> GrantsOn:
         """A target's grants per day as they stand at ``at`` (None: none expired yet);
         ``used_on``: the target's use per day the standing counts (what an expired grant
-        not noted yet may have paid for)."""
+        not noted yet may have paid for); ``excluding``: grants left out."""
         timed = self._timed_of(user, target)
 
         def on(day: date) -> DayGrants:
             full, expired, pool = float(self._signed(user, target, day)), 0.0, 0.0
             paid = 0.0
             for g in timed:
-                if g.day != day:
+                if g.day != day or g.id in excluding:
                     continue
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
@@ -891,11 +892,6 @@ class Engine:
         if first.week:
             return [(g, self._pool_unused(g, limits, now)
                      if limits is not None and limits.limited else None, 0.0) for g in batch]
-        before = after = None
-        if limits is not None:
-            before = self._left(first.user, limits, first.day, now,
-                                at=first.expires - _A_MOMENT)
-            after = self._left(first.user, limits, first.day, now, at=first.expires)
         taken_left = 0.0
         if self.with_day(first):  # all of the day's time added for today
             taken_left = min(max(-float(self._signed(first.user, first.target, first.day)),
@@ -906,15 +902,46 @@ class Engine:
             taken[g.id] = min(float(g.seconds), taken_left)
             taken_left -= taken[g.id]
             net[g.id] = g.seconds - taken[g.id]
-        if before is None or after is None:
+        beyond = None if limits is None else self._beyond_own(
+            first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
+        if beyond is None:
             return [(g, None, taken[g.id]) for g in batch]
-        unused_left = min(max(before - after, 0.0), sum(net.values()))
+        used = self.used(first.user, limits.members if limits else (), first.day, now)
         shares: list[tuple[TimedGrant, float | None, float]] = []
-        for g in reversed(batch):  # used in the order given: the last given are left
-            unused = min(net[g.id], unused_left)
-            unused_left -= unused
-            shares.append((g, unused, taken[g.id]))
-        return shares[::-1]
+        for g in batch:  # used in the order given: the last given are the ones left
+            if self.with_day(g):
+                since = used  # all of its day's use came while it counted
+            else:
+                since = max(used - g.used_before, 0.0) if g.used_before is not None else 0.0
+            paid = min(net[g.id], since, beyond)
+            beyond -= paid
+            shares.append((g, net[g.id] - paid, taken[g.id]))
+        return shares
+
+    def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
+                    batch: frozenset[int], taken: float) -> float | None:
+        """The use of ``first``'s day beyond what the target allowed without the grants
+        of ``batch`` and without the week's time (None: no limit): what they paid for,
+        at most. The day's quota and its own grants pay first, these next, the week's
+        time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
+        from them, so the rest stays its own."""
+        def used_on(d: date) -> float:
+            return self.used(first.user, limits.members, d, now)
+
+        on = self._grants_on(first.user, first.target, first.expires, used_on, batch)
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            full = g.full + (taken if d == first.day else 0.0)
+            return DayGrants(full, g.expired, 0.0, g.paid)
+
+        day = day_standing(limits, first.day, used_on, grants_on)
+        week = None
+        if limits.weekly is not None:
+            week = week_standing(limits, self.calendar.week_days(first.day), first.day,
+                                 used_on, grants_on)
+        over = [s.used_s - s.allowance_s for s in (day, week) if s is not None]
+        return max(0.0, *over) if over else None
 
     def _pool_unused(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
         """What of week grant ``g`` went unused: the week's grants are used in the order

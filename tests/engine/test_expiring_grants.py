@@ -532,3 +532,20 @@ def test_the_day_end_of_time_given_for_today_counts_what_was_set_back(
     clock.set_wall(local(24, 4, 1))
     [gone] = expired(e, clock)
     assert (gone.seconds, gone.taken_s, gone.unused_s, gone.paid_s) == (300, 180, unused, paid)
+
+
+def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
+    """A day's own grants pay for its use beyond the quota before the week's time does
+    (it lasts): 10 minutes until 11:30 with 30 minutes for the week, 1h05m played by
+    then. The 5 minutes came out of the 10, so 30 are left of the week's time, not 25."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 1800, clock.now, week=True)
+    e.grant("alex", "game", 600, clock.now, until=local(23, 11, 30))
+    assert play(e, clock, 3900, 1) == 3900
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.unused_s, gone.paid_s) == (300, 300)
+    assert e.availability("alex", "game", clock.now).time_left_s == 1800
+    clock.set_wall(local(24, 10))  # Tuesday: the hour and the week's 30 minutes
+    assert e.availability("alex", "game", clock.now).time_left_s == 3600 + 1800
