@@ -425,7 +425,8 @@ def test_a_grant_that_ran_out_unused_pays_for_no_use_after_it_ran_out(
 
 
 DAY_STEPS = st.lists(
-    st.tuples(st.integers(0, 6), st.sampled_from(["none", "today", "week", "take", "set"]),
+    st.tuples(st.integers(0, 6), st.sampled_from(["none", "today", "week", "take", "set",
+                                                  "lapse", "in_force"]),
               st.integers(1, 5400), st.integers(0, 5400)),
     min_size=1, max_size=12).map(lambda steps: sorted(steps, key=lambda step: step[0]))
 
@@ -439,7 +440,8 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     or taken for the day, and what the week's time has left, less the day's use. A ledger
     is the independent account: ``-D`` and ``=D`` change what is left today (never below
     what was used); the week's time pays only for a day's use beyond its hour and the
-    time given for it (net), so time set or taken back never spends it (review s7 NEW-2)."""
+    time given for it (net), so time set or taken back never spends it (review s7 NEW-2);
+    time given until a moment counts, once it ran out, for what it paid (NEW-1)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))  # Monday
     pool, pool_spent = 0.0, 0.0
@@ -463,11 +465,30 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             held = min(floor, allowance) if kind == "take" else floor
             e.grant("alex", "game", seconds, clock.now, mode=kind)  # type: ignore[arg-type]
             given_ += (asked if asked >= floor else held) - allowance
+        elif kind in ("lapse", "in_force"):
+            # Time given until a moment: used at once (in_force) or left to run out
+            # (lapse). It pays for the use while it counts beyond the hour and the
+            # day's own grants, before the week's time; from then on it counts for
+            # that and no more (review s7 NEW-1).
+            lasts = 60 + (min(wanted, 1800) if kind == "in_force" else 0)
+            e.grant("alex", "game", seconds, clock.now,
+                    until=clock.wall + timedelta(seconds=lasts))
+            now_left = e.availability("alex", "game", clock.now).time_left_s
+            if lasts > 60 and now_left is not None and now_left >= 1:
+                assert isinstance(e.launch("alex", "game", clock.now, n), SessionStarted)
+                deadline = e.deadline(n, clock.now)
+                assert deadline is not None
+                spent = e.end_session(n, clock.advance(min(lasts - 60, deadline.remaining_s)),
+                                      "exited").charged_s
+                lasts -= spent
+                used += spent
+                given_ += min(seconds, spent, max(used - 3600 - given_, 0.0))
+            clock.advance(lasts)  # it runs out
         e.due(clock.now)
         left = e.availability("alex", "game", clock.now).time_left_s
         ledger = max(3600 + given_ + pool - pool_spent - used, 0.0)
         assert left is not None and left == pytest.approx(ledger, abs=1e-6)
-        if left < 1 or wanted == 0:
+        if left < 1 or wanted == 0 or kind in ("lapse", "in_force"):
             continue
         assert isinstance(e.launch("alex", "game", clock.now, n), SessionStarted)
         deadline = e.deadline(n, clock.now)
