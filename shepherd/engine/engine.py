@@ -187,7 +187,6 @@ from shepherd.policy.model import Entry, Group, Policy
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
-_A_MOMENT = timedelta(microseconds=1)
 
 
 class ActionRefused(ValueError):
