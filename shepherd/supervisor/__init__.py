@@ -90,6 +90,10 @@ class LaunchBackend(Protocol):
         (the alarm), it is brought in line. The sessions whose SIGTERM it already sent
         (a later deadline came too late): the caller stops them."""
 
+    def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
+        """Once, as the session's end is recorded: who sent its deadline's SIGTERM and
+        how late (``by``, ``late_ms``), for the log and the audit; None if not known."""
+
     async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
         """Freeze every program of the session (its clock is paused: rule 12).
 

@@ -156,8 +156,9 @@ class Alarm:
         if self._loop is not None and not self._closed:
             self._loop.call_soon_threadsafe(self._down, why)
 
-    def request(self, message: dict[str, object]) -> str:
-        """One request and its reply (any thread); ``AlarmDown`` when not served."""
+    def request(self, message: dict[str, object]) -> dict[str, object]:
+        """One request and its reply (any thread); ``AlarmDown`` when not served. The
+        reply's ``state`` is a string (checked)."""
         with self._lock:
             if not self.ready or self._sock is None:
                 raise AlarmDown("not serving")
@@ -172,14 +173,15 @@ class Alarm:
                 raise AlarmDown(why) from exc
         if not isinstance(state, str) or state == "bad request":
             raise AlarmDown(f"it refused {message['op']}")
-        return state
+        return dict(reply)
 
-    def arm(self, session: int, at: float, group: Path) -> str:
-        """``armed``, or ``fired`` (its SIGTERM went already)."""
+    def arm(self, session: int, at: float, group: Path) -> dict[str, object]:
+        """``armed``, or ``fired`` (its SIGTERM went already, with ``sent_ms``)."""
         return self.request({"op": "arm", "session": session, "at": at, "group": str(group)})
 
-    def disarm(self, session: int) -> str:
-        """``disarmed``, ``fired`` (its SIGTERM went) or ``unknown``."""
+    def disarm(self, session: int) -> dict[str, object]:
+        """``disarmed``, ``fired`` (its SIGTERM went, ``sent_ms`` after the deadline by
+        the alarm's clock, ``woke_ms`` when it woke for it) or ``unknown``."""
         return self.request({"op": "disarm", "session": session})
 
     def close(self) -> None:

@@ -78,6 +78,17 @@ def test_the_sigterm_leaves_while_the_loop_holds_the_gil(far_daemon_factory: Any
     assert ended["reason"] == "expired"
     assert d.call("status")["sessions"] == []
     assert d.audit_types().count("session_ended") == 1
+    # Who sent it and how late by its own clock is in the audit of the stop and the log
+    # (the alarm's line, then the daemon's, once its loop runs again).
+    [audited] = d.audit("session_ended")
+    sigterm = audited["sigterm"]
+    assert sigterm["by"] == "alarm" and 0 <= sigterm["woke_ms"] <= sigterm["late_ms"]
+    text = d.log.read_text()
+    alarm_line = text.index(f"shepherd alarm: session {ended['session_id']}: SIGTERM sent "
+                            f"{sigterm['late_ms']:.1f} ms after its deadline")
+    daemon_line = text.index(f"session {ended['session_id']}: its deadline's SIGTERM was "
+                             f"sent by the alarm process {sigterm['late_ms']:.1f} ms after")
+    assert alarm_line < text.index("test hook: the loop held the GIL") < daemon_line
 
 
 def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: Any,
@@ -90,6 +101,9 @@ def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: A
     assert term > finished, (began, term, finished)
     assert ended["reason"] == "expired"
     assert alarms(d) == []
+    [audited] = d.audit("session_ended")
+    assert audited["sigterm"]["by"] in ("guard thread", "loop")
+    assert audited["sigterm"]["late_ms"] >= 0 and "woke_ms" not in audited["sigterm"]
 
 
 def test_a_killed_alarm_is_noticed_and_started_again(far_daemon_factory: Any,

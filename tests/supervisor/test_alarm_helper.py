@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from shepherd.supervisor.alarm import HELPER
+from shepherd.supervisor.alarm_helper import ALARM_NICE
 from shepherd.supervisor.cgroups import cgroup2_mount, kill, remove
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
@@ -35,18 +36,26 @@ class Helper:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen([sys.executable, "-I", "-S", HELPER,
                                          str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                                        env={}, cwd="/")
+                                        env={}, cwd="/", stderr=subprocess.PIPE)
         theirs.close()
         self.sock.settimeout(30)
         assert json.loads(self.sock.recv(65536))["ready"] == self.process.pid
 
-    def ask(self, **request: object) -> str:
+    def reply(self, **request: object) -> dict[str, object]:
         self.sock.send(json.dumps(request).encode())
-        return str(json.loads(self.sock.recv(65536))["state"])
+        answer = json.loads(self.sock.recv(65536))
+        assert isinstance(answer, dict)
+        return answer
 
-    def close(self) -> None:
+    def ask(self, **request: object) -> str:
+        return str(self.reply(**request)["state"])
+
+    def close(self) -> str:
+        """Its end closed: it exits; what it wrote on stderr (its log)."""
         self.sock.close()
         self.process.wait(timeout=30)
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode()
 
 
 @pytest.fixture
@@ -92,6 +101,31 @@ def test_a_deadline_sends_sigterm_to_the_group_and_is_told_once(
     finally:
         outsider.kill()
         outsider.wait()
+
+
+def test_a_fire_says_how_late_it_was_by_the_alarms_own_clock(
+        helper: Helper, groups: list[Path]) -> None:
+    """Issue 9 F3: the alarm's own figures (it woke, then sent), in the reply and its log,
+    so that a late session can be told apart: the alarm's lateness, or the program's."""
+    group, member = in_new_group(groups)
+    assert helper.ask(op="arm", session=7, at=time.monotonic(), group=str(group)) == "armed"
+    assert member.wait(timeout=30) == -signal.SIGTERM
+    fired = helper.reply(op="disarm", session=7)
+    assert fired["state"] == "fired"
+    woke, sent = fired["woke_ms"], fired["sent_ms"]
+    assert isinstance(woke, float) and isinstance(sent, float)
+    assert 0 <= woke <= sent  # never before the deadline; the signal after the wake
+    assert helper.reply(op="disarm", session=7) == {"state": "unknown"}  # told once
+    logged = helper.close()
+    assert f"shepherd alarm: session 7: SIGTERM sent {sent:.1f} ms after its deadline " \
+           f"(woke {woke:.1f} ms late)" in logged, logged
+
+
+def test_as_root_it_runs_ahead_of_the_childrens_programs(helper: Helper) -> None:
+    """Its priority (nice) is raised, before its powers are dropped: on a loaded machine
+    it gets a core as soon as it wakes, ahead of the children's programs (nice 0)."""
+    stat = Path(f"/proc/{helper.process.pid}/stat").read_text()
+    assert int(stat.rsplit(")", 1)[1].split()[16]) == ALARM_NICE < 0
 
 
 def test_a_disarmed_deadline_sends_nothing(helper: Helper, groups: list[Path]) -> None:
@@ -149,8 +183,8 @@ def test_the_helper_exits_when_the_daemon_end_closes(helper: Helper,
     group, member = in_new_group(groups)
     assert helper.ask(op="arm", session=1, at=time.monotonic() + 3600,
                       group=str(group)) == "armed"
-    helper.sock.close()
-    assert helper.process.wait(timeout=30) == 0
+    helper.close()
+    assert helper.process.returncode == 0
     assert member.poll() is None
 
 
