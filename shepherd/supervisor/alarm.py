@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shepherd.supervisor import alarm_helper
@@ -156,14 +156,14 @@ class Alarm:
         if self._loop is not None and not self._closed:
             self._loop.call_soon_threadsafe(self._down, why)
 
-    def request(self, message: dict[str, object]) -> dict[str, object]:
-        """One request and its reply (any thread); ``AlarmDown`` when not served. The
-        reply's ``state`` is a string (checked)."""
+    def request(self, message: dict[str, object], fds: Sequence[int] = ()) -> dict[str, object]:
+        """One request (with ``fds`` passed along) and its reply (any thread);
+        ``AlarmDown`` when not served. The reply's ``state`` is a string (checked)."""
         with self._lock:
             if not self.ready or self._sock is None:
                 raise AlarmDown("not serving")
             try:
-                self._sock.send(json.dumps(message).encode())
+                socket.send_fds(self._sock, [json.dumps(message).encode()], list(fds))
                 reply = json.loads(self._sock.recv(alarm_helper.MESSAGE_MAX))
                 state = reply["state"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -175,8 +175,14 @@ class Alarm:
             raise AlarmDown(f"it refused {message['op']}")
         return dict(reply)
 
-    def arm(self, session: int, at: float, group: Path) -> dict[str, object]:
-        """``armed``, or ``fired`` (its SIGTERM went already, with ``sent_ms``)."""
+    def arm(self, session: int, at: float, group: Path | None = None,
+            keeper: int | None = None) -> dict[str, object]:
+        """``armed``, or ``fired`` (its SIGTERM went already, with ``sent_ms``). The
+        SIGTERM goes to the members of ``group``, or to ``keeper`` (a pidfd: the alarm
+        is given its own copy, and the caller's may be closed once this returns)."""
+        if keeper is not None:
+            return self.request({"op": "arm", "session": session, "at": at, "keeper": True},
+                                [keeper])
         return self.request({"op": "arm", "session": session, "at": at, "group": str(group)})
 
     def disarm(self, session: int) -> dict[str, object]:

@@ -126,10 +126,10 @@ class DirectBackend:
                 self.home = CgroupHome.prepare(self.instance_id)
             except CgroupUnavailable as exc:
                 reason = str(exc)
+        if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
+            self.alarm = Alarm(self._alarm_ready)
+            self.alarm.start()
         if self.home is not None:
-            if Alarm.wanted():
-                self.alarm = Alarm(self._alarm_ready)
-                self.alarm.start()
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
         log.error("no writable cgroup v2 (%s): sessions are tracked as process trees "
                   "instead, which is weaker", reason)
@@ -248,21 +248,26 @@ class DirectBackend:
         asyncio.get_running_loop().add_reader(fd, self._child_exited, session)
 
     def _child_exited(self, session: DirectSession) -> None:
-        if session.child_fd is not None:
-            asyncio.get_running_loop().remove_reader(session.child_fd)
-            os.close(session.child_fd)
-            session.child_fd = None
+        # A keeper's descriptor is closed under the lock: the alarm's ``_sync`` (another
+        # thread) passes it on under it, and its number must not name another file then.
+        with self._terminating:
+            if session.child_fd is not None:
+                asyncio.get_running_loop().remove_reader(session.child_fd)
+                os.close(session.child_fd)
+                session.child_fd = None
+            if session.group is None:
+                session.keeper = None
         if session.child is not None:
             session.child.poll()
         if session.group is None:
-            session.keeper = None
             self._ended(session)
 
     def _keeper_exited(self, session: DirectSession) -> None:
-        if session.keeper is not None:
-            asyncio.get_running_loop().remove_reader(session.keeper)
-            os.close(session.keeper)
-            session.keeper = None
+        with self._terminating:  # (as in ``_child_exited``)
+            if session.keeper is not None:
+                asyncio.get_running_loop().remove_reader(session.keeper)
+                os.close(session.keeper)
+                session.keeper = None
         self._ended(session)
 
     def _ended(self, session: DirectSession) -> None:
@@ -575,8 +580,8 @@ class DirectBackend:
     def terminate_now(self, session_id: int) -> bool:
         """From the deadline guard's thread: a cgroup's members, each through a pidfd.
 
-        The fallback's keeper is signalled through a descriptor the loop may close
-        meanwhile (its number then names something else): that is left to ``stop``.
+        The fallback's keeper is left to the alarm (given a copy of its pidfd) and to
+        ``stop`` on the loop, which closes that descriptor: not signalled from here.
         """
         session = self.sessions.get(session_id)
         if session is None or session.group is None or self.home is None:
@@ -632,19 +637,21 @@ class DirectBackend:
         fired: list[int] = []
         if self.alarm is None or not self.alarm.ready:
             return fired
-        wanted: dict[int, tuple[float, Path]] = {}
+        wanted: dict[int, tuple[float, Path | None, int | None]] = {}
         for session_id, at in self._deadlines.items():
             session = self.sessions.get(session_id)
-            if session is not None and session.group is not None and not session.terminated:
-                wanted[session_id] = (at, session.group)
+            if session is not None and not session.terminated and (
+                    session.group is not None or session.keeper is not None):
+                # (the keeper's pidfd is closed only under the lock held here)
+                wanted[session_id] = (at, session.group, session.keeper)
         try:
             for session_id in [s for s in self._armed if s not in wanted]:
                 self._disarm(session_id)
-            for session_id, (at, group) in wanted.items():
+            for session_id, (at, group, keeper) in wanted.items():
                 if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
                     continue  # unchanged (a deadline worked out from the wall clock jitters)
                 self._armed[session_id] = at
-                reply = self.alarm.arm(session_id, at, group)
+                reply = self.alarm.arm(session_id, at, group, None if group else keeper)
                 if reply["state"] == "fired":
                     # Its deadline passed before this (later) one reached the alarm: the
                     # SIGTERM went, and stands (fail closed); the guard stops it.
@@ -736,11 +743,13 @@ class DirectBackend:
             task.cancel()
         if self._waits:
             await asyncio.gather(*self._waits, return_exceptions=True)
-        for session in list(self.sessions.values()):
-            for fd in {session.child_fd, session.keeper} - {None}:
-                assert fd is not None
-                asyncio.get_running_loop().remove_reader(fd)
-                os.close(fd)
+        with self._terminating:  # (a keeper's descriptor: see ``_child_exited``)
+            for session in list(self.sessions.values()):
+                for fd in {session.child_fd, session.keeper} - {None}:
+                    assert fd is not None
+                    asyncio.get_running_loop().remove_reader(fd)
+                    os.close(fd)
+                session.child_fd = session.keeper = None
         if self.home is not None:
             self.home.release()
 

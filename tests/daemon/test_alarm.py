@@ -91,6 +91,25 @@ def test_the_sigterm_leaves_while_the_loop_holds_the_gil(far_daemon_factory: Any
     assert alarm_line < text.index("test hook: the loop held the GIL") < daemon_line
 
 
+def test_a_process_tree_session_is_kept_by_the_alarm_too(far_daemon_factory: Any,
+                                                          tmp_path: Path) -> None:
+    """The fallback without cgroups (``SHEPHERD_SUPERVISION=tree``): the alarm is given
+    a pidfd on the session's keeper and sends the keeper (which passes it on) its
+    SIGTERM while the loop holds the GIL."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"),
+                           env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S),
+                                "SHEPHERD_SUPERVISION": "tree"})
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    assert "process trees" in d.supervision()
+    term, began, finished, ended = expire_while_held(d, tmp_path)
+    assert began < term < finished, (began, term, finished)
+    assert ended["reason"] == "expired"
+    [audited] = d.audit("session_ended")
+    assert audited["sigterm"]["by"] == "alarm"
+    assert d.call("status")["sessions"] == []
+    assert len(alarms(d)) == 1
+
+
 def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: Any,
                                                            tmp_path: Path) -> None:
     """The control: the hook does hold everything in the daemon's interpreter (the

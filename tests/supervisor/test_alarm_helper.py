@@ -7,6 +7,7 @@ helper started the way the daemon starts it. Every wait is for a thing to happen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,14 +42,22 @@ class Helper:
         self.sock.settimeout(30)
         assert json.loads(self.sock.recv(65536))["ready"] == self.process.pid
 
-    def reply(self, **request: object) -> dict[str, object]:
-        self.sock.send(json.dumps(request).encode())
+    def reply(self, fds: tuple[int, ...] = (), **request: object) -> dict[str, object]:
+        socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
         answer = json.loads(self.sock.recv(65536))
         assert isinstance(answer, dict)
         return answer
 
-    def ask(self, **request: object) -> str:
-        return str(self.reply(**request)["state"])
+    def ask(self, fds: tuple[int, ...] = (), **request: object) -> str:
+        return str(self.reply(fds, **request)["state"])
+
+    def open_fds(self) -> set[str]:
+        """What its descriptors name (a pidfd kept for a keeper shows here)."""
+        found = set()
+        for fd in os.listdir(f"/proc/{self.process.pid}/fd"):
+            with contextlib.suppress(OSError):
+                found.add(os.readlink(f"/proc/{self.process.pid}/fd/{fd}"))
+        return found
 
     def close(self) -> str:
         """Its end closed: it exits; what it wrote on stderr (its log)."""
@@ -215,3 +224,63 @@ def test_the_daemons_signals_do_not_stop_it(helper: Helper) -> None:
         helper.process.send_signal(signum)
         assert helper.ask(op="disarm", session=1) == "unknown"
     assert helper.process.poll() is None
+
+
+def test_a_keepers_deadline_goes_through_the_pidfd_it_was_given() -> None:
+    """The process-tree fallback: SIGTERM to the session's keeper through a pidfd passed
+    with the request (the alarm keeps its own copy: the daemon's may be closed)."""
+    made = Helper()
+    keeper = subprocess.Popen(["sleep", "300"])
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        pidfd = os.pidfd_open(keeper.pid)
+        other_fd = os.pidfd_open(other.pid)
+        assert made.ask((pidfd,), op="arm", session=1, at=time.monotonic() + 3600,
+                        keeper=True) == "armed"
+        assert made.ask((other_fd,), op="arm", session=2, at=time.monotonic() + 3600,
+                        keeper=True) == "armed"
+        assert "anon_inode:[pidfd]" in made.open_fds()
+        assert made.ask(op="disarm", session=2) == "disarmed"  # its copy is let go
+        os.close(pidfd)  # the daemon's own copy: the alarm's still names the keeper
+        os.close(other_fd)
+        assert made.ask(op="arm", session=1, at=time.monotonic(), keeper=True) == "bad request"
+        assert made.ask((os.pidfd_open(keeper.pid),), op="arm", session=1,
+                        at=time.monotonic(), keeper=True) == "armed"
+        assert keeper.wait(timeout=30) == -signal.SIGTERM
+        assert made.reply(op="disarm", session=1)["state"] == "fired"
+        assert other.poll() is None
+        assert "anon_inode:[pidfd]" not in made.open_fds()  # none kept once fired
+    finally:
+        for process in (keeper, other):
+            process.kill()
+            process.wait()
+        made.close()
+
+
+def test_a_keeper_request_needs_exactly_one_pidfd() -> None:
+    """Any other descriptor (a file, two pidfds, a group with one) is refused and closed:
+    the alarm holds nothing it was not meant to."""
+    made = Helper()
+    keeper = subprocess.Popen(["sleep", "300"])
+    before = sorted(os.listdir(f"/proc/{made.process.pid}/fd"))
+    try:
+        with open("/dev/null") as plain:
+            assert made.ask((plain.fileno(),), op="arm", session=1, at=0,
+                            keeper=True) == "bad request"
+        first, second = os.pidfd_open(keeper.pid), os.pidfd_open(keeper.pid)
+        assert made.ask((first, second), op="arm", session=1, at=0,
+                        keeper=True) == "bad request"
+        assert made.ask((first,), op="arm", session=1, at=0, group="/sys/fs/cgroup",
+                        keeper=True) == "bad request"
+        assert made.ask((first,), op="arm", session=1, at=0,
+                        group="/sys/fs/cgroup") == "bad request"
+        assert made.ask((first,), op="disarm", session=1) == "unknown"
+        os.close(first)
+        os.close(second)
+        assert sorted(os.listdir(f"/proc/{made.process.pid}/fd")) == before
+        assert "anon_inode:[pidfd]" not in made.open_fds()
+        assert keeper.poll() is None
+    finally:
+        keeper.kill()
+        keeper.wait()
+        made.close()
