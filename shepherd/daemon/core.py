@@ -1885,6 +1885,7 @@ class Daemon:
                                  store_damage=self.store_damage,
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
+        answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
         if self.missing_programs:  # said before a child meets the failure (copies: the
             for user in answer["users"]:  # lines may be kept for the next status)
                 user["entries"] = [

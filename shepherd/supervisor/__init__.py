@@ -90,6 +90,11 @@ class LaunchBackend(Protocol):
         (the alarm), it is brought in line. The sessions whose SIGTERM it already sent
         (a later deadline came too late): the caller stops them."""
 
+    def deadline_keeper(self) -> dict[str, Any]:
+        """Who sends a deadline's SIGTERM now, for ``status``: ``kept_by`` (``alarm``,
+        ``daemon`` or ``systemd``), ``alarm`` (``serving``, ``starting``, ``restarting``,
+        ``off``, ``none``) and ``alarm_pid``."""
+
     def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
         """Once, as the session's end is recorded: who sent its deadline's SIGTERM and
         how late (``by``, ``late_ms``), for the log and the audit; None if not known."""

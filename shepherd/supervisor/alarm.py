@@ -61,10 +61,19 @@ class Alarm:
         self._closed = False
         self.ready = False
         self.starts = 0
+        self.failures = 0  # times it stopped serving (``state``)
 
     @staticmethod
     def wanted() -> bool:
         return os.environ.get(DISABLE_ENV) != "off"
+
+    @property
+    def state(self) -> str:
+        """``serving``; ``starting`` (the first one, not ready yet); ``restarting``
+        (it stopped serving: the daemon's own thread keeps the deadlines meanwhile)."""
+        if self.ready:
+            return "serving"
+        return "restarting" if self.failures else "starting"
 
     @property
     def pid(self) -> int | None:
@@ -137,6 +146,7 @@ class Alarm:
         if process is not None:
             code = process.wait()
             if not self._closed:
+                self.failures += 1
                 log.error("the deadline alarm (pid %d) stopped serving: %s (exit status %s); "
                           "deadlines are kept by the daemon's own thread until it is back",
                           process.pid, why, code)

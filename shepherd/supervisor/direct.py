@@ -700,6 +700,14 @@ class DirectBackend:
                  "daemon's " + by, late_ms, "" if woke_ms is None else
                  f" (by the alarm's own clock; it woke {woke_ms:.1f} ms late)")
 
+    def deadline_keeper(self) -> dict[str, Any]:
+        """Who sends a deadline's SIGTERM now (``status``): the alarm, or this daemon."""
+        if self.alarm is None:
+            return {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
+        state = self.alarm.state
+        return {"kept_by": "alarm" if state == "serving" else "daemon", "alarm": state,
+                "alarm_pid": self.alarm.pid}
+
     def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
         """Once, as the session's end is recorded: who sent its deadline's SIGTERM and how
         late (``late_ms``; the alarm's also ``woke_ms``); None when it was not a deadline's."""

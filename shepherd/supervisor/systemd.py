@@ -631,6 +631,9 @@ class SystemdBackend:
     def arm(self, deadlines: dict[int, float]) -> list[int]:
         return []  # no alarm: systemd stops a unit (``stop``)
 
+    def deadline_keeper(self) -> dict[str, Any]:
+        return {"kept_by": "systemd", "alarm": "none", "alarm_pid": None}
+
     def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
         return None  # systemd sends it, when its unit is stopped
 

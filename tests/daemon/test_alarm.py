@@ -16,11 +16,13 @@ import re
 import signal
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shepherd.cli.status_text import render_status
 from shepherd.ipc.protocol import RpcError
 from tests.daemon.conftest import ME
 from tests.daemon.test_load import probe_policy
@@ -139,6 +141,35 @@ def test_a_killed_alarm_is_noticed_and_started_again(far_daemon_factory: Any,
     term, began, finished, ended = expire_while_held(d, tmp_path)
     assert began < term < finished, (began, term, finished)
     assert ended["reason"] == "expired"
+
+
+def test_status_says_whether_the_alarm_serves(far_daemon_factory: Any,
+                                             tmp_path: Path) -> None:
+    """``status`` (JSON and text) names the alarm that keeps the deadlines; killed, it is
+    not named again: the next one is (or the daemon's own thread, until it serves)."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    answer = d.call("status")
+    assert answer["deadlines"] == {"kept_by": "alarm", "alarm": "serving", "alarm_pid": first}
+    assert (f"Deadlines: kept by a separate alarm process (pid {first})."
+            in render_status(answer, UTC))
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: "stopped serving: it exited" in d.log.read_text())
+    assert d.call("status")["deadlines"]["alarm_pid"] != first
+    wait_for(lambda: d.log.read_text().count("deadline alarm serving") == 2)
+    [second] = alarms(d)
+    assert d.call("status")["deadlines"] == {"kept_by": "alarm", "alarm": "serving",
+                                             "alarm_pid": second}
+
+
+def test_status_says_when_the_alarm_is_turned_off(far_daemon_factory: Any,
+                                                  tmp_path: Path) -> None:
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"), env={"SHEPHERD_ALARM": "off"})
+    answer = d.call("status")
+    assert answer["deadlines"] == {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
+    assert ("Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."
+            in render_status(answer, UTC))
 
 
 def test_a_stopped_alarm_is_replaced_and_the_daemon_stops_the_session(
