@@ -23,7 +23,14 @@ answer, against two daemons started side by side, one with the deadline alarm (a
 process of its own, supervisor/alarm.py) and one without (``SHEPHERD_ALARM=off``:
 the guard's thread sends the SIGTERM); the flood goes to one at a time, in rounds
 that alternate between them, so both see the same noise. With the floor, the
-same run, and each daemon idle.
+same run, and each daemon idle. Each late session is split: how late the sender
+(the alarm, or the daemon's thread) sent the SIGTERM by its own clock (the audit of
+the stop, ``sigterm``), and the rest (the program's own wake-up to handle it).
+
+    python bench/load_bench.py --lines --probe-nice -10
+
+The probe program raises its own priority first (as root): what is left of the
+rest is then not the program's wait for a core.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import subprocess
 import sys
@@ -52,6 +60,9 @@ OTHER_PYTHON = "/usr/bin/python3"
 ME = getpass.getuser()
 
 
+PROBE_NICE: list[str] = []  # --probe-nice: the probe's own priority, as its argument
+
+
 def policy(term: Path) -> str:
     return f"""version = 1
 [supervisor]
@@ -63,7 +74,7 @@ name = "{ME}"
 name = "nobody"
 [[entries]]
 id = "probe"
-command = ["{sys.executable}", "{PROBE}", "{term}"]
+command = {json.dumps([sys.executable, str(PROBE), str(term), *PROBE_NICE])}
 limits = {{ max_run = "2s" }}
 """
 
@@ -229,7 +240,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--lines", action="store_true", help="issue 9 F3 alone (above)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--probe-nice", type=int, help="the probe program sets this priority "
+                        "for itself (as root, negative: how much of a late SIGTERM is the "
+                        "program's own wait for a core)")
     args = parser.parse_args()
+    if args.probe_nice is not None:
+        PROBE_NICE.append(str(args.probe_nice))
     print(f"load average before: {os.getloadavg()}")
     if args.lines:
         lines(args.sessions, args.rounds)
