@@ -59,6 +59,7 @@ class DeadlineGuard:
         self._arm = arm
         self._hold = hold_gil
         self._to_arm: dict[int, float] | None = None  # for the alarm, from this thread
+        self._given: dict[int, float] = {}  # the last deadlines handed over for it
         self._held: set[int] = set()
         self._deadlines: dict[int, float] = {}
         self._sent: set[int] = set()  # SIGTERM sent, the loop not yet stopping: never twice
@@ -73,8 +74,9 @@ class DeadlineGuard:
         if self._hold > 0:
             self._hold_at(deadlines)
         with self._changed:
-            if self._arm is not None:
+            if self._arm is not None and deadlines != self._given:
                 self._to_arm = dict(deadlines)  # the latest word replaces one not yet sent
+                self._given = self._to_arm
                 self._changed.notify()
             self._sent &= deadlines.keys()
             kept = {s: at for s, at in deadlines.items() if s not in self._sent}
