@@ -85,7 +85,8 @@ class LaunchBackend(Protocol):
         """SIGTERM everything in the session from any thread (False: only ``stop`` can)."""
 
     def arm(self, deadlines: dict[int, float]) -> list[int]:
-        """The running sessions' deadlines (monotonic), from the loop, at every change:
+        """The running sessions' deadlines (monotonic), at every change, from the deadline
+        guard's thread (it may wait for a reply: never the loop):
         where the backend has a process of its own to send each SIGTERM at its deadline
         (the alarm), it is brought in line. The sessions whose SIGTERM it already sent
         (a later deadline came too late): the caller stops them."""

@@ -11,7 +11,9 @@ punctual, and is told of every change (arm, re-arm, disarm) by a request it answ
 
 Any failure of the alarm (it exited, or did not answer within ``REPLY_TIMEOUT_S``) is
 ``AlarmDown``: the caller signals from the daemon, as before, and the alarm is started
-again. Requests come from the loop and from the guard's thread, one at a time.
+again. Requests come from the guard's thread (every change of the deadlines), from a
+thread that gives a new alarm every deadline, and from the loop (a stop takes its
+session's deadline back), one at a time.
 """
 
 from __future__ import annotations

@@ -626,8 +626,9 @@ class DirectBackend:
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
-        """The running sessions' deadlines, from the loop (``DeadlineGuard.keep``): the
-        alarm is given each group's; the sessions whose SIGTERM it had already sent."""
+        """The running sessions' deadlines, from the deadline guard's thread (handed over
+        by ``DeadlineGuard.keep``): the alarm is given each group's (or keeper's); the
+        sessions whose SIGTERM it had already sent."""
         with self._terminating:
             self._deadlines = dict(deadlines)
             return self._sync()
