@@ -221,33 +221,36 @@ class OutsideWatch:
         match = self.recogniser.match(facts) if facts is not None else None
         return match is not None and match.entry == seen.entry
 
-    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
-              looked: set[int] | None = None) -> None:
+    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+        if self._look_at(pid, uid, fresh, seen_at):
+            self._look_at_forked(pid, fresh, seen_at, set())
+
+    def _look_at(self, pid: int, uid: int, fresh: bool, seen_at: float) -> bool:
+        """Hands the process on when a rule matches it; True when it is gone or exiting,
+        so what it forked is to be looked at (the caller does)."""
         facts = read_facts(pid, self.recogniser.needs, uid)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {list(facts.argv)[:4]}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
-            self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
-            return
+            return True
         if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
-            return
+            return False
         match = self.recogniser.match(facts)
         if match is None:
-            if self._exiting(facts):
-                # Like a process gone, what it forked may run its program.
-                self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
-            return
+            # Like a process gone, what one exiting forked may run its program.
+            return self._exiting(facts)
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
             self._again.add(pid)
-            return
+            return False
         self._pending.add(pid)
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return False
 
     def _exiting(self, facts: ProcessFacts) -> bool:
         """The process was read as it exited (its memory gone, not a zombie yet): its
@@ -262,26 +265,35 @@ class OutsideWatch:
         return not has_program(facts.pid)
 
     def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
-        """What a process gone already forked (``looked``: the processes looked at)."""
+        """What a process gone already forked (``looked``: the processes looked at).
+
+        A list of processes to look through, not a call a process: a busy parent (a
+        shell loop of subshells, a build) forks thousands that are gone by now, and
+        one call inside another's for each was a RecursionError."""
         if self.connector is None:
             return
         looked.add(pid)
-        self.connector.drain_forks()
-        log.debug("process %d is gone or exiting: it forked %s", pid,
-                  self.forks.descendants(pid) + self.forks.later_siblings(pid))
-        # What it forked, and what its parent forked after it (a fork with CLONE_PARENT):
-        # each is looked at as a program of its own (only what the rules match is taken).
-        # A child gone too may have forked and exited after those forks were read (fork,
-        # exit, setsid, fork, exit): the forks are read again for what it forked.
-        for child in self.forks.descendants(pid) + self.forks.later_siblings(pid):
-            if child in looked:
-                continue
-            looked.add(child)
-            uid = real_uid(child)
-            if uid is None:
-                self._look_at_forked(child, fresh, seen_at, looked)
-            elif uid in self.uids:
-                self._look(child, uid, fresh, seen_at, looked)
+        todo = [pid]
+        while todo:
+            gone = todo.pop()
+            self.connector.drain_forks()
+            forked = self.forks.descendants(gone) + self.forks.later_siblings(gone)
+            log.debug("process %d is gone or exiting: it forked %s", gone, forked)
+            # What it forked, and what its parent forked after it (a fork with
+            # CLONE_PARENT): each is looked at as a program of its own (only what the
+            # rules match is taken). A child gone (or exiting) too may have forked and
+            # exited after those forks were read (fork, exit, setsid, fork, exit): the
+            # forks are read again for what it forked, before the next one's.
+            through = []
+            for child in forked:
+                if child in looked:
+                    continue
+                looked.add(child)
+                uid = real_uid(child)
+                if uid is None or (uid in self.uids
+                                   and self._look_at(child, uid, fresh, seen_at)):
+                    through.append(child)
+            todo.extend(reversed(through))
 
     def _not_ours_to_judge(self, pid: int, cgroup: str,
                            spared: set[int] | None = None) -> bool:
