@@ -88,8 +88,9 @@ def keep_only_kill() -> bool:
 
 
 def hurry() -> bool:
-    """As root: a higher priority (``ALARM_NICE``) than every child's program, so that on
-    a loaded machine the scheduler runs it as soon as it wakes. True when done."""
+    """As root: a higher priority (``ALARM_NICE``) than every child's program, ahead of
+    them for a core on a loaded machine (not shown to matter yet: BENCHMARKS.md, issue 9
+    F3). True when done."""
     try:
         os.setpriority(os.PRIO_PROCESS, 0, ALARM_NICE)
     except OSError:
