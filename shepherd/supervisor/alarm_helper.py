@@ -134,12 +134,14 @@ class Alarms:
                         signal_all(target, signal.SIGTERM)
                 sent = time.monotonic()
                 _let_go(target)
-                self.fired[session] = ((woke - at) * 1000, (sent - at) * 1000)
+                # (rounded once: the log and the reply say the same figures)
+                late = self.fired[session] = (round((woke - at) * 1000, 3),
+                                              round((sent - at) * 1000, 3))
                 if self._report is not None:
                     with contextlib.suppress(OSError, ValueError):
                         print(f"shepherd alarm: session {session}: SIGTERM sent "
-                              f"{(sent - at) * 1000:.1f} ms after its deadline (woke "
-                              f"{(woke - at) * 1000:.1f} ms late)", file=self._report,
+                              f"{late[1]:.1f} ms after its deadline (woke "
+                              f"{late[0]:.1f} ms late)", file=self._report,
                               flush=True)
 
     def wait(self) -> float | None:
@@ -162,7 +164,7 @@ class Alarms:
             if target is not None:
                 _let_go(target)
             woke, sent = self.fired.pop(session)
-            return {"state": "fired", "woke_ms": round(woke, 3), "sent_ms": round(sent, 3)}
+            return {"state": "fired", "woke_ms": woke, "sent_ms": sent}
         if request.get("op") == "disarm":
             armed = self.armed.pop(session, None)
             if armed is not None:
