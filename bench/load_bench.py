@@ -23,7 +23,14 @@ answer, against two daemons started side by side, one with the deadline alarm (a
 process of its own, supervisor/alarm.py) and one without (``SHEPHERD_ALARM=off``:
 the guard's thread sends the SIGTERM); the flood goes to one at a time, in rounds
 that alternate between them, so both see the same noise. With the floor, the
-same run, and each daemon idle.
+same run, and each daemon idle. Each late session is split: how late the sender
+(the alarm, or the daemon's thread) sent the SIGTERM by its own clock (the audit of
+the stop, ``sigterm``), and the rest (the program's own wake-up to handle it).
+
+    python bench/load_bench.py --lines --probe-nice -10
+
+The probe program raises its own priority first (as root): what is left of the
+rest is then not the program's wait for a core.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +46,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +60,9 @@ OTHER_PYTHON = "/usr/bin/python3"
 ME = getpass.getuser()
 
 
+PROBE_NICE: list[str] = []  # --probe-nice: the probe's own priority, as its argument
+
+
 def policy(term: Path) -> str:
     return f"""version = 1
 [supervisor]
@@ -62,7 +74,7 @@ name = "{ME}"
 name = "nobody"
 [[entries]]
 id = "probe"
-command = ["{sys.executable}", "{PROBE}", "{term}"]
+command = {json.dumps([sys.executable, str(PROBE), str(term), *PROBE_NICE])}
 limits = {{ max_run = "2s" }}
 """
 
@@ -98,7 +110,12 @@ def wait_socket(path: Path) -> None:
     raise SystemExit("the daemon did not start")
 
 
+SENDERS: dict[Path, list[dict[str, Any]]] = {}  # per daemon: each session's ``sigterm``
+
+
 def sessions(sock: Path, term: Path, runs: int) -> list[float]:
+    """The probe's delays; who sent each SIGTERM and how late by the sender's own clock
+    (the audit of the stop, ``sigterm``) goes to ``SENDERS[sock]``, in the same order."""
     delays = []
     for _ in range(runs):
         term.unlink(missing_ok=True)
@@ -119,7 +136,35 @@ def sessions(sock: Path, term: Path, runs: int) -> list[float]:
                 if not client.call("status")["sessions"]:
                     break
             time.sleep(0.05)
+        sender: dict[str, Any] = {}
+        for _ in range(100):  # the end's record is written off the loop: wait for it
+            with Client(sock) as client:
+                ended = client.call("audit.query", types=["session_ended"], limit=1)["events"]
+            if ended and ended[0]["data"]["session_id"] == launched["session_id"]:
+                sender = ended[0]["data"].get("sigterm") or {"by": "?"}
+                break
+            time.sleep(0.05)
+        SENDERS.setdefault(sock, []).append(sender)
     return delays
+
+
+def split(delays: list[float], senders: list[dict[str, Any]]) -> str:
+    """Where the lateness came from: the sender (its own clock, from waking for the
+    deadline to the signal sent) against the rest (delivery, the probe's own wake-up)."""
+    sent = [s["late_ms"] for s in senders if "late_ms" in s]
+    woke = [s["woke_ms"] for s in senders if "woke_ms" in s]
+    rest = [d * 1000 - s["late_ms"] for d, s in zip(delays, senders, strict=True)
+            if "late_ms" in s]
+    by = sorted({str(s.get("by")) for s in senders})
+    parts = [f"sent by {', '.join(by)}"]
+    for name, figures in (("sender woke", woke), ("sender sent", sent),
+                          ("then to the probe", rest)):
+        if figures:
+            parts.append(f"{name} p50 {sorted(figures)[len(figures) // 2]:.1f} / max "
+                         f"{max(figures):.1f} ms")
+    late = [f"{d * 1000:.1f} = {s.get('late_ms', '?')} sent + rest"
+            for d, s in zip(delays, senders, strict=True) if d > 0.05]
+    return "; ".join(parts) + (f"\n      over 50 ms: {', '.join(late)}" if late else "")
 
 
 def flood(sock: Path, uid: int | None, mode: str, seconds: float,
@@ -169,6 +214,7 @@ def lines(runs: int, rounds: int) -> None:
             for name, (_, sock, term) in daemons.items():
                 print(f"idle, {name + ':':12s}       {summary(sessions(sock, term, per_round))}")
             flooded: dict[str, list[float]] = {name: [] for name in daemons}
+            SENDERS.clear()  # the idle runs' are not the flood's
             for _ in range(rounds):
                 for name, (_, sock, term) in daemons.items():
                     flooders = [flood(sock, 65534, "lines", per_round * 2.5 + 10, 3)
@@ -182,6 +228,7 @@ def lines(runs: int, rounds: int) -> None:
                 over = sum(1 for delay in delays if delay > 0.05)
                 print(f"30 line flooders, {name + ':':12s} {summary(delays)}, "
                       f"over 50 ms: {over}")
+                print(f"    {split(delays, SENDERS[daemons[name][1]])}")
         finally:
             for daemon, _, _ in daemons.values():
                 daemon.terminate()
@@ -193,7 +240,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--lines", action="store_true", help="issue 9 F3 alone (above)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--probe-nice", type=int, help="the probe program sets this priority "
+                        "for itself (as root, negative: how much of a late SIGTERM is the "
+                        "program's own wait for a core)")
     args = parser.parse_args()
+    if args.probe_nice is not None:
+        PROBE_NICE.append(str(args.probe_nice))
     print(f"load average before: {os.getloadavg()}")
     if args.lines:
         lines(args.sessions, args.rounds)

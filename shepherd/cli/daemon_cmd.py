@@ -70,8 +70,19 @@ def cmd_daemon(args: argparse.Namespace) -> int:
                            "systemd (it starts each session as a unit of the system manager)",
                            2)
     config = DaemonConfig(Path(policy), Path(state), Path(socket_path), args.user, child,
-                          args.backend)
+                          args.backend, test_hold_gil=_test_hold_gil())
     return run_daemon(config, args.log_level, result)
+
+
+def _test_hold_gil() -> float:
+    """The tests' hook (``guard.HOLD_ENV``): seconds the loop holds the GIL past each
+    deadline; 0 (off) unless set to a positive number."""
+    from shepherd.daemon.guard import HOLD_ENV
+
+    try:
+        return max(0.0, float(os.environ.get(HOLD_ENV, "") or 0))
+    except ValueError:
+        raise CommandError(f"{HOLD_ENV} must be a number of seconds", 2) from None
 
 
 def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -184,11 +184,33 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
     if blind:
         lines.append(blind)
     lines += [flapping_sentence(flap, now, zone) for flap in counting.get("flapping") or ()]
+    deadlines = deadlines_sentence(status.get("deadlines"))
+    if deadlines:
+        lines.append(deadlines)
     rejected = status.get("policy_rejected")
     if rejected:
         lines.append("The last policy reload was rejected; the previous policy stays in "
                      "force (`shepherd policy show` lists the errors).")
     return lines
+
+
+def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
+    """Who stops a session at its deadline (issue 9 F3), from ``status``'s ``deadlines``."""
+    if not deadlines:
+        return None
+    alarm, pid = deadlines.get("alarm"), deadlines.get("alarm_pid")
+    if alarm == "serving":
+        return f"Deadlines: kept by a separate alarm process (pid {pid})."
+    if alarm == "restarting":
+        return ("Deadlines: kept by the daemon's own thread: the alarm stopped and is "
+                "restarting.")
+    if alarm == "starting":
+        return "Deadlines: kept by the daemon's own thread until the alarm has started."
+    if alarm == "off":
+        return "Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."
+    if deadlines.get("kept_by") == "systemd":
+        return "Deadlines: kept by the daemon, which has systemd stop each session."
+    return None
 
 
 def _names(machines: list[str]) -> str:

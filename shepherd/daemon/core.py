@@ -143,6 +143,9 @@ class DaemonConfig:
     # transient units of the system manager; "auto": systemd in system mode when
     # systemd runs, else direct.
     backend: str = "auto"
+    # Tests only: the loop holds the GIL from just before each deadline to this many
+    # seconds after it (``guard.py``; ``SHEPHERD_TEST_HOLD_GIL`` at the command line).
+    test_hold_gil: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -307,7 +310,8 @@ class Daemon:
         def fired(session: int) -> None:
             loop.call_soon_threadsafe(self._guard_fired, session)
 
-        self.guard = DeadlineGuard(self.backend.terminate_now, fired, self.backend.arm)
+        self.guard = DeadlineGuard(self.backend.terminate_now, fired, self.backend.arm,
+                                   hold_gil=self.config.test_hold_gil)
         first = system.read_clocks()
         usable = await self.writer.start()
         self._start_tried = True
@@ -1595,8 +1599,14 @@ class Daemon:
                       actor: str) -> asyncio.Future[float]:
         unwritten = self._unwritten.pop(ended.session_id, Unwritten())
         unwritten.add(ended.final_charge.parts)
+        audit_data: dict[str, Any] = {"past_deadline_s": round(ended.past_deadline_s, 3)}
+        # Who sent its deadline's SIGTERM and how late by the sender's clock (the alarm,
+        # the guard's thread or the loop): a late stop is told apart from a late program.
+        sigterm = self.backend.sigterm_report(ended.session_id)
+        if sigterm is not None:
+            audit_data["sigterm"] = sigterm
         return self._end_record(now, ended, actor, parts=sorted(unwritten.parts.items()),
-                                audit_data={"past_deadline_s": round(ended.past_deadline_s, 3)})
+                                audit_data=audit_data)
 
     def _end_record(self, at: Instant, ended: SessionEnded, actor: str, *,
                     parts: list[tuple[date, float]] | None = None, settle_lease: bool = True,
@@ -1880,6 +1890,7 @@ class Daemon:
                                  store_damage=self.store_damage,
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
+        answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
         if self.missing_programs:  # said before a child meets the failure (copies: the
             for user in answer["users"]:  # lines may be kept for the next status)
                 user["entries"] = [

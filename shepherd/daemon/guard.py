@@ -18,18 +18,22 @@ holds it for milliseconds at a time (issue 9 F3: 140 ms late). So each deadline 
 also given to the backend's alarm (``arm``: a process of its own that signals the
 group at the deadline, ``supervisor/alarm.py``); the thread and the loop then find
 the SIGTERM sent and carry out the stop as before. Without an alarm (it failed, or
-tree mode, or systemd) the thread sends it, as before.
+tree mode, or systemd) the thread sends it, as before. The alarm is told on this
+thread, not the loop's (a request waits for its reply: up to half a second when the
+alarm is stuck): ``keep`` hands the deadlines over and returns. The deadline still
+wins a race: the alarm fires every deadline it has passed before it reads a change,
+and a change that finds it fired has the session stopped (``fired``).
 
-``SHEPHERD_TEST_HOLD_GIL=SECONDS`` (tests only): the loop holds the GIL in a busy
-loop from just before each deadline to SECONDS after it, so a test can show the
-SIGTERM leaves while nothing in this interpreter can run.
+``hold_gil`` (tests only; ``SHEPHERD_TEST_HOLD_GIL=SECONDS`` at the daemon's command
+line): the loop holds the GIL in a busy loop from just before each deadline to
+SECONDS after it, so a test can show the SIGTERM leaves while nothing in this
+interpreter can run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 import time
@@ -37,21 +41,25 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-HOLD_ENV = "SHEPHERD_TEST_HOLD_GIL"
+HOLD_ENV = "SHEPHERD_TEST_HOLD_GIL"  # read by the daemon's command (daemon_cmd.py) only
 HOLD_BEFORE_S = 1.0  # the hook begins this long before the deadline (a late loop too)
 
 
 class DeadlineGuard:
     def __init__(self, terminate: Callable[[int], bool], fired: Callable[[int], None],
-                 arm: Callable[[dict[int, float]], list[int]] | None = None) -> None:
+                 arm: Callable[[dict[int, float]], list[int]] | None = None,
+                 hold_gil: float = 0.0) -> None:
         """``terminate(session)``: SIGTERM it now (False: cannot from here);
         ``fired(session)``: called after, from this thread (hand it to the loop);
-        ``arm(deadlines)``: give them to the alarm, which answers the sessions whose
-        SIGTERM it had sent already (``fired`` is called for each, from the loop)."""
+        ``arm(deadlines)``: give them to the alarm, from this thread, which answers the
+        sessions whose SIGTERM it had sent already (``fired`` is called for each);
+        ``hold_gil``: the test hook above (0: off)."""
         self._terminate = terminate
         self._fired = fired
         self._arm = arm
-        self._hold = float(os.environ.get(HOLD_ENV, "0") or 0)
+        self._hold = hold_gil
+        self._to_arm: dict[int, float] | None = None  # for the alarm, from this thread
+        self._given: dict[int, float] = {}  # the last deadlines handed over for it
         self._held: set[int] = set()
         self._deadlines: dict[int, float] = {}
         self._sent: set[int] = set()  # SIGTERM sent, the loop not yet stopping: never twice
@@ -62,13 +70,14 @@ class DeadlineGuard:
 
     def keep(self, deadlines: dict[int, float]) -> None:
         """The running sessions' deadlines (``CLOCK_MONOTONIC``), replacing the last ones.
-        From the loop."""
-        if self._arm is not None:
-            for session in self._arm(deadlines):
-                self._fired(session)
+        From the loop; the alarm is told by this guard's thread (never waited for here)."""
         if self._hold > 0:
             self._hold_at(deadlines)
         with self._changed:
+            if self._arm is not None and deadlines != self._given:
+                self._to_arm = dict(deadlines)  # the latest word replaces one not yet sent
+                self._given = self._to_arm
+                self._changed.notify()
             self._sent &= deadlines.keys()
             kept = {s: at for s, at in deadlines.items() if s not in self._sent}
             if kept != self._deadlines:
@@ -89,8 +98,9 @@ class DeadlineGuard:
             self._changed.notify()
         self._thread.join(timeout=5)
 
-    def _due(self) -> int | None:
-        """Wait (lock held) until a deadline passes: its session, or None once closed."""
+    def _due(self) -> int | dict[int, float] | None:
+        """Wait (lock held) until a deadline passes (its session) or there are deadlines
+        to give the alarm (them; a passed deadline goes first); None once closed."""
         while not self._closed:
             now = time.monotonic()
             if self._deadlines:
@@ -101,6 +111,10 @@ class DeadlineGuard:
                     log.debug("deadline guard: session %d is due (%.1f ms late)", session,
                               (now - at) * 1000)
                     return session
+            if self._to_arm is not None:
+                deadlines, self._to_arm = self._to_arm, None
+                return deadlines
+            if self._deadlines:
                 self._changed.wait(at - now)
             else:
                 self._changed.wait()
@@ -112,6 +126,9 @@ class DeadlineGuard:
                 session = self._due()
             if session is None:
                 return
+            if isinstance(session, dict):
+                self._give_alarm(session)
+                continue
             began = time.monotonic()
             try:
                 if self._terminate(session):
@@ -120,6 +137,19 @@ class DeadlineGuard:
                     self._fired(session)
             except Exception:  # the guard must never die; the loop still stops it
                 log.exception("deadline guard: session %d", session)
+
+
+    def _give_alarm(self, deadlines: dict[int, float]) -> None:
+        """On this thread: the alarm brought in line; a session whose SIGTERM it had sent
+        already (the deadline won the race with a later one) is stopped as expired."""
+        assert self._arm is not None
+        try:
+            fired = self._arm(deadlines)
+        except Exception:  # the guard must never die; its own deadlines still hold
+            log.exception("deadline guard: the alarm could not be told")
+            return
+        for session in fired:
+            self._fired(session)
 
 
 def _hold_gil(until: float) -> None:

@@ -85,10 +85,20 @@ class LaunchBackend(Protocol):
         """SIGTERM everything in the session from any thread (False: only ``stop`` can)."""
 
     def arm(self, deadlines: dict[int, float]) -> list[int]:
-        """The running sessions' deadlines (monotonic), from the loop, at every change:
+        """The running sessions' deadlines (monotonic), at every change, from the deadline
+        guard's thread (it may wait for a reply: never the loop):
         where the backend has a process of its own to send each SIGTERM at its deadline
         (the alarm), it is brought in line. The sessions whose SIGTERM it already sent
         (a later deadline came too late): the caller stops them."""
+
+    def deadline_keeper(self) -> dict[str, Any]:
+        """Who sends a deadline's SIGTERM now, for ``status``: ``kept_by`` (``alarm``,
+        ``daemon`` or ``systemd``), ``alarm`` (``serving``, ``starting``, ``restarting``,
+        ``off``, ``none``) and ``alarm_pid``."""
+
+    def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
+        """Once, as the session's end is recorded: who sent its deadline's SIGTERM and
+        how late (``by``, ``late_ms``), for the log and the audit; None if not known."""
 
     async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
         """Freeze every program of the session (its clock is paused: rule 12).

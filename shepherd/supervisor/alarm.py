@@ -11,7 +11,9 @@ punctual, and is told of every change (arm, re-arm, disarm) by a request it answ
 
 Any failure of the alarm (it exited, or did not answer within ``REPLY_TIMEOUT_S``) is
 ``AlarmDown``: the caller signals from the daemon, as before, and the alarm is started
-again. Requests come from the loop and from the guard's thread, one at a time.
+again. Requests come from the guard's thread (every change of the deadlines), from a
+thread that gives a new alarm every deadline, and from the loop (a stop takes its
+session's deadline back), one at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shepherd.supervisor import alarm_helper
@@ -61,10 +63,19 @@ class Alarm:
         self._closed = False
         self.ready = False
         self.starts = 0
+        self.failures = 0  # times it stopped serving (``state``)
 
     @staticmethod
     def wanted() -> bool:
         return os.environ.get(DISABLE_ENV) != "off"
+
+    @property
+    def state(self) -> str:
+        """``serving``; ``starting`` (the first one, not ready yet); ``restarting``
+        (it stopped serving: the daemon's own thread keeps the deadlines meanwhile)."""
+        if self.ready:
+            return "serving"
+        return "restarting" if self.failures else "starting"
 
     @property
     def pid(self) -> int | None:
@@ -137,6 +148,7 @@ class Alarm:
         if process is not None:
             code = process.wait()
             if not self._closed:
+                self.failures += 1
                 log.error("the deadline alarm (pid %d) stopped serving: %s (exit status %s); "
                           "deadlines are kept by the daemon's own thread until it is back",
                           process.pid, why, code)
@@ -156,13 +168,14 @@ class Alarm:
         if self._loop is not None and not self._closed:
             self._loop.call_soon_threadsafe(self._down, why)
 
-    def request(self, message: dict[str, object]) -> str:
-        """One request and its reply (any thread); ``AlarmDown`` when not served."""
+    def request(self, message: dict[str, object], fds: Sequence[int] = ()) -> dict[str, object]:
+        """One request (with ``fds`` passed along) and its reply (any thread);
+        ``AlarmDown`` when not served. The reply's ``state`` is a string (checked)."""
         with self._lock:
             if not self.ready or self._sock is None:
                 raise AlarmDown("not serving")
             try:
-                self._sock.send(json.dumps(message).encode())
+                socket.send_fds(self._sock, [json.dumps(message).encode()], list(fds))
                 reply = json.loads(self._sock.recv(alarm_helper.MESSAGE_MAX))
                 state = reply["state"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -172,14 +185,21 @@ class Alarm:
                 raise AlarmDown(why) from exc
         if not isinstance(state, str) or state == "bad request":
             raise AlarmDown(f"it refused {message['op']}")
-        return state
+        return dict(reply)
 
-    def arm(self, session: int, at: float, group: Path) -> str:
-        """``armed``, or ``fired`` (its SIGTERM went already)."""
+    def arm(self, session: int, at: float, group: Path | None = None,
+            keeper: int | None = None) -> dict[str, object]:
+        """``armed``, or ``fired`` (its SIGTERM went already, with ``sent_ms``). The
+        SIGTERM goes to the members of ``group``, or to ``keeper`` (a pidfd: the alarm
+        is given its own copy, and the caller's may be closed once this returns)."""
+        if keeper is not None:
+            return self.request({"op": "arm", "session": session, "at": at, "keeper": True},
+                                [keeper])
         return self.request({"op": "arm", "session": session, "at": at, "group": str(group)})
 
-    def disarm(self, session: int) -> str:
-        """``disarmed``, ``fired`` (its SIGTERM went) or ``unknown``."""
+    def disarm(self, session: int) -> dict[str, object]:
+        """``disarmed``, ``fired`` (its SIGTERM went, ``sent_ms`` after the deadline by
+        the alarm's clock, ``woke_ms`` when it woke for it) or ``unknown``."""
         return self.request({"op": "disarm", "session": session})
 
     def close(self) -> None:

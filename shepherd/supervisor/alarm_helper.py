@@ -15,10 +15,22 @@ One JSON message each way, a reply to every request, in order:
 - ``{"op": "arm", "session": N, "at": MONO, "group": PATH}`` → ``armed``, or
   ``fired`` when this session's SIGTERM has already gone (a later deadline does not
   take it back);
+- ``{"op": "arm", "session": N, "at": MONO, "keeper": true}`` with one pidfd passed
+  along (``SCM_RIGHTS``): the same for a process-tree session (the fallback without
+  cgroups): SIGTERM to its keeper, through that pidfd, which passes it on to every
+  descendant. A pidfd names one process for good: once the keeper exited, the
+  signal reaches nobody (never a process that got its pid again). The alarm keeps
+  its own copy of the descriptor until the deadline fires or is disarmed.
 - ``{"op": "disarm", "session": N}`` → ``disarmed``, ``fired`` or ``unknown``.
 
-A fire is told once, in the reply to the next request that names the session, and
-then forgotten. Which wins when a request races a deadline: every deadline passed
+Each reply is ``{"state": ...}``. A fire is told once, in the reply to the next request
+that names the session, and then forgotten; that reply also says how late, by this
+process's clock, it woke for the deadline (``woke_ms``) and had sent the SIGTERM
+(``sent_ms``), and the same is written on its stderr (the daemon's log) as it fires:
+a late session can be told apart as the alarm's (or the machine's) lateness or the
+program's own. As root it runs at nice ``ALARM_NICE`` (a core as soon as it wakes).
+
+Which wins when a request races a deadline: every deadline passed
 by this process's clock fires before the next request is read (fail closed: a
 grant or a stop that reaches the alarm after the deadline finds the SIGTERM sent).
 The first message it sends is ``{"ready": PID}``. It exits when the daemon's end
@@ -38,6 +50,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 if __name__ == "__main__":  # -I -S: the package is found next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -46,6 +59,8 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 from shepherd.supervisor.cgroups import signal_all
 
 MESSAGE_MAX = 65536
+FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
+ALARM_NICE = -10  # as root: ahead of the children's programs (nice 0) for a core
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
@@ -72,19 +87,62 @@ def keep_only_kill() -> bool:
     return bool(libc.capset(ctypes.byref(header), data) == 0)
 
 
+def hurry() -> bool:
+    """As root: a higher priority (``ALARM_NICE``) than every child's program, ahead of
+    them for a core on a loaded machine (not shown to matter yet: BENCHMARKS.md, issue 9
+    F3). True when done."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, ALARM_NICE)
+    except OSError:
+        return False  # not root (user mode): as the daemon's own user, at its priority
+    return True
+
+
+def is_pidfd(fd: int) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+    except OSError:
+        return False
+
+
+Target = Path | int  # a session's cgroup, or a pidfd on its keeper (the tree fallback)
+
+
+def _let_go(target: Target) -> None:
+    if isinstance(target, int):
+        os.close(target)
+
+
 class Alarms:
-    def __init__(self) -> None:
-        self.armed: dict[int, tuple[float, Path]] = {}
-        self.fired: set[int] = set()
+    def __init__(self, report: TextIO | None = None) -> None:
+        self.armed: dict[int, tuple[float, Target]] = {}
+        # A fired session: how late (ms, this process's CLOCK_MONOTONIC) it woke for
+        # the deadline and had its SIGTERM sent; told once, with ``fired``.
+        self.fired: dict[int, tuple[float, float]] = {}
+        self._report = report
 
     def fire_due(self) -> None:
         now = time.monotonic()
-        for session, (at, group) in sorted(self.armed.items(), key=lambda item: item[1][0]):
+        for session, (at, target) in sorted(self.armed.items(), key=lambda item: item[1][0]):
             if at <= now:
+                woke = time.monotonic()
                 del self.armed[session]
-                self.fired.add(session)
-                with contextlib.suppress(OSError):  # the group is gone: nothing to stop
-                    signal_all(group, signal.SIGTERM)
+                with contextlib.suppress(OSError):  # it is gone: nothing to stop
+                    if isinstance(target, int):
+                        signal.pidfd_send_signal(target, signal.SIGTERM)
+                    else:
+                        signal_all(target, signal.SIGTERM)
+                sent = time.monotonic()
+                _let_go(target)
+                # (rounded once: the log and the reply say the same figures)
+                late = self.fired[session] = (round((woke - at) * 1000, 3),
+                                              round((sent - at) * 1000, 3))
+                if self._report is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        print(f"shepherd alarm: session {session}: SIGTERM sent "
+                              f"{late[1]:.1f} ms after its deadline (woke "
+                              f"{late[0]:.1f} ms late)", file=self._report,
+                              flush=True)
 
     def wait(self) -> float | None:
         """Seconds until the next deadline (None: none armed)."""
@@ -92,26 +150,50 @@ class Alarms:
             return None
         return max(0.0, min(at for at, _ in self.armed.values()) - time.monotonic())
 
-    def handle(self, request: dict[str, object]) -> str:
+    def handle(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
+        """The reply: ``{"state": ...}``; a fire also says ``woke_ms`` and ``sent_ms``.
+        ``fds``: the descriptors that came with the request, each kept or closed here."""
+        target = self._target(request, fds) if request.get("op") == "arm" else None
+        for fd in fds:
+            if fd != target:
+                os.close(fd)
         session = request.get("session")
         if not isinstance(session, int):
-            return "bad request"
+            return {"state": "bad request"}
         if session in self.fired:
-            self.fired.discard(session)
-            self.armed.pop(session, None)
-            return "fired"
+            if target is not None:
+                _let_go(target)
+            woke, sent = self.fired.pop(session)
+            return {"state": "fired", "woke_ms": woke, "sent_ms": sent}
         if request.get("op") == "disarm":
-            return "disarmed" if self.armed.pop(session, None) is not None else "unknown"
-        at, group = request.get("at"), request.get("group")
-        if (request.get("op") != "arm" or not isinstance(at, (int, float))
-                or not isinstance(group, str) or not group.startswith("/") or ".." in group):
-            return "bad request"
-        self.armed[session] = (float(at), Path(group))
-        return "armed"
+            armed = self.armed.pop(session, None)
+            if armed is not None:
+                _let_go(armed[1])
+            return {"state": "disarmed" if armed is not None else "unknown"}
+        at = request.get("at")
+        if request.get("op") != "arm" or not isinstance(at, (int, float)) or target is None:
+            if target is not None:
+                _let_go(target)
+            return {"state": "bad request"}
+        replaced = self.armed.pop(session, None)
+        if replaced is not None:
+            _let_go(replaced[1])
+        self.armed[session] = (float(at), target)
+        return {"state": "armed"}
+
+    @staticmethod
+    def _target(request: dict[str, object], fds: list[int]) -> Target | None:
+        """What an arm request names: a cgroup's absolute path, or the keeper's pidfd."""
+        group = request.get("group")
+        if request.get("keeper") is True:
+            return fds[0] if len(fds) == 1 and group is None and is_pidfd(fds[0]) else None
+        if fds or not isinstance(group, str) or not group.startswith("/") or ".." in group:
+            return None
+        return Path(group)
 
 
-def serve(sock: socket.socket) -> None:
-    alarms = Alarms()
+def serve(sock: socket.socket, report: TextIO | None = None) -> None:
+    alarms = Alarms(report)
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     poller = select.poll()
     poller.register(sock, select.POLLIN)
@@ -121,15 +203,20 @@ def serve(sock: socket.socket) -> None:
         if not poller.poll(None if wait is None else wait * 1000 + 0.5):
             continue
         alarms.fire_due()  # a deadline passed while the request came: it fires first
-        message = sock.recv(MESSAGE_MAX)
+        message, fds, _, _ = socket.recv_fds(sock, MESSAGE_MAX, FDS_MAX)
         if not message:
             return  # the daemon's end closed
         try:
             request = json.loads(message)
-            state = alarms.handle(request) if isinstance(request, dict) else "bad request"
         except ValueError:
-            state = "bad request"
-        sock.send(json.dumps({"state": state}).encode())
+            request = None
+        if isinstance(request, dict):
+            reply = alarms.handle(request, fds)
+        else:
+            for fd in fds:
+                os.close(fd)
+            reply = {"state": "bad request"}
+        sock.send(json.dumps(reply).encode())
 
 
 def main() -> None:
@@ -138,9 +225,10 @@ def main() -> None:
     # is meant for the daemon: this one goes when the daemon's end closes, not before.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    hurry()  # before the powers go: raising one's priority is one of them
     keep_only_kill()  # at worst it keeps what the daemon has
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        serve(sock)
+        serve(sock, sys.stderr)
 
 
 if __name__ == "__main__":

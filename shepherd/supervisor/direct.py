@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,8 @@ class DirectBackend:
         self.alarm: Alarm | None = None
         self._deadlines: dict[int, float] = {}  # the guard's last word
         self._armed: dict[int, float] = {}
+        # How late each deadline's SIGTERM left, and who sent it (``sigterm_report``).
+        self._sigterms: dict[int, dict[str, Any]] = {}
         self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
 
     # -- start-up -----------------------------------------------------------------
@@ -127,10 +130,10 @@ class DirectBackend:
                                                delegated_only=self.system_mode)
             except CgroupUnavailable as exc:
                 reason = str(exc)
+        if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
+            self.alarm = Alarm(self._alarm_ready)
+            self.alarm.start()
         if self.home is not None:
-            if Alarm.wanted():
-                self.alarm = Alarm(self._alarm_ready)
-                self.alarm.start()
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
         log.error("no cgroup v2 of its own to write (%s): sessions are tracked as process trees "
                   "instead, which is weaker", reason)
@@ -249,27 +252,38 @@ class DirectBackend:
         asyncio.get_running_loop().add_reader(fd, self._child_exited, session)
 
     def _child_exited(self, session: DirectSession) -> None:
-        if session.child_fd is not None:
-            asyncio.get_running_loop().remove_reader(session.child_fd)
-            os.close(session.child_fd)
-            session.child_fd = None
+        # A keeper's descriptor is closed under the lock: the alarm's ``_sync`` (another
+        # thread) passes it on under it, and its number must not name another file then.
+        with self._terminating:
+            if session.child_fd is not None:
+                asyncio.get_running_loop().remove_reader(session.child_fd)
+                os.close(session.child_fd)
+                session.child_fd = None
+            if session.group is None:
+                session.keeper = None
         if session.child is not None:
             session.child.poll()
         if session.group is None:
-            session.keeper = None
             self._ended(session)
 
     def _keeper_exited(self, session: DirectSession) -> None:
-        if session.keeper is not None:
-            asyncio.get_running_loop().remove_reader(session.keeper)
-            os.close(session.keeper)
-            session.keeper = None
+        with self._terminating:  # (as in ``_child_exited``)
+            if session.keeper is not None:
+                asyncio.get_running_loop().remove_reader(session.keeper)
+                os.close(session.keeper)
+                session.keeper = None
         self._ended(session)
 
     def _ended(self, session: DirectSession) -> None:
         if session.ended.is_set():
             return
         session.ended.set()
+        at = self._armed.get(session.session_id)
+        if at is not None and time.monotonic() >= at:
+            # Its deadline passed: the alarm may have sent its SIGTERM, and its figures
+            # (``sigterm_report``) are asked for now, before the end is recorded.
+            with self._terminating:
+                self._disarm(session.session_id)
         self.sessions.pop(session.session_id, None)
         if session.group is not None:
             assert self.home is not None
@@ -570,8 +584,8 @@ class DirectBackend:
     def terminate_now(self, session_id: int) -> bool:
         """From the deadline guard's thread: a cgroup's members, each through a pidfd.
 
-        The fallback's keeper is signalled through a descriptor the loop may close
-        meanwhile (its number then names something else): that is left to ``stop``.
+        The fallback's keeper is left to the alarm (given a copy of its pidfd) and to
+        ``stop`` on the loop, which closes that descriptor: not signalled from here.
         """
         session = self.sessions.get(session_id)
         if session is None or session.group is None or self.home is None:
@@ -606,12 +620,19 @@ class DirectBackend:
             # The signal first (the deadline's own moment), then the thaw: a frozen
             # program gets its pending SIGTERM as it thaws.
             self._signal(session, signal.SIGTERM)
+            sent = time.monotonic()
             self._thaw(session)
+            at = self._deadlines.get(session.session_id)
+            if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
+                by = ("guard thread" if threading.current_thread().name == "deadline-guard"
+                      else "loop")
+                self._note_sigterm(session.session_id, by, (sent - at) * 1000)
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
-        """The running sessions' deadlines, from the loop (``DeadlineGuard.keep``): the
-        alarm is given each group's; the sessions whose SIGTERM it had already sent."""
+        """The running sessions' deadlines, from the deadline guard's thread (handed over
+        by ``DeadlineGuard.keep``): the alarm is given each group's (or keeper's); the
+        sessions whose SIGTERM it had already sent."""
         with self._terminating:
             self._deadlines = dict(deadlines)
             return self._sync()
@@ -621,23 +642,26 @@ class DirectBackend:
         fired: list[int] = []
         if self.alarm is None or not self.alarm.ready:
             return fired
-        wanted: dict[int, tuple[float, Path]] = {}
+        wanted: dict[int, tuple[float, Path | None, int | None]] = {}
         for session_id, at in self._deadlines.items():
             session = self.sessions.get(session_id)
-            if session is not None and session.group is not None and not session.terminated:
-                wanted[session_id] = (at, session.group)
+            if session is not None and not session.terminated and (
+                    session.group is not None or session.keeper is not None):
+                # (the keeper's pidfd is closed only under the lock held here)
+                wanted[session_id] = (at, session.group, session.keeper)
         try:
             for session_id in [s for s in self._armed if s not in wanted]:
                 self._disarm(session_id)
-            for session_id, (at, group) in wanted.items():
+            for session_id, (at, group, keeper) in wanted.items():
                 if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
                     continue  # unchanged (a deadline worked out from the wall clock jitters)
                 self._armed[session_id] = at
-                if self.alarm.arm(session_id, at, group) == "fired":
+                reply = self.alarm.arm(session_id, at, group, None if group else keeper)
+                if reply["state"] == "fired":
                     # Its deadline passed before this (later) one reached the alarm: the
                     # SIGTERM went, and stands (fail closed); the guard stops it.
                     del self._armed[session_id]
-                    self.sessions[session_id].terminated = True
+                    self._fired_by_alarm(session_id, reply)
                     fired.append(session_id)
         except AlarmDown as exc:
             self._alarm_failed(exc)
@@ -650,15 +674,49 @@ class DirectBackend:
         if self._armed.pop(session_id, None) is None or self.alarm is None:
             return None
         try:
-            state = self.alarm.disarm(session_id)
+            reply = self.alarm.disarm(session_id)
         except AlarmDown as exc:
             self._alarm_failed(exc)
             return None
-        if state == "fired":
-            session = self.sessions.get(session_id)
-            if session is not None:
-                session.terminated = True
-        return state
+        if reply["state"] == "fired":
+            self._fired_by_alarm(session_id, reply)
+        return str(reply["state"])
+
+    def _fired_by_alarm(self, session_id: int, reply: dict[str, object]) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.terminated = True
+        sent, woke = reply.get("sent_ms"), reply.get("woke_ms")
+        if isinstance(sent, (int, float)) and isinstance(woke, (int, float)):
+            self._note_sigterm(session_id, "alarm", float(sent), float(woke))
+
+    def _note_sigterm(self, session_id: int, by: str, late_ms: float,
+                      woke_ms: float | None = None) -> None:
+        """A deadline's SIGTERM left ``late_ms`` after it, sent by ``by`` (the alarm: by
+        its own clock, having woken ``woke_ms`` late); logged, and kept for the audit of
+        the session's end (``sigterm_report``)."""
+        report: dict[str, Any] = {"by": by, "late_ms": round(late_ms, 3)}
+        if woke_ms is not None:
+            report["woke_ms"] = round(woke_ms, 3)
+        if session_id in self.sessions:  # (its end not recorded yet: never kept forever)
+            self._sigterms[session_id] = report
+        log.info("session %d: its deadline's SIGTERM was sent by the %s %.1f ms after the "
+                 "deadline%s", session_id, "alarm process" if by == "alarm" else
+                 "daemon's " + by, late_ms, "" if woke_ms is None else
+                 f" (by the alarm's own clock; it woke {woke_ms:.1f} ms late)")
+
+    def deadline_keeper(self) -> dict[str, Any]:
+        """Who sends a deadline's SIGTERM now (``status``): the alarm, or this daemon."""
+        if self.alarm is None:
+            return {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
+        state = self.alarm.state
+        return {"kept_by": "alarm" if state == "serving" else "daemon", "alarm": state,
+                "alarm_pid": self.alarm.pid}
+
+    def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
+        """Once, as the session's end is recorded: who sent its deadline's SIGTERM and how
+        late (``late_ms``; the alarm's also ``woke_ms``); None when it was not a deadline's."""
+        return self._sigterms.pop(session_id, None)  # one step: no lock needed
 
     def _alarm_failed(self, exc: AlarmDown) -> None:
         log.error("the deadline alarm failed (%s): the daemon's own thread keeps the "
@@ -667,7 +725,11 @@ class DirectBackend:
 
     def _alarm_ready(self) -> None:
         """On the loop: a (new) alarm serves: it is given every deadline the guard holds
-        (one already passed fires at once; the guard's thread stops it as before)."""
+        (one already passed fires at once; the guard's thread stops it as before), by a
+        thread of its own (requests wait for their replies: never on the loop)."""
+        threading.Thread(target=self._rearm_all, name="alarm-rearm", daemon=True).start()
+
+    def _rearm_all(self) -> None:
         with self._terminating:
             self._armed.clear()
             self._sync()
@@ -694,11 +756,13 @@ class DirectBackend:
             task.cancel()
         if self._waits:
             await asyncio.gather(*self._waits, return_exceptions=True)
-        for session in list(self.sessions.values()):
-            for fd in {session.child_fd, session.keeper} - {None}:
-                assert fd is not None
-                asyncio.get_running_loop().remove_reader(fd)
-                os.close(fd)
+        with self._terminating:  # (a keeper's descriptor: see ``_child_exited``)
+            for session in list(self.sessions.values()):
+                for fd in {session.child_fd, session.keeper} - {None}:
+                    assert fd is not None
+                    asyncio.get_running_loop().remove_reader(fd)
+                    os.close(fd)
+                session.child_fd = session.keeper = None
         if self.home is not None:
             self.home.release()
 

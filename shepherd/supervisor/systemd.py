@@ -672,6 +672,12 @@ class SystemdBackend:
     def arm(self, deadlines: dict[int, float]) -> list[int]:
         return []  # no alarm: systemd stops a unit (``stop``)
 
+    def deadline_keeper(self) -> dict[str, Any]:
+        return {"kept_by": "systemd", "alarm": "none", "alarm_pid": None}
+
+    def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
+        return None  # systemd sends it, when its unit is stopped
+
     # -- freezing (rule 12) ------------------------------------------------------------
     async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
         unit = self.units.get(session_id)

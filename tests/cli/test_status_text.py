@@ -209,3 +209,24 @@ def test_a_child_flapping_the_screen_lock_is_told_to_the_parent_in_words() -> No
     [guest] = [line for line in text if line.startswith("An account")]
     assert guest.startswith("An account that is not a child's has been flapping its screen "
                             "lock (or idle) more than 200 times a second since ")
+
+
+def test_it_says_who_keeps_the_deadlines() -> None:
+    """Issue 9 F3: whether the separate alarm sends each deadline's SIGTERM, or the
+    daemon's own thread does while the alarm restarts (or when it is turned off)."""
+    def said(deadlines: dict[str, Any]) -> list[str]:
+        return [line for line in render_status({**status([]), "deadlines": deadlines}, PARIS)
+                if line.startswith("Deadlines:")]
+
+    assert said({"kept_by": "alarm", "alarm": "serving", "alarm_pid": 4242}) == [
+        "Deadlines: kept by a separate alarm process (pid 4242)."]
+    assert said({"kept_by": "daemon", "alarm": "restarting", "alarm_pid": None}) == [
+        "Deadlines: kept by the daemon's own thread: the alarm stopped and is restarting."]
+    assert said({"kept_by": "daemon", "alarm": "starting", "alarm_pid": None}) == [
+        "Deadlines: kept by the daemon's own thread until the alarm has started."]
+    assert said({"kept_by": "daemon", "alarm": "off", "alarm_pid": None}) == [
+        "Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."]
+    assert said({"kept_by": "systemd", "alarm": "none", "alarm_pid": None}) == [
+        "Deadlines: kept by the daemon, which has systemd stop each session."]
+    assert not any(line.startswith("Deadlines:")
+                   for line in render_status(status([]), PARIS))  # an older daemon

@@ -16,11 +16,13 @@ import re
 import signal
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shepherd.cli.status_text import render_status
 from shepherd.ipc.protocol import RpcError
 from tests.daemon.conftest import ME
 from tests.daemon.test_load import probe_policy
@@ -78,6 +80,36 @@ def test_the_sigterm_leaves_while_the_loop_holds_the_gil(far_daemon_factory: Any
     assert ended["reason"] == "expired"
     assert d.call("status")["sessions"] == []
     assert d.audit_types().count("session_ended") == 1
+    # Who sent it and how late by its own clock is in the audit of the stop and the log
+    # (the alarm's line, then the daemon's, once its loop runs again).
+    [audited] = d.audit("session_ended")
+    sigterm = audited["sigterm"]
+    assert sigterm["by"] == "alarm" and 0 <= sigterm["woke_ms"] <= sigterm["late_ms"]
+    text = d.log.read_text()
+    alarm_line = text.index(f"shepherd alarm: session {ended['session_id']}: SIGTERM sent "
+                            f"{sigterm['late_ms']:.1f} ms after its deadline")
+    daemon_line = text.index(f"session {ended['session_id']}: its deadline's SIGTERM was "
+                             f"sent by the alarm process {sigterm['late_ms']:.1f} ms after")
+    assert alarm_line < text.index("test hook: the loop held the GIL") < daemon_line
+
+
+def test_a_process_tree_session_is_kept_by_the_alarm_too(far_daemon_factory: Any,
+                                                          tmp_path: Path) -> None:
+    """The fallback without cgroups (``SHEPHERD_SUPERVISION=tree``): the alarm is given
+    a pidfd on the session's keeper and sends the keeper (which passes it on) its
+    SIGTERM while the loop holds the GIL."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"),
+                           env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S),
+                                "SHEPHERD_SUPERVISION": "tree"})
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    assert "process trees" in d.supervision()
+    term, began, finished, ended = expire_while_held(d, tmp_path)
+    assert began < term < finished, (began, term, finished)
+    assert ended["reason"] == "expired"
+    [audited] = d.audit("session_ended")
+    assert audited["sigterm"]["by"] == "alarm"
+    assert d.call("status")["sessions"] == []
+    assert len(alarms(d)) == 1
 
 
 def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: Any,
@@ -90,6 +122,9 @@ def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: A
     assert term > finished, (began, term, finished)
     assert ended["reason"] == "expired"
     assert alarms(d) == []
+    [audited] = d.audit("session_ended")
+    assert audited["sigterm"]["by"] in ("guard thread", "loop")
+    assert audited["sigterm"]["late_ms"] >= 0 and "woke_ms" not in audited["sigterm"]
 
 
 def test_a_killed_alarm_is_noticed_and_started_again(far_daemon_factory: Any,
@@ -106,6 +141,35 @@ def test_a_killed_alarm_is_noticed_and_started_again(far_daemon_factory: Any,
     term, began, finished, ended = expire_while_held(d, tmp_path)
     assert began < term < finished, (began, term, finished)
     assert ended["reason"] == "expired"
+
+
+def test_status_says_whether_the_alarm_serves(far_daemon_factory: Any,
+                                             tmp_path: Path) -> None:
+    """``status`` (JSON and text) names the alarm that keeps the deadlines; killed, it is
+    not named again: the next one is (or the daemon's own thread, until it serves)."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    answer = d.call("status")
+    assert answer["deadlines"] == {"kept_by": "alarm", "alarm": "serving", "alarm_pid": first}
+    assert (f"Deadlines: kept by a separate alarm process (pid {first})."
+            in render_status(answer, UTC))
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: "stopped serving: it exited" in d.log.read_text())
+    assert d.call("status")["deadlines"]["alarm_pid"] != first
+    wait_for(lambda: d.log.read_text().count("deadline alarm serving") == 2)
+    [second] = alarms(d)
+    assert d.call("status")["deadlines"] == {"kept_by": "alarm", "alarm": "serving",
+                                             "alarm_pid": second}
+
+
+def test_status_says_when_the_alarm_is_turned_off(far_daemon_factory: Any,
+                                                  tmp_path: Path) -> None:
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"), env={"SHEPHERD_ALARM": "off"})
+    answer = d.call("status")
+    assert answer["deadlines"] == {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
+    assert ("Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."
+            in render_status(answer, UTC))
 
 
 def test_a_stopped_alarm_is_replaced_and_the_daemon_stops_the_session(

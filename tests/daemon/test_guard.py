@@ -64,3 +64,59 @@ def test_a_session_gone_from_the_list_is_forgotten_and_a_backend_that_cannot_is_
         guard.close()
     assert [s for s, _ in seen.terminated] == [2]
     assert seen.fired == []  # the loop's own timer stops it
+
+
+class StuckAlarm:
+    """An alarm that answers only when let go (like one stopped with SIGSTOP): each
+    request notes the thread that made it."""
+
+    def __init__(self, fired: list[int]) -> None:
+        self.answer = fired
+        self.go = threading.Event()
+        self.asked: list[tuple[dict[int, float], str]] = []
+        self.asking = threading.Event()
+
+    def arm(self, deadlines: dict[int, float]) -> list[int]:
+        self.asked.append((dict(deadlines), threading.current_thread().name))
+        self.asking.set()
+        assert self.go.wait(30), "never let go"
+        answer, self.answer = self.answer, []
+        return answer
+
+
+def test_the_alarm_is_told_on_the_guards_thread_never_waited_for_by_the_loop() -> None:
+    """Issue 9 F3: ``keep`` (the loop) returns while the alarm has not answered; the
+    request is made by the guard's thread, with the latest deadlines."""
+    seen = Recorder()
+    alarm = StuckAlarm(fired=[])
+    guard = DeadlineGuard(seen.terminate, seen.on_fired, alarm.arm)
+    try:
+        far = time.monotonic() + 3600
+        guard.keep({1: far})
+        assert alarm.asking.wait(30)
+        guard.keep({1: far, 2: far + 1})  # returns though the first request hangs
+        guard.keep({1: far + 5, 2: far + 1})  # the latest word replaces the unsent one
+        alarm.go.set()
+        deadline = time.monotonic() + 30
+        while len(alarm.asked) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        guard.close()
+    assert alarm.asked == [({1: far}, "deadline-guard"),
+                           ({1: far + 5, 2: far + 1}, "deadline-guard")]
+    assert seen.terminated == [] and seen.fired == []
+
+
+def test_a_session_the_alarm_fired_before_a_later_deadline_reached_it_is_stopped() -> None:
+    """The deadline wins the race: the alarm answers that it sent the SIGTERM already
+    (a grant came too late); the loop is told to stop the session (``fired``)."""
+    seen = Recorder()
+    alarm = StuckAlarm(fired=[4])
+    alarm.go.set()
+    guard = DeadlineGuard(seen.terminate, seen.on_fired, alarm.arm)
+    try:
+        guard.keep({4: time.monotonic() + 3600})
+        assert seen.done.wait(30)
+    finally:
+        guard.close()
+    assert seen.fired == [4] and seen.terminated == []

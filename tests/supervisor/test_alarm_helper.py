@@ -7,6 +7,7 @@ helper started the way the daemon starts it. Every wait is for a thing to happen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from shepherd.supervisor.alarm import HELPER
+from shepherd.supervisor.alarm_helper import ALARM_NICE
 from shepherd.supervisor.cgroups import cgroup2_mount, kill, remove
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
@@ -35,18 +37,34 @@ class Helper:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen([sys.executable, "-I", "-S", HELPER,
                                          str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                                        env={}, cwd="/")
+                                        env={}, cwd="/", stderr=subprocess.PIPE)
         theirs.close()
         self.sock.settimeout(30)
         assert json.loads(self.sock.recv(65536))["ready"] == self.process.pid
 
-    def ask(self, **request: object) -> str:
-        self.sock.send(json.dumps(request).encode())
-        return str(json.loads(self.sock.recv(65536))["state"])
+    def reply(self, fds: tuple[int, ...] = (), **request: object) -> dict[str, object]:
+        socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
+        answer = json.loads(self.sock.recv(65536))
+        assert isinstance(answer, dict)
+        return answer
 
-    def close(self) -> None:
+    def ask(self, fds: tuple[int, ...] = (), **request: object) -> str:
+        return str(self.reply(fds, **request)["state"])
+
+    def open_fds(self) -> set[str]:
+        """What its descriptors name (a pidfd kept for a keeper shows here)."""
+        found = set()
+        for fd in os.listdir(f"/proc/{self.process.pid}/fd"):
+            with contextlib.suppress(OSError):
+                found.add(os.readlink(f"/proc/{self.process.pid}/fd/{fd}"))
+        return found
+
+    def close(self) -> str:
+        """Its end closed: it exits; what it wrote on stderr (its log)."""
         self.sock.close()
         self.process.wait(timeout=30)
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode()
 
 
 @pytest.fixture
@@ -92,6 +110,31 @@ def test_a_deadline_sends_sigterm_to_the_group_and_is_told_once(
     finally:
         outsider.kill()
         outsider.wait()
+
+
+def test_a_fire_says_how_late_it_was_by_the_alarms_own_clock(
+        helper: Helper, groups: list[Path]) -> None:
+    """Issue 9 F3: the alarm's own figures (it woke, then sent), in the reply and its log,
+    so that a late session can be told apart: the alarm's lateness, or the program's."""
+    group, member = in_new_group(groups)
+    assert helper.ask(op="arm", session=7, at=time.monotonic(), group=str(group)) == "armed"
+    assert member.wait(timeout=30) == -signal.SIGTERM
+    fired = helper.reply(op="disarm", session=7)
+    assert fired["state"] == "fired"
+    woke, sent = fired["woke_ms"], fired["sent_ms"]
+    assert isinstance(woke, float) and isinstance(sent, float)
+    assert 0 <= woke <= sent  # never before the deadline; the signal after the wake
+    assert helper.reply(op="disarm", session=7) == {"state": "unknown"}  # told once
+    logged = helper.close()
+    assert f"shepherd alarm: session 7: SIGTERM sent {sent:.1f} ms after its deadline " \
+           f"(woke {woke:.1f} ms late)" in logged, logged
+
+
+def test_as_root_it_runs_ahead_of_the_childrens_programs(helper: Helper) -> None:
+    """Its priority (nice) is raised, before its powers are dropped: on a loaded machine
+    it gets a core as soon as it wakes, ahead of the children's programs (nice 0)."""
+    stat = Path(f"/proc/{helper.process.pid}/stat").read_text()
+    assert int(stat.rsplit(")", 1)[1].split()[16]) == ALARM_NICE < 0
 
 
 def test_a_disarmed_deadline_sends_nothing(helper: Helper, groups: list[Path]) -> None:
@@ -149,8 +192,8 @@ def test_the_helper_exits_when_the_daemon_end_closes(helper: Helper,
     group, member = in_new_group(groups)
     assert helper.ask(op="arm", session=1, at=time.monotonic() + 3600,
                       group=str(group)) == "armed"
-    helper.sock.close()
-    assert helper.process.wait(timeout=30) == 0
+    helper.close()
+    assert helper.process.returncode == 0
     assert member.poll() is None
 
 
@@ -181,3 +224,63 @@ def test_the_daemons_signals_do_not_stop_it(helper: Helper) -> None:
         helper.process.send_signal(signum)
         assert helper.ask(op="disarm", session=1) == "unknown"
     assert helper.process.poll() is None
+
+
+def test_a_keepers_deadline_goes_through_the_pidfd_it_was_given() -> None:
+    """The process-tree fallback: SIGTERM to the session's keeper through a pidfd passed
+    with the request (the alarm keeps its own copy: the daemon's may be closed)."""
+    made = Helper()
+    keeper = subprocess.Popen(["sleep", "300"])
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        pidfd = os.pidfd_open(keeper.pid)
+        other_fd = os.pidfd_open(other.pid)
+        assert made.ask((pidfd,), op="arm", session=1, at=time.monotonic() + 3600,
+                        keeper=True) == "armed"
+        assert made.ask((other_fd,), op="arm", session=2, at=time.monotonic() + 3600,
+                        keeper=True) == "armed"
+        assert "anon_inode:[pidfd]" in made.open_fds()
+        assert made.ask(op="disarm", session=2) == "disarmed"  # its copy is let go
+        os.close(pidfd)  # the daemon's own copy: the alarm's still names the keeper
+        os.close(other_fd)
+        assert made.ask(op="arm", session=1, at=time.monotonic(), keeper=True) == "bad request"
+        assert made.ask((os.pidfd_open(keeper.pid),), op="arm", session=1,
+                        at=time.monotonic(), keeper=True) == "armed"
+        assert keeper.wait(timeout=30) == -signal.SIGTERM
+        assert made.reply(op="disarm", session=1)["state"] == "fired"
+        assert other.poll() is None
+        assert "anon_inode:[pidfd]" not in made.open_fds()  # none kept once fired
+    finally:
+        for process in (keeper, other):
+            process.kill()
+            process.wait()
+        made.close()
+
+
+def test_a_keeper_request_needs_exactly_one_pidfd() -> None:
+    """Any other descriptor (a file, two pidfds, a group with one) is refused and closed:
+    the alarm holds nothing it was not meant to."""
+    made = Helper()
+    keeper = subprocess.Popen(["sleep", "300"])
+    before = sorted(os.listdir(f"/proc/{made.process.pid}/fd"))
+    try:
+        with open("/dev/null") as plain:
+            assert made.ask((plain.fileno(),), op="arm", session=1, at=0,
+                            keeper=True) == "bad request"
+        first, second = os.pidfd_open(keeper.pid), os.pidfd_open(keeper.pid)
+        assert made.ask((first, second), op="arm", session=1, at=0,
+                        keeper=True) == "bad request"
+        assert made.ask((first,), op="arm", session=1, at=0, group="/sys/fs/cgroup",
+                        keeper=True) == "bad request"
+        assert made.ask((first,), op="arm", session=1, at=0,
+                        group="/sys/fs/cgroup") == "bad request"
+        assert made.ask((first,), op="disarm", session=1) == "unknown"
+        os.close(first)
+        os.close(second)
+        assert sorted(os.listdir(f"/proc/{made.process.pid}/fd")) == before
+        assert "anon_inode:[pidfd]" not in made.open_fds()
+        assert keeper.poll() is None
+    finally:
+        keeper.kill()
+        keeper.wait()
+        made.close()
