@@ -1645,6 +1645,7 @@ class Daemon:
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
+                        **({"kind": "group"} if self.policy.group(target) else {}),
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),

@@ -956,7 +956,8 @@ class Engine:
                            change.held_at_used, expires_at=expires, week=week,
                            with_day=with_day,
                            lasting_s=allowance if on_top and whole is not None else None,
-                           lasting_from=lasting_from if on_top else None)
+                           lasting_from=lasting_from if on_top else None,
+                           day_ends_at=self.calendar.day_end(day))
 
     def _no_such_target(self, user: str, target: str) -> str:
         """A typo put right: the entries (as the child knows them) and groups there are."""
@@ -1036,7 +1037,8 @@ class Engine:
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
         week_allowance = None if week is None else round(week.allowance_s)
         if self.policy.entry(planned.target) is None:
-            caps = self._week_cap(planned.user, quota_limits, planned.day, now)
+            caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
+                    *self._stopping_now(planned.user, quota_limits.members, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
             return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
                            limited_by=locked)
@@ -1105,6 +1107,21 @@ class Engine:
                     last = stop
             if hours < own:
                 caps.append(GrantCap("window", hours, None, last))
+        return tuple(caps)
+
+    def _stopping_now(self, user: str, members: Iterable[str],
+                      now: Instant) -> tuple[GrantCap, ...]:
+        """The running sessions of ``members`` (a group's entries) that a change to the
+        group leaves no time: each stops now, and the parent is told which."""
+        caps: list[GrantCap] = []
+        wanted = set(members)
+        for s in self._sessions.values():
+            if s.user != user or s.entry.id not in wanted:
+                continue
+            ends = self._deadline(user, s.entry, now, s, pending=True)
+            if ends is not None and ends.remaining_s < STOPS_NOW_S:
+                caps.append(GrantCap(ends.cause, 0.0, ends.group, ends.wall, True, ends.period,
+                                     entry=s.entry.id, label=s.entry.title))
         return tuple(caps)
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,

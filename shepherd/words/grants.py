@@ -33,6 +33,7 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     allows only 45 seconds today." / "This session still ends at 17:20: that is when its
     hours end." / "Minecraft stops now: its time for today is used up." """
     data = _cap(cap)
+    label = str(data.get("label") or label)  # a program of the group a grant was on
     kind, usable = data.get("kind"), max(float(data.get("usable_s") or 0.0), 0.0)
     until = _moment(data.get("until"))
     end = at_moment(until, now, zone, up=False) if until is not None else ""
@@ -108,11 +109,12 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")
         elif group:
-            sentence = f"{spoken_duration(taken)} taken back from {whose} for today"
+            sentence = f"{spoken_duration(taken, exact=True)} taken back from {whose} for today"
         else:
-            sentence = f"{spoken_duration(taken)} of {target} taken back from {user} for today"
+            sentence = (f"{spoken_duration(taken, exact=True)} of {target} taken back from "
+                        f"{user} for today")
         if 0 < taken < asked:
-            sentence += f", not {spoken_duration(asked)}"
+            sentence += f", not {spoken_duration(asked, exact=True)}"
     else:
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
@@ -120,7 +122,13 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     if allowance is not None:
         extra = int(allowance) - int(lasting) if lasting is not None else 0
         alone = lasting is None or (lasting_from == expires and extra == asked)
-        if expires and not result.get("week") and not result.get("with_day") and alone:
+        day_end = _moment(result.get("day_ends_at"))
+        if (day_end is not None and not result.get("held_at_used")
+                and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
+            # a day has 24 hours: more than is left of it is not "in all today"
+            sentence += (f" (more than is left of today, which ends "
+                         f"{at_moment(day_end, now, zone, up=False)}")
+        elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
         elif extra > 0 and lasting_from:
             # what lasts the day first: time given until a moment comes on top until then
@@ -135,7 +143,9 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += "taken back"
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
-        sentence += f" ({format_duration(result['week_allowance_s'])} in all this week)"
+        timed = expires and not result.get("week") and not result.get("with_day")
+        sentence += (f" ({format_duration(result['week_allowance_s'])} in all this week"
+                     f"{' until then' if timed else ''})")
     notes = result_notes(result, now, zone)
     return f"{sentence}. {notes}" if notes else f"{sentence}."
 
