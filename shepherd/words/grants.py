@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shepherd.engine.events import STOPS_NOW_S, GrantCap
+from shepherd.engine.events import STOPS_NOW_S, GrantCap, TimeGranted
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
 
-__all__ = ["answer_notes", "cap_sentence", "expiry_sentence", "grant_notes", "grant_sentence",
-           "lock_note", "result_notes"]
+if TYPE_CHECKING:
+    from shepherd.policy import Policy
+
+__all__ = ["answer_notes", "cap_sentence", "expiry_sentence", "grant_answer", "grant_notes",
+           "grant_sentence", "lock_note", "result_notes"]
 
 CapLike = GrantCap | Mapping[str, Any]
 
@@ -81,6 +84,19 @@ def grant_notes(label: str, *, unlimited: bool = False,
     if unlimited:
         return f"{label} has no daily limit, so this changes nothing."
     return " ".join(s for s in (cap_sentence(label, c, now, zone) for c in capped_by) if s)
+
+
+def grant_answer(granted: TimeGranted, asked: int, policy: Policy,
+                 preview: bool = False) -> dict[str, Any]:
+    """The answer to a grant that ``grant_sentence`` words: the engine's ``TimeGranted``
+    with what was ``asked`` and the target as the parent knows it. The daemon answers
+    with it and ``policy simulate`` words it, so both say a grant the same way."""
+    entry, group = policy.entry(granted.target), policy.group(granted.target)
+    label = entry.title if entry else group.id if group else granted.target
+    return {**granted.to_json(), "seconds": asked, "change_s": granted.seconds,
+            "label": label, "kind": "entry" if entry else "group",
+            "unlimited": granted.allowance_s is None and granted.week_allowance_s is None,
+            "preview": preview}
 
 
 def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
