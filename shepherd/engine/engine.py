@@ -1036,6 +1036,8 @@ class Engine:
         assert quota_limits is not None
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
         week_allowance = None if week is None else round(week.allowance_s)
+        if planned.allowance_s is None and week_allowance is not None:
+            planned = self._week_lasting(planned, quota_limits, week_allowance, now)
         if self.policy.entry(planned.target) is None:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
                     *self._stopping_now(planned.user, quota_limits.members, now))
@@ -1108,6 +1110,20 @@ class Engine:
             if hours < own:
                 caps.append(GrantCap("window", hours, None, last))
         return tuple(caps)
+
+    def _week_lasting(self, planned: TimeGranted, limits: QuotaLimits, week_allowance: int,
+                      now: Instant) -> TimeGranted:
+        """A target with only a weekly quota: what of the week's allowance lasts the day,
+        when time given until a moment of it comes on top until then (as ``plan_grant``
+        says of a day's allowance)."""
+        day_end = self.calendar.day_end(planned.day)
+        _, week = self._standing(planned.user, limits, planned.day, now,
+                                 at=day_end - timedelta(microseconds=1))
+        lasting = None if week is None else round(week.allowance_s)
+        ends = self._expiries(planned.user, planned.target, now.wall, day_end)
+        if lasting is None or lasting >= week_allowance or not ends:
+            return planned
+        return replace(planned, week_lasting_s=lasting, week_lasting_from=max(ends))
 
     def _stopping_now(self, user: str, members: Iterable[str],
                       now: Instant) -> tuple[GrantCap, ...]:

@@ -271,6 +271,10 @@ class TimeGranted(Event):
     lasting_s: int | None = None
     lasting_from: datetime | None = None
     day_ends_at: datetime | None = None  # when the quota day it changes ends
+    # The same for a target with only a weekly quota: the week's allowance once the
+    # last time given until a moment of today runs out (at ``week_lasting_from``).
+    week_lasting_s: int | None = None
+    week_lasting_from: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)

@@ -159,11 +159,26 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += "taken back"
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
-        timed = expires and not result.get("week") and not result.get("with_day")
-        sentence += (f" ({format_duration(result['week_allowance_s'])} in all this week"
-                     f"{' until then' if timed else ''})")
+        sentence += week_total(result, now, zone)
     notes = result_notes(result, now, zone)
     return f"{sentence}. {notes}" if notes else f"{sentence}."
+
+
+def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """The week's allowance after a grant on a target with only a weekly quota:
+    " (15m in all this week)", " (12m in all this week until then)" for time given
+    until a moment, or " (13m in all this week and 2 minutes more until 10:30)" when
+    time given until a moment comes on top of what lasts the day."""
+    whole = int(result["week_allowance_s"])
+    lasting, since = result.get("week_lasting_s"), _moment(result.get("week_lasting_from"))
+    if lasting is None or since is None:
+        return f" ({format_duration(whole)} in all this week)"
+    extra, expires = whole - int(lasting), _moment(result.get("expires_at"))
+    timed = not result.get("week") and not result.get("with_day")
+    if timed and expires == since and extra == abs(int(result["seconds"])):
+        return f" ({format_duration(whole)} in all this week until then)"
+    return (f" ({format_duration(int(lasting))} in all this week and {spoken_duration(extra)} "
+            f"more {until_moment(since, now, zone)})")
 
 
 def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

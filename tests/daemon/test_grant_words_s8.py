@@ -79,3 +79,7 @@ def test_time_given_until_a_moment_on_a_weekly_only_entry_says_until_when(
     assert given.stdout.strip() == (f"{ME} has 2 minutes more of Weekly until "
                                     f"{until:%H:%M} (12m in all this week until then)."), \
         given.stdout
+    week = shepherd(d, "grant", ME, "wk", "+3m", "--until", "week")
+    assert week.returncode == 0, week.stderr
+    assert week.stdout.strip().endswith(f"(13m in all this week and 2 minutes more until "
+                                        f"{until:%H:%M})."), week.stdout

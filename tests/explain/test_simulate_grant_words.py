@@ -86,3 +86,12 @@ def test_time_until_a_moment_on_a_weekly_only_entry_says_until_then() -> None:
     said = texts("10:00 grant wk +2m until 10:30\n")
     assert said == [("10:00", "sam has 2 minutes more of Weekly until 10:30 (12m in all this "
                               "week until then).")]
+
+
+def test_the_week_said_after_time_until_a_moment_on_a_weekly_only_entry_is_what_lasts() -> None:
+    said = texts("10:00 grant wk +2m until 10:30\n10:01 grant wk +3m until week\n"
+                 "10:31 grant wk +1m until week\n")
+    assert said[1] == ("10:01", "sam has 3 minutes more of Weekly this week, on any day until "
+                                "7 December at 04:00 (13m in all this week and 2 minutes more "
+                                "until 10:30).")
+    assert said[2][1].endswith("(14m in all this week)."), said  # the 2 minutes ran out
