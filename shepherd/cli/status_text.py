@@ -23,6 +23,7 @@ from shepherd.words import (
     spoken_duration,
     state_word,
     unfrozen_clause,
+    until_moment,
     week_left,
 )
 
@@ -33,7 +34,7 @@ def _week(item: Mapping[str, Any]) -> str:
     return f", {said}" if said else ""
 
 
-def _today(entry: Mapping[str, Any]) -> str:
+def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     used = entry.get("used_today_s") or 0
     left = entry.get("remaining_today_s")
     quota = entry.get("quota_today_s")
@@ -45,6 +46,16 @@ def _today(entry: Mapping[str, Any]) -> str:
         return f"no daily limit, {format_duration(used)} used"
     if left is None:
         left = max(quota - used, 0)
+    lasting, since = entry.get("quota_lasting_s"), entry.get("lasting_from")
+    if lasting is not None and since and lasting < quota:
+        # time given until a moment counts only until then: what lasts first, then it
+        extra = quota - lasting
+        until = until_moment(datetime.fromisoformat(since), now, zone)
+        if used > lasting:  # already in the time on top: all that is left ends then
+            return f"{format_duration(left)} of {format_duration(quota)} left {until}{_week(entry)}"
+        return (f"{format_duration(max(min(left, lasting - used), 0))} of "
+                f"{format_duration(lasting)} left, {format_duration(extra)} more {until}"
+                f"{_week(entry)}")
     return f"{format_duration(left)} of {format_duration(quota)} left{_week(entry)}"
 
 
@@ -148,7 +159,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
             if state == "running" and _all_paused(entry, user, sessions):
                 word = "paused"  # the TUI's word: its sessions' clocks stand still
             rows.append([entry.get("label") or entry["id"], word,
-                         "today's use not known" if unknown else _today(entry),
+                         "today's use not known" if unknown else _today(entry, now, zone),
                          _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions

@@ -182,12 +182,16 @@ def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: d
     limits = engine.limits_of(entry.id)
     assert limits is not None
     today, week = engine.standing(user, limits, day, now)
+    lasting = engine.lasting(user, limits, day, now) if today is not None else None
     return {
         "id": entry.id, "label": entry.title, "state": verdict.state,
         "used_today_s": round(verdict.used_today_s, 3),
         "remaining_today_s": _seconds(verdict.remaining_today_s),
         "time_left_s": _seconds(verdict.time_left_s),
         "quota_today_s": None if today is None else round(today.allowance_s),
+        # time given until a moment comes on top of this until then
+        **({"quota_lasting_s": round(lasting[0]), "lasting_from": lasting[1].isoformat()}
+           if lasting is not None else {}),
         **_week_fields(week),
         "cooldown_until": verdict.cooldown_until.isoformat()
         if verdict.cooldown_until else None,

@@ -490,6 +490,18 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
+    def lasting(self, user: str, limits: QuotaLimits, day: date,
+                now: Instant) -> tuple[float, datetime] | None:
+        """Time given until a moment of ``day`` on top of what lasts it: the day's
+        allowance once the last of it runs out, and when that is (None: none does)."""
+        day_end = self.calendar.day_end(day)
+        ends = self._expiries(user, limits.target, now.wall, day_end)
+        if not ends:
+            return None
+        last, _ = self._standing(user, limits, day, now,
+                                 at=day_end - timedelta(microseconds=1))
+        return None if last is None else (last.allowance_s, max(ends))
+
     def deadline(self, session_id: int, now: Instant) -> Deadline | None:
         return self._refresh(self._session(session_id), now)
 

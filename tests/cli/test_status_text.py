@@ -209,3 +209,15 @@ def test_a_child_flapping_the_screen_lock_is_told_to_the_parent_in_words() -> No
     [guest] = [line for line in text if line.startswith("An account")]
     assert guest.startswith("An account that is not a child's has been flapping its screen "
                             "lock (or idle) more than 200 times a second since ")
+
+
+def test_time_given_until_a_moment_is_said_on_top_until_then() -> None:
+    """Re-review 12/15 s7 L-c: "17m of 17m left" was true only if used before 10:00."""
+    def game(used: float, left: float) -> dict[str, Any]:
+        return {**entry("game", "Game", "available", used, left, 1020, time_left=left),
+                "quota_lasting_s": 900, "lasting_from": "2026-11-25T10:00:00+01:00"}
+
+    before = render_status(status([{"name": "alex", "entries": [game(0, 1020)]}]), PARIS)
+    assert "15m of 15m left, 2m more until 10:00" in before[1], before
+    inside = render_status(status([{"name": "alex", "entries": [game(960, 60)]}]), PARIS)
+    assert "1m of 17m left until 10:00" in inside[1], inside

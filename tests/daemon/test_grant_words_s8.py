@@ -83,3 +83,29 @@ def test_time_given_until_a_moment_on_a_weekly_only_entry_says_until_when(
     assert week.returncode == 0, week.stderr
     assert week.stdout.strip().endswith(f"(13m in all this week and 2 minutes more until "
                                         f"{until:%H:%M})."), week.stdout
+
+
+def test_status_says_time_given_until_a_moment_as_on_top_until_then(
+        daemon_factory: Any) -> None:
+    """L-c: with 2 minutes given until a moment, status read "12m of 12m left" beside
+    "can start, for up to 10 minutes": the 2 minutes count only until then."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+label = "Game"
+command = ["sleep", "600"]
+limits = { daily_quota = "10m" }
+""", FAR_DAY_START))
+    until = (datetime.now(local_zone()) + timedelta(minutes=30)).replace(second=0,
+                                                                         microsecond=0)
+    given = shepherd(d, "grant", ME, "game", "+2m", "--until", until.isoformat())
+    assert given.returncode == 0, given.stderr
+    shown = shepherd(d, "status")
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.splitlines() if "Game" in line]
+    assert f"10m of 10m left, 2m more until {until:%H:%M}" in line, line
+    assert "12m of 12m left" not in line
+    plain = shepherd(d, "grant", ME, "game", "+5m")  # for the day: no moment to name
+    assert plain.returncode == 0, plain.stderr
+    [line] = [line for line in shepherd(d, "status").stdout.splitlines() if "Game" in line]
+    assert f"15m of 15m left, 2m more until {until:%H:%M}" in line, line
