@@ -253,15 +253,16 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
         print(f"{source} is already in the household store as {machine!r}: nothing to copy")
         return EXIT_OK
     counts = ", ".join(_counted(n, what) for n, what in (
-        (copied.audit, "audit row"), (copied.usage, "day of use"),
+        (copied.audit, "audit row"), (copied.usage, "daily total of use"),
         (copied.sessions, "session"), (copied.grants, "grant"),
         (copied.requests, "time request")))
-    print(f"copied {source} into the household store as {machine!r}: {counts} (audited)")
+    print(f"copied {source} into the household store as {machine!r}: {counts} (a daily total "
+          "is one child's use of one program on one day; the copy is audited)")
     return EXIT_OK
 
 
 def _counted(amount: int, what: str) -> str:
-    """"1 session", "2 sessions", "3 days of use"."""
+    """"1 session", "2 sessions", "3 daily totals of use"."""
     if amount == 1:
         return f"1 {what}"
     head, _, tail = what.partition(" of ")

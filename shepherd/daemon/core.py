@@ -252,7 +252,8 @@ class Daemon:
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
-        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id)
+        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id,
+                                                    system_mode=not config.user_mode)
         if config.backend == "systemd" or (
                 config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
@@ -1888,8 +1889,12 @@ class Daemon:
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
-            if self.machine is not None and self.link is not None:
-                answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
+            if (self.machine is not None and self.link is not None
+                    and self.policy.household is not None):
+                from shepherd.store.household.connect import where
+
+                answer["household"] = {"machine": self.machine,
+                                       "store": where(self.policy.household.store),
                                        "journal_waiting": len(self.link.journal.pending()),
                                        "reads": self.link.refreshed,
                                        "policy_differs": list(self.link.differs),
