@@ -494,13 +494,21 @@ class Engine:
                 now: Instant) -> tuple[float, datetime] | None:
         """Time given until a moment of ``day`` on top of what lasts it: the day's
         allowance once the last of it runs out, and when that is (None: none does)."""
+        found = self._lasting(user, limits, day, now)
+        if found is None or found[0][0] is None:
+            return None
+        return found[0][0].allowance_s, found[1]
+
+    def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                 ) -> tuple[tuple[Standing | None, Standing | None], datetime] | None:
+        """(day, week) standings once the last time given until a moment of ``day``
+        has run out, and when that is (None: no such time is still to run out)."""
         day_end = self.calendar.day_end(day)
         ends = self._expiries(user, limits.target, now.wall, day_end)
         if not ends:
             return None
-        last, _ = self._standing(user, limits, day, now,
-                                 at=day_end - timedelta(microseconds=1))
-        return None if last is None else (last.allowance_s, max(ends))
+        return self._standing(user, limits, day, now,
+                              at=day_end - timedelta(microseconds=1)), max(ends)
 
     def deadline(self, session_id: int, now: Instant) -> Deadline | None:
         return self._refresh(self._session(session_id), now)
@@ -1128,14 +1136,12 @@ class Engine:
         """A target with only a weekly quota: what of the week's allowance lasts the day,
         when time given until a moment of it comes on top until then (as ``plan_grant``
         says of a day's allowance)."""
-        day_end = self.calendar.day_end(planned.day)
-        _, week = self._standing(planned.user, limits, planned.day, now,
-                                 at=day_end - timedelta(microseconds=1))
-        lasting = None if week is None else round(week.allowance_s)
-        ends = self._expiries(planned.user, planned.target, now.wall, day_end)
-        if lasting is None or lasting >= week_allowance or not ends:
+        found = self._lasting(planned.user, limits, planned.day, now)
+        week = None if found is None else found[0][1]
+        if found is None or week is None or round(week.allowance_s) >= week_allowance:
             return planned
-        return replace(planned, week_lasting_s=lasting, week_lasting_from=max(ends))
+        return replace(planned, week_lasting_s=round(week.allowance_s),
+                       week_lasting_from=found[1])
 
     def _stopping_now(self, user: str, members: Iterable[str],
                       now: Instant) -> tuple[GrantCap, ...]:
