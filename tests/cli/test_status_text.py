@@ -221,3 +221,13 @@ def test_time_given_until_a_moment_is_said_on_top_until_then() -> None:
     assert "15m of 15m left, 2m more until 10:00" in before[1], before
     inside = render_status(status([{"name": "alex", "entries": [game(960, 60)]}]), PARIS)
     assert "1m of 17m left until 10:00" in inside[1], inside
+
+
+def test_a_budget_with_time_given_until_a_moment_says_it_on_top_until_then() -> None:
+    game = entry("game", "Game", "available", 60, 660, 720, time_left=660)
+    budget = {"id": "g", "used_today_s": 60, "quota_today_s": 720, "remaining_today_s": 660,
+              "quota_lasting_s": 600, "lasting_from": "2026-11-25T10:00:00+01:00"}
+    lines = render_status(status([{"name": "alex", "entries": [game], "groups": [budget]}]),
+                          PARIS)
+    assert "budgets today: g 1m used, 9m of 10m left, 2m more until 10:00" in "\n".join(
+        lines), lines

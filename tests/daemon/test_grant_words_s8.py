@@ -109,3 +109,14 @@ limits = { daily_quota = "10m" }
     assert plain.returncode == 0, plain.stderr
     [line] = [line for line in shepherd(d, "status").stdout.splitlines() if "Game" in line]
     assert f"15m of 15m left, 2m more until {until:%H:%M}" in line, line
+
+
+def test_status_says_a_budgets_time_given_until_a_moment_as_on_top_until_then(
+        daemon_factory: Any) -> None:
+    d = daemon_factory(policy(GROUPED, FAR_DAY_START))
+    until = (datetime.now(local_zone()) + timedelta(minutes=30)).replace(second=0,
+                                                                         microsecond=0)
+    given = shepherd(d, "grant", ME, "g", "+2m", "--until", until.isoformat())
+    assert given.returncode == 0, given.stderr
+    shown = shepherd(d, "status").stdout
+    assert f"g 0s used, 1h of 1h left, 2m more until {until:%H:%M}" in shown, shown
