@@ -231,9 +231,12 @@ def grant_preview() -> dict[str, Any]:
             "mode": "add", "allowance_s": 4500, "used_s": 1500.0, "held_at_used": False,
             "limited_by": [], "capped_by": [
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
-                 "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day"}],
+                 "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day",
+                 "entry": None, "label": None}],
             "week_allowance_s": None, "expires_at": None, "week": False,
             "lasting_s": None, "lasting_from": None, "with_day": True,
+            "day_ends_at": "2026-11-26T04:00:00+00:00", "week_lasting_s": None,
+            "week_lasting_from": None,
             "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
             "preview": True}
 
