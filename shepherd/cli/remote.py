@@ -142,6 +142,12 @@ def health_words(answer: dict[str, Any]) -> list[str]:
     if answer.get("pending_clock_jump"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")
+    how = str(answer.get("outside_programs") or "")
+    if how.startswith("not watching: "):
+        lines.append(f"Programs started outside Shepherd are not watched: "
+                     f"{how.removeprefix('not watching: ')}.")
+    elif how:
+        lines.append(f"How programs started outside Shepherd are seen: {how}.")
     household = answer.get("household")
     if isinstance(household, dict):
         waiting = int(household.get("journal_waiting") or 0)

@@ -263,3 +263,12 @@ def test_systemd_reads_the_merged_unit_as_delegated_only_with_the_drop_in(
     assert report["ProtectKernelModules"] == "✓"  # kept with the drop-in too
     assert ("Service has full access to home directories" in security(
         with_drop_in(tmp_path / "again", drop_in), tmp_path)) is drop_in
+
+
+def test_system_unit_may_load_the_childrens_exec_filter() -> None:
+    # The eBPF exec filter (a tracepoint program and a ring buffer) needs CAP_BPF and
+    # CAP_PERFMON: without them in the bounding set the shipped unit always fell back to
+    # the proc connector, woken by every program start on the machine.
+    capabilities = unit_values(UNITS / "shepherd.service")["CapabilityBoundingSet"].split()
+    assert {"CAP_BPF", "CAP_PERFMON"} <= set(capabilities)
+    assert "CAP_SYS_ADMIN" not in capabilities  # (it would do, and much more)
