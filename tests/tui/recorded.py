@@ -189,12 +189,14 @@ def usage_history() -> dict[str, Any]:
         kart = float((offset * 23) % 40 * 60)
         days.append({"day": day.isoformat(), "user": "alex", "usage": [
             {"kind": "entry", "id": "minecraft", "label": "Minecraft", "used_s": minecraft,
-             "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True},
+             "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True,
+             "over": minecraft > (9000 if weekend else 3600)},
             {"kind": "entry", "id": "kart", "label": "kart", "used_s": kart, "quota_s": 2700,
-             "granted_s": 900 if offset == 0 else 0, "current": True},
+             "granted_s": 900 if offset == 0 else 0, "current": True,
+             "over": kart > 2700 + (900 if offset == 0 else 0)},
             {"kind": "group", "id": "games", "label": "games", "used_s": minecraft + kart,
              "quota_s": 5400,
-             "granted_s": 0, "current": True},
+             "granted_s": 0, "current": True, "over": minecraft + kart > 5400},
         ]})
     return {"days": days}
 
