@@ -421,6 +421,16 @@ def remote_verify(args: argparse.Namespace) -> tuple[bool, int, str]:
     return bool(result["ok"]), int(result["checked"]), str(result["problem"])
 
 
+def remote_labels(args: argparse.Namespace) -> dict[str, str]:
+    """The entries' labels, by id, as the daemon's policy names them (none when it
+    cannot say: the audit then names entries by their ids)."""
+    try:
+        entries = call(args, "entries")
+    except (CommandError, RpcError):
+        return {}
+    return {str(e["id"]): str(e["label"]) for e in entries if e.get("label")}
+
+
 def remote_usage(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {"days": args.days}
     if args.user:

@@ -79,16 +79,38 @@ def cmd_audit(args: argparse.Namespace) -> int:
             writer.writerow([event.id, event.ts, event.type, event.user or "", event.entry or "",
                              event.actor, json.dumps(event.data, ensure_ascii=False)])
         return EXIT_OK
-    count, zone = 0, local_zone()
+    count, zone, labels = 0, local_zone(), _labels(args)
     for event in _events(args):  # in words and local times, as the TUI shows them
         where = f"{event.machine:<10} " if event.machine is not None else ""  # a household's
         by = f" (by {event.actor})" if event.actor not in ("shepherd", "", event.user) else ""
-        summary = plain(event_summary(event.to_json(), zone))
+        summary = plain(event_summary(event.to_json(), zone, labels=labels))
         print(f"{event.id:>7}  {local_time(event.ts)}  {where}{summary}{by}")
         count += 1
     if count == 0:
         print("no events match", file=sys.stderr)
     return EXIT_OK
+
+
+def _labels(args: argparse.Namespace) -> dict[str, str]:
+    """Entries by the names a parent knows them by (as the TUI's audit names them): from
+    the daemon's policy, or the policy a store file recorded; ids where neither says."""
+    if args.db is None:
+        from shepherd.cli.remote import remote_labels
+
+        return remote_labels(args)
+    try:
+        store = Store.open_readonly(args.db)
+    except StoreError:
+        return {}  # the events' own reading says what is wrong with the file
+    try:
+        source = store.meta("policy_source")
+    finally:
+        store.close()
+    try:
+        policy = load_policy_text(source, "<stored policy>") if source else None
+    except PolicyError:
+        return {}
+    return {} if policy is None else {e.id: e.title for e in policy.entries}
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from shepherd.words import (
     spoken_duration,
     state_word,
     unfrozen_clause,
+    until_moment,
     week_left,
 )
 
@@ -33,7 +34,21 @@ def _week(item: Mapping[str, Any]) -> str:
     return f", {said}" if said else ""
 
 
-def _today(entry: Mapping[str, Any]) -> str:
+def _on_top(item: Mapping[str, Any], quota: float, used: float, left: float,
+            now: datetime, zone: tzinfo) -> str | None:
+    """Time given until a moment counts only until then: "10m of 10m left, 2m more until
+    17:00" ("1m of 12m left until 17:00" once in it); None when none is given."""
+    lasting, since = item.get("quota_lasting_s"), item.get("lasting_from")
+    if lasting is None or not since or lasting >= quota:
+        return None
+    until = until_moment(datetime.fromisoformat(since), now, zone)
+    if used > lasting:  # already in the time on top: all that is left ends then
+        return f"{format_duration(left)} of {format_duration(quota)} left {until}"
+    return (f"{format_duration(max(min(left, lasting - used), 0))} of "
+            f"{format_duration(lasting)} left, {format_duration(quota - lasting)} more {until}")
+
+
+def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     used = entry.get("used_today_s") or 0
     left = entry.get("remaining_today_s")
     quota = entry.get("quota_today_s")
@@ -45,6 +60,9 @@ def _today(entry: Mapping[str, Any]) -> str:
         return f"no daily limit, {format_duration(used)} used"
     if left is None:
         left = max(quota - used, 0)
+    on_top = _on_top(entry, quota, used, left, now, zone)
+    if on_top is not None:
+        return on_top + _week(entry)
     return f"{format_duration(left)} of {format_duration(quota)} left{_week(entry)}"
 
 
@@ -107,12 +125,15 @@ def _all_paused(entry: Mapping[str, Any], user: Mapping[str, Any],
     return bool(mine) and all(s.get("paused") for s in mine)
 
 
-def _group_words(group: Mapping[str, Any]) -> str:
+def _group_words(group: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     used = format_duration(group.get("used_today_s") or 0)
     quota = group.get("quota_today_s")
     if quota is None:
         return f"{group['id']} {used} today, no daily limit{_week(group)}"
     left = group.get("remaining_today_s")
+    on_top = _on_top(group, quota, group.get("used_today_s") or 0, left or 0, now, zone)
+    if on_top is not None:
+        return f"{group['id']} {used} used, {on_top}{_week(group)}"
     rest = f", {format_duration(left)} left" if left else ", used up"
     return f"{group['id']} {used} of {format_duration(quota)}{rest}{_week(group)}"
 
@@ -148,7 +169,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
             if state == "running" and _all_paused(entry, user, sessions):
                 word = "paused"  # the TUI's word: its sessions' clocks stand still
             rows.append([entry.get("label") or entry["id"], word,
-                         "today's use not known" if unknown else _today(entry),
+                         "today's use not known" if unknown else _today(entry, now, zone),
                          _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions
@@ -158,7 +179,8 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
         if groups and unknown:
             lines.append("  budgets today: not known until the household store is back")
         elif groups:
-            lines.append("  budgets today: " + "; ".join(_group_words(g) for g in groups))
+            said = (_group_words(g, now, zone) for g in groups)
+            lines.append("  budgets today: " + "; ".join(said))
     for session in sessions:
         if (session.get("machine"), session["id"]) not in shown:
             lines.append(f"{session['user']}: {session['entry']}, "

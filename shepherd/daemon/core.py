@@ -112,7 +112,7 @@ from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
-from shepherd.words import expiry_sentence, refusal_sentence, warning_text
+from shepherd.words import expiry_sentence, grant_answer, refusal_sentence, warning_text
 
 if TYPE_CHECKING:
     from shepherd.daemon.household import HouseholdLink
@@ -1660,6 +1660,7 @@ class Daemon:
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
+                        **({"kind": "group"} if self.policy.group(target) else {}),
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
@@ -1675,12 +1676,7 @@ class Daemon:
 
     def _grant_answer(self, granted: TimeGranted, asked: int,
                       preview: bool = False) -> dict[str, Any]:
-        entry, group = self.policy.entry(granted.target), self.policy.group(granted.target)
-        label = entry.title if entry else group.id if group else granted.target
-        return {**granted.to_json(), "seconds": asked, "change_s": granted.seconds,
-                "label": label, "kind": "entry" if entry else "group",
-                "unlimited": granted.allowance_s is None and granted.week_allowance_s is None,
-                "preview": preview}
+        return grant_answer(granted, asked, self.policy, preview)  # simulate's words too
 
     def _grant_until(self, until: str | None, now: Instant) -> tuple[datetime | None, bool]:
         try:

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from shepherd.engine import Availability, Engine, Instant, Reason
-from shepherd.engine.allowance import Standing
+from shepherd.engine.allowance import QuotaLimits, Standing
 from shepherd.engine.outlook import Outlook
 from shepherd.policy import Policy
 from shepherd.policy.model import Entry
@@ -130,6 +130,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                            "used_today_s": round(used, 3),
                            "quota_today_s": None if today is None else round(today.allowance_s),
                            "remaining_today_s": round(min(left), 3) if left else None,
+                           **_lasting_fields(engine, user.name, limits, day, now, today),
                            **_week_fields(week)})
         users.append({"name": user.name, "locked": user.name in engine.locked,
                       "entries": entries, "groups": groups})
@@ -176,6 +177,16 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                else {})}
 
 
+def _lasting_fields(engine: Engine, user: str, limits: QuotaLimits, day: date, now: Instant,
+                    today: Standing | None) -> dict[str, Any]:
+    """Time given until a moment comes on top of what lasts the day, until then: what
+    lasts (``quota_lasting_s``) and when the time on top runs out (``lasting_from``)."""
+    lasting = engine.lasting(user, limits, day, now) if today is not None else None
+    if lasting is None:
+        return {}
+    return {"quota_lasting_s": round(lasting[0]), "lasting_from": lasting[1].isoformat()}
+
+
 def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: date,
           now: Instant) -> dict[str, Any]:
     """An entry's line: its state, use, quotas, time left, cooldown and reasons."""
@@ -188,6 +199,7 @@ def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: d
         "remaining_today_s": _seconds(verdict.remaining_today_s),
         "time_left_s": _seconds(verdict.time_left_s),
         "quota_today_s": None if today is None else round(today.allowance_s),
+        **_lasting_fields(engine, user, limits, day, now, today),
         **_week_fields(week),
         "cooldown_until": verdict.cooldown_until.isoformat()
         if verdict.cooldown_until else None,

@@ -517,6 +517,26 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
+    def lasting(self, user: str, limits: QuotaLimits, day: date,
+                now: Instant) -> tuple[float, datetime] | None:
+        """Time given until a moment of ``day`` on top of what lasts it: the day's
+        allowance once the last of it runs out, and when that is (None: none does)."""
+        found = self._lasting(user, limits, day, now)
+        if found is None or found[0][0] is None:
+            return None
+        return found[0][0].allowance_s, found[1]
+
+    def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                 ) -> tuple[tuple[Standing | None, Standing | None], datetime] | None:
+        """(day, week) standings once the last time given until a moment of ``day``
+        has run out, and when that is (None: no such time is still to run out)."""
+        day_end = self.calendar.day_end(day)
+        ends = self._expiries(user, limits.target, now.wall, day_end)
+        if not ends:
+            return None
+        return self._standing(user, limits, day, now,
+                              at=day_end - timedelta(microseconds=1)), max(ends)
+
     def deadline(self, session_id: int, now: Instant) -> Deadline | None:
         return self._refresh(self._session(session_id), now)
 
@@ -1047,7 +1067,8 @@ class Engine:
                            change.held_at_used, expires_at=expires, week=week,
                            with_day=with_day,
                            lasting_s=allowance if on_top and whole is not None else None,
-                           lasting_from=lasting_from if on_top else None)
+                           lasting_from=lasting_from if on_top else None,
+                           day_ends_at=self.calendar.day_end(day))
 
     def _no_such_target(self, user: str, target: str) -> str:
         """A typo put right: the entries (as the child knows them) and groups there are."""
@@ -1127,8 +1148,11 @@ class Engine:
         assert quota_limits is not None
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
         week_allowance = None if week is None else round(week.allowance_s)
+        if planned.allowance_s is None and week_allowance is not None:
+            planned = self._week_lasting(planned, quota_limits, week_allowance, now)
         if self.policy.entry(planned.target) is None:
-            caps = self._week_cap(planned.user, quota_limits, planned.day, now)
+            caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
+                    *self._stopping_now(planned.user, quota_limits.members, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
             return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
                            limited_by=locked)
@@ -1197,6 +1221,33 @@ class Engine:
                     last = stop
             if hours < own:
                 caps.append(GrantCap("window", hours, None, last))
+        return tuple(caps)
+
+    def _week_lasting(self, planned: TimeGranted, limits: QuotaLimits, week_allowance: int,
+                      now: Instant) -> TimeGranted:
+        """A target with only a weekly quota: what of the week's allowance lasts the day,
+        when time given until a moment of it comes on top until then (as ``plan_grant``
+        says of a day's allowance)."""
+        found = self._lasting(planned.user, limits, planned.day, now)
+        week = None if found is None else found[0][1]
+        if found is None or week is None or round(week.allowance_s) >= week_allowance:
+            return planned
+        return replace(planned, week_lasting_s=round(week.allowance_s),
+                       week_lasting_from=found[1])
+
+    def _stopping_now(self, user: str, members: Iterable[str],
+                      now: Instant) -> tuple[GrantCap, ...]:
+        """The running sessions of ``members`` (a group's entries) that a change to the
+        group leaves no time: each stops now, and the parent is told which."""
+        caps: list[GrantCap] = []
+        wanted = set(members)
+        for s in self._sessions.values():
+            if s.user != user or s.entry.id not in wanted:
+                continue
+            ends = self._deadline(user, s.entry, now, s, pending=True)
+            if ends is not None and ends.remaining_s < STOPS_NOW_S:
+                caps.append(GrantCap(ends.cause, 0.0, ends.group, ends.wall, True, ends.period,
+                                     entry=s.entry.id, label=s.entry.title))
         return tuple(caps)
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,

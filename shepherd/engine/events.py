@@ -239,6 +239,9 @@ class GrantCap:
     until: datetime | None = None  # when it ends the session, or today's hours end
     running: bool = False  # it ends the entry's running session
     period: Period = "day"  # for a quota: the day's or the week's
+    # the entry it ends, when a grant on a group ends one of its running programs
+    entry: str | None = None
+    label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
@@ -267,6 +270,11 @@ class TimeGranted(Event):
     # once the last of it runs out (at ``lasting_from``); None when none counts now.
     lasting_s: int | None = None
     lasting_from: datetime | None = None
+    day_ends_at: datetime | None = None  # when the quota day it changes ends
+    # The same for a target with only a weekly quota: the week's allowance once the
+    # last time given until a moment of today runs out (at ``week_lasting_from``).
+    week_lasting_s: int | None = None
+    week_lasting_from: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)

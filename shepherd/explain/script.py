@@ -38,6 +38,7 @@ class Action:
     mode: GrantMode = "add"
     text: str = ""  # the line as written
     until: str | None = None  # a grant's end: HH:MM, today or week
+    change: str = ""  # a grant's change as typed ("+15m", "=25h"), said back as typed
 
 
 class ScriptError(ValueError):
@@ -55,8 +56,9 @@ def _duration(word: str) -> int:
         raise ValueError(str(exc)) from None
 
 
-def _grant(words: list[str]) -> tuple[str, GrantMode, int]:
-    """``games +15m`` or ``+15m games``."""
+def _grant(words: list[str]) -> tuple[str, GrantMode, int, str]:
+    """``games +15m`` or ``+15m games``: the target, the mode, the seconds, the change
+    as typed."""
     if len(words) != 2:
         raise ValueError("expected a target and a change, as in: grant games +15m")
     first, second = words
@@ -66,7 +68,7 @@ def _grant(words: list[str]) -> tuple[str, GrantMode, int]:
     seconds = _duration(change[1:] if change[:1] in _SIGNS else change)
     if seconds == 0 and mode != "set":
         raise ValueError(f"{change!r} changes nothing (expected more than 0s)")
-    return target, mode, seconds
+    return target, mode, seconds, change
 
 
 def _action(number: int, minutes: int, words: list[str], text: str) -> Action:
@@ -94,8 +96,8 @@ def _action(number: int, minutes: int, words: list[str], text: str) -> Action:
             if not (until in ("today", "week", "this week") or _TIME.fullmatch(until)):
                 raise ValueError(f"until {until!r}: expected HH:MM, today or week, as in: "
                                  "grant games +15m until 17:00")
-        target, mode, seconds = _grant(rest)
-        return Action(number, minutes, verb, target, seconds, mode, text, until)
+        target, mode, seconds, change = _grant(rest)
+        return Action(number, minutes, verb, target, seconds, mode, text, until, change)
     if verb == "extend":
         if not 1 <= len(rest) <= 2:
             raise ValueError("expected a duration, as in: extend 10m (or: extend minecraft 10m)")

@@ -27,6 +27,7 @@ from shepherd.engine import (
     WarningIssued,
 )
 from shepherd.engine.engine import group_limits
+from shepherd.engine.grants import grant_too_long
 from shepherd.explain.day import ExplainError
 from shepherd.explain.run import DayRun, Starting
 from shepherd.explain.script import Action
@@ -36,6 +37,7 @@ from shepherd.words import (
     clock_time,
     expiry_sentence,
     format_duration,
+    grant_answer,
     grant_sentence,
     refusal_sentence,
     spoken_duration,
@@ -180,14 +182,15 @@ class _Simulator:
             assert target is not None
             try:
                 until, week = grant_until(action.until, self.engine.calendar, now.wall)
+                too_long = grant_too_long(action.seconds, action.mode, week,
+                                          typed=action.change)
+                if too_long is not None:  # said back as typed, as the command line does
+                    raise ActionRefused(too_long)
                 granted = self.engine.grant(self.user, target, action.seconds, now, action.mode,
                                             until, week)
             except (ActionRefused, ExplainError) as exc:
                 return "refused", f"The grant is refused: {exc}.", {}
-            answer = {**granted.to_json(), "seconds": action.seconds, "change_s": granted.seconds,
-                      "label": self.label(target),
-                      "unlimited": granted.allowance_s is None
-                      and granted.week_allowance_s is None}
+            answer = grant_answer(granted, action.seconds, self.policy)  # the daemon's
             return "granted", grant_sentence(answer, now.wall, self.zone), {"grant": answer}
         if action.verb == "extend":
             sid = self.session_of(target)

@@ -80,18 +80,23 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         return f"{user} could not start {entry}: {reasons}"
     if kind == "time_granted":
         target = names.get(str(data.get("target")), data.get("target", entry))
+        group = data.get("kind") == "group"  # as the confirmation said it: "alex's games budget"
         total = data.get("lasting_s")  # what lasts the day, time given until a moment aside
         total = data.get("allowance_s") if total is None else total
         if data.get("mode") == "set" and total is not None:
-            return f"{user}'s {target} for today was set to {duration(total)}"
+            whose = f"{user}'s {target} budget" if group else f"{user}'s {target}"
+            return f"{whose} for today was set to {duration(total)}"
         if isinstance(seconds, int | float) and seconds < 0:
+            if group:
+                return f"{duration(-seconds)} was taken back from {user}'s {target} budget"
             return f"{duration(-seconds)} of {target} was taken back from {user}"
         lasts = ""
         if data.get("week"):
             lasts = " for the week"
         elif data.get("expires_at") and not data.get("with_day"):
             lasts = f" until {_hour_minute(data['expires_at'], zone)}"
-        return f"{user} got {duration(seconds)} more of {target}{lasts}"
+        where = f"in the {target} budget" if group else f"of {target}"
+        return f"{user} got {duration(seconds)} more {where}{lasts}"
     if kind == "grant_expired":
         return str(data.get("text") or f"{user}'s extra time for {entry} has run out")
     if kind == "session_paused":

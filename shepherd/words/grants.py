@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shepherd.engine.events import STOPS_NOW_S, GrantCap
+from shepherd.engine.events import STOPS_NOW_S, GrantCap, TimeGranted
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
 
-__all__ = ["answer_notes", "cap_sentence", "expiry_sentence", "grant_notes", "grant_sentence",
-           "lock_note", "result_notes"]
+if TYPE_CHECKING:
+    from shepherd.policy import Policy
+
+__all__ = ["answer_notes", "cap_sentence", "expiry_sentence", "grant_answer", "grant_notes",
+           "grant_sentence", "lock_note", "result_notes"]
 
 CapLike = GrantCap | Mapping[str, Any]
 
@@ -33,6 +36,7 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     allows only 45 seconds today." / "This session still ends at 17:20: that is when its
     hours end." / "Minecraft stops now: its time for today is used up." """
     data = _cap(cap)
+    label = str(data.get("label") or label)  # a program of the group a grant was on
     kind, usable = data.get("kind"), max(float(data.get("usable_s") or 0.0), 0.0)
     until = _moment(data.get("until"))
     end = at_moment(until, now, zone, up=False) if until is not None else ""
@@ -82,6 +86,19 @@ def grant_notes(label: str, *, unlimited: bool = False,
     return " ".join(s for s in (cap_sentence(label, c, now, zone) for c in capped_by) if s)
 
 
+def grant_answer(granted: TimeGranted, asked: int, policy: Policy,
+                 preview: bool = False) -> dict[str, Any]:
+    """The answer to a grant that ``grant_sentence`` words: the engine's ``TimeGranted``
+    with what was ``asked`` and the target as the parent knows it. The daemon answers
+    with it and ``policy simulate`` words it, so both say a grant the same way."""
+    entry, group = policy.entry(granted.target), policy.group(granted.target)
+    label = entry.title if entry else group.id if group else granted.target
+    return {**granted.to_json(), "seconds": asked, "change_s": granted.seconds,
+            "label": label, "kind": "entry" if entry else "group",
+            "unlimited": granted.allowance_s is None and granted.week_allowance_s is None,
+            "preview": preview}
+
+
 def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """What a grant did, for today, and what still limits the target."""
     user, target = result["user"], result.get("label") or result["target"]
@@ -108,11 +125,12 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")
         elif group:
-            sentence = f"{spoken_duration(taken)} taken back from {whose} for today"
+            sentence = f"{spoken_duration(taken, exact=True)} taken back from {whose} for today"
         else:
-            sentence = f"{spoken_duration(taken)} of {target} taken back from {user} for today"
+            sentence = (f"{spoken_duration(taken, exact=True)} of {target} taken back from "
+                        f"{user} for today")
         if 0 < taken < asked:
-            sentence += f", not {spoken_duration(asked)}"
+            sentence += f", not {spoken_duration(asked, exact=True)}"
     else:
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
@@ -120,7 +138,13 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     if allowance is not None:
         extra = int(allowance) - int(lasting) if lasting is not None else 0
         alone = lasting is None or (lasting_from == expires and extra == asked)
-        if expires and not result.get("week") and not result.get("with_day") and alone:
+        day_end = _moment(result.get("day_ends_at"))
+        if (day_end is not None and not result.get("held_at_used")
+                and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
+            # a day has 24 hours: more than is left of it is not "in all today"
+            sentence += (f" (more than is left of today, which ends "
+                         f"{at_moment(day_end, now, zone, up=False)}")
+        elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
         elif extra > 0 and lasting_from:
             # what lasts the day first: time given until a moment comes on top until then
@@ -135,9 +159,26 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += "taken back"
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
-        sentence += f" ({format_duration(result['week_allowance_s'])} in all this week)"
+        sentence += week_total(result, now, zone)
     notes = result_notes(result, now, zone)
     return f"{sentence}. {notes}" if notes else f"{sentence}."
+
+
+def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    """The week's allowance after a grant on a target with only a weekly quota:
+    " (15m in all this week)", " (12m in all this week until then)" for time given
+    until a moment, or " (13m in all this week and 2 minutes more until 10:30)" when
+    time given until a moment comes on top of what lasts the day."""
+    whole = int(result["week_allowance_s"])
+    lasting, since = result.get("week_lasting_s"), _moment(result.get("week_lasting_from"))
+    if lasting is None or since is None:
+        return f" ({format_duration(whole)} in all this week)"
+    extra, expires = whole - int(lasting), _moment(result.get("expires_at"))
+    timed = not result.get("week") and not result.get("with_day")
+    if timed and expires == since and extra == abs(int(result["seconds"])):
+        return f" ({format_duration(whole)} in all this week until then)"
+    return (f" ({format_duration(int(lasting))} in all this week and {spoken_duration(extra)} "
+            f"more {until_moment(since, now, zone)})")
 
 
 def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

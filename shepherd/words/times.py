@@ -30,18 +30,20 @@ def counted(amount: int, noun: str) -> str:
 _plural = counted
 
 
-def spoken_duration(seconds: float) -> str:
+def spoken_duration(seconds: float, *, exact: bool = False) -> str:
     """Seconds as a person says them: ``900`` -> "15 minutes", ``5400`` -> "1 hour 30 minutes".
 
     Below five minutes the seconds are kept ("1 minute 30 seconds"); above, the
     time is rounded down to the minute, on the safe side for the child (5m44s left
     is "5 minutes", not "6 minutes"), unless it is within a few seconds of the next
-    (a 1-hour deadline read a moment late is still "1 hour").
+    (a 1-hour deadline read a moment late is still "1 hour"). ``exact`` keeps the
+    seconds of any amount (what was done, as the audit records it: "5 minutes 13
+    seconds taken back").
     """
     total = round(seconds)
     if total <= 0:
         return "0 seconds"
-    if total >= _PRECISE_BELOW_S:
+    if total >= _PRECISE_BELOW_S and not exact:
         total = (total + _SLACK_S) // 60 * 60
     parts = []
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):

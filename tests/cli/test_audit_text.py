@@ -44,3 +44,41 @@ def test_a_refusal_reads_as_a_sentence_with_local_times(tmp_path: Path) -> None:
         assert code not in done.stdout
     coded = [json.loads(line) for line in audit(path, "--json").stdout.splitlines()]
     assert coded[1]["data"]["reasons"][0]["code"] == "group_quota_exhausted"
+
+
+def test_entries_are_named_by_their_labels_and_group_grants_as_budgets(tmp_path: Path) -> None:
+    """Re-review 12/15 s7 L-a: "root started wk", "3m of g was taken back" beside
+    expiry lines that said "Weekly": the store's recorded policy names the entries."""
+    path = tmp_path / "shepherd.db"
+    store = Store.open(path, datetime.now(UTC))
+    store.set_meta("policy_source", """
+version = 1
+[[users]]
+name = "alex"
+[[entries]]
+id = "wk"
+label = "Weekly"
+command = ["true"]
+[[groups]]
+id = "g"
+entries = ["wk"]
+daily_quota = "1h"
+""")
+    at = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    store.audit(at, "session_started", {}, user="alex", entry="wk")
+    store.audit(at, "time_granted", {"target": "g", "seconds": -313, "mode": "take",
+                                     "kind": "group"}, user="alex", entry="g", actor="mum")
+    store.audit(at, "time_granted", {"target": "wk", "seconds": 120, "mode": "add",
+                                     "expires_at": "2026-11-30T16:30:00+00:00"},
+                user="alex", entry="wk", actor="mum")
+    store.audit(at, "time_granted", {"target": "g", "seconds": 0, "mode": "set",
+                                     "allowance_s": 420, "kind": "group"},
+                user="alex", entry="g", actor="mum")
+    store.close()
+    done = audit(path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "alex's g budget for today was set to 7m (by mum)" in lines[0], lines
+    assert "alex got 2m more of Weekly until 17:30 (by mum)" in lines[1], lines
+    assert "5m13s was taken back from alex's g budget (by mum)" in lines[2], lines
+    assert lines[3].endswith("alex started Weekly"), lines

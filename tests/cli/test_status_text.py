@@ -230,3 +230,25 @@ def test_it_says_who_keeps_the_deadlines() -> None:
         "Deadlines: kept by the daemon, which has systemd stop each session."]
     assert not any(line.startswith("Deadlines:")
                    for line in render_status(status([]), PARIS))  # an older daemon
+
+
+def test_time_given_until_a_moment_is_said_on_top_until_then() -> None:
+    """Re-review 12/15 s7 L-c: "17m of 17m left" was true only if used before 10:00."""
+    def game(used: float, left: float) -> dict[str, Any]:
+        return {**entry("game", "Game", "available", used, left, 1020, time_left=left),
+                "quota_lasting_s": 900, "lasting_from": "2026-11-25T10:00:00+01:00"}
+
+    before = render_status(status([{"name": "alex", "entries": [game(0, 1020)]}]), PARIS)
+    assert "15m of 15m left, 2m more until 10:00" in before[1], before
+    inside = render_status(status([{"name": "alex", "entries": [game(960, 60)]}]), PARIS)
+    assert "1m of 17m left until 10:00" in inside[1], inside
+
+
+def test_a_budget_with_time_given_until_a_moment_says_it_on_top_until_then() -> None:
+    game = entry("game", "Game", "available", 60, 660, 720, time_left=660)
+    budget = {"id": "g", "used_today_s": 60, "quota_today_s": 720, "remaining_today_s": 660,
+              "quota_lasting_s": 600, "lasting_from": "2026-11-25T10:00:00+01:00"}
+    lines = render_status(status([{"name": "alex", "entries": [game], "groups": [budget]}]),
+                          PARIS)
+    assert "budgets today: g 1m used, 9m of 10m left, 2m more until 10:00" in "\n".join(
+        lines), lines

@@ -50,7 +50,8 @@ def test_the_issue_script_shows_each_decision_and_the_stops_the_engine_makes() -
                         "session limit.")
     assert texts[1] == ("Minecraft stops after 30 minutes: stopped by the child. It rests "
                         "until 16:30.")
-    assert texts[3] == "alex has 15 minutes more of games today (1h45m in all today)."
+    assert texts[3] == ("alex has 15 minutes more in the games budget today (1h45m in all "
+                        "today).")  # the daemon's words (re-review s7 L-b)
     assert texts[-1].startswith("Celeste stops after 30 minutes: it reaches its session limit")
     assert simulation.used == {"minecraft": 1800, "celeste": 1800}
     assert simulation.groups == {"games": 3600}

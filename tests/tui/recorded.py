@@ -189,12 +189,14 @@ def usage_history() -> dict[str, Any]:
         kart = float((offset * 23) % 40 * 60)
         days.append({"day": day.isoformat(), "user": "alex", "usage": [
             {"kind": "entry", "id": "minecraft", "label": "Minecraft", "used_s": minecraft,
-             "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True},
+             "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True,
+             "over": minecraft > (9000 if weekend else 3600)},
             {"kind": "entry", "id": "kart", "label": "kart", "used_s": kart, "quota_s": 2700,
-             "granted_s": 900 if offset == 0 else 0, "current": True},
+             "granted_s": 900 if offset == 0 else 0, "current": True,
+             "over": kart > 2700 + (900 if offset == 0 else 0)},
             {"kind": "group", "id": "games", "label": "games", "used_s": minecraft + kart,
              "quota_s": 5400,
-             "granted_s": 0, "current": True},
+             "granted_s": 0, "current": True, "over": minecraft + kart > 5400},
         ]})
     return {"days": days}
 
@@ -231,9 +233,12 @@ def grant_preview() -> dict[str, Any]:
             "mode": "add", "allowance_s": 4500, "used_s": 1500.0, "held_at_used": False,
             "limited_by": [], "capped_by": [
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
-                 "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day"}],
+                 "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day",
+                 "entry": None, "label": None}],
             "week_allowance_s": None, "expires_at": None, "week": False,
             "lasting_s": None, "lasting_from": None, "with_day": True,
+            "day_ends_at": "2026-11-26T04:00:00+00:00", "week_lasting_s": None,
+            "week_lasting_from": None,
             "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
             "preview": True}
 
