@@ -95,6 +95,7 @@ def status() -> dict[str, Any]:
     return {
         "now": NOW, "quota_day": TODAY.isoformat(), "user_mode": False, "store_ok": True,
         "store_damage": None,
+        "deadlines": {"kept_by": "alarm", "alarm": "serving", "alarm_pid": 4242},
         "users": [
             {"name": "alex", "locked": False, "groups": [
                 {"id": "games", "entries": ["minecraft", "kart"], "used_today_s": 1800.0,
