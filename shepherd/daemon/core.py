@@ -1068,8 +1068,10 @@ class Daemon:
     def _warn(self, warning: WarningIssued, now: Instant) -> None:
         # What the child reads, with the true time left (the codes stay beside it).
         data = {**warning.to_json(), "text": warning_text(warning.message, warning.remaining_s)}
-        self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
+        # Told first: the event is on the listeners' sockets before the store's thread is
+        # woken (the record is queued either way, never waited for).
         self._publish("warning_issued", data, user=warning.user)
+        self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)
