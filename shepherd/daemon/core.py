@@ -82,8 +82,7 @@ from shepherd.engine import (
 from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
-from shepherd.explain.day import ExplainError
-from shepherd.explain.when import grant_until
+from shepherd.explain.when import ExplainError, grant_until
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.presence import Presence

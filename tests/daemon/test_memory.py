@@ -37,3 +37,30 @@ def test_the_daemons_threads_share_one_malloc_arena() -> None:
     if _arenas("own") < 2:
         pytest.skip("this C library gives threads no arenas of their own (not glibc)")
     assert _arenas("shared") == 1
+
+
+DAEMON_IMPORTS = textwrap.dedent("""
+    import sys
+    from shepherd.cli import main
+    try:
+        main(["daemon", "--help"])  # the command line the daemon is started with
+    except SystemExit:
+        pass
+    import shepherd.daemon.service  # and everything the daemon itself imports
+    print("MODULES", *sorted(sys.modules))
+""")
+
+
+def test_the_daemon_does_not_import_the_other_commands_modules() -> None:
+    # The daemon runs for days: the TUI, the explainer, the review and remote commands'
+    # modules (about 2 MiB) were imported by the command line and kept for nothing.
+    done = subprocess.run([sys.executable, "-c", DAEMON_IMPORTS], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split("MODULES", 1)[1].split())
+    assert "shepherd.daemon.core" in loaded and "shepherd.cli.daemon_cmd" in loaded
+    unneeded = {"shepherd.cli.remote", "shepherd.cli.review", "shepherd.cli.explain_cmd",
+                "shepherd.cli.tui_cmd", "shepherd.cli.desktop", "shepherd.cli.demo",
+                "shepherd.cli.agent_cmd", "shepherd.explain.live", "shepherd.explain.day",
+                "shepherd.explain.simulate", "textual"}
+    assert not loaded & unneeded
+    assert not {m for m in loaded if m.startswith("shepherd.tui")}
