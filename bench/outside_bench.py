@@ -1,6 +1,6 @@
 """Programs started outside Shepherd, for BENCHMARKS.md (as root: a system-mode daemon).
 
-    python bench/outside_bench.py [--runs 30] [--execs 2000]
+    python bench/outside_bench.py [--runs 30] [--execs 2000] [--source ebpf|connector]
 
 Starts a real system-mode daemon whose policy has ``nobody`` as its child and two
 entries recognised by ``exe`` (copies of ``sleep`` in a directory of their own):
@@ -18,6 +18,10 @@ policy), and the daemon's CPU time and wake-ups (voluntary context switches of
 all its threads) over them, against the same with no ``detect`` rule at all
 (the connector is then not even open); and the same number of forks without
 exec by root (the fork events must not wake the daemon).
+
+``--source connector`` runs the daemon with ``SHEPHERD_DETECT=connector`` (the
+proc connector's exec events, every exec on the machine) instead of the eBPF
+filter (only the children's execs), the before/after of that filter.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ def policy(bin_dir: Path, rules: bool) -> str:
             f'windows = [ {closed} ]\n' + detect("denied"))
 
 
+SOURCE_ENV: dict[str, str] = {}
+
+
 def start_daemon(work: Path, text: str) -> tuple[subprocess.Popen[bytes], Path]:
     work.mkdir(parents=True, exist_ok=True)
     (work / "policy.toml").write_text(text)
@@ -61,7 +68,7 @@ def start_daemon(work: Path, text: str) -> tuple[subprocess.Popen[bytes], Path]:
     daemon = subprocess.Popen(
         [sys.executable, "-m", "shepherd", "daemon", "--policy", str(work / "policy.toml"),
          "--state-dir", str(work / "state"), "--socket", str(sock)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=(work / "log").open("wb"))
+        env={**os.environ, **SOURCE_ENV, "PYTHONPATH": str(ROOT)}, stderr=(work / "log").open("wb"))
     for _ in range(400):
         if sock.exists():
             return daemon, sock
@@ -106,12 +113,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--execs", type=int, default=2000)
+    parser.add_argument("--source", choices=("ebpf", "connector"), default="ebpf")
     args = parser.parse_args()
+    if args.source == "connector":
+        SOURCE_ENV["SHEPHERD_DETECT"] = "connector"
     if os.geteuid() != 0:
         raise SystemExit("run as root: the proc connector and programs run as nobody need it")
     bin_dir = harness.sleep_copies("allowed", "denied", "plain")
     work = Path(tempfile.mkdtemp(prefix="shpb"))
     daemon, sock = start_daemon(work / "rules", policy(bin_dir, rules=True))
+    said = [line for line in (work / "rules" / "log").read_text().splitlines()
+            if "programs started outside Shepherd:" in line]
     events = socket.socket(socket.AF_UNIX)
     events.connect(str(sock))
     reader = events.makefile("rb")
@@ -156,6 +168,7 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     print(f"load average {load:.1f} on {os.cpu_count()} cores, {args.runs} runs each")
+    print("the daemon said: " + (said[-1].split("Shepherd: ", 1)[1] if said else "?"))
     print(f"floor: started as nobody until its program runs   {ms(floor)}")
     print(f"denied: started until dead                        {ms(denied)}")
     print(f"allowed: started until session_started            {ms(allowed)}")

@@ -18,6 +18,7 @@ import ctypes
 import datetime
 import getpass
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -41,9 +42,10 @@ REQUEST_AFTER_S = 20.0
 REQUEST_S = 30  # what the scripted child asks for
 OUTSIDE_AFTER_S = 8.0
 # The music player the scripted child starts outside Shepherd: its command line carries
-# this word, which the demo policy's ``detect`` rule looks for (and nothing else has).
+# a mark of this demo's own (this word and a random tail), which the demo policy's
+# ``detect`` rule looks for and nothing else has: not even the music player of another
+# demo of the same account (another terminal, a test), which that demo's daemon counts.
 OUTSIDE_MARK = "shepherd-demo-music"
-OUTSIDE_COMMAND = ["sh", "-c", "sleep 3600", OUTSIDE_MARK]
 DEMO_POLICY = """\
 # Shepherd demo policy: limits of a few seconds so warnings, expiry and rest show quickly.
 version = 1
@@ -97,22 +99,34 @@ daily_quota = "10m"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def demo_policy(user: str) -> str:
+def outside_mark() -> str:
+    """A new demo's own mark for its music player's command line."""
+    return f"{OUTSIDE_MARK}-{secrets.token_hex(6)}"
+
+
+def outside_command(mark: str) -> list[str]:
+    """The music player: a stand-in that sleeps, its command line carrying ``mark``."""
+    return ["sh", "-c", "sleep 3600", mark]
+
+
+def demo_policy(user: str, mark: str) -> str:
     tomorrow = DAY_NAMES[(datetime.date.today().weekday() + 1) % 7]
-    command = "[" + ", ".join(f'"{word}"' for word in OUTSIDE_COMMAND) + "]"
+    command = "[" + ", ".join(f'"{word}"' for word in outside_command(mark)) + "]"
     return DEMO_POLICY.format(user=user, tomorrow=tomorrow, outside_command=command,
-                              outside_mark=OUTSIDE_MARK)
+                              outside_mark=mark)
 
 
 class ScriptedChild(threading.Thread):
-    """Plays the child: launches the game now, starts the music player outside Shepherd
-    after ``outside_after``, asks for more time after ``request_after``."""
+    """Plays the child: launches the game now, starts the music player (its command line
+    carrying ``mark``, the demo policy's) outside Shepherd after ``outside_after``, asks
+    for more time after ``request_after``."""
 
-    def __init__(self, socket_path: Path, request_after: float = REQUEST_AFTER_S,
+    def __init__(self, socket_path: Path, mark: str, request_after: float = REQUEST_AFTER_S,
                  say: Callable[[str], None] | None = None,
                  outside_after: float = OUTSIDE_AFTER_S) -> None:
         super().__init__(name="scripted-child", daemon=True)
         self.socket_path = socket_path
+        self.mark = mark
         self.request_after = request_after
         self.outside_after = min(outside_after, request_after)
         self.outside: subprocess.Popen[bytes] | None = None
@@ -128,7 +142,7 @@ class ScriptedChild(threading.Thread):
 
     def _start_outside(self) -> None:
         self.outside = subprocess.Popen(
-            OUTSIDE_COMMAND, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            outside_command(self.mark), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         self.say(f"the child starts the music player from the desktop menu, outside "
                  f"Shepherd (pid {self.outside.pid})")
@@ -155,7 +169,8 @@ class ScriptedChild(threading.Thread):
 def cmd_demo(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="shepherd-demo-"))
     policy = workdir / "policy.toml"
-    policy.write_text(demo_policy(getpass.getuser()))
+    mark = outside_mark()
+    policy.write_text(demo_policy(getpass.getuser(), mark))
     socket_path = workdir / "shepherd.sock"
     daemon = subprocess.Popen(
         [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy", str(policy),
@@ -175,11 +190,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"Shepherd demo: daemon pid {daemon.pid}, state in {workdir}")
             print(f"Try in another terminal:  export SHEPHERD_SOCKET={socket_path}; "
                   f"{shepherd_command()} status")
-            child = ScriptedChild(socket_path, say=_line)
+            child = ScriptedChild(socket_path, mark, say=_line)
             child.start()
             _follow(Client(socket_path), Client(socket_path))
         else:
-            child = ScriptedChild(socket_path)
+            child = ScriptedChild(socket_path, mark)
             child.start()
             code = _run_tui(socket_path)
     except KeyboardInterrupt:

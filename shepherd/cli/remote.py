@@ -129,6 +129,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     return EXIT_OK if answer.get("ok") else EXIT_ERROR
 
 
+def _records(count: int) -> str:
+    return "1 record" if count == 1 else f"{count} records"
+
+
 def health_words(answer: dict[str, Any]) -> list[str]:
     """The daemon's health in sentences (``shepherd health``): its store, and with a
     household this machine's link to it."""
@@ -138,13 +142,20 @@ def health_words(answer: dict[str, Any]) -> list[str]:
     if answer.get("pending_clock_jump"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")
+    how = str(answer.get("outside_programs") or "")
+    if how.startswith("not watching: "):
+        lines.append(f"Programs started outside Shepherd are not watched: "
+                     f"{how.removeprefix('not watching: ')}.")
+    elif how:
+        lines.append(f"How programs started outside Shepherd are seen: {how}.")
     household = answer.get("household")
     if isinstance(household, dict):
         waiting = int(household.get("journal_waiting") or 0)
         lines.append(f"This computer is {household.get('machine')} in the household store "
-                     f"{household.get('store')}; "
-                     + (f"{waiting} record(s) of its time wait to be written there."
-                        if waiting else "nothing waits to be written there."))
+                     f"({household.get('store')}); "
+                     + (f"{_records(waiting)} of its time {'waits' if waiting == 1 else 'wait'}"
+                        " to be written there." if waiting
+                        else "nothing waits to be written there."))
         differs = household.get("policy_differs") or []
         if differs:
             lines.append(f"Its policy differs from {', '.join(differs)}'s.")

@@ -144,16 +144,25 @@ def print_usage_report(report: dict[str, Any]) -> None:
             if not line.get("current", True):  # gone from the policy: no quota to show
                 print(f"    {label:<{width}} {format_duration(line['used_s']):>8} used")
                 continue
-            quota = "unlimited" if line["quota_s"] is None else format_duration(line["quota_s"])
+            weekly = "quota_week_s" in line  # a weekly quota, or time given for the week
+            quota = ("no daily limit" if weekly else "unlimited") if line["quota_s"] is None \
+                else format_duration(line["quota_s"])
             given = line["granted_s"]  # time taken back is negative: said as such
             granted = (f" +{format_duration(given)} granted" if given > 0
                        else f" {format_duration(-given)} taken back" if given < 0 else "")
-            over = ""
-            if line["quota_s"] is not None and (
-                    line["used_s"] > line["quota_s"] + line["granted_s"] + 1):
-                over = "  OVER"
+            week = ""
+            if weekly:
+                week_quota = line["quota_week_s"]
+                week = (f"; this week {format_duration(line['used_week_s'])} / "
+                        + ("unlimited" if week_quota is None else format_duration(week_quota)))
+                if line.get("granted_week_s"):
+                    week += f" +{format_duration(line['granted_week_s'])} for the week"
+            over = line.get("over")
+            if over is None:  # an older daemon's answer: the day's sum alone
+                over = line["quota_s"] is not None and (
+                    line["used_s"] > line["quota_s"] + line["granted_s"] + 1)
             print(f"    {label:<{width}} {format_duration(line['used_s']):>8} / {quota}"
-                  f"{granted}{over}")
+                  f"{granted}{week}{'  OVER' if over else ''}")
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -167,13 +176,14 @@ def cmd_usage(args: argparse.Namespace) -> int:
         store = _open_db(args)
         try:
             policy = _policy_for_report(args, store)
-            rows = store.usage_rows(first, today + timedelta(days=1), args.user)
-            grants = store.grant_rows(first, today + timedelta(days=1))
+            week = first - timedelta(days=6)  # the first day's week: its use before it counts
+            rows = store.usage_rows(week, today + timedelta(days=1), args.user)
+            grants = store.grant_rows(week, today + timedelta(days=1))
         finally:
             store.close()
         try:
             days = usage_report(rows, grants, policy, first, today + timedelta(days=1),
-                                args.user)
+                                args.user, now=datetime.now(UTC), zone=local_zone())
         except ActionRefused as exc:
             raise CommandError(str(exc)) from None
         report = {"days": [d.to_json() for d in days]}
@@ -231,15 +241,16 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
         print(f"{source} is already in the household store as {machine!r}: nothing to copy")
         return EXIT_OK
     counts = ", ".join(_counted(n, what) for n, what in (
-        (copied.audit, "audit row"), (copied.usage, "day of use"),
+        (copied.audit, "audit row"), (copied.usage, "daily total of use"),
         (copied.sessions, "session"), (copied.grants, "grant"),
         (copied.requests, "time request")))
-    print(f"copied {source} into the household store as {machine!r}: {counts} (audited)")
+    print(f"copied {source} into the household store as {machine!r}: {counts} (audited). A "
+          "daily total is one child's use of one program on one day.")
     return EXIT_OK
 
 
 def _counted(amount: int, what: str) -> str:
-    """"1 session", "2 sessions", "3 days of use"."""
+    """"1 session", "2 sessions", "3 daily totals of use"."""
     if amount == 1:
         return f"1 {what}"
     head, _, tail = what.partition(" of ")

@@ -251,7 +251,8 @@ class Daemon:
         self.engine = Engine(policy, self.zone)
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
-        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id)
+        self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id,
+                                                    system_mode=not config.user_mode)
         if config.backend == "systemd" or (
                 config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
@@ -398,7 +399,8 @@ class Daemon:
                              cooldowns=accounting.cooldowns, grants=accounting.grants,
                              locked=accounting.locked, timed_grants=[
                                  TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
-                                            g.expires_at, g.week)
+                                            g.expires_at, g.week, g.paid_s,
+                                            g.used_before_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted)
         if link is not None and view is not None:
@@ -701,8 +703,9 @@ class Daemon:
         self._unwritten.clear()
         accounting = Accounting(
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
-            tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week)
-                  for g in engine.timed.values()), frozenset(engine.expiries_noted))
+            tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
+                                g.paid, g.used_before) for g in engine.timed.values()),
+            frozenset(engine.expiries_noted))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))
 
@@ -822,6 +825,8 @@ class Daemon:
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             self.writer.check_pages()  # when due, off the loop
+            if minute:  # awake anyway: the fork events waiting read before they overflow
+                self.outside.catch_up()
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -950,7 +955,7 @@ class Daemon:
         data["text"] = expiry_sentence(data, now.wall, self.zone)
         if gone.grant_id > 0:  # a store's grant: audited once, never again after a restart
             self._keep(lambda store: store.grant_expired(now.wall, gone.grant_id, gone.user,
-                                                         gone.target, data))
+                                                         gone.target, data, gone.paid_s))
         self._publish("grant_expired", data, user=gone.user)
         self._changed()
 
@@ -1650,7 +1655,7 @@ class Daemon:
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
                         **({"action_id": action_id} if action_id else {})},
-            expires_at=planned.expires_at, week=planned.week))
+            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,
@@ -1893,8 +1898,13 @@ class Daemon:
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
-            if self.machine is not None and self.link is not None:
-                answer["household"] = {"machine": self.machine, "store": self.writer.backend.name,
+            answer["outside_programs"] = self.outside.how
+            if (self.machine is not None and self.link is not None
+                    and self.policy.household is not None):
+                from shepherd.store.household.connect import where
+
+                answer["household"] = {"machine": self.machine,
+                                       "store": where(self.policy.household.store),
                                        "journal_waiting": len(self.link.journal.pending()),
                                        "reads": self.link.refreshed,
                                        "policy_differs": list(self.link.differs),
@@ -1922,11 +1932,14 @@ class Daemon:
             raise CommandError(str(exc)) from None
 
     async def usage_history(self, days: int, user: str | None) -> list[UserDay]:
-        today = self.engine.quota_day(self.now())
+        now = self.now()
+        today = self.engine.quota_day(now)
         first = today - timedelta(days=days - 1)
-        rows, grants = await self._read(lambda store: (store.usage_rows(first, today, user),
-                                                       store.grant_rows(first, today)))
-        return usage_report(rows, grants, self.policy, first, today, user)
+        week = first - timedelta(days=6)  # the first day's week: its use before it counts
+        rows, grants = await self._read(lambda store: (store.usage_rows(week, today, user),
+                                                       store.grant_rows(week, today)))
+        return usage_report(rows, grants, self.policy, first, today, user, now=now.wall,
+                            zone=self.zone)
 
     # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,

@@ -197,8 +197,8 @@ class HouseholdLink:
         # Timed grants are the household's (ids are the store's); one not recorded
         # (a negative id) stays this machine's. An expiry any machine noted is noted.
         timed = [*(g for gid, g in engine.timed.items() if gid < 0),
-                 *(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week)
-                   for g in view.timed_grants)]
+                 *(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
+                              g.paid_s, g.used_before_s) for g in view.timed_grants)]
         engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
                          expiries_noted=view.expiries_noted, locked=view.locked)
         differs = sorted(m for m, digest in view.policies.items()

@@ -1,7 +1,9 @@
 """Programs started outside Shepherd: the daemon's eyes on its children's processes.
 
-Chooses how processes are seen: the kernel's exec events (``detect.connector``;
-``CAP_NET_ADMIN`` before Linux 6.6, any account since), with its fork events kept
+Chooses how processes are seen: the kernel's exec events (``detect.connector``:
+the children's only, filtered in the kernel by ``detect.ebpf`` as root, else every
+exec from the proc connector, ``CAP_NET_ADMIN`` before Linux 6.6, any account
+since; ``SHEPHERD_DETECT=connector`` skips the eBPF filter), with its fork events kept
 in a short memory (``detect.forks``: what a recognised process forked and left),
 else a ``/proc`` scan every 2 s, only while
 the policy has ``detect`` rules (said at start-up: it costs wake-ups). Keeps the
@@ -47,7 +49,8 @@ if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
 
 log = logging.getLogger("shepherd.daemon")
-# "scan": the /proc scan even where the connector works; "off": no program started
+# "scan": the /proc scan even where the connector works; "connector": the proc
+# connector's exec events even where the eBPF filter loads; "off": no program started
 # outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
 # every process a mutated rule could match).
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
@@ -115,21 +118,39 @@ class OutsideWatch:
                                          os.path.realpath, identity, same_content)
             self.how = f"not watching: turned off by {FORCE_SCAN_ENV}=off"
             return
-        if self.connector is None:
-            connector = ProcConnector(self._exec, self._lost, self.forks.forked)
+        if self.connector is not None:
             try:
-                if os.environ.get(FORCE_SCAN_ENV) == "scan":
-                    raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
-                connector.open()
-            except OSError as exc:
-                self.how = (f"a /proc scan every {SCAN_EVERY_S:.0f}s (the kernel's process "
-                            f"events are not available: {exc.strerror or exc})")
-            else:
-                self.connector = connector
-                self.how = "the kernel's process events (proc connector)"
+                self.connector.set_uids(set(self.uids))
+            except OSError as exc:  # (the map full): every exec is looked at instead
+                log.error("the eBPF exec filter cannot take the new children (%s): the "
+                          "proc connector's exec events stand in", exc)
+                self._close_connector()
+                self._open_connector(f"it could not take the new children: {exc}")
+        else:
+            self._open_connector()
         self._scan(fresh=False)
         if self.connector is None:
             self._arm()
+
+    def _open_connector(self, without_ebpf: str | None = None) -> None:
+        """Open the kernel's process events (the eBPF filter unless ``without_ebpf`` says
+        why not), or say why the /proc scan stands in."""
+        connector = ProcConnector(self._exec, self._lost, self.forks.forked)
+        force = os.environ.get(FORCE_SCAN_ENV)
+        if force == "connector" and without_ebpf is None:
+            without_ebpf = f"{FORCE_SCAN_ENV}=connector"
+        try:
+            if force == "scan":
+                raise OSError(f"disabled by {FORCE_SCAN_ENV}=scan")
+            connector.open(None if without_ebpf else set(self.uids))
+        except OSError as exc:
+            self.how = (f"a /proc scan every {SCAN_EVERY_S:.0f}s (the kernel's process "
+                        f"events are not available: {exc.strerror or exc})")
+            return
+        self.connector = connector
+        why = connector.ebpf_problem or without_ebpf
+        self.how = (f"the kernel's process events: {connector.source}"
+                    + (f"; the eBPF filter is not used: {why}" if why else ""))
 
     def _close_connector(self) -> None:
         if self.connector is not None:
@@ -205,6 +226,15 @@ class OutsideWatch:
         late = self._drained()
         return [pid for pid in found if pid not in siblings or pid not in late]
 
+    def catch_up(self) -> None:
+        """Read the kernel's events waiting, when the daemon is awake anyway (the minute's
+        clock check). With the eBPF filter nobody else's exec wakes the daemon, so the
+        fork events (every process fork on the machine, about 10,000 fit in the socket)
+        would otherwise wait until a child's exec, and overflow on a busy machine (each
+        overflow is a look through all of ``/proc``)."""
+        if self.connector is not None and self.connector.ring is not None:
+            self._drained()
+
     def _drained(self) -> set[int]:
         """Read the exec events waiting (each a start of its own: looked at soon)."""
         assert self.connector is not None
@@ -221,33 +251,36 @@ class OutsideWatch:
         match = self.recogniser.match(facts) if facts is not None else None
         return match is not None and match.entry == seen.entry
 
-    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float,
-              looked: set[int] | None = None) -> None:
+    def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+        if self._look_at(pid, uid, fresh, seen_at):
+            self._look_at_forked(pid, fresh, seen_at, set())
+
+    def _look_at(self, pid: int, uid: int, fresh: bool, seen_at: float) -> bool:
+        """Hands the process on when a rule matches it; True when it is gone or exiting,
+        so what it forked is to be looked at (the caller does)."""
         facts = read_facts(pid, self.recogniser.needs, uid)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {list(facts.argv)[:4]}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
-            self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
-            return
+            return True
         if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
-            return
+            return False
         match = self.recogniser.match(facts)
         if match is None:
-            if self._exiting(facts):
-                # Like a process gone, what it forked may run its program.
-                self._look_at_forked(pid, fresh, seen_at, set() if looked is None else looked)
-            return
+            # Like a process gone, what one exiting forked may run its program.
+            return self._exiting(facts)
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
             self._again.add(pid)
-            return
+            return False
         self._pending.add(pid)
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return False
 
     def _exiting(self, facts: ProcessFacts) -> bool:
         """The process was read as it exited (its memory gone, not a zombie yet): its
@@ -262,26 +295,35 @@ class OutsideWatch:
         return not has_program(facts.pid)
 
     def _look_at_forked(self, pid: int, fresh: bool, seen_at: float, looked: set[int]) -> None:
-        """What a process gone already forked (``looked``: the processes looked at)."""
+        """What a process gone already forked (``looked``: the processes looked at).
+
+        A list of processes to look through, not a call a process: a busy parent (a
+        shell loop of subshells, a build) forks thousands that are gone by now, and
+        one call inside another's for each was a RecursionError."""
         if self.connector is None:
             return
         looked.add(pid)
-        self.connector.drain_forks()
-        log.debug("process %d is gone or exiting: it forked %s", pid,
-                  self.forks.descendants(pid) + self.forks.later_siblings(pid))
-        # What it forked, and what its parent forked after it (a fork with CLONE_PARENT):
-        # each is looked at as a program of its own (only what the rules match is taken).
-        # A child gone too may have forked and exited after those forks were read (fork,
-        # exit, setsid, fork, exit): the forks are read again for what it forked.
-        for child in self.forks.descendants(pid) + self.forks.later_siblings(pid):
-            if child in looked:
-                continue
-            looked.add(child)
-            uid = real_uid(child)
-            if uid is None:
-                self._look_at_forked(child, fresh, seen_at, looked)
-            elif uid in self.uids:
-                self._look(child, uid, fresh, seen_at, looked)
+        todo = [pid]
+        while todo:
+            gone = todo.pop()
+            self.connector.drain_forks()
+            forked = self.forks.descendants(gone) + self.forks.later_siblings(gone)
+            log.debug("process %d is gone or exiting: it forked %s", gone, forked)
+            # What it forked, and what its parent forked after it (a fork with
+            # CLONE_PARENT): each is looked at as a program of its own (only what the
+            # rules match is taken). A child gone (or exiting) too may have forked and
+            # exited after those forks were read (fork, exit, setsid, fork, exit): the
+            # forks are read again for what it forked, before the next one's.
+            through = []
+            for child in forked:
+                if child in looked:
+                    continue
+                looked.add(child)
+                uid = real_uid(child)
+                if uid is None or (uid in self.uids
+                                   and self._look_at(child, uid, fresh, seen_at)):
+                    through.append(child)
+            todo.extend(reversed(through))
 
     def _not_ours_to_judge(self, pid: int, cgroup: str,
                            spared: set[int] | None = None) -> bool:

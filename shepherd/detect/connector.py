@@ -1,6 +1,14 @@
-"""The kernel's process events: the netlink proc connector, exec and fork events.
+"""The kernel's process events: the children's execs, and the proc connector's forks.
 
-The kernel sends one message per process event to every listener. Two sockets:
+Exec events come from the eBPF filter (``detect.ebpf``: only the children's uids,
+filtered in the kernel, so nobody else's program start wakes the daemon) when it
+loads (root, Linux 5.8+), else from the netlink proc connector, which sends every
+exec on the machine (the daemon reads each one's uid in ``/proc``). ``source`` says
+which, in words, and why the eBPF filter was not used. Forks always come from the
+connector (below): they never wake the daemon either way.
+
+The kernel sends one message per process event to every connector listener. Two
+sockets:
 
 - the *exec* socket wakes the daemon: its classic BPF filter keeps only ``exec``
   events (forks, exits, uid and comm changes are dropped inside the kernel,
@@ -39,7 +47,9 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from shepherd.detect.ebpf import RING_BYTES, ExecRing
 
 log = logging.getLogger(__name__)
 
@@ -181,32 +191,75 @@ def _listen(program: list[tuple[int, int, int, int]], events: int) -> socket.soc
     return sock
 
 
+EBPF = "the children's program starts filtered in the kernel (eBPF)"
+CONNECTOR = "every program start on the machine (proc connector)"
+
+
 class ProcConnector:
     """Exec events from the kernel, handed to ``on_exec(pid)`` on the event loop; forks
-    (when ``on_fork`` is given) handed to ``on_fork(parent, child)`` as they are read."""
+    (when ``on_fork`` is given) handed to ``on_fork(parent, child)`` as they are read.
+
+    With ``uids`` (the children's), the execs come from the eBPF filter when it loads
+    (``ring``), else from the connector's exec socket (``sock``); without, from the
+    connector."""
 
     def __init__(self, on_exec: Callable[[int], None], on_lost: Callable[[], None],
-                 on_fork: Callable[[int, int], None] | None = None) -> None:
+                 on_fork: Callable[[int, int], None] | None = None,
+                 ring_bytes: int = RING_BYTES) -> None:
         self.on_exec = on_exec
+        self.ring_bytes = ring_bytes
         self.on_lost = on_lost
         self.on_fork = on_fork
         self.sock: socket.socket | None = None
         self.forks: socket.socket | None = None
         self.wakeups = 0  # datagram batches read (for the benchmark)
         self.forks_lost = 0
+        self.ring: ExecRing | None = None
+        self.source = "not open"
+        self.ebpf_problem: str | None = None  # why the eBPF filter is not used
         self._lost_told = False  # on_lost is to be called soon (on the loop)
 
-    def open(self) -> None:
+    def open(self, uids: Iterable[int] | None = None) -> None:
         """Subscribe; ``OSError`` (EPERM without CAP_NET_ADMIN before 6.6, EPROTONOSUPPORT...)
-        if we can't. Without the fork socket, only what the forks would add is missing."""
-        self.sock = _listen(exec_only_filter(), PROC_EVENT_EXEC)
+        if we can't. Without the fork socket, only what the forks would add is missing.
+        With ``uids``, the eBPF filter is tried first (its failure is no error: the
+        connector's exec socket stands in, and ``ebpf_problem`` says why)."""
+        if uids is not None:
+            ring = ExecRing(self.ring_bytes)
+            try:
+                ring.open(uids)
+            except OSError as exc:
+                self.ebpf_problem = exc.strerror or str(exc)
+                log.info("the eBPF exec filter is not available (%s): the proc connector's "
+                         "exec events stand in", self.ebpf_problem)
+            else:
+                self.ring = ring
+        try:
+            self._open_sockets()
+        except OSError:
+            if self.ring is not None:
+                self.ring.close()
+                self.ring = None
+            raise
+        self.source = EBPF if self.ring is not None else CONNECTOR
+
+    def set_uids(self, uids: Iterable[int]) -> None:
+        """The children are now ``uids`` (a reload): the eBPF filter's map is updated."""
+        if self.ring is not None:
+            self.ring.set_uids(uids)
+
+    def _open_sockets(self) -> None:
+        if self.ring is None:
+            self.sock = _listen(exec_only_filter(), PROC_EVENT_EXEC)
         if self.on_fork is not None:
             try:
                 self.forks = _listen(process_fork_filter(), PROC_EVENT_FORK)
             except OSError as exc:
                 log.warning("fork events are not available (%s): a program that forks and "
                             "exits as it starts is found only by its own exec", exc)
-        asyncio.get_running_loop().add_reader(self.sock.fileno(), self._readable)
+        source = self.ring if self.ring is not None else self.sock
+        assert source is not None
+        asyncio.get_running_loop().add_reader(source.fileno(), self._readable)
 
     def _readable(self) -> None:
         self.wakeups += 1
@@ -232,6 +285,9 @@ class ProcConnector:
         read, and each telling is a look through all of ``/proc``)."""
         pids: list[int] = []
         lost = False
+        if self.ring is not None:
+            records, lost = self.ring.drain()
+            pids = [pid for pid, _uid in records]
         while self.sock is not None:
             try:
                 datagram = self.sock.recv(65536)
@@ -298,6 +354,10 @@ class ProcConnector:
     def close(self) -> None:
         if self.sock is not None:
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        if self.ring is not None:
+            asyncio.get_running_loop().remove_reader(self.ring.fileno())
+            self.ring.close()
+            self.ring = None
         for sock in (self.sock, self.forks):
             if sock is not None:
                 with contextlib.suppress(OSError):

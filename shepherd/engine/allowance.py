@@ -17,11 +17,13 @@ Time taken back counts on its own day only: the use it prevented is already
 missing from the week.
 
 A grant given ``--until`` a time counts in full on its day until then; once it
-has expired it counts like a grant of a day that is over: toward the day, no
-more; toward the week, for what it paid for. A grant for "this week" is a pool:
-it counts in full toward the week, and on each of the week's days from the one
-it was given on, what it has left raises that day's allowance; a day's use
-beyond its quota and its own grants is paid from it.
+has expired it counts for what it paid for, noted when it expired (``paid``): the
+day's use beyond its other limits while it counted, no more (so time it left
+unused pays for no use after it ran out). Until that is noted it counts like a
+grant of a day that is over, up to the day's use since it was given. A grant for
+"this week" is a pool: it counts in full toward the week, and on each of the
+week's days from the one it was given on, what it has left raises that day's
+allowance; a day's use beyond its quota and its own grants is paid from it.
 
 Usage and grants are passed in as lookups per day, so the engine can ask about
 what is charged, about what running sessions have used too, or about a projection
@@ -47,10 +49,11 @@ class DayGrants:
     full: float = 0.0  # count in full on their day (signed: time taken back is negative)
     expired: float = 0.0  # expired before their day was over: count for what they paid for
     pool: float = 0.0  # "this week" grants given that day, usable from then to the week's end
+    paid: float = 0.0  # expired, what they paid for as noted then: count in full on their day
 
     @property
     def day_total(self) -> float:
-        return self.full + self.expired
+        return self.full + self.expired + self.paid
 
 
 NO_GRANTS = DayGrants()
@@ -131,7 +134,8 @@ def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: Gra
     if quota is None:
         return None
     pool = pool_left(limits, week, day, used_on, grants_on) if week else 0.0
-    return Standing("day", used_on(day), quota + grants_on(day).full + pool)
+    grants = grants_on(day)
+    return Standing("day", used_on(day), quota + grants.full + grants.paid + pool)
 
 
 def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
@@ -150,8 +154,8 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
         pool += grants.pool
         paid_for, own = grants.day_total, 0.0
         if day == today:
-            allowance += grants.full
-            paid_for, own = grants.expired, grants.full
+            allowance += grants.full + grants.paid
+            paid_for, own = grants.expired, grants.full + grants.paid
         # The day's use beyond what the week allowed so far: its own grants pay for it
         # first (they end with the day), the pool last (it lasts the week).
         beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)

@@ -123,6 +123,7 @@ from zoneinfo import ZoneInfo
 from shepherd.engine.allowance import (
     DayGrants,
     GrantsOn,
+    PerDay,
     QuotaLimits,
     Standing,
     binding,
@@ -186,7 +187,6 @@ from shepherd.policy.model import Entry, Group, Policy
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
-_A_MOMENT = timedelta(microseconds=1)
 
 
 class ActionRefused(ValueError):
@@ -361,7 +361,10 @@ class Engine:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
         self.grants = dict(grants)
-        self.timed = {g.id: g for g in timed}
+        # What a grant paid for, noted here a moment ago, until the store has it too.
+        known = {gid: g.paid for gid, g in self.timed.items() if g.paid is not None}
+        self.timed = {g.id: g if g.paid is not None or g.id not in known
+                      else replace(g, paid=known[g.id]) for g in timed}
         self.expiries_noted |= set(expiries_noted)
         self.locked = set(locked)
         for s in self._sessions.values():  # the books are read: quotas, not a held deadline
@@ -428,23 +431,47 @@ class Engine:
             return []
         return [g for g in self.timed.values() if g.user == user and g.target == target]
 
-    def _grants_on(self, user: str, target: str, at: datetime | None) -> GrantsOn:
-        """A target's grants per day as they stand at ``at`` (None: none expired yet)."""
+    def _grants_on(self, user: str, target: str, at: datetime | None,
+                   used_on: PerDay | None = None,
+                   excluding: frozenset[int] = frozenset()) -> GrantsOn:
+        """A target's grants per day as they stand at ``at`` (None: none expired yet);
+        ``used_on``: the target's use per day the standing counts (what an expired grant
+        not noted yet may have paid for); ``excluding``: grants left out."""
         timed = self._timed_of(user, target)
 
         def on(day: date) -> DayGrants:
             full, expired, pool = float(self._signed(user, target, day)), 0.0, 0.0
+            paid = 0.0
             for g in timed:
-                if g.day != day:
+                if g.day != day or g.id in excluding:
                     continue
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
+                elif g.paid is not None and not self.with_day(g):
+                    paid += g.paid
                 else:
-                    expired += g.seconds
-            return DayGrants(full, expired, pool)
+                    expired += self._paid(g, used_on)
+            return DayGrants(full, expired, pool, paid)
         return on
+
+    def _paid(self, g: TimedGrant, used_on: PerDay | None) -> float:
+        """What an expired grant of a day counts for: what it paid for, as noted when it
+        expired (allowance.py lets it pay for no more than the day's use beyond its other
+        limits). Until it is noted (the moment of its expiry, or a projection past it),
+        the most it could have paid for: its seconds, and no more than the day's use
+        since it was given. Time added for today runs out with its day, so all of its
+        day's use came while it counted: its seconds, netted with the day's take-backs
+        and sets in the day's total. What is not known (an old store's row) is nothing:
+        an expired grant never gives time back."""
+        if self.with_day(g):
+            return float(g.seconds)
+        if g.paid is not None:
+            return g.paid
+        if g.id in self.expiries_noted or used_on is None or g.used_before is None:
+            return 0.0
+        return min(float(g.seconds), max(used_on(g.day) - g.used_before, 0.0))
 
     def _expiries(self, user: str, target: str, after: datetime,
                   before: datetime) -> list[datetime]:
@@ -834,32 +861,96 @@ class Engine:
 
     def _expired(self, now: Instant) -> list[Event]:
         """Timed grants that stopped counting by ``now``, each reported once, with what
-        of it was still unused then."""
+        of it was still unused then and what it paid for (kept with it: what it counts
+        for from then on). Grants of a target expiring at the same moment are used in
+        the order they were given, so the last given are the ones left unused; a day's
+        take-backs and sets took from its time added for today, the last given first."""
         events: list[Event] = []
-        for g in sorted(self.timed.values(), key=lambda g: (g.expires, g.id)):
-            if g.id in self.expiries_noted or g.expires > now.wall:
-                continue
-            self.expiries_noted.add(g.id)
-            limits = self.limits_of(g.target)
-            unused: float | None = None  # unknown for a target with no limit
-            if limits is not None and limits.limited and g.week:
-                unused = self._pool_unused(g, limits, now)
-            elif limits is not None and not g.week:
-                before = self._left(g.user, limits, g.day, now, at=g.expires - _A_MOMENT)
-                after = self._left(g.user, limits, g.day, now, at=g.expires)
-                if before is not None and after is not None:
-                    unused = min(max(before - after, 0.0), float(g.seconds))
-            events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds, g.expires,
-                                       g.week, unused, self.with_day(g)))
+        due = sorted((g for g in self.timed.values()
+                      if g.id not in self.expiries_noted and g.expires <= now.wall),
+                     key=lambda g: (g.expires, g.id))
+        batches: dict[tuple[datetime, str, str, date, bool], list[TimedGrant]] = {}
+        for g in due:
+            batches.setdefault((g.expires, g.user, g.target, g.day, g.week), []).append(g)
+        for batch in batches.values():
+            for g, unused, taken in self._expiry_shares(batch, now):
+                paid = None if unused is None else max(g.seconds - taken - unused, 0.0)
+                self.expiries_noted.add(g.id)
+                self.timed[g.id] = replace(g, paid=paid)
+                events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds,
+                                           g.expires, g.week, unused, self.with_day(g),
+                                           taken, paid))
         return events
+
+    def _expiry_shares(self, batch: list[TimedGrant], now: Instant
+                       ) -> list[tuple[TimedGrant, float | None, float]]:
+        """Each grant of ``batch`` (one target's, expiring together) with what of it went
+        unused (None: unknown) and what its day's take-backs and sets took from it."""
+        first = batch[0]
+        limits = self.limits_of(first.target)
+        if first.week:
+            return [(g, self._pool_unused(g, limits, now)
+                     if limits is not None and limits.limited else None, 0.0) for g in batch]
+        taken_left = 0.0
+        if self.with_day(first):  # all of the day's time added for today
+            taken_left = min(max(-float(self._signed(first.user, first.target, first.day)),
+                                 0.0), float(sum(g.seconds for g in batch)))
+        net: dict[int, float] = {}
+        taken: dict[int, float] = {}
+        for g in reversed(batch):  # the last given are taken back first
+            taken[g.id] = min(float(g.seconds), taken_left)
+            taken_left -= taken[g.id]
+            net[g.id] = g.seconds - taken[g.id]
+        beyond = None if limits is None else self._beyond_own(
+            first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
+        if beyond is None:
+            return [(g, None, taken[g.id]) for g in batch]
+        used = self.used(first.user, limits.members if limits else (), first.day, now)
+        shares: list[tuple[TimedGrant, float | None, float]] = []
+        for g in batch:  # used in the order given: the last given are the ones left
+            if self.with_day(g):
+                since = used  # all of its day's use came while it counted
+            else:
+                since = max(used - g.used_before, 0.0) if g.used_before is not None else 0.0
+            paid = min(net[g.id], since, beyond)
+            beyond -= paid
+            shares.append((g, net[g.id] - paid, taken[g.id]))
+        return shares
+
+    def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
+                    batch: frozenset[int], taken: float) -> float | None:
+        """The use of ``first``'s day beyond what the target allowed without the grants
+        of ``batch`` and without the week's time (None: no limit): what they paid for,
+        at most. The day's quota and its own grants pay first, these next, the week's
+        time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
+        from them, so the rest stays its own."""
+        def used_on(d: date) -> float:
+            return self.used(first.user, limits.members, d, now)
+
+        on = self._grants_on(first.user, first.target, first.expires, used_on, batch)
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            full = g.full + (taken if d == first.day else 0.0)
+            return DayGrants(full, g.expired, 0.0, g.paid)
+
+        day = day_standing(limits, first.day, used_on, grants_on)
+        week = None
+        if limits.weekly is not None:
+            week = week_standing(limits, self.calendar.week_days(first.day), first.day,
+                                 used_on, grants_on)
+        over = [s.used_s - s.allowance_s for s in (day, week) if s is not None]
+        return max(0.0, *over) if over else None
 
     def _pool_unused(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
         """What of week grant ``g`` went unused: the week's grants are used in the order
         they were given, so the last given are the ones left."""
         week = self.calendar.week_days(g.day)
-        left = pool_unused(limits, week,
-                           lambda d: self.used(g.user, limits.members, d, now),
-                           self._grants_on(g.user, g.target, g.expires))
+        def used_on(d: date) -> float:
+            return self.used(g.user, limits.members, d, now)
+
+        left = pool_unused(limits, week, used_on,
+                           self._grants_on(g.user, g.target, g.expires, used_on))
         pools = sorted((p for p in self._timed_of(g.user, g.target)
                         if p.week and p.day in week), key=lambda p: (p.day, abs(p.id)))
         used = sum(p.seconds for p in pools) - left
@@ -1029,7 +1120,8 @@ class Engine:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
                                               planned.day, planned.seconds,
-                                              planned.expires_at, planned.week)
+                                              planned.expires_at, planned.week,
+                                              used_before=planned.used_s)
         self._changed()
         quota_limits = self.limits_of(planned.target)
         assert quota_limits is not None
@@ -1606,7 +1698,7 @@ class Engine:
 
         if at is None and view is not None:
             at = view.wall
-        grants_on = self._grants_on(user, limits.target, at)
+        grants_on = self._grants_on(user, limits.target, at, used_on)
         pooled = any(g.week for g in self._timed_of(user, limits.target))
         week = self.calendar.week_days(day) if pooled or limits.weekly is not None else []
         on_day = day_standing(limits, day, used_on, grants_on, week if pooled else ())

@@ -291,10 +291,14 @@ class GrantExpired(Event):
     week: bool
     unused_s: float | None  # None: not known (a week's pool, or a target with no limit)
     with_day: bool = False  # time added for today (the default), run out with the day
+    taken_s: float = 0.0  # what the day's take-backs and sets took from it (``with_day``)
+    paid_s: float | None = None  # what it paid for: seconds - taken - unused (None: unknown)
 
     def to_json(self) -> dict[str, Any]:
         unused = None if self.unused_s is None else round(self.unused_s, 3)
-        return {**super().to_json(), "unused_s": unused}
+        paid = None if self.paid_s is None else round(self.paid_s, 3)
+        return {**super().to_json(), "unused_s": unused, "taken_s": round(self.taken_s, 3),
+                "paid_s": paid}
 
 
 @dataclass(frozen=True)

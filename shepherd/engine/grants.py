@@ -100,3 +100,10 @@ class TimedGrant:
     seconds: int  # > 0
     expires: datetime
     week: bool = False
+    # What it paid for, noted when it expired (``seconds`` less what went unused, and
+    # less what a take-back or set of its day took from it); None: not noted yet, or
+    # noted before this was kept (an old row: counted as paying for nothing).
+    paid: float | None = None
+    # The day's use of its target when it was given: it pays for none of the use before
+    # (None: not known, an old row: it pays for nothing not noted).
+    used_before: float | None = None

@@ -1,14 +1,44 @@
-"""Usage history against quota: a read model for ``shepherd usage`` and the TUI."""
+"""Usage history against quota: a read model for ``shepherd usage`` and the TUI.
+
+What a day allowed is its quota and its grants as they count (allowance.py): time
+added for the day, taken back or set; time given until a moment while it counted,
+and once it ran out, what it paid for (as noted then; unknown counts nothing);
+time given for the week is the week's, shown beside the week's quota and use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
-from shepherd.engine.engine import ActionRefused
+from shepherd.engine.engine import ActionRefused, _calendar
 from shepherd.policy.model import Policy
+
+
+class GrantRecord(NamedTuple):
+    """One grant as the store recorded it."""
+
+    user: str
+    target: str
+    day: date
+    seconds: int  # signed: taken back is negative
+    expires_at: datetime | None  # None: for its day (or taken back, or set)
+    week: bool  # time given for the rest of the week
+    noted: bool  # its expiry was noted
+    paid_s: float | None  # what it paid for, noted at its expiry (None: unknown)
+
+    def counts_s(self, now: datetime, day_end: datetime | None) -> float:
+        """What it counts for toward its day at ``now`` (``day_end``: when its day ends;
+        a week grant counts for the week, not here)."""
+        if self.week:
+            return 0.0
+        if self.expires_at is None or self.expires_at == day_end:
+            return float(self.seconds)  # for its day: it counted all of it
+        if not self.noted and now < self.expires_at:
+            return float(self.seconds)  # still counting
+        return self.paid_s or 0.0  # run out: what it paid for (unknown: nothing)
 
 
 @dataclass(frozen=True)
@@ -16,15 +46,27 @@ class UsageLine:
     kind: str  # "entry" | "group"
     id: str
     used_s: float
-    quota_s: int | None  # None = unlimited, or no policy to tell
-    granted_s: int
+    quota_s: int | None  # the day's quota; None = no daily limit, or no policy to tell
+    granted_s: int  # the day's grants as they count (time given for the week: not here)
     current: bool = True  # in the policy in force (False: an entry since removed)
     label: str = ""  # as the child sees it (an entry's label; else its id)
+    quota_week_s: int | None = None  # the weekly quota (None: none)
+    used_week_s: float | None = None  # the quota week's use up to this day (with a week)
+    granted_week_s: int = 0  # time given for the week, that week up to this day
+    over: bool = False  # used beyond all the day (or the week so far) allowed
+
+    @property
+    def weekly(self) -> bool:
+        return self.quota_week_s is not None or self.granted_week_s != 0
 
     def to_json(self) -> dict[str, Any]:
+        week = {} if not self.weekly else {
+            "quota_week_s": self.quota_week_s, "granted_week_s": self.granted_week_s,
+            "used_week_s": round(self.used_week_s or 0.0, 3)}
         return {"kind": self.kind, "id": self.id, "label": self.label or self.id,
                 "used_s": round(self.used_s, 3), "quota_s": self.quota_s,
-                "granted_s": self.granted_s, "current": self.current}
+                "granted_s": self.granted_s, "current": self.current, **week,
+                "over": self.over}
 
 
 @dataclass(frozen=True)
@@ -40,28 +82,64 @@ class UserDay:
 
 def usage_report(
     rows: Iterable[tuple[str, str, date, float]],
-    grants: Mapping[tuple[str, str, date], int],
+    grants: Iterable[tuple[str, str, date, int, datetime | None, bool, bool, float | None]],
     policy: Policy | None,
     first: date,
     last: date,
     user: str | None = None,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
 ) -> list[UserDay]:
     """Per day (newest first), per user: every entry used or limited, and every group.
 
-    Entries the policy no longer has are kept, marked ``current = False``. A
-    ``user`` that is neither in the policy nor in the rows is refused
-    (``ActionRefused``): a typo must not look like a child who used nothing.
+    ``rows`` and ``grants`` may start up to six days before ``first``: the days of a
+    quota week before it count toward that week's use. Entries the policy no longer
+    has are kept, marked ``current = False``. A ``user`` that is neither in the policy
+    nor in the rows is refused (``ActionRefused``): a typo must not look like a child
+    who used nothing.
     """
     used: dict[tuple[str, str, date], float] = {}
-    for u, e, d, s in rows:
-        used[(u, e, d)] = used.get((u, e, d), 0.0) + s
-    users = sorted({u for u, _, _ in used} | ({x.name for x in policy.users} if policy else set()))
+    for u, e, d, sec in rows:
+        used[(u, e, d)] = used.get((u, e, d), 0.0) + sec
+    calendar = _calendar(policy, zone) if policy is not None else None
+    day_granted: dict[tuple[str, str, date], float] = {}
+    week_granted: dict[tuple[str, str, date], float] = {}
+    for row in grants:
+        g = GrantRecord(*row)
+        key = (g.user, g.target, g.day)
+        if g.week:
+            week_granted[key] = week_granted.get(key, 0.0) + g.seconds
+        else:
+            end = calendar.day_end(g.day) if calendar is not None else None
+            day_granted[key] = day_granted.get(key, 0.0) + g.counts_s(now, end)
+    users = sorted({u for u, _, d in used if first <= d <= last}
+                   | ({x.name for x in policy.users} if policy else set()))
     if user is not None:
         if user not in users and policy is not None:
             children = ", ".join(x.name for x in policy.users)
             raise ActionRefused(f"there is no child called {user!r} in the policy, and no "
                                 f"usage recorded for {user!r} (the children are: {children})")
         users = [u for u in users if u == user]
+
+    def line(kind: str, name: str, target: str, members: tuple[str, ...], day: date,
+             quota: int | None, weekly: int | None, current: bool = True,
+             label: str = "") -> UsageLine:
+        spent = sum(used.get((name, e, day), 0.0) for e in members)
+        granted = day_granted.get((name, target, day), 0.0)
+        days = ([d for d in calendar.week_days(day) if d <= day] if calendar is not None
+                else [day])
+        for_week = sum(week_granted.get((name, target, d), 0.0) for d in days)
+        week_used = sum(used.get((name, e, d), 0.0) for e in members for d in days)
+        over = quota is not None and spent > quota + granted + for_week + 1
+        if weekly is not None:
+            allowed = weekly + for_week + sum(
+                max(day_granted.get((name, target, d), 0.0), 0.0) for d in days)
+            over = over or week_used > allowed + 1
+        return UsageLine(kind, target, spent, quota, round(granted), current, label,
+                         weekly, week_used if weekly is not None or for_week else None,
+                         round(for_week), over)
+
     report: list[UserDay] = []
     day = last
     while day >= first:
@@ -70,24 +148,25 @@ def usage_report(
             entry_ids = sorted({e for u, e, d in used if u == name and d == day})
             if policy is not None:
                 for entry in policy.entries:
-                    if (policy.entry_allows(entry, name) and entry.limits.daily_quota is not None
+                    limited = (entry.limits.daily_quota is not None
+                               or entry.limits.weekly_quota is not None)
+                    if (policy.entry_allows(entry, name) and limited
                             and entry.id not in entry_ids):
                         entry_ids.append(entry.id)
             for entry_id in entry_ids:
                 known = policy.entry(entry_id) if policy else None
                 quota = known.limits.daily_quota if known else None
-                lines.append(UsageLine(
-                    "entry", entry_id, used.get((name, entry_id, day), 0.0),
+                lines.append(line(
+                    "entry", name, entry_id, (entry_id,), day,
                     quota.for_weekday(day.weekday()) if quota else None,
-                    grants.get((name, entry_id, day), 0),
+                    known.limits.weekly_quota if known else None,
                     policy is None or known is not None, known.title if known else entry_id))
             for group in policy.groups if policy else ():
-                total = sum(used.get((name, e, day), 0.0) for e in group.entries)
                 quota = group.daily_quota
-                lines.append(UsageLine("group", group.id, total,
-                                       quota.for_weekday(day.weekday()) if quota else None,
-                                       grants.get((name, group.id, day), 0)))
-            if any(line.used_s or line.granted_s for line in lines):
+                lines.append(line("group", name, group.id, tuple(group.entries), day,
+                                  quota.for_weekday(day.weekday()) if quota else None,
+                                  group.weekly_quota))
+            if any(x.used_s or x.granted_s or x.granted_week_s for x in lines):
                 report.append(UserDay(day, name, lines))
         day -= timedelta(days=1)
     return report

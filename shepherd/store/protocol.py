@@ -36,6 +36,10 @@ class Checkpoint(NamedTuple):
 
 CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in order
 
+# One grant as recorded: user, target, day, seconds (signed), expires_at (None: for its
+# day, taken back or set), week, expiry_noted, paid_s (what it paid, noted at its expiry).
+GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None]
+
 
 @dataclass(frozen=True)
 class TimedGrantRow:
@@ -49,6 +53,8 @@ class TimedGrantRow:
     seconds: int
     expires_at: datetime
     week: bool
+    paid_s: float | None = None  # what it paid for, noted when it expired (None: unknown)
+    used_before_s: float | None = None  # its target's use that day when it was given
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,9 @@ class StateStore(Protocol):
     def usage_rows(self, since: date, until: date,
                    user: str | None = None) -> list[tuple[str, str, date, float]]: ...
 
-    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]: ...
+    def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
+        """Every grant of the days from ``since`` to ``until``, as recorded."""
+        ...
 
     # -- sessions
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
@@ -250,13 +258,16 @@ class StateStore(Protocol):
     # -- admin actions
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
-              expires_at: datetime | None = None, week: bool = False) -> int | None:
-        """The new grant's id (None: nothing recorded, ``seconds`` 0)."""
+              expires_at: datetime | None = None, week: bool = False,
+              used_before_s: float | None = None) -> int | None:
+        """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
+        ``used_before_s``, its target's use that day when it was given."""
         ...
 
     def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,
-                      data: Mapping[str, Any]) -> None:
-        """A timed grant stopped counting: audited once (in a household: by one machine)."""
+                      data: Mapping[str, Any], paid_s: float | None = None) -> None:
+        """A timed grant stopped counting: audited once (in a household: by one machine),
+        and what it paid for kept with it (``paid_s``; None: not known)."""
         ...
 
     def clear_cooldown(self, ts: datetime, user: str, entry: str, *, actor: str) -> bool: ...

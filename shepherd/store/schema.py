@@ -154,6 +154,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants ADD COLUMN week INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN expiry_noted INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: what an expired grant paid for (its seconds less what went unused), noted with
+    # its expiry: what it counts for from then on; and its target's use that day when
+    # it was given (it pays for none of the use before). NULL on an older row: it pays
+    # for nothing (an expired grant never gives time back).
+    """
+    ALTER TABLE grants ADD COLUMN paid_s REAL;
+    ALTER TABLE grants ADD COLUMN used_before_s REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from shepherd.store.protocol import (
     Books,
     Checkpoint,
     CheckpointRow,
+    GrantRecordRow,
     HouseholdView,
     LaunchPlan,
     Parts,
@@ -131,12 +132,14 @@ class Store:
                                "GROUP BY user, target, day", (since.isoformat(),))}
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen in conn.execute(
-                "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted "
-                "FROM grants WHERE day >= ? AND expires_at IS NOT NULL", (since.isoformat(),)):
+        for gid, u, t, d, sec, until, week, seen, paid, before in conn.execute(
+                "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
+                "used_before_s FROM grants WHERE day >= ? AND expires_at IS NOT NULL",
+                (since.isoformat(),)):
             timed.append(TimedGrantRow(int(gid), str(u), str(t), date.fromisoformat(str(d)),
                                        int(sec), datetime.fromisoformat(str(until)),
-                                       bool(week)))
+                                       bool(week), None if paid is None else float(paid),
+                                       None if before is None else float(before)))
             if seen:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
@@ -182,10 +185,11 @@ class Store:
                  for (u, t, d), s in acc.grants.items() if s])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
-                "expires_at, week, expiry_noted) VALUES (?, ?, ?, ?, ?, 'shepherd', "
-                "'restored from the daemon''s books', ?, ?, ?, ?)",
+                "expires_at, week, expiry_noted, paid_s, used_before_s) VALUES (?, ?, ?, ?, ?, "
+                "'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?)",
                 [(g.id, g.user, g.target, g.day.isoformat(), g.seconds, ts.isoformat(),
-                  g.expires_at.isoformat(), int(g.week), int(g.id in acc.expiries_noted))
+                  g.expires_at.isoformat(), int(g.week), int(g.id in acc.expiries_noted),
+                  g.paid_s, g.used_before_s)
                  for g in acc.timed_grants])
             conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
@@ -230,11 +234,14 @@ class Store:
         return [(str(u), str(e), date.fromisoformat(str(d)), float(s))
                 for u, e, d, s in self.db.conn.execute(sql + " ORDER BY day, user, entry", params)]
 
-    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]:
-        return {(str(u), str(t), date.fromisoformat(str(d))): int(s) for u, t, d, s in
+    def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
+        return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
+                 datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),
+                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
                 self.db.conn.execute(
-                    "SELECT user, target, day, sum(seconds) FROM grants WHERE day BETWEEN ? AND ? "
-                    "GROUP BY user, target, day", (since.isoformat(), until.isoformat()))}
+                    "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s "
+                    "FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
+                    (since.isoformat(), until.isoformat()))]
 
     # -- sessions ---------------------------------------------------------------
     def _add_use(self, conn: apsw.Connection, session_id: int, user: str, entry: str,
@@ -394,7 +401,8 @@ class Store:
     # -- admin actions ------------------------------------------------------------
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
-              expires_at: datetime | None = None, week: bool = False) -> int | None:
+              expires_at: datetime | None = None, week: bool = False,
+              used_before_s: float | None = None) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then). The new grant's id, None when nothing was recorded."""
@@ -402,10 +410,11 @@ class Store:
         with self.db.write() as conn:
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
-                             "granted_at, expires_at, week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "granted_at, expires_at, week, used_before_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
-                              int(week)))
+                              int(week), used_before_s))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
@@ -415,10 +424,12 @@ class Store:
         return grant_id
 
     def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,
-                      data: Mapping[str, Any]) -> None:
-        """A timed grant stopped counting: audited once (``expiry_noted``)."""
+                      data: Mapping[str, Any], paid_s: float | None = None) -> None:
+        """A timed grant stopped counting: audited once (``expiry_noted``), with what it
+        paid for (``paid_s``: what it counts for from then on)."""
         with self.db.write() as conn:
-            conn.execute("UPDATE grants SET expiry_noted = 1 WHERE id = ?", (grant_id,))
+            conn.execute("UPDATE grants SET expiry_noted = 1, paid_s = ? WHERE id = ?",
+                         (paid_s, grant_id))
             self.audit(ts, "grant_expired", dict(data), user=user, entry=target,
                        actor="shepherd")
 

@@ -422,6 +422,44 @@ def frozen_left(instance_id: str, mount: Path | None = None) -> list[Path]:
     return found
 
 
+SYSTEMD_RUNNING = Path("/run/systemd/system")  # sd_booted(): systemd manages the cgroup tree
+DELEGATE_MARKS = ("trusted.delegate", "user.delegate")
+
+
+def delegate_marked(group: Path) -> bool:
+    """True when a manager marked the group as delegated (systemd sets ``trusted.delegate``
+    and ``user.delegate`` to ``1`` on the cgroup of a unit with ``Delegate=yes``; the
+    first one only a process with CAP_SYS_ADMIN can read)."""
+    for name in DELEGATE_MARKS:
+        with contextlib.suppress(OSError):
+            if os.getxattr(group, name) == b"1":
+                return True
+    return False
+
+
+def delegation_problem(group: Path, managed: bool | None = None) -> str | None:
+    """Why the group is not this daemon's to make session groups in, in words; None when it is.
+
+    Under systemd (``managed``; read from ``/run/systemd/system`` when not given) every
+    cgroup is the manager's except the subtree of a unit with ``Delegate=yes``, whose
+    group it marks (``delegate_marked``): writing below another one (root can) would
+    fight the manager, and a session there would be the manager's to kill and move. With
+    no manager at all the group is the daemon's when it owns it and may write it."""
+    if delegate_marked(group):
+        return None
+    if SYSTEMD_RUNNING.is_dir() if managed is None else managed:
+        return (f"its cgroup {group} is not delegated to it: systemd manages that group "
+                "(the unit has no Delegate=yes, or the daemon was started from a shell "
+                "or by a systemd that does not mark delegation)")
+    try:
+        owner = group.stat().st_uid
+    except OSError as exc:
+        return f"its cgroup {group} cannot be read: {exc.strerror or exc}"
+    if owner != os.geteuid() or not os.access(group / "cgroup.procs", os.W_OK):
+        return f"its cgroup {group} is not its own to write (owned by uid {owner})"
+    return None
+
+
 @dataclass
 class CgroupHome:
     """The daemon instance's subtree: its own leaf and its sessions' groups."""
@@ -432,8 +470,11 @@ class CgroupHome:
     watcher: Inotify
 
     @classmethod
-    def prepare(cls, instance_id: str, mount: Path | None = None) -> CgroupHome:
-        """Make the subtree and move the daemon into its leaf; CgroupUnavailable if we can't."""
+    def prepare(cls, instance_id: str, mount: Path | None = None,
+                delegated_only: bool = False) -> CgroupHome:
+        """Make the subtree and move the daemon into its leaf; CgroupUnavailable if we can't.
+        ``delegated_only`` (system mode): only in a group delegated to the daemon
+        (``delegation_problem``), checked before anything is made."""
         mount = mount or cgroup2_mount()
         if mount is None:
             raise CgroupUnavailable("no cgroup2 file system is mounted")
@@ -445,6 +486,10 @@ class CgroupHome:
         if start.name == SUPERVISOR_LEAF and start.parent.name == name:
             start = start.parent.parent  # started again from our own leaf
         instance = start / name
+        if delegated_only:
+            problem = delegation_problem(start)
+            if problem is not None:
+                raise CgroupUnavailable(problem)
         try:
             for attempt in range(PLACEMENT_TRIES):
                 try:

@@ -98,9 +98,12 @@ class DirectSession:
 class DirectBackend:
     name = "direct"
 
-    def __init__(self, log_dir: Path, instance_id: str, use_cgroups: bool = True) -> None:
+    def __init__(self, log_dir: Path, instance_id: str, use_cgroups: bool = True,
+                 system_mode: bool = False) -> None:
         self.logs = SessionLogs(log_dir)
         self.instance_id = instance_id
+        # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
+        self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
         self.home: CgroupHome | None = None
         self.sessions: dict[int, DirectSession] = {}
@@ -120,7 +123,8 @@ class DirectBackend:
         reason = "disabled by SHEPHERD_SUPERVISION=tree"
         if self.use_cgroups:
             try:
-                self.home = CgroupHome.prepare(self.instance_id)
+                self.home = CgroupHome.prepare(self.instance_id,
+                                               delegated_only=self.system_mode)
             except CgroupUnavailable as exc:
                 reason = str(exc)
         if self.home is not None:
@@ -128,7 +132,7 @@ class DirectBackend:
                 self.alarm = Alarm(self._alarm_ready)
                 self.alarm.start()
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
-        log.error("no writable cgroup v2 (%s): sessions are tracked as process trees "
+        log.error("no cgroup v2 of its own to write (%s): sessions are tracked as process trees "
                   "instead, which is weaker", reason)
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)

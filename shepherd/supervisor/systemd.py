@@ -56,14 +56,18 @@ from typing import Any
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import (
+    HeldElsewhere,
     cgroup2_mount,
     cgroup_of,
     freeze_asked,
     frozen,
     kill,
+    members,
+    move_held,
     populated,
 )
 from shepherd.supervisor.inotify import Inotify
+from shepherd.supervisor.instance import held_elsewhere
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import children, is_process, kill_tree, real_uid
 from shepherd.timeouts import within
@@ -500,7 +504,11 @@ class SystemdBackend:
         they are attached to its unit), with ``also`` (what it forked, no longer its
         descendants; the first that runs stands for it when it is gone). ``pid`` only
         while it is the process started at ``start`` (when given). ``OSError`` when they
-        cannot be held."""
+        cannot be held; ``HeldElsewhere`` when another Shepherd daemon holds ``pid``:
+        read before the scope is asked for, at each look while it arrives (another
+        daemon's start job for it may run after ours) and once it is gathered. It is
+        then left to that daemon, never killed; what our scope took of its tree goes
+        to that daemon's group too, and our scope is stopped."""
         if not is_process(pid, start):  # gone, or its pid already names another process
             if not also:
                 raise OSError(errno.ESRCH, "the process is gone")
@@ -509,8 +517,10 @@ class SystemdBackend:
         if unit is not None:
             if unit.group is None:
                 raise OSError(errno.EOPNOTSUPP, "that session's unit takes no more processes")
+            self._check_elsewhere(pid)
             await self._gather(unit, pid)
             await self._gather_also(unit, also)
+            self._check_elsewhere(pid)
             return self.describe(unit)
         if real_uid(pid) is None:
             pid, also = next(((p, also[i + 1:]) for i, p in enumerate(also)
@@ -523,13 +533,17 @@ class SystemdBackend:
         except KeyError:
             raise OSError(errno.EINVAL, f"the process's user {uid} has no account") from None
         name = scope_name(self.instance_id, session_id)
+        self._check_elsewhere(pid)
         await self._run(scope_command(name, [pid], self.grace_s))
         unit = Unit(session_id, name, account, on_empty, main_pid=pid)
         try:
             unit.group = await self._arrived(name, pid)
             await self._gather(unit, pid)
             await self._gather_also(unit, also)
-        except OSError:
+            self._check_elsewhere(pid)  # another daemon's job for it came after ours
+        except OSError as exc:
+            if isinstance(exc, HeldElsewhere) and unit.group is not None:
+                self._hand_over(unit.group, pid)
             with contextlib.suppress(OSError):
                 await self._stop_unit(name, account, False)
             raise
@@ -551,10 +565,30 @@ class SystemdBackend:
                 raise OSError(errno.ESRCH, "the process is gone")
             if path.rsplit("/", 1)[-1] == name:
                 return mount / path.lstrip("/")
+            if held_elsewhere(path, self.instance_id, mount):  # its job ran after ours
+                raise HeldElsewhere(pid, path)
             if loop.time() >= end:
                 raise OSError(errno.ETIMEDOUT, f"the process did not arrive in {name}")
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.2)
+
+    def _check_elsewhere(self, pid: int) -> None:
+        """``HeldElsewhere`` when another Shepherd instance holds the process now."""
+        where = cgroup_of(pid)
+        if where is not None and held_elsewhere(where, self.instance_id):
+            raise HeldElsewhere(pid, where)
+
+    def _hand_over(self, group: Path, pid: int) -> None:
+        """After another daemon took ``pid`` from our scope: what our scope holds of its
+        tree goes to that daemon's group (where its own gathering would put it), each
+        through ``move_held`` (never a stranger that got a pid; one that cannot be
+        moved is killed, fail closed), so stopping our scope stops nothing of it."""
+        mount, where = cgroup2_mount(), cgroup_of(pid)
+        if mount is None or where is None or not held_elsewhere(where, self.instance_id, mount):
+            return
+        for member in members(group):
+            with contextlib.suppress(OSError):
+                move_held(member, mount / where.lstrip("/"))
 
     async def _gather(self, unit: Unit, root: int) -> None:
         """Attach the process and its descendants to the unit, round after round, until
@@ -564,8 +598,15 @@ class SystemdBackend:
         assert unit.group is not None
         inside = "/" + str(unit.group.relative_to(cgroup2_mount() or "/"))
         strays: list[int] = []
+
+        def elsewhere(pid: int) -> bool:  # a descendant another instance holds: left to it
+            where = cgroup_of(pid)
+            return (pid != root and where is not None
+                    and held_elsewhere(where, self.instance_id))
+
         for _ in range(GATHER_ROUNDS):
-            strays = [p for p in _tree(root) if not _within(cgroup_of(p), inside)]
+            self._check_elsewhere(root)  # never taken back from a daemon that took it
+            strays = [p for p in _tree(root, elsewhere) if not _within(cgroup_of(p), inside)]
             if not strays:
                 return
             try:
@@ -694,13 +735,14 @@ def _within(path: str | None, group: str) -> bool:
     return path is not None and (path == group or path.startswith(group + "/"))
 
 
-def _tree(root: int) -> list[int]:
-    """The process and its descendants (the scope takes each by pid)."""
+def _tree(root: int, skip: Callable[[int], bool] | None = None) -> list[int]:
+    """The process and its descendants (the scope takes each by pid), less those ``skip``
+    says, with what they forked."""
     found: list[int] = []
     todo = [root]
     while todo:
         pid = todo.pop()
-        if os.path.exists(f"/proc/{pid}"):
+        if os.path.exists(f"/proc/{pid}") and not (skip is not None and skip(pid)):
             found.append(pid)
             todo.extend(children(pid))
     return found

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
-from textual.notifications import SeverityLevel
+from textual.notifications import Notification, SeverityLevel
 from textual.screen import Screen
 
 from shepherd.ipc.protocol import ALREADY_DONE, LAUNCH_DENIED, RpcError
@@ -100,6 +100,7 @@ class ShepherdApp(App[None]):
         self.state = LiveState()
         self.link = DaemonLink(socket_path, self.post_message, self._next_change, clock, opener)
         self._connect = connect
+        self._request_notice: Notification | None = None  # the last one about requests
 
     def on_mount(self) -> None:
         self.sub_title = f"connecting to {self.socket_path}"
@@ -170,11 +171,7 @@ class ShepherdApp(App[None]):
             if state.is_admin:
                 if all(r["id"] != request["id"] for r in state.requests):
                     state.requests.append(request)
-                label = state.label(str(request["user"]), str(request["entry"]))
-                note = f" “{words.one_line(str(request['note']), 80)}”" if request["note"] else ""
-                self.notify(f"{request['user']} asks for {words.duration(request['seconds'])} "
-                            f"more of {label}.{note} Press a to approve, x to decline.",
-                            title="A request for more time", timeout=10)
+                self._tell_request(request)
             elif request["user"] == state.me and request["id"] is not None:
                 # The child's own, made anywhere (`shepherd request` too): waiting here.
                 state.my_requests.setdefault(int(request["id"]), {
@@ -201,6 +198,31 @@ class ShepherdApp(App[None]):
             self.notify("A new policy was rejected; the old one stays in force. "
                         "See the Policy view (4).", severity="error", timeout=15)
         self._changed()
+
+    def _tell_request(self, request: dict[str, Any]) -> None:
+        """One notice for the requests that arrive together: while the last one still
+        shows, it is replaced by one that counts them all, so a burst of children's
+        requests is one notice that updates, not a stack that hides the screen."""
+        state = self.state
+        label = state.label(str(request["user"]), str(request["entry"]))
+        asks = f"{request['user']} asks for {words.duration(request['seconds'])} more of {label}"
+        waiting = len(state.requests)
+        shown = self._request_notice
+        if shown is not None and shown in self._notifications and waiting > 1:
+            text, title = (f"{waiting} requests for more time are waiting; the newest: {asks}. "
+                           "Choose one in the list, then press a to approve or x to decline.",
+                           "Requests for more time")
+        else:
+            note = f" “{words.one_line(str(request['note']), 80)}”" if request["note"] else ""
+            text, title = (f"{asks}.{note} Press a to approve, x to decline.",
+                           "A request for more time")
+        if shown is not None:
+            self._unnotify(shown, refresh=False)
+        # Added here, not posted as Textual's notify does: a second request read in the
+        # same turn finds this one showing.
+        self._request_notice = Notification(text, title, timeout=10)
+        self._notifications.add(self._request_notice)
+        self._refresh_notifications()
 
     # -- acting ----------------------------------------------------------------------
     def confirm_then(self, question: str, detail: str, yes: str, method: str,

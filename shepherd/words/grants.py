@@ -163,6 +163,10 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     went unused"."""
     user, target = data.get("user", "?"), data.get("label") or data.get("target", "?")
     extra = spoken_duration(float(data.get("seconds") or 0))
+    taken = data.get("taken_s")
+    taken_s = float(taken) if isinstance(taken, int | float) else 0.0
+    if taken_s >= 1:  # a take-back or set of its day took part of it: what was left of it
+        extra += f", {spoken_duration(taken_s)} of it taken back"
     if data.get("week"):
         sentence = f"{user}'s extra time for {target} this week ({extra}) has run out with the week"
     elif data.get("with_day"):
@@ -173,9 +177,10 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
         given = until_moment(moment, now, zone)
         sentence = f"{user}'s extra time for {target} ({extra}, given {given}) has run out"
     unused = data.get("unused_s")
+    rest = "the rest" if taken_s >= 1 else "it"
     if isinstance(unused, int | float):
-        sentence += (f"; {spoken_duration(unused)} of it went unused" if unused >= 1
-                     else "; all of it was used")
+        sentence += (f"; {spoken_duration(unused)} of {rest} went unused" if unused >= 1
+                     else f"; all of {rest} was used")
     return sentence + "."
 
 

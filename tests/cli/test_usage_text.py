@@ -51,3 +51,20 @@ def test_entries_are_named_by_label_in_a_column_that_fits(
     assert out[2].startswith("    A Very Long Entry Name Indeed ")
     assert out[3].startswith("    Minecraft ")
     assert out[2].index(" / ") == out[3].index(" / ")  # the figures line up
+
+
+def test_a_weekly_quota_and_time_for_the_week_are_shown_as_the_weeks(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Review s7 NEW-4: a weekly-only entry read "unlimited" and its week grant was the
+    day's; OVER comes from the report (the week's use counts too)."""
+    print_usage_report({"days": [{"day": "2026-11-25", "user": "alex", "usage": [
+        {"kind": "entry", "id": "wk", "label": "Weekly", "used_s": 420, "quota_s": None,
+         "granted_s": 0, "current": True, "quota_week_s": 600, "granted_week_s": 180,
+         "used_week_s": 840, "over": True},
+        {"kind": "entry", "id": "game", "used_s": 600, "quota_s": 3600, "granted_s": 300,
+         "current": True, "over": False}]}]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split() == ["Weekly", "7m", "/", "no", "daily", "limit;", "this", "week",
+                              "14m", "/", "10m", "+3m", "for", "the", "week", "OVER"]
+    assert out[3].split() == ["game", "10m", "/", "1h", "+5m", "granted"]
+    assert "unlimited" not in "\n".join(out)

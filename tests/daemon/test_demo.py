@@ -48,11 +48,12 @@ def test_the_demo_shows_a_program_started_outside_being_counted_and_stopped(
         tmp_path: Path) -> None:
     """The scripted child starts the music player outside Shepherd: the demo daemon
     recognises it, makes it a session of "music", and stops it when its 40 s run out."""
-    from shepherd.cli.demo import OUTSIDE_MARK, ScriptedChild, demo_policy
+    from shepherd.cli.demo import OUTSIDE_MARK, ScriptedChild, demo_policy, outside_mark
     from tests.daemon.conftest import ME
 
     policy = tmp_path / "policy.toml"
-    policy.write_text(demo_policy(ME).replace('daily_quota = "40s"', 'daily_quota = "3s"'))
+    mark = outside_mark()  # its own: another demo of this account counts only its own
+    policy.write_text(demo_policy(ME, mark).replace('daily_quota = "40s"', 'daily_quota = "3s"'))
     socket_path = tmp_path / "sock"
     daemon = subprocess.Popen(
         [sys.executable, "-m", "shepherd", "daemon", "--user", "--policy", str(policy),
@@ -64,7 +65,7 @@ def test_the_demo_shows_a_program_started_outside_being_counted_and_stopped(
         from shepherd.cli.demo import _wait_for
         client = _wait_for(socket_path, daemon)
         client.call("subscribe")
-        child = ScriptedChild(socket_path, request_after=3600, say=said.append,
+        child = ScriptedChild(socket_path, mark, request_after=3600, say=said.append,
                               outside_after=0.5)
         child.start()
         seen: list[dict[str, object]] = []

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shepherd.ipc.protocol import RpcError
+from shepherd.policy import DAY_NAMES
+from shepherd.store import Store
 from shepherd.words.grants import grant_sentence
 from tests.daemon.conftest import ME, policy, wait_for
 
@@ -165,3 +169,63 @@ def test_setting_the_total_under_time_given_until_a_moment_holds_once_it_runs_ou
     assert taken["change_s"] == -900 and taken["lasting_s"] == 6300
     events.next("grant_expired", timeout=20)
     assert left(d) == 6300  # 2h less the 15 minutes taken back, the 10 minutes gone
+
+
+WEEKLY_ONLY = """
+[[entries]]
+id = "wk"
+command = ["sleep", "600"]
+limits = { weekly_quota = "10m" }
+"""
+
+
+def test_a_grant_that_ran_out_unused_after_the_weeks_use_gives_nothing_back(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """Review s7 NEW-1 through the daemon and its SQLite file: 11 minutes used of a
+    10-minute week (the week's 3 extra minutes paid for one), then 2 minutes given until
+    a moment and left to run out. They paid for none of that use, so 2 minutes are left,
+    not 3; what they paid for (nothing) is kept with the grant, so a restart says so too."""
+    now = datetime.now(UTC)
+    if not dtime(0, 31) < now.time() < dtime(23, 55):
+        pytest.skip("too close to midnight: the day would change under the test")
+    state = tmp_path / "state"
+    state.mkdir(parents=True)
+    store = Store.open(state / "shepherd.db", now)
+    try:
+        began = now - timedelta(minutes=30)
+        store.start_session(began, 1, ME, "wk", boot_id="an-earlier-boot", started_mono=0.0,
+                            lease_day=now.date(), process={}, audit_data={})
+        store.end_session(began + timedelta(minutes=11), 1, ((now.date(), 660.0),),
+                          "exited", None)
+    finally:
+        store.close()
+    today = DAY_NAMES[now.date().weekday()]
+    d = daemon_factory(policy(WEEKLY_ONLY, f'day_starts_at = "00:00"\nweek_starts_on = '
+                                           f'"{today}"'), env={"TZ": "UTC"})
+    events = d.events()
+    d.call("grant", user=ME, target="wk", duration="3m", until="week")
+    until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    d.call("grant", user=ME, target="wk", duration="2m", until=until)
+    gone = events.next("grant_expired", timeout=20)
+    assert (gone["unused_s"], gone["paid_s"]) == (120, 0)
+
+    def week_left() -> float:
+        return float(d.call("status")["users"][0]["entries"][0]["remaining_week_s"])
+
+    assert week_left() == 120
+    wait_for(lambda: expiries(d))
+    # usage (NEW-4): the week's, not "unlimited"; the 2 minutes that ran out are not
+    # the day's; 11 minutes of a 10-minute week with 3 for the week is not over.
+    [line] = d.call("usage.history", days=1)["days"][0]["usage"]
+    assert (line["quota_s"], line["granted_s"], line["quota_week_s"],
+            line["granted_week_s"], line["used_week_s"], line["over"]) == (
+                None, 0, 600, 180, 660, False)
+    d.stop()
+    kept = Store.open_readonly(state / "shepherd.db")
+    try:
+        [row] = [g for g in kept.load_accounting(now.date()).timed_grants if not g.week]
+    finally:
+        kept.close()
+    assert (row.paid_s, row.used_before_s) == (0, 660)
+    d.start()
+    assert week_left() == 120

@@ -67,6 +67,9 @@ def test_the_readmes_setup_stops_the_daemon_migrates_then_starts_it(
     moved = store_migrate(household, state, "desktop")  # ... migrate ...
     assert moved.returncode == 0 and "into the household store as 'desktop'" in moved.stdout, (
         moved.stdout + moved.stderr)
+    # Review 17 s7 N6: usage rows (one per child, program and day) were "days of use".
+    assert "1 daily total of use" in moved.stdout and "day of use" not in moved.stdout, (
+        moved.stdout)
     desktop, = household(GAMES, machines=("desktop",))  # ... start on the same state dir
     assert Path(desktop.state) == state
     group = games(desktop)
@@ -94,6 +97,9 @@ def test_a_household_daemon_says_loudly_that_its_old_history_was_not_copied(
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert health.returncode == 0, health.stdout + health.stderr
     assert "This computer is desktop in the household store" in health.stdout
+    # Review 17 s7 N4: the store was named "postgresql"; now where it is, without secrets.
+    assert "household store (the database " in health.stdout, health.stdout
+    assert "household store postgresql" not in health.stdout and "(s)" not in health.stdout
     assert "is not in the household store" in health.stdout
     # Copied in while the household daemon runs: heard, counted, and no longer said.
     assert store_migrate(household, state, "desktop").returncode == 0

@@ -104,6 +104,35 @@ def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Pa
         grandchild.wait()
 
 
+def test_a_long_run_of_forks_gone_already_is_looked_through(tmp_path: Path) -> None:
+    # A busy parent (a shell loop of subshells, a build) forked thousands of processes
+    # that never ran a program of their own and are gone by the time the daemon reads
+    # the exec of the one before them. Each gone fork was looked through by a call
+    # inside the last one's: a RecursionError a thousand deep, logged for every start
+    # ("handling the start of process N failed"), so busy the daemon answered nobody
+    # for seconds (seen beside two demo daemons, s8), and the program after them was
+    # never looked at.
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    gone = [pid for pid in range(300, 32768) if not os.path.exists(f"/proc/{pid}")][:3000]
+    parent, ran = gone_pid(), gone_pid()
+    runner = subprocess.Popen([str(game), "1000"])  # forked last: runs the program on
+    try:
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(parent, pid) for pid in (ran, *gone, runner.pid)]])
+
+        async def see() -> None:
+            watch._exec(ran)
+            await asyncio.gather(*watch._tasks)
+
+        asyncio.run(see())
+        assert handed == [runner.pid], "the program after the gone forks was not seen"
+    finally:
+        runner.kill()
+        runner.wait()
+
+
 def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # The process that ran the program is seen in the middle of its exit: its memory is

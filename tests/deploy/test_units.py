@@ -175,3 +175,100 @@ def test_the_household_drop_in_verifies_and_opens_the_network(tmp_path: Path) ->
     assert "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6" in lines
     assert ("Environment=PGSERVICEFILE=/etc/shepherd/pg_service.conf "
             "PGPASSFILE=/etc/shepherd/pgpass") in lines
+
+
+# -- system mode with the direct backend: the drop-in -------------------------------------
+DROP_IN = UNITS / "shepherd.service.d" / "direct-backend.conf"
+
+
+def with_drop_in(tmp_path: Path, drop_in: bool = True) -> Path:
+    """The system unit (and the drop-in beside it, as installed), ExecStart made to exist."""
+    tmp_path.mkdir(exist_ok=True)
+    unit = tmp_path / "shepherd.service"
+    unit.write_text((UNITS / "shepherd.service").read_text().replace(INSTALLED, sys.executable))
+    if drop_in:
+        (tmp_path / "shepherd.service.d").mkdir()
+        (tmp_path / "shepherd.service.d" / DROP_IN.name).write_text(
+            DROP_IN.read_text().replace(INSTALLED, sys.executable))
+    return unit
+
+
+def analyze(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return subprocess.run([tool, *args], capture_output=True, text=True,
+                          env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+
+
+def test_the_unit_with_the_direct_backend_drop_in_passes_systemd_analyze_verify(
+        tmp_path: Path) -> None:
+    unit = with_drop_in(tmp_path)
+    done = analyze("verify", "--man=no", str(unit), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "shepherd.service" not in said and DROP_IN.name not in said  # no warnings either
+    # With the household's drop-in too (installed as household.conf, read after ours).
+    (tmp_path / "shepherd.service.d" / "household.conf").write_text(
+        (UNITS / "shepherd-household.conf").read_text())
+    done = analyze("verify", "--man=no", str(unit), tmp_path=tmp_path)
+    assert done.returncode == 0 and not done.stdout + done.stderr, done.stdout + done.stderr
+    # verify reads the drop-in from beside the unit: a bad line in it is reported.
+    broken = tmp_path / "shepherd.service.d" / DROP_IN.name
+    broken.write_text(broken.read_text().replace("KillMode=process", "KillMode=sometimes"))
+    assert DROP_IN.name in (lambda d: d.stdout + d.stderr)(
+        analyze("verify", "--man=no", str(unit), tmp_path=tmp_path))
+
+
+def test_the_drop_in_runs_the_same_daemon_with_the_direct_backend_in_a_delegated_subtree() -> None:
+    lines = [line.strip() for line in DROP_IN.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[:3] == ["[Service]", "ExecStart=", lines[2]]  # cleared, then set once
+    values = unit_values(DROP_IN)
+    command = shlex.split(values["ExecStart"])
+    unit_command = shlex.split(unit_values(UNITS / "shepherd.service")["ExecStart"])
+    assert command == [*unit_command[:2], "--backend", "direct", *unit_command[2:]]
+    assert values["Delegate"] == "yes" and values["ProtectControlGroups"] == "no"
+    # A daemon crash kills the daemon only: its sessions' groups wait to be adopted.
+    assert values["KillMode"] == "process"
+    # What would break the child's programs (their descendants inherit it) is lifted.
+    lifted = {"ProtectHome": "no", "PrivateDevices": "no", "PrivateTmp": "no",
+              "ProtectClock": "no", "ProtectSystem": "full", "RestrictAddressFamilies": "",
+              "NoNewPrivileges": "no", "RestrictNamespaces": "no",
+              "SystemCallArchitectures": "", "LockPersonality": "no",
+              "RestrictRealtime": "no"}
+    assert {key: values.get(key) for key in lifted} == lifted
+
+
+def security(unit: Path, tmp_path: Path) -> str:
+    done = analyze("security", "--offline=true", "--no-pager", str(unit), tmp_path=tmp_path)
+    if "--offline" in done.stderr and done.returncode != 0:
+        pytest.skip(f"systemd-analyze security --offline is not supported: {done.stderr}")
+    return done.stdout
+
+
+@pytest.mark.parametrize("drop_in", [False, True])
+def test_systemd_reads_the_merged_unit_as_delegated_only_with_the_drop_in(
+        tmp_path: Path, drop_in: bool) -> None:
+    report = {line.split()[1].split("=")[0]: line.split()[0]
+              for line in security(with_drop_in(tmp_path, drop_in), tmp_path).splitlines()
+              if line.startswith(("✓", "✗"))}
+    # ✗: the service may do it (systemd's word for an option off).
+    expected = "✗" if drop_in else "✓"
+    for option in ("Delegate", "ProtectControlGroups", "PrivateDevices", "NoNewPrivileges",
+                   "SystemCallArchitectures", "ProtectClock"):
+        assert report[option] == expected, (option, report)
+    assert report["ProtectKernelModules"] == "✓"  # kept with the drop-in too
+    assert ("Service has full access to home directories" in security(
+        with_drop_in(tmp_path / "again", drop_in), tmp_path)) is drop_in
+
+
+def test_system_unit_may_load_the_childrens_exec_filter() -> None:
+    # The eBPF exec filter (a tracepoint program and a ring buffer) needs CAP_BPF and
+    # CAP_PERFMON: without them in the bounding set the shipped unit always fell back to
+    # the proc connector, woken by every program start on the machine.
+    capabilities = unit_values(UNITS / "shepherd.service")["CapabilityBoundingSet"].split()
+    assert {"CAP_BPF", "CAP_PERFMON"} <= set(capabilities)
+    assert "CAP_SYS_ADMIN" not in capabilities  # (it would do, and much more)

@@ -15,7 +15,7 @@ from shepherd.engine import (
     RemoteSession,
     SessionStarted,
 )
-from tests.engine.conftest import USERS, FakeClock, engine, local
+from tests.engine.conftest import FakeClock, alex_at_once, engine, local
 
 DAY = date(2026, 11, 25)
 GAMES = """
@@ -33,7 +33,7 @@ id = "games"
 entries = ["minecraft", "celeste"]
 daily_quota = "30m"
 """
-TWO = USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2')
+TWO = alex_at_once(2)
 
 
 def remote(clock: FakeClock, entry: str = "celeste", *, user: str = "alex", age: float = 0.0,

@@ -18,7 +18,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from tests.engine.conftest import USERS, FakeClock, engine, local, policy
+from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local, policy
 
 GAME = """
 [[entries]]
@@ -465,7 +465,7 @@ def test_one_childs_lock_pauses_only_that_childs_sessions() -> None:
 
 
 def test_a_paused_session_leaves_the_group_quota_to_the_sessions_that_spend_it() -> None:
-    users = USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2')
+    users = alex_at_once(2)
     e = engine(GAME.replace('daily_quota = "1h", ', "") + MUSIC.replace(
         'limits = { daily_quota = "3h" }', "") + """
 [[groups]]

@@ -27,7 +27,15 @@ from shepherd.engine import (
     UnknownEntry,
     WarningIssued,
 )
-from tests.engine.conftest import PARIS, USERS, FakeClock, engine, local, policy
+from tests.engine.conftest import (
+    PARIS,
+    FakeClock,
+    alex_at_once,
+    engine,
+    local,
+    policy,
+    two_in_a_group,
+)
 
 GAME = """
 [[entries]]
@@ -328,7 +336,7 @@ def test_one_running_session_per_user_unless_max_sessions_is_raised() -> None:
     assert e.availability("alex", "b", now).state == "busy"
     assert e.availability("alex", "a", now).state == "running"
     started(e.launch("sam", "b", now, 3))  # another child is not affected
-    two = engine(entries, USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    two = engine(entries, alex_at_once(2))
     started(two.launch("alex", "a", now, 1))
     started(two.launch("alex", "b", now, 2))
     # The same entry twice is never allowed.
@@ -374,18 +382,7 @@ command = ["f"]
 
 
 def test_group_quota_is_shared_by_its_entries_per_user() -> None:
-    e = engine("""
-[[entries]]
-id = "a"
-command = ["a"]
-[[entries]]
-id = "b"
-command = ["b"]
-[[groups]]
-id = "games"
-entries = ["a", "b"]
-daily_quota = "1h"
-""")
+    e = engine(two_in_a_group('daily_quota = "1h"'))
     clock = FakeClock(local(25, 16))
     e.launch("alex", "a", clock.now, 1)
     e.end_session(1, clock.advance(2400), "exited")
@@ -399,18 +396,7 @@ daily_quota = "1h"
 
 
 def test_concurrent_sessions_share_their_groups_quota() -> None:
-    e = engine("""
-[[entries]]
-id = "a"
-command = ["a"]
-[[entries]]
-id = "b"
-command = ["b"]
-[[groups]]
-id = "games"
-entries = ["a", "b"]
-daily_quota = "1h"
-""", USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    e = engine(two_in_a_group('daily_quota = "1h"'), alex_at_once(2))
     clock = FakeClock(local(25, 16))
     started(e.launch("alex", "a", clock.now, 1))
     e.charge(clock.advance(600))
@@ -430,18 +416,7 @@ daily_quota = "1h"
 
 
 def test_a_launch_left_under_a_second_of_a_shared_group_quota_names_the_group() -> None:
-    e = engine("""
-[[entries]]
-id = "a"
-command = ["a"]
-[[entries]]
-id = "b"
-command = ["b"]
-[[groups]]
-id = "games"
-entries = ["a", "b"]
-daily_quota = "1h"
-""", USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    e = engine(two_in_a_group('daily_quota = "1h"'), alex_at_once(2))
     clock = FakeClock(local(25, 16))
     e.launch("alex", "a", clock.now, 1)
     e.charge(clock.advance(3598.5))

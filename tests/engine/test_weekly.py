@@ -15,7 +15,7 @@ from shepherd.engine import (
     SessionDue,
     SessionStarted,
 )
-from tests.engine.conftest import USERS, FakeClock, engine, local
+from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local, two_in_a_group
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
 WEEKLY_ONLY = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { weekly_quota = "2h" }\n'
@@ -25,19 +25,7 @@ id = "game"
 command = ["game"]
 limits = { daily_quota = "1h", weekly_quota = "1h30m" }
 """
-GROUP = """
-[[entries]]
-id = "a"
-command = ["a"]
-[[entries]]
-id = "b"
-command = ["b"]
-[[groups]]
-id = "games"
-entries = ["a", "b"]
-daily_quota = "2h"
-weekly_quota = "3h"
-"""
+GROUP = two_in_a_group('daily_quota = "2h"', 'weekly_quota = "3h"')
 
 
 def started(result: object) -> SessionStarted:
@@ -254,7 +242,7 @@ def test_a_paused_session_spends_none_of_the_week_and_its_end_moves_out() -> Non
 
 def test_a_paused_session_does_not_share_a_groups_weekly_quota() -> None:
     radio = GROUP.replace('command = ["b"]', 'command = ["b"]\ncount = "running"')
-    e = engine(radio, USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2'))
+    e = engine(radio, alex_at_once(2))
     clock = FakeClock(local(25, 16))
     e.usage[("alex", "a", date(2026, 11, 23))] = 2 * 3600.0  # 1h of the week's 3h left
     started(e.launch("alex", "a", clock.now, 1))

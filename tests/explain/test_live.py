@@ -7,6 +7,7 @@ from datetime import datetime
 from shepherd.engine import Engine, Instant
 from shepherd.explain.live import books_of, explain_live
 from shepherd.policy import load_policy_text
+from tests.engine.conftest import alex_at_once, policy, two_in_a_group
 from tests.explain.conftest import PARIS
 
 POLICY = load_policy_text("""
@@ -36,24 +37,8 @@ def test_now_is_the_real_now_not_the_minute_it_is_in() -> None:
     assert any(line.strip().startswith("10:00–10:08  in use for 8 minutes") for line in lines)
 
 
-TWO = load_policy_text("""
-version = 1
-[supervisor]
-day_starts_at = "04:00"
-[[users]]
-name = "alex"
-max_sessions = 1
-[[entries]]
-id = "a"
-command = ["a"]
-[[entries]]
-id = "b"
-command = ["b"]
-[[groups]]
-id = "g"
-entries = ["a", "b"]
-weekly_quota = "8m"
-""")
+TWO = policy(two_in_a_group('weekly_quota = "8m"'),
+             alex_at_once(1))
 
 
 def test_a_group_used_one_program_at_a_time_gives_no_more_than_the_time_left() -> None:

@@ -268,3 +268,63 @@ def test_setting_and_taking_back_under_a_timed_grant_say_what_lasts_the_day() ->
                                "(1h45m in all today and 30 minutes more until 16:30)")
     assert texts[3].startswith("alex's extra time for Minecraft (30 minutes, given until "
                                "16:30) has run out")
+
+
+REVIEW_POLICY = """
+version = 1
+[supervisor]
+count = "running"
+[[users]]
+name = "alex"
+[[entries]]
+id = "game"
+label = "Game"
+command = ["game"]
+limits = { daily_quota = "10m" }
+[[entries]]
+id = "wk"
+label = "Weekly"
+command = ["weekly"]
+limits = { weekly_quota = "10m" }
+"""
+
+
+def _review_steps(tmp_path: object, script: str) -> list[tuple[str, str, str]]:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "p.toml"
+    path.write_text(REVIEW_POLICY)
+    pol = load_policy(path)
+    simulation = simulate_day(pol, PARIS, "alex", date(2026, 11, 23),
+                              parse_script(script, pol.supervisor.day_starts_at))
+    return [(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome, s.text)
+            for s in simulation.steps]
+
+
+def test_a_grant_that_ran_out_unused_is_not_given_back_by_the_weeks_time(
+        tmp_path: object) -> None:
+    """Review s7 NEW-1, its own script: 3 minutes for the week, 2 until 10:02 left
+    unused; the launch at 10:04 may run until 10:14 and does, 13 minutes in all."""
+    steps = _review_steps(tmp_path, "10:00 grant wk +3m until week\n"
+                                    "10:00 grant wk +2m until 10:02\n10:00 launch wk\n"
+                                    "10:03 stop wk\n10:04 launch wk\n10:15 check wk\n")
+    assert [(at, text) for at, outcome, text in steps if outcome == "grant_expired"] == [
+        ("10:02", "alex's extra time for Weekly (2 minutes, given until 10:02) has run out; "
+                  "2 minutes of it went unused.")]
+    launched = [text for at, _, text in steps if at == "10:04"]
+    assert "may run until 10:14" in " ".join(launched)
+    stops = [(at, text) for at, outcome, text in steps if "stops after" in text]
+    assert stops[-1][0] == "10:14" and "10 minutes" in stops[-1][1]
+
+
+@pytest.mark.parametrize(("script", "said"), [
+    ("10:00 launch game\n", "all of the rest was used"),
+    ("10:00 launch game\n10:05 stop game\n", "2 minutes of the rest went unused"),
+])
+def test_the_days_end_of_time_given_for_today_says_what_was_set_back(
+        tmp_path: object, script: str, said: str) -> None:
+    """Review s7 NEW-5: +5m then =12m on a 10-minute day: the grant came to 2 minutes."""
+    steps = _review_steps(tmp_path, "10:00 grant game +5m\n10:00 grant game =12m\n" + script)
+    [gone] = [text for _, outcome, text in steps if outcome == "grant_expired"]
+    assert gone == ("alex's extra time for Game today (5 minutes, 3 minutes of it taken "
+                    f"back) has run out with the day; {said}.")

@@ -30,7 +30,8 @@ def test_migration_4_keeps_old_grants_and_accepts_time_taken_back(store_path: Pa
         store.grant(T0, "alex", "game", DAY, -1200, actor="dad", audit_data={"mode": "take"})
         store.grant(T0, "alex", "game", DAY, 0, actor="dad", audit_data={"mode": "set"})
         assert store.load_accounting(DAY).grants == {("alex", "game", DAY): -300}
-        assert store.grant_rows(DAY, DAY) == {("alex", "game", DAY): -300}
+        assert [r[:4] for r in store.grant_rows(DAY, DAY)] == [("alex", "game", DAY, 900),
+                                                              ("alex", "game", DAY, -1200)]
         rows = store.db.conn.execute("SELECT count(*) FROM grants").fetchall()
         assert rows[0][0] == 2  # a change of nothing is audited, not stored
         audited = store.db.conn.execute(
@@ -106,7 +107,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 6
+            assert store.db.schema_version == len(MIGRATIONS) == 7
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -143,3 +144,53 @@ def test_timed_grants_stand_apart_and_their_expiry_is_noted_once(store: StateSto
     assert store.load_accounting(DAY).expiries_noted == frozenset({timed})
     page = store.audit_page(AuditFilter(types=("grant_expired",)))
     assert len(page.events) == 1
+
+
+def test_what_an_expired_grant_paid_for_is_kept_with_it(store_path: Path) -> None:
+    """Review s7 NEW-1: an expired grant counts for what it paid for, so the store keeps
+    that figure (migration 7) and gives it back after a restart."""
+    from datetime import timedelta
+
+    store = Store.open(store_path, T0)
+    try:
+        until = T0 + timedelta(minutes=30)
+        used = store.grant(T0, "alex", "game", DAY, 600, actor="dad", expires_at=until)
+        unused = store.grant(T0, "alex", "game", DAY, 300, actor="dad", expires_at=until)
+        assert used is not None and unused is not None
+        store.grant_expired(until, used, "alex", "game", {"unused_s": 240.0}, 360.0)
+        store.grant_expired(until, unused, "alex", "game", {"unused_s": 300.0}, 0.0)
+    finally:
+        store.close()
+    store = Store.open(store_path, T0)
+    try:
+        books = store.load_accounting(DAY)
+        assert {g.id: g.paid_s for g in books.timed_grants} == {used: 360.0, unused: 0.0}
+        assert books.expiries_noted == frozenset({used, unused})
+    finally:
+        store.close()
+
+
+def test_a_grant_noted_expired_before_migration_7_paid_for_nothing_known(
+        store_path: Path) -> None:
+    """A row noted expired by an older Shepherd has no figure for what it paid: it reads
+    as unknown (None), which the engine counts as paying for nothing (never giving time);
+    one not yet expired stays as it was."""
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for number, migration in enumerate(MIGRATIONS[:6], start=1):
+        conn.execute(migration)
+        conn.pragma("user_version", number)
+    for gid, noted in ((1, 1), (2, 0)):
+        conn.execute("INSERT INTO grants (id, user, target, day, seconds, actor, granted_at, "
+                     "expires_at, week, expiry_noted) VALUES (?, 'alex', 'game', ?, 600, "
+                     "'mum', '2026-11-25T15:00:00+00:00', '2026-11-25T16:00:00+00:00', 0, ?)",
+                     (gid, DAY.isoformat(), noted))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        assert store.db.schema_version == 7
+        books = store.load_accounting(DAY)
+        assert [(g.id, g.paid_s) for g in books.timed_grants] == [(1, None), (2, None)]
+        assert books.expiries_noted == frozenset({1})
+    finally:
+        store.close()

@@ -217,13 +217,18 @@ def test_a_timed_grant_is_the_households_and_its_expiry_is_audited_by_one_machin
         pair: tuple[PgStore, PgStore], pg_url: str) -> None:
     laptop, desktop = pair
     until = T0 + timedelta(hours=1)
-    gid = laptop.grant(T0, "alex", "game", DAY, 600, actor="mum", expires_at=until)
+    gid = laptop.grant(T0, "alex", "game", DAY, 600, actor="mum", expires_at=until,
+                       used_before_s=1500.0)
     [seen] = desktop.household(DAY).timed_grants
     assert (seen.id, seen.seconds, seen.expires_at, seen.week) == (gid, 600, until, False)
+    assert (seen.paid_s, seen.used_before_s) == (None, 1500.0)
     assert gid is not None
-    for machine in (desktop, laptop):  # both see it expire; the log says so once
-        machine.grant_expired(until, gid, "alex", "game", {"unused_s": 600})
+    # Both see it expire; the log says so once, and what it paid is the first one's.
+    for machine, paid in ((desktop, 240.0), (laptop, 0.0)):
+        machine.grant_expired(until, gid, "alex", "game", {"unused_s": 600 - paid}, paid)
     assert laptop.household(DAY).expiries_noted == frozenset({gid})
+    [noted] = laptop.household(DAY).timed_grants
+    assert (noted.paid_s, noted.used_before_s) == (240.0, 1500.0)
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT machine FROM audit WHERE type = 'grant_expired'").fetchall()
     assert rows == [("desktop",)]

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated, remove
+from shepherd.supervisor.cgroups import (
+    cgroup2_mount,
+    cgroup_of,
+    delegation_problem,
+    kill,
+    populated,
+    remove,
+)
 from tests.daemon.conftest import daemon_factory, marked_processes, policy
 
 __all__ = ["daemon_factory"]
@@ -42,6 +49,11 @@ def cgroup_unavailable() -> str | None:
             return "the kernel has no cgroup.kill (Linux 5.14 or later)"
     finally:
         probe.rmdir()
+    # A system-mode daemon (root) makes groups only where they are delegated to it: under
+    # systemd, run the tests in a delegated scope (systemd-run --scope -p Delegate=yes).
+    problem = delegation_problem(probe.parent) if os.geteuid() == 0 else None
+    if problem is not None:
+        return f"a daemon started here would not make its groups: {problem}"
     return None
 
 

@@ -19,6 +19,11 @@ service gets ``$FAKE_CGROUP/<unit>`` too: its program is put there before it run
 cgroup2 mount), and ``stop`` kills the group like ``KillMode=control-group`` and
 removes it (``--collect``). ``version`` in the script: what ``--version`` says.
 
+``steal`` in the script (a scope's name): another daemon's start job for the same
+process runs right after ours, and moves the ``PIDs`` on into that scope.
+``steal_first``: the same, but it moves only the scope's first process, and only at our
+first ``AttachProcessesToUnit`` (once the scope holds it and we gather its tree).
+
 ``freeze`` and ``thaw`` (with ``$FAKE_CGROUP``) write the unit's ``cgroup.freeze``; a
 freeze returns once ``cgroup.events`` says ``frozen 1``, as systemd's job does.
 ``freeze_fails`` in the script: the freeze fails with that message (nothing frozen);
@@ -88,10 +93,17 @@ if tool == "busctl":
             unit = args[args.index("StartTransientUnit") + 2]
             (cgroups / unit).mkdir()
             move(unit, pids)
+            if script.get("steal"):
+                (cgroups / script["steal"]).mkdir(exist_ok=True)
+                move(script["steal"], pids)
         print('o "/org/freedesktop/systemd1/job/1"')
     if "AttachProcessesToUnit" in args and cgroups is not None:
         at = args.index("AttachProcessesToUnit")
         move(args[at + 2], args[at + 5:])
+        if script.get("steal_first") and not (state / "stolen").exists():
+            (state / "stolen").write_text("")
+            (cgroups / script["steal_first"]).mkdir(exist_ok=True)
+            move(script["steal_first"], [(state / "pid").read_text()])
     sys.exit(0)
 
 if "--version" in args:

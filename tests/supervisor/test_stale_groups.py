@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated, remove
-from tests.daemon.conftest import policy
+from shepherd.supervisor.instance import instance_id
+from tests.daemon.conftest import DaemonProcess, policy
 from tests.supervisor.conftest import NO_CGROUP, escape, survivors, wait_for
 
 pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2: {NO_CGROUP}")
@@ -24,18 +25,32 @@ pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2: {NO_C
 HOUR_AGO = time.time() - 3600
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def here() -> Iterator[tuple[Path, list[Path]]]:
-    """The cgroup the test daemons start in, and the groups the test made there."""
+    """A cgroup of the test's own, where its daemons start, and the groups it made there.
+
+    Autouse, so it is made before the daemons and removed after them. Every daemon judges
+    the ``shepherd-*`` groups beside the one it starts in: in the cgroup this test was
+    started in (the machine's root, as often as not) another daemon, one of another test
+    or of a person, starting meanwhile would remove the test's hour-old empty groups
+    before its own daemon could, and its daemon would remove theirs.
+    """
     mount, own = cgroup2_mount(), cgroup_of()
     assert mount is not None and own is not None
+    came_from = mount / own.lstrip("/")
+    base = came_from / f"stale-groups-test-{uuid.uuid4().hex[:8]}"
+    base.mkdir()
     made: list[Path] = []
-    yield mount / own.lstrip("/"), made
-    for group in made:
-        if group.is_dir():
-            kill(group)
-            wait_for(lambda g=group: not populated(g))  # type: ignore[misc]
-            remove(group)
+    (base / "cgroup.procs").write_text(str(os.getpid()))  # its children start there too
+    try:
+        yield base, made
+    finally:
+        (came_from / "cgroup.procs").write_text(str(os.getpid()))
+        for group in [*made, base]:
+            if group.is_dir():
+                kill(group)
+                wait_for(lambda g=group: not populated(g))  # type: ignore[misc]
+                remove(group)
 
 
 def dead_daemons_subtree(base: Path, made: list[Path], sessions: int) -> Path:
@@ -52,7 +67,7 @@ def dead_daemons_subtree(base: Path, made: list[Path], sessions: int) -> Path:
 
 
 def test_empty_groups_of_dead_daemons_are_removed_and_nothing_else(
-        daemon_factory: Any, here: tuple[Path, list[Path]], token: str) -> None:
+        daemon_factory: Any, here: tuple[Path, list[Path]], token: str, tmp_path: Path) -> None:
     base, made = here
     empty = [dead_daemons_subtree(base, made, sessions) for sessions in (0, 3)]
     # A daemon killed while its session ran: the session lives on, to be adopted.
@@ -70,6 +85,18 @@ def test_empty_groups_of_dead_daemons_are_removed_and_nothing_else(
     made.append(other)
     other.mkdir()
     os.utime(other, (HOUR_AGO, HOUR_AGO))
+
+    # Another daemon (another test's, a person's) starting beside the test's group at the
+    # same time judges its own siblings, not the test's groups.
+    neighbour = DaemonProcess(policy(""), tmp_path / "neighbour", daemon_factory.rundir,
+                              name="neighbour")
+    neighbour.prefix = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(base.parent)]
+    try:
+        neighbour.start()
+        assert (base.parent / f"shepherd-{instance_id(neighbour.state)}").is_dir()
+    finally:
+        if neighbour.process is not None:
+            neighbour.stop()
 
     entries = f'[[entries]]\nid = "game"\n{escape("ignore-term", token + "1")}\n'
     live = daemon_factory(policy(entries), name="live")

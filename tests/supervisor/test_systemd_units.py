@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, populated
+from shepherd.supervisor.cgroups import HeldElsewhere, cgroup2_mount, cgroup_of, populated
+from shepherd.supervisor.proctree import children
 from shepherd.supervisor.systemd import (
     SystemdBackend,
     UnitState,
@@ -347,6 +348,111 @@ def test_a_scope_is_adopted_at_once_and_its_end_is_seen(scopes: Path, fake_syste
 
     asyncio.run(go())
     assert len([c for c in calls(fake_systemd) if "show" in c]) <= 1  # a scope has no main pid
+
+
+OTHER = "ba9876543210"  # another Shepherd daemon's instance
+OTHERS_SCOPE = f"shepherd-{OTHER}-session-4.scope"
+
+
+def test_a_scope_never_takes_a_process_another_daemon_holds(scopes: Path,
+                                                            tmp_path: Path) -> None:
+    async def go() -> None:
+        ours_over = asyncio.Event()
+        other = SystemdBackend(tmp_path / "other", OTHER, 3)
+        ours = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        program = await asyncio.create_subprocess_exec("sleep", "60")
+        await other.take(4, program.pid, lambda _: None)
+        with pytest.raises(HeldElsewhere):
+            await ours.take(9, program.pid, lambda _: ours_over.set())
+        # Left where the other daemon put it, running; nothing of ours was made.
+        assert other.session_holding(program.pid) == 4 and program.returncode is None
+        assert ours.session_holding(program.pid) is None and 9 not in ours.units
+        assert not (scopes / "shepherd-0123456789ab-session-9.scope").exists()
+        await other.stop(4, 3)
+        await program.wait()
+        await ours.close()
+        await other.close()
+
+    asyncio.run(go())
+
+
+def test_a_running_scope_takes_no_second_window_another_daemon_holds(scopes: Path,
+                                                                   tmp_path: Path) -> None:
+    async def go() -> None:
+        other = SystemdBackend(tmp_path / "other", OTHER, 3)
+        ours = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        first = await asyncio.create_subprocess_exec("sleep", "60")
+        second = await asyncio.create_subprocess_exec("sleep", "61")
+        await ours.take(9, first.pid, lambda _: None)
+        await other.take(4, second.pid, lambda _: None)
+        with pytest.raises(HeldElsewhere):
+            await ours.take(9, second.pid, lambda _: None)
+        assert other.session_holding(second.pid) == 4 and ours.session_holding(first.pid) == 9
+        await other.stop(4, 3)
+        await ours.stop(9, 3)
+        await first.wait()
+        await second.wait()
+        await ours.close()
+        await other.close()
+
+    asyncio.run(go())
+
+
+def test_a_scope_that_lost_the_race_to_another_daemon_leaves_the_process_to_it(
+        scopes: Path, fake_systemd: Path, tmp_path: Path) -> None:
+    # Both daemons saw the process free; the other's start job ran right after ours.
+    script(fake_systemd, [ACTIVE], steal=OTHERS_SCOPE)
+
+    async def go() -> None:
+        ours = SystemdBackend(tmp_path / "logs", "0123456789ab", 3, settle_bound_s=20)
+        program = await asyncio.create_subprocess_exec("sleep", "60")
+        with pytest.raises(HeldElsewhere) as raised:
+            await ours.take(9, program.pid, lambda _: None)
+        assert OTHERS_SCOPE in str(raised.value)
+        # Never killed, left in the other's scope; our empty scope was stopped.
+        assert program.returncode is None and _alive(program.pid)
+        assert cgroup_of(program.pid) == "/" + str(
+            (scopes / OTHERS_SCOPE).relative_to(cgroup2_mount() or "/"))
+        assert 9 not in ours.units
+        assert not (scopes / "shepherd-0123456789ab-session-9.scope").exists()
+        program.kill()
+        await program.wait()
+        await ours.close()
+
+    asyncio.run(go())
+
+
+FORKED_BEFORE = """
+import os, sys, time
+if os.fork() == 0:  # forked before the take: outside the scope until it is gathered
+    os.execvp("sleep", ["sleep", "60"])
+time.sleep(60)
+"""
+
+
+def test_what_a_scope_gathered_goes_to_the_daemon_that_took_the_process_after_it(
+        scopes: Path, fake_systemd: Path, tmp_path: Path) -> None:
+    # Ours arrived first; the other daemon's job took the process while ours gathered
+    # its tree: the child ours had gathered is handed to it, never stopped with ours.
+    script(fake_systemd, [ACTIVE], steal_first=OTHERS_SCOPE)
+
+    async def go() -> None:
+        ours = SystemdBackend(tmp_path / "logs", "0123456789ab", 3)
+        program = await asyncio.create_subprocess_exec(sys.executable, "-c", FORKED_BEFORE)
+        assert wait_for(lambda: bool(children(program.pid)))
+        child = children(program.pid)[0]
+        with pytest.raises(HeldElsewhere):
+            await ours.take(9, program.pid, lambda _: None)
+        theirs = "/" + str((scopes / OTHERS_SCOPE).relative_to(cgroup2_mount() or "/"))
+        assert cgroup_of(program.pid) == theirs and cgroup_of(child) == theirs
+        assert _alive(program.pid) and _alive(child)
+        assert not (scopes / "shepherd-0123456789ab-session-9.scope").exists()
+        program.kill()
+        os.kill(child, 9)
+        await program.wait()
+        await ours.close()
+
+    asyncio.run(go())
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs a program as nobody")

@@ -17,9 +17,22 @@ from tests.daemon.conftest import ROOT, daemon_factory  # noqa: F401 - the fixtu
 Scenario = Callable[[Pilot[Any]], Awaitable[None]]
 
 
-def drive(app: Any, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> None:
+def nap(limits: str = 'daily_quota = "10m"', *more: str) -> str:
+    """The TUI tests' one program, "Nap" (``sleep 600``), with ``limits`` and ``more`` lines."""
+    lines = ["[[entries]]", 'id = "nap"', 'label = "Nap"', 'command = ["sleep", "600"]']
+    if limits:
+        lines.append(f"limits = {{ {limits} }}")
+    return "\n" + "\n".join([*lines, *more]) + "\n"
+
+
+NAP = nap()
+
+
+def drive(app: Any, scenario: Scenario, size: tuple[int, int] = (80, 24),
+          notifications: bool = False) -> None:
+    """Run ``scenario`` on ``app``; ``notifications``: draw the notices (toasts) too."""
     async def main() -> None:
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             await scenario(pilot)
             app.exit()
 

@@ -12,16 +12,10 @@ from shepherd.tui.widgets.audit_detail import AuditDetail, EventScreen
 from shepherd.tui.widgets.audit_table import AuditTable
 from shepherd.tui.words import detail_rows
 from tests.daemon.conftest import ME, policy
-from tests.tui.conftest import drive, screen_text, wait_for
+from tests.tui.conftest import drive, nap, screen_text, wait_for
 
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-warnings = [ { before = "9m59s", message = "almost over" } ]
-"""
+NAP = nap('daily_quota = "10m"',
+          'warnings = [ { before = "9m59s", message = "almost over" } ]')
 RAW_NUMBER = re.compile(r"\d\.\d")  # 59.996…: a float as Python prints it
 
 

@@ -12,15 +12,9 @@ from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.session_list import SessionList
 from tests.daemon.conftest import ME, policy
-from tests.tui.conftest import clock_seconds, drive, screen_text, shepherd_cli, wait_for
+from tests.tui.conftest import clock_seconds, drive, nap, screen_text, shepherd_cli, wait_for
 
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { max_run = "10m", daily_quota = "20m", cooldown = "1h" }
-"""
+NAP = nap('max_run = "10m", daily_quota = "20m", cooldown = "1h"')
 
 
 def left_in_question(app: Any) -> int | None:

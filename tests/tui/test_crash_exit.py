@@ -14,13 +14,9 @@ import time
 from typing import Any
 
 from tests.daemon.conftest import ROOT, policy
+from tests.tui.conftest import nap
 
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-"""
+NAP = nap("")
 
 # The real ``shepherd tui`` command, with one drawing method made to fail the way a
 # bug would: an exception nobody expected, in the middle of the event loop.

@@ -21,15 +21,17 @@ from shepherd.tui.widgets.request_list import RequestList
 from shepherd.tui.widgets.session_list import SessionList
 from shepherd.words import at_moment
 from tests.daemon.conftest import FAR_DAY_START, ME, policy
-from tests.tui.conftest import cells, clock_seconds, drive, screen_text, shepherd_cli, wait_for
+from tests.tui.conftest import (
+    NAP,
+    cells,
+    clock_seconds,
+    drive,
+    nap,
+    screen_text,
+    shepherd_cli,
+    wait_for,
+)
 
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
 NEVER = """
 [[entries]]
 id = "never"
@@ -483,42 +485,37 @@ limits = { max_run = "10m" }
     assert d.audit_types().count("session_extended") == 1
 
 
-def test_the_lock_question_says_the_running_session_in_words(daemon_factory: Any) -> None:
-    """Review 11 s7 D6: "This stops 1 running session(s) now" was not a sentence."""
-    d = daemon_factory(policy(NAP, FAR_DAY_START))
-    d.call("launch", entry="nap")
+def question_over_the_session(d: Any, key: str) -> str:
+    """What the question ``key`` asks about the one running session says (answered no)."""
     app = ShepherdApp(d.socket)
+    asked: list[str] = []
 
     async def scenario(pilot: Pilot[Any]) -> None:
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
-        await pilot.press("l")
+        await pilot.press(key)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert isinstance(app.screen, ConfirmScreen)
-        assert app.screen.detail == ("This stops its running session now, and nothing may "
-                                     "start until you unlock.")
+        asked.append(app.screen.detail)
         await pilot.press("n")
 
     drive(app, scenario)
+    [detail] = asked
+    return detail
+
+
+def test_the_lock_question_says_the_running_session_in_words(daemon_factory: Any) -> None:
+    """Review 11 s7 D6: "This stops 1 running session(s) now" was not a sentence."""
+    d = daemon_factory(policy(NAP, FAR_DAY_START))
+    d.call("launch", entry="nap")
+    assert question_over_the_session(d, "l") == (
+        "This stops its running session now, and nothing may start until you unlock.")
 
 
 def test_the_stop_question_says_the_rest_that_follows(daemon_factory: Any) -> None:
     """Review 11 s7 D9: "Stop alex's Nap now? It has 22:40 left." did not say that a
     one-hour rest (cooldown) follows the stop."""
-    d = daemon_factory(policy(NAP.replace('limits = { daily_quota = "10m" }',
-                                          'limits = { daily_quota = "10m", cooldown = "1h" }'),
-                              FAR_DAY_START))
+    d = daemon_factory(policy(nap('daily_quota = "10m", cooldown = "1h"'), FAR_DAY_START))
     d.call("launch", entry="nap")
-    app = ShepherdApp(d.socket)
-
-    async def scenario(pilot: Pilot[Any]) -> None:
-        sessions = app.screen.query_one(SessionList)
-        await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert isinstance(app.screen, ConfirmScreen)
-        assert app.screen.detail.endswith(
-            "left. Then Nap rests for 1 hour before it can start again."), app.screen.detail
-        await pilot.press("n")
-
-    drive(app, scenario)
+    detail = question_over_the_session(d, "s")
+    assert detail.endswith("left. Then Nap rests for 1 hour before it can start again."), detail

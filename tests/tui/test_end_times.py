@@ -11,15 +11,9 @@ from textual.pilot import Pilot
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.widgets.session_list import SessionList
 from tests.daemon.conftest import policy
-from tests.tui.conftest import cells, drive, shepherd_cli, wait_for
+from tests.tui.conftest import cells, drive, nap, shepherd_cli, wait_for
 
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { max_run = "10m" }
-"""
+NAP = nap('max_run = "10m"')
 
 
 def test_the_tui_shows_the_end_the_cli_said(daemon_factory: Any) -> None:

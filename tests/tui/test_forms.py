@@ -12,15 +12,7 @@ from shepherd.tui.screens.ask import AskScreen
 from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from tests.daemon.conftest import policy
-from tests.tui.conftest import drive, screen_text, wait_for
-
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+from tests.tui.conftest import NAP, drive, screen_text, wait_for
 
 
 def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(

@@ -11,15 +11,7 @@ from textual.pilot import Pilot
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.widgets.banner import ConnectionBanner
 from tests.daemon.conftest import policy
-from tests.tui.conftest import drive, screen_text, wait_for
-
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+from tests.tui.conftest import NAP, drive, screen_text, wait_for
 
 
 def test_a_daemon_frozen_while_the_screen_is_idle_shows_the_banner_then_recovers(

@@ -12,15 +12,7 @@ from shepherd.tui.screens.help import HelpScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.key_line import KeyLine
 from tests.daemon.conftest import policy
-from tests.tui.conftest import drive, screen_text, wait_for
-
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+from tests.tui.conftest import NAP, drive, screen_text, wait_for
 
 
 def column_of(line: KeyLine, word: str) -> int:

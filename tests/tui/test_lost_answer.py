@@ -18,15 +18,7 @@ from shepherd.tui.app import ShepherdApp
 from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.session_list import SessionList
 from tests.daemon.conftest import ME, policy
-from tests.tui.conftest import drive, screen_text, wait_for
-
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+from tests.tui.conftest import NAP, drive, screen_text, wait_for
 
 
 def notices(app: Any) -> str:

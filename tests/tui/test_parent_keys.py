@@ -16,15 +16,7 @@ from shepherd.tui.screens.explain_ask import ExplainAskScreen
 from shepherd.tui.screens.policy import PolicyScreen
 from shepherd.tui.widgets.audit_table import AuditTable
 from tests.daemon.conftest import policy
-from tests.tui.conftest import drive, wait_for
-
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+from tests.tui.conftest import NAP, drive, wait_for
 
 
 def test_esc_in_an_audit_filter_goes_back_to_the_rows_and_drops_what_was_not_applied(

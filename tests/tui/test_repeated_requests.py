@@ -3,22 +3,20 @@ one notice) and answers it once; the child is told it is still waiting."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.widgets.request_list import RequestList
-from tests.daemon.conftest import policy
-from tests.tui.conftest import drive, shepherd_cli, wait_for
+from tests.daemon.conftest import ME, policy
+from tests.tui.conftest import NAP, drive, screen_text, shepherd_cli, wait_for
 
-NAP = """
-[[entries]]
-id = "nap"
-label = "Nap"
-command = ["sleep", "600"]
-limits = { daily_quota = "10m" }
-"""
+
+def request_notices(app: Any) -> list[str]:
+    """The notices about requests for more time on the screen now."""
+    return [str(n.message) for n in app._notifications if "request" in n.title.lower()]
 
 
 def test_the_same_request_asked_ten_times_is_one_row_and_one_notice(
@@ -39,11 +37,46 @@ def test_the_same_request_asked_ten_times_is_one_row_and_one_notice(
         await wait_for(pilot, lambda: rows.row_count == 2, "the two different requests")
         await pilot.pause(0.3)
         assert rows.row_count == 2
-        toasts = [n for n in app._notifications if n.title == "A request for more time"]
-        assert len(toasts) == 2, [n.message for n in toasts]
+        # One notice: the other request's (it counts both while the first still shows).
+        [toast] = request_notices(app)
+        assert "10m more of Nap" in toast, toast
 
     drive(app, scenario, size=(120, 40))
     assert said[0].startswith("Asked a parent for 5 minutes more of Nap"), said[0]
     assert all("already" in s and "still waiting" in s for s in said[1:]), said[1:]
     assert len(d.call("requests")) == 2
     assert d.audit_types().count("time_requested") == 2
+
+
+def test_many_requests_at_once_are_one_notice_that_counts_them(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """Five requests read together (children asking at once) stacked five notices over
+    the screen (s8, LOW); one notice now says how many wait, and the newest."""
+    d = daemon_factory(policy(NAP))
+    app = ShepherdApp(d.socket)
+    seen: list[str] = []
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.connected, "the connection")
+        rows = app.screen.query_one(RequestList)
+        for minutes in (5, 10, 15, 20, 25):  # while the TUI waits: all read in one go
+            d.call("request_time", entry="nap", duration=minutes * 60)
+        await wait_for(pilot, lambda: rows.row_count == 5, "the five requests")
+        await wait_for(pilot, lambda: "5 requests" in screen_text(app), "the notice")
+        seen.extend(request_notices(app))
+        app.save_screenshot(str(tmp_path / "requests.svg"))
+        text = screen_text(app)
+        assert text.count("requests for more time are waiting") == 1, text
+        # A sixth, while it shows: the same notice, counting one more.
+        d.call("request_time", entry="nap", duration=30 * 60)
+        await wait_for(pilot, lambda: "6 requests" in screen_text(app), "the notice updated")
+        seen.extend(request_notices(app))
+
+    drive(app, scenario, size=(120, 40), notifications=True)
+    assert seen == [
+        "5 requests for more time are waiting; the newest: " + ME
+        + " asks for 25m more of Nap. Choose one in the list, then press a to approve or x to "
+        "decline.",
+        "6 requests for more time are waiting; the newest: " + ME
+        + " asks for 30m more of Nap. Choose one in the list, then press a to approve or x to "
+        "decline."], seen

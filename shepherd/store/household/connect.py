@@ -38,6 +38,27 @@ def is_household_url(url: str) -> bool:
     return url.startswith(("postgresql:", "postgres:"))
 
 
+def where(url: str) -> str:
+    """Where the household store is, in words and without secrets: "the database shepherd
+    on db.home" (host, port, service and database only; never a user or password)."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the household's PostgreSQL database"
+    said = [f"the database {parts['dbname']}"] if parts.get("dbname") else []
+    if parts.get("service"):
+        said.append(("of " if said else "") + f"the PostgreSQL service {parts['service']}")
+    if not said:
+        said.append("the household's PostgreSQL database")
+    host = str(parts.get("host") or "")
+    if host and not host.startswith("/"):
+        port = f":{parts['port']}" if parts.get("port") else ""
+        said.append(f"on {host}{port}")
+    elif not parts.get("service"):
+        said.append("on this computer")
+    return " ".join(said)
+
+
 def connect(url: str, machine: str, purpose: str = "store") -> psycopg.Connection[Any]:
     """A connection in autocommit mode (transactions are explicit); raises
     ``StoreUnavailable`` with a sentence when the server cannot be reached."""
@@ -83,6 +104,24 @@ _LOGIN_REFUSED = (
 )
 
 
+# libpq's reasons, in the parent's words first (libpq's own line follows in brackets).
+_AWAY = (
+    ("No such file or directory", "its server is not running on this computer"),
+    ("Connection refused", "its server is not running or does not listen there"),
+    ("could not translate host name", "the name of the computer that holds it is not known "
+                                      "here"),
+    ("No route to host", "the network does not reach the computer that holds it"),
+    ("Network is unreachable", "this computer is not on a network that reaches it"),
+    ("timeout expired", "its server did not answer in time"),
+    ("timed out", "its server did not answer in time"),
+    ("server closed the connection", "the connection to it was lost"),
+    ("terminating connection", "its server ended the connection"),
+    ("connection is bad", "the connection to it was lost"),
+    ("the connection is lost", "the connection to it was lost"),
+    ("connection is closed", "the connection to it was lost"),
+)
+
+
 def _refused(message: str) -> str | None:
     for needle, said in _LOGIN_REFUSED:
         if needle in message and "FATAL" in message:
@@ -105,5 +144,8 @@ def describe(exc: BaseException) -> str:
     if refused is not None:
         return refused
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return f"the household store cannot be reached: {text}"
+        why = next((said for needle, said in _AWAY if needle in str(exc)), None)
+        if why is None:
+            return f"the household store cannot be reached ({text})"
+        return f"the household store cannot be reached: {why} ({text})"
     return f"the household store failed: {text}"

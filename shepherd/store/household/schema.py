@@ -200,6 +200,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants ADD COLUMN week BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE grants ADD COLUMN expiry_noted BOOLEAN NOT NULL DEFAULT false;
     """,
+    # 4: what an expired grant paid for, noted with its expiry (by the machine that noted
+    # it), and its target's use that day when it was given, as SQLite's migration 7;
+    # NULL on an older row: it pays for nothing.
+    """
+    ALTER TABLE grants ADD COLUMN paid_s DOUBLE PRECISION;
+    ALTER TABLE grants ADD COLUMN used_before_s DOUBLE PRECISION;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -40,6 +40,7 @@ from shepherd.store.protocol import (
     Accounting,
     Checkpoint,
     CheckpointRow,
+    GrantRecordRow,
     HouseholdView,
     LaunchPlan,
     Parts,
@@ -203,12 +204,13 @@ class PgStore:
         expiry is audited."""
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen in conn.execute(
-                "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted "
-                "FROM grants WHERE day >= %s AND expires_at IS NOT NULL ORDER BY id",
-                (since,)).fetchall():
+        for gid, u, t, d, sec, until, week, seen, paid, before in conn.execute(
+                "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted, "
+                "paid_s, used_before_s FROM grants WHERE day >= %s AND expires_at IS NOT NULL "
+                "ORDER BY id", (since,)).fetchall():
             timed.append(TimedGrantRow(int(gid), str(u), str(t), d, int(sec), until,
-                                       bool(week)))
+                                       bool(week), None if paid is None else float(paid),
+                                       None if before is None else float(before)))
             if seen:
                 noted.add(int(gid))
         return tuple(timed), frozenset(noted)
@@ -287,10 +289,13 @@ class PgStore:
         return [(str(u), str(e), d, float(s))
                 for u, e, d, s in self.conn.execute(sql, params).fetchall()]
 
-    def grant_rows(self, since: date, until: date) -> dict[tuple[str, str, date], int]:
-        return {(str(u), str(t), d): int(s) for u, t, d, s in self.conn.execute(
-            "SELECT child, target, day, sum(seconds) FROM grants WHERE day BETWEEN %s AND %s "
-            "GROUP BY child, target, day", (since, until)).fetchall()}
+    def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
+        return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
+                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
+                self.conn.execute(
+                    "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s "
+                    "FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
+                    (since, until)).fetchall()]
 
     # -- sessions ---------------------------------------------------------------
     def _add_use(self, conn: Conn, session_id: int, user: str, entry: str, day: date,
@@ -547,16 +552,17 @@ class PgStore:
 
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
-              expires_at: datetime | None = None, week: bool = False) -> int | None:
+              expires_at: datetime | None = None, week: bool = False,
+              used_before_s: float | None = None) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             if seconds:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
-                    "granted_at, machine, expires_at, week) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    "granted_at, machine, expires_at, week, used_before_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
-                     expires_at, week)).fetchone()
+                     expires_at, week, used_before_s)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
@@ -567,12 +573,14 @@ class PgStore:
         return grant_id
 
     def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,
-                      data: Mapping[str, Any]) -> None:
+                      data: Mapping[str, Any], paid_s: float | None = None) -> None:
         """A timed grant stopped counting: audited once in the household, by the first
-        machine to see it (the others find it noted)."""
+        machine to see it (the others find it noted), with what it paid for as that
+        machine saw it (``paid_s``: what it counts for from then on)."""
         with self._tx() as conn:
-            first = conn.execute("UPDATE grants SET expiry_noted = true WHERE id = %s "
-                                 "AND NOT expiry_noted RETURNING id", (grant_id,)).fetchone()
+            first = conn.execute("UPDATE grants SET expiry_noted = true, paid_s = %s "
+                                 "WHERE id = %s AND NOT expiry_noted RETURNING id",
+                                 (paid_s, grant_id)).fetchone()
             if first is not None:
                 self.audit(ts, "grant_expired", dict(data), user=user, entry=target,
                            actor="shepherd")
