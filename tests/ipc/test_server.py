@@ -145,6 +145,9 @@ def test_events_and_answers_arrive_whole_and_in_order_to_a_slow_reader() -> None
         server = RpcServer(path, _echo)
         await server.start()
         sock = await _subscribed(server, path, rcvbuf=4096)
+        for connection in server.connections:  # the kernel holds little on either side
+            connection.writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         for n in range(600):
             server.broadcast("event", {"n": n, "pad": "x" * 1000})
             if n % 100 == 50:  # an answer between the events
