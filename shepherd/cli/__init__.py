@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shepherd import __version__
-from shepherd.cli.agent_cmd import add_agent_command
 from shepherd.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -19,12 +18,7 @@ from shepherd.cli.common import (
     PlainStream,
     add_socket_option,
 )
-from shepherd.cli.daemon_cmd import add_daemon_commands, no_policy_message
-from shepherd.cli.desktop import add_desktop_command
-from shepherd.cli.explain_cmd import add_explain_commands
-from shepherd.cli.remote import add_remote_commands, policy_remote
-from shepherd.cli.review import add_review_commands
-from shepherd.cli.tui_cmd import add_tui_command
+from shepherd.cli.daemon_cmd import add_daemon_command, add_daemon_commands, no_policy_message
 from shepherd.policy import check_policy_file
 from shepherd.supervisor.preflight import preflight
 from shepherd.words import counted
@@ -60,7 +54,10 @@ def _policy_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; ``only="daemon"``: the daemon's alone (the top-level options
+    stay), so the daemon, which runs for days, never imports the other commands' modules
+    (the TUI's, the explainer's, the review's: about 1.6 MiB it would keep for nothing)."""
     parser = argparse.ArgumentParser(
         prog="shepherd", description="Parental-control session supervisor.",
         epilog="Durations are written 90s, 15m, 1h30m or 2d. Exit codes: 0 ok, 1 error, "
@@ -68,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shepherd {__version__}")
     add_socket_option(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    if only == "daemon":
+        add_daemon_command(commands)
+        return parser
+    from shepherd.cli.agent_cmd import add_agent_command
+    from shepherd.cli.desktop import add_desktop_command
+    from shepherd.cli.explain_cmd import add_explain_commands
+    from shepherd.cli.remote import add_remote_commands, policy_remote
+    from shepherd.cli.review import add_review_commands
+    from shepherd.cli.tui_cmd import add_tui_command
 
     policy = commands.add_parser("policy", help="check, reload or show the policy")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -95,7 +101,8 @@ _OWN_TERMINAL = {"tui", "demo", "daemon", "agent", "desktop"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only="daemon" if argv[:1] == ["daemon"] else None)
     args = parser.parse_args(argv)
     if args.command in _OWN_TERMINAL:
         return _run(args)

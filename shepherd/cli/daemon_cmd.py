@@ -86,6 +86,11 @@ def _test_hold_gil() -> float:
 
 
 def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add_daemon_command(commands)
+    add_demo_command(commands)
+
+
+def add_daemon_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     daemon = commands.add_parser("daemon", help="run the supervisor (systemd starts it)")
     daemon.add_argument("--user", action="store_true",
                         help="user mode: run as yourself, playing one child of the policy")
@@ -112,6 +117,8 @@ def add_daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help="how much to log to stderr (default: INFO)")
     daemon.set_defaults(handler=cmd_daemon)
 
+
+def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from shepherd.cli.demo import cmd_demo
 
     demo = commands.add_parser(

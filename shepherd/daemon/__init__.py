@@ -11,6 +11,7 @@ from shepherd.daemon.checks import policy_warnings
 from shepherd.daemon.core import Daemon, DaemonConfig
 from shepherd.daemon.exclusive import CannotStart
 from shepherd.daemon.service import serve
+from shepherd.daemon.system import share_malloc_arenas
 from shepherd.ipc.server import socket_directory_problem
 from shepherd.policy import CheckResult, PolicyError, check_policy_file
 from shepherd.store import StoreVersionError
@@ -35,6 +36,7 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO",
         return refused(config.state_dir)
     for warning in policy_warnings(result, config.policy_path, config.user_mode):
         logging.getLogger("shepherd.daemon").warning("%s", warning)
+    share_malloc_arenas()  # before the loop starts any thread
     try:
         asyncio.run(serve(config, result.policy))
     except StoreVersionError as exc:

@@ -82,8 +82,7 @@ from shepherd.engine import (
 from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
-from shepherd.explain.day import ExplainError
-from shepherd.explain.when import grant_until
+from shepherd.explain.when import ExplainError, grant_until
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.presence import Presence
@@ -1077,8 +1076,10 @@ class Daemon:
     def _warn(self, warning: WarningIssued, now: Instant) -> None:
         # What the child reads, with the true time left (the codes stay beside it).
         data = {**warning.to_json(), "text": warning_text(warning.message, warning.remaining_s)}
-        self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
+        # Told first: the event is on the listeners' sockets before the store's thread is
+        # woken (the record is queued either way, never waited for).
         self._publish("warning_issued", data, user=warning.user)
+        self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)

@@ -40,8 +40,7 @@ from shepherd.daemon.events import DaemonEvent
 from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
 from shepherd.engine import ActionRefused, AlreadyExtended
 from shepherd.engine.grants import GRANT_MODES, grant_too_long
-from shepherd.explain.day import ExplainError
-from shepherd.explain.live import books_of, explain_live, running_note
+from shepherd.explain.when import ExplainError
 from shepherd.ipc.protocol import (
     ACTION_REFUSED,
     ALREADY_DONE,
@@ -451,6 +450,8 @@ class Methods:
 
     async def policy_explain(self, params: Params, connection: Connection) -> Any:
         """A child's day under the policy in force, with this week's books (off the loop)."""
+        from shepherd.explain.live import books_of, explain_live, running_note  # rarely asked
+
         d = self.daemon
         user = params.req_str("user")
         day, start = params.text("date", required=False), params.text("from", required=False)

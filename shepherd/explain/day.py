@@ -33,14 +33,11 @@ from shepherd.engine import (
 from shepherd.engine.allowance import Standing
 from shepherd.engine.engine import entry_limits, group_limits
 from shepherd.explain.run import DayRun, Starting
+from shepherd.explain.when import ExplainError as ExplainError  # its home is when.py
 from shepherd.policy import Entry, Policy
 
 _MAX_SESSIONS = 500  # a safety net: one day holds far fewer
 _WINDOW_CLOSING = timedelta(seconds=1)
-
-
-class ExplainError(ValueError):
-    """A question about the day that has no answer (an unknown child, a time outside it)."""
 
 
 @dataclass(frozen=True)

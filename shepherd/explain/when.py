@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from shepherd.engine import QuotaCalendar
-from shepherd.explain.day import ExplainError
 from shepherd.policy import DAY_NAMES
+
+
+class ExplainError(ValueError):
+    """A question about the day that has no answer (an unknown child, a time outside it)."""
 
 _LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -9,10 +9,15 @@
   not a request) is answered and the connection stays usable.
 - Requests are rate limited per uid (a token bucket shared by its connections),
   and a batch costs one token per item; a batch holds at most ``MAX_BATCH`` items.
-- Each connection's unsent output is bounded (``MAX_UNSENT`` bytes) and drained by
-  its own task, so a slow reader never blocks the daemon: past the bound it is
-  sent one last message (``lagged`` for a subscriber, an error otherwise) and
-  dropped. An answer larger than the bound is replaced by an error.
+- Answers and events are written to the connection's socket at once, in the call
+  that sends them (an event is on every subscriber's socket when ``broadcast``
+  returns; no task and no loop turn stand between them). What the kernel does not
+  take waits in the connection's transport, which sends it as the reader makes
+  room; it is never awaited, so a slow reader never blocks the daemon. What waits
+  is bounded (``MAX_UNSENT`` bytes): past the bound the connection is sent one
+  last message (``lagged`` for a subscriber, an error otherwise) and closed, and
+  a peer that has not taken it ``LINGER_S`` later is cut off. An answer larger
+  than the bound is replaced by an error.
 - After each line the server yields to the event loop, so no connection can keep
   the loop from its timers.
 """
@@ -62,6 +67,7 @@ MAX_BATCH = 100
 MAX_UNSENT = 1024 * 1024
 STRANGER_WAIT_S = 10.0
 CLOSE_WAIT_S = 2.0
+LINGER_S = 10.0  # a closed connection's unsent bytes wait this long for its reader
 QUEUE_LIMIT = MAX_UNSENT // 1024  # kept for callers that size floods by it
 
 
@@ -111,45 +117,66 @@ UNREAD = error_response(None, RpcError(TOO_MUCH_UNREAD, "too many answers wait u
 class Connection:
     peer: Peer
     writer: asyncio.StreamWriter
-    outgoing: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-    unsent: int = 0  # bytes queued or in the transport, not yet taken by the kernel
     subscribed: bool = False
     closed: bool = False
     bucket: TokenBucket | None = None  # None: not rate limited
     context: dict[str, Any] = field(default_factory=dict)  # the daemon's per-connection notes
 
+    @property
+    def unsent(self) -> int:
+        """Bytes written but not yet taken by the kernel: they wait in the transport."""
+        return self.writer.transport.get_write_buffer_size()
+
     def send(self, message: Any, last_words: Any = UNREAD) -> bool:
-        """Queue a message; past ``MAX_UNSENT``, send ``last_words`` instead and close."""
+        """Send a message now; past ``MAX_UNSENT``, send ``last_words`` instead and close."""
         return self.send_bytes(encode(message), last_words)
 
     def send_bytes(self, data: bytes, last_words: Any = UNREAD) -> bool:
         if self.closed:
             return False
+        if self.writer.transport.is_closing():  # the peer is gone
+            self.closed = True
+            return False
         if self.unsent + len(data) > MAX_UNSENT:
             self.give_up(last_words)
             return False
-        self.unsent += len(data)
-        self.outgoing.put_nowait(data)
+        return self._write(data)
+
+    def _write(self, data: bytes) -> bool:
+        # The transport sends at once what the socket takes, keeps the rest in order and
+        # sends it as the reader makes room: it is never awaited here.
+        try:
+            self.writer.write(data)
+        except (RuntimeError, OSError):  # the transport is shutting down
+            self.closed = True
+            return False
         return True
 
     def give_up(self, last_words: Any) -> None:
-        """Drop what waits, queue one last message, then the end marker."""
-        self.closed = True
-        while not self.outgoing.empty():
-            data = self.outgoing.get_nowait()
-            self.unsent -= len(data) if data else 0
-        last = encode(last_words)
-        self.unsent += len(last)
-        self.outgoing.put_nowait(last)
-        self.outgoing.put_nowait(None)
+        """Send one last message (past the bound: it is small), then close."""
+        if self.closed:
+            return
+        self._write(encode(last_words))
+        self.close()
 
     def drop_lagging(self) -> None:
         self.give_up(LAGGED)
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.outgoing.put_nowait(None)
+        """Close once what was sent has gone out; a peer that does not take it within
+        ``LINGER_S`` is cut off, so its bytes are not kept for ever."""
+        if self.closed and self.writer.transport.is_closing():
+            return
+        self.closed = True
+        transport = self.writer.transport
+        self.writer.close()
+        if transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(LINGER_S, transport.abort)
+
+    async def ended(self) -> None:
+        """Until the connection is closed, at most ``LINGER_S`` after ``close``."""
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
 
     def take_tokens(self, count: int = 1) -> bool:
         return self.bucket is None or self.bucket.take(count)
@@ -242,22 +269,6 @@ class RpcServer:
                 data = data or encode(notification(method, params))
                 connection.send_bytes(data, LAGGED)
 
-    async def _drain(self, connection: Connection) -> None:
-        writer = connection.writer
-        try:
-            while True:
-                data = await connection.outgoing.get()
-                if data is None:
-                    break
-                writer.write(data)
-                await writer.drain()
-                connection.unsent -= len(data)
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            connection.closed = True
-            writer.close()
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -266,7 +277,6 @@ class RpcServer:
         sock = writer.get_extra_info("socket")
         peer = peer_credentials(sock)
         connection = Connection(peer, writer)
-        drain = asyncio.create_task(self._drain(connection))
         try:
             admission = self.admit(peer)
         except Exception:  # a lookup that fails admits no one
@@ -274,13 +284,13 @@ class RpcServer:
             admission = None
         if admission is None:
             await self._turn_away(reader, connection)
-            await drain
+            await connection.ended()
             return
         if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
             connection.send(error_response(None, RpcError(
                 TOO_MANY_CONNECTIONS, "too many connections from your user")))
             connection.close()
-            await drain
+            await connection.ended()
             return
         connection.context.update(admission.context)
         if admission.limited:
@@ -296,7 +306,7 @@ class RpcServer:
                 del self._per_uid[peer.uid]
                 self._buckets.pop(peer.uid, None)
             connection.close()
-            await drain
+            await connection.ended()
 
     @staticmethod
     async def _turn_away(reader: asyncio.StreamReader, connection: Connection) -> None:

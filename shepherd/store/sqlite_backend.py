@@ -45,6 +45,15 @@ from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
 MOVED_UNHEALED = "the store file is gone and could not be recreated: "
+# Each of the daemon's connections keeps at most this much of the file in memory (SQLite's
+# default is 2,000 KiB each). The books are a few pages, read at start and then held in
+# memory by the daemon; audit pages walk indexes; the operating system caches the file.
+CACHE_KIB = 512
+
+
+def _small_cache(store: Store) -> Store:
+    store.db.conn.pragma("cache_size", -CACHE_KIB)
+    return store
 
 
 class SqliteBackend:
@@ -59,7 +68,7 @@ class SqliteBackend:
 
     def open(self, now: datetime) -> StateStore:
         try:
-            store = Store.open(self.path, now)
+            store = _small_cache(Store.open(self.path, now))
         except (apsw.Error, OSError) as exc:
             raise StoreUnavailable(describe(exc)) from None
         self._start_watch(store)
@@ -139,7 +148,7 @@ class SqliteBackend:
         problem = store.db.problem()
         if problem is not None:
             raise StoreUnavailable(problem)
-        return Store(Database.attach(self.path, readonly=not write))
+        return _small_cache(Store(Database.attach(self.path, readonly=not write)))
 
     def scrub(self, store: StateStore, whole: bool) -> str | None:
         """Read the pages again from the disk, on a side connection (its own page cache:

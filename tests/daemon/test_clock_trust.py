@@ -37,7 +37,7 @@ class FailingLibc:
 
 
 def test_adjtimex_failing_is_unknown_never_synchronised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: FailingLibc())
+    monkeypatch.setattr(system, "_libc", lambda: FailingLibc())
     assert kernel_synchronized() is None
     sync = TimeSync(flag=Path("/nonexistent/synchronized"))
     assert sync.synchronized() is False
@@ -174,3 +174,14 @@ limits = { cooldown = "1h" }
     rows = d.audit("clock_jump")
     assert [r.get("restored", False) for r in rows] == [False, True]
     assert abs(rows[0]["skew_s"] - 86400) < 120 and abs(rows[1]["skew_s"]) < 60
+
+
+def test_the_c_library_is_loaded_once_however_often_the_clock_is_asked() -> None:
+    # Each ctypes.CDLL made classes of its own (about 30 KiB in reference cycles), once
+    # per clock check: memory churn that only a full collection gave back.
+    system._libc.cache_clear()
+    first = system._libc()
+    for _ in range(3):
+        system.kernel_synchronized()
+    assert system._libc() is first
+    assert system._libc.cache_info().misses == 1

@@ -9,10 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shepherd.ipc.protocol import Request
+from shepherd.ipc import server as server_module
+from shepherd.ipc.protocol import Request, encode
 from shepherd.ipc.server import QUEUE_LIMIT, Connection, RpcServer
 
 
@@ -94,3 +96,107 @@ def test_any_input_gets_answers_and_never_takes_the_server_down(garbage: list[by
 
     reply = asyncio.run(scenario())
     assert reply["result"]["method"] == "hello"
+
+
+async def _subscribed(server: RpcServer, path: Path, rcvbuf: int | None = None
+                      ) -> socket.socket:
+    """A plain socket, subscribed: the test reads it without giving the loop a turn."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, str(path))
+    await loop.sock_sendall(sock, b'{"jsonrpc":"2.0","id":1,"method":"subscribe"}\n')
+    answer = b""
+    while not answer.endswith(b"\n"):
+        answer += await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
+    assert json.loads(answer)["result"]["method"] == "subscribe"
+    return sock
+
+
+def test_an_event_is_on_the_subscribers_socket_when_broadcast_returns() -> None:
+    # Events used to wait in a queue for the connection's drain task, so a warning
+    # reached its subscriber a loop turn (and every callback queued before it) late.
+    async def scenario() -> bytes:
+        path = Path(tempfile.mkdtemp(prefix="shp")) / "s.sock"
+        server = RpcServer(path, _echo)
+        await server.start()
+        sock = await _subscribed(server, path)
+        server.broadcast("event", {"type": "warning_issued", "n": 1})
+        try:  # no await between the broadcast and the read: the loop has not turned
+            return sock.recv(4096, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return b""
+        finally:
+            sock.close()
+            await server.close()
+
+    data = asyncio.run(scenario())
+    assert json.loads(data)["params"] == {"type": "warning_issued", "n": 1}
+
+
+def test_events_and_answers_arrive_whole_and_in_order_to_a_slow_reader() -> None:
+    # Far more than the kernel's buffer holds, less than the bound: the rest waits in
+    # the daemon, and nothing is lost, split or reordered when the reader catches up.
+    async def scenario() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        path = Path(tempfile.mkdtemp(prefix="shp")) / "s.sock"
+        server = RpcServer(path, _echo)
+        await server.start()
+        sock = await _subscribed(server, path, rcvbuf=4096)
+        for connection in server.connections:  # the kernel holds little on either side
+            connection.writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        for n in range(600):
+            server.broadcast("event", {"n": n, "pad": "x" * 1000})
+            if n % 100 == 50:  # an answer between the events
+                await loop.sock_sendall(sock, json.dumps(
+                    {"jsonrpc": "2.0", "id": n, "method": "hello"}).encode() + b"\n")
+                await asyncio.sleep(0.05)
+        assert [c for c in server.connections if c.unsent]  # some of it waits in the daemon
+        data = b""
+        while data.count(b"\n") < 606:
+            data += await asyncio.wait_for(loop.sock_recv(sock, 65536), 10)
+        sock.close()
+        await server.close()
+        return [json.loads(line) for line in data.splitlines()]
+
+    messages = asyncio.run(scenario())
+    events = [m["params"]["n"] for m in messages if m.get("method") == "event"]
+    assert events == list(range(600))
+    answers = [(i, m["id"]) for i, m in enumerate(messages) if "id" in m]
+    assert [answer_id for _, answer_id in answers] == [50, 150, 250, 350, 450, 550]
+    for index, answer_id in answers:  # each answer comes after the events sent before it
+        assert messages[index - 1]["params"]["n"] <= answer_id
+
+
+def test_a_subscriber_that_never_reads_nor_hangs_up_is_let_go(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past the bound it is sent "lagged" and dropped; if it never reads even that, the
+    # daemon does not keep its connection (and the bytes waiting for it) forever.
+    monkeypatch.setattr(server_module, "LINGER_S", 0.2, raising=False)
+
+    async def scenario() -> tuple[int, int]:
+        path = Path(tempfile.mkdtemp(prefix="shp")) / "s.sock"
+        server = RpcServer(path, _echo)
+        await server.start()
+        sock = await _subscribed(server, path, rcvbuf=4096)
+        most = 0
+        for n in range(QUEUE_LIMIT * 20):
+            server.broadcast("event", {"n": n, "pad": "x" * 200})
+            most = max([most, *(c.unsent for c in server.connections)])
+            if n % 50 == 0:
+                await asyncio.sleep(0)  # the daemon goes on living while it floods
+        for _ in range(200):  # until its connection's task has ended (at most 10 s)
+            if not server._tasks:
+                break
+            await asyncio.sleep(0.05)
+        left = len(server._tasks)
+        sock.close()
+        await server.close()
+        return most, left
+
+    most, left = asyncio.run(scenario())
+    assert most <= server_module.MAX_UNSENT + len(encode(server_module.LAGGED))  # + last words
+    assert left == 0
