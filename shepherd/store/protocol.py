@@ -11,7 +11,7 @@ on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -337,6 +337,13 @@ class StoreBackend(Protocol):
         """Off the loop, now and then: read the stored pages again and check them (the
         books, or the whole store); what is found damaged is healed before the next
         change. None: nothing found (or nothing of the kind to check)."""
+        ...
+
+    def fingerprint(self, store: StateStore) -> Hashable:
+        """Cheap, on the loop: what changes whenever the stored pages may have (a write of
+        ours or anyone's). The books' check is skipped while it stays the same, so an idle
+        daemon does not wake a thread to read pages nothing touched; None: not known
+        (check as due)."""
         ...
 
     def verify_command(self) -> list[str] | None:

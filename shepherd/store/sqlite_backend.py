@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Hashable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -169,6 +170,18 @@ class SqliteBackend:
         if found is not None:
             self._suspect = found
         return found
+
+    def fingerprint(self, store: StateStore) -> Hashable:
+        """The database file's and its WAL's identity, size and last change: every write
+        (ours, or damage from outside) moves one of them. None when one cannot be read."""
+        if self.path is None:
+            return None
+        try:
+            # (Not the change time: a side connection's open, as root, chowns the WAL.)
+            return tuple((st.st_ino, st.st_size, st.st_mtime_ns)
+                         for st in (os.stat(self.path), os.stat(f"{self.path}-wal")))
+        except OSError:
+            return None
 
     def bounded(self, store: StateStore,
                 maintenance: bool = False) -> AbstractContextManager[None]:

@@ -53,7 +53,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,6 +139,7 @@ class StoreWriter:
         started = time.monotonic()  # the whole file first a tenth of its interval in
         self._next_check = (started + books_s, started + whole_s / 10)
         self._checking = False
+        self._checked: Hashable = None  # the store's fingerprint at the last page check
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> bool:
@@ -227,6 +228,10 @@ class StoreWriter:
             return
         books_s, whole_s = self._check_every
         self._next_check = (now + books_s, now + whole_s if whole else whole_at)
+        seen = self.backend.fingerprint(self._store)
+        if not whole and seen is not None and seen == self._checked:
+            return  # nothing wrote the files since the last check: their pages are as read
+        self._checked = seen
         self._checking = True
         loop = asyncio.get_running_loop()
         checked = loop.run_in_executor(self._maintenance, self._scrub, whole)

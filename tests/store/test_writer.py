@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import select
 import shutil
 import subprocess
@@ -472,3 +473,40 @@ def test_a_file_damaged_in_place_is_rebuilt_from_the_writers_whole_copy(
     damaged = [p for p in tmp_path.iterdir()
                if ".damaged-" in p.name and not p.name.endswith(("-wal", "-shm"))]
     assert len(damaged) == 1, list(tmp_path.iterdir())
+
+
+def test_an_idle_store_s_pages_are_not_read_again_until_something_writes_them(
+        tmp_path: Path) -> None:
+    """Issue 13 (idle wake-ups): the books' pages were read again every 30 s on a thread
+    even when nothing had written the files since the last read. Now the check waits for a
+    change of the files (ours, or damage from outside), which it still finds."""
+    path = tmp_path / "shepherd.db"
+    checked: list[bool] = []
+
+    async def one_round(writer: StoreWriter) -> None:
+        writer._next_check = (0.0, time.monotonic() + 3600)  # the books' check is due
+        writer.check_pages()
+        await wait_for(lambda: not writer._checking)
+
+    async def scenario() -> list[bool]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        real = writer.backend.scrub
+        writer.backend.scrub = (  # type: ignore[method-assign]
+            lambda store, whole: checked.append(whole) or real(store, whole))
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        for _ in range(5):  # idle: read once, then not again
+            await one_round(writer)
+        idle = len(checked)
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 2}))
+        await one_round(writer)  # our own write: read again
+        after_write = len(checked)
+        with path.open("r+b") as handle:  # damage from outside, sizes and headers whole
+            handle.seek(4096 + 100)
+            handle.write(os.urandom(64))
+        await one_round(writer)  # a change of the file: read again
+        result = [idle == 1, after_write == 2, len(checked) == 3]
+        await writer.close()
+        return result
+
+    assert asyncio.run(scenario()) == [True, True, True], checked
