@@ -135,7 +135,7 @@ class DirectBackend:
             self.alarm.start()
         if self.home is not None:
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
-        log.error("no cgroup v2 of its own to write (%s): sessions are tracked as process trees "
+        log.error("no writable cgroup v2 of its own (%s): sessions are tracked as process trees "
                   "instead, which is weaker", reason)
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)
