@@ -585,6 +585,19 @@ class CgroupHome:
                     kill(child)
                     remove(child)
 
+    def kill_all(self) -> list[Path]:
+        """The daemon cannot start (no thread, no task left): SIGKILL every session and
+        refusal group of this instance at once (``cgroup.kill``: a write, no thread, no
+        fork). The groups killed; their records are charged at the next start."""
+        killed = []
+        with contextlib.suppress(OSError):
+            for child in sorted(self.instance.iterdir()):
+                if child.is_dir() and child.name != SUPERVISOR_LEAF:
+                    with contextlib.suppress(OSError):
+                        kill(child)
+                        killed.append(child)
+        return killed
+
     def owns(self, path: str | Path) -> bool:
         """True for a session group of this instance (a snapshot's path is checked, not trusted)."""
         group = Path(path)
