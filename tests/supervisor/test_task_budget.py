@@ -96,6 +96,9 @@ limits = {{ max_run = "1h" }}
         daemon.start()
         assert daemon.supervision().startswith("cgroup v2"), daemon.supervision()
         assert daemon.call("launch", entry="bomb")["session_id"] == 1
+        # Layer 2 (a pids.max per session) needs the pids controller on cgroup2: where it is
+        # bound to v1, as here, the daemon says there is none and layer 1 must hold alone.
+        assert "no pids controller for the session groups" in daemon.log.read_text()
         launched = time.monotonic()
         wait_for(lambda: current(budget) >= BUDGET, 30)  # the budget is full
         daemon.kill9()
