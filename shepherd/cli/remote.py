@@ -148,6 +148,9 @@ def health_words(answer: dict[str, Any]) -> list[str]:
                      f"{how.removeprefix('not watching: ')}.")
     elif how:
         lines.append(f"How programs started outside Shepherd are seen: {how}.")
+    supervision = answer.get("supervision")
+    if isinstance(supervision, dict) and not supervision.get("airtight", True):
+        lines.append(f"Its programs are held the weaker way: {supervision.get('how')}.")
     household = answer.get("household")
     if isinstance(household, dict):
         waiting = int(household.get("journal_waiting") or 0)

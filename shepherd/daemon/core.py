@@ -1927,6 +1927,8 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
+            answer["supervision"] = {"how": self.membership.how,
+                                     "airtight": self.membership.airtight}
             answer["agents"] = [u.name for u in self.policy.users if self.events.has_agent(u.name)]
             answer["outside_programs"] = self.outside.how
             if (self.machine is not None and self.link is not None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 import select
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
