@@ -1794,7 +1794,13 @@ class Daemon:
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
-            raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
+            # The same for others' entries; said as a refused launch says it, with the
+            # entries this child has, so a typo can be put right.
+            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
+            there = ("none are set up for this child" if not mine else "the entries are "
+                     + ", ".join(e.id if e.title.casefold() == e.id.casefold()
+                                 else f"{e.title} ({e.id})" for e in mine))
+            raise NotFound(f'There is no entry called "{entry}"; {there}.')
         now = self.now()
 
         def ask(store: StateStore) -> tuple[int, bool]:
