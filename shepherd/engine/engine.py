@@ -1043,16 +1043,21 @@ class Engine:
         today, _ = self._standing(user, limits, day, now)
         last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
         lasting, _ = self._standing(user, limits, day, now, at=last_moment)
-        on_top, lasting_from = 0, None
+        on_top, lasting_from, held_at = 0, None, used
         if today is not None and lasting is not None and quota is not None:
             granted = round(lasting.allowance_s) - quota
             on_top = round(today.allowance_s - lasting.allowance_s)
+            # What lasts is held at the use it paid for: the use beyond it so far was
+            # paid by the time on top (given until a moment), which stays until then and
+            # so is not counted twice (review 15-s8 H1).
+            held_at = used - min(max(lasting.used_s - lasting.allowance_s, 0.0),
+                                 float(max(on_top, 0)))
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
         else:
             granted = self.granted(user, target, day)
         try:
-            change = grant_change(mode, seconds, quota, granted, used)
+            change = grant_change(mode, seconds, quota, granted, held_at)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         allowance = change.allowance_s

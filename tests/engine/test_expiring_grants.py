@@ -570,3 +570,47 @@ def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     assert e.availability("alex", "game", clock.now).time_left_s == 1800
     clock.set_wall(local(24, 10))  # Tuesday: the hour and the week's 30 minutes
     assert e.availability("alex", "game", clock.now).time_left_s == 3600 + 1800
+
+
+# -- setting and taking back after time given until a moment was partly used (review 15-s8) --
+
+HALF = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "30m" }\n'
+
+
+def _half_used_timed_grant() -> tuple[Engine, FakeClock]:
+    """Quota 30m, all used; +20m until 12:00, 15 minutes of it used: 5 minutes left."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1800, 1) == 1800  # 10:00-10:30
+    clock.set_wall(local(23, 11))
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12))
+    assert play(e, clock, 900, 2) == 900  # 11:00-11:15
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+    clock.set_wall(local(23, 11, 30))
+    return e, clock
+
+
+@pytest.mark.parametrize("asked", [1800, 600, 0])
+def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(asked: int) -> None:
+    """``=30m`` (or less) with 45 minutes used, 15 of them paid by the time given until
+    12:00: the lasting 30 minutes are used up, the timed grant keeps its 5 minutes until
+    12:00; its used part is not counted again (it gave 20 minutes left, and 1h5m played)."""
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", asked, clock.now, mode="set")
+    assert answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+    assert play(e, clock, 3600, 3) == pytest.approx(300)
+    clock.set_wall(local(23, 12, 30))
+    [gone] = expired(e, clock)
+    assert gone.unused_s == pytest.approx(0)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    assert sum(e.usage.values()) <= 1800 + 1200 + 1e-6
+
+
+def test_taking_back_after_a_partly_used_timed_grant_takes_from_the_lasting_part() -> None:
+    """``-30m``: the lasting 30 minutes are all used (by the time given before 11:00), so
+    they are held; the timed grant's 5 minutes stay until 12:00."""
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", 1800, clock.now, mode="take")
+    assert answer.held_at_used and answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
