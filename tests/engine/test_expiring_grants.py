@@ -614,3 +614,34 @@ def test_taking_back_after_a_partly_used_timed_grant_takes_from_the_lasting_part
     answer = e.grant("alex", "game", 1800, clock.now, mode="take")
     assert answer.held_at_used and answer.lasting_s == 1800 and answer.allowance_s == 3000
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(plays=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 90)), min_size=2,
+                      max_size=8),
+       grant_at=st.integers(0, 3), change_at=st.integers(1, 7), seconds=st.integers(60, 3600),
+       lasts=st.integers(1, 300), mode=st.sampled_from(["set", "take"]),
+       asked=st.integers(0, 7200))
+def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_allowed(
+        plays: list[tuple[int, int]], grant_at: int, change_at: int, seconds: int,
+        lasts: int, mode: str, asked: int) -> None:
+    """A ledger of one day (review 15-s8 H1): time given until a moment, played greedily,
+    then ``=D`` or ``-D`` at any point: the day's use is never more than its hour (or the
+    set total, if higher) and the time given."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 9))
+    day = e.quota_day(clock.now)
+    for step, (gap, minutes) in enumerate(plays):
+        clock.advance(gap * 60)
+        if step == grant_at:
+            e.grant("alex", "game", seconds, clock.now, until=clock.wall + timedelta(minutes=lasts))
+        if step == max(change_at, grant_at + 1):
+            e.grant("alex", "game", asked, clock.now, mode="set" if mode == "set" else "take")
+        e.due(clock.now)
+        if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
+            deadline = e.deadline(step + 1, clock.now)
+            assert deadline is not None
+            e.end_session(step + 1, clock.advance(min(minutes * 60.0, deadline.remaining_s)),
+                          "exited")
+    lasting = max(3600, asked) if mode == "set" else 3600
+    assert e.usage.get(("alex", "game", day), 0.0) <= lasting + seconds + 1e-6
