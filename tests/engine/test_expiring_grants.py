@@ -645,3 +645,32 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
                           "exited")
     lasting = max(3600, asked) if mode == "set" else 3600
     assert e.usage.get(("alex", "game", day), 0.0) <= lasting + seconds + 1e-6
+
+
+# -- an expiry noted late (a daemon down across it) pays for no use after it (review 15-s8 H2) --
+
+@pytest.mark.parametrize("charged_first", [True, False])
+def test_an_expiry_noted_late_pays_only_for_the_use_up_to_the_grants_end(
+        charged_first: bool) -> None:
+    """Quota 30m used; +1h until 11:10 at 11:00, a game running from then; the daemon is
+    killed at 11:05 and starts again at 11:30, adopting the game: the grant counted 10
+    minutes, so it paid for 10, not 30 (the downtime after 11:10 is the child's own),
+    whether the downtime was charged before the expiry was noted or not."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 11))
+    e.grant("alex", "game", 3600, clock.now, until=local(23, 11, 10))
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    e.charge(clock.advance(300))  # the last checkpoint, 11:05
+    snap = e.snapshot(2)
+    clock.advance(1500)  # 11:30
+    after = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
+                   timed_grants=list(e.timed.values()), expiries_noted=e.expiries_noted)
+    assert after.recover(snap, clock.now, alive=True)
+    if charged_first:
+        after.charge(clock.now)
+    [gone] = expired(after, clock)
+    assert gone.paid_s is not None and gone.paid_s <= 600 + 1e-6
+    assert gone.unused_s is not None and gone.unused_s >= 3000 - 1e-6
+    assert after.availability("alex", "game", clock.now).remaining_today_s == 0
