@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -51,6 +52,7 @@ from shepherd.daemon.errors import (
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
+from shepherd.daemon.exclusive import CannotStart
 from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
@@ -301,7 +303,28 @@ class Daemon:
 
     # -- start-up and shutdown -------------------------------------------------------
     async def start(self) -> None:
-        """Open the store, load the books, recover sessions, arm the timers."""
+        """Open the store, load the books, recover sessions, arm the timers.
+
+        Fails closed when the machine cannot give it a thread or a task (its sessions may
+        have filled a task budget they share with it, the direct backend's drop-in): it
+        kills every session group of its instance first (no thread needed), then
+        ``CannotStart`` (exit 1; the next start charges the sessions as recovery does).
+        """
+        try:
+            await self._start()
+        except (RuntimeError, OSError, MemoryError) as exc:
+            if not starved(exc):
+                raise
+            stopped = self.backend.fail_closed()
+            log.critical("cannot start (%s): killed every session of this instance before "
+                         "exiting (%d group(s): %s); the next start charges them",
+                         exc, len(stopped), ", ".join(stopped) or "none running")
+            what = ("every session of this daemon was stopped first" if stopped
+                    else "no session group of this daemon was running")
+            raise CannotStart(f"the machine gives it no {_lacking(exc)} ({exc}); "
+                              f"{what}") from exc
+
+    async def _start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.membership = self.backend.start()
         loop = asyncio.get_running_loop()
@@ -1771,7 +1794,13 @@ class Daemon:
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
-            raise NotFound(f"unknown entry {entry!r}")  # the same for others' entries
+            # The same for others' entries; said as a refused launch says it, with the
+            # entries this child has, so a typo can be put right.
+            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
+            there = ("none are set up for this child" if not mine else "the entries are "
+                     + ", ".join(e.id if e.title.casefold() == e.id.casefold()
+                                 else f"{e.title} ({e.id})" for e in mine))
+            raise NotFound(f'There is no entry called "{entry}"; {there}.')
         now = self.now()
 
         def ask(store: StateStore) -> tuple[int, bool]:
@@ -2009,3 +2038,22 @@ def _deadline_json(deadline: Deadline | None) -> dict[str, Any]:
         return {"deadline": None, "cause": None}
     return {"deadline": deadline.wall.isoformat(), "cause": deadline.cause,
             "group": deadline.group, "period": deadline.period}
+
+
+STARVED_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE})
+
+
+def starved(exc: BaseException) -> bool:
+    """A failure for want of a thread, task, memory or file descriptor (not a fault)."""
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in STARVED_ERRNOS
+    return isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
+
+
+def _lacking(exc: BaseException) -> str:
+    number = exc.errno if isinstance(exc, OSError) else None
+    if isinstance(exc, MemoryError) or number == errno.ENOMEM:
+        return "memory"
+    return "file descriptor" if number in (errno.EMFILE, errno.ENFILE) else "new thread or task"

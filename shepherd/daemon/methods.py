@@ -261,7 +261,9 @@ class Methods:
             raise RpcError(METHOD_NOT_FOUND, f"unknown method {request.method!r}")
         role_needed, handler = found
         if role_needed == "admin" and context["role"] != "admin":
-            raise RpcError(FORBIDDEN, "forbidden: this needs a parent (admin)")
+            raise RpcError(FORBIDDEN, "Only a parent can do that: it needs root or a "
+                                      "member of the group "
+                                      f"{self.daemon.policy.supervisor.admin_group}.")
         try:
             return await handler(Params(request.method, request.params), connection)
         except (CommandError, ActionRefused) as exc:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from shepherd.supervisor import taskbudget
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.proctree import children, live_thread, protected, read_proc, tgid_of
 
@@ -468,6 +469,7 @@ class CgroupHome:
     start: Path      # where the daemon was started (put back there at a clean exit)
     instance: Path   # <start>/shepherd-<instance>
     watcher: Inotify
+    limit_tasks: bool = False  # each session group gets a pids.max (``taskbudget``)
 
     @classmethod
     def prepare(cls, instance_id: str, mount: Path | None = None,
@@ -509,7 +511,16 @@ class CgroupHome:
                 remove(instance)
             raise CgroupUnavailable(
                 f"cannot create session groups under {start}: {exc.strerror or exc}") from None
-        home = cls(mount, start, instance, Inotify())
+        home = cls(mount, start, instance, Inotify(), taskbudget.enable(start, instance, mount))
+        if not home.limit_tasks:
+            log.info("no pids controller for the session groups: they share the daemon's "
+                     "task budget without a limit of their own")
+        else:
+            shared, limit = (taskbudget.budget(instance, mount),
+                             taskbudget.session_limit(instance, mount))
+            log.info("each session may run %s", "any number of tasks (no task budget above "
+                     "the daemon)" if shared is None or limit is None else
+                     f"at most {limit} tasks (of the {shared} it shares with the daemon)")
         removed = home.remove_leftovers()
         if removed:
             log.info("removed the empty groups of %d daemon(s) that are no longer running: %s",
@@ -585,6 +596,19 @@ class CgroupHome:
                     kill(child)
                     remove(child)
 
+    def kill_all(self) -> list[Path]:
+        """The daemon cannot start (no thread, no task left): SIGKILL every session and
+        refusal group of this instance at once (``cgroup.kill``: a write, no thread, no
+        fork). The groups killed; their records are charged at the next start."""
+        killed = []
+        with contextlib.suppress(OSError):
+            for child in sorted(self.instance.iterdir()):
+                if child.is_dir() and child.name != SUPERVISOR_LEAF:
+                    with contextlib.suppress(OSError):
+                        kill(child)
+                        killed.append(child)
+        return killed
+
     def owns(self, path: str | Path) -> bool:
         """True for a session group of this instance (a snapshot's path is checked, not trusted)."""
         group = Path(path)
@@ -597,6 +621,13 @@ class CgroupHome:
             kill(group)
             remove(group)
         group.mkdir()
+        limit = taskbudget.session_limit(self.instance, self.mount) if self.limit_tasks else None
+        if limit is not None:
+            try:
+                (group / "pids.max").write_text(str(limit))
+            except OSError:
+                remove(group)  # no session without the limit that keeps the daemon alive
+                raise
         return group
 
     def sessions(self) -> dict[int, Path]:

@@ -140,6 +140,11 @@ class DirectBackend:
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)
 
+    def fail_closed(self) -> list[str]:
+        # Process trees (no cgroup) are not reached: finding them needs /proc walks the
+        # recovery does, after the threads this is for.
+        return [str(group) for group in self.home.kill_all()] if self.home is not None else []
+
     # -- launching ------------------------------------------------------------------
     async def spawn(self, session_id: int, command: Sequence[str], account: Account,
                     env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:

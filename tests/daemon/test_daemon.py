@@ -482,6 +482,9 @@ def test_a_peer_that_is_not_an_admin_is_refused_admin_methods(daemon_factory: An
     hello, grant, lock, status, launch = json.loads(run.stdout)
     assert hello["result"]["role"] == "child" and hello["result"]["name"] == "nobody"
     assert grant["error"]["code"] == FORBIDDEN
+    # Review 12 s8 M3: a sentence, not "forbidden: this needs a parent (admin)".
+    assert grant["error"]["message"].startswith("Only a parent can do that: it needs root or "
+                                                "a member of the group "), grant
     assert lock["error"]["code"] == FORBIDDEN
     assert [u["name"] for u in status["result"]["users"]] == ["nobody"]  # only its own
     assert launch["error"]["code"] == FORBIDDEN  # may not act for another child

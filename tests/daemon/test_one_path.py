@@ -172,3 +172,19 @@ def test_a_child_learns_nothing_about_other_children(far_daemon_factory: Any) ->
     assert theirs["error"]["code"] == NOT_FOUND
     assert all_of_them["result"]["stopped"] == []
     assert sessions(d) == [mine]
+
+
+def test_a_request_for_an_entry_there_is_not_names_the_ones_there_are(
+        far_daemon_factory: Any) -> None:
+    """Review 12 s8 M3: `request nosuch 5m` said "unknown entry 'nosuch'", with no list,
+    though a launch lists them; still the same words for another child's entry."""
+    d = far_daemon_factory(policy(
+        '[[entries]]\nid = "nap"\nlabel = "Nap time"\ncommand = ["sleep", "3599"]\n'
+        '[[entries]]\nid = "mine"\ncommand = ["sleep", "3599"]\nusers = ["' + ME + '"]\n',
+        users='[[users]]\nname = "nobody"\n'))
+    missing, theirs = as_nobody(d, [("request_time", {"entry": "nosuch", "duration": "5m"}),
+                                    ("request_time", {"entry": "mine", "duration": "5m"})])
+    assert missing["error"]["code"] == theirs["error"]["code"] == NOT_FOUND
+    assert missing["error"]["message"] == (
+        'There is no entry called "nosuch"; the entries are Nap time (nap).'), missing
+    assert theirs["error"]["message"] == missing["error"]["message"].replace("nosuch", "mine")
