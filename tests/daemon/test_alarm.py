@@ -123,7 +123,7 @@ def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: A
     assert ended["reason"] == "expired"
     assert alarms(d) == []
     [audited] = d.audit("session_ended")
-    assert audited["sigterm"]["by"] in ("guard thread", "loop")
+    assert audited["sigterm"]["by"] in ("guard thread", "daemon thread")
     assert audited["sigterm"]["late_ms"] >= 0 and "woke_ms" not in audited["sigterm"]
 
 
