@@ -1536,8 +1536,9 @@ class Daemon:
         record.end_reason = reason
         record.actor = actor
         if record.started is None or record.started.is_set():
-            # SIGTERM leaves now, in this callback: not after one more turn of the loop
-            # (under load, that turn may be many clients' answers long).
+            # SIGTERM leaves now, from this callback: not after one more turn of the loop
+            # (under load, that turn may be many clients' answers long); the direct
+            # backend hands it to a thread (thousands of processes take seconds to signal).
             self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
         # What was started in it and taken into another entry's session stops with it.

@@ -625,14 +625,16 @@ class DirectBackend:
             return
         # The signal first (the deadline's own moment), then the thaw: a frozen
         # program gets its pending SIGTERM as it thaws.
-        self._signal(session, signal.SIGTERM)
+        # Noted as it leaves (a group's: as its signalling begins), before the programs
+        # can end: the end's record (on the loop) asks for it (``sigterm_report``).
         sent = time.monotonic()
-        self._thaw(session)
         at = self._deadlines.get(session.session_id)
         if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
             by = ("guard thread" if threading.current_thread().name == "deadline-guard"
                   else "daemon thread")
             self._note_sigterm(session.session_id, by, (sent - at) * 1000)
+        self._signal(session, signal.SIGTERM)
+        self._thaw(session)
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
