@@ -25,10 +25,11 @@ One JSON message each way, a reply to every request, in order:
 
 Each reply is ``{"state": ...}``. A fire is told once, in the reply to the next request
 that names the session, and then forgotten; that reply also says how late, by this
-process's clock, it woke for the deadline (``woke_ms``) and had sent the SIGTERM
-(``sent_ms``), and the same is written on its stderr (the daemon's log) as it fires:
-a late session can be told apart as the alarm's (or the machine's) lateness or the
-program's own. As root it runs at nice ``ALARM_NICE`` (a core as soon as it wakes).
+process's clock, it woke for the deadline (``woke_ms``) and sent the SIGTERM (``sent_ms``;
+a group's: when its signalling began), and the same is written on its stderr (the
+daemon's log) as it fires: a late session can be told apart as the alarm's (or the
+machine's) lateness or the program's own. As root it runs at nice ``ALARM_NICE`` (a
+core as soon as it wakes).
 
 Which wins when a request races a deadline: every deadline passed
 by this process's clock fires before the next request is read (fail closed: a
