@@ -48,6 +48,7 @@ from shepherd.daemon.errors import (
     NothingChanged,
     PolicyRejected,
     StoreUnreadable,
+    TooLate,
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
@@ -1694,6 +1695,11 @@ class Daemon:
             raise BadRequest("an extension must be more than 0 seconds")
         now = self.now()
         self.engine.check_extend(session_id, now)  # before anything is written
+        record = self.sessions.get(session_id)
+        if not preview and record is not None and record.stopping is not None:
+            # Its SIGTERM went (the deadline wins: review-9-s8 M1): not answered as a
+            # success, not audited as extended, and nothing charged for it.
+            raise TooLate(f"too late: session {session_id} had already been told to stop")
         label = self._session_json(session_id)["label"] if session_id in self.sessions else None
         if preview:
             would = self.engine.extension_preview(session_id, seconds, now)

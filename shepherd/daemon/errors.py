@@ -45,6 +45,11 @@ class NotFound(CommandError):
     """No such session, user, entry or request (as far as the caller may know)."""
 
 
+class TooLate(CommandError):
+    """A change to a session that was already told to stop (its deadline's, or a
+    parent's, SIGTERM went): not made, nothing written or charged for it."""
+
+
 class Forbidden(CommandError):
     """The caller may not do this."""
 

@@ -304,3 +304,27 @@ def procs(group: Path) -> list[str]:
         return (group / "cgroup.procs").read_text().split()
     except FileNotFoundError:
         return []
+
+
+def test_an_extend_after_the_sigterm_went_is_refused_as_too_late(far_daemon_factory: Any,
+                                                                 tmp_path: Path) -> None:
+    """Review 9-s8 M1: a program that ignores SIGTERM is still running after its deadline
+    (in its stop's grace); an extend then was answered as a success and audited, though
+    the session ended ``expired``, and the late extension changed the charge. It is
+    refused in words, nothing is audited as extended, and the charge is the limit."""
+    d = far_daemon_factory(policy("""
+[[entries]]
+id = "stubborn"
+command = ["sh", "-c", "trap '' TERM; sleep 100"]
+limits = { max_run = "3s" }
+""", supervisor='stop_grace = "5s"'))
+    events = d.events()
+    launched = d.call("launch", entry="stubborn", user=ME)
+    wait_for(lambda: [s for s in d.call("status")["sessions"] if s["stopping"]], timeout=60)
+    with pytest.raises(RpcError, match=r"too late: session \d+ had already been told to stop"):
+        d.call("extend", session_id=launched["session_id"], duration="10m")
+    ended = events.next("session_ended", timeout=60)
+    assert ended["reason"] == "expired"
+    assert "session_extended" not in d.audit_types()
+    [audited] = d.audit("session_ended")
+    assert audited["charged_s"] == 3.0, audited
