@@ -1699,7 +1699,8 @@ class Daemon:
         if not preview and record is not None and record.stopping is not None:
             # Its SIGTERM went (the deadline wins: review-9-s8 M1): not answered as a
             # success, not audited as extended, and nothing charged for it.
-            raise TooLate(f"too late: session {session_id} had already been told to stop")
+            raise TooLate(f"too late: session {session_id} had already been told to stop",
+                          session_id)
         label = self._session_json(session_id)["label"] if session_id in self.sessions else None
         if preview:
             would = self.engine.extension_preview(session_id, seconds, now)

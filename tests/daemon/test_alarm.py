@@ -321,8 +321,10 @@ limits = { max_run = "3s" }
     events = d.events()
     launched = d.call("launch", entry="stubborn", user=ME)
     wait_for(lambda: [s for s in d.call("status")["sessions"] if s["stopping"]], timeout=60)
-    with pytest.raises(RpcError, match=r"too late: session \d+ had already been told to stop"):
+    with pytest.raises(RpcError, match=r"too late: session \d+ had already been told to stop"
+                       ) as refused:
         d.call("extend", session_id=launched["session_id"], duration="10m")
+    assert refused.value.data == {"code": "too_late", "session_id": launched["session_id"]}
     ended = events.next("session_ended", timeout=60)
     assert ended["reason"] == "expired"
     assert "session_extended" not in d.audit_types()
