@@ -49,6 +49,7 @@ from shepherd.daemon.errors import (
     NothingChanged,
     PolicyRejected,
     StoreUnreadable,
+    TooLate,
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
@@ -1559,8 +1560,9 @@ class Daemon:
         record.end_reason = reason
         record.actor = actor
         if record.started is None or record.started.is_set():
-            # SIGTERM leaves now, in this callback: not after one more turn of the loop
-            # (under load, that turn may be many clients' answers long).
+            # SIGTERM leaves now, from this callback: not after one more turn of the loop
+            # (under load, that turn may be many clients' answers long); the direct
+            # backend hands it to a thread (thousands of processes take seconds to signal).
             self.backend.terminate(session_id)
         record.stopping = asyncio.ensure_future(self._stop(session_id))
         # What was started in it and taken into another entry's session stops with it.
@@ -1716,6 +1718,12 @@ class Daemon:
             raise BadRequest("an extension must be more than 0 seconds")
         now = self.now()
         self.engine.check_extend(session_id, now)  # before anything is written
+        record = self.sessions.get(session_id)
+        if not preview and record is not None and record.stopping is not None:
+            # Its SIGTERM went (the deadline wins: review-9-s8 M1): not answered as a
+            # success, not audited as extended, and nothing charged for it.
+            raise TooLate(f"too late: session {session_id} had already been told to stop",
+                          session_id)
         label = self._session_json(session_id)["label"] if session_id in self.sessions else None
         if preview:
             would = self.engine.extension_preview(session_id, seconds, now)

@@ -45,6 +45,15 @@ class NotFound(CommandError):
     """No such session, user, entry or request (as far as the caller may know)."""
 
 
+class TooLate(CommandError):
+    """A change to a session that was already told to stop (its deadline's, or a
+    parent's, SIGTERM went): not made, nothing written or charged for it."""
+
+    def __init__(self, message: str, session_id: int) -> None:
+        super().__init__(message)
+        self.data = {"code": "too_late", "session_id": session_id}
+
+
 class Forbidden(CommandError):
     """The caller may not do this."""
 

@@ -34,6 +34,7 @@ from shepherd.daemon.errors import (
     NothingChanged,
     PolicyRejected,
     StoreUnreadable,
+    TooLate,
     TooManyRequests,
 )
 from shepherd.daemon.events import DaemonEvent
@@ -72,7 +73,8 @@ POLICY_REJECTED = -32020
 # Domain errors to JSON-RPC codes; the first match wins (subclasses before bases).
 ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
     (LaunchRefused, LAUNCH_DENIED), (LaunchFailed, NOT_FOUND), (NotFound, NOT_FOUND),
-    (AlreadyExtended, ACTION_REFUSED), (ActionRefused, NOT_FOUND), (Forbidden, FORBIDDEN),
+    (AlreadyExtended, ACTION_REFUSED), (TooLate, ACTION_REFUSED), (ActionRefused, NOT_FOUND),
+    (Forbidden, FORBIDDEN),
     (NothingChanged, STORE_UNAVAILABLE),
     (StoreUnreadable, STORE_UNAVAILABLE), (TooManyRequests, RATE_LIMITED),
     (PolicyRejected, POLICY_REJECTED), (BadRequest, INVALID_PARAMS),

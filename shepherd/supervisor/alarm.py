@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 HELPER = str(Path(alarm_helper.__file__).resolve())
 REPLY_TIMEOUT_S = 0.5  # a live alarm answers in microseconds; past this it is broken
+READY_TIMEOUT_S = 10.0  # a new alarm not ready by then (stopped, stuck) is replaced
 RESTART_S = 1.0  # the least time between two starts, doubled while each dies young
 RESTART_MAX_S = 60.0  # (a user-mode child may stop or kill it: same uid)
 DISABLE_ENV = "SHEPHERD_ALARM"  # "off": the guard's thread alone (measurements, tests)
@@ -58,6 +59,7 @@ class Alarm:
         self._pidfd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart: asyncio.TimerHandle | None = None
+        self._ready_by: asyncio.TimerHandle | None = None
         self._last_start = -RESTART_S
         self._backoff = RESTART_S
         self._closed = False
@@ -108,11 +110,20 @@ class Alarm:
         ours.setblocking(False)
         self._loop.add_reader(ours.fileno(), self._hello)
         self._loop.add_reader(pidfd, self._exited)
+        # A process stopped (SIGSTOP) or stuck before it said it is ready neither answers
+        # nor exits: without this wait it would be waited for forever (review-9-s8 M3).
+        self._ready_by = self._loop.call_later(READY_TIMEOUT_S, self._not_ready)
+
+    def _not_ready(self) -> None:
+        self._ready_by = None
+        if not self.ready and self._process is not None:
+            self._down(f"it did not say it was ready within {READY_TIMEOUT_S:g} s")
 
     def _hello(self) -> None:
         """The process's first message: it serves from now on."""
         assert self._loop is not None and self._sock is not None
         self._loop.remove_reader(self._sock.fileno())
+        self._no_deadline()
         try:
             message = json.loads(self._sock.recv(alarm_helper.MESSAGE_MAX))
         except (OSError, ValueError):
@@ -132,6 +143,7 @@ class Alarm:
 
     def _down(self, why: str) -> None:
         """On the loop: forget the process (killed if still alive); start another later."""
+        self._no_deadline()
         with self._lock:
             self.ready = False
             sock, process, pidfd = self._sock, self._process, self._pidfd
@@ -153,6 +165,11 @@ class Alarm:
                           "deadlines are kept by the daemon's own thread until it is back",
                           process.pid, why, code)
         self._later()
+
+    def _no_deadline(self) -> None:
+        if self._ready_by is not None:
+            self._ready_by.cancel()
+            self._ready_by = None
 
     def _later(self) -> None:
         if self._closed or self._loop is None or self._restart is not None:

@@ -25,14 +25,17 @@ One JSON message each way, a reply to every request, in order:
 
 Each reply is ``{"state": ...}``. A fire is told once, in the reply to the next request
 that names the session, and then forgotten; that reply also says how late, by this
-process's clock, it woke for the deadline (``woke_ms``) and had sent the SIGTERM
-(``sent_ms``), and the same is written on its stderr (the daemon's log) as it fires:
-a late session can be told apart as the alarm's (or the machine's) lateness or the
-program's own. As root it runs at nice ``ALARM_NICE`` (a core as soon as it wakes).
+process's clock, it woke for the deadline (``woke_ms``) and sent the SIGTERM (``sent_ms``;
+a group's: when its signalling began), and the same is written on its stderr (the
+daemon's log) as it fires: a late session can be told apart as the alarm's (or the
+machine's) lateness or the program's own. As root it runs at nice ``ALARM_NICE`` (a
+core as soon as it wakes).
 
 Which wins when a request races a deadline: every deadline passed
 by this process's clock fires before the next request is read (fail closed: a
 grant or a stop that reaches the alarm after the deadline finds the SIGTERM sent).
+A group's members are signalled by a thread of this process while it goes on
+answering (a session's thousands of processes must not make it look dead).
 The first message it sends is ``{"ready": PID}``. It exits when the daemon's end
 of the socket closes (the daemon stopped or died): a deadline never outlives the
 daemon that armed it. SIGINT, SIGTERM and SIGHUP are ignored (they are the daemon's).
@@ -48,6 +51,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -64,6 +68,7 @@ ALARM_NICE = -10  # as root: ahead of the children's programs (nice 0) for a cor
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
+SIGNAL_SAY = 100  # a group of more processes is also logged once all are signalled
 
 
 class _CapHeader(ctypes.Structure):
@@ -120,29 +125,55 @@ class Alarms:
         # the deadline and had its SIGTERM sent; told once, with ``fired``.
         self.fired: dict[int, tuple[float, float]] = {}
         self._report = report
+        self.workers: list[threading.Thread] = []  # groups being signalled
 
     def fire_due(self) -> None:
+        """Every deadline passed fires now. A group's members are signalled by a thread
+        of their own (thousands of them take a second or more: review-9-s8 H1): this
+        one goes on answering requests meanwhile, and a request naming the session is
+        told ``fired`` at once (its SIGTERM is on its way and cannot be taken back)."""
         now = time.monotonic()
         for session, (at, target) in sorted(self.armed.items(), key=lambda item: item[1][0]):
             if at <= now:
                 woke = time.monotonic()
                 del self.armed[session]
-                with contextlib.suppress(OSError):  # it is gone: nothing to stop
-                    if isinstance(target, int):
+                if isinstance(target, int):
+                    with contextlib.suppress(OSError):  # it is gone: nothing to stop
                         signal.pidfd_send_signal(target, signal.SIGTERM)
-                    else:
-                        signal_all(target, signal.SIGTERM)
-                sent = time.monotonic()
-                _let_go(target)
+                    _let_go(target)
+                    self._fired(session, at, woke, time.monotonic())
+                    continue
                 # (rounded once: the log and the reply say the same figures)
-                late = self.fired[session] = (round((woke - at) * 1000, 3),
-                                              round((sent - at) * 1000, 3))
-                if self._report is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        print(f"shepherd alarm: session {session}: SIGTERM sent "
-                              f"{late[1]:.1f} ms after its deadline (woke "
-                              f"{late[0]:.1f} ms late)", file=self._report,
-                              flush=True)
+                self._fired(session, at, woke, time.monotonic())
+                worker = threading.Thread(target=self._signal_group,
+                                          args=(session, at, target), daemon=True)
+                self.workers = [w for w in self.workers if w.is_alive()] + [worker]
+                worker.start()
+
+    def _fired(self, session: int, at: float, woke: float, sent: float) -> None:
+        """``sent``: when its SIGTERM left (a group's: when its signalling began)."""
+        late = self.fired[session] = (round((woke - at) * 1000, 3),
+                                      round((sent - at) * 1000, 3))
+        self._say(f"shepherd alarm: session {session}: SIGTERM sent {late[1]:.1f} ms "
+                  f"after its deadline (woke {late[0]:.1f} ms late)")
+
+    def _signal_group(self, session: int, at: float, group: Path) -> None:
+        with contextlib.suppress(OSError):  # it is gone: nothing to stop
+            sent = signal_all(group, signal.SIGTERM)
+            if sent > SIGNAL_SAY:
+                self._say(f"shepherd alarm: session {session}: SIGTERM sent to all its "
+                          f"{sent} processes {(time.monotonic() - at) * 1000:.1f} ms "
+                          "after its deadline")
+
+    def _say(self, line: str) -> None:
+        if self._report is not None:
+            with contextlib.suppress(OSError, ValueError):
+                print(line, file=self._report, flush=True)
+
+    def settle(self) -> None:
+        """Let every group being signalled be signalled to the end."""
+        for worker in self.workers:
+            worker.join()
 
     def wait(self) -> float | None:
         """Seconds until the next deadline (None: none armed)."""
@@ -205,6 +236,7 @@ def serve(sock: socket.socket, report: TextIO | None = None) -> None:
         alarms.fire_due()  # a deadline passed while the request came: it fires first
         message, fds, _, _ = socket.recv_fds(sock, MESSAGE_MAX, FDS_MAX)
         if not message:
+            alarms.settle()
             return  # the daemon's end closed
         try:
             request = json.loads(message)

@@ -582,10 +582,12 @@ class DirectBackend:
         self.logs.maintain()
 
     def terminate(self, session_id: int) -> bool:
+        """On the loop: the SIGTERM is sent by a thread (a group of thousands of processes
+        takes seconds to signal, and the alarm's answer may be waited for)."""
         session = self.sessions.get(session_id)
         if session is None:
             return False
-        self._sigterm_once(session)
+        asyncio.get_running_loop().run_in_executor(None, self._sigterm_once, session)
         return True
 
     def terminate_now(self, session_id: int) -> bool:
@@ -601,39 +603,45 @@ class DirectBackend:
         return True
 
     async def stop(self, session_id: int, grace: float) -> None:
-        """SIGTERM to every member, SIGKILL to all that is left after ``grace``."""
+        """SIGTERM to every member, SIGKILL to all that is left after ``grace`` (both
+        sent off the loop: ``terminate``)."""
         session = self.sessions.get(session_id)
         if session is None:
             return
-        self._sigterm_once(session)
+        await asyncio.to_thread(self._sigterm_once, session)
         if await _within(session.ended, grace):
             return
-        self._signal(session, signal.SIGKILL)
+        await asyncio.to_thread(self._signal, session, signal.SIGKILL)
         if not await _within(session.ended, KILL_TIMEOUT_S):
             log.error("session %d: processes survived SIGKILL for %.0fs", session_id,
                       KILL_TIMEOUT_S)
 
     def _sigterm_once(self, session: DirectSession) -> None:
-        """SIGTERM once, whichever of the loop (``terminate``, ``stop``), the deadline
-        guard's thread (``terminate_now``) and the alarm (at the deadline) comes first."""
+        """SIGTERM once, whichever of the loop (``terminate``, ``stop``: by a thread), the
+        deadline guard's thread (``terminate_now``) and the alarm (at the deadline) comes
+        first. Never on the loop; ``_terminating`` is held only to decide who sends it:
+        not across the alarm's answer nor a group's signals (review-9-s8 H1), which would
+        hold up the loop, the guard and every other session's deadline."""
         with self._terminating:
             if session.terminated:
                 return
-            if self._disarm(session.session_id) == "fired":
-                session.terminated = True  # the alarm sent it: only the thaw is left
-                self._thaw(session)
-                return
-            session.terminated = True
-            # The signal first (the deadline's own moment), then the thaw: a frozen
-            # program gets its pending SIGTERM as it thaws.
-            self._signal(session, signal.SIGTERM)
-            sent = time.monotonic()
-            self._thaw(session)
-            at = self._deadlines.get(session.session_id)
-            if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
-                by = ("guard thread" if threading.current_thread().name == "deadline-guard"
-                      else "loop")
-                self._note_sigterm(session.session_id, by, (sent - at) * 1000)
+            session.terminated = True  # from here on, never frozen nor armed again
+            armed = self._armed.pop(session.session_id, None) is not None
+        if armed and self._ask_disarm(session.session_id) == "fired":
+            self._thaw(session)  # the alarm sent it: only the thaw is left
+            return
+        # The signal first (the deadline's own moment), then the thaw: a frozen
+        # program gets its pending SIGTERM as it thaws.
+        # Noted as it leaves (a group's: as its signalling begins), before the programs
+        # can end: the end's record (on the loop) asks for it (``sigterm_report``).
+        sent = time.monotonic()
+        at = self._deadlines.get(session.session_id)
+        if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
+            by = ("guard thread" if threading.current_thread().name == "deadline-guard"
+                  else "daemon thread")
+            self._note_sigterm(session.session_id, by, (sent - at) * 1000)
+        self._signal(session, signal.SIGTERM)
+        self._thaw(session)
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
@@ -678,12 +686,22 @@ class DirectBackend:
         """Take a session's deadline back from the alarm (``_terminating`` held): ``fired``
         if its SIGTERM went; None when the alarm held none (or failed: then the caller
         signals, and a SIGTERM may reach the programs twice rather than not at all)."""
-        if self._armed.pop(session_id, None) is None or self.alarm is None:
+        if self._armed.pop(session_id, None) is None:
+            return None
+        return self._ask_disarm(session_id, locked=True)
+
+    def _ask_disarm(self, session_id: int, locked: bool = False) -> str | None:
+        """The alarm's answer to a disarm (its ``_armed`` entry already taken out)."""
+        if self.alarm is None:
             return None
         try:
             reply = self.alarm.disarm(session_id)
         except AlarmDown as exc:
-            self._alarm_failed(exc)
+            if locked:
+                self._alarm_failed(exc)
+            else:
+                with self._terminating:
+                    self._alarm_failed(exc)
             return None
         if reply["state"] == "fired":
             self._fired_by_alarm(session_id, reply)
@@ -748,9 +766,12 @@ class DirectBackend:
                 kill(session.group)
             else:
                 self.home.signal_members(session.group, signum)
-        elif session.keeper is not None:
+        else:
             # The keeper passes SIGTERM on to every descendant; SIGUSR1 asks it to kill all.
-            with contextlib.suppress(OSError):
+            # (Any thread: its descriptor is closed under the lock, see ``_child_exited``.)
+            with self._terminating, contextlib.suppress(OSError):
+                if session.keeper is None:
+                    return
                 signal.pidfd_send_signal(session.keeper, signal.SIGUSR1
                                          if signum == signal.SIGKILL else signum)
 

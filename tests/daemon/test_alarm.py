@@ -11,12 +11,13 @@ Real daemon, real cgroups, real processes and signals.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import threading
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ import pytest
 
 from shepherd.cli.status_text import render_status
 from shepherd.ipc.protocol import RpcError
-from tests.daemon.conftest import ME
+from shepherd.supervisor.cgroups import cgroup2_mount
+from tests.daemon.conftest import ME, policy
 from tests.daemon.test_load import probe_policy
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
@@ -123,7 +125,7 @@ def test_without_the_alarm_the_hook_holds_the_sigterm_back(far_daemon_factory: A
     assert ended["reason"] == "expired"
     assert alarms(d) == []
     [audited] = d.audit("session_ended")
-    assert audited["sigterm"]["by"] in ("guard thread", "loop")
+    assert audited["sigterm"]["by"] in ("guard thread", "daemon thread")
     assert audited["sigterm"]["late_ms"] >= 0 and "woke_ms" not in audited["sigterm"]
 
 
@@ -247,3 +249,84 @@ detect = { cmdline = "alarm_helper" }
         time.sleep(0.2)
     assert "started outside Shepherd (pid" not in d.log.read_text()
     assert d.log.read_text().count("stopped serving") == 1  # the kill above, only
+
+
+MANY = 2500  # a child's program's processes (bounded; they are killed with the session)
+
+
+def test_thousands_of_processes_at_the_deadline_neither_stall_the_loop_nor_the_alarm(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """Review 9-s8 H1: at the deadline of a session with thousands of processes, the
+    alarm signalled them all before answering, the daemon took it for dead (no answer in
+    0.5 s), killed it, and signalled them all again itself, on its loop: no client was
+    answered meanwhile. Now the alarm answers while a thread of it signals, and the
+    daemon signals nothing itself. Order, not time: ``status`` calls made after the
+    deadline are answered while the group still has members; the alarm is never
+    replaced, and the SIGTERM is the alarm's."""
+    ready, where = tmp_path / "ready", tmp_path / "cgroup"
+    script = (f"cat /proc/$$/cgroup > {where}; i=0; while [ $i -lt {MANY} ]; do "
+              f"sleep 300 & i=$((i+1)); done; touch {ready}; wait")
+    d = far_daemon_factory(policy(f"""
+[[entries]]
+id = "many"
+command = ["sh", "-c", {json.dumps(script)}]
+limits = {{ max_run = "30s" }}
+"""))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    events = d.events()
+    launched = d.call("launch", entry="many", user=ME)
+    deadline = datetime.fromisoformat(launched["deadline"]).timestamp()
+    wait_for(lambda: ready.exists(), timeout=120)
+    assert time.time() < deadline, "the programs were not all started before the deadline"
+    mount = cgroup2_mount()
+    assert mount is not None
+    group = mount / where.read_text().strip().split("::", 1)[1].lstrip("/")
+    assert len(procs(group)) > MANY
+    while time.time() < deadline:
+        time.sleep(0.05)
+    answered_with_members = 0
+    while procs(group):
+        d.call("status")  # issued after the deadline
+        if procs(group):
+            answered_with_members += 1
+    assert answered_with_members > 0, "no status call was answered before the group emptied"
+    ended = events.next("session_ended", timeout=120)
+    assert ended["reason"] == "expired"
+    [audited] = d.audit("session_ended")
+    assert audited["sigterm"]["by"] == "alarm", audited
+    text = d.log.read_text()
+    assert "stopped serving" not in text and text.count("deadline alarm serving") == 1, text
+    assert f"SIGTERM sent to all its {MANY + 1} processes" in text
+
+
+def procs(group: Path) -> list[str]:
+    try:
+        return (group / "cgroup.procs").read_text().split()
+    except FileNotFoundError:
+        return []
+
+
+def test_an_extend_after_the_sigterm_went_is_refused_as_too_late(far_daemon_factory: Any,
+                                                                 tmp_path: Path) -> None:
+    """Review 9-s8 M1: a program that ignores SIGTERM is still running after its deadline
+    (in its stop's grace); an extend then was answered as a success and audited, though
+    the session ended ``expired``, and the late extension changed the charge. It is
+    refused in words, nothing is audited as extended, and the charge is the limit."""
+    d = far_daemon_factory(policy("""
+[[entries]]
+id = "stubborn"
+command = ["sh", "-c", "trap '' TERM; sleep 100"]
+limits = { max_run = "3s" }
+""", supervisor='stop_grace = "5s"'))
+    events = d.events()
+    launched = d.call("launch", entry="stubborn", user=ME)
+    wait_for(lambda: [s for s in d.call("status")["sessions"] if s["stopping"]], timeout=60)
+    with pytest.raises(RpcError, match=r"too late: session \d+ had already been told to stop"
+                       ) as refused:
+        d.call("extend", session_id=launched["session_id"], duration="10m")
+    assert refused.value.data == {"code": "too_late", "session_id": launched["session_id"]}
+    ended = events.next("session_ended", timeout=60)
+    assert ended["reason"] == "expired"
+    assert "session_extended" not in d.audit_types()
+    [audited] = d.audit("session_ended")
+    assert audited["charged_s"] == 3.0, audited

@@ -284,3 +284,45 @@ def test_a_keeper_request_needs_exactly_one_pidfd() -> None:
         keeper.kill()
         keeper.wait()
         made.close()
+
+
+MANY = 2500  # processes in one session's group (bounded: a child's program could fork more)
+
+
+def many_in_new_group(groups: list[Path], count: int) -> Path:
+    """A group of ``count`` + 1 processes: a shell moved in first, then its ``count``
+    sleeps (forked inside the group, so all of them are members)."""
+    mount = cgroup2_mount()
+    assert mount is not None
+    group = mount / f"shepherd-test-alarm-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    groups.append(group)
+    shell = subprocess.Popen(["sh", "-c", f"read go; i=0; while [ $i -lt {count} ]; do "
+                              "sleep 300 & i=$((i+1)); done; wait"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    (group / "cgroup.procs").write_text(str(shell.pid))
+    assert shell.stdin is not None
+    shell.stdin.write(b"go\n")
+    shell.stdin.close()
+    wait_for(lambda: len(members_of(group)) > count, timeout=300)
+    return group
+
+
+def members_of(group: Path) -> list[str]:
+    return (group / "cgroup.procs").read_text().split()
+
+
+def test_it_answers_while_it_signals_a_group_of_thousands(helper: Helper,
+                                                          groups: list[Path]) -> None:
+    """Review 9-s8 H1: signalling thousands of processes takes the alarm a second or
+    more; the daemon's request meanwhile must be answered (else it takes the alarm for a
+    dead one, kills it and signals them all itself). Order, not time: the reply that says
+    ``fired`` comes while most of the group has not yet been signalled."""
+    group = many_in_new_group(groups, MANY)
+    assert helper.ask(op="arm", session=3, at=time.monotonic(), group=str(group)) == "armed"
+    assert helper.ask(op="disarm", session=3) == "fired"
+    left = len(members_of(group))
+    assert left > MANY // 2, f"only {left} of {MANY + 1} left when it answered"
+    wait_for(lambda: not members_of(group), timeout=300)  # every one got its SIGTERM
+    logged = helper.close()
+    assert f"session 3: SIGTERM sent to all its {MANY + 1} processes" in logged, logged
