@@ -45,7 +45,7 @@ from typing import Any
 
 from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.alarm import Alarm, AlarmDown
+from shepherd.supervisor.alarm import REPLY_TIMEOUT_S, Alarm, AlarmDown
 from shepherd.supervisor.cgroups import (
     CgroupHome,
     CgroupUnavailable,
@@ -116,6 +116,9 @@ class DirectBackend:
         self.alarm: Alarm | None = None
         self._deadlines: dict[int, float] = {}  # the guard's last word
         self._armed: dict[int, float] = {}
+        # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
+        # waits for its answer, so the figures it brings are kept (``_ended``).
+        self._asking: dict[int, threading.Event] = {}
         # How late each deadline's SIGTERM left, and who sent it (``sigterm_report``).
         self._sigterms: dict[int, dict[str, Any]] = {}
         self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
@@ -283,14 +286,17 @@ class DirectBackend:
         if session.ended.is_set():
             return
         session.ended.set()
-        # Under the lock: a SIGTERM being sent or asked about meanwhile (the guard's
-        # thread: ``_sigterm_once``) has its figures kept before the session is forgotten.
+        # Under the lock, and after a disarm another thread has out (``_asking``): the
+        # figures of the deadline's SIGTERM are kept before the session is forgotten.
         with self._terminating:
             at = self._armed.get(session.session_id)
             if at is not None and time.monotonic() >= at:
                 # Its deadline passed: the alarm may have sent its SIGTERM, and its figures
                 # (``sigterm_report``) are asked for now, before the end is recorded.
                 self._disarm(session.session_id)
+            asking = self._asking.get(session.session_id)
+        if asking is not None:  # its disarm is out (another thread): its figures first
+            asking.wait(REPLY_TIMEOUT_S + 0.1)  # (microseconds; bounded if the alarm is stuck)
         self.sessions.pop(session.session_id, None)
         if session.group is not None:
             assert self.home is not None
@@ -627,9 +633,18 @@ class DirectBackend:
                 return
             session.terminated = True  # from here on, never frozen nor armed again
             armed = self._armed.pop(session.session_id, None) is not None
-        if armed and self._ask_disarm(session.session_id) == "fired":
-            self._thaw(session)  # the alarm sent it: only the thaw is left
-            return
+            if armed:
+                asking = self._asking[session.session_id] = threading.Event()
+        if armed:
+            try:
+                state = self._ask_disarm(session.session_id)
+            finally:
+                with self._terminating:
+                    self._asking.pop(session.session_id, None)
+                asking.set()
+            if state == "fired":
+                self._thaw(session)  # the alarm sent it: only the thaw is left
+                return
         # The signal first (the deadline's own moment), then the thaw: a frozen
         # program gets its pending SIGTERM as it thaws.
         # Noted as it leaves (a group's: as its signalling begins), before the programs
