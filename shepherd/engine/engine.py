@@ -316,6 +316,9 @@ class Engine:
         self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
         self.expiries_noted: set[int] = set(expiries_noted)  # reported by ``due`` already
+        # The use of an expired grant's target and day up to its expiry, kept when use
+        # after it was about to be charged before the expiry was noted (review 15-s8 H2).
+        self._use_at_expiry: dict[int, float] = {}
         self._limits: dict[str, QuotaLimits] = {}  # each target's quotas, for this policy
         self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
@@ -814,6 +817,7 @@ class Engine:
         parts: tuple[tuple[date, float], ...] = ()
         if stopped_at is not None:
             self._drop_lease(snap, lease)
+            self._keep_use_at_expiries(snap.user, snap.entry, now)
             ran = max(stopped_at.mono - snap.charged_mono, 0.0)
             parts = tuple(self.calendar.split(stopped_at.wall - timedelta(seconds=ran), ran))
             for day, seconds in parts:
@@ -896,6 +900,7 @@ class Engine:
             for g, unused, taken in self._expiry_shares(batch, now):
                 paid = None if unused is None else max(g.seconds - taken - unused, 0.0)
                 self.expiries_noted.add(g.id)
+                self._use_at_expiry.pop(g.id, None)
                 self.timed[g.id] = replace(g, paid=paid)
                 events.append(GrantExpired(g.id, g.user, g.target, g.day, g.seconds,
                                            g.expires, g.week, unused, self.with_day(g),
@@ -925,7 +930,8 @@ class Engine:
             first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
         if beyond is None:
             return [(g, None, taken[g.id]) for g in batch]
-        used = self.used(first.user, limits.members if limits else (), first.day, now)
+        assert limits is not None
+        used = self._used_until_expiry(first, limits, now)
         shares: list[tuple[TimedGrant, float | None, float]] = []
         for g in batch:  # used in the order given: the last given are the ones left
             if self.with_day(g):
@@ -944,8 +950,11 @@ class Engine:
         at most. The day's quota and its own grants pay first, these next, the week's
         time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
         from them, so the rest stays its own."""
+        until_expiry = self._used_until_expiry(first, limits, now)
+
         def used_on(d: date) -> float:
-            return self.used(first.user, limits.members, d, now)
+            used = self.used(first.user, limits.members, d, now)
+            return min(used, until_expiry) if d == first.day else used
 
         on = self._grants_on(first.user, first.target, first.expires, used_on, batch)
 
@@ -961,6 +970,31 @@ class Engine:
                                  used_on, grants_on)
         over = [s.used_s - s.allowance_s for s in (day, week) if s is not None]
         return max(0.0, *over) if over else None
+
+    def _used_until_expiry(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
+        """The use of ``g``'s target on its day up to its expiry, never after: what was
+        kept when later use was charged before the expiry was noted, or the use charged
+        and running up to then (fails closed: use not known to be before is not)."""
+        kept = self._use_at_expiry.get(g.id)
+        if kept is not None:
+            return kept
+        late = max((now.wall - g.expires).total_seconds(), 0.0)
+        return self._used(g.user, limits.members, g.day, now.at_mono(now.mono - late))
+
+    def _keep_use_at_expiries(self, user: str, entry: str, now: Instant) -> None:
+        """Before use up to ``now`` of ``entry`` is charged: the use up to each expiry
+        passed and not yet noted, so the grant pays for none of what comes after."""
+        for g in self._timed_of_entry(user, entry):
+            if (g.week or g.id in self.expiries_noted or g.id in self._use_at_expiry
+                    or g.expires > now.wall):
+                continue
+            limits = self.limits_of(g.target)
+            if limits is not None:
+                self._use_at_expiry[g.id] = self._used_until_expiry(g, limits, now)
+
+    def _timed_of_entry(self, user: str, entry: str) -> list[TimedGrant]:
+        return [g for g in self.timed.values() if g.user == user and (
+            (limits := self.limits_of(g.target)) is not None and entry in limits.members)]
 
     def _pool_unused(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
         """What of week grant ``g`` went unused: the week's grants are used in the order
@@ -1043,16 +1077,21 @@ class Engine:
         today, _ = self._standing(user, limits, day, now)
         last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
         lasting, _ = self._standing(user, limits, day, now, at=last_moment)
-        on_top, lasting_from = 0, None
+        on_top, lasting_from, held_at = 0, None, used
         if today is not None and lasting is not None and quota is not None:
             granted = round(lasting.allowance_s) - quota
             on_top = round(today.allowance_s - lasting.allowance_s)
+            # What lasts is held at the use it paid for: the use beyond it so far was
+            # paid by the time on top (given until a moment), which stays until then and
+            # so is not counted twice (review 15-s8 H1).
+            held_at = used - min(max(lasting.used_s - lasting.allowance_s, 0.0),
+                                 float(max(on_top, 0)))
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
         else:
             granted = self.granted(user, target, day)
         try:
-            change = grant_change(mode, seconds, quota, granted, used)
+            change = grant_change(mode, seconds, quota, granted, held_at)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         allowance = change.allowance_s
@@ -1458,6 +1497,7 @@ class Engine:
             s.charged_mono = settled
         if piece is None:
             return UsageCharged(s.id, s.user, s.entry.id, ())
+        self._keep_use_at_expiries(s.user, s.entry.id, now)
         for day, seconds in piece.parts:
             key = (s.user, s.entry.id, day)
             self.usage[key] = self.usage.get(key, 0.0) + seconds

@@ -283,11 +283,13 @@ class DirectBackend:
         if session.ended.is_set():
             return
         session.ended.set()
-        at = self._armed.get(session.session_id)
-        if at is not None and time.monotonic() >= at:
-            # Its deadline passed: the alarm may have sent its SIGTERM, and its figures
-            # (``sigterm_report``) are asked for now, before the end is recorded.
-            with self._terminating:
+        # Under the lock: a SIGTERM being sent or asked about meanwhile (the guard's
+        # thread: ``_sigterm_once``) has its figures kept before the session is forgotten.
+        with self._terminating:
+            at = self._armed.get(session.session_id)
+            if at is not None and time.monotonic() >= at:
+                # Its deadline passed: the alarm may have sent its SIGTERM, and its figures
+                # (``sigterm_report``) are asked for now, before the end is recorded.
                 self._disarm(session.session_id)
         self.sessions.pop(session.session_id, None)
         if session.group is not None:

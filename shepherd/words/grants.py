@@ -154,7 +154,15 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          f"{spoken_duration(extra)} more {until_moment(moment, now, zone)}")
         else:
             sentence += f" ({format_duration(allowance)} in all today"
-        if result.get("held_at_used") and used is not None:
+        if result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None:
+            # the time given until a moment paid for its part of the use, and keeps
+            # what it has left until then: what lasts the day is held at the rest
+            moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)
+                      else lasting_from)
+            sentence += (f": those {format_duration(int(lasting))} are already used, and time "
+                         "used is never taken back; what is left of the time given "
+                         f"{until_moment(moment, now, zone)} stays until then")
+        elif result.get("held_at_used") and used is not None:
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"
         sentence += ")"

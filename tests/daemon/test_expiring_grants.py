@@ -229,3 +229,27 @@ def test_a_grant_that_ran_out_unused_after_the_weeks_use_gives_nothing_back(
     assert (row.paid_s, row.used_before_s) == (0, 660)
     d.start()
     assert week_left() == 120
+
+
+def test_a_grant_that_expires_while_the_daemon_is_down_pays_for_no_use_after_it(
+        daemon_factory: Any) -> None:
+    """Review 15-s8 H2: killed (-9) while a game runs on time given until a moment, and
+    started again after it: the game is adopted and its downtime charged, but the grant
+    pays for no more than it could have while it counted."""
+    far = f'stop_grace = "2s"\nday_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME.replace('"1h"', '"1s"'), far), env={"TZ": "UTC"})
+    events = d.events()
+    d.call("launch", entry="game", user=ME)
+    events.next("session_ended", timeout=20)  # its second of the day
+    given = datetime.now(UTC)
+    until = given + timedelta(seconds=3)
+    d.call("grant", user=ME, target="game", duration="10m", until=until.isoformat())
+    d.call("launch", entry="game", user=ME)
+    d.kill9()
+    while datetime.now(UTC) < until + timedelta(seconds=4):
+        time.sleep(0.2)
+    d.start()
+    [gone] = wait_for(lambda: expiries(d))
+    lived = (until - given).total_seconds()
+    assert gone["data"]["paid_s"] <= lived + 0.01, gone["data"]
+    assert gone["data"]["unused_s"] >= 600 - lived - 0.01

@@ -570,3 +570,107 @@ def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     assert e.availability("alex", "game", clock.now).time_left_s == 1800
     clock.set_wall(local(24, 10))  # Tuesday: the hour and the week's 30 minutes
     assert e.availability("alex", "game", clock.now).time_left_s == 3600 + 1800
+
+
+# -- setting and taking back after time given until a moment was partly used (review 15-s8) --
+
+HALF = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "30m" }\n'
+
+
+def _half_used_timed_grant() -> tuple[Engine, FakeClock]:
+    """Quota 30m, all used; +20m until 12:00, 15 minutes of it used: 5 minutes left."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1800, 1) == 1800  # 10:00-10:30
+    clock.set_wall(local(23, 11))
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12))
+    assert play(e, clock, 900, 2) == 900  # 11:00-11:15
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+    clock.set_wall(local(23, 11, 30))
+    return e, clock
+
+
+@pytest.mark.parametrize("asked", [1800, 600, 0])
+def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(asked: int) -> None:
+    """``=30m`` (or less) with 45 minutes used, 15 of them paid by the time given until
+    12:00: the lasting 30 minutes are used up, the timed grant keeps its 5 minutes until
+    12:00; its used part is not counted again (it gave 20 minutes left, and 1h5m played)."""
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", asked, clock.now, mode="set")
+    assert answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+    assert play(e, clock, 3600, 3) == pytest.approx(300)
+    clock.set_wall(local(23, 12, 30))
+    [gone] = expired(e, clock)
+    assert gone.unused_s == pytest.approx(0)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    assert sum(e.usage.values()) <= 1800 + 1200 + 1e-6
+
+
+def test_taking_back_after_a_partly_used_timed_grant_takes_from_the_lasting_part() -> None:
+    """``-30m``: the lasting 30 minutes are all used (by the time given before 11:00), so
+    they are held; the timed grant's 5 minutes stay until 12:00."""
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", 1800, clock.now, mode="take")
+    assert answer.held_at_used and answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(plays=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 90)), min_size=2,
+                      max_size=8),
+       grant_at=st.integers(0, 3), change_at=st.integers(1, 7), seconds=st.integers(60, 3600),
+       lasts=st.integers(1, 300), mode=st.sampled_from(["set", "take"]),
+       asked=st.integers(0, 7200))
+def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_allowed(
+        plays: list[tuple[int, int]], grant_at: int, change_at: int, seconds: int,
+        lasts: int, mode: str, asked: int) -> None:
+    """A ledger of one day (review 15-s8 H1): time given until a moment, played greedily,
+    then ``=D`` or ``-D`` at any point: the day's use is never more than its hour (or the
+    set total, if higher) and the time given."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 9))
+    day = e.quota_day(clock.now)
+    for step, (gap, minutes) in enumerate(plays):
+        clock.advance(gap * 60)
+        if step == grant_at:
+            e.grant("alex", "game", seconds, clock.now, until=clock.wall + timedelta(minutes=lasts))
+        if step == max(change_at, grant_at + 1):
+            e.grant("alex", "game", asked, clock.now, mode="set" if mode == "set" else "take")
+        e.due(clock.now)
+        if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
+            deadline = e.deadline(step + 1, clock.now)
+            assert deadline is not None
+            e.end_session(step + 1, clock.advance(min(minutes * 60.0, deadline.remaining_s)),
+                          "exited")
+    lasting = max(3600, asked) if mode == "set" else 3600
+    assert e.usage.get(("alex", "game", day), 0.0) <= lasting + seconds + 1e-6
+
+
+# -- an expiry noted late (a daemon down across it) pays for no use after it (review 15-s8 H2) --
+
+@pytest.mark.parametrize("charged_first", [True, False])
+def test_an_expiry_noted_late_pays_only_for_the_use_up_to_the_grants_end(
+        charged_first: bool) -> None:
+    """Quota 30m used; +1h until 11:10 at 11:00, a game running from then; the daemon is
+    killed at 11:05 and starts again at 11:30, adopting the game: the grant counted 10
+    minutes, so it paid for 10, not 30 (the downtime after 11:10 is the child's own),
+    whether the downtime was charged before the expiry was noted or not."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 11))
+    e.grant("alex", "game", 3600, clock.now, until=local(23, 11, 10))
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    e.charge(clock.advance(300))  # the last checkpoint, 11:05
+    snap = e.snapshot(2)
+    clock.advance(1500)  # 11:30
+    after = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
+                   timed_grants=list(e.timed.values()), expiries_noted=e.expiries_noted)
+    assert after.recover(snap, clock.now, alive=True)
+    if charged_first:
+        after.charge(clock.now)
+    [gone] = expired(after, clock)
+    assert gone.paid_s is not None and gone.paid_s <= 600 + 1e-6
+    assert gone.unused_s is not None and gone.unused_s >= 3000 - 1e-6
+    assert after.availability("alex", "game", clock.now).remaining_today_s == 0

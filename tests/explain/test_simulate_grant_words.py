@@ -95,3 +95,27 @@ def test_the_week_said_after_time_until_a_moment_on_a_weekly_only_entry_is_what_
                                 "7 December at 04:00 (13m in all this week and 2 minutes more "
                                 "until 10:30).")
     assert said[2][1].endswith("(14m in all this week)."), said  # the 2 minutes ran out
+
+
+def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time() -> None:
+    """Review 15-s8 H1: 10m of quota, +4m until 11:00 with 3 of them used, then ``=10m``:
+    1 minute was left and 1 minute is left; the day ends at 14m at most (it was 17m)."""
+    script = ("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
+              "10:03 stop\n10:30 grant game =10m\n10:31 check game\n10:32 launch game\n")
+    actions = parse_script(script, POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    said = dict((s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps
+                if s.line is not None)
+    assert said["10:30"] == ("sam's allowance of Game for today is set (10m in all today and "
+                             "4 minutes more until 11:00).")
+    assert said["10:31"] == "Game can start, for up to 1 minute."
+    assert simulation.used["game"] == 14 * 60
+
+
+def test_taking_back_after_a_partly_used_timed_grant_says_what_stays() -> None:
+    said = texts("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
+                 "10:03 stop\n10:30 grant game -5m\n")
+    assert said[-1] == ("10:30", "Nothing of Game was taken back from sam (10m in all today "
+                                 "and 4 minutes more until 11:00: those 10m are already used, "
+                                 "and time used is never taken back; what is left of the time "
+                                 "given until 11:00 stays until then).")

@@ -109,8 +109,9 @@ def test_setting_or_taking_while_time_given_until_a_moment_counts_says_what_last
                                  lasting_s=3600, lasting_from=until, used_s=4200.0,
                                  held_at_used=True), NOW, PARIS)
     assert held == ("Nothing of Tiny Game was taken back from alex (1h in all today and 30 "
-                    "minutes more until 17:30: 1h10m is already used, and time used is never "
-                    "taken back).")
+                    "minutes more until 17:30: those 1h are already used, and time used is "
+                    "never taken back; what is left of the time given until 17:30 stays until "
+                    "then).")
 
 
 def test_a_take_back_that_ends_the_session_says_it_stops_now() -> None:
