@@ -307,7 +307,7 @@ class OutsideWatch:
         while todo:
             gone = todo.pop()
             self.connector.drain_forks()
-            forked = self.forks.descendants(gone) + self.forks.later_siblings(gone)
+            forked = self.forks.descendants(gone) + self.forks.unlooked_siblings(gone)
             log.debug("process %d is gone or exiting: it forked %s", gone, forked)
             # What it forked, and what its parent forked after it (a fork with
             # CLONE_PARENT): each is looked at as a program of its own (only what the

@@ -47,6 +47,7 @@ import os
 import socket
 import struct
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from shepherd.detect.ebpf import RING_BYTES, ExecRing
@@ -64,6 +65,8 @@ PROC_EVENT_EXEC = 0x00000002
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
 RCVBUF = 4 * 1024 * 1024
+EXECS_A_TURN = 64  # execs handled before the event loop has a turn of its own
+WAITING_AT_MOST = 16384  # execs read and waiting; past that, as lost (a /proc scan)
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _CN_MSG = struct.Struct("=IIIIHH")
@@ -218,6 +221,8 @@ class ProcConnector:
         self.source = "not open"
         self.ebpf_problem: str | None = None  # why the eBPF filter is not used
         self._lost_told = False  # on_lost is to be called soon (on the loop)
+        self._waiting: deque[int] = deque()  # execs read, not handled yet (oldest first)
+        self._turn: asyncio.Handle | None = None  # the next few of them, on the loop
 
     def open(self, uids: Iterable[int] | None = None) -> None:
         """Subscribe; ``OSError`` (EPERM without CAP_NET_ADMIN before 6.6, EPROTONOSUPPORT...)
@@ -263,11 +268,26 @@ class ProcConnector:
 
     def _readable(self) -> None:
         self.wakeups += 1
-        for pid in self.drain():
+        self._waiting.extend(self.drain())
+        if len(self._waiting) > WAITING_AT_MOST:  # looked for in /proc instead
+            self._waiting.clear()
+            self._tell_lost()
+        if self._turn is None:
+            self._handle_some()
+
+    def _handle_some(self) -> None:
+        """The oldest execs read, ``EXECS_A_TURN`` at a time: a storm of starts (a shell
+        loop) is handled in order while the event loop gets its turns between (the
+        socket answered, a refused program's stop, a deadline)."""
+        self._turn = None
+        for _ in range(min(EXECS_A_TURN, len(self._waiting))):
+            pid = self._waiting.popleft()
             try:
                 self.on_exec(pid)
             except Exception:  # one process must never stop the others being seen
                 log.exception("handling the start of process %d failed", pid)
+        if self._waiting:
+            self._turn = asyncio.get_running_loop().call_soon(self._handle_some)
 
     def drain(self) -> list[int]:
         """The exec events waiting, read before the forks waiting are handed to
@@ -352,6 +372,10 @@ class ProcConnector:
         self.on_lost()
 
     def close(self) -> None:
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
+        self._waiting.clear()
         if self.sock is not None:
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
         if self.ring is not None:

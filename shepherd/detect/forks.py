@@ -14,29 +14,54 @@ from collections import deque
 REMEMBERED = 4096  # forks; on a busy machine (100 forks a second) some 40 seconds
 
 
+class _Kids:
+    """What one parent forked, oldest first: a list forgotten from the front (the
+    oldest fork of all is its parent's oldest), positions counted from its first fork."""
+
+    __slots__ = ("base", "handed", "pids", "start")
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        self.base = 0  # the position of pids[0]
+        self.start = 0  # the position of the oldest fork still remembered
+        self.handed = 0  # later siblings handed out up to here (``unlooked_siblings``)
+
+    def since(self, position: int) -> list[int]:
+        return self.pids[max(position, self.start) - self.base:]
+
+    def forget_oldest(self) -> None:
+        self.start += 1
+        dropped = self.start - self.base
+        if dropped > 64 and dropped * 2 > len(self.pids):  # trimmed now and then: O(1) a fork
+            del self.pids[:dropped]
+            self.base = self.start
+
+
 class ForkMemory:
     def __init__(self, size: int = REMEMBERED) -> None:
         self.size = size
         self.order: deque[tuple[int, int]] = deque()
-        self.children: dict[int, list[int]] = {}
+        self.kids: dict[int, _Kids] = {}
         self.parent: dict[int, int] = {}
+        self.position: dict[int, int] = {}  # a child's place among its parent's forks
         self.execed: set[int] = set()  # remembered children that ran a program of their own
+        self.steps = 0  # remembered forks gone through by the lookups (tests count them)
 
     def forked(self, parent: int, child: int) -> None:
         if len(self.order) >= self.size:
             old_parent, old_child = self.order.popleft()
-            kids = self.children.get(old_parent)
-            if kids is not None:
-                if old_child in kids:
-                    kids.remove(old_child)
-                if not kids:
-                    del self.children[old_parent]
-            if self.parent.get(old_child) == old_parent:
-                del self.parent[old_child]
+            old = self.kids[old_parent]
+            if self.parent.get(old_child) == old_parent and self.position[old_child] == old.start:
+                del self.parent[old_child], self.position[old_child]
                 self.execed.discard(old_child)
+            old.forget_oldest()
+            if old.start == old.base + len(old.pids):
+                del self.kids[old_parent]
+        kids = self.kids.setdefault(parent, _Kids())
         self.order.append((parent, child))
-        self.children.setdefault(parent, []).append(child)
         self.parent[child] = parent
+        self.position[child] = kids.base + len(kids.pids)
+        kids.pids.append(child)
         self.execed.discard(child)  # a new process (the pid may be used again)
 
     def ran_program(self, pid: int) -> None:
@@ -49,20 +74,40 @@ class ForkMemory:
         may have been used again since: the caller checks who each process is."""
         found: list[int] = []
         seen = {pid}
-        todo = [pid]
+        todo = deque([pid])
         while todo:
-            for child in self.children.get(todo.pop(0), ()):
+            kids = self.kids.get(todo.popleft())
+            for child in kids.since(kids.start) if kids is not None else ():
+                self.steps += 1
                 if child not in seen:
                     seen.add(child)
                     found.append(child)
                     todo.append(child)
         return found
 
+    def _later(self, pid: int, unlooked: bool) -> list[int]:
+        parent = self.parent.get(pid)
+        kids = self.kids.get(parent) if parent is not None else None
+        if kids is None:
+            return []
+        after = self.position[pid] + 1
+        if unlooked:
+            after = max(after, kids.handed)
+            kids.handed = max(kids.handed, kids.base + len(kids.pids))
+        later = kids.since(after)
+        self.steps += len(later)
+        return [kid for kid in later if kid not in self.execed]
+
     def later_siblings(self, pid: int) -> list[int]:
         """What ``pid``'s parent forked after it and that never ran a program of its own:
         where a fork with ``CLONE_PARENT`` puts its child (a shell's next command, which
         execs, is a start of its own; the caller checks what each runs)."""
-        parent = self.parent.get(pid)
-        kids = self.children.get(parent, []) if parent is not None else []
-        later = kids[kids.index(pid) + 1:] if pid in kids else []
-        return [kid for kid in later if kid not in self.execed]
+        return self._later(pid, unlooked=False)
+
+    def unlooked_siblings(self, pid: int) -> list[int]:
+        """``later_siblings``, less those handed out by an earlier call (for any of the
+        parent's forks): each fork is handed out once, so a shell loop of programs gone
+        at once and subshells costs what it forked, not that times each start. A
+        sibling looked at once needs no second look: it runs what it ran then until it
+        execs, and its exec is a start of its own."""
+        return self._later(pid, unlooked=True)

@@ -79,3 +79,51 @@ def test_a_start_between_reading_forks_and_reading_execs_keeps_its_mark() -> Non
         for process in started:
             process.kill()
             process.wait()
+
+
+def test_a_storm_of_starts_is_handled_in_order_with_the_loops_turns_between() -> None:
+    """Review 10 (s8) F1: a batch of thousands of starts was handled in one go, the
+    daemon deaf meanwhile. Now a few at a time, in order, none lost, and what else
+    waits on the event loop (an answer, a stop) runs between."""
+    import asyncio
+
+    from shepherd.detect.connector import EXECS_A_TURN, ProcConnector
+
+    happened: list[object] = []
+    connector = ProcConnector(happened.append, lambda: happened.append("lost"))
+    batches = [list(range(1000, 1000 + 3 * EXECS_A_TURN)), [7, 8]]
+    connector.drain = lambda: batches.pop(0) if batches else []  # type: ignore[method-assign]
+
+    async def storm() -> None:
+        loop = asyncio.get_running_loop()
+        connector._readable()
+        loop.call_soon(happened.append, "answered")
+        await asyncio.sleep(0)
+        connector._readable()  # more read while some still wait: after them
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    asyncio.run(storm())
+    execs = [event for event in happened if isinstance(event, int)]
+    assert execs == [*range(1000, 1000 + 3 * EXECS_A_TURN), 7, 8]
+    assert "lost" not in happened
+    assert EXECS_A_TURN <= happened.index("answered") < 3 * EXECS_A_TURN
+
+
+def test_a_backlog_of_starts_past_the_bound_is_looked_for_in_proc() -> None:
+    import asyncio
+
+    from shepherd.detect.connector import WAITING_AT_MOST, ProcConnector
+
+    happened: list[object] = []
+    connector = ProcConnector(happened.append, lambda: happened.append("lost"))
+    batches = [list(range(WAITING_AT_MOST + 1))]
+    connector.drain = lambda: batches.pop(0) if batches else []  # type: ignore[method-assign]
+
+    async def storm() -> None:
+        connector._readable()
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    asyncio.run(storm())
+    assert happened == ["lost"]  # one look through /proc, not a backlog of minutes

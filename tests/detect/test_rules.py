@@ -237,3 +237,35 @@ def test_a_sibling_that_ran_a_program_of_its_own_is_a_start_of_its_own() -> None
     assert memory.later_siblings(2) == [4]
     memory.forked(1, 3)  # pid 3 used again: a new process
     assert memory.later_siblings(2) == [3, 4, 3]
+
+
+def test_a_shell_loop_of_programs_and_subshells_costs_what_it_forked() -> None:
+    """Review 10 (s8) F1: ``while :; do /bin/true & ( : ) & done`` as the child. Each
+    ``/bin/true`` is gone when its exec is read, so what its parent forked after it is
+    looked at: each start went through every subshell remembered after it (4096), and a
+    gone subshell through its own later siblings again: minutes of a stalled daemon.
+    Counted in forks gone through (not timed): each fork is handed out once."""
+    from shepherd.detect.forks import REMEMBERED, ForkMemory
+
+    memory = ForkMemory()
+    shell, programs, subshells = 1, [], []
+    for n in range(REMEMBERED * 2):  # the oldest half is forgotten on the way
+        child = 1000 + n
+        memory.forked(shell, child)
+        if n % 2 == 0:
+            memory.ran_program(child)
+            programs.append(child)
+        else:
+            subshells.append(child)
+    assert memory.steps == 0  # forgetting the oldest fork goes through nothing
+    handed: list[int] = []
+    for program in programs[-REMEMBERED // 2:]:  # each program gone at once
+        handed += memory.unlooked_siblings(program)
+        for sibling in list(handed[-1:]):  # as _look_at_forked: a gone subshell's too
+            handed += memory.unlooked_siblings(sibling)
+    assert handed == subshells[-REMEMBERED // 2:]  # every subshell once, in order
+    assert memory.steps <= 2 * REMEMBERED  # not REMEMBERED ** 2 / 4
+    memory.steps = 0
+    assert memory.later_siblings(subshells[-2]) == [subshells[-1]]
+    assert memory.descendants(subshells[-1]) == []
+    assert memory.steps <= 2  # a lookup goes through what it answers, not all remembered
