@@ -47,6 +47,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -67,6 +68,7 @@ SO_RCVBUFFORCE = 33
 RCVBUF = 4 * 1024 * 1024
 EXECS_A_TURN = 64  # execs handled before the event loop has a turn of its own
 WAITING_AT_MOST = 16384  # execs read and waiting; past that, as lost (a /proc scan)
+BEHIND_AT = 4 * EXECS_A_TURN  # execs waiting from which the log says it is behind
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _CN_MSG = struct.Struct("=IIIIHH")
@@ -222,6 +224,8 @@ class ProcConnector:
         self.ebpf_problem: str | None = None  # why the eBPF filter is not used
         self._lost_told = False  # on_lost is to be called soon (on the loop)
         self._waiting: deque[int] = deque()  # execs read, not handled yet (oldest first)
+        self._behind_since: float | None = None  # monotonic: when the backlog passed BEHIND_AT
+        self.most_behind = 0  # the largest backlog since it was last said caught up
         self._turn: asyncio.Handle | None = None  # the next few of them, on the loop
 
     def open(self, uids: Iterable[int] | None = None) -> None:
@@ -269,6 +273,7 @@ class ProcConnector:
     def _readable(self) -> None:
         self.wakeups += 1
         self._waiting.extend(self.drain())
+        self._note_backlog()
         if len(self._waiting) > WAITING_AT_MOST:  # looked for in /proc instead
             self._waiting.clear()
             self._tell_lost()
@@ -288,6 +293,21 @@ class ProcConnector:
                 log.exception("handling the start of process %d failed", pid)
         if self._waiting:
             self._turn = asyncio.get_running_loop().call_soon(self._handle_some)
+        elif self._behind_since is not None:
+            log.warning("program starts are looked at as they come again, after %.1f s "
+                        "behind (at most %d waited)",
+                        time.monotonic() - self._behind_since, self.most_behind)
+            self._behind_since, self.most_behind = None, 0
+
+    def _note_backlog(self) -> None:
+        """Said once per storm (review-10-s8 M1: nothing said that detection was behind):
+        a refused program may then run until its start's turn comes."""
+        waiting = len(self._waiting)
+        self.most_behind = max(self.most_behind, waiting)
+        if waiting >= BEHIND_AT and self._behind_since is None:
+            self._behind_since = time.monotonic()
+            log.warning("program starts arrive faster than they are looked at (%d waiting): "
+                        "a refused program may run until its turn comes", waiting)
 
     def drain(self) -> list[int]:
         """The exec events waiting, read before the forks waiting are handed to

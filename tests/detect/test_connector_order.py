@@ -127,3 +127,32 @@ def test_a_backlog_of_starts_past_the_bound_is_looked_for_in_proc() -> None:
 
     asyncio.run(storm())
     assert happened == ["lost"]  # one look through /proc, not a backlog of minutes
+
+
+def test_a_backlog_of_starts_is_said_in_the_log_and_so_is_its_end(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Review 10 (s8) M1: nothing said that the daemon looked at starts minutes late."""
+    import asyncio
+
+    from shepherd.detect.connector import BEHIND_AT, ProcConnector
+
+    happened: list[object] = []
+    connector = ProcConnector(happened.append, lambda: happened.append("lost"))
+    batches = [list(range(BEHIND_AT + 10))]
+    connector.drain = lambda: batches.pop(0) if batches else []  # type: ignore[method-assign]
+
+    async def storm() -> None:
+        connector._readable()
+        for _ in range(BEHIND_AT):
+            await asyncio.sleep(0)
+
+    with caplog.at_level("WARNING", logger="shepherd.detect.connector"):
+        asyncio.run(storm())
+    said = [r.getMessage() for r in caplog.records]
+    assert len(happened) == BEHIND_AT + 10 and "lost" not in happened
+    assert any(f"faster than they are looked at ({BEHIND_AT + 10} waiting)" in m
+               for m in said), said
+    assert any("as they come again" in m and f"at most {BEHIND_AT + 10} waited" in m
+               for m in said), said
+    assert said.index(next(m for m in said if "faster" in m)) < said.index(
+        next(m for m in said if "as they come again" in m))
