@@ -1690,8 +1690,12 @@ class Daemon:
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
+                        **({"timed_taken_s": planned.timed_taken_s,
+                            "taken_from": [list(t) for t in planned.taken_from]}
+                           if planned.taken_from else {}),
                         **({"action_id": action_id} if action_id else {})},
-            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s))
+            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s,
+            taken_from=planned.taken_from))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,

@@ -113,6 +113,7 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -480,7 +481,8 @@ class Engine:
                   before: datetime) -> list[datetime]:
         """When a target's grants of a day expire between ``after`` and ``before``."""
         return sorted({g.expires for g in self._timed_of(user, target)
-                       if not g.week and after < g.expires < before and not self.with_day(g)})
+                       if not g.week and after < g.expires < before and not self.with_day(g)
+                       and g.seconds > 0})
 
     def with_day(self, g: TimedGrant) -> bool:
         """Time added for today (the default): it runs out when its day ends."""
@@ -1094,6 +1096,16 @@ class Engine:
             change = grant_change(mode, seconds, quota, granted, held_at)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
+        held = change.held_at_used
+        taken_from: tuple[tuple[int, int], ...] = ()
+        rest = seconds + min(change.delta_s, 0)
+        if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
+            # what lasts is held at what was used: the rest comes out of what the time
+            # given until a moment has left (never what it paid for), review 15-s8 M3
+            taken_from = self._take_from_timed(user, target, day, now, rest, used - held_at)
+            timed_taken = sum(t for _, t in taken_from)
+            on_top -= timed_taken
+            held = held and timed_taken < rest
         allowance = change.allowance_s
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         if allowance is not None and expires is not None and not week and not with_day:
@@ -1103,11 +1115,34 @@ class Engine:
             lasting_from = max(expires, lasting_from or expires)
         whole = None if allowance is None else allowance + on_top
         return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
-                           change.held_at_used, expires_at=expires, week=week,
+                           held, expires_at=expires, week=week,
                            with_day=with_day,
                            lasting_s=allowance if on_top and whole is not None else None,
                            lasting_from=lasting_from if on_top else None,
-                           day_ends_at=self.calendar.day_end(day))
+                           day_ends_at=self.calendar.day_end(day),
+                           timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from)
+
+    def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
+                         paid: float) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of the unused part of the time given until a moment of
+        ``day`` still counting: those ending soonest paid first for the ``paid`` use, so
+        what is left is taken from those ending last (the last given first)."""
+        counting = sorted((g for g in self._timed_of(user, target)
+                           if g.day == day and not g.week and not self.with_day(g)
+                           and g.id not in self.expiries_noted and g.expires > now.wall
+                           and g.seconds > 0), key=lambda g: (g.expires, abs(g.id)))
+        unused: dict[int, int] = {}
+        for g in counting:
+            part = min(float(g.seconds), max(paid, 0.0))
+            paid -= part
+            unused[g.id] = math.floor(g.seconds - part + 1e-6)
+        taken: list[tuple[int, int]] = []
+        for g in reversed(counting):
+            part = min(seconds, unused[g.id])
+            if part > 0:
+                taken.append((g.id, part))
+                seconds -= part
+        return tuple(taken)
 
     def _no_such_target(self, user: str, target: str) -> str:
         """A typo put right: the entries (as the child knows them) and groups there are."""
@@ -1173,6 +1208,10 @@ class Engine:
         the answer says what still limits the target today (or allows less than its
         allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
+        for gid, part in planned.taken_from:  # out of time given until a moment
+            g = self.timed.pop(gid)
+            if g.seconds > part:  # all of it taken back: gone (the store drops it too)
+                self.timed[gid] = replace(g, seconds=g.seconds - part)
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
         elif planned.seconds > 0:

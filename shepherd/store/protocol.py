@@ -259,9 +259,12 @@ class StateStore(Protocol):
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
-              used_before_s: float | None = None) -> int | None:
+              used_before_s: float | None = None,
+              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
-        ``used_before_s``, its target's use that day when it was given."""
+        ``used_before_s``, its target's use that day when it was given. ``taken_from``:
+        (grant id, seconds) taken back from time given until a moment, in the same
+        transaction (one taken back to nothing is gone; the audit keeps both)."""
         ...
 
     def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -402,12 +402,19 @@ class Store:
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
-              used_before_s: float | None = None) -> int | None:
+              used_before_s: float | None = None,
+              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
-        the week until then). The new grant's id, None when nothing was recorded."""
+        the week until then); ``taken_from``: time taken back from such grants. The new
+        grant's id, None when nothing was recorded."""
         grant_id: int | None = None
         with self.db.write() as conn:
+            for taken_id, part in taken_from:  # all of it taken back: gone
+                conn.execute("DELETE FROM grants WHERE id = ? AND seconds <= ?",
+                             (taken_id, part))
+                conn.execute("UPDATE grants SET seconds = seconds - ? WHERE id = ?",
+                             (part, taken_id))
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
                              "granted_at, expires_at, week, used_before_s) "

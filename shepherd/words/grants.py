@@ -120,7 +120,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                     if group else f"{user} has {spoken_duration(asked)} more of {target} {lasts}")
     elif mode == "take":
         whose = f"{user}'s {target} budget" if group else f"{target}"
-        taken = -change
+        taken = -change + int(result.get("timed_taken_s") or 0)  # with time given until
         if taken <= 0:
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")
@@ -154,7 +154,9 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          f"{spoken_duration(extra)} more {until_moment(moment, now, zone)}")
         else:
             sentence += f" ({format_duration(allowance)} in all today"
-        if result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None:
+        timed_taken = int(result.get("timed_taken_s") or 0) > 0
+        if (result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None
+                and not timed_taken):
             # the time given until a moment paid for its part of the use, and keeps
             # what it has left until then: what lasts the day is held at the rest
             moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)

@@ -253,3 +253,39 @@ def test_a_grant_that_expires_while_the_daemon_is_down_pays_for_no_use_after_it(
     lived = (until - given).total_seconds()
     assert gone["data"]["paid_s"] <= lived + 0.01, gone["data"]
     assert gone["data"]["unused_s"] >= 600 - lived - 0.01
+
+
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part(
+        daemon_factory: Any) -> None:
+    """Review 15-s8 M3 through the daemon and its SQLite file: the day's second used, 10
+    minutes given until a moment and a little of them used: ``-1h`` takes the rest of
+    those 10 minutes (never what was used), the store keeps the grant at what is left of
+    it, a restart says the same, and once it runs out the day is not "over"."""
+    far = f'stop_grace = "2s"\nday_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME.replace('"1h"', '"1s"'), far), env={"TZ": "UTC"})
+    events = d.events()
+    d.call("launch", entry="game", user=ME)
+    events.next("session_ended", timeout=20)  # its second of the day
+    until = datetime.now(UTC) + timedelta(seconds=12)
+    d.call("grant", user=ME, target="game", duration="10m", until=until.isoformat())
+    sid = d.call("launch", entry="game", user=ME)["session_id"]
+    time.sleep(1.5)
+    d.call("stop", session_id=sid)
+    events.next("session_ended", timeout=20)
+    taken = d.call("grant", user=ME, target="game", duration="1h", mode="take")
+    assert taken["change_s"] == 0 and 590 < taken["timed_taken_s"] < 600, taken
+    assert "taken back from" in grant_sentence(taken, datetime.now(UTC), UTC)
+    assert left(d) < 1
+    d.stop()
+    kept = Store.open_readonly(d.state / "shepherd.db")
+    try:
+        [row] = kept.load_accounting(until.date() - timedelta(days=2)).timed_grants
+    finally:
+        kept.close()
+    assert row.seconds == 600 - taken["timed_taken_s"]
+    d.start()
+    assert left(d) < 1
+    [gone] = wait_for(lambda: expiries(d), timeout=30)
+    assert gone["data"]["unused_s"] < 1 and gone["data"]["seconds"] == row.seconds
+    [line] = d.call("usage.history", days=1)["days"][0]["usage"]
+    assert not line["over"] and line["granted_s"] == row.seconds, line

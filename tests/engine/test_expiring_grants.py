@@ -356,19 +356,21 @@ def test_setting_the_total_holds_after_time_given_until_a_moment_runs_out() -> N
 
 def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out() -> None:
     """Used 1h10m of 1h + 30m (until 17:00): the lasting hour is already used up, so taking
-    back 15 minutes takes nothing; once the 30 minutes are over the hour stands (not 45m)."""
+    back 15 minutes takes them from the 20 left of the time given until 17:00 (review 15-s8
+    M3); once that is over the hour and the 10 minutes it paid for stand (not 45m)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 15))
     e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
     assert play(e, clock, 4200, 1) == 4200  # 15:00-16:10
     answer = e.grant("alex", "game", 900, clock.now, mode="take")
-    assert answer.held_at_used and answer.seconds == 0
-    assert answer.allowance_s == 5400 and answer.lasting_s == 3600
+    assert not answer.held_at_used and answer.seconds == 0 and answer.timed_taken_s == 900
+    assert answer.allowance_s == 4500 and answer.lasting_s == 3600
     clock.set_wall(local(23, 17, 30))
+    e.due(clock.now)
     limits = e.limits_of("game")
     assert limits is not None
     standing, _ = e._standing("alex", limits, e.calendar.quota_day(clock.wall), clock.now)
-    assert standing is not None and standing.allowance_s == 3600
+    assert standing is not None and standing.allowance_s == 4200 and standing.over_s == 0
 
 
 def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
@@ -607,12 +609,59 @@ def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(aske
     assert sum(e.usage.values()) <= 1800 + 1200 + 1e-6
 
 
-def test_taking_back_after_a_partly_used_timed_grant_takes_from_the_lasting_part() -> None:
-    """``-30m``: the lasting 30 minutes are all used (by the time given before 11:00), so
-    they are held; the timed grant's 5 minutes stay until 12:00."""
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> None:
+    """``-30m`` (review 15-s8 M3): the lasting 30 minutes are all used, so they are held;
+    the 5 minutes the time given until 12:00 has left are taken back (never below what
+    was used), and after 12:00 the day is not "over" (the take came out of that grant)."""
     e, clock = _half_used_timed_grant()
     answer = e.grant("alex", "game", 1800, clock.now, mode="take")
-    assert answer.held_at_used and answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert answer.timed_taken_s == 300 and answer.seconds == 0 and answer.held_at_used
+    assert answer.allowance_s == 2700
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s, gone.paid_s) == (900, 0, 900)
+    today, _ = e.standing("alex", e.limits_of("game"), e.quota_day(clock.now), clock.now)
+    assert today is not None and today.over_s == 0 and today.allowance_s == 2700
+
+
+def test_taking_back_less_than_a_timed_grant_has_left_leaves_the_rest_until_its_end() -> None:
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", 180, clock.now, mode="take")
+    assert answer.timed_taken_s == 180 and not answer.held_at_used
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(120)
+    assert play(e, clock, 600, 3) == 120
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s, gone.paid_s) == (1020, 0, 1020)
+
+
+def test_taking_back_takes_from_what_lasts_first_then_from_the_timed_grant() -> None:
+    """20 of the 30 minutes used, +20m until 12:00 unused: ``-15m`` takes the 10 lasting
+    minutes left, then 5 of the 20 given until 12:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1200, 1) == 1200
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12))
+    answer = e.grant("alex", "game", 900, clock.now, mode="take")
+    assert (answer.seconds, answer.timed_taken_s, answer.lasting_s) == (-600, 300, 1200)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(900)
+
+
+def test_a_timed_grant_all_taken_back_is_gone_and_never_said_to_run_out() -> None:
+    e, clock = _half_used_timed_grant()
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12, 30))
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take")
+    assert answer.timed_taken_s == 1500  # the 5 minutes left of the first, all of the second
+    clock.set_wall(local(23, 13))
+    assert [g.seconds for g in expired(e, clock)] == [900]
+    today, _ = e.standing("alex", e.limits_of("game"), e.quota_day(clock.now), clock.now)
+    assert today is not None and today.over_s == 0
+
+
+def test_a_preview_of_a_take_from_a_timed_grant_changes_nothing() -> None:
+    e, clock = _half_used_timed_grant()
+    assert e.preview_grant("alex", "game", 1800, clock.now, mode="take").timed_taken_s == 300
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
 
 

@@ -112,10 +112,19 @@ def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time() ->
     assert simulation.used["game"] == 14 * 60
 
 
-def test_taking_back_after_a_partly_used_timed_grant_says_what_stays() -> None:
-    said = texts("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
-                 "10:03 stop\n10:30 grant game -5m\n")
-    assert said[-1] == ("10:30", "Nothing of Game was taken back from sam (10m in all today "
-                                 "and 4 minutes more until 11:00: those 10m are already used, "
-                                 "and time used is never taken back; what is left of the time "
-                                 "given until 11:00 stays until then).")
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> None:
+    """Review 15-s8 M3: 10m of quota used, +4m until 11:00 with 3 of them used: ``-5m``
+    takes the minute left (the lasting 10m are held), and the day ends at 13m."""
+    script = ("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
+              "10:03 stop\n10:30 grant game -5m\n10:31 check game\n")
+    actions = parse_script(script, POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
+    assert ("10:30", "1 minute of Game taken back from sam for today, not 5 minutes (10m in "
+                     "all today and 3 minutes more until 11:00: 13m is already used, and time "
+                     "used is never taken back).") in said
+    assert ("10:31", "Game can't start: its time for today is used up (back tomorrow at "
+                     "04:00).") in said, said
+    assert ("11:00", "sam's extra time for Game (3 minutes, given until 11:00) has run out; "
+                     "all of it was used.") in said, said
+    assert simulation.used["game"] == 13 * 60

@@ -553,9 +553,15 @@ class PgStore:
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
-              used_before_s: float | None = None) -> int | None:
+              used_before_s: float | None = None,
+              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
+            for taken_id, part in taken_from:  # all of it taken back: gone
+                conn.execute("DELETE FROM grants WHERE id = %s AND seconds <= %s",
+                             (taken_id, part))
+                conn.execute("UPDATE grants SET seconds = seconds - %s WHERE id = %s",
+                             (part, taken_id))
             if seconds:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
