@@ -428,7 +428,7 @@ class Daemon:
                              locked=accounting.locked, timed_grants=[
                                  TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
                                             g.expires_at, g.week, g.paid_s,
-                                            g.used_before_s)
+                                            g.used_before_s, g.signed_after_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted)
         if link is not None and view is not None:
@@ -732,7 +732,8 @@ class Daemon:
         accounting = Accounting(
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
-                                g.paid, g.used_before) for g in engine.timed.values()),
+                                g.paid, g.used_before, g.signed_after)
+                  for g in engine.timed.values()),
             frozenset(engine.expiries_noted))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))

@@ -918,15 +918,15 @@ class Engine:
         if first.week:
             return [(g, self._pool_unused(g, limits, now)
                      if limits is not None and limits.limited else None, 0.0) for g in batch]
-        taken_left = 0.0
-        if self.with_day(first):  # all of the day's time added for today
-            taken_left = min(max(-float(self._signed(first.user, first.target, first.day)),
-                                 0.0), float(sum(g.seconds for g in batch)))
         net: dict[int, float] = {}
         taken: dict[int, float] = {}
-        for g in reversed(batch):  # the last given are taken back first
-            taken[g.id] = min(float(g.seconds), taken_left)
-            taken_left -= taken[g.id]
+        later = 0.0  # taken from the grants given after (review 12-s8 M5: in order)
+        for g in sorted(batch, key=lambda g: abs(g.id), reverse=True):
+            # all of the day's time added for today: the take-backs and sets made after
+            # each was given took from it, the last given first
+            after = -float(g.signed_after) if self.with_day(g) else 0.0
+            taken[g.id] = min(float(g.seconds), max(after - later, 0.0))
+            later += taken[g.id]
             net[g.id] = g.seconds - taken[g.id]
         beyond = None if limits is None else self._beyond_own(
             first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
@@ -1214,6 +1214,9 @@ class Engine:
                 self.timed[gid] = replace(g, seconds=g.seconds - part)
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
+            for gid, g in list(self.timed.items()):  # what it may take from time given
+                if (g.user, g.target, g.day) == key and not g.week:
+                    self.timed[gid] = replace(g, signed_after=g.signed_after + planned.seconds)
         elif planned.seconds > 0:
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
@@ -1232,14 +1235,37 @@ class Engine:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
                     *self._stopping_now(planned.user, quota_limits.members, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
-            return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
+            return replace(planned, week_allowance_s=week_allowance,
+                           capped_by=(*self._grant_end_cap(planned, now), *caps),
                            limited_by=locked)
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]
         caps = () if lasting else self._still_capping(planned.user, planned.target, now)
-        return replace(planned, limited_by=limits, capped_by=caps,
+        return replace(planned, limited_by=limits,
+                       capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
+
+    def _grant_end_cap(self, planned: TimeGranted, now: Instant) -> tuple[GrantCap, ...]:
+        """Time given until a moment nearer than its length: only so much of it can be
+        used before it runs out (review 12-s8 M2)."""
+        if (planned.mode != "add" or planned.expires_at is None or planned.week
+                or planned.with_day):
+            return ()
+        usable = (planned.expires_at - now.wall).total_seconds()
+        if usable >= planned.seconds:
+            return ()
+        return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at),)
+
+    def grant_ending(self, user: str, entry_id: str, wall: datetime) -> datetime | None:
+        """The end of time given until a moment (for the entry or a group of it) at
+        ``wall``, to the second: what a session that stops for a quota then stops for."""
+        targets = {entry_id, *(g.id for g in self.policy.groups_of(entry_id))}
+        for g in self.timed.values():
+            if (g.user == user and g.target in targets and not g.week
+                    and not self.with_day(g) and abs((g.expires - wall).total_seconds()) < 1):
+                return g.expires
+        return None
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""

@@ -233,8 +233,8 @@ class GrantCap:
     a group budget, the hours left in its windows, or (for a running session) whatever
     ends that session first."""
 
-    kind: DeadlineCause
-    usable_s: float  # how much of the entry it still allows today
+    kind: DeadlineCause | Literal["grant_end"]  # grant_end: time given until a moment,
+    usable_s: float  # how much of the entry it still allows today   # longer than is left
     group: str | None = None
     until: datetime | None = None  # when it ends the session, or today's hours end
     running: bool = False  # it ends the entry's running session

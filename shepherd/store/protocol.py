@@ -55,6 +55,7 @@ class TimedGrantRow:
     week: bool
     paid_s: float | None = None  # what it paid for, noted when it expired (None: unknown)
     used_before_s: float | None = None  # its target's use that day when it was given
+    signed_after_s: int = 0  # the net of its day's take-backs and sets made after it
 
 
 @dataclass(frozen=True)

@@ -132,14 +132,16 @@ class Store:
                                "GROUP BY user, target, day", (since.isoformat(),))}
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen, paid, before in conn.execute(
+        for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
                 "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
-                "used_before_s FROM grants WHERE day >= ? AND expires_at IS NOT NULL",
-                (since.isoformat(),)):
+                "used_before_s, (SELECT coalesce(sum(s.seconds), 0) FROM grants s WHERE "
+                "s.user = g.user AND s.target = g.target AND s.day = g.day AND "
+                "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
+                "WHERE day >= ? AND expires_at IS NOT NULL", (since.isoformat(),)):
             timed.append(TimedGrantRow(int(gid), str(u), str(t), date.fromisoformat(str(d)),
                                        int(sec), datetime.fromisoformat(str(until)),
                                        bool(week), None if paid is None else float(paid),
-                                       None if before is None else float(before)))
+                                       None if before is None else float(before), int(after)))
             if seen:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}

@@ -4,6 +4,10 @@ is kept in the store."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -16,7 +20,7 @@ from shepherd.ipc.protocol import RpcError
 from shepherd.policy import DAY_NAMES
 from shepherd.store import Store
 from shepherd.words.grants import grant_sentence
-from tests.daemon.conftest import ME, policy, wait_for
+from tests.daemon.conftest import ME, ROOT, policy, wait_for
 
 GAME = """
 [[entries]]
@@ -122,13 +126,16 @@ def test_time_added_for_today_is_audited_when_the_day_ends(daemon_factory: Any) 
     d = daemon_factory(policy(GAME, f'stop_grace = "2s"\nday_starts_at = "{starts}"'),
                        env={"TZ": "UTC"})
     events = d.events()
+    d.call("grant", user=ME, target="game", duration="5m", mode="take")  # before: not of it
     answer = d.call("grant", user=ME, target="game", duration="10m")
     said = grant_sentence(answer, datetime.now(UTC), UTC)
     assert answer["with_day"] and "more of game today" in said and "until" not in said, said
+    d.call("grant", user=ME, target="game", duration="3m", mode="take")  # after: of it
     gone = events.next("grant_expired", timeout=90)
-    assert gone["with_day"] and gone["unused_s"] == 600
-    assert gone["text"] == (f"{ME}'s extra time for game today (10 minutes) has run out with "
-                            "the day; 10 minutes of it went unused.")
+    assert gone["with_day"] and (gone["taken_s"], gone["unused_s"]) == (180, 420)
+    assert gone["text"] == (f"{ME}'s extra time for game today (10 minutes, 3 minutes of it "
+                            "taken back) has run out with the day; 7 minutes of the rest went "
+                            "unused.")
     [audited] = wait_for(lambda: expiries(d))
     assert audited["data"]["grant_id"] == gone["grant_id"]
     d.stop()
@@ -253,6 +260,16 @@ def test_a_grant_that_expires_while_the_daemon_is_down_pays_for_no_use_after_it(
     lived = (until - given).total_seconds()
     assert gone["data"]["paid_s"] <= lived + 0.01, gone["data"]
     assert gone["data"]["unused_s"] >= 600 - lived - 0.01
+    # Review 15-s8 M2: `usage` says what the grant counted for (no more than its life),
+    # and that the day went over: the downtime after its end is not hidden as granted.
+    wait_for(lambda: d.call("status")["sessions"] == [], timeout=30,
+             what="the adopted game stopped")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SHEPHERD_SOCKET": str(d.socket)}
+    run = subprocess.run([sys.executable, "-m", "shepherd", "usage", "--json"], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    [line] = json.loads(run.stdout)["days"][0]["usage"]
+    assert line["granted_s"] <= lived + 1 and line["over"], line
+    assert line["used_s"] > line["quota_s"] + line["granted_s"], line
 
 
 def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part(

@@ -557,6 +557,40 @@ def test_the_day_end_of_time_given_for_today_counts_what_was_set_back(
     assert (gone.seconds, gone.taken_s, gone.unused_s, gone.paid_s) == (300, 180, unused, paid)
 
 
+@pytest.mark.parametrize(("order", "taken"), [
+    (("-5m", "+5m"), [0]),  # a take-back before a grant takes nothing of it
+    (("+5m", "-3m", "+5m"), [180, 0]),  # only of the grants given before it
+    (("+5m", "+5m", "-7m"), [120, 300]),  # the last given first
+])
+def test_a_take_back_takes_only_from_time_for_today_given_before_it(
+        order: tuple[str, ...], taken: list[int]) -> None:
+    """Review 12-s8 M5: the day's end says what a take-back took of each grant for today,
+    in the order they came; nothing played, so all that is left of each went unused."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    for step in order:
+        clock.advance(60)
+        seconds = int(step[1:-1]) * 60
+        e.grant("alex", "game", seconds, clock.now, mode="add" if step[0] == "+" else "take")
+    clock.set_wall(local(24, 4, 1))
+    gone = sorted(expired(e, clock), key=lambda g: abs(g.grant_id))
+    assert [g.taken_s for g in gone] == taken
+    assert [g.unused_s for g in gone] == [g.seconds - g.taken_s for g in gone]
+    assert [g.paid_s for g in gone] == [0] * len(gone)
+
+
+def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_used() -> None:
+    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02: 3 minutes can be used."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10, 2))
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert (cap.usable_s, cap.until) == (180, local(23, 10, 5))
+    shorter = e.grant("alex", "game", 120, clock.now, until=local(23, 10, 5))
+    assert not [c for c in shorter.capped_by if c.kind == "grant_end"]
+
+
 def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     """A day's own grants pay for its use beyond the quota before the week's time does
     (it lasts): 10 minutes until 11:30 with 30 minutes for the week, 1h05m played by

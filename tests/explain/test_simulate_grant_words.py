@@ -128,3 +128,30 @@ def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> 
     assert ("11:00", "sam's extra time for Game (3 minutes, given until 11:00) has run out; "
                      "all of it was used.") in said, said
     assert simulation.used["game"] == 13 * 60
+
+
+def test_the_days_end_gives_a_take_back_to_no_grant_made_after_it() -> None:
+    """Review 12-s8 M5: ``-5m`` then ``+5m``, nothing played: the 5 minutes went unused,
+    none of them taken back, and no use is claimed."""
+    actions = parse_script("10:00 grant game -5m\n10:01 grant game +5m\n",
+                           POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    [end] = [s.text for s in simulation.steps if "has run out" in s.text]
+    assert end == ("sam's extra time for Game today (5 minutes) has run out with the day; "
+                   "5 minutes of it went unused.")
+
+
+def test_a_timed_grant_that_cannot_all_be_used_says_so_and_its_end_stops_the_game() -> None:
+    """Review 12-s8 M2: at 10:02, 10 minutes until 10:05: only 3 of them can be used, and
+    the game stops at 10:05 because that time runs out, not "its time for today"."""
+    said = texts("09:00 launch game\n10:02 grant game +10m until 10:05\n"
+                 "10:02 launch game\n")
+    assert ("10:02", "sam has 10 minutes more of Game until 10:05 (20m in all today until "
+                     "then). Only 3 minutes of it can be used before it runs out at 10:05.") in said
+    assert ("10:02", "Game starts; it may run until 10:05, when the time given until 10:05 "
+                     "runs out.") in said, said
+    actions = parse_script("09:00 launch game\n10:02 grant game +10m until 10:05\n"
+                           "10:02 launch game\n", POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    stops = [s.text for s in simulation.steps if s.text.startswith("Game stops")]
+    assert stops[-1] == "Game stops after 3 minutes: the time given until 10:05 runs out."

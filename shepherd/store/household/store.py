@@ -204,13 +204,15 @@ class PgStore:
         expiry is audited."""
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen, paid, before in conn.execute(
+        for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
                 "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted, "
-                "paid_s, used_before_s FROM grants WHERE day >= %s AND expires_at IS NOT NULL "
-                "ORDER BY id", (since,)).fetchall():
+                "paid_s, used_before_s, (SELECT coalesce(sum(s.seconds), 0) FROM grants s "
+                "WHERE s.child = g.child AND s.target = g.target AND s.day = g.day AND "
+                "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
+                "WHERE day >= %s AND expires_at IS NOT NULL ORDER BY id", (since,)).fetchall():
             timed.append(TimedGrantRow(int(gid), str(u), str(t), d, int(sec), until,
                                        bool(week), None if paid is None else float(paid),
-                                       None if before is None else float(before)))
+                                       None if before is None else float(before), int(after)))
             if seen:
                 noted.add(int(gid))
         return tuple(timed), frozenset(noted)
