@@ -1074,6 +1074,12 @@ class Engine:
         assert limits is not None
         quota = limits.daily_quota(day)
         used = self.used(user, limits.members, day, now)
+        if mode == "take" and week:
+            pools = self._take_from_week(user, limits, day, now, seconds)
+            return TimeGranted(user, target, day, 0, mode, None, used,
+                               sum(t for _, t in pools) < seconds, week=True,
+                               day_ends_at=self.calendar.day_end(day),
+                               timed_taken_s=sum(t for _, t in pools), taken_from=pools)
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1144,6 +1150,23 @@ class Engine:
                 seconds -= part
         return tuple(taken)
 
+    def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                        seconds: int) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of what the week's grants have left (the week's use
+        draws on them in the order they were given, so the last given are taken first)."""
+        week = self.calendar.week_days(day)
+        pools = sorted((p for p in self._timed_of(user, limits.target)
+                        if p.week and p.day in week and p.id not in self.expiries_noted
+                        and p.seconds > 0), key=lambda p: (p.day, abs(p.id)), reverse=True)
+        taken: list[tuple[int, int]] = []
+        for p in pools:
+            unused = self._pool_unused(p, limits, now) if limits.limited else p.seconds
+            part = min(seconds, math.floor(unused + 1e-6))
+            if part > 0:
+                taken.append((p.id, part))
+                seconds -= part
+        return tuple(taken)
+
     def _no_such_target(self, user: str, target: str) -> str:
         """A typo put right: the entries (as the child knows them) and groups there are."""
         def named(e: Entry) -> str:
@@ -1168,9 +1191,12 @@ class Engine:
         Taking back and setting are for today only, and have no expiry (None)."""
         if until is None and not week:
             return self.calendar.day_end(day) if mode == "add" else None
+        if mode == "take" and week and until is None:
+            return None  # out of the week's time given for it (review 12-s8 M6)
         if mode != "add":
             raise ActionRefused("only time added can last until a time or for the week; "
-                                "taking time back or setting the total is for today")
+                                "setting the total is for today, and taking time back is "
+                                "for today or, with --until week, from the week's grants")
         if until is not None and week:
             raise ActionRefused("a grant lasts until a time today or for the week, not both")
         if week:

@@ -126,6 +126,9 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         if taken <= 0:
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")
+        elif result.get("week"):  # out of the week's grants (review 12-s8 M6)
+            sentence = (f"{spoken_duration(taken, exact=True)} taken back from the time "
+                        f"given to {user} for {whose} this week")
         elif group:
             sentence = f"{spoken_duration(taken, exact=True)} taken back from {whose} for today"
         else:

@@ -70,9 +70,24 @@ def test_time_for_the_week_is_kept_across_a_restart(daemon_factory: Any) -> None
     assert expiries(d) == []
 
 
+def test_time_for_the_week_taken_back_is_kept_across_a_restart(daemon_factory: Any) -> None:
+    """Review 12-s8 M6: ``-D --until week`` takes from the week's grants (none used
+    here): the store keeps what is left of them."""
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    d.call("grant", user=ME, target="game", duration="30m", until="week")
+    answer = d.call("grant", user=ME, target="game", duration="20m", until="week",
+                    mode="take")
+    assert answer["week"] and answer["timed_taken_s"] == 1200 and left(d) == 4200
+    said = grant_sentence(answer, datetime.now(UTC), UTC)
+    assert said.startswith("20 minutes taken back from the time given to "), said
+    d.stop()
+    d.start()
+    assert left(d) == 4200
+
+
 @pytest.mark.parametrize(("until", "mode", "said"), [
     ("25:00", "add", "is not a time of day"),
-    ("week", "take", "only time added"),
+    ("week", "set", "only time added"),
     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
 ])
 def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(

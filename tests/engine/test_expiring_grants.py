@@ -117,6 +117,32 @@ def test_time_given_for_the_week_may_be_used_on_any_of_its_days_once() -> None:
     assert gone.week and gone.expires_at == local(30, 4)
 
 
+def test_time_given_for_the_week_can_be_taken_back_never_below_what_it_paid_for() -> None:
+    """Review 12-s8 M6: ``-D --until week`` takes from the week's grants, the last given
+    first, and never what the week's use already drew from them."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 3600, clock.now, week=True)  # meant +1h, given for the week
+    e.grant("alex", "game", 1200, clock.now, week=True)
+    assert play(e, clock, 5400, 1) == 5400  # Monday: its hour and 30 of the week's minutes
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0
+    assert dict(answer.taken_from) == {-2: 1200, -1: 1800}  # the last given first
+    clock.set_wall(local(24, 15))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
+    assert play(e, clock, 7200, 2) == 3600  # Tuesday: its own hour only
+    clock.set_wall(local(30, 4))  # the next week
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s) == (1800, 0)
+
+
+def test_setting_the_week_is_still_refused_and_says_how_to_take_from_it() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    with pytest.raises(ActionRefused, match="--until week"):
+        e.grant("alex", "game", 600, clock.now, mode="set", week=True)
+
+
 def test_an_unused_week_grant_ends_with_its_week() -> None:
     e = engine(DAILY)
     clock = FakeClock(local(27, 15))  # Friday

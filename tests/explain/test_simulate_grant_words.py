@@ -155,3 +155,14 @@ def test_a_timed_grant_that_cannot_all_be_used_says_so_and_its_end_stops_the_gam
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
     stops = [s.text for s in simulation.steps if s.text.startswith("Game stops")]
     assert stops[-1] == "Game stops after 3 minutes: the time given until 10:05 runs out."
+
+
+def test_time_given_for_the_week_is_taken_back_but_never_what_was_used() -> None:
+    """Review 12-s8 M6: ``+1h until week`` (meant for today), 20 minutes of it used:
+    ``-2h until week`` takes the 40 left, and the day is over."""
+    said = texts("09:00 grant game +1h until week\n09:00 launch game\n09:30 stop\n"
+                 "09:40 grant game -2h until week\n09:41 check game\n")
+    assert ("09:40", "40 minutes taken back from the time given to sam for Game this week, "
+                     "not 2 hours.") in said
+    assert said[-1] == ("09:41", "Game can't start: its time for today is used up (back "
+                                 "tomorrow at 04:00).")
