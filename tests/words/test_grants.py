@@ -166,3 +166,13 @@ def test_an_expiry_all_taken_back_claims_no_use() -> None:
     assert expiry_sentence(gone, NOW, PARIS) == (
         "alex's extra time for Tiny Game today (10 minutes, all of it taken back) has run "
         "out with the day.")
+
+
+def test_the_tuis_question_for_a_take_back_from_the_week_says_so() -> None:
+    """Review 12-s8 M6: the TUI asks before taking from the week's grants."""
+    from shepherd.tui.words import grant_question
+
+    assert grant_question("alex", "Tiny Game", 1200, False, "take", "week") == (
+        "Take 20 minutes of Tiny Game back from the time given to alex for this week?")
+    assert grant_question("alex", "Tiny Game", 1200, False, "take") == (
+        "Take 20 minutes of Tiny Game back from alex for today?")
