@@ -481,6 +481,32 @@ def test_without_the_kernels_events_a_proc_scan_finds_the_program_and_says_so(
         assert session_of(d, child.pid) == started["session_id"]
 
 
+def test_with_the_proc_scan_a_shell_that_becomes_the_game_in_the_same_pid_is_found(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Review 10 s8 F3: a shell seen at one scan execs a shell again, now the game's (a
+    # cmdline rule): same pid, start time and executable, so later scans passed it over.
+    token = f"q9same{os.getpid()}"
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["/bin/true"]
+detect = {{ cmdline = "^/bin/sh -c sleep 1000; : {token}$" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "scan"})
+    events = d.events()
+    go = bin_dir / "go"
+    shell = as_nobody("/bin/sh", "-c", f'while [ ! -e {go} ]; do sleep 0.1; done; '
+                      f'T={token[:4]}; exec /bin/sh -c "sleep 1000; : ${{T}}{token[4:]}"')
+    try:
+        wait_for(lambda: f"looked at process {shell.pid} of uid" in d.log.read_text(), 20)
+        go.touch()  # the next scan is the only look at what it runs now
+        started = events.next("session_started")
+        assert started["pid"] == shell.pid and started["origin"] == "outside"
+        assert started["matched_by"] == "cmdline"
+    finally:
+        os.killpg(shell.pid, 9)
+        shell.wait()
+
+
 def test_a_reload_that_adds_rules_finds_what_already_runs_and_no_rules_watch_nothing(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
