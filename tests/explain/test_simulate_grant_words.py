@@ -145,3 +145,22 @@ def test_time_given_for_the_week_is_taken_back_but_never_what_was_used() -> None
                      "not 2 hours.") in said
     assert said[-1] == ("09:41", "Game can't start: its time for today is used up (back "
                                  "tomorrow at 04:00).")
+
+
+def test_the_explained_day_names_a_grants_end_as_what_stops_a_session() -> None:
+    """Review 12-s8 M2 in `policy explain`: the day's 10 minutes used, 10 minutes given
+    until 10:05 at 10:00: the session from 10:00 stops when that time runs out."""
+    from datetime import datetime
+
+    from shepherd.engine.grants import TimedGrant
+    from shepherd.explain.day import explain_day
+    from shepherd.explain.run import Starting
+    from shepherd.explain.text import explanation_lines
+
+    end = datetime(2026, 11, 30, 10, 5, tzinfo=PARIS)
+    starting = Starting(usage={("sam", "game", MONDAY): 600.0}, timed_grants=(
+        TimedGrant(1, "sam", "game", MONDAY, 600, end, used_before=600.0),), counted=True)
+    explanation = explain_day(POLICY, PARIS, "sam", MONDAY,
+                              datetime(2026, 11, 30, 10, 0, tzinfo=PARIS), starting, ["game"])
+    text = "\n".join(explanation_lines(explanation, PARIS))
+    assert "in use for 5 minutes, until the time given until 10:05 runs out" in text, text
