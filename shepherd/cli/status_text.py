@@ -41,7 +41,7 @@ def _on_top(item: Mapping[str, Any], quota: float, used: float, left: float,
     lasting, since = item.get("quota_lasting_s"), item.get("lasting_from")
     if lasting is None or not since or lasting >= quota:
         return None
-    until = until_moment(datetime.fromisoformat(since), now, zone)
+    until = until_moment(datetime.fromisoformat(since), now, zone, up=False)  # an end
     if used > lasting:  # already in the time on top: all that is left ends then
         return f"{format_duration(left)} of {format_duration(quota)} left {until}"
     return (f"{format_duration(max(min(left, lasting - used), 0))} of "

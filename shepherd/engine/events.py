@@ -233,8 +233,8 @@ class GrantCap:
     a group budget, the hours left in its windows, or (for a running session) whatever
     ends that session first."""
 
-    kind: DeadlineCause
-    usable_s: float  # how much of the entry it still allows today
+    kind: DeadlineCause | Literal["grant_end"]  # grant_end: time given until a moment,
+    usable_s: float  # how much of the entry it still allows today   # longer than is left
     group: str | None = None
     until: datetime | None = None  # when it ends the session, or today's hours end
     running: bool = False  # it ends the entry's running session
@@ -275,6 +275,11 @@ class TimeGranted(Event):
     # last time given until a moment of today runs out (at ``week_lasting_from``).
     week_lasting_s: int | None = None
     week_lasting_from: datetime | None = None
+    # A take-back that what lasts the day held at what was used takes the rest from
+    # the unused part of time given until a moment: ``timed_taken_s`` in all, as
+    # (grant id, seconds) in ``taken_from`` (review 15-s8 M3).
+    timed_taken_s: int = 0
+    taken_from: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)

@@ -117,6 +117,32 @@ def test_time_given_for_the_week_may_be_used_on_any_of_its_days_once() -> None:
     assert gone.week and gone.expires_at == local(30, 4)
 
 
+def test_time_given_for_the_week_can_be_taken_back_never_below_what_it_paid_for() -> None:
+    """Review 12-s8 M6: ``-D --until week`` takes from the week's grants, the last given
+    first, and never what the week's use already drew from them."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 3600, clock.now, week=True)  # meant +1h, given for the week
+    e.grant("alex", "game", 1200, clock.now, week=True)
+    assert play(e, clock, 5400, 1) == 5400  # Monday: its hour and 30 of the week's minutes
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0
+    assert dict(answer.taken_from) == {-2: 1200, -1: 1800}  # the last given first
+    clock.set_wall(local(24, 15))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
+    assert play(e, clock, 7200, 2) == 3600  # Tuesday: its own hour only
+    clock.set_wall(local(30, 4))  # the next week
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s) == (1800, 0)
+
+
+def test_setting_the_week_is_still_refused_and_says_how_to_take_from_it() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    with pytest.raises(ActionRefused, match="--until week"):
+        e.grant("alex", "game", 600, clock.now, mode="set", week=True)
+
+
 def test_an_unused_week_grant_ends_with_its_week() -> None:
     e = engine(DAILY)
     clock = FakeClock(local(27, 15))  # Friday
@@ -356,19 +382,21 @@ def test_setting_the_total_holds_after_time_given_until_a_moment_runs_out() -> N
 
 def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out() -> None:
     """Used 1h10m of 1h + 30m (until 17:00): the lasting hour is already used up, so taking
-    back 15 minutes takes nothing; once the 30 minutes are over the hour stands (not 45m)."""
+    back 15 minutes takes them from the 20 left of the time given until 17:00 (review 15-s8
+    M3); once that is over the hour and the 10 minutes it paid for stand (not 45m)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 15))
     e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
     assert play(e, clock, 4200, 1) == 4200  # 15:00-16:10
     answer = e.grant("alex", "game", 900, clock.now, mode="take")
-    assert answer.held_at_used and answer.seconds == 0
-    assert answer.allowance_s == 5400 and answer.lasting_s == 3600
+    assert not answer.held_at_used and answer.seconds == 0 and answer.timed_taken_s == 900
+    assert answer.allowance_s == 4500 and answer.lasting_s == 3600
     clock.set_wall(local(23, 17, 30))
+    e.due(clock.now)
     limits = e.limits_of("game")
     assert limits is not None
     standing, _ = e._standing("alex", limits, e.calendar.quota_day(clock.wall), clock.now)
-    assert standing is not None and standing.allowance_s == 3600
+    assert standing is not None and standing.allowance_s == 4200 and standing.over_s == 0
 
 
 def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
@@ -555,6 +583,40 @@ def test_the_day_end_of_time_given_for_today_counts_what_was_set_back(
     assert (gone.seconds, gone.taken_s, gone.unused_s, gone.paid_s) == (300, 180, unused, paid)
 
 
+@pytest.mark.parametrize(("order", "taken"), [
+    (("-5m", "+5m"), [0]),  # a take-back before a grant takes nothing of it
+    (("+5m", "-3m", "+5m"), [180, 0]),  # only of the grants given before it
+    (("+5m", "+5m", "-7m"), [120, 300]),  # the last given first
+])
+def test_a_take_back_takes_only_from_time_for_today_given_before_it(
+        order: tuple[str, ...], taken: list[int]) -> None:
+    """Review 12-s8 M5: the day's end says what a take-back took of each grant for today,
+    in the order they came; nothing played, so all that is left of each went unused."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    for step in order:
+        clock.advance(60)
+        seconds = int(step[1:-1]) * 60
+        e.grant("alex", "game", seconds, clock.now, mode="add" if step[0] == "+" else "take")
+    clock.set_wall(local(24, 4, 1))
+    gone = sorted(expired(e, clock), key=lambda g: abs(g.grant_id))
+    assert [g.taken_s for g in gone] == taken
+    assert [g.unused_s for g in gone] == [g.seconds - g.taken_s for g in gone]
+    assert [g.paid_s for g in gone] == [0] * len(gone)
+
+
+def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_used() -> None:
+    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02: 3 minutes can be used."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10, 2))
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert (cap.usable_s, cap.until) == (180, local(23, 10, 5))
+    shorter = e.grant("alex", "game", 120, clock.now, until=local(23, 10, 5))
+    assert not [c for c in shorter.capped_by if c.kind == "grant_end"]
+
+
 def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     """A day's own grants pay for its use beyond the quota before the week's time does
     (it lasts): 10 minutes until 11:30 with 30 minutes for the week, 1h05m played by
@@ -607,12 +669,59 @@ def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(aske
     assert sum(e.usage.values()) <= 1800 + 1200 + 1e-6
 
 
-def test_taking_back_after_a_partly_used_timed_grant_takes_from_the_lasting_part() -> None:
-    """``-30m``: the lasting 30 minutes are all used (by the time given before 11:00), so
-    they are held; the timed grant's 5 minutes stay until 12:00."""
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> None:
+    """``-30m`` (review 15-s8 M3): the lasting 30 minutes are all used, so they are held;
+    the 5 minutes the time given until 12:00 has left are taken back (never below what
+    was used), and after 12:00 the day is not "over" (the take came out of that grant)."""
     e, clock = _half_used_timed_grant()
     answer = e.grant("alex", "game", 1800, clock.now, mode="take")
-    assert answer.held_at_used and answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert answer.timed_taken_s == 300 and answer.seconds == 0 and answer.held_at_used
+    assert answer.allowance_s == 2700
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s, gone.paid_s) == (900, 0, 900)
+    today, _ = e.standing("alex", e.limits_of("game"), e.quota_day(clock.now), clock.now)
+    assert today is not None and today.over_s == 0 and today.allowance_s == 2700
+
+
+def test_taking_back_less_than_a_timed_grant_has_left_leaves_the_rest_until_its_end() -> None:
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", 180, clock.now, mode="take")
+    assert answer.timed_taken_s == 180 and not answer.held_at_used
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(120)
+    assert play(e, clock, 600, 3) == 120
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s, gone.paid_s) == (1020, 0, 1020)
+
+
+def test_taking_back_takes_from_what_lasts_first_then_from_the_timed_grant() -> None:
+    """20 of the 30 minutes used, +20m until 12:00 unused: ``-15m`` takes the 10 lasting
+    minutes left, then 5 of the 20 given until 12:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1200, 1) == 1200
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12))
+    answer = e.grant("alex", "game", 900, clock.now, mode="take")
+    assert (answer.seconds, answer.timed_taken_s, answer.lasting_s) == (-600, 300, 1200)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(900)
+
+
+def test_a_timed_grant_all_taken_back_is_gone_and_never_said_to_run_out() -> None:
+    e, clock = _half_used_timed_grant()
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12, 30))
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take")
+    assert answer.timed_taken_s == 1500  # the 5 minutes left of the first, all of the second
+    clock.set_wall(local(23, 13))
+    assert [g.seconds for g in expired(e, clock)] == [900]
+    today, _ = e.standing("alex", e.limits_of("game"), e.quota_day(clock.now), clock.now)
+    assert today is not None and today.over_s == 0
+
+
+def test_a_preview_of_a_take_from_a_timed_grant_changes_nothing() -> None:
+    e, clock = _half_used_timed_grant()
+    assert e.preview_grant("alex", "game", 1800, clock.now, mode="take").timed_taken_s == 300
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
 
 
