@@ -949,8 +949,12 @@ class Engine:
         of ``batch`` and without the week's time (None: no limit): what they paid for,
         at most. The day's quota and its own grants pay first, these next, the week's
         time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
-        from them, so the rest stays its own."""
+        from them, so the rest stays its own. Time given until a later moment pays
+        after these (the one that ends first pays first: review 15-s8 MEDIUM-1)."""
         until_expiry = self._used_until_expiry(first, limits, now)
+        batch = batch | {g.id for g in self._timed_of(first.user, first.target)
+                         if g.day == first.day and not g.week and not self.with_day(g)
+                         and g.expires > first.expires}
 
         def used_on(d: date) -> float:
             used = self.used(first.user, limits.members, d, now)

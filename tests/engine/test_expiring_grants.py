@@ -674,3 +674,48 @@ def test_an_expiry_noted_late_pays_only_for_the_use_up_to_the_grants_end(
     assert gone.paid_s is not None and gone.paid_s <= 600 + 1e-6
     assert gone.unused_s is not None and gone.unused_s >= 3000 - 1e-6
     assert after.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+# -- several timed grants: the one that ends first pays first (review 15-s8 MEDIUM-1) --
+
+def test_of_two_timed_grants_the_one_that_ends_first_pays_first() -> None:
+    """Quota 30m used by 15:00; +10m until 16:00 and +10m until 17:00 at 15:00; 10
+    minutes played 15:00-15:10. Those minutes came out of the grant ending at 16:00, so
+    at 16:30 the child still has the 10 minutes given until 17:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 16))
+    [sooner] = expired(e, clock)
+    assert sooner.unused_s == pytest.approx(0) and sooner.paid_s == pytest.approx(600)
+    clock.set_wall(local(23, 16, 30))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(600)
+    assert play(e, clock, 3600, 3) == pytest.approx(600)  # until 16:40, then no more
+    clock.set_wall(local(23, 17))
+    [later] = expired(e, clock)
+    assert later.unused_s == pytest.approx(0) and later.paid_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+def test_a_sooner_grant_given_after_the_use_pays_for_none_of_it() -> None:
+    """+10m until 17:00 at 15:00, used 15:00-15:10; +10m until 16:00 given at 15:20 and
+    left unused: it paid for nothing (the use came before it), the later one for all."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 15, 20))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    clock.set_wall(local(23, 16))
+    [sooner] = expired(e, clock)
+    assert sooner.paid_s == pytest.approx(0) and sooner.unused_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(23, 17))
+    [later] = expired(e, clock)
+    assert later.paid_s == pytest.approx(600) and later.unused_s == pytest.approx(0)
