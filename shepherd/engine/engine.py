@@ -937,11 +937,28 @@ class Engine:
             if self.with_day(g):
                 since = used  # all of its day's use came while it counted
             else:
-                since = max(used - g.used_before, 0.0) if g.used_before is not None else 0.0
+                since = max(used - g.used_before - self._paid_sooner(g), 0.0
+                            ) if g.used_before is not None else 0.0
             paid = min(net[g.id], since, beyond)
             beyond -= paid
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
+
+    def _paid_sooner(self, g: TimedGrant) -> float:
+        """Of the use since ``g`` was given, what the grants of its day that ended before
+        it paid for (at least: one given before ``g`` may have paid for use before it;
+        one given at a moment not known paid for use since ``g`` was given: fails closed)."""
+        if g.used_before is None:
+            return 0.0
+        found = 0.0
+        for h in self._timed_of(g.user, g.target):
+            if (h.day != g.day or h.paid is None or h.week or self.with_day(h)
+                    or h.expires >= g.expires):
+                continue
+            between = g.used_before - (h.used_before if h.used_before is not None
+                                       else g.used_before)  # use from h given to g given
+            found += max(h.paid - max(between, 0.0), 0.0)
+        return found
 
     def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
                     batch: frozenset[int], taken: float) -> float | None:
