@@ -119,3 +119,20 @@ def test_taking_back_after_a_partly_used_timed_grant_says_what_stays() -> None:
                                  "and 4 minutes more until 11:00: those 10m are already used, "
                                  "and time used is never taken back; what is left of the time "
                                  "given until 11:00 stays until then).")
+
+
+def test_of_two_timed_grants_the_one_that_ends_first_is_used_first() -> None:
+    """Review 15-s8 MEDIUM-1: quota used; +10m until 16:00 and +10m until 17:00, 10
+    minutes played while both counted: they were the 16:00 grant's, so the 10 minutes
+    until 17:00 are still there at 16:30."""
+    said = texts("09:00 launch game\n15:00 grant game +10m until 16:00\n"
+                 "15:00 grant game +10m until 17:00\n15:00 launch game\n15:10 stop\n"
+                 "16:30 check game\n")
+    assert said[-1] == ("16:30", "Game can start, for up to 10 minutes.")
+    actions = parse_script("09:00 launch game\n15:00 grant game +10m until 16:00\n"
+                           "15:00 grant game +10m until 17:00\n15:00 launch game\n15:10 stop\n",
+                           POLICY.supervisor.day_starts_at)
+    lines = [s.text for s in simulate_day(POLICY, PARIS, "sam", MONDAY, actions).steps
+             if s.outcome == "grant_expired"]
+    assert lines[0].endswith("all of it was used."), lines
+    assert lines[1].endswith("10 minutes of it went unused."), lines
