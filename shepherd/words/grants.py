@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from shepherd.engine.events import STOPS_NOW_S, GrantCap, TimeGranted
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
-from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
+from shepherd.words.times import (
+    and_list,
+    at_moment,
+    format_duration,
+    spoken_duration,
+    until_moment,
+)
 
 if TYPE_CHECKING:
     from shepherd.policy import Policy
@@ -135,6 +141,8 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
     lasting, lasting_from = result.get("lasting_s"), result.get("lasting_from")
+    parts = [(int(part["seconds"]), part_end) for part in result.get("on_top") or ()
+             if (part_end := _moment(part["until"])) is not None]
     if allowance is not None:
         extra = int(allowance) - int(lasting) if lasting is not None else 0
         alone = lasting is None or (lasting_from == expires and extra == asked)
@@ -146,6 +154,12 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          f"{at_moment(day_end, now, zone, up=False)}")
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
+        elif extra > 0 and lasting_from and len(parts) > 1:
+            # given until several moments: each one's own time, the soonest first
+            sentence += (f" ({format_duration(int(allowance) - sum(p for p, _ in parts))} in "
+                         "all today, " + and_list([f"{spoken_duration(part)} more "
+                                               f"{until_moment(end, now, zone)}"
+                                               for part, end in parts]))
         elif extra > 0 and lasting_from:
             # what lasts the day first: time given until a moment comes on top until then
             moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)

@@ -136,3 +136,15 @@ def test_of_two_timed_grants_the_one_that_ends_first_is_used_first() -> None:
              if s.outcome == "grant_expired"]
     assert lines[0].endswith("all of it was used."), lines
     assert lines[1].endswith("10 minutes of it went unused."), lines
+
+
+def test_time_given_until_two_moments_is_said_with_each_ones_end() -> None:
+    """Review 12-s8 M1: the first 10 minutes end at 11:00, not at 18:00."""
+    said = texts("10:00 grant game +10m until 11:00\n10:01 grant game +10m until 18:00\n"
+                 "10:02 launch game\n10:07 grant game +1m\n")
+    assert said[1] == ("10:01", "sam has 10 minutes more of Game until 18:00 (10m in all "
+                                "today, 10 minutes more until 11:00 and 10 minutes more until "
+                                "18:00).")
+    # 5 minutes played came out of the quota, which is used first
+    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 10 "
+                                 "minutes more until 11:00 and 10 minutes more until 18:00).")
