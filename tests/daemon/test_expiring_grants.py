@@ -253,3 +253,22 @@ def test_a_grant_that_expires_while_the_daemon_is_down_pays_for_no_use_after_it(
     lived = (until - given).total_seconds()
     assert gone["data"]["paid_s"] <= lived + 0.01, gone["data"]
     assert gone["data"]["unused_s"] >= 600 - lived - 0.01
+
+
+def test_time_given_until_two_moments_says_each_ones_end(daemon_factory: Any) -> None:
+    """Review 12-s8 M1: 10 minutes until in an hour and 10 until in two hours are two
+    amounts, each with its own end, in the grant's answer and in ``status --json``."""
+    far = f'day_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME, far), env={"TZ": "UTC"})
+    soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    later = soon + timedelta(hours=1)
+    d.call("grant", user=ME, target="game", duration="10m", until=soon.isoformat())
+    answer = d.call("grant", user=ME, target="game", duration="10m", until=later.isoformat())
+    parts = [{"seconds": 600, "until": soon.isoformat()},
+             {"seconds": 600, "until": later.isoformat()}]
+    assert answer["on_top"] == parts
+    assert "(1h in all today, 10 minutes more until " in grant_sentence(
+        answer, datetime.now(UTC), UTC)
+    line = d.call("status")["users"][0]["entries"][0]
+    assert line["on_top"] == parts and line["quota_lasting_s"] == 3600
+    assert line["lasting_from"] == later.isoformat()

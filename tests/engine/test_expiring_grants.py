@@ -826,3 +826,40 @@ def test_use_a_sooner_grant_paid_for_is_not_paid_again_by_a_later_one() -> None:
     [middle] = expired(e, clock)
     assert middle.paid_s == pytest.approx(0) and middle.unused_s == pytest.approx(600)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+
+
+def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -> None:
+    """Review 12-s8 M1 (what ``status`` shows): each moment's own time, what was used
+    taken from the one that ends first; what lasts the day is what is left after."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    limits = e.limits_of("game")
+    assert limits is not None
+    day = e.quota_day(clock.now)
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert e.lasting("alex", limits, day, clock.now) == (
+        1800, ((600, local(23, 16)), (600, local(23, 17))))
+    assert play(e, clock, 2100, 1) == 2100  # the quota, then 5 minutes of the 16:00 grant
+    assert e.lasting("alex", limits, day, clock.now) == (
+        2100, ((300, local(23, 16)), (600, local(23, 17))))
+    clock.set_wall(local(23, 16))
+    e.due(clock.now)
+    assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
+
+
+def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then() -> None:
+    """20 of 30 minutes used, +10m until 17:00, 15 minutes played: the quota paid 10, the
+    grant 5; its other 5 end at 17:00 (not: the day has 5 minutes left after it)."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    limits = e.limits_of("game")
+    assert limits is not None
+    assert play(e, clock, 1200, 1) == 1200
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 900, 2) == 900
+    assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
+        2100, ((300, local(23, 17)),))
+    clock.set_wall(local(23, 17))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
