@@ -1341,7 +1341,9 @@ class Engine:
         if found is None or week is None or round(week.allowance_s) >= week_allowance:
             return planned
         return replace(planned, week_lasting_s=round(week.allowance_s),
-                       week_lasting_from=found[1])
+                       week_lasting_from=found[1], on_top=tuple(
+                           (round(left), end) for left, end
+                           in self.on_top(planned.user, limits.target, planned.day, now)))
 
     def _stopping_now(self, user: str, members: Iterable[str],
                       now: Instant) -> tuple[GrantCap, ...]:

@@ -190,7 +190,8 @@ def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """The week's allowance after a grant on a target with only a weekly quota:
     " (15m in all this week)", " (12m in all this week until then)" for time given
     until a moment, or " (13m in all this week and 2 minutes more until 10:30)" when
-    time given until a moment comes on top of what lasts the day."""
+    time given until a moment comes on top of what lasts the day (each moment's own
+    time when given until several)."""
     whole = int(result["week_allowance_s"])
     lasting, since = result.get("week_lasting_s"), _moment(result.get("week_lasting_from"))
     if lasting is None or since is None:
@@ -199,6 +200,12 @@ def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     timed = not result.get("week") and not result.get("with_day")
     if timed and expires == since and extra == abs(int(result["seconds"])):
         return f" ({format_duration(whole)} in all this week until then)"
+    parts = [(int(part["seconds"]), end) for part in result.get("on_top") or ()
+             if (end := _moment(part["until"])) is not None]
+    if len(parts) > 1:  # given until several moments: each one's own time, soonest first
+        return (f" ({format_duration(whole - sum(p for p, _ in parts))} in all this week, "
+                + and_list([f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
+                            for part, end in parts]) + ")")
     return (f" ({format_duration(int(lasting))} in all this week and {spoken_duration(extra)} "
             f"more {until_moment(since, now, zone)})")
 

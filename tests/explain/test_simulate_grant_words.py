@@ -148,3 +148,10 @@ def test_time_given_until_two_moments_is_said_with_each_ones_end() -> None:
     # 5 minutes played came out of the quota, which is used first
     assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 10 "
                                  "minutes more until 11:00 and 10 minutes more until 18:00).")
+
+
+def test_time_given_until_two_moments_on_a_weekly_only_entry_says_each_ones_end() -> None:
+    said = texts("10:00 grant wk +2m until 10:30\n10:01 grant wk +3m until 11:00\n")
+    assert said[1] == ("10:01", "sam has 3 minutes more of Weekly until 11:00 (10m in all "
+                                "this week, 2 minutes more until 10:30 and 3 minutes more "
+                                "until 11:00).")
