@@ -146,6 +146,11 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     if allowance is not None:
         extra = int(allowance) - int(lasting) if lasting is not None else 0
         alone = lasting is None or (lasting_from == expires and extra == asked)
+        # what is left of the time given until each moment, the one ending first used
+        # first (take-backs and sets of a single moment keep what lasts as held)
+        by_parts = bool(parts) and (len(parts) > 1 or mode == "add")
+        if by_parts:
+            alone = len(parts) == 1 and parts[0] == (asked, _moment(expires))
         day_end = _moment(result.get("day_ends_at"))
         if (day_end is not None and not result.get("held_at_used")
                 and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
@@ -154,12 +159,12 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          f"{at_moment(day_end, now, zone, up=False)}")
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
-        elif extra > 0 and lasting_from and len(parts) > 1:
-            # given until several moments: each one's own time, the soonest first
+        elif by_parts:
+            # each moment's own time, the soonest first
             sentence += (f" ({format_duration(int(allowance) - sum(p for p, _ in parts))} in "
-                         "all today, " + and_list([f"{spoken_duration(part)} more "
-                                               f"{until_moment(end, now, zone)}"
-                                               for part, end in parts]))
+                         f"all today{',' if len(parts) > 1 else ' and'} " + and_list(
+                             [f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
+                              for part, end in parts]))
         elif extra > 0 and lasting_from:
             # what lasts the day first: time given until a moment comes on top until then
             moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)

@@ -134,3 +134,12 @@ def test_time_given_until_two_moments_on_a_weekly_only_entry_says_each_ones_end(
     assert said[1] == ("10:01", "sam has 3 minutes more of Weekly until 11:00 (10m in all "
                                 "this week, 2 minutes more until 10:30 and 3 minutes more "
                                 "until 11:00).")
+
+
+def test_time_given_until_a_moment_partly_paid_by_the_quota_is_said_until_then() -> None:
+    """The quota pays first: of 10 minutes played, 5 were the quota's and 5 the grant's,
+    so 5 minutes of it are left until 12:00, not for the whole day."""
+    said = texts("10:00 launch game\n10:05 stop\n10:05 grant game +10m until 12:00\n"
+                 "10:05 launch game\n10:15 stop\n10:16 grant game +1m\n")
+    assert said[-1] == ("10:16", "sam has 1 minute more of Game today (16m in all today and "
+                                 "5 minutes more until 12:00).")
