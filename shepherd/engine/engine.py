@@ -522,14 +522,54 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
-    def lasting(self, user: str, limits: QuotaLimits, day: date,
-                now: Instant) -> tuple[float, datetime] | None:
-        """Time given until a moment of ``day`` on top of what lasts it: the day's
-        allowance once the last of it runs out, and when that is (None: none does)."""
-        found = self._lasting(user, limits, day, now)
-        if found is None or found[0][0] is None:
+    def lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                ) -> tuple[float, tuple[tuple[float, datetime], ...]] | None:
+        """Time given until moments of ``day`` on top of what lasts it: the day's
+        allowance once all of it has run out, and what is left of it until each of
+        those moments, soonest first (None: none is left, or no daily quota)."""
+        today, _ = self._standing(user, limits, day, now)
+        on_top = self.on_top(user, limits.target, day, now)
+        if today is None or not on_top:
             return None
-        return found[0][0].allowance_s, found[1]
+        return today.allowance_s - sum(left for left, _ in on_top), on_top
+
+    def on_top(self, user: str, target: str, day: date, now: Instant
+               ) -> tuple[tuple[float, datetime], ...]:
+        """What is left of the time given until moments of ``day`` still to come, per
+        moment, soonest first: the day's use beyond what lasts it is paid from the
+        grant that ends first first (review 15-s8 MEDIUM-1), as their expiries will
+        note it; a moment with nothing left is left out."""
+        limits = self.limits_of(target)
+        timed = sorted((g for g in self._timed_of(user, target)
+                        if g.day == day and not g.week and not self.with_day(g)
+                        and g.expires > now.wall), key=lambda g: (g.expires, g.id))
+        if limits is None or not timed:
+            return ()
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        on = self._grants_on(user, target, now.wall, used_on,
+                             frozenset(g.id for g in timed))
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            return DayGrants(g.full, g.expired, 0.0, g.paid)
+
+        standings = [day_standing(limits, day, used_on, grants_on)]
+        if limits.weekly is not None:
+            standings.append(week_standing(limits, self.calendar.week_days(day), day,
+                                           used_on, grants_on))
+        beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None)])
+        used, paid = used_on(day), dict[int, float]()
+        left: dict[datetime, float] = {}
+        for g in timed:
+            since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
+                     if g.used_before is not None else 0.0)
+            paid[g.id] = min(float(g.seconds), since, beyond)
+            beyond -= paid[g.id]
+            left[g.expires] = left.get(g.expires, 0.0) + g.seconds - paid[g.id]
+        return tuple((seconds, end) for end, seconds in left.items() if seconds >= 0.5)
 
     def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
                  ) -> tuple[tuple[Standing | None, Standing | None], datetime] | None:
@@ -939,11 +979,31 @@ class Engine:
             if self.with_day(g):
                 since = used  # all of its day's use came while it counted
             else:
-                since = max(used - g.used_before, 0.0) if g.used_before is not None else 0.0
+                since = max(used - g.used_before - self._paid_sooner(g), 0.0
+                            ) if g.used_before is not None else 0.0
             paid = min(net[g.id], since, beyond)
             beyond -= paid
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
+
+    def _paid_sooner(self, g: TimedGrant, projected: Mapping[int, float] | None = None
+                     ) -> float:
+        """Of the use since ``g`` was given, what the grants of its day that ended before
+        it paid for (at least: one given before ``g`` may have paid for use before it;
+        one given at a moment not known paid for use since ``g`` was given: fails closed);
+        ``projected``: what grants not expired yet would have paid for."""
+        if g.used_before is None:
+            return 0.0
+        found = 0.0
+        for h in self._timed_of(g.user, g.target):
+            paid = h.paid if h.paid is not None else (projected or {}).get(h.id)
+            if (h.day != g.day or paid is None or h.week or self.with_day(h)
+                    or h.expires >= g.expires):
+                continue
+            between = g.used_before - (h.used_before if h.used_before is not None
+                                       else g.used_before)  # use from h given to g given
+            found += max(paid - max(between, 0.0), 0.0)
+        return found
 
     def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
                     batch: frozenset[int], taken: float) -> float | None:
@@ -951,8 +1011,12 @@ class Engine:
         of ``batch`` and without the week's time (None: no limit): what they paid for,
         at most. The day's quota and its own grants pay first, these next, the week's
         time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
-        from them, so the rest stays its own."""
+        from them, so the rest stays its own. Time given until a later moment pays
+        after these (the one that ends first pays first: review 15-s8 MEDIUM-1)."""
         until_expiry = self._used_until_expiry(first, limits, now)
+        batch = batch | {g.id for g in self._timed_of(first.user, first.target)
+                         if g.day == first.day and not g.week and not self.with_day(g)
+                         and g.expires > first.expires}
 
         def used_on(d: date) -> float:
             used = self.used(first.user, limits.members, d, now)
@@ -1120,13 +1184,18 @@ class Engine:
             on_top += seconds
             lasting_from = max(expires, lasting_from or expires)
         whole = None if allowance is None else allowance + on_top
+        parts = {end: left for left, end in self.on_top(user, target, day, now)}
+        if expires is not None and not week and not with_day and mode == "add":
+            parts[expires] = parts.get(expires, 0.0) + seconds
         return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
                            held, expires_at=expires, week=week,
                            with_day=with_day,
                            lasting_s=allowance if on_top and whole is not None else None,
                            lasting_from=lasting_from if on_top else None,
                            day_ends_at=self.calendar.day_end(day),
-                           timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from)
+                           timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
+                           on_top=tuple((round(parts[end]), end) for end in sorted(parts))
+                           if on_top and whole is not None else ())
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
                          paid: float) -> tuple[tuple[int, int], ...]:
@@ -1363,7 +1432,9 @@ class Engine:
         if found is None or week is None or round(week.allowance_s) >= week_allowance:
             return planned
         return replace(planned, week_lasting_s=round(week.allowance_s),
-                       week_lasting_from=found[1])
+                       week_lasting_from=found[1], on_top=tuple(
+                           (round(left), end) for left, end
+                           in self.on_top(planned.user, limits.target, planned.day, now)))
 
     def _stopping_now(self, user: str, members: Iterable[str],
                       now: Instant) -> tuple[GrantCap, ...]:

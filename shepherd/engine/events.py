@@ -280,11 +280,16 @@ class TimeGranted(Event):
     # (grant id, seconds) in ``taken_from`` (review 15-s8 M3).
     timed_taken_s: int = 0
     taken_from: tuple[tuple[int, int], ...] = ()
+    # What is left of the time given until each moment of the day still to come
+    # (seconds, moment), soonest first: the one that ends first is used first.
+    on_top: tuple[tuple[int, datetime], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
-                if f.name not in ("limited_by", "capped_by")}
+                if f.name not in ("limited_by", "capped_by", "on_top")}
         return {**data, "used_s": round(self.used_s, 3),
+                "on_top": [{"seconds": part, "until": end.isoformat()}
+                           for part, end in self.on_top],
                 "limited_by": [r.to_json() for r in self.limited_by],
                 "capped_by": [c.to_json() for c in self.capped_by]}
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from shepherd.engine.events import STOPS_NOW_S, GrantCap, TimeGranted
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
-from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
+from shepherd.words.times import (
+    and_list,
+    at_moment,
+    format_duration,
+    spoken_duration,
+    until_moment,
+)
 
 if TYPE_CHECKING:
     from shepherd.policy import Policy
@@ -140,9 +146,16 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
     lasting, lasting_from = result.get("lasting_s"), result.get("lasting_from")
+    parts = [(int(part["seconds"]), part_end) for part in result.get("on_top") or ()
+             if (part_end := _moment(part["until"])) is not None]
     if allowance is not None:
         extra = int(allowance) - int(lasting) if lasting is not None else 0
         alone = lasting is None or (lasting_from == expires and extra == asked)
+        # what is left of the time given until each moment, the one ending first used
+        # first (take-backs and sets of a single moment keep what lasts as held)
+        by_parts = bool(parts) and (len(parts) > 1 or mode == "add")
+        if by_parts:
+            alone = len(parts) == 1 and parts[0] == (asked, _moment(expires))
         day_end = _moment(result.get("day_ends_at"))
         if (day_end is not None and not result.get("held_at_used")
                 and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
@@ -151,6 +164,12 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          f"{at_moment(day_end, now, zone, up=False)}")
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
+        elif by_parts:
+            # each moment's own time, the soonest first
+            sentence += (f" ({format_duration(int(allowance) - sum(p for p, _ in parts))} in "
+                         f"all today{',' if len(parts) > 1 else ' and'} " + and_list(
+                             [f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
+                              for part, end in parts]))
         elif extra > 0 and lasting_from:
             # what lasts the day first: time given until a moment comes on top until then
             moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)
@@ -184,7 +203,8 @@ def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """The week's allowance after a grant on a target with only a weekly quota:
     " (15m in all this week)", " (12m in all this week until then)" for time given
     until a moment, or " (13m in all this week and 2 minutes more until 10:30)" when
-    time given until a moment comes on top of what lasts the day."""
+    time given until a moment comes on top of what lasts the day (each moment's own
+    time when given until several)."""
     whole = int(result["week_allowance_s"])
     lasting, since = result.get("week_lasting_s"), _moment(result.get("week_lasting_from"))
     if lasting is None or since is None:
@@ -193,6 +213,12 @@ def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     timed = not result.get("week") and not result.get("with_day")
     if timed and expires == since and extra == abs(int(result["seconds"])):
         return f" ({format_duration(whole)} in all this week until then)"
+    parts = [(int(part["seconds"]), end) for part in result.get("on_top") or ()
+             if (end := _moment(part["until"])) is not None]
+    if len(parts) > 1:  # given until several moments: each one's own time, soonest first
+        return (f" ({format_duration(whole - sum(p for p, _ in parts))} in all this week, "
+                + and_list([f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
+                            for part, end in parts]) + ")")
     return (f" ({format_duration(int(lasting))} in all this week and {spoken_duration(extra)} "
             f"more {until_moment(since, now, zone, up=False)})")
 

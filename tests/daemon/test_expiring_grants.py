@@ -321,3 +321,22 @@ def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part(
     assert gone["data"]["unused_s"] < 1 and gone["data"]["seconds"] == row.seconds
     [line] = d.call("usage.history", days=1)["days"][0]["usage"]
     assert not line["over"] and line["granted_s"] == row.seconds, line
+
+
+def test_time_given_until_two_moments_says_each_ones_end(daemon_factory: Any) -> None:
+    """Review 12-s8 M1: 10 minutes until in an hour and 10 until in two hours are two
+    amounts, each with its own end, in the grant's answer and in ``status --json``."""
+    far = f'day_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME, far), env={"TZ": "UTC"})
+    soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    later = soon + timedelta(hours=1)
+    d.call("grant", user=ME, target="game", duration="10m", until=soon.isoformat())
+    answer = d.call("grant", user=ME, target="game", duration="10m", until=later.isoformat())
+    parts = [{"seconds": 600, "until": soon.isoformat()},
+             {"seconds": 600, "until": later.isoformat()}]
+    assert answer["on_top"] == parts
+    assert "(1h in all today, 10 minutes more until " in grant_sentence(
+        answer, datetime.now(UTC), UTC)
+    line = d.call("status")["users"][0]["entries"][0]
+    assert line["on_top"] == parts and line["quota_lasting_s"] == 3600
+    assert line["lasting_from"] == later.isoformat()

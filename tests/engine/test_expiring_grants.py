@@ -4,11 +4,12 @@ rest of the week; an expired grant stops counting, and the engine says so once."
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shepherd.engine import (
@@ -783,3 +784,191 @@ def test_an_expiry_noted_late_pays_only_for_the_use_up_to_the_grants_end(
     assert gone.paid_s is not None and gone.paid_s <= 600 + 1e-6
     assert gone.unused_s is not None and gone.unused_s >= 3000 - 1e-6
     assert after.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+# -- several timed grants: the one that ends first pays first (review 15-s8 MEDIUM-1) --
+
+def test_of_two_timed_grants_the_one_that_ends_first_pays_first() -> None:
+    """Quota 30m used by 15:00; +10m until 16:00 and +10m until 17:00 at 15:00; 10
+    minutes played 15:00-15:10. Those minutes came out of the grant ending at 16:00, so
+    at 16:30 the child still has the 10 minutes given until 17:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 16))
+    [sooner] = expired(e, clock)
+    assert sooner.unused_s == pytest.approx(0) and sooner.paid_s == pytest.approx(600)
+    clock.set_wall(local(23, 16, 30))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(600)
+    assert play(e, clock, 3600, 3) == pytest.approx(600)  # until 16:40, then no more
+    clock.set_wall(local(23, 17))
+    [later] = expired(e, clock)
+    assert later.unused_s == pytest.approx(0) and later.paid_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+def test_a_sooner_grant_given_after_the_use_pays_for_none_of_it() -> None:
+    """+10m until 17:00 at 15:00, used 15:00-15:10; +10m until 16:00 given at 15:20 and
+    left unused: it paid for nothing (the use came before it), the later one for all."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 15, 20))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    clock.set_wall(local(23, 16))
+    [sooner] = expired(e, clock)
+    assert sooner.paid_s == pytest.approx(0) and sooner.unused_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(23, 17))
+    [later] = expired(e, clock)
+    assert later.paid_s == pytest.approx(600) and later.unused_s == pytest.approx(0)
+
+
+FIVE = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "5m" }\n'
+TIMED_STEPS = st.lists(
+    st.tuples(st.integers(0, 40), st.sampled_from(["grant", "play"]), st.integers(1, 1200),
+              st.integers(1, 90)),
+    min_size=1, max_size=10)
+
+
+def _play_across_expiries(e: Engine, clock: FakeClock, session: int, wanted: float,
+                          on_use: Callable[[float], None]) -> None:
+    """Play for ``wanted`` seconds (or until the engine says stop), with the engine's
+    clock read at each grant's end as the daemon does (``due``), each piece passed to
+    ``on_use`` before the clock moves past it."""
+    assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+    spent = 0.0
+    while spent < wanted:
+        deadline = e.deadline(session, clock.now)
+        step = wanted - spent if deadline is None else min(wanted - spent, deadline.remaining_s)
+        ends = [g.expires for g in e.timed.values() if g.expires > clock.wall]
+        if ends:
+            step = min(step, (min(ends) - clock.wall).total_seconds())
+        if step <= 1e-9:
+            break
+        on_use(step)
+        clock.advance(step)
+        spent += step
+        e.due(clock.now)
+    e.end_session(session, clock.now, "exited")
+
+
+@dataclass
+class _Held:
+    """A ledger's grant: when it ends, and what of it is left."""
+
+    expires: datetime
+    left: float
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=TIMED_STEPS)
+@example(steps=[(0, "grant", 600, 240), (0, "play", 900, 1), (0, "grant", 600, 90),
+                (0, "grant", 300, 60), (0, "play", 300, 1), (40, "play", 1, 1),
+                (40, "play", 1, 1), (40, "play", 1, 1)])  # a sooner grant paid: not twice
+def test_several_timed_grants_are_used_the_soonest_ending_first(
+        steps: list[tuple[int, str, int, int]]) -> None:
+    """Grants ``--until`` different moments of one day, given and played at any time on a
+    5m-a-day target: what is left is exactly a ledger's, in which use is paid from the
+    day's quota first, then from the grants still counting, the one ending first first
+    (review 15-s8 MEDIUM-1). So the child never gets more than the quota and the grants
+    allow, and never less than what unexpired grants still hold."""
+    e = engine(FIVE)
+    clock = FakeClock(local(23, 14))
+    quota_left = 300.0
+    held: list[_Held] = []  # each grant, in force or not
+
+    def pay(seconds: float) -> None:
+        nonlocal quota_left
+        from_quota = min(seconds, quota_left)
+        quota_left -= from_quota
+        seconds -= from_quota
+        for grant in sorted(held, key=lambda g: g.expires):
+            if grant.expires > clock.wall and seconds > 0:
+                part = min(seconds, grant.left)
+                grant.left -= part
+                seconds -= part
+        assert seconds <= 1e-6, "the engine let the child play beyond the ledger"
+
+    for n, (gap, kind, seconds, minutes) in enumerate(steps, start=1):
+        clock.advance(gap * 60)
+        e.due(clock.now)
+        if kind == "grant":
+            until = min(clock.wall + timedelta(minutes=minutes),
+                        e.calendar.day_end(e.quota_day(clock.now)) - timedelta(minutes=1))
+            if until > clock.wall:
+                e.grant("alex", "game", seconds, clock.now, until=until)
+                held.append(_Held(until, float(seconds)))
+        elif (e.availability("alex", "game", clock.now).remaining_today_s or 0.0) >= 1:
+            _play_across_expiries(e, clock, n, seconds, pay)
+        e.due(clock.now)
+        left = e.availability("alex", "game", clock.now).remaining_today_s
+        ledger = quota_left + sum(g.left for g in held if g.expires > clock.wall)
+        assert left is not None and left == pytest.approx(ledger, abs=1e-3), (left, ledger)
+
+
+def test_use_a_sooner_grant_paid_for_is_not_paid_again_by_a_later_one() -> None:
+    """+10m until 18:00 at 14:00, all used then; at 15:00 +10m until 17:00 and +5m until
+    16:00, 5 minutes played: the grant ending at 16:00 paid for them, so the one ending
+    at 17:00 went unused and nothing is left after it (not 5 minutes more)."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 13))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 14))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 18))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    e.grant("alex", "game", 300, clock.now, until=local(23, 16))
+    assert play(e, clock, 300, 3) == 300
+    clock.set_wall(local(23, 16))
+    [soonest] = expired(e, clock)
+    assert soonest.paid_s == pytest.approx(300)
+    clock.set_wall(local(23, 17))
+    [middle] = expired(e, clock)
+    assert middle.paid_s == pytest.approx(0) and middle.unused_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+
+
+def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -> None:
+    """Review 12-s8 M1 (what ``status`` shows): each moment's own time, what was used
+    taken from the one that ends first; what lasts the day is what is left after."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    limits = e.limits_of("game")
+    assert limits is not None
+    day = e.quota_day(clock.now)
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert e.lasting("alex", limits, day, clock.now) == (
+        1800, ((600, local(23, 16)), (600, local(23, 17))))
+    assert play(e, clock, 2100, 1) == 2100  # the quota, then 5 minutes of the 16:00 grant
+    assert e.lasting("alex", limits, day, clock.now) == (
+        2100, ((300, local(23, 16)), (600, local(23, 17))))
+    clock.set_wall(local(23, 16))
+    e.due(clock.now)
+    assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
+
+
+def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then() -> None:
+    """20 of 30 minutes used, +10m until 17:00, 15 minutes played: the quota paid 10, the
+    grant 5; its other 5 end at 17:00 (not: the day has 5 minutes left after it)."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    limits = e.limits_of("game")
+    assert limits is not None
+    assert play(e, clock, 1200, 1) == 1200
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 900, 2) == 900
+    assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
+        2100, ((300, local(23, 17)),))
+    clock.set_wall(local(23, 17))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0

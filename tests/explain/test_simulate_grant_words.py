@@ -164,3 +164,57 @@ def test_the_explained_day_names_a_grants_end_as_what_stops_a_session() -> None:
                               datetime(2026, 11, 30, 10, 0, tzinfo=PARIS), starting, ["game"])
     text = "\n".join(explanation_lines(explanation, PARIS))
     assert "in use for 5 minutes, until the time given until 10:05 runs out" in text, text
+
+
+def test_taking_back_after_a_partly_used_timed_grant_says_what_stays() -> None:
+    said = texts("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
+                 "10:03 stop\n10:30 grant game -5m\n")
+    assert said[-1] == ("10:30", "Nothing of Game was taken back from sam (10m in all today "
+                                 "and 4 minutes more until 11:00: those 10m are already used, "
+                                 "and time used is never taken back; what is left of the time "
+                                 "given until 11:00 stays until then).")
+
+
+def test_of_two_timed_grants_the_one_that_ends_first_is_used_first() -> None:
+    """Review 15-s8 MEDIUM-1: quota used; +10m until 16:00 and +10m until 17:00, 10
+    minutes played while both counted: they were the 16:00 grant's, so the 10 minutes
+    until 17:00 are still there at 16:30."""
+    said = texts("09:00 launch game\n15:00 grant game +10m until 16:00\n"
+                 "15:00 grant game +10m until 17:00\n15:00 launch game\n15:10 stop\n"
+                 "16:30 check game\n")
+    assert said[-1] == ("16:30", "Game can start, for up to 10 minutes.")
+    actions = parse_script("09:00 launch game\n15:00 grant game +10m until 16:00\n"
+                           "15:00 grant game +10m until 17:00\n15:00 launch game\n15:10 stop\n",
+                           POLICY.supervisor.day_starts_at)
+    lines = [s.text for s in simulate_day(POLICY, PARIS, "sam", MONDAY, actions).steps
+             if s.outcome == "grant_expired"]
+    assert lines[0].endswith("all of it was used."), lines
+    assert lines[1].endswith("10 minutes of it went unused."), lines
+
+
+def test_time_given_until_two_moments_is_said_with_each_ones_end() -> None:
+    """Review 12-s8 M1: the first 10 minutes end at 11:00, not at 18:00."""
+    said = texts("10:00 grant game +10m until 11:00\n10:01 grant game +10m until 18:00\n"
+                 "10:02 launch game\n10:07 grant game +1m\n")
+    assert said[1] == ("10:01", "sam has 10 minutes more of Game until 18:00 (10m in all "
+                                "today, 10 minutes more until 11:00 and 10 minutes more until "
+                                "18:00).")
+    # 5 minutes played came out of the quota, which is used first
+    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 10 "
+                                 "minutes more until 11:00 and 10 minutes more until 18:00).")
+
+
+def test_time_given_until_two_moments_on_a_weekly_only_entry_says_each_ones_end() -> None:
+    said = texts("10:00 grant wk +2m until 10:30\n10:01 grant wk +3m until 11:00\n")
+    assert said[1] == ("10:01", "sam has 3 minutes more of Weekly until 11:00 (10m in all "
+                                "this week, 2 minutes more until 10:30 and 3 minutes more "
+                                "until 11:00).")
+
+
+def test_time_given_until_a_moment_partly_paid_by_the_quota_is_said_until_then() -> None:
+    """The quota pays first: of 10 minutes played, 5 were the quota's and 5 the grant's,
+    so 5 minutes of it are left until 12:00, not for the whole day."""
+    said = texts("10:00 launch game\n10:05 stop\n10:05 grant game +10m until 12:00\n"
+                 "10:05 launch game\n10:15 stop\n10:16 grant game +1m\n")
+    assert said[-1] == ("10:16", "sam has 1 minute more of Game today (16m in all today and "
+                                 "5 minutes more until 12:00).")
