@@ -82,7 +82,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
+from shepherd.engine.events import EndReason, Event, Reason, TimeGranted, UnknownEntry
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.explain.when import ExplainError, grant_until
@@ -1802,13 +1802,13 @@ class Daemon:
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
-            # The same for others' entries; said as a refused launch says it, with the
-            # entries this child has, so a typo can be put right.
+            # The same for others' entries; said in the very sentence of a refused
+            # launch, with the entries this child has, so a typo can be put right.
             mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
-            there = ("none are set up for this child" if not mine else "the entries are "
-                     + ", ".join(e.id if e.title.casefold() == e.id.casefold()
-                                 else f"{e.title} ({e.id})" for e in mine))
-            raise NotFound(f'There is no entry called "{entry}"; {there}.')
+            unknown = UnknownEntry(entry, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            raise NotFound(refusal_sentence(entry, [unknown], self.now().wall,
+                                            self.zone))
         now = self.now()
 
         def ask(store: StateStore) -> tuple[int, bool]:

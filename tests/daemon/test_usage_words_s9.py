@@ -36,3 +36,28 @@ def test_usage_after_a_set_on_a_day_with_week_time_says_what_the_day_allowed(
     assert " / 10m today (20m quota, 1h10m taken back, +1h of the week's time)" in row, row
     assert "this week 0s / unlimited +1h for the week" in row, row
     assert "OVER" not in row
+
+
+TWO = """
+[[entries]]
+id = "game"
+label = "Space Game"
+command = ["sleep", "600"]
+[[entries]]
+id = "reading"
+command = ["sleep", "600"]
+"""
+
+
+def test_a_request_for_an_unknown_entry_says_what_a_launch_says(
+        daemon_factory: Any) -> None:
+    """Review 12 s8 M3 follow-up: request_time had its own wording of the refusal
+    ("the entries are Space Game (game), reading"); there is one sentence, the launch's."""
+    d = daemon_factory(policy(TWO, FAR_DAY_START))
+    launch = shepherd(d, "launch", "spce")
+    request = shepherd(d, "request", "spce", "5m")
+    assert launch.returncode == 3 and request.returncode != 0
+    said = ('There is no entry called "spce"; '
+            "the entries are Space Game (game) and reading.")
+    assert launch.stderr.strip() == said
+    assert request.stderr.strip().removeprefix("shepherd: ") == said, request.stderr
