@@ -23,6 +23,7 @@ from shepherd.cli.common import (
     CommandError,
     add_socket_option,
     duration_argument,
+    extension_argument,
     grant_argument,
     local_time,
     print_json,
@@ -246,15 +247,6 @@ def cmd_grant(args: argparse.Namespace) -> int:
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
     print(grant_sentence(result))
     return EXIT_OK
-
-
-def extension_argument(text: str) -> int:
-    """An extension's duration: it only adds time ("-1m" is refused in words)."""
-    if text.strip().startswith(("-", "=")):
-        raise argparse.ArgumentTypeError(
-            f"{text.strip()!r}: an extension only adds time to the running session (to take "
-            "time back, use `shepherd grant USER ENTRY -D`)")
-    return duration_argument(text.strip().removeprefix("+"))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
