@@ -279,6 +279,8 @@ def simulation_lines(simulation: Simulation, zone: ZoneInfo) -> list[str]:
     lines: list[str] = []
     for step in simulation.steps:
         when = clock_time(step.at, zone)
+        if step.at >= simulation.day_end:  # the next day's start: never read as going back
+            when += " the next day"
         if step.action is not None:
             lines.append(f"{when}  {step.action.split(maxsplit=1)[-1]}")
             lines += textwrap.wrap(step.text, WIDTH, initial_indent=" " * 7,
