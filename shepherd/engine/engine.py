@@ -1198,7 +1198,8 @@ class Engine:
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]
-        caps = () if lasting else self._still_capping(planned.user, planned.target, now)
+        caps = () if lasting else self._still_capping(planned.user, planned.target, now,
+                                                      lowered=planned.seconds < 0)
         return replace(planned, limited_by=limits, capped_by=caps,
                        week_allowance_s=week_allowance)
 
@@ -1216,10 +1217,12 @@ class Engine:
                 reasons.append(reason)  # the week's quota: today's grant did not cover it
         return tuple(reasons)
 
-    def _still_capping(self, user: str, entry_id: str, now: Instant) -> tuple[GrantCap, ...]:
+    def _still_capping(self, user: str, entry_id: str, now: Instant,
+                       lowered: bool = False) -> tuple[GrantCap, ...]:
         """What allows less of an entry today than its own allowance left: for a running
-        session, whatever ends it first; otherwise its week's quota, its group budgets
-        and the hours left in its windows today."""
+        session, whatever ends it first (its own quota too, when the allowance was
+        ``lowered``: the session's new end); otherwise its week's quota, its group
+        budgets and the hours left in its windows today."""
         entry = self.policy.entry(entry_id)
         if entry is None:
             return ()
@@ -1236,8 +1239,9 @@ class Engine:
             if ends is None:
                 return ()
             stops_now = ends.remaining_s < STOPS_NOW_S  # say so, whatever ends it
-            if not stops_now and ((ends.cause == "quota" and ends.period == "day")
-                                  or ends.remaining_s >= own):
+            own_end = ends.cause == "quota" and ends.period == "day"
+            if not stops_now and not (lowered and own_end) and (
+                    own_end or ends.remaining_s >= own):
                 return ()
             return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
                              ends.period),)

@@ -51,6 +51,8 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
                "policy_reload": "the new policy ends it"}.get(str(kind))
         return f"{label} stops now" + (f": {why}." if why else ".")
     if data.get("running") and until is not None:
+        if kind == "quota" and not weekly:  # after a take-back: the session's new end
+            return f"{label} now stops {end}: its time for today runs out then."
         if kind == "group_quota":
             week = " for the week" if weekly else ""
             return f"The {data.get('group')} budget{week} still ends it {end}."
