@@ -184,7 +184,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 if isinstance(exc.data.get("now"), str):  # the daemon's trusted clock
                     now = datetime.fromisoformat(exc.data["now"]).astimezone(zone)
                 label = str(exc.data.get("label") or args.entry)
-                print(refusal_sentence(label, exc.data.get("denied", ()), now, zone),
+                you = exc.data.get("you")  # the child asked for themselves
+                print(refusal_sentence(label, exc.data.get("denied", ()), now, zone,
+                                       you if isinstance(you, str) else None),
                       file=sys.stderr)
             return EXIT_DENIED
         if args.json:  # a program that could not start, in the form asked for

@@ -1457,7 +1457,10 @@ class Daemon:
         codes = [r.to_json() for r in reasons]
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
-        sentence = refusal_sentence(label, reasons, now.wall, self.zone)
+        # The child who asked for themselves reads it said to them ("you are locked");
+        # a parent who launched for a child reads the child named.
+        you = user if actor == user else None
+        sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
         self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
                     entry=entry_id, actor=actor)
@@ -1467,7 +1470,7 @@ class Daemon:
                                             "origin": origin}, user=user)
             if origin == "shepherd" or self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
