@@ -187,9 +187,10 @@ from shepherd.policy.model import Entry, Group, Policy
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
-# A warning given late (a session started, or moved, within its threshold) brings along
-# the ones due within this many seconds after it: one warning, the most urgent, not a
-# burst of two a second apart ("1 minute 1 second left", then "1 minute left").
+# A warning given late, by more than this (a session started, or moved, within its
+# threshold), brings along the ones due within this many seconds after it: one
+# warning, the most urgent, not two a second apart ("1 minute 1 second left", then
+# "1 minute left").
 WARNINGS_GATHER_S = 5.0
 
 
@@ -874,9 +875,11 @@ class Engine:
             thresholds = {w.before: w for w in self.policy.warnings_for(s.entry)}
             ready = [b for b in thresholds if b not in s.fired
                      and deadline.mono - b <= now.mono + _EPSILON]
-            if ready:  # late (a launch with 61 s left): one due seconds later comes with it
+            if ready and deadline.mono - min(ready) < now.mono - WARNINGS_GATHER_S:
+                # given late (a launch with 61 s left): one due seconds later comes with it
                 ready += [b for b in thresholds if b not in s.fired and b not in ready
                           and deadline.mono - b <= now.mono + WARNINGS_GATHER_S]
+            if ready:
                 warning = thresholds[min(ready)]
                 s.fired.update(ready)
                 if deadline.remaining_s < min(STOPS_NOW_S, warning.before / 2):
