@@ -1939,8 +1939,13 @@ class Daemon:
         """How the daemon is; a child is not told how many sessions others run."""
         self.writer.check()
         ok = self.writer.available and self.loaded
+        # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
+        # in a sentence (None when it is ok).
+        code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
         answer: dict[str, Any] = {
-            "ok": ok, "store": "ok" if ok else (self.writer.problem or "not loaded yet"),
+            "ok": ok, "store": code,
+            "store_text": None if ok else (self.writer.problem
+                                           or "its store is not loaded yet"),
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
