@@ -979,7 +979,7 @@ class Daemon:
     def _grant_expired(self, gone: GrantExpired, now: Instant) -> None:
         entry, group = self.policy.entry(gone.target), self.policy.group(gone.target)
         data = {**gone.to_json(), "label": entry.title if entry else group.id if group
-                else gone.target}
+                else gone.target, "kind": "group" if group is not None else "entry"}
         data["text"] = expiry_sentence(data, now.wall, self.zone)
         if gone.grant_id > 0:  # a store's grant: audited once, never again after a restart
             self._keep(lambda store: store.grant_expired(now.wall, gone.grant_id, gone.user,

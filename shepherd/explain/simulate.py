@@ -139,7 +139,8 @@ class _Simulator:
                                    data={"reason": event.reason,
                                          "charged_s": round(event.charged_s, 3)}))
         elif isinstance(event, GrantExpired):
-            data = {**event.to_json(), "label": self.label(event.target)}
+            data = {**event.to_json(), "label": self.label(event.target),
+                    "kind": "group" if self.policy.group(event.target) else "entry"}
             self.steps.append(Step(at, "grant_expired", expiry_sentence(data, at, self.zone),
                                    data={"event": event.to_json()}))
 

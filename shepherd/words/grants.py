@@ -213,20 +213,22 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     time for Minecraft (30 minutes, given until 17:00) has run out; 10 minutes of it
     went unused"."""
     user, target = data.get("user", "?"), data.get("label") or data.get("target", "?")
+    # A group's, as the grant said it: "in the games budget"; an entry's: "for Minecraft".
+    on = f"in the {target} budget" if data.get("kind") == "group" else f"for {target}"
     extra = spoken_duration(float(data.get("seconds") or 0))
     taken = data.get("taken_s")
     taken_s = float(taken) if isinstance(taken, int | float) else 0.0
     if taken_s >= 1:  # a take-back or set of its day took part of it: what was left of it
         extra += f", {spoken_duration(taken_s)} of it taken back"
     if data.get("week"):
-        sentence = f"{user}'s extra time for {target} this week ({extra}) has run out with the week"
+        sentence = f"{user}'s extra time {on} this week ({extra}) has run out with the week"
     elif data.get("with_day"):
-        sentence = f"{user}'s extra time for {target} today ({extra}) has run out with the day"
+        sentence = f"{user}'s extra time {on} today ({extra}) has run out with the day"
     else:
         expires = data.get("expires_at")
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else now
         given = until_moment(moment, now, zone)
-        sentence = f"{user}'s extra time for {target} ({extra}, given {given}) has run out"
+        sentence = f"{user}'s extra time {on} ({extra}, given {given}) has run out"
     unused = data.get("unused_s")
     rest = "the rest" if taken_s >= 1 else "it"
     if isinstance(unused, int | float):

@@ -43,7 +43,8 @@ def test_the_issue_script_shows_each_decision_and_the_stops_the_engine_makes() -
                      ("04:00", None, "grant_expired")]
     texts = [s.text for s in simulation.steps]
     # Review 15 (s7) M2: time added for today runs out with the day, and says so.
-    assert texts[-1] == ("alex's extra time for games today (15 minutes) has run out with "
+    assert texts[-1] == ("alex's extra time in the games budget today (15 minutes) has run "
+                         "out with "
                          "the day; 15 minutes of it went unused.")
     texts = texts[:-1]
     assert texts[0] == ("Minecraft starts; it may run until 16:15, when it reaches its "
