@@ -1201,7 +1201,8 @@ class Engine:
             planned = self._week_lasting(planned, quota_limits, week_allowance, now)
         if self.policy.entry(planned.target) is None:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
-                    *self._stopping_now(planned.user, quota_limits.members, now))
+                    *self._stopping_now(planned.user, quota_limits.members, now,
+                                        lowered=planned.seconds < 0))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
             return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
                            limited_by=locked)
@@ -1288,10 +1289,11 @@ class Engine:
         return replace(planned, week_lasting_s=round(week.allowance_s),
                        week_lasting_from=found[1])
 
-    def _stopping_now(self, user: str, members: Iterable[str],
-                      now: Instant) -> tuple[GrantCap, ...]:
+    def _stopping_now(self, user: str, members: Iterable[str], now: Instant,
+                      lowered: bool = False) -> tuple[GrantCap, ...]:
         """The running sessions of ``members`` (a group's entries) that a change to the
-        group leaves no time: each stops now, and the parent is told which."""
+        group leaves no time: each stops now, and the parent is told which; when the
+        change ``lowered`` the budget, those it still ends later, with their new end."""
         caps: list[GrantCap] = []
         wanted = set(members)
         for s in self._sessions.values():
@@ -1301,6 +1303,9 @@ class Engine:
             if ends is not None and ends.remaining_s < STOPS_NOW_S:
                 caps.append(GrantCap(ends.cause, 0.0, ends.group, ends.wall, True, ends.period,
                                      entry=s.entry.id, label=s.entry.title))
+            elif ends is not None and lowered and ends.cause == "group_quota":
+                caps.append(GrantCap(ends.cause, ends.remaining_s, ends.group, ends.wall, True,
+                                     ends.period, entry=s.entry.id, label=s.entry.title))
         return tuple(caps)
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,

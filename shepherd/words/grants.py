@@ -53,6 +53,9 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     if data.get("running") and until is not None:
         if kind == "quota" and not weekly:  # after a take-back: the session's new end
             return f"{label} now stops {end}: its time for today runs out then."
+        if kind == "group_quota" and data.get("entry"):  # a take-back from the group
+            week = " for the week" if weekly else ""
+            return f"{label} now stops {end}: the {data.get('group')} budget{week} runs out then."
         if kind == "group_quota":
             week = " for the week" if weekly else ""
             return f"The {data.get('group')} budget{week} still ends it {end}."

@@ -51,3 +51,11 @@ def test_launched_just_over_a_minute_left_one_warning_not_two() -> None:
     later = warnings("10:00 grant game =3m\n10:01 launch game\n")
     assert later == [("10:01:00", "Warning to sam about Game: 3 minutes left"),
                      ("10:03:00", "Warning to sam about Game: 1 minute left, save now")], later
+
+
+def test_a_take_back_from_a_group_says_when_its_running_programs_now_stop() -> None:
+    said = dict(texts("10:00 launch a\n10:02 grant g -3m\n10:03 grant g +1m\n"))
+    assert said["10:02"] == ("3 minutes taken back from sam's g budget for today (7m in all "
+                             "today). Alpha now stops at 10:07: the g budget runs out "
+                             "then."), said
+    assert said["10:03"] == "sam has 1 minute more in the g budget today (8m in all today)."
