@@ -83,6 +83,15 @@ def duration_argument(text: str) -> int:
     return _duration(text, text)
 
 
+def extension_argument(text: str) -> int:
+    """An extension's duration: it only adds time ("-1m" is refused in words)."""
+    if text.strip().startswith(("-", "=")):
+        raise argparse.ArgumentTypeError(
+            f"{text.strip()!r}: an extension only adds time to the running session (to take "
+            "time back, use `shepherd grant USER ENTRY -D`)")
+    return duration_argument(text.strip().removeprefix("+"))
+
+
 def count_argument(text: str) -> int:
     """A count of 1 or more."""
     if not text.strip().isdigit() or int(text) < 1:

@@ -82,7 +82,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
+from shepherd.engine.events import EndReason, Event, Reason, TimeGranted, UnknownEntry
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.explain.when import ExplainError, grant_until
@@ -982,7 +982,7 @@ class Daemon:
     def _grant_expired(self, gone: GrantExpired, now: Instant) -> None:
         entry, group = self.policy.entry(gone.target), self.policy.group(gone.target)
         data = {**gone.to_json(), "label": entry.title if entry else group.id if group
-                else gone.target}
+                else gone.target, "kind": "group" if group is not None else "entry"}
         data["text"] = expiry_sentence(data, now.wall, self.zone)
         if gone.grant_id > 0:  # a store's grant: audited once, never again after a restart
             self._keep(lambda store: store.grant_expired(now.wall, gone.grant_id, gone.user,
@@ -1460,7 +1460,10 @@ class Daemon:
         codes = [r.to_json() for r in reasons]
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
-        sentence = refusal_sentence(label, reasons, now.wall, self.zone)
+        # The child who asked for themselves reads it said to them ("you are locked");
+        # a parent who launched for a child reads the child named.
+        you = user if actor == user else None
+        sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
         self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
                     entry=entry_id, actor=actor)
@@ -1470,7 +1473,7 @@ class Daemon:
                                             "origin": origin}, user=user)
             if origin == "shepherd" or self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
@@ -1809,13 +1812,13 @@ class Daemon:
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
-            # The same for others' entries; said as a refused launch says it, with the
-            # entries this child has, so a typo can be put right.
+            # The same for others' entries; said in the very sentence of a refused
+            # launch, with the entries this child has, so a typo can be put right.
             mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
-            there = ("none are set up for this child" if not mine else "the entries are "
-                     + ", ".join(e.id if e.title.casefold() == e.id.casefold()
-                                 else f"{e.title} ({e.id})" for e in mine))
-            raise NotFound(f'There is no entry called "{entry}"; {there}.')
+            unknown = UnknownEntry(entry, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            raise NotFound(refusal_sentence(entry, [unknown], self.now().wall,
+                                            self.zone))
         now = self.now()
 
         def ask(store: StateStore) -> tuple[int, bool]:
@@ -1943,8 +1946,13 @@ class Daemon:
         """How the daemon is; a child is not told how many sessions others run."""
         self.writer.check()
         ok = self.writer.available and self.loaded
+        # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
+        # in a sentence (None when it is ok).
+        code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
         answer: dict[str, Any] = {
-            "ok": ok, "store": "ok" if ok else (self.writer.problem or "not loaded yet"),
+            "ok": ok, "store": code,
+            "store_text": None if ok else (self.writer.problem
+                                           or "its store is not loaded yet"),
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)
