@@ -366,3 +366,44 @@ limits = { max_run = "3s" }
     assert "session_extended" not in d.audit_types()
     [audited] = d.audit("session_ended")
     assert audited["charged_s"] == 3.0, audited
+
+
+def test_an_extend_read_as_the_deadline_passes_is_too_late_and_not_audited(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """Review 9-s8 M1 (the rest): the extend is sent while the loop holds the GIL across
+    the deadline (the alarm fires meanwhile; the program ignores SIGTERM and notes it), so
+    the daemon reads it, and writes it, after the deadline, whether or not the loop has
+    heard of the stop yet. Either way: refused as too late in words, no
+    ``session_extended`` in the audit, and the charge is the limit (as without it)."""
+    noted = tmp_path / "term.txt"
+    d = far_daemon_factory(policy(f"""
+[[entries]]
+id = "stubborn"
+command = ["sh", "-c", "trap 'touch {noted}' TERM; while :; do sleep 100 & wait; done"]
+limits = {{ max_run = "3s" }}
+""", supervisor='stop_grace = "10s"'), env={"SHEPHERD_TEST_HOLD_GIL": str(HOLD_S)})
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    events = d.events()
+    launched = d.call("launch", entry="stubborn", user=ME)
+    wait_for(lambda: noted.exists(), timeout=30)  # the alarm's SIGTERM, the loop held
+    answers: list[Any] = []
+
+    def extend() -> None:
+        try:
+            answers.append(d.call("extend", session_id=launched["session_id"],
+                                  duration="10m"))
+        except RpcError as exc:
+            answers.append(exc)
+
+    late = threading.Thread(target=extend)
+    late.start()
+    late.join(timeout=120)
+    assert answers, "the extend was not answered"
+    [answer] = answers
+    assert isinstance(answer, RpcError), f"answered as a success: {answer}"
+    assert "too late" in str(answer) and answer.data["code"] == "too_late", answer
+    ended = events.next("session_ended", timeout=60)
+    assert ended["reason"] == "expired"
+    assert "session_extended" not in d.audit_types()
+    [audited] = d.audit("session_ended")
+    assert audited["charged_s"] == 3.0, audited
