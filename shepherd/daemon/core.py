@@ -1559,6 +1559,10 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
+        if reason in ("expired", "window_closed"):
+            # Its deadline's stop: that deadline holds, so a grant given from now on
+            # neither moves it nor pays for the grace (review-9-s8 M1).
+            self.engine.hold_deadline(session_id, self.now())
         if record.started is None or record.started.is_set():
             # SIGTERM leaves now, from this callback: not after one more turn of the loop
             # (under load, that turn may be many clients' answers long); the direct
@@ -1698,7 +1702,15 @@ class Daemon:
                                        "lasting_s": granted.lasting_s},
                       user=user)
         self._changed()
-        return self._grant_answer(granted, seconds)
+        answer = self._grant_answer(granted, seconds)
+        # Sessions of the child already told to stop at their deadline: this time does
+        # not bring them back (the deadline won); said, so no parent expects it to.
+        stopping = sorted(sid for sid, r in self.sessions.items()
+                          if r.user == user and r.stopping is not None
+                          and r.end_reason in ("expired", "window_closed"))
+        if stopping:
+            answer["already_stopping"] = stopping
+        return answer
 
     def _grant_answer(self, granted: TimeGranted, asked: int,
                       preview: bool = False) -> dict[str, Any]:

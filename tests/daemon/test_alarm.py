@@ -407,3 +407,34 @@ limits = {{ max_run = "3s" }}
     assert "session_extended" not in d.audit_types()
     [audited] = d.audit("session_ended")
     assert audited["charged_s"] == 3.0, audited
+
+
+def test_a_grant_after_the_deadline_does_not_pay_for_the_grace_and_says_so(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """Review 9-s8 M1 (grant): the day's quota (3 s) is reached, the SIGTERM went, and the
+    program ignores it (the stop's grace runs). A grant given then cannot keep it
+    running (the deadline won); it was answered as if it could, and the grace was
+    charged against the new time. Now the answer says the session was already
+    stopping, and the charge is the quota, as without the grant."""
+    d = far_daemon_factory(policy("""
+[[entries]]
+id = "stubborn"
+command = ["sh", "-c", "trap '' TERM; sleep 100"]
+limits = { daily_quota = "3s" }
+""", supervisor='stop_grace = "5s"'))
+    events = d.events()
+    launched = d.call("launch", entry="stubborn", user=ME)
+    wait_for(lambda: [s for s in d.call("status")["sessions"] if s["stopping"]], timeout=60)
+    answer = d.call("grant", user=ME, target="stubborn", duration="10m")
+    assert answer["already_stopping"] == [launched["session_id"]], answer
+    said = render_grant(answer)
+    assert f"Session {launched['session_id']} had already reached its deadline" in said, said
+    ended = events.next("session_ended", timeout=60)
+    assert ended["reason"] == "expired"
+    [audited] = d.audit("session_ended")
+    assert audited["charged_s"] == 3.0, audited
+
+
+def render_grant(answer: dict[str, Any]) -> str:
+    from shepherd.cli.remote import grant_sentence
+    return grant_sentence(answer)
