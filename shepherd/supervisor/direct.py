@@ -766,6 +766,8 @@ class DirectBackend:
         if self.alarm is None:
             return {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
         state = self.alarm.state
+        if state == "serving" and self.alarm.stopped:  # (review-9-s8 L1)
+            state = "stopped"  # the daemon's own thread sends each SIGTERM meanwhile
         return {"kept_by": "alarm" if state == "serving" else "daemon", "alarm": state,
                 "alarm_pid": self.alarm.pid}
 

@@ -166,6 +166,30 @@ def test_status_says_whether_the_alarm_serves(far_daemon_factory: Any,
                                              "alarm_pid": second}
 
 
+def test_status_says_when_the_alarm_is_stopped(far_daemon_factory: Any,
+                                              tmp_path: Path) -> None:
+    """Review 9-s8 L1: an alarm frozen by SIGSTOP (nothing asked of it yet, so it is not
+    replaced) was still said to be serving. It is said to be stopped, and the deadlines
+    kept by the daemon's own thread; continued, it serves again."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    os.kill(first, signal.SIGSTOP)
+    try:
+        wait_for(lambda: Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                 == "T")
+        answer = d.call("status")
+        assert answer["deadlines"] == {"kept_by": "daemon", "alarm": "stopped",
+                                       "alarm_pid": first}, answer["deadlines"]
+        assert (f"Deadlines: kept by the daemon's own thread: the alarm (pid {first}) is "
+                "stopped (it was sent SIGSTOP) and is replaced when it fails to answer."
+                in render_status(answer, UTC))
+    finally:
+        os.kill(first, signal.SIGCONT)
+    wait_for(lambda: d.call("status")["deadlines"]["alarm"] == "serving")
+    assert alarms(d) == [first]
+
+
 def test_status_says_when_the_alarm_is_turned_off(far_daemon_factory: Any,
                                                   tmp_path: Path) -> None:
     d = far_daemon_factory(probe_policy(tmp_path, "3s"), env={"SHEPHERD_ALARM": "off"})
