@@ -54,7 +54,7 @@ MOST_S = 7 * 86_400  # the most one command gives at once (the daemon's bound to
 
 
 def _duration(text: str, shown: str, zero: bool = False, most: int = MOST_S) -> int:
-    if text.strip().isdigit():
+    if text.strip().isascii() and text.strip().isdigit():
         raise argparse.ArgumentTypeError(
             f"{shown!r} has no unit (write \"{text.strip()}m\" for minutes or "
             f"\"{text.strip()}s\" for seconds)")

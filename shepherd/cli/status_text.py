@@ -240,6 +240,9 @@ def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
     alarm, pid = deadlines.get("alarm"), deadlines.get("alarm_pid")
     if alarm == "serving":
         return f"Deadlines: kept by a separate alarm process (pid {pid})."
+    if alarm == "stopped":
+        return (f"Deadlines: kept by the daemon's own thread: the alarm (pid {pid}) is "
+                "stopped (it was sent SIGSTOP) and is replaced when it fails to answer.")
     if alarm == "restarting":
         return ("Deadlines: kept by the daemon's own thread: the alarm stopped and is "
                 "restarting.")

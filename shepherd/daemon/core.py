@@ -1565,6 +1565,10 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
+        if reason in ("expired", "window_closed"):
+            # Its deadline's stop: that deadline holds, so a grant given from now on
+            # neither moves it nor pays for the grace (review-9-s8 M1).
+            self.engine.hold_deadline(session_id, self.now())
         if record.started is None or record.started.is_set():
             # SIGTERM leaves now, from this callback: not after one more turn of the loop
             # (under load, that turn may be many clients' answers long); the direct
@@ -1708,7 +1712,15 @@ class Daemon:
                                        "lasting_s": granted.lasting_s},
                       user=user)
         self._changed()
-        return self._grant_answer(granted, seconds)
+        answer = self._grant_answer(granted, seconds)
+        # Sessions of the child already told to stop at their deadline: this time does
+        # not bring them back (the deadline won); said, so no parent expects it to.
+        stopping = sorted(sid for sid, r in self.sessions.items()
+                          if r.user == user and r.stopping is not None
+                          and r.end_reason in ("expired", "window_closed"))
+        if stopping:
+            answer["already_stopping"] = stopping
+        return answer
 
     def _grant_answer(self, granted: TimeGranted, asked: int,
                       preview: bool = False) -> dict[str, Any]:
@@ -1740,9 +1752,35 @@ class Daemon:
             return {"session_id": session_id, "label": label, "preview": True,
                     "seconds": seconds, **_deadline_json(would)}
         total = snap.extension_s + seconds
-        await self._persist(lambda store: store.set_extension(
-            now.wall, session_id, total, seconds, actor,
-            {"action_id": action_id} if action_id else {}))
+        before = self.engine.deadline(session_id, now)
+        # (a paused session's deadline moves with the clock: only the loop's look counts)
+        paused = self.engine.pause_of(session_id) is not None
+        ends = before.mono if before is not None and not paused else None
+
+        def too_late() -> bool:
+            """Its SIGTERM went or is due (by the clock the guard and the alarm keep): from
+            the loop, or the store's thread as it writes (a plain read of both)."""
+            stopping = record is None or record.stopping is not None
+            return stopping or (ends is not None and time.monotonic() >= ends)
+
+        def write(store: StateStore) -> bool:
+            if too_late():  # the deadline passed while the write waited: nothing written
+                return False
+            store.set_extension(now.wall, session_id, total, seconds, actor,
+                                {"action_id": action_id} if action_id else {})
+            return True
+
+        written = await self._persist(write)
+        if not written or too_late() or session_id not in self.sessions:
+            # The deadline won the race with the write (review-9-s8 M1): the session is
+            # stopping, so no extension is made, none is charged for, none is audited
+            # (when the write had gone in first, it is taken back, and that is audited).
+            if written:
+                self._keep(lambda store: store.set_extension(
+                    self.now().wall, session_id, snap.extension_s, -seconds, "shepherd",
+                    {"undone": "its deadline passed as it was written"}))
+            raise TooLate(f"too late: session {session_id} reached its deadline before the "
+                          "extension was made", session_id)
         extended = self.engine.extend(session_id, seconds, self.now())
         deadline = extended.deadline
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},

@@ -225,6 +225,9 @@ class _Session:
     last_deadline: float | None = None
     floor_mono: float | None = None  # reload grace: not before this
     cap_mono: float | None = None  # entry gone after a reload: not after this
+    # Stopped at its deadline (its SIGTERM went): that deadline stands, with its cause and
+    # period, whatever is given later (a grant must not pay for the stop's grace).
+    held: tuple[float, DeadlineCause, str | None, Period] | None = None
     # Taken back while the household's books cannot be read: the deadline its quotas
     # last set (this machine's books alone know neither the others' use nor the
     # household's grants, so they stand in for its quotas until the books are read).
@@ -900,6 +903,27 @@ class Engine:
                                          session.entry.limits.cooldown, now)
         return SessionEnded(session_id, session.user, session.entry.id, reason,
                             session.charged_total, final, until, session.past_deadline)
+
+    def hold_deadline(self, session_id: int, now: Instant) -> bool:
+        """The session is being stopped at its deadline (it passed: its SIGTERM went): that
+        deadline holds from now on, so time given later (a grant) neither moves it nor
+        pays for the stop's grace (the charge stays capped as without it). True when its
+        deadline had passed (and is now held)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return False
+        if s.held is not None:
+            return True
+        deadline = self._deadline(s.user, s.entry, now, s, pending=True)
+        if deadline is None or deadline.remaining_s > _EPSILON:
+            return False
+        # (a passed deadline reads as "now": the use up to it is what the next charge
+        # would allow, measured from the last one)
+        piece = self._piece(s, now)
+        at = min(deadline.mono, s.charged_mono + (piece.allowed if piece is not None else 0.0))
+        s.held = (at, deadline.cause, deadline.group, deadline.period)
+        self._changed()
+        return True
 
     def due(self, now: Instant) -> list[Event]:
         """Idle pauses that begin, warnings to issue and sessions to stop at ``now``."""
@@ -1866,6 +1890,7 @@ class Engine:
                 s.user, quota.target, now.wall, self.calendar.week_end(
                     self.calendar.quota_day(now.wall)))]
         moments += [m for m in (s.cap_mono, s.floor_mono, s.known_mono) if m is not None]
+        moments += [s.held[0]] if s.held is not None else []
         return moments
 
     def _refresh(self, s: _Session, now: Instant) -> Deadline | None:
@@ -1931,6 +1956,9 @@ class Engine:
                 terms.append(Limit(Term(0.0, windows.closes_at), "window", None, "day"))
         if s is not None and s.cap_mono is not None:
             terms.append(Limit(Term(s.cap_mono - now.mono), "policy_reload", None, "day"))
+        if s is not None and s.held is not None:
+            at, cause, group, period = s.held
+            terms.append(Limit(Term(at - now.mono), cause, group, period))
         return terms, guards
 
     def _standing(

@@ -201,6 +201,14 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     elif result.get("week_allowance_s") is not None:
         sentence += week_total(result, now, zone)
     notes = result_notes(result, now, zone)
+    stopping = result.get("already_stopping") or ()
+    if stopping:
+        which = ", ".join(str(s) for s in stopping)
+        said = (f"Session {which} had already reached its deadline and is stopping: this time "
+                "does not keep it running" if len(stopping) == 1 else
+                f"Sessions {which} had already reached their deadlines and are stopping: this "
+                "time does not keep them running")
+        notes = f"{notes} {said}." if notes else f"{said}."
     return f"{sentence}. {notes}" if notes else f"{sentence}."
 
 
