@@ -103,3 +103,14 @@ def test_tls_stays_importable_for_what_needs_it() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == ["True", "True"]
+
+
+def test_the_daemon_does_not_look_for_pydantic_plugins() -> None:
+    # pydantic looked through every installed distribution's entry points for plugins
+    # when the policy's first model was built, and kept what that imports (importlib's
+    # metadata, email, zipfile, csv: 30 modules, 2 MiB) for the daemon's whole life.
+    done = subprocess.run([sys.executable, "-c", DAEMON_IMPORTS], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split("MODULES", 1)[1].split())
+    assert "shepherd.policy.model" in loaded and "pydantic.main" in loaded
+    assert not loaded & {"importlib.metadata", "email", "zipfile", "csv"}
