@@ -852,6 +852,8 @@ class Daemon:
             self._carry_out(self.engine.due(now), now)
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
+            elif minute and not self.sessions:  # an ended session's log may still be written
+                self.backend.refresh_all()
             self.writer.check_pages()  # when due, off the loop
             if minute:  # awake anyway: the fork events waiting read before they overflow
                 self.outside.catch_up()

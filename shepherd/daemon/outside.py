@@ -195,8 +195,8 @@ class OutsideWatch:
                 self._arm()
 
     def _scan(self, fresh: bool) -> None:
-        now = time.monotonic()
-        for pid, uid in self.scan.new_processes(set(self.uids)):
+        now, needs = time.monotonic(), self.recogniser.needs
+        for pid, uid in self.scan.new_processes(set(self.uids), needs):
             self._look(pid, uid, fresh=fresh, seen_at=now)
 
     def forked(self, seen: Recognised) -> list[int]:

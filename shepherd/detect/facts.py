@@ -68,6 +68,16 @@ def _read(path: str) -> bytes | None:
         return None
 
 
+def launch_marks(pid: int, needs: Needs) -> int:
+    """A digest of what a program is run with that the rules read and that an exec of
+    the same executable may change: its command line (and environment, for desktop
+    rules). Another value: the process runs something else."""
+    where = f"/proc/{pid}"
+    cmdline = _read(f"{where}/cmdline") if needs.cmdline else None
+    environ = _read(f"{where}/environ") if needs.desktop else None
+    return hash((cmdline, environ))
+
+
 def start_time(pid: int) -> int | None:
     raw = _read(f"/proc/{pid}/stat")
     if raw is None:

@@ -4,27 +4,30 @@ Used only without the proc connector (no ``CAP_NET_ADMIN`` before Linux 6.6), on
 while the policy has ``detect`` rules, and at most every ``SCAN_EVERY_S``. Also
 used once at start-up and after a reload in every mode, for programs that were
 already running. Only processes owned by the given uids are looked at, and each
-process once per program it runs (named by its pid, start time and executable:
-a process that runs another program is looked at again).
+process once per program it runs (named by its pid, start time, executable and what
+the rules read of its command line and environment: a process that runs another
+program is looked at again, even one that runs the same interpreter again with
+another script).
 """
 
 from __future__ import annotations
 
 import os
 
-from shepherd.detect.facts import real_uid, start_time
+from shepherd.detect.facts import Needs, launch_marks, real_uid, start_time
 
 SCAN_EVERY_S = 2.0
 
 
 class ProcScan:
     def __init__(self) -> None:
-        self.seen: set[tuple[int, int, str]] = set()
+        self.seen: set[tuple[int, int, str, int]] = set()
 
-    def new_processes(self, uids: set[int]) -> list[tuple[int, int]]:
-        """(pid, owner uid) of each process of those uids not returned before."""
+    def new_processes(self, uids: set[int], needs: Needs) -> list[tuple[int, int]]:
+        """(pid, owner uid) of each process of those uids not returned before, running
+        what it runs now (``needs``: what the rules read of it)."""
         found: list[tuple[int, int]] = []
-        alive: set[tuple[int, int, str]] = set()
+        alive: set[tuple[int, int, str, int]] = set()
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
@@ -41,8 +44,9 @@ class ProcScan:
                 exe = os.readlink(f"/proc/{pid}/exe")
             except OSError:
                 exe = ""
-            alive.add((pid, start, exe))
-            if (pid, start, exe) not in self.seen:
+            program = (pid, start, exe, launch_marks(pid, needs))
+            alive.add(program)
+            if program not in self.seen:
                 found.append((pid, owner))
         self.seen = alive
         return found

@@ -76,7 +76,8 @@ class LaunchBackend(Protocol):
         """After recovery: stop what this instance left running that nothing claimed."""
 
     def refresh_all(self) -> None:
-        """Upkeep at every checkpoint (log caps); never blocks."""
+        """Upkeep at every checkpoint, and at every clock check while no session runs
+        (log caps); never blocks."""
 
     def terminate(self, session_id: int) -> bool:
         """SIGTERM everything in the session now, without waiting, where that can be done

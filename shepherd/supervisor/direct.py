@@ -584,7 +584,7 @@ class DirectBackend:
 
     # -- upkeep and stopping ---------------------------------------------------------------
     def refresh_all(self) -> None:
-        """Called at every checkpoint: keep the logs within their cap."""
+        """Called at every checkpoint (and clock check): keep the logs within their cap."""
         self.logs.maintain()
 
     def terminate(self, session_id: int) -> bool:

@@ -7,7 +7,13 @@ is kept by rotation off the event loop: when the file grows past the cap, its
 last ``cap`` bytes are kept as ``session-N.log.1`` and the file is emptied in
 place (the program's appends then start again at the beginning). So a
 session's logs hold the latest output and at most twice the cap, plus what a
-program writes between two checks (one second apart while sessions run).
+program writes between two checks (half a second apart while sessions run).
+
+A descriptor outlives its session when the program passed it on (``SCM_RIGHTS``)
+to a process outside the session. So an ended session's log is kept capped (at
+every clock check, also while no session runs) until no process holds it open for
+writing any more: a read lease is refused while one does (``F_SETLEASE``). A
+daemon started again does the same for the logs an earlier run left.
 
 A resource limit on file size (``RLIMIT_FSIZE``) was not used: it would apply
 to every file the program writes (a game's saves), and kill it with ``SIGXFSZ``.
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -31,6 +39,9 @@ class SessionLogs:
         self.directory = directory
         self.cap = cap
         self.live: set[int] = set()
+        # Ended sessions whose log a process may still write (an earlier run's: all).
+        self.ended: set[int] = set()
+        self._swept = False
         self._capping: asyncio.Task[None] | None = None
 
     def path(self, session_id: int) -> Path:
@@ -50,18 +61,51 @@ class SessionLogs:
         self.live.add(session_id)
 
     def done(self, session_id: int) -> None:
-        """The session ended: cap its log one last time, then leave it."""
+        """The session ended: its log is capped until nothing can write it any more."""
         self.live.discard(session_id)
-        self._cap_in_thread([self.path(session_id)])
+        self.ended.add(session_id)
+        self.maintain()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to keep capped (no log any process may still write)."""
+        return self._swept and not self.live and not self.ended
 
     def maintain(self) -> None:
-        """Check every live log against the cap, in a worker thread (one check at a time)."""
-        self._cap_in_thread([self.path(s) for s in self.live])
-
-    def _cap_in_thread(self, paths: list[Path]) -> None:
-        if not paths or (self._capping is not None and not self._capping.done()):
+        """Check every log that may be written against the cap, in a worker thread (one
+        check at a time); the first check also looks for logs an earlier run left."""
+        if self.idle or (self._capping is not None and not self._capping.done()):
             return
-        self._capping = asyncio.ensure_future(asyncio.to_thread(cap_all, paths, self.cap))
+        self._capping = asyncio.ensure_future(self._check(sorted(self.live),
+                                                          sorted(self.ended)))
+
+    async def _check(self, live: list[int], ended: list[int]) -> None:
+        sweep = not self._swept
+        looked, written = await asyncio.to_thread(self._cap_and_look, live, ended, sweep)
+        self._swept = True
+        self.ended = (self.ended - looked) | (written - self.live)
+
+    def _cap_and_look(self, live: list[int], ended: list[int],
+                      sweep: bool) -> tuple[set[int], set[int]]:
+        """In a thread: caps the logs; then which ended ones (and, in a sweep, which logs
+        left by an earlier run) were looked at, and which of those are still written."""
+        looked = set(ended)
+        if sweep:
+            looked |= self._left_here() - set(live)
+        cap_all([self.path(s) for s in live + sorted(looked)], self.cap)
+        return looked, {s for s in looked if open_for_writing(self.path(s))}
+
+    def _left_here(self) -> set[int]:
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return set()
+        found = set()
+        for name in names:
+            number = name.removeprefix("session-").removesuffix(".log")
+            if name.startswith("session-") and name.endswith(".log") and number.isdigit():
+                found.add(int(number))
+        return found
 
     async def settle(self) -> None:
         """Wait for a running check (tests and clean shutdown)."""
@@ -76,6 +120,28 @@ def cap_all(paths: list[Path], cap: int) -> None:
             cap_file(path, cap)
         except OSError as exc:
             log.warning("could not cap %s: %s", path, exc)
+
+
+def open_for_writing(path: Path) -> bool:
+    """Whether any process holds the file open for writing: the kernel refuses a read
+    lease then. Where leases cannot be taken (a file system without them,
+    ``fs.leases-enable`` off), it may be: True (it is kept capped)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    except OSError as exc:
+        if exc.errno != errno.EAGAIN:
+            log.debug("no lease on %s (%s): it is kept capped", path, exc)
+        return True
+    finally:
+        os.close(fd)
 
 
 def cap_file(path: Path, cap: int) -> bool:

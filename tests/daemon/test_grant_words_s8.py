@@ -13,21 +13,10 @@ from typing import Any
 from shepherd.localtime import local_zone
 from tests.daemon.conftest import FAR_DAY_START, ME, policy, wait_for
 from tests.daemon.test_cli import shepherd
+from tests.policies import two_in_a_group
 
-GROUPED = """
-[[entries]]
-id = "a"
-label = "Alpha"
-command = ["sleep", "600"]
-[[entries]]
-id = "b"
-label = "Beta"
-command = ["sleep", "600"]
-[[groups]]
-id = "g"
-entries = ["a", "b"]
-daily_quota = "1h"
-"""
+GROUPED = two_in_a_group('daily_quota = "1h"', group="g", labelled=True,
+                         command=("sleep", "600"))
 
 WEEKLY = """
 [[entries]]

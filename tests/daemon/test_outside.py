@@ -86,6 +86,40 @@ def system_policy(entries: str, supervisor: str = 'stop_grace = "2s"',
             f'[[users]]\nname = "nobody"\n{users}\n{entries}')
 
 
+def game_rule(game: Path, *lines: str) -> str:
+    """The entry "game" (with these TOML lines more), detected by the test's own program."""
+    more = "".join(f"{line}\n" for line in lines)
+    return (f'\n[[entries]]\nid = "game"\ncommand = ["{game}", "1000"]\n'
+            f'detect = {{ exe = "{game}" }}\n{more}')
+
+
+def daemon_on_game(daemon_factory: Any, game: Path, *lines: str,
+                   **kwargs: Any) -> DaemonProcess:
+    """A system daemon, ``nobody`` its child, with a detect rule on ``game``."""
+    d: DaemonProcess = daemon_factory(system_policy(game_rule(game, *lines)),
+                                      system_mode=True, **kwargs)
+    return d
+
+
+@contextlib.contextmanager
+def started_outside(d: DaemonProcess, game: Path,
+                    ) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any]]]:
+    """``nobody`` starts ``game`` directly: it, and the session the daemon started for
+    it (it is killed when the block ends)."""
+    events = d.events()
+    child = as_nobody(game, "1000")
+    try:
+        started: dict[str, Any] = events.next("session_started")
+        events.close()
+        assert started["origin"] == "outside" and started["pid"] == child.pid
+        assert started["user"] == "nobody"
+        yield child, started
+    finally:
+        events.close()
+        child.kill()
+        child.wait()
+
+
 def start(daemon_factory: Any, entries: str, **kwargs: Any) -> DaemonProcess:
     d: DaemonProcess = daemon_factory(system_policy(entries, **kwargs), system_mode=True)
     said = d.audit("service_started")[-1]["outside_programs"]
@@ -257,12 +291,7 @@ detect = {{ exe = "{game}", cmdline = "game-of-the-year" }}
 def test_a_program_launched_through_shepherd_is_not_counted_twice(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
-    d = start(daemon_factory, f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''', users="max_sessions = 3")
+    d = start(daemon_factory, game_rule(game), users="max_sessions = 3")
     events = d.events()
     launched = d.call("launch", entry="game", user="nobody")
     assert events.next("session_started")["origin"] == "shepherd"
@@ -427,17 +456,9 @@ def test_a_program_that_joined_a_running_session_stays_bound_across_a_restart(
 def test_a_daemon_restarted_while_an_outside_session_runs_adopts_it(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
-    d = start(daemon_factory, f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''')
-    events = d.events()
-    child = as_nobody(game, "1000")
-    try:
-        sid = events.next("session_started")["session_id"]
-        events.close()
+    d = start(daemon_factory, game_rule(game))
+    with started_outside(d, game) as (child, started):
+        sid = started["session_id"]
         wait_for(lambda: d.audit("session_started"))  # where it runs is on disk
         d.kill9()
         d.start()
@@ -447,30 +468,43 @@ detect = {{ exe = "{game}" }}
         d.call("stop", session_id=sid)
         wait_for(lambda: gone(child))
         assert len(d.audit("session_started")) == 1  # adopted, not started again
-    finally:
-        child.kill()
 
 
 def test_without_the_kernels_events_a_proc_scan_finds_the_program_and_says_so(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
-    d: DaemonProcess = daemon_factory(system_policy(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-'''), system_mode=True, env={"SHEPHERD_DETECT": "scan"})
+    d = daemon_on_game(daemon_factory, game, env={"SHEPHERD_DETECT": "scan"})
     said = d.audit("service_started")[-1]["outside_programs"]
     assert said.startswith("a /proc scan every 2s") and "SHEPHERD_DETECT=scan" in said
     assert "programs started outside Shepherd: a /proc scan" in d.log.read_text()
-    events = d.events()
-    child = as_nobody(game, "1000")
-    try:
-        started = events.next("session_started")
-        assert started["origin"] == "outside" and started["pid"] == child.pid
+    with started_outside(d, game) as (child, started):
         assert session_of(d, child.pid) == started["session_id"]
+
+
+def test_with_the_proc_scan_a_shell_that_becomes_the_game_in_the_same_pid_is_found(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # Review 10 s8 F3: a shell seen at one scan execs a shell again, now the game's (a
+    # cmdline rule): same pid, start time and executable, so later scans passed it over.
+    token = f"q9same{os.getpid()}"
+    d: DaemonProcess = daemon_factory(system_policy(f'''
+[[entries]]
+id = "game"
+command = ["/bin/true"]
+detect = {{ cmdline = "^/bin/sh -c sleep 1000; : {token}$" }}
+'''), system_mode=True, env={"SHEPHERD_DETECT": "scan"})
+    events = d.events()
+    go = bin_dir / "go"
+    shell = as_nobody("/bin/sh", "-c", f'while [ ! -e {go} ]; do sleep 0.1; done; '
+                      f'T={token[:4]}; exec /bin/sh -c "sleep 1000; : ${{T}}{token[4:]}"')
+    try:
+        wait_for(lambda: f"looked at process {shell.pid} of uid" in d.log.read_text(), 20)
+        go.touch()  # the next scan is the only look at what it runs now
+        started = events.next("session_started")
+        assert started["pid"] == shell.pid and started["origin"] == "outside"
+        assert started["matched_by"] == "cmdline"
     finally:
-        child.kill()
+        os.killpg(shell.pid, 9)
+        shell.wait()
 
 
 def test_a_reload_that_adds_rules_finds_what_already_runs_and_no_rules_watch_nothing(
@@ -495,12 +529,7 @@ def test_a_reload_that_adds_rules_finds_what_already_runs_and_no_rules_watch_not
 def test_without_cgroups_a_recognised_program_cannot_be_held_and_is_stopped(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
-    d: DaemonProcess = daemon_factory(system_policy(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-'''), system_mode=True, env={"SHEPHERD_SUPERVISION": "tree"})
+    d = daemon_on_game(daemon_factory, game, env={"SHEPHERD_SUPERVISION": "tree"})
     child = as_nobody(game, "1000")
     wait_for(lambda: gone(child))  # fails closed: never runs uncounted
     assert d.call("status")["sessions"] == []
@@ -597,13 +626,8 @@ windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
 def test_turned_off_nothing_started_outside_is_looked_at(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
-    d = daemon_factory(system_policy(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-limits = {{ daily_quota = "0s" }}
-'''), system_mode=True, env={"SHEPHERD_DETECT": "off"})
+    d = daemon_on_game(daemon_factory, game, 'limits = { daily_quota = "0s" }',
+                       env={"SHEPHERD_DETECT": "off"})
     said = d.audit("service_started")[-1]["outside_programs"]
     assert said == "not watching: turned off by SHEPHERD_DETECT=off", said
     child = as_nobody(game, "1000")
@@ -623,12 +647,7 @@ def test_the_ebpf_filter_takes_a_child_added_by_a_reload_and_health_says_it(
     # even seen while the child is another account; after a reload naming nobody, its
     # next start is (no /proc scan stands in with the eBPF filter: the map was updated).
     game = program(bin_dir, "game")
-    rules = f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-'''
+    rules = game_rule(game)
     other = f'version = 1\n[supervisor]\nstop_grace = "2s"\n[[users]]\nname = "daemon"\n{rules}'
     d: DaemonProcess = daemon_factory(other, system_mode=True)
     said = d.audit("service_started")[-1]["outside_programs"]
@@ -644,38 +663,22 @@ detect = {{ exe = "{game}" }}
     finally:
         before.kill()
         before.wait()
-    events = d.events()
     d.policy_path.write_text(system_policy(rules))
     d.call("policy.reload")
-    child = as_nobody(game, "1000")
-    try:
-        started = events.next("session_started")
-        assert started["pid"] == child.pid and started["origin"] == "outside"
-        assert started["user"] == "nobody"
-    finally:
-        child.kill()
+    with started_outside(d, game):
+        pass  # seen: started as nobody's, from outside
 
 
 def test_with_the_ebpf_filter_turned_off_the_connector_sees_the_program_and_says_so(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")
-    d: DaemonProcess = daemon_factory(system_policy(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-'''), system_mode=True, env={"SHEPHERD_DETECT": "connector"})
+    d = daemon_on_game(daemon_factory, game, env={"SHEPHERD_DETECT": "connector"})
     said = d.audit("service_started")[-1]["outside_programs"]
     assert said == (f"the kernel's process events: {CONNECTOR}; the eBPF filter is not "
                     f"used: SHEPHERD_DETECT=connector"), said
     assert f"programs started outside Shepherd: {said}" in d.log.read_text()
-    events = d.events()
-    child = as_nobody(game, "1000")
-    try:
-        started = events.next("session_started")
-        assert started["origin"] == "outside" and started["pid"] == child.pid
-    finally:
-        child.kill()
+    with started_outside(d, game):
+        pass  # seen: started as nobody's, from outside
 
 
 FORKS = """
@@ -700,12 +703,8 @@ def test_with_the_ebpf_filter_fork_events_are_read_at_the_clock_check_before_the
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(path))
     listener.settimeout(10)
-    d: DaemonProcess = daemon_factory(system_policy(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-'''), system_mode=True, env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+    d = daemon_on_game(daemon_factory, game,
+                       env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
     assert d.audit("service_started")[-1]["outside_programs"] == EXECS
     try:
         for _ in range(4):  # 14,000 forks in all, 3,500 between two clock checks at most
@@ -721,11 +720,6 @@ detect = {{ exe = "{game}" }}
                 pings += listener.recv(4096) == b"WATCHDOG=1"
     finally:
         listener.close()
-    events = d.events()
-    child = as_nobody(game, "1000")
-    try:
-        started = events.next("session_started")
-        assert started["pid"] == child.pid
-    finally:
-        child.kill()
+    with started_outside(d, game):
+        pass  # seen at once: the forks were read, none lost
     assert "fork events were lost" not in d.log.read_text()

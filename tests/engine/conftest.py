@@ -62,13 +62,6 @@ def alex_at_once(sessions: int) -> str:
     return USERS.replace('name = "alex"', f'name = "alex"\nmax_sessions = {sessions}')
 
 
-def two_in_a_group(*group_limits: str) -> str:
-    """Two programs, "a" and "b", sharing the group "games" and its limits (TOML lines)."""
-    entries = "".join(f'[[entries]]\nid = "{e}"\ncommand = ["{e}"]\n' for e in ("a", "b"))
-    return entries + '[[groups]]\nid = "games"\nentries = ["a", "b"]\n' + "".join(
-        f"{line}\n" for line in group_limits)
-
-
 def policy(entries: str, users: str = USERS) -> Policy:
     return load_policy_text(users + entries)
 

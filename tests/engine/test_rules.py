@@ -34,8 +34,8 @@ from tests.engine.conftest import (
     engine,
     local,
     policy,
-    two_in_a_group,
 )
+from tests.policies import two_in_a_group
 
 GAME = """
 [[entries]]

@@ -15,7 +15,8 @@ from shepherd.engine import (
     SessionDue,
     SessionStarted,
 )
-from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local, two_in_a_group
+from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local
+from tests.policies import two_in_a_group
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
 WEEKLY_ONLY = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { weekly_quota = "2h" }\n'

@@ -7,8 +7,9 @@ from datetime import datetime
 from shepherd.engine import Engine, Instant
 from shepherd.explain.live import books_of, explain_live
 from shepherd.policy import load_policy_text
-from tests.engine.conftest import alex_at_once, policy, two_in_a_group
+from tests.engine.conftest import alex_at_once, policy
 from tests.explain.conftest import PARIS
+from tests.policies import two_in_a_group
 
 POLICY = load_policy_text("""
 version = 1

@@ -13,7 +13,7 @@ from shepherd.explain.day import explain_day
 from shepherd.explain.script import Action, ScriptError, parse_script
 from shepherd.explain.simulate import simulate_day, simulation_lines
 from shepherd.policy import Policy, load_policy
-from tests.explain.conftest import EXAMPLE, PARIS
+from tests.explain.conftest import EXAMPLE, GAME_AND_WEEKLY, PARIS
 
 EXAMPLE_POLICY = load_policy(EXAMPLE)
 WEDNESDAY = date(2026, 11, 25)
@@ -277,17 +277,7 @@ version = 1
 count = "running"
 [[users]]
 name = "alex"
-[[entries]]
-id = "game"
-label = "Game"
-command = ["game"]
-limits = { daily_quota = "10m" }
-[[entries]]
-id = "wk"
-label = "Weekly"
-command = ["weekly"]
-limits = { weekly_quota = "10m" }
-"""
+""" + GAME_AND_WEEKLY
 
 
 def _review_steps(tmp_path: object, script: str) -> list[tuple[str, str, str]]:

@@ -8,7 +8,8 @@ from datetime import date
 from shepherd.explain.script import parse_script
 from shepherd.explain.simulate import simulate_day
 from shepherd.policy import load_policy_text
-from tests.explain.conftest import PARIS
+from tests.explain.conftest import GAME_AND_WEEKLY, PARIS
+from tests.policies import two_in_a_group
 
 POLICY = load_policy_text("""
 version = 1
@@ -16,29 +17,7 @@ version = 1
 day_starts_at = "04:00"
 [[users]]
 name = "sam"
-[[entries]]
-id = "game"
-label = "Game"
-command = ["true"]
-limits = { daily_quota = "10m" }
-[[entries]]
-id = "wk"
-label = "Weekly"
-command = ["true"]
-limits = { weekly_quota = "10m" }
-[[entries]]
-id = "a"
-label = "Alpha"
-command = ["true"]
-[[entries]]
-id = "b"
-label = "Beta"
-command = ["true"]
-[[groups]]
-id = "g"
-entries = ["a", "b"]
-daily_quota = "10m"
-""")
+""" + GAME_AND_WEEKLY + two_in_a_group('daily_quota = "10m"', group="g", labelled=True))
 MONDAY = date(2026, 11, 30)
 
 

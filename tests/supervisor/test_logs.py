@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -36,3 +37,40 @@ def test_a_log_cannot_be_redirected_through_a_symlink(tmp_path: Path) -> None:
     else:
         raise AssertionError("followed a symlink")
     assert not target.exists()
+
+
+def checked(logs: SessionLogs) -> None:
+    """One upkeep, as the daemon's checkpoint does it, waited for."""
+    async def once() -> None:
+        logs.maintain()
+        await logs.settle()
+    asyncio.run(once())
+
+
+def test_a_descriptor_that_outlives_its_session_is_capped_until_it_is_closed(
+        tmp_path: Path) -> None:
+    # Review 8 s8 L-5: the program passed its log's descriptor (SCM_RIGHTS) to a process
+    # outside the session; after the session ended the log was capped once, then grew
+    # without bound. Capped while anything can write it, also by a daemon started again.
+    logs = SessionLogs(tmp_path / "logs", cap=1000)
+    escaped = logs.open(5)
+
+    async def ended() -> None:
+        logs.done(5)
+        await logs.settle()
+    asyncio.run(ended())
+    try:
+        os.write(escaped, b"x" * 5000)
+        checked(logs)
+        assert logs.path(5).stat().st_size <= 1000
+        restarted = SessionLogs(tmp_path / "logs", cap=1000)  # the daemon ran again
+        os.write(escaped, b"y" * 5000)
+        checked(restarted)
+        assert logs.path(5).stat().st_size <= 1000
+    finally:
+        os.close(escaped)
+    checked(restarted)  # no writer left: let go of (a log is not read for nothing)
+    with open(logs.path(5), "ab") as late:  # only to show it: nobody could write it now
+        late.write(b"z" * 5000)
+    checked(restarted)
+    assert logs.path(5).stat().st_size > 1000
