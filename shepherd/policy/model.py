@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
+import types
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
@@ -105,6 +107,23 @@ DaySet = Annotated[frozenset[int], BeforeValidator(_day_set)]
 Identifier = Annotated[StrictStr, AfterValidator(_identifier)]
 UserName = Annotated[StrictStr, AfterValidator(_user_name)]
 NonEmptyText = Annotated[StrictStr, Field(min_length=1)]
+
+
+def _without_pydantic_plugins() -> None:
+    """pydantic looks for plugins in every installed distribution's entry points when the
+    first model is built, imports what they name, and keeps what the search imports
+    (importlib's metadata, email, zipfile, csv: 2 MiB) for the process's life. The policy
+    is validated with none, and the daemon runs as root for days: it should not load code
+    some other package installed for pydantic. So the search finds none. (If pydantic moves
+    its loader this does nothing, and tests/daemon/test_memory.py says so.)"""
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "No pydantic plugins (shepherd/policy/model.py).")
+        loader.get_plugins = tuple  # type: ignore[attr-defined]  # plugins: none
+        sys.modules[name] = loader
+
+
+_without_pydantic_plugins()
 
 
 class _Model(BaseModel):
