@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from shepherd.policy.durations import parse_duration
+from shepherd.policy.pattern import PatternError, compile_pattern
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS = frozenset(range(5))
@@ -265,12 +266,14 @@ def _desktop_id(value: str) -> str:
 
 def _command_pattern(value: str) -> str:
     try:
-        pattern = re.compile(value)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        raise ValueError(f"got {value!r}, not a regular expression: {exc.msg}{where} "
-                         "(expected a Python regular expression, searched in the command "
-                         "line joined by spaces)") from None
+        pattern = compile_pattern(value)
+    except PatternError as exc:
+        raise ValueError(f"got {value!r}, not a pattern Shepherd can search: {exc.reason} "
+                         "(expected a regular expression in Python's syntax without "
+                         "lookarounds such as (?=...) or (?<!...) and without backreferences "
+                         "such as \\1: the engine never backtracks, so a match costs bounded "
+                         "time whatever a child writes; searched in the command line joined "
+                         "by spaces)") from None
     if pattern.search("") is not None:
         raise ValueError(f"got {value!r}, which matches an empty command line and so every "
                          "program the child runs (expected a pattern that names the program)")
