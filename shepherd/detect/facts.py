@@ -20,7 +20,13 @@ from shepherd.supervisor.proctree import live_thread, real_uid, task_dir
 __all__ = ["real_uid"]
 
 ENV_DESKTOP = b"GIO_LAUNCHED_DESKTOP_FILE="
-MAX_READ = 256 * 1024  # a command line or environment longer than this is cut
+MAX_READ = 256 * 1024  # an environment (or other file) longer than this is cut
+# A command line is read whole: the kernel caps arguments and environment together at
+# 6 MiB (3/4 of _STK_LIM), and cmdline rules are searched in linear time
+# (policy.pattern), so padding the arguments cannot push the game's name out of what is
+# searched. A longer one (a kernel without that cap) is cut and matches every cmdline
+# rule: fail closed.
+MAX_CMDLINE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class ProcessFacts:
     argv: tuple[str, ...] = ()
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
+    argv_cut: bool = False  # its command line was longer than MAX_CMDLINE (matches any cmdline)
 
     @property
     def unit(self) -> str:
@@ -60,10 +67,10 @@ class ProcessFacts:
         return " ".join(self.argv)
 
 
-def _read(path: str) -> bytes | None:
+def _read(path: str, limit: int = MAX_READ) -> bytes | None:
     try:
         with open(path, "rb") as handle:
-            return handle.read(MAX_READ)
+            return handle.read(limit)
     except OSError:
         return None
 
@@ -73,7 +80,7 @@ def launch_marks(pid: int, needs: Needs) -> int:
     the same executable may change: its command line (and environment, for desktop
     rules). Another value: the process runs something else."""
     where = f"/proc/{pid}"
-    cmdline = _read(f"{where}/cmdline") if needs.cmdline else None
+    cmdline = _read(f"{where}/cmdline", MAX_CMDLINE) if needs.cmdline else None
     environ = _read(f"{where}/environ") if needs.desktop else None
     return hash((cmdline, environ))
 
@@ -149,8 +156,10 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
     exe_id: tuple[int, int] | None = None
     unnamed = False
     argv: tuple[str, ...] = ()
+    cut = False
     if needs.cmdline or needs.exe:
-        raw = _read(f"{where}/cmdline") or b""
+        raw = _read(f"{where}/cmdline", MAX_CMDLINE + 1) or b""
+        cut = len(raw) > MAX_CMDLINE
         argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
     if needs.exe:
         exe, exe_id = _executable(where, argv)
@@ -171,7 +180,7 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
                 desktop_file = name.removesuffix(".desktop")
                 break
     return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
-                        desktop_file)
+                        desktop_file, cut)
 
 
 COMPARED_AT_MOST = 512 * 1024 * 1024  # bytes: a larger copy is not read through

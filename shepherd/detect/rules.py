@@ -156,5 +156,8 @@ def _matches(rules: _Rules, kind: str, facts: ProcessFacts) -> bool:
             return True
         return any(unit_names_app(facts.unit, app) for app in rules.desktop)
     if kind == "cmdline":
-        return rules.cmdline is not None and rules.cmdline.search(facts.command_line) is not None
+        if rules.cmdline is None:
+            return False
+        # Cut (longer than the kernel allows today): it could hide the name; fail closed.
+        return facts.argv_cut or rules.cmdline.search(facts.command_line) is not None
     return False

@@ -266,14 +266,20 @@ def _desktop_id(value: str) -> str:
 
 def _command_pattern(value: str) -> str:
     try:
+        re.compile(value)  # Python's syntax, its errors located (compiled only, never searched)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise ValueError(f"got {value!r}, not a regular expression: {exc.msg}{where} "
+                         "(expected a Python regular expression, searched in the command "
+                         "line joined by spaces)") from None
+    try:
         pattern = compile_pattern(value)
     except PatternError as exc:
-        raise ValueError(f"got {value!r}, not a pattern Shepherd can search: {exc.reason} "
-                         "(expected a regular expression in Python's syntax without "
-                         "lookarounds such as (?=...) or (?<!...) and without backreferences "
-                         "such as \\1: the engine never backtracks, so a match costs bounded "
-                         "time whatever a child writes; searched in the command line joined "
-                         "by spaces)") from None
+        raise ValueError(f"got {value!r}, which Shepherd cannot search in bounded time: "
+                         f"{exc.reason} (expected a regular expression without lookarounds "
+                         "such as (?=...) or (?<!...) and without backreferences such as "
+                         "\\1: command lines are searched by a linear-time engine, RE2, so "
+                         "that whatever a child writes costs no more than its length)") from None
     if pattern.search("") is not None:
         raise ValueError(f"got {value!r}, which matches an empty command line and so every "
                          "program the child runs (expected a pattern that names the program)")

@@ -1,7 +1,7 @@
 """A ``detect`` rule's ``cmdline`` pattern, compiled for a linear-time engine (RE2).
 
 A child writes the command lines these patterns are searched in (up to
-``detect.facts.MAX_READ`` bytes each, one search per program it starts). Python's
+``detect.facts.MAX_CMDLINE`` bytes each, one search per program it starts). Python's
 ``re`` backtracks: ``"java .*minecraft"`` over 256 KiB of ``"java java ..."`` took
 about 20 s, holding the GIL, on the daemon's loop (review 14 s9 H2). RE2 never
 backtracks: a search costs time in proportion to the text, whatever the child
