@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -93,6 +94,16 @@ def start_time(pid: int) -> int | None:
         return int(raw[raw.rindex(b")") + 2:].split()[19])
     except (ValueError, IndexError):
         return None
+
+
+def seconds_since(start: int) -> float:
+    """How long ago a process with this start time (ticks after boot, from
+    ``/proc/PID/stat``) started: ``CLOCK_BOOTTIME``, the clock that start time counts in
+    (suspend included). 0 for an unknown start (0)."""
+    if start <= 0:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return max(time.clock_gettime(time.CLOCK_BOOTTIME) - start / ticks, 0.0)
 
 
 def running_since(pid: int) -> int | None:
