@@ -58,7 +58,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
-from shepherd.detect.facts import seconds_since
+from shepherd.detect.facts import seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
@@ -1380,7 +1380,7 @@ class Daemon:
             await self._refuse(seen, grace)
             return "refused"
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
-                "exe": seen.exe, "command": list(seen.argv)[:32]}
+                "exe": seen.exe, "command": shown_command(seen.argv)}
         try:
             self._refuse_at_once(self.now(), user, entry_id, user, "outside", data)
             # Decided as a launch is, in the store's transaction (a household's other

@@ -68,6 +68,12 @@ class ProcessFacts:
         return " ".join(self.argv)
 
 
+def shown_command(argv: tuple[str, ...], count: int = 32, width: int = 256) -> list[str]:
+    """A command line as the audit and the log show it: its first ``count`` arguments,
+    each cut at ``width`` characters (a child writes it: up to 6 MiB)."""
+    return [a if len(a) <= width else a[:width] + "…" for a in argv[:count]]
+
+
 def _read(path: str, limit: int = MAX_READ) -> bytes | None:
     try:
         with open(path, "rb") as handle:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from shepherd.detect.connector import PROC_EVENT_EXEC, exec_only_filter, exec_pids
-from shepherd.detect.facts import ProcessFacts, read_facts
+from shepherd.detect.facts import ProcessFacts, read_facts, shown_command
 from shepherd.detect.rules import Match, Recogniser, flatpak_of, unit_names_app
 from shepherd.policy import load_policy_text
 
@@ -329,3 +329,10 @@ def test_a_command_line_too_long_to_read_whole_counts_as_every_cmdline_rule() ->
     """Fail closed: it could hide the name (the kernel's cap makes it theoretical)."""
     found = recogniser().matches(facts(argv=("java",), argv_cut=True))
     assert [m.entry for m in found] == ["minecraft", "chess"]
+
+
+def test_the_audit_and_the_log_show_a_long_command_line_cut() -> None:
+    argv = ("java", "x" * 100_000, *(["y"] * 100))
+    shown = shown_command(argv)
+    assert len(shown) == 32 and shown[0] == "java" and shown[1] == "x" * 256 + "…"
+    assert sum(map(len, shown)) < 32 * 257
