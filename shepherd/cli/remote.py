@@ -491,7 +491,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
     grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
                        "(until then today), today (the default: until the day ends) or week "
-                       "(on any day until the week ends); expired time stops counting")
+                       "(on any day until the week ends); expired time stops counting; "
+                       "-D --until week takes back from the week's grants")
     # "-15m" is a value here, not an option.
     grant._negative_number_matcher = re.compile(r"^-\d")
     extend = command("extend", "more time for a running session", cmd_extend)

@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from shepherd.words import (
+    and_list,
     at_moment,
     counting_sentence,
     flapping_sentence,
@@ -37,15 +38,27 @@ def _week(item: Mapping[str, Any]) -> str:
 def _on_top(item: Mapping[str, Any], quota: float, used: float, left: float,
             now: datetime, zone: tzinfo) -> str | None:
     """Time given until a moment counts only until then: "10m of 10m left, 2m more until
-    17:00" ("1m of 12m left until 17:00" once in it); None when none is given."""
+    17:00" ("1m of 12m left until 17:00" once in it; each moment's own time when given
+    until several: "…, 10m more until 11:00 and 10m more until 18:00"); None when none
+    is given."""
     lasting, since = item.get("quota_lasting_s"), item.get("lasting_from")
     if lasting is None or not since or lasting >= quota:
         return None
-    until = until_moment(datetime.fromisoformat(since), now, zone)
-    if used > lasting:  # already in the time on top: all that is left ends then
-        return f"{format_duration(left)} of {format_duration(quota)} left {until}"
+    ends = [(int(part["seconds"]), datetime.fromisoformat(part["until"]))
+            for part in item.get("on_top") or ()]
+    if not ends:  # an older daemon: all of it until the last moment
+        ends = [(int(quota - lasting), datetime.fromisoformat(since))]
+    if used >= lasting:  # already in the time on top: all that is left ends by then
+        if len(ends) == 1:
+            return (f"{format_duration(left)} of {format_duration(quota)} left "
+                    f"{until_moment(ends[0][1], now, zone, up=False)}")
+        return (f"{format_duration(left)} of {format_duration(quota)} left: " + and_list(
+            [f"{format_duration(part)} {until_moment(end, now, zone, up=False)}"
+             for part, end in ends]))
     return (f"{format_duration(max(min(left, lasting - used), 0))} of "
-            f"{format_duration(lasting)} left, {format_duration(quota - lasting)} more {until}")
+            f"{format_duration(lasting)} left, " + and_list(
+                [f"{format_duration(part)} more {until_moment(end, now, zone, up=False)}"
+                 for part, end in ends]))
 
 
 def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

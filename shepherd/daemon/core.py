@@ -429,7 +429,7 @@ class Daemon:
                              locked=accounting.locked, timed_grants=[
                                  TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
                                             g.expires_at, g.week, g.paid_s,
-                                            g.used_before_s)
+                                            g.used_before_s, g.signed_after_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted)
         if link is not None and view is not None:
@@ -733,7 +733,8 @@ class Daemon:
         accounting = Accounting(
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
-                                g.paid, g.used_before) for g in engine.timed.values()),
+                                g.paid, g.used_before, g.signed_after)
+                  for g in engine.timed.values()),
             frozenset(engine.expiries_noted))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))
@@ -1704,8 +1705,12 @@ class Daemon:
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
+                        **({"timed_taken_s": planned.timed_taken_s,
+                            "taken_from": [list(t) for t in planned.taken_from]}
+                           if planned.taken_from else {}),
                         **({"action_id": action_id} if action_id else {})},
-            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s))
+            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s,
+            taken_from=planned.taken_from))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,

@@ -113,6 +113,7 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -480,7 +481,8 @@ class Engine:
                   before: datetime) -> list[datetime]:
         """When a target's grants of a day expire between ``after`` and ``before``."""
         return sorted({g.expires for g in self._timed_of(user, target)
-                       if not g.week and after < g.expires < before and not self.with_day(g)})
+                       if not g.week and after < g.expires < before and not self.with_day(g)
+                       and g.seconds > 0})
 
     def with_day(self, g: TimedGrant) -> bool:
         """Time added for today (the default): it runs out when its day ends."""
@@ -520,14 +522,54 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
-    def lasting(self, user: str, limits: QuotaLimits, day: date,
-                now: Instant) -> tuple[float, datetime] | None:
-        """Time given until a moment of ``day`` on top of what lasts it: the day's
-        allowance once the last of it runs out, and when that is (None: none does)."""
-        found = self._lasting(user, limits, day, now)
-        if found is None or found[0][0] is None:
+    def lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                ) -> tuple[float, tuple[tuple[float, datetime], ...]] | None:
+        """Time given until moments of ``day`` on top of what lasts it: the day's
+        allowance once all of it has run out, and what is left of it until each of
+        those moments, soonest first (None: none is left, or no daily quota)."""
+        today, _ = self._standing(user, limits, day, now)
+        on_top = self.on_top(user, limits.target, day, now)
+        if today is None or not on_top:
             return None
-        return found[0][0].allowance_s, found[1]
+        return today.allowance_s - sum(left for left, _ in on_top), on_top
+
+    def on_top(self, user: str, target: str, day: date, now: Instant
+               ) -> tuple[tuple[float, datetime], ...]:
+        """What is left of the time given until moments of ``day`` still to come, per
+        moment, soonest first: the day's use beyond what lasts it is paid from the
+        grant that ends first first (review 15-s8 MEDIUM-1), as their expiries will
+        note it; a moment with nothing left is left out."""
+        limits = self.limits_of(target)
+        timed = sorted((g for g in self._timed_of(user, target)
+                        if g.day == day and not g.week and not self.with_day(g)
+                        and g.expires > now.wall), key=lambda g: (g.expires, g.id))
+        if limits is None or not timed:
+            return ()
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        on = self._grants_on(user, target, now.wall, used_on,
+                             frozenset(g.id for g in timed))
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            return DayGrants(g.full, g.expired, 0.0, g.paid)
+
+        standings = [day_standing(limits, day, used_on, grants_on)]
+        if limits.weekly is not None:
+            standings.append(week_standing(limits, self.calendar.week_days(day), day,
+                                           used_on, grants_on))
+        beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None)])
+        used, paid = used_on(day), dict[int, float]()
+        left: dict[datetime, float] = {}
+        for g in timed:
+            since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
+                     if g.used_before is not None else 0.0)
+            paid[g.id] = min(float(g.seconds), since, beyond)
+            beyond -= paid[g.id]
+            left[g.expires] = left.get(g.expires, 0.0) + g.seconds - paid[g.id]
+        return tuple((seconds, end) for end, seconds in left.items() if seconds >= 0.5)
 
     def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
                  ) -> tuple[tuple[Standing | None, Standing | None], datetime] | None:
@@ -922,15 +964,15 @@ class Engine:
         if first.week:
             return [(g, self._pool_unused(g, limits, now)
                      if limits is not None and limits.limited else None, 0.0) for g in batch]
-        taken_left = 0.0
-        if self.with_day(first):  # all of the day's time added for today
-            taken_left = min(max(-float(self._signed(first.user, first.target, first.day)),
-                                 0.0), float(sum(g.seconds for g in batch)))
         net: dict[int, float] = {}
         taken: dict[int, float] = {}
-        for g in reversed(batch):  # the last given are taken back first
-            taken[g.id] = min(float(g.seconds), taken_left)
-            taken_left -= taken[g.id]
+        later = 0.0  # taken from the grants given after (review 12-s8 M5: in order)
+        for g in sorted(batch, key=lambda g: abs(g.id), reverse=True):
+            # all of the day's time added for today: the take-backs and sets made after
+            # each was given took from it, the last given first
+            after = -float(g.signed_after) if self.with_day(g) else 0.0
+            taken[g.id] = min(float(g.seconds), max(after - later, 0.0))
+            later += taken[g.id]
             net[g.id] = g.seconds - taken[g.id]
         beyond = None if limits is None else self._beyond_own(
             first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
@@ -943,11 +985,31 @@ class Engine:
             if self.with_day(g):
                 since = used  # all of its day's use came while it counted
             else:
-                since = max(used - g.used_before, 0.0) if g.used_before is not None else 0.0
+                since = max(used - g.used_before - self._paid_sooner(g), 0.0
+                            ) if g.used_before is not None else 0.0
             paid = min(net[g.id], since, beyond)
             beyond -= paid
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
+
+    def _paid_sooner(self, g: TimedGrant, projected: Mapping[int, float] | None = None
+                     ) -> float:
+        """Of the use since ``g`` was given, what the grants of its day that ended before
+        it paid for (at least: one given before ``g`` may have paid for use before it;
+        one given at a moment not known paid for use since ``g`` was given: fails closed);
+        ``projected``: what grants not expired yet would have paid for."""
+        if g.used_before is None:
+            return 0.0
+        found = 0.0
+        for h in self._timed_of(g.user, g.target):
+            paid = h.paid if h.paid is not None else (projected or {}).get(h.id)
+            if (h.day != g.day or paid is None or h.week or self.with_day(h)
+                    or h.expires >= g.expires):
+                continue
+            between = g.used_before - (h.used_before if h.used_before is not None
+                                       else g.used_before)  # use from h given to g given
+            found += max(paid - max(between, 0.0), 0.0)
+        return found
 
     def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
                     batch: frozenset[int], taken: float) -> float | None:
@@ -955,8 +1017,12 @@ class Engine:
         of ``batch`` and without the week's time (None: no limit): what they paid for,
         at most. The day's quota and its own grants pay first, these next, the week's
         time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
-        from them, so the rest stays its own."""
+        from them, so the rest stays its own. Time given until a later moment pays
+        after these (the one that ends first pays first: review 15-s8 MEDIUM-1)."""
         until_expiry = self._used_until_expiry(first, limits, now)
+        batch = batch | {g.id for g in self._timed_of(first.user, first.target)
+                         if g.day == first.day and not g.week and not self.with_day(g)
+                         and g.expires > first.expires}
 
         def used_on(d: date) -> float:
             used = self.used(first.user, limits.members, d, now)
@@ -1078,6 +1144,12 @@ class Engine:
         assert limits is not None
         quota = limits.daily_quota(day)
         used = self.used(user, limits.members, day, now)
+        if mode == "take" and week:
+            pools = self._take_from_week(user, limits, day, now, seconds)
+            return TimeGranted(user, target, day, 0, mode, None, used,
+                               sum(t for _, t in pools) < seconds, week=True,
+                               day_ends_at=self.calendar.day_end(day),
+                               timed_taken_s=sum(t for _, t in pools), taken_from=pools)
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1100,6 +1172,16 @@ class Engine:
             change = grant_change(mode, seconds, quota, granted, held_at)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
+        held = change.held_at_used
+        taken_from: tuple[tuple[int, int], ...] = ()
+        rest = seconds + min(change.delta_s, 0)
+        if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
+            # what lasts is held at what was used: the rest comes out of what the time
+            # given until a moment has left (never what it paid for), review 15-s8 M3
+            taken_from = self._take_from_timed(user, target, day, now, rest, used - held_at)
+            timed_taken = sum(t for _, t in taken_from)
+            on_top -= timed_taken
+            held = held and timed_taken < rest
         allowance = change.allowance_s
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         if allowance is not None and expires is not None and not week and not with_day:
@@ -1108,12 +1190,57 @@ class Engine:
             on_top += seconds
             lasting_from = max(expires, lasting_from or expires)
         whole = None if allowance is None else allowance + on_top
+        parts = {end: left for left, end in self.on_top(user, target, day, now)}
+        if expires is not None and not week and not with_day and mode == "add":
+            parts[expires] = parts.get(expires, 0.0) + seconds
         return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
-                           change.held_at_used, expires_at=expires, week=week,
+                           held, expires_at=expires, week=week,
                            with_day=with_day,
                            lasting_s=allowance if on_top and whole is not None else None,
                            lasting_from=lasting_from if on_top else None,
-                           day_ends_at=self.calendar.day_end(day))
+                           day_ends_at=self.calendar.day_end(day),
+                           timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
+                           on_top=tuple((round(parts[end]), end) for end in sorted(parts))
+                           if on_top and whole is not None else ())
+
+    def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
+                         paid: float) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of the unused part of the time given until a moment of
+        ``day`` still counting: those ending soonest paid first for the ``paid`` use, so
+        what is left is taken from those ending last (the last given first)."""
+        counting = sorted((g for g in self._timed_of(user, target)
+                           if g.day == day and not g.week and not self.with_day(g)
+                           and g.id not in self.expiries_noted and g.expires > now.wall
+                           and g.seconds > 0), key=lambda g: (g.expires, abs(g.id)))
+        unused: dict[int, int] = {}
+        for g in counting:
+            part = min(float(g.seconds), max(paid, 0.0))
+            paid -= part
+            unused[g.id] = math.floor(g.seconds - part + 1e-6)
+        taken: list[tuple[int, int]] = []
+        for g in reversed(counting):
+            part = min(seconds, unused[g.id])
+            if part > 0:
+                taken.append((g.id, part))
+                seconds -= part
+        return tuple(taken)
+
+    def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                        seconds: int) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of what the week's grants have left (the week's use
+        draws on them in the order they were given, so the last given are taken first)."""
+        week = self.calendar.week_days(day)
+        pools = sorted((p for p in self._timed_of(user, limits.target)
+                        if p.week and p.day in week and p.id not in self.expiries_noted
+                        and p.seconds > 0), key=lambda p: (p.day, abs(p.id)), reverse=True)
+        taken: list[tuple[int, int]] = []
+        for p in pools:
+            unused = self._pool_unused(p, limits, now) if limits.limited else p.seconds
+            part = min(seconds, math.floor(unused + 1e-6))
+            if part > 0:
+                taken.append((p.id, part))
+                seconds -= part
+        return tuple(taken)
 
     def _no_such_target(self, user: str, target: str) -> str:
         """A typo put right: the entries (as the child knows them) and groups there are."""
@@ -1139,9 +1266,12 @@ class Engine:
         Taking back and setting are for today only, and have no expiry (None)."""
         if until is None and not week:
             return self.calendar.day_end(day) if mode == "add" else None
+        if mode == "take" and week and until is None:
+            return None  # out of the week's time given for it (review 12-s8 M6)
         if mode != "add":
             raise ActionRefused("only time added can last until a time or for the week; "
-                                "taking time back or setting the total is for today")
+                                "setting the total is for today, and taking time back is "
+                                "for today or, with --until week, from the week's grants")
         if until is not None and week:
             raise ActionRefused("a grant lasts until a time today or for the week, not both")
         if week:
@@ -1179,8 +1309,15 @@ class Engine:
         the answer says what still limits the target today (or allows less than its
         allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
+        for gid, part in planned.taken_from:  # out of time given until a moment
+            g = self.timed.pop(gid)
+            if g.seconds > part:  # all of it taken back: gone (the store drops it too)
+                self.timed[gid] = replace(g, seconds=g.seconds - part)
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
+            for gid, g in list(self.timed.items()):  # what it may take from time given
+                if (g.user, g.target, g.day) == key and not g.week:
+                    self.timed[gid] = replace(g, signed_after=g.signed_after + planned.seconds)
         elif planned.seconds > 0:
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
@@ -1199,14 +1336,37 @@ class Engine:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
                     *self._stopping_now(planned.user, quota_limits.members, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
-            return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
+            return replace(planned, week_allowance_s=week_allowance,
+                           capped_by=(*self._grant_end_cap(planned, now), *caps),
                            limited_by=locked)
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]
         caps = () if lasting else self._still_capping(planned.user, planned.target, now)
-        return replace(planned, limited_by=limits, capped_by=caps,
+        return replace(planned, limited_by=limits,
+                       capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
+
+    def _grant_end_cap(self, planned: TimeGranted, now: Instant) -> tuple[GrantCap, ...]:
+        """Time given until a moment nearer than its length: only so much of it can be
+        used before it runs out (review 12-s8 M2)."""
+        if (planned.mode != "add" or planned.expires_at is None or planned.week
+                or planned.with_day):
+            return ()
+        usable = (planned.expires_at - now.wall).total_seconds()
+        if usable >= planned.seconds:
+            return ()
+        return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at),)
+
+    def grant_ending(self, user: str, entry_id: str, wall: datetime) -> datetime | None:
+        """The end of time given until a moment (for the entry or a group of it) at
+        ``wall``, to the second: what a session that stops for a quota then stops for."""
+        targets = {entry_id, *(g.id for g in self.policy.groups_of(entry_id))}
+        for g in self.timed.values():
+            if (g.user == user and g.target in targets and not g.week
+                    and not self.with_day(g) and abs((g.expires - wall).total_seconds()) < 1):
+                return g.expires
+        return None
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""
@@ -1278,7 +1438,9 @@ class Engine:
         if found is None or week is None or round(week.allowance_s) >= week_allowance:
             return planned
         return replace(planned, week_lasting_s=round(week.allowance_s),
-                       week_lasting_from=found[1])
+                       week_lasting_from=found[1], on_top=tuple(
+                           (round(left), end) for left, end
+                           in self.on_top(planned.user, limits.target, planned.day, now)))
 
     def _stopping_now(self, user: str, members: Iterable[str],
                       now: Instant) -> tuple[GrantCap, ...]:
