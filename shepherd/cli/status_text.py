@@ -1,6 +1,7 @@
 """``shepherd status`` as text: per child, each entry's label, state, time today, and why.
 
-Columns are as wide as their longest cell, so no state or label overflows. Built
+Columns are as wide as their longest cell, so no state or label overflows; a label
+longer than ``LABEL_CHARS`` is cut with "…", as the TUI's name column gives way. Built
 from the ``status`` JSON alone (what any client gets), in the words of
 ``shepherd.words``.
 """
@@ -18,6 +19,7 @@ from shepherd.words import (
     flapping_sentence,
     format_duration,
     lasting_state,
+    one_line,
     pause_clause,
     plain,
     reasons_clause,
@@ -27,6 +29,8 @@ from shepherd.words import (
     until_moment,
     week_left,
 )
+
+LABEL_CHARS = 40  # a longer label is cut: it would widen every row of the table
 
 
 def _week(item: Mapping[str, Any]) -> str:
@@ -181,7 +185,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
             word = state_word(state)
             if state == "running" and _all_paused(entry, user, sessions):
                 word = "paused"  # the TUI's word: its sessions' clocks stand still
-            rows.append([entry.get("label") or entry["id"], word,
+            rows.append([one_line(str(entry.get("label") or entry["id"]), LABEL_CHARS), word,
                          "today's use not known" if unknown else _today(entry, now, zone),
                          _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
@@ -236,6 +240,9 @@ def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
     alarm, pid = deadlines.get("alarm"), deadlines.get("alarm_pid")
     if alarm == "serving":
         return f"Deadlines: kept by a separate alarm process (pid {pid})."
+    if alarm == "stopped":
+        return (f"Deadlines: kept by the daemon's own thread: the alarm (pid {pid}) is "
+                "stopped (it was sent SIGSTOP) and is replaced when it fails to answer.")
     if alarm == "restarting":
         return ("Deadlines: kept by the daemon's own thread: the alarm stopped and is "
                 "restarting.")

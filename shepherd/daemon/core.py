@@ -83,7 +83,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
+from shepherd.engine.events import EndReason, Event, Reason, TimeGranted, UnknownEntry
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.explain.when import ExplainError, grant_until
@@ -983,7 +983,7 @@ class Daemon:
     def _grant_expired(self, gone: GrantExpired, now: Instant) -> None:
         entry, group = self.policy.entry(gone.target), self.policy.group(gone.target)
         data = {**gone.to_json(), "label": entry.title if entry else group.id if group
-                else gone.target}
+                else gone.target, "kind": "group" if group is not None else "entry"}
         data["text"] = expiry_sentence(data, now.wall, self.zone)
         if gone.grant_id > 0:  # a store's grant: audited once, never again after a restart
             self._keep(lambda store: store.grant_expired(now.wall, gone.grant_id, gone.user,
@@ -1472,7 +1472,10 @@ class Daemon:
         codes = [r.to_json() for r in reasons]
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
-        sentence = refusal_sentence(label, reasons, now.wall, self.zone)
+        # The child who asked for themselves reads it said to them ("you are locked");
+        # a parent who launched for a child reads the child named.
+        you = user if actor == user else None
+        sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
         self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
                     entry=entry_id, actor=actor)
@@ -1482,7 +1485,7 @@ class Daemon:
                                             "origin": origin}, user=user)
             if origin == "shepherd" or self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
@@ -1574,6 +1577,10 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
+        if reason in ("expired", "window_closed"):
+            # Its deadline's stop: that deadline holds, so a grant given from now on
+            # neither moves it nor pays for the grace (review-9-s8 M1).
+            self.engine.hold_deadline(session_id, self.now())
         if record.started is None or record.started.is_set():
             # SIGTERM leaves now, from this callback: not after one more turn of the loop
             # (under load, that turn may be many clients' answers long); the direct
@@ -1717,7 +1724,15 @@ class Daemon:
                                        "lasting_s": granted.lasting_s},
                       user=user)
         self._changed()
-        return self._grant_answer(granted, seconds)
+        answer = self._grant_answer(granted, seconds)
+        # Sessions of the child already told to stop at their deadline: this time does
+        # not bring them back (the deadline won); said, so no parent expects it to.
+        stopping = sorted(sid for sid, r in self.sessions.items()
+                          if r.user == user and r.stopping is not None
+                          and r.end_reason in ("expired", "window_closed"))
+        if stopping:
+            answer["already_stopping"] = stopping
+        return answer
 
     def _grant_answer(self, granted: TimeGranted, asked: int,
                       preview: bool = False) -> dict[str, Any]:
@@ -1749,9 +1764,35 @@ class Daemon:
             return {"session_id": session_id, "label": label, "preview": True,
                     "seconds": seconds, **_deadline_json(would)}
         total = snap.extension_s + seconds
-        await self._persist(lambda store: store.set_extension(
-            now.wall, session_id, total, seconds, actor,
-            {"action_id": action_id} if action_id else {}))
+        before = self.engine.deadline(session_id, now)
+        # (a paused session's deadline moves with the clock: only the loop's look counts)
+        paused = self.engine.pause_of(session_id) is not None
+        ends = before.mono if before is not None and not paused else None
+
+        def too_late() -> bool:
+            """Its SIGTERM went or is due (by the clock the guard and the alarm keep): from
+            the loop, or the store's thread as it writes (a plain read of both)."""
+            stopping = record is None or record.stopping is not None
+            return stopping or (ends is not None and time.monotonic() >= ends)
+
+        def write(store: StateStore) -> bool:
+            if too_late():  # the deadline passed while the write waited: nothing written
+                return False
+            store.set_extension(now.wall, session_id, total, seconds, actor,
+                                {"action_id": action_id} if action_id else {})
+            return True
+
+        written = await self._persist(write)
+        if not written or too_late() or session_id not in self.sessions:
+            # The deadline won the race with the write (review-9-s8 M1): the session is
+            # stopping, so no extension is made, none is charged for, none is audited
+            # (when the write had gone in first, it is taken back, and that is audited).
+            if written:
+                self._keep(lambda store: store.set_extension(
+                    self.now().wall, session_id, snap.extension_s, -seconds, "shepherd",
+                    {"undone": "its deadline passed as it was written"}))
+            raise TooLate(f"too late: session {session_id} reached its deadline before the "
+                          "extension was made", session_id)
         extended = self.engine.extend(session_id, seconds, self.now())
         deadline = extended.deadline
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},
@@ -1821,13 +1862,13 @@ class Daemon:
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
-            # The same for others' entries; said as a refused launch says it, with the
-            # entries this child has, so a typo can be put right.
+            # The same for others' entries; said in the very sentence of a refused
+            # launch, with the entries this child has, so a typo can be put right.
             mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
-            there = ("none are set up for this child" if not mine else "the entries are "
-                     + ", ".join(e.id if e.title.casefold() == e.id.casefold()
-                                 else f"{e.title} ({e.id})" for e in mine))
-            raise NotFound(f'There is no entry called "{entry}"; {there}.')
+            unknown = UnknownEntry(entry, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            raise NotFound(refusal_sentence(entry, [unknown], self.now().wall,
+                                            self.zone))
         now = self.now()
 
         def ask(store: StateStore) -> tuple[int, bool]:
@@ -1955,8 +1996,13 @@ class Daemon:
         """How the daemon is; a child is not told how many sessions others run."""
         self.writer.check()
         ok = self.writer.available and self.loaded
+        # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
+        # in a sentence (None when it is ok).
+        code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
         answer: dict[str, Any] = {
-            "ok": ok, "store": "ok" if ok else (self.writer.problem or "not loaded yet"),
+            "ok": ok, "store": code,
+            "store_text": None if ok else (self.writer.problem
+                                           or "its store is not loaded yet"),
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)

@@ -333,8 +333,9 @@ class HouseholdLink:
         cut_off = None
         if local_books:
             cut_off = ("Shepherd started while the household store could not be reached: "
-                       "any session it took back keeps the deadline it had before the "
-                       "link went down; today's use and budgets are not known here until "
+                       "a program still running from before the restart keeps the "
+                       "deadline it had before the link went down; today's use and "
+                       "budgets are not known here until "
                        "the link is back (they are in the household store, this "
                        "computer's use before the restart too), so they are not shown; "
                        "nothing can start meanwhile.")

@@ -188,6 +188,11 @@ from shepherd.policy.model import Entry, Group, Policy
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
+# A warning given late, by more than this (a session started, or moved, within its
+# threshold), brings along the ones due within this many seconds after it: one
+# warning, the most urgent, not two a second apart ("1 minute 1 second left", then
+# "1 minute left").
+WARNINGS_GATHER_S = 5.0
 
 
 class ActionRefused(ValueError):
@@ -220,6 +225,9 @@ class _Session:
     last_deadline: float | None = None
     floor_mono: float | None = None  # reload grace: not before this
     cap_mono: float | None = None  # entry gone after a reload: not after this
+    # Stopped at its deadline (its SIGTERM went): that deadline stands, with its cause and
+    # period, whatever is given later (a grant must not pay for the stop's grace).
+    held: tuple[float, DeadlineCause, str | None, Period] | None = None
     # Taken back while the household's books cannot be read: the deadline its quotas
     # last set (this machine's books alone know neither the others' use nor the
     # household's grants, so they stand in for its quotas until the books are read).
@@ -902,6 +910,27 @@ class Engine:
         return SessionEnded(session_id, session.user, session.entry.id, reason,
                             session.charged_total, final, until, session.past_deadline)
 
+    def hold_deadline(self, session_id: int, now: Instant) -> bool:
+        """The session is being stopped at its deadline (it passed: its SIGTERM went): that
+        deadline holds from now on, so time given later (a grant) neither moves it nor
+        pays for the stop's grace (the charge stays capped as without it). True when its
+        deadline had passed (and is now held)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return False
+        if s.held is not None:
+            return True
+        deadline = self._deadline(s.user, s.entry, now, s, pending=True)
+        if deadline is None or deadline.remaining_s > _EPSILON:
+            return False
+        # (a passed deadline reads as "now": the use up to it is what the next charge
+        # would allow, measured from the last one)
+        piece = self._piece(s, now)
+        at = min(deadline.mono, s.charged_mono + (piece.allowed if piece is not None else 0.0))
+        s.held = (at, deadline.cause, deadline.group, deadline.period)
+        self._changed()
+        return True
+
     def due(self, now: Instant) -> list[Event]:
         """Idle pauses that begin, warnings to issue and sessions to stop at ``now``."""
         events: list[Event] = list(self._idle_pauses(now))
@@ -918,6 +947,10 @@ class Engine:
             thresholds = {w.before: w for w in self.policy.warnings_for(s.entry)}
             ready = [b for b in thresholds if b not in s.fired
                      and deadline.mono - b <= now.mono + _EPSILON]
+            if ready and deadline.mono - min(ready) < now.mono - WARNINGS_GATHER_S:
+                # given late (a launch with 61 s left): one due seconds later comes with it
+                ready += [b for b in thresholds if b not in s.fired and b not in ready
+                          and deadline.mono - b <= now.mono + WARNINGS_GATHER_S]
             if ready:
                 warning = thresholds[min(ready)]
                 s.fired.update(ready)
@@ -1105,7 +1138,8 @@ class Engine:
             # come nearer, so those are the moments to look again (rule 12).
             if not s.pauses.paused:
                 moments.append(deadline.mono)
-                moments += [deadline.mono - b for b in unfired if deadline.mono - b > now.mono]
+                # one already due (a launch with a minute left) is due now, not never
+                moments += [max(deadline.mono - b, now.mono) for b in unfired]
                 continue
             if deadline.remaining_s <= _EPSILON:  # a window that closed during a suspend
                 moments.append(deadline.mono)
@@ -1334,7 +1368,8 @@ class Engine:
             planned = self._week_lasting(planned, quota_limits, week_allowance, now)
         if self.policy.entry(planned.target) is None:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
-                    *self._stopping_now(planned.user, quota_limits.members, now))
+                    *self._stopping_now(planned.user, quota_limits.members, now,
+                                        lowered=planned.seconds < 0))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
             return replace(planned, week_allowance_s=week_allowance,
                            capped_by=(*self._grant_end_cap(planned, now), *caps),
@@ -1342,7 +1377,8 @@ class Engine:
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]
-        caps = () if lasting else self._still_capping(planned.user, planned.target, now)
+        caps = () if lasting else self._still_capping(planned.user, planned.target, now,
+                                                      lowered=planned.seconds < 0)
         return replace(planned, limited_by=limits,
                        capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
@@ -1382,10 +1418,12 @@ class Engine:
                 reasons.append(reason)  # the week's quota: today's grant did not cover it
         return tuple(reasons)
 
-    def _still_capping(self, user: str, entry_id: str, now: Instant) -> tuple[GrantCap, ...]:
+    def _still_capping(self, user: str, entry_id: str, now: Instant,
+                       lowered: bool = False) -> tuple[GrantCap, ...]:
         """What allows less of an entry today than its own allowance left: for a running
-        session, whatever ends it first; otherwise its week's quota, its group budgets
-        and the hours left in its windows today."""
+        session, whatever ends it first (its own quota too, when the allowance was
+        ``lowered``: the session's new end); otherwise its week's quota, its group
+        budgets and the hours left in its windows today."""
         entry = self.policy.entry(entry_id)
         if entry is None:
             return ()
@@ -1402,8 +1440,9 @@ class Engine:
             if ends is None:
                 return ()
             stops_now = ends.remaining_s < STOPS_NOW_S  # say so, whatever ends it
-            if not stops_now and ((ends.cause == "quota" and ends.period == "day")
-                                  or ends.remaining_s >= own):
+            own_end = ends.cause == "quota" and ends.period == "day"
+            if not stops_now and not (lowered and own_end) and (
+                    own_end or ends.remaining_s >= own):
                 return ()
             return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
                              ends.period),)
@@ -1442,10 +1481,11 @@ class Engine:
                            (round(left), end) for left, end
                            in self.on_top(planned.user, limits.target, planned.day, now)))
 
-    def _stopping_now(self, user: str, members: Iterable[str],
-                      now: Instant) -> tuple[GrantCap, ...]:
+    def _stopping_now(self, user: str, members: Iterable[str], now: Instant,
+                      lowered: bool = False) -> tuple[GrantCap, ...]:
         """The running sessions of ``members`` (a group's entries) that a change to the
-        group leaves no time: each stops now, and the parent is told which."""
+        group leaves no time: each stops now, and the parent is told which; when the
+        change ``lowered`` the budget, those it still ends later, with their new end."""
         caps: list[GrantCap] = []
         wanted = set(members)
         for s in self._sessions.values():
@@ -1455,6 +1495,9 @@ class Engine:
             if ends is not None and ends.remaining_s < STOPS_NOW_S:
                 caps.append(GrantCap(ends.cause, 0.0, ends.group, ends.wall, True, ends.period,
                                      entry=s.entry.id, label=s.entry.title))
+            elif ends is not None and lowered and ends.cause == "group_quota":
+                caps.append(GrantCap(ends.cause, ends.remaining_s, ends.group, ends.wall, True,
+                                     ends.period, entry=s.entry.id, label=s.entry.title))
         return tuple(caps)
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,
@@ -1853,6 +1896,7 @@ class Engine:
                 s.user, quota.target, now.wall, self.calendar.week_end(
                     self.calendar.quota_day(now.wall)))]
         moments += [m for m in (s.cap_mono, s.floor_mono, s.known_mono) if m is not None]
+        moments += [s.held[0]] if s.held is not None else []
         return moments
 
     def _refresh(self, s: _Session, now: Instant) -> Deadline | None:
@@ -1918,6 +1962,9 @@ class Engine:
                 terms.append(Limit(Term(0.0, windows.closes_at), "window", None, "day"))
         if s is not None and s.cap_mono is not None:
             terms.append(Limit(Term(s.cap_mono - now.mono), "policy_reload", None, "day"))
+        if s is not None and s.held is not None:
+            at, cause, group, period = s.held
+            terms.append(Limit(Term(at - now.mono), cause, group, period))
         return terms, guards
 
     def _standing(

@@ -147,7 +147,8 @@ class _Simulator:
                                    data={"reason": event.reason,
                                          "charged_s": round(event.charged_s, 3)}))
         elif isinstance(event, GrantExpired):
-            data = {**event.to_json(), "label": self.label(event.target)}
+            data = {**event.to_json(), "label": self.label(event.target),
+                    "kind": "group" if self.policy.group(event.target) else "entry"}
             self.steps.append(Step(at, "grant_expired", expiry_sentence(data, at, self.zone),
                                    data={"event": event.to_json()}))
 
@@ -287,6 +288,8 @@ def simulation_lines(simulation: Simulation, zone: ZoneInfo) -> list[str]:
     lines: list[str] = []
     for step in simulation.steps:
         when = clock_time(step.at, zone)
+        if step.at >= simulation.day_end:  # the next day's start: never read as going back
+            when += " the next day"
         if step.action is not None:
             lines.append(f"{when}  {step.action.split(maxsplit=1)[-1]}")
             lines += textwrap.wrap(step.text, WIDTH, initial_indent=" " * 7,

@@ -57,6 +57,11 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
                "policy_reload": "the new policy ends it"}.get(str(kind))
         return f"{label} stops now" + (f": {why}." if why else ".")
     if data.get("running") and until is not None:
+        if kind == "quota" and not weekly:  # after a take-back: the session's new end
+            return f"{label} now stops {end}: its time for today runs out then."
+        if kind == "group_quota" and data.get("entry"):  # a take-back from the group
+            week = " for the week" if weekly else ""
+            return f"{label} now stops {end}: the {data.get('group')} budget{week} runs out then."
         if kind == "group_quota":
             week = " for the week" if weekly else ""
             return f"The {data.get('group')} budget{week} still ends it {end}."
@@ -196,6 +201,14 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     elif result.get("week_allowance_s") is not None:
         sentence += week_total(result, now, zone)
     notes = result_notes(result, now, zone)
+    stopping = result.get("already_stopping") or ()
+    if stopping:
+        which = ", ".join(str(s) for s in stopping)
+        said = (f"Session {which} had already reached its deadline and is stopping: this time "
+                "does not keep it running" if len(stopping) == 1 else
+                f"Sessions {which} had already reached their deadlines and are stopping: this "
+                "time does not keep them running")
+        notes = f"{notes} {said}." if notes else f"{said}."
     return f"{sentence}. {notes}" if notes else f"{sentence}."
 
 
@@ -245,6 +258,8 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     time for Minecraft (30 minutes, given until 17:00) has run out; 10 minutes of it
     went unused"."""
     user, target = data.get("user", "?"), data.get("label") or data.get("target", "?")
+    # A group's, as the grant said it: "in the games budget"; an entry's: "for Minecraft".
+    on = f"in the {target} budget" if data.get("kind") == "group" else f"for {target}"
     seconds = float(data.get("seconds") or 0)
     extra = spoken_duration(seconds)
     taken = data.get("taken_s")
@@ -255,14 +270,14 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     elif taken_s >= 1:  # a take-back or set of its day took part of it: what was left of it
         extra += f", {spoken_duration(taken_s)} of it taken back"
     if data.get("week"):
-        sentence = f"{user}'s extra time for {target} this week ({extra}) has run out with the week"
+        sentence = f"{user}'s extra time {on} this week ({extra}) has run out with the week"
     elif data.get("with_day"):
-        sentence = f"{user}'s extra time for {target} today ({extra}) has run out with the day"
+        sentence = f"{user}'s extra time {on} today ({extra}) has run out with the day"
     else:
         expires = data.get("expires_at")
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else now
         given = until_moment(moment, now, zone, up=False)
-        sentence = f"{user}'s extra time for {target} ({extra}, given {given}) has run out"
+        sentence = f"{user}'s extra time {on} ({extra}, given {given}) has run out"
     unused = data.get("unused_s")
     rest = "the rest" if taken_s >= 1 else "it"
     if isinstance(unused, int | float) and not all_taken:  # never a use that did not happen

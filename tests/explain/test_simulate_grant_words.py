@@ -166,15 +166,6 @@ def test_the_explained_day_names_a_grants_end_as_what_stops_a_session() -> None:
     assert "in use for 5 minutes, until the time given until 10:05 runs out" in text, text
 
 
-def test_taking_back_after_a_partly_used_timed_grant_says_what_stays() -> None:
-    said = texts("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
-                 "10:03 stop\n10:30 grant game -5m\n")
-    assert said[-1] == ("10:30", "Nothing of Game was taken back from sam (10m in all today "
-                                 "and 4 minutes more until 11:00: those 10m are already used, "
-                                 "and time used is never taken back; what is left of the time "
-                                 "given until 11:00 stays until then).")
-
-
 def test_of_two_timed_grants_the_one_that_ends_first_is_used_first() -> None:
     """Review 15-s8 MEDIUM-1: quota used; +10m until 16:00 and +10m until 17:00, 10
     minutes played while both counted: they were the 16:00 grant's, so the 10 minutes
