@@ -73,7 +73,8 @@ limits = {{ max_run = "4s" }}
             process.kill()
             process.wait()
     [audited] = [a for a in d.audit("session_ended") if a["session_id"] == sid]
-    assert audited["sigterm"]["by"] == "alarm", audited
+    # Sent at its deadline by the guard's thread or the alarm process, whichever first.
+    assert audited["sigterm"]["by"] in ("alarm", "guard thread"), audited
     assert d.call("status")["sessions"] == []
     # The daemon answers (the loop is free) and the hostile lines matched nothing.
     assert d.call("health") is not None

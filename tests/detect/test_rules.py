@@ -12,6 +12,7 @@ from shepherd.detect.connector import PROC_EVENT_EXEC, exec_only_filter, exec_pi
 from shepherd.detect.facts import ProcessFacts, read_facts, shown_command
 from shepherd.detect.rules import Match, Recogniser, flatpak_of, unit_names_app
 from shepherd.policy import load_policy_text
+from tests.supervisor.conftest import wait_for
 
 POLICY = '''version = 1
 [[users]]
@@ -317,6 +318,8 @@ def test_padding_the_arguments_past_what_was_read_does_not_hide_the_game() -> No
     process = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :", "java", *padding,
                                 "-jar", "minecraft.jar"], stdin=subprocess.DEVNULL)
     try:
+        whole = Path(f"/proc/{process.pid}/cmdline")
+        wait_for(lambda: whole.read_bytes().endswith(b"minecraft.jar\0"))  # it has exec'd
         facts_read = read_facts(process.pid, recogniser().needs)
         assert facts_read is not None and not facts_read.argv_cut
         assert recogniser().match(facts_read) == Match("minecraft", "cmdline")
