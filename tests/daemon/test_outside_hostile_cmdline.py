@@ -27,8 +27,8 @@ pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2: {NO_C
 
 __all__ = ["bin_dir"]  # the fixture, used by name
 
-HOSTILE = 4  # processes; a backtracking search of each held the loop ~12-20 s here
-HOSTILE_LIFE_S = 30  # how long each lives: the session must end (deadline 4 s) before they do
+HOSTILE = 8  # processes; a backtracking search of each held the loop ~5-50 s here
+HOSTILE_LIFE_S = 20  # how long each lives: the session must end (deadline 4 s) before they do
 DEAF = "trap '' TERM HUP; exec \"$0\" 1000"  # ignores SIGTERM, as its program
 
 
