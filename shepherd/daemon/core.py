@@ -58,6 +58,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
+from shepherd.detect.facts import seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
@@ -1183,10 +1184,10 @@ class Daemon:
     async def _open(self, user: str, entry_id: str, account: Account,
                     start: Callable[[int], Awaitable[dict[str, Any]]],
                     problem: Callable[[Exception], str], actor: str,
-                    data: dict[str, Any]) -> Launched:
+                    data: dict[str, Any], ran_s: float = 0.0) -> Launched:
         """Decide and record a session in one store transaction, start it (``start``: the
         backend's spawn or take), and record that it runs; the one path of a launch and
-        of a program started outside.
+        of a program started outside (``ran_s``: how long it already ran uncounted).
 
         The engine decides inside the transaction that records the session (``_decider``):
         with a household, the child's row is locked and the household read afresh, so
@@ -1197,7 +1198,7 @@ class Daemon:
         entry = self.policy.entry(entry_id)
         assert entry is not None
         decided: list[tuple[SessionStarted | LaunchDenied, Instant]] = []
-        decide = self._decider(user, entry_id, decided)
+        decide = self._decider(user, entry_id, decided, ran_s)
         since = self.history_start(self.now())
         try:
             plan = await self.writer.submit(lambda store: store.launch(user, since, decide))
@@ -1258,7 +1259,8 @@ class Daemon:
             self._unwritten.pop(session_id, None)
 
     def _decider(self, user: str, entry_id: str,
-                 out: list[tuple[SessionStarted | LaunchDenied, Instant]]
+                 out: list[tuple[SessionStarted | LaunchDenied, Instant]],
+                 ran_s: float = 0.0,
                  ) -> Callable[[HouseholdView | None], LaunchPlan | None]:
         """The engine's decision, asked from inside the store's launch transaction.
 
@@ -1278,7 +1280,8 @@ class Daemon:
                 self.link.apply_view(view, read_mono)
             now = self.now()
             session_id = self._next_session_id
-            decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
+            decision = self.engine.launch(user, entry_id, now, session_id, self.blocked(),
+                                          ran_s)
             out.append((decision, now))
             if isinstance(decision, LaunchDenied):
                 return None
@@ -1378,14 +1381,14 @@ class Daemon:
             await self._refuse(seen, grace)
             return "refused"
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
-                "exe": seen.exe, "command": list(seen.argv)[:32]}
+                "exe": seen.exe, "command": shown_command(seen.argv)}
         try:
             self._refuse_at_once(self.now(), user, entry_id, user, "outside", data)
             # Decided as a launch is, in the store's transaction (a household's other
             # machines deciding for this child wait for it, and it for them).
             await self._open(user, entry_id, account,
                              lambda session_id: self._take(session_id, seen, within),
-                             str, user, data)
+                             str, user, data, self._ran_uncounted(seen))
         except LaunchRefused:
             await self._refuse(seen, grace)
             return "refused"
@@ -1401,6 +1404,15 @@ class Daemon:
                 return "refused"
             return "gone"
         return "started"
+
+    @staticmethod
+    def _ran_uncounted(seen: Recognised) -> float:
+        """How long a program found running (not seen as it started: started while no
+        daemon watched, e.g. between a crash and the restart) already ran: from its
+        process's start time, so that time is charged too (review 14 s9 M3; the engine
+        goes back no further than today's quota day). A program seen as it started has
+        run for no time; its process may be older (a shell that became the game)."""
+        return 0.0 if seen.fresh else seconds_since(seen.start)
 
     async def _take(self, session_id: int, seen: Recognised,
                     within: Sequence[int] = ()) -> dict[str, Any]:

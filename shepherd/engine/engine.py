@@ -795,8 +795,11 @@ class Engine:
     # -- sessions ---------------------------------------------------------------
     def launch(
         self, user: str, entry_id: str, now: Instant, session_id: int,
-        blocked: tuple[Reason, ...] = (),
+        blocked: tuple[Reason, ...] = (), ran_s: float = 0.0,
     ) -> SessionStarted | LaunchDenied:
+        """``ran_s``: how long its program already ran uncounted (a program started
+        outside Shepherd while no daemon watched): the session starts that long ago
+        (charged and limited from then), never before the start of today's quota day."""
         verdict = self.availability(user, entry_id, now, blocked)
         if verdict.reasons:
             return LaunchDenied(user, entry_id, verdict.reasons)
@@ -804,11 +807,14 @@ class Engine:
             raise ActionRefused(f"session id {session_id} is already in use")
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        session = _Session(session_id, user, entry, now.wall, now.mono, now.mono, now.wall)
+        today = (now.wall - self.calendar.day_start(self.quota_day(now))).total_seconds()
+        ran = min(max(ran_s, 0.0), max(today, 0.0))
+        wall, mono = now.wall - timedelta(seconds=ran), now.mono - ran
+        session = _Session(session_id, user, entry, wall, mono, mono, wall)
         self._sessions[session_id] = session
         self._changed()
         self._apply_away(session, now)  # started while its child is away: paused
-        return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
+        return SessionStarted(session_id, user, entry_id, wall, self._refresh(session, now))
 
     def recover(
         self, snap: SessionSnapshot, now: Instant, *, alive: bool,

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from shepherd.policy.durations import parse_duration
+from shepherd.policy.pattern import PatternError, compile_pattern
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS = frozenset(range(5))
@@ -284,12 +285,23 @@ def _desktop_id(value: str) -> str:
 
 def _command_pattern(value: str) -> str:
     try:
-        pattern = re.compile(value)
+        re.compile(value)  # Python's syntax, its errors located (compiled only, never searched)
+    except RecursionError:
+        raise ValueError(f"got a pattern of {len(value)} characters nested too deeply "
+                         "(expected a regular expression that names the program)") from None
     except re.error as exc:
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         raise ValueError(f"got {value!r}, not a regular expression: {exc.msg}{where} "
                          "(expected a Python regular expression, searched in the command "
                          "line joined by spaces)") from None
+    try:
+        pattern = compile_pattern(value)
+    except PatternError as exc:
+        raise ValueError(f"got {value!r}, which RE2 does not take: {exc.reason} (expected a "
+                         "regular expression without lookarounds such as (?=...) or (?<!...) "
+                         "and without backreferences such as \\1: command lines are searched "
+                         "by RE2, a linear-time engine, so that whatever a child writes costs "
+                         "no more than its length)") from None
     if pattern.search("") is not None:
         raise ValueError(f"got {value!r}, which matches an empty command line and so every "
                          "program the child runs (expected a pattern that names the program)")
