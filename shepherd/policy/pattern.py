@@ -9,14 +9,14 @@ writes. It takes Python's syntax except what needs backtracking (lookarounds
 ``(?=``, ``(?!``, ``(?<=``, ``(?<!`` and backreferences ``\\1``, ``(?P=name)``),
 which the policy refuses with the reason; ``\\w``, ``\\d`` and ``\\b`` are ASCII.
 The policy's checks, ``policy simulate``/``explain`` and the daemon all search
-through :func:`compile_pattern`, so they agree.
+through :func:`compile_pattern`, so they agree. RE2 is imported at the first
+pattern (2.8 MiB resident): a policy without ``cmdline`` rules never loads it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import re2  # type: ignore[import-untyped]
+import functools
+from typing import Any, Protocol
 
 
 class CommandPattern(Protocol):
@@ -31,14 +31,21 @@ class PatternError(ValueError):
         self.reason = reason
 
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # the reason is reported to the parent, not logged on stderr
+@functools.cache
+def _engine() -> tuple[Any, Any]:
+    """RE2 and its options, loaded at the first pattern."""
+    import re2  # type: ignore[import-untyped]
+
+    options = re2.Options()
+    options.log_errors = False  # the reason is reported to the parent, not logged on stderr
+    return re2, options
 
 
 def compile_pattern(text: str) -> CommandPattern:
     """The compiled pattern, or :class:`PatternError` with RE2's reason in words."""
+    re2, options = _engine()
     try:
-        compiled: CommandPattern = re2.compile(text, _OPTIONS)
+        compiled: CommandPattern = re2.compile(text, options)
     except re2.error as exc:
         raw = exc.args[0] if exc.args else exc
         reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
