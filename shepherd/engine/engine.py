@@ -1247,7 +1247,8 @@ class Engine:
         if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
             # what lasts is held at what was used: the rest comes out of what the time
             # given until a moment has left (never what it paid for), review 15-s8 M3
-            taken_from = self._take_from_timed(user, target, day, now, rest, used - held_at)
+            taken_from = self._take_from_timed(user, target, day, now, rest,
+                                               self._timed_paid(user, limits, day, now))
             timed_taken = sum(t for _, t in taken_from)
             on_top -= timed_taken
             held = held and timed_taken < rest
@@ -1271,6 +1272,17 @@ class Engine:
                            timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else ())
+
+    def _timed_paid(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
+        """What the time given until a moment of ``day`` still counting paid for so far:
+        the use beyond the quota and the day's own time, the soonest ending first, before
+        the week's time (which lasts; review 15-s9 MEDIUM-2), as their expiries will note
+        it (``_grants_on``'s projection at the day's last moment)."""
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
+        return self._grants_on(user, limits.target, last_moment, used_on)(day).expired
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
                          paid: float) -> tuple[tuple[int, int], ...]:

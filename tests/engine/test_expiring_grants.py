@@ -1014,3 +1014,30 @@ def test_a_session_runs_on_the_later_grant_after_the_sooner_one_is_used_up(start
     deadline = e.deadline(2, clock.now)
     assert deadline is not None
     assert deadline.remaining_s == pytest.approx(runs - (40 - start) * 60)
+
+
+def test_taking_back_for_today_never_spends_what_the_weeks_grant_has_left() -> None:
+    """Review 15-s9 MEDIUM-2 (Tuesday 30m quota used; at 10:40 +10m for the week, +10m
+    until 12:00 and +10m for today; 25 minutes played; at 11:12 -10m): the quota, the
+    time for today and the 12:00 grant paid for 50 minutes, the week's grant for 5. Today
+    has nothing of its own left to take back, so the week's 5 minutes stay the week's:
+    Wednesday has 35 minutes (30 + 5), not 30."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "30m", weekly_quota = "10h" }\n')
+    clock = FakeClock(local(24, 10))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(24, 10, 40))
+    e.grant("alex", "game", 600, clock.now, week=True)
+    e.grant("alex", "game", 600, clock.now, until=local(24, 12))
+    e.grant("alex", "game", 600, clock.now)
+    assert play(e, clock, 1500, 2) == 1500
+    clock.set_wall(local(24, 11, 12))
+    taken = e.grant("alex", "game", 600, clock.now, mode="take")
+    assert taken.timed_taken_s == 0 and taken.taken_from == ()
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+    clock.set_wall(local(24, 13))
+    [timed] = expired(e, clock)
+    assert timed.paid_s == pytest.approx(600) and timed.unused_s == pytest.approx(0)
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2100)
