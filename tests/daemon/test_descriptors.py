@@ -100,3 +100,49 @@ command = ["sh", "-c", "ulimit -n > {out}"]
     finally:
         d.stop()
     assert "descriptors: 4096 (hard limit 4096)" in d.log.read_text()
+
+
+def test_a_stop_that_fails_for_want_of_descriptors_is_tried_again(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """The deadline's SIGKILL cannot open ``cgroup.kill`` while the daemon has no descriptor
+    left (its limit lowered below what it holds, from outside): once it has, the SIGKILL is
+    sent; the stop was not given up (review 14 s9 H1: the program ran on for good)."""
+    marker = f"shepherd-test-marker-{tmp_path.name}"
+    text = policy(f"""
+[[entries]]
+id = "deaf"
+command = ["sh", "-c", "trap '' TERM HUP; sleep 1000; : {marker}"]
+limits = {{ max_run = "5s" }}
+""", supervisor='stop_grace = "1s"')
+    d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
+    d.prefix = ["/usr/bin/prlimit", f"--nofile={LIMIT}:{LIMIT}", "--"]
+    d.start()
+    assert d.process is not None
+    pid = d.process.pid
+    try:
+        events = d.events()
+        d.call("launch", entry="deaf")
+        assert marked_processes(marker), "the program did not start"
+        # No descriptor to be had: the limit below what it holds (those stay open).
+        subprocess.run(["/usr/bin/prlimit", f"--pid={pid}", f"--nofile=8:{LIMIT}"], check=True)
+        try:
+            give_up = time.monotonic() + 60
+            while not ("SIGTERM sent" in (log := d.log.read_text())
+                       and "Too many open files" in log):  # past the deadline, short
+                assert time.monotonic() < give_up, "the stop never ran short of descriptors"
+                time.sleep(0.2)
+            time.sleep(3)  # past its grace (1 s): its SIGKILL was tried, and failed
+            assert marked_processes(marker), "the program ended without its SIGKILL"
+        finally:
+            subprocess.run(["/usr/bin/prlimit", f"--pid={pid}", f"--nofile={LIMIT}:{LIMIT}"],
+                           check=True)
+        assert events.next("session_ended", timeout=60)["reason"] == "expired"
+        gone = time.monotonic() + 10
+        while marked_processes(marker) and time.monotonic() < gone:
+            time.sleep(0.1)
+        assert marked_processes(marker) == [], "the program outlived its deadline"
+        assert d.call("status")["sessions"] == []
+        events.close()
+    finally:
+        d.stop()
+        subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
