@@ -245,3 +245,37 @@ def test_past_the_connection_bound_a_connection_waits_until_one_ends() -> None:
     waited, answer = run(scenario)
     assert waited, "a connection past the bound was served"
     assert answer["result"] == {"method": "hello"} and answer["id"] == 9
+
+
+def test_lone_surrogate_escapes_are_refused_as_bad_input_and_answered() -> None:
+    """Review 14 s9 M2: ``"\\ud800"`` (a JSON escape, valid UTF-8 on the wire) in a method,
+    an id or params got no answer, or an internal error."""
+    lines = [b'{"jsonrpc":"2.0","id":1,"method":"\\ud800x"}\n',
+             b'{"jsonrpc":"2.0","id":"\\ud800","method":"hello"}\n',
+             b'{"jsonrpc":"2.0","id":3,"method":"note","params":{"note":"\\udfff\\ud800"}}\n',
+             b'{"jsonrpc":"2.0","id":4,"method":"hello","params":{"\\uDC00":1}}\n',
+             # A pair is text, and an escaped backslash before "ud800" is no escape.
+             b'{"jsonrpc":"2.0","id":5,"method":"\\ud83d\\ude00"}\n',
+             b'{"jsonrpc":"2.0","id":6,"method":"\\\\ud800"}\n']
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        for text in lines:
+            writer.write(text)
+        await writer.drain()
+        answers = await replies(reader, len(lines))
+        writer.close()
+        return answers
+
+    *refused, pair, escaped = run(scenario)
+    for answer in refused:
+        assert answer["id"] is None
+        assert answer["error"]["code"] == protocol.PARSE_ERROR
+        assert "surrogate" in answer["error"]["message"]
+    assert pair["result"] == {"method": "\U0001F600"}
+    assert escaped["result"] == {"method": "\\ud800"}
+    assert calls == ["\U0001F600", "\\ud800"]
+
+
+def test_an_answer_holding_a_lone_surrogate_is_still_sent() -> None:
+    assert protocol.encode({"x": "\ud800"}) == b'{"x":"\\ud800"}\n'
