@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
-from shepherd.supervisor.proctree import live_thread, real_uid, task_dir
+from shepherd.supervisor.proctree import READ_STARVED, live_thread, real_uid, task_dir
 
 __all__ = ["real_uid"]
 
@@ -61,10 +61,14 @@ class ProcessFacts:
 
 
 def _read(path: str) -> bytes | None:
+    """The file's first ``MAX_READ`` bytes; None when it cannot be read (the process is
+    gone, or not ours to read). Out of descriptors or memory: raised, never "gone"."""
     try:
         with open(path, "rb") as handle:
             return handle.read(MAX_READ)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in READ_STARVED:
+            raise
         return None
 
 
