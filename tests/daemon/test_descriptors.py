@@ -146,3 +146,38 @@ limits = {{ max_run = "5s" }}
     finally:
         d.stop()
         subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+
+
+def test_a_clean_stop_short_of_descriptors_leaves_no_program_running(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """SIGTERM to the daemon while it cannot open ``cgroup.kill``: it exits only once the
+    session's program is gone (review 14 s9 H1: it exited at once and left it running)."""
+    marker = f"shepherd-test-marker-{tmp_path.name}"
+    text = policy(f"""
+[[entries]]
+id = "deaf"
+command = ["sh", "-c", "trap '' TERM HUP; sleep 1000; : {marker}"]
+""", supervisor='stop_grace = "1s"')
+    d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
+    d.prefix = ["/usr/bin/prlimit", f"--nofile={LIMIT}:{LIMIT}", "--"]
+    d.start()
+    assert d.process is not None
+    pid = d.process.pid
+    try:
+        d.call("launch", entry="deaf")
+        assert marked_processes(marker), "the program did not start"
+        subprocess.run(["/usr/bin/prlimit", f"--pid={pid}", f"--nofile=8:{LIMIT}"], check=True)
+        try:
+            d.process.terminate()
+            give_up = time.monotonic() + 60
+            while "cgroup.kill'" not in d.log.read_text() and d.process.poll() is None:
+                assert time.monotonic() < give_up, "the daemon's stop never tried its SIGKILL"
+                time.sleep(0.2)
+        finally:
+            subprocess.run(["/usr/bin/prlimit", f"--pid={pid}", f"--nofile={LIMIT}:{LIMIT}"],
+                           check=False)
+        d.process.wait(timeout=60)
+        assert marked_processes(marker) == [], "the daemon stopped and left the program running"
+    finally:
+        d.stop()
+        subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
