@@ -45,7 +45,7 @@ def test_a_strangers_idle_connections_leave_the_daemon_its_descriptors(
     text = policy(f"""
 [[entries]]
 id = "deaf"
-command = ["sh", "-c", "trap '' TERM HUP; sleep 1000; : {marker}"]
+command = ["sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done; : {marker}"]
 limits = {{ max_run = "8s" }}
 """, supervisor='stop_grace = "1s"')
     rundir: Path = daemon_factory.rundir
@@ -111,7 +111,7 @@ def test_a_stop_that_fails_for_want_of_descriptors_is_tried_again(
     text = policy(f"""
 [[entries]]
 id = "deaf"
-command = ["sh", "-c", "trap '' TERM HUP; sleep 1000; : {marker}"]
+command = ["sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done; : {marker}"]
 limits = {{ max_run = "5s" }}
 """, supervisor='stop_grace = "1s"')
     d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
@@ -156,7 +156,7 @@ def test_a_clean_stop_short_of_descriptors_leaves_no_program_running(
     text = policy(f"""
 [[entries]]
 id = "deaf"
-command = ["sh", "-c", "trap '' TERM HUP; sleep 1000; : {marker}"]
+command = ["sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done; : {marker}"]
 """, supervisor='stop_grace = "1s"')
     d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
     d.prefix = ["/usr/bin/prlimit", f"--nofile={LIMIT}:{LIMIT}", "--"]
