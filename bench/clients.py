@@ -66,9 +66,14 @@ def main() -> None:
                     trips.append(time.perf_counter() - sent[sock])
                 if answers >= most:
                     end = 0.0
-                if time.monotonic() < end:
+                if time.monotonic() < end and sock in sent:
                     sent[sock] = time.perf_counter()
-                    sock.sendall(request)
+                    try:
+                        sock.sendall(request)
+                    except OSError:  # the daemon closed it (turned away, or cut off)
+                        selector.unregister(sock)
+                        sent.pop(sock)
+                        errors += 1
     seconds = min(seconds, time.monotonic() - began)
     print(json.dumps({"answers": answers, "errors": errors, "seconds": seconds,
                       "trips": trips}), flush=True)

@@ -54,7 +54,7 @@ MOST_S = 7 * 86_400  # the most one command gives at once (the daemon's bound to
 
 
 def _duration(text: str, shown: str, zero: bool = False, most: int = MOST_S) -> int:
-    if text.strip().isdigit():
+    if text.strip().isascii() and text.strip().isdigit():
         raise argparse.ArgumentTypeError(
             f"{shown!r} has no unit (write \"{text.strip()}m\" for minutes or "
             f"\"{text.strip()}s\" for seconds)")
@@ -81,6 +81,15 @@ def duration_argument(text: str) -> int:
     """A duration with its unit, more than 0s and at most 7d: a bare number is refused
     (seconds or minutes?)."""
     return _duration(text, text)
+
+
+def extension_argument(text: str) -> int:
+    """An extension's duration: it only adds time ("-1m" is refused in words)."""
+    if text.strip().startswith(("-", "=")):
+        raise argparse.ArgumentTypeError(
+            f"{text.strip()!r}: an extension only adds time to the running session (to take "
+            "time back, use `shepherd grant USER ENTRY -D`)")
+    return duration_argument(text.strip().removeprefix("+"))
 
 
 def count_argument(text: str) -> int:

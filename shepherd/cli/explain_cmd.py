@@ -18,13 +18,14 @@ from shepherd.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CommandError, p
 from shepherd.engine import QuotaCalendar, TimedGrant
 from shepherd.explain.day import ExplainError, explain_day
 from shepherd.explain.run import Starting
-from shepherd.explain.script import ScriptError, parse_script
+from shepherd.explain.script import Action, ScriptError, parse_script
 from shepherd.explain.simulate import simulate_day, simulation_lines
 from shepherd.explain.text import explanation_lines
 from shepherd.explain.when import parse_clock, parse_day
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
 from shepherd.store import Store, StoreError
+from shepherd.words import clock_time
 
 
 def _policy(path: str) -> Policy:
@@ -68,7 +69,8 @@ def _starting(db: str | None, since: date) -> Starting:
     finally:
         store.close()
     timed = tuple(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
-                             g.paid_s, g.used_before_s) for g in known.timed_grants)
+                             g.paid_s, g.used_before_s, g.signed_after_s)
+                  for g in known.timed_grants)
     return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
                     known.expiries_noted, counted=True)
 
@@ -97,6 +99,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _before_now(calendar: QuotaCalendar, day: date, actions: list[Action],
+                now: datetime) -> list[str]:
+    """A store holds what happened until now, grants given since a moment included: a
+    script played on it from before now would count them then. Each such line, said."""
+    today = calendar.quota_day(now)
+    if day < today:
+        return [f"{day.isoformat()} is before today: the store holds what happened until "
+                "now, so that day's use and grants are all counted already; simulate today "
+                "or a later day with --db, or leave out --db to play that day afresh"]
+    if day > today:
+        return []
+    return [f"line {a.line}: {clock_time(calendar.at(day, a.minutes), calendar.zone)} is "
+            f"before now ({clock_time(now, calendar.zone)}): the store holds what happened "
+            "until now, grants given since then included, which would count then; start "
+            "the script at now or later, or leave out --db"
+            for a in actions if calendar.at(day, a.minutes) < now]
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     policy = _policy(args.file)
     zone = local_zone()
@@ -112,6 +132,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"{args.script}: {problem}", file=sys.stderr)
         return EXIT_ERROR
+    if args.db is not None:
+        problems = _before_now(calendar, day, actions, datetime.now(zone))
+        for problem in problems:
+            print(f"{args.script}: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_ERROR
     try:
         simulation = simulate_day(policy, zone, args.user, day, actions,
                                   _starting(args.db, calendar.week_start(day)))

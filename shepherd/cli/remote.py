@@ -23,6 +23,7 @@ from shepherd.cli.common import (
     CommandError,
     add_socket_option,
     duration_argument,
+    extension_argument,
     grant_argument,
     local_time,
     print_json,
@@ -138,7 +139,7 @@ def health_words(answer: dict[str, Any]) -> list[str]:
     household this machine's link to it."""
     lines = ["Shepherd is running and can record time." if answer.get("ok") else
              f"Shepherd cannot record time right now, so nothing can start: "
-             f"{answer.get('store')}."]
+             f"{answer.get('store_text') or answer.get('store')}."]  # older: a sentence
     if answer.get("pending_clock_jump"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")
@@ -183,7 +184,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 if isinstance(exc.data.get("now"), str):  # the daemon's trusted clock
                     now = datetime.fromisoformat(exc.data["now"]).astimezone(zone)
                 label = str(exc.data.get("label") or args.entry)
-                print(refusal_sentence(label, exc.data.get("denied", ()), now, zone),
+                you = exc.data.get("you")  # the child asked for themselves
+                print(refusal_sentence(label, exc.data.get("denied", ()), now, zone,
+                                       you if isinstance(you, str) else None),
                       file=sys.stderr)
             return EXIT_DENIED
         if args.json:  # a program that could not start, in the form asked for
@@ -246,15 +249,6 @@ def cmd_grant(args: argparse.Namespace) -> int:
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
     print(grant_sentence(result))
     return EXIT_OK
-
-
-def extension_argument(text: str) -> int:
-    """An extension's duration: it only adds time ("-1m" is refused in words)."""
-    if text.strip().startswith(("-", "=")):
-        raise argparse.ArgumentTypeError(
-            f"{text.strip()!r}: an extension only adds time to the running session (to take "
-            "time back, use `shepherd grant USER ENTRY -D`)")
-    return duration_argument(text.strip().removeprefix("+"))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
@@ -491,7 +485,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
     grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
                        "(until then today), today (the default: until the day ends) or week "
-                       "(on any day until the week ends); expired time stops counting")
+                       "(on any day until the week ends); expired time stops counting; "
+                       "-D --until week takes back from the week's grants")
     # "-15m" is a value here, not an option.
     grant._negative_number_matcher = re.compile(r"^-\d")
     extend = command("extend", "more time for a running session", cmd_extend)

@@ -172,6 +172,13 @@ def print_usage_report(report: dict[str, Any]) -> None:
             given = line["granted_s"]  # time taken back is negative: said as such
             granted = (f" +{format_duration(given)} granted" if given > 0
                        else f" {format_duration(-given)} taken back" if given < 0 else "")
+            if line.get("week_time_s") and line.get("allowed_s") is not None:
+                # Time given for the week raised the day: say what the day allowed, then
+                # how (a set's take includes the week's time it set aside).
+                parts = [f"{quota} quota", granted.strip(),
+                         f"+{format_duration(line['week_time_s'])} of the week's time"]
+                quota = f"{format_duration(line['allowed_s'])} today"
+                granted = f" ({', '.join(p for p in parts if p)})"
             week = ""
             if weekly:
                 week_quota = line["quota_week_s"]

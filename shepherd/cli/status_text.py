@@ -1,6 +1,7 @@
 """``shepherd status`` as text: per child, each entry's label, state, time today, and why.
 
-Columns are as wide as their longest cell, so no state or label overflows. Built
+Columns are as wide as their longest cell, so no state or label overflows; a label
+longer than ``LABEL_CHARS`` is cut with "…", as the TUI's name column gives way. Built
 from the ``status`` JSON alone (what any client gets), in the words of
 ``shepherd.words``.
 """
@@ -12,11 +13,13 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from shepherd.words import (
+    and_list,
     at_moment,
     counting_sentence,
     flapping_sentence,
     format_duration,
     lasting_state,
+    one_line,
     pause_clause,
     plain,
     reasons_clause,
@@ -26,6 +29,8 @@ from shepherd.words import (
     until_moment,
     week_left,
 )
+
+LABEL_CHARS = 40  # a longer label is cut: it would widen every row of the table
 
 
 def _week(item: Mapping[str, Any]) -> str:
@@ -37,15 +42,27 @@ def _week(item: Mapping[str, Any]) -> str:
 def _on_top(item: Mapping[str, Any], quota: float, used: float, left: float,
             now: datetime, zone: tzinfo) -> str | None:
     """Time given until a moment counts only until then: "10m of 10m left, 2m more until
-    17:00" ("1m of 12m left until 17:00" once in it); None when none is given."""
+    17:00" ("1m of 12m left until 17:00" once in it; each moment's own time when given
+    until several: "…, 10m more until 11:00 and 10m more until 18:00"); None when none
+    is given."""
     lasting, since = item.get("quota_lasting_s"), item.get("lasting_from")
     if lasting is None or not since or lasting >= quota:
         return None
-    until = until_moment(datetime.fromisoformat(since), now, zone)
-    if used > lasting:  # already in the time on top: all that is left ends then
-        return f"{format_duration(left)} of {format_duration(quota)} left {until}"
+    ends = [(int(part["seconds"]), datetime.fromisoformat(part["until"]))
+            for part in item.get("on_top") or ()]
+    if not ends:  # an older daemon: all of it until the last moment
+        ends = [(int(quota - lasting), datetime.fromisoformat(since))]
+    if used >= lasting:  # already in the time on top: all that is left ends by then
+        if len(ends) == 1:
+            return (f"{format_duration(left)} of {format_duration(quota)} left "
+                    f"{until_moment(ends[0][1], now, zone, up=False)}")
+        return (f"{format_duration(left)} of {format_duration(quota)} left: " + and_list(
+            [f"{format_duration(part)} {until_moment(end, now, zone, up=False)}"
+             for part, end in ends]))
     return (f"{format_duration(max(min(left, lasting - used), 0))} of "
-            f"{format_duration(lasting)} left, {format_duration(quota - lasting)} more {until}")
+            f"{format_duration(lasting)} left, " + and_list(
+                [f"{format_duration(part)} more {until_moment(end, now, zone, up=False)}"
+                 for part, end in ends]))
 
 
 def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
@@ -168,7 +185,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
             word = state_word(state)
             if state == "running" and _all_paused(entry, user, sessions):
                 word = "paused"  # the TUI's word: its sessions' clocks stand still
-            rows.append([entry.get("label") or entry["id"], word,
+            rows.append([one_line(str(entry.get("label") or entry["id"]), LABEL_CHARS), word,
                          "today's use not known" if unknown else _today(entry, now, zone),
                          _detail(entry, user, sessions, now, zone, here)])
             if entry["state"] == "running":
@@ -223,6 +240,9 @@ def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
     alarm, pid = deadlines.get("alarm"), deadlines.get("alarm_pid")
     if alarm == "serving":
         return f"Deadlines: kept by a separate alarm process (pid {pid})."
+    if alarm == "stopped":
+        return (f"Deadlines: kept by the daemon's own thread: the alarm (pid {pid}) is "
+                "stopped (it was sent SIGSTOP) and is replaced when it fails to answer.")
     if alarm == "restarting":
         return ("Deadlines: kept by the daemon's own thread: the alarm stopped and is "
                 "restarting.")

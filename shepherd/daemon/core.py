@@ -58,6 +58,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
+from shepherd.detect.facts import seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
@@ -82,7 +83,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason, TimeGranted
+from shepherd.engine.events import EndReason, Event, Reason, TimeGranted, UnknownEntry
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.explain.when import ExplainError, grant_until
@@ -428,7 +429,7 @@ class Daemon:
                              locked=accounting.locked, timed_grants=[
                                  TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
                                             g.expires_at, g.week, g.paid_s,
-                                            g.used_before_s)
+                                            g.used_before_s, g.signed_after_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted)
         if link is not None and view is not None:
@@ -732,7 +733,8 @@ class Daemon:
         accounting = Accounting(
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
-                                g.paid, g.used_before) for g in engine.timed.values()),
+                                g.paid, g.used_before, g.signed_after)
+                  for g in engine.timed.values()),
             frozenset(engine.expiries_noted))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))
@@ -981,7 +983,7 @@ class Daemon:
     def _grant_expired(self, gone: GrantExpired, now: Instant) -> None:
         entry, group = self.policy.entry(gone.target), self.policy.group(gone.target)
         data = {**gone.to_json(), "label": entry.title if entry else group.id if group
-                else gone.target}
+                else gone.target, "kind": "group" if group is not None else "entry"}
         data["text"] = expiry_sentence(data, now.wall, self.zone)
         if gone.grant_id > 0:  # a store's grant: audited once, never again after a restart
             self._keep(lambda store: store.grant_expired(now.wall, gone.grant_id, gone.user,
@@ -1182,10 +1184,10 @@ class Daemon:
     async def _open(self, user: str, entry_id: str, account: Account,
                     start: Callable[[int], Awaitable[dict[str, Any]]],
                     problem: Callable[[Exception], str], actor: str,
-                    data: dict[str, Any]) -> Launched:
+                    data: dict[str, Any], ran_s: float = 0.0) -> Launched:
         """Decide and record a session in one store transaction, start it (``start``: the
         backend's spawn or take), and record that it runs; the one path of a launch and
-        of a program started outside.
+        of a program started outside (``ran_s``: how long it already ran uncounted).
 
         The engine decides inside the transaction that records the session (``_decider``):
         with a household, the child's row is locked and the household read afresh, so
@@ -1196,7 +1198,7 @@ class Daemon:
         entry = self.policy.entry(entry_id)
         assert entry is not None
         decided: list[tuple[SessionStarted | LaunchDenied, Instant]] = []
-        decide = self._decider(user, entry_id, decided)
+        decide = self._decider(user, entry_id, decided, ran_s)
         since = self.history_start(self.now())
         try:
             plan = await self.writer.submit(lambda store: store.launch(user, since, decide))
@@ -1257,7 +1259,8 @@ class Daemon:
             self._unwritten.pop(session_id, None)
 
     def _decider(self, user: str, entry_id: str,
-                 out: list[tuple[SessionStarted | LaunchDenied, Instant]]
+                 out: list[tuple[SessionStarted | LaunchDenied, Instant]],
+                 ran_s: float = 0.0,
                  ) -> Callable[[HouseholdView | None], LaunchPlan | None]:
         """The engine's decision, asked from inside the store's launch transaction.
 
@@ -1277,7 +1280,8 @@ class Daemon:
                 self.link.apply_view(view, read_mono)
             now = self.now()
             session_id = self._next_session_id
-            decision = self.engine.launch(user, entry_id, now, session_id, self.blocked())
+            decision = self.engine.launch(user, entry_id, now, session_id, self.blocked(),
+                                          ran_s)
             out.append((decision, now))
             if isinstance(decision, LaunchDenied):
                 return None
@@ -1377,14 +1381,14 @@ class Daemon:
             await self._refuse(seen, grace)
             return "refused"
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
-                "exe": seen.exe, "command": list(seen.argv)[:32]}
+                "exe": seen.exe, "command": shown_command(seen.argv)}
         try:
             self._refuse_at_once(self.now(), user, entry_id, user, "outside", data)
             # Decided as a launch is, in the store's transaction (a household's other
             # machines deciding for this child wait for it, and it for them).
             await self._open(user, entry_id, account,
                              lambda session_id: self._take(session_id, seen, within),
-                             str, user, data)
+                             str, user, data, self._ran_uncounted(seen))
         except LaunchRefused:
             await self._refuse(seen, grace)
             return "refused"
@@ -1400,6 +1404,15 @@ class Daemon:
                 return "refused"
             return "gone"
         return "started"
+
+    @staticmethod
+    def _ran_uncounted(seen: Recognised) -> float:
+        """How long a program found running (not seen as it started: started while no
+        daemon watched, e.g. between a crash and the restart) already ran: from its
+        process's start time, so that time is charged too (review 14 s9 M3; the engine
+        goes back no further than today's quota day). A program seen as it started has
+        run for no time; its process may be older (a shell that became the game)."""
+        return 0.0 if seen.fresh else seconds_since(seen.start)
 
     async def _take(self, session_id: int, seen: Recognised,
                     within: Sequence[int] = ()) -> dict[str, Any]:
@@ -1459,7 +1472,10 @@ class Daemon:
         codes = [r.to_json() for r in reasons]
         known = self.policy.entry(entry_id)
         label = known.title if known else entry_id
-        sentence = refusal_sentence(label, reasons, now.wall, self.zone)
+        # The child who asked for themselves reads it said to them ("you are locked");
+        # a parent who launched for a child reads the child named.
+        you = user if actor == user else None
+        sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
         self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
                     entry=entry_id, actor=actor)
@@ -1469,7 +1485,7 @@ class Daemon:
                                             "origin": origin}, user=user)
             if origin == "shepherd" or self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat())
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
@@ -1561,6 +1577,10 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
+        if reason in ("expired", "window_closed"):
+            # Its deadline's stop: that deadline holds, so a grant given from now on
+            # neither moves it nor pays for the grace (review-9-s8 M1).
+            self.engine.hold_deadline(session_id, self.now())
         if record.started is None or record.started.is_set():
             # SIGTERM leaves now, from this callback: not after one more turn of the loop
             # (under load, that turn may be many clients' answers long); the direct
@@ -1702,15 +1722,27 @@ class Daemon:
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
+                        **({"timed_taken_s": planned.timed_taken_s,
+                            "taken_from": [list(t) for t in planned.taken_from]}
+                           if planned.taken_from else {}),
                         **({"action_id": action_id} if action_id else {})},
-            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s))
+            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s,
+            taken_from=planned.taken_from))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,
                                        "lasting_s": granted.lasting_s},
                       user=user)
         self._changed()
-        return self._grant_answer(granted, seconds)
+        answer = self._grant_answer(granted, seconds)
+        # Sessions of the child already told to stop at their deadline: this time does
+        # not bring them back (the deadline won); said, so no parent expects it to.
+        stopping = sorted(sid for sid, r in self.sessions.items()
+                          if r.user == user and r.stopping is not None
+                          and r.end_reason in ("expired", "window_closed"))
+        if stopping:
+            answer["already_stopping"] = stopping
+        return answer
 
     def _grant_answer(self, granted: TimeGranted, asked: int,
                       preview: bool = False) -> dict[str, Any]:
@@ -1742,9 +1774,35 @@ class Daemon:
             return {"session_id": session_id, "label": label, "preview": True,
                     "seconds": seconds, **_deadline_json(would)}
         total = snap.extension_s + seconds
-        await self._persist(lambda store: store.set_extension(
-            now.wall, session_id, total, seconds, actor,
-            {"action_id": action_id} if action_id else {}))
+        before = self.engine.deadline(session_id, now)
+        # (a paused session's deadline moves with the clock: only the loop's look counts)
+        paused = self.engine.pause_of(session_id) is not None
+        ends = before.mono if before is not None and not paused else None
+
+        def too_late() -> bool:
+            """Its SIGTERM went or is due (by the clock the guard and the alarm keep): from
+            the loop, or the store's thread as it writes (a plain read of both)."""
+            stopping = record is None or record.stopping is not None
+            return stopping or (ends is not None and time.monotonic() >= ends)
+
+        def write(store: StateStore) -> bool:
+            if too_late():  # the deadline passed while the write waited: nothing written
+                return False
+            store.set_extension(now.wall, session_id, total, seconds, actor,
+                                {"action_id": action_id} if action_id else {})
+            return True
+
+        written = await self._persist(write)
+        if not written or too_late() or session_id not in self.sessions:
+            # The deadline won the race with the write (review-9-s8 M1): the session is
+            # stopping, so no extension is made, none is charged for, none is audited
+            # (when the write had gone in first, it is taken back, and that is audited).
+            if written:
+                self._keep(lambda store: store.set_extension(
+                    self.now().wall, session_id, snap.extension_s, -seconds, "shepherd",
+                    {"undone": "its deadline passed as it was written"}))
+            raise TooLate(f"too late: session {session_id} reached its deadline before the "
+                          "extension was made", session_id)
         extended = self.engine.extend(session_id, seconds, self.now())
         deadline = extended.deadline
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},
@@ -1814,13 +1872,13 @@ class Daemon:
         whose = caller.target(user)
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
-            # The same for others' entries; said as a refused launch says it, with the
-            # entries this child has, so a typo can be put right.
+            # The same for others' entries; said in the very sentence of a refused
+            # launch, with the entries this child has, so a typo can be put right.
             mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
-            there = ("none are set up for this child" if not mine else "the entries are "
-                     + ", ".join(e.id if e.title.casefold() == e.id.casefold()
-                                 else f"{e.title} ({e.id})" for e in mine))
-            raise NotFound(f'There is no entry called "{entry}"; {there}.')
+            unknown = UnknownEntry(entry, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            raise NotFound(refusal_sentence(entry, [unknown], self.now().wall,
+                                            self.zone))
         now = self.now()
 
         def ask(store: StateStore) -> tuple[int, bool]:
@@ -1948,8 +2006,13 @@ class Daemon:
         """How the daemon is; a child is not told how many sessions others run."""
         self.writer.check()
         ok = self.writer.available and self.loaded
+        # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
+        # in a sentence (None when it is ok).
+        code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
         answer: dict[str, Any] = {
-            "ok": ok, "store": "ok" if ok else (self.writer.problem or "not loaded yet"),
+            "ok": ok, "store": code,
+            "store_text": None if ok else (self.writer.problem
+                                           or "its store is not loaded yet"),
             "pending_clock_jump": self.clock.pending_jump is not None}
         if admin:
             answer["sessions"] = len(self.sessions)

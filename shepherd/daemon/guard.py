@@ -59,7 +59,6 @@ class DeadlineGuard:
         self._arm = arm
         self._hold = hold_gil
         self._to_arm: dict[int, float] | None = None  # for the alarm, from this thread
-        self._given: dict[int, float] = {}  # the last deadlines handed over for it
         self._held: set[int] = set()
         self._deadlines: dict[int, float] = {}
         self._sent: set[int] = set()  # SIGTERM sent, the loop not yet stopping: never twice
@@ -74,9 +73,11 @@ class DeadlineGuard:
         if self._hold > 0:
             self._hold_at(deadlines)
         with self._changed:
-            if self._arm is not None and deadlines != self._given:
+            if self._arm is not None:
+                # Handed over even when unchanged: a session the backend did not know yet
+                # at the last word (its start not confirmed) is armed now. The thread
+                # sends the alarm only what changed (``DirectBackend._sync``).
                 self._to_arm = dict(deadlines)  # the latest word replaces one not yet sent
-                self._given = self._to_arm
                 self._changed.notify()
             self._sent &= deadlines.keys()
             kept = {s: at for s, at in deadlines.items() if s not in self._sent}

@@ -198,7 +198,8 @@ class HouseholdLink:
         # (a negative id) stays this machine's. An expiry any machine noted is noted.
         timed = [*(g for gid, g in engine.timed.items() if gid < 0),
                  *(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
-                              g.paid_s, g.used_before_s) for g in view.timed_grants)]
+                              g.paid_s, g.used_before_s, g.signed_after_s)
+                   for g in view.timed_grants)]
         engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
                          expiries_noted=view.expiries_noted, locked=view.locked)
         differs = sorted(m for m, digest in view.policies.items()
@@ -332,8 +333,9 @@ class HouseholdLink:
         cut_off = None
         if local_books:
             cut_off = ("Shepherd started while the household store could not be reached: "
-                       "any session it took back keeps the deadline it had before the "
-                       "link went down; today's use and budgets are not known here until "
+                       "a program still running from before the restart keeps the "
+                       "deadline it had before the link went down; today's use and "
+                       "budgets are not known here until "
                        "the link is back (they are in the household store, this "
                        "computer's use before the restart too), so they are not shown; "
                        "nothing can start meanwhile.")

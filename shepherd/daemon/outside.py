@@ -35,6 +35,7 @@ from shepherd.detect.facts import (
     real_uid,
     running_since,
     same_content,
+    shown_command,
 )
 from shepherd.detect.forks import ForkMemory
 from shepherd.detect.rules import Recognised, Recogniser
@@ -285,7 +286,7 @@ class OutsideWatch:
         so what it forked is to be looked at (the caller does)."""
         facts = read_facts(pid, self.recogniser.needs, uid)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
-                  "gone" if facts is None else f"{facts.exe} {list(facts.argv)[:4]}")
+                  "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.

@@ -180,11 +180,15 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
 def _lasting_fields(engine: Engine, user: str, limits: QuotaLimits, day: date, now: Instant,
                     today: Standing | None) -> dict[str, Any]:
     """Time given until a moment comes on top of what lasts the day, until then: what
-    lasts (``quota_lasting_s``) and when the time on top runs out (``lasting_from``)."""
+    lasts (``quota_lasting_s``), what is left of it until each moment (``on_top``, a
+    list of ``{seconds, until}``, soonest first) and when the last of it runs out
+    (``lasting_from``)."""
     lasting = engine.lasting(user, limits, day, now) if today is not None else None
     if lasting is None:
         return {}
-    return {"quota_lasting_s": round(lasting[0]), "lasting_from": lasting[1].isoformat()}
+    on_top = [{"seconds": round(left), "until": end.isoformat()} for left, end in lasting[1]]
+    return {"quota_lasting_s": round(lasting[0]), "lasting_from": on_top[-1]["until"],
+            "on_top": on_top}
 
 
 def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: date,

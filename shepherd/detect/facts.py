@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -20,7 +21,13 @@ from shepherd.supervisor.proctree import READ_STARVED, live_thread, real_uid, ta
 __all__ = ["real_uid"]
 
 ENV_DESKTOP = b"GIO_LAUNCHED_DESKTOP_FILE="
-MAX_READ = 256 * 1024  # a command line or environment longer than this is cut
+MAX_READ = 256 * 1024  # an environment (or other file) longer than this is cut
+# A command line is read whole: the kernel caps arguments and environment together at
+# 6 MiB (3/4 of _STK_LIM), and cmdline rules are searched in linear time
+# (policy.pattern), so padding the arguments cannot push the game's name out of what is
+# searched. A longer one (a kernel without that cap) is cut and matches every cmdline
+# rule: fail closed.
+MAX_CMDLINE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class ProcessFacts:
     argv: tuple[str, ...] = ()
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
+    argv_cut: bool = False  # its command line was longer than MAX_CMDLINE (matches any cmdline)
 
     @property
     def unit(self) -> str:
@@ -60,12 +68,18 @@ class ProcessFacts:
         return " ".join(self.argv)
 
 
-def _read(path: str) -> bytes | None:
-    """The file's first ``MAX_READ`` bytes; None when it cannot be read (the process is
+def shown_command(argv: tuple[str, ...], count: int = 32, width: int = 256) -> list[str]:
+    """A command line as the audit and the log show it: its first ``count`` arguments,
+    each cut at ``width`` characters (a child writes it: up to 6 MiB)."""
+    return [a if len(a) <= width else a[:width] + "…" for a in argv[:count]]
+
+
+def _read(path: str, limit: int = MAX_READ) -> bytes | None:
+    """The file's first ``limit`` bytes; None when it cannot be read (the process is
     gone, or not ours to read). Out of descriptors or memory: raised, never "gone"."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(MAX_READ)
+            return handle.read(limit)
     except OSError as exc:
         if exc.errno in READ_STARVED:
             raise
@@ -77,7 +91,7 @@ def launch_marks(pid: int, needs: Needs) -> int:
     the same executable may change: its command line (and environment, for desktop
     rules). Another value: the process runs something else."""
     where = f"/proc/{pid}"
-    cmdline = _read(f"{where}/cmdline") if needs.cmdline else None
+    cmdline = _read(f"{where}/cmdline", MAX_CMDLINE) if needs.cmdline else None
     environ = _read(f"{where}/environ") if needs.desktop else None
     return hash((cmdline, environ))
 
@@ -90,6 +104,16 @@ def start_time(pid: int) -> int | None:
         return int(raw[raw.rindex(b")") + 2:].split()[19])
     except (ValueError, IndexError):
         return None
+
+
+def seconds_since(start: int) -> float:
+    """How long ago a process with this start time (ticks after boot, from
+    ``/proc/PID/stat``) started: ``CLOCK_BOOTTIME``, the clock that start time counts in
+    (suspend included). 0 for an unknown start (0)."""
+    if start <= 0:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return max(time.clock_gettime(time.CLOCK_BOOTTIME) - start / ticks, 0.0)
 
 
 def running_since(pid: int) -> int | None:
@@ -153,8 +177,10 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
     exe_id: tuple[int, int] | None = None
     unnamed = False
     argv: tuple[str, ...] = ()
+    cut = False
     if needs.cmdline or needs.exe:
-        raw = _read(f"{where}/cmdline") or b""
+        raw = _read(f"{where}/cmdline", MAX_CMDLINE + 1) or b""
+        cut = len(raw) > MAX_CMDLINE
         argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
     if needs.exe:
         exe, exe_id = _executable(where, argv)
@@ -175,7 +201,7 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
                 desktop_file = name.removesuffix(".desktop")
                 break
     return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
-                        desktop_file)
+                        desktop_file, cut)
 
 
 COMPARED_AT_MOST = 512 * 1024 * 1024  # bytes: a larger copy is not read through

@@ -15,7 +15,9 @@ A policy entry's ``detect`` table names its program four ways; any one matches:
 - ``desktop``: the desktop file id the program was launched from
   (``GIO_LAUNCHED_DESKTOP_FILE``, or the systemd scope/service name desktops give
   a launched app: ``app-[<launcher>-]<id>-<random>.scope``, ``app-<id>@<random>.service``).
-- ``cmdline``: a regular expression searched in the arguments joined by spaces.
+- ``cmdline``: a regular expression searched in the arguments joined by spaces,
+  by a linear-time engine (``policy.pattern``): a child's long command line costs
+  a search in proportion to its length, never a backtracking stall of the loop.
 
 The last three are things a child could imitate (an environment variable, a
 scope name, ``argv[0]``). When several entries match, the strongest kind of
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 
 from shepherd.detect.facts import Needs, ProcessFacts
 from shepherd.policy.model import Entry, Policy
+from shepherd.policy.pattern import CommandPattern, compile_pattern
 
 KINDS = ("exe", "flatpak", "desktop", "cmdline")  # strongest first
 _FLATPAK_SCOPE = re.compile(r"app-flatpak-(?P<id>.+)-\d+\.scope")
@@ -84,7 +87,7 @@ class _Rules:
     entry: str
     exe: frozenset[str]
     exe_paths: tuple[str, ...]
-    cmdline: re.Pattern[str] | None
+    cmdline: CommandPattern | None
     flatpak: frozenset[str]
     desktop: tuple[str, ...]
 
@@ -141,7 +144,7 @@ def _compile(entry: Entry, resolve: Callable[[str], str]) -> _Rules:
     assert detect is not None
     return _Rules(entry.id, frozenset(detect.exe) | {resolve(path) for path in detect.exe},
                   tuple(detect.exe),
-                  re.compile(detect.cmdline) if detect.cmdline is not None else None,
+                  compile_pattern(detect.cmdline) if detect.cmdline is not None else None,
                   frozenset(detect.flatpak), detect.desktop)
 
 
@@ -153,5 +156,8 @@ def _matches(rules: _Rules, kind: str, facts: ProcessFacts) -> bool:
             return True
         return any(unit_names_app(facts.unit, app) for app in rules.desktop)
     if kind == "cmdline":
-        return rules.cmdline is not None and rules.cmdline.search(facts.command_line) is not None
+        if rules.cmdline is None:
+            return False
+        # Cut (longer than the kernel allows today): it could hide the name; fail closed.
+        return facts.argv_cut or rules.cmdline.search(facts.command_line) is not None
     return False

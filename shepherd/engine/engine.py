@@ -113,6 +113,7 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -187,6 +188,11 @@ from shepherd.policy.model import Entry, Group, Policy
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
+# A warning given late, by more than this (a session started, or moved, within its
+# threshold), brings along the ones due within this many seconds after it: one
+# warning, the most urgent, not two a second apart ("1 minute 1 second left", then
+# "1 minute left").
+WARNINGS_GATHER_S = 5.0
 
 
 class ActionRefused(ValueError):
@@ -219,6 +225,9 @@ class _Session:
     last_deadline: float | None = None
     floor_mono: float | None = None  # reload grace: not before this
     cap_mono: float | None = None  # entry gone after a reload: not after this
+    # Stopped at its deadline (its SIGTERM went): that deadline stands, with its cause and
+    # period, whatever is given later (a grant must not pay for the stop's grace).
+    held: tuple[float, DeadlineCause, str | None, Period] | None = None
     # Taken back while the household's books cannot be read: the deadline its quotas
     # last set (this machine's books alone know neither the others' use nor the
     # household's grants, so they stand in for its quotas until the books are read).
@@ -480,7 +489,8 @@ class Engine:
                   before: datetime) -> list[datetime]:
         """When a target's grants of a day expire between ``after`` and ``before``."""
         return sorted({g.expires for g in self._timed_of(user, target)
-                       if not g.week and after < g.expires < before and not self.with_day(g)})
+                       if not g.week and after < g.expires < before and not self.with_day(g)
+                       and g.seconds > 0})
 
     def with_day(self, g: TimedGrant) -> bool:
         """Time added for today (the default): it runs out when its day ends."""
@@ -520,14 +530,54 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
-    def lasting(self, user: str, limits: QuotaLimits, day: date,
-                now: Instant) -> tuple[float, datetime] | None:
-        """Time given until a moment of ``day`` on top of what lasts it: the day's
-        allowance once the last of it runs out, and when that is (None: none does)."""
-        found = self._lasting(user, limits, day, now)
-        if found is None or found[0][0] is None:
+    def lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                ) -> tuple[float, tuple[tuple[float, datetime], ...]] | None:
+        """Time given until moments of ``day`` on top of what lasts it: the day's
+        allowance once all of it has run out, and what is left of it until each of
+        those moments, soonest first (None: none is left, or no daily quota)."""
+        today, _ = self._standing(user, limits, day, now)
+        on_top = self.on_top(user, limits.target, day, now)
+        if today is None or not on_top:
             return None
-        return found[0][0].allowance_s, found[1]
+        return today.allowance_s - sum(left for left, _ in on_top), on_top
+
+    def on_top(self, user: str, target: str, day: date, now: Instant
+               ) -> tuple[tuple[float, datetime], ...]:
+        """What is left of the time given until moments of ``day`` still to come, per
+        moment, soonest first: the day's use beyond what lasts it is paid from the
+        grant that ends first first (review 15-s8 MEDIUM-1), as their expiries will
+        note it; a moment with nothing left is left out."""
+        limits = self.limits_of(target)
+        timed = sorted((g for g in self._timed_of(user, target)
+                        if g.day == day and not g.week and not self.with_day(g)
+                        and g.expires > now.wall), key=lambda g: (g.expires, g.id))
+        if limits is None or not timed:
+            return ()
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        on = self._grants_on(user, target, now.wall, used_on,
+                             frozenset(g.id for g in timed))
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            return DayGrants(g.full, g.expired, 0.0, g.paid)
+
+        standings = [day_standing(limits, day, used_on, grants_on)]
+        if limits.weekly is not None:
+            standings.append(week_standing(limits, self.calendar.week_days(day), day,
+                                           used_on, grants_on))
+        beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None)])
+        used, paid = used_on(day), dict[int, float]()
+        left: dict[datetime, float] = {}
+        for g in timed:
+            since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
+                     if g.used_before is not None else 0.0)
+            paid[g.id] = min(float(g.seconds), since, beyond)
+            beyond -= paid[g.id]
+            left[g.expires] = left.get(g.expires, 0.0) + g.seconds - paid[g.id]
+        return tuple((seconds, end) for end, seconds in left.items() if seconds >= 0.5)
 
     def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
                  ) -> tuple[tuple[Standing | None, Standing | None], datetime] | None:
@@ -745,8 +795,11 @@ class Engine:
     # -- sessions ---------------------------------------------------------------
     def launch(
         self, user: str, entry_id: str, now: Instant, session_id: int,
-        blocked: tuple[Reason, ...] = (),
+        blocked: tuple[Reason, ...] = (), ran_s: float = 0.0,
     ) -> SessionStarted | LaunchDenied:
+        """``ran_s``: how long its program already ran uncounted (a program started
+        outside Shepherd while no daemon watched): the session starts that long ago
+        (charged and limited from then), never before the start of today's quota day."""
         verdict = self.availability(user, entry_id, now, blocked)
         if verdict.reasons:
             return LaunchDenied(user, entry_id, verdict.reasons)
@@ -754,11 +807,14 @@ class Engine:
             raise ActionRefused(f"session id {session_id} is already in use")
         entry = self.policy.entry(entry_id)
         assert entry is not None
-        session = _Session(session_id, user, entry, now.wall, now.mono, now.mono, now.wall)
+        today = (now.wall - self.calendar.day_start(self.quota_day(now))).total_seconds()
+        ran = min(max(ran_s, 0.0), max(today, 0.0))
+        wall, mono = now.wall - timedelta(seconds=ran), now.mono - ran
+        session = _Session(session_id, user, entry, wall, mono, mono, wall)
         self._sessions[session_id] = session
         self._changed()
         self._apply_away(session, now)  # started while its child is away: paused
-        return SessionStarted(session_id, user, entry_id, now.wall, self._refresh(session, now))
+        return SessionStarted(session_id, user, entry_id, wall, self._refresh(session, now))
 
     def recover(
         self, snap: SessionSnapshot, now: Instant, *, alive: bool,
@@ -854,6 +910,27 @@ class Engine:
         return SessionEnded(session_id, session.user, session.entry.id, reason,
                             session.charged_total, final, until, session.past_deadline)
 
+    def hold_deadline(self, session_id: int, now: Instant) -> bool:
+        """The session is being stopped at its deadline (it passed: its SIGTERM went): that
+        deadline holds from now on, so time given later (a grant) neither moves it nor
+        pays for the stop's grace (the charge stays capped as without it). True when its
+        deadline had passed (and is now held)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return False
+        if s.held is not None:
+            return True
+        deadline = self._deadline(s.user, s.entry, now, s, pending=True)
+        if deadline is None or deadline.remaining_s > _EPSILON:
+            return False
+        # (a passed deadline reads as "now": the use up to it is what the next charge
+        # would allow, measured from the last one)
+        piece = self._piece(s, now)
+        at = min(deadline.mono, s.charged_mono + (piece.allowed if piece is not None else 0.0))
+        s.held = (at, deadline.cause, deadline.group, deadline.period)
+        self._changed()
+        return True
+
     def due(self, now: Instant) -> list[Event]:
         """Idle pauses that begin, warnings to issue and sessions to stop at ``now``."""
         events: list[Event] = list(self._idle_pauses(now))
@@ -870,6 +947,10 @@ class Engine:
             thresholds = {w.before: w for w in self.policy.warnings_for(s.entry)}
             ready = [b for b in thresholds if b not in s.fired
                      and deadline.mono - b <= now.mono + _EPSILON]
+            if ready and deadline.mono - min(ready) < now.mono - WARNINGS_GATHER_S:
+                # given late (a launch with 61 s left): one due seconds later comes with it
+                ready += [b for b in thresholds if b not in s.fired and b not in ready
+                          and deadline.mono - b <= now.mono + WARNINGS_GATHER_S]
             if ready:
                 warning = thresholds[min(ready)]
                 s.fired.update(ready)
@@ -916,15 +997,15 @@ class Engine:
         if first.week:
             return [(g, self._pool_unused(g, limits, now)
                      if limits is not None and limits.limited else None, 0.0) for g in batch]
-        taken_left = 0.0
-        if self.with_day(first):  # all of the day's time added for today
-            taken_left = min(max(-float(self._signed(first.user, first.target, first.day)),
-                                 0.0), float(sum(g.seconds for g in batch)))
         net: dict[int, float] = {}
         taken: dict[int, float] = {}
-        for g in reversed(batch):  # the last given are taken back first
-            taken[g.id] = min(float(g.seconds), taken_left)
-            taken_left -= taken[g.id]
+        later = 0.0  # taken from the grants given after (review 12-s8 M5: in order)
+        for g in sorted(batch, key=lambda g: abs(g.id), reverse=True):
+            # all of the day's time added for today: the take-backs and sets made after
+            # each was given took from it, the last given first
+            after = -float(g.signed_after) if self.with_day(g) else 0.0
+            taken[g.id] = min(float(g.seconds), max(after - later, 0.0))
+            later += taken[g.id]
             net[g.id] = g.seconds - taken[g.id]
         beyond = None if limits is None else self._beyond_own(
             first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
@@ -937,11 +1018,31 @@ class Engine:
             if self.with_day(g):
                 since = used  # all of its day's use came while it counted
             else:
-                since = max(used - g.used_before, 0.0) if g.used_before is not None else 0.0
+                since = max(used - g.used_before - self._paid_sooner(g), 0.0
+                            ) if g.used_before is not None else 0.0
             paid = min(net[g.id], since, beyond)
             beyond -= paid
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
+
+    def _paid_sooner(self, g: TimedGrant, projected: Mapping[int, float] | None = None
+                     ) -> float:
+        """Of the use since ``g`` was given, what the grants of its day that ended before
+        it paid for (at least: one given before ``g`` may have paid for use before it;
+        one given at a moment not known paid for use since ``g`` was given: fails closed);
+        ``projected``: what grants not expired yet would have paid for."""
+        if g.used_before is None:
+            return 0.0
+        found = 0.0
+        for h in self._timed_of(g.user, g.target):
+            paid = h.paid if h.paid is not None else (projected or {}).get(h.id)
+            if (h.day != g.day or paid is None or h.week or self.with_day(h)
+                    or h.expires >= g.expires):
+                continue
+            between = g.used_before - (h.used_before if h.used_before is not None
+                                       else g.used_before)  # use from h given to g given
+            found += max(paid - max(between, 0.0), 0.0)
+        return found
 
     def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
                     batch: frozenset[int], taken: float) -> float | None:
@@ -949,8 +1050,12 @@ class Engine:
         of ``batch`` and without the week's time (None: no limit): what they paid for,
         at most. The day's quota and its own grants pay first, these next, the week's
         time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
-        from them, so the rest stays its own."""
+        from them, so the rest stays its own. Time given until a later moment pays
+        after these (the one that ends first pays first: review 15-s8 MEDIUM-1)."""
         until_expiry = self._used_until_expiry(first, limits, now)
+        batch = batch | {g.id for g in self._timed_of(first.user, first.target)
+                         if g.day == first.day and not g.week and not self.with_day(g)
+                         and g.expires > first.expires}
 
         def used_on(d: date) -> float:
             used = self.used(first.user, limits.members, d, now)
@@ -1033,7 +1138,8 @@ class Engine:
             # come nearer, so those are the moments to look again (rule 12).
             if not s.pauses.paused:
                 moments.append(deadline.mono)
-                moments += [deadline.mono - b for b in unfired if deadline.mono - b > now.mono]
+                # one already due (a launch with a minute left) is due now, not never
+                moments += [max(deadline.mono - b, now.mono) for b in unfired]
                 continue
             if deadline.remaining_s <= _EPSILON:  # a window that closed during a suspend
                 moments.append(deadline.mono)
@@ -1072,6 +1178,12 @@ class Engine:
         assert limits is not None
         quota = limits.daily_quota(day)
         used = self.used(user, limits.members, day, now)
+        if mode == "take" and week:
+            pools = self._take_from_week(user, limits, day, now, seconds)
+            return TimeGranted(user, target, day, 0, mode, None, used,
+                               sum(t for _, t in pools) < seconds, week=True,
+                               day_ends_at=self.calendar.day_end(day),
+                               timed_taken_s=sum(t for _, t in pools), taken_from=pools)
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1094,6 +1206,16 @@ class Engine:
             change = grant_change(mode, seconds, quota, granted, held_at)
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
+        held = change.held_at_used
+        taken_from: tuple[tuple[int, int], ...] = ()
+        rest = seconds + min(change.delta_s, 0)
+        if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
+            # what lasts is held at what was used: the rest comes out of what the time
+            # given until a moment has left (never what it paid for), review 15-s8 M3
+            taken_from = self._take_from_timed(user, target, day, now, rest, used - held_at)
+            timed_taken = sum(t for _, t in taken_from)
+            on_top -= timed_taken
+            held = held and timed_taken < rest
         allowance = change.allowance_s
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         if allowance is not None and expires is not None and not week and not with_day:
@@ -1102,12 +1224,57 @@ class Engine:
             on_top += seconds
             lasting_from = max(expires, lasting_from or expires)
         whole = None if allowance is None else allowance + on_top
+        parts = {end: left for left, end in self.on_top(user, target, day, now)}
+        if expires is not None and not week and not with_day and mode == "add":
+            parts[expires] = parts.get(expires, 0.0) + seconds
         return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
-                           change.held_at_used, expires_at=expires, week=week,
+                           held, expires_at=expires, week=week,
                            with_day=with_day,
                            lasting_s=allowance if on_top and whole is not None else None,
                            lasting_from=lasting_from if on_top else None,
-                           day_ends_at=self.calendar.day_end(day))
+                           day_ends_at=self.calendar.day_end(day),
+                           timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
+                           on_top=tuple((round(parts[end]), end) for end in sorted(parts))
+                           if on_top and whole is not None else ())
+
+    def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
+                         paid: float) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of the unused part of the time given until a moment of
+        ``day`` still counting: those ending soonest paid first for the ``paid`` use, so
+        what is left is taken from those ending last (the last given first)."""
+        counting = sorted((g for g in self._timed_of(user, target)
+                           if g.day == day and not g.week and not self.with_day(g)
+                           and g.id not in self.expiries_noted and g.expires > now.wall
+                           and g.seconds > 0), key=lambda g: (g.expires, abs(g.id)))
+        unused: dict[int, int] = {}
+        for g in counting:
+            part = min(float(g.seconds), max(paid, 0.0))
+            paid -= part
+            unused[g.id] = math.floor(g.seconds - part + 1e-6)
+        taken: list[tuple[int, int]] = []
+        for g in reversed(counting):
+            part = min(seconds, unused[g.id])
+            if part > 0:
+                taken.append((g.id, part))
+                seconds -= part
+        return tuple(taken)
+
+    def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                        seconds: int) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of what the week's grants have left (the week's use
+        draws on them in the order they were given, so the last given are taken first)."""
+        week = self.calendar.week_days(day)
+        pools = sorted((p for p in self._timed_of(user, limits.target)
+                        if p.week and p.day in week and p.id not in self.expiries_noted
+                        and p.seconds > 0), key=lambda p: (p.day, abs(p.id)), reverse=True)
+        taken: list[tuple[int, int]] = []
+        for p in pools:
+            unused = self._pool_unused(p, limits, now) if limits.limited else p.seconds
+            part = min(seconds, math.floor(unused + 1e-6))
+            if part > 0:
+                taken.append((p.id, part))
+                seconds -= part
+        return tuple(taken)
 
     def _no_such_target(self, user: str, target: str) -> str:
         """A typo put right: the entries (as the child knows them) and groups there are."""
@@ -1133,9 +1300,12 @@ class Engine:
         Taking back and setting are for today only, and have no expiry (None)."""
         if until is None and not week:
             return self.calendar.day_end(day) if mode == "add" else None
+        if mode == "take" and week and until is None:
+            return None  # out of the week's time given for it (review 12-s8 M6)
         if mode != "add":
             raise ActionRefused("only time added can last until a time or for the week; "
-                                "taking time back or setting the total is for today")
+                                "setting the total is for today, and taking time back is "
+                                "for today or, with --until week, from the week's grants")
         if until is not None and week:
             raise ActionRefused("a grant lasts until a time today or for the week, not both")
         if week:
@@ -1173,8 +1343,15 @@ class Engine:
         the answer says what still limits the target today (or allows less than its
         allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
+        for gid, part in planned.taken_from:  # out of time given until a moment
+            g = self.timed.pop(gid)
+            if g.seconds > part:  # all of it taken back: gone (the store drops it too)
+                self.timed[gid] = replace(g, seconds=g.seconds - part)
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
+            for gid, g in list(self.timed.items()):  # what it may take from time given
+                if (g.user, g.target, g.day) == key and not g.week:
+                    self.timed[gid] = replace(g, signed_after=g.signed_after + planned.seconds)
         elif planned.seconds > 0:
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
@@ -1191,16 +1368,41 @@ class Engine:
             planned = self._week_lasting(planned, quota_limits, week_allowance, now)
         if self.policy.entry(planned.target) is None:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
-                    *self._stopping_now(planned.user, quota_limits.members, now))
+                    *self._stopping_now(planned.user, quota_limits.members, now,
+                                        lowered=planned.seconds < 0))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
-            return replace(planned, week_allowance_s=week_allowance, capped_by=caps,
+            return replace(planned, week_allowance_s=week_allowance,
+                           capped_by=(*self._grant_end_cap(planned, now), *caps),
                            limited_by=locked)
         limits = self._still_limiting(planned.user, planned.target, now)
         # a lock is lifted by a parent, not by the day: what caps the time still counts after
         lasting = [r for r in limits if not isinstance(r, Locked)]
-        caps = () if lasting else self._still_capping(planned.user, planned.target, now)
-        return replace(planned, limited_by=limits, capped_by=caps,
+        caps = () if lasting else self._still_capping(planned.user, planned.target, now,
+                                                      lowered=planned.seconds < 0)
+        return replace(planned, limited_by=limits,
+                       capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
+
+    def _grant_end_cap(self, planned: TimeGranted, now: Instant) -> tuple[GrantCap, ...]:
+        """Time given until a moment nearer than its length: only so much of it can be
+        used before it runs out (review 12-s8 M2)."""
+        if (planned.mode != "add" or planned.expires_at is None or planned.week
+                or planned.with_day):
+            return ()
+        usable = (planned.expires_at - now.wall).total_seconds()
+        if usable >= planned.seconds:
+            return ()
+        return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at),)
+
+    def grant_ending(self, user: str, entry_id: str, wall: datetime) -> datetime | None:
+        """The end of time given until a moment (for the entry or a group of it) at
+        ``wall``, to the second: what a session that stops for a quota then stops for."""
+        targets = {entry_id, *(g.id for g in self.policy.groups_of(entry_id))}
+        for g in self.timed.values():
+            if (g.user == user and g.target in targets and not g.week
+                    and not self.with_day(g) and abs((g.expires - wall).total_seconds()) < 1):
+                return g.expires
+        return None
 
     def _still_limiting(self, user: str, entry_id: str, now: Instant) -> tuple[Reason, ...]:
         """What keeps an entry from being used for the rest of today, whatever its grants."""
@@ -1216,10 +1418,12 @@ class Engine:
                 reasons.append(reason)  # the week's quota: today's grant did not cover it
         return tuple(reasons)
 
-    def _still_capping(self, user: str, entry_id: str, now: Instant) -> tuple[GrantCap, ...]:
+    def _still_capping(self, user: str, entry_id: str, now: Instant,
+                       lowered: bool = False) -> tuple[GrantCap, ...]:
         """What allows less of an entry today than its own allowance left: for a running
-        session, whatever ends it first; otherwise its week's quota, its group budgets
-        and the hours left in its windows today."""
+        session, whatever ends it first (its own quota too, when the allowance was
+        ``lowered``: the session's new end); otherwise its week's quota, its group
+        budgets and the hours left in its windows today."""
         entry = self.policy.entry(entry_id)
         if entry is None:
             return ()
@@ -1236,8 +1440,9 @@ class Engine:
             if ends is None:
                 return ()
             stops_now = ends.remaining_s < STOPS_NOW_S  # say so, whatever ends it
-            if not stops_now and ((ends.cause == "quota" and ends.period == "day")
-                                  or ends.remaining_s >= own):
+            own_end = ends.cause == "quota" and ends.period == "day"
+            if not stops_now and not (lowered and own_end) and (
+                    own_end or ends.remaining_s >= own):
                 return ()
             return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
                              ends.period),)
@@ -1272,12 +1477,15 @@ class Engine:
         if found is None or week is None or round(week.allowance_s) >= week_allowance:
             return planned
         return replace(planned, week_lasting_s=round(week.allowance_s),
-                       week_lasting_from=found[1])
+                       week_lasting_from=found[1], on_top=tuple(
+                           (round(left), end) for left, end
+                           in self.on_top(planned.user, limits.target, planned.day, now)))
 
-    def _stopping_now(self, user: str, members: Iterable[str],
-                      now: Instant) -> tuple[GrantCap, ...]:
+    def _stopping_now(self, user: str, members: Iterable[str], now: Instant,
+                      lowered: bool = False) -> tuple[GrantCap, ...]:
         """The running sessions of ``members`` (a group's entries) that a change to the
-        group leaves no time: each stops now, and the parent is told which."""
+        group leaves no time: each stops now, and the parent is told which; when the
+        change ``lowered`` the budget, those it still ends later, with their new end."""
         caps: list[GrantCap] = []
         wanted = set(members)
         for s in self._sessions.values():
@@ -1287,6 +1495,9 @@ class Engine:
             if ends is not None and ends.remaining_s < STOPS_NOW_S:
                 caps.append(GrantCap(ends.cause, 0.0, ends.group, ends.wall, True, ends.period,
                                      entry=s.entry.id, label=s.entry.title))
+            elif ends is not None and lowered and ends.cause == "group_quota":
+                caps.append(GrantCap(ends.cause, ends.remaining_s, ends.group, ends.wall, True,
+                                     ends.period, entry=s.entry.id, label=s.entry.title))
         return tuple(caps)
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,
@@ -1685,6 +1896,7 @@ class Engine:
                 s.user, quota.target, now.wall, self.calendar.week_end(
                     self.calendar.quota_day(now.wall)))]
         moments += [m for m in (s.cap_mono, s.floor_mono, s.known_mono) if m is not None]
+        moments += [s.held[0]] if s.held is not None else []
         return moments
 
     def _refresh(self, s: _Session, now: Instant) -> Deadline | None:
@@ -1750,6 +1962,9 @@ class Engine:
                 terms.append(Limit(Term(0.0, windows.closes_at), "window", None, "day"))
         if s is not None and s.cap_mono is not None:
             terms.append(Limit(Term(s.cap_mono - now.mono), "policy_reload", None, "day"))
+        if s is not None and s.held is not None:
+            at, cause, group, period = s.held
+            terms.append(Limit(Term(at - now.mono), cause, group, period))
         return terms, guards
 
     def _standing(

@@ -233,8 +233,8 @@ class GrantCap:
     a group budget, the hours left in its windows, or (for a running session) whatever
     ends that session first."""
 
-    kind: DeadlineCause
-    usable_s: float  # how much of the entry it still allows today
+    kind: DeadlineCause | Literal["grant_end"]  # grant_end: time given until a moment,
+    usable_s: float  # how much of the entry it still allows today   # longer than is left
     group: str | None = None
     until: datetime | None = None  # when it ends the session, or today's hours end
     running: bool = False  # it ends the entry's running session
@@ -275,11 +275,21 @@ class TimeGranted(Event):
     # last time given until a moment of today runs out (at ``week_lasting_from``).
     week_lasting_s: int | None = None
     week_lasting_from: datetime | None = None
+    # A take-back that what lasts the day held at what was used takes the rest from
+    # the unused part of time given until a moment: ``timed_taken_s`` in all, as
+    # (grant id, seconds) in ``taken_from`` (review 15-s8 M3).
+    timed_taken_s: int = 0
+    taken_from: tuple[tuple[int, int], ...] = ()
+    # What is left of the time given until each moment of the day still to come
+    # (seconds, moment), soonest first: the one that ends first is used first.
+    on_top: tuple[tuple[int, datetime], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
-                if f.name not in ("limited_by", "capped_by")}
+                if f.name not in ("limited_by", "capped_by", "on_top")}
         return {**data, "used_s": round(self.used_s, 3),
+                "on_top": [{"seconds": part, "until": end.isoformat()}
+                           for part, end in self.on_top],
                 "limited_by": [r.to_json() for r in self.limited_by],
                 "capped_by": [c.to_json() for c in self.capped_by]}
 

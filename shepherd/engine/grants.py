@@ -107,3 +107,6 @@ class TimedGrant:
     # The day's use of its target when it was given: it pays for none of the use before
     # (None: not known, an old row: it pays for nothing not noted).
     used_before: float | None = None
+    # The net of its day's take-backs and sets made after it was given (for time added
+    # for today: what they may have taken from it; one made before it took nothing).
+    signed_after: int = 0

@@ -3,7 +3,9 @@
 What a day allowed is its quota and its grants as they count (allowance.py): time
 added for the day, taken back or set; time given until a moment while it counted,
 and once it ran out, what it paid for (as noted then; unknown counts nothing);
-time given for the week is the week's, shown beside the week's quota and use."""
+time given for the week is the week's, shown beside the week's quota and use, and
+what it still had left on a day raised that day's allowance (``week_time_s``): the
+day's ``allowed_s`` is its quota, its grants as they count and that share."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from shepherd.engine.allowance import DayGrants, QuotaLimits, pool_left
 from shepherd.engine.engine import ActionRefused, _calendar
-from shepherd.policy.model import Policy
+from shepherd.policy.model import Policy, QuotaSchedule
 
 
 class GrantRecord(NamedTuple):
@@ -54,6 +57,14 @@ class UsageLine:
     used_week_s: float | None = None  # the quota week's use up to this day (with a week)
     granted_week_s: int = 0  # time given for the week, that week up to this day
     over: bool = False  # used beyond all the day (or the week so far) allowed
+    week_time_s: int = 0  # what time given for the week added to this day's allowance
+
+    @property
+    def allowed_s(self) -> int | None:
+        """What the day allowed: its quota, its grants, its share of the week's time."""
+        if self.quota_s is None:
+            return None
+        return max(self.quota_s + self.granted_s + self.week_time_s, 0)
 
     @property
     def weekly(self) -> bool:
@@ -65,7 +76,8 @@ class UsageLine:
             "used_week_s": round(self.used_week_s or 0.0, 3)}
         return {"kind": self.kind, "id": self.id, "label": self.label or self.id,
                 "used_s": round(self.used_s, 3), "quota_s": self.quota_s,
-                "granted_s": self.granted_s, "current": self.current, **week,
+                "granted_s": self.granted_s, "week_time_s": self.week_time_s,
+                "allowed_s": self.allowed_s, "current": self.current, **week,
                 "over": self.over}
 
 
@@ -123,22 +135,31 @@ def usage_report(
         users = [u for u in users if u == user]
 
     def line(kind: str, name: str, target: str, members: tuple[str, ...], day: date,
-             quota: int | None, weekly: int | None, current: bool = True,
+             schedule: QuotaSchedule | None, weekly: int | None, current: bool = True,
              label: str = "") -> UsageLine:
+        quota = schedule.for_weekday(day.weekday()) if schedule is not None else None
         spent = sum(used.get((name, e, day), 0.0) for e in members)
         granted = day_granted.get((name, target, day), 0.0)
         days = ([d for d in calendar.week_days(day) if d <= day] if calendar is not None
                 else [day])
         for_week = sum(week_granted.get((name, target, d), 0.0) for d in days)
         week_used = sum(used.get((name, e, d), 0.0) for e in members for d in days)
-        over = quota is not None and spent > quota + granted + for_week + 1
+        pool = 0.0
+        if quota is not None and for_week > 0:  # what the week's time left that day
+            limits = QuotaLimits(target, members, schedule, weekly)
+            pool = pool_left(
+                limits, days, day,
+                lambda d: sum(used.get((name, e, d), 0.0) for e in members),
+                lambda d: DayGrants(full=day_granted.get((name, target, d), 0.0),
+                                    pool=week_granted.get((name, target, d), 0.0)))
+        over = quota is not None and spent > quota + granted + pool + 1
         if weekly is not None:
             allowed = weekly + for_week + sum(
                 max(day_granted.get((name, target, d), 0.0), 0.0) for d in days)
             over = over or week_used > allowed + 1
         return UsageLine(kind, target, spent, quota, round(granted), current, label,
                          weekly, week_used if weekly is not None or for_week else None,
-                         round(for_week), over)
+                         round(for_week), over, round(pool))
 
     report: list[UserDay] = []
     day = last
@@ -158,14 +179,12 @@ def usage_report(
                 quota = known.limits.daily_quota if known else None
                 lines.append(line(
                     "entry", name, entry_id, (entry_id,), day,
-                    quota.for_weekday(day.weekday()) if quota else None,
-                    known.limits.weekly_quota if known else None,
+                    quota, known.limits.weekly_quota if known else None,
                     policy is None or known is not None, known.title if known else entry_id))
             for group in policy.groups if policy else ():
                 quota = group.daily_quota
                 lines.append(line("group", name, group.id, tuple(group.entries), day,
-                                  quota.for_weekday(day.weekday()) if quota else None,
-                                  group.weekly_quota))
+                                  quota, group.weekly_quota))
             if any(x.used_s or x.granted_s or x.granted_week_s for x in lines):
                 report.append(UserDay(day, name, lines))
         day -= timedelta(days=1)

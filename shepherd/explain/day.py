@@ -49,6 +49,7 @@ class PlannedSession:
     cause: str  # a deadline cause (max_run, quota, group_quota, window), or day_end
     period: str = "day"  # for a quota cause: the day's quota or the week's
     group: str | None = None
+    grant_end: datetime | None = None  # a quota that runs out as time given until it ends
 
     @property
     def seconds(self) -> float:
@@ -57,7 +58,8 @@ class PlannedSession:
     def to_json(self) -> dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
                 "seconds": round(self.seconds, 3), "ends_because": self.cause,
-                "period": self.period, "group": self.group}
+                "period": self.period, "group": self.group,
+                **({} if self.grant_end is None else {"grant_end": self.grant_end.isoformat()})}
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,10 @@ def _greedy(policy: Policy, zone: ZoneInfo, user: str, entry: Entry, day: date,
                  if isinstance(e, SessionEnded) and e.session_id == result.session_id]
         if not ended:  # the engine moved its deadline on the way: stop it where it stands
             engine.end_session(result.session_id, run.now, "exited")
+        grant_end = (engine.grant_ending(user, entry.id, deadline.wall)
+                     if deadline.cause in ("quota", "group_quota") else None)
         sessions.append(PlannedSession(at, run.wall, deadline.cause, deadline.period,
-                                       deadline.group))
+                                       deadline.group, grant_end))
     return sessions, waits
 
 

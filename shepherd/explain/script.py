@@ -4,7 +4,8 @@
     15:30 launch minecraft
     16:00 stop                    (the running session; or: stop minecraft)
     16:10 launch celeste
-    16:20 grant games +15m        (or: grant +15m games; -D takes back, =D sets)
+    16:20 grant games +15m        (or: grant +15m games; -D takes back, =D sets;
+                                   until 17:00 or --until 17:00, as the command line)
     16:25 extend celeste 10m      (the running session, once)
     16:40 check minecraft         (what the engine says now; or: check, for every entry)
     17:00 cooldown clear minecraft
@@ -18,10 +19,11 @@ each with its line.
 from __future__ import annotations
 
 import re
+from argparse import ArgumentTypeError
 from dataclasses import dataclass
 
+from shepherd.cli.common import extension_argument, grant_argument
 from shepherd.engine.grants import GrantMode
-from shepherd.policy.durations import DurationError, parse_duration
 
 VERBS = ("launch", "stop", "grant", "extend", "check", "cooldown clear", "lock", "unlock")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -49,13 +51,6 @@ class ScriptError(ValueError):
         self.problems = problems
 
 
-def _duration(word: str) -> int:
-    try:
-        return parse_duration(word)
-    except DurationError as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _grant(words: list[str]) -> tuple[str, GrantMode, int, str]:
     """``games +15m`` or ``+15m games``: the target, the mode, the seconds, the change
     as typed."""
@@ -64,10 +59,10 @@ def _grant(words: list[str]) -> tuple[str, GrantMode, int, str]:
     first, second = words
     change, target = (first, second) if first[:1] in _SIGNS or first[:1].isdigit() else (
         second, first)
-    mode = _SIGNS.get(change[:1], "add")
-    seconds = _duration(change[1:] if change[:1] in _SIGNS else change)
-    if seconds == 0 and mode != "set":
-        raise ValueError(f"{change!r} changes nothing (expected more than 0s)")
+    try:  # the command line's own reading: what it refuses, refused in its words
+        mode, seconds = grant_argument(change)
+    except ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
     return target, mode, seconds, change
 
 
@@ -90,6 +85,11 @@ def _action(number: int, minutes: int, words: list[str], text: str) -> Action:
         return Action(number, minutes, verb, text=text)
     if verb == "grant":
         until = None
+        # The command line's "--until 11:00" (or "--until=11:00") is the script's
+        # "until 11:00": a grant written as it is typed for `shepherd grant` is taken.
+        rest = [w for word in rest for w in (
+            ["until", word[len("--until="):]] if word.startswith("--until=")
+            else ["until"] if word == "--until" else [word])]
         if "until" in rest:
             at = rest.index("until")
             rest, until = rest[:at], " ".join(rest[at + 1:])
@@ -101,8 +101,12 @@ def _action(number: int, minutes: int, words: list[str], text: str) -> Action:
     if verb == "extend":
         if not 1 <= len(rest) <= 2:
             raise ValueError("expected a duration, as in: extend 10m (or: extend minecraft 10m)")
+        try:
+            seconds = extension_argument(rest[-1])
+        except ArgumentTypeError as exc:
+            raise ValueError(str(exc)) from None
         return Action(number, minutes, verb, rest[0] if len(rest) == 2 else None,
-                      _duration(rest[-1]), text=text)
+                      seconds, text=text)
     raise ValueError(f"unknown action {verb!r} (expected one of: {', '.join(VERBS)})")
 
 

@@ -101,12 +101,21 @@ class _Simulator:
         entry = self.policy.entry(entry_id)
         return entry.title if entry is not None else entry_id
 
-    def until(self, deadline: Deadline | None) -> str:
+    def until(self, deadline: Deadline | None, entry: str | None = None) -> str:
         if deadline is None:
             return "no limit applies today"
-        why = stop_clause(deadline.cause, deadline.period, deadline.group)
+        why = self.stop_why(deadline, self.run.wall, entry)
         until = until_moment(deadline.wall, self.run.wall, self.zone, up=False)
         return f"it may run {until}, when {why}"
+
+    def stop_why(self, deadline: Deadline, now: datetime, entry: str | None = None) -> str:
+        """What stops a session at ``deadline``: the end of time given until a moment
+        when a quota runs out then (review 12-s8 M2), else its limit."""
+        if deadline.cause in ("quota", "group_quota") and entry is not None:
+            ends = self.engine.grant_ending(self.user, entry, deadline.wall)
+            if ends is not None:
+                return f"the time given {until_moment(ends, now, self.zone, up=False)} runs out"
+        return stop_clause(deadline.cause, deadline.period, deadline.group)
 
     def ended_text(self, ended: SessionEnded, why: str, at: datetime | None = None) -> str:
         """``at``: when it stopped (the rest is said from then, not from where the run is)."""
@@ -133,13 +142,13 @@ class _Simulator:
                                    data={"event": event.to_json()}))
         elif isinstance(event, SessionEnded):
             deadline = self.deadlines.get(event.session_id)
-            why = "" if deadline is None else stop_clause(deadline.cause, deadline.period,
-                                                          deadline.group)
+            why = "" if deadline is None else self.stop_why(deadline, at, event.entry)
             self.steps.append(Step(at, "stopped", self.ended_text(event, why, at),
                                    data={"reason": event.reason,
                                          "charged_s": round(event.charged_s, 3)}))
         elif isinstance(event, GrantExpired):
-            data = {**event.to_json(), "label": self.label(event.target)}
+            data = {**event.to_json(), "label": self.label(event.target),
+                    "kind": "group" if self.policy.group(event.target) else "entry"}
             self.steps.append(Step(at, "grant_expired", expiry_sentence(data, at, self.zone),
                                    data={"event": event.to_json()}))
 
@@ -166,7 +175,7 @@ class _Simulator:
             assert isinstance(result, SessionStarted)
             self.deadlines[result.session_id] = result.deadline
             return ("started",
-                    f"{self.label(target)} starts; {self.until(result.deadline)}.",
+                    f"{self.label(target)} starts; {self.until(result.deadline, target)}.",
                     {"session_id": result.session_id,
                      "deadline": _deadline_json(result.deadline)})
         if action.verb == "stop":
@@ -203,7 +212,7 @@ class _Simulator:
             self.deadlines[sid] = extended.deadline
             return ("extended",
                     f"{self.label(entry)} gets {spoken_duration(action.seconds)} more; "
-                    f"{self.until(extended.deadline)}.",
+                    f"{self.until(extended.deadline, entry)}.",
                     {"deadline": _deadline_json(extended.deadline)})
         if action.verb == "cooldown clear":
             assert target is not None
@@ -279,6 +288,8 @@ def simulation_lines(simulation: Simulation, zone: ZoneInfo) -> list[str]:
     lines: list[str] = []
     for step in simulation.steps:
         when = clock_time(step.at, zone)
+        if step.at >= simulation.day_end:  # the next day's start: never read as going back
+            when += " the next day"
         if step.action is not None:
             lines.append(f"{when}  {step.action.split(maxsplit=1)[-1]}")
             lines += textwrap.wrap(step.text, WIDTH, initial_indent=" " * 7,

@@ -26,6 +26,7 @@ from shepherd.words import (
     reasons_clause,
     spoken_duration,
     stop_clause,
+    until_moment,
     week_left,
 )
 
@@ -75,6 +76,9 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
 
 def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo) -> str:
     why = stop_clause(session.cause, session.period, session.group)
+    if session.grant_end is not None:  # review 12-s8 M2: that end, not the day's quota
+        ends = until_moment(session.grant_end, session.start, zone, up=False)
+        why = f"the time given {ends} runs out"
     return (f"  {_span(session.start, session.end, zone)}  in use for "
             f"{spoken_duration(session.seconds)}, until {why}")
 

@@ -188,8 +188,14 @@ class Connection:
 
     async def ended(self) -> None:
         """Until the connection is closed, at most ``LINGER_S`` after ``close``."""
-        with contextlib.suppress(Exception):
+        try:
             await self.writer.wait_closed()
+        except Exception as exc:
+            # The error that closed it (a peer gone while an answer was written) is kept by
+            # asyncio, in the reader and the closing future; its traceback's frames hold
+            # that answer (a `status`: 40 KB of text, 150 lines) in reference cycles only a
+            # full garbage collection frees. Let go of them now.
+            exc.__traceback__ = None
 
     def take_tokens(self, count: int = 1) -> bool:
         return self.bucket is None or self.bucket.take(count)

@@ -196,11 +196,18 @@ def _translate(error: ErrorDetails, lines: Mapping[tuple[PathPart, ...], int]) -
 _LIMIT_KEYS = frozenset({"max_run", "daily_quota", "weekly_quota", "cooldown"})
 
 
+def _unlimited(days: list[str]) -> str:
+    return "that day is unlimited" if len(days) == 1 else "those days are unlimited"
+
+
 def _misplaced_key_hint(path: tuple[PathPart, ...]) -> str:
     """Groups and entries say their limits differently; say how when one is mixed up."""
     if len(path) != 3 or not isinstance(path[-1], str):
         return ""
     section, key = path[0], path[-1]
+    if section == "groups" and key == "members":
+        return ('; did you mean entries? A group names the entries that share its budget, '
+                'as entries = ["minecraft", "celeste"]')
     if section == "groups" and key == "limits":
         return ('; a group takes its shared budget directly, as daily_quota = "2h", '
                 "not inside limits = { ... } (that is for entries)")
@@ -328,7 +335,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
             path = ("entries", index, "limits", "daily_quota")
             problems.append(Problem(path, find_line(lines, path),
                                     f"no quota for {', '.join(unset)}: "
-                                    "those days are unlimited", "warning"))
+                                    + _unlimited(unset), "warning"))
         problems += _weekly_never_limits(("entries", index, "limits"), entry.limits.weekly_quota,
                                          quota, lines)
         limits = [entry.limits.max_run, quota.largest() if quota else None,
@@ -362,7 +369,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
             path = ("groups", index, "daily_quota")
             problems.append(Problem(path, find_line(lines, path),
                                     f"no quota for {', '.join(quota.unset_days())}: "
-                                    "those days are unlimited", "warning"))
+                                    + _unlimited(quota.unset_days()), "warning"))
     return problems
 
 

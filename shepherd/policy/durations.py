@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# ASCII digits only: ``\d`` alone also takes "１" (full width), "٣", "१" (review-9-s8 L4)
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
 EXPECTED = 'a duration like "90s", "45m", "1h30m", "2d" or a whole number of seconds'
 # Longer than any limit means, and short enough for every clock sum (a float of seconds,
 # a datetime) to hold: past it a policy crashed the engine's arithmetic at reload.
@@ -47,7 +48,7 @@ def _seconds(value: object) -> int:
                 for amount, unit in zip(match.groups(), "dhms", strict=True)
                 if amount is not None
             )
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # ("²".isdigit(), and int() refuses it)
             return int(text)
         raise DurationError(f"got {value!r} (expected {EXPECTED})")
     raise DurationError(f"got {type(value).__name__} {value!r} (expected {EXPECTED})")

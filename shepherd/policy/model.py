@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
+import types
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
@@ -28,6 +30,7 @@ from pydantic import (
 )
 
 from shepherd.policy.durations import parse_duration
+from shepherd.policy.pattern import PatternError, compile_pattern
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS = frozenset(range(5))
@@ -105,6 +108,23 @@ DaySet = Annotated[frozenset[int], BeforeValidator(_day_set)]
 Identifier = Annotated[StrictStr, AfterValidator(_identifier)]
 UserName = Annotated[StrictStr, AfterValidator(_user_name)]
 NonEmptyText = Annotated[StrictStr, Field(min_length=1)]
+
+
+def _without_pydantic_plugins() -> None:
+    """pydantic looks for plugins in every installed distribution's entry points when the
+    first model is built, imports what they name, and keeps what the search imports
+    (importlib's metadata, email, zipfile, csv: 2 MiB) for the process's life. The policy
+    is validated with none, and the daemon runs as root for days: it should not load code
+    some other package installed for pydantic. So the search finds none. (If pydantic moves
+    its loader this does nothing, and tests/daemon/test_memory.py says so.)"""
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "No pydantic plugins (shepherd/policy/model.py).")
+        loader.get_plugins = tuple  # type: ignore[attr-defined]  # plugins: none
+        sys.modules[name] = loader
+
+
+_without_pydantic_plugins()
 
 
 class _Model(BaseModel):
@@ -265,12 +285,23 @@ def _desktop_id(value: str) -> str:
 
 def _command_pattern(value: str) -> str:
     try:
-        pattern = re.compile(value)
+        re.compile(value)  # Python's syntax, its errors located (compiled only, never searched)
+    except RecursionError:
+        raise ValueError(f"got a pattern of {len(value)} characters nested too deeply "
+                         "(expected a regular expression that names the program)") from None
     except re.error as exc:
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         raise ValueError(f"got {value!r}, not a regular expression: {exc.msg}{where} "
                          "(expected a Python regular expression, searched in the command "
                          "line joined by spaces)") from None
+    try:
+        pattern = compile_pattern(value)
+    except PatternError as exc:
+        raise ValueError(f"got {value!r}, which RE2 does not take: {exc.reason} (expected a "
+                         "regular expression without lookarounds such as (?=...) or (?<!...) "
+                         "and without backreferences such as \\1: command lines are searched "
+                         "by RE2, a linear-time engine, so that whatever a child writes costs "
+                         "no more than its length)") from None
     if pattern.search("") is not None:
         raise ValueError(f"got {value!r}, which matches an empty command line and so every "
                          "program the child runs (expected a pattern that names the program)")

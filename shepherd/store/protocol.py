@@ -55,6 +55,7 @@ class TimedGrantRow:
     week: bool
     paid_s: float | None = None  # what it paid for, noted when it expired (None: unknown)
     used_before_s: float | None = None  # its target's use that day when it was given
+    signed_after_s: int = 0  # the net of its day's take-backs and sets made after it
 
 
 @dataclass(frozen=True)
@@ -259,9 +260,12 @@ class StateStore(Protocol):
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
-              used_before_s: float | None = None) -> int | None:
+              used_before_s: float | None = None,
+              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
-        ``used_before_s``, its target's use that day when it was given."""
+        ``used_before_s``, its target's use that day when it was given. ``taken_from``:
+        (grant id, seconds) taken back from time given until a moment, in the same
+        transaction (one taken back to nothing is gone; the audit keeps both)."""
         ...
 
     def grant_expired(self, ts: datetime, grant_id: int, user: str, target: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -132,14 +132,16 @@ class Store:
                                "GROUP BY user, target, day", (since.isoformat(),))}
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen, paid, before in conn.execute(
+        for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
                 "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
-                "used_before_s FROM grants WHERE day >= ? AND expires_at IS NOT NULL",
-                (since.isoformat(),)):
+                "used_before_s, (SELECT coalesce(sum(s.seconds), 0) FROM grants s WHERE "
+                "s.user = g.user AND s.target = g.target AND s.day = g.day AND "
+                "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
+                "WHERE day >= ? AND expires_at IS NOT NULL", (since.isoformat(),)):
             timed.append(TimedGrantRow(int(gid), str(u), str(t), date.fromisoformat(str(d)),
                                        int(sec), datetime.fromisoformat(str(until)),
                                        bool(week), None if paid is None else float(paid),
-                                       None if before is None else float(before)))
+                                       None if before is None else float(before), int(after)))
             if seen:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
@@ -402,12 +404,19 @@ class Store:
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
-              used_before_s: float | None = None) -> int | None:
+              used_before_s: float | None = None,
+              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
-        the week until then). The new grant's id, None when nothing was recorded."""
+        the week until then); ``taken_from``: time taken back from such grants. The new
+        grant's id, None when nothing was recorded."""
         grant_id: int | None = None
         with self.db.write() as conn:
+            for taken_id, part in taken_from:  # all of it taken back: gone
+                conn.execute("DELETE FROM grants WHERE id = ? AND seconds <= ?",
+                             (taken_id, part))
+                conn.execute("UPDATE grants SET seconds = seconds - ? WHERE id = ?",
+                             (part, taken_id))
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
                              "granted_at, expires_at, week, used_before_s) "

@@ -80,6 +80,21 @@ class Alarm:
         return "restarting" if self.failures else "starting"
 
     @property
+    def stopped(self) -> bool:
+        """A serving alarm frozen by a signal (SIGSTOP; state ``T``, or ``t`` when traced
+        in ``/proc/PID/stat``): it answers nothing and fires nothing until continued (one
+        file read, when ``status`` asks)."""
+        process = self._process
+        if process is None or not self.ready:
+            return False
+        try:
+            with open(f"/proc/{process.pid}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state in (b"T", b"t")
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None and self.ready else None
 

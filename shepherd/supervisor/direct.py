@@ -177,6 +177,11 @@ class DirectBackend:
             os.close(status_write)
             os.close(log_fd)
         session.child = child
+        if session.group is not None:
+            # Known from here on, before its start is confirmed (on the loop, which may be
+            # slow under load): a deadline that passes meanwhile is kept by the guard's
+            # thread and the alarm, both of which signal only the sessions known here.
+            self.sessions[session_id] = session
         failure = await self._read_status(status_read)
         if failure is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -224,6 +229,7 @@ class DirectBackend:
 
     def _discard(self, session: DirectSession) -> None:
         """A launch that failed: nothing of it may stay."""
+        self.sessions.pop(session.session_id, None)
         if session.group is not None:
             kill(session.group)
             remove(session.group)
@@ -629,7 +635,13 @@ class DirectBackend:
         deadline guard's thread (``terminate_now``) and the alarm (at the deadline) comes
         first. Never on the loop; ``_terminating`` is held only to decide who sends it:
         not across the alarm's answer nor a group's signals (review-9-s8 H1), which would
-        hold up the loop, the guard and every other session's deadline."""
+        hold up the loop, the guard and every other session's deadline.
+
+        The signal leaves first, and only then is the alarm asked to give the deadline
+        back: a stopped or busy alarm's answer (up to ``REPLY_TIMEOUT_S``) never holds the
+        SIGTERM back (review-9-s8 M2). When the alarm had fired too, the programs get a
+        second SIGTERM: the stop is the same (a second SIGTERM gives no more time), and
+        the report names whichever sent first."""
         with self._terminating:
             if session.terminated:
                 return
@@ -637,28 +649,27 @@ class DirectBackend:
             armed = self._armed.pop(session.session_id, None) is not None
             if armed:
                 asking = self._asking[session.session_id] = threading.Event()
-        if armed:
-            try:
-                state = self._ask_disarm(session.session_id)
-            finally:
-                with self._terminating:
-                    self._asking.pop(session.session_id, None)
-                asking.set()
-            if state == "fired":
-                self._thaw(session)  # the alarm sent it: only the thaw is left
-                return
-        # The signal first (the deadline's own moment), then the thaw: a frozen
-        # program gets its pending SIGTERM as it thaws.
-        # Noted as it leaves (a group's: as its signalling begins), before the programs
-        # can end: the end's record (on the loop) asks for it (``sigterm_report``).
-        sent = time.monotonic()
-        at = self._deadlines.get(session.session_id)
-        if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
-            by = ("guard thread" if threading.current_thread().name == "deadline-guard"
-                  else "daemon thread")
-            self._note_sigterm(session.session_id, by, (sent - at) * 1000)
-        self._signal(session, signal.SIGTERM)
-        self._thaw(session)
+        try:
+            # The signal first (the deadline's own moment), then the thaw: a frozen
+            # program gets its pending SIGTERM as it thaws.
+            # Noted as it leaves (a group's: as its signalling begins), before the
+            # programs can end: the end's record (on the loop) asks for it.
+            sent = time.monotonic()
+            at = self._deadlines.get(session.session_id)
+            if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
+                by = ("guard thread" if threading.current_thread().name == "deadline-guard"
+                      else "daemon thread")
+                self._note_sigterm(session.session_id, by, (sent - at) * 1000)
+            self._signal(session, signal.SIGTERM)
+            self._thaw(session)
+        finally:
+            if armed:
+                try:
+                    self._ask_disarm(session.session_id)  # its figures, if it fired first
+                finally:
+                    with self._terminating:
+                        self._asking.pop(session.session_id, None)
+                    asking.set()
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
@@ -695,6 +706,8 @@ class DirectBackend:
                     del self._armed[session_id]
                     self._fired_by_alarm(session_id, reply)
                     fired.append(session_id)
+                else:
+                    log.debug("session %d: the alarm holds its deadline", session_id)
         except AlarmDown as exc:
             self._alarm_failed(exc)
         return fired
@@ -740,6 +753,9 @@ class DirectBackend:
         report: dict[str, Any] = {"by": by, "late_ms": round(late_ms, 3)}
         if woke_ms is not None:
             report["woke_ms"] = round(woke_ms, 3)
+        earlier = self._sigterms.get(session_id)
+        if earlier is not None and earlier["late_ms"] <= report["late_ms"]:
+            return  # both sent it (the daemon does not wait for the alarm): the first counts
         if session_id in self.sessions:  # (its end not recorded yet: never kept forever)
             self._sigterms[session_id] = report
         log.info("session %d: its deadline's SIGTERM was sent by the %s %.1f ms after the "
@@ -752,6 +768,8 @@ class DirectBackend:
         if self.alarm is None:
             return {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
         state = self.alarm.state
+        if state == "serving" and self.alarm.stopped:  # (review-9-s8 L1)
+            state = "stopped"  # the daemon's own thread sends each SIGTERM meanwhile
         return {"kept_by": "alarm" if state == "serving" else "daemon", "alarm": state,
                 "alarm_pid": self.alarm.pid}
 

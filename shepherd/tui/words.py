@@ -227,6 +227,9 @@ def grant_question(user: str, target_label: str, seconds: int, is_group: bool,
                 "day until the week ends?")
     if mode == "add" and until != "today":
         return f"Give {user} {minutes_phrase(seconds)} of {what} until {until} today?"
+    if mode == "take" and until == "week":
+        return (f"Take {shared.spoken_duration(seconds)} of {what} back from the time given "
+                f"to {user} for this week?")
     if mode == "take":
         return f"Take {shared.spoken_duration(seconds)} of {what} back from {user} for today?"
     if mode == "set":

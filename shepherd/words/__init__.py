@@ -40,6 +40,7 @@ from shepherd.words.refusals import (
     warning_text,
 )
 from shepherd.words.times import (
+    and_list,
     at_moment,
     clock_time,
     counted,
@@ -50,6 +51,7 @@ from shepherd.words.times import (
 
 __all__ = [
     "STATE_WORDS",
+    "and_list",
     "answer_notes",
     "at_moment",
     "cap_sentence",

@@ -14,7 +14,7 @@ from typing import Any
 from shepherd.words.plain import one_line
 from shepherd.words.presence import cause_words, resumed_clause
 from shepherd.words.refusals import reasons_clause, warning_text
-from shepherd.words.times import format_duration
+from shepherd.words.times import format_duration, until_moment
 
 __all__ = ["end_reason", "event_summary", "warning_words"]
 
@@ -24,6 +24,14 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "no limit"
     return format_duration(max(seconds, 0))
+
+
+def _moment(when: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(when))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _hour_minute(when: Any, zone: tzinfo) -> str:
@@ -72,7 +80,8 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         spent = f", {duration(charged)} counted" if charged is not None else ""
         return f"{user}'s {entry} ended: {end_reason(str(data.get('reason')))}{spent}"
     if kind == "warning_issued":
-        return f"{user} warned: {warning_words(data)}"
+        about = f" about {entry}" if entry else ""
+        return f"{user} warned{about}: {warning_words(data)}"
     if kind == "launch_denied":
         reasons = reasons_clause(data.get("reasons", []), datetime.now(zone), zone)
         if data.get("origin") == "outside":
@@ -95,6 +104,9 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
             lasts = " for the week"
         elif data.get("expires_at") and not data.get("with_day"):
             lasts = f" until {_hour_minute(data['expires_at'], zone)}"
+            given, ends = _moment(event.get("ts")), _moment(data["expires_at"])
+            if given is not None and ends is not None:  # "until tomorrow at 03:59"
+                lasts = " " + until_moment(ends, given, zone, up=False)
         where = f"in the {target} budget" if group else f"of {target}"
         return f"{user} got {duration(seconds)} more {where}{lasts}"
     if kind == "grant_expired":
@@ -117,6 +129,9 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         return (f"{user}'s {entry} (session {data.get('session_id')}) kept running while "
                 "Shepherd restarted: it is watched and counted again")
     if kind == "session_extended":
+        if entry:
+            return (f"{user}'s {entry} (session {data.get('session_id')}) extended by "
+                    f"{duration(seconds)}")
         return f"session {data.get('session_id')} extended by {duration(seconds)}"
     if kind == "time_requested":
         # The child's own words: shown as written, never read as markup.

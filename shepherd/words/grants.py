@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from shepherd.engine.events import STOPS_NOW_S, GrantCap, TimeGranted
 from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
-from shepherd.words.times import at_moment, format_duration, spoken_duration, until_moment
+from shepherd.words.times import (
+    and_list,
+    at_moment,
+    format_duration,
+    spoken_duration,
+    until_moment,
+)
 
 if TYPE_CHECKING:
     from shepherd.policy import Policy
@@ -51,6 +57,11 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
                "policy_reload": "the new policy ends it"}.get(str(kind))
         return f"{label} stops now" + (f": {why}." if why else ".")
     if data.get("running") and until is not None:
+        if kind == "quota" and not weekly:  # after a take-back: the session's new end
+            return f"{label} now stops {end}: its time for today runs out then."
+        if kind == "group_quota" and data.get("entry"):  # a take-back from the group
+            week = " for the week" if weekly else ""
+            return f"{label} now stops {end}: the {data.get('group')} budget{week} runs out then."
         if kind == "group_quota":
             week = " for the week" if weekly else ""
             return f"The {data.get('group')} budget{week} still ends it {end}."
@@ -61,6 +72,8 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
                "policy_reload": "the new policy ends it"}.get(str(kind))
         return f"This session still ends {end}" + (f": {why}." if why else ".")
     when = "this week" if weekly else "today"
+    if kind == "grant_end":  # time given until a moment that is nearer than its length
+        return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
     if kind == "quota" and weekly:
@@ -112,7 +125,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     lasts = "today"
     if expires and not result.get("with_day"):
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else expires
-        lasts = until_moment(moment, now, zone)
+        lasts = until_moment(moment, now, zone, up=False)  # an end: rounded down
         if result.get("week"):
             lasts = f"this week, on any day {lasts}"
     if mode == "add":
@@ -120,10 +133,13 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                     if group else f"{user} has {spoken_duration(asked)} more of {target} {lasts}")
     elif mode == "take":
         whose = f"{user}'s {target} budget" if group else f"{target}"
-        taken = -change
+        taken = -change + int(result.get("timed_taken_s") or 0)  # with time given until
         if taken <= 0:
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")
+        elif result.get("week"):  # out of the week's grants (review 12-s8 M6)
+            sentence = (f"{spoken_duration(taken, exact=True)} taken back from the time "
+                        f"given to {user} for {whose} this week")
         elif group:
             sentence = f"{spoken_duration(taken, exact=True)} taken back from {whose} for today"
         else:
@@ -135,9 +151,16 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         sentence = (f"{user}'s {target} budget for today is set" if group
                     else f"{user}'s allowance of {target} for today is set")
     lasting, lasting_from = result.get("lasting_s"), result.get("lasting_from")
+    parts = [(int(part["seconds"]), part_end) for part in result.get("on_top") or ()
+             if (part_end := _moment(part["until"])) is not None]
     if allowance is not None:
         extra = int(allowance) - int(lasting) if lasting is not None else 0
         alone = lasting is None or (lasting_from == expires and extra == asked)
+        # what is left of the time given until each moment, the one ending first used
+        # first (take-backs and sets of a single moment keep what lasts as held)
+        by_parts = bool(parts) and (len(parts) > 1 or mode == "add")
+        if by_parts:
+            alone = len(parts) == 1 and parts[0] == (asked, _moment(expires))
         day_end = _moment(result.get("day_ends_at"))
         if (day_end is not None and not result.get("held_at_used")
                 and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
@@ -146,22 +169,31 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          f"{at_moment(day_end, now, zone, up=False)}")
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
+        elif by_parts:
+            # each moment's own time, the soonest first
+            sentence += (f" ({format_duration(int(allowance) - sum(p for p, _ in parts))} in "
+                         f"all today{',' if len(parts) > 1 else ' and'} " + and_list(
+                             [f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
+                              for part, end in parts]))
         elif extra > 0 and lasting_from:
             # what lasts the day first: time given until a moment comes on top until then
             moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)
                       else lasting_from)
+            ends = until_moment(moment, now, zone, up=False)
             sentence += (f" ({format_duration(int(lasting or 0))} in all today and "
-                         f"{spoken_duration(extra)} more {until_moment(moment, now, zone)}")
+                         f"{spoken_duration(extra)} more {ends}")
         else:
             sentence += f" ({format_duration(allowance)} in all today"
-        if result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None:
+        timed_taken = int(result.get("timed_taken_s") or 0) > 0
+        if (result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None
+                and not timed_taken):
             # the time given until a moment paid for its part of the use, and keeps
             # what it has left until then: what lasts the day is held at the rest
             moment = (datetime.fromisoformat(lasting_from) if isinstance(lasting_from, str)
                       else lasting_from)
             sentence += (f": those {format_duration(int(lasting))} are already used, and time "
                          "used is never taken back; what is left of the time given "
-                         f"{until_moment(moment, now, zone)} stays until then")
+                         f"{until_moment(moment, now, zone, up=False)} stays until then")
         elif result.get("held_at_used") and used is not None:
             sentence += f": {format_duration(used)} is already used, and time used is never "
             sentence += "taken back"
@@ -169,6 +201,14 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     elif result.get("week_allowance_s") is not None:
         sentence += week_total(result, now, zone)
     notes = result_notes(result, now, zone)
+    stopping = result.get("already_stopping") or ()
+    if stopping:
+        which = ", ".join(str(s) for s in stopping)
+        said = (f"Session {which} had already reached its deadline and is stopping: this time "
+                "does not keep it running" if len(stopping) == 1 else
+                f"Sessions {which} had already reached their deadlines and are stopping: this "
+                "time does not keep them running")
+        notes = f"{notes} {said}." if notes else f"{said}."
     return f"{sentence}. {notes}" if notes else f"{sentence}."
 
 
@@ -176,7 +216,8 @@ def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """The week's allowance after a grant on a target with only a weekly quota:
     " (15m in all this week)", " (12m in all this week until then)" for time given
     until a moment, or " (13m in all this week and 2 minutes more until 10:30)" when
-    time given until a moment comes on top of what lasts the day."""
+    time given until a moment comes on top of what lasts the day (each moment's own
+    time when given until several)."""
     whole = int(result["week_allowance_s"])
     lasting, since = result.get("week_lasting_s"), _moment(result.get("week_lasting_from"))
     if lasting is None or since is None:
@@ -185,8 +226,14 @@ def week_total(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     timed = not result.get("week") and not result.get("with_day")
     if timed and expires == since and extra == abs(int(result["seconds"])):
         return f" ({format_duration(whole)} in all this week until then)"
+    parts = [(int(part["seconds"]), end) for part in result.get("on_top") or ()
+             if (end := _moment(part["until"])) is not None]
+    if len(parts) > 1:  # given until several moments: each one's own time, soonest first
+        return (f" ({format_duration(whole - sum(p for p, _ in parts))} in all this week, "
+                + and_list([f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
+                            for part, end in parts]) + ")")
     return (f" ({format_duration(int(lasting))} in all this week and {spoken_duration(extra)} "
-            f"more {until_moment(since, now, zone)})")
+            f"more {until_moment(since, now, zone, up=False)})")
 
 
 def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
@@ -211,23 +258,29 @@ def expiry_sentence(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str
     time for Minecraft (30 minutes, given until 17:00) has run out; 10 minutes of it
     went unused"."""
     user, target = data.get("user", "?"), data.get("label") or data.get("target", "?")
-    extra = spoken_duration(float(data.get("seconds") or 0))
+    # A group's, as the grant said it: "in the games budget"; an entry's: "for Minecraft".
+    on = f"in the {target} budget" if data.get("kind") == "group" else f"for {target}"
+    seconds = float(data.get("seconds") or 0)
+    extra = spoken_duration(seconds)
     taken = data.get("taken_s")
     taken_s = float(taken) if isinstance(taken, int | float) else 0.0
-    if taken_s >= 1:  # a take-back or set of its day took part of it: what was left of it
+    all_taken = taken_s >= 1 and seconds - taken_s < 1  # nothing of it left to use
+    if all_taken:
+        extra += ", all of it taken back"
+    elif taken_s >= 1:  # a take-back or set of its day took part of it: what was left of it
         extra += f", {spoken_duration(taken_s)} of it taken back"
     if data.get("week"):
-        sentence = f"{user}'s extra time for {target} this week ({extra}) has run out with the week"
+        sentence = f"{user}'s extra time {on} this week ({extra}) has run out with the week"
     elif data.get("with_day"):
-        sentence = f"{user}'s extra time for {target} today ({extra}) has run out with the day"
+        sentence = f"{user}'s extra time {on} today ({extra}) has run out with the day"
     else:
         expires = data.get("expires_at")
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else now
-        given = until_moment(moment, now, zone)
-        sentence = f"{user}'s extra time for {target} ({extra}, given {given}) has run out"
+        given = until_moment(moment, now, zone, up=False)
+        sentence = f"{user}'s extra time {on} ({extra}, given {given}) has run out"
     unused = data.get("unused_s")
     rest = "the rest" if taken_s >= 1 else "it"
-    if isinstance(unused, int | float):
+    if isinstance(unused, int | float) and not all_taken:  # never a use that did not happen
         sentence += (f"; {spoken_duration(unused)} of {rest} went unused" if unused >= 1
                      else f"; all of {rest} was used")
     return sentence + "."

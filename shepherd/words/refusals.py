@@ -87,6 +87,8 @@ def _unknown_entry(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
 
 
 def _not_allowed(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    if data.get("to_you"):  # told to the child themselves
+        return "it is not one of your entries"
     return f"it is not one of {data.get('user', 'this child')}'s entries"
 
 

@@ -30,6 +30,11 @@ def counted(amount: int, noun: str) -> str:
 _plural = counted
 
 
+def and_list(parts: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
 def spoken_duration(seconds: float, *, exact: bool = False) -> str:
     """Seconds as a person says them: ``900`` -> "15 minutes", ``5400`` -> "1 hour 30 minutes".
 

@@ -252,3 +252,17 @@ def test_a_budget_with_time_given_until_a_moment_says_it_on_top_until_then() -> 
                           PARIS)
     assert "budgets today: g 1m used, 9m of 10m left, 2m more until 10:00" in "\n".join(
         lines), lines
+
+
+def test_time_given_until_several_moments_says_each_ones_end() -> None:
+    """Review 12-s8 M1: 10m until 10:00 and 10m until 18:00 are not 20m until 18:00."""
+    def game(used: float, left: float) -> dict[str, Any]:
+        return {**entry("game", "Game", "available", used, left, 2100, time_left=left),
+                "quota_lasting_s": 900, "lasting_from": "2026-11-25T18:00:00+01:00",
+                "on_top": [{"seconds": 600, "until": "2026-11-25T10:00:00+01:00"},
+                           {"seconds": 600, "until": "2026-11-25T18:00:00+01:00"}]}
+
+    before = render_status(status([{"name": "alex", "entries": [game(0, 2100)]}]), PARIS)
+    assert "15m of 15m left, 10m more until 10:00 and 10m more until 18:00" in before[1], before
+    inside = render_status(status([{"name": "alex", "entries": [game(900, 1200)]}]), PARIS)
+    assert "20m of 35m left: 10m until 10:00 and 10m until 18:00" in inside[1], inside

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from shepherd.ipc.client import Client
+from shepherd.ipc.protocol import RpcError
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
 
 from .conftest import policy
@@ -130,3 +131,64 @@ def test_a_deadline_that_passes_while_the_launch_is_being_recorded_still_stops_i
         time.sleep(0.1)
         ended = daemon.audit("session_ended")
     assert [e["reason"] for e in ended] == ["expired"]
+
+
+def test_an_extend_whose_write_stalls_past_the_deadline_is_too_late_and_not_audited(
+        stalling_disk_daemon: Any) -> None:
+    """Review 9-s8 M1 (the rest): an extend read before the deadline whose store write is
+    held up (a stalled disk, behind another write) until after the deadline, while the
+    session's SIGTERM went (its program ignores it). It was answered as a
+    success, audited as ``session_extended``, and charged past the limit; it must be
+    refused as too late in words, extend nothing (no ``session_extended``, or one taken
+    back at once when its write had gone in just before), and charge the limit."""
+    daemon = stalling_disk_daemon(policy(
+        '[[entries]]\nid = "stubborn"\n'
+        'command = ["sh", "-c", "trap \'\' TERM; sleep 100"]\nlimits = { max_run = "4s" }\n'
+        '[[entries]]\nid = "long"\ncommand = ["sleep", "3600"]\n',
+        supervisor='stop_grace = "10s"', users="max_sessions = 2"))
+    session_id = daemon.call("launch", entry="stubborn")["session_id"]
+    frozen = daemon.namespace.run("fsfreeze", "-f", str(daemon.state))
+    if frozen.returncode != 0:
+        pytest.skip(f"cannot freeze the disk image here: {frozen.stderr.strip()}")
+    answers: dict[str, Any] = {}
+
+    def call(name: str, method: str, **params: Any) -> None:
+        try:
+            with Client(daemon.socket, timeout=120) as client:
+                answers[name] = client.call(method, **params)
+        except Exception as exc:  # the answer under test (an RpcError), kept to look at
+            answers[name] = exc
+
+    # A write ahead of the extend's, stalled by the frozen disk (the store's thread
+    # takes its writes in order), then the extend: read now, before the deadline.
+    ahead = threading.Thread(target=call, args=("ahead", "launch"), kwargs={"entry": "long"})
+    ahead.start()
+    extend = threading.Thread(target=call, args=("extend", "extend"),
+                              kwargs={"session_id": session_id, "duration": "10m"})
+    extend.start()
+    try:
+        sent = f"session {session_id}: its deadline's SIGTERM was sent"
+        waited = time.monotonic() + 60
+        while sent not in daemon.log.read_text() and time.monotonic() < waited:
+            time.sleep(0.05)  # (the daemon's log is not on the frozen disk)
+        assert sent in daemon.log.read_text(), "the deadline's SIGTERM never went"
+        assert "extend" not in answers, answers  # still waiting for the disk
+    finally:
+        daemon.namespace.run("fsfreeze", "-u", str(daemon.state))
+    extend.join(timeout=60)
+    ahead.join(timeout=60)
+    answer = answers["extend"]
+    assert isinstance(answer, RpcError), f"answered as a success: {answer}"
+    assert "too late" in str(answer) and answer.data["code"] == "too_late", answer
+    waited = time.monotonic()
+    ended = daemon.audit("session_ended")
+    while not ended and time.monotonic() - waited < 60:  # after the grace, SIGKILL
+        time.sleep(0.2)
+        ended = daemon.audit("session_ended")
+    assert [e["reason"] for e in ended] == ["expired"]
+    assert ended[0]["charged_s"] == 4.0, ended
+    # Its write either never went in (the deadline had passed when the store's thread
+    # came to it), or went in just before and was taken back: nothing extended in all.
+    extended = daemon.audit("session_extended")
+    assert sum(e["seconds"] for e in extended) == 0, extended
+    assert all(e.get("undone") for e in extended if e["seconds"] < 0), extended

@@ -4,6 +4,10 @@ is kept in the store."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -16,7 +20,7 @@ from shepherd.ipc.protocol import RpcError
 from shepherd.policy import DAY_NAMES
 from shepherd.store import Store
 from shepherd.words.grants import grant_sentence
-from tests.daemon.conftest import ME, policy, wait_for
+from tests.daemon.conftest import ME, ROOT, policy, wait_for
 
 GAME = """
 [[entries]]
@@ -66,9 +70,24 @@ def test_time_for_the_week_is_kept_across_a_restart(daemon_factory: Any) -> None
     assert expiries(d) == []
 
 
+def test_time_for_the_week_taken_back_is_kept_across_a_restart(daemon_factory: Any) -> None:
+    """Review 12-s8 M6: ``-D --until week`` takes from the week's grants (none used
+    here): the store keeps what is left of them."""
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    d.call("grant", user=ME, target="game", duration="30m", until="week")
+    answer = d.call("grant", user=ME, target="game", duration="20m", until="week",
+                    mode="take")
+    assert answer["week"] and answer["timed_taken_s"] == 1200 and left(d) == 4200
+    said = grant_sentence(answer, datetime.now(UTC), UTC)
+    assert said.startswith("20 minutes taken back from the time given to "), said
+    d.stop()
+    d.start()
+    assert left(d) == 4200
+
+
 @pytest.mark.parametrize(("until", "mode", "said"), [
     ("25:00", "add", "is not a time of day"),
-    ("week", "take", "only time added"),
+    ("week", "set", "only time added"),
     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
 ])
 def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(
@@ -122,13 +141,16 @@ def test_time_added_for_today_is_audited_when_the_day_ends(daemon_factory: Any) 
     d = daemon_factory(policy(GAME, f'stop_grace = "2s"\nday_starts_at = "{starts}"'),
                        env={"TZ": "UTC"})
     events = d.events()
+    d.call("grant", user=ME, target="game", duration="5m", mode="take")  # before: not of it
     answer = d.call("grant", user=ME, target="game", duration="10m")
     said = grant_sentence(answer, datetime.now(UTC), UTC)
     assert answer["with_day"] and "more of game today" in said and "until" not in said, said
+    d.call("grant", user=ME, target="game", duration="3m", mode="take")  # after: of it
     gone = events.next("grant_expired", timeout=90)
-    assert gone["with_day"] and gone["unused_s"] == 600
-    assert gone["text"] == (f"{ME}'s extra time for game today (10 minutes) has run out with "
-                            "the day; 10 minutes of it went unused.")
+    assert gone["with_day"] and (gone["taken_s"], gone["unused_s"]) == (180, 420)
+    assert gone["text"] == (f"{ME}'s extra time for game today (10 minutes, 3 minutes of it "
+                            "taken back) has run out with the day; 7 minutes of the rest went "
+                            "unused.")
     [audited] = wait_for(lambda: expiries(d))
     assert audited["data"]["grant_id"] == gone["grant_id"]
     d.stop()
@@ -253,3 +275,68 @@ def test_a_grant_that_expires_while_the_daemon_is_down_pays_for_no_use_after_it(
     lived = (until - given).total_seconds()
     assert gone["data"]["paid_s"] <= lived + 0.01, gone["data"]
     assert gone["data"]["unused_s"] >= 600 - lived - 0.01
+    # Review 15-s8 M2: `usage` says what the grant counted for (no more than its life),
+    # and that the day went over: the downtime after its end is not hidden as granted.
+    wait_for(lambda: d.call("status")["sessions"] == [], timeout=30,
+             what="the adopted game stopped")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SHEPHERD_SOCKET": str(d.socket)}
+    run = subprocess.run([sys.executable, "-m", "shepherd", "usage", "--json"], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    [line] = json.loads(run.stdout)["days"][0]["usage"]
+    assert line["granted_s"] <= lived + 1 and line["over"], line
+    assert line["used_s"] > line["quota_s"] + line["granted_s"], line
+
+
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part(
+        daemon_factory: Any) -> None:
+    """Review 15-s8 M3 through the daemon and its SQLite file: the day's second used, 10
+    minutes given until a moment and a little of them used: ``-1h`` takes the rest of
+    those 10 minutes (never what was used), the store keeps the grant at what is left of
+    it, a restart says the same, and once it runs out the day is not "over"."""
+    far = f'stop_grace = "2s"\nday_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME.replace('"1h"', '"1s"'), far), env={"TZ": "UTC"})
+    events = d.events()
+    d.call("launch", entry="game", user=ME)
+    events.next("session_ended", timeout=20)  # its second of the day
+    until = datetime.now(UTC) + timedelta(seconds=12)
+    d.call("grant", user=ME, target="game", duration="10m", until=until.isoformat())
+    sid = d.call("launch", entry="game", user=ME)["session_id"]
+    time.sleep(1.5)
+    d.call("stop", session_id=sid)
+    events.next("session_ended", timeout=20)
+    taken = d.call("grant", user=ME, target="game", duration="1h", mode="take")
+    assert taken["change_s"] == 0 and 590 < taken["timed_taken_s"] < 600, taken
+    assert "taken back from" in grant_sentence(taken, datetime.now(UTC), UTC)
+    assert left(d) < 1
+    d.stop()
+    kept = Store.open_readonly(d.state / "shepherd.db")
+    try:
+        [row] = kept.load_accounting(until.date() - timedelta(days=2)).timed_grants
+    finally:
+        kept.close()
+    assert row.seconds == 600 - taken["timed_taken_s"]
+    d.start()
+    assert left(d) < 1
+    [gone] = wait_for(lambda: expiries(d), timeout=30)
+    assert gone["data"]["unused_s"] < 1 and gone["data"]["seconds"] == row.seconds
+    [line] = d.call("usage.history", days=1)["days"][0]["usage"]
+    assert not line["over"] and line["granted_s"] == row.seconds, line
+
+
+def test_time_given_until_two_moments_says_each_ones_end(daemon_factory: Any) -> None:
+    """Review 12-s8 M1: 10 minutes until in an hour and 10 until in two hours are two
+    amounts, each with its own end, in the grant's answer and in ``status --json``."""
+    far = f'day_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"'
+    d = daemon_factory(policy(GAME, far), env={"TZ": "UTC"})
+    soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    later = soon + timedelta(hours=1)
+    d.call("grant", user=ME, target="game", duration="10m", until=soon.isoformat())
+    answer = d.call("grant", user=ME, target="game", duration="10m", until=later.isoformat())
+    parts = [{"seconds": 600, "until": soon.isoformat()},
+             {"seconds": 600, "until": later.isoformat()}]
+    assert answer["on_top"] == parts
+    assert "(1h in all today, 10 minutes more until " in grant_sentence(
+        answer, datetime.now(UTC), UTC)
+    line = d.call("status")["users"][0]["entries"][0]
+    assert line["on_top"] == parts and line["quota_lasting_s"] == 3600
+    assert line["lasting_from"] == later.isoformat()

@@ -218,7 +218,8 @@ def test_two_machines_given_the_same_name_do_not_pass_for_one(
     twin = daemon_factory(household_policy(GAMES, "laptop").replace("{db}", dbname),
                           env=household.env, name="twin")
     health = twin.call("health")
-    assert not health["ok"] and "already called laptop" in health["store"]
+    assert not health["ok"] and "already called laptop" in health["store_text"]
+    assert health["store"] == "unavailable"  # review 12 s8 L10: a code, and a sentence
     assert [r["code"] for r in denial(twin, "minecraft").data["denied"]] == ["store_unavailable"]
     laptop.call("launch", entry="minecraft")  # the first is not disturbed
     laptop.call("stop")

@@ -83,3 +83,34 @@ def test_the_daemons_store_connections_keep_a_small_page_cache(tmp_path: Path) -
     finally:
         side.close(clean=False)
         store.close()
+
+
+def test_the_daemon_does_not_import_tls() -> None:
+    # asyncio imports ``ssl`` (the module, ``_ssl``, libssl: 1.2 MiB of the daemon's
+    # resident set) though the daemon speaks TLS to no one; the household store's
+    # PostgreSQL connection does its TLS in libpq, which is not Python's ``ssl``.
+    done = subprocess.run([sys.executable, "-c", DAEMON_IMPORTS], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split("MODULES", 1)[1].split())
+    assert "asyncio" in loaded and "shepherd.ipc.server" in loaded
+    assert not loaded & {"ssl", "_ssl"}
+
+
+def test_tls_stays_importable_for_what_needs_it() -> None:
+    # Only asyncio is kept from it: a library that wants ``ssl`` later still gets it.
+    code = ("import shepherd.daemon.service, ssl, asyncio.base_events as b;"
+            "print(ssl.PROTOCOL_TLS_CLIENT is not None, b.ssl is None)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["True", "True"]
+
+
+def test_the_daemon_does_not_look_for_pydantic_plugins() -> None:
+    # pydantic looked through every installed distribution's entry points for plugins
+    # when the policy's first model was built, and kept what that imports (importlib's
+    # metadata, email, zipfile, csv: 30 modules, 2 MiB) for the daemon's whole life.
+    done = subprocess.run([sys.executable, "-c", DAEMON_IMPORTS], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split("MODULES", 1)[1].split())
+    assert "shepherd.policy.model" in loaded and "pydantic.main" in loaded
+    assert not loaded & {"importlib.metadata", "email", "zipfile", "csv"}

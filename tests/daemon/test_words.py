@@ -41,7 +41,8 @@ daily_quota = 0
     assert shepherd(d, "lock", ME).returncode == 0
     text = shepherd(d, "launch", "game")
     assert text.returncode == 3
-    assert text.stderr.strip() == (f"Minecraft can't start: {ME} is locked by a parent, and "
+    # Review 12 s8 L6: the child asking for themselves reads it said to them.
+    assert text.stderr.strip() == ("Minecraft can't start: you are locked by a parent, and "
                                    "the games budget allows no time")
     assert "group_quota_exhausted" not in text.stderr
     as_json = json.loads(shepherd(d, "launch", "game", "--json").stdout)

@@ -4,11 +4,15 @@ exec events from raw netlink datagrams."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 from shepherd.detect.connector import PROC_EVENT_EXEC, exec_only_filter, exec_pids
-from shepherd.detect.facts import ProcessFacts
+from shepherd.detect.facts import ProcessFacts, read_facts, shown_command
 from shepherd.detect.rules import Match, Recogniser, flatpak_of, unit_names_app
 from shepherd.policy import load_policy_text
+from tests.supervisor.conftest import wait_for
 
 POLICY = '''version = 1
 [[users]]
@@ -269,3 +273,69 @@ def test_a_shell_loop_of_programs_and_subshells_costs_what_it_forked() -> None:
     assert memory.later_siblings(subshells[-2]) == [subshells[-1]]
     assert memory.descendants(subshells[-1]) == []
     assert memory.steps <= 2  # a lookup goes through what it answers, not all remembered
+
+
+# Review 14 s9 H2: a child writes the command lines the rules are searched in.
+HOSTILE_LINE = ("java " * (256 * 1024 // 5 + 1))[:256 * 1024]  # "java java ..." 256 KiB
+CPU_BUDGET_S = 3  # CPU seconds for 12 searches; a backtracking search took ~20 s for one
+
+
+def test_a_hostile_command_line_costs_a_bounded_search() -> None:
+    """The example's rule over 256 KiB of ``java java ...``: twelve searches in a process of
+    their own that the kernel stops (SIGXCPU) after a few CPU seconds (CPU time, not the
+    busy machine's wall clock). Python's backtracking ``re`` took ~20 s of CPU for one."""
+    program = f'''
+import resource, sys
+from shepherd.detect.facts import ProcessFacts
+from shepherd.detect.rules import Recogniser
+from shepherd.policy import load_policy_text
+policy = load_policy_text({POLICY!r})
+recogniser = Recogniser(policy)
+used = resource.getrusage(resource.RUSAGE_SELF)
+spent = int(used.ru_utime + used.ru_stime) + 1
+resource.setrlimit(resource.RLIMIT_CPU, (spent + {CPU_BUDGET_S}, spent + {CPU_BUDGET_S} + 1))
+line = "java " * {256 * 1024 // 5 + 1}
+found = [recogniser.match(ProcessFacts(pid=1, uid=1, argv=(line,))) for _ in range(12)]
+print(found[0], len(line))
+'''
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    found, length = done.stdout.split()
+    assert found == "None" and int(length) >= 256 * 1024
+
+
+def test_the_engine_still_finds_the_game_behind_a_long_line() -> None:
+    r = recogniser()
+    line = HOSTILE_LINE + " -jar minecraft.jar"
+    assert r.match(facts(argv=tuple(line.split(" ")))) == Match("minecraft", "cmdline")
+
+
+def test_padding_the_arguments_past_what_was_read_does_not_hide_the_game() -> None:
+    """A real process: ``java``, 1 MiB of padding, then the game's name. Before, only the
+    first 256 KiB of a command line were read, so the name was never searched."""
+    padding = ["x" * 1000] * 1024
+    process = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :", "java", *padding,
+                                "-jar", "minecraft.jar"], stdin=subprocess.DEVNULL)
+    try:
+        whole = Path(f"/proc/{process.pid}/cmdline")
+        wait_for(lambda: whole.read_bytes().endswith(b"minecraft.jar\0"))  # it has exec'd
+        facts_read = read_facts(process.pid, recogniser().needs)
+        assert facts_read is not None and not facts_read.argv_cut
+        assert recogniser().match(facts_read) == Match("minecraft", "cmdline")
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_command_line_too_long_to_read_whole_counts_as_every_cmdline_rule() -> None:
+    """Fail closed: it could hide the name (the kernel's cap makes it theoretical)."""
+    found = recogniser().matches(facts(argv=("java",), argv_cut=True))
+    assert [m.entry for m in found] == ["minecraft", "chess"]
+
+
+def test_the_audit_and_the_log_show_a_long_command_line_cut() -> None:
+    argv = ("java", "x" * 100_000, *(["y"] * 100))
+    shown = shown_command(argv)
+    assert len(shown) == 32 and shown[0] == "java" and shown[1] == "x" * 256 + "…"
+    assert sum(map(len, shown)) < 32 * 257

@@ -4,11 +4,12 @@ rest of the week; an expired grant stops counting, and the engine says so once."
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shepherd.engine import (
@@ -115,6 +116,32 @@ def test_time_given_for_the_week_may_be_used_on_any_of_its_days_once() -> None:
     clock.set_wall(local(30, 4))  # the next week
     [gone] = expired(e, clock)
     assert gone.week and gone.expires_at == local(30, 4)
+
+
+def test_time_given_for_the_week_can_be_taken_back_never_below_what_it_paid_for() -> None:
+    """Review 12-s8 M6: ``-D --until week`` takes from the week's grants, the last given
+    first, and never what the week's use already drew from them."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 3600, clock.now, week=True)  # meant +1h, given for the week
+    e.grant("alex", "game", 1200, clock.now, week=True)
+    assert play(e, clock, 5400, 1) == 5400  # Monday: its hour and 30 of the week's minutes
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0
+    assert dict(answer.taken_from) == {-2: 1200, -1: 1800}  # the last given first
+    clock.set_wall(local(24, 15))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
+    assert play(e, clock, 7200, 2) == 3600  # Tuesday: its own hour only
+    clock.set_wall(local(30, 4))  # the next week
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s) == (1800, 0)
+
+
+def test_setting_the_week_is_still_refused_and_says_how_to_take_from_it() -> None:
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    with pytest.raises(ActionRefused, match="--until week"):
+        e.grant("alex", "game", 600, clock.now, mode="set", week=True)
 
 
 def test_an_unused_week_grant_ends_with_its_week() -> None:
@@ -356,19 +383,21 @@ def test_setting_the_total_holds_after_time_given_until_a_moment_runs_out() -> N
 
 def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out() -> None:
     """Used 1h10m of 1h + 30m (until 17:00): the lasting hour is already used up, so taking
-    back 15 minutes takes nothing; once the 30 minutes are over the hour stands (not 45m)."""
+    back 15 minutes takes them from the 20 left of the time given until 17:00 (review 15-s8
+    M3); once that is over the hour and the 10 minutes it paid for stand (not 45m)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 15))
     e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
     assert play(e, clock, 4200, 1) == 4200  # 15:00-16:10
     answer = e.grant("alex", "game", 900, clock.now, mode="take")
-    assert answer.held_at_used and answer.seconds == 0
-    assert answer.allowance_s == 5400 and answer.lasting_s == 3600
+    assert not answer.held_at_used and answer.seconds == 0 and answer.timed_taken_s == 900
+    assert answer.allowance_s == 4500 and answer.lasting_s == 3600
     clock.set_wall(local(23, 17, 30))
+    e.due(clock.now)
     limits = e.limits_of("game")
     assert limits is not None
     standing, _ = e._standing("alex", limits, e.calendar.quota_day(clock.wall), clock.now)
-    assert standing is not None and standing.allowance_s == 3600
+    assert standing is not None and standing.allowance_s == 4200 and standing.over_s == 0
 
 
 def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
@@ -555,6 +584,40 @@ def test_the_day_end_of_time_given_for_today_counts_what_was_set_back(
     assert (gone.seconds, gone.taken_s, gone.unused_s, gone.paid_s) == (300, 180, unused, paid)
 
 
+@pytest.mark.parametrize(("order", "taken"), [
+    (("-5m", "+5m"), [0]),  # a take-back before a grant takes nothing of it
+    (("+5m", "-3m", "+5m"), [180, 0]),  # only of the grants given before it
+    (("+5m", "+5m", "-7m"), [120, 300]),  # the last given first
+])
+def test_a_take_back_takes_only_from_time_for_today_given_before_it(
+        order: tuple[str, ...], taken: list[int]) -> None:
+    """Review 12-s8 M5: the day's end says what a take-back took of each grant for today,
+    in the order they came; nothing played, so all that is left of each went unused."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    for step in order:
+        clock.advance(60)
+        seconds = int(step[1:-1]) * 60
+        e.grant("alex", "game", seconds, clock.now, mode="add" if step[0] == "+" else "take")
+    clock.set_wall(local(24, 4, 1))
+    gone = sorted(expired(e, clock), key=lambda g: abs(g.grant_id))
+    assert [g.taken_s for g in gone] == taken
+    assert [g.unused_s for g in gone] == [g.seconds - g.taken_s for g in gone]
+    assert [g.paid_s for g in gone] == [0] * len(gone)
+
+
+def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_used() -> None:
+    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02: 3 minutes can be used."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10, 2))
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert (cap.usable_s, cap.until) == (180, local(23, 10, 5))
+    shorter = e.grant("alex", "game", 120, clock.now, until=local(23, 10, 5))
+    assert not [c for c in shorter.capped_by if c.kind == "grant_end"]
+
+
 def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     """A day's own grants pay for its use beyond the quota before the week's time does
     (it lasts): 10 minutes until 11:30 with 30 minutes for the week, 1h05m played by
@@ -607,12 +670,59 @@ def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(aske
     assert sum(e.usage.values()) <= 1800 + 1200 + 1e-6
 
 
-def test_taking_back_after_a_partly_used_timed_grant_takes_from_the_lasting_part() -> None:
-    """``-30m``: the lasting 30 minutes are all used (by the time given before 11:00), so
-    they are held; the timed grant's 5 minutes stay until 12:00."""
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> None:
+    """``-30m`` (review 15-s8 M3): the lasting 30 minutes are all used, so they are held;
+    the 5 minutes the time given until 12:00 has left are taken back (never below what
+    was used), and after 12:00 the day is not "over" (the take came out of that grant)."""
     e, clock = _half_used_timed_grant()
     answer = e.grant("alex", "game", 1800, clock.now, mode="take")
-    assert answer.held_at_used and answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert answer.timed_taken_s == 300 and answer.seconds == 0 and answer.held_at_used
+    assert answer.allowance_s == 2700
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s, gone.paid_s) == (900, 0, 900)
+    today, _ = e.standing("alex", e.limits_of("game"), e.quota_day(clock.now), clock.now)
+    assert today is not None and today.over_s == 0 and today.allowance_s == 2700
+
+
+def test_taking_back_less_than_a_timed_grant_has_left_leaves_the_rest_until_its_end() -> None:
+    e, clock = _half_used_timed_grant()
+    answer = e.grant("alex", "game", 180, clock.now, mode="take")
+    assert answer.timed_taken_s == 180 and not answer.held_at_used
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(120)
+    assert play(e, clock, 600, 3) == 120
+    clock.set_wall(local(23, 12))
+    [gone] = expired(e, clock)
+    assert (gone.seconds, gone.unused_s, gone.paid_s) == (1020, 0, 1020)
+
+
+def test_taking_back_takes_from_what_lasts_first_then_from_the_timed_grant() -> None:
+    """20 of the 30 minutes used, +20m until 12:00 unused: ``-15m`` takes the 10 lasting
+    minutes left, then 5 of the 20 given until 12:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1200, 1) == 1200
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12))
+    answer = e.grant("alex", "game", 900, clock.now, mode="take")
+    assert (answer.seconds, answer.timed_taken_s, answer.lasting_s) == (-600, 300, 1200)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(900)
+
+
+def test_a_timed_grant_all_taken_back_is_gone_and_never_said_to_run_out() -> None:
+    e, clock = _half_used_timed_grant()
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 12, 30))
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take")
+    assert answer.timed_taken_s == 1500  # the 5 minutes left of the first, all of the second
+    clock.set_wall(local(23, 13))
+    assert [g.seconds for g in expired(e, clock)] == [900]
+    today, _ = e.standing("alex", e.limits_of("game"), e.quota_day(clock.now), clock.now)
+    assert today is not None and today.over_s == 0
+
+
+def test_a_preview_of_a_take_from_a_timed_grant_changes_nothing() -> None:
+    e, clock = _half_used_timed_grant()
+    assert e.preview_grant("alex", "game", 1800, clock.now, mode="take").timed_taken_s == 300
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
 
 
@@ -674,3 +784,191 @@ def test_an_expiry_noted_late_pays_only_for_the_use_up_to_the_grants_end(
     assert gone.paid_s is not None and gone.paid_s <= 600 + 1e-6
     assert gone.unused_s is not None and gone.unused_s >= 3000 - 1e-6
     assert after.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+# -- several timed grants: the one that ends first pays first (review 15-s8 MEDIUM-1) --
+
+def test_of_two_timed_grants_the_one_that_ends_first_pays_first() -> None:
+    """Quota 30m used by 15:00; +10m until 16:00 and +10m until 17:00 at 15:00; 10
+    minutes played 15:00-15:10. Those minutes came out of the grant ending at 16:00, so
+    at 16:30 the child still has the 10 minutes given until 17:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 16))
+    [sooner] = expired(e, clock)
+    assert sooner.unused_s == pytest.approx(0) and sooner.paid_s == pytest.approx(600)
+    clock.set_wall(local(23, 16, 30))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(600)
+    assert play(e, clock, 3600, 3) == pytest.approx(600)  # until 16:40, then no more
+    clock.set_wall(local(23, 17))
+    [later] = expired(e, clock)
+    assert later.unused_s == pytest.approx(0) and later.paid_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+def test_a_sooner_grant_given_after_the_use_pays_for_none_of_it() -> None:
+    """+10m until 17:00 at 15:00, used 15:00-15:10; +10m until 16:00 given at 15:20 and
+    left unused: it paid for nothing (the use came before it), the later one for all."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 15, 20))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    clock.set_wall(local(23, 16))
+    [sooner] = expired(e, clock)
+    assert sooner.paid_s == pytest.approx(0) and sooner.unused_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(23, 17))
+    [later] = expired(e, clock)
+    assert later.paid_s == pytest.approx(600) and later.unused_s == pytest.approx(0)
+
+
+FIVE = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "5m" }\n'
+TIMED_STEPS = st.lists(
+    st.tuples(st.integers(0, 40), st.sampled_from(["grant", "play"]), st.integers(1, 1200),
+              st.integers(1, 90)),
+    min_size=1, max_size=10)
+
+
+def _play_across_expiries(e: Engine, clock: FakeClock, session: int, wanted: float,
+                          on_use: Callable[[float], None]) -> None:
+    """Play for ``wanted`` seconds (or until the engine says stop), with the engine's
+    clock read at each grant's end as the daemon does (``due``), each piece passed to
+    ``on_use`` before the clock moves past it."""
+    assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+    spent = 0.0
+    while spent < wanted:
+        deadline = e.deadline(session, clock.now)
+        step = wanted - spent if deadline is None else min(wanted - spent, deadline.remaining_s)
+        ends = [g.expires for g in e.timed.values() if g.expires > clock.wall]
+        if ends:
+            step = min(step, (min(ends) - clock.wall).total_seconds())
+        if step <= 1e-9:
+            break
+        on_use(step)
+        clock.advance(step)
+        spent += step
+        e.due(clock.now)
+    e.end_session(session, clock.now, "exited")
+
+
+@dataclass
+class _Held:
+    """A ledger's grant: when it ends, and what of it is left."""
+
+    expires: datetime
+    left: float
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=TIMED_STEPS)
+@example(steps=[(0, "grant", 600, 240), (0, "play", 900, 1), (0, "grant", 600, 90),
+                (0, "grant", 300, 60), (0, "play", 300, 1), (40, "play", 1, 1),
+                (40, "play", 1, 1), (40, "play", 1, 1)])  # a sooner grant paid: not twice
+def test_several_timed_grants_are_used_the_soonest_ending_first(
+        steps: list[tuple[int, str, int, int]]) -> None:
+    """Grants ``--until`` different moments of one day, given and played at any time on a
+    5m-a-day target: what is left is exactly a ledger's, in which use is paid from the
+    day's quota first, then from the grants still counting, the one ending first first
+    (review 15-s8 MEDIUM-1). So the child never gets more than the quota and the grants
+    allow, and never less than what unexpired grants still hold."""
+    e = engine(FIVE)
+    clock = FakeClock(local(23, 14))
+    quota_left = 300.0
+    held: list[_Held] = []  # each grant, in force or not
+
+    def pay(seconds: float) -> None:
+        nonlocal quota_left
+        from_quota = min(seconds, quota_left)
+        quota_left -= from_quota
+        seconds -= from_quota
+        for grant in sorted(held, key=lambda g: g.expires):
+            if grant.expires > clock.wall and seconds > 0:
+                part = min(seconds, grant.left)
+                grant.left -= part
+                seconds -= part
+        assert seconds <= 1e-6, "the engine let the child play beyond the ledger"
+
+    for n, (gap, kind, seconds, minutes) in enumerate(steps, start=1):
+        clock.advance(gap * 60)
+        e.due(clock.now)
+        if kind == "grant":
+            until = min(clock.wall + timedelta(minutes=minutes),
+                        e.calendar.day_end(e.quota_day(clock.now)) - timedelta(minutes=1))
+            if until > clock.wall:
+                e.grant("alex", "game", seconds, clock.now, until=until)
+                held.append(_Held(until, float(seconds)))
+        elif (e.availability("alex", "game", clock.now).remaining_today_s or 0.0) >= 1:
+            _play_across_expiries(e, clock, n, seconds, pay)
+        e.due(clock.now)
+        left = e.availability("alex", "game", clock.now).remaining_today_s
+        ledger = quota_left + sum(g.left for g in held if g.expires > clock.wall)
+        assert left is not None and left == pytest.approx(ledger, abs=1e-3), (left, ledger)
+
+
+def test_use_a_sooner_grant_paid_for_is_not_paid_again_by_a_later_one() -> None:
+    """+10m until 18:00 at 14:00, all used then; at 15:00 +10m until 17:00 and +5m until
+    16:00, 5 minutes played: the grant ending at 16:00 paid for them, so the one ending
+    at 17:00 went unused and nothing is left after it (not 5 minutes more)."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 13))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 14))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 18))
+    assert play(e, clock, 600, 2) == 600
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    e.grant("alex", "game", 300, clock.now, until=local(23, 16))
+    assert play(e, clock, 300, 3) == 300
+    clock.set_wall(local(23, 16))
+    [soonest] = expired(e, clock)
+    assert soonest.paid_s == pytest.approx(300)
+    clock.set_wall(local(23, 17))
+    [middle] = expired(e, clock)
+    assert middle.paid_s == pytest.approx(0) and middle.unused_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+
+
+def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -> None:
+    """Review 12-s8 M1 (what ``status`` shows): each moment's own time, what was used
+    taken from the one that ends first; what lasts the day is what is left after."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    limits = e.limits_of("game")
+    assert limits is not None
+    day = e.quota_day(clock.now)
+    e.grant("alex", "game", 600, clock.now, until=local(23, 16))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert e.lasting("alex", limits, day, clock.now) == (
+        1800, ((600, local(23, 16)), (600, local(23, 17))))
+    assert play(e, clock, 2100, 1) == 2100  # the quota, then 5 minutes of the 16:00 grant
+    assert e.lasting("alex", limits, day, clock.now) == (
+        2100, ((300, local(23, 16)), (600, local(23, 17))))
+    clock.set_wall(local(23, 16))
+    e.due(clock.now)
+    assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
+
+
+def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then() -> None:
+    """20 of 30 minutes used, +10m until 17:00, 15 minutes played: the quota paid 10, the
+    grant 5; its other 5 end at 17:00 (not: the day has 5 minutes left after it)."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 14))
+    limits = e.limits_of("game")
+    assert limits is not None
+    assert play(e, clock, 1200, 1) == 1200
+    e.grant("alex", "game", 600, clock.now, until=local(23, 17))
+    assert play(e, clock, 900, 2) == 900
+    assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
+        2100, ((300, local(23, 17)),))
+    clock.set_wall(local(23, 17))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0

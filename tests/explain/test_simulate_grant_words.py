@@ -91,10 +91,121 @@ def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time() ->
     assert simulation.used["game"] == 14 * 60
 
 
-def test_taking_back_after_a_partly_used_timed_grant_says_what_stays() -> None:
-    said = texts("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
-                 "10:03 stop\n10:30 grant game -5m\n")
-    assert said[-1] == ("10:30", "Nothing of Game was taken back from sam (10m in all today "
-                                 "and 4 minutes more until 11:00: those 10m are already used, "
-                                 "and time used is never taken back; what is left of the time "
-                                 "given until 11:00 stays until then).")
+def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> None:
+    """Review 15-s8 M3: 10m of quota used, +4m until 11:00 with 3 of them used: ``-5m``
+    takes the minute left (the lasting 10m are held), and the day ends at 13m."""
+    script = ("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
+              "10:03 stop\n10:30 grant game -5m\n10:31 check game\n")
+    actions = parse_script(script, POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
+    assert ("10:30", "1 minute of Game taken back from sam for today, not 5 minutes (10m in "
+                     "all today and 3 minutes more until 11:00: 13m is already used, and time "
+                     "used is never taken back).") in said
+    assert ("10:31", "Game can't start: its time for today is used up (back tomorrow at "
+                     "04:00).") in said, said
+    assert ("11:00", "sam's extra time for Game (3 minutes, given until 11:00) has run out; "
+                     "all of it was used.") in said, said
+    assert simulation.used["game"] == 13 * 60
+
+
+def test_the_days_end_gives_a_take_back_to_no_grant_made_after_it() -> None:
+    """Review 12-s8 M5: ``-5m`` then ``+5m``, nothing played: the 5 minutes went unused,
+    none of them taken back, and no use is claimed."""
+    actions = parse_script("10:00 grant game -5m\n10:01 grant game +5m\n",
+                           POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    [end] = [s.text for s in simulation.steps if "has run out" in s.text]
+    assert end == ("sam's extra time for Game today (5 minutes) has run out with the day; "
+                   "5 minutes of it went unused.")
+
+
+def test_a_timed_grant_that_cannot_all_be_used_says_so_and_its_end_stops_the_game() -> None:
+    """Review 12-s8 M2: at 10:02, 10 minutes until 10:05: only 3 of them can be used, and
+    the game stops at 10:05 because that time runs out, not "its time for today"."""
+    said = texts("09:00 launch game\n10:02 grant game +10m until 10:05\n"
+                 "10:02 launch game\n")
+    assert ("10:02", "sam has 10 minutes more of Game until 10:05 (20m in all today until "
+                     "then). Only 3 minutes of it can be used before it runs out at 10:05.") in said
+    assert ("10:02", "Game starts; it may run until 10:05, when the time given until 10:05 "
+                     "runs out.") in said, said
+    actions = parse_script("09:00 launch game\n10:02 grant game +10m until 10:05\n"
+                           "10:02 launch game\n", POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    stops = [s.text for s in simulation.steps if s.text.startswith("Game stops")]
+    assert stops[-1] == "Game stops after 3 minutes: the time given until 10:05 runs out."
+
+
+def test_time_given_for_the_week_is_taken_back_but_never_what_was_used() -> None:
+    """Review 12-s8 M6: ``+1h until week`` (meant for today), 20 minutes of it used:
+    ``-2h until week`` takes the 40 left, and the day is over."""
+    said = texts("09:00 grant game +1h until week\n09:00 launch game\n09:30 stop\n"
+                 "09:40 grant game -2h until week\n09:41 check game\n")
+    assert ("09:40", "40 minutes taken back from the time given to sam for Game this week, "
+                     "not 2 hours.") in said
+    assert said[-1] == ("09:41", "Game can't start: its time for today is used up (back "
+                                 "tomorrow at 04:00).")
+
+
+def test_the_explained_day_names_a_grants_end_as_what_stops_a_session() -> None:
+    """Review 12-s8 M2 in `policy explain`: the day's 10 minutes used, 10 minutes given
+    until 10:05 at 10:00: the session from 10:00 stops when that time runs out."""
+    from datetime import datetime
+
+    from shepherd.engine.grants import TimedGrant
+    from shepherd.explain.day import explain_day
+    from shepherd.explain.run import Starting
+    from shepherd.explain.text import explanation_lines
+
+    end = datetime(2026, 11, 30, 10, 5, tzinfo=PARIS)
+    starting = Starting(usage={("sam", "game", MONDAY): 600.0}, timed_grants=(
+        TimedGrant(1, "sam", "game", MONDAY, 600, end, used_before=600.0),), counted=True)
+    explanation = explain_day(POLICY, PARIS, "sam", MONDAY,
+                              datetime(2026, 11, 30, 10, 0, tzinfo=PARIS), starting, ["game"])
+    text = "\n".join(explanation_lines(explanation, PARIS))
+    assert "in use for 5 minutes, until the time given until 10:05 runs out" in text, text
+
+
+def test_of_two_timed_grants_the_one_that_ends_first_is_used_first() -> None:
+    """Review 15-s8 MEDIUM-1: quota used; +10m until 16:00 and +10m until 17:00, 10
+    minutes played while both counted: they were the 16:00 grant's, so the 10 minutes
+    until 17:00 are still there at 16:30."""
+    said = texts("09:00 launch game\n15:00 grant game +10m until 16:00\n"
+                 "15:00 grant game +10m until 17:00\n15:00 launch game\n15:10 stop\n"
+                 "16:30 check game\n")
+    assert said[-1] == ("16:30", "Game can start, for up to 10 minutes.")
+    actions = parse_script("09:00 launch game\n15:00 grant game +10m until 16:00\n"
+                           "15:00 grant game +10m until 17:00\n15:00 launch game\n15:10 stop\n",
+                           POLICY.supervisor.day_starts_at)
+    lines = [s.text for s in simulate_day(POLICY, PARIS, "sam", MONDAY, actions).steps
+             if s.outcome == "grant_expired"]
+    assert lines[0].endswith("all of it was used."), lines
+    assert lines[1].endswith("10 minutes of it went unused."), lines
+
+
+def test_time_given_until_two_moments_is_said_with_each_ones_end() -> None:
+    """Review 12-s8 M1: the first 10 minutes end at 11:00, not at 18:00."""
+    said = texts("10:00 grant game +10m until 11:00\n10:01 grant game +10m until 18:00\n"
+                 "10:02 launch game\n10:07 grant game +1m\n")
+    assert said[1] == ("10:01", "sam has 10 minutes more of Game until 18:00 (10m in all "
+                                "today, 10 minutes more until 11:00 and 10 minutes more until "
+                                "18:00).")
+    # 5 minutes played came out of the quota, which is used first
+    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 10 "
+                                 "minutes more until 11:00 and 10 minutes more until 18:00).")
+
+
+def test_time_given_until_two_moments_on_a_weekly_only_entry_says_each_ones_end() -> None:
+    said = texts("10:00 grant wk +2m until 10:30\n10:01 grant wk +3m until 11:00\n")
+    assert said[1] == ("10:01", "sam has 3 minutes more of Weekly until 11:00 (10m in all "
+                                "this week, 2 minutes more until 10:30 and 3 minutes more "
+                                "until 11:00).")
+
+
+def test_time_given_until_a_moment_partly_paid_by_the_quota_is_said_until_then() -> None:
+    """The quota pays first: of 10 minutes played, 5 were the quota's and 5 the grant's,
+    so 5 minutes of it are left until 12:00, not for the whole day."""
+    said = texts("10:00 launch game\n10:05 stop\n10:05 grant game +10m until 12:00\n"
+                 "10:05 launch game\n10:15 stop\n10:16 grant game +1m\n")
+    assert said[-1] == ("10:16", "sam has 1 minute more of Game today (16m in all today and "
+                                 "5 minutes more until 12:00).")

@@ -200,3 +200,52 @@ def test_a_subscriber_that_never_reads_nor_hangs_up_is_let_go(
     most, left = asyncio.run(scenario())
     assert most <= server_module.MAX_UNSENT + len(encode(server_module.LAGGED))  # + last words
     assert left == 0
+
+
+class _Answer(dict[str, Any]):
+    """An answer the test can watch (a weak reference) after the server dropped it."""
+
+
+def test_an_answer_to_a_caller_gone_is_not_kept_after_its_connection_ends() -> None:
+    # A caller that asks for a large answer (`status`, 40 KB) and hangs up before it is
+    # written: the write's BrokenPipeError was kept by asyncio (the reader, the closing
+    # future) with its traceback, whose frames held the whole answer, in reference
+    # cycles only a full garbage collection frees. 32 such callers a round made the
+    # daemon's memory grow by megabytes (bench/memory.py).
+    import gc
+    import weakref
+
+    hung_up = asyncio.Event()
+    kept: list[weakref.ref[_Answer]] = []
+
+    async def handler(request: Request, connection: Connection) -> Any:
+        await hung_up.wait()
+        answer = _Answer(text="x" * 100_000)
+        kept.append(weakref.ref(answer))
+        return answer
+
+    async def scenario() -> None:
+        path = Path(tempfile.mkdtemp(prefix="shp")) / "s.sock"
+        server = RpcServer(path, handler)
+        await server.start()
+        try:
+            _, writer = await asyncio.open_unix_connection(str(path))
+            writer.write(b'{"jsonrpc":"2.0","id":1,"method":"big"}\n')
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the server has read the request
+            writer.transport.abort()
+            hung_up.set()
+            for _ in range(200):  # until the server is done with the connection
+                await asyncio.sleep(0.01)
+                if kept and not server.connections:
+                    break
+            await asyncio.sleep(0.05)
+        finally:
+            await server.close()
+
+    gc.disable()  # only what reference counting frees counts
+    try:
+        asyncio.run(scenario())
+        assert kept and kept[0]() is None, "the answer is still alive"
+    finally:
+        gc.enable()

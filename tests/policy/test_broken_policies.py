@@ -161,6 +161,26 @@ CASES: list[tuple[str, str, list[str]]] = [
      ["13: entries[0].detect.cmdline: got 'supertux(kart', not a regular expression: missing ), "
       "unterminated subpattern at position 8 (expected a Python regular expression, searched "
       "in the command line joined by spaces)"]),
+    # Review 14 s9 H2: patterns are searched by RE2 (linear time); what needs
+    # backtracking is refused, with the reason and the line.
+    ("detect_pattern_with_a_lookahead", USERS + '\n[[entries]]\nid = "mc"\ncommand = ["a"]\n'
+     '[entries.detect]\ncmdline = "java (?!.*server).*minecraft"\n',
+     ["13: entries[0].detect.cmdline: got 'java (?!.*server).*minecraft', which RE2 does "
+      "not take: invalid perl operator: (?! (expected a regular expression without "
+      "lookarounds such as (?=...) or (?<!...) and without backreferences such as \\1: "
+      "command lines are searched by RE2, a linear-time engine, so that whatever a child "
+      "writes costs no more than its length)"]),
+    ("detect_pattern_with_a_backreference", USERS + '\n[[entries]]\nid = "mc"\n'
+     'command = ["a"]\ndetect = { cmdline = \'(java) \\1 minecraft\' }\n',
+     ["12: entries[0].detect.cmdline: got '(java) \\\\1 minecraft', which RE2 does not "
+      "take: invalid escape sequence: \\1 (expected a regular expression without "
+      "lookarounds such as (?=...) or (?<!...) and without backreferences such as \\1: "
+      "command lines are searched by RE2, a linear-time engine, so that whatever a child "
+      "writes costs no more than its length)"]),
+    ("detect_pattern_nested_too_deeply", USERS + '\n[[entries]]\nid = "mc"\n'
+     'command = ["a"]\ndetect = { cmdline = "' + "(" * 3000 + "a" + ")" * 3000 + '" }\n',
+     ["12: entries[0].detect.cmdline: got a pattern of 6001 characters nested too deeply "
+      "(expected a regular expression that names the program)"]),
     ("detect_pattern_matching_everything", USERS + '\n[[entries]]\nid = "tux"\n'
      'command = ["a"]\ndetect = { cmdline = "tux|" }\n',
      ["12: entries[0].detect.cmdline: got 'tux|', which matches an empty command line and so "

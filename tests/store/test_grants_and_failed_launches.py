@@ -194,3 +194,37 @@ def test_a_grant_noted_expired_before_migration_7_paid_for_nothing_known(
         assert books.expiries_noted == frozenset({1})
     finally:
         store.close()
+
+
+def test_a_grant_for_today_keeps_the_take_backs_made_after_it(store: StateStore) -> None:
+    """Review 12-s8 M5: a take-back made before a grant takes nothing of it; the store
+    says, with each timed grant, the net of its day's take-backs and sets made after."""
+    from datetime import timedelta
+
+    end = T0 + timedelta(hours=20)
+    store.grant(T0, "alex", "game", DAY, -300, actor="mum")
+    first = store.grant(T0, "alex", "game", DAY, 600, actor="mum", expires_at=end)
+    store.grant(T0, "alex", "game", DAY, -180, actor="mum")
+    second = store.grant(T0, "alex", "game", DAY, 600, actor="mum", expires_at=end)
+    store.grant(T0, "alex", "other", DAY, -60, actor="mum")  # another target's
+    after = {g.id: g.signed_after_s for g in store.load_accounting(DAY).timed_grants}
+    assert after == {first: -180, second: 0}
+
+
+def test_a_take_back_from_time_given_until_a_moment_keeps_what_is_left(
+        store: StateStore) -> None:
+    """Review 15-s8 M3: the grant is kept at what is left of it; one taken back to
+    nothing is gone (the audit keeps both), in the take-back's own transaction."""
+    from datetime import timedelta
+
+    until = T0 + timedelta(hours=1)
+    kept = store.grant(T0, "alex", "game", DAY, 600, actor="dad", expires_at=until)
+    gone = store.grant(T0, "alex", "game", DAY, 300, actor="dad", expires_at=until)
+    assert kept is not None and gone is not None
+    assert store.grant(T0, "alex", "game", DAY, 0, actor="mum",
+                       taken_from=((kept, 200), (gone, 300))) is None
+    books = store.load_accounting(DAY)
+    assert [(g.id, g.seconds) for g in books.timed_grants] == [(kept, 400)]
+    assert books.grants == {}
+    page = store.audit_page(AuditFilter(types=("time_granted",)))
+    assert len(page.events) == 3

@@ -140,3 +140,39 @@ def test_a_grant_to_a_locked_child_says_the_lock_truthfully() -> None:
     assert group.endswith("alex is locked: the 5 minutes are given, but alex can't use them "
                           "until you unlock them.")
     assert "today:" not in said
+
+
+def test_a_grants_end_given_to_the_second_is_said_rounded_down() -> None:
+    """Review 15-s8 L3: an end at 17:12:36 is "until 17:12" (the README: an end is
+    rounded down), in the answer and in the expiry line alike."""
+    from shepherd.words import expiry_sentence
+
+    end = NOW.replace(hour=17, minute=12, second=36)
+    said = grant_sentence(result(expires_at=end.isoformat(), allowance_s=3000), NOW, PARIS)
+    assert said.startswith("alex has 10 minutes more of Tiny Game until 17:12 ("), said
+    gone = {"user": "alex", "label": "Tiny Game", "seconds": 600, "expires_at": end.isoformat(),
+            "week": False, "unused_s": 600.0}
+    assert expiry_sentence(gone, end, PARIS) == (
+        "alex's extra time for Tiny Game (10 minutes, given until 17:12) has run out; 10 "
+        "minutes of it went unused.")
+
+
+def test_an_expiry_all_taken_back_claims_no_use() -> None:
+    """Review 15-s8 L3: +10m then =0s: nothing was left of it, and nothing was used."""
+    from shepherd.words import expiry_sentence
+
+    gone = {"user": "alex", "label": "Tiny Game", "seconds": 600, "with_day": True,
+            "taken_s": 600.0, "unused_s": 0.0, "paid_s": 0.0, "week": False}
+    assert expiry_sentence(gone, NOW, PARIS) == (
+        "alex's extra time for Tiny Game today (10 minutes, all of it taken back) has run "
+        "out with the day.")
+
+
+def test_the_tuis_question_for_a_take_back_from_the_week_says_so() -> None:
+    """Review 12-s8 M6: the TUI asks before taking from the week's grants."""
+    from shepherd.tui.words import grant_question
+
+    assert grant_question("alex", "Tiny Game", 1200, False, "take", "week") == (
+        "Take 20 minutes of Tiny Game back from the time given to alex for this week?")
+    assert grant_question("alex", "Tiny Game", 1200, False, "take") == (
+        "Take 20 minutes of Tiny Game back from alex for today?")

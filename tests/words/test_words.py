@@ -108,6 +108,9 @@ def test_a_refusal_told_to_the_locked_child_says_you() -> None:
         "Celeste can't start: you are locked by a parent"
     assert refusal_sentence("Celeste", reasons, NOW, PARIS, you="sam") == \
         "Celeste can't start: alex is locked by a parent"  # a brother is not "you"
+    theirs = [NotAllowedForUser("alex", "celeste").to_json()]
+    assert refusal_sentence("Celeste", theirs, NOW, PARIS, you="alex") == \
+        "Celeste can't start: it is not one of your entries"
 
 
 def test_a_grant_to_a_locked_child_is_said_in_good_grammar() -> None:

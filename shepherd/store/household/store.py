@@ -204,13 +204,15 @@ class PgStore:
         expiry is audited."""
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen, paid, before in conn.execute(
+        for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
                 "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted, "
-                "paid_s, used_before_s FROM grants WHERE day >= %s AND expires_at IS NOT NULL "
-                "ORDER BY id", (since,)).fetchall():
+                "paid_s, used_before_s, (SELECT coalesce(sum(s.seconds), 0) FROM grants s "
+                "WHERE s.child = g.child AND s.target = g.target AND s.day = g.day AND "
+                "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
+                "WHERE day >= %s AND expires_at IS NOT NULL ORDER BY id", (since,)).fetchall():
             timed.append(TimedGrantRow(int(gid), str(u), str(t), d, int(sec), until,
                                        bool(week), None if paid is None else float(paid),
-                                       None if before is None else float(before)))
+                                       None if before is None else float(before), int(after)))
             if seen:
                 noted.add(int(gid))
         return tuple(timed), frozenset(noted)
@@ -553,9 +555,15 @@ class PgStore:
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
-              used_before_s: float | None = None) -> int | None:
+              used_before_s: float | None = None,
+              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
+            for taken_id, part in taken_from:  # all of it taken back: gone
+                conn.execute("DELETE FROM grants WHERE id = %s AND seconds <= %s",
+                             (taken_id, part))
+                conn.execute("UPDATE grants SET seconds = seconds - %s WHERE id = %s",
+                             (part, taken_id))
             if seconds:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "

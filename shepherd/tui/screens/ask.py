@@ -129,10 +129,10 @@ class AskScreen(ModalScreen[Answer | None]):
                     self.query_one("#problem", Static).update(
                         f"Lasts until {until!r}? Write today, week or a time like 17:00.")
                     return
-            if until != "today" and mode != "add":
+            if until != "today" and mode != "add" and not (mode == "take" and until == "week"):
                 self.query_one("#problem", Static).update(
-                    "Only time added can last until a time or the week; taking back and "
-                    "setting are for today.")
+                    "Only time added can last until a time or the week; setting is for "
+                    "today, and taking back for today or (with week) from the week's grants.")
                 return
         target = None
         if self.targets:

@@ -30,7 +30,8 @@ def series(days: list[dict[str, Any]], user: str, kind: str, target: str,
         for line in row["usage"]:
             if line["kind"] == kind and line["id"] == target:
                 quota = line["quota_s"]
-                total = None if quota is None else quota + line["granted_s"]
+                total = None if quota is None else line.get(  # an older daemon: no share
+                    "allowed_s", quota + line["granted_s"])  # of the week's time in it
                 found[date.fromisoformat(row["day"])] = (line["used_s"], total)
     known_quota = {d.weekday(): q for d, (_, q) in found.items()}
     result = []
