@@ -1605,8 +1605,18 @@ class Daemon:
         record = self.sessions.get(session_id)
         if record is not None and record.started is not None:
             await record.started.wait()  # asked to stop while starting: once it runs
-        if session_id in self.sessions:
-            await self.backend.stop(session_id, float(self.policy.supervisor.stop_grace))
+        grace = float(self.policy.supervisor.stop_grace)
+        pause = STOP_RETRY_S
+        while session_id in self.sessions:
+            try:
+                await self.backend.stop(session_id, grace)
+                break
+            except Exception as exc:  # out of descriptors, say: tried again, never left
+                log.error("session %d: stopping it failed (%s); trying again in %.1f s",
+                          session_id, exc, pause, exc_info=not starved(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, STOP_RETRY_MAX_S)
+                grace = 0.0  # its grace is spent: SIGKILL when it can be sent
         if session_id in self.sessions:  # the session never emptied: close the books anyway
             self._finish(session_id)
 
@@ -2113,6 +2123,8 @@ def _deadline_json(deadline: Deadline | None) -> dict[str, Any]:
             "group": deadline.group, "period": deadline.period}
 
 
+STOP_RETRY_S = 0.2  # a stop that failed is tried again this much later, then less often
+STOP_RETRY_MAX_S = 2.0
 STARVED_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE})
 
 
