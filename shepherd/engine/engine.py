@@ -1174,7 +1174,8 @@ class Engine:
         used = self.used(user, limits.members, day, now)
         if mode == "take" and week:
             pools = self._take_from_week(user, limits, day, now, seconds)
-            return TimeGranted(user, target, day, 0, mode, None, used,
+            return TimeGranted(user, target, day, self._week_rebase(user, target, day, pools),
+                               mode, None, used,
                                sum(t for _, t in pools) < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
                                timed_taken_s=sum(t for _, t in pools), taken_from=pools)
@@ -1252,6 +1253,19 @@ class Engine:
                 taken.append((g.id, part))
                 seconds -= part
         return tuple(taken)
+
+    def _week_rebase(self, user: str, target: str, day: date,
+                     pools: tuple[tuple[int, int], ...]) -> int:
+        """What today's set or take-back, made after the week's grants ``pools`` takes
+        from, had already removed of them: given back to the day when they are taken
+        back, so the week's time is never taken twice (review 12-s9 M2). A set made
+        before a grant was given saw none of it (its part is 0: nothing given back)."""
+        taken = sum(t for _, t in pools)
+        if not pools:
+            return 0
+        after = max(g.signed_after if g.day == day else self._signed(user, target, day)
+                    for gid, _ in pools if (g := self.timed.get(gid)) is not None)
+        return min(taken, max(-after, 0))
 
     def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                         seconds: int) -> tuple[tuple[int, int], ...]:
@@ -1344,7 +1358,7 @@ class Engine:
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
             for gid, g in list(self.timed.items()):  # what it may take from time given
-                if (g.user, g.target, g.day) == key and not g.week:
+                if (g.user, g.target, g.day) == key:  # as the store counts it
                     self.timed[gid] = replace(g, signed_after=g.signed_after + planned.seconds)
         elif planned.seconds > 0:
             if grant_id is None:

@@ -133,7 +133,10 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                     if group else f"{user} has {spoken_duration(asked)} more of {target} {lasts}")
     elif mode == "take":
         whose = f"{user}'s {target} budget" if group else f"{target}"
-        taken = -change + int(result.get("timed_taken_s") or 0)  # with time given until
+        taken = int(result.get("timed_taken_s") or 0)  # with time given until
+        # a week's take-back gives the day back what a set of it had already left out
+        # of the week's time (review 12-s9 M2): only what came out of the week is said
+        taken += 0 if result.get("week") else -change
         if taken <= 0:
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")

@@ -127,7 +127,7 @@ def test_time_given_for_the_week_can_be_taken_back_never_below_what_it_paid_for(
     e.grant("alex", "game", 1200, clock.now, week=True)
     assert play(e, clock, 5400, 1) == 5400  # Monday: its hour and 30 of the week's minutes
     answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
-    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0
+    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0  # no set today
     assert dict(answer.taken_from) == {-2: 1200, -1: 1800}  # the last given first
     clock.set_wall(local(24, 15))
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
@@ -972,3 +972,37 @@ def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then()
     clock.set_wall(local(23, 17))
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+@pytest.mark.parametrize(("today", "left"), [(("set", 300), 300), (("take", 3600), 3600)])
+def test_taking_back_the_weeks_time_never_takes_what_a_set_day_already_gave_up(
+        today: tuple[str, int], left: float) -> None:
+    """Review 12-s9 M2: ``+1h --until week``, then ``=5m`` (or ``-1h``) today, then
+    ``-1h --until week``: the day keeps what it was set to (the set already left the
+    week's hour out of it), and a later ``+5m`` gives 5 minutes."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    mode, seconds = today
+    e.grant("alex", "game", seconds, clock.now, mode=mode)  # type: ignore[arg-type]
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert answer.timed_taken_s == 3600
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
+    e.grant("alex", "game", 300, clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        left + 300)
+    clock.set_wall(local(24, 15))  # Tuesday: its own hour, the week's hour is gone
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
+
+
+def test_a_set_made_before_the_weeks_time_was_given_stays_when_it_is_taken_back() -> None:
+    """The other order: ``=5m``, then ``+1h --until week``, then ``-1h --until week``:
+    the day is back at the 5 minutes it was set to, not at its quota."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 300, clock.now, mode="set")
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3900)
+    e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)

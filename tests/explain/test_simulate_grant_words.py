@@ -209,3 +209,15 @@ def test_time_given_until_a_moment_partly_paid_by_the_quota_is_said_until_then()
                  "10:05 launch game\n10:15 stop\n10:16 grant game +1m\n")
     assert said[-1] == ("10:16", "sam has 1 minute more of Game today (16m in all today and "
                                  "5 minutes more until 12:00).")
+
+
+def test_taking_back_the_weeks_time_leaves_a_day_that_was_set_as_it_was_set() -> None:
+    """Review 12-s9 M2 (sim8): ``+1h until week``, ``=5m``, ``-1h until week``: the day
+    keeps its 5 minutes, and a later ``+5m`` gives 5 minutes more."""
+    said = dict(texts("10:00 grant game +1h until week\n10:01 grant game =5m\n"
+                      "10:02 grant game -1h until week\n10:03 check game\n"
+                      "10:04 grant game +5m\n10:05 check game\n"))
+    assert said["10:02"] == "1 hour taken back from the time given to sam for Game this week."
+    assert said["10:03"] == "Game can start, for up to 5 minutes."
+    assert said["10:04"].startswith("sam has 5 minutes more of Game today (10m in all today"), said
+    assert said["10:05"] == "Game can start, for up to 10 minutes."
