@@ -102,7 +102,7 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
             taken = out + (0 if data.get("week") or not isinstance(seconds, int | float)
                            else max(-int(seconds), 0))
             if data.get("week"):
-                whose = f"{user}'s {target} budget" if group else f"{user} for {target}"
+                whose = f"{user} for the {target} budget" if group else f"{user} for {target}"
                 return (f"{duration(taken)} was taken back from the time given to {whose} "
                         "this week" if taken else
                         f"nothing was taken back from the time given to {whose} this week")
