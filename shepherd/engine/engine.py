@@ -1397,10 +1397,34 @@ class Engine:
         if (planned.mode != "add" or planned.expires_at is None or planned.week
                 or planned.with_day):
             return ()
-        usable = (planned.expires_at - now.wall).total_seconds()
+        usable = self._usable_before(planned.user, planned.target, planned.day,
+                                     planned.expires_at, now)
         if usable >= planned.seconds:
             return ()
         return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at),)
+
+    def _usable_before(self, user: str, target: str, day: date, expires: datetime,
+                       now: Instant) -> float:
+        """What of the time given until ``expires`` can be used before then, used without
+        a break from now: the day's own time is used first, then the time given until
+        each moment, the soonest ending first (as their expiries count it), so only what
+        is left after those before it counts (review 12-s9 M1)."""
+        whole = (expires - now.wall).total_seconds()
+        limits = self.limits_of(target)
+        standing = None if limits is None else self.lasting(user, limits, day, now)
+        if limits is None or standing is None:
+            return whole
+        today, _ = self._standing(user, limits, day, now)
+        assert today is not None  # lasting() is None without it
+        lasting, on_top = standing
+        cursor = now.wall + timedelta(seconds=max(lasting - today.used_s, 0.0))
+        usable = 0.0
+        for left, end in on_top:
+            part = max(min(left, (end - cursor).total_seconds()), 0.0)
+            cursor += timedelta(seconds=part)
+            if end == expires:
+                usable = part
+        return usable
 
     def grant_ending(self, user: str, entry_id: str, wall: datetime) -> datetime | None:
         """The end of time given until a moment (for the entry or a group of it) at

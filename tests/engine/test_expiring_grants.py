@@ -608,9 +608,12 @@ def test_a_take_back_takes_only_from_time_for_today_given_before_it(
 
 
 def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_used() -> None:
-    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02: 3 minutes can be used."""
+    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02 with the day's own hour
+    used: 3 minutes can be used."""
     e = engine(DAILY)
-    clock = FakeClock(local(23, 10, 2))
+    clock = FakeClock(local(23, 9))
+    assert play(e, clock, 3600, 1) == 3600
+    clock.advance(120)  # 10:02
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
     [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
     assert (cap.usable_s, cap.until) == (180, local(23, 10, 5))
@@ -1006,3 +1009,22 @@ def test_a_set_made_before_the_weeks_time_was_given_stays_when_it_is_taken_back(
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3900)
     e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+
+
+def test_time_given_until_a_moment_can_be_used_only_after_the_days_own_time() -> None:
+    """Review 12-s9 M1: the day's own time is used first (the grant pays only for use
+    beyond it), then time given until a moment, the soonest ending first. With the
+    day's hour left at 10:00: none of 10 minutes until 10:05 can be used before then;
+    of 10 minutes until 11:05, 5; of 10 more until 11:10, 5 (the 11:05 ones go first)."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert cap.usable_s == 0
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert cap.usable_s == pytest.approx(300)
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 10))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert cap.usable_s == pytest.approx(300)
+    assert play(e, clock, 7200, 1) == 3600 + 300 + 300  # what the caps said, no more

@@ -221,3 +221,20 @@ def test_taking_back_the_weeks_time_leaves_a_day_that_was_set_as_it_was_set() ->
     assert said["10:03"] == "Game can start, for up to 5 minutes."
     assert said["10:04"].startswith("sam has 5 minutes more of Game today (10m in all today"), said
     assert said["10:05"] == "Game can start, for up to 10 minutes."
+
+
+def test_time_given_until_a_moment_says_what_of_it_can_be_used_after_the_days_own() -> None:
+    """Review 12-s9 M1 (sim5): the day's own 10 minutes are used first, so none of 10
+    minutes given until 10:05 can be used before then, and 5 of 10 given until 10:15;
+    the expiry line agrees."""
+    said = texts("10:00 grant game +10m until 10:05\n")
+    assert said[0][1].endswith("None of it can be used before it runs out at 10:05: Game's "
+                               "other time today is used first and lasts until then."), said
+    later = texts("10:00 grant game +10m until 10:15\n10:00 launch game\n")
+    assert later[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
+                                "10:15."), later
+    actions = parse_script("10:00 grant game +10m until 10:15\n10:00 launch game\n",
+                           POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    [end] = [s.text for s in simulation.steps if "has run out" in s.text]
+    assert end.endswith("5 minutes of it went unused."), end
