@@ -1220,6 +1220,10 @@ class Engine:
             lasting_from = max(expires, lasting_from or expires)
         whole = None if allowance is None else allowance + on_top
         parts = {end: left for left, end in self.on_top(user, target, day, now)}
+        for gid, part in taken_from:  # what is left of each after the take (12-s9 M3)
+            end = self.timed[gid].expires
+            parts[end] = parts.get(end, 0.0) - part
+        parts = {end: left for end, left in parts.items() if left >= 0.5}
         if expires is not None and not week and not with_day and mode == "add":
             parts[expires] = parts.get(expires, 0.0) + seconds
         return TimeGranted(user, target, day, change.delta_s, mode, whole, used,

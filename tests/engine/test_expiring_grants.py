@@ -1028,3 +1028,20 @@ def test_time_given_until_a_moment_can_be_used_only_after_the_days_own_time() ->
     [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
     assert cap.usable_s == pytest.approx(300)
     assert play(e, clock, 7200, 1) == 3600 + 300 + 300  # what the caps said, no more
+
+
+def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() -> None:
+    """Review 12-s9 M3: ``=2m``, +10m until 12:00, +5m until 03:59, 1 minute played,
+    ``-5m``: the answer's parts are after the take (4 minutes came out of the 03:59
+    ones), so what lasts is 1 minute, not 0s."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 120, clock.now, mode="set")
+    e.grant("alex", "game", 600, clock.now, until=local(23, 12))
+    e.grant("alex", "game", 300, clock.now, until=local(24, 3, 59))
+    assert play(e, clock, 60, 1) == 60
+    answer = e.grant("alex", "game", 300, clock.now, mode="take")
+    assert answer.timed_taken_s == 240 and answer.seconds == -60
+    assert answer.on_top == ((600, local(23, 12)), (60, local(24, 3, 59)))
+    assert answer.allowance_s == 60 + 660
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)

@@ -238,3 +238,18 @@ def test_time_given_until_a_moment_says_what_of_it_can_be_used_after_the_days_ow
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
     [end] = [s.text for s in simulation.steps if "has run out" in s.text]
     assert end.endswith("5 minutes of it went unused."), end
+
+
+def test_a_take_back_with_several_timed_grants_says_what_is_left_of_each() -> None:
+    """Review 12-s9 M3 (sim10): ``=2m``, 10 minutes until 12:00, 5 until 03:59, 1 minute
+    played, then ``-5m``: 1 minute of what lasts is taken (held at the minute used) and
+    4 of the 5 until 03:59 (the last ending first); the answer says so, not "0s in all
+    today" beside the 5 minutes as they were."""
+    script = ("10:00 grant game =2m\n10:00 grant game +10m until 12:00\n"
+              "10:00 grant game +5m until 03:59\n10:01 launch game\n10:02 stop\n"
+              "10:05 grant game -5m\n10:06 check game\n")
+    said = dict(texts(script))
+    assert said["10:05"].startswith(
+        "5 minutes of Game taken back from sam for today (1m in all today, 10 minutes more "
+        "until 12:00 and 1 minute more until tomorrow at 03:59"), said["10:05"]
+    assert said["10:06"] == "Game can start, for up to 11 minutes."
