@@ -1267,8 +1267,8 @@ class Engine:
         taken = sum(t for _, t in pools)
         if not pools:
             return 0
-        after = max(g.signed_after if g.day == day else self._signed(user, target, day)
-                    for gid, _ in pools if (g := self.timed.get(gid)) is not None)
+        after = max((g.signed_after if g.day == day else self._signed(user, target, day)
+                     for gid, _ in pools if (g := self.timed.get(gid)) is not None), default=0)
         return min(taken, max(-after, 0))
 
     def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
