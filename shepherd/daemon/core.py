@@ -1722,16 +1722,21 @@ class Daemon:
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
+                        **({"week": True} if planned.week else {}),
                         **({"timed_taken_s": planned.timed_taken_s,
                             "taken_from": [list(t) for t in planned.taken_from]}
                            if planned.taken_from else {}),
                         **({"action_id": action_id} if action_id else {})},
-            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s,
+            expires_at=planned.expires_at, used_before_s=planned.used_s,
+            week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,
-                                       "lasting_s": granted.lasting_s},
+                                       "lasting_s": granted.lasting_s,
+                                       **({"week": True} if granted.week else {}),
+                                       **({"timed_taken_s": granted.timed_taken_s}
+                                          if granted.timed_taken_s else {})},
                       user=user)
         self._changed()
         answer = self._grant_answer(granted, seconds)
