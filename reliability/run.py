@@ -97,9 +97,11 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
     tests = re.sub(r"=+", "", summary).strip()
     if failed:
         tests += "; failed: " + ", ".join(sorted(failed))
+    # The command as it ran: a row that says "every test" stands for no -k or other argument.
     rows.append({"point": point, "check": f"{what} (pytest: {' '.join(present)})",
-                 "command": f"SHEPHERD_RELIABILITY=full pytest {' '.join(present)}",
-                 "size": "every test", "result": f"{tests}; {took:.0f} s at load {load:.1f}",
+                 "command": " ".join([f"SHEPHERD_RELIABILITY={form} pytest", *present, *extra]),
+                 "size": f"the tests `{' '.join(extra)}` selects" if extra else "every test",
+                 "result": f"{tests}; {took:.0f} s at load {load:.1f}",
                  "ok": run.returncode == 0, "stamp": stamp})
     return rows
 

@@ -1605,8 +1605,18 @@ class Daemon:
         record = self.sessions.get(session_id)
         if record is not None and record.started is not None:
             await record.started.wait()  # asked to stop while starting: once it runs
-        if session_id in self.sessions:
-            await self.backend.stop(session_id, float(self.policy.supervisor.stop_grace))
+        grace = float(self.policy.supervisor.stop_grace)
+        pause = STOP_RETRY_S
+        while session_id in self.sessions:
+            try:
+                await self.backend.stop(session_id, grace)
+                break
+            except Exception as exc:  # out of descriptors, say: tried again, never left
+                log.error("session %d: stopping it failed (%s); trying again in %.1f s",
+                          session_id, exc, pause, exc_info=not starved(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, STOP_RETRY_MAX_S)
+                grace = 0.0  # its grace is spent: SIGKILL when it can be sent
         if session_id in self.sessions:  # the session never emptied: close the books anyway
             self._finish(session_id)
 
@@ -1712,16 +1722,21 @@ class Daemon:
                         "lasting_s": planned.lasting_s,
                         "held_at_used": planned.held_at_used,
                         **({"with_day": True} if planned.with_day else {}),
+                        **({"week": True} if planned.week else {}),
                         **({"timed_taken_s": planned.timed_taken_s,
                             "taken_from": [list(t) for t in planned.taken_from]}
                            if planned.taken_from else {}),
                         **({"action_id": action_id} if action_id else {})},
-            expires_at=planned.expires_at, week=planned.week, used_before_s=planned.used_s,
+            expires_at=planned.expires_at, used_before_s=planned.used_s,
+            week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,
-                                       "lasting_s": granted.lasting_s},
+                                       "lasting_s": granted.lasting_s,
+                                       **({"week": True} if granted.week else {}),
+                                       **({"timed_taken_s": granted.timed_taken_s}
+                                          if granted.timed_taken_s else {})},
                       user=user)
         self._changed()
         answer = self._grant_answer(granted, seconds)
@@ -2113,6 +2128,8 @@ def _deadline_json(deadline: Deadline | None) -> dict[str, Any]:
             "group": deadline.group, "period": deadline.period}
 
 
+STOP_RETRY_S = 0.2  # a stop that failed is tried again this much later, then less often
+STOP_RETRY_MAX_S = 2.0
 STARVED_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE})
 
 

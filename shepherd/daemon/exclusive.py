@@ -21,6 +21,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shepherd.ipc.server import socket_directory_problem
+
 STATE_LOCK = "daemon.lock"
 
 
@@ -81,6 +83,10 @@ class Exclusive:
             state_dir.mkdir(parents=True, exist_ok=True)
             held.fds.append(_take(state_dir / STATE_LOCK, f"the state directory {state_dir}"))
             socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            # Checked again now it exists: another may have made it since start-up's check.
+            unsafe = socket_directory_problem(socket_path)
+            if unsafe is not None:
+                raise CannotStart(unsafe)
             held.fds.append(_take(socket_path.with_name(socket_path.name + ".lock"),
                                   f"the socket {socket_path}"))
             if _answers(socket_path):

@@ -44,7 +44,7 @@ from shepherd.supervisor.alarm import HELPER as ALARM_HELPER
 from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.direct import STARTER
 from shepherd.supervisor.instance import held_elsewhere
-from shepherd.supervisor.proctree import protected
+from shepherd.supervisor.proctree import READ_STARVED, protected
 
 if TYPE_CHECKING:
     from shepherd.daemon.core import Daemon
@@ -54,6 +54,7 @@ log = logging.getLogger("shepherd.daemon")
 # connector's exec events even where the eBPF filter loads; "off": no program started
 # outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
 # every process a mutated rule could match).
+REREAD_S = 0.2  # /proc could not be read for want of descriptors: read again this much later
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
 
@@ -77,6 +78,7 @@ class OutsideWatch:
         self.daemon = daemon
         self.connector: ProcConnector | None = None
         self.scan = ProcScan()
+        self._said_short = float("-inf")
         self.forks = ForkMemory()
         self.recogniser = Recogniser(daemon.policy, os.path.realpath, identity, same_content)
         self.uids: dict[int, str] = {}
@@ -167,9 +169,26 @@ class OutsideWatch:
             task.cancel()
 
     # -- seeing ----------------------------------------------------------------------
+    def _retrying(self, look: Callable[..., None], *args: object) -> None:
+        """``look(*args)``; when ``/proc`` cannot be read for want of descriptors or memory
+        (never taken for a process gone), again ``REREAD_S`` later."""
+        try:
+            look(*args)
+        except OSError as exc:
+            if exc.errno not in READ_STARVED:
+                raise
+            if time.monotonic() - self._said_short > 60:
+                self._said_short = time.monotonic()
+                log.error("cannot read /proc (%s): looking again every %.1f s (said once a "
+                          "minute)", exc, REREAD_S)
+            asyncio.get_running_loop().call_later(REREAD_S, self._retrying, look, *args)
+
     def _exec(self, pid: int) -> None:
         """The kernel says ``pid`` ran a new program."""
         self.forks.ran_program(pid)
+        self._retrying(self._exec_look, pid)
+
+    def _exec_look(self, pid: int) -> None:
         if not self.recogniser.needs.any:
             return
         uid = real_uid(pid)
@@ -196,6 +215,9 @@ class OutsideWatch:
                 self._arm()
 
     def _scan(self, fresh: bool) -> None:
+        self._retrying(self._scan_now, fresh)  # a scan cut short remembers nothing new
+
+    def _scan_now(self, fresh: bool) -> None:
         now, needs = time.monotonic(), self.recogniser.needs
         for pid, uid in self.scan.new_processes(set(self.uids), needs):
             self._look(pid, uid, fresh=fresh, seen_at=now)
@@ -253,6 +275,9 @@ class OutsideWatch:
         return match is not None and match.entry == seen.entry
 
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+        self._retrying(self._look_now, pid, uid, fresh, seen_at)
+
+    def _look_now(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
         if self._look_at(pid, uid, fresh, seen_at):
             self._look_at_forked(pid, fresh, seen_at, set())
 

@@ -17,6 +17,7 @@ from shepherd.daemon.core import Daemon, DaemonConfig
 from shepherd.daemon.errors import CommandError
 from shepherd.daemon.exclusive import Exclusive
 from shepherd.daemon.methods import Methods, Subscribers
+from shepherd.descriptors import raise_descriptor_limit
 from shepherd.ipc.server import RpcServer
 from shepherd.policy import Policy
 
@@ -33,12 +34,15 @@ async def serve(config: DaemonConfig, policy: Policy) -> None:
 
 
 async def _serve(config: DaemonConfig, policy: Policy) -> None:
+    soft, hard = raise_descriptor_limit()
     subscribers = Subscribers()
     daemon = Daemon(config, policy, subscribers)
     methods = Methods(daemon)
     server = RpcServer(config.socket_path, methods, mode=0o600 if config.user_mode else 0o666,
                        admit=methods.admit)
     subscribers.server = server
+    log.info("descriptors: %d (hard limit %d); connections held at most: %d", soft, hard,
+             server.max_connections)
     await daemon.start()
     await server.start()
     stopped = asyncio.Event()

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 
-from shepherd.supervisor.proctree import live_thread, real_uid, task_dir
+from shepherd.supervisor.proctree import READ_STARVED, live_thread, real_uid, task_dir
 
 __all__ = ["real_uid"]
 
@@ -75,10 +75,14 @@ def shown_command(argv: tuple[str, ...], count: int = 32, width: int = 256) -> l
 
 
 def _read(path: str, limit: int = MAX_READ) -> bytes | None:
+    """The file's first ``limit`` bytes; None when it cannot be read (the process is
+    gone, or not ours to read). Out of descriptors or memory: raised, never "gone"."""
     try:
         with open(path, "rb") as handle:
             return handle.read(limit)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in READ_STARVED:
+            raise
         return None
 
 

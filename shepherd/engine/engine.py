@@ -1215,7 +1215,8 @@ class Engine:
         used = self.used(user, limits.members, day, now)
         if mode == "take" and week:
             pools = self._take_from_week(user, limits, day, now, seconds)
-            return TimeGranted(user, target, day, 0, mode, None, used,
+            return TimeGranted(user, target, day, self._week_rebase(user, target, day, pools),
+                               mode, None, used,
                                sum(t for _, t in pools) < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
                                timed_taken_s=sum(t for _, t in pools), taken_from=pools)
@@ -1261,6 +1262,10 @@ class Engine:
             lasting_from = max(expires, lasting_from or expires)
         whole = None if allowance is None else allowance + on_top
         parts = {end: left for left, end in self.on_top(user, target, day, now)}
+        for gid, part in taken_from:  # what is left of each after the take (12-s9 M3)
+            end = self.timed[gid].expires
+            parts[end] = parts.get(end, 0.0) - part
+        parts = {end: left for end, left in parts.items() if left >= 0.5}
         if expires is not None and not week and not with_day and mode == "add":
             parts[expires] = parts.get(expires, 0.0) + seconds
         return TimeGranted(user, target, day, change.delta_s, mode, whole, used,
@@ -1305,6 +1310,19 @@ class Engine:
                 taken.append((g.id, part))
                 seconds -= part
         return tuple(taken)
+
+    def _week_rebase(self, user: str, target: str, day: date,
+                     pools: tuple[tuple[int, int], ...]) -> int:
+        """What today's set or take-back, made after the week's grants ``pools`` takes
+        from, had already removed of them: given back to the day when they are taken
+        back, so the week's time is never taken twice (review 12-s9 M2). A set made
+        before a grant was given saw none of it (its part is 0: nothing given back)."""
+        taken = sum(t for _, t in pools)
+        if not pools:
+            return 0
+        after = max((g.signed_after if g.day == day else self._signed(user, target, day)
+                     for gid, _ in pools if (g := self.timed.get(gid)) is not None), default=0)
+        return min(taken, max(-after, 0))
 
     def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                         seconds: int) -> tuple[tuple[int, int], ...]:
@@ -1397,7 +1415,7 @@ class Engine:
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
             for gid, g in list(self.timed.items()):  # what it may take from time given
-                if (g.user, g.target, g.day) == key and not g.week:
+                if (g.user, g.target, g.day) == key:  # as the store counts it
                     self.timed[gid] = replace(g, signed_after=g.signed_after + planned.seconds)
         elif planned.seconds > 0:
             if grant_id is None:
@@ -1436,10 +1454,34 @@ class Engine:
         if (planned.mode != "add" or planned.expires_at is None or planned.week
                 or planned.with_day):
             return ()
-        usable = (planned.expires_at - now.wall).total_seconds()
+        usable = self._usable_before(planned.user, planned.target, planned.day,
+                                     planned.expires_at, now)
         if usable >= planned.seconds:
             return ()
         return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at),)
+
+    def _usable_before(self, user: str, target: str, day: date, expires: datetime,
+                       now: Instant) -> float:
+        """What of the time given until ``expires`` can be used before then, used without
+        a break from now: the day's own time is used first, then the time given until
+        each moment, the soonest ending first (as their expiries count it), so only what
+        is left after those before it counts (review 12-s9 M1)."""
+        whole = (expires - now.wall).total_seconds()
+        limits = self.limits_of(target)
+        standing = None if limits is None else self.lasting(user, limits, day, now)
+        if limits is None or standing is None:
+            return whole
+        today, _ = self._standing(user, limits, day, now)
+        assert today is not None  # lasting() is None without it
+        lasting, on_top = standing
+        cursor = now.wall + timedelta(seconds=max(lasting - today.used_s, 0.0))
+        usable = 0.0
+        for left, end in on_top:
+            part = max(min(left, (end - cursor).total_seconds()), 0.0)
+            cursor += timedelta(seconds=part)
+            if end == expires:
+                usable = part
+        return usable
 
     def grant_ending(self, user: str, entry_id: str, wall: datetime) -> datetime | None:
         """The end of time given until a moment (for the entry or a group of it) at

@@ -10,6 +10,7 @@ import errno
 import itertools
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,14 +68,28 @@ class Client:
         self.path = path
         self.timeout = timeout
         self._ids = itertools.count(1)
-        try:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(timeout)
-            self.sock.connect(str(path))
-        except OSError as exc:
-            raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
-                                    f"{why_unreachable(exc)}") from None
+        self.sock = self._connect(path, timeout)
         self._buffer = bytearray()
+
+    @staticmethod
+    def _connect(path: Path, timeout: float) -> socket.socket:
+        """A connection; while the daemon's queue of connections is full (others may
+        keep it so: a stranger's flood), asked again until ``timeout``."""
+        give_up = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(str(path))
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EAGAIN or time.monotonic() + pause > give_up:
+                    raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
+                                            f"{why_unreachable(exc)}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def close(self) -> None:
         self.sock.close()

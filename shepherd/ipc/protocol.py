@@ -7,6 +7,7 @@ One JSON text per line, at most ``MAX_LINE`` bytes. Requests, notifications
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,8 @@ class Request:
 
 def encode(message: Any) -> bytes:
     text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text.encode() + b"\n"
+    # A lone surrogate is not UTF-8: written as its JSON escape (``\ud800``), never lost.
+    return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
 def response(request_id: JsonId, result: Any) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def parse_line(line: bytes) -> Any:
     recursion limit, and integers of more digits than ``int`` converts.
     """
     try:
-        return json.loads(line.decode("utf-8"))
+        value = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise RpcError(PARSE_ERROR, "the line is not UTF-8") from None
     except json.JSONDecodeError as exc:
@@ -126,3 +128,29 @@ def parse_line(line: bytes) -> Any:
         raise RpcError(PARSE_ERROR, "the JSON is nested too deeply") from None
     except ValueError as exc:  # int() refuses thousands of digits
         raise RpcError(PARSE_ERROR, f"a number in the JSON is too large: {exc}") from None
+    if _SURROGATE_ESCAPE.search(line) and _holds_lone_surrogate(value):
+        raise RpcError(PARSE_ERROR, "a string in the JSON holds a lone surrogate (an escape "
+                       "from \\ud800 to \\udfff not in a pair): it is not text")
+    return value
+
+
+# An escape of a surrogate (a hint only: a pair is text, and "\\ud800" is not an escape).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """True when a string in the value (a key too) is not valid Unicode text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False

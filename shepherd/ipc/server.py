@@ -4,6 +4,13 @@
   The daemon's ``admit`` decides at once whether that uid may talk at all: a
   stranger's first line is answered with one ``forbidden`` error, unread, and
   the connection is closed, so a stranger costs no parsing and no answers.
+- Connections are bounded so the daemon always keeps descriptors for its own work
+  (opening ``cgroup.kill``, ``/proc``, the store): at most ``max_connections`` in
+  all (half the descriptor limit, at most ``MAX_CONNECTIONS``), ``MAX_CONNECTIONS_PER_UID``
+  per admitted uid, and strangers at most ``MAX_STRANGERS_PER_UID`` per uid and
+  ``MAX_STRANGERS`` in all, each waited for at most ``STRANGER_WAIT_S``; past a
+  bound a connection is answered at once and closed (past ``max_connections`` it
+  waits in the kernel's queue: the daemon takes no more until one ends).
 - A line longer than ``MAX_LINE`` is answered with an error and the connection is
   closed; any other bad input (not JSON, nested too deeply, numbers too large,
   not a request) is answered and the connection stays usable.
@@ -28,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import socket
 import stat
 import struct
@@ -61,11 +69,16 @@ from shepherd.timeouts import within
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS_PER_UID = 32
+MAX_CONNECTIONS = 1024  # in all, and never more than half the descriptor limit
+MAX_STRANGERS_PER_UID = 4
+MAX_STRANGERS = 16
+LISTEN_BACKLOG = 64
+ACCEPT_RETRY_S = 0.2  # out of descriptors: accept again this much later
 RATE_PER_SECOND = 100.0
 RATE_BURST = 200.0
 MAX_BATCH = 100
 MAX_UNSENT = 1024 * 1024
-STRANGER_WAIT_S = 10.0
+STRANGER_WAIT_S = 2.0
 CLOSE_WAIT_S = 2.0
 LINGER_S = 10.0  # a closed connection's unsent bytes wait this long for its reader
 QUEUE_LIMIT = MAX_UNSENT // 1024  # kept for callers that size floods by it
@@ -206,6 +219,15 @@ def _admit_everyone(peer: Peer) -> Admission | None:
     return Admission({})
 
 
+def connection_limit() -> int:
+    """How many connections the daemon holds at most: half its descriptor limit (the
+    rest are its own), at most ``MAX_CONNECTIONS``."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(8, min(MAX_CONNECTIONS, soft // 2))
+
+
 def socket_directory_problem(path: Path, uid: int | None = None) -> str | None:
     """Why the socket must not live at ``path`` (None: it may), in words.
 
@@ -245,27 +267,89 @@ class RpcServer:
         self.connections: set[Connection] = set()
         self._buckets: dict[int, TokenBucket] = {}
         self._per_uid: dict[int, int] = {}
+        self._strangers: dict[int, int] = {}  # uid: connections waiting for their forbidden
+        self._open = 0  # every connection held, strangers too
+        self.max_connections = connection_limit()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accepting = False
+        self._said_short = float("-inf")
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        self._server = await asyncio.start_unix_server(
-            self._serve, path=str(self.path), limit=MAX_LINE + 1)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.setblocking(False)
+        listener.bind(str(self.path))
         os.chmod(self.path, self.mode)
+        listener.listen(LISTEN_BACKLOG)
+        self._listener = listener
+        self._loop = asyncio.get_running_loop()
+        self._resume_accepting()
 
     async def close(self) -> None:
         """Stop listening, hang up on everyone and wait (briefly) for their tasks to end."""
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._pause_accepting()
+            self._listener.close()
+            self._listener = None
         for connection in list(self.connections):
             connection.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_S)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    def _resume_accepting(self) -> None:
+        if self._listener is not None and self._loop is not None and not self._accepting:
+            self._accepting = True
+            self._loop.add_reader(self._listener.fileno(), self._accept)
+
+    def _pause_accepting(self) -> None:
+        if self._listener is not None and self._loop is not None and self._accepting:
+            self._accepting = False
+            self._loop.remove_reader(self._listener.fileno())
+
+    def _accept(self) -> None:
+        """Take waiting connections while fewer than ``max_connections`` are held; at the
+        bound, the rest wait in the kernel's queue until one ends. Each is counted the
+        moment it has a descriptor, so the daemon's own stay free."""
+        assert self._listener is not None and self._loop is not None
+        while self._open < self.max_connections:
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:  # out of descriptors or memory: try again soon
+                self._pause_accepting()
+                self._loop.call_later(ACCEPT_RETRY_S, self._resume_accepting)
+                if time.monotonic() - self._said_short > 60:
+                    self._said_short = time.monotonic()
+                    log.error("cannot take a connection (%s); trying again every %.1f s "
+                              "(said once a minute)", exc, ACCEPT_RETRY_S)
+                return
+            self._open += 1
+            task = self._loop.create_task(self._serve_socket(sock))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._pause_accepting()
+
+    async def _serve_socket(self, sock: socket.socket) -> None:
+        try:
+            sock.setblocking(False)
+            reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1)
+            await self._serve(reader, writer)
+        except Exception:  # a connection that breaks at its start breaks only itself
+            log.debug("a connection failed", exc_info=True)
+            sock.close()
+        finally:
+            self._open -= 1
+            if self._open < self.max_connections:
+                self._resume_accepting()
 
     def broadcast(self, method: str, params: dict[str, Any],
                   audience: Callable[[Connection], bool] = lambda c: True) -> None:
@@ -276,10 +360,6 @@ class RpcServer:
                 connection.send_bytes(data, LAGGED)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         sock = writer.get_extra_info("socket")
         peer = peer_credentials(sock)
         connection = Connection(peer, writer)
@@ -289,14 +369,11 @@ class RpcServer:
             log.exception("could not decide who uid %d is", peer.uid)
             admission = None
         if admission is None:
-            await self._turn_away(reader, connection)
-            await connection.ended()
+            await self._stranger(reader, connection)
             return
         if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
-            connection.send(error_response(None, RpcError(
-                TOO_MANY_CONNECTIONS, "too many connections from your user")))
-            connection.close()
-            await connection.ended()
+            await self._hang_up(connection, RpcError(
+                TOO_MANY_CONNECTIONS, "too many connections from your user"))
             return
         connection.context.update(admission.context)
         if admission.limited:
@@ -315,12 +392,29 @@ class RpcServer:
             await connection.ended()
 
     @staticmethod
-    async def _turn_away(reader: asyncio.StreamReader, connection: Connection) -> None:
-        """A peer the daemon does not know: wait for its first line, never read it, say no."""
-        with contextlib.suppress(Exception):
-            await within(reader.readuntil(b"\n"), STRANGER_WAIT_S)
-        connection.send(error_response(None, RpcError(FORBIDDEN, "forbidden")))
+    async def _hang_up(connection: Connection, error: RpcError) -> None:
+        connection.send(error_response(None, error))
         connection.close()
+        await connection.ended()
+
+    async def _stranger(self, reader: asyncio.StreamReader, connection: Connection) -> None:
+        """A peer the daemon does not know: ``forbidden``. Its first line is waited for
+        (so a client that writes first reads the answer), never read, and only for a
+        few strangers at a time, briefly: past those, the answer is at once."""
+        uid = connection.peer.uid
+        if (self._strangers.get(uid, 0) >= MAX_STRANGERS_PER_UID
+                or sum(self._strangers.values()) >= MAX_STRANGERS):
+            await self._hang_up(connection, RpcError(FORBIDDEN, "forbidden"))
+            return
+        self._strangers[uid] = self._strangers.get(uid, 0) + 1
+        try:
+            with contextlib.suppress(Exception):
+                await within(reader.readuntil(b"\n"), STRANGER_WAIT_S)
+            await self._hang_up(connection, RpcError(FORBIDDEN, "forbidden"))
+        finally:
+            self._strangers[uid] -= 1
+            if not self._strangers[uid]:
+                del self._strangers[uid]
 
     async def _read_lines(self, reader: asyncio.StreamReader, connection: Connection) -> None:
         while not connection.closed:

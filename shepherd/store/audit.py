@@ -81,7 +81,8 @@ def row_hash(row_id: int, ts: str, kind: str, user: str | None, entry: str | Non
               actor: str, data: str, prev_hash: str) -> str:
     content = json.dumps([row_id, ts, kind, user, entry, actor, data, prev_hash],
                          separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(content.encode()).hexdigest()
+    # surrogatepass: the same bytes for any text; a lone surrogate never loses the row
+    return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _meta_json(db: Database, key: str) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ left behind with nothing in them (``remove_leftovers``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -99,6 +100,7 @@ def cgroup_of(pid: int | str = "self") -> str | None:
     return None
 
 
+REREAD_S = 0.2  # a group's events that could not be read are read again this much later
 GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV})
 """What reading a group's file raises once the group is removed: ENOENT before the open,
 ENODEV when it is removed between the open and the read (its kernfs node is gone)."""
@@ -643,8 +645,20 @@ class CgroupHome:
               on_change: Callable[[], None] | None = None) -> bool:
         """Call ``on_empty`` once the group is empty; False when it already is.
         ``on_change``: at every other change of ``cgroup.events`` (its ``frozen`` state)."""
+        ended: list[bool] = []
+
         def changed() -> None:
-            if not populated(group):
+            if ended:
+                return
+            try:
+                empty = not populated(group)
+            except OSError as exc:  # out of descriptors, say: not an end; looked at again
+                log.warning("cannot read %s (%s); reading it again in %.1f s", group, exc,
+                            REREAD_S)
+                asyncio.get_running_loop().call_later(REREAD_S, changed)
+                return
+            if empty:
+                ended.append(True)
                 self.watcher.remove(group / "cgroup.events")
                 on_empty()
             elif on_change is not None:

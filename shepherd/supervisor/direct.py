@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shepherd.descriptors import programs_limit
 from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.alarm import REPLY_TIMEOUT_S, Alarm, AlarmDown
@@ -158,7 +159,8 @@ class DirectBackend:
         spec = {"command": list(command), "uid": account.uid, "gid": account.gid,
                 "groups": list(account.groups), "cwd": account.home,
                 "cgroup": str(session.group) if session.group else None,
-                "instance": self.instance_id, "session": session_id}
+                "instance": self.instance_id, "session": session_id,
+                "nofile": programs_limit()}
         status_read, status_write = os.pipe2(os.O_CLOEXEC)
         log_fd = self.logs.open(session_id)
         try:

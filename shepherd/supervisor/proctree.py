@@ -10,6 +10,7 @@ while ``/proc/PID/task/TID`` of a live thread still does (``task_dir``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ def is_process(pid: int, start: int | None) -> bool:
     return info is not None and (start is None or info.start == start)
 
 
+READ_STARVED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+"""What a read of ``/proc`` raises when the daemon is short of descriptors or memory:
+never taken for a process gone (raised; the caller looks again)."""
+
+
 def real_uid(pid: int) -> int | None:
     """The process's real uid (whose process it is), or None when it is gone. Not the
     owner of ``/proc/PID``: that is the effective uid, and root's for a process that is
@@ -115,7 +121,11 @@ def real_uid(pid: int) -> int | None:
             for line in handle:
                 if line.startswith(b"Uid:"):
                     return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
+    except OSError as exc:
+        if exc.errno in READ_STARVED:  # the daemon is short, the process is not gone
+            raise
+        return None
+    except (ValueError, IndexError):
         return None
     return None
 

@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
 import time
@@ -38,6 +39,9 @@ START_FAILED = 127
 def become_child(spec: dict[str, Any]) -> None:
     """Drop to the child's account and directory; reset what Python changed."""
     uid, gid = int(spec["uid"]), int(spec["gid"])
+    if spec.get("nofile"):  # the daemon raised its own: the program gets what it was given
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(int(spec["nofile"]), hard), hard))
     if uid != os.getuid():
         os.setgroups([int(g) for g in spec["groups"]])
         os.setgid(gid)

@@ -95,6 +95,23 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         if data.get("mode") == "set" and total is not None:
             whose = f"{user}'s {target} budget" if group else f"{user}'s {target}"
             return f"{whose} for today was set to {duration(total)}"
+        if data.get("mode") == "take":  # with what came out of time given until a moment
+            # or for the week (``timed_taken_s``), review 12-s9 M3/M4; a week's take-back
+            # gives the day back what a set of it had left out (not taken: M2)
+            out = int(data.get("timed_taken_s") or 0)
+            taken = out + (0 if data.get("week") or not isinstance(seconds, int | float)
+                           else max(-int(seconds), 0))
+            if data.get("week"):
+                whose = f"{user} for the {target} budget" if group else f"{user} for {target}"
+                return (f"{duration(taken)} was taken back from the time given to {whose} "
+                        "this week" if taken else
+                        f"nothing was taken back from the time given to {whose} this week")
+            if not taken:
+                return (f"nothing was taken back from {user}'s {target} budget" if group
+                        else f"nothing of {target} was taken back from {user}")
+            if group:
+                return f"{duration(taken)} was taken back from {user}'s {target} budget"
+            return f"{duration(taken)} of {target} was taken back from {user}"
         if isinstance(seconds, int | float) and seconds < 0:
             if group:
                 return f"{duration(-seconds)} was taken back from {user}'s {target} budget"

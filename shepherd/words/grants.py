@@ -73,6 +73,9 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
         return f"This session still ends {end}" + (f": {why}." if why else ".")
     when = "this week" if weekly else "today"
     if kind == "grant_end":  # time given until a moment that is nearer than its length
+        if usable < 0.5:  # the day's own time (and time given until sooner) comes first
+            return (f"None of it can be used before it runs out {end}: {label}'s other time "
+                    "today is used first and lasts until then.")
         return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
@@ -133,7 +136,10 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                     if group else f"{user} has {spoken_duration(asked)} more of {target} {lasts}")
     elif mode == "take":
         whose = f"{user}'s {target} budget" if group else f"{target}"
-        taken = -change + int(result.get("timed_taken_s") or 0)  # with time given until
+        taken = int(result.get("timed_taken_s") or 0)  # with time given until
+        # a week's take-back gives the day back what a set of it had already left out
+        # of the week's time (review 12-s9 M2): only what came out of the week is said
+        taken += 0 if result.get("week") else -change
         if taken <= 0:
             sentence = (f"Nothing of {whose} was taken back" if group
                         else f"Nothing of {target} was taken back from {user}")

@@ -19,6 +19,7 @@ import pytest
 from shepherd.ipc.protocol import RpcError
 from shepherd.policy import DAY_NAMES
 from shepherd.store import Store
+from shepherd.words.events import event_summary
 from shepherd.words.grants import grant_sentence
 from tests.daemon.conftest import ME, ROOT, policy, wait_for
 
@@ -340,3 +341,30 @@ def test_time_given_until_two_moments_says_each_ones_end(daemon_factory: Any) ->
     line = d.call("status")["users"][0]["entries"][0]
     assert line["on_top"] == parts and line["quota_lasting_s"] == 3600
     assert line["lasting_from"] == later.isoformat()
+
+
+def test_taking_back_the_weeks_time_keeps_a_day_that_was_set_and_says_what_it_took(
+        daemon_factory: Any) -> None:
+    """Review 12-s9 M2/M4, the review's daemon steps: ``+1h --until week``, ``=2m59s``,
+    ``-10m --until week``, ``-2h --until week``: the day keeps its 2m59s (it was -52m
+    on the reviewer's daemon), a later ``+5m`` gives 5 minutes, a restart keeps it, and
+    the audit says what came out of the week's time (not "got 0s more")."""
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    d.call("grant", user=ME, target="game", duration="1h", until="week")
+    d.call("grant", user=ME, target="game", duration="2m59s", mode="set")
+    first = d.call("grant", user=ME, target="game", duration="10m", until="week", mode="take")
+    second = d.call("grant", user=ME, target="game", duration="2h", until="week", mode="take")
+    assert (first["timed_taken_s"], second["timed_taken_s"]) == (600, 3000)
+    said = grant_sentence(second, datetime.now(UTC), UTC)
+    assert said.startswith("50 minutes taken back from the time given to "), said
+    assert left(d) == 179
+    more = d.call("grant", user=ME, target="game", duration="5m")
+    assert more["allowance_s"] == 479 and left(d) == 479
+    d.stop()
+    d.start()
+    assert left(d) == 479
+    lines = [e for e in d.call("audit.query", types=["time_granted"])["events"]
+             if e["data"].get("mode") == "take"]
+    texts = sorted(event_summary(e, UTC) for e in lines)
+    assert texts == [f"10m was taken back from the time given to {ME} for game this week",
+                     f"50m was taken back from the time given to {ME} for game this week"], texts

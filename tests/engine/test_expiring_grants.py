@@ -127,7 +127,7 @@ def test_time_given_for_the_week_can_be_taken_back_never_below_what_it_paid_for(
     e.grant("alex", "game", 1200, clock.now, week=True)
     assert play(e, clock, 5400, 1) == 5400  # Monday: its hour and 30 of the week's minutes
     answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
-    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0
+    assert answer.timed_taken_s == 3000 and answer.week and answer.seconds == 0  # no set today
     assert dict(answer.taken_from) == {-2: 1200, -1: 1800}  # the last given first
     clock.set_wall(local(24, 15))
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
@@ -608,9 +608,12 @@ def test_a_take_back_takes_only_from_time_for_today_given_before_it(
 
 
 def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_used() -> None:
-    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02: 3 minutes can be used."""
+    """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02 with the day's own hour
+    used: 3 minutes can be used."""
     e = engine(DAILY)
-    clock = FakeClock(local(23, 10, 2))
+    clock = FakeClock(local(23, 9))
+    assert play(e, clock, 3600, 1) == 3600
+    clock.advance(120)  # 10:02
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
     [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
     assert (cap.usable_s, cap.until) == (180, local(23, 10, 5))
@@ -1041,3 +1044,73 @@ def test_taking_back_for_today_never_spends_what_the_weeks_grant_has_left() -> N
     clock.set_wall(local(25, 10))
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2100)
+
+
+@pytest.mark.parametrize(("today", "left"), [(("set", 300), 300), (("take", 3600), 3600)])
+def test_taking_back_the_weeks_time_never_takes_what_a_set_day_already_gave_up(
+        today: tuple[str, int], left: float) -> None:
+    """Review 12-s9 M2: ``+1h --until week``, then ``=5m`` (or ``-1h``) today, then
+    ``-1h --until week``: the day keeps what it was set to (the set already left the
+    week's hour out of it), and a later ``+5m`` gives 5 minutes."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    mode, seconds = today
+    e.grant("alex", "game", seconds, clock.now, mode=mode)  # type: ignore[arg-type]
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert answer.timed_taken_s == 3600
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
+    e.grant("alex", "game", 300, clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        left + 300)
+    clock.set_wall(local(24, 15))  # Tuesday: its own hour, the week's hour is gone
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
+
+
+def test_a_set_made_before_the_weeks_time_was_given_stays_when_it_is_taken_back() -> None:
+    """The other order: ``=5m``, then ``+1h --until week``, then ``-1h --until week``:
+    the day is back at the 5 minutes it was set to, not at its quota."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 15))
+    e.grant("alex", "game", 300, clock.now, mode="set")
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3900)
+    e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+
+
+def test_time_given_until_a_moment_can_be_used_only_after_the_days_own_time() -> None:
+    """Review 12-s9 M1: the day's own time is used first (the grant pays only for use
+    beyond it), then time given until a moment, the soonest ending first. With the
+    day's hour left at 10:00: none of 10 minutes until 10:05 can be used before then;
+    of 10 minutes until 11:05, 5; of 10 more until 11:10, 5 (the 11:05 ones go first)."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert cap.usable_s == 0
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 5))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert cap.usable_s == pytest.approx(300)
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 10))
+    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert cap.usable_s == pytest.approx(300)
+    assert play(e, clock, 7200, 1) == 3600 + 300 + 300  # what the caps said, no more
+
+
+def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() -> None:
+    """Review 12-s9 M3: ``=2m``, +10m until 12:00, +5m until 03:59, 1 minute played,
+    ``-5m``: the answer's parts are after the take (4 minutes came out of the 03:59
+    ones), so what lasts is 1 minute, not 0s."""
+    e = engine(DAILY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 120, clock.now, mode="set")
+    e.grant("alex", "game", 600, clock.now, until=local(23, 12))
+    e.grant("alex", "game", 300, clock.now, until=local(24, 3, 59))
+    assert play(e, clock, 60, 1) == 60
+    answer = e.grant("alex", "game", 300, clock.now, mode="take")
+    assert answer.timed_taken_s == 240 and answer.seconds == -60
+    assert answer.on_top == ((600, local(23, 12)), (60, local(24, 3, 59)))
+    assert answer.allowance_s == 60 + 660
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)

@@ -227,3 +227,47 @@ def test_a_game_runs_on_the_later_grant_once_the_sooner_one_is_used_up() -> None
     assert stops[-1] == "Game stops after 40 minutes: its time for today runs out.", stops
     ends = [s.text for s in steps if s.outcome == "grant_expired"]
     assert [x.endswith("all of it was used.") for x in ends] == [True, True], ends
+
+
+def test_taking_back_the_weeks_time_leaves_a_day_that_was_set_as_it_was_set() -> None:
+    """Review 12-s9 M2 (sim8): ``+1h until week``, ``=5m``, ``-1h until week``: the day
+    keeps its 5 minutes, and a later ``+5m`` gives 5 minutes more."""
+    said = dict(texts("10:00 grant game +1h until week\n10:01 grant game =5m\n"
+                      "10:02 grant game -1h until week\n10:03 check game\n"
+                      "10:04 grant game +5m\n10:05 check game\n"))
+    assert said["10:02"] == "1 hour taken back from the time given to sam for Game this week."
+    assert said["10:03"] == "Game can start, for up to 5 minutes."
+    assert said["10:04"].startswith("sam has 5 minutes more of Game today (10m in all today"), said
+    assert said["10:05"] == "Game can start, for up to 10 minutes."
+
+
+def test_time_given_until_a_moment_says_what_of_it_can_be_used_after_the_days_own() -> None:
+    """Review 12-s9 M1 (sim5): the day's own 10 minutes are used first, so none of 10
+    minutes given until 10:05 can be used before then, and 5 of 10 given until 10:15;
+    the expiry line agrees."""
+    said = texts("10:00 grant game +10m until 10:05\n")
+    assert said[0][1].endswith("None of it can be used before it runs out at 10:05: Game's "
+                               "other time today is used first and lasts until then."), said
+    later = texts("10:00 grant game +10m until 10:15\n10:00 launch game\n")
+    assert later[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
+                                "10:15."), later
+    actions = parse_script("10:00 grant game +10m until 10:15\n10:00 launch game\n",
+                           POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
+    [end] = [s.text for s in simulation.steps if "has run out" in s.text]
+    assert end.endswith("5 minutes of it went unused."), end
+
+
+def test_a_take_back_with_several_timed_grants_says_what_is_left_of_each() -> None:
+    """Review 12-s9 M3 (sim10): ``=2m``, 10 minutes until 12:00, 5 until 03:59, 1 minute
+    played, then ``-5m``: 1 minute of what lasts is taken (held at the minute used) and
+    4 of the 5 until 03:59 (the last ending first); the answer says so, not "0s in all
+    today" beside the 5 minutes as they were."""
+    script = ("10:00 grant game =2m\n10:00 grant game +10m until 12:00\n"
+              "10:00 grant game +5m until 03:59\n10:01 launch game\n10:02 stop\n"
+              "10:05 grant game -5m\n10:06 check game\n")
+    said = dict(texts(script))
+    assert said["10:05"].startswith(
+        "5 minutes of Game taken back from sam for today (1m in all today, 10 minutes more "
+        "until 12:00 and 1 minute more until tomorrow at 03:59"), said["10:05"]
+    assert said["10:06"] == "Game can start, for up to 11 minutes."

@@ -196,3 +196,86 @@ def test_a_rate_limited_request_is_refused_under_its_own_id(
     assert all(a["error"]["code"] == protocol.RATE_LIMITED for a in batch)
     assert garbage["error"]["code"] == protocol.RATE_LIMITED and garbage["id"] is None
     assert calls == ["hello"]
+
+
+def test_strangers_are_counted_past_a_few_they_are_answered_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review 14 s9 H1: a stranger's idle connections were held 10 s each, uncounted."""
+    monkeypatch.setattr(server_module, "STRANGER_WAIT_S", 3600.0)  # the first few wait on
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        held = [await asyncio.open_unix_connection(str(path))
+                for _ in range(server_module.MAX_STRANGERS_PER_UID)]
+        reader, writer = await asyncio.open_unix_connection(str(path))  # never writes
+        answer = await replies(reader, 1)
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        for _, other in held:
+            other.close()
+        return [*answer, rest]
+
+    answer, rest = run(scenario, admit=_nobody)
+    assert answer["error"] == {"code": protocol.FORBIDDEN, "message": "forbidden"}
+    assert rest == b""
+    assert calls == []
+
+
+def test_past_the_connection_bound_a_connection_waits_until_one_ends() -> None:
+    async def scenario(server: RpcServer, path: Path) -> tuple[bool, Any]:
+        server.max_connections = 3
+        held = [await asyncio.open_unix_connection(str(path)) for _ in range(3)]
+        for reader, writer in held:  # all three are taken and served
+            writer.write(line(request("hello")))
+            await replies(reader, 1)
+        reader, writer = await asyncio.open_unix_connection(str(path))  # in the kernel's queue
+        writer.write(line(request("hello", 9)))
+        await writer.drain()
+        try:
+            await asyncio.wait_for(reader.readline(), 0.5)
+            waited = False
+        except TimeoutError:
+            waited = True
+        held[0][1].close()  # one ends: the fourth is taken
+        answer = (await replies(reader, 1))[0]
+        writer.close()
+        for _, other in held[1:]:
+            other.close()
+        return waited, answer
+
+    waited, answer = run(scenario)
+    assert waited, "a connection past the bound was served"
+    assert answer["result"] == {"method": "hello"} and answer["id"] == 9
+
+
+def test_lone_surrogate_escapes_are_refused_as_bad_input_and_answered() -> None:
+    """Review 14 s9 M2: ``"\\ud800"`` (a JSON escape, valid UTF-8 on the wire) in a method,
+    an id or params got no answer, or an internal error."""
+    lines = [b'{"jsonrpc":"2.0","id":1,"method":"\\ud800x"}\n',
+             b'{"jsonrpc":"2.0","id":"\\ud800","method":"hello"}\n',
+             b'{"jsonrpc":"2.0","id":3,"method":"note","params":{"note":"\\udfff\\ud800"}}\n',
+             b'{"jsonrpc":"2.0","id":4,"method":"hello","params":{"\\uDC00":1}}\n',
+             # A pair is text, and an escaped backslash before "ud800" is no escape.
+             b'{"jsonrpc":"2.0","id":5,"method":"\\ud83d\\ude00"}\n',
+             b'{"jsonrpc":"2.0","id":6,"method":"\\\\ud800"}\n']
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        for text in lines:
+            writer.write(text)
+        await writer.drain()
+        answers = await replies(reader, len(lines))
+        writer.close()
+        return answers
+
+    *refused, pair, escaped = run(scenario)
+    for answer in refused:
+        assert answer["id"] is None
+        assert answer["error"]["code"] == protocol.PARSE_ERROR
+        assert "surrogate" in answer["error"]["message"]
+    assert pair["result"] == {"method": "\U0001F600"}
+    assert escaped["result"] == {"method": "\\ud800"}
+    assert calls == ["\U0001F600", "\\ud800"]
+
+
+def test_an_answer_holding_a_lone_surrogate_is_still_sent() -> None:
+    assert protocol.encode({"x": "\ud800"}) == b'{"x":"\\ud800"}\n'

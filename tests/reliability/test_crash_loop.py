@@ -5,9 +5,11 @@ themselves while the daemon is killed at random moments (and left dead for a
 random while). After every restart: no program runs outside a session the daemon
 supervises, and the audit log verifies. At the end (a clean stop): no session's
 charge is smaller than the time its program really ran (the program's own record),
-none is charged more than a lease's second over it (except a program that ended
-while the daemon was down: nobody saw when, so it is charged until the restart),
-and the usage books add up to the sessions' charges, none counted twice.
+none is charged more than a lease's second over it (except the time nobody watched:
+a program whose end the daemon had not recorded when it was killed, because the
+program ended while the daemon was down or in the moment before the kill, is charged
+until the restart looked), and the usage books add up to the sessions' charges, none
+counted twice.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from tests.reliability.crashloop import (
 )
 
 # Charged beyond the real running time: the lease (1 s) in the long run, beyond the time
-# nobody watched (a program that ended while the daemon was down is charged until the
-# restart saw it gone). In CI the bound only says that nothing was charged wildly (a
-# loaded machine may take a few hundred milliseconds to start a program or to see it
-# gone; both are charged).
+# nobody watched (``unwatched``: a program whose end was not recorded before the crash is
+# charged until the restart saw it gone). In CI the bound only says that nothing was
+# charged wildly (a loaded machine may take a few hundred milliseconds to start a program
+# or to see it gone; both are charged).
 TAKEN_BOUND_S = 1.0 if FULL else 3.0
 # The program's record of its running time is its last 20 ms beat: it can only
 # understate, so any time given shows; the allowance covers rounding to a millisecond.
@@ -49,6 +51,26 @@ GIVEN_BOUND_S = 0.002
 # reported, never mixed into the time a crash gave.
 DEADLINE_ENDS = ("expired", "window_closed")
 STOP_LATENCY_BOUND_S = 0.5 if FULL else 2.0
+
+
+def unwatched(ran_until: float, end_reason: str | None,
+              downs: list[tuple[float, float]]) -> tuple[float, float]:
+    """(Unwatched seconds, seconds its end went unrecorded before the crash) of a program.
+
+    Its end falls before some restart. Ended while the daemon was down: nobody saw when,
+    from its end to the restart. Ended while the daemon ran but closed by the restart's
+    recovery (the daemon was killed before it recorded the end, a stop's or its own):
+    from the kill to the restart; the moments between its end and the kill stay within
+    the bound (a daemon slow to record an end still fails).
+    """
+    for down, up in downs:
+        if ran_until <= up:
+            if down <= ran_until:
+                return up - ran_until, 0.0
+            if end_reason == "recovered_after_crash":
+                return up - down, down - ran_until
+            return 0.0, 0.0
+    return 0.0, 0.0
 
 
 def mode_env(mode: str) -> dict[str, str]:
@@ -98,8 +120,9 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
     charged, double_counts = books(d.state / "shepherd.db")
     beats = read_beats(outdir)
     result = compare(beats, charged)
-    unseen = {s: next((up - b.ran_until for down, up in downs if down <= b.ran_until <= up),
-                      0.0) for s, b in beats.items()}
+    gaps = {s: unwatched(b.ran_until, charged[s].end_reason if s in charged else None, downs)
+            for s, b in beats.items()}
+    unseen = {s: gap[0] for s, gap in gaps.items()}
     late = [g for s, g in result.given if charged[s].end_reason in DEADLINE_ENDS]
     crashed = [g for s, g in result.given if charged[s].end_reason not in DEADLINE_ENDS]
     record(rounds=total, seed=chosen, machine=machine(), sessions=result.sessions,
@@ -107,6 +130,7 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
            max_given_s=round(max(crashed, default=0.0), 4),
            max_stop_after_deadline_s=round(max(late, default=0.0), 4),
            max_taken_s=round(result.max_taken, 3),
+           max_unrecorded_end_s=round(max((g[1] for g in gaps.values()), default=0.0), 3),
            max_taken_watched_s=round(max((t - unseen[s] for s, t in result.taken),
                                          default=0.0), 3),
            problems=len(problems) + len(double_counts) + len(leftover))
@@ -119,12 +143,14 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
              if g > (STOP_LATENCY_BOUND_S if charged[s].end_reason in DEADLINE_ENDS
                      else GIVEN_BOUND_S)]
     assert not given, f"time given (session, seconds), seed {chosen}: {given}"
-    # A program that ended while the daemon was down is charged until the restart saw it
-    # gone (nobody saw it end sooner; a crash never gives time): its bound is that
-    # unwatched time plus the lease's second. Every other session: the lease's second.
-    taken = [(s, round(t, 3), round(unseen[s], 3)) for s, t in result.taken
+    # A program whose end the daemon had not recorded when it was killed is charged until
+    # the restart saw it gone (nobody saw it end sooner; a crash never gives time): its
+    # bound is that unwatched time plus the lease's second. Every other: the lease's second.
+    taken = [(s, charged[s].entry, charged[s].end_reason, round(t, 3), round(unseen[s], 3),
+              round(gaps[s][1], 3)) for s, t in result.taken
              if t >= TAKEN_BOUND_S + unseen[s]]
-    assert not taken, f"time taken (session, seconds, unwatched), seed {chosen}: {taken}"
+    assert not taken, (f"time taken (session, entry, end, seconds, unwatched, unrecorded "
+                       f"before the kill), seed {chosen}: {taken}")
 
 
 def one_crash(daemon_factory: Any, tmp_path: Path, on_restart: str, entry: str,

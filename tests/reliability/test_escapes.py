@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.conftest import FULL
 from tests.supervisor.conftest import MODES, start_daemon
 
 HIDER = Path(__file__).resolve().parent / "programs" / "hider.py"
@@ -42,6 +43,10 @@ def alive(pidfile: Path) -> list[int]:
 @pytest.mark.parametrize("how", ["stop", "expiry"])
 def test_nohup_setpgid_setsid_and_a_renamed_process_do_not_outlive_the_session(
         daemon_factory: Any, tmp_path: Path, mode: str, how: str) -> None:
+    if mode == "tree" and how == "stop" and not FULL:
+        # CI's time: the fallback's stop is also tried on the same escapes by
+        # tests/supervisor/test_escapes.py; its expiry here, both in the long form.
+        pytest.skip("the fallback's stop of the hider runs in the long form only")
     pidfile = tmp_path / "pids"
     d = start_daemon(daemon_factory, mode, f"""
 [[entries]]

@@ -105,7 +105,7 @@ def test_fifty_thousand_hostile_messages_leave_the_daemon_up_small_and_on_time(
     watched_session(d, tmp_path / "term")
     before = rss_kib(d.process.pid)
     floors: list[float] = []
-    total = rounds(3_000, 60_000)
+    total = rounds(2_000, 60_000)
     running = fuzzers(d.socket, chosen, total)
     delays: list[float] = []
     reports: list[dict[str, Any]] = []

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.daemon.exclusive import CannotStart, Exclusive
 from shepherd.ipc.protocol import FORBIDDEN
 from tests.daemon.conftest import policy
 from tests.reliability.conftest import ROOT_ONLY
@@ -192,3 +193,19 @@ def test_a_socket_directory_a_child_made_in_tmp_is_refused(tmp_path: Path) -> No
                          capture_output=True, text=True, timeout=20)
     assert run.returncode == 1, run.stderr
     assert str(planted) in run.stderr and "Traceback" not in run.stderr
+
+
+@ROOT_ONLY
+def test_a_socket_directory_a_child_makes_after_the_check_is_refused_when_locked(
+        tmp_path: Path) -> None:
+    # The daemon checks the socket's directory first, then (after reading its policy) makes
+    # it and locks the socket there: a child quick enough makes the missing directory in the
+    # meantime (``/tmp`` lets it). Here it is already there, the child's, when the daemon
+    # makes and locks it: the start is refused, and nothing of the daemon's goes into it.
+    os.chmod(tmp_path, 0o1777)
+    planted = tmp_path / "late"
+    planted.mkdir(mode=0o755)
+    os.chown(planted, NOBODY, NOBODY)
+    with pytest.raises(CannotStart, match=f"{planted}.*uid {NOBODY}"):
+        Exclusive.take(tmp_path / "st", planted / "s.sock")
+    assert list(planted.iterdir()) == []

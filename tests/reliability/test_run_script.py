@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,19 @@ def test_help_prints_usage_and_rewrites_nothing() -> None:
         assert "Usage: reliability/run" in done.stdout
         assert "pytest" not in done.stderr
     assert doc.read_bytes() == before
+
+
+def test_a_row_shows_the_command_and_arguments_the_run_really_had(tmp_path: Path) -> None:
+    # A run with -k deselects tests: its row must not say "every test" of a plain command.
+    spec = importlib.util.spec_from_file_location("reliability_run",
+                                                  ROOT / "reliability" / "run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    rows = run.run_group("11", "the script", ["tests/reliability/test_run_script.py"],
+                         ["-k", "usage"], tmp_path / "results.jsonl", "quick", "now")
+    [summary] = rows
+    assert summary["command"] == ("SHEPHERD_RELIABILITY=quick pytest "
+                                  "tests/reliability/test_run_script.py -k usage")
+    assert "every test" not in str(summary["size"]) and "-k usage" in str(summary["size"])
+    assert "1 passed, 1 deselected" in str(summary["result"]) and summary["ok"]
