@@ -127,15 +127,19 @@ class Standing:
 
 
 def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: GrantsOn,
-                 week: Sequence[date] = ()) -> Standing | None:
+                 week: Sequence[date] = (), ahead: bool = False) -> Standing | None:
     """The day's quota plus its grants (and what the week's pool has left, given the
-    days of ``week``) against the day's use; None = no daily limit."""
+    days of ``week``) against the day's use; None = no daily limit. ``ahead``: a
+    projection past a grant's end not noted yet (``Engine._runway_now``), which counts
+    what that grant would have paid for, so a session goes on on the grants ending
+    later (review 15-s9 MEDIUM-1); otherwise it counts only once noted."""
     quota = limits.daily_quota(day)
     if quota is None:
         return None
     pool = pool_left(limits, week, day, used_on, grants_on) if week else 0.0
     grants = grants_on(day)
-    return Standing("day", used_on(day), quota + grants.full + grants.paid + pool)
+    return Standing("day", used_on(day), quota + grants.full + grants.paid
+                    + (grants.expired if ahead else 0.0) + pool)
 
 
 def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,

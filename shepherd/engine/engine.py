@@ -114,7 +114,7 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -445,30 +445,64 @@ class Engine:
 
     def _grants_on(self, user: str, target: str, at: datetime | None,
                    used_on: PerDay | None = None,
-                   excluding: frozenset[int] = frozenset()) -> GrantsOn:
+                   excluding: frozenset[int] = frozenset(),
+                   noted: dict[int, float] | None = None) -> GrantsOn:
         """A target's grants per day as they stand at ``at`` (None: none expired yet);
         ``used_on``: the target's use per day the standing counts (what an expired grant
-        not noted yet may have paid for); ``excluding``: grants left out."""
+        not noted yet may have paid for); ``excluding``: grants left out; ``noted``: a
+        projection's own notes (``_runway_now``): what each grant that expired in it
+        paid for, noted the first time it is seen expired (at its end, where the
+        projected use is known), and counted so after it."""
         timed = self._timed_of(user, target)
+        limits = self.limits_of(target)
 
         def on(day: date) -> DayGrants:
             full, expired, pool = float(self._signed(user, target, day)), 0.0, 0.0
             paid = 0.0
-            for g in timed:
-                if g.day != day or g.id in excluding:
-                    continue
+            grants = sorted((g for g in timed if g.day == day and g.id not in excluding),
+                            key=lambda g: (g.expires, abs(g.id)))
+            known = noted if noted is not None else {}
+            beyond = self._beyond_others(grants, limits, day, at, used_on, full, known)
+            projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
+            for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
+                elif g.id in known:
+                    paid += known[g.id]
                 else:
-                    expired += self._paid(g, used_on)
+                    projected[g.id] = self._paid(g, used_on, {**known, **projected})
+                    if beyond is not None and not self.with_day(g):
+                        projected[g.id] = min(projected[g.id], max(beyond, 0.0))
+                        beyond -= projected[g.id]
+                    expired += projected[g.id]
+                    if noted is not None and not self.with_day(g):
+                        noted[g.id] = projected[g.id]
             return DayGrants(full, expired, pool, paid)
         return on
 
-    def _paid(self, g: TimedGrant, used_on: PerDay | None) -> float:
+    def _beyond_others(self, grants: Sequence[TimedGrant], limits: QuotaLimits | None,
+                       day: date, at: datetime | None, used_on: PerDay | None,
+                       signed: float, known: Mapping[int, float]) -> float | None:
+        """Of ``day``'s use, what is beyond its quota, its take-backs and sets
+        (``signed``), its time added for today and what its noted expiries paid for: the
+        most its expired grants not noted yet can have paid for, the soonest ending first
+        (they pay before the grants ending later and the week's). None: not known here
+        (no daily quota: the week's standing weighs them)."""
+        quota = limits.daily_quota(day) if limits is not None else None
+        if quota is None or used_on is None or at is None:
+            return None
+        before = sum(float(g.seconds) for g in grants if self.with_day(g)) + sum(
+            g.paid for g in grants
+            if g.paid is not None and not g.week and not self.with_day(g) and at >= g.expires
+        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
+        return used_on(day) - quota - signed - before
+
+    def _paid(self, g: TimedGrant, used_on: PerDay | None,
+              projected: Mapping[int, float] | None = None) -> float:
         """What an expired grant of a day counts for: what it paid for, as noted when it
         expired (allowance.py lets it pay for no more than the day's use beyond its other
         limits). Until it is noted (the moment of its expiry, or a projection past it),
@@ -483,7 +517,8 @@ class Engine:
             return g.paid
         if g.id in self.expiries_noted or used_on is None or g.used_before is None:
             return 0.0
-        return min(float(g.seconds), max(used_on(g.day) - g.used_before, 0.0))
+        since = used_on(g.day) - g.used_before - self._paid_sooner(g, projected)
+        return min(float(g.seconds), max(since, 0.0))
 
     def _expiries(self, user: str, target: str, after: datetime,
                   before: datetime) -> list[datetime]:
@@ -1213,7 +1248,8 @@ class Engine:
         if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
             # what lasts is held at what was used: the rest comes out of what the time
             # given until a moment has left (never what it paid for), review 15-s8 M3
-            taken_from = self._take_from_timed(user, target, day, now, rest, used - held_at)
+            taken_from = self._take_from_timed(user, target, day, now, rest,
+                                               self._timed_paid(user, limits, day, now))
             timed_taken = sum(t for _, t in taken_from)
             on_top -= timed_taken
             held = held and timed_taken < rest
@@ -1241,6 +1277,17 @@ class Engine:
                            timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else ())
+
+    def _timed_paid(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
+        """What the time given until a moment of ``day`` still counting paid for so far:
+        the use beyond the quota and the day's own time, the soonest ending first, before
+        the week's time (which lasts; review 15-s9 MEDIUM-2), as their expiries will note
+        it (``_grants_on``'s projection at the day's last moment)."""
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
+        return self._grants_on(user, limits.target, last_moment, used_on)(day).expired
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
                          paid: float) -> tuple[tuple[int, int], ...]:
@@ -2012,14 +2059,16 @@ class Engine:
     def _standing(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
         ahead: Mapping[date, float] | None = None, at: datetime | None = None,
+        noted: dict[int, float] | None = None,
     ) -> tuple[Standing | None, Standing | None]:
         """(day, week) standings of a target on ``day``; ``ahead``: projected use per day,
         on top of what is charged (and, with ``view``, what running sessions used);
-        grants as they stand at ``at`` (default: ``view``'s moment)."""
+        grants as they stand at ``at`` (default: ``view``'s moment); ``noted``: a run's
+        projection past grants' ends (``_grants_on``, ``day_standing``'s ``ahead``)."""
         if at is None and view is not None:
             at = view.wall
-        if self._memo is None or ahead:
-            return self._standing_now(user, limits, day, view, ahead, at)
+        if self._memo is None or ahead or noted is not None:
+            return self._standing_now(user, limits, day, view, ahead, at, noted)
         # ``limits`` itself, not its target's name: an entry a reload replaced (rule 10)
         # and the new policy's entry of the same id have each their own.
         key = ("standing", user, limits, day, view.mono if view is not None else None, at)
@@ -2031,6 +2080,7 @@ class Engine:
     def _standing_now(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,
         ahead: Mapping[date, float] | None, at: datetime | None,
+        noted: dict[int, float] | None = None,
     ) -> tuple[Standing | None, Standing | None]:
         if limits.weekly is None and not self.timed:  # the common case: a day's quota alone
             quota = limits.daily_quota(day)
@@ -2046,10 +2096,11 @@ class Engine:
 
         if at is None and view is not None:
             at = view.wall
-        grants_on = self._grants_on(user, limits.target, at, used_on)
+        grants_on = self._grants_on(user, limits.target, at, used_on, noted=noted)
         pooled = any(g.week for g in self._timed_of(user, limits.target))
         week = self.calendar.week_days(day) if pooled or limits.weekly is not None else []
-        on_day = day_standing(limits, day, used_on, grants_on, week if pooled else ())
+        on_day = day_standing(limits, day, used_on, grants_on, week if pooled else (),
+                              noted is not None)
         on_week = None
         if limits.weekly is not None:
             on_week = week_standing(limits, week, day, used_on, grants_on)
@@ -2099,6 +2150,7 @@ class Engine:
         first: datetime | None = None  # the end of the first day, once run through
         spans: list[float] = []
         ahead: dict[date, float] = {}
+        noted: dict[int, float] = {}  # what the grants ending on the way paid for
         expiries = self._expiries(user, quota.limits.target, cursor, datetime.max.replace(
             tzinfo=cursor.tzinfo)) if self.timed else []
         for _ in range(HORIZON_DAYS + len(expiries)):
@@ -2107,7 +2159,8 @@ class Engine:
             if expiries:
                 end = min([end, *(x for x in expiries if x > cursor)])
             span = (end - cursor).total_seconds()
-            standing = binding(*self._standing(user, quota.limits, day, view, ahead, cursor))
+            standing = binding(*self._standing(user, quota.limits, day, view, ahead, cursor,
+                                                 noted=noted))
             if standing is not None:
                 share = standing.left_s / quota.sharing
                 if share + extension < span:

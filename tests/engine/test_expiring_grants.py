@@ -842,14 +842,20 @@ TIMED_STEPS = st.lists(
 
 
 def _play_across_expiries(e: Engine, clock: FakeClock, session: int, wanted: float,
-                          on_use: Callable[[float], None]) -> None:
+                          on_use: Callable[[float], None],
+                          runway: Callable[[], float] | None = None) -> None:
     """Play for ``wanted`` seconds (or until the engine says stop), with the engine's
     clock read at each grant's end as the daemon does (``due``), each piece passed to
-    ``on_use`` before the clock moves past it."""
+    ``on_use`` before the clock moves past it; ``runway``: how long the time really
+    lasts from now, which the session's deadline must say at each step."""
     assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
     spent = 0.0
     while spent < wanted:
         deadline = e.deadline(session, clock.now)
+        if runway is not None:
+            assert deadline is not None
+            assert deadline.remaining_s == pytest.approx(runway(), abs=1e-3), \
+                "the session's deadline is not when the time runs out"
         step = wanted - spent if deadline is None else min(wanted - spent, deadline.remaining_s)
         ends = [g.expires for g in e.timed.values() if g.expires > clock.wall]
         if ends:
@@ -882,7 +888,8 @@ def test_several_timed_grants_are_used_the_soonest_ending_first(
     5m-a-day target: what is left is exactly a ledger's, in which use is paid from the
     day's quota first, then from the grants still counting, the one ending first first
     (review 15-s8 MEDIUM-1). So the child never gets more than the quota and the grants
-    allow, and never less than what unexpired grants still hold."""
+    allow, and never less than what unexpired grants still hold; a session's deadline,
+    across the grants' ends, is when that time really runs out (review 15-s9 MEDIUM-1)."""
     e = engine(FIVE)
     clock = FakeClock(local(23, 14))
     quota_left = 300.0
@@ -900,6 +907,15 @@ def test_several_timed_grants_are_used_the_soonest_ending_first(
                 seconds -= part
         assert seconds <= 1e-6, "the engine let the child play beyond the ledger"
 
+    def runway() -> float:
+        """How long a session from now may run by the ledger: the quota, then each
+        grant still counting, soonest ending first, each only until its end."""
+        run = quota_left
+        for grant in sorted(held, key=lambda g: g.expires):
+            before_end = (grant.expires - clock.wall).total_seconds() - run
+            run += min(grant.left, max(before_end, 0.0))
+        return run
+
     for n, (gap, kind, seconds, minutes) in enumerate(steps, start=1):
         clock.advance(gap * 60)
         e.due(clock.now)
@@ -910,7 +926,7 @@ def test_several_timed_grants_are_used_the_soonest_ending_first(
                 e.grant("alex", "game", seconds, clock.now, until=until)
                 held.append(_Held(until, float(seconds)))
         elif (e.availability("alex", "game", clock.now).remaining_today_s or 0.0) >= 1:
-            _play_across_expiries(e, clock, n, seconds, pay)
+            _play_across_expiries(e, clock, n, seconds, pay, runway)
         e.due(clock.now)
         left = e.availability("alex", "game", clock.now).remaining_today_s
         ledger = quota_left + sum(g.left for g in held if g.expires > clock.wall)
@@ -975,6 +991,59 @@ def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then()
     clock.set_wall(local(23, 17))
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+@pytest.mark.parametrize("start", [2, 30])
+def test_a_session_runs_on_the_later_grant_after_the_sooner_one_is_used_up(start: int) -> None:
+    """Quota 30m used; at 15:00 +20m until 15:40 and +20m until 16:20 (review 15-s9
+    MEDIUM-1). Launched at 15:02, the 15:40 grant pays 15:02-15:22 and the 16:20 one
+    15:22-15:42: the game may run 40 minutes, not stop at 15:40. Launched at 15:30, the
+    15:40 grant pays ten minutes and the 16:20 one twenty: until 16:00."""
+    e = engine(HALF)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(23, 15))
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 15, 40))
+    e.grant("alex", "game", 1200, clock.now, until=local(23, 16, 20))
+    clock.set_wall(local(23, 15, start))
+    runs = 2400 if start == 2 else 1800
+    assert e.availability("alex", "game", clock.now).time_left_s == pytest.approx(runs)
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(runs)
+    clock.advance((40 - start) * 60)
+    [sooner] = expired(e, clock)
+    assert sooner.paid_s == pytest.approx(min(40 - start, 20) * 60)
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None
+    assert deadline.remaining_s == pytest.approx(runs - (40 - start) * 60)
+
+
+def test_taking_back_for_today_never_spends_what_the_weeks_grant_has_left() -> None:
+    """Review 15-s9 MEDIUM-2 (Tuesday 30m quota used; at 10:40 +10m for the week, +10m
+    until 12:00 and +10m for today; 25 minutes played; at 11:12 -10m): the quota, the
+    time for today and the 12:00 grant paid for 50 minutes, the week's grant for 5. Today
+    has nothing of its own left to take back, so the week's 5 minutes stay the week's:
+    Wednesday has 35 minutes (30 + 5), not 30."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "30m", weekly_quota = "10h" }\n')
+    clock = FakeClock(local(24, 10))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(24, 10, 40))
+    e.grant("alex", "game", 600, clock.now, week=True)
+    e.grant("alex", "game", 600, clock.now, until=local(24, 12))
+    e.grant("alex", "game", 600, clock.now)
+    assert play(e, clock, 1500, 2) == 1500
+    clock.set_wall(local(24, 11, 12))
+    taken = e.grant("alex", "game", 600, clock.now, mode="take")
+    assert taken.timed_taken_s == 0 and taken.taken_from == ()
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
+    clock.set_wall(local(24, 13))
+    [timed] = expired(e, clock)
+    assert timed.paid_s == pytest.approx(600) and timed.unused_s == pytest.approx(0)
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2100)
 
 
 @pytest.mark.parametrize(("today", "left"), [(("set", 300), 300), (("take", 3600), 3600)])

@@ -211,6 +211,24 @@ def test_time_given_until_a_moment_partly_paid_by_the_quota_is_said_until_then()
                                  "5 minutes more until 12:00).")
 
 
+def test_a_game_runs_on_the_later_grant_once_the_sooner_one_is_used_up() -> None:
+    """Review 15-s9 MEDIUM-1: quota used; +20m until 15:40 and +20m until 16:20, launched
+    at 15:02. The 15:40 grant pays until 15:22 and the 16:20 one until 15:42: the game
+    may run 40 minutes, not stop at 15:40, and no time is left unused."""
+    script = ("09:00 launch game\n15:00 grant game +20m until 15:40\n"
+              "15:00 grant game +20m until 16:20\n15:02 check game\n15:02 launch game\n")
+    said = texts(script)
+    assert said[-2] == ("15:02", "Game can start, for up to 40 minutes.")
+    assert said[-1] == ("15:02", "Game starts; it may run until 15:42, when its time for "
+                                 "today runs out.")
+    steps = simulate_day(POLICY, PARIS, "sam", MONDAY,
+                         parse_script(script, POLICY.supervisor.day_starts_at)).steps
+    stops = [s.text for s in steps if s.outcome == "stopped"]
+    assert stops[-1] == "Game stops after 40 minutes: its time for today runs out.", stops
+    ends = [s.text for s in steps if s.outcome == "grant_expired"]
+    assert [x.endswith("all of it was used.") for x in ends] == [True, True], ends
+
+
 def test_taking_back_the_weeks_time_leaves_a_day_that_was_set_as_it_was_set() -> None:
     """Review 12-s9 M2 (sim8): ``+1h until week``, ``=5m``, ``-1h until week``: the day
     keeps its 5 minutes, and a later ``+5m`` gives 5 minutes more."""
