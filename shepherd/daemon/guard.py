@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ class DeadlineGuard:
         self._held: set[int] = set()
         self._deadlines: dict[int, float] = {}
         self._sent: set[int] = set()  # SIGTERM sent, the loop not yet stopping: never twice
+        self._word: dict[int, float] = {}  # the loop's last deadlines (``keep``)
+        self._moves: dict[int, float] = {}  # ``move``: kept over the loop's word until settled
+        self._asked: list[tuple[int, Future[bool]]] = []  # moves the alarm must answer
+        self._telling: list[tuple[int, Future[bool]]] = []  # (taken with ``_to_arm``)
         self._changed = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="deadline-guard", daemon=True)
@@ -73,6 +78,8 @@ class DeadlineGuard:
         if self._hold > 0:
             self._hold_at(deadlines)
         with self._changed:
+            self._word = dict(deadlines)
+            deadlines = {s: self._moves.get(s, at) for s, at in deadlines.items()}
             if self._arm is not None:
                 # Handed over even when unchanged: a session the backend did not know yet
                 # at the last word (its start not confirmed) is armed now. The thread
@@ -84,6 +91,35 @@ class DeadlineGuard:
             if kept != self._deadlines:
                 self._deadlines = kept
                 self._changed.notify()
+
+    def move(self, session: int, at: float) -> Future[bool]:
+        """From the loop, before an extension is made (review-9-s9 M1): the session's
+        deadline becomes ``at`` in both keepers, atomically with the check that the old
+        deadline's SIGTERM has not gone. The answer (a future: the alarm is asked on this
+        guard's thread, never waited for on the loop) is False when this thread or the
+        alarm had sent it already: the extension must not be made. Until ``settle`` the
+        moved deadline stands over the loop's word (``keep``)."""
+        done: Future[bool] = Future()
+        with self._changed:
+            if session in self._sent:  # this thread took it as due: its SIGTERM goes
+                done.set_result(False)
+                return done
+            self._moves[session] = at
+            if session in self._deadlines:
+                self._deadlines[session] = at
+            if self._arm is None:
+                done.set_result(True)
+            else:
+                self._to_arm = {s: self._moves.get(s, t) for s, t in self._word.items()}
+                self._to_arm[session] = at
+                self._asked.append((session, done))
+            self._changed.notify()
+        return done
+
+    def settle(self, session: int) -> None:
+        """From the loop: a ``move`` is now the loop's own word (or was given up)."""
+        with self._changed:
+            self._moves.pop(session, None)
 
     def _hold_at(self, deadlines: dict[int, float]) -> None:
         """The test hook (``HOLD_ENV``): once per session, the loop busy with the GIL held."""
@@ -114,6 +150,7 @@ class DeadlineGuard:
                     return session
             if self._to_arm is not None:
                 deadlines, self._to_arm = self._to_arm, None
+                self._telling, self._asked = self._asked, []
                 return deadlines
             if self._deadlines:
                 self._changed.wait(at - now)
@@ -144,11 +181,14 @@ class DeadlineGuard:
         """On this thread: the alarm brought in line; a session whose SIGTERM it had sent
         already (the deadline won the race with a later one) is stopped as expired."""
         assert self._arm is not None
+        asked, self._telling = self._telling, []
         try:
             fired = self._arm(deadlines)
         except Exception:  # the guard must never die; its own deadlines still hold
             log.exception("deadline guard: the alarm could not be told")
-            return
+            fired = []
+        for session, done in asked:  # a move stands unless the old deadline fired first
+            done.set_result(session not in fired)
         for session in fired:
             self._fired(session)
 

@@ -465,3 +465,57 @@ limits = { daily_quota = "3s" }
 def render_grant(answer: dict[str, Any]) -> str:
     from shepherd.cli.remote import grant_sentence
     return grant_sentence(answer)
+
+
+def test_an_extension_the_alarm_fired_past_is_too_late_never_a_success(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """Review 9-s9 M1: an ``extend`` made just before the deadline while the alarm (which
+    holds the old one) cannot read it yet: here it is stopped (SIGSTOP) until just after
+    the deadline, then let go, so it fires the old deadline before it reads the new one.
+    The answer and the audit must agree with how the session ended: either too late
+    (ended expired, no extension left in the audit) or extended (running on, no SIGTERM).
+    No time is measured."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    events = d.events()
+    launched = d.call("launch", entry="probe", user=ME)
+    sid = launched["session_id"]
+    wait_for(lambda: f"session {sid}: the alarm holds its deadline" in d.log.read_text(),
+             timeout=30)
+    deadline = datetime.fromisoformat(launched["deadline"]).timestamp()
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            answer["ok"] = d.call("extend", session_id=sid, duration="1m")
+        except RpcError as exc:
+            answer["error"] = str(exc)
+
+    asker = threading.Thread(target=ask)
+    time.sleep(max(0.0, deadline - 0.4 - time.time()))
+    os.kill(first, signal.SIGSTOP)
+    try:
+        time.sleep(max(0.0, deadline - 0.2 - time.time()))
+        asker.start()
+        time.sleep(max(0.0, deadline + 0.1 - time.time()))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, signal.SIGCONT)
+    asker.join(60)
+    assert answer, "no answer to the extension"
+
+    def extended() -> int:
+        return sum(int(e["seconds"]) for e in d.audit("session_extended"))
+
+    if "error" in answer:
+        assert "too late" in answer["error"], answer
+        assert events.next("session_ended", timeout=60)["reason"] == "expired"
+        # (the taking back is written after the answer, as the store's turn comes)
+        wait_for(lambda: extended() == 0, timeout=30)  # refused: no extension kept
+    else:
+        time.sleep(1.0)  # the alarm, let go, would have fired the old deadline by now
+        assert not (tmp_path / "term.txt").exists(), (
+            "answered as extended, but the old deadline's SIGTERM went")
+        assert sid in [s["id"] for s in d.call("status")["sessions"]]
+        assert extended() == 60
