@@ -102,8 +102,8 @@ def test_the_alarm_is_told_on_the_guards_thread_never_waited_for_by_the_loop() -
             time.sleep(0.01)
     finally:
         guard.close()
-    assert alarm.asked == [({1: far}, "deadline-guard"),
-                           ({1: far + 5, 2: far + 1}, "deadline-guard")]
+    assert alarm.asked == [({1: far}, "alarm-teller"),
+                           ({1: far + 5, 2: far + 1}, "alarm-teller")]
     assert seen.terminated == [] and seen.fired == []
 
 
