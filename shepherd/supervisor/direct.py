@@ -772,7 +772,8 @@ class DirectBackend:
             self._sigterms[session_id] = report
         log.info("session %d: its deadline's SIGTERM was sent by the %s %.1f ms after the "
                  "deadline%s", session_id, "alarm process" if by == "alarm" else
-                 "daemon's " + by, late_ms, "" if woke_ms is None else
+                 "daemon's " + ("own thread" if by == "daemon thread" else by), late_ms,
+                 "" if woke_ms is None else
                  f" (by the alarm's own clock; it woke {woke_ms:.1f} ms late)")
 
     def deadline_keeper(self) -> dict[str, Any]:
