@@ -144,6 +144,10 @@ class DeadlineGuard:
         self._thread.join(timeout=5)
         if self._teller is not None:
             self._teller.join(timeout=5)
+        with self._changed:  # a move never answered (closing): nothing waits forever
+            for _, done in self._asked + self._telling:
+                if not done.done():
+                    done.set_result(False)
 
     def _due(self) -> int | None:
         """Wait (lock held) until a deadline passes (its session); None once closed."""
