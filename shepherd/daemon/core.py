@@ -1798,10 +1798,20 @@ class Daemon:
             return True
 
         written = await self._persist(write)
-        if not written or too_late() or session_id not in self.sessions:
+        moved = False
+        if written and not too_late() and session_id in self.sessions:
+            # The guard thread and the alarm keep the old deadline until told: the new
+            # one reaches them atomically with a look at whether the old one's SIGTERM
+            # went (review-9-s9 M1); if it did, the deadline won.
+            moved = await self._move_deadline(session_id, seconds)
+        if not moved or record is None or record.stopping is not None \
+                or session_id not in self.sessions or (self.guard is None and too_late()):
             # The deadline won the race with the write (review-9-s8 M1): the session is
             # stopping, so no extension is made, none is charged for, none is audited
             # (when the write had gone in first, it is taken back, and that is audited).
+            if self.guard is not None:
+                self.guard.settle(session_id)
+                self._schedule()  # the keepers get the old deadline back
             if written:
                 self._keep(lambda store: store.set_extension(
                     self.now().wall, session_id, snap.extension_s, -seconds, "shepherd",
@@ -1809,12 +1819,28 @@ class Daemon:
             raise TooLate(f"too late: session {session_id} reached its deadline before the "
                           "extension was made", session_id)
         extended = self.engine.extend(session_id, seconds, self.now())
+        if self.guard is not None:
+            self.guard.settle(session_id)  # the loop's own word holds it now
         deadline = extended.deadline
         self._publish("session_extended", {"session_id": session_id, "seconds": seconds},
                       user=snap.user)
         self._changed()
         return {"session_id": session_id, "label": label, "seconds": seconds,
                 **_deadline_json(deadline)}
+
+    async def _move_deadline(self, session_id: int, seconds: int) -> bool:
+        """The deadline an extension gives, handed to the guard thread and the alarm
+        before it is made (``DeadlineGuard.move``); False when the old one's SIGTERM went
+        first. A paused session's deadline is not kept by them: nothing to move."""
+        if self.guard is None or session_id not in self.engine.session_ids():
+            return True
+        now = self.now()
+        if self.engine.pause_of(session_id) is not None:
+            return True
+        would = self.engine.extension_preview(session_id, seconds, now)
+        if would is None:
+            return True
+        return await asyncio.wrap_future(self.guard.move(session_id, would.mono))
 
     def _snapshot(self, session_id: int) -> SessionSnapshot:
         try:

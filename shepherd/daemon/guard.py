@@ -18,10 +18,11 @@ holds it for milliseconds at a time (issue 9 F3: 140 ms late). So each deadline 
 also given to the backend's alarm (``arm``: a process of its own that signals the
 group at the deadline, ``supervisor/alarm.py``); the thread and the loop then find
 the SIGTERM sent and carry out the stop as before. Without an alarm (it failed, or
-tree mode, or systemd) the thread sends it, as before. The alarm is told on this
-thread, not the loop's (a request waits for its reply: up to half a second when the
-alarm is stuck): ``keep`` hands the deadlines over and returns. The deadline still
-wins a race: the alarm fires every deadline it has passed before it reads a change,
+tree mode, or systemd) the thread sends it, as before. The alarm is told on a
+second thread of the guard's (the teller), neither the loop's nor the deadlines' (a
+request waits for its reply: up to half a second when the alarm is stuck):
+``keep`` hands the deadlines over and returns. The deadline still wins a race: the
+alarm fires every deadline it has passed before it reads a change,
 and a change that finds it fired has the session stopped (``fired``).
 
 ``hold_gil`` (tests only; ``SHEPHERD_TEST_HOLD_GIL=SECONDS`` at the daemon's command
@@ -38,6 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class DeadlineGuard:
                  hold_gil: float = 0.0) -> None:
         """``terminate(session)``: SIGTERM it now (False: cannot from here);
         ``fired(session)``: called after, from this thread (hand it to the loop);
-        ``arm(deadlines)``: give them to the alarm, from this thread, which answers the
+        ``arm(deadlines)``: give them to the alarm, from the teller's thread; it answers the
         sessions whose SIGTERM it had sent already (``fired`` is called for each);
         ``hold_gil``: the test hook above (0: off)."""
         self._terminate = terminate
@@ -62,28 +64,70 @@ class DeadlineGuard:
         self._held: set[int] = set()
         self._deadlines: dict[int, float] = {}
         self._sent: set[int] = set()  # SIGTERM sent, the loop not yet stopping: never twice
+        self._word: dict[int, float] = {}  # the loop's last deadlines (``keep``)
+        self._moves: dict[int, float] = {}  # ``move``: kept over the loop's word until settled
+        self._asked: list[tuple[int, Future[bool]]] = []  # moves the alarm must answer
+        self._telling: list[tuple[int, Future[bool]]] = []  # (taken with ``_to_arm``)
         self._changed = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="deadline-guard", daemon=True)
         self._thread.start()
+        # The alarm is told by a thread of its own: a stopped or slow alarm's answer (up
+        # to REPLY_TIMEOUT_S) never holds up the next deadline's SIGTERM (review-9-s9 M2).
+        self._teller: threading.Thread | None = None
+        if arm is not None:
+            self._teller = threading.Thread(target=self._tell, name="alarm-teller",
+                                            daemon=True)
+            self._teller.start()
 
     def keep(self, deadlines: dict[int, float]) -> None:
         """The running sessions' deadlines (``CLOCK_MONOTONIC``), replacing the last ones.
-        From the loop; the alarm is told by this guard's thread (never waited for here)."""
+        From the loop; the alarm is told by the teller's thread (never waited for here)."""
         if self._hold > 0:
             self._hold_at(deadlines)
         with self._changed:
+            self._word = dict(deadlines)
+            deadlines = {s: self._moves.get(s, at) for s, at in deadlines.items()}
             if self._arm is not None:
                 # Handed over even when unchanged: a session the backend did not know yet
                 # at the last word (its start not confirmed) is armed now. The thread
                 # sends the alarm only what changed (``DirectBackend._sync``).
                 self._to_arm = dict(deadlines)  # the latest word replaces one not yet sent
-                self._changed.notify()
+                self._changed.notify_all()
             self._sent &= deadlines.keys()
             kept = {s: at for s, at in deadlines.items() if s not in self._sent}
             if kept != self._deadlines:
                 self._deadlines = kept
-                self._changed.notify()
+                self._changed.notify_all()
+
+    def move(self, session: int, at: float) -> Future[bool]:
+        """From the loop, before an extension is made (review-9-s9 M1): the session's
+        deadline becomes ``at`` in both keepers, atomically with the check that the old
+        deadline's SIGTERM has not gone. The answer (a future: the alarm is asked on this
+        teller's thread, never waited for on the loop) is False when this thread or the
+        alarm had sent it already: the extension must not be made. Until ``settle`` the
+        moved deadline stands over the loop's word (``keep``)."""
+        done: Future[bool] = Future()
+        with self._changed:
+            if session in self._sent:  # this thread took it as due: its SIGTERM goes
+                done.set_result(False)
+                return done
+            self._moves[session] = at
+            if session in self._deadlines:
+                self._deadlines[session] = at
+            if self._arm is None:
+                done.set_result(True)
+            else:
+                self._to_arm = {s: self._moves.get(s, t) for s, t in self._word.items()}
+                self._to_arm[session] = at
+                self._asked.append((session, done))
+            self._changed.notify_all()
+        return done
+
+    def settle(self, session: int) -> None:
+        """From the loop: a ``move`` is now the loop's own word (or was given up)."""
+        with self._changed:
+            self._moves.pop(session, None)
 
     def _hold_at(self, deadlines: dict[int, float]) -> None:
         """The test hook (``HOLD_ENV``): once per session, the loop busy with the GIL held."""
@@ -96,12 +140,17 @@ class DeadlineGuard:
     def close(self) -> None:
         with self._changed:
             self._closed = True
-            self._changed.notify()
+            self._changed.notify_all()
         self._thread.join(timeout=5)
+        if self._teller is not None:
+            self._teller.join(timeout=5)
+        with self._changed:  # a move never answered (closing): nothing waits forever
+            for _, done in self._asked + self._telling:
+                if not done.done():
+                    done.set_result(False)
 
-    def _due(self) -> int | dict[int, float] | None:
-        """Wait (lock held) until a deadline passes (its session) or there are deadlines
-        to give the alarm (them; a passed deadline goes first); None once closed."""
+    def _due(self) -> int | None:
+        """Wait (lock held) until a deadline passes (its session); None once closed."""
         while not self._closed:
             now = time.monotonic()
             if self._deadlines:
@@ -112,9 +161,6 @@ class DeadlineGuard:
                     log.debug("deadline guard: session %d is due (%.1f ms late)", session,
                               (now - at) * 1000)
                     return session
-            if self._to_arm is not None:
-                deadlines, self._to_arm = self._to_arm, None
-                return deadlines
             if self._deadlines:
                 self._changed.wait(at - now)
             else:
@@ -127,9 +173,6 @@ class DeadlineGuard:
                 session = self._due()
             if session is None:
                 return
-            if isinstance(session, dict):
-                self._give_alarm(session)
-                continue
             began = time.monotonic()
             try:
                 if self._terminate(session):
@@ -140,15 +183,30 @@ class DeadlineGuard:
                 log.exception("deadline guard: session %d", session)
 
 
+    def _tell(self) -> None:
+        """The teller's thread: each latest word given to the alarm, until closed."""
+        while True:
+            with self._changed:
+                while self._to_arm is None and not self._closed:
+                    self._changed.wait()
+                deadlines, self._to_arm = self._to_arm, None
+                if deadlines is None:  # closed
+                    return
+                self._telling, self._asked = self._asked, []
+            self._give_alarm(deadlines)
+
     def _give_alarm(self, deadlines: dict[int, float]) -> None:
-        """On this thread: the alarm brought in line; a session whose SIGTERM it had sent
-        already (the deadline won the race with a later one) is stopped as expired."""
+        """On the teller's thread: the alarm brought in line; a session whose SIGTERM it
+        had sent already (the deadline won the race with a later one) is stopped as expired."""
         assert self._arm is not None
+        asked, self._telling = self._telling, []
         try:
             fired = self._arm(deadlines)
         except Exception:  # the guard must never die; its own deadlines still hold
             log.exception("deadline guard: the alarm could not be told")
-            return
+            fired = []
+        for session, done in asked:  # a move stands unless the old deadline fired first
+            done.set_result(session not in fired)
         for session in fired:
             self._fired(session)
 

@@ -134,10 +134,13 @@ class Params:
         return value
 
     def duration(self, name: str, allow_zero: bool = False, most: int = 7 * 86400) -> int:
+        value = self.raw.get(name)
         try:
-            seconds = parse_duration(self.raw.get(name))
-        except DurationError as exc:
-            raise self._bad(name, f"written like 90s, 15m, 1h30m or 2d ({exc})") from None
+            seconds = parse_duration(value)
+        except DurationError:  # (its own words say the same again: review-9-s9 L4)
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise self._bad(name, "written like 90s, 15m, 1h30m or 2d, or a whole number "
+                                  f"of seconds (got {shown})") from None
         if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > most:
             least = "0s" if allow_zero else "more than 0s"
             raise self._bad(name, f"{least} and at most {format_duration(most)}")

@@ -664,12 +664,24 @@ class DirectBackend:
             self._thaw(session)
         finally:
             if armed:
-                try:
-                    self._ask_disarm(session.session_id)  # its figures, if it fired first
-                finally:
-                    with self._terminating:
-                        self._asking.pop(session.session_id, None)
-                    asking.set()
+                if threading.current_thread().name == "deadline-guard":
+                    # Never waited for on the guard's thread: another deadline may be due
+                    # while a stopped or slow alarm's answer is (review-9-s9 M2).
+                    threading.Thread(target=self._disarm_after, daemon=True,
+                                     args=(session.session_id, asking),
+                                     name="alarm-disarm").start()
+                else:
+                    self._disarm_after(session.session_id, asking)
+
+    def _disarm_after(self, session_id: int, asking: threading.Event) -> None:
+        """After a SIGTERM: the deadline taken back from the alarm (its figures, if it
+        fired first); ``asking`` set once answered."""
+        try:
+            self._ask_disarm(session_id)
+        finally:
+            with self._terminating:
+                self._asking.pop(session_id, None)
+            asking.set()
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
@@ -760,7 +772,8 @@ class DirectBackend:
             self._sigterms[session_id] = report
         log.info("session %d: its deadline's SIGTERM was sent by the %s %.1f ms after the "
                  "deadline%s", session_id, "alarm process" if by == "alarm" else
-                 "daemon's " + by, late_ms, "" if woke_ms is None else
+                 "daemon's " + ("own thread" if by == "daemon thread" else by), late_ms,
+                 "" if woke_ms is None else
                  f" (by the alarm's own clock; it woke {woke_ms:.1f} ms late)")
 
     def deadline_keeper(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -26,9 +27,10 @@ import pytest
 
 from shepherd.cli.status_text import render_status
 from shepherd.ipc.protocol import RpcError
+from shepherd.supervisor.alarm import REPLY_TIMEOUT_S
 from shepherd.supervisor.cgroups import cgroup2_mount
 from tests.daemon.conftest import ME, policy
-from tests.daemon.test_load import probe_policy
+from tests.daemon.test_load import HERE, probe_policy
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2: {NO_CGROUP}")
@@ -241,8 +243,9 @@ def test_a_stopped_alarm_does_not_hold_the_deadlines_sigterm_back(
             os.kill(first, signal.SIGCONT)
     assert (tmp_path / "term.txt").exists()  # the program did get its SIGTERM
     sent = re.search(rf"session {launched['session_id']}: its deadline's SIGTERM was sent by "
-                     r"the daemon's (guard|daemon) thread", failed)
+                     r"the daemon's (guard thread|own thread)", failed)
     assert sent is not None, "the daemon did not send the SIGTERM itself"
+    assert "daemon's daemon thread" not in failed  # (review-9-s9 L4)
     assert sent.start() < failed.index("the deadline alarm failed (no answer)"), (
         "the SIGTERM waited for the stopped alarm's answer")
     [audited] = d.audit("session_ended")
@@ -465,3 +468,102 @@ limits = { daily_quota = "3s" }
 def render_grant(answer: dict[str, Any]) -> str:
     from shepherd.cli.remote import grant_sentence
     return grant_sentence(answer)
+
+
+def test_an_extension_the_alarm_fired_past_is_too_late_never_a_success(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """Review 9-s9 M1: an ``extend`` made just before the deadline while the alarm (which
+    holds the old one) cannot read it yet: here it is stopped (SIGSTOP) until just after
+    the deadline, then let go, so it fires the old deadline before it reads the new one.
+    The answer and the audit must agree with how the session ended: either too late
+    (ended expired, no extension left in the audit) or extended (running on, no SIGTERM).
+    No time is measured."""
+    d = far_daemon_factory(probe_policy(tmp_path, "3s"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    events = d.events()
+    launched = d.call("launch", entry="probe", user=ME)
+    sid = launched["session_id"]
+    wait_for(lambda: f"session {sid}: the alarm holds its deadline" in d.log.read_text(),
+             timeout=30)
+    deadline = datetime.fromisoformat(launched["deadline"]).timestamp()
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            answer["ok"] = d.call("extend", session_id=sid, duration="1m")
+        except RpcError as exc:
+            answer["error"] = str(exc)
+
+    asker = threading.Thread(target=ask)
+    time.sleep(max(0.0, deadline - 0.4 - time.time()))
+    os.kill(first, signal.SIGSTOP)
+    try:
+        time.sleep(max(0.0, deadline - 0.2 - time.time()))
+        asker.start()
+        time.sleep(max(0.0, deadline + 0.1 - time.time()))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, signal.SIGCONT)
+    asker.join(60)
+    assert answer, "no answer to the extension"
+
+    def extended() -> int:
+        return sum(int(e["seconds"]) for e in d.audit("session_extended"))
+
+    if "error" in answer:
+        assert "too late" in answer["error"], answer
+        assert events.next("session_ended", timeout=60)["reason"] == "expired"
+        # (the taking back is written after the answer, as the store's turn comes)
+        wait_for(lambda: extended() == 0, timeout=30)  # refused: no extension kept
+    else:
+        time.sleep(1.0)  # the alarm, let go, would have fired the old deadline by now
+        assert not (tmp_path / "term.txt").exists(), (
+            "answered as extended, but the old deadline's SIGTERM went")
+        assert sid in [s["id"] for s in d.call("status")["sessions"]]
+        assert extended() == 60
+
+
+def test_a_stopped_alarm_does_not_hold_back_the_next_deadline(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """Review 9-s9 M2: two sessions' deadlines close together, both held by the alarm,
+    which is then stopped (SIGSTOP). The guard thread sends the first SIGTERM; the
+    second's must not wait for the stopped alarm's answer (up to REPLY_TIMEOUT_S): the
+    daemon's log shows the second SIGTERM sent by the guard thread before the alarm's
+    failure (its first unanswered request) is noted. Order, not ms."""
+    d = far_daemon_factory(policy(f"""
+[[entries]]
+id = "p1"
+command = ["{sys.executable}", "{HERE / 'deadline_probe.py'}", "{tmp_path / 't1.txt'}"]
+limits = {{ max_run = "4s" }}
+[[entries]]
+id = "p2"
+command = ["{sys.executable}", "{HERE / 'deadline_probe.py'}", "{tmp_path / 't2.txt'}"]
+limits = {{ max_run = "4s" }}
+""", users="max_sessions = 2"))
+    wait_for(lambda: "deadline alarm serving" in d.log.read_text())
+    [first] = alarms(d)
+    events = d.events()
+    one = d.call("launch", entry="p1", user=ME)
+    two = d.call("launch", entry="p2", user=ME)
+    gap = (datetime.fromisoformat(two["deadline"])
+           - datetime.fromisoformat(one["deadline"])).total_seconds()
+    if gap >= REPLY_TIMEOUT_S:  # (a very slow launch: the order would say nothing)
+        pytest.skip(f"the second launch came {gap:.2f} s after the first")
+    for launched in (one, two):
+        holds = f"session {launched['session_id']}: the alarm holds its deadline"
+        wait_for(lambda holds=holds: holds in d.log.read_text(), timeout=30)
+    os.kill(first, signal.SIGSTOP)
+    try:
+        for _ in range(2):
+            assert events.next("session_ended", timeout=60)["reason"] == "expired"
+        failed = wait_for(lambda: "the deadline alarm failed (no answer)" in d.log.read_text()
+                          and d.log.read_text(), timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, signal.SIGCONT)
+    sent = re.search(rf"session {two['session_id']}: its deadline's SIGTERM was sent by "
+                     r"the daemon's guard thread", failed)
+    assert sent is not None, "the guard thread did not send the second SIGTERM"
+    assert sent.start() < failed.index("the deadline alarm failed (no answer)"), (
+        "the second deadline's SIGTERM waited for the stopped alarm's answer")

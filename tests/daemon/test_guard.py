@@ -102,8 +102,8 @@ def test_the_alarm_is_told_on_the_guards_thread_never_waited_for_by_the_loop() -
             time.sleep(0.01)
     finally:
         guard.close()
-    assert alarm.asked == [({1: far}, "deadline-guard"),
-                           ({1: far + 5, 2: far + 1}, "deadline-guard")]
+    assert alarm.asked == [({1: far}, "alarm-teller"),
+                           ({1: far + 5, 2: far + 1}, "alarm-teller")]
     assert seen.terminated == [] and seen.fired == []
 
 
@@ -116,6 +116,46 @@ def test_a_session_the_alarm_fired_before_a_later_deadline_reached_it_is_stopped
     guard = DeadlineGuard(seen.terminate, seen.on_fired, alarm.arm)
     try:
         guard.keep({4: time.monotonic() + 3600})
+        assert seen.done.wait(30)
+    finally:
+        guard.close()
+    assert seen.fired == [4] and seen.terminated == []
+
+
+def test_a_move_is_refused_once_the_guard_took_the_old_deadline_as_due() -> None:
+    """Review 9-s9 M1: an extension reaches the guard after it sent the SIGTERM: refused
+    (the deadline won); one that reaches it first moves the deadline, and the loop's
+    older word (``keep``, before the extension is made) does not bring the old one back."""
+    seen = Recorder()
+    guard = DeadlineGuard(seen.terminate, seen.on_fired)
+    try:
+        now = time.monotonic()
+        guard.keep({1: now + 0.05, 2: now + 0.2})
+        assert seen.done.wait(30)  # session 1 fired
+        assert guard.move(1, now + 3600).result(30) is False
+        assert guard.move(2, now + 3600).result(30) is True
+        guard.keep({2: now + 0.2})  # the loop's word from before the extension
+        time.sleep(0.5)
+        assert [s for s, _ in seen.terminated] == [1]  # 2 not fired at its old deadline
+        guard.settle(2)
+        guard.keep({2: now + 0.2})  # the extension given up: the old deadline again
+        deadline = time.monotonic() + 30
+        while len(seen.terminated) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        guard.close()
+    assert [s for s, _ in seen.terminated] == [1, 2]
+
+
+def test_a_move_the_alarm_fired_past_is_refused() -> None:
+    """The alarm answers the moved deadline with "fired" (it sent the old one's SIGTERM
+    before it read the new one): the move is refused and the session stopped."""
+    seen = Recorder()
+    alarm = StuckAlarm(fired=[4])
+    alarm.go.set()
+    guard = DeadlineGuard(seen.terminate, seen.on_fired, alarm.arm)
+    try:
+        assert guard.move(4, time.monotonic() + 3600).result(30) is False
         assert seen.done.wait(30)
     finally:
         guard.close()

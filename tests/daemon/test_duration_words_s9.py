@@ -1,0 +1,21 @@
+"""Review 9-s9 L4: a bad duration's error says once what is expected, and what it got."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shepherd.daemon.methods import Params
+from shepherd.ipc.protocol import RpcError
+
+
+@pytest.mark.parametrize("value", ["１m", "soon", -5, True, "9x" * 300])
+def test_a_bad_duration_is_explained_once(value: Any) -> None:
+    with pytest.raises(RpcError) as caught:
+        Params("grant", {"duration": value}).duration("duration")
+    message = str(caught.value)
+    assert message.startswith("the duration must be written like 90s, 15m, 1h30m or 2d"), message
+    assert message.count("90s") == 1, message  # not the explanation twice
+    assert "expected" not in message, message
+    assert len(message) < 200, message  # a long value is cut short
