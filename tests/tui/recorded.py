@@ -188,16 +188,18 @@ def usage_history() -> dict[str, Any]:
         weekend = day.weekday() >= 5
         minecraft = float((offset * 37) % 80 * 60) if offset else 1500.0
         kart = float((offset * 23) % 40 * 60)
+        mine = 9000 if weekend else 3600
+        kart_granted = 900 if offset == 0 else 0
         days.append({"day": day.isoformat(), "user": "alex", "usage": [
             {"kind": "entry", "id": "minecraft", "label": "Minecraft", "used_s": minecraft,
-             "quota_s": 9000 if weekend else 3600, "granted_s": 0, "current": True,
-             "over": minecraft > (9000 if weekend else 3600)},
+             "quota_s": mine, "granted_s": 0, "week_time_s": 0, "allowed_s": mine,
+             "current": True, "over": minecraft > mine},
             {"kind": "entry", "id": "kart", "label": "kart", "used_s": kart, "quota_s": 2700,
-             "granted_s": 900 if offset == 0 else 0, "current": True,
-             "over": kart > 2700 + (900 if offset == 0 else 0)},
+             "granted_s": kart_granted, "week_time_s": 0, "allowed_s": 2700 + kart_granted,
+             "current": True, "over": kart > 2700 + kart_granted},
             {"kind": "group", "id": "games", "label": "games", "used_s": minecraft + kart,
-             "quota_s": 5400,
-             "granted_s": 0, "current": True, "over": minecraft + kart > 5400},
+             "quota_s": 5400, "granted_s": 0, "week_time_s": 0, "allowed_s": 5400,
+             "current": True, "over": minecraft + kart > 5400},
         ]})
     return {"days": days}
 
@@ -239,7 +241,7 @@ def grant_preview() -> dict[str, Any]:
             "week_allowance_s": None, "expires_at": None, "week": False,
             "lasting_s": None, "lasting_from": None, "with_day": True,
             "day_ends_at": "2026-11-26T04:00:00+00:00", "week_lasting_s": None,
-            "week_lasting_from": None,
+            "week_lasting_from": None, "timed_taken_s": 0, "taken_from": [], "on_top": [],
             "change_s": 900, "label": "Minecraft", "kind": "entry", "unlimited": False,
             "preview": True}
 
