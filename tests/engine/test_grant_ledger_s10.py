@@ -125,3 +125,20 @@ def test_time_until_a_moment_is_used_before_the_weeks_time_so_it_can_all_be_used
     [gone] = [g for g in e.timed.values() if not g.week]
     assert gone.paid == pytest.approx(600)
     assert left(e, clock) == pytest.approx(3600)  # the week's hour is whole
+
+
+def test_a_set_days_aside_read_back_from_the_store_counts_the_same() -> None:
+    """What a set set aside of the week's time is kept with it (the store's ``aside_s``,
+    read back as ``Engine.aside``): an engine made from the same books (a restart, or
+    ``explain``/``simulate --db``) says what the first said, today and the next day."""
+    e = engine(HOUR)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    answer = e.grant("alex", "game", 1800, clock.now, mode="set")
+    assert (answer.seconds, answer.week_aside_s) == (-5400, 3600)
+    again = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
+                   timed_grants=list(e.timed.values()), aside=e.aside)
+    for moment in (local(23, 10), local(24, 10)):
+        clock.set_wall(moment)
+        assert left(again, clock) == pytest.approx(left(e, clock))
+    assert left(e, clock) == pytest.approx(7200)  # Tuesday: its hour and the week's
