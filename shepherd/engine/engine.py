@@ -1852,13 +1852,16 @@ class Engine:
         return _Piece(parts, allowed, elapsed - allowed, used)
 
     def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
+        if piece is not None:  # while the piece is still pending: its part before an
+            # expiry is the expiring grant's to pay for (ledger10: it was lost when the
+            # checkpoint had already moved past it, and the week's time paid instead)
+            self._keep_use_at_expiries(s.user, s.entry.id, now)
         settled = s.pauses.settle(s.charged_mono, now.mono)  # a pause is skipped, held kept
         if settled != s.charged_mono:
             s.charged_wall = now.at_mono(settled).wall
             s.charged_mono = settled
         if piece is None:
             return UsageCharged(s.id, s.user, s.entry.id, ())
-        self._keep_use_at_expiries(s.user, s.entry.id, now)
         for day, seconds in piece.parts:
             key = (s.user, s.entry.id, day)
             self.usage[key] = self.usage.get(key, 0.0) + seconds

@@ -414,13 +414,16 @@ def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
 @pytest.mark.parametrize(("mode", "seconds", "asked", "monday", "tuesday"), [
     ("set", 3000, 99999, 3000, 5400),  # =50m: Monday 50m at most, the week's 30m kept
     ("take", 600, 3000, 3000, 5400),  # -10m, Monday used 50m: the week's 30m kept
-    ("take", 600, 99999, 4800, 4200),  # -10m, Monday used 50m + 30m: 20m of it beyond 1h
+    # -10m, Monday used 50m + 30m: the day's own time is 50m, so the week's time paid
+    # for 30m (ledger10: the take-back is not handed back through the week's time)
+    ("take", 600, 99999, 4800, 3600),
 ])
 def test_setting_or_taking_back_a_day_below_its_quota_leaves_the_week_grant_for_later(
         mode: str, seconds: int, asked: int, monday: int, tuesday: int) -> None:
     """Review s7 NEW-2: ``=50m`` on a 1h day with 30m for the week sets Monday to 50m; the
     week's 30 minutes, never used, are Tuesday's on top of its hour. The week's time pays
-    only for a day's use beyond the day's quota (and time given for it)."""
+    only for a day's use beyond the day's own time (its quota, time given for it, its
+    take-backs and sets)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))  # Monday
     e.grant("alex", "game", 1800, clock.now, week=True)
@@ -1046,9 +1049,14 @@ def test_taking_back_for_today_never_spends_what_the_weeks_grant_has_left() -> N
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2100)
 
 
-@pytest.mark.parametrize(("today", "left"), [(("set", 300), 300), (("take", 3600), 3600)])
+@pytest.mark.parametrize(("today", "left", "after"), [
+    (("set", 300), 300, 300),
+    # a take-back for today takes the day's own hour only; the week's hour stays today's
+    # until it is taken back (review-1215-s9 HIGH-2: the README's rule)
+    (("take", 3600), 3600, 0),
+])
 def test_taking_back_the_weeks_time_never_takes_what_a_set_day_already_gave_up(
-        today: tuple[str, int], left: float) -> None:
+        today: tuple[str, int], left: float, after: float) -> None:
     """Review 12-s9 M2: ``+1h --until week``, then ``=5m`` (or ``-1h``) today, then
     ``-1h --until week``: the day keeps what it was set to (the set already left the
     week's hour out of it), and a later ``+5m`` gives 5 minutes."""
@@ -1060,10 +1068,10 @@ def test_taking_back_the_weeks_time_never_takes_what_a_set_day_already_gave_up(
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
     answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
     assert answer.timed_taken_s == 3600
-    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(after)
     e.grant("alex", "game", 300, clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
-        left + 300)
+        after + 300)
     clock.set_wall(local(24, 15))  # Tuesday: its own hour, the week's hour is gone
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
 

@@ -6,7 +6,12 @@ draw on it), and time used is never taken back."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from shepherd.engine import Engine, SessionStarted
 from tests.engine.conftest import FakeClock, engine, local
@@ -142,3 +147,135 @@ def test_a_set_days_aside_read_back_from_the_store_counts_the_same() -> None:
         clock.set_wall(moment)
         assert left(again, clock) == pytest.approx(left(e, clock))
     assert left(e, clock) == pytest.approx(7200)  # Tuesday: its hour and the week's
+
+
+# -- the ledger kept by hand: who paid for which minute, over three days of a week --
+
+@dataclass
+class _Given:
+    """One grant of the hand-kept ledger, in minutes: what is left of it."""
+
+    kind: str  # "until" (until a moment of its day) or "week"
+    left: int
+    day: int
+    start: datetime | None = None  # an until grant: from when it counts, and until when
+    end: datetime | None = None
+
+
+LEDGER_STEPS = st.lists(
+    st.tuples(st.integers(0, 2),
+              st.sampled_from(["today", "week", "until", "take", "set", "week_take", "play",
+                               "wait"]),
+              st.integers(1, 30), st.integers(1, 20)),
+    min_size=1, max_size=14).map(lambda steps: sorted(steps, key=lambda step: step[0]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=LEDGER_STEPS)
+@example(steps=[(0, "until", 10, 20), (0, "week", 60, 1), (0, "play", 1, 20),
+                (0, "play", 1, 10), (0, "take", 30, 1), (1, "wait", 1, 1)])  # HIGH-1
+@example(steps=[(0, "week", 30, 1), (0, "take", 10, 1), (0, "week_take", 30, 1)])  # HIGH-2
+@example(steps=[(0, "week", 30, 1), (0, "set", 5, 1), (0, "week", 30, 1),
+                (0, "week_take", 60, 1), (1, "wait", 1, 1)])  # M1
+def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
+        steps: list[tuple[int, str, int, int]]) -> None:
+    """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
+    (``+D --until week``), until a moment (``+D --until HH:MM``), ``-D``, ``=D`` and
+    ``-D --until week``, and play, minute by minute. The ledger, in whole minutes, pays
+    each minute played from the day's own time (quota, time for today, take-backs and
+    sets), then from the grants until a moment counting then (the soonest ending first),
+    then from the week's (the first given first), as far as the day may draw on it.
+    ``-D`` takes the day's own time not yet used, then what is left of the grants until a
+    moment (the last ending first), never the week's; ``=D`` sets aside the week's time
+    the day may draw first, then lowers its own time (raised, it adds to its own);
+    ``-D --until week`` takes what the week's grants have left, the last given first, and
+    an aside never holds more than that. Time used is never taken back. At every step
+    what the engine says is left today is the ledger's, and the child plays exactly as
+    long as the ledger pays for. (Time for today and sets are given before the day's
+    first play, where the ledger's order and the day's order are the same.)"""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    grants: list[_Given] = []
+    today, own, aside, drawn, played = 0, 15, 0, 0, False
+    pool_at_start = 0  # what the week's grants had left when the day began
+
+    def week_left() -> int:
+        return sum(g.left for g in grants if g.kind == "week")
+
+    def counting() -> list[_Given]:
+        return sorted((g for g in grants if g.kind == "until" and g.day == today
+                       and g.start is not None and g.end is not None
+                       and g.start <= clock.wall < g.end), key=lambda g: g.end or clock.wall)
+
+    def may_draw() -> int:
+        return max(max(pool_at_start + 0 - aside, 0) - drawn, 0)
+
+    def ledger_left() -> int:
+        return own + sum(g.left for g in counting()) + min(may_draw(), week_left())
+
+    session = 0
+    for day, kind, a, b in steps:
+        if day != today:
+            today, own, aside, drawn, played = day, 15, 0, 0, False
+            clock.set_wall(local(23 + day, 10))
+            pool_at_start = week_left()
+            assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
+        if kind == "today" and not played:
+            e.grant("alex", "game", a * 60, clock.now)
+            own += a
+        elif kind == "week":
+            e.grant("alex", "game", a * 60, clock.now, week=True)
+            grants.append(_Given("week", a, today))
+            pool_at_start += a
+        elif kind == "until":
+            end = clock.wall + timedelta(minutes=b)
+            e.grant("alex", "game", a * 60, clock.now, until=end)
+            grants.append(_Given("until", a, today, clock.wall, end))
+        elif kind == "take":
+            answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
+            taken = min(a, own)
+            own -= taken
+            for g in reversed(counting()):
+                part = min(a - taken, g.left)
+                g.left -= part
+                taken += part
+            assert -answer.seconds + answer.timed_taken_s == taken * 60
+        elif kind == "set" and not played:
+            e.grant("alex", "game", a * 60, clock.now, mode="set")
+            access = max(pool_at_start - aside, 0)
+            if a >= own + access:
+                own = a - access
+            elif a >= own:
+                aside += own + access - a
+            else:
+                aside, own = aside + access, a
+        elif kind == "week_take":
+            answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
+            taken = 0
+            for g in reversed([g for g in grants if g.kind == "week"]):
+                part = min(a - taken, g.left)
+                g.left -= part
+                taken += part
+            pool_at_start -= taken
+            aside = min(aside, max(pool_at_start, 0))
+            assert answer.timed_taken_s == taken * 60
+        elif kind == "play":
+            for _ in range(b):
+                assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
+                if ledger_left() < 1:
+                    break
+                played = True
+                if own > 0:
+                    own -= 1
+                elif counting() and any(g.left for g in counting()):
+                    next(g for g in counting() if g.left).left -= 1
+                else:
+                    assert may_draw() >= 1
+                    drawn += 1
+                    next(g for g in grants if g.kind == "week" and g.left).left -= 1
+                session += 1
+                assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+                e.end_session(session, clock.advance(60), "exited")
+        elif kind == "wait":
+            clock.advance(b * 60)
+        assert left(e, clock) == pytest.approx(60 * ledger_left()), (kind, a, b)
