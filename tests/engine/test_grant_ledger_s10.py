@@ -191,12 +191,13 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     ``-D --until week`` takes what the week's grants have left, the last given first, and
     an aside never holds more than that. Time used is never taken back. At every step
     what the engine says is left today is the ledger's, and the child plays exactly as
-    long as the ledger pays for. (Time for today and sets are given before the day's
-    first play, where the ledger's order and the day's order are the same.)"""
+    long as the ledger pays for. (Time for today, and sets that raise the day,
+    are given before its first play, where the ledger's order and the day's are the same.)"""
     e = engine(QUARTER)
     clock = FakeClock(local(23, 10))
     grants: list[_Given] = []
     today, own, aside, drawn, played = 0, 15, 0, 0, False
+    own_total = 15  # the day's own time in all (own: what is left of it)
     pool_at_start = 0  # what the week's grants had left when the day began
 
     def week_left() -> int:
@@ -217,12 +218,14 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     for day, kind, a, b in steps:
         if day != today:
             today, own, aside, drawn, played = day, 15, 0, 0, False
+            own_total = 15
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
         if kind == "today" and not played:
             e.grant("alex", "game", a * 60, clock.now)
             own += a
+            own_total += a
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
             grants.append(_Given("week", a, today))
@@ -235,20 +238,25 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own)
             own -= taken
+            own_total -= taken
             for g in reversed(counting()):
                 part = min(a - taken, g.left)
                 g.left -= part
                 taken += part
             assert -answer.seconds + answer.timed_taken_s == taken * 60
-        elif kind == "set" and not played:
+        elif kind == "set" and (not played or a < own_total + max(pool_at_start - aside, 0)):
             e.grant("alex", "game", a * 60, clock.now, mode="set")
+            # what lasts the day: its own time and what it may draw on the week's, never
+            # below what they paid for
+            wanted = max(a, own_total - own + drawn)
             access = max(pool_at_start - aside, 0)
-            if a >= own + access:
-                own = a - access
-            elif a >= own:
-                aside += own + access - a
-            else:
-                aside, own = aside + access, a
+            if wanted >= own_total + access:  # raised: its own time
+                raised = wanted - access - own_total
+                own, own_total = own + raised, own_total + raised
+            elif wanted >= own_total:  # lowered: the week's time first
+                aside += own_total + access - wanted
+            else:  # then its own
+                aside, own, own_total = aside + access, own - (own_total - wanted), wanted
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
             taken = 0
