@@ -38,7 +38,8 @@ CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in o
 
 # One grant as recorded: user, target, day, seconds (signed), expires_at (None: for its
 # day, taken back or set), week, expiry_noted, paid_s (what it paid, noted at its expiry).
-GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None]
+# (user, target, day, seconds, expires_at, week, expiry noted, paid_s, aside_s)
+GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None, int]
 
 
 @dataclass(frozen=True)

@@ -248,10 +248,10 @@ class Store:
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
                  datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),
-                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
+                 None if p is None else float(p), int(a)) for u, t, d, s, x, w, n, p, a in
                 self.db.conn.execute(
-                    "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s "
-                    "FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
+                    "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
+                    "aside_s FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
                     (since.isoformat(), until.isoformat()))]
 
     # -- sessions ---------------------------------------------------------------

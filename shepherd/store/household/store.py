@@ -304,10 +304,10 @@ class PgStore:
 
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
-                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
+                 None if p is None else float(p), int(a)) for u, t, d, s, x, w, n, p, a in
                 self.conn.execute(
-                    "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s "
-                    "FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
+                    "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
+                    "aside_s FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
                     (since, until)).fetchall()]
 
     # -- sessions ---------------------------------------------------------------
