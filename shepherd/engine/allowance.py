@@ -85,8 +85,9 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
             break
         quota = limits.daily_quota(d)
         if quota is not None:
-            own = max(quota + grants.own, 0.0)
-            left -= min(left, max(used_on(d) - own - grants.expired - grants.paid, 0.0))
+            # (time added for a day that is over counts in ``expired``, with its day's)
+            paid = max(quota + grants.own + grants.expired + grants.paid, 0.0)
+            left -= min(left, max(used_on(d) - paid, 0.0))
     return left
 
 

@@ -465,43 +465,55 @@ DAY_STEPS = st.lists(
 
 @settings(max_examples=120, deadline=None)
 @given(steps=DAY_STEPS)
+@example(steps=[(0, 'week', 1, 0), (3, 'today', 1, 0), (3, 'take', 3601, 1),
+                (4, 'none', 1, 0)])  # time for a day that is over is the day's own
 def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Time given for a day, for the week, taken back (``-D``) and set (``=D``) over one
-    week on a 1h-a-day target: what is left each moment is the day's hour, what was given
-    or taken for the day, and what the week's time has left, less the day's use. A ledger
-    is the independent account: ``-D`` and ``=D`` change what is left today (never below
-    what was used); the week's time pays only for a day's use beyond its hour and the
-    time given for it (net), so time set or taken back never spends it (review s7 NEW-2);
-    time given until a moment counts, once it ran out, for what it paid (NEW-1)."""
+    week on a 1h-a-day target: what is left each moment is the day's own time (its hour,
+    what was given or taken for the day), what time given until a moment paid, and what
+    the day may draw on the week's time, less the day's use. A ledger is the independent
+    account: ``-D`` takes only the day's own time not yet used; ``=D`` sets what lasts
+    (never below the use it and the week's time paid for), lowered by setting aside
+    what the day may draw on the week's time first, then its own; the week's time pays
+    only for a day's use beyond its own time and what time given until a moment paid,
+    so time set or taken back and left unused never spends it (review s7 NEW-2,
+    ledger10); time given until a moment counts, once it ran out, for what it paid
+    (NEW-1)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))  # Monday
     pool, pool_spent = 0.0, 0.0
-    given_, used, day_of = 0.0, 0.0, 0
+    own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, 0
     for n, (day, kind, seconds, wanted) in enumerate(steps, start=1):
         if clock.wall < local(23 + day, 10):
             clock.set_wall(local(23 + day, 10))
         if day != day_of:
-            pool_spent += min(pool - pool_spent, max(used - 3600 - max(given_, 0.0), 0.0))
-            given_, used, day_of = 0.0, 0.0, day
-        allowance = 3600 + given_ + pool - pool_spent
+            pool_spent += min(pool - pool_spent, max(used - 3600 - own - upaid, 0.0))
+            own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, day
+        access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
-            given_ += seconds
+            own += seconds
         elif kind == "week":
             e.grant("alex", "game", seconds, clock.now, week=True)
             pool += seconds
-        elif kind in ("take", "set"):
-            floor = math.ceil(used - 1e-6)
-            asked = allowance - seconds if kind == "take" else seconds
-            held = min(floor, allowance) if kind == "take" else floor
-            e.grant("alex", "game", seconds, clock.now, mode=kind)  # type: ignore[arg-type]
-            given_ += (asked if asked >= floor else held) - allowance
+        elif kind == "take":
+            e.grant("alex", "game", seconds, clock.now, mode="take")
+            own -= min(seconds, max(3600 + own - math.ceil(used - 1e-6), 0.0))
+        elif kind == "set":
+            e.grant("alex", "game", seconds, clock.now, mode="set")
+            lasts = max(float(seconds), math.ceil(used - upaid - 1e-6))
+            if lasts >= 3600 + own + access:
+                own = lasts - access - 3600
+            elif lasts >= 3600 + own:
+                aside += 3600 + own + access - lasts
+            else:
+                aside, own = aside + access, lasts - 3600
         elif kind in ("lapse", "in_force"):
             # Time given until a moment: used at once (in_force) or left to run out
-            # (lapse). It pays for the use while it counts beyond the hour and the
-            # day's own grants, before the week's time; from then on it counts for
-            # that and no more (review s7 NEW-1).
+            # (lapse). It pays for the use while it counts beyond the day's own time,
+            # before the week's time; from then on it counts for that and no more
+            # (review s7 NEW-1).
             lasts = 60 + (min(wanted, 1800) if kind == "in_force" else 0)
             e.grant("alex", "game", seconds, clock.now,
                     until=clock.wall + timedelta(seconds=lasts))
@@ -514,11 +526,12 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
                                       "exited").charged_s
                 lasts -= spent
                 used += spent
-                given_ += min(seconds, spent, max(used - 3600 - given_, 0.0))
+                upaid += min(seconds, spent, max(used - 3600 - own - upaid, 0.0))
             clock.advance(lasts)  # it runs out
         e.due(clock.now)
+        access = max(pool - pool_spent - aside, 0.0)
         left = e.availability("alex", "game", clock.now).time_left_s
-        ledger = max(3600 + given_ + pool - pool_spent - used, 0.0)
+        ledger = max(3600 + own + upaid + access - used, 0.0)
         assert left is not None and left == pytest.approx(ledger, abs=1e-6)
         if left < 1 or wanted == 0 or kind in ("lapse", "in_force"):
             continue
