@@ -201,7 +201,8 @@ class HouseholdLink:
                               g.paid_s, g.used_before_s, g.signed_after_s)
                    for g in view.timed_grants)]
         engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
-                         expiries_noted=view.expiries_noted, locked=view.locked)
+                         expiries_noted=view.expiries_noted, locked=view.locked,
+                         aside=view.aside)
         differs = sorted(m for m, digest in view.policies.items()
                          if self.policy_hash and digest != self.policy_hash)
         if differs != self.differs:

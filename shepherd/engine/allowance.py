@@ -50,6 +50,16 @@ class DayGrants:
     expired: float = 0.0  # expired before their day was over: count for what they paid for
     pool: float = 0.0  # "this week" grants given that day, usable from then to the week's end
     paid: float = 0.0  # expired, what they paid for as noted then: count in full on their day
+    # The week's time a set of the day set aside (ledger10): ``full`` holds it taken
+    # off, so the day's own time is ``quota + full + aside``; what the day may draw on
+    # the week's time is what the week has left less this, never below nothing.
+    aside: float = 0.0
+
+    @property
+    def own(self) -> float:
+        """The day's own grants (time added for today, its take-backs and sets), without
+        what a set set aside of the week's time."""
+        return self.full + self.aside
 
     @property
     def day_total(self) -> float:
@@ -63,9 +73,10 @@ GrantsOn = Callable[[date], DayGrants]
 def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: PerDay,
               grants_on: GrantsOn) -> float:
     """What the week's "this week" grants still allow on ``day``: given so far in the
-    week, less what the days before paid from them (use beyond their quota and the time
-    given for them). Time a day had taken back (or set below its quota) lowered that
-    day's allowance only: the week's time pays for none of the use under its quota."""
+    week, less what the days before paid from them: each day's use beyond its own time
+    (its quota, time added for it, its take-backs and sets) and what its time given
+    until a moment paid for (ledger10: one order, the README's). A set's aside is not
+    the day's own: it only kept the day from drawing on the week's time."""
     left = 0.0
     for d in week:
         grants = grants_on(d)
@@ -74,8 +85,9 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
             break
         quota = limits.daily_quota(d)
         if quota is not None:
-            given = max(grants.day_total, 0.0)
-            left -= min(left, max(used_on(d) - quota - given, 0.0))
+            # (time added for a day that is over counts in ``expired``, with its day's)
+            paid = max(quota + grants.own + grants.expired + grants.paid, 0.0)
+            left -= min(left, max(used_on(d) - paid, 0.0))
     return left
 
 
@@ -136,9 +148,10 @@ def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: Gra
     quota = limits.daily_quota(day)
     if quota is None:
         return None
-    pool = pool_left(limits, week, day, used_on, grants_on) if week else 0.0
     grants = grants_on(day)
-    return Standing("day", used_on(day), quota + grants.full + grants.paid
+    pool = (max(pool_left(limits, week, day, used_on, grants_on) - grants.aside, 0.0)
+            if week else 0.0)
+    return Standing("day", used_on(day), quota + grants.own + grants.paid
                     + (grants.expired if ahead else 0.0) + pool)
 
 
@@ -151,15 +164,17 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
     pool = pool_paid = used = 0.0  # the pool given so far, and what it paid for
+    aside = paid_before = 0.0  # today's aside of it, and what it paid for before today
     for day in week:
         grants = grants_on(day)
         spent = used_on(day)
         used += spent
         pool += grants.pool
-        paid_for, own = grants.day_total, 0.0
+        paid_for, own = grants.day_total + grants.aside, 0.0
         if day == today:
-            allowance += grants.full + grants.paid
-            paid_for, own = grants.expired, grants.full + grants.paid
+            allowance += grants.own + grants.paid
+            paid_for, own = grants.expired, grants.own + grants.paid
+            aside, paid_before = grants.aside, pool_paid
         # The day's use beyond what the week allowed so far: its own grants pay for it
         # first (they end with the day), the pool last (it lasts the week).
         beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
@@ -170,6 +185,8 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
             allowance += paid
             beyond_week = max(beyond_week - paid, 0.0)
         pool_paid += min(beyond_week, pool - pool_paid)
+    # today draws on what the pool has left less what a set of today set aside
+    pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
     return Standing("week", used, allowance + pool)
 
 

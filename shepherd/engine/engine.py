@@ -129,6 +129,7 @@ from shepherd.engine.allowance import (
     Standing,
     binding,
     day_standing,
+    pool_left,
     pool_unused,
     week_standing,
 )
@@ -174,6 +175,7 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import (
+    GrantChange,
     GrantMode,
     GrantRefused,
     TimedGrant,
@@ -314,6 +316,7 @@ class Engine:
         locked: Iterable[str] = (),
         timed_grants: Iterable[TimedGrant] = (),
         expiries_noted: Iterable[int] = (),
+        aside: Mapping[tuple[str, str, date], int] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -321,6 +324,10 @@ class Engine:
         self.usage: dict[tuple[str, str, date], float] = dict(usage or {})
         self.cooldowns: dict[tuple[str, str], datetime] = dict(cooldowns or {})
         self.grants: dict[tuple[str, str, date], int] = dict(grants or {})
+        # Of each day's take-backs and sets (``grants``), the week's time a set set
+        # aside for the day: ``grants`` holds it taken off (ledger10).
+        self.aside: dict[tuple[str, str, date], int] = {k: v for k, v in (aside or {}).items()
+                                                        if v}
         self.locked: set[str] = set(locked)
         self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
@@ -369,10 +376,12 @@ class Engine:
 
     def set_books(self, *, cooldowns: Mapping[tuple[str, str], datetime],
                   grants: Mapping[tuple[str, str, date], int], timed: Iterable[TimedGrant],
-                  expiries_noted: Iterable[int], locked: Iterable[str]) -> None:
+                  expiries_noted: Iterable[int], locked: Iterable[str],
+                  aside: Mapping[tuple[str, str, date], int] | None = None) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
         self.grants = dict(grants)
+        self.aside = {k: v for k, v in (aside or {}).items() if v}
         # What a grant paid for, noted here a moment ago, until the store has it too.
         known = {gid: g.paid for gid, g in self.timed.items() if g.paid is not None}
         self.timed = {g.id: g if g.paid is not None or g.id not in known
@@ -438,6 +447,10 @@ class Engine:
         for today had one)."""
         return self.grants.get((user, target, day), 0)
 
+    def _aside(self, user: str, target: str, day: date) -> int:
+        """The week's time a set of ``day`` set aside (taken off in ``_signed``)."""
+        return self.aside.get((user, target, day), 0) if self.aside else 0
+
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
         if not self.timed:
             return []
@@ -462,7 +475,8 @@ class Engine:
             grants = sorted((g for g in timed if g.day == day and g.id not in excluding),
                             key=lambda g: (g.expires, abs(g.id)))
             known = noted if noted is not None else {}
-            beyond = self._beyond_others(grants, limits, day, at, used_on, full, known)
+            aside = float(self._aside(user, target, day))
+            beyond = self._beyond_others(grants, limits, day, at, used_on, full + aside, known)
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
             for g in grants:
                 if g.week:
@@ -481,7 +495,7 @@ class Engine:
                     expired += projected[g.id]
                     if noted is not None and not self.with_day(g):
                         noted[g.id] = projected[g.id]
-            return DayGrants(full, expired, pool, paid)
+            return DayGrants(full, expired, pool, paid, aside)
         return on
 
     def _beyond_others(self, grants: Sequence[TimedGrant], limits: QuotaLimits | None,
@@ -579,15 +593,28 @@ class Engine:
     def on_top(self, user: str, target: str, day: date, now: Instant
                ) -> tuple[tuple[float, datetime], ...]:
         """What is left of the time given until moments of ``day`` still to come, per
-        moment, soonest first: the day's use beyond what lasts it is paid from the
-        grant that ends first first (review 15-s8 MEDIUM-1), as their expiries will
-        note it; a moment with nothing left is left out."""
+        moment, soonest first (``timed_left``); a moment with nothing left is left out."""
+        left: dict[datetime, float] = {}
+        for g, part in self.timed_left(user, target, day, now):
+            left[g.expires] = left.get(g.expires, 0.0) + part
+        return tuple((seconds, end) for end, seconds in left.items() if seconds >= 0.5)
+
+    def timed_left(self, user: str, target: str, day: date, now: Instant
+                   ) -> list[tuple[TimedGrant, float]]:
+        """Each grant given until a moment of ``day`` still to come, soonest ending first
+        (of those ending together, the first given first), with what is left of it: the
+        one place that says who paid for which minute of them (ledger10). The day's use
+        beyond its own time (and beyond what the grants that ran out paid for) is paid
+        from the grant that ends first first (review 15-s8 MEDIUM-1), as their expiries
+        will note it, and before the week's time; a take-back takes from the end of
+        this list."""
         limits = self.limits_of(target)
         timed = sorted((g for g in self._timed_of(user, target)
                         if g.day == day and not g.week and not self.with_day(g)
-                        and g.expires > now.wall), key=lambda g: (g.expires, g.id))
+                        and g.expires > now.wall and g.seconds > 0),
+                       key=lambda g: (g.expires, abs(g.id)))
         if limits is None or not timed:
-            return ()
+            return []
 
         def used_on(d: date) -> float:
             return self.used(user, limits.members, d, now)
@@ -597,7 +624,7 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            return DayGrants(g.full, g.expired, 0.0, g.paid)
+            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside)
 
         standings = [day_standing(limits, day, used_on, grants_on)]
         if limits.weekly is not None:
@@ -605,14 +632,12 @@ class Engine:
                                            used_on, grants_on))
         beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None)])
         used, paid = used_on(day), dict[int, float]()
-        left: dict[datetime, float] = {}
         for g in timed:
             since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
                      if g.used_before is not None else 0.0)
             paid[g.id] = min(float(g.seconds), since, beyond)
             beyond -= paid[g.id]
-            left[g.expires] = left.get(g.expires, 0.0) + g.seconds - paid[g.id]
-        return tuple((seconds, end) for end, seconds in left.items() if seconds >= 0.5)
+        return [(g, g.seconds - paid[g.id]) for g in timed]
 
     def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
                  ) -> tuple[tuple[Standing | None, Standing | None], datetime] | None:
@@ -1101,7 +1126,7 @@ class Engine:
         def grants_on(d: date) -> DayGrants:
             g = on(d)
             full = g.full + (taken if d == first.day else 0.0)
-            return DayGrants(full, g.expired, 0.0, g.paid)
+            return DayGrants(full, g.expired, 0.0, g.paid, g.aside)
 
         day = day_standing(limits, first.day, used_on, grants_on)
         week = None
@@ -1215,11 +1240,12 @@ class Engine:
         used = self.used(user, limits.members, day, now)
         if mode == "take" and week:
             pools = self._take_from_week(user, limits, day, now, seconds)
-            return TimeGranted(user, target, day, self._week_rebase(user, target, day, pools),
-                               mode, None, used,
+            freed = self._aside_freed(user, limits, day, now, sum(t for _, t in pools))
+            return TimeGranted(user, target, day, freed, mode, None, used,
                                sum(t for _, t in pools) < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
-                               timed_taken_s=sum(t for _, t in pools), taken_from=pools)
+                               timed_taken_s=sum(t for _, t in pools), taken_from=pools,
+                               week_aside_s=-freed)
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1227,19 +1253,17 @@ class Engine:
         lasting, _ = self._standing(user, limits, day, now, at=last_moment)
         on_top, lasting_from, held_at = 0, None, used
         if today is not None and lasting is not None and quota is not None:
-            granted = round(lasting.allowance_s) - quota
             on_top = round(today.allowance_s - lasting.allowance_s)
-            # What lasts is held at the use it paid for: the use beyond it so far was
-            # paid by the time on top (given until a moment), which stays until then and
-            # so is not counted twice (review 15-s8 H1).
-            held_at = used - min(max(lasting.used_s - lasting.allowance_s, 0.0),
-                                 float(max(on_top, 0)))
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
-        else:
-            granted = self.granted(user, target, day)
+        aside_s = 0
         try:
-            change = grant_change(mode, seconds, quota, granted, held_at)
+            if mode == "add" or today is None or lasting is None or quota is None:
+                change = grant_change(mode, seconds, quota, self.granted(user, target, day),
+                                      held_at)
+            else:
+                change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
+                                                   round(lasting.allowance_s))
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
@@ -1248,8 +1272,7 @@ class Engine:
         if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
             # what lasts is held at what was used: the rest comes out of what the time
             # given until a moment has left (never what it paid for), review 15-s8 M3
-            taken_from = self._take_from_timed(user, target, day, now, rest,
-                                               self._timed_paid(user, limits, day, now))
+            taken_from = self._take_from_timed(user, target, day, now, rest)
             timed_taken = sum(t for _, t in taken_from)
             on_top -= timed_taken
             held = held and timed_taken < rest
@@ -1276,53 +1299,84 @@ class Engine:
                            day_ends_at=self.calendar.day_end(day),
                            timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
-                           if on_top and whole is not None else ())
+                           if on_top and whole is not None else (), week_aside_s=aside_s)
 
-    def _timed_paid(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
-        """What the time given until a moment of ``day`` still counting paid for so far:
-        the use beyond the quota and the day's own time, the soonest ending first, before
-        the week's time (which lasts; review 15-s9 MEDIUM-2), as their expiries will note
-        it (``_grants_on``'s projection at the day's last moment)."""
+    def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                    mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
+        """A take-back or set for today (ledger10), as the day's ledger has it: its own
+        time (quota, time added for today, its take-backs and sets) pays first, then the
+        time given until a moment, then the week's time. ``lasting``: what lasts the day
+        now (its own time and what it may draw on the week's). A take-back takes only
+        of the day's own time, never below what it paid for (the rest comes out of the
+        time given until a moment, ``_take_from_timed``): never the week's. A set makes
+        what lasts ``seconds``, never below the use it and the week's time paid for:
+        lowered, it first sets aside what the day may draw on the week's time (the
+        other days' then), then lowers its own; raised, it adds to its own. The change
+        to the day's grants, and of it the week's time set aside (``week_aside_s``)."""
+        target = limits.target
+        quota = limits.daily_quota(day)
+        assert quota is not None
+        used = self.used(user, limits.members, day, now)
+        own = quota + self.granted(user, target, day) + self._aside(user, target, day)
+        last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
+        ran_out = self._grants_on(user, target, last_moment, lambda d: self.used(
+            user, limits.members, d, now))(day)
+        timed_paid = ran_out.expired + ran_out.paid  # the time given until a moment paid
+        base = lasting - round(ran_out.paid)  # its own time and what it may draw
+        access = base - own  # what the day may still draw on the week's time
+        floor = math.ceil(used - 1e-6)
+        if mode == "take":
+            taken = min(seconds, max(own - floor, 0))
+            return GrantChange(-taken, lasting - taken, taken < seconds), 0
+        wanted = max(seconds, math.ceil(used - timed_paid - 1e-6))
+        held = wanted > seconds
+        if wanted >= base:
+            return GrantChange(wanted - base, lasting + wanted - base, held), 0
+        aside = min(base - wanted, max(access, 0))
+        lowered = base - aside - wanted  # then its own
+        return GrantChange(-aside - lowered, lasting - base + wanted, held), aside
+
+    def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
+        """What ``day`` may still draw on the week's time: what it has left for the day,
+        less what a set of the day set aside (nothing without time given for the week)."""
+        if not any(g.week for g in self._timed_of(user, limits.target)):
+            return 0.0
+
         def used_on(d: date) -> float:
             return self.used(user, limits.members, d, now)
 
-        last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
-        return self._grants_on(user, limits.target, last_moment, used_on)(day).expired
+        left = pool_left(limits, self.calendar.week_days(day), day, used_on,
+                         self._grants_on(user, limits.target, now.wall, used_on))
+        return max(left - self._aside(user, limits.target, day), 0.0)
 
-    def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int,
-                         paid: float) -> tuple[tuple[int, int], ...]:
-        """Up to ``seconds`` out of the unused part of the time given until a moment of
-        ``day`` still counting: those ending soonest paid first for the ``paid`` use, so
-        what is left is taken from those ending last (the last given first)."""
-        counting = sorted((g for g in self._timed_of(user, target)
-                           if g.day == day and not g.week and not self.with_day(g)
-                           and g.id not in self.expiries_noted and g.expires > now.wall
-                           and g.seconds > 0), key=lambda g: (g.expires, abs(g.id)))
-        unused: dict[int, int] = {}
-        for g in counting:
-            part = min(float(g.seconds), max(paid, 0.0))
-            paid -= part
-            unused[g.id] = math.floor(g.seconds - part + 1e-6)
+    def _aside_freed(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                     taken: int) -> int:
+        """What today's aside no longer holds once ``taken`` of the week's time is taken
+        back: an aside never holds more than the week has left for the day, so a set
+        day keeps its own time and later week time counts in full (review 12-s9 M2)."""
+        aside = self._aside(user, limits.target, day)
+        if not aside or not taken:
+            return 0
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        left = pool_left(limits, self.calendar.week_days(day), day, used_on,
+                         self._grants_on(user, limits.target, now.wall, used_on))
+        return min(aside, max(aside - (math.floor(left + 1e-6) - taken), 0))
+
+    def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int
+                         ) -> tuple[tuple[int, int], ...]:
+        """Up to ``seconds`` out of what is left of the time given until a moment of
+        ``day`` still counting (``timed_left``: never what it paid for), from the grant
+        that ends last first (of those ending together, the last given first)."""
         taken: list[tuple[int, int]] = []
-        for g in reversed(counting):
-            part = min(seconds, unused[g.id])
+        for g, left in reversed(self.timed_left(user, target, day, now)):
+            part = min(seconds, math.floor(left + 1e-6))
             if part > 0:
                 taken.append((g.id, part))
                 seconds -= part
         return tuple(taken)
-
-    def _week_rebase(self, user: str, target: str, day: date,
-                     pools: tuple[tuple[int, int], ...]) -> int:
-        """What today's set or take-back, made after the week's grants ``pools`` takes
-        from, had already removed of them: given back to the day when they are taken
-        back, so the week's time is never taken twice (review 12-s9 M2). A set made
-        before a grant was given saw none of it (its part is 0: nothing given back)."""
-        taken = sum(t for _, t in pools)
-        if not pools:
-            return 0
-        after = max((g.signed_after if g.day == day else self._signed(user, target, day)
-                     for gid, _ in pools if (g := self.timed.get(gid)) is not None), default=0)
-        return min(taken, max(-after, 0))
 
     def _take_from_week(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                         seconds: int) -> tuple[tuple[int, int], ...]:
@@ -1392,6 +1446,7 @@ class Engine:
         planned = self.plan_grant(user, target, seconds, now, mode, until, week)
         key = (user, target, planned.day)
         before, timed = self.grants.get(key), dict(self.timed)
+        aside = dict(self.aside)
         try:
             return self.apply_grant(planned, now)
         finally:
@@ -1399,6 +1454,7 @@ class Engine:
                 self.grants.pop(key, None)
             else:
                 self.grants[key] = before
+            self.aside = aside
             self.timed.clear()
             self.timed.update(timed)
 
@@ -1414,9 +1470,12 @@ class Engine:
                 self.timed[gid] = replace(g, seconds=g.seconds - part)
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
+            if planned.week_aside_s:
+                self.aside[key] = self._aside(*key) + planned.week_aside_s
+            own = planned.seconds + planned.week_aside_s  # the day's own time it changed
             for gid, g in list(self.timed.items()):  # what it may take from time given
-                if (g.user, g.target, g.day) == key:  # as the store counts it
-                    self.timed[gid] = replace(g, signed_after=g.signed_after + planned.seconds)
+                if (g.user, g.target, g.day) == key and own:  # as the store counts it
+                    self.timed[gid] = replace(g, signed_after=g.signed_after + own)
         elif planned.seconds > 0:
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
@@ -1474,7 +1533,9 @@ class Engine:
         today, _ = self._standing(user, limits, day, now)
         assert today is not None  # lasting() is None without it
         lasting, on_top = standing
-        cursor = now.wall + timedelta(seconds=max(lasting - today.used_s, 0.0))
+        # the day's own time first, the week's time only after these (review-1215-s9 M2)
+        own = lasting - self._week_access(user, limits, day, now)
+        cursor = now.wall + timedelta(seconds=max(own - today.used_s, 0.0))
         usable = 0.0
         for left, end in on_top:
             part = max(min(left, (end - cursor).total_seconds()), 0.0)
@@ -1791,13 +1852,16 @@ class Engine:
         return _Piece(parts, allowed, elapsed - allowed, used)
 
     def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
+        if piece is not None:  # while the piece is still pending: its part before an
+            # expiry is the expiring grant's to pay for (ledger10: it was lost when the
+            # checkpoint had already moved past it, and the week's time paid instead)
+            self._keep_use_at_expiries(s.user, s.entry.id, now)
         settled = s.pauses.settle(s.charged_mono, now.mono)  # a pause is skipped, held kept
         if settled != s.charged_mono:
             s.charged_wall = now.at_mono(settled).wall
             s.charged_mono = settled
         if piece is None:
             return UsageCharged(s.id, s.user, s.entry.id, ())
-        self._keep_use_at_expiries(s.user, s.entry.id, now)
         for day, seconds in piece.parts:
             key = (s.user, s.entry.id, day)
             self.usage[key] = self.usage.get(key, 0.0) + seconds
@@ -2087,7 +2151,8 @@ class Engine:
             if quota is None:
                 return None, None
             used = self.used(user, limits.members, day, view) + (ahead or {}).get(day, 0.0)
-            allowance = float(quota + self._signed(user, limits.target, day))
+            allowance = float(quota + self._signed(user, limits.target, day)
+                              + self._aside(user, limits.target, day))
             return Standing("day", used, allowance), None
 
         def used_on(d: date) -> float:

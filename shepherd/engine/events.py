@@ -283,10 +283,15 @@ class TimeGranted(Event):
     # What is left of the time given until each moment of the day still to come
     # (seconds, moment), soonest first: the one that ends first is used first.
     on_top: tuple[tuple[int, datetime], ...] = ()
+    # Of ``seconds``, the week's time a set sets aside for the day (positive), or an
+    # aside a take-back of the week's time frees (negative): ``seconds`` holds it taken
+    # off; the day's own time changes by ``seconds + week_aside_s`` (ledger10). Kept
+    # with the change in the store; not part of the answer.
+    week_aside_s: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
-                if f.name not in ("limited_by", "capped_by", "on_top")}
+                if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s")}
         return {**data, "used_s": round(self.used_s, 3),
                 "on_top": [{"seconds": part, "until": end.isoformat()}
                            for part, end in self.on_top],

@@ -31,6 +31,7 @@ class GrantRecord(NamedTuple):
     week: bool  # time given for the rest of the week
     noted: bool  # its expiry was noted
     paid_s: float | None  # what it paid for, noted at its expiry (None: unknown)
+    aside_s: int = 0  # of a set, the week's time it set aside for its day (Engine.aside)
 
     def counts_s(self, now: datetime, day_end: datetime | None) -> float:
         """What it counts for toward its day at ``now`` (``day_end``: when its day ends;
@@ -94,7 +95,7 @@ class UserDay:
 
 def usage_report(
     rows: Iterable[tuple[str, str, date, float]],
-    grants: Iterable[tuple[str, str, date, int, datetime | None, bool, bool, float | None]],
+    grants: Iterable[tuple[str, str, date, int, datetime | None, bool, bool, float | None, int]],
     policy: Policy | None,
     first: date,
     last: date,
@@ -117,9 +118,12 @@ def usage_report(
     calendar = _calendar(policy, zone) if policy is not None else None
     day_granted: dict[tuple[str, str, date], float] = {}
     week_granted: dict[tuple[str, str, date], float] = {}
+    day_aside: dict[tuple[str, str, date], float] = {}
     for row in grants:
         g = GrantRecord(*row)
         key = (g.user, g.target, g.day)
+        if g.aside_s:
+            day_aside[key] = day_aside.get(key, 0.0) + g.aside_s
         if g.week:
             week_granted[key] = week_granted.get(key, 0.0) + g.seconds
         else:
@@ -147,11 +151,14 @@ def usage_report(
         pool = 0.0
         if quota is not None and for_week > 0:  # what the week's time left that day
             limits = QuotaLimits(target, members, schedule, weekly)
-            pool = pool_left(
+            aside = day_aside.get((name, target, day), 0.0)
+            # (the engine's own order: a set's aside kept that much of it from the day)
+            pool = aside + max(pool_left(
                 limits, days, day,
                 lambda d: sum(used.get((name, e, d), 0.0) for e in members),
                 lambda d: DayGrants(full=day_granted.get((name, target, d), 0.0),
-                                    pool=week_granted.get((name, target, d), 0.0)))
+                                    pool=week_granted.get((name, target, d), 0.0),
+                                    aside=day_aside.get((name, target, d), 0.0))) - aside, 0.0)
         over = quota is not None and spent > quota + granted + pool + 1
         if weekly is not None:
             allowed = weekly + for_week + sum(

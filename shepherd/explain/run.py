@@ -33,6 +33,8 @@ class Starting:
     timed_grants: tuple[TimedGrant, ...] = ()  # --until a time, or for the week
     expiries_noted: frozenset[int] = frozenset()
     counted: bool = False  # read from a store or a running daemon: known, even when empty
+    # of ``grants``, the week's time sets set aside for their day (Engine.aside)
+    aside: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -47,7 +49,8 @@ class Starting:
                       grants={k: v for k, v in self.grants.items() if k[2] <= day},
                       locked=self.locked,
                       timed_grants=[g for g in self.timed_grants if g.day <= day],
-                      expiries_noted=self.expiries_noted)
+                      expiries_noted=self.expiries_noted,
+                      aside={k: v for k, v in self.aside.items() if k[2] <= day})
 
 
 class DayRun:

@@ -38,7 +38,8 @@ CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in o
 
 # One grant as recorded: user, target, day, seconds (signed), expires_at (None: for its
 # day, taken back or set), week, expiry_noted, paid_s (what it paid, noted at its expiry).
-GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None]
+# (user, target, day, seconds, expires_at, week, expiry noted, paid_s, aside_s)
+GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None, int]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class Accounting:
     locked: set[str]
     timed_grants: tuple[TimedGrantRow, ...] = ()  # --until a time, or for the week
     expiries_noted: frozenset[int] = frozenset()  # timed grants whose expiry is audited
+    # of ``grants``, the week's time sets set aside for their day (Engine.aside)
+    aside: dict[tuple[str, str, date], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ class HouseholdView:
     server_now: datetime | None = None  # the server's clock, read in the same transaction
     timed_grants: tuple[TimedGrantRow, ...] = ()  # the household's, --until or for the week
     expiries_noted: frozenset[int] = frozenset()  # their expiries audited (by any machine)
+    aside: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.aside
     policies: dict[str, str] = field(default_factory=dict)  # other machines' policy hashes
 
 
@@ -261,9 +265,11 @@ class StateStore(Protocol):
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
-              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
+              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
-        ``used_before_s``, its target's use that day when it was given. ``taken_from``:
+        ``used_before_s``, its target's use that day when it was given; a take-back or
+        set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s).
+        ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""
         ...

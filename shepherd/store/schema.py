@@ -162,6 +162,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants ADD COLUMN paid_s REAL;
     ALTER TABLE grants ADD COLUMN used_before_s REAL;
     """,
+    # 8: of a take-back or set (a row without an expiry), the week's time a set set
+    # aside for its day (positive), or an aside a take-back of the week's time freed
+    # (negative): ``seconds`` holds it taken off, so the day's own time changed by
+    # ``seconds + aside_s`` (ledger10). 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN aside_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

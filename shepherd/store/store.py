@@ -126,15 +126,22 @@ class Store:
                               (since.isoformat(),))}
         cooldowns = {(str(u), str(e)): datetime.fromisoformat(str(t)) for u, e, t in
                      conn.execute("SELECT user, entry, until FROM cooldowns")}
-        grants = {(str(u), str(t), date.fromisoformat(str(d))): int(s) for u, t, d, s in
-                  conn.execute("SELECT user, target, day, sum(seconds) FROM grants "
-                               "WHERE day >= ? AND expires_at IS NULL "
-                               "GROUP BY user, target, day", (since.isoformat(),))}
+        grants: dict[tuple[str, str, date], int] = {}
+        aside: dict[tuple[str, str, date], int] = {}
+        for u, t, d, s, a in conn.execute(
+                "SELECT user, target, day, sum(seconds), sum(aside_s) FROM grants "
+                "WHERE day >= ? AND expires_at IS NULL "
+                "GROUP BY user, target, day", (since.isoformat(),)):
+            key = (str(u), str(t), date.fromisoformat(str(d)))
+            grants[key] = int(s)
+            if a:
+                aside[key] = int(a)
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
         for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
                 "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
-                "used_before_s, (SELECT coalesce(sum(s.seconds), 0) FROM grants s WHERE "
+                "used_before_s, (SELECT coalesce(sum(s.seconds + s.aside_s), 0) "
+                "FROM grants s WHERE "
                 "s.user = g.user AND s.target = g.target AND s.day = g.day AND "
                 "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
                 "WHERE day >= ? AND expires_at IS NOT NULL", (since.isoformat(),)):
@@ -145,7 +152,8 @@ class Store:
             if seen:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
-        return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted))
+        return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
+                          aside)
 
     def household(self, since: date) -> HouseholdView | None:
         return None  # one machine: nothing is shared
@@ -181,9 +189,10 @@ class Store:
                 "INSERT INTO cooldowns (user, entry, until) VALUES (?, ?, ?)",
                 [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
             conn.executemany(
-                "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at) "
-                "VALUES (?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?)",
-                [(u, t, d.isoformat(), s, ts.isoformat())
+                "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at, "
+                "aside_s) VALUES (?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', "
+                "?, ?)",
+                [(u, t, d.isoformat(), s, ts.isoformat(), acc.aside.get((u, t, d), 0))
                  for (u, t, d), s in acc.grants.items() if s])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
@@ -239,10 +248,10 @@ class Store:
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
                  datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),
-                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
+                 None if p is None else float(p), int(a)) for u, t, d, s, x, w, n, p, a in
                 self.db.conn.execute(
-                    "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s "
-                    "FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
+                    "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
+                    "aside_s FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
                     (since.isoformat(), until.isoformat()))]
 
     # -- sessions ---------------------------------------------------------------
@@ -405,7 +414,7 @@ class Store:
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
-              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
+              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -419,11 +428,11 @@ class Store:
                              (part, taken_id))
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
-                             "granted_at, expires_at, week, used_before_s) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "granted_at, expires_at, week, used_before_s, aside_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
-                              int(week), used_before_s))
+                              int(week), used_before_s, aside_s))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

@@ -191,7 +191,15 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         else:
             sentence += f" ({format_duration(allowance)} in all today"
         timed_taken = int(result.get("timed_taken_s") or 0) > 0
-        if (result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None
+        held_by = int(lasting) if lasting is not None else int(allowance)
+        if (mode == "take" and result.get("held_at_used") and used is not None
+                and held_by > float(used) + 0.5):
+            # the day's own time is used: what is left is the week's time, which a
+            # take-back for today never takes (review-1215-s9 HIGH-1, HIGH-2)
+            sentence += (f": {format_duration(used)} is already used, and time used is never "
+                         "taken back; the rest is time given for the week, which only a take-back "
+                         "--until week takes")
+        elif (result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None
                 and not timed_taken):
             # the time given until a moment paid for its part of the use, and keeps
             # what it has left until then: what lasts the day is held at the rest

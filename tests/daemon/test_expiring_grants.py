@@ -368,3 +368,19 @@ def test_taking_back_the_weeks_time_keeps_a_day_that_was_set_and_says_what_it_to
     texts = sorted(event_summary(e, UTC) for e in lines)
     assert texts == [f"10m was taken back from the time given to {ME} for game this week",
                      f"50m was taken back from the time given to {ME} for game this week"], texts
+
+
+def test_a_sets_aside_of_the_weeks_time_is_kept_across_a_restart(daemon_factory: Any) -> None:
+    """ledger10: ``+1h --until week``, ``=5m``, a restart, then ``-1h --until week``: the
+    store kept what the set set aside of the week's hour (``aside_s``), so the day keeps
+    its 5 minutes after the week's hour is taken back (without it, nothing was left)."""
+    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    d.call("grant", user=ME, target="game", duration="1h", until="week")
+    d.call("grant", user=ME, target="game", duration="5m", mode="set")
+    assert left(d) == 300
+    d.stop()
+    d.start()
+    assert left(d) == 300
+    taken = d.call("grant", user=ME, target="game", duration="1h", until="week", mode="take")
+    assert taken["timed_taken_s"] == 3600
+    assert left(d) == 300

@@ -414,13 +414,16 @@ def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
 @pytest.mark.parametrize(("mode", "seconds", "asked", "monday", "tuesday"), [
     ("set", 3000, 99999, 3000, 5400),  # =50m: Monday 50m at most, the week's 30m kept
     ("take", 600, 3000, 3000, 5400),  # -10m, Monday used 50m: the week's 30m kept
-    ("take", 600, 99999, 4800, 4200),  # -10m, Monday used 50m + 30m: 20m of it beyond 1h
+    # -10m, Monday used 50m + 30m: the day's own time is 50m, so the week's time paid
+    # for 30m (ledger10: the take-back is not handed back through the week's time)
+    ("take", 600, 99999, 4800, 3600),
 ])
 def test_setting_or_taking_back_a_day_below_its_quota_leaves_the_week_grant_for_later(
         mode: str, seconds: int, asked: int, monday: int, tuesday: int) -> None:
     """Review s7 NEW-2: ``=50m`` on a 1h day with 30m for the week sets Monday to 50m; the
     week's 30 minutes, never used, are Tuesday's on top of its hour. The week's time pays
-    only for a day's use beyond the day's quota (and time given for it)."""
+    only for a day's use beyond the day's own time (its quota, time given for it, its
+    take-backs and sets)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))  # Monday
     e.grant("alex", "game", 1800, clock.now, week=True)
@@ -462,43 +465,55 @@ DAY_STEPS = st.lists(
 
 @settings(max_examples=120, deadline=None)
 @given(steps=DAY_STEPS)
+@example(steps=[(0, 'week', 1, 0), (3, 'today', 1, 0), (3, 'take', 3601, 1),
+                (4, 'none', 1, 0)])  # time for a day that is over is the day's own
 def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Time given for a day, for the week, taken back (``-D``) and set (``=D``) over one
-    week on a 1h-a-day target: what is left each moment is the day's hour, what was given
-    or taken for the day, and what the week's time has left, less the day's use. A ledger
-    is the independent account: ``-D`` and ``=D`` change what is left today (never below
-    what was used); the week's time pays only for a day's use beyond its hour and the
-    time given for it (net), so time set or taken back never spends it (review s7 NEW-2);
-    time given until a moment counts, once it ran out, for what it paid (NEW-1)."""
+    week on a 1h-a-day target: what is left each moment is the day's own time (its hour,
+    what was given or taken for the day), what time given until a moment paid, and what
+    the day may draw on the week's time, less the day's use. A ledger is the independent
+    account: ``-D`` takes only the day's own time not yet used; ``=D`` sets what lasts
+    (never below the use it and the week's time paid for), lowered by setting aside
+    what the day may draw on the week's time first, then its own; the week's time pays
+    only for a day's use beyond its own time and what time given until a moment paid,
+    so time set or taken back and left unused never spends it (review s7 NEW-2,
+    ledger10); time given until a moment counts, once it ran out, for what it paid
+    (NEW-1)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))  # Monday
     pool, pool_spent = 0.0, 0.0
-    given_, used, day_of = 0.0, 0.0, 0
+    own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, 0
     for n, (day, kind, seconds, wanted) in enumerate(steps, start=1):
         if clock.wall < local(23 + day, 10):
             clock.set_wall(local(23 + day, 10))
         if day != day_of:
-            pool_spent += min(pool - pool_spent, max(used - 3600 - max(given_, 0.0), 0.0))
-            given_, used, day_of = 0.0, 0.0, day
-        allowance = 3600 + given_ + pool - pool_spent
+            pool_spent += min(pool - pool_spent, max(used - 3600 - own - upaid, 0.0))
+            own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, day
+        access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
-            given_ += seconds
+            own += seconds
         elif kind == "week":
             e.grant("alex", "game", seconds, clock.now, week=True)
             pool += seconds
-        elif kind in ("take", "set"):
-            floor = math.ceil(used - 1e-6)
-            asked = allowance - seconds if kind == "take" else seconds
-            held = min(floor, allowance) if kind == "take" else floor
-            e.grant("alex", "game", seconds, clock.now, mode=kind)  # type: ignore[arg-type]
-            given_ += (asked if asked >= floor else held) - allowance
+        elif kind == "take":
+            e.grant("alex", "game", seconds, clock.now, mode="take")
+            own -= min(seconds, max(3600 + own - math.ceil(used - 1e-6), 0.0))
+        elif kind == "set":
+            e.grant("alex", "game", seconds, clock.now, mode="set")
+            lasts = max(float(seconds), math.ceil(used - upaid - 1e-6))
+            if lasts >= 3600 + own + access:
+                own = lasts - access - 3600
+            elif lasts >= 3600 + own:
+                aside += 3600 + own + access - lasts
+            else:
+                aside, own = aside + access, lasts - 3600
         elif kind in ("lapse", "in_force"):
             # Time given until a moment: used at once (in_force) or left to run out
-            # (lapse). It pays for the use while it counts beyond the hour and the
-            # day's own grants, before the week's time; from then on it counts for
-            # that and no more (review s7 NEW-1).
+            # (lapse). It pays for the use while it counts beyond the day's own time,
+            # before the week's time; from then on it counts for that and no more
+            # (review s7 NEW-1).
             lasts = 60 + (min(wanted, 1800) if kind == "in_force" else 0)
             e.grant("alex", "game", seconds, clock.now,
                     until=clock.wall + timedelta(seconds=lasts))
@@ -511,11 +526,12 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
                                       "exited").charged_s
                 lasts -= spent
                 used += spent
-                given_ += min(seconds, spent, max(used - 3600 - given_, 0.0))
+                upaid += min(seconds, spent, max(used - 3600 - own - upaid, 0.0))
             clock.advance(lasts)  # it runs out
         e.due(clock.now)
+        access = max(pool - pool_spent - aside, 0.0)
         left = e.availability("alex", "game", clock.now).time_left_s
-        ledger = max(3600 + given_ + pool - pool_spent - used, 0.0)
+        ledger = max(3600 + own + upaid + access - used, 0.0)
         assert left is not None and left == pytest.approx(ledger, abs=1e-6)
         if left < 1 or wanted == 0 or kind in ("lapse", "in_force"):
             continue
@@ -1046,9 +1062,14 @@ def test_taking_back_for_today_never_spends_what_the_weeks_grant_has_left() -> N
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(2100)
 
 
-@pytest.mark.parametrize(("today", "left"), [(("set", 300), 300), (("take", 3600), 3600)])
+@pytest.mark.parametrize(("today", "left", "after"), [
+    (("set", 300), 300, 300),
+    # a take-back for today takes the day's own hour only; the week's hour stays today's
+    # until it is taken back (review-1215-s9 HIGH-2: the README's rule)
+    (("take", 3600), 3600, 0),
+])
 def test_taking_back_the_weeks_time_never_takes_what_a_set_day_already_gave_up(
-        today: tuple[str, int], left: float) -> None:
+        today: tuple[str, int], left: float, after: float) -> None:
     """Review 12-s9 M2: ``+1h --until week``, then ``=5m`` (or ``-1h``) today, then
     ``-1h --until week``: the day keeps what it was set to (the set already left the
     week's hour out of it), and a later ``+5m`` gives 5 minutes."""
@@ -1060,10 +1081,10 @@ def test_taking_back_the_weeks_time_never_takes_what_a_set_day_already_gave_up(
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
     answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
     assert answer.timed_taken_s == 3600
-    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(left)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(after)
     e.grant("alex", "game", 300, clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
-        left + 300)
+        after + 300)
     clock.set_wall(local(24, 15))  # Tuesday: its own hour, the week's hour is gone
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(3600)
 

@@ -107,7 +107,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 7
+            assert store.db.schema_version == len(MIGRATIONS) == 8
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -188,7 +188,7 @@ def test_a_grant_noted_expired_before_migration_7_paid_for_nothing_known(
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == 7
+        assert store.db.schema_version == len(MIGRATIONS)
         books = store.load_accounting(DAY)
         assert [(g.id, g.paid_s) for g in books.timed_grants] == [(1, None), (2, None)]
         assert books.expiries_noted == frozenset({1})
@@ -228,3 +228,33 @@ def test_a_take_back_from_time_given_until_a_moment_keeps_what_is_left(
     assert books.grants == {}
     page = store.audit_page(AuditFilter(types=("time_granted",)))
     assert len(page.events) == 3
+
+
+def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_none(
+        store_path: Path) -> None:
+    """ledger10: a set keeps, with its row, the week's time it set aside for its day
+    (``aside_s``; ``seconds`` holds it taken off). A row from before migration 8 set
+    nothing aside; each timed grant's ``signed_after_s`` counts the day's own time only."""
+    from datetime import timedelta
+
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for number, migration in enumerate(MIGRATIONS[:7], start=1):
+        conn.execute(migration)
+        conn.pragma("user_version", number)
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
+                 "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
+                 (DAY.isoformat(),))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        assert store.db.schema_version == len(MIGRATIONS) == 8
+        given = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
+                            expires_at=T0 + timedelta(hours=2))
+        store.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600)
+        books = store.load_accounting(DAY)
+        assert books.grants == {("alex", "game", DAY): -3960}
+        assert books.aside == {("alex", "game", DAY): 3600}
+        assert {g.id: g.signed_after_s for g in books.timed_grants} == {given: -300}
+    finally:
+        store.close()

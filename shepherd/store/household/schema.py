@@ -207,6 +207,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants ADD COLUMN paid_s DOUBLE PRECISION;
     ALTER TABLE grants ADD COLUMN used_before_s DOUBLE PRECISION;
     """,
+    # 5: of a take-back or set, the week's time it set aside for its day, as SQLite's
+    # migration 8 (ledger10); 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN aside_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -198,6 +198,14 @@ class PgStore:
         locked = {str(u) for (u,) in conn.execute("SELECT child FROM locks").fetchall()}
         return cooldowns, grants, locked
 
+    def _aside(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
+        """Of the household's take-backs and sets, the week's time they set aside per
+        day (Engine.aside)."""
+        return {(str(u), str(t), d): int(a) for u, t, d, a in conn.execute(
+            "SELECT child, target, day, sum(aside_s) FROM grants WHERE day >= %s "
+            "AND expires_at IS NULL GROUP BY child, target, day HAVING sum(aside_s) <> 0",
+            (since,)).fetchall()}
+
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
         """The household's timed grants (--until a time, or for the week), and those whose
@@ -206,7 +214,8 @@ class PgStore:
         noted: set[int] = set()
         for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
                 "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted, "
-                "paid_s, used_before_s, (SELECT coalesce(sum(s.seconds), 0) FROM grants s "
+                "paid_s, used_before_s, (SELECT coalesce(sum(s.seconds + s.aside_s), 0) "
+                "FROM grants s "
                 "WHERE s.child = g.child AND s.target = g.target AND s.day = g.day AND "
                 "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
                 "WHERE day >= %s AND expires_at IS NOT NULL ORDER BY id", (since,)).fetchall():
@@ -225,7 +234,8 @@ class PgStore:
                 "AND machine = %s AND origin = 'live'", (since, self.machine)).fetchall()}
             cooldowns, grants, locked = self._shared(conn, since)
             timed, noted = self._timed(conn, since)
-        return Accounting(usage, cooldowns, grants, locked, timed, noted)
+            aside = self._aside(conn, since)
+        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside)
 
     def household(self, since: date) -> HouseholdView:
         """What the other machines add: their usage and running sessions; and the
@@ -254,11 +264,12 @@ class PgStore:
                 (self.machine,)).fetchall())
         cooldowns, grants, locked = self._shared(conn, since)
         timed, noted = self._timed(conn, since)
+        aside = self._aside(conn, since)
         policies = {str(m): str(v) for m, v in conn.execute(
             "SELECT machine, value FROM meta WHERE key = 'policy_hash' AND machine <> %s",
             (self.machine,)).fetchall()}
         return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
-                             expiries_noted=noted, policies=policies)
+                             expiries_noted=noted, policies=policies, aside=aside)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
@@ -293,10 +304,10 @@ class PgStore:
 
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
-                 None if p is None else float(p)) for u, t, d, s, x, w, n, p in
+                 None if p is None else float(p), int(a)) for u, t, d, s, x, w, n, p, a in
                 self.conn.execute(
-                    "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s "
-                    "FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
+                    "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
+                    "aside_s FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
                     (since, until)).fetchall()]
 
     # -- sessions ---------------------------------------------------------------
@@ -556,7 +567,7 @@ class PgStore:
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
-              taken_from: Sequence[tuple[int, int]] = ()) -> int | None:
+              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -567,10 +578,10 @@ class PgStore:
             if seconds:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
-                    "granted_at, machine, expires_at, week, used_before_s) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    "granted_at, machine, expires_at, week, used_before_s, aside_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
-                     expires_at, week, used_before_s)).fetchone()
+                     expires_at, week, used_before_s, aside_s)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

@@ -1,0 +1,289 @@
+"""The grant ledger (review-1215-s9): who paid for which minute. The day's own time
+(its quota, time added for today, its take-backs and sets) pays first, then time given
+``--until`` a moment (the soonest ending first), then the week's time. A take-back or
+set for today never touches the week's time (a set only sets aside what the day may
+draw on it), and time used is never taken back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from shepherd.engine import Engine, SessionStarted
+from tests.engine.conftest import FakeClock, engine, local
+
+# 2026-11-23 is a Monday; days start at 04:00 (conftest).
+QUARTER = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "15m" }\n'
+HOUR = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "1h" }\n'
+
+
+def play(e: Engine, clock: FakeClock, seconds: float, session: int) -> float:
+    assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+    deadline = e.deadline(session, clock.now)
+    if deadline is not None:
+        seconds = min(seconds, deadline.remaining_s)
+    return e.end_session(session, clock.advance(seconds), "exited").charged_s
+
+
+def left(e: Engine, clock: FakeClock) -> float:
+    e.due(clock.now)
+    remaining = e.availability("alex", "game", clock.now).remaining_today_s
+    assert remaining is not None
+    return remaining
+
+
+@pytest.mark.parametrize(("mode", "asked"), [("take", 3600), ("set", 0), ("set", 1200)])
+def test_a_take_back_after_a_used_until_grant_with_the_weeks_time_counts_nothing_twice(
+        mode: str, asked: int) -> None:
+    """HIGH-1: quota 15m; ``+10m --until 12:00``; ``+1h --until week``; 30 minutes
+    played (the quota 15, the 12:00 grant 10, the week 5); then ``-1h`` (or ``=0s``,
+    ``=20m``). The day's own time is all used and the 12:00 grant too: nothing of them is
+    left to take, and the week's 55 minutes are the week's (today's, and the next day's
+    if unused). Before: "45 taken", 10 minutes more today, and the week short."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 12))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    assert play(e, clock, 1800, 1) == 1800
+    answer = e.grant("alex", "game", asked, clock.now, mode=mode)  # type: ignore[arg-type]
+    if mode == "take":
+        assert answer.seconds == 0 and answer.timed_taken_s == 0
+        assert left(e, clock) == pytest.approx(3300)  # the week's time is not touched
+        assert play(e, clock, 600, 2) == 600  # 40 minutes that day: the week paid 15
+        clock.set_wall(local(24, 10))
+        assert left(e, clock) == pytest.approx(900 + 2700)
+    else:
+        assert left(e, clock) == pytest.approx(0)  # set at what was used (20m lasting)
+        clock.set_wall(local(24, 10))
+        assert left(e, clock) == pytest.approx(900 + 3300)  # the week paid 5 minutes
+
+
+def test_a_take_back_for_today_is_not_undone_by_taking_back_the_weeks_time() -> None:
+    """HIGH-2 (the README's rule): ``+1h --until week``, ``-10m``, ``-1h --until week``:
+    the take-back took 10 minutes of the day's own 15; taking the week's hour back
+    leaves 5 minutes, not 15."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    e.grant("alex", "game", 600, clock.now, mode="take")
+    assert left(e, clock) == pytest.approx(300 + 3600)
+    taken = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert taken.timed_taken_s == 3600
+    assert left(e, clock) == pytest.approx(300)
+
+
+@pytest.mark.parametrize("set_between", [False, True])
+def test_one_week_take_back_over_two_week_grants_keeps_a_set_day(set_between: bool) -> None:
+    """M1: two week grants and ``=5m`` (after both, or between them), then one ``-2h
+    --until week`` taking both: the day set to 5 minutes keeps its 5 minutes."""
+    e = engine(HOUR)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    if set_between:
+        e.grant("alex", "game", 300, clock.now, mode="set")
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    if not set_between:
+        e.grant("alex", "game", 300, clock.now, mode="set")
+    assert left(e, clock) == pytest.approx(300 + (3600 if set_between else 0))
+    taken = e.grant("alex", "game", 7200, clock.now, mode="take", week=True)
+    assert taken.timed_taken_s == 7200
+    assert left(e, clock) == pytest.approx(300)
+    clock.set_wall(local(24, 10))
+    assert left(e, clock) == pytest.approx(3600)
+
+
+def test_of_grants_ending_together_the_take_back_takes_the_last_given_first() -> None:
+    """The read-back: one owner of the soonest-first split. Two grants until 12:00
+    (ids -1 then -2, as ``policy simulate`` numbers them), 5 minutes of them used: the
+    first given paid, so a take-back takes the last given whole, then the first's rest."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, 900, 1) == 900
+    first = e.grant("alex", "game", 600, clock.now, until=local(23, 12))
+    second = e.grant("alex", "game", 600, clock.now, until=local(23, 12))
+    assert first.seconds == second.seconds == 600
+    assert play(e, clock, 300, 2) == 300
+    ids = sorted(e.timed, key=abs)
+    answer = e.grant("alex", "game", 720, clock.now, mode="take")
+    assert answer.taken_from == ((ids[1], 600), (ids[0], 120))
+    assert left(e, clock) == pytest.approx(180)
+    clock.set_wall(local(23, 12))
+    assert left(e, clock) == pytest.approx(0)
+
+
+def test_time_until_a_moment_is_used_before_the_weeks_time_so_it_can_all_be_used() -> None:
+    """M2 (the engine's side): with a week grant counting, 10 minutes given until 10:30
+    at 10:00 on a 15m day can all be used before 10:30 (the quota 10:00-10:15, then the
+    grant 10:15-10:25): no cap is said."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 30))
+    assert [c for c in answer.capped_by if c.kind == "grant_end"] == []
+    assert play(e, clock, 1500, 1) == 1500
+    clock.set_wall(local(23, 10, 30))
+    e.due(clock.now)
+    [gone] = [g for g in e.timed.values() if not g.week]
+    assert gone.paid == pytest.approx(600)
+    assert left(e, clock) == pytest.approx(3600)  # the week's hour is whole
+
+
+def test_a_set_days_aside_read_back_from_the_store_counts_the_same() -> None:
+    """What a set set aside of the week's time is kept with it (the store's ``aside_s``,
+    read back as ``Engine.aside``): an engine made from the same books (a restart, or
+    ``explain``/``simulate --db``) says what the first said, today and the next day."""
+    e = engine(HOUR)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    answer = e.grant("alex", "game", 1800, clock.now, mode="set")
+    assert (answer.seconds, answer.week_aside_s) == (-5400, 3600)
+    again = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
+                   timed_grants=list(e.timed.values()), aside=e.aside)
+    for moment in (local(23, 10), local(24, 10)):
+        clock.set_wall(moment)
+        assert left(again, clock) == pytest.approx(left(e, clock))
+    assert left(e, clock) == pytest.approx(7200)  # Tuesday: its hour and the week's
+
+
+# -- the ledger kept by hand: who paid for which minute, over three days of a week --
+
+@dataclass
+class _Given:
+    """One grant of the hand-kept ledger, in minutes: what is left of it."""
+
+    kind: str  # "until" (until a moment of its day) or "week"
+    left: int
+    day: int
+    start: datetime | None = None  # an until grant: from when it counts, and until when
+    end: datetime | None = None
+
+
+LEDGER_STEPS = st.lists(
+    st.tuples(st.integers(0, 2),
+              st.sampled_from(["today", "week", "until", "take", "set", "week_take", "play",
+                               "wait"]),
+              st.integers(1, 30), st.integers(1, 20)),
+    min_size=1, max_size=14).map(lambda steps: sorted(steps, key=lambda step: step[0]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=LEDGER_STEPS)
+@example(steps=[(0, "until", 10, 20), (0, "week", 60, 1), (0, "play", 1, 20),
+                (0, "play", 1, 10), (0, "take", 30, 1), (1, "wait", 1, 1)])  # HIGH-1
+@example(steps=[(0, "week", 30, 1), (0, "take", 10, 1), (0, "week_take", 30, 1)])  # HIGH-2
+@example(steps=[(0, "week", 30, 1), (0, "set", 5, 1), (0, "week", 30, 1),
+                (0, "week_take", 60, 1), (1, "wait", 1, 1)])  # M1
+def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
+        steps: list[tuple[int, str, int, int]]) -> None:
+    """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
+    (``+D --until week``), until a moment (``+D --until HH:MM``), ``-D``, ``=D`` and
+    ``-D --until week``, and play, minute by minute. The ledger, in whole minutes, pays
+    each minute played from the day's own time (quota, time for today, take-backs and
+    sets), then from the grants until a moment counting then (the soonest ending first),
+    then from the week's (the first given first), as far as the day may draw on it.
+    ``-D`` takes the day's own time not yet used, then what is left of the grants until a
+    moment (the last ending first), never the week's; ``=D`` sets aside the week's time
+    the day may draw first, then lowers its own time (raised, it adds to its own);
+    ``-D --until week`` takes what the week's grants have left, the last given first, and
+    an aside never holds more than that. Time used is never taken back. At every step
+    what the engine says is left today is the ledger's, and the child plays exactly as
+    long as the ledger pays for. (Time for today, and sets that raise the day,
+    are given before its first play, where the ledger's order and the day's are the same.)"""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    grants: list[_Given] = []
+    today, own, aside, drawn, played = 0, 15, 0, 0, False
+    own_total = 15  # the day's own time in all (own: what is left of it)
+    pool_at_start = 0  # what the week's grants had left when the day began
+
+    def week_left() -> int:
+        return sum(g.left for g in grants if g.kind == "week")
+
+    def counting() -> list[_Given]:
+        return sorted((g for g in grants if g.kind == "until" and g.day == today
+                       and g.start is not None and g.end is not None
+                       and g.start <= clock.wall < g.end), key=lambda g: g.end or clock.wall)
+
+    def may_draw() -> int:
+        return max(max(pool_at_start + 0 - aside, 0) - drawn, 0)
+
+    def ledger_left() -> int:
+        return own + sum(g.left for g in counting()) + min(may_draw(), week_left())
+
+    session = 0
+    for day, kind, a, b in steps:
+        if day != today:
+            today, own, aside, drawn, played = day, 15, 0, 0, False
+            own_total = 15
+            clock.set_wall(local(23 + day, 10))
+            pool_at_start = week_left()
+            assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
+        if kind == "today" and not played:
+            e.grant("alex", "game", a * 60, clock.now)
+            own += a
+            own_total += a
+        elif kind == "week":
+            e.grant("alex", "game", a * 60, clock.now, week=True)
+            grants.append(_Given("week", a, today))
+            pool_at_start += a
+        elif kind == "until":
+            end = clock.wall + timedelta(minutes=b)
+            e.grant("alex", "game", a * 60, clock.now, until=end)
+            grants.append(_Given("until", a, today, clock.wall, end))
+        elif kind == "take":
+            answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
+            taken = min(a, own)
+            own -= taken
+            own_total -= taken
+            for g in reversed(counting()):
+                part = min(a - taken, g.left)
+                g.left -= part
+                taken += part
+            assert -answer.seconds + answer.timed_taken_s == taken * 60
+        elif kind == "set" and (not played or a < own_total + max(pool_at_start - aside, 0)):
+            e.grant("alex", "game", a * 60, clock.now, mode="set")
+            # what lasts the day: its own time and what it may draw on the week's, never
+            # below what they paid for
+            wanted = max(a, own_total - own + drawn)
+            access = max(pool_at_start - aside, 0)
+            if wanted >= own_total + access:  # raised: its own time
+                raised = wanted - access - own_total
+                own, own_total = own + raised, own_total + raised
+            elif wanted >= own_total:  # lowered: the week's time first
+                aside += own_total + access - wanted
+            else:  # then its own
+                aside, own, own_total = aside + access, own - (own_total - wanted), wanted
+        elif kind == "week_take":
+            answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
+            taken = 0
+            for g in reversed([g for g in grants if g.kind == "week"]):
+                part = min(a - taken, g.left)
+                g.left -= part
+                taken += part
+            pool_at_start -= taken
+            aside = min(aside, max(pool_at_start, 0))
+            assert answer.timed_taken_s == taken * 60
+        elif kind == "play":
+            for _ in range(b):
+                assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
+                if ledger_left() < 1:
+                    break
+                played = True
+                if own > 0:
+                    own -= 1
+                elif counting() and any(g.left for g in counting()):
+                    next(g for g in counting() if g.left).left -= 1
+                else:
+                    assert may_draw() >= 1
+                    drawn += 1
+                    next(g for g in grants if g.kind == "week" and g.left).left -= 1
+                session += 1
+                assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+                e.end_session(session, clock.advance(60), "exited")
+        elif kind == "wait":
+            clock.advance(b * 60)
+        assert left(e, clock) == pytest.approx(60 * ledger_left()), (kind, a, b)
