@@ -277,6 +277,7 @@ class Daemon:
         # The store was found damaged (when; whether the children are locked for it).
         self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
+        self.status_together = status.AskedTogether(self.status)  # callers of one turn
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_checkpoint = 0.0
