@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import errno
+import gc
 import logging
 import os
 import socket
@@ -277,6 +278,7 @@ class Daemon:
         # The store was found damaged (when; whether the children are locked for it).
         self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
+        self.status_together = status.AskedTogether(self.status)  # callers of one turn
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_checkpoint = 0.0
@@ -384,6 +386,11 @@ class Daemon:
         self._update_status()
         log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
                  "user" if self.config.user_mode else "system")
+        # What the start made (modules, the policy, the engine's caches) is kept: taken out
+        # of CPython's full collections, which walked it all with the loop stopped (50-130
+        # ms under load: issue 13). A cycle of it that later becomes garbage (a replaced
+        # policy's) is never collected: at most what existed here, once.
+        gc.freeze()
 
     async def _load(self, first: ClockReading | None) -> None:
         """Read the books (on the writer's thread), then recover what a crash left running.

@@ -68,7 +68,12 @@ class DeadlineGuard:
         self._moves: dict[int, float] = {}  # ``move``: kept over the loop's word until settled
         self._asked: list[tuple[int, Future[bool]]] = []  # moves the alarm must answer
         self._telling: list[tuple[int, Future[bool]]] = []  # (taken with ``_to_arm``)
-        self._changed = threading.Condition()
+        # One lock, a condition for each thread: a word that changes nothing for one of
+        # them does not wake it (issue 13: the idle daemon's wake-ups).
+        lock = threading.Lock()
+        self._changed = threading.Condition(lock)  # the guard's thread: its deadlines
+        self._told = threading.Condition(lock)  # the teller's thread: a word for the alarm
+        self._handed: dict[int, float] | None = None  # the last word for the alarm
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="deadline-guard", daemon=True)
         self._thread.start()
@@ -88,12 +93,15 @@ class DeadlineGuard:
         with self._changed:
             self._word = dict(deadlines)
             deadlines = {s: self._moves.get(s, at) for s, at in deadlines.items()}
-            if self._arm is not None:
+            if self._arm is not None and (deadlines or self._handed != {}):
                 # Handed over even when unchanged: a session the backend did not know yet
                 # at the last word (its start not confirmed) is armed now. The thread
-                # sends the alarm only what changed (``DirectBackend._sync``).
+                # sends the alarm only what changed (``DirectBackend._sync``). No session
+                # now nor at the last word (an idle tick): nothing to tell, and the
+                # teller's thread sleeps on.
                 self._to_arm = dict(deadlines)  # the latest word replaces one not yet sent
-                self._changed.notify_all()
+                self._handed = self._to_arm
+                self._told.notify()
             self._sent &= deadlines.keys()
             kept = {s: at for s, at in deadlines.items() if s not in self._sent}
             if kept != self._deadlines:
@@ -120,7 +128,9 @@ class DeadlineGuard:
             else:
                 self._to_arm = {s: self._moves.get(s, t) for s, t in self._word.items()}
                 self._to_arm[session] = at
+                self._handed = self._to_arm
                 self._asked.append((session, done))
+                self._told.notify()
             self._changed.notify_all()
         return done
 
@@ -141,6 +151,7 @@ class DeadlineGuard:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+            self._told.notify_all()
         self._thread.join(timeout=5)
         if self._teller is not None:
             self._teller.join(timeout=5)
@@ -188,7 +199,7 @@ class DeadlineGuard:
         while True:
             with self._changed:
                 while self._to_arm is None and not self._closed:
-                    self._changed.wait()
+                    self._told.wait()
                 deadlines, self._to_arm = self._to_arm, None
                 if deadlines is None:  # closed
                     return

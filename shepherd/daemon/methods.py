@@ -324,7 +324,7 @@ class Methods:
         return self.daemon.health(admin=connection.context["role"] == "admin")
 
     async def status(self, params: Params, connection: Connection) -> Any:
-        return self.daemon.status(self._only(connection))
+        return await self.daemon.status_together.ask(self._only(connection))
 
     async def entries(self, params: Params, connection: Connection) -> Any:
         policy = self.daemon.policy

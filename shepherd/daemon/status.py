@@ -8,7 +8,8 @@ computed, in the engine's calendar.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+import asyncio
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from shepherd.engine import Availability, Engine, Instant, Reason
 from shepherd.engine.allowance import QuotaLimits, Standing
 from shepherd.engine.outlook import Outlook
+from shepherd.ipc.protocol import SharedResult
 from shepherd.policy import Policy
 from shepherd.policy.model import Entry
 
@@ -49,6 +51,38 @@ class _Line:
     line: dict[str, Any]
     steady: bool  # rendered where the outlook's verdict is the same at every instant
     reasons: tuple[Reason, ...]  # the verdict's, when rendered
+
+
+class AskedTogether:
+    """``status`` for everyone who asks before the loop's next turn, worked out once then
+    (one answer per view: ``only``) and handed to each of them, encoded once (issue 13).
+
+    Twenty clients calling ``status`` in a loop used to cost twenty answers a turn (each
+    ~2 ms, the loop's every callback waiting behind them: a launch's steps, a warning's
+    timer); now one. An answer is still worked out after its caller asked, at one
+    instant, as each used to be."""
+
+    def __init__(self, work: Callable[[str | None], dict[str, Any]]) -> None:
+        self._work = work
+        self._asked: dict[str | None, asyncio.Future[SharedResult]] = {}
+
+    async def ask(self, only: str | None) -> SharedResult:
+        waiting = self._asked.get(only)
+        if waiting is None:
+            loop = asyncio.get_running_loop()
+            waiting = self._asked[only] = loop.create_future()
+            loop.call_soon(self._answer, only)
+        return await asyncio.shield(waiting)  # a caller gone never cancels the others'
+
+    def _answer(self, only: str | None) -> None:
+        waiting = self._asked.pop(only)
+        try:
+            answer = SharedResult(self._work(only))
+        except Exception as exc:  # each caller answers it as an error of its own
+            waiting.set_exception(exc)
+            waiting.exception()  # (retrieved: every caller may have gone meanwhile)
+        else:
+            waiting.set_result(answer)
 
 
 class Shown:

@@ -59,6 +59,11 @@ class Request:
     is_notification: bool
 
 
+class SharedResult(dict[str, Any]):
+    """A result handed unchanged to several callers (``status`` asked in the same turn):
+    the server encodes it once for all of their answers. Never changed once handed out."""
+
+
 def encode(message: Any) -> bytes:
     text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
     # A lone surrogate is not UTF-8: written as its JSON escape (``\ud800``), never lost.

@@ -57,6 +57,7 @@ from shepherd.ipc.protocol import (
     TOO_MUCH_UNREAD,
     Request,
     RpcError,
+    SharedResult,
     encode,
     error_response,
     notification,
@@ -275,6 +276,7 @@ class RpcServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = False
         self._said_short = float("-inf")
+        self._shared: tuple[SharedResult, bytes] | None = None  # the last one encoded
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -434,8 +436,19 @@ class RpcServer:
                 await self._handle_line(connection, line)
             await asyncio.sleep(0)  # one line at a time: timers and other peers go first
 
+    def _encoded(self, answer: Any) -> bytes:
+        """``encode(answer)``; a ``SharedResult`` is encoded once for all its answers."""
+        if not (isinstance(answer, dict) and isinstance(answer.get("result"), SharedResult)
+                and list(answer) == ["jsonrpc", "id", "result"]):
+            return encode(answer)
+        result = answer["result"]
+        if self._shared is None or self._shared[0] is not result:
+            self._shared = (result, encode(result)[:-1])  # (kept: its id is never reused)
+        return (b'{"jsonrpc":"2.0","id":' + encode(answer["id"])[:-1] + b',"result":'
+                + self._shared[1] + b"}\n")
+
     def _answer_with(self, connection: Connection, answer: Any) -> None:
-        data = encode(answer)
+        data = self._encoded(answer)
         if len(data) > MAX_UNSENT:
             connection.give_up(error_response(None, RpcError(
                 ANSWER_TOO_LARGE, f"the answer would be larger than {MAX_UNSENT} bytes; "

@@ -160,3 +160,62 @@ def test_a_move_the_alarm_fired_past_is_refused() -> None:
     finally:
         guard.close()
     assert seen.fired == [4] and seen.terminated == []
+
+
+def _switches(thread: threading.Thread) -> int:
+    """How often ``thread`` went to sleep (its voluntary context switches): each is the
+    end of a wake-up."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as status:
+        for line in status:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches")
+
+
+def _asleep(*threads: threading.Thread) -> dict[str, int]:
+    """Each thread's switches, once it is back waiting (state S) and has stayed there."""
+    names = {t.name: t for t in threads}
+    last: dict[str, int] = {}
+    for _ in range(500):
+        now = {}
+        for name, thread in names.items():
+            with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+            now[name] = _switches(thread) if state == "S" else -1
+        if now == last and -1 not in now.values():
+            return now
+        last = now
+        time.sleep(0.02)
+    raise AssertionError(f"the threads never settled: {last}")
+
+
+def test_a_word_that_changes_nothing_wakes_neither_thread() -> None:
+    """Issue 13 (idle wake-ups): the loop hands its word over at every tick, once a
+    minute when idle. With no session, and none at the last word, there is nothing to tell
+    the alarm: the teller's thread sleeps on; and the guard's thread is woken only when
+    its own deadlines change (each thread waits on a condition of its own)."""
+    seen = Recorder()
+    alarm = StuckAlarm(fired=[])
+    alarm.go.set()
+    guard = DeadlineGuard(seen.terminate, seen.on_fired, alarm.arm)
+    threads = (guard._thread, guard._teller)
+    assert threads[1] is not None
+    try:
+        guard.keep({})
+        before = _asleep(guard._thread, threads[1])
+        for _ in range(20):
+            guard.keep({})  # idle ticks
+        after_idle = _asleep(guard._thread, threads[1])
+        far = time.monotonic() + 3600
+        guard.keep({1: far})  # a session: the alarm is told
+        assert alarm.asking.wait(30)
+        settled = _asleep(guard._thread, threads[1])
+        for _ in range(20):
+            guard.keep({1: far})  # checkpoints: the alarm is told, the guard not woken
+        after_busy = _asleep(guard._thread, threads[1])
+    finally:
+        guard.close()
+    assert after_idle == before
+    assert after_busy["deadline-guard"] == settled["deadline-guard"]
+    assert [word for word, _ in alarm.asked][:2] == [{}, {1: far}]
+    assert all(word == {1: far} for word, _ in alarm.asked[1:])
