@@ -38,6 +38,7 @@ def _engine() -> tuple[Any, Any]:
 
     options = re2.Options()
     options.log_errors = False  # the reason is reported to the parent, not logged on stderr
+    options.never_capture = True
     return re2, options
 
 
