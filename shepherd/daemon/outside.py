@@ -266,7 +266,8 @@ class OutsideWatch:
         execs = self.connector.drain()
         for pid in execs:
             self.forks.ran_program(pid)
-        self.connector.later(execs)  # in the connector's turns, each pid once
+        if execs:
+            self.connector.later(execs)  # in the connector's turns, each pid once
         return set(execs)
 
     def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:

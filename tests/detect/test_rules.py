@@ -325,7 +325,7 @@ def test_padding_the_arguments_past_what_was_read_does_not_hide_the_game() -> No
                                     "-jar", "minecraft.jar"], stdin=subprocess.DEVNULL)
         try:
             whole = Path(f"/proc/{process.pid}/cmdline")
-            wait_for(lambda: whole.read_bytes().endswith(b"minecraft.jar\0"))  # exec'd
+            wait_for(lambda whole=whole: whole.read_bytes().endswith(b"minecraft.jar\0"))
             facts_read = read_facts(process.pid, recogniser().needs)
             assert facts_read is not None and facts_read.argv_cut is cut
             assert recogniser().match(facts_read) == Match("minecraft", "cmdline")
