@@ -11,8 +11,10 @@ recogniser and the children's uids for the policy in force; looks once through
 ``/proc`` at start and after a reload for what was already running. Each
 recognised process of a child is handed to ``Daemon.take_outside``, one at a
 time per (child, entry), so two windows opened together become one session.
-Reading ``/proc`` for one process takes microseconds: it is done on the loop,
-as the event arrives, so a decision never waits on a queue.
+Reading ``/proc`` for one process takes microseconds to a millisecond or so (only
+what the rules need, and a command line never past ``detect.facts.MAX_CMDLINE``
+bytes, whatever the child writes in it): it is done on the loop, as the event
+arrives, a few milliseconds of looks at a time (``detect.connector.TURN_S``).
 """
 
 from __future__ import annotations
@@ -261,11 +263,11 @@ class OutsideWatch:
     def _drained(self) -> set[int]:
         """Read the exec events waiting (each a start of its own: looked at soon)."""
         assert self.connector is not None
-        loop = asyncio.get_running_loop()
         execs = self.connector.drain()
         for pid in execs:
             self.forks.ran_program(pid)
-            loop.call_soon(self._exec, pid)
+        if execs:
+            self.connector.later(execs)  # in the connector's turns, each pid once
         return set(execs)
 
     def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
@@ -375,7 +377,7 @@ class OutsideWatch:
         try:
             exe = os.readlink(f"/proc/{pid}/exe")
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
+                argv = handle.read(4096).split(b"\0")  # its first words: never a child's 6 MiB
         except OSError:
             return False
         return (exe == os.path.realpath(sys.executable)

@@ -67,6 +67,7 @@ SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
 RCVBUF = 4 * 1024 * 1024
 EXECS_A_TURN = 64  # execs handled before the event loop has a turn of its own
+TURN_S = 0.005  # ... or fewer: the loop has its turn once a turn's looks took this long
 WAITING_AT_MOST = 16384  # execs read and waiting; past that, as lost (a /proc scan)
 BEHIND_AT = 4 * EXECS_A_TURN  # execs waiting from which the log says it is behind
 
@@ -224,6 +225,7 @@ class ProcConnector:
         self.ebpf_problem: str | None = None  # why the eBPF filter is not used
         self._lost_told = False  # on_lost is to be called soon (on the loop)
         self._waiting: deque[int] = deque()  # execs read, not handled yet (oldest first)
+        self._queued: set[int] = set()  # the pids in _waiting (each waits once)
         self._behind_since: float | None = None  # monotonic: when the backlog passed BEHIND_AT
         self.most_behind = 0  # the largest backlog since it was last said caught up
         self._turn: asyncio.Handle | None = None  # the next few of them, on the loop
@@ -272,27 +274,49 @@ class ProcConnector:
 
     def _readable(self) -> None:
         self.wakeups += 1
-        self._waiting.extend(self.drain())
-        self._note_backlog()
-        if len(self._waiting) > WAITING_AT_MOST:  # looked for in /proc instead
-            self._waiting.clear()
-            self._tell_lost()
+        self._queue(self.drain())
         if self._turn is None:
             self._handle_some()
 
+    def later(self, pids: Iterable[int]) -> None:
+        """Execs read by the owner (``drain``): looked at in turn, after those waiting."""
+        self._queue(pids)
+        if self._waiting and self._turn is None:
+            self._turn = asyncio.get_running_loop().call_soon(self._handle_some)
+
+    def _queue(self, pids: Iterable[int]) -> None:
+        """A pid already waiting is not queued again: its look, when its turn comes, reads
+        what it runs then, after every exec read so far (review 14 s10 H1: a process
+        that re-execs itself in a loop queued a look per exec)."""
+        for pid in pids:
+            if pid not in self._queued:
+                self._queued.add(pid)
+                self._waiting.append(pid)
+        self._note_backlog()
+        if len(self._waiting) > WAITING_AT_MOST:  # looked for in /proc instead
+            self._waiting.clear()
+            self._queued.clear()
+            self._tell_lost()
+
     def _handle_some(self) -> None:
-        """The oldest execs read, ``EXECS_A_TURN`` at a time: a storm of starts (a shell
-        loop) is handled in order while the event loop gets its turns between (the
-        socket answered, a refused program's stop, a deadline)."""
+        """The oldest execs read, at most ``EXECS_A_TURN`` and ``TURN_S`` at a time: a
+        storm of starts (a shell loop, a child's processes with 6 MiB command lines) is
+        handled in order while the event loop gets its turns between (the socket
+        answered, a refused program's stop, a deadline, the SIGKILL after the grace)."""
         self._turn = None
+        until = time.monotonic() + TURN_S
         for _ in range(min(EXECS_A_TURN, len(self._waiting))):
             pid = self._waiting.popleft()
+            self._queued.discard(pid)
             try:
                 self.on_exec(pid)
             except Exception:  # one process must never stop the others being seen
                 log.exception("handling the start of process %d failed", pid)
+            if time.monotonic() >= until:
+                break
         if self._waiting:
-            self._turn = asyncio.get_running_loop().call_soon(self._handle_some)
+            if self._turn is None:  # (one may have been asked for by a look: ``later``)
+                self._turn = asyncio.get_running_loop().call_soon(self._handle_some)
         elif self._behind_since is not None:
             log.warning("program starts are looked at as they come again, after %.1f s "
                         "behind (at most %d waited)",
@@ -396,6 +420,7 @@ class ProcConnector:
             self._turn.cancel()
             self._turn = None
         self._waiting.clear()
+        self._queued.clear()
         if self.sock is not None:
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
         if self.ring is not None:

@@ -9,10 +9,12 @@ while another runs is running: what it runs is read through that thread
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -22,12 +24,19 @@ __all__ = ["real_uid"]
 
 ENV_DESKTOP = b"GIO_LAUNCHED_DESKTOP_FILE="
 MAX_READ = 256 * 1024  # an environment (or other file) longer than this is cut
-# A command line is read whole: the kernel caps arguments and environment together at
-# 6 MiB (3/4 of _STK_LIM), and cmdline rules are searched in linear time
-# (policy.pattern), so padding the arguments cannot push the game's name out of what is
-# searched. A longer one (a kernel without that cap) is cut and matches every cmdline
-# rule: fail closed.
-MAX_CMDLINE = 8 * 1024 * 1024
+# A command line is read only as far as the rules need (review 14 s10 H1: a child's
+# processes with 6 MiB of arguments each, read whole and decoded into a tuple of
+# 600,000 strings on every program start, held the daemon's loop for minutes):
+# - a ``cmdline`` rule searches its first MAX_CMDLINE bytes (RE2, linear time and no
+#   captures: about a millisecond for 128 KiB with any pattern measured). A longer one is
+#   cut and matches every cmdline rule: fail closed (padding could push the game's name
+#   out of what is searched);
+# - an ``exe`` rule needs the command line only when the executable is the dynamic
+#   loader (the program it runs is an argument): its first EXE_ARGS_READ bytes, then at
+#   most MAX_CMDLINE when the program is not named in those.
+MAX_CMDLINE = 128 * 1024
+EXE_ARGS_READ = 4096
+ARGS_KEPT = 64  # arguments kept in the facts (the audit and the log show 32 at most)
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,12 @@ class ProcessFacts:
     exe: str | None = None            # the executable's real path (the program ld.so runs)
     exe_id: tuple[int, int] | None = None  # its (st_dev, st_ino): a bind mount or hard link
     exe_unnamed: bool = False  # run from memory (memfd_create + execve)
-    argv: tuple[str, ...] = ()
+    argv: tuple[str, ...] = ()  # its first ARGS_KEPT arguments (all of them for a test's facts)
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
     argv_cut: bool = False  # its command line was longer than MAX_CMDLINE (matches any cmdline)
+    line: str | None = None  # the arguments joined by spaces, as read (None: from argv)
+    exe_cut: bool = False  # the loader runs a program not named in time (matches any exe)
 
     @property
     def unit(self) -> str:
@@ -65,7 +76,8 @@ class ProcessFacts:
 
     @property
     def command_line(self) -> str:
-        return " ".join(self.argv)
+        """The arguments joined by spaces (empty ones left out): what cmdline rules search."""
+        return " ".join(self.argv) if self.line is None else self.line
 
 
 def shown_command(argv: tuple[str, ...], count: int = 32, width: int = 256) -> list[str]:
@@ -91,7 +103,7 @@ def launch_marks(pid: int, needs: Needs) -> int:
     the same executable may change: its command line (and environment, for desktop
     rules). Another value: the process runs something else."""
     where = f"/proc/{pid}"
-    cmdline = _read(f"{where}/cmdline", MAX_CMDLINE) if needs.cmdline else None
+    cmdline = _read(f"{where}/cmdline", MAX_CMDLINE + 1) if needs.cmdline else None
     environ = _read(f"{where}/environ") if needs.desktop else None
     return hash((cmdline, environ))
 
@@ -176,14 +188,21 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
     exe: str | None = None
     exe_id: tuple[int, int] | None = None
     unnamed = False
+    exe_cut = False
     argv: tuple[str, ...] = ()
+    line: str | None = None
     cut = False
     if needs.cmdline or needs.exe:
-        raw = _read(f"{where}/cmdline", MAX_CMDLINE + 1) or b""
-        cut = len(raw) > MAX_CMDLINE
-        argv = tuple(a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
+        limit = MAX_CMDLINE + 1 if needs.cmdline else EXE_ARGS_READ
+        raw = _read(f"{where}/cmdline", limit) or b""
+        if needs.cmdline:
+            cut = len(raw) > MAX_CMDLINE
+            line = "" if cut else joined(raw)  # a cut line matches every cmdline rule
+        if len(raw) >= limit and b"\0" in raw:  # more to come: the last one read may be cut
+            raw = raw[:raw.rfind(b"\0") + 1]
+        argv = first_arguments(raw, ARGS_KEPT)
     if needs.exe:
-        exe, exe_id = _executable(where, argv)
+        exe, exe_id, exe_cut = _executable(where, argv)
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
         # program whose file was replaced by an update must not be compared for it.
         unnamed = exe is not None and exe.startswith("/memfd:")
@@ -194,14 +213,32 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
             flatpak_info = _flatpak_name(info)
     desktop_file = None
     if needs.desktop:
-        environ = _read(f"{where}/environ") or b""
-        for item in environ.split(b"\0"):
-            if item.startswith(ENV_DESKTOP):
-                name = item[len(ENV_DESKTOP):].decode(errors="replace").rsplit("/", 1)[-1]
-                desktop_file = name.removesuffix(".desktop")
-                break
+        environ = b"\0" + (_read(f"{where}/environ") or b"")  # found, never split whole
+        at = environ.find(b"\0" + ENV_DESKTOP)
+        if at >= 0:
+            value = environ[at + 1 + len(ENV_DESKTOP):].split(b"\0", 1)[0]
+            name = value.decode(errors="replace").rsplit("/", 1)[-1]
+            desktop_file = name.removesuffix(".desktop")
     return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
-                        desktop_file, cut)
+                        desktop_file, cut, line, exe_cut)
+
+
+def first_arguments(raw: bytes, count: int) -> tuple[str, ...]:
+    """The first ``count`` non-empty arguments of a command line as ``/proc`` gives it
+    (NUL-separated): split no further than needed, whatever its length."""
+    return tuple(itertools.islice(_arguments(raw), count))
+
+
+def joined(raw: bytes) -> str:
+    """A command line's arguments joined by spaces, empty ones left out (as a shell
+    shows it): bytes replaced in one pass, never a string per argument."""
+    raw = raw.strip(b"\0")
+    if b"\0\0" in raw:
+        raw = _EMPTY_ARGUMENTS.sub(b"\0", raw)
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+_EMPTY_ARGUMENTS = re.compile(rb"\0{2,}")
 
 
 COMPARED_AT_MOST = 512 * 1024 * 1024  # bytes: a larger copy is not read through
@@ -235,32 +272,57 @@ def identity(path: str) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def _executable(where: str, argv: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | None]:
-    """The program the process runs: its path and its file's identity.
+def _executable(where: str, argv: tuple[str, ...]
+                ) -> tuple[str | None, tuple[int, int] | None, bool]:
+    """The program the process runs: its path, its file's identity, and True when it
+    cannot be known (the dynamic loader, its program not named in the first
+    ``MAX_CMDLINE`` bytes of its command line: it matches every exe rule, fail closed).
 
     ``/proc/PID/exe`` names the file the kernel ran. When that is the dynamic loader
     (``ld.so GAME``: the loader maps the game itself, the kernel never sees it), the
     program is the loader's first argument that is not one of its options, found
     through the process's own root and working directory (its mount namespace's
     view, so a path only it can see still leads to the file). ``where``: the process's
-    directory in ``/proc`` (``task_dir``)."""
+    directory in ``/proc`` (``task_dir``); ``argv``: its first arguments, as read."""
     try:
         exe = os.readlink(f"{where}/exe").removesuffix(" (deleted)")
     except OSError:
-        return None, None  # a kernel thread, or gone
+        return None, None, False  # a kernel thread, or gone
     exe_id = identity(f"{where}/exe")
     if not is_loader(exe, exe_id):
-        return exe, exe_id
-    program = loaded_program(argv)
+        return exe, exe_id, False
+    program, decided = _loaded(iter(argv[1:]))
+    if not decided:  # more options than were read: read on, as far as a cmdline rule would
+        raw = _read(f"{where}/cmdline", MAX_CMDLINE + 1) or b""
+        cut = len(raw) > MAX_CMDLINE
+        if cut:  # its last argument may be cut short: not taken for a path
+            raw = raw[:raw.rfind(b"\0", 0, MAX_CMDLINE) + 1]
+        words = _arguments(raw)
+        next(words, None)  # the loader's own name
+        program, decided = _loaded(words)
+        if not decided and cut:
+            return exe, exe_id, True
     if program is None:
-        return exe, exe_id
+        return exe, exe_id, False
     if not program.startswith("/"):
         try:
             program = os.path.join(os.readlink(f"{where}/cwd"), program)
         except OSError:
-            return exe, exe_id
+            return exe, exe_id, False
     program = os.path.normpath(program)
-    return program, identity(f"{where}/root{program}")
+    return program, identity(f"{where}/root{program}"), False
+
+
+def _arguments(raw: bytes) -> Iterator[str]:
+    """A command line's non-empty arguments, one at a time (a child may write 600,000)."""
+    start = 0
+    while start < len(raw):
+        end = raw.find(b"\0", start)
+        if end < 0:
+            end = len(raw)
+        if end > start:
+            yield raw[start:end].decode(errors="replace")
+        start = end + 1
 
 
 # ld.so's options that take a value (glibc's and musl's); the program is the first other word.
@@ -278,17 +340,22 @@ _LOADER_REPORTS = frozenset({"--list", "--verify", "--help", "--version", "--lis
 def loaded_program(argv: tuple[str, ...]) -> str | None:
     """The program named in a command line that starts with the dynamic loader (None
     when there is none, or the loader only reports on it: ``--list``, ``--verify``)."""
-    i = 1
-    while i < len(argv):
-        word = argv[i]
+    return _loaded(iter(argv[1:]))[0]
+
+
+def _loaded(words: Iterator[str]) -> tuple[str | None, bool]:
+    """The program named in the loader's arguments, and whether they said (a program,
+    or an option after which it only reports); (None, False): they ran out first."""
+    for word in words:
         if word in _LOADER_REPORTS:
-            return None
+            return None, True
         if word == "--":
-            return argv[i + 1] if i + 1 < len(argv) else None
+            return next(words, None), True
         if not word.startswith("--"):
-            return word
-        i += 2 if word in _LOADER_VALUE_OPTIONS else 1
-    return None
+            return word, True
+        if word in _LOADER_VALUE_OPTIONS and next(words, None) is None:
+            break
+    return None, False
 
 
 def is_loader(exe: str, exe_id: tuple[int, int] | None) -> bool:

@@ -129,6 +129,8 @@ class Recogniser:
 
     def _matches(self, rules: _Rules, kind: str, facts: ProcessFacts) -> bool:
         if kind == "exe":
+            if facts.exe_cut and rules.exe:  # its program cannot be known: fail closed
+                return True
             if facts.exe is not None and facts.exe in rules.exe:
                 return True
             if facts.exe_id is not None and any(

@@ -1,9 +1,11 @@
 """Review 14 s9 H2: a child's long command lines against a ``cmdline`` rule do not hold
 up a deadline.
 
-The child (``nobody``) starts processes whose command line is 256 KiB of ``"java java
-..."`` (what the daemon read of a command line before: 256 KiB), against the example
-policy's own rule ``cmdline = "java .*minecraft"``. A backtracking engine searched each
+The child (``nobody``) starts processes whose command line is ``"java java ..."`` just
+under ``MAX_CMDLINE`` (searched whole; 256 KiB in s9, what the daemon read of a command
+line before; a longer one now counts as every cmdline rule, unsearched:
+``test_outside_bigargv.py``), against the example policy's own rule
+``cmdline = "java .*minecraft"``. A backtracking engine searched each
 in about 20 s on the daemon's loop, holding the GIL, so the SIGKILL of a program that
 ignores its deadline's SIGTERM waited (about 65 s with three such processes). Here a
 session of such a program runs meanwhile and must end in order: SIGTERM at its
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.detect.facts import MAX_CMDLINE
 from tests.daemon.test_outside import as_nobody, bin_dir, gone, program, start
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
@@ -33,8 +36,8 @@ DEAF = "trap '' TERM HUP; exec \"$0\" 1000"  # ignores SIGTERM, as its program
 
 
 def hostile_arguments() -> list[str]:
-    """'java' repeated to 256 KiB."""
-    return ["java"] * (256 * 1024 // len("java ") + 1)
+    """'java' repeated to just under MAX_CMDLINE (searched whole, never cut)."""
+    return ["java"] * ((MAX_CMDLINE - 4096) // len("java "))
 
 
 def test_long_command_lines_against_a_cmdline_rule_do_not_hold_up_a_deadline(

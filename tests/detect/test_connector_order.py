@@ -156,3 +156,55 @@ def test_a_backlog_of_starts_is_said_in_the_log_and_so_is_its_end(
                for m in said), said
     assert said.index(next(m for m in said if "faster" in m)) < said.index(
         next(m for m in said if "as they come again" in m))
+
+
+def test_a_pid_that_execs_again_while_it_waits_is_looked_at_once() -> None:
+    """Review 14 s10 H1: a process that re-execs itself in a loop queued a look per exec
+    (each read its 6 MiB command line). Its look reads what it runs when its turn comes,
+    after every exec read so far: one look is enough."""
+    import asyncio
+
+    from shepherd.detect.connector import ProcConnector
+
+    happened: list[object] = []
+    connector = ProcConnector(happened.append, lambda: happened.append("lost"))
+    batches = [[5, 6, 5, 5, 6, 7], [5, 5]]
+    connector.drain = lambda: batches.pop(0) if batches else []  # type: ignore[method-assign]
+
+    async def storm() -> None:
+        connector._readable()
+        connector._readable()  # 5 was looked at: its exec after that is looked at again
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    asyncio.run(storm())
+    assert happened == [5, 6, 7, 5]
+
+
+def test_a_turn_of_slow_looks_gives_the_loop_its_turn_early() -> None:
+    """A turn of looks ends once it has taken ``TURN_S`` (not only after EXECS_A_TURN): a
+    look that costs more than that is followed by the loop's own turn."""
+    import asyncio
+    import time
+
+    from shepherd.detect.connector import TURN_S, ProcConnector
+
+    happened: list[object] = []
+
+    def slow(pid: int) -> None:
+        time.sleep(2 * TURN_S)
+        happened.append(pid)
+
+    connector = ProcConnector(slow, lambda: happened.append("lost"))
+    batches = [[1, 2, 3]]
+    connector.drain = lambda: batches.pop(0) if batches else []  # type: ignore[method-assign]
+
+    async def storm() -> None:
+        loop = asyncio.get_running_loop()
+        connector._readable()
+        loop.call_soon(happened.append, "answered")
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    asyncio.run(storm())
+    assert happened == [1, 2, "answered", 3]  # one look a turn (its own was queued first)

@@ -312,20 +312,26 @@ def test_the_engine_still_finds_the_game_behind_a_long_line() -> None:
 
 
 def test_padding_the_arguments_past_what_was_read_does_not_hide_the_game() -> None:
-    """A real process: ``java``, 1 MiB of padding, then the game's name. Before, only the
-    first 256 KiB of a command line were read, so the name was never searched."""
-    padding = ["x" * 1000] * 1024
-    process = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :", "java", *padding,
-                                "-jar", "minecraft.jar"], stdin=subprocess.DEVNULL)
-    try:
-        whole = Path(f"/proc/{process.pid}/cmdline")
-        wait_for(lambda: whole.read_bytes().endswith(b"minecraft.jar\0"))  # it has exec'd
-        facts_read = read_facts(process.pid, recogniser().needs)
-        assert facts_read is not None and not facts_read.argv_cut
-        assert recogniser().match(facts_read) == Match("minecraft", "cmdline")
-    finally:
-        process.kill()
-        process.wait()
+    """A real process: ``java``, padding, then the game's name. Before s9, only the first
+    256 KiB of a command line were read, so the name was never searched. Now 100 KiB of
+    padding is searched through, and 1 MiB is past ``MAX_CMDLINE``: cut, so it counts
+    as every cmdline rule (review 14 s10 H1: the line is no longer read whole)."""
+    from shepherd.detect.facts import MAX_CMDLINE
+
+    for kib, cut in ((100, False), (1024, True)):
+        assert (kib * 1024 > MAX_CMDLINE) is cut
+        padding = ["x" * 1000] * kib
+        process = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :", "java", *padding,
+                                    "-jar", "minecraft.jar"], stdin=subprocess.DEVNULL)
+        try:
+            whole = Path(f"/proc/{process.pid}/cmdline")
+            wait_for(lambda whole=whole: whole.read_bytes().endswith(b"minecraft.jar\0"))
+            facts_read = read_facts(process.pid, recogniser().needs)
+            assert facts_read is not None and facts_read.argv_cut is cut
+            assert recogniser().match(facts_read) == Match("minecraft", "cmdline")
+        finally:
+            process.kill()
+            process.wait()
 
 
 def test_a_command_line_too_long_to_read_whole_counts_as_every_cmdline_rule() -> None:
