@@ -72,9 +72,23 @@ class QueueFullRetry:
     FIRST_PAUSE_S = 0.005
     MAX_PAUSE_S = 0.1
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
         self._give_up = time.monotonic() + timeout
         self._pause = self.FIRST_PAUSE_S
+
+    def connect(self, sock: socket.socket) -> float | None:
+        """Connect ``sock`` to the daemon: None once connected; else (``sock`` closed) the
+        pause before asking again on a new socket; ``DaemonUnreachable`` once given up."""
+        try:
+            sock.connect(str(self.path))
+            return None
+        except OSError as exc:
+            sock.close()
+            pause = self.pause_after(exc)
+            if pause is None:
+                raise unreachable(self.path, exc) from None
+            return pause
 
     def pause_after(self, exc: OSError) -> float | None:
         """How long to wait before asking again after ``exc``; None: give up, say it."""
@@ -91,18 +105,13 @@ async def connect_unix(path: Path, timeout: float) -> socket.socket:
     Connected here, not by asyncio: on a unix socket whose queue is full a non-blocking
     connect says EAGAIN, which asyncio takes for a connection under way, and the socket
     it then hands on was never connected (its first write fails with EINVAL)."""
-    retry = QueueFullRetry(timeout)
+    retry = QueueFullRetry(path, timeout)
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            sock.connect(str(path))  # a unix connect is done at once, or refused
+        sock.setblocking(False)  # a unix connect is done at once, or refused
+        pause = retry.connect(sock)
+        if pause is None:
             return sock
-        except OSError as exc:
-            sock.close()
-            pause = retry.pause_after(exc)
-            if pause is None:
-                raise unreachable(path, exc) from None
         await asyncio.sleep(pause)
 
 
@@ -124,18 +133,13 @@ class Client:
     def _connect(path: Path, timeout: float) -> socket.socket:
         """A connection; while the daemon's queue of connections is full, asked again
         as ``QueueFullRetry`` says."""
-        retry = QueueFullRetry(timeout)
+        retry = QueueFullRetry(path, timeout)
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(timeout)
-                sock.connect(str(path))
+            sock.settimeout(timeout)
+            pause = retry.connect(sock)
+            if pause is None:
                 return sock
-            except OSError as exc:
-                sock.close()
-                pause = retry.pause_after(exc)
-                if pause is None:
-                    raise unreachable(path, exc) from None
             time.sleep(pause)
 
     def close(self) -> None:

@@ -113,16 +113,6 @@ def test_the_tui_client_connects_once_a_full_queue_drains(
         assert asyncio.run(scenario()) == {"role": "admin"}
 
 
-def test_the_tui_client_says_the_daemon_is_too_busy_after_its_bound(
-        tmp_path: Path, first_retry: threading.Event) -> None:
-    path = tmp_path / "s.sock"
-    with full_queue(path), pytest.raises(DaemonUnreachable) as refused:
-        asyncio.run(AsyncClient.open(path, timeout=0.3))
-    assert first_retry.is_set()
-    assert str(refused.value) == (f"cannot reach the daemon at {path}: "
-                                  "it is too busy to take the connection")
-
-
 def test_the_cli_client_connects_once_a_full_queue_drains(
         tmp_path: Path, first_retry: threading.Event) -> None:
     path = tmp_path / "s.sock"
@@ -140,11 +130,18 @@ def test_the_cli_client_connects_once_a_full_queue_drains(
         serving.join(30)
 
 
-def test_the_cli_client_says_the_daemon_is_too_busy_after_its_bound(
-        tmp_path: Path, first_retry: threading.Event) -> None:
+OPENERS = {
+    "tui": lambda path: asyncio.run(AsyncClient.open(path, timeout=0.3)),
+    "cli": lambda path: Client(path, timeout=0.3),
+}
+
+
+@pytest.mark.parametrize("which", OPENERS)
+def test_a_client_says_the_daemon_is_too_busy_after_its_bound(
+        tmp_path: Path, first_retry: threading.Event, which: str) -> None:
     path = tmp_path / "s.sock"
     with full_queue(path), pytest.raises(DaemonUnreachable) as refused:
-        Client(path, timeout=0.3)
+        OPENERS[which](path)
     assert first_retry.is_set()
     assert str(refused.value) == (f"cannot reach the daemon at {path}: "
                                   "it is too busy to take the connection")
