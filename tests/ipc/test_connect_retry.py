@@ -13,7 +13,7 @@ import contextlib
 import errno
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,11 @@ def answer_one_line(listener: socket.socket) -> None:
             conn.recv(1)  # until the client closes
 
 
+def drain_then_answer(listener: socket.socket, count: int) -> None:
+    drain(listener, count)
+    answer_one_line(listener)
+
+
 @pytest.fixture
 def first_retry(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Set when a client is first told to wait for a full queue (the rule's one owner)."""
@@ -100,8 +105,7 @@ def test_the_tui_client_connects_once_a_full_queue_drains(
                 assert not opening.done(), opening.result() if not opening.exception() \
                     else opening.exception()
                 await asyncio.sleep(0.01)
-            server = threading.Thread(target=lambda: (drain(listener, len(fillers)),
-                                                      answer_one_line(listener)))
+            server = threading.Thread(target=drain_then_answer, args=(listener, len(fillers)))
             server.start()
             client = await opening
             try:
@@ -130,7 +134,7 @@ def test_the_cli_client_connects_once_a_full_queue_drains(
         serving.join(30)
 
 
-OPENERS = {
+OPENERS: dict[str, Callable[[Path], object]] = {
     "tui": lambda path: asyncio.run(AsyncClient.open(path, timeout=0.3)),
     "cli": lambda path: Client(path, timeout=0.3),
 }
