@@ -9,8 +9,9 @@ result, and when and where it ran. ``--only 1,4`` reruns some points and keeps t
 other points' rows of the last run as they were (each row says when it ran).
 ``--quick`` runs the CI form of every point instead: the same files ``./dev test``
 runs in CI (there one after another, among the rest of the suite), here each file in
-a pytest of its own, ``--jobs N`` of them at once (4 unless told; most of a check's
-time is waiting for deadlines, not the CPU), the longest first. It prints how long
+a pytest of its own (the longest cut into shards, ``QUICK_SHARDS``: every test once
+between them), ``--jobs N`` of them at once (5 unless told; most of a check's time is
+waiting for deadlines and daemons, not the CPU), the longest first. It prints how long
 each took and the total, and leaves RELIABILITY.md alone.
 """
 
@@ -68,7 +69,7 @@ def size_of(numbers: dict[str, object]) -> str:
 
 
 def run_group(point: str, what: str, targets: list[str], extra: list[str],
-              results: Path, form: str, stamp: str) -> list[dict[str, object]]:
+              results: Path, form: str, stamp: str, shard: str = "") -> list[dict[str, object]]:
     present = [t for t in targets if (ROOT / t).exists()]
     if not present:
         return [{"point": point, "check": what, "command": "-", "size": "-",
@@ -76,14 +77,18 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
     before = results.read_text().count("\n") if results.exists() else 0
     began, load = time.monotonic(), os.getloadavg()[0]
     report = results.with_name(f"{results.stem}-point{point}.xml")
-    run = subprocess.run([*PYTEST, f"--junitxml={report}", *present, *extra], cwd=ROOT,
-                         capture_output=True, text=True,
+    sharded = {"SHEPHERD_SHARD": shard,
+               "PYTHONPATH": os.pathsep.join(filter(None, [
+                   str(ROOT / "reliability"), os.environ.get("PYTHONPATH")]))} if shard else {}
+    run = subprocess.run([*PYTEST, f"--junitxml={report}", *(["-p", "shard"] if shard else []),
+                          *present, *extra], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "SHEPHERD_RELIABILITY": form,
-                              "SHEPHERD_RELIABILITY_RESULTS": str(results)})
+                              "SHEPHERD_RELIABILITY_RESULTS": str(results), **sharded})
     took = time.monotonic() - began
     summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
-    print(f"point {point} ({what}; {' '.join(present)}): {took:.0f} s, load {load:.1f}: "
-          f"{summary}", flush=True)
+    part = f", shard {shard}" if shard else ""
+    print(f"point {point} ({what}; {' '.join(present)}{part}): {took:.0f} s, "
+          f"load {load:.1f}: {summary}", flush=True)
     if run.returncode not in (0, 5):
         print(run.stdout[-4000:], run.stderr[-2000:], sep="\n", flush=True)
     failed = failed_tests(report)
@@ -160,7 +165,7 @@ def main(extra: list[str]) -> int:
     quick = extra[:1] == ["--quick"]  # the CI form: timed, the table left alone
     if quick:
         extra = extra[1:]
-    jobs = 4
+    jobs = 5
     if extra[:1] == ["--jobs"]:  # --quick --jobs N: how many pytests at once
         jobs, extra = max(1, int(extra[1])), extra[2:]
     if extra[:1] == ["--only"]:  # --only 1,4,9: those points of the issue
@@ -184,29 +189,37 @@ def main(extra: list[str]) -> int:
     return 1 if failed else 0
 
 
-# The quick form's files, longest first (seconds at load 1-4 on 2 cores, 2026-11-30): the
-# order in which they are started, so that the long ones do not end the run alone.
-QUICK_ORDER = ("tests/supervisor/test_escapes.py", "tests/daemon/test_store_faults.py",
-               "tests/daemon/test_outside.py", "tests/reliability/test_crash_loop.py")
+# The quick form's longest files (seconds at load 1-3 on 2 cores, 2026-11-30, before
+# this split: storage faults 190, escapes 230, two daemons 170, outside ~90, crash loop
+# ~50), each cut into shards (reliability/shard.py: every n-th test) so that no one
+# pytest holds the run up alone; started first, the longest first.
+QUICK_SHARDS = {"tests/daemon/test_store_faults.py": 3, "tests/supervisor/test_escapes.py": 3,
+                "tests/supervisor/test_two_daemons.py": 2, "tests/daemon/test_outside.py": 2,
+                "tests/reliability/test_crash_loop.py": 1}
 
 
 def run_quick(only: set[str], extra: list[str], jobs: int, stamp: str) -> int:
     """Every point's files in their CI form, ``jobs`` pytests at once: the total."""
-    work = [(point, what, target) for point, what, targets in GROUPS
-            if not only or point in only for target in targets]
-    work.sort(key=lambda job: QUICK_ORDER.index(job[2]) if job[2] in QUICK_ORDER
-              else len(QUICK_ORDER))
+    work = [(point, what, target, f"{i}/{QUICK_SHARDS[target]}"
+             if QUICK_SHARDS.get(target, 1) > 1 else "")
+            for point, what, targets in GROUPS if not only or point in only
+            for target in targets for i in range(QUICK_SHARDS.get(target, 1))]
+    order = list(QUICK_SHARDS)
+    work.sort(key=lambda job: order.index(job[2]) if job[2] in order else len(order))
+    files = len({job[2] for job in work})
     began, load = time.monotonic(), os.getloadavg()
-    print(f"quick form: {len(work)} files, {jobs} at once, load {load[0]:.1f}", flush=True)
+    print(f"quick form: {files} files in {len(work)} pytests, {jobs} at once, "
+          f"load {load[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(jobs) as pool:
         done = pool.map(lambda job: run_group(
             job[0], job[1], [job[2]], extra, Path(scratch) / f"results-{work.index(job)}.jsonl",
-            "quick", stamp), work)
+            "quick", stamp, job[3]), work)
         rows = [row for group in done for row in group]
     failed = [r for r in rows if not r["ok"]]
-    print(f"quick form: {time.monotonic() - began:.0f} s in all ({len(work)} files, {jobs} at "
-          f"once; load {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
-          f"{os.getloadavg()[1]:.1f} over 5 min), {len(failed)} failed")
+    print(f"quick form: {time.monotonic() - began:.0f} s in all ({files} files in {len(work)} "
+          f"pytests, {jobs} at once; load {load[0]:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end, {os.getloadavg()[1]:.1f} over 5 min), "
+          f"{len(failed)} failed")
     return 1 if failed else 0
 
 

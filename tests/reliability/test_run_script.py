@@ -40,7 +40,7 @@ def test_a_row_shows_the_command_and_arguments_the_run_really_had(tmp_path: Path
     assert "1 passed, 2 deselected" in str(summary["result"]) and summary["ok"]
 
 
-def test_the_quick_form_runs_every_file_of_every_point_and_leaves_the_table_alone(
+def test_the_quick_form_runs_every_test_of_every_point_once_and_leaves_the_table_alone(
         capsys: pytest.CaptureFixture[str]) -> None:
     spec = importlib.util.spec_from_file_location("reliability_run",
                                                   ROOT / "reliability" / "run.py")
@@ -49,11 +49,16 @@ def test_the_quick_form_runs_every_file_of_every_point_and_leaves_the_table_alon
     spec.loader.exec_module(run)
     doc = ROOT / "RELIABILITY.md"
     before = doc.read_bytes()
-    # Two points of two files each: all four run (two at once), each reported by name.
+    # Two points: one file whole, one file (three tests) cut into two shards.
     script, timeouts = "tests/reliability/test_run_script.py", "tests/test_timeouts.py"
-    run.GROUPS = [("11", "the script", [script, timeouts]), ("12", "again", [timeouts, script])]
-    assert run.run_quick(set(), ["-k", "usage or within"], 2, "now") == 0
+    run.GROUPS = [("11", "the script", [script]), ("12", "timeouts", [timeouts])]
+    run.QUICK_SHARDS = {timeouts: 2}
+    assert run.run_quick(set(), ["-k", "usage or within or flaw"], 2, "now") == 0
     said = capsys.readouterr().out
-    assert said.count(f"; {script}): ") == 2 and said.count(f"; {timeouts}): ") == 2
-    assert "4 files, 2 at once" in said and "0 failed" in said
+    assert said.count(f"; {script}): ") == 1
+    shards = [line for line in said.splitlines() if f"; {timeouts}, shard " in line]
+    assert sorted(line.split("shard ")[1][:3] for line in shards) == ["0/2", "1/2"]
+    passed = [int(line.split(" passed")[0].split()[-1]) for line in shards]
+    assert sorted(passed) == [1, 2]  # each of the three tests once, between the two
+    assert "2 files in 3 pytests, 2 at once" in said and "0 failed" in said
     assert doc.read_bytes() == before
