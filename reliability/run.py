@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -189,12 +190,15 @@ def main(extra: list[str]) -> int:
     return 1 if failed else 0
 
 
-# The quick form's longest files (seconds at load 1-3 on 2 cores, 2026-11-30, before
-# this split: storage faults 190, escapes 230, two daemons 170, outside ~90, crash loop
-# ~50), each cut into shards (reliability/shard.py: every n-th test) so that no one
-# pytest holds the run up alone; started first, the longest first.
+# The quick form's longest files (seconds, one pytest each: storage faults 190 at load
+# 1-3, escapes and two daemons 400 at load 3-16, outside 336 at load 13, crash loop 163
+# at load 13; 2026-11-30), the longest cut into shards (reliability/shard.py: every n-th
+# test) so that no one pytest holds the run up alone; started first, the longest first.
+# Not tests/daemon/test_outside.py: its system daemons all watch the same child
+# (``nobody``), and two shards at once failed five of its tests (14:01-14:11 UTC) that
+# pass with it run whole.
 QUICK_SHARDS = {"tests/daemon/test_store_faults.py": 3, "tests/supervisor/test_escapes.py": 3,
-                "tests/supervisor/test_two_daemons.py": 2, "tests/daemon/test_outside.py": 2,
+                "tests/daemon/test_outside.py": 1, "tests/supervisor/test_two_daemons.py": 2,
                 "tests/reliability/test_crash_loop.py": 1}
 
 
@@ -216,6 +220,11 @@ def run_quick(only: set[str], extra: list[str], jobs: int, stamp: str) -> int:
             "quick", stamp, job[3]), work)
         rows = [row for group in done for row in group]
     failed = [r for r in rows if not r["ok"]]
+    # CPU time the pytests and the processes they waited for (daemons, programs) used: what
+    # a loaded machine stretches; on an idle one the run takes at least this over the cores.
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"quick form: {used.ru_utime + used.ru_stime:.0f} s of CPU "
+          f"({os.cpu_count() or 0} cores)")
     print(f"quick form: {time.monotonic() - began:.0f} s in all ({files} files in {len(work)} "
           f"pytests, {jobs} at once; load {load[0]:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end, {os.getloadavg()[1]:.1f} over 5 min), "
