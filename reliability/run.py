@@ -195,8 +195,9 @@ def main(extra: list[str]) -> int:
 # at load 13; 2026-11-30), the longest cut into shards (reliability/shard.py: every n-th
 # test) so that no one pytest holds the run up alone; started first, the longest first.
 # Not tests/daemon/test_outside.py: its system daemons all watch the same child
-# (``nobody``), and two shards at once failed five of its tests (14:01-14:11 UTC) that
-# pass with it run whole.
+# (``nobody``); two shards at once failed five of its tests (14:01-14:11 UTC; another
+# engineer's processes of ``nobody`` ran then too, so the cause is not settled), which
+# passed with the file run whole (13:50-14:00).
 QUICK_SHARDS = {"tests/daemon/test_store_faults.py": 3, "tests/supervisor/test_escapes.py": 3,
                 "tests/daemon/test_outside.py": 1, "tests/supervisor/test_two_daemons.py": 2,
                 "tests/reliability/test_crash_loop.py": 1}
