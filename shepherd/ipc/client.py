@@ -57,6 +57,64 @@ class DaemonUnreachable(Exception):
     pass
 
 
+def unreachable(path: Path, exc: BaseException) -> DaemonUnreachable:
+    return DaemonUnreachable(f"cannot reach the daemon at {path}: {why_unreachable(exc)}")
+
+
+class QueueFullRetry:
+    """The one rule both clients follow while the daemon's queue of connections is full
+    (its listen backlog, which others may keep full: a stranger's flood, a busy moment):
+    the kernel says EAGAIN, and the connection is asked again after a pause that doubles
+    from 5 ms to 100 ms, until ``timeout`` has passed. Nothing else is asked again: a
+    refused connection (ECONNREFUSED: nothing listens there) or a missing socket is
+    said at once."""
+
+    FIRST_PAUSE_S = 0.005
+    MAX_PAUSE_S = 0.1
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self._give_up = time.monotonic() + timeout
+        self._pause = self.FIRST_PAUSE_S
+
+    def connect(self, sock: socket.socket) -> float | None:
+        """Connect ``sock`` to the daemon: None once connected; else (``sock`` closed) the
+        pause before asking again on a new socket; ``DaemonUnreachable`` once given up."""
+        try:
+            sock.connect(str(self.path))
+            return None
+        except OSError as exc:
+            sock.close()
+            pause = self.pause_after(exc)
+            if pause is None:
+                raise unreachable(self.path, exc) from None
+            return pause
+
+    def pause_after(self, exc: OSError) -> float | None:
+        """How long to wait before asking again after ``exc``; None: give up, say it."""
+        if exc.errno != errno.EAGAIN or time.monotonic() + self._pause > self._give_up:
+            return None
+        pause = self._pause
+        self._pause = min(pause * 2, self.MAX_PAUSE_S)
+        return pause
+
+
+async def connect_unix(path: Path, timeout: float) -> socket.socket:
+    """A connected, non-blocking socket to ``path``, asked again by ``QueueFullRetry``.
+
+    Connected here, not by asyncio: on a unix socket whose queue is full a non-blocking
+    connect says EAGAIN, which asyncio takes for a connection under way, and the socket
+    it then hands on was never connected (its first write fails with EINVAL)."""
+    retry = QueueFullRetry(path, timeout)
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)  # a unix connect is done at once, or refused
+        pause = retry.connect(sock)
+        if pause is None:
+            return sock
+        await asyncio.sleep(pause)
+
+
 class NoAnswer(DaemonUnreachable):
     """A call sent that got no answer in time: what it asked may yet be done."""
 
@@ -73,23 +131,16 @@ class Client:
 
     @staticmethod
     def _connect(path: Path, timeout: float) -> socket.socket:
-        """A connection; while the daemon's queue of connections is full (others may
-        keep it so: a stranger's flood), asked again until ``timeout``."""
-        give_up = time.monotonic() + timeout
-        pause = 0.005
+        """A connection; while the daemon's queue of connections is full, asked again
+        as ``QueueFullRetry`` says."""
+        retry = QueueFullRetry(path, timeout)
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(timeout)
-                sock.connect(str(path))
+            sock.settimeout(timeout)
+            pause = retry.connect(sock)
+            if pause is None:
                 return sock
-            except OSError as exc:
-                sock.close()
-                if exc.errno != errno.EAGAIN or time.monotonic() + pause > give_up:
-                    raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
-                                            f"{why_unreachable(exc)}") from None
             time.sleep(pause)
-            pause = min(pause * 2, 0.1)
 
     def close(self) -> None:
         self.sock.close()
@@ -158,17 +209,16 @@ class AsyncClient:
     @classmethod
     async def open(cls, path: Path, on_notice: EventHandler | None = None,
                    sock: socket.socket | None = None, timeout: float = 10.0) -> AsyncClient:
-        """Connect to ``path`` (or use ``sock``, already connected)."""
+        """Connect to ``path`` (or use ``sock``, already connected); a full queue of
+        connections is asked again as ``QueueFullRetry`` says, within ``timeout``."""
+        if sock is None:
+            sock = await connect_unix(path, timeout)
         try:
-            if sock is not None:
-                reader, writer = await within(
-                    asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
-            else:
-                reader, writer = await within(
-                    asyncio.open_unix_connection(str(path), limit=MAX_LINE + 1), timeout)
+            reader, writer = await within(
+                asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
         except (OSError, TimeoutError) as exc:
-            raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
-                                    f"{why_unreachable(exc)}") from None
+            sock.close()
+            raise unreachable(path, exc) from None
         return cls(reader, writer, on_notice)
 
     async def call(self, method: str, timeout: float = 30.0, **params: Any) -> Any:

@@ -39,19 +39,27 @@ def stranger_flood(d: Any, count: int, seconds: float) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, text=True, cwd="/")
 
 
-def test_a_strangers_idle_connections_leave_the_daemon_its_descriptors(
-        daemon_factory: Any, tmp_path: Path) -> None:
+def deaf_daemon(daemon_factory: Any, tmp_path: Path,
+                max_run: str | None) -> tuple[DaemonProcess, str]:
+    """A daemon started at LIMIT descriptors (``prlimit``) whose entry ``deaf`` ignores
+    SIGTERM (so only its SIGKILL, ``cgroup.kill``, ends it), stopped after a 1 s grace;
+    and the marker its processes carry."""
     marker = f"shepherd-test-marker-{tmp_path.name}"
+    limits = f'limits = {{ max_run = "{max_run}" }}\n' if max_run else ""
     text = policy(f"""
 [[entries]]
 id = "deaf"
 command = ["sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done; : {marker}"]
-limits = {{ max_run = "8s" }}
-""", supervisor='stop_grace = "1s"')
-    rundir: Path = daemon_factory.rundir
-    d = DaemonProcess(text, tmp_path, rundir)
+{limits}""", supervisor='stop_grace = "1s"')
+    d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
     d.prefix = ["/usr/bin/prlimit", f"--nofile={LIMIT}:{LIMIT}", "--"]
     d.start()
+    return d, marker
+
+
+def test_a_strangers_idle_connections_leave_the_daemon_its_descriptors(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    d, marker = deaf_daemon(daemon_factory, tmp_path, "8s")
     try:
         events = d.events()
         d.call("launch", entry="deaf")
@@ -107,16 +115,7 @@ def test_a_stop_that_fails_for_want_of_descriptors_is_tried_again(
     """The deadline's SIGKILL cannot open ``cgroup.kill`` while the daemon has no descriptor
     left (its limit lowered below what it holds, from outside): once it has, the SIGKILL is
     sent; the stop was not given up (review 14 s9 H1: the program ran on for good)."""
-    marker = f"shepherd-test-marker-{tmp_path.name}"
-    text = policy(f"""
-[[entries]]
-id = "deaf"
-command = ["sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done; : {marker}"]
-limits = {{ max_run = "5s" }}
-""", supervisor='stop_grace = "1s"')
-    d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
-    d.prefix = ["/usr/bin/prlimit", f"--nofile={LIMIT}:{LIMIT}", "--"]
-    d.start()
+    d, marker = deaf_daemon(daemon_factory, tmp_path, "5s")
     assert d.process is not None
     pid = d.process.pid
     try:
@@ -152,15 +151,7 @@ def test_a_clean_stop_short_of_descriptors_leaves_no_program_running(
         daemon_factory: Any, tmp_path: Path) -> None:
     """SIGTERM to the daemon while it cannot open ``cgroup.kill``: it exits only once the
     session's program is gone (review 14 s9 H1: it exited at once and left it running)."""
-    marker = f"shepherd-test-marker-{tmp_path.name}"
-    text = policy(f"""
-[[entries]]
-id = "deaf"
-command = ["sh", "-c", "trap '' TERM HUP; while :; do sleep 1; done; : {marker}"]
-""", supervisor='stop_grace = "1s"')
-    d = DaemonProcess(text, tmp_path, daemon_factory.rundir)
-    d.prefix = ["/usr/bin/prlimit", f"--nofile={LIMIT}:{LIMIT}", "--"]
-    d.start()
+    d, marker = deaf_daemon(daemon_factory, tmp_path, None)
     assert d.process is not None
     pid = d.process.pid
     try:

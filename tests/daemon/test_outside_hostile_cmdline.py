@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from shepherd.detect.facts import MAX_CMDLINE
+from tests.daemon.conftest import marked_processes
 from tests.daemon.test_outside import as_nobody, bin_dir, gone, program, start
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
@@ -69,8 +70,7 @@ limits = {{ max_run = "4s" }}
         # hostile processes still ran (the order of two events, no time measured): with
         # a backtracking search the loop was held until after they had ended.
         assert [p.pid for p in hostile if gone(p)] == []
-        pids = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
-        assert not any(str(deaf) in _cmdline(p) for p in pids)
+        assert marked_processes(str(deaf)) == []
     finally:
         for process in hostile:
             process.kill()
@@ -83,10 +83,3 @@ limits = {{ max_run = "4s" }}
     assert d.call("health") is not None
     assert not [a for a in d.audit("session_started") if a.get("entry") == "minecraft"]
     wait_for(lambda: all(gone(p) for p in hostile))
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
