@@ -317,12 +317,14 @@ def test_it_answers_while_it_signals_a_group_of_thousands(helper: Helper,
     """Review 9-s8 H1: signalling thousands of processes takes the alarm a second or
     more; the daemon's request meanwhile must be answered (else it takes the alarm for a
     dead one, kills it and signals them all itself). Order, not time: the reply that says
-    ``fired`` comes while most of the group has not yet been signalled."""
+    ``fired`` comes while much of the group has not yet been signalled (a tenth at
+    least: signalling got cheaper in review-9-s9 M3, so about half are left now, where
+    answering after the whole group leaves almost none)."""
     group = many_in_new_group(groups, MANY)
     assert helper.ask(op="arm", session=3, at=time.monotonic(), group=str(group)) == "armed"
     assert helper.ask(op="disarm", session=3) == "fired"
     left = len(members_of(group))
-    assert left > MANY // 2, f"only {left} of {MANY + 1} left when it answered"
+    assert left > MANY // 10, f"only {left} of {MANY + 1} left when it answered"
     wait_for(lambda: not members_of(group), timeout=300)  # every one got its SIGTERM
     logged = helper.close()
     assert f"session 3: SIGTERM sent to all its {MANY + 1} processes" in logged, logged
