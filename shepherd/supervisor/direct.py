@@ -91,6 +91,7 @@ class DirectSession:
     child: subprocess.Popen[bytes] | None = None  # our own child, reaped when it exits
     child_fd: int | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    ending: bool = False  # its programs are gone (``_ended``), its end perhaps not yet told
     terminated: bool = False  # SIGTERM already sent (``terminate``)
     frozen: bool = False  # asked to be frozen (``freeze``), not yet thawed
     all_frozen: asyncio.Event = field(default_factory=asyncio.Event)  # the kernel says so
@@ -311,9 +312,9 @@ class DirectBackend:
         review-9-s9 M3: a wait for the alarm's figures froze the loop up to 0.6 s): when
         the alarm is still to say how late its SIGTERM was (``_asking``), the rest is
         done on the loop once it has answered (within ``REPLY_TIMEOUT_S``, or failed)."""
-        if session.ended.is_set():
+        if session.ending:
             return
-        session.ended.set()
+        session.ending = True  # (``ended`` is set once the end is told, ``_forget``)
         loop = asyncio.get_running_loop()
         sid = session.session_id
         with self._terminating:
@@ -332,7 +333,9 @@ class DirectBackend:
         self._forget(session)
 
     def _forget(self, session: DirectSession) -> None:
-        """On the loop, the end's last step: the session is forgotten and its end told."""
+        """On the loop, the end's last step: the session is forgotten and its end told
+        (a ``stop`` that waits for ``ended`` closes the books after this, figures and all)."""
+        session.ended.set()
         self.sessions.pop(session.session_id, None)
         with self._terminating:  # (its token: read under the lock, ``_claim``)
             if session.token is not None:
@@ -393,7 +396,7 @@ class DirectBackend:
             asyncio.get_running_loop().call_soon(self._taken_emptied, session)
 
     def _taken_emptied(self, session: DirectSession) -> None:
-        if session.ended.is_set() or session.group is None:
+        if session.ending or session.group is None:
             return
         if populated(session.group):
             self._watch_taken(session)

@@ -4,8 +4,10 @@ and with thousands of processes the wait began before the daemon had even asked:
 loop answered nobody meanwhile.
 
 A fake alarm answers its ``disarm`` only once the loop has run a callback queued after
-the end (or after 5 s). The end's record must carry the alarm's figures, and the loop
-must have run that callback while the alarm had not answered yet: order, not time.
+the end (or after 5 s). The end's record must carry the alarm's figures (and a ``stop``
+waiting for the end must not hear of it before them: its books would lack them), and
+the loop must have run that callback while the alarm had not answered yet: order, not
+time.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def test_an_end_never_waits_on_the_loop_for_the_alarms_figures(tmp_path: Path) -
         backend._armed[7] = time.monotonic() - 1.0  # its deadline passed: the alarm held it
         loop = asyncio.get_running_loop()
         backend._ended(session)  # (its programs are gone)
+        # A stop waiting for the end would close the books now, without the figures.
+        assert not session.ended.is_set(), "told ended before the alarm's figures came"
         loop.call_soon(alarm.gate.set)  # runs only if the end left the loop free
         await asyncio.wait_for(ended.wait(), GATE_S * 2)
 
