@@ -120,6 +120,7 @@ class DirectBackend:
         # while this interpreter's GIL is held; ``_armed``: what it holds (under the lock).
         self.alarm: Alarm | None = None
         self._deadlines: dict[int, float] = {}  # the guard's last word
+        self._reached: dict[int, float] = {}  # and the deadlines that passed since (``arm``)
         self._armed: dict[int, float] = {}
         # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
         # waits for its answer, so the figures it brings are kept (``_ended``).
@@ -338,6 +339,7 @@ class DirectBackend:
         session.ended.set()
         self.sessions.pop(session.session_id, None)
         with self._terminating:  # (its token: read under the lock, ``_claim``)
+            self._reached.pop(session.session_id, None)
             if session.token is not None:
                 os.close(session.token)
                 session.token = None
@@ -695,7 +697,7 @@ class DirectBackend:
                 # Noted as it leaves (a group's: as its signalling begins), before the
                 # programs can end: the end's record (on the loop) asks for it.
                 sent = time.monotonic()
-                at = self._deadlines.get(session.session_id)
+                at = self._reached.get(session.session_id)
                 if at is not None and sent >= at:  # the deadline's stop (not a parent's)
                     by = ("guard thread" if threading.current_thread().name == "deadline-guard"
                           else "daemon thread")
@@ -750,6 +752,12 @@ class DirectBackend:
         sessions whose SIGTERM it had already sent."""
         with self._terminating:
             self._deadlines = dict(deadlines)
+            # Kept for the SIGTERM's figures (``_sigterm_once``): a deadline that passed
+            # stays known after the loop's next word drops it (the session is stopping),
+            # which may come before the thread that sends its SIGTERM reads it.
+            now = time.monotonic()
+            self._reached = {s: at for s, at in self._reached.items()
+                             if s not in deadlines and at <= now} | self._deadlines
             return self._sync()
 
     def _sync(self) -> list[int]:
