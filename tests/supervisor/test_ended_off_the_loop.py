@@ -65,3 +65,20 @@ def test_an_end_never_waits_on_the_loop_for_the_alarms_figures(tmp_path: Path) -
     assert told == [{"by": "alarm", "late_ms": 1.5, "woke_ms": 0.5}], (
         "the end was recorded before the alarm's figures came")
     assert 7 not in backend.sessions
+
+
+def test_a_passed_deadline_dropped_by_the_loops_next_word_still_gets_its_figures(
+        tmp_path: Path) -> None:
+    """At load the loop's next word (its deadlines without the session now stopping)
+    reached the backend before the thread that sends the SIGTERM read the deadline: the
+    SIGTERM went with no figures, and the audit of the end had no ``sigterm``."""
+    backend = DirectBackend(tmp_path / "logs", "t", use_cgroups=False)
+    session = DirectSession(7, lambda _: None)
+    backend.sessions[7] = session
+    backend.arm({7: time.monotonic() - 0.01})  # the guard's word: its deadline passed
+    backend.arm({})  # the loop's next word: it is stopping
+    sender = threading.Thread(target=backend._sigterm_once, args=(session,))
+    sender.start()
+    sender.join()
+    report = backend.sigterm_report(7)
+    assert report is not None and report["by"] == "daemon thread", report
