@@ -796,8 +796,8 @@ class DirectBackend:
 
     def _disarm(self, session_id: int) -> str | None:
         """Take a session's deadline back from the alarm (``_terminating`` held): ``fired``
-        if its SIGTERM went; None when the alarm held none (or failed: then the caller
-        signals, and a SIGTERM may reach the programs twice rather than not at all)."""
+        if its SIGTERM went; None when the alarm held none (or failed: the token still
+        says who sends the SIGTERM, ``_claim``)."""
         if self._armed.pop(session_id, None) is None:
             return None
         return self._ask_disarm(session_id, locked=True)
@@ -837,7 +837,7 @@ class DirectBackend:
             report["woke_ms"] = round(woke_ms, 3)
         earlier = self._sigterms.get(session_id)
         if earlier is not None and earlier["late_ms"] <= report["late_ms"]:
-            return  # both sent it (the daemon does not wait for the alarm): the first counts
+            return  # (noted twice only if the token failed, ``_claim``): the first counts
         if session_id in self.sessions:  # (its end not recorded yet: never kept forever)
             self._sigterms[session_id] = report
         log.info("session %d: its deadline's SIGTERM was sent by the %s %.1f ms after the "
