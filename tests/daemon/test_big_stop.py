@@ -5,7 +5,12 @@ A session's program forks ``MANY`` sleeping children; at its deadline the alarm 
 daemon signal them, they all exit, and the session's end is recorded. Meanwhile a client
 calls ``health`` on one connection, one call after another. The slowest round trip is
 measured and printed (``-s``); only a bound no quiet or loaded machine comes near (2 s)
-is asserted. Real daemon, real cgroups, real processes.
+is asserted (the structural check is ``tests/supervisor/test_ended_off_the_loop.py``).
+Real daemon, real cgroups, real processes.
+
+``SHEPHERD_TEST_PROFILE_CMD`` (by hand only, for a profile): a shell command run in the
+background half a second before the deadline, ``PID`` replaced by the daemon's pid, e.g.
+``py-spy record --pid PID --duration 5 --idle --threads --format raw -o out.txt``.
 """
 
 from __future__ import annotations
