@@ -16,9 +16,12 @@ Only a backend that can signal a session safely from another thread takes part
 The thread needs the GIL to send its SIGTERM; under a flood of long lines the loop
 holds it for milliseconds at a time (issue 9 F3: 140 ms late). So each deadline is
 also given to the backend's alarm (``arm``: a process of its own that signals the
-group at the deadline, ``supervisor/alarm.py``); the thread and the loop then find
-the SIGTERM sent and carry out the stop as before. Without an alarm (it failed, or
-tree mode, or systemd) the thread sends it, as before. The alarm is told on a
+group at the deadline, ``supervisor/alarm.py``). Both wake at the deadline; the
+backend's token for the session (``DirectBackend._claim``) says which of them sends
+the SIGTERM: the first to read its byte, never both, and neither waits for the other
+(a stopped alarm leaves the byte to this thread). The thread and the loop then carry
+out the stop as before. Without an alarm (it failed, or systemd) the thread sends it,
+as before. The alarm is told on a
 second thread of the guard's (the teller), neither the loop's nor the deadlines' (a
 request waits for its reply: up to half a second when the alarm is stuck):
 ``keep`` hands the deadlines over and returns. The deadline still wins a race: the

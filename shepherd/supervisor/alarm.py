@@ -220,14 +220,21 @@ class Alarm:
         return dict(reply)
 
     def arm(self, session: int, at: float, group: Path | None = None,
-            keeper: int | None = None) -> dict[str, object]:
+            keeper: int | None = None, token: int | None = None) -> dict[str, object]:
         """``armed``, or ``fired`` (its SIGTERM went already, with ``sent_ms``). The
         SIGTERM goes to the members of ``group``, or to ``keeper`` (a pidfd: the alarm
-        is given its own copy, and the caller's may be closed once this returns)."""
+        is given its own copy, and the caller's may be closed once this returns); with a
+        ``token`` (a pipe's read end), only if the alarm reads its byte first (the daemon
+        sends it otherwise: the programs hear one SIGTERM)."""
+        fds = [fd for fd in (keeper, token) if fd is not None]
+        message: dict[str, object] = {"op": "arm", "session": session, "at": at}
         if keeper is not None:
-            return self.request({"op": "arm", "session": session, "at": at, "keeper": True},
-                                [keeper])
-        return self.request({"op": "arm", "session": session, "at": at, "group": str(group)})
+            message["keeper"] = True
+        else:
+            message["group"] = str(group)
+        if token is not None:
+            message["token"] = True
+        return self.request(message, fds)
 
     def disarm(self, session: int) -> dict[str, object]:
         """``disarmed``, ``fired`` (its SIGTERM went, ``sent_ms`` after the deadline by

@@ -21,6 +21,12 @@ One JSON message each way, a reply to every request, in order:
   descendant. A pidfd names one process for good: once the keeper exited, the
   signal reaches nobody (never a process that got its pid again). The alarm keeps
   its own copy of the descriptor until the deadline fires or is disarmed.
+- ``"token": true`` in an arm, with one more descriptor passed along (the last): a
+  pipe's read end holding one byte, which the daemon holds too. At the deadline the
+  alarm sends the SIGTERM only if it reads that byte; if the daemon read it first (it
+  sent the SIGTERM itself: this alarm was stopped or late, or a parent stopped the
+  session), the alarm sends nothing and forgets the session. So the programs hear the
+  deadline's SIGTERM once, and nobody waits for anybody to decide who sends it.
 - ``{"op": "disarm", "session": N}`` → ``disarmed``, ``fired`` or ``unknown``.
 
 Each reply is ``{"state": ...}``. A fire is told once, in the reply to the next request
@@ -50,6 +56,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -113,14 +120,34 @@ def is_pidfd(fd: int) -> bool:
 Target = Path | int  # a session's cgroup, or a pidfd on its keeper (the tree fallback)
 
 
-def _let_go(target: Target) -> None:
+def _let_go(target: Target, token: int | None = None) -> None:
     if isinstance(target, int):
         os.close(target)
+    if token is not None:
+        os.close(token)
+
+
+def is_pipe(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def claim(token: int | None) -> bool:
+    """True when this alarm is the one to send the SIGTERM: it read the token's byte (or
+    there is no token). False once the daemon read it (it sent the SIGTERM itself)."""
+    if token is None:
+        return True
+    try:
+        return os.read(token, 1) == b"T"
+    except OSError:  # (never expected) sent rather than not at all
+        return True
 
 
 class Alarms:
     def __init__(self, report: TextIO | None = None) -> None:
-        self.armed: dict[int, tuple[float, Target]] = {}
+        self.armed: dict[int, tuple[float, Target, int | None]] = {}  # (at, whom, token)
         # A fired session: how late (ms, this process's CLOCK_MONOTONIC) it woke for
         # the deadline and had its SIGTERM sent; told once, with ``fired``.
         self.fired: dict[int, tuple[float, float]] = {}
@@ -133,10 +160,17 @@ class Alarms:
         one goes on answering requests meanwhile, and a request naming the session is
         told ``fired`` at once (its SIGTERM is on its way and cannot be taken back)."""
         now = time.monotonic()
-        for session, (at, target) in sorted(self.armed.items(), key=lambda item: item[1][0]):
+        for session, (at, target, token) in sorted(self.armed.items(),
+                                                   key=lambda item: item[1][0]):
             if at <= now:
                 woke = time.monotonic()
                 del self.armed[session]
+                ours = claim(token)
+                if token is not None:
+                    os.close(token)
+                if not ours:  # the daemon sent it (and knows it did): nothing to tell
+                    _let_go(target)
+                    continue
                 if isinstance(target, int):
                     with contextlib.suppress(OSError):  # it is gone: nothing to stop
                         signal.pidfd_send_signal(target, signal.SIGTERM)
@@ -179,37 +213,50 @@ class Alarms:
         """Seconds until the next deadline (None: none armed)."""
         if not self.armed:
             return None
-        return max(0.0, min(at for at, _ in self.armed.values()) - time.monotonic())
+        return max(0.0, min(at for at, _, _ in self.armed.values()) - time.monotonic())
 
     def handle(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
         """The reply: ``{"state": ...}``; a fire also says ``woke_ms`` and ``sent_ms``.
         ``fds``: the descriptors that came with the request, each kept or closed here."""
-        target = self._target(request, fds) if request.get("op") == "arm" else None
+        token: int | None = None
+        target: Target | None = None
+        if request.get("op") == "arm":
+            rest = fds
+            if request.get("token") is True:  # the last descriptor (``claim``)
+                if fds and is_pipe(fds[-1]):
+                    token, rest = fds[-1], fds[:-1]
+                else:
+                    rest = [-1]  # a bad request: no target
+            target = self._target(request, rest)
+            if target is None and token is not None:
+                token = None  # (closed below with the rest)
         for fd in fds:
-            if fd != target:
+            if fd != target and fd != token:
                 os.close(fd)
         session = request.get("session")
         if not isinstance(session, int):
+            if target is not None:
+                _let_go(target, token)
             return {"state": "bad request"}
         if session in self.fired:
             if target is not None:
-                _let_go(target)
+                _let_go(target, token)
             woke, sent = self.fired.pop(session)
             return {"state": "fired", "woke_ms": woke, "sent_ms": sent}
         if request.get("op") == "disarm":
             armed = self.armed.pop(session, None)
             if armed is not None:
-                _let_go(armed[1])
+                _let_go(armed[1], armed[2])
             return {"state": "disarmed" if armed is not None else "unknown"}
         at = request.get("at")
         if request.get("op") != "arm" or not isinstance(at, (int, float)) or target is None:
             if target is not None:
-                _let_go(target)
+                _let_go(target, token)
             return {"state": "bad request"}
         replaced = self.armed.pop(session, None)
         if replaced is not None:
-            _let_go(replaced[1])
-        self.armed[session] = (float(at), target)
+            _let_go(replaced[1], replaced[2])
+        self.armed[session] = (float(at), target, token)
         return {"state": "armed"}
 
     @staticmethod

@@ -46,7 +46,7 @@ from typing import Any
 from shepherd.descriptors import programs_limit
 from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.alarm import REPLY_TIMEOUT_S, Alarm, AlarmDown
+from shepherd.supervisor.alarm import Alarm, AlarmDown
 from shepherd.supervisor.cgroups import (
     CgroupHome,
     CgroupUnavailable,
@@ -91,10 +91,14 @@ class DirectSession:
     child: subprocess.Popen[bytes] | None = None  # our own child, reaped when it exits
     child_fd: int | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    ending: bool = False  # its programs are gone (``_ended``), its end perhaps not yet told
     terminated: bool = False  # SIGTERM already sent (``terminate``)
     frozen: bool = False  # asked to be frozen (``freeze``), not yet thawed
     all_frozen: asyncio.Event = field(default_factory=asyncio.Event)  # the kernel says so
     on_thawed: Callable[[int], None] | None = None
+    # The deadline's SIGTERM, one to send (``_claim``): a pipe's read end holding one byte,
+    # a copy of which the alarm is given; whichever reads the byte sends the SIGTERM.
+    token: int | None = None
 
 
 class DirectBackend:
@@ -116,10 +120,12 @@ class DirectBackend:
         # while this interpreter's GIL is held; ``_armed``: what it holds (under the lock).
         self.alarm: Alarm | None = None
         self._deadlines: dict[int, float] = {}  # the guard's last word
+        self._reached: dict[int, float] = {}  # and the deadlines that passed since (``arm``)
         self._armed: dict[int, float] = {}
         # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
         # waits for its answer, so the figures it brings are kept (``_ended``).
         self._asking: dict[int, threading.Event] = {}
+        self._then: dict[int, Callable[[], None]] = {}  # ends that wait for those answers
         # How late each deadline's SIGTERM left, and who sent it (``sigterm_report``).
         self._sigterms: dict[int, dict[str, Any]] = {}
         self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
@@ -177,11 +183,17 @@ class DirectBackend:
             os.close(status_write)
             os.close(log_fd)
         session.child = child
-        if session.group is not None:
-            # Known from here on, before its start is confirmed (on the loop, which may be
-            # slow under load): a deadline that passes meanwhile is kept by the guard's
-            # thread and the alarm, both of which signal only the sessions known here.
-            self.sessions[session_id] = session
+        if session.group is None:
+            # The process-tree fallback: the starter is the session's keeper from the
+            # moment it exists (it passes a SIGTERM on once its program runs; before, the
+            # SIGTERM ends it and nothing is started). Held through a pidfd from here on.
+            with contextlib.suppress(OSError):  # already gone: its status says why
+                session.child_fd = session.keeper = os.pidfd_open(child.pid)
+        # Known from here on, before its start is confirmed (on the loop, which may be slow
+        # under load): a deadline that passes meanwhile is kept by the guard's thread and
+        # the alarm, both of which signal only the sessions known here (review-9-s9 L3:
+        # the tree fallback's too).
+        self.sessions[session_id] = session
         failure = await self._read_status(status_read)
         if failure is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -230,6 +242,11 @@ class DirectBackend:
     def _discard(self, session: DirectSession) -> None:
         """A launch that failed: nothing of it may stay."""
         self.sessions.pop(session.session_id, None)
+        with self._terminating:  # (the keeper's descriptor: see ``_child_exited``)
+            for fd in {session.token, session.child_fd} - {None}:
+                assert fd is not None
+                os.close(fd)
+            session.token = session.child_fd = session.keeper = None
         if session.group is not None:
             kill(session.group)
             remove(session.group)
@@ -258,7 +275,8 @@ class DirectBackend:
         """Reap our own child when it exits (in cgroup mode the session may go on)."""
         assert session.child is not None
         try:
-            fd = os.pidfd_open(session.child.pid)
+            fd = (session.child_fd if session.child_fd is not None  # (opened at spawn)
+                  else os.pidfd_open(session.child.pid))
         except OSError:  # already gone
             session.child.poll()
             if session.group is None:
@@ -291,21 +309,40 @@ class DirectBackend:
         self._ended(session)
 
     def _ended(self, session: DirectSession) -> None:
-        if session.ended.is_set():
+        """On the loop: the session's programs are all gone. Never waits here (issue 9,
+        review-9-s9 M3: a wait for the alarm's figures froze the loop up to 0.6 s): when
+        the alarm is still to say how late its SIGTERM was (``_asking``), the rest is
+        done on the loop once it has answered (within ``REPLY_TIMEOUT_S``, or failed)."""
+        if session.ending:
             return
-        session.ended.set()
-        # Under the lock, and after a disarm another thread has out (``_asking``): the
-        # figures of the deadline's SIGTERM are kept before the session is forgotten.
+        session.ending = True  # (``ended`` is set once the end is told, ``_forget``)
+        loop = asyncio.get_running_loop()
+        sid = session.session_id
         with self._terminating:
-            at = self._armed.get(session.session_id)
+            at = self._armed.get(sid)
             if at is not None and time.monotonic() >= at:
                 # Its deadline passed: the alarm may have sent its SIGTERM, and its figures
-                # (``sigterm_report``) are asked for now, before the end is recorded.
-                self._disarm(session.session_id)
-            asking = self._asking.get(session.session_id)
-        if asking is not None:  # its disarm is out (another thread): its figures first
-            asking.wait(REPLY_TIMEOUT_S + 0.1)  # (microseconds; bounded if the alarm is stuck)
+                # (``sigterm_report``) are asked for now, on a thread, before the end is
+                # recorded.
+                del self._armed[sid]
+                self._asking[sid] = asking = threading.Event()
+                threading.Thread(target=self._disarm_after, args=(sid, asking), daemon=True,
+                                 name="alarm-disarm").start()
+            if sid in self._asking:  # a disarm is out: its figures first
+                self._then[sid] = functools.partial(_on_loop, loop, self._forget, session)
+                return
+        self._forget(session)
+
+    def _forget(self, session: DirectSession) -> None:
+        """On the loop, the end's last step: the session is forgotten and its end told
+        (a ``stop`` that waits for ``ended`` closes the books after this, figures and all)."""
+        session.ended.set()
         self.sessions.pop(session.session_id, None)
+        with self._terminating:  # (its token: read under the lock, ``_claim``)
+            self._reached.pop(session.session_id, None)
+            if session.token is not None:
+                os.close(session.token)
+                session.token = None
         if session.group is not None:
             assert self.home is not None
             self.home.unwatch(session.group)
@@ -361,7 +398,7 @@ class DirectBackend:
             asyncio.get_running_loop().call_soon(self._taken_emptied, session)
 
     def _taken_emptied(self, session: DirectSession) -> None:
-        if session.ended.is_set() or session.group is None:
+        if session.ending or session.group is None:
             return
         if populated(session.group):
             self._watch_taken(session)
@@ -637,41 +674,63 @@ class DirectBackend:
         not across the alarm's answer nor a group's signals (review-9-s8 H1), which would
         hold up the loop, the guard and every other session's deadline.
 
-        The signal leaves first, and only then is the alarm asked to give the deadline
-        back: a stopped or busy alarm's answer (up to ``REPLY_TIMEOUT_S``) never holds the
-        SIGTERM back (review-9-s8 M2). When the alarm had fired too, the programs get a
-        second SIGTERM: the stop is the same (a second SIGTERM gives no more time), and
-        the report names whichever sent first."""
+        The alarm and this daemon decide through the session's token (``_claim``), never
+        by asking: whichever reads its one byte first sends the SIGTERM, the other sends
+        nothing. So the programs hear it once (some take a second SIGTERM as "quit now,
+        skip the save"), and a stopped or busy alarm never holds it back: its token is
+        still there to take. The alarm is told afterwards, on a thread of its own (never
+        waited for here): to forget the deadline, or, when it sent the SIGTERM, to say
+        how late (``_asking``: the session's end waits for those figures, off the loop)."""
         with self._terminating:
             if session.terminated:
                 return
             session.terminated = True  # from here on, never frozen nor armed again
             armed = self._armed.pop(session.session_id, None) is not None
-            if armed:
-                asking = self._asking[session.session_id] = threading.Event()
+            ours = self._claim(session)
+            asking = threading.Event()
+            if armed and not ours:
+                self._asking[session.session_id] = asking
         try:
-            # The signal first (the deadline's own moment), then the thaw: a frozen
-            # program gets its pending SIGTERM as it thaws.
-            # Noted as it leaves (a group's: as its signalling begins), before the
-            # programs can end: the end's record (on the loop) asks for it.
-            sent = time.monotonic()
-            at = self._deadlines.get(session.session_id)
-            if at is not None and sent >= at:  # the deadline's stop (not a parent's, early)
-                by = ("guard thread" if threading.current_thread().name == "deadline-guard"
-                      else "daemon thread")
-                self._note_sigterm(session.session_id, by, (sent - at) * 1000)
-            self._signal(session, signal.SIGTERM)
-            self._thaw(session)
+            if ours:
+                # The signal first (the deadline's own moment), then the thaw: a frozen
+                # program gets its pending SIGTERM as it thaws.
+                # Noted as it leaves (a group's: as its signalling begins), before the
+                # programs can end: the end's record (on the loop) asks for it.
+                sent = time.monotonic()
+                at = self._reached.get(session.session_id)
+                if at is not None and sent >= at:  # the deadline's stop (not a parent's)
+                    by = ("guard thread" if threading.current_thread().name == "deadline-guard"
+                          else "daemon thread")
+                    self._note_sigterm(session.session_id, by, (sent - at) * 1000)
+                self._signal(session, signal.SIGTERM)
+            self._thaw(session)  # (the alarm's SIGTERM, pending in a frozen program, too)
         finally:
-            if armed:
-                if threading.current_thread().name == "deadline-guard":
-                    # Never waited for on the guard's thread: another deadline may be due
-                    # while a stopped or slow alarm's answer is (review-9-s9 M2).
-                    threading.Thread(target=self._disarm_after, daemon=True,
-                                     args=(session.session_id, asking),
-                                     name="alarm-disarm").start()
-                else:
-                    self._disarm_after(session.session_id, asking)
+            if armed:  # never waited for: a stopped alarm answers nothing (review-9-s9 M2)
+                threading.Thread(target=self._disarm_after, daemon=True,
+                                 args=(session.session_id, asking),
+                                 name="alarm-disarm").start()
+
+    def _claim(self, session: DirectSession) -> bool:
+        """``_terminating`` held: True when this daemon is the one to send the session's
+        SIGTERM: it read the token's byte (or the session has no token: the alarm never
+        held its deadline). False: the alarm read it first, and sends (or sent) it."""
+        if session.token is None:
+            return True
+        try:
+            return os.read(session.token, 1) == b"T"
+        except OSError:  # (never expected) sent rather than not at all
+            return True
+
+    def _token_of(self, session: DirectSession) -> int:
+        """``_terminating`` held: the session's token, made on its first use."""
+        if session.token is None:
+            read, write = os.pipe2(os.O_CLOEXEC)
+            try:
+                os.write(write, b"T")
+            finally:
+                os.close(write)  # once the byte is read, a read finds nothing (b"")
+            session.token = read
+        return session.token
 
     def _disarm_after(self, session_id: int, asking: threading.Event) -> None:
         """After a SIGTERM: the deadline taken back from the alarm (its figures, if it
@@ -681,7 +740,10 @@ class DirectBackend:
         finally:
             with self._terminating:
                 self._asking.pop(session_id, None)
+                then = self._then.pop(session_id, None)
             asking.set()
+            if then is not None:  # the session's end waited for these figures
+                then()
 
     # -- the alarm (a process of its own: alarm.py) --------------------------------------
     def arm(self, deadlines: dict[int, float]) -> list[int]:
@@ -690,6 +752,12 @@ class DirectBackend:
         sessions whose SIGTERM it had already sent."""
         with self._terminating:
             self._deadlines = dict(deadlines)
+            # Kept for the SIGTERM's figures (``_sigterm_once``): a deadline that passed
+            # stays known after the loop's next word drops it (the session is stopping),
+            # which may come before the thread that sends its SIGTERM reads it.
+            now = time.monotonic()
+            self._reached = {s: at for s, at in self._reached.items()
+                             if s not in deadlines and at <= now} | self._deadlines
             return self._sync()
 
     def _sync(self) -> list[int]:
@@ -697,21 +765,23 @@ class DirectBackend:
         fired: list[int] = []
         if self.alarm is None or not self.alarm.ready:
             return fired
-        wanted: dict[int, tuple[float, Path | None, int | None]] = {}
+        wanted: dict[int, tuple[float, Path | None, int | None, int]] = {}
         for session_id, at in self._deadlines.items():
             session = self.sessions.get(session_id)
             if session is not None and not session.terminated and (
                     session.group is not None or session.keeper is not None):
                 # (the keeper's pidfd is closed only under the lock held here)
-                wanted[session_id] = (at, session.group, session.keeper)
+                wanted[session_id] = (at, session.group, session.keeper,
+                                      self._token_of(session))
         try:
             for session_id in [s for s in self._armed if s not in wanted]:
                 self._disarm(session_id)
-            for session_id, (at, group, keeper) in wanted.items():
+            for session_id, (at, group, keeper, token) in wanted.items():
                 if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
                     continue  # unchanged (a deadline worked out from the wall clock jitters)
                 self._armed[session_id] = at
-                reply = self.alarm.arm(session_id, at, group, None if group else keeper)
+                reply = self.alarm.arm(session_id, at, group, None if group else keeper,
+                                       token)
                 if reply["state"] == "fired":
                     # Its deadline passed before this (later) one reached the alarm: the
                     # SIGTERM went, and stands (fail closed); the guard stops it.
@@ -726,8 +796,8 @@ class DirectBackend:
 
     def _disarm(self, session_id: int) -> str | None:
         """Take a session's deadline back from the alarm (``_terminating`` held): ``fired``
-        if its SIGTERM went; None when the alarm held none (or failed: then the caller
-        signals, and a SIGTERM may reach the programs twice rather than not at all)."""
+        if its SIGTERM went; None when the alarm held none (or failed: the token still
+        says who sends the SIGTERM, ``_claim``)."""
         if self._armed.pop(session_id, None) is None:
             return None
         return self._ask_disarm(session_id, locked=True)
@@ -767,7 +837,7 @@ class DirectBackend:
             report["woke_ms"] = round(woke_ms, 3)
         earlier = self._sigterms.get(session_id)
         if earlier is not None and earlier["late_ms"] <= report["late_ms"]:
-            return  # both sent it (the daemon does not wait for the alarm): the first counts
+            return  # (noted twice only if the token failed, ``_claim``): the first counts
         if session_id in self.sessions:  # (its end not recorded yet: never kept forever)
             self._sigterms[session_id] = report
         log.info("session %d: its deadline's SIGTERM was sent by the %s %.1f ms after the "
@@ -834,13 +904,19 @@ class DirectBackend:
             await asyncio.gather(*self._waits, return_exceptions=True)
         with self._terminating:  # (a keeper's descriptor: see ``_child_exited``)
             for session in list(self.sessions.values()):
-                for fd in {session.child_fd, session.keeper} - {None}:
+                for fd in {session.child_fd, session.keeper, session.token} - {None}:
                     assert fd is not None
                     asyncio.get_running_loop().remove_reader(fd)
                     os.close(fd)
-                session.child_fd = session.keeper = None
+                session.child_fd = session.keeper = session.token = None
         if self.home is not None:
             self.home.release()
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, call: Callable[..., None], *args: Any) -> None:
+    """From any thread: ``call(*args)`` on the loop (nothing once the loop is closed)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(call, *args)
 
 
 async def _within(event: asyncio.Event, seconds: float) -> bool:

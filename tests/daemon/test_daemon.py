@@ -146,10 +146,10 @@ limits = {{ max_run = "2s" }}
 
 def test_expiry_sends_one_sigterm_not_one_per_path(daemon_factory: Any, tmp_path: Path) -> None:
     """The deadline guard's thread, the alarm and the loop all reach the deadline: the
-    program hears SIGTERM from the alarm and, so that a stopped alarm never holds it
-    back, the guard's thread (README: "the programs may get it twice"; two signals
-    that arrive before the handler runs are one), never once more from the loop; then
-    SIGKILL after the grace."""
+    program hears SIGTERM once (some programs take a second one as "quit now, skip the
+    save"): the alarm and the guard's thread claim it through one token, and whichever
+    reads its byte sends it, the other nothing; then SIGKILL after the grace. (At load
+    CI saw it twice before the token, within a few ms: the program notes each one.)"""
     heard = tmp_path / "heard"
     program = tmp_path / "stubborn.py"
     program.write_text("import signal, sys, time\n"
@@ -166,7 +166,8 @@ limits = {{ max_run = "2s" }}
     d.call("launch", entry="stubborn")
     ended = events.next("session_ended")
     assert ended["reason"] == "expired"
-    assert heard.read_text().splitlines() in (["term"], ["term", "term"])
+    time.sleep(0.5)  # (a late second one, were it sent, would be noted by now)
+    assert heard.read_text().splitlines() == ["term"]
 
 
 def test_cooldown_then_allowed_again(daemon_factory: Any) -> None:

@@ -317,12 +317,71 @@ def test_it_answers_while_it_signals_a_group_of_thousands(helper: Helper,
     """Review 9-s8 H1: signalling thousands of processes takes the alarm a second or
     more; the daemon's request meanwhile must be answered (else it takes the alarm for a
     dead one, kills it and signals them all itself). Order, not time: the reply that says
-    ``fired`` comes while most of the group has not yet been signalled."""
+    ``fired`` comes while much of the group has not yet been signalled (a tenth at
+    least: signalling got cheaper in review-9-s9 M3, so about half are left now, where
+    answering after the whole group leaves almost none)."""
     group = many_in_new_group(groups, MANY)
     assert helper.ask(op="arm", session=3, at=time.monotonic(), group=str(group)) == "armed"
     assert helper.ask(op="disarm", session=3) == "fired"
     left = len(members_of(group))
-    assert left > MANY // 2, f"only {left} of {MANY + 1} left when it answered"
+    assert left > MANY // 10, f"only {left} of {MANY + 1} left when it answered"
     wait_for(lambda: not members_of(group), timeout=300)  # every one got its SIGTERM
     logged = helper.close()
     assert f"session 3: SIGTERM sent to all its {MANY + 1} processes" in logged, logged
+
+
+def token() -> int:
+    """A session's token as the daemon makes it: a pipe's read end holding one byte."""
+    read, write = os.pipe2(os.O_CLOEXEC)
+    os.write(write, b"T")
+    os.close(write)
+    return read
+
+
+def test_with_a_token_the_alarm_sends_only_if_it_reads_the_byte_first() -> None:
+    """One SIGTERM at a deadline (issue 9, s10): the alarm and the daemon share a token.
+    Here the daemon read its byte first (it sent the SIGTERM itself): at the deadline
+    the alarm sends nothing and has nothing to tell. With the byte still there, it
+    reads it and sends; the daemon then finds the token empty."""
+    made = Helper()
+    before = made.open_fds()
+    taken, left = token(), token()
+    first = subprocess.Popen(["sleep", "300"])
+    second = subprocess.Popen(["sleep", "300"])
+    try:
+        assert os.read(taken, 1) == b"T"  # the daemon took it
+        for session, (process, held) in enumerate(((first, taken), (second, left)), 1):
+            assert made.ask((os.pidfd_open(process.pid), held), op="arm", session=session,
+                            at=time.monotonic() + 0.2, keeper=True, token=True) == "armed"
+        assert second.wait(timeout=30) == -signal.SIGTERM
+        assert made.reply(op="disarm", session=2)["state"] == "fired"
+        assert os.read(left, 1) == b""  # the alarm took it: the daemon sends nothing
+        assert made.ask(op="disarm", session=1) == "unknown"  # passed, nothing sent
+        assert first.poll() is None, "the alarm sent a SIGTERM the daemon had sent"
+        assert made.open_fds() == before  # no pidfd nor token kept
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait()
+        os.close(taken)
+        os.close(left)
+        made.close()
+
+
+def test_a_token_that_is_not_a_pipe_is_refused_and_closed() -> None:
+    made = Helper()
+    before = made.open_fds()
+    keeper = subprocess.Popen(["sleep", "300"])
+    try:
+        with open("/etc/hostname", "rb") as stranger:
+            assert made.ask((os.pidfd_open(keeper.pid), stranger.fileno()), op="arm",
+                            session=1, at=time.monotonic() + 3600, keeper=True,
+                            token=True) == "bad request"
+            assert made.ask((os.pidfd_open(keeper.pid),), op="arm", session=1,
+                            at=time.monotonic() + 3600, keeper=True,
+                            token=True) == "bad request"
+        assert made.open_fds() == before  # nothing it was sent is kept
+    finally:
+        keeper.kill()
+        keeper.wait()
+        made.close()
