@@ -60,11 +60,11 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
+from shepherd.priority import ALARM_NICE, set_nice
 from shepherd.supervisor.cgroups import signal_all
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
-ALARM_NICE = -10  # as root: ahead of the children's programs (nice 0) for a core
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
@@ -93,14 +93,10 @@ def keep_only_kill() -> bool:
 
 
 def hurry() -> bool:
-    """As root: a higher priority (``ALARM_NICE``) than every child's program, ahead of
-    them for a core on a loaded machine (not shown to matter yet: BENCHMARKS.md, issue 9
-    F3). True when done."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, ALARM_NICE)
-    except OSError:
-        return False  # not root (user mode): as the daemon's own user, at its priority
-    return True
+    """As root: a higher priority (``ALARM_NICE``) than every child's program and the
+    daemon (``shepherd.priority``), ahead of them for a core on a loaded machine. True
+    when done; not root (user mode): as the daemon's own user, at its priority."""
+    return set_nice(ALARM_NICE)
 
 
 def is_pidfd(fd: int) -> bool:
