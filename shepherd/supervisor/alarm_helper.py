@@ -60,7 +60,7 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-from shepherd.priority import ALARM_NICE, set_nice
+from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
 from shepherd.supervisor.cgroups import signal_all
 
 MESSAGE_MAX = 65536
@@ -94,9 +94,13 @@ def keep_only_kill() -> bool:
 
 def hurry() -> bool:
     """As root: a higher priority (``ALARM_NICE``) than every child's program and the
-    daemon (``shepherd.priority``), ahead of them for a core on a loaded machine. True
-    when done; not root (user mode): as the daemon's own user, at its priority."""
-    return set_nice(ALARM_NICE)
+    daemon (``shepherd.priority``), ahead of them for a core on a loaded machine, its
+    scheduling group's too (it leads a session of its own). True when done; not root
+    (user mode): as the daemon's own user, at its priority."""
+    if not set_nice(ALARM_NICE):
+        return False
+    hold_autogroup()
+    return True
 
 
 def is_pidfd(fd: int) -> bool:

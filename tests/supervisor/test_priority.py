@@ -35,6 +35,7 @@ AS_THE_UNIT = [sys.executable, "-c",
                "import os, sys; os.setsid(); "
                f"os.setpriority(os.PRIO_PROCESS, 0, {DAEMON_NICE}); "
                "os.execv(sys.argv[1], sys.argv[1:])"]
+AUTOGROUP = Path("/proc/self/autogroup").exists()  # the kernel groups sessions
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="a nice below 0 needs root")
 
 
@@ -66,10 +67,13 @@ def test_a_program_launched_by_a_daemon_at_nice_minus_5_runs_at_nice_0(
         for pid in programs:  # the program and the process it left behind
             assert nice_of(pid) == PROGRAM_NICE, pid
             # ... in a session of its own, whose scheduling group is not the daemon's
-            assert autogroup_of(pid) != autogroup_of(daemon.process.pid)
+            assert not AUTOGROUP or autogroup_of(pid) != autogroup_of(daemon.process.pid)
         alarm = [pid for pid in _children(daemon.process.pid)
                  if b"alarm_helper" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert alarm and all(nice_of(pid) == ALARM_NICE for pid in alarm)
+        for pid in alarm if AUTOGROUP else []:  # its own scheduling group, at its nice
+            assert autogroup_of(pid) != autogroup_of(daemon.process.pid)
+            assert Path(f"/proc/{pid}/autogroup").read_text().split()[-1] == str(ALARM_NICE)
     finally:
         daemon.stop()
         shutil.rmtree(rundir, ignore_errors=True)
