@@ -127,7 +127,9 @@ def run(quick: bool) -> Section:
         outdir = Path(tmp) / "out"
         outdir.mkdir()
         os.chmod(tmp, 0o755)
-        daemon = harness.Daemon(enforcement_policy(outdir), Path(tmp) / "d")
+        # As the shipped unit runs it (Nice=, a session of its own); the floor likewise.
+        daemon = harness.Daemon(enforcement_policy(outdir), Path(tmp) / "d",
+                                nice=harness.UNIT_NICE)
         daemon.start()
         try:
             for n in range(LONG):
@@ -138,7 +140,11 @@ def run(quick: bool) -> Section:
             callers = harness.clients(daemon.socket, "status", seconds, STATUS_CLIENTS)
             floor_dir = Path(tmp) / "floor"
             floor_dir.mkdir()
-            floor = harness.floor_timers(floor_dir, sessions, LANES, LIMITS)
+            floor = harness.floor_timers(floor_dir, sessions, LANES, LIMITS,
+                                         nice=harness.UNIT_NICE)
+            time.sleep(0.5)  # the floor's interpreter running (its priority read below)
+            priorities = (harness.priority_of(daemon.pid), harness.priority_of(floor.pid))
+            began, (ran0, waited0) = time.monotonic(), harness.runs_and_waits(daemon.pid)
             watcher = harness.Watcher()
             watcher.start()
             todo = list(range(sessions))
@@ -151,6 +157,8 @@ def run(quick: bool) -> Section:
                 thread.start()
             for thread in threads:
                 thread.join()
+            ran1, waited1 = harness.runs_and_waits(daemon.pid)
+            spent = time.monotonic() - began
             watcher.stopped = True
             floor_out, _ = floor.communicate(timeout=600)
             callers.terminate()
@@ -185,6 +193,12 @@ def run(quick: bool) -> Section:
     section.add("meanwhile: `status` answers to 20 looping clients (3 × 50 entries)",
                 f"{served.get('answers', 0) / max(served.get('seconds', 1), 1):.0f} /s"
                 f" (in all {served.get('answers', 0)}, errors {served.get('errors', 0)})")
+    section.add("meanwhile: the daemon's loop thread (its main thread's schedstat)",
+                f"ran {ran1 - ran0:.1f} s, waited runnable for a CPU {waited1 - waited0:.1f} s, "
+                f"in {spent:.1f} s")
+    section.notes.append(f"Priorities: the daemon at {priorities[0]}, as the shipped unit runs "
+                         f"it; the floor at {priorities[1]}; the programs of both at nice 0, "
+                         "each in a session of its own.")
     if watcher.late:
         section.notes.append(f"{len(watcher.late)} programs were gone before their launch was "
                              "answered, so before they could be watched: left out of the "

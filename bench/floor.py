@@ -23,9 +23,16 @@ from pathlib import Path
 PROBE = Path(__file__).resolve().parent / "probe.py"
 
 
+def at_program_nice() -> None:
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
 async def one(outdir: Path, name: str, limit: float) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
-    child = subprocess.Popen([sys.executable, "-I", "-S", str(PROBE), str(outdir), name])
+    # As the daemon's starter starts a program: a session of its own, at nice 0
+    # (shepherd.priority.PROGRAM_NICE), whatever this timer's own priority.
+    child = subprocess.Popen([sys.executable, "-I", "-S", str(PROBE), str(outdir), name],
+                             start_new_session=True, preexec_fn=at_program_nice)
     deadline_wall = time.time() + limit
     deadline = loop.time() + limit
     pidfd = os.pidfd_open(child.pid)

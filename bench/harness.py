@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from shepherd.ipc.client import Client  # noqa: E402
+from shepherd.priority import DAEMON_NICE  # noqa: E402
 
 ME = getpass.getuser()
 PYTHON = sys.executable
@@ -55,6 +56,7 @@ CLIENTS = BENCH / "clients.py"
 TICKS = os.sysconf("SC_CLK_TCK")
 DOCUMENT = ROOT / "BENCHMARKS.md"
 WATCHDOG_USEC = 120_000_000  # systemd/*.service: WatchdogSec=2min
+UNIT_NICE = DAEMON_NICE  # systemd/shepherd.service: Nice=
 NOBODY = pwd.getpwnam("nobody")  # the child of the benchmarks' system-mode daemons
 
 
@@ -244,8 +246,10 @@ class Daemon:
     """``shepherd daemon --user`` on a temporary socket and state directory."""
 
     def __init__(self, policy: str, workdir: Path, *, child: str | None = ME,
-                 env: dict[str, str] | None = None, watchdog: bool = False) -> None:
+                 env: dict[str, str] | None = None, watchdog: bool = False,
+                 nice: int | None = None) -> None:
         self.workdir = workdir
+        self.nice = nice  # run as the shipped unit runs it (``as_the_unit``)
         workdir.mkdir(parents=True, exist_ok=True)
         os.chmod(workdir, 0o755)
         self.policy_path = workdir / "policy.toml"
@@ -285,6 +289,8 @@ class Daemon:
                    *(["--child", self.child] if self.child else []),
                    "--policy", str(self.policy_path), "--state-dir", str(self.state),
                    "--socket", str(self.socket), "--log-level", "WARNING"]
+        if self.nice is not None:
+            command = as_the_unit(command, self.nice)
         env = {**self.env, "NOTIFY_SOCKET": str(notify_path)}
         with self.log.open("ab") as log:
             began = time.perf_counter()
@@ -485,13 +491,51 @@ def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> dict[str, 
     return dict(json.loads(out.strip().splitlines()[-1])) if out.strip() else {}
 
 
+# -- CPU priority -------------------------------------------------------------------------
+def as_the_unit(command: list[str], nice: int, *, autogroup: bool = False) -> list[str]:
+    """``command`` started as systemd starts the shipped unit: a session of its own at the
+    unit's ``Nice=``, then exec (same pid). ``autogroup``: also give that session's
+    scheduling group the nice, as the daemon does for itself (``priority.hold_autogroup``),
+    for a floor that must compete on the same terms."""
+    lines = ["import os, sys", "os.setsid()", f"os.setpriority(os.PRIO_PROCESS, 0, {nice})"]
+    if autogroup:
+        lines += ["try:", f"    open('/proc/self/autogroup', 'w').write('{nice}')",
+                  "except OSError:", "    pass"]
+    lines.append("os.execv(sys.argv[1], sys.argv[1:])")
+    return [PYTHON, "-I", "-S", "-c", "\n".join(lines), *command]
+
+
+def priority_of(pid: int) -> str:
+    """``nice N, scheduling group nice M`` as /proc tells it now."""
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, pid)
+        group = Path(f"/proc/{pid}/autogroup").read_text().split()
+    except OSError:
+        return "gone"
+    return f"nice {nice}" + (f", its scheduling group (autogroup) nice {group[-1]}"
+                             if len(group) == 3 else "")
+
+
+def runs_and_waits(pid: int) -> tuple[float, float]:
+    """The main thread's CPU seconds run and seconds waited runnable for a CPU
+    (``/proc/PID/task/PID/schedstat``); (0, 0) when gone."""
+    try:
+        ran, waited, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 # -- floors ---------------------------------------------------------------------------------
-def floor_timers(outdir: Path, sessions: int, lanes: int, limits: Sequence[float]
-                 ) -> subprocess.Popen[str]:
-    """A bare asyncio timer sending SIGTERM to the same probe program (bench/floor.py)."""
-    return subprocess.Popen([PYTHON, "-I", str(BENCH / "floor.py"), str(outdir), str(sessions),
-                             str(lanes), ",".join(str(x) for x in limits)],
-                            stdout=subprocess.PIPE, text=True, cwd="/")
+def floor_timers(outdir: Path, sessions: int, lanes: int, limits: Sequence[float],
+                 nice: int | None = None) -> subprocess.Popen[str]:
+    """A bare asyncio timer sending SIGTERM to the same probe program (bench/floor.py);
+    ``nice``: at that priority, as the daemon (``as_the_unit``, its group's too)."""
+    command = [PYTHON, "-I", str(BENCH / "floor.py"), str(outdir), str(sessions),
+               str(lanes), ",".join(str(x) for x in limits)]
+    if nice is not None:
+        command = as_the_unit(command, nice, autogroup=True)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd="/")
 
 
 def bare_timer_lateness(runs: int, delay: float = 0.05) -> list[float]:

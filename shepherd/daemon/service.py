@@ -20,6 +20,7 @@ from shepherd.daemon.methods import Methods, Subscribers
 from shepherd.descriptors import raise_descriptor_limit
 from shepherd.ipc.server import RpcServer
 from shepherd.policy import Policy
+from shepherd.priority import hold_autogroup
 
 log = logging.getLogger("shepherd.daemon")
 
@@ -35,6 +36,7 @@ async def serve(config: DaemonConfig, policy: Policy) -> None:
 
 async def _serve(config: DaemonConfig, policy: Policy) -> None:
     soft, hard = raise_descriptor_limit()
+    hold_autogroup()  # the unit's Nice= holds against the programs' sessions too
     subscribers = Subscribers()
     daemon = Daemon(config, policy, subscribers)
     methods = Methods(daemon)

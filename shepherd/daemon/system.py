@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shepherd.engine.clock import ClockReading
+from shepherd.priority import for_program
 from shepherd.supervisor.account import Account
 from shepherd.timeouts import within
 
@@ -249,6 +250,7 @@ async def _notify(account: Account, args: list[str], bus: str) -> None:
     except OSError as exc:
         log.debug("no desktop notification: %s", exc)
         return
+    for_program(process.pid)  # the child's tool, at the child's priority, not the daemon's
     try:
         await within(process.wait(), 10)
     except TimeoutError:

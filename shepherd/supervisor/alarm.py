@@ -109,7 +109,11 @@ class Alarm:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), env={}, cwd="/", stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL,
+                # A session of its own: where the kernel schedules each session as one
+                # group (autogroup), the alarm's priority is its group's, not shared
+                # with a busy daemon's (shepherd.priority, issue 13).
+                start_new_session=True)
             pidfd = os.pidfd_open(process.pid)
         except OSError as exc:
             ours.close()

@@ -67,11 +67,11 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
+from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
 from shepherd.supervisor.cgroups import signal_all
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
-ALARM_NICE = -10  # as root: ahead of the children's programs (nice 0) for a core
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
@@ -100,13 +100,13 @@ def keep_only_kill() -> bool:
 
 
 def hurry() -> bool:
-    """As root: a higher priority (``ALARM_NICE``) than every child's program, ahead of
-    them for a core on a loaded machine (not shown to matter yet: BENCHMARKS.md, issue 9
-    F3). True when done."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, ALARM_NICE)
-    except OSError:
-        return False  # not root (user mode): as the daemon's own user, at its priority
+    """As root: a higher priority (``ALARM_NICE``) than every child's program and the
+    daemon (``shepherd.priority``), ahead of them for a core on a loaded machine, its
+    scheduling group's too (it leads a session of its own). True when done; not root
+    (user mode): as the daemon's own user, at its priority."""
+    if not set_nice(ALARM_NICE):
+        return False
+    hold_autogroup()
     return True
 
 

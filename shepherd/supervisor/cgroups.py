@@ -42,6 +42,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from shepherd import priority
 from shepherd.supervisor import taskbudget
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.proctree import children, live_thread, protected, read_proc, tgid_of
@@ -552,6 +553,7 @@ class CgroupHome:
             raise CgroupUnavailable(
                 f"cannot create session groups under {start}: {exc.strerror or exc}") from None
         home = cls(mount, start, instance, Inotify(), taskbudget.enable(start, instance, mount))
+        priority.weigh_supervisor(start, instance, mount)  # ahead of the sessions for a core
         if not home.limit_tasks:
             log.info("no pids controller for the session groups: they share the daemon's "
                      "task budget without a limit of their own")

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from shepherd.descriptors import programs_limit
+from shepherd.priority import PROGRAM_NICE
 from shepherd.supervisor import Membership, starter
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.alarm import Alarm, AlarmDown
@@ -166,7 +167,7 @@ class DirectBackend:
                 "groups": list(account.groups), "cwd": account.home,
                 "cgroup": str(session.group) if session.group else None,
                 "instance": self.instance_id, "session": session_id,
-                "nofile": programs_limit()}
+                "nofile": programs_limit(), "nice": PROGRAM_NICE}
         status_read, status_write = os.pipe2(os.O_CLOEXEC)
         log_fd = self.logs.open(session_id)
         try:

@@ -8,6 +8,9 @@ environment, its log file as stdout/stderr and a status pipe. SPEC is JSON:
   ``cgroup.procs`` *before* it becomes the child and runs anything of the
   child's, so the program and everything it ever starts are born inside the
   session's cgroup, which they cannot leave.
+- ``nice``: the program's CPU priority (``shepherd.priority.PROGRAM_NICE``), never
+  the daemon's higher one; set before it becomes the child (a daemon that was not
+  allowed a lower nice leaves its own).
 - ``keeper``: no usable cgroup (the fallback). The starter stays as the
   session's keeper: a child subreaper, so every orphan of the session is
   re-parented to it and nothing else, and the session's processes are exactly
@@ -39,6 +42,9 @@ START_FAILED = 127
 def become_child(spec: dict[str, Any]) -> None:
     """Drop to the child's account and directory; reset what Python changed."""
     uid, gid = int(spec["uid"]), int(spec["gid"])
+    if spec.get("nice") is not None:  # the daemon's priority is not the program's
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, int(spec["nice"]))
     if spec.get("nofile"):  # the daemon raised its own: the program gets what it was given
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(int(spec["nofile"]), hard), hard))

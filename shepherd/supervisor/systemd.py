@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shepherd.priority import PROGRAM_NICE
 from shepherd.supervisor import Membership
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.cgroups import (
@@ -151,6 +152,7 @@ def run_command(unit: str, command: Sequence[str], account: Account,
     args += [
         f"--working-directory={account.home}",
         "--property=Type=exec",
+        f"--property=Nice={PROGRAM_NICE}",  # never the daemon's (shepherd.priority)
         *(["--property=ExitType=cgroup"] if exit_type else []),
         "--property=KillMode=control-group",
         "--property=SendSIGKILL=yes",

@@ -272,3 +272,23 @@ def test_system_unit_may_load_the_childrens_exec_filter() -> None:
     capabilities = unit_values(UNITS / "shepherd.service")["CapabilityBoundingSet"].split()
     assert {"CAP_BPF", "CAP_PERFMON"} <= set(capabilities)
     assert "CAP_SYS_ADMIN" not in capabilities  # (it would do, and much more)
+
+
+def test_the_system_unit_runs_the_daemon_ahead_of_the_programs_it_supervises() -> None:
+    """Issue 13: the daemon must not wait for a core behind the children's programs."""
+    from shepherd.priority import DAEMON_CPU_WEIGHT, DAEMON_NICE, PROGRAM_NICE
+
+    values = unit_values(UNITS / "shepherd.service")
+    assert int(values["Nice"]) == DAEMON_NICE < PROGRAM_NICE
+    assert int(values["CPUWeight"]) == DAEMON_CPU_WEIGHT > 100  # systemd's default weight
+    # The alarm's nice -10, the daemon's scheduling group, a child's tool put back at 0.
+    assert "CAP_SYS_NICE" in values["CapabilityBoundingSet"].split()
+    # With the direct backend the sessions are inside the unit's cgroup: the unit's weight
+    # would raise them too, so the drop-in puts it back; the daemon weighs its own leaf.
+    assert unit_values(DROP_IN)["CPUWeight"] == "100"
+
+
+def test_the_user_unit_asks_for_no_nice_it_could_not_get() -> None:
+    # A user manager cannot start a service below nice 0: the unit would fail to start.
+    values = unit_values(UNITS / "shepherd-user.service")
+    assert "Nice" not in values and "CPUWeight" not in values

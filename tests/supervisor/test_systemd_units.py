@@ -53,6 +53,7 @@ def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant
     assert args[:4] == ["systemd-run", "--quiet", "--collect", f"--unit={unit}"]
     assert "--no-block" not in args  # systemd-run waits for the start job
     assert "--property=Type=exec" in args  # ... which ends once the program was exec'd
+    assert "--property=Nice=0" in args  # never the daemon's higher priority (issue 13)
     assert "--property=ExitType=cgroup" in args  # active until its cgroup is empty
     assert "--uid=1001" in args and "--gid=1001" in args
     assert "--property=KillMode=control-group" in args
