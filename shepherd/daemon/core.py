@@ -278,7 +278,8 @@ class Daemon:
         # The store was found damaged (when; whether the children are locked for it).
         self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
-        self.status_together = status.AskedTogether(self.status)  # callers of one turn
+        self.status_together = status.AskedTogether(  # callers of one turn; its timer first
+            self.status, lambda: None if self._timer is None else self._timer.when())
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._last_checkpoint = 0.0

@@ -98,3 +98,27 @@ def test_an_error_reaches_every_caller_of_that_turn() -> None:
 
     answers = asyncio.run(scenario())
     assert [str(a) for a in answers] == ["broken", "broken"]
+
+
+def test_the_daemons_own_timer_falling_due_runs_before_an_answer_asked_just_before() -> None:
+    """A warning due in 20 ms runs before a ``status`` answer asked now (the answer is
+    worked out just after it); one due later than ``YIELD_S`` waits for the answer, as
+    before. Order only: no timing is asserted."""
+    from shepherd.daemon.status import AskedTogether
+
+    async def scenario(due_in: float) -> list[str]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+        timer = loop.call_at(loop.time() + due_in, order.append, "timer")
+
+        def work(only: str | None) -> dict[str, Any]:
+            order.append("status")
+            return {}
+
+        together = AskedTogether(work, timer.when)
+        await together.ask(None)
+        await asyncio.sleep(due_in + 0.01)
+        return order
+
+    assert asyncio.run(scenario(0.02)) == ["timer", "status"]
+    assert asyncio.run(scenario(AskedTogether.YIELD_S + 0.05)) == ["status", "timer"]
