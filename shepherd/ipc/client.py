@@ -10,6 +10,7 @@ import errno
 import itertools
 import os
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,12 @@ def why_unreachable(exc: BaseException) -> str:
     return str(detail)[:1].lower() + str(detail)[1:]
 
 
+def queue_full(path: Path, waited: float) -> str:
+    return (f"the daemon at {path} is running, but its queue of connections stayed full "
+            f"for {waited:.0f} seconds (someone may be flooding its socket with "
+            "connections); try again, and see the daemon's log")
+
+
 class DaemonUnreachable(Exception):
     pass
 
@@ -73,23 +80,29 @@ class Client:
 
     @staticmethod
     def _connect(path: Path, timeout: float) -> socket.socket:
-        """A connection; while the daemon's queue of connections is full (others may
-        keep it so: a stranger's flood), asked again until ``timeout``."""
+        """A connection. While the daemon's queue of connections is full (others may
+        keep it so: a flood), the wait is in the kernel, which wakes this connect as
+        soon as the daemon takes one (a blocking connect with a send timeout), asked
+        again until ``timeout``."""
         give_up = time.monotonic() + timeout
-        pause = 0.005
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            left = max(give_up - time.monotonic(), 0.001)
             try:
+                seconds = int(left)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                                struct.pack("ll", seconds, int((left - seconds) * 1e6)))
+                sock.connect(str(path))  # blocking: a full queue waits here
                 sock.settimeout(timeout)
-                sock.connect(str(path))
                 return sock
             except OSError as exc:
                 sock.close()
-                if exc.errno != errno.EAGAIN or time.monotonic() + pause > give_up:
+                if exc.errno not in (errno.EAGAIN, errno.EINTR):
                     raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
                                             f"{why_unreachable(exc)}") from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+                if time.monotonic() >= give_up:
+                    raise DaemonUnreachable(queue_full(path, timeout)) from None
+            time.sleep(0.001)
 
     def close(self) -> None:
         self.sock.close()
@@ -163,9 +176,11 @@ class AsyncClient:
             if sock is not None:
                 reader, writer = await within(
                     asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
-            else:
+            else:  # a full queue is waited for in the kernel, off the loop (as the CLI)
+                connected = await asyncio.to_thread(Client._connect, path, timeout)
+                connected.setblocking(False)
                 reader, writer = await within(
-                    asyncio.open_unix_connection(str(path), limit=MAX_LINE + 1), timeout)
+                    asyncio.open_unix_connection(sock=connected, limit=MAX_LINE + 1), timeout)
         except (OSError, TimeoutError) as exc:
             raise DaemonUnreachable(f"cannot reach the daemon at {path}: "
                                     f"{why_unreachable(exc)}") from None
