@@ -397,11 +397,11 @@ class RpcServer:
 
     def _decided(self, uid: int, kind: str) -> None:
         """What the daemon decided about ``uid``: it sets the uid's rate of connections."""
-        if self._kind.get(uid) != kind:
+        if self._kind.get(uid, "child") != kind:  # a new uid was rated as a child
             if len(self._kind) >= 65536:
                 self._kind.clear()
-            self._kind[uid] = kind
             self._connects.pop(uid, None)  # rated anew, as what it is
+        self._kind[uid] = kind
 
     async def _serve_socket(self, sock: socket.socket) -> None:
         try:
