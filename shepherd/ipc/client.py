@@ -10,6 +10,7 @@ import errno
 import itertools
 import os
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,12 @@ def why_unreachable(exc: BaseException) -> str:
     return str(detail)[:1].lower() + str(detail)[1:]
 
 
+def queue_full(path: Path, waited: float) -> str:
+    return (f"the daemon at {path} is running, but its queue of connections stayed full "
+            f"for {waited:.0f} seconds (someone may be flooding its socket with "
+            "connections); try again, and see the daemon's log")
+
+
 class DaemonUnreachable(Exception):
     pass
 
@@ -63,56 +70,47 @@ def unreachable(path: Path, exc: BaseException) -> DaemonUnreachable:
 
 class QueueFullRetry:
     """The one rule both clients follow while the daemon's queue of connections is full
-    (its listen backlog, which others may keep full: a stranger's flood, a busy moment):
-    the kernel says EAGAIN, and the connection is asked again after a pause that doubles
-    from 5 ms to 100 ms, until ``timeout`` has passed. Nothing else is asked again: a
-    refused connection (ECONNREFUSED: nothing listens there) or a missing socket is
-    said at once."""
+    (its listen backlog, which others may keep full: a flood, a busy moment). The wait
+    is in the kernel: a blocking connect with a send timeout, woken the moment the
+    daemon takes a connection (a client that slept between tries lost every race to
+    a flood's). Each wait lasts a slice that doubles from 5 ms to 100 ms, then the
+    connection is asked again on a new socket, until ``timeout`` has passed; then it
+    says the queue stayed full. Nothing else is asked again: a refused connection
+    (ECONNREFUSED: nothing listens there) or a missing socket is said at once."""
 
-    FIRST_PAUSE_S = 0.005
-    MAX_PAUSE_S = 0.1
+    FIRST_SLICE_S = 0.005
+    MAX_SLICE_S = 0.1
 
     def __init__(self, path: Path, timeout: float) -> None:
         self.path = path
+        self.timeout = timeout
         self._give_up = time.monotonic() + timeout
-        self._pause = self.FIRST_PAUSE_S
+        self._slice = self.FIRST_SLICE_S
 
-    def connect(self, sock: socket.socket) -> float | None:
-        """Connect ``sock`` to the daemon: None once connected; else (``sock`` closed) the
-        pause before asking again on a new socket; ``DaemonUnreachable`` once given up."""
+    def connect(self, sock: socket.socket) -> bool:
+        """Connect ``sock`` (blocking) to the daemon: True once connected; False (``sock``
+        closed) to ask again on a new socket; ``DaemonUnreachable`` once given up."""
+        left = max(min(self._slice, self._give_up - time.monotonic()), 0.001)
         try:
-            sock.connect(str(self.path))
-            return None
+            seconds = int(left)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                            struct.pack("ll", seconds, int((left - seconds) * 1e6)))
+            sock.connect(str(self.path))  # blocking: a full queue waits here
+            return True
         except OSError as exc:
             sock.close()
-            pause = self.pause_after(exc)
-            if pause is None:
+            if not self.again_after(exc):
+                if exc.errno == errno.EAGAIN:
+                    raise DaemonUnreachable(queue_full(self.path, self.timeout)) from None
                 raise unreachable(self.path, exc) from None
-            return pause
+            return False
 
-    def pause_after(self, exc: OSError) -> float | None:
-        """How long to wait before asking again after ``exc``; None: give up, say it."""
-        if exc.errno != errno.EAGAIN or time.monotonic() + self._pause > self._give_up:
-            return None
-        pause = self._pause
-        self._pause = min(pause * 2, self.MAX_PAUSE_S)
-        return pause
-
-
-async def connect_unix(path: Path, timeout: float) -> socket.socket:
-    """A connected, non-blocking socket to ``path``, asked again by ``QueueFullRetry``.
-
-    Connected here, not by asyncio: on a unix socket whose queue is full a non-blocking
-    connect says EAGAIN, which asyncio takes for a connection under way, and the socket
-    it then hands on was never connected (its first write fails with EINVAL)."""
-    retry = QueueFullRetry(path, timeout)
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)  # a unix connect is done at once, or refused
-        pause = retry.connect(sock)
-        if pause is None:
-            return sock
-        await asyncio.sleep(pause)
+    def again_after(self, exc: OSError) -> bool:
+        """Whether to ask again after ``exc`` (the queue was full, time is left)."""
+        if exc.errno not in (errno.EAGAIN, errno.EINTR) or time.monotonic() >= self._give_up:
+            return False
+        self._slice = min(self._slice * 2, self.MAX_SLICE_S)
+        return True
 
 
 class NoAnswer(DaemonUnreachable):
@@ -131,16 +129,14 @@ class Client:
 
     @staticmethod
     def _connect(path: Path, timeout: float) -> socket.socket:
-        """A connection; while the daemon's queue of connections is full, asked again
-        as ``QueueFullRetry`` says."""
+        """A connection; while the daemon's queue of connections is full, waited for in
+        the kernel and asked again as ``QueueFullRetry`` says."""
         retry = QueueFullRetry(path, timeout)
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            pause = retry.connect(sock)
-            if pause is None:
+            if retry.connect(sock):
+                sock.settimeout(timeout)
                 return sock
-            time.sleep(pause)
 
     def close(self) -> None:
         self.sock.close()
@@ -211,8 +207,9 @@ class AsyncClient:
                    sock: socket.socket | None = None, timeout: float = 10.0) -> AsyncClient:
         """Connect to ``path`` (or use ``sock``, already connected); a full queue of
         connections is asked again as ``QueueFullRetry`` says, within ``timeout``."""
-        if sock is None:
-            sock = await connect_unix(path, timeout)
+        if sock is None:  # a full queue is waited for in the kernel, off the loop
+            sock = await asyncio.to_thread(Client._connect, path, timeout)
+            sock.setblocking(False)
         try:
             reader, writer = await within(
                 asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)

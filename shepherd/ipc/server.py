@@ -11,6 +11,15 @@
   ``MAX_STRANGERS`` in all, each waited for at most ``STRANGER_WAIT_S``; past a
   bound a connection is answered at once and closed (past ``max_connections`` it
   waits in the kernel's queue: the daemon takes no more until one ends).
+- One uid's flood of connections cannot keep the others out (review 14 s10 M1). The
+  kernel's queue is as long as it allows (``LISTEN_BACKLOG``), and the daemon drains it
+  in a tight loop (at most ``ACCEPTS_PER_TURN`` a loop turn). Each uid may open
+  ``CONNECTS_PER_SECOND`` connections a second (``CONNECTS_BURST`` at once), a stranger
+  ``STRANGER_CONNECTS_PER_SECOND`` (``STRANGER_CONNECTS_BURST``), a parent without bound:
+  past its rate a connection is closed the moment it is taken, unread and unanswered, so
+  a flood costs the daemon an ``accept`` and a ``close`` each and the queue empties
+  faster than a flood fills it. Whether a uid is a stranger or a parent is what the
+  daemon last decided for one of its connections (a new uid is rated as a child).
 - A line longer than ``MAX_LINE`` is answered with an error and the connection is
   closed; any other bad input (not JSON, nested too deeply, numbers too large,
   not a request) is answered and the connection stays usable.
@@ -73,7 +82,12 @@ MAX_CONNECTIONS_PER_UID = 32
 MAX_CONNECTIONS = 1024  # in all, and never more than half the descriptor limit
 MAX_STRANGERS_PER_UID = 4
 MAX_STRANGERS = 16
-LISTEN_BACKLOG = 64
+LISTEN_BACKLOG = max(socket.SOMAXCONN, 4096)  # the kernel cuts it to net.core.somaxconn
+ACCEPTS_PER_TURN = 64  # then the loop's other work has its turn
+CONNECTS_PER_SECOND = 20.0
+CONNECTS_BURST = 100.0
+STRANGER_CONNECTS_PER_SECOND = 4.0
+STRANGER_CONNECTS_BURST = 64.0
 ACCEPT_RETRY_S = 0.2  # out of descriptors: accept again this much later
 RATE_PER_SECOND = 100.0
 RATE_BURST = 200.0
@@ -110,10 +124,12 @@ def peer_credentials(sock: socket.socket) -> Peer:
 class TokenBucket:
     tokens: float = RATE_BURST
     refilled: float = field(default_factory=time.monotonic)
+    rate: float = RATE_PER_SECOND
+    burst: float = RATE_BURST
 
     def take(self, count: int) -> bool:
         now = time.monotonic()
-        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
         self.refilled = now
         if self.tokens < count:
             return False
@@ -276,6 +292,10 @@ class RpcServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = False
         self._said_short = float("-inf")
+        self._connects: dict[int, TokenBucket] = {}  # uid: its rate of new connections
+        self._kind: dict[int, str] = {}  # uid: "stranger" or "parent", as last decided
+        self._turned_away: dict[int, int] = {}  # uid: connections closed unread, unsaid
+        self._said_flood = float("-inf")
         self._shared: tuple[SharedResult, bytes] | None = None  # the last one encoded
 
     async def start(self) -> None:
@@ -317,9 +337,13 @@ class RpcServer:
     def _accept(self) -> None:
         """Take waiting connections while fewer than ``max_connections`` are held; at the
         bound, the rest wait in the kernel's queue until one ends. Each is counted the
-        moment it has a descriptor, so the daemon's own stay free."""
+        moment it has a descriptor, so the daemon's own stay free. One over its uid's
+        rate of connections is closed at once, unread."""
         assert self._listener is not None and self._loop is not None
-        while self._open < self.max_connections:
+        for _ in range(ACCEPTS_PER_TURN):
+            if self._open >= self.max_connections:
+                self._pause_accepting()
+                return
             try:
                 sock, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -334,11 +358,50 @@ class RpcServer:
                     log.error("cannot take a connection (%s); trying again every %.1f s "
                               "(said once a minute)", exc, ACCEPT_RETRY_S)
                 return
+            if not self._within_connect_rate(sock):
+                sock.close()
+                continue
             self._open += 1
             task = self._loop.create_task(self._serve_socket(sock))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._pause_accepting()
+
+    def _within_connect_rate(self, sock: socket.socket) -> bool:
+        """Whether the peer's uid may open another connection now (a parent always may)."""
+        try:
+            uid = peer_credentials(sock).uid
+        except OSError:
+            return False
+        kind = self._kind.get(uid)
+        if kind == "parent":
+            return True
+        bucket = self._connects.get(uid)
+        if bucket is None:
+            if len(self._connects) >= 4096:  # forget the uids that have been quiet
+                self._connects = {u: b for u, b in self._connects.items()
+                                  if b.take(0) and b.tokens < b.burst}
+            stranger = kind == "stranger"
+            rate = STRANGER_CONNECTS_PER_SECOND if stranger else CONNECTS_PER_SECOND
+            burst = STRANGER_CONNECTS_BURST if stranger else CONNECTS_BURST
+            bucket = self._connects[uid] = TokenBucket(burst, rate=rate, burst=burst)
+        if bucket.take(1):
+            return True
+        self._turned_away[uid] = self._turned_away.get(uid, 0) + 1
+        if time.monotonic() - self._said_flood > 60:
+            self._said_flood = time.monotonic()
+            counts = ", ".join(f"uid {u}: {n}" for u, n in sorted(self._turned_away.items()))
+            self._turned_away.clear()
+            log.warning("someone is flooding the socket with connections; closed unread "
+                        "past the rate of a uid (%s) (said once a minute)", counts)
+        return False
+
+    def _decided(self, uid: int, kind: str) -> None:
+        """What the daemon decided about ``uid``: it sets the uid's rate of connections."""
+        if self._kind.get(uid, "child") != kind:  # a new uid was rated as a child
+            if len(self._kind) >= 65536:
+                self._kind.clear()
+            self._connects.pop(uid, None)  # rated anew, as what it is
+        self._kind[uid] = kind
 
     async def _serve_socket(self, sock: socket.socket) -> None:
         try:
@@ -371,15 +434,18 @@ class RpcServer:
             log.exception("could not decide who uid %d is", peer.uid)
             admission = None
         if admission is None:
+            self._decided(peer.uid, "stranger")
             await self._stranger(reader, connection)
             return
+        self._decided(peer.uid, "child" if admission.limited else "parent")
         if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
             await self._hang_up(connection, RpcError(
                 TOO_MANY_CONNECTIONS, "too many connections from your user"))
             return
         connection.context.update(admission.context)
         if admission.limited:
-            connection.bucket = self._buckets.setdefault(peer.uid, TokenBucket())
+            connection.bucket = self._buckets.setdefault(peer.uid, TokenBucket(
+                RATE_BURST, rate=RATE_PER_SECOND, burst=RATE_BURST))
         self.connections.add(connection)
         self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
         try:

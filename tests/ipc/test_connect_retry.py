@@ -80,17 +80,18 @@ def drain_then_answer(listener: socket.socket, count: int) -> None:
 
 @pytest.fixture
 def first_retry(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """Set when a client is first told to wait for a full queue (the rule's one owner)."""
+    """Set when a client's first wait for a full queue ends and it asks again (the
+    rule's one owner)."""
     seen = threading.Event()
-    rule = client_module.QueueFullRetry.pause_after
+    rule = client_module.QueueFullRetry.again_after
 
-    def noted(self: Any, exc: OSError) -> float | None:
-        pause = rule(self, exc)
-        if pause is not None:
+    def noted(self: Any, exc: OSError) -> bool:
+        again = rule(self, exc)
+        if again:
             seen.set()
-        return pause
+        return again
 
-    monkeypatch.setattr(client_module.QueueFullRetry, "pause_after", noted)
+    monkeypatch.setattr(client_module.QueueFullRetry, "again_after", noted)
     return seen
 
 
@@ -147,8 +148,8 @@ def test_a_client_says_the_daemon_is_too_busy_after_its_bound(
     with full_queue(path), pytest.raises(DaemonUnreachable) as refused:
         OPENERS[which](path)
     assert first_retry.is_set()
-    assert str(refused.value) == (f"cannot reach the daemon at {path}: "
-                                  "it is too busy to take the connection")
+    assert str(refused.value) == client_module.queue_full(path, 0.3)
+    assert "queue of connections stayed full" in str(refused.value)
 
 
 def test_a_socket_with_nothing_behind_it_is_not_asked_again(

@@ -279,3 +279,27 @@ def test_lone_surrogate_escapes_are_refused_as_bad_input_and_answered() -> None:
 
 def test_an_answer_holding_a_lone_surrogate_is_still_sent() -> None:
     assert protocol.encode({"x": "\ud800"}) == b'{"x":"\\ud800"}\n'
+
+
+def test_past_its_connect_rate_a_uids_connection_is_closed_unread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review 14 s10 M1: a flood of connects is closed at the accept, costing no task."""
+    monkeypatch.setattr(server_module, "CONNECTS_BURST", 2.0)
+    monkeypatch.setattr(server_module, "CONNECTS_PER_SECOND", 0.0)
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        got = []
+        for n in range(3):
+            reader, writer = await asyncio.open_unix_connection(str(path))
+            if n < 2:
+                writer.write(line(request("hello", n)))
+                got.append((await replies(reader, 1))[0])
+            else:  # never written to: a write could meet the closed socket first
+                got.append(await asyncio.wait_for(reader.read(), 10))
+            writer.close()
+        return got
+
+    first, second, third = run(scenario)
+    assert first["id"] == 0 and second["id"] == 1 and "result" in second
+    assert third == b""  # closed unread, unanswered
+    assert calls == ["hello", "hello"]

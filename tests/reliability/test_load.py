@@ -1,8 +1,9 @@
 """Issue 14, point 5: 64 clients sending requests while 20 sessions expire.
 
-The clients are parents (31 connections as root beside the test's own, and 32 as
+The clients are 63 parents (31 connections as root beside the test's own, and 32 as
 a member of the policy's ``admin_group``: a parent is not rate limited, and a uid
-may hold at most 32 connections), each sending its requests one after another. Meanwhile 20
+may hold at most 32 connections) and one child (``nobody``, at most 50 requests a
+second, half its rate limit), each sending its requests one after another. Meanwhile 20
 sessions run out, staggered; each session's program notes the wall-clock moment
 SIGTERM reached it, against the deadline the daemon announced at launch.
 
@@ -38,6 +39,8 @@ CLIENT = HERE / "programs" / "load_client.py"
 FLOOR = HERE / "programs" / "floor_timer.py"
 OTHER_PYTHON = "/usr/bin/python3"
 ADMIN_UID = 1  # "daemon", whose own group is the policy's admin_group
+NOBODY_UID = 65534  # the 64th client, a child
+CLIENTS = ((0, 31, "parent"), (ADMIN_UID, 32, "parent"), (NOBODY_UID, 1, "child"))
 SESSIONS = 20
 DEADLINE_BOUND_S = 0.05
 
@@ -53,7 +56,7 @@ command = ["{sys.executable}", "{PROBE}", "{term_dir}/term{n}"]
 limits = {{ max_run = "{rounds(2, 6) + n // rounds(5, 3)}s" }}
 """ for n in range(SESSIONS))
     return policy(entries, supervisor='stop_grace = "2s"\nadmin_group = "daemon"',
-                  users=f"max_sessions = {SESSIONS}")
+                  users=f"max_sessions = {SESSIONS}") + '\n[[users]]\nname = "nobody"\n'
 
 
 def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
@@ -66,9 +69,9 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
     before = rss_kib(d.process.pid)
     began = time.monotonic()
     clients = [subprocess.Popen([OTHER_PYTHON, str(CLIENT), str(d.socket), str(threads),
-                                 str(requests)], user=uid, stdout=subprocess.PIPE,
+                                 str(requests), role], user=uid, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd="/")
-               for uid, threads in ((0, 31), (ADMIN_UID, 32))]
+               for uid, threads, role in CLIENTS]
     floor_dir = tmp_path / "floor"
     floor_dir.mkdir()
     floor = subprocess.Popen([sys.executable, str(FLOOR), str(floor_dir), str(SESSIONS)],
@@ -106,7 +109,8 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
         store.close()
     sent = sum(r["sent"] for r in reports)
     answered = sum(r["results"] for r in reports)
-    record(clients=63, requests_each=requests, sent=sent, answered=answered,
+    count = sum(threads for _, threads, _ in CLIENTS)
+    record(clients=count, requests_each=requests, sent=sent, answered=answered,
            errors=[r["errors"] for r in reports], seconds=round(took, 1),
            requests_per_s=round(sent / took), slowest_answer_s=round(
                max(r["slowest_s"] for r in reports), 3), sessions=len(delays),
@@ -115,7 +119,8 @@ def test_64_clients_are_all_answered_while_20_sessions_end_on_time(
            floor_p99_ms=round(percentile(floor_delays, 0.99) * 1000, 1),
            floor_max_ms=round(max(floor_delays, default=0.0) * 1000, 1),
            rss_growth_kib=rss, machine=machine())
-    assert sent == 63 * requests and answered == sent, reports
+    assert count == 64
+    assert sent == count * requests and answered == sent, reports
     assert len(delays) == SESSIONS, "a session was never stopped"
     assert reasons == ["expired"] * SESSIONS, reasons
     assert delays[0] >= -0.01, f"a session ended {-delays[0]:.3f}s before its deadline"

@@ -1,10 +1,12 @@
 """Many clients of one uid, each sending requests one after another (stdlib only).
 
-    python load_client.py SOCKET CLIENTS REQUESTS
+    python load_client.py SOCKET CLIENTS REQUESTS [child]
 
 Each of CLIENTS threads opens its own connection and sends REQUESTS read-only
 requests (``status`` mostly, ``hello``, ``entries``, ``health``, ``usage.history``),
-each waiting for its answer. Prints one JSON line: requests sent, answers with a
+each waiting for its answer. ``child``: a child's requests (``usage.history`` is a
+parent's), at most 50 a second (half a child's rate limit), so none is refused for its
+rate. Prints one JSON line: requests sent, answers with a
 result, errors by code, connections the daemon closed, and the slowest answer.
 """
 
@@ -16,17 +18,26 @@ import time
 
 CYCLE = ["status", "hello", "status", "entries", "status", "health", "status",
          "usage.history"]
+CHILD_CYCLE = ["status", "hello", "status", "entries", "status", "health"]
+CHILD_PACE_S = 0.02
 
 
-def client(path: str, requests: int, totals: dict, lock: threading.Lock) -> None:
+def client(path: str, requests: int, totals: dict, lock: threading.Lock,
+           child: bool = False) -> None:
+    cycle = CHILD_CYCLE if child else CYCLE
     mine = {"sent": 0, "results": 0, "errors": {}, "closed": 0, "slowest_s": 0.0}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(120)
     sock.connect(path)
     reader = sock.makefile("rb")
+    last = 0.0
     for n in range(requests):
         began = time.monotonic()
-        sock.sendall(json.dumps({"jsonrpc": "2.0", "id": n, "method": CYCLE[n % len(CYCLE)],
+        if child:
+            time.sleep(max(0.0, CHILD_PACE_S - (began - last)))
+            began = time.monotonic()
+        last = began
+        sock.sendall(json.dumps({"jsonrpc": "2.0", "id": n, "method": cycle[n % len(cycle)],
                                  "params": {}}).encode() + b"\n")
         mine["sent"] += 1
         line = reader.readline()
@@ -54,8 +65,9 @@ def client(path: str, requests: int, totals: dict, lock: threading.Lock) -> None
 def main() -> None:
     path, clients, requests = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     totals = {"sent": 0, "results": 0, "errors": {}, "closed": 0, "slowest_s": 0.0}
+    child = sys.argv[4:] == ["child"]
     lock = threading.Lock()
-    threads = [threading.Thread(target=client, args=(path, requests, totals, lock))
+    threads = [threading.Thread(target=client, args=(path, requests, totals, lock, child))
                for _ in range(clients)]
     for thread in threads:
         thread.start()
