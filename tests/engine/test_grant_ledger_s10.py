@@ -177,6 +177,18 @@ LEDGER_STEPS = st.lists(
 @example(steps=[(0, "week", 30, 1), (0, "take", 10, 1), (0, "week_take", 30, 1)])  # HIGH-2
 @example(steps=[(0, "week", 30, 1), (0, "set", 5, 1), (0, "week", 30, 1),
                 (0, "week_take", 60, 1), (1, "wait", 1, 1)])  # M1
+# review-1215-s10: time added for today after the day drew on the week's time
+@example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 20), (0, "play", 1, 20),
+                (0, "play", 1, 20), (0, "today", 30, 1), (1, "wait", 1, 1)])  # HIGH-1
+@example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 10),
+                (0, "today", 10, 1), (1, "wait", 1, 1)])  # HIGH-1, the week's 45 minutes
+@example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 20), (0, "play", 1, 20),
+                (0, "play", 1, 20), (0, "set", 90, 1), (1, "wait", 1, 1)])  # HIGH-1 (=1h30m)
+@example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 10),
+                (0, "today", 10, 1), (0, "take", 10, 1)])  # HIGH-2
+@example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 20), (0, "play", 1, 20),
+                (0, "play", 1, 20), (0, "today", 30, 1), (0, "week_take", 60, 1),
+                (1, "wait", 1, 1)])  # M2
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -191,12 +203,12 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     ``-D --until week`` takes what the week's grants have left, the last given first, and
     an aside never holds more than that. Time used is never taken back. At every step
     what the engine says is left today is the ledger's, and the child plays exactly as
-    long as the ledger pays for. (Time for today, and sets that raise the day,
-    are given before its first play, where the ledger's order and the day's are the same.)"""
+    long as the ledger pays for. Every change comes at any moment of the day, before or
+    after play (review-1215-s10): a grant never pays for use made before it was given."""
     e = engine(QUARTER)
     clock = FakeClock(local(23, 10))
     grants: list[_Given] = []
-    today, own, aside, drawn, played = 0, 15, 0, 0, False
+    today, own, aside, drawn = 0, 15, 0, 0
     own_total = 15  # the day's own time in all (own: what is left of it)
     pool_at_start = 0  # what the week's grants had left when the day began
 
@@ -217,12 +229,12 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     session = 0
     for day, kind, a, b in steps:
         if day != today:
-            today, own, aside, drawn, played = day, 15, 0, 0, False
+            today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
-        if kind == "today" and not played:
+        if kind == "today":
             e.grant("alex", "game", a * 60, clock.now)
             own += a
             own_total += a
@@ -244,7 +256,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 g.left -= part
                 taken += part
             assert -answer.seconds + answer.timed_taken_s == taken * 60
-        elif kind == "set" and (not played or a < own_total + max(pool_at_start - aside, 0)):
+        elif kind == "set":
             e.grant("alex", "game", a * 60, clock.now, mode="set")
             # what lasts the day: its own time and what it may draw on the week's, never
             # below what they paid for
@@ -272,7 +284,6 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
                 if ledger_left() < 1:
                     break
-                played = True
                 if own > 0:
                     own -= 1
                 elif counting() and any(g.left for g in counting()):
@@ -287,3 +298,95 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         elif kind == "wait":
             clock.advance(b * 60)
         assert left(e, clock) == pytest.approx(60 * ledger_left()), (kind, a, b)
+
+
+# -- review-1215-s10: a grant never pays for use made before it was given --
+
+def _week_used_up() -> tuple[Engine, FakeClock]:
+    """15m a day, ``+1h --until week``, 75 minutes played: the quota and the week's hour."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    assert play(e, clock, 75 * 60, 1) == pytest.approx(75 * 60)
+    return e, clock
+
+
+@pytest.mark.parametrize("change", ["add", "set"])
+def test_time_added_for_today_after_the_week_paid_runs_out_with_the_day(change: str) -> None:
+    """HIGH-1: ``+30m`` (or ``=1h45m``) after the week's hour was used is today's own time:
+    unused, it is gone at the day's end, and Tuesday has its quota only."""
+    e, clock = _week_used_up()
+    if change == "add":
+        e.grant("alex", "game", 1800, clock.now)
+    else:
+        e.grant("alex", "game", 105 * 60, clock.now, mode="set")
+    assert left(e, clock) == pytest.approx(1800)
+    clock.set_wall(local(24, 10))
+    assert left(e, clock) == pytest.approx(900)
+
+
+def test_time_added_after_part_of_the_week_was_drawn_leaves_the_week_what_it_had() -> None:
+    """HIGH-1, the week half used: 30 played (15 of them the week's), ``+10m`` unused:
+    Tuesday has 15 + the week's 45, not 70."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    play(e, clock, 30 * 60, 1)
+    e.grant("alex", "game", 600, clock.now)
+    assert left(e, clock) == pytest.approx(55 * 60)
+    clock.set_wall(local(24, 10))
+    assert left(e, clock) == pytest.approx(60 * 60)
+
+
+def test_time_just_added_is_taken_back_whole() -> None:
+    """HIGH-2: ``+10m`` then ``-10m`` with no play between changes nothing, and the answer
+    says 10 minutes taken back."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    play(e, clock, 30 * 60, 1)
+    e.grant("alex", "game", 600, clock.now)
+    answer = e.grant("alex", "game", 600, clock.now, mode="take")
+    assert -answer.seconds == 600
+    assert left(e, clock) == pytest.approx(45 * 60)
+
+
+def test_time_just_added_is_taken_back_whole_during_a_session() -> None:
+    """HIGH-2 during a session (review k8 X4): at 20 minutes, with the week paying,
+    ``+10m`` then ``-10m`` takes the 10 minutes and the session ends at 75 minutes."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance(20 * 60)
+    e.due(clock.now)
+    e.grant("alex", "game", 600, clock.now)
+    answer = e.grant("alex", "game", 600, clock.now, mode="take")
+    assert -answer.seconds == 600
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(55 * 60)
+
+
+def test_taking_back_the_weeks_time_never_takes_time_just_added_for_today() -> None:
+    """M2: the week's hour all used, ``+30m``, ``-1h --until week`` takes nothing; today
+    keeps its 30 minutes, Tuesday has its quota."""
+    e, clock = _week_used_up()
+    e.grant("alex", "game", 1800, clock.now)
+    answer = e.grant("alex", "game", 3600, clock.now, mode="take", week=True)
+    assert answer.timed_taken_s == 0
+    assert left(e, clock) == pytest.approx(1800)
+    clock.set_wall(local(24, 10))
+    assert left(e, clock) == pytest.approx(900)
+
+
+def test_an_engine_rebuilt_from_the_books_mid_day_counts_the_same() -> None:
+    """A restart after HIGH-1's state: the engine made from the same books says what the
+    live one says, today and the next day."""
+    e, clock = _week_used_up()
+    e.grant("alex", "game", 1800, clock.now)
+    again = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
+                   timed_grants=list(e.timed.values()), aside=e.aside,
+                   drawn=e.drawn)
+    assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(1800)
+    clock.set_wall(local(24, 10))
+    assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(900)
