@@ -186,6 +186,10 @@ LEDGER_STEPS = st.lists(
                 (0, "play", 1, 20), (0, "set", 90, 1), (1, "wait", 1, 1)])  # HIGH-1 (=1h30m)
 @example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 10),
                 (0, "today", 10, 1), (0, "take", 10, 1)])  # HIGH-2
+@example(steps=[(0, "set", 1, 1), (0, "week", 1, 1), (0, "play", 1, 2), (0, "today", 1, 1),
+                (0, "set", 1, 1)])  # a set lowers the day to what is used
+@example(steps=[(0, "play", 1, 8), (0, "until", 1, 9), (0, "play", 1, 8), (0, "today", 1, 1),
+                (0, "wait", 1, 1)])  # time for today never repays what an until grant paid
 @example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 20), (0, "play", 1, 20),
                 (0, "play", 1, 20), (0, "today", 30, 1), (0, "week_take", 60, 1),
                 (1, "wait", 1, 1)])  # M2
@@ -261,14 +265,15 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             # what lasts the day: its own time and what it may draw on the week's, never
             # below what they paid for
             wanted = max(a, own_total - own + drawn)
-            access = max(pool_at_start - aside, 0)
+            access = max(pool_at_start - aside, 0)  # what it drew on the week's included
             if wanted >= own_total + access:  # raised: its own time
                 raised = wanted - access - own_total
                 own, own_total = own + raised, own_total + raised
-            elif wanted >= own_total:  # lowered: the week's time first
-                aside += own_total + access - wanted
-            else:  # then its own
-                aside, own, own_total = aside + access, own - (own_total - wanted), wanted
+            else:  # lowered: the week's time not drawn yet first, then its own
+                lowered = own_total + access - wanted
+                part = min(lowered, max(access - drawn, 0))
+                aside += part
+                own, own_total = own - (lowered - part), own_total - (lowered - part)
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
             taken = 0
@@ -386,7 +391,7 @@ def test_an_engine_rebuilt_from_the_books_mid_day_counts_the_same() -> None:
     e.grant("alex", "game", 1800, clock.now)
     again = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
                    timed_grants=list(e.timed.values()), aside=e.aside,
-                   drawn=e.drawn)
+                   beyond=e.beyond)
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(1800)
     clock.set_wall(local(24, 10))
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(900)
