@@ -1110,8 +1110,8 @@ class Engine:
         used = self._used_until_expiry(first, limits, now)
         shares: list[tuple[TimedGrant, float | None, float]] = []
         for g in batch:  # used in the order given: the last given are the ones left
-            if self.with_day(g):
-                since = used  # all of its day's use came while it counted
+            if self.with_day(g):  # it pays for no use before it was given (review-1215-s10)
+                since = used if g.used_before is None else max(used - g.used_before, 0.0)
             else:
                 since = max(used - g.used_before - self._paid_sooner(g), 0.0
                             ) if g.used_before is not None else 0.0
@@ -1299,6 +1299,11 @@ class Engine:
             if mode == "add" or today is None or lasting is None or quota is None:
                 change = grant_change(mode, seconds, quota, self.granted(user, target, day),
                                       held_at)
+                if (mode == "add" and not week and expires == self.calendar.day_end(day)
+                        and change.allowance_s is not None and quota is not None):
+                    # in all today: the week's time the day may draw too (review-1215-s10 M1)
+                    access = round(self._week_access(user, limits, day, now))
+                    change = replace(change, allowance_s=change.allowance_s + access)
             else:
                 change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
                                                    round(lasting.allowance_s))

@@ -395,3 +395,17 @@ def test_an_engine_rebuilt_from_the_books_mid_day_counts_the_same() -> None:
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(1800)
     clock.set_wall(local(24, 10))
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(900)
+
+
+def test_time_added_after_the_weeks_time_paid_is_said_and_audited_as_it_counts() -> None:
+    """M1: ``+30m`` after the quota and the week's hour were played says the day's whole
+    (1h45m: quota, the week's hour, the 30 minutes), and at the day's end the audit says
+    all 30 minutes went unused (none was played after they were given)."""
+    from shepherd.engine import GrantExpired
+
+    e, clock = _week_used_up()
+    answer = e.grant("alex", "game", 1800, clock.now)
+    assert answer.allowance_s == 105 * 60
+    clock.set_wall(local(24, 4, 1))
+    [gone] = [ev for ev in e.due(clock.now) if isinstance(ev, GrantExpired) and not ev.week]
+    assert gone.unused_s == pytest.approx(1800)
