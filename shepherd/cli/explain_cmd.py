@@ -72,7 +72,8 @@ def _starting(db: str | None, since: date) -> Starting:
                              g.paid_s, g.used_before_s, g.signed_after_s)
                   for g in known.timed_grants)
     return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
-                    known.expiries_noted, counted=True, aside=known.aside)
+                    known.expiries_noted, counted=True, aside=known.aside,
+                    beyond=known.beyond)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -440,7 +440,7 @@ class Daemon:
                                             g.used_before_s, g.signed_after_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted,
-                             aside=accounting.aside)
+                             aside=accounting.aside, beyond=accounting.beyond)
         if link is not None and view is not None:
             link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
@@ -744,7 +744,7 @@ class Daemon:
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
                                 g.paid, g.used_before, g.signed_after)
                   for g in engine.timed.values()),
-            frozenset(engine.expiries_noted), dict(engine.aside))
+            frozenset(engine.expiries_noted), dict(engine.aside), dict(engine.beyond))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))
 
@@ -1738,7 +1738,8 @@ class Daemon:
                         **({"action_id": action_id} if action_id else {})},
             expires_at=planned.expires_at, used_before_s=planned.used_s,
             week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
-            taken_from=planned.taken_from, aside_s=planned.week_aside_s))
+            taken_from=planned.taken_from, aside_s=planned.week_aside_s,
+            beyond_s=planned.beyond_own_s))
         granted = self.engine.apply_grant(planned, now, grant_id)
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,

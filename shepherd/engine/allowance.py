@@ -54,6 +54,10 @@ class DayGrants:
     # off, so the day's own time is ``quota + full + aside``; what the day may draw on
     # the week's time is what the week has left less this, never below nothing.
     aside: float = 0.0
+    # What the week's time had paid for on the day when its own time last changed
+    # (review-1215-s10): a grant never pays for use made before it was given, so the
+    # day's draw on the week is never less than this, whatever time for today came after.
+    drawn: float = 0.0
 
     @property
     def own(self) -> float:
@@ -76,7 +80,9 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
     week, less what the days before paid from them: each day's use beyond its own time
     (its quota, time added for it, its take-backs and sets) and what its time given
     until a moment paid for (ledger10: one order, the README's). A set's aside is not
-    the day's own: it only kept the day from drawing on the week's time."""
+    the day's own: it only kept the day from drawing on the week's time. A day draws
+    never less than it had drawn when its own time last changed (``drawn``): time added
+    for today pays for no use made before it was given (review-1215-s10)."""
     left = 0.0
     for d in week:
         grants = grants_on(d)
@@ -87,7 +93,7 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
         if quota is not None:
             # (time added for a day that is over counts in ``expired``, with its day's)
             paid = max(quota + grants.own + grants.expired + grants.paid, 0.0)
-            left -= min(left, max(used_on(d) - paid, 0.0))
+            left -= min(left, max(used_on(d) - paid, grants.drawn, 0.0))
     return left
 
 

@@ -317,6 +317,7 @@ class Engine:
         timed_grants: Iterable[TimedGrant] = (),
         expiries_noted: Iterable[int] = (),
         aside: Mapping[tuple[str, str, date], int] | None = None,
+        beyond: Mapping[tuple[str, str, date], int] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -328,6 +329,11 @@ class Engine:
         # aside for the day: ``grants`` holds it taken off (ledger10).
         self.aside: dict[tuple[str, str, date], int] = {k: v for k, v in (aside or {}).items()
                                                         if v}
+        # Each day's use its own time had not paid for (time given until a moment and
+        # the week's time had) when its own time last changed: never less afterwards (a
+        # grant never pays for use made before it was given, review-1215-s10).
+        self.beyond: dict[tuple[str, str, date], int] = {
+            k: v for k, v in (beyond or {}).items() if v}
         self.locked: set[str] = set(locked)
         self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
@@ -377,11 +383,13 @@ class Engine:
     def set_books(self, *, cooldowns: Mapping[tuple[str, str], datetime],
                   grants: Mapping[tuple[str, str, date], int], timed: Iterable[TimedGrant],
                   expiries_noted: Iterable[int], locked: Iterable[str],
-                  aside: Mapping[tuple[str, str, date], int] | None = None) -> None:
+                  aside: Mapping[tuple[str, str, date], int] | None = None,
+                  beyond: Mapping[tuple[str, str, date], int] | None = None) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
         self.grants = dict(grants)
         self.aside = {k: v for k, v in (aside or {}).items() if v}
+        self.beyond = {k: v for k, v in (beyond or {}).items() if v}
         # What a grant paid for, noted here a moment ago, until the store has it too.
         known = {gid: g.paid for gid, g in self.timed.items() if g.paid is not None}
         self.timed = {g.id: g if g.paid is not None or g.id not in known
@@ -451,6 +459,22 @@ class Engine:
         """The week's time a set of ``day`` set aside (taken off in ``_signed``)."""
         return self.aside.get((user, target, day), 0) if self.aside else 0
 
+    def _beyond(self, user: str, target: str, day: date) -> int:
+        """The use of ``day`` its own time had not paid for when it last changed."""
+        return self.beyond.get((user, target, day), 0) if self.beyond else 0
+
+    def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
+        """The use of ``day`` up to ``now`` its own time did not pay for (time given until
+        a moment and the week's time did): its use beyond its own time, never less than
+        when its own time last changed (review-1215-s10)."""
+        quota = limits.daily_quota(day)
+        if quota is None:
+            return 0.0
+        own = quota + self.granted(user, limits.target, day) + self._aside(
+            user, limits.target, day)
+        return max(self.used(user, limits.members, day, now) - own,
+                   float(self._beyond(user, limits.target, day)), 0.0)
+
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
         if not self.timed:
             return []
@@ -476,8 +500,11 @@ class Engine:
                             key=lambda g: (g.expires, abs(g.id)))
             known = noted if noted is not None else {}
             aside = float(self._aside(user, target, day))
-            beyond = self._beyond_others(grants, limits, day, at, used_on, full + aside, known)
+            floor = float(self._beyond(user, target, day))
+            beyond = self._beyond_others(grants, limits, day, at, used_on, full + aside, known,
+                                         floor)
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
+            with_day = 0.0  # of ``expired``, time added for the day (it is over)
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
@@ -489,18 +516,23 @@ class Engine:
                     paid += known[g.id]
                 else:
                     projected[g.id] = self._paid(g, used_on, {**known, **projected})
+                    if self.with_day(g):
+                        with_day += projected[g.id]
                     if beyond is not None and not self.with_day(g):
                         projected[g.id] = min(projected[g.id], max(beyond, 0.0))
                         beyond -= projected[g.id]
                     expired += projected[g.id]
                     if noted is not None and not self.with_day(g):
                         noted[g.id] = projected[g.id]
-            return DayGrants(full, expired, pool, paid, aside)
+            # what the week's time had paid for when the day's own time last changed
+            drawn = max(floor - (expired - with_day) - paid, 0.0) if floor else 0.0
+            return DayGrants(full, expired, pool, paid, aside, drawn)
         return on
 
     def _beyond_others(self, grants: Sequence[TimedGrant], limits: QuotaLimits | None,
                        day: date, at: datetime | None, used_on: PerDay | None,
-                       signed: float, known: Mapping[int, float]) -> float | None:
+                       signed: float, known: Mapping[int, float], floor: float = 0.0
+                       ) -> float | None:
         """Of ``day``'s use, what is beyond its quota, its take-backs and sets
         (``signed``), its time added for today and what its noted expiries paid for: the
         most its expired grants not noted yet can have paid for, the soonest ending first
@@ -509,11 +541,13 @@ class Engine:
         quota = limits.daily_quota(day) if limits is not None else None
         if quota is None or used_on is None or at is None:
             return None
-        before = sum(float(g.seconds) for g in grants if self.with_day(g)) + sum(
+        with_day = sum(float(g.seconds) for g in grants if self.with_day(g))
+        noted = sum(
             g.paid for g in grants
             if g.paid is not None and not g.week and not self.with_day(g) and at >= g.expires
         ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
-        return used_on(day) - quota - signed - before
+        # never less than the use its own time had not paid for when it last changed
+        return max(used_on(day) - quota - signed - with_day, floor) - noted
 
     def _paid(self, g: TimedGrant, used_on: PerDay | None,
               projected: Mapping[int, float] | None = None) -> float:
@@ -624,13 +658,14 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside)
+            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside, g.drawn)
 
         standings = [day_standing(limits, day, used_on, grants_on)]
         if limits.weekly is not None:
             standings.append(week_standing(limits, self.calendar.week_days(day), day,
                                            used_on, grants_on))
-        beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None)])
+        beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None),
+                      self._beyond(user, target, day) - grants_on(day).paid])
         used, paid = used_on(day), dict[int, float]()
         for g in timed:
             since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
@@ -1075,8 +1110,8 @@ class Engine:
         used = self._used_until_expiry(first, limits, now)
         shares: list[tuple[TimedGrant, float | None, float]] = []
         for g in batch:  # used in the order given: the last given are the ones left
-            if self.with_day(g):
-                since = used  # all of its day's use came while it counted
+            if self.with_day(g):  # it pays for no use before it was given (review-1215-s10)
+                since = used if g.used_before is None else max(used - g.used_before, 0.0)
             else:
                 since = max(used - g.used_before - self._paid_sooner(g), 0.0
                             ) if g.used_before is not None else 0.0
@@ -1126,7 +1161,7 @@ class Engine:
         def grants_on(d: date) -> DayGrants:
             g = on(d)
             full = g.full + (taken if d == first.day else 0.0)
-            return DayGrants(full, g.expired, 0.0, g.paid, g.aside)
+            return DayGrants(full, g.expired, 0.0, g.paid, g.aside, g.drawn)
 
         day = day_standing(limits, first.day, used_on, grants_on)
         week = None
@@ -1134,6 +1169,9 @@ class Engine:
             week = week_standing(limits, self.calendar.week_days(first.day), first.day,
                                  used_on, grants_on)
         over = [s.used_s - s.allowance_s for s in (day, week) if s is not None]
+        if day is not None:  # never less than its own time had left to others (s10)
+            over.append(min(self._beyond(first.user, first.target, first.day),
+                            until_expiry) - grants_on(first.day).paid)
         return max(0.0, *over) if over else None
 
     def _used_until_expiry(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
@@ -1261,12 +1299,21 @@ class Engine:
             if mode == "add" or today is None or lasting is None or quota is None:
                 change = grant_change(mode, seconds, quota, self.granted(user, target, day),
                                       held_at)
+                if (mode == "add" and not week and expires == self.calendar.day_end(day)
+                        and change.allowance_s is not None and quota is not None):
+                    # in all today: the week's time the day may draw too (review-1215-s10 M1)
+                    access = round(self._week_access(user, limits, day, now))
+                    change = replace(change, allowance_s=change.allowance_s + access)
             else:
                 change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
                                                    round(lasting.allowance_s))
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
+        with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
+        beyond_s = 0
+        if (mode != "add" or with_day) and quota is not None:  # the day's own time changes
+            beyond_s = math.floor(self._beyond_now(user, limits, day, now) + 1e-6)
         taken_from: tuple[tuple[int, int], ...] = ()
         rest = seconds + min(change.delta_s, 0)
         if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
@@ -1277,7 +1324,6 @@ class Engine:
             on_top -= timed_taken
             held = held and timed_taken < rest
         allowance = change.allowance_s
-        with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         if allowance is not None and expires is not None and not week and not with_day:
             # time given until a moment of the day: on top, until then
             allowance -= seconds
@@ -1299,7 +1345,8 @@ class Engine:
                            day_ends_at=self.calendar.day_end(day),
                            timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
-                           if on_top and whole is not None else (), week_aside_s=aside_s)
+                           if on_top and whole is not None else (), week_aside_s=aside_s,
+                           beyond_own_s=beyond_s)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
@@ -1324,7 +1371,10 @@ class Engine:
         timed_paid = ran_out.expired + ran_out.paid  # the time given until a moment paid
         base = lasting - round(ran_out.paid)  # its own time and what it may draw
         access = base - own  # what the day may still draw on the week's time
-        floor = math.ceil(used - 1e-6)
+        # what the day's own time paid for: its use less what the time given until a
+        # moment and the week's time paid (review-1215-s10 HIGH-2)
+        beyond = self._beyond_now(user, limits, day, now)
+        floor = math.ceil(used - beyond - 1e-6)
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
             return GrantChange(-taken, lasting - taken, taken < seconds), 0
@@ -1332,7 +1382,9 @@ class Engine:
         held = wanted > seconds
         if wanted >= base:
             return GrantChange(wanted - base, lasting + wanted - base, held), 0
-        aside = min(base - wanted, max(access, 0))
+        # only what the day has not drawn yet is set aside: what it drew stays drawn
+        drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
+        aside = min(base - wanted, max(access - drawn, 0))
         lowered = base - aside - wanted  # then its own
         return GrantChange(-aside - lowered, lasting - base + wanted, held), aside
 
@@ -1446,7 +1498,7 @@ class Engine:
         planned = self.plan_grant(user, target, seconds, now, mode, until, week)
         key = (user, target, planned.day)
         before, timed = self.grants.get(key), dict(self.timed)
-        aside = dict(self.aside)
+        aside, beyond = dict(self.aside), dict(self.beyond)
         try:
             return self.apply_grant(planned, now)
         finally:
@@ -1454,7 +1506,7 @@ class Engine:
                 self.grants.pop(key, None)
             else:
                 self.grants[key] = before
-            self.aside = aside
+            self.aside, self.beyond = aside, beyond
             self.timed.clear()
             self.timed.update(timed)
 
@@ -1464,6 +1516,8 @@ class Engine:
         the answer says what still limits the target today (or allows less than its
         allowance), and the week's allowance afterwards where a weekly quota applies."""
         key = (planned.user, planned.target, planned.day)
+        if planned.beyond_own_s > self._beyond(*key):
+            self.beyond[key] = planned.beyond_own_s
         for gid, part in planned.taken_from:  # out of time given until a moment
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)
@@ -1532,10 +1586,14 @@ class Engine:
             return whole
         today, _ = self._standing(user, limits, day, now)
         assert today is not None  # lasting() is None without it
-        lasting, on_top = standing
-        # the day's own time first, the week's time only after these (review-1215-s9 M2)
-        own = lasting - self._week_access(user, limits, day, now)
-        cursor = now.wall + timedelta(seconds=max(own - today.used_s, 0.0))
+        _, on_top = standing
+        # the day's own time left first (what it paid for is its use less what the time
+        # given until a moment and the week's time paid, review-1215-s10), the week's
+        # time only after these (review-1215-s9 M2)
+        quota = limits.daily_quota(day) or 0
+        own_left = (quota + self.granted(user, target, day) + self._aside(user, target, day)
+                    - (today.used_s - self._beyond_now(user, limits, day, now)))
+        cursor = now.wall + timedelta(seconds=max(own_left, 0.0))
         usable = 0.0
         for left, end in on_top:
             part = max(min(left, (end - cursor).total_seconds()), 0.0)

@@ -288,10 +288,16 @@ class TimeGranted(Event):
     # off; the day's own time changes by ``seconds + week_aside_s`` (ledger10). Kept
     # with the change in the store; not part of the answer.
     week_aside_s: int = 0
+    # A change of the day's own time: the day's use its own time had not paid for at
+    # that moment (time given until a moment and the week's time had: review-1215-s10),
+    # so the time it adds never pays for use made before it. Kept with the change in
+    # the store; not part of the answer.
+    beyond_own_s: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
-                if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s")}
+                if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s",
+                                  "beyond_own_s")}
         return {**data, "used_s": round(self.used_s, 3),
                 "on_top": [{"seconds": part, "until": end.isoformat()}
                            for part, end in self.on_top],

@@ -32,6 +32,9 @@ class GrantRecord(NamedTuple):
     noted: bool  # its expiry was noted
     paid_s: float | None  # what it paid for, noted at its expiry (None: unknown)
     aside_s: int = 0  # of a set, the week's time it set aside for its day (Engine.aside)
+    # of a change of its day's own time, the use that own time had not paid for then
+    # (Engine.beyond, review-1215-s10)
+    beyond_s: int = 0
 
     def counts_s(self, now: datetime, day_end: datetime | None) -> float:
         """What it counts for toward its day at ``now`` (``day_end``: when its day ends;
@@ -95,7 +98,9 @@ class UserDay:
 
 def usage_report(
     rows: Iterable[tuple[str, str, date, float]],
-    grants: Iterable[tuple[str, str, date, int, datetime | None, bool, bool, float | None, int]],
+    grants: Iterable[tuple[str, str, date, int, datetime | None, bool, bool, float | None, int]
+                     | tuple[str, str, date, int, datetime | None, bool, bool, float | None, int,
+                             int]],
     policy: Policy | None,
     first: date,
     last: date,
@@ -119,16 +124,27 @@ def usage_report(
     day_granted: dict[tuple[str, str, date], float] = {}
     week_granted: dict[tuple[str, str, date], float] = {}
     day_aside: dict[tuple[str, str, date], float] = {}
+    day_beyond: dict[tuple[str, str, date], float] = {}
+    timed_paid: dict[tuple[str, str, date], float] = {}  # by time given until a moment
     for row in grants:
         g = GrantRecord(*row)
         key = (g.user, g.target, g.day)
         if g.aside_s:
             day_aside[key] = day_aside.get(key, 0.0) + g.aside_s
+        if g.beyond_s:
+            day_beyond[key] = max(day_beyond.get(key, 0.0), float(g.beyond_s))
         if g.week:
             week_granted[key] = week_granted.get(key, 0.0) + g.seconds
         else:
             end = calendar.day_end(g.day) if calendar is not None else None
             day_granted[key] = day_granted.get(key, 0.0) + g.counts_s(now, end)
+            if g.expires_at is not None and g.expires_at != end:
+                timed_paid[key] = timed_paid.get(key, 0.0) + g.counts_s(now, end)
+
+    def drawn(key: tuple[str, str, date]) -> float:
+        """What the week's time had paid for when the day's own time last changed."""
+        return max(day_beyond.get(key, 0.0) - timed_paid.get(key, 0.0), 0.0)
+
     users = sorted({u for u, _, d in used if first <= d <= last}
                    | ({x.name for x in policy.users} if policy else set()))
     if user is not None:
@@ -158,7 +174,8 @@ def usage_report(
                 lambda d: sum(used.get((name, e, d), 0.0) for e in members),
                 lambda d: DayGrants(full=day_granted.get((name, target, d), 0.0),
                                     pool=week_granted.get((name, target, d), 0.0),
-                                    aside=day_aside.get((name, target, d), 0.0))) - aside, 0.0)
+                                    aside=day_aside.get((name, target, d), 0.0),
+                                    drawn=drawn((name, target, d)))) - aside, 0.0)
         over = quota is not None and spent > quota + granted + pool + 1
         if weekly is not None:
             allowed = weekly + for_week + sum(

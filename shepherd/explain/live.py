@@ -34,7 +34,8 @@ def books_of(engine: Engine, now: Instant) -> Starting:
                 usage[(snap.user, snap.entry, day)] = used
     return Starting(usage, engine.cooldowns_if_ended(now), dict(engine.grants),
                     frozenset(engine.locked), tuple(engine.timed.values()),
-                    frozenset(engine.expiries_noted), counted=True, aside=dict(engine.aside))
+                    frozenset(engine.expiries_noted), counted=True, aside=dict(engine.aside),
+                    beyond=dict(engine.beyond))
 
 
 def running_note(engine: Engine, user: str) -> str:

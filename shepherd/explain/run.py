@@ -35,6 +35,8 @@ class Starting:
     counted: bool = False  # read from a store or a running daemon: known, even when empty
     # of ``grants``, the week's time sets set aside for their day (Engine.aside)
     aside: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
+    # per day, the use its own time had not paid for when it last changed (Engine.beyond)
+    beyond: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -50,7 +52,8 @@ class Starting:
                       locked=self.locked,
                       timed_grants=[g for g in self.timed_grants if g.day <= day],
                       expiries_noted=self.expiries_noted,
-                      aside={k: v for k, v in self.aside.items() if k[2] <= day})
+                      aside={k: v for k, v in self.aside.items() if k[2] <= day},
+                      beyond={k: v for k, v in self.beyond.items() if k[2] <= day})
 
 
 class DayRun:

@@ -38,8 +38,9 @@ CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in o
 
 # One grant as recorded: user, target, day, seconds (signed), expires_at (None: for its
 # day, taken back or set), week, expiry_noted, paid_s (what it paid, noted at its expiry).
-# (user, target, day, seconds, expires_at, week, expiry noted, paid_s, aside_s)
-GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None, int]
+# (user, target, day, seconds, expires_at, week, expiry noted, paid_s, aside_s, beyond_s)
+GrantRecordRow = tuple[str, str, date, int, datetime | None, bool, bool, float | None, int,
+                       int]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class Accounting:
     expiries_noted: frozenset[int] = frozenset()  # timed grants whose expiry is audited
     # of ``grants``, the week's time sets set aside for their day (Engine.aside)
     aside: dict[tuple[str, str, date], int] = field(default_factory=dict)
+    # per day, the use its own time had not paid for when it last changed (Engine.beyond)
+    beyond: dict[tuple[str, str, date], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class HouseholdView:
     timed_grants: tuple[TimedGrantRow, ...] = ()  # the household's, --until or for the week
     expiries_noted: frozenset[int] = frozenset()  # their expiries audited (by any machine)
     aside: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.aside
+    beyond: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.beyond
     policies: dict[str, str] = field(default_factory=dict)  # other machines' policy hashes
 
 
@@ -265,10 +269,12 @@ class StateStore(Protocol):
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
-              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0) -> int | None:
+              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
+              beyond_s: int = 0) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
         ``used_before_s``, its target's use that day when it was given; a take-back or
-        set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s).
+        set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);
+        a change of the day's own time keeps ``beyond_s`` (TimeGranted.beyond_own_s).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

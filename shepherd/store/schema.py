@@ -169,6 +169,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN aside_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: of a change of a day's own time (time added for today, a take-back, a set), the
+    # day's use its own time had not paid for at that moment (time given until a moment
+    # and the week's time had): the day never counts less afterwards, so time added
+    # later pays for no use made before it (review-1215-s10). 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN beyond_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

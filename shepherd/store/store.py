@@ -152,8 +152,12 @@ class Store:
             if seen:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
+        beyond = {(str(u), str(t), date.fromisoformat(str(d))): int(b) for u, t, d, b in
+                  conn.execute("SELECT user, target, day, max(beyond_s) FROM grants "
+                               "WHERE day >= ? GROUP BY user, target, day "
+                               "HAVING max(beyond_s) > 0", (since.isoformat(),))}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
-                          aside)
+                          aside, beyond)
 
     def household(self, since: date) -> HouseholdView | None:
         return None  # one machine: nothing is shared
@@ -190,10 +194,12 @@ class Store:
                 [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
             conn.executemany(
                 "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at, "
-                "aside_s) VALUES (?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', "
-                "?, ?)",
-                [(u, t, d.isoformat(), s, ts.isoformat(), acc.aside.get((u, t, d), 0))
-                 for (u, t, d), s in acc.grants.items() if s])
+                "aside_s, beyond_s) VALUES (?, ?, ?, ?, 'shepherd', "
+                "'restored from the daemon''s books', ?, ?, ?)",
+                [(u, t, d.isoformat(), acc.grants.get((u, t, d), 0), ts.isoformat(),
+                  acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0))
+                 for (u, t, d) in {*acc.grants, *acc.beyond}
+                 if acc.grants.get((u, t, d)) or acc.beyond.get((u, t, d))])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "expires_at, week, expiry_noted, paid_s, used_before_s) VALUES (?, ?, ?, ?, ?, "
@@ -248,10 +254,10 @@ class Store:
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
                  datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),
-                 None if p is None else float(p), int(a)) for u, t, d, s, x, w, n, p, a in
-                self.db.conn.execute(
+                 None if p is None else float(p), int(a), int(b))
+                for u, t, d, s, x, w, n, p, a, b in self.db.conn.execute(
                     "SELECT user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
-                    "aside_s FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
+                    "aside_s, beyond_s FROM grants WHERE day BETWEEN ? AND ? ORDER BY id",
                     (since.isoformat(), until.isoformat()))]
 
     # -- sessions ---------------------------------------------------------------
@@ -414,7 +420,8 @@ class Store:
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
-              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0) -> int | None:
+              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
+              beyond_s: int = 0) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -428,11 +435,11 @@ class Store:
                              (part, taken_id))
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
-                             "granted_at, expires_at, week, used_before_s, aside_s) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "granted_at, expires_at, week, used_before_s, aside_s, beyond_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
-                              int(week), used_before_s, aside_s))
+                              int(week), used_before_s, aside_s, beyond_s))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

@@ -384,3 +384,37 @@ def test_a_sets_aside_of_the_weeks_time_is_kept_across_a_restart(daemon_factory:
     taken = d.call("grant", user=ME, target="game", duration="1h", until="week", mode="take")
     assert taken["timed_taken_s"] == 3600
     assert left(d) == 300
+
+
+def test_time_added_after_the_weeks_time_paid_is_taken_back_whole_after_a_restart(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """review-1215-s10 HIGH-2 across a restart: 75 minutes used of a 15m day, ``+1h
+    --until week`` (it paid for the 60 beyond the quota), ``+30m``, a restart, ``-30m``:
+    the store kept the use the day's own time had not paid for when the 30 minutes were
+    given (``beyond_s``), so all 30 are taken back (without it, nothing was)."""
+    now = datetime.now(UTC)
+    if not dtime(0, 31) < now.time() < dtime(23, 55):
+        pytest.skip("too close to midnight: the day would change under the test")
+    state = tmp_path / "state"
+    state.mkdir(parents=True)
+    store = Store.open(state / "shepherd.db", now)
+    try:
+        began = now - timedelta(minutes=80)
+        store.start_session(began, 1, ME, "game", boot_id="an-earlier-boot", started_mono=0.0,
+                            lease_day=now.date(), process={}, audit_data={})
+        store.end_session(began + timedelta(minutes=75), 1, ((now.date(), 4500.0),),
+                          "exited", None)
+    finally:
+        store.close()
+    quarter = GAME.replace('daily_quota = "1h"', 'daily_quota = "15m"')
+    d = daemon_factory(policy(quarter, 'day_starts_at = "00:00"'), env={"TZ": "UTC"})
+    d.call("grant", user=ME, target="game", duration="1h", until="week")
+    assert left(d) == 0
+    d.call("grant", user=ME, target="game", duration="30m")
+    assert left(d) == 1800
+    d.stop()
+    d.start()
+    assert left(d) == 1800
+    taken = d.call("grant", user=ME, target="game", duration="30m", mode="take")
+    assert taken["change_s"] == -1800
+    assert left(d) == 0

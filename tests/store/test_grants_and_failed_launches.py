@@ -107,7 +107,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 8
+            assert store.db.schema_version == len(MIGRATIONS) == 9
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -248,7 +248,7 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 8
+        assert store.db.schema_version == len(MIGRATIONS) == 9
         given = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
                             expires_at=T0 + timedelta(hours=2))
         store.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600)
@@ -256,5 +256,40 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
         assert books.grants == {("alex", "game", DAY): -3960}
         assert books.aside == {("alex", "game", DAY): 3600}
         assert {g.id: g.signed_after_s for g in books.timed_grants} == {given: -300}
+    finally:
+        store.close()
+
+
+def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_row_has_none(
+        store_path: Path) -> None:
+    """review-1215-s10: a change of a day's own time keeps, with its row, the day's use its
+    own time had not paid for then (``beyond_s``); the day reads back the most of its rows
+    (a timed grant for today's too), a row from before migration 9 none, and the daemon's
+    books written back (``restore_books``) keep it."""
+    from datetime import timedelta
+
+    from shepherd.store.protocol import Books
+
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for number, migration in enumerate(MIGRATIONS[:8], start=1):
+        conn.execute(migration)
+        conn.pragma("user_version", number)
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
+                 "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
+                 (DAY.isoformat(),))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        assert store.db.schema_version == len(MIGRATIONS) == 9
+        assert store.load_accounting(DAY).beyond == {}
+        store.grant(T0, "alex", "game", DAY, 1800, actor="mum",
+                    expires_at=T0 + timedelta(hours=12), beyond_s=3600)
+        store.grant(T0, "alex", "game", DAY, -600, actor="mum", beyond_s=2400)
+        books = store.load_accounting(DAY)
+        assert books.beyond == {("alex", "game", DAY): 3600}
+        assert [r[-1] for r in store.grant_rows(DAY, DAY)] == [0, 3600, 2400]
+        store.restore_books(T0, Books(books, (), 1, DAY))
+        assert store.load_accounting(DAY).beyond == {("alex", "game", DAY): 3600}
     finally:
         store.close()

@@ -212,6 +212,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN aside_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: of a change of a day's own time, the day's use its own time had not paid for
+    # then, as SQLite's migration 9 (review-1215-s10); 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN beyond_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -206,6 +206,13 @@ class PgStore:
             "AND expires_at IS NULL GROUP BY child, target, day HAVING sum(aside_s) <> 0",
             (since,)).fetchall()}
 
+    def _beyond(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
+        """Per day, the use its own time had not paid for when it last changed
+        (Engine.beyond)."""
+        return {(str(u), str(t), d): int(b) for u, t, d, b in conn.execute(
+            "SELECT child, target, day, max(beyond_s) FROM grants WHERE day >= %s "
+            "GROUP BY child, target, day HAVING max(beyond_s) > 0", (since,)).fetchall()}
+
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
         """The household's timed grants (--until a time, or for the week), and those whose
@@ -235,7 +242,8 @@ class PgStore:
             cooldowns, grants, locked = self._shared(conn, since)
             timed, noted = self._timed(conn, since)
             aside = self._aside(conn, since)
-        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside)
+            beyond = self._beyond(conn, since)
+        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside, beyond)
 
     def household(self, since: date) -> HouseholdView:
         """What the other machines add: their usage and running sessions; and the
@@ -265,11 +273,13 @@ class PgStore:
         cooldowns, grants, locked = self._shared(conn, since)
         timed, noted = self._timed(conn, since)
         aside = self._aside(conn, since)
+        beyond = self._beyond(conn, since)
         policies = {str(m): str(v) for m, v in conn.execute(
             "SELECT machine, value FROM meta WHERE key = 'policy_hash' AND machine <> %s",
             (self.machine,)).fetchall()}
         return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
-                             expiries_noted=noted, policies=policies, aside=aside)
+                             expiries_noted=noted, policies=policies, aside=aside,
+                             beyond=beyond)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
@@ -304,10 +314,10 @@ class PgStore:
 
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
-                 None if p is None else float(p), int(a)) for u, t, d, s, x, w, n, p, a in
-                self.conn.execute(
+                 None if p is None else float(p), int(a), int(b))
+                for u, t, d, s, x, w, n, p, a, b in self.conn.execute(
                     "SELECT child, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
-                    "aside_s FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
+                    "aside_s, beyond_s FROM grants WHERE day BETWEEN %s AND %s ORDER BY id",
                     (since, until)).fetchall()]
 
     # -- sessions ---------------------------------------------------------------
@@ -567,7 +577,8 @@ class PgStore:
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
-              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0) -> int | None:
+              taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
+              beyond_s: int = 0) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -578,10 +589,10 @@ class PgStore:
             if seconds:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
-                    "granted_at, machine, expires_at, week, used_before_s, aside_s) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
-                     expires_at, week, used_before_s, aside_s)).fetchone()
+                     expires_at, week, used_before_s, aside_s, beyond_s)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
