@@ -84,7 +84,14 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
-from shepherd.engine.events import EndReason, Event, Reason, TimeGranted, UnknownEntry
+from shepherd.engine.events import (
+    EndReason,
+    Event,
+    NotAllowedForUser,
+    Reason,
+    TimeGranted,
+    UnknownEntry,
+)
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
 from shepherd.explain.when import ExplainError, grant_until
@@ -1146,7 +1153,7 @@ class Daemon:
         return ()
 
     async def launch(self, user: str, entry_id: str, env: Mapping[str, str],
-                     actor: str) -> Launched:
+                     actor: str, as_child: bool = False) -> Launched:
         """Decide, record, start; answered once the program really runs.
 
         A quick look first (every reason, without the store); then ``_open`` decides
@@ -1155,7 +1162,7 @@ class Daemon:
         charged), and the answer is an error.
         """
         now = self.now()
-        self._refuse_at_once(now, user, entry_id, actor)
+        self._refuse_at_once(now, user, entry_id, actor, as_child=as_child)
         entry = self.policy.entry(entry_id)
         assert entry is not None
         failure = {"command": list(entry.command), "actor": actor}
@@ -1183,10 +1190,19 @@ class Daemon:
                                 {"command": list(entry.command), "origin": "shepherd"})
 
     def _refuse_at_once(self, now: Instant, user: str, entry_id: str, actor: str,
-                        origin: str = "shepherd", data: Mapping[str, Any] | None = None) -> None:
+                        origin: str = "shepherd", data: Mapping[str, Any] | None = None,
+                        as_child: bool = False) -> None:
         """A start that anything refuses now is refused with every reason, before the store
-        is asked (which may be away: that is a reason too)."""
+        is asked (which may be away: that is a reason too). A child who asks for another
+        child's entry is told what a name that is no entry at all is told, with the
+        entries it has: nothing tells it what its siblings have (review-9-s10 L1)."""
         quick = self.engine.availability(user, entry_id, now, self.blocked())
+        if as_child and any(isinstance(r, NotAllowedForUser) for r in quick.reasons):
+            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, user)]
+            unknown = UnknownEntry(entry_id, tuple(e.id for e in mine),
+                                   tuple(e.title for e in mine))
+            self._refused(now, user, entry_id, (*self.blocked(), unknown), actor, origin, data,
+                          label=entry_id)
         if quick.reasons:
             self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
 
@@ -1477,10 +1493,11 @@ class Daemon:
 
     def _refused(self, now: Instant, user: str, entry_id: str, reasons: tuple[Reason, ...],
                  actor: str, origin: str = "shepherd",
-                 data: Mapping[str, Any] | None = None) -> NoReturn:
+                 data: Mapping[str, Any] | None = None, label: str | None = None) -> NoReturn:
         codes = [r.to_json() for r in reasons]
-        known = self.policy.entry(entry_id)
-        label = known.title if known else entry_id
+        if label is None:
+            known = self.policy.entry(entry_id)
+            label = known.title if known else entry_id
         # The child who asked for themselves reads it said to them ("you are locked");
         # a parent who launched for a child reads the child named.
         you = user if actor == user else None

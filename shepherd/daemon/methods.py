@@ -329,7 +329,9 @@ class Methods:
     async def entries(self, params: Params, connection: Connection) -> Any:
         policy = self.daemon.policy
         only = self._only(connection)
-        return [{"id": e.id, "label": e.title, "users": list(e.users) if e.users else None,
+        return [{"id": e.id, "label": e.title,
+                 # a child is not told who else has an entry (review-9-s10 L2)
+                 "users": (list(e.users) if only is None else [only]) if e.users else None,
                  # desktop file ids of its program (menu launchers hide these)
                  "originals": [*e.detect.desktop, *e.detect.flatpak] if e.detect else []}
                 for e in policy.entries if only is None or policy.entry_allows(e, only)]
@@ -338,7 +340,8 @@ class Methods:
         caller = self._caller(connection)
         user = caller.target(params.text("user", required=False))
         entry, env = self._entry_id(params.req_str("entry"), user), params.env()
-        launched = await self.daemon.launch(user, entry, env, caller.name)
+        launched = await self.daemon.launch(user, entry, env, caller.name,
+                                            as_child=not caller.admin)
         return launched.to_json()
 
     async def stop(self, params: Params, connection: Connection) -> Any:

@@ -209,3 +209,28 @@ def test_a_socket_directory_a_child_makes_after_the_check_is_refused_when_locked
     with pytest.raises(CannotStart, match=f"{planted}.*uid {NOBODY}"):
         Exclusive.take(tmp_path / "st", planted / "s.sock")
     assert list(planted.iterdir()) == []
+
+
+def test_a_child_learns_nothing_of_another_childs_entries(daemon_factory: Any) -> None:
+    """Review 9 s10 L1, L2: a sibling's entry is refused to a child in the very words
+    (and codes) of a name that is no entry at all, and a child's ``entries`` names no
+    other child."""
+    d = daemon_factory(policy(
+        '[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\nusers = ["nobody", "daemon"]\n'
+        '[[entries]]\nid = "envy"\nlabel = "Envy Game"\ncommand = ["sleep", "600"]\n'
+        'users = ["daemon"]\n',
+        users='[[users]]\nname = "nobody"\n[[users]]\nname = "daemon"\n'))
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    [theirs, none, entries] = as_peer(NOBODY, d.socket, [
+        ("launch", {"entry": "envy"}), ("launch", {"entry": "nosuch"}), ("entries", {})])[0]
+    assert theirs["error"]["code"] == none["error"]["code"]
+    assert theirs["error"]["message"] == none["error"]["message"].replace("nosuch", "envy")
+    assert "not one of" not in theirs["error"]["message"]
+    said, other = ({k: v for k, v in answer["error"]["data"].items() if k != "now"}
+                   for answer in (theirs, none))
+    assert json.dumps(said) == json.dumps(other).replace("nosuch", "envy")
+    assert [(e["id"], e["users"]) for e in entries["result"]] == [("nap", ["nobody"])]
+    # A parent still reads what it is: another child's entry.
+    with pytest.raises(Exception, match="not one of nobody's entries"):
+        d.call("launch", entry="envy", user="nobody")
