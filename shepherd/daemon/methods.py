@@ -135,8 +135,8 @@ class Params:
 
     def duration(self, name: str, allow_zero: bool = False, most: int = 7 * 86400) -> int:
         value = self.raw.get(name)
-        try:
-            seconds = parse_duration(value)
+        try:  # a negative whole number is a number out of range, said as such (review-9-s10 L4)
+            seconds = value if type(value) is int and value < 0 else parse_duration(value)
         except DurationError:  # (its own words say the same again: review-9-s9 L4)
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise self._bad(name, "written like 90s, 15m, 1h30m or 2d, or a whole number "
