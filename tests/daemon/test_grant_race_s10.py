@@ -11,6 +11,7 @@ Real daemon, real cgroups, real processes and signals.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from datetime import datetime
@@ -55,7 +56,7 @@ def used(d: Any, target: str) -> float:
 def race_once(d: Any, noted: Path, entry: str, target: str, offset_ms: int) -> None:
     """One try: the session's deadline 3 s away; a grant of a minute sent at the offset."""
     noted.unlink(missing_ok=True)
-    d.call("grant", user=ME, target=target, duration=int(math.ceil(used(d, target))) + 3,
+    d.call("grant", user=ME, target=target, duration=math.ceil(used(d, target)) + 3,
            mode="set")
     events = d.events()
     with d.client() as client:  # connected already: the grant leaves at its moment
@@ -74,12 +75,33 @@ def race_once(d: Any, noted: Path, entry: str, target: str, offset_ms: int) -> N
     # Answered as granted: the old deadline (a moment ago) must not stop it. The old
     # SIGTERM, had it been kept, would have gone by now (an ample second).
     time.sleep(1.0)
-    assert not noted.exists(), (
-        f"{target} grant at {offset_ms:+d} ms answered {answer} (no already_stopping), "
-        "but the old deadline's SIGTERM went")
+    if noted.exists():  # only a session that had ended before the grant came in
+        ended = wait_for(lambda: ended_before_granted(d, sid), timeout=30)
+        assert ended == "before", (
+            f"{target} grant at {offset_ms:+d} ms answered {answer} (no already_stopping), "
+            "but the old deadline's SIGTERM went to the session it found running")
+        events.next("session_ended", timeout=60)
+        return
     assert sid in [s["id"] for s in d.call("status")["sessions"]], (offset_ms, answer)
     d.call("stop", session_id=sid)
     assert events.next("session_ended", timeout=60)["session_id"] == sid
+
+
+def ended_before_granted(d: Any, sid: int) -> str | None:
+    """Whether the session's end was recorded before the last grant was (the grant came
+    in after it had ended: it found no session), or after; None: not ended yet."""
+    store = d.store()
+    try:
+        rows = store.db.conn.execute("SELECT type, data FROM audit ORDER BY id").fetchall()
+    finally:
+        store.close()
+    kinds = [(str(kind), json.loads(str(data))) for kind, data in rows]
+    ended = [i for i, (kind, data) in enumerate(kinds)
+             if kind == "session_ended" and data["session_id"] == sid]
+    if not ended:
+        return None
+    granted = max(i for i, (kind, _) in enumerate(kinds) if kind == "time_granted")
+    return "before" if ended[0] < granted else "after"
 
 
 @pytest.mark.parametrize(("entry", "target"), [("q", "q"), ("g", "games")])
