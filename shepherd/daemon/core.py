@@ -848,7 +848,7 @@ class Daemon:
             return
         now = self.now()
         self._carry_out(self.engine.due(now), now)
-        # A grant that arrived after the deadline had passed came too late: SIGTERM went.
+        # A grant made as its SIGTERM went does not undo it (``_grant_moves`` held it).
         self.stop_session_soon(session_id, "expired")
         self._schedule()
 
