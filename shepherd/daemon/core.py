@@ -139,6 +139,8 @@ HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
+# A stop at the deadline: that deadline holds, and time given later does not undo it.
+_DEADLINE_REASONS = ("expired", "window_closed")
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
 FORKED_ROUNDS = 5  # what a recognised process forked and left is taken/stopped in rounds
 
@@ -853,7 +855,7 @@ class Daemon:
             return
         now = self.now()
         self._carry_out(self.engine.due(now), now)
-        # A grant that arrived after the deadline had passed came too late: SIGTERM went.
+        # A grant made as its SIGTERM went does not undo it (``_grant_moves`` held it).
         self.stop_session_soon(session_id, "expired")
         self._schedule()
 
@@ -1603,7 +1605,7 @@ class Daemon:
             return
         record.end_reason = reason
         record.actor = actor
-        if reason in ("expired", "window_closed"):
+        if reason in _DEADLINE_REASONS:
             # Its deadline's stop: that deadline holds, so a grant given from now on
             # neither moves it nor pays for the grace (review-9-s8 M1).
             self.engine.hold_deadline(session_id, self.now())
@@ -1741,6 +1743,9 @@ class Daemon:
             return self._grant_answer(self.engine.preview_grant(
                 user, target, seconds, now, mode, moment, week), seconds, preview=True)
         planned = self.engine.plan_grant(user, target, seconds, now, mode, moment, week)
+        # The child's sessions as the grant is asked: one its deadline stops before the
+        # grant is made (even one ended by then) is said to be already stopping.
+        asked = {sid: r for sid, r in self.sessions.items() if r.user == user}
         grant_id = await self._persist(lambda store: store.grant(
             now.wall, user, target, planned.day, planned.seconds, actor=actor, reason=reason,
             audit_data={"mode": mode, "asked_s": seconds, "allowance_s": planned.allowance_s,
@@ -1757,7 +1762,16 @@ class Daemon:
             week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from, aside_s=planned.week_aside_s,
             beyond_s=planned.beyond_own_s))
-        granted = self.engine.apply_grant(planned, now, grant_id)
+        # The deadlines it moves later reach the guard thread and the alarm before it is
+        # made, as an extension's do (review-9-s10 M2); a session whose old deadline's
+        # SIGTERM went first keeps that deadline (held: the new time pays for no grace).
+        moved, fired = await self._grant_moves(planned)
+        try:
+            granted = self.engine.apply_grant(planned, now, grant_id)
+        finally:
+            if self.guard is not None:
+                for session_id in moved:
+                    self.guard.settle(session_id)  # the loop's own word holds it now
         self._publish("time_granted", {"target": target, "seconds": granted.seconds,
                                        "mode": mode, "allowance_s": granted.allowance_s,
                                        "lasting_s": granted.lasting_s,
@@ -1769,9 +1783,9 @@ class Daemon:
         answer = self._grant_answer(granted, seconds)
         # Sessions of the child already told to stop at their deadline: this time does
         # not bring them back (the deadline won); said, so no parent expects it to.
-        stopping = sorted(sid for sid, r in self.sessions.items()
-                          if r.user == user and r.stopping is not None
-                          and r.end_reason in ("expired", "window_closed"))
+        asked.update((sid, r) for sid, r in self.sessions.items() if r.user == user)
+        stopping = sorted(fired | {sid for sid, r in asked.items() if r.stopping is not None
+                                   and r.end_reason in _DEADLINE_REASONS})
         if stopping:
             answer["already_stopping"] = stopping
         return answer
@@ -1857,7 +1871,7 @@ class Daemon:
 
     async def _move_deadline(self, session_id: int, seconds: int) -> bool:
         """The deadline an extension gives, handed to the guard thread and the alarm
-        before it is made (``DeadlineGuard.move``); False when the old one's SIGTERM went
+        before it is made (``_move_deadlines``); False when the old one's SIGTERM went
         first. A paused session's deadline is not kept by them: nothing to move."""
         if self.guard is None or session_id not in self.engine.session_ids():
             return True
@@ -1867,7 +1881,45 @@ class Daemon:
         would = self.engine.extension_preview(session_id, seconds, now)
         if would is None:
             return True
-        return await asyncio.wrap_future(self.guard.move(session_id, would.mono))
+        return session_id not in await self._move_deadlines({session_id: would.mono})
+
+    async def _grant_moves(self, planned: TimeGranted) -> tuple[list[int], set[int]]:
+        """Before a grant is applied: the deadlines it moves later (of the child's
+        sessions here whose deadline the guard and the alarm keep) handed to them
+        (``_move_deadlines``). A session whose old deadline's SIGTERM went first (or whose
+        deadline's stop began meanwhile) keeps that deadline: held now, before the grant
+        is made, so none of its time pays for the stop's grace. (moved, stopping)"""
+        if self.guard is None:
+            return [], set()
+        now = self.now()
+        kept = self._deadlines(now)  # what the keepers hold: not stopping, not paused
+        after = self.engine.grant_deadlines(planned, now)
+        # (a deadline it brings nearer reaches them through ``_schedule``: no race lost)
+        moves = {sid: d.mono for sid, d in after.items()
+                 if sid in kept and d is not None and d.mono > kept[sid]}
+        fired = await self._move_deadlines(moves)
+        for session_id in moves:
+            record = self.sessions.get(session_id)
+            if record is not None and record.stopping is not None \
+                    and record.end_reason in _DEADLINE_REASONS:
+                fired.add(session_id)  # the loop's own stop at the deadline, meanwhile
+        for session_id in fired:
+            self.engine.hold_deadline(session_id, self.now())
+        return list(moves), fired
+
+    async def _move_deadlines(self, moves: dict[int, float]) -> set[int]:
+        """The one path by which a change moves deadlines later (an extension, a grant):
+        each new deadline (monotonic) handed to the guard thread and the alarm before the
+        change is made (``DeadlineGuard.move``, review-9-s9 M1), atomically with a look at
+        whether the old one's SIGTERM went. Answers the sessions whose SIGTERM did (the
+        deadline won: the change must not reach them). A moved deadline stands over the
+        loop's word until ``settle``."""
+        if self.guard is None or not moves:
+            return set()
+        guard = self.guard
+        answers = await asyncio.gather(*(asyncio.wrap_future(guard.move(sid, at))
+                                         for sid, at in moves.items()))
+        return {sid for sid, kept in zip(moves, answers, strict=True) if not kept}
 
     def _snapshot(self, session_id: int) -> SessionSnapshot:
         try:

@@ -7,8 +7,10 @@ load check of issue 14). So the guard, a thread of its own that sleeps until the
 earliest deadline, sends SIGTERM to that session itself the moment it passes,
 then asks the loop to carry out the stop as usual (the books, the audit, SIGKILL
 after the grace). The loop gives it every running session's deadline again after
-each change (``Daemon._schedule``), so a deadline a grant moves later is moved
-here too; a grant that arrives after the deadline passed is too late.
+each change (``Daemon._schedule``). A change that moves a deadline later (an
+extension, a grant) hands it over first (``move``, from ``Daemon._move_deadlines``),
+atomically with a look at whether the old one's SIGTERM went: if it did, the
+deadline won, and the change says so (too late, ``already_stopping``).
 
 Only a backend that can signal a session safely from another thread takes part
 (``terminate_now``: a cgroup's members through pidfds); others leave it to the loop.

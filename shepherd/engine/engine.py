@@ -1496,11 +1496,27 @@ class Engine:
                       week: bool = False) -> TimeGranted:
         """What ``grant`` would answer, changing nothing (a question asked first)."""
         planned = self.plan_grant(user, target, seconds, now, mode, until, week)
-        key = (user, target, planned.day)
+        with self._granted_for_now(planned):
+            return self.apply_grant(planned, now)
+
+    def grant_deadlines(self, planned: TimeGranted, now: Instant) -> dict[int, Deadline | None]:
+        """The deadline each of the child's running sessions would have once ``planned``
+        is applied; nothing changes. The daemon hands the ones it moves later to the
+        guard thread and the alarm before the grant is made (review-9-s10 M2), as it
+        does an extension's (``extension_preview``)."""
+        with self._granted_for_now(planned):
+            self.apply_grant(planned, now)
+            return {s.id: self._deadline(s.user, s.entry, now, s, pending=True)
+                    for s in self._sessions.values() if s.user == planned.user}
+
+    @contextmanager
+    def _granted_for_now(self, planned: TimeGranted) -> Iterator[None]:
+        """What ``apply_grant`` changes, put back as it was on leaving."""
+        key = (planned.user, planned.target, planned.day)
         before, timed = self.grants.get(key), dict(self.timed)
         aside, beyond = dict(self.aside), dict(self.beyond)
         try:
-            return self.apply_grant(planned, now)
+            yield
         finally:
             if before is None:
                 self.grants.pop(key, None)
@@ -1509,6 +1525,7 @@ class Engine:
             self.aside, self.beyond = aside, beyond
             self.timed.clear()
             self.timed.update(timed)
+            self._changed()
 
     def apply_grant(self, planned: TimeGranted, now: Instant,
                     grant_id: int | None = None) -> TimeGranted:
