@@ -467,6 +467,8 @@ DAY_STEPS = st.lists(
 @given(steps=DAY_STEPS)
 @example(steps=[(0, 'week', 1, 0), (3, 'today', 1, 0), (3, 'take', 3601, 1),
                 (4, 'none', 1, 0)])  # time for a day that is over is the day's own
+@example(steps=[(0, 'week', 1, 3601), (0, 'today', 1, 0),
+                (1, 'none', 1, 0)])  # given after the week paid: it pays nothing back
 def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Time given for a day, for the week, taken back (``-D``) and set (``=D``) over one
@@ -484,12 +486,20 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     clock = FakeClock(local(23, 10))  # Monday
     pool, pool_spent = 0.0, 0.0
     own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, 0
+    beyond = 0.0  # the day's use its own time had not paid when its own time last changed
     for n, (day, kind, seconds, wanted) in enumerate(steps, start=1):
         if clock.wall < local(23 + day, 10):
             clock.set_wall(local(23 + day, 10))
         if day != day_of:
-            pool_spent += min(pool - pool_spent, max(used - 3600 - own - upaid, 0.0))
+            # What others paid (until-grants and the week): beyond the day's own time, and
+            # never less than what they had paid when its own time changed (ledger10b: a
+            # grant never pays for use made before it).
+            others = max(used - 3600 - own, beyond)
+            pool_spent += min(pool - pool_spent, max(others - upaid, 0.0))
             own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, day
+            beyond = 0.0
+        if kind in ("today", "take", "set"):
+            beyond = max(beyond, used - 3600 - own)
         access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
@@ -499,7 +509,8 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             pool += seconds
         elif kind == "take":
             e.grant("alex", "game", seconds, clock.now, mode="take")
-            own -= min(seconds, max(3600 + own - math.ceil(used - 1e-6), 0.0))
+            others = max(used - 3600 - own, beyond)  # own time used is the rest of the use
+            own -= min(seconds, max(3600 + own - math.ceil(used - others - 1e-6), 0.0))
         elif kind == "set":
             e.grant("alex", "game", seconds, clock.now, mode="set")
             lasts = max(float(seconds), math.ceil(used - upaid - 1e-6))
