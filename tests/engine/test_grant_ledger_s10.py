@@ -15,18 +15,11 @@ from hypothesis import strategies as st
 
 from shepherd.engine import Engine, SessionStarted
 from tests.engine.conftest import FakeClock, engine, local
+from tests.engine.test_expiring_grants import play
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
 QUARTER = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "15m" }\n'
 HOUR = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "1h" }\n'
-
-
-def play(e: Engine, clock: FakeClock, seconds: float, session: int) -> float:
-    assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
-    deadline = e.deadline(session, clock.now)
-    if deadline is not None:
-        seconds = min(seconds, deadline.remaining_s)
-    return e.end_session(session, clock.advance(seconds), "exited").charged_s
 
 
 def left(e: Engine, clock: FakeClock) -> float:

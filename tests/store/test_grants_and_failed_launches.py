@@ -13,12 +13,18 @@ from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
 
 
-def test_migration_4_keeps_old_grants_and_accepts_time_taken_back(store_path: Path) -> None:
+def at_version(store_path: Path, version: int) -> apsw.Connection:
+    """A store file made by the first ``version`` migrations only, open for its old rows."""
     store_path.parent.mkdir(parents=True)
     conn = apsw.Connection(str(store_path))
-    for number, migration in enumerate(MIGRATIONS[:3], start=1):
+    for number, migration in enumerate(MIGRATIONS[:version], start=1):
         conn.execute(migration)
         conn.pragma("user_version", number)
+    return conn
+
+
+def test_migration_4_keeps_old_grants_and_accepts_time_taken_back(store_path: Path) -> None:
+    conn = at_version(store_path, 3)
     conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
                  "VALUES ('alex', 'game', '2026-11-25', 900, 'mum', '2026-11-25T15:00:00+00:00')")
     with pytest.raises(apsw.ConstraintError):  # what version 3 refused
@@ -55,11 +61,7 @@ def test_migration_6_keeps_grants_for_their_day_and_stores_timed_ones_apart(
         store_path: Path) -> None:
     from datetime import timedelta
 
-    store_path.parent.mkdir(parents=True)
-    conn = apsw.Connection(str(store_path))
-    for number, migration in enumerate(MIGRATIONS[:4], start=1):
-        conn.execute(migration)
-        conn.pragma("user_version", number)
+    conn = at_version(store_path, 4)
     conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
                  "VALUES ('alex', 'game', ?, 900, 'mum', '2026-11-25T15:00:00+00:00')",
                  (DAY.isoformat(),))
@@ -90,11 +92,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     grants (6) keeping its paused time and its grants; opening it again changes nothing."""
     from datetime import timedelta
 
-    store_path.parent.mkdir(parents=True)
-    conn = apsw.Connection(str(store_path))
-    for number, migration in enumerate(MIGRATIONS[:5], start=1):
-        conn.execute(migration)
-        conn.pragma("user_version", number)
+    conn = at_version(store_path, 5)
     conn.execute("INSERT INTO sessions (id, user, entry, started_at) "
                  "VALUES (3, 'alex', 'game', '2026-11-25T15:00:00+00:00')")
     conn.execute("INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
@@ -175,11 +173,7 @@ def test_a_grant_noted_expired_before_migration_7_paid_for_nothing_known(
     """A row noted expired by an older Shepherd has no figure for what it paid: it reads
     as unknown (None), which the engine counts as paying for nothing (never giving time);
     one not yet expired stays as it was."""
-    store_path.parent.mkdir(parents=True)
-    conn = apsw.Connection(str(store_path))
-    for number, migration in enumerate(MIGRATIONS[:6], start=1):
-        conn.execute(migration)
-        conn.pragma("user_version", number)
+    conn = at_version(store_path, 6)
     for gid, noted in ((1, 1), (2, 0)):
         conn.execute("INSERT INTO grants (id, user, target, day, seconds, actor, granted_at, "
                      "expires_at, week, expiry_noted) VALUES (?, 'alex', 'game', ?, 600, "
@@ -237,11 +231,7 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
     nothing aside; each timed grant's ``signed_after_s`` counts the day's own time only."""
     from datetime import timedelta
 
-    store_path.parent.mkdir(parents=True)
-    conn = apsw.Connection(str(store_path))
-    for number, migration in enumerate(MIGRATIONS[:7], start=1):
-        conn.execute(migration)
-        conn.pragma("user_version", number)
+    conn = at_version(store_path, 7)
     conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
                  "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
                  (DAY.isoformat(),))
@@ -270,11 +260,7 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
 
     from shepherd.store.protocol import Books
 
-    store_path.parent.mkdir(parents=True)
-    conn = apsw.Connection(str(store_path))
-    for number, migration in enumerate(MIGRATIONS[:8], start=1):
-        conn.execute(migration)
-        conn.pragma("user_version", number)
+    conn = at_version(store_path, 8)
     conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
                  "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
                  (DAY.isoformat(),))
