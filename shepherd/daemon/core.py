@@ -90,7 +90,6 @@ from shepherd.engine.events import (
     NotAllowedForUser,
     Reason,
     TimeGranted,
-    UnknownEntry,
 )
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
@@ -1200,9 +1199,7 @@ class Daemon:
         entries it has: nothing tells it what its siblings have (review-9-s10 L1)."""
         quick = self.engine.availability(user, entry_id, now, self.blocked())
         if as_child and any(isinstance(r, NotAllowedForUser) for r in quick.reasons):
-            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, user)]
-            unknown = UnknownEntry(entry_id, tuple(e.id for e in mine),
-                                   tuple(e.title for e in mine))
+            unknown = self.engine.unknown_entry(user, entry_id)
             self._refused(now, user, entry_id, (*self.blocked(), unknown), actor, origin, data,
                           label=entry_id)
         if quick.reasons:
@@ -1984,9 +1981,7 @@ class Daemon:
         if known is None or not self.policy.entry_allows(known, whose):
             # The same for others' entries; said in the very sentence of a refused
             # launch, with the entries this child has, so a typo can be put right.
-            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, whose)]
-            unknown = UnknownEntry(entry, tuple(e.id for e in mine),
-                                   tuple(e.title for e in mine))
+            unknown = self.engine.unknown_entry(whose, entry)
             raise NotFound(refusal_sentence(entry, [unknown], self.now().wall,
                                             self.zone))
         now = self.now()

@@ -693,12 +693,15 @@ class Engine:
     ) -> Availability:
         entry = self.policy.entry(entry_id)
         if entry is None:
-            mine = [e for e in self.policy.entries if self.policy.entry_allows(e, user)]
-            unknown = UnknownEntry(entry_id, tuple(e.id for e in mine),
-                                   tuple(e.title for e in mine))
-            return Availability(user, entry_id, "not_allowed", (*blocked, unknown), None, 0.0,
+            return Availability(user, entry_id, "not_allowed",
+                                (*blocked, self.unknown_entry(user, entry_id)), None, 0.0,
                                 None, None)
         return self.verdict(self._outlook(user, entry, now, blocked), now)
+
+    def unknown_entry(self, user: str, name: str) -> UnknownEntry:
+        """``name`` is no entry of ``user``'s: the refusal, with the entries the child has."""
+        mine = [e for e in self.policy.entries if self.policy.entry_allows(e, user)]
+        return UnknownEntry(name, tuple(e.id for e in mine), tuple(e.title for e in mine))
 
     def outlook(self, user: str, entry_id: str, now: Instant,
                 blocked: tuple[Reason, ...] = ()) -> Outlook | None:
