@@ -59,7 +59,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
-from shepherd.detect.facts import seconds_since, shown_command
+from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
     ActionRefused,
@@ -1362,7 +1362,8 @@ class Daemon:
         """
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
-        if held is None and seen.cgroup and not is_process(seen.pid, seen.start or None):
+        if held is None and seen.cgroup and (_gone(seen.pid)
+                                             or not is_process(seen.pid, seen.start or None)):
             # Gone since it was seen (``setsid -f``, a launcher that forks and exits): what
             # it forked is its program, started where it was seen, and bound by it.
             held = self.backend.session_in(seen.cgroup)
@@ -2217,7 +2218,11 @@ def _started_within(process: Mapping[str, Any]) -> list[int]:
 
 
 def _gone(pid: int) -> bool:
-    return not os.path.exists(f"/proc/{pid}")
+    """The process no longer runs: gone, or a zombie (its parent has not reaped it yet:
+    a launcher that forked and exited as it started, run by a shell or a test that waits
+    for it later). What it forked is looked at as a program of its own; a zombie is
+    never taken for a live process that cannot be held (that stopped what it forked)."""
+    return running_since(pid) is None
 
 
 def _deadline_json(deadline: Deadline | None) -> dict[str, Any]:
