@@ -216,7 +216,11 @@ class Alarm:
                 state = reply["state"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self.ready = False  # no request is sent on a stream out of step
-                why = "no answer" if isinstance(exc, TimeoutError) else f"{exc!r}"
+                # Named by what was asked (an arm when a deadline moved, the disarm
+                # at a deadline): the log says which request went unanswered.
+                why = (f"no answer to its {message.get('op')} of session "
+                       f"{message.get('session')}" if isinstance(exc, TimeoutError)
+                       else f"{exc!r}")
                 self.broken(why)
                 raise AlarmDown(why) from exc
         if not isinstance(state, str) or state == "bad request":
