@@ -160,6 +160,13 @@ class DaemonProcess:
             store.close()
 
 
+def marker_for(tmp_path: Path) -> str:
+    """A word a test's programs carry in their command line, so that what is left of them
+    is killed after it: the test's own (its temporary directory's name, which is unique
+    only within one pytest process; ``./dev test`` runs several, named by xdist)."""
+    return f"shepherd-test-marker-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{tmp_path.name}"
+
+
 @pytest.fixture
 def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))  # short: socket paths are limited
@@ -181,7 +188,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
             except subprocess.TimeoutExpired:
                 daemon.process.kill()
                 daemon.process.wait()
-    subprocess.run(["pkill", "-KILL", "-f", f"shepherd-test-marker-{tmp_path.name}"], check=False)
+    subprocess.run(["pkill", "-KILL", "-f", marker_for(tmp_path)], check=False)
     for daemon in made:
         remove_session_groups(daemon.state)
     shutil.rmtree(rundir, ignore_errors=True)

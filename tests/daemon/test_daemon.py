@@ -20,7 +20,7 @@ import pytest
 from shepherd.daemon.core import CHECKPOINT_S
 from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
 from shepherd.store import LEASE_S
-from tests.daemon.conftest import FAR_DAY_START, ME, ROOT, marked_processes, policy
+from tests.daemon.conftest import FAR_DAY_START, ME, ROOT, marked_processes, marker_for, policy
 
 HERE = Path(__file__).resolve().parent
 
@@ -119,7 +119,7 @@ warnings = [
 
 
 def test_expiry_kills_the_whole_tree_within_the_grace(daemon_factory: Any, tmp_path: Path) -> None:
-    marker = f"shepherd-test-marker-{tmp_path.name}"
+    marker = marker_for(tmp_path)
     d = daemon_factory(policy(f"""
 [[entries]]
 id = "sneaky"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.conftest import DaemonProcess, marked_processes, policy
+from tests.daemon.conftest import DaemonProcess, marked_processes, marker_for, policy
 
 HERE = Path(__file__).resolve().parent
 OTHER_PYTHON = "/usr/bin/python3"
@@ -45,7 +45,7 @@ def deaf_daemon(daemon_factory: Any, tmp_path: Path,
     """A daemon started at LIMIT descriptors (``prlimit``) whose entry ``deaf`` ignores
     SIGTERM (so only its SIGKILL, ``cgroup.kill``, ends it), stopped after a 1 s grace;
     and the marker its processes carry."""
-    marker = f"shepherd-test-marker-{tmp_path.name}"
+    marker = marker_for(tmp_path)
     limits = f'limits = {{ max_run = "{max_run}" }}\n' if max_run else ""
     text = policy(f"""
 [[entries]]

@@ -17,6 +17,7 @@ waiting (a backtracking search would take several times longer than it).
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,12 @@ def hostile_arguments() -> list[str]:
 def test_long_command_lines_against_a_cmdline_rule_do_not_hold_up_a_deadline(
         daemon_factory: Any, bin_dir: Path) -> None:
     deaf = program(bin_dir, "deaf")
+    token = uuid.uuid4().hex  # (no other test's java lines are this entry's)
     d = start(daemon_factory, f'''
 [[entries]]
 id = "minecraft"
 command = ["/usr/bin/prismlauncher"]
-detect = {{ cmdline = "java .*minecraft" }}
+detect = {{ cmdline = "java .*minecraft-{token}" }}
 limits = {{ daily_quota = "0s" }}
 
 [[entries]]
