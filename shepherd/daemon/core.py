@@ -286,12 +286,10 @@ class Daemon:
         # The store was found damaged (when; whether the children are locked for it).
         self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
-        # Callers of one turn share an answer; the timer comes first when it is the
-        # engine's moment (a warning, a deadline, a window), not a mere checkpoint.
-        self.status_together = status.AskedTogether(self.status, self._engine_moment)
+        self.status_together = status.AskedTogether(  # callers of one turn; its timer first
+            self.status, lambda: None if self._timer is None else self._timer.when())
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_engine = False  # is the timer's moment the engine's next wake-up?
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
         self._next_session_id = 1
@@ -827,18 +825,8 @@ class Daemon:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
-        self._timer_engine = wake is not None and wake <= min(moments)
         if self.guard is not None:
             self.guard.keep(self._deadlines(now))
-
-    def _engine_moment(self) -> float | None:
-        """When the loop's timer runs the engine's next moment (a warning, a deadline's
-        books, a window), in loop time; None when it runs only a checkpoint or the
-        minute's check, which a ``status`` answer may go before (``AskedTogether``): a
-        checkpoint every half second made one answer in ten wait up to ``YIELD_S``."""
-        if self._timer is None or not self._timer_engine:
-            return None
-        return self._timer.when()
 
     def _deadlines(self, now: Instant) -> dict[int, float]:
         """Each running session's deadline (monotonic) that nothing is stopping yet.
