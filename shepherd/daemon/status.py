@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from shepherd.engine import Availability, Engine, Instant, Reason
 from shepherd.engine.allowance import QuotaLimits, Standing
-from shepherd.engine.outlook import Outlook
+from shepherd.engine.outlook import Guard, Outlook
 from shepherd.ipc.protocol import SharedResult
 from shepherd.policy import Policy
 from shepherd.policy.model import Entry
@@ -51,6 +51,20 @@ class _Line:
     line: dict[str, Any]
     steady: bool  # rendered where the outlook's verdict is the same at every instant
     reasons: tuple[Reason, ...]  # the verdict's, when rendered
+    # A ``live`` outlook's (a group quota its child's running sessions spend): until when
+    # (wall, monotonic; None: unbounded) the verdict stays the one rendered (Engine.calm).
+    calm: tuple[datetime | None, float | None] | None = None
+
+    def stands(self, outlook: Outlook, now: Instant) -> bool:
+        """Is this line, rendered from ``outlook``, what ``outlook`` says at ``now``?"""
+        if self.outlook is not outlook:
+            return False
+        if not outlook.live:
+            return self.steady and outlook.steady(now)
+        if self.calm is None:
+            return False
+        wall, mono = self.calm
+        return (wall is None or now.wall < wall) and (mono is None or now.mono < mono)
 
 
 class AskedTogether:
@@ -100,14 +114,56 @@ class AskedTogether:
             waiting.set_result(answer)
 
 
+@dataclass(frozen=True)
+class _Block:
+    """A child's entries as last rendered: each line that stands until ``until`` (or
+    None: worked out at each instant, as its outlook is volatile or not steady), for an
+    engine at ``version`` and ``blocked``, from the instant ``at`` (both clocks).
+    Until the engine changes or ``until`` comes, the kept lines are what their outlooks
+    say (``_Line.stands``) and nothing is asked of the engine for them."""
+
+    version: int
+    blocked: tuple[Reason, ...]
+    at: Instant
+    until: tuple[datetime | None, float | None]
+    guards: tuple[Guard, ...]  # the kept lines' outlooks' (``Outlook.holds``)
+    lines: tuple[tuple[Entry, dict[str, Any] | None], ...]
+
+    def holds(self, now: Instant, version: int, blocked: tuple[Reason, ...]) -> bool:
+        wall, mono = self.until
+        return (version == self.version and blocked == self.blocked
+                and now.wall >= self.at.wall and now.mono >= self.at.mono
+                and (wall is None or now.wall < wall) and (mono is None or now.mono < mono)
+                and all(guard.holds(now.wall) for guard in self.guards))
+
+
+def _until(line: _Line, now: Instant) -> tuple[datetime | None, float | None] | None:
+    """Until when a line kept at ``now`` stands (None: it may not past ``now``): its
+    outlook's next change, and its calm (``Outlook.steady``, ``Engine.calm``)."""
+    outlook = line.outlook
+    if outlook.volatile or not line.stands(outlook, now):
+        return None
+    if outlook.live:
+        if line.calm is None:
+            return None
+        wall, mono = line.calm
+    else:
+        wall, mono = outlook.calm_but_live, None
+    if outlook.until is not None:
+        wall = outlook.until if wall is None else min(wall, outlook.until)
+    return wall, mono
+
+
 class Shown:
     """Each entry's line of the answer as last rendered, with the outlook it came from
     (engine/outlook.py): while the engine hands back the same outlook, the line stands,
-    or only its time left is worked out again. Held by the daemon from one ``status`` to
-    the next."""
+    or only its time left is worked out again. And each child's lines together
+    (``_Block``), for as long as none of them can change. Held by the daemon from one
+    ``status`` to the next."""
 
     def __init__(self) -> None:
         self.lines: dict[tuple[str, str], _Line] = {}
+        self.blocks: dict[str, _Block] = {}
 
 
 def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
@@ -138,51 +194,43 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
     (``HouseholdLink.status``), each as a sentence or None.
     """
     day = engine.quota_day(now)
-    lines = shown.lines if shown is not None else {}
     users = []
     for user in policy.users:
         if only is not None and user.name != only:
             continue
         entries = []
+        block = shown.blocks.get(user.name) if shown is not None else None
+        if block is not None and block.holds(now, engine.version, blocked):
+            for entry, kept in block.lines:  # nothing to ask the engine but the volatile
+                entries.append(dict(kept) if kept is not None else _entry_line(
+                    now, engine, entry, user.name, day, blocked, shown)[0])
+            users.append(_user_fields(engine, policy, user.name, day, now, entries))
+            continue
+        walls: list[datetime] = []
+        monos: list[float] = []
+        guards: set[Guard] = set()
+        kept_lines: list[tuple[Entry, dict[str, Any] | None]] = []
         for entry in policy.entries:
             if not policy.entry_allows(entry, user.name):
                 continue
-            outlook = engine.outlook(user.name, entry.id, now, blocked)
-            assert outlook is not None
-            known = lines.get((user.name, entry.id))
-            same = known is not None and known.outlook is outlook
-            if same and known is not None and known.steady and outlook.steady(now):
-                entries.append(dict(known.line))  # the same answer
-                continue
-            verdict = engine.verdict(outlook, now)
-            if same and known is not None and known.reasons == verdict.reasons:
-                line = dict(known.line)  # the same answer but for its time left
-                line["state"] = verdict.state
-                line["time_left_s"] = _seconds(verdict.time_left_s)
-            else:
-                line = _line(engine, entry, user.name, verdict, day, now)
-                if shown is not None and not outlook.volatile:
-                    lines[(user.name, entry.id)] = _Line(outlook, line, outlook.steady(now),
-                                                         verdict.reasons)
+            line, known = _entry_line(now, engine, entry, user.name, day, blocked, shown)
             entries.append(line)
-        groups = []
-        for group in policy.groups:
-            if not any(e.id in group.entries for e in policy.entries
-                       if policy.entry_allows(e, user.name)):
+            until = None if known is None else _until(known, now)
+            if known is None or until is None:
+                kept_lines.append((entry, None))
                 continue
-            limits = engine.limits_of(group.id)
-            assert limits is not None
-            today, week = engine.standing(user.name, limits, day, now)
-            used = engine.used(user.name, group.entries, day, now)
-            left = [s.left_s for s in (today, week) if s is not None]
-            groups.append({"id": group.id, "entries": list(group.entries),
-                           "used_today_s": round(used, 3),
-                           "quota_today_s": None if today is None else round(today.allowance_s),
-                           "remaining_today_s": round(min(left), 3) if left else None,
-                           **_lasting_fields(engine, user.name, limits, day, now, today),
-                           **_week_fields(week)})
-        users.append({"name": user.name, "locked": user.name in engine.locked,
-                      "entries": entries, "groups": groups})
+            kept_lines.append((entry, known.line))
+            guards.update(known.outlook.guards)
+            if until[0] is not None:
+                walls.append(until[0])
+            if until[1] is not None:
+                monos.append(until[1])
+        if shown is not None:
+            shown.blocks[user.name] = _Block(
+                engine.version, blocked, now,
+                (min(walls) if walls else None, min(monos) if monos else None),
+                tuple(guards), tuple(kept_lines))
+        users.append(_user_fields(engine, policy, user.name, day, now, entries))
     running = []
     for sid, record in sorted(sessions.items()):
         if only is not None and record.user != only:
@@ -224,6 +272,55 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             **({"household": household} if household is not None else {}),
             **({"policy_differs": list(policy_differs)} if policy_differs is not None
                else {})}
+
+
+def _entry_line(now: Instant, engine: Engine, entry: Entry, user: str, day: date,
+                blocked: tuple[Reason, ...], shown: Shown | None,
+                ) -> tuple[dict[str, Any], _Line | None]:
+    """An entry's line at ``now`` (a copy: the kept ones are never handed out), and the
+    kept line it is, when kept."""
+    outlook = engine.outlook(user, entry.id, now, blocked)
+    assert outlook is not None
+    lines = shown.lines if shown is not None else {}
+    known = lines.get((user, entry.id))
+    if known is not None and known.stands(outlook, now):
+        return dict(known.line), known  # the same answer
+    verdict = engine.verdict(outlook, now)
+    if known is not None and known.outlook is outlook and known.reasons == verdict.reasons:
+        line = dict(known.line)  # the same answer but for its time left
+        line["state"] = verdict.state
+        line["time_left_s"] = _seconds(verdict.time_left_s)
+    else:
+        line = _line(engine, entry, user, verdict, day, now)
+    if shown is None or outlook.volatile:
+        return line, None
+    kept = lines[(user, entry.id)] = _Line(
+        outlook, line, outlook.steady(now), verdict.reasons,
+        engine.calm(outlook, now) if outlook.live else None)
+    return dict(line), kept
+
+
+def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Instant,
+                 entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A child's part of the answer: its entries' lines (given), its groups' budgets."""
+    groups = []
+    for group in policy.groups:
+        if not any(e.id in group.entries for e in policy.entries
+                   if policy.entry_allows(e, user)):
+            continue
+        limits = engine.limits_of(group.id)
+        assert limits is not None
+        today, week = engine.standing(user, limits, day, now)
+        used = engine.used(user, group.entries, day, now)
+        left = [s.left_s for s in (today, week) if s is not None]
+        groups.append({"id": group.id, "entries": list(group.entries),
+                       "used_today_s": round(used, 3),
+                       "quota_today_s": None if today is None else round(today.allowance_s),
+                       "remaining_today_s": round(min(left), 3) if left else None,
+                       **_lasting_fields(engine, user, limits, day, now, today),
+                       **_week_fields(week)})
+    return {"name": user, "locked": user in engine.locked, "entries": entries,
+            "groups": groups}
 
 
 def _lasting_fields(engine: Engine, user: str, limits: QuotaLimits, day: date, now: Instant,

@@ -400,6 +400,11 @@ class Engine:
             s.known_mono = None
         self._changed()
 
+    @property
+    def version(self) -> int:
+        """Bumped by every change of the state outlooks are worked out from."""
+        return self._version
+
     def _changed(self) -> None:
         """The state changed: no outlook worked out before answers any more."""
         self._version += 1
@@ -758,6 +763,50 @@ class Engine:
                             outlook.used_today_s, outlook.remaining_today_s,
                             outlook.cooldown_until)
 
+    def calm(self, outlook: Outlook, now: Instant) -> tuple[datetime | None, float | None] | None:
+        """Until when (wall, monotonic: each None when unbounded) a ``live`` outlook's
+        verdict stays the one at ``now``, for the instants it holds for; None: it may
+        change at any moment. So ``status`` keeps a line of an entry whose group quota
+        the child's running sessions spend (issue 9's ``status`` goal, issue 13).
+
+        Its group quotas are not refusing and its time left is bound by a fixed term
+        (``max_run``, an own quota that runs out today) with each live term a second
+        above it; and those are worked out again before they can come nearer than that:
+        a live group's quota left falls by at most the child's running sessions' use,
+        one second a second each, and the runway it gives at most by the wall clock's
+        second plus twice that (across the days of a weekly quota) -- both clocks are
+        bounded, so a clock step or a suspend cannot outrun it."""
+        user, day = outlook.user, outlook.day
+        rate = 1.0 + 2.0 * sum(1 for s in self._sessions.values() if s.user == user)
+        slack = math.inf
+        for check in outlook.groups:
+            if not check.live:
+                continue
+            group = self.policy.group(check.group)
+            assert group is not None
+            left = self._left(user, self._group_limits(group), day, now)
+            if left is not None:
+                slack = min(slack, left - MIN_LAUNCH_S - 1.0)  # refusing, or a second off
+        wall_calm = outlook.calm_but_live
+        if outlook.limits is not None:
+            fixed = [limit.term.at(now.wall) for limit in outlook.limits
+                     if not limit.live and limit.term.anchor is None]
+            live = [self._live_limit(outlook.user, limit, now) for limit in outlook.limits
+                    if limit.live]
+            for found in live:
+                if found is None:  # no quota left to run out (unlimited today)
+                    continue
+                if not fixed:
+                    return None
+                slack = min(slack, found.term.at(now.wall) - min(fixed) - 1.0)
+        if slack < 0 or (wall_calm is not None and now.wall >= wall_calm):
+            return None
+        if math.isinf(slack):
+            return wall_calm, None
+        ahead = slack / rate
+        until = now.wall + timedelta(seconds=ahead)
+        return (until if wall_calm is None else min(until, wall_calm)), now.mono + ahead
+
     def _live_limits(self, outlook: Outlook, now: Instant) -> list[Limit]:
         """An outlook's deadline terms at ``now``: a group quota the child's running
         sessions spend runs out as it stands now (each worked out once per read pass)."""
@@ -767,13 +816,20 @@ class Engine:
             if not limit.live:
                 found.append(limit)
                 continue
-            group = self.policy.group(limit.group or "")
-            assert group is not None
-            quota = _Quota(self._group_limits(group), limit.sharing, "group_quota", group.id)
-            runway = self._runway(outlook.user, quota, now, 0.0, now)
-            if runway is not None:
-                found.append(Limit(runway.term, quota.cause, quota.group, runway.period))
+            live = self._live_limit(outlook.user, limit, now)
+            if live is not None:
+                found.append(live)
         return found
+
+    def _live_limit(self, user: str, limit: Limit, now: Instant) -> Limit | None:
+        """A live group quota's term as it stands at ``now`` (None: nothing runs out)."""
+        group = self.policy.group(limit.group or "")
+        assert group is not None
+        quota = _Quota(self._group_limits(group), limit.sharing, "group_quota", group.id)
+        runway = self._runway(user, quota, now, 0.0, now)
+        if runway is None:
+            return None
+        return Limit(runway.term, quota.cause, quota.group, runway.period)
 
     def _outlook(self, user: str, entry: Entry, now: Instant,
                  blocked: tuple[Reason, ...]) -> Outlook:

@@ -129,13 +129,18 @@ class Outlook:
 
     @cached_property
     def _calm_until(self) -> datetime | None:
-        if self.live:
-            return self.since.wall
+        return self.since.wall if self.live else self.calm_but_live
+
+    @cached_property
+    def calm_but_live(self) -> datetime | None:
+        """``_calm_until`` of its terms but the ``live`` ones (``Engine.calm`` bounds
+        those at each instant it renders them)."""
         if self.limits is None:  # refused: its time left is 0 whatever the clock says
             return None
         fixed = [limit.term.at(self.since.wall) for limit in self.limits
-                 if limit.term.anchor is None]
-        running = [limit.term for limit in self.limits if limit.term.anchor is not None]
+                 if limit.term.anchor is None and not limit.live]
+        running = [limit.term for limit in self.limits
+                   if limit.term.anchor is not None and not limit.live]
         if not running:
             return None
         if not fixed:

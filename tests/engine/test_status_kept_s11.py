@@ -1,0 +1,195 @@
+"""``status`` keeps each child's lines (``status._Block``) until the engine changes or
+the earliest instant one of them can change by time alone, the lines of entries whose
+group quota the child's running session spends included (issue 9's ``status`` goal,
+issue 13). A kept answer must never be stale: after each kind of change, and at the
+exact instants a window, a cooldown, a quota or the quota day turns, the answer
+rendered through the kept lines is the one rendered from nothing (``Check.compare``),
+and the kept lines were really used in between (``held``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shepherd.engine import Engine
+from shepherd.policy import load_policy_text
+from tests.engine.conftest import PARIS, local
+from tests.engine.test_outlook import Check
+
+POLICY = """
+version = 1
+[[users]]
+name = "alex"
+max_sessions = 2
+[[entries]]
+id = "kart"
+command = ["true"]
+[[entries]]
+id = "chess"
+command = ["true"]
+limits = { max_run = "1h" }
+[[entries]]
+id = "tv"
+command = ["true"]
+limits = { daily_quota = "30m", cooldown = "5m" }
+windows = [{ days = "daily", start = "16:00", end = "19:00" }]
+[[entries]]
+id = "radio"
+command = ["true"]
+[[groups]]
+id = "games"
+entries = ["kart", "chess"]
+daily_quota = "2h10m"
+"""
+
+
+class Kept(Check):
+    """A ``Check`` that counts the renders answered through a child's kept block."""
+
+    held = 0
+
+    def compare(self) -> None:
+        block = self.shown.blocks.get("alex")
+        if block is not None and block.holds(self.now, self.engine.version, ()):
+            self.held += 1
+        super().compare()
+
+    def around(self, at: datetime) -> None:
+        """Compare just before, on and just after the wall instant ``at``."""
+        for offset in (-1, 0, 1, 1000):
+            self.to(at + timedelta(microseconds=offset))
+            self.compare()
+
+    def line(self, entry: str) -> dict[str, object]:
+        with self.engine.reading():
+            answer = self.render(None)
+        found: dict[str, object] = next(e for e in answer["users"][0]["entries"]
+                                        if e["id"] == entry)
+        return found
+
+
+def test_kept_lines_are_never_stale_after_any_change_or_at_any_boundary() -> None:
+    check = Kept(Engine(load_policy_text(POLICY), PARIS), local(25, 15, 58))
+    check.compare()
+    check.step(30)
+    check.compare()
+    assert check.held == 1  # nothing changed: the block answered
+    check.around(local(25, 16, 0))  # tv's window opens
+    assert check.line("tv")["state"] == "available"
+
+    assert check.launch("alex", "kart")  # launch: chess now shares the group's quota
+    check.compare()
+    held = check.held
+    for _ in range(5):
+        check.step(7.25)
+        check.compare()
+    assert check.held > held  # chess's line kept although the group's quota is live
+    assert check.line("chess")["time_left_s"] == 3600  # its max_run binds, not the group
+
+    # The group's 2h10m shared by kart and chess: (7800 - use) / 2 binds chess from 600 s
+    # of kart's use on. Kept lines give way before, and the answers agree on the instant.
+    started = check.engine.snapshot(1).started_at
+    for _ in range(80):
+        check.step(6.5)
+        check.compare()
+    check.to(started + timedelta(seconds=590))
+    check.compare()  # kept from here for a second or so
+    check.step(0.25)
+    held = check.held
+    check.compare()
+    assert check.held > held
+    # The wall clock set back as the monotonic one runs on (an accepted clock change):
+    # kart's use, hence the group's, is by the monotonic clock; the kept line gives way.
+    check.step(12)
+    check.wall -= timedelta(seconds=11.9)
+    check.compare()
+    assert check.line("chess")["time_left_s"] != 3600
+    check.around(started + timedelta(seconds=600))
+    check.step(3)
+    check.compare()
+    left = check.line("chess")["time_left_s"]
+    assert isinstance(left, float) and left < 3600
+
+    check.tick()  # a checkpoint: no change of state, the same answers
+    check.compare()
+
+    assert check.launch("alex", "tv")  # the second session: chess is busy
+    check.compare()
+    assert check.line("chess")["state"] == "busy"
+    check.step(120)
+    check.tick()
+    check.compare()
+    check.end(2)  # end: chess free again; tv's cooldown starts
+    check.compare()
+    assert check.line("chess")["state"] == "available"
+    assert check.line("tv")["state"] == "cooldown"
+    cooldown = check.engine.cooldowns[("alex", "tv")]
+    check.step(30)
+    check.compare()
+    held = check.held
+    check.around(cooldown)  # the cooldown ends
+    assert check.line("tv")["state"] == "available"
+    assert check.held > held
+
+    check.end(1)  # kart stopped: the lock below ends nothing
+    check.compare()
+    held = check.held
+    check.step(1)
+    check.compare()
+    assert check.held > held  # kept up to the lock
+    assert not check.engine.lock("alex", check.now)  # a lock
+    check.compare()
+    assert check.line("radio")["state"] == "locked"
+    check.step(1)
+    check.compare()
+    print("BEFORE", check.engine._outlooks.get(("alex", "radio")))
+    check.engine.unlock("alex")
+    print("AFTER", check.engine._outlooks.get(("alex", "radio")))
+    check.compare()
+    assert check.line("radio")["state"] == "available"
+    check.step(1)
+    check.compare()
+
+    held = check.held
+    check.step(1)
+    check.compare()
+    assert check.held > held
+    check.engine.set_policy(load_policy_text(POLICY.replace('"1h"', '"50m"')), check.now)
+    check.compare()  # a reload
+    assert check.line("chess")["time_left_s"] == 3000
+    check.step(1)
+    check.compare()
+
+    check.around(local(25, 19, 0))  # tv's window closes
+    assert check.line("tv")["state"] == "outside_window"
+    assert check.line("tv")["used_today_s"] == 120
+    check.step(1)
+    check.compare()
+    held = check.held
+    check.step(1)
+    check.compare()
+    assert check.held > held
+    check.engine.grant("alex", "tv", 600, check.now)  # a grant (on the closed tv)
+    check.compare()
+    assert check.line("tv")["remaining_today_s"] == 1800 + 600 - 120
+    check.around(local(26, 0, 0))  # the quota day rolls over: tv's use is yesterday's
+    assert check.line("tv")["used_today_s"] == 0
+
+    # A live group quota running out: kart alone spends what is left of the day's 2h10m.
+    check.to(local(26, 16, 0))
+    check.compare()
+    assert check.launch("alex", "kart")
+    check.compare()
+    deadline = check.engine.deadline(check.next_id - 1, check.now)
+    assert deadline is not None and deadline.cause == "group_quota"
+    held = check.held
+    while check.wall < deadline.wall - timedelta(seconds=60):
+        check.step(97.5)
+        check.compare()
+    assert check.held > held
+    check.around(deadline.wall)
+    assert check.line("chess")["state"] == "quota_exhausted"
+    check.tick()
+    assert not check.sessions
+    check.compare()
+    assert check.compared > 100
