@@ -90,7 +90,7 @@ def test_time_for_the_week_taken_back_is_kept_across_a_restart(daemon_factory: A
     ("25:00", "add", "is not a time of day"),
     ("week", "set", "only time added"),
     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
-])
+], ids=["not a time", "set until week", "a minute ago"])  # (the same in every xdist worker)
 def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(
         daemon_factory: Any, until: str, mode: str, said: str) -> None:
     d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
