@@ -424,10 +424,14 @@ def test_on_a_weekly_only_target_time_added_after_the_weeks_grant_paid_runs_out(
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 1800, clock.now, week=True)
     assert play(e, clock, 90 * 60, 1) == pytest.approx(90 * 60)
-    e.grant("alex", "game", 1200, clock.now)
+    answer = e.grant("alex", "game", 1200, clock.now)
+    assert answer.beyond_own_s == 1800  # the week's grant paid the last 30 minutes
     assert left(e, clock) == pytest.approx(1200)
+    again = Engine(e.policy, e.zone, usage=e.usage, grants=e.grants,
+                   timed_grants=list(e.timed.values()), aside=e.aside, beyond=e.beyond)
     clock.set_wall(local(24, 10))
     assert left(e, clock) == pytest.approx(0)
+    assert left(again, clock) == pytest.approx(0)  # the same from the books (a restart)
 
 
 def test_a_raising_set_pays_after_the_time_added_before_it() -> None:
