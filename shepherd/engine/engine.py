@@ -751,7 +751,7 @@ class Engine:
             if check.live:  # a quota the child's running sessions spend: as it is now
                 group = self.policy.group(check.group)
                 assert group is not None
-                left = self._left_today(user, self._group_limits(group), day, now)
+                left = self.left_today(user, self._group_limits(group), day, now)
                 reason = (self._group_reason(user, group, day, now)
                           if left is not None and left < MIN_LAUNCH_S else None)
             if reason is not None:
@@ -822,7 +822,7 @@ class Engine:
         day = self.calendar.quota_day(now.wall)
         changes: list[datetime] = [self.calendar.day_end(day)]
         used_today = self.used(user, (entry_id,), day, now)
-        remaining_today = self._left_today(user, self._entry_limits(entry), day, now)
+        remaining_today = self.left_today(user, self._entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
@@ -835,7 +835,7 @@ class Engine:
         checks: list[GroupCheck] = []
         live_refusal = False
         for group in groups:
-            left = self._left_today(user, self._group_limits(group), day, now)
+            left = self.left_today(user, self._group_limits(group), day, now)
             reason = None
             if left is not None and left < MIN_LAUNCH_S:
                 reason = self._group_reason(user, group, day, now)
@@ -1661,7 +1661,7 @@ class Engine:
             parts.append((left, part, end))
         return parts
 
-    def _left_today(self, user: str, limits: QuotaLimits, day: date, now: Instant
+    def left_today(self, user: str, limits: QuotaLimits, day: date, now: Instant
                     ) -> float | None:
         """What is left of a target today (None = unlimited): ``_left``, with of the
         time given until a moment only what can be used before it runs out
