@@ -312,11 +312,11 @@ def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Inst
         assert limits is not None
         today, week = engine.standing(user, limits, day, now)
         used = engine.used(user, group.entries, day, now)
-        left = [s.left_s for s in (today, week) if s is not None]
+        left = engine.left_today(user, limits, day, now)  # as an entry's (L2)
         groups.append({"id": group.id, "entries": list(group.entries),
                        "used_today_s": round(used, 3),
                        "quota_today_s": None if today is None else round(today.allowance_s),
-                       "remaining_today_s": round(min(left), 3) if left else None,
+                       "remaining_today_s": None if left is None else round(left, 3),
                        **_lasting_fields(engine, user, limits, day, now, today),
                        **_week_fields(week)})
     return {"name": user, "locked": user in engine.locked, "entries": entries,

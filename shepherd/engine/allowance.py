@@ -166,11 +166,31 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
     """The week's quota plus what its grants count for, against the use of all of
     ``week`` (its seven days: a day after ``today`` holds use only when the clock was
     set back, and that use counts too); None = no weekly limit."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return None if walked is None else walked[0]
+
+
+def week_beyond_own(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
+                    grants_on: GrantsOn) -> float:
+    """On a target without a daily quota, the use of ``today`` its own time did not pay
+    for (review-1215-s10 HIGH-1, the weekly-only form): the use beyond the week's quota,
+    what the days before paid with their own grants, and ``today``'s own time, less what
+    the week's grants paid for on the days before. ``grants_on(today)`` holds the day's
+    own time only (in ``full``), as ``Engine._beyond_now`` asks it."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return 0.0 if walked is None else walked[1]
+
+
+def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
+               grants_on: GrantsOn) -> tuple[Standing, float] | None:
+    """``week_standing``, and of ``today``'s use what is beyond the week's allowance
+    before the week's grants pay (``week_beyond_own``)."""
     if limits.weekly is None:
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
     pool = pool_paid = used = 0.0  # the pool given so far, and what it paid for
     aside = paid_before = 0.0  # today's aside of it, and what it paid for before today
+    beyond_own = 0.0  # of today's use, what the week's allowance did not pay for
     for day in week:
         grants = grants_on(day)
         spent = used_on(day)
@@ -184,16 +204,21 @@ def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_o
         # The day's use beyond what the week allowed so far: its own grants pay for it
         # first (they end with the day), the pool last (it lasts the week).
         beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
+        if day == today:
+            beyond_own = beyond_week
+        quota = limits.daily_quota(day)
         if paid_for > 0:
-            quota = limits.daily_quota(day)
             beyond_day = spent - quota - own if quota is not None else 0.0
-            paid = min(max(beyond_day, beyond_week, 0.0), paid_for)
+            # without a daily quota, the pool drew at least what it had drawn when the
+            # day's own time last changed: time added later never repays it (s10 HIGH-1)
+            drawn = grants.drawn if quota is None and day != today else 0.0
+            paid = min(max(beyond_day, beyond_week - drawn, 0.0), paid_for)
             allowance += paid
             beyond_week = max(beyond_week - paid, 0.0)
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
-    return Standing("week", used, allowance + pool)
+    return Standing("week", used, allowance + pool), beyond_own
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

@@ -131,6 +131,7 @@ from shepherd.engine.allowance import (
     day_standing,
     pool_left,
     pool_unused,
+    week_beyond_own,
     week_standing,
 )
 from shepherd.engine.calendar import (
@@ -473,12 +474,33 @@ class Engine:
         a moment and the week's time did): its use beyond its own time, never less than
         when its own time last changed (review-1215-s10)."""
         quota = limits.daily_quota(day)
+        recorded = float(self._beyond(user, limits.target, day))
         if quota is None:
-            return 0.0
+            if limits.weekly is None:
+                return 0.0
+            return max(self._week_beyond_own(user, limits, day, now), recorded)
         own = quota + self.granted(user, limits.target, day) + self._aside(
             user, limits.target, day)
-        return max(self.used(user, limits.members, day, now) - own,
-                   float(self._beyond(user, limits.target, day)), 0.0)
+        return max(self.used(user, limits.members, day, now) - own, recorded, 0.0)
+
+    def _week_beyond_own(self, user: str, limits: QuotaLimits, day: date,
+                         now: Instant) -> float:
+        """Without a daily quota, the use of ``day`` up to ``now`` beyond the week's
+        allowance with the day's own time (its time added for today, take-backs and
+        sets): what its time given until a moment and the week's time paid for."""
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        on = self._grants_on(user, limits.target, now.wall, used_on)
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            if d != day:
+                return g
+            return DayGrants(float(self.granted(user, limits.target, d)), 0.0, g.pool, 0.0,
+                             float(self._aside(user, limits.target, d)), g.drawn)
+
+        return week_beyond_own(limits, self.calendar.week_days(day), day, used_on, grants_on)
 
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
         if not self.timed:
@@ -734,7 +756,7 @@ class Engine:
             if check.live:  # a quota the child's running sessions spend: as it is now
                 group = self.policy.group(check.group)
                 assert group is not None
-                left = self._left(user, self._group_limits(group), day, now)
+                left = self.left_today(user, self._group_limits(group), day, now)
                 reason = (self._group_reason(user, group, day, now)
                           if left is not None and left < MIN_LAUNCH_S else None)
             if reason is not None:
@@ -856,7 +878,7 @@ class Engine:
         day = self.calendar.quota_day(now.wall)
         changes: list[datetime] = [self.calendar.day_end(day)]
         used_today = self.used(user, (entry_id,), day, now)
-        remaining_today = self._left(user, self._entry_limits(entry), day, now)
+        remaining_today = self.left_today(user, self._entry_limits(entry), day, now)
         never = entry.limits.max_run == 0
         if never or (remaining_today is not None and remaining_today < MIN_LAUNCH_S):
             reasons.append(self._quota_reason(user, entry, day, now))
@@ -869,7 +891,7 @@ class Engine:
         checks: list[GroupCheck] = []
         live_refusal = False
         for group in groups:
-            left = self._left(user, self._group_limits(group), day, now)
+            left = self.left_today(user, self._group_limits(group), day, now)
             reason = None
             if left is not None and left < MIN_LAUNCH_S:
                 reason = self._group_reason(user, group, day, now)
@@ -1151,18 +1173,26 @@ class Engine:
         if first.week:
             return [(g, self._pool_unused(g, limits, now)
                      if limits is not None and limits.limited else None, 0.0) for g in batch]
+        batch = sorted(batch, key=lambda g: abs(g.id))  # in the order given
         net: dict[int, float] = {}
         taken: dict[int, float] = {}
+        raised: dict[int, float] = {}  # the day's own time a set added after each
         later = 0.0  # taken from the grants given after (review 12-s8 M5: in order)
-        for g in sorted(batch, key=lambda g: abs(g.id), reverse=True):
+        after_next = 0.0  # the net of the take-backs and sets made after the next one
+        for g in reversed(batch):
             # all of the day's time added for today: the take-backs and sets made after
-            # each was given took from it, the last given first
+            # each was given took from it, the last given first; a net rise between it
+            # and the next given is own time given then, paying after it (s10 L1)
             after = -float(g.signed_after) if self.with_day(g) else 0.0
             taken[g.id] = min(float(g.seconds), max(after - later, 0.0))
             later += taken[g.id]
             net[g.id] = g.seconds - taken[g.id]
+            raised[g.id] = (max(float(g.signed_after) - after_next, 0.0)
+                            if self.with_day(g) else 0.0)
+            after_next = float(g.signed_after) if self.with_day(g) else after_next
         beyond = None if limits is None else self._beyond_own(
-            first, limits, now, frozenset(g.id for g in batch), sum(taken.values()))
+            first, limits, now, frozenset(g.id for g in batch),
+            sum(taken.values()) - sum(raised.values()))
         if beyond is None:
             return [(g, None, taken[g.id]) for g in batch]
         assert limits is not None
@@ -1175,7 +1205,7 @@ class Engine:
                 since = max(used - g.used_before - self._paid_sooner(g), 0.0
                             ) if g.used_before is not None else 0.0
             paid = min(net[g.id], since, beyond)
-            beyond -= paid
+            beyond -= paid + min(raised[g.id], beyond - paid)  # then what a set added
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
 
@@ -1371,7 +1401,7 @@ class Engine:
         held = change.held_at_used
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         beyond_s = 0
-        if (mode != "add" or with_day) and quota is not None:  # the day's own time changes
+        if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
             beyond_s = math.floor(self._beyond_now(user, limits, day, now) + 1e-6)
         taken_from: tuple[tuple[int, int], ...] = ()
         rest = seconds + min(change.delta_s, 0)
@@ -1652,14 +1682,24 @@ class Engine:
     def _usable_before(self, user: str, target: str, day: date, expires: datetime,
                        now: Instant) -> float:
         """What of the time given until ``expires`` can be used before then, used without
-        a break from now: the day's own time is used first, then the time given until
-        each moment, the soonest ending first (as their expiries count it), so only what
-        is left after those before it counts (review 12-s9 M1)."""
-        whole = (expires - now.wall).total_seconds()
+        a break from now (``_usable_parts``)."""
+        parts = self._usable_parts(user, target, day, now)
+        if parts is None:
+            return (expires - now.wall).total_seconds()
+        return sum(usable for _, usable, end in parts if end == expires)
+
+    def _usable_parts(self, user: str, target: str, day: date, now: Instant
+                      ) -> list[tuple[float, float, datetime]] | None:
+        """Of the time given until moments of ``day`` still to come, per moment, soonest
+        first: what is left of it, what of that can be used before the moment, used
+        without a break from now, and the moment (None: none is left, or no daily
+        quota). The day's own time is used first, then the time given until each
+        moment, the soonest ending first (as their expiries count it), so only what is
+        left after those before it counts (review 12-s9 M1)."""
         limits = self.limits_of(target)
         standing = None if limits is None else self.lasting(user, limits, day, now)
         if limits is None or standing is None:
-            return whole
+            return None
         today, _ = self._standing(user, limits, day, now)
         assert today is not None  # lasting() is None without it
         _, on_top = standing
@@ -1670,13 +1710,25 @@ class Engine:
         own_left = (quota + self.granted(user, target, day) + self._aside(user, target, day)
                     - (today.used_s - self._beyond_now(user, limits, day, now)))
         cursor = now.wall + timedelta(seconds=max(own_left, 0.0))
-        usable = 0.0
+        parts: list[tuple[float, float, datetime]] = []
         for left, end in on_top:
             part = max(min(left, (end - cursor).total_seconds()), 0.0)
             cursor += timedelta(seconds=part)
-            if end == expires:
-                usable = part
-        return usable
+            parts.append((left, part, end))
+        return parts
+
+    def left_today(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                    ) -> float | None:
+        """What is left of a target today (None = unlimited): ``_left``, with of the
+        time given until a moment only what can be used before it runs out
+        (review-1215-s10 L2: the launch's deadline says no more)."""
+        on_day, on_week = self._standing(user, limits, day, now)
+        if on_day is None:
+            return None if on_week is None else on_week.left_s
+        parts = self._usable_parts(user, limits.target, day, now) if self.timed else None
+        unusable = sum(left - usable for left, usable, _ in parts or ())
+        left = max(on_day.left_s - unusable, 0.0)
+        return left if on_week is None else min(left, on_week.left_s)
 
     def grant_ending(self, user: str, entry_id: str, wall: datetime) -> datetime | None:
         """The end of time given until a moment (for the entry or a group of it) at

@@ -232,3 +232,40 @@ def test_a_timed_grant_is_the_households_and_its_expiry_is_audited_by_one_machin
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT machine FROM audit WHERE type = 'grant_expired'").fetchall()
     assert rows == [("desktop",)]
+
+
+def test_a_sets_aside_and_a_days_beyond_are_kept_and_read_back_as_sqlites_are(
+        pg_url: str) -> None:
+    """ledger10's ``aside_s`` and ledger10b's ``beyond_s`` (household migrations 5 and 6):
+    a row from before them has none; what one machine writes, the other reads back as
+    SQLite's store does (``aside`` the day's sum of its take-backs and sets, ``beyond``
+    the most of the day's rows, a timed grant's too), in its books, its household view
+    and ``grant_rows``."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE shepherd_schema (version INTEGER NOT NULL)")
+        for version, sql in enumerate(MIGRATIONS[:4], 1):
+            conn.execute(sql)
+            conn.execute("INSERT INTO shepherd_schema VALUES (%s)", (version,))
+        conn.execute("INSERT INTO grants (child, target, day, seconds, actor, granted_at, "
+                     "machine) VALUES ('alex', 'game', %s, -60, 'mum', %s, 'laptop')",
+                     (DAY, T0.isoformat()))
+    laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
+    try:
+        assert desktop.load_accounting(DAY).aside == {}
+        assert desktop.load_accounting(DAY).beyond == {}
+        given = laptop.grant(T0, "alex", "game", DAY, 1800, actor="mum",
+                             expires_at=T0 + timedelta(hours=12), beyond_s=3600)
+        laptop.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600, beyond_s=2400)
+        key = ("alex", "game", DAY)
+        for machine in (desktop, laptop):
+            books = machine.load_accounting(DAY)
+            assert (books.grants, books.aside, books.beyond) == (
+                {key: -3960}, {key: 3600}, {key: 3600})
+            view = machine.household(DAY)
+            assert (view.aside, view.beyond) == ({key: 3600}, {key: 3600})
+            assert {g.id: g.signed_after_s for g in books.timed_grants} == {given: -300}
+            assert [r[-2:] for r in machine.grant_rows(DAY, DAY)] == [
+                (0, 0), (0, 3600), (3600, 2400)]
+    finally:
+        laptop.close()
+        desktop.close()
