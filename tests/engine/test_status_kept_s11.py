@@ -193,3 +193,21 @@ def test_kept_lines_are_never_stale_after_any_change_or_at_any_boundary() -> Non
     assert not check.sessions
     check.compare()
     assert check.compared > 100
+
+
+def test_kept_lines_follow_what_is_left_of_an_until_grant_as_its_end_nears() -> None:
+    # ledger11's L2 with status11's kept lines: of a --until grant only what can still be
+    # used before its end counts in what is left today, so that figure falls as the end
+    # nears although nothing runs and nothing changes in the engine.
+    check = Kept(Engine(load_policy_text(POLICY), PARIS), local(25, 16, 0))
+    assert check.launch("alex", "tv")
+    check.to(local(25, 16, 25))
+    check.end(1)  # 25 of tv's 30 minutes used: 5 of its own left
+    check.engine.grant("alex", "tv", 3600, check.now, until=local(25, 16, 40))
+    figures = []
+    for minute in (25, 26, 30, 34, 35, 36, 39, 40, 41):
+        check.to(local(25, 16, minute))
+        check.compare()
+        figures.append(check.line("tv")["remaining_today_s"])
+    # 5 own minutes, then the grant's until 16:40: 15 minutes at 16:25, 5 from 16:35 on.
+    assert figures[0] == 900 and figures[-1] == 300, figures
