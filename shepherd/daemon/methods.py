@@ -135,15 +135,20 @@ class Params:
 
     def duration(self, name: str, allow_zero: bool = False, most: int = 7 * 86400) -> int:
         value = self.raw.get(name)
+        seconds: int | None
         try:  # a negative whole number is a number out of range, said as such (review-9-s10 L4)
             seconds = value if type(value) is int and value < 0 else parse_duration(value)
-        except DurationError:  # (its own words say the same again: review-9-s9 L4)
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        except DurationError:  # "-5" or "-10m" too: a duration below 0 is out of range
+            seconds = _negative(value)
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        if seconds is None:  # (its own words say the same again: review-9-s9 L4)
             raise self._bad(name, "written like 90s, 15m, 1h30m or 2d, or a whole number "
-                                  f"of seconds (got {shown})") from None
-        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > most:
-            least = "0s" if allow_zero else "more than 0s"
-            raise self._bad(name, f"{least} and at most {format_duration(most)}")
+                                  f"of seconds (got {shown})")
+        if seconds < 0 or (seconds == 0 and not allow_zero):  # the bound it is past, only
+            raise self._bad(name, f"{'0s or more' if allow_zero else 'more than 0s'} "
+                                  f"(got {shown})")
+        if seconds > most:
+            raise self._bad(name, f"at most {format_duration(most)} (got {shown})")
         return seconds
 
     def time(self, name: str) -> datetime | None:
@@ -167,6 +172,16 @@ class Params:
             return allowed_client_variables(value, strict=True)
         except ValueError as exc:
             raise self._bad(name, f"what the system accepts: {exc}") from None
+
+
+def _negative(value: Any) -> int | None:
+    """A duration written with a minus sign ("-5", "-10m") as its negative seconds."""
+    if not isinstance(value, str) or not value.startswith("-") or value.startswith("--"):
+        return None
+    try:
+        return -parse_duration(value[1:])
+    except DurationError:
+        return None
 
 
 def _user_name(uid: int) -> str:
