@@ -58,6 +58,7 @@ from shepherd.ipc.protocol import (
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
 from shepherd.localtime import local_zone
+from shepherd.policy import Policy
 from shepherd.policy.durations import (
     MAX_SECONDS,
     DurationError,
@@ -212,6 +213,7 @@ class Subscribers:
                    and c.context.get("child") == user for c in self.server.connections)
 
 
+ROLES_KEPT = 4096  # uids whose role is kept (more: all looked up again; only root makes uids)
 RECORDED_AS = {"grant": "time_granted", "extend": "session_extended"}
 
 
@@ -219,6 +221,8 @@ class Methods:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.once = OnceOnly()
+        self._roles: dict[int, dict[str, Any] | None] = {}  # uid: role, for _roles_policy
+        self._roles_policy: Policy | None = None
         self.table: dict[str, tuple[str, Handler]] = {
             "hello": ("any", self.hello), "health": ("any", self.health),
             "status": ("any", self.status), "entries": ("any", self.entries),
@@ -240,7 +244,21 @@ class Methods:
 
     # -- roles ------------------------------------------------------------------
     def identify(self, peer: Peer) -> dict[str, Any] | None:
+        """Who a uid is under the policy in force: looked up once per uid and policy.
+
+        Each look-up goes through NSS (``getpwuid``, ``getgrnam``: ~15 files opened for a
+        stranger), and a flood of connections made one per connection (review-14-s10 M1).
+        A reload (a new policy object) drops them all, so a uid added to the admin group
+        since is seen after ``shepherd reload``; a uid not seen before is looked up."""
         policy = self.daemon.policy
+        if self._roles_policy is not policy or len(self._roles) >= ROLES_KEPT:
+            self._roles, self._roles_policy = {}, policy
+        if peer.uid not in self._roles:
+            self._roles[peer.uid] = self._look_up(peer, policy)
+        role = self._roles[peer.uid]
+        return None if role is None else dict(role)  # each connection's own copy
+
+    def _look_up(self, peer: Peer, policy: Policy) -> dict[str, Any] | None:
         name = _user_name(peer.uid)
         role: dict[str, Any] | None = None
         if self.daemon.config.user_mode and peer.uid == os.getuid():
