@@ -33,6 +33,7 @@ from shepherd.cli.common import (
 from shepherd.cli.policy_text import render_policy
 from shepherd.cli.status_text import render_status
 from shepherd.engine.grants import grant_too_long
+from shepherd.explain.when import ExplainError, until_form
 from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, NoAnswer, find_socket
 from shepherd.ipc.protocol import FORBIDDEN, INVALID_PARAMS, LAUNCH_DENIED, RpcError
 from shepherd.localtime import local_zone
@@ -244,6 +245,10 @@ def cmd_grant(args: argparse.Namespace) -> int:
                               for_week="--until week", typed=getattr(args.change, "text", ""))
     if too_long is not None:  # the daemon's and the engine's words
         raise CommandError(too_long, EXIT_USAGE)
+    try:  # the flag's own words here; the daemon names its parameter (review-9-s10 L4)
+        until_form(args.until)
+    except ExplainError as exc:
+        raise CommandError(f"--until {exc}", EXIT_USAGE) from None
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)

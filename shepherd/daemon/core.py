@@ -1795,8 +1795,11 @@ class Daemon:
     def _grant_until(self, until: str | None, now: Instant) -> tuple[datetime | None, bool]:
         try:
             return grant_until(until, self.engine.calendar, now.wall)
-        except ExplainError as exc:
-            raise BadRequest(f"--until {exc}") from None
+        except ExplainError:  # the parameter as the caller sent it, not the CLI's flag
+            shown = repr(until) if len(repr(until)) <= 40 else repr(until)[:37] + "..."
+            raise BadRequest("the until must be a time of day (HH:MM, as 17:00), today, week "
+                             f"or an ISO 8601 time with its offset (got {shown})",
+                             {"method": "grant", "parameter": "until"}) from None
 
     async def extend(self, session_id: int, seconds: int, actor: str,
                      action_id: str | None = None, preview: bool = False) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from shepherd.ipc.protocol import (
 )
 from shepherd.ipc.server import Admission, Connection, Peer, RpcServer
 from shepherd.localtime import local_zone
+from shepherd.policy import Policy
 from shepherd.policy.durations import (
     MAX_SECONDS,
     DurationError,
@@ -135,15 +136,20 @@ class Params:
 
     def duration(self, name: str, allow_zero: bool = False, most: int = 7 * 86400) -> int:
         value = self.raw.get(name)
+        seconds: int | None
         try:  # a negative whole number is a number out of range, said as such (review-9-s10 L4)
             seconds = value if type(value) is int and value < 0 else parse_duration(value)
-        except DurationError:  # (its own words say the same again: review-9-s9 L4)
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        except DurationError:  # "-5" or "-10m" too: a duration below 0 is out of range
+            seconds = _negative(value)
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        if seconds is None:  # (its own words say the same again: review-9-s9 L4)
             raise self._bad(name, "written like 90s, 15m, 1h30m or 2d, or a whole number "
-                                  f"of seconds (got {shown})") from None
-        if seconds < 0 or (seconds == 0 and not allow_zero) or seconds > most:
-            least = "0s" if allow_zero else "more than 0s"
-            raise self._bad(name, f"{least} and at most {format_duration(most)}")
+                                  f"of seconds (got {shown})")
+        if seconds < 0 or (seconds == 0 and not allow_zero):  # the bound it is past, only
+            raise self._bad(name, f"{'0s or more' if allow_zero else 'more than 0s'} "
+                                  f"(got {shown})")
+        if seconds > most:
+            raise self._bad(name, f"at most {format_duration(most)} (got {shown})")
         return seconds
 
     def time(self, name: str) -> datetime | None:
@@ -167,6 +173,16 @@ class Params:
             return allowed_client_variables(value, strict=True)
         except ValueError as exc:
             raise self._bad(name, f"what the system accepts: {exc}") from None
+
+
+def _negative(value: Any) -> int | None:
+    """A duration written with a minus sign ("-5", "-10m") as its negative seconds."""
+    if not isinstance(value, str) or not value.startswith("-") or value.startswith("--"):
+        return None
+    try:
+        return -parse_duration(value[1:])
+    except DurationError:
+        return None
 
 
 def _user_name(uid: int) -> str:
@@ -197,6 +213,7 @@ class Subscribers:
                    and c.context.get("child") == user for c in self.server.connections)
 
 
+ROLES_KEPT = 4096  # uids whose role is kept (more: all looked up again; only root makes uids)
 RECORDED_AS = {"grant": "time_granted", "extend": "session_extended"}
 
 
@@ -204,6 +221,8 @@ class Methods:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.once = OnceOnly()
+        self._roles: dict[int, dict[str, Any] | None] = {}  # uid: role, for _roles_policy
+        self._roles_policy: Policy | None = None
         self.table: dict[str, tuple[str, Handler]] = {
             "hello": ("any", self.hello), "health": ("any", self.health),
             "status": ("any", self.status), "entries": ("any", self.entries),
@@ -225,7 +244,21 @@ class Methods:
 
     # -- roles ------------------------------------------------------------------
     def identify(self, peer: Peer) -> dict[str, Any] | None:
+        """Who a uid is under the policy in force: looked up once per uid and policy.
+
+        Each look-up goes through NSS (``getpwuid``, ``getgrnam``: ~15 files opened for a
+        stranger), and a flood of connections made one per connection (review-14-s10 M1).
+        A reload (a new policy object) drops them all, so a uid added to the admin group
+        since is seen after ``shepherd reload``; a uid not seen before is looked up."""
         policy = self.daemon.policy
+        if self._roles_policy is not policy or len(self._roles) >= ROLES_KEPT:
+            self._roles, self._roles_policy = {}, policy
+        if peer.uid not in self._roles:
+            self._roles[peer.uid] = self._look_up(peer, policy)
+        role = self._roles[peer.uid]
+        return None if role is None else dict(role)  # each connection's own copy
+
+    def _look_up(self, peer: Peer, policy: Policy) -> dict[str, Any] | None:
         name = _user_name(peer.uid)
         role: dict[str, Any] | None = None
         if self.daemon.config.user_mode and peer.uid == os.getuid():

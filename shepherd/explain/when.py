@@ -42,6 +42,27 @@ def parse_clock(text: str) -> int:
     raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 15:30)")
 
 
+def until_form(text: str | None) -> datetime | int | bool | None:
+    """What a grant's ``until`` says, before any day is known: None (``today``), True
+    (``week``), a moment (ISO 8601 with its offset) or minutes after midnight (``HH:MM``);
+    anything else is an ``ExplainError`` whose words name the text as it was given."""
+    if text is None or text.lower() == "today":
+        return None
+    if text.lower() in ("week", "this week"):
+        return True
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            return moment
+    except ValueError:
+        pass
+    try:
+        return parse_clock(text)
+    except ExplainError:
+        raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 17:00), "
+                           "today or week") from None
+
+
 def grant_until(text: str | None, calendar: QuotaCalendar,
                 now: datetime) -> tuple[datetime | None, bool]:
     """How long time added lasts (``shepherd grant --until``): ``HH:MM`` (the next such
@@ -49,21 +70,12 @@ def grant_until(text: str | None, calendar: QuotaCalendar,
     and 04:00 is when it ends, the same as ``today``),
     an ISO 8601 moment with its offset, ``today`` (None: with the day) or ``week``
     (True: on any day until the week's end)."""
-    if text is None or text.lower() == "today":
-        return None, False
-    if text.lower() in ("week", "this week"):
-        return None, True
-    try:
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is not None:
-            return moment, False
-    except ValueError:
-        pass
-    try:
-        minutes = parse_clock(text)
-    except ExplainError:
-        raise ExplainError(f"{text!r} is not a time of day (expected HH:MM, as 17:00), "
-                           "today or week") from None
+    form = until_form(text)
+    if form is None or form is True:
+        return None, form is True
+    if isinstance(form, datetime):
+        return form, False
+    minutes = form
     day = calendar.quota_day(now)
     moment = calendar.at(day, minutes)
     if moment <= calendar.day_start(day):  # the day's start is its end: 04:00 is tonight's

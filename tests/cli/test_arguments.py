@@ -202,3 +202,15 @@ def test_no_policy_suggests_copying_the_example(tmp_path: Path) -> None:
     copy = next(line for line in done.stderr.splitlines() if " cp " in line).split("&&")[1]
     subprocess.run(f"mkdir -p {missing.parent} &&{copy}", shell=True, check=True)
     assert missing.read_text() == (ROOT / "policy.example.toml").read_text()
+
+
+def test_an_until_that_is_no_time_is_said_in_the_flags_words_before_any_daemon(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Review 9-s10 L4: the daemon now names its parameter ("the until must be ..."); the
+    command line says its own flag, and asks no daemon (there is none on this socket)."""
+    socket = str(tmp_path / "none.sock")
+    assert main(["grant", "alex", "games", "+10m", "--until", "garbage",
+                 "--socket", socket]) == 2
+    err = capsys.readouterr().err
+    assert "--until 'garbage' is not a time of day (expected HH:MM, as 17:00)" in err, err
+    assert "the until" not in err, err

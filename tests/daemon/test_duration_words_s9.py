@@ -25,4 +25,7 @@ def test_a_negative_whole_number_is_said_to_be_out_of_range() -> None:
     """Review 9-s10 L4: -5 is a whole number; what is wrong with it is its range."""
     with pytest.raises(RpcError) as caught:
         Params("grant", {"duration": -5}).duration("duration", most=86400)
-    assert str(caught.value) == "the duration must be more than 0s and at most 1d", caught.value
+    assert str(caught.value) == "the duration must be more than 0s (got -5)", caught.value
+    with pytest.raises(RpcError) as caught:  # and too long, the other bound only
+        Params("grant", {"duration": "2d"}).duration("duration", most=86400)
+    assert str(caught.value) == "the duration must be at most 1d (got '2d')", caught.value

@@ -91,7 +91,8 @@ def test_time_for_the_week_taken_back_is_kept_across_a_restart(daemon_factory: A
 
 
 @pytest.mark.parametrize(("until", "mode", "said"), [
-    ("25:00", "add", "is not a time of day"),
+    ("25:00", "add", "the until must be a time of day (HH:MM, as 17:00), today, week or an "
+                     "ISO 8601 time with its offset (got '25:00')"),
     ("week", "set", "only time added"),
     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
 ], ids=["not a time", "set until week", "a minute ago"])  # (the same in every xdist worker)
