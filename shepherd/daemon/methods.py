@@ -18,6 +18,7 @@ import asyncio
 import grp
 import os
 import pwd
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -214,6 +215,7 @@ class Subscribers:
 
 
 ROLES_KEPT = 4096  # uids whose role is kept (more: all looked up again; only root makes uids)
+ROLE_KEPT_S = 5.0  # a role looked up is kept this long: a flood asks NSS once in it per uid
 RECORDED_AS = {"grant": "time_granted", "extend": "session_extended"}
 
 
@@ -221,7 +223,8 @@ class Methods:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.once = OnceOnly()
-        self._roles: dict[int, dict[str, Any] | None] = {}  # uid: role, for _roles_policy
+        # uid: (role, when looked up), for _roles_policy
+        self._roles: dict[int, tuple[dict[str, Any] | None, float]] = {}
         self._roles_policy: Policy | None = None
         self.table: dict[str, tuple[str, Handler]] = {
             "hello": ("any", self.hello), "health": ("any", self.health),
@@ -244,18 +247,20 @@ class Methods:
 
     # -- roles ------------------------------------------------------------------
     def identify(self, peer: Peer) -> dict[str, Any] | None:
-        """Who a uid is under the policy in force: looked up once per uid and policy.
+        """Who a uid is under the policy in force: looked up at most once per uid in
+        ``ROLE_KEPT_S`` (and again after a reload: a new policy object drops them all).
 
         Each look-up goes through NSS (``getpwuid``, ``getgrnam``: ~15 files opened for a
         stranger), and a flood of connections made one per connection (review-14-s10 M1).
-        A reload (a new policy object) drops them all, so a uid added to the admin group
-        since is seen after ``shepherd reload``; a uid not seen before is looked up."""
-        policy = self.daemon.policy
+        Kept only seconds, never until a reload: a parent taken out of the admin group
+        (or an account removed) is no parent a few seconds later (fail closed)."""
+        policy, now = self.daemon.policy, time.monotonic()
         if self._roles_policy is not policy or len(self._roles) >= ROLES_KEPT:
             self._roles, self._roles_policy = {}, policy
-        if peer.uid not in self._roles:
-            self._roles[peer.uid] = self._look_up(peer, policy)
-        role = self._roles[peer.uid]
+        kept = self._roles.get(peer.uid)
+        if kept is None or now - kept[1] >= ROLE_KEPT_S:
+            kept = self._roles[peer.uid] = (self._look_up(peer, policy), now)
+        role = kept[0]
         return None if role is None else dict(role)  # each connection's own copy
 
     def _look_up(self, peer: Peer, policy: Policy) -> dict[str, Any] | None:
