@@ -69,7 +69,8 @@ def _starting(db: str | None, since: date) -> Starting:
     finally:
         store.close()
     timed = tuple(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
-                             g.paid_s, g.used_before_s, g.signed_after_s)
+                             g.paid_s, g.used_before_s, g.signed_after_s,
+                             g.beyond_before_s)
                   for g in known.timed_grants)
     return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
                     known.expiries_noted, counted=True, aside=known.aside,

@@ -445,7 +445,8 @@ class Daemon:
                              locked=accounting.locked, timed_grants=[
                                  TimedGrant(g.id, g.user, g.target, g.day, g.seconds,
                                             g.expires_at, g.week, g.paid_s,
-                                            g.used_before_s, g.signed_after_s)
+                                            g.used_before_s, g.signed_after_s,
+                                            g.beyond_before_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted,
                              aside=accounting.aside, beyond=accounting.beyond)
@@ -750,7 +751,7 @@ class Daemon:
         accounting = Accounting(
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
-                                g.paid, g.used_before, g.signed_after)
+                                g.paid, g.used_before, g.signed_after, g.beyond_before)
                   for g in engine.timed.values()),
             frozenset(engine.expiries_noted), dict(engine.aside), dict(engine.beyond))
         return Books(accounting, tuple(sessions), self._next_session_id,
@@ -1759,7 +1760,7 @@ class Daemon:
             expires_at=planned.expires_at, used_before_s=planned.used_s,
             week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from, aside_s=planned.week_aside_s,
-            beyond_s=planned.beyond_own_s))
+            beyond_s=planned.beyond_own_s, beyond_before_s=planned.beyond_before_s))
         # The deadlines it moves later reach the guard thread and the alarm before it is
         # made, as an extension's do (review-9-s10 M2); a session whose old deadline's
         # SIGTERM went first keeps that deadline (held: the new time pays for no grace).

@@ -198,7 +198,8 @@ class HouseholdLink:
         # (a negative id) stays this machine's. An expiry any machine noted is noted.
         timed = [*(g for gid, g in engine.timed.items() if gid < 0),
                  *(TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
-                              g.paid_s, g.used_before_s, g.signed_after_s)
+                              g.paid_s, g.used_before_s, g.signed_after_s,
+                              g.beyond_before_s)
                    for g in view.timed_grants)]
         engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
                          expiries_noted=view.expiries_noted, locked=view.locked,

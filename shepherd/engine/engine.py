@@ -469,27 +469,44 @@ class Engine:
         """The use of ``day`` its own time had not paid for when it last changed."""
         return self.beyond.get((user, target, day), 0) if self.beyond else 0
 
-    def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
+    def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                    used_until: float | None = None) -> float:
         """The use of ``day`` up to ``now`` its own time did not pay for (time given until
         a moment and the week's time did): its use beyond its own time, never less than
-        when its own time last changed (review-1215-s10)."""
+        when its own time last changed (review-1215-s10); ``used_until``: the day's use
+        counted no further than this (a grant's expiry)."""
         quota = limits.daily_quota(day)
         recorded = float(self._beyond(user, limits.target, day))
         if quota is None:
             if limits.weekly is None:
                 return 0.0
-            return max(self._week_beyond_own(user, limits, day, now), recorded)
+            return max(self._week_beyond_own(user, limits, day, now, used_until), recorded)
         own = quota + self.granted(user, limits.target, day) + self._aside(
             user, limits.target, day)
-        return max(self.used(user, limits.members, day, now) - own, recorded, 0.0)
+        used = self.used(user, limits.members, day, now)
+        if used_until is not None:
+            used = min(used, used_until)
+        return max(used - own, recorded, 0.0)
+
+    def _given_after(self, g: TimedGrant, limits: QuotaLimits, now: Instant,
+                     used: float) -> float:
+        """Of the use of ``g``'s day up to ``used``, what its own time did not pay for
+        since ``g`` was given: the most ``g`` (and the grants paying with it) can have
+        paid for. What its own time had not paid for when it was given, others (the
+        week's time, time given until a moment before it) paid for (ledger11b)."""
+        if not g.beyond_before:
+            return math.inf
+        beyond = self._beyond_now(g.user, limits, g.day, now, used)
+        return max(beyond - g.beyond_before, 0.0)
 
     def _week_beyond_own(self, user: str, limits: QuotaLimits, day: date,
-                         now: Instant) -> float:
+                         now: Instant, used_until: float | None = None) -> float:
         """Without a daily quota, the use of ``day`` up to ``now`` beyond the week's
         allowance with the day's own time (its time added for today, take-backs and
         sets): what its time given until a moment and the week's time paid for."""
         def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
+            used = self.used(user, limits.members, d, now)
+            return min(used, used_until) if d == day and used_until is not None else used
 
         on = self._grants_on(user, limits.target, now.wall, used_on)
 
@@ -695,7 +712,8 @@ class Engine:
                       self._beyond(user, target, day) - grants_on(day).paid])
         used, paid = used_on(day), dict[int, float]()
         for g in timed:
-            since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
+            since = (max(min(used - g.used_before, self._given_after(g, limits, now, used))
+                         - self._paid_sooner(g, paid), 0.0)
                      if g.used_before is not None else 0.0)
             paid[g.id] = min(float(g.seconds), since, beyond)
             beyond -= paid[g.id]
@@ -1202,7 +1220,9 @@ class Engine:
             if self.with_day(g):  # it pays for no use before it was given (review-1215-s10)
                 since = used if g.used_before is None else max(used - g.used_before, 0.0)
             else:
-                since = max(used - g.used_before - self._paid_sooner(g), 0.0
+                since = max(min(used - g.used_before,
+                                self._given_after(g, limits, now, used))
+                            - self._paid_sooner(g), 0.0
                             ) if g.used_before is not None else 0.0
             paid = min(net[g.id], since, beyond)
             beyond -= paid + min(raised[g.id], beyond - paid)  # then what a set added
@@ -1400,9 +1420,11 @@ class Engine:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
-        beyond_s = 0
+        beyond_s, before_s = 0, 0.0
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
             beyond_s = math.floor(self._beyond_now(user, limits, day, now) + 1e-6)
+        elif expires is not None and not week and limits.limited:  # until a moment
+            before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
         rest = seconds + min(change.delta_s, 0)
         if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
@@ -1435,7 +1457,7 @@ class Engine:
                            timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else (), week_aside_s=aside_s,
-                           beyond_own_s=beyond_s)
+                           beyond_own_s=beyond_s, beyond_before_s=before_s)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
@@ -1642,7 +1664,8 @@ class Engine:
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,
                                               planned.day, planned.seconds,
                                               planned.expires_at, planned.week,
-                                              used_before=planned.used_s)
+                                              used_before=planned.used_s,
+                                              beyond_before=planned.beyond_before_s)
         self._changed()
         quota_limits = self.limits_of(planned.target)
         assert quota_limits is not None

@@ -110,3 +110,7 @@ class TimedGrant:
     # The net of its day's take-backs and sets made after it was given (for time added
     # for today: what they may have taken from it; one made before it took nothing).
     signed_after: int = 0
+    # The use of its day its own time had not paid for when it was given (ledger11b:
+    # Engine._beyond_now then): others paid for it, so it pays for none of it (a time
+    # given until a moment only; 0: not known, an old row or a rebuilt engine).
+    beyond_before: float = 0.0

@@ -58,6 +58,9 @@ class TimedGrantRow:
     paid_s: float | None = None  # what it paid for, noted when it expired (None: unknown)
     used_before_s: float | None = None  # its target's use that day when it was given
     signed_after_s: int = 0  # the net of its day's take-backs and sets made after it
+    # of time given until a moment, its day's use its own time had not paid for when it
+    # was given (TimedGrant.beyond_before, ledger11b); 0 on an older row
+    beyond_before_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -270,11 +273,12 @@ class StateStore(Protocol):
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
-              beyond_s: int = 0) -> int | None:
+              beyond_s: int = 0, beyond_before_s: float = 0.0) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
         ``used_before_s``, its target's use that day when it was given; a take-back or
         set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);
-        a change of the day's own time keeps ``beyond_s`` (TimeGranted.beyond_own_s).
+        a change of the day's own time keeps ``beyond_s`` (TimeGranted.beyond_own_s);
+        time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

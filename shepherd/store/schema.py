@@ -176,6 +176,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN beyond_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 10: of time given until a moment, the day's use its own time had not paid for when
+    # it was given (the week's time and time given until a moment before it had): it
+    # pays for none of it (ledger11b). 0 on an older row (not known: as before).
+    """
+    ALTER TABLE grants ADD COLUMN beyond_before_s REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -138,17 +138,18 @@ class Store:
                 aside[key] = int(a)
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
+        for gid, u, t, d, sec, until, week, seen, paid, before, after, others in conn.execute(
                 "SELECT id, user, target, day, seconds, expires_at, week, expiry_noted, paid_s, "
                 "used_before_s, (SELECT coalesce(sum(s.seconds + s.aside_s), 0) "
                 "FROM grants s WHERE "
                 "s.user = g.user AND s.target = g.target AND s.day = g.day AND "
-                "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
+                "s.expires_at IS NULL AND s.id > g.id), beyond_before_s FROM grants g "
                 "WHERE day >= ? AND expires_at IS NOT NULL", (since.isoformat(),)):
             timed.append(TimedGrantRow(int(gid), str(u), str(t), date.fromisoformat(str(d)),
                                        int(sec), datetime.fromisoformat(str(until)),
                                        bool(week), None if paid is None else float(paid),
-                                       None if before is None else float(before), int(after)))
+                                       None if before is None else float(before), int(after),
+                                       float(others)))
             if seen:
                 noted.add(int(gid))
         locked = {str(u) for (u,) in conn.execute("SELECT user FROM locks")}
@@ -202,11 +203,12 @@ class Store:
                  if acc.grants.get((u, t, d)) or acc.beyond.get((u, t, d))])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
-                "expires_at, week, expiry_noted, paid_s, used_before_s) VALUES (?, ?, ?, ?, ?, "
-                "'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?)",
+                "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s) VALUES "
+                "(?, ?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, "
+                "?, ?)",
                 [(g.id, g.user, g.target, g.day.isoformat(), g.seconds, ts.isoformat(),
                   g.expires_at.isoformat(), int(g.week), int(g.id in acc.expiries_noted),
-                  g.paid_s, g.used_before_s)
+                  g.paid_s, g.used_before_s, g.beyond_before_s)
                  for g in acc.timed_grants])
             conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
@@ -421,7 +423,7 @@ class Store:
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
-              beyond_s: int = 0) -> int | None:
+              beyond_s: int = 0, beyond_before_s: float = 0.0) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -435,11 +437,11 @@ class Store:
                              (part, taken_id))
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
-                             "granted_at, expires_at, week, used_before_s, aside_s, beyond_s) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "granted_at, expires_at, week, used_before_s, aside_s, beyond_s, "
+                             "beyond_before_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
-                              int(week), used_before_s, aside_s, beyond_s))
+                              int(week), used_before_s, aside_s, beyond_s, beyond_before_s))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

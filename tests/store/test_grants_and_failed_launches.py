@@ -105,7 +105,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 9
+            assert store.db.schema_version == len(MIGRATIONS) == 10
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -238,7 +238,7 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 9
+        assert store.db.schema_version == len(MIGRATIONS) == 10
         given = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
                             expires_at=T0 + timedelta(hours=2))
         store.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600)
@@ -267,7 +267,7 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 9
+        assert store.db.schema_version == len(MIGRATIONS) == 10
         assert store.load_accounting(DAY).beyond == {}
         store.grant(T0, "alex", "game", DAY, 1800, actor="mum",
                     expires_at=T0 + timedelta(hours=12), beyond_s=3600)

@@ -269,3 +269,35 @@ def test_a_sets_aside_and_a_days_beyond_are_kept_and_read_back_as_sqlites_are(
     finally:
         laptop.close()
         desktop.close()
+
+
+def test_time_given_until_a_moments_use_paid_by_others_migrates_and_is_read_back(
+        pg_url: str) -> None:
+    """ledger11b's ``beyond_before_s`` (household migration 7): a timed grant from before
+    it has 0 (not known); what one machine writes, the other reads back."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE shepherd_schema (version INTEGER NOT NULL)")
+        for version, sql in enumerate(MIGRATIONS[:6], 1):
+            conn.execute(sql)
+            conn.execute("INSERT INTO shepherd_schema VALUES (%s)", (version,))
+        conn.execute("INSERT INTO grants (child, target, day, seconds, actor, granted_at, "
+                     "machine, expires_at) VALUES ('alex', 'game', %s, 60, 'mum', %s, "
+                     "'laptop', %s)", (DAY, T0.isoformat(), T0 + timedelta(hours=1)))
+    laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
+    try:
+        [old] = desktop.load_accounting(DAY).timed_grants
+        assert old.beyond_before_s == 0.0
+        given = laptop.grant(T0, "alex", "game", DAY, 60, actor="mum",
+                             expires_at=T0 + timedelta(hours=2), beyond_before_s=60.25)
+        for machine in (desktop, laptop):
+            books = machine.load_accounting(DAY)
+            assert {g.id: g.beyond_before_s for g in books.timed_grants} == {
+                old.id: 0.0, given: 60.25}
+            view = machine.household(DAY)
+            assert view is not None
+            assert {g.id: g.beyond_before_s for g in view.timed_grants} == {
+                old.id: 0.0, given: 60.25}
+            assert books.beyond == {}  # not the day's floor
+    finally:
+        laptop.close()
+        desktop.close()

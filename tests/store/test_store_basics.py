@@ -121,6 +121,40 @@ def test_a_snapshot_from_before_pauses_migrates_with_no_paused_time(store_path: 
         store.close()
 
 
+def test_what_time_given_until_a_moment_found_paid_by_others_is_kept(
+        store: StateStore) -> None:
+    """ledger11b: time given until a moment keeps the day's use its own time had not
+    paid for when it was given (``beyond_before_s``), and reads it back; other rows 0."""
+    until = T0 + timedelta(hours=2)
+    timed = store.grant(T0, "alex", "game", DAY, 300, actor="mum", expires_at=until,
+                        used_before_s=960.0, beyond_before_s=60.25)
+    week = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
+                       expires_at=T0 + timedelta(days=5), week=True)
+    store.grant(T0, "alex", "game", DAY, 60, actor="mum", beyond_s=60)
+    books = store.load_accounting(DAY)
+    assert {g.id: g.beyond_before_s for g in books.timed_grants} == {timed: 60.25, week: 0.0}
+    assert books.beyond == {("alex", "game", DAY): 60}  # the day's floor is the own rows'
+
+
+def test_an_older_timed_grant_migrates_with_nothing_known_paid_by_others(
+        store_path: Path) -> None:
+    store_path.parent.mkdir(parents=True)
+    conn = apsw.Connection(str(store_path))
+    for migration in MIGRATIONS[:9]:
+        conn.execute(migration)
+    conn.pragma("user_version", 9)
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at, "
+                 "expires_at, used_before_s) VALUES ('alex', 'game', ?, 300, 'mum', ?, ?, 5.0)",
+                 (DAY.isoformat(), T0.isoformat(), (T0 + timedelta(hours=1)).isoformat()))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        [g] = store.load_accounting(DAY).timed_grants
+        assert (g.used_before_s, g.beyond_before_s) == (5.0, 0.0)
+    finally:
+        store.close()
+
+
 def test_a_failed_change_writes_nothing(store: StateStore) -> None:
     before = store.verify_audit().checked
     with pytest.raises(StoreError):
@@ -171,7 +205,8 @@ def test_a_daemons_books_written_over_a_rebuilt_store_read_back_the_same(
         usage={("alex", "game", DAY): 60.0, ("alex", "game", DAY - timedelta(days=1)): 900.0},
         cooldowns={("sam", "game"): until}, grants={("alex", "game", DAY): 600},
         locked={"sam"},
-        timed_grants=(TimedGrantRow(7, "alex", "game", DAY, 300, until, False),),
+        timed_grants=(TimedGrantRow(7, "alex", "game", DAY, 300, until, False,
+                                    beyond_before_s=90.5),),
         expiries_noted=frozenset({7})), (running,), next_session_id=42,
         since=DAY - timedelta(days=1))
     old_day = DAY - timedelta(days=10)

@@ -217,6 +217,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN beyond_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: of time given until a moment, the day's use its own time had not paid for when
+    # it was given, as SQLite's migration 10 (ledger11b); 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN beyond_before_s DOUBLE PRECISION NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

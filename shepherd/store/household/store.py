@@ -219,16 +219,17 @@ class PgStore:
         expiry is audited."""
         timed: list[TimedGrantRow] = []
         noted: set[int] = set()
-        for gid, u, t, d, sec, until, week, seen, paid, before, after in conn.execute(
+        for gid, u, t, d, sec, until, week, seen, paid, before, after, others in conn.execute(
                 "SELECT id, child, target, day, seconds, expires_at, week, expiry_noted, "
                 "paid_s, used_before_s, (SELECT coalesce(sum(s.seconds + s.aside_s), 0) "
                 "FROM grants s "
                 "WHERE s.child = g.child AND s.target = g.target AND s.day = g.day AND "
-                "s.expires_at IS NULL AND s.id > g.id) FROM grants g "
+                "s.expires_at IS NULL AND s.id > g.id), beyond_before_s FROM grants g "
                 "WHERE day >= %s AND expires_at IS NOT NULL ORDER BY id", (since,)).fetchall():
             timed.append(TimedGrantRow(int(gid), str(u), str(t), d, int(sec), until,
                                        bool(week), None if paid is None else float(paid),
-                                       None if before is None else float(before), int(after)))
+                                       None if before is None else float(before), int(after),
+                                       float(others)))
             if seen:
                 noted.add(int(gid))
         return tuple(timed), frozenset(noted)
@@ -578,7 +579,7 @@ class PgStore:
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
-              beyond_s: int = 0) -> int | None:
+              beyond_s: int = 0, beyond_before_s: float = 0.0) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -589,10 +590,12 @@ class PgStore:
             if seconds:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
-                    "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s, "
+                    "beyond_before_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
-                     expires_at, week, used_before_s, aside_s, beyond_s)).fetchone()
+                     expires_at, week, used_before_s, aside_s, beyond_s,
+                     beyond_before_s)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
