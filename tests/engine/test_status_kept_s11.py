@@ -10,8 +10,10 @@ and the kept lines were really used in between (``held``).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from shepherd.engine import Engine
+from shepherd.daemon import status
+from shepherd.engine import Engine, StoreUnavailable
 from shepherd.policy import load_policy_text
 from tests.engine.conftest import PARIS, local
 from tests.engine.test_outlook import Check
@@ -250,3 +252,29 @@ def test_kept_lines_stand_while_two_sessions_spend_a_group_until_it_runs_out() -
             break
         check.tick()
     assert not check.sessions and check.held > 100  # kept for most of it, never stale
+
+
+def test_kept_lines_follow_the_store_becoming_unavailable_and_back() -> None:
+    # Review 9-s11 M2: what refuses every launch (no writable store) is not the engine's
+    # state: a block kept while the store was there must not answer once it is gone, nor
+    # the other way round.
+    check = Kept(Engine(load_policy_text(POLICY), PARIS), local(25, 16, 5))
+    gone = (StoreUnavailable("disk full"),)
+
+    def both(blocked: tuple[StoreUnavailable, ...]) -> tuple[Any, Any]:
+        with check.engine.reading():
+            kept = status.render(check.now, check.engine, check.engine.policy, check.sessions,
+                                 only=None, blocked=blocked, user_mode=False, store_ok=not blocked,
+                                 clock_jump_pending=False, rejected_reload=None,
+                                 shown=check.shown)
+            fresh = status.render(check.now, check.engine, check.engine.policy, check.sessions,
+                                  only=None, blocked=blocked, user_mode=False,
+                                  store_ok=not blocked, clock_jump_pending=False,
+                                  rejected_reload=None, shown=None)
+        return kept, fresh
+
+    for blocked in ((), (), gone, gone, (), gone):
+        kept, fresh = both(blocked)
+        assert kept == fresh, blocked
+        check.step(1)
+    assert check.shown.blocks  # the lines were kept between the changes
