@@ -543,12 +543,17 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
         assert left(e, clock) == pytest.approx(60 * ledger_left()), (kind, a, b)
 
 
-def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it() -> None:
-    """15m a day, ``+1m --until week``, 16 minutes played (the week paid the 16th),
-    ``+1m`` for today, ``+1m --until`` 5 minutes on, 1 minute played (time for today pays
-    it: the day's own time first): the grant until a moment went unused, so at its end
-    nothing is left today, and Tuesday has its quota only."""
-    e = engine(QUARTER)
+@pytest.mark.parametrize(("limits", "tuesday_left"), [
+    ('{ daily_quota = "15m" }', 900),  # Tuesday has its quota only
+    ('{ weekly_quota = "15m" }', 0),  # the weekly-only form (ledger11b): nor on Tuesday
+], ids=["daily", "weekly only"])
+def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it(
+        limits: str, tuesday_left: float) -> None:
+    """15m a day (or a week), ``+1m --until week``, 16 minutes played (the week's grant
+    paid the 16th), ``+1m`` for today, ``+1m --until`` 5 minutes on, 1 minute played (time
+    for today pays it: the day's own time first): the grant until a moment went unused,
+    so at its end nothing is left (before the fix: a minute)."""
+    e = engine(f'[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = {limits}\n')
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 60, clock.now, week=True)
     assert play(e, clock, 16 * 60, 1) == pytest.approx(16 * 60)
@@ -558,27 +563,7 @@ def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it
     clock.advance(600)
     assert left(e, clock) == pytest.approx(0)
     clock.set_wall(local(24, 10))
-    assert left(e, clock) == pytest.approx(900)
-
-
-def test_on_a_weekly_only_target_time_given_until_a_moment_never_takes_over_the_weeks_minute(
-        ) -> None:
-    """The weekly-only form (ledger11b): 15m a week, ``+1m --until week``, 16 minutes
-    played (the week's grant paid the 16th), ``+1m`` for today, ``+1m --until`` 5 minutes
-    on, 1 minute played (time for today pays it): the grant until a moment went unused,
-    so at its end nothing is left this week (before: a minute), nor on Tuesday."""
-    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
-               'limits = { weekly_quota = "15m" }\n')
-    clock = FakeClock(local(23, 10))
-    e.grant("alex", "game", 60, clock.now, week=True)
-    assert play(e, clock, 16 * 60, 1) == pytest.approx(16 * 60)
-    e.grant("alex", "game", 60, clock.now)
-    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=5))
-    assert play(e, clock, 60, 2) == pytest.approx(60)
-    clock.advance(600)
-    assert left(e, clock) == pytest.approx(0)
-    clock.set_wall(local(24, 10))
-    assert left(e, clock) == pytest.approx(0)
+    assert left(e, clock) == pytest.approx(tuesday_left)
 
 
 def test_an_engine_rebuilt_from_the_store_keeps_what_others_paid_before_a_grant(
