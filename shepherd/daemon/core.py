@@ -52,6 +52,7 @@ from shepherd.daemon.errors import (
     StoreUnreadable,
     TooLate,
     TooManyRequests,
+    shown,
 )
 from shepherd.daemon.events import DaemonEvent, Discard, EventSink
 from shepherd.daemon.exclusive import CannotStart
@@ -1797,9 +1798,8 @@ class Daemon:
         try:
             return grant_until(until, self.engine.calendar, now.wall)
         except ExplainError:  # the parameter as the caller sent it, not the CLI's flag
-            shown = repr(until) if len(repr(until)) <= 40 else repr(until)[:37] + "..."
             raise BadRequest("the until must be a time of day (HH:MM, as 17:00), today, week "
-                             f"or an ISO 8601 time with its offset (got {shown})",
+                             f"or an ISO 8601 time with its offset (got {shown(until)})",
                              {"method": "grant", "parameter": "until"}) from None
 
     async def extend(self, session_id: int, seconds: int, actor: str,

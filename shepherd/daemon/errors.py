@@ -25,6 +25,13 @@ class BadRequest(CommandError):
     """A value that makes no sense here (what was wrong, what was expected)."""
 
 
+def shown(value: Any, most: int = 40) -> str:
+    """A bad value as its caller sent it, for the words that refuse it: its ``repr``, cut
+    to ``most`` characters (a hostile caller's megabyte never comes back to it)."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 class LaunchRefused(CommandError):
     """The engine (or a store that cannot record it) said no; every reason is listed."""
 

@@ -37,6 +37,7 @@ from shepherd.daemon.errors import (
     StoreUnreadable,
     TooLate,
     TooManyRequests,
+    shown,
 )
 from shepherd.daemon.events import DaemonEvent
 from shepherd.daemon.once import ACTION_ID, AlreadyDone, OnceOnly, Recorded
@@ -142,15 +143,15 @@ class Params:
             seconds = value if type(value) is int and value < 0 else parse_duration(value)
         except DurationError:  # "-5" or "-10m" too: a duration below 0 is out of range
             seconds = _negative(value)
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        got = shown(value)
         if seconds is None:  # (its own words say the same again: review-9-s9 L4)
             raise self._bad(name, "written like 90s, 15m, 1h30m or 2d, or a whole number "
-                                  f"of seconds (got {shown})")
+                                  f"of seconds (got {got})")
         if seconds < 0 or (seconds == 0 and not allow_zero):  # the bound it is past, only
             raise self._bad(name, f"{'0s or more' if allow_zero else 'more than 0s'} "
-                                  f"(got {shown})")
+                                  f"(got {got})")
         if seconds > most:
-            raise self._bad(name, f"at most {format_duration(most)} (got {shown})")
+            raise self._bad(name, f"at most {format_duration(most)} (got {got})")
         return seconds
 
     def time(self, name: str) -> datetime | None:

@@ -824,7 +824,7 @@ class Engine:
                 continue
             group = self.policy.group(check.group)
             assert group is not None
-            left = self._left(user, self._group_limits(group), day, now)
+            left = self.left_today(user, self._group_limits(group), day, now)
             if left is not None:
                 slack = min(slack, left - MIN_LAUNCH_S - 1.0)  # refusing, or a second off
         wall_calm = outlook.calm_but_live

@@ -326,7 +326,9 @@ def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part(
     [gone] = wait_for(lambda: expiries(d), timeout=30)
     assert gone["data"]["unused_s"] < 1 and gone["data"]["seconds"] == row.seconds
     [line] = d.call("usage.history", days=1)["days"][0]["usage"]
-    assert not line["over"] and line["granted_s"] == row.seconds, line
+    # What counts of it is what was used (row.seconds less the fraction of a second that
+    # the take-back left and the end let go), rounded: a second apart at most on a slow run.
+    assert not line["over"] and row.seconds - 1 <= line["granted_s"] <= row.seconds, line
 
 
 def test_time_given_until_two_moments_says_each_ones_end(daemon_factory: Any) -> None:

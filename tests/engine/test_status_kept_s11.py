@@ -278,3 +278,27 @@ def test_kept_lines_follow_the_store_becoming_unavailable_and_back() -> None:
         assert kept == fresh, blocked
         check.step(1)
     assert check.shown.blocks  # the lines were kept between the changes
+
+
+def test_kept_lines_see_a_group_run_out_at_its_until_grants_end() -> None:
+    # The s11 read-back: Engine.calm bounded a live group by what is left of it counting an
+    # --until grant in full (``_left``), where the group refuses once what can still be used
+    # before the grant's end is spent (``left_today``, as the outlook asks). Chess rests
+    # (refused for its cooldown) while kart spends the group; the grant's end, not its
+    # size, runs the group out: the kept line must give way by then. (The grant's end is
+    # also a moment the outlook itself turns at, which is why this never showed stale;
+    # calm now asks what the outlook asks, so that the two cannot drift apart.)
+    check = Kept(Engine(load_policy_text(RACING), PARIS), local(25, 10, 0))
+    assert check.launch("alex", "chess")
+    check.step(10)
+    check.end(1)
+    check.engine.grant("alex", "games", 3600, check.now, until=local(25, 10, 25))
+    assert check.launch("alex", "kart")
+    while check.sessions:
+        # Each 30 s while the group's own time pays, each second from 10:19:30 on.
+        check.step(30.0 if check.wall < local(25, 10, 19) + timedelta(seconds=30) else 1.0)
+        check.compare()
+        check.tick()
+    check.compare()
+    assert check.wall < local(25, 10, 25) + timedelta(seconds=5) and check.held > 30
+    assert check.line("chess")["state"] == "quota_exhausted"  # the group, for the rest of today
