@@ -18,6 +18,12 @@ of its own, then waits. ``health``'s answer time is given for:
 - **stop**: from an admin's ``stop`` until ``session_ended``; then every sleeper
   must be gone (counted in ``/proc`` by the token in their command line).
 
+Beside each figure, the **echo floor**: the same poll of an asyncio echo server at the
+daemon's nice, in the same run (what the machine does to any loop). After the first
+round's storm, the CPU of one look at a program start (``OutsideWatch._exec_look``,
+run here on each sleeper). ``--detect`` adds an entry with a ``detect`` rule that
+nothing matches: every program start of the child is then looked at by the daemon.
+
 ``--rounds`` repeats the session (launch, storm, stop) on the same daemon.
 ``--py-spy PATH`` records the daemon with py-spy (``--idle``, every thread) into
 PATH (collapsed stacks, ``--format raw``) for the storm of the first round. The daemon's CPU time
