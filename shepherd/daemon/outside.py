@@ -33,6 +33,7 @@ from shepherd.detect.facts import (
     ProcessFacts,
     has_program,
     identity,
+    in_cgroup,
     read_facts,
     real_uid,
     running_since,
@@ -272,7 +273,7 @@ class OutsideWatch:
 
     def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
         """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""
-        facts = read_facts(pid, self.recogniser.needs, uid)
+        facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         match = self.recogniser.match(facts) if facts is not None else None
         return match is not None and match.entry == seen.entry
 
@@ -286,19 +287,26 @@ class OutsideWatch:
     def _look_at(self, pid: int, uid: int, fresh: bool, seen_at: float) -> bool:
         """Hands the process on when a rule matches it; True when it is gone or exiting,
         so what it forked is to be looked at (the caller does)."""
-        facts = read_facts(pid, self.recogniser.needs, uid)
+        facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
             return True
-        if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
-            return False
         match = self.recogniser.match(facts)
         if match is None:
-            # Like a process gone, what one exiting forked may run its program.
+            # Like a process gone, what one exiting forked may run its program (each
+            # judged, as this one would be, only once a rule matches it).
             return self._exiting(facts)
+        # Judged only once a rule matches, and its cgroup read only then (review-9-s10
+        # L3: read for every program start of a child's storm, ``protected`` walks the
+        # daemon's ancestors in ``/proc``).
+        facts = in_cgroup(facts)
+        if facts is None:
+            return True  # gone since: as above
+        if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
+            return False
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
