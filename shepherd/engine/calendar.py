@@ -145,15 +145,22 @@ class QuotaCalendar:
     def day_end(self, day: date) -> datetime:
         return self.day_start(day + timedelta(days=1))
 
-    def at(self, day: date, minutes: int) -> datetime:
+    def at(self, day: date, minutes: int, after: datetime | None = None) -> datetime:
         """The instant of quota day ``day`` at which the local clock reads ``minutes`` past
-        midnight: a time before ``day_starts_at`` falls after midnight, on the next date."""
-        if self.before:  # the day's own rules, within its bounds (the first occurrence)
-            rules = self._rules()[self._stretch_of_day(day)]
-            return min(max(rules.at(day, minutes), self.day_start(day)), self.day_end(day))
-        if minutes < self.day_starts_at:
+        midnight: a time before ``day_starts_at`` falls after midnight, on the next date.
+        A day longer than a day (a move of ``day_starts_at``) reads it twice: the first,
+        or with ``after``, the first after it if the day has one."""
+        rules = self._rules()[self._stretch_of_day(day)] if self.before else self
+        if minutes < rules.day_starts_at:
             minutes += MINUTES_PER_DAY
-        return _local(day, minutes, self.zone)
+        moment = _local(day, minutes, self.zone)
+        if after is not None and moment <= after:
+            again = _local(day, minutes + MINUTES_PER_DAY, self.zone)
+            if again <= self.day_end(day):  # its end, on a day no move made longer
+                moment = again
+        if self.before:  # within the day's bounds
+            return min(max(moment, self.day_start(day)), self.day_end(day))
+        return moment
 
     def week_start(self, day: date) -> date:
         """The first quota day of the week ``day`` belongs to."""

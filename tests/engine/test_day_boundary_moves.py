@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shepherd.engine import Engine, LaunchDenied, QuotaCalendar, QuotaExhausted, SessionStarted
+from shepherd.explain.when import grant_until
 from tests.engine.conftest import PARIS, USERS, FakeClock, local, policy
 
 # Days start at 04:00 (conftest). 2026-11-25 is a Wednesday, 2026-11-30 a Monday.
@@ -241,3 +242,33 @@ def test_moves_keep_days_in_order_without_gap_or_overlap(
         assert sum(s for _, s in parts) == pytest.approx(3 * 86400.0)
         assert all(s > 0 for _, s in parts)
         assert [d for d, _ in parts] == sorted({d for d, _ in parts})
+
+
+@pytest.mark.parametrize("starts", ["02:00", "22:00"])
+def test_time_given_for_today_before_a_move_ends_where_the_day_was_going_to_end(
+        starts: str) -> None:
+    e = Engine(policy(DAILY), PARIS)
+    clock = FakeClock(local(25, 20))
+    play(e, clock, 3600, 1)
+    e.grant("alex", "game", 1800, clock.advance(60))
+    clock.advance(60)
+    reload(e, DAILY, starts, clock)
+    clock.set_wall(local(26, 3))
+    assert resets_at(e, clock) is None  # the half hour given is there until 04:00
+    assert play(e, clock, 3600, 2) == 1800
+    clock.set_wall(local(26, 3, 59))
+    assert resets_at(e, clock) == (local(26, 4) if starts == "02:00" else local(26, 22))
+    clock.set_wall(local(26, 4))
+    e.due(clock.now)
+    assert e.used("alex", ("game",), date(2026, 11, 25), None) == 5400
+    assert (resets_at(e, clock) is None) == (starts == "02:00")
+
+
+def test_until_a_time_on_the_longer_day_is_its_next_such_moment() -> None:
+    e = Engine(policy(DAILY), PARIS)
+    clock = FakeClock(local(25, 20))
+    reload(e, DAILY, "22:00", clock)  # Wednesday's day lasts until Thursday 22:00
+    assert grant_until("17:00", e.calendar, local(25, 21)) == (local(26, 17), False)
+    assert grant_until("17:00", e.calendar, local(26, 10)) == (local(26, 17), False)
+    assert grant_until("23:00", e.calendar, local(26, 10)) == (local(25, 23), False)
+    assert grant_until("22:00", e.calendar, local(26, 10)) == (None, False)  # its end
