@@ -351,6 +351,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
 def cmd_policy_reload(args: argparse.Namespace) -> int:
     result = _run(args, "policy.reload")
     print(f"policy reloaded from {result['loaded']}")
+    if result.get("day_boundary"):
+        print(result["day_boundary"]["text"])
     for warning in result.get("warnings", []):
         print(warning)
     return EXIT_OK

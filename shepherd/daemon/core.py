@@ -72,6 +72,7 @@ from shepherd.engine import (
     GrantExpired,
     Instant,
     LaunchDenied,
+    QuotaCalendar,
     Resumed,
     SessionDue,
     SessionEnded,
@@ -123,7 +124,13 @@ from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
-from shepherd.words import expiry_sentence, grant_answer, refusal_sentence, warning_text
+from shepherd.words import (
+    boundary_sentence,
+    expiry_sentence,
+    grant_answer,
+    refusal_sentence,
+    warning_text,
+)
 
 if TYPE_CHECKING:
     from shepherd.daemon.household import HouseholdLink
@@ -136,6 +143,7 @@ CLOCK_CHECK_S = 60.0  # also the watchdog ping, when systemd asks for one at lea
 TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
+DAY_BOUNDARY_KEY = "day_boundary"  # the store's meta: the quota days' rules (calendar.py)
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
@@ -427,10 +435,11 @@ class Daemon:
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
                     store.household(since),
-                    store.books_lost() if isinstance(store, Store) else None)
+                    store.books_lost() if isinstance(store, Store) else None,
+                    store.meta(DAY_BOUNDARY_KEY))
 
         try:
-            trusted, accounting, next_id, snapshots, read_mono, view, lost = \
+            trusted, accounting, next_id, snapshots, read_mono, view, lost, days = \
                 await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
@@ -451,6 +460,7 @@ class Daemon:
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted,
                              aside=accounting.aside, beyond=accounting.beyond)
+        self._resume_days(days)
         if link is not None and view is not None:
             link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
@@ -469,6 +479,38 @@ class Daemon:
             for session_id in list(self.sessions):
                 self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    def _resume_days(self, stored: str | None) -> None:
+        """The quota days as the store kept them (a new ``day_starts_at`` not yet in
+        effect, or this policy's, changed while the daemon was down, from the end of the
+        day in progress on: never a day already begun moved), kept again."""
+        now = self.now()
+        if stored:
+            try:
+                calendar = QuotaCalendar.from_json(stored, self.zone)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("the stored quota days could not be read (%s): the policy's "
+                          "day_starts_at is taken as it stands", exc)
+            else:
+                before = calendar.day_starts_at
+                switch = self.engine.resume_calendar(calendar, now)
+                if switch is not None:
+                    self._say_boundary(switch, now, changed=before
+                                       != self.policy.supervisor.day_starts_at)
+        self._keep_days()
+
+    def _keep_days(self) -> None:
+        text = self.engine.calendar.to_json()
+        self._keep(lambda store: store.set_meta(DAY_BOUNDARY_KEY, text))
+
+    def _say_boundary(self, switch: datetime, now: Instant, *,
+                      changed: bool = True) -> dict[str, Any]:
+        """When a new ``day_starts_at`` takes effect, in words, in the log too."""
+        starts = self.policy.supervisor.day_starts_at
+        text = boundary_sentence(starts, switch, now.wall, self.zone)
+        (log.warning if changed else log.info)("%s", text)
+        return {"day_starts_at": f"{starts // 60:02d}:{starts % 60:02d}",
+                "takes_effect_at": switch.isoformat(), "text": text}
 
     def _lock_after_damage(self, lost: dict[str, Any]) -> None:
         """The store was found damaged at start and what time depends on could not all be
@@ -2045,8 +2087,15 @@ class Daemon:
             log.error("policy reload rejected, the old policy stays:\n%s", "\n".join(errors))
             raise PolicyRejected(errors)
         household_moved = result.policy.household != self.policy.household
+        days = self.engine.calendar
         events = self.engine.set_policy(result.policy, now)
         self.policy = result.policy
+        boundary: dict[str, Any] | None = None
+        if self.engine.calendar != days:
+            self._keep_days()
+            switch = self.engine.calendar.switch_after(now.wall)
+            if switch is not None:
+                boundary = self._say_boundary(switch, now)
         self.rejected_reload = None
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
@@ -2064,7 +2113,10 @@ class Daemon:
                             f"({self.writer.backend.name}) until it is restarted")
         for warning in warnings:
             log.warning("%s", warning)
-        return {"loaded": str(path), "warnings": warnings}
+        answer: dict[str, Any] = {"loaded": str(path), "warnings": warnings}
+        if boundary is not None:
+            answer["day_boundary"] = boundary
+        return answer
 
     def accept_clock(self, actor: str) -> dict[str, Any]:
         reading = system.read_clocks()

@@ -11,7 +11,11 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    the jump over one they skip (calendar.py). It lasts until the next one starts,
    so through any daylight-saving change days neither overlap nor go back, and
    every second belongs to exactly one. A quota week is seven quota days, the
-   first on ``week_starts_on``.
+   first on ``week_starts_on``. A new ``day_starts_at`` (a reload, a restart with a
+   changed policy) takes effect from the end of the day in progress: moved later,
+   that day lasts until the new boundary after its old end; moved earlier, the
+   first new day starts at its old end (``QuotaCalendar.moved``). Use stays on the
+   day it was spent in, and no day already begun moves.
 3. A session's use is the monotonic time between its checkpoints. Each piece is
    placed on the wall clock starting at the previous checkpoint (after a suspend
    the use happened before the machine slept), or ending at this one when the
@@ -1921,6 +1925,21 @@ class Engine:
         self._changed()
         return True
 
+    def _moved(self, calendar: QuotaCalendar, now: Instant) -> QuotaCalendar:
+        """``calendar`` with this policy's day boundary, from the end of the day in
+        progress (calendar.py): a reload never moves a day already begun (rule 2)."""
+        supervisor = self.policy.supervisor
+        return calendar.moved(supervisor.day_starts_at, now.wall,
+                              supervisor.week_start_weekday)
+
+    def resume_calendar(self, stored: QuotaCalendar, now: Instant) -> datetime | None:
+        """Carry on from the calendar the store kept (a restart): its days stand, and a
+        policy whose boundary differs (changed while the daemon was down) takes effect
+        as a reload's would. Returns when a new boundary not yet in effect does."""
+        self.calendar = self._moved(replace(stored, zone=self.zone), now)
+        self._changed()
+        return self.calendar.switch_after(now.wall)
+
     def set_policy(self, policy: Policy, now: Instant) -> list[Event]:
         """Swap in a validated policy; running sessions keep going (rule 10)."""
         events: list[Event] = list(self.charge(now))
@@ -1929,7 +1948,7 @@ class Engine:
         before = {s.id: self._deadline(s.user, s.entry, now, s, pending=True)
                   for s in self._sessions.values()}
         self.policy = policy
-        self.calendar = _calendar(policy, self.zone)
+        self.calendar = self._moved(self.calendar, now)
         self._limits.clear()
         self._changed()
         for s in self._sessions.values():

@@ -42,6 +42,7 @@ from shepherd.words.refusals import (
 from shepherd.words.times import (
     and_list,
     at_moment,
+    boundary_sentence,
     clock_time,
     counted,
     format_duration,
@@ -54,6 +55,7 @@ __all__ = [
     "and_list",
     "answer_notes",
     "at_moment",
+    "boundary_sentence",
     "cap_sentence",
     "cause_words",
     "clock_time",
