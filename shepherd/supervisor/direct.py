@@ -61,7 +61,7 @@ from shepherd.supervisor.cgroups import (
     set_freeze,
     taking,
 )
-from shepherd.supervisor.instance import held_elsewhere
+from shepherd.supervisor.instance import held_elsewhere, keeper_of
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
 from shepherd.timeouts import within
@@ -387,8 +387,14 @@ class DirectBackend:
 
     # -- programs started outside Shepherd ---------------------------------------------
     def session_holding(self, pid: int) -> int | None:
-        """The session of this instance whose group holds the process, if any."""
-        return self.home.session_holding(pid) if self.home is not None else None
+        """The session of this instance whose group holds the process, if any; without
+        cgroups, whose keeper is its nearest keeper (``keeper_of``: a walk up the tree)."""
+        if self.home is not None:
+            return self.home.session_holding(pid)
+        kept = keeper_of(pid)
+        if kept is None or kept[0] != self.instance_id or kept[1] not in self.sessions:
+            return None
+        return kept[1]
 
     def session_in(self, cgroup: str) -> int | None:
         """The session of this instance whose group is (or holds) this path, if any."""

@@ -107,13 +107,22 @@ _ID = re.compile(r"[0-9a-f]{12}")
 
 
 def kept_elsewhere(pid: int, own: str) -> bool:
-    """The process is in another Shepherd instance's process-tree session: one of its
-    ancestors is that session's keeper (``starter.py`` in keeper mode: a child subreaper,
-    so every process of the session stays its descendant), believed only when the keeper
-    runs as root or as this daemon's own account (``_keeper_elsewhere``).
+    """The process is in another Shepherd instance's (than ``own``) process-tree
+    session (``keeper_of``)."""
+    kept = keeper_of(pid)
+    return kept is not None and kept[0] != own
 
-    Nothing the child controls makes it so: a process's real uid is set only by root, a
-    root process's command line only by itself, and a process never gets a new ancestor
+
+def keeper_of(pid: int) -> tuple[str, int] | None:
+    """The instance and session of the process-tree session the process is in, if any:
+    its nearest ancestor that is a session's keeper (``starter.py`` in keeper mode: a
+    child subreaper, so every process of the session stays its descendant), believed
+    only when the keeper runs as root or as this daemon's own account (``_keeper``).
+
+    Nothing the child controls makes it so: a process's real uid is set only by root (a
+    set-user-id program the child runs keeps the child's, though its effective uid, and
+    so the owner of its ``/proc`` directory, is root's), a root process's command line
+    only by itself, and a process never gets a new ancestor
     (orphans go up, to the nearest subreaper or init). A child who copies a keeper's
     command line into a process of their own (instance id and all) runs it as
     themselves, and what it starts is theirs. Each step checks that the parent started
@@ -124,14 +133,15 @@ def kept_elsewhere(pid: int, own: str) -> bool:
     trusted = {0, os.geteuid()}
     for _ in range(MAX_ANCESTORS):
         if child is None or child.ppid <= 1:
-            return False
+            return None
         parent = _parent(child)
         if parent is None:
-            return False
-        if parent.uid in trusted and _keeper_elsewhere(parent.pid, own, trusted):
-            return True
+            return None
+        kept = _keeper(parent.pid, trusted) if parent.uid in trusted else None
+        if kept is not None:
+            return kept
         child = parent
-    return False
+    return None
 
 
 def _parent(child: ProcInfo) -> ProcInfo | None:
@@ -148,26 +158,27 @@ def _parent(child: ProcInfo) -> ProcInfo | None:
     return None
 
 
-def _keeper_elsewhere(pid: int, own: str, trusted: set[int]) -> bool:
-    """``pid`` is a process-tree keeper of another instance than ``own``, run by a
-    trusted account (root; or this daemon's own, which in user mode is the child's)."""
+def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
+    """The instance and session whose process-tree keeper ``pid`` is, when it is one run
+    by a trusted account (root; or this daemon's own, which in user mode is the child's)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             args = handle.read(KEEPER_ARGS_MAX).split(b"\0")
     except OSError:
-        return False
+        return None
     if len(args) < 5 or args[1:3] != [b"-I", b"-S"] or not args[3].endswith(STARTER_TAIL):
-        return False
+        return None
     try:
         spec = json.loads(args[4])
     except ValueError:
-        return False
+        return None
     if not isinstance(spec, dict) or spec.get("cgroup"):
-        return False  # the starter of a cgroup session (its group says whose it is)
-    instance = spec.get("instance")
-    if not isinstance(instance, str) or not _ID.fullmatch(instance) or instance == own:
-        return False
+        return None  # the starter of a cgroup session (its group says whose it is)
+    instance, session = spec.get("instance"), spec.get("session")
+    if (not isinstance(instance, str) or not _ID.fullmatch(instance)
+            or not isinstance(session, int)):
+        return None
     try:
-        return real_uid(pid) in trusted
+        return (instance, session) if real_uid(pid) in trusted else None
     except OSError:
-        return False
+        return None
