@@ -243,8 +243,10 @@ class OutsideWatch:
                 continue
             if pid in siblings and not self._same_program(pid, uid, seen):
                 continue  # the parent's other programs: only its own program's are its
-            if (self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared)
-                    or kept_elsewhere(pid, self.daemon.instance_id)):
+            # (Not asked again whether another daemon's process-tree session holds it:
+            # its ancestors are the recognised process's, which was looked at for that,
+            # and a process never gets a new ancestor.)
+            if self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared):
                 continue
             found.append(pid)
         # A sibling that ran a program of its own while it was read is a start of its
