@@ -268,7 +268,7 @@ def _describe(event: dict[str, Any]) -> str:
     if kind == "session_ended":
         cooldown = event.get("cooldown_until")
         rest = f", cooldown until {local_time(cooldown)}" if cooldown else ""
-        return (f"{event['entry']} ended: {end_reason(str(event['reason']))}, "
+        return (f"{event['entry']} ended: {end_reason(str(event['reason']), event.get('signal'))}, "
                 f"{format_duration(event['charged_s'])} charged{rest}")
     if kind == "time_requested":
         return (f"{event['user']} asks for {format_duration(event['seconds'])} more of "

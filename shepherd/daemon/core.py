@@ -1708,26 +1708,33 @@ class Daemon:
         self.freezer.forget(session_id)
         now = self.now()
         reason: EndReason = record.end_reason or "exited"
+        # A signal this daemon did not send ended its program (another daemon, the
+        # child's own kill, a crash): not "it was closed" (review 14 s10 M2).
+        killed = self.backend.ended_by_signal(session_id)
+        if reason == "exited" and killed is not None:
+            reason = "killed"
         try:
             ended = self.engine.end_session(session_id, now, reason)
         except ActionRefused:
             return
-        written = record.recorded = self._end_in_store(now, ended, record.actor)
+        signal_of = {"signal": killed} if reason == "killed" else {}
+        written = record.recorded = self._end_in_store(now, ended, record.actor, signal_of)
         self._keep_local()
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,
             "charged_s": round(ended.charged_s, 3),
             "past_deadline_s": round(ended.past_deadline_s, 3),
             "cooldown_until": ended.cooldown_until.isoformat() if ended.cooldown_until
-            else None}, user=record.user)
+            else None, **signal_of}, user=record.user)
         self._schedule()
         self._update_status()
 
-    def _end_in_store(self, now: Instant, ended: SessionEnded,
-                      actor: str) -> asyncio.Future[float]:
+    def _end_in_store(self, now: Instant, ended: SessionEnded, actor: str,
+                      more: dict[str, Any] | None = None) -> asyncio.Future[float]:
         unwritten = self._unwritten.pop(ended.session_id, Unwritten())
         unwritten.add(ended.final_charge.parts)
-        audit_data: dict[str, Any] = {"past_deadline_s": round(ended.past_deadline_s, 3)}
+        audit_data: dict[str, Any] = {"past_deadline_s": round(ended.past_deadline_s, 3),
+                                      **(more or {})}
         # Who sent its deadline's SIGTERM and how late by the sender's clock (the alarm,
         # the guard's thread or the loop): a late stop is told apart from a late program.
         sigterm = self.backend.sigterm_report(ended.session_id)

@@ -46,7 +46,7 @@ from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
 from shepherd.supervisor.alarm import HELPER as ALARM_HELPER
 from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.direct import STARTER
-from shepherd.supervisor.instance import held_elsewhere
+from shepherd.supervisor.instance import held_elsewhere, kept_elsewhere
 from shepherd.supervisor.proctree import READ_STARVED, protected
 
 if TYPE_CHECKING:
@@ -244,6 +244,9 @@ class OutsideWatch:
                 continue
             if pid in siblings and not self._same_program(pid, uid, seen):
                 continue  # the parent's other programs: only its own program's are its
+            # (Not asked again whether another daemon's process-tree session holds it:
+            # its ancestors are the recognised process's, which was looked at for that,
+            # and a process never gets a new ancestor.)
             if self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared):
                 continue
             found.append(pid)
@@ -307,6 +310,10 @@ class OutsideWatch:
             return True  # gone since: as above
         if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
             return False
+        if kept_elsewhere(pid, self.daemon.instance_id):
+            # Another daemon's process-tree session (no group to tell it by): its keeper,
+            # root's, is an ancestor. Read only for a match: a walk up the tree.
+            return False
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
@@ -367,7 +374,9 @@ class OutsideWatch:
         policy whose child is the daemon's own account reaches them), and what another
         Shepherd daemon holds in a session or is stopping: never taken or stopped,
         whatever the rules say (SPEC §4: daemons never touch each other's sessions).
-        Looked at when the process is seen, and again at the move (the backend's)."""
+        Looked at when the process is seen, and again at the move (the backend's).
+        Another daemon's process-tree sessions, which have no group, are found by their
+        keeper (``kept_elsewhere``: a walk up the tree, done once a rule matches)."""
         if pid in (protected() if spared is None else spared):
             return True
         return held_elsewhere(cgroup, self.daemon.instance_id)

@@ -181,7 +181,7 @@ def detail_rows(event: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in (event.get("data") or {}).items():  # its own parts first: a short
         shown = _detail_value(key, value)                  # pane shows them, not the ids
         if key == "reason" and event["type"] == "session_ended" and isinstance(value, str):
-            shown = end_reason(value)
+            shown = end_reason(value, (event.get("data") or {}).get("signal"))
         rows.append((_detail_name(key), shown))
     rows += [("event", f"{event_kind(str(event['type']))} (number {event['id']})"),
              ("time", clock_time(event["ts"]))]
