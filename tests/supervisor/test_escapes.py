@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -280,7 +279,7 @@ id = "game"
 
 
 STORM = 200  # sleepers: about 3 s to make and 2 s to stop (the grace), not minutes
-NOBODY_PYTHON = "/usr/bin/python3"  # nobody runs it: the test's own interpreter may sit in root's home
+NOBODY_PYTHON = "/usr/bin/python3"  # nobody runs it: ours may sit in root's home
 
 
 @ROOT
