@@ -295,10 +295,11 @@ class Daemon:
         # The store was found damaged (when; whether the children are locked for it).
         self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
-        self.status_together = status.AskedTogether(  # callers of one turn; its timer first
-            self.status, lambda: None if self._timer is None else self._timer.when())
+        self.status_together = status.AskedTogether(  # callers of one turn; the engine first
+            self.status, self._engine_moment)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._engine_wake: float | None = None  # the engine's next moment, as last timed
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
         self._next_session_id = 1
@@ -864,13 +865,19 @@ class Daemon:
         if any(self.engine.billing(sid) for sid in self.sessions):
             # Paused sessions charge nothing: the minute's check settles them.
             moments.append(self._last_checkpoint + CHECKPOINT_S)
-        wake = self.engine.next_wakeup(now)
+        wake = self._engine_wake = self.engine.next_wakeup(now)
         if wake is not None:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
         if self.guard is not None:
             self.guard.keep(self._deadlines(now))
+
+    def _engine_moment(self) -> float | None:
+        """When the timer next runs the engine's own moment (a warning, a deadline's books;
+        loop time), not a mere checkpoint or clock check: a ``status`` answer that would
+        run into it goes after it (``status.AskedTogether``)."""
+        return None if self._timer is None else self._engine_wake
 
     def _deadlines(self, now: Instant) -> dict[int, float]:
         """Each running session's deadline (monotonic) that nothing is stopping yet.
