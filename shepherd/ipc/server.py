@@ -372,7 +372,12 @@ class RpcServer:
             listener.setblocking(False)
             listener.bind(str(path))
             if gid is not None:
-                os.chown(path, -1, gid)
+                try:
+                    os.chown(path, -1, gid)
+                except PermissionError:  # no CAP_CHOWN (the unit gives it): root's alone
+                    log.warning("the parents' socket %s is root's alone: the daemon may not "
+                                "give it the admin group (gid %d)", path, gid)
+                    mode = 0o600
             os.chmod(path, mode)
             listener.listen(LISTEN_BACKLOG)
         except BaseException:

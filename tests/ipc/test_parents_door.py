@@ -66,6 +66,19 @@ def test_the_parents_socket_is_root_and_the_admin_groups_and_goes_with_the_daemo
     assert not door.exists()  # removed at close, with the common one
 
 
+def test_a_daemon_that_may_not_give_the_group_keeps_the_parents_socket_roots(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_chown(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")  # no CAP_CHOWN
+
+    monkeypatch.setattr(os, "chown", no_chown)
+
+    async def scenario(server: RpcServer, path: Path) -> int:
+        return stat.S_IMODE(parents_socket_path(path).stat().st_mode)
+
+    assert run(scenario) == 0o600
+
+
 def test_a_parent_is_taken_by_its_door_while_the_common_queue_stays_full(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The daemon at its bound of connections takes no more from the common socket, whose
