@@ -126,7 +126,7 @@ def parents_door(path: Path, timeout: float) -> socket.socket | None:
     there is one this user may open (root, the admin group) and a daemon takes it at
     once; else None, and the caller goes by ``path`` (a stale socket, an older daemon).
     No one else can queue there, so a flood on the common socket never stands in front."""
-    door = parents_socket_path(path)
+    door = parents_socket_path(Path(path))  # (some callers hand a str)
     if not os.access(door, os.W_OK):
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

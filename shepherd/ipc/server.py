@@ -478,14 +478,16 @@ class RpcServer:
             self._decided(peer.uid, "stranger")
             return self._stranger(sock, peer.uid)
         self._decided(peer.uid, "child" if admission.limited else "parent")
-        # (The door's reserve is a parent's: anyone else who came by it is told no.)
-        if (self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID
-                or (door and admission.limited and self._open >= self.max_connections)):
-            _say_and_close(sock, _TOO_MANY)
+        if door and admission.limited and self._open >= self.max_connections:
+            _say_and_close(sock, _TOO_MANY)  # the door's reserve is a parent's
             return 0
-        self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
+        # At its cap the uid may have just hung up one whose end the loop has not read
+        # yet (a client's calls one after another): that is asked again in the task.
+        counted = self._per_uid.get(peer.uid, 0) < MAX_CONNECTIONS_PER_UID
+        if counted:
+            self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
         self._open += 1
-        task = self._loop.create_task(self._serve_socket(sock, peer, admission))
+        task = self._loop.create_task(self._serve_socket(sock, peer, admission, counted))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return 1
@@ -557,21 +559,39 @@ class RpcServer:
             self._connects.pop(uid, None)  # rated anew, as what it is
         self._kind[uid] = kind
 
-    async def _serve_socket(self, sock: socket.socket, peer: Peer,
-                            admission: Admission) -> None:
+    async def _serve_socket(self, sock: socket.socket, peer: Peer, admission: Admission,
+                            counted: bool) -> None:
+        """Serve an admitted connection; ``counted``: already in its uid's connections
+        (else it is counted once the loop has had its turn, or told "too many")."""
+
+        def uncount() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self._per_uid[peer.uid] -= 1
+                if not self._per_uid[peer.uid]:
+                    del self._per_uid[peer.uid]
+                    self._buckets.pop(peer.uid, None)
+
         try:
             sock.setblocking(False)
             reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1)
-            await self._serve(reader, writer, peer, admission)
+            if not counted:
+                if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
+                    writer.write(_TOO_MANY)
+                    writer.close()
+                    with contextlib.suppress(Exception):
+                        await writer.wait_closed()
+                    return
+                counted = True
+                self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
+            await self._serve(reader, writer, peer, admission, uncount)
         except Exception:  # a connection that breaks at its start breaks only itself
             log.debug("a connection failed", exc_info=True)
             sock.close()
         finally:
+            uncount()
             self._open -= 1
-            self._per_uid[peer.uid] -= 1
-            if not self._per_uid[peer.uid]:
-                del self._per_uid[peer.uid]
-                self._buckets.pop(peer.uid, None)
             self._resume_accepting()
 
     def broadcast(self, method: str, params: dict[str, Any],
@@ -583,7 +603,7 @@ class RpcServer:
                 connection.send_bytes(data, LAGGED)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: Peer, admission: Admission) -> None:
+                     peer: Peer, admission: Admission, uncount: Callable[[], None]) -> None:
         connection = Connection(peer, writer)
         connection.context.update(admission.context)
         if admission.limited:
@@ -594,6 +614,7 @@ class RpcServer:
             await self._read_lines(reader, connection)
         finally:
             self.connections.discard(connection)
+            uncount()  # read no more: its uid may open another (its descriptor stays counted)
             connection.close()
             await connection.ended()
 
