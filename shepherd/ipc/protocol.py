@@ -9,9 +9,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PROTOCOL_VERSION = 1
+
+
+def parents_socket_path(path: Path) -> Path:
+    """The parents' own socket beside the daemon's ``path`` (system mode; only root and
+    the admin group may open it, so no flood can queue in front of a parent there):
+    ``shepherd.sock`` → ``shepherd-parents.sock``."""
+    return path.with_name(f"{path.stem}-parents{path.suffix}")
 MAX_LINE = 64 * 1024
 
 PARSE_ERROR = -32700
