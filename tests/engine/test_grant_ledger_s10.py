@@ -481,6 +481,8 @@ WEEKLY_STEPS = st.lists(
 @example(steps=[(0, "week", 30, 1), (0, "play", 1, 25), (0, "play", 1, 25),
                 (0, "play", 1, 20), (0, "today", 20, 1), (0, "play", 1, 5),
                 (1, "wait", 1, 1)])  # time added after the week's grant drew pays after it
+@example(steps=[(0, "until", 1, 1)])  # review-1215-s11 MEDIUM-1: the week's hour outlasts it
+@example(steps=[(0, "until", 1, 1), (0, "until", 1, 2)])  # and a projection past the first
 def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """The hand-kept ledger on a target with a weekly quota (1h) and no daily one, Monday
@@ -491,7 +493,8 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
     first), then the week's grants (the first given first). Time for today and until a
     moment is gone when it ends; a grant never pays for use made before it was given
     (review-1215-s10 HIGH-1 on a weekly-only target). At every step what the engine says
-    is left today is the ledger's, and the child plays exactly as long as it pays for."""
+    is left today is the ledger's (of a grant until a moment, what can be used before
+    then: review-1215-s11 MEDIUM-1), and the child plays exactly as long as it pays for."""
     e = engine(WEEKLY_ONLY)
     clock = FakeClock(local(23, 10))
     grants: list[_Given] = []
@@ -503,8 +506,16 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
                        and g.start <= clock.wall < g.end), key=lambda g: g.end or clock.wall)
 
     def ledger_left() -> int:
-        return (quota + own + sum(g.left for g in counting())
-                + sum(g.left for g in grants if g.kind == "week"))
+        # of the grants until a moment, only what can be used before it, played without
+        # a break from now: the week's quota and time for today first, the soonest
+        # ending first (review-1215-s11 MEDIUM-1, as the daily ledger's L2)
+        cursor, usable = clock.wall + timedelta(minutes=quota + own), 0
+        for g in counting():
+            assert g.end is not None
+            part = max(min(g.left, int((g.end - cursor).total_seconds()) // 60), 0)
+            cursor += timedelta(minutes=part)
+            usable += part
+        return quota + own + usable + sum(g.left for g in grants if g.kind == "week")
 
     session = 0
     for day, kind, a, b in steps:
