@@ -74,8 +74,9 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     when = "this week" if weekly else "today"
     if kind == "grant_end":  # time given until a moment that is nearer than its length
         if usable < 0.5:  # the day's own time (and time given until sooner) comes first
-            return (f"None of it can be used before it runs out {end}: {label}'s other time "
-                    "today is used first and lasts until then.")
+            other = "time for this week" if weekly else "other time today"
+            return (f"None of it can be used before it runs out {end}: {label}'s {other} "
+                    "is used first and lasts until then.")
         return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."

@@ -271,3 +271,23 @@ def test_a_take_back_with_several_timed_grants_says_what_is_left_of_each() -> No
         "5 minutes of Game taken back from sam for today (1m in all today, 10 minutes more "
         "until 12:00 and 1 minute more until tomorrow at 03:59"), said["10:05"]
     assert said["10:06"] == "Game can start, for up to 11 minutes."
+
+
+def test_on_a_weekly_only_entry_time_given_until_a_moment_says_what_the_week_leaves_of_it(
+        ) -> None:
+    """Review-1215-s11 MEDIUM-1: on a 10m week, the week's own 10 minutes are used first,
+    so none of 10 minutes given until 10:05 can be used before then (and the check says
+    the week's 10 minutes, not 20), and 5 of 10 given until 10:15; the expiry agrees."""
+    said = texts("10:00 grant wk +10m until 10:05\n10:00 check wk\n")
+    assert said[0][1].endswith("None of it can be used before it runs out at 10:05: "
+                               "Weekly's time for this week is used first and lasts until "
+                               "then."), said
+    assert said[1] == ("10:00", "Weekly can start, for up to 10 minutes.")
+    script = "10:00 grant wk +10m until 10:15\n10:00 launch wk\n"
+    later = texts(script)
+    assert later[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
+                                "10:15."), later
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY,
+                              parse_script(script, POLICY.supervisor.day_starts_at))
+    [end] = [s.text for s in simulation.steps if "has run out" in s.text]
+    assert end.endswith("5 minutes of it went unused."), end
