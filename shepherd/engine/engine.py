@@ -132,6 +132,7 @@ from shepherd.engine.allowance import (
     pool_left,
     pool_unused,
     week_beyond_own,
+    week_own_left,
     week_standing,
     week_standing_paid,
 )
@@ -519,6 +520,27 @@ class Engine:
                              float(self._aside(user, limits.target, d)), g.drawn)
 
         return week_beyond_own(limits, self.calendar.week_days(day), day, used_on, grants_on)
+
+    def _week_own_left(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                       ) -> float:
+        """Without a daily quota, what ``day``'s own time (the week's quota and the day's
+        time added for today, take-backs and sets) has left now: what a take-back for
+        today may take before the time given until a moment (review-9-s11 L2). Never
+        less than nothing, nor what the others paid for counts as its own use."""
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        on = self._grants_on(user, limits.target, now.wall, used_on)
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            if d != day:
+                return g
+            return DayGrants(float(self.granted(user, limits.target, d)), 0.0, g.pool, 0.0,
+                             float(self._aside(user, limits.target, d)), g.drawn)
+
+        left = week_own_left(limits, self.calendar.week_days(day), day, used_on, grants_on)
+        return max(left + self._beyond_now(user, limits, day, now), 0.0)
 
     def _timed_of(self, user: str, target: str) -> list[TimedGrant]:
         if not self.timed:
@@ -1405,8 +1427,21 @@ class Engine:
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
         aside_s = 0
+        week_only = quota is None and limits.weekly is not None
+        if mode == "set" and week_only:
+            raise ActionRefused(f"{target!r}: it has only a weekly quota, so there is no "
+                                "day's total to set: add time for today (+D) or take some "
+                                "back (-D) instead")
         try:
-            if mode == "add" or today is None or lasting is None or quota is None:
+            if mode == "take" and week_only:
+                # for today, as on a target with a daily quota (review-9-s11 L2): what its
+                # own time has left (the week's quota, time added for today), then time
+                # given until a moment; never the week's grants, never time used
+                own_left = math.floor(self._week_own_left(user, limits, day, now) + 1e-6)
+                taken = min(seconds, own_left)
+                change = GrantChange(-taken, None, taken < seconds)
+                on_top = round(sum(left for left, _ in self.on_top(user, target, day, now)))
+            elif mode == "add" or today is None or lasting is None or quota is None:
                 change = grant_change(mode, seconds, quota, self.granted(user, target, day),
                                       held_at)
                 if (mode == "add" and not week and expires == self.calendar.day_end(day)
@@ -1428,7 +1463,7 @@ class Engine:
             before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
         rest = seconds + min(change.delta_s, 0)
-        if mode == "take" and rest > 0 and on_top > 0 and lasting is not None:
+        if mode == "take" and rest > 0 and on_top > 0 and (lasting is not None or week_only):
             # what lasts is held at what was used: the rest comes out of what the time
             # given until a moment has left (never what it paid for), review 15-s8 M3
             taken_from = self._take_from_timed(user, target, day, now, rest)

@@ -214,7 +214,16 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += "taken back"
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
-        sentence += week_total(result, now, zone)
+        total = week_total(result, now, zone)
+        if mode == "take" and not result.get("week"):
+            # no daily quota: for today, out of its own time (the week's quota, time for
+            # today), then time given until a moment (review-9-s11 L2); the next day
+            # has the week's time as if it had not been taken
+            total = total.replace(" in all this week", " in all this week today", 1)
+            if result.get("held_at_used"):
+                total = (f"{total[:-1]}: time used is never taken back, and time given for "
+                         "the week only by a take-back --until week)")
+        sentence += total
     notes = result_notes(result, now, zone)
     stopping = result.get("already_stopping") or ()
     if stopping:

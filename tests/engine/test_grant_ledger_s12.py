@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from shepherd.engine import Engine
+from shepherd.engine import ActionRefused, Engine
 from tests.engine.conftest import FakeClock, engine, local
 from tests.engine.test_expiring_grants import play
 
@@ -83,3 +83,65 @@ def test_a_launch_counts_past_a_grants_end_what_the_weeks_quota_left_it_to_pay()
     e.grant("alex", "game", 60, clock.now, until=local(23, 10, 1))
     e.grant("alex", "game", 60, clock.now, until=local(23, 10, 2))
     assert figures(e, clock) == (pytest.approx(3600), pytest.approx(3600))
+
+
+# -- review-9-s11 L2: on a target without a daily quota, ``-D`` is for today as ``+D`` is --
+
+def test_on_a_weekly_only_target_time_just_added_for_today_is_taken_back() -> None:
+    """``+30m`` then ``-20m`` on a 1h week: 20 minutes taken back, 1h10m left today."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 1800, clock.now)
+    taken = e.grant("alex", "game", 1200, clock.now, mode="take")
+    assert (taken.seconds, taken.held_at_used, taken.timed_taken_s) == (-1200, False, 0)
+    assert figures(e, clock) == (pytest.approx(4200), pytest.approx(4200))
+
+
+def test_on_a_weekly_only_target_a_take_back_is_for_today_and_never_takes_time_used() -> None:
+    """50 minutes of a 1h week played, ``-20m``: only the 10 unused are taken (held at
+    what is used), nothing is left today; the week's quota is the day's own time, so on
+    Tuesday the 10 minutes the take-back kept from being used are there again."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 9))
+    assert play(e, clock, 3000, 1) == pytest.approx(3000)
+    taken = e.grant("alex", "game", 1200, clock.now, mode="take")
+    assert (taken.seconds, taken.held_at_used) == (-600, True)
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    clock.set_wall(local(24, 10))
+    assert figures(e, clock) == (pytest.approx(600), pytest.approx(600))
+
+
+def test_on_a_weekly_only_target_a_take_back_for_today_never_takes_the_weeks_grants() -> None:
+    """A 1h week, ``+10m --until 12:00`` and ``+1h --until week`` at 10:00, then
+    ``-2h``: the week's quota (60) and the 12:00 grant (10, the last taken) are taken,
+    the week's hour is left (as on a target with a daily quota)."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 600, clock.now, until=local(23, 12))
+    e.grant("alex", "game", 3600, clock.now, week=True)
+    taken = e.grant("alex", "game", 7200, clock.now, mode="take")
+    assert (taken.seconds, taken.timed_taken_s, taken.held_at_used) == (-3600, 600, True)
+    assert figures(e, clock) == (pytest.approx(3600), pytest.approx(3600))
+    assert play(e, clock, 7200, 1) == pytest.approx(3600)
+    clock.set_wall(local(24, 10))
+    assert figures(e, clock) == (pytest.approx(3600), pytest.approx(3600))  # the week's
+
+
+def test_on_a_weekly_only_target_a_take_back_after_the_weeks_grant_paid_takes_nothing() -> None:
+    """A 1h week, ``+30m --until week``, 70 minutes played (the week's grant paid 10),
+    ``-10m``: the day's own time is used, nothing is taken; 20 minutes are left."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 9))
+    e.grant("alex", "game", 1800, clock.now, week=True)
+    assert play(e, clock, 4200, 1) == pytest.approx(4200)
+    taken = e.grant("alex", "game", 600, clock.now, mode="take")
+    assert (taken.seconds, taken.held_at_used) == (0, True)
+    assert figures(e, clock) == (pytest.approx(1200), pytest.approx(1200))
+
+
+def test_on_a_weekly_only_target_a_set_is_refused_with_what_to_type_instead() -> None:
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 10))
+    with pytest.raises(ActionRefused, match=r"only a weekly quota.*\(\+D\).*\(-D\) instead"):
+        e.grant("alex", "game", 600, clock.now, mode="set")

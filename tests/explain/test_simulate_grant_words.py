@@ -291,3 +291,23 @@ def test_on_a_weekly_only_entry_time_given_until_a_moment_says_what_the_week_lea
                               parse_script(script, POLICY.supervisor.day_starts_at))
     [end] = [s.text for s in simulation.steps if "has run out" in s.text]
     assert end.endswith("5 minutes of it went unused."), end
+
+
+def test_on_a_weekly_only_entry_a_take_back_is_for_today_as_time_added_is() -> None:
+    """Review-9-s11 L2: ``+D`` on an entry with only a weekly quota is for today, and so
+    is ``-D`` (it was refused: "no allowance to take time from"); held at what is used,
+    it says why; ``=D`` is refused with what to type instead."""
+    said = texts("10:00 grant wk +2m\n10:00 grant wk -1m\n10:00 grant wk -30m\n"
+                 "10:00 grant wk =5m\n")
+    assert said[0] == ("10:00", "sam has 2 minutes more of Weekly today (12m in all this week).")
+    assert said[1] == ("10:00", "1 minute of Weekly taken back from sam for today (11m in all "
+                                "this week today).")
+    assert said[2][1].startswith(
+        "11 minutes of Weekly taken back from sam for today, not 30 minutes (0s in all this "
+        "week today: time used is never taken back, and time given for the week only by a "
+        "take-back --until week)."), said
+    assert said[3][1] == ("The grant is refused: 'wk': it has only a weekly quota, so there "
+                          "is no day's total to set: add time for today (+D) or take some "
+                          "back (-D) instead.")
+    assert texts("10:00 grant wk -2m\n10:00 check wk\n")[1] == (
+        "10:00", "Weekly can start, for up to 8 minutes.")
