@@ -1444,9 +1444,10 @@ class Engine:
             elif mode == "add" or today is None or lasting is None or quota is None:
                 change = grant_change(mode, seconds, quota, self.granted(user, target, day),
                                       held_at)
-                if (mode == "add" and not week and expires == self.calendar.day_end(day)
-                        and change.allowance_s is not None and quota is not None):
-                    # in all today: the week's time the day may draw too (review-1215-s10 M1)
+                if (mode == "add" and not week and change.allowance_s is not None
+                        and quota is not None):
+                    # in all today: the week's time the day may draw too (review-1215-s10
+                    # M1), also beside time given until a moment (review-1215-s11 LOW-1)
                     access = round(self._week_access(user, limits, day, now))
                     change = replace(change, allowance_s=change.allowance_s + access)
             else:

@@ -311,3 +311,17 @@ def test_on_a_weekly_only_entry_a_take_back_is_for_today_as_time_added_is() -> N
                           "back (-D) instead.")
     assert texts("10:00 grant wk -2m\n10:00 check wk\n")[1] == (
         "10:00", "Weekly can start, for up to 8 minutes.")
+
+
+def test_in_all_today_beside_time_given_until_a_moment_counts_the_weeks_time() -> None:
+    """Review-1215-s11 LOW-1: after ``+1h until week`` and ``+10m`` on a 10m day, 10
+    minutes more until 12:00 make 1h30m in all today until then, not 30m (the total
+    seemed to fall as time was added); so too beside time given until two moments."""
+    said = texts("10:00 grant game +1h until week\n10:00 grant game +10m\n"
+                 "10:00 grant game +10m until 12:00\n10:00 grant game +5m until 10:30\n")
+    assert said[1] == ("10:00", "sam has 10 minutes more of Game today (1h20m in all today).")
+    assert said[2] == ("10:00", "sam has 10 minutes more of Game until 12:00 (1h30m in all "
+                                "today until then).")
+    assert said[3][1].startswith("sam has 5 minutes more of Game until 10:30 (1h20m in all "
+                                 "today, 5 minutes more until 10:30 and 10 minutes more until "
+                                 "12:00)."), said
