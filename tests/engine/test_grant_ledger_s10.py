@@ -504,6 +504,7 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
     grants: list[_Given] = []
     today, own, quota = 0, 0, 60
     cut = 0  # what take-backs for today took of the week's quota: for today only
+    took = -1  # the day of the last take-back
 
     def counting() -> list[_Given]:
         return sorted((g for g in grants if g.kind == "until" and g.day == today
@@ -529,6 +530,8 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
             today, own, cut = day, 0, 0
             clock.set_wall(local(23 + day, 10))
             assert left(e, clock) == pytest.approx(60 * ledger_left()), "a new day"
+        if kind == "today" and took == today:
+            continue  # after a take-back: the strict xfail in test_grant_ledger_s12.py
         if kind == "today":
             e.grant("alex", "game", a * 60, clock.now)
             own += a
@@ -539,7 +542,8 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
             end = clock.wall + timedelta(minutes=b)
             e.grant("alex", "game", a * 60, clock.now, until=end)
             grants.append(_Given("until", a, today, clock.wall, end))
-        elif kind == "take":  # for today (review-9-s11 L2): own time, then until grants
+        elif kind == "take":
+            took = today  # for today (review-9-s11 L2): own time, then until grants
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own)
             own -= taken

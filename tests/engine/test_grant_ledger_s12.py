@@ -145,3 +145,20 @@ def test_on_a_weekly_only_target_a_set_is_refused_with_what_to_type_instead() ->
     clock = FakeClock(local(23, 10))
     with pytest.raises(ActionRefused, match=r"only a weekly quota.*\(\+D\).*\(-D\) instead"):
         e.grant("alex", "game", 600, clock.now, mode="set")
+
+
+@pytest.mark.xfail(strict=True, reason="ledger12: time added for today after a take-back on "
+                   "a weekly-only target is netted with it on the days after (the week's "
+                   "quota is counted as having paid for what the addition paid)")
+def test_on_a_weekly_only_target_time_added_after_a_take_back_pays_for_its_part() -> None:
+    """A 1h week, Tuesday ``-40m`` then ``+1m``: 21 minutes played (the week's quota 20,
+    the added minute 1); Wednesday the week has 40 minutes (found by the weekly-only
+    hand-kept ledger at 400 examples; its ``today`` step after a take-back is skipped
+    until this is fixed)."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 2400, clock.now, mode="take")
+    e.grant("alex", "game", 60, clock.now)
+    assert play(e, clock, 3600, 1) == pytest.approx(1260)
+    clock.set_wall(local(25, 10))
+    assert figures(e, clock) == (pytest.approx(2400), pytest.approx(2400))
