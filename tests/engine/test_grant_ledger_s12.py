@@ -6,10 +6,14 @@ figure shown (the grant's answer, ``status``, ``explain``) is what a launch gets
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shepherd.engine import ActionRefused, Engine
+from shepherd.engine.grants import TimedGrant
+from shepherd.store import Store
 from tests.engine.conftest import FakeClock, engine, local
 from tests.engine.test_expiring_grants import play
 
@@ -162,3 +166,39 @@ def test_on_a_weekly_only_target_time_added_after_a_take_back_pays_for_its_part(
     assert play(e, clock, 3600, 1) == pytest.approx(1260)
     clock.set_wall(local(25, 10))
     assert figures(e, clock) == (pytest.approx(2400), pytest.approx(2400))
+
+
+def test_a_weekly_only_take_back_read_back_from_the_store_counts_the_same(
+        tmp_path: Path) -> None:
+    """A restart after ``+10m --until 12:00``, 50 minutes played and ``-30m`` on a 1h
+    week (the week's last 10 minutes for today and the 12:00 grant's 10: 20 taken, not
+    30): written to a real store as the daemon writes them and read back, the engine
+    made from them says what the live one says, today (nothing) and on Tuesday (the
+    week's 10 minutes the take-back kept from being used)."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 9))
+    store = Store.open(tmp_path / "shepherd.db", clock.wall)
+    try:
+        def grant(seconds: int, **how: Any) -> None:
+            planned = e.plan_grant("alex", "game", seconds, clock.now, **how)
+            gid = store.grant(clock.wall, "alex", "game", planned.day, planned.seconds,
+                              actor="mum", expires_at=planned.expires_at, week=planned.week,
+                              used_before_s=planned.used_s, taken_from=planned.taken_from,
+                              aside_s=planned.week_aside_s, beyond_s=planned.beyond_own_s,
+                              beyond_before_s=planned.beyond_before_s)
+            e.apply_grant(planned, clock.now, gid if planned.expires_at is not None else None)
+
+        grant(600, until=local(23, 12))
+        assert play(e, clock, 3000, 1) == pytest.approx(3000)
+        grant(1800, mode="take")
+        books = store.load_accounting(local(23, 10).date())
+    finally:
+        store.close()
+    again = Engine(e.policy, e.zone, usage=e.usage, grants=books.grants, timed_grants=[
+        TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week, g.paid_s,
+                   g.used_before_s, g.signed_after_s, g.beyond_before_s)
+        for g in books.timed_grants], aside=books.aside, beyond=books.beyond)
+    assert figures(again, clock) == figures(e, clock) == (pytest.approx(0), pytest.approx(0))
+    clock.set_wall(local(24, 10))
+    assert figures(again, clock) == figures(e, clock) == (pytest.approx(600),
+                                                          pytest.approx(600))
