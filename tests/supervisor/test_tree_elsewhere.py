@@ -24,6 +24,7 @@ from tests.supervisor.conftest import ROOT, survivors, wait_for
 
 OTHER = "0123456789ab"  # the keeper's instance
 OURS = "fedcba987654"
+CHILD_PYTHON = "/usr/bin/python3"  # run as the child: the test's own may sit in root's home
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_a_keeper_not_run_by_root_is_not_believed() -> None:
     spec = {"command": ["sleep", token], "uid": 65534, "gid": 65534, "groups": [],
             "cwd": "/", "cgroup": None, "instance": OTHER, "session": 7, "status_fd": write}
     process = subprocess.Popen(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHILD_PYTHON,
          "-I", "-S", STARTER, json.dumps(spec)], pass_fds=(write,),
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)

@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC
 from pathlib import Path
@@ -139,9 +138,10 @@ SAID = re.compile(r"nobody's game started outside Shepherd \(pid (\d+), by exe\)
 # set-user-id root program run by the child under that command line (its effective uid,
 # and so its /proc directory, is root's; only its real uid is the child's), whose fork
 # drops to the child and runs the game.
+CHILD_PYTHON = "/usr/bin/python3"  # run as the child: the test's own may sit in root's home
 FAKE_STARTER = ("import json, os, sys; fd = json.loads(sys.argv[-1])['status_fd']; "
                 "os.dup2(os.open('/dev/null', os.O_WRONLY), fd); "
-                "os.execv(sys.argv[1], sys.argv[1:])")
+                f"os.execv({CHILD_PYTHON!r}, sys.argv[1:])")  # the keeper's argv, to the letter
 FAKE_SETUID = r"""
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +170,7 @@ def said_at_least(d: Any, number: int) -> bool:
 
 def fake_keepers(bin_dir: Path, game: Path, argv: list[str]) -> list[tuple[str, list[str]]]:
     """The child's fake keepers of ``game`` under a keeper's command line ``argv``."""
-    fakes = [("the starter run as the child", [sys.executable, "-c", FAKE_STARTER, *argv])]
+    fakes = [("the starter run as the child", [CHILD_PYTHON, "-c", FAKE_STARTER, *argv])]
     if shutil.which("gcc") is not None and not os.statvfs(bin_dir).f_flag & os.ST_NOSUID:
         source, binary = bin_dir / "setuid.c", bin_dir / "setuid"
         source.write_text(FAKE_SETUID)
