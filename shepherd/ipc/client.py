@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shepherd.ipc.protocol import MAX_LINE, RpcError, encode, parse_line, request, result_of
+from shepherd.ipc.protocol import MAX_ANSWER, RpcError, encode, parse_line, request, result_of
 from shepherd.timeouts import within
 
 SYSTEM_SOCKET = Path("/run/shepherd/shepherd.sock")
@@ -153,7 +153,7 @@ class Client:
 
     def _read(self) -> Any:
         while b"\n" not in self._buffer:
-            if len(self._buffer) > MAX_LINE:
+            if len(self._buffer) > MAX_ANSWER:  # the daemon never sends a longer one
                 raise DaemonUnreachable("the daemon sent a line that is too long")
             chunk = self.sock.recv(65536)  # a timeout leaves the buffer intact
             if not chunk:
@@ -211,8 +211,10 @@ class AsyncClient:
             sock = await asyncio.to_thread(Client._connect, path, timeout)
             sock.setblocking(False)
         try:
+            # Any answer the daemon sends is read whole: it bounds one at MAX_ANSWER
+            # (asyncio's own 64 KiB limit once failed a large household's status).
             reader, writer = await within(
-                asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
+                asyncio.open_unix_connection(sock=sock, limit=MAX_ANSWER + 1), timeout)
         except (OSError, TimeoutError) as exc:
             sock.close()
             raise unreachable(path, exc) from None
