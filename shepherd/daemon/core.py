@@ -2107,9 +2107,9 @@ class Daemon:
         answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
         if self.missing_programs:  # said before a child meets the failure (copies: the
             for user in answer["users"]:  # lines may be kept for the next status)
-                user["entries"] = [
-                    {**e, "program_missing": self.missing_programs[e["id"]]}
-                    if e["id"] in self.missing_programs else e for e in user["entries"]]
+                user["entries"] = [_not_installed(e, self.missing_programs[e["id"]])
+                                   if e["id"] in self.missing_programs else e
+                                   for e in user["entries"]]
         return answer
 
     def health(self, admin: bool) -> dict[str, Any]:
@@ -2256,3 +2256,11 @@ def _lacking(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or number == errno.ENOMEM:
         return "memory"
     return "file descriptor" if number in (errno.EMFILE, errno.ENFILE) else "new thread or task"
+
+
+def _not_installed(entry: dict[str, Any], program: str) -> dict[str, Any]:
+    """A status line whose program is missing: ``program_missing``, and the state
+    ``not_installed`` where it would be ``available`` (a launch would fail: review-1215-s12
+    F4); a state that refuses for its own reason keeps it."""
+    state = "not_installed" if entry.get("state") == "available" else entry.get("state")
+    return {**entry, "program_missing": program, "state": state}

@@ -508,7 +508,7 @@ class Methods:
         books, running = books_of(d.engine, now), running_note(d.engine, user)
         try:
             return await asyncio.to_thread(explain_live, d.policy, d.zone, now, user, day, start,
-                                           books, running)
+                                           books, running, dict(d.missing_programs))
         except ExplainError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
 

@@ -23,6 +23,7 @@ from shepherd.words import (
     clock_time,
     format_duration,
     join_clauses,
+    not_installed_clause,
     reasons_clause,
     spoken_duration,
     stop_clause,
@@ -99,6 +100,8 @@ def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo
 
 def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> list[str]:
     title = row.entry.title
+    if row.program_missing is not None:  # as status and the TUI say it
+        return [f"{title} {not_installed_clause(row.program_missing)}."]
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:

@@ -157,3 +157,25 @@ def test_mistakes_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     code, _, err = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
                             "--db", str(tmp_path / "nothing.db"))
     assert code == 1
+
+
+def test_explain_says_an_entry_whose_program_is_missing_here_cannot_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review-1215-s12 F4: it planned sessions for it with no word. For a child who is an
+    account here (nobody), the program is looked for as the daemon looks for it."""
+    path = tmp_path / "p.toml"
+    path.write_text('version = 1\n[[users]]\nname = "nobody"\n'
+                    '[[entries]]\nid = "ghost"\nlabel = "Ghost"\n'
+                    'command = ["no-such-program-s12"]\n'
+                    '[[entries]]\nid = "nap"\nlabel = "Nap"\ncommand = ["sleep", "600"]\n')
+    code, out, _ = shepherd(capsys, "policy", "explain", str(path), "--user", "nobody",
+                            "--date", "sat")
+    assert code == 0
+    assert "Ghost can't start: its program 'no-such-program-s12' is not installed here." \
+        in out.splitlines()
+    assert "Nap: up to" in out
+    code, out, _ = shepherd(capsys, "policy", "explain", str(path), "--user", "nobody",
+                            "--date", "sat", "--json")
+    ghost, nap = json.loads(out)["entries"]
+    assert (ghost["program_missing"], ghost["sessions"]) == ("no-such-program-s12", [])
+    assert nap["program_missing"] is None and nap["sessions"]
