@@ -20,6 +20,7 @@ from shepherd.words import (
     format_duration,
     lasting_state,
     not_installed_clause,
+    not_runnable_clause,
     one_line,
     pause_clause,
     reasons_clause,
@@ -127,6 +128,9 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry.get("state") == "locked":
         return ""
     left = entry.get("time_left_s")
+    closed = entry.get("program_closed")
+    if closed:  # here, but the child may not run it
+        return not_runnable_clause(str(closed))
     missing = entry.get("program_missing")
     if missing:  # allowed, but the launch would fail: say so now
         return not_installed_clause(str(missing))

@@ -130,12 +130,10 @@ def preflight(policy: Policy, result: CheckResult | None = None,
         paths = {launch_path(accounts[name]) for name in users if name in accounts} or {SAFE_PATH}
         if any(_program_found(program, path) for path in paths):
             for name in users:
-                closed = _closed_for(program, accounts[name]) if name in accounts else None
+                closed = closed_sentence(program, accounts[name]) if name in accounts else None
                 if closed is not None:
-                    file, why = closed
                     warn(("entries", index, "command", 0),
-                         f"{file!r} is not something {name} may run ({why}), so launching "
-                         f"{entry.id!r} will fail")
+                         f"{closed}, so launching {entry.id!r} will fail")
                     break
             continue
         if "/" in program:
@@ -167,3 +165,32 @@ def missing_programs(policy: Policy, lookup: AccountLookup = Account.lookup) -> 
         if not any(_program_found(entry.command[0], path) for path in paths):
             missing[entry.id] = entry.command[0]
     return missing
+
+
+def closed_sentence(program: str, account: Account) -> str | None:
+    """"'/x/y.sh' is not something nobody may run (only root may: mode 700)" when the
+    program is found here but ``account`` may not run it (None otherwise): the words of
+    ``policy check``, the daemon's log and ``status``."""
+    closed = _closed_for(program, account)
+    if closed is None:
+        return None
+    file, why = closed
+    return f"{file!r} is not something {account.name} may run ({why})"
+
+
+def closed_programs(policy: Policy, lookup: AccountLookup = Account.lookup
+                    ) -> dict[tuple[str, str], str]:
+    """(child, entry id) -> ``closed_sentence``, for the programs found here that the
+    child may not run (review-1215-s12 F2): for ``status``, as ``missing_programs``."""
+    closed: dict[tuple[str, str], str] = {}
+    for user in policy.users:
+        try:
+            account = lookup(user.name)
+        except KeyError:
+            continue
+        for entry in policy.entries:
+            if policy.entry_allows(entry, user.name):
+                said = closed_sentence(entry.command[0], account)
+                if said is not None:
+                    closed[(user.name, entry.id)] = said
+    return closed

@@ -30,6 +30,7 @@ STATE_WORDS: Mapping[str, str] = {
     "not_allowed": "not allowed",
     "unavailable": "unavailable",
     "not_installed": "not installed",
+    "not_runnable": "can't run",
 }
 
 
@@ -37,6 +38,13 @@ def not_installed_clause(program: str) -> str:
     """The one sentence for an entry whose program is missing, after its label or state:
     "can't start: its program 'x' is not installed here" (status, the TUI, explain)."""
     return f"can't start: its program {plain(program)!r} is not installed here"
+
+
+def not_runnable_clause(why: str) -> str:
+    """An entry whose program is here but the child may not run it, after its label or
+    state: "can't start: '/x/y.sh' is not something nobody may run (only root may: mode
+    700)" (``why``: the words of ``policy check``)."""
+    return f"can't start: {plain(why)}"
 
 
 def state_word(state: str) -> str:

@@ -202,3 +202,32 @@ def test_a_program_the_child_may_not_run_is_warned_as_the_child_would_meet_it(
                 f"'{hidden}' on the way is closed to nobody: mode 700, owner root)") in closed
     finally:
         shutil.rmtree(shared)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make root-only files")
+def test_status_says_a_program_the_child_may_not_run_in_the_same_words() -> None:
+    """Review-1215-s12 F2: `status` said "can start" for it; now the daemon's status
+    lines carry the sentence and the state `not_runnable`, worded as `policy check`."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from shepherd.cli.status_text import _detail
+    from shepherd.daemon.core import _not_runnable
+    from shepherd.supervisor.preflight import closed_programs
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="shepherd-s12-"))
+    try:
+        shared.chmod(0o755)
+        rootonly = shared / "rootonly.sh"
+        rootonly.write_text("#!/bin/sh\nexit 0\n")
+        rootonly.chmod(0o700)
+        result = check_policy_text(NOBODY_USERS + entry(command=f'["{rootonly}"]')
+                                   + '\n[[entries]]\nid = "ok"\ncommand = ["sh"]\n', "p.toml")
+        assert result.policy is not None
+        why = f"'{rootonly}' is not something nobody may run (only root may: mode 700)"
+        assert closed_programs(result.policy) == {("nobody", "tux"): why}
+        line = _not_runnable({"id": "tux", "state": "available", "reasons": []}, why)
+        assert line["state"] == "not_runnable"
+        said = _detail(line, {"name": "nobody"}, [], datetime.now(UTC), UTC, None)
+        assert said == f"can't start: {why}"
+    finally:
+        shutil.rmtree(shared)
