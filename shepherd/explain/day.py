@@ -116,6 +116,7 @@ class EntryDay:
     sessions: tuple[PlannedSession, ...]
     waits: tuple[Wait, ...]
     program_missing: str | None = None  # not installed here: it can't start at all
+    program_closed: str | None = None  # here, but the child may not run it (why, in words)
 
     @property
     def possible_s(self) -> float:
@@ -153,6 +154,7 @@ class EntryDay:
             "sessions": [s.to_json() for s in self.sessions],
             "waits": [w.to_json() for w in self.waits],
             "program_missing": self.program_missing,
+            "program_closed": self.program_closed,
         }
 
 
@@ -276,10 +278,12 @@ def _open_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
 def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
                 start: datetime | None = None, starting: Starting | None = None,
                 entries: Sequence[str] | None = None,
-                missing: Mapping[str, str] | None = None) -> DayExplanation:
+                missing: Mapping[str, str] | None = None,
+                closed: Mapping[str, str] | None = None) -> DayExplanation:
     """What ``user`` may do on quota day ``day`` from ``start`` (default: the day's start),
     with what ``starting`` says was already used; ``missing`` (entry id -> program): the
-    entries whose program is not installed here, which can't start at all."""
+    entries whose program is not installed here, which can't start at all; ``closed``
+    (entry id -> why): those whose program the child may not run."""
     if policy.user(user) is None:
         names = ", ".join(u.name for u in policy.users)
         raise ExplainError(f"{user!r} is not a child of this policy (the children are: {names})")
@@ -294,14 +298,14 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
             and (entries is None or e.id in entries)]
     found: list[EntryDay] = []
     for entry in mine:
-        program = (missing or {}).get(entry.id)
-        sessions, waits = (([], []) if program is not None
+        program, why = (missing or {}).get(entry.id), (closed or {}).get(entry.id)
+        sessions, waits = (([], []) if program is not None or why is not None
                            else _greedy(policy, zone, user, entry, day, begin, starting))
         standing = engine.standing(user, entry_limits(entry), day, None, at=begin)
         found.append(EntryDay(
             entry, tuple(g.id for g in policy.groups_of(entry.id)),
             _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
-            tuple(sessions), tuple(waits), program))
+            tuple(sessions), tuple(waits), program, why))
     groups: list[GroupDay] = []
     for group in policy.groups:
         members = [e for e in found if e.entry.id in group.entries]

@@ -24,6 +24,7 @@ from shepherd.words import (
     format_duration,
     join_clauses,
     not_installed_clause,
+    not_runnable_clause,
     reasons_clause,
     spoken_duration,
     stop_clause,
@@ -102,6 +103,8 @@ def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> li
     title = row.entry.title
     if row.program_missing is not None:  # as status and the TUI say it
         return [f"{title} {not_installed_clause(row.program_missing)}."]
+    if row.program_closed is not None:
+        return [f"{title} {not_runnable_clause(row.program_closed)}."]
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:
