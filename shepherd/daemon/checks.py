@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shepherd.policy import CheckResult, Policy
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.preflight import missing_programs, preflight
+from shepherd.supervisor.preflight import closed_programs, missing_programs, preflight
 
 
 def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
@@ -30,6 +30,12 @@ def programs_missing(policy: Policy, user_mode: bool) -> dict[str, str]:
     """Entries whose program is not installed here (blocking: run it in a worker thread)."""
     current = Account.current() if user_mode else None
     return missing_programs(policy, (lambda name: current) if current else Account.lookup)
+
+
+def programs_closed(policy: Policy, user_mode: bool) -> dict[tuple[str, str], str]:
+    """(child, entry id) -> why the child may not run its program found here (blocking)."""
+    current = Account.current() if user_mode else None
+    return closed_programs(policy, (lambda name: current) if current else Account.lookup)
 
 
 def launch_problem(exc: OSError | KeyError, program: str, user: str) -> str:

@@ -39,7 +39,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
-from shepherd.daemon.checks import launch_problem, policy_warnings, programs_missing
+from shepherd.daemon.checks import (
+    launch_problem,
+    policy_warnings,
+    programs_closed,
+    programs_missing,
+)
 from shepherd.daemon.errors import (
     BadRequest,
     CommandError,
@@ -252,6 +257,8 @@ class Daemon:
         self.boot_id = system.boot_id()
         self.machine: str | None = None  # this machine's name in a household
         self.missing_programs: dict[str, str] = {}  # entry id -> program not installed here
+        # (child, entry id) -> why the child may not run its program (found here)
+        self.closed_programs: dict[tuple[str, str], str] = {}
         self.link: HouseholdLink | None = None
         backend: StoreBackend | Path = config.state_dir / "shepherd.db"
         if policy.household is not None:  # psycopg is imported only here
@@ -365,6 +372,8 @@ class Daemon:
             self.link.replay()  # what the journal holds goes to the store before anything
         self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
                                                         self.config.user_mode)
+        self.closed_programs = await asyncio.to_thread(programs_closed, self.policy,
+                                                       self.config.user_mode)
         if usable:
             await self._load(first)
         else:
@@ -2122,6 +2131,8 @@ class Daemon:
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
         self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
                                                         self.config.user_mode)
+        self.closed_programs = await asyncio.to_thread(programs_closed, self.policy,
+                                                       self.config.user_mode)
         if household_moved:
             warnings.append("[household] changed: the daemon keeps its store "
                             f"({self.writer.backend.name}) until it is restarted")
@@ -2171,11 +2182,14 @@ class Daemon:
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
         answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
-        if self.missing_programs:  # said before a child meets the failure (copies: the
-            for user in answer["users"]:  # lines may be kept for the next status)
+        if self.missing_programs or self.closed_programs:  # said before a child meets
+            for user in answer["users"]:  # the failure (copies: lines may be kept)
                 user["entries"] = [
-                    {**e, "program_missing": self.missing_programs[e["id"]]}
-                    if e["id"] in self.missing_programs else e for e in user["entries"]]
+                    _not_installed(e, self.missing_programs[e["id"]])
+                    if e["id"] in self.missing_programs
+                    else _not_runnable(e, self.closed_programs[(user["name"], e["id"])])
+                    if (user["name"], e["id"]) in self.closed_programs else e
+                    for e in user["entries"]]
         return answer
 
     def health(self, admin: bool) -> dict[str, Any]:
@@ -2322,3 +2336,19 @@ def _lacking(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or number == errno.ENOMEM:
         return "memory"
     return "file descriptor" if number in (errno.EMFILE, errno.ENFILE) else "new thread or task"
+
+
+def _not_installed(entry: dict[str, Any], program: str) -> dict[str, Any]:
+    """A status line whose program is missing: ``program_missing``, and the state
+    ``not_installed`` where it would be ``available`` (a launch would fail: review-1215-s12
+    F4); a state that refuses for its own reason keeps it."""
+    state = "not_installed" if entry.get("state") == "available" else entry.get("state")
+    return {**entry, "program_missing": program, "state": state}
+
+
+def _not_runnable(entry: dict[str, Any], why: str) -> dict[str, Any]:
+    """A status line whose program is here but the child may not run it (mode, owner,
+    a directory on the way): ``program_closed`` (why, in words), and the state
+    ``not_runnable`` where it would be ``available`` (review-1215-s12 F2)."""
+    state = "not_runnable" if entry.get("state") == "available" else entry.get("state")
+    return {**entry, "program_closed": why, "state": state}

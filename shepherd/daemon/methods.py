@@ -508,7 +508,9 @@ class Methods:
         books, running = books_of(d.engine, now), running_note(d.engine, user)
         try:
             return await asyncio.to_thread(explain_live, d.policy, d.zone, now, user, day, start,
-                                           books, running)
+                                           books, running, dict(d.missing_programs),
+                                           {entry: why for (child, entry), why
+                                            in d.closed_programs.items() if child == user})
         except ExplainError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
 

@@ -1717,7 +1717,8 @@ class Engine:
         if self.policy.entry(planned.target) is None:
             caps = (*self._week_cap(planned.user, quota_limits, planned.day, now),
                     *self._stopping_now(planned.user, quota_limits.members, now,
-                                        lowered=planned.seconds < 0))
+                                        lowered=planned.seconds < 0),
+                    *self._group_hours_cap(planned.user, quota_limits, planned.day, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
             return replace(planned, week_allowance_s=week_allowance,
                            capped_by=(*self._grant_end_cap(planned, now), *caps),
@@ -1904,17 +1905,32 @@ class Engine:
             if tightest is not None and tightest.left_s < own:
                 caps.append(GrantCap("group_quota", tightest.left_s, group.id,
                                      period=tightest.period))
-        if entry.windows:
-            end_of_day = self.calendar.day_end(day)
-            hours, last = 0.0, None
+        caps.extend(self._hours_cap([entry], None, own, day, now))
+        return tuple(caps)
+
+    def _hours_cap(self, entries: Iterable[Entry], group: str | None, own: float, day: date,
+                   now: Instant) -> tuple[GrantCap, ...]:
+        """The hours left today in the windows of ``entries`` (an entry's own, or a
+        group's members' together) when they allow less than ``own``: a ``window`` cap
+        until the last of them closes (``group``: named for the group's grant). An entry
+        without windows has every hour: no cap (review-1215-s12 F3)."""
+        end_of_day = self.calendar.day_end(day)
+        spans: list[tuple[datetime, datetime]] = []
+        for entry in entries:
+            if not entry.windows:
+                return ()
             for opens, closes in open_intervals(entry.windows, self.zone, now.wall, 2):
                 start, stop = max(opens, now.wall), min(closes, end_of_day)
                 if stop > start:
-                    hours += (stop - start).total_seconds()
-                    last = stop
-            if hours < own:
-                caps.append(GrantCap("window", hours, None, last))
-        return tuple(caps)
+                    spans.append((start, stop))
+        hours, last, reached = 0.0, None, now.wall
+        for start, stop in sorted(spans):  # their union: an hour two of them share counts once
+            if stop > reached:
+                hours += (stop - max(start, reached)).total_seconds()
+                reached = last = stop
+        if hours >= own:
+            return ()
+        return (GrantCap("window", hours, group, last),)
 
     def _week_lasting(self, planned: TimeGranted, limits: QuotaLimits, week_allowance: int,
                       now: Instant) -> TimeGranted:
@@ -1948,6 +1964,18 @@ class Engine:
                 caps.append(GrantCap(ends.cause, ends.remaining_s, ends.group, ends.wall, True,
                                      ends.period, entry=s.entry.id, label=s.entry.title))
         return tuple(caps)
+
+    def _group_hours_cap(self, user: str, limits: QuotaLimits, day: date,
+                         now: Instant) -> tuple[GrantCap, ...]:
+        """The hours its programs have left today allowing less than a group's budget,
+        after a grant on the group (none while one of them runs: what ends it is said)."""
+        on_day, on_week = self._standing(user, limits, day, now)
+        tightest = binding(on_day, on_week)
+        if tightest is None or any(s.user == user and s.entry.id in limits.members
+                                   for s in self._sessions.values()):
+            return ()
+        members = [e for e in map(self.policy.entry, limits.members) if e is not None]
+        return self._hours_cap(members, limits.target, tightest.left_s, day, now)
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,
                   now: Instant) -> tuple[GrantCap, ...]:

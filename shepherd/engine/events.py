@@ -16,6 +16,8 @@ EndReason = Literal[
 EntryState = Literal[
     "available", "running", "busy", "cooldown", "quota_exhausted", "outside_window", "locked",
     "not_allowed", "unavailable",
+    "not_installed",  # its program is not on this machine (said by the daemon, not the engine)
+    "not_runnable",  # its program is here, but the child may not run it (the daemon says)
 ]
 Severity = Literal["info", "warning", "critical"]
 Period = Literal["day", "week"]  # which quota: the day's, or the week's

@@ -23,6 +23,8 @@ from shepherd.words import (
     clock_time,
     format_duration,
     join_clauses,
+    not_installed_clause,
+    not_runnable_clause,
     reasons_clause,
     spoken_duration,
     stop_clause,
@@ -99,6 +101,10 @@ def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo
 
 def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> list[str]:
     title = row.entry.title
+    if row.program_missing is not None:  # as status and the TUI say it
+        return [f"{title} {not_installed_clause(row.program_missing)}."]
+    if row.program_closed is not None:
+        return [f"{title} {not_runnable_clause(row.program_closed)}."]
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shepherd.ipc.protocol import (
-    MAX_LINE,
+    MAX_ANSWER,
     RpcError,
     encode,
     parents_socket_path,
@@ -183,7 +183,7 @@ class Client:
 
     def _read(self) -> Any:
         while b"\n" not in self._buffer:
-            if len(self._buffer) > MAX_LINE:
+            if len(self._buffer) > MAX_ANSWER:  # the daemon never sends a longer one
                 raise DaemonUnreachable("the daemon sent a line that is too long")
             chunk = self.sock.recv(65536)  # a timeout leaves the buffer intact
             if not chunk:
@@ -241,8 +241,10 @@ class AsyncClient:
             sock = await asyncio.to_thread(Client._connect, path, timeout)
             sock.setblocking(False)
         try:
+            # Any answer the daemon sends is read whole: it bounds one at MAX_ANSWER
+            # (asyncio's own 64 KiB limit once failed a large household's status).
             reader, writer = await within(
-                asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
+                asyncio.open_unix_connection(sock=sock, limit=MAX_ANSWER + 1), timeout)
         except (OSError, TimeoutError) as exc:
             sock.close()
             raise unreachable(path, exc) from None

@@ -74,6 +74,7 @@ from shepherd.ipc.protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     LINE_TOO_LONG,
+    MAX_ANSWER,
     MAX_LINE,
     RATE_LIMITED,
     TOO_MANY_CONNECTIONS,
@@ -109,7 +110,7 @@ ACCEPT_RETRY_S = 0.2  # out of descriptors: accept again this much later
 RATE_PER_SECOND = 100.0
 RATE_BURST = 200.0
 MAX_BATCH = 100
-MAX_UNSENT = 1024 * 1024
+MAX_UNSENT = MAX_ANSWER  # what waits unsent, and the largest answer the clients read
 STRANGER_WAIT_S = 2.0
 CLOSE_WAIT_S = 2.0
 LINGER_S = 10.0  # a closed connection's unsent bytes wait this long for its reader

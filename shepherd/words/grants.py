@@ -82,6 +82,13 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
     if kind == "quota" and weekly:
         return f"{label}'s weekly quota still allows only {spoken_duration(usable)} {when}."
+    if kind == "window" and data.get("group"):  # a group's programs, their hours together
+        if usable <= 0:
+            return (f"But none of the {data['group']} programs can be used again today: "
+                    "their hours are over.")
+        last = f", until {end.removeprefix('at ')}" if until is not None else ""
+        return (f"The {data['group']} programs' hours today allow only "
+                f"{spoken_duration(usable)} more{last}.")
     if kind == "window":
         last = f", until {end.removeprefix('at ')}" if until is not None else ""
         return (f"{label}'s hours today allow only {spoken_duration(usable)} more{last}."

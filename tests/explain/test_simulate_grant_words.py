@@ -325,3 +325,24 @@ def test_in_all_today_beside_time_given_until_a_moment_counts_the_weeks_time() -
     assert said[3][1].startswith("sam has 5 minutes more of Game until 10:30 (1h20m in all "
                                  "today, 5 minutes more until 10:30 and 10 minutes more until "
                                  "12:00)."), said
+
+
+def test_a_group_grant_says_how_much_its_programs_hours_allow_and_when_none_opens() -> None:
+    """Review-1215-s12 F3: on a Tuesday of the example policy every game closes by 19:00
+    (Minecraft and Celeste at 19:00, SuperTuxKart at 18:30); the same grant on an entry
+    said so, on the group it said nothing."""
+    from tests.explain.test_simulate import EXAMPLE_POLICY
+    tuesday = date(2026, 12, 1)
+
+    def said(script: str) -> str:
+        actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+        [step] = [s for s in simulate_day(EXAMPLE_POLICY, PARIS, "alex", tuesday, actions).steps
+                  if s.line is not None]
+        return step.text
+
+    assert said("18:50 grant games +1h\n") == (
+        "alex has 1 hour more in the games budget today (2h30m in all today). The games "
+        "programs' hours today allow only 10 minutes more, until 19:00.")
+    assert said("19:30 grant games +1h\n") == (
+        "alex has 1 hour more in the games budget today (2h30m in all today). But none of "
+        "the games programs can be used again today: their hours are over.")

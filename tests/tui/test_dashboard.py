@@ -519,3 +519,19 @@ def test_the_stop_question_says_the_rest_that_follows(daemon_factory: Any) -> No
     d.call("launch", entry="nap")
     detail = question_over_the_session(d, "s")
     assert detail.endswith("left. Then Nap rests for 1 hour before it can start again."), detail
+
+
+def test_a_household_whose_status_is_over_64_kib_gets_its_dashboard(daemon_factory: Any) -> None:
+    # The daemon's answer is read whole however large (up to its own bound); the TUI
+    # once waited for it forever, reconnecting, as asyncio's 64 KiB line limit broke
+    # the connection on every status.
+    from tests.ipc.test_large_answer import many_entries
+    d = daemon_factory(policy(many_entries(400)))
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
+        table = app.screen.query_one(EntryTable)
+        await wait_for(pilot, lambda: table.row_count == 400, "the 400 entries")
+
+    drive(app, scenario)
