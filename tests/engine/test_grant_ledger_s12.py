@@ -151,19 +151,42 @@ def test_on_a_weekly_only_target_a_set_is_refused_with_what_to_type_instead() ->
         e.grant("alex", "game", 600, clock.now, mode="set")
 
 
-@pytest.mark.xfail(strict=True, reason="ledger12: time added for today after a take-back on "
-                   "a weekly-only target is netted with it on the days after (the week's "
-                   "quota is counted as having paid for what the addition paid)")
 def test_on_a_weekly_only_target_time_added_after_a_take_back_pays_for_its_part() -> None:
     """A 1h week, Tuesday ``-40m`` then ``+1m``: 21 minutes played (the week's quota 20,
     the added minute 1); Wednesday the week has 40 minutes (found by the weekly-only
-    hand-kept ledger at 400 examples; its ``today`` step after a take-back is skipped
-    until this is fixed)."""
+    hand-kept ledger at 400 examples; issue 15)."""
     e = game(WEEKLY_ONLY)
     clock = FakeClock(local(24, 10))
     e.grant("alex", "game", 2400, clock.now, mode="take")
     e.grant("alex", "game", 60, clock.now)
     assert play(e, clock, 3600, 1) == pytest.approx(1260)
+    clock.set_wall(local(25, 10))
+    assert figures(e, clock) == (pytest.approx(2400), pytest.approx(2400))
+
+
+def test_on_a_weekly_only_target_time_added_before_a_take_back_is_taken_first() -> None:
+    """The other order (issue 15's counterpart): ``+1m`` then ``-40m`` takes the added
+    minute first and 39 of the week's quota for Tuesday; the 21 minutes played are all
+    the week's quota's, so Wednesday the week has 39 minutes."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 60, clock.now)
+    e.grant("alex", "game", 2400, clock.now, mode="take")
+    assert play(e, clock, 3600, 1) == pytest.approx(1260)
+    clock.set_wall(local(25, 10))
+    assert figures(e, clock) == (pytest.approx(2340), pytest.approx(2340))
+
+
+def test_on_a_weekly_only_target_time_given_until_a_moment_after_a_take_back_pays_too(
+        ) -> None:
+    """Issue 15 with time given until a moment: Tuesday ``-40m`` then ``+10m --until
+    12:00``, 30 minutes played by then (the week's quota 20, the grant 10): Wednesday the
+    week has 40 minutes, not 30."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 2400, clock.now, mode="take")
+    e.grant("alex", "game", 600, clock.now, until=local(24, 12))
+    assert play(e, clock, 3600, 1) == pytest.approx(1800)
     clock.set_wall(local(25, 10))
     assert figures(e, clock) == (pytest.approx(2400), pytest.approx(2400))
 
