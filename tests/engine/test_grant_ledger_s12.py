@@ -225,3 +225,39 @@ def test_a_weekly_only_take_back_read_back_from_the_store_counts_the_same(
     clock.set_wall(local(24, 10))
     assert figures(again, clock) == figures(e, clock) == (pytest.approx(600),
                                                           pytest.approx(600))
+
+
+@pytest.mark.parametrize(("order", "wednesday"), [
+    ((-2400, 60), 2400),  # issue 15: the added minute pays for its part
+    ((60, -2400), 2340),  # the take-back took the added minute first
+], ids=["take then add", "add then take"])
+def test_a_weekly_only_take_back_and_time_added_read_back_count_the_same(
+        tmp_path: Path, order: tuple[int, int], wednesday: int) -> None:
+    """Issue 15 through a real store: a 1h week, Tuesday a take-back of 40 minutes and
+    a minute added, in either order, 21 minutes played; read back on Wednesday, the
+    engine made from the store says what the live one says (no stored field more: the
+    order is in what each time added for today kept of the take-backs after it)."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(24, 10))
+    store = Store.open(tmp_path / "shepherd.db", clock.wall)
+    try:
+        for seconds in order:
+            planned = e.plan_grant("alex", "game", abs(seconds), clock.now,
+                                   mode="take" if seconds < 0 else "add")
+            gid = store.grant(clock.wall, "alex", "game", planned.day, planned.seconds,
+                              actor="mum", expires_at=planned.expires_at, week=planned.week,
+                              used_before_s=planned.used_s, taken_from=planned.taken_from,
+                              aside_s=planned.week_aside_s, beyond_s=planned.beyond_own_s,
+                              beyond_before_s=planned.beyond_before_s)
+            e.apply_grant(planned, clock.now, gid if planned.expires_at is not None else None)
+        assert play(e, clock, 3600, 1) == pytest.approx(1260)
+        books = store.load_accounting(local(23, 10).date())  # the week, from Monday
+    finally:
+        store.close()
+    again = Engine(e.policy, e.zone, usage=e.usage, grants=books.grants, timed_grants=[
+        TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week, g.paid_s,
+                   g.used_before_s, g.signed_after_s, g.beyond_before_s)
+        for g in books.timed_grants], aside=books.aside, beyond=books.beyond)
+    clock.set_wall(local(25, 10))
+    assert figures(again, clock) == figures(e, clock) == (pytest.approx(wednesday),
+                                                          pytest.approx(wednesday))
