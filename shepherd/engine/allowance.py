@@ -58,6 +58,11 @@ class DayGrants:
     # (review-1215-s10): a grant never pays for use made before it was given, so the
     # day's draw on the week is never less than this, whatever time for today came after.
     drawn: float = 0.0
+    # Of ``full``'s take-backs, what came out of the day's time added for today once that
+    # is counted in ``expired`` (its day over): the rest cut the week's time for the day.
+    # On a target without a daily quota the week's time pays first only up to that cut,
+    # then the day's grants (issue 15, ledger12b).
+    taken: float = 0.0
 
     @property
     def own(self) -> float:
@@ -233,12 +238,20 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             beyond_own = beyond_week
             own_left = allowance + pool_paid - used
         quota = limits.daily_quota(day)
+        cut = 0.0
+        if quota is None and day != today:
+            # a day that is over, without a daily quota: what its take-backs cut of the
+            # week's time (not what they took of its time added for today) leaves its
+            # grants to pay for the use beyond the rest, their own part only (issue 15)
+            cut = min(grants.full + grants.taken + grants.aside, 0.0)
+            paid_for = paid_for - cut
         if paid_for > 0:
             beyond_day = spent - quota - own if quota is not None else 0.0
             # without a daily quota, the pool drew at least what it had drawn when the
             # day's own time last changed: time added later never repays it (s10 HIGH-1)
             drawn = grants.drawn if quota is None and day != today else 0.0
-            paid = min(max(beyond_day, beyond_week - drawn, 0.0), paid_for)
+            over = min(max(used - allowance - pool_paid - cut, 0.0), spent) if cut else beyond_week
+            paid = min(max(beyond_day, over - drawn, 0.0), paid_for)
             allowance += paid
             if day == today:
                 expired_paid = paid

@@ -597,8 +597,23 @@ class Engine:
                         noted[g.id] = projected[g.id]
             # what the week's time had paid for when the day's own time last changed
             drawn = max(floor - (expired - with_day) - paid, 0.0) if floor else 0.0
-            return DayGrants(full, expired, pool, paid, aside, drawn)
+            return DayGrants(full, expired, pool, paid, aside, drawn,
+                             self._taken_from_day(grants, at) if with_day else 0.0)
         return on
+
+    def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:
+        """Of a day's take-backs and sets, what they took of its time added for today
+        that has run out by ``at``: those made after each was given took from it, the
+        last given first (as ``_expiry_shares`` counts them); the rest of them changed
+        the day's own time (issue 15)."""
+        taken = later = 0.0
+        for g in sorted((g for g in grants if self.with_day(g)), key=lambda g: -abs(g.id)):
+            if at is None or at < g.expires:
+                continue
+            part = min(float(g.seconds), max(-float(g.signed_after) - later, 0.0))
+            later += part
+            taken += part
+        return taken
 
     def _beyond_others(self, grants: Sequence[TimedGrant], limits: QuotaLimits | None,
                        day: date, at: datetime | None, used_on: PerDay | None,
@@ -729,7 +744,7 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside, g.drawn)
+            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside, g.drawn, g.taken)
 
         standings = [day_standing(limits, day, used_on, grants_on)]
         if limits.weekly is not None:
@@ -1297,7 +1312,7 @@ class Engine:
         def grants_on(d: date) -> DayGrants:
             g = on(d)
             full = g.full + (taken if d == first.day else 0.0)
-            return DayGrants(full, g.expired, 0.0, g.paid, g.aside, g.drawn)
+            return DayGrants(full, g.expired, 0.0, g.paid, g.aside, g.drawn, g.taken)
 
         day = day_standing(limits, first.day, used_on, grants_on)
         week = None
