@@ -102,7 +102,7 @@ command = ["sleep", "600"]
 id = "games"
 entries = ["capped"]
 daily_quota = 0
-"""))
+""", FAR_DAY_START))  # 1h30m always fits in what is left of the day, whenever it runs
     taken = shepherd(d, "grant", ME, "game", "-15m")
     assert taken.returncode == 0, taken.stderr
     assert taken.stdout.strip() == (f"15 minutes of Minecraft taken back from {ME} for today "
