@@ -288,8 +288,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if args.command == "lock":
         result = _run(args, "lock", user=args.user)
         stopped = len(result.get("stopped", ()))
-        ran = ("" if not stopped else "its running program was stopped; " if stopped == 1
-               else f"its {stopped} running programs were stopped; ")
+        ran = ("" if not stopped else "their running program was stopped; " if stopped == 1
+               else f"their {stopped} running programs were stopped; ")
         print(f"{args.user} is locked: {ran}nothing can start until "
               f"`shepherd unlock {args.user}`.")
     else:

@@ -167,25 +167,25 @@ def print_usage_report(report: dict[str, Any]) -> None:
                 print(f"    {label:<{width}} {format_duration(line['used_s']):>8} used")
                 continue
             weekly = "quota_week_s" in line  # a weekly quota, or time given for the week
-            quota = ("no daily limit" if weekly else "unlimited") if line["quota_s"] is None \
+            quota = "no daily limit" if line["quota_s"] is None \
                 else format_duration(line["quota_s"])
             given = line["granted_s"]  # time taken back is negative: said as such
-            granted = (f" +{format_duration(given)} granted" if given > 0
-                       else f" {format_duration(-given)} taken back" if given < 0 else "")
+            granted = (f", +{format_duration(given)} granted" if given > 0
+                       else f", {format_duration(-given)} taken back" if given < 0 else "")
             if line.get("week_time_s") and line.get("allowed_s") is not None:
                 # Time given for the week raised the day: say what the day allowed, then
                 # how (a set's take includes the week's time it set aside).
-                parts = [f"{quota} quota", granted.strip(),
+                parts = [f"{quota} quota", granted.lstrip(", "),
                          f"+{format_duration(line['week_time_s'])} of the week's time"]
                 quota = f"{format_duration(line['allowed_s'])} today"
                 granted = f" ({', '.join(p for p in parts if p)})"
             week = ""
             if weekly:
                 week_quota = line["quota_week_s"]
-                week = (f"; this week {format_duration(line['used_week_s'])} / "
-                        + ("unlimited" if week_quota is None else format_duration(week_quota)))
+                limit = "no weekly limit" if week_quota is None else format_duration(week_quota)
+                week = f"; this week {format_duration(line['used_week_s'])} / {limit}"
                 if line.get("granted_week_s"):
-                    week += f" +{format_duration(line['granted_week_s'])} for the week"
+                    week += f", +{format_duration(line['granted_week_s'])} for the week"
             over = line.get("over")
             if over is None:  # an older daemon's answer: the day's sum alone
                 over = line["quota_s"] is not None and (

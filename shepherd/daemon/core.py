@@ -186,12 +186,12 @@ class Caller:
         """Whose session: a child acts only for itself; an admin names a child (or plays one)."""
         if not self.admin:
             if user is not None and user != self.child:
-                raise Forbidden("forbidden: a child acts only for itself")
+                raise Forbidden("You can only start programs for yourself.")
             assert self.child is not None
             return self.child
         chosen = user or self.child
         if chosen is None:
-            raise BadRequest("say which child (parameter 'user')")
+            raise BadRequest("say which child: --user CHILD")
         return chosen
 
 

@@ -178,7 +178,7 @@ limits = { cooldown = "30m" }
     events = d.events()
     d.call("launch", entry="game")
     assert shepherd(d, "lock", ME).stdout.startswith(
-        f"{ME} is locked: its running program was stopped; nothing can start")
+        f"{ME} is locked: their running program was stopped; nothing can start")
     assert events.next("session_ended")["reason"] == "locked"
     assert shepherd(d, "unlock", ME).returncode == 0
     assert shepherd(d, "launch", "game").returncode == 0
