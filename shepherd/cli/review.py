@@ -295,22 +295,23 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     audit.add_argument("--until", type=time_argument, metavar="T", help="before T")
     audit.add_argument("--type", action="append", choices=sorted(EVENT_TYPES), metavar="TYPE",
                        help="only this event type (repeatable)")
-    audit.add_argument("--user", metavar="U")
-    audit.add_argument("--entry", metavar="E")
+    audit.add_argument("--user", metavar="U", help="only events of the child U")
+    audit.add_argument("--entry", metavar="E", help="only events of the entry E (its id)")
     audit.add_argument("--text", metavar="TEXT", help="only events mentioning TEXT")
     audit.add_argument("--limit", type=count_argument, metavar="N",
                        help="at most N events (1 or more)")
     form = audit.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="one JSON event per line")
-    form.add_argument("--csv", action="store_true")
+    form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
     audit.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
     add_socket_option(audit)
     audit.set_defaults(handler=cmd_audit)
 
     usage = commands.add_parser("usage", help="time used per day, against quota")
-    usage.add_argument("--days", type=days_argument, default=7, metavar="N")
-    usage.add_argument("--user", metavar="U")
-    usage.add_argument("--json", action="store_true")
+    usage.add_argument("--days", type=days_argument, default=7, metavar="N",
+                       help="the last N days, today included (default 7)")
+    usage.add_argument("--user", metavar="U", help="only the child U")
+    usage.add_argument("--json", action="store_true", help="the report as JSON")
     usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
     usage.add_argument("--policy", type=Path, metavar="FILE",
                        help="quotas from this policy (default: the one the store recorded)")

@@ -73,3 +73,46 @@ def test_usage_says_no_daily_limit_one_way_and_separates_what_was_taken_back(
     assert "no weekly limit" in out
     assert "4m, 1m49s taken back" in out
     assert "1h, +15m granted" in out
+
+
+@pytest.mark.parametrize("command", ["usage", "audit"])
+def test_every_option_of_usage_and_audit_says_what_it_does(command: str) -> None:
+    from shepherd.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, (command, action.option_strings)
+
+
+def test_a_deadline_days_away_reads_until_the_day(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.setattr(remote, "_now", lambda: (datetime(2026, 12, 2, 21, 0, tzinfo=UTC), UTC))
+    monkeypatch.setattr(remote, "call", lambda args, method, **params: {
+        "label": "Videos", "entry": "videos", "session_id": 4, "remaining_s": 185400.0,
+        "deadline": "2026-12-05T00:30:40+00:00"})
+    remote.cmd_launch(argparse.Namespace(entry="videos", user=None, json=False))
+    out = capsys.readouterr().out
+    assert out == ("Videos started (session 4): 2 days 3 hours 30 minutes, "
+                   "until Saturday at 00:30.\n")
+
+
+def test_asking_for_time_of_an_entry_with_no_limit_says_it_changes_nothing(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from shepherd.words import answer_notes
+
+    monkeypatch.setattr(remote, "_run", lambda args, method, **params: {
+        "request_id": 2, "entry": "broken", "label": "Broken", "again": False,
+        "unlimited": True})
+    remote.cmd_request(argparse.Namespace(entry="broken", duration=600, note="", user=None))
+    assert capsys.readouterr().out.splitlines()[-1] \
+        == "Broken has no daily limit, so this changes nothing."
+    said = answer_notes({"user": "nobody", "entry": "broken", "label": "Broken",
+                         "granted_s": 600, "limited_by": [], "capped_by": [],
+                         "unlimited": True}, datetime(2026, 12, 2, tzinfo=UTC), UTC)
+    assert said == "Broken has no daily limit, so this changes nothing."
