@@ -22,7 +22,8 @@ def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[st
         # In user mode every program runs as the invoking user: no child account is needed.
         current = Account.current() if user_mode else None
         problems += preflight(result.policy, result,
-                              (lambda name: current) if current else Account.lookup)
+                              (lambda name: current) if current else Account.lookup,
+                              admin_group=not user_mode)
     return [p.render(str(path)) for p in sorted(problems, key=lambda p: p.line)]
 
 

@@ -186,12 +186,12 @@ class Caller:
         """Whose session: a child acts only for itself; an admin names a child (or plays one)."""
         if not self.admin:
             if user is not None and user != self.child:
-                raise Forbidden("forbidden: a child acts only for itself")
+                raise Forbidden("You can only start programs for yourself.")
             assert self.child is not None
             return self.child
         chosen = user or self.child
         if chosen is None:
-            raise BadRequest("say which child (parameter 'user')")
+            raise BadRequest("say which child: --user CHILD")
         return chosen
 
 
@@ -2072,6 +2072,12 @@ class Daemon:
                                              "seconds": seconds, "note": note}, user=whose)
         return request_id, again
 
+    def unlimited_today(self, user: str, entry: str) -> bool:
+        """Whether more time of ``entry`` would change nothing today: it has no daily
+        limit and no weekly one (as ``grant`` says it, review-1215-s12 F11)."""
+        planned = self.engine.plan_grant(user, entry, 60, self.now())
+        return planned.allowance_s is None and planned.week_allowance_s is None
+
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
                              actor: str) -> tuple[TimeRequest, dict[str, Any]]:
         """The answered request, and what still limits the time it gave (``limited_by``:
@@ -2091,7 +2097,9 @@ class Daemon:
         if result.granted_s:
             granted = self.engine.grant(result.user, result.entry, result.granted_s, now)
             notes = {"limited_by": [r.to_json() for r in granted.limited_by],
-                     "capped_by": [c.to_json() for c in granted.capped_by]}
+                     "capped_by": [c.to_json() for c in granted.capped_by],
+                     "unlimited": granted.allowance_s is None
+                     and granted.week_allowance_s is None}
             self._changed()
         self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
                       user=result.user)

@@ -107,13 +107,26 @@ def _closed_for(program: str, account: Account) -> tuple[str, str] | None:
 
 
 def preflight(policy: Policy, result: CheckResult | None = None,
-              lookup: AccountLookup = Account.lookup) -> list[Problem]:
-    """Warnings about accounts and programs this machine lacks."""
+              lookup: AccountLookup = Account.lookup, *,
+              admin_group: bool = True) -> list[Problem]:
+    """Warnings about accounts, groups and programs this machine lacks (``admin_group``:
+    whether the parents' group matters, as it does in system mode; only a group the
+    policy names is checked: the default one is the install guide's to create)."""
     lines = result.lines if result is not None else {}
     problems: list[Problem] = []
 
     def warn(path: tuple[PathPart, ...], message: str) -> None:
         problems.append(Problem(path, find_line(lines, path), message, "warning"))
+
+    group = policy.supervisor.admin_group
+    if admin_group and "admin_group" in policy.supervisor.model_fields_set:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            warn(("supervisor", "admin_group"),
+                 f"there is no group {group!r} on this machine, so no one but root can act "
+                 f"as a parent (create it with `groupadd {group}`, then "
+                 f"`usermod -aG {group} PARENT`)")
 
     accounts: dict[str, Account] = {}
     for index, user in enumerate(policy.users):

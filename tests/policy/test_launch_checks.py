@@ -21,7 +21,8 @@ USERS = f'version = 1\n\n[[users]]\nname = "{ME}"\n'  # lines 1-4
 def warnings(text: str) -> list[str]:
     result = check_policy_text(text, "p.toml")
     assert result.policy is not None, [p.render("p.toml") for p in result.problems]
-    return [p.render("p.toml") for p in result.problems]
+    # The child is whoever runs the tests, root too (whose own warning is not these tests').
+    return [p.render("p.toml") for p in result.problems if p.path != ("users", 0, "name")]
 
 
 def entry(windows: str = "", limits: str = "", command: str = '["sh"]') -> str:
