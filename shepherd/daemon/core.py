@@ -1568,27 +1568,30 @@ class Daemon:
         you = user if actor == user else None
         sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
-        self._audit_refusal(now, user, entry_id, codes, extra, actor)
+        first = self._audit_refusal(now, user, entry_id, codes, extra, actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
             self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
                                             "reasons": codes, "text": sentence,
                                             "origin": origin}, user=user)
-            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+            # On the desktop, once per identical refusal per window, as it is audited: a
+            # loop must not start a notify-send each time (review-9-s12 L7).
+            if first if origin == "shepherd" else self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
         raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
 
     def _audit_refusal(self, now: Instant, user: str, entry_id: str,
-                       codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> None:
-        """The first of identical refusals is audited at once; its repeats within
+                       codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> bool:
+        """The first of identical refusals is audited at once (True); its repeats within
         ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
         data = {"reasons": codes, **extra}
         key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
-               str(extra.get("origin", "shepherd")))
+               str(extra.get("origin", "shepherd")), actor)
         now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),
                                                 actor=actor, data=data)
         self._write_repeats(now, due)
         if now_audit:
             self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+        return now_audit
 
     def _write_repeats(self, now: Instant, repeats: list[Repeats]) -> None:
         for done in repeats:

@@ -3,7 +3,7 @@
 A child's loop of refused launches (a shell ``while`` calling ``shepherd launch``) must not
 cost a durable audit row each: the rate limit lets about 100 requests a second through,
 which would be millions of rows a day, kept for the audit retention. So the first refusal
-of a (child, entry, reason codes, origin) is audited at once, as before; the same refusal
+of a (child, entry, reason codes, origin, who asked) is audited at once, as before; the same refusal
 repeated within ``REFUSAL_WINDOW_S`` after it is only counted, and one row says how many
 there were when the window closes, when that child's refusal of that entry changes, or at
 a clean stop. A refusal with other reasons, or of another entry, is audited at once.
@@ -19,7 +19,7 @@ from typing import Any
 
 REFUSAL_WINDOW_S = 60.0  # repeats of one refusal within this after it are one row with a count
 
-Key = tuple[str, str, tuple[str, ...], str]  # child, entry, sorted reason codes, origin
+Key = tuple[str, str, tuple[str, ...], str, str]  # child, entry, reason codes, origin, actor
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Repeats:
     opened: float  # mono of the audited refusal
     count: int = 0
     last_wall: str = ""  # when the last repeat was (ISO)
-    key: Key = field(default=("", "", (), ""))
+    key: Key = field(default=("", "", (), "", ""))
 
     def row(self) -> dict[str, Any]:
         """The audit data of the repeats row: the refusal's own, with how many and when."""
