@@ -1584,6 +1584,11 @@ class Daemon:
         """The first of identical refusals is audited at once (True); its repeats within
         ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
         data = {"reasons": codes, **extra}
+        if extra.get("origin", "shepherd") != "shepherd":
+            # A program started outside and stopped: each is a process killed, audited with
+            # its pid (the desktop is told once per ``OUTSIDE_TOLD_S``), not coalesced.
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+            return True
         key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
                str(extra.get("origin", "shepherd")), actor)
         now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),

@@ -106,9 +106,6 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
                       f"the {duration(window)} after" if isinstance(window, int | float)
                       else "the time after")
             times = "time" if repeated == 1 else "times"
-            if data.get("origin") == "outside":
-                return (f"{user} started {entry} outside Shepherd {repeated} more {times} in "
-                        f"{minute}, and each was stopped: {reasons}")
             return (f"{user} tried to start {entry} {repeated} more {times} in {minute} "
                     f"(refused: {reasons})")
         if data.get("origin") == "outside":
