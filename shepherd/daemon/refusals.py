@@ -5,8 +5,8 @@ cost a durable audit row each: the rate limit lets about 100 requests a second t
 which would be millions of rows a day, kept for the audit retention. So the first refusal
 of a (child, entry, reason codes, origin, who asked) is audited at once, as before; the
 same refusal repeated within ``REFUSAL_WINDOW_S`` after it is only counted, and one row
-says how many there were when the window closes, when that child's refusal of that entry changes, or at
-a clean stop. A refusal with other reasons, or of another entry, is audited at once.
+says how many there were when the window closes, when that child's refusal of that entry
+changes, or at a clean stop. A refusal with other reasons, or of another entry, is audited at once.
 The daemon coalesces only launches asked for: a program started outside and stopped is
 audited each time, with its pid.
 
