@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
-from tests.daemon.conftest import policy
+from tests.daemon.conftest import policy, wait_for
 
 LOOP = 500
 
@@ -46,7 +46,8 @@ limits = { daily_quota = 0 }
         with pytest.raises(RpcError) as other:
             client.call("launch", entry="other")
         assert other.value.code == LAUNCH_DENIED
-    rows = d.audit("launch_denied")
+    # Written behind the answers (the writer's queue): wait for both, then no more.
+    rows = wait_for(lambda: len(d.audit("launch_denied")) >= 2 and d.audit("launch_denied"))
     assert len(rows) == 2, rows  # the first "never", and "other" at once
     assert [r.get("repeated") for r in rows] == [None, None]
     assert d.stop() == 0
