@@ -65,6 +65,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
+from shepherd.daemon.refusals import RefusalCoalescer, Repeats
 from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
@@ -319,6 +320,8 @@ class Daemon:
         self.guard: DeadlineGuard | None = None
         self.outside = OutsideWatch(self)
         self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        # Repeats of one refusal (a child's loop) are one audit row with a count (M1).
+        self._refusals = RefusalCoalescer()
         self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
                                      config.user_mode, config.child)
         self._presence_reported: str | None = None  # the problem audited last
@@ -748,6 +751,7 @@ class Daemon:
         await self.presence.close()
         reading = system.read_clocks()
         now = self.clock.trusted.instant(reading)
+        self._write_repeats(now, self._refusals.drain())
         self._audit(now, "service_stopped", {"pid": os.getpid()})
         self._keep_clock(reading, durable=True)
         self.anchor.close()
@@ -929,6 +933,7 @@ class Daemon:
                 now = self._check_clock(persist=minute)
             # Enforcement first: nothing below may delay a stop that is due.
             self._carry_out(self.engine.due(now), now)
+            self._write_repeats(now, self._refusals.due(now.mono))
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             elif minute and not self.sessions:  # an ended session's log may still be written
@@ -1563,15 +1568,40 @@ class Daemon:
         you = user if actor == user else None
         sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
-        self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
-                    entry=entry_id, actor=actor)
+        first = self._audit_refusal(now, user, entry_id, codes, extra, actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
             self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
                                             "reasons": codes, "text": sentence,
                                             "origin": origin}, user=user)
-            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+            # On the desktop, once per identical refusal per window, as it is audited: a
+            # loop must not start a notify-send each time (review-9-s12 L7).
+            if first if origin == "shepherd" else self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
         raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
+
+    def _audit_refusal(self, now: Instant, user: str, entry_id: str,
+                       codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> bool:
+        """The first of identical refusals is audited at once (True); its repeats within
+        ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
+        data = {"reasons": codes, **extra}
+        if extra.get("origin", "shepherd") != "shepherd":
+            # A program started outside and stopped: each is a process killed, audited with
+            # its pid (the desktop is told once per ``OUTSIDE_TOLD_S``), not coalesced.
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+            return True
+        key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
+               str(extra.get("origin", "shepherd")), actor)
+        now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),
+                                                actor=actor, data=data)
+        self._write_repeats(now, due)
+        if now_audit:
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+        return now_audit
+
+    def _write_repeats(self, now: Instant, repeats: list[Repeats]) -> None:
+        for done in repeats:
+            self._audit(now, "launch_denied", done.row(), user=done.user, entry=done.entry,
+                        actor=done.actor)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
