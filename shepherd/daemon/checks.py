@@ -11,13 +11,15 @@ import errno
 from pathlib import Path
 
 from shepherd.policy import CheckResult, Policy
+from shepherd.policy.check import ROOT_CHILD
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.preflight import closed_programs, missing_programs, preflight
 
 
 def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
     """Every warning about a loaded policy, rendered ``FILE:LINE: path: warning: ...``."""
-    problems = [p for p in result.problems if p.severity == "warning"]
+    problems = [p for p in result.problems if p.severity == "warning"
+                and not (user_mode and p.message.startswith(ROOT_CHILD))]  # the child is you
     if result.policy is not None:
         # In user mode every program runs as the invoking user: no child account is needed.
         current = Account.current() if user_mode else None

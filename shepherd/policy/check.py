@@ -529,6 +529,9 @@ def _placeholder_warnings(policy: Policy,
     return problems
 
 
+ROOT_CHILD = "'root' is named as a child"  # (not said in user mode: there the child is you)
+
+
 def _root_child(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """root as a child: its programs run as root, which can end Shepherd itself."""
     problems: list[Problem] = []
@@ -537,7 +540,7 @@ def _root_child(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> li
             path = ("users", index, "name")
             problems.append(Problem(
                 path, find_line(lines, path),
-                "'root' is named as a child: every program launched for them runs as root, "
+                f"{ROOT_CHILD}: every program launched for them runs as root, "
                 "which can stop Shepherd and change its policy (give the child an account "
                 "of their own)", "warning"))
     return problems
