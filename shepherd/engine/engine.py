@@ -118,7 +118,7 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -514,14 +514,6 @@ class Engine:
             used = self.used(user, limits.members, d, now)
             return min(used, used_until) if d == day and used_until is not None else used
 
-        grants_on = self._own_day_grants(user, limits, day, now, used_on)
-
-        return week_beyond_own(limits, self.calendar.week_days(day), day, used_on, grants_on)
-
-    def _own_day_grants(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                        used_on: Callable[[date], float]) -> Callable[[date], DayGrants]:
-        """Each day's grants as the week's walk reads them, with ``day``'s own time as it
-        stands (its time added for today, take-backs and sets, what is set aside)."""
         on = self._grants_on(user, limits.target, now.wall, used_on)
 
         def grants_on(d: date) -> DayGrants:
@@ -530,7 +522,8 @@ class Engine:
                 return g
             return DayGrants(float(self.granted(user, limits.target, d)), 0.0, g.pool, 0.0,
                              float(self._aside(user, limits.target, d)), g.drawn)
-        return grants_on
+
+        return week_beyond_own(limits, self.calendar.week_days(day), day, used_on, grants_on)
 
     def _week_own_left(self, user: str, limits: QuotaLimits, day: date, now: Instant
                        ) -> float:
@@ -541,7 +534,14 @@ class Engine:
         def used_on(d: date) -> float:
             return self.used(user, limits.members, d, now)
 
-        grants_on = self._own_day_grants(user, limits, day, now, used_on)
+        on = self._grants_on(user, limits.target, now.wall, used_on)
+
+        def grants_on(d: date) -> DayGrants:
+            g = on(d)
+            if d != day:
+                return g
+            return DayGrants(float(self.granted(user, limits.target, d)), 0.0, g.pool, 0.0,
+                             float(self._aside(user, limits.target, d)), g.drawn)
 
         left = week_own_left(limits, self.calendar.week_days(day), day, used_on, grants_on)
         return max(left + self._beyond_now(user, limits, day, now), 0.0)
