@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shepherd.policy import CheckResult, Policy
-from shepherd.policy.check import ROOT_CHILD
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.preflight import closed_programs, missing_programs, preflight
 
@@ -28,11 +27,10 @@ def _accounts(user_mode: bool) -> Callable[[str], Account]:
 
 def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
     """Every warning about a loaded policy, rendered ``FILE:LINE: path: warning: ...``."""
-    problems = [p for p in result.problems if p.severity == "warning"
-                and not (user_mode and p.message.startswith(ROOT_CHILD))]  # the child is you
+    problems = [p for p in result.problems if p.severity == "warning"]
     if result.policy is not None:
         problems += preflight(result.policy, result, _accounts(user_mode),
-                              admin_group=not user_mode)
+                              system_mode=not user_mode)
     return [p.render(str(path)) for p in sorted(problems, key=lambda p: p.line)]
 
 

@@ -369,7 +369,6 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
                     "warning"))
     problems += _overnight_warnings(policy, lines)
     problems += _placeholder_warnings(policy, lines)
-    problems += _root_child(policy, lines)
     problems += _names_alike(policy, lines)
     problems += _quota_without_windows(policy, lines)
     problems += _detect_warnings(policy, lines)
@@ -526,23 +525,6 @@ def _placeholder_warnings(policy: Policy,
                     f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
                     "placeholder: the child would read it as written (the one placeholder "
                     "is {left}, the time left)", "warning"))
-    return problems
-
-
-ROOT_CHILD = "'root' is named as a child"  # (not said in user mode: there the child is you)
-
-
-def _root_child(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
-    """root as a child: its programs run as root, which can end Shepherd itself."""
-    problems: list[Problem] = []
-    for index, user in enumerate(policy.users):
-        if user.name == "root":
-            path = ("users", index, "name")
-            problems.append(Problem(
-                path, find_line(lines, path),
-                f"{ROOT_CHILD}: every program launched for them runs as root, "
-                "which can stop Shepherd and change its policy (give the child an account "
-                "of their own)", "warning"))
     return problems
 
 

@@ -26,9 +26,14 @@ def test_an_unknown_placeholder_in_a_warning_message_is_named_with_the_known_one
                      "(the one placeholder is {left}, the time left)"], found
 
 
-def test_root_as_a_child_is_warned() -> None:
-    found = said('version = 1\n[[users]]\nname = "root"\n')
+def test_root_as_a_child_is_warned_in_system_mode_only() -> None:
+    """In user mode the one child is whoever runs the daemon: root there is no mistake."""
+    result = check_policy_text('version = 1\n[[users]]\nname = "root"\n', "p.toml")
+    assert result.policy is not None and not result.problems
+    root = Account("root", 0, 0, "/root", "/bin/sh", (0,))
+    found = [p.message for p in preflight(result.policy, result, lambda name: root)]
     assert len(found) == 1 and found[0].startswith("'root' is named as a child"), found
+    assert preflight(result.policy, result, lambda name: root, system_mode=False) == []
 
 
 def test_a_daily_quota_over_the_weekly_one_is_warned() -> None:
@@ -57,4 +62,4 @@ def test_an_admin_group_this_machine_lacks_is_warned() -> None:
         "p.toml:10: supervisor.admin_group: warning: there is no group 'no-such-group-xyz' on "
         "this machine, so no one but root can act as a parent (create it with `groupadd "
         "no-such-group-xyz`, then `usermod -aG no-such-group-xyz PARENT`)"], found
-    assert preflight(result.policy, result, lambda name: KID, admin_group=False) == []
+    assert preflight(result.policy, result, lambda name: KID, system_mode=False) == []
