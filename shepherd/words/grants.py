@@ -10,6 +10,7 @@ really taken back, never what was asked when time already used held it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -200,8 +201,11 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += f" ({format_duration(allowance)} in all today"
         timed_taken = int(result.get("timed_taken_s") or 0) > 0
         held_by = int(lasting) if lasting is not None else int(allowance)
+        # the allowance held at the use is that use in whole seconds, rounded up: only
+        # more than that is time of the week's (review-12-s13 M3)
+        all_used = used is not None and held_by <= math.ceil(float(used))
         if (mode == "take" and result.get("held_at_used") and used is not None
-                and held_by > float(used) + 0.5):
+                and not all_used):
             # the day's own time is used: what is left is the week's time, which a
             # take-back for today never takes (review-1215-s9 HIGH-1, HIGH-2)
             sentence += (f": {format_duration(used)} is already used, and time used is never "
@@ -217,8 +221,8 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          "used is never taken back; what is left of the time given "
                          f"{until_moment(moment, now, zone, up=False)} stays until then")
         elif result.get("held_at_used") and used is not None:
-            sentence += f": {format_duration(used)} is already used, and time used is never "
-            sentence += "taken back"
+            sentence += (f": {'all of it' if all_used else format_duration(used)} is already "
+                         "used, and time used is never taken back")
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
         total = week_total(result, now, zone)

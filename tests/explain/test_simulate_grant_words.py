@@ -43,8 +43,9 @@ def test_a_group_grant_is_worded_as_the_daemon_words_it() -> None:
 def test_a_group_take_back_that_ends_a_running_program_names_it() -> None:
     said = texts("10:00 launch a\n10:03 grant g -9m\n")
     assert said[1] == ("10:03", "7 minutes taken back from sam's g budget for today, not 9 "
-                                "minutes (3m in all today: 3m is already used, and time used is "
-                                "never taken back). Alpha stops now: the g budget is used up.")
+                                "minutes (3m in all today: all of it is already used, and time "
+                                "used is never taken back). Alpha stops now: the g budget is "
+                                "used up.")
 
 
 def test_a_refusal_says_the_change_back_as_it_was_typed() -> None:
@@ -100,8 +101,8 @@ def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> 
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
     said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
     assert ("10:30", "1 minute of Game taken back from sam for today, not 5 minutes (10m in "
-                     "all today and 3 minutes more until 11:00: 13m is already used, and time "
-                     "used is never taken back).") in said
+                     "all today and 3 minutes more until 11:00: all of it is already used, and "
+                     "time used is never taken back).") in said
     assert ("10:31", "Game can't start: its time for today is used up (back tomorrow at "
                      "04:00).") in said, said
     assert ("11:00", "sam's extra time for Game (3 minutes, given until 11:00) has run out; "

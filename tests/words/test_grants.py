@@ -26,13 +26,31 @@ def test_taking_back_more_than_is_left_says_what_was_really_taken() -> None:
     said = grant_sentence(result(mode="take", seconds=3600, change_s=-14, allowance_s=26,
                                  used_s=26.0, held_at_used=True), NOW, PARIS)
     assert said == ("14 seconds of Tiny Game taken back from alex for today, not 1 hour "
-                    "(26s in all today: 26s is already used, and time used is never taken "
-                    "back).")
+                    "(26s in all today: all of it is already used, and time used is never "
+                    "taken back).")
     nothing = grant_sentence(result(target="games", label="games", kind="group", mode="take",
                                     seconds=300, change_s=0, allowance_s=55, used_s=55.0,
                                     held_at_used=True), NOW, PARIS)
     assert nothing.startswith("Nothing of alex's games budget was taken back (55s in all")
     assert "5 minutes" not in nothing
+
+
+def test_a_take_back_to_what_was_used_names_no_week_time_nobody_gave() -> None:
+    """Review-12-s13 M3: 9.08 s used of 20 minutes, "-1h": the allowance held at the use
+    is 10 whole seconds, and the words said "the rest is time given for the week" (no
+    week time was ever given) whenever the use had a fraction under half a second."""
+    for used in (9.08, 9.5, 9.92):
+        said = grant_sentence(result(mode="take", seconds=3600, change_s=-1190,
+                                     allowance_s=10, used_s=used, held_at_used=True),
+                              NOW, PARIS)
+        assert said == ("19 minutes 50 seconds of Tiny Game taken back from alex for today, "
+                        "not 1 hour (10s in all today: all of it is already used, and time "
+                        "used is never taken back)."), said
+    week = grant_sentence(result(mode="take", seconds=3600, change_s=-1190, allowance_s=70,
+                                 used_s=9.08, held_at_used=True), NOW, PARIS)
+    assert week.endswith("9s is already used, and time used is never taken back; the rest "
+                         "is time given for the week, which only a take-back --until week "
+                         "takes)."), week
 
 
 def test_a_group_is_called_a_budget() -> None:
@@ -120,7 +138,7 @@ def test_a_take_back_that_ends_the_session_says_it_stops_now() -> None:
     said = grant_sentence(result(mode="take", seconds=3600, change_s=-3561, allowance_s=39,
                                  used_s=38.5, held_at_used=True,
                                  capped_by=[ends.to_json()]), NOW, PARIS)
-    assert said.endswith("(39s in all today: 38s is already used, and time used is never "
+    assert said.endswith("(39s in all today: all of it is already used, and time used is never "
                          "taken back). Tiny Game stops now: its time for today is used up.")
     group = GrantCap("group_quota", 0.0, "games", NOW, running=True)
     assert cap_sentence("Tiny Game", group, NOW, PARIS) == \
