@@ -223,8 +223,15 @@ def refusal_sentence(label: str, reasons: Iterable[ReasonLike], now: datetime,
 
 _NUMBER = r"(?:\d+|a|an|one|two|three|four|five|ten|fifteen|twenty|thirty)"
 _UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?)"
-_STATED_TIME = re.compile(
-    rf"\b{_NUMBER}\s+{_UNIT}\b|\b\d+\s*[hms]\b(?:\s*\d+\s*[ms]\b)*", re.IGNORECASE)
+# One part of a stated amount: "half an hour", "a quarter of an hour", "an hour and a
+# half", "5 minutes", "5 more minutes", "1h30m" (the longer readings first: "half an
+# hour" is one amount, not "half" and "an hour").
+_PART = (r"(?:half\s+an?\s+hour|(?:a|one|three)\s+quarters?\s+of\s+an\s+hour"
+         rf"|{_NUMBER}\s+{_UNIT}\s+and\s+a\s+half|{_NUMBER}\s+(?:more\s+)?{_UNIT}"
+         r"|\d+\s*[hms](?:\s*\d+\s*[ms])*)")
+# The whole amount a parent wrote ("2 minutes and 30 seconds"): it is all replaced by
+# the time left, never a part of it (review-12-s13 M1: "Half 30 minutes left").
+_STATED_TIME = re.compile(rf"\b{_PART}(?:\s*(?:,\s*and|,|and)\s*{_PART})*\b", re.IGNORECASE)
 
 
 def warning_text(message: str, remaining_s: float) -> str:
@@ -240,7 +247,10 @@ def warning_text(message: str, remaining_s: float) -> str:
     if "{left}" in text:
         return text.replace("{left}", left)
     if _STATED_TIME.search(text):
-        return _STATED_TIME.sub(left, text, count=1)
+        # "5 more minutes" reads "1 minute more": the time left, and the parent's "more"
+        return _STATED_TIME.sub(
+            lambda m: f"{left} more" if re.search(r"\bmore\b", m.group(), re.IGNORECASE)
+            else left, text, count=1)
     if not text:
         return f"{left} left"
     return f"{left} left. {text}"

@@ -187,6 +187,16 @@ def test_states_are_short_words(state: str, word: str) -> None:
     ("Save your world!", 120, "2 minutes left. Save your world!"),
     ("Music stops at 21:30", 600, "10 minutes left. Music stops at 21:30"),
     ("", 299.9, "5 minutes left"),
+    # review-12-s13 M1: the whole amount a parent wrote is replaced, never a part of it
+    ("Half an hour left, then homework", 1800, "30 minutes left, then homework"),
+    ("2 minutes and 30 seconds left", 180, "3 minutes left"),
+    ("2 minutes, 30 seconds left", 60, "1 minute left"),
+    ("A quarter of an hour left, then dinner", 60, "1 minute left, then dinner"),
+    ("An hour and a half left", 5400, "1 hour 30 minutes left"),
+    ("5 more minutes!", 60, "1 minute more!"),
+    ("Only five more minutes", 60, "Only 1 minute more"),
+    ("1h30m left", 60, "1 minute left"),
+    ("1 h 30 m left", 90, "1 minute 30 seconds left"),
 ])
 def test_a_warning_says_the_true_time_left(message: str, left: float, text: str) -> None:
     assert warning_text(message, left) == text
