@@ -120,6 +120,7 @@ from shepherd.store import (
     VerifyResult,
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.kept import KEPT_NAME, KeptFile
 from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
@@ -293,6 +294,11 @@ class Daemon:
         self.clock_check_s = CLOCK_CHECK_S
         self.membership = Membership("not started yet", airtight=True)
         self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
+        # What the store could not take yet, kept where a stop or a reboot cannot drop it
+        # (review-9-s12 H1): ends not yet written, by session; cleared once all is written.
+        self.kept = KeptFile(config.state_dir / KEPT_NAME)
+        self._ends_owed: dict[int, dict[str, Any]] = {}
+        self._kept_dirty = False
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self._watchdog = False
         self._sync_check: asyncio.Future[None] | None = None
@@ -365,6 +371,8 @@ class Daemon:
         self.guard = DeadlineGuard(self.backend.terminate_now, fired, self.backend.arm,
                                    hold_gil=self.config.test_hold_gil)
         first = system.read_clocks()
+        if self.link is None:  # a household keeps its own journal
+            self.kept.open()
         usable = await self.writer.start()
         self._start_tried = True
         if self.link is not None:
@@ -438,10 +446,14 @@ class Daemon:
         reading = first or system.read_clocks()
         since = self.history_start(Instant(reading.wall, reading.mono))
         link = self.link
+        owed = self.kept.load() if link is None else {}
+        applied: list[tuple[int, int]] = []
 
         def books(store: StateStore) -> tuple[Any, ...]:
             if link is not None:
                 link.loaded(store)
+            if owed and isinstance(store, Store):  # before the crash rules read the snapshot
+                applied.append(store.apply_kept(owed))
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
                     store.household(since),
@@ -456,6 +468,11 @@ class Daemon:
             if first is not None:
                 self._start_clock(first, None)
             return
+        if applied:
+            log.warning("applied what the store could not take before the last stop: "
+                        "%d session end(s), %d checkpoint(s)", *applied[0])
+        if owed:
+            self.kept.clear()
         if first is not None:
             self._start_clock(first, trusted)
         if view is not None and view.server_now is not None:
@@ -744,6 +761,8 @@ class Daemon:
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
+        if self.loaded:
+            self._keep_owed(self.now())  # the ends of this stop, if the store cannot take them
         await self.backend.close()
         await self.presence.close()
         reading = system.read_clocks()
@@ -752,6 +771,9 @@ class Daemon:
         self._keep_clock(reading, durable=True)
         self.anchor.close()
         await self.writer.close()
+        if self.loaded and self.writer.available and not self._ends_owed:
+            self._keep_owed(self.now())  # all written after all: nothing owed
+        self.kept.close()
         if self.link is not None:
             await self.link.close()
         if self._background:  # events that waited for their records; a prune is cut short
@@ -953,6 +975,39 @@ class Daemon:
         self.backend.refresh_all()
         self._persist_charges(now, self.engine.charge(now))
         self._keep_local()
+        self._keep_owed(now)
+
+    def _keep_owed(self, now: Instant) -> None:
+        """While the store is away: what it owes (each end not yet written, each running
+        session's charges since the fault) into the preallocated file beside it, so a
+        crash, a stop or a reboot before the store returns loses none of it (``kept.py``).
+        Cleared once the store has taken everything."""
+        if self.link is not None or not self.loaded or not self.kept.usable:
+            return
+        owed = self._ends_owed or any(sid in self.sessions for sid in self._unwritten)
+        if self.writer.available and not owed:
+            if self._kept_dirty and self.kept.clear():
+                self._kept_dirty = False
+            return
+        if self.writer.available:
+            return  # being written: the file holds what was owed until it is
+        day = self.engine.quota_day(now).isoformat()
+        checkpoints = []
+        for session_id, unwritten in self._unwritten.items():
+            if session_id not in self.sessions or not unwritten.parts:
+                continue
+            try:
+                snap = self.engine.snapshot(session_id)
+            except ActionRefused:
+                continue
+            checkpoints.append({
+                "session_id": session_id, "ts": now.wall.isoformat(),
+                "parts": [[d.isoformat(), s] for d, s in sorted(unwritten.parts.items())],
+                "charged_mono": snap.charged_mono, "lease_day": day,
+                "fired": list(snap.fired), "paused_s": snap.paused_s})
+        if self.kept.save({"boot_id": self.boot_id, "ends": list(self._ends_owed.values()),
+                           "checkpoints": checkpoints}):
+            self._kept_dirty = True
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
         """Write charges, or keep them merged in memory while the store is away (with a
@@ -1778,6 +1833,22 @@ class Daemon:
             written = self.writer.submit(lambda store: store.end_session(
                 at.wall, ended.session_id, charged, ended.reason, ended.cooldown_until,
                 actor=actor, settle_lease=settle_lease, audit_data=audit_data), keep=True)
+            if not self.writer.available:  # kept beside the store until it is written
+                session_id = ended.session_id
+                until = ended.cooldown_until
+                self._ends_owed[session_id] = {
+                    "session_id": session_id, "ts": at.wall.isoformat(),
+                    "parts": [[day.isoformat(), seconds] for day, seconds in charged],
+                    "reason": ended.reason,
+                    "cooldown_until": until.isoformat() if until else None, "actor": actor,
+                    "settle_lease": settle_lease, "audit_data": audit_data or {}}
+
+                def done(future: asyncio.Future[Any]) -> None:
+                    if not future.cancelled() and future.exception() is None:
+                        self._ends_owed.pop(session_id, None)
+
+                written.add_done_callback(done)
+                self._keep_owed(at)
         written.add_done_callback(_log_task_failure)
         return written
 

@@ -641,9 +641,6 @@ def simulate_reboot(d: NamespacedDaemon) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="review-9-s12 H1: the ends and the usage since the disk "
-                   "filled are kept only in memory (the writer's queue); a stop before the disk "
-                   "is freed drops them (design: docs/dev-notes/s12/disk12-design.md)")
 @pytest.mark.parametrize("how", ["kill9", "sigterm", "reboot"])
 def test_a_stop_while_the_disk_is_full_neither_loses_nor_overcharges_time(
         tmpfs_daemon: Any, how: str) -> None:

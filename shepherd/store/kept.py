@@ -1,0 +1,157 @@
+"""What the store could not take yet, kept in a preallocated file beside it (review-9-s12 H1).
+
+While the store cannot be written (a full disk, a read-only file), the daemon
+enforces from memory: each session's time since the fault and the ends it saw
+are held in memory until the store returns. A crash, a clean stop or a reboot
+before then would drop them. So, while the store is away, the daemon also
+writes them here, at every checkpoint and at every end, and at a clean stop:
+
+- the file is **preallocated** (``posix_fallocate``) when the daemon starts, and
+  afterwards only overwritten in place with ``pwrite`` and ``fdatasync``: no
+  block is ever allocated, so the writes work on a full disk (on ext4, XFS and
+  tmpfs; a copy-on-write file system such as btrfs may still refuse them);
+- two slots, written in turn, each a header (generation, length, SHA-256) then
+  the JSON document: a write cut short by a power cut leaves the other slot,
+  and a torn or damaged slot is never read as books;
+- the document is the set of store changes still owed, in the store's own
+  terms: ``ends`` (``Store.end_session``'s arguments) and ``checkpoints``
+  (``Checkpoint`` rows). At start, before the books are read and the crash
+  rules run, ``Store.apply_kept`` applies each one whose session is still open in
+  the store's snapshot (an end once; a checkpoint only past the snapshot's
+  ``charged_mono``), so applying it twice changes nothing; then the file is
+  cleared.
+
+The file is root's, mode 0600, in the daemon's state directory: a child can
+neither read nor write it. If it cannot be preallocated (the disk was already
+full when the daemon first started), the daemon says so in its log and
+``health`` and runs on as before (the time of a fault is then kept in memory
+only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KEPT_NAME = "kept-while-store-away"
+SLOT_BYTES = 128 * 1024
+SIZE = 2 * SLOT_BYTES
+MAGIC = b"SHPKEPT1"
+HEADER = struct.Struct(">8sQI32s")  # magic, generation, length, sha256 of the document
+
+
+class KeptFile:
+    """The preallocated file: ``open`` once, ``save`` (blocking: a write and an fsync)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+        self._generation = 0
+        self.problem: str | None = None  # why it cannot be used, in a sentence
+
+    def open(self) -> bool:
+        """Open (creating it, 0600) and preallocate; False (and ``problem``) if it cannot."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                         0o600)
+        except OSError as exc:
+            self.problem = f"cannot open {self.path}: {exc.strerror or exc}"
+            log.error("the file that keeps time while the store is away: %s", self.problem)
+            return False
+        try:
+            os.fchmod(fd, 0o600)
+            if os.fstat(fd).st_size < SIZE or not _allocated(fd):
+                os.posix_fallocate(fd, 0, SIZE)
+                os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            self.problem = (f"cannot preallocate {self.path} ({exc.strerror or exc}): the "
+                            "time of a store fault is kept in memory only")
+            log.error("%s", self.problem)
+            return False
+        self._fd = fd
+        self.problem = None
+        found = self._slots()
+        self._generation = max((g for g, _ in found), default=0)
+        return True
+
+    @property
+    def usable(self) -> bool:
+        return self._fd >= 0
+
+    def _slots(self) -> list[tuple[int, dict[str, Any]]]:
+        found = []
+        for slot in range(2):
+            try:
+                raw = os.pread(self._fd, SLOT_BYTES, slot * SLOT_BYTES)
+            except OSError as exc:
+                log.error("could not read %s: %s", self.path, exc)
+                continue
+            if len(raw) < HEADER.size:
+                continue
+            magic, generation, length, digest = HEADER.unpack_from(raw)
+            body = raw[HEADER.size:HEADER.size + length]
+            if magic != MAGIC or length > SLOT_BYTES - HEADER.size or len(body) != length:
+                continue
+            if hashlib.sha256(body).digest() != digest:
+                log.warning("%s: slot %d fails its checksum (a write cut short): ignored",
+                            self.path, slot)
+                continue
+            try:
+                document = json.loads(body)
+            except ValueError:
+                continue
+            if isinstance(document, dict):
+                found.append((int(generation), document))
+        return found
+
+    def load(self) -> dict[str, Any]:
+        """The newest whole document ({} when none: never written, or cleared)."""
+        if self._fd < 0:
+            return {}
+        found = self._slots()
+        if not found:
+            return {}
+        return max(found, key=lambda pair: pair[0])[1]
+
+    def save(self, document: dict[str, Any]) -> bool:
+        """Over the older slot, then ``fdatasync``: False (said in the log) if it failed."""
+        if self._fd < 0:
+            return False
+        body = json.dumps(document, separators=(",", ":")).encode()
+        if len(body) > SLOT_BYTES - HEADER.size:
+            log.error("%s: %d bytes of time owed to the store do not fit in %d: not kept",
+                      self.path, len(body), SLOT_BYTES - HEADER.size)
+            return False
+        generation = self._generation + 1
+        data = HEADER.pack(MAGIC, generation, len(body), hashlib.sha256(body).digest()) + body
+        try:
+            os.pwrite(self._fd, data, (generation % 2) * SLOT_BYTES)
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            log.error("could not keep the time owed to the store in %s: %s", self.path, exc)
+            return False
+        self._generation = generation
+        return True
+
+    def clear(self) -> bool:
+        """Nothing owed (a document with no changes, as new as any before it)."""
+        return self.save({})
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _allocated(fd: int) -> bool:
+    """Whether every byte of the file has a block (a sparse file is allocated again)."""
+    stat = os.fstat(fd)
+    return stat.st_blocks * 512 >= SIZE
