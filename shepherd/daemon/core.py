@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import errno
 import gc
 import logging
@@ -120,6 +121,7 @@ from shepherd.store import (
     VerifyResult,
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.connection import describe, is_transient
 from shepherd.store.kept import KEPT_NAME, KeptFile
 from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.store import NoPendingRequest, Store
@@ -298,6 +300,7 @@ class Daemon:
         # (review-9-s12 H1): ends not yet written, by session; cleared once all is written.
         self.kept = KeptFile(config.state_dir / KEPT_NAME)
         self._ends_owed: dict[int, dict[str, Any]] = {}
+        self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
         self._kept_dirty = False
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self._watchdog = False
@@ -448,12 +451,18 @@ class Daemon:
         link = self.link
         owed = self.kept.load() if link is None else {}
         applied: list[tuple[int, int]] = []
+        deferred: list[str] = []
 
         def books(store: StateStore) -> tuple[Any, ...]:
             if link is not None:
                 link.loaded(store)
             if owed and isinstance(store, Store):  # before the crash rules read the snapshot
-                applied.append(store.apply_kept(owed))
+                try:
+                    applied.append(store.apply_kept(owed))
+                except Exception as exc:  # a store still full: read it, write that later
+                    if not is_transient(exc):
+                        raise
+                    deferred.append(describe(exc))
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
                     store.household(since),
@@ -471,7 +480,9 @@ class Daemon:
         if applied:
             log.warning("applied what the store could not take before the last stop: "
                         "%d session end(s), %d checkpoint(s)", *applied[0])
-        if owed:
+        if deferred:
+            snapshots = self._owed_later(owed, snapshots, accounting.usage, deferred[0])
+        elif owed:
             self.kept.clear()
         if first is not None:
             self._start_clock(first, trusted)
@@ -506,6 +517,50 @@ class Daemon:
             for session_id in list(self.sessions):
                 self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    def _owed_later(self, owed: dict[str, Any], snapshots: list[SnapshotRow],
+                    usage: dict[tuple[str, str, date], float],
+                    problem: str) -> list[SnapshotRow]:
+        """What the last daemon kept beside the store, when the store still cannot take it
+        at start (a disk still full): queued for the store (first), kept in the file by
+        this daemon too, and counted in memory now (``usage``, read without it; a
+        session's lease is left in: a second too much until it is written, never
+        given). A session that ended is not recovered again; a running one carries on
+        from its kept checkpoint. Returns the snapshots to recover."""
+        log.warning("the store cannot take yet what was kept beside it before the last stop "
+                    "(%s): it is kept and written when the store returns", problem)
+        self._owed_carried = owed
+        self._kept_dirty = True
+        sessions = {snap.session_id: snap for snap in snapshots}
+        ended = set()
+        for kept in [*owed.get("checkpoints", []), *owed.get("ends", [])]:
+            snap = sessions.get(int(kept["session_id"]))
+            if snap is None:
+                continue
+            for day, seconds in kept["parts"]:
+                key = (snap.user, snap.entry, date.fromisoformat(str(day)))
+                usage[key] = usage.get(key, 0.0) + float(seconds)
+            if "reason" in kept:
+                ended.add(snap.session_id)
+            elif float(kept["charged_mono"]) > snap.charged_mono:
+                sessions[snap.session_id] = dataclasses.replace(
+                    snap, charged_mono=float(kept["charged_mono"]),
+                    fired=tuple(int(f) for f in kept["fired"]),
+                    paused_s=float(kept["paused_s"]))
+
+        def written(store: StateStore) -> None:
+            if isinstance(store, Store):
+                store.apply_kept(owed)
+
+        future = self.writer.submit(written, keep=True)
+
+        def done(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._owed_carried = {}
+
+        future.add_done_callback(done)
+        future.add_done_callback(_log_task_failure)
+        return [snap for sid, snap in sessions.items() if sid not in ended]
 
     def _resume_days(self, stored: str | None) -> None:
         """The quota days as the store kept them (a new ``day_starts_at`` not yet in
@@ -771,7 +826,8 @@ class Daemon:
         self._keep_clock(reading, durable=True)
         self.anchor.close()
         await self.writer.close()
-        if self.loaded and self.writer.available and not self._ends_owed:
+        if self.loaded and self.writer.available and not self._ends_owed \
+                and not self._owed_carried:
             self._keep_owed(self.now())  # all written after all: nothing owed
         self.kept.close()
         if self.link is not None:
@@ -984,7 +1040,9 @@ class Daemon:
         Cleared once the store has taken everything."""
         if self.link is not None or not self.loaded or not self.kept.usable:
             return
-        owed = self._ends_owed or any(sid in self.sessions for sid in self._unwritten)
+        carried = self._owed_carried
+        owed = self._ends_owed or carried or any(sid in self.sessions
+                                                  for sid in self._unwritten)
         if self.writer.available and not owed:
             if self._kept_dirty and self.kept.clear():
                 self._kept_dirty = False
@@ -1005,8 +1063,9 @@ class Daemon:
                 "parts": [[d.isoformat(), s] for d, s in sorted(unwritten.parts.items())],
                 "charged_mono": snap.charged_mono, "lease_day": day,
                 "fired": list(snap.fired), "paused_s": snap.paused_s})
-        if self.kept.save({"boot_id": self.boot_id, "ends": list(self._ends_owed.values()),
-                           "checkpoints": checkpoints}):
+        if self.kept.save({"boot_id": self.boot_id,
+                           "ends": [*carried.get("ends", []), *self._ends_owed.values()],
+                           "checkpoints": [*carried.get("checkpoints", []), *checkpoints]}):
             self._kept_dirty = True
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
@@ -1266,6 +1325,9 @@ class Daemon:
         """What refuses every launch whatever the policy says: no writable store."""
         if not self.writer.available or not self.loaded:
             return (StoreUnavailable(self.writer.problem or "the store is not loaded yet"),)
+        if self.link is None and not self.kept.usable and not self.kept.open():
+            # Fail closed: a store fault would then drop its time at the next stop.
+            return (StoreUnavailable(self.kept.problem or "cannot keep time beside the store"),)
         return ()
 
     async def launch(self, user: str, entry_id: str, env: Mapping[str, str],
@@ -2270,11 +2332,16 @@ class Daemon:
         # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
         # in a sentence (None when it is ok).
         code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
+        kept_problem = None if self.link is not None or self.kept.usable else (
+            self.kept.problem or "not opened yet")
         answer: dict[str, Any] = {
-            "ok": ok, "store": code,
+            "ok": ok and kept_problem is None, "store": code,
             "store_text": None if ok else (self.writer.problem
                                            or "its store is not loaded yet"),
-            "pending_clock_jump": self.clock.pending_jump is not None}
+            "pending_clock_jump": self.clock.pending_jump is not None,
+            # Why the file that keeps a store fault's time cannot be used (launches are
+            # denied until it can), else None.
+            "kept_file": kept_problem}
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["supervision"] = {"how": self.membership.how,

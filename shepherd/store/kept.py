@@ -30,6 +30,7 @@ only).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -68,7 +69,7 @@ class KeptFile:
         try:
             os.fchmod(fd, 0o600)
             if os.fstat(fd).st_size < SIZE or not _allocated(fd):
-                os.posix_fallocate(fd, 0, SIZE)
+                _preallocate(fd)
                 os.fsync(fd)
         except OSError as exc:
             os.close(fd)
@@ -149,6 +150,19 @@ class KeptFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _preallocate(fd: int) -> None:
+    """Every block of the file, now: ``posix_fallocate``, or where the file system has
+    none, zeros written over what is not there yet."""
+    try:
+        os.posix_fallocate(fd, 0, SIZE)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        size = os.fstat(fd).st_size
+        if size < SIZE:
+            os.pwrite(fd, bytes(SIZE - size), size)
 
 
 def _allocated(fd: int) -> bool:
