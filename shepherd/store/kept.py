@@ -22,10 +22,10 @@ writes them here, at every checkpoint and at every end, and at a clean stop:
   cleared.
 
 The file is root's, mode 0600, in the daemon's state directory: a child can
-neither read nor write it. If it cannot be preallocated (the disk was already
-full when the daemon first started), the daemon says so in its log and
-``health`` and runs on as before (the time of a fault is then kept in memory
-only).
+neither read nor write it. If it cannot be made or preallocated (the disk was
+already full when the daemon first started, the name taken), the daemon says so
+in its log and ``health`` (``kept_file``) and fails closed: launches are denied
+(``store_unavailable``) until it can be made (tried again at each launch).
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ class KeptFile:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
                          0o600)
         except OSError as exc:
-            self.problem = f"cannot open {self.path}: {exc.strerror or exc}"
-            log.error("the file that keeps time while the store is away: %s", self.problem)
+            self._failed(f"cannot open {self.path}: {exc.strerror or exc}")
             return False
         try:
             os.fchmod(fd, 0o600)
@@ -73,15 +72,19 @@ class KeptFile:
                 os.fsync(fd)
         except OSError as exc:
             os.close(fd)
-            self.problem = (f"cannot preallocate {self.path} ({exc.strerror or exc}): the "
-                            "time of a store fault is kept in memory only")
-            log.error("%s", self.problem)
+            self._failed(f"cannot preallocate {self.path}: {exc.strerror or exc}")
             return False
         self._fd = fd
         self.problem = None
         found = self._slots()
         self._generation = max((g for g, _ in found), default=0)
         return True
+
+    def _failed(self, problem: str) -> None:
+        if problem != self.problem:  # tried again at each launch: said once
+            log.error("the file that keeps a store fault's time: %s (launches are denied "
+                      "until it can be made)", problem)
+        self.problem = problem
 
     @property
     def usable(self) -> bool:
