@@ -301,6 +301,9 @@ class Daemon:
         self.kept = KeptFile(config.state_dir / KEPT_NAME)
         self._ends_owed: dict[int, dict[str, Any]] = {}
         self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
+        # Checkpoints handed to the writer and not yet written, in order.
+        self._inflight: dict[int, list[dict[str, Any]]] = {}
+        self._inflight_key = 0
         self._kept_dirty = False
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self._watchdog = False
@@ -517,6 +520,13 @@ class Daemon:
             for session_id in list(self.sessions):
                 self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    @staticmethod
+    def _kept_checkpoint(row: Checkpoint, now: Instant) -> dict[str, Any]:
+        return {"session_id": row.session_id, "ts": now.wall.isoformat(),
+                "parts": [[d.isoformat(), s] for d, s in row.parts],
+                "charged_mono": row.charged_mono, "lease_day": row.lease_day.isoformat(),
+                "fired": list(row.fired), "paused_s": row.paused_s}
 
     def _owed_later(self, owed: dict[str, Any], snapshots: list[SnapshotRow],
                     usage: dict[tuple[str, str, date], float],
@@ -1041,16 +1051,14 @@ class Daemon:
         if self.link is not None or not self.loaded or not self.kept.usable:
             return
         carried = self._owed_carried
-        owed = self._ends_owed or carried or any(sid in self.sessions
-                                                  for sid in self._unwritten)
-        if self.writer.available and not owed:
-            if self._kept_dirty and self.kept.clear():
+        if self.writer.available:
+            # Back: cleared once the ends it held are written (a checkpoint in flight is
+            # not waited for: a crash now is an ordinary one, the store being there).
+            if self._kept_dirty and not carried and not self._ends_owed and self.kept.clear():
                 self._kept_dirty = False
             return
-        if self.writer.available:
-            return  # being written: the file holds what was owed until it is
-        day = self.engine.quota_day(now).isoformat()
-        checkpoints = []
+        day = self.engine.quota_day(now)
+        checkpoints = [row for rows in self._inflight.values() for row in rows]
         for session_id, unwritten in self._unwritten.items():
             if session_id not in self.sessions or not unwritten.parts:
                 continue
@@ -1058,11 +1066,9 @@ class Daemon:
                 snap = self.engine.snapshot(session_id)
             except ActionRefused:
                 continue
-            checkpoints.append({
-                "session_id": session_id, "ts": now.wall.isoformat(),
-                "parts": [[d.isoformat(), s] for d, s in sorted(unwritten.parts.items())],
-                "charged_mono": snap.charged_mono, "lease_day": day,
-                "fired": list(snap.fired), "paused_s": snap.paused_s})
+            checkpoints.append(self._kept_checkpoint(Checkpoint(
+                session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
+                snap.fired, snap.paused_s), now))
         if self.kept.save({"boot_id": self.boot_id,
                            "ends": [*carried.get("ends", []), *self._ends_owed.values()],
                            "checkpoints": [*carried.get("checkpoints", []), *checkpoints]}):
@@ -1090,7 +1096,18 @@ class Daemon:
         if self.link is not None:
             self.link.checkpoint(now.wall, [self._journal_row(row, now) for row in rows])
         else:
-            self._keep(lambda store: store.checkpoint(now.wall, rows))
+            written = self.writer.submit(lambda store: store.checkpoint(now.wall, rows),
+                                         keep=True)
+            written.add_done_callback(_log_task_failure)
+            if self.kept.usable:  # until written: a fault may catch it in the queue
+                key = self._inflight_key = self._inflight_key + 1
+                self._inflight[key] = [self._kept_checkpoint(row, now) for row in rows]
+
+                def done(future: asyncio.Future[None]) -> None:
+                    if not future.cancelled() and future.exception() is None:
+                        self._inflight.pop(key, None)
+
+                written.add_done_callback(done)
 
     def _journal_row(self, row: Checkpoint, now: Instant) -> dict[str, Any]:
         """A checkpoint row for the household's journal: with the session's time left and
@@ -1895,7 +1912,7 @@ class Daemon:
             written = self.writer.submit(lambda store: store.end_session(
                 at.wall, ended.session_id, charged, ended.reason, ended.cooldown_until,
                 actor=actor, settle_lease=settle_lease, audit_data=audit_data), keep=True)
-            if not self.writer.available:  # kept beside the store until it is written
+            if self.kept.usable:  # kept beside the store until it is written
                 session_id = ended.session_id
                 until = ended.cooldown_until
                 self._ends_owed[session_id] = {
@@ -1910,7 +1927,8 @@ class Daemon:
                         self._ends_owed.pop(session_id, None)
 
                 written.add_done_callback(done)
-                self._keep_owed(at)
+                if not self.writer.available:
+                    self._keep_owed(at)
         written.add_done_callback(_log_task_failure)
         return written
 
