@@ -66,6 +66,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
+from shepherd.daemon.refusals import RefusalCoalescer, Repeats
 from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
@@ -189,12 +190,12 @@ class Caller:
         """Whose session: a child acts only for itself; an admin names a child (or plays one)."""
         if not self.admin:
             if user is not None and user != self.child:
-                raise Forbidden("forbidden: a child acts only for itself")
+                raise Forbidden("You can only start programs for yourself.")
             assert self.child is not None
             return self.child
         chosen = user or self.child
         if chosen is None:
-            raise BadRequest("say which child (parameter 'user')")
+            raise BadRequest("say which child: --user CHILD")
         return chosen
 
 
@@ -331,6 +332,8 @@ class Daemon:
         self.guard: DeadlineGuard | None = None
         self.outside = OutsideWatch(self)
         self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        # Repeats of one refusal (a child's loop) are one audit row with a count (M1).
+        self._refusals = RefusalCoalescer()
         self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
                                      config.user_mode, config.child)
         self._presence_reported: str | None = None  # the problem audited last
@@ -832,6 +835,7 @@ class Daemon:
         await self.presence.close()
         reading = system.read_clocks()
         now = self.clock.trusted.instant(reading)
+        self._write_repeats(now, self._refusals.drain())
         self._audit(now, "service_stopped", {"pid": os.getpid()})
         self._keep_clock(reading, durable=True)
         self.anchor.close()
@@ -1017,6 +1021,7 @@ class Daemon:
                 now = self._check_clock(persist=minute)
             # Enforcement first: nothing below may delay a stop that is due.
             self._carry_out(self.engine.due(now), now)
+            self._write_repeats(now, self._refusals.due(now.mono))
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             elif minute and not self.sessions:  # an ended session's log may still be written
@@ -1697,15 +1702,40 @@ class Daemon:
         you = user if actor == user else None
         sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
-        self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
-                    entry=entry_id, actor=actor)
+        first = self._audit_refusal(now, user, entry_id, codes, extra, actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
             self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
                                             "reasons": codes, "text": sentence,
                                             "origin": origin}, user=user)
-            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+            # On the desktop, once per identical refusal per window, as it is audited: a
+            # loop must not start a notify-send each time (review-9-s12 L7).
+            if first if origin == "shepherd" else self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
         raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
+
+    def _audit_refusal(self, now: Instant, user: str, entry_id: str,
+                       codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> bool:
+        """The first of identical refusals is audited at once (True); its repeats within
+        ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
+        data = {"reasons": codes, **extra}
+        if extra.get("origin", "shepherd") != "shepherd":
+            # A program started outside and stopped: each is a process killed, audited with
+            # its pid (the desktop is told once per ``OUTSIDE_TOLD_S``), not coalesced.
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+            return True
+        key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
+               str(extra.get("origin", "shepherd")), actor)
+        now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),
+                                                actor=actor, data=data)
+        self._write_repeats(now, due)
+        if now_audit:
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+        return now_audit
+
+    def _write_repeats(self, now: Instant, repeats: list[Repeats]) -> None:
+        for done in repeats:
+            self._audit(now, "launch_denied", done.row(), user=done.user, entry=done.entry,
+                        actor=done.actor)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
@@ -2223,6 +2253,12 @@ class Daemon:
                                              "seconds": seconds, "note": note}, user=whose)
         return request_id, again
 
+    def unlimited_today(self, user: str, entry: str) -> bool:
+        """Whether more time of ``entry`` would change nothing today: it has no daily
+        limit and no weekly one (as ``grant`` says it, review-1215-s12 F11)."""
+        planned = self.engine.plan_grant(user, entry, 60, self.now())
+        return planned.allowance_s is None and planned.week_allowance_s is None
+
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
                              actor: str) -> tuple[TimeRequest, dict[str, Any]]:
         """The answered request, and what still limits the time it gave (``limited_by``:
@@ -2242,7 +2278,9 @@ class Daemon:
         if result.granted_s:
             granted = self.engine.grant(result.user, result.entry, result.granted_s, now)
             notes = {"limited_by": [r.to_json() for r in granted.limited_by],
-                     "capped_by": [c.to_json() for c in granted.capped_by]}
+                     "capped_by": [c.to_json() for c in granted.capped_by],
+                     "unlimited": granted.allowance_s is None
+                     and granted.week_allowance_s is None}
             self._changed()
         self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
                       user=result.user)

@@ -1273,17 +1273,21 @@ class Engine:
 
     def _paid_sooner(self, g: TimedGrant, projected: Mapping[int, float] | None = None
                      ) -> float:
-        """Of the use since ``g`` was given, what the grants of its day that ended before
-        it paid for (at least: one given before ``g`` may have paid for use before it;
-        one given at a moment not known paid for use since ``g`` was given: fails closed);
-        ``projected``: what grants not expired yet would have paid for."""
+        """Of the use since ``g`` was given, what the grants of its day that pay before it
+        paid for: those that end sooner, and of those ending with it those given first,
+        the order every count of them walks (two ending together each took the use
+        since they were given as their own: review s13). At least: one given before
+        ``g`` may have paid for use before it; one given at a moment not known paid for
+        use since ``g`` was given: fails closed. ``projected``: what grants not expired
+        yet would have paid for."""
         if g.used_before is None:
             return 0.0
         found = 0.0
+        order = (g.expires, abs(g.id))
         for h in self._timed_of(g.user, g.target):
             paid = h.paid if h.paid is not None else (projected or {}).get(h.id)
             if (h.day != g.day or paid is None or h.week or self.with_day(h)
-                    or h.expires >= g.expires):
+                    or (h.expires, abs(h.id)) >= order):
                 continue
             between = g.used_before - (h.used_before if h.used_before is not None
                                        else g.used_before)  # use from h given to g given

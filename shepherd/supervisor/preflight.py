@@ -107,16 +107,36 @@ def _closed_for(program: str, account: Account) -> tuple[str, str] | None:
 
 
 def preflight(policy: Policy, result: CheckResult | None = None,
-              lookup: AccountLookup = Account.lookup) -> list[Problem]:
-    """Warnings about accounts and programs this machine lacks."""
+              lookup: AccountLookup = Account.lookup, *,
+              system_mode: bool = True) -> list[Problem]:
+    """Warnings about accounts, groups and programs this machine lacks, and accounts
+    that should not be children. ``system_mode`` (as `policy check` assumes): the
+    parents' group matters (only a group the policy names is checked: the default one
+    is the install guide's to create), and root as a child runs its programs as root;
+    in user mode the one child is whoever runs the daemon."""
     lines = result.lines if result is not None else {}
     problems: list[Problem] = []
 
     def warn(path: tuple[PathPart, ...], message: str) -> None:
         problems.append(Problem(path, find_line(lines, path), message, "warning"))
 
+    group = policy.supervisor.admin_group
+    if system_mode and "admin_group" in policy.supervisor.model_fields_set:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            warn(("supervisor", "admin_group"),
+                 f"there is no group {group!r} on this machine, so no one but root can act "
+                 f"as a parent (create it with `groupadd {group}`, then "
+                 f"`usermod -aG {group} PARENT`)")
+
     accounts: dict[str, Account] = {}
     for index, user in enumerate(policy.users):
+        if system_mode and user.name == "root":
+            warn(("users", index, "name"),
+                 "'root' is named as a child: every program launched for them runs as root, "
+                 "which can stop Shepherd and change its policy (give the child an account "
+                 "of their own)")
         try:
             accounts[user.name] = lookup(user.name)
         except KeyError:

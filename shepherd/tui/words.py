@@ -343,3 +343,9 @@ def rejected_text(rejected: dict[str, Any]) -> Text:
     return Text.from_markup(
         f"[b]The last reload was rejected[/b] ({clock_time(rejected.get('at'))}); the policy "
         f"below stays in force. Fix these and reload (R):\n{errors}\n")
+
+
+def bottom_line(label: str, detail: str) -> str:
+    """The line under the child's list: the entry's label once, then what it can do
+    (a detail that already begins with the label is not prefixed again)."""
+    return detail if detail.startswith(label) else f"{label}: {detail}"

@@ -98,6 +98,16 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         return f"{user} warned{about}: {warning_words(data)}"
     if kind == "launch_denied":
         reasons = reasons_clause(data.get("reasons", []), datetime.now(zone), zone)
+        repeated = data.get("repeated")
+        if isinstance(repeated, int) and not isinstance(repeated, bool):
+            # Identical refusals after an audited one, counted (review-9-s12 M1).
+            window = data.get("window_s")
+            minute = ("the minute after" if window in (None, 60) else
+                      f"the {duration(window)} after" if isinstance(window, int | float)
+                      else "the time after")
+            times = "time" if repeated == 1 else "times"
+            return (f"{user} tried to start {entry} {repeated} more {times} in {minute} "
+                    f"(refused: {reasons})")
         if data.get("origin") == "outside":
             return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
         return f"{user} could not start {entry}: {reasons}"

@@ -343,5 +343,5 @@ def answer_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo, *,
     notes = [lock_note(str(result.get("user", "")), float(result.get("granted_s") or 0),
                        to_child=to_child)] if locked else []
     notes.append(grant_notes(label, limited_by=rest, capped_by=result.get("capped_by") or (),
-                             now=now, zone=zone))
+                             unlimited=bool(result.get("unlimited")), now=now, zone=zone))
     return " ".join(n for n in notes if n)

@@ -3,13 +3,14 @@ through a real daemon, and a restart over the same SQLite store keeps the switch
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
-from tests.daemon.conftest import policy, wait_for
+from tests.daemon.conftest import noon_zone, policy, wait_for
 
 NAP = '[[entries]]\nid = "nap"\ncommand = ["sleep", "600"]\nlimits = { daily_quota = "2s" }\n'
 
@@ -33,10 +34,11 @@ def nap_line(d: Any) -> dict[str, Any]:
 
 def test_a_reload_moving_the_day_later_keeps_the_spent_day_over_a_restart(
         daemon_factory: Any) -> None:
-    now = datetime.now(UTC)
+    zone = noon_zone()  # "later" as minutes after midnight, at any hour the test runs
+    now = datetime.now(ZoneInfo(zone))
     # The day began two hours ago; the new boundary is half an hour from now: under it,
     # now belongs to the day before, which has no use recorded.
-    d = daemon_factory(days_at(now - timedelta(hours=2)), env={"TZ": "UTC"})
+    d = daemon_factory(days_at(now - timedelta(hours=2)), env={"TZ": zone})
     d.call("launch", entry="nap")
     wait_for(lambda: not d.call("status")["sessions"], 30, "the nap to use its quota")
     assert refused(d) == {"quota_exhausted"}

@@ -204,3 +204,24 @@ def test_explain_says_a_program_the_child_may_not_run_cannot_start(
                 "root may: mode 700).") in " ".join(out.split())
     finally:
         shutil.rmtree(shared)
+
+
+def test_a_rest_ending_within_a_minute_is_shown_ending_at_the_next_minute(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review-1215-s12 F9: `status` says "a rest until 16:11" for a rest ending 16:10:30;
+    `explain` said 16:10, and a child trying at 16:10 was refused."""
+    wednesday = date(2026, 11, 25)
+    db = tmp_path / "shepherd.db"
+    store = Store.open(db, datetime.now(PARIS))
+    ended = datetime.combine(wednesday, time(15, 40, 30), tzinfo=PARIS)
+    store.start_session(ended - timedelta(minutes=20), 1, "alex", "minecraft", boot_id="b",
+                        started_mono=0.0, lease_day=wednesday, process={}, audit_data={})
+    store.end_session(ended, 1, ((wednesday, 1200),), "exited", ended + timedelta(minutes=30))
+    store.close()
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--from", "15:50", "--db", str(db))
+    assert code == 0
+    minecraft = out[out.index("Minecraft: "):].splitlines()
+    assert minecraft[0].endswith("used alone from 16:11"), minecraft
+    assert "  15:50–16:11  rests" in minecraft, minecraft
+    assert any(line.startswith("  16:11–16:50  in use for") for line in minecraft), minecraft
