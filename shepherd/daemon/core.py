@@ -487,7 +487,8 @@ class Daemon:
             log.warning("applied what the store could not take before the last stop: "
                         "%d session end(s), %d checkpoint(s)", *applied[0])
         if deferred:
-            snapshots = self._owed_later(owed, snapshots, accounting.usage, deferred[0])
+            snapshots = self._owed_later(owed, snapshots, accounting.usage,
+                                         accounting.cooldowns, deferred[0])
         elif owed:
             self.kept.clear()
         if first is not None:
@@ -533,13 +534,15 @@ class Daemon:
 
     def _owed_later(self, owed: dict[str, Any], snapshots: list[SnapshotRow],
                     usage: dict[tuple[str, str, date], float],
+                    cooldowns: dict[tuple[str, str], datetime],
                     problem: str) -> list[SnapshotRow]:
         """What the last daemon kept beside the store, when the store still cannot take it
         at start (a disk still full): queued for the store (first), kept in the file by
-        this daemon too, and counted in memory now (``usage``, read without it; a
-        session's lease is left in: a second too much until it is written, never
-        given). A session that ended is not recovered again; a running one carries on
-        from its kept checkpoint. Returns the snapshots to recover."""
+        this daemon too, and counted in memory now (``usage`` and ``cooldowns``, read
+        without it; a session's lease is left in: a second too much until it is
+        written, never given; an end's rest holds at once). A session that ended is
+        not recovered again; a running one carries on from its kept checkpoint.
+        Returns the snapshots to recover."""
         log.warning("the store cannot take yet what was kept beside it before the last stop "
                     "(%s): it is kept and written when the store returns", problem)
         self._owed_carried = owed
@@ -555,6 +558,12 @@ class Daemon:
                 usage[key] = usage.get(key, 0.0) + float(seconds)
             if "reason" in kept:
                 ended.add(snap.session_id)
+                until = kept.get("cooldown_until")
+                if until:
+                    rest = datetime.fromisoformat(str(until))
+                    held = cooldowns.get((snap.user, snap.entry))
+                    if held is None or held < rest:
+                        cooldowns[(snap.user, snap.entry)] = rest
             elif float(kept["charged_mono"]) > snap.charged_mono:
                 sessions[snap.session_id] = dataclasses.replace(
                     snap, charged_mono=float(kept["charged_mono"]),

@@ -722,3 +722,40 @@ def test_no_file_to_keep_a_faults_time_in_fails_closed_until_there_is(
     d.call("launch", entry="game")
     health = d.call("health")
     assert health["ok"] and health["kept_file"] is None, health
+
+
+def test_a_cooldown_kept_beside_a_full_store_holds_at_once_after_a_crash(
+        tmpfs_daemon: Any) -> None:
+    """A child's game ends during a full disk (its 10-minute rest kept beside the store
+    only), the daemon is killed, and starts again on the still full disk: the rest holds
+    at once (``status`` and a launch say so), not only once the disk is freed; and after
+    the disk is freed it is the store's (review-9-s12 H1, left by disk12). About 20 s:
+    two daemon starts on a tmpfs of its own."""
+    d = tmpfs_daemon(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "3599"]
+limits = { cooldown = "10m" }
+[[entries]]
+id = "other"
+command = ["sleep", "3599"]
+""", users="max_sessions = 2"))
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the full disk to be noticed")
+    run.stop()  # its rest begins: known in memory and in the kept file only
+    assert "cooldown" in denied(d, "game")
+    d.kill9()
+    d.start()  # on the still full disk
+    game = next(e for e in d.call("status")["users"][0]["entries"] if e["id"] == "game")
+    assert game["cooldown_until"] is not None, game  # its state: unavailable (the store)
+    assert {"cooldown", "store_unavailable"} <= denied(d, "game")
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    assert denied(d, "game") == {"cooldown"}
+    assert d.stop() == 0
+    d.start()
+    assert denied(d, "game") == {"cooldown"}
+    assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
