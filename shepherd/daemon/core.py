@@ -123,7 +123,7 @@ from shepherd.store import (
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
 from shepherd.store.connection import describe, is_transient
-from shepherd.store.kept import KEPT_NAME, KeptFile
+from shepherd.store.kept import KEPT_NAME, KeptFile, KeptWriter
 from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
@@ -300,12 +300,14 @@ class Daemon:
         # What the store could not take yet, kept where a stop or a reboot cannot drop it
         # (review-9-s12 H1): ends not yet written, by session; cleared once all is written.
         self.kept = KeptFile(config.state_dir / KEPT_NAME)
+        self.kept_writer = KeptWriter(self.kept)  # its own thread: no write on the loop
         self._ends_owed: dict[int, dict[str, Any]] = {}
         self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
         # Checkpoints handed to the writer and not yet written, in order.
         self._inflight: dict[int, list[dict[str, Any]]] = {}
         self._inflight_key = 0
         self._kept_dirty = False
+        self._kept_handed = 0  # documents handed to the file's thread
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self._watchdog = False
         self._sync_check: asyncio.Future[None] | None = None
@@ -381,7 +383,8 @@ class Daemon:
                                    hold_gil=self.config.test_hold_gil)
         first = system.read_clocks()
         if self.link is None:  # a household keeps its own journal
-            self.kept.open()
+            self.kept_writer.start()
+            await self.kept_writer.call(self.kept.open)
         usable = await self.writer.start()
         self._start_tried = True
         if self.link is not None:
@@ -455,7 +458,7 @@ class Daemon:
         reading = first or system.read_clocks()
         since = self.history_start(Instant(reading.wall, reading.mono))
         link = self.link
-        owed = self.kept.load() if link is None else {}
+        owed = await self.kept_writer.call(self.kept.load) if link is None else {}
         applied: list[tuple[int, int]] = []
         deferred: list[str] = []
 
@@ -490,7 +493,7 @@ class Daemon:
             snapshots = self._owed_later(owed, snapshots, accounting.usage,
                                          accounting.cooldowns, deferred[0])
         elif owed:
-            self.kept.clear()
+            self._clear_kept()
         if first is not None:
             self._start_clock(first, trusted)
         if view is not None and view.server_now is not None:
@@ -840,6 +843,7 @@ class Daemon:
                                for sid in list(self.sessions)), return_exceptions=True)
         if self.loaded:
             self._keep_owed(self.now())  # the ends of this stop, if the store cannot take them
+            await self.kept_writer.synced()
         await self.backend.close()
         await self.presence.close()
         reading = system.read_clocks()
@@ -852,6 +856,7 @@ class Daemon:
         if self.loaded and self.writer.available and not self._ends_owed \
                 and not self._owed_carried:
             self._keep_owed(self.now())  # all written after all: nothing owed
+        await self.kept_writer.close()
         self.kept.close()
         if self.link is not None:
             await self.link.close()
@@ -877,6 +882,9 @@ class Daemon:
         else:
             if self.link is not None:
                 self.link.store_away()
+            # Now, not at the next checkpoint: with no session running there is none, and
+            # an end handed to the store just before the fault would wait in memory only.
+            self._keep_owed(self.now())
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
 
@@ -1068,8 +1076,8 @@ class Daemon:
         if self.writer.available:
             # Back: cleared once the ends it held are written (a checkpoint in flight is
             # not waited for: a crash now is an ordinary one, the store being there).
-            if self._kept_dirty and not carried and not self._ends_owed and self.kept.clear():
-                self._kept_dirty = False
+            if self._kept_dirty and not carried and not self._ends_owed:
+                self._clear_kept()
             return
         day = self.engine.quota_day(now)
         checkpoints = [row for rows in self._inflight.values() for row in rows]
@@ -1083,10 +1091,26 @@ class Daemon:
             checkpoints.append(self._kept_checkpoint(Checkpoint(
                 session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
                 snap.fired, snap.paused_s), now))
-        if self.kept.save({"boot_id": self.boot_id,
-                           "ends": [*carried.get("ends", []), *self._ends_owed.values()],
-                           "checkpoints": [*carried.get("checkpoints", []), *checkpoints]}):
-            self._kept_dirty = True
+        # Handed to the file's own thread (a write and an fdatasync: never on the loop);
+        # whoever says an end was made waits for it first (``_recorded``).
+        self._kept_dirty = True
+        self._kept_handed += 1
+        self.kept_writer.save({"boot_id": self.boot_id,
+                               "ends": [*carried.get("ends", []), *self._ends_owed.values()],
+                               "checkpoints": [*carried.get("checkpoints", []),
+                                               *checkpoints]})
+
+    def _clear_kept(self) -> None:
+        """Nothing owed: the file emptied (off the loop); tried again if that fails."""
+        self._kept_dirty = False
+        self._kept_handed += 1
+        handed = self._kept_handed
+
+        def done(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and not future.result() and handed == self._kept_handed:
+                self._kept_dirty = True
+
+        self.kept_writer.save({}).add_done_callback(done)
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
         """Write charges, or keep them merged in memory while the store is away (with a
@@ -1768,10 +1792,12 @@ class Daemon:
                                    audit_data={"problem": problem, **data})
         await self._recorded(written)
 
-    @staticmethod
-    async def _recorded(written: asyncio.Future[Any]) -> None:
-        """Answer once the record is written, unless the store is away (it is kept)."""
+    async def _recorded(self, written: asyncio.Future[Any]) -> None:
+        """Answer once the record is written, unless the store is away: then once what
+        the file beside it keeps is synced (an end is said only once it is kept)."""
         await asyncio.wait([written], timeout=RECORD_WAIT_S)
+        if not written.done():
+            await self.kept_writer.synced()
 
     async def stop(self, caller: Caller, session_id: int | None = None,
                    user: str | None = None) -> list[dict[str, Any]]:
@@ -1973,9 +1999,10 @@ class Daemon:
 
     def _publish_once_recorded(self, written: asyncio.Future[Any], kind: str,
                                data: dict[str, Any], user: str | None = None) -> None:
-        """Tell listeners after the record is written (or RECORD_WAIT_S, if the store is away)."""
+        """Tell listeners after the record is written (if the store is away: after
+        RECORD_WAIT_S, once the file beside it keeps what is owed)."""
         async def later() -> None:
-            await asyncio.wait([written], timeout=RECORD_WAIT_S)
+            await self._recorded(written)
             self._publish(kind, data, user)
 
         self._spawn(later())

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from shepherd.cli.remote import health_words
-from shepherd.ipc.client import DaemonUnreachable
+from shepherd.daemon.core import RECORD_WAIT_S
+from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store, files
 from shepherd.store.kept import KEPT_NAME
@@ -367,7 +368,7 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))
     made: list[tuple[Namespace, NamespacedDaemon]] = []
 
-    def make(policy_text: str) -> NamespacedDaemon:
+    def make(policy_text: str, env: dict[str, str] | None = None) -> NamespacedDaemon:
         namespace = Namespace(tmp_path / "state", "3m")
         numbered = subprocess.run(
             [*namespace.prefix, sys.executable, "-c", "import sys; from pathlib import Path; "
@@ -376,7 +377,7 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
             text=True)
         assert numbered.returncode == 0, numbered.stderr
-        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir)
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env)
         made.append((namespace, daemon))
         return daemon.start()
 
@@ -759,3 +760,45 @@ command = ["sleep", "3599"]
     d.start()
     assert denied(d, "game") == {"cooldown"}
     assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
+
+
+def stalling_kept_file(gate: Path) -> dict[str, str]:
+    """The daemon's environment for a disk that stalls under the kept file while ``gate``
+    exists (``tests/daemon/hooks/slow_kept``)."""
+    return {"PYTHONPATH": f"{ROOT / 'tests' / 'daemon' / 'hooks' / 'slow_kept'}:{ROOT}",
+            "SHEPHERD_TEST_KEPT_GATE": str(gate)}
+
+
+def test_a_kept_file_slow_to_sync_never_stops_the_loop_nor_an_end_said_early(
+        tmpfs_daemon: Any, tmp_path: Path) -> None:
+    """During a full disk the file beside the store is written every half second; its disk
+    stalls (each write waits until the test lets it go). The daemon still answers (the
+    write is off the loop), but says a session stopped only once its end is kept: a
+    crash just after the answer, the disk still full, loses nothing. About 15 s."""
+    gate = tmp_path / "kept-gate"
+    d = tmpfs_daemon(GAME, stalling_kept_file(gate))
+    ns = d.namespace
+    filler = d.state / "filler"
+    run = Run(d)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the full disk to be noticed")
+    gate.touch()  # from now on the kept file's writes hang
+    answered = threading.Event()
+    stopper = threading.Thread(target=lambda: (run.stop(), answered.set()))
+    stopper.start()
+    try:
+        with Client(d.socket, timeout=10) as client:  # a loop stuck in a write never answers
+            assert client.call("status")["users"], "no answer while the kept file stalls"
+            time.sleep(RECORD_WAIT_S + 1.0)  # past the wait for the store's own record
+            assert client.call("health")["ok"] is False
+        assert not answered.is_set(), "the stop was said before its end was kept"
+    finally:
+        gate.unlink()
+        stopper.join(60)
+    assert answered.is_set()
+    d.kill9()  # right after the answer, the disk still full
+    ns.run("rm", str(filler))
+    d.start()
+    assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
+    assert d.call("audit.verify")["ok"]
+

@@ -6,18 +6,20 @@ and applying what it holds twice (or after the store took it) must change nothin
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shepherd.store import Store
-from shepherd.store.kept import HEADER, SIZE, SLOT_BYTES, KeptFile
+from shepherd.store.kept import HEADER, SIZE, SLOT_BYTES, KeptFile, KeptWriter
 from tests.daemon.conftest import ROOT
 from tests.daemon.namespaces import Namespace
 from tests.store.conftest import DAY, T0
@@ -139,3 +141,49 @@ def test_what_was_kept_is_applied_once_whatever_the_store_took_already(
         assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == final
     finally:
         store.close()
+
+
+class HeldKeptFile(KeptFile):
+    """A file whose writes wait until the test lets them go (a disk that stalls)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.go = threading.Event()
+        self.entered = threading.Event()
+        self.writes: list[dict[str, Any]] = []
+
+    def save(self, document: dict[str, Any]) -> bool:
+        self.entered.set()
+        self.go.wait(10)
+        self.writes.append(document)
+        return super().save(document)
+
+
+def test_the_writer_thread_never_holds_the_loop_and_writes_the_newest_document_last(
+        tmp_path: Path) -> None:
+    """Writes go to the file's own thread: the loop goes on while one hangs; documents
+    handed meanwhile are written as the newest alone; ``synced`` waits for all of them."""
+    kept = HeldKeptFile(tmp_path / "kept")
+    assert kept.open(), kept.problem
+
+    async def main() -> None:
+        writer = KeptWriter(kept)
+        writer.start()
+        first = writer.save({"n": 1})
+        assert await asyncio.to_thread(kept.entered.wait, 10)  # in the first write, held
+        second, third = writer.save({"n": 2}), writer.save({"n": 3})
+        synced = writer.synced()
+        for _ in range(3):  # the loop runs on
+            await asyncio.sleep(0)
+        assert not synced.done() and not first.done()
+        kept.go.set()
+        assert await synced and await first and await second and await third
+        assert kept.writes == [{"n": 1}, {"n": 3}]
+        assert (await writer.call(kept.load)) == {"n": 3}
+        assert await writer.synced()  # nothing waiting: at once
+        writer.save({"n": 4})
+        await writer.close()  # what waits is written first
+        assert kept.load() == {"n": 4}
+
+    asyncio.run(main())
+    kept.close()
