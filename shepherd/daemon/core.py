@@ -1990,6 +1990,8 @@ class Daemon:
                 def done(future: asyncio.Future[Any]) -> None:
                     if not future.cancelled() and future.exception() is None:
                         self._ends_owed.pop(session_id, None)
+                        if not self._ends_owed:  # the last one the file held: emptied
+                            self._keep_owed(self.now())
 
                 written.add_done_callback(done)
                 if not self.writer.available:
@@ -2424,15 +2426,16 @@ class Daemon:
         # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
         # in a sentence (None when it is ok).
         code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
-        kept_problem = None if self.link is not None or self.kept.usable else (
-            self.kept.problem or "not opened yet")
+        kept_problem = None if self.link is not None else (
+            self.kept.problem or "not opened yet") if not self.kept.usable else (
+            self.kept.write_problem if not self.writer.available else None)
         answer: dict[str, Any] = {
             "ok": ok and kept_problem is None, "store": code,
             "store_text": None if ok else (self.writer.problem
                                            or "its store is not loaded yet"),
             "pending_clock_jump": self.clock.pending_jump is not None,
             # Why the file that keeps a store fault's time cannot be used (launches are
-            # denied until it can), else None.
+            # denied until it can; during a fault: why it cannot be written), else None.
             "kept_file": kept_problem}
         if admin:
             answer["sessions"] = len(self.sessions)

@@ -802,3 +802,33 @@ def test_a_kept_file_slow_to_sync_never_stops_the_loop_nor_an_end_said_early(
     assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
     assert d.call("audit.verify")["ok"]
 
+
+def test_a_kept_file_made_read_only_during_a_fault_is_said_and_heals(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """The store is read-only (a fault), then the file beside it is too (``chattr +i``
+    while open): ``health`` says that the time is not kept either, and why; once it can
+    be written again it is kept again, so a crash after that, the store still
+    read-only, loses nothing (review-9-s12 H1: the reviewer's read-only variant)."""
+    d = far_daemon_factory(GAME)
+    kept = d.state / KEPT_NAME
+    run = Run(d)
+    immutable(store_files(d), True)
+    wait_until(lambda: d.call("health")["store"] != "ok", what="the store fault")
+    immutable([kept], True)
+    health = wait_until(lambda: (h := d.call("health"))["kept_file"] and h,
+                        what="health to say the kept file cannot be written")
+    assert KEPT_NAME in health["kept_file"] and not health["ok"], health
+    words = health_words(health)
+    assert any("cannot be kept beside the store either" in line for line in words), words
+    time.sleep(1.0)  # played while nothing can keep it: in memory only
+    immutable([kept], False)
+    wait_until(lambda: d.call("health")["kept_file"] is None, what="the kept file healed")
+    ran = run.stop()
+    d.kill9()  # the store still read-only: only the kept file has the session's end
+    immutable(store_files(d), False)
+    d.start()
+    charged = read_store(d, game_usage)
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
+    assert d.call("audit.verify")["ok"]
+
