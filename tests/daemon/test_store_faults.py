@@ -832,3 +832,48 @@ def test_a_kept_file_made_read_only_during_a_fault_is_said_and_heals(
     assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
     assert d.call("audit.verify")["ok"]
 
+
+def test_two_full_disks_in_a_row_the_second_across_a_crash_lose_nothing_twice_over(
+        tmpfs_daemon: Any) -> None:
+    """The disk fills and is freed (the game stopped during it), then fills again and the
+    daemon is killed and starts on the still full disk: what the first fault kept is not
+    applied again, what the second kept is applied once, and each session is charged
+    its real time (review-9-s12 H1). About 30 s: three daemon starts on a tmpfs."""
+    d = tmpfs_daemon(GAME)
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    other_asked = time.monotonic()
+    other = d.call("launch", entry="other")["session_id"]
+    other_started = time.monotonic()
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the first full disk")
+    time.sleep(1.0)
+    game = run.stop()  # ended during the first fault
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store back after the first")
+    time.sleep(1.0)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the second full disk")
+    time.sleep(1.5)
+    d.kill9()
+    d.start()  # on the still full disk
+    assert [s["id"] for s in d.call("status")["sessions"]] == [other]  # adopted
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store back after the second")
+    stopping = time.monotonic()
+    d.call("stop", session_id=other)
+    stopped = time.monotonic()
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, usage_of("game"))
+    assert game.low - 1.0 <= charged <= game.high + 1.0, (charged, game)
+    other_ran = Ran(stopping - other_started, stopped - other_asked)
+    charged_other = read_store(d, usage_of("other"))
+    assert other_ran.low - 1.0 <= charged_other <= other_ran.high + 1.0, (
+        charged_other, other_ran)
+    reasons = read_store(d, end_reasons)
+    assert reasons[run.session] == ["stopped_by_admin"] and reasons[other] == [
+        "stopped_by_admin"], reasons
+    assert d.call("audit.verify")["ok"]
+    assert not set_aside(d)
