@@ -1046,6 +1046,8 @@ class Daemon:
             self.writer.check_pages()  # when due, off the loop
             if minute:  # awake anyway: the fork events waiting read before they overflow
                 self.outside.catch_up()
+                if self.link is None and not self.kept.usable:
+                    self._spawn(self._kept_ready())
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -1380,10 +1382,16 @@ class Daemon:
         """What refuses every launch whatever the policy says: no writable store."""
         if not self.writer.available or not self.loaded:
             return (StoreUnavailable(self.writer.problem or "the store is not loaded yet"),)
-        if self.link is None and not self.kept.usable and not self.kept.open():
+        if self.link is None and not self.kept.usable:
             # Fail closed: a store fault would then drop its time at the next stop.
             return (StoreUnavailable(self.kept.problem or "cannot keep time beside the store"),)
         return ()
+
+    async def _kept_ready(self) -> None:
+        """The file beside the store made now if it could not be before (off the loop; at
+        each launch and each minute, so it heals by itself once there is room)."""
+        if self.link is None and not self.kept.usable:
+            await self.kept_writer.call(lambda: self.kept.usable or self.kept.open())
 
     async def launch(self, user: str, entry_id: str, env: Mapping[str, str],
                      actor: str, as_child: bool = False) -> Launched:
@@ -1394,6 +1402,7 @@ class Daemon:
         the decision gives the session back (at its start instant, so nothing is
         charged), and the answer is an error.
         """
+        await self._kept_ready()
         now = self.now()
         self._refuse_at_once(now, user, entry_id, actor, as_child=as_child)
         entry = self.policy.entry(entry_id)
