@@ -730,7 +730,7 @@ def test_a_cooldown_kept_beside_a_full_store_holds_at_once_after_a_crash(
     """A child's game ends during a full disk (its 10-minute rest kept beside the store
     only), the daemon is killed, and starts again on the still full disk: the rest holds
     at once (``status`` and a launch say so), not only once the disk is freed; and after
-    the disk is freed it is the store's (review-9-s12 H1, left by disk12). About 20 s:
+    the disk is freed it is the store's (review-9-s12 H1, left by disk12). 10-30 s (load):
     two daemon starts on a tmpfs of its own."""
     d = tmpfs_daemon(policy("""
 [[entries]]
@@ -838,7 +838,7 @@ def test_two_full_disks_in_a_row_the_second_across_a_crash_lose_nothing_twice_ov
     """The disk fills and is freed (the game stopped during it), then fills again and the
     daemon is killed and starts on the still full disk: what the first fault kept is not
     applied again, what the second kept is applied once, and each session is charged
-    its real time (review-9-s12 H1). About 30 s: three daemon starts on a tmpfs."""
+    its real time (review-9-s12 H1). 16-36 s (load): three daemon starts on a tmpfs."""
     d = tmpfs_daemon(GAME)
     filler = d.state / "filler"
     ns = d.namespace
