@@ -148,7 +148,11 @@ def health_words(answer: dict[str, Any]) -> list[str]:
     household this machine's link to it."""
     lines = ["Shepherd is running and can record time." if answer.get("ok") else
              f"Shepherd cannot record time right now, so nothing can start: "
-             f"{answer.get('store_text') or answer.get('store')}."]  # older: a sentence
+             f"{answer.get('store_text') or answer.get('kept_file') or answer.get('store')}."]
+    if answer.get("store_text") and answer.get("kept_file"):
+        lines.append(f"The time used meanwhile cannot be kept beside the store either "
+                     f"({answer['kept_file']}): it is held in memory and written when the "
+                     f"store returns; a crash or a reboot before then would lose it.")
     if answer.get("pending_clock_jump"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")

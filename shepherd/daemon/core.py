@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import errno
 import gc
 import logging
@@ -121,6 +122,8 @@ from shepherd.store import (
     VerifyResult,
 )
 from shepherd.store.connection import StoreUnavailable as StoreAway
+from shepherd.store.connection import describe, is_transient
+from shepherd.store.kept import KEPT_NAME, KeptFile, KeptWriter
 from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
@@ -294,6 +297,17 @@ class Daemon:
         self.clock_check_s = CLOCK_CHECK_S
         self.membership = Membership("not started yet", airtight=True)
         self.anchor = system.ClockAnchor(config.state_dir / "clock-anchor", self.boot_id)
+        # What the store could not take yet, kept where a stop or a reboot cannot drop it
+        # (review-9-s12 H1): ends not yet written, by session; cleared once all is written.
+        self.kept = KeptFile(config.state_dir / KEPT_NAME)
+        self.kept_writer = KeptWriter(self.kept)  # its own thread: no write on the loop
+        self._ends_owed: dict[int, dict[str, Any]] = {}
+        self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
+        # Checkpoints handed to the writer and not yet written, in order.
+        self._inflight: dict[int, list[dict[str, Any]]] = {}
+        self._inflight_key = 0
+        self._kept_dirty = False
+        self._kept_handed = 0  # documents handed to the file's thread
         self._trusted_saved = -TRUSTED_WALL_EVERY_S
         self._watchdog = False
         self._sync_check: asyncio.Future[None] | None = None
@@ -368,6 +382,9 @@ class Daemon:
         self.guard = DeadlineGuard(self.backend.terminate_now, fired, self.backend.arm,
                                    hold_gil=self.config.test_hold_gil)
         first = system.read_clocks()
+        if self.link is None:  # a household keeps its own journal
+            self.kept_writer.start()
+            await self.kept_writer.call(self.kept.open)
         usable = await self.writer.start()
         self._start_tried = True
         if self.link is not None:
@@ -441,10 +458,20 @@ class Daemon:
         reading = first or system.read_clocks()
         since = self.history_start(Instant(reading.wall, reading.mono))
         link = self.link
+        owed = await self.kept_writer.call(self.kept.load) if link is None else {}
+        applied: list[tuple[int, int]] = []
+        deferred: list[str] = []
 
         def books(store: StateStore) -> tuple[Any, ...]:
             if link is not None:
                 link.loaded(store)
+            if owed and isinstance(store, Store):  # before the crash rules read the snapshot
+                try:
+                    applied.append(store.apply_kept(owed))
+                except Exception as exc:  # a store still full: read it, write that later
+                    if not is_transient(exc):
+                        raise
+                    deferred.append(describe(exc))
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
                     store.household(since),
@@ -459,6 +486,14 @@ class Daemon:
             if first is not None:
                 self._start_clock(first, None)
             return
+        if applied:
+            log.warning("applied what the store could not take before the last stop: "
+                        "%d session end(s), %d checkpoint(s)", *applied[0])
+        if deferred:
+            snapshots = self._owed_later(owed, snapshots, accounting.usage,
+                                         accounting.cooldowns, deferred[0])
+        elif owed:
+            self._clear_kept()
         if first is not None:
             self._start_clock(first, trusted)
         if view is not None and view.server_now is not None:
@@ -492,6 +527,65 @@ class Daemon:
             for session_id in list(self.sessions):
                 self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    @staticmethod
+    def _kept_checkpoint(row: Checkpoint, now: Instant) -> dict[str, Any]:
+        return {"session_id": row.session_id, "ts": now.wall.isoformat(),
+                "parts": [[d.isoformat(), s] for d, s in row.parts],
+                "charged_mono": row.charged_mono, "lease_day": row.lease_day.isoformat(),
+                "fired": list(row.fired), "paused_s": row.paused_s}
+
+    def _owed_later(self, owed: dict[str, Any], snapshots: list[SnapshotRow],
+                    usage: dict[tuple[str, str, date], float],
+                    cooldowns: dict[tuple[str, str], datetime],
+                    problem: str) -> list[SnapshotRow]:
+        """What the last daemon kept beside the store, when the store still cannot take it
+        at start (a disk still full): queued for the store (first), kept in the file by
+        this daemon too, and counted in memory now (``usage`` and ``cooldowns``, read
+        without it; a session's lease is left in: a second too much until it is
+        written, never given; an end's rest holds at once). A session that ended is
+        not recovered again; a running one carries on from its kept checkpoint.
+        Returns the snapshots to recover."""
+        log.warning("the store cannot take yet what was kept beside it before the last stop "
+                    "(%s): it is kept and written when the store returns", problem)
+        self._owed_carried = owed
+        self._kept_dirty = True
+        sessions = {snap.session_id: snap for snap in snapshots}
+        ended = set()
+        for kept in [*owed.get("checkpoints", []), *owed.get("ends", [])]:
+            snap = sessions.get(int(kept["session_id"]))
+            if snap is None:
+                continue
+            for day, seconds in kept["parts"]:
+                key = (snap.user, snap.entry, date.fromisoformat(str(day)))
+                usage[key] = usage.get(key, 0.0) + float(seconds)
+            if "reason" in kept:
+                ended.add(snap.session_id)
+                until = kept.get("cooldown_until")
+                if until:
+                    rest = datetime.fromisoformat(str(until))
+                    held = cooldowns.get((snap.user, snap.entry))
+                    if held is None or held < rest:
+                        cooldowns[(snap.user, snap.entry)] = rest
+            elif float(kept["charged_mono"]) > snap.charged_mono:
+                sessions[snap.session_id] = dataclasses.replace(
+                    snap, charged_mono=float(kept["charged_mono"]),
+                    fired=tuple(int(f) for f in kept["fired"]),
+                    paused_s=float(kept["paused_s"]))
+
+        def written(store: StateStore) -> None:
+            if isinstance(store, Store):
+                store.apply_kept(owed)
+
+        future = self.writer.submit(written, keep=True)
+
+        def done(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._owed_carried = {}
+
+        future.add_done_callback(done)
+        future.add_done_callback(_log_task_failure)
+        return [snap for sid, snap in sessions.items() if sid not in ended]
 
     def _resume_days(self, stored: str | None) -> None:
         """The quota days as the store kept them (a new ``day_starts_at`` not yet in
@@ -747,6 +841,9 @@ class Daemon:
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
+        if self.loaded:
+            self._keep_owed(self.now())  # the ends of this stop, if the store cannot take them
+            await self.kept_writer.synced()
         await self.backend.close()
         await self.presence.close()
         reading = system.read_clocks()
@@ -756,6 +853,11 @@ class Daemon:
         self._keep_clock(reading, durable=True)
         self.anchor.close()
         await self.writer.close()
+        if self.loaded and self.writer.available and not self._ends_owed \
+                and not self._owed_carried:
+            self._keep_owed(self.now())  # all written after all: nothing owed
+        await self.kept_writer.close()
+        self.kept.close()
         if self.link is not None:
             await self.link.close()
         if self._background:  # events that waited for their records; a prune is cut short
@@ -780,6 +882,9 @@ class Daemon:
         else:
             if self.link is not None:
                 self.link.store_away()
+            # Now, not at the next checkpoint: with no session running there is none, and
+            # an end handed to the store just before the fault would wait in memory only.
+            self._keep_owed(self.now())
             self._publish("store_unavailable", {"problem": state.problem})
         self._update_status()
 
@@ -941,6 +1046,8 @@ class Daemon:
             self.writer.check_pages()  # when due, off the loop
             if minute:  # awake anyway: the fork events waiting read before they overflow
                 self.outside.catch_up()
+                if self.link is None and not self.kept.usable:
+                    self._spawn(self._kept_ready())
         except Exception:  # a timer must never die
             log.exception("error in the timer")
         self._update_status()
@@ -958,6 +1065,54 @@ class Daemon:
         self.backend.refresh_all()
         self._persist_charges(now, self.engine.charge(now))
         self._keep_local()
+        self._keep_owed(now)
+
+    def _keep_owed(self, now: Instant) -> None:
+        """While the store is away: what it owes (each end not yet written, each running
+        session's charges since the fault) into the preallocated file beside it, so a
+        crash, a stop or a reboot before the store returns loses none of it (``kept.py``).
+        Cleared once the store has taken everything."""
+        if self.link is not None or not self.loaded or not self.kept.usable:
+            return
+        carried = self._owed_carried
+        if self.writer.available:
+            # Back: cleared once the ends it held are written (a checkpoint in flight is
+            # not waited for: a crash now is an ordinary one, the store being there).
+            if self._kept_dirty and not carried and not self._ends_owed:
+                self._clear_kept()
+            return
+        day = self.engine.quota_day(now)
+        checkpoints = [row for rows in self._inflight.values() for row in rows]
+        for session_id, unwritten in self._unwritten.items():
+            if session_id not in self.sessions or not unwritten.parts:
+                continue
+            try:
+                snap = self.engine.snapshot(session_id)
+            except ActionRefused:
+                continue
+            checkpoints.append(self._kept_checkpoint(Checkpoint(
+                session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
+                snap.fired, snap.paused_s), now))
+        # Handed to the file's own thread (a write and an fdatasync: never on the loop);
+        # whoever says an end was made waits for it first (``_recorded``).
+        self._kept_dirty = True
+        self._kept_handed += 1
+        self.kept_writer.save({"boot_id": self.boot_id,
+                               "ends": [*carried.get("ends", []), *self._ends_owed.values()],
+                               "checkpoints": [*carried.get("checkpoints", []),
+                                               *checkpoints]})
+
+    def _clear_kept(self) -> None:
+        """Nothing owed: the file emptied (off the loop); tried again if that fails."""
+        self._kept_dirty = False
+        self._kept_handed += 1
+        handed = self._kept_handed
+
+        def done(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and not future.result() and handed == self._kept_handed:
+                self._kept_dirty = True
+
+        self.kept_writer.save({}).add_done_callback(done)
 
     def _persist_charges(self, now: Instant, charges: list[UsageCharged]) -> None:
         """Write charges, or keep them merged in memory while the store is away (with a
@@ -981,7 +1136,18 @@ class Daemon:
         if self.link is not None:
             self.link.checkpoint(now.wall, [self._journal_row(row, now) for row in rows])
         else:
-            self._keep(lambda store: store.checkpoint(now.wall, rows))
+            written = self.writer.submit(lambda store: store.checkpoint(now.wall, rows),
+                                         keep=True)
+            written.add_done_callback(_log_task_failure)
+            if self.kept.usable:  # until written: a fault may catch it in the queue
+                key = self._inflight_key = self._inflight_key + 1
+                self._inflight[key] = [self._kept_checkpoint(row, now) for row in rows]
+
+                def done(future: asyncio.Future[None]) -> None:
+                    if not future.cancelled() and future.exception() is None:
+                        self._inflight.pop(key, None)
+
+                written.add_done_callback(done)
 
     def _journal_row(self, row: Checkpoint, now: Instant) -> dict[str, Any]:
         """A checkpoint row for the household's journal: with the session's time left and
@@ -1216,7 +1382,16 @@ class Daemon:
         """What refuses every launch whatever the policy says: no writable store."""
         if not self.writer.available or not self.loaded:
             return (StoreUnavailable(self.writer.problem or "the store is not loaded yet"),)
+        if self.link is None and not self.kept.usable:
+            # Fail closed: a store fault would then drop its time at the next stop.
+            return (StoreUnavailable(self.kept.problem or "cannot keep time beside the store"),)
         return ()
+
+    async def _kept_ready(self) -> None:
+        """The file beside the store made now if it could not be before (off the loop; at
+        each launch and each minute, so it heals by itself once there is room)."""
+        if self.link is None and not self.kept.usable:
+            await self.kept_writer.call(lambda: self.kept.usable or self.kept.open())
 
     async def launch(self, user: str, entry_id: str, env: Mapping[str, str],
                      actor: str, as_child: bool = False) -> Launched:
@@ -1227,6 +1402,7 @@ class Daemon:
         the decision gives the session back (at its start instant, so nothing is
         charged), and the answer is an error.
         """
+        await self._kept_ready()
         now = self.now()
         self._refuse_at_once(now, user, entry_id, actor, as_child=as_child)
         entry = self.policy.entry(entry_id)
@@ -1625,10 +1801,12 @@ class Daemon:
                                    audit_data={"problem": problem, **data})
         await self._recorded(written)
 
-    @staticmethod
-    async def _recorded(written: asyncio.Future[Any]) -> None:
-        """Answer once the record is written, unless the store is away (it is kept)."""
+    async def _recorded(self, written: asyncio.Future[Any]) -> None:
+        """Answer once the record is written, unless the store is away: then once what
+        the file beside it keeps is synced (an end is said only once it is kept)."""
         await asyncio.wait([written], timeout=RECORD_WAIT_S)
+        if not written.done():
+            await self.kept_writer.synced()
 
     async def stop(self, caller: Caller, session_id: int | None = None,
                    user: str | None = None) -> list[dict[str, Any]]:
@@ -1808,14 +1986,34 @@ class Daemon:
             written = self.writer.submit(lambda store: store.end_session(
                 at.wall, ended.session_id, charged, ended.reason, ended.cooldown_until,
                 actor=actor, settle_lease=settle_lease, audit_data=audit_data), keep=True)
+            if self.kept.usable:  # kept beside the store until it is written
+                session_id = ended.session_id
+                until = ended.cooldown_until
+                self._ends_owed[session_id] = {
+                    "session_id": session_id, "ts": at.wall.isoformat(),
+                    "parts": [[day.isoformat(), seconds] for day, seconds in charged],
+                    "reason": ended.reason,
+                    "cooldown_until": until.isoformat() if until else None, "actor": actor,
+                    "settle_lease": settle_lease, "audit_data": audit_data or {}}
+
+                def done(future: asyncio.Future[Any]) -> None:
+                    if not future.cancelled() and future.exception() is None:
+                        self._ends_owed.pop(session_id, None)
+                        if not self._ends_owed:  # the last one the file held: emptied
+                            self._keep_owed(self.now())
+
+                written.add_done_callback(done)
+                if not self.writer.available:
+                    self._keep_owed(at)
         written.add_done_callback(_log_task_failure)
         return written
 
     def _publish_once_recorded(self, written: asyncio.Future[Any], kind: str,
                                data: dict[str, Any], user: str | None = None) -> None:
-        """Tell listeners after the record is written (or RECORD_WAIT_S, if the store is away)."""
+        """Tell listeners after the record is written (if the store is away: after
+        RECORD_WAIT_S, once the file beside it keeps what is owed)."""
         async def later() -> None:
-            await asyncio.wait([written], timeout=RECORD_WAIT_S)
+            await self._recorded(written)
             self._publish(kind, data, user)
 
         self._spawn(later())
@@ -2237,11 +2435,17 @@ class Daemon:
         # ``store`` a code for machines (ok, unavailable, loading), ``store_text`` why,
         # in a sentence (None when it is ok).
         code = "ok" if ok else "unavailable" if self.writer.problem else "loading"
+        kept_problem = None if self.link is not None else (
+            self.kept.problem or "not opened yet") if not self.kept.usable else (
+            self.kept.write_problem if not self.writer.available else None)
         answer: dict[str, Any] = {
-            "ok": ok, "store": code,
+            "ok": ok and kept_problem is None, "store": code,
             "store_text": None if ok else (self.writer.problem
                                            or "its store is not loaded yet"),
-            "pending_clock_jump": self.clock.pending_jump is not None}
+            "pending_clock_jump": self.clock.pending_jump is not None,
+            # Why the file that keeps a store fault's time cannot be used (launches are
+            # denied until it can; during a fault: why it cannot be written), else None.
+            "kept_file": kept_problem}
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["supervision"] = {"how": self.membership.how,

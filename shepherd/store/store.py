@@ -417,6 +417,43 @@ class Store:
             self.audit(ts, "session_ended", data, user=user, entry=entry, actor=actor)
         return charged
 
+    def apply_kept(self, document: Mapping[str, Any]) -> tuple[int, int]:
+        """What a daemon kept beside the store while it could not write it (``kept.py``):
+        each end and checkpoint whose session is still open in the snapshot, one
+        transaction. An end is applied once (it closes the snapshot row); a checkpoint
+        only past the snapshot's ``charged_mono``. So a document applied twice, or after
+        the store took its changes, changes nothing. Returns (ends, checkpoints) applied."""
+        ends = checkpoints = 0
+        with self.db.write() as conn:
+            def open_at(session_id: int) -> float | None:  # ids are never used twice
+                held = conn.execute("SELECT charged_mono FROM snapshot WHERE session_id = ?",
+                                    (session_id,)).get
+                return None if held is None else float(held)
+
+            for kept in document.get("checkpoints", []):
+                session_id = int(kept["session_id"])
+                held = open_at(session_id)
+                if held is None or float(kept["charged_mono"]) <= held:
+                    continue
+                self.checkpoint(datetime.fromisoformat(kept["ts"]), [Checkpoint(
+                    session_id, _parts(kept["parts"]), float(kept["charged_mono"]),
+                    date.fromisoformat(kept["lease_day"]), tuple(int(f) for f in kept["fired"]),
+                    float(kept["paused_s"]))])
+                checkpoints += 1
+            for kept in document.get("ends", []):
+                session_id = int(kept["session_id"])
+                if open_at(session_id) is None:
+                    continue
+                until = kept.get("cooldown_until")
+                self.end_session(
+                    datetime.fromisoformat(kept["ts"]), session_id, _parts(kept["parts"]),
+                    str(kept["reason"]), None if until is None else datetime.fromisoformat(until),
+                    actor=str(kept["actor"]), settle_lease=bool(kept["settle_lease"]),
+                    audit_data={**dict(kept.get("audit_data") or {}),
+                                "kept_while_store_away": True})
+                ends += 1
+        return ends, checkpoints
+
     # -- admin actions ------------------------------------------------------------
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,
               actor: str, reason: str = "", audit_data: Mapping[str, Any] | None = None,
@@ -565,3 +602,7 @@ class Store:
             return copy.verify_audit()
         finally:
             copy.close()
+
+
+def _parts(kept: Any) -> list[tuple[date, float]]:
+    return [(date.fromisoformat(str(day)), float(seconds)) for day, seconds in kept]

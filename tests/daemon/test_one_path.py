@@ -174,7 +174,8 @@ def test_a_child_learns_nothing_about_other_children(far_daemon_factory: Any) ->
         ("health", {}), ("stop", {"session_id": mine}), ("stop", {"session_id": 999}),
         ("stop", {})])
     assert "sessions" not in health["result"]
-    assert set(health["result"]) <= {"ok", "store", "store_text", "pending_clock_jump"}
+    assert set(health["result"]) <= {"ok", "store", "store_text", "pending_clock_jump",
+                                     "kept_file"}
     # Another child's session and one that does not exist look the same.
     assert theirs["error"] == {**missing["error"], "message": missing["error"]["message"]
                                .replace("999", str(mine))}

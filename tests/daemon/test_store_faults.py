@@ -9,6 +9,7 @@ real running time within a second and the audit chain verifies with its history.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -25,9 +26,12 @@ from typing import Any
 
 import pytest
 
-from shepherd.ipc.client import DaemonUnreachable
+from shepherd.cli.remote import health_words
+from shepherd.daemon.core import RECORD_WAIT_S
+from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store, files
+from shepherd.store.kept import KEPT_NAME
 from tests.daemon.conftest import ROOT, DaemonProcess, policy
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
 from tests.reliability.conftest import rounds
@@ -364,7 +368,7 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))
     made: list[tuple[Namespace, NamespacedDaemon]] = []
 
-    def make(policy_text: str) -> NamespacedDaemon:
+    def make(policy_text: str, env: dict[str, str] | None = None) -> NamespacedDaemon:
         namespace = Namespace(tmp_path / "state", "3m")
         numbered = subprocess.run(
             [*namespace.prefix, sys.executable, "-c", "import sys; from pathlib import Path; "
@@ -373,7 +377,7 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
             text=True)
         assert numbered.returncode == 0, numbered.stderr
-        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir)
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env)
         made.append((namespace, daemon))
         return daemon.start()
 
@@ -610,3 +614,266 @@ def test_a_store_found_damaged_at_start_never_gives_the_day_back(
     d.call("unlock", user=user)
     session = d.call("launch", entry="game")["session_id"]
     d.call("stop", session_id=session)
+
+
+def usage_of(entry: str) -> Callable[[Store], float]:
+    def query(store: Store) -> float:
+        value = store.db.conn.execute(
+            "SELECT coalesce(sum(seconds), 0) FROM usage WHERE entry = ?", (entry,)).get
+        return float(value or 0)
+    return query
+
+
+def end_reasons(store: Store) -> dict[int, list[str]]:
+    reasons: dict[int, list[str]] = {}
+    for (data,) in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'session_ended' ORDER BY id"):
+        ended = json.loads(str(data))
+        reasons.setdefault(int(ended["session_id"]), []).append(str(ended["reason"]))
+    return reasons
+
+
+def simulate_reboot(d: NamespacedDaemon) -> None:
+    """What a reboot leaves in the stopped store: the same rows, another boot's sessions
+    (the reviewer's simulation, review-9-s12 H1: only ``snapshot.boot_id`` changes)."""
+    done = d.namespace.run(
+        sys.executable, "-c", "import apsw, sys\n"
+        "db = apsw.Connection(sys.argv[1])\n"
+        "db.execute(\"UPDATE snapshot SET boot_id = boot_id || '-another-boot'\")\n"
+        "db.close()", str(d.state / "shepherd.db"))
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("how", ["kill9", "sigterm", "reboot", "kill9_then_full_start"])
+def test_a_stop_while_the_disk_is_full_neither_loses_nor_overcharges_time(
+        tmpfs_daemon: Any, how: str) -> None:
+    """The daemon ends (crash, clean stop, or a reboot) while the store's disk is full;
+    the disk is freed and it starts again (or first starts on the full disk): each
+    session is charged its real running time within a second, and the audit keeps how
+    each ended (review-9-s12 H1; SPEC §5). About 20 s each: two or three daemon starts
+    and a disk filled, on a tmpfs of their own."""
+    d = tmpfs_daemon(GAME)
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    other_asked = time.monotonic()
+    other = d.call("launch", entry="other")["session_id"]
+    other_started = time.monotonic()
+    time.sleep(1.0)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the full disk to be noticed")
+    time.sleep(2.5)  # played during the fault: after a reboot, no checkpoint holds it
+    game = run.stop()  # ended during the fault: known exactly, in memory only
+    time.sleep(1.5)  # the engine moves on; the stopped game must not be charged for it
+    stopping = time.monotonic()
+    if how.startswith("kill9"):
+        d.kill9()  # "other" runs on through the crash (adopted at the restart)
+    else:
+        d.stop()  # "other" ends with the daemon (daemon_shutdown), on a full disk
+    stopped = time.monotonic()
+    time.sleep(2.0)  # downtime: charged to nobody
+    if how == "kill9_then_full_start":
+        # Started again on the still full disk: what was kept cannot be written yet; it
+        # is carried (counted in memory, kept in the file) until the store returns.
+        d.start()
+        assert "store_unavailable" in denied(d, "other")
+        assert [s["id"] for s in d.call("status")["sessions"]] == [other]  # adopted
+        ns.run("rm", str(filler))
+        wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+        stopping = time.monotonic()
+        assert d.stop() == 0  # "other" ends here (daemon_shutdown)
+        stopped = time.monotonic()
+    ns.run("rm", str(filler))
+    if how == "reboot":
+        simulate_reboot(d)
+    d.start()
+    if how == "kill9":
+        stopping = time.monotonic()
+        d.call("stop", session_id=other)
+        stopped = time.monotonic()
+    charged = read_store(d, usage_of("game"))
+    assert game.low - 1.0 <= charged <= game.high + 1.0, (how, charged, game)
+    other_ran = Ran(stopping - other_started, stopped - other_asked)
+    charged_other = read_store(d, usage_of("other"))
+    assert other_ran.low - 1.0 <= charged_other <= other_ran.high + 1.0, (
+        how, charged_other, other_ran)
+    reasons = read_store(d, end_reasons)
+    assert len(reasons[run.session]) == 1 and reasons[run.session][0].startswith("stopped_by"), (
+        how, reasons)
+    assert reasons[other] == (["stopped_by_admin"] if how == "kill9" else ["daemon_shutdown"]), (
+        how, reasons)
+    assert d.call("audit.verify")["ok"]
+    assert not set_aside(d)
+
+
+def test_no_file_to_keep_a_faults_time_in_fails_closed_until_there_is(
+        far_daemon_factory: Any, tmp_path: Path) -> None:
+    """The file beside the store cannot be made (here: a directory holds its name): a
+    store fault would drop its time at the next stop, so nothing may start, and
+    ``health`` says why; once it can be made, launches go on (review-9-s12 H1)."""
+    in_the_way = tmp_path / "state" / KEPT_NAME
+    in_the_way.mkdir(parents=True)
+    d = far_daemon_factory(GAME)
+    health = d.call("health")
+    assert not health["ok"] and health["store"] == "ok", health
+    assert KEPT_NAME in health["kept_file"], health
+    assert KEPT_NAME in health_words(health)[0]  # what `shepherd health` says
+    assert "store_unavailable" in denied(d, "game")
+    in_the_way.rmdir()
+    d.call("launch", entry="game")
+    health = d.call("health")
+    assert health["ok"] and health["kept_file"] is None, health
+
+
+def test_a_cooldown_kept_beside_a_full_store_holds_at_once_after_a_crash(
+        tmpfs_daemon: Any) -> None:
+    """A child's game ends during a full disk (its 10-minute rest kept beside the store
+    only), the daemon is killed, and starts again on the still full disk: the rest holds
+    at once (``status`` and a launch say so), not only once the disk is freed; and after
+    the disk is freed it is the store's (review-9-s12 H1, left by disk12). 10-30 s (load):
+    two daemon starts on a tmpfs of its own."""
+    d = tmpfs_daemon(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "3599"]
+limits = { cooldown = "10m" }
+[[entries]]
+id = "other"
+command = ["sleep", "3599"]
+""", users="max_sessions = 2"))
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the full disk to be noticed")
+    run.stop()  # its rest begins: known in memory and in the kept file only
+    assert "cooldown" in denied(d, "game")
+    d.kill9()
+    d.start()  # on the still full disk
+    game = next(e for e in d.call("status")["users"][0]["entries"] if e["id"] == "game")
+    assert game["cooldown_until"] is not None, game  # its state: unavailable (the store)
+    assert {"cooldown", "store_unavailable"} <= denied(d, "game")
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    assert denied(d, "game") == {"cooldown"}
+    assert d.stop() == 0
+    d.start()
+    assert denied(d, "game") == {"cooldown"}
+    assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
+
+
+def stalling_kept_file(gate: Path) -> dict[str, str]:
+    """The daemon's environment for a disk that stalls under the kept file while ``gate``
+    exists (``tests/daemon/hooks/slow_kept``)."""
+    return {"PYTHONPATH": f"{ROOT / 'tests' / 'daemon' / 'hooks' / 'slow_kept'}:{ROOT}",
+            "SHEPHERD_TEST_KEPT_GATE": str(gate)}
+
+
+def test_a_kept_file_slow_to_sync_never_stops_the_loop_nor_an_end_said_early(
+        tmpfs_daemon: Any, tmp_path: Path) -> None:
+    """During a full disk the file beside the store is written every half second; its disk
+    stalls (each write waits until the test lets it go). The daemon still answers (the
+    write is off the loop), but says a session stopped only once its end is kept: a
+    crash just after the answer, the disk still full, loses nothing. About 15 s."""
+    gate = tmp_path / "kept-gate"
+    d = tmpfs_daemon(GAME, stalling_kept_file(gate))
+    ns = d.namespace
+    filler = d.state / "filler"
+    run = Run(d)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the full disk to be noticed")
+    gate.touch()  # from now on the kept file's writes hang
+    answered = threading.Event()
+    stopper = threading.Thread(target=lambda: (run.stop(), answered.set()))
+    stopper.start()
+    try:
+        with Client(d.socket, timeout=10) as client:  # a loop stuck in a write never answers
+            assert client.call("status")["users"], "no answer while the kept file stalls"
+            time.sleep(RECORD_WAIT_S + 1.0)  # past the wait for the store's own record
+            assert client.call("health")["ok"] is False
+        assert not answered.is_set(), "the stop was said before its end was kept"
+    finally:
+        gate.unlink()
+        stopper.join(60)
+    assert answered.is_set()
+    d.kill9()  # right after the answer, the disk still full
+    ns.run("rm", str(filler))
+    d.start()
+    assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
+    assert d.call("audit.verify")["ok"]
+
+
+def test_a_kept_file_made_read_only_during_a_fault_is_said_and_heals(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """The store is read-only (a fault), then the file beside it is too (``chattr +i``
+    while open): ``health`` says that the time is not kept either, and why; once it can
+    be written again it is kept again, so a crash after that, the store still
+    read-only, loses nothing (review-9-s12 H1: the reviewer's read-only variant)."""
+    d = far_daemon_factory(GAME)
+    kept = d.state / KEPT_NAME
+    run = Run(d)
+    immutable(store_files(d), True)
+    wait_until(lambda: d.call("health")["store"] != "ok", what="the store fault")
+    immutable([kept], True)
+    health = wait_until(lambda: (h := d.call("health"))["kept_file"] and h,
+                        what="health to say the kept file cannot be written")
+    assert KEPT_NAME in health["kept_file"] and not health["ok"], health
+    words = health_words(health)
+    assert any("cannot be kept beside the store either" in line for line in words), words
+    time.sleep(1.0)  # played while nothing can keep it: in memory only
+    immutable([kept], False)
+    wait_until(lambda: d.call("health")["kept_file"] is None, what="the kept file healed")
+    ran = run.stop()
+    d.kill9()  # the store still read-only: only the kept file has the session's end
+    immutable(store_files(d), False)
+    d.start()
+    charged = read_store(d, game_usage)
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert read_store(d, end_reasons)[run.session] == ["stopped_by_admin"]
+    assert d.call("audit.verify")["ok"]
+
+
+def test_two_full_disks_in_a_row_the_second_across_a_crash_lose_nothing_twice_over(
+        tmpfs_daemon: Any) -> None:
+    """The disk fills and is freed (the game stopped during it), then fills again and the
+    daemon is killed and starts on the still full disk: what the first fault kept is not
+    applied again, what the second kept is applied once, and each session is charged
+    its real time (review-9-s12 H1). 16-36 s (load): three daemon starts on a tmpfs."""
+    d = tmpfs_daemon(GAME)
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    other_asked = time.monotonic()
+    other = d.call("launch", entry="other")["session_id"]
+    other_started = time.monotonic()
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the first full disk")
+    time.sleep(1.0)
+    game = run.stop()  # ended during the first fault
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store back after the first")
+    time.sleep(1.0)
+    fill(ns, filler)
+    wait_until(lambda: not d.call("health")["ok"], what="the second full disk")
+    time.sleep(1.5)
+    d.kill9()
+    d.start()  # on the still full disk
+    assert [s["id"] for s in d.call("status")["sessions"]] == [other]  # adopted
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store back after the second")
+    stopping = time.monotonic()
+    d.call("stop", session_id=other)
+    stopped = time.monotonic()
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, usage_of("game"))
+    assert game.low - 1.0 <= charged <= game.high + 1.0, (charged, game)
+    other_ran = Ran(stopping - other_started, stopped - other_asked)
+    charged_other = read_store(d, usage_of("other"))
+    assert other_ran.low - 1.0 <= charged_other <= other_ran.high + 1.0, (
+        charged_other, other_ran)
+    reasons = read_store(d, end_reasons)
+    assert reasons[run.session] == ["stopped_by_admin"] and reasons[other] == [
+        "stopped_by_admin"], reasons
+    assert d.call("audit.verify")["ok"]
+    assert not set_aside(d)
