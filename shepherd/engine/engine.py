@@ -1994,7 +1994,34 @@ class Engine:
                                    for s in self._sessions.values()):
             return ()
         members = [e for e in map(self.policy.entry, limits.members) if e is not None]
-        return self._hours_cap(members, limits.target, tightest.left_s, day, now)
+        hours = self._hours_cap(members, limits.target, tightest.left_s, day, now)
+        own = self._members_left(user, members, day, now)
+        if own is None or own[0] >= min([tightest.left_s, *(c.usable_s for c in hours)]):
+            return hours
+        return (GrantCap("own_time", own[0], limits.target, own[1]),)
+
+    def _members_left(self, user: str, members: Iterable[Entry], day: date, now: Instant
+                      ) -> tuple[float, datetime | None] | None:
+        """What a group's programs can still use today by their own limits, together:
+        each one's own time left (its day's and week's quotas, its grants), no more than
+        its hours left, summed (they may run side by side, each spending the budget); and
+        when the last hours that bind one of them end (None: no hours bind). None: one of
+        them has neither a quota nor hours, so nothing but the group limits it
+        (review-12-s13 M2)."""
+        total, last = 0.0, None
+        for entry in members:
+            own = self.left_today(user, self._entry_limits(entry), day, now)
+            hours = self._hours_cap((entry,), None, math.inf if own is None else own,
+                                    day, now)
+            if own is None and not hours:
+                return None
+            if hours:
+                own = hours[0].usable_s
+                ends = hours[0].until
+                last = ends if last is None or (ends is not None and ends > last) else last
+            assert own is not None
+            total += max(own, 0.0)
+        return total, last
 
     def _week_cap(self, user: str, limits: QuotaLimits, day: date,
                   now: Instant) -> tuple[GrantCap, ...]:

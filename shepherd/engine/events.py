@@ -235,8 +235,10 @@ class GrantCap:
     a group budget, the hours left in its windows, or (for a running session) whatever
     ends that session first."""
 
-    kind: DeadlineCause | Literal["grant_end"]  # grant_end: time given until a moment,
-    usable_s: float  # how much of the entry it still allows today   # longer than is left
+    # grant_end: time given until a moment, longer than is left; own_time: a group's
+    # programs' own time (and hours) left today, together
+    kind: DeadlineCause | Literal["grant_end", "own_time"]
+    usable_s: float  # how much of the entry it still allows today
     group: str | None = None
     until: datetime | None = None  # when it ends the session, or today's hours end
     running: bool = False  # it ends the entry's running session

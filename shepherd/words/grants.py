@@ -83,6 +83,15 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
     if kind == "quota" and weekly:
         return f"{label}'s weekly quota still allows only {spoken_duration(usable)} {when}."
+    if kind == "own_time":  # a group's programs, their own time (and hours) together
+        hours = until is not None  # their hours bind some of them
+        if usable < 0.5:
+            why = ("their own time is used up or their hours are over" if hours
+                   else "their own time is used up")
+            return f"But none of the {data.get('group')} programs can be used again today: {why}."
+        what = "own time and hours today allow" if hours else "own time today allows"
+        return (f"The {data.get('group')} programs' {what} only {spoken_duration(usable)} "
+                "more.")
     if kind == "window" and data.get("group"):  # a group's programs, their hours together
         if usable <= 0:
             return (f"But none of the {data['group']} programs can be used again today: "

@@ -347,3 +347,60 @@ def test_a_group_grant_says_how_much_its_programs_hours_allow_and_when_none_open
     assert said("19:30 grant games +1h\n") == (
         "alex has 1 hour more in the games budget today (2h30m in all today). But none of "
         "the games programs can be used again today: their hours are over.")
+
+
+OWN_LIMITS_TEXT = """
+version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "sam"
+[[entries]]
+id = "a"
+label = "Alpha"
+command = ["sleep", "600"]
+limits = { daily_quota = "10m" }
+[[entries]]
+id = "b"
+label = "Beta"
+command = ["sleep", "600"]
+limits = { daily_quota = "10m" }
+windows = [{ days = "daily", start = "08:00", end = "12:00" }]
+[[groups]]
+id = "g"
+entries = ["a", "b"]
+daily_quota = "15m"
+"""
+OWN_LIMITS = load_policy_text(OWN_LIMITS_TEXT)
+
+
+def test_a_group_grant_says_how_much_its_programs_own_time_allows() -> None:
+    """Review-12-s13 M2: Alpha's own 10 minutes used, Beta's 5 of 10: "+1h" on the g
+    budget said "1h15m in all today" and nothing more, and 55 minutes of it went unused
+    at the day's end; what its programs' own time allows is said, as for their hours."""
+    def said(script: str) -> list[str]:
+        actions = parse_script(script, OWN_LIMITS.supervisor.day_starts_at)
+        steps = simulate_day(OWN_LIMITS, PARIS, "sam", MONDAY, actions).steps
+        return [s.text for s in steps if s.line is not None]
+
+    assert said("09:00 launch a\n09:20 launch b\n09:30 grant g +1h\n")[-1] == (
+        "sam has 1 hour more in the g budget today (1h15m in all today). The g programs' "
+        "own time today allows only 5 minutes more.")
+    assert said("09:00 launch a\n09:20 launch b\n09:30 grant g +1h\n09:31 launch b\n"
+                "10:00 grant g +10m\n")[-1] == (
+        "sam has 10 minutes more in the g budget today (1h25m in all today). But none of "
+        "the g programs can be used again today: their own time is used up.")
+    # Beta's hours end before its own time: both are said.
+    assert said("09:00 launch a\n11:55 grant g +1h\n")[-1] == (
+        "sam has 1 hour more in the g budget today (1h15m in all today). The g programs' "
+        "own time and hours today allow only 5 minutes more.")
+    # Alpha unlimited, with no hours: only the budget limits the group, nothing is said.
+    unlimited = load_policy_text(OWN_LIMITS_TEXT.replace(
+        'label = "Alpha"\ncommand = ["sleep", "600"]\nlimits = { daily_quota = "10m" }\n',
+        'label = "Alpha"\ncommand = ["sleep", "600"]\n'))
+    assert unlimited.entries[0].limits.daily_quota is None
+    actions = parse_script("09:20 launch b\n09:30 grant g +1h\n",
+                           OWN_LIMITS.supervisor.day_starts_at)
+    steps = simulate_day(unlimited, PARIS, "sam", MONDAY, actions).steps
+    assert [s.text for s in steps if s.line is not None][-1] == (
+        "sam has 1 hour more in the g budget today (1h15m in all today).")
