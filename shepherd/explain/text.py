@@ -113,19 +113,77 @@ def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> li
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:
-        head = f"{title}: up to {spoken_duration(row.possible_s)}"
+        most = "at least" if row.cut is not None else "up to"  # the net cut the day
+        head = f"{title}: {most} {spoken_duration(row.possible_s)}"
         first = row.sessions[0].start
         head += ", used alone from " + clock_time(first, zone, up=first in opens)
     lines = [head, "  " + _limits(row, explanation, zone)]
-    items: list[tuple[datetime, str]] = []
-    for session in row.sessions:
-        items.append((session.start, _session_line(session, row, zone,
-                                                   session.start in opens)))
-    for wait in row.waits:
-        last = wait.end >= explanation.day_end
-        items.append((wait.start, _wait_line(wait, last, explanation, zone)))
-    lines += [text for _, text in sorted(items, key=lambda item: item[0])]
+    steps: list[PlannedSession | Wait] = sorted([*row.sessions, *row.waits],
+                                                key=lambda step: step.start)
+    at = 0
+    while at < len(steps):
+        step = steps[at]
+        if isinstance(step, Wait):
+            last = step.end >= explanation.day_end
+            lines.append(_wait_line(step, last, explanation, zone))
+            at += 1
+            continue
+        run, rest = _repeats(steps, at)
+        if run < _FOLDED:
+            lines.append(_session_line(step, row, zone, step.start in opens))
+            at += 1
+            continue
+        ends = steps[at + (run - 1) * (2 if rest else 1)]
+        assert isinstance(ends, PlannedSession)
+        between = (f" with a rest of {spoken_duration(rest)} between" if rest
+                   else " back to back")
+        lines.append(f"  {_span(step.start, ends.end, zone, up_start=step.start in opens)}  "
+                     f"{run} sessions of {spoken_duration(step.seconds)}{between}, each "
+                     f"until {stop_clause(step.cause, step.period, step.group)}")
+        at += (run - 1) * (2 if rest else 1) + 1
+    if row.cut is not None:
+        lines.append(f"  from {clock_time(row.cut, zone)}   not worked out: more sessions "
+                     "than a day is explained with")
     return lines
+
+
+_FOLDED = 3  # this many sessions alike or more are said in one line
+
+
+def _repeats(steps: list[PlannedSession | Wait], at: int) -> tuple[int, float]:
+    """How many sessions alike follow from ``steps[at]`` (the same length to the second,
+    ended for the same reason), back to back or with the same rest between each two; and
+    that rest (0: back to back)."""
+    first = steps[at]
+    assert isinstance(first, PlannedSession)
+
+    def alike(step: PlannedSession | Wait) -> bool:
+        return (isinstance(step, PlannedSession) and step.grant_end is None
+                and first.grant_end is None and round(step.seconds) == round(first.seconds)
+                and (step.cause, step.period, step.group)
+                == (first.cause, first.period, first.group))
+
+    def gap(i: int) -> float | None:
+        """The rest between the session at ``i`` and the next (None: no next alike)."""
+        after = steps[i + 1] if i + 1 < len(steps) else None
+        if after is None:
+            return None
+        if isinstance(after, PlannedSession):
+            return 0.0 if alike(after) and after.start == steps[i].end else None
+        following = steps[i + 2] if i + 2 < len(steps) else None
+        if (after.resting and following is not None and alike(following)
+                and after.end == following.start):
+            return round((after.end - after.start).total_seconds())
+        return None
+
+    rest = gap(at)
+    if rest is None:
+        return 1, 0.0
+    run, i = 1, at
+    while gap(i) == rest:
+        run += 1
+        i += 2 if rest else 1
+    return run, rest
 
 
 def _group_line(group: GroupDay, explanation: DayExplanation, zone: tzinfo) -> str:
