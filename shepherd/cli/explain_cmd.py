@@ -165,7 +165,8 @@ def add_explain_commands(policy_commands: argparse._SubParsersAction) -> None:  
         parser.add_argument("file", metavar="FILE", help="the policy file to try")
         parser.add_argument("--user", required=True, metavar="U", help="the child")
         parser.add_argument("--date", metavar="D", help="the day: 2026-11-28, today "
-                            "(default), tomorrow, or a weekday such as sat (the next one)")
+                            "(default), tomorrow, or a weekday such as sat (the next one after "
+                            "today: on a Saturday, next week's)")
         parser.add_argument("--db", metavar="PATH", help="count what this store file says "
                             "was used this week, and its rests, grants and locks")
         parser.add_argument("--json", action="store_true", help="print the same as data")

@@ -118,6 +118,7 @@ class EntryDay:
     program_missing: str | None = None  # not installed here: it can't start at all
     program_closed: str | None = None  # here, but the child may not run it (why, in words)
     cut: datetime | None = None  # the safety net stopped the day here (not worked out after)
+    hours: tuple[tuple[datetime, datetime], ...] = ()  # its allowed hours in the whole day
 
     @property
     def possible_s(self) -> float:
@@ -312,7 +313,8 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
         found.append(EntryDay(
             entry, tuple(g.id for g in policy.groups_of(entry.id)),
             _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
-            tuple(sessions), tuple(waits), program, why, cut))
+            tuple(sessions), tuple(waits), program, why, cut,
+            _windows_of(entry, zone, day_start, day_end)))
     groups: list[GroupDay] = []
     for group in policy.groups:
         members = [e for e in found if e.entry.id in group.entries]

@@ -20,6 +20,7 @@ from shepherd.explain.day import (
     clears_at,
 )
 from shepherd.words import (
+    at_moment,
     clock_time,
     format_duration,
     join_clauses,
@@ -56,10 +57,12 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     parts: list[str] = []
     if not row.entry.windows:
         parts.append("allowed at any time")
-    elif not row.windows:
+    elif not row.hours:
         parts.append("no allowed hours today")
-    else:
-        parts.append("allowed " + join_clauses(_span(a, b, zone) for a, b in row.windows))
+    else:  # as the policy has them, not cut at --from; said over when all are
+        parts.append("allowed " + join_clauses(_span(a, b, zone) for a, b in row.hours)
+                     + ("" if row.windows else
+                        f", over by {clock_time(explanation.start, zone)}"))
     if limits.max_run is not None:
         run = f"sessions of at most {spoken_duration(limits.max_run)}"
         if limits.cooldown:
@@ -79,11 +82,11 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     return "; ".join(parts)
 
 
-def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo,
+def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo, day: datetime,
                   after_wait: bool = False) -> str:
     why = stop_clause(session.cause, session.period, session.group)
     if session.grant_end is not None:  # review 12-s8 M2: that end, not the day's quota
-        ends = until_moment(session.grant_end, session.start, zone, up=False)
+        ends = until_moment(session.grant_end, day, zone, up=False)
         why = f"the time given {ends} runs out"
     return (f"  {_span(session.start, session.end, zone, up_start=after_wait)}  in use for "
             f"{spoken_duration(session.seconds)}, until {why}")
@@ -97,7 +100,8 @@ def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo
         lasting = [r for r in reasons if (clears_at(r) or explanation.day_end)
                    >= explanation.day_end]
         reasons = tuple(lasting) or reasons
-    why = reasons_clause(reasons, wait.start, zone)
+    # days named from the day explained: after midnight "tomorrow" is still the next one
+    why = reasons_clause(reasons, explanation.day_start, zone)
     if last:
         return f"  from {clock_time(wait.start, zone)}   nothing more today: {why}"
     return f"  {_span(wait.start, wait.end, zone, up_end=True)}  can't start: {why}"
@@ -130,7 +134,8 @@ def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> li
             continue
         run, rest = _repeats(steps, at)
         if run < _FOLDED:
-            lines.append(_session_line(step, row, zone, step.start in opens))
+            lines.append(_session_line(step, row, zone, explanation.day_start,
+                                       step.start in opens))
             at += 1
             continue
         ends = steps[at + (run - 1) * (2 if rest else 1)]
@@ -216,14 +221,14 @@ def explanation_lines(explanation: DayExplanation, zone: tzinfo, *,
     """The whole explanation: the day, the chart, each entry, each budget; ``running``,
     a note on the sessions running now, follows the first sentence."""
     e = explanation
-    start = clock_time(e.start, zone)
     lines = [f"{e.user} on {_date(e.day_start, zone)}: the day runs from "
              f"{clock_time(e.day_start, zone)} to {clock_time(e.day_end, zone)} the next "
              f"morning ({spoken_duration((e.day_end - e.day_start).total_seconds())})."]
     if running:
         lines.append(running)
-    if e.start > e.day_start:
-        lines.append(f"From {start} on.")
+    if e.start > e.day_start:  # "From tomorrow at 02:00 on." past midnight
+        lines.append(f"From {at_moment(e.start, e.day_start, zone, up=False)} on."
+                     .replace("From at ", "From "))
     if e.usage_known:
         lines.append("Counting what the store says was used this week and today.")
     else:

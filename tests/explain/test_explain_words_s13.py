@@ -85,3 +85,65 @@ def test_a_day_past_the_safety_net_says_where_it_stopped(
     assert short[0].startswith("Short: at least 16 hours 40 minutes,"), short
     assert short[-1] == ("from 16:40 not worked out: more sessions than a day is explained "
                          "with"), short
+
+
+LATE = """
+version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "alex"
+
+[[entries]]
+id = "evening"
+label = "Evening"
+command = ["true"]
+limits = { daily_quota = "1h" }
+windows = [ { days = "daily", start = "17:00", end = "00:30" } ]
+
+[[entries]]
+id = "early"
+label = "Early"
+command = ["true"]
+windows = [ { days = "daily", start = "06:00", end = "07:00" } ]
+"""
+
+
+def test_after_midnight_the_explained_days_words_name_the_next_day(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """F9: `--date fri --from 02:00` (Saturday 02:00, the end of Friday's day) said
+    "opens at 17:00": Saturday's 17:00, read as Friday's."""
+    path = tmp_path / "p.toml"
+    path.write_text(LATE)
+    out = explain(capsys, path, "--date", "2026-12-04", "--from", "02:00")
+    assert "From tomorrow at 02:00 on." in out.splitlines(), out
+    evening = entry(out, "Evening")
+    assert evening[-1] == ("from 02:00 nothing more today: it is outside its allowed hours "
+                           "(opens tomorrow at 17:00)"), evening
+
+
+def test_a_window_is_said_as_the_policy_has_it_whatever_the_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """F9: `--from 23:50` said "allowed 23:50–00:30" for 17:00–00:30; a window already
+    over said "no allowed hours today"."""
+    path = tmp_path / "p.toml"
+    path.write_text(LATE)
+    out = explain(capsys, path, "--date", "2026-12-04", "--from", "23:50")
+    evening = entry(out, "Evening")
+    assert evening[1].startswith("allowed 17:00–00:30;"), evening
+    early = entry(out, "Early")
+    assert early[1] == "allowed 06:00–07:00, over by 23:50", early
+
+
+def test_a_weekday_named_on_that_weekday_is_the_next_one() -> None:
+    """F9: `--date mon` on a Monday explained today from now; "the next one" is next week's
+    (today is `today`)."""
+    from datetime import date
+
+    from shepherd.explain.when import parse_day
+
+    monday = date(2026, 11, 30)
+    assert parse_day("mon", monday) == date(2026, 12, 7)
+    assert parse_day("monday", monday) == date(2026, 12, 7)
+    assert parse_day("tue", monday) == date(2026, 12, 1)
+    assert parse_day("today", monday) == monday
