@@ -186,6 +186,7 @@ class DayExplanation:
     locked: bool
     entries: tuple[EntryDay, ...]
     groups: tuple[GroupDay, ...]
+    from_daemon: bool = False  # the books were a running daemon's (its live store)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -332,4 +333,4 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
                                together if left is None else min(left, together)))
     return DayExplanation(user, day, begin, day_start, day_end, calendar.week_start(day),
                           calendar.week_end(day), starting.known, user in starting.locked,
-                          tuple(found), tuple(groups))
+                          tuple(found), tuple(groups), starting.from_daemon)

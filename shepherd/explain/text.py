@@ -229,7 +229,10 @@ def explanation_lines(explanation: DayExplanation, zone: tzinfo, *,
     if e.start > e.day_start:  # "From tomorrow at 02:00 on." past midnight
         lines.append(f"From {at_moment(e.start, e.day_start, zone, up=False)} on."
                      .replace("From at ", "From "))
-    if e.usage_known:
+    if e.from_daemon:
+        lines.append("Counting what was used this week and today, from the running daemon "
+                     "(its running sessions' time so far included).")
+    elif e.usage_known:
         lines.append("Counting what the store says was used this week and today.")
     else:
         lines.append("Assuming nothing was used yet this week (give --db to count what was).")
