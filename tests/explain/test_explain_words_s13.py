@@ -147,3 +147,20 @@ def test_a_weekday_named_on_that_weekday_is_the_next_one() -> None:
     assert parse_day("monday", monday) == date(2026, 12, 7)
     assert parse_day("tue", monday) == date(2026, 12, 1)
     assert parse_day("today", monday) == monday
+
+
+def test_a_daemons_books_read_back_as_they_were_sent() -> None:
+    """`policy.books` (F8): every map and grant comes back the same through JSON."""
+    from datetime import UTC, date, datetime
+
+    from shepherd.engine import TimedGrant
+    from shepherd.explain.run import Starting
+
+    day = date(2026, 12, 2)
+    sent = Starting({("alex", "game", day): 61.5}, {("alex", "game"): datetime(
+        2026, 12, 2, 16, 0, tzinfo=UTC)}, {("alex", "games", day): -600}, frozenset({"sam"}),
+        (TimedGrant(7, "alex", "game", day, 900, datetime(2026, 12, 2, 17, 0, tzinfo=UTC),
+                    False, 12.5, 30.0, -60, 2.0),), frozenset({3}), counted=True,
+        aside={("alex", "wk", day): 300}, beyond={("alex", "game", day): 40})
+    back = Starting.from_json(json.loads(json.dumps(sent.to_json())))
+    assert back == Starting(**{**sent.__dict__, "from_daemon": True})
