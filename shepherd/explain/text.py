@@ -20,7 +20,6 @@ from shepherd.explain.day import (
     clears_at,
 )
 from shepherd.words import (
-    at_moment,
     clock_time,
     format_duration,
     join_clauses,
@@ -226,9 +225,14 @@ def explanation_lines(explanation: DayExplanation, zone: tzinfo, *,
              f"morning ({spoken_duration((e.day_end - e.day_start).total_seconds())})."]
     if running:
         lines.append(running)
-    if e.start > e.day_start:  # "From tomorrow at 02:00 on." past midnight
-        lines.append(f"From {at_moment(e.start, e.day_start, zone, up=False)} on."
-                     .replace("From at ", "From "))
+    if e.start > e.day_start:  # past midnight: "From Saturday 02:00 on (the end of ...)"
+        start, local = clock_time(e.start, zone), e.start.astimezone(zone)
+        if local.date() != e.day_start.astimezone(zone).date():
+            start = (f"{_WEEKDAYS[local.weekday()]} {start} on (the end of "
+                     f"{_WEEKDAYS[e.day.weekday()]}'s day, which its words name today)")
+            lines.append(f"From {start}.")
+        else:
+            lines.append(f"From {start} on.")
     if e.from_daemon:
         lines.append("Counting what was used this week and today, from the running daemon "
                      "(its running sessions' time so far included).")

@@ -116,7 +116,8 @@ def test_after_midnight_the_explained_days_words_name_the_next_day(
     path = tmp_path / "p.toml"
     path.write_text(LATE)
     out = explain(capsys, path, "--date", "2026-12-04", "--from", "02:00")
-    assert "From tomorrow at 02:00 on." in out.splitlines(), out
+    assert ("From Saturday 02:00 on (the end of Friday's day, which its words name today)."
+            in " ".join(out.split())), out
     evening = entry(out, "Evening")
     assert evening[-1] == ("from 02:00 nothing more today: it is outside its allowed hours "
                            "(opens tomorrow at 17:00)"), evening
