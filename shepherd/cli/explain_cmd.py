@@ -9,6 +9,7 @@ can be explained too.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -22,9 +23,10 @@ from shepherd.explain.script import Action, ScriptError, parse_script
 from shepherd.explain.simulate import simulate_day, simulation_lines
 from shepherd.explain.text import explanation_lines
 from shepherd.explain.when import parse_clock, parse_day
+from shepherd.ipc.protocol import RpcError
 from shepherd.localtime import local_zone
 from shepherd.policy import Policy, check_policy_file
-from shepherd.store import Store, StoreError
+from shepherd.store import Store, StoreError, StoreUnavailable
 from shepherd.words import clock_time
 
 
@@ -57,11 +59,17 @@ def _clock(text: str) -> int:
         raise CommandError(f"--from {exc}", EXIT_USAGE) from None
 
 
-def _starting(db: str | None, since: date) -> Starting:
+def _starting(args: argparse.Namespace, since: date) -> Starting:
+    db = args.db
     if db is None:
         return Starting()
     try:
         store = Store.open_readonly(db)
+    except StoreUnavailable as exc:  # the live store: its daemon has the books
+        books = _daemons_books(args, db)
+        if books is None:
+            raise CommandError(str(exc)) from None
+        return books
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -77,6 +85,26 @@ def _starting(db: str | None, since: date) -> Starting:
                     beyond=known.beyond)
 
 
+def _daemons_books(args: argparse.Namespace, db: str) -> Starting | None:
+    """The books of the running daemon when ``db`` is the store it holds (None: no daemon
+    answers, or it holds another store). A daemon cannot share its store file with
+    another program (unix-excl), and it knows more than the file: running sessions'
+    time so far."""
+    from shepherd.cli.remote import call  # the daemon is asked only for a held store
+
+    try:
+        answer = call(args, "policy.books")
+    except (CommandError, RpcError):
+        return None
+    held = answer.get("store")
+    try:
+        if held is None or not os.path.samefile(held, db):
+            return None
+    except OSError:
+        return None
+    return Starting.from_json(answer["books"])
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     policy = _policy(args.file)
     zone = local_zone()
@@ -89,7 +117,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         start = calendar.at(day, _clock(args.start))
     elif day == today:
         start = now  # what is left from now on (to the second, as the daemon counts)
-    starting = _starting(args.db, calendar.week_start(day))
+    starting = _starting(args, calendar.week_start(day))
     try:
         missing, closed = _missing_here(policy, args.user)
         explanation = explain_day(policy, zone, args.user, day, start, starting,
@@ -144,7 +172,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             return EXIT_ERROR
     try:
         simulation = simulate_day(policy, zone, args.user, day, actions,
-                                  _starting(args.db, calendar.week_start(day)))
+                                  _starting(args, calendar.week_start(day)))
     except ExplainError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -165,9 +193,11 @@ def add_explain_commands(policy_commands: argparse._SubParsersAction) -> None:  
         parser.add_argument("file", metavar="FILE", help="the policy file to try")
         parser.add_argument("--user", required=True, metavar="U", help="the child")
         parser.add_argument("--date", metavar="D", help="the day: 2026-11-28, today "
-                            "(default), tomorrow, or a weekday such as sat (the next one)")
+                            "(default), tomorrow, or a weekday such as sat (the next one after "
+                            "today: on a Saturday, next week's)")
         parser.add_argument("--db", metavar="PATH", help="count what this store file says "
-                            "was used this week, and its rests, grants and locks")
+                            "was used this week, and its rests, grants and locks (the "
+                            "running daemon's live store: asked of the daemon)")
         parser.add_argument("--json", action="store_true", help="print the same as data")
     explain.add_argument("--from", dest="start", metavar="HH:MM",
                          help="start at this time of the day (default: the day's start, "

@@ -183,6 +183,14 @@ def print_usage_report(report: dict[str, Any]) -> None:
             if weekly:
                 week_quota = line["quota_week_s"]
                 limit = "no weekly limit" if week_quota is None else format_duration(week_quota)
+                allowed = line.get("allowed_week_s", week_quota)
+                if week_quota is not None and given and allowed is not None:
+                    # the day's grants count toward the week on their day, as status says
+                    for_today = (f"+{format_duration(given)} granted" if given > 0
+                                 else f"{format_duration(-given)} taken back")
+                    limit = f"{format_duration(allowed)} ({limit}, {for_today} for today)"
+                    if line["quota_s"] is None:  # said once, with the week it changed
+                        granted = ""
                 week = f"; this week {format_duration(line['used_week_s'])} / {limit}"
                 if line.get("granted_week_s"):
                     week += f", +{format_duration(line['granted_week_s'])} for the week"

@@ -1499,6 +1499,7 @@ class Daemon:
         finally:
             assert record.started is not None
             record.started.set()
+        self.engine.release(session_id)  # it runs: its use since the decision counts
         data["pid"] = process.get("pid")
         record.process = process
         self._keep_local()
@@ -1552,6 +1553,7 @@ class Daemon:
                 return None
             self._next_session_id += 1
             self._launching[session_id] = None  # a deadline meanwhile waits for the start
+            self.engine.hold(session_id)  # charged nothing unless its program runs
             deadline = decision.deadline
             return LaunchPlan(now.wall, session_id, user, entry_id, self.boot_id, now.mono,
                               self.engine.quota_day(now),

@@ -239,6 +239,7 @@ class Methods:
             "policy.reload": ("admin", self.policy_reload),
             "policy.show": ("admin", self.policy_show),
             "policy.explain": ("admin", self.policy_explain),
+            "policy.books": ("admin", self.policy_books),
             "clock.accept": ("admin", self.clock_accept),
             "audit.query": ("admin", self.audit_query),
             "audit.verify": ("admin", self.audit_verify),
@@ -514,6 +515,15 @@ class Methods:
                                             in d.closed_programs.items() if child == user})
         except ExplainError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
+
+    async def policy_books(self, params: Params, connection: Connection) -> Any:
+        """This week's books as the engine knows them now (running sessions' time so far
+        counted), for ``policy explain|simulate --db`` on the store this daemon holds."""
+        from shepherd.explain.live import books_of  # rarely asked
+
+        d = self.daemon
+        store = None if d.link is not None else str(d.config.state_dir / "shepherd.db")
+        return {"store": store, "books": books_of(d.engine, d.now()).to_json()}
 
     async def clock_accept(self, params: Params, connection: Connection) -> Any:
         return self.daemon.accept_clock(self._actor(connection))

@@ -246,6 +246,9 @@ class _Session:
     unwatched_mono: float = 0.0  # use up to here ran with no daemon watching (rule 11)
     pauses: PauseClock = field(default_factory=PauseClock)  # rule 12
     runs_on: bool = False  # its pauses could not be enforced: billed as running (rule 12)
+    # Its program is being started (``hold``): nothing is settled until it runs, so one
+    # that never ran is charged nothing (``release``: from its decision on, as ever).
+    starting: bool = False
 
 
 @dataclass(frozen=True)
@@ -1133,9 +1136,23 @@ class Engine:
         pieces = [self._piece(s, now) for s in sessions]
         return [self._settle(s, now, piece) for s, piece in zip(sessions, pieces, strict=True)]
 
+    def hold(self, session_id: int) -> None:
+        """Its program is being started: settle none of its use until ``release`` (a
+        checkpoint or a reload meanwhile charges it nothing), so a launch that fails
+        and ends at its start costs nothing."""
+        self._session(session_id).starting = True
+
+    def release(self, session_id: int) -> None:
+        """Its program runs: its use since the decision is charged as ever."""
+        s = self._sessions.get(session_id)
+        if s is not None:
+            s.starting = False
+
     def end_session(self, session_id: int, now: Instant, reason: EndReason) -> SessionEnded:
         session = self._session(session_id)
         self._changed()
+        if reason != "launch_failed":  # ended some other way while starting: it ran
+            session.starting = False
         session.pauses.held = None  # an idle that never became a pause is billed as it ran
         final = self._charge(session, now)
         del self._sessions[session_id]
@@ -2223,6 +2240,8 @@ class Engine:
 
     def _piece(self, s: _Session, now: Instant) -> _Piece | None:
         """How much of the use since the last checkpoint is charged, and to which days."""
+        if s.starting:  # not settled before its program runs (hold)
+            return None
         end = s.pauses.charge_end(s.charged_mono, now.mono)
         elapsed = end - s.charged_mono
         if elapsed <= 0:
@@ -2241,6 +2260,8 @@ class Engine:
         return _Piece(parts, allowed, elapsed - allowed, used)
 
     def _settle(self, s: _Session, now: Instant, piece: _Piece | None) -> UsageCharged:
+        if s.starting:  # held where it was decided until its program runs
+            return UsageCharged(s.id, s.user, s.entry.id, ())
         if piece is not None:  # while the piece is still pending: its part before an
             # expiry is the expiring grant's to pay for (ledger10: it was lost when the
             # checkpoint had already moved past it, and the week's time paid instead)

@@ -71,12 +71,22 @@ class UsageLine:
         return max(self.quota_s + self.granted_s + self.week_time_s, 0)
 
     @property
+    def allowed_week_s(self) -> int | None:
+        """What the week allowed as that day saw it: its weekly quota and the day's own
+        grants, which count toward the week on their day (as ``status`` and ``grant``
+        say: "20m in all this week"); time given for the week is said beside it."""
+        if self.quota_week_s is None:
+            return None
+        return max(self.quota_week_s + self.granted_s, 0)
+
+    @property
     def weekly(self) -> bool:
         return self.quota_week_s is not None or self.granted_week_s != 0
 
     def to_json(self) -> dict[str, Any]:
         week = {} if not self.weekly else {
             "quota_week_s": self.quota_week_s, "granted_week_s": self.granted_week_s,
+            "allowed_week_s": self.allowed_week_s,
             "used_week_s": round(self.used_week_s or 0.0, 3)}
         return {"kind": self.kind, "id": self.id, "label": self.label or self.id,
                 "used_s": round(self.used_s, 3), "quota_s": self.quota_s,

@@ -36,7 +36,7 @@ from shepherd.explain.run import DayRun, Starting
 from shepherd.explain.when import ExplainError as ExplainError  # its home is when.py
 from shepherd.policy import Entry, Policy
 
-_MAX_SESSIONS = 500  # a safety net: one day holds far fewer
+_MAX_SESSIONS = 2000  # a safety net: a day of 45-second sessions (a cut day says where)
 _WINDOW_CLOSING = timedelta(seconds=1)
 
 
@@ -117,6 +117,8 @@ class EntryDay:
     waits: tuple[Wait, ...]
     program_missing: str | None = None  # not installed here: it can't start at all
     program_closed: str | None = None  # here, but the child may not run it (why, in words)
+    cut: datetime | None = None  # the safety net stopped the day here (not worked out after)
+    hours: tuple[tuple[datetime, datetime], ...] = ()  # its allowed hours in the whole day
 
     @property
     def possible_s(self) -> float:
@@ -155,6 +157,7 @@ class EntryDay:
             "waits": [w.to_json() for w in self.waits],
             "program_missing": self.program_missing,
             "program_closed": self.program_closed,
+            "cut_at": None if self.cut is None else self.cut.isoformat(),
         }
 
 
@@ -183,6 +186,7 @@ class DayExplanation:
     locked: bool
     entries: tuple[EntryDay, ...]
     groups: tuple[GroupDay, ...]
+    from_daemon: bool = False  # the books were a running daemon's (its live store)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -214,8 +218,10 @@ def _next_try(reason: Reason, at: datetime, entry: Entry, zone: ZoneInfo) -> dat
 
 
 def _greedy(policy: Policy, zone: ZoneInfo, user: str, entry: Entry, day: date,
-            start: datetime, starting: Starting) -> tuple[list[PlannedSession], list[Wait]]:
-    """The entry alone, launched whenever allowed and run until stopped, to the day's end."""
+            start: datetime, starting: Starting
+            ) -> tuple[list[PlannedSession], list[Wait], datetime | None]:
+    """The entry alone, launched whenever allowed and run until stopped, to the day's end
+    (or to where the safety net stopped it: the third value)."""
     engine = starting.engine(policy, zone, day)
     end = engine.calendar.day_end(day)
     run = DayRun(engine, start)
@@ -252,7 +258,10 @@ def _greedy(policy: Policy, zone: ZoneInfo, user: str, entry: Entry, day: date,
                      if deadline.cause in ("quota", "group_quota") else None)
         sessions.append(PlannedSession(at, run.wall, deadline.cause, deadline.period,
                                        deadline.group, grant_end))
-    return sessions, waits
+    else:
+        if run.wall < end:
+            return sessions, waits, run.wall
+    return sessions, waits, None
 
 
 def _windows_of(entry: Entry, zone: ZoneInfo, start: datetime,
@@ -299,13 +308,14 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
     found: list[EntryDay] = []
     for entry in mine:
         program, why = (missing or {}).get(entry.id), (closed or {}).get(entry.id)
-        sessions, waits = (([], []) if program is not None or why is not None
-                           else _greedy(policy, zone, user, entry, day, begin, starting))
+        sessions, waits, cut = (([], [], None) if program is not None or why is not None
+                                else _greedy(policy, zone, user, entry, day, begin, starting))
         standing = engine.standing(user, entry_limits(entry), day, None, at=begin)
         found.append(EntryDay(
             entry, tuple(g.id for g in policy.groups_of(entry.id)),
             _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
-            tuple(sessions), tuple(waits), program, why))
+            tuple(sessions), tuple(waits), program, why, cut,
+            _windows_of(entry, zone, day_start, day_end)))
     groups: list[GroupDay] = []
     for group in policy.groups:
         members = [e for e in found if e.entry.id in group.entries]
@@ -323,4 +333,4 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
                                together if left is None else min(left, together)))
     return DayExplanation(user, day, begin, day_start, day_end, calendar.week_start(day),
                           calendar.week_end(day), starting.known, user in starting.locked,
-                          tuple(found), tuple(groups))
+                          tuple(found), tuple(groups), starting.from_daemon)

@@ -9,8 +9,9 @@ same path the daemon takes, without its processes, store or sockets.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shepherd.engine import Engine, Event, Instant, SessionDue, TimedGrant
@@ -37,6 +38,38 @@ class Starting:
     aside: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, the use its own time had not paid for when it last changed (Engine.beyond)
     beyond: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
+
+    from_daemon: bool = False  # the books of a running daemon, asked over its socket
+
+    def to_json(self) -> dict[str, Any]:
+        """As data (``policy.books``): each map a list of its keys and value."""
+        def rows(books: Mapping[tuple[str, str, date], float]) -> list[list[Any]]:
+            return [[user, target, day.isoformat(), value]
+                    for (user, target, day), value in books.items()]
+        return {"usage": rows(self.usage), "grants": rows(self.grants),
+                "aside": rows(self.aside), "beyond": rows(self.beyond),
+                "cooldowns": [[user, entry, until.isoformat()]
+                              for (user, entry), until in self.cooldowns.items()],
+                "locked": sorted(self.locked), "expiries_noted": sorted(self.expiries_noted),
+                "timed_grants": [{**{f.name: getattr(g, f.name) for f in fields(g)},
+                                  "day": g.day.isoformat(), "expires": g.expires.isoformat()}
+                                 for g in self.timed_grants]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Starting:
+        """The books ``to_json`` gave, as a running daemon knows them."""
+        def books(key: str) -> dict[tuple[str, str, date], Any]:
+            return {(user, target, date.fromisoformat(day)): value
+                    for user, target, day, value in data[key]}
+        return cls(books("usage"),
+                   {(user, entry): datetime.fromisoformat(until)
+                    for user, entry, until in data["cooldowns"]},
+                   books("grants"), frozenset(data["locked"]),
+                   tuple(TimedGrant(**{**g, "day": date.fromisoformat(g["day"]),
+                                       "expires": datetime.fromisoformat(g["expires"])})
+                         for g in data["timed_grants"]),
+                   frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
+                   beyond=books("beyond"), from_daemon=True)
 
     @property
     def known(self) -> bool:

@@ -56,10 +56,12 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     parts: list[str] = []
     if not row.entry.windows:
         parts.append("allowed at any time")
-    elif not row.windows:
+    elif not row.hours:
         parts.append("no allowed hours today")
-    else:
-        parts.append("allowed " + join_clauses(_span(a, b, zone) for a, b in row.windows))
+    else:  # as the policy has them, not cut at --from; said over when all are
+        parts.append("allowed " + join_clauses(_span(a, b, zone) for a, b in row.hours)
+                     + ("" if row.windows else
+                        f", over by {clock_time(explanation.start, zone)}"))
     if limits.max_run is not None:
         run = f"sessions of at most {spoken_duration(limits.max_run)}"
         if limits.cooldown:
@@ -79,11 +81,11 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     return "; ".join(parts)
 
 
-def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo,
+def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo, day: datetime,
                   after_wait: bool = False) -> str:
     why = stop_clause(session.cause, session.period, session.group)
     if session.grant_end is not None:  # review 12-s8 M2: that end, not the day's quota
-        ends = until_moment(session.grant_end, session.start, zone, up=False)
+        ends = until_moment(session.grant_end, day, zone, up=False)
         why = f"the time given {ends} runs out"
     return (f"  {_span(session.start, session.end, zone, up_start=after_wait)}  in use for "
             f"{spoken_duration(session.seconds)}, until {why}")
@@ -97,7 +99,8 @@ def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo
         lasting = [r for r in reasons if (clears_at(r) or explanation.day_end)
                    >= explanation.day_end]
         reasons = tuple(lasting) or reasons
-    why = reasons_clause(reasons, wait.start, zone)
+    # days named from the day explained: after midnight "tomorrow" is still the next one
+    why = reasons_clause(reasons, explanation.day_start, zone)
     if last:
         return f"  from {clock_time(wait.start, zone)}   nothing more today: {why}"
     return f"  {_span(wait.start, wait.end, zone, up_end=True)}  can't start: {why}"
@@ -113,19 +116,78 @@ def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> li
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:
-        head = f"{title}: up to {spoken_duration(row.possible_s)}"
+        most = "at least" if row.cut is not None else "up to"  # the net cut the day
+        head = f"{title}: {most} {spoken_duration(row.possible_s)}"
         first = row.sessions[0].start
         head += ", used alone from " + clock_time(first, zone, up=first in opens)
     lines = [head, "  " + _limits(row, explanation, zone)]
-    items: list[tuple[datetime, str]] = []
-    for session in row.sessions:
-        items.append((session.start, _session_line(session, row, zone,
-                                                   session.start in opens)))
-    for wait in row.waits:
-        last = wait.end >= explanation.day_end
-        items.append((wait.start, _wait_line(wait, last, explanation, zone)))
-    lines += [text for _, text in sorted(items, key=lambda item: item[0])]
+    steps: list[PlannedSession | Wait] = sorted([*row.sessions, *row.waits],
+                                                key=lambda step: step.start)
+    at = 0
+    while at < len(steps):
+        step = steps[at]
+        if isinstance(step, Wait):
+            last = step.end >= explanation.day_end
+            lines.append(_wait_line(step, last, explanation, zone))
+            at += 1
+            continue
+        run, rest = _repeats(steps, at)
+        if run < _FOLDED:
+            lines.append(_session_line(step, row, zone, explanation.day_start,
+                                       step.start in opens))
+            at += 1
+            continue
+        ends = steps[at + (run - 1) * (2 if rest else 1)]
+        assert isinstance(ends, PlannedSession)
+        between = (f" with a rest of {spoken_duration(rest)} between" if rest
+                   else " back to back")
+        lines.append(f"  {_span(step.start, ends.end, zone, up_start=step.start in opens)}  "
+                     f"{run} sessions of {spoken_duration(step.seconds)}{between}, each "
+                     f"until {stop_clause(step.cause, step.period, step.group)}")
+        at += (run - 1) * (2 if rest else 1) + 1
+    if row.cut is not None:
+        lines.append(f"  from {clock_time(row.cut, zone)}   not worked out: more sessions "
+                     "than a day is explained with")
     return lines
+
+
+_FOLDED = 3  # this many sessions alike or more are said in one line
+
+
+def _repeats(steps: list[PlannedSession | Wait], at: int) -> tuple[int, float]:
+    """How many sessions alike follow from ``steps[at]`` (the same length to the second,
+    ended for the same reason), back to back or with the same rest between each two; and
+    that rest (0: back to back)."""
+    first = steps[at]
+    assert isinstance(first, PlannedSession)
+
+    def alike(step: PlannedSession | Wait) -> bool:
+        return (isinstance(step, PlannedSession) and step.grant_end is None
+                and first.grant_end is None and round(step.seconds) == round(first.seconds)
+                and (step.cause, step.period, step.group)
+                == (first.cause, first.period, first.group))
+
+    def gap(i: int) -> float | None:
+        """The rest between the session at ``i`` and the next (None: no next alike)."""
+        after = steps[i + 1] if i + 1 < len(steps) else None
+        if after is None:
+            return None
+        if isinstance(after, PlannedSession):
+            return 0.0 if alike(after) and after.start == steps[i].end else None
+        following = steps[i + 2] if i + 2 < len(steps) else None
+        if (after.resting and following is not None and alike(following)
+                and after.end == following.start):
+            return round((after.end - after.start).total_seconds())
+        return None
+
+    rest = gap(at)
+    if rest is None:
+        return 1, 0.0
+    run, i = 1, at
+    while gap(i) == rest:
+        run += 1
+        i += 2 if rest else 1
+    return run, rest
 
 
 def _group_line(group: GroupDay, explanation: DayExplanation, zone: tzinfo) -> str:
@@ -158,15 +220,23 @@ def explanation_lines(explanation: DayExplanation, zone: tzinfo, *,
     """The whole explanation: the day, the chart, each entry, each budget; ``running``,
     a note on the sessions running now, follows the first sentence."""
     e = explanation
-    start = clock_time(e.start, zone)
     lines = [f"{e.user} on {_date(e.day_start, zone)}: the day runs from "
              f"{clock_time(e.day_start, zone)} to {clock_time(e.day_end, zone)} the next "
              f"morning ({spoken_duration((e.day_end - e.day_start).total_seconds())})."]
     if running:
         lines.append(running)
-    if e.start > e.day_start:
-        lines.append(f"From {start} on.")
-    if e.usage_known:
+    if e.start > e.day_start:  # past midnight: "From Saturday 02:00 on (the end of ...)"
+        start, local = clock_time(e.start, zone), e.start.astimezone(zone)
+        if local.date() != e.day_start.astimezone(zone).date():
+            start = (f"{_WEEKDAYS[local.weekday()]} {start} on (the end of "
+                     f"{_WEEKDAYS[e.day.weekday()]}'s day, which its words name today)")
+            lines.append(f"From {start}.")
+        else:
+            lines.append(f"From {start} on.")
+    if e.from_daemon:
+        lines.append("Counting what was used this week and today, from the running daemon "
+                     "(its running sessions' time so far included).")
+    elif e.usage_known:
         lines.append("Counting what the store says was used this week and today.")
     else:
         lines.append("Assuming nothing was used yet this week (give --db to count what was).")

@@ -17,7 +17,7 @@ _LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 
 def parse_day(text: str | None, today: date) -> date:
     """``2026-11-28``, ``today``, ``tomorrow``, or a weekday (``sat``, ``saturday``: the
-    next one, today included)."""
+    next one after today; on a Saturday ``sat`` is next week's, ``today`` is today's)."""
     if text is None or text.lower() == "today":
         return today
     word = text.lower()
@@ -25,7 +25,7 @@ def parse_day(text: str | None, today: date) -> date:
         return today + timedelta(days=1)
     if word in DAY_NAMES or word in _LONG_DAYS:
         weekday = DAY_NAMES.index(word[:3])
-        return today + timedelta(days=(weekday - today.weekday()) % 7)
+        return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
 import os
 import select
 import signal
@@ -72,6 +73,9 @@ from shepherd.supervisor.cgroups import signal_all
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
+# The longest single wait: poll's timeout is a C int of milliseconds (24.8 days), and a
+# deadline far ahead (a clock far from the daemon's) is simply waited for in steps.
+WAIT_MAX_S = 3600.0
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
@@ -213,7 +217,8 @@ class Alarms:
         """Seconds until the next deadline (None: none armed)."""
         if not self.armed:
             return None
-        return max(0.0, min(at for at, _, _ in self.armed.values()) - time.monotonic())
+        left = min(at for at, _, _ in self.armed.values()) - time.monotonic()
+        return min(max(0.0, left), WAIT_MAX_S)
 
     def handle(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
         """The reply: ``{"state": ...}``; a fire also says ``woke_ms`` and ``sent_ms``.
@@ -249,7 +254,8 @@ class Alarms:
                 _let_go(armed[1], armed[2])
             return {"state": "disarmed" if armed is not None else "unknown"}
         at = request.get("at")
-        if request.get("op") != "arm" or not isinstance(at, (int, float)) or target is None:
+        if (request.get("op") != "arm" or not isinstance(at, (int, float))
+                or not math.isfinite(at) or target is None):  # (JSON reads Infinity, NaN)
             if target is not None:
                 _let_go(target, token)
             return {"state": "bad request"}

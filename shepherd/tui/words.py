@@ -346,6 +346,6 @@ def rejected_text(rejected: dict[str, Any]) -> Text:
 
 
 def bottom_line(label: str, detail: str) -> str:
-    """The line under the child's list: the entry's label once, then what it can do
+    """The line under a list of entries (child and parent): the label once, then what it can do
     (a detail that already begins with the label is not prefixed again)."""
     return detail if detail.startswith(label) else f"{label}: {detail}"

@@ -385,3 +385,21 @@ def test_a_token_that_is_not_a_pipe_is_refused_and_closed() -> None:
         keeper.kill()
         keeper.wait()
         made.close()
+
+
+def test_a_deadline_far_ahead_is_kept_and_the_helper_goes_on(helper: Helper,
+                                                            groups: list[Path]) -> None:
+    """Review-1215-s12: with its clock far from the daemon's (libfaketime), the helper
+    died with `OverflowError: timeout is too large` (poll's wait past 2^31 ms)."""
+    group, member = in_new_group(groups)
+    other, other_member = in_new_group(groups)
+    assert helper.ask(op="arm", session=1, at=time.monotonic() + 1e9,
+                      group=str(group)) == "armed"
+    assert helper.ask(op="arm", session=2, at=float("inf"), group=str(group)) == "bad request"
+    assert helper.ask(op="arm", session=2, at=float("nan"), group=str(group)) == "bad request"
+    assert helper.ask(op="arm", session=2, at=time.monotonic() + 0.2,
+                      group=str(other)) == "armed"
+    assert other_member.wait(timeout=30) == -signal.SIGTERM
+    assert member.poll() is None
+    assert helper.ask(op="disarm", session=1) == "disarmed"
+    assert helper.process.poll() is None

@@ -131,9 +131,7 @@ class DashboardScreen(ViewScreen):
             if item is not None:
                 line = self.state.entry_line(user, item, self.shepherd.clock())
                 # the detail names the entry itself ("Nap can't start: …"): said once
-                named = line.detail.startswith(line.label)
-                text = f"{user} · {line.detail}" if named else \
-                    f"{user} · {line.label}: {line.detail}"
+                text = f"{user} · {words.bottom_line(line.label, line.detail)}"
         elif isinstance(focused, SessionList) and focused.selected_key:
             session = self.state.session_by_key(focused.selected_key)
             if session is not None:

@@ -1,0 +1,54 @@
+"""`policy explain|simulate --db` on the live store of a running daemon (review-1215-s12 F8):
+the day's books come from the daemon that holds it, not "make a backup first"."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.daemon.conftest import ME, ROOT, policy
+
+GAME = """
+[[entries]]
+id = "game"
+label = "A game"
+command = ["sleep", "600"]
+limits = { daily_quota = "30m" }
+"""
+
+
+def shepherd(d: Any, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SHEPHERD_SOCKET": str(d.socket)}
+    return subprocess.run([sys.executable, "-m", "shepherd", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=60, input=stdin)
+
+
+def test_explain_and_simulate_read_the_live_store_through_its_daemon(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    d = daemon_factory(policy(GAME))
+    live = str(d.state / "shepherd.db")
+    file = tmp_path / "policy.toml"
+    file.write_text(policy(GAME))
+    assert shepherd(d, "grant", ME, "game", "-20m").returncode == 0
+    explained = shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live,
+                         "--json")
+    assert explained.returncode == 0, explained.stderr
+    data = json.loads(explained.stdout)
+    assert data["usage_known"] is True
+    assert data["entries"][0]["quota"]["day"]["allowance_s"] == 600, data["entries"][0]
+    said = shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live)
+    assert "from the running daemon" in said.stdout, said.stdout
+    simulated = shepherd(d, "policy", "simulate", str(file), "--user", ME, "--db", live,
+                         "--json", "-", stdin="")
+    assert simulated.returncode == 0, simulated.stderr
+    # Another store than the daemon's, held by nothing: read as before; a daemon's store
+    # asked of a daemon that holds another still says what to do.
+    other = daemon_factory(policy(GAME), name="other")
+    refused = shepherd(d, "policy", "explain", str(file), "--user", ME, "--db",
+                       str(other.state / "shepherd.db"))
+    assert refused.returncode != 0
+    assert "held by the running Shepherd daemon" in refused.stderr, refused.stderr
