@@ -58,6 +58,7 @@ log = logging.getLogger("shepherd.daemon")
 # outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
 # every process a mutated rule could match).
 REREAD_S = 0.2  # /proc could not be read for want of descriptors: read again this much later
+AS_FORKS_KEPT = 256  # processes stopped as another start's forks, until their exec is read
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
 
@@ -91,6 +92,9 @@ class OutsideWatch:
         self._pending: set[int] = set()
         self._again: set[int] = set()
         self._tasks: set[asyncio.Future[None]] = set()
+        # Stopped as a recognised start's forks (``forked``): judged as starts of their
+        # own if their exec is read after all (``_exec_look``).
+        self._as_forks: dict[int, Recognised] = {}
         self._decided = decided  # (process, outcome, seconds since it was seen): for tests
 
     @property
@@ -194,6 +198,14 @@ class OutsideWatch:
     def _exec_look(self, pid: int) -> None:
         if not self.recogniser.needs.any:
             return
+        stopped = self._as_forks.pop(pid, None)
+        if stopped is not None and running_since(pid) in (None, stopped.start):
+            # Stopped as another start's fork, it had run its program itself: its exec
+            # event comes a moment after the process shows the new program, and was
+            # read only now (at load a refused start was stopped so, never refused nor
+            # told). Judged as the start it was (it ran: the rules decide, and say so).
+            self._decide(stopped, time.monotonic())
+            return
         uid = real_uid(pid)
         if uid is None:  # gone already (reaped): what it forked may run its program
             self._look_at_forked(pid, True, time.monotonic(), set())
@@ -237,13 +249,17 @@ class OutsideWatch:
         found = []
         spared = protected()  # read once for the batch
         siblings = set(self.forks.later_siblings(seen.pid))
+        as_forks: dict[int, Recognised] = {}
         for pid in self.forks.descendants(seen.pid) + sorted(siblings):
             uid, start = real_uid(pid), running_since(pid)
             if (uid is None or self.uids.get(uid) != seen.user or start is None
                     or start < seen.start or pid in found):
                 continue
-            if pid in siblings and not self._same_program(pid, uid, seen):
-                continue  # the parent's other programs: only its own program's are its
+            if pid in siblings:
+                sibling = self._same_program(pid, uid, seen)
+                if sibling is None:
+                    continue  # the parent's other programs: only its own program's are its
+                as_forks[pid] = sibling
             # (Not asked again whether another daemon's process-tree session holds it:
             # its ancestors are the recognised process's, which was looked at for that,
             # and a process never gets a new ancestor.)
@@ -253,7 +269,13 @@ class OutsideWatch:
         # A sibling that ran a program of its own while it was read is a start of its
         # own: its exec is in the socket by the time its facts showed that program.
         late = self._drained()
-        return [pid for pid in found if pid not in siblings or pid not in late]
+        found = [pid for pid in found if pid not in siblings or pid not in late]
+        for pid in found:
+            if pid in as_forks:  # (its exec, if it ran one, may still be on its way)
+                self._as_forks[pid] = as_forks[pid]
+        while len(self._as_forks) > AS_FORKS_KEPT:
+            del self._as_forks[next(iter(self._as_forks))]
+        return found
 
     def catch_up(self) -> None:
         """Read the kernel's events waiting, when the daemon is awake anyway (the minute's
@@ -274,11 +296,15 @@ class OutsideWatch:
             self.connector.later(execs)  # in the connector's turns, each pid once
         return set(execs)
 
-    def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
-        """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""
+    def _same_program(self, pid: int, uid: int, seen: Recognised) -> Recognised | None:
+        """A process its parent forked after it with ``CLONE_PARENT`` runs its program:
+        as what it is recognised (None when it runs another)."""
         facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         match = self.recogniser.match(facts) if facts is not None else None
-        return match is not None and match.entry == seen.entry
+        if facts is None or match is None or match.entry != seen.entry:
+            return None
+        return Recognised(pid, seen.user, match.entry, match.by, facts.exe, facts.argv,
+                          True, facts.start)
 
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
         self._retrying(self._look_now, pid, uid, fresh, seen_at)
@@ -316,14 +342,18 @@ class OutsideWatch:
             return False
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
-        if pid in self._pending:  # a second exec while the first is decided: looked at after
-            self._again.add(pid)
-            return False
-        self._pending.add(pid)
+        self._decide(seen, seen_at)
+        return False
+
+    def _decide(self, seen: Recognised, seen_at: float) -> None:
+        """Hand a recognised process on to be decided (in turn, ``_hand``)."""
+        if seen.pid in self._pending:  # a second exec while the first is decided: after it
+            self._again.add(seen.pid)
+            return
+        self._pending.add(seen.pid)
         task = asyncio.ensure_future(self._hand(seen, seen_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return False
 
     def _exiting(self, facts: ProcessFacts) -> bool:
         """The process was read as it exited (its memory gone, not a zombie yet): its

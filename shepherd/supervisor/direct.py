@@ -118,6 +118,7 @@ class DirectBackend:
         # The loop and the deadline guard's thread may both reach a deadline: the first
         # sends the SIGTERM, under this lock, and the other sees ``terminated``.
         self._terminating = threading.Lock()
+        self._syncing = threading.Lock()  # bringing the alarm in line (``_sync``)
         # The alarm (a process of its own) sends a group's SIGTERM at its deadline even
         # while this interpreter's GIL is held; ``_armed``: what it holds (under the lock).
         self.alarm: Alarm | None = None
@@ -799,62 +800,83 @@ class DirectBackend:
             now = time.monotonic()
             self._reached = {s: at for s, at in self._reached.items()
                              if s not in deadlines and at <= now} | self._deadlines
-            return self._sync()
+        return self._sync()
 
     def _sync(self) -> list[int]:
-        """Bring the alarm in line with ``_deadlines`` (``_terminating`` held)."""
+        """Bring the alarm in line with ``_deadlines``. ``_terminating`` is held to decide
+        what to ask and to note the answers, never across a request: a stopped alarm
+        answers none until it times out (``REPLY_TIMEOUT_S``), and every SIGTERM waits for
+        that lock (``_sigterm_once``; at load a disarm asked under it held a deadline's
+        SIGTERM back 0.5 s). The descriptors given are copies: a session's end may close
+        its own meanwhile."""
         fired: list[int] = []
-        if self.alarm is None or not self.alarm.ready:
-            return fired
-        wanted: dict[int, tuple[float, Path | None, int | None, int]] = {}
-        for session_id, at in self._deadlines.items():
-            session = self.sessions.get(session_id)
-            if session is not None and not session.terminated and (
-                    session.group is not None or session.keeper is not None):
-                # (the keeper's pidfd is closed only under the lock held here)
-                wanted[session_id] = (at, session.group, session.keeper,
-                                      self._token_of(session))
-        try:
-            for session_id in [s for s in self._armed if s not in wanted]:
-                self._disarm(session_id)
-            for session_id, (at, group, keeper, token) in wanted.items():
-                if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
-                    continue  # unchanged (a deadline worked out from the wall clock jitters)
-                self._armed[session_id] = at
-                reply = self.alarm.arm(session_id, at, group, None if group else keeper,
-                                       token)
-                if reply["state"] == "fired":
-                    # Its deadline passed before this (later) one reached the alarm: the
-                    # SIGTERM went, and stands (fail closed); the guard stops it.
-                    del self._armed[session_id]
-                    self._fired_by_alarm(session_id, reply)
-                    fired.append(session_id)
-                else:
-                    log.debug("session %d: the alarm holds its deadline", session_id)
-        except AlarmDown as exc:
-            self._alarm_failed(exc)
+        alarm = self.alarm
+        with self._syncing:  # (the teller's thread and a new alarm's: one at a time)
+            with self._terminating:
+                if alarm is None or not alarm.ready:
+                    return fired
+                unwanted, asks = self._plan()
+            try:
+                for session_id in unwanted:
+                    reply = alarm.disarm(session_id)
+                    if reply["state"] == "fired":
+                        with self._terminating:
+                            self._fired_by_alarm(session_id, reply)
+                for session_id, at, group, keeper, token in asks:
+                    reply = alarm.arm(session_id, at, group, keeper, token)
+                    if reply["state"] == "fired":
+                        # Its deadline passed before this (later) one reached the alarm:
+                        # the SIGTERM went, and stands (fail closed); the guard stops it.
+                        with self._terminating:
+                            if self._armed.get(session_id) == at:
+                                del self._armed[session_id]
+                            self._fired_by_alarm(session_id, reply)
+                        fired.append(session_id)
+                    else:
+                        log.debug("session %d: the alarm holds its deadline", session_id)
+            except AlarmDown as exc:
+                with self._terminating:
+                    self._alarm_failed(exc)
+            finally:
+                for _, _, _, keeper, token in asks:
+                    for fd in (keeper, token):
+                        if fd is not None:
+                            os.close(fd)
         return fired
 
-    def _disarm(self, session_id: int) -> str | None:
-        """Take a session's deadline back from the alarm (``_terminating`` held): ``fired``
-        if its SIGTERM went; None when the alarm held none (or failed: the token still
-        says who sends the SIGTERM, ``_claim``)."""
-        if self._armed.pop(session_id, None) is None:
-            return None
-        return self._ask_disarm(session_id, locked=True)
+    def _plan(self) -> tuple[list[int], list[tuple[int, float, Path | None, int | None, int]]]:
+        """``_terminating`` held: the sessions to take back from the alarm (forgotten here
+        already), and those to give it (noted as armed), each with copies of its keeper's
+        and token's descriptors (the caller closes them)."""
+        asks: list[tuple[int, float, Path | None, int | None, int]] = []
+        wanted: dict[int, float] = {}
+        for session_id, at in self._deadlines.items():
+            session = self.sessions.get(session_id)
+            if session is None or session.terminated or (
+                    session.group is None and session.keeper is None):
+                continue
+            wanted[session_id] = at
+            if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:
+                continue  # unchanged (a deadline worked out from the wall clock jitters)
+            self._armed[session_id] = at
+            keeper = None if session.group is not None or session.keeper is None \
+                else os.dup(session.keeper)
+            asks.append((session_id, at, session.group, keeper,
+                         os.dup(self._token_of(session))))
+        unwanted = [s for s in self._armed if s not in wanted]
+        for session_id in unwanted:
+            del self._armed[session_id]
+        return unwanted, asks
 
-    def _ask_disarm(self, session_id: int, locked: bool = False) -> str | None:
+    def _ask_disarm(self, session_id: int) -> str | None:
         """The alarm's answer to a disarm (its ``_armed`` entry already taken out)."""
         if self.alarm is None:
             return None
         try:
             reply = self.alarm.disarm(session_id)
         except AlarmDown as exc:
-            if locked:
+            with self._terminating:
                 self._alarm_failed(exc)
-            else:
-                with self._terminating:
-                    self._alarm_failed(exc)
             return None
         if reply["state"] == "fired":
             self._fired_by_alarm(session_id, reply)
@@ -916,7 +938,7 @@ class DirectBackend:
     def _rearm_all(self) -> None:
         with self._terminating:
             self._armed.clear()
-            self._sync()
+        self._sync()
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         session.signalled = True

@@ -21,6 +21,7 @@ from shepherd.daemon.core import CHECKPOINT_S
 from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
 from shepherd.store import LEASE_S
 from tests.daemon.conftest import FAR_DAY_START, ME, ROOT, marked_processes, marker_for, policy
+from tests.supervisor.conftest import wait_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -119,29 +120,41 @@ warnings = [
 
 
 def test_expiry_kills_the_whole_tree_within_the_grace(daemon_factory: Any, tmp_path: Path) -> None:
+    """The program ignores SIGTERM, double-forks and leaves its session (setsid): at the
+    deadline the whole tree gets SIGTERM, then SIGKILL once the grace is over, and the
+    session ends only when nothing of it is left. What is asserted is that (the escaped
+    grandchild is gone once the end is told; the end came no sooner than the grace, by
+    the daemon's clock), not how fast: at load 12-68 the test's own walks of ``/proc``
+    took 2-5 s after the end (flaky13); how soon the SIGKILL acts is a figure of
+    BENCHMARKS.md's enforcement table."""
     marker = marker_for(tmp_path)
+    escaped = tmp_path / "grandchild.pid"
     d = daemon_factory(policy(f"""
 [[entries]]
 id = "sneaky"
-command = ["{sys.executable}", "{HERE / 'escaping_child.py'}", "{marker}"]
-limits = {{ max_run = "2s" }}
+command = ["{sys.executable}", "{HERE / 'escaping_child.py'}", "{marker}", "{escaped}"]
+limits = {{ max_run = "3s" }}
 """))
     events = d.events()
     d.call("launch", entry="sneaky")
-    time.sleep(1)
-    assert len(marked_processes(marker)) >= 2  # the leader and the escaped grandchild
+    # (3 s to fork twice: at load 34 a second was not always enough)
+    grandchild = int(wait_for(lambda: escaped.exists() and escaped.read_text(), 30))
+    assert grandchild in marked_processes(marker)  # it escaped the leader's session
     ended = events.next("session_ended")
-    after_expiry = time.monotonic()
     assert ended["reason"] == "expired"
-    # The session ends when its cgroup is empty: a killed process leaves it on its way
-    # out, a moment before /proc stops listing it.
-    for _ in range(20):
-        if not marked_processes(marker):
-            break
-        time.sleep(0.02)
-    assert marked_processes(marker) == []
-    # Expiry at 2 s, SIGTERM ignored, SIGKILL after the 2 s grace.
-    assert time.monotonic() - after_expiry < 1
+    assert ended["past_deadline_s"] >= 2.0 - 0.01, ended  # SIGKILL only after the grace
+    # The session ends when its group is empty: a killed process leaves it on its way
+    # out, a moment before /proc stops listing it (or lists it as a zombie).
+    wait_for(lambda: not alive(grandchild), 30)
+    wait_for(lambda: marked_processes(marker) == [], 30)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def test_expiry_sends_one_sigterm_not_one_per_path(daemon_factory: Any, tmp_path: Path) -> None:

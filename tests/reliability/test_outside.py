@@ -133,6 +133,19 @@ def games_running(tokens: set[str]) -> dict[str, list[int]]:
     return found
 
 
+def games_asleep(tokens: set[str]) -> set[str]:
+    """The tokens of the starts that run the game and sleep in it: their exec has
+    returned, so the kernel has sent its event (sent a moment *after* the process shows
+    the new program: a start seen only as running the game may still be in its exec)."""
+    asleep = set()
+    for token, pids in games_running(tokens).items():
+        for pid in pids:
+            with contextlib.suppress(OSError, IndexError):
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S":
+                    asleep.add(token)
+    return asleep
+
+
 class Refusals:
     """The tokens of every start the daemon refused, from its audit trail (asked of the
     daemon: a subscription could be dropped as lagging while the test scans /proc)."""
@@ -160,16 +173,17 @@ def one_round(game: Path, how: dict[str, Callable[[str], list[str]]], token: dic
     """Start the game every way at once; answer which ways were refused, which got past."""
     owner = {t: name for name, t in token.items()}
     started += [as_nobody(*how[name](token[name])) for name in how]
-    # Every start has become the game (or was refused already) ...
+    # Every start has become the game, its exec over (or was refused already) ...
     waiting = set(owner)
     end = time.monotonic() + 60
     while waiting and time.monotonic() < end:
-        waiting.difference_update(games_running(waiting), refusals.seen())
+        waiting.difference_update(games_asleep(waiting), refusals.seen())
         time.sleep(0.1)
     assert not waiting, f"never started: {sorted(owner[t] for t in waiting)}"
-    # ... before the game is started directly once more: once the daemon has refused
-    # that later start, it has seen every earlier one (its judgement of one that needs
-    # more reading, a copy in a memfd, can still come after: counted when it comes).
+    # ... before the game is started directly once more: the kernel sent every earlier
+    # exec before this one's, so once the daemon has refused this later start, it has
+    # judged every earlier one. (Waiting only until a start *showed* the game, at load
+    # a copy in a memfd was refused after the later start: its exec event not sent yet.)
     last = f"{4000 + round_ * 100 + 99}"
     started.append(as_nobody(game, last))
     wait_for(lambda: last in refusals.seen(), 60)
@@ -177,12 +191,6 @@ def one_round(game: Path, how: dict[str, Callable[[str], list[str]]], token: dic
     # What it refused must be gone (its SIGKILL may still be on its way).
     wait_for(lambda: not games_running(refused), 30)
     running = games_running(set(owner))
-    # A start refused after the first reading is gone by now, or running still: at load
-    # (1 round in 8 with four busy loops) a memfd copy was refused between the two
-    # readings and so was in neither.
-    late = refusals.seen() & set(owner) - refused
-    wait_for(lambda: not games_running(late), 30)
-    refused |= late
     caught: set[str] = set()
     missed: set[str] = set()
     for t, name in owner.items():

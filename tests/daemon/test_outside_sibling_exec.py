@@ -1,0 +1,56 @@
+"""A start stopped as another start's fork before its own exec was read is still judged.
+
+Seen at load (flaky13: ``test_a_storm_of_refused_starts_is_told_once_and_each_is_audited``
+1 run in 4 beside four busy loops; very likely ci12c's "through env -i: neither refused
+nor running" too): a script started the refused game five times. As the first was
+refused, the daemon stopped with it what their parent forked after it running the same
+program (``OutsideWatch.forked``: where a fork with ``CLONE_PARENT`` puts its child), and
+the fifth was among them: it had run the program (its executable showed it), but its
+exec event was not read yet (the kernel sends it a moment after the process shows its
+new program). Stopped as a fork, never judged as a start: no refusal told nor audited.
+When its exec is read, it is the start it was: judged then (here: handed on).
+Real processes; the kernel's events fed in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from shepherd.detect.facts import running_since
+from shepherd.detect.rules import Recognised
+from tests.daemon.test_outside_gone_forks import Connector, _watch
+
+
+def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Path) -> None:
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    first = subprocess.Popen([str(game), "1000"])
+    later = subprocess.Popen([str(game), "1000"])  # its exec not read yet
+    try:
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(os.getpid(), first.pid), (os.getpid(), later.pid)]])
+        watch.connector.drain_forks()  # (read at an earlier exec)
+        start = running_since(first.pid)
+        assert start is not None
+        seen = Recognised(first.pid, "root", "game", "exe", str(game), (str(game), "1000"),
+                          True, start, "")
+        # Refusing the first stops the later one with it (fail closed: it runs the program)
+        assert later.pid in watch.forked(seen)
+        later.kill()
+        later.wait()
+
+        async def exec_read() -> None:
+            watch._exec(later.pid)
+            await asyncio.gather(*watch._tasks)
+
+        asyncio.run(exec_read())
+        assert handed == [later.pid], "a start stopped as a fork was never judged"
+    finally:
+        for process in (first, later):
+            process.kill()
+            process.wait()
