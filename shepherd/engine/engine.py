@@ -576,11 +576,14 @@ class Engine:
                                          floor)
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
+            later = 0.0  # of ``full``, time given until a moment still to come
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
+                    if not self.with_day(g):
+                        later += g.seconds
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
@@ -598,7 +601,7 @@ class Engine:
             # what the week's time had paid for when the day's own time last changed
             drawn = max(floor - (expired - with_day) - paid, 0.0) if floor else 0.0
             return DayGrants(full, expired, pool, paid, aside, drawn,
-                             self._taken_from_day(grants, at) if with_day else 0.0)
+                             self._taken_from_day(grants, at) if with_day else 0.0, later)
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:
@@ -744,7 +747,7 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside, g.drawn, g.taken)
+            return replace(g, pool=0.0)
 
         standings = [day_standing(limits, day, used_on, grants_on)]
         if limits.weekly is not None:
@@ -1315,8 +1318,7 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            full = g.full + (taken if d == first.day else 0.0)
-            return DayGrants(full, g.expired, 0.0, g.paid, g.aside, g.drawn, g.taken)
+            return replace(g, full=g.full + (taken if d == first.day else 0.0), pool=0.0)
 
         day = day_standing(limits, first.day, used_on, grants_on)
         week = None

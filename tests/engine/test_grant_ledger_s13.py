@@ -1,0 +1,50 @@
+"""Time given until a moment on a target with a weekly quota, when the week's quota
+runs out before the grants' ends (ci12b's strict xfail, issue 15): the grant that ends
+first pays first, before one that ends later, on the week's count as on the day's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.engine.conftest import FakeClock, local
+from tests.engine.test_expiring_grants import play
+from tests.engine.test_grant_ledger_s12 import WEEKLY_ONLY, figures, game
+
+# 2026-11-23 is a Monday; days start at 04:00 (conftest).
+
+
+@pytest.mark.parametrize("how", ["played", "taken back"])
+def test_two_grants_ending_after_the_weeks_last_minutes_are_both_usable(how: str) -> None:
+    """A 1h week with 12 minutes left (48 played, or taken back for today), ``+1m``
+    until 13 minutes on and ``+1m`` until 14 minutes on: the week's 12 minutes, then the
+    first grant (until 13), then the second (until 14): 14 minutes, shown and given.
+    Before: 13 (the grant ending later paid the 13th minute in the week's count, so the
+    first went unused)."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 9))
+    if how == "played":
+        assert play(e, clock, 48 * 60, 1) == pytest.approx(48 * 60)
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=13))
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=14))
+    if how == "taken back":
+        e.grant("alex", "game", 48 * 60, clock.now, mode="take")
+    assert figures(e, clock) == (pytest.approx(14 * 60), pytest.approx(14 * 60))
+    assert play(e, clock, 3600, 2) == pytest.approx(14 * 60)
+
+
+def test_at_the_first_grants_end_the_figures_are_the_same_before_and_after_it_is_noted(
+        ) -> None:
+    """The same, 13 minutes played at once (the launch said 13 before): at the first
+    grant's end the second's minute is left, before its expiry is noted and after."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 9))
+    play(e, clock, 48 * 60, 1)
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=13))
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=14))
+    assert play(e, clock, 13 * 60, 2) == pytest.approx(13 * 60)
+    limits = e.limits_of("game")
+    assert limits is not None
+    assert e.left_today("alex", limits, e.quota_day(clock.now), clock.now) == pytest.approx(60)
+    assert figures(e, clock) == (pytest.approx(60), pytest.approx(60))  # (notes it)
