@@ -67,6 +67,9 @@ class DayGrants:
     # stand at): it ends after every grant in ``expired``, so those pay before it, the
     # soonest ending first, on the week's count as on the day's (ledger13).
     later: float = 0.0
+    # ``expired`` before the day's quota caps what each paid for (ledger13): on the week's
+    # count they may pay for use beyond the week's quota the day's quota paid for.
+    expired_most: float = 0.0
 
     @property
     def own(self) -> float:
@@ -233,7 +236,8 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         paid_for, own = grants.day_total + grants.aside, 0.0
         if day == today:
             allowance += grants.own + grants.paid
-            paid_for, own = grants.expired, grants.own + grants.paid
+            paid_for = max(grants.expired, grants.expired_most)
+            own = grants.own + grants.paid
             aside, paid_before = grants.aside, pool_paid
         # The day's use beyond what the week allowed so far: its own grants pay for it
         # first (they end with the day), the pool last (it lasts the week).

@@ -10,7 +10,7 @@ import pytest
 
 from tests.engine.conftest import FakeClock, local
 from tests.engine.test_expiring_grants import play
-from tests.engine.test_grant_ledger_s12 import WEEKLY_ONLY, figures, game
+from tests.engine.test_grant_ledger_s12 import DAY_AND_WEEK, WEEKLY_ONLY, figures, game
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
 
@@ -48,3 +48,17 @@ def test_at_the_first_grants_end_the_figures_are_the_same_before_and_after_it_is
     assert limits is not None
     assert e.left_today("alex", limits, e.quota_day(clock.now), clock.now) == pytest.approx(60)
     assert figures(e, clock) == (pytest.approx(60), pytest.approx(60))  # (notes it)
+
+
+def test_with_a_longer_daily_quota_the_weeks_last_minutes_then_each_grant_pay() -> None:
+    """The same on a 2h day and a 1h week (the week binds): 48 minutes played, ``+1m``
+    until 13 and 14 minutes on: the week's 12 minutes, then each grant's: 14 minutes
+    (before: 13: the first grant counted only what it paid beyond the day's quota,
+    nothing, so in the week's count it paid nothing either)."""
+    e = game(DAY_AND_WEEK)
+    clock = FakeClock(local(23, 9))
+    assert play(e, clock, 48 * 60, 1) == pytest.approx(48 * 60)
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=13))
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=14))
+    assert figures(e, clock) == (pytest.approx(14 * 60), pytest.approx(14 * 60))
+    assert play(e, clock, 3600, 2) == pytest.approx(14 * 60)
