@@ -239,20 +239,21 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             paid_for = max(grants.expired, grants.expired_most)
             own = grants.own + grants.paid
             aside, paid_before = grants.aside, pool_paid
-        # The day's use beyond what the week allowed so far: its own grants pay for it
-        # first (they end with the day), the pool last (it lasts the week).
-        beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
-        if day == today:
-            beyond_own = beyond_week
-            own_left = allowance + pool_paid - used
         quota = limits.daily_quota(day)
         cut = 0.0
         if quota is None and day != today:
             # a day that is over, without a daily quota: what its take-backs cut of the
             # week's time (not what they took of its time added for today) leaves its
-            # grants to pay for the use beyond the rest, their own part only (issue 15)
+            # grants, then the pool, to pay for the use beyond the rest, the grants their
+            # own part only (issue 15; the pool's part ledger13)
             cut = min(grants.full + grants.taken + grants.aside, 0.0)
             paid_for = paid_for - cut
+        # The day's use beyond what the week allowed so far: its own grants pay for it
+        # first (they end with the day), the pool last (it lasts the week).
+        beyond_week = min(max(used - allowance - pool_paid - cut, 0.0), spent)
+        if day == today:
+            beyond_own = beyond_week
+            own_left = allowance + pool_paid - used
         if paid_for > 0:
             # today's time given until a moment still to come pays after its grants that
             # ran out: they end sooner (ledger13)
@@ -261,8 +262,8 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             # without a daily quota, the pool drew at least what it had drawn when the
             # day's own time last changed: time added later never repays it (s10 HIGH-1)
             drawn = grants.drawn if quota is None and day != today else 0.0
-            over = (min(max(used - allowance + later - pool_paid - cut, 0.0), spent)
-                    if cut or later else beyond_week)
+            over = (min(max(used - allowance + later - pool_paid, 0.0), spent) if later
+                    else beyond_week)
             paid = min(max(beyond_day, over - drawn, 0.0), paid_for)
             allowance += paid
             if day == today:

@@ -489,6 +489,8 @@ WEEKLY_STEPS = st.lists(
 @example(steps=[(0, "today", 1, 1), (0, "today", 1, 1), (0, "until", 1, 13),
                 (0, "until", 1, 14), (0, "take", 1, 1), (0, "take", 6, 1),
                 (0, "take", 21, 1), (0, "take", 22, 1)])  # ci12b: the sooner end pays first
+@example(steps=[(0, "week", 1, 1), (0, "play", 1, 22), (1, "take", 17, 1),
+                (1, "play", 1, 22), (2, "until", 1, 17)])  # the week's grant paid the cut day
 def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """The hand-kept ledger on a target with a weekly quota (1h) and no daily one, Monday

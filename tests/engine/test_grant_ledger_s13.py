@@ -62,3 +62,26 @@ def test_with_a_longer_daily_quota_the_weeks_last_minutes_then_each_grant_pay() 
     e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=14))
     assert figures(e, clock) == (pytest.approx(14 * 60), pytest.approx(14 * 60))
     assert play(e, clock, 3600, 2) == pytest.approx(14 * 60)
+
+
+def test_after_a_take_back_cut_a_day_the_weeks_grant_that_paid_it_is_not_spent_again(
+        ) -> None:
+    """Property seed 2 (400 examples): a 1h week, Monday ``+1m --until week`` and 22
+    minutes played (the quota's); Tuesday ``-17m`` (the week's quota cut to 21 minutes
+    for that day) and 22 minutes played: the 22nd is the week's grant's. Wednesday the
+    quota has 17 minutes, and ``+1m`` until 17 minutes on cannot be used before then:
+    17 minutes, shown and given (before: 18, the week's grant counted as unused, so the
+    quota was thought to run out a minute sooner)."""
+    e = game(WEEKLY_ONLY)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 60, clock.now, week=True)
+    assert play(e, clock, 22 * 60, 1) == pytest.approx(22 * 60)
+    clock.set_wall(local(24, 10))
+    e.grant("alex", "game", 17 * 60, clock.now, mode="take")
+    assert play(e, clock, 3600, 2) == pytest.approx(22 * 60)
+    clock.set_wall(local(25, 10))
+    assert figures(e, clock) == (pytest.approx(17 * 60), pytest.approx(17 * 60))
+    answer = e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=17))
+    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == [0.0]
+    assert figures(e, clock) == (pytest.approx(17 * 60), pytest.approx(17 * 60))
+    assert play(e, clock, 3600, 3) == pytest.approx(17 * 60)
