@@ -577,6 +577,8 @@ class Engine:
             floor = float(self._beyond(user, target, day))
             beyond = self._beyond_others(grants, limits, day, at, used_on, full + aside, known,
                                          floor)
+            # the day's use beyond its own time, what others paid included (_beyond_now)
+            outside = None if beyond is None else beyond + self._noted_of(grants, at, known)
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
             widest: dict[int, float] = {}  # the same before the day's quota caps them
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
@@ -593,7 +595,9 @@ class Engine:
                 elif g.id in known:
                     paid += known[g.id]
                 else:
-                    projected[g.id] = self._paid(g, used_on, {**known, **projected})
+                    after = (max(outside - g.beyond_before, 0.0)
+                             if outside is not None and g.beyond_before else math.inf)
+                    projected[g.id] = self._paid(g, used_on, {**known, **projected}, after)
                     widest[g.id] = (projected[g.id] if beyond is None or self.with_day(g)
                                     else self._paid(g, used_on, {**known, **widest}))
                     if self.with_day(g):
@@ -640,15 +644,22 @@ class Engine:
         if quota is None or used_on is None or at is None:
             return None
         with_day = sum(float(g.seconds) for g in grants if self.with_day(g))
-        noted = sum(
-            g.paid for g in grants
-            if g.paid is not None and not g.week and not self.with_day(g) and at >= g.expires
-        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
         # never less than the use its own time had not paid for when it last changed
-        return max(used_on(day) - quota - signed - with_day, floor) - noted
+        return (max(used_on(day) - quota - signed - with_day, floor)
+                - self._noted_of(grants, at, known))
+
+    def _noted_of(self, grants: Sequence[TimedGrant], at: datetime | None,
+                  known: Mapping[int, float]) -> float:
+        """What a day's grants until a moment that ran out by ``at`` are noted to have
+        paid for (by their expiry, or ``known``: a projection's own notes)."""
+        return sum(
+            g.paid for g in grants if g.paid is not None and not g.week
+            and not self.with_day(g) and at is not None and at >= g.expires
+        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
 
     def _paid(self, g: TimedGrant, used_on: PerDay | None,
-              projected: Mapping[int, float] | None = None) -> float:
+              projected: Mapping[int, float] | None = None, after: float = math.inf
+              ) -> float:
         """What an expired grant of a day counts for: what it paid for, as noted when it
         expired (allowance.py lets it pay for no more than the day's use beyond its other
         limits). Until it is noted (the moment of its expiry, or a projection past it),
@@ -656,14 +667,17 @@ class Engine:
         since it was given. Time added for today runs out with its day, so all of its
         day's use came while it counted: its seconds, netted with the day's take-backs
         and sets in the day's total. What is not known (an old store's row) is nothing:
-        an expired grant never gives time back."""
+        an expired grant never gives time back. ``after``: the most of the day's use
+        beyond its own time since ``g`` was given (``_given_after``): what others paid
+        before it was given is not its to pay."""
         if self.with_day(g):
             return float(g.seconds)
         if g.paid is not None:
             return g.paid
         if g.id in self.expiries_noted or used_on is None or g.used_before is None:
             return 0.0
-        since = used_on(g.day) - g.used_before - self._paid_sooner(g, projected)
+        since = (min(used_on(g.day) - g.used_before, after)
+                 - self._paid_sooner(g, projected))
         return min(float(g.seconds), max(since, 0.0))
 
     def _expiries(self, user: str, target: str, after: datetime,

@@ -190,6 +190,8 @@ LEDGER_STEPS = st.lists(
 @example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 20), (0, "play", 1, 20),
                 (0, "play", 1, 20), (0, "today", 30, 1), (0, "week_take", 60, 1),
                 (1, "wait", 1, 1)])  # M2
+@example(steps=[(0, "week", 1, 1), (2, "take", 15, 1), (2, "play", 1, 1), (2, "today", 1, 1),
+                (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week

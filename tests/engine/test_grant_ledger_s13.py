@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.engine.conftest import FakeClock, local
+from tests.engine.conftest import FakeClock, engine, local
 from tests.engine.test_expiring_grants import play
+from tests.engine.test_grant_ledger_s10 import QUARTER
 from tests.engine.test_grant_ledger_s12 import DAY_AND_WEEK, WEEKLY_ONLY, figures, game
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
@@ -85,3 +86,24 @@ def test_after_a_take_back_cut_a_day_the_weeks_grant_that_paid_it_is_not_spent_a
     assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == [0.0]
     assert figures(e, clock) == (pytest.approx(17 * 60), pytest.approx(17 * 60))
     assert play(e, clock, 3600, 3) == pytest.approx(17 * 60)
+
+
+def test_time_until_a_moment_given_after_the_weeks_time_paid_is_used_after_time_for_today(
+        ) -> None:
+    """Daily-ledger property seed 3 (400 examples): a 15m day, ``+1m --until week`` on
+    Monday; Wednesday ``-15m``, one minute played (the week's grant pays it), ``+1m``,
+    then ``+1m`` until a minute on: the added minute is the day's own time and is used
+    first, so the grant ends unused: 1 minute, shown and given (before: 2: a projection
+    past the grant's end let it pay for the minute the week's grant had paid, which a
+    grant never does for use made before it was given)."""
+    e = engine(QUARTER)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 60, clock.now, week=True)
+    clock.set_wall(local(25, 10))
+    e.grant("alex", "game", 900, clock.now, mode="take")
+    assert play(e, clock, 3600, 1) == pytest.approx(60)
+    e.grant("alex", "game", 60, clock.now)
+    answer = e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=1))
+    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == [0.0]
+    assert figures(e, clock) == (pytest.approx(60), pytest.approx(60))
+    assert play(e, clock, 3600, 2) == pytest.approx(60)
