@@ -63,6 +63,13 @@ class DayGrants:
     # On a target without a daily quota the week's time pays first only up to that cut,
     # then the day's grants (issue 15, ledger12b).
     taken: float = 0.0
+    # Of ``full``, time given until a moment still to come (at the moment the grants
+    # stand at): it ends after every grant in ``expired``, so those pay before it, the
+    # soonest ending first, on the week's count as on the day's (ledger13).
+    later: float = 0.0
+    # ``expired`` before the day's quota caps what each paid for (ledger13): on the week's
+    # count they may pay for use beyond the week's quota the day's quota paid for.
+    expired_most: float = 0.0
 
     @property
     def own(self) -> float:
@@ -229,33 +236,40 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         paid_for, own = grants.day_total + grants.aside, 0.0
         if day == today:
             allowance += grants.own + grants.paid
-            paid_for, own = grants.expired, grants.own + grants.paid
+            paid_for = max(grants.expired, grants.expired_most)
+            own = grants.own + grants.paid
             aside, paid_before = grants.aside, pool_paid
-        # The day's use beyond what the week allowed so far: its own grants pay for it
-        # first (they end with the day), the pool last (it lasts the week).
-        beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
-        if day == today:
-            beyond_own = beyond_week
-            own_left = allowance + pool_paid - used
         quota = limits.daily_quota(day)
         cut = 0.0
         if quota is None and day != today:
             # a day that is over, without a daily quota: what its take-backs cut of the
             # week's time (not what they took of its time added for today) leaves its
-            # grants to pay for the use beyond the rest, their own part only (issue 15)
+            # grants, then the pool, to pay for the use beyond the rest, the grants their
+            # own part only (issue 15; the pool's part ledger13)
             cut = min(grants.full + grants.taken + grants.aside, 0.0)
             paid_for = paid_for - cut
+        # The day's use beyond what the week allowed so far: its own grants pay for it
+        # first (they end with the day), the pool last (it lasts the week).
+        beyond_week = min(max(used - allowance - pool_paid - cut, 0.0), spent)
+        if day == today:
+            beyond_own = beyond_week
+            own_left = allowance + pool_paid - used
         if paid_for > 0:
-            beyond_day = spent - quota - own if quota is not None else 0.0
+            # today's time given until a moment still to come pays after its grants that
+            # ran out: they end sooner (ledger13)
+            later = grants.later if day == today else 0.0
+            beyond_day = spent - quota - own + later if quota is not None else 0.0
             # without a daily quota, the pool drew at least what it had drawn when the
             # day's own time last changed: time added later never repays it (s10 HIGH-1)
             drawn = grants.drawn if quota is None and day != today else 0.0
-            over = min(max(used - allowance - pool_paid - cut, 0.0), spent) if cut else beyond_week
+            over = (min(max(used - allowance + later - pool_paid, 0.0), spent) if later
+                    else beyond_week)
             paid = min(max(beyond_day, over - drawn, 0.0), paid_for)
             allowance += paid
             if day == today:
                 expired_paid = paid
-            beyond_week = max(beyond_week - paid, 0.0)
+            beyond_week = (min(max(used - allowance - pool_paid, 0.0), spent) if later
+                           else max(beyond_week - paid, 0.0))
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool

@@ -557,13 +557,16 @@ class Engine:
     def _grants_on(self, user: str, target: str, at: datetime | None,
                    used_on: PerDay | None = None,
                    excluding: frozenset[int] = frozenset(),
-                   noted: dict[int, float] | None = None) -> GrantsOn:
+                   noted: dict[int, float] | None = None,
+                   most: dict[int, float] | None = None) -> GrantsOn:
         """A target's grants per day as they stand at ``at`` (None: none expired yet);
         ``used_on``: the target's use per day the standing counts (what an expired grant
         not noted yet may have paid for); ``excluding``: grants left out; ``noted``: a
         projection's own notes (``_runway_now``): what each grant that expired in it
         paid for, noted the first time it is seen expired (at its end, where the
-        projected use is known), and counted so after it."""
+        projected use is known), and counted so after it; ``most``: beside each such
+        note, the most the grant can have paid for before a daily quota caps it (what
+        the week's count may let it pay: ``_note_week_paid``)."""
         timed = self._timed_of(user, target)
         limits = self.limits_of(target)
 
@@ -577,19 +580,29 @@ class Engine:
             floor = float(self._beyond(user, target, day))
             beyond = self._beyond_others(grants, limits, day, at, used_on, full + aside, known,
                                          floor)
+            # the day's use beyond its own time, what others paid included (_beyond_now)
+            outside = None if beyond is None else beyond + self._noted_of(grants, at, known)
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
+            widest: dict[int, float] = {}  # the same before the day's quota caps them
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
+            later = 0.0  # of ``full``, time given until a moment still to come
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
+                    if not self.with_day(g):
+                        later += g.seconds
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
                     paid += known[g.id]
                 else:
-                    projected[g.id] = self._paid(g, used_on, {**known, **projected})
+                    after = (max(outside - g.beyond_before, 0.0)
+                             if outside is not None and g.beyond_before else math.inf)
+                    projected[g.id] = self._paid(g, used_on, {**known, **projected}, after)
+                    widest[g.id] = (projected[g.id] if beyond is None or self.with_day(g)
+                                    else self._paid(g, used_on, {**known, **widest}))
                     if self.with_day(g):
                         with_day += projected[g.id]
                     if beyond is not None and not self.with_day(g):
@@ -598,10 +611,13 @@ class Engine:
                     expired += projected[g.id]
                     if noted is not None and not self.with_day(g):
                         noted[g.id] = projected[g.id]
+                        if most is not None:
+                            most[g.id] = widest[g.id]
             # what the week's time had paid for when the day's own time last changed
             drawn = max(floor - (expired - with_day) - paid, 0.0) if floor else 0.0
             return DayGrants(full, expired, pool, paid, aside, drawn,
-                             self._taken_from_day(grants, at) if with_day else 0.0)
+                             self._taken_from_day(grants, at) if with_day else 0.0, later,
+                             sum(widest.values()))
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:
@@ -631,15 +647,22 @@ class Engine:
         if quota is None or used_on is None or at is None:
             return None
         with_day = sum(float(g.seconds) for g in grants if self.with_day(g))
-        noted = sum(
-            g.paid for g in grants
-            if g.paid is not None and not g.week and not self.with_day(g) and at >= g.expires
-        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
         # never less than the use its own time had not paid for when it last changed
-        return max(used_on(day) - quota - signed - with_day, floor) - noted
+        return (max(used_on(day) - quota - signed - with_day, floor)
+                - self._noted_of(grants, at, known))
+
+    def _noted_of(self, grants: Sequence[TimedGrant], at: datetime | None,
+                  known: Mapping[int, float]) -> float:
+        """What a day's grants until a moment that ran out by ``at`` are noted to have
+        paid for (by their expiry, or ``known``: a projection's own notes)."""
+        return sum(
+            g.paid for g in grants if g.paid is not None and not g.week
+            and not self.with_day(g) and at is not None and at >= g.expires
+        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
 
     def _paid(self, g: TimedGrant, used_on: PerDay | None,
-              projected: Mapping[int, float] | None = None) -> float:
+              projected: Mapping[int, float] | None = None, after: float = math.inf
+              ) -> float:
         """What an expired grant of a day counts for: what it paid for, as noted when it
         expired (allowance.py lets it pay for no more than the day's use beyond its other
         limits). Until it is noted (the moment of its expiry, or a projection past it),
@@ -647,14 +670,17 @@ class Engine:
         since it was given. Time added for today runs out with its day, so all of its
         day's use came while it counted: its seconds, netted with the day's take-backs
         and sets in the day's total. What is not known (an old store's row) is nothing:
-        an expired grant never gives time back."""
+        an expired grant never gives time back. ``after``: the most of the day's use
+        beyond its own time since ``g`` was given (``_given_after``): what others paid
+        before it was given is not its to pay."""
         if self.with_day(g):
             return float(g.seconds)
         if g.paid is not None:
             return g.paid
         if g.id in self.expiries_noted or used_on is None or g.used_before is None:
             return 0.0
-        since = used_on(g.day) - g.used_before - self._paid_sooner(g, projected)
+        since = (min(used_on(g.day) - g.used_before, after)
+                 - self._paid_sooner(g, projected))
         return min(float(g.seconds), max(since, 0.0))
 
     def _expiries(self, user: str, target: str, after: datetime,
@@ -747,7 +773,7 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            return DayGrants(g.full, g.expired, 0.0, g.paid, g.aside, g.drawn, g.taken)
+            return replace(g, pool=0.0)
 
         standings = [day_standing(limits, day, used_on, grants_on)]
         if limits.weekly is not None:
@@ -1332,8 +1358,7 @@ class Engine:
 
         def grants_on(d: date) -> DayGrants:
             g = on(d)
-            full = g.full + (taken if d == first.day else 0.0)
-            return DayGrants(full, g.expired, 0.0, g.paid, g.aside, g.drawn, g.taken)
+            return replace(g, full=g.full + (taken if d == first.day else 0.0), pool=0.0)
 
         day = day_standing(limits, first.day, used_on, grants_on)
         week = None
@@ -2571,31 +2596,38 @@ class Engine:
 
         if at is None and view is not None:
             at = view.wall
-        grants_on = self._grants_on(user, limits.target, at, used_on, noted=noted)
+        most: dict[int, float] = {}
+        grants_on = self._grants_on(user, limits.target, at, used_on, noted=noted, most=most)
         pooled = any(g.week for g in self._timed_of(user, limits.target))
         week = self.calendar.week_days(day) if pooled or limits.weekly is not None else []
-        on_day = day_standing(limits, day, used_on, grants_on, week if pooled else (),
-                              noted is not None)
         on_week = None
         if limits.weekly is not None:
+            # the week's count first: a projection's notes of the grants that ran out on
+            # the way are what it lets them pay, which the day's count then reads
             before = frozenset(noted) if noted is not None else frozenset()
             on_week, paid = week_standing_paid(limits, week, day, used_on, grants_on)
-            if noted is not None and limits.daily_quota(day) is None:
-                self._note_week_paid(noted, before, paid)
+            if noted is not None:
+                self._note_week_paid(noted, before, paid, most,
+                                     limits.daily_quota(day) is not None)
+        on_day = day_standing(limits, day, used_on, grants_on, week if pooled else (),
+                              noted is not None)
         return on_day, on_week
 
     def _note_week_paid(self, noted: dict[int, float], before: frozenset[int],
-                        paid: float) -> None:
-        """A projection past the ends of grants of a target without a daily quota
+                        paid: float, most: Mapping[int, float], daily: bool) -> None:
+        """A projection past the ends of grants of a target with a weekly quota
         (``_runway_now``, ``_today_walk``): what they paid for is noted as the week's
         count has it (``week_standing_paid``: after the week's quota and the day's own
         time), the soonest ending first, not all the use since they were given
         (ledger11b's left-over, review-1215-s11 MEDIUM-1): else the next step would count
-        them in full."""
+        them in full. ``daily``: with a daily quota too, never less than what they paid
+        beyond it (the larger of the two, as their expiry notes it: ``_beyond_own``;
+        ledger13)."""
         for gid in sorted((gid for gid in noted if gid not in before),
                           key=lambda gid: (self.timed[gid].expires, abs(gid))):
-            noted[gid] = min(noted[gid], paid)
-            paid -= noted[gid]
+            share = min(most.get(gid, noted[gid]), paid)
+            paid -= share
+            noted[gid] = max(noted[gid], share) if daily else share
 
     def _left(
         self, user: str, limits: QuotaLimits, day: date, view: Instant | None,

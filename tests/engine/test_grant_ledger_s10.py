@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shepherd.engine import Engine, SessionStarted
@@ -190,6 +190,8 @@ LEDGER_STEPS = st.lists(
 @example(steps=[(0, "week", 60, 1), (0, "play", 1, 20), (0, "play", 1, 20), (0, "play", 1, 20),
                 (0, "play", 1, 20), (0, "today", 30, 1), (0, "week_take", 60, 1),
                 (1, "wait", 1, 1)])  # M2
+@example(steps=[(0, "week", 1, 1), (2, "take", 15, 1), (2, "play", 1, 1), (2, "today", 1, 1),
+                (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -474,9 +476,6 @@ WEEKLY_STEPS = st.lists(
     min_size=1, max_size=12).map(lambda steps: sorted(steps, key=lambda step: step[0]))
 
 
-SKIP_TAKE_AFTER_UNTIL = True  # (the strict xfail in test_grant_ledger_s12.py turns it off)
-
-
 @settings(max_examples=60, deadline=None)
 @given(steps=WEEKLY_STEPS)
 @example(steps=[(0, "week", 30, 1), (0, "play", 1, 25), (0, "play", 1, 25),
@@ -489,6 +488,11 @@ SKIP_TAKE_AFTER_UNTIL = True  # (the strict xfail in test_grant_ledger_s12.py tu
 @example(steps=[(1, "take", 40, 1), (1, "today", 1, 1), (1, "play", 1, 25),
                 (2, "wait", 1, 1)])  # issue 15: the added minute pays for its part
 @example(steps=[(0, "until", 1, 1), (0, "until", 1, 2)])  # and a projection past the first
+@example(steps=[(0, "today", 1, 1), (0, "today", 1, 1), (0, "until", 1, 13),
+                (0, "until", 1, 14), (0, "take", 1, 1), (0, "take", 6, 1),
+                (0, "take", 21, 1), (0, "take", 22, 1)])  # ci12b: the sooner end pays first
+@example(steps=[(0, "week", 1, 1), (0, "play", 1, 22), (1, "take", 17, 1),
+                (1, "play", 1, 22), (2, "until", 1, 17)])  # the week's grant paid the cut day
 def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """The hand-kept ledger on a target with a weekly quota (1h) and no daily one, Monday
@@ -545,11 +549,6 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
             e.grant("alex", "game", a * 60, clock.now, until=end)
             grants.append(_Given("until", a, today, clock.wall, end))
         elif kind == "take":
-            # Skipped (ci12b found it; the strict xfail in test_grant_ledger_s12.py): a
-            # take-back that cuts the week's quota while grants until a moment of today
-            # are there leaves one of those grants' minutes unusable in the engine's walk.
-            assume(not (SKIP_TAKE_AFTER_UNTIL
-                        and any(g.kind == "until" and g.day == today for g in grants)))
             # for today (review-9-s11 L2): own time, then until grants
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own)
