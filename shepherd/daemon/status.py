@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from shepherd.engine import Availability, Engine, Instant, Reason
 from shepherd.engine.allowance import QuotaLimits, Standing
 from shepherd.engine.outlook import Guard, Outlook
-from shepherd.ipc.protocol import SharedResult
+from shepherd.ipc.protocol import Encoded, SharedResult
 from shepherd.policy import Policy
 from shepherd.policy.model import Entry
 
@@ -49,7 +49,7 @@ def _week_fields(week: Standing | None) -> dict[str, Any]:
 @dataclass(frozen=True)
 class _Line:
     outlook: Outlook
-    line: dict[str, Any]
+    line: Encoded  # as handed out: never changed
     steady: bool  # rendered where the outlook's verdict is the same at every instant
     reasons: tuple[Reason, ...]  # the verdict's, when rendered
     # A ``live`` outlook's (a group quota its child's running sessions spend): until when
@@ -161,7 +161,7 @@ class _Block:
     at: Instant
     until: tuple[datetime | None, float | None]
     guards: tuple[Guard, ...]  # the kept lines' outlooks' (``Outlook.holds``)
-    lines: tuple[tuple[Entry, dict[str, Any] | None], ...]
+    lines: tuple[tuple[Entry, Encoded | None], ...]
 
     def holds(self, now: Instant, version: int, blocked: tuple[Reason, ...]) -> bool:
         wall, mono = self.until
@@ -236,14 +236,14 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
         block = shown.blocks.get(user.name) if shown is not None else None
         if block is not None and block.holds(now, engine.version, blocked):
             for entry, kept in block.lines:  # nothing to ask the engine but the volatile
-                entries.append(dict(kept) if kept is not None else _entry_line(
+                entries.append(kept if kept is not None else _entry_line(
                     now, engine, entry, user.name, day, blocked, shown)[0])
             users.append(_user_fields(engine, policy, user.name, day, now, entries))
             continue
         walls: list[datetime] = []
         monos: list[float] = []
         guards: set[Guard] = set()
-        kept_lines: list[tuple[Entry, dict[str, Any] | None]] = []
+        kept_lines: list[tuple[Entry, Encoded | None]] = []
         for entry in policy.entries:
             if not policy.entry_allows(entry, user.name):
                 continue
@@ -311,14 +311,15 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
 def _entry_line(now: Instant, engine: Engine, entry: Entry, user: str, day: date,
                 blocked: tuple[Reason, ...], shown: Shown | None,
                 ) -> tuple[dict[str, Any], _Line | None]:
-    """An entry's line at ``now`` (a copy: the kept ones are never handed out), and the
-    kept line it is, when kept."""
+    """An entry's line at ``now``, and the kept line it is, when kept. A kept line is
+    handed out as it is kept, ``Encoded``: never changed, its bytes written once for
+    every answer it is part of (issue 13)."""
     outlook = engine.outlook(user, entry.id, now, blocked)
     assert outlook is not None
     lines = shown.lines if shown is not None else {}
     known = lines.get((user, entry.id))
     if known is not None and known.stands(outlook, now):
-        return dict(known.line), known  # the same answer
+        return known.line, known  # the same answer
     verdict = engine.verdict(outlook, now)
     if known is not None and known.outlook is outlook and known.reasons == verdict.reasons:
         line = dict(known.line)  # the same answer but for its time left
@@ -329,9 +330,9 @@ def _entry_line(now: Instant, engine: Engine, entry: Entry, user: str, day: date
     if shown is None or outlook.volatile:
         return line, None
     kept = lines[(user, entry.id)] = _Line(
-        outlook, line, outlook.steady(now), verdict.reasons,
+        outlook, Encoded(line), outlook.steady(now), verdict.reasons,
         engine.calm(outlook, now) if outlook.live else None)
-    return dict(line), kept
+    return kept.line, kept
 
 
 def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Instant,

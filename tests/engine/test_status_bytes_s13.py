@@ -1,0 +1,67 @@
+"""``status`` is written from the bytes of the lines it kept (``protocol.Encoded``, issue
+13): the next answer after a change -- a window's edge passing, a launch, a grant, an
+end -- says the change in its bytes, and between changes the kept bytes are what a
+fresh answer writes (``Check.compare`` compares the bytes at every instant)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from shepherd.engine import Engine
+from shepherd.ipc.protocol import Encoded, SharedResult
+from shepherd.policy import load_policy_text
+from tests.engine.conftest import PARIS, local
+from tests.engine.test_status_kept_s11 import POLICY, Kept
+
+
+class Written(Kept):
+    written = 0  # the lines of the last answer written from their kept bytes
+
+    def said(self) -> dict[str, dict[str, Any]]:
+        """Each line of the answer as written from the lines kept since the last one."""
+        with self.engine.reading():
+            answer = SharedResult(self.render(self.shown))
+        self.written = sum(isinstance(line, Encoded) for line in answer["users"][0]["entries"])
+        written = json.loads(answer.encoded())
+        return {line["id"]: line for line in written["users"][0]["entries"]}
+
+
+def test_each_change_is_in_the_next_answers_bytes() -> None:
+    check = Written(Engine(load_policy_text(POLICY), PARIS), local(25, 15, 59))
+    check.said()
+    check.step(59.5)  # 15:59:59.5: tv's window opens at 16:00
+    before = check.said()
+    assert before["tv"]["state"] == "outside_window" and check.written == 4
+    held = check.held
+    check.compare()
+    assert check.held > held  # the block of kept lines answered
+    check.to(local(25, 16, 0))  # the minute passes the window's edge
+    assert check.said()["tv"]["state"] == "available"
+    assert check.said()["tv"]["time_left_s"] == 1800.0  # its quota binds (19:00 is later)
+    check.compare()
+
+    assert check.launch("alex", "tv")  # a launch
+    now = check.said()
+    assert now["tv"]["state"] == "running" and now["radio"]["state"] == "available"
+    assert check.written == 3  # tv's own line is worked out at each answer
+    check.step(60)
+    check.tick()
+    assert check.said()["tv"]["used_today_s"] == 60.0
+    check.compare()
+
+    check.end(1)  # an end: tv in its cooldown
+    now = check.said()
+    assert now["tv"]["state"] == "cooldown" and now["tv"]["remaining_today_s"] == 1740.0
+    check.compare()
+    check.engine.grant("alex", "tv", 600, check.now)  # a grant
+    assert check.said()["tv"]["remaining_today_s"] == 2340.0
+    check.compare()
+    check.engine.grant("alex", "chess", 60, check.now, "add",
+                       until=check.now.wall + timedelta(minutes=2))  # a grant until a moment
+    check.compare()
+    check.around(local(25, 16, 1) + timedelta(minutes=2))  # it runs out
+    check.to(check.engine.cooldowns[("alex", "tv")])  # the cooldown's end
+    assert check.said()["tv"]["state"] == "available"
+    check.compare()
