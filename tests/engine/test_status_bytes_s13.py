@@ -65,3 +65,49 @@ def test_each_change_is_in_the_next_answers_bytes() -> None:
     check.to(check.engine.cooldowns[("alex", "tv")])  # the cooldown's end
     assert check.said()["tv"]["state"] == "available"
     check.compare()
+
+
+def test_group_budgets_are_kept_only_while_nothing_but_a_change_can_move_them() -> None:
+    check = Written(Engine(load_policy_text(POLICY), PARIS), local(25, 15, 0))
+
+    def games() -> dict[str, Any]:
+        with check.engine.reading():
+            written = json.loads(SharedResult(check.render(check.shown)).encoded())
+        found: dict[str, Any] = written["users"][0]["groups"][0]
+        assert found["id"] == "games"
+        return found
+
+    def kept() -> bool:
+        return "alex" in check.shown.budgets
+
+    assert games()["remaining_today_s"] == 7800.0 and kept()
+    assert check.launch("alex", "radio")  # not one of the group's: they still stand
+    check.step(30)
+    assert games()["used_today_s"] == 0.0 and kept()
+    check.compare()
+    assert check.launch("alex", "kart")  # the group's: its use moves with the clock
+    assert games()["used_today_s"] == 0.0
+    check.step(60)
+    assert games()["used_today_s"] == 60.0
+    assert not kept()
+    check.compare()
+    check.end(2)  # kart stops: they stand again
+    check.step(5)
+    assert games()["used_today_s"] == 60.0 and kept()
+    check.compare()
+    check.engine.grant("alex", "games", 600, check.now)  # a grant: in the next answer
+    assert games()["remaining_today_s"] == 7800.0 + 600 - 60
+    check.compare()
+    ends = check.now.wall + timedelta(minutes=5)
+    check.engine.grant("alex", "games", 60, check.now, "add", until=ends)  # until a moment
+    assert games()["quota_today_s"] == 7800 + 600 + 60 and games()["on_top"]
+    check.step(60)
+    assert games()["quota_today_s"] == 7800 + 600 + 60
+    check.around(ends)  # it runs out
+    assert games()["quota_today_s"] == 7800 + 600 and "on_top" not in games()
+    assert not kept()
+    check.to(local(25, 23, 59))
+    check.end(1)
+    assert games()["used_today_s"] == 60.0
+    check.around(local(26, 0, 0))  # the quota day's end: the group's use is yesterday's
+    assert games()["used_today_s"] == 0.0 and games()["remaining_today_s"] == 7800.0
