@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from shepherd.engine import Engine
+from shepherd.engine.household import Household, RemoteSession
 from shepherd.ipc.protocol import Encoded, SharedResult
 from shepherd.policy import load_policy_text
 from tests.engine.conftest import PARIS, local
@@ -111,3 +112,23 @@ def test_group_budgets_are_kept_only_while_nothing_but_a_change_can_move_them() 
     assert games()["used_today_s"] == 60.0
     check.around(local(26, 0, 0))  # the quota day's end: the group's use is yesterday's
     assert games()["used_today_s"] == 0.0 and games()["remaining_today_s"] == 7800.0
+
+
+def test_group_budgets_follow_a_session_on_another_machine() -> None:
+    check = Written(Engine(load_policy_text(POLICY), PARIS), local(25, 15, 0))
+
+    def used() -> float:
+        with check.engine.reading():
+            written = json.loads(SharedResult(check.render(check.shown)).encoded())
+        return float(written["users"][0]["groups"][0]["used_today_s"])
+
+    assert used() == 0.0 and "alex" in check.shown.budgets
+    check.engine.set_household(Household(sessions=(RemoteSession(
+        "desktop", 9, "alex", "kart", check.now.wall, check.mono, check.mono + 600),)))
+    assert used() == 0.0
+    check.step(90)  # its use since its machine last said counts here too
+    assert used() == 90.0 and "alex" not in check.shown.budgets
+    check.compare()
+    check.step(600)  # past the end its machine announced: its last use still counts
+    assert used() == 600.0
+    check.compare()
