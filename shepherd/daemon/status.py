@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from shepherd.engine import Availability, Engine, Instant, Reason
 from shepherd.engine.allowance import QuotaLimits, Standing
 from shepherd.engine.outlook import Guard, Outlook
-from shepherd.ipc.protocol import SharedResult
+from shepherd.ipc.protocol import Encoded, SharedResult
 from shepherd.policy import Policy
 from shepherd.policy.model import Entry
 
@@ -49,7 +49,7 @@ def _week_fields(week: Standing | None) -> dict[str, Any]:
 @dataclass(frozen=True)
 class _Line:
     outlook: Outlook
-    line: dict[str, Any]
+    line: Encoded  # as handed out: never changed
     steady: bool  # rendered where the outlook's verdict is the same at every instant
     reasons: tuple[Reason, ...]  # the verdict's, when rendered
     # A ``live`` outlook's (a group quota its child's running sessions spend): until when
@@ -161,7 +161,7 @@ class _Block:
     at: Instant
     until: tuple[datetime | None, float | None]
     guards: tuple[Guard, ...]  # the kept lines' outlooks' (``Outlook.holds``)
-    lines: tuple[tuple[Entry, dict[str, Any] | None], ...]
+    lines: tuple[tuple[Entry, Encoded | None], ...]
 
     def holds(self, now: Instant, version: int, blocked: tuple[Reason, ...]) -> bool:
         wall, mono = self.until
@@ -188,16 +188,36 @@ def _until(line: _Line, now: Instant) -> tuple[datetime | None, float | None] | 
     return wall, mono
 
 
+@dataclass(frozen=True)
+class _Budgets:
+    """A child's group budgets as last rendered, for an engine at ``version`` on the
+    quota ``day``, from the instant ``at`` (both clocks) until that day ends (``until``).
+    Kept only when nothing but a change of the engine's state or the day's end can
+    change them (``_budgets_stand``): no session of the child spends one of its groups,
+    here or on another machine, and no time given to the child runs out at a moment."""
+
+    version: int
+    day: date
+    at: Instant
+    until: datetime
+    groups: tuple[Encoded, ...]
+
+    def holds(self, now: Instant, version: int, day: date) -> bool:
+        return (version == self.version and day == self.day and now.wall < self.until
+                and now.wall >= self.at.wall and now.mono >= self.at.mono)
+
+
 class Shown:
     """Each entry's line of the answer as last rendered, with the outlook it came from
     (engine/outlook.py): while the engine hands back the same outlook, the line stands,
     or only its time left is worked out again. And each child's lines together
-    (``_Block``), for as long as none of them can change. Held by the daemon from one
-    ``status`` to the next."""
+    (``_Block``), for as long as none of them can change, and its group budgets
+    (``_Budgets``), likewise. Held by the daemon from one ``status`` to the next."""
 
     def __init__(self) -> None:
         self.lines: dict[tuple[str, str], _Line] = {}
         self.blocks: dict[str, _Block] = {}
+        self.budgets: dict[str, _Budgets] = {}
 
 
 def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, SessionRecord],
@@ -236,14 +256,14 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
         block = shown.blocks.get(user.name) if shown is not None else None
         if block is not None and block.holds(now, engine.version, blocked):
             for entry, kept in block.lines:  # nothing to ask the engine but the volatile
-                entries.append(dict(kept) if kept is not None else _entry_line(
+                entries.append(kept if kept is not None else _entry_line(
                     now, engine, entry, user.name, day, blocked, shown)[0])
-            users.append(_user_fields(engine, policy, user.name, day, now, entries))
+            users.append(_user_fields(engine, policy, user.name, day, now, entries, shown))
             continue
         walls: list[datetime] = []
         monos: list[float] = []
         guards: set[Guard] = set()
-        kept_lines: list[tuple[Entry, dict[str, Any] | None]] = []
+        kept_lines: list[tuple[Entry, Encoded | None]] = []
         for entry in policy.entries:
             if not policy.entry_allows(entry, user.name):
                 continue
@@ -264,7 +284,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                 engine.version, blocked, now,
                 (min(walls) if walls else None, min(monos) if monos else None),
                 tuple(guards), tuple(kept_lines))
-        users.append(_user_fields(engine, policy, user.name, day, now, entries))
+        users.append(_user_fields(engine, policy, user.name, day, now, entries, shown))
     running = []
     for sid, record in sorted(sessions.items()):
         if only is not None and record.user != only:
@@ -311,14 +331,15 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
 def _entry_line(now: Instant, engine: Engine, entry: Entry, user: str, day: date,
                 blocked: tuple[Reason, ...], shown: Shown | None,
                 ) -> tuple[dict[str, Any], _Line | None]:
-    """An entry's line at ``now`` (a copy: the kept ones are never handed out), and the
-    kept line it is, when kept."""
+    """An entry's line at ``now``, and the kept line it is, when kept. A kept line is
+    handed out as it is kept, ``Encoded``: never changed, its bytes written once for
+    every answer it is part of (issue 13)."""
     outlook = engine.outlook(user, entry.id, now, blocked)
     assert outlook is not None
     lines = shown.lines if shown is not None else {}
     known = lines.get((user, entry.id))
     if known is not None and known.stands(outlook, now):
-        return dict(known.line), known  # the same answer
+        return known.line, known  # the same answer
     verdict = engine.verdict(outlook, now)
     if known is not None and known.outlook is outlook and known.reasons == verdict.reasons:
         line = dict(known.line)  # the same answer but for its time left
@@ -329,14 +350,48 @@ def _entry_line(now: Instant, engine: Engine, entry: Entry, user: str, day: date
     if shown is None or outlook.volatile:
         return line, None
     kept = lines[(user, entry.id)] = _Line(
-        outlook, line, outlook.steady(now), verdict.reasons,
+        outlook, Encoded(line), outlook.steady(now), verdict.reasons,
         engine.calm(outlook, now) if outlook.live else None)
-    return dict(line), kept
+    return kept.line, kept
 
 
 def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Instant,
-                 entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """A child's part of the answer: its entries' lines (given), its groups' budgets."""
+                 entries: list[dict[str, Any]], shown: Shown | None = None) -> dict[str, Any]:
+    """A child's part of the answer: its entries' lines (given), its groups' budgets
+    (kept in ``shown`` while they stand: ``_Budgets``)."""
+    kept = shown.budgets.get(user) if shown is not None else None
+    if kept is not None and kept.holds(now, engine.version, day):
+        groups: list[dict[str, Any]] = list(kept.groups)
+    else:
+        groups = _budgets(engine, policy, user, day, now)
+        if shown is not None:
+            shown.budgets.pop(user, None)
+            if _budgets_stand(engine, policy, user):
+                shown.budgets[user] = _Budgets(
+                    engine.version, day, now, engine.calendar.day_end(day),
+                    tuple(Encoded(group) for group in groups))
+                groups = list(shown.budgets[user].groups)
+    return {"name": user, "locked": user in engine.locked, "entries": entries,
+            "groups": groups}
+
+
+def _budgets_stand(engine: Engine, policy: Policy, user: str) -> bool:
+    """Can a child's group budgets change but by a change of the engine's state or the
+    quota day's end? Not while a session of the child spends one of its groups (its use
+    moves with the clock: here, or on another machine, whose last use counts even once
+    it ended), nor while the child has time given until a moment (what is left of it
+    falls as its end nears, and it runs out then)."""
+    if any(g.user == user for g in engine.timed.values()):
+        return False
+    if any(r.user == user for r in engine.household.sessions):
+        return False
+    spent = {engine.snapshot(sid).entry for sid in engine.session_ids(user)}
+    return not any(spent.intersection(group.entries) for group in policy.groups)
+
+
+def _budgets(engine: Engine, policy: Policy, user: str, day: date,
+             now: Instant) -> list[dict[str, Any]]:
+    """The budgets of the child's groups, worked out at ``now``."""
     groups = []
     for group in policy.groups:
         if not any(e.id in group.entries for e in policy.entries
@@ -353,8 +408,7 @@ def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Inst
                        "remaining_today_s": None if left is None else round(left, 3),
                        **_lasting_fields(engine, user, limits, day, now, today),
                        **_week_fields(week)})
-    return {"name": user, "locked": user in engine.locked, "entries": entries,
-            "groups": groups}
+    return groups
 
 
 def _lasting_fields(engine: Engine, user: str, limits: QuotaLimits, day: date, now: Instant,

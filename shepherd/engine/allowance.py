@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 
 from shepherd.engine.events import Period
 from shepherd.policy.model import QuotaSchedule
@@ -130,6 +131,13 @@ class QuotaLimits:
     members: tuple[str, ...]
     daily: QuotaSchedule | None
     weekly: int | None
+
+    def __hash__(self) -> int:  # its fields' hash, once: every read pass's memo keys hold
+        return self._hash  # one (a policy model's hash walks all of its fields each time)
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.target, self.members, self.daily, self.weekly))
 
     @property
     def limited(self) -> bool:

@@ -74,13 +74,95 @@ class Request:
 
 class SharedResult(dict[str, Any]):
     """A result handed unchanged to several callers (``status`` asked in the same turn):
-    the server encodes it once for all of their answers. Never changed once handed out."""
+    the server encodes it once for all of their answers (``encoded``, which takes each
+    ``Encoded`` part's kept bytes). Never changed once handed out."""
+
+    def encoded(self) -> bytes:
+        """``encode(self)`` without its newline, byte for byte."""
+        return _spliced(self) or _dumps(self)
+
+
+class Encoded(dict[str, Any]):
+    """A JSON object that keeps its own encoding, for the answers it is part of
+    (``status`` keeps each entry's line from one answer to the next: issue 13). It can
+    be read as any dict but not changed (its bytes would no longer say it): changing
+    raises ``TypeError``; a copy (``dict(line)``) is a plain dict. Its values are never
+    changed either (they are the caller's promise, as a ``SharedResult``'s are)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.encoded = _dumps(self)  # ``encode(self)`` without its newline
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("an Encoded object is never changed: change a copy (dict(it))")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+
+def _dumps(value: Any) -> bytes:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    # A lone surrogate is not UTF-8: written as its JSON escape (``\ud800``), never lost.
+    # (Per character, so the encoding of parts joined is the parts' encodings joined.)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _spliced(value: Any) -> bytes | None:
+    """``_dumps(value)``, with each ``Encoded`` inside it written from its kept bytes;
+    None: there is none inside (``_dumps`` it). The parts around the kept ones are
+    encoded together, a run of a dict's items or of a list's items at a time, so the
+    bytes are the very ones ``json.dumps`` writes for the whole (objects whose keys
+    are all strings; any other is encoded whole, its ``Encoded`` parts by their items)."""
+    if isinstance(value, Encoded):
+        return value.encoded
+    if isinstance(value, dict):
+        found = {key: part for key, item in value.items()
+                 if isinstance(item, _INSIDE) and (part := _spliced(item)) is not None}
+        if not found or not all(isinstance(key, str) for key in value):
+            return None
+        out: list[bytes] = []
+        run: dict[str, Any] = {}
+        for key, item in value.items():
+            part = found.get(key)
+            if part is None:
+                run[key] = item
+                continue
+            if run:
+                out.append(_dumps(run)[1:-1])
+                run = {}
+            out.append(_dumps(key) + b":" + part)
+        if run:
+            out.append(_dumps(run)[1:-1])
+        return b"{" + b",".join(out) + b"}"
+    if isinstance(value, list):
+        at: dict[int, bytes] = {}
+        for n, item in enumerate(value):
+            if isinstance(item, Encoded):
+                at[n] = item.encoded
+            elif isinstance(item, _INSIDE) and (part := _spliced(item)) is not None:
+                at[n] = part
+        if not at:
+            return None
+        out = []
+        start = 0  # the first item of the run not yet written
+        for n, part in at.items():
+            if start < n:
+                out.append(_dumps(value[start:n])[1:-1])
+            out.append(part)
+            start = n + 1
+        if start < len(value):
+            out.append(_dumps(value[start:])[1:-1])
+        return b"[" + b",".join(out) + b"]"
+    return None
+
+
+_INSIDE = (dict, list)  # what may hold an ``Encoded``
 
 
 def encode(message: Any) -> bytes:
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
-    # A lone surrogate is not UTF-8: written as its JSON escape (``\ud800``), never lost.
-    return text.encode("utf-8", "backslashreplace") + b"\n"
+    return _dumps(message) + b"\n"
 
 
 def response(request_id: JsonId, result: Any) -> dict[str, Any]:

@@ -644,7 +644,7 @@ class RpcServer:
             return encode(answer)
         result = answer["result"]
         if self._shared is None or self._shared[0] is not result:
-            self._shared = (result, encode(result)[:-1])  # (kept: its id is never reused)
+            self._shared = (result, result.encoded())  # (kept: its id is never reused)
         return (b'{"jsonrpc":"2.0","id":' + encode(answer["id"])[:-1] + b',"result":'
                 + self._shared[1] + b"}\n")
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from shepherd.daemon import status
 from shepherd.engine import Engine, Instant, SessionDue, SessionStarted
 from shepherd.engine.calendar import open_intervals
+from shepherd.ipc.protocol import SharedResult, encode
 from shepherd.policy import Policy, load_policy_text
 from tests.engine.conftest import PARIS, local
 from tests.engine.test_properties import USERS, ZONES, policies, starts
@@ -102,6 +103,8 @@ class Check:
         finally:
             engine._outlooks = kept_outlooks
         assert shown == fresh_status
+        # The kept lines' kept bytes too: the answer as the daemon writes it (issue 13).
+        assert SharedResult(shown).encoded() == encode(fresh_status)[:-1]
 
     def render(self, shown: status.Shown | None) -> dict[str, Any]:
         return status.render(self.now, self.engine, self.engine.policy, self.sessions,
