@@ -28,6 +28,10 @@ One JSON message each way, a reply to every request, in order:
   session), the alarm sends nothing and forgets the session. So the programs hear the
   deadline's SIGTERM once, and nobody waits for anybody to decide who sends it.
 - ``{"op": "disarm", "session": N}`` → ``disarmed``, ``fired`` or ``unknown``.
+- ``{"op": "watch", "session": N, "group": PATH}`` (or ``"keeper": true`` with its
+  pidfd) → ``watching``; ``{"op": "unwatch", "session": N}`` → ``unwatched`` or
+  ``unknown``: the sessions the daemon knows, deadline or none, whose ends this
+  process notes should the daemon die (``outlive``, ``ends.py``).
 
 Each reply is ``{"state": ...}``. A fire is told once, in the reply to the next request
 that names the session, and then forgotten; that reply also says how late, by this
@@ -42,9 +46,12 @@ by this process's clock fires before the next request is read (fail closed: a
 grant or a stop that reaches the alarm after the deadline finds the SIGTERM sent).
 A group's members are signalled by a thread of this process while it goes on
 answering (a session's thousands of processes must not make it look dead).
-The first message it sends is ``{"ready": PID}``. It exits when the daemon's end
-of the socket closes (the daemon stopped or died): a deadline never outlives the
-daemon that armed it. SIGINT, SIGTERM and SIGHUP are ignored (they are the daemon's).
+The first message it sends is ``{"ready": PID}``. When the daemon's end of the socket
+closes (the daemon stopped or died) it exits, unless it was started with a file to
+note ends in (``FD ENDS_FD INSTANCE``) and sessions are still watched: then it notes
+each one's end as it comes, and goes on sending the deadlines' SIGTERMs, until all
+have ended or the next daemon stops it (``outlive``; ``ends.py``). SIGINT, SIGTERM
+and SIGHUP are ignored (they are the daemon's).
 """
 
 from __future__ import annotations
@@ -68,13 +75,18 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 
 
 from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
-from shepherd.supervisor.cgroups import signal_all
+from shepherd.supervisor.cgroups import populated, signal_all
+from shepherd.supervisor.ends import boot_id, note_end
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
+IN_MODIFY = 0x00000002  # (inotify.py's, without its asyncio)
+IN_NONBLOCK = 0o4000
+IN_CLOEXEC = 0o2000000
+POLL_S = 0.05  # how often an end is looked for where inotify could not be had
 SIGNAL_SAY = 100  # a group of more processes is also logged once all are signalled
 
 
@@ -153,6 +165,9 @@ class Alarms:
         self.fired: dict[int, tuple[float, float]] = {}
         self._report = report
         self.workers: list[threading.Thread] = []  # groups being signalled
+        # Every session armed and not disarmed, fired or not: where its programs run (a
+        # keeper: this process's own copy of its pidfd), for ``outlive``.
+        self.watched: dict[int, Target] = {}
 
     def fire_due(self) -> None:
         """Every deadline passed fires now. A group's members are signalled by a thread
@@ -218,6 +233,8 @@ class Alarms:
     def handle(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
         """The reply: ``{"state": ...}``; a fire also says ``woke_ms`` and ``sent_ms``.
         ``fds``: the descriptors that came with the request, each kept or closed here."""
+        if request.get("op") in ("watch", "unwatch"):  # (a fire is told to the next
+            return self._watch(request, fds)           # arm or disarm, not to these)
         token: int | None = None
         target: Target | None = None
         if request.get("op") == "arm":
@@ -259,6 +276,25 @@ class Alarms:
         self.armed[session] = (float(at), target, token)
         return {"state": "armed"}
 
+    def _watch(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
+        """``watch`` (its target as an arm's, kept until ``unwatch``) or ``unwatch``."""
+        session = request.get("session")
+        target = self._target(request, fds) if request["op"] == "watch" else None
+        for fd in fds:
+            if fd != target:
+                os.close(fd)
+        if not isinstance(session, int) or (request["op"] == "watch" and target is None):
+            if target is not None:
+                _let_go(target)
+            return {"state": "bad request"}
+        watched = self.watched.pop(session, None)
+        if watched is not None:
+            _let_go(watched)
+        if target is None:
+            return {"state": "unwatched" if watched is not None else "unknown"}
+        self.watched[session] = target
+        return {"state": "watching"}
+
     @staticmethod
     def _target(request: dict[str, object], fds: list[int]) -> Target | None:
         """What an arm request names: a cgroup's absolute path, or the keeper's pidfd."""
@@ -270,7 +306,72 @@ class Alarms:
         return Path(group)
 
 
-def serve(sock: socket.socket, report: TextIO | None = None) -> None:
+class Ends:
+    """Where the sessions' ends are noted once the daemon is gone (``ends.py``)."""
+
+    def __init__(self, fd: int, instance: str) -> None:
+        self.fd, self.instance = fd, instance
+        self.boot_id = boot_id()
+
+    def note(self, session: int) -> None:
+        with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
+            note_end(self.fd, session, self.instance, self.boot_id)
+
+
+def _ended(target: Target) -> bool:
+    if isinstance(target, Path):
+        return not populated(target)
+    poller = select.poll()
+    poller.register(target, select.POLLIN)
+    return bool(poller.poll(0))  # a pidfd is readable once its process exited
+
+
+def outlive(alarms: Alarms, ends: Ends) -> None:
+    """The daemon is gone: note each watched session's end as it comes (``ends.py``),
+    and go on sending each deadline's SIGTERM, until every session has ended (or a new
+    daemon stops this process: ``ends.take_over``). A group is heard through inotify on
+    its ``cgroup.events``, a keeper through its pidfd; the time noted is when this
+    process saw the end (never before it)."""
+    alarms._say(f"shepherd alarm: the daemon is gone; noting the ends of sessions "
+                f"{sorted(alarms.watched)}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    inotify = int(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
+    poller = select.poll()
+    heard = inotify >= 0
+    if heard:
+        poller.register(inotify, select.POLLIN)
+    for target in alarms.watched.values():
+        if isinstance(target, int):
+            poller.register(target, select.POLLIN)
+        elif not heard or libc.inotify_add_watch(
+                inotify, os.fsencode(target / "cgroup.events"), IN_MODIFY) < 0:
+            heard = False  # (gone already: seen below) polled, as a last resort
+    while alarms.watched:
+        alarms.fire_due()
+        for session, target in list(alarms.watched.items()):
+            if _ended(target):
+                ends.note(session)
+                del alarms.watched[session]
+                armed = alarms.armed.pop(session, None)
+                if armed is not None:
+                    _let_go(armed[1], armed[2])
+                if isinstance(target, int):
+                    poller.unregister(target)
+                _let_go(target)
+        if not alarms.watched:
+            break
+        wait = alarms.wait()
+        if not heard:
+            wait = POLL_S if wait is None else min(wait, POLL_S)
+        poller.poll(None if wait is None else wait * 1000 + 0.5)
+        if inotify >= 0:
+            with contextlib.suppress(BlockingIOError):
+                os.read(inotify, 65536)
+    alarms.settle()
+
+
+def serve(sock: socket.socket, report: TextIO | None = None,
+          ends: Ends | None = None) -> None:
     alarms = Alarms(report)
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     poller = select.poll()
@@ -281,8 +382,13 @@ def serve(sock: socket.socket, report: TextIO | None = None) -> None:
         if not poller.poll(None if wait is None else wait * 1000 + 0.5):
             continue
         alarms.fire_due()  # a deadline passed while the request came: it fires first
-        message, fds, _, _ = socket.recv_fds(sock, MESSAGE_MAX, FDS_MAX)
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, MESSAGE_MAX, FDS_MAX)
+        except ConnectionResetError:
+            message, fds = b"", []
         if not message:
+            if ends is not None and alarms.watched:
+                outlive(alarms, ends)
             alarms.settle()
             return  # the daemon's end closed
         try:
@@ -295,7 +401,10 @@ def serve(sock: socket.socket, report: TextIO | None = None) -> None:
             for fd in fds:
                 os.close(fd)
             reply = {"state": "bad request"}
-        sock.send(json.dumps(reply).encode())
+        try:
+            sock.send(json.dumps(reply).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            continue  # the daemon died before the answer: its EOF is read next
 
 
 def main() -> None:
@@ -306,8 +415,9 @@ def main() -> None:
         signal.signal(signum, signal.SIG_IGN)
     hurry()  # before the powers go: raising one's priority is one of them
     keep_only_kill()  # at worst it keeps what the daemon has
+    ends = Ends(int(sys.argv[2]), sys.argv[3]) if len(sys.argv) > 3 else None
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        serve(sock, sys.stderr)
+        serve(sock, sys.stderr, ends)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from typing import Any
 
 from shepherd.descriptors import programs_limit
 from shepherd.priority import PROGRAM_NICE
-from shepherd.supervisor import Membership, starter
+from shepherd.supervisor import Membership, alarm, ends, starter
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.alarm import Alarm, AlarmDown
 from shepherd.supervisor.cgroups import (
@@ -61,6 +61,7 @@ from shepherd.supervisor.cgroups import (
     set_freeze,
     taking,
 )
+from shepherd.supervisor.ends import Ended, boot_id
 from shepherd.supervisor.instance import held_elsewhere
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
@@ -106,9 +107,13 @@ class DirectBackend:
     name = "direct"
 
     def __init__(self, log_dir: Path, instance_id: str, use_cgroups: bool = True,
-                 system_mode: bool = False) -> None:
+                 system_mode: bool = False, ends_file: Path | None = None) -> None:
         self.logs = SessionLogs(log_dir)
         self.instance_id = instance_id
+        # Where the alarm notes the sessions' ends once the daemon is gone (``ends.py``),
+        # and what the alarms of an earlier daemon noted there (read at ``start``).
+        self.ends_file = ends_file
+        self._noted_ends: dict[int, Ended] = {}
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
         self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
@@ -123,6 +128,7 @@ class DirectBackend:
         self._deadlines: dict[int, float] = {}  # the guard's last word
         self._reached: dict[int, float] = {}  # and the deadlines that passed since (``arm``)
         self._armed: dict[int, float] = {}
+        self._watched: set[int] = set()  # the sessions whose end the alarm would note
         # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
         # waits for its answer, so the figures it brings are kept (``_ended``).
         self._asking: dict[int, threading.Event] = {}
@@ -141,8 +147,15 @@ class DirectBackend:
                                                delegated_only=self.system_mode)
             except CgroupUnavailable as exc:
                 reason = str(exc)
+        if self.ends_file is not None:  # before this daemon's own alarm or any recovery
+            try:
+                self._noted_ends = ends.take_over(self.ends_file, self.instance_id, boot_id(),
+                                             alarm.HELPER)
+            except OSError as exc:
+                log.error("could not read the sessions' ends noted while the daemon was down "
+                          "(%s): each is charged until it was seen gone", exc)
         if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
-            self.alarm = Alarm(self._alarm_ready)
+            self.alarm = Alarm(self._alarm_ready, self.ends_file, self.instance_id)
             self.alarm.start()
         if self.home is not None:
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
@@ -150,6 +163,9 @@ class DirectBackend:
                   "instead, which is weaker", reason)
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)
+
+    def ended_while_down(self, session_id: int) -> Ended | None:
+        return self._noted_ends.get(session_id)
 
     def fail_closed(self) -> list[str]:
         # Process trees (no cgroup) are not reached: finding them needs /proc walks the
@@ -210,9 +226,11 @@ class DirectBackend:
             assert self.home is not None
             if not self._watch(session, lambda: self._ended(session)):
                 asyncio.get_running_loop().call_soon(self._ended, session)
+            self._rewatch()
             return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
                     "cgroup": str(session.group)}
         session.keeper = session.child_fd  # the keeper is our child; its exit ends the session
+        self._rewatch()
         info = read_proc(child.pid)
         return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
                 "keeper": child.pid, "keeper_start": info.start if info else 0}
@@ -339,6 +357,7 @@ class DirectBackend:
         (a ``stop`` that waits for ``ended`` closes the books after this, figures and all)."""
         session.ended.set()
         self.sessions.pop(session.session_id, None)
+        self._rewatch()
         with self._terminating:  # (its token: read under the lock, ``_claim``)
             self._reached.pop(session.session_id, None)
             if session.token is not None:
@@ -512,6 +531,7 @@ class DirectBackend:
             asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
         else:
             return False
+        self._rewatch()
         self.logs.follow(session_id)
         return True
 
@@ -793,6 +813,7 @@ class DirectBackend:
                     log.debug("session %d: the alarm holds its deadline", session_id)
         except AlarmDown as exc:
             self._alarm_failed(exc)
+        self._sync_watches()
         return fired
 
     def _disarm(self, session_id: int) -> str | None:
@@ -866,6 +887,7 @@ class DirectBackend:
         log.error("the deadline alarm failed (%s): the daemon's own thread keeps the "
                   "deadlines until it is back", exc)
         self._armed.clear()
+        self._watched.clear()
 
     def _alarm_ready(self) -> None:
         """On the loop: a (new) alarm serves: it is given every deadline the guard holds
@@ -876,7 +898,37 @@ class DirectBackend:
     def _rearm_all(self) -> None:
         with self._terminating:
             self._armed.clear()
+            self._watched.clear()
             self._sync()
+
+    def _rewatch(self) -> None:
+        """A session came or went: the alarm is told (``_sync_watches``) by a thread of
+        its own (a request waits for its reply: never on the loop)."""
+        if self.alarm is not None and self.ends_file is not None:
+            threading.Thread(target=self._rewatch_now, name="alarm-watch", daemon=True).start()
+
+    def _rewatch_now(self) -> None:
+        with self._terminating:
+            self._sync_watches()
+
+    def _sync_watches(self) -> None:
+        """The alarm watches every session known here (``_terminating`` held), deadline or
+        none: should this daemon die, it notes when each ends (``ends.py``)."""
+        if self.alarm is None or not self.alarm.ready or self.ends_file is None:
+            return
+        wanted = {sid: (session.group, session.keeper)
+                  for sid, session in list(self.sessions.items())
+                  if session.group is not None or session.keeper is not None}
+        try:
+            for session_id in [s for s in self._watched if s not in wanted]:
+                self._watched.discard(session_id)
+                self.alarm.unwatch(session_id)
+            for session_id, (group, keeper) in wanted.items():
+                if session_id not in self._watched:
+                    self.alarm.watch(session_id, group, None if group else keeper)
+                    self._watched.add(session_id)
+        except AlarmDown as exc:
+            self._alarm_failed(exc)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:
