@@ -129,6 +129,8 @@ class DirectBackend:
         self._reached: dict[int, float] = {}  # and the deadlines that passed since (``arm``)
         self._armed: dict[int, float] = {}
         self._watched: set[int] = set()  # the sessions whose end the alarm would note
+        self._watching = threading.Lock()  # one ``_rewatch_now`` at a time
+        self._watched_for = 0  # which alarm (``Alarm.starts``) ``_watched`` is of
         # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
         # waits for its answer, so the figures it brings are kept (``_ended``).
         self._asking: dict[int, threading.Event] = {}
@@ -813,7 +815,7 @@ class DirectBackend:
                     log.debug("session %d: the alarm holds its deadline", session_id)
         except AlarmDown as exc:
             self._alarm_failed(exc)
-        self._sync_watches()
+        self._rewatch()
         return fired
 
     def _disarm(self, session_id: int) -> str | None:
@@ -887,7 +889,6 @@ class DirectBackend:
         log.error("the deadline alarm failed (%s): the daemon's own thread keeps the "
                   "deadlines until it is back", exc)
         self._armed.clear()
-        self._watched.clear()
 
     def _alarm_ready(self) -> None:
         """On the loop: a (new) alarm serves: it is given every deadline the guard holds
@@ -898,37 +899,49 @@ class DirectBackend:
     def _rearm_all(self) -> None:
         with self._terminating:
             self._armed.clear()
-            self._watched.clear()
             self._sync()
 
     def _rewatch(self) -> None:
-        """A session came or went: the alarm is told (``_sync_watches``) by a thread of
+        """A session came or went: the alarm is told (``_rewatch_now``) by a thread of
         its own (a request waits for its reply: never on the loop)."""
         if self.alarm is not None and self.ends_file is not None:
             threading.Thread(target=self._rewatch_now, name="alarm-watch", daemon=True).start()
 
     def _rewatch_now(self) -> None:
-        with self._terminating:
-            self._sync_watches()
-
-    def _sync_watches(self) -> None:
-        """The alarm watches every session known here (``_terminating`` held), deadline or
-        none: should this daemon die, it notes when each ends (``ends.py``)."""
-        if self.alarm is None or not self.alarm.ready or self.ends_file is None:
+        """The alarm watches every session known here, deadline or none: should this
+        daemon die, it notes when each ends (``ends.py``). Its requests are made without
+        ``_terminating`` held (a stopped alarm answers nothing for half a second, and a
+        deadline's SIGTERM must not wait for that): a keeper's pidfd is copied under it."""
+        alarm = self.alarm
+        if alarm is None or self.ends_file is None:
             return
-        wanted = {sid: (session.group, session.keeper)
-                  for sid, session in list(self.sessions.items())
-                  if session.group is not None or session.keeper is not None}
-        try:
-            for session_id in [s for s in self._watched if s not in wanted]:
-                self._watched.discard(session_id)
-                self.alarm.unwatch(session_id)
-            for session_id, (group, keeper) in wanted.items():
-                if session_id not in self._watched:
-                    self.alarm.watch(session_id, group, None if group else keeper)
-                    self._watched.add(session_id)
-        except AlarmDown as exc:
-            self._alarm_failed(exc)
+        with self._watching:
+            if not alarm.ready:
+                return
+            with self._terminating:  # (a keeper's descriptor is closed only under it)
+                wanted = {sid: (session.group, None if session.group is not None
+                                else os.dup(session.keeper) if session.keeper is not None
+                                else None)
+                          for sid, session in list(self.sessions.items())
+                          if session.group is not None or session.keeper is not None}
+                if alarm.starts != self._watched_for:  # a new alarm: it watches nothing
+                    self._watched, self._watched_for = set(), alarm.starts
+            try:
+                for session_id in [s for s in self._watched if s not in wanted]:
+                    self._watched.discard(session_id)
+                    alarm.unwatch(session_id)
+                for session_id, (group, keeper) in wanted.items():
+                    if session_id not in self._watched:
+                        alarm.watch(session_id, group, keeper)
+                        self._watched.add(session_id)
+            except AlarmDown as exc:
+                log.warning("the deadline alarm was not told which sessions to watch (%s)",
+                            exc)
+                self._watched = set()
+            finally:
+                for _, keeper in wanted.values():
+                    if keeper is not None:
+                        os.close(keeper)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         if session.group is not None:
