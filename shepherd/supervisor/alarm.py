@@ -51,13 +51,14 @@ class Alarm:
     """The alarm process, started (and started again) on the event loop."""
 
     def __init__(self, on_ready: Callable[[], None], ends: Path | None = None,
-                 instance: str = "") -> None:
+                 instance: str = "", home: Path | None = None) -> None:
         """``on_ready``: called on the loop each time a (new) alarm process is serving.
         ``ends``: the file where the alarm notes the sessions' ends once the daemon is
         gone (``ends.py``), for this ``instance``; None: it exits with the daemon."""
         self._on_ready = on_ready
         self._ends = ends
         self._instance = instance
+        self._home = home  # the instance's cgroup: its session groups are looked for too
         self._lock = threading.Lock()  # one request at a time, its reply read before the next
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -115,7 +116,8 @@ class Alarm:
             args = [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())]
             if self._ends is not None:
                 noted = ends.open_for_alarm(self._ends)
-                args += [str(noted), self._instance]
+                args += [str(noted), self._instance,
+                         *([str(self._home)] if self._home is not None else [])]
             process = subprocess.Popen(
                 args, pass_fds=tuple(fd for fd in (theirs.fileno(), noted) if fd is not None),
                 env={}, cwd="/", stdin=subprocess.DEVNULL,

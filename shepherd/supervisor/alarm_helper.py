@@ -309,9 +309,25 @@ class Alarms:
 class Ends:
     """Where the sessions' ends are noted once the daemon is gone (``ends.py``)."""
 
-    def __init__(self, fd: int, instance: str) -> None:
+    def __init__(self, fd: int, instance: str, home: str | None = None) -> None:
         self.fd, self.instance = fd, instance
         self.boot_id = boot_id()
+        # The instance's cgroup (``cgroups.CgroupHome``): its session groups are looked
+        # for at the daemon's end too, for one the daemon had not told of yet.
+        self.home = (Path(home) if home and home.startswith("/") and ".." not in home
+                     else None)
+
+    def found(self) -> dict[int, Path]:
+        """The session groups of the instance that hold a process now."""
+        groups: dict[int, Path] = {}
+        if self.home is None:
+            return groups
+        with contextlib.suppress(OSError):
+            for child in self.home.iterdir():
+                number = child.name[len("session-"):]
+                if child.name.startswith("session-") and number.isdigit() and populated(child):
+                    groups[int(number)] = child
+        return groups
 
     def note(self, session: int) -> None:
         with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
@@ -332,6 +348,10 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
     daemon stops this process: ``ends.take_over``). A group is heard through inotify on
     its ``cgroup.events``, a keeper through its pidfd; the time noted is when this
     process saw the end (never before it)."""
+    for session, group in ends.found().items():  # (one told of holds a process: it ran)
+        alarms.watched.setdefault(session, group)
+    if not alarms.watched:
+        return
     alarms._say(f"shepherd alarm: the daemon is gone; noting the ends of sessions "
                 f"{sorted(alarms.watched)}")
     libc = ctypes.CDLL(None, use_errno=True)
@@ -387,7 +407,7 @@ def serve(sock: socket.socket, report: TextIO | None = None,
         except ConnectionResetError:
             message, fds = b"", []
         if not message:
-            if ends is not None and alarms.watched:
+            if ends is not None:
                 outlive(alarms, ends)
             alarms.settle()
             return  # the daemon's end closed
@@ -415,7 +435,8 @@ def main() -> None:
         signal.signal(signum, signal.SIG_IGN)
     hurry()  # before the powers go: raising one's priority is one of them
     keep_only_kill()  # at worst it keeps what the daemon has
-    ends = Ends(int(sys.argv[2]), sys.argv[3]) if len(sys.argv) > 3 else None
+    ends = (Ends(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+            if len(sys.argv) > 3 else None)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         serve(sock, sys.stderr, ends)
 

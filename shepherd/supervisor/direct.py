@@ -157,7 +157,8 @@ class DirectBackend:
                 log.error("could not read the sessions' ends noted while the daemon was down "
                           "(%s): each is charged until it was seen gone", exc)
         if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
-            self.alarm = Alarm(self._alarm_ready, self.ends_file, self.instance_id)
+            self.alarm = Alarm(self._alarm_ready, self.ends_file, self.instance_id,
+                               self.home.instance if self.home is not None else None)
             self.alarm.start()
         if self.home is not None:
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
