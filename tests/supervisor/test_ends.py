@@ -165,3 +165,44 @@ def test_a_groups_end_is_heard_and_its_deadline_still_fires(tmp_path: Path,
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
+@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
+def test_a_session_group_it_was_not_told_of_is_found_at_the_daemons_end(
+        tmp_path: Path, group: Path) -> None:
+    """At load the daemon may be killed before it told the alarm of a session it just
+    started: the alarm also looks in the instance's cgroup for session groups that hold
+    a process (an empty one is left alone: its program may not have started yet)."""
+    noted = tmp_path / ends.FILE
+    sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fd = ends.open_for_alarm(noted)
+    process = subprocess.Popen([sys.executable, "-I", "-S", HELPER, str(theirs.fileno()),
+                                str(fd), "i1", str(group)], pass_fds=(theirs.fileno(), fd),
+                               env={}, cwd="/", stderr=subprocess.DEVNULL)
+    theirs.close()
+    os.close(fd)
+    sock.settimeout(30)
+    busy, empty = group / "session-12", group / "session-13"
+    busy.mkdir()
+    empty.mkdir()
+    member = subprocess.Popen(["sleep", "300"])
+    try:
+        assert json.loads(sock.recv(65536))["ready"] == process.pid
+        (busy / "cgroup.procs").write_text(str(member.pid))
+        sock.close()
+        time.sleep(0.3)
+        assert process.poll() is None
+        member.kill()
+        member.wait()
+        assert process.wait(timeout=30) == 0
+        assert [r["session"] for r in records(noted)] == [12]
+    finally:
+        member.kill()
+        member.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for made in (busy, empty):
+            wait_for(lambda m=made: not (m / "cgroup.procs").read_text().strip())  # type: ignore[misc]
+            remove(made)
