@@ -664,9 +664,8 @@ class Daemon:
             this_boot = snap.boot_id == self.boot_id
             stopped_at = stops.get(snap.session_id, seen[snap.session_id])
             noted = None
-            if this_boot and not alive:
-                # (also when the sweep went through its group: the alarm saw it empty,
-                # and nothing but this session's own launch ever moves a process in)
+            if this_boot and not alive and snap.session_id not in stops:
+                # (a program the sweep stopped ran until then, whatever was noted)
                 noted = self._noted_end(snap.session_id, seen[snap.session_id])
                 stopped_at = noted or stopped_at
             ended = self.engine.end_recovered(

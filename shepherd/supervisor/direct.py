@@ -568,6 +568,7 @@ class DirectBackend:
             self.home.clear_refusals()
         keepers = self._stray_keepers() if self.home is None else {}
         stray = sorted({*groups, *keepers} - set(self.sessions))
+        stopped = []  # (an empty group is only removed: nothing of it ran on)
         for sid in stray:
             session = DirectSession(sid, lambda _: None, group=groups.get(sid))
             if session.group is not None:
@@ -584,8 +585,9 @@ class DirectBackend:
                 session.keeper = fd
                 self.sessions[sid] = session
                 asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
+            stopped.append(sid)
             await self.stop(sid, grace)
-        return stray
+        return stopped
 
     def _stray_keepers(self) -> dict[int, tuple[int, int]]:
         """Keepers of this instance (their arguments say so): session -> (pid, start)."""
