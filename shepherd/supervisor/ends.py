@@ -9,7 +9,8 @@ of its socket closes, it goes on watching every session it held (a group's
 file ``ends`` of the daemon's state directory (its own user's, mode 0600, opened by
 the daemon and passed to the alarm as a descriptor), one JSON line each, fsynced:
 
-    {"session": N, "instance": ID, "boot_id": B, "mono": M, "boot": T, "wall": W}
+    {"session": N, "instance": ID, "boot_id": B, "mono": M, "boot": T, "wall": W,
+     "by": ALARM_PID}
 
 (``mono``: ``CLOCK_MONOTONIC``, the clock the daemon's books use; ``boot``:
 ``CLOCK_BOOTTIME``; ``wall``: ``CLOCK_REALTIME``, for a person reading the file.) The
@@ -21,7 +22,8 @@ daemon, before it starts its own alarm or recovers a session, stops every alarm 
 file names that still runs (that pid, that start time, the alarm's program: never
 another process that got its pid), so no old alarm signals a session the new daemon
 holds (a deadline it moved, a session it stopped), and the file is complete when it
-is read; then it reads the ends of its own instance and boot, and empties the file.
+is read; then it reads the ends of its own instance and boot noted by an alarm the
+file names (one the last daemon started), and empties the file.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def note_end(fd: int, session: int, instance: str, boot_id: str) -> None:
     """(The alarm) session's programs are gone, now."""
     _append(fd, {"session": session, "instance": instance, "boot_id": boot_id,
                  "mono": time.monotonic(), "boot": time.clock_gettime(time.CLOCK_BOOTTIME),
-                 "wall": time.time()})
+                 "wall": time.time(), "by": os.getpid()})
 
 
 def start_ticks(pid: int) -> int | None:
@@ -147,15 +149,20 @@ def take_over(path: Path, instance: str, boot_id: str, program: str) -> dict[int
     instance in this boot, and empty the file. A record of another instance or boot,
     or not well formed, is ignored (fail closed: that session is charged as if nothing
     had been noted)."""
+    listed: set[int] = set()  # the alarms the last daemon started (this file's own)
     for record in _records(path):
         pid, start = record.get("alarm"), record.get("start")
         if isinstance(pid, int) and isinstance(start, int) and pid > 0:
+            listed.add(pid)
             _stop_alarm(pid, start, program)
     ends: dict[int, Ended] = {}
     for record in _records(path):  # read again: complete now that none of them runs
         session = record.get("session")
         times = [record.get(k) for k in ("mono", "boot", "wall")]
-        if (not isinstance(session, int) or record.get("instance") != instance
+        # (an alarm an earlier take-over missed, whose record that one emptied away, may
+        # note the end of another session that got the same number: never believed)
+        if (not isinstance(session, int) or record.get("by") not in listed
+                or record.get("instance") != instance
                 or boot_id == "unknown" or record.get("boot_id") != boot_id
                 or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
                            for t in times)):

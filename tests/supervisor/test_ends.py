@@ -102,11 +102,12 @@ def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
         os.close(pidfd)
         sock.close()
         line = {"session": 3, "instance": "i1", "boot_id": BOOT, "mono": 5.0, "boot": 6.0,
-                "wall": 7.0}
+                "wall": 7.0, "by": process.pid}
         with noted.open("a") as handle:
             for record in [line, {**line, "session": 4, "instance": "other"},
                            {**line, "session": 5, "boot_id": "another boot"},
                            {**line, "session": 6, "mono": "soon"},
+                           {**line, "session": 10, "by": stranger.pid + 100000},
                            {"alarm": stranger.pid, "start": ends.start_ticks(stranger.pid)},
                            {**line, "session": 3, "mono": 9.0}]:
                 handle.write(json.dumps(record) + "\n")
