@@ -64,6 +64,7 @@ import select
 import signal
 import socket
 import stat
+import struct
 import sys
 import threading
 import time
@@ -86,7 +87,12 @@ PR_SET_NO_NEW_PRIVS = 38
 IN_MODIFY = 0x00000002  # (inotify.py's, without its asyncio)
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
+IN_Q_OVERFLOW = 0x00004000
 POLL_S = 0.05  # how often an end is looked for where inotify could not be had
+# How long an empty session group found at the daemon's end is waited on for its program
+# to move in (the starter, a Python process of its own, may take seconds at load).
+PENDING_S = 30.0
+PENDING_LOOK_S = 0.5  # how often such a group is looked at (its removal is not heard)
 SIGNAL_SAY = 100  # a group of more processes is also logged once all are signalled
 
 
@@ -318,14 +324,14 @@ class Ends:
                      else None)
 
     def found(self) -> dict[int, Path]:
-        """The session groups of the instance that hold a process now."""
+        """The session groups of the instance now, empty or not."""
         groups: dict[int, Path] = {}
         if self.home is None:
             return groups
         with contextlib.suppress(OSError):
             for child in self.home.iterdir():
                 number = child.name[len("session-"):]
-                if child.name.startswith("session-") and number.isdigit() and populated(child):
+                if child.name.startswith("session-") and number.isdigit():
                     groups[int(number)] = child
         return groups
 
@@ -342,18 +348,50 @@ def _ended(target: Target) -> bool:
     return bool(poller.poll(0))  # a pidfd is readable once its process exited
 
 
+def _modified(inotify: int) -> set[int]:
+    """The watch descriptors whose file was modified since the last read (-1: events
+    were lost, any may have been)."""
+    seen: set[int] = set()
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            data = os.read(inotify, 65536)
+            at = 0
+            while at + 16 <= len(data):
+                wd, mask, _, size = struct.unpack_from("iIII", data, at)
+                if mask & IN_Q_OVERFLOW:
+                    seen.add(-1)
+                elif mask & IN_MODIFY:
+                    seen.add(wd)
+                at += 16 + size
+    return seen
+
+
 def outlive(alarms: Alarms, ends: Ends) -> None:
     """The daemon is gone: note each watched session's end as it comes (``ends.py``),
     and go on sending each deadline's SIGTERM, until every session has ended (or a new
     daemon stops this process: ``ends.take_over``). A group is heard through inotify on
     its ``cgroup.events``, a keeper through its pidfd; the time noted is when this
-    process saw the end (never before it)."""
-    for session, group in ends.found().items():  # (one told of holds a process: it ran)
-        alarms.watched.setdefault(session, group)
-    if not alarms.watched:
+    process saw the end (never before it).
+
+    The instance's session groups the daemon had not told of (it was killed just after
+    a launch) are watched too. One that holds a process is watched as any; an empty one
+    (``pending``) may be a launch whose starter has not moved in yet: its end is noted
+    only once it was seen to hold a process (populated, or its ``cgroup.events``
+    changed), so a program that runs on until the next daemon's sweep is never given an
+    end before it. It is given up once removed, or after ``PENDING_S``."""
+    pending: dict[int, Path] = {}
+    for session, group in ends.found().items():
+        if session in alarms.watched:
+            continue
+        if populated(group):
+            alarms.watched[session] = group
+        else:
+            pending[session] = group
+    if not alarms.watched and not pending:
         return
     alarms._say(f"shepherd alarm: the daemon is gone; noting the ends of sessions "
-                f"{sorted(alarms.watched)}")
+                f"{sorted(alarms.watched)}" + (f" (and of {sorted(pending)} once their "
+                                                f"programs are in)" if pending else ""))
     libc = ctypes.CDLL(None, use_errno=True)
     inotify = int(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
     poller = select.poll()
@@ -366,8 +404,25 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
         elif not heard or libc.inotify_add_watch(
                 inotify, os.fsencode(target / "cgroup.events"), IN_MODIFY) < 0:
             heard = False  # (gone already: seen below) polled, as a last resort
-    while alarms.watched:
+    wds: dict[int, int] = {}  # a pending group's watch descriptor → its session
+    for session, group in pending.items():
+        wd = (int(libc.inotify_add_watch(inotify, os.fsencode(group / "cgroup.events"),
+                                         IN_MODIFY)) if inotify >= 0 else -1)
+        if wd < 0:
+            heard = False
+        else:
+            wds[wd] = session
+    given_up = time.monotonic() + PENDING_S
+    while alarms.watched or pending:
         alarms.fire_due()
+        changed = _modified(inotify) if inotify >= 0 else set()
+        for session, group in list(pending.items()):
+            its = next((w for w, s in wds.items() if s == session), None)
+            if populated(group) or (its is not None and (its in changed or -1 in changed)):
+                alarms.watched[session] = group  # (an end already come: noted below)
+                del pending[session]
+            elif not group.is_dir() or time.monotonic() >= given_up:
+                del pending[session]
         for session, target in list(alarms.watched.items()):
             if _ended(target):
                 ends.note(session)
@@ -378,15 +433,17 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
                 if isinstance(target, int):
                     poller.unregister(target)
                 _let_go(target)
-        if not alarms.watched:
+        if not alarms.watched and not pending:
             break
         wait = alarms.wait()
         if not heard:
             wait = POLL_S if wait is None else min(wait, POLL_S)
+        if pending:
+            left = min(PENDING_LOOK_S, max(0.0, given_up - time.monotonic()))
+            wait = left if wait is None else min(wait, left)
         poller.poll(None if wait is None else wait * 1000 + 0.5)
-        if inotify >= 0:
-            with contextlib.suppress(BlockingIOError):
-                os.read(inotify, 65536)
+    if inotify >= 0:
+        os.close(inotify)
     alarms.settle()
 
 

@@ -169,14 +169,8 @@ def test_a_groups_end_is_heard_and_its_deadline_still_fires(tmp_path: Path,
             process.wait()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
-@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
-def test_a_session_group_it_was_not_told_of_is_found_at_the_daemons_end(
-        tmp_path: Path, group: Path) -> None:
-    """At load the daemon may be killed before it told the alarm of a session it just
-    started: the alarm also looks in the instance's cgroup for session groups that hold
-    a process (an empty one is left alone: its program may not have started yet)."""
-    noted = tmp_path / ends.FILE
+def start_discovering(noted: Path, group: Path) -> tuple[subprocess.Popen[bytes],
+                                                          socket.socket]:
     sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     fd = ends.open_for_alarm(noted)
     process = subprocess.Popen([sys.executable, "-I", "-S", HELPER, str(theirs.fileno()),
@@ -185,26 +179,80 @@ def test_a_session_group_it_was_not_told_of_is_found_at_the_daemons_end(
     theirs.close()
     os.close(fd)
     sock.settimeout(30)
+    assert json.loads(sock.recv(65536))["ready"] == process.pid
+    return process, sock
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
+@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
+def test_a_session_group_it_was_not_told_of_is_found_at_the_daemons_end(
+        tmp_path: Path, group: Path) -> None:
+    """At load the daemon may be killed before it told the alarm of a session it just
+    started: the alarm also looks in the instance's cgroup for session groups. One that
+    holds a process is watched; an empty one is not given an end (its program may not
+    have moved in yet): given up once removed."""
+    noted = tmp_path / ends.FILE
     busy, empty = group / "session-12", group / "session-13"
     busy.mkdir()
     empty.mkdir()
     member = subprocess.Popen(["sleep", "300"])
+    process: subprocess.Popen[bytes] | None = None
     try:
-        assert json.loads(sock.recv(65536))["ready"] == process.pid
         (busy / "cgroup.procs").write_text(str(member.pid))
+        process, sock = start_discovering(noted, group)
         sock.close()
         time.sleep(0.3)
         assert process.poll() is None
         member.kill()
         member.wait()
+        wait_for(lambda: [r["session"] for r in records(noted)] == [12])
+        assert process.poll() is None  # the empty one is still waited on
+        remove(empty)
         assert process.wait(timeout=30) == 0
         assert [r["session"] for r in records(noted)] == [12]
     finally:
         member.kill()
         member.wait()
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()
         for made in (busy, empty):
-            wait_for(lambda m=made: not (m / "cgroup.procs").read_text().strip())  # type: ignore[misc]
+            wait_for(lambda m=made: not m.exists() or not (m / "cgroup.procs").read_text().strip())  # type: ignore[misc]
             remove(made)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
+@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
+def test_a_launch_whose_program_moves_in_after_the_daemons_end_has_its_end_noted(
+        tmp_path: Path, group: Path) -> None:
+    """The crash loop's full form (seed 2364914607, sessions 76 and 82): the daemon was
+    killed while a launch's starter (a Python process of its own, slow at load) had not
+    yet moved into the session's group; the alarm, finding it empty, left it alone, and
+    the program, which ended while the daemon was down, was charged until the restart.
+    Now such a group is waited on: once its program is in, its end is noted."""
+    noted = tmp_path / ends.FILE
+    late = group / "session-14"
+    late.mkdir()
+    member: subprocess.Popen[bytes] | None = None
+    process, sock = start_discovering(noted, group)
+    try:
+        sock.close()  # the daemon is gone; the group is still empty
+        time.sleep(0.3)
+        assert process.poll() is None and records(noted) == []
+        member = subprocess.Popen(["sleep", "300"])
+        (late / "cgroup.procs").write_text(str(member.pid))  # the starter moves in
+        time.sleep(0.3)
+        assert records(noted) == []  # it runs: no end
+        member.kill()
+        member.wait()
+        assert process.wait(timeout=30) == 0
+        assert [r["session"] for r in records(noted)] == [14]
+    finally:
+        if member is not None:
+            member.kill()
+            member.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        wait_for(lambda: not (late / "cgroup.procs").read_text().strip())
+        remove(late)
