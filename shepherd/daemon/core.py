@@ -1672,6 +1672,7 @@ class Daemon:
     def _tree_empty(self, session_id: int) -> None:
         record = self.sessions.get(session_id)
         if record is None:
+            self.backend.end_recorded(session_id)  # (not ours to record)
             return
         if record.end_reason is None:
             # Its deadline may have passed already, its SIGTERM sent by the deadline guard's
@@ -1690,8 +1691,12 @@ class Daemon:
         try:
             ended = self.engine.end_session(session_id, now, reason)
         except ActionRefused:
+            self.backend.end_recorded(session_id)
             return
         written = record.recorded = self._end_in_store(now, ended, record.actor)
+        # Until it is written, the alarm still watches it: a daemon killed meanwhile has
+        # its end noted (at the kill, at the latest), not charged until the restart.
+        written.add_done_callback(lambda _: self.backend.end_recorded(session_id))
         self._keep_local()
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,

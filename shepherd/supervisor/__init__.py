@@ -53,6 +53,11 @@ class LaunchBackend(Protocol):
         """When a session of this instance was seen to end while no daemon ran (noted by
         the alarm an earlier daemon left, ``ends.py``), None when nobody noted it."""
 
+    def end_recorded(self, session_id: int) -> None:
+        """The session's end is in the store: its end need no longer be noted should the
+        daemon die (until then it is: the daemon may die between seeing an end and
+        writing it)."""
+
     def session_holding(self, pid: int) -> int | None:
         """The session of this instance whose membership holds the process, if any."""
 

@@ -131,6 +131,11 @@ class DirectBackend:
         self._watched: set[int] = set()  # the sessions whose end the alarm would note
         self._watching = threading.Lock()  # one ``_rewatch_now`` at a time
         self._watched_for = 0  # which alarm (``Alarm.starts``) ``_watched`` is of
+        # Sessions whose end was seen here but is not yet in the store (``end_recorded``),
+        # with their group: still watched, so that a daemon killed before it wrote an end
+        # has it noted by the alarm (when it looks, at the latest: the kill), not charged
+        # until the restart.
+        self._unrecorded: dict[int, Path | None] = {}
         # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
         # waits for its answer, so the figures it brings are kept (``_ended``).
         self._asking: dict[int, threading.Event] = {}
@@ -359,7 +364,9 @@ class DirectBackend:
         """On the loop, the end's last step: the session is forgotten and its end told
         (a ``stop`` that waits for ``ended`` closes the books after this, figures and all)."""
         session.ended.set()
-        self.sessions.pop(session.session_id, None)
+        with self._terminating:
+            self._unrecorded[session.session_id] = session.group
+            self.sessions.pop(session.session_id, None)
         self._rewatch()
         with self._terminating:  # (its token: read under the lock, ``_claim``)
             self._reached.pop(session.session_id, None)
@@ -904,6 +911,13 @@ class DirectBackend:
             self._armed.clear()
             self._sync()
 
+    def end_recorded(self, session_id: int) -> None:
+        with self._terminating:
+            known = session_id in self._unrecorded
+            self._unrecorded.pop(session_id, None)
+        if known:
+            self._rewatch()
+
     def _rewatch(self) -> None:
         """A session came or went: the alarm is told (``_rewatch_now``) by a thread of
         its own (a request waits for its reply: never on the loop)."""
@@ -927,10 +941,15 @@ class DirectBackend:
                                 else None)
                           for sid, session in list(self.sessions.items())
                           if session.group is not None or session.keeper is not None}
+                for sid, group in self._unrecorded.items():  # (a keeper's: held there)
+                    if group is not None:
+                        wanted.setdefault(sid, (group, None))
+                kept = set(self._unrecorded)
                 if alarm.starts != self._watched_for:  # a new alarm: it watches nothing
                     self._watched, self._watched_for = set(), alarm.starts
             try:
-                for session_id in [s for s in self._watched if s not in wanted]:
+                for session_id in [s for s in self._watched
+                                   if s not in wanted and s not in kept]:
                     self._watched.discard(session_id)
                     alarm.unwatch(session_id)
                 for session_id, (group, keeper) in wanted.items():

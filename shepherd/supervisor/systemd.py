@@ -268,6 +268,9 @@ class SystemdBackend:
     def ended_while_down(self, session_id: int) -> Ended | None:
         return None  # (no alarm outlives the daemon here: charged until seen gone)
 
+    def end_recorded(self, session_id: int) -> None:
+        pass
+
     def start(self) -> Membership:
         if self.mount is None:
             log.error("no cgroup2 file system is mounted: a session under systemd will end "
