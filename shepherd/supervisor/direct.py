@@ -101,6 +101,10 @@ class DirectSession:
     # The deadline's SIGTERM, one to send (``_claim``): a pipe's read end holding one byte,
     # a copy of which the alarm is given; whichever reads the byte sends the SIGTERM.
     token: int | None = None
+    # Its program is known to be in its group (its start confirmed, or adopted): only then
+    # is the group watched by the alarm, whose note of an empty group is an end. Before,
+    # the starter may not have moved in yet (seconds at load).
+    started: bool = False
 
 
 class DirectBackend:
@@ -229,6 +233,7 @@ class DirectBackend:
                 raise OSError(int(error), message)
             raise OSError(message or failure)
         self.sessions[session_id] = session
+        session.started = True
         self._watch_child(session)
         if session.group is not None:
             assert self.home is not None
@@ -541,6 +546,7 @@ class DirectBackend:
             asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
         else:
             return False
+        session.started = True
         self._rewatch()
         self.logs.follow(session_id)
         return True
@@ -936,11 +942,16 @@ class DirectBackend:
             if not alarm.ready:
                 return
             with self._terminating:  # (a keeper's descriptor is closed only under it)
+                # A group only once its program is in (``started``): one still empty then
+                # is found by the alarm itself at the daemon's end, and its end noted only
+                # once its program was seen in it (``alarm_helper.outlive``). A keeper (the
+                # starter itself) from the moment it exists.
                 wanted = {sid: (session.group, None if session.group is not None
                                 else os.dup(session.keeper) if session.keeper is not None
                                 else None)
                           for sid, session in list(self.sessions.items())
-                          if session.group is not None or session.keeper is not None}
+                          if (session.group is not None and session.started)
+                          or (session.group is None and session.keeper is not None)}
                 for sid, group in self._unrecorded.items():  # (a keeper's: held there)
                     if group is not None:
                         wanted.setdefault(sid, (group, None))

@@ -62,3 +62,24 @@ def test_a_session_is_watched_until_its_end_is_in_the_store(tmp_path: Path) -> N
     finally:
         if session.keeper is not None:
             os.close(session.keeper)
+
+
+def test_a_group_is_watched_only_once_its_program_is_in(tmp_path: Path) -> None:
+    """The full crash loop (``[stop-cgroup]``, seed 2286560040, session 98: 2.38 s given):
+    a session is known here from its spawn, before its starter (a Python process, slow
+    at load) has moved into its group. Another session's change told the alarm to watch
+    it then; the daemon was killed; the alarm found the group empty and noted an end
+    0.13 s after the launch, while the program then moved in and ran 2.5 s. A group is
+    watched only once its start is confirmed (``started``); before, the alarm finds it
+    itself and waits for its program (``alarm_helper.outlive``)."""
+    backend = DirectBackend(tmp_path / "logs", "t", use_cgroups=False,
+                            ends_file=tmp_path / "ends")
+    alarm = TellingAlarm()
+    backend.alarm = alarm  # type: ignore[assignment]
+    session = DirectSession(8, lambda _: None, group=tmp_path / "session-8")
+    backend.sessions[8] = session  # spawned, its start not yet confirmed
+    settled(backend)
+    assert alarm.told == []
+    session.started = True
+    settled(backend)
+    assert alarm.told == [("watch", 8)]
