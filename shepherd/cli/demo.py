@@ -255,32 +255,41 @@ def _line(text: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
 
 
-def _describe(event: dict[str, Any]) -> str:
+def _describe(event: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+    """One event in words; ``labels`` names entries as the policy labels them."""
     kind = event.get("type", "?")
+    names = labels or {}
+    entry = str(event.get("entry", ""))
+    label = names.get(entry, entry)
     if kind == "warning_issued":
         text = event.get("text") or warning_text(event.get("message", ""),
                                                  event.get("remaining_s", 0))
-        return f"WARNING ({event['severity']}) {event['entry']}: {text}"
+        return f"WARNING ({event['severity']}) {label}: {text}"
     if kind == "session_started":
         how = (", started outside Shepherd: recognised and counted"
                if event.get("origin") == "outside" else "")
-        return f"started {event['entry']} (session {event['session_id']}{how})"
+        return f"started {label} (session {event['session_id']}{how})"
     if kind == "session_ended":
         cooldown = event.get("cooldown_until")
         rest = f", cooldown until {local_time(cooldown)}" if cooldown else ""
-        return (f"{event['entry']} ended: {end_reason(str(event['reason']))}, "
+        return (f"{label} ended: {end_reason(str(event['reason']), event.get('signal'))}, "
                 f"{format_duration(event['charged_s'])} charged{rest}")
     if kind == "time_requested":
         return (f"{event['user']} asks for {format_duration(event['seconds'])} more of "
-                f"{event['entry']}: answer with  {shepherd_command()} answer "
+                f"{label}: answer with  {shepherd_command()} answer "
                 f"{event['request_id']} approve")
-    return event_summary(event, local_zone())  # in words, as `shepherd audit` says it
+    return event_summary(event, local_zone(), labels=names)  # as `shepherd audit` says it
+
+
+def _labels(status: dict[str, Any]) -> dict[str, str]:
+    """Each entry's label by its id, from a status answer."""
+    return {entry["id"]: entry.get("label") or entry["id"]
+            for user in status["users"] for entry in user["entries"]}
 
 
 def _summary(status: dict[str, Any]) -> str:
     """A status line in words: "A short game running, 1m15s left; Tablet: closed now"."""
-    labels = {entry["id"]: entry.get("label") or entry["id"]
-              for user in status["users"] for entry in user["entries"]}
+    labels = _labels(status)
     parts = []
     for session in status["sessions"]:
         left = session["remaining_s"]
@@ -298,11 +307,14 @@ def _follow(events: Client, status: Client) -> None:
     """Print each event as it comes, and a status line every few seconds."""
     events.call("subscribe")
     events.sock.settimeout(5)
+    labels = _labels(status.call("status"))
     while True:
         try:
             message = events.read_message()
         except TimeoutError:
-            _line(_summary(status.call("status")))
+            now = status.call("status")
+            labels = _labels(now)
+            _line(_summary(now))
             continue
         if message.get("method") == "event":
-            _line(_describe(message["params"]))
+            _line(_describe(message["params"], labels))

@@ -91,7 +91,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         start = now  # what is left from now on (to the second, as the daemon counts)
     starting = _starting(args.db, calendar.week_start(day))
     try:
-        explanation = explain_day(policy, zone, args.user, day, start, starting)
+        missing, closed = _missing_here(policy, args.user)
+        explanation = explain_day(policy, zone, args.user, day, start, starting,
+                                  missing=missing, closed=closed)
     except ExplainError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -175,3 +177,20 @@ def add_explain_commands(policy_commands: argparse._SubParsersAction) -> None:  
                           "(\"15:30 launch minecraft\", \"16:00 stop\", \"16:20 grant games "
                           "+15m\"), or - to read them from standard input")
     simulate.set_defaults(handler=cmd_simulate)
+
+
+def _missing_here(policy: Policy, user: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The entries whose program is not installed here, and those whose program the child
+    may not run (entry id -> why), as the daemon finds them, when the child is an account
+    of this machine (a policy written for another machine is explained as it would run
+    there)."""
+    from shepherd.supervisor.account import Account
+    from shepherd.supervisor.preflight import closed_programs, missing_programs
+
+    try:
+        account = Account.lookup(user)
+    except KeyError:
+        return {}, {}
+    closed = closed_programs(policy, lambda name: account)
+    return missing_programs(policy), {entry: why for (child, entry), why in closed.items()
+                                      if child == user}

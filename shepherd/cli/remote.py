@@ -48,6 +48,7 @@ from shepherd.words import (
     plain,
     refusal_sentence,
     spoken_duration,
+    until_moment,
 )
 from shepherd.words import grant_sentence as words_grant_sentence
 
@@ -107,6 +108,13 @@ def _when(iso: str | None, up: bool = False) -> str:
         return ""
     now, zone = _now()
     return at_moment(datetime.fromisoformat(iso), now, zone, up=up)
+
+
+def _until(iso: str) -> str:
+    """"until 21:57", "until tomorrow at 04:00", "until Saturday at 00:30" (rounded down:
+    the moment a program is stopped)."""
+    now, zone = _now()
+    return until_moment(datetime.fromisoformat(iso), now, zone, up=False)
 
 
 # -- commands ------------------------------------------------------------------
@@ -201,8 +209,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if result["remaining_s"] is None:
         left = "no time limit"
     else:
-        left = (f"{spoken_duration(result['remaining_s'])}, until "
-                f"{_when(result['deadline']).removeprefix('at ')}")
+        left = (f"{spoken_duration(result['remaining_s'])}, "
+                f"{_until(result['deadline'])}")
     print(f"{label} started (session {result['session_id']}): {left}.")
     return EXIT_OK
 
@@ -288,8 +296,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if args.command == "lock":
         result = _run(args, "lock", user=args.user)
         stopped = len(result.get("stopped", ()))
-        ran = ("" if not stopped else "its running program was stopped; " if stopped == 1
-               else f"its {stopped} running programs were stopped; ")
+        ran = ("" if not stopped else "their running program was stopped; " if stopped == 1
+               else f"their {stopped} running programs were stopped; ")
         print(f"{args.user} is locked: {ran}nothing can start until "
               f"`shepherd unlock {args.user}`.")
     else:
@@ -311,6 +319,8 @@ def cmd_request(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Asked a parent for {spoken_duration(args.duration)} more of {label} "
           f"(request {result['request_id']}).")
+    if result.get("unlimited"):  # as `grant` says it
+        print(f"{label} has no daily limit, so this changes nothing.")
     return EXIT_OK
 
 
@@ -351,6 +361,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
 def cmd_policy_reload(args: argparse.Namespace) -> int:
     result = _run(args, "policy.reload")
     print(f"policy reloaded from {result['loaded']}")
+    if result.get("day_boundary"):
+        print(result["day_boundary"]["text"])
     for warning in result.get("warnings", []):
         print(warning)
     return EXIT_OK

@@ -167,25 +167,25 @@ def print_usage_report(report: dict[str, Any]) -> None:
                 print(f"    {label:<{width}} {format_duration(line['used_s']):>8} used")
                 continue
             weekly = "quota_week_s" in line  # a weekly quota, or time given for the week
-            quota = ("no daily limit" if weekly else "unlimited") if line["quota_s"] is None \
+            quota = "no daily limit" if line["quota_s"] is None \
                 else format_duration(line["quota_s"])
             given = line["granted_s"]  # time taken back is negative: said as such
-            granted = (f" +{format_duration(given)} granted" if given > 0
-                       else f" {format_duration(-given)} taken back" if given < 0 else "")
+            granted = (f", +{format_duration(given)} granted" if given > 0
+                       else f", {format_duration(-given)} taken back" if given < 0 else "")
             if line.get("week_time_s") and line.get("allowed_s") is not None:
                 # Time given for the week raised the day: say what the day allowed, then
                 # how (a set's take includes the week's time it set aside).
-                parts = [f"{quota} quota", granted.strip(),
+                parts = [f"{quota} quota", granted.lstrip(", "),
                          f"+{format_duration(line['week_time_s'])} of the week's time"]
                 quota = f"{format_duration(line['allowed_s'])} today"
                 granted = f" ({', '.join(p for p in parts if p)})"
             week = ""
             if weekly:
                 week_quota = line["quota_week_s"]
-                week = (f"; this week {format_duration(line['used_week_s'])} / "
-                        + ("unlimited" if week_quota is None else format_duration(week_quota)))
+                limit = "no weekly limit" if week_quota is None else format_duration(week_quota)
+                week = f"; this week {format_duration(line['used_week_s'])} / {limit}"
                 if line.get("granted_week_s"):
-                    week += f" +{format_duration(line['granted_week_s'])} for the week"
+                    week += f", +{format_duration(line['granted_week_s'])} for the week"
             over = line.get("over")
             if over is None:  # an older daemon's answer: the day's sum alone
                 over = line["quota_s"] is not None and (
@@ -295,22 +295,23 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     audit.add_argument("--until", type=time_argument, metavar="T", help="before T")
     audit.add_argument("--type", action="append", choices=sorted(EVENT_TYPES), metavar="TYPE",
                        help="only this event type (repeatable)")
-    audit.add_argument("--user", metavar="U")
-    audit.add_argument("--entry", metavar="E")
+    audit.add_argument("--user", metavar="U", help="only events of the child U")
+    audit.add_argument("--entry", metavar="E", help="only events of the entry E (its id)")
     audit.add_argument("--text", metavar="TEXT", help="only events mentioning TEXT")
     audit.add_argument("--limit", type=count_argument, metavar="N",
                        help="at most N events (1 or more)")
     form = audit.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="one JSON event per line")
-    form.add_argument("--csv", action="store_true")
+    form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
     audit.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
     add_socket_option(audit)
     audit.set_defaults(handler=cmd_audit)
 
     usage = commands.add_parser("usage", help="time used per day, against quota")
-    usage.add_argument("--days", type=days_argument, default=7, metavar="N")
-    usage.add_argument("--user", metavar="U")
-    usage.add_argument("--json", action="store_true")
+    usage.add_argument("--days", type=days_argument, default=7, metavar="N",
+                       help="the last N days, today included (default 7)")
+    usage.add_argument("--user", metavar="U", help="only the child U")
+    usage.add_argument("--json", action="store_true", help="the report as JSON")
     usage.add_argument("--db", type=Path, metavar="PATH", help="read this store file directly")
     usage.add_argument("--policy", type=Path, metavar="FILE",
                        help="quotas from this policy (default: the one the store recorded)")

@@ -19,9 +19,10 @@ from shepherd.words import (
     flapping_sentence,
     format_duration,
     lasting_state,
+    not_installed_clause,
+    not_runnable_clause,
     one_line,
     pause_clause,
-    plain,
     reasons_clause,
     spoken_duration,
     state_word,
@@ -127,10 +128,12 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry.get("state") == "locked":
         return ""
     left = entry.get("time_left_s")
+    closed = entry.get("program_closed")
+    if closed:  # here, but the child may not run it
+        return not_runnable_clause(str(closed))
     missing = entry.get("program_missing")
     if missing:  # allowed, but the launch would fail: say so now
-        return (f"allowed, but its program {plain(str(missing))!r} is not installed here, "
-                "so it will not start")
+        return not_installed_clause(str(missing))
     return "can start, no time limit" if left is None else (
         f"can start, for up to {spoken_duration(left)}")
 

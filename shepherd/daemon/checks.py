@@ -8,28 +8,40 @@ parent reading the journal learns what will fail before a child meets it.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from pathlib import Path
 
 from shepherd.policy import CheckResult, Policy
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.preflight import missing_programs, preflight
+from shepherd.supervisor.preflight import closed_programs, missing_programs, preflight
+
+
+def _accounts(user_mode: bool) -> Callable[[str], Account]:
+    """How a child's account is found: in user mode every program runs as the invoking
+    user (no child account is needed); else each child's own, looked up."""
+    if not user_mode:
+        return Account.lookup
+    current = Account.current()
+    return lambda name: current
 
 
 def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
     """Every warning about a loaded policy, rendered ``FILE:LINE: path: warning: ...``."""
     problems = [p for p in result.problems if p.severity == "warning"]
     if result.policy is not None:
-        # In user mode every program runs as the invoking user: no child account is needed.
-        current = Account.current() if user_mode else None
-        problems += preflight(result.policy, result,
-                              (lambda name: current) if current else Account.lookup)
+        problems += preflight(result.policy, result, _accounts(user_mode),
+                              system_mode=not user_mode)
     return [p.render(str(path)) for p in sorted(problems, key=lambda p: p.line)]
 
 
 def programs_missing(policy: Policy, user_mode: bool) -> dict[str, str]:
     """Entries whose program is not installed here (blocking: run it in a worker thread)."""
-    current = Account.current() if user_mode else None
-    return missing_programs(policy, (lambda name: current) if current else Account.lookup)
+    return missing_programs(policy, _accounts(user_mode))
+
+
+def programs_closed(policy: Policy, user_mode: bool) -> dict[tuple[str, str], str]:
+    """(child, entry id) -> why the child may not run its program found here (blocking)."""
+    return closed_programs(policy, _accounts(user_mode))
 
 
 def launch_problem(exc: OSError | KeyError, program: str, user: str) -> str:

@@ -39,7 +39,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
-from shepherd.daemon.checks import launch_problem, policy_warnings, programs_missing
+from shepherd.daemon.checks import (
+    launch_problem,
+    policy_warnings,
+    programs_closed,
+    programs_missing,
+)
 from shepherd.daemon.errors import (
     BadRequest,
     CommandError,
@@ -60,6 +65,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
+from shepherd.daemon.refusals import RefusalCoalescer, Repeats
 from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
@@ -72,6 +78,7 @@ from shepherd.engine import (
     GrantExpired,
     Instant,
     LaunchDenied,
+    QuotaCalendar,
     Resumed,
     SessionDue,
     SessionEnded,
@@ -123,7 +130,13 @@ from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
-from shepherd.words import expiry_sentence, grant_answer, refusal_sentence, warning_text
+from shepherd.words import (
+    boundary_sentence,
+    expiry_sentence,
+    grant_answer,
+    refusal_sentence,
+    warning_text,
+)
 
 if TYPE_CHECKING:
     from shepherd.daemon.household import HouseholdLink
@@ -136,6 +149,7 @@ CLOCK_CHECK_S = 60.0  # also the watchdog ping, when systemd asks for one at lea
 TRUSTED_WALL_EVERY_S = 600.0
 MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is not
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
+DAY_BOUNDARY_KEY = "day_boundary"  # the store's meta: the quota days' rules (calendar.py)
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
@@ -173,12 +187,12 @@ class Caller:
         """Whose session: a child acts only for itself; an admin names a child (or plays one)."""
         if not self.admin:
             if user is not None and user != self.child:
-                raise Forbidden("forbidden: a child acts only for itself")
+                raise Forbidden("You can only start programs for yourself.")
             assert self.child is not None
             return self.child
         chosen = user or self.child
         if chosen is None:
-            raise BadRequest("say which child (parameter 'user')")
+            raise BadRequest("say which child: --user CHILD")
         return chosen
 
 
@@ -244,6 +258,8 @@ class Daemon:
         self.boot_id = system.boot_id()
         self.machine: str | None = None  # this machine's name in a household
         self.missing_programs: dict[str, str] = {}  # entry id -> program not installed here
+        # (child, entry id) -> why the child may not run its program (found here)
+        self.closed_programs: dict[tuple[str, str], str] = {}
         self.link: HouseholdLink | None = None
         backend: StoreBackend | Path = config.state_dir / "shepherd.db"
         if policy.household is not None:  # psycopg is imported only here
@@ -288,10 +304,11 @@ class Daemon:
         # The store was found damaged (when; whether the children are locked for it).
         self.store_damage: dict[str, Any] | None = None
         self.shown = status.Shown()  # the lines of earlier `status` answers (status.py)
-        self.status_together = status.AskedTogether(  # callers of one turn; its timer first
-            self.status, lambda: None if self._timer is None else self._timer.when())
+        self.status_together = status.AskedTogether(  # callers of one turn; the engine first
+            self.status, self._engine_moment)
         self._unwritten: dict[int, Unwritten] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._engine_wake: float | None = None  # the engine's next moment, as last timed
         self._last_checkpoint = 0.0
         self._last_clock_check = 0.0
         self._next_session_id = 1
@@ -304,6 +321,8 @@ class Daemon:
         self.guard: DeadlineGuard | None = None
         self.outside = OutsideWatch(self)
         self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        # Repeats of one refusal (a child's loop) are one audit row with a count (M1).
+        self._refusals = RefusalCoalescer()
         self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
                                      config.user_mode, config.child)
         self._presence_reported: str | None = None  # the problem audited last
@@ -357,6 +376,8 @@ class Daemon:
             self.link.replay()  # what the journal holds goes to the store before anything
         self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
                                                         self.config.user_mode)
+        self.closed_programs = await asyncio.to_thread(programs_closed, self.policy,
+                                                       self.config.user_mode)
         if usable:
             await self._load(first)
         else:
@@ -428,10 +449,11 @@ class Daemon:
             return (store.trusted_wall(), store.load_accounting(since),
                     store.next_session_id(), store.snapshots(), time.monotonic(),
                     store.household(since),
-                    store.books_lost() if isinstance(store, Store) else None)
+                    store.books_lost() if isinstance(store, Store) else None,
+                    store.meta(DAY_BOUNDARY_KEY))
 
         try:
-            trusted, accounting, next_id, snapshots, read_mono, view, lost = \
+            trusted, accounting, next_id, snapshots, read_mono, view, lost, days = \
                 await self.writer.submit(books)
         except StoreAway as exc:
             log.error("could not read the store: %s", exc)
@@ -452,6 +474,7 @@ class Daemon:
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted,
                              aside=accounting.aside, beyond=accounting.beyond)
+        self._resume_days(days)
         if link is not None and view is not None:
             link.apply_view(view, read_mono)
         self._next_session_id = max(self._next_session_id, next_id)
@@ -470,6 +493,38 @@ class Daemon:
             for session_id in list(self.sessions):
                 self.stop_session_soon(session_id, "locked")
         self._keep_local()
+
+    def _resume_days(self, stored: str | None) -> None:
+        """The quota days as the store kept them (a new ``day_starts_at`` not yet in
+        effect, or this policy's, changed while the daemon was down, from the end of the
+        day in progress on: never a day already begun moved), kept again."""
+        now = self.now()
+        if stored:
+            try:
+                calendar = QuotaCalendar.from_json(stored, self.zone)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("the stored quota days could not be read (%s): the policy's "
+                          "day_starts_at is taken as it stands", exc)
+            else:
+                before = calendar.day_starts_at
+                switch = self.engine.resume_calendar(calendar, now)
+                if switch is not None:
+                    self._say_boundary(switch, now, changed=before
+                                       != self.policy.supervisor.day_starts_at)
+        self._keep_days()
+
+    def _keep_days(self) -> None:
+        text = self.engine.calendar.to_json()
+        self._keep(lambda store: store.set_meta(DAY_BOUNDARY_KEY, text))
+
+    def _say_boundary(self, switch: datetime, now: Instant, *,
+                      changed: bool = True) -> dict[str, Any]:
+        """When a new ``day_starts_at`` takes effect, in words, in the log too."""
+        starts = self.policy.supervisor.day_starts_at
+        text = boundary_sentence(starts, switch, now.wall, self.zone)
+        (log.warning if changed else log.info)("%s", text)
+        return {"day_starts_at": f"{starts // 60:02d}:{starts % 60:02d}",
+                "takes_effect_at": switch.isoformat(), "text": text}
 
     def _lock_after_damage(self, lost: dict[str, Any]) -> None:
         """The store was found damaged at start and what time depends on could not all be
@@ -717,6 +772,7 @@ class Daemon:
         await self.presence.close()
         reading = system.read_clocks()
         now = self.clock.trusted.instant(reading)
+        self._write_repeats(now, self._refusals.drain())
         self._audit(now, "service_stopped", {"pid": os.getpid()})
         self._keep_clock(reading, durable=True)
         self.anchor.close()
@@ -843,13 +899,19 @@ class Daemon:
         if any(self.engine.billing(sid) for sid in self.sessions):
             # Paused sessions charge nothing: the minute's check settles them.
             moments.append(self._last_checkpoint + CHECKPOINT_S)
-        wake = self.engine.next_wakeup(now)
+        wake = self._engine_wake = self.engine.next_wakeup(now)
         if wake is not None:
             moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
         if self.guard is not None:
             self.guard.keep(self._deadlines(now))
+
+    def _engine_moment(self) -> float | None:
+        """When the timer next runs the engine's own moment (a warning, a deadline's books;
+        loop time), not a mere checkpoint or clock check: a ``status`` answer that would
+        run into it goes after it (``status.AskedTogether``)."""
+        return None if self._timer is None else self._engine_wake
 
     def _deadlines(self, now: Instant) -> dict[int, float]:
         """Each running session's deadline (monotonic) that nothing is stopping yet.
@@ -892,6 +954,7 @@ class Daemon:
                 now = self._check_clock(persist=minute)
             # Enforcement first: nothing below may delay a stop that is due.
             self._carry_out(self.engine.due(now), now)
+            self._write_repeats(now, self._refusals.due(now.mono))
             if self.sessions and now.mono >= self._last_checkpoint + CHECKPOINT_S - 0.01:
                 self.checkpoint(now)
             elif minute and not self.sessions:  # an ended session's log may still be written
@@ -1526,15 +1589,40 @@ class Daemon:
         you = user if actor == user else None
         sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
-        self._audit(now, "launch_denied", {"reasons": codes, **extra}, user=user,
-                    entry=entry_id, actor=actor)
+        first = self._audit_refusal(now, user, entry_id, codes, extra, actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
             self._publish("launch_denied", {**extra, "entry": entry_id, "label": label,
                                             "reasons": codes, "text": sentence,
                                             "origin": origin}, user=user)
-            if origin == "shepherd" or self._tell_again(now, user, entry_id):
+            # On the desktop, once per identical refusal per window, as it is audited: a
+            # loop must not start a notify-send each time (review-9-s12 L7).
+            if first if origin == "shepherd" else self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
         raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
+
+    def _audit_refusal(self, now: Instant, user: str, entry_id: str,
+                       codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> bool:
+        """The first of identical refusals is audited at once (True); its repeats within
+        ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
+        data = {"reasons": codes, **extra}
+        if extra.get("origin", "shepherd") != "shepherd":
+            # A program started outside and stopped: each is a process killed, audited with
+            # its pid (the desktop is told once per ``OUTSIDE_TOLD_S``), not coalesced.
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+            return True
+        key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
+               str(extra.get("origin", "shepherd")), actor)
+        now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),
+                                                actor=actor, data=data)
+        self._write_repeats(now, due)
+        if now_audit:
+            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
+        return now_audit
+
+    def _write_repeats(self, now: Instant, repeats: list[Repeats]) -> None:
+        for done in repeats:
+            self._audit(now, "launch_denied", done.row(), user=done.user, entry=done.entry,
+                        actor=done.actor)
 
     def _tell_again(self, now: Instant, user: str, entry_id: str) -> bool:
         """A program started outside and refused again and again (a loop in a script) is
@@ -1688,12 +1776,18 @@ class Daemon:
         self.freezer.forget(session_id)
         now = self.now()
         reason: EndReason = record.end_reason or "exited"
+        # A signal this daemon did not send ended its program (another daemon, the
+        # child's own kill, a crash): not "it was closed" (review 14 s10 M2).
+        killed = self.backend.ended_by_signal(session_id)
+        if reason == "exited" and killed is not None:
+            reason = "killed"
         try:
             ended = self.engine.end_session(session_id, now, reason)
         except ActionRefused:
             self.backend.end_recorded(session_id)
             return
-        written = record.recorded = self._end_in_store(now, ended, record.actor)
+        signal_of = {"signal": killed} if reason == "killed" else {}
+        written = record.recorded = self._end_in_store(now, ended, record.actor, signal_of)
         # Until it is written, the alarm still watches it: a daemon killed meanwhile has
         # its end noted (at the kill, at the latest), not charged until the restart.
         written.add_done_callback(lambda _: self.backend.end_recorded(session_id))
@@ -1703,15 +1797,16 @@ class Daemon:
             "charged_s": round(ended.charged_s, 3),
             "past_deadline_s": round(ended.past_deadline_s, 3),
             "cooldown_until": ended.cooldown_until.isoformat() if ended.cooldown_until
-            else None}, user=record.user)
+            else None, **signal_of}, user=record.user)
         self._schedule()
         self._update_status()
 
-    def _end_in_store(self, now: Instant, ended: SessionEnded,
-                      actor: str) -> asyncio.Future[float]:
+    def _end_in_store(self, now: Instant, ended: SessionEnded, actor: str,
+                      more: dict[str, Any] | None = None) -> asyncio.Future[float]:
         unwritten = self._unwritten.pop(ended.session_id, Unwritten())
         unwritten.add(ended.final_charge.parts)
-        audit_data: dict[str, Any] = {"past_deadline_s": round(ended.past_deadline_s, 3)}
+        audit_data: dict[str, Any] = {"past_deadline_s": round(ended.past_deadline_s, 3),
+                                      **(more or {})}
         # Who sent its deadline's SIGTERM and how late by the sender's clock (the alarm,
         # the guard's thread or the loop): a late stop is told apart from a late program.
         sigterm = self.backend.sigterm_report(ended.session_id)
@@ -2033,6 +2128,12 @@ class Daemon:
                                              "seconds": seconds, "note": note}, user=whose)
         return request_id, again
 
+    def unlimited_today(self, user: str, entry: str) -> bool:
+        """Whether more time of ``entry`` would change nothing today: it has no daily
+        limit and no weekly one (as ``grant`` says it, review-1215-s12 F11)."""
+        planned = self.engine.plan_grant(user, entry, 60, self.now())
+        return planned.allowance_s is None and planned.week_allowance_s is None
+
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
                              actor: str) -> tuple[TimeRequest, dict[str, Any]]:
         """The answered request, and what still limits the time it gave (``limited_by``:
@@ -2052,7 +2153,9 @@ class Daemon:
         if result.granted_s:
             granted = self.engine.grant(result.user, result.entry, result.granted_s, now)
             notes = {"limited_by": [r.to_json() for r in granted.limited_by],
-                     "capped_by": [c.to_json() for c in granted.capped_by]}
+                     "capped_by": [c.to_json() for c in granted.capped_by],
+                     "unlimited": granted.allowance_s is None
+                     and granted.week_allowance_s is None}
             self._changed()
         self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
                       user=result.user)
@@ -2071,8 +2174,15 @@ class Daemon:
             log.error("policy reload rejected, the old policy stays:\n%s", "\n".join(errors))
             raise PolicyRejected(errors)
         household_moved = result.policy.household != self.policy.household
+        days = self.engine.calendar
         events = self.engine.set_policy(result.policy, now)
         self.policy = result.policy
+        boundary: dict[str, Any] | None = None
+        if self.engine.calendar != days:
+            self._keep_days()
+            switch = self.engine.calendar.switch_after(now.wall)
+            if switch is not None:
+                boundary = self._say_boundary(switch, now)
         self.rejected_reload = None
         self._persist_charges(now, [e for e in events if isinstance(e, UsageCharged)])
         self._record_policy(now, path)
@@ -2085,12 +2195,17 @@ class Daemon:
         warnings = await asyncio.to_thread(policy_warnings, result, path, self.config.user_mode)
         self.missing_programs = await asyncio.to_thread(programs_missing, self.policy,
                                                         self.config.user_mode)
+        self.closed_programs = await asyncio.to_thread(programs_closed, self.policy,
+                                                       self.config.user_mode)
         if household_moved:
             warnings.append("[household] changed: the daemon keeps its store "
                             f"({self.writer.backend.name}) until it is restarted")
         for warning in warnings:
             log.warning("%s", warning)
-        return {"loaded": str(path), "warnings": warnings}
+        answer: dict[str, Any] = {"loaded": str(path), "warnings": warnings}
+        if boundary is not None:
+            answer["day_boundary"] = boundary
+        return answer
 
     def accept_clock(self, actor: str) -> dict[str, Any]:
         reading = system.read_clocks()
@@ -2131,11 +2246,14 @@ class Daemon:
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
         answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
-        if self.missing_programs:  # said before a child meets the failure (copies: the
-            for user in answer["users"]:  # lines may be kept for the next status)
+        if self.missing_programs or self.closed_programs:  # said before a child meets
+            for user in answer["users"]:  # the failure (copies: lines may be kept)
                 user["entries"] = [
-                    {**e, "program_missing": self.missing_programs[e["id"]]}
-                    if e["id"] in self.missing_programs else e for e in user["entries"]]
+                    _not_installed(e, self.missing_programs[e["id"]])
+                    if e["id"] in self.missing_programs
+                    else _not_runnable(e, self.closed_programs[(user["name"], e["id"])])
+                    if (user["name"], e["id"]) in self.closed_programs else e
+                    for e in user["entries"]]
         return answer
 
     def health(self, admin: bool) -> dict[str, Any]:
@@ -2282,3 +2400,19 @@ def _lacking(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or number == errno.ENOMEM:
         return "memory"
     return "file descriptor" if number in (errno.EMFILE, errno.ENFILE) else "new thread or task"
+
+
+def _not_installed(entry: dict[str, Any], program: str) -> dict[str, Any]:
+    """A status line whose program is missing: ``program_missing``, and the state
+    ``not_installed`` where it would be ``available`` (a launch would fail: review-1215-s12
+    F4); a state that refuses for its own reason keeps it."""
+    state = "not_installed" if entry.get("state") == "available" else entry.get("state")
+    return {**entry, "program_missing": program, "state": state}
+
+
+def _not_runnable(entry: dict[str, Any], why: str) -> dict[str, Any]:
+    """A status line whose program is here but the child may not run it (mode, owner,
+    a directory on the way): ``program_closed`` (why, in words), and the state
+    ``not_runnable`` where it would be ``available`` (review-1215-s12 F2)."""
+    state = "not_runnable" if entry.get("state") == "available" else entry.get("state")
+    return {**entry, "program_closed": why, "state": state}

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
 from shepherd.policy import Policy as PolicyModel
 from shepherd.store import HouseholdView, SnapshotRow, StateStore
+from shepherd.store.connection import StoreError, StoreUnavailable
 from shepherd.store.household.listen import Listener
 from shepherd.store.household.store import PgStore
 from shepherd.store.journal import Journal
@@ -117,15 +118,31 @@ class HouseholdLink:
         self._apply()
 
     def loaded(self, store: StateStore) -> int:
-        """On the writer's thread at load: the store's mark for this machine's journal."""
+        """On the writer's thread at load, before the books are read: every record made
+        so far is applied first (those whose writing to the journal is still under way
+        too), so the books read next hold them all: a session's end waiting in the
+        journal is not found running in the store's snapshot (and closed again), nor a
+        checkpoint charged both there and again from the snapshot read before it.
+        Returns the store's mark for this machine's journal."""
         assert isinstance(store, PgStore)
         self.check_moved_in(store)
+        with contextlib.suppress(RuntimeError):  # (closed: nothing is written any more)
+            self._exec.submit(lambda: None).result()  # the appends under way are written
         mark = store.journal_mark()
         self.journal.start_after(mark)
-        if self.journal.pending():
-            log.warning("household journal: %d record(s) from before this start were not "
+        waiting = self.journal.pending()
+        if waiting:
+            log.warning("household journal: %d record(s) made before this read were not "
                         "yet in the household store; applying them (each once)",
-                        len(self.journal.pending()))
+                        len(waiting))
+            try:
+                mark = store.apply_journal(waiting)
+            except StoreUnavailable:
+                raise
+            except StoreError as exc:  # left to the journal's own application (said there)
+                log.error("could not apply the household journal: %s", exc)
+            else:
+                self.journal.applied(mark)
         return mark
 
     def check_moved_in(self, store: PgStore) -> None:

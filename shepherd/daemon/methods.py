@@ -398,7 +398,8 @@ class Methods:
         seconds, note = params.duration("duration", most=86400), params.note("note")  # today
         request_id, again = await self.daemon.request_time(caller, entry, seconds, note, user)
         return {"request_id": request_id, "entry": entry, "again": again,
-                "label": self.daemon.policy.title(entry)}
+                "label": self.daemon.policy.title(entry),
+                "unlimited": self.daemon.unlimited_today(caller.target(user), entry)}
 
     async def subscribe(self, params: Params, connection: Connection) -> Any:
         """``agent: true``: a child's ``shepherd agent``, which shows the desktop
@@ -508,7 +509,9 @@ class Methods:
         books, running = books_of(d.engine, now), running_note(d.engine, user)
         try:
             return await asyncio.to_thread(explain_live, d.policy, d.zone, now, user, day, start,
-                                           books, running)
+                                           books, running, dict(d.missing_programs),
+                                           {entry: why for (child, entry), why
+                                            in d.closed_programs.items() if child == user})
         except ExplainError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
 

@@ -33,6 +33,7 @@ from shepherd.detect.facts import (
     ProcessFacts,
     has_program,
     identity,
+    in_cgroup,
     read_facts,
     real_uid,
     running_since,
@@ -45,7 +46,7 @@ from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
 from shepherd.supervisor.alarm import HELPER as ALARM_HELPER
 from shepherd.supervisor.cgroups import cgroup_of
 from shepherd.supervisor.direct import STARTER
-from shepherd.supervisor.instance import held_elsewhere
+from shepherd.supervisor.instance import held_elsewhere, kept_elsewhere
 from shepherd.supervisor.proctree import READ_STARVED, protected
 
 if TYPE_CHECKING:
@@ -243,6 +244,9 @@ class OutsideWatch:
                 continue
             if pid in siblings and not self._same_program(pid, uid, seen):
                 continue  # the parent's other programs: only its own program's are its
+            # (Not asked again whether another daemon's process-tree session holds it:
+            # its ancestors are the recognised process's, which was looked at for that,
+            # and a process never gets a new ancestor.)
             if self._not_ours_to_judge(pid, cgroup_of(pid) or "", spared):
                 continue
             found.append(pid)
@@ -272,7 +276,7 @@ class OutsideWatch:
 
     def _same_program(self, pid: int, uid: int, seen: Recognised) -> bool:
         """A process its parent forked after it with ``CLONE_PARENT`` runs its program."""
-        facts = read_facts(pid, self.recogniser.needs, uid)
+        facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         match = self.recogniser.match(facts) if facts is not None else None
         return match is not None and match.entry == seen.entry
 
@@ -286,19 +290,30 @@ class OutsideWatch:
     def _look_at(self, pid: int, uid: int, fresh: bool, seen_at: float) -> bool:
         """Hands the process on when a rule matches it; True when it is gone or exiting,
         so what it forked is to be looked at (the caller does)."""
-        facts = read_facts(pid, self.recogniser.needs, uid)
+        facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
             return True
-        if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
-            return False
         match = self.recogniser.match(facts)
         if match is None:
-            # Like a process gone, what one exiting forked may run its program.
+            # Like a process gone, what one exiting forked may run its program (each
+            # judged, as this one would be, only once a rule matches it).
             return self._exiting(facts)
+        # Judged only once a rule matches, and its cgroup read only then (review-9-s10
+        # L3: read for every program start of a child's storm, ``protected`` walks the
+        # daemon's ancestors in ``/proc``).
+        facts = in_cgroup(facts)
+        if facts is None:
+            return True  # gone since: as above
+        if self._our_starter(pid) or self._not_ours_to_judge(pid, facts.cgroup):
+            return False
+        if kept_elsewhere(pid, self.daemon.instance_id):
+            # Another daemon's process-tree session (no group to tell it by): its keeper,
+            # root's, is an ancestor. Read only for a match: a walk up the tree.
+            return False
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
                           fresh, facts.start, facts.cgroup)
         if pid in self._pending:  # a second exec while the first is decided: looked at after
@@ -359,7 +374,9 @@ class OutsideWatch:
         policy whose child is the daemon's own account reaches them), and what another
         Shepherd daemon holds in a session or is stopping: never taken or stopped,
         whatever the rules say (SPEC §4: daemons never touch each other's sessions).
-        Looked at when the process is seen, and again at the move (the backend's)."""
+        Looked at when the process is seen, and again at the move (the backend's).
+        Another daemon's process-tree sessions, which have no group, are found by their
+        keeper (``kept_elsewhere``: a walk up the tree, done once a rule matches)."""
         if pid in (protected() if spared is None else spared):
             return True
         return held_elsewhere(cgroup, self.daemon.instance_id)

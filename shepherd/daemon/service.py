@@ -10,6 +10,7 @@ socket, tell systemd we are ready; at the end stop the sessions, then close.
 from __future__ import annotations
 
 import asyncio
+import grp
 import logging
 import signal
 
@@ -34,6 +35,14 @@ async def serve(config: DaemonConfig, policy: Policy) -> None:
         exclusive.release()
 
 
+def _admin_gid(policy: Policy) -> int:
+    """The group of the parents' socket: the policy's admin group, else root's alone."""
+    try:
+        return grp.getgrnam(policy.supervisor.admin_group).gr_gid
+    except KeyError:
+        return 0
+
+
 async def _serve(config: DaemonConfig, policy: Policy) -> None:
     soft, hard = raise_descriptor_limit()
     hold_autogroup()  # the unit's Nice= holds against the programs' sessions too
@@ -41,7 +50,8 @@ async def _serve(config: DaemonConfig, policy: Policy) -> None:
     daemon = Daemon(config, policy, subscribers)
     methods = Methods(daemon)
     server = RpcServer(config.socket_path, methods, mode=0o600 if config.user_mode else 0o666,
-                       admit=methods.admit)
+                       admit=methods.admit,
+                       parents_gid=None if config.user_mode else _admin_gid(policy))
     subscribers.server = server
     log.info("descriptors: %d (hard limit %d); connections held at most: %d", soft, hard,
              server.max_connections)

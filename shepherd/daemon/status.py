@@ -9,6 +9,7 @@ computed, in the engine's calendar.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -76,19 +77,48 @@ class AskedTogether:
     timer); now one. An answer is still worked out after its caller asked, at one
     instant, as each used to be.
 
-    The daemon's own timer (a warning, a deadline's books, the checkpoint) comes first:
-    an answer asked for less than ``YIELD_S`` before the timer's moment is worked out
-    just after it, so a warning never waits behind a ``status`` answer that was started
-    as it fell due (20 looping clients kept the loop busy 95 % of the time: warnings
-    were 30–60 ms later than the floor). A ``status`` answer waits ``YIELD_S`` at most."""
+    The engine's own moments (a warning, a deadline's books) come first: an answer asked
+    for when such a moment falls due before that answer would be done (``takes``: the
+    longest an answer took in the last second or so, the load's wait included) is worked
+    out just after it, so a warning never waits behind a ``status`` answer that was
+    started as it fell due (20 looping clients kept the loop busy 95 % of the time:
+    warnings were 30–60 ms later than the floor). An answer that would be done before the
+    moment does not wait, and none waits more than ``YIELD_S``. A plain checkpoint or
+    clock check is not waited for: it may run one answer late (the lease is twice the
+    checkpoint's interval, and a checkpoint charges the time that passed, whenever it
+    runs). A fixed 50 ms window before any timer made one lone caller's answer in ten
+    wait for the checkpoint (twice a second while sessions run): the p99 of its round
+    trip (issue 13)."""
 
-    YIELD_S = 0.05  # more than one answer's worth of the loop, at load (p50 ~14 ms)
+    YIELD_S = 0.05  # the longest an answer waits for the engine's moment
+    SPAN_S = 1.0  # ``takes`` is the longest answer of this span and of the one before
 
     def __init__(self, work: Callable[[str | None], dict[str, Any]],
-                 next_moment: Callable[[], float | None] = lambda: None) -> None:
+                 next_moment: Callable[[], float | None] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._work = work
-        self._next_moment = next_moment  # when the daemon's timer is due (loop time)
+        self._next_moment = next_moment  # when the engine's next moment is due (loop time)
+        self._clock = clock
         self._asked: dict[str | None, asyncio.Future[SharedResult]] = {}
+        self._span = (-self.SPAN_S, 0.0, 0.0)  # (began, longest of it, longest before)
+
+    @property
+    def takes(self) -> float:
+        """How long an answer takes now: the longest of the last one or two spans (the
+        answers' wall time, a wait for a core included), never more than ``YIELD_S``."""
+        began, longest, before = self._span
+        if self._clock() - began >= 2 * self.SPAN_S:
+            return 0.0
+        return min(self.YIELD_S, max(longest, before))
+
+    def _took(self, seconds: float, now: float) -> None:
+        began, longest, before = self._span
+        if now - began >= 2 * self.SPAN_S:
+            self._span = (now, seconds, 0.0)
+        elif now - began >= self.SPAN_S:
+            self._span = (now, seconds, longest)
+        else:
+            self._span = (began, max(longest, seconds), before)
 
     async def ask(self, only: str | None) -> SharedResult:
         waiting = self._asked.get(only)
@@ -96,7 +126,7 @@ class AskedTogether:
             loop = asyncio.get_running_loop()
             waiting = self._asked[only] = loop.create_future()
             moment = self._next_moment()
-            if moment is not None and loop.time() <= moment < loop.time() + self.YIELD_S:
+            if moment is not None and loop.time() <= moment < loop.time() + self.takes:
                 # After the timer: handles due in one turn run in the order of their time.
                 loop.call_at(moment + 0.0005, self._answer, only)
             else:
@@ -105,6 +135,7 @@ class AskedTogether:
 
     def _answer(self, only: str | None) -> None:
         waiting = self._asked.pop(only)
+        began = self._clock()
         try:
             answer = SharedResult(self._work(only))
         except Exception as exc:  # each caller answers it as an error of its own
@@ -112,6 +143,9 @@ class AskedTogether:
             waiting.exception()  # (retrieved: every caller may have gone meanwhile)
         else:
             waiting.set_result(answer)
+        finally:
+            ended = self._clock()
+            self._took(ended - began, ended)
 
 
 @dataclass(frozen=True)

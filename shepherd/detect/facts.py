@@ -15,10 +15,16 @@ import re
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
-from shepherd.supervisor.proctree import READ_STARVED, live_thread, real_uid, task_dir
+from shepherd.supervisor.proctree import (
+    READ_STARVED,
+    live_thread,
+    read_bytes,
+    real_uid,
+    task_dir,
+)
 
 __all__ = ["real_uid"]
 
@@ -90,8 +96,7 @@ def _read(path: str, limit: int = MAX_READ) -> bytes | None:
     """The file's first ``limit`` bytes; None when it cannot be read (the process is
     gone, or not ours to read). Out of descriptors or memory: raised, never "gone"."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(limit)
+        return read_bytes(path, limit)
     except OSError as exc:
         if exc.errno in READ_STARVED:
             raise
@@ -172,19 +177,34 @@ def cgroup_path(pid: int | str) -> str | None:
     return ""
 
 
-def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts | None:
-    """The facts the rules need, or None when the process is gone (or a zombie)."""
+def read_facts(pid: int, needs: Needs, uid: int | None = None,
+               with_cgroup: bool = True) -> ProcessFacts | None:
+    """The facts the rules need, or None when the process is gone (or a zombie).
+    ``with_cgroup=False``: its cgroup is read only when a rule needs it (flatpak,
+    desktop), else left empty (``in_cgroup`` reads it for a process a rule matched)."""
     if uid is None:
         uid = real_uid(pid)
         if uid is None:
             return None
-    start = running_since(pid)  # a zombie is gone
-    if start is None:
+    raw = _read(f"/proc/{pid}/stat")  # read once: its start, and whether its leader runs
+    if raw is None:
         return None
-    where = task_dir(pid)  # a live thread's, when the main thread has exited
-    cgroup = cgroup_path(where.removeprefix("/proc/"))
-    if cgroup is None:
+    try:
+        fields = raw[raw.rindex(b")") + 2:].split()
+        start, leader_runs = int(fields[19]), fields[0] not in (b"Z", b"X")
+    except (ValueError, IndexError):
         return None
+    # A zombie is gone; a process whose main thread exited while another runs is read
+    # through that thread (``task_dir``).
+    if not leader_runs and live_thread(pid) is None:
+        return None
+    where = f"/proc/{pid}" if leader_runs else task_dir(pid)
+    cgroup = ""
+    if with_cgroup or needs.flatpak or needs.desktop:
+        found = cgroup_path(where.removeprefix("/proc/"))
+        if found is None:
+            return None
+        cgroup = found
     exe: str | None = None
     exe_id: tuple[int, int] | None = None
     unnamed = False
@@ -221,6 +241,15 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None) -> ProcessFacts |
             desktop_file = name.removesuffix(".desktop")
     return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
                         desktop_file, cut, line, exe_cut)
+
+
+def in_cgroup(facts: ProcessFacts) -> ProcessFacts | None:
+    """The facts with the process's cgroup (read now when it was left out: ``read_facts``
+    with ``with_cgroup=False``); None when the process is gone."""
+    if facts.cgroup:
+        return facts
+    cgroup = cgroup_path(task_dir(facts.pid).removeprefix("/proc/"))
+    return None if cgroup is None else replace(facts, cgroup=cgroup)
 
 
 def first_arguments(raw: bytes, count: int) -> tuple[str, ...]:

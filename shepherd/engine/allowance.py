@@ -58,6 +58,11 @@ class DayGrants:
     # (review-1215-s10): a grant never pays for use made before it was given, so the
     # day's draw on the week is never less than this, whatever time for today came after.
     drawn: float = 0.0
+    # Of ``full``'s take-backs, what came out of the day's time added for today once that
+    # is counted in ``expired`` (its day over): the rest cut the week's time for the day.
+    # On a target without a daily quota the week's time pays first only up to that cut,
+    # then the day's grants (issue 15, ledger12b).
+    taken: float = 0.0
 
     @property
     def own(self) -> float:
@@ -181,16 +186,41 @@ def week_beyond_own(limits: QuotaLimits, week: Sequence[date], today: date, used
     return 0.0 if walked is None else walked[1]
 
 
+def week_own_left(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
+                  grants_on: GrantsOn) -> float:
+    """On a target without a daily quota, what its own time (the week's quota and
+    ``today``'s own time, ``grants_on(today)`` as ``week_beyond_own`` asks it) has left
+    less the use it did not pay for: negative by what ``today`` used beyond it (a
+    take-back for today takes no more than what is left of it, review-9-s11 L2)."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return 0.0 if walked is None else walked[3]
+
+
+def week_standing_paid(limits: QuotaLimits, week: Sequence[date], today: date,
+                       used_on: PerDay, grants_on: GrantsOn) -> tuple[Standing | None, float]:
+    """``week_standing``, and of ``today``'s grants that expired and are not noted yet
+    (``DayGrants.expired``) what the week's count lets them have paid for: today's use
+    beyond the week's allowance with its own time, no more (on a target without a daily
+    quota its week's quota pays before them, review-1215-s11 MEDIUM-1). One walk: a
+    projection notes a grant the first time it is seen expired."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return (None, 0.0) if walked is None else (walked[0], walked[2])
+
+
 def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
-               grants_on: GrantsOn) -> tuple[Standing, float] | None:
-    """``week_standing``, and of ``today``'s use what is beyond the week's allowance
-    before the week's grants pay (``week_beyond_own``)."""
+               grants_on: GrantsOn) -> tuple[Standing, float, float, float] | None:
+    """``week_standing``, of ``today``'s use what is beyond the week's allowance
+    before the week's grants pay (``week_beyond_own``), and what ``today``'s expired
+    grants not noted yet paid for (``week_standing_paid``), and what the week's
+    allowance has left for ``today`` before the week's grants (``week_own_left``)."""
     if limits.weekly is None:
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
     pool = pool_paid = used = 0.0  # the pool given so far, and what it paid for
     aside = paid_before = 0.0  # today's aside of it, and what it paid for before today
     beyond_own = 0.0  # of today's use, what the week's allowance did not pay for
+    expired_paid = 0.0  # of today's expired grants not noted yet, what they paid for
+    own_left = 0.0  # what the week's allowance has left for today (negative: beyond)
     for day in week:
         grants = grants_on(day)
         spent = used_on(day)
@@ -206,19 +236,30 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         beyond_week = min(max(used - allowance - pool_paid, 0.0), spent)
         if day == today:
             beyond_own = beyond_week
+            own_left = allowance + pool_paid - used
         quota = limits.daily_quota(day)
+        cut = 0.0
+        if quota is None and day != today:
+            # a day that is over, without a daily quota: what its take-backs cut of the
+            # week's time (not what they took of its time added for today) leaves its
+            # grants to pay for the use beyond the rest, their own part only (issue 15)
+            cut = min(grants.full + grants.taken + grants.aside, 0.0)
+            paid_for = paid_for - cut
         if paid_for > 0:
             beyond_day = spent - quota - own if quota is not None else 0.0
             # without a daily quota, the pool drew at least what it had drawn when the
             # day's own time last changed: time added later never repays it (s10 HIGH-1)
             drawn = grants.drawn if quota is None and day != today else 0.0
-            paid = min(max(beyond_day, beyond_week - drawn, 0.0), paid_for)
+            over = min(max(used - allowance - pool_paid - cut, 0.0), spent) if cut else beyond_week
+            paid = min(max(beyond_day, over - drawn, 0.0), paid_for)
             allowance += paid
+            if day == today:
+                expired_paid = paid
             beyond_week = max(beyond_week - paid, 0.0)
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
-    return Standing("week", used, allowance + pool), beyond_own
+    return Standing("week", used, allowance + pool), beyond_own, expired_paid, own_left
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

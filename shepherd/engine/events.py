@@ -11,11 +11,13 @@ from typing import Any, ClassVar, Literal
 
 EndReason = Literal[
     "exited", "stopped_by_child", "stopped_by_admin", "expired", "window_closed",
-    "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed",
+    "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed", "killed",
 ]
 EntryState = Literal[
     "available", "running", "busy", "cooldown", "quota_exhausted", "outside_window", "locked",
     "not_allowed", "unavailable",
+    "not_installed",  # its program is not on this machine (said by the daemon, not the engine)
+    "not_runnable",  # its program is here, but the child may not run it (the daemon says)
 ]
 Severity = Literal["info", "warning", "critical"]
 Period = Literal["day", "week"]  # which quota: the day's, or the week's

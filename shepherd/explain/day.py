@@ -12,7 +12,7 @@ most is its budget left, or what its entries allow together if that is less.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -115,6 +115,8 @@ class EntryDay:
     quota: QuotaView
     sessions: tuple[PlannedSession, ...]
     waits: tuple[Wait, ...]
+    program_missing: str | None = None  # not installed here: it can't start at all
+    program_closed: str | None = None  # here, but the child may not run it (why, in words)
 
     @property
     def possible_s(self) -> float:
@@ -151,6 +153,8 @@ class EntryDay:
             "quota_runs_out": out[1].to_json() if out else None,
             "sessions": [s.to_json() for s in self.sessions],
             "waits": [w.to_json() for w in self.waits],
+            "program_missing": self.program_missing,
+            "program_closed": self.program_closed,
         }
 
 
@@ -273,9 +277,13 @@ def _open_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
 
 def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
                 start: datetime | None = None, starting: Starting | None = None,
-                entries: Sequence[str] | None = None) -> DayExplanation:
+                entries: Sequence[str] | None = None,
+                missing: Mapping[str, str] | None = None,
+                closed: Mapping[str, str] | None = None) -> DayExplanation:
     """What ``user`` may do on quota day ``day`` from ``start`` (default: the day's start),
-    with what ``starting`` says was already used."""
+    with what ``starting`` says was already used; ``missing`` (entry id -> program): the
+    entries whose program is not installed here, which can't start at all; ``closed``
+    (entry id -> why): those whose program the child may not run."""
     if policy.user(user) is None:
         names = ", ".join(u.name for u in policy.users)
         raise ExplainError(f"{user!r} is not a child of this policy (the children are: {names})")
@@ -290,12 +298,14 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
             and (entries is None or e.id in entries)]
     found: list[EntryDay] = []
     for entry in mine:
-        sessions, waits = _greedy(policy, zone, user, entry, day, begin, starting)
+        program, why = (missing or {}).get(entry.id), (closed or {}).get(entry.id)
+        sessions, waits = (([], []) if program is not None or why is not None
+                           else _greedy(policy, zone, user, entry, day, begin, starting))
         standing = engine.standing(user, entry_limits(entry), day, None, at=begin)
         found.append(EntryDay(
             entry, tuple(g.id for g in policy.groups_of(entry.id)),
             _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
-            tuple(sessions), tuple(waits)))
+            tuple(sessions), tuple(waits), program, why))
     groups: list[GroupDay] = []
     for group in policy.groups:
         members = [e for e in found if e.entry.id in group.entries]

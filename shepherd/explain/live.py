@@ -8,6 +8,7 @@ engine, off the daemon's event loop, and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,7 +54,8 @@ def running_note(engine: Engine, user: str) -> str:
 
 def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,
                  day_text: str | None, from_text: str | None, books: Starting,
-                 running: str = "") -> dict[str, Any]:
+                 running: str = "", missing: Mapping[str, str] | None = None,
+                 closed: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The explanation of ``user``'s day (``sat``, ``2026-11-28``; default today) from
     ``from_text`` (HH:MM; default: now for today, else the day's start), as lines of
     words and as data; ``running``: the note on sessions running now. Touches no
@@ -71,7 +73,8 @@ def explain_live(policy: Policy, zone: ZoneInfo, now: Instant, user: str,
         start = now.wall  # to the second, as the daemon counts
     else:
         start = None
-    explanation = explain_day(policy, zone, user, day, start, books)
+    explanation = explain_day(policy, zone, user, day, start, books, missing=missing,
+                              closed=closed)
     lines = explanation_lines(explanation, zone, running=running if day == today else "")
     return {"user": user, "day": day.isoformat(), "lines": lines,
             "explanation": explanation.to_json()}

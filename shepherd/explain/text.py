@@ -23,6 +23,8 @@ from shepherd.words import (
     clock_time,
     format_duration,
     join_clauses,
+    not_installed_clause,
+    not_runnable_clause,
     reasons_clause,
     spoken_duration,
     stop_clause,
@@ -42,8 +44,11 @@ def _date(moment: datetime, zone: tzinfo) -> str:
     return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
-def _span(start: datetime, end: datetime, zone: tzinfo) -> str:
-    return f"{clock_time(start, zone)}–{clock_time(end, zone)}"
+def _span(start: datetime, end: datetime, zone: tzinfo, *, up_start: bool = False,
+          up_end: bool = False) -> str:
+    """``HH:MM–HH:MM``; a moment that opens something (a wait's end, a start after a
+    wait) rounded up as `status` says it, so a child trying then is not refused."""
+    return f"{clock_time(start, zone, up=up_start)}–{clock_time(end, zone, up=up_end)}"
 
 
 def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
@@ -74,18 +79,19 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     return "; ".join(parts)
 
 
-def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo) -> str:
+def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo,
+                  after_wait: bool = False) -> str:
     why = stop_clause(session.cause, session.period, session.group)
     if session.grant_end is not None:  # review 12-s8 M2: that end, not the day's quota
         ends = until_moment(session.grant_end, session.start, zone, up=False)
         why = f"the time given {ends} runs out"
-    return (f"  {_span(session.start, session.end, zone)}  in use for "
+    return (f"  {_span(session.start, session.end, zone, up_start=after_wait)}  in use for "
             f"{spoken_duration(session.seconds)}, until {why}")
 
 
 def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo) -> str:
     if wait.resting and not last:
-        return f"  {_span(wait.start, wait.end, zone)}  rests"
+        return f"  {_span(wait.start, wait.end, zone, up_end=True)}  rests"
     reasons = wait.reasons
     if last:  # what holds for the rest of the day, not a rest that ends before it
         lasting = [r for r in reasons if (clears_at(r) or explanation.day_end)
@@ -94,20 +100,27 @@ def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo
     why = reasons_clause(reasons, wait.start, zone)
     if last:
         return f"  from {clock_time(wait.start, zone)}   nothing more today: {why}"
-    return f"  {_span(wait.start, wait.end, zone)}  can't start: {why}"
+    return f"  {_span(wait.start, wait.end, zone, up_end=True)}  can't start: {why}"
 
 
 def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> list[str]:
     title = row.entry.title
+    if row.program_missing is not None:  # as status and the TUI say it
+        return [f"{title} {not_installed_clause(row.program_missing)}."]
+    if row.program_closed is not None:
+        return [f"{title} {not_runnable_clause(row.program_closed)}."]
+    opens = {wait.end for wait in row.waits}  # moments a wait ends: rounded up
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:
         head = f"{title}: up to {spoken_duration(row.possible_s)}"
-        head += ", used alone from " + clock_time(row.sessions[0].start, zone)
+        first = row.sessions[0].start
+        head += ", used alone from " + clock_time(first, zone, up=first in opens)
     lines = [head, "  " + _limits(row, explanation, zone)]
     items: list[tuple[datetime, str]] = []
     for session in row.sessions:
-        items.append((session.start, _session_line(session, row, zone)))
+        items.append((session.start, _session_line(session, row, zone,
+                                                   session.start in opens)))
     for wait in row.waits:
         last = wait.end >= explanation.day_end
         items.append((wait.start, _wait_line(wait, last, explanation, zone)))

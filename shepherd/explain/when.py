@@ -77,7 +77,7 @@ def grant_until(text: str | None, calendar: QuotaCalendar,
         return form, False
     minutes = form
     day = calendar.quota_day(now)
-    moment = calendar.at(day, minutes)
+    moment = calendar.at(day, minutes, after=now)
     if moment <= calendar.day_start(day):  # the day's start is its end: 04:00 is tonight's
         moment = calendar.at(day + timedelta(days=1), minutes)
     if moment >= calendar.day_end(day):

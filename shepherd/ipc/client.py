@@ -16,7 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shepherd.ipc.protocol import MAX_LINE, RpcError, encode, parse_line, request, result_of
+from shepherd.ipc.protocol import (
+    MAX_ANSWER,
+    RpcError,
+    encode,
+    parents_socket_path,
+    parse_line,
+    request,
+    result_of,
+)
 from shepherd.timeouts import within
 
 SYSTEM_SOCKET = Path("/run/shepherd/shepherd.sock")
@@ -113,6 +121,24 @@ class QueueFullRetry:
         return True
 
 
+def parents_door(path: Path, timeout: float) -> socket.socket | None:
+    """A connection by the parents' socket beside ``path`` (``parents_socket_path``), when
+    there is one this user may open (root, the admin group) and a daemon takes it at
+    once; else None, and the caller goes by ``path`` (a stale socket, an older daemon).
+    No one else can queue there, so a flood on the common socket never stands in front."""
+    door = parents_socket_path(Path(path))  # (some callers hand a str)
+    if not os.access(door, os.W_OK):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(door))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 class NoAnswer(DaemonUnreachable):
     """A call sent that got no answer in time: what it asked may yet be done."""
 
@@ -129,8 +155,12 @@ class Client:
 
     @staticmethod
     def _connect(path: Path, timeout: float) -> socket.socket:
-        """A connection; while the daemon's queue of connections is full, waited for in
-        the kernel and asked again as ``QueueFullRetry`` says."""
+        """A connection: by the parents' socket when this user may open it, else by
+        ``path``; while the daemon's queue of connections is full, waited for in the
+        kernel and asked again as ``QueueFullRetry`` says."""
+        door = parents_door(path, timeout)
+        if door is not None:
+            return door
         retry = QueueFullRetry(path, timeout)
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -153,7 +183,7 @@ class Client:
 
     def _read(self) -> Any:
         while b"\n" not in self._buffer:
-            if len(self._buffer) > MAX_LINE:
+            if len(self._buffer) > MAX_ANSWER:  # the daemon never sends a longer one
                 raise DaemonUnreachable("the daemon sent a line that is too long")
             chunk = self.sock.recv(65536)  # a timeout leaves the buffer intact
             if not chunk:
@@ -211,8 +241,10 @@ class AsyncClient:
             sock = await asyncio.to_thread(Client._connect, path, timeout)
             sock.setblocking(False)
         try:
+            # Any answer the daemon sends is read whole: it bounds one at MAX_ANSWER
+            # (asyncio's own 64 KiB limit once failed a large household's status).
             reader, writer = await within(
-                asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1), timeout)
+                asyncio.open_unix_connection(sock=sock, limit=MAX_ANSWER + 1), timeout)
         except (OSError, TimeoutError) as exc:
             sock.close()
             raise unreachable(path, exc) from None

@@ -1,6 +1,8 @@
 """JSON-RPC 2.0 over newline-delimited UTF-8 JSON: the one codec for server and client.
 
-One JSON text per line, at most ``MAX_LINE`` bytes. Requests, notifications
+One JSON text per line: a request at most ``MAX_LINE`` bytes, an answer or event at most
+``MAX_ANSWER`` bytes (the daemon replaces a larger answer by an error), which is what
+both clients read. Requests, notifications
 (no ``id``) and batches follow the JSON-RPC 2.0 specification.
 """
 
@@ -9,10 +11,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PROTOCOL_VERSION = 1
-MAX_LINE = 64 * 1024
+
+
+def parents_socket_path(path: Path) -> Path:
+    """The parents' own socket beside the daemon's ``path`` (system mode; only root and
+    the admin group may open it, so no flood can queue in front of a parent there):
+    ``shepherd.sock`` → ``shepherd-parents.sock``."""
+    return path.with_name(f"{path.stem}-parents{path.suffix}")
+
+
+MAX_LINE = 64 * 1024  # what the daemon reads: one request
+MAX_ANSWER = 1024 * 1024  # what a client reads: one answer or event from the daemon
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

@@ -4,6 +4,20 @@
   The daemon's ``admit`` decides at once whether that uid may talk at all: a
   stranger's first line is answered with one ``forbidden`` error, unread, and
   the connection is closed, so a stranger costs no parsing and no answers.
+- Everything about a connection that can be decided without reading it is decided the
+  moment it is taken (``accept``), with no task, no transport and no buffer: its uid's
+  connect rate, who the uid is (``admit``, which keeps its answer a few seconds), and the
+  caps below. A stranger's ``forbidden``, and the "too many connections" of a uid at its
+  cap, are written straight to the socket; what the peer had sent is dropped unread.
+- Parents have a door of their own (review 14 s10 M1, the answer's time): in system mode
+  a second socket beside the first (``parents_socket_path``: ``shepherd-parents.sock``),
+  which only root and the admin group may open (``0660``, the admin group's). The
+  kernel's queue of connections is one per socket and first come, first taken: a flood
+  of a child's or a stranger's connections fills the common one, and a parent's
+  connection waited behind thousands of them (8-14 s at nice 19). No one but a parent
+  can queue at the parents' door, and the daemon takes from it every loop turn.
+  Clients knock there first when they may (``Client``); who a connection's peer is
+  still comes from its credentials alone, whichever door it came by.
 - Connections are bounded so the daemon always keeps descriptors for its own work
   (opening ``cgroup.kill``, ``/proc``, the store): at most ``max_connections`` in
   all (half the descriptor limit, at most ``MAX_CONNECTIONS``), ``MAX_CONNECTIONS_PER_UID``
@@ -60,6 +74,7 @@ from shepherd.ipc.protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     LINE_TOO_LONG,
+    MAX_ANSWER,
     MAX_LINE,
     RATE_LIMITED,
     TOO_MANY_CONNECTIONS,
@@ -70,11 +85,11 @@ from shepherd.ipc.protocol import (
     encode,
     error_response,
     notification,
+    parents_socket_path,
     parse_line,
     parse_request,
     response,
 )
-from shepherd.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +98,10 @@ MAX_CONNECTIONS = 1024  # in all, and never more than half the descriptor limit
 MAX_STRANGERS_PER_UID = 4
 MAX_STRANGERS = 16
 LISTEN_BACKLOG = max(socket.SOMAXCONN, 4096)  # the kernel cuts it to net.core.somaxconn
-ACCEPTS_PER_TURN = 64  # then the loop's other work has its turn
+ACCEPTS_PER_TURN = 8  # connections given work (a task, a wait), then the loop's other work
+CLOSES_PER_TURN = 16  # in all, with those closed at once (past a rate or a cap, strangers)
+PARENTS_MODE = 0o660  # the parents' socket: root and the admin group
+PARENTS_RESERVE = 16  # connections a parent may still open by its door at max_connections
 CONNECTS_PER_SECOND = 20.0
 CONNECTS_BURST = 100.0
 STRANGER_CONNECTS_PER_SECOND = 4.0
@@ -92,7 +110,7 @@ ACCEPT_RETRY_S = 0.2  # out of descriptors: accept again this much later
 RATE_PER_SECOND = 100.0
 RATE_BURST = 200.0
 MAX_BATCH = 100
-MAX_UNSENT = 1024 * 1024
+MAX_UNSENT = MAX_ANSWER  # what waits unsent, and the largest answer the clients read
 STRANGER_WAIT_S = 2.0
 CLOSE_WAIT_S = 2.0
 LINGER_S = 10.0  # a closed connection's unsent bytes wait this long for its reader
@@ -225,6 +243,32 @@ _SLOW_DOWN = RpcError(RATE_LIMITED, "too many requests; slow down (each item of 
                       "counts)")
 
 
+_FORBIDDEN = encode(error_response(None, RpcError(FORBIDDEN, "forbidden")))
+_TOO_MANY = encode(error_response(None, RpcError(TOO_MANY_CONNECTIONS,
+                                                 "too many connections from your user")))
+
+
+def _drained(sock: socket.socket) -> bool:
+    """Drop, unread, what the peer has sent so far (at most ``MAX_LINE`` bytes); True
+    when it had sent something or hung up."""
+    got = False
+    with contextlib.suppress(OSError):
+        for _ in range(4):
+            data = sock.recv(MAX_LINE // 4, socket.MSG_DONTWAIT)
+            got = True
+            if not data:
+                break
+    return got
+
+
+def _say_and_close(sock: socket.socket, data: bytes) -> None:
+    """One short message straight to a socket the daemon gives no task, and close it.
+    A peer that does not take it at once (or is gone) goes without."""
+    with contextlib.suppress(OSError):
+        sock.send(data, socket.MSG_DONTWAIT)
+    sock.close()
+
+
 def _request_id(item: Any) -> str | int | None:
     """The id a request carries, when it is one JSON-RPC allows (else null)."""
     request_id = item.get("id") if isinstance(item, dict) else None
@@ -275,9 +319,14 @@ def socket_directory_problem(path: Path, uid: int | None = None) -> str | None:
 
 
 class RpcServer:
+    """``parents_gid``: open the parents' socket too (system mode), its group this gid."""
+
     def __init__(self, path: Path, handler: Handler, mode: int = 0o600,
-                 admit: Callable[[Peer], Admission | None] = _admit_everyone) -> None:
+                 admit: Callable[[Peer], Admission | None] = _admit_everyone,
+                 parents_gid: int | None = None) -> None:
         self.path = path
+        self.parents_path = None if parents_gid is None else parents_socket_path(path)
+        self.parents_gid = parents_gid
         self.handler = handler
         self.mode = mode
         self.admit = admit
@@ -288,9 +337,12 @@ class RpcServer:
         self._open = 0  # every connection held, strangers too
         self.max_connections = connection_limit()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._listener: socket.socket | None = None
+        self._listeners: list[socket.socket] = []  # the parents' first, when it is open
+        self._door: socket.socket | None = None  # the parents' socket
+        self._reading: set[int] = set()  # the listeners the loop takes connections from
+        self._waiting: dict[int, tuple[socket.socket, int, asyncio.TimerHandle]] = {}
+        self.served: dict[int, int] = {}  # uid: requests it was answered (or refused)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._accepting = False
         self._said_short = float("-inf")
         self._connects: dict[int, TokenBucket] = {}  # uid: its rate of new connections
         self._kind: dict[int, str] = {}  # uid: "stranger" or "parent", as last decided
@@ -300,52 +352,99 @@ class RpcServer:
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.setblocking(False)
-        listener.bind(str(self.path))
-        os.chmod(self.path, self.mode)
-        listener.listen(LISTEN_BACKLOG)
-        self._listener = listener
         self._loop = asyncio.get_running_loop()
+        if self.parents_path is not None and self.parents_gid is not None:
+            try:
+                self._door = self._listen(self.parents_path, PARENTS_MODE, self.parents_gid)
+                self._listeners.append(self._door)
+            except (OSError, ValueError) as exc:  # a path too long for a socket, say
+                log.warning("no parents' socket at %s (%s): parents queue with everyone "
+                            "else on %s", self.parents_path, exc, self.path)
+                self.parents_path = None
+        self._listeners.append(self._listen(self.path, self.mode))
         self._resume_accepting()
+
+    @staticmethod
+    def _listen(path: Path, mode: int, gid: int | None = None) -> socket.socket:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.setblocking(False)
+            listener.bind(str(path))
+            if gid is not None:
+                try:
+                    os.chown(path, -1, gid)
+                except PermissionError:  # no CAP_CHOWN (the unit gives it): root's alone
+                    log.warning("the parents' socket %s is root's alone: the daemon may not "
+                                "give it the admin group (gid %d)", path, gid)
+                    mode = 0o600
+            os.chmod(path, mode)
+            listener.listen(LISTEN_BACKLOG)
+        except BaseException:
+            listener.close()
+            raise
+        return listener
 
     async def close(self) -> None:
         """Stop listening, hang up on everyone and wait (briefly) for their tasks to end."""
-        if self._listener is not None:
-            self._pause_accepting()
-            self._listener.close()
-            self._listener = None
+        self._pause_accepting()
+        for listener in self._listeners:
+            listener.close()
+        self._listeners, self._door = [], None
+        for fd in list(self._waiting):
+            self._stranger_said(fd)
         for connection in list(self.connections):
             connection.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_S)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        for path in (self.path, self.parents_path):
+            with contextlib.suppress(FileNotFoundError):
+                if path is not None:
+                    path.unlink()
+
+    def _bound(self, listener: socket.socket) -> int:
+        """How many connections may be held when one more is taken from ``listener``: the
+        parents' door keeps ``PARENTS_RESERVE`` past ``max_connections``."""
+        return self.max_connections + (PARENTS_RESERVE if listener is self._door else 0)
 
     def _resume_accepting(self) -> None:
-        if self._listener is not None and self._loop is not None and not self._accepting:
-            self._accepting = True
-            self._loop.add_reader(self._listener.fileno(), self._accept)
+        """Take connections again from each listener under its bound."""
+        if self._loop is None:
+            return
+        for listener in self._listeners:
+            fd = listener.fileno()
+            if fd not in self._reading and self._open < self._bound(listener):
+                self._reading.add(fd)
+                self._loop.add_reader(fd, self._accept, listener)
 
-    def _pause_accepting(self) -> None:
-        if self._listener is not None and self._loop is not None and self._accepting:
-            self._accepting = False
-            self._loop.remove_reader(self._listener.fileno())
+    def _pause_accepting(self, listener: socket.socket | None = None) -> None:
+        """Take no more connections from ``listener`` (None: from any)."""
+        if self._loop is None:
+            return
+        for each in self._listeners if listener is None else [listener]:
+            if each.fileno() in self._reading:
+                self._reading.discard(each.fileno())
+                self._loop.remove_reader(each.fileno())
 
-    def _accept(self) -> None:
-        """Take waiting connections while fewer than ``max_connections`` are held; at the
-        bound, the rest wait in the kernel's queue until one ends. Each is counted the
-        moment it has a descriptor, so the daemon's own stay free. One over its uid's
-        rate of connections is closed at once, unread."""
-        assert self._listener is not None and self._loop is not None
-        for _ in range(ACCEPTS_PER_TURN):
-            if self._open >= self.max_connections:
-                self._pause_accepting()
+    def _accept(self, listener: socket.socket) -> None:
+        """Take waiting connections while fewer than ``max_connections`` are held (by the
+        parents' door: ``PARENTS_RESERVE`` more); at the bound, the rest wait in the
+        kernel's queue until one ends. Each is counted the moment it has a descriptor,
+        so the daemon's own stay free. Each is decided here,
+        unread: one over its uid's rate of connections is closed at once; a stranger is
+        told ``forbidden`` and a uid at its cap "too many connections" (both without a
+        task); only an admitted connection gets a task that reads it."""
+        assert self._loop is not None
+        given_work, bound = 0, self._bound(listener)
+        for _ in range(CLOSES_PER_TURN):
+            if given_work >= ACCEPTS_PER_TURN:
+                return
+            if self._open >= bound:
+                self._pause_accepting(listener)
                 return
             try:
-                sock, _ = self._listener.accept()
+                sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -358,20 +457,78 @@ class RpcServer:
                     log.error("cannot take a connection (%s); trying again every %.1f s "
                               "(said once a minute)", exc, ACCEPT_RETRY_S)
                 return
-            if not self._within_connect_rate(sock):
+            try:
+                peer = peer_credentials(sock)
+            except OSError:
                 sock.close()
                 continue
-            self._open += 1
-            task = self._loop.create_task(self._serve_socket(sock))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if not self._within_connect_rate(peer.uid):
+                sock.close()
+                continue
+            given_work += self._take(sock, peer, listener is self._door)
 
-    def _within_connect_rate(self, sock: socket.socket) -> bool:
-        """Whether the peer's uid may open another connection now (a parent always may)."""
+    def _take(self, sock: socket.socket, peer: Peer, door: bool = False) -> int:
+        """Decide about a connection just taken; 1 when it was given work to do."""
+        assert self._loop is not None
         try:
-            uid = peer_credentials(sock).uid
-        except OSError:
-            return False
+            admission = self.admit(peer)
+        except Exception:  # a lookup that fails admits no one
+            log.exception("could not decide who uid %d is", peer.uid)
+            admission = None
+        if admission is None:
+            self._decided(peer.uid, "stranger")
+            return self._stranger(sock, peer.uid)
+        self._decided(peer.uid, "child" if admission.limited else "parent")
+        if door and admission.limited and self._open >= self.max_connections:
+            _say_and_close(sock, _TOO_MANY)  # the door's reserve is a parent's
+            return 0
+        # At its cap the uid may have just hung up one whose end the loop has not read
+        # yet (a client's calls one after another): that is asked again in the task.
+        counted = self._per_uid.get(peer.uid, 0) < MAX_CONNECTIONS_PER_UID
+        if counted:
+            self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
+        self._open += 1
+        task = self._loop.create_task(self._serve_socket(sock, peer, admission, counted))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return 1
+
+    def _stranger(self, sock: socket.socket, uid: int) -> int:
+        """A peer the daemon does not know: ``forbidden``, written straight to its socket.
+        What it sent is dropped unread. One that has sent nothing yet is waited for (so
+        a client that writes first reads the answer), only for a few strangers at a
+        time and briefly, with no task: past those, the answer is at once."""
+        assert self._loop is not None
+        if (_drained(sock) or self._strangers.get(uid, 0) >= MAX_STRANGERS_PER_UID
+                or len(self._waiting) >= MAX_STRANGERS):
+            _say_and_close(sock, _FORBIDDEN)
+            return 0
+        fd = sock.fileno()
+        self._open += 1  # its descriptor is held
+        self._strangers[uid] = self._strangers.get(uid, 0) + 1
+        timer = self._loop.call_later(STRANGER_WAIT_S, self._stranger_said, fd)
+        self._waiting[fd] = (sock, uid, timer)
+        self._loop.add_reader(fd, self._stranger_said, fd)
+        return 1
+
+    def _stranger_said(self, fd: int) -> None:
+        """A waited-for stranger wrote, hung up or waited long enough: ``forbidden``."""
+        waiting = self._waiting.pop(fd, None)
+        if waiting is None or self._loop is None:
+            return
+        sock, uid, timer = waiting
+        timer.cancel()
+        self._loop.remove_reader(fd)
+        self._strangers[uid] -= 1
+        if not self._strangers[uid]:
+            del self._strangers[uid]
+        _drained(sock)
+        _say_and_close(sock, _FORBIDDEN)
+        self._open -= 1
+        self._resume_accepting()
+
+    def _within_connect_rate(self, uid: int) -> bool:
+        """Whether ``uid`` may open another connection now (a parent always may)."""
         kind = self._kind.get(uid)
         if kind == "parent":
             return True
@@ -403,18 +560,40 @@ class RpcServer:
             self._connects.pop(uid, None)  # rated anew, as what it is
         self._kind[uid] = kind
 
-    async def _serve_socket(self, sock: socket.socket) -> None:
+    async def _serve_socket(self, sock: socket.socket, peer: Peer, admission: Admission,
+                            counted: bool) -> None:
+        """Serve an admitted connection; ``counted``: already in its uid's connections
+        (else it is counted once the loop has had its turn, or told "too many")."""
+
+        def uncount() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self._per_uid[peer.uid] -= 1
+                if not self._per_uid[peer.uid]:
+                    del self._per_uid[peer.uid]
+                    self._buckets.pop(peer.uid, None)
+
         try:
             sock.setblocking(False)
             reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE + 1)
-            await self._serve(reader, writer)
+            if not counted:
+                if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
+                    writer.write(_TOO_MANY)
+                    writer.close()
+                    with contextlib.suppress(Exception):
+                        await writer.wait_closed()
+                    return
+                counted = True
+                self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
+            await self._serve(reader, writer, peer, admission, uncount)
         except Exception:  # a connection that breaks at its start breaks only itself
             log.debug("a connection failed", exc_info=True)
             sock.close()
         finally:
+            uncount()
             self._open -= 1
-            if self._open < self.max_connections:
-                self._resume_accepting()
+            self._resume_accepting()
 
     def broadcast(self, method: str, params: dict[str, Any],
                   audience: Callable[[Connection], bool] = lambda c: True) -> None:
@@ -424,65 +603,21 @@ class RpcServer:
                 data = data or encode(notification(method, params))
                 connection.send_bytes(data, LAGGED)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        peer = peer_credentials(sock)
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: Peer, admission: Admission, uncount: Callable[[], None]) -> None:
         connection = Connection(peer, writer)
-        try:
-            admission = self.admit(peer)
-        except Exception:  # a lookup that fails admits no one
-            log.exception("could not decide who uid %d is", peer.uid)
-            admission = None
-        if admission is None:
-            self._decided(peer.uid, "stranger")
-            await self._stranger(reader, connection)
-            return
-        self._decided(peer.uid, "child" if admission.limited else "parent")
-        if self._per_uid.get(peer.uid, 0) >= MAX_CONNECTIONS_PER_UID:
-            await self._hang_up(connection, RpcError(
-                TOO_MANY_CONNECTIONS, "too many connections from your user"))
-            return
         connection.context.update(admission.context)
         if admission.limited:
             connection.bucket = self._buckets.setdefault(peer.uid, TokenBucket(
                 RATE_BURST, rate=RATE_PER_SECOND, burst=RATE_BURST))
         self.connections.add(connection)
-        self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
         try:
             await self._read_lines(reader, connection)
         finally:
             self.connections.discard(connection)
-            self._per_uid[peer.uid] -= 1
-            if not self._per_uid[peer.uid]:
-                del self._per_uid[peer.uid]
-                self._buckets.pop(peer.uid, None)
+            uncount()  # read no more: its uid may open another (its descriptor stays counted)
             connection.close()
             await connection.ended()
-
-    @staticmethod
-    async def _hang_up(connection: Connection, error: RpcError) -> None:
-        connection.send(error_response(None, error))
-        connection.close()
-        await connection.ended()
-
-    async def _stranger(self, reader: asyncio.StreamReader, connection: Connection) -> None:
-        """A peer the daemon does not know: ``forbidden``. Its first line is waited for
-        (so a client that writes first reads the answer), never read, and only for a
-        few strangers at a time, briefly: past those, the answer is at once."""
-        uid = connection.peer.uid
-        if (self._strangers.get(uid, 0) >= MAX_STRANGERS_PER_UID
-                or sum(self._strangers.values()) >= MAX_STRANGERS):
-            await self._hang_up(connection, RpcError(FORBIDDEN, "forbidden"))
-            return
-        self._strangers[uid] = self._strangers.get(uid, 0) + 1
-        try:
-            with contextlib.suppress(Exception):
-                await within(reader.readuntil(b"\n"), STRANGER_WAIT_S)
-            await self._hang_up(connection, RpcError(FORBIDDEN, "forbidden"))
-        finally:
-            self._strangers[uid] -= 1
-            if not self._strangers[uid]:
-                del self._strangers[uid]
 
     async def _read_lines(self, reader: asyncio.StreamReader, connection: Connection) -> None:
         while not connection.closed:
@@ -552,6 +687,12 @@ class RpcServer:
         if answer is not None and not connection.closed:
             self._answer_with(connection, answer)
 
+    def _count(self, connection: Connection) -> None:
+        uid = connection.peer.uid
+        if uid not in self.served and len(self.served) >= 4096:
+            self.served.clear()
+        self.served[uid] = self.served.get(uid, 0) + 1
+
     def _refuse_each(self, connection: Connection, message: Any) -> None:
         """Rate limited: each request refused under its own id, so its caller knows."""
         items = message if isinstance(message, list) else [message]
@@ -567,6 +708,7 @@ class RpcServer:
             request = parse_request(item)
         except RpcError as exc:
             return error_response(_request_id(item), exc)
+        self._count(connection)
         try:
             result = await self.handler(request, connection)
         except RpcError as exc:

@@ -8,6 +8,7 @@ that have a well-defined meaning.
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -22,7 +23,15 @@ from pydantic_core import ErrorDetails
 from shepherd.policy.detect_lint import FEW_LITERALS, literal_length, script_interpreter
 from shepherd.policy.durations import format_duration
 from shepherd.policy.locate import LineMap, PathPart, find_line
-from shepherd.policy.model import DAY_NAMES, WEEKDAYS, WEEKENDS, Entry, Policy, QuotaSchedule
+from shepherd.policy.model import (
+    DAY_NAMES,
+    WEEKDAYS,
+    WEEKENDS,
+    Entry,
+    Policy,
+    QuotaSchedule,
+    TimeWarning,
+)
 
 
 @dataclass(frozen=True)
@@ -344,7 +353,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
                    for g in policy.groups_of(entry.id)]
         limits += [g.weekly_quota for g in policy.groups_of(entry.id)]
         finite = [v for v in limits if v is not None]
-        if not finite:
+        if not finite or min(finite) == 0:  # unlimited, or it never launches at all
             continue
         longest = max(finite)
         own = entry.warnings is not None
@@ -359,6 +368,7 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
                     f"of entry {entry.id!r} ({format_duration(longest)}), so it fires at launch",
                     "warning"))
     problems += _overnight_warnings(policy, lines)
+    problems += _placeholder_warnings(policy, lines)
     problems += _names_alike(policy, lines)
     problems += _quota_without_windows(policy, lines)
     problems += _detect_warnings(policy, lines)
@@ -493,12 +503,49 @@ def _quota_without_windows(policy: Policy,
     return problems
 
 
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def _placeholder_warnings(policy: Policy,
+                          lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """A ``{word}`` in a warning's message other than ``{left}`` reaches the child as
+    written ("1 minute left. {minutes} left")."""
+    problems: list[Problem] = []
+    lists: list[tuple[tuple[PathPart, ...], tuple[TimeWarning, ...]]] = [
+        (("supervisor", "default_warnings"), policy.supervisor.default_warnings)]
+    lists += [(("entries", i, "warnings"), e.warnings) for i, e in enumerate(policy.entries)
+              if e.warnings is not None]
+    for base, warnings in lists:
+        for index, warning in enumerate(warnings):
+            unknown = [p for p in _PLACEHOLDER.findall(warning.message) if p != "{left}"]
+            if unknown:
+                path = (*base, index, "message")
+                problems.append(Problem(
+                    path, find_line(lines, path),
+                    f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
+                    "placeholder: the child would read it as written (the one placeholder "
+                    "is {left}, the time left)", "warning"))
+    return problems
+
+
 def _weekly_never_limits(base: tuple[PathPart, ...], weekly: int | None,
                          daily: QuotaSchedule | None,
                          lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
-    """A weekly quota the seven daily quotas can never reach is probably a mistake."""
+    """A weekly quota the seven daily quotas can never reach is probably a mistake; a
+    daily quota over the weekly one can never be reached."""
     if weekly is None or daily is None:
         return []
+    over = {day: q for day in range(7) if (q := daily.for_weekday(day)) is not None
+            and q > weekly}
+    if over:
+        most = max(over.values())
+        named = [DAY_NAMES[d] for d, q in over.items() if q == most]
+        on = "" if daily.single is not None else f" (on {', '.join(named)})"
+        path = (*base, "daily_quota")
+        return [Problem(path, find_line(lines, path),
+                        f"daily_quota {format_duration(most)}{on} is more than weekly_quota "
+                        f"{format_duration(weekly)}, so no day gets more than "
+                        f"{format_duration(weekly)}", "warning")]
     days = [daily.for_weekday(day) for day in range(7)]
     if None in days:
         return []

@@ -116,6 +116,11 @@ class LaunchBackend(Protocol):
         """Once, as the session's end is recorded: who sent its deadline's SIGTERM and
         how late (``by``, ``late_ms``), for the log and the audit; None if not known."""
 
+    def ended_by_signal(self, session_id: int) -> str | None:
+        """Once, as the session's end is recorded: the signal (its name, ``SIGKILL``) that
+        ended its program when this daemon sent it none (another program or account,
+        the kernel, a crash); None when it ended otherwise, or it is not known."""
+
     async def freeze(self, session_id: int, on_thawed: Callable[[int], None]) -> str | None:
         """Freeze every program of the session (its clock is paused: rule 12).
 

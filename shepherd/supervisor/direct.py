@@ -62,7 +62,7 @@ from shepherd.supervisor.cgroups import (
     taking,
 )
 from shepherd.supervisor.ends import Ended, boot_id
-from shepherd.supervisor.instance import held_elsewhere
+from shepherd.supervisor.instance import held_elsewhere, keeper_of
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
 from shepherd.timeouts import within
@@ -95,6 +95,7 @@ class DirectSession:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     ending: bool = False  # its programs are gone (``_ended``), its end perhaps not yet told
     terminated: bool = False  # SIGTERM already sent (``terminate``)
+    signalled: bool = False  # this daemon sent its programs a signal (``_signal``)
     frozen: bool = False  # asked to be frozen (``freeze``), not yet thawed
     all_frozen: asyncio.Event = field(default_factory=asyncio.Event)  # the kernel says so
     on_thawed: Callable[[int], None] | None = None
@@ -147,6 +148,7 @@ class DirectBackend:
         # How late each deadline's SIGTERM left, and who sent it (``sigterm_report``).
         self._sigterms: dict[int, dict[str, Any]] = {}
         self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
+        self._killed: dict[int, str] = {}  # signals from elsewhere that ended a session's program
 
     # -- start-up -----------------------------------------------------------------
     def start(self) -> Membership:
@@ -372,6 +374,9 @@ class DirectBackend:
         with self._terminating:
             self._unrecorded[session.session_id] = session.group
             self.sessions.pop(session.session_id, None)
+        killed = self._signal_from_elsewhere(session)
+        if killed is not None:
+            self._killed[session.session_id] = killed
         self._rewatch()
         with self._terminating:  # (its token: read under the lock, ``_claim``)
             self._reached.pop(session.session_id, None)
@@ -385,10 +390,45 @@ class DirectBackend:
         self.logs.done(session.session_id)
         session.on_empty(session.session_id)
 
+    def _signal_from_elsewhere(self, session: DirectSession) -> str | None:
+        """The signal that ended the session's program when this daemon sent it none: the
+        program's own wait status (with a group, the starter became the program), or its
+        keeper's word (``starter.SIGNALLED`` + that signal). None when it exited by
+        itself, when this daemon signalled it (a stop; its deadline passed: the alarm may
+        have), or when it is not this daemon's child (adopted after a crash, taken)."""
+        child = session.child
+        if child is None or session.terminated or session.signalled:
+            return None
+        at = self._reached.get(session.session_id)
+        if at is not None and time.monotonic() >= at:
+            return None
+        code = child.poll()
+        if code is None:
+            return None
+        if session.group is None and code > starter.SIGNALLED:
+            number = code - starter.SIGNALLED
+        elif code < 0:
+            number = -code  # the program (or its keeper) itself
+        else:
+            return None
+        try:
+            return signal.Signals(number).name
+        except ValueError:
+            return f"signal {number}"
+
+    def ended_by_signal(self, session_id: int) -> str | None:
+        return self._killed.pop(session_id, None)
+
     # -- programs started outside Shepherd ---------------------------------------------
     def session_holding(self, pid: int) -> int | None:
-        """The session of this instance whose group holds the process, if any."""
-        return self.home.session_holding(pid) if self.home is not None else None
+        """The session of this instance whose group holds the process, if any; without
+        cgroups, whose keeper is its nearest keeper (``keeper_of``: a walk up the tree)."""
+        if self.home is not None:
+            return self.home.session_holding(pid)
+        kept = keeper_of(pid)
+        if kept is None or kept[0] != self.instance_id or kept[1] not in self.sessions:
+            return None
+        return kept[1]
 
     def session_in(self, cgroup: str) -> int | None:
         """The session of this instance whose group is (or holds) this path, if any."""
@@ -977,6 +1017,7 @@ class DirectBackend:
                         os.close(keeper)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
+        session.signalled = True
         if session.group is not None:
             assert self.home is not None
             if signum == signal.SIGKILL:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ import secrets
 from pathlib import Path
 
 from shepherd.supervisor.cgroups import cgroup2_mount
+from shepherd.supervisor.proctree import ProcInfo, read_proc, real_uid
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +97,88 @@ def held_elsewhere(cgroup: str, own: str, mount: Path | None = None) -> bool:
     except OSError:
         return False
     return owner in (0, os.geteuid())
+
+
+# -- process-tree sessions (no cgroup of their own) ----------------------------------------
+STARTER_TAIL = b"/shepherd/supervisor/starter.py"
+MAX_ANCESTORS = 1024  # deeper than this, a process is not taken for a session's (fail closed)
+KEEPER_ARGS_MAX = 1 << 20  # a keeper's command line is its daemon's (the policy's command)
+_ID = re.compile(r"[0-9a-f]{12}")
+
+
+def kept_elsewhere(pid: int, own: str) -> bool:
+    """The process is in another Shepherd instance's (than ``own``) process-tree
+    session (``keeper_of``)."""
+    kept = keeper_of(pid)
+    return kept is not None and kept[0] != own
+
+
+def keeper_of(pid: int) -> tuple[str, int] | None:
+    """The instance and session of the process-tree session the process is in, if any:
+    its nearest ancestor that is a session's keeper (``starter.py`` in keeper mode: a
+    child subreaper, so every process of the session stays its descendant), believed
+    only when the keeper runs as root or as this daemon's own account (``_keeper``).
+
+    Nothing the child controls makes it so: a process's real uid is set only by root (a
+    set-user-id program the child runs keeps the child's, though its effective uid, and
+    so the owner of its ``/proc`` directory, is root's), a root process's command line
+    only by itself, and a process never gets a new ancestor
+    (orphans go up, to the nearest subreaper or init). A child who copies a keeper's
+    command line into a process of their own (instance id and all) runs it as
+    themselves, and what it starts is theirs. Each step checks that the parent started
+    no later than its child (a pid used again is not an ancestor); a parent that exited
+    meanwhile is followed through the child's new parent. Deeper than ``MAX_ANCESTORS``:
+    not believed (the daemon fails closed)."""
+    child = read_proc(pid)
+    trusted = {0, os.geteuid()}
+    for _ in range(MAX_ANCESTORS):
+        if child is None or child.ppid <= 1:
+            return None
+        parent = _parent(child)
+        if parent is None:
+            return None
+        kept = _keeper(parent.pid, trusted) if parent.uid in trusted else None
+        if kept is not None:
+            return kept
+        child = parent
+    return None
+
+
+def _parent(child: ProcInfo) -> ProcInfo | None:
+    """The child's parent as it stands: re-read when the parent went meanwhile (the
+    child was re-parented up the tree); None when the chain cannot be read."""
+    for _ in range(8):
+        parent = read_proc(child.ppid)
+        if parent is not None and parent.start <= child.start:
+            return parent
+        again = read_proc(child.pid)
+        if again is None or again.start != child.start or again.ppid == child.ppid:
+            return None
+        child = again
+    return None
+
+
+def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
+    """The instance and session whose process-tree keeper ``pid`` is, when it is one run
+    by a trusted account (root; or this daemon's own, which in user mode is the child's)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            args = handle.read(KEEPER_ARGS_MAX).split(b"\0")
+    except OSError:
+        return None
+    if len(args) < 5 or args[1:3] != [b"-I", b"-S"] or not args[3].endswith(STARTER_TAIL):
+        return None
+    try:
+        spec = json.loads(args[4])
+    except ValueError:
+        return None
+    if not isinstance(spec, dict) or spec.get("cgroup"):
+        return None  # the starter of a cgroup session (its group says whose it is)
+    instance, session = spec.get("instance"), spec.get("session")
+    if (not isinstance(instance, str) or not _ID.fullmatch(instance)
+            or not isinstance(session, int)):
+        return None
+    try:
+        return (instance, session) if real_uid(pid) in trusted else None
+    except OSError:
+        return None

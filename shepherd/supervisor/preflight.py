@@ -8,8 +8,11 @@ These are warnings: a policy written for another machine is still a policy.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
+import stat
 from collections.abc import Callable
 
 from shepherd.policy import CheckResult, Policy, Problem
@@ -25,17 +28,115 @@ def _program_found(program: str, path: str) -> bool:
     return shutil.which(program, path=path) is not None
 
 
+def _name(ids: Callable[[int], object], number: int) -> str:
+    try:
+        return str(ids(number)[0])  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return str(number)
+
+
+def _may(st: os.stat_result, account: Account, bits: int) -> bool:
+    """Would the kernel let ``account`` have ``bits`` (of ``S_IXOTH``/``S_IROTH``, as the
+    others' bits) on a file of ``st``, by its mode, owner and group (no ACLs)."""
+    mode = stat.S_IMODE(st.st_mode)
+    if account.uid == 0:  # root: a directory always, a file when anyone may run it
+        return stat.S_ISDIR(st.st_mode) or bool(mode & 0o111)
+    if st.st_uid == account.uid:
+        return mode & (bits << 6) == bits << 6
+    if st.st_gid == account.gid or st.st_gid in account.groups:
+        return mode & (bits << 3) == bits << 3
+    return mode & bits == bits
+
+
+def _whose(st: os.stat_result) -> str:
+    return f"mode {stat.S_IMODE(st.st_mode):o}, owner {_name(pwd.getpwuid, st.st_uid)}"
+
+
+def closed_to(program: str, account: Account) -> str | None:
+    """Why ``account`` may not run the file ``program`` (a path), checked as the child,
+    without switching to it: every directory on the way must let them search it, the
+    file must let them run it (None: they may). Review-1215-s12 F2: root's
+    ``os.access`` passed a file only root may run."""
+    real = os.path.realpath(program)
+    parts = real.split("/")[1:-1]
+    directory = "/"
+    for part in ["", *parts]:
+        directory = os.path.join(directory, part) if part else directory
+        try:
+            st = os.stat(directory)
+        except OSError:
+            return None  # said as not found elsewhere
+        if not _may(st, account, stat.S_IXOTH):
+            return (f"the directory {directory!r} on the way is closed to {account.name}: "
+                    f"{_whose(st)}")
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None
+    if _may(st, account, stat.S_IXOTH):
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    owner = _name(pwd.getpwuid, st.st_uid)
+    if mode & 0o011 == 0o010:
+        who = f"only {owner} and the group {_name(grp.getgrgid, st.st_gid)} may"
+    elif mode & 0o111:
+        who = f"only {owner} may" if mode & 0o111 == 0o100 else "not everyone may"
+    else:
+        who = "no one may"
+    return f"{who}: mode {mode:o}"
+
+
+def _found_as(program: str, path: str) -> list[str]:
+    """The files a launch of ``program`` would try, in order (a path: itself)."""
+    if "/" in program:
+        return [program] if os.path.isfile(program) else []
+    return [os.path.join(d, program) for d in path.split(os.pathsep)
+            if d and os.path.isfile(os.path.join(d, program))]
+
+
+def _closed_for(program: str, account: Account) -> tuple[str, str] | None:
+    """(the file, why) when ``program`` is found for ``account`` but none of the files
+    found may be run by them (the first named); None when one may, or none is found."""
+    found = _found_as(program, launch_path(account))
+    reasons = [(f, closed_to(f, account)) for f in found]
+    if not reasons or any(why is None for _, why in reasons):
+        return None
+    first, why = reasons[0]
+    assert why is not None
+    return first, why
+
+
 def preflight(policy: Policy, result: CheckResult | None = None,
-              lookup: AccountLookup = Account.lookup) -> list[Problem]:
-    """Warnings about accounts and programs this machine lacks."""
+              lookup: AccountLookup = Account.lookup, *,
+              system_mode: bool = True) -> list[Problem]:
+    """Warnings about accounts, groups and programs this machine lacks, and accounts
+    that should not be children. ``system_mode`` (as `policy check` assumes): the
+    parents' group matters (only a group the policy names is checked: the default one
+    is the install guide's to create), and root as a child runs its programs as root;
+    in user mode the one child is whoever runs the daemon."""
     lines = result.lines if result is not None else {}
     problems: list[Problem] = []
 
     def warn(path: tuple[PathPart, ...], message: str) -> None:
         problems.append(Problem(path, find_line(lines, path), message, "warning"))
 
+    group = policy.supervisor.admin_group
+    if system_mode and "admin_group" in policy.supervisor.model_fields_set:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            warn(("supervisor", "admin_group"),
+                 f"there is no group {group!r} on this machine, so no one but root can act "
+                 f"as a parent (create it with `groupadd {group}`, then "
+                 f"`usermod -aG {group} PARENT`)")
+
     accounts: dict[str, Account] = {}
     for index, user in enumerate(policy.users):
+        if system_mode and user.name == "root":
+            warn(("users", index, "name"),
+                 "'root' is named as a child: every program launched for them runs as root, "
+                 "which can stop Shepherd and change its policy (give the child an account "
+                 "of their own)")
         try:
             accounts[user.name] = lookup(user.name)
         except KeyError:
@@ -48,6 +149,12 @@ def preflight(policy: Policy, result: CheckResult | None = None,
         users = [u.name for u in policy.users if policy.entry_allows(entry, u.name)]
         paths = {launch_path(accounts[name]) for name in users if name in accounts} or {SAFE_PATH}
         if any(_program_found(program, path) for path in paths):
+            for name in users:
+                closed = closed_sentence(program, accounts[name]) if name in accounts else None
+                if closed is not None:
+                    warn(("entries", index, "command", 0),
+                         f"{closed}, so launching {entry.id!r} will fail")
+                    break
             continue
         if "/" in program:
             warn(("entries", index, "command", 0),
@@ -78,3 +185,32 @@ def missing_programs(policy: Policy, lookup: AccountLookup = Account.lookup) -> 
         if not any(_program_found(entry.command[0], path) for path in paths):
             missing[entry.id] = entry.command[0]
     return missing
+
+
+def closed_sentence(program: str, account: Account) -> str | None:
+    """"'/x/y.sh' is not something nobody may run (only root may: mode 700)" when the
+    program is found here but ``account`` may not run it (None otherwise): the words of
+    ``policy check``, the daemon's log and ``status``."""
+    closed = _closed_for(program, account)
+    if closed is None:
+        return None
+    file, why = closed
+    return f"{file!r} is not something {account.name} may run ({why})"
+
+
+def closed_programs(policy: Policy, lookup: AccountLookup = Account.lookup
+                    ) -> dict[tuple[str, str], str]:
+    """(child, entry id) -> ``closed_sentence``, for the programs found here that the
+    child may not run (review-1215-s12 F2): for ``status``, as ``missing_programs``."""
+    closed: dict[tuple[str, str], str] = {}
+    for user in policy.users:
+        try:
+            account = lookup(user.name)
+        except KeyError:
+            continue
+        for entry in policy.entries:
+            if policy.entry_allows(entry, user.name):
+                said = closed_sentence(entry.command[0], account)
+                if said is not None:
+                    closed[(user.name, entry.id)] = said
+    return closed

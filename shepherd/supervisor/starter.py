@@ -16,7 +16,9 @@ environment, its log file as stdout/stderr and a status pipe. SPEC is JSON:
   re-parented to it and nothing else, and the session's processes are exactly
   its descendants. It exits when it has no descendant left. ``SIGTERM`` is
   passed on to every descendant; ``SIGUSR1`` kills them all, again and again
-  until none is left (a fork loop is caught on a later round).
+  until none is left (a fork loop is caught on a later round). Its exit status
+  says how the session's program ended: ``SIGNALLED`` + the signal when a signal
+  ended it (else, the last of its processes to end), 0 otherwise.
 
 Either way the program runs as the child (``uid``, ``gid``, only ``groups``),
 in its own session, with default signal dispositions. Failure to start is
@@ -37,6 +39,7 @@ from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 START_FAILED = 127
+SIGNALLED = 128  # a keeper's exit status: this + the signal that ended its session's program
 
 
 def become_child(spec: dict[str, Any]) -> None:
@@ -220,12 +223,26 @@ def keep(spec: dict[str, Any], status_fd: int) -> None:
         os.waitpid(pid, 0)
         os._exit(START_FAILED)
     os.close(status_fd)  # started: the daemon reads an empty, closed pipe
+    program: int | None = None
+    last = 0
     while True:  # signal handlers run in here; the keeper ends with its last descendant
         try:
-            os.waitpid(-1, 0)
+            reaped, last = os.waitpid(-1, 0)
         except ChildProcessError:
             break
-    os._exit(0)
+        if reaped == pid:
+            program = last
+    os._exit(ended_status(program, last))
+
+
+def ended_status(program: int | None, last: int) -> int:
+    """The keeper's exit status from the wait statuses of its program and of the last
+    process to end: ``SIGNALLED`` + the signal that ended the program, or else the last
+    one (a launcher that exited, its game killed), or 0."""
+    for status in (program, last):
+        if status is not None and os.WIFSIGNALED(status):
+            return SIGNALLED + os.WTERMSIG(status)
+    return 0
 
 
 def kill_all(bound_s: float = 30.0) -> None:

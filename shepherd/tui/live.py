@@ -204,6 +204,18 @@ class LiveState:
             return EntryLine(user, item["id"], label, state, words.state_word(state),
                              f"resting for {left}, {words.until_time(until, now)}{week}",
                              left, used_text, fraction)
+        closed = item.get("program_closed")
+        if closed and not item["reasons"]:  # here, but the child may not run it
+            return EntryLine(user, item["id"], label, "not_runnable",
+                             words.state_word("not_runnable"),
+                             f"{label} {shared.not_runnable_clause(str(closed))}.", "—",
+                             used_text, fraction)
+        missing = item.get("program_missing")
+        if missing and not item["reasons"]:  # a launch would fail: never "can start"
+            return EntryLine(user, item["id"], label, "not_installed",
+                             words.state_word("not_installed"),
+                             f"{label} {shared.not_installed_clause(str(missing))}.", "—",
+                             used_text, fraction)
         if not item["reasons"]:
             left_s = item.get("time_left_s")
             left = words.duration(left_s)

@@ -181,7 +181,7 @@ def detail_rows(event: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in (event.get("data") or {}).items():  # its own parts first: a short
         shown = _detail_value(key, value)                  # pane shows them, not the ids
         if key == "reason" and event["type"] == "session_ended" and isinstance(value, str):
-            shown = end_reason(value)
+            shown = end_reason(value, (event.get("data") or {}).get("signal"))
         rows.append((_detail_name(key), shown))
     rows += [("event", f"{event_kind(str(event['type']))} (number {event['id']})"),
              ("time", clock_time(event["ts"]))]
@@ -343,3 +343,9 @@ def rejected_text(rejected: dict[str, Any]) -> Text:
     return Text.from_markup(
         f"[b]The last reload was rejected[/b] ({clock_time(rejected.get('at'))}); the policy "
         f"below stays in force. Fix these and reload (R):\n{errors}\n")
+
+
+def bottom_line(label: str, detail: str) -> str:
+    """The line under the child's list: the entry's label once, then what it can do
+    (a detail that already begins with the label is not prefixed again)."""
+    return detail if detail.startswith(label) else f"{label}: {detail}"

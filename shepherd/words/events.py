@@ -41,7 +41,20 @@ def _hour_minute(when: Any, zone: tzinfo) -> str:
         return str(when)
 
 
-def end_reason(code: str) -> str:
+# Signals a program gets from its own fault, not from someone: "it crashed".
+CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT", "SIGSYS",
+                           "SIGTRAP"})
+
+
+def end_reason(code: str, signal: object = None) -> str:
+    """Why a session ended, in words; ``signal``: for ``killed``, the signal's name (a
+    signal its daemon did not send ended the program: another program or account, the
+    child's own ``kill``, the kernel, a crash)."""
+    if code == "killed":
+        if isinstance(signal, str) and signal in CRASH_SIGNALS:
+            return f"it crashed ({signal})"
+        shown = signal if isinstance(signal, str) and signal else "a signal"
+        return f"it was killed ({shown}), not by Shepherd"
     return {
         "exited": "it was closed", "stopped_by_child": "the child stopped it",
         "stopped_by_admin": "a parent stopped it", "expired": "its time was up",
@@ -78,12 +91,23 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
     if kind == "session_ended":
         charged = data.get("charged_s")
         spent = f", {duration(charged)} counted" if charged is not None else ""
-        return f"{user}'s {entry} ended: {end_reason(str(data.get('reason')))}{spent}"
+        why = end_reason(str(data.get("reason")), data.get("signal"))
+        return f"{user}'s {entry} ended: {why}{spent}"
     if kind == "warning_issued":
         about = f" about {entry}" if entry else ""
         return f"{user} warned{about}: {warning_words(data)}"
     if kind == "launch_denied":
         reasons = reasons_clause(data.get("reasons", []), datetime.now(zone), zone)
+        repeated = data.get("repeated")
+        if isinstance(repeated, int) and not isinstance(repeated, bool):
+            # Identical refusals after an audited one, counted (review-9-s12 M1).
+            window = data.get("window_s")
+            minute = ("the minute after" if window in (None, 60) else
+                      f"the {duration(window)} after" if isinstance(window, int | float)
+                      else "the time after")
+            times = "time" if repeated == 1 else "times"
+            return (f"{user} tried to start {entry} {repeated} more {times} in {minute} "
+                    f"(refused: {reasons})")
         if data.get("origin") == "outside":
             return f"{user} started {entry} outside Shepherd, and it was stopped: {reasons}"
         return f"{user} could not start {entry}: {reasons}"

@@ -74,13 +74,21 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     when = "this week" if weekly else "today"
     if kind == "grant_end":  # time given until a moment that is nearer than its length
         if usable < 0.5:  # the day's own time (and time given until sooner) comes first
-            return (f"None of it can be used before it runs out {end}: {label}'s other time "
-                    "today is used first and lasts until then.")
+            other = "time for this week" if weekly else "other time today"
+            return (f"None of it can be used before it runs out {end}: {label}'s {other} "
+                    "is used first and lasts until then.")
         return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
     if kind == "quota" and weekly:
         return f"{label}'s weekly quota still allows only {spoken_duration(usable)} {when}."
+    if kind == "window" and data.get("group"):  # a group's programs, their hours together
+        if usable <= 0:
+            return (f"But none of the {data['group']} programs can be used again today: "
+                    "their hours are over.")
+        last = f", until {end.removeprefix('at ')}" if until is not None else ""
+        return (f"The {data['group']} programs' hours today allow only "
+                f"{spoken_duration(usable)} more{last}.")
     if kind == "window":
         last = f", until {end.removeprefix('at ')}" if until is not None else ""
         return (f"{label}'s hours today allow only {spoken_duration(usable)} more{last}."
@@ -213,7 +221,16 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += "taken back"
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
-        sentence += week_total(result, now, zone)
+        total = week_total(result, now, zone)
+        if mode == "take" and not result.get("week"):
+            # no daily quota: for today, out of its own time (the week's quota, time for
+            # today), then time given until a moment (review-9-s11 L2); the next day
+            # has the week's time as if it had not been taken
+            total = total.replace(" in all this week", " in all this week today", 1)
+            if result.get("held_at_used"):
+                total = (f"{total[:-1]}: time used is never taken back, and time given for "
+                         "the week only by a take-back --until week)")
+        sentence += total
     notes = result_notes(result, now, zone)
     stopping = result.get("already_stopping") or ()
     if stopping:
@@ -326,5 +343,5 @@ def answer_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo, *,
     notes = [lock_note(str(result.get("user", "")), float(result.get("granted_s") or 0),
                        to_child=to_child)] if locked else []
     notes.append(grant_notes(label, limited_by=rest, capped_by=result.get("capped_by") or (),
-                             now=now, zone=zone))
+                             unlimited=bool(result.get("unlimited")), now=now, zone=zone))
     return " ".join(n for n in notes if n)

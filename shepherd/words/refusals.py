@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from shepherd.engine.events import Reason
+from shepherd.words.plain import plain
 from shepherd.words.times import at_moment, spoken_duration, until_moment
 
 ReasonLike = Reason | Mapping[str, Any]
@@ -28,7 +29,22 @@ STATE_WORDS: Mapping[str, str] = {
     "locked": "locked",
     "not_allowed": "not allowed",
     "unavailable": "unavailable",
+    "not_installed": "not installed",
+    "not_runnable": "can't run",
 }
+
+
+def not_installed_clause(program: str) -> str:
+    """The one sentence for an entry whose program is missing, after its label or state:
+    "can't start: its program 'x' is not installed here" (status, the TUI, explain)."""
+    return f"can't start: its program {plain(program)!r} is not installed here"
+
+
+def not_runnable_clause(why: str) -> str:
+    """An entry whose program is here but the child may not run it, after its label or
+    state: "can't start: '/x/y.sh' is not something nobody may run (only root may: mode
+    700)" (``why``: the words of ``policy check``)."""
+    return f"can't start: {plain(why)}"
 
 
 def state_word(state: str) -> str:

@@ -101,3 +101,11 @@ def until_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = Tr
     local = _to_minute(moment, zone, up)
     _, day = _day_words(local.date(), now.astimezone(zone).date())
     return f"until {day} at {local:%H:%M}" if day else f"until {local:%H:%M}"
+
+
+def boundary_sentence(day_starts_at: int, effect: datetime, now: datetime,
+                      zone: tzinfo) -> str:
+    """When a new ``day_starts_at`` takes effect: at the end of the day in progress."""
+    starts = f"{day_starts_at // 60:02d}:{day_starts_at % 60:02d}"
+    return (f"Quota days start at {starts} from the end of the day in progress, "
+            f"{at_moment(effect, now, zone, up=False)} (a day already begun never moves).")

@@ -125,7 +125,8 @@ limits = { daily_quota = 0 }
         asked = d.call("request_time", entry="game", duration="10m", note="please")
         d.call("request.answer", request_id=asked["request_id"], answer="approve")
         answered = json.loads(server.next())
-        assert answered["body"] == "Yes: 10 minutes more of The Game."
+        assert answered["body"] == ("Yes: 10 minutes more of The Game. The Game has no daily "
+                                    "limit, so this changes nothing.")
     finally:
         agent.terminate()
         agent.wait(timeout=10)

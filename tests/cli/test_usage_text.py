@@ -20,7 +20,7 @@ def test_former_entries_come_last_under_a_heading(capsys: pytest.CaptureFixture[
     assert out[4] == "    no longer in the policy:"
     # Review 12 F9: a removed entry is not "unlimited"; it is gone, so only its use shows.
     assert out[5].split() == ["oldgame", "5m", "used"]
-    assert "unlimited" in out[2]  # an entry in force with no daily limit still says so
+    assert "no daily limit" in out[2]  # an entry in force with no daily limit still says so
 
 
 def test_time_taken_back_is_said_as_taken_back(capsys: pytest.CaptureFixture[str]) -> None:
@@ -33,9 +33,9 @@ def test_time_taken_back_is_said_as_taken_back(capsys: pytest.CaptureFixture[str
         {"kind": "entry", "id": "book", "used_s": 60, "quota_s": 3600, "granted_s": 900,
          "current": True}]}]})
     out = capsys.readouterr().out.splitlines()
-    assert out[2].split() == ["game", "10m", "/", "1h", "30m", "taken", "back"]
-    assert out[3].split() == ["tv", "40m", "/", "1h", "30m", "taken", "back", "OVER"]
-    assert out[4].split() == ["book", "1m", "/", "1h", "+15m", "granted"]
+    assert out[2].split() == ["game", "10m", "/", "1h,", "30m", "taken", "back"]
+    assert out[3].split() == ["tv", "40m", "/", "1h,", "30m", "taken", "back", "OVER"]
+    assert out[4].split() == ["book", "1m", "/", "1h,", "+15m", "granted"]
     assert "+0s" not in "\n".join(out)
 
 
@@ -65,6 +65,6 @@ def test_a_weekly_quota_and_time_for_the_week_are_shown_as_the_weeks(
          "current": True, "over": False}]}]})
     out = capsys.readouterr().out.splitlines()
     assert out[2].split() == ["Weekly", "7m", "/", "no", "daily", "limit;", "this", "week",
-                              "14m", "/", "10m", "+3m", "for", "the", "week", "OVER"]
-    assert out[3].split() == ["game", "10m", "/", "1h", "+5m", "granted"]
+                              "14m", "/", "10m,", "+3m", "for", "the", "week", "OVER"]
+    assert out[3].split() == ["game", "10m", "/", "1h,", "+5m", "granted"]
     assert "unlimited" not in "\n".join(out)

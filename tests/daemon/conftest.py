@@ -279,6 +279,14 @@ FAR_DAY_START = (f'stop_grace = "2s"\n'
                  f'day_starts_at = "{(time.localtime().tm_hour + 12) % 24:02d}:00"')
 
 
+def noon_zone() -> str:
+    """A fixed-offset zone whose clock reads between 12:00 and 13:00 now ("Etc/GMT-5" is
+    UTC+5): a test that moves days near "now", with ``env={"TZ": noon_zone()}``, reads
+    the same at any hour it runs (an hour near midnight moved dates under it)."""
+    ahead = 12 - time.gmtime().tm_hour  # hours east of UTC, -11..12
+    return "Etc/GMT" + (f"-{ahead}" if ahead > 0 else f"+{-ahead}")
+
+
 def household_policy(entries: str, machine: str, *, users: str = "",
                      supervisor: str = 'stop_grace = "2s"') -> str:
     """A policy whose store is the household's (the service names the test's database)."""

@@ -62,7 +62,9 @@ command = ["no-such-program-review-s7"]
     shown = shepherd(d, "status")
     assert shown.returncode == 0, shown.stderr
     [ghost] = [line for line in shown.stdout.splitlines() if "Ghost" in line]
-    assert "'no-such-program-review-s7' is not installed here, so it will not start" in ghost
+    # one state and one sentence for it everywhere (review-1215-s12 F4)
+    assert "can't start: its program 'no-such-program-review-s7' is not installed here" in ghost
+    assert "not installed" in ghost and "available" not in ghost
     assert "can start" not in ghost
     entries = json.loads(shepherd(d, "status", "--json").stdout)["users"][0]["entries"]
     missing = {e["id"]: e.get("program_missing") for e in entries}

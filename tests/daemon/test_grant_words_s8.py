@@ -27,6 +27,18 @@ limits = { weekly_quota = "10m" }
 """
 
 
+def half_an_hour_on() -> datetime:
+    return (datetime.now(local_zone()) + timedelta(minutes=30)).replace(second=0,
+                                                                        microsecond=0)
+
+
+def said(until: datetime) -> str:
+    """How the command line names ``until``: "00:04", after midnight "tomorrow at 00:04"
+    (the tests read the clock: at 23:34 half an hour on is tomorrow)."""
+    today = datetime.now(local_zone()).date()
+    return f"{until:%H:%M}" if until.date() == today else f"tomorrow at {until:%H:%M}"
+
+
 def test_a_group_take_back_that_ends_a_running_program_says_which_and_audit_agrees(
         daemon_factory: Any) -> None:
     """NEW-3: "-1h" from the g budget while Alpha runs: Alpha stops now, and the parent
@@ -61,17 +73,16 @@ def test_time_given_until_a_moment_on_a_weekly_only_entry_says_until_when(
     """NEW-6: "+2m --until" on an entry with only a weekly quota held the week's
     total "(12m in all this week)", true only until then."""
     d = daemon_factory(policy(WEEKLY, FAR_DAY_START))
-    until = (datetime.now(local_zone()) + timedelta(minutes=30)).replace(second=0,
-                                                                         microsecond=0)
+    until = half_an_hour_on()
     given = shepherd(d, "grant", ME, "wk", "+2m", "--until", until.isoformat())
     assert given.returncode == 0, given.stderr
     assert given.stdout.strip() == (f"{ME} has 2 minutes more of Weekly until "
-                                    f"{until:%H:%M} (12m in all this week until then)."), \
+                                    f"{said(until)} (12m in all this week until then)."), \
         given.stdout
     week = shepherd(d, "grant", ME, "wk", "+3m", "--until", "week")
     assert week.returncode == 0, week.stderr
     assert week.stdout.strip().endswith(f"(13m in all this week and 2 minutes more until "
-                                        f"{until:%H:%M})."), week.stdout
+                                        f"{said(until)})."), week.stdout
 
 
 def test_status_says_time_given_until_a_moment_as_on_top_until_then(
@@ -85,27 +96,25 @@ label = "Game"
 command = ["sleep", "600"]
 limits = { daily_quota = "10m" }
 """, FAR_DAY_START))
-    until = (datetime.now(local_zone()) + timedelta(minutes=30)).replace(second=0,
-                                                                         microsecond=0)
+    until = half_an_hour_on()
     given = shepherd(d, "grant", ME, "game", "+2m", "--until", until.isoformat())
     assert given.returncode == 0, given.stderr
     shown = shepherd(d, "status")
     assert shown.returncode == 0, shown.stderr
     [line] = [line for line in shown.stdout.splitlines() if "Game" in line]
-    assert f"10m of 10m left, 2m more until {until:%H:%M}" in line, line
+    assert f"10m of 10m left, 2m more until {said(until)}" in line, line
     assert "12m of 12m left" not in line
     plain = shepherd(d, "grant", ME, "game", "+5m")  # for the day: no moment to name
     assert plain.returncode == 0, plain.stderr
     [line] = [line for line in shepherd(d, "status").stdout.splitlines() if "Game" in line]
-    assert f"15m of 15m left, 2m more until {until:%H:%M}" in line, line
+    assert f"15m of 15m left, 2m more until {said(until)}" in line, line
 
 
 def test_status_says_a_budgets_time_given_until_a_moment_as_on_top_until_then(
         daemon_factory: Any) -> None:
     d = daemon_factory(policy(GROUPED, FAR_DAY_START))
-    until = (datetime.now(local_zone()) + timedelta(minutes=30)).replace(second=0,
-                                                                         microsecond=0)
+    until = half_an_hour_on()
     given = shepherd(d, "grant", ME, "g", "+2m", "--until", until.isoformat())
     assert given.returncode == 0, given.stderr
     shown = shepherd(d, "status").stdout
-    assert f"g 0s used, 1h of 1h left, 2m more until {until:%H:%M}" in shown, shown
+    assert f"g 0s used, 1h of 1h left, 2m more until {said(until)}" in shown, shown

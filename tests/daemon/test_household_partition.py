@@ -10,6 +10,8 @@ really ran (measured around the calls that started and stopped them).
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -157,7 +159,9 @@ id = "marked"
 command = ["sleep", "6132"]
 limits = { max_run = "6s" }
 """, machines=("laptop",))
+    before_launch = time.monotonic()
     laptop.call("launch", entry="marked")
+    after_launch = time.monotonic()
     assert running("sleep 6132")
     time.sleep(1.0)
     pg_server.stop("fast")
@@ -165,6 +169,7 @@ limits = { max_run = "6s" }
         wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
         laptop.kill9()  # its session's program goes on running, unwatched
         laptop.start()  # the store is still away
+        restarted = time.monotonic()  # taken back by here
         assert not healthy(laptop)
         # Taken back from local knowledge (listed, unless its deadline already passed
         # on a slow machine: then stopped at once).
@@ -184,13 +189,80 @@ limits = { max_run = "6s" }
     wait_for(lambda: laptop.call("health")["household"]["journal_waiting"] == 0,
              what="the journal emptying")
     marked_s, end = charged(household.url)["laptop"]
-    assert end == "expired"
-    assert marked_s == pytest.approx(6.0, abs=SLACK_S)  # its max_run, counted once
     with psycopg.connect(household.url) as conn:
         adopted = conn.execute("SELECT count(*) FROM audit WHERE type = 'session_adopted'"
                                ).fetchone()
-    assert adopted is not None and adopted[0] == 1
+    assert adopted is not None
+    assert after_launch - before_launch < 5  # (the measurement itself was sane)
+    if restarted - before_launch < 6.0 - SLACK_S:  # taken back before its deadline
+        assert (end, adopted[0]) == ("expired", 1)
+        assert marked_s == pytest.approx(6.0, abs=SLACK_S)  # its max_run, counted once
+    else:
+        # A loaded machine: its deadline passed before the restarted daemon took it back
+        # (seen: 6.75, 7.13, 9.04 and 12.03 s). Either it was still running: adopted,
+        # stopped at once and charged for the time it ran unwatched, past its deadline
+        # too (README, Crashes: "downtime included (even past their end: the child had
+        # it)"; tests/engine/test_recovery.py); or the dead daemon's own alarm, starved
+        # until past the deadline, stopped it before it read that its daemon had gone:
+        # found gone, closed as a crash, charged up to when it was found gone (the next
+        # test forces that case). Counted once either way (``charged`` checks the sums).
+        assert (end, adopted[0]) in (("expired", 1), ("recovered_after_crash", 0))
+        assert 6.0 - SLACK_S <= marked_s <= restarted - before_launch + SLACK_S
     assert not own_sessions(laptop)  # not adopted a second time from the store's copy
+
+
+def test_a_session_its_dead_daemons_alarm_stopped_is_closed_once_from_the_local_copy(
+        household: Any, pg_server: Any) -> None:
+    """The previous test's outcome on a loaded machine, forced (part12): the daemon is
+    killed during a partition and its alarm, starved (stopped here) until past the
+    session's deadline, still fires it before it reads that its daemon has gone. The
+    restarted daemon, still cut off, finds the program gone: closed from the local copy
+    as a crash (``recovered_after_crash``), charged from its start up to when it was
+    found gone (nobody saw it end sooner), once: not closed again from the household
+    store's own copy of the session when the store returns."""
+    (laptop,) = household(ENTRIES + """
+[[entries]]
+id = "marked"
+command = ["sleep", "6133"]
+limits = { max_run = "6s" }
+""", machines=("laptop",))
+    before_launch = time.monotonic()
+    laptop.call("launch", entry="marked")
+    after_launch = time.monotonic()
+    alarm = int(re.findall(r"deadline alarm serving \(pid (\d+)\)",
+                           laptop.log.read_text())[-1])
+    time.sleep(1.0)
+    pg_server.stop("fast")
+    try:
+        wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
+        os.kill(alarm, signal.SIGSTOP)  # starved, as on a loaded machine
+        try:
+            laptop.kill9()
+            time.sleep(max(0.0, after_launch + 6.2 - time.monotonic()))  # its deadline passes
+        finally:
+            os.kill(alarm, signal.SIGCONT)
+        wait_for(lambda: not running("sleep 6133"), timeout=30,
+                 what="the old alarm firing the passed deadline")
+        laptop.start()
+        restarted = time.monotonic()
+        assert not own_sessions(laptop)
+        assert not healthy(laptop)
+    finally:
+        pg_server.start()
+    wait_for(lambda: healthy(laptop), timeout=30, what="the laptop reconnecting")
+    wait_for(lambda: charged(household.url)["laptop"][1] is not None,
+             what="the end reaching the store")
+    wait_for(lambda: laptop.call("health")["household"]["journal_waiting"] == 0,
+             what="the journal emptying")
+    marked_s, end = charged(household.url)["laptop"]
+    assert end == "recovered_after_crash"
+    assert 6.0 <= marked_s <= restarted - before_launch + SLACK_S
+    with psycopg.connect(household.url) as conn:
+        types = [str(t) for (t,) in conn.execute(
+            "SELECT type FROM audit WHERE type IN ('session_adopted', 'session_ended')")]
+    assert types == ["session_ended"]  # closed once, never adopted
+    assert not own_sessions(laptop)
+    assert charged(household.url)["laptop"] == (marked_s, end)
 
 
 def test_on_restart_stop_stops_its_sessions_even_when_restarted_cut_off(

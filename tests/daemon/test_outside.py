@@ -536,6 +536,25 @@ def test_without_cgroups_a_recognised_program_cannot_be_held_and_is_stopped(
     assert "cannot be held in a session" in d.log.read_text()
 
 
+def test_without_cgroups_its_own_launch_is_not_taken_for_a_program_started_outside(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    """A process-tree session has no group: its daemon knows its program by the session's
+    keeper, an ancestor of everything in it (tree12; it was refused as "cannot be held"
+    and its session ended at once). The same program started by the child is refused."""
+    game = program(bin_dir, "game")
+    d = daemon_on_game(daemon_factory, game, env={"SHEPHERD_SUPERVISION": "tree"})
+    launched = d.call("launch", entry="game", user="nobody")["session_id"]
+    [ours] = wait_for(lambda: marked(str(game)))
+    child = as_nobody(game, "1000")
+    wait_for(lambda: gone(child))  # looked at in turn: its launch was looked at before
+    time.sleep(0.5)
+    assert [s["id"] for s in d.call("status")["sessions"]] == [launched]
+    assert marked(str(game)) == [ours]
+    assert len(d.audit("launch_denied")) == 1 and d.audit("session_ended") == []
+    assert f"(pid {ours}," not in d.log.read_text()
+    d.call("stop", session_id=launched)
+
+
 def test_in_user_mode_a_launch_is_not_taken_for_its_own_outside_program(
         daemon_factory: Any, bin_dir: Path) -> None:
     game = program(bin_dir, "game")

@@ -147,8 +147,9 @@ def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
     grandchild = subprocess.Popen([str(game), "1000"])
     real = outside.read_facts
 
-    def facts(pid: int, needs: Any, uid: int | None = None) -> ProcessFacts | None:
-        found = real(pid, needs, uid)
+    def facts(pid: int, needs: Any, uid: int | None = None,
+              with_cgroup: bool = True) -> ProcessFacts | None:
+        found = real(pid, needs, uid, with_cgroup)
         if pid == exiting.pid and found is not None:
             return replace(found, exe=None, exe_id=None, argv=())
         return found

@@ -3,28 +3,31 @@ the week's use from the store and the time a running session has used so far."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from shepherd.ipc.protocol import RpcError
-from tests.daemon.conftest import ME, policy
+from tests.daemon.conftest import ME, noon_zone, policy
 from tests.daemon.test_weekly_status import GAME, seed_yesterday
 
 
 def test_today_counts_the_store_and_the_running_session(daemon_factory: Any,
                                                        tmp_path: Path) -> None:
-    if datetime.now(UTC).time() > time(23, 50):
-        pytest.skip("too close to midnight: the day would change under the test")
-    week_start = seed_yesterday(tmp_path / "state", 1800)
+    # Days from midnight where it is noon now: the half hour left is not cut by the day's
+    # end, at any hour the test runs (at 23:36 UTC the day ended it after 24 minutes).
+    zone = noon_zone()
+    week_start = seed_yesterday(tmp_path / "state", 1800, ZoneInfo(zone))
     d = daemon_factory(policy(GAME, supervisor=f'week_starts_on = "{week_start}"'),
-                       env={"TZ": "UTC"})
+                       env={"TZ": zone})
     d.call("launch", entry="game")
     answer = d.call("policy.explain", user=ME)
     explained = answer["explanation"]
-    assert explained["usage_known"] and answer["day"] == datetime.now(UTC).date().isoformat()
+    assert explained["usage_known"]
+    assert answer["day"] == datetime.now(ZoneInfo(zone)).date().isoformat()
     game = explained["entries"][0]
     # Half an hour yesterday, a few seconds now: under half an hour is left this week,
     # and the day ends it when the week's hour is used.
@@ -65,9 +68,7 @@ def test_a_running_session_rests_after_it_stops_as_the_engine_would_make_it(
         daemon_factory: Any) -> None:
     # Review 15 (s7) M1: the live explanation said the running program could be used again
     # at once, while the daemon makes it rest for its cooldown once the session ends.
-    if datetime.now(UTC).time() > time(22, 50):
-        pytest.skip("too close to midnight: the rest would run past the day")
-    d = daemon_factory(policy(RESTING), env={"TZ": "UTC"})
+    d = daemon_factory(policy(RESTING), env={"TZ": noon_zone()})  # the rest ends today
     d.call("launch", entry="game")
     asked = datetime.now(UTC)
     explained = d.call("policy.explain", user=ME)["explanation"]

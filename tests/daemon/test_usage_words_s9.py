@@ -34,7 +34,7 @@ def test_usage_after_a_set_on_a_day_with_week_time_says_what_the_day_allowed(
     assert row.split()[:4] == ["Space", "Game", "0s", "/"], row
     # The day: 10m, said as such, with how it came about; the week: 1h given for it.
     assert " / 10m today (20m quota, 1h10m taken back, +1h of the week's time)" in row, row
-    assert "this week 0s / unlimited +1h for the week" in row, row
+    assert "this week 0s / no weekly limit, +1h for the week" in row, row
     assert "OVER" not in row
 
 

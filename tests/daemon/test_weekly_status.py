@@ -3,7 +3,7 @@ start, counts against launches, and `status --json` carries it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,12 @@ weekly_quota = "1h30m"
 """
 
 
-def seed_yesterday(state: Path, seconds: float) -> str:
-    """Half an hour of the game played yesterday (UTC days from midnight); the name of
-    yesterday's weekday, so a week starting then holds yesterday and today."""
-    now = datetime.now(UTC)
+def seed_yesterday(state: Path, seconds: float, zone: tzinfo = UTC) -> str:
+    """Half an hour of the game played yesterday (``zone``'s days from midnight); the
+    name of yesterday's weekday, so a week starting then holds yesterday and today."""
+    now = datetime.now(zone)
     yesterday = now.date() - timedelta(days=1)
-    noon = datetime.combine(yesterday, time(12), tzinfo=UTC)
+    noon = datetime.combine(yesterday, time(12), tzinfo=zone)
     state.mkdir(parents=True, exist_ok=True)
     store = Store.open(state / "shepherd.db", now)
     try:

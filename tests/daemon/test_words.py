@@ -102,7 +102,7 @@ command = ["sleep", "600"]
 id = "games"
 entries = ["capped"]
 daily_quota = 0
-"""))
+""", FAR_DAY_START))  # 1h30m always fits in what is left of the day, whenever it runs
     taken = shepherd(d, "grant", ME, "game", "-15m")
     assert taken.returncode == 0, taken.stderr
     assert taken.stdout.strip() == (f"15 minutes of Minecraft taken back from {ME} for today "
@@ -178,7 +178,7 @@ limits = { cooldown = "30m" }
     events = d.events()
     d.call("launch", entry="game")
     assert shepherd(d, "lock", ME).stdout.startswith(
-        f"{ME} is locked: its running program was stopped; nothing can start")
+        f"{ME} is locked: their running program was stopped; nothing can start")
     assert events.next("session_ended")["reason"] == "locked"
     assert shepherd(d, "unlock", ME).returncode == 0
     assert shepherd(d, "launch", "game").returncode == 0
@@ -306,7 +306,7 @@ limits = { daily_quota = "40s", cooldown = "10m" }
 id = "games"
 entries = ["game"]
 daily_quota = "45s"
-"""))
+""", FAR_DAY_START))  # 1h10m always fits in what is left of the day, whenever it runs
     # F1: the games budget still allows 45s though it is not used up.
     capped = shepherd(d, "grant", ME, "game", "+10m")
     assert capped.stdout.strip() == (f"{ME} has 10 minutes more of Minecraft today (1h10m in "
@@ -440,3 +440,20 @@ limits = { daily_quota = "1h" }
     assert refused.value.code == ACTION_REFUSED
     assert refused.value.data["code"] == "already_extended"
     assert d.audit_types().count("session_extended") == 1
+
+
+def test_asking_for_time_of_an_entry_with_no_limit_says_it_changes_nothing(
+        daemon_factory: Any) -> None:
+    """Review-1215-s12 F11: a request and its approval say what `grant` says."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "broken"
+label = "Broken"
+command = ["sleep", "600"]
+"""))
+    asked = shepherd(d, "request", "broken", "10m").stdout.splitlines()
+    assert asked == ["Asked a parent for 10 minutes more of Broken (request 1).",
+                     "Broken has no daily limit, so this changes nothing."]
+    approved = shepherd(d, "answer", "1", "approve").stdout.strip()
+    assert approved == (f"Approved request 1: {ME} has 10 minutes more of Broken today. "
+                        "Broken has no daily limit, so this changes nothing.")

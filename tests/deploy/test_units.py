@@ -274,6 +274,13 @@ def test_system_unit_may_load_the_childrens_exec_filter() -> None:
     assert "CAP_SYS_ADMIN" not in capabilities  # (it would do, and much more)
 
 
+def test_the_system_unit_may_give_the_parents_socket_the_admin_group() -> None:
+    # Without CAP_CHOWN the daemon cannot give shepherd-parents.sock the admin group, and
+    # only root could use the door a flood cannot queue in front of (s12 flood12).
+    capabilities = unit_values(UNITS / "shepherd.service")["CapabilityBoundingSet"].split()
+    assert "CAP_CHOWN" in capabilities
+
+
 def test_the_system_unit_runs_the_daemon_ahead_of_the_programs_it_supervises() -> None:
     """Issue 13: the daemon must not wait for a core behind the children's programs."""
     from shepherd.priority import DAEMON_CPU_WEIGHT, DAEMON_NICE, PROGRAM_NICE

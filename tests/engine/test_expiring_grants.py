@@ -915,6 +915,8 @@ class _Held:
 @example(steps=[(0, "grant", 600, 240), (0, "play", 900, 1), (0, "grant", 600, 90),
                 (0, "grant", 300, 60), (0, "play", 300, 1), (40, "play", 1, 1),
                 (40, "play", 1, 1), (40, "play", 1, 1)])  # a sooner grant paid: not twice
+@example(steps=[(0, "grant", 1, 7), (0, "play", 91, 1), (0, "play", 210, 1),
+                (0, "grant", 10, 1), (0, "grant", 51, 1)])  # ending together: paid once
 def test_several_timed_grants_are_used_the_soonest_ending_first(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Grants ``--until`` different moments of one day, given and played at any time on a
@@ -987,6 +989,23 @@ def test_use_a_sooner_grant_paid_for_is_not_paid_again_by_a_later_one() -> None:
     clock.set_wall(local(23, 17))
     [middle] = expired(e, clock)
     assert middle.paid_s == pytest.approx(0) and middle.unused_s == pytest.approx(600)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+
+
+def test_grants_ending_together_share_the_minute_before_their_end_once() -> None:
+    """The day's 5 minutes and 1 second given until later all used; then 10 s and 51 s
+    given until the same moment a minute away: one minute can be used of them, not 61 s
+    (each counted the minute's use as its own when neither ended before the other: the
+    launch got a second more than the time allowed)."""
+    e = engine(FIVE)
+    clock = FakeClock(local(23, 14))
+    e.grant("alex", "game", 1, clock.now, until=clock.wall + timedelta(minutes=7))
+    assert play(e, clock, 400, 1) == 301
+    end = clock.wall + timedelta(minutes=1)
+    e.grant("alex", "game", 10, clock.now, until=end)
+    e.grant("alex", "game", 51, clock.now, until=end)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(60)
+    assert play(e, clock, 400, 2) == pytest.approx(60)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
 
 

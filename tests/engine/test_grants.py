@@ -305,3 +305,47 @@ def test_a_grant_to_an_unknown_target_lists_the_entries_and_groups() -> None:
     said = str(refused.value)
     assert said.startswith("there is no entry or group called 'nosuch'; alex's entries are ")
     assert "game" in said and "evening" in said and said.endswith("and the groups are games")
+
+
+EVENINGS = """
+[[entries]]
+id = "early"
+command = ["e"]
+limits = { daily_quota = "2h" }
+windows = [ { days = "daily", start = "17:00", end = "18:30" } ]
+[[entries]]
+id = "late"
+command = ["l"]
+limits = { daily_quota = "2h" }
+windows = [ { days = "daily", start = "18:00", end = "19:00" } ]
+[[groups]]
+id = "games"
+entries = ["early", "late"]
+daily_quota = "1h"
+"""
+
+
+def test_a_group_grant_is_capped_by_the_hours_any_of_its_entries_has_left() -> None:
+    """Review-1215-s12 F3: the hours of the group's entries, together (17:00-19:00 here),
+    cap a grant on the group as an entry's own hours cap a grant on the entry."""
+    e = engine(EVENINGS)
+    at_1750 = e.grant("alex", "games", 3600, FakeClock(local(25, 17, 50)).now, "add")
+    assert at_1750.limited_by == ()
+    [cap] = at_1750.capped_by
+    assert (cap.kind, cap.group, cap.usable_s, cap.until) == (
+        "window", "games", 4200.0, local(25, 19))
+    at_1850 = e.grant("alex", "games", 60, FakeClock(local(25, 18, 50)).now, "add")
+    assert [(c.kind, c.usable_s, c.until) for c in at_1850.capped_by] == [
+        ("window", 600.0, local(25, 19))]
+    closed = e.grant("alex", "games", 60, FakeClock(local(25, 19, 30)).now, "add")
+    assert [(c.kind, c.group, c.usable_s) for c in closed.capped_by] == [
+        ("window", "games", 0.0)]
+    # Hours enough for the whole budget (1h and a minute of 2h): nothing to tell.
+    fresh = engine(EVENINGS)
+    assert fresh.grant("alex", "games", 60, FakeClock(local(25, 9)).now, "add").capped_by == ()
+
+
+def test_a_group_with_an_entry_without_hours_is_not_capped_by_hours() -> None:
+    e = engine(EVENINGS.replace('windows = [ { days = "daily", start = "18:00", '
+                                'end = "19:00" } ]\n', ""))
+    assert e.grant("alex", "games", 60, FakeClock(local(25, 19, 30)).now, "add").capped_by == ()

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -157,3 +160,68 @@ def test_mistakes_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     code, _, err = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
                             "--db", str(tmp_path / "nothing.db"))
     assert code == 1
+
+
+def test_explain_says_an_entry_whose_program_is_missing_here_cannot_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review-1215-s12 F4: it planned sessions for it with no word. For a child who is an
+    account here (nobody), the program is looked for as the daemon looks for it."""
+    path = tmp_path / "p.toml"
+    path.write_text('version = 1\n[[users]]\nname = "nobody"\n'
+                    '[[entries]]\nid = "ghost"\nlabel = "Ghost"\n'
+                    'command = ["no-such-program-s12"]\n'
+                    '[[entries]]\nid = "nap"\nlabel = "Nap"\ncommand = ["sleep", "600"]\n')
+    code, out, _ = shepherd(capsys, "policy", "explain", str(path), "--user", "nobody",
+                            "--date", "sat")
+    assert code == 0
+    assert "Ghost can't start: its program 'no-such-program-s12' is not installed here." \
+        in out.splitlines()
+    assert "Nap: up to" in out
+    code, out, _ = shepherd(capsys, "policy", "explain", str(path), "--user", "nobody",
+                            "--date", "sat", "--json")
+    ghost, nap = json.loads(out)["entries"]
+    assert (ghost["program_missing"], ghost["sessions"]) == ("no-such-program-s12", [])
+    assert nap["program_missing"] is None and nap["sessions"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make root-only files")
+def test_explain_says_a_program_the_child_may_not_run_cannot_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review-1215-s12 F2: a mode 700 file of root's, for the child nobody."""
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="shepherd-s12-"))
+    try:
+        shared.chmod(0o755)
+        rootonly = shared / "rootonly.sh"
+        rootonly.write_text("#!/bin/sh\nexit 0\n")
+        rootonly.chmod(0o700)
+        path = tmp_path / "p.toml"
+        path.write_text('version = 1\n[[users]]\nname = "nobody"\n'
+                        f'[[entries]]\nid = "ro"\nlabel = "Root Only"\ncommand = ["{rootonly}"]\n')
+        code, out, _ = shepherd(capsys, "policy", "explain", str(path), "--user", "nobody",
+                                "--date", "sat")
+        assert code == 0
+        assert (f"Root Only can't start: '{rootonly}' is not something nobody may run (only "
+                "root may: mode 700).") in " ".join(out.split())
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_a_rest_ending_within_a_minute_is_shown_ending_at_the_next_minute(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review-1215-s12 F9: `status` says "a rest until 16:11" for a rest ending 16:10:30;
+    `explain` said 16:10, and a child trying at 16:10 was refused."""
+    wednesday = date(2026, 11, 25)
+    db = tmp_path / "shepherd.db"
+    store = Store.open(db, datetime.now(PARIS))
+    ended = datetime.combine(wednesday, time(15, 40, 30), tzinfo=PARIS)
+    store.start_session(ended - timedelta(minutes=20), 1, "alex", "minecraft", boot_id="b",
+                        started_mono=0.0, lease_day=wednesday, process={}, audit_data={})
+    store.end_session(ended, 1, ((wednesday, 1200),), "exited", ended + timedelta(minutes=30))
+    store.close()
+    code, out, _ = shepherd(capsys, "policy", "explain", str(EXAMPLE), "--user", "alex",
+                            "--date", "2026-11-25", "--from", "15:50", "--db", str(db))
+    assert code == 0
+    minecraft = out[out.index("Minecraft: "):].splitlines()
+    assert minecraft[0].endswith("used alone from 16:11"), minecraft
+    assert "  15:50–16:11  rests" in minecraft, minecraft
+    assert any(line.startswith("  16:11–16:50  in use for") for line in minecraft), minecraft

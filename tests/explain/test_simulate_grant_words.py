@@ -271,3 +271,78 @@ def test_a_take_back_with_several_timed_grants_says_what_is_left_of_each() -> No
         "5 minutes of Game taken back from sam for today (1m in all today, 10 minutes more "
         "until 12:00 and 1 minute more until tomorrow at 03:59"), said["10:05"]
     assert said["10:06"] == "Game can start, for up to 11 minutes."
+
+
+def test_on_a_weekly_only_entry_time_given_until_a_moment_says_what_the_week_leaves_of_it(
+        ) -> None:
+    """Review-1215-s11 MEDIUM-1: on a 10m week, the week's own 10 minutes are used first,
+    so none of 10 minutes given until 10:05 can be used before then (and the check says
+    the week's 10 minutes, not 20), and 5 of 10 given until 10:15; the expiry agrees."""
+    said = texts("10:00 grant wk +10m until 10:05\n10:00 check wk\n")
+    assert said[0][1].endswith("None of it can be used before it runs out at 10:05: "
+                               "Weekly's time for this week is used first and lasts until "
+                               "then."), said
+    assert said[1] == ("10:00", "Weekly can start, for up to 10 minutes.")
+    script = "10:00 grant wk +10m until 10:15\n10:00 launch wk\n"
+    later = texts(script)
+    assert later[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
+                                "10:15."), later
+    simulation = simulate_day(POLICY, PARIS, "sam", MONDAY,
+                              parse_script(script, POLICY.supervisor.day_starts_at))
+    [end] = [s.text for s in simulation.steps if "has run out" in s.text]
+    assert end.endswith("5 minutes of it went unused."), end
+
+
+def test_on_a_weekly_only_entry_a_take_back_is_for_today_as_time_added_is() -> None:
+    """Review-9-s11 L2: ``+D`` on an entry with only a weekly quota is for today, and so
+    is ``-D`` (it was refused: "no allowance to take time from"); held at what is used,
+    it says why; ``=D`` is refused with what to type instead."""
+    said = texts("10:00 grant wk +2m\n10:00 grant wk -1m\n10:00 grant wk -30m\n"
+                 "10:00 grant wk =5m\n")
+    assert said[0] == ("10:00", "sam has 2 minutes more of Weekly today (12m in all this week).")
+    assert said[1] == ("10:00", "1 minute of Weekly taken back from sam for today (11m in all "
+                                "this week today).")
+    assert said[2][1].startswith(
+        "11 minutes of Weekly taken back from sam for today, not 30 minutes (0s in all this "
+        "week today: time used is never taken back, and time given for the week only by a "
+        "take-back --until week)."), said
+    assert said[3][1] == ("The grant is refused: 'wk': it has only a weekly quota, so there "
+                          "is no day's total to set: add time for today (+D) or take some "
+                          "back (-D) instead.")
+    assert texts("10:00 grant wk -2m\n10:00 check wk\n")[1] == (
+        "10:00", "Weekly can start, for up to 8 minutes.")
+
+
+def test_in_all_today_beside_time_given_until_a_moment_counts_the_weeks_time() -> None:
+    """Review-1215-s11 LOW-1: after ``+1h until week`` and ``+10m`` on a 10m day, 10
+    minutes more until 12:00 make 1h30m in all today until then, not 30m (the total
+    seemed to fall as time was added); so too beside time given until two moments."""
+    said = texts("10:00 grant game +1h until week\n10:00 grant game +10m\n"
+                 "10:00 grant game +10m until 12:00\n10:00 grant game +5m until 10:30\n")
+    assert said[1] == ("10:00", "sam has 10 minutes more of Game today (1h20m in all today).")
+    assert said[2] == ("10:00", "sam has 10 minutes more of Game until 12:00 (1h30m in all "
+                                "today until then).")
+    assert said[3][1].startswith("sam has 5 minutes more of Game until 10:30 (1h20m in all "
+                                 "today, 5 minutes more until 10:30 and 10 minutes more until "
+                                 "12:00)."), said
+
+
+def test_a_group_grant_says_how_much_its_programs_hours_allow_and_when_none_opens() -> None:
+    """Review-1215-s12 F3: on a Tuesday of the example policy every game closes by 19:00
+    (Minecraft and Celeste at 19:00, SuperTuxKart at 18:30); the same grant on an entry
+    said so, on the group it said nothing."""
+    from tests.explain.test_simulate import EXAMPLE_POLICY
+    tuesday = date(2026, 12, 1)
+
+    def said(script: str) -> str:
+        actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+        [step] = [s for s in simulate_day(EXAMPLE_POLICY, PARIS, "alex", tuesday, actions).steps
+                  if s.line is not None]
+        return step.text
+
+    assert said("18:50 grant games +1h\n") == (
+        "alex has 1 hour more in the games budget today (2h30m in all today). The games "
+        "programs' hours today allow only 10 minutes more, until 19:00.")
+    assert said("19:30 grant games +1h\n") == (
+        "alex has 1 hour more in the games budget today (2h30m in all today). But none of "
+        "the games programs can be used again today: their hours are over.")

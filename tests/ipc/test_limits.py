@@ -303,3 +303,37 @@ def test_past_its_connect_rate_a_uids_connection_is_closed_unread(
     assert first["id"] == 0 and second["id"] == 1 and "result" in second
     assert third == b""  # closed unread, unanswered
     assert calls == ["hello", "hello"]
+
+
+def test_a_uid_at_its_cap_is_told_too_many_and_one_just_hung_up_frees_its_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap is checked when the connection is taken; one the uid hung up just before
+    (its end not yet read by the loop: a client's calls one after another) must not
+    count (found by test_load's 32nd root connection, s12)."""
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS_PER_UID", 2)
+
+    async def scenario(server: RpcServer, path: Path) -> list[Any]:
+        held = [await asyncio.open_unix_connection(str(path)) for _ in range(2)]
+        for n, (reader, writer) in enumerate(held):
+            writer.write(line(request("hello", n)))
+            await replies(reader, 1)
+        reader, writer = await asyncio.open_unix_connection(str(path))  # the third
+        refused = (await replies(reader, 1))[0]
+        writer.close()
+        got = []
+        for n in range(5):  # hang up one, at once another: served each time
+            held[0][1].close()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(path))
+            reader, writer = await asyncio.open_unix_connection(sock=sock)
+            writer.write(line(request("hello", 10 + n)))
+            got.append((await replies(reader, 1))[0])
+            held[0] = (reader, writer)
+        for _, other in held:
+            other.close()
+        return [refused, *got]
+
+    refused, *got = run(scenario)
+    assert refused["error"]["code"] == protocol.TOO_MANY_CONNECTIONS
+    assert [answer.get("id") for answer in got] == [10, 11, 12, 13, 14]
+    assert all("result" in answer for answer in got), got

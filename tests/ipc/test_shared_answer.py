@@ -100,25 +100,69 @@ def test_an_error_reaches_every_caller_of_that_turn() -> None:
     assert [str(a) for a in answers] == ["broken", "broken"]
 
 
-def test_the_daemons_own_timer_falling_due_runs_before_an_answer_asked_just_before() -> None:
-    """A warning due in 20 ms runs before a ``status`` answer asked now (the answer is
-    worked out just after it); one due later than ``YIELD_S`` waits for the answer, as
-    before. Order only: no timing is asserted."""
+class _Clock:
+    """The answers' own clock: each answer's work moves it on by ``work_s``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.work_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _order(due_in: float, answers: list[tuple[float, float]]) -> list[str]:
+    """The order of an answer asked now and of the engine's moment due in ``due_in`` s,
+    after earlier answers, each ``(seconds passed before it, seconds it took)`` by the
+    answers' clock."""
     from shepherd.daemon.status import AskedTogether
 
-    async def scenario(due_in: float) -> list[str]:
+    async def scenario() -> list[str]:
         loop = asyncio.get_running_loop()
+        clock = _Clock()
         order: list[str] = []
-        timer = loop.call_at(loop.time() + due_in, order.append, "timer")
 
         def work(only: str | None) -> dict[str, Any]:
             order.append("status")
+            clock.now += clock.work_s
             return {}
 
-        together = AskedTogether(work, timer.when)
+        timer: asyncio.TimerHandle | None = None
+        together = AskedTogether(work, lambda: timer.when() if timer else None, clock)
+        for before, took in answers:
+            clock.now += before
+            clock.work_s = took
+            await together.ask(None)
+        clock.work_s = 0.0
+        order.clear()
+        timer = loop.call_at(loop.time() + due_in, order.append, "timer")
         await together.ask(None)
         await asyncio.sleep(due_in + 0.01)
         return order
 
-    assert asyncio.run(scenario(0.02)) == ["timer", "status"]
-    assert asyncio.run(scenario(AskedTogether.YIELD_S + 0.05)) == ["status", "timer"]
+    return asyncio.run(scenario())
+
+
+def test_the_engines_moment_due_before_an_answer_would_be_done_runs_first() -> None:
+    """A warning due within the time an answer takes runs before a ``status`` answer
+    asked now (the answer is worked out just after it); one due after the answer would
+    be done waits for it: the answer is not held back for it. Order only: the answers'
+    time comes from an injected clock, and no timing is asserted."""
+    assert _order(0.02, [(0.0, 0.03)]) == ["timer", "status"]
+    assert _order(0.04, [(0.0, 0.03)]) == ["status", "timer"]  # a fixed 50 ms: timer first
+    assert _order(0.02, []) == ["status", "timer"]  # no answer yet: nothing known to wait for
+
+
+def test_a_slow_answer_is_remembered_a_second_and_never_past_the_longest_wait() -> None:
+    """The answers' time is the longest answer of the last span or two (``SPAN_S``), and
+    never more than ``YIELD_S``: after an answer that took a second, the next waits
+    ``YIELD_S`` at most; a span of quick answers later it still does; two spans later, a
+    quick answer's time."""
+    from shepherd.daemon.status import AskedTogether
+
+    slow, span, quick = (0.0, 1.0), AskedTogether.SPAN_S, 0.001
+    assert _order(AskedTogether.YIELD_S - 0.01, [slow]) == ["timer", "status"]
+    assert _order(AskedTogether.YIELD_S + 0.03, [slow]) == ["status", "timer"]
+    assert _order(0.02, [slow, (span, quick)]) == ["timer", "status"]
+    assert _order(0.02, [slow, (span, quick), (span, quick)]) == ["status", "timer"]
+    assert _order(0.02, [slow, (3 * span, quick)]) == ["status", "timer"]

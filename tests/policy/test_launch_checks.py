@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,15 @@ from shepherd.supervisor.preflight import preflight
 
 ME = getpass.getuser()
 USERS = f'version = 1\n\n[[users]]\nname = "{ME}"\n'  # lines 1-4
+# The child is whoever runs the tests (root in CI), as in user mode (system_mode=False):
+# no warning that root is a child (system mode's, tests/policy/test_check_more_s12.py).
 
 
 def warnings(text: str) -> list[str]:
     result = check_policy_text(text, "p.toml")
     assert result.policy is not None, [p.render("p.toml") for p in result.problems]
-    return [p.render("p.toml") for p in result.problems]
+    # The child is whoever runs the tests, root too (whose own warning is not these tests').
+    return [p.render("p.toml") for p in result.problems if p.path != ("users", 0, "name")]
 
 
 def entry(windows: str = "", limits: str = "", command: str = '["sh"]') -> str:
@@ -79,7 +83,7 @@ def test_group_limits_written_like_an_entry_say_how_groups_take_them() -> None:
 def test_a_user_that_is_not_a_local_account_is_warned() -> None:
     result = check_policy_text(USERS + '\n[[users]]\nname = "nosuchchild"\n', "p.toml")
     assert result.policy is not None
-    problems = [p.render("p.toml") for p in preflight(result.policy, result)]
+    problems = [p.render("p.toml") for p in preflight(result.policy, result, system_mode=False)]
     assert problems == [
         "p.toml:7: users[1].name: warning: 'nosuchchild' is not a login name on this machine, "
         "so nothing can be launched as nosuchchild (expected the child's own account, as in "
@@ -92,7 +96,7 @@ def test_a_program_not_on_the_launch_path_is_warned_and_found_ones_are_not() -> 
                                + '\n[[entries]]\nid = "abs"\ncommand = ["/nonexistent/game"]\n',
                                "p.toml")
     assert result.policy is not None
-    problems = [p.render("p.toml") for p in preflight(result.policy, result)]
+    problems = [p.render("p.toml") for p in preflight(result.policy, result, system_mode=False)]
     assert len(problems) == 2
     assert problems[0].startswith("p.toml:8: entries[0].command[0]: warning: 'no-such-game-xyz' "
                                   "is not installed here: it is not found on the PATH")
@@ -108,7 +112,10 @@ def test_the_launch_path_has_flatpak_and_snap_exports_and_the_childs_own_flatpak
     app = exports / "org.example.Game"
     app.write_text("#!/bin/sh\n")
     app.chmod(0o755)
-    child = Account("kid", 4242, 4242, str(home), "/bin/sh", (4242,))
+    # the owner of tmp_path (its parents are closed to others: the program is checked as
+    # the child would run it, review-1215-s12 F2)
+    me = os.getuid()
+    child = Account("kid", me, os.getgid(), str(home), "/bin/sh", (os.getgid(),))
     path = launch_path(child).split(os.pathsep)
     assert {"/var/lib/flatpak/exports/bin", "/snap/bin", str(exports)} <= set(path)
     result = check_policy_text('version = 1\n[[users]]\nname = "kid"\n'
@@ -158,3 +165,73 @@ users = ["sam"]
     assert found.find_entry("Minecraft", "sam") is None  # two entries answer: none is chosen
     assert found.find_entry("Rest", "alex") is not None
     assert found.find_entry("Res", "alex") is None
+
+
+NOBODY_USERS = 'version = 1\n\n[[users]]\nname = "nobody"\n'
+
+
+def checked(text: str) -> list[str]:
+    """The policy's warnings with what this machine lacks (``policy check``'s)."""
+    result = check_policy_text(text, "p.toml")
+    assert result.policy is not None
+    return warnings(text) + [p.render("p.toml")
+                             for p in preflight(result.policy, result, system_mode=False)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make root-only files")
+def test_a_program_the_child_may_not_run_is_warned_as_the_child_would_meet_it(
+        tmp_path: Path) -> None:
+    """Review-1215-s12 F2: root's os.access passed a mode 700 file, and a file in a
+    directory the child cannot search; the launch then failed (Permission denied)."""
+    import tempfile
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="shepherd-s12-"))
+    try:
+        shared.chmod(0o755)
+        script = "#!/bin/sh\nexit 0\n"
+        rootonly, everyone = shared / "rootonly.sh", shared / "everyone.sh"
+        for path, mode in ((rootonly, 0o700), (everyone, 0o755)):
+            path.write_text(script)
+            path.chmod(mode)
+        hidden = shared / "closed"
+        hidden.mkdir(mode=0o700)
+        (hidden / "game.sh").write_text(script)
+        (hidden / "game.sh").chmod(0o755)
+        found = checked(NOBODY_USERS + entry(command=f'["{rootonly}"]'))
+        assert found == [
+            f"p.toml:8: entries[0].command[0]: warning: '{rootonly}' is not something nobody "
+            f"may run (only root may: mode 700), so launching 'tux' will fail"]
+        assert checked(NOBODY_USERS + entry(command=f'["{everyone}"]')) == []
+        [closed] = checked(NOBODY_USERS + entry(command=f'["{hidden / "game.sh"}"]'))
+        assert (f"'{hidden / 'game.sh'}' is not something nobody may run (the directory "
+                f"'{hidden}' on the way is closed to nobody: mode 700, owner root)") in closed
+    finally:
+        shutil.rmtree(shared)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make root-only files")
+def test_status_says_a_program_the_child_may_not_run_in_the_same_words() -> None:
+    """Review-1215-s12 F2: `status` said "can start" for it; now the daemon's status
+    lines carry the sentence and the state `not_runnable`, worded as `policy check`."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from shepherd.cli.status_text import _detail
+    from shepherd.daemon.core import _not_runnable
+    from shepherd.supervisor.preflight import closed_programs
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="shepherd-s12-"))
+    try:
+        shared.chmod(0o755)
+        rootonly = shared / "rootonly.sh"
+        rootonly.write_text("#!/bin/sh\nexit 0\n")
+        rootonly.chmod(0o700)
+        result = check_policy_text(NOBODY_USERS + entry(command=f'["{rootonly}"]')
+                                   + '\n[[entries]]\nid = "ok"\ncommand = ["sh"]\n', "p.toml")
+        assert result.policy is not None
+        why = f"'{rootonly}' is not something nobody may run (only root may: mode 700)"
+        assert closed_programs(result.policy) == {("nobody", "tux"): why}
+        line = _not_runnable({"id": "tux", "state": "available", "reasons": []}, why)
+        assert line["state"] == "not_runnable"
+        said = _detail(line, {"name": "nobody"}, [], datetime.now(UTC), UTC, None)
+        assert said == f"can't start: {why}"
+    finally:
+        shutil.rmtree(shared)

@@ -7,10 +7,12 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 import pytest
 
+from shepherd.daemon.household import HouseholdLink
 from shepherd.store import Checkpoint, LaunchPlan, StoreVersionError
 from shepherd.store.household.schema import MIGRATIONS, SCHEMA_VERSION
 from shepherd.store.household.store import PgStore
@@ -114,6 +116,52 @@ def test_journal_records_are_applied_once_however_often_replayed(
     assert laptop.apply_journal(records) == 4  # all again: nothing
     assert desktop.household(DAY).usage == {("alex", "game", DAY): 32.5}
     assert desktop.household(DAY).sessions == ()
+
+
+def test_two_ends_of_one_session_in_the_journal_close_it_once_the_first_wins(
+        pair: tuple[PgStore, PgStore], tmp_path: Path) -> None:
+    """A session closed twice (its deadline's end, then a restart's crash close of the
+    store's copy of it): the first end in the journal's order is the one kept; the
+    second charges nothing and changes neither its reason nor its sum."""
+    laptop, desktop = pair
+    laptop.start_session(T0, 1, "alex", "game", boot_id="b", started_mono=0.0, lease_day=DAY,
+                         process={}, audit_data={})
+    journal = Journal(tmp_path / "journal")
+    for reason, seconds in (("expired", 6.0), ("recovered_after_crash", 11.0)):
+        journal.append({"kind": "end", "ts": T0.isoformat(), "session": 1,
+                        "parts": [[DAY.isoformat(), seconds]], "reason": reason,
+                        "cooldown_until": None}, sync=True)
+    assert laptop.apply_journal(journal.pending()) == 2
+    assert desktop.household(DAY).usage == {("alex", "game", DAY): 6.0}
+    row = laptop.conn.execute("SELECT end_reason, charged_s FROM sessions").fetchone()
+    assert row is not None and (row[0], float(row[1])) == ("expired", 6.0)
+
+
+def test_the_books_are_read_after_every_journal_record_made_before_them(
+        pair: tuple[PgStore, PgStore], tmp_path: Path) -> None:
+    """part12: the household's books were read after the store came back while
+    records made just before (a checkpoint, a session's end) still waited for the
+    journal's next application: the session was found running in the store's copy
+    (closed again, or carried on from a charge the record then added again). The
+    read applies what waits first."""
+    laptop, desktop = pair
+    laptop.start_session(T0, 1, "alex", "game", boot_id="b", started_mono=0.0, lease_day=DAY,
+                         process={}, audit_data={})
+    link = HouseholdLink("unused", "laptop", tmp_path, cast(Any, None))
+    try:
+        link.journal.append({"kind": "checkpoint", "ts": T0.isoformat(), "rows": [
+            {"session": 1, "parts": [[DAY.isoformat(), 4.0]], "charged_mono": 4.0,
+             "lease_day": DAY.isoformat(), "fired": [], "remaining_s": 2.0}]}, sync=False)
+        link._exec.submit(link.journal.append, {  # still being written as the read begins
+            "kind": "end", "ts": T0.isoformat(), "session": 1,
+            "parts": [[DAY.isoformat(), 2.0]], "reason": "expired", "cooldown_until": None},
+            sync=False)
+        assert link.loaded(laptop) == 2
+        assert laptop.snapshots() == []  # not found running, to be closed again
+        assert link.journal.pending() == []
+        assert desktop.household(DAY).usage == {("alex", "game", DAY): 6.0}
+    finally:
+        link._exec.shutdown(wait=True)
 
 
 def test_a_pause_reaches_the_other_machines_and_the_paused_time_survives_a_restart(

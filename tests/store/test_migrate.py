@@ -19,6 +19,10 @@ TABLES = ("audit", "chains", "usage", "cooldowns", "grants", "sessions", "sessio
           "requests", "locks", "meta", "imports")
 
 
+DAYS = ('{"day_starts_at": 1320, "week_starts_on": 0, "before": [{"until": '
+        '"2026-11-26T21:00:00+00:00", "last_day": "2026-11-25", "day_starts_at": 240}]}')
+
+
 def history(path: Path) -> None:
     """A machine's store with a bit of everything."""
     store = Store.open(path, T0)
@@ -31,6 +35,7 @@ def history(path: Path) -> None:
         store.grant(T0, "alex", "game", DAY, 900, actor="root", reason="homework done")
         store.add_request(T0, "alex", "game", 600, "one more level")
         store.set_locked(T0, "sam", True, actor="root")
+        store.set_meta("day_boundary", DAYS)  # a move of day_starts_at not yet in effect
     finally:
         store.close()
 
@@ -62,6 +67,16 @@ def test_history_is_copied_audited_and_a_second_run_changes_nothing(
         assert household.load_accounting(DAY).cooldowns == {
             ("alex", "game"): T0 + timedelta(minutes=40)}
         assert [r.note for r in household.requests()] == ["one more level"]
+        assert household.meta("day_boundary") is None  # the desktop's own days
+    finally:
+        household.close()
+    laptop = PgStore.open(pg_url, "laptop")
+    try:  # the laptop's days go with it: a move not yet in effect is not lost
+        assert laptop.meta("day_boundary") == DAYS
+    finally:
+        laptop.close()
+    household = PgStore.open(pg_url, "desktop")
+    try:
         verified = household.verify_audit()
         assert verified.ok and verified.checked == 6  # five copied rows and the migration's
         migrated = household.audit_page(AuditFilter(types=("store_migrated",))).events

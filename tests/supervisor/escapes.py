@@ -1,6 +1,6 @@
 """Programs that try to outlive their session, as a clever child would write them.
 
-``python escapes.py KIND TOKEN``; every process started carries TOKEN in its
+``python escapes.py KIND TOKEN [COUNT]``; every process started carries TOKEN in its
 command line (``sleep 100000.TOKEN``), so a test can find survivors.
 """
 
@@ -39,6 +39,15 @@ if kind == "fork-loop":
 if kind == "ignore-term":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     detach_and_sleep()
+    while True:
+        time.sleep(1)
+
+if kind == "storm":
+    # Deaf to SIGTERM, it leaves COUNT detached sleepers at once (each forked twice, in a
+    # session of its own), then waits: its stop is the keeper's SIGKILL after the grace.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for _ in range(int(sys.argv[3])):
+        detach_and_sleep()
     while True:
         time.sleep(1)
 

@@ -16,6 +16,7 @@ import pytest
 
 from shepherd.store import Store
 from tests.supervisor.conftest import (
+    ESCAPES,
     MODES,
     ROOT,
     escape,
@@ -275,3 +276,35 @@ id = "game"
     d.start()
     assert d.call("status")["sessions"] == []
     none_left(token)  # found by its group or keeper all the same, and stopped
+
+
+STORM = 200  # sleepers: about 3 s to make and 2 s to stop (the grace), not minutes
+NOBODY_PYTHON = "/usr/bin/python3"  # nobody runs it: ours may sit in root's home
+
+
+@ROOT
+def test_a_storm_of_escaping_processes_all_end_at_the_stop_in_tree_mode(
+        daemon_factory: Any, token: str, tmp_path: Path) -> None:
+    """review-9-s10 L3: a program deaf to SIGTERM leaves hundreds of detached sleepers at
+    once (each double-forked into a session of its own), the child's execs looked at all
+    the while (an entry with a ``detect`` rule that none of them matches); at the stop
+    every one of them ends: the fallback's keeper kills them after the grace. (Cgroup
+    mode: ``cgroup.kill``, whatever the count; the escapes above run in both.)"""
+    d = start_daemon(daemon_factory, "tree", f"""
+[[entries]]
+id = "game"
+command = ["{NOBODY_PYTHON}", "{ESCAPES}", "storm", "{token}", "{STORM}"]
+[[entries]]
+id = "other"
+command = ["{tmp_path / "other"}"]
+detect = {{ exe = "{tmp_path / "other"}" }}
+""", supervisor='stop_grace = "1s"', system_mode=True)
+    assert "not watching" not in str(d.call("health")["outside_programs"])
+    events = d.events()
+    started = d.call("launch", entry="game", user="nobody")
+    wait_for(lambda: len(survivors(token)) >= STORM, 120)
+    assert [s["id"] for s in d.call("status")["sessions"]] == [started["session_id"]]
+    d.call("stop", session_id=started["session_id"])
+    ended = events.next("session_ended", timeout=60)
+    assert ended["reason"] == "stopped_by_admin"
+    none_left(token)

@@ -202,3 +202,19 @@ def test_a_paused_session_fits_the_ends_cell_and_a_thawed_one_says_all_its_time_
         "; all its time counts, paused or not: it could not be kept frozen (its programs "
         "were thawed by someone else while its clock was paused)")
     assert what_cell(live.session_line(live.sessions()[0], 100.0), False) == "Minecraft"
+
+
+def test_a_program_missing_or_closed_to_the_child_is_never_can_start() -> None:
+    """Review-1215-s12 F4 and F2: the daemon's status says why; the TUI's line (the
+    parent's and the child's) says the same, never "can start"."""
+    live = state(cooldown="2026-11-25T16:05:00+00:00")
+    free = {"id": "free", "label": "Free", "used_today_s": 0.0, "remaining_today_s": None,
+            "quota_today_s": None, "time_left_s": None, "cooldown_until": None, "reasons": []}
+    missing = live.entry_line("alex", {**free, "state": "not_installed",
+                                       "program_missing": "ghost-game"}, 100.0)
+    assert (missing.state_text, missing.detail) == (
+        "not installed", "Free can't start: its program 'ghost-game' is not installed here.")
+    why = "'/x/y.sh' is not something alex may run (only root may: mode 700)"
+    closed = live.entry_line("alex", {**free, "id": "free2", "state": "not_runnable",
+                                      "program_closed": why}, 100.0)
+    assert (closed.state_text, closed.detail) == ("can't run", f"Free can't start: {why}.")

@@ -176,3 +176,12 @@ def test_the_tuis_question_for_a_take_back_from_the_week_says_so() -> None:
         "Take 20 minutes of Tiny Game back from the time given to alex for this week?")
     assert grant_question("alex", "Tiny Game", 1200, False, "take") == (
         "Take 20 minutes of Tiny Game back from alex for today?")
+
+
+def test_a_group_grant_capped_by_its_programs_hours_names_the_group() -> None:
+    """Review-1215-s12 F3: the hours of a group's programs, together."""
+    some = GrantCap("window", 600.0, "games", datetime(2026, 11, 25, 19, 0, tzinfo=PARIS))
+    assert cap_sentence("games", some, NOW, PARIS) == \
+        "The games programs' hours today allow only 10 minutes more, until 19:00."
+    assert cap_sentence("games", GrantCap("window", 0.0, "games"), NOW, PARIS) == \
+        "But none of the games programs can be used again today: their hours are over."

@@ -299,3 +299,18 @@ def test_the_policy_view_says_a_weekly_only_budget_per_week() -> None:
                                    "groups": groups}).plain
     assert "games: a, b share 3h a week per child" in shown
     assert "videos: c share 1h a day, per week 5h per child" in shown
+
+
+def test_repeats_of_a_refusal_say_how_many_in_the_minute_after() -> None:
+    """A child's loop of refused launches is one row with a count (review-9-s12 M1)."""
+    from shepherd.tui.words import event_summary
+
+    repeats = {"type": "launch_denied", "user": "nobody", "entry": "minecraft",
+               "data": {"reasons": [{"code": "locked"}], "repeated": 412, "window_s": 60}}
+    said = event_summary(repeats, labels={"minecraft": "Minecraft"})
+    assert said.startswith("nobody tried to start Minecraft 412 more times in the minute "
+                           "after (refused: "), said
+    assert said.endswith(")")
+    once = {"type": "launch_denied", "user": "nobody", "entry": "minecraft",
+            "data": {"reasons": [{"code": "locked"}], "repeated": 1, "window_s": 60}}
+    assert "1 more time in the minute after" in event_summary(once)

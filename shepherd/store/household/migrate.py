@@ -145,7 +145,7 @@ def _copy(store: Store, source: Path, conn: Conn, machine: str) -> Copied:
             "answered_at, answered_by, granted_s, machine, source) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (source) DO NOTHING", (*rest, machine, f"{imported}/{rid}")).rowcount
-    for key in ("trusted_wall", "policy_source"):
+    for key in ("trusted_wall", "policy_source", "day_boundary"):
         value = sqlite.execute("SELECT value FROM meta WHERE key = ?", (key,)).get
         if value is not None:
             other += conn.execute("INSERT INTO meta (machine, key, value) VALUES (%s, %s, %s) "

@@ -84,7 +84,7 @@ class ChildScreen(ViewScreen):
             item = next((e for e in me["entries"] if e["id"] == table.selected_key), None)
             if item is not None:
                 line = self.state.entry_line(self.state.me, item, self.shepherd.clock())
-                text = f"{line.label}: {line.detail}"
+                text = words.bottom_line(line.label, line.detail)
         self.query_one("#explain", Line).show(text)
 
     def on_row_table_highlighted(self, event: RowTable.Highlighted) -> None:

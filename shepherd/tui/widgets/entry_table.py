@@ -12,7 +12,8 @@ from shepherd.tui.widgets.row_table import Cell, RowTable
 
 STATE_STYLES = {"running": "bold green", "available": "green", "cooldown": "yellow",
                 "quota_exhausted": "red", "outside_window": "dim", "locked": "bold red",
-                "not_allowed": "dim", "busy": "dim", "unavailable": "red"}
+                "not_allowed": "dim", "busy": "dim", "unavailable": "red",
+                "not_installed": "red", "not_runnable": "red"}
 
 
 class EntryTable(RowTable):

@@ -1,0 +1,80 @@
+"""Repeated identical refusals, audited once with a count (review-9-s12 M1).
+
+A child's loop of refused launches (a shell ``while`` calling ``shepherd launch``) must not
+cost a durable audit row each: the rate limit lets about 100 requests a second through,
+which would be millions of rows a day, kept for the audit retention. So the first refusal
+of a (child, entry, reason codes, origin, who asked) is audited at once, as before; the
+same refusal repeated within ``REFUSAL_WINDOW_S`` after it is only counted, and one row
+says how many there were when the window closes, when that child's refusal of that entry
+changes, or at a clean stop. A refusal with other reasons, or of another entry, is audited at once.
+The daemon coalesces only launches asked for: a program started outside and stopped is
+audited each time, with its pid.
+
+The counts live in memory: a crash (or SIGKILL) loses the count of the window it was in,
+never the first refusal's own row. Monotonic time only (``mono``): injected in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REFUSAL_WINDOW_S = 60.0  # repeats of one refusal within this after it are one row with a count
+
+Key = tuple[str, str, tuple[str, ...], str, str]  # child, entry, reason codes, origin, actor
+
+
+@dataclass
+class Repeats:
+    """Repeats of one audited refusal, still to be written as one row."""
+    user: str
+    entry: str
+    actor: str
+    data: dict[str, Any]  # the first refusal's audit data (its reasons, its origin)
+    opened: float  # mono of the audited refusal
+    count: int = 0
+    last_wall: str = ""  # when the last repeat was (ISO)
+    key: Key = field(default=("", "", (), "", ""))
+
+    def row(self) -> dict[str, Any]:
+        """The audit data of the repeats row: the refusal's own, with how many and when."""
+        return {**self.data, "repeated": self.count, "window_s": int(REFUSAL_WINDOW_S),
+                "last": self.last_wall}
+
+
+class RefusalCoalescer:
+    """Which refusals to audit now, and which counts of repeats are due to be written."""
+
+    def __init__(self, window_s: float = REFUSAL_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._open: dict[Key, Repeats] = {}
+
+    def refused(self, key: Key, mono: float, wall: str, *, actor: str,
+                data: dict[str, Any]) -> tuple[bool, list[Repeats]]:
+        """One refusal: whether to audit it now, and the counts to write first (closed
+        windows, and this child's other refusal of this entry, which this one replaces)."""
+        due = self.due(mono)
+        user, entry = key[0], key[1]
+        for other in [k for k in self._open if k[:2] == (user, entry) and k != key]:
+            done = self._open.pop(other)  # the refusal changed: its repeats are told first
+            if done.count:
+                due.append(done)
+        held = self._open.get(key)
+        if held is not None and 0 <= mono - held.opened < self.window_s:
+            held.count += 1
+            held.last_wall = wall
+            return False, due
+        self._open[key] = Repeats(user, entry, actor, dict(data), mono, key=key)
+        return True, due
+
+    def due(self, mono: float) -> list[Repeats]:
+        """The windows that have closed (a clock going backwards closes them too)."""
+        closed = [k for k, r in self._open.items() if not 0 <= mono - r.opened < self.window_s]
+        out = [self._open.pop(k) for k in closed]
+        return [r for r in out if r.count]
+
+    def drain(self) -> list[Repeats]:
+        """Every count not yet written (a clean stop)."""
+        out = [r for r in self._open.values() if r.count]
+        self._open.clear()
+        return out

@@ -1,0 +1,69 @@
+"""review-9-s10 L3: a child's storm of program starts is looked at on the daemon's loop,
+one start at a time. A start that no rule matches costs the few ``/proc`` reads its
+match needs: it is not judged (``protected`` walks the daemon's ancestors in ``/proc``;
+``held_elsewhere`` needs its cgroup) and its cgroup is not read. A start a rule matches
+is judged as before, and handed on with its cgroup."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from shepherd.daemon import outside
+from shepherd.detect import facts as facts_module
+from shepherd.detect.rules import Recognised
+from shepherd.policy.check import load_policy_text
+
+
+def test_a_start_no_rule_matches_is_not_judged_and_a_match_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    policy = load_policy_text(f'''version = 1
+[[users]]
+name = "root"
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    handed: list[Recognised] = []
+
+    async def take_outside(seen: Recognised) -> str:
+        handed.append(seen)
+        return "refused"
+
+    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
+                                  take_outside=take_outside,
+                                  config=SimpleNamespace(user_mode=False, child=None))
+    watch = outside.OutsideWatch(daemon)
+    watch.uids = {0: "root"}
+    judged: list[int] = []
+    cgroups: list[object] = []
+    real_protected, real_cgroup = outside.protected, facts_module.cgroup_path
+    monkeypatch.setattr(outside, "protected", lambda: judged.append(1) or real_protected())
+    monkeypatch.setattr(facts_module, "cgroup_path",
+                        lambda pid: cgroups.append(pid) or real_cgroup(pid))
+    other = subprocess.Popen(["/bin/sleep", "1000"])
+    played = subprocess.Popen([str(game), "1000"])
+    try:
+        async def see() -> None:
+            watch._exec(other.pid)
+            assert (judged, cgroups) == ([], []), "a start no rule matches was judged"
+            watch._exec(played.pid)
+            await asyncio.gather(*watch._tasks)
+
+        asyncio.run(see())
+        assert judged and cgroups, "a start a rule matches was not judged"
+        assert [seen.pid for seen in handed] == [played.pid]
+        assert handed[0].cgroup == real_cgroup(played.pid)
+    finally:
+        for process in (other, played):
+            process.kill()
+            process.wait()

@@ -1,0 +1,98 @@
+"""The coalescing of repeated refusals, with an injected (monotonic) clock (M1)."""
+
+from __future__ import annotations
+
+from shepherd.daemon.refusals import RefusalCoalescer
+
+NEVER = ("alex", "minecraft", ("quota_exhausted",), "shepherd", "alex")
+DATA = {"reasons": [{"code": "quota_exhausted"}]}
+
+
+def refuse(c: RefusalCoalescer, key: tuple[str, str, tuple[str, ...], str, str], t: float,
+           ) -> tuple[bool, list[tuple[str, int]]]:
+    now, due = c.refused(key, t, f"t{t}", actor=key[0], data=DATA)
+    return now, [(r.entry, r.count) for r in due]
+
+
+def test_first_at_once_repeats_counted_and_told_when_the_window_closes() -> None:
+    c = RefusalCoalescer(60.0)
+    assert refuse(c, NEVER, 0.0) == (True, [])
+    for i in range(1, 413):
+        assert refuse(c, NEVER, i * 0.1) == (False, [])
+    assert c.due(59.9) == []
+    [done] = c.due(60.0)
+    assert (done.count, done.row()["repeated"], done.row()["last"]) == (412, 412, "t41.2")
+    assert done.row()["reasons"] == DATA["reasons"]
+    assert c.due(61.0) == []  # told once
+    assert refuse(c, NEVER, 61.0) == (True, [])  # a new window: audited at once again
+
+
+def test_another_entry_or_other_reasons_are_audited_at_once() -> None:
+    c = RefusalCoalescer(60.0)
+    assert refuse(c, NEVER, 0.0) == (True, [])
+    assert refuse(c, NEVER, 1.0) == (False, [])
+    other = ("alex", "lego", ("quota_exhausted",), "shepherd", "alex")
+    assert refuse(c, other, 2.0) == (True, [])  # another entry: at once, "never" stays open
+    assert refuse(c, NEVER, 3.0) == (False, [])
+    locked = ("alex", "minecraft", ("locked", "quota_exhausted"), "shepherd", "alex")
+    # The refusal changed: the old one's count is told first, the new one at once.
+    assert refuse(c, locked, 4.0) == (True, [("minecraft", 2)])
+    assert refuse(c, NEVER, 5.0) == (True, [])  # and back: at once, "locked" had no repeats
+    sam = ("sam", "minecraft", ("quota_exhausted",), "shepherd", "sam")
+    assert refuse(c, sam, 6.0) == (True, [])  # another child: at once
+    mum = ("alex", "minecraft", ("quota_exhausted",), "shepherd", "mum")
+    assert refuse(c, mum, 7.0) == (True, [])  # a parent's launch for alex: at once
+
+
+def test_a_clean_stop_drains_and_a_clock_backwards_closes() -> None:
+    c = RefusalCoalescer(60.0)
+    refuse(c, NEVER, 100.0)
+    refuse(c, NEVER, 101.0)
+    assert [(r.entry, r.count) for r in c.due(50.0)] == [("minecraft", 1)]
+    refuse(c, NEVER, 200.0)
+    refuse(c, NEVER, 201.0)
+    refuse(c, NEVER, 202.0)
+    assert [r.count for r in c.drain()] == [2]
+    assert c.drain() == []
+
+
+def test_a_loop_of_refusals_is_one_desktop_notification_per_window() -> None:
+    """Review-9-s12 L7: ``notify-send`` per refusal, unthrottled; now one per identical
+    refusal per window (and another entry's refusal is told at once)."""
+    from datetime import UTC, datetime
+    from typing import Any
+    from zoneinfo import ZoneInfo
+
+    import pytest
+
+    from shepherd.daemon.core import Daemon, LaunchRefused
+    from shepherd.engine.clock import Instant
+    from shepherd.engine.events import Locked
+
+    daemon = Daemon.__new__(Daemon)  # only its refusal path is used
+    daemon.zone = ZoneInfo("UTC")
+    daemon._refusals = RefusalCoalescer(60.0)
+    daemon._told = {}
+    audited: list[tuple[str | None, dict[str, Any]]] = []
+    told: list[str] = []
+    daemon._audit = lambda now, kind, data, **kw: audited.append(  # type: ignore[method-assign]
+        (kw.get("entry"), data))
+    daemon._publish = lambda kind, data, user=None: None  # type: ignore[method-assign]
+    daemon._notify = lambda user, title, body, urgency: told.append(  # type: ignore[method-assign]
+        title)
+    wall = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+
+    def refuse(entry: str, mono: float) -> None:
+        with pytest.raises(LaunchRefused):
+            daemon._refused(Instant(wall, mono), "alex", entry, (Locked("alex"),), "alex",
+                            label=entry.title())
+
+    for i in range(100):
+        refuse("minecraft", i * 0.01)
+    refuse("lego", 1.5)
+    assert told == ["Minecraft", "Lego"]
+    assert [(e, d.get("repeated")) for e, d in audited] == [("minecraft", None), ("lego", None)]
+    refuse("minecraft", 70.0)  # the window is over: its count first, then told again
+    assert told == ["Minecraft", "Lego", "Minecraft"]
+    assert [(e, d.get("repeated")) for e, d in audited][2:] == [("minecraft", 99),
+                                                                 ("minecraft", None)]
