@@ -7,6 +7,7 @@ its end at once (at the kill)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -38,6 +39,11 @@ def settled(backend: DirectBackend) -> None:
     backend._rewatch_now()
 
 
+async def forget(backend: DirectBackend, session: DirectSession) -> None:
+    backend._forget(session)
+    await asyncio.sleep(0)
+
+
 def test_a_session_is_watched_until_its_end_is_in_the_store(tmp_path: Path) -> None:
     backend = DirectBackend(tmp_path / "logs", "t", use_cgroups=False,
                             ends_file=tmp_path / "ends")
@@ -52,7 +58,9 @@ def test_a_session_is_watched_until_its_end_is_in_the_store(tmp_path: Path) -> N
         assert alarm.told == [("watch", 7)]
         os.close(session.keeper)  # its keeper exited (``_keeper_exited``)
         session.keeper = None
-        backend._forget(session)  # the end is seen here and told to the core
+        # The end is seen here and told to the core, on the loop (as ``_ended`` does: the
+        # session's logs are then trimmed by a task of the loop's).
+        asyncio.run(forget(backend, session))
         assert ended == [7]
         settled(backend)
         assert alarm.told == [("watch", 7)]  # not yet written: still watched
