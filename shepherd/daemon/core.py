@@ -127,7 +127,7 @@ from shepherd.store.kept import KEPT_NAME, KeptFile, KeptWriter
 from shepherd.store.protocol import LaunchPlan, StoreBackend
 from shepherd.store.store import NoPendingRequest, Store
 from shepherd.store.writer import StoreState, StoreWriter
-from shepherd.supervisor import LaunchBackend, Membership
+from shepherd.supervisor import LaunchBackend, Membership, ends
 from shepherd.supervisor.account import Account, session_environment
 from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
@@ -288,7 +288,8 @@ class Daemon:
         # Every marker, unit name and cgroup of this daemon carries its instance id.
         self.instance_id = instance_id(config.state_dir)
         self.backend: LaunchBackend = DirectBackend(config.state_dir / "logs", self.instance_id,
-                                                    system_mode=not config.user_mode)
+                                                    system_mode=not config.user_mode,
+                                                    ends_file=config.state_dir / ends.FILE)
         if config.backend == "systemd" or (
                 config.backend == "auto" and not config.user_mode and systemd_available()):
             self.backend = SystemdBackend(config.state_dir / "logs", self.instance_id,
@@ -811,20 +812,40 @@ class Daemon:
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
             stopped_at = stops.get(snap.session_id, seen[snap.session_id])
+            noted = None
+            if this_boot and not alive and snap.session_id not in stops:
+                # (a program the sweep stopped ran until then, whatever was noted)
+                noted = self._noted_end(snap.session_id, seen[snap.session_id])
+                stopped_at = noted or stopped_at
             ended = self.engine.end_recovered(
                 session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
             self._close_recovered(stopped_at if this_boot else now, ended, alive,
-                                  settle_lease=this_boot)
+                                  settle_lease=this_boot, end_noted=noted is not None)
             log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
                         snap.session_id, snap.user, snap.entry,
                         " (still running: stopped)" if alive else "", ended.charged_s)
 
+    def _noted_end(self, session_id: int, seen: Instant) -> Instant | None:
+        """When the alarm an earlier daemon left saw this session's programs gone
+        (``supervisor/ends.py``), as an instant of this daemon's clocks: its monotonic
+        reading (the books' own clock, shared by every process of this boot), its wall
+        time counted back from ``seen`` (when this daemon looked and found it gone).
+        None (charged until ``seen``, as ever) when nothing was noted, or the note is
+        later than that look (not a time this daemon can believe)."""
+        noted = self.backend.ended_while_down(session_id)
+        if noted is None or not noted.mono <= seen.mono:
+            return None
+        return Instant(seen.wall - timedelta(seconds=seen.mono - noted.mono), noted.mono)
+
     def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
-                         settle_lease: bool) -> None:
+                         settle_lease: bool, end_noted: bool = False) -> None:
         """Into the store: charged up to ``at`` in this boot (lease settled), else as it
-        stands (the lease stands in for the time since the last checkpoint)."""
-        self._end_record(at, ended, "shepherd", settle_lease=settle_lease,
-                         audit_data={"processes_alive": alive})
+        stands (the lease stands in for the time since the last checkpoint).
+        ``end_noted``: ``at`` is when the alarm saw its programs gone (``_noted_end``)."""
+        data: dict[str, object] = {"processes_alive": alive}
+        if end_noted:
+            data["end_noted_while_down"] = True
+        self._end_record(at, ended, "shepherd", settle_lease=settle_lease, audit_data=data)
 
     def _account(self, user: str) -> Account:
         if self.config.user_mode:
@@ -1919,6 +1940,7 @@ class Daemon:
     def _tree_empty(self, session_id: int) -> None:
         record = self.sessions.get(session_id)
         if record is None:
+            self.backend.end_recorded(session_id)  # (not ours to record)
             return
         if record.end_reason is None:
             # Its deadline may have passed already, its SIGTERM sent by the deadline guard's
@@ -1942,9 +1964,13 @@ class Daemon:
         try:
             ended = self.engine.end_session(session_id, now, reason)
         except ActionRefused:
+            self.backend.end_recorded(session_id)
             return
         signal_of = {"signal": killed} if reason == "killed" else {}
         written = record.recorded = self._end_in_store(now, ended, record.actor, signal_of)
+        # Until it is written, the alarm still watches it: a daemon killed meanwhile has
+        # its end noted (at the kill, at the latest), not charged until the restart.
+        written.add_done_callback(lambda _: self.backend.end_recorded(session_id))
         self._keep_local()
         self._publish_once_recorded(written, "session_ended", {
             "session_id": session_id, "entry": record.entry, "reason": reason,

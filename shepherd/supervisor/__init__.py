@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shepherd.supervisor.account import Account
+from shepherd.supervisor.ends import Ended
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class LaunchBackend(Protocol):
     async def adopt(self, session_id: int, process: dict[str, Any],
                     on_empty: Callable[[int], None]) -> bool:
         """Supervise again a session this instance started before a crash, if it still runs."""
+
+    def ended_while_down(self, session_id: int) -> Ended | None:
+        """When a session of this instance was seen to end while no daemon ran (noted by
+        the alarm an earlier daemon left, ``ends.py``), None when nobody noted it."""
+
+    def end_recorded(self, session_id: int) -> None:
+        """The session's end is in the store: its end need no longer be noted should the
+        daemon die (until then it is: the daemon may die between seeing an end and
+        writing it)."""
 
     def session_holding(self, pid: int) -> int | None:
         """The session of this instance whose membership holds the process, if any."""

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from shepherd.supervisor import alarm_helper
+from shepherd.supervisor import alarm_helper, ends
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,15 @@ class AlarmDown(Exception):
 class Alarm:
     """The alarm process, started (and started again) on the event loop."""
 
-    def __init__(self, on_ready: Callable[[], None]) -> None:
-        """``on_ready``: called on the loop each time a (new) alarm process is serving."""
+    def __init__(self, on_ready: Callable[[], None], ends: Path | None = None,
+                 instance: str = "", home: Path | None = None) -> None:
+        """``on_ready``: called on the loop each time a (new) alarm process is serving.
+        ``ends``: the file where the alarm notes the sessions' ends once the daemon is
+        gone (``ends.py``), for this ``instance``; None: it exits with the daemon."""
         self._on_ready = on_ready
+        self._ends = ends
+        self._instance = instance
+        self._home = home  # the instance's cgroup: its session groups are looked for too
         self._lock = threading.Lock()  # one request at a time, its reply read before the next
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -105,10 +111,16 @@ class Alarm:
         if self._closed or self._process is not None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        noted: int | None = None
         try:
+            args = [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())]
+            if self._ends is not None:
+                noted = ends.open_for_alarm(self._ends)
+                args += [str(noted), self._instance,
+                         *([str(self._home)] if self._home is not None else [])]
             process = subprocess.Popen(
-                [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), env={}, cwd="/", stdin=subprocess.DEVNULL,
+                args, pass_fds=tuple(fd for fd in (theirs.fileno(), noted) if fd is not None),
+                env={}, cwd="/", stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 # A session of its own: where the kernel schedules each session as one
                 # group (autogroup), the alarm's priority is its group's, not shared
@@ -123,6 +135,14 @@ class Alarm:
             return
         finally:
             theirs.close()
+            if noted is not None:
+                os.close(noted)
+        if self._ends is not None:  # the next daemon stops it (``ends.take_over``)
+            try:
+                ends.note_alarm(self._ends, process.pid)
+            except OSError as exc:
+                log.error("could not note the deadline alarm's pid in %s (%s): a restarted "
+                          "daemon will not stop it", self._ends, exc)
         self._last_start = self._loop.time()
         self.starts += 1
         self._sock, self._process, self._pidfd = ours, process, pidfd
@@ -243,6 +263,19 @@ class Alarm:
         if token is not None:
             message["token"] = True
         return self.request(message, fds)
+
+    def watch(self, session: int, group: Path | None = None,
+              keeper: int | None = None) -> dict[str, object]:
+        """``watching``: should the daemon die, the alarm notes when the session's
+        programs end (``ends.py``): the members of ``group``, or ``keeper`` (a pidfd,
+        of which it keeps its own copy). Deadline or none; until ``unwatch``."""
+        if keeper is not None:
+            return self.request({"op": "watch", "session": session, "keeper": True}, [keeper])
+        return self.request({"op": "watch", "session": session, "group": str(group)})
+
+    def unwatch(self, session: int) -> dict[str, object]:
+        """``unwatched`` (or ``unknown``): the daemon saw it end."""
+        return self.request({"op": "unwatch", "session": session})
 
     def disarm(self, session: int) -> dict[str, object]:
         """``disarmed``, ``fired`` (its SIGTERM went, ``sent_ms`` after the deadline by

@@ -28,6 +28,10 @@ One JSON message each way, a reply to every request, in order:
   session), the alarm sends nothing and forgets the session. So the programs hear the
   deadline's SIGTERM once, and nobody waits for anybody to decide who sends it.
 - ``{"op": "disarm", "session": N}`` → ``disarmed``, ``fired`` or ``unknown``.
+- ``{"op": "watch", "session": N, "group": PATH}`` (or ``"keeper": true`` with its
+  pidfd) → ``watching``; ``{"op": "unwatch", "session": N}`` → ``unwatched`` or
+  ``unknown``: the sessions the daemon knows, deadline or none, whose ends this
+  process notes should the daemon die (``outlive``, ``ends.py``).
 
 Each reply is ``{"state": ...}``. A fire is told once, in the reply to the next request
 that names the session, and then forgotten; that reply also says how late, by this
@@ -42,9 +46,12 @@ by this process's clock fires before the next request is read (fail closed: a
 grant or a stop that reaches the alarm after the deadline finds the SIGTERM sent).
 A group's members are signalled by a thread of this process while it goes on
 answering (a session's thousands of processes must not make it look dead).
-The first message it sends is ``{"ready": PID}``. It exits when the daemon's end
-of the socket closes (the daemon stopped or died): a deadline never outlives the
-daemon that armed it. SIGINT, SIGTERM and SIGHUP are ignored (they are the daemon's).
+The first message it sends is ``{"ready": PID}``. When the daemon's end of the socket
+closes (the daemon stopped or died) it exits, unless it was started with a file to
+note ends in (``FD ENDS_FD INSTANCE``) and sessions are still watched: then it notes
+each one's end as it comes, and goes on sending the deadlines' SIGTERMs, until all
+have ended or the next daemon stops it (``outlive``; ``ends.py``). SIGINT, SIGTERM
+and SIGHUP are ignored (they are the daemon's).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import select
 import signal
 import socket
 import stat
+import struct
 import sys
 import threading
 import time
@@ -69,7 +77,8 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 
 
 from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
-from shepherd.supervisor.cgroups import signal_all
+from shepherd.supervisor.cgroups import populated, signal_all
+from shepherd.supervisor.ends import boot_id, note_end
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
@@ -79,6 +88,15 @@ WAIT_MAX_S = 3600.0
 CAP_KILL = 5
 CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_NO_NEW_PRIVS = 38
+IN_MODIFY = 0x00000002  # (inotify.py's, without its asyncio)
+IN_NONBLOCK = 0o4000
+IN_CLOEXEC = 0o2000000
+IN_Q_OVERFLOW = 0x00004000
+POLL_S = 0.05  # how often an end is looked for where inotify could not be had
+# How long an empty session group found at the daemon's end is waited on for its program
+# to move in (the starter, a Python process of its own, may take seconds at load).
+PENDING_S = 30.0
+PENDING_LOOK_S = 0.5  # how often such a group is looked at (its removal is not heard)
 SIGNAL_SAY = 100  # a group of more processes is also logged once all are signalled
 
 
@@ -157,6 +175,9 @@ class Alarms:
         self.fired: dict[int, tuple[float, float]] = {}
         self._report = report
         self.workers: list[threading.Thread] = []  # groups being signalled
+        # Every session armed and not disarmed, fired or not: where its programs run (a
+        # keeper: this process's own copy of its pidfd), for ``outlive``.
+        self.watched: dict[int, Target] = {}
 
     def fire_due(self) -> None:
         """Every deadline passed fires now. A group's members are signalled by a thread
@@ -223,6 +244,8 @@ class Alarms:
     def handle(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
         """The reply: ``{"state": ...}``; a fire also says ``woke_ms`` and ``sent_ms``.
         ``fds``: the descriptors that came with the request, each kept or closed here."""
+        if request.get("op") in ("watch", "unwatch"):  # (a fire is told to the next
+            return self._watch(request, fds)           # arm or disarm, not to these)
         token: int | None = None
         target: Target | None = None
         if request.get("op") == "arm":
@@ -265,6 +288,25 @@ class Alarms:
         self.armed[session] = (float(at), target, token)
         return {"state": "armed"}
 
+    def _watch(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
+        """``watch`` (its target as an arm's, kept until ``unwatch``) or ``unwatch``."""
+        session = request.get("session")
+        target = self._target(request, fds) if request["op"] == "watch" else None
+        for fd in fds:
+            if fd != target:
+                os.close(fd)
+        if not isinstance(session, int) or (request["op"] == "watch" and target is None):
+            if target is not None:
+                _let_go(target)
+            return {"state": "bad request"}
+        watched = self.watched.pop(session, None)
+        if watched is not None:
+            _let_go(watched)
+        if target is None:
+            return {"state": "unwatched" if watched is not None else "unknown"}
+        self.watched[session] = target
+        return {"state": "watching"}
+
     @staticmethod
     def _target(request: dict[str, object], fds: list[int]) -> Target | None:
         """What an arm request names: a cgroup's absolute path, or the keeper's pidfd."""
@@ -276,7 +318,143 @@ class Alarms:
         return Path(group)
 
 
-def serve(sock: socket.socket, report: TextIO | None = None) -> None:
+class Ends:
+    """Where the sessions' ends are noted once the daemon is gone (``ends.py``)."""
+
+    def __init__(self, fd: int, instance: str, home: str | None = None) -> None:
+        self.fd, self.instance = fd, instance
+        self.boot_id = boot_id()
+        # The instance's cgroup (``cgroups.CgroupHome``): its session groups are looked
+        # for at the daemon's end too, for one the daemon had not told of yet.
+        self.home = (Path(home) if home and home.startswith("/") and ".." not in home
+                     else None)
+
+    def found(self) -> dict[int, Path]:
+        """The session groups of the instance now, empty or not."""
+        groups: dict[int, Path] = {}
+        if self.home is None:
+            return groups
+        with contextlib.suppress(OSError):
+            for child in self.home.iterdir():
+                number = child.name[len("session-"):]
+                if child.name.startswith("session-") and number.isdigit():
+                    groups[int(number)] = child
+        return groups
+
+    def note(self, session: int) -> None:
+        with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
+            note_end(self.fd, session, self.instance, self.boot_id)
+
+
+def _ended(target: Target) -> bool:
+    if isinstance(target, Path):
+        return not populated(target)
+    poller = select.poll()
+    poller.register(target, select.POLLIN)
+    return bool(poller.poll(0))  # a pidfd is readable once its process exited
+
+
+def _modified(inotify: int) -> set[int]:
+    """The watch descriptors whose file was modified since the last read (-1: events
+    were lost, any may have been)."""
+    seen: set[int] = set()
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            data = os.read(inotify, 65536)
+            at = 0
+            while at + 16 <= len(data):
+                wd, mask, _, size = struct.unpack_from("iIII", data, at)
+                if mask & IN_Q_OVERFLOW:
+                    seen.add(-1)
+                elif mask & IN_MODIFY:
+                    seen.add(wd)
+                at += 16 + size
+    return seen
+
+
+def outlive(alarms: Alarms, ends: Ends) -> None:
+    """The daemon is gone: note each watched session's end as it comes (``ends.py``),
+    and go on sending each deadline's SIGTERM, until every session has ended (or a new
+    daemon stops this process: ``ends.take_over``). A group is heard through inotify on
+    its ``cgroup.events``, a keeper through its pidfd; the time noted is when this
+    process saw the end (never before it).
+
+    The instance's session groups the daemon had not told of (it was killed just after
+    a launch) are watched too. One that holds a process is watched as any; an empty one
+    (``pending``) may be a launch whose starter has not moved in yet: its end is noted
+    only once it was seen to hold a process (populated, or its ``cgroup.events``
+    changed), so a program that runs on until the next daemon's sweep is never given an
+    end before it. It is given up once removed, or after ``PENDING_S``."""
+    pending: dict[int, Path] = {}
+    for session, group in ends.found().items():
+        if session in alarms.watched:
+            continue
+        if populated(group):
+            alarms.watched[session] = group
+        else:
+            pending[session] = group
+    if not alarms.watched and not pending:
+        return
+    alarms._say(f"shepherd alarm: the daemon is gone; noting the ends of sessions "
+                f"{sorted(alarms.watched)}" + (f" (and of {sorted(pending)} once their "
+                                                f"programs are in)" if pending else ""))
+    libc = ctypes.CDLL(None, use_errno=True)
+    inotify = int(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
+    poller = select.poll()
+    heard = inotify >= 0
+    if heard:
+        poller.register(inotify, select.POLLIN)
+    for target in alarms.watched.values():
+        if isinstance(target, int):
+            poller.register(target, select.POLLIN)
+        elif not heard or libc.inotify_add_watch(
+                inotify, os.fsencode(target / "cgroup.events"), IN_MODIFY) < 0:
+            heard = False  # (gone already: seen below) polled, as a last resort
+    wds: dict[int, int] = {}  # a pending group's watch descriptor → its session
+    for session, group in pending.items():
+        wd = (int(libc.inotify_add_watch(inotify, os.fsencode(group / "cgroup.events"),
+                                         IN_MODIFY)) if inotify >= 0 else -1)
+        if wd < 0:
+            heard = False
+        else:
+            wds[wd] = session
+    given_up = time.monotonic() + PENDING_S
+    while alarms.watched or pending:
+        alarms.fire_due()
+        changed = _modified(inotify) if inotify >= 0 else set()
+        for session, group in list(pending.items()):
+            its = next((w for w, s in wds.items() if s == session), None)
+            if populated(group) or (its is not None and (its in changed or -1 in changed)):
+                alarms.watched[session] = group  # (an end already come: noted below)
+                del pending[session]
+            elif not group.is_dir() or time.monotonic() >= given_up:
+                del pending[session]
+        for session, target in list(alarms.watched.items()):
+            if _ended(target):
+                ends.note(session)
+                del alarms.watched[session]
+                armed = alarms.armed.pop(session, None)
+                if armed is not None:
+                    _let_go(armed[1], armed[2])
+                if isinstance(target, int):
+                    poller.unregister(target)
+                _let_go(target)
+        if not alarms.watched and not pending:
+            break
+        wait = alarms.wait()
+        if not heard:
+            wait = POLL_S if wait is None else min(wait, POLL_S)
+        if pending:
+            left = min(PENDING_LOOK_S, max(0.0, given_up - time.monotonic()))
+            wait = left if wait is None else min(wait, left)
+        poller.poll(None if wait is None else wait * 1000 + 0.5)
+    if inotify >= 0:
+        os.close(inotify)
+    alarms.settle()
+
+
+def serve(sock: socket.socket, report: TextIO | None = None,
+          ends: Ends | None = None) -> None:
     alarms = Alarms(report)
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     poller = select.poll()
@@ -287,8 +465,13 @@ def serve(sock: socket.socket, report: TextIO | None = None) -> None:
         if not poller.poll(None if wait is None else wait * 1000 + 0.5):
             continue
         alarms.fire_due()  # a deadline passed while the request came: it fires first
-        message, fds, _, _ = socket.recv_fds(sock, MESSAGE_MAX, FDS_MAX)
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, MESSAGE_MAX, FDS_MAX)
+        except ConnectionResetError:
+            message, fds = b"", []
         if not message:
+            if ends is not None:
+                outlive(alarms, ends)
             alarms.settle()
             return  # the daemon's end closed
         try:
@@ -301,7 +484,10 @@ def serve(sock: socket.socket, report: TextIO | None = None) -> None:
             for fd in fds:
                 os.close(fd)
             reply = {"state": "bad request"}
-        sock.send(json.dumps(reply).encode())
+        try:
+            sock.send(json.dumps(reply).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            continue  # the daemon died before the answer: its EOF is read next
 
 
 def main() -> None:
@@ -312,8 +498,10 @@ def main() -> None:
         signal.signal(signum, signal.SIG_IGN)
     hurry()  # before the powers go: raising one's priority is one of them
     keep_only_kill()  # at worst it keeps what the daemon has
+    ends = (Ends(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+            if len(sys.argv) > 3 else None)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        serve(sock, sys.stderr)
+        serve(sock, sys.stderr, ends)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from typing import Any
 
 from shepherd.descriptors import programs_limit
 from shepherd.priority import PROGRAM_NICE
-from shepherd.supervisor import Membership, starter
+from shepherd.supervisor import Membership, alarm, ends, starter
 from shepherd.supervisor.account import Account
 from shepherd.supervisor.alarm import Alarm, AlarmDown
 from shepherd.supervisor.cgroups import (
@@ -61,6 +61,7 @@ from shepherd.supervisor.cgroups import (
     set_freeze,
     taking,
 )
+from shepherd.supervisor.ends import Ended, boot_id
 from shepherd.supervisor.instance import held_elsewhere, keeper_of
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
@@ -101,15 +102,23 @@ class DirectSession:
     # The deadline's SIGTERM, one to send (``_claim``): a pipe's read end holding one byte,
     # a copy of which the alarm is given; whichever reads the byte sends the SIGTERM.
     token: int | None = None
+    # Its program is known to be in its group (its start confirmed, or adopted): only then
+    # is the group watched by the alarm, whose note of an empty group is an end. Before,
+    # the starter may not have moved in yet (seconds at load).
+    started: bool = False
 
 
 class DirectBackend:
     name = "direct"
 
     def __init__(self, log_dir: Path, instance_id: str, use_cgroups: bool = True,
-                 system_mode: bool = False) -> None:
+                 system_mode: bool = False, ends_file: Path | None = None) -> None:
         self.logs = SessionLogs(log_dir)
         self.instance_id = instance_id
+        # Where the alarm notes the sessions' ends once the daemon is gone (``ends.py``),
+        # and what the alarms of an earlier daemon noted there (read at ``start``).
+        self.ends_file = ends_file
+        self._noted_ends: dict[int, Ended] = {}
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
         self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
@@ -125,6 +134,14 @@ class DirectBackend:
         self._deadlines: dict[int, float] = {}  # the guard's last word
         self._reached: dict[int, float] = {}  # and the deadlines that passed since (``arm``)
         self._armed: dict[int, float] = {}
+        self._watched: set[int] = set()  # the sessions whose end the alarm would note
+        self._watching = threading.Lock()  # one ``_rewatch_now`` at a time
+        self._watched_for = 0  # which alarm (``Alarm.starts``) ``_watched`` is of
+        # Sessions whose end was seen here but is not yet in the store (``end_recorded``),
+        # with their group: still watched, so that a daemon killed before it wrote an end
+        # has it noted by the alarm (when it looks, at the latest: the kill), not charged
+        # until the restart.
+        self._unrecorded: dict[int, Path | None] = {}
         # Disarms asked of the alarm outside the lock (``_sigterm_once``): a session's end
         # waits for its answer, so the figures it brings are kept (``_ended``).
         self._asking: dict[int, threading.Event] = {}
@@ -144,8 +161,16 @@ class DirectBackend:
                                                delegated_only=self.system_mode)
             except CgroupUnavailable as exc:
                 reason = str(exc)
+        if self.ends_file is not None:  # before this daemon's own alarm or any recovery
+            try:
+                self._noted_ends = ends.take_over(self.ends_file, self.instance_id, boot_id(),
+                                             alarm.HELPER)
+            except OSError as exc:
+                log.error("could not read the sessions' ends noted while the daemon was down "
+                          "(%s): each is charged until it was seen gone", exc)
         if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
-            self.alarm = Alarm(self._alarm_ready)
+            self.alarm = Alarm(self._alarm_ready, self.ends_file, self.instance_id,
+                               self.home.instance if self.home is not None else None)
             self.alarm.start()
         if self.home is not None:
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
@@ -153,6 +178,9 @@ class DirectBackend:
                   "instead, which is weaker", reason)
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)
+
+    def ended_while_down(self, session_id: int) -> Ended | None:
+        return self._noted_ends.get(session_id)
 
     def fail_closed(self) -> list[str]:
         # Process trees (no cgroup) are not reached: finding them needs /proc walks the
@@ -208,14 +236,17 @@ class DirectBackend:
                 raise OSError(int(error), message)
             raise OSError(message or failure)
         self.sessions[session_id] = session
+        session.started = True
         self._watch_child(session)
         if session.group is not None:
             assert self.home is not None
             if not self._watch(session, lambda: self._ended(session)):
                 asyncio.get_running_loop().call_soon(self._ended, session)
+            self._rewatch()
             return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
                     "cgroup": str(session.group)}
         session.keeper = session.child_fd  # the keeper is our child; its exit ends the session
+        self._rewatch()
         info = read_proc(child.pid)
         return {"backend": "direct", "instance": self.instance_id, "pid": child.pid,
                 "keeper": child.pid, "keeper_start": info.start if info else 0}
@@ -341,10 +372,13 @@ class DirectBackend:
         """On the loop, the end's last step: the session is forgotten and its end told
         (a ``stop`` that waits for ``ended`` closes the books after this, figures and all)."""
         session.ended.set()
-        self.sessions.pop(session.session_id, None)
+        with self._terminating:
+            self._unrecorded[session.session_id] = session.group
+            self.sessions.pop(session.session_id, None)
         killed = self._signal_from_elsewhere(session)
         if killed is not None:
             self._killed[session.session_id] = killed
+        self._rewatch()
         with self._terminating:  # (its token: read under the lock, ``_claim``)
             self._reached.pop(session.session_id, None)
             if session.token is not None:
@@ -553,6 +587,8 @@ class DirectBackend:
             asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
         else:
             return False
+        session.started = True
+        self._rewatch()
         self.logs.follow(session_id)
         return True
 
@@ -586,6 +622,7 @@ class DirectBackend:
             self.home.clear_refusals()
         keepers = self._stray_keepers() if self.home is None else {}
         stray = sorted({*groups, *keepers} - set(self.sessions))
+        stopped = []  # (an empty group is only removed: nothing of it ran on)
         for sid in stray:
             session = DirectSession(sid, lambda _: None, group=groups.get(sid))
             if session.group is not None:
@@ -602,8 +639,9 @@ class DirectBackend:
                 session.keeper = fd
                 self.sessions[sid] = session
                 asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
+            stopped.append(sid)
             await self.stop(sid, grace)
-        return stray
+        return stopped
 
     def _stray_keepers(self) -> dict[int, tuple[int, int]]:
         """Keepers of this instance (their arguments say so): session -> (pid, start)."""
@@ -842,6 +880,7 @@ class DirectBackend:
                     for fd in (keeper, token):
                         if fd is not None:
                             os.close(fd)
+        self._rewatch()  # (the sessions the alarm watches for their ends: ends12)
         return fired
 
     def _plan(self) -> tuple[list[int], list[tuple[int, float, Path | None, int | None, int]]]:
@@ -939,6 +978,65 @@ class DirectBackend:
         with self._terminating:
             self._armed.clear()
         self._sync()
+
+    def end_recorded(self, session_id: int) -> None:
+        with self._terminating:
+            known = session_id in self._unrecorded
+            self._unrecorded.pop(session_id, None)
+        if known:
+            self._rewatch()
+
+    def _rewatch(self) -> None:
+        """A session came or went: the alarm is told (``_rewatch_now``) by a thread of
+        its own (a request waits for its reply: never on the loop)."""
+        if self.alarm is not None and self.ends_file is not None:
+            threading.Thread(target=self._rewatch_now, name="alarm-watch", daemon=True).start()
+
+    def _rewatch_now(self) -> None:
+        """The alarm watches every session known here, deadline or none: should this
+        daemon die, it notes when each ends (``ends.py``). Its requests are made without
+        ``_terminating`` held (a stopped alarm answers nothing for half a second, and a
+        deadline's SIGTERM must not wait for that): a keeper's pidfd is copied under it."""
+        alarm = self.alarm
+        if alarm is None or self.ends_file is None:
+            return
+        with self._watching:
+            if not alarm.ready:
+                return
+            with self._terminating:  # (a keeper's descriptor is closed only under it)
+                # A group only once its program is in (``started``): one still empty then
+                # is found by the alarm itself at the daemon's end, and its end noted only
+                # once its program was seen in it (``alarm_helper.outlive``). A keeper (the
+                # starter itself) from the moment it exists.
+                wanted = {sid: (session.group, None if session.group is not None
+                                else os.dup(session.keeper) if session.keeper is not None
+                                else None)
+                          for sid, session in list(self.sessions.items())
+                          if (session.group is not None and session.started)
+                          or (session.group is None and session.keeper is not None)}
+                for sid, group in self._unrecorded.items():  # (a keeper's: held there)
+                    if group is not None:
+                        wanted.setdefault(sid, (group, None))
+                kept = set(self._unrecorded)
+                if alarm.starts != self._watched_for:  # a new alarm: it watches nothing
+                    self._watched, self._watched_for = set(), alarm.starts
+            try:
+                for session_id in [s for s in self._watched
+                                   if s not in wanted and s not in kept]:
+                    self._watched.discard(session_id)
+                    alarm.unwatch(session_id)
+                for session_id, (group, keeper) in wanted.items():
+                    if session_id not in self._watched:
+                        alarm.watch(session_id, group, keeper)
+                        self._watched.add(session_id)
+            except AlarmDown as exc:
+                log.warning("the deadline alarm was not told which sessions to watch (%s)",
+                            exc)
+                self._watched = set()
+            finally:
+                for _, keeper in wanted.values():
+                    if keeper is not None:
+                        os.close(keeper)
 
     def _signal(self, session: DirectSession, signum: int) -> None:
         session.signalled = True

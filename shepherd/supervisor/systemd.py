@@ -67,6 +67,7 @@ from shepherd.supervisor.cgroups import (
     move_held,
     populated,
 )
+from shepherd.supervisor.ends import Ended
 from shepherd.supervisor.inotify import Inotify
 from shepherd.supervisor.instance import held_elsewhere
 from shepherd.supervisor.logs import SessionLogs
@@ -263,6 +264,12 @@ class SystemdBackend:
         self.watcher = Inotify()
         self.mount = cgroup2_mount()
         self._exit_type: bool | None = None  # known at the first launch
+
+    def ended_while_down(self, session_id: int) -> Ended | None:
+        return None  # (no alarm outlives the daemon here: charged until seen gone)
+
+    def end_recorded(self, session_id: int) -> None:
+        pass
 
     def start(self) -> Membership:
         if self.mount is None:

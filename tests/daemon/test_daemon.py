@@ -20,6 +20,8 @@ import pytest
 from shepherd.daemon.core import CHECKPOINT_S
 from shepherd.ipc.protocol import FORBIDDEN, LAUNCH_DENIED, RpcError
 from shepherd.store import LEASE_S
+from shepherd.supervisor import ends
+from shepherd.supervisor.proctree import is_process
 from tests.daemon.conftest import FAR_DAY_START, ME, ROOT, marked_processes, marker_for, policy
 from tests.supervisor.conftest import wait_for
 
@@ -352,6 +354,83 @@ command = ["{sys.executable}", "-c", "import time; time.sleep(600)", "{marker}"]
             charged = session_usage(d)
             assert restarting_at - launched_at - 0.01 <= charged <= restarted_at - asked_at + 0.01
             assert marked_processes(marker) == []  # not left running unsupervised
+    finally:  # a failed check must not leave its program behind (nobody supervises it)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+BRIEF = """import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+start = time.monotonic()
+while True:  # its own record: when it started, its last beat (20 ms apart)
+    now = time.monotonic()
+    os.pwrite(fd, f"{start:.6f} {now:.6f}".encode().ljust(64), 0)
+    if now - start >= float(sys.argv[2]):
+        break
+    time.sleep(0.02)
+"""
+
+
+def noted(state: Path) -> list[dict[str, Any]]:
+    """The records of the file where the alarm notes the ends it saw (``ends.py``)."""
+    path = state / ends.FILE
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+@pytest.mark.parametrize(("on_restart", "supervision", "limits"), [
+    ("adopt", "cgroup", 'limits = { max_run = "1h" }'),
+    ("stop", "tree", ""),  # no deadline: the alarm watches it all the same
+])
+def test_a_program_that_ends_while_the_daemon_is_down_is_charged_until_it_ended(
+        daemon_factory: Any, on_restart: str, supervision: str, limits: str,
+        tmp_path: Path) -> None:
+    """Issue 14 point 1 (time taken < 1 s per running session): a program that ends while
+    the daemon is down (kill -9) was charged until the restarted daemon looked and found
+    it gone, the whole downtime and the restart. The alarm the daemon left notes when it
+    saw the end; the restart charges up to that. The daemon stays down a few seconds
+    (the time that used to be taken), so this test takes about 5 s (two starts of the
+    daemon on top: up to 20 s at a load of 18)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    beat, script = tmp_path / "beat", tmp_path / "brief.py"
+    script.write_text(BRIEF)
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "game"
+command = ["{sys.executable}", "{script}", "{beat}", "1.2", "{marker}"]
+{limits}
+""", supervisor=f'stop_grace = "2s"\non_restart = "{on_restart}"'),
+        env={"SHEPHERD_SUPERVISION": supervision} if supervision == "tree" else None)
+    try:
+        asked_at = time.monotonic()
+        session = d.call("launch", entry="game")["session_id"]
+        time.sleep(0.6)
+        d.kill9()
+        give_up = time.monotonic() + 30
+        while marked_processes(marker) and time.monotonic() < give_up:
+            time.sleep(0.05)
+        assert marked_processes(marker) == []  # it ended by itself, nobody watching
+        time.sleep(2.5)  # the daemon stays down: this time is not the child's
+        before = noted(d.state)
+        old_alarms = [(r["alarm"], r["start"]) for r in before if "alarm" in r]
+        (end,) = [r for r in before if "session" in r]
+        assert end["session"] == session
+        d.start()
+        assert d.call("status")["sessions"] == []
+        start, ran_until = (float(x) for x in beat.read_text().split())
+        ran = ran_until - start
+        charged = session_usage(d)
+        # Never less than it ran (its last beat understates by < 20 ms); taken < 1 s, the
+        # program's own start counted from the launch asked (a loaded machine takes a
+        # second to start Python; the session is charged from its spawn, rightly).
+        assert ran <= charged < ran_until - asked_at + 1.0, (
+            ran, charged, ran_until - asked_at, end["mono"] - ran_until)
+        ended = d.audit("session_ended")
+        assert [e.get("end_noted_while_down") for e in ended] == [True]
+        assert [r for r in noted(d.state) if "session" in r] == []  # read once, emptied
+        assert old_alarms and not any(is_process(*alarm) for alarm in old_alarms)
+        assert d.stop() == 0
     finally:  # a failed check must not leave its program behind (nobody supervises it)
         for pid in marked_processes(marker):
             with contextlib.suppress(OSError):

@@ -20,9 +20,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shepherd.daemon.system import ClockAnchor, boot_id
 from shepherd.ipc.client import Client
 
 HERE = Path(__file__).resolve().parent
@@ -190,6 +192,7 @@ class Charged:
     entry: str
     end_reason: str | None
     charged_s: float  # what the store charged the session (its days, lease included)
+    started_at: datetime | None = None  # its launch decision (the daemon's trusted wall clock)
 
 
 def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
@@ -198,9 +201,10 @@ def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
     try:
         days = dict(conn.execute(
             "SELECT session_id, sum(seconds) FROM session_days GROUP BY session_id").fetchall())
-        charged = {sid: Charged(sid, entry, reason, float(days.get(sid, 0.0)))
-                   for sid, entry, reason in conn.execute(
-                       "SELECT id, entry, end_reason FROM sessions")}
+        charged = {sid: Charged(sid, entry, reason, float(days.get(sid, 0.0)),
+                                datetime.fromisoformat(started))
+                   for sid, entry, reason, started in conn.execute(
+                       "SELECT id, entry, end_reason, started_at FROM sessions")}
         problems = []
         for user, entry, day, seconds, by_sessions in conn.execute(
                 "SELECT u.user, u.entry, u.day, u.seconds, coalesce((SELECT sum(d.seconds) "
@@ -217,13 +221,37 @@ def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
         conn.close()
 
 
+def decisions(state: Path, charged: dict[int, Charged]) -> dict[int, float]:
+    """Each session's launch decision on ``CLOCK_MONOTONIC`` (the beats' clock): its
+    ``started_at`` is the daemon's trusted wall clock, which runs with the boot clock from
+    the daemon's clock anchor (``clock-anchor`` in its state directory: that wall time,
+    and the monotonic and boot readings taken with it). Empty without an anchor of this
+    boot."""
+    anchor, _ = ClockAnchor(state / "clock-anchor", boot_id()).load()
+    if anchor is None:
+        return {}
+    return {sid: anchor.mono + (books_say.started_at - anchor.wall).total_seconds()
+            for sid, books_say in charged.items() if books_say.started_at is not None}
+
+
 @dataclass
 class Comparison:
-    """Per session: real running time against its charge (seconds)."""
+    """Per session: real running time against its charge (seconds).
+
+    The books charge a session from its launch decision (``started_at``) and its deadline
+    runs from there too: the product's rule. What a crash took is therefore the charge
+    beyond the program's running time counted from that decision (``taken``); the time
+    from the decision to the program's start is the launch's latency, reported apart
+    (``launch_latency``). What was given is set against the program's own running time
+    (from its start): a charge below that gave time, wherever the charge began.
+    """
 
     sessions: int = 0
-    given: list[tuple[int, float]] = field(default_factory=list)  # (session, real - charged)
-    taken: list[tuple[int, float]] = field(default_factory=list)  # (session, charged - real)
+    given: list[tuple[int, float]] = field(default_factory=list)  # (session, ran - charged)
+    # (session, charged - its running time from the launch decision)
+    taken: list[tuple[int, float]] = field(default_factory=list)
+    # (session, its program's start - its launch decision)
+    launch_latency: list[tuple[int, float]] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)  # a program ran, no session charged
 
     @property
@@ -235,7 +263,15 @@ class Comparison:
         return max((t for _, t in self.taken), default=0.0)
 
 
-def compare(beats: dict[int, Beat], charged: dict[int, Charged]) -> Comparison:
+    @property
+    def max_launch_latency(self) -> float:
+        return max((t for _, t in self.launch_latency), default=0.0)
+
+
+def compare(beats: dict[int, Beat], charged: dict[int, Charged],
+            decided: dict[int, float] | None = None) -> Comparison:
+    """``decided``: each session's launch decision (``decisions``); a session without one
+    is counted from its program's start (its launch latency then counts as taken)."""
     result = Comparison()
     for session, beat in sorted(beats.items()):
         books_say = charged.get(session)
@@ -244,7 +280,12 @@ def compare(beats: dict[int, Beat], charged: dict[int, Charged]) -> Comparison:
             continue
         result.sessions += 1
         result.given.append((session, beat.ran_s - books_say.charged_s))
-        result.taken.append((session, books_say.charged_s - beat.ran_s))
+        since = (decided or {}).get(session)
+        if since is None:
+            result.taken.append((session, books_say.charged_s - beat.ran_s))
+            continue
+        result.taken.append((session, books_say.charged_s - (beat.ran_until - since)))
+        result.launch_latency.append((session, beat.started - since))
     return result
 
 

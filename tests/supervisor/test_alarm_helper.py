@@ -187,8 +187,9 @@ def test_bad_requests_are_refused_and_change_nothing(helper: Helper,
 
 def test_the_helper_exits_when_the_daemon_end_closes(helper: Helper,
                                                      groups: list[Path]) -> None:
-    """A deadline never outlives the daemon that armed it (a new daemon may have given
-    the session more time)."""
+    """Started without a file to note ends in (``ends.py``), a deadline never outlives
+    the daemon that armed it. (With one, it goes on until the next daemon stops it
+    before giving any session more time: ``tests/supervisor/test_ends.py``.)"""
     group, member = in_new_group(groups)
     assert helper.ask(op="arm", session=1, at=time.monotonic() + 3600,
                       group=str(group)) == "armed"

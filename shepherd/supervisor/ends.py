@@ -1,0 +1,179 @@
+"""When a session's programs ended while the daemon was down (issue 14, point 1).
+
+A daemon killed with ``kill -9`` cannot see a session end, and the kernel keeps no
+time of a process's end that a restarted daemon could read: such a session used to
+be charged until the restart looked and found it gone (the whole downtime and the
+restart). The alarm (``alarm_helper.py``) outlives the daemon: when the daemon's end
+of its socket closes, it goes on watching every session it held (a group's
+``cgroup.events`` through inotify, a keeper's pidfd) and notes each end here, in the
+file ``ends`` of the daemon's state directory (its own user's, mode 0600, opened by
+the daemon and passed to the alarm as a descriptor), one JSON line each, fsynced:
+
+    {"session": N, "instance": ID, "boot_id": B, "mono": M, "boot": T, "wall": W,
+     "by": ALARM_PID}
+
+(``mono``: ``CLOCK_MONOTONIC``, the clock the daemon's books use; ``boot``:
+``CLOCK_BOOTTIME``; ``wall``: ``CLOCK_REALTIME``, for a person reading the file.) The
+time noted is when the alarm saw the end, never before it: charged up to it, a
+session is never given time.
+
+The daemon notes each alarm it starts (``{"alarm": PID, "start": TICKS}``). A restarted
+daemon, before it starts its own alarm or recovers a session, stops every alarm the
+file names that still runs (that pid, that start time, the alarm's program: never
+another process that got its pid), so no old alarm signals a session the new daemon
+holds (a deadline it moved, a session it stopped), and the file is complete when it
+is read; then it reads the ends of its own instance and boot noted by an alarm the
+file names (one the last daemon started), and empties the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE = "ends"
+LINE_MAX = 4096  # a line longer than this is not one the alarm or the daemon wrote
+READ_MAX = 4 * 1024 * 1024  # at most this much is read (a damaged file is not trusted)
+STOP_WAIT_S = 2.0  # an old alarm SIGKILLed is waited for this long
+
+
+@dataclass(frozen=True)
+class Ended:
+    """When the alarm saw a session's programs gone."""
+
+    mono: float
+    boot: float
+    wall: float
+
+
+def boot_id() -> str:
+    """This boot's id ("unknown": no record made with it is ever trusted)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def open_for_alarm(path: Path) -> int:
+    """The descriptor the alarm notes ends on (appends only; 0600, the daemon's user's)."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                   0o600)
+
+
+def _append(fd: int, record: dict[str, object]) -> None:
+    os.write(fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+    os.fsync(fd)
+
+
+def note_end(fd: int, session: int, instance: str, boot_id: str) -> None:
+    """(The alarm) session's programs are gone, now."""
+    _append(fd, {"session": session, "instance": instance, "boot_id": boot_id,
+                 "mono": time.monotonic(), "boot": time.clock_gettime(time.CLOCK_BOOTTIME),
+                 "wall": time.time(), "by": os.getpid()})
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time (``/proc/PID/stat`` field 22), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def note_alarm(path: Path, pid: int) -> None:
+    """(The daemon) an alarm it started: the next daemon stops it if it still runs."""
+    start = start_ticks(pid)
+    if start is None:
+        return
+    fd = open_for_alarm(path)
+    try:
+        _append(fd, {"alarm": pid, "start": start})
+    finally:
+        os.close(fd)
+
+
+def _records(path: Path) -> list[dict[str, object]]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return []
+    try:
+        data = os.read(fd, READ_MAX)
+    finally:
+        os.close(fd)
+    records = []
+    for line in data.split(b"\n"):
+        if not line or len(line) > LINE_MAX:
+            continue  # (a torn last line: the alarm died writing it)
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def _stop_alarm(pid: int, start: int, program: str) -> None:
+    """SIGKILL that alarm, if that pid is still it; waited for (a pidfd: never another)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone
+    try:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                args = handle.read().split(b"\0")
+        except OSError:
+            return
+        if start_ticks(pid) != start or os.fsencode(program) not in args:
+            return
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(STOP_WAIT_S * 1000)
+    finally:
+        os.close(fd)
+
+
+def take_over(path: Path, instance: str, boot_id: str, program: str) -> dict[int, Ended]:
+    """At a (re)start, before any alarm of this daemon runs: stop the alarms an earlier
+    daemon left (``program``: the alarm's file), read the ends they noted for this
+    instance in this boot, and empty the file. A record of another instance or boot,
+    or not well formed, is ignored (fail closed: that session is charged as if nothing
+    had been noted)."""
+    listed: set[int] = set()  # the alarms the last daemon started (this file's own)
+    for record in _records(path):
+        pid, start = record.get("alarm"), record.get("start")
+        if isinstance(pid, int) and isinstance(start, int) and pid > 0:
+            listed.add(pid)
+            _stop_alarm(pid, start, program)
+    ends: dict[int, Ended] = {}
+    for record in _records(path):  # read again: complete now that none of them runs
+        session = record.get("session")
+        times = [record.get(k) for k in ("mono", "boot", "wall")]
+        # (an alarm an earlier take-over missed, whose record that one emptied away, may
+        # note the end of another session that got the same number: never believed)
+        if (not isinstance(session, int) or record.get("by") not in listed
+                or record.get("instance") != instance
+                or boot_id == "unknown" or record.get("boot_id") != boot_id
+                or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                           for t in times)):
+            continue
+        mono, boot, wall = (float(t) for t in times)  # type: ignore[arg-type]
+        if session not in ends or mono > ends[session].mono:  # (never two: the latest)
+            ends[session] = Ended(mono, boot, wall)
+    with contextlib.suppress(FileNotFoundError):
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return ends

@@ -1,0 +1,258 @@
+"""The ends a killed daemon's alarm notes, and how the next daemon takes them over
+(``shepherd/supervisor/ends.py``; issue 14 point 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shepherd.supervisor import ends
+from shepherd.supervisor.alarm import HELPER
+from shepherd.supervisor.cgroups import cgroup2_mount, kill, remove
+from tests.supervisor.conftest import NO_CGROUP, wait_for
+
+BOOT = ends.boot_id()
+
+
+def start_alarm(noted: Path, instance: str = "i1") -> tuple[subprocess.Popen[bytes],
+                                                             socket.socket]:
+    sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fd = ends.open_for_alarm(noted)
+    process = subprocess.Popen([sys.executable, "-I", "-S", HELPER, str(theirs.fileno()),
+                                str(fd), instance], pass_fds=(theirs.fileno(), fd),
+                               env={}, cwd="/", stderr=subprocess.DEVNULL)
+    theirs.close()
+    os.close(fd)
+    sock.settimeout(30)
+    assert json.loads(sock.recv(65536))["ready"] == process.pid
+    ends.note_alarm(noted, process.pid)
+    return process, sock
+
+
+def ask(sock: socket.socket, fds: tuple[int, ...] = (), **request: object) -> str:
+    socket.send_fds(sock, [json.dumps(request).encode()], list(fds))
+    return str(json.loads(sock.recv(65536))["state"])
+
+
+def records(noted: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in noted.read_text().splitlines()]
+
+
+def test_a_keepers_end_is_noted_once_the_daemon_is_gone_and_then_the_alarm_exits(
+        tmp_path: Path) -> None:
+    noted = tmp_path / ends.FILE
+    process, sock = start_alarm(noted)
+    keeper = subprocess.Popen(["sleep", "300"])
+    unwatched = subprocess.Popen(["sleep", "300"])
+    try:
+        pidfd = os.pidfd_open(keeper.pid)
+        other = os.pidfd_open(unwatched.pid)
+        assert ask(sock, (pidfd,), op="watch", session=7, keeper=True) == "watching"
+        assert ask(sock, (other,), op="watch", session=8, keeper=True) == "watching"
+        assert ask(sock, op="unwatch", session=8) == "unwatched"  # its end was seen
+        assert ask(sock, op="watch", session=9, keeper=True) == "bad request"  # no pidfd
+        os.close(pidfd)
+        os.close(other)
+        sock.close()  # the daemon dies
+        time.sleep(0.3)
+        assert process.poll() is None  # it outlives the daemon: a session is watched
+        assert [r for r in records(noted) if "session" in r] == []
+        killing_at = time.monotonic()
+        keeper.kill()
+        keeper.wait()
+        assert process.wait(timeout=30) == 0  # every watched session ended: it exits
+        (end,) = [r for r in records(noted) if "session" in r]
+        assert end["session"] == 7 and end["instance"] == "i1" and end["boot_id"] == BOOT
+        assert end["by"] == process.pid
+        assert isinstance(end["mono"], float) and end["mono"] >= killing_at  # never sooner
+    finally:
+        for p in (keeper, unwatched):
+            p.kill()
+            p.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_with_nothing_watched_it_exits_with_the_daemon(tmp_path: Path) -> None:
+    noted = tmp_path / ends.FILE
+    process, sock = start_alarm(noted)
+    sock.close()
+    assert process.wait(timeout=30) == 0
+    assert [r for r in records(noted) if "session" in r] == []
+
+
+def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
+        tmp_path: Path) -> None:
+    noted = tmp_path / ends.FILE
+    process, sock = start_alarm(noted)
+    keeper = subprocess.Popen(["sleep", "300"])
+    stranger = subprocess.Popen(["sleep", "300"])  # named in the file: not an alarm
+    try:
+        pidfd = os.pidfd_open(keeper.pid)
+        assert ask(sock, (pidfd,), op="watch", session=7, keeper=True) == "watching"
+        os.close(pidfd)
+        sock.close()
+        line = {"session": 3, "instance": "i1", "boot_id": BOOT, "mono": 5.0, "boot": 6.0,
+                "wall": 7.0, "by": process.pid}
+        with noted.open("a") as handle:
+            for record in [line, {**line, "session": 4, "instance": "other"},
+                           {**line, "session": 5, "boot_id": "another boot"},
+                           {**line, "session": 6, "mono": "soon"},
+                           {**line, "session": 10, "by": stranger.pid + 100000},
+                           {"alarm": stranger.pid, "start": ends.start_ticks(stranger.pid)},
+                           {**line, "session": 3, "mono": 9.0}]:
+                handle.write(json.dumps(record) + "\n")
+            handle.write('{"session": 2, "instance": "i1", "boot_i')  # torn
+        taken = ends.take_over(noted, "i1", BOOT, HELPER)
+        assert process.wait(timeout=5) < 0  # stopped (SIGKILL): the session still ran
+        assert stranger.poll() is None  # a process that is not the alarm is left alone
+        assert taken == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
+        assert noted.read_text() == ""
+        assert keeper.poll() is None  # nothing of the session was touched
+        assert ends.take_over(noted, "i1", "unknown", HELPER) == {}
+    finally:
+        for p in (keeper, stranger):
+            p.kill()
+            p.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def group() -> Iterator[Path]:
+    mount = cgroup2_mount()
+    assert mount is not None
+    made = mount / f"shepherd-test-ends-{uuid.uuid4().hex[:8]}"
+    made.mkdir()
+    yield made
+    kill(made)
+    wait_for(lambda: not (made / "cgroup.procs").read_text().strip())
+    remove(made)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
+@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
+def test_a_groups_end_is_heard_and_its_deadline_still_fires(tmp_path: Path,
+                                                           group: Path) -> None:
+    """After the daemon is gone the alarm keeps the deadline it was given (the next
+    daemon stops it when it takes over): the SIGTERM ends the group, and that is noted."""
+    noted = tmp_path / ends.FILE
+    process, sock = start_alarm(noted)
+    member = subprocess.Popen(["sleep", "300"])
+    try:
+        (group / "cgroup.procs").write_text(str(member.pid))
+        assert ask(sock, op="watch", session=1, group=str(group)) == "watching"
+        at = time.monotonic() + 1.0
+        assert ask(sock, op="arm", session=1, at=at, group=str(group)) == "armed"
+        sock.close()
+        assert member.wait(timeout=30) < 0
+        assert process.wait(timeout=30) == 0
+        (end,) = [r for r in records(noted) if "session" in r]
+        assert end["session"] == 1
+        assert isinstance(end["mono"], float) and end["mono"] >= at
+    finally:
+        member.kill()
+        member.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def start_discovering(noted: Path, group: Path) -> tuple[subprocess.Popen[bytes],
+                                                          socket.socket]:
+    sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fd = ends.open_for_alarm(noted)
+    process = subprocess.Popen([sys.executable, "-I", "-S", HELPER, str(theirs.fileno()),
+                                str(fd), "i1", str(group)], pass_fds=(theirs.fileno(), fd),
+                               env={}, cwd="/", stderr=subprocess.DEVNULL)
+    theirs.close()
+    os.close(fd)
+    sock.settimeout(30)
+    assert json.loads(sock.recv(65536))["ready"] == process.pid
+    return process, sock
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
+@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
+def test_a_session_group_it_was_not_told_of_is_found_at_the_daemons_end(
+        tmp_path: Path, group: Path) -> None:
+    """At load the daemon may be killed before it told the alarm of a session it just
+    started: the alarm also looks in the instance's cgroup for session groups. One that
+    holds a process is watched; an empty one is not given an end (its program may not
+    have moved in yet): given up once removed."""
+    noted = tmp_path / ends.FILE
+    busy, empty = group / "session-12", group / "session-13"
+    busy.mkdir()
+    empty.mkdir()
+    member = subprocess.Popen(["sleep", "300"])
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        (busy / "cgroup.procs").write_text(str(member.pid))
+        process, sock = start_discovering(noted, group)
+        sock.close()
+        time.sleep(0.3)
+        assert process.poll() is None
+        member.kill()
+        member.wait()
+        wait_for(lambda: [r["session"] for r in records(noted)] == [12])
+        assert process.poll() is None  # the empty one is still waited on
+        remove(empty)
+        assert process.wait(timeout=30) == 0
+        assert [r["session"] for r in records(noted)] == [12]
+    finally:
+        member.kill()
+        member.wait()
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        for made in (busy, empty):
+            wait_for(lambda m=made: not m.exists() or not (m / "cgroup.procs").read_text().strip())  # type: ignore[misc]
+            remove(made)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes cgroups at the top of the mount")
+@pytest.mark.skipif(NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")
+def test_a_launch_whose_program_moves_in_after_the_daemons_end_has_its_end_noted(
+        tmp_path: Path, group: Path) -> None:
+    """The crash loop's full form (seed 2364914607, sessions 76 and 82): the daemon was
+    killed while a launch's starter (a Python process of its own, slow at load) had not
+    yet moved into the session's group; the alarm, finding it empty, left it alone, and
+    the program, which ended while the daemon was down, was charged until the restart.
+    Now such a group is waited on: once its program is in, its end is noted."""
+    noted = tmp_path / ends.FILE
+    late = group / "session-14"
+    late.mkdir()
+    member: subprocess.Popen[bytes] | None = None
+    process, sock = start_discovering(noted, group)
+    try:
+        sock.close()  # the daemon is gone; the group is still empty
+        time.sleep(0.3)
+        assert process.poll() is None and records(noted) == []
+        member = subprocess.Popen(["sleep", "300"])
+        (late / "cgroup.procs").write_text(str(member.pid))  # the starter moves in
+        time.sleep(0.3)
+        assert records(noted) == []  # it runs: no end
+        member.kill()
+        member.wait()
+        assert process.wait(timeout=30) == 0
+        assert [r["session"] for r in records(noted)] == [14]
+    finally:
+        if member is not None:
+            member.kill()
+            member.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        wait_for(lambda: not (late / "cgroup.procs").read_text().strip())
+        remove(late)
