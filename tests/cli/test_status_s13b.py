@@ -1,0 +1,44 @@
+"""`shepherd status` as text, review-12-s13's LOW findings (L1, L3, L13)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd.cli.status_text import render_status
+from tests.cli.test_status_text import PARIS, entry, status
+
+USED_UP = ({"code": "quota_exhausted", "used_s": 185.291, "quota_s": 186,
+            "resets_at": "2026-11-26T04:00:00+01:00"},)
+
+
+def test_a_take_back_to_what_was_used_says_none_is_left_not_a_rounded_second() -> None:
+    """L3: after a take-back the allowance is held at the use in whole seconds (3m6s for
+    3m5.291s used); the 0.709s over it cannot start anything, and was said "1s left"
+    beside "used up"."""
+    lines = render_status(status([{"name": "alex", "entries": [
+        entry("mc", "Minecraft", "quota_exhausted", 185.291, 0.709, 186, USED_UP)],
+        "groups": [{"id": "games", "used_today_s": 239.3, "quota_today_s": 240,
+                    "remaining_today_s": 0.7}]}]), PARIS)
+    assert "used up" in lines[1]
+    assert "1s of 3m6s left" not in lines[1], lines
+    assert "all 3m6s used" in lines[1], lines
+    assert lines[2] == "  budgets today: games 4m of 4m, used up", lines
+
+
+def test_a_second_and_more_left_is_still_said() -> None:
+    lines = render_status(status([{"name": "alex", "entries": [
+        entry("mc", "Minecraft", "available", 184.6, 1.4, 186, time_left=1.4)],
+        "groups": [{"id": "games", "used_today_s": 238.6, "quota_today_s": 240,
+                    "remaining_today_s": 1.4}]}]), PARIS)
+    assert "1s of 3m6s left" in lines[1], lines
+    assert lines[2] == "  budgets today: games 3m59s of 4m, 1s left", lines
+
+
+def test_a_time_given_until_a_moment_used_to_the_second_says_so() -> None:
+    game: dict[str, Any] = {**entry("game", "Game", "quota_exhausted", 1019.4, 0.6, 1020,
+                                    USED_UP),
+                            "quota_lasting_s": 900,
+                            "lasting_from": "2026-11-25T10:00:00+01:00"}
+    lines = render_status(status([{"name": "alex", "entries": [game]}]), PARIS)
+    assert "1s of 17m left" not in lines[1], lines
+    assert "all 17m used" in lines[1], lines
