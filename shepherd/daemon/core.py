@@ -2330,6 +2330,8 @@ class Daemon:
                      "capped_by": [c.to_json() for c in granted.capped_by],
                      "unlimited": granted.allowance_s is None
                      and granted.week_allowance_s is None}
+            if granted.day_ends_at is not None:  # "before this day ends at 04:00"
+                notes["day_ends_at"] = granted.day_ends_at.isoformat()
             self._changed()
         self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
                       user=result.user)
