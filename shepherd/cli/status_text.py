@@ -127,6 +127,14 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry["state"] == "running":
         mine = [s for s in sessions if s["user"] == user["name"] and s["entry"] == entry["id"]]
         return "; ".join(_session_words(s, now, zone, here) for s in mine) or "running"
+    closed, missing = entry.get("program_closed"), entry.get("program_missing")
+    # the program is said first when it is what keeps the entry from starting: only
+    # another program's running ("busy") stands beside it, and stopping that would not
+    # help (review-12-s13 L1)
+    if closed and entry.get("state") == "not_runnable":
+        return not_runnable_clause(str(closed))
+    if missing and entry.get("state") == "not_installed":
+        return not_installed_clause(str(missing))
     reasons = [r for r in entry.get("reasons", ())
                if not (user.get("locked") and r.get("code") == "locked")]
     if reasons:
@@ -134,10 +142,8 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry.get("state") == "locked":
         return ""
     left = entry.get("time_left_s")
-    closed = entry.get("program_closed")
     if closed:  # here, but the child may not run it
         return not_runnable_clause(str(closed))
-    missing = entry.get("program_missing")
     if missing:  # allowed, but the launch would fail: say so now
         return not_installed_clause(str(missing))
     return "can start, no time limit" if left is None else (

@@ -2584,17 +2584,24 @@ def _lacking(exc: BaseException) -> str:
     return "file descriptor" if number in (errno.EMFILE, errno.ENFILE) else "new thread or task"
 
 
+# States a missing or closed program outlasts: nothing refuses, or only another program
+# that runs (which the child could stop, and the launch would fail anyway)
+_PASSING = ("available", "busy")
+
+
 def _not_installed(entry: dict[str, Any], program: str) -> dict[str, Any]:
     """A status line whose program is missing: ``program_missing``, and the state
     ``not_installed`` where it would be ``available`` (a launch would fail: review-1215-s12
-    F4); a state that refuses for its own reason keeps it."""
-    state = "not_installed" if entry.get("state") == "available" else entry.get("state")
+    F4), or ``busy`` (another program runs: stopping it would not let this one start,
+    review-12-s13 L1); a state that refuses for its own lasting reason keeps it."""
+    state = "not_installed" if entry.get("state") in _PASSING else entry.get("state")
     return {**entry, "program_missing": program, "state": state}
 
 
 def _not_runnable(entry: dict[str, Any], why: str) -> dict[str, Any]:
     """A status line whose program is here but the child may not run it (mode, owner,
     a directory on the way): ``program_closed`` (why, in words), and the state
-    ``not_runnable`` where it would be ``available`` (review-1215-s12 F2)."""
-    state = "not_runnable" if entry.get("state") == "available" else entry.get("state")
+    ``not_runnable`` where it would be ``available`` or ``busy`` (review-1215-s12 F2,
+    review-12-s13 L1)."""
+    state = "not_runnable" if entry.get("state") in _PASSING else entry.get("state")
     return {**entry, "program_closed": why, "state": state}

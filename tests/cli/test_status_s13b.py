@@ -42,3 +42,45 @@ def test_a_time_given_until_a_moment_used_to_the_second_says_so() -> None:
     lines = render_status(status([{"name": "alex", "entries": [game]}]), PARIS)
     assert "1s of 17m left" not in lines[1], lines
     assert "all 17m used" in lines[1], lines
+
+
+BUSY = ({"code": "already_running", "session_ids": [7], "max_sessions": 1,
+         "entry_running": False},)
+
+
+def test_a_program_that_cannot_start_at_all_is_not_said_busy() -> None:
+    """L1: while Minecraft runs, a missing program and one the child may not run were
+    `busy` ("another program is running"): the child stops Minecraft, and the launch fails
+    anyway. The daemon's line is `not_installed` / `not_runnable`; its words say why."""
+    from shepherd.daemon.core import _not_installed, _not_runnable
+    broken = _not_installed(entry("broken", "Broken", "busy", 0, None, reasons=BUSY), "nope")
+    why = "'/x/y.sh' is not something alex may run (only root may: mode 700)"
+    rooted = _not_runnable(entry("root", "Root Only", "busy", 0, None, reasons=BUSY), why)
+    assert (broken["state"], rooted["state"]) == ("not_installed", "not_runnable")
+    assert broken["reasons"] == list(BUSY)  # --json keeps the codes
+    lines = render_status(status([{"name": "alex", "entries": [broken, rooted]}]), PARIS)
+    assert "busy" not in "\n".join(lines) and "another program" not in "\n".join(lines), lines
+    assert lines[1].endswith("not installed  no daily limit, 0s used  can't start: its "
+                             "program 'nope' is not installed here"), lines
+    assert lines[2].endswith(f"can't start: {why}"), lines
+
+
+def test_the_tui_says_it_too() -> None:
+    from shepherd.daemon.core import _not_installed, _not_runnable
+    from tests.tui.test_live import state
+    live = state()
+    broken = _not_installed(entry("broken", "Broken", "busy", 0, None, reasons=BUSY), "nope")
+    line = live.entry_line("alex", broken, 100.0)
+    assert (line.state_text, line.detail) == (
+        "not installed", "Broken can't start: its program 'nope' is not installed here."), line
+    why = "'/x/y.sh' is not something alex may run (only root may: mode 700)"
+    rooted = _not_runnable(entry("root", "Root", "busy", 0, None, reasons=BUSY), why)
+    line = live.entry_line("alex", rooted, 100.0)
+    assert (line.state_text, line.detail) == ("can't run", f"Root can't start: {why}."), line
+
+
+def test_a_lasting_refusal_still_wins_over_a_missing_program() -> None:
+    from shepherd.daemon.core import _not_installed
+    used = _not_installed(entry("mc", "Minecraft", "quota_exhausted", 60, 0, 60, USED_UP),
+                          "nope")
+    assert used["state"] == "quota_exhausted"
