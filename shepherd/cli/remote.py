@@ -31,7 +31,7 @@ from shepherd.cli.common import (
     unreachable,
 )
 from shepherd.cli.policy_text import render_policy
-from shepherd.cli.status_text import render_status
+from shepherd.cli.status_text import render_status, terminal_width
 from shepherd.engine.grants import grant_too_long
 from shepherd.explain.when import ExplainError, until_form
 from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, NoAnswer, find_socket
@@ -124,7 +124,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return EXIT_OK
-    for line in render_status(status, local_zone()):
+    for line in render_status(status, local_zone(), terminal_width(sys.stdout)):
         print(line)
     return EXIT_OK
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shepherd.cli.status_text import render_status
 from tests.cli.test_status_text import PARIS, entry, status
 
@@ -84,3 +86,48 @@ def test_a_lasting_refusal_still_wins_over_a_missing_program() -> None:
     used = _not_installed(entry("mc", "Minecraft", "quota_exhausted", 60, 0, 60, USED_UP),
                           "nope")
     assert used["state"] == "quota_exhausted"
+
+
+def _wide_status() -> dict[str, Any]:
+    week = {"quota_week_s": 600, "remaining_week_s": 600}
+    return status([{"name": "nobody", "locked": False, "entries": [
+        entry("broken", "Broken", "not_installed", 0, None) | {"program_missing": "nope"},
+        entry("videos", "Videos", "outside_window", 0, None,
+              reasons=({"code": "outside_window",
+                        "next_opening": "2026-11-25T17:00:00+01:00"},)) | week,
+        entry("mc", "Minecraft", "available", 60, 540, 600, time_left=540)],
+        "groups": [{"id": "games", "used_today_s": 202, "quota_today_s": 240,
+                    "remaining_today_s": 38, "quota_week_s": 3600,
+                    "remaining_week_s": 1800}]}])
+
+
+def test_text_status_keeps_within_the_terminal_and_wraps_between_words() -> None:
+    """L13: columns sized for the widest cell ("no daily limit, 0s used, 10m of 10m left
+    this week") made rows wider than 80 columns, which the terminal broke mid-word."""
+    wide = render_status(_wide_status(), PARIS)
+    assert max(len(line) for line in wide) > 80  # the finding: a pipe keeps whole rows
+    lines = render_status(_wide_status(), PARIS, width=80)
+    assert max(len(line) for line in lines) <= 80, lines
+    assert " ".join(wide).split() == " ".join(lines).split()  # the same words, all whole
+    # a row's first line keeps its label and state; what follows is indented under it
+    [broken] = [i for i, line in enumerate(lines) if line.startswith("  Broken ")]
+    assert "not installed" in lines[broken]
+    assert lines[broken + 1].startswith("    ") and not lines[broken + 1].startswith("  Videos")
+    assert render_status(_wide_status(), PARIS, width=200) == wide  # room enough: as before
+
+
+def test_the_width_is_the_terminals_and_a_pipe_gets_whole_lines(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import os
+    import shutil
+
+    from shepherd.cli.status_text import terminal_width
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((80, 24)))
+    assert terminal_width(Terminal()) == 80
+    assert terminal_width(io.StringIO()) is None
