@@ -94,6 +94,7 @@ from shepherd.engine import (
     WarningIssued,
 )
 from shepherd.engine.events import (
+    AlreadyRunning,
     EndReason,
     Event,
     NotAllowedForUser,
@@ -135,8 +136,10 @@ from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import (
     boundary_sentence,
+    busy_program_note,
     expiry_sentence,
     grant_answer,
+    plain,
     refusal_sentence,
     warning_text,
 )
@@ -1745,6 +1748,13 @@ class Daemon:
         # a parent who launched for a child reads the child named.
         you = user if actor == user else None
         sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
+        program = self._program_problem(user, entry_id)
+        if program is not None and reasons and all(
+                isinstance(r, AlreadyRunning) and not r.entry_running for r in reasons):
+            # "busy" passes when the other program stops; this does not (review-12-s13 L1)
+            sentence += " " + busy_program_note(program)
+        else:
+            program = None
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
         first = self._audit_refusal(now, user, entry_id, codes, extra, actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
@@ -1755,7 +1765,16 @@ class Daemon:
             # loop must not start a notify-send each time (review-9-s12 L7).
             if first if origin == "shepherd" else self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you, program)
+
+    def _program_problem(self, user: str, entry_id: str) -> str | None:
+        """Why ``entry_id``'s program would fail for ``user`` at launch, as ``status``
+        says it (found at start and on each reload); None: nothing known against it."""
+        missing = self.missing_programs.get(entry_id)
+        if missing is not None:
+            return f"its program {plain(missing)!r} is not installed here"
+        closed = self.closed_programs.get((user, entry_id))
+        return None if closed is None else plain(closed)
 
     def _audit_refusal(self, now: Instant, user: str, entry_id: str,
                        codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> bool:
