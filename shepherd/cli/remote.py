@@ -31,7 +31,7 @@ from shepherd.cli.common import (
     unreachable,
 )
 from shepherd.cli.policy_text import render_policy
-from shepherd.cli.status_text import render_status
+from shepherd.cli.status_text import render_status, terminal_width
 from shepherd.engine.grants import grant_too_long
 from shepherd.explain.when import ExplainError, until_form
 from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, NoAnswer, find_socket
@@ -42,6 +42,7 @@ from shepherd.supervisor.account import allowed_client_variables
 from shepherd.words import (
     answer_notes,
     at_moment,
+    busy_program_note,
     extension_end,
     format_duration,
     join_clauses,
@@ -124,7 +125,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return EXIT_OK
-    for line in render_status(status, local_zone()):
+    for line in render_status(status, local_zone(), terminal_width(sys.stdout)):
         print(line)
     return EXIT_OK
 
@@ -198,9 +199,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
                     now = datetime.fromisoformat(exc.data["now"]).astimezone(zone)
                 label = str(exc.data.get("label") or args.entry)
                 you = exc.data.get("you")  # the child asked for themselves
-                print(refusal_sentence(label, exc.data.get("denied", ()), now, zone,
-                                       you if isinstance(you, str) else None),
-                      file=sys.stderr)
+                said = refusal_sentence(label, exc.data.get("denied", ()), now, zone,
+                                        you if isinstance(you, str) else None)
+                program = exc.data.get("program_problem")
+                if isinstance(program, str):  # busy, and it would fail anyway
+                    said += " " + busy_program_note(program)
+                print(said, file=sys.stderr)
             return EXIT_DENIED
         if args.json:  # a program that could not start, in the form asked for
             print_json({"error": {"code": exc.code, "message": exc.message}})

@@ -8,9 +8,11 @@ from the ``status`` JSON alone (what any client gets), in the words of
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TextIO
 
 from shepherd.words import (
     and_list,
@@ -32,6 +34,10 @@ from shepherd.words import (
 )
 
 LABEL_CHARS = 40  # a longer label is cut: it would widen every row of the table
+# Time left under a second starts nothing (the daemon's MIN_LAUNCH_S): a take-back holds
+# the allowance at the use in whole seconds, rounded up, and what is over that is no
+# "1s left" beside "used up" (review-12-s13 L3)
+WHOLE_S = 1.0
 
 
 def _week(item: Mapping[str, Any]) -> str:
@@ -78,6 +84,8 @@ def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
         return f"no daily limit, {format_duration(used)} used"
     if left is None:
         left = max(quota - used, 0)
+    if left < WHOLE_S:
+        return f"all {format_duration(quota)} used{_week(entry)}"
     on_top = _on_top(entry, quota, used, left, now, zone)
     if on_top is not None:
         return on_top + _week(entry)
@@ -121,6 +129,14 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry["state"] == "running":
         mine = [s for s in sessions if s["user"] == user["name"] and s["entry"] == entry["id"]]
         return "; ".join(_session_words(s, now, zone, here) for s in mine) or "running"
+    closed, missing = entry.get("program_closed"), entry.get("program_missing")
+    # the program is said first when it is what keeps the entry from starting: only
+    # another program's running ("busy") stands beside it, and stopping that would not
+    # help (review-12-s13 L1)
+    if closed and entry.get("state") == "not_runnable":
+        return not_runnable_clause(str(closed))
+    if missing and entry.get("state") == "not_installed":
+        return not_installed_clause(str(missing))
     reasons = [r for r in entry.get("reasons", ())
                if not (user.get("locked") and r.get("code") == "locked")]
     if reasons:
@@ -128,10 +144,8 @@ def _detail(entry: Mapping[str, Any], user: Mapping[str, Any],
     if entry.get("state") == "locked":
         return ""
     left = entry.get("time_left_s")
-    closed = entry.get("program_closed")
     if closed:  # here, but the child may not run it
         return not_runnable_clause(str(closed))
-    missing = entry.get("program_missing")
     if missing:  # allowed, but the launch would fail: say so now
         return not_installed_clause(str(missing))
     return "can start, no time limit" if left is None else (
@@ -151,6 +165,9 @@ def _group_words(group: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     if quota is None:
         return f"{group['id']} {used} today, no daily limit{_week(group)}"
     left = group.get("remaining_today_s")
+    if left is not None and left < WHOLE_S:  # all of it, to the second
+        return f"{group['id']} {format_duration(quota)} of {format_duration(quota)}, " \
+            f"used up{_week(group)}"
     on_top = _on_top(group, quota, group.get("used_today_s") or 0, left or 0, now, zone)
     if on_top is not None:
         return f"{group['id']} {used} used, {on_top}{_week(group)}"
@@ -158,17 +175,73 @@ def _group_words(group: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     return f"{group['id']} {used} of {format_duration(quota)}{rest}{_week(group)}"
 
 
-def _table(rows: Sequence[Sequence[str]], indent: str) -> list[str]:
+def _fold(text: str, width: int | None, first: str, rest: str) -> list[str]:
+    """``text`` after ``first``, in lines of at most ``width`` columns (None: one line),
+    broken between words only; the lines after the first start with ``rest``."""
+    if width is None or len(first) + len(text) <= width:
+        return [(first + text).rstrip()]
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
+
+
+def _table(rows: Sequence[Sequence[str]], indent: str, width: int | None = None) -> list[str]:
+    """Rows in columns as wide as their longest cell. When a row would be wider than
+    ``width`` (the terminal's), each row keeps its label and state on its first line and
+    the rest goes on under them, broken between words: a terminal of 80 columns broke
+    the rows mid-word (review-12-s13 L13)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
     lines = []
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
         lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
+    if width is None or all(len(line) <= width for line in lines):
+        return lines
+    lines = []
+    under = indent + "  "  # what follows a row's first line
+    for row in rows:
+        head = indent + "  ".join(cell.ljust(w) for cell, w in zip(row[:2], widths,
+                                                                  strict=False)) + "  "
+        said = [cell for cell in row[2:] if cell]
+        # the first of the rest beside the state when it fits, the others under it
+        if said and len(head) + len(said[0]) <= width:
+            lines.append(head + said.pop(0))
+        else:
+            lines.append(head.rstrip())
+        for cell in said:
+            lines += _fold(cell, width, under, under)
     return lines
 
 
-def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
-    """The lines of ``shepherd status``."""
+def render_status(status: Mapping[str, Any], zone: tzinfo,
+                  width: int | None = None) -> list[str]:
+    """The lines of ``shepherd status``; ``width``: those of a terminal so wide, broken
+    between words (None: each line whole, as a pipe gets them)."""
+    lines = _render_status(status, zone, width)
+    if width is None:
+        return lines
+    folded: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            folded.append(line)
+            continue
+        lead = line[:len(line) - len(line.lstrip(" "))]
+        folded += _fold(line.lstrip(" "), width, lead, lead + "  ")
+    return folded
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The columns of the terminal ``stream`` writes to; None for a pipe or a file
+    (whole lines, for a script to read)."""
+    try:
+        if not stream.isatty():
+            return None
+    except (AttributeError, ValueError):  # closed, or no file behind it
+        return None
+    return max(shutil.get_terminal_size().columns, 40)
+
+
+def _render_status(status: Mapping[str, Any], zone: tzinfo,
+                   width: int | None) -> list[str]:
     now = datetime.fromisoformat(status["now"]) if status.get("now") else datetime.now(zone)
     sessions: Sequence[Mapping[str, Any]] = status.get("sessions", ())
     here = status.get("machine")
@@ -194,7 +267,7 @@ def render_status(status: Mapping[str, Any], zone: tzinfo) -> list[str]:
             if entry["state"] == "running":
                 shown.update((s.get("machine"), s["id"]) for s in sessions
                              if s["user"] == user["name"] and s["entry"] == entry["id"])
-        lines += _table(rows, "  ") if rows else ["  no entries for this child"]
+        lines += _table(rows, "  ", width) if rows else ["  no entries for this child"]
         groups = user.get("groups") or ()
         if groups and unknown:
             lines.append("  budgets today: not known until the household store is back")

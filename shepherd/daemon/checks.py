@@ -8,12 +8,19 @@ parent reading the journal learns what will fail before a child meets it.
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from shepherd.policy import CheckResult, Policy
-from shepherd.supervisor.account import Account
-from shepherd.supervisor.preflight import closed_programs, missing_programs, preflight
+from shepherd.supervisor.account import SAFE_PATH, Account
+from shepherd.supervisor.preflight import (
+    closed_programs,
+    interpreter_of,
+    missing_programs,
+    preflight,
+)
 
 
 def _accounts(user_mode: bool) -> Callable[[str], Account]:
@@ -49,6 +56,12 @@ def launch_problem(exc: OSError | KeyError, program: str, user: str) -> str:
     if isinstance(exc, KeyError):
         return f"there is no account called {user!r} on this machine to run it as"
     if exc.errno == errno.ENOENT:
+        found = program if "/" in program else shutil.which(program, path=SAFE_PATH)
+        interpreter = interpreter_of(found) if found and os.path.isfile(found) else None
+        if interpreter is not None and not os.path.exists(interpreter):
+            # the script is there, the program its first line names is not (review-12-s13 L4)
+            return (f"{found!r} needs the program its first line names, {interpreter!r}, "
+                    "which is not installed here")
         return f"the program {program!r} is not installed here (or not on the PATH it gets)"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return f"the program {program!r} may not be run ({exc.strerror})"

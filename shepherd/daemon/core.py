@@ -94,6 +94,7 @@ from shepherd.engine import (
     WarningIssued,
 )
 from shepherd.engine.events import (
+    AlreadyRunning,
     EndReason,
     Event,
     NotAllowedForUser,
@@ -135,8 +136,10 @@ from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
 from shepherd.words import (
     boundary_sentence,
+    busy_program_note,
     expiry_sentence,
     grant_answer,
+    plain,
     refusal_sentence,
     warning_text,
 )
@@ -1766,6 +1769,13 @@ class Daemon:
         # a parent who launched for a child reads the child named.
         you = user if actor == user else None
         sentence = refusal_sentence(label, reasons, now.wall, self.zone, you)
+        program = self._program_problem(user, entry_id)
+        if program is not None and reasons and all(
+                isinstance(r, AlreadyRunning) and not r.entry_running for r in reasons):
+            # "busy" passes when the other program stops; this does not (review-12-s13 L1)
+            sentence += " " + busy_program_note(program)
+        else:
+            program = None
         extra = {**(data or {}), "origin": origin} if origin != "shepherd" else {}
         first = self._audit_refusal(now, user, entry_id, codes, extra, actor)
         if actor == user:  # the child asked (or started it): maybe from a menu, no terminal
@@ -1776,7 +1786,16 @@ class Daemon:
             # loop must not start a notify-send each time (review-9-s12 L7).
             if first if origin == "shepherd" else self._tell_again(now, user, entry_id):
                 self._notify(user, label, sentence, "normal")
-        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you)
+        raise LaunchRefused(reasons, sentence, label, now.wall.isoformat(), you, program)
+
+    def _program_problem(self, user: str, entry_id: str) -> str | None:
+        """Why ``entry_id``'s program would fail for ``user`` at launch, as ``status``
+        says it (found at start and on each reload); None: nothing known against it."""
+        missing = self.missing_programs.get(entry_id)
+        if missing is not None:
+            return f"its program {plain(missing)!r} is not installed here"
+        closed = self.closed_programs.get((user, entry_id))
+        return None if closed is None else plain(closed)
 
     def _audit_refusal(self, now: Instant, user: str, entry_id: str,
                        codes: list[dict[str, Any]], extra: dict[str, Any], actor: str) -> bool:
@@ -2356,6 +2375,8 @@ class Daemon:
                      "capped_by": [c.to_json() for c in granted.capped_by],
                      "unlimited": granted.allowance_s is None
                      and granted.week_allowance_s is None}
+            if granted.day_ends_at is not None:  # "before this day ends at 04:00"
+                notes["day_ends_at"] = granted.day_ends_at.isoformat()
             self._changed()
         self._publish("request_answered", {**result.to_json(), **notes, "by": actor},
                       user=result.user)
@@ -2608,17 +2629,24 @@ def _lacking(exc: BaseException) -> str:
     return "file descriptor" if number in (errno.EMFILE, errno.ENFILE) else "new thread or task"
 
 
+# States a missing or closed program outlasts: nothing refuses, or only another program
+# that runs (which the child could stop, and the launch would fail anyway)
+_PASSING = ("available", "busy")
+
+
 def _not_installed(entry: dict[str, Any], program: str) -> dict[str, Any]:
     """A status line whose program is missing: ``program_missing``, and the state
     ``not_installed`` where it would be ``available`` (a launch would fail: review-1215-s12
-    F4); a state that refuses for its own reason keeps it."""
-    state = "not_installed" if entry.get("state") == "available" else entry.get("state")
+    F4), or ``busy`` (another program runs: stopping it would not let this one start,
+    review-12-s13 L1); a state that refuses for its own lasting reason keeps it."""
+    state = "not_installed" if entry.get("state") in _PASSING else entry.get("state")
     return {**entry, "program_missing": program, "state": state}
 
 
 def _not_runnable(entry: dict[str, Any], why: str) -> dict[str, Any]:
     """A status line whose program is here but the child may not run it (mode, owner,
     a directory on the way): ``program_closed`` (why, in words), and the state
-    ``not_runnable`` where it would be ``available`` (review-1215-s12 F2)."""
-    state = "not_runnable" if entry.get("state") == "available" else entry.get("state")
+    ``not_runnable`` where it would be ``available`` or ``busy`` (review-1215-s12 F2,
+    review-12-s13 L1)."""
+    state = "not_runnable" if entry.get("state") in _PASSING else entry.get("state")
     return {**entry, "program_closed": why, "state": state}

@@ -36,8 +36,11 @@ class LaunchRefused(CommandError):
     """The engine (or a store that cannot record it) said no; every reason is listed."""
 
     def __init__(self, reasons: tuple[Reason, ...], message: str, label: str,
-                 now: str | None = None, you: str | None = None) -> None:
+                 now: str | None = None, you: str | None = None,
+                 program: str | None = None) -> None:
         data = {"denied": [r.to_json() for r in reasons], "label": label}
+        if program is not None:  # only busy refuses, and the program would fail anyway
+            data["program_problem"] = program
         if now is not None:  # the daemon's trusted clock: "until 15:14" is relative to it
             data["now"] = now
         if you is not None:  # the child asked for themselves: said to them ("you are")

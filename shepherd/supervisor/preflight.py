@@ -94,11 +94,55 @@ def _found_as(program: str, path: str) -> list[str]:
             if d and os.path.isfile(os.path.join(d, program))]
 
 
+def interpreter_of(file: str) -> str | None:
+    """The program a script's ``#!`` line names (None: no such line, or not readable
+    here); the kernel runs it with the script, which it then reads."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].split()
+    return os.fsdecode(words[0]) if words else None
+
+
+def _script_closed(file: str, account: Account) -> str | None:
+    """Why a file ``account`` may run still fails as a script (review-12-s13 L4): the
+    program its ``#!`` line names is missing or closed to them, or they may not read it
+    (its interpreter opens it as them). None: it is no script, or it would run."""
+    interpreter = interpreter_of(file)
+    if interpreter is None:
+        return None
+    needs = f"{file!r} needs the program its first line names, {interpreter!r}, which is"
+    if not interpreter.startswith("/"):
+        return None  # relative to where it is started: not ours to guess
+    if not os.path.isfile(interpreter):
+        return f"{needs} not installed here"
+    closed = closed_to(interpreter, account)
+    if closed is not None:
+        return f"{needs} not something {account.name} may run ({closed})"
+    st = os.stat(os.path.realpath(file))
+    if not _may(st, account, stat.S_IROTH) and account.uid != 0:
+        mode = stat.S_IMODE(st.st_mode)
+        return (f"{file!r} is a script, which {account.name} may run but not read (only "
+                f"{_name(pwd.getpwuid, st.st_uid)} may read it: mode {mode:o}), and its "
+                "interpreter must read it")
+    return None
+
+
 def _closed_for(program: str, account: Account) -> tuple[str, str] | None:
-    """(the file, why) when ``program`` is found for ``account`` but none of the files
-    found may be run by them (the first named); None when one may, or none is found."""
+    """(the file, why in a sentence) when ``program`` is found for ``account`` but none
+    of the files found would run for them (the first named); None when one would, or
+    none is found."""
     found = _found_as(program, launch_path(account))
-    reasons = [(f, closed_to(f, account)) for f in found]
+    reasons: list[tuple[str, str | None]] = []
+    for file in found:
+        closed = closed_to(file, account)
+        why = (f"{file!r} is not something {account.name} may run ({closed})"
+               if closed is not None else _script_closed(file, account))
+        reasons.append((file, why))
     if not reasons or any(why is None for _, why in reasons):
         return None
     first, why = reasons[0]
@@ -189,13 +233,11 @@ def missing_programs(policy: Policy, lookup: AccountLookup = Account.lookup) -> 
 
 def closed_sentence(program: str, account: Account) -> str | None:
     """"'/x/y.sh' is not something nobody may run (only root may: mode 700)" when the
-    program is found here but ``account`` may not run it (None otherwise): the words of
-    ``policy check``, the daemon's log and ``status``."""
+    program is found here but ``account`` may not run it, or it is a script whose ``#!``
+    program is missing or closed to them, or that they may not read (None otherwise): the
+    words of ``policy check``, the daemon's log and ``status``."""
     closed = _closed_for(program, account)
-    if closed is None:
-        return None
-    file, why = closed
-    return f"{file!r} is not something {account.name} may run ({why})"
+    return None if closed is None else closed[1]
 
 
 def closed_programs(policy: Policy, lookup: AccountLookup = Account.lookup

@@ -204,14 +204,17 @@ class LiveState:
             return EntryLine(user, item["id"], label, state, words.state_word(state),
                              f"resting for {left}, {words.until_time(until, now)}{week}",
                              left, used_text, fraction)
+        # a missing or closed program outlasts "busy" (review-12-s13 L1): the daemon's
+        # state says so, and the words name the program, not the other one running
         closed = item.get("program_closed")
-        if closed and not item["reasons"]:  # here, but the child may not run it
+        if closed and (not item["reasons"] or item["state"] == "not_runnable"):
             return EntryLine(user, item["id"], label, "not_runnable",
                              words.state_word("not_runnable"),
                              f"{label} {shared.not_runnable_clause(str(closed))}.", "—",
                              used_text, fraction)
         missing = item.get("program_missing")
-        if missing and not item["reasons"]:  # a launch would fail: never "can start"
+        # a launch would fail: never "can start"
+        if missing and (not item["reasons"] or item["state"] == "not_installed"):
             return EntryLine(user, item["id"], label, "not_installed",
                              words.state_word("not_installed"),
                              f"{label} {shared.not_installed_clause(str(missing))}.", "—",

@@ -141,13 +141,20 @@ def refusal(label: str, items: list[dict[str, Any]], now: datetime,
 
 
 def next_change(items: list[dict[str, Any]], now: datetime) -> str:
-    """For the narrow "next" column: when the first timed refusal lifts."""
+    """For the narrow "next" column: when the last timed refusal lifts (the entry can
+    start no sooner: a budget back at 04:00 beside hours that open at 06:00 is "opens
+    06:00", review-12-s13 L2)."""
+    found: list[tuple[datetime, str]] = []
     for item in items:
         for key, verb in (("next_opening", "opens"), ("resets_at", "back"), ("until", "until")):
             when = parse_time(item.get(key))
             if when is not None:
-                return f"{verb} {short_at(when, now)}"
-    return "—"
+                found.append((when, verb))
+                break
+    if not found:
+        return "—"
+    when, verb = max(found, key=lambda pair: pair[0])
+    return f"{verb} {short_at(when, now)}"
 
 
 # -- people's actions ------------------------------------------------------------

@@ -31,6 +31,7 @@ from shepherd.words.presence import (
 )
 from shepherd.words.refusals import (
     STATE_WORDS,
+    busy_program_note,
     join_clauses,
     lasting_state,
     not_installed_clause,
@@ -58,6 +59,7 @@ __all__ = [
     "answer_notes",
     "at_moment",
     "boundary_sentence",
+    "busy_program_note",
     "cap_sentence",
     "cause_words",
     "clock_time",

@@ -106,15 +106,31 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     return ""
 
 
+def _today(limits: list[ReasonLike], day_ends: datetime | None, now: datetime,
+           zone: tzinfo) -> str:
+    """"today", or after midnight, while the quota day runs on to its end, "before this
+    day ends at 04:00" when its hours open only after that (review-12-s13 L2: "can't be
+    used today … (opens at 06:00)" read as a contradiction at 00:10)."""
+    if day_ends is None or day_ends.astimezone(zone).date() != now.astimezone(zone).date():
+        return "today"
+    for reason in limits:
+        data = _data(reason)
+        opening = _moment(data.get("next_opening"))
+        if data.get("code") == "outside_window" and (opening is None or opening >= day_ends):
+            return f"before this day ends {at_moment(day_ends, now, zone, up=False)}"
+    return "today"
+
+
 def grant_notes(label: str, *, unlimited: bool = False,
                 limited_by: Iterable[ReasonLike] = (), capped_by: Iterable[CapLike] = (),
-                now: datetime, zone: tzinfo) -> str:
+                now: datetime, zone: tzinfo, day_ends: datetime | None = None) -> str:
     """What still limits an entry after a grant ("" when nothing does): what keeps it
-    from being used today, else what allows less than its allowance, else (no daily
-    limit) that a grant on it changes nothing."""
+    from being used today (``day_ends``: when the quota day ends), else what allows less
+    than its allowance, else (no daily limit) that a grant on it changes nothing."""
     limits = list(limited_by)
     if limits:
-        return f"But {label} still can't be used today: {reasons_clause(limits, now, zone)}."
+        return (f"But {label} still can't be used {_today(limits, day_ends, now, zone)}: "
+                f"{reasons_clause(limits, now, zone)}.")
     if unlimited:
         return f"{label} has no daily limit, so this changes nothing."
     return " ".join(s for s in (cap_sentence(label, c, now, zone) for c in capped_by) if s)
@@ -293,7 +309,7 @@ def result_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
                        given=add)] if locked else []
     notes.append(grant_notes(target, unlimited=bool(result.get("unlimited")) and add,
                              limited_by=rest, capped_by=result.get("capped_by") or (),
-                             now=now, zone=zone))
+                             now=now, zone=zone, day_ends=_moment(result.get("day_ends_at"))))
     return " ".join(n for n in notes if n)
 
 
@@ -356,5 +372,6 @@ def answer_notes(result: Mapping[str, Any], now: datetime, zone: tzinfo, *,
     notes = [lock_note(str(result.get("user", "")), float(result.get("granted_s") or 0),
                        to_child=to_child)] if locked else []
     notes.append(grant_notes(label, limited_by=rest, capped_by=result.get("capped_by") or (),
-                             unlimited=bool(result.get("unlimited")), now=now, zone=zone))
+                             unlimited=bool(result.get("unlimited")), now=now, zone=zone,
+                             day_ends=_moment(result.get("day_ends_at"))))
     return " ".join(n for n in notes if n)

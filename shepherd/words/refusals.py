@@ -40,6 +40,13 @@ def not_installed_clause(program: str) -> str:
     return f"can't start: its program {plain(program)!r} is not installed here"
 
 
+def busy_program_note(program: str) -> str:
+    """Said after "another program is running" when the entry's program would fail
+    anyway (``program``: "its program 'x' is not installed here", or why the child may
+    not run it): stopping the other program would not help (review-12-s13 L1)."""
+    return f"Stopping it would not help: {plain(program)}."
+
+
 def not_runnable_clause(why: str) -> str:
     """An entry whose program is here but the child may not run it, after its label or
     state: "can't start: '/x/y.sh' is not something nobody may run (only root may: mode

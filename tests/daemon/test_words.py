@@ -457,3 +457,8 @@ command = ["sleep", "600"]
     approved = shepherd(d, "answer", "1", "approve").stdout.strip()
     assert approved == (f"Approved request 1: {ME} has 10 minutes more of Broken today. "
                         "Broken has no daily limit, so this changes nothing.")
+    # the answer carries when the quota day ends, so that its words say "before this day
+    # ends at 04:00" after midnight, as a grant's do (review-12-s13 L2)
+    shepherd(d, "request", "broken", "5m")
+    answered = d.call("request.answer", request_id=2, answer="approve")
+    assert answered["day_ends_at"] is not None, answered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from shepherd.tui.live import RESYNC_S, LiveState
@@ -218,3 +219,17 @@ def test_a_program_missing_or_closed_to_the_child_is_never_can_start() -> None:
     closed = live.entry_line("alex", {**free, "id": "free2", "state": "not_runnable",
                                       "program_closed": why}, 100.0)
     assert (closed.state_text, closed.detail) == ("can't run", f"Free can't start: {why}.")
+
+
+def test_the_next_column_names_when_every_timed_refusal_has_lifted() -> None:
+    """Review-12-s13 L2: a used-up budget back at 04:00 beside hours that open at 06:00
+    said "back 04:00", and at 04:00 it still could not start."""
+    from shepherd.tui import words
+    now = datetime.fromisoformat("2026-11-26T00:10:00+00:00")
+    reasons = [{"code": "group_quota_exhausted", "group": "games",
+                "resets_at": "2026-11-26T04:00:00+00:00"},
+               {"code": "outside_window", "next_opening": "2026-11-26T06:00:00+00:00"}]
+    assert words.next_change(reasons, now).startswith("opens ")
+    assert "06:00" in words.next_change(reasons, now)
+    assert words.next_change(reasons[:1], now).startswith("back ")
+    assert words.next_change([{"code": "locked"}], now) == "—"
