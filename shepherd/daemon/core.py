@@ -531,6 +531,9 @@ class Daemon:
             for session_id in list(self.sessions):
                 self.stop_session_soon(session_id, "locked")
         self._keep_local()
+        if first is None:  # read late (the store came back): the adopted sessions'
+            self._schedule()  # deadlines, some past already (review-9-s13 H1); at start,
+            # ``start`` schedules once all of it is set up
 
     @staticmethod
     def _kept_checkpoint(row: Checkpoint, now: Instant) -> dict[str, Any]:

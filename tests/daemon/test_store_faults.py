@@ -877,3 +877,42 @@ def test_two_full_disks_in_a_row_the_second_across_a_crash_lose_nothing_twice_ov
         "stopped_by_admin"], reasons
     assert d.call("audit.verify")["ok"]
     assert not set_aside(d)
+
+
+SHORT = policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "3599"]
+limits = { max_run = "3s" }
+[[entries]]
+id = "other"
+command = ["sleep", "3599"]
+""", users="max_sessions = 2")
+
+
+def test_a_session_past_its_deadline_when_the_store_returns_after_a_crash_is_stopped_at_once(
+        far_daemon_factory: Any) -> None:
+    """Review-9-s13 H1 (in part): a crash, and another program holding the store as the
+    daemon restarts; the session's 3 s run out meanwhile. When the store returns the
+    session is taken back past its deadline: it must stop at once and be charged all it
+    ran (it was adopted with no deadline set: it ran on, -54 s left, until the daemon
+    stopped)."""
+    d = far_daemon_factory(SHORT)
+    path = d.state / "shepherd.db"
+    run = Run(d)
+    time.sleep(1.0)
+    d.kill9()
+    holder = take_lock(path, 4)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    d.start()
+    events = d.events()
+    assert holder.wait(40) == 0
+    events.next("store_recovered", timeout=30)
+    wait_until(lambda: not d.call("status")["sessions"], 10, "the session past its deadline "
+               "to be stopped once the store is back")
+    ran = time.monotonic() - run.asked  # at most (it ran past its 3 s: the daemon was away)
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, game_usage)
+    # Never given: at least its 3 s, and all it ran; at most a lease (1 s) over what it ran.
+    assert 3.0 <= charged <= ran + 1.5, (charged, ran)
