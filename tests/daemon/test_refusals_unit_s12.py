@@ -73,6 +73,7 @@ def test_a_loop_of_refusals_is_one_desktop_notification_per_window() -> None:
     daemon.zone = ZoneInfo("UTC")
     daemon._refusals = RefusalCoalescer(60.0)
     daemon._told = {}
+    daemon.missing_programs, daemon.closed_programs = {}, {}  # (every program is there)
     audited: list[tuple[str | None, dict[str, Any]]] = []
     told: list[str] = []
     daemon._audit = lambda now, kind, data, **kw: audited.append(  # type: ignore[method-assign]
