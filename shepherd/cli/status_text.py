@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
+from shepherd.engine.engine import MIN_LAUNCH_S
 from shepherd.words import (
     and_list,
     at_moment,
@@ -34,10 +35,6 @@ from shepherd.words import (
 )
 
 LABEL_CHARS = 40  # a longer label is cut: it would widen every row of the table
-# Time left under a second starts nothing (the daemon's MIN_LAUNCH_S): a take-back holds
-# the allowance at the use in whole seconds, rounded up, and what is over that is no
-# "1s left" beside "used up" (review-12-s13 L3)
-WHOLE_S = 1.0
 
 
 def _week(item: Mapping[str, Any]) -> str:
@@ -84,7 +81,8 @@ def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
         return f"no daily limit, {format_duration(used)} used"
     if left is None:
         left = max(quota - used, 0)
-    if left < WHOLE_S:
+    if left < MIN_LAUNCH_S:  # starts nothing: a take-back holds the allowance at the use,
+        # rounded up to the second, so no "1s left" beside "used up" (review-12-s13 L3)
         return f"all {format_duration(quota)} used{_week(entry)}"
     on_top = _on_top(entry, quota, used, left, now, zone)
     if on_top is not None:
@@ -165,7 +163,7 @@ def _group_words(group: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     if quota is None:
         return f"{group['id']} {used} today, no daily limit{_week(group)}"
     left = group.get("remaining_today_s")
-    if left is not None and left < WHOLE_S:  # all of it, to the second
+    if left is not None and left < MIN_LAUNCH_S:  # all of it, to the second
         return f"{group['id']} {format_duration(quota)} of {format_duration(quota)}, " \
             f"used up{_week(group)}"
     on_top = _on_top(group, quota, group.get("used_today_s") or 0, left or 0, now, zone)
