@@ -51,6 +51,21 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], what: str
     raise AssertionError(f"never saw {what}; the screen shows:\n{screen_text(pilot.app)}")
 
 
+async def first_table(pilot: Pilot[Any], rows: int) -> Any:
+    """The dashboard's first child's table once it shows ``rows`` rows.
+
+    The tables are mounted by the redraw that follows the first picture, a message
+    later than ``app.state.status`` is set: never query them straight after it.
+    """
+    from shepherd.tui.widgets.entry_table import EntryTable
+
+    def shown() -> bool:
+        tables = pilot.app.screen.query(EntryTable)
+        return bool(tables) and tables.first().row_count == rows
+    await wait_for(pilot, shown, f"the {rows} entries")
+    return pilot.app.screen.query(EntryTable).first()
+
+
 def screen_text(app: Any) -> str:
     """What a person would read on the screen now, line by line (dialogs included)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

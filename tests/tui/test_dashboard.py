@@ -26,6 +26,7 @@ from tests.tui.conftest import (
     cells,
     clock_seconds,
     drive,
+    first_table,
     nap,
     screen_text,
     shepherd_cli,
@@ -531,8 +532,6 @@ def test_a_household_whose_status_is_over_64_kib_gets_its_dashboard(daemon_facto
     app = ShepherdApp(d.socket)
 
     async def scenario(pilot: Pilot[Any]) -> None:
-        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
-        table = app.screen.query_one(EntryTable)
-        await wait_for(pilot, lambda: table.row_count == 400, "the 400 entries")
+        await first_table(pilot, 400)
 
     drive(app, scenario)

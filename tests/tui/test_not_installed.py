@@ -10,9 +10,8 @@ from textual.pilot import Pilot
 
 from shepherd.tui.app import ShepherdApp
 from shepherd.tui.live import LiveState
-from shepherd.tui.widgets.entry_table import EntryTable
 from tests.daemon.conftest import ME, policy
-from tests.tui.conftest import NAP, cells, drive, shepherd_cli, wait_for
+from tests.tui.conftest import NAP, cells, drive, first_table, shepherd_cli
 
 GHOST = """
 [[entries]]
@@ -38,9 +37,7 @@ def test_status_the_parents_view_and_the_childs_lines_say_not_installed(
     app = ShepherdApp(d.socket)
 
     async def scenario(pilot: Pilot[Any]) -> None:
-        await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
-        table = app.screen.query_one(EntryTable)
-        await wait_for(pilot, lambda: table.row_count == 2, "the entries")
+        table = await first_table(pilot, 2)
         assert cells(table, "state") == ["available", "not installed"]
         state: LiveState = app.state
         [item] = [e for e in state.user(ME)["entries"] if e["id"] == "ghost"]  # type: ignore[index]
