@@ -307,6 +307,9 @@ class Daemon:
         self.kept_writer = KeptWriter(self.kept)  # its own thread: no write on the loop
         self._ends_owed: dict[int, dict[str, Any]] = {}
         self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
+        # Sessions stopped at start with the store unreadable: when (monotonic), for the
+        # books once it returns (``_noted_end``).
+        self._stopped_unread: dict[int, float] = {}
         # Checkpoints handed to the writer and not yet written, in order.
         self._inflight: dict[int, list[dict[str, Any]]] = {}
         self._inflight_key = 0
@@ -398,13 +401,14 @@ class Daemon:
                                                         self.config.user_mode)
         self.closed_programs = await asyncio.to_thread(programs_closed, self.policy,
                                                        self.config.user_mode)
-        if usable:
+        if not usable:
+            log.error("the store is unavailable at start (%s): launches are denied until "
+                      "it returns", self.writer.problem)
+        if usable or self.link is None:  # (unusable: the books as last written, a copy)
             await self._load(first)
         else:
             self._start_clock(first, None)
-            log.error("the store is unavailable at start (%s): launches are denied until "
-                      "it returns", self.writer.problem)
-            if self.link is not None and not self.loaded:
+            if not self.loaded:
                 await self._recover_locally()
         watching = self.outside.start()  # after recovery: adopted sessions hold their own
         (log.warning if self.outside.polling else log.info)(
@@ -457,6 +461,8 @@ class Daemon:
             await self._read_books(first)
         finally:
             self._loading = False
+        if not self.loaded and self.writer.available:  # it came back as it was read
+            self._spawn(self._load(None))
 
     async def _read_books(self, first: ClockReading | None) -> None:
         reading = first or system.read_clocks()
@@ -466,10 +472,12 @@ class Daemon:
         applied: list[tuple[int, int]] = []
         deferred: list[str] = []
 
-        def books(store: StateStore) -> tuple[Any, ...]:
+        def books(store: StateStore, picture: bool = False) -> tuple[Any, ...]:
             if link is not None:
                 link.loaded(store)
-            if owed and isinstance(store, Store):  # before the crash rules read the snapshot
+            if owed and picture:  # a copy: what was kept is written to the store later
+                deferred.append("the store cannot be opened to write")
+            elif owed and isinstance(store, Store):  # before the crash rules read the snapshot
                 try:
                     applied.append(store.apply_kept(owed))
                 except Exception as exc:  # a store still full: read it, write that later
@@ -486,10 +494,14 @@ class Daemon:
             trusted, accounting, next_id, snapshots, read_mono, view, lost, days = \
                 await self.writer.submit(books)
         except StoreAway as exc:
-            log.error("could not read the store: %s", exc)
-            if first is not None:
-                self._start_clock(first, None)
-            return
+            read = None
+            if first is not None and link is None:
+                read = await self._books_as_written(lambda store: books(store, True), exc)
+            if read is None:
+                if first is not None:
+                    self._start_clock(first, None)
+                return
+            trusted, accounting, next_id, snapshots, read_mono, view, lost, days = read
         if applied:
             log.warning("applied what the store could not take before the last stop: "
                         "%d session end(s), %d checkpoint(s)", *applied[0])
@@ -534,6 +546,32 @@ class Daemon:
         if first is None:  # read late (the store came back): the adopted sessions'
             self._schedule()  # deadlines, some past already (review-9-s13 H1); at start,
             # ``start`` schedules once all of it is set up
+
+    async def _books_as_written(self, books: Callable[[StateStore], tuple[Any, ...]],
+                                away: StoreAway) -> tuple[Any, ...] | None:
+        """At start, the store cannot be opened (another program holds it, it is
+        read-only): the books as last written, read from a copy, so that the sessions a
+        crash left running are supervised meanwhile (review-9-s13 H1); everything is
+        written when the store returns, as in any fault. When not even that can be read,
+        no limit is known to enforce: the sessions of this instance are stopped (fail
+        closed; the store, once back, charges them as after a crash). None then."""
+        try:
+            read = await self.writer.picture(books)
+        except StoreAway as exc:
+            stopped = self.backend.fail_closed()
+            at = time.monotonic()  # (cgroup.kill: gone within milliseconds)
+            for session_id in stopped.values():  # their end, for the store once back
+                if session_id is not None:
+                    self._stopped_unread[session_id] = at
+            log.critical("the store cannot be read (%s; a copy: %s): with no limits known, "
+                         "the sessions a crash left running were stopped (%d group(s): %s); "
+                         "launches are denied until it returns", away, exc, len(stopped),
+                         ", ".join(stopped) or "none running")
+            return None
+        log.error("the store cannot be opened to write (%s): its books were read from a "
+                  "copy, the sessions left running are supervised, launches are denied, "
+                  "and what happens is written when it returns", away)
+        return read
 
     @staticmethod
     def _kept_checkpoint(row: Checkpoint, now: Instant) -> dict[str, Any]:
@@ -837,11 +875,14 @@ class Daemon:
         reading (the books' own clock, shared by every process of this boot), its wall
         time counted back from ``seen`` (when this daemon looked and found it gone).
         None (charged until ``seen``, as ever) when nothing was noted, or the note is
-        later than that look (not a time this daemon can believe)."""
+        later than that look (not a time this daemon can believe). Or when this daemon
+        stopped it itself, the store unreadable at start (``_books_as_written``)."""
+        stopped = self._stopped_unread.pop(session_id, None)
         noted = self.backend.ended_while_down(session_id)
-        if noted is None or not noted.mono <= seen.mono:
+        mono = stopped if stopped is not None else noted.mono if noted is not None else None
+        if mono is None or not mono <= seen.mono:
             return None
-        return Instant(seen.wall - timedelta(seconds=seen.mono - noted.mono), noted.mono)
+        return Instant(seen.wall - timedelta(seconds=seen.mono - mono), mono)
 
     def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
                          settle_lease: bool, end_noted: bool = False) -> None:

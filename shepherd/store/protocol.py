@@ -366,6 +366,14 @@ class StoreBackend(Protocol):
         (check as due)."""
         ...
 
+    def picture(self) -> AbstractContextManager[StateStore]:
+        """The store as last written, read without opening it to write, for a daemon
+        that starts while it cannot be opened (another program holds it, it is
+        read-only): the running sessions must be supervised from the books meanwhile.
+        Called on the writer's thread while its store is not open. ``StoreUnavailable``
+        when it cannot be read this way either."""
+        ...
+
     def verify_command(self) -> list[str] | None:
         """How to verify the audit log in a process of its own (None: on a thread)."""
         ...

@@ -23,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Hashable
+import tempfile
+from collections.abc import Hashable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +52,8 @@ MOVED_UNHEALED = "the store file is gone and could not be recreated: "
 # default is 2,000 KiB each). The books are a few pages, read at start and then held in
 # memory by the daemon; audit pages walk indexes; the operating system caches the file.
 CACHE_KIB = 512
+PICTURE_PREFIX = ".picture-"  # + the store's name: a copy read while the store cannot
+# be opened (``SqliteBackend.picture``), removed afterwards (and at the next start)
 
 
 def _small_cache(store: Store) -> Store:
@@ -140,6 +144,56 @@ class SqliteBackend:
     def moved(self, store: StateStore) -> bool:
         assert isinstance(store, Store)
         return store.db.path is not None and files.identity(store.db.path) != store.db.identity
+
+    @contextlib.contextmanager
+    def picture(self) -> Iterator[StateStore]:
+        """The store as its files stand, when it cannot be opened to write (another
+        program holds it, its files are read-only): a private copy of the file and its
+        WAL, opened and checked (SQLite applies the WAL to it), removed afterwards.
+
+        Only while no connection of this process is open on the file (the writer's
+        thread, its store not open): closing the descriptor the copy was read through
+        drops every POSIX lock this process holds on the file. A copy made while
+        another program writes may be torn: it must pass SQLite's check, and is never
+        taken whole when it does not. ``StoreUnavailable`` when no copy can be read.
+        """
+        if self.path is None:
+            raise StoreUnavailable("the store is in memory")
+        problems: list[str] = []
+        # Beside the store, else in the temporary directory ($TMPDIR as given: not
+        # ``tempfile``'s own choice, which would go on to the working directory).
+        temporary = Path(os.environ.get("TMPDIR") or "/tmp")
+        for where in dict.fromkeys([self.path.parent, temporary]):
+            place: Path | None = None
+            try:
+                place = Path(tempfile.mkdtemp(prefix=f"{PICTURE_PREFIX}{self.path.name}-",
+                                              dir=where))
+                copy = place / self.path.name
+                # The WAL first: a checkpoint between the two copies leaves the file's
+                # copy newer, and the WAL's frames the same pages again. (Two checkpoints
+                # and commits between them could mix versions: SQLite's check below.)
+                wal = Path(f"{self.path}-wal")
+                if wal.exists():
+                    shutil.copyfile(wal, f"{copy}-wal")
+                shutil.copyfile(self.path, copy)
+                store = Store.open(copy)
+            except (OSError, StoreError, apsw.Error) as exc:
+                problems.append(f"{where}: {describe(exc)}")
+                if place is not None:
+                    shutil.rmtree(place, ignore_errors=True)
+                continue
+            try:
+                if store.recovery is not None:  # SQLite could not verify the copy
+                    raise StoreUnavailable(f"a copy of {self.path} could not be read whole: "
+                                           f"{store.recovery.problem}")
+                yield store
+            finally:
+                with contextlib.suppress(Exception):
+                    store.close(clean=False)
+                shutil.rmtree(place, ignore_errors=True)
+            return
+        raise StoreUnavailable(f"{self.path} could not be copied to be read ("
+                               + "; ".join(problems) + ")")
 
     def side(self, store: StateStore | None, write: bool) -> StateStore:
         # Reads go on while writes fail (a lock, a full disk); not while the files are wrong.

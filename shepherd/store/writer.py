@@ -63,7 +63,7 @@ from typing import Any, TypeVar
 from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import StoreError, StoreUnavailable, StoreVersionError
 from shepherd.store.protocol import Books, StateStore, StoreBackend
-from shepherd.store.sqlite_backend import SqliteBackend, verify_job_command
+from shepherd.store.sqlite_backend import PICTURE_PREFIX, SqliteBackend, verify_job_command
 from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class _Job:
     future: asyncio.Future[Any]
     keep: bool
     droppable: bool
+    picture: bool = False  # run on ``backend.picture()``, not on the store (``picture``)
 
 
 class StoreWriter:
@@ -146,7 +147,9 @@ class StoreWriter:
         """Start the thread and open the store once; True when it is usable."""
         self._loop = asyncio.get_running_loop()
         if self.path is not None:  # copies an audit check left behind when we crashed
-            for stale in self.path.parent.glob(f"{self._verify_prefix}*"):
+            stale_copies = [*self.path.parent.glob(f"{self._verify_prefix}*"),
+                            *self.path.parent.glob(f"{PICTURE_PREFIX}{self.path.name}-*")]
+            for stale in stale_copies:
                 await asyncio.to_thread(shutil.rmtree, stale, True)
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
@@ -198,6 +201,18 @@ class StoreWriter:
                 future.exception()  # a caller that does not wait must not warn
                 return future
             self._queue.append(_Job(change, future, keep, droppable))
+            self._cond.notify()
+        return future
+
+    def picture(self, query: Callable[[StateStore], T]) -> asyncio.Future[T]:
+        """``query`` on the store as last written while it cannot be opened to write
+        (``StoreBackend.picture``: for an SQLite file, a private copy), on the writer's
+        thread, so that no connection of this process is open on the file meanwhile.
+        ``StoreUnavailable`` when the store is open after all (read it the usual way) or
+        cannot be read this way either."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        with self._cond:  # kept in the queue by a fault (``_mark_down``), never refused
+            self._queue.append(_Job(query, future, keep=True, droppable=False, picture=True))
             self._cond.notify()
         return future
 
@@ -384,7 +399,10 @@ class StoreWriter:
                 if self._down_since is not None:
                     self._attempt()
                 continue
-            self._perform(job)
+            if job.picture:
+                self._look(job)
+            else:
+                self._perform(job)
             with self._cond:
                 if self._queue and self._queue[0] is job:
                     self._queue.popleft()
@@ -430,6 +448,22 @@ class StoreWriter:
                 self._resolve(job, StoreUnavailable(problem))
                 return
             self._wake.wait(self._backoff)
+
+    def _look(self, job: _Job) -> None:
+        """A ``picture`` job: the store as last written, with the store not open here."""
+        if self._store is not None:
+            self._resolve(job, StoreUnavailable("the store is open: read it"))
+            return
+        try:
+            with self.backend.picture() as store:
+                result = job.change(store)
+        except Exception as exc:
+            if not (isinstance(exc, StoreError) or self.backend.is_transient(exc)):
+                self._resolve(job, exc)
+                return
+            self._resolve(job, StoreUnavailable(self.backend.describe(exc)))
+            return
+        self._resolve(job, None, result)
 
     def _usable(self) -> str | None:
         """None when the store can take a transaction now; otherwise why not."""

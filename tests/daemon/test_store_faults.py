@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +156,11 @@ def fault_while_running(d: DaemonProcess, harm: Callable[[], None], heal: Callab
     return run.stop()
 
 
-def take_lock(path: Path, hold_s: float) -> subprocess.Popen[str]:
-    """Another program's ``BEGIN IMMEDIATE`` on the store, held ``hold_s``; says if it got it."""
+def take_lock(path: Path, hold_s: float, prefix: Sequence[str] = ()) -> subprocess.Popen[str]:
+    """Another program's ``BEGIN IMMEDIATE`` on the store, held ``hold_s``; says if it got it.
+    ``prefix``: run it through this (``Namespace.prefix``)."""
     return subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
+        [*prefix, sys.executable, "-c", "import sqlite3, sys, time\n"
          "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0.5)\n"
          "try:\n    c.execute('BEGIN IMMEDIATE')\n"
          "except sqlite3.OperationalError as e:\n    print('refused', e, flush=True)\n"
@@ -918,26 +919,86 @@ def test_a_session_past_its_deadline_when_the_store_returns_after_a_crash_is_sto
     assert 3.0 <= charged <= ran + 1.5, (charged, ran)
 
 
-@pytest.mark.xfail(strict=True, reason="review-9-s13 H1, open half: a daemon restarted while "
-                   "another program holds its store does not read the books, so the running "
-                   "session is not taken back nor stopped until the store returns")
-def test_a_session_is_supervised_while_the_store_cannot_be_read_after_a_crash(
-        far_daemon_factory: Any) -> None:
-    """A crash, and another program holding the store (``BEGIN IMMEDIATE``) as the daemon
-    restarts, for longer than the session has left: the daemon must still show the
-    session and stop it at its deadline, from what was last known (SPEC §5), not when the
-    store returns."""
-    d = far_daemon_factory(SHORT)
+@pytest.mark.parametrize("fault", ["locked", "read-only"])
+def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
+        far_daemon_factory: Any, immutable: Any, fault: str) -> None:
+    """Review-9-s13 H1: a crash, and the store held by another program (``BEGIN
+    IMMEDIATE``) or made read-only as the daemon restarts, for longer than the session
+    has left: the daemon must still show the session and stop it at its deadline, from
+    the books as last written (read from a copy, SPEC §5), not when the store returns.
+    (8 s: a restart on a loaded machine takes seconds.)"""
+    d = far_daemon_factory(SHORT.replace('max_run = "3s"', 'max_run = "8s"'))
     path = d.state / "shepherd.db"
     run = Run(d)
     time.sleep(1.0)
     d.kill9()
-    holder = take_lock(path, 12)
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    if fault == "locked":
+        holder = take_lock(path, 16)
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    else:
+        immutable(store_files(d), True)
     d.start()
+    events = d.events()
     try:
         assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
-        wait_until(lambda: not d.call("status")["sessions"], 8,
+        assert "store_unavailable" in denied(d, "other")  # read from a copy: still closed
+        wait_until(lambda: not d.call("status")["sessions"], 12,
                    "the session to be stopped at its deadline during the fault")
+        gone = time.monotonic() - run.asked
+        if fault == "locked":
+            assert holder.poll() is None, "the store came back first: nothing was shown"
+        assert not d.call("health")["ok"]
+    finally:
+        if fault == "locked":
+            holder.wait(40)
+        else:
+            immutable(store_files(d), False)
+    events.next("store_recovered", timeout=30)
+    wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, game_usage)
+    assert 8.0 <= charged <= gone + 1.5, (charged, gone)  # its 8 s, never given
+    ends = read_store(d, end_reasons)
+    assert ends == {run.session: ["expired"]}, ends
+    assert d.call("audit.verify")["ok"]
+    assert not set_aside(d), "the store was set aside"
+
+
+def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
+        tmpfs_daemon: Any) -> None:
+    """With the store held by another program and no room anywhere for a copy of it (the
+    disk full, and the temporary directory on it), the daemon restarting after a crash
+    knows no limit to enforce: it fails closed, stopping the sessions left running, and
+    charges them as after a crash once the store returns."""
+    marker = "3598.25"  # the program, found by its command line
+    d = tmpfs_daemon(SHORT.replace('"3599"', f'"{marker}"', 1).replace(
+        'max_run = "3s"', 'max_run = "60s"'))
+    d.extra_env["TMPDIR"] = str(d.state)  # the temporary directory on the full disk too
+    ns = d.namespace
+    run = Run(d)
+    time.sleep(1.0)
+    d.kill9()
+    assert subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 0
+    holder = take_lock(d.state / "shepherd.db", 8, ns.prefix)  # (its -shm made first)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    filler = d.state / "filler"
+    fill(ns, filler)
+    d.start()
+    try:
+        assert d.call("status")["sessions"] == []
+        wait_until(lambda: subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 1,
+                   10, "the program to be stopped")
+        stopped = time.monotonic() - run.asked
+        assert holder.poll() is None, "the store came back first"
+        assert "store_unavailable" in denied(d, "other")
     finally:
         holder.wait(40)
+    ns.run("rm", str(filler))
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, game_usage)
+    assert 1.0 <= charged <= stopped + 1.5, (charged, stopped)  # to its last checkpoint
+    assert read_store(d, end_reasons) == {run.session: ["recovered_after_crash"]}
+    assert d.call("audit.verify")["ok"]

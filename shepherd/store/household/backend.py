@@ -15,6 +15,7 @@ import contextlib
 import sys
 import threading
 from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from shepherd.store.connection import StoreUnavailable
@@ -105,6 +106,10 @@ class PgBackend:
             raise
         finally:
             timer.cancel()
+
+    def picture(self) -> AbstractContextManager[StateStore]:
+        # An unreachable household store: the daemon works from its local journal.
+        raise StoreUnavailable("the household store cannot be reached")
 
     def verify_command(self) -> list[str] | None:
         return [sys.executable, "-m", "shepherd.store.verify_job", self.url, self.machine]
