@@ -586,37 +586,54 @@ class Daemon:
                     problem: str) -> list[SnapshotRow]:
         """What the last daemon kept beside the store, when the store still cannot take it
         at start (a disk still full): queued for the store (first), kept in the file by
-        this daemon too, and counted in memory now (``usage`` and ``cooldowns``, read
-        without it; a session's lease is left in: a second too much until it is
-        written, never given; an end's rest holds at once). A session that ended is
-        not recovered again; a running one carries on from its kept checkpoint.
-        Returns the snapshots to recover."""
+        this daemon too, and counted in memory now, as the store will count it
+        (``usage`` and ``cooldowns``, read without it; an end's rest holds at once;
+        review-9-s13 L1: the second charged ahead is settled here too, not counted
+        twice). A session that ended is not recovered again; a running one carries on
+        from its kept checkpoint. Returns the snapshots to recover."""
         log.warning("the store cannot take yet what was kept beside it before the last stop "
                     "(%s): it is kept and written when the store returns", problem)
         self._owed_carried = owed
         self._kept_dirty = True
         sessions = {snap.session_id: snap for snap in snapshots}
-        ended = set()
-        for kept in [*owed.get("checkpoints", []), *owed.get("ends", [])]:
+        ended: set[int] = set()
+
+        def add(snap: SnapshotRow, day: date | None, seconds: float) -> None:
+            if day is not None and seconds:
+                key = (snap.user, snap.entry, day)
+                usage[key] = usage.get(key, 0.0) + seconds
+
+        # As the store will apply it (``Store.apply_kept``): the checkpoints past what it
+        # holds, each settling the second charged ahead and charging another; then the
+        # ends, settling it (or keeping it, as a crash's end does).
+        for kept in owed.get("checkpoints", []):
             snap = sessions.get(int(kept["session_id"]))
-            if snap is None:
+            if snap is None or float(kept["charged_mono"]) <= snap.charged_mono:
                 continue
+            add(snap, snap.lease_day, -snap.lease_s)
             for day, seconds in kept["parts"]:
-                key = (snap.user, snap.entry, date.fromisoformat(str(day)))
-                usage[key] = usage.get(key, 0.0) + float(seconds)
-            if "reason" in kept:
-                ended.add(snap.session_id)
-                until = kept.get("cooldown_until")
-                if until:
-                    rest = datetime.fromisoformat(str(until))
-                    held = cooldowns.get((snap.user, snap.entry))
-                    if held is None or held < rest:
-                        cooldowns[(snap.user, snap.entry)] = rest
-            elif float(kept["charged_mono"]) > snap.charged_mono:
-                sessions[snap.session_id] = dataclasses.replace(
-                    snap, charged_mono=float(kept["charged_mono"]),
-                    fired=tuple(int(f) for f in kept["fired"]),
-                    paused_s=float(kept["paused_s"]))
+                add(snap, date.fromisoformat(str(day)), float(seconds))
+            lease_day = date.fromisoformat(str(kept["lease_day"]))
+            add(snap, lease_day, LEASE_S)
+            sessions[snap.session_id] = dataclasses.replace(
+                snap, charged_mono=float(kept["charged_mono"]),
+                fired=tuple(int(f) for f in kept["fired"]),
+                paused_s=float(kept["paused_s"]), lease_day=lease_day, lease_s=LEASE_S)
+        for kept in owed.get("ends", []):
+            snap = sessions.get(int(kept["session_id"]))
+            if snap is None or snap.session_id in ended:
+                continue
+            ended.add(snap.session_id)
+            if kept.get("settle_lease", True):
+                add(snap, snap.lease_day, -snap.lease_s)
+            for day, seconds in kept["parts"]:
+                add(snap, date.fromisoformat(str(day)), float(seconds))
+            until = kept.get("cooldown_until")
+            if until:
+                rest = datetime.fromisoformat(str(until))
+                held = cooldowns.get((snap.user, snap.entry))
+                if held is None or held < rest:
+                    cooldowns[(snap.user, snap.entry)] = rest
 
         def written(store: StateStore) -> None:
             if isinstance(store, Store):

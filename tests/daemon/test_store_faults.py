@@ -1002,3 +1002,33 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     assert 1.0 <= charged <= stopped + 1.5, (charged, stopped)  # to its last checkpoint
     assert read_store(d, end_reasons) == {run.session: ["recovered_after_crash"]}
     assert d.call("audit.verify")["ok"]
+
+
+def used_today(d: DaemonProcess, entry: str) -> float:
+    [item] = [e for e in d.call("status")["users"][0]["entries"] if e["id"] == entry]
+    return float(item["used_today_s"])
+
+
+def test_what_was_kept_is_counted_at_a_start_on_a_faulty_store_as_the_store_will_count_it(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """Review-9-s13 L1: a session ends during a fault (kept beside the store), the daemon
+    dies, and starts again with the store still unwritable: the time it shows and counts
+    must be what the store holds once it takes the kept end (the second charged ahead at
+    the last checkpoint settled, as the store settles it), not a second more."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.5)
+    immutable(store_files(d), True)
+    wait_until(lambda: not d.call("health")["ok"], what="the fault to be noticed")
+    time.sleep(1.5)
+    run.stop()
+    d.kill9()
+    d.start()  # read from a copy, with the kept end
+    shown = used_today(d, "game")
+    immutable(store_files(d), False)
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    assert used_today(d, "game") == shown  # (the store took the kept end, memory as it was)
+    assert d.stop() == 0
+    d.start()
+    stored = read_store(d, game_usage)
+    assert abs(shown - stored) < 0.01, (shown, stored)
