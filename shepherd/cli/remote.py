@@ -153,7 +153,8 @@ def health_words(answer: dict[str, Any]) -> list[str]:
     if answer.get("store_text") and answer.get("kept_file"):
         lines.append(f"The time used meanwhile cannot be kept beside the store either "
                      f"({answer['kept_file']}): it is held in memory and written when the "
-                     f"store returns; a crash or a reboot before then would lose it.")
+                     f"store returns; a stop, a crash or a reboot before then would lose the "
+                     f"exact record of it.")
     if answer.get("pending_clock_jump"):
         lines.append("The system clock jumped; Shepherd keeps its own time until a parent "
                      "runs `shepherd clock accept`.")

@@ -155,8 +155,9 @@ class KeptFile:
         except OSError as exc:
             problem = f"could not write {self.path}: {exc.strerror or exc}"
             if problem != self.write_problem:  # at every checkpoint while it lasts: said once
-                log.error("%s: the time owed to the store is not kept beside it (a crash "
-                          "now would lose it; it is written when the store returns)", problem)
+                log.error("%s: the time owed to the store is not kept beside it (a stop, a "
+                          "crash or a reboot now would lose its exact record; it is written "
+                          "when the store returns)", problem)
             self.write_problem = problem
             return False
         if self.write_problem is not None:

@@ -821,6 +821,7 @@ def test_a_kept_file_made_read_only_during_a_fault_is_said_and_heals(
     assert KEPT_NAME in health["kept_file"] and not health["ok"], health
     words = health_words(health)
     assert any("cannot be kept beside the store either" in line for line in words), words
+    assert any("a stop, a crash or a reboot" in line for line in words), words
     time.sleep(1.0)  # played while nothing can keep it: in memory only
     immutable([kept], False)
     wait_until(lambda: d.call("health")["kept_file"] is None, what="the kept file healed")
