@@ -207,9 +207,9 @@ class StoreWriter:
     def picture(self, query: Callable[[StateStore], T]) -> asyncio.Future[T]:
         """``query`` on the store as last written while it cannot be opened to write
         (``StoreBackend.picture``: for an SQLite file, a private copy), on the writer's
-        thread, so that no connection of this process is open on the file meanwhile.
-        ``StoreUnavailable`` when the store is open after all (read it the usual way) or
-        cannot be read this way either."""
+        thread, so that no connection of this process is open on the file meanwhile
+        (when the writer holds it open after all, through its connection).
+        ``StoreUnavailable`` when it cannot be read this way either."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with self._cond:  # kept in the queue by a fault (``_mark_down``), never refused
             self._queue.append(_Job(query, future, keep=True, droppable=False, picture=True))
@@ -450,13 +450,15 @@ class StoreWriter:
             self._wake.wait(self._backoff)
 
     def _look(self, job: _Job) -> None:
-        """A ``picture`` job: the store as last written, with the store not open here."""
-        if self._store is not None:
-            self._resolve(job, StoreUnavailable("the store is open: read it"))
-            return
+        """A ``picture`` job: the store as last written. Open here (it opened, but cannot
+        take a transaction yet): read through the writer's own connection; else a copy."""
         try:
-            with self.backend.picture() as store:
-                result = job.change(store)
+            if self._store is not None:
+                with self.backend.bounded(self._store):
+                    result = job.change(self._store)
+            else:
+                with self.backend.picture() as store:
+                    result = job.change(store)
         except Exception as exc:
             if not (isinstance(exc, StoreError) or self.backend.is_transient(exc)):
                 self._resolve(job, exc)
