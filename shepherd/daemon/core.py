@@ -93,6 +93,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.engine import unknown_child
 from shepherd.engine.events import (
     AlreadyRunning,
     EndReason,
@@ -2153,8 +2154,8 @@ class Daemon:
 
     # -- commands: admin -------------------------------------------------------------
     def _known_user(self, user: str) -> None:
-        if self.policy.user(user) is None:
-            raise NotFound(f"unknown user {user!r}")
+        if self.policy.user(user) is None:  # said as ``usage`` says it
+            raise NotFound(unknown_child(self.policy, user))
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
                     mode: GrantMode = "add", until: str | None = None,
@@ -2552,7 +2553,8 @@ class Daemon:
                                  store_damage=self.store_damage,
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
-        answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
+        if only is None:  # who sends each SIGTERM: the parent's to know, not the child's
+            answer["deadlines"] = self.backend.deadline_keeper()
         if self.missing_programs or self.closed_programs:  # said before a child meets
             for user in answer["users"]:  # the failure (copies: lines may be kept)
                 user["entries"] = [
