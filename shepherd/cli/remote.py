@@ -270,6 +270,9 @@ def cmd_grant(args: argparse.Namespace) -> int:
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
+    if getattr(args, "json", False):  # the daemon's answer, with its codes (SPEC §1)
+        print_json(result)
+        return EXIT_OK
     print(grant_sentence(result))
     return EXIT_OK
 
@@ -510,6 +513,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        "already used), =1h sets today's whole allowance; D is "
                        f"{DURATION_HELP.removeprefix('a duration: ')}")
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+    grant.add_argument("--json", action="store_true",
+                       help="one JSON document: the daemon's answer, with codes")
     grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
                        "(until then today), today (the default: until the day ends) or week "
                        "(on any day until the week ends); expired time stops counting; "

@@ -1502,9 +1502,10 @@ class Engine:
         aside_s = 0
         week_only = quota is None and limits.weekly is not None
         if mode == "set" and week_only:
-            raise ActionRefused(f"{target!r}: it has only a weekly quota, so there is no "
-                                "day's total to set: add time for today (+D) or take some "
-                                "back (-D) instead")
+            named = entry.title if entry is not None else f"The {target} budget"
+            raise ActionRefused(f"{named} has only a weekly quota, so there is no day's total "
+                                "to set: add time for today (+D) or take some back (-D) "
+                                "instead")
         try:
             if mode == "take" and week_only:
                 # for today, as on a target with a daily quota (review-9-s11 L2): what its
@@ -2087,7 +2088,7 @@ class Engine:
         no time limit: it would change nothing."""
         session = self._session(session_id)
         if session.extension_s > 0:
-            raise AlreadyExtended(f"{session.entry.title}'s session was already extended "
+            raise AlreadyExtended(f"The {session.entry.title} session was already extended "
                                   "once; give time with grant instead", session_id,
                                   session.extension_s)
         if self._deadline(session.user, session.entry, now, session, pending=True) is None:

@@ -6,6 +6,7 @@ import argparse
 from contextlib import nullcontext
 from datetime import UTC
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,57 @@ def test_who_keeps_the_deadlines_is_for_the_parent_and_in_plain_words(
                                             "deadlines": keeper}, UTC) if "4242" in line]
     assert said == ["Time limits: a separate alarm process (pid 4242) stops each program "
                     "on time, even if the service itself hangs or is killed."]
+
+
+def test_an_extended_session_is_named_without_a_wrong_possessive() -> None:
+    """"Videos's session was already extended once" (review-12-s13 L7)."""
+    from shepherd.engine import AlreadyExtended
+    from tests.engine.conftest import FakeClock, engine, local
+
+    e = engine('[[entries]]\nid = "videos"\nlabel = "Videos"\ncommand = ["v"]\n'
+               'limits = { daily_quota = "1h" }\n')
+    clock = FakeClock(local(25, 16))
+    e.launch("alex", "videos", clock.now, 1)
+    e.extend(1, 300, clock.now)
+    with pytest.raises(AlreadyExtended) as refused:
+        e.check_extend(1, clock.advance(60))
+    assert str(refused.value) == ("The Videos session was already extended once; give time "
+                                  "with grant instead")
+
+
+@pytest.mark.parametrize(("kind", "named"), [
+    ('[[entries]]\nid = "videos"\nlabel = "Videos"\ncommand = ["v"]\n'
+     'limits = { weekly_quota = "1h" }\n', "Videos has"),
+    ('[[entries]]\nid = "videos"\nlabel = "Videos"\ncommand = ["v"]\n'
+     '[[groups]]\nid = "screens"\nentries = ["videos"]\nweekly_quota = "2h"\n',
+     "The screens budget has")])
+def test_a_weekly_only_target_is_named_by_its_label(kind: str, named: str) -> None:
+    """"'videos': it has only a weekly quota …" named the id in quotes (review-12-s13 L7)."""
+    from shepherd.engine import ActionRefused
+    from tests.engine.conftest import FakeClock, engine, local
+
+    e = engine(kind)
+    target = "screens" if "groups" in kind else "videos"
+    with pytest.raises(ActionRefused) as refused:
+        e.grant("alex", target, 600, FakeClock(local(23, 10)).now, mode="set")
+    assert str(refused.value) == (f"{named} only a weekly quota, so there is no day's total "
+                                  "to set: add time for today (+D) or take some back (-D) "
+                                  "instead")
+
+
+def test_grant_answers_as_data_with_json(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """SPEC §1: ``--json`` everywhere; ``grant`` had none (review-12-s13 L7)."""
+    import json
+
+    answer: dict[str, Any] = {"user": "kid", "target": "game", "label": "Game",
+                              "seconds": 900, "mode": "add"}
+    monkeypatch.setattr(remote, "_run", lambda args, method, **params: answer)
+    args = remote_parse("grant", "kid", "game", "+15m", "--json")
+    assert args.handler(args) == 0
+    assert json.loads(capsys.readouterr().out) == answer
+
+
+def remote_parse(*argv: str) -> argparse.Namespace:
+    from shepherd.cli import build_parser
+    return build_parser().parse_args(argv)

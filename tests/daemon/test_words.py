@@ -433,7 +433,7 @@ limits = { daily_quota = "1h" }
     assert first.returncode == 0, first.stderr
     again = shepherd(d, "extend", "minecraft", "5m")
     assert again.returncode == 1
-    assert ("Minecraft's session was already extended once; give time with grant instead"
+    assert ("The Minecraft session was already extended once; give time with grant instead"
             in again.stderr)
     with pytest.raises(RpcError) as refused:  # a script reads the code
         d.call("extend", entry="minecraft", duration="5m")
