@@ -39,6 +39,8 @@ def notification_for(event: dict[str, Any], labels: dict[str, str]
             str(event.get("severity")), "normal")
     if kind == "launch_denied":
         return label, str(event.get("text") or f"{label} can't start now"), "normal"
+    if kind == "launch_failed":  # its program is missing or closed to the child
+        return label, str(event.get("text") or f"{label} could not start"), "normal"
     if kind == "request_answered":
         if event.get("state") == "approved":
             granted = event.get("granted_s") or event.get("seconds") or 0

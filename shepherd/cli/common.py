@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -83,13 +84,39 @@ def duration_argument(text: str) -> int:
     return _duration(text, text)
 
 
+def _adding(text: str, said: str, most: int = MOST_S) -> int:
+    """A duration that only adds time: a sign other than ``+`` is refused in ``said``'s
+    words (the parser must read "-10m" as a value: ``negative_values``)."""
+    if text.strip().startswith(("-", "=")):
+        raise argparse.ArgumentTypeError(f"{text.strip()!r}: {said}")
+    return _duration(text.strip().removeprefix("+"), text.strip(), most=most)
+
+
+TAKE_BACK = "to take time back, use `shepherd grant USER ENTRY -D`"
+
+
 def extension_argument(text: str) -> int:
     """An extension's duration: it only adds time ("-1m" is refused in words)."""
-    if text.strip().startswith(("-", "=")):
-        raise argparse.ArgumentTypeError(
-            f"{text.strip()!r}: an extension only adds time to the running session (to take "
-            "time back, use `shepherd grant USER ENTRY -D`)")
-    return duration_argument(text.strip().removeprefix("+"))
+    return _adding(text, f"an extension only adds time to the running session ({TAKE_BACK})")
+
+
+def request_argument(text: str) -> int:
+    """The time a child asks for: more time today ("-10m" is refused in words)."""
+    return _adding(text, "a request asks a parent for more time (write it like \"10m\")",
+                   most=86_400)
+
+
+def approval_argument(text: str) -> int:
+    """The time an approval gives: more time today ("-10m" is refused in words)."""
+    return _adding(text, f"approving gives more time ({TAKE_BACK})", most=86_400)
+
+
+def negative_values(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Read "-15m" as a value of ``parser``'s arguments, not as an option (argparse takes
+    only negative numbers for values, and "-15m" is none): a duration's sign is then said
+    in words (``grant``'s take-back, or a refusal) instead of "arguments are required"."""
+    parser._negative_number_matcher = re.compile(r"^-\d")
+    return parser
 
 
 def count_argument(text: str) -> int:
@@ -97,11 +124,6 @@ def count_argument(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a count of 1 or more")
     return int(text)
-
-
-def today_argument(text: str) -> int:
-    """Time for today (asked for, or given): more than 0s and at most a day."""
-    return _duration(text, text, most=86_400)
 
 
 def days_argument(text: str) -> int:

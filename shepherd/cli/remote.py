@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,12 +21,14 @@ from shepherd.cli.common import (
     EXIT_USAGE,
     CommandError,
     add_socket_option,
+    approval_argument,
     duration_argument,
     extension_argument,
     grant_argument,
     local_time,
+    negative_values,
     print_json,
-    today_argument,
+    request_argument,
     unreachable,
 )
 from shepherd.cli.policy_text import render_policy
@@ -230,7 +231,7 @@ def _session_names(result: dict[str, Any]) -> list[str]:
     for sid in result.get("stopped", ()):
         session = details.get(sid)
         if session:
-            names.append(f"{session.get('label') or session['entry']} of {session['user']} "
+            names.append(f"{session['user']}'s {session.get('label') or session['entry']} "
                          f"(session {sid})")
         else:
             names.append(f"session {sid}")
@@ -269,6 +270,9 @@ def cmd_grant(args: argparse.Namespace) -> int:
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
+    if getattr(args, "json", False):  # the daemon's answer, with its codes (SPEC §1)
+        print_json(result)
+        return EXIT_OK
     print(grant_sentence(result))
     return EXIT_OK
 
@@ -509,17 +513,18 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        "already used), =1h sets today's whole allowance; D is "
                        f"{DURATION_HELP.removeprefix('a duration: ')}")
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+    grant.add_argument("--json", action="store_true",
+                       help="one JSON document: the daemon's answer, with codes")
     grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
                        "(until then today), today (the default: until the day ends) or week "
                        "(on any day until the week ends); expired time stops counting; "
                        "-D --until week takes back from the week's grants")
-    # "-15m" is a value here, not an option.
-    grant._negative_number_matcher = re.compile(r"^-\d")
+    negative_values(grant)  # "-15m" takes back
     extend = command("extend", "more time for a running session", cmd_extend)
     extend.add_argument("target", metavar="(SESSION_ID | ENTRY)",
                         help="the session's number, or the entry that is running")
     duration(extend, "how much longer", extension_argument)
-    extend._negative_number_matcher = re.compile(r"^-\d")  # "-1m": a value, refused in words
+    negative_values(extend)  # "-1m": a value, refused in words
     extend.add_argument("--user", metavar="CHILD",
                         help="whose session, when several children run ENTRY")
     cooldown = command("cooldown", "`cooldown clear USER ENTRY`: let ENTRY start again at once",
@@ -535,7 +540,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     unlock.add_argument("user", metavar="USER", help="the child's login name")
     request = command("request", "ask a parent for more time", cmd_request)
     request.add_argument("entry", metavar="ENTRY", help="the entry, by its name or its id")
-    duration(request, "how much more today (at most a day)", today_argument)
+    duration(request, "how much more today (at most a day)", request_argument)
+    negative_values(request)  # "-10m": a value, refused in words
     request.add_argument("--note", metavar="TEXT", help="a word for the parent")
     requests = command("requests", "time requests waiting for an answer", cmd_requests)
     requests.add_argument("--json", action="store_true", help="one JSON document")
@@ -545,8 +551,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help="the request's number, as in `shepherd requests`")
     answer.add_argument("answer", choices=["approve", "decline"], metavar="(approve | decline)",
                         help="approve: give the time asked (or DURATION); decline: give none")
-    answer.add_argument("duration", nargs="?", type=today_argument, metavar="DURATION",
+    answer.add_argument("duration", nargs="?", type=approval_argument, metavar="DURATION",
                         help=f"approve less or more than asked: {DURATION_HELP}")
+    negative_values(answer)  # "-10m": a value, refused in words
     clock = command("clock", "`clock accept`: trust the system clock after a clock jump",
                     cmd_clock_accept)
     clock.add_argument("action", choices=["accept"], metavar="accept",

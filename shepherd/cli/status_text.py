@@ -308,24 +308,26 @@ def _render_status(status: Mapping[str, Any], zone: tzinfo,
 
 
 def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
-    """Who stops a session at its deadline (issue 9 F3), from ``status``'s ``deadlines``."""
+    """Who stops a session at its deadline (issue 9 F3), from ``status``'s ``deadlines``
+    (a parent's only: a child's answer has none), in a parent's words."""
     if not deadlines:
         return None
     alarm, pid = deadlines.get("alarm"), deadlines.get("alarm_pid")
+    itself = "Time limits: the service itself stops each program on time"
     if alarm == "serving":
-        return f"Deadlines: kept by a separate alarm process (pid {pid})."
+        return (f"Time limits: a separate alarm process (pid {pid}) stops each program on "
+                "time, even if the service itself hangs or is killed.")
     if alarm == "stopped":
-        return (f"Deadlines: kept by the daemon's own thread: the alarm (pid {pid}) is "
-                "stopped (it was sent SIGSTOP) and is replaced when it fails to answer.")
+        return (f"{itself} for now: its alarm process (pid {pid}) is stopped (it was sent "
+                "SIGSTOP) and is replaced when it fails to answer.")
     if alarm == "restarting":
-        return ("Deadlines: kept by the daemon's own thread: the alarm stopped and is "
-                "restarting.")
+        return f"{itself} while its alarm process restarts."
     if alarm == "starting":
-        return "Deadlines: kept by the daemon's own thread until the alarm has started."
+        return f"{itself} until its alarm process has started."
     if alarm == "off":
-        return "Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."
+        return f"{itself} (its separate alarm process is turned off)."
     if deadlines.get("kept_by") == "systemd":
-        return "Deadlines: kept by the daemon, which has systemd stop each session."
+        return "Time limits: systemd stops each program on time, as the service asks it to."
     return None
 
 

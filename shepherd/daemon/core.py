@@ -66,7 +66,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
-from shepherd.daemon.refusals import RefusalCoalescer, Repeats
+from shepherd.daemon.refusals import REFUSAL_WINDOW_S, RefusalCoalescer, Repeats
 from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
@@ -93,6 +93,7 @@ from shepherd.engine import (
     UsageCharged,
     WarningIssued,
 )
+from shepherd.engine.engine import unknown_child
 from shepherd.engine.events import (
     AlreadyRunning,
     EndReason,
@@ -341,6 +342,8 @@ class Daemon:
         self.guard: DeadlineGuard | None = None
         self.outside = OutsideWatch(self)
         self._told: dict[tuple[str, str], float] = {}  # (child, entry): last outside refusal told
+        # (child, entry): the last failed start told on the desktop (when, its words)
+        self._failed_told: dict[tuple[str, str], tuple[float, str]] = {}
         # Repeats of one refusal (a child's loop) are one audit row with a count (M1).
         self._refusals = RefusalCoalescer()
         self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
@@ -1501,7 +1504,9 @@ class Daemon:
             self._next_session_id += 1
             self._keep(lambda store: store.launch_failed(
                 now.wall, session_id, user, entry_id, audit_data={"problem": problem, **failure}))
-            raise LaunchFailed(f"{entry.title} could not start: {problem}") from None
+            said = f"{entry.title} could not start: {problem}"
+            self._tell_failure(now, user, entry_id, entry.title, said, actor)
+            raise LaunchFailed(said) from None
 
         async def spawn(session_id: int) -> dict[str, Any]:
             marker = f"{self.instance_id}-{session_id}"
@@ -1580,7 +1585,10 @@ class Daemon:
             said = problem(exc)
             self.sessions.pop(session_id, None)
             await self._launch_failed(now, session_id, said, failure)
-            raise LaunchFailed(f"{entry.title} could not start: {said}") from None
+            sentence = f"{entry.title} could not start: {said}"
+            if origin == "shepherd":  # (a program started outside is not a child's click)
+                self._tell_failure(self.now(), user, entry_id, entry.title, sentence, actor)
+            raise LaunchFailed(sentence) from None
         finally:
             assert record.started is not None
             record.started.set()
@@ -1894,6 +1902,24 @@ class Daemon:
         self._told[(user, entry_id)] = now.mono
         return True
 
+    def _tell_failure(self, now: Instant, user: str, entry_id: str, label: str, text: str,
+                      actor: str) -> None:
+        """A start that failed (its program missing, closed) told to the child who asked,
+        as a refusal is (review-12-s13 L5): a menu launcher has no terminal to print it.
+        The child's listeners (an agent) get each; ``notify-send`` shows the first of
+        identical failures in ``REFUSAL_WINDOW_S`` (another failure, or entry, at once)."""
+        if actor != user:  # a parent launched it for the child: the parent reads the answer
+            return
+        self._publish("launch_failed", {"entry": entry_id, "label": label, "text": text},
+                      user=user)
+        last = self._failed_told.get((user, entry_id))
+        if last is not None and last[1] == text and 0 <= now.mono - last[0] < REFUSAL_WINDOW_S:
+            return
+        self._failed_told = {key: told for key, told in self._failed_told.items()
+                             if 0 <= now.mono - told[0] < REFUSAL_WINDOW_S}
+        self._failed_told[(user, entry_id)] = (now.mono, text)
+        self._notify(user, label, text, "normal")
+
     async def _launch_failed(self, launched: Instant, session_id: int, problem: str,
                              data: dict[str, Any]) -> None:
         """The program never ran: ended at its start, so nothing charged and no cooldown."""
@@ -2128,8 +2154,8 @@ class Daemon:
 
     # -- commands: admin -------------------------------------------------------------
     def _known_user(self, user: str) -> None:
-        if self.policy.user(user) is None:
-            raise NotFound(f"unknown user {user!r}")
+        if self.policy.user(user) is None:  # said as ``usage`` says it
+            raise NotFound(unknown_child(self.policy, user))
 
     async def grant(self, user: str, target: str, seconds: int, actor: str, reason: str = "",
                     mode: GrantMode = "add", until: str | None = None,
@@ -2527,7 +2553,8 @@ class Daemon:
                                  store_damage=self.store_damage,
                                  household=self.link.status(self._cut_off_at_start()) if self.link
                                  else None)
-        answer["deadlines"] = self.backend.deadline_keeper()  # who sends each SIGTERM
+        if only is None:  # who sends each SIGTERM: the parent's to know, not the child's
+            answer["deadlines"] = self.backend.deadline_keeper()
         if self.missing_programs or self.closed_programs:  # said before a child meets
             for user in answer["users"]:  # the failure (copies: lines may be kept)
                 user["entries"] = [

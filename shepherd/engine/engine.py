@@ -208,6 +208,14 @@ class ActionRefused(ValueError):
     """An admin action that names something that does not exist or makes no sense."""
 
 
+def unknown_child(policy: Policy, name: str, besides: str = "") -> str:
+    """A parent named a child the policy does not have: said with the children it has
+    (``stop``, ``grant``, ``lock``, ``usage`` alike; ``besides``: what else is not there)."""
+    children = ", ".join(u.name for u in policy.users)
+    return (f"there is no child called {name!r} in the policy{besides} "
+            f"(the children are: {children})")
+
+
 class AlreadyExtended(ActionRefused):
     """A second extension of one session: a session is extended once (SPEC §3, whatever
     days it spans); more time after that is a grant. ``data`` carries the code."""
@@ -1456,7 +1464,7 @@ class Engine:
                    week: bool = False) -> TimeGranted:
         """What ``grant`` would change, changing nothing (to be recorded before it applies)."""
         if self.policy.user(user) is None:
-            raise ActionRefused(f"unknown user {user!r}")
+            raise ActionRefused(unknown_child(self.policy, user))
         entry, group = self.policy.entry(target), self.policy.group(target)
         if entry is None and group is None:
             raise ActionRefused(self._no_such_target(user, target))
@@ -1494,9 +1502,10 @@ class Engine:
         aside_s = 0
         week_only = quota is None and limits.weekly is not None
         if mode == "set" and week_only:
-            raise ActionRefused(f"{target!r}: it has only a weekly quota, so there is no "
-                                "day's total to set: add time for today (+D) or take some "
-                                "back (-D) instead")
+            named = entry.title if entry is not None else f"The {target} budget"
+            raise ActionRefused(f"{named} has only a weekly quota, so there is no day's total "
+                                "to set: add time for today (+D) or take some back (-D) "
+                                "instead")
         try:
             if mode == "take" and week_only:
                 # for today, as on a target with a daily quota (review-9-s11 L2): what its
@@ -2079,7 +2088,7 @@ class Engine:
         no time limit: it would change nothing."""
         session = self._session(session_id)
         if session.extension_s > 0:
-            raise AlreadyExtended(f"{session.entry.title}'s session was already extended "
+            raise AlreadyExtended(f"The {session.entry.title} session was already extended "
                                   "once; give time with grant instead", session_id,
                                   session.extension_s)
         if self._deadline(session.user, session.entry, now, session, pending=True) is None:
@@ -2112,7 +2121,7 @@ class Engine:
 
     def lock(self, user: str, now: Instant) -> list[SessionEnded]:
         if self.policy.user(user) is None:
-            raise ActionRefused(f"unknown user {user!r}")
+            raise ActionRefused(unknown_child(self.policy, user))
         self.mark_locked(user)
         return [self.end_session(sid, now, "locked") for sid in self.session_ids(user)]
 
@@ -2191,7 +2200,7 @@ class Engine:
         an idle is shorter than ``idle_after``.
         """
         if self.policy.user(user) is None:
-            raise ActionRefused(f"unknown user {user!r}")
+            raise ActionRefused(unknown_child(self.policy, user))
         events: list[Event] = list(self.charge(now))
         self.away[user] = Away(cause, since)
         self._changed()

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from shepherd.engine.allowance import DayGrants, QuotaLimits, pool_left
-from shepherd.engine.engine import ActionRefused, _calendar
+from shepherd.engine.engine import ActionRefused, _calendar, unknown_child
 from shepherd.policy.model import Policy, QuotaSchedule
 
 
@@ -159,9 +159,8 @@ def usage_report(
                    | ({x.name for x in policy.users} if policy else set()))
     if user is not None:
         if user not in users and policy is not None:
-            children = ", ".join(x.name for x in policy.users)
-            raise ActionRefused(f"there is no child called {user!r} in the policy, and no "
-                                f"usage recorded for {user!r} (the children are: {children})")
+            raise ActionRefused(unknown_child(policy, user,
+                                              f", and no usage recorded for {user!r}"))
         users = [u for u in users if u == user]
 
     def line(kind: str, name: str, target: str, members: tuple[str, ...], day: date,

@@ -219,3 +219,35 @@ def test_a_yes_to_a_locked_child_under_a_budget_says_so_on_the_desktop() -> None
     assert shown[1] == ("Yes: 15 minutes more of The Game. But you are locked by a parent: "
                         "you can use it only after they unlock you. The screens budget still "
                         "allows only 3 minutes 37 seconds today.")
+
+
+def test_a_launch_that_fails_is_shown_on_the_desktop_in_the_launchs_words(
+        daemon_factory: Any, session_bus: SessionBus) -> None:
+    """Review-12-s13 L5: a child whose menu entry's program is missing saw nothing; a
+    refusal was shown. Now a failed start is too, in the words ``launch`` prints."""
+    d = daemon_factory(policy('''
+[[entries]]
+id = "broken"
+label = "Broken Game"
+command = ["/nonexistent/shepherd-test/game"]
+'''))
+    server = session_bus.notifications
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "agent"],
+        cwd=ROOT, env={**os.environ, **session_bus.env}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not d.call("health").get("agents") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.call("health").get("agents") == [ME]
+        failed = subprocess.run([sys.executable, "-m", "shepherd", "--socket", str(d.socket),
+                                 "launch", "broken"], capture_output=True, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert failed.returncode != 0 and "could not start" in failed.stderr
+        shown = json.loads(server.next())
+        said = failed.stderr.strip().removeprefix("shepherd: ")  # (an error's prefix)
+        assert shown["summary"] == "Broken Game" and shown["body"] == said
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)

@@ -216,19 +216,23 @@ def test_it_says_who_keeps_the_deadlines() -> None:
     daemon's own thread does while the alarm restarts (or when it is turned off)."""
     def said(deadlines: dict[str, Any]) -> list[str]:
         return [line for line in render_status({**status([]), "deadlines": deadlines}, PARIS)
-                if line.startswith("Deadlines:")]
+                if line.startswith("Time limits:")]
 
     assert said({"kept_by": "alarm", "alarm": "serving", "alarm_pid": 4242}) == [
-        "Deadlines: kept by a separate alarm process (pid 4242)."]
+        "Time limits: a separate alarm process (pid 4242) stops each program on time, even "
+        "if the service itself hangs or is killed."]
     assert said({"kept_by": "daemon", "alarm": "restarting", "alarm_pid": None}) == [
-        "Deadlines: kept by the daemon's own thread: the alarm stopped and is restarting."]
+        "Time limits: the service itself stops each program on time while its alarm process "
+        "restarts."]
     assert said({"kept_by": "daemon", "alarm": "starting", "alarm_pid": None}) == [
-        "Deadlines: kept by the daemon's own thread until the alarm has started."]
+        "Time limits: the service itself stops each program on time until its alarm process "
+        "has started."]
     assert said({"kept_by": "daemon", "alarm": "off", "alarm_pid": None}) == [
-        "Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."]
+        "Time limits: the service itself stops each program on time (its separate alarm "
+        "process is turned off)."]
     assert said({"kept_by": "systemd", "alarm": "none", "alarm_pid": None}) == [
-        "Deadlines: kept by the daemon, which has systemd stop each session."]
-    assert not any(line.startswith("Deadlines:")
+        "Time limits: systemd stops each program on time, as the service asks it to."]
+    assert not any(line.startswith("Time limits:")
                    for line in render_status(status([]), PARIS))  # an older daemon
 
 

@@ -185,7 +185,8 @@ def test_status_says_whether_the_alarm_serves(far_daemon_factory: Any,
     [first] = alarms(d)
     answer = d.call("status")
     assert answer["deadlines"] == {"kept_by": "alarm", "alarm": "serving", "alarm_pid": first}
-    assert (f"Deadlines: kept by a separate alarm process (pid {first})."
+    assert (f"Time limits: a separate alarm process (pid {first}) stops each program on "
+            "time, even if the service itself hangs or is killed."
             in render_status(answer, UTC))
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: "stopped serving: it exited" in d.log.read_text())
@@ -211,8 +212,9 @@ def test_status_says_when_the_alarm_is_stopped(far_daemon_factory: Any,
         answer = d.call("status")
         assert answer["deadlines"] == {"kept_by": "daemon", "alarm": "stopped",
                                        "alarm_pid": first}, answer["deadlines"]
-        assert (f"Deadlines: kept by the daemon's own thread: the alarm (pid {first}) is "
-                "stopped (it was sent SIGSTOP) and is replaced when it fails to answer."
+        assert (f"Time limits: the service itself stops each program on time for now: its "
+                f"alarm process (pid {first}) is stopped (it was sent SIGSTOP) and is "
+                "replaced when it fails to answer."
                 in render_status(answer, UTC))
     finally:
         os.kill(first, signal.SIGCONT)
@@ -225,7 +227,8 @@ def test_status_says_when_the_alarm_is_turned_off(far_daemon_factory: Any,
     d = far_daemon_factory(probe_policy(tmp_path, "3s"), env={"SHEPHERD_ALARM": "off"})
     answer = d.call("status")
     assert answer["deadlines"] == {"kept_by": "daemon", "alarm": "off", "alarm_pid": None}
-    assert ("Deadlines: kept by the daemon's own thread (the separate alarm is turned off)."
+    assert ("Time limits: the service itself stops each program on time (its separate "
+            "alarm process is turned off)."
             in render_status(answer, UTC))
 
 

@@ -97,3 +97,46 @@ def test_a_loop_of_refusals_is_one_desktop_notification_per_window() -> None:
     assert told == ["Minecraft", "Lego", "Minecraft"]
     assert [(e, d.get("repeated")) for e, d in audited][2:] == [("minecraft", 99),
                                                                  ("minecraft", None)]
+
+
+def test_a_loop_of_failed_launches_is_one_desktop_notification_per_window() -> None:
+    """Review-12-s13 L5: a failed start (program missing) was never shown on the desktop;
+    now as a refusal is: told to the child's listeners each time, and ``notify-send`` once
+    per identical failure per window (another entry, or another failure, at once)."""
+    from datetime import UTC, datetime
+    from typing import Any
+    from zoneinfo import ZoneInfo
+
+    from shepherd.daemon.core import Daemon
+    from shepherd.engine.clock import Instant
+
+    daemon = Daemon.__new__(Daemon)  # only its failed-start telling is used
+    daemon.zone = ZoneInfo("UTC")
+    daemon._failed_told = {}
+    published: list[tuple[str, dict[str, Any], str | None]] = []
+    told: list[tuple[str, str]] = []
+    daemon._publish = lambda kind, data, user=None: published.append(  # type: ignore[method-assign]
+        (kind, data, user))
+    daemon._notify = lambda user, title, body, urgency: told.append(  # type: ignore[method-assign]
+        (title, body))
+    wall = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+    gone = "Minecraft could not start: the program 'mc' is not installed here"
+
+    def fail(entry: str, mono: float, text: str = gone, actor: str = "alex") -> None:
+        daemon._tell_failure(Instant(wall, mono), "alex", entry, entry.title(), text, actor)
+
+    for i in range(50):
+        fail("minecraft", i * 0.5)
+    assert told == [("Minecraft", gone)]
+    assert len(published) == 50 and published[0] == (
+        "launch_failed", {"entry": "minecraft", "label": "Minecraft", "text": gone}, "alex")
+    fail("lego", 30.0, "Lego could not start: x")
+    other = "Minecraft could not start: the program 'mc' may not be run (Permission denied)"
+    fail("minecraft", 31.0, other)  # another failure: at once
+    assert told[1:] == [("Lego", "Lego could not start: x"), ("Minecraft", other)]
+    fail("minecraft", 31.5, other)
+    fail("minecraft", 95.0, other)  # the window is over: told again
+    assert told[3:] == [("Minecraft", other)]
+    before = len(published)
+    fail("minecraft", 200.0, gone, actor="mum")  # a parent launched it: the parent is told
+    assert len(told) == 4 and len(published) == before

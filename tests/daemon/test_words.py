@@ -198,9 +198,9 @@ limits = { max_run = "1h" }
     assert both.returncode == 2 and "several children" in both.stderr
     assert "Nap (session" in shepherd(d, "extend", "nap", "5m", "--user", OTHER).stdout
     stopped = shepherd(d, "stop", "--user", OTHER)
-    assert stopped.stdout.strip() == f"Stopped Nap of {OTHER} (session {theirs})."
+    assert stopped.stdout.strip() == f"Stopped {OTHER}'s Nap (session {theirs})."
     assert [s["id"] for s in d.call("status")["sessions"]] == [mine]  # only what it said
-    assert shepherd(d, "stop").stdout.strip() == f"Stopped Nap of {ME} (session {mine})."
+    assert shepherd(d, "stop").stdout.strip() == f"Stopped {ME}'s Nap (session {mine})."
     assert shepherd(d, "stop").stdout.strip() == "Nothing was running, so nothing was stopped."
     assert "no running session 99" in shepherd(d, "stop", "99").stderr
 
@@ -433,7 +433,7 @@ limits = { daily_quota = "1h" }
     assert first.returncode == 0, first.stderr
     again = shepherd(d, "extend", "minecraft", "5m")
     assert again.returncode == 1
-    assert ("Minecraft's session was already extended once; give time with grant instead"
+    assert ("The Minecraft session was already extended once; give time with grant instead"
             in again.stderr)
     with pytest.raises(RpcError) as refused:  # a script reads the code
         d.call("extend", entry="minecraft", duration="5m")

@@ -307,7 +307,7 @@ def test_on_a_weekly_only_entry_a_take_back_is_for_today_as_time_added_is() -> N
         "11 minutes of Weekly taken back from sam for today, not 30 minutes (0s in all this "
         "week today: time used is never taken back, and time given for the week only by a "
         "take-back --until week)."), said
-    assert said[3][1] == ("The grant is refused: 'wk': it has only a weekly quota, so there "
+    assert said[3][1] == ("The grant is refused: Weekly has only a weekly quota, so there "
                           "is no day's total to set: add time for today (+D) or take some "
                           "back (-D) instead.")
     assert texts("10:00 grant wk -2m\n10:00 check wk\n")[1] == (
