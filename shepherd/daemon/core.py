@@ -556,20 +556,21 @@ class Daemon:
         read-only): the books as last written, read from a copy, so that the sessions a
         crash left running are supervised meanwhile (review-9-s13 H1); everything is
         written when the store returns, as in any fault. When not even that can be read,
-        no limit is known to enforce: the sessions of this instance are stopped (fail
-        closed; the store, once back, charges them as after a crash). None then."""
+        no limit is known to enforce: every session of this instance still running is
+        stopped as a stray is (``backend.sweep``: its groups, its keepers in tree mode,
+        its units; SIGTERM, SIGKILL after the grace), and charged up to that stop once the
+        store returns (``_noted_end``). None then."""
         try:
             read = await self.writer.picture(books)
         except StoreAway as exc:
-            stopped = self.backend.fail_closed()
-            at = time.monotonic()  # (cgroup.kill: gone within milliseconds)
-            for session_id in stopped.values():  # their end, for the store once back
-                if session_id is not None:
-                    self._stopped_unread[session_id] = at
+            stopped = await self.backend.sweep(float(self.policy.supervisor.stop_grace))
+            at = time.monotonic()
+            for session_id in stopped:  # their end, for the books once the store is back
+                self._stopped_unread[session_id] = at
             log.critical("the store cannot be read (%s; a copy: %s): with no limits known, "
-                         "the sessions a crash left running were stopped (%d group(s): %s); "
-                         "launches are denied until it returns", away, exc, len(stopped),
-                         ", ".join(stopped) or "none running")
+                         "%s; launches are denied until it returns", away, exc,
+                         f"the session(s) left running were stopped: {stopped}" if stopped
+                         else "no session of this daemon was found running")
             return None
         log.error("the store cannot be opened to write (%s): its books were read from a "
                   "copy, the sessions left running are supervised, launches are denied, "

@@ -32,11 +32,10 @@ class LaunchBackend(Protocol):
     def start(self) -> Membership:
         """Prepare to supervise (before recovery): how membership is held."""
 
-    def fail_closed(self) -> dict[str, int | None]:
+    def fail_closed(self) -> list[str]:
         """The daemon cannot start (no thread or task left: sessions filled a budget they
-        share with it), or cannot read its books: stop every session of this instance at
-        once, with nothing that needs a thread or a new process. The groups stopped
-        (empty: none it could reach), each with its session (None: not a session's)."""
+        share with it): stop every session of this instance at once, with nothing that
+        needs a thread or a new process. The groups stopped (empty: none it could reach)."""
 
     async def spawn(self, session_id: int, command: Sequence[str], account: Account,
                     env: dict[str, str], on_empty: Callable[[int], None]) -> dict[str, Any]:

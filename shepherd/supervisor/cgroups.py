@@ -618,11 +618,7 @@ class CgroupHome:
 
     def session_in(self, path: str) -> int | None:
         """The number of this instance's session whose group is (or holds) this path."""
-        return self.session_of(self.mount / path.lstrip("/"))
-
-    def session_of(self, where: Path) -> int | None:
-        """The number of this instance's session whose group is (or holds) ``where``, a
-        path under the mount."""
+        where = self.mount / path.lstrip("/")
         for group in (where, *where.parents):
             if group.parent == self.instance:
                 return int(group.name[len("session-"):]) if self.owns(group) else None

@@ -182,13 +182,10 @@ class DirectBackend:
     def ended_while_down(self, session_id: int) -> Ended | None:
         return self._noted_ends.get(session_id)
 
-    def fail_closed(self) -> dict[str, int | None]:
+    def fail_closed(self) -> list[str]:
         # Process trees (no cgroup) are not reached: finding them needs /proc walks the
         # recovery does, after the threads this is for.
-        home = self.home
-        if home is None:
-            return {}
-        return {str(group): home.session_of(group) for group in home.kill_all()}
+        return [str(group) for group in self.home.kill_all()] if self.home is not None else []
 
     # -- launching ------------------------------------------------------------------
     async def spawn(self, session_id: int, command: Sequence[str], account: Account,

@@ -278,8 +278,8 @@ class SystemdBackend:
         return Membership(f"systemd transient units (shepherd-{self.instance_id}-session-"
                           "*.service)", airtight=True)
 
-    def fail_closed(self) -> dict[str, int | None]:
-        return {}  # each session is a unit of its own, with its own task budget
+    def fail_closed(self) -> list[str]:
+        return []  # each session is a unit of its own, with its own task budget
 
     async def _run(self, args: list[str], timeout: float = CALL_TIMEOUT_S) -> str:
         process = await asyncio.create_subprocess_exec(
