@@ -68,8 +68,14 @@ def test_a_program_launched_by_a_daemon_at_nice_minus_5_runs_at_nice_0(
             assert nice_of(pid) == PROGRAM_NICE, pid
             # ... in a session of its own, whose scheduling group is not the daemon's
             assert not AUTOGROUP or autogroup_of(pid) != autogroup_of(daemon.process.pid)
-        alarm = [pid for pid in _children(daemon.process.pid)
-                 if b"alarm_helper" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        helper = daemon.process.pid
+
+        def alarm_hurried() -> list[int]:
+            # (it raises its priority first thing, once Python has started: seconds at load)
+            alarm = [pid for pid in _children(helper)
+                     if b"alarm_helper" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            return alarm if alarm and all(nice_of(pid) == ALARM_NICE for pid in alarm) else []
+        alarm = wait_for(alarm_hurried)
         assert alarm and all(nice_of(pid) == ALARM_NICE for pid in alarm)
         for pid in alarm if AUTOGROUP else []:  # its own scheduling group, at its nice
             assert autogroup_of(pid) != autogroup_of(daemon.process.pid)
