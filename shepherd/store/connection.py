@@ -295,19 +295,21 @@ class Database:
     def schema_version(self) -> int:
         return int(self.conn.pragma("user_version"))
 
-    def problem(self) -> str | None:
+    def problem(self, writing: bool = True) -> str | None:
         """Why this connection must not be touched now, or None.
 
         Checked before every transaction: the path must still name the file we
-        opened, and the database and its WAL must be writable (a write that fails
-        is an error SQLite returns, never a fault: there is no mapped ``-shm``).
+        opened, and (``writing``) the database and its WAL must be writable (a write
+        that fails is an error SQLite returns, never a fault: there is no mapped
+        ``-shm``). Files that only cannot be written can still be read (review-9-s13
+        L4: reads, the audit check and a backup go on during such a fault).
         """
         if self.path is None:
             return None
         if files.identity(self.path) != self.identity:
             gone = not self.path.exists()
             return f"{self.path} was {'deleted' if gone else 'replaced'} while in use"
-        if self.readonly:
+        if self.readonly or not writing:
             return None
         return self._unwritable_problem(self.path)
 
