@@ -2609,18 +2609,21 @@ class Daemon:
         return await self._read(lambda store: store.audit_page(flt, limit, before))
 
     async def verify_audit(self) -> VerifyResult:
+        """From the store as it can be read: files that only cannot be written are checked."""
         try:
             return await self.writer.verify()
         except StoreAway as exc:
-            raise StoreUnreadable(str(exc)) from None
+            raise StoreUnreadable(str(exc), "The audit trail cannot be checked just now"
+                                  ) from None
 
     async def backup(self, target: Path) -> VerifyResult:
+        """A copy of the store as it can be read: most wanted while it cannot be written."""
         try:
             return await self.writer.maintain(lambda store: store.backup(target))
         except StoreAway as exc:
-            raise StoreUnreadable(str(exc)) from None
-        except StoreError as exc:  # the target exists
-            raise CommandError(str(exc)) from None
+            raise StoreUnreadable(str(exc), f"No backup was made in {target}") from None
+        except StoreError as exc:  # the target exists, or cannot be written
+            raise CommandError(f"No backup was made: {exc}") from None
 
     async def usage_history(self, days: int, user: str | None) -> list[UserDay]:
         now = self.now()

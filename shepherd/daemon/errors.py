@@ -79,10 +79,11 @@ class NothingChanged(CommandError):
 
 
 class StoreUnreadable(CommandError):
-    """A read the store cannot answer now."""
+    """A read the store cannot answer now (``lead``: what could not be done, when that is
+    more than a read: the audit check, a backup, which also write a copy)."""
 
-    def __init__(self, problem: str) -> None:
-        super().__init__(f"The store cannot be read just now: {problem}")
+    def __init__(self, problem: str, lead: str = "The store cannot be read just now") -> None:
+        super().__init__(f"{lead}: {problem}")
 
 
 class TooManyRequests(CommandError):

@@ -3,10 +3,14 @@
 Two daemons on one state directory would both recover and charge the same
 sessions (the instance id is the state directory's); two on one socket would
 leave the first running unreachable. So before anything is read or recovered
-the daemon takes an exclusive ``flock`` on ``<state>/daemon.lock`` and on
-``<socket>.lock`` beside its socket, writes its pid into each, and keeps both
-open until it exits (the kernel releases them when it dies, ``kill -9``
-included; the files are close-on-exec, so no session program inherits them).
+the daemon takes an exclusive ``flock`` on the state directory itself (opened
+read-only: it needs no block of the disk, so a first start on a disk with no
+byte free still starts and fails closed, review-9-s13 L6), on
+``<state>/daemon.lock`` (what older daemons lock) and on ``<socket>.lock``
+beside its socket, writes its pid into each file when the disk takes it (a full
+disk leaves a file empty, or not made: the pid is only for the words), and keeps
+them open until it exits (the kernel releases them when it dies, ``kill -9``
+included; they are close-on-exec, so no session program inherits them).
 A socket file is replaced only when nothing answers on it: a daemon of an
 older version (no lock) or any other program listening there is left alone.
 """
@@ -31,6 +35,12 @@ class CannotStart(Exception):
     taken at all); the message says which, in a sentence."""
 
 
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # a full disk (or quota): nothing new written
+# A file system that cannot flock a directory opened read-only (NFS emulates flock with
+# byte-range locks, which want a file open to write): the lock file alone, as before.
+NO_DIRECTORY_LOCK = (errno.EBADF, errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP)
+
+
 def _holder(fd: int) -> str:
     """`` (pid N)`` of the daemon that wrote the lock file, when it says; else ``""``."""
     with contextlib.suppress(OSError, ValueError):
@@ -39,20 +49,64 @@ def _holder(fd: int) -> str:
     return ""
 
 
-def _take(path: Path, what: str) -> int:
-    """The lock file's fd, locked and holding our pid; ``CannotStart`` when taken."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+def _holder_of(path: Path) -> str:
+    """``_holder`` of a lock file by its path (``""`` when it cannot be read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    try:
+        return _holder(fd)
+    finally:
+        os.close(fd)
+
+
+def _taken(what: str, holder: str) -> CannotStart:
+    return CannotStart(f"another Shepherd daemon{holder} is running on {what}; "
+                       "stop it first, or give this one its own")
+
+
+def _take_directory(state_dir: Path, what: str) -> int | None:
+    """The state directory's fd, flock'ed (no block of the disk needed); ``CannotStart``
+    when another daemon holds it; None where a directory cannot be locked."""
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise _taken(what, _holder_of(state_dir / STATE_LOCK)) from None
+        if exc.errno in NO_DIRECTORY_LOCK:
+            return None
+        raise
+    return fd
+
+
+def _take(path: Path, what: str, optional: bool = False) -> int | None:
+    """The lock file's fd, locked and holding our pid when the disk takes it;
+    ``CannotStart`` when taken. ``optional``: a file that cannot be made for want of
+    room is done without (None): the state directory's own lock is held."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if optional and exc.errno in NO_ROOM:
+            return None  # not there, so no older daemon holds it either
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         holder = _holder(fd)
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise CannotStart(f"another Shepherd daemon{holder} is running on {what}; "
-                              "stop it first, or give this one its own") from None
+            raise _taken(what, holder) from None
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:  # no room for the pid: the lock holds all the same
+        if exc.errno not in NO_ROOM:
+            os.close(fd)
+            raise
     return fd
 
 
@@ -81,14 +135,17 @@ class Exclusive:
         held = cls()
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
-            held.fds.append(_take(state_dir / STATE_LOCK, f"the state directory {state_dir}"))
+            what = f"the state directory {state_dir}"
+            directory = _take_directory(state_dir, what)
+            held.keep(directory)
+            held.keep(_take(state_dir / STATE_LOCK, what, optional=directory is not None))
             socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             # Checked again now it exists: another may have made it since start-up's check.
             unsafe = socket_directory_problem(socket_path)
             if unsafe is not None:
                 raise CannotStart(unsafe)
-            held.fds.append(_take(socket_path.with_name(socket_path.name + ".lock"),
-                                  f"the socket {socket_path}"))
+            held.keep(_take(socket_path.with_name(socket_path.name + ".lock"),
+                            f"the socket {socket_path}"))
             if _answers(socket_path):
                 raise CannotStart(f"a program answers on the socket {socket_path} (a Shepherd "
                                   "daemon of another version?); stop it first, or give this "
@@ -103,6 +160,10 @@ class Exclusive:
             held.release()
             raise
         return held
+
+    def keep(self, fd: int | None) -> None:
+        if fd is not None:
+            self.fds.append(fd)
 
     def release(self) -> None:
         for fd in self.fds:

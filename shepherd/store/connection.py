@@ -100,6 +100,18 @@ def held_by_daemon(path: Path) -> str:
             "copy with `shepherd store backup COPY` and read the copy with --db COPY")
 
 
+def _unmake(path: Path) -> None:
+    """The files of a first store this open made and could not fill (a disk with no byte
+    free: SQLite makes the file, then cannot write its first page), removed: the next open
+    makes the store afresh, rather than find an empty file and set it aside as a damaged
+    store whose books are lost (review-9-s13 L6). Only files still empty: never data."""
+    for part in (path, *(files.side_file(path, suffix) for suffix in files.SIDE_SUFFIXES),
+                 files.side_file(path, "-journal")):
+        with contextlib.suppress(OSError):
+            if part.stat().st_size == 0:
+                part.unlink()
+
+
 class Database:
     """One apsw connection with Shepherd's pragmas and transaction discipline."""
 
@@ -213,6 +225,7 @@ class Database:
                            or cls._deep_problem(path, force=True, tables=salvage.BOOKS))
             if problem is not None:
                 recovery = files.move_aside(path, problem)
+        made = recovery is None and not path.exists()  # a first store, made by this open
         db = cls(cls._connect(path), path)
         try:
             db._configure()
@@ -229,6 +242,8 @@ class Database:
                 recovery = db._take_from(recovery, readable=True)
         except BaseException:
             db.conn.close()
+            if made:
+                _unmake(path)
             raise
         db.identity = files.identity(path)
         files.marker(path).unlink(missing_ok=True)  # a crash from now on is an unclean shutdown
@@ -295,19 +310,21 @@ class Database:
     def schema_version(self) -> int:
         return int(self.conn.pragma("user_version"))
 
-    def problem(self) -> str | None:
+    def problem(self, writing: bool = True) -> str | None:
         """Why this connection must not be touched now, or None.
 
         Checked before every transaction: the path must still name the file we
-        opened, and the database and its WAL must be writable (a write that fails
-        is an error SQLite returns, never a fault: there is no mapped ``-shm``).
+        opened, and (``writing``) the database and its WAL must be writable (a write
+        that fails is an error SQLite returns, never a fault: there is no mapped
+        ``-shm``). Files that only cannot be written can still be read (review-9-s13
+        L4: reads, the audit check and a backup go on during such a fault).
         """
         if self.path is None:
             return None
         if files.identity(self.path) != self.identity:
             gone = not self.path.exists()
             return f"{self.path} was {'deleted' if gone else 'replaced'} while in use"
-        if self.readonly:
+        if self.readonly or not writing:
             return None
         return self._unwritable_problem(self.path)
 

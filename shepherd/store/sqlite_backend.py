@@ -196,11 +196,12 @@ class SqliteBackend:
                                + "; ".join(problems) + ")")
 
     def side(self, store: StateStore | None, write: bool) -> StateStore:
-        # Reads go on while writes fail (a lock, a full disk); not while the files are wrong.
+        # Reads go on while writes fail (a lock, a full disk, files that cannot be written);
+        # not while the files are wrong.
         if self.path is None or store is None:
             raise StoreUnavailable("the store is not open")
         assert isinstance(store, Store)
-        problem = store.db.problem()
+        problem = store.db.problem(writing=write)
         if problem is not None:
             raise StoreUnavailable(problem)
         return _small_cache(Store(Database.attach(self.path, readonly=not write)))

@@ -9,6 +9,7 @@ a clean end settles the lease exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +40,10 @@ from shepherd.store.protocol import (
 
 log = logging.getLogger(__name__)
 
+# What a copy's own file meets (its directory closed or read-only, its disk full), not the
+# store's: the store is only read for a copy.
+COPY_NOT_WRITTEN = (apsw.CantOpenError, apsw.FullError, apsw.ReadOnlyError,
+                    apsw.PermissionsError)
 LEASE_S = 1.0
 
 __all__ = ["LEASE_S", "Accounting", "Checkpoint", "SnapshotRow", "Store", "TimeRequest",
@@ -584,15 +589,21 @@ class Store:
         target = Path(target)
         if target.exists():
             raise StoreError(f"{target} already exists; choose a new file name")
-        dest = apsw.Connection(str(target))
         try:
-            if not durable:
-                dest.pragma("synchronous", "OFF")
-            with dest.backup("main", self.db.conn, "main") as job:
-                while not job.done:
-                    job.step(1024)
-        finally:
-            dest.close()
+            dest = apsw.Connection(str(target))
+            try:
+                if not durable:
+                    dest.pragma("synchronous", "OFF")
+                with dest.backup("main", self.db.conn, "main") as job:
+                    while not job.done:
+                        job.step(1024)
+            finally:
+                dest.close()
+        except COPY_NOT_WRITTEN as exc:  # the copy's own file: never the store's fault
+            for part in (target, Path(f"{target}-journal")):  # not there before: ours
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
+            raise StoreError(f"{target} could not be written ({exc})") from None
 
     def backup(self, target: Path | str) -> audit_log.VerifyResult:
         """Online copy (``copy_to``); the copy is opened and verified."""

@@ -306,15 +306,21 @@ class StoreWriter:
         command = self.backend.verify_command()
         if command is None:
             return await self.maintain(lambda store: store.verify_audit())
-        if self._store is not None and (problem := self.backend.problem(self._store)):
-            raise StoreUnavailable(problem)
-        place: Path | None = None
+        place: Path | None = None  # (a store that cannot be read: ``maintain`` says so)
         try:
             if self.path is not None:
-                place = Path(await asyncio.to_thread(
-                    tempfile.mkdtemp, prefix=self._verify_prefix, dir=self.path.parent))
+                try:
+                    place = Path(await asyncio.to_thread(
+                        tempfile.mkdtemp, prefix=self._verify_prefix, dir=self.path.parent))
+                except OSError as exc:  # a full disk: said, not an internal error
+                    raise StoreUnavailable(f"no copy of the store can be made beside it to "
+                                           f"check ({exc.strerror})") from None
                 copy = place / self.path.name
-                await self.maintain(lambda store: _sqlite(store).copy_to(copy, durable=False))
+                try:
+                    await self.maintain(lambda store: _sqlite(store).copy_to(copy,
+                                                                             durable=False))
+                except StoreError as exc:  # no room beside the store for the copy
+                    raise StoreUnavailable(f"the copy it is checked on: {exc}") from None
                 command = verify_job_command(copy)
             # subprocess.run on a thread: it waits for its own child even if a subreaper
             # reaped it first (asyncio's child watchers would not).

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from shepherd.daemon.exclusive import CannotStart, Exclusive
-from shepherd.ipc.protocol import FORBIDDEN
+from shepherd.ipc.protocol import FORBIDDEN, INVALID_PARAMS
 from tests.daemon.conftest import policy
 from tests.reliability.conftest import ROOT_ONLY
 
@@ -102,14 +102,18 @@ def test_a_child_cannot_see_stop_or_speak_for_another_child(shared: Any) -> None
     other = shared.call("launch", entry="nap", user="daemon")["session_id"]
     asked = shared.call("request_time", entry="nap", user="daemon", duration="30m")
     calls: list[tuple[str, dict[str, Any]]] = [
+        # Claims in parameters no method takes are refused outright (review-9-s13 L5).
         ("hello", {"role": "admin", "user": "daemon"}),
         ("status", {"user": "daemon"}),
+        ("health", {"user": "daemon"}),
+        ("hello", {}),
+        ("status", {}),
         ("stop", {"session_id": other}),
         ("stop", {"session_id": other + 1000}),  # one that does not exist: the same answer
         ("stop", {"user": "daemon"}),
         ("launch", {"entry": "nap", "user": "daemon"}),
         ("request_time", {"entry": "nap", "user": "daemon", "duration": "1h"}),
-        ("health", {"user": "daemon"}),
+        ("health", {}),
         ("launch", {"entry": "nap"}),  # its own: its events must reach it
     ]
     listener = subprocess.Popen(
@@ -121,7 +125,10 @@ def test_a_child_cannot_see_stop_or_speak_for_another_child(shared: Any) -> None
     shared.call("request.answer", request_id=asked["request_id"], answer="approve")
     shared.call("stop", session_id=other)
     events = json.loads(listener.communicate(timeout=60)[0])
-    hello, status, stop, stop_none, stop_all, launch, request, health, own = answers
+    *claims, hello, status, stop, stop_none, stop_all, launch, request, health, own = answers
+    for claim in claims:
+        assert claim["error"]["code"] == INVALID_PARAMS, claim
+        assert "daemon" not in claim["error"]["message"], claim
     assert hello["result"]["role"] == "child" and hello["result"]["name"] == "nobody"
     assert [u["name"] for u in status["result"]["users"]] == ["nobody"]
     assert status["result"]["sessions"] == []
