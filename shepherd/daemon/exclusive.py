@@ -85,13 +85,22 @@ def _take_directory(state_dir: Path, what: str) -> int | None:
 def _take(path: Path, what: str, optional: bool = False) -> int | None:
     """The lock file's fd, locked and holding our pid when the disk takes it;
     ``CannotStart`` when taken. ``optional``: a file that cannot be made for want of
-    room is done without (None): the state directory's own lock is held."""
+    room is done without (None): the state directory's own lock is held. On a file
+    system gone read-only (review-9-s14 H1: ext4 after a disk error) the file is locked
+    as it is, opened to read (``flock`` needs no write), without our pid."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
-        if optional and exc.errno in NO_ROOM:
-            return None  # not there, so no older daemon holds it either
-        raise
+        if exc.errno != errno.EROFS:
+            if optional and exc.errno in NO_ROOM:
+                return None  # not there, so no older daemon holds it either
+            raise
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            if optional:
+                return None  # not there, so no older daemon holds it either
+            raise exc from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -103,8 +112,8 @@ def _take(path: Path, what: str, optional: bool = False) -> int | None:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    except OSError as exc:  # no room for the pid: the lock holds all the same
-        if exc.errno not in NO_ROOM:
+    except OSError as exc:  # no room for the pid (or read-only): the lock holds all the same
+        if exc.errno not in (*NO_ROOM, errno.EBADF, errno.EINVAL, errno.EROFS):
             os.close(fd)
             raise
     return fd

@@ -1039,3 +1039,49 @@ def test_what_was_kept_is_counted_at_a_start_on_a_faulty_store_as_the_store_will
     d.start()
     stored = read_store(d, game_usage)
     assert abs(shown - stored) < 0.01, (shown, stored)
+
+
+def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
+        tmpfs_daemon: Any) -> None:
+    """Review-9-s14 H1: the state directory's file system remounted read-only while the
+    daemon was down after a crash (ext4 ``errors=remount-ro`` after a disk error): the
+    daemon must start, supervise the session left running from a copy of its books (in
+    the temporary directory, elsewhere), stop it at its deadline, and write it all once
+    the file system can be written again."""
+    d = tmpfs_daemon(SHORT.replace('max_run = "3s"', 'max_run = "8s"'))
+    ns = d.namespace
+    run = Run(d)
+    time.sleep(1.0)
+    d.kill9()
+    # (a read-only bind over it: a remount would wait for the files the programs, the
+    # alarm of the killed daemon, hold open to write; what opens the path anew sees it
+    # read-only, as the restarted daemon does after a remount)
+    remounted = ns.run("sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"',
+                       str(d.state))
+    assert remounted.returncode == 0, remounted.stderr
+    try:
+        d.start()
+        assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
+        assert "store_unavailable" in denied(d, "other")
+        wait_until(lambda: not d.call("status")["sessions"], 12,
+                   "the session to be stopped at its deadline on the read-only disk")
+        gone = time.monotonic() - run.asked
+    finally:
+        back = ns.run("umount", "-l", str(d.state))
+        assert back.returncode == 0, back.stderr
+
+    def launches() -> bool:  # (each launch tries the kept file again: at once, not a minute)
+        try:
+            other = d.call("launch", entry="other")["session_id"]
+        except RpcError:
+            return False
+        d.call("stop", session_id=other)
+        return True
+    wait_until(launches, 30, "launches to be allowed again")
+    wait_until(lambda: d.call("health")["ok"], 30, "the store to come back")
+    assert d.stop() == 0
+    d.start()
+    charged = read_store(d, game_usage)
+    assert 8.0 <= charged <= gone + 1.5, (charged, gone)
+    assert read_store(d, end_reasons)[run.session] == ["expired"]
+    assert d.call("audit.verify")["ok"]
