@@ -20,12 +20,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import socket
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shepherd.ipc.server import socket_directory_problem
+
+log = logging.getLogger(__name__)
 
 STATE_LOCK = "daemon.lock"
 
@@ -132,6 +136,22 @@ def _answers(path: Path) -> bool:
     return True
 
 
+def _private(state_dir: Path) -> None:
+    """The state directory is the daemon's alone (0700, as the shipped unit's
+    ``StateDirectoryMode=``), however it was started: the store in it holds every child's
+    history, and a child who could open it could hold a lock on it across a restart and
+    keep every launch denied (review-9-s14 M2). Said, never fatal, when it cannot be."""
+    try:
+        found = os.stat(state_dir)
+        if found.st_uid == os.geteuid() and found.st_mode & 0o077:
+            os.chmod(state_dir, stat.S_IMODE(found.st_mode) & 0o700)
+            log.warning("the state directory %s could be read by others (mode %o): it is "
+                        "the daemon's alone now (700)", state_dir, stat.S_IMODE(found.st_mode))
+    except OSError as exc:
+        log.warning("the state directory %s could not be made the daemon's alone: %s",
+                    state_dir, exc.strerror or exc)
+
+
 @dataclass
 class Exclusive:
     """The daemon's two locks; ``release`` at exit (or let the kernel do it)."""
@@ -143,7 +163,8 @@ class Exclusive:
         """Lock the state directory, then the socket, and clear a stale socket file."""
         held = cls()
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private(state_dir)
             what = f"the state directory {state_dir}"
             directory = _take_directory(state_dir, what)
             held.keep(directory)
