@@ -21,6 +21,7 @@ file, never opened any other way, so the writer's POSIX locks are never dropped.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -52,8 +53,9 @@ MOVED_UNHEALED = "the store file is gone and could not be recreated: "
 # default is 2,000 KiB each). The books are a few pages, read at start and then held in
 # memory by the daemon; audit pages walk indexes; the operating system caches the file.
 CACHE_KIB = 512
-PICTURE_PREFIX = ".picture-"  # + the store's name: a copy read while the store cannot
-# be opened (``SqliteBackend.picture``), removed afterwards (and at the next start)
+PICTURE_PREFIX = ".picture-"  # a copy read while the store cannot be opened
+# (``SqliteBackend.picture``), removed afterwards, and at the next start wherever it was
+# made (``picture_places``: a kill during the read leaves it)
 
 
 def _small_cache(store: Store) -> Store:
@@ -160,14 +162,11 @@ class SqliteBackend:
         if self.path is None:
             raise StoreUnavailable("the store is in memory")
         problems: list[str] = []
-        # Beside the store, else in the temporary directory ($TMPDIR as given: not
-        # ``tempfile``'s own choice, which would go on to the working directory).
-        temporary = Path(os.environ.get("TMPDIR") or "/tmp")
-        for where in dict.fromkeys([self.path.parent, temporary]):
+        prefix = picture_prefix(self.path)
+        for where in picture_places(self.path):
             place: Path | None = None
             try:
-                place = Path(tempfile.mkdtemp(prefix=f"{PICTURE_PREFIX}{self.path.name}-",
-                                              dir=where))
+                place = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
                 copy = place / self.path.name
                 # The WAL first: a checkpoint between the two copies leaves the file's
                 # copy newer, and the WAL's frames the same pages again. (Two checkpoints
@@ -340,6 +339,20 @@ def _check_copy(copy: apsw.Connection) -> None:
         raise StoreError(f"the copy has schema version {version}, not {SCHEMA_VERSION}")
     if not copy.execute("SELECT 1 FROM audit LIMIT 1").get:
         raise StoreError("the copy holds no audit trail")
+
+
+def picture_places(path: Path) -> list[Path]:
+    """Where a copy of the store at ``path`` is made to be read: beside it, else in the
+    temporary directory ($TMPDIR as given: not ``tempfile``'s own choice, which would go
+    on to the working directory)."""
+    return list(dict.fromkeys([path.parent, Path(os.environ.get("TMPDIR") or "/tmp")]))
+
+
+def picture_prefix(path: Path) -> str:
+    """The name a copy of this store's directory begins with: its own (another store's
+    copies in a shared temporary directory are never taken for it)."""
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    return f"{PICTURE_PREFIX}{path.name}-{digest}-"
 
 
 def verify_job_command(path: Path) -> list[str]:

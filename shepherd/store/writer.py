@@ -63,7 +63,12 @@ from typing import Any, TypeVar
 from shepherd.store.audit import VerifyResult
 from shepherd.store.connection import StoreError, StoreUnavailable, StoreVersionError
 from shepherd.store.protocol import Books, StateStore, StoreBackend
-from shepherd.store.sqlite_backend import PICTURE_PREFIX, SqliteBackend, verify_job_command
+from shepherd.store.sqlite_backend import (
+    SqliteBackend,
+    picture_places,
+    picture_prefix,
+    verify_job_command,
+)
 from shepherd.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -147,8 +152,10 @@ class StoreWriter:
         """Start the thread and open the store once; True when it is usable."""
         self._loop = asyncio.get_running_loop()
         if self.path is not None:  # copies an audit check left behind when we crashed
+            prefix = picture_prefix(self.path)  # (left by a kill during a read)
             stale_copies = [*self.path.parent.glob(f"{self._verify_prefix}*"),
-                            *self.path.parent.glob(f"{PICTURE_PREFIX}{self.path.name}-*")]
+                            *(stale for place in picture_places(self.path)
+                              for stale in place.glob(f"{prefix}*"))]
             for stale in stale_copies:
                 await asyncio.to_thread(shutil.rmtree, stale, True)
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
