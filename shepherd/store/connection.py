@@ -227,6 +227,14 @@ class Database:
                 recovery = files.move_aside(path, problem)
         made = recovery is None and not path.exists()  # a first store, made by this open
         db = cls(cls._connect(path), path)
+        if db.conn.readonly("main"):
+            # SQLite's silent fallback when the file may not be opened to write although
+            # its mode allows it (append-only, a security module): such a connection never
+            # writes, so it is not kept (review-9-s14 M3); opened again when it can be.
+            db.conn.close()
+            raise StoreUnavailable(f"{path}: the store file cannot be opened to write "
+                                   "(append-only or refused by the system); fix it and the "
+                                   "store comes back")
         try:
             db._configure()
             db._migrate()

@@ -1085,3 +1085,29 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
     assert 8.0 <= charged <= gone + 1.5, (charged, gone)
     assert read_store(d, end_reasons)[run.session] == ["expired"]
     assert d.call("audit.verify")["ok"]
+
+
+def test_a_store_sqlite_could_open_only_to_read_heals_when_it_can_be_written(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """Review-9-s14 M3: a store file that may be written by its mode but not opened to
+    write (append-only, ``chattr +a``; a security module) is opened by SQLite read-only
+    without a word: the daemon must take that as a fault, and heal once it can be
+    written, not keep the read-only connection (launches denied until a restart)."""
+    d = far_daemon_factory(GAME)
+    run = Run(d)
+    time.sleep(1.0)
+    d.kill9()
+    db = d.state / "shepherd.db"
+    subprocess.run(["chattr", "+a", str(db)], check=True)
+    try:
+        d.start()
+        assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
+        assert not d.call("health")["ok"]
+        assert "store_unavailable" in denied(d, "other")
+    finally:
+        subprocess.run(["chattr", "-a", str(db)], check=True)
+    wait_until(lambda: d.call("health")["ok"], 20, "the store to come back")
+    other = d.call("launch", entry="other")["session_id"]
+    d.call("stop", session_id=other)
+    ran = run.stop()
+    restart_and_check(d, ran, sessions=None)
