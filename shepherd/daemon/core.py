@@ -878,14 +878,18 @@ class Daemon:
             this_boot = snap.boot_id == self.boot_id
             stopped_at = stops.get(snap.session_id, seen[snap.session_id])
             noted = None
+            unread = False  # stopped by this daemon at start, its books unreadable
             if this_boot and not alive and snap.session_id not in stops:
                 # (a program the sweep stopped ran until then, whatever was noted)
+                unread = snap.session_id in self._stopped_unread
                 noted = self._noted_end(snap.session_id, seen[snap.session_id])
                 stopped_at = noted or stopped_at
             ended = self.engine.end_recovered(
                 session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
             self._close_recovered(stopped_at if this_boot else now, ended, alive,
-                                  settle_lease=this_boot, end_noted=noted is not None)
+                                  settle_lease=this_boot,
+                                  end_noted=noted is not None and not unread,
+                                  stopped_unread=unread and noted is not None)
             log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
                         snap.session_id, snap.user, snap.entry,
                         " (still running: stopped)" if alive else "", ended.charged_s)
@@ -906,13 +910,18 @@ class Daemon:
         return Instant(seen.wall - timedelta(seconds=seen.mono - mono), mono)
 
     def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
-                         settle_lease: bool, end_noted: bool = False) -> None:
+                         settle_lease: bool, end_noted: bool = False,
+                         stopped_unread: bool = False) -> None:
         """Into the store: charged up to ``at`` in this boot (lease settled), else as it
         stands (the lease stands in for the time since the last checkpoint).
-        ``end_noted``: ``at`` is when the alarm saw its programs gone (``_noted_end``)."""
+        ``end_noted``: ``at`` is when the alarm saw its programs gone (``_noted_end``);
+        ``stopped_unread``: when this daemon stopped them, its books unreadable at start
+        (``_books_as_written``)."""
         data: dict[str, object] = {"processes_alive": alive}
         if end_noted:
             data["end_noted_while_down"] = True
+        if stopped_unread:
+            data["stopped_while_store_unreadable"] = True
         self._end_record(at, ended, "shepherd", settle_lease=settle_lease, audit_data=data)
 
     def _account(self, user: str) -> Account:

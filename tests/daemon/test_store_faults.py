@@ -1006,8 +1006,13 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     assert d.stop() == 0
     d.start()
     charged = read_store(d, game_usage)
-    assert 1.0 <= charged <= stopped + 1.5, (charged, stopped)  # to its last checkpoint
+    assert 1.0 <= charged <= stopped + 1.5, (charged, stopped)  # to that stop
     assert read_store(d, end_reasons) == {run.session: ["recovered_after_crash"]}
+    [said] = read_store(d, lambda store: [
+        json.loads(str(data)) for (data,) in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'session_ended'")])
+    assert said.get("stopped_while_store_unreadable") is True, said  # not "seen to end"
+    assert "end_noted_while_down" not in said, said
     assert d.call("audit.verify")["ok"]
 
 
