@@ -139,10 +139,15 @@ def _warnings_beside_errors(raw: dict[str, Any], errors: list[Problem],
         if not isinstance(items, list):
             continue
         kept[key] = [i for i in range(len(items)) if (key, i) not in broken]
-    dropped = {item.get("id") for i, item in _items(raw, "entries") if ("entries", i) in broken}
+    dropped = {str(item.get("id")) for i, item in _items(raw, "entries")
+               if ("entries", i) in broken}
+
+    def of_dropped(group: object) -> bool:
+        members = group.get("entries") if isinstance(group, dict) else None
+        return isinstance(members, list) and any(str(m) in dropped for m in members)
+
     if "groups" in kept:
-        kept["groups"] = [i for i in kept["groups"] if not dropped.intersection(
-            raw["groups"][i].get("entries") or ())]
+        kept["groups"] = [i for i in kept["groups"] if not of_dropped(raw["groups"][i])]
     for key, indices in kept.items():
         pruned[key] = [raw[key][i] for i in indices]
     try:

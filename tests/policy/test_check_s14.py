@@ -76,3 +76,9 @@ def test_a_group_with_a_member_open_every_day_uses_every_quota() -> None:
             '\n[[groups]]\nid = "games"\nentries = ["tux", "pac"]\n'
             'daily_quota = { weekdays = "2h", weekends = "3h" }\n')
     assert found(text) == [], found(text)
+
+
+def test_a_broken_entry_whose_id_is_not_a_string_does_not_break_the_check() -> None:
+    text = (USERS + OVERNIGHT + '\n[[entries]]\nid = [1]\ncommand = ["sh"]\n'
+            '\n[[groups]]\nid = "g"\nentries = ["tux"]\n')
+    assert "warning" in [p[0] for p in found(text)], found(text)
