@@ -194,6 +194,9 @@ def _table(rows: Sequence[Sequence[str]], indent: str, width: int | None = None)
         lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
     if width is None or all(len(line) <= width for line in lines):
         return lines
+    columns = _wrapped_columns(rows, widths, indent, width)
+    if columns is not None:
+        return columns
     lines = []
     under = indent + "  "  # what follows a row's first line
     for row in rows:
@@ -207,6 +210,39 @@ def _table(rows: Sequence[Sequence[str]], indent: str, width: int | None = None)
             lines.append(head.rstrip())
         for cell in said:
             lines += _fold(cell, width, under, under)
+    return lines
+
+
+_NARROWEST = 16  # a wrapped column narrower than this reads badly: the rest goes under
+
+
+def _wrapped_columns(rows: Sequence[Sequence[str]], widths: list[int], indent: str,
+                     width: int) -> list[str] | None:
+    """The rows in their columns, label and state whole, the columns after them (time
+    today, detail) each wrapped between words under its own column within ``width``;
+    None when they cannot be so narrow (see ``_NARROWEST``) or a word is too long."""
+    fixed, flexible = widths[:2], widths[2:]
+    room = width - len(indent) - sum(fixed) - 2 * (len(widths) - 1)
+    if not flexible or room < _NARROWEST * len(flexible):
+        return None
+    # each column as wide as it needs, the widest cut to what the others leave it
+    given = [0] * len(flexible)
+    order = sorted(range(len(flexible)), key=lambda i: flexible[i])
+    for n, i in enumerate(order):
+        given[i] = min(flexible[i], room // (len(order) - n))
+        room -= given[i]
+    lines = []
+    for row in rows:
+        cells = [textwrap.wrap(cell, w, break_long_words=False, break_on_hyphens=False)
+                 or [""] for cell, w in zip(row[2:], given, strict=False)]
+        for k in range(max(len(cell) for cell in cells)):
+            head = row[:2] if k == 0 else ["", ""]
+            parts = [*(c.ljust(w) for c, w in zip(head, fixed, strict=False)),
+                     *(c[k].ljust(w) if k < len(c) else " " * w
+                       for c, w in zip(cells, given, strict=False))]
+            lines.append((indent + "  ".join(parts)).rstrip())
+    if any(len(line) > width for line in lines):
+        return None  # a word longer than its column
     return lines
 
 

@@ -110,10 +110,59 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
     if policy is not None:
         problems.extend(_limit_warnings(policy, lines))
         problems.extend(_running_while_paused(policy, lines))
+    elif any(p.severity == "error" for p in problems):
+        problems.extend(_warnings_beside_errors(raw, problems, lines))
     problems.sort(key=lambda p: (p.line, p.severity != "error"))
     if any(p.severity == "error" for p in problems):
         policy = None
     return CheckResult(policy, problems, lines)
+
+
+_LISTS = ("users", "entries", "groups")
+
+
+def _warnings_beside_errors(raw: dict[str, Any], errors: list[Problem],
+                            lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """The warnings of what could be checked (SPEC §2: all problems at once): the policy
+    without the users, entries and groups that have errors (and without the groups of
+    a dropped entry, which cannot be judged without it), each warning at its place in
+    the file. Errors elsewhere (a broken ``[supervisor]``): no warnings."""
+    kept: dict[str, list[int]] = {}
+    broken = {(p.path[0], p.path[1]) for p in errors if p.severity == "error"
+              and len(p.path) >= 2 and p.path[0] in _LISTS and isinstance(p.path[1], int)}
+    if any(p.severity == "error" and (len(p.path) < 2 or p.path[0] not in _LISTS)
+           for p in errors):
+        return []
+    pruned = dict(raw)
+    for key in _LISTS:
+        items = raw.get(key)
+        if not isinstance(items, list):
+            continue
+        kept[key] = [i for i in range(len(items)) if (key, i) not in broken]
+    dropped = {str(item.get("id")) for i, item in _items(raw, "entries")
+               if ("entries", i) in broken}
+
+    def of_dropped(group: object) -> bool:
+        members = group.get("entries") if isinstance(group, dict) else None
+        return isinstance(members, list) and any(str(m) in dropped for m in members)
+
+    if "groups" in kept:
+        kept["groups"] = [i for i in kept["groups"] if not of_dropped(raw["groups"][i])]
+    for key, indices in kept.items():
+        pruned[key] = [raw[key][i] for i in indices]
+    try:
+        policy = Policy.model_validate(pruned)
+    except ValidationError:
+        return []  # what is left still fails together: nothing more can be said
+
+    def placed(problem: Problem) -> Problem:
+        path = problem.path
+        if len(path) >= 2 and path[0] in kept and isinstance(path[1], int):
+            path = (path[0], kept[str(path[0])][path[1]], *path[2:])
+        return Problem(path, find_line(lines, path), problem.message, problem.severity)
+
+    return [placed(p) for p in [*_limit_warnings(policy, lines),
+                                *_running_while_paused(policy, lines)]]
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -423,12 +472,15 @@ def _overnight_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int
         for w_index, window in enumerate(entry.windows):
             if window.end >= window.start or window.end == 0:
                 continue  # same-day, or "until midnight"
+            # Unlikely: a window longer than half a day (on every day it runs: a
+            # 23-hour Saturday is as much a slip as a Tuesday's), or a shorter one that
+            # ends on a school morning (on those nights only).
             long = window.length_minutes > _LONG_NIGHT_MINUTES
             school = window.days & _SCHOOL_NIGHTS
             if not long and not school:
                 continue  # a Friday or Saturday late night is plainly meant
-            why = (f"on school nights ({_day_list(school)})" if school
-                   else f"on {_day_list(window.days)}")
+            why = (f"on {_day_list(window.days)}" if long
+                   else f"on school nights ({_day_list(school)})")
             path: tuple[PathPart, ...] = ("entries", index, "windows", w_index, "end")
             problems.append(Problem(path, find_line(lines, path), (
                 f"end {_clock(window.end)} is before start {_clock(window.start)}, so this "
@@ -477,29 +529,48 @@ def _running_while_paused(policy: Policy,
 
 def _quota_without_windows(policy: Policy,
                            lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
-    """A quota set for days on which none of the entry's windows ever opens."""
+    """A quota set for days on which none of the entry's windows ever opens, or none of
+    a group's entries' windows: one rule for both."""
+    day_start = policy.supervisor.day_starts_at
     problems = []
     for index, entry in enumerate(policy.entries):
-        quota = entry.limits.daily_quota
-        if quota is None or quota.single is not None or not entry.windows:
+        problems += _unused_quota(("entries", index, "limits", "daily_quota"),
+                                  entry.limits.daily_quota, [entry], day_start, lines)
+    for index, group in enumerate(policy.groups):
+        members = [e for e in (policy.entry(i) for i in dict.fromkeys(group.entries))
+                   if e is not None]
+        problems += _unused_quota(("groups", index, "daily_quota"), group.daily_quota,
+                                  members, day_start, lines)
+    return problems
+
+
+def _unused_quota(base: tuple[PathPart, ...], quota: QuotaSchedule | None,
+                  entries: list[Entry], day_start: int,
+                  lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    if quota is None or quota.single is not None or not entries:
+        return []
+    open_days: set[int] = set()
+    for entry in entries:
+        open_days |= _open_days(entry, day_start)
+    problems = []
+    for key in ("weekdays", "weekends", *DAY_NAMES):
+        value = getattr(quota, key)
+        if not value:
             continue
-        open_days = _open_days(entry, policy.supervisor.day_starts_at)
-        for key in ("weekdays", "weekends", *DAY_NAMES):
-            value = getattr(quota, key)
-            if not value:
-                continue
-            if key == "weekdays":
-                decided = {d for d in WEEKDAYS if getattr(quota, DAY_NAMES[d]) is None}
-            elif key == "weekends":
-                decided = {d for d in WEEKENDS if getattr(quota, DAY_NAMES[d]) is None}
-            else:
-                decided = {DAY_NAMES.index(key)}
-            if decided and open_days.isdisjoint(decided):
-                path: tuple[PathPart, ...] = ("entries", index, "limits", "daily_quota", key)
-                problems.append(Problem(path, find_line(lines, path), (
-                    f"{key} = {format_duration(value)} is never used: no window of "
-                    f"{entry.id!r} opens on {_day_list(decided)} (add a window for those "
-                    "days, or drop this quota)"), "warning"))
+        if key == "weekdays":
+            decided = {d for d in WEEKDAYS if getattr(quota, DAY_NAMES[d]) is None}
+        elif key == "weekends":
+            decided = {d for d in WEEKENDS if getattr(quota, DAY_NAMES[d]) is None}
+        else:
+            decided = {DAY_NAMES.index(key)}
+        if decided and open_days.isdisjoint(decided):
+            path = (*base, key)
+            ids = [repr(e.id) for e in entries]
+            names = " or ".join([", ".join(ids[:-1]), ids[-1]] if len(ids) > 1 else ids)
+            problems.append(Problem(path, find_line(lines, path), (
+                f"{key} = {format_duration(value)} is never used: no window of "
+                f"{names} opens on {_day_list(decided)} (add a window for those "
+                "days, or drop this quota)"), "warning"))
     return problems
 
 

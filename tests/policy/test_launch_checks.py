@@ -37,9 +37,12 @@ def test_an_overnight_window_on_school_nights_says_it_runs_past_midnight_and_how
     found = warnings(USERS + entry('{ days = "weekdays", start = "15:30", end = "09:00" }'))
     assert found == [
         "p.toml:9: entries[0].windows[0].end: warning: end 09:00 is before start 15:30, so "
-        "this window runs past midnight: 15:30 to 09:00 the next day, 17h30m long, on school "
-        "nights (mon, tue, wed, thu) (write an end after the start if it should close the "
-        "same day)"]
+        "this window runs past midnight: 15:30 to 09:00 the next day, 17h30m long, on mon, "
+        "tue, wed, thu, fri (write an end after the start if it should close the same day)"]
+    # Shorter, it is unlikely only where it ends on a school morning.
+    found = warnings(USERS + entry('{ days = "weekdays", start = "22:00", end = "01:00" }'))
+    assert len(found) == 1 and "3h long, on school nights (mon, tue, wed, thu) " in found[0], \
+        found
 
 
 def test_a_short_friday_late_night_is_plainly_meant_and_not_warned() -> None:
