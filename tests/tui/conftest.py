@@ -66,6 +66,18 @@ async def first_table(pilot: Pilot[Any], rows: int) -> Any:
     return pilot.app.screen.query(EntryTable).first()
 
 
+async def confirm_shown(pilot: Pilot[Any], *words: str) -> None:
+    """The confirmation dialog is up and shows ``words``. (It is drawn a frame after it is
+    pushed: reading its text as soon as it is the screen found it empty under load.)"""
+    from shepherd.tui.screens.confirm import ConfirmScreen
+
+    def shown() -> bool:
+        text = screen_text(pilot.app)
+        return (isinstance(pilot.app.screen, ConfirmScreen) and bool(text.strip())
+                and all(w in text for w in words))
+    await wait_for(pilot, shown, f"the question with {words}")
+
+
 def screen_text(app: Any) -> str:
     """What a person would read on the screen now, line by line (dialogs included)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -12,7 +12,15 @@ from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from shepherd.tui.widgets.session_list import SessionList
 from tests.daemon.conftest import ME, policy
-from tests.tui.conftest import clock_seconds, drive, nap, screen_text, shepherd_cli, wait_for
+from tests.tui.conftest import (
+    clock_seconds,
+    confirm_shown,
+    drive,
+    nap,
+    screen_text,
+    shepherd_cli,
+    wait_for,
+)
 
 NAP = nap('max_run = "10m", daily_quota = "20m", cooldown = "1h"')
 
@@ -36,7 +44,7 @@ def test_a_stop_question_counts_down_and_says_when_the_session_ended_meanwhile(
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         first = left_in_question(app)
         assert first is not None, screen_text(app)
         await wait_for(pilot, lambda: (left_in_question(app) or first) < first,
@@ -70,7 +78,7 @@ def test_ending_a_rest_says_what_still_holds_the_entry(daemon_factory: Any) -> N
         table = app.screen.query(EntryTable).first()
         table.focus()
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         text = screen_text(app)
         assert "can start again at once" not in text, text
         assert "used up" in text, text
@@ -97,7 +105,7 @@ def test_taking_back_more_than_is_left_says_it_ends_the_running_session(
         await pilot.press("g")
         await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("backspace", "backspace", "backspace", *"-30m", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         said = " ".join(screen_text(app).replace("█", " ").split())
         assert "Nap is running: this ends it now." in said, said
 
@@ -115,7 +123,7 @@ def test_a_request_answered_elsewhere_meanwhile_is_not_answered_twice(
         assert asked.returncode == 0, asked.stderr
         await wait_for(pilot, lambda: app.state.requests, "the request")
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         shown = screen_text(app)  # the note in its own box (review 11 s7 D1), as written
         assert "'s note" in shown and "please!" in shown and "please!”." not in shown
         request_id = app.state.requests[0]["id"]
@@ -174,7 +182,7 @@ def test_approving_for_a_locked_child_under_a_budget_says_both_before_and_after(
     async def scenario(pilot: Pilot[Any]) -> None:
         await wait_for(pilot, lambda: app.state.requests, "the request")
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         said = " ".join(screen_text(app).replace("█", " ").split())
         assert ("nobody is locked: the 15 minutes are given, but nobody can't use them "
                 "until you unlock them.") in said, said

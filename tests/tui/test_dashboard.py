@@ -25,6 +25,7 @@ from tests.tui.conftest import (
     NAP,
     cells,
     clock_seconds,
+    confirm_shown,
     drive,
     first_table,
     nap,
@@ -79,8 +80,7 @@ def test_granting_from_the_tui_moves_the_deadline_in_the_daemon(daemon_factory: 
         await pilot.press("g")
         await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("backspace", "backspace", "backspace", "2", "0", "m", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert f"Give {ME} 20 more minutes of Nap today?" in screen_text(app)
+        await confirm_shown(pilot, f"Give {ME} 20 more minutes of Nap today?")
         await pilot.press("y")
         await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1500,
                        "the deadline moved in the daemon")
@@ -101,8 +101,7 @@ def test_a_grant_can_take_time_back_and_says_so_first(daemon_factory: Any) -> No
         await pilot.press("g")
         await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("backspace", "backspace", "backspace", *"-4m", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert f"Take 4 minutes of Nap back from {ME} for today?" in screen_text(app)
+        await confirm_shown(pilot, f"Take 4 minutes of Nap back from {ME} for today?")
         await pilot.press("y")
         await wait_for(pilot, lambda: d.call("status")["users"][0]["entries"][0]
                        ["quota_today_s"] == 360, "today's Nap down to 6m")
@@ -125,7 +124,7 @@ def test_a_grant_for_the_week_says_so_first_and_the_daemon_keeps_it(
         await wait_for(pilot, lambda: "Write today, week or a time" in screen_text(app),
                        "the problem with 'soon'")
         await pilot.press(*["backspace"] * 4, *"week", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.question == (f"Give {ME} 15 more minutes of Nap this week, to use "
                                        "on any day until the week ends?")
@@ -155,8 +154,7 @@ def test_a_childs_request_appears_and_approving_it_reaches_the_daemon(
         assert "boss fight" in cells(requests, "note")[0]
         assert any("asks for 5m more of Nap" in str(n.message) for n in app._notifications)
         await pilot.press("a")  # two keys: approve, then yes
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert f"Give {ME} 5 more minutes of Nap today?" in screen_text(app)
+        await confirm_shown(pilot, f"Give {ME} 5 more minutes of Nap today?")
         assert "boss fight" in screen_text(app)
         await pilot.press("y")
         await wait_for(pilot, lambda: not d.call("requests"), "the request answered")
@@ -232,13 +230,11 @@ def test_lock_and_stop_from_the_keys_reach_the_daemon(daemon_factory: Any) -> No
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
         await pilot.press("s")  # the only session
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "Stop" in screen_text(app) and "Nap now?" in screen_text(app)
+        await confirm_shown(pilot, "Stop", "Nap now?")
         await pilot.press("y")
         await wait_for(pilot, lambda: not d.call("status")["sessions"], "the session stopped")
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert f"Lock {ME}?" in screen_text(app)
+        await confirm_shown(pilot, f"Lock {ME}?")
         await pilot.press("y")
         await wait_for(pilot, lambda: d.call("status")["users"][0]["locked"], "the lock")
         await wait_for(pilot, lambda: "LOCKED" in screen_text(app), "the lock on screen")
@@ -265,7 +261,7 @@ def test_a_rejected_reload_from_the_palette_shows_its_errors(daemon_factory: Any
 
         await wait_for(pilot, found, "the command found")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: app.state.status is not None
                        and app.state.status.get("policy_rejected"), "the rejection")
@@ -303,8 +299,7 @@ limits = { cooldown = "1h" }
         await pilot.press("e")  # the only session; 15m is offered
         await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "by 15m" in screen_text(app)
+        await confirm_shown(pilot, "by 15m")
         await pilot.press("y")
         await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1200,
                        "the session extended in the daemon")
@@ -312,8 +307,7 @@ limits = { cooldown = "1h" }
         table.focus()
         table.select_key("rest")
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "rest after Rest" in screen_text(app)
+        await confirm_shown(pilot, "rest after Rest")
         await pilot.press("y")
         await wait_for(pilot, lambda: next(e for e in d.call("status")["users"][0]["entries"]
                                            if e["id"] == "rest")["cooldown_until"] is None,
@@ -339,8 +333,7 @@ def test_a_childs_note_that_looks_like_markup_is_shown_as_written_and_ends_nothi
         await wait_for(pilot, lambda: any(note in str(n.message) for n in app._notifications),
                        "the notice, as written")
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert note in screen_text(app)
+        await confirm_shown(pilot, note)
         await pilot.press("y")
         await wait_for(pilot, lambda: not d.call("requests"), "the request answered")
 
@@ -388,7 +381,7 @@ def test_the_tui_asks_about_a_grant_in_the_words_shepherd_grant_answers_with(
         await pilot.press("g")
         await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("backspace", "backspace", "backspace", *"20m", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         assert "The naps budget still allows only 15 minutes today." in \
             " ".join(screen_text(app).split())
         assert d.call("status")["users"][0]["entries"][0]["quota_today_s"] == 600  # unchanged
@@ -432,7 +425,7 @@ def test_a_sixty_line_note_leaves_the_question_and_the_buttons_on_screen(
         requests = app.screen.query_one(RequestList)
         await wait_for(pilot, lambda: requests.row_count == 1, "the request")
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         await pilot.pause()
         text = screen_text(app)
         assert f"Give {ME} 5 more minutes of Nap today?" in text
@@ -467,7 +460,7 @@ limits = { max_run = "10m" }
         await pilot.press("e")
         await wait_for(pilot, lambda: "Extend" in screen_text(app), "the form")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         asked.append(" ".join(screen_text(app).replace("█", " ").split()))
         await pilot.press("y")
         await wait_for(pilot, lambda: d.call("status")["sessions"][0]["remaining_s"] > 1200,
@@ -496,7 +489,7 @@ def question_over_the_session(d: Any, key: str) -> str:
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
         await pilot.press(key)
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         asked.append(app.screen.detail)
         await pilot.press("n")

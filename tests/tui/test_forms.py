@@ -12,7 +12,7 @@ from shepherd.tui.screens.ask import AskScreen
 from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from tests.daemon.conftest import policy
-from tests.tui.conftest import NAP, drive, screen_text, wait_for
+from tests.tui.conftest import NAP, confirm_shown, drive, screen_text, wait_for
 
 
 def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(
@@ -43,8 +43,7 @@ def test_the_grant_form_opened_again_has_nothing_of_the_last_answer(
         assert "not a duration" not in screen_text(app)
         assert app.screen.focused is app.screen.query_one("#duration", Input)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "15 more minutes of Nap" in screen_text(app)
+        await confirm_shown(pilot, "15 more minutes of Nap")
 
     drive(app, scenario)
 

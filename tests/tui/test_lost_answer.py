@@ -15,10 +15,9 @@ from textual.pilot import Pilot
 
 from shepherd.ipc.client import AsyncClient
 from shepherd.tui.app import ShepherdApp
-from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.session_list import SessionList
 from tests.daemon.conftest import ME, policy
-from tests.tui.conftest import NAP, drive, screen_text, wait_for
+from tests.tui.conftest import NAP, confirm_shown, drive, screen_text, wait_for
 
 
 def notices(app: Any) -> str:
@@ -74,7 +73,7 @@ def test_a_stop_whose_answer_is_lost_is_looked_up_when_the_daemon_is_back(
         sessions = app.screen.query_one(SessionList)
         await wait_for(pilot, lambda: sessions.row_count == 1, "the running session")
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: "connection to the daemon broke" in notices(app),
                        "the truth: it was sent, and may be done")
@@ -96,7 +95,7 @@ def test_a_lock_sent_to_a_daemon_that_dies_before_reading_it_is_said_not_done(
     async def scenario(pilot: Pilot[Any]) -> None:
         await wait_for(pilot, lambda: app.state.status is not None, "the first picture")
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         assert d.process is not None
         d.process.send_signal(signal.SIGSTOP)
         await pilot.press("y")  # sent: it waits, unread, in the frozen daemon's socket

@@ -9,10 +9,9 @@ from typing import Any
 from textual.pilot import Pilot
 
 from shepherd.tui.app import ShepherdApp
-from shepherd.tui.screens.confirm import ConfirmScreen
 from shepherd.tui.widgets.entry_table import EntryTable
 from tests.daemon.conftest import FAR_DAY_START, policy
-from tests.tui.conftest import drive, screen_text, wait_for
+from tests.tui.conftest import confirm_shown, drive, screen_text, wait_for
 
 GAME = """
 [[entries]]
@@ -40,7 +39,7 @@ def test_a_grant_to_a_frozen_daemon_says_it_waits_and_is_given_once_when_it_reco
         await pilot.press("g")
         await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         assert d.process is not None
         d.process.send_signal(signal.SIGSTOP)
         try:
@@ -74,7 +73,7 @@ def test_a_grant_lost_with_a_daemon_that_died_frozen_is_sent_again_to_the_next_o
         await pilot.press("g")
         await wait_for(pilot, lambda: "Time for" in screen_text(app), "the grant form")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await confirm_shown(pilot)
         assert d.process is not None
         d.process.send_signal(signal.SIGSTOP)
         await pilot.press("y")
