@@ -103,11 +103,11 @@ class KeptFile:
     def usable(self) -> bool:
         return self._fd >= 0
 
-    def _slots(self) -> list[tuple[int, dict[str, Any]]]:
+    def _slots(self, fd: int | None = None) -> list[tuple[int, dict[str, Any]]]:
         found = []
         for slot in range(2):
             try:
-                raw = os.pread(self._fd, SLOT_BYTES, slot * SLOT_BYTES)
+                raw = os.pread(self._fd if fd is None else fd, SLOT_BYTES, slot * SLOT_BYTES)
             except OSError as exc:
                 log.error("could not read %s: %s", self.path, exc)
                 continue
@@ -130,10 +130,24 @@ class KeptFile:
         return found
 
     def load(self) -> dict[str, Any]:
-        """The newest whole document ({} when none: never written, or cleared)."""
-        if self._fd < 0:
-            return {}
-        found = self._slots()
+        """The newest whole document ({} when none: never written, or cleared). Read
+        even when the file cannot be opened to write (a file system gone read-only at a
+        start after a reboot, review-9-s14b H-A): what it holds is time owed, and must be
+        counted now and written to the store when it returns, never cleared unread."""
+        if self._fd >= 0:
+            found = self._slots()
+        else:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                return {}
+            except OSError as exc:
+                log.error("could not read %s: %s", self.path, exc.strerror or exc)
+                return {}
+            try:
+                found = self._slots(fd)
+            finally:
+                os.close(fd)
         if not found:
             return {}
         return max(found, key=lambda pair: pair[0])[1]

@@ -187,3 +187,32 @@ def test_the_writer_thread_never_holds_the_loop_and_writes_the_newest_document_l
 
     asyncio.run(main())
     kept.close()
+
+
+def test_what_it_holds_is_read_on_a_file_system_gone_read_only(tmp_path: Path) -> None:
+    """Review-9-s14b H-A: after a reboot during a store fault the state directory's file
+    system may come back read-only; the file cannot be opened to write, but the time it
+    holds must still be read (counted now, written when the store returns), never lost."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.skip("needs root, unshare and nsenter")
+    namespace = Namespace(tmp_path / "disk", "1m")
+    try:
+        path = namespace.mountpoint / "kept"
+        script = ("import sys; from pathlib import Path; from shepherd.store.kept import KeptFile\n"
+                  "kept = KeptFile(Path(sys.argv[1]))\n"
+                  "print(kept.open(), kept.save({'ends': [7]}) if sys.argv[2] == 'w' else '-',"
+                  " kept.load())\n")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+        def run(mode: str) -> str:
+            done = subprocess.run([*namespace.prefix, sys.executable, "-c", script, str(path),
+                                   mode], cwd=ROOT, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        assert run("w") == "True True {'ends': [7]}"
+        remounted = namespace.run("mount", "-o", "remount,ro", str(namespace.mountpoint))
+        assert remounted.returncode == 0, remounted.stderr
+        assert run("r") == "False - {'ends': [7]}"
+    finally:
+        namespace.close()
