@@ -644,7 +644,9 @@ class DirectBackend:
         return stopped
 
     def _stray_keepers(self) -> dict[int, tuple[int, int]]:
-        """Keepers of this instance (their arguments say so): session -> (pid, start)."""
+        """Keepers of this instance (their arguments say so, and they run as this daemon
+        does: anyone can copy a keeper's arguments, review-9-s14b H-B): session ->
+        (pid, start)."""
         found: dict[int, tuple[int, int]] = {}
         for name in os.listdir("/proc"):
             if not name.isdigit():
@@ -662,7 +664,8 @@ class DirectBackend:
                 continue
             sid = spec.get("session")
             info = read_proc(int(name))
-            if spec.get("instance") == self.instance_id and isinstance(sid, int) and info:
+            if (spec.get("instance") == self.instance_id and isinstance(sid, int) and info
+                    and info.uid == os.geteuid()):
                 found[sid] = (int(name), info.start)
         return found
 

@@ -968,6 +968,28 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
     assert not set_aside(d), "the store was set aside"
 
 
+def decoy_keeper(marker: str) -> subprocess.Popen[bytes]:
+    """Review-9-s14b H-B: a child's copy of a keeper's arguments (anyone may read them),
+    run as the child (nobody), keeping a program of its own (``sleep 9MARKER``)."""
+    [real] = [int(pid) for pid in subprocess.run(
+        ["pgrep", "-f", "starter.py.*" + marker], capture_output=True, text=True
+        ).stdout.split()]
+    args = Path(f"/proc/{real}/cmdline").read_bytes().split(b"\0")
+    spec = json.loads(args[4])
+    read, write = os.pipe()
+    spec.update(uid=65534, gid=65534, groups=[], status_fd=write, cwd="/",
+                command=["sleep", f"9{marker}"])
+    decoy = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+         "-I", "-S", args[3].decode(), json.dumps(spec)], pass_fds=(write,),
+        start_new_session=True)
+    os.close(write)
+    os.close(read)
+    wait_until(lambda: subprocess.run(["pgrep", "-f", f"sleep 9{marker}"]).returncode == 0,
+               10, "the decoy's program")
+    return decoy
+
+
 @pytest.mark.parametrize("supervision", ["cgroup", "tree"])
 def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
         tmpfs_daemon: Any, supervision: str) -> None:
@@ -987,6 +1009,7 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     time.sleep(1.0)
     d.kill9()
     assert subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 0
+    decoy = decoy_keeper(marker) if supervision == "tree" else None
     holder = take_lock(d.state / "shepherd.db", 8, ns.prefix)  # (its -shm made first)
     assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
     filler = d.state / "filler"
@@ -1001,6 +1024,10 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
         assert "store_unavailable" in denied(d, "other")
     finally:
         holder.wait(40)
+        if decoy is not None:
+            decoy.kill()
+            decoy.wait()
+            subprocess.run(["pkill", "-f", f"sleep 9{marker}"], check=False)
     ns.run("rm", str(filler))
     wait_until(lambda: d.call("health")["ok"], what="the store to come back")
     assert d.stop() == 0
