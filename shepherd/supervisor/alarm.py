@@ -131,6 +131,9 @@ class Alarm:
             ours.close()
             log.error("the deadline alarm could not be started (%s): deadlines are kept by "
                       "the daemon's own thread", exc)
+            # A start that failed counts as one, so the next waits its backoff (review-9-s14b
+            # M-A: without this, tried again at once, forever: a core and the log flooded).
+            self._last_start = self._loop.time()
             self._later()
             return
         finally:
