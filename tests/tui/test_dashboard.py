@@ -267,8 +267,10 @@ def test_a_rejected_reload_from_the_palette_shows_its_errors(daemon_factory: Any
                        and app.state.status.get("policy_rejected"), "the rejection")
         await pilot.press("4")
         # The box comes with the status; its lines with the policy's text, read after it.
+        # (words compared across line ends: where the box wraps depends on the path's length)
         await wait_for(pilot, lambda: "The last reload was rejected" in screen_text(app)
-                       and "ten minutes" in screen_text(app), "the errors in the policy view")
+                       and "ten minutes" in " ".join(screen_text(app).split()),
+                       "the errors in the policy view")
 
     drive(app, scenario, size=(120, 40))
     assert "policy_rejected" in d.audit_types()
