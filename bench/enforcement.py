@@ -118,6 +118,25 @@ def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
                             "limit": LIMITS[int(entry[5:]) % len(LIMITS)]})
 
 
+def sigterm_senders(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's deadline SIGTERM as its sender noted it (the audit of its end:
+    ``sigterm``: who sent it, the alarm or the daemon, and how late by its own clock)."""
+    found: dict[int, dict[str, Any]] = {}
+    before: int | None = None
+    with daemon.client() as client:
+        while True:
+            page = client.call("audit.query", types=["session_ended"], limit=1000,
+                               **({"before": before} if before is not None else {}))
+            for event in page["events"]:
+                data = event.get("data") or {}
+                sid, sigterm = data.get("session_id"), data.get("sigterm")
+                if sid in sessions and isinstance(sigterm, dict):
+                    found[int(sid)] = sigterm
+            before = page.get("next")
+            if before is None:
+                return found
+
+
 def run(quick: bool) -> Section:
     sessions = 32 if quick else 240
     section = Section("enforcement", "Enforcement and warnings (bench/enforcement.py)",
@@ -163,6 +182,7 @@ def run(quick: bool) -> Section:
             floor_out, _ = floor.communicate(timeout=600)
             callers.terminate()
             served = harness.finish(callers)
+            senders = sigterm_senders(daemon, {r["sid"] for r in results})
         finally:
             daemon.stop()
     floor_samples = json.loads(floor_out)
@@ -187,6 +207,25 @@ def run(quick: bool) -> Section:
     section.add("warning moment → the event read by a subscribed client", harness.spread(warned),
                 goal, harness.spread(floor_term),
                 harness.percentile(warned, 0.99) <= floor_p99 + GOAL_MS / 1000)
+    sent = [s["late_ms"] / 1000 for s in senders.values()]
+    by: dict[str, int] = {}
+    for report in senders.values():
+        by[report["by"]] = by.get(report["by"], 0) + 1
+    section.add("of which: deadline → SIGTERM sent, by the sender's own clock",
+                harness.spread(sent) + " — " + ", ".join(f"{who} {n}" for who, n in
+                                                          sorted(by.items())))
+    # The program's side: from the SIGTERM leaving to its handler running (the tail's
+    # other half: a woken program waiting for a core, not the daemon).
+    heard = [r["term"] - r["deadline"] - senders[r["sid"]]["late_ms"] / 1000 for r in results
+             if r["term"] is not None and r["sid"] in senders]
+    section.add("of which: SIGTERM sent → received by the program", harness.spread(heard))
+    for who in sorted(by):  # the tail by sender: the same program, a different waker
+        theirs = [r for r in results if r["term"] is not None and r["sid"] in senders
+                  and senders[r["sid"]]["by"] == who]
+        own = [senders[r["sid"]]["late_ms"] / 1000 for r in theirs]
+        heard_of = [r["term"] - r["deadline"] - o for r, o in zip(theirs, own, strict=True)]
+        section.add(f"of which, sent by the {who}: deadline → sent; sent → received",
+                    f"{harness.spread(own)}; {harness.spread(heard_of)}")
     section.add("meanwhile: a launch's round trip (asked → answered once its program runs)",
                 harness.spread(launches))
     missing = len(results) - len(term)

@@ -107,6 +107,11 @@ class LaunchBackend(Protocol):
         (the alarm), it is brought in line. The sessions whose SIGTERM it already sent
         (a later deadline came too late): the caller stops them."""
 
+    def alarm_holds(self, session_id: int) -> bool:
+        """True while a serving alarm holds the session's deadline (it sends that
+        SIGTERM first: ``DeadlineGuard.sends_at``); from any thread, without waiting."""
+        return False
+
     def deadline_keeper(self) -> dict[str, Any]:
         """Who sends a deadline's SIGTERM now, for ``status``: ``kept_by`` (``alarm``,
         ``daemon`` or ``systemd``), ``alarm`` (``serving``, ``starting``, ``restarting``,

@@ -951,6 +951,11 @@ class DirectBackend:
                  "" if woke_ms is None else
                  f" (by the alarm's own clock; it woke {woke_ms:.1f} ms late)")
 
+    def alarm_holds(self, session_id: int) -> bool:
+        """(Read without the lock: a stale answer costs ``ALARM_FIRST_S`` at most.)"""
+        alarm = self.alarm
+        return alarm is not None and alarm.ready and session_id in self._armed
+
     def deadline_keeper(self) -> dict[str, Any]:
         """Who sends a deadline's SIGTERM now (``status``): the alarm, or this daemon."""
         if self.alarm is None:

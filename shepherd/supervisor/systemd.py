@@ -684,6 +684,9 @@ class SystemdBackend:
     def arm(self, deadlines: dict[int, float]) -> list[int]:
         return []  # no alarm: systemd stops a unit (``stop``)
 
+    def alarm_holds(self, session_id: int) -> bool:
+        return False  # no alarm
+
     def deadline_keeper(self) -> dict[str, Any]:
         return {"kept_by": "systemd", "alarm": "none", "alarm_pid": None}
 

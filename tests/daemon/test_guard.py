@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from shepherd.daemon.guard import DeadlineGuard
+from shepherd.daemon.guard import ALARM_FIRST_S, DeadlineGuard
 
 
 class Recorder:
@@ -219,3 +219,26 @@ def test_a_word_that_changes_nothing_wakes_neither_thread() -> None:
     assert after_busy["deadline-guard"] == settled["deadline-guard"]
     assert [word for word, _ in alarm.asked][:2] == [{}, {1: far}]
     assert all(word == {1: far} for word, _ in alarm.asked[1:])
+
+
+def test_a_deadline_the_alarm_holds_is_left_to_it_first_and_sent_after_if_it_did_not() -> None:
+    """The alarm sends a deadline's SIGTERM when it holds it (a program it woke gets a core
+    sooner than one the busy daemon woke): the guard's thread is its backup, and sends
+    only ``ALARM_FIRST_S`` after the deadline. A session the alarm does not hold is sent
+    at its deadline, as ever."""
+    seen = Recorder()
+    held = {1}
+    guard = DeadlineGuard(seen.terminate, seen.on_fired, alarm_holds=held.__contains__)
+    try:
+        at = time.monotonic() + 0.2
+        guard.keep({1: at, 2: at})
+        deadline = time.monotonic() + 10
+        while len(seen.terminated) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        guard.close()
+    when = dict(seen.terminated)
+    assert set(when) == {1, 2}
+    assert when[2] >= at
+    assert when[1] >= at + ALARM_FIRST_S  # never before the alarm's turn has passed
+    assert guard.sends_at(1, at) == at + ALARM_FIRST_S and guard.sends_at(2, at) == at
