@@ -100,6 +100,15 @@ def _run(args: argparse.Namespace, method: str, **params: Any) -> Any:
         raise CommandError(exc.message + detail, code) from None
 
 
+def _as_json(args: argparse.Namespace, result: Any) -> bool:
+    """``--json``: the daemon's answer printed as one document, with its codes (SPEC §1),
+    instead of the sentence for people. An error is said as without it, with its exit code."""
+    if not getattr(args, "json", False):
+        return False
+    print_json(result)
+    return True
+
+
 def _now() -> tuple[datetime, ZoneInfo]:
     zone = local_zone()
     return datetime.now(zone), zone
@@ -245,6 +254,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if args.user:
         params["user"] = args.user
     result = _run(args, "stop", **params)
+    if _as_json(args, result):
+        return EXIT_OK
     names = _session_names(result)
     print(f"Stopped {join_clauses(names).replace(', and ', ' and ')}." if names
           else "Nothing was running, so nothing was stopped.")
@@ -270,8 +281,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     extra = {"until": args.until} if args.until is not None else {}
     result = _run(args, "grant", user=args.user, target=args.target, duration=seconds,
                   mode=mode, reason=args.reason or "", action_id=action_id(), **extra)
-    if getattr(args, "json", False):  # the daemon's answer, with its codes (SPEC §1)
-        print_json(result)
+    if _as_json(args, result):
         return EXIT_OK
     print(grant_sentence(result))
     return EXIT_OK
@@ -286,6 +296,8 @@ def cmd_extend(args: argparse.Namespace) -> int:
         if args.user:
             params["user"] = args.user
     result = _run(args, "extend", **params)
+    if _as_json(args, result):
+        return EXIT_OK
     what = f"session {result['session_id']}"
     if result.get("label"):
         what = f"{result['label']} ({what})"
@@ -296,6 +308,8 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 def cmd_cooldown(args: argparse.Namespace) -> int:
     result = _run(args, "cooldown.clear", user=args.user, entry=args.entry)
+    if _as_json(args, result):
+        return EXIT_OK
     label = result.get("label") or args.entry
     if result.get("cleared") is False:
         print(f"{label} is not resting for {args.user}, so there was no rest to end; "
@@ -306,25 +320,27 @@ def cmd_cooldown(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    result = _run(args, args.command, user=args.user)  # lock or unlock
+    if _as_json(args, result):
+        return EXIT_OK
     if args.command == "lock":
-        result = _run(args, "lock", user=args.user)
         stopped = len(result.get("stopped", ()))
         ran = ("" if not stopped else "their running program was stopped; " if stopped == 1
                else f"their {stopped} running programs were stopped; ")
         print(f"{args.user} is locked: {ran}nothing can start until "
               f"`shepherd unlock {args.user}`.")
+    elif result.get("was_locked") is False:
+        print(f"{args.user} was not locked; nothing changed.")
     else:
-        result = _run(args, "unlock", user=args.user)
-        if result.get("was_locked") is False:
-            print(f"{args.user} was not locked; nothing changed.")
-        else:
-            print(f"{args.user} is unlocked: the usual limits apply again.")
+        print(f"{args.user} is unlocked: the usual limits apply again.")
     return EXIT_OK
 
 
 def cmd_request(args: argparse.Namespace) -> int:
     result = _run(args, "request_time", entry=args.entry, duration=args.duration,
                   note=args.note or "")
+    if _as_json(args, result):
+        return EXIT_OK
     label = result.get("label") or args.entry
     if result.get("again"):
         print(f"You asked for {spoken_duration(args.duration)} more of {label} already "
@@ -358,6 +374,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
     if args.duration is not None:
         params["duration"] = args.duration
     result = _run(args, "request.answer", **params)
+    if _as_json(args, result):
+        return EXIT_OK
     label = result.get("label") or result.get("entry", "")
     if result.get("state") == "approved":
         now, zone = _now()
@@ -475,10 +493,14 @@ def remote_backup(args: argparse.Namespace) -> int:
 
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, handler: Any,
+                answer_json: bool = False) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text, description=help_text)
         add_socket_option(parser)
         parser.set_defaults(handler=handler)
+        if answer_json:  # an action's answer (_as_json)
+            parser.add_argument("--json", action="store_true",
+                                help="one JSON document: the daemon's answer, with codes")
         return parser
 
     def duration(parser: argparse.ArgumentParser, help_text: str,
@@ -499,12 +521,13 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     launch.add_argument("--user", metavar="CHILD", help="as this child (parents only)")
     launch.add_argument("--json", action="store_true", help="one JSON document, with codes")
     stop = command("stop", "stop a session (default: every running session of the child)",
-                   cmd_stop)
+                   cmd_stop, answer_json=True)
     stop.add_argument("session_id", nargs="?", type=int, metavar="SESSION_ID",
                       help="the session's number, as in `shepherd status`")
     stop.add_argument("--user", metavar="CHILD",
                       help="parents: stop every session of this child")
-    grant = command("grant", "more or less time today for an entry or a group", cmd_grant)
+    grant = command("grant", "more or less time today for an entry or a group", cmd_grant,
+                    answer_json=True)
     grant.add_argument("user", metavar="USER", help="the child's login name")
     grant.add_argument("target", metavar="TARGET",
                        help="an entry (by its name or its id) or a group's id")
@@ -513,14 +536,13 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        "already used), =1h sets today's whole allowance; D is "
                        f"{DURATION_HELP.removeprefix('a duration: ')}")
     grant.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
-    grant.add_argument("--json", action="store_true",
-                       help="one JSON document: the daemon's answer, with codes")
     grant.add_argument("--until", metavar="WHEN", help="how long time added lasts: HH:MM "
                        "(until then today), today (the default: until the day ends) or week "
                        "(on any day until the week ends); expired time stops counting; "
                        "-D --until week takes back from the week's grants")
     negative_values(grant)  # "-15m" takes back
-    extend = command("extend", "more time for a running session", cmd_extend)
+    extend = command("extend", "more time for a running session", cmd_extend,
+                     answer_json=True)
     extend.add_argument("target", metavar="(SESSION_ID | ENTRY)",
                         help="the session's number, or the entry that is running")
     duration(extend, "how much longer", extension_argument)
@@ -528,17 +550,18 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     extend.add_argument("--user", metavar="CHILD",
                         help="whose session, when several children run ENTRY")
     cooldown = command("cooldown", "`cooldown clear USER ENTRY`: let ENTRY start again at once",
-                       cmd_cooldown)
+                       cmd_cooldown, answer_json=True)
     cooldown.add_argument("action", choices=["clear"], metavar="clear",
                           help="clear: end the rest after ENTRY now")
     cooldown.add_argument("user", metavar="USER", help="the child's login name")
     cooldown.add_argument("entry", metavar="ENTRY", help="the entry, by its name or its id")
     lock = command("lock", "lock a child: stop everything now and refuse every launch",
-                   cmd_lock)
+                   cmd_lock, answer_json=True)
     lock.add_argument("user", metavar="USER", help="the child's login name")
-    unlock = command("unlock", "unlock a child: the usual limits apply again", cmd_lock)
+    unlock = command("unlock", "unlock a child: the usual limits apply again", cmd_lock,
+                     answer_json=True)
     unlock.add_argument("user", metavar="USER", help="the child's login name")
-    request = command("request", "ask a parent for more time", cmd_request)
+    request = command("request", "ask a parent for more time", cmd_request, answer_json=True)
     request.add_argument("entry", metavar="ENTRY", help="the entry, by its name or its id")
     duration(request, "how much more today (at most a day)", request_argument)
     negative_values(request)  # "-10m": a value, refused in words
@@ -546,7 +569,7 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     requests = command("requests", "time requests waiting for an answer", cmd_requests)
     requests.add_argument("--json", action="store_true", help="one JSON document")
     answer = command("answer", "`answer ID approve [DURATION]` or `answer ID decline`",
-                     cmd_answer)
+                     cmd_answer, answer_json=True)
     answer.add_argument("request_id", type=int, metavar="REQUEST_ID",
                         help="the request's number, as in `shepherd requests`")
     answer.add_argument("answer", choices=["approve", "decline"], metavar="(approve | decline)",

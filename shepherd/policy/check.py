@@ -28,6 +28,7 @@ from shepherd.policy.model import (
     WEEKDAYS,
     WEEKENDS,
     Entry,
+    Group,
     Policy,
     QuotaSchedule,
     TimeWarning,
@@ -387,13 +388,8 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
     path: tuple[PathPart, ...]
     for index, entry in enumerate(policy.entries):
         quota = entry.limits.daily_quota
-        opens = _open_days(entry, policy.supervisor.day_starts_at)
-        unset = [d for d in quota.unset_days() if DAY_NAMES.index(d) in opens] if quota else []
-        if quota is not None and quota.single is None and unset:
-            path = ("entries", index, "limits", "daily_quota")
-            problems.append(Problem(path, find_line(lines, path),
-                                    f"no quota for {', '.join(unset)}: "
-                                    + _unlimited(unset), "warning"))
+        problems += _no_quota_on_open_days(("entries", index, "limits", "daily_quota"), quota,
+                                           [entry], policy.supervisor.day_starts_at, lines)
         problems += _weekly_never_limits(("entries", index, "limits"), entry.limits.weekly_quota,
                                          quota, lines)
         limits = [entry.limits.max_run, quota.largest() if quota else None,
@@ -424,12 +420,25 @@ def _limit_warnings(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -
     for index, group in enumerate(policy.groups):
         quota = group.daily_quota
         problems += _weekly_never_limits(("groups", index), group.weekly_quota, quota, lines)
-        if quota is not None and quota.single is None and quota.unset_days():
-            path = ("groups", index, "daily_quota")
-            problems.append(Problem(path, find_line(lines, path),
-                                    f"no quota for {', '.join(quota.unset_days())}: "
-                                    + _unlimited(quota.unset_days()), "warning"))
+        problems += _no_quota_on_open_days(("groups", index, "daily_quota"), quota,
+                                           _members(policy, group),
+                                           policy.supervisor.day_starts_at, lines)
     return problems
+
+
+def _no_quota_on_open_days(path: tuple[PathPart, ...], quota: QuotaSchedule | None,
+                           entries: list[Entry], day_start: int,
+                           lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """Days a day-by-day quota leaves unset on which an entry (of a group: any member)
+    opens: nothing limits those days. A day none of them opens on is closed anyway."""
+    if quota is None or quota.single is not None:
+        return []
+    opens = _open_days_of(entries, day_start)
+    unset = [d for d in quota.unset_days() if DAY_NAMES.index(d) in opens]
+    if not unset:
+        return []
+    return [Problem(path, find_line(lines, path),
+                    f"no quota for {', '.join(unset)}: {_unlimited(unset)}", "warning")]
 
 
 def _names_alike(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
@@ -502,6 +511,19 @@ def _open_days(entry: Entry, day_start: int) -> set[int]:
     return days
 
 
+def _open_days_of(entries: list[Entry], day_start: int) -> set[int]:
+    """Weekdays whose quota day a window of any of ``entries`` opens in."""
+    days: set[int] = set()
+    for entry in entries:
+        days |= _open_days(entry, day_start)
+    return days
+
+
+def _members(policy: Policy, group: Group) -> list[Entry]:
+    """A group's entries, each once, those the policy has."""
+    return [e for e in (policy.entry(i) for i in dict.fromkeys(group.entries)) if e is not None]
+
+
 def _running_while_paused(policy: Policy,
                           lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     """Entries billed only while the child is there whose programs run on while paused:
@@ -537,10 +559,8 @@ def _quota_without_windows(policy: Policy,
         problems += _unused_quota(("entries", index, "limits", "daily_quota"),
                                   entry.limits.daily_quota, [entry], day_start, lines)
     for index, group in enumerate(policy.groups):
-        members = [e for e in (policy.entry(i) for i in dict.fromkeys(group.entries))
-                   if e is not None]
         problems += _unused_quota(("groups", index, "daily_quota"), group.daily_quota,
-                                  members, day_start, lines)
+                                  _members(policy, group), day_start, lines)
     return problems
 
 
@@ -549,9 +569,7 @@ def _unused_quota(base: tuple[PathPart, ...], quota: QuotaSchedule | None,
                   lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
     if quota is None or quota.single is not None or not entries:
         return []
-    open_days: set[int] = set()
-    for entry in entries:
-        open_days |= _open_days(entry, day_start)
+    open_days = _open_days_of(entries, day_start)
     problems = []
     for key in ("weekdays", "weekends", *DAY_NAMES):
         value = getattr(quota, key)

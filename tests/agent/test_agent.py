@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,25 @@ def session_bus() -> Iterator[SessionBus]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def running_agent(d: Any, session_bus: SessionBus) -> Iterator[None]:
+    """``shepherd agent`` on the private session bus, once the daemon counts it among its
+    agents; stopped at the end."""
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "agent"],
+        cwd=ROOT, env={**os.environ, **session_bus.env}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not d.call("health").get("agents") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.call("health").get("agents") == [ME]
+        yield
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+
+
 def test_warnings_refusals_and_answers_become_desktop_notifications(
         daemon_factory: Any, session_bus: SessionBus) -> None:
     d = daemon_factory(policy('''
@@ -101,16 +121,7 @@ command = ["sleep", "1000"]
 limits = { daily_quota = 0 }
 '''))
     server = session_bus.notifications
-    env = session_bus.env
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "agent"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not d.call("health").get("agents") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert d.call("health").get("agents") == [ME]
+    with running_agent(d, session_bus):
         refused = subprocess.run([sys.executable, "-m", "shepherd", "--socket", str(d.socket),
                                   "launch", "closed"], capture_output=True, text=True, cwd=ROOT,
                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -127,9 +138,6 @@ limits = { daily_quota = 0 }
         answered = json.loads(server.next())
         assert answered["body"] == ("Yes: 10 minutes more of The Game. The Game has no daily "
                                     "limit, so this changes nothing.")
-    finally:
-        agent.terminate()
-        agent.wait(timeout=10)
     deadline = time.monotonic() + 10
     while d.call("health").get("agents") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -232,15 +240,7 @@ label = "Broken Game"
 command = ["/nonexistent/shepherd-test/game"]
 '''))
     server = session_bus.notifications
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shepherd", "--socket", str(d.socket), "agent"],
-        cwd=ROOT, env={**os.environ, **session_bus.env}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not d.call("health").get("agents") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert d.call("health").get("agents") == [ME]
+    with running_agent(d, session_bus):
         failed = subprocess.run([sys.executable, "-m", "shepherd", "--socket", str(d.socket),
                                  "launch", "broken"], capture_output=True, text=True, cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -248,6 +248,3 @@ command = ["/nonexistent/shepherd-test/game"]
         shown = json.loads(server.next())
         said = failed.stderr.strip().removeprefix("shepherd: ")  # (an error's prefix)
         assert shown["summary"] == "Broken Game" and shown["body"] == said
-    finally:
-        agent.terminate()
-        agent.wait(timeout=10)

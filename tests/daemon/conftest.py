@@ -14,14 +14,18 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from shepherd.ipc.client import Client
+from shepherd.ipc.protocol import INVALID_PARAMS, RpcError
 from shepherd.store import Store
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated, remove
 from shepherd.supervisor.instance import instance_id
+
+if TYPE_CHECKING:
+    from tests.daemon.namespaces import Namespace, NamespacedDaemon
 
 ROOT = Path(__file__).resolve().parents[2]
 ME = getpass.getuser()
@@ -160,6 +164,15 @@ class DaemonProcess:
             store.close()
 
 
+def refused_params(d: DaemonProcess, method: str, **params: Any) -> RpcError:
+    """``method`` called with ``params``, which it must refuse as INVALID_PARAMS (-32602):
+    the error, for the test to read its words."""
+    with pytest.raises(RpcError) as caught:
+        d.call(method, **params)
+    assert caught.value.code == INVALID_PARAMS, (method, params, caught.value)
+    return caught.value
+
+
 def marker_for(tmp_path: Path) -> str:
     """A word a test's programs carry in their command line, so that what is left of them
     is killed after it: the test's own (its temporary directory's name, which is unique
@@ -191,6 +204,47 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     subprocess.run(["pkill", "-KILL", "-f", marker_for(tmp_path)], check=False)
     for daemon in made:
         remove_session_groups(daemon.state)
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+@pytest.fixture
+def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[..., NamespacedDaemon]]:
+    """``tmpfs_daemon(policy, env)``: a daemon started on a 3 MiB tmpfs of its own, its
+    session numbers from 7001. ``start=False``: not started, and its state directory not
+    made (the test's ``d.start()`` is its very first start)."""
+    from tests.daemon.namespaces import Namespace, NamespacedDaemon, needs_namespaces
+
+    needs_namespaces()
+    rundir = Path(tempfile.mkdtemp(prefix="shp"))
+    made: list[tuple[Namespace, NamespacedDaemon]] = []
+
+    def make(policy_text: str, env: dict[str, str] | None = None, *,
+             start: bool = True) -> NamespacedDaemon:
+        namespace = Namespace(tmp_path / "state", "3m")
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env)
+        made.append((namespace, daemon))
+        if not start:
+            daemon.state = namespace.mountpoint / "state"
+            return daemon
+        numbered = subprocess.run(
+            [*namespace.prefix, sys.executable, "-c", "import sys; from pathlib import Path; "
+             "from tests.daemon.conftest import number_sessions_from; "
+             "number_sessions_from(Path(sys.argv[1]), 7001)", str(tmp_path / "state")],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            text=True)
+        assert numbered.returncode == 0, numbered.stderr
+        daemon.start()
+        return daemon
+
+    yield make
+    for namespace, daemon in made:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.send_signal(signal.SIGTERM)
+            try:
+                daemon.process.wait(30)
+            except subprocess.TimeoutExpired:
+                daemon.process.kill()
+        namespace.close()
     shutil.rmtree(rundir, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ without what was still in the page cache). Only processes entered into it
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,12 @@ import pytest
 
 from shepherd.store import Store
 from tests.daemon.conftest import DaemonProcess
+
+
+def needs_namespaces() -> None:
+    """Skip the test unless a private mount namespace can be made and entered here."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        pytest.skip("needs root, unshare and nsenter")
 
 
 class Namespace:
@@ -82,3 +89,4 @@ class NamespacedDaemon(DaemonProcess):
             "target.close()", str(self.state / "shepherd.db"), str(copy))
         assert done.returncode == 0, done.stderr
         return Store.open_readonly(copy)
+

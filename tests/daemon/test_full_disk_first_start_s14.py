@@ -9,19 +9,16 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
-import signal
 import stat
-import subprocess
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shepherd.daemon import exclusive
 from shepherd.daemon.exclusive import CannotStart, Exclusive
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
-from tests.daemon.namespaces import Namespace, NamespacedDaemon
+from tests.daemon.namespaces import NamespacedDaemon
 from tests.daemon.test_store_faults import GAME, denied, fill, set_aside, wait_until
 
 
@@ -34,41 +31,27 @@ def launched(d: NamespacedDaemon) -> int | None:
 
 
 def test_a_first_start_on_a_disk_with_no_byte_free_starts_and_fails_closed(
-        tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.skip("needs root, unshare and nsenter")
-    rundir = Path(tempfile.mkdtemp(prefix="shp"))
-    namespace = Namespace(tmp_path / "disk", "1m")
-    d = NamespacedDaemon(namespace, GAME, tmp_path, rundir, None)
-    d.state = namespace.mountpoint / "state"  # made by the daemon: its very first start
+        tmpfs_daemon: Any) -> None:
+    d = tmpfs_daemon(GAME, start=False)  # its state directory made by its very first start
+    namespace = d.namespace
     filler = namespace.mountpoint / "filler"
-    try:
-        fill(namespace, filler)
-        d.start()
-        health = d.call("health")
-        assert health["ok"] is False and health["store"] != "ok", health
-        assert "No space left on device" in str(health), health
-        assert "store_unavailable" in denied(d, "game")
-        namespace.run("rm", str(filler))
-        # The store is taken back by itself; the kept file at the next launch (or minute).
-        started = wait_until(lambda: launched(d), what="a launch once the disk has room")
-        assert d.call("health")["ok"], d.call("health")
-        d.call("stop", session_id=started)
-        # A first store, never damaged: nothing set aside, no books lost.
-        assert not set_aside(d), set_aside(d)
-        assert all(not r.get("moved_to") and not r.get("lost")
-                   for r in d.audit("store_recovered")), d.audit("store_recovered")
-        assert not d.call("status")["users"][0].get("locked"), "a child was locked"
-        assert d.stop() == 0
-    finally:
-        if d.process is not None and d.process.poll() is None:
-            d.process.send_signal(signal.SIGTERM)
-            try:
-                d.process.wait(30)
-            except subprocess.TimeoutExpired:
-                d.process.kill()
-        namespace.close()
-        shutil.rmtree(rundir, ignore_errors=True)
+    fill(namespace, filler)
+    d.start()
+    health = d.call("health")
+    assert health["ok"] is False and health["store"] != "ok", health
+    assert "No space left on device" in str(health), health
+    assert "store_unavailable" in denied(d, "game")
+    namespace.run("rm", str(filler))
+    # The store is taken back by itself; the kept file at the next launch (or minute).
+    started = wait_until(lambda: launched(d), what="a launch once the disk has room")
+    assert d.call("health")["ok"], d.call("health")
+    d.call("stop", session_id=started)
+    # A first store, never damaged: nothing set aside, no books lost.
+    assert not set_aside(d), set_aside(d)
+    assert all(not r.get("moved_to") and not r.get("lost")
+               for r in d.audit("store_recovered")), d.audit("store_recovered")
+    assert not d.call("status")["users"][0].get("locked"), "a child was locked"
+    assert d.stop() == 0
 
 
 def test_no_room_for_the_pid_still_locks_and_a_second_daemon_is_refused(

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from shepherd.ipc.protocol import INVALID_PARAMS, RpcError
-from tests.daemon.conftest import ME, policy
+from tests.daemon.conftest import ME, policy, refused_params
 
 GAME = """
 [[entries]]
@@ -36,10 +33,8 @@ SAID = [
 def test_a_bad_until_or_duration_is_said_as_the_parameter_it_is(daemon_factory: Any) -> None:
     d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
     for params, name, said in SAID:
-        with pytest.raises(RpcError) as caught:
-            d.call("grant", user=ME, target="game", **params)
-        error = caught.value
-        assert error.code == INVALID_PARAMS and error.message == said, (params, error)
+        error = refused_params(d, "grant", user=ME, target="game", **params)
+        assert error.message == said, (params, error)
         assert error.data == {"method": "grant", "parameter": name}, (params, error.data)
         assert "--" not in error.message, error.message  # no command-line flag
     status = d.call("status")["users"][0]["entries"][0]

@@ -12,14 +12,11 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -361,38 +358,6 @@ def test_a_wal_overwritten_just_before_a_clean_stop_is_not_written_into_the_stor
     charged = read_store(d, game_usage)
     assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
     assert not set_aside(d), "the store was set aside at the start after the stop"
-
-
-@pytest.fixture
-def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.skip("needs root, unshare and nsenter")
-    rundir = Path(tempfile.mkdtemp(prefix="shp"))
-    made: list[tuple[Namespace, NamespacedDaemon]] = []
-
-    def make(policy_text: str, env: dict[str, str] | None = None) -> NamespacedDaemon:
-        namespace = Namespace(tmp_path / "state", "3m")
-        numbered = subprocess.run(
-            [*namespace.prefix, sys.executable, "-c", "import sys; from pathlib import Path; "
-             "from tests.daemon.conftest import number_sessions_from; "
-             "number_sessions_from(Path(sys.argv[1]), 7001)", str(tmp_path / "state")],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-            text=True)
-        assert numbered.returncode == 0, numbered.stderr
-        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env)
-        made.append((namespace, daemon))
-        return daemon.start()
-
-    yield make
-    for namespace, daemon in made:
-        if daemon.process is not None and daemon.process.poll() is None:
-            daemon.process.send_signal(signal.SIGTERM)
-            try:
-                daemon.process.wait(30)
-            except subprocess.TimeoutExpired:
-                daemon.process.kill()
-        namespace.close()
-    shutil.rmtree(rundir, ignore_errors=True)
 
 
 def fill(namespace: Namespace, path: Path) -> None:

@@ -20,23 +20,15 @@ from shepherd.daemon.methods import Methods, Params
 from shepherd.ipc.protocol import INVALID_PARAMS, Request, RpcError
 from shepherd.ipc.server import Connection, Peer
 from shepherd.policy import load_policy_text
-from tests.daemon.conftest import ME, policy
-
-GAME = """
-[[entries]]
-id = "game"
-command = ["sleep", "600"]
-limits = { daily_quota = "1h" }
-"""
+from tests.daemon.conftest import ME, policy, refused_params
+from tests.daemon.test_expiring_grants import GAME
 
 
 def test_an_unknown_parameter_is_refused_in_words_and_nothing_is_done(
         daemon_factory: Any) -> None:
     d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
-    with pytest.raises(RpcError) as caught:  # the review's call: "type" for "types"
-        d.call("audit.query", limit=1000, type="session_adopted")
-    error = caught.value
-    assert error.code == INVALID_PARAMS, error
+    # the review's call: "type" for "types"
+    error = refused_params(d, "audit.query", limit=1000, type="session_adopted")
     assert error.message == (
         "audit.query has no parameter 'type' (did you mean 'types'? it takes: limit, types, "
         "since, until, user, entry, text, before)"), error.message
@@ -45,19 +37,16 @@ def test_an_unknown_parameter_is_refused_in_words_and_nothing_is_done(
     page = d.call("audit.query", limit=1000, types=["service_started"])
     assert [e["type"] for e in page["events"]] == ["service_started"]
 
-    with pytest.raises(RpcError) as caught:  # an action: refused before it is done
-        d.call("grant", user=ME, target="game", duration="10m", reasons="homework")
-    assert caught.value.code == INVALID_PARAMS
-    assert caught.value.message == (
+    # an action: refused before it is done
+    error = refused_params(d, "grant", user=ME, target="game", duration="10m", reasons="homework")
+    assert error.message == (
         "grant has no parameter 'reasons' (did you mean 'reason'? it takes: user, target, "
-        "duration, mode, until, reason, preview, action_id)"), caught.value.message
+        "duration, mode, until, reason, preview, action_id)"), error.message
     assert d.call("status")["users"][0]["entries"][0]["remaining_today_s"] == 3600
     assert "time_granted" not in d.audit_types()
 
-    with pytest.raises(RpcError) as caught:  # a method that takes none, two unknown
-        d.call("status", verbose=True, all=1)
-    assert caught.value.code == INVALID_PARAMS
-    assert caught.value.message == "status has no parameters 'all' and 'verbose' (it takes none)"
+    error = refused_params(d, "status", verbose=True, all=1)  # it takes none; two unknown
+    assert error.message == "status has no parameters 'all' and 'verbose' (it takes none)"
     assert d.call("health")["ok"]  # and the daemon goes on
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from shepherd.store import Store
 from shepherd.store.kept import HEADER, SIZE, SLOT_BYTES, KeptFile, KeptWriter
 from tests.daemon.conftest import ROOT
-from tests.daemon.namespaces import Namespace
+from tests.daemon.namespaces import Namespace, needs_namespaces
 from tests.store.conftest import DAY, T0
 
 
@@ -75,33 +75,42 @@ def test_too_much_is_refused_whole_and_the_last_document_stands(tmp_path: Path) 
     assert kept.load() == {"ends": [1]}
 
 
-def test_it_is_written_on_a_full_disk(tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.skip("needs root, unshare and nsenter")
+OPEN_KEPT = ("import sys; from pathlib import Path; from shepherd.store.kept import KeptFile\n"
+             "kept = KeptFile(Path(sys.argv[1]))\n")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Namespace]:
+    """A 1 MiB tmpfs in a private mount namespace of its own."""
+    needs_namespaces()
     namespace = Namespace(tmp_path / "disk", "1m")
     try:
-        path = namespace.mountpoint / "kept"
-        script = ("import sys; from pathlib import Path; from shepherd.store.kept import KeptFile\n"
-                  "kept = KeptFile(Path(sys.argv[1]))\n"
-                  "print(kept.open(), kept.problem)\n")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        first = subprocess.run([*namespace.prefix, sys.executable, "-c", script, str(path)],
-                               cwd=ROOT, env=env, capture_output=True, text=True)
-        assert first.stdout.startswith("True"), first.stdout + first.stderr
-        filled = namespace.run("dd", "if=/dev/zero", f"of={namespace.mountpoint}/fill", "bs=4k")
-        assert "No space left" in filled.stderr
-        script += ("print(kept.save({'ends': list(range(5000))}), kept.load() == "
-                   "{'ends': list(range(5000))})\n")
-        full = subprocess.run([*namespace.prefix, sys.executable, "-c", script, str(path)],
-                              cwd=ROOT, env=env, capture_output=True, text=True)
-        assert full.stdout.split() == ["True", "None", "True", "True"], full.stdout + full.stderr
-        # A file that could not be preallocated says so and is not used.
-        other = subprocess.run([*namespace.prefix, sys.executable, "-c", script,
-                                str(namespace.mountpoint / "other")],
-                               cwd=ROOT, env=env, capture_output=True, text=True)
-        assert other.stdout.startswith("False cannot preallocate"), other.stdout + other.stderr
+        yield namespace
     finally:
         namespace.close()
+
+
+def run_inside(namespace: Namespace, script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -c script argv…`` inside the namespace, where its disk is mounted."""
+    return subprocess.run([*namespace.prefix, sys.executable, "-c", script, *argv], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True)
+
+
+def test_it_is_written_on_a_full_disk(small_disk: Namespace) -> None:
+    path = small_disk.mountpoint / "kept"
+    script = OPEN_KEPT + "print(kept.open(), kept.problem)\n"
+    first = run_inside(small_disk, script, str(path))
+    assert first.stdout.startswith("True"), first.stdout + first.stderr
+    filled = small_disk.run("dd", "if=/dev/zero", f"of={small_disk.mountpoint}/fill", "bs=4k")
+    assert "No space left" in filled.stderr
+    script += ("print(kept.save({'ends': list(range(5000))}), kept.load() == "
+               "{'ends': list(range(5000))})\n")
+    full = run_inside(small_disk, script, str(path))
+    assert full.stdout.split() == ["True", "None", "True", "True"], full.stdout + full.stderr
+    # A file that could not be preallocated says so and is not used.
+    other = run_inside(small_disk, script, str(small_disk.mountpoint / "other"))
+    assert other.stdout.startswith("False cannot preallocate"), other.stdout + other.stderr
 
 
 def owed(session_id: int) -> dict[str, Any]:
@@ -189,30 +198,21 @@ def test_the_writer_thread_never_holds_the_loop_and_writes_the_newest_document_l
     kept.close()
 
 
-def test_what_it_holds_is_read_on_a_file_system_gone_read_only(tmp_path: Path) -> None:
+def test_what_it_holds_is_read_on_a_file_system_gone_read_only(
+        small_disk: Namespace) -> None:
     """Review-9-s14b H-A: after a reboot during a store fault the state directory's file
     system may come back read-only; the file cannot be opened to write, but the time it
     holds must still be read (counted now, written when the store returns), never lost."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.skip("needs root, unshare and nsenter")
-    namespace = Namespace(tmp_path / "disk", "1m")
-    try:
-        path = namespace.mountpoint / "kept"
-        script = ("import sys; from pathlib import Path; from shepherd.store.kept import KeptFile\n"
-                  "kept = KeptFile(Path(sys.argv[1]))\n"
-                  "print(kept.open(), kept.save({'ends': [7]}) if sys.argv[2] == 'w' else '-',"
-                  " kept.load())\n")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    path = small_disk.mountpoint / "kept"
+    script = OPEN_KEPT + ("print(kept.open(), kept.save({'ends': [7]}) if sys.argv[2] == 'w' "
+                          "else '-', kept.load())\n")
 
-        def run(mode: str) -> str:
-            done = subprocess.run([*namespace.prefix, sys.executable, "-c", script, str(path),
-                                   mode], cwd=ROOT, env=env, capture_output=True, text=True)
-            assert done.returncode == 0, done.stderr
-            return done.stdout.strip()
+    def run(mode: str) -> str:
+        done = run_inside(small_disk, script, str(path), mode)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
 
-        assert run("w") == "True True {'ends': [7]}"
-        remounted = namespace.run("mount", "-o", "remount,ro", str(namespace.mountpoint))
-        assert remounted.returncode == 0, remounted.stderr
-        assert run("r") == "False - {'ends': [7]}"
-    finally:
-        namespace.close()
+    assert run("w") == "True True {'ends': [7]}"
+    remounted = small_disk.run("mount", "-o", "remount,ro", str(small_disk.mountpoint))
+    assert remounted.returncode == 0, remounted.stderr
+    assert run("r") == "False - {'ends': [7]}"
