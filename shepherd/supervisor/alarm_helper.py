@@ -79,6 +79,7 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
 from shepherd.supervisor.cgroups import populated, signal_all
 from shepherd.supervisor.ends import boot_id, note_end
+from shepherd.supervisor.instance import keeper_at, keepers
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
@@ -341,6 +342,26 @@ class Ends:
                     groups[int(number)] = child
         return groups
 
+    def keepers(self, known: set[int]) -> dict[int, int]:
+        """The instance's process-tree keepers (the fallback without cgroups) the daemon
+        had not told of (it was killed just after a launch: ends13): session → a pidfd on
+        each, opened before the keeper was checked again, so a pid used again meanwhile
+        is never watched. (A keeper still between the daemon's fork and its exec cannot
+        be recognised yet: that launch is charged until the next daemon looks.)"""
+        found: dict[int, int] = {}
+        for session, pid in keepers(self.instance).items():
+            if session in known:
+                continue
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue  # gone already: no end can be noted for it
+            if keeper_at(pid) == (self.instance, session) and not _ended(pidfd):
+                found[session] = pidfd
+            else:
+                os.close(pidfd)
+        return found
+
     def note(self, session: int) -> None:
         with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
             note_end(self.fd, session, self.instance, self.boot_id)
@@ -379,13 +400,14 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
     its ``cgroup.events``, a keeper through its pidfd; the time noted is when this
     process saw the end (never before it).
 
-    The instance's session groups the daemon had not told of (it was killed just after
-    a launch) are watched too. One that holds a process is watched as any; an empty one
-    (``pending``) may be a launch whose starter has not moved in yet: its end is noted
-    only once it was seen to hold a process (populated, or its ``cgroup.events``
-    changed), so a program that runs on until the next daemon's sweep is never given an
-    end before it. It is given up once removed, or after ``PENDING_S``."""
+    The instance's session groups, or process-tree keepers, the daemon had not told of
+    (it was killed just after a launch) are watched too. A group that holds a process
+    is watched as any; an empty one (``pending``) may be a launch whose starter has not
+    moved in yet: its end is noted only once it was seen to hold a process (populated,
+    or its ``cgroup.events`` changed), so a program that runs on until the next daemon's
+    sweep is never given an end before it. It is given up once removed, or after ``PENDING_S``."""
     pending: dict[int, Path] = {}
+    alarms.watched.update(ends.keepers(set(alarms.watched)))
     for session, group in ends.found().items():
         if session in alarms.watched:
             continue

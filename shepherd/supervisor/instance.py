@@ -158,6 +158,25 @@ def _parent(child: ProcInfo) -> ProcInfo | None:
     return None
 
 
+def keeper_at(pid: int) -> tuple[str, int] | None:
+    """The instance and session whose process-tree keeper ``pid`` is, run by root or this
+    process's own account (``_keeper``); None when it is none."""
+    return _keeper(pid, {0, os.geteuid()})
+
+
+def keepers(own: str) -> dict[int, int]:
+    """The process-tree keepers of instance ``own`` running now: session → pid
+    (``keeper_at``; a pid may be used again once read: open a pidfd, then ask again)."""
+    found: dict[int, int] = {}
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                kept = keeper_at(int(name))
+                if kept is not None and kept[0] == own:
+                    found[kept[1]] = int(name)
+    return found
+
+
 def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
     """The instance and session whose process-tree keeper ``pid`` is, when it is one run
     by a trusted account (root; or this daemon's own, which in user mode is the child's)."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -256,3 +258,50 @@ def test_a_launch_whose_program_moves_in_after_the_daemons_end_has_its_end_noted
             process.wait()
         wait_for(lambda: not (late / "cgroup.procs").read_text().strip())
         remove(late)
+
+
+def test_a_keeper_it_was_not_told_of_is_found_at_the_daemons_end(tmp_path: Path) -> None:
+    """The process-tree fallback (no cgroups: ends13's gap): the daemon may be killed
+    before it told the alarm of a session it just started, whose keeper is running. The
+    alarm looks for its instance's keepers too and notes that session's end; a keeper of
+    another instance, or one run by another account, is left alone."""
+    own, other = "0123456789ab", "ba9876543210"
+    where = Path(tempfile.mkdtemp(prefix="shepherd-fake-keeper-"))  # (nobody reads it)
+    where.chmod(0o755)
+    fake = where / "shepherd" / "supervisor" / "starter.py"  # (the tail is what is read)
+    fake.parent.mkdir(parents=True)
+    fake.write_text("import time\ntime.sleep(300)\n")
+    for made in (fake, *fake.parents[:3]):
+        made.chmod(0o755)
+
+    def keeper(instance: str, session: int, *user: str) -> subprocess.Popen[bytes]:
+        spec = json.dumps({"instance": instance, "session": session})
+        return subprocess.Popen([*user, sys.executable, "-I", "-S", str(fake), spec])
+
+    ours = keeper(own, 21)
+    theirs = keeper(other, 22)
+    nobodys = keeper(own, 23, "setpriv", "--reuid=65534", "--regid=65534",
+                     "--clear-groups") if os.geteuid() == 0 else None
+    noted = tmp_path / ends.FILE
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: all(len(Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")) >= 5
+                             for p in (ours, theirs, *([nobodys] if nobodys else []))))
+        process, sock = start_alarm(noted, instance=own)
+        sock.close()  # the daemon dies, never having told it of session 21
+        time.sleep(0.3)
+        assert process.poll() is None  # it watches the keeper it found
+        ours.kill()
+        ours.wait()
+        assert process.wait(timeout=30) == 0
+        assert [r["session"] for r in records(noted) if "session" in r] == [21]
+        assert theirs.poll() is None and (nobodys is None or nobodys.poll() is None)
+    finally:
+        for made in (ours, theirs, nobodys):
+            if made is not None:
+                made.kill()
+                made.wait()
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(where)
