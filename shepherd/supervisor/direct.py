@@ -62,7 +62,7 @@ from shepherd.supervisor.cgroups import (
     taking,
 )
 from shepherd.supervisor.ends import Ended, boot_id
-from shepherd.supervisor.instance import held_elsewhere, keeper_of
+from shepherd.supervisor.instance import held_elsewhere, keeper_at, keeper_of, keepers
 from shepherd.supervisor.logs import SessionLogs
 from shepherd.supervisor.proctree import kill_tree, read_proc
 from shepherd.timeouts import within
@@ -598,15 +598,9 @@ class DirectBackend:
             fd = os.pidfd_open(pid)
         except OSError:
             return None
-        info = read_proc(pid)
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                args = handle.read().split(b"\0")
-            spec = json.loads(args[4]) if len(args) > 4 and STARTER.encode() in args else {}
-        except (OSError, ValueError):
-            spec = {}
-        if (info is None or info.start != start or spec.get("instance") != self.instance_id
-                or spec.get("session") != session_id):
+        info = read_proc(pid)  # (read once the pidfd is open: the same process's)
+        if (info is None or info.start != start
+                or keeper_at(pid) != (self.instance_id, session_id)):
             os.close(fd)
             return None
         return fd
@@ -644,29 +638,16 @@ class DirectBackend:
         return stopped
 
     def _stray_keepers(self) -> dict[int, tuple[int, int]]:
-        """Keepers of this instance (their arguments say so, and they run as this daemon
-        does: anyone can copy a keeper's arguments, review-9-s14b H-B): session ->
-        (pid, start)."""
+        """Keepers of this instance: session -> (pid, start). Their arguments say so, and
+        anyone can copy those (review-9-s14b H-B): believed only when run by root or this
+        daemon's account by the *real* uid (``instance.keepers``), which a set-user-id
+        program the child runs (su at its password prompt, review-9-s15 H-A2) keeps as
+        the child's, though its ``/proc/PID`` is root's."""
         found: dict[int, tuple[int, int]] = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    args = handle.read().split(b"\0")
-            except OSError:
-                continue
-            if len(args) < 5 or args[3] != STARTER.encode():
-                continue
-            try:
-                spec = json.loads(args[4])
-            except ValueError:
-                continue
-            sid = spec.get("session")
-            info = read_proc(int(name))
-            if (spec.get("instance") == self.instance_id and isinstance(sid, int) and info
-                    and info.uid == os.geteuid()):
-                found[sid] = (int(name), info.start)
+        for sid, pid in keepers(self.instance_id).items():
+            info = read_proc(pid)
+            if info is not None:
+                found[sid] = (pid, info.start)
         return found
 
     # -- freezing (rule 12) ------------------------------------------------------------

@@ -12,11 +12,13 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -933,26 +935,44 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
     assert not set_aside(d), "the store was set aside"
 
 
-def decoy_keeper(marker: str) -> subprocess.Popen[bytes]:
+def decoy_keeper(marker: str, digit: str = "9",
+                 python: str = sys.executable) -> subprocess.Popen[bytes]:
     """Review-9-s14b H-B: a child's copy of a keeper's arguments (anyone may read them),
-    run as the child (nobody), keeping a program of its own (``sleep 9MARKER``)."""
+    run as the child (nobody), keeping a program of its own (``sleep DIGITMARKER``);
+    through ``python``, which may be a set-user-id copy (review-9-s15 H-A2)."""
     [real] = [int(pid) for pid in subprocess.run(
-        ["pgrep", "-f", "starter.py.*" + marker], capture_output=True, text=True
+        ["pgrep", "-f", "-u", "0", "starter.py.*" + marker], capture_output=True, text=True
         ).stdout.split()]
     args = Path(f"/proc/{real}/cmdline").read_bytes().split(b"\0")
     spec = json.loads(args[4])
     read, write = os.pipe()
     spec.update(uid=65534, gid=65534, groups=[], status_fd=write, cwd="/",
-                command=["sleep", f"9{marker}"])
+                command=["sleep", f"{digit}{marker}"])
     decoy = subprocess.Popen(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python,
          "-I", "-S", args[3].decode(), json.dumps(spec)], pass_fds=(write,),
         start_new_session=True)
     os.close(write)
     os.close(read)
-    wait_until(lambda: subprocess.run(["pgrep", "-f", f"sleep 9{marker}"]).returncode == 0,
-               10, "the decoy's program")
+    wait_until(lambda: subprocess.run(["pgrep", "-f", f"sleep {digit}{marker}"]
+                                      ).returncode == 0, 10, "the decoy's program")
     return decoy
+
+
+@contextlib.contextmanager
+def set_user_id_python() -> Iterator[str]:
+    """A copy of this Python that runs as root whoever starts it (set-user-id root): a
+    stand-in for the set-user-id programs every system has (su at its password prompt):
+    the child's process with ``/proc/PID`` owned by root, its real uid still the child's."""
+    where = Path(tempfile.mkdtemp(prefix="shepherd-suid-"))
+    try:
+        where.chmod(0o755)
+        copy = where / "python3"
+        shutil.copy(os.path.realpath(sys.executable), copy)
+        copy.chmod(0o4755)
+        yield str(copy)
+    finally:
+        shutil.rmtree(where)
 
 
 @pytest.mark.parametrize("supervision", ["cgroup", "tree"])
@@ -974,7 +994,11 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     time.sleep(1.0)
     d.kill9()
     assert subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 0
-    decoy = decoy_keeper(marker) if supervision == "tree" else None
+    decoys = []
+    suid = contextlib.ExitStack()
+    if supervision == "tree":  # a child's copies of the keeper (review-9-s14b H-B, s15 H-A2)
+        decoys = [decoy_keeper(marker), decoy_keeper(marker, "8",
+                                                     suid.enter_context(set_user_id_python()))]
     holder = take_lock(d.state / "shepherd.db", 8, ns.prefix)  # (its -shm made first)
     assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
     filler = d.state / "filler"
@@ -989,10 +1013,12 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
         assert "store_unavailable" in denied(d, "other")
     finally:
         holder.wait(40)
-        if decoy is not None:
+        for decoy in decoys:
             decoy.kill()
             decoy.wait()
-            subprocess.run(["pkill", "-f", f"sleep 9{marker}"], check=False)
+        for digit in "98":
+            subprocess.run(["pkill", "-f", f"sleep {digit}{marker}"], check=False)
+        suid.close()
     ns.run("rm", str(filler))
     wait_until(lambda: d.call("health")["ok"], what="the store to come back")
     assert d.stop() == 0
