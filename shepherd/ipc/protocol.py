@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,8 +227,9 @@ def parse_line(line: bytes) -> Any:
         raise RpcError(PARSE_ERROR, f"not JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise RpcError(PARSE_ERROR, "the JSON is nested too deeply") from None
-    except ValueError as exc:  # int() refuses thousands of digits
-        raise RpcError(PARSE_ERROR, f"a number in the JSON is too large: {exc}") from None
+    except ValueError:  # int() refuses thousands of digits (its words are a programmer's)
+        raise RpcError(PARSE_ERROR, "a number in the JSON is too large (more than "
+                       f"{sys.get_int_max_str_digits()} digits)") from None
     if _SURROGATE_ESCAPE.search(line) and _holds_lone_surrogate(value):
         raise RpcError(PARSE_ERROR, "a string in the JSON holds a lone surrogate (an escape "
                        "from \\ud800 to \\udfff not in a pair): it is not text")

@@ -42,6 +42,9 @@ class SessionLogs:
         # Ended sessions whose log a process may still write (an earlier run's: all).
         self.ended: set[int] = set()
         self._swept = False
+        # Logs that could not be capped: said once each until they can be (a read-only
+        # state directory failed every checkpoint: 2.4 lines a second, review-9-s15 L-2).
+        self._uncapped: set[Path] = set()
         self._capping: asyncio.Task[None] | None = None
 
     def path(self, session_id: int) -> Path:
@@ -92,7 +95,7 @@ class SessionLogs:
         looked = set(ended)
         if sweep:
             looked |= self._left_here() - set(live)
-        cap_all([self.path(s) for s in live + sorted(looked)], self.cap)
+        cap_all([self.path(s) for s in live + sorted(looked)], self.cap, self._uncapped)
         return looked, {s for s in looked if open_for_writing(self.path(s))}
 
     def _left_here(self) -> set[int]:
@@ -114,12 +117,21 @@ class SessionLogs:
                 await self._capping
 
 
-def cap_all(paths: list[Path], cap: int) -> None:
+def cap_all(paths: list[Path], cap: int, uncapped: set[Path] | None = None) -> None:
+    """Each log capped; a failure said once per path while it lasts (``uncapped``: the
+    paths that failed last time, kept up to date)."""
     for path in paths:
         try:
             cap_file(path, cap)
         except OSError as exc:
-            log.warning("could not cap %s: %s", path, exc)
+            if uncapped is None or path not in uncapped:
+                log.warning("could not cap %s: %s (said once until it can be)", path, exc)
+            if uncapped is not None:
+                uncapped.add(path)
+        else:
+            if uncapped is not None and path in uncapped:
+                uncapped.discard(path)
+                log.info("%s can be capped again", path)
 
 
 def open_for_writing(path: Path) -> bool:

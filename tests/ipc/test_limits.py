@@ -80,6 +80,8 @@ def test_deep_nesting_and_huge_numbers_get_jsonrpc_errors_and_the_connection_sta
     assert "nested" in nested["error"]["message"]
     assert huge["error"]["code"] == protocol.PARSE_ERROR
     assert "number" in huge["error"]["message"]
+    # Words for the client (review-9-s15 L-1), not the interpreter's advice to its programmer
+    assert huge["error"]["message"] == "a number in the JSON is too large (more than 4300 digits)"
     assert huge_id["error"]["code"] == protocol.PARSE_ERROR and huge_id["id"] is None
     assert hello == {"jsonrpc": "2.0", "id": 3, "result": {"method": "hello"}}
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 
-from shepherd.supervisor.logs import SessionLogs, cap_file
+import pytest
+
+from shepherd.supervisor.logs import SessionLogs, cap_all, cap_file
 
 
 def test_a_log_past_its_cap_keeps_its_latest_part_and_the_writer_goes_on(tmp_path: Path) -> None:
@@ -74,3 +77,22 @@ def test_a_descriptor_that_outlives_its_session_is_capped_until_it_is_closed(
         late.write(b"z" * 5000)
     checked(restarted)
     assert logs.path(5).stat().st_size > 1000
+
+
+def test_a_log_that_cannot_be_capped_is_said_once_until_it_can_be(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Review-9-s15 L-2: on a read-only state directory every checkpoint failed to cap
+    every session's log, and said so each time (2.4 lines a second for as long as it
+    lasted, into a journal that then drops the daemon's other lines)."""
+    path = tmp_path / "session-5.log"
+    path.mkdir()  # (cannot be opened to cap: as on a read-only file system, every time)
+    uncapped: set[Path] = set()
+    with caplog.at_level(logging.INFO, logger="shepherd.supervisor.logs"):
+        for _ in range(5):
+            cap_all([path], 1000, uncapped)
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1 and "could not cap" in said[0], said
+        path.rmdir()
+        path.write_bytes(b"x" * 10)
+        cap_all([path], 1000, uncapped)  # it can again: said, and a new failure is said
+        assert uncapped == set() and "can be capped again" in caplog.records[-1].getMessage()
