@@ -183,10 +183,33 @@ class Store:
         """
         acc = books.accounting
         since = books.since.isoformat()
-        running = [(snap.session_id,) for snap in books.sessions]
         with self.db.write() as conn:
+            # Each running session's own record (``session_days``: its charge, what its end
+            # says) is what this store held up to its snapshot here (its lease settled),
+            # plus what the daemon charged since; or, where this store never knew it, all
+            # the daemon charged (review-9-s15 M-1: only the lease was kept, and its end
+            # said it ran only since the damage). On the lease's day, as the daemon's.
+            held = {int(sid): (str(boot), float(started), float(charged), float(paused),
+                               str(day) if day is not None else None, float(lease or 0))
+                    for sid, boot, started, charged, paused, day, lease in conn.execute(
+                        "SELECT session_id, boot_id, started_mono, charged_mono, paused_s, "
+                        "lease_day, lease_s FROM snapshot")}
+            since_held: dict[int, float] = {}
+            for snap in books.sessions:
+                was = held.get(snap.session_id)
+                if was is not None and was[:2] == (snap.boot_id, snap.started_mono):
+                    if was[4] is not None and was[5]:  # the lease, settled in its own record
+                        conn.execute("UPDATE session_days SET seconds = max(0, seconds - ?) "
+                                     "WHERE session_id = ? AND day = ?",
+                                     (was[5], snap.session_id, was[4]))
+                    since_held[snap.session_id] = max(
+                        snap.charged_mono - was[2] - (snap.paused_s - was[3]), 0.0)
+                else:
+                    conn.execute("DELETE FROM session_days WHERE session_id = ?",
+                                 (snap.session_id,))
+                    since_held[snap.session_id] = max(
+                        snap.charged_mono - snap.started_mono - snap.paused_s, 0.0)
             conn.execute("DELETE FROM snapshot")
-            conn.executemany("DELETE FROM session_days WHERE session_id = ?", running)
             conn.execute("DELETE FROM usage WHERE day >= ?", (since,))
             conn.execute("DELETE FROM grants WHERE day >= ?", (since,))
             conn.execute("DELETE FROM cooldowns")
@@ -225,6 +248,14 @@ class Store:
                     (snap.session_id, snap.user, snap.entry, snap.started_at.isoformat(),
                      snap.extension_s))
                 lease_day = snap.lease_day or ts.date()
+                conn.execute(
+                    "INSERT INTO session_days (session_id, day, seconds) VALUES (?, ?, ?) "
+                    "ON CONFLICT (session_id, day) DO UPDATE SET seconds = seconds + ?",
+                    (snap.session_id, lease_day.isoformat(), since_held[snap.session_id],
+                     since_held[snap.session_id]))
+                conn.execute("UPDATE sessions SET charged_s = (SELECT coalesce(sum(seconds), "
+                             "0) FROM session_days WHERE session_id = ?) WHERE id = ?",
+                             (snap.session_id, snap.session_id))
                 conn.execute(
                     "INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
                     "lease_day, lease_s, fired, process, checkpoint_at, paused_s) "

@@ -239,5 +239,9 @@ def test_a_daemons_books_written_over_a_rebuilt_store_read_back_the_same(
         assert (snap.session_id, snap.charged_mono, snap.extension_s, snap.fired,
                 snap.process, snap.paused_s) == (41, 162.0, 300, (600,), {"pids": [123]}, 5.0)
         assert store.next_session_id() == 42
+        # The session's own record holds all it was charged, not only what came after the
+        # rebuild (review-9-s15 M-1): 20 s the copy held (stale) or none (fresh), the rest
+        # from the daemon's books (160 - its snapshot's moment - 5 s paused), then 2 s.
+        assert store.end_session(T0, 41, [], "stopped_by_admin", None) == pytest.approx(57.0)
     finally:
         store.close()
