@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 from shepherd.daemon import status, system
 from shepherd.daemon.checks import (
@@ -182,6 +182,15 @@ class DaemonConfig:
     test_hold_gil: float = 0.0
 
 
+# The methods a child may call that name a child, and what a child naming another is told.
+ChildAct = Literal["launch", "stop", "request_time"]
+_ONLY_YOURS: dict[ChildAct, str] = {
+    "launch": "You can only start programs for yourself.",
+    "stop": "You can only stop your own sessions.",
+    "request_time": "You can only ask for time for yourself.",
+}
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who asks: an admin (possibly playing a child in user mode) or a child."""
@@ -190,11 +199,12 @@ class Caller:
     admin: bool
     child: str | None = None  # the child acted for by default
 
-    def target(self, user: str | None) -> str:
-        """Whose session: a child acts only for itself; an admin names a child (or plays one)."""
+    def target(self, user: str | None, act: ChildAct) -> str:
+        """Whose session: a child acts only for itself (told so in the words of ``act``, the
+        method it called); an admin names a child (or plays one)."""
         if not self.admin:
             if user is not None and user != self.child:
-                raise Forbidden("You can only start programs for yourself.")
+                raise Forbidden(_ONLY_YOURS[act])
             assert self.child is not None
             return self.child
         chosen = user or self.child
@@ -1966,7 +1976,7 @@ class Daemon:
                 raise NotFound(f"no running session {session_id}")  # the same for others'
             ids = [session_id]
         else:
-            whose = caller.target(user)
+            whose = caller.target(user, "stop")
             self._known_user(whose)  # a typo is not "nothing was running"
             ids = [sid for sid, r in self.sessions.items() if r.user == whose]
         reason: EndReason = "stopped_by_admin" if caller.admin else "stopped_by_child"
@@ -2418,7 +2428,7 @@ class Daemon:
         """The request's id, and whether it was already waiting: the same request asked
         again (same entry, time and note) is the one already waiting, so the parent is
         not told it twice and answers it once."""
-        whose = caller.target(user)
+        whose = caller.target(user, "request_time")
         known = self.policy.entry(entry)
         if known is None or not self.policy.entry_allows(known, whose):
             # The same for others' entries; said in the very sentence of a refused
