@@ -59,3 +59,46 @@ def test_reads_verify_and_a_backup_go_on_while_the_store_cannot_be_written(
     immutable(store_files(d), False)
     wait_until(lambda: d.call("health")["ok"], what="health ok again")
     run.stop()
+
+
+def test_reads_go_on_after_a_restart_onto_a_store_that_cannot_be_written(
+        far_daemon_factory: Any, immutable: Any, tmp_path: Path) -> None:
+    """Review-9-s14b L-F: after a crash and a restart onto a store whose files cannot be
+    written (the daemon started from a copy of its books), ``audit.query``,
+    ``usage.history``, ``audit.verify`` and ``store.backup`` answered -32005 "The store
+    cannot be read just now: … cannot be written …" for the whole fault, though the
+    daemon had just read a checked copy of these very books."""
+    d = far_daemon_factory(GAME)
+    done = d.call("launch", entry="other")["session_id"]
+    time.sleep(0.3)
+    d.call("stop", session_id=done)
+    run = Run(d)
+    time.sleep(0.5)
+    d.kill9()
+    immutable(store_files(d), True)
+    d.start()
+    try:
+        health = d.call("health")
+        assert not health["ok"] and "cannot be written" in health["store_text"], health
+        assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
+        page = d.call("audit.query", limit=1000, types=["session_started"])
+        assert [e["data"]["session_id"] for e in page["events"]] == [run.session, done], page
+        usage = d.call("usage.history", user=ME, days=1)
+        assert usage["days"], usage
+        assert d.call("requests") == []
+        verified = d.call("audit.verify")
+        assert verified["ok"] and verified["checked"] > 3, verified
+        copy = tmp_path / "after-the-restart.db"
+        backed = d.call("store.backup", path=str(copy))
+        assert backed["ok"] and backed["checked"] >= verified["checked"], backed
+        kept = Store.open_readonly(copy)
+        try:
+            ended = kept.db.conn.execute(
+                "SELECT count(*) FROM audit WHERE type = 'session_ended'").get
+        finally:
+            kept.close()
+        assert ended == 1
+    finally:
+        immutable(store_files(d), False)
+    wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    run.stop()

@@ -1102,6 +1102,10 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
         # in a loop that takes a core and floods the log (review-9-s14b M-A).
         tries = d.log.read_text().count("the deadline alarm could not be started")
         assert 1 <= tries <= 8, tries
+        # Read meanwhile, and checked, from copies made elsewhere (review-9-s14b L-F).
+        started = d.call("audit.query", types=["session_started"])["events"]
+        assert [e["data"]["session_id"] for e in started] == [run.session], started
+        assert d.call("audit.verify")["ok"]
     finally:
         back = ns.run("umount", "-l", str(d.state))
         assert back.returncode == 0, back.stderr
