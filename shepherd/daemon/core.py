@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import errno
 import gc
+import json
 import logging
 import os
 import socket
@@ -163,6 +164,9 @@ LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller giv
 # A stop at the deadline: that deadline holds, and time given later does not undo it.
 _DEADLINE_REASONS = ("expired", "window_closed")
 OUTSIDE_TOLD_S = 30.0  # a program refused again and again (a loop) is told once in this time
+# Audit rows kept beside a store that is away, at most (of a slot's 128 KiB, the rest for
+# the ends and the time: a document that does not fit is not kept at all).
+KEPT_AUDIT_BYTES = 32 * 1024
 FORKED_ROUNDS = 5  # what a recognised process forked and left is taken/stopped in rounds
 
 
@@ -317,6 +321,12 @@ class Daemon:
         self.kept = KeptFile(config.state_dir / KEPT_NAME)
         self.kept_writer = KeptWriter(self.kept)  # its own thread: no write on the loop
         self._ends_owed: dict[int, dict[str, Any]] = {}
+        # Audit rows not yet written, by a number of their own (review-9-s13 L2): kept
+        # beside the store with the ends while it is away, so that a restart's
+        # ``service_started``, ``session_adopted`` … outlive a crash before it returns.
+        self._audits_owed: dict[int, dict[str, Any]] = {}
+        self._audits_owed_bytes = 0
+        self._audit_number = 0
         self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
         # Sessions stopped at start with the store unreadable: when (monotonic), for the
         # books once it returns (``_noted_end``).
@@ -482,7 +492,7 @@ class Daemon:
         since = self.history_start(Instant(reading.wall, reading.mono))
         link = self.link
         owed = await self.kept_writer.call(self.kept.load) if link is None else {}
-        applied: list[tuple[int, int]] = []
+        applied: list[tuple[int, int, int]] = []
         deferred: list[str] = []
 
         def books(store: StateStore, picture: bool = False) -> tuple[Any, ...]:
@@ -517,7 +527,7 @@ class Daemon:
             trusted, accounting, next_id, snapshots, read_mono, view, lost, days = read
         if applied:
             log.warning("applied what the store could not take before the last stop: "
-                        "%d session end(s), %d checkpoint(s)", *applied[0])
+                        "%d session end(s), %d checkpoint(s), %d audit row(s)", *applied[0])
         if deferred:
             snapshots = self._owed_later(owed, snapshots, accounting.usage,
                                          accounting.cooldowns, deferred[0])
@@ -962,7 +972,7 @@ class Daemon:
         self.anchor.close()
         await self.writer.close()
         if self.loaded and self.writer.available and not self._ends_owed \
-                and not self._owed_carried:
+                and not self._owed_carried and not self._audits_owed:
             self._keep_owed(self.now())  # all written after all: nothing owed
         await self.kept_writer.close()
         self.kept.close()
@@ -1186,7 +1196,8 @@ class Daemon:
         if self.writer.available:
             # Back: cleared once the ends it held are written (a checkpoint in flight is
             # not waited for: a crash now is an ordinary one, the store being there).
-            if self._kept_dirty and not carried and not self._ends_owed:
+            if self._kept_dirty and not carried and not self._ends_owed \
+                    and not self._audits_owed:
                 self._clear_kept()
             return
         day = self.engine.quota_day(now)
@@ -1208,7 +1219,9 @@ class Daemon:
         self.kept_writer.save({"boot_id": self.boot_id,
                                "ends": [*carried.get("ends", []), *self._ends_owed.values()],
                                "checkpoints": [*carried.get("checkpoints", []),
-                                               *checkpoints]})
+                                               *checkpoints],
+                               "audits": [*carried.get("audits", []),
+                                          *self._audits_owed.values()]})
 
     def _clear_kept(self) -> None:
         """Nothing owed: the file emptied (off the loop); tried again if that fails."""
@@ -2657,9 +2670,36 @@ class Daemon:
     # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,
                entry: str | None = None, actor: str = "shepherd") -> None:
-        self._keep(lambda store: store.audit(now.wall, kind, data, user=user, entry=entry,
-                                             actor=actor),
-                   droppable=kind in ("launch_denied", "warning_issued"))
+        written = self.writer.keep(
+            lambda store: store.audit(now.wall, kind, data, user=user, entry=entry,
+                                      actor=actor),
+            droppable=kind in ("launch_denied", "warning_issued"))
+        if self.link is not None or written.done():
+            return
+        # Until it is written, kept beside the store whenever what it owes is (a fault):
+        # at most KEPT_AUDIT_BYTES of them (the file also holds the time and the ends).
+        row = {"ts": now.wall.isoformat(), "type": kind,
+               "data": json.loads(json.dumps(data, default=str)), "user": user,
+               "entry": entry, "actor": actor}
+        size = len(json.dumps(row))
+        if self._audits_owed_bytes + size > KEPT_AUDIT_BYTES:
+            return
+        self._audit_number += 1
+        number = self._audit_number
+        self._audits_owed[number] = row
+        self._audits_owed_bytes += size
+
+        def done(future: asyncio.Future[Any]) -> None:
+            if not future.cancelled() and isinstance(future.exception(), StoreAway):
+                return  # not written (the daemon stops): still owed, still kept
+            if self._audits_owed.pop(number, None) is not None:
+                self._audits_owed_bytes -= size
+            if not self._audits_owed and not self._ends_owed and self._kept_dirty:
+                self._keep_owed(self.now())  # the last one the file held: emptied
+
+        written.add_done_callback(done)
+        if not self.writer.available:
+            self._keep_owed(now)
 
     def _publish(self, kind: str, data: dict[str, Any], user: str | None = None) -> None:
         try:

@@ -224,10 +224,13 @@ class StoreWriter:
             self._cond.notify()
         return future
 
-    def keep(self, change: Callable[[StateStore], Any], *, droppable: bool = False) -> None:
-        """Fire and forget a change that must be written, now or when the store returns."""
+    def keep(self, change: Callable[[StateStore], Any], *,
+             droppable: bool = False) -> asyncio.Future[Any]:
+        """A change that must be written, now or when the store returns (its failure is
+        said in the log; the future, for whoever wants to know when it was written)."""
         future = self.submit(change, keep=True, droppable=droppable)
         future.add_done_callback(_log_failure)
+        return future
 
     def check(self) -> None:
         """Cheap, on the loop: if the file was deleted or replaced, heal it now; when a

@@ -708,6 +708,43 @@ def test_a_stop_while_the_disk_is_full_neither_loses_nor_overcharges_time(
     assert not set_aside(d)
 
 
+def test_the_audit_rows_of_a_start_on_a_full_disk_outlive_a_crash_before_it_is_freed(
+        tmpfs_daemon: Any) -> None:
+    """Review-9-s13 L2: a daemon restarted on a full disk makes audit rows it cannot write
+    (``service_started``, ``session_adopted``); a crash before the disk is freed lost them
+    (only the time and the ends were kept beside the store). Kept with them now, and
+    written once, marked ``kept_while_store_away``."""
+    d = tmpfs_daemon(GAME)
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    time.sleep(0.5)
+    d.kill9()
+    fill(ns, filler)
+    d.start()  # on the full disk
+    assert "store_unavailable" in denied(d, "other")
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]  # adopted
+    time.sleep(1.0)  # checkpoints: what is owed is kept beside the store
+    d.kill9()
+    ns.run("rm", str(filler))
+    d.start()
+
+    def rows(store: Store) -> list[tuple[str, dict[str, Any]]]:
+        return [(str(r[0]), json.loads(str(r[1]))) for r in store.db.conn.execute(
+            "SELECT type, data FROM audit WHERE type IN ('service_started', "
+            "'session_adopted') ORDER BY id")]
+
+    seen = read_store(d, rows)
+    kept = [kind for kind, data in seen if data.get("kept_while_store_away")]
+    assert sorted(kept) == ["service_started", "session_adopted"], seen
+    assert [kind for kind, _ in seen].count("service_started") == 3, seen
+    assert d.stop() == 0
+    d.start()  # applied once: not again
+    assert read_store(d, rows)[:len(seen)] == seen
+    assert [k for k, data in read_store(d, rows) if data.get("kept_while_store_away")] == kept
+    assert d.call("audit.verify")["ok"]
+
+
 def test_no_file_to_keep_a_faults_time_in_fails_closed_until_there_is(
         far_daemon_factory: Any, tmp_path: Path) -> None:
     """The file beside the store cannot be made (here: a directory holds its name): a
