@@ -959,9 +959,24 @@ def test_a_session_past_its_deadline_when_the_store_returns_after_a_crash_is_sto
     assert 3.0 <= charged <= ran + 1.5, (charged, ran)
 
 
+def reads_go_on(d: DaemonProcess, session: int, tmp_path: Path) -> None:
+    """Review-9-s14b L-F: a daemon started from a copy of its books (its store cannot be
+    opened to write) answered every read -32005 "The store cannot be read just now: …
+    cannot be written …" for the whole fault; it reads copies of the files as they stand."""
+    started = d.call("audit.query", types=["session_started"])["events"]
+    assert [e["data"]["session_id"] for e in started] == [session], started
+    assert d.call("usage.history", days=1)["days"]
+    assert d.call("requests") == []
+    verified = d.call("audit.verify")
+    assert verified["ok"] and verified["checked"] >= 3, verified
+    copy = tmp_path / f"during-the-fault-{time.monotonic_ns()}.db"
+    backed = d.call("store.backup", path=str(copy))
+    assert backed["ok"] and backed["checked"] >= verified["checked"], backed
+
+
 @pytest.mark.parametrize("fault", ["locked", "read-only"])
 def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
-        far_daemon_factory: Any, immutable: Any, fault: str) -> None:
+        far_daemon_factory: Any, immutable: Any, fault: str, tmp_path: Path) -> None:
     """Review-9-s13 H1: a crash, and the store held by another program (``BEGIN
     IMMEDIATE``) or made read-only as the daemon restarts, for longer than the session
     has left: the daemon must still show the session and stop it at its deadline, from
@@ -988,6 +1003,7 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
         if fault == "locked":
             assert holder.poll() is None, "the store came back first: nothing was shown"
         assert not d.call("health")["ok"]
+        reads_go_on(d, run.session, tmp_path)
     finally:
         if fault == "locked":
             holder.wait(40)
