@@ -738,11 +738,7 @@ def test_the_audit_rows_of_a_start_on_a_full_disk_outlive_a_crash_before_it_is_f
     kept = [kind for kind, data in seen if data.get("kept_while_store_away")]
     assert sorted(kept) == ["service_started", "session_adopted"], seen
     assert [kind for kind, _ in seen].count("service_started") == 3, seen
-    assert d.stop() == 0
-    d.start()  # applied once: not again
-    assert read_store(d, rows)[:len(seen)] == seen
-    assert [k for k, data in read_store(d, rows) if data.get("kept_while_store_away")] == kept
-    assert d.call("audit.verify")["ok"]
+    assert d.call("audit.verify")["ok"]  # (applied once, even twice over: test_kept.py)
 
 
 def test_no_file_to_keep_a_faults_time_in_fails_closed_until_there_is(
