@@ -436,7 +436,7 @@ class Methods:
     @takes("user", "entry", "env")
     async def launch(self, params: Params, connection: Connection) -> Any:
         caller = self._caller(connection)
-        user = caller.target(params.text("user", required=False))
+        user = caller.target(params.text("user", required=False), "launch")
         entry, env = self._entry_id(params.req_str("entry"), user), params.env()
         launched = await self.daemon.launch(user, entry, env, caller.name,
                                             as_child=not caller.admin)
@@ -455,12 +455,13 @@ class Methods:
     async def request_time(self, params: Params, connection: Connection) -> Any:
         caller = self._caller(connection)
         user = params.text("user", required=False)
-        entry = self._entry_id(params.req_str("entry"), caller.target(user))
+        whose = caller.target(user, "request_time")
+        entry = self._entry_id(params.req_str("entry"), whose)
         seconds, note = params.duration("duration", most=86400), params.note("note")  # today
         request_id, again = await self.daemon.request_time(caller, entry, seconds, note, user)
         return {"request_id": request_id, "entry": entry, "again": again,
                 "label": self.daemon.policy.title(entry),
-                "unlimited": self.daemon.unlimited_today(caller.target(user), entry)}
+                "unlimited": self.daemon.unlimited_today(whose, entry)}
 
     @takes("agent")
     async def subscribe(self, params: Params, connection: Connection) -> Any:

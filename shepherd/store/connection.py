@@ -270,8 +270,8 @@ class Database:
         return dataclasses.replace(recovery, kept=taken.kept, lost=taken.lost)
 
     @staticmethod
-    def _unwritable_problem(path: Path) -> str | None:
-        problem = files.unwritable(path)
+    def _unwritable_problem(path: Path, held: bool = False) -> str | None:
+        problem = files.unwritable(path, held)
         return None if problem is None else f"{problem}; fix it and the store comes back"
 
     @staticmethod
@@ -334,7 +334,7 @@ class Database:
             return f"{self.path} was {'deleted' if gone else 'replaced'} while in use"
         if self.readonly or not writing:
             return None
-        return self._unwritable_problem(self.path)
+        return self._unwritable_problem(self.path, held=True)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[apsw.Connection]:

@@ -22,6 +22,7 @@ files without opening a connection:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -72,8 +73,18 @@ def identity(path: Path) -> FileIdentity | None:
     return FileIdentity(stat.st_dev, stat.st_ino)
 
 
-def unwritable(path: Path) -> str | None:
-    """A sentence naming the first store file that cannot be written, or None."""
+def unwritable(path: Path, held: bool = False) -> str | None:
+    """A sentence naming the first store file that cannot be written, or None.
+
+    Asked as a write would be: an open to write (never creating the file, closed at
+    once). ``access`` alone says yes where the kernel refuses every such open: ext4
+    gone read-only after an error (``errors=remount-ro`` leaves the mount ``rw``,
+    ``emergency_ro``: review-9-s14b L-E). While this process holds the database file
+    open in SQLite (``held``) only ``access`` asks of it: closing a descriptor of the
+    file would drop SQLite's POSIX locks; its WAL, which carries none, is opened
+    either way (and exists while a connection is open), so a file system gone
+    read-only is still seen.
+    """
     for candidate in (path, side_file(path, "-wal")):
         try:
             if not os.access(candidate, os.W_OK):
@@ -81,7 +92,19 @@ def unwritable(path: Path) -> str | None:
                     return f"{candidate} cannot be written (read-only or immutable)"
                 if candidate == path:
                     return f"{candidate} is missing"
+                continue
+            if held and candidate == path:
+                continue
+            fd = os.open(candidate, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+            os.close(fd)
+        except FileNotFoundError:
+            if candidate == path:
+                return f"{candidate} is missing"
         except OSError as exc:
+            if exc.errno == errno.EROFS:
+                return f"{candidate} cannot be written: its file system is read-only"
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                return f"{candidate} cannot be written (read-only or immutable)"
             return f"{candidate} cannot be checked: {exc.strerror}"
     return None
 

@@ -14,12 +14,13 @@ writes them here, at every checkpoint and at every end, and at a clean stop:
   the JSON document: a write cut short by a power cut leaves the other slot,
   and a torn or damaged slot is never read as books;
 - the document is the set of store changes still owed, in the store's own
-  terms: ``ends`` (``Store.end_session``'s arguments) and ``checkpoints``
-  (``Checkpoint`` rows). At start, before the books are read and the crash
-  rules run, ``Store.apply_kept`` applies each one whose session is still open in
-  the store's snapshot (an end once; a checkpoint only past the snapshot's
-  ``charged_mono``), so applying it twice changes nothing; then the file is
-  cleared.
+  terms: ``ends`` (``Store.end_session``'s arguments), ``checkpoints``
+  (``Checkpoint`` rows) and ``audits`` (the audit rows not yet written, up to
+  ``core.KEPT_AUDIT_BYTES``: review-9-s13 L2). At start, before the books are read
+  and the crash rules run, ``Store.apply_kept`` applies each one whose session is
+  still open in the store's snapshot (an end once; a checkpoint only past the
+  snapshot's ``charged_mono``) and each audit row the log does not hold yet, so
+  applying it twice changes nothing; then the file is cleared.
 
 The file is root's, mode 0600, in the daemon's state directory: a child can
 neither read nor write it. If it cannot be made or preallocated (the disk was

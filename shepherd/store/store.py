@@ -453,13 +453,15 @@ class Store:
             self.audit(ts, "session_ended", data, user=user, entry=entry, actor=actor)
         return charged
 
-    def apply_kept(self, document: Mapping[str, Any]) -> tuple[int, int]:
+    def apply_kept(self, document: Mapping[str, Any]) -> tuple[int, int, int]:
         """What a daemon kept beside the store while it could not write it (``kept.py``):
-        each end and checkpoint whose session is still open in the snapshot, one
-        transaction. An end is applied once (it closes the snapshot row); a checkpoint
-        only past the snapshot's ``charged_mono``. So a document applied twice, or after
-        the store took its changes, changes nothing. Returns (ends, checkpoints) applied."""
-        ends = checkpoints = 0
+        each end and checkpoint whose session is still open in the snapshot, and each
+        audit row the log does not hold yet, one transaction. An end is applied once (it
+        closes the snapshot row); a checkpoint only past the snapshot's ``charged_mono``;
+        an audit row when none of its type, time and actor is there (times are to the
+        microsecond). So a document applied twice, or after the store took its changes,
+        changes nothing. Returns (ends, checkpoints, audit rows) applied."""
+        ends = checkpoints = audits = 0
         with self.db.write() as conn:
             def open_at(session_id: int) -> float | None:  # ids are never used twice
                 held = conn.execute("SELECT charged_mono FROM snapshot WHERE session_id = ?",
@@ -488,7 +490,18 @@ class Store:
                     audit_data={**dict(kept.get("audit_data") or {}),
                                 "kept_while_store_away": True})
                 ends += 1
-        return ends, checkpoints
+            for row in document.get("audits", []):
+                kind, ts, actor = str(row["type"]), datetime.fromisoformat(row["ts"]), str(
+                    row["actor"])
+                if kind not in audit_log.EVENT_TYPES or conn.execute(
+                        "SELECT 1 FROM audit WHERE ts = ? AND type = ? AND actor = ? LIMIT 1",
+                        (ts.isoformat(), kind, actor)).get is not None:
+                    continue  # written already (or of a Shepherd that knows more kinds)
+                self.audit(ts, kind, {**dict(row.get("data") or {}),
+                                      "kept_while_store_away": True},
+                           user=row.get("user"), entry=row.get("entry"), actor=actor)
+                audits += 1
+        return ends, checkpoints, audits
 
     # -- admin actions ------------------------------------------------------------
     def grant(self, ts: datetime, user: str, target: str, day: date, seconds: int, *,

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -223,10 +224,13 @@ class StoreWriter:
             self._cond.notify()
         return future
 
-    def keep(self, change: Callable[[StateStore], Any], *, droppable: bool = False) -> None:
-        """Fire and forget a change that must be written, now or when the store returns."""
+    def keep(self, change: Callable[[StateStore], Any], *,
+             droppable: bool = False) -> asyncio.Future[Any]:
+        """A change that must be written, now or when the store returns (its failure is
+        said in the log; the future, for whoever wants to know when it was written)."""
         future = self.submit(change, keep=True, droppable=droppable)
         future.add_done_callback(_log_failure)
+        return future
 
     def check(self) -> None:
         """Cheap, on the loop: if the file was deleted or replaced, heal it now; when a
@@ -285,13 +289,28 @@ class StoreWriter:
 
     # -- reads and maintenance, off the loop, on their own connections ---------------
     async def read(self, query: Callable[[StateStore], T]) -> T:
+        if self._unopened():
+            return await self.picture(query)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, self._read, query)
 
     async def maintain(self, task: Callable[[StateStore], T], *, write: bool = False) -> T:
         """Run a long task (verify, backup, prune) on a connection of its own."""
+        if not write and self._unopened():
+            return await self.picture(task)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._maintenance, self._maintain, task, write)
+
+    def _unopened(self) -> bool:
+        """The writer holds no connection: the store could not be opened (a start while
+        its files cannot be written, another program holds it). Reads, the audit check
+        and a backup then go on from the store as last written (``picture``: for an
+        SQLite file, a copy made on the writer's thread), not refused as a store that
+        cannot be read where only writing fails (review-9-s14b L-F). (SQLite opens a
+        file in WAL mode to read only with a ``-shm`` it maps, which the daemon never
+        does, and cannot make in a directory that cannot be written.)"""
+        return (self._store is None and self.path is not None and self._thread is not None
+                and not self._stopping)
 
     @property
     def path(self) -> Path | None:
@@ -308,7 +327,7 @@ class StoreWriter:
 
         An SQLite store cannot be opened by that process (this one holds it
         exclusively): it checks a consistent copy made here, off the loop, in a
-        private directory beside the store, removed afterwards.
+        private directory (``_copy_to_check``), removed afterwards.
         """
         command = self.backend.verify_command()
         if command is None:
@@ -316,19 +335,8 @@ class StoreWriter:
         place: Path | None = None  # (a store that cannot be read: ``maintain`` says so)
         try:
             if self.path is not None:
-                try:
-                    place = Path(await asyncio.to_thread(
-                        tempfile.mkdtemp, prefix=self._verify_prefix, dir=self.path.parent))
-                except OSError as exc:  # a full disk: said, not an internal error
-                    raise StoreUnavailable(f"no copy of the store can be made beside it to "
-                                           f"check ({exc.strerror})") from None
-                copy = place / self.path.name
-                try:
-                    await self.maintain(lambda store: _sqlite(store).copy_to(copy,
-                                                                             durable=False))
-                except StoreError as exc:  # no room beside the store for the copy
-                    raise StoreUnavailable(f"the copy it is checked on: {exc}") from None
-                command = verify_job_command(copy)
+                place = await self._copy_to_check()
+                command = verify_job_command(place / self.path.name)
             # subprocess.run on a thread: it waits for its own child even if a subreaper
             # reaped it first (asyncio's child watchers would not).
             done = await asyncio.to_thread(subprocess.run, command, capture_output=True,
@@ -344,6 +352,37 @@ class StoreWriter:
         if "error" in answer:
             raise StoreUnavailable(str(answer["error"]))
         return VerifyResult(**answer)
+
+    async def _copy_to_check(self) -> Path:
+        """A private directory holding a copy of the store for the audit check: beside the
+        store, else where a picture is made (``picture_places``: a file system gone
+        read-only, or no room beside the store). ``StoreUnavailable`` when the store
+        cannot be read; naming each place's trouble when no copy can be written."""
+        assert self.path is not None
+        path = self.path
+        problems: list[str] = []
+        places = [(path.parent, self._verify_prefix),  # (elsewhere, named for this store:
+                  *((where, picture_prefix(path))  # removed at the next start as a picture)
+                    for where in picture_places(path)[1:])]
+        for where, prefix in places:
+            try:
+                place = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=prefix,
+                                                     dir=where))
+            except OSError as exc:
+                problems.append(f"{where}: {exc.strerror}")
+                continue
+            try:
+                await self.maintain(functools.partial(_copy_for_check, place / path.name))
+            except StoreUnavailable:
+                await asyncio.to_thread(shutil.rmtree, place, True)
+                raise
+            except StoreError as exc:  # no room there for the copy
+                await asyncio.to_thread(shutil.rmtree, place, True)
+                problems.append(str(exc))
+                continue
+            return place
+        raise StoreUnavailable("no copy of the store can be written to check it ("
+                               + "; ".join(problems) + ")")
 
     def _read(self, query: Callable[[StateStore], T]) -> T:
         """A read on the reads' own connection; one that worked before and fails now
@@ -460,7 +499,26 @@ class StoreWriter:
             if not job.keep or self._abandon:
                 self._resolve(job, StoreUnavailable(problem))
                 return
-            self._wake.wait(self._backoff)
+            self._pause()
+
+    def _pause(self) -> None:
+        """The backoff before a change that waits for the store is tried again; reads of
+        the store as last written (``picture``) queued behind it are answered meanwhile,
+        not once the store returns."""
+        until = time.monotonic() + self._backoff
+        while not self._wake.is_set():
+            with self._cond:
+                looks = [job for job in list(self._queue)[1:] if job.picture]
+                for job in looks:
+                    self._queue.remove(job)
+                left = until - time.monotonic()
+                if not looks:
+                    if left <= 0 or self._abandon:
+                        return
+                    self._cond.wait(left)
+                    continue
+            for job in looks:
+                self._look(job)
 
     def _look(self, job: _Job) -> None:
         """A ``picture`` job: the store as last written. Open here (it opened, but cannot
@@ -472,9 +530,12 @@ class StoreWriter:
             else:
                 with self.backend.picture() as store:
                     result = job.change(store)
-        except Exception as exc:
-            if not (isinstance(exc, StoreError) or self.backend.is_transient(exc)):
-                self._resolve(job, exc)
+        except StoreUnavailable as exc:  # (no copy could be read: said by ``picture``)
+            self._resolve(job, exc)
+            return
+        except Exception as exc:  # a StoreError of the query's own passes as it is (a
+            if not self.backend.is_transient(exc):  # backup's target that cannot be
+                self._resolve(job, exc)  # written is not a store that cannot be read)
                 return
             self._resolve(job, StoreUnavailable(self.backend.describe(exc)))
             return
@@ -643,6 +704,10 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("a store change failed: %s", exc, exc_info=exc)
     elif exc is not None:
         log.warning("a change was not written: %s", exc)
+
+
+def _copy_for_check(copy: Path, store: StateStore) -> None:
+    _sqlite(store).copy_to(copy, durable=False)  # thrown away after one read
 
 
 def _sqlite(store: StateStore) -> Store:

@@ -16,13 +16,13 @@ from shepherd.tui.words import bottom_line
 
 def test_a_child_naming_another_child_is_told_what_they_may_do() -> None:
     with pytest.raises(Forbidden) as refused:
-        Caller("kid", admin=False, child="kid").target("root")
+        Caller("kid", admin=False, child="kid").target("root", "launch")
     assert str(refused.value) == "You can only start programs for yourself."
 
 
 def test_a_parent_who_names_no_child_is_told_the_option() -> None:
     with pytest.raises(BadRequest) as refused:
-        Caller("root", admin=True).target(None)
+        Caller("root", admin=True).target(None, "launch")
     assert str(refused.value) == "say which child: --user CHILD"
 
 

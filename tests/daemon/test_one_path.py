@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from shepherd.ipc.protocol import (
+    FORBIDDEN,
     INVALID_PARAMS,
     NOT_FOUND,
     PARSE_ERROR,
@@ -182,6 +183,26 @@ def test_a_child_learns_nothing_about_other_children(far_daemon_factory: Any) ->
     assert theirs["error"]["code"] == NOT_FOUND
     assert all_of_them["result"]["stopped"] == []
     assert sessions(d) == [mine]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
+@pytest.mark.skipif(not os.access(OTHER_PYTHON, os.X_OK), reason="no system python3")
+def test_a_child_naming_another_child_is_told_the_act_it_may_do_only_for_itself(
+        far_daemon_factory: Any) -> None:
+    """Review-9-s14b L-B: a child's ``stop {"user": <another child>}`` was answered "You can
+    only start programs for yourself." (one sentence for every method that takes a user)."""
+    d = far_daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "3599"]\n',
+                              users='[[users]]\nname = "nobody"\n'))
+    mine = d.call("launch", entry="nap")["session_id"]  # another child's session (ME's)
+    launch, stop, ask = as_nobody(d, [
+        ("launch", {"entry": "nap", "user": ME}), ("stop", {"user": ME}),
+        ("request_time", {"entry": "nap", "duration": "5m", "user": ME})])
+    assert [a["error"]["message"] for a in (launch, stop, ask)] == [
+        "You can only start programs for yourself.",
+        "You can only stop your own sessions.",
+        "You can only ask for time for yourself."]
+    assert launch["error"]["code"] == stop["error"]["code"] == ask["error"]["code"] == FORBIDDEN
+    assert sessions(d) == [mine] and d.call("requests") == []  # and nothing happened
 
 
 def test_a_request_for_an_entry_there_is_not_names_the_ones_there_are(

@@ -675,6 +675,39 @@ def test_a_stop_while_the_disk_is_full_neither_loses_nor_overcharges_time(
     assert not set_aside(d)
 
 
+def test_the_audit_rows_of_a_start_on_a_full_disk_outlive_a_crash_before_it_is_freed(
+        tmpfs_daemon: Any) -> None:
+    """Review-9-s13 L2: a daemon restarted on a full disk makes audit rows it cannot write
+    (``service_started``, ``session_adopted``); a crash before the disk is freed lost them
+    (only the time and the ends were kept beside the store). Kept with them now, and
+    written once, marked ``kept_while_store_away``."""
+    d = tmpfs_daemon(GAME)
+    filler = d.state / "filler"
+    ns = d.namespace
+    run = Run(d)
+    time.sleep(0.5)
+    d.kill9()
+    fill(ns, filler)
+    d.start()  # on the full disk
+    assert "store_unavailable" in denied(d, "other")
+    assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]  # adopted
+    time.sleep(1.0)  # checkpoints: what is owed is kept beside the store
+    d.kill9()
+    ns.run("rm", str(filler))
+    d.start()
+
+    def rows(store: Store) -> list[tuple[str, dict[str, Any]]]:
+        return [(str(r[0]), json.loads(str(r[1]))) for r in store.db.conn.execute(
+            "SELECT type, data FROM audit WHERE type IN ('service_started', "
+            "'session_adopted') ORDER BY id")]
+
+    seen = read_store(d, rows)
+    kept = [kind for kind, data in seen if data.get("kept_while_store_away")]
+    assert sorted(kept) == ["service_started", "session_adopted"], seen
+    assert [kind for kind, _ in seen].count("service_started") == 3, seen
+    assert d.call("audit.verify")["ok"]  # (applied once, even twice over: test_kept.py)
+
+
 def test_no_file_to_keep_a_faults_time_in_fails_closed_until_there_is(
         far_daemon_factory: Any, tmp_path: Path) -> None:
     """The file beside the store cannot be made (here: a directory holds its name): a
@@ -889,9 +922,24 @@ def test_a_session_past_its_deadline_when_the_store_returns_after_a_crash_is_sto
     assert 3.0 <= charged <= ran + 1.5, (charged, ran)
 
 
+def reads_go_on(d: DaemonProcess, session: int, tmp_path: Path) -> None:
+    """Review-9-s14b L-F: a daemon started from a copy of its books (its store cannot be
+    opened to write) answered every read -32005 "The store cannot be read just now: …
+    cannot be written …" for the whole fault; it reads copies of the files as they stand."""
+    started = d.call("audit.query", types=["session_started"])["events"]
+    assert [e["data"]["session_id"] for e in started] == [session], started
+    assert d.call("usage.history", days=1)["days"]
+    assert d.call("requests") == []
+    verified = d.call("audit.verify")
+    assert verified["ok"] and verified["checked"] >= 3, verified
+    copy = tmp_path / f"during-the-fault-{time.monotonic_ns()}.db"
+    backed = d.call("store.backup", path=str(copy))
+    assert backed["ok"] and backed["checked"] >= verified["checked"], backed
+
+
 @pytest.mark.parametrize("fault", ["locked", "read-only"])
 def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
-        far_daemon_factory: Any, immutable: Any, fault: str) -> None:
+        far_daemon_factory: Any, immutable: Any, fault: str, tmp_path: Path) -> None:
     """Review-9-s13 H1: a crash, and the store held by another program (``BEGIN
     IMMEDIATE``) or made read-only as the daemon restarts, for longer than the session
     has left: the daemon must still show the session and stop it at its deadline, from
@@ -918,6 +966,7 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
         if fault == "locked":
             assert holder.poll() is None, "the store came back first: nothing was shown"
         assert not d.call("health")["ok"]
+        reads_go_on(d, run.session, tmp_path)
     finally:
         if fault == "locked":
             holder.wait(40)
@@ -1093,6 +1142,10 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
         # in a loop that takes a core and floods the log (review-9-s14b M-A).
         tries = d.log.read_text().count("the deadline alarm could not be started")
         assert 1 <= tries <= 8, tries
+        # Read meanwhile, and checked, from copies made elsewhere (review-9-s14b L-F).
+        started = d.call("audit.query", types=["session_started"])["events"]
+        assert [e["data"]["session_id"] for e in started] == [run.session], started
+        assert d.call("audit.verify")["ok"]
     finally:
         back = ns.run("umount", "-l", str(d.state))
         assert back.returncode == 0, back.stderr

@@ -7,6 +7,7 @@ and applying what it holds twice (or after the store took it) must change nothin
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -132,10 +133,10 @@ def test_what_was_kept_is_applied_once_whatever_the_store_took_already(
             store.start_session(T0, session_id, "alex", "game", boot_id="b",
                                 started_mono=100.0, lease_day=DAY, process={}, audit_data={})
             store.checkpoint(T0, [(session_id, [(DAY, 1.0)], 101.0, DAY, ())])
-        assert store.apply_kept(owed(sid)) == (1, 1)
+        assert store.apply_kept(owed(sid)) == (1, 1, 0)
         usage = store.load_accounting(DAY).usage[("alex", "game", DAY)]
         assert usage == (1.0 + 3.5) + (1.0 + 4.0 + 1.0)  # an end exact; a checkpoint leased
-        assert store.apply_kept(owed(sid)) == (0, 0)  # a second start after a crash
+        assert store.apply_kept(owed(sid)) == (0, 0, 0)  # a second start after a crash
         assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == usage
         [snap] = store.snapshots()
         assert (snap.session_id, snap.charged_mono) == (sid + 1, 105.0)
@@ -146,8 +147,38 @@ def test_what_was_kept_is_applied_once_whatever_the_store_took_already(
         store.checkpoint(T0, [(sid + 1, [(DAY, 2.0)], 107.0, DAY, ())])
         store.end_session(T0, sid + 1, [(DAY, 0.5)], "exited", None)
         final = store.load_accounting(DAY).usage[("alex", "game", DAY)]
-        assert store.apply_kept(owed(sid)) == (0, 0)
+        assert store.apply_kept(owed(sid)) == (0, 0, 0)
         assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == final
+    finally:
+        store.close()
+
+
+def test_kept_audit_rows_are_written_once(store_path: Path) -> None:
+    """Review-9-s13 L2: the audit rows a daemon made while the store was away (a
+    restart's ``service_started``, ``session_adopted``) are kept with the time; applied
+    twice (a crash before the file was cleared), or after the store took them, once."""
+    store = Store.open(store_path, T0)
+    try:
+        later = T0.replace(microsecond=250)
+        document = {"audits": [
+            {"ts": later.isoformat(), "type": "service_started", "data": {"pid": 7},
+             "user": None, "entry": None, "actor": "shepherd"},
+            {"ts": later.isoformat(), "type": "session_adopted", "data": {"session_id": 3},
+             "user": "alex", "entry": "game", "actor": "shepherd"},
+            {"ts": later.isoformat(), "type": "no_such_kind", "data": {}, "user": None,
+             "entry": None, "actor": "shepherd"}]}
+        assert store.apply_kept(document) == (0, 0, 2)
+        assert store.apply_kept(document) == (0, 0, 0)
+        rows = [(str(r[0]), str(r[1]), r[2], json.loads(str(r[3]))) for r in
+                store.db.conn.execute("SELECT type, ts, user, data FROM audit "
+                                      "WHERE type IN ('service_started', 'session_adopted') "
+                                      "ORDER BY id")]
+        assert rows[-2:] == [
+            ("service_started", later.isoformat(), None,
+             {"pid": 7, "kept_while_store_away": True}),
+            ("session_adopted", later.isoformat(), "alex",
+             {"session_id": 3, "kept_while_store_away": True})]
+        assert store.verify_audit().ok
     finally:
         store.close()
 
