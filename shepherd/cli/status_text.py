@@ -360,6 +360,9 @@ def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
         return f"{itself} while its alarm process restarts."
     if alarm == "starting":
         return f"{itself} until its alarm process has started."
+    if alarm == "cannot_start":
+        return (f"{itself}: its alarm process cannot be started (the service's log says "
+                "why); it is tried again now and then.")
     if alarm == "off":
         return f"{itself} (its separate alarm process is turned off)."
     if deadlines.get("kept_by") == "systemd":

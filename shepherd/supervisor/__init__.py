@@ -115,7 +115,7 @@ class LaunchBackend(Protocol):
     def deadline_keeper(self) -> dict[str, Any]:
         """Who sends a deadline's SIGTERM now, for ``status``: ``kept_by`` (``alarm``,
         ``daemon`` or ``systemd``), ``alarm`` (``serving``, ``starting``, ``restarting``,
-        ``off``, ``none``) and ``alarm_pid``."""
+        ``cannot_start``, ``off``, ``none``) and ``alarm_pid``."""
 
     def sigterm_report(self, session_id: int) -> dict[str, Any] | None:
         """Once, as the session's end is recorded: who sent its deadline's SIGTERM and

@@ -72,6 +72,7 @@ class Alarm:
         self.ready = False
         self.starts = 0
         self.failures = 0  # times it stopped serving (``state``)
+        self.cannot_start: str | None = None  # why its last start failed (None: it did not)
 
     @staticmethod
     def wanted() -> bool:
@@ -80,9 +81,13 @@ class Alarm:
     @property
     def state(self) -> str:
         """``serving``; ``starting`` (the first one, not ready yet); ``restarting``
-        (it stopped serving: the daemon's own thread keeps the deadlines meanwhile)."""
+        (it stopped serving: the daemon's own thread keeps the deadlines meanwhile);
+        ``cannot_start`` (its last start failed, ``cannot_start`` says why: tried again
+        after its backoff; review-9-s15 L-3)."""
         if self.ready:
             return "serving"
+        if self.cannot_start is not None:
+            return "cannot_start"
         return "restarting" if self.failures else "starting"
 
     @property
@@ -134,6 +139,7 @@ class Alarm:
             # A start that failed counts as one, so the next waits its backoff (review-9-s14b
             # M-A: without this, tried again at once, forever: a core and the log flooded).
             self._last_start = self._loop.time()
+            self.cannot_start = str(exc)
             self._later()
             return
         finally:
@@ -147,6 +153,7 @@ class Alarm:
                 log.error("could not note the deadline alarm's pid in %s (%s): a restarted "
                           "daemon will not stop it", self._ends, exc)
         self._last_start = self._loop.time()
+        self.cannot_start = None
         self.starts += 1
         self._sock, self._process, self._pidfd = ours, process, pidfd
         ours.setblocking(False)

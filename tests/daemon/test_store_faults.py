@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from shepherd.cli.remote import health_words
+from shepherd.cli.status_text import deadlines_sentence
 from shepherd.daemon.core import RECORD_WAIT_S
 from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
@@ -1142,6 +1143,10 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
         # in a loop that takes a core and floods the log (review-9-s14b M-A).
         tries = d.log.read_text().count("the deadline alarm could not be started")
         assert 1 <= tries <= 8, tries
+        # ... and a parent is told so, not that it is about to start (review-9-s15 L-3)
+        deadlines = d.call("status")["deadlines"]
+        assert deadlines["alarm"] == "cannot_start" and deadlines["kept_by"] == "daemon"
+        assert "cannot be started" in str(deadlines_sentence(deadlines))
         # Read meanwhile, and checked, from copies made elsewhere (review-9-s14b L-F).
         started = d.call("audit.query", types=["session_started"])["events"]
         assert [e["data"]["session_id"] for e in started] == [run.session], started
