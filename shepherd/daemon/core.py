@@ -988,6 +988,11 @@ class Daemon:
     def _store_changed(self, state: StoreState) -> None:
         """The writer lost or regained the store (called on the loop)."""
         if state.available:
+            if self.link is None and not self.kept.usable:
+                # The file beside it, which a read-only state directory kept from opening,
+                # made now, not at the next launch or minute: until then launches are
+                # refused though the store is back (review-9-s15).
+                self._spawn(self._kept_ready())
             if self._start_tried and not self.loaded and not self._loading:
                 self._spawn(self._load(None))
             elif self.link is not None:
