@@ -69,6 +69,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -78,7 +79,7 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 
 from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
 from shepherd.supervisor.cgroups import populated, signal_all
-from shepherd.supervisor.ends import boot_id, note_end
+from shepherd.supervisor.ends import boot_id, note_end, note_sigterms
 
 MESSAGE_MAX = 65536
 FDS_MAX = 4  # descriptors read with one request (one is used: more is a bad request)
@@ -178,6 +179,9 @@ class Alarms:
         # Every session armed and not disarmed, fired or not: where its programs run (a
         # keeper: this process's own copy of its pidfd), for ``outlive``.
         self.watched: dict[int, Target] = {}
+        # Told the SIGTERMs sent, (session, monotonic), once each round's have all left
+        # (``Ends.sent``: the next daemon sends none again).
+        self.on_sent: Callable[[list[tuple[int, float]]], None] | None = None
 
     def fire_due(self) -> None:
         """Every deadline passed fires now. A group's members are signalled by a thread
@@ -185,6 +189,7 @@ class Alarms:
         one goes on answering requests meanwhile, and a request naming the session is
         told ``fired`` at once (its SIGTERM is on its way and cannot be taken back)."""
         now = time.monotonic()
+        sent: list[tuple[int, float]] = []
         for session, (at, target, token) in sorted(self.armed.items(),
                                                    key=lambda item: item[1][0]):
             if at <= now:
@@ -200,14 +205,18 @@ class Alarms:
                     with contextlib.suppress(OSError):  # it is gone: nothing to stop
                         signal.pidfd_send_signal(target, signal.SIGTERM)
                     _let_go(target)
-                    self._fired(session, at, woke, time.monotonic())
+                    sent.append((session, time.monotonic()))
+                    self._fired(session, at, woke, sent[-1][1])
                     continue
                 # (rounded once: the log and the reply say the same figures)
-                self._fired(session, at, woke, time.monotonic())
+                sent.append((session, time.monotonic()))
+                self._fired(session, at, woke, sent[-1][1])
                 worker = threading.Thread(target=self._signal_group,
                                           args=(session, at, target), daemon=True)
                 self.workers = [w for w in self.workers if w.is_alive()] + [worker]
                 worker.start()
+        if sent and self.on_sent is not None:  # (after every SIGTERM due has left)
+            self.on_sent(sent)
 
     def _fired(self, session: int, at: float, woke: float, sent: float) -> None:
         """``sent``: when its SIGTERM left (a group's: when its signalling began)."""
@@ -345,6 +354,11 @@ class Ends:
         with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
             note_end(self.fd, session, self.instance, self.boot_id)
 
+    def sent(self, sigterms: list[tuple[int, float]]) -> None:
+        """Deadlines' SIGTERMs sent (session, monotonic): the next daemon sends none again."""
+        with contextlib.suppress(OSError):  # (a full disk: sent again by the next daemon)
+            note_sigterms(self.fd, sigterms, self.instance, self.boot_id)
+
 
 def _ended(target: Target) -> bool:
     if isinstance(target, Path):
@@ -456,6 +470,8 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
 def serve(sock: socket.socket, report: TextIO | None = None,
           ends: Ends | None = None) -> None:
     alarms = Alarms(report)
+    if ends is not None:
+        alarms.on_sent = ends.sent
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     poller = select.poll()
     poller.register(sock, select.POLLIN)

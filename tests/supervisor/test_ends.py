@@ -110,16 +110,23 @@ def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
                            {**line, "session": 6, "mono": "soon"},
                            {**line, "session": 10, "by": stranger.pid + 100000},
                            {"alarm": stranger.pid, "start": ends.start_ticks(stranger.pid)},
-                           {**line, "session": 3, "mono": 9.0}]:
+                           {**line, "session": 3, "mono": 9.0},
+                           {"sigterm": 7, "instance": "i1", "boot_id": BOOT, "mono": 4.0,
+                            "by": process.pid},  # the deadline's SIGTERM, sent while down
+                           {"sigterm": 8, "instance": "other", "boot_id": BOOT, "mono": 4.0,
+                            "by": process.pid},
+                           {"sigterm": 9, "instance": "i1", "boot_id": BOOT, "mono": 4.0,
+                            "by": stranger.pid + 100000}]:
                 handle.write(json.dumps(record) + "\n")
             handle.write('{"session": 2, "instance": "i1", "boot_i')  # torn
         taken = ends.take_over(noted, "i1", BOOT, HELPER)
         assert process.wait(timeout=5) < 0  # stopped (SIGKILL): the session still ran
         assert stranger.poll() is None  # a process that is not the alarm is left alone
-        assert taken == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
+        assert taken.ends == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
+        assert taken.sigterms == {7: 4.0} and taken.left is None
         assert noted.read_text() == ""
         assert keeper.poll() is None  # nothing of the session was touched
-        assert ends.take_over(noted, "i1", "unknown", HELPER) == {}
+        assert ends.take_over(noted, "i1", "unknown", HELPER) == ends.TakenOver({}, {})
     finally:
         for p in (keeper, stranger):
             p.kill()
