@@ -32,7 +32,15 @@ from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store, files
 from shepherd.store.kept import KEPT_NAME
-from tests.daemon.conftest import ROOT, DaemonProcess, policy
+from tests.daemon.conftest import (
+    NOBODY_PYTHON,
+    ROOT,
+    DaemonProcess,
+    counts_sigterms,
+    nobodys_policy,
+    policy,
+    watch_end,
+)
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
 from tests.reliability.conftest import rounds
 from tests.store.conftest import fill_audit
@@ -370,7 +378,8 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))
     made: list[tuple[Namespace, NamespacedDaemon]] = []
 
-    def make(policy_text: str, env: dict[str, str] | None = None) -> NamespacedDaemon:
+    def make(policy_text: str, env: dict[str, str] | None = None,
+             system_mode: bool = False) -> NamespacedDaemon:
         namespace = Namespace(tmp_path / "state", "3m")
         numbered = subprocess.run(
             [*namespace.prefix, sys.executable, "-c", "import sys; from pathlib import Path; "
@@ -379,7 +388,7 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[[str], NamespacedDaemon]]:
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
             text=True)
         assert numbered.returncode == 0, numbered.stderr
-        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env)
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env, system_mode)
         made.append((namespace, daemon))
         return daemon.start()
 
@@ -990,6 +999,19 @@ def decoy_keeper(marker: str) -> subprocess.Popen[bytes]:
     return decoy
 
 
+def start_unreadable(d: NamespacedDaemon, hold_s: float = 8) -> subprocess.Popen[str]:
+    """Start the daemon (after a crash) on a store it cannot read at all: held by another
+    program (its lock, for ``hold_s``) and no room anywhere for a copy of it (the disk
+    full, ``filler`` in the state directory, and the temporary directory on it). The
+    lock's holder, for the caller to wait for."""
+    d.extra_env["TMPDIR"] = str(d.state)
+    holder = take_lock(d.state / "shepherd.db", hold_s, d.namespace.prefix)  # (-shm first)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    fill(d.namespace, d.state / "filler")
+    d.start()
+    return holder
+
+
 @pytest.mark.parametrize("supervision", ["cgroup", "tree"])
 def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
         tmpfs_daemon: Any, supervision: str) -> None:
@@ -1003,18 +1025,14 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     d = tmpfs_daemon(SHORT.replace('"3599"', f'"{marker}"', 1).replace(
         'max_run = "3s"', 'max_run = "60s"'),
         {"SHEPHERD_SUPERVISION": "tree"} if supervision == "tree" else None)
-    d.extra_env["TMPDIR"] = str(d.state)  # the temporary directory on the full disk too
     ns = d.namespace
     run = Run(d)
     time.sleep(1.0)
     d.kill9()
     assert subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 0
     decoy = decoy_keeper(marker) if supervision == "tree" else None
-    holder = take_lock(d.state / "shepherd.db", 8, ns.prefix)  # (its -shm made first)
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    holder = start_unreadable(d)
     filler = d.state / "filler"
-    fill(ns, filler)
-    d.start()
     try:
         assert d.call("status")["sessions"] == []
         wait_until(lambda: subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 1,
@@ -1034,12 +1052,77 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     d.start()
     charged = read_store(d, game_usage)
     assert 1.0 <= charged <= stopped + 1.5, (charged, stopped)  # to that stop
-    assert read_store(d, end_reasons) == {run.session: ["recovered_after_crash"]}
+    assert read_store(d, end_reasons) == {run.session: ["store_unreadable"]}
     [said] = read_store(d, lambda store: [
         json.loads(str(data)) for (data,) in store.db.conn.execute(
             "SELECT data FROM audit WHERE type = 'session_ended'")])
-    assert said.get("stopped_while_store_unreadable") is True, said  # not "seen to end"
-    assert "end_noted_while_down" not in said, said
+    assert "end_noted_while_down" not in said, said  # not "seen to end"
+    assert d.call("audit.verify")["ok"]
+
+
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_fail_closed_start_stops_every_session_at_once_and_charges_each_to_its_own_end(
+        tmpfs_daemon: Any, nobodys_dir: Path) -> None:
+    """Review-9-s14b M-B and L-A: the daemon restarts after a crash on a store it cannot
+    read at all and stops every session left running: all together (SIGTERM to all, then
+    SIGKILL to what is left after one grace, not one grace after another), each charged up
+    to its own end (not all up to the end of the whole stop), its end said as what it was
+    (the daemon stopped it, its books unreadable: not a crash's end seen while down); the
+    socket answers during the grace. A session whose deadline passed while the daemon was
+    down had its SIGTERM from the alarm: it hears none again, only SIGKILL at its grace's
+    end. Programs run as nobody; the one that ignores SIGTERM is killed by the test (the
+    grace is 30 s: the daemon must answer before then)."""
+    marker = f"3597.{random.randrange(10**6):06d}"
+    heard = nobodys_dir / "heard"
+    d = tmpfs_daemon(nobodys_policy(f"""
+[[entries]]
+id = "obeys"
+command = ["sleep", "{marker}"]
+[[entries]]
+id = "stubborn"
+command = {counts_sigterms(heard, marker)}
+limits = {{ max_run = "2s" }}
+""", 'stop_grace = "30s"'), system_mode=True)
+    ns = d.namespace
+    asked = time.monotonic()
+    obeys = d.call("launch", entry="obeys", user="nobody")["session_id"]
+    launched = time.monotonic()
+    stubborn_asked = time.monotonic()
+    stubborn = d.call("launch", entry="stubborn", user="nobody")["session_id"]
+    stubborn_launched = time.monotonic()
+    obeys_end = watch_end(f"sleep {marker}")
+    stubborn_end = watch_end(f"{heard} {marker}")
+    try:
+        time.sleep(0.5)
+        d.kill9()
+        wait_until(heard.exists, 10, "the alarm's SIGTERM at the deadline, the daemon down")
+        holder = start_unreadable(d)
+        try:
+            assert "at" not in stubborn_end, "the socket waited for the whole grace"
+            assert d.call("status")["sessions"] == []
+            wait_until(lambda: "at" in obeys_end, 10, "the program obeying SIGTERM to end")
+            os.kill(stubborn_end["pid"], signal.SIGKILL)  # (the grace's end, for the test)
+            wait_until(lambda: "at" in stubborn_end, 10, "the stubborn program to end")
+            assert holder.poll() is None, "the store came back first"
+        finally:
+            holder.wait(40)
+    finally:
+        for seen in (obeys_end, stubborn_end):
+            with contextlib.suppress(OSError):
+                os.kill(seen["pid"], signal.SIGKILL)
+    ns.run("rm", str(d.state / "filler"))
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    assert d.stop() == 0
+    d.start()
+    ran = Ran(obeys_end["at"] - launched, obeys_end["at"] - asked)
+    charged = read_store(d, usage_of("obeys"))
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)  # its own end
+    ran = Ran(stubborn_end["at"] - stubborn_launched, stubborn_end["at"] - stubborn_asked)
+    charged = read_store(d, usage_of("stubborn"))
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert heard.read_text() == "T\n"  # the alarm's, at its deadline; never a second
+    assert read_store(d, end_reasons) == {obeys: ["store_unreadable"],
+                                          stubborn: ["store_unreadable"]}
     assert d.call("audit.verify")["ok"]
 
 
