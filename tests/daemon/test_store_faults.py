@@ -1168,12 +1168,7 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
     run = Run(d)
     time.sleep(1.0)
     d.kill9()
-    # (a read-only bind over it: a remount would wait for the files the programs, the
-    # alarm of the killed daemon, hold open to write; what opens the path anew sees it
-    # read-only, as the restarted daemon does after a remount)
-    remounted = ns.run("sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"',
-                       str(d.state))
-    assert remounted.returncode == 0, remounted.stderr
+    read_only_bind(ns, d.state)
     try:
         d.start()
         assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
@@ -1204,6 +1199,58 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
     assert 8.0 <= charged <= gone + 1.5, (charged, gone)
     assert read_store(d, end_reasons)[run.session] == ["expired"]
     assert d.call("audit.verify")["ok"]
+
+
+def read_only_bind(ns: Namespace, path: Path) -> None:
+    """A read-only bind over ``path`` (a remount would wait for the files the programs and
+    the killed daemon's alarm hold open to write; what opens the path anew sees it
+    read-only, as a restarted daemon does after a remount). ``umount -l`` heals it."""
+    done = ns.run("sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"',
+                  str(path))
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_end_noted_while_down_is_used_on_a_file_system_gone_read_only(
+        tmpfs_daemon: Any) -> None:
+    """Review-9-s14b L-C: a program ends while the daemon is down, its end noted by the
+    alarm the daemon left; the state directory is read-only when the daemon restarts. The
+    file of ends can be read but not emptied: what was read must be used all the same
+    (the session charged up to its noted end, not up to the restart), the emptying left
+    for later. Runs as nobody; about 10 s (two starts and a heal)."""
+    digits = f"{random.randrange(10**6):06d}"
+    d = tmpfs_daemon(nobodys_policy(f"""
+[[entries]]
+id = "brief"
+command = ["sleep", "1.{digits}"]
+""", 'stop_grace = "2s"'), system_mode=True)
+    ns = d.namespace
+    asked = time.monotonic()
+    session = d.call("launch", entry="brief", user="nobody")["session_id"]
+    launched = time.monotonic()
+    program = watch_end(f"sleep 1.{digits}")
+    time.sleep(0.3)
+    d.kill9()
+    wait_until(lambda: "at" in program, 10, "the program to end by itself")
+    time.sleep(2.0)  # the daemon stays down: not the child's time
+    read_only_bind(ns, d.state)
+    try:
+        d.start()
+        assert d.call("status")["sessions"] == []
+    finally:
+        back = ns.run("umount", "-l", str(d.state))
+        assert back.returncode == 0, back.stderr
+    wait_until(lambda: d.call("health")["store"] == "ok", 30, "the store to come back")
+    assert d.stop() == 0
+    d.start()
+    ran = Ran(program["at"] - launched, program["at"] - asked)
+    charged = read_store(d, usage_of("brief"))
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)  # to its noted end
+    [ended] = read_store(d, lambda store: [
+        json.loads(str(data)) for (data,) in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'session_ended'")])
+    assert ended["session_id"] == session and ended.get("end_noted_while_down") is True, ended
+    assert d.call("audit.verify")["ok"]
+    assert "could not empty" in d.log.read_text()  # said, and emptied once it could be
 
 
 def test_a_store_sqlite_could_open_only_to_read_heals_when_it_can_be_written(
