@@ -51,7 +51,9 @@ closes (the daemon stopped or died) it exits, unless it was started with a file 
 note ends in (``FD ENDS_FD INSTANCE``) and sessions are still watched: then it notes
 each one's end as it comes, and goes on sending the deadlines' SIGTERMs, until all
 have ended or the next daemon stops it (``outlive``; ``ends.py``). SIGINT, SIGTERM
-and SIGHUP are ignored (they are the daemon's).
+and SIGHUP are ignored (they are the daemon's). With that file, each deadline's SIGTERM it
+sends is noted there too (``ends.note_sigterms``, once every SIGTERM due has left): a
+daemon that dies before it hears of it, restarted, sends none again.
 """
 
 from __future__ import annotations
