@@ -1061,8 +1061,9 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
 
 
 @pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@pytest.mark.parametrize("supervision", ["cgroup", "tree"])
 def test_a_fail_closed_start_stops_every_session_at_once_and_charges_each_to_its_own_end(
-        tmpfs_daemon: Any, nobodys_dir: Path) -> None:
+        tmpfs_daemon: Any, nobodys_dir: Path, supervision: str) -> None:
     """Review-9-s14b M-B and L-A: the daemon restarts after a crash on a store it cannot
     read at all and stops every session left running: all together (SIGTERM to all, then
     SIGKILL to what is left after one grace, not one grace after another), each charged up
@@ -1082,7 +1083,8 @@ command = ["sleep", "{marker}"]
 id = "stubborn"
 command = {counts_sigterms(heard, marker)}
 limits = {{ max_run = "2s" }}
-""", 'stop_grace = "30s"'), system_mode=True)
+""", 'stop_grace = "30s"'), {"SHEPHERD_SUPERVISION": "tree"} if supervision == "tree" else None,
+        system_mode=True)
     ns = d.namespace
     asked = time.monotonic()
     obeys = d.call("launch", entry="obeys", user="nobody")["session_id"]
