@@ -181,9 +181,9 @@ class Alarms:
         # Every session armed and not disarmed, fired or not: where its programs run (a
         # keeper: this process's own copy of its pidfd), for ``outlive``.
         self.watched: dict[int, Target] = {}
-        # Told the SIGTERMs sent, (session, monotonic), once each round's have all left
-        # (``Ends.sent``: the next daemon sends none again).
-        self.on_sent: Callable[[list[tuple[int, float]]], None] | None = None
+        # Told the SIGTERMs sent, (session, monotonic, ms late), once each round's have all
+        # left (``Ends.sent``: the next daemon sends none again).
+        self.on_sent: Callable[[list[tuple[int, float, float]]], None] | None = None
 
     def fire_due(self) -> None:
         """Every deadline passed fires now. A group's members are signalled by a thread
@@ -191,7 +191,7 @@ class Alarms:
         one goes on answering requests meanwhile, and a request naming the session is
         told ``fired`` at once (its SIGTERM is on its way and cannot be taken back)."""
         now = time.monotonic()
-        sent: list[tuple[int, float]] = []
+        sent: list[tuple[int, float, float]] = []
         for session, (at, target, token) in sorted(self.armed.items(),
                                                    key=lambda item: item[1][0]):
             if at <= now:
@@ -207,12 +207,10 @@ class Alarms:
                     with contextlib.suppress(OSError):  # it is gone: nothing to stop
                         signal.pidfd_send_signal(target, signal.SIGTERM)
                     _let_go(target)
-                    sent.append((session, time.monotonic()))
-                    self._fired(session, at, woke, sent[-1][1])
+                    sent.append(self._fired(session, at, woke, time.monotonic()))
                     continue
                 # (rounded once: the log and the reply say the same figures)
-                sent.append((session, time.monotonic()))
-                self._fired(session, at, woke, sent[-1][1])
+                sent.append(self._fired(session, at, woke, time.monotonic()))
                 worker = threading.Thread(target=self._signal_group,
                                           args=(session, at, target), daemon=True)
                 self.workers = [w for w in self.workers if w.is_alive()] + [worker]
@@ -220,12 +218,15 @@ class Alarms:
         if sent and self.on_sent is not None:  # (after every SIGTERM due has left)
             self.on_sent(sent)
 
-    def _fired(self, session: int, at: float, woke: float, sent: float) -> None:
-        """``sent``: when its SIGTERM left (a group's: when its signalling began)."""
+    def _fired(self, session: int, at: float, woke: float,
+               sent: float) -> tuple[int, float, float]:
+        """``sent``: when its SIGTERM left (a group's: when its signalling began). The
+        session, ``sent`` and how late (ms), for ``on_sent``."""
         late = self.fired[session] = (round((woke - at) * 1000, 3),
                                       round((sent - at) * 1000, 3))
         self._say(f"shepherd alarm: session {session}: SIGTERM sent {late[1]:.1f} ms "
                   f"after its deadline (woke {late[0]:.1f} ms late)")
+        return session, sent, late[1]
 
     def _signal_group(self, session: int, at: float, group: Path) -> None:
         with contextlib.suppress(OSError):  # it is gone: nothing to stop
@@ -356,8 +357,9 @@ class Ends:
         with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
             note_end(self.fd, session, self.instance, self.boot_id)
 
-    def sent(self, sigterms: list[tuple[int, float]]) -> None:
-        """Deadlines' SIGTERMs sent (session, monotonic): the next daemon sends none again."""
+    def sent(self, sigterms: list[tuple[int, float, float]]) -> None:
+        """Deadlines' SIGTERMs sent (session, monotonic, ms late): the next daemon sends
+        none again."""
         with contextlib.suppress(OSError):  # (a full disk: sent again by the next daemon)
             note_sigterms(self.fd, sigterms, self.instance, self.boot_id)
 

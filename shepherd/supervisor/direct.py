@@ -123,7 +123,7 @@ class DirectBackend:
         # and what the alarms of an earlier daemon noted there (read at ``start``).
         self.ends_file = ends_file
         self._noted_ends: dict[int, Ended] = {}
-        self._noted_sigterms: dict[int, float] = {}  # (``_signalled_while_down``)
+        self._noted_sigterms: dict[int, ends.Sent] = {}  # (``_signalled_while_down``)
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
         self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
@@ -671,7 +671,9 @@ class DirectBackend:
         sent = self._noted_sigterms.get(session.session_id)
         if sent is not None:
             session.terminated = True
-            session.sigterm_at = sent
+            session.sigterm_at = sent.mono
+            if sent.late_ms is not None:  # who sent it, for the audit of its end
+                self._note_sigterm(session.session_id, "alarm", sent.late_ms)
 
     def _stray_keepers(self) -> dict[int, tuple[int, int]]:
         """Keepers of this instance (their arguments say so, and they run as this daemon

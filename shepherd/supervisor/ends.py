@@ -21,7 +21,7 @@ When the alarm sends a deadline's SIGTERM it notes that too (not fsynced: what a
 drops, it drops with the programs), so that the next daemon sends none again to a
 session it finds still running (review-9-s14b L-A: the programs hear it once):
 
-    {"sigterm": N, "instance": ID, "boot_id": B, "mono": SENT, "by": ALARM_PID}
+    {"sigterm": N, "instance": ID, "boot_id": B, "mono": SENT, "late_ms": L, "by": ALARM_PID}
 
 The daemon notes each alarm it starts (``{"alarm": PID, "start": TICKS}``). A restarted
 daemon, before it starts its own alarm or recovers a session, stops every alarm the
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import select
 import signal
@@ -62,11 +61,19 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """When the alarm sent a session's deadline's SIGTERM (monotonic), how late (ms)."""
+
+    mono: float
+    late_ms: float | None = None
+
+
+@dataclass(frozen=True)
 class TakenOver:
     """What the alarms of an earlier daemon noted (``take_over``)."""
 
     ends: dict[int, Ended]
-    sigterms: dict[int, float]  # session -> when its deadline's SIGTERM left (monotonic)
+    sigterms: dict[int, Sent]  # its deadline's SIGTERM, by session
     # Why the file could not be emptied (read-only): None when it was.
     left: OSError | None = None
 
@@ -98,13 +105,14 @@ def note_end(fd: int, session: int, instance: str, boot_id: str) -> None:
                  "wall": time.time(), "by": os.getpid()})
 
 
-def note_sigterms(fd: int, sent: list[tuple[int, float]], instance: str,
+def note_sigterms(fd: int, sent: list[tuple[int, float, float]], instance: str,
                   boot_id: str) -> None:
-    """(The alarm) the deadlines' SIGTERMs it sent: (session, monotonic when it left)."""
+    """(The alarm) the deadlines' SIGTERMs it sent: (session, monotonic when it left, how
+    late it left in ms)."""
     os.write(fd, b"".join((json.dumps(
         {"sigterm": session, "instance": instance, "boot_id": boot_id, "mono": mono,
-         "by": os.getpid()}, separators=(",", ":")) + "\n").encode()
-        for session, mono in sent))
+         "late_ms": late_ms, "by": os.getpid()}, separators=(",", ":")) + "\n").encode()
+        for session, mono, late_ms in sent))
 
 
 def start_ticks(pid: int) -> int | None:
@@ -185,7 +193,7 @@ def take_over(path: Path, instance: str, boot_id: str, program: str) -> TakenOve
             listed.add(pid)
             _stop_alarm(pid, start, program)
     ends: dict[int, Ended] = {}
-    sigterms: dict[int, float] = {}
+    sigterms: dict[int, Sent] = {}
     for record in _records(path):  # read again: complete now that none of them runs
         session = record.get("session", record.get("sigterm"))
         times = [record.get(k) for k in (("mono", "boot", "wall") if "session" in record
@@ -198,9 +206,12 @@ def take_over(path: Path, instance: str, boot_id: str, program: str) -> TakenOve
                 or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
                            for t in times)):
             continue
-        if "sigterm" in record:  # (the first sent: the grace runs from it)
-            sigterms[session] = min(float(times[0]),  # type: ignore[arg-type]
-                                    sigterms.get(session, math.inf))
+        if "sigterm" in record:
+            late = record.get("late_ms")
+            sent = Sent(float(times[0]),  # type: ignore[arg-type]
+                        float(late) if isinstance(late, (int, float)) else None)
+            if session not in sigterms or sent.mono < sigterms[session].mono:
+                sigterms[session] = sent  # (the first sent: the grace runs from it)
             continue
         mono, boot, wall = (float(t) for t in times)  # type: ignore[arg-type]
         if session not in ends or mono > ends[session].mono:  # (never two: the latest)

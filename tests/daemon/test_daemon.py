@@ -531,8 +531,9 @@ limits = {{ max_run = "2s" }}
         d.start()
         wait_for(lambda: "at" in program, 15)  # killed
         assert heard.read_text() == "T\n"  # the alarm's; the restarted daemon sent none
-        assert [(e["session_id"], e["reason"]) for e in d.audit("session_ended")] == [
-            (session, "expired")]
+        [ended] = d.audit("session_ended")
+        assert (ended["session_id"], ended["reason"]) == (session, "expired")
+        assert ended["sigterm"]["by"] == "alarm", ended  # and the audit says who sent it
         assert d.stop() == 0
     finally:  # a failed check must not leave its program behind (nobody supervises it)
         for pid in marked_processes(marker):
