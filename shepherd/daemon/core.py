@@ -940,6 +940,9 @@ class Daemon:
         data: dict[str, object] = {"processes_alive": alive}
         if end_noted:
             data["end_noted_while_down"] = True
+        sigterm = self.backend.sigterm_report(ended.session_id)  # (the alarm's, while down)
+        if sigterm is not None:
+            data["sigterm"] = sigterm
         self._end_record(at, ended, "shepherd", settle_lease=settle_lease, audit_data=data)
 
     def _account(self, user: str) -> Account:

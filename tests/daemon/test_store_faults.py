@@ -1125,6 +1125,10 @@ limits = {{ max_run = "2s" }}
     assert heard.read_text() == "T\n"  # the alarm's, at its deadline; never a second
     assert read_store(d, end_reasons) == {obeys: ["store_unreadable"],
                                           stubborn: ["store_unreadable"]}
+    said = {e["session_id"]: e for e in read_store(d, lambda store: [
+        json.loads(str(data)) for (data,) in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'session_ended'")])}
+    assert said[stubborn]["sigterm"]["by"] == "alarm" and "sigterm" not in said[obeys], said
     assert d.call("audit.verify")["ok"]
 
 
