@@ -328,9 +328,11 @@ class Daemon:
         self._audits_owed_bytes = 0
         self._audit_number = 0
         self._owed_carried: dict[str, Any] = {}  # the last daemon's, not yet written
-        # Sessions stopped at start with the store unreadable: when (monotonic), for the
-        # books once it returns (``_noted_end``).
+        # Sessions stopped at start with the store unreadable: when each one's programs
+        # were gone (monotonic), for the books once it returns (``_noted_end``); the stop
+        # itself, while it runs (``_books_as_written``: the socket does not wait for it).
         self._stopped_unread: dict[int, float] = {}
+        self._sweeping: asyncio.Task[None] | None = None
         # Checkpoints handed to the writer and not yet written, in order.
         self._inflight: dict[int, list[dict[str, Any]]] = {}
         self._inflight_key = 0
@@ -489,6 +491,8 @@ class Daemon:
             self._spawn(self._load(None))
 
     async def _read_books(self, first: ClockReading | None) -> None:
+        if self._sweeping is not None:  # a fail-closed stop still running: its ends first
+            await self._sweeping
         reading = first or system.read_clocks()
         since = self.history_start(Instant(reading.wall, reading.mono))
         link = self.link
@@ -579,24 +583,40 @@ class Daemon:
         written when the store returns, as in any fault. When not even that can be read,
         no limit is known to enforce: every session of this instance still running is
         stopped as a stray is (``backend.sweep``: its groups, its keepers in tree mode,
-        its units; SIGTERM, SIGKILL after the grace), and charged up to that stop once the
-        store returns (``_noted_end``). None then."""
+        its units; SIGTERM to all at once, SIGKILL after the grace), and charged up to its
+        own end once the store returns (``_noted_end``), its end said ``store_unreadable``.
+        None then. The socket answers meanwhile (review-9-s14b M-B): nothing can be
+        launched (the store is away), and the books are read (the store back) or the
+        daemon stops only once that stop is over (``_read_books``, ``shutdown``)."""
         try:
             read = await self.writer.picture(books)
         except StoreAway as exc:
-            stopped = await self.backend.sweep(float(self.policy.supervisor.stop_grace))
-            at = time.monotonic()
-            for session_id in stopped:  # their end, for the books once the store is back
-                self._stopped_unread[session_id] = at
             log.critical("the store cannot be read (%s; a copy: %s): with no limits known, "
-                         "%s; launches are denied until it returns", away, exc,
-                         f"the session(s) left running were stopped: {stopped}" if stopped
-                         else "no session of this daemon was found running")
+                         "every session of this daemon left running is stopped; launches "
+                         "are denied until it returns", away, exc)
+            self._sweeping = asyncio.ensure_future(
+                self._stop_unread(float(self.policy.supervisor.stop_grace)))
             return None
         log.error("the store cannot be opened to write (%s): its books were read from a "
                   "copy, the sessions left running are supervised, launches are denied, "
                   "and what happens is written when it returns", away)
         return read
+
+    async def _stop_unread(self, grace: float) -> None:
+        """The fail-closed stop (``_books_as_written``): each session's end noted for the
+        books, once its programs are gone."""
+        try:
+            stopped = await self.backend.sweep(grace)
+        except Exception:  # (never expected) the books are read all the same
+            log.exception("the sessions left running could not all be stopped")
+            return
+        self._stopped_unread.update(stopped)
+        if stopped:
+            log.critical("the store cannot be read: the session(s) left running were "
+                         "stopped: %s", sorted(stopped))
+        else:
+            log.warning("the store cannot be read: no session of this daemon was found "
+                        "running")
 
     @staticmethod
     def _kept_checkpoint(row: Checkpoint, now: Instant) -> dict[str, Any]:
@@ -842,8 +862,7 @@ class Daemon:
         never gives time). Each is charged up to its own moment, never up to when the
         others' stops ended; save a program a crash left unrecorded (started, where it
         runs not yet written): no record finds it, the sweep stops it, and its session is
-        charged until the sweep ended (the sweep stops one after another: the others'
-        stops are overcharged, never given). After a reboot it died with the machine:
+        charged until its programs were gone. After a reboot it died with the machine:
         the lease stands for the time since the last checkpoint.
         """
         grace = float(self.policy.supervisor.stop_grace)
@@ -892,9 +911,10 @@ class Daemon:
         stray = await self.backend.sweep(grace)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
-                        len(stray), stray)
+                        len(stray), sorted(stray))
             swept = self.now()
-            stops.update((sid, swept) for sid in stray if sid in seen and sid not in stops)
+            stops.update((sid, _earlier(swept, gone))
+                         for sid, gone in stray.items() if sid in seen and sid not in stops)
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
             stopped_at = stops.get(snap.session_id, seen[snap.session_id])
@@ -905,12 +925,13 @@ class Daemon:
                 unread = snap.session_id in self._stopped_unread
                 noted = self._noted_end(snap.session_id, seen[snap.session_id])
                 stopped_at = noted or stopped_at
+            stopped_unread = unread and noted is not None
             ended = self.engine.end_recovered(
-                session, now, stopped_at=stopped_at if this_boot else None, lease=lease)
+                session, now, stopped_at=stopped_at if this_boot else None, lease=lease,
+                reason="store_unreadable" if stopped_unread else "recovered_after_crash")
             self._close_recovered(stopped_at if this_boot else now, ended, alive,
                                   settle_lease=this_boot,
-                                  end_noted=noted is not None and not unread,
-                                  stopped_unread=unread and noted is not None)
+                                  end_noted=noted is not None and not unread)
             log.warning("session %d (%s/%s) closed after a crash%s, charged %.1fs",
                         snap.session_id, snap.user, snap.entry,
                         " (still running: stopped)" if alive else "", ended.charged_s)
@@ -928,21 +949,21 @@ class Daemon:
         mono = stopped if stopped is not None else noted.mono if noted is not None else None
         if mono is None or not mono <= seen.mono:
             return None
-        return Instant(seen.wall - timedelta(seconds=seen.mono - mono), mono)
+        return _earlier(seen, mono)
 
     def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
-                         settle_lease: bool, end_noted: bool = False,
-                         stopped_unread: bool = False) -> None:
+                         settle_lease: bool, end_noted: bool = False) -> None:
         """Into the store: charged up to ``at`` in this boot (lease settled), else as it
         stands (the lease stands in for the time since the last checkpoint).
-        ``end_noted``: ``at`` is when the alarm saw its programs gone (``_noted_end``);
-        ``stopped_unread``: when this daemon stopped them, its books unreadable at start
-        (``_books_as_written``)."""
+        ``end_noted``: ``at`` is when the alarm saw its programs gone (``_noted_end``).
+        (One this daemon stopped, its books unreadable at start, ends ``store_unreadable``,
+        charged up to when its programs were gone: ``_books_as_written``.)"""
         data: dict[str, object] = {"processes_alive": alive}
         if end_noted:
             data["end_noted_while_down"] = True
-        if stopped_unread:
-            data["stopped_while_store_unreadable"] = True
+        sigterm = self.backend.sigterm_report(ended.session_id)  # (the alarm's, while down)
+        if sigterm is not None:
+            data["sigterm"] = sigterm
         self._end_record(at, ended, "shepherd", settle_lease=settle_lease, audit_data=data)
 
     def _account(self, user: str) -> Account:
@@ -960,6 +981,8 @@ class Daemon:
         # Each stop returns once its session is empty (or SIGKILL failed, said loudly).
         await asyncio.gather(*(self.stop_session(sid, "daemon_shutdown")
                                for sid in list(self.sessions)), return_exceptions=True)
+        if self._sweeping is not None:  # a fail-closed stop: to its SIGKILLs, never left
+            await self._sweeping
         if self.loaded:
             self._keep_owed(self.now())  # the ends of this stop, if the store cannot take them
             await self.kept_writer.synced()
@@ -2819,3 +2842,9 @@ def _not_runnable(entry: dict[str, Any], why: str) -> dict[str, Any]:
     review-12-s13 L1)."""
     state = "not_runnable" if entry.get("state") in _PASSING else entry.get("state")
     return {**entry, "program_closed": why, "state": state}
+
+
+def _earlier(now: Instant, mono: float) -> Instant:
+    """An earlier moment of this boot (``mono``) as an instant of the daemon's clocks: its
+    wall time counted back from ``now``."""
+    return Instant(now.wall - timedelta(seconds=now.mono - mono), mono)

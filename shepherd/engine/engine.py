@@ -1131,6 +1131,7 @@ class Engine:
     def end_recovered(
         self, snap: SessionSnapshot, now: Instant, *, stopped_at: Instant | None = None,
         lease: tuple[date, float] | None = None,
+        reason: EndReason = "recovered_after_crash",
     ) -> SessionEnded:
         """Close a crashed session that was not adopted (rule 11).
 
@@ -1156,9 +1157,8 @@ class Engine:
         until = self._start_cooldown(snap.user, snap.entry,
                                      entry.limits.cooldown if entry else None, end)
         charged = max(snap.charged_mono - snap.started_mono, 0.0) + sum(s for _, s in parts)
-        return SessionEnded(snap.session_id, snap.user, snap.entry, "recovered_after_crash",
-                            charged, UsageCharged(snap.session_id, snap.user, snap.entry, parts),
-                            until)
+        return SessionEnded(snap.session_id, snap.user, snap.entry, reason, charged,
+                            UsageCharged(snap.session_id, snap.user, snap.entry, parts), until)
 
     def charge(self, now: Instant) -> list[UsageCharged]:
         """Settle every running session's use up to ``now`` (a checkpoint).

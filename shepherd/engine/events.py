@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 EndReason = Literal[
     "exited", "stopped_by_child", "stopped_by_admin", "expired", "window_closed",
     "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed", "killed",
+    "store_unreadable",  # stopped at a start whose books could not be read at all
 ]
 EntryState = Literal[
     "available", "running", "busy", "cooldown", "quota_exhausted", "outside_window", "locked",

@@ -82,8 +82,10 @@ class LaunchBackend(Protocol):
         for ``take``).
         Answers how, in words, when it was not the usual way (None otherwise)."""
 
-    async def sweep(self, grace: float) -> list[int]:
-        """After recovery: stop what this instance left running that nothing claimed."""
+    async def sweep(self, grace: float) -> dict[int, float]:
+        """After recovery: stop what this instance left running that nothing claimed, all
+        at once (SIGTERM to all, SIGKILL to what is left after one grace). Each session
+        stopped, with when its programs were gone (monotonic)."""
 
     def refresh_all(self) -> None:
         """Upkeep at every checkpoint, and at every clock check while no session runs

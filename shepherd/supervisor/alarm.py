@@ -73,6 +73,9 @@ class Alarm:
         self.starts = 0
         self.failures = 0  # times it stopped serving (``state``)
         self.cannot_start: str | None = None  # why its last start failed (None: it did not)
+        # ``ends`` still holds what the last daemon's alarms noted (read, but it could not
+        # be emptied then: ``ends.take_over``): emptied by the first start that opens it.
+        self.unemptied = False
 
     @staticmethod
     def wanted() -> bool:
@@ -121,6 +124,9 @@ class Alarm:
             args = [sys.executable, "-I", "-S", HELPER, str(theirs.fileno())]
             if self._ends is not None:
                 noted = ends.open_for_alarm(self._ends)
+                if self.unemptied:  # what the last daemon's alarms noted, read already
+                    os.ftruncate(noted, 0)
+                    self.unemptied = False
                 args += [str(noted), self._instance,
                          *([str(self._home)] if self._home is not None else [])]
             process = subprocess.Popen(

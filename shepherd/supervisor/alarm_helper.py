@@ -51,7 +51,9 @@ closes (the daemon stopped or died) it exits, unless it was started with a file 
 note ends in (``FD ENDS_FD INSTANCE``) and sessions are still watched: then it notes
 each one's end as it comes, and goes on sending the deadlines' SIGTERMs, until all
 have ended or the next daemon stops it (``outlive``; ``ends.py``). SIGINT, SIGTERM
-and SIGHUP are ignored (they are the daemon's).
+and SIGHUP are ignored (they are the daemon's). With that file, each deadline's SIGTERM it
+sends is noted there too (``ends.note_sigterms``, once every SIGTERM due has left): a
+daemon that dies before it hears of it, restarted, sends none again.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -78,7 +81,7 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 
 from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
 from shepherd.supervisor.cgroups import populated, signal_all
-from shepherd.supervisor.ends import boot_id, note_end
+from shepherd.supervisor.ends import boot_id, note_end, note_sigterms
 from shepherd.supervisor.instance import keeper_at, keepers
 
 MESSAGE_MAX = 65536
@@ -179,6 +182,9 @@ class Alarms:
         # Every session armed and not disarmed, fired or not: where its programs run (a
         # keeper: this process's own copy of its pidfd), for ``outlive``.
         self.watched: dict[int, Target] = {}
+        # Told the SIGTERMs sent, (session, monotonic, ms late), once each round's have all
+        # left (``Ends.sent``: the next daemon sends none again).
+        self.on_sent: Callable[[list[tuple[int, float, float]]], None] | None = None
 
     def fire_due(self) -> None:
         """Every deadline passed fires now. A group's members are signalled by a thread
@@ -186,6 +192,7 @@ class Alarms:
         one goes on answering requests meanwhile, and a request naming the session is
         told ``fired`` at once (its SIGTERM is on its way and cannot be taken back)."""
         now = time.monotonic()
+        sent: list[tuple[int, float, float]] = []
         for session, (at, target, token) in sorted(self.armed.items(),
                                                    key=lambda item: item[1][0]):
             if at <= now:
@@ -201,21 +208,26 @@ class Alarms:
                     with contextlib.suppress(OSError):  # it is gone: nothing to stop
                         signal.pidfd_send_signal(target, signal.SIGTERM)
                     _let_go(target)
-                    self._fired(session, at, woke, time.monotonic())
+                    sent.append(self._fired(session, at, woke, time.monotonic()))
                     continue
                 # (rounded once: the log and the reply say the same figures)
-                self._fired(session, at, woke, time.monotonic())
+                sent.append(self._fired(session, at, woke, time.monotonic()))
                 worker = threading.Thread(target=self._signal_group,
                                           args=(session, at, target), daemon=True)
                 self.workers = [w for w in self.workers if w.is_alive()] + [worker]
                 worker.start()
+        if sent and self.on_sent is not None:  # (after every SIGTERM due has left)
+            self.on_sent(sent)
 
-    def _fired(self, session: int, at: float, woke: float, sent: float) -> None:
-        """``sent``: when its SIGTERM left (a group's: when its signalling began)."""
+    def _fired(self, session: int, at: float, woke: float,
+               sent: float) -> tuple[int, float, float]:
+        """``sent``: when its SIGTERM left (a group's: when its signalling began). The
+        session, ``sent`` and how late (ms), for ``on_sent``."""
         late = self.fired[session] = (round((woke - at) * 1000, 3),
                                       round((sent - at) * 1000, 3))
         self._say(f"shepherd alarm: session {session}: SIGTERM sent {late[1]:.1f} ms "
                   f"after its deadline (woke {late[0]:.1f} ms late)")
+        return session, sent, late[1]
 
     def _signal_group(self, session: int, at: float, group: Path) -> None:
         with contextlib.suppress(OSError):  # it is gone: nothing to stop
@@ -366,6 +378,12 @@ class Ends:
         with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
             note_end(self.fd, session, self.instance, self.boot_id)
 
+    def sent(self, sigterms: list[tuple[int, float, float]]) -> None:
+        """Deadlines' SIGTERMs sent (session, monotonic, ms late): the next daemon sends
+        none again."""
+        with contextlib.suppress(OSError):  # (a full disk: sent again by the next daemon)
+            note_sigterms(self.fd, sigterms, self.instance, self.boot_id)
+
 
 def _ended(target: Target) -> bool:
     if isinstance(target, Path):
@@ -478,6 +496,8 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
 def serve(sock: socket.socket, report: TextIO | None = None,
           ends: Ends | None = None) -> None:
     alarms = Alarms(report)
+    if ends is not None:
+        alarms.on_sent = ends.sent
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     poller = select.poll()
     poller.register(sock, select.POLLIN)

@@ -106,6 +106,10 @@ class DirectSession:
     # is the group watched by the alarm, whose note of an empty group is an end. Before,
     # the starter may not have moved in yet (seconds at load).
     started: bool = False
+    gone_at: float | None = None  # when its programs were seen gone (monotonic, ``_ended``)
+    # When its deadline's SIGTERM was sent while no daemon ran (by the alarm an earlier
+    # daemon left, ``ends.py``): never sent again, only SIGKILL at that grace's end.
+    sigterm_at: float | None = None
 
 
 class DirectBackend:
@@ -119,6 +123,7 @@ class DirectBackend:
         # and what the alarms of an earlier daemon noted there (read at ``start``).
         self.ends_file = ends_file
         self._noted_ends: dict[int, Ended] = {}
+        self._noted_sigterms: dict[int, ends.Sent] = {}  # (``_signalled_while_down``)
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
         self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
@@ -161,16 +166,23 @@ class DirectBackend:
                                                delegated_only=self.system_mode)
             except CgroupUnavailable as exc:
                 reason = str(exc)
+        taken: ends.TakenOver | None = None
         if self.ends_file is not None:  # before this daemon's own alarm or any recovery
             try:
-                self._noted_ends = ends.take_over(self.ends_file, self.instance_id, boot_id(),
-                                             alarm.HELPER)
+                taken = ends.take_over(self.ends_file, self.instance_id, boot_id(), alarm.HELPER)
             except OSError as exc:
                 log.error("could not read the sessions' ends noted while the daemon was down "
                           "(%s): each is charged until it was seen gone", exc)
+        if taken is not None:
+            self._noted_ends, self._noted_sigterms = taken.ends, taken.sigterms
+            if taken.left is not None:  # (review-9-s14b L-C: what was read stands)
+                log.warning("could not empty %s (%s): what it held was read, and it is "
+                            "emptied before the deadline alarm notes anything in it",
+                            self.ends_file, taken.left)
         if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
             self.alarm = Alarm(self._alarm_ready, self.ends_file, self.instance_id,
                                self.home.instance if self.home is not None else None)
+            self.alarm.unemptied = taken is not None and taken.left is not None
             self.alarm.start()
         if self.home is not None:
             return Membership(f"cgroup v2 ({self.home.instance})", airtight=True)
@@ -351,6 +363,7 @@ class DirectBackend:
         if session.ending:
             return
         session.ending = True  # (``ended`` is set once the end is told, ``_forget``)
+        session.gone_at = time.monotonic()
         loop = asyncio.get_running_loop()
         sid = session.session_id
         with self._terminating:
@@ -587,6 +600,7 @@ class DirectBackend:
             asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
         else:
             return False
+        self._signalled_while_down(session)
         session.started = True
         self._rewatch()
         self.logs.follow(session_id)
@@ -605,18 +619,22 @@ class DirectBackend:
             return None
         return fd
 
-    async def sweep(self, grace: float) -> list[int]:
-        """Stop what this instance left running that no snapshot claimed.
+    async def sweep(self, grace: float) -> dict[int, float]:
+        """Stop what this instance left running that no snapshot claimed: each session
+        stopped, with when its programs were gone (monotonic).
 
         A crash between starting a program and recording how to find it leaves a
         group (or a keeper) nobody adopted: it is stopped here, never left running.
+        All at once (review-9-s14b M-B): SIGTERM to every one, SIGKILL to what is left
+        after one grace, each charged up to its own end. One whose deadline's SIGTERM
+        the last daemon's alarm sent (``ends.py``) hears none again.
         """
         groups = self.home.sessions() if self.home is not None else {}
         if self.home is not None:
             self.home.clear_refusals()
         keepers = self._stray_keepers() if self.home is None else {}
         stray = sorted({*groups, *keepers} - set(self.sessions))
-        stopped = []  # (an empty group is only removed: nothing of it ran on)
+        stopping: list[DirectSession] = []  # (an empty group is only removed: nothing ran)
         for sid in stray:
             session = DirectSession(sid, lambda _: None, group=groups.get(sid))
             if session.group is not None:
@@ -633,9 +651,23 @@ class DirectBackend:
                 session.keeper = fd
                 self.sessions[sid] = session
                 asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
-            stopped.append(sid)
-            await self.stop(sid, grace)
-        return stopped
+            self._signalled_while_down(session)
+            stopping.append(session)
+        await asyncio.gather(*(self.stop(s.session_id, grace) for s in stopping))
+        return {s.session_id: s.gone_at if s.gone_at is not None else time.monotonic()
+                for s in stopping}
+
+    def _signalled_while_down(self, session: DirectSession) -> None:
+        """A session found again after a restart (adopted, or a stray): when the alarm the
+        last daemon left sent its deadline's SIGTERM, it is not sent again (review-9-s14b
+        L-A: some programs take a second SIGTERM as "quit now"); ``stop`` waits for the
+        rest of that grace."""
+        sent = self._noted_sigterms.get(session.session_id)
+        if sent is not None:
+            session.terminated = True
+            session.sigterm_at = sent.mono
+            if sent.late_ms is not None:  # who sent it, for the audit of its end
+                self._note_sigterm(session.session_id, "alarm", sent.late_ms)
 
     def _stray_keepers(self) -> dict[int, tuple[int, int]]:
         """Keepers of this instance: session -> (pid, start). Their arguments say so, and
@@ -724,6 +756,8 @@ class DirectBackend:
         if session is None:
             return
         await asyncio.to_thread(self._sigterm_once, session)
+        if session.sigterm_at is not None:  # sent while no daemon ran: the rest of its grace
+            grace = max(0.0, grace - (time.monotonic() - session.sigterm_at))
         if await _within(session.ended, grace):
             return
         await asyncio.to_thread(self._signal, session, signal.SIGKILL)

@@ -17,13 +17,21 @@ the daemon and passed to the alarm as a descriptor), one JSON line each, fsynced
 time noted is when the alarm saw the end, never before it: charged up to it, a
 session is never given time.
 
+When the alarm sends a deadline's SIGTERM it notes that too (not fsynced: what a reboot
+drops, it drops with the programs), so that the next daemon sends none again to a
+session it finds still running (review-9-s14b L-A: the programs hear it once):
+
+    {"sigterm": N, "instance": ID, "boot_id": B, "mono": SENT, "late_ms": L, "by": ALARM_PID}
+
 The daemon notes each alarm it starts (``{"alarm": PID, "start": TICKS}``). A restarted
 daemon, before it starts its own alarm or recovers a session, stops every alarm the
 file names that still runs (that pid, that start time, the alarm's program: never
 another process that got its pid), so no old alarm signals a session the new daemon
 holds (a deadline it moved, a session it stopped), and the file is complete when it
 is read; then it reads the ends of its own instance and boot noted by an alarm the
-file names (one the last daemon started), and empties the file.
+file names (one the last daemon started), and empties the file. What was read is used
+even when the file cannot be emptied (a read-only file system, review-9-s14b L-C): it
+is emptied before the next alarm notes anything in it.
 """
 
 from __future__ import annotations
@@ -52,6 +60,24 @@ class Ended:
     wall: float
 
 
+@dataclass(frozen=True)
+class Sent:
+    """When the alarm sent a session's deadline's SIGTERM (monotonic), how late (ms)."""
+
+    mono: float
+    late_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class TakenOver:
+    """What the alarms of an earlier daemon noted (``take_over``)."""
+
+    ends: dict[int, Ended]
+    sigterms: dict[int, Sent]  # its deadline's SIGTERM, by session
+    # Why the file could not be emptied (read-only): None when it was.
+    left: OSError | None = None
+
+
 def boot_id() -> str:
     """This boot's id ("unknown": no record made with it is ever trusted)."""
     try:
@@ -77,6 +103,16 @@ def note_end(fd: int, session: int, instance: str, boot_id: str) -> None:
     _append(fd, {"session": session, "instance": instance, "boot_id": boot_id,
                  "mono": time.monotonic(), "boot": time.clock_gettime(time.CLOCK_BOOTTIME),
                  "wall": time.time(), "by": os.getpid()})
+
+
+def note_sigterms(fd: int, sent: list[tuple[int, float, float]], instance: str,
+                  boot_id: str) -> None:
+    """(The alarm) the deadlines' SIGTERMs it sent: (session, monotonic when it left, how
+    late it left in ms)."""
+    os.write(fd, b"".join((json.dumps(
+        {"sigterm": session, "instance": instance, "boot_id": boot_id, "mono": mono,
+         "late_ms": late_ms, "by": os.getpid()}, separators=(",", ":")) + "\n").encode()
+        for session, mono, late_ms in sent))
 
 
 def start_ticks(pid: int) -> int | None:
@@ -143,12 +179,13 @@ def _stop_alarm(pid: int, start: int, program: str) -> None:
         os.close(fd)
 
 
-def take_over(path: Path, instance: str, boot_id: str, program: str) -> dict[int, Ended]:
+def take_over(path: Path, instance: str, boot_id: str, program: str) -> TakenOver:
     """At a (re)start, before any alarm of this daemon runs: stop the alarms an earlier
-    daemon left (``program``: the alarm's file), read the ends they noted for this
-    instance in this boot, and empty the file. A record of another instance or boot,
+    daemon left (``program``: the alarm's file), read the ends and the SIGTERMs they
+    noted for this instance in this boot, and empty the file (when it cannot be, what was
+    read stands all the same: ``left`` says why). A record of another instance or boot,
     or not well formed, is ignored (fail closed: that session is charged as if nothing
-    had been noted)."""
+    had been noted, and sent its SIGTERM)."""
     listed: set[int] = set()  # the alarms the last daemon started (this file's own)
     for record in _records(path):
         pid, start = record.get("alarm"), record.get("start")
@@ -156,9 +193,11 @@ def take_over(path: Path, instance: str, boot_id: str, program: str) -> dict[int
             listed.add(pid)
             _stop_alarm(pid, start, program)
     ends: dict[int, Ended] = {}
+    sigterms: dict[int, Sent] = {}
     for record in _records(path):  # read again: complete now that none of them runs
-        session = record.get("session")
-        times = [record.get(k) for k in ("mono", "boot", "wall")]
+        session = record.get("session", record.get("sigterm"))
+        times = [record.get(k) for k in (("mono", "boot", "wall") if "session" in record
+                                         else ("mono",))]
         # (an alarm an earlier take-over missed, whose record that one emptied away, may
         # note the end of another session that got the same number: never believed)
         if (not isinstance(session, int) or record.get("by") not in listed
@@ -167,13 +206,28 @@ def take_over(path: Path, instance: str, boot_id: str, program: str) -> dict[int
                 or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
                            for t in times)):
             continue
+        if "sigterm" in record:
+            late = record.get("late_ms")
+            sent = Sent(float(times[0]),  # type: ignore[arg-type]
+                        float(late) if isinstance(late, (int, float)) else None)
+            if session not in sigterms or sent.mono < sigterms[session].mono:
+                sigterms[session] = sent  # (the first sent: the grace runs from it)
+            continue
         mono, boot, wall = (float(t) for t in times)  # type: ignore[arg-type]
         if session not in ends or mono > ends[session].mono:  # (never two: the latest)
             ends[session] = Ended(mono, boot, wall)
+    try:
+        empty(path)
+    except OSError as exc:
+        return TakenOver(ends, sigterms, exc)
+    return TakenOver(ends, sigterms)
+
+
+def empty(path: Path) -> None:
+    """Empty the file (what was in it was read); OSError when it cannot be written."""
     with contextlib.suppress(FileNotFoundError):
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-    return ends

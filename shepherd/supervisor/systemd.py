@@ -48,6 +48,7 @@ import logging
 import os
 import pwd
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -644,8 +645,10 @@ class SystemdBackend:
                 kill_tree(one)
         return None
 
-    async def sweep(self, grace: float) -> list[int]:
-        """Stop units of this instance that no snapshot claimed (system manager only)."""
+    async def sweep(self, grace: float) -> dict[int, float]:
+        """Stop units of this instance that no snapshot claimed (system manager only), all
+        at once (each ``systemctl stop`` waits for its own unit's grace): each with when
+        its stop returned (its unit stopped)."""
         # A child's user manager's units are found through the snapshots; scopes are
         # the system manager's.
         kinds = ("scope",) if self.user_manager else ("service", "scope")
@@ -654,21 +657,26 @@ class SystemdBackend:
                                                    account=Account.current(), kinds=kinds))
         except OSError as exc:
             log.warning("could not list leftover session units: %s", exc)
-            return []
+            return {}
         prefix = f"shepherd-{self.instance_id}-session-"
-        stray = []
+        stray: dict[int, str] = {}
         for line in listing.splitlines():
             name = line.split()[0] if line.split() else ""
             number, _, kind = name[len(prefix):].rpartition(".")
             if (name.startswith(prefix) and kind in kinds and number.isdigit()
                     and int(number) not in self.units):
-                stray.append(int(number))
-                with contextlib.suppress(OSError):  # left frozen by a crash: SIGTERM reaches it
-                    await self._run(freezer_command(name, False, user_manager=False,
-                                                    account=Account.current()))
-                with contextlib.suppress(OSError):
-                    await self._stop_unit(name, Account.current(), False)
-        return stray
+                stray[int(number)] = name
+
+        async def stop(name: str) -> float:
+            with contextlib.suppress(OSError):  # left frozen by a crash: SIGTERM reaches it
+                await self._run(freezer_command(name, False, user_manager=False,
+                                                account=Account.current()))
+            with contextlib.suppress(OSError):
+                await self._stop_unit(name, Account.current(), False)
+            return time.monotonic()
+
+        ends = await asyncio.gather(*(stop(name) for name in stray.values()))
+        return dict(zip(stray, ends, strict=True))
 
     def refresh_all(self) -> None:
         """Nothing to scan (the unit's cgroup holds every descendant); keep logs capped."""

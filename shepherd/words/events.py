@@ -61,6 +61,7 @@ def end_reason(code: str, signal: object = None) -> str:
         "window_closed": "its hours ended", "locked": "the child was locked",
         "daemon_shutdown": "Shepherd stopped", "recovered_after_crash": "Shepherd restarted",
         "launch_failed": "it could not start",
+        "store_unreadable": "Shepherd stopped it, unable to read its records after a restart",
     }.get(code, code)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,8 +211,8 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[..., NamespacedDaemon]]:
-    """``tmpfs_daemon(policy, env)``: a daemon started on a 3 MiB tmpfs of its own, its
-    session numbers from 7001. ``start=False``: not started, and its state directory not
+    """``tmpfs_daemon(policy, env, system_mode)``: a daemon started on a 3 MiB tmpfs of its
+    own, its session numbers from 7001. ``start=False``: not started, and its state directory not
     made (the test's ``d.start()`` is its very first start)."""
     from tests.daemon.namespaces import Namespace, NamespacedDaemon, needs_namespaces
 
@@ -218,10 +220,10 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[..., NamespacedDaemon]]:
     rundir = Path(tempfile.mkdtemp(prefix="shp"))
     made: list[tuple[Namespace, NamespacedDaemon]] = []
 
-    def make(policy_text: str, env: dict[str, str] | None = None, *,
-             start: bool = True) -> NamespacedDaemon:
+    def make(policy_text: str, env: dict[str, str] | None = None, system_mode: bool = False,
+             *, start: bool = True) -> NamespacedDaemon:
         namespace = Namespace(tmp_path / "state", "3m")
-        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env)
+        daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env, system_mode)
         made.append((namespace, daemon))
         if not start:
             daemon.state = namespace.mountpoint / "state"
@@ -313,6 +315,68 @@ def number_sessions_from(state: Path, first: int) -> None:
                           datetime.now(UTC).isoformat()))
     finally:
         store.close()
+
+
+NOBODY_PYTHON = "/usr/bin/python3"  # one a child may run (the test's own may sit in root's home)
+# A program that notes each SIGTERM it hears (in the file ``argv[1]``) and runs on: it
+# ends only by SIGKILL, at the grace's end.
+COUNTS_SIGTERMS = """import signal, sys, time
+def heard(*_):
+    with open(sys.argv[1], "a") as notes:
+        notes.write("T\\n")
+signal.signal(signal.SIGTERM, heard)
+while True:
+    time.sleep(60)
+"""
+
+
+def nobodys_policy(entries: str, supervisor: str) -> str:
+    """A system-mode policy whose child is ``nobody`` (its programs run as nobody)."""
+    return f"""
+version = 1
+[supervisor]
+{supervisor}
+default_warnings = []
+[[users]]
+name = "nobody"
+max_sessions = 2
+{entries}
+"""
+
+
+def counts_sigterms(notes: Path, marker: str) -> str:
+    """The command (TOML) of a program run as nobody that notes each SIGTERM in ``notes``
+    (in ``nobodys_dir``) and carries ``marker``."""
+    return json.dumps([NOBODY_PYTHON, "-c", COUNTS_SIGTERMS, str(notes), marker])
+
+
+@pytest.fixture
+def nobodys_dir() -> Iterator[Path]:
+    """A directory a program run as nobody can write in (a test's own is root's alone)."""
+    made = Path(tempfile.mkdtemp(prefix="shpnobody"))
+    made.chmod(0o777)
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def watch_end(pattern: str) -> dict[str, Any]:
+    """The one process whose command line holds ``pattern``: ``pid``, and ``at`` (monotonic)
+    once it is gone, seen through a pidfd by a thread of its own (when it ended, not when
+    the test looked)."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    [pid] = [int(p) for p in found.stdout.split()]
+    fd = os.pidfd_open(pid)
+    seen: dict[str, Any] = {"pid": pid}
+
+    def wait() -> None:
+        try:
+            select.select([fd], [], [], 300)
+            seen["at"] = time.monotonic()
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=wait, daemon=True, name=f"end-of-{pid}").start()
+    return seen
 
 
 @pytest.fixture

@@ -25,11 +25,15 @@ from shepherd.supervisor.proctree import is_process
 from tests.daemon.conftest import (
     FAR_DAY_START,
     ME,
+    NOBODY_PYTHON,
     ROOT,
+    counts_sigterms,
     marked_processes,
     marker_for,
+    nobodys_policy,
     policy,
     refused_params,
+    watch_end,
 )
 from tests.supervisor.conftest import wait_for
 
@@ -494,6 +498,44 @@ command = ["{sys.executable}", "{script}", "{beat}", "{marker}"]
         ran_until = float(beat.read_text().split()[0])
         assert d.stop() == 0
         assert ran_until - launched_at <= session_usage(d)
+    finally:  # a failed check must not leave its program behind (nobody supervises it)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@pytest.mark.parametrize("supervision", ["cgroup", "tree"])
+def test_a_deadline_that_passed_while_the_daemon_was_down_is_heard_once(
+        daemon_factory: Any, nobodys_dir: Path, supervision: str) -> None:
+    """Review-9-s14b L-A: the alarm a killed daemon left sends the deadline's SIGTERM; the
+    restarted daemon adopts the session past its deadline and must not send another (some
+    programs take a second SIGTERM as "quit now, skip the save"): only SIGKILL once the
+    grace that SIGTERM began is over. Run as nobody; about 5 s (a deadline of 2 s, two
+    daemon starts)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    heard = nobodys_dir / "heard"
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {counts_sigterms(heard, marker)}
+limits = {{ max_run = "2s" }}
+""", 'stop_grace = "2s"'), system_mode=True,
+        env={"SHEPHERD_SUPERVISION": supervision} if supervision == "tree" else None)
+    try:
+        session = d.call("launch", entry="game", user="nobody")["session_id"]
+        program = watch_end(f"{heard} {marker}")
+        time.sleep(0.5)
+        d.kill9()
+        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline
+        d.start()
+        wait_for(lambda: "at" in program, 15)  # killed
+        assert heard.read_text() == "T\n"  # the alarm's; the restarted daemon sent none
+        [ended] = d.audit("session_ended")
+        assert (ended["session_id"], ended["reason"]) == (session, "expired")
+        assert ended["sigterm"]["by"] == "alarm", ended  # and the audit says who sent it
+        assert d.stop() == 0
     finally:  # a failed check must not leave its program behind (nobody supervises it)
         for pid in marked_processes(marker):
             with contextlib.suppress(OSError):

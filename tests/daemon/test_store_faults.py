@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,15 @@ from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store, files
 from shepherd.store.kept import KEPT_NAME
-from tests.daemon.conftest import ROOT, DaemonProcess, policy
+from tests.daemon.conftest import (
+    NOBODY_PYTHON,
+    ROOT,
+    DaemonProcess,
+    counts_sigterms,
+    nobodys_policy,
+    policy,
+    watch_end,
+)
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
 from tests.reliability.conftest import rounds
 from tests.store.conftest import fill_audit
@@ -1025,6 +1034,19 @@ def set_user_id_python() -> Iterator[str]:
         shutil.rmtree(where)
 
 
+def start_unreadable(d: NamespacedDaemon, hold_s: float = 8) -> subprocess.Popen[str]:
+    """Start the daemon (after a crash) on a store it cannot read at all: held by another
+    program (its lock, for ``hold_s``) and no room anywhere for a copy of it (the disk
+    full, ``filler`` in the state directory, and the temporary directory on it). The
+    lock's holder, for the caller to wait for."""
+    d.extra_env["TMPDIR"] = str(d.state)
+    holder = take_lock(d.state / "shepherd.db", hold_s, d.namespace.prefix)  # (-shm first)
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    fill(d.namespace, d.state / "filler")
+    d.start()
+    return holder
+
+
 @pytest.mark.parametrize("supervision", ["cgroup", "tree"])
 def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
         tmpfs_daemon: Any, supervision: str) -> None:
@@ -1038,7 +1060,6 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     d = tmpfs_daemon(SHORT.replace('"3599"', f'"{marker}"', 1).replace(
         'max_run = "3s"', 'max_run = "60s"'),
         {"SHEPHERD_SUPERVISION": "tree"} if supervision == "tree" else None)
-    d.extra_env["TMPDIR"] = str(d.state)  # the temporary directory on the full disk too
     ns = d.namespace
     run = Run(d)
     time.sleep(1.0)
@@ -1049,11 +1070,8 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     if supervision == "tree":  # a child's copies of the keeper (review-9-s14b H-B, s15 H-A2)
         decoys = [decoy_keeper(marker), decoy_keeper(marker, "8",
                                                      suid.enter_context(set_user_id_python()))]
-    holder = take_lock(d.state / "shepherd.db", 8, ns.prefix)  # (its -shm made first)
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    holder = start_unreadable(d)
     filler = d.state / "filler"
-    fill(ns, filler)
-    d.start()
     try:
         assert d.call("status")["sessions"] == []
         wait_until(lambda: subprocess.run(["pgrep", "-f", f"sleep {marker}"]).returncode == 1,
@@ -1075,12 +1093,83 @@ def test_a_store_that_cannot_be_read_at_all_after_a_crash_stops_what_ran_on(
     d.start()
     charged = read_store(d, game_usage)
     assert 1.0 <= charged <= stopped + 1.5, (charged, stopped)  # to that stop
-    assert read_store(d, end_reasons) == {run.session: ["recovered_after_crash"]}
+    assert read_store(d, end_reasons) == {run.session: ["store_unreadable"]}
     [said] = read_store(d, lambda store: [
         json.loads(str(data)) for (data,) in store.db.conn.execute(
             "SELECT data FROM audit WHERE type = 'session_ended'")])
-    assert said.get("stopped_while_store_unreadable") is True, said  # not "seen to end"
-    assert "end_noted_while_down" not in said, said
+    assert "end_noted_while_down" not in said, said  # not "seen to end"
+    assert d.call("audit.verify")["ok"]
+
+
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@pytest.mark.parametrize("supervision", ["cgroup", "tree"])
+def test_a_fail_closed_start_stops_every_session_at_once_and_charges_each_to_its_own_end(
+        tmpfs_daemon: Any, nobodys_dir: Path, supervision: str) -> None:
+    """Review-9-s14b M-B and L-A: the daemon restarts after a crash on a store it cannot
+    read at all and stops every session left running: all together (SIGTERM to all, then
+    SIGKILL to what is left after one grace, not one grace after another), each charged up
+    to its own end (not all up to the end of the whole stop), its end said as what it was
+    (the daemon stopped it, its books unreadable: not a crash's end seen while down); the
+    socket answers during the grace. A session whose deadline passed while the daemon was
+    down had its SIGTERM from the alarm: it hears none again, only SIGKILL at its grace's
+    end. Programs run as nobody; the one that ignores SIGTERM is killed by the test (the
+    grace is 30 s: the daemon must answer before then)."""
+    marker = f"3597.{random.randrange(10**6):06d}"
+    heard = nobodys_dir / "heard"
+    d = tmpfs_daemon(nobodys_policy(f"""
+[[entries]]
+id = "obeys"
+command = ["sleep", "{marker}"]
+[[entries]]
+id = "stubborn"
+command = {counts_sigterms(heard, marker)}
+limits = {{ max_run = "2s" }}
+""", 'stop_grace = "30s"'), {"SHEPHERD_SUPERVISION": "tree"} if supervision == "tree" else None,
+        system_mode=True)
+    ns = d.namespace
+    asked = time.monotonic()
+    obeys = d.call("launch", entry="obeys", user="nobody")["session_id"]
+    launched = time.monotonic()
+    stubborn_asked = time.monotonic()
+    stubborn = d.call("launch", entry="stubborn", user="nobody")["session_id"]
+    stubborn_launched = time.monotonic()
+    obeys_end = watch_end(f"sleep {marker}")
+    stubborn_end = watch_end(f"{heard} {marker}")
+    try:
+        time.sleep(0.5)
+        d.kill9()
+        wait_until(heard.exists, 10, "the alarm's SIGTERM at the deadline, the daemon down")
+        holder = start_unreadable(d)
+        try:
+            assert "at" not in stubborn_end, "the socket waited for the whole grace"
+            assert d.call("status")["sessions"] == []
+            wait_until(lambda: "at" in obeys_end, 10, "the program obeying SIGTERM to end")
+            os.kill(stubborn_end["pid"], signal.SIGKILL)  # (the grace's end, for the test)
+            wait_until(lambda: "at" in stubborn_end, 10, "the stubborn program to end")
+            assert holder.poll() is None, "the store came back first"
+        finally:
+            holder.wait(40)
+    finally:
+        for seen in (obeys_end, stubborn_end):
+            with contextlib.suppress(OSError):
+                os.kill(seen["pid"], signal.SIGKILL)
+    ns.run("rm", str(d.state / "filler"))
+    wait_until(lambda: d.call("health")["ok"], what="the store to come back")
+    assert d.stop() == 0
+    d.start()
+    ran = Ran(obeys_end["at"] - launched, obeys_end["at"] - asked)
+    charged = read_store(d, usage_of("obeys"))
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)  # its own end
+    ran = Ran(stubborn_end["at"] - stubborn_launched, stubborn_end["at"] - stubborn_asked)
+    charged = read_store(d, usage_of("stubborn"))
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)
+    assert heard.read_text() == "T\n"  # the alarm's, at its deadline; never a second
+    assert read_store(d, end_reasons) == {obeys: ["store_unreadable"],
+                                          stubborn: ["store_unreadable"]}
+    said = {e["session_id"]: e for e in read_store(d, lambda store: [
+        json.loads(str(data)) for (data,) in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'session_ended'")])}
+    assert said[stubborn]["sigterm"]["by"] == "alarm" and "sigterm" not in said[obeys], said
     assert d.call("audit.verify")["ok"]
 
 
@@ -1126,12 +1215,7 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
     run = Run(d)
     time.sleep(1.0)
     d.kill9()
-    # (a read-only bind over it: a remount would wait for the files the programs, the
-    # alarm of the killed daemon, hold open to write; what opens the path anew sees it
-    # read-only, as the restarted daemon does after a remount)
-    remounted = ns.run("sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"',
-                       str(d.state))
-    assert remounted.returncode == 0, remounted.stderr
+    read_only_bind(ns, d.state)
     try:
         d.start()
         assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
@@ -1172,6 +1256,58 @@ def test_a_restart_on_a_file_system_gone_read_only_supervises_what_ran_on(
     assert 8.0 <= charged <= gone + 1.5, (charged, gone)
     assert read_store(d, end_reasons)[run.session] == ["expired"]
     assert d.call("audit.verify")["ok"]
+
+
+def read_only_bind(ns: Namespace, path: Path) -> None:
+    """A read-only bind over ``path`` (a remount would wait for the files the programs and
+    the killed daemon's alarm hold open to write; what opens the path anew sees it
+    read-only, as a restarted daemon does after a remount). ``umount -l`` heals it."""
+    done = ns.run("sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"',
+                  str(path))
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_end_noted_while_down_is_used_on_a_file_system_gone_read_only(
+        tmpfs_daemon: Any) -> None:
+    """Review-9-s14b L-C: a program ends while the daemon is down, its end noted by the
+    alarm the daemon left; the state directory is read-only when the daemon restarts. The
+    file of ends can be read but not emptied: what was read must be used all the same
+    (the session charged up to its noted end, not up to the restart), the emptying left
+    for later. Runs as nobody; about 10 s (two starts and a heal)."""
+    digits = f"{random.randrange(10**6):06d}"
+    d = tmpfs_daemon(nobodys_policy(f"""
+[[entries]]
+id = "brief"
+command = ["sleep", "1.{digits}"]
+""", 'stop_grace = "2s"'), system_mode=True)
+    ns = d.namespace
+    asked = time.monotonic()
+    session = d.call("launch", entry="brief", user="nobody")["session_id"]
+    launched = time.monotonic()
+    program = watch_end(f"sleep 1.{digits}")
+    time.sleep(0.3)
+    d.kill9()
+    wait_until(lambda: "at" in program, 10, "the program to end by itself")
+    time.sleep(2.0)  # the daemon stays down: not the child's time
+    read_only_bind(ns, d.state)
+    try:
+        d.start()
+        assert d.call("status")["sessions"] == []
+    finally:
+        back = ns.run("umount", "-l", str(d.state))
+        assert back.returncode == 0, back.stderr
+    wait_until(lambda: d.call("health")["store"] == "ok", 30, "the store to come back")
+    assert d.stop() == 0
+    d.start()
+    ran = Ran(program["at"] - launched, program["at"] - asked)
+    charged = read_store(d, usage_of("brief"))
+    assert ran.low - 1.0 <= charged <= ran.high + 1.0, (charged, ran)  # to its noted end
+    [ended] = read_store(d, lambda store: [
+        json.loads(str(data)) for (data,) in store.db.conn.execute(
+            "SELECT data FROM audit WHERE type = 'session_ended'")])
+    assert ended["session_id"] == session and ended.get("end_noted_while_down") is True, ended
+    assert d.call("audit.verify")["ok"]
+    assert "could not empty" in d.log.read_text()  # said, and emptied once it could be
 
 
 def test_a_store_sqlite_could_open_only_to_read_heals_when_it_can_be_written(

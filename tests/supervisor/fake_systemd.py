@@ -24,6 +24,8 @@ process runs right after ours, and moves the ``PIDs`` on into that scope.
 ``steal_first``: the same, but it moves only the scope's first process, and only at our
 first ``AttachProcessesToUnit`` (once the scope holds it and we gather its tree).
 
+``stop_s`` in the script: {unit: seconds} that unit's ``systemctl stop`` takes.
+
 ``freeze`` and ``thaw`` (with ``$FAKE_CGROUP``) write the unit's ``cgroup.freeze``; a
 freeze returns once ``cgroup.events`` says ``frozen 1``, as systemd's job does.
 ``freeze_fails`` in the script: the freeze fails with that message (nothing frozen);
@@ -169,6 +171,9 @@ elif "stop" in args and (state / "cgroup").exists():
             time.sleep(0.01)
         service.rmdir()
 elif "stop" in args:
+    # ``stop_s`` in the script: {unit: seconds} a unit takes to stop (its program ignores
+    # SIGTERM: systemd waits for TimeoutStopSec, then SIGKILL)
+    time.sleep(script.get("stop_s", {}).get(args[-1], 0))
     if pid != "0":
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)

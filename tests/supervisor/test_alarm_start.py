@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shepherd.supervisor import alarm
+from shepherd.supervisor import alarm, ends
 
 
 def test_an_alarm_stopped_before_it_is_ready_is_replaced(monkeypatch: pytest.MonkeyPatch,
@@ -44,3 +44,26 @@ def test_an_alarm_stopped_before_it_is_ready_is_replaced(monkeypatch: pytest.Mon
     alarm_helper_path = str(Path(alarm.__file__).with_name("alarm_helper.py"))
     assert sys.executable and os.path.exists(alarm_helper_path)
     asyncio.run(run())
+
+
+def test_what_the_last_daemon_left_unemptied_is_emptied_before_the_alarm_notes_anything(
+        tmp_path: Path) -> None:
+    """Review-9-s14b L-C: the file of ends could be read but not emptied at the start (a
+    read-only state directory); the first alarm that can open it empties it before it
+    notes anything there (what it held was read: believed again later, an old alarm's
+    note could name another session that got the same number)."""
+    noted = tmp_path / ends.FILE
+    noted.write_text('{"session": 3, "instance": "i1", "by": 1}\n')
+
+    async def run() -> None:
+        served = asyncio.Event()
+        keeper = alarm.Alarm(served.set, noted, "i1")
+        keeper.unemptied = True
+        keeper.start()
+        await asyncio.wait_for(served.wait(), timeout=60)
+        assert keeper.unemptied is False
+        keeper.close()
+
+    asyncio.run(run())
+    lines = noted.read_text().splitlines()
+    assert lines and all('"alarm"' in line for line in lines), lines  # only its own

@@ -93,6 +93,37 @@ def test_with_nothing_watched_it_exits_with_the_daemon(tmp_path: Path) -> None:
     assert [r for r in records(noted) if "session" in r] == []
 
 
+def test_the_alarm_notes_each_sigterm_it_sends_and_the_next_daemon_reads_it(
+        tmp_path: Path) -> None:
+    """Review-9-s14b L-A: a deadline's SIGTERM the alarm sends is noted, so that a daemon
+    restarted after it (which may never have heard of it) sends none again."""
+    noted = tmp_path / ends.FILE
+    process, sock = start_alarm(noted)
+    keeper = subprocess.Popen(["sleep", "300"])
+    try:
+        pidfd = os.pidfd_open(keeper.pid)
+        before = time.monotonic()
+        assert ask(sock, (pidfd,), op="arm", session=5, at=before + 0.1,
+                   keeper=True) == "armed"
+        os.close(pidfd)
+        assert keeper.wait(timeout=30) == -15
+        sock.close()  # the daemon is gone (nothing watched: the alarm exits)
+        assert process.wait(timeout=30) == 0
+        [sent] = [r for r in records(noted) if "sigterm" in r]
+        assert sent["sigterm"] == 5 and sent["by"] == process.pid
+        taken = ends.take_over(noted, "i1", BOOT, HELPER)
+        assert list(taken.sigterms) == [5]
+        assert before + 0.1 <= taken.sigterms[5].mono <= time.monotonic()
+        assert taken.sigterms[5].late_ms is not None and taken.sigterms[5].late_ms >= 0
+    finally:
+        if keeper.poll() is None:
+            keeper.kill()
+            keeper.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
         tmp_path: Path) -> None:
     noted = tmp_path / ends.FILE
@@ -112,16 +143,23 @@ def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
                            {**line, "session": 6, "mono": "soon"},
                            {**line, "session": 10, "by": stranger.pid + 100000},
                            {"alarm": stranger.pid, "start": ends.start_ticks(stranger.pid)},
-                           {**line, "session": 3, "mono": 9.0}]:
+                           {**line, "session": 3, "mono": 9.0},
+                           {"sigterm": 7, "instance": "i1", "boot_id": BOOT, "mono": 4.0,
+                            "by": process.pid},  # the deadline's SIGTERM, sent while down
+                           {"sigterm": 8, "instance": "other", "boot_id": BOOT, "mono": 4.0,
+                            "by": process.pid},
+                           {"sigterm": 9, "instance": "i1", "boot_id": BOOT, "mono": 4.0,
+                            "by": stranger.pid + 100000}]:
                 handle.write(json.dumps(record) + "\n")
             handle.write('{"session": 2, "instance": "i1", "boot_i')  # torn
         taken = ends.take_over(noted, "i1", BOOT, HELPER)
         assert process.wait(timeout=5) < 0  # stopped (SIGKILL): the session still ran
         assert stranger.poll() is None  # a process that is not the alarm is left alone
-        assert taken == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
+        assert taken.ends == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
+        assert taken.sigterms == {7: ends.Sent(4.0)} and taken.left is None
         assert noted.read_text() == ""
         assert keeper.poll() is None  # nothing of the session was touched
-        assert ends.take_over(noted, "i1", "unknown", HELPER) == {}
+        assert ends.take_over(noted, "i1", "unknown", HELPER) == ends.TakenOver({}, {})
     finally:
         for p in (keeper, stranger):
             p.kill()

@@ -489,6 +489,20 @@ def test_scopes_nothing_claimed_are_swept_too(fake_systemd: Path, tmp_path: Path
     assert ["systemctl", "stop", "shepherd-0123456789ab-session-7.scope"] in calls(fake_systemd)
 
 
+def test_strays_are_stopped_together_each_with_its_own_end(fake_systemd: Path,
+                                                            tmp_path: Path) -> None:
+    """Review-9-s14b M-B: a unit whose program ignores SIGTERM (its stop waits for the
+    grace) must not hold back the others' stops, nor their ends: unit 7 (listed first)
+    takes 2 s to stop, unit 8 stops at once and is seen stopped first."""
+    slow = "shepherd-0123456789ab-session-7.service"
+    script(fake_systemd, [ACTIVE], stop_s={slow: 2.0},
+           list=f"{slow} loaded active running x\n"
+                "shepherd-0123456789ab-session-8.service loaded active running y")
+    swept = asyncio.run(SystemdBackend(tmp_path / "logs", "0123456789ab", 3).sweep(3))
+    assert sorted(swept) == [7, 8]
+    assert swept[8] < swept[7], swept  # (one after another: 8 only after 7's 2 s)
+
+
 # -- a session lasts until its unit's cgroup is empty (the direct backend's rule) ------------
 AFTER_LAUNCHER = ("LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=0\n"
                   "Result=success\nControlGroup={cgroup}")  # ExitType=cgroup, main gone
