@@ -2502,7 +2502,12 @@ class Daemon:
                                       "for an answer")
             return store.add_request(now.wall, whose, entry, seconds, note), False
 
-        request_id, again = await self._persist(ask)
+        try:
+            request_id, again = await self._persist(ask)
+        except NothingChanged as exc:
+            if caller.admin:
+                raise
+            raise NothingChanged("", "your request was not sent") from exc
         if not again:
             self._publish("time_requested", {"request_id": request_id, "entry": entry,
                                              "seconds": seconds, "note": note}, user=whose)

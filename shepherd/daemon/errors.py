@@ -71,11 +71,18 @@ class Forbidden(CommandError):
 
 
 class NothingChanged(CommandError):
-    """The store could not record the change, so it was not made."""
+    """The store could not record the change, so it was not made. A parent is told why
+    and what still works; a child (``child_act``: what they asked, e.g. "your request was
+    not sent"), in the words a refused launch uses, not the parent's file and remedy
+    (review-9-s15 L-4)."""
 
-    def __init__(self, problem: str) -> None:
-        super().__init__(f"The store cannot be written just now ({problem}), so nothing was "
-                         "changed. Try again when it is back; `stop` still works.")
+    def __init__(self, problem: str, child_act: str | None = None) -> None:
+        if child_act is not None:
+            super().__init__(f"Shepherd cannot record anything right now, so {child_act}; "
+                             "ask again later.")
+        else:
+            super().__init__(f"The store cannot be written just now ({problem}), so nothing "
+                             "was changed. Try again when it is back; `stop` still works.")
 
 
 class StoreUnreadable(CommandError):

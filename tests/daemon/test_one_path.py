@@ -25,6 +25,7 @@ from shepherd.ipc.protocol import (
     RpcError,
 )
 from tests.daemon.conftest import ME, policy
+from tests.supervisor.conftest import wait_for
 
 OTHER_PYTHON = "/usr/bin/python3"  # the test's own interpreter may sit in root's home
 
@@ -219,3 +220,24 @@ def test_a_request_for_an_entry_there_is_not_names_the_ones_there_are(
     assert missing["error"]["message"] == (
         'There is no entry called "nosuch"; the entries are Nap time (nap).'), missing
     assert theirs["error"]["message"] == missing["error"]["message"].replace("nosuch", "mine")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
+@pytest.mark.skipif(not os.access(OTHER_PYTHON, os.X_OK), reason="no system python3")
+def test_a_childs_request_the_store_cannot_take_is_told_in_the_childs_words(
+        far_daemon_factory: Any, immutable: Any) -> None:
+    """Review-9-s15 L-4: a child's request during a store fault was answered with the
+    parent's sentence (the store's file, "fix it", "`stop` still works")."""
+    d = far_daemon_factory(policy('[[entries]]\nid = "nap"\ncommand = ["sleep", "3599"]\n',
+                                  users='[[users]]\nname = "nobody"\n'))
+    files = [d.state / "shepherd.db", d.state / "shepherd.db-wal"]
+    immutable(files, True)
+    try:
+        [ask] = as_nobody(d, [("request_time", {"entry": "nap", "duration": "5m"})])
+    finally:
+        immutable(files, False)
+    assert ask["error"]["code"] == STORE_UNAVAILABLE
+    assert ask["error"]["message"] == ("Shepherd cannot record anything right now, so your "
+                                       "request was not sent; ask again later."), ask
+    wait_for(lambda: d.call("health")["ok"])
+    assert d.call("requests") == []
