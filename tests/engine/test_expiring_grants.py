@@ -910,6 +910,8 @@ class _Held:
     left: float
 
 
+@pytest.mark.xfail(strict=True, reason="review-1215-s12 F1: the engine still spends the "
+                   "day's quota before time given until a moment")
 @settings(max_examples=150, deadline=None)
 @given(steps=TIMED_STEPS)
 @example(steps=[(0, "grant", 600, 240), (0, "play", 900, 1), (0, "grant", 600, 90),
@@ -920,11 +922,13 @@ class _Held:
 def test_several_timed_grants_are_used_the_soonest_ending_first(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Grants ``--until`` different moments of one day, given and played at any time on a
-    5m-a-day target: what is left is exactly a ledger's, in which use is paid from the
-    day's quota first, then from the grants still counting, the one ending first first
-    (review 15-s8 MEDIUM-1). So the child never gets more than the quota and the grants
-    allow, and never less than what unexpired grants still hold; a session's deadline,
-    across the grants' ends, is when that time really runs out (review 15-s9 MEDIUM-1)."""
+    5m-a-day target: what is left is exactly a ledger's, in which every second is paid
+    by the time that runs out soonest (review-1215-s12 F1): the grants still counting,
+    the one ending first first (review 15-s8 MEDIUM-1), then the day's quota (it lasts
+    the day). So the child never gets more than the quota and the grants allow, and
+    never less: a grant used before its end never leaves the quota spent for it; a
+    session's deadline, across the grants' ends, is when that time really runs out
+    (review 15-s9 MEDIUM-1)."""
     e = engine(FIVE)
     clock = FakeClock(local(23, 14))
     quota_left = 300.0
@@ -932,24 +936,25 @@ def test_several_timed_grants_are_used_the_soonest_ending_first(
 
     def pay(seconds: float) -> None:
         nonlocal quota_left
-        from_quota = min(seconds, quota_left)
-        quota_left -= from_quota
-        seconds -= from_quota
         for grant in sorted(held, key=lambda g: g.expires):
             if grant.expires > clock.wall and seconds > 0:
                 part = min(seconds, grant.left)
                 grant.left -= part
                 seconds -= part
+        from_quota = min(seconds, quota_left)
+        quota_left -= from_quota
+        seconds -= from_quota
         assert seconds <= 1e-6, "the engine let the child play beyond the ledger"
 
     def runway() -> float:
-        """How long a session from now may run by the ledger: the quota, then each
-        grant still counting, soonest ending first, each only until its end."""
-        run = quota_left
+        """How long a session from now may run by the ledger: each grant still
+        counting, soonest ending first, each only until its end, then the quota."""
+        run = 0.0
         for grant in sorted(held, key=lambda g: g.expires):
-            before_end = (grant.expires - clock.wall).total_seconds() - run
-            run += min(grant.left, max(before_end, 0.0))
-        return run
+            if grant.expires > clock.wall:
+                before_end = (grant.expires - clock.wall).total_seconds() - run
+                run += min(grant.left, max(before_end, 0.0))
+        return run + quota_left
 
     for n, (gap, kind, seconds, minutes) in enumerate(steps, start=1):
         clock.advance(gap * 60)
