@@ -71,6 +71,10 @@ class DayGrants:
     # ``expired`` before the day's quota caps what each paid for (ledger13): on the week's
     # count they may pay for use beyond the week's quota the day's quota paid for.
     expired_most: float = 0.0
+    # Of ``expired``, what time given until a moment (not for the whole day) paid for, not
+    # noted yet: like ``paid``, it paid before the day's own time and the week's, so it
+    # counts in full on the week's count too (review-1215-s12 F1).
+    timed: float = 0.0
 
     @property
     def own(self) -> float:
@@ -241,11 +245,15 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         spent = used_on(day)
         used += spent
         pool += grants.pool
-        paid_for, own = grants.day_total + grants.aside, 0.0
+        # time given until a moment paid first, before the day's and the week's own
+        # time (it runs out sooner: review-1215-s12 F1): it counts for what it paid
+        timed = grants.paid + grants.timed
+        allowance += timed
+        paid_for = grants.day_total - timed + grants.aside
         if day == today:
-            allowance += grants.own + grants.paid
-            paid_for = max(grants.expired, grants.expired_most)
-            own = grants.own + grants.paid
+            allowance += grants.own
+            paid_for = 0.0
+            expired_paid = grants.timed
             aside, paid_before = grants.aside, pool_paid
         quota = limits.daily_quota(day)
         cut = 0.0
@@ -263,21 +271,15 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             beyond_own = beyond_week
             own_left = allowance + pool_paid - used
         if paid_for > 0:
-            # today's time given until a moment still to come pays after its grants that
-            # ran out: they end sooner (ledger13)
-            later = grants.later if day == today else 0.0
-            beyond_day = spent - quota - own + later if quota is not None else 0.0
+            # the day's own grants: for its use beyond its quota and what time given
+            # until a moment paid (they end with the day)
+            beyond_day = spent - quota - timed if quota is not None else 0.0
             # without a daily quota, the pool drew at least what it had drawn when the
             # day's own time last changed: time added later never repays it (s10 HIGH-1)
-            drawn = grants.drawn if quota is None and day != today else 0.0
-            over = (min(max(used - allowance + later - pool_paid, 0.0), spent) if later
-                    else beyond_week)
-            paid = min(max(beyond_day, over - drawn, 0.0), paid_for)
+            drawn = grants.drawn if quota is None else 0.0
+            paid = min(max(beyond_day, beyond_week - drawn, 0.0), paid_for)
             allowance += paid
-            if day == today:
-                expired_paid = paid
-            beyond_week = (min(max(used - allowance - pool_paid, 0.0), spent) if later
-                           else max(beyond_week - paid, 0.0))
+            beyond_week = max(beyond_week - paid, 0.0)
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
