@@ -402,22 +402,23 @@ def test_setting_the_total_holds_after_time_given_until_a_moment_runs_out() -> N
 
 
 def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out() -> None:
-    """Used 1h10m of 1h + 30m (until 17:00): the lasting hour is already used up, so taking
-    back 15 minutes takes them from the 20 left of the time given until 17:00 (review 15-s8
-    M3); once that is over the hour and the 10 minutes it paid for stand (not 45m)."""
+    """1h + 30m (until 17:00), 10 minutes played (the 30 minutes paid them: they end
+    first, review-1215-s12 F1), then -1h15m: the hour is not used, so it is all taken,
+    then 15 minutes of the 20 left of the time given until 17:00 (review 15-s8 M3); once
+    that is over the 10 minutes it paid for stand, and nothing more."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 15))
     e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
-    assert play(e, clock, 4200, 1) == 4200  # 15:00-16:10
-    answer = e.grant("alex", "game", 900, clock.now, mode="take")
-    assert not answer.held_at_used and answer.seconds == 0 and answer.timed_taken_s == 900
-    assert answer.allowance_s == 4500 and answer.lasting_s == 3600
+    assert play(e, clock, 600, 1) == 600  # 15:00-15:10
+    answer = e.grant("alex", "game", 4500, clock.now, mode="take")
+    assert not answer.held_at_used and answer.seconds == -3600 and answer.timed_taken_s == 900
+    assert answer.allowance_s == 900 and answer.lasting_s == 0
     clock.set_wall(local(23, 17, 30))
     e.due(clock.now)
     limits = e.limits_of("game")
     assert limits is not None
     standing, _ = e._standing("alex", limits, e.calendar.quota_day(clock.wall), clock.now)
-    assert standing is not None and standing.allowance_s == 4200 and standing.over_s == 0
+    assert standing is not None and standing.allowance_s == 600 and standing.over_s == 0
 
 
 def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
@@ -596,10 +597,11 @@ def test_what_an_expired_grant_paid_for_is_what_it_counts_for_after_a_restart() 
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 600, clock.now, until=local(23, 11, 30))
-    assert play(e, clock, 3600 + 300, 1) == 3900  # 5 of its 10 minutes used
+    assert play(e, clock, 300, 1) == 300  # 5 of its 10 minutes used (it pays first)
     clock.set_wall(local(23, 12))
     [gone] = expired(e, clock)
     assert (gone.unused_s, gone.paid_s) == (300, 300)
+    assert play(e, clock, 3600, 2) == 3600  # the hour is all left
     e.grant("alex", "game", 600, clock.now)  # 10 minutes more for today, after it
     assert e.availability("alex", "game", clock.now).time_left_s == 600
 
@@ -670,9 +672,10 @@ def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_u
 
 
 def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
-    """A day's own grants pay for its use beyond the quota before the week's time does
-    (it lasts): 10 minutes until 11:30 with 30 minutes for the week, 1h05m played by
-    then. The 5 minutes came out of the 10, so 30 are left of the week's time, not 25."""
+    """Time given until a moment pays before the day's quota and the week's time (they
+    last longer: review-1215-s12 F1): 10 minutes until 11:30 with 30 minutes for the
+    week, 1h05m played by then. The first 10 came out of the grant, so 5 minutes of the
+    hour and all 30 of the week's time are left, not 25."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 1800, clock.now, week=True)
@@ -680,8 +683,8 @@ def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     assert play(e, clock, 3900, 1) == 3900
     clock.set_wall(local(23, 12))
     [gone] = expired(e, clock)
-    assert (gone.unused_s, gone.paid_s) == (300, 300)
-    assert e.availability("alex", "game", clock.now).time_left_s == 1800
+    assert (gone.unused_s, gone.paid_s) == (0, 600)
+    assert e.availability("alex", "game", clock.now).time_left_s == 300 + 1800
     clock.set_wall(local(24, 10))  # Tuesday: the hour and the week's 30 minutes
     assert e.availability("alex", "game", clock.now).time_left_s == 3600 + 1800
 
@@ -1039,7 +1042,8 @@ def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
     assert e.lasting("alex", limits, day, clock.now) == (
         1800, ((600, local(23, 16)), (600, local(23, 17))))
-    assert play(e, clock, 2100, 1) == 2100  # the quota, then 5 minutes of the 16:00 grant
+    # 5 minutes of the 16:00 grant: it ends first, so it pays first (review-1215-s12 F1)
+    assert play(e, clock, 300, 1) == 300
     assert e.lasting("alex", limits, day, clock.now) == (
         2100, ((300, local(23, 16)), (600, local(23, 17))))
     clock.set_wall(local(23, 16))
@@ -1047,21 +1051,23 @@ def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -
     assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
 
 
-def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then() -> None:
-    """20 of 30 minutes used, +10m until 17:00, 15 minutes played: the quota paid 10, the
-    grant 5; its other 5 end at 17:00 (not: the day has 5 minutes left after it)."""
+def test_time_given_until_a_moment_pays_before_the_quota_which_is_left_after_it() -> None:
+    """20 of 30 minutes used, +10m until 17:00, 5 minutes played: the grant paid them
+    (it ends first: review-1215-s12 F1); its other 5 end at 17:00, and the quota's 10
+    minutes are left after it (before: the quota paid them, and 5 were left)."""
     e = engine(HALF)
     clock = FakeClock(local(23, 14))
     limits = e.limits_of("game")
     assert limits is not None
     assert play(e, clock, 1200, 1) == 1200
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
-    assert play(e, clock, 900, 2) == 900
+    assert play(e, clock, 300, 2) == 300
     assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
         2100, ((300, local(23, 17)),))
     clock.set_wall(local(23, 17))
-    e.due(clock.now)
-    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+    [gone] = expired(e, clock)
+    assert (gone.paid_s, gone.unused_s) == (300, 300)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 600
 
 
 @pytest.mark.parametrize("start", [2, 30])
@@ -1156,29 +1162,28 @@ def test_a_set_made_before_the_weeks_time_was_given_stays_when_it_is_taken_back(
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
 
 
-def test_time_given_until_a_moment_can_be_used_only_after_the_days_own_time() -> None:
-    """Review 12-s9 M1: the day's own time is used first (the grant pays only for use
-    beyond it), then time given until a moment, the soonest ending first. With the
-    day's hour left at 10:00: none of 10 minutes until 10:05 can be used before then;
-    of 10 minutes until 11:05, 5; of 10 more until 11:10, 5 (the 11:05 ones go first)."""
+def test_time_given_until_a_moment_is_used_before_the_days_own_time() -> None:
+    """Review-1215-s12 F1 (before it, review 12-s9 M1 used the day's own time first): the
+    time that runs out soonest is used first. With the day's hour left at 10:00: of 10
+    minutes until 10:05, 5 can be used before then (not none); 10 minutes until 11:05
+    and 10 more until 11:10 can all be used after them, and the hour after those."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
     [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
-    assert cap.usable_s == 0
+    assert cap.usable_s == pytest.approx(300)
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 5))
-    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
-    assert cap.usable_s == pytest.approx(300)
+    assert not [c for c in answer.capped_by if c.kind == "grant_end"]
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 10))
-    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
-    assert cap.usable_s == pytest.approx(300)
-    assert play(e, clock, 7200, 1) == 3600 + 300 + 300  # what the caps said, no more
+    assert not [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert play(e, clock, 9000, 1) == 300 + 600 + 600 + 3600  # what the caps said, no more
 
 
 def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() -> None:
-    """Review 12-s9 M3: ``=2m``, +10m until 12:00, +5m until 03:59, 1 minute played,
-    ``-5m``: the answer's parts are after the take (4 minutes came out of the 03:59
-    ones), so what lasts is 1 minute, not 0s."""
+    """Review 12-s9 M3: ``=2m``, +10m until 12:00, +5m until 03:59, 1 minute played
+    (the 12:00 grant paid it: it ends first, review-1215-s12 F1), ``-5m``: the 2 minutes
+    of the day's own time, then 3 of the 03:59 ones; the answer's parts are after the
+    take."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 120, clock.now, mode="set")
@@ -1186,7 +1191,7 @@ def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() ->
     e.grant("alex", "game", 300, clock.now, until=local(24, 3, 59))
     assert play(e, clock, 60, 1) == 60
     answer = e.grant("alex", "game", 300, clock.now, mode="take")
-    assert answer.timed_taken_s == 240 and answer.seconds == -60
-    assert answer.on_top == ((600, local(23, 12)), (60, local(24, 3, 59)))
+    assert answer.timed_taken_s == 180 and answer.seconds == -120
+    assert answer.on_top == ((540, local(23, 12)), (120, local(24, 3, 59)))
     assert answer.allowance_s == 60 + 660
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)
