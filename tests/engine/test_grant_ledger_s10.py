@@ -593,9 +593,9 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
 def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it(
         limits: str, tuesday_left: float) -> None:
     """15m a day (or a week), ``+1m --until week``, 16 minutes played (the week's grant
-    paid the 16th), ``+1m`` for today, ``+1m --until`` 5 minutes on, 1 minute played (time
-    for today pays it: the day's own time first): the grant until a moment went unused,
-    so at its end nothing is left (before the fix: a minute)."""
+    paid the 16th), ``+1m`` for today, ``+1m --until`` 5 minutes on, 1 minute played (the
+    grant until a moment pays it: it ends first, review-1215-s12 F1): at its end the
+    minute for today is left, never the week's minute again (before the fix: two)."""
     e = engine(f'[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = {limits}\n')
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 60, clock.now, week=True)
@@ -604,7 +604,7 @@ def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it
     e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=5))
     assert play(e, clock, 60, 2) == pytest.approx(60)
     clock.advance(600)
-    assert left(e, clock) == pytest.approx(0)
+    assert left(e, clock) == pytest.approx(60)
     clock.set_wall(local(24, 10))
     assert left(e, clock) == pytest.approx(tuesday_left)
 
@@ -642,6 +642,6 @@ def test_an_engine_rebuilt_from_the_store_keeps_what_others_paid_before_a_grant(
         for g in books.timed_grants], aside=books.aside, beyond=books.beyond)
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(60)
     clock.advance(600)
-    assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(0)
+    assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(60)
     clock.set_wall(local(24, 10))
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(900)
