@@ -653,45 +653,17 @@ class Engine:
             taken += part
         return taken
 
-    def _beyond_others(self, grants: Sequence[TimedGrant], limits: QuotaLimits | None,
-                       day: date, at: datetime | None, used_on: PerDay | None,
-                       signed: float, known: Mapping[int, float], floor: float = 0.0
-                       ) -> float | None:
-        """Of ``day``'s use, what is beyond its quota, its take-backs and sets
-        (``signed``), its time added for today and what its noted expiries paid for: the
-        most its expired grants not noted yet can have paid for, the soonest ending first
-        (they pay before the grants ending later and the week's). None: not known here
-        (no daily quota: the week's standing weighs them)."""
-        quota = limits.daily_quota(day) if limits is not None else None
-        if quota is None or used_on is None or at is None:
-            return None
-        with_day = sum(float(g.seconds) for g in grants if self.with_day(g))
-        # never less than the use its own time had not paid for when it last changed
-        return (max(used_on(day) - quota - signed - with_day, floor)
-                - self._noted_of(grants, at, known))
-
-    def _noted_of(self, grants: Sequence[TimedGrant], at: datetime | None,
-                  known: Mapping[int, float]) -> float:
-        """What a day's grants until a moment that ran out by ``at`` are noted to have
-        paid for (by their expiry, or ``known``: a projection's own notes)."""
-        return sum(
-            g.paid for g in grants if g.paid is not None and not g.week
-            and not self.with_day(g) and at is not None and at >= g.expires
-        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
-
     def _paid(self, g: TimedGrant, used_on: PerDay | None,
-              projected: Mapping[int, float] | None = None, after: float = math.inf
-              ) -> float:
+              projected: Mapping[int, float] | None = None) -> float:
         """What an expired grant of a day counts for: what it paid for, as noted when it
-        expired (allowance.py lets it pay for no more than the day's use beyond its other
-        limits). Until it is noted (the moment of its expiry, or a projection past it),
-        the most it could have paid for: its seconds, and no more than the day's use
-        since it was given. Time added for today runs out with its day, so all of its
+        expired (it pays first, before the day's own time and the week's: allowance.py,
+        review-1215-s12 F1). Until it is noted (the moment of its expiry, or a projection
+        past it), what it paid for: its seconds, and no more than the day's use since it
+        was given that the grants paying before it did not pay for (``_paid_sooner``,
+        ``_timed_room``). Time added for today runs out with its day, so all of its
         day's use came while it counted: its seconds, netted with the day's take-backs
         and sets in the day's total. What is not known (an old store's row) is nothing:
-        an expired grant never gives time back. ``after``: the most of the day's use
-        beyond its own time since ``g`` was given (``_given_after``): what others paid
-        before it was given is not its to pay."""
+        an expired grant never gives time back."""
         if self.with_day(g):
             return float(g.seconds)
         if g.paid is not None:
@@ -699,7 +671,7 @@ class Engine:
         if g.id in self.expiries_noted or used_on is None or g.used_before is None:
             return 0.0
         used = used_on(g.day)
-        since = min(used - g.used_before, after) - self._paid_sooner(g, projected)
+        since = used - g.used_before - self._paid_sooner(g, projected)
         return min(float(g.seconds), max(since, 0.0),
                    max(self._timed_room(g, used, projected or {}), 0.0))
 
