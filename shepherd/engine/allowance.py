@@ -174,7 +174,9 @@ def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: Gra
     days of ``week``) against the day's use; None = no daily limit. ``ahead``: a
     projection past a grant's end not noted yet (``Engine._runway_now``), which counts
     what that grant would have paid for, so a session goes on on the grants ending
-    later (review 15-s9 MEDIUM-1); otherwise it counts only once noted."""
+    later (review 15-s9 MEDIUM-1); otherwise only what time given until a moment paid
+    (it pays first: review-1215-s12 F1), the use counted no further than its end where
+    that is known (``Engine._paid``)."""
     quota = limits.daily_quota(day)
     if quota is None:
         return None
@@ -182,7 +184,7 @@ def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: Gra
     pool = (max(pool_left(limits, week, day, used_on, grants_on) - grants.aside, 0.0)
             if week else 0.0)
     return Standing("day", used_on(day), quota + grants.own + grants.paid
-                    + (grants.expired if ahead else 0.0) + pool)
+                    + (grants.expired if ahead else grants.timed) + pool)
 
 
 def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,

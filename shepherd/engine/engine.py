@@ -671,6 +671,8 @@ class Engine:
         if g.id in self.expiries_noted or used_on is None or g.used_before is None:
             return 0.0
         used = used_on(g.day)
+        kept = self._use_at_expiry.get(g.id)  # no use after its end (review 15-s8 H2)
+        used = used if kept is None else min(used, kept)
         since = used - g.used_before - self._paid_sooner(g, projected)
         return min(float(g.seconds), max(since, 0.0),
                    max(self._timed_room(g, used, projected or {}), 0.0))
@@ -1506,7 +1508,12 @@ class Engine:
                     # in all today: the week's time the day may draw too (review-1215-s10
                     # M1), also beside time given until a moment (review-1215-s11 LOW-1)
                     access = round(self._week_access(user, limits, day, now))
-                    change = replace(change, allowance_s=change.allowance_s + access)
+                    # and what time given until a moment paid for, by its end: it pays
+                    # first (review-1215-s12 F1), so what it paid for lasts the day
+                    ran_out = self._grants_on(user, target, last_moment, lambda d: self.used(
+                        user, limits.members, d, now))(day)
+                    change = replace(change, allowance_s=change.allowance_s + access
+                                     + round(ran_out.paid + ran_out.timed))
             else:
                 change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
                                                    round(lasting.allowance_s))
@@ -1574,7 +1581,9 @@ class Engine:
         ran_out = self._grants_on(user, target, last_moment, lambda d: self.used(
             user, limits.members, d, now))(day)
         timed_paid = ran_out.expired + ran_out.paid  # the time given until a moment paid
-        base = lasting - round(ran_out.paid)  # its own time and what it may draw
+        # its own time and what it may draw (what lasts counts what the time given until
+        # a moment paid by its end, noted or not: it pays first, review-1215-s12 F1)
+        base = lasting - round(ran_out.paid + ran_out.timed)
         access = base - own  # what the day may still draw on the week's time
         # what the day's own time paid for: its use less what the time given until a
         # moment and the week's time paid (review-1215-s10 HIGH-2)

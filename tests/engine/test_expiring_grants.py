@@ -412,7 +412,7 @@ def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out(
     assert play(e, clock, 600, 1) == 600  # 15:00-15:10
     answer = e.grant("alex", "game", 4500, clock.now, mode="take")
     assert not answer.held_at_used and answer.seconds == -3600 and answer.timed_taken_s == 900
-    assert answer.allowance_s == 900 and answer.lasting_s == 0
+    assert answer.allowance_s == 900 and answer.lasting_s == 600  # the 10 it paid for
     clock.set_wall(local(23, 17, 30))
     e.due(clock.now)
     limits = e.limits_of("game")
@@ -711,10 +711,11 @@ def _half_used_timed_grant() -> tuple[Engine, FakeClock]:
 def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(asked: int) -> None:
     """``=30m`` (or less) with 45 minutes used, 15 of them paid by the time given until
     12:00: the lasting 30 minutes are used up, the timed grant keeps its 5 minutes until
-    12:00; its used part is not counted again (it gave 20 minutes left, and 1h5m played)."""
+    12:00; its used part is not counted again (it gave 20 minutes left, and 1h5m played).
+    What lasts is the 30 minutes and the 15 the grant paid for (review-1215-s12 F1)."""
     e, clock = _half_used_timed_grant()
     answer = e.grant("alex", "game", asked, clock.now, mode="set")
-    assert answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert answer.lasting_s == 2700 and answer.allowance_s == 3000
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
     assert play(e, clock, 3600, 3) == pytest.approx(300)
     clock.set_wall(local(23, 12, 30))
