@@ -209,9 +209,10 @@ def test_a_grant_until_a_time_stops_counting_then_and_the_simulation_says_so() -
              for s in simulation.steps}
     assert steps[("16:30", "grant_expired")] == (
         "alex's extra time for Minecraft (30 minutes, given until 16:30) has run out; "
-        "30 minutes of it went unused.")
-    # Its own hour less the 45 minutes played: the expired half hour is gone.
-    assert steps[("16:45", "started")].startswith("Minecraft starts; it may run until 17:00")
+        "all of it was used.")
+    # The half hour paid 15:35-16:05 (it runs out first: review-1215-s12 F1), so of its
+    # own hour 45 minutes are left: the session limit ends it at 17:30.
+    assert steps[("16:45", "started")].startswith("Minecraft starts; it may run until 17:30")
     assert "this week, on any day until Monday at 04:00" in steps[("17:00", "granted")]
     assert "already passed" in steps[("17:00", "refused")]
 
@@ -294,20 +295,22 @@ def _review_steps(tmp_path: object, script: str) -> list[tuple[str, str, str]]:
             for s in simulation.steps]
 
 
-def test_a_grant_that_ran_out_unused_is_not_given_back_by_the_weeks_time(
+def test_a_grant_until_a_moment_is_used_first_and_the_weeks_time_after_it(
         tmp_path: object) -> None:
-    """Review s7 NEW-1, its own script: 3 minutes for the week, 2 until 10:02 left
-    unused; the launch at 10:04 may run until 10:14 and does, 13 minutes in all."""
+    """Review s7 NEW-1's script: 3 minutes for the week, 2 until 10:02, played 10:00-10:03:
+    the 2 minutes pay first (they run out first: review-1215-s12 F1), then the week's
+    quota; the launch at 10:04 may run until 10:16 and does, 15 minutes in all (the
+    week's 10, its 3 and the 2), never more."""
     steps = _review_steps(tmp_path, "10:00 grant wk +3m until week\n"
                                     "10:00 grant wk +2m until 10:02\n10:00 launch wk\n"
                                     "10:03 stop wk\n10:04 launch wk\n10:15 check wk\n")
     assert [(at, text) for at, outcome, text in steps if outcome == "grant_expired"] == [
         ("10:02", "alex's extra time for Weekly (2 minutes, given until 10:02) has run out; "
-                  "2 minutes of it went unused.")]
+                  "all of it was used.")]
     launched = [text for at, _, text in steps if at == "10:04"]
-    assert "may run until 10:14" in " ".join(launched)
+    assert "may run until 10:16" in " ".join(launched)
     stops = [(at, text) for at, outcome, text in steps if "stops after" in text]
-    assert stops[-1][0] == "10:14" and "10 minutes" in stops[-1][1]
+    assert stops[-1][0] == "10:16" and "12 minutes" in stops[-1][1]
 
 
 @pytest.mark.parametrize(("script", "said"), [
