@@ -1196,3 +1196,50 @@ def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() ->
     assert answer.on_top == ((540, local(23, 12)), (120, local(24, 3, 59)))
     assert answer.allowance_s == 60 + 660
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)
+
+
+# -- review-1215-s12 F1: the time that runs out soonest pays first --
+
+DINNER = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "1h", max_run = "45m", cooldown = "30m" }
+"""
+
+
+def test_half_an_hour_until_dinner_is_used_before_the_days_own_time() -> None:
+    """F1's first repro: 30 of the day's 60 minutes played 15:30-16:00; ``+30m`` until
+    18:00 given at 17:00 and a launch: the 30 minutes pay 17:00-17:30 (they end first),
+    the day's own 15 more until the session limit at 17:45; after the rest, at 18:15,
+    the day's last 15 minutes are still there (before: the day's 30 paid first, the
+    session limit left 15 of the grant unused, and nothing was left after 18:15)."""
+    e = engine(DINNER)
+    clock = FakeClock(local(24, 15, 30))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(24, 17))
+    e.grant("alex", "game", 1800, clock.now, until=local(24, 18))
+    assert play(e, clock, 3600, 2) == 2700  # the session limit
+    clock.set_wall(local(24, 18))
+    [gone] = expired(e, clock)
+    assert (gone.paid_s, gone.unused_s) == (1800, 0)
+    clock.set_wall(local(24, 18, 15))
+    assert e.availability("alex", "game", clock.now).time_left_s == pytest.approx(900)
+    assert play(e, clock, 3600, 3) == pytest.approx(900)
+
+
+def test_five_minutes_until_10_05_are_used_before_the_days_ten() -> None:
+    """F1's simpler repro: a 10m-a-day entry, ``+5m`` until 10:05 at 10:00, a launch: it
+    may run 15 minutes (the 5 first, then the day's 10), the grant noted as all used."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "10m" }\n')
+    clock = FakeClock(local(24, 10))
+    answer = e.grant("alex", "game", 300, clock.now, until=local(24, 10, 5))
+    assert not [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(900)
+    clock.advance(300)  # 10:05, the game running
+    [gone] = expired(e, clock)
+    assert (gone.paid_s, gone.unused_s) == (300, 0)
+    assert e.end_session(1, clock.advance(600), "exited").charged_s == pytest.approx(900)
