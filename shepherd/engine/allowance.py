@@ -7,23 +7,34 @@ absent one is unlimited.
 
 Grants change the allowance of the day they are given for (signed: time added
 or taken back), and of that day's week. On its own day a grant counts in full.
-Once its day is over, what counts toward the week is what it paid for: the time
-used that day beyond the limits (the day's quota, or the week's as it then
-stood), up to the grant. A day's use beyond the week is paid for by that day's
+Once its day is over, what counts toward the week is what it paid for: for time
+added for today, the time used that day beyond the limits (the day's quota, or the
+week's as it then stood) and beyond what time given until a moment paid, up to the
+grant. A day's use beyond the week is paid for by that day's
 grants first (they end with the day), by the week's pool last (it lasts). So an
 extra hour given on Monday and left unused does not stretch the rest of the week,
 one that was used does not shorten it, and neither eats into time given for the week.
 Time taken back counts on its own day only: the use it prevented is already
 missing from the week.
 
+Every second of use is paid by the time that runs out soonest (review-1215-s12
+F1): time given ``--until`` a moment of the day first (the one ending first first,
+of those ending together the first given), then the day's own time (its quota and
+its own grants, which last the day) and the week's quota, then the week's pool
+(it lasts the week). So the child never gets less than a parent gave ("+30m until
+18:00" is 30 minutes before 18:00, and the day's own time is still there after
+it) and never more than the limits and the grants allow.
+
 A grant given ``--until`` a time counts in full on its day until then; once it
 has expired it counts for what it paid for, noted when it expired (``paid``): the
-day's use beyond its other limits while it counted, no more (so time it left
-unused pays for no use after it ran out). Until that is noted it counts like a
-grant of a day that is over, up to the day's use since it was given. A grant for
-"this week" is a pool: it counts in full toward the week, and on each of the
+day's use while it counted and since it was given that the grants ending before it
+did not pay for, up to its time, no more (so time it left unused pays for no use
+after it ran out), on the day's count and on the week's alike. Until that is noted
+it counts for the same, the use counted to its end where that is known. A grant
+for "this week" is a pool: it counts in full toward the week, and on each of the
 week's days from the one it was given on, what it has left raises that day's
-allowance; a day's use beyond its quota and its own grants is paid from it.
+allowance; a day's use beyond its quota, its own grants and what its grants until
+a moment paid is paid from it.
 
 Usage and grants are passed in as lookups per day, so the engine can ask about
 what is charged, about what running sessions have used too, or about a projection
@@ -64,13 +75,6 @@ class DayGrants:
     # On a target without a daily quota the week's time pays first only up to that cut,
     # then the day's grants (issue 15, ledger12b).
     taken: float = 0.0
-    # Of ``full``, time given until a moment still to come (at the moment the grants
-    # stand at): it ends after every grant in ``expired``, so those pay before it, the
-    # soonest ending first, on the week's count as on the day's (ledger13).
-    later: float = 0.0
-    # ``expired`` before the day's quota caps what each paid for (ledger13): on the week's
-    # count they may pay for use beyond the week's quota the day's quota paid for.
-    expired_most: float = 0.0
     # Of ``expired``, what time given until a moment (not for the whole day) paid for, not
     # noted yet: like ``paid``, it paid before the day's own time and the week's, so it
     # counts in full on the week's count too (review-1215-s12 F1).

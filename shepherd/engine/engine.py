@@ -68,9 +68,11 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    stretch the week, nor a used one shorten it; time taken back counts on its own
    day only). Time added may expire ``--until`` a time of its day, or be given for
    the rest of the week, a pool each of its days draws on beyond its own limits
-   (``TimedGrant``); an expired grant counts no more toward its day and, toward its
-   week, for what it paid for; ``due`` reports each expiry once (``GrantExpired``),
-   and deadlines see expiries coming (a quota's runway is followed through them).
+   (``TimedGrant``); time given until a moment pays first, before the day's and
+   the week's own time (the time that runs out soonest pays first: allowance.py);
+   an expired grant counts toward its day and its week for what it paid for;
+   ``due`` reports each expiry once (``GrantExpired``), and deadlines see expiries
+   coming (a quota's runway is followed through them).
    An extension is extra time for one session, given once whatever
    quota days it spans: it adds to that session's ``max_run``, and to each quota
    the session counts against as an allowance that only the session's own use
@@ -602,17 +604,13 @@ class Engine:
             aside = float(self._aside(user, target, day))
             floor = float(self._beyond(user, target, day))
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
-            widest: dict[int, float] = {}  # the same (no quota caps them: F1)
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
             timed_paid = 0.0  # of ``expired``, time given until a moment (not noted yet)
-            later = 0.0  # of ``full``, time given until a moment still to come
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
-                    if not self.with_day(g):
-                        later += g.seconds
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
@@ -622,7 +620,6 @@ class Engine:
                     # week's (it runs out sooner: review-1215-s12 F1): all of the use
                     # since it was given that sooner ones did not pay for, up to its time
                     projected[g.id] = self._paid(g, used_on, {**known, **projected})
-                    widest[g.id] = projected[g.id]
                     if self.with_day(g):
                         with_day += projected[g.id]
                     else:
@@ -631,12 +628,12 @@ class Engine:
                     if noted is not None and not self.with_day(g):
                         noted[g.id] = projected[g.id]
                         if most is not None:
-                            most[g.id] = widest[g.id]
+                            most[g.id] = projected[g.id]
             # what the week's time had paid for when the day's own time last changed
             drawn = floor
             return DayGrants(full, expired, pool, paid, aside, drawn,
-                             self._taken_from_day(grants, at) if with_day else 0.0, later,
-                             sum(widest.values()), timed_paid)
+                             self._taken_from_day(grants, at) if with_day else 0.0,
+                             timed_paid)
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:
