@@ -1331,10 +1331,10 @@ class Engine:
                     batch: frozenset[int], taken: float) -> float | None:
         """The use of ``first``'s day beyond what the target allowed without the grants
         of ``batch`` and without the week's time (None: no limit): what they paid for,
-        at most. The day's quota and its own grants pay first, these next, the week's
-        time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
-        from them, so the rest stays its own. Time given until a later moment pays
-        after these (the one that ends first pays first: review 15-s8 MEDIUM-1)."""
+        at most. Asked only of time added for today (with the day): the day's quota
+        and these pay, after time given until a moment (it ends sooner: review-1215-s12
+        F1), the week's time last (it lasts); of their day's take-backs and sets,
+        ``taken`` was taken from them, so the rest stays its own."""
         until_expiry = self._used_until_expiry(first, limits, now)
         batch = batch | {g.id for g in self._timed_of(first.user, first.target)
                          if g.day == first.day and not g.week and not self.with_day(g)
@@ -1559,9 +1559,10 @@ class Engine:
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
-        """A take-back or set for today (ledger10), as the day's ledger has it: its own
-        time (quota, time added for today, its take-backs and sets) pays first, then the
-        time given until a moment, then the week's time. ``lasting``: what lasts the day
+        """A take-back or set for today (ledger10), as the day's ledger has it: time
+        given until a moment pays first (it ends sooner: review-1215-s12 F1), then its
+        own time (quota, time added for today, its take-backs and sets), then the
+        week's time. ``lasting``: what lasts the day
         now (its own time and what it may draw on the week's). A take-back takes only
         of the day's own time, never below what it paid for (the rest comes out of the
         time given until a moment, ``_take_from_timed``): never the week's. A set makes
@@ -1836,10 +1837,9 @@ class Engine:
         """The target used without a break from now to the end of ``day``, as a launch's
         runway counts it (``_runway_now``: the same standings, the same projection past
         each grant's end): what is left of it today, and what of the time given until
-        each moment of it still to come goes unused at that moment (the day's own time,
-        and the week's quota, are used first, then the time given until a moment, the
-        soonest ending first, then the week's time: review-1215-s10 L2, review-1215-s11
-        MEDIUM-1). One walk answers for the launch's deadline and every figure shown.
+        each moment of it still to come goes unused at that moment (the time given until
+        a moment is used first, the soonest ending first, then the day's own time and
+        the week's quota, then the week's time: review-1215-s10 L2, review-1215-s12 F1). One walk answers for the launch's deadline and every figure shown.
         ``period``: the day's or the week's standing alone (default: the one that
         binds). None: no such time is still to come today, or nothing limits it."""
         if not self.timed or day != self.calendar.quota_day(now.wall):
