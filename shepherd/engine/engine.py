@@ -1839,7 +1839,8 @@ class Engine:
         each grant's end): what is left of it today, and what of the time given until
         each moment of it still to come goes unused at that moment (the time given until
         a moment is used first, the soonest ending first, then the day's own time and
-        the week's quota, then the week's time: review-1215-s10 L2, review-1215-s12 F1). One walk answers for the launch's deadline and every figure shown.
+        the week's quota, then the week's time: review-1215-s10 L2, review-1215-s12 F1).
+        One walk answers for the launch's deadline and every figure shown.
         ``period``: the day's or the week's standing alone (default: the one that
         binds). None: no such time is still to come today, or nothing limits it."""
         if not self.timed or day != self.calendar.quota_day(now.wall):
