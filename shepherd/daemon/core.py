@@ -1131,24 +1131,12 @@ class Daemon:
             # Paused sessions charge nothing: the minute's check settles them.
             moments.append(self._last_checkpoint + CHECKPOINT_S)
         wake = self._engine_wake = self.engine.next_wakeup(now)
-        deadlines = self._deadlines(now)
         if wake is not None:
-            moments.append(self._carried_out_at(wake, deadlines))
+            moments.append(wake)
         at = max(min(moments), now.mono)
         self._timer = loop.call_at(at, self._tick)
         if self.guard is not None:
-            self.guard.keep(deadlines)
-
-    def _carried_out_at(self, wake: float, deadlines: dict[int, float]) -> float:
-        """When the timer runs the engine's next moment: at it, or, when that moment is a
-        deadline the alarm holds, as late as the guard's thread would send its SIGTERM
-        (``DeadlineGuard.sends_at``): the alarm sends it, and the books follow."""
-        if self.guard is None:
-            return wake
-        for session_id, deadline in deadlines.items():
-            if abs(deadline - wake) < 1e-6:
-                return max(wake, self.guard.sends_at(session_id, deadline))
-        return wake
+            self.guard.keep(self._deadlines(now))
 
     def _engine_moment(self) -> float | None:
         """When the timer next runs the engine's own moment (a warning, a deadline's books;

@@ -37,10 +37,11 @@ is where the woken program is put, and the daemon goes on running there, at its 
 priority, while the alarm sleeps again at once. So while the alarm holds a session's
 deadline (``alarm_holds``) this thread is its backup: it takes the token only
 ``ALARM_FIRST_S`` after the deadline, when an alarm that is stopped or late has not; and
-the loop's own timer, which also carries out a deadline, waits as long
-(``Daemon._schedule``). Without an alarm, or for a session it does not hold, this thread
-sends at the deadline, as before. A change that reaches this thread in those
-milliseconds is still decided by the alarm (``move``): the deadline wins if it fired.
+the loop's own stop, which carries out the deadline's books at once, waits as long
+before it signals (``DirectBackend._sigterm_once``). Without an alarm, or for a
+session it does not hold, this thread sends at the deadline, as before. A change that
+reaches this thread in those milliseconds is still decided by the alarm (``move``): the
+deadline wins if it fired.
 
 ``hold_gil`` (tests only; ``SHEPHERD_TEST_HOLD_GIL=SECONDS`` at the daemon's command
 line): the loop holds the GIL in a busy loop from just before each deadline to
@@ -58,11 +59,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from shepherd.supervisor.alarm import ALARM_FIRST_S
+
 log = logging.getLogger(__name__)
 
 HOLD_ENV = "SHEPHERD_TEST_HOLD_GIL"  # read by the daemon's command (daemon_cmd.py) only
 HOLD_BEFORE_S = 1.0  # the hook begins this long before the deadline (a late loop too)
-ALARM_FIRST_S = 0.010  # a deadline the alarm holds: this long for it to send first
 
 
 class DeadlineGuard:

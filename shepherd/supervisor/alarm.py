@@ -41,6 +41,10 @@ READY_TIMEOUT_S = 10.0  # a new alarm not ready by then (stopped, stuck) is repl
 RESTART_S = 1.0  # the least time between two starts, doubled while each dies young
 RESTART_MAX_S = 60.0  # (a user-mode child may stop or kill it: same uid)
 DISABLE_ENV = "SHEPHERD_ALARM"  # "off": the guard's thread alone (measurements, tests)
+# A deadline the alarm holds is its to signal: the daemon's own senders (the deadline
+# guard's thread, the loop's stop) are its backup this long after the deadline (issue 13:
+# a program woken by the busy daemon got a core later than one the alarm woke).
+ALARM_FIRST_S = 0.010
 
 
 class AlarmDown(Exception):

@@ -336,6 +336,7 @@ class Ends:
 
     def __init__(self, fd: int, instance: str, home: str | None = None) -> None:
         self.fd, self.instance = fd, instance
+        self.writers: list[threading.Thread] = []  # (``sent``: waited for before exiting)
         self.boot_id = boot_id()
         # The instance's cgroup (``cgroups.CgroupHome``): its session groups are looked
         # for at the daemon's end too, for one the daemon had not told of yet.
@@ -380,7 +381,15 @@ class Ends:
 
     def sent(self, sigterms: list[tuple[int, float, float]]) -> None:
         """Deadlines' SIGTERMs sent (session, monotonic, ms late): the next daemon sends
-        none again."""
+        none again. Written by a thread of its own: a stalled disk (a frozen or failing
+        file system) must never hold up this process's answers and next deadlines (the
+        daemon would take it for dead)."""
+        writer = threading.Thread(target=self._note_sent, args=(sigterms,), daemon=True,
+                                  name="note-sigterms")
+        self.writers = [w for w in self.writers if w.is_alive()] + [writer]
+        writer.start()
+
+    def _note_sent(self, sigterms: list[tuple[int, float, float]]) -> None:
         with contextlib.suppress(OSError):  # (a full disk: sent again by the next daemon)
             note_sigterms(self.fd, sigterms, self.instance, self.boot_id)
 
@@ -515,6 +524,9 @@ def serve(sock: socket.socket, report: TextIO | None = None,
             if ends is not None:
                 outlive(alarms, ends)
             alarms.settle()
+            if ends is not None:  # what it sent, noted before it goes
+                for writer in ends.writers:
+                    writer.join()
             return  # the daemon's end closed
         try:
             request = json.loads(message)

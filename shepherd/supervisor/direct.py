@@ -47,7 +47,7 @@ from shepherd.descriptors import programs_limit
 from shepherd.priority import PROGRAM_NICE
 from shepherd.supervisor import Membership, alarm, ends, starter
 from shepherd.supervisor.account import Account
-from shepherd.supervisor.alarm import Alarm, AlarmDown
+from shepherd.supervisor.alarm import ALARM_FIRST_S, Alarm, AlarmDown
 from shepherd.supervisor.cgroups import (
     CgroupHome,
     CgroupUnavailable,
@@ -778,7 +778,16 @@ class DirectBackend:
         skip the save"), and a stopped or busy alarm never holds it back: its token is
         still there to take. The alarm is told afterwards, on a thread of its own (never
         waited for here): to forget the deadline, or, when it sent the SIGTERM, to say
-        how late (``_asking``: the session's end waits for those figures, off the loop)."""
+        how late (``_asking``: the session's end waits for those figures, off the loop).
+
+        A deadline's SIGTERM the alarm holds is the alarm's first: this waits until
+        ``ALARM_FIRST_S`` after the deadline before it takes the token (the guard's
+        thread likewise, ``DeadlineGuard.sends_at``)."""
+        at = self._reached.get(session.session_id)
+        if at is not None and self.alarm_holds(session.session_id):
+            wait = at + ALARM_FIRST_S - time.monotonic()
+            if 0 < wait <= ALARM_FIRST_S:  # past its deadline, within the alarm's turn
+                time.sleep(wait)
         with self._terminating:
             if session.terminated:
                 return

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from shepherd.daemon.guard import ALARM_FIRST_S, DeadlineGuard
+from shepherd.daemon.guard import DeadlineGuard
+from shepherd.supervisor.alarm import ALARM_FIRST_S
 
 
 class Recorder:
