@@ -143,7 +143,15 @@ def _policy_for_report(args: argparse.Namespace, store: Store | None) -> Policy 
 
 
 def print_usage_report(report: dict[str, Any]) -> None:
-    """Render ``{"days": [UserDay JSON...]}``, from a store file or from the daemon."""
+    """Render ``{"days": [UserDay JSON...]}``, from a store file or from the daemon (with
+    ``store_away`` while its store cannot be written: said first)."""
+    away = report.get("store_away")
+    if isinstance(away, dict):
+        since = away.get("since")
+        when = (f"since {datetime.fromisoformat(since).astimezone(local_zone()):%H:%M}"
+                if isinstance(since, str) else "since it could last be written")
+        print(f"The store cannot be written just now, so these figures leave out the time "
+              f"used {when}: `shepherd status` counts it.")
     if not report["days"]:
         print("no usage recorded in this period", file=sys.stderr)
     def name(line: dict[str, Any]) -> str:

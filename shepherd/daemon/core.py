@@ -2691,6 +2691,15 @@ class Daemon:
         except StoreError as exc:  # the target exists, or cannot be written
             raise CommandError(f"No backup was made: {exc}") from None
 
+    def store_away(self) -> dict[str, Any] | None:
+        """While the store cannot be written, what a read of it (``usage``) leaves out: the
+        time used since ``since`` (None: since before this run), kept in memory and beside
+        it; None when the store is as the daemon's books (review-9-s15e M-1e)."""
+        if self.link is not None or self.writer.available:
+            return None
+        since = self.writer.down_since
+        return {"since": None if since is None else self.now().at_mono(since).wall.isoformat()}
+
     async def usage_history(self, days: int, user: str | None) -> list[UserDay]:
         now = self.now()
         today = self.engine.quota_day(now)

@@ -627,7 +627,11 @@ class Methods:
     async def usage_history(self, params: Params, connection: Connection) -> Any:
         days = params.number("days", 7, lo=1, hi=400)
         report = await self.daemon.usage_history(days, params.text("user", required=False))
-        return {"days": [r.to_json() for r in report]}
+        answer: dict[str, Any] = {"days": [r.to_json() for r in report]}
+        away = self.daemon.store_away()
+        if away is not None:  # the store's figures leave out the time used since
+            answer["store_away"] = away
+        return answer
 
     @takes("path")
     async def store_backup(self, params: Params, connection: Connection) -> Any:

@@ -639,6 +639,12 @@ class StoreWriter:
         self._report(StoreState(True, "", first_open=first, recovered=note or None))
         return None
 
+    @property
+    def down_since(self) -> float | None:
+        """Since when (monotonic) the store could not be written, this run; None when it
+        can, or when it never could be since the daemon started."""
+        return self._down_since
+
     def _mark_down(self, problem: str) -> None:
         with self._cond:
             changed = self._down_since is None or problem != self._down_problem

@@ -6,12 +6,16 @@ answered from it). A store that can be read is read during such a fault, and bac
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shepherd.cli.review import print_usage_report
 from shepherd.ipc.protocol import RpcError
 from shepherd.store import Store
 from tests.daemon.conftest import ME
@@ -34,6 +38,15 @@ def test_reads_verify_and_a_backup_go_on_while_the_store_cannot_be_written(
     # Each asked first on its own connection, before any other read of the fault.
     usage = d.call("usage.history", user=ME, days=1)
     assert usage["days"], usage
+    # ... saying that its figures leave out the time since the fault began, which `status`
+    # counts (review-9-s15e M-1e: read as the day's use)
+    since = datetime.fromisoformat(usage["store_away"]["since"])
+    assert 0 <= (datetime.now(UTC) - since).total_seconds() < 30, usage["store_away"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        print_usage_report(usage)
+    assert printed.getvalue().startswith("The store cannot be written just now, so these "
+                                         "figures leave out the time used since "), printed
     verified = d.call("audit.verify")
     assert verified["ok"] and verified["checked"] > 3, verified
     copy = tmp_path / "during-the-fault.db"
@@ -58,4 +71,5 @@ def test_reads_verify_and_a_backup_go_on_while_the_store_cannot_be_written(
 
     immutable(store_files(d), False)
     wait_until(lambda: d.call("health")["ok"], what="health ok again")
+    assert "store_away" not in d.call("usage.history", user=ME, days=1)
     run.stop()
