@@ -434,6 +434,7 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
     or its ``cgroup.events`` changed), so a program that runs on until the next daemon's
     sweep is never given an end before it. It is given up once removed, or after ``PENDING_S``."""
     pending: dict[int, Path] = {}
+    alarms.fire_due()  # (what is due first: the scans below read /proc)
     alarms.watched.update(ends.keepers(set(alarms.watched)))
     for session, group in ends.found().items():
         if session in alarms.watched:

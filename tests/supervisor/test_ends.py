@@ -313,7 +313,8 @@ def test_a_keeper_it_was_not_told_of_is_found_at_the_daemons_end(tmp_path: Path)
         made.chmod(0o755)
 
     def keeper(instance: str, session: int, *user: str) -> subprocess.Popen[bytes]:
-        spec = json.dumps({"instance": instance, "session": session})
+        # (a long command in its spec, as a policy may give: past the head read first)
+        spec = json.dumps({"instance": instance, "session": session, "command": ["x" * 9000]})
         return subprocess.Popen([*user, sys.executable, "-I", "-S", str(fake), spec])
 
     ours = keeper(own, 21)
