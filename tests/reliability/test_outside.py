@@ -252,5 +252,8 @@ detect = {{ cmdline = "^never-{os.getpid()}$" }}
         f"got past: {sorted(missed)}; expected: {sorted(expected_missed)} "
         "(update GETS_PAST, README and RELIABILITY.md)")
     assert caught == set(how) - expected_missed
-    assert d.call("status")["sessions"] == []
+    # (Not every session: the decoy's cmdline rule also takes, failing closed, any of
+    # nobody's processes whose command line is too long to read, which tests running
+    # beside this one make: ci12c, ci15a.)
+    assert [s for s in d.call("status")["sessions"] if s["entry"] == "game"] == []
     assert d.call("health")["ok"]
