@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -266,7 +267,8 @@ def remove_session_groups(state: Path) -> None:
         remove(subtree)
 
 
-def policy(entries: str, supervisor: str = 'stop_grace = "2s"', users: str = "") -> str:
+def policy(entries: str, supervisor: str = 'stop_grace = "2s"', users: str = "",
+           child: str = ME) -> str:
     return f"""
 version = 1
 [supervisor]
@@ -274,7 +276,7 @@ version = 1
 default_warnings = []
 
 [[users]]
-name = "{ME}"
+name = "{child}"
 {users}
 {entries}
 """
@@ -332,16 +334,7 @@ while True:
 
 def nobodys_policy(entries: str, supervisor: str) -> str:
     """A system-mode policy whose child is ``nobody`` (its programs run as nobody)."""
-    return f"""
-version = 1
-[supervisor]
-{supervisor}
-default_warnings = []
-[[users]]
-name = "nobody"
-max_sessions = 2
-{entries}
-"""
+    return policy(entries, supervisor, users="max_sessions = 2", child="nobody")
 
 
 def counts_sigterms(notes: Path, marker: str) -> str:
@@ -350,13 +343,23 @@ def counts_sigterms(notes: Path, marker: str) -> str:
     return json.dumps([NOBODY_PYTHON, "-c", COUNTS_SIGTERMS, str(notes), marker])
 
 
+@contextlib.contextmanager
+def open_dir(prefix: str, mode: int) -> Iterator[Path]:
+    """A temporary directory of ``mode``, outside the test's own (root's alone): one that
+    ``nobody`` can reach (0o755) or write in (0o777); removed afterwards."""
+    made = Path(tempfile.mkdtemp(prefix=prefix))
+    made.chmod(mode)
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
 @pytest.fixture
 def nobodys_dir() -> Iterator[Path]:
-    """A directory a program run as nobody can write in (a test's own is root's alone)."""
-    made = Path(tempfile.mkdtemp(prefix="shpnobody"))
-    made.chmod(0o777)
-    yield made
-    shutil.rmtree(made, ignore_errors=True)
+    """A directory a program run as nobody can write in."""
+    with open_dir("shpnobody", 0o777) as made:
+        yield made
 
 
 def watch_end(pattern: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from shepherd.detect.ebpf import unavailable
 from shepherd.ipc.protocol import RpcError
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
 from shepherd.supervisor.instance import instance_id
-from tests.daemon.conftest import DaemonProcess, marked_processes, policy
+from tests.daemon.conftest import DaemonProcess, marked_processes, open_dir, policy
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -48,10 +47,8 @@ EXECS = (f"the kernel's process events: {EBPF}" if NO_EBPF is None else
 @pytest.fixture
 def bin_dir() -> Iterator[Path]:
     """A directory ``nobody`` can run programs from, with copies of ``sleep`` in it."""
-    path = Path(tempfile.mkdtemp(prefix="shepherd-outside-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with open_dir("shepherd-outside-", 0o755) as path:
+        yield path
 
 
 def program(bin_dir: Path, name: str) -> Path:
