@@ -913,7 +913,7 @@ class Daemon:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
                         len(stray), sorted(stray))
             swept = self.now()
-            stops.update((sid, _earlier(swept, gone))
+            stops.update((sid, swept.at_mono(gone))
                          for sid, gone in stray.items() if sid in seen and sid not in stops)
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
@@ -949,7 +949,7 @@ class Daemon:
         mono = stopped if stopped is not None else noted.mono if noted is not None else None
         if mono is None or not mono <= seen.mono:
             return None
-        return _earlier(seen, mono)
+        return seen.at_mono(mono)
 
     def _close_recovered(self, at: Instant, ended: SessionEnded, alive: bool,
                          settle_lease: bool, end_noted: bool = False) -> None:
@@ -2845,8 +2845,3 @@ def _not_runnable(entry: dict[str, Any], why: str) -> dict[str, Any]:
     state = "not_runnable" if entry.get("state") in _PASSING else entry.get("state")
     return {**entry, "program_closed": why, "state": state}
 
-
-def _earlier(now: Instant, mono: float) -> Instant:
-    """An earlier moment of this boot (``mono``) as an instant of the daemon's clocks: its
-    wall time counted back from ``now``."""
-    return Instant(now.wall - timedelta(seconds=now.mono - mono), mono)

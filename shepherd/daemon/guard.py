@@ -204,8 +204,8 @@ class DeadlineGuard:
         return None
 
     def sends_at(self, session: int, deadline: float) -> float:
-        """When this thread (and the loop's timer) would send the session's SIGTERM: at
-        its deadline, or ``ALARM_FIRST_S`` after it while the alarm holds it."""
+        """When this thread would send the session's SIGTERM: at its deadline, or
+        ``ALARM_FIRST_S`` after it while the alarm holds it."""
         if self._alarm_holds is not None and self._alarm_holds(session):
             return deadline + ALARM_FIRST_S
         return deadline

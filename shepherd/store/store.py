@@ -198,12 +198,13 @@ class Store:
             for snap in books.sessions:
                 was = held.get(snap.session_id)
                 if was is not None and was[:2] == (snap.boot_id, snap.started_mono):
-                    if was[4] is not None and was[5]:  # the lease, settled in its own record
+                    _, _, held_charged, held_paused, held_day, held_lease = was
+                    if held_day is not None and held_lease:  # the lease, settled in its record
                         conn.execute("UPDATE session_days SET seconds = max(0, seconds - ?) "
                                      "WHERE session_id = ? AND day = ?",
-                                     (was[5], snap.session_id, was[4]))
+                                     (held_lease, snap.session_id, held_day))
                     since_held[snap.session_id] = max(
-                        snap.charged_mono - was[2] - (snap.paused_s - was[3]), 0.0)
+                        snap.charged_mono - held_charged - (snap.paused_s - held_paused), 0.0)
                 else:
                     conn.execute("DELETE FROM session_days WHERE session_id = ?",
                                  (snap.session_id,))

@@ -632,8 +632,8 @@ class DirectBackend:
         groups = self.home.sessions() if self.home is not None else {}
         if self.home is not None:
             self.home.clear_refusals()
-        keepers = self._stray_keepers() if self.home is None else {}
-        stray = sorted({*groups, *keepers} - set(self.sessions))
+        kept = self._stray_keepers() if self.home is None else {}
+        stray = sorted({*groups, *kept} - set(self.sessions))
         stopping: list[DirectSession] = []  # (an empty group is only removed: nothing ran)
         for sid in stray:
             session = DirectSession(sid, lambda _: None, group=groups.get(sid))
@@ -644,7 +644,7 @@ class DirectBackend:
                     self._ended(session)
                     continue
             else:
-                pid, start = keepers[sid]
+                pid, start = kept[sid]
                 fd = self._open_keeper(pid, start, sid)
                 if fd is None:
                     continue

@@ -117,19 +117,18 @@ class SessionLogs:
                 await self._capping
 
 
-def cap_all(paths: list[Path], cap: int, uncapped: set[Path] | None = None) -> None:
+def cap_all(paths: list[Path], cap: int, uncapped: set[Path]) -> None:
     """Each log capped; a failure said once per path while it lasts (``uncapped``: the
     paths that failed last time, kept up to date)."""
     for path in paths:
         try:
             cap_file(path, cap)
         except OSError as exc:
-            if uncapped is None or path not in uncapped:
+            if path not in uncapped:
                 log.warning("could not cap %s: %s (said once until it can be)", path, exc)
-            if uncapped is not None:
                 uncapped.add(path)
         else:
-            if uncapped is not None and path in uncapped:
+            if path in uncapped:
                 uncapped.discard(path)
                 log.info("%s can be capped again", path)
 
