@@ -12,6 +12,7 @@ Real daemon, real cgroups, real processes and signals.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -408,7 +409,9 @@ limits = {{ max_run = "30s" }}
 def procs(group: Path) -> list[str]:
     try:
         return (group / "cgroup.procs").read_text().split()
-    except FileNotFoundError:
+    except OSError as exc:  # removed (ENOENT), or removed while read (ENODEV: ci15e)
+        if exc.errno not in (errno.ENOENT, errno.ENODEV):
+            raise
         return []
 
 
