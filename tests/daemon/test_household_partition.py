@@ -229,9 +229,12 @@ limits = { max_run = "6s" }
     before_launch = time.monotonic()
     laptop.call("launch", entry="marked")
     after_launch = time.monotonic()
+    # the alarm says it serves once it is up, which at load may come after the launch
+    wait_for(lambda: "deadline alarm serving" in laptop.log.read_text(),
+             what="the deadline alarm serving")
     alarm = int(re.findall(r"deadline alarm serving \(pid (\d+)\)",
                            laptop.log.read_text())[-1])
-    time.sleep(1.0)
+    time.sleep(max(0.0, after_launch + 1.0 - time.monotonic()))
     pg_server.stop("fast")
     try:
         wait_for(lambda: not healthy(laptop), what="the laptop noticing the store is gone")
