@@ -954,14 +954,15 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
     IMMEDIATE``) or made read-only as the daemon restarts, for longer than the session
     has left: the daemon must still show the session and stop it at its deadline, from
     the books as last written (read from a copy, SPEC §5), not when the store returns.
-    (8 s: a restart on a loaded machine takes seconds.)"""
-    d = far_daemon_factory(SHORT.replace('max_run = "3s"', 'max_run = "8s"'))
+    (12 s: a restart on a loaded machine takes seconds; at 8 s it was stopped before
+    the restarted daemon was ready, 2 of 6 runs at load 6-7, reads15.)"""
+    d = far_daemon_factory(SHORT.replace('max_run = "3s"', 'max_run = "12s"'))
     path = d.state / "shepherd.db"
     run = Run(d)
     time.sleep(1.0)
     d.kill9()
     if fault == "locked":
-        holder = take_lock(path, 16)
+        holder = take_lock(path, 22)
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
     else:
         immutable(store_files(d), True)
@@ -970,7 +971,7 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
     try:
         assert [s["id"] for s in d.call("status")["sessions"]] == [run.session]
         assert "store_unavailable" in denied(d, "other")  # read from a copy: still closed
-        wait_until(lambda: not d.call("status")["sessions"], 12,
+        wait_until(lambda: not d.call("status")["sessions"], 20,
                    "the session to be stopped at its deadline during the fault")
         gone = time.monotonic() - run.asked
         if fault == "locked":
@@ -987,7 +988,7 @@ def test_a_session_is_supervised_while_the_store_cannot_be_opened_after_a_crash(
     assert d.stop() == 0
     d.start()
     charged = read_store(d, game_usage)
-    assert 8.0 <= charged <= gone + 1.5, (charged, gone)  # its 8 s, never given
+    assert 12.0 <= charged <= gone + 1.5, (charged, gone)  # its 12 s, never given
     ends = read_store(d, end_reasons)
     assert ends == {run.session: ["expired"]}, ends
     assert d.call("audit.verify")["ok"]
