@@ -374,6 +374,10 @@ class StoreBackend(Protocol):
         when it cannot be read this way either."""
         ...
 
+    def drop_picture(self) -> None:
+        """Let go of what ``picture`` kept for the next read (the writer stops)."""
+        ...
+
     def verify_command(self) -> list[str] | None:
         """How to verify the audit log in a process of its own (None: on a thread)."""
         ...

@@ -72,8 +72,12 @@ class SqliteBackend:
         self.path = path
         self._watch: files.Watch | None = None  # on the writer's open file
         self._suspect: str | None = None  # SQLite called the file damaged in a transaction
+        # The last copy read by ``picture``, while the live files stay as they were then:
+        # (their stamp, its directory, it open)
+        self._kept: tuple[Hashable, Path, Store] | None = None
 
     def open(self, now: datetime) -> StateStore:
+        self.drop_picture()  # open: reads go through the store itself
         try:
             store = _small_cache(Store.open(self.path, now))
         except (apsw.Error, OSError) as exc:
@@ -161,6 +165,12 @@ class SqliteBackend:
         """
         if self.path is None:
             raise StoreUnavailable("the store is in memory")
+        # Taken before the copy: a change while it is made gives the next read a new one.
+        stamp = self._live_stamp()
+        if self._kept is not None and stamp is not None and self._kept[0] == stamp:
+            yield self._kept[2]  # nothing changed the files since it was copied (reads15)
+            return
+        self.drop_picture()
         problems: list[str] = []
         prefix = picture_prefix(self.path)
         for where in picture_places(self.path):
@@ -181,18 +191,53 @@ class SqliteBackend:
                 if place is not None:
                     shutil.rmtree(place, ignore_errors=True)
                 continue
-            try:
-                if store.recovery is not None:  # SQLite could not verify the copy
-                    raise StoreUnavailable(f"a copy of {self.path} could not be read whole: "
-                                           f"{store.recovery.problem}")
-                yield store
-            finally:
+            if store.recovery is not None:  # SQLite could not verify the copy
                 with contextlib.suppress(Exception):
                     store.close(clean=False)
                 shutil.rmtree(place, ignore_errors=True)
+                raise StoreUnavailable(f"a copy of {self.path} could not be read whole: "
+                                       f"{store.recovery.problem}")
+            # Kept for the next read while the files stay as they are: a TUI's refresh
+            # during a long fault copies nothing, nor checks the copy again (reads15).
+            self._kept = (stamp, place, store) if stamp is not None else None
+            try:
+                yield store
+            finally:
+                if self._kept is None:
+                    self._forget(place, store)
             return
         raise StoreUnavailable(f"{self.path} could not be copied to be read ("
                                + "; ".join(problems) + ")")
+
+    def drop_picture(self) -> None:
+        """Remove the copy ``picture`` kept (the store opened, or the writer stops)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            self._forget(kept[1], kept[2])
+
+    @staticmethod
+    def _forget(place: Path, store: Store) -> None:
+        with contextlib.suppress(Exception):
+            store.close(clean=False)
+        shutil.rmtree(place, ignore_errors=True)
+
+    def _live_stamp(self) -> Hashable:
+        """What every change of the live file or its WAL moves (any writer's: identity,
+        size, change and modification times; the WAL's absence too). None: not known."""
+        assert self.path is not None
+        stamps: list[tuple[int, int, int, int] | None] = []
+        for name in (self.path, Path(f"{self.path}-wal")):
+            try:
+                st = os.stat(name)
+            except FileNotFoundError:
+                if name == self.path:
+                    return None
+                stamps.append(None)
+            except OSError:
+                return None
+            else:
+                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        return tuple(stamps)
 
     def side(self, store: StateStore | None, write: bool) -> StateStore:
         # Reads go on while writes fail (a lock, a full disk, files that cannot be written);

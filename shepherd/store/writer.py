@@ -470,6 +470,7 @@ class StoreWriter:
             with contextlib.suppress(Exception):
                 self.backend.close(self._store, clean=self._down_since is None)
             self._store = None
+        self.backend.drop_picture()
 
     def _attempt(self) -> str | None:
         problem = self._usable()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -513,3 +514,62 @@ def test_an_idle_store_s_pages_are_not_read_again_until_something_writes_them(
         return result
 
     assert asyncio.run(scenario()) == [True, True, True], checked
+
+
+def test_reads_in_a_long_fault_share_one_copy_until_the_files_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """reads15: while the store could not be opened, every read made, and checked, a
+    copy of the whole store (a TUI's refresh every few seconds, for the fault's length).
+    One copy now serves the reads while the live files stay as they were; a change to
+    them (another program's write) is read from a new one; the store opened, or the
+    writer stopped, the copy is gone."""
+    path = tmp_path / "shepherd.db"
+    with contextlib.closing(Store.open(path, now())) as store:
+        store.audit(now(), "launch_denied", {"n": 0})
+
+    def copies() -> list[Path]:
+        return sorted(tmp_path.glob(".picture-*"))
+
+    def denied(s: Any) -> int:
+        return len(s.audit_page(AuditFilter(types=("launch_denied",))).events)
+
+    # the writer tries again only when a change comes: the other program writes between
+    monkeypatch.setattr(writer_module, "BACKOFF_FIRST_S", 3600.0)
+    monkeypatch.setattr(writer_module, "BACKOFF_MAX_S", 3600.0)
+
+    async def scenario() -> None:
+        holder = LockHolder(path)
+        writer = StoreWriter(path, now)
+        assert not await writer.start()
+        assert [await writer.read(denied) for _ in range(3)] == [1, 1, 1]
+        assert (await writer.maintain(lambda s: s.verify_audit())).ok
+        [first] = copies()
+        holder.release()
+        with contextlib.closing(Store.open(path, now())) as other:  # another program writes
+            other.audit(now(), "launch_denied", {"n": 1})
+        assert await writer.read(denied) == 2
+        assert copies() != [first] and len(copies()) == 1
+        await writer.submit(lambda s: None, keep=True)  # the writer opens the store
+        assert writer.available and copies() == []
+        assert await writer.read(denied) == 2
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert copies() == []
+
+
+def test_a_writer_stopped_in_a_fault_leaves_no_copy(tmp_path: Path) -> None:
+    path = tmp_path / "shepherd.db"
+    Store.open(path, now()).close()
+
+    async def scenario() -> None:
+        holder = LockHolder(path)
+        writer = StoreWriter(path, now)
+        assert not await writer.start()
+        assert await writer.read(lambda s: s.audit_page(AuditFilter()).events) == []
+        assert len(list(tmp_path.glob(".picture-*"))) == 1
+        await writer.close()
+        holder.release()
+
+    asyncio.run(scenario())
+    assert list(tmp_path.glob(".picture-*")) == []

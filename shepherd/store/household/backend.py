@@ -111,6 +111,9 @@ class PgBackend:
         # An unreachable household store: the daemon works from its local journal.
         raise StoreUnavailable("the household store cannot be reached")
 
+    def drop_picture(self) -> None:
+        pass  # it keeps none
+
     def verify_command(self) -> list[str] | None:
         return [sys.executable, "-m", "shepherd.store.verify_job", self.url, self.machine]
 
