@@ -118,23 +118,35 @@ def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
                             "limit": LIMITS[int(entry[5:]) % len(LIMITS)]})
 
 
-def sigterm_senders(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
-    """Each session's deadline SIGTERM as its sender noted it (the audit of its end:
-    ``sigterm``: who sent it, the alarm or the daemon, and how late by its own clock)."""
+def audited(daemon: harness.Daemon, kind: str, key: str,
+            sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's ``key`` in the data of its audit rows of ``kind`` (the first kept)."""
     found: dict[int, dict[str, Any]] = {}
     before: int | None = None
     with daemon.client() as client:
         while True:
-            page = client.call("audit.query", types=["session_ended"], limit=1000,
+            page = client.call("audit.query", types=[kind], limit=1000,
                                **({"before": before} if before is not None else {}))
             for event in page["events"]:
                 data = event.get("data") or {}
-                sid, sigterm = data.get("session_id"), data.get("sigterm")
-                if sid in sessions and isinstance(sigterm, dict):
-                    found[int(sid)] = sigterm
+                sid, value = data.get("session_id"), data.get(key)
+                if sid in sessions and isinstance(value, dict):
+                    found[int(sid)] = value
             before = page.get("next")
             if before is None:
                 return found
+
+
+def sigterm_senders(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's deadline SIGTERM as its sender noted it (the audit of its end:
+    ``sigterm``: who sent it, the alarm or the daemon, and how late by its own clock)."""
+    return audited(daemon, "session_ended", "sigterm", sessions)
+
+
+def warning_sends(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's warning as the daemon noted it (the audit of the warning: ``sent``:
+    how late after its moment it was decided and written, by the daemon's own clock)."""
+    return audited(daemon, "warning_issued", "sent", sessions)
 
 
 def run(quick: bool) -> Section:
@@ -183,6 +195,7 @@ def run(quick: bool) -> Section:
             callers.terminate()
             served = harness.finish(callers)
             senders = sigterm_senders(daemon, {r["sid"] for r in results})
+            warns = warning_sends(daemon, {r["sid"] for r in results})
         finally:
             daemon.stop()
     floor_samples = json.loads(floor_out)
@@ -226,6 +239,18 @@ def run(quick: bool) -> Section:
         heard_of = [r["term"] - r["deadline"] - o for r, o in zip(theirs, own, strict=True)]
         section.add(f"of which, sent by the {who}: deadline → sent; sent → received",
                     f"{harness.spread(own)}; {harness.spread(heard_of)}")
+    # The warning's tail, likewise: the daemon's timer (decided), its write to the
+    # subscribers' sockets (written), and the client's side (written → read).
+    told = [r for r in results if r["limit"] > WARN_BEFORE and r["sid"] in subscriber.warned
+            and r["sid"] in warns]
+    section.add("of which: warning moment → decided, by the daemon's own clock",
+                harness.spread([warns[r["sid"]]["decided_ms"] / 1000 for r in told]))
+    section.add("of which: warning decided → written to the subscribers' sockets",
+                harness.spread([(warns[r["sid"]]["written_ms"] - warns[r["sid"]]["decided_ms"])
+                                / 1000 for r in told]))
+    section.add("of which: warning written → read by the client",
+                harness.spread([subscriber.warned[r["sid"]] - (r["deadline"] - WARN_BEFORE)
+                                - warns[r["sid"]]["written_ms"] / 1000 for r in told]))
     section.add("meanwhile: a launch's round trip (asked → answered once its program runs)",
                 harness.spread(launches))
     missing = len(results) - len(term)
