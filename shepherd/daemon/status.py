@@ -125,13 +125,29 @@ class AskedTogether:
         if waiting is None:
             loop = asyncio.get_running_loop()
             waiting = self._asked[only] = loop.create_future()
-            moment = self._next_moment()
-            if moment is not None and loop.time() <= moment < loop.time() + self.takes:
-                # After the timer: handles due in one turn run in the order of their time.
-                loop.call_at(moment + 0.0005, self._answer, only)
-            else:
-                loop.call_soon(self._answer, only)
+            self._when_free(only, loop.time(), soon=True)
         return await asyncio.shield(waiting)  # a caller gone never cancels the others'
+
+    def _when_free(self, only: str | None, asked: float, soon: bool = False) -> None:
+        """Work the answer out now, or just after the engine's next moment when that is
+        due before the answer would be done (or is overdue: its timer has not run yet).
+        Looked at again each time the answer is about to start, so one that waited for a
+        moment does not then run into the next (moments come in runs: a warning, a
+        deadline's books, another session's warning a millisecond later). None waits more
+        than ``YIELD_S`` from when it was asked."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        moment = self._next_moment()
+        if moment is not None and moment < now + self.takes:
+            start = max(moment, now) + 0.0005
+            if start <= asked + self.YIELD_S:
+                # After the timer: handles due in one turn run in the order of their time.
+                loop.call_at(start, self._when_free, only, asked)
+                return
+        if soon:  # asked in a caller's turn: worked out in the loop's next
+            loop.call_soon(self._answer, only)
+        else:
+            self._answer(only)
 
     def _answer(self, only: str | None) -> None:
         waiting = self._asked.pop(only)
