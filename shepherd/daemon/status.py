@@ -270,7 +270,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             continue
         entries = []
         block = shown.blocks.get(user.name) if shown is not None else None
-        if block is not None and block.holds(now, engine.version, blocked):
+        if block is not None and block.holds(now, engine.version_of(user.name), blocked):
             for entry, kept in block.lines:  # nothing to ask the engine but the volatile
                 entries.append(kept if kept is not None else _entry_line(
                     now, engine, entry, user.name, day, blocked, shown)[0])
@@ -297,7 +297,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                 monos.append(until[1])
         if shown is not None:
             shown.blocks[user.name] = _Block(
-                engine.version, blocked, now,
+                engine.version_of(user.name), blocked, now,
                 (min(walls) if walls else None, min(monos) if monos else None),
                 tuple(guards), tuple(kept_lines))
         users.append(_user_fields(engine, policy, user.name, day, now, entries, shown))
@@ -376,7 +376,7 @@ def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Inst
     """A child's part of the answer: its entries' lines (given), its groups' budgets
     (kept in ``shown`` while they stand: ``_Budgets``)."""
     kept = shown.budgets.get(user) if shown is not None else None
-    if kept is not None and kept.holds(now, engine.version, day):
+    if kept is not None and kept.holds(now, engine.version_of(user), day):
         groups: list[dict[str, Any]] = list(kept.groups)
     else:
         groups = _budgets(engine, policy, user, day, now)
@@ -384,7 +384,7 @@ def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Inst
             shown.budgets.pop(user, None)
             if _budgets_stand(engine, policy, user):
                 shown.budgets[user] = _Budgets(
-                    engine.version, day, now, engine.calendar.day_end(day),
+                    engine.version_of(user), day, now, engine.calendar.day_end(day),
                     tuple(Encoded(group) for group in groups))
                 groups = list(shown.budgets[user].groups)
     return {"name": user, "locked": user in engine.locked, "entries": entries,
