@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -54,25 +55,28 @@ def enforcement_policy(outdir: Path) -> str:
                           supervisor="default_warnings = []")
 
 
-class Subscriber(threading.Thread):
-    """A subscribed connection noting when each session's warning arrived."""
+class Subscriber:
+    """A subscribed connection noting when each session's warning arrived: a process of
+    its own (bench/subscribers.py) in a session of its own at nice 0, as a child's agent
+    runs and as the floor's probes do; not a thread of this process, which shares its
+    scheduling group (and its nice, under ``nice``) with the 20 looping `status` callers
+    and its interpreter with the lanes."""
 
     def __init__(self, daemon: harness.Daemon) -> None:
-        super().__init__(daemon=True)
-        self.client = daemon.client()
-        self.client.call("subscribe")
+        self.process = subprocess.Popen(
+            [harness.PYTHON, "-I", str(harness.BENCH / "subscribers.py"), str(daemon.socket),
+             "1", "warnings"], stdout=subprocess.PIPE, text=True, cwd="/",
+            start_new_session=True, preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the subscriber did not start")
         self.warned: dict[int, float] = {}
 
-    def run(self) -> None:
-        while True:
-            try:
-                message = self.client.read_message()
-            except Exception:  # the daemon stopped: the run is over
-                return
-            now = time.time()
-            params = message.get("params", {}) if isinstance(message, dict) else {}
-            if params.get("type") == "warning_issued":
-                self.warned.setdefault(int(params["session_id"]), now)
+    def finish(self) -> None:
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=60)
+        [seen] = json.loads(out.strip().splitlines()[-1])
+        self.warned = {int(sid): float(at) for sid, at in seen.items()}
 
 
 def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
@@ -166,7 +170,6 @@ def run(quick: bool) -> Section:
             for n in range(LONG):
                 daemon.call("launch", entry=f"long{n}")
             subscriber = Subscriber(daemon)
-            subscriber.start()
             seconds = sessions / LANES * 2.5 + 30
             callers = harness.clients(daemon.socket, "status", seconds, STATUS_CLIENTS)
             floor_dir = Path(tmp) / "floor"
@@ -194,6 +197,7 @@ def run(quick: bool) -> Section:
             floor_out, _ = floor.communicate(timeout=600)
             callers.terminate()
             served = harness.finish(callers)
+            subscriber.finish()
             senders = sigterm_senders(daemon, {r["sid"] for r in results})
             warns = warning_sends(daemon, {r["sid"] for r in results})
         finally:
