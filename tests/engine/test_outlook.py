@@ -135,7 +135,7 @@ class Check:
 
 KINDS = (["step"] * 4 + ["edge"] * 6 + ["launch"] * 4 + ["tick"] * 3
          + ["stop", "grant", "timed", "extend", "lock", "unlock", "clear", "reload",
-            "pause", "resume", "jump", "suspend"])
+            "pause", "resume", "jump", "suspend", "hold"])
 operations = st.lists(
     st.tuples(st.sampled_from(KINDS), st.sampled_from(USERS), st.integers(0, 3),
               st.floats(0, 1), st.integers(1, 3600)),
@@ -160,6 +160,8 @@ def act(check: Check, kind: str, user: str, index: int, fraction: float, seconds
         check.tick()
     elif kind == "stop" and check.sessions:
         check.end(sorted(check.sessions)[index % len(check.sessions)])
+    elif kind == "hold" and check.sessions:  # its SIGTERM went at its deadline, if passed
+        engine.hold_deadline(sorted(check.sessions)[index % len(check.sessions)], now)
     elif kind in ("grant", "timed"):
         targets = entries + [g.id for g in engine.policy.groups]
         target = targets[index % len(targets)]
