@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -54,25 +55,28 @@ def enforcement_policy(outdir: Path) -> str:
                           supervisor="default_warnings = []")
 
 
-class Subscriber(threading.Thread):
-    """A subscribed connection noting when each session's warning arrived."""
+class Subscriber:
+    """A subscribed connection noting when each session's warning arrived: a process of
+    its own (bench/subscribers.py) in a session of its own at nice 0, as a child's agent
+    runs and as the floor's probes do; not a thread of this process, which shares its
+    scheduling group (and its nice, under ``nice``) with the 20 looping `status` callers
+    and its interpreter with the lanes."""
 
     def __init__(self, daemon: harness.Daemon) -> None:
-        super().__init__(daemon=True)
-        self.client = daemon.client()
-        self.client.call("subscribe")
+        self.process = subprocess.Popen(
+            [harness.PYTHON, "-I", str(harness.BENCH / "subscribers.py"), str(daemon.socket),
+             "1", "warnings"], stdout=subprocess.PIPE, text=True, cwd="/",
+            start_new_session=True, preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the subscriber did not start")
         self.warned: dict[int, float] = {}
 
-    def run(self) -> None:
-        while True:
-            try:
-                message = self.client.read_message()
-            except Exception:  # the daemon stopped: the run is over
-                return
-            now = time.time()
-            params = message.get("params", {}) if isinstance(message, dict) else {}
-            if params.get("type") == "warning_issued":
-                self.warned.setdefault(int(params["session_id"]), now)
+    def finish(self) -> None:
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=60)
+        [seen] = json.loads(out.strip().splitlines()[-1])
+        self.warned = {int(sid): float(at) for sid, at in seen.items()}
 
 
 def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
@@ -118,23 +122,35 @@ def lane(daemon: harness.Daemon, outdir: Path, entry: str, todo: list[int],
                             "limit": LIMITS[int(entry[5:]) % len(LIMITS)]})
 
 
-def sigterm_senders(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
-    """Each session's deadline SIGTERM as its sender noted it (the audit of its end:
-    ``sigterm``: who sent it, the alarm or the daemon, and how late by its own clock)."""
+def audited(daemon: harness.Daemon, kind: str, key: str,
+            sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's ``key`` in the data of its audit rows of ``kind`` (the first kept)."""
     found: dict[int, dict[str, Any]] = {}
     before: int | None = None
     with daemon.client() as client:
         while True:
-            page = client.call("audit.query", types=["session_ended"], limit=1000,
+            page = client.call("audit.query", types=[kind], limit=1000,
                                **({"before": before} if before is not None else {}))
             for event in page["events"]:
                 data = event.get("data") or {}
-                sid, sigterm = data.get("session_id"), data.get("sigterm")
-                if sid in sessions and isinstance(sigterm, dict):
-                    found[int(sid)] = sigterm
+                sid, value = data.get("session_id"), data.get(key)
+                if sid in sessions and isinstance(value, dict):
+                    found[int(sid)] = value
             before = page.get("next")
             if before is None:
                 return found
+
+
+def sigterm_senders(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's deadline SIGTERM as its sender noted it (the audit of its end:
+    ``sigterm``: who sent it, the alarm or the daemon, and how late by its own clock)."""
+    return audited(daemon, "session_ended", "sigterm", sessions)
+
+
+def warning_sends(daemon: harness.Daemon, sessions: set[int]) -> dict[int, dict[str, Any]]:
+    """Each session's warning as the daemon noted it (the audit of the warning: ``sent``:
+    how late after its moment it was decided and written, by the daemon's own clock)."""
+    return audited(daemon, "warning_issued", "sent", sessions)
 
 
 def run(quick: bool) -> Section:
@@ -154,7 +170,6 @@ def run(quick: bool) -> Section:
             for n in range(LONG):
                 daemon.call("launch", entry=f"long{n}")
             subscriber = Subscriber(daemon)
-            subscriber.start()
             seconds = sessions / LANES * 2.5 + 30
             callers = harness.clients(daemon.socket, "status", seconds, STATUS_CLIENTS)
             floor_dir = Path(tmp) / "floor"
@@ -182,7 +197,9 @@ def run(quick: bool) -> Section:
             floor_out, _ = floor.communicate(timeout=600)
             callers.terminate()
             served = harness.finish(callers)
+            subscriber.finish()
             senders = sigterm_senders(daemon, {r["sid"] for r in results})
+            warns = warning_sends(daemon, {r["sid"] for r in results})
         finally:
             daemon.stop()
     floor_samples = json.loads(floor_out)
@@ -226,6 +243,18 @@ def run(quick: bool) -> Section:
         heard_of = [r["term"] - r["deadline"] - o for r, o in zip(theirs, own, strict=True)]
         section.add(f"of which, sent by the {who}: deadline → sent; sent → received",
                     f"{harness.spread(own)}; {harness.spread(heard_of)}")
+    # The warning's tail, likewise: the daemon's timer (decided), its write to the
+    # subscribers' sockets (written), and the client's side (written → read).
+    told = [r for r in results if r["limit"] > WARN_BEFORE and r["sid"] in subscriber.warned
+            and r["sid"] in warns]
+    section.add("of which: warning moment → decided, by the daemon's own clock",
+                harness.spread([warns[r["sid"]]["decided_ms"] / 1000 for r in told]))
+    section.add("of which: warning decided → written to the subscribers' sockets",
+                harness.spread([(warns[r["sid"]]["written_ms"] - warns[r["sid"]]["decided_ms"])
+                                / 1000 for r in told]))
+    section.add("of which: warning written → read by the client",
+                harness.spread([subscriber.warned[r["sid"]] - (r["deadline"] - WARN_BEFORE)
+                                - warns[r["sid"]]["written_ms"] / 1000 for r in told]))
     section.add("meanwhile: a launch's round trip (asked → answered once its program runs)",
                 harness.spread(launches))
     missing = len(results) - len(term)

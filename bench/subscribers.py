@@ -1,11 +1,13 @@
 """Subscribed connections noting when each event reached them (run in a process of its own).
 
-    python -I subscribers.py SOCKET CONNECTIONS
+    python -I subscribers.py SOCKET CONNECTIONS [warnings]
 
 Opens CONNECTIONS connections, subscribes each, prints ``ready`` and then, for
 every event line read, notes the system-wide monotonic clock. On SIGTERM (or
 when the daemon closes them) prints one JSON line: for each connection, a list
-of ``[type, user, seconds]``.
+of ``[type, user, seconds]``. With ``warnings`` (bench/enforcement.py): notes the
+wall clock instead, and prints for each connection ``{session_id: seconds}`` of the
+first ``warning_issued`` of each session.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 
 def main() -> None:
     path, count = sys.argv[1], int(sys.argv[2])
+    warnings = sys.argv[3:] == ["warnings"]
+    warned: dict[socket.socket, dict[int, float]] = {}
     selector = selectors.DefaultSelector()
     seen: dict[socket.socket, list[list[object]]] = {}
     buffers: dict[socket.socket, bytes] = {}
@@ -35,7 +39,7 @@ def main() -> None:
             raise SystemExit(f"subscribe refused: {answer!r}")
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
-        seen[sock], buffers[sock] = [], b""
+        seen[sock], buffers[sock], warned[sock] = [], b"", {}
     running = True
 
     def stop(signum: int, frame: object) -> None:
@@ -46,7 +50,7 @@ def main() -> None:
     print("ready", flush=True)
     while running and selector.get_map():
         for key, _ in selector.select(timeout=0.5):
-            now = time.monotonic()
+            now = time.time() if warnings else time.monotonic()
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
             chunk = sock.recv(1 << 20)
@@ -57,8 +61,11 @@ def main() -> None:
             while b"\n" in buffers[sock]:
                 line, _, buffers[sock] = buffers[sock].partition(b"\n")
                 params = json.loads(line).get("params") or {}
-                seen[sock].append([params.get("type"), params.get("user"), now])
-    print(json.dumps(list(seen.values())), flush=True)
+                if not warnings:
+                    seen[sock].append([params.get("type"), params.get("user"), now])
+                elif params.get("type") == "warning_issued":
+                    warned[sock].setdefault(int(params["session_id"]), now)
+    print(json.dumps(list(warned.values() if warnings else seen.values())), flush=True)
 
 
 if __name__ == "__main__":

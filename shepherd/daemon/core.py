@@ -1505,7 +1505,13 @@ class Daemon:
         # Told first: the event is on the listeners' sockets before the store's thread is
         # woken (the record is queued either way, never waited for).
         self._publish("warning_issued", data, user=warning.user)
-        self._audit(now, "warning_issued", data, user=warning.user, entry=warning.entry)
+        # How late after its moment (by the daemon's clock) it was decided and written to
+        # the listeners' sockets: for the record, as a deadline's SIGTERM (issue 13).
+        decided = warning.before_s - warning.remaining_s
+        written = decided + time.monotonic() - now.mono
+        sent = {"decided_ms": round(decided * 1000, 3), "written_ms": round(written * 1000, 3)}
+        self._audit(now, "warning_issued", {**data, "sent": sent}, user=warning.user,
+                    entry=warning.entry)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)

@@ -125,13 +125,29 @@ class AskedTogether:
         if waiting is None:
             loop = asyncio.get_running_loop()
             waiting = self._asked[only] = loop.create_future()
-            moment = self._next_moment()
-            if moment is not None and loop.time() <= moment < loop.time() + self.takes:
-                # After the timer: handles due in one turn run in the order of their time.
-                loop.call_at(moment + 0.0005, self._answer, only)
-            else:
-                loop.call_soon(self._answer, only)
+            self._when_free(only, loop.time(), soon=True)
         return await asyncio.shield(waiting)  # a caller gone never cancels the others'
+
+    def _when_free(self, only: str | None, asked: float, soon: bool = False) -> None:
+        """Work the answer out now, or just after the engine's next moment when that is
+        due before the answer would be done (or is overdue: its timer has not run yet).
+        Looked at again each time the answer is about to start, so one that waited for a
+        moment does not then run into the next (moments come in runs: a warning, a
+        deadline's books, another session's warning a millisecond later). None waits more
+        than ``YIELD_S`` from when it was asked."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        moment = self._next_moment()
+        if moment is not None and moment < now + self.takes:
+            start = max(moment, now) + 0.0005
+            if start <= asked + self.YIELD_S:
+                # After the timer: handles due in one turn run in the order of their time.
+                loop.call_at(start, self._when_free, only, asked)
+                return
+        if soon:  # asked in a caller's turn: worked out in the loop's next
+            loop.call_soon(self._answer, only)
+        else:
+            self._answer(only)
 
     def _answer(self, only: str | None) -> None:
         waiting = self._asked.pop(only)
@@ -254,7 +270,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
             continue
         entries = []
         block = shown.blocks.get(user.name) if shown is not None else None
-        if block is not None and block.holds(now, engine.version, blocked):
+        if block is not None and block.holds(now, engine.version_of(user.name), blocked):
             for entry, kept in block.lines:  # nothing to ask the engine but the volatile
                 entries.append(kept if kept is not None else _entry_line(
                     now, engine, entry, user.name, day, blocked, shown)[0])
@@ -281,7 +297,7 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
                 monos.append(until[1])
         if shown is not None:
             shown.blocks[user.name] = _Block(
-                engine.version, blocked, now,
+                engine.version_of(user.name), blocked, now,
                 (min(walls) if walls else None, min(monos) if monos else None),
                 tuple(guards), tuple(kept_lines))
         users.append(_user_fields(engine, policy, user.name, day, now, entries, shown))
@@ -360,7 +376,7 @@ def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Inst
     """A child's part of the answer: its entries' lines (given), its groups' budgets
     (kept in ``shown`` while they stand: ``_Budgets``)."""
     kept = shown.budgets.get(user) if shown is not None else None
-    if kept is not None and kept.holds(now, engine.version, day):
+    if kept is not None and kept.holds(now, engine.version_of(user), day):
         groups: list[dict[str, Any]] = list(kept.groups)
     else:
         groups = _budgets(engine, policy, user, day, now)
@@ -368,7 +384,7 @@ def _user_fields(engine: Engine, policy: Policy, user: str, day: date, now: Inst
             shown.budgets.pop(user, None)
             if _budgets_stand(engine, policy, user):
                 shown.budgets[user] = _Budgets(
-                    engine.version, day, now, engine.calendar.day_end(day),
+                    engine.version_of(user), day, now, engine.calendar.day_end(day),
                     tuple(Encoded(group) for group in groups))
                 groups = list(shown.budgets[user].groups)
     return {"name": user, "locked": user in engine.locked, "entries": entries,

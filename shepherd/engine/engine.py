@@ -367,8 +367,13 @@ class Engine:
         # per (user, entry) answer while it stands. A checkpoint's charge is no change
         # for them: only what a running session spends reads it, and an outlook works
         # that out afresh (the entry itself running) or again at each instant (a group
-        # quota: ``live``).
+        # quota: ``live``). A change of one child's state (its sessions, grants, lock,
+        # cooldowns, pauses) is that child's alone (``version_of``): the other
+        # children's outlooks stand (warn16: a household's launches and ends made
+        # every ``status`` work out all 150 lines again).
         self._version = 0
+        self._all_changed = 0  # the version of the last change that may touch any child
+        self._user_changed: dict[str, int] = {}  # of the last change of each child's
         self._outlooks: dict[tuple[str, str], Outlook] = {}
 
     # -- reading state ----------------------------------------------------------
@@ -423,10 +428,33 @@ class Engine:
         """Bumped by every change of the state outlooks are worked out from."""
         return self._version
 
-    def _changed(self) -> None:
-        """The state changed: no outlook worked out before answers any more."""
+    def version_of(self, user: str) -> int:
+        """Bumped by every change of the state ``user``'s outlooks are worked out from:
+        a change of another child's state alone leaves it as it was."""
+        return max(self._all_changed, self._user_changed.get(user, 0))
+
+    def _changed(self, user: str | None = None) -> None:
+        """The state changed (``user``'s alone, or anyone's): no outlook of theirs
+        worked out before answers any more."""
         self._version += 1
-        self._outlooks.clear()
+        if user is None:
+            self._all_changed = self._version
+            self._outlooks.clear()
+        else:
+            self._user_changed[user] = self._version
+
+    def _changed_by(self, events: Iterable[Event]) -> None:
+        """The state changed for the children these events are about."""
+        users: set[str | None] = set()
+        for event in events:
+            user = getattr(event, "user", None)
+            if user is None:  # a session's event that does not name its child
+                sid = getattr(event, "session_id", None)
+                s = self._sessions.get(sid) if isinstance(sid, int) else None
+                user = s.user if s is not None else None
+            users.add(user if isinstance(user, str) else None)
+        for user in users:
+            self._changed(user)
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -834,7 +862,8 @@ class Engine:
         still holds, else a new one (kept when it can hold). ``verdict`` evaluates it.
         None: no such entry (``availability`` says why)."""
         kept = self._outlooks.get((user, entry_id))
-        if kept is not None and kept.blocked == blocked and kept.holds(now, self._version):
+        if kept is not None and kept.blocked == blocked and kept.holds(
+                now, self.version_of(user)):
             return kept
         entry = self.policy.entry(entry_id)
         if entry is None:
@@ -1034,7 +1063,8 @@ class Engine:
                     or (limits is not None and self._weekly(entry, groups) and any(
                         limit.term.anchor is not None and limit.cause != "window"
                         and not limit.live for limit in limits)))
-        return Outlook(user, entry_id, blocked, self._version, now, min(changes), volatile,
+        return Outlook(user, entry_id, blocked, self.version_of(user), now, min(changes),
+                       volatile,
                        day, head, head_states, tuple(checks), tail, tail_states,
                        used_today, remaining_today, until, windows.next_opening,
                        None if limits is None else tuple(limits), tuple(guards))
@@ -1085,7 +1115,7 @@ class Engine:
         wall, mono = now.wall - timedelta(seconds=ran), now.mono - ran
         session = _Session(session_id, user, entry, wall, mono, mono, wall)
         self._sessions[session_id] = session
-        self._changed()
+        self._changed(user)
         self._apply_away(session, now)  # started while its child is away: paused
         return SessionStarted(session_id, user, entry_id, wall, self._refresh(session, now))
 
@@ -1184,7 +1214,7 @@ class Engine:
 
     def end_session(self, session_id: int, now: Instant, reason: EndReason) -> SessionEnded:
         session = self._session(session_id)
-        self._changed()
+        self._changed(session.user)
         if reason != "launch_failed":  # ended some other way while starting: it ran
             session.starting = False
         session.pauses.held = None  # an idle that never became a pause is billed as it ran
@@ -1215,7 +1245,7 @@ class Engine:
         piece = self._piece(s, now)
         at = min(deadline.mono, s.charged_mono + (piece.allowed if piece is not None else 0.0))
         s.held = (at, deadline.cause, deadline.group, deadline.period)
-        self._changed()
+        self._changed(s.user)
         return True
 
     def due(self, now: Instant) -> list[Event]:
@@ -1247,8 +1277,10 @@ class Engine:
                                             deadline.remaining_s, warning.severity,
                                             warning.message))
         events = self._expired(now) + events
-        if events:
-            self._changed()
+        # A warning given or a stop called for changes no outlook (``fired`` and
+        # ``due_reported`` are the session's own, read by ``due`` and ``next_wakeup``
+        # alone): only an idle pause or an expired grant does.
+        self._changed_by(e for e in events if not isinstance(e, WarningIssued | SessionDue))
         return events
 
     def _expired(self, now: Instant) -> list[Event]:
@@ -1777,7 +1809,7 @@ class Engine:
                                               planned.expires_at, planned.week,
                                               used_before=planned.used_s,
                                               beyond_before=planned.beyond_before_s)
-        self._changed()
+        self._changed(planned.user)
         quota_limits = self.limits_of(planned.target)
         assert quota_limits is not None
         _, week = self._standing(planned.user, quota_limits, planned.day, now)
@@ -2112,11 +2144,11 @@ class Engine:
         session = self._session(session_id)
         session.extension_s += seconds
         session.due_reported = False
-        self._changed()
+        self._changed(session.user)
         return SessionExtended(session_id, seconds, self._refresh(session, now))
 
     def clear_cooldown(self, user: str, entry_id: str) -> bool:
-        self._changed()
+        self._changed(user)
         return self.cooldowns.pop((user, entry_id), None) is not None
 
     def lock(self, user: str, now: Instant) -> list[SessionEnded]:
@@ -2128,13 +2160,13 @@ class Engine:
     def mark_locked(self, user: str) -> None:
         """The user is locked: no launch (their sessions are the caller's to end)."""
         self.locked.add(user)
-        self._changed()
+        self._changed(user)
 
     def unlock(self, user: str) -> bool:
         if user not in self.locked:
             return False
         self.locked.discard(user)
-        self._changed()
+        self._changed(user)
         return True
 
     def _moved(self, calendar: QuotaCalendar, now: Instant) -> QuotaCalendar:
@@ -2203,7 +2235,7 @@ class Engine:
             raise ActionRefused(unknown_child(self.policy, user))
         events: list[Event] = list(self.charge(now))
         self.away[user] = Away(cause, since)
-        self._changed()
+        self._changed(user)
         for s in self._sessions.values():
             if s.user == user:
                 change = self._apply_away(s, now)
@@ -2215,7 +2247,7 @@ class Engine:
         """The child is back: settle every session up to ``now``, then bill the child's."""
         events: list[Event] = list(self.charge(now))
         self.away.pop(user, None)
-        self._changed()
+        self._changed(user)
         for s in self._sessions.values():
             if s.user == user:
                 change = self._apply_away(s, now)
@@ -2234,7 +2266,7 @@ class Engine:
         ``count = "running"``. Events: the charges, the resume (if it was paused)."""
         s = self._session(session_id)
         s.runs_on = True
-        self._changed()  # its pause ends: answers kept for it are stale
+        self._changed(s.user)  # its pause ends: answers kept for it are stale
         events: list[Event] = list(self.charge(now))  # settled up to now: the pause too
         clock = s.pauses
         clock.held = None

@@ -67,6 +67,7 @@ class Alarm:
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._pidfd: int | None = None
+        self._stat: tuple[subprocess.Popen[bytes], int] | None = None  # its /proc stat, open
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart: asyncio.TimerHandle | None = None
         self._ready_by: asyncio.TimerHandle | None = None
@@ -105,12 +106,25 @@ class Alarm:
         process = self._process
         if process is None or not self.ready:
             return False
+        if self._stat is None or self._stat[0] is not process:
+            # Opened once per process and read again each time (a pread: a sixth of an
+            # open, read and close; ``status`` asks it at every answer, warn16).
+            self._forget_stat()
+            try:
+                self._stat = (process, os.open(f"/proc/{process.pid}/stat",
+                                               os.O_RDONLY | os.O_CLOEXEC))
+            except OSError:
+                return False
         try:
-            with open(f"/proc/{process.pid}/stat", "rb") as stat:
-                state = stat.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            state = os.pread(self._stat[1], 4096, 0).rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):  # gone (ESRCH): a new process is opened anew
             return False
         return state in (b"T", b"t")
+
+    def _forget_stat(self) -> None:
+        if self._stat is not None:
+            os.close(self._stat[1])
+            self._stat = None
 
     @property
     def pid(self) -> int | None:
@@ -207,6 +221,7 @@ class Alarm:
             self.ready = False
             sock, process, pidfd = self._sock, self._process, self._pidfd
             self._sock = self._process = self._pidfd = None
+        self._forget_stat()
         if self._loop is not None and sock is not None:
             self._loop.remove_reader(sock.fileno())
             sock.close()

@@ -80,7 +80,12 @@ warnings = [ { before = "2m", message = "2 minutes left" } ]
             "SELECT data FROM audit WHERE type = 'warning_issued'").fetchall()
     finally:
         store.close()
-    assert json.loads(rows[0][0])["text"] == warning["text"]  # the record says the same
+    recorded = json.loads(rows[0][0])
+    assert recorded["text"] == warning["text"]  # the record says the same
+    # and when it was issued and written, after its moment by the daemon's clock (warn16):
+    # this one came late, at the launch (the minute is less than its 2 minutes)
+    sent = recorded["sent"]
+    assert 55_000 < sent["decided_ms"] <= sent["written_ms"] and "sent" not in warning
 
 
 def test_grants_add_take_back_and_set_as_a_parent_types_them(daemon_factory: Any) -> None:

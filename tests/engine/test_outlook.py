@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -134,7 +135,7 @@ class Check:
 
 KINDS = (["step"] * 4 + ["edge"] * 6 + ["launch"] * 4 + ["tick"] * 3
          + ["stop", "grant", "timed", "extend", "lock", "unlock", "clear", "reload",
-            "pause", "resume", "jump", "suspend"])
+            "pause", "resume", "jump", "suspend", "hold"])
 operations = st.lists(
     st.tuples(st.sampled_from(KINDS), st.sampled_from(USERS), st.integers(0, 3),
               st.floats(0, 1), st.integers(1, 3600)),
@@ -159,6 +160,8 @@ def act(check: Check, kind: str, user: str, index: int, fraction: float, seconds
         check.tick()
     elif kind == "stop" and check.sessions:
         check.end(sorted(check.sessions)[index % len(check.sessions)])
+    elif kind == "hold" and check.sessions:  # its SIGTERM went at its deadline, if passed
+        engine.hold_deadline(sorted(check.sessions)[index % len(check.sessions)], now)
     elif kind in ("grant", "timed"):
         targets = entries + [g.id for g in engine.policy.groups]
         target = targets[index % len(targets)]
@@ -383,3 +386,57 @@ def test_a_session_whose_entry_a_reload_replaced_keeps_its_own_limits_in_a_rende
     assert in_render == alone
     assert alone is not None and alone.cause == "window"  # the first named on a tie
     check.compare()
+
+
+def test_one_childs_change_leaves_the_other_childs_answers_kept() -> None:
+    """A launch, a warning, a stop at the deadline, an end, a grant, a lock, a cooldown
+    cleared, a pause: each is one child's change, and the other child's outlooks (and
+    the ``status`` lines made from them) are kept, not worked out again (warn16: a
+    household's launches and ends made every ``status`` work out all its lines again,
+    20-30 ms of the loop's time under a bench's churn). The kept answers stay the fresh
+    ones (``compare``)."""
+    policy = load_policy_text(POLICY.replace('max_sessions = 2', 'max_sessions = 3')
+                              .replace('limits = { max_run = "20m" }',
+                                       'limits = { max_run = "20m" }\nwarnings = '
+                                       '[{ before = "1m", message = "1 minute" }]'))
+    check = Check(Engine(policy, PARIS), local(25, 18, 30))
+    engine = check.engine
+    entries = [e.id for e in policy.entries]
+
+    def sams() -> dict[str, object]:
+        found = {e: engine.outlook("sam", e, check.now) for e in entries}
+        assert not any(o.volatile for o in found.values() if o is not None)
+        return found
+
+    def alex_changes(change: Any) -> None:
+        before_sam, before_alex = sams(), engine.outlook("alex", "radio", check.now)
+        change()
+        check.compare()
+        assert sams() == before_sam and all(
+            engine.outlook("sam", e, check.now) is before_sam[e] for e in entries)
+        assert engine.outlook("alex", "radio", check.now) is not before_alex
+
+    check.compare()
+    alex_changes(lambda: check.launch("alex", "kart"))
+    alex_changes(lambda: check.launch("alex", "tuxracer"))
+    check.to(local(25, 18, 49))  # a minute before kart's max_run: its warning
+    kept = engine.outlook("alex", "radio", check.now)  # a warning changes no outlook
+    assert [e.kind for e in engine.due(check.now)] == ["warning_issued"]
+    check.compare()
+    assert engine.outlook("alex", "radio", check.now) is kept
+    check.to(local(25, 18, 50))
+    alex_changes(lambda: engine.hold_deadline(1, check.now) or pytest.fail("not held"))
+    alex_changes(lambda: check.end(1, "expired"))
+    alex_changes(lambda: engine.grant("alex", "tuxracer", 600, check.now))
+    alex_changes(lambda: engine.clear_cooldown("alex", "kart"))
+    alex_changes(lambda: engine.pause("alex", "locked", check.now, check.now))
+    alex_changes(lambda: engine.resume("alex", check.now))
+    alex_changes(lambda: engine.extend(2, 60, check.now))
+    alex_changes(lambda: [check.sessions.pop(e.session_id) for e in engine.lock("alex",
+                                                                                 check.now)])
+    alex_changes(lambda: engine.unlock("alex"))
+    # A change that may touch any child (a reload) is seen by both.
+    before = sams()
+    engine.set_policy(load_policy_text(POLICY), check.now)
+    check.compare()
+    assert all(engine.outlook("sam", e, check.now) is not before[e] for e in entries)

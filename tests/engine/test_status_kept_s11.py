@@ -52,7 +52,7 @@ class Kept(Check):
 
     def compare(self) -> None:
         block = self.shown.blocks.get("alex")
-        if block is not None and block.holds(self.now, self.engine.version, ()):
+        if block is not None and block.holds(self.now, self.engine.version_of("alex"), ()):
             self.held += 1
         super().compare()
 

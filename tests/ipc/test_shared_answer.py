@@ -166,3 +166,68 @@ def test_a_slow_answer_is_remembered_a_second_and_never_past_the_longest_wait() 
     assert _order(0.02, [slow, (span, quick)]) == ["timer", "status"]
     assert _order(0.02, [slow, (span, quick), (span, quick)]) == ["status", "timer"]
     assert _order(0.02, [slow, (3 * span, quick)]) == ["status", "timer"]
+
+
+def _runs(moments: list[float], took: float) -> list[str]:
+    """The order of the engine's moments (each timer, once run, arms the next, as the
+    daemon's ``_tick`` does; each at ``moments[i]`` seconds from now, loop time, negative:
+    already overdue) and of an answer asked now, after one that took ``took`` seconds."""
+    from shepherd.daemon.status import AskedTogether
+
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        clock = _Clock()
+        order: list[str] = []
+        timer: asyncio.TimerHandle | None = None
+        began = loop.time()
+
+        def work(only: str | None) -> dict[str, Any]:
+            order.append("status")
+            clock.now += clock.work_s
+            return {}
+
+        def tick(n: int) -> None:
+            nonlocal timer
+            order.append(f"moment {n}")
+            timer = (loop.call_at(began + moments[n + 1], tick, n + 1)
+                     if n + 1 < len(moments) else None)
+
+        together = AskedTogether(work, lambda: timer.when() if timer else None, clock)
+        clock.work_s = took
+        await together.ask(None)
+        clock.work_s = 0.0
+        order.clear()
+        began = loop.time()
+        timer = loop.call_at(began + moments[0], tick, 0)
+        await together.ask(None)
+        await asyncio.sleep(max(moments) + 0.02)
+        return order
+
+    return asyncio.run(scenario())
+
+
+def test_an_answer_that_waited_for_a_moment_does_not_run_into_the_next() -> None:
+    """Moments come in runs (a warning, a deadline's books, another session's warning a
+    millisecond later): an answer held back for the first is looked at again before it
+    starts, and waits for the next one due before it would be done (warn16: such runs
+    left a warning 40-70 ms behind an answer that had waited for the moment before)."""
+    assert _runs([0.01, 0.012], 0.03) == ["moment 0", "moment 1", "status"]
+    assert _runs([0.01, 0.012, 0.015], 0.03) == ["moment 0", "moment 1", "moment 2", "status"]
+    assert _runs([0.01, 0.05], 0.03) == ["moment 0", "status", "moment 1"]  # due after it
+
+
+def test_a_run_of_moments_holds_an_answer_back_no_longer_than_the_longest_wait() -> None:
+    from shepherd.daemon.status import AskedTogether
+
+    step = AskedTogether.YIELD_S / 3
+    many = [step * (n + 1) for n in range(8)]  # each due within the answer's time
+    order = _runs(many, AskedTogether.YIELD_S)
+    assert order.index("status") < len(many)  # it went before the run was over
+    assert order[:2] == ["moment 0", "moment 1"]
+
+
+def test_an_overdue_moment_whose_timer_has_not_run_yet_goes_first() -> None:
+    """A timer already due but not yet run (the loop was busy): an answer asked now comes
+    after it, not before (a ``call_soon`` goes before the due timers of the next turn)."""
+    assert _runs([-0.001], 0.0) == ["moment 0", "status"]
+    assert _runs([-0.001, 0.01], 0.03) == ["moment 0", "moment 1", "status"]
