@@ -251,10 +251,15 @@ def cmd_store_backup(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except StoreError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(str(exc), name="store_error") from None
+    said = {"path": str(Path(args.path).absolute()), "ok": result.ok,
+            "checked": result.checked, "problem": result.problem}  # as the daemon answers
     if not result.ok:
         raise CommandError(f"backup written to {args.path} but it does not verify: "
-                           f"{result.problem}")
+                           f"{result.problem}", name="backup_unverified", data=said)
+    if args.json:
+        print_json(said)
+        return EXIT_OK
     print(f"backup written to {args.path} and verified ({result.checked} audit rows)")
     return EXIT_OK
 
@@ -340,6 +345,9 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.add_argument("--db", type=Path, metavar="SOURCE",
                         help="copy this store file instead of asking the daemon")
+    backup.add_argument("--json", action="store_true",
+                        help="one JSON document: path, ok, checked (an error too: its code "
+                        "and sentence)")
     add_socket_option(backup)
     backup.set_defaults(handler=cmd_store_backup)
     move = store_commands.add_parser(

@@ -53,6 +53,7 @@ from shepherd.ipc.protocol import (
     LAUNCH_DENIED,
     METHOD_NOT_FOUND,
     NOT_FOUND,
+    POLICY_REJECTED,
     PROTOCOL_VERSION,
     RATE_LIMITED,
     STORE_UNAVAILABLE,
@@ -73,7 +74,6 @@ from shepherd.supervisor.account import allowed_client_variables
 
 Handler = Callable[["Params", Connection], Awaitable[Any]]
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
-POLICY_REJECTED = -32020
 
 # Domain errors to JSON-RPC codes; the first match wins (subclasses before bases).
 ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
