@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from shepherd.cli import main
 from shepherd.cli.common import unreachable
+from shepherd.explain.day import explain_day
+from shepherd.explain.text import explanation_lines
 from shepherd.ipc.client import SYSTEM_SOCKET
+from shepherd.policy import load_policy_text
 
 
 def test_l8_a_socket_given_by_path_is_not_answered_with_the_user_mode_advice(
@@ -33,3 +38,52 @@ def test_l8_a_socket_given_by_path_is_not_answered_with_the_user_mode_advice(
     assert "Start it with `shepherd daemon --user`" in capsys.readouterr().err
     system = str(unreachable("cannot reach the daemon", SYSTEM_SOCKET))
     assert "systemctl start shepherd" in system and "daemon --user" not in system
+
+
+MINECRAFT = '''
+version = 1
+[[users]]
+name = "alex"
+
+[[entries]]
+id = "mc"
+label = "Minecraft"
+command = ["true"]
+limits = { max_run = "3m", daily_quota = "5m", cooldown = "2m" }
+
+[[groups]]
+id = "games"
+entries = ["mc"]
+daily_quota = "4m"
+'''
+
+
+def _explained(policy_text: str, start: datetime) -> list[str]:
+    zone = ZoneInfo("UTC")
+    explanation = explain_day(load_policy_text(policy_text), zone, "alex", start.date(), start)
+    return explanation_lines(explanation, zone)
+
+
+def test_l10_a_session_after_a_rest_is_said_as_started_then() -> None:
+    """Explained from 00:26:54: the rest ends 00:31:54, said "00:32" (rounded up), and
+    the last minute of the budget was "00:32–00:32 in use for 1 minute". Started at
+    00:32, as said, it runs until 00:33."""
+    lines = _explained(MINECRAFT, datetime(2026, 12, 1, 0, 26, 54, tzinfo=UTC))
+    at = lines.index("Minecraft: up to 4 minutes, used alone from 00:26")
+    assert lines[at + 3:at + 7] == [
+        "  00:26–00:29  in use for 3 minutes, until it reaches its session limit",
+        "  00:29–00:32  rests",
+        "  00:32–00:33  in use for 1 minute, until the games budget for today runs out",
+        "  from 00:33   nothing more today: the games budget for today is used up (back"], lines
+
+
+def test_l11_the_chart_tells_apart_labels_that_begin_alike() -> None:
+    """100 entries "A Fairly Long Entry Label Number N" were 100 chart rows of "A Fairly
+    Long…"."""
+    entries = "".join(f'\n[[entries]]\nid = "e{n}"\nlabel = "A Fairly Long Entry Label '
+                      f'Number {n}"\ncommand = ["true"]\n' for n in range(1, 101))
+    lines = _explained(MINECRAFT + entries, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    rows = lines[lines.index("") + 2:lines.index("") + 103]
+    names = [row[:14] for row in rows]
+    assert names[:3] == ["Minecraft     ", "A Fairly Lo… 1", "A Fairly Lo… 2"], names
+    assert names[100] == "A Fairly Lo…00" and len(set(names)) == 101, names
