@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,8 @@ def print_usage_report(report: dict[str, Any]) -> None:
             given = line["granted_s"]  # time taken back is negative: said as such
             granted = (f", +{format_duration(given)} granted" if given > 0
                        else f", {format_duration(-given)} taken back" if given < 0 else "")
+            if line.get("extended_s"):  # a parent's extension: not OVER (review-12-s13 L12)
+                granted += f", +{format_duration(line['extended_s'])} by an extension"
             if line.get("week_time_s") and line.get("allowed_s") is not None:
                 # Time given for the week raised the day: say what the day allowed, then
                 # how (a set's take includes the week's time it set aside).
@@ -224,11 +226,14 @@ def cmd_usage(args: argparse.Namespace) -> int:
             week = first - timedelta(days=6)  # the first day's week: its use before it counts
             rows = store.usage_rows(week, today + timedelta(days=1), args.user)
             grants = store.grant_rows(week, today + timedelta(days=1))
+            extended = store.extension_rows(datetime.combine(week - timedelta(days=1), time(),
+                                                             local_zone()))
         finally:
             store.close()
         try:
             days = usage_report(rows, grants, policy, first, today + timedelta(days=1),
-                                args.user, now=datetime.now(UTC), zone=local_zone())
+                                args.user, now=datetime.now(UTC), zone=local_zone(),
+                                extensions=extended)
         except ActionRefused as exc:
             raise CommandError(str(exc)) from None
         report = {"days": [d.to_json() for d in days]}

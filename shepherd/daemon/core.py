@@ -2705,10 +2705,12 @@ class Daemon:
         today = self.engine.quota_day(now)
         first = today - timedelta(days=days - 1)
         week = first - timedelta(days=6)  # the first day's week: its use before it counts
-        rows, grants = await self._read(lambda store: (store.usage_rows(week, today, user),
-                                                       store.grant_rows(week, today)))
+        since = self.engine.calendar.day_start(week)
+        rows, grants, extended = await self._read(lambda store: (
+            store.usage_rows(week, today, user), store.grant_rows(week, today),
+            store.extension_rows(since)))
         return usage_report(rows, grants, self.policy, first, today, user, now=now.wall,
-                            zone=self.zone)
+                            zone=self.zone, extensions=extended)
 
     # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,

@@ -230,6 +230,11 @@ class StateStore(Protocol):
         """Every grant of the days from ``since`` to ``until``, as recorded."""
         ...
 
+    def extension_rows(self, since: datetime) -> list[tuple[str, str, datetime, int]]:
+        """Every extended session started at or after ``since``: its child, its entry, when
+        it started and the extension's seconds (what ``usage`` counts as allowed)."""
+        ...
+
     # -- sessions
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       boot_id: str, started_mono: float, lease_day: date,

@@ -290,6 +290,13 @@ class Store:
         return [(str(u), str(e), date.fromisoformat(str(d)), float(s))
                 for u, e, d, s in self.db.conn.execute(sql + " ORDER BY day, user, entry", params)]
 
+    def extension_rows(self, since: datetime) -> list[tuple[str, str, datetime, int]]:
+        rows = [(str(u), str(e), datetime.fromisoformat(str(at)), int(x))
+                for u, e, at, x in self.db.conn.execute(
+                    "SELECT user, entry, started_at, extension_s FROM sessions "
+                    "WHERE extension_s > 0 ORDER BY id")]
+        return [row for row in rows if row[2] >= since]
+
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
                  datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from shepherd.explain.day import explain_day
 from shepherd.explain.text import explanation_lines
 from shepherd.ipc.client import SYSTEM_SOCKET
 from shepherd.policy import load_policy_text
+from shepherd.store import Store
 
 
 def test_l8_a_socket_given_by_path_is_not_answered_with_the_user_mode_advice(
@@ -87,3 +89,37 @@ def test_l11_the_chart_tells_apart_labels_that_begin_alike() -> None:
     names = [row[:14] for row in rows]
     assert names[:3] == ["Minecraft     ", "A Fairly Lo… 1", "A Fairly Lo… 2"], names
     assert names[100] == "A Fairly Lo…00" and len(set(names)) == 101, names
+
+
+def test_l12_a_parents_extension_is_not_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """alex's Minecraft ran 6 minutes against a 4-minute games budget because a parent
+    extended it by 2: `usage` said `[games]  6m / 4m  OVER`. sam's ran 6 minutes with no
+    extension: that is over."""
+    monkeypatch.setenv("TZ", "UTC")
+    path = tmp_path / "p.toml"
+    path.write_text(MINECRAFT.replace('"alex"\n', '"alex"\n[[users]]\nname = "sam"\n', 1))
+    today = datetime.now(UTC).date()
+    begun = datetime.combine(today, time(0, 1), tzinfo=UTC)
+    db = tmp_path / "shepherd.db"
+    store = Store.open(db, datetime.now(UTC))
+    for sid, child in ((1, "alex"), (2, "sam")):
+        store.start_session(begun, sid, child, "mc", boot_id="b", started_mono=0.0,
+                            lease_day=today, process={}, audit_data={})
+    store.set_extension(begun + timedelta(minutes=3), 1, 120, 120, "root", {})
+    for sid in (1, 2):
+        store.end_session(begun + timedelta(minutes=6), sid, ((today, 360),), "deadline", None)
+    store.close()
+    assert main(["usage", "--db", str(db), "--policy", str(path), "--days", "1"]) == 0
+    out = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert out[1:] == ["alex",
+                       "Minecraft 6m / 5m, +2m by an extension",
+                       "[games] 6m / 4m, +2m by an extension",
+                       "sam",
+                       "Minecraft 6m / 5m OVER",
+                       "[games] 6m / 4m OVER"], out
+    assert main(["usage", "--db", str(db), "--policy", str(path), "--days", "1",
+                 "--json"]) == 0
+    [alex, sam] = json.loads(capsys.readouterr().out)["days"]
+    assert [(x["extended_s"], x["over"]) for x in alex["usage"]] == [(120, False)] * 2
+    assert [(x["extended_s"], x["over"]) for x in sam["usage"]] == [(0, True)] * 2

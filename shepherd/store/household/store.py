@@ -313,6 +313,13 @@ class PgStore:
         return [(str(u), str(e), d, float(s))
                 for u, e, d, s in self.conn.execute(sql, params).fetchall()]
 
+    def extension_rows(self, since: datetime) -> list[tuple[str, str, datetime, int]]:
+        rows = [(str(u), str(e), datetime.fromisoformat(str(at)), int(x))
+                for u, e, at, x in self.conn.execute(
+                    "SELECT child, entry, started_at, extension_s FROM sessions "
+                    "WHERE extension_s > 0 ORDER BY machine, id").fetchall()]
+        return [row for row in rows if row[2] >= since]
+
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
                  None if p is None else float(p), int(a), int(b))
