@@ -55,6 +55,7 @@ from shepherd.supervisor.account import allowed_client_variables
 from shepherd.words import (
     answer_notes,
     at_moment,
+    budget_note,
     busy_program_note,
     extension_end,
     format_duration,
@@ -377,7 +378,9 @@ def cmd_request(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Asked a parent for {spoken_duration(args.duration)} more of {label} "
           f"(request {result['request_id']}).")
-    if result.get("unlimited"):  # as `grant` says it
+    if result.get("budget"):  # what limits it is a budget: a yes gives time there
+        print(budget_note(label, str(result["budget"])))
+    elif result.get("unlimited"):  # as `grant` says it
         print(f"{label} has no daily limit, so this changes nothing.")
     return EXIT_OK
 
@@ -408,9 +411,12 @@ def cmd_answer(args: argparse.Namespace) -> int:
     label = result.get("label") or result.get("entry", "")
     if result.get("state") == "approved":
         now, zone = _now()
-        notes = answer_notes(result, now, zone)  # a lock, a budget: what still limits it
+        budget = result.get("budget")  # an entry with no limit of its own: its budget's
+        notes = answer_notes({**result, "label": budget} if budget else result, now, zone)
+        given = (f"more in the {budget} budget today, which {label} shares" if budget
+                 else f"more of {label} today")
         print(f"Approved request {args.request_id}: {result['user']} has "
-              f"{spoken_duration(result.get('granted_s') or 0)} more of {label} today."
+              f"{spoken_duration(result.get('granted_s') or 0)} {given}."
               + (f" {notes}" if notes else ""))
     else:
         print(f"Declined request {args.request_id}: {result.get('user')} gets no more of "

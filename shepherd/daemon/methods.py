@@ -459,9 +459,11 @@ class Methods:
         entry = self._entry_id(params.req_str("entry"), whose)
         seconds, note = params.duration("duration", most=86400), params.note("note")  # today
         request_id, again = await self.daemon.request_time(caller, entry, seconds, note, user)
+        budget = self.daemon.request_budget(whose, entry)  # where a yes gives the time
         return {"request_id": request_id, "entry": entry, "again": again,
                 "label": self.daemon.policy.title(entry),
-                "unlimited": self.daemon.unlimited_today(whose, entry)}
+                "unlimited": self.daemon.unlimited_today(whose, entry) and budget is None,
+                **({"budget": budget} if budget else {})}
 
     @takes("agent")
     async def subscribe(self, params: Params, connection: Connection) -> Any:

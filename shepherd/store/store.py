@@ -610,7 +610,7 @@ class Store:
                 for r in self.db.conn.execute(sql + " ORDER BY id")]
 
     def answer_request(self, ts: datetime, request_id: int, approve: bool, seconds: int | None,
-                       day: date, *, actor: str) -> TimeRequest:
+                       day: date, *, actor: str, target: str | None = None) -> TimeRequest:
         """Approve (the request becomes a grant, in the same transaction) or decline."""
         with self.db.write() as conn:
             found = [r for r in self.requests() if r.id == request_id]
@@ -623,10 +623,11 @@ class Store:
                          ("approved" if approve else "declined", ts.isoformat(), actor, granted,
                           request_id))
             if granted:
-                self.grant(ts, request.user, request.entry, day, granted, actor=actor,
-                           reason=f"request {request_id}")
+                self.grant(ts, request.user, target or request.entry, day, granted,
+                           actor=actor, reason=f"request {request_id}")
             self.audit(ts, "request_answered", {"request_id": request_id,
-                                                "approved": approve, "granted_s": granted},
+                                                "approved": approve, "granted_s": granted,
+                                                **({"budget": target} if target else {})},
                        user=request.user, entry=request.entry, actor=actor)
         return TimeRequest(request.id, request.user, request.entry, request.seconds,
                            request.note, request.requested_at,

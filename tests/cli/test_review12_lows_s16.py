@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +17,9 @@ from shepherd.explain.text import explanation_lines
 from shepherd.ipc.client import SYSTEM_SOCKET
 from shepherd.policy import load_policy_text
 from shepherd.store import Store
+from tests.daemon.conftest import ME, daemon_factory, policy
+
+__all__ = ["daemon_factory"]
 
 
 def test_l8_a_socket_given_by_path_is_not_answered_with_the_user_mode_advice(
@@ -123,3 +127,102 @@ def test_l12_a_parents_extension_is_not_over(tmp_path: Path, monkeypatch: pytest
     [alex, sam] = json.loads(capsys.readouterr().out)["days"]
     assert [(x["extended_s"], x["over"]) for x in alex["usage"]] == [(120, False)] * 2
     assert [(x["extended_s"], x["over"]) for x in sam["usage"]] == [(0, True)] * 2
+
+
+GAMES = '''
+version = 1
+[[users]]
+name = "nobody"
+
+[[entries]]
+id = "minecraft"
+label = "Minecraft"
+command = ["true"]
+limits = { max_run = "30m" }
+
+[[entries]]
+id = "tux"
+label = "Tux"
+command = ["true"]
+
+[[groups]]
+id = "games"
+entries = ["minecraft", "tux"]
+daily_quota = "20m"
+'''
+
+
+def _simulated(tmp_path: Path, capsys: pytest.CaptureFixture[str], script: str) -> str:
+    (tmp_path / "p.toml").write_text(GAMES)
+    (tmp_path / "script").write_text(script)
+    assert main(["policy", "simulate", str(tmp_path / "p.toml"), "--user", "nobody",
+                 "--date", "2026-12-01", str(tmp_path / "script")]) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_l7_an_extension_past_the_budgets_end_is_said_as_such(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After `extend minecraft 2m` and a take-back that leaves the budget a minute,
+    "Minecraft now stops at 10:19: the games budget runs out then": it ran out at 10:17,
+    the extension carried the session on."""
+    said = _simulated(tmp_path, capsys, "10:00 launch minecraft\n10:15 extend minecraft 2m\n"
+                      "10:16 grant games -3m\n")
+    assert ("Minecraft gets 2 minutes more; it may run until 10:22, when the games budget "
+            "for today and the extra 2 minutes are used up.") in said, said
+    assert ("(17m in all today). Minecraft now stops at 10:19: the games budget runs out at "
+            "10:17, and the extension's 2 minutes carry it on until then.") in said, said
+    said = _simulated(tmp_path, capsys, "10:00 launch minecraft\n10:15 extend minecraft 2m\n"
+                      "10:16 grant games -4m\n")
+    assert ("Minecraft now stops at 10:18: the games budget is used up, and the extension's "
+            "last 2 minutes carry it on until then.") in said, said
+
+
+def test_l7_a_take_back_after_an_extension_says_what_the_extension_used(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """21 minutes used of a 20-minute budget, one of them on an extension: a take-back
+    said "(20m in all today: all of it is already used …)" and left the 21st out."""
+    said = _simulated(tmp_path, capsys, "10:00 launch minecraft\n10:15 extend minecraft 2m\n"
+                      "10:21 grant games -1m\n")
+    assert ("Nothing of nobody's games budget was taken back (20m in all today: all of it "
+            "is already used, and 1m more on an extension; time used is never taken "
+            "back).") in said, said
+
+
+def test_l7_a_request_for_an_entry_only_a_budget_limits_gives_time_in_the_budget(
+        daemon_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`request tux 5m` was told "Tux has no daily limit, so this changes nothing", and
+    `answer 1 approve` then gave Tux 5 minutes that changed nothing: the games budget
+    was what limited it."""
+    d = daemon_factory(policy(GAMES.split("[[entries]]", 1)[1].join(["[[entries]]", ""])
+                              .replace('command = ["true"]', 'command = ["sleep", "600"]')))
+    sock = ["--socket", str(d.socket)]
+    assert main([*sock, "request", "tux", "5m"]) == 0
+    assert capsys.readouterr().out == (
+        "Asked a parent for 5 minutes more of Tux (request 1).\nTux has no daily limit of "
+        "its own: the games budget limits it, so a yes gives the time in that budget.\n")
+    before = _budget(d)
+    assert main([*sock, "answer", "1", "approve"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"Approved request 1: {ME} has 5 minutes more in the games "
+                           "budget today, which Tux shares."), said
+    assert _budget(d) == before + 300, (before, _budget(d))
+    grants = d.audit("request_answered")
+    assert grants[-1]["budget"] == "games", grants
+    assert main([*sock, "request", "minecraft", "5m", "--json"]) == 0  # its own limit: none
+    assert json.loads(capsys.readouterr().out)["budget"] == "games"
+
+
+def _budget(d: Any) -> float:
+    [me] = [u for u in d.call("status")["users"] if u["name"] == ME]
+    [games] = [b for b in me["groups"] if b["id"] == "games"]
+    return float(games["quota_today_s"])
+
+
+def test_l7_the_tuis_approval_of_such_a_request_names_the_budget() -> None:
+    """The parent's approve question in the TUI gives the same budget the daemon does."""
+    from tests.tui.test_live import state
+
+    live = state(remaining=600.0)
+    assert live.request_budget("alex", "kart") == "games"  # no limit of its own
+    assert live.request_budget("alex", "minecraft") is None  # its own daily quota
+    assert live.request_budget("alex", "ghost") is None
