@@ -281,7 +281,8 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          "used is never taken back; what is left of the time given "
                          f"{until_moment(moment, now, zone, up=False)} stays until then")
         elif result.get("held_at_used") and used is not None:
-            beyond = float(used) - held_by  # what a session's extension let it use on top
+            # what a session's extension let it use on top of all the day allowed
+            beyond = float(used) - int(allowance)
             if all_used and beyond >= 1:  # review-12-s13 L7: "4m5s … 6m5s is already used"
                 sentence += (f": all of it is already used, and {format_duration(beyond)} "
                              "more on an extension; time used is never taken back")
