@@ -19,7 +19,7 @@ from shepherd.agent.notifications import Notifier
 from shepherd.agent.status_line import status_line
 from shepherd.ipc.client import AsyncClient, DaemonUnreachable
 from shepherd.localtime import local_zone
-from shepherd.words import answer_notes, spoken_duration
+from shepherd.words import answer_notes, granted_words
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ def notification_for(event: dict[str, Any], labels: dict[str, str]
         return label, str(event.get("text") or f"{label} could not start"), "normal"
     if kind == "request_answered":
         if event.get("state") == "approved":
-            granted = event.get("granted_s") or event.get("seconds") or 0
             zone = local_zone()
-            notes = answer_notes({**event, "label": label}, datetime.now(zone), zone,
-                                 to_child=True)  # a lock, a budget: what it can't use
-            said = f"Yes: {spoken_duration(float(granted))} more of {label}."
+            budget = event.get("budget")  # given in the budget that limits the entry
+            notes = answer_notes({**event, "label": budget or label}, datetime.now(zone),
+                                 zone, to_child=True)  # a lock, a budget: what it can't use
+            said = f"Yes: {granted_words(event, label)}."
             return label, f"{said} {notes}" if notes else said, "normal"
         return label, f"No more time for {label} this time.", "normal"
     return None

@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shepherd import __version__
 from shepherd.cli.common import (
@@ -17,6 +18,8 @@ from shepherd.cli.common import (
     CommandError,
     PlainStream,
     add_socket_option,
+    error_json,
+    print_json,
 )
 from shepherd.cli.daemon_cmd import add_daemon_command, add_daemon_commands, no_policy_message
 from shepherd.policy import check_policy_file
@@ -25,32 +28,56 @@ from shepherd.words import counted
 
 
 def _policy_check(args: argparse.Namespace) -> int:
+    """Every problem of a policy file, one a line; with ``--json`` one document: the
+    problems (each its line, field, severity, message and the line printed without it),
+    the counts, and when the check fails its ``error`` (code and sentence) as well."""
     result = check_policy_file(args.file)
     if not Path(args.file).exists():
-        print(no_policy_message(Path(args.file)), file=sys.stderr)
-        return EXIT_ERROR
+        missing = CommandError(no_policy_message(Path(args.file)), name="no_policy")
+        if args.json:
+            print_json(error_json(missing))
+        else:
+            print(str(missing), file=sys.stderr)
+        return missing.code
     problems = list(result.problems)
     if result.policy is not None:
         problems += preflight(result.policy, result)
         problems.sort(key=lambda p: p.line)
-    for problem in problems:
-        print(problem.render(args.file))
     errors = len(result.errors)
     warnings = len(problems) - errors
+    failed: CommandError | None = None
     if errors:
-        print(f"{args.file}: {counted(errors, 'error')}, {counted(warnings, 'warning')}: "
-              "policy rejected",
-              file=sys.stderr)
-        return EXIT_ERROR
-    assert result.policy is not None
-    if args.strict and warnings:
-        print(f"{args.file}: {counted(warnings, 'warning')}, which --strict counts as errors",
-              file=sys.stderr)
-        return EXIT_ERROR
+        failed = CommandError(f"{args.file}: {counted(errors, 'error')}, "
+                              f"{counted(warnings, 'warning')}: policy rejected",
+                              name="policy_rejected")
+    elif args.strict and warnings:
+        failed = CommandError(f"{args.file}: {counted(warnings, 'warning')}, which --strict "
+                              "counts as errors", name="strict_warnings")
     policy = result.policy
-    entries = "1 entry" if len(policy.entries) == 1 else f"{len(policy.entries)} entries"
-    print(f"{args.file}: OK ({counted(len(policy.users), 'user')}, {entries}, "
-          f"{counted(len(policy.groups), 'group')}, {counted(warnings, 'warning')})")
+    summary = ""
+    if failed is None:
+        assert policy is not None
+        entries = "1 entry" if len(policy.entries) == 1 else f"{len(policy.entries)} entries"
+        summary = (f"{args.file}: OK ({counted(len(policy.users), 'user')}, {entries}, "
+                   f"{counted(len(policy.groups), 'group')}, {counted(warnings, 'warning')})")
+    if args.json:
+        document: dict[str, Any] = {
+            "file": args.file, "ok": failed is None, "errors": errors, "warnings": warnings,
+            "problems": [{"line": p.line, "field": p.dotted, "severity": p.severity,
+                          "message": p.message, "text": p.render(args.file)}
+                         for p in problems]}
+        if policy is not None:
+            document.update(users=len(policy.users), entries=len(policy.entries),
+                            groups=len(policy.groups))
+        document.update(error_json(failed) if failed else {"text": summary})
+        print_json(document)
+        return failed.code if failed else EXIT_OK
+    for problem in problems:
+        print(problem.render(args.file))
+    if failed is not None:
+        print(str(failed), file=sys.stderr)
+        return failed.code
+    print(summary)
     return EXIT_OK
 
 
@@ -83,6 +110,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                        "/etc/shepherd/policy.toml")
     check.add_argument("--strict", action="store_true",
                        help="count warnings as errors (exit 1 on any)")
+    check.add_argument("--json", action="store_true",
+                       help="one JSON document: the problems, the counts, and when it fails "
+                       "its code and sentence")
     check.set_defaults(handler=_policy_check)
     policy_remote(policy_commands)
     add_explain_commands(policy_commands)
@@ -118,7 +148,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.handler(args)
     except CommandError as exc:
-        print(f"shepherd: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # asked for data: the error is data too
+            print_json(error_json(exc))
+        else:
+            print(f"shepherd: {exc}", file=sys.stderr)
         return exc.code
     except BrokenPipeError:
         return EXIT_OK

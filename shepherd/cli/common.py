@@ -11,8 +11,10 @@ import shlex
 import shutil
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
+from shepherd.ipc.client import SYSTEM_SOCKET, user_socket_path
 from shepherd.localtime import local_zone
 from shepherd.policy.durations import MAX_SECONDS, DurationError, DurationTooLong, parse_duration
 from shepherd.words import json_safe, plain_lines
@@ -25,12 +27,42 @@ EXIT_FORBIDDEN = 4
 EXIT_UNREACHABLE = 5
 
 
-class CommandError(Exception):
-    """A failure to report as ``shepherd: message`` with an exit code."""
+_WORDS = {EXIT_ERROR: "error", EXIT_USAGE: "invalid", EXIT_FORBIDDEN: "forbidden",
+          EXIT_UNREACHABLE: "unreachable"}
 
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+
+class CommandError(Exception):
+    """A failure to report as ``shepherd: message`` with an exit code; with ``--json``, as
+    ``error_json`` (``name``: its code for scripts, by default the exit code's word;
+    ``data``: what the daemon's error carried)."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR, name: str | None = None,
+                 data: Any = None) -> None:
         super().__init__(message)
         self.code = code
+        self.name = name or _WORDS.get(code, "error")
+        self.data = data
+
+
+def error_json(exc: CommandError) -> dict[str, Any]:
+    """An error as ``--json`` prints it (SPEC §1: ``--json`` everywhere, with the codes):
+    its code, the sentence a person reads, the exit code, and what the daemon's error
+    carried (``rpc_code``, ``data``)."""
+    error: dict[str, Any] = {"code": exc.name, "message": str(exc), "exit": exc.code}
+    if isinstance(exc, DaemonError):
+        error["rpc_code"] = exc.rpc_code
+    if exc.data is not None:
+        error["data"] = exc.data
+    return {"error": error}
+
+
+class DaemonError(CommandError):
+    """The daemon's JSON-RPC error, said (``rpc_code``: its code)."""
+
+    def __init__(self, message: str, code: int, name: str, rpc_code: int,
+                 data: Any = None) -> None:
+        super().__init__(message, code, name, data)
+        self.rpc_code = rpc_code
 
 
 def time_argument(text: str) -> datetime:
@@ -174,16 +206,22 @@ def add_socket_option(parser: argparse.ArgumentParser, top: bool = False,
                         default=None if top else argparse.SUPPRESS, help=help_text)
 
 
-def unreachable(problem: str, system: bool) -> CommandError:
-    """The daemon cannot be reached: say so, and how to check and start it."""
-    if system:
+def unreachable(problem: str, path: os.PathLike[str] | str) -> CommandError:
+    """The daemon cannot be reached: say so, and how to check and start the daemon that
+    socket is for (the system's, the user-mode one, or one started with ``--socket``)."""
+    if Path(path) == SYSTEM_SOCKET:
         hint = ("Is the service running? Check with `systemctl status shepherd`; start it with "
-                "`systemctl start shepherd` (as root).")
-    else:
+                "`systemctl start shepherd` (as root). A daemon elsewhere: --socket PATH or "
+                "SHEPHERD_SOCKET=PATH.")
+    elif Path(path) == user_socket_path():
         hint = ("Is the user-mode daemon running? Start it with `shepherd daemon --user` "
-                "(or `systemctl --user start shepherd-user` if you installed its unit).")
-    return CommandError(f"{problem}.\n{hint} A daemon elsewhere: --socket PATH or "
-                        "SHEPHERD_SOCKET=PATH.", EXIT_UNREACHABLE)
+                "(or `systemctl --user start shepherd-user` if you installed its unit). A "
+                "daemon elsewhere: --socket PATH or SHEPHERD_SOCKET=PATH.")
+    else:  # --socket or SHEPHERD_SOCKET named it (review-12-s13 L8)
+        hint = (f"Is a daemon running with `--socket {shlex.quote(str(path))}`? Check the path: "
+                f"the service's socket is {SYSTEM_SOCKET}, the user-mode daemon's "
+                f"{user_socket_path()}.")
+    return CommandError(f"{problem}.\n{hint}", EXIT_UNREACHABLE, "unreachable")
 
 
 def print_json(value: Any) -> None:

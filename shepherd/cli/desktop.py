@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shepherd.cli.common import EXIT_OK, CommandError, add_socket_option
+from shepherd.cli.common import EXIT_OK, CommandError, add_socket_option, print_json
 
 MARK_ENTRY = "X-Shepherd-Entry"
 MARK_HIDDEN = "X-Shepherd-Hidden"
@@ -129,14 +129,18 @@ def is_ours(path: Path) -> bool:
     return MARK_ENTRY in values or MARK_HIDDEN in values
 
 
+LEFT = "left:"  # write_files' mark of a file it left alone (its lines cross a pipe)
+
+
 def write_files(directory: Path, files: dict[str, str]) -> list[str]:
-    """Write the files (never over a file of the child's own that is not ours)."""
+    """Write the files (never over a file of the child's own that is not ours): the names
+    written, and ``left:NAME`` for each left alone."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in files.items():
         path = directory / name
         if path.is_symlink() or (path.exists() and not is_ours(path)):
-            print(f"left {path} alone: it is not Shepherd's", file=sys.stderr)
+            written.append(f"{LEFT}{name}")
             continue
         temporary = directory / f".{name}.shepherd"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
@@ -237,8 +241,12 @@ def cmd_desktop(args: argparse.Namespace) -> int:
     directory = applications_dir(account)
     if not Path(account.pw_dir).is_dir():
         raise CommandError(f"{account.pw_name}'s home {account.pw_dir} does not exist")
+    done: dict[str, Any] = {"user": child, "directory": str(directory)}
     if args.action == "remove":
         removed = as_account(account, lambda: remove_files(directory))
+        if args.json:
+            print_json({**done, "removed": removed})
+            return EXIT_OK
         print(f"removed {len(removed)} Shepherd launcher file(s) from {directory}")
         return EXIT_OK
     entries = call(args, "entries")
@@ -247,9 +255,17 @@ def cmd_desktop(args: argparse.Namespace) -> int:
     launchers = [Launcher(e["id"], e.get("label") or e["id"], tuple(e.get("originals", [])))
                  for e in entries]
     files = planned_files(launchers, _shepherd_command(), Path(account.pw_dir))
-    written = as_account(account, lambda: write_files(directory, files))
-    hidden = sum(1 for name in written if not name.startswith("shepherd-"))
-    print(f"{len(launchers)} launcher(s) for {child} in {directory}; {hidden} original "
+    said = as_account(account, lambda: write_files(directory, files))
+    left = [name.removeprefix(LEFT) for name in said if name.startswith(LEFT)]
+    written = [name for name in said if not name.startswith(LEFT)]
+    hidden = [name for name in written if not name.startswith("shepherd-")]
+    if args.json:
+        print_json({**done, "launchers": [one.entry for one in launchers],
+                    "written": written, "hidden": hidden, "left_alone": left})
+        return EXIT_OK
+    for name in left:
+        print(f"left {directory / name} alone: it is not Shepherd's", file=sys.stderr)
+    print(f"{len(launchers)} launcher(s) for {child} in {directory}; {len(hidden)} original "
           "launcher(s) hidden from their menu")
     return EXIT_OK
 
@@ -266,5 +282,8 @@ def add_desktop_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         parser = actions.add_parser(action, help=text, description=text)
         parser.add_argument("--user", metavar="CHILD",
                             help="the child whose menu (a parent, as root); default: yours")
+        parser.add_argument("--json", action="store_true",
+                            help="one JSON document: the files written, hidden, left alone "
+                            "or removed (an error too: its code and sentence)")
         add_socket_option(parser)
         parser.set_defaults(handler=cmd_desktop)

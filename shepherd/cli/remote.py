@@ -20,6 +20,7 @@ from shepherd.cli.common import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     CommandError,
+    DaemonError,
     add_socket_option,
     approval_argument,
     duration_argument,
@@ -35,14 +36,26 @@ from shepherd.cli.policy_text import render_policy
 from shepherd.cli.status_text import render_status, terminal_width
 from shepherd.engine.grants import grant_too_long
 from shepherd.explain.when import ExplainError, until_form
-from shepherd.ipc.client import SYSTEM_SOCKET, Client, DaemonUnreachable, NoAnswer, find_socket
-from shepherd.ipc.protocol import FORBIDDEN, INVALID_PARAMS, LAUNCH_DENIED, RpcError
+from shepherd.ipc.client import Client, DaemonUnreachable, NoAnswer, find_socket
+from shepherd.ipc.protocol import (
+    ACTION_REFUSED,
+    ALREADY_DONE,
+    FORBIDDEN,
+    INVALID_PARAMS,
+    LAUNCH_DENIED,
+    NOT_FOUND,
+    POLICY_REJECTED,
+    RATE_LIMITED,
+    STORE_UNAVAILABLE,
+    RpcError,
+)
 from shepherd.localtime import local_zone
 from shepherd.store import AuditEvent, AuditFilter
 from shepherd.supervisor.account import allowed_client_variables
 from shepherd.words import (
     answer_notes,
     at_moment,
+    budget_note,
     busy_program_note,
     extension_end,
     format_duration,
@@ -60,7 +73,7 @@ def connect(args: argparse.Namespace) -> Client:
     try:
         return Client(path)
     except DaemonUnreachable as exc:
-        raise unreachable(str(exc), path == SYSTEM_SOCKET) from None
+        raise unreachable(str(exc), path) from None
 
 
 def call(args: argparse.Namespace, method: str, **params: Any) -> Any:
@@ -74,7 +87,7 @@ def call(args: argparse.Namespace, method: str, **params: Any) -> Any:
                 return client.call(method, **params)
             except RpcError as exc:
                 if exc.code == FORBIDDEN:
-                    raise CommandError(exc.message, EXIT_FORBIDDEN) from None
+                    raise daemon_error(exc) from None
                 raise
             except NoAnswer as exc:  # a frozen daemon: asking again would wait as long
                 raise CommandError(str(exc), EXIT_UNREACHABLE) from None
@@ -89,20 +102,38 @@ def action_id() -> str:
     return f"cli-{uuid.uuid4().hex}"
 
 
+# The daemon's JSON-RPC codes as ``--json`` names them, where its error has no ``data.code``.
+_RPC_WORDS = {FORBIDDEN: "forbidden", LAUNCH_DENIED: "denied", NOT_FOUND: "not_found",
+              STORE_UNAVAILABLE: "store_unavailable", RATE_LIMITED: "too_many_requests",
+              ALREADY_DONE: "already_done", ACTION_REFUSED: "refused",
+              POLICY_REJECTED: "policy_rejected", INVALID_PARAMS: "invalid"}
+
+
+def daemon_error(exc: RpcError) -> DaemonError:
+    """The daemon's error as the command says it: its sentence (a rejected policy's
+    errors under it), the exit code it means, and for ``--json`` its code as a word
+    (``data.code`` where the daemon gave one: ``already_extended``, ``too_late``)."""
+    detail = ""
+    if isinstance(exc.data, dict) and exc.data.get("errors"):
+        detail = "\n" + "\n".join(exc.data["errors"])
+    code = {INVALID_PARAMS: EXIT_USAGE, FORBIDDEN: EXIT_FORBIDDEN}.get(exc.code, EXIT_ERROR)
+    name = exc.data.get("code") if isinstance(exc.data, dict) else None
+    if not isinstance(name, str):
+        name = _RPC_WORDS.get(exc.code, "error")
+    return DaemonError(exc.message + detail, code, name, exc.code, exc.data)
+
+
 def _run(args: argparse.Namespace, method: str, **params: Any) -> Any:
     try:
         return call(args, method, **params)
     except RpcError as exc:
-        detail = ""
-        if isinstance(exc.data, dict) and exc.data.get("errors"):
-            detail = "\n" + "\n".join(exc.data["errors"])
-        code = EXIT_USAGE if exc.code == INVALID_PARAMS else EXIT_ERROR
-        raise CommandError(exc.message + detail, code) from None
+        raise daemon_error(exc) from None
 
 
 def _as_json(args: argparse.Namespace, result: Any) -> bool:
     """``--json``: the daemon's answer printed as one document, with its codes (SPEC §1),
-    instead of the sentence for people. An error is said as without it, with its exit code."""
+    instead of the sentence for people. An error is data too (``error_json``: its code and
+    sentence), with the exit code it has without ``--json``."""
     if not getattr(args, "json", False):
         return False
     print_json(result)
@@ -217,10 +248,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                     said += " " + busy_program_note(program)
                 print(said, file=sys.stderr)
             return EXIT_DENIED
-        if args.json:  # a program that could not start, in the form asked for
-            print_json({"error": {"code": exc.code, "message": exc.message}})
-            return EXIT_ERROR
-        raise CommandError(exc.message) from None
+        failed = daemon_error(exc)  # a program that could not start (JSON with --json)
+        failed.code = EXIT_ERROR
+        raise failed from None
     if args.json:
         print_json(result)
         return EXIT_OK
@@ -348,7 +378,9 @@ def cmd_request(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Asked a parent for {spoken_duration(args.duration)} more of {label} "
           f"(request {result['request_id']}).")
-    if result.get("unlimited"):  # as `grant` says it
+    if result.get("budget"):  # what limits it is a budget: a yes gives time there
+        print(budget_note(label, str(result["budget"])))
+    elif result.get("unlimited"):  # as `grant` says it
         print(f"{label} has no daily limit, so this changes nothing.")
     return EXIT_OK
 
@@ -379,9 +411,12 @@ def cmd_answer(args: argparse.Namespace) -> int:
     label = result.get("label") or result.get("entry", "")
     if result.get("state") == "approved":
         now, zone = _now()
-        notes = answer_notes(result, now, zone)  # a lock, a budget: what still limits it
+        budget = result.get("budget")  # an entry with no limit of its own: its budget's
+        notes = answer_notes({**result, "label": budget} if budget else result, now, zone)
+        given = (f"more in the {budget} budget today, which {label} shares" if budget
+                 else f"more of {label} today")
         print(f"Approved request {args.request_id}: {result['user']} has "
-              f"{spoken_duration(result.get('granted_s') or 0)} more of {label} today."
+              f"{spoken_duration(result.get('granted_s') or 0)} {given}."
               + (f" {notes}" if notes else ""))
     else:
         print(f"Declined request {args.request_id}: {result.get('user')} gets no more of "
@@ -391,6 +426,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 def cmd_policy_reload(args: argparse.Namespace) -> int:
     result = _run(args, "policy.reload")
+    if _as_json(args, result):
+        return EXIT_OK
     print(f"policy reloaded from {result['loaded']}")
     if result.get("day_boundary"):
         print(result["day_boundary"]["text"])
@@ -418,6 +455,8 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 def cmd_clock_accept(args: argparse.Namespace) -> int:
     result = _run(args, "clock.accept")
+    if _as_json(args, result):
+        return EXIT_OK
     if result.get("accepted") is False:
         print("There is no clock jump waiting to be accepted; nothing changed.")
         return EXIT_OK
@@ -448,8 +487,9 @@ def remote_audit(args: argparse.Namespace, flt: AuditFilter) -> Iterator[AuditEv
                 page = client.call("audit.query", **params, limit=size,
                                    **({"before": before} if before else {}))
             except RpcError as exc:
-                code = EXIT_FORBIDDEN if exc.code == FORBIDDEN else EXIT_ERROR
-                raise CommandError(exc.message, code) from None
+                refused = daemon_error(exc)
+                refused.code = EXIT_FORBIDDEN if exc.code == FORBIDDEN else EXIT_ERROR
+                raise refused from None
             except DaemonUnreachable as exc:
                 raise CommandError(str(exc), EXIT_UNREACHABLE) from None
             for e in page["events"]:
@@ -487,9 +527,16 @@ def remote_usage(args: argparse.Namespace) -> dict[str, Any]:
 def remote_backup(args: argparse.Namespace) -> int:
     result = _run(args, "store.backup", path=os.path.abspath(args.path))
     if not result["ok"]:
-        raise CommandError(f"backup does not verify: {result['problem']}")
+        raise CommandError(f"backup does not verify: {result['problem']}",
+                           name="backup_unverified", data=result)
+    if _as_json(args, result):
+        return EXIT_OK
     print(f"backup written to {result['path']} and verified ({result['checked']} audit rows)")
     return EXIT_OK
+
+
+ANSWER_JSON = ("one JSON document: the daemon's answer, with codes (an error too: "
+               "its code and sentence)")
 
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -499,8 +546,7 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         add_socket_option(parser)
         parser.set_defaults(handler=handler)
         if answer_json:  # an action's answer (_as_json)
-            parser.add_argument("--json", action="store_true",
-                                help="one JSON document: the daemon's answer, with codes")
+            parser.add_argument("--json", action="store_true", help=ANSWER_JSON)
         return parser
 
     def duration(parser: argparse.ArgumentParser, help_text: str,
@@ -578,7 +624,7 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help=f"approve less or more than asked: {DURATION_HELP}")
     negative_values(answer)  # "-10m": a value, refused in words
     clock = command("clock", "`clock accept`: trust the system clock after a clock jump",
-                    cmd_clock_accept)
+                    cmd_clock_accept, answer_json=True)
     clock.add_argument("action", choices=["accept"], metavar="accept",
                        help="accept: take the system clock's time as the true time")
 
@@ -587,6 +633,7 @@ def policy_remote(policy_commands: argparse._SubParsersAction[argparse.ArgumentP
     reload = policy_commands.add_parser(
         "reload", help="ask the daemon to load the policy file again")
     add_socket_option(reload)
+    reload.add_argument("--json", action="store_true", help=ANSWER_JSON)
     reload.set_defaults(handler=cmd_policy_reload)
     show = policy_commands.add_parser(
         "show", help="the policy in force, durations as 1h30m (--json for machines)")

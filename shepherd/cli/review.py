@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,8 @@ def print_usage_report(report: dict[str, Any]) -> None:
             given = line["granted_s"]  # time taken back is negative: said as such
             granted = (f", +{format_duration(given)} granted" if given > 0
                        else f", {format_duration(-given)} taken back" if given < 0 else "")
+            if line.get("extended_s"):  # a parent's extension: not OVER (review-12-s13 L12)
+                granted += f", +{format_duration(line['extended_s'])} by an extension"
             if line.get("week_time_s") and line.get("allowed_s") is not None:
                 # Time given for the week raised the day: say what the day allowed, then
                 # how (a set's take includes the week's time it set aside).
@@ -224,11 +226,14 @@ def cmd_usage(args: argparse.Namespace) -> int:
             week = first - timedelta(days=6)  # the first day's week: its use before it counts
             rows = store.usage_rows(week, today + timedelta(days=1), args.user)
             grants = store.grant_rows(week, today + timedelta(days=1))
+            extended = store.extension_rows(datetime.combine(week - timedelta(days=1), time(),
+                                                             local_zone()))
         finally:
             store.close()
         try:
             days = usage_report(rows, grants, policy, first, today + timedelta(days=1),
-                                args.user, now=datetime.now(UTC), zone=local_zone())
+                                args.user, now=datetime.now(UTC), zone=local_zone(),
+                                extensions=extended)
         except ActionRefused as exc:
             raise CommandError(str(exc)) from None
         report = {"days": [d.to_json() for d in days]}
@@ -251,10 +256,15 @@ def cmd_store_backup(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except StoreError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(str(exc), name="store_error") from None
+    said = {"path": str(Path(args.path).absolute()), "ok": result.ok,
+            "checked": result.checked, "problem": result.problem}  # as the daemon answers
     if not result.ok:
         raise CommandError(f"backup written to {args.path} but it does not verify: "
-                           f"{result.problem}")
+                           f"{result.problem}", name="backup_unverified", data=said)
+    if args.json:
+        print_json(said)
+        return EXIT_OK
     print(f"backup written to {args.path} and verified ({result.checked} audit rows)")
     return EXIT_OK
 
@@ -340,6 +350,9 @@ def add_review_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     backup.add_argument("path", metavar="PATH", help="where to write the copy (a new file)")
     backup.add_argument("--db", type=Path, metavar="SOURCE",
                         help="copy this store file instead of asking the daemon")
+    backup.add_argument("--json", action="store_true",
+                        help="one JSON document: path, ok, checked (an error too: its code "
+                        "and sentence)")
     add_socket_option(backup)
     backup.set_defaults(handler=cmd_store_backup)
     move = store_commands.add_parser(

@@ -2513,25 +2513,46 @@ class Daemon:
         planned = self.engine.plan_grant(user, entry, 60, self.now())
         return planned.allowance_s is None and planned.week_allowance_s is None
 
+    def request_budget(self, user: str, entry: str) -> str | None:
+        """The group budget a request for ``entry`` gives time in: the first of its groups
+        with a quota, when the entry has no limit of its own (review-12-s13 L7: more time
+        of the entry itself changed nothing, where the budget was what limited it)."""
+        if self.policy.entry(entry) is None or not self.unlimited_today(user, entry):
+            return None
+        return next((g.id for g in self.policy.groups if entry in g.entries
+                     and (g.daily_quota is not None or g.weekly_quota is not None)), None)
+
     async def answer_request(self, request_id: int, approve: bool, seconds: int | None,
                              actor: str) -> tuple[TimeRequest, dict[str, Any]]:
         """The answered request, and what still limits the time it gave (``limited_by``:
         a lock, a used-up budget; ``capped_by``: a budget that allows less), told to the
-        child with the answer so that a "yes" never promises more than can be used."""
+        child with the answer so that a "yes" never promises more than can be used. An
+        approval of an entry with no limit of its own gives the time in the budget that
+        limits it (``budget``)."""
         now = self.now()
         day = self.engine.quota_day(now)
         try:
+            asked = next((r for r in await self._read(lambda store: store.requests())
+                          if r.id == request_id), None)
+        except StoreUnreadable:  # the answer itself says the store's fault
+            asked = None
+        budget = (self.request_budget(asked.user, asked.entry)
+                  if approve and asked is not None else None)
+        try:
             result = await self._persist(lambda store: store.answer_request(
-                now.wall, request_id, approve, seconds, day, actor=actor))
+                now.wall, request_id, approve, seconds, day, actor=actor, target=budget))
         except NoPendingRequest:
             raise NotFound(f"request {request_id} is not waiting for an answer (it was "
                            "answered already, or there is no such request)") from None
         except StoreError as exc:
             raise NotFound(str(exc)) from None
         notes: dict[str, Any] = {}
+        if budget is not None:
+            notes["budget"] = budget
         if result.granted_s:
-            granted = self.engine.grant(result.user, result.entry, result.granted_s, now)
-            notes = {"limited_by": [r.to_json() for r in granted.limited_by],
+            granted = self.engine.grant(result.user, budget or result.entry, result.granted_s,
+                                        now)
+            notes = {**notes, "limited_by": [r.to_json() for r in granted.limited_by],
                      "capped_by": [c.to_json() for c in granted.capped_by],
                      "unlimited": granted.allowance_s is None
                      and granted.week_allowance_s is None}
@@ -2711,10 +2732,12 @@ class Daemon:
         today = self.engine.quota_day(now)
         first = today - timedelta(days=days - 1)
         week = first - timedelta(days=6)  # the first day's week: its use before it counts
-        rows, grants = await self._read(lambda store: (store.usage_rows(week, today, user),
-                                                       store.grant_rows(week, today)))
+        since = self.engine.calendar.day_start(week)
+        rows, grants, extended = await self._read(lambda store: (
+            store.usage_rows(week, today, user), store.grant_rows(week, today),
+            store.extension_rows(since)))
         return usage_report(rows, grants, self.policy, first, today, user, now=now.wall,
-                            zone=self.zone)
+                            zone=self.zone, extensions=extended)
 
     # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,

@@ -53,6 +53,7 @@ from shepherd.ipc.protocol import (
     LAUNCH_DENIED,
     METHOD_NOT_FOUND,
     NOT_FOUND,
+    POLICY_REJECTED,
     PROTOCOL_VERSION,
     RATE_LIMITED,
     STORE_UNAVAILABLE,
@@ -73,7 +74,6 @@ from shepherd.supervisor.account import allowed_client_variables
 
 Handler = Callable[["Params", Connection], Awaitable[Any]]
 Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
-POLICY_REJECTED = -32020
 
 # Domain errors to JSON-RPC codes; the first match wins (subclasses before bases).
 ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (
@@ -459,9 +459,11 @@ class Methods:
         entry = self._entry_id(params.req_str("entry"), whose)
         seconds, note = params.duration("duration", most=86400), params.note("note")  # today
         request_id, again = await self.daemon.request_time(caller, entry, seconds, note, user)
+        budget = self.daemon.request_budget(whose, entry)  # where a yes gives the time
         return {"request_id": request_id, "entry": entry, "again": again,
                 "label": self.daemon.policy.title(entry),
-                "unlimited": self.daemon.unlimited_today(whose, entry)}
+                "unlimited": self.daemon.unlimited_today(whose, entry) and budget is None,
+                **({"budget": budget} if budget else {})}
 
     @takes("agent")
     async def subscribe(self, params: Params, connection: Connection) -> Any:

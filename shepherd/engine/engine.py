@@ -1996,7 +1996,7 @@ class Engine:
                     own_end or ends.remaining_s >= own):
                 return ()
             return (GrantCap(ends.cause, max(ends.remaining_s, 0.0), ends.group, ends.wall, True,
-                             ends.period),)
+                             ends.period, extension_s=self._extension_left(running, ends)),)
         caps: list[GrantCap] = []
         week_left = self.week_left_today(user, limits, day, now)  # usable only (MEDIUM-1)
         if week_left is not None and week_left < own:
@@ -2064,8 +2064,19 @@ class Engine:
                                      entry=s.entry.id, label=s.entry.title))
             elif ends is not None and lowered and ends.cause == "group_quota":
                 caps.append(GrantCap(ends.cause, ends.remaining_s, ends.group, ends.wall, True,
-                                     ends.period, entry=s.entry.id, label=s.entry.title))
+                                     ends.period, entry=s.entry.id, label=s.entry.title,
+                                     extension_s=self._extension_left(s, ends)))
         return tuple(caps)
+
+    @staticmethod
+    def _extension_left(s: _Session, ends: Deadline) -> float:
+        """What is left of ``s``'s extension when a quota ends it (``ends``): it carries
+        the session on past the quota's end (review-12-s13 L7: "now stops at 00:25: the
+        games budget runs out then", where the budget ran out at 00:23)."""
+        if not s.extension_s or ends.cause not in ("quota", "group_quota"):
+            return 0.0
+        target = ends.group if ends.cause == "group_quota" and ends.group else s.entry.id
+        return max(float(s.extension_s) - s.extension_used.get(target, 0.0), 0.0)
 
     def _group_hours_cap(self, user: str, limits: QuotaLimits, day: date,
                          now: Instant) -> tuple[GrantCap, ...]:

@@ -247,6 +247,9 @@ class GrantCap:
     # the entry it ends, when a grant on a group ends one of its running programs
     entry: str | None = None
     label: str | None = None
+    # of a quota's end of a running session: what is left of the session's extension,
+    # which carries it on past the moment the quota runs out (``until`` includes it)
+    extension_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}

@@ -62,6 +62,7 @@ class UsageLine:
     granted_week_s: int = 0  # time given for the week, that week up to this day
     over: bool = False  # used beyond all the day (or the week so far) allowed
     week_time_s: int = 0  # what time given for the week added to this day's allowance
+    extended_s: int = 0  # extensions of the day's sessions (of its members: a group's)
 
     @property
     def allowed_s(self) -> int | None:
@@ -92,7 +93,7 @@ class UsageLine:
                 "used_s": round(self.used_s, 3), "quota_s": self.quota_s,
                 "granted_s": self.granted_s, "week_time_s": self.week_time_s,
                 "allowed_s": self.allowed_s, "current": self.current, **week,
-                "over": self.over}
+                "extended_s": self.extended_s, "over": self.over}
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,13 @@ def usage_report(
     *,
     now: datetime,
     zone: ZoneInfo,
+    extensions: Iterable[tuple[str, str, datetime, int]] = (),
 ) -> list[UserDay]:
     """Per day (newest first), per user: every entry used or limited, and every group.
+
+    ``extensions`` (``extension_rows``): a session's extension lets it run past what its
+    day allowed, so its time is no use beyond it (review-12-s13 L12: a parent's own
+    extension made ``usage`` say OVER): counted on the day the session started.
 
     ``rows`` and ``grants`` may start up to six days before ``first``: the days of a
     quota week before it count toward that week's use. Entries the policy no longer
@@ -150,6 +156,12 @@ def usage_report(
             day_granted[key] = day_granted.get(key, 0.0) + g.counts_s(now, end)
             if g.expires_at is not None and g.expires_at != end:
                 timed_paid[key] = timed_paid.get(key, 0.0) + g.counts_s(now, end)
+
+    extended: dict[tuple[str, str, date], int] = {}
+    for u, e, started, seconds in extensions:
+        on = (calendar.quota_day(started) if calendar is not None
+              else started.astimezone(zone).date())
+        extended[(u, e, on)] = extended.get((u, e, on), 0) + seconds
 
     def drawn(key: tuple[str, str, date]) -> float:
         """What the week's time had paid for when the day's own time last changed."""
@@ -185,14 +197,16 @@ def usage_report(
                                     pool=week_granted.get((name, target, d), 0.0),
                                     aside=day_aside.get((name, target, d), 0.0),
                                     drawn=drawn((name, target, d)))) - aside, 0.0)
-        over = quota is not None and spent > quota + granted + pool + 1
+        extension = sum(extended.get((name, e, day), 0) for e in members)
+        over = quota is not None and spent > quota + granted + pool + extension + 1
         if weekly is not None:
             allowed = weekly + for_week + sum(
-                max(day_granted.get((name, target, d), 0.0), 0.0) for d in days)
+                max(day_granted.get((name, target, d), 0.0), 0.0)
+                + sum(extended.get((name, e, d), 0) for e in members) for d in days)
             over = over or week_used > allowed + 1
         return UsageLine(kind, target, spent, quota, round(granted), current, label,
                          weekly, week_used if weekly is not None or for_week else None,
-                         round(for_week), over, round(pool))
+                         round(for_week), over, round(pool), extension)
 
     report: list[UserDay] = []
     day = last

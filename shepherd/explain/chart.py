@@ -56,6 +56,33 @@ def _hour_marks(start: datetime, step: int, columns: int, zone: tzinfo) -> str:
     return "".join(marks).rstrip()
 
 
+def row_names(titles: list[tuple[str, str]], width: int) -> dict[str, str]:
+    """Each entry's name in a column ``width`` wide: its title, cut with "…" when longer.
+    Titles that the cut would make alike keep their ends as well ("A Fairly…mber 1",
+    "A Fairly…mber 2": review-12-s13 L11), as few characters of them as tells them apart;
+    titles alike even so, or whole, are told apart by their ids."""
+    def cut(title: str, tail: int) -> str:
+        if len(title) <= width:
+            return title
+        return title[:width - 1 - tail] + "…" + (title[-tail:] if tail else "")
+
+    names = {entry: cut(title, 0) for entry, title in titles}
+    for tail in range(1, width - 2):
+        seen: dict[str, int] = {}
+        for name in names.values():
+            seen[name] = seen.get(name, 0) + 1
+        alike = {entry for entry, name in names.items() if seen[name] > 1}
+        if not alike:
+            return names
+        for entry, title in titles:
+            if entry in alike:
+                names[entry] = cut(title, tail)
+    seen = {}
+    for name in names.values():
+        seen[name] = seen.get(name, 0) + 1
+    return {entry: cut(entry, 0) if seen[name] > 1 else name for entry, name in names.items()}
+
+
 def day_chart(explanation: DayExplanation, zone: tzinfo, width: int = WIDTH) -> list[str]:
     """The chart's lines: hours, one row per entry, and the legend."""
     rows = explanation.entries
@@ -69,6 +96,7 @@ def day_chart(explanation: DayExplanation, zone: tzinfo, width: int = WIDTH) -> 
     span = (explanation.day_end - start).total_seconds()
     step = _step(span, columns_free)
     columns = math.ceil(span / (step * 60))
+    names = row_names([(r.entry.id, r.entry.title) for r in rows], label)
     lines = [" " * (label + 1) + _hour_marks(start, step, columns, zone)]
     for row in rows:
         cells = []
@@ -76,8 +104,6 @@ def day_chart(explanation: DayExplanation, zone: tzinfo, width: int = WIDTH) -> 
             begin = start + timedelta(minutes=step * column)
             end = min(begin + timedelta(minutes=step), explanation.day_end)
             cells.append(" " if end <= explanation.start else _cell(row, begin, end))
-        name = row.entry.title
-        name = name if len(name) <= label else name[:label - 1] + "…"
-        lines.append(f"{name:<{label}} {''.join(cells)}")
+        lines.append(f"{names[row.entry.id]:<{label}} {''.join(cells)}")
     lines.append(f"one column = {step} minutes;  {LEGEND}")
     return lines

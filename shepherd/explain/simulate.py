@@ -34,8 +34,10 @@ from shepherd.explain.script import Action
 from shepherd.explain.when import grant_until
 from shepherd.policy import Policy
 from shepherd.words import (
+    at_moment,
     clock_time,
     expiry_sentence,
+    extension_end,
     format_duration,
     grant_answer,
     grant_sentence,
@@ -210,9 +212,21 @@ class _Simulator:
             extended = self.engine.extend(sid, action.seconds, now)
             entry = self.engine.snapshot(sid).entry
             self.deadlines[sid] = extended.deadline
+            said = self.until(extended.deadline, entry)
+            if extended.deadline is not None and self.stop_why(
+                    extended.deadline, now.wall, entry) == stop_clause(
+                    extended.deadline.cause, extended.deadline.period, extended.deadline.group):
+                # as `extend` says it: its limit and the extra time, used up then
+                # (review-12-s13 L7: not "when the games budget runs out", which is sooner)
+                ends = extended.deadline.wall
+                words = extension_end(
+                    {"deadline": ends.isoformat(), "cause": extended.deadline.cause,
+                     "group": extended.deadline.group, "period": extended.deadline.period,
+                     "seconds": action.seconds}, now.wall, self.zone)
+                said = (f"it may run {until_moment(ends, now.wall, self.zone, up=False)}"
+                        + words.removeprefix(at_moment(ends, now.wall, self.zone, up=False)))
             return ("extended",
-                    f"{self.label(entry)} gets {spoken_duration(action.seconds)} more; "
-                    f"{self.until(extended.deadline, entry)}.",
+                    f"{self.label(entry)} gets {spoken_duration(action.seconds)} more; {said}.",
                     {"deadline": _deadline_json(extended.deadline)})
         if action.verb == "cooldown clear":
             assert target is not None

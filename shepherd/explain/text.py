@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from shepherd.explain.chart import day_chart
 from shepherd.explain.day import (
@@ -81,19 +81,63 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     return "; ".join(parts)
 
 
-def _session_line(session: PlannedSession, row: EntryDay, zone: tzinfo, day: datetime,
-                  after_wait: bool = False) -> str:
+def _session_line(session: PlannedSession, shown: Shown, zone: tzinfo, day: datetime) -> str:
     why = stop_clause(session.cause, session.period, session.group)
     if session.grant_end is not None:  # review 12-s8 M2: that end, not the day's quota
         ends = until_moment(session.grant_end, day, zone, up=False)
         why = f"the time given {ends} runs out"
-    return (f"  {_span(session.start, session.end, zone, up_start=after_wait)}  in use for "
+    return (f"  {_shown_span(shown, zone)}  in use for "
             f"{spoken_duration(session.seconds)}, until {why}")
 
 
-def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo) -> str:
+Shown = tuple[datetime, datetime]  # a step's two moments as its line says them, to the minute
+_MINUTE = timedelta(minutes=1)
+
+
+def _down(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _up(moment: datetime) -> datetime:
+    down = _down(moment)
+    return down if down == moment else down + _MINUTE
+
+
+def _shown_span(shown: Shown, zone: tzinfo) -> str:
+    return f"{clock_time(shown[0], zone)}–{clock_time(shown[1], zone)}"
+
+
+def _shown_moments(steps: list[PlannedSession | Wait]) -> list[Shown]:
+    """Each step's start and end as its line says them. An end is rounded down and the end
+    of a rest up (the safe side); a session after a rest starts at the rest's end as said,
+    so it is said as started that much later: its end, when its length makes it (a session
+    limit, a quota or a budget; not its hours, the day's end or a grant's), and the rest
+    after it move with it (review-12-s13 L10: "00:32–00:32 in use for 1 minute", where
+    started at 00:32 it runs until 00:33)."""
+    shown: list[Shown] = []
+    later = timedelta(0)  # how much later than planned the lines have it, so far
+    for step in steps:
+        if isinstance(step, Wait):
+            start = _down(step.start + later)
+            if not step.resting:  # it ends at a moment of the day (its hours open, ...)
+                later = timedelta(0)
+            shown.append((start, _up(step.end + later)))
+            continue
+        if shown and steps[len(shown) - 1].end == step.start:  # right after: at its end
+            start = shown[-1][1]
+            later = max(start - step.start, timedelta(0))
+        else:
+            start = _down(step.start + later)
+        if step.grant_end is not None or step.cause not in ("max_run", "quota", "group_quota"):
+            later = timedelta(0)
+        shown.append((start, _down(step.end + later)))
+    return shown
+
+
+def _wait_line(wait: Wait, shown: Shown, last: bool, explanation: DayExplanation,
+               zone: tzinfo) -> str:
     if wait.resting and not last:
-        return f"  {_span(wait.start, wait.end, zone, up_end=True)}  rests"
+        return f"  {_shown_span(shown, zone)}  rests"
     reasons = wait.reasons
     if last:  # what holds for the rest of the day, not a rest that ends before it
         lasting = [r for r in reasons if (clears_at(r) or explanation.day_end)
@@ -102,8 +146,8 @@ def _wait_line(wait: Wait, last: bool, explanation: DayExplanation, zone: tzinfo
     # days named from the day explained: after midnight "tomorrow" is still the next one
     why = reasons_clause(reasons, explanation.day_start, zone)
     if last:
-        return f"  from {clock_time(wait.start, zone)}   nothing more today: {why}"
-    return f"  {_span(wait.start, wait.end, zone, up_end=True)}  can't start: {why}"
+        return f"  from {clock_time(shown[0], zone)}   nothing more today: {why}"
+    return f"  {_shown_span(shown, zone)}  can't start: {why}"
 
 
 def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> list[str]:
@@ -123,25 +167,26 @@ def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> li
     lines = [head, "  " + _limits(row, explanation, zone)]
     steps: list[PlannedSession | Wait] = sorted([*row.sessions, *row.waits],
                                                 key=lambda step: step.start)
+    shown = _shown_moments(steps)
     at = 0
     while at < len(steps):
         step = steps[at]
         if isinstance(step, Wait):
             last = step.end >= explanation.day_end
-            lines.append(_wait_line(step, last, explanation, zone))
+            lines.append(_wait_line(step, shown[at], last, explanation, zone))
             at += 1
             continue
         run, rest = _repeats(steps, at)
         if run < _FOLDED:
-            lines.append(_session_line(step, row, zone, explanation.day_start,
-                                       step.start in opens))
+            lines.append(_session_line(step, shown[at], zone, explanation.day_start))
             at += 1
             continue
-        ends = steps[at + (run - 1) * (2 if rest else 1)]
+        last_one = at + (run - 1) * (2 if rest else 1)
+        ends = steps[last_one]
         assert isinstance(ends, PlannedSession)
         between = (f" with a rest of {spoken_duration(rest)} between" if rest
                    else " back to back")
-        lines.append(f"  {_span(step.start, ends.end, zone, up_start=step.start in opens)}  "
+        lines.append(f"  {_shown_span((shown[at][0], shown[last_one][1]), zone)}  "
                      f"{run} sessions of {spoken_duration(step.seconds)}{between}, each "
                      f"until {stop_clause(step.cause, step.period, step.group)}")
         at += (run - 1) * (2 if rest else 1) + 1

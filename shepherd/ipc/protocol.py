@@ -45,6 +45,7 @@ TOO_MUCH_UNREAD = -32013
 ANSWER_TOO_LARGE = -32014
 ALREADY_DONE = -32015  # an action_id the store already holds: not done again
 ACTION_REFUSED = -32016  # the rules do not allow it (a session extended a second time)
+POLICY_REJECTED = -32020  # a reload found errors: the old policy stays in force
 
 JsonId = str | int | None
 

@@ -230,6 +230,11 @@ class StateStore(Protocol):
         """Every grant of the days from ``since`` to ``until``, as recorded."""
         ...
 
+    def extension_rows(self, since: datetime) -> list[tuple[str, str, datetime, int]]:
+        """Every extended session started at or after ``since``: its child, its entry, when
+        it started and the extension's seconds (what ``usage`` counts as allowed)."""
+        ...
+
     # -- sessions
     def start_session(self, ts: datetime, session_id: int, user: str, entry: str, *,
                       boot_id: str, started_mono: float, lease_day: date,
@@ -301,7 +306,10 @@ class StateStore(Protocol):
     def requests(self, pending_only: bool = True) -> list[TimeRequest]: ...
 
     def answer_request(self, ts: datetime, request_id: int, approve: bool, seconds: int | None,
-                       day: date, *, actor: str) -> TimeRequest: ...
+                       day: date, *, actor: str, target: str | None = None) -> TimeRequest:
+        """Approve (the request becomes a grant on its entry, or on ``target``: the budget
+        that limits an entry with no limit of its own) or decline."""
+        ...
 
     # -- maintenance
     def backup(self, target: Path) -> VerifyResult: ...

@@ -290,6 +290,13 @@ class Store:
         return [(str(u), str(e), date.fromisoformat(str(d)), float(s))
                 for u, e, d, s in self.db.conn.execute(sql + " ORDER BY day, user, entry", params)]
 
+    def extension_rows(self, since: datetime) -> list[tuple[str, str, datetime, int]]:
+        rows = [(str(u), str(e), datetime.fromisoformat(str(at)), int(x))
+                for u, e, at, x in self.db.conn.execute(
+                    "SELECT user, entry, started_at, extension_s FROM sessions "
+                    "WHERE extension_s > 0 ORDER BY id")]
+        return [row for row in rows if row[2] >= since]
+
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), date.fromisoformat(str(d)), int(s),
                  datetime.fromisoformat(str(x)) if x is not None else None, bool(w), bool(n),
@@ -603,7 +610,7 @@ class Store:
                 for r in self.db.conn.execute(sql + " ORDER BY id")]
 
     def answer_request(self, ts: datetime, request_id: int, approve: bool, seconds: int | None,
-                       day: date, *, actor: str) -> TimeRequest:
+                       day: date, *, actor: str, target: str | None = None) -> TimeRequest:
         """Approve (the request becomes a grant, in the same transaction) or decline."""
         with self.db.write() as conn:
             found = [r for r in self.requests() if r.id == request_id]
@@ -616,10 +623,11 @@ class Store:
                          ("approved" if approve else "declined", ts.isoformat(), actor, granted,
                           request_id))
             if granted:
-                self.grant(ts, request.user, request.entry, day, granted, actor=actor,
-                           reason=f"request {request_id}")
+                self.grant(ts, request.user, target or request.entry, day, granted,
+                           actor=actor, reason=f"request {request_id}")
             self.audit(ts, "request_answered", {"request_id": request_id,
-                                                "approved": approve, "granted_s": granted},
+                                                "approved": approve, "granted_s": granted,
+                                                **({"budget": target} if target else {})},
                        user=request.user, entry=request.entry, actor=actor)
         return TimeRequest(request.id, request.user, request.entry, request.seconds,
                            request.note, request.requested_at,

@@ -183,14 +183,17 @@ class ShepherdApp(App[None]):
             if not state.is_admin:
                 label = state.label(state.me, str(event.get("entry")))
                 approved = event.get("state") == "approved"
-                notes = (words.answer_notes({**event, "label": label}, state.now(self.clock()),
-                                            to_child=True)
+                budget = event.get("budget")  # given in the budget that limits the entry
+                notes = (words.answer_notes({**event, "label": budget or label},
+                                            state.now(self.clock()), to_child=True)
                          if approved and state.status else "")
                 state.my_requests[int(event.get("id", 0))] = {**event, "notes": notes}
                 if approved:
+                    where = (f"in the {budget} budget, which {label} shares" if budget
+                             else f"of {label}")
                     self.notify(" ".join(filter(None, [
-                        f"Yes: you have {words.duration(event.get('granted_s'))} more of "
-                        f"{label}.", notes])), title="Your request", timeout=15)
+                        f"Yes: you have {words.duration(event.get('granted_s'))} more "
+                        f"{where}.", notes])), title="Your request", timeout=15)
                 else:
                     self.notify(f"No more time for {label} this time.",
                                 title="Your request", severity="warning", timeout=15)

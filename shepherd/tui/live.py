@@ -321,6 +321,20 @@ class LiveState:
         return max(soonest, 0.0) + 0.3  # just after the moment, when the daemon has moved
 
     # -- consequences, for confirmations -----------------------------------------
+    def request_budget(self, user: str, entry: str) -> str | None:
+        """The budget an approved request for ``entry`` gives its time in (the daemon's
+        ``request_budget``): the first of its groups with a quota, when the entry has no
+        limit of its own. Judged from the last status."""
+        found = self.user(user)
+        item = next((e for e in (found or {}).get("entries", ()) if e["id"] == entry), None)
+        if found is None or item is None or item.get("remaining_today_s") is not None \
+                or item.get("remaining_week_s") is not None:
+            return None
+        return next((str(g["id"]) for g in found.get("groups", ())
+                     if entry in g.get("entries", ()) and (g.get("quota_today_s") is not None
+                                                          or g.get("quota_week_s") is not None)),
+                    None)
+
     def grant_consequence(self, user: str, target: str, seconds: int, mono: float) -> str:
         """What still limits an entry after a grant, in the words `shepherd grant` uses
         ("" when nothing does). Judged from the last status, before the grant is made."""

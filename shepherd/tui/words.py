@@ -80,6 +80,10 @@ def grant_notes(label: str, *, now: datetime, unlimited: bool = False,
                               zone=_ZONE)
 
 
+def budget_note(label: str, budget: str) -> str:
+    return shared.budget_note(label, budget)
+
+
 def answer_notes(result: dict[str, Any], now: datetime, to_child: bool = False) -> str:
     """What still limits the time an approved request gave (the lock, a budget)."""
     return shared.answer_notes(result, now, _ZONE, to_child=to_child)

@@ -11,11 +11,13 @@ the same thing. Codes stay in ``--json``; this module never replaces them.
 
 from shepherd.words.grants import (
     answer_notes,
+    budget_note,
     cap_sentence,
     expiry_sentence,
     grant_answer,
     grant_notes,
     grant_sentence,
+    granted_words,
     lock_note,
     result_notes,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "answer_notes",
     "at_moment",
     "boundary_sentence",
+    "budget_note",
     "busy_program_note",
     "cap_sentence",
     "cause_words",
@@ -72,6 +75,7 @@ __all__ = [
     "grant_answer",
     "grant_notes",
     "grant_sentence",
+    "granted_words",
     "join_clauses",
     "json_safe",
     "lasting_state",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from shepherd.engine.events import STOPS_NOW_S, GrantCap, TimeGranted
@@ -28,8 +28,8 @@ from shepherd.words.times import (
 if TYPE_CHECKING:
     from shepherd.policy import Policy
 
-__all__ = ["answer_notes", "cap_sentence", "expiry_sentence", "grant_answer", "grant_notes",
-           "grant_sentence", "lock_note", "result_notes"]
+__all__ = ["answer_notes", "budget_note", "cap_sentence", "expiry_sentence", "grant_answer",
+           "grant_notes", "grant_sentence", "granted_words", "lock_note", "result_notes"]
 
 CapLike = GrantCap | Mapping[str, Any]
 
@@ -58,14 +58,16 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
                "policy_reload": "the new policy ends it"}.get(str(kind))
         return f"{label} stops now" + (f": {why}." if why else ".")
     if data.get("running") and until is not None:
+        runs_out = _runs_out(data, until, now, zone)
         if kind == "quota" and not weekly:  # after a take-back: the session's new end
-            return f"{label} now stops {end}: its time for today runs out then."
+            return f"{label} now stops {end}: its time for today {runs_out}."
         if kind == "group_quota" and data.get("entry"):  # a take-back from the group
             week = " for the week" if weekly else ""
-            return f"{label} now stops {end}: the {data.get('group')} budget{week} runs out then."
+            return f"{label} now stops {end}: the {data.get('group')} budget{week} {runs_out}."
         if kind == "group_quota":
             week = " for the week" if weekly else ""
-            return f"The {data.get('group')} budget{week} still ends it {end}."
+            extended = runs_out.removeprefix("runs out then")
+            return f"The {data.get('group')} budget{week} still ends it {end}{extended}."
         if kind == "quota" and weekly:
             return f"{label}'s weekly quota still ends it {end}."
         why = {"window": "that is when its hours end",
@@ -106,6 +108,21 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     return ""
 
 
+def _runs_out(data: Mapping[str, Any], until: datetime, now: datetime, zone: tzinfo) -> str:
+    """"runs out then", or when what is left of the session's extension carries it on past
+    that: "runs out at 00:23, and the extension's 2 minutes carry it on until then" (or
+    "is used up, and the extension's last 2 minutes …" when that moment has passed)."""
+    extension = float(data.get("extension_s") or 0.0)
+    if extension < 0.5:
+        return "runs out then"
+    said = spoken_duration(extension)
+    out = until - timedelta(seconds=extension)
+    if out <= now:
+        return f"is used up, and the extension's last {said} carry it on until then"
+    return (f"runs out {at_moment(out, now, zone, up=False)}, and the extension's {said} "
+            "carry it on until then")
+
+
 def _today(limits: list[ReasonLike], day_ends: datetime | None, now: datetime,
            zone: tzinfo) -> str:
     """"today", or after midnight, while the quota day runs on to its end, "before this
@@ -134,6 +151,24 @@ def grant_notes(label: str, *, unlimited: bool = False,
     if unlimited:
         return f"{label} has no daily limit, so this changes nothing."
     return " ".join(s for s in (cap_sentence(label, c, now, zone) for c in capped_by) if s)
+
+
+def budget_note(label: str, budget: str) -> str:
+    """A request for an entry with no limit of its own that a budget limits: where a
+    parent's yes gives the time (review-12-s13 L7: "has no daily limit, so this changes
+    nothing", and the approval then gave the entry time that changed nothing)."""
+    return (f"{label} has no daily limit of its own: the {budget} budget limits it, so a "
+            "yes gives the time in that budget.")
+
+
+def granted_words(result: Mapping[str, Any], label: str) -> str:
+    """What an approved request gave, as the child is told it: "5 minutes more of Tux",
+    or "5 minutes more in the games budget, which Tux shares"."""
+    seconds = spoken_duration(float(result.get("granted_s") or result.get("seconds") or 0))
+    budget = result.get("budget")
+    if budget:
+        return f"{seconds} more in the {budget} budget, which {label} shares"
+    return f"{seconds} more of {label}"
 
 
 def grant_answer(granted: TimeGranted, asked: int, policy: Policy,
@@ -246,8 +281,14 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
                          "used is never taken back; what is left of the time given "
                          f"{until_moment(moment, now, zone, up=False)} stays until then")
         elif result.get("held_at_used") and used is not None:
-            sentence += (f": {'all of it' if all_used else format_duration(used)} is already "
-                         "used, and time used is never taken back")
+            # what a session's extension let it use on top of all the day allowed
+            beyond = float(used) - int(allowance)
+            if all_used and beyond >= 1:  # review-12-s13 L7: "4m5s … 6m5s is already used"
+                sentence += (f": all of it is already used, and {format_duration(beyond)} "
+                             "more on an extension; time used is never taken back")
+            else:
+                sentence += (f": {'all of it' if all_used else format_duration(used)} is "
+                             "already used, and time used is never taken back")
         sentence += ")"
     elif result.get("week_allowance_s") is not None:
         total = week_total(result, now, zone)

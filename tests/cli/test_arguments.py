@@ -183,7 +183,9 @@ def test_cannot_reach_the_daemon_says_how_to_check_and_start_it(tmp_path: Path) 
                                                     "SHEPHERD_SOCKET": str(tmp_path / "no.sock")})
     assert done.returncode == 5
     assert "cannot reach the daemon" in done.stderr
-    assert "shepherd daemon --user" in done.stderr and "--socket" in done.stderr
+    # a socket named by path: the daemon started there (review-12-s13 L8: not the
+    # user-mode daemon, which would not start one at that path)
+    assert f"Is a daemon running with `--socket {tmp_path / 'no.sock'}`?" in done.stderr
     system = subprocess.run([sys.executable, "-m", "shepherd", "--socket",
                              "/run/shepherd/shepherd.sock", "status"], capture_output=True,
                             text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -61,6 +61,10 @@ def test_each_action_answers_as_data_with_json(shepherd: Shepherd) -> None:
     extended = answer(shepherd, "extend", "nap", "2m")
     assert extended["session_id"] == started["session_id"], extended
     assert extended["deadline"] > started["deadline"], (extended, started)
+    code, out, err = shepherd("extend", "nap", "2m", "--json")  # s16: the daemon's data.code
+    error = json.loads(out)["error"]
+    assert (code, err, error["code"], error["rpc_code"]) == (1, "", "already_extended", -32016)
+    assert error["data"]["session_id"] == started["session_id"], error
     stopped = answer(shepherd, "stop")
     assert stopped["stopped"] == [started["session_id"]], stopped
 
@@ -72,13 +76,20 @@ def test_each_action_answers_as_data_with_json(shepherd: Shepherd) -> None:
     assert answer(shepherd, "stop")["stopped"] == []
 
 
-def test_an_error_is_said_as_without_json_and_without_it_the_sentence(
+def test_an_error_is_data_with_json_and_without_it_the_sentence(
         shepherd: Shepherd) -> None:
+    """With ``--json`` an error is a document too (s16: its code and the sentence), with
+    the exit code it has without ``--json``."""
     for argv in (["extend", "nap", "5m"], ["answer", "99", "decline"], ["lock", "ghost"],
                  ["request", "ghost", "5m"], ["cooldown", "clear", ME, "ghost"]):
         said = shepherd(*argv)
         assert said[0] not in (0, 2) and not said[1] and said[2], (argv, said)  # refused
-        assert shepherd(*argv, "--json") == said, argv
+        code, out, err = shepherd(*argv, "--json")
+        assert (code, err) == (said[0], ""), (argv, code, err)
+        error = json.loads(out)["error"]
+        assert f"shepherd: {error['message']}\n" == said[2], (argv, error, said)
+        assert error["exit"] == code and error["rpc_code"] < 0, (argv, error)
+        assert error["code"] == "not_found", (argv, error)  # the JSON-RPC code's word
     said = [shepherd(*argv) for argv in (["lock", ME], ["unlock", ME],
                                          ["cooldown", "clear", ME, "nap"])]
     assert said == [

@@ -224,4 +224,6 @@ def test_a_rest_ending_within_a_minute_is_shown_ending_at_the_next_minute(
     minecraft = out[out.index("Minecraft: "):].splitlines()
     assert minecraft[0].endswith("used alone from 16:11"), minecraft
     assert "  15:50–16:11  rests" in minecraft, minecraft
-    assert any(line.startswith("  16:11–16:50  in use for") for line in minecraft), minecraft
+    # started at 16:11, as said, its 40 minutes run until 16:51 (review-12-s13 L10)
+    assert any(line.startswith("  16:11–16:51  in use for 40 minutes") for line in minecraft)
+    assert any(line.startswith("  from 16:51   nothing more today") for line in minecraft)

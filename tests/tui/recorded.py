@@ -193,13 +193,13 @@ def usage_history() -> dict[str, Any]:
         days.append({"day": day.isoformat(), "user": "alex", "usage": [
             {"kind": "entry", "id": "minecraft", "label": "Minecraft", "used_s": minecraft,
              "quota_s": mine, "granted_s": 0, "week_time_s": 0, "allowed_s": mine,
-             "current": True, "over": minecraft > mine},
+             "current": True, "extended_s": 0, "over": minecraft > mine},
             {"kind": "entry", "id": "kart", "label": "kart", "used_s": kart, "quota_s": 2700,
              "granted_s": kart_granted, "week_time_s": 0, "allowed_s": 2700 + kart_granted,
-             "current": True, "over": kart > 2700 + kart_granted},
+             "current": True, "extended_s": 0, "over": kart > 2700 + kart_granted},
             {"kind": "group", "id": "games", "label": "games", "used_s": minecraft + kart,
              "quota_s": 5400, "granted_s": 0, "week_time_s": 0, "allowed_s": 5400,
-             "current": True, "over": minecraft + kart > 5400},
+             "current": True, "extended_s": 0, "over": minecraft + kart > 5400},
         ]})
     return {"days": days}
 
@@ -237,7 +237,7 @@ def grant_preview() -> dict[str, Any]:
             "limited_by": [], "capped_by": [
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
                  "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day",
-                 "entry": None, "label": None}],
+                 "entry": None, "label": None, "extension_s": 0.0}],
             "week_allowance_s": None, "expires_at": None, "week": False,
             "lasting_s": None, "lasting_from": None, "with_day": True,
             "day_ends_at": "2026-11-26T04:00:00+00:00", "week_lasting_s": None,

@@ -313,6 +313,13 @@ class PgStore:
         return [(str(u), str(e), d, float(s))
                 for u, e, d, s in self.conn.execute(sql, params).fetchall()]
 
+    def extension_rows(self, since: datetime) -> list[tuple[str, str, datetime, int]]:
+        rows = [(str(u), str(e), datetime.fromisoformat(str(at)), int(x))
+                for u, e, at, x in self.conn.execute(
+                    "SELECT child, entry, started_at, extension_s FROM sessions "
+                    "WHERE extension_s > 0 ORDER BY machine, id").fetchall()]
+        return [row for row in rows if row[2] >= since]
+
     def grant_rows(self, since: date, until: date) -> list[GrantRecordRow]:
         return [(str(u), str(t), d, int(s), x, bool(w), bool(n),
                  None if p is None else float(p), int(a), int(b))
@@ -666,7 +673,7 @@ class PgStore:
                 for r in self.conn.execute(sql + " ORDER BY id").fetchall()]
 
     def answer_request(self, ts: datetime, request_id: int, approve: bool, seconds: int | None,
-                       day: date, *, actor: str) -> TimeRequest:
+                       day: date, *, actor: str, target: str | None = None) -> TimeRequest:
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT id, child, entry, seconds, note, requested_at FROM requests "
@@ -681,10 +688,11 @@ class PgStore:
                          ("approved" if approve else "declined", ts.isoformat(), actor, granted,
                           request_id))
             if granted:
-                self.grant(ts, request.user, request.entry, day, granted, actor=actor,
-                           reason=f"request {request_id}")
+                self.grant(ts, request.user, target or request.entry, day, granted,
+                           actor=actor, reason=f"request {request_id}")
             self.audit(ts, "request_answered", {"request_id": request_id,
-                                                "approved": approve, "granted_s": granted},
+                                                "approved": approve, "granted_s": granted,
+                                                **({"budget": target} if target else {})},
                        user=request.user, entry=request.entry, actor=actor)
             answer = TimeRequest(request.id, request.user, request.entry, request.seconds,
                                  request.note, request.requested_at,

@@ -68,8 +68,10 @@ class ChildScreen(ViewScreen):
                 answers.append(f"You asked for {words.duration(request.get('seconds'))} more "
                                f"of {label}: waiting for an answer.")
             elif request.get("state") == "approved":
+                budget = request.get("budget")
+                where = f"in the {budget} budget" if budget else f"of {label}"
                 answers.append(" ".join(filter(None, [
-                    f"Yes: {words.duration(request.get('granted_s'))} more of {label}.",
+                    f"Yes: {words.duration(request.get('granted_s'))} more {where}.",
                     str(request.get("notes") or "")])))
             else:
                 answers.append(f"No more time for {label} this time.")

@@ -423,16 +423,26 @@ class DashboardScreen(ViewScreen):
             return
         user, entry, seconds = request["user"], request["entry"], int(request["seconds"])
         label = self.state.label(user, entry)
+        budget = self.state.request_budget(user, entry)  # where a yes gives the time
 
         def ask(request: dict[str, Any]) -> Question:
+            if budget is not None:  # review-12-s13 L7: not "this changes nothing"
+                consequence = " ".join(filter(None, [
+                    words.budget_note(label, budget),
+                    self.state.grant_consequence(user, budget, seconds,
+                                                 self.shepherd.clock())]))
+                return words.grant_question(user, budget, seconds, True), consequence
             consequence = self.state.grant_consequence(user, entry, seconds,
                                                        self.shepherd.clock())
             return words.grant_question(user, label, seconds, False), consequence
 
         def approved(result: dict[str, Any]) -> str:
-            notes = words.answer_notes(result, self.state.now(self.shepherd.clock()))
+            given = result.get("budget")
+            notes = words.answer_notes({**result, "label": given} if given else result,
+                                       self.state.now(self.shepherd.clock()))
+            where = f"in the {given} budget" if given else f"of {label}"
             return " ".join(filter(None, [
-                f"Approved: {user} has {words.duration(seconds)} more of {label}.", notes]))
+                f"Approved: {user} has {words.duration(seconds)} more {where}.", notes]))
 
         note = str(request.get("note") or "")
         self._ask(self._request_check(request["id"], ask), "Approve", "request.answer",
