@@ -74,10 +74,11 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
         return f"This session still ends {end}" + (f": {why}." if why else ".")
     when = "this week" if weekly else "today"
     if kind == "grant_end":  # time given until a moment that is nearer than its length
-        if usable < 0.5:  # the day's own time (and time given until sooner) comes first
-            other = "time for this week" if weekly else "other time today"
-            return (f"None of it can be used before it runs out {end}: {label}'s {other} "
-                    "is used first and lasts until then.")
+        if usable < 0.5:  # time given until then or sooner fills it: it is used first
+            # (the day's and the week's own time last longer and come after: review-1215-s12
+            # F1)
+            return (f"None of it can be used before it runs out {end}: {label}'s time "
+                    "given until then or sooner is used first and fills it.")
         return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
