@@ -929,7 +929,6 @@ class _Held:
     left: float
 
 
-@pytest.mark.xfail(strict=True, reason="review-15-s15 N3: the estimate of who paid over-pays")
 @settings(max_examples=150, deadline=None)
 @given(steps=TIMED_STEPS)
 @example(steps=[(0, "grant", 600, 240), (0, "play", 900, 1), (0, "grant", 600, 90),
@@ -1253,7 +1252,6 @@ def test_five_minutes_until_10_05_are_used_before_the_days_ten() -> None:
 SIX = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "6m" }\n'
 
 
-@pytest.mark.xfail(strict=True, reason="review-15-s15 N3: the estimate of who paid over-pays")
 def test_grants_ending_together_never_pay_more_than_the_time_before_their_end() -> None:
     """review-15-s15 N3's small form, on 6m a day: +1m until 10:01 at 10:00, played to
     10:05 (1 minute of it the grant, 4 the quota); at 10:05 +1m until 10:06 and +4m until
@@ -1278,3 +1276,28 @@ def test_grants_ending_together_never_pay_more_than_the_time_before_their_end() 
     clock.advance(240)  # 10:11
     paid = {x.seconds: x.paid_s for x in expired(e, clock)}
     assert paid == {240: pytest.approx(240), 180: pytest.approx(0)}
+
+
+TEN = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "10m" }\n'
+
+
+@pytest.mark.xfail(strict=True, reason="review-15-s15 N2: a set adds what timed grants paid on top")
+@pytest.mark.parametrize("minute", [15, 31])
+def test_setting_the_day_after_a_used_timed_grant_never_gives_more_than_it_sets(
+        minute: int) -> None:
+    """review-15-s15 N2: 10m a day, +10m until 10:30 at 10:00, all of it played by 10:10;
+    ``=5m`` at 10:15 (the grant still counts, nothing left of it) or 10:31 (it ran out):
+    5 minutes is the day's whole allowance and 10 were played: nothing more, ever that
+    day, and the answer is held at what was used (10m in all, not 15m)."""
+    e = engine(TEN)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 600, clock.now, until=local(24, 10, 30))
+    assert play(e, clock, 600, 1) == 600
+    clock.set_wall(local(24, 10, minute))
+    e.due(clock.now)
+    answer = e.grant("alex", "game", 300, clock.now, mode="set")
+    assert answer.allowance_s == 600 and answer.held_at_used
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+    clock.set_wall(local(24, 10, 45))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0

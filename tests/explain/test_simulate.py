@@ -371,7 +371,6 @@ BIG = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "big"\ncommand =
        'limits = { daily_quota = "1h" }\n')
 
 
-@pytest.mark.xfail(strict=True, reason="review-15-s15 N3: the estimate of who paid over-pays")
 def test_the_reviews_afternoon_of_four_timed_grants_gives_at_most_2h35m() -> None:
     """N3's script (review-15-s15): 1h a day; +15m until 16:00 at 15:00 and played to
     15:30 (15 of it the grant, 15 the quota); at 15:30 +20m until 16:30 and +60m until
@@ -392,3 +391,27 @@ def test_the_reviews_afternoon_of_four_timed_grants_gives_at_most_2h35m() -> Non
     assert ("18:00", "kid's extra time for big (30 minutes, given until 18:00) has run out; "
                      "30 minutes of it went unused.") in said
     assert simulation.used["big"] == 155 * 60
+
+
+# -- review-15-s15 N2: "=D" after a used timed grant gives no more than D --
+
+TEN = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "game"\ncommand = ["game"]\n'
+       'limits = { daily_quota = "10m" }\n')
+
+
+@pytest.mark.xfail(strict=True, reason="review-15-s15 N2: a set adds what timed grants paid on top")
+@pytest.mark.parametrize("at", ["10:15", "10:31", "10:40"])
+def test_setting_the_day_below_what_a_timed_grant_paid_gives_nothing_more(at: str) -> None:
+    """N2's script: 10m a day, +10m until 10:30 at 10:00, played 10:00-10:10 (all of it
+    the grant), then ``=5m`` (while the grant still counts, all of it used, or after
+    its end): the day is set to 5 minutes and 10 were played, so nothing more today
+    (the set gave 5 minutes: what the grant had paid was added on top of them)."""
+    policy = load_policy_text(TEN)
+    script = (f"10:00 grant game +10m --until 10:30\n10:00 launch game\n10:10 stop\n"
+              f"{at} grant game =5m\n{at} check game\n10:45 check game\n")
+    actions = parse_script(script, policy.supervisor.day_starts_at)
+    simulation = simulate_day(policy, PARIS, "kid", date(2026, 11, 24), actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome, s.text)
+            for s in simulation.steps]
+    checks = [text for when, _, text in said if when in (at, "10:45") and "can" in text]
+    assert len(checks) == 2 and all("can start" not in text for text in checks), said
