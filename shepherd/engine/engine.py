@@ -1589,8 +1589,13 @@ class Engine:
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
             return GrantChange(-taken, lasting - taken, taken < seconds), 0
-        wanted = max(seconds, math.ceil(used - timed_paid - 1e-6))
-        held = wanted > seconds
+        # the day's whole allowance is ``seconds``: what the time given until a moment
+        # has paid for so far is in it (it was used today), so the day's own time is the
+        # rest, never below the use it must pay for; what such time pays from now on
+        # comes on top until its end (review-15-s15 N2: the set gave more than it set)
+        paid_now = math.ceil(timed_paid - 1e-6)
+        wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
+        held = wanted > seconds - paid_now
         if wanted >= base:
             return GrantChange(wanted - base, lasting + wanted - base, held), 0
         # only what the day has not drawn yet is set aside: what it drew stays drawn

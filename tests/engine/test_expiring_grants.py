@@ -1281,7 +1281,6 @@ def test_grants_ending_together_never_pay_more_than_the_time_before_their_end() 
 TEN = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "10m" }\n'
 
 
-@pytest.mark.xfail(strict=True, reason="review-15-s15 N2: a set adds what timed grants paid on top")
 @pytest.mark.parametrize("minute", [15, 31])
 def test_setting_the_day_after_a_used_timed_grant_never_gives_more_than_it_sets(
         minute: int) -> None:

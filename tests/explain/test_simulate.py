@@ -399,7 +399,6 @@ TEN = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "game"\ncommand 
        'limits = { daily_quota = "10m" }\n')
 
 
-@pytest.mark.xfail(strict=True, reason="review-15-s15 N2: a set adds what timed grants paid on top")
 @pytest.mark.parametrize("at", ["10:15", "10:31", "10:40"])
 def test_setting_the_day_below_what_a_timed_grant_paid_gives_nothing_more(at: str) -> None:
     """N2's script: 10m a day, +10m until 10:30 at 10:00, played 10:00-10:10 (all of it
