@@ -792,16 +792,24 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
         lasts: int, mode: str, asked: int) -> None:
     """A ledger of one day (review 15-s8 H1): time given until a moment, played greedily,
     then ``=D`` or ``-D`` at any point: the day's use is never more than its hour (or the
-    set total, if higher) and the time given."""
+    set total, if higher) and the time given. After ``=D`` it is never more than D (or
+    what was used by then) and what the grant could still pay before its end: what it
+    paid before the set is inside D (review-15-s15 N2)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 9))
     day = e.quota_day(clock.now)
+    ends = clock.wall
+    after_set = math.inf
     for step, (gap, minutes) in enumerate(plays):
         clock.advance(gap * 60)
         if step == grant_at:
-            e.grant("alex", "game", seconds, clock.now, until=clock.wall + timedelta(minutes=lasts))
+            ends = clock.wall + timedelta(minutes=lasts)
+            e.grant("alex", "game", seconds, clock.now, until=ends)
         if step == max(change_at, grant_at + 1):
             e.grant("alex", "game", asked, clock.now, mode="set" if mode == "set" else "take")
+            window = max((ends - clock.wall).total_seconds(), 0.0)
+            after_set = (max(float(asked), e.usage.get(("alex", "game", day), 0.0))
+                         + min(float(seconds), window))
         e.due(clock.now)
         if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
             deadline = e.deadline(step + 1, clock.now)
@@ -810,6 +818,8 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
                           "exited")
     lasting = max(3600, asked) if mode == "set" else 3600
     assert e.usage.get(("alex", "game", day), 0.0) <= lasting + seconds + 1e-6
+    if mode == "set":
+        assert e.usage.get(("alex", "game", day), 0.0) <= after_set + 1e-6
 
 
 # -- an expiry noted late (a daemon down across it) pays for no use after it (review 15-s8 H2) --
