@@ -497,7 +497,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     what was given or taken for the day), what time given until a moment paid, and what
     the day may draw on the week's time, less the day's use. A ledger is the independent
     account: ``-D`` takes only the day's own time not yet used; ``=D`` sets what lasts
-    (never below the use it and the week's time paid for), lowered by setting aside
+    to D less what time given until a moment paid for (that use is inside D:
+    review-15-s15 N2), never below the use it and the week's time paid for, lowered by
+    setting aside
     what the day may draw on the week's time first, then its own; the week's time pays
     only for a day's use beyond its own time and what time given until a moment paid,
     so time set or taken back and left unused never spends it (review s7 NEW-2,
@@ -535,7 +537,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             own -= min(seconds, max(3600 + own - math.ceil(used - others - 1e-6), 0.0))
         elif kind == "set":
             e.grant("alex", "game", seconds, clock.now, mode="set")
-            lasts = max(float(seconds), math.ceil(used - upaid - 1e-6))
+            # what time given until a moment paid was used today: inside D (N2)
+            lasts = max(float(seconds) - math.ceil(upaid - 1e-6),
+                        math.ceil(used - upaid - 1e-6), 0.0)
             if lasts >= 3600 + own + access:
                 own = lasts - access - 3600
             elif lasts >= 3600 + own:
