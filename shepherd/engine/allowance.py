@@ -29,7 +29,11 @@ A grant given ``--until`` a time counts in full on its day until then; once it
 has expired it counts for what it paid for, noted when it expired (``paid``): the
 day's use while it counted and since it was given that the grants ending before it
 did not pay for, up to its time, no more (so time it left unused pays for no use
-after it ran out), on the day's count and on the week's alike. Until that is noted
+after it ran out), on the day's count, and on the week's while its day runs; once
+its day is over, on the week's count it pays only for the day's use beyond its daily
+quota, as time added for today does (a day that did not need it leaves the week as if
+it was not given: review-15-s15 N1; what it paid beyond that still pays for the day's
+use beyond the week, as the day's own grants do). Until that is noted
 it counts for the same, the use counted to its end where that is known. A grant
 for "this week" is a pool: it counts in full toward the week, and on each of the
 week's days from the one it was given on, what it has left raises that day's
@@ -254,6 +258,12 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         # time given until a moment paid first, before the day's and the week's own
         # time (it runs out sooner: review-1215-s12 F1): it counts for what it paid
         timed = grants.paid + grants.timed
+        quota = limits.daily_quota(day)
+        if day != today and quota is not None:
+            # once its day is over, on the week's count it pays only for use beyond the
+            # day's quota, as time added for today does: given for a day that did not
+            # need it, it is no week time later (review-15-s15 N1)
+            timed = min(timed, max(spent - quota, 0.0))
         allowance += timed
         paid_for = grants.day_total - timed + grants.aside
         if day == today:
@@ -261,7 +271,6 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             paid_for = 0.0
             expired_paid = grants.timed
             aside, paid_before = grants.aside, pool_paid
-        quota = limits.daily_quota(day)
         cut = 0.0
         if quota is None and day != today:
             # a day that is over, without a daily quota: what its take-backs cut of the

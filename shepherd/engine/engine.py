@@ -124,6 +124,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -656,8 +657,8 @@ class Engine:
         expired (it pays first, before the day's own time and the week's: allowance.py,
         review-1215-s12 F1). Until it is noted (the moment of its expiry, or a projection
         past it), what it paid for: its seconds, and no more than the day's use since it
-        was given that the grants paying before it did not pay for (``_paid_sooner``,
-        ``_timed_room``). Time added for today runs out with its day, so all of its
+        was given that the grants paying before it did not pay for (``_walked``).
+        Time added for today runs out with its day, so all of its
         day's use came while it counted: its seconds, netted with the day's take-backs
         and sets in the day's total. What is not known (an old store's row) is nothing:
         an expired grant never gives time back."""
@@ -670,24 +671,50 @@ class Engine:
         used = used_on(g.day)
         kept = self._use_at_expiry.get(g.id)  # no use after its end (review 15-s8 H2)
         used = used if kept is None else min(used, kept)
-        since = used - g.used_before - self._paid_sooner(g, projected)
-        return min(float(g.seconds), max(since, 0.0),
-                   max(self._timed_room(g, used, projected or {}), 0.0))
+        return self._walked(g, used, projected or {})
 
-    def _timed_room(self, g: TimedGrant, used: float, paid: Mapping[int, float]) -> float:
-        """The day's use (``used``) since the first of its grants until a moment was
-        given, less what the others of them paid for (as noted, or ``paid``): together
-        they never pay for more use than came after they were given (``_paid_sooner``
-        counts a sooner grant's share of the use before ``g`` was given only at most)."""
-        mine = [h for h in self._timed_of(g.user, g.target)
-                if h.day == g.day and not h.week and not self.with_day(h)
-                and h.used_before is not None]
-        if not mine:
-            return math.inf
-        first = min(float(h.used_before) for h in mine if h.used_before is not None)
-        others = sum(h.paid if h.paid is not None else paid.get(h.id, 0.0)
-                     for h in mine if h.id != g.id)
-        return used - first - others
+    def _walked(self, g: TimedGrant, used: float, paid: Mapping[int, float]) -> float:
+        """What time given until a moment (``g``) paid for of its day's use up to
+        ``used`` (the use at its end, or now): a walk of the use in the order it came,
+        each piece paid by the grants in force then (given before it, not yet ended), the
+        soonest ending first (of those ending together, the first given), while they
+        have time left (review-1215-s12 F1, review-15-s15 N3: an estimate of who paid
+        before over-paid). Only the grants before ``g`` in that order matter. One whose
+        pay is known (noted at its end, or ``paid``: a count's own, in that order) pays
+        exactly that, the earliest it could: the walk that noted it stopped there, so its
+        end is not needed. One whose pay is not known pays all its time, until the use
+        kept at its end or ``used`` (fails closed); one given at a moment not known, from
+        ``g``'s (fails closed)."""
+        if g.used_before is None:
+            return 0.0
+        order = (g.expires, abs(g.id))
+        parts: list[tuple[tuple[datetime, int], float, float, float, int]] = []
+        for h in self._timed_of(g.user, g.target):
+            key = (h.expires, abs(h.id))
+            if h.day != g.day or h.week or self.with_day(h) or key > order:
+                continue
+            start = float(h.used_before if h.used_before is not None else g.used_before)
+            known = h.paid if h.paid is not None else paid.get(h.id)
+            if h.id == g.id:
+                parts.append((key, start, used, float(h.seconds), h.id))
+            elif known is not None:
+                parts.append((key, start, math.inf, known, h.id))
+            else:
+                parts.append((key, start, self._use_at_expiry.get(h.id, used),
+                              float(h.seconds), h.id))
+        parts.sort()
+        left = {part[4]: part[3] for part in parts}
+        points = sorted({x for part in parts for x in part[1:3] if x < used} | {used})
+        for a, b in pairwise(points):
+            piece = b - a
+            for _, start, end, _, hid in parts:
+                if piece <= 0:
+                    break
+                if start <= a and end >= b and left[hid] > 0:
+                    part = min(piece, left[hid])
+                    left[hid] -= part
+                    piece -= part
+        return max(float(g.seconds) - left[g.id], 0.0)
 
     def _expiries(self, user: str, target: str, after: datetime,
                   before: datetime) -> list[datetime]:
@@ -772,10 +799,7 @@ class Engine:
             return []
         used, paid = self.used(user, limits.members, day, now), dict[int, float]()
         for g in timed:  # each pays for the use since it was given, before the day's own
-            since = (max(used - g.used_before - self._paid_sooner(g, paid), 0.0)
-                     if g.used_before is not None else 0.0)
-            paid[g.id] = min(float(g.seconds), since,
-                             max(self._timed_room(g, used, paid), 0.0))
+            paid[g.id] = self._walked(g, used, paid)
         return [(g, g.seconds - paid[g.id]) for g in timed]
 
     def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
@@ -1294,38 +1318,13 @@ class Engine:
             if self.with_day(g):  # it pays for no use before it was given (review-1215-s10)
                 since = used if g.used_before is None else max(used - g.used_before, 0.0)
             else:  # it paid first for the use since it was given (review-1215-s12 F1)
-                since = max(min(used - g.used_before - self._paid_sooner(g, paid_here),
-                                self._timed_room(g, used, paid_here)), 0.0
-                            ) if g.used_before is not None else 0.0
+                since = self._walked(g, used, paid_here)
                 beyond = math.inf
             paid = min(net[g.id], since, beyond)
             paid_here[g.id] = paid
             beyond -= paid + min(raised[g.id], beyond - paid)  # then what a set added
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
-
-    def _paid_sooner(self, g: TimedGrant, projected: Mapping[int, float] | None = None
-                     ) -> float:
-        """Of the use since ``g`` was given, what the grants of its day that pay before it
-        paid for: those that end sooner, and of those ending with it those given first,
-        the order every count of them walks (two ending together each took the use
-        since they were given as their own: review s13). At least: one given before
-        ``g`` may have paid for use before it; one given at a moment not known paid for
-        use since ``g`` was given: fails closed. ``projected``: what grants not expired
-        yet would have paid for."""
-        if g.used_before is None:
-            return 0.0
-        found = 0.0
-        order = (g.expires, abs(g.id))
-        for h in self._timed_of(g.user, g.target):
-            paid = h.paid if h.paid is not None else (projected or {}).get(h.id)
-            if (h.day != g.day or paid is None or h.week or self.with_day(h)
-                    or (h.expires, abs(h.id)) >= order):
-                continue
-            between = g.used_before - (h.used_before if h.used_before is not None
-                                       else g.used_before)  # use from h given to g given
-            found += max(paid - max(between, 0.0), 0.0)
-        return found
 
     def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
                     batch: frozenset[int], taken: float) -> float | None:
@@ -1590,8 +1589,13 @@ class Engine:
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
             return GrantChange(-taken, lasting - taken, taken < seconds), 0
-        wanted = max(seconds, math.ceil(used - timed_paid - 1e-6))
-        held = wanted > seconds
+        # the day's whole allowance is ``seconds``: what the time given until a moment
+        # has paid for so far is in it (it was used today), so the day's own time is the
+        # rest, never below the use it must pay for; what such time pays from now on
+        # comes on top until its end (review-15-s15 N2: the set gave more than it set)
+        paid_now = math.ceil(timed_paid - 1e-6)
+        wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
+        held = wanted > seconds - paid_now
         if wanted >= base:
             return GrantChange(wanted - base, lasting + wanted - base, held), 0
         # only what the day has not drawn yet is set aside: what it drew stays drawn

@@ -497,7 +497,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     what was given or taken for the day), what time given until a moment paid, and what
     the day may draw on the week's time, less the day's use. A ledger is the independent
     account: ``-D`` takes only the day's own time not yet used; ``=D`` sets what lasts
-    (never below the use it and the week's time paid for), lowered by setting aside
+    to D less what time given until a moment paid for (that use is inside D:
+    review-15-s15 N2), never below the use it and the week's time paid for, lowered by
+    setting aside
     what the day may draw on the week's time first, then its own; the week's time pays
     only for a day's use beyond its own time and what time given until a moment paid,
     so time set or taken back and left unused never spends it (review s7 NEW-2,
@@ -535,7 +537,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             own -= min(seconds, max(3600 + own - math.ceil(used - others - 1e-6), 0.0))
         elif kind == "set":
             e.grant("alex", "game", seconds, clock.now, mode="set")
-            lasts = max(float(seconds), math.ceil(used - upaid - 1e-6))
+            # what time given until a moment paid was used today: inside D (N2)
+            lasts = max(float(seconds) - math.ceil(upaid - 1e-6),
+                        math.ceil(used - upaid - 1e-6), 0.0)
             if lasts >= 3600 + own + access:
                 own = lasts - access - 3600
             elif lasts >= 3600 + own:
@@ -792,16 +796,24 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
         lasts: int, mode: str, asked: int) -> None:
     """A ledger of one day (review 15-s8 H1): time given until a moment, played greedily,
     then ``=D`` or ``-D`` at any point: the day's use is never more than its hour (or the
-    set total, if higher) and the time given."""
+    set total, if higher) and the time given. After ``=D`` it is never more than D (or
+    what was used by then) and what the grant could still pay before its end: what it
+    paid before the set is inside D (review-15-s15 N2)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 9))
     day = e.quota_day(clock.now)
+    ends = clock.wall
+    after_set = math.inf
     for step, (gap, minutes) in enumerate(plays):
         clock.advance(gap * 60)
         if step == grant_at:
-            e.grant("alex", "game", seconds, clock.now, until=clock.wall + timedelta(minutes=lasts))
+            ends = clock.wall + timedelta(minutes=lasts)
+            e.grant("alex", "game", seconds, clock.now, until=ends)
         if step == max(change_at, grant_at + 1):
             e.grant("alex", "game", asked, clock.now, mode="set" if mode == "set" else "take")
+            window = max((ends - clock.wall).total_seconds(), 0.0)
+            after_set = (max(float(asked), e.usage.get(("alex", "game", day), 0.0))
+                         + min(float(seconds), window))
         e.due(clock.now)
         if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
             deadline = e.deadline(step + 1, clock.now)
@@ -810,6 +822,8 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
                           "exited")
     lasting = max(3600, asked) if mode == "set" else 3600
     assert e.usage.get(("alex", "game", day), 0.0) <= lasting + seconds + 1e-6
+    if mode == "set":
+        assert e.usage.get(("alex", "game", day), 0.0) <= after_set + 1e-6
 
 
 # -- an expiry noted late (a daemon down across it) pays for no use after it (review 15-s8 H2) --
@@ -936,6 +950,10 @@ class _Held:
                 (40, "play", 1, 1), (40, "play", 1, 1)])  # a sooner grant paid: not twice
 @example(steps=[(0, "grant", 1, 7), (0, "play", 91, 1), (0, "play", 210, 1),
                 (0, "grant", 10, 1), (0, "grant", 51, 1)])  # ending together: paid once
+@example(steps=[(0, "grant", 1, 1), (0, "play", 2, 1), (0, "grant", 1009, 37),
+                (0, "grant", 1164, 20), (0, "play", 360, 1), (0, "grant", 48, 31)]
+         )  # review-15-s15 N3 (seed 1): the estimate of who paid over-paid by a second
+
 def test_several_timed_grants_are_used_the_soonest_ending_first(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Grants ``--until`` different moments of one day, given and played at any time on a
@@ -1243,3 +1261,56 @@ def test_five_minutes_until_10_05_are_used_before_the_days_ten() -> None:
     [gone] = expired(e, clock)
     assert (gone.paid_s, gone.unused_s) == (300, 0)
     assert e.end_session(1, clock.advance(600), "exited").charged_s == pytest.approx(900)
+
+
+SIX = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "6m" }\n'
+
+
+def test_grants_ending_together_never_pay_more_than_the_time_before_their_end() -> None:
+    """review-15-s15 N3's small form, on 6m a day: +1m until 10:01 at 10:00, played to
+    10:05 (1 minute of it the grant, 4 the quota); at 10:05 +1m until 10:06 and +4m until
+    10:11, played to 10:06 (the 1m grant); at 10:06 +3m until 10:11; launched at 10:07.
+    The two grants ending at 10:11 can pay only the 4 minutes before it, then the
+    quota's last 2: the session may run until 10:13 (the estimate said 10:14)."""
+    e = engine(SIX)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 60, clock.now, until=local(24, 10, 1))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    e.due(clock.advance(60))  # 10:01: the grant paid its minute
+    assert e.end_session(1, clock.advance(240), "exited").charged_s == 300
+    e.grant("alex", "game", 60, clock.now, until=local(24, 10, 6))
+    e.grant("alex", "game", 240, clock.now, until=local(24, 10, 11))
+    assert play(e, clock, 60, 2) == 60
+    e.due(clock.now)
+    e.grant("alex", "game", 180, clock.now, until=local(24, 10, 11))
+    clock.advance(60)  # 10:07
+    assert isinstance(e.launch("alex", "game", clock.now, 3), SessionStarted)
+    deadline = e.deadline(3, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(360)
+    clock.advance(240)  # 10:11
+    paid = {x.seconds: x.paid_s for x in expired(e, clock)}
+    assert paid == {240: pytest.approx(240), 180: pytest.approx(0)}
+
+
+TEN = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "10m" }\n'
+
+
+@pytest.mark.parametrize("minute", [15, 31])
+def test_setting_the_day_after_a_used_timed_grant_never_gives_more_than_it_sets(
+        minute: int) -> None:
+    """review-15-s15 N2: 10m a day, +10m until 10:30 at 10:00, all of it played by 10:10;
+    ``=5m`` at 10:15 (the grant still counts, nothing left of it) or 10:31 (it ran out):
+    5 minutes is the day's whole allowance and 10 were played: nothing more, ever that
+    day, and the answer is held at what was used (10m in all, not 15m)."""
+    e = engine(TEN)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 600, clock.now, until=local(24, 10, 30))
+    assert play(e, clock, 600, 1) == 600
+    clock.set_wall(local(24, 10, minute))
+    e.due(clock.now)
+    answer = e.grant("alex", "game", 300, clock.now, mode="set")
+    assert answer.allowance_s == 600 and answer.held_at_used
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+    clock.set_wall(local(24, 10, 45))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0

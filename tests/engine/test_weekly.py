@@ -254,3 +254,50 @@ def test_a_paused_session_does_not_share_a_groups_weekly_quota() -> None:
     e.pause("alex", "locked", clock.now, clock.now)  # "a" pauses, "b" counts running time
     alone = e.deadline(2, clock.now)
     assert alone is not None and alone.remaining_s == pytest.approx(3600)
+
+
+# -- review-15-s15 N1: a timed grant the day did not need is not week time later --
+
+TWENTY_THIRTY = ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+                 'limits = { daily_quota = "20m", weekly_quota = "30m" }\n')
+
+
+@pytest.mark.parametrize(("until", "monday", "tuesday"),
+                         [(True, 1200, 600), (False, 1200, 600), (True, 3000, 600),
+                          (None, 1200, 600)])
+def test_a_timed_grant_used_within_the_days_own_time_leaves_the_week_as_it_was(
+        until: bool | None, monday: int, tuesday: int) -> None:
+    """N1: 20m a day, 30m a week; on Monday ``+30m --until 23:59`` (True), ``+30m`` for
+    today (False) or nothing (None), then ``monday`` seconds played. 20 minutes played
+    are the day's own: the week has 10 minutes left on Tuesday whatever was given
+    (before: 20 with ``--until``); 50 played are the quota and the grant's 30: 10 left."""
+    e = engine(TWENTY_THIRTY)
+    clock = FakeClock(local(23, 10))
+    if until is not None:
+        e.grant("alex", "game", 1800, clock.now,
+                until=local(23, 23, 59) if until else None)
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    e.end_session(1, clock.advance(monday), "exited")
+    clock.set_wall(local(24, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(tuesday)
+
+
+def test_a_timed_grant_on_a_day_the_week_cut_short_pays_all_it_paid_on_the_week() -> None:
+    """N1's rule must not take from the child: 20m a day, 30m a week; Monday's 20 played;
+    on Tuesday ``+30m --until 23:59`` and play: the grant's 30 and the week's last 10
+    (not the day's 20). On Wednesday ``+10m`` for the week gives 10 minutes, all of it."""
+    e = engine(TWENTY_THIRTY)
+    clock = FakeClock(local(23, 10))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    e.end_session(1, clock.advance(1200), "exited")
+    clock.set_wall(local(24, 10))
+    e.grant("alex", "game", 1800, clock.now, until=local(24, 23, 59))
+    assert isinstance(e.launch("alex", "game", clock.now, 2), SessionStarted)
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(2400)
+    e.end_session(2, clock.advance(2400), "exited")
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    e.grant("alex", "game", 600, clock.now, week=True)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(600)

@@ -363,3 +363,54 @@ def test_the_reviews_five_minutes_until_10_05_are_used_before_the_days_ten() -> 
     assert ("10:05", "alex's extra time for Game (5 minutes, given until 10:05) has run out; "
                      "all of it was used.") in said
     assert simulation.used["game"] == 15 * 60
+
+
+# -- review-15-s15 N3: several timed grants never pay together more than was used --
+
+BIG = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "big"\ncommand = ["big"]\n'
+       'limits = { daily_quota = "1h" }\n')
+
+
+def test_the_reviews_afternoon_of_four_timed_grants_gives_at_most_2h35m() -> None:
+    """N3's script (review-15-s15): 1h a day; +15m until 16:00 at 15:00 and played to
+    15:30 (15 of it the grant, 15 the quota); at 15:30 +20m until 16:30 and +60m until
+    18:00, played to 15:50 (the 20m grant); at 16:00 +30m until 18:00; launched at 17:00.
+    The two grants ending at 18:00 can pay only the hour before it, then the quota's 45
+    minutes: the game stops at 18:45, 2h35m in all (the estimate gave 2h50m, and said
+    the 30m grant paid 15 minutes in the hour the 1h grant paid all of)."""
+    policy = load_policy_text(BIG)
+    script = ("15:00 grant big +15m --until 16:00\n15:00 launch big\n15:30 stop\n"
+              "15:30 grant big +20m --until 16:30\n15:30 grant big +60m --until 18:00\n"
+              "15:30 launch big\n15:50 stop\n16:00 grant big +30m --until 18:00\n"
+              "17:00 launch big\n")
+    actions = parse_script(script, policy.supervisor.day_starts_at)
+    simulation = simulate_day(policy, PARIS, "kid", date(2026, 11, 24), actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
+    assert ("17:00", "big starts; it may run until 18:45, when its time for today runs out."
+            ) in said
+    assert ("18:00", "kid's extra time for big (30 minutes, given until 18:00) has run out; "
+                     "30 minutes of it went unused.") in said
+    assert simulation.used["big"] == 155 * 60
+
+
+# -- review-15-s15 N2: "=D" after a used timed grant gives no more than D --
+
+TEN = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "game"\ncommand = ["game"]\n'
+       'limits = { daily_quota = "10m" }\n')
+
+
+@pytest.mark.parametrize("at", ["10:15", "10:31", "10:40"])
+def test_setting_the_day_below_what_a_timed_grant_paid_gives_nothing_more(at: str) -> None:
+    """N2's script: 10m a day, +10m until 10:30 at 10:00, played 10:00-10:10 (all of it
+    the grant), then ``=5m`` (while the grant still counts, all of it used, or after
+    its end): the day is set to 5 minutes and 10 were played, so nothing more today
+    (the set gave 5 minutes: what the grant had paid was added on top of them)."""
+    policy = load_policy_text(TEN)
+    script = (f"10:00 grant game +10m --until 10:30\n10:00 launch game\n10:10 stop\n"
+              f"{at} grant game =5m\n{at} check game\n10:45 check game\n")
+    actions = parse_script(script, policy.supervisor.day_starts_at)
+    simulation = simulate_day(policy, PARIS, "kid", date(2026, 11, 24), actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome, s.text)
+            for s in simulation.steps]
+    checks = [text for when, _, text in said if when in (at, "10:45") and "can" in text]
+    assert len(checks) == 2 and all("can start" not in text for text in checks), said

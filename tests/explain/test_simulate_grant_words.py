@@ -80,7 +80,9 @@ def test_the_week_said_after_time_until_a_moment_on_a_weekly_only_entry_is_what_
 def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time() -> None:
     """Review 15-s8 H1: 10m of quota, +4m until 11:00 with 3 of them used, then ``=10m``:
     1 minute was left and 1 minute is left; the day ends at 14m at most (it was 17m).
-    What lasts counts the 3 minutes the grant paid for (review-1215-s12 F1)."""
+    What lasts counts the 3 minutes the grant paid for (review-1215-s12 F1); they were
+    used today, so they are inside the 10m set (review-15-s15 N2), and the set is held
+    at the 13m already used."""
     script = ("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
               "10:03 stop\n10:30 grant game =10m\n10:31 check game\n10:32 launch game\n")
     actions = parse_script(script, POLICY.supervisor.day_starts_at)
@@ -88,7 +90,9 @@ def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time() ->
     said = dict((s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps
                 if s.line is not None)
     assert said["10:30"] == ("sam's allowance of Game for today is set (13m in all today and "
-                             "1 minute more until 11:00).")
+                             "1 minute more until 11:00: those 13m are already used, and time "
+                             "used is never taken back; what is left of the time given until "
+                             "11:00 stays until then).")
     assert said["10:31"] == "Game can start, for up to 1 minute."
     assert simulation.used["game"] == 14 * 60
 
