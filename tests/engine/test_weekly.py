@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from shepherd.engine import (
     Engine,
@@ -301,3 +303,75 @@ def test_a_timed_grant_on_a_day_the_week_cut_short_pays_all_it_paid_on_the_week(
     e.due(clock.now)
     e.grant("alex", "game", 600, clock.now, week=True)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(600)
+
+
+def _play_until(e: Engine, clock: FakeClock, session: int, until: datetime | None) -> float:
+    """Run ``session`` as the daemon does (charged each minute, stopped when due) until
+    the engine says stop or ``until``; end it; the seconds it ran."""
+    start = clock.mono
+    while True:
+        deadline = e.deadline(session, clock.now)
+        step = 60.0 if deadline is None else min(60.0, deadline.remaining_s)
+        if until is not None:
+            step = min(step, (until - clock.wall).total_seconds())
+        if step <= 0:
+            break
+        clock.advance(step)
+        e.charge(clock.now)
+        if SessionDue(session, "expired") in e.due(clock.now):
+            break
+    e.end_session(session, clock.now, "expired")
+    return clock.mono - start
+
+
+def _monday_night(daily: int, weekly: int, before: int, timed: int, until: int, today: int,
+                  launch: int) -> tuple[Engine, FakeClock]:
+    """Monday: ``before`` minutes played at 10:00; at 02:00 (still Monday's day, which
+    ends at 04:00) ``+timed`` minutes until ``until`` minutes later and ``+today`` for
+    the day; the clock at ``launch`` minutes after 02:00."""
+    e = engine("[[entries]]\nid = \"game\"\ncommand = [\"game\"]\n"
+               f"limits = {{ daily_quota = \"{daily}m\", weekly_quota = \"{weekly}m\" }}\n")
+    clock = FakeClock(local(23, 10))
+    if before:
+        started(e.launch("alex", "game", clock.now, 9))
+        _play_until(e, clock, 9, local(23, 10) + timedelta(minutes=before))
+    night = local(24, 2)
+    clock.set_wall(night)
+    if timed:
+        e.grant("alex", "game", timed * 60, clock.now, until=night + timedelta(minutes=until))
+    if today:
+        e.grant("alex", "game", today * 60, clock.now)
+    clock.set_wall(night + timedelta(minutes=launch))
+    e.due(clock.now)
+    return e, clock
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(daily=st.integers(10, 90), weekly=st.integers(20, 200), before=st.integers(0, 90),
+       timed=st.integers(0, 60), until=st.integers(1, 119), today=st.integers(0, 30),
+       launch=st.integers(0, 119))
+@example(daily=60, weekly=90, before=0, timed=30, until=90, today=0, launch=60)
+@example(daily=60, weekly=100, before=30, timed=30, until=100, today=10, launch=50)
+def test_a_session_across_the_day_start_ends_as_if_stopped_and_launched_again_there(
+        daily: int, weekly: int, before: int, timed: int, until: int, today: int,
+        launch: int) -> None:
+    """spend15b's open risk (N1's rule): at 04:00 Monday's timed grant starts to count on
+    the week only for Monday's use beyond its quota, so the week may shrink under a
+    running session. A session across 04:00 must run exactly as long as one stopped at
+    04:00 and launched again (never longer), and the week never holds more than its quota
+    and the grants."""
+    e, clock = _monday_night(daily, weekly, before, timed, until, today, launch)
+    if not isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted):
+        return
+    whole = _play_until(e, clock, 1, None)
+    e, clock = _monday_night(daily, weekly, before, timed, until, today, launch)
+    started(e.launch("alex", "game", clock.now, 1))
+    split = _play_until(e, clock, 1, local(24, 4))
+    if clock.wall >= local(24, 4) and isinstance(
+            again := e.launch("alex", "game", clock.now, 2), SessionStarted):
+        split += _play_until(e, clock, again.session_id, None)
+    assert whole == pytest.approx(split, abs=1)
+    monday, tuesday = (e.used("alex", ("game",), date(2026, 11, d), None) for d in (23, 24))
+    assert monday <= (daily + timed + today) * 60 + 1
+    assert tuesday <= daily * 60 + 1
+    assert monday + tuesday <= (weekly + timed + today) * 60 + 1
