@@ -219,6 +219,15 @@ def unknown_child(policy: Policy, name: str, besides: str = "") -> str:
             f"(the children are: {children})")
 
 
+class GrantUntilRefused(ActionRefused):
+    """A grant's ``until`` that has passed or is after its day's end; ``data`` carries the
+    code (``until_passed``, ``until_after_day_end``) and both moments."""
+
+    def __init__(self, message: str, code: str, until: datetime, day_end: datetime) -> None:
+        super().__init__(message)
+        self.data = {"code": code, "until": until.isoformat(), "day_ends_at": day_end.isoformat()}
+
+
 class AlreadyExtended(ActionRefused):
     """A second extension of one session: a session is extended once (SPEC §3, whatever
     days it spans); more time after that is a grant. ``data`` carries the code."""
@@ -1700,12 +1709,25 @@ class Engine:
         assert until is not None
         day_end = self.calendar.day_end(day)
         if until <= now.wall:
-            raise ActionRefused("that time has already passed: a grant must last until a "
-                                "time still to come today")
-        if until > day_end:
-            raise ActionRefused("a grant lasts at most until the day ends (give it for the "
-                                "week to last longer)")
+            raise GrantUntilRefused(
+                f"{self._clock(until, now)} has already passed: a grant must last until a "
+                "time still to come today", "until_passed", until, day_end)
+        if until > day_end:  # a parent's "05:00" at 03:50, of a day that ends at 04:00
+            # (review-15-s15 N7): said as the clock reads, never as "already passed"
+            raise GrantUntilRefused(
+                f"{self._clock(until, now)} is after this day ends at "
+                f"{self._clock(day_end, now)}: a grant for today lasts at most until then "
+                "(to last longer, give it for the week: --until week)", "until_after_day_end",
+                until, day_end)
         return until
+
+    def _clock(self, moment: datetime, now: Instant) -> str:
+        """A moment as a parent's clock reads it: "05:00", or "05:00 on Friday" on a date
+        other than today's (or the day after, where today's night ends)."""
+        local, today = moment.astimezone(self.zone), now.wall.astimezone(self.zone).date()
+        if local.date() in (today, today + timedelta(days=1)):
+            return f"{local:%H:%M}"
+        return f"{local:%H:%M} on {local:%A %d %B}".replace(" 0", " ")
 
     def preview_grant(self, user: str, target: str, seconds: int, now: Instant,
                       mode: GrantMode = "add", until: datetime | None = None,

@@ -96,13 +96,20 @@ def test_time_for_the_week_taken_back_is_kept_across_a_restart(daemon_factory: A
                      "ISO 8601 time with its offset (got '25:00')"),
     ("week", "set", "only time added"),
     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
-], ids=["not a time", "set until week", "a minute ago"])  # (the same in every xdist worker)
-def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(
+    # review-15-s15 N7: after the day's end, said so (and a code for --json)
+    ((datetime.now(UTC) + timedelta(days=1, hours=1)).isoformat(), "add",
+     "is after this day ends at 04:00: a grant for today lasts at most until then"),
+], ids=["not a time", "set until week", "a minute ago", "after the day"])  # (the same in
+def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(  # every xdist worker)
         daemon_factory: Any, until: str, mode: str, said: str) -> None:
-    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    day = 'stop_grace = "2s"\nday_starts_at = "04:00"'
+    d = daemon_factory(policy(GAME, day), env={"TZ": "UTC"})
     with pytest.raises(RpcError) as caught:
         d.call("grant", user=ME, target="game", duration="10m", until=until, mode=mode)
     assert said in caught.value.message
+    code = {"already passed": "until_passed"}.get(said, "until_after_day_end")
+    if mode == "add" and until != "25:00":
+        assert caught.value.data["code"] == code, caught.value.data
     assert left(d) == 3600
     assert "time_granted" not in d.audit_types()
 

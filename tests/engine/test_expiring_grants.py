@@ -275,8 +275,12 @@ def test_on_a_weekly_target_what_is_left_is_the_quota_and_grants_less_their_use(
 
 
 @pytest.mark.parametrize(("ask", "said"), [
-    ({"until": local(23, 14)}, "already passed"),
-    ({"until": local(24, 5)}, "at most until the day ends"),
+    ({"until": local(23, 14)}, "14:00 has already passed"),
+    # review-15-s15 N7: the day's end named, and how to give longer
+    ({"until": local(24, 5)}, "05:00 is after this day ends at 04:00: a grant for today lasts "
+                              r"at most until then \(to last longer, give it for the week: "
+                              r"--until week\)"),
+    ({"until": local(26, 5)}, "05:00 on Thursday 26 November is after this day ends at 04:00"),
     ({"until": local(23, 17), "week": True}, "not both"),
     ({"until": local(23, 17), "mode": "take"}, "only time added"),
     ({"week": True, "mode": "set"}, "only time added"),
