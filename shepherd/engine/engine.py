@@ -1826,7 +1826,11 @@ class Engine:
             return ()
         usable = self._usable_before(planned.user, planned.target, planned.day,
                                      planned.expires_at, now)
-        if usable >= planned.seconds:
+        # What can be used in whole seconds, rounded down (on the child's side of a
+        # promise): less than a second short is the fraction of the second the grant came
+        # in (or a sum's rounding), no time a parent gave (review-15-s15 N6)
+        usable = math.floor(usable + 1e-6)
+        if usable >= planned.seconds - 1:
             return ()
         limits = self.limits_of(planned.target)  # without a daily quota: the week's first
         weekly = limits is not None and limits.daily_quota(planned.day) is None

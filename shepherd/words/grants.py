@@ -21,6 +21,7 @@ from shepherd.words.times import (
     and_list,
     at_moment,
     format_duration,
+    spoken_at_most,
     spoken_duration,
     until_moment,
 )
@@ -79,7 +80,8 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
             # F1)
             return (f"None of it can be used before it runs out {end}: {label}'s time "
                     "given until then or sooner is used first and fills it.")
-        return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
+        # never rounded up towards all of it (review-15-s15 N6)
+        return f"Only {spoken_at_most(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
     if kind == "quota" and weekly:

@@ -1318,3 +1318,32 @@ def test_setting_the_day_after_a_used_timed_grant_never_gives_more_than_it_sets(
     clock.set_wall(local(24, 10, 45))
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+TWO_MINUTES = DAILY.replace('daily_quota = "1h"', 'daily_quota = "2m"')
+
+
+@pytest.mark.parametrize(("launched", "given", "usable"), [
+    # review-15-s15 N6, the daemon's two: a minute until 07:41 given at 07:40:00.3 (the
+    # fraction of the second it came in is no time a parent gave), and a minute until
+    # 07:35 given during a session at 07:32:54.7, two minutes before its end (the
+    # walk's sum came to 59.99999999999999)
+    (None, timedelta(minutes=40, seconds=0.3), None),
+    (timedelta(minutes=32, seconds=23.4), timedelta(minutes=32, seconds=54.7), None),
+    # a second and more short is said, in whole seconds it can be used (rounded down)
+    (None, timedelta(minutes=40, seconds=1.5), 58),
+    (timedelta(minutes=39), timedelta(minutes=40, seconds=1.5), 58),
+], ids=["given at 07:40:00.3", "during a session", "at 07:40:01.5", "running, 07:40:01.5"])
+def test_a_timed_grant_that_can_all_be_used_says_no_only(
+        launched: timedelta | None, given: timedelta, usable: float | None) -> None:
+    e = engine(TWO_MINUTES)
+    seven = local(23, 7)
+    clock = FakeClock(seven)
+    if launched is not None:
+        clock.set_wall(seven + launched)
+        assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance((seven + given - clock.wall).total_seconds())
+    ends = local(23, 7, 35) if given < timedelta(minutes=35) else local(23, 7, 41)
+    answer = e.grant("alex", "game", 60, clock.now, until=ends)
+    caps = [c.usable_s for c in answer.capped_by if c.kind == "grant_end"]
+    assert caps == ([] if usable is None else [usable])
