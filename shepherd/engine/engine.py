@@ -781,6 +781,31 @@ class Engine:
             return None
         return today.allowance_s - sum(left for left, _ in on_top), on_top
 
+    def day_total(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                  ) -> tuple[float, tuple[tuple[float, float, datetime], ...]] | None:
+        """The day's total as a parent knows it, and beside it the time given until
+        moments of ``day`` still to come. The total: the day's quota and its own grants
+        (time added for today, take-backs and sets, the week's time it may draw), with
+        what time given until a moment that has ended paid; it stays while such time
+        pays (review-15-s15 N5: not "of 2m1s", "of 2m24s"... a second at a time). Per
+        moment still to come, soonest first: what can still be used of the time given
+        until it before then (``_usable_parts``: review-15-s15 N4), what it has paid so
+        far, and the moment. None: no daily quota."""
+        today, _ = self._standing(user, limits, day, now)
+        if today is None:
+            return None
+        given: dict[datetime, tuple[float, float]] = {}  # per moment: its seconds, left
+        for g, left in self.timed_left(user, limits.target, day, now):
+            seconds, rest = given.get(g.expires, (0.0, 0.0))
+            given[g.expires] = (seconds + g.seconds, rest + left)
+        if not given:
+            return today.allowance_s, ()
+        usable = {end: part for _, part, end
+                  in self._usable_parts(user, limits.target, day, now) or ()}
+        total = today.allowance_s - sum(seconds for seconds, _ in given.values())
+        return total, tuple((min(usable.get(end, rest), rest), seconds - rest, end)
+                            for end, (seconds, rest) in sorted(given.items()))
+
     def on_top(self, user: str, target: str, day: date, now: Instant
                ) -> tuple[tuple[float, datetime], ...]:
         """What is left of the time given until moments of ``day`` still to come, per
