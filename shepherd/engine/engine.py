@@ -1831,6 +1831,7 @@ class Engine:
                                         lowered=planned.seconds < 0),
                     *self._group_hours_cap(planned.user, quota_limits, planned.day, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
+            planned = self._as_status_says(planned, quota_limits, now)
             return replace(planned, week_allowance_s=week_allowance,
                            capped_by=(*self._grant_end_cap(planned, now), *caps),
                            limited_by=locked)
@@ -1839,9 +1840,34 @@ class Engine:
         lasting = [r for r in limits if not isinstance(r, Locked)]
         caps = () if lasting else self._still_capping(planned.user, planned.target, now,
                                                       lowered=planned.seconds < 0)
+        planned = self._as_status_says(planned, quota_limits, now)
         return replace(planned, limited_by=limits,
                        capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
+
+    def _as_status_says(self, planned: TimeGranted, limits: QuotaLimits,
+                        now: Instant) -> TimeGranted:
+        """With time given until a moment of the day still to come, the answer's figures
+        as ``status`` says them once the grant is made (``day_total``): the day's total
+        (``lasting_s``), the same while such time pays, and per moment what can still
+        be used of it before then (``on_top``): one total everywhere (review-15-s15 N4,
+        N5). A moment none of which can still be used is left out (the cap says why). Time
+        added only: a take-back's and a set's figures stay what lasts the day as the set
+        holds it, what time given until a moment paid so far in it (``_own_change``)."""
+        timed = planned.expires_at is not None and not planned.week and not planned.with_day
+        if (planned.lasting_s is None or not planned.on_top or planned.mode != "add"
+                or (timed and len(planned.on_top) < 2)):
+            # a take-back's or a set's figures are what lasts the day as the set holds
+            # it (``_own_change``); one timed grant alone says "in all today until then"
+            return planned
+        found = self.day_total(planned.user, limits, planned.day, now)
+        if found is None:
+            return planned
+        total, parts = found
+        usable = tuple((round(part), end) for part, _, end in parts if round(part) >= 1)
+        if not usable:
+            return planned
+        return replace(planned, lasting_s=round(total), on_top=usable)
 
     def _grant_end_cap(self, planned: TimeGranted, now: Instant) -> tuple[GrantCap, ...]:
         """Time given until a moment nearer than its length: only so much of it can be

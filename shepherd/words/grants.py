@@ -213,8 +213,11 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
         elif by_parts:
-            # each moment's own time, the soonest first
-            sentence += (f" ({format_duration(int(allowance) - sum(p for p, _ in parts))} in "
+            # the day's total (as ``status`` says it), and what can still be used of the
+            # time given until each moment before then, the soonest first
+            total = int(lasting) if lasting is not None else int(allowance) - sum(
+                p for p, _ in parts)
+            sentence += (f" ({format_duration(total)} in "
                          f"all today{',' if len(parts) > 1 else ' and'} " + and_list(
                              [f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
                               for part, end in parts]))

@@ -16,6 +16,7 @@ from shepherd.engine import Engine, SessionStarted
 from shepherd.explain.live import books_of, explain_live
 from shepherd.tui.live import LiveState
 from shepherd.tui.words import duration
+from shepherd.words.grants import grant_answer, grant_sentence
 from tests.engine.conftest import PARIS, FakeClock, engine, local
 
 TWO = '[[entries]]\nid = "two"\ncommand = ["two"]\nlimits = { daily_quota = "2m" }\n'
@@ -110,3 +111,27 @@ def test_two_moments_each_say_what_can_still_be_used_before_them() -> None:
     assert "; 2m today, 1 minute more until 10:01 and 1 minute more until 11:00 " in day, day
     ends = datetime(2026, 11, 23, 10, 1, tzinfo=PARIS)
     assert item["on_top"][0]["until"] == ends.isoformat()
+
+
+def test_a_grants_answer_says_the_total_status_says() -> None:
+    """N5, the grant's answer: "+1m" for today 20 seconds into the minute until 07:35
+    said "(3m20s in all today and 40 seconds more until 07:35)", what that minute paid
+    counted in the total; ``status`` says 3m and 40s more, and so does the answer now
+    (each moment's part is what can still be used of it before then, N4)."""
+    e = engine(TWO)
+    clock = FakeClock(local(23, 7, 32) + timedelta(seconds=23))
+    assert isinstance(e.launch("alex", "two", clock.now, 1), SessionStarted)
+    clock.advance(31)
+    e.grant("alex", "two", 60, clock.now, until=local(23, 7, 35))
+    clock.advance(20)
+    more = e.grant("alex", "two", 60, clock.now)
+    said = grant_sentence(grant_answer(more, 60, e.policy), clock.wall, PARIS)
+    assert said == ("alex has 1 minute more of two today (3m in all today and 40 seconds "
+                    "more until 07:35)."), said
+    item, status, _, _ = line(e, clock, running=True)
+    assert item["quota_today_s"] == 180 and "of 3m left, 40s more until 07:35" in status
+    clock.advance(10)
+    later = e.grant("alex", "two", 30, clock.now, until=local(23, 7, 40))
+    said = grant_sentence(grant_answer(later, 30, e.policy), clock.wall, PARIS)
+    assert said == ("alex has 30 seconds more of two until 07:40 (3m in all today, 30 "
+                    "seconds more until 07:35 and 30 seconds more until 07:40)."), said
