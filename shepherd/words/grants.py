@@ -215,8 +215,8 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         elif by_parts:
             # the day's total (as ``status`` says it), and what can still be used of the
             # time given until each moment before then, the soonest first
-            day_total = int(lasting) if lasting is not None else int(allowance) - sum(
-                p for p, _ in parts)
+            day_total = (int(lasting) if lasting is not None and mode == "add"
+                         else int(allowance) - sum(p for p, _ in parts))
             sentence += (f" ({format_duration(day_total)} in "
                          f"all today{',' if len(parts) > 1 else ' and'} " + and_list(
                              [f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
