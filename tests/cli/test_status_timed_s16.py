@@ -135,3 +135,25 @@ def test_a_grants_answer_says_the_total_status_says() -> None:
     said = grant_sentence(grant_answer(later, 30, e.policy), clock.wall, PARIS)
     assert said == ("alex has 30 seconds more of two until 07:40 (3m in all today, 30 "
                     "seconds more until 07:35 and 30 seconds more until 07:40)."), said
+
+
+def test_a_budget_says_the_same_total_and_what_can_still_be_used_on_top() -> None:
+    """A group budget: its total in ``status``'s budgets line, the TUI's and explain's
+    are its own 2m while a minute given until 10:05 pays, with what is left of it."""
+    e = engine(TWO + '[[groups]]\nid = "g"\nentries = ["two"]\ndaily_quota = "2m"\n')
+    clock = FakeClock(local(23, 10))
+    assert isinstance(e.launch("alex", "two", clock.now, 1), SessionStarted)
+    e.grant("alex", "g", 60, clock.now, until=local(23, 10, 5))
+    clock.advance(20)
+    status = answer(e, clock, running=True)
+    [group] = status["users"][0]["groups"]
+    assert group["quota_today_s"] == 120 and group["on_top"][0]["seconds"] == 40, group
+    said = "\n".join(render_status(status, PARIS))
+    assert "g 20s used, 2m of 2m left, 40s more until 10:05" in said, said
+    live = LiveState(hello={"role": "admin", "name": "mum"}, connected=True)
+    live.status, live.received = status, 100.0
+    assert live.group_lines("alex", 100.0) == ["g 20s of 2m +1m"]
+    explained = " ".join(t.strip() for t in explain_live(
+        e.policy, PARIS, clock.now, "alex", None, None, books_of(e, clock.now))["lines"])
+    assert "The g budget (two): 2m of 2m left today and 40 seconds more until 10:05;" in (
+        explained), explained
