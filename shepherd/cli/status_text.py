@@ -19,6 +19,7 @@ from shepherd.words import (
     and_list,
     at_moment,
     counting_sentence,
+    day_own_left,
     flapping_sentence,
     format_duration,
     lasting_state,
@@ -55,10 +56,7 @@ def _on_top(item: Mapping[str, Any], quota: float, used: float, left: float,
     if not parts:
         return None
     more = [(usable, end) for usable, _, end in parts if usable >= 1]
-    # the day's own time left: what is left less what is on top, and never more than
-    # the total less the use the time on top did not pay for
-    own = max(min(left - sum(usable for usable, _ in more),
-                  quota - used + sum(paid for _, paid, _ in parts)), 0.0)
+    own = day_own_left(left, quota, used, ((usable, paid) for usable, paid, _ in parts))
     said = (f"{format_duration(own)} of {format_duration(quota)} left" if own >= MIN_LAUNCH_S
             else f"all {format_duration(quota)} used")
     if not more:

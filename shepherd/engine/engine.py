@@ -770,17 +770,6 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
-    def lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                ) -> tuple[float, tuple[tuple[float, datetime], ...]] | None:
-        """Time given until moments of ``day`` on top of what lasts it: the day's
-        allowance once all of it has run out, and what is left of it until each of
-        those moments, soonest first (None: none is left, or no daily quota)."""
-        today, _ = self._standing(user, limits, day, now)
-        on_top = self.on_top(user, limits.target, day, now)
-        if today is None or not on_top:
-            return None
-        return today.allowance_s - sum(left for left, _ in on_top), on_top
-
     def day_total(self, user: str, limits: QuotaLimits, day: date, now: Instant
                   ) -> tuple[float, tuple[tuple[float, float, datetime], ...]] | None:
         """The day's total as a parent knows it, and beside it the time given until
@@ -1752,7 +1741,7 @@ class Engine:
         local, today = moment.astimezone(self.zone), now.wall.astimezone(self.zone).date()
         if local.date() in (today, today + timedelta(days=1)):
             return f"{local:%H:%M}"
-        return f"{local:%H:%M} on {local:%A %d %B}".replace(" 0", " ")
+        return f"{local:%H:%M} on {local:%A} {local.day} {local:%B}"
 
     def preview_grant(self, user: str, target: str, seconds: int, now: Instant,
                       mode: GrantMode = "add", until: datetime | None = None,

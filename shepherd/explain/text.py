@@ -22,6 +22,7 @@ from shepherd.explain.day import (
 )
 from shepherd.words import (
     clock_time,
+    day_own_left,
     format_duration,
     join_clauses,
     not_installed_clause,
@@ -210,10 +211,9 @@ def _group_line(group: GroupDay, explanation: DayExplanation, zone: tzinfo) -> s
     parts: list[str] = []
     day, week = group.quota.day, group.quota.week
     if day is not None:
-        more = sum(usable for usable, _, _ in group.quota.on_top if usable >= 1)
-        paid = sum(paid for _, paid, _ in group.quota.on_top)
         total = group.quota.day_total_s or 0.0
-        own = max(min(day.left_s - more, total - day.used_s + paid), 0.0)
+        own = day_own_left(day.left_s, total, day.used_s,
+                           ((usable, paid) for usable, paid, _ in group.quota.on_top))
         parts.append(f"{format_duration(own)} of {format_duration(total)} left today"
                      f"{_on_top(group.quota, zone, explanation.start)}")
     if week is not None:

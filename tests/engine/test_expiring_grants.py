@@ -1055,7 +1055,8 @@ def test_grants_ending_together_share_the_minute_before_their_end_once() -> None
 
 def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -> None:
     """Review 12-s8 M1 (what ``status`` shows): each moment's own time, what was used
-    taken from the one that ends first; what lasts the day is what is left after."""
+    taken from the one that ends first; the day's total stays while it pays
+    (review-15-s15 N5), and what it paid joins the total once it has run out."""
     e = engine(HALF)
     clock = FakeClock(local(23, 14))
     limits = e.limits_of("game")
@@ -1063,15 +1064,15 @@ def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -
     day = e.quota_day(clock.now)
     e.grant("alex", "game", 600, clock.now, until=local(23, 16))
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
-    assert e.lasting("alex", limits, day, clock.now) == (
-        1800, ((600, local(23, 16)), (600, local(23, 17))))
+    assert e.day_total("alex", limits, day, clock.now) == (
+        1800, ((600, 0, local(23, 16)), (600, 0, local(23, 17))))
     # 5 minutes of the 16:00 grant: it ends first, so it pays first (review-1215-s12 F1)
     assert play(e, clock, 300, 1) == 300
-    assert e.lasting("alex", limits, day, clock.now) == (
-        2100, ((300, local(23, 16)), (600, local(23, 17))))
+    assert e.day_total("alex", limits, day, clock.now) == (
+        1800, ((300, 300, local(23, 16)), (600, 0, local(23, 17))))
     clock.set_wall(local(23, 16))
     e.due(clock.now)
-    assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
+    assert e.day_total("alex", limits, day, clock.now) == (2100, ((600, 0, local(23, 17)),))
 
 
 def test_time_given_until_a_moment_pays_before_the_quota_which_is_left_after_it() -> None:
@@ -1085,8 +1086,8 @@ def test_time_given_until_a_moment_pays_before_the_quota_which_is_left_after_it(
     assert play(e, clock, 1200, 1) == 1200
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
     assert play(e, clock, 300, 2) == 300
-    assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
-        2100, ((300, local(23, 17)),))
+    assert e.day_total("alex", limits, e.quota_day(clock.now), clock.now) == (
+        1800, ((300, 300, local(23, 17)),))
     clock.set_wall(local(23, 17))
     [gone] = expired(e, clock)
     assert (gone.paid_s, gone.unused_s) == (300, 300)
