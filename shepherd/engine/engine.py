@@ -219,6 +219,15 @@ def unknown_child(policy: Policy, name: str, besides: str = "") -> str:
             f"(the children are: {children})")
 
 
+class GrantUntilRefused(ActionRefused):
+    """A grant's ``until`` that has passed or is after its day's end; ``data`` carries the
+    code (``until_passed``, ``until_after_day_end``) and both moments."""
+
+    def __init__(self, message: str, code: str, until: datetime, day_end: datetime) -> None:
+        super().__init__(message)
+        self.data = {"code": code, "until": until.isoformat(), "day_ends_at": day_end.isoformat()}
+
+
 class AlreadyExtended(ActionRefused):
     """A second extension of one session: a session is extended once (SPEC §3, whatever
     days it spans); more time after that is a grant. ``data`` carries the code."""
@@ -761,16 +770,30 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
-    def lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                ) -> tuple[float, tuple[tuple[float, datetime], ...]] | None:
-        """Time given until moments of ``day`` on top of what lasts it: the day's
-        allowance once all of it has run out, and what is left of it until each of
-        those moments, soonest first (None: none is left, or no daily quota)."""
+    def day_total(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                  ) -> tuple[float, tuple[tuple[float, float, datetime], ...]] | None:
+        """The day's total as a parent knows it, and beside it the time given until
+        moments of ``day`` still to come. The total: the day's quota and its own grants
+        (time added for today, take-backs and sets, the week's time it may draw), with
+        what time given until a moment that has ended paid; it stays while such time
+        pays (review-15-s15 N5: not "of 2m1s", "of 2m24s"... a second at a time). Per
+        moment still to come, soonest first: what can still be used of the time given
+        until it before then (``_usable_parts``: review-15-s15 N4), what it has paid so
+        far, and the moment. None: no daily quota."""
         today, _ = self._standing(user, limits, day, now)
-        on_top = self.on_top(user, limits.target, day, now)
-        if today is None or not on_top:
+        if today is None:
             return None
-        return today.allowance_s - sum(left for left, _ in on_top), on_top
+        given: dict[datetime, tuple[float, float]] = {}  # per moment: its seconds, left
+        for g, left in self.timed_left(user, limits.target, day, now):
+            seconds, rest = given.get(g.expires, (0.0, 0.0))
+            given[g.expires] = (seconds + g.seconds, rest + left)
+        if not given:
+            return today.allowance_s, ()
+        usable = {end: part for _, part, end
+                  in self._usable_parts(user, limits.target, day, now) or ()}
+        total = today.allowance_s - sum(seconds for seconds, _ in given.values())
+        return total, tuple((min(usable.get(end, rest), rest), seconds - rest, end)
+                            for end, (seconds, rest) in sorted(given.items()))
 
     def on_top(self, user: str, target: str, day: date, now: Instant
                ) -> tuple[tuple[float, datetime], ...]:
@@ -1700,12 +1723,25 @@ class Engine:
         assert until is not None
         day_end = self.calendar.day_end(day)
         if until <= now.wall:
-            raise ActionRefused("that time has already passed: a grant must last until a "
-                                "time still to come today")
-        if until > day_end:
-            raise ActionRefused("a grant lasts at most until the day ends (give it for the "
-                                "week to last longer)")
+            raise GrantUntilRefused(
+                f"{self._clock(until, now)} has already passed: a grant must last until a "
+                "time still to come today", "until_passed", until, day_end)
+        if until > day_end:  # a parent's "05:00" at 03:50, of a day that ends at 04:00
+            # (review-15-s15 N7): said as the clock reads, never as "already passed"
+            raise GrantUntilRefused(
+                f"{self._clock(until, now)} is after this day ends at "
+                f"{self._clock(day_end, now)}: a grant for today lasts at most until then "
+                "(to last longer, give it for the week: --until week)", "until_after_day_end",
+                until, day_end)
         return until
+
+    def _clock(self, moment: datetime, now: Instant) -> str:
+        """A moment as a parent's clock reads it: "05:00", or "05:00 on Friday" on a date
+        other than today's (or the day after, where today's night ends)."""
+        local, today = moment.astimezone(self.zone), now.wall.astimezone(self.zone).date()
+        if local.date() in (today, today + timedelta(days=1)):
+            return f"{local:%H:%M}"
+        return f"{local:%H:%M} on {local:%A} {local.day} {local:%B}"
 
     def preview_grant(self, user: str, target: str, seconds: int, now: Instant,
                       mode: GrantMode = "add", until: datetime | None = None,
@@ -1784,6 +1820,7 @@ class Engine:
                                         lowered=planned.seconds < 0),
                     *self._group_hours_cap(planned.user, quota_limits, planned.day, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
+            planned = self._as_status_says(planned, quota_limits, now)
             return replace(planned, week_allowance_s=week_allowance,
                            capped_by=(*self._grant_end_cap(planned, now), *caps),
                            limited_by=locked)
@@ -1792,9 +1829,34 @@ class Engine:
         lasting = [r for r in limits if not isinstance(r, Locked)]
         caps = () if lasting else self._still_capping(planned.user, planned.target, now,
                                                       lowered=planned.seconds < 0)
+        planned = self._as_status_says(planned, quota_limits, now)
         return replace(planned, limited_by=limits,
                        capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
+
+    def _as_status_says(self, planned: TimeGranted, limits: QuotaLimits,
+                        now: Instant) -> TimeGranted:
+        """With time given until a moment of the day still to come, the answer's figures
+        as ``status`` says them once the grant is made (``day_total``): the day's total
+        (``lasting_s``), the same while such time pays, and per moment what can still
+        be used of it before then (``on_top``): one total everywhere (review-15-s15 N4,
+        N5). A moment none of which can still be used is left out (the cap says why). Time
+        added only: a take-back's and a set's figures stay what lasts the day as the set
+        holds it, what time given until a moment paid so far in it (``_own_change``)."""
+        timed = planned.expires_at is not None and not planned.week and not planned.with_day
+        if (planned.lasting_s is None or not planned.on_top or planned.mode != "add"
+                or (timed and len(planned.on_top) < 2)):
+            # a take-back's or a set's figures are what lasts the day as the set holds
+            # it (``_own_change``); one timed grant alone says "in all today until then"
+            return planned
+        found = self.day_total(planned.user, limits, planned.day, now)
+        if found is None:
+            return planned
+        total, parts = found
+        usable = tuple((round(part), end) for part, _, end in parts if round(part) >= 1)
+        if not usable:
+            return planned
+        return replace(planned, lasting_s=round(total), on_top=usable)
 
     def _grant_end_cap(self, planned: TimeGranted, now: Instant) -> tuple[GrantCap, ...]:
         """Time given until a moment nearer than its length: only so much of it can be
@@ -1804,7 +1866,11 @@ class Engine:
             return ()
         usable = self._usable_before(planned.user, planned.target, planned.day,
                                      planned.expires_at, now)
-        if usable >= planned.seconds:
+        # What can be used in whole seconds, rounded down (on the child's side of a
+        # promise): less than a second short is the fraction of the second the grant came
+        # in (or a sum's rounding), no time a parent gave (review-15-s15 N6)
+        usable = math.floor(usable + 1e-6)
+        if usable >= planned.seconds - 1:
             return ()
         limits = self.limits_of(planned.target)  # without a daily quota: the week's first
         weekly = limits is not None and limits.daily_quota(planned.day) is None

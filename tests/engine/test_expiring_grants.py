@@ -275,8 +275,12 @@ def test_on_a_weekly_target_what_is_left_is_the_quota_and_grants_less_their_use(
 
 
 @pytest.mark.parametrize(("ask", "said"), [
-    ({"until": local(23, 14)}, "already passed"),
-    ({"until": local(24, 5)}, "at most until the day ends"),
+    ({"until": local(23, 14)}, "14:00 has already passed"),
+    # review-15-s15 N7: the day's end named, and how to give longer
+    ({"until": local(24, 5)}, "05:00 is after this day ends at 04:00: a grant for today lasts "
+                              r"at most until then \(to last longer, give it for the week: "
+                              r"--until week\)"),
+    ({"until": local(26, 5)}, "05:00 on Thursday 26 November is after this day ends at 04:00"),
     ({"until": local(23, 17), "week": True}, "not both"),
     ({"until": local(23, 17), "mode": "take"}, "only time added"),
     ({"week": True, "mode": "set"}, "only time added"),
@@ -1051,7 +1055,8 @@ def test_grants_ending_together_share_the_minute_before_their_end_once() -> None
 
 def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -> None:
     """Review 12-s8 M1 (what ``status`` shows): each moment's own time, what was used
-    taken from the one that ends first; what lasts the day is what is left after."""
+    taken from the one that ends first; the day's total stays while it pays
+    (review-15-s15 N5), and what it paid joins the total once it has run out."""
     e = engine(HALF)
     clock = FakeClock(local(23, 14))
     limits = e.limits_of("game")
@@ -1059,15 +1064,15 @@ def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -
     day = e.quota_day(clock.now)
     e.grant("alex", "game", 600, clock.now, until=local(23, 16))
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
-    assert e.lasting("alex", limits, day, clock.now) == (
-        1800, ((600, local(23, 16)), (600, local(23, 17))))
+    assert e.day_total("alex", limits, day, clock.now) == (
+        1800, ((600, 0, local(23, 16)), (600, 0, local(23, 17))))
     # 5 minutes of the 16:00 grant: it ends first, so it pays first (review-1215-s12 F1)
     assert play(e, clock, 300, 1) == 300
-    assert e.lasting("alex", limits, day, clock.now) == (
-        2100, ((300, local(23, 16)), (600, local(23, 17))))
+    assert e.day_total("alex", limits, day, clock.now) == (
+        1800, ((300, 300, local(23, 16)), (600, 0, local(23, 17))))
     clock.set_wall(local(23, 16))
     e.due(clock.now)
-    assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
+    assert e.day_total("alex", limits, day, clock.now) == (2100, ((600, 0, local(23, 17)),))
 
 
 def test_time_given_until_a_moment_pays_before_the_quota_which_is_left_after_it() -> None:
@@ -1081,8 +1086,8 @@ def test_time_given_until_a_moment_pays_before_the_quota_which_is_left_after_it(
     assert play(e, clock, 1200, 1) == 1200
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
     assert play(e, clock, 300, 2) == 300
-    assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
-        2100, ((300, local(23, 17)),))
+    assert e.day_total("alex", limits, e.quota_day(clock.now), clock.now) == (
+        1800, ((300, 300, local(23, 17)),))
     clock.set_wall(local(23, 17))
     [gone] = expired(e, clock)
     assert (gone.paid_s, gone.unused_s) == (300, 300)
@@ -1314,3 +1319,32 @@ def test_setting_the_day_after_a_used_timed_grant_never_gives_more_than_it_sets(
     clock.set_wall(local(24, 10, 45))
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+TWO_MINUTES = DAILY.replace('daily_quota = "1h"', 'daily_quota = "2m"')
+
+
+@pytest.mark.parametrize(("launched", "given", "usable"), [
+    # review-15-s15 N6, the daemon's two: a minute until 07:41 given at 07:40:00.3 (the
+    # fraction of the second it came in is no time a parent gave), and a minute until
+    # 07:35 given during a session at 07:32:54.7, two minutes before its end (the
+    # walk's sum came to 59.99999999999999)
+    (None, timedelta(minutes=40, seconds=0.3), None),
+    (timedelta(minutes=32, seconds=23.4), timedelta(minutes=32, seconds=54.7), None),
+    # a second and more short is said, in whole seconds it can be used (rounded down)
+    (None, timedelta(minutes=40, seconds=1.5), 58),
+    (timedelta(minutes=39), timedelta(minutes=40, seconds=1.5), 58),
+], ids=["given at 07:40:00.3", "during a session", "at 07:40:01.5", "running, 07:40:01.5"])
+def test_a_timed_grant_that_can_all_be_used_says_no_only(
+        launched: timedelta | None, given: timedelta, usable: float | None) -> None:
+    e = engine(TWO_MINUTES)
+    seven = local(23, 7)
+    clock = FakeClock(seven)
+    if launched is not None:
+        clock.set_wall(seven + launched)
+        assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance((seven + given - clock.wall).total_seconds())
+    ends = local(23, 7, 35) if given < timedelta(minutes=35) else local(23, 7, 41)
+    answer = e.grant("alex", "game", 60, clock.now, until=ends)
+    caps = [c.usable_s for c in answer.capped_by if c.kind == "grant_end"]
+    assert caps == ([] if usable is None else [usable])

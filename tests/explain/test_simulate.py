@@ -414,3 +414,21 @@ def test_setting_the_day_below_what_a_timed_grant_paid_gives_nothing_more(at: st
             for s in simulation.steps]
     checks = [text for when, _, text in said if when in (at, "10:45") and "can" in text]
     assert len(checks) == 2 and all("can start" not in text for text in checks), said
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    # review-15-s15 N7: at 03:50, in a day that ends at 04:00, 05:00 is 70 minutes away,
+    # after the day's end: not "already passed" (the 05:00 of this day, 22h50m ago)
+    ("03:50 grant minecraft +30m until 05:00",
+     "05:00 is after this day ends at 04:00: a grant for today lasts at most until then "
+     "(to last longer, give it for the week: --until week)"),
+    # the nearer of the two is the one meant: 14:00 at 15:00 is the one an hour ago
+    ("15:00 grant minecraft +30m until 14:00",
+     "14:00 has already passed: a grant must last until a time still to come today"),
+], ids=["after the day's end", "passed"])
+def test_a_grant_until_a_time_after_the_days_end_says_so_in_the_parents_words(
+        line: str, said: str) -> None:
+    actions = parse_script(line, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    [step] = simulation.steps
+    assert (step.outcome, step.text) == ("refused", f"The grant is refused: {said}.")

@@ -197,8 +197,10 @@ def test_time_given_until_two_moments_is_said_with_each_ones_end() -> None:
                                 "today, 10 minutes more until 11:00 and 10 minutes more until "
                                 "18:00).")
     # 5 minutes played came out of the grant ending at 11:00, which is used first
-    # (review-1215-s12 F1): what it paid for lasts the day
-    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (16m in all today, 5 "
+    # (review-1215-s12 F1): the day's total is its own 11m, as status says it (not 16m,
+    # with what the time until 11:00 paid so far: review-15-s15 N5); what that time paid
+    # joins it once it has run out
+    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 5 "
                                  "minutes more until 11:00 and 10 minutes more until 18:00).")
 
 
