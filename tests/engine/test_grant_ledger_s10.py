@@ -192,6 +192,7 @@ LEDGER_STEPS = st.lists(
                 (1, "wait", 1, 1)])  # M2
 @example(steps=[(0, "week", 1, 1), (2, "take", 15, 1), (2, "play", 1, 1), (2, "today", 1, 1),
                 (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
+@example(steps=[(0, "until", 1, 1), (0, "play", 1, 1), (0, "set", 1, 1)])  # N2 (words16)
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -214,6 +215,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     grants: list[_Given] = []
     today, own, aside, drawn = 0, 15, 0, 0
     own_total = 15  # the day's own time in all (own: what is left of it)
+    upaid = 0  # what the day's grants until a moment paid so far
     pool_at_start = 0  # what the week's grants had left when the day began
 
     def week_left() -> int:
@@ -244,6 +246,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         if day != today:
             today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
+            upaid = 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
@@ -272,8 +275,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         elif kind == "set":
             e.grant("alex", "game", a * 60, clock.now, mode="set")
             # what lasts the day: its own time and what it may draw on the week's, never
-            # below what they paid for
-            wanted = max(a, own_total - own + drawn)
+            # below what they paid for; what grants until a moment paid so far is inside
+            # the day's whole (review-15-s15 N2)
+            wanted = max(a - upaid, own_total - own + drawn)
             access = max(pool_at_start - aside, 0)  # what it drew on the week's included
             if wanted >= own_total + access:  # raised: its own time
                 raised = wanted - access - own_total
@@ -300,6 +304,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                     break
                 if counting() and any(g.left for g in counting()):
                     next(g for g in counting() if g.left).left -= 1
+                    upaid += 1
                 elif own > 0:
                     own -= 1
                 else:
