@@ -1865,7 +1865,7 @@ class Engine:
                 or planned.with_day):
             return ()
         usable = self._usable_before(planned.user, planned.target, planned.day,
-                                     planned.expires_at, now)
+                                     planned.expires_at, now, planned.seconds)
         # What can be used in whole seconds, rounded down (on the child's side of a
         # promise): less than a second short is the fraction of the second the grant came
         # in (or a sum's rounding), no time a parent gave (review-15-s15 N6)
@@ -1878,13 +1878,17 @@ class Engine:
                          period="week" if weekly else "day"),)
 
     def _usable_before(self, user: str, target: str, day: date, expires: datetime,
-                       now: Instant) -> float:
-        """What of the time given until ``expires`` can be used before then, used without
-        a break from now (``_usable_parts``)."""
+                       now: Instant, given: float) -> float:
+        """What of the time just ``given`` until ``expires`` can be used before then, used
+        without a break from now (``_usable_parts``). Time given earlier until the same
+        moment pays first (the first given first): the new grant has what they leave of
+        what can be used until then (review-15-s16 P1: it was said to have all of it)."""
         parts = self._usable_parts(user, target, day, now)
         if parts is None:
             return (expires - now.wall).total_seconds()
-        return sum(usable for _, usable, end in parts if end == expires)
+        left = sum(left for left, _, end in parts if end == expires)
+        usable = sum(usable for _, usable, end in parts if end == expires)
+        return min(max(usable - (left - given), 0.0), given)
 
     def _usable_parts(self, user: str, target: str, day: date, now: Instant
                       ) -> list[tuple[float, float, datetime]] | None:

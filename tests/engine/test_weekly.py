@@ -375,3 +375,42 @@ def test_a_session_across_the_day_start_ends_as_if_stopped_and_launched_again_th
     assert monday <= (daily + timed + today) * 60 + 1
     assert tuesday <= daily * 60 + 1
     assert monday + tuesday <= (weekly + timed + today) * 60 + 1
+
+
+TWENTY_45 = ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+             'limits = { daily_quota = "20m", weekly_quota = "45m" }\n')
+
+
+P2_OPEN = pytest.mark.xfail(strict=True, reason=(
+    "review-15-s16 P2, open: the week's walk lets the week's quota pay a day's use beyond "
+    "its daily quota before the week grant, and a day grant given after play may pay for "
+    "use made before it (the s10 guard `drawn` is for weekly-only targets)"))
+
+
+@pytest.mark.parametrize(("change", "wednesday"), [
+    (None, 300), pytest.param("today", 300, marks=P2_OPEN), ("until", 300),
+    pytest.param("set", 300, marks=P2_OPEN)])
+def test_time_for_today_given_after_the_days_play_never_repays_the_weeks_grant(
+        change: str | None, wednesday: int) -> None:
+    """review-15-s16 P2: 20m a day, 45m a week; Monday ``+30m --until week`` and 50
+    played (the day's 20, the week grant's 30: the day may not go past its quota on the
+    week's quota); Tuesday 20 played, then ``+5m`` (or ``=1h``) given and not played.
+    Wednesday has the week's 45 less the 40 of the days' own time: 5 minutes. The week's
+    walk had let the week's quota pay Monday first, so Tuesday's 20 looked paid by the
+    week grant, and Tuesday's late ``+5m`` repaid 5 of it: 10 minutes."""
+    e = engine(TWENTY_45)
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 1800, clock.now, week=True)
+    assert play(e, clock, "game", 3 * 3600, 1) == pytest.approx(3000)
+    clock.set_wall(local(24, 10))
+    assert play(e, clock, "game", 3 * 3600, 2) == pytest.approx(1200)
+    if change == "today":
+        e.grant("alex", "game", 300, clock.now)
+    elif change == "until":
+        e.grant("alex", "game", 300, clock.now, until=local(24, 20))
+    elif change == "set":
+        e.grant("alex", "game", 3600, clock.now, mode="set")
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        wednesday)

@@ -412,3 +412,20 @@ def test_a_group_grant_says_how_much_its_programs_own_time_allows() -> None:
     steps = simulate_day(unlimited, PARIS, "sam", MONDAY, actions).steps
     assert [s.text for s in steps if s.line is not None][-1] == (
         "sam has 1 hour more in the g budget today (1h15m in all today).")
+
+
+def test_a_grant_ending_with_an_earlier_one_has_only_what_that_one_leaves() -> None:
+    """review-15-s16 P1: ``+2m until 10:05`` at 10:00, then ``+2m`` (or ``+1m``) until
+    10:05 at 10:04: the first given pays first and fills the minute left before 10:05,
+    so none of the second can be used. It was said "Only 1 minute of it can be used"
+    (with ``+1m``, nothing: as if all of it could)."""
+    for second in ("2m", "1m"):
+        said = texts(f"10:00 grant game +2m until 10:05\n10:04 grant game +{second} "
+                     "until 10:05\n")
+        assert said[1][1].endswith(
+            "None of it can be used before it runs out at 10:05: Game's time given until "
+            "then or sooner is used first and fills it."), said[1]
+    # three minutes before 10:05, the first grant's minute first: two for the second
+    said = texts("10:00 grant game +1m until 10:05\n10:02 grant game +3m until 10:05\n")
+    assert said[1][1].endswith("Only 2 minutes of it can be used before it runs out at "
+                               "10:05."), said[1]
