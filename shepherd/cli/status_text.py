@@ -19,6 +19,7 @@ from shepherd.words import (
     and_list,
     at_moment,
     counting_sentence,
+    day_own_left,
     flapping_sentence,
     format_duration,
     lasting_state,
@@ -45,28 +46,24 @@ def _week(item: Mapping[str, Any]) -> str:
 
 def _on_top(item: Mapping[str, Any], quota: float, used: float, left: float,
             now: datetime, zone: tzinfo) -> str | None:
-    """Time given until a moment counts only until then: "10m of 10m left, 2m more until
-    17:00" ("1m of 12m left until 17:00" once in it; each moment's own time when given
-    until several: "…, 10m more until 11:00 and 10m more until 18:00"); None when none
-    is given."""
-    lasting, since = item.get("quota_lasting_s"), item.get("lasting_from")
-    if lasting is None or not since or lasting >= quota:
+    """Time given until a moment comes on top of the day's total until then: "1m29s of
+    2m left, 40s more until 07:35" (each moment's own when given until several: "…, 10m
+    more until 11:00 and 10m more until 18:00"). The total is the day's own, the same
+    while such time pays; what is said of each moment is what can still be used of it
+    before then (review-15-s15 N4, N5). None when none is given."""
+    parts = [(float(part["seconds"]), float(part.get("paid_s") or 0.0),
+              datetime.fromisoformat(part["until"])) for part in item.get("on_top") or ()]
+    if not parts:
         return None
-    ends = [(int(part["seconds"]), datetime.fromisoformat(part["until"]))
-            for part in item.get("on_top") or ()]
-    if not ends:  # an older daemon: all of it until the last moment
-        ends = [(int(quota - lasting), datetime.fromisoformat(since))]
-    if used >= lasting:  # already in the time on top: all that is left ends by then
-        if len(ends) == 1:
-            return (f"{format_duration(left)} of {format_duration(quota)} left "
-                    f"{until_moment(ends[0][1], now, zone, up=False)}")
-        return (f"{format_duration(left)} of {format_duration(quota)} left: " + and_list(
-            [f"{format_duration(part)} {until_moment(end, now, zone, up=False)}"
-             for part, end in ends]))
-    return (f"{format_duration(max(min(left, lasting - used), 0))} of "
-            f"{format_duration(lasting)} left, " + and_list(
-                [f"{format_duration(part)} more {until_moment(end, now, zone, up=False)}"
-                 for part, end in ends]))
+    more = [(usable, end) for usable, _, end in parts if usable >= 1]
+    own = day_own_left(left, quota, used, ((usable, paid) for usable, paid, _ in parts))
+    said = (f"{format_duration(own)} of {format_duration(quota)} left" if own >= MIN_LAUNCH_S
+            else f"all {format_duration(quota)} used")
+    if not more:
+        return said
+    return f"{said}, " + and_list([f"{format_duration(usable)} more "
+                                   f"{until_moment(end, now, zone, up=False)}"
+                                   for usable, end in more])
 
 
 def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

@@ -429,16 +429,21 @@ def _budgets(engine: Engine, policy: Policy, user: str, day: date,
 
 def _lasting_fields(engine: Engine, user: str, limits: QuotaLimits, day: date, now: Instant,
                     today: Standing | None) -> dict[str, Any]:
-    """Time given until a moment comes on top of what lasts the day, until then: what
-    lasts (``quota_lasting_s``), what is left of it until each moment (``on_top``, a
-    list of ``{seconds, until}``, soonest first) and when the last of it runs out
-    (``lasting_from``)."""
-    lasting = engine.lasting(user, limits, day, now) if today is not None else None
-    if lasting is None:
+    """While time given until a moment of today is still to come: the day's total
+    (``quota_today_s``: its quota and grants for today, with what time given until a
+    moment that has ended paid; the same in ``quota_lasting_s``, as older clients read
+    it), and per moment, soonest first (``on_top``, a list of ``{seconds, paid_s,
+    until}``): what can still be used of the time given until it before then, and what
+    it has paid so far (``Engine.day_total``: review-15-s15 N4, N5); ``lasting_from``:
+    the last of those moments."""
+    found = engine.day_total(user, limits, day, now) if today is not None else None
+    if found is None or not found[1]:
         return {}
-    on_top = [{"seconds": round(left), "until": end.isoformat()} for left, end in lasting[1]]
-    return {"quota_lasting_s": round(lasting[0]), "lasting_from": on_top[-1]["until"],
-            "on_top": on_top}
+    total, parts = found
+    on_top = [{"seconds": round(usable), "paid_s": round(paid), "until": end.isoformat()}
+              for usable, paid, end in parts]
+    return {"quota_today_s": round(total), "quota_lasting_s": round(total),
+            "lasting_from": on_top[-1]["until"], "on_top": on_top}
 
 
 def _line(engine: Engine, entry: Entry, user: str, verdict: Availability, day: date,

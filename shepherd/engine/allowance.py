@@ -7,23 +7,38 @@ absent one is unlimited.
 
 Grants change the allowance of the day they are given for (signed: time added
 or taken back), and of that day's week. On its own day a grant counts in full.
-Once its day is over, what counts toward the week is what it paid for: the time
-used that day beyond the limits (the day's quota, or the week's as it then
-stood), up to the grant. A day's use beyond the week is paid for by that day's
+Once its day is over, what counts toward the week is what it paid for: for time
+added for today, the time used that day beyond the limits (the day's quota, or the
+week's as it then stood) and beyond what time given until a moment paid, up to the
+grant. A day's use beyond the week is paid for by that day's
 grants first (they end with the day), by the week's pool last (it lasts). So an
 extra hour given on Monday and left unused does not stretch the rest of the week,
 one that was used does not shorten it, and neither eats into time given for the week.
 Time taken back counts on its own day only: the use it prevented is already
 missing from the week.
 
+Every second of use is paid by the time that runs out soonest (review-1215-s12
+F1): time given ``--until`` a moment of the day first (the one ending first first,
+of those ending together the first given), then the day's own time (its quota and
+its own grants, which last the day) and the week's quota, then the week's pool
+(it lasts the week). So the child never gets less than a parent gave ("+30m until
+18:00" is 30 minutes before 18:00, and the day's own time is still there after
+it) and never more than the limits and the grants allow.
+
 A grant given ``--until`` a time counts in full on its day until then; once it
 has expired it counts for what it paid for, noted when it expired (``paid``): the
-day's use beyond its other limits while it counted, no more (so time it left
-unused pays for no use after it ran out). Until that is noted it counts like a
-grant of a day that is over, up to the day's use since it was given. A grant for
-"this week" is a pool: it counts in full toward the week, and on each of the
+day's use while it counted and since it was given that the grants ending before it
+did not pay for, up to its time, no more (so time it left unused pays for no use
+after it ran out), on the day's count, and on the week's while its day runs; once
+its day is over, on the week's count it pays only for the day's use beyond its daily
+quota, as time added for today does (a day that did not need it leaves the week as if
+it was not given: review-15-s15 N1; what it paid beyond that still pays for the day's
+use beyond the week, as the day's own grants do). Until that is noted
+it counts for the same, the use counted to its end where that is known. A grant
+for "this week" is a pool: it counts in full toward the week, and on each of the
 week's days from the one it was given on, what it has left raises that day's
-allowance; a day's use beyond its quota and its own grants is paid from it.
+allowance; a day's use beyond its quota, its own grants and what its grants until
+a moment paid is paid from it.
 
 Usage and grants are passed in as lookups per day, so the engine can ask about
 what is charged, about what running sessions have used too, or about a projection
@@ -64,13 +79,10 @@ class DayGrants:
     # On a target without a daily quota the week's time pays first only up to that cut,
     # then the day's grants (issue 15, ledger12b).
     taken: float = 0.0
-    # Of ``full``, time given until a moment still to come (at the moment the grants
-    # stand at): it ends after every grant in ``expired``, so those pay before it, the
-    # soonest ending first, on the week's count as on the day's (ledger13).
-    later: float = 0.0
-    # ``expired`` before the day's quota caps what each paid for (ledger13): on the week's
-    # count they may pay for use beyond the week's quota the day's quota paid for.
-    expired_most: float = 0.0
+    # Of ``expired``, what time given until a moment (not for the whole day) paid for, not
+    # noted yet: like ``paid``, it paid before the day's own time and the week's, so it
+    # counts in full on the week's count too (review-1215-s12 F1).
+    timed: float = 0.0
 
     @property
     def own(self) -> float:
@@ -170,7 +182,9 @@ def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: Gra
     days of ``week``) against the day's use; None = no daily limit. ``ahead``: a
     projection past a grant's end not noted yet (``Engine._runway_now``), which counts
     what that grant would have paid for, so a session goes on on the grants ending
-    later (review 15-s9 MEDIUM-1); otherwise it counts only once noted."""
+    later (review 15-s9 MEDIUM-1); otherwise only what time given until a moment paid
+    (it pays first: review-1215-s12 F1), the use counted no further than its end where
+    that is known (``Engine._paid``)."""
     quota = limits.daily_quota(day)
     if quota is None:
         return None
@@ -178,7 +192,7 @@ def day_standing(limits: QuotaLimits, day: date, used_on: PerDay, grants_on: Gra
     pool = (max(pool_left(limits, week, day, used_on, grants_on) - grants.aside, 0.0)
             if week else 0.0)
     return Standing("day", used_on(day), quota + grants.own + grants.paid
-                    + (grants.expired if ahead else 0.0) + pool)
+                    + (grants.expired if ahead else grants.timed) + pool)
 
 
 def week_standing(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
@@ -241,13 +255,22 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         spent = used_on(day)
         used += spent
         pool += grants.pool
-        paid_for, own = grants.day_total + grants.aside, 0.0
-        if day == today:
-            allowance += grants.own + grants.paid
-            paid_for = max(grants.expired, grants.expired_most)
-            own = grants.own + grants.paid
-            aside, paid_before = grants.aside, pool_paid
+        # time given until a moment paid first, before the day's and the week's own
+        # time (it runs out sooner: review-1215-s12 F1): it counts for what it paid
+        timed = grants.paid + grants.timed
         quota = limits.daily_quota(day)
+        if day != today and quota is not None:
+            # once its day is over, on the week's count it pays only for use beyond the
+            # day's quota, as time added for today does: given for a day that did not
+            # need it, it is no week time later (review-15-s15 N1)
+            timed = min(timed, max(spent - quota, 0.0))
+        allowance += timed
+        paid_for = grants.day_total - timed + grants.aside
+        if day == today:
+            allowance += grants.own
+            paid_for = 0.0
+            expired_paid = grants.timed
+            aside, paid_before = grants.aside, pool_paid
         cut = 0.0
         if quota is None and day != today:
             # a day that is over, without a daily quota: what its take-backs cut of the
@@ -263,21 +286,15 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             beyond_own = beyond_week
             own_left = allowance + pool_paid - used
         if paid_for > 0:
-            # today's time given until a moment still to come pays after its grants that
-            # ran out: they end sooner (ledger13)
-            later = grants.later if day == today else 0.0
-            beyond_day = spent - quota - own + later if quota is not None else 0.0
+            # the day's own grants: for its use beyond its quota and what time given
+            # until a moment paid (they end with the day)
+            beyond_day = spent - quota - timed if quota is not None else 0.0
             # without a daily quota, the pool drew at least what it had drawn when the
             # day's own time last changed: time added later never repays it (s10 HIGH-1)
-            drawn = grants.drawn if quota is None and day != today else 0.0
-            over = (min(max(used - allowance + later - pool_paid, 0.0), spent) if later
-                    else beyond_week)
-            paid = min(max(beyond_day, over - drawn, 0.0), paid_for)
+            drawn = grants.drawn if quota is None else 0.0
+            paid = min(max(beyond_day, beyond_week - drawn, 0.0), paid_for)
             allowance += paid
-            if day == today:
-                expired_paid = paid
-            beyond_week = (min(max(used - allowance - pool_paid, 0.0), spent) if later
-                           else max(beyond_week - paid, 0.0))
+            beyond_week = max(beyond_week - paid, 0.0)
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool

@@ -68,9 +68,11 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    stretch the week, nor a used one shorten it; time taken back counts on its own
    day only). Time added may expire ``--until`` a time of its day, or be given for
    the rest of the week, a pool each of its days draws on beyond its own limits
-   (``TimedGrant``); an expired grant counts no more toward its day and, toward its
-   week, for what it paid for; ``due`` reports each expiry once (``GrantExpired``),
-   and deadlines see expiries coming (a quota's runway is followed through them).
+   (``TimedGrant``); time given until a moment pays first, before the day's and
+   the week's own time (the time that runs out soonest pays first: allowance.py);
+   an expired grant counts toward its day and its week for what it paid for;
+   ``due`` reports each expiry once (``GrantExpired``), and deadlines see expiries
+   coming (a quota's runway is followed through them).
    An extension is extra time for one session, given once whatever
    quota days it spans: it adds to that session's ``max_run``, and to each quota
    the session counts against as an allowance that only the session's own use
@@ -122,6 +124,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -214,6 +217,15 @@ def unknown_child(policy: Policy, name: str, besides: str = "") -> str:
     children = ", ".join(u.name for u in policy.users)
     return (f"there is no child called {name!r} in the policy{besides} "
             f"(the children are: {children})")
+
+
+class GrantUntilRefused(ActionRefused):
+    """A grant's ``until`` that has passed or is after its day's end; ``data`` carries the
+    code (``until_passed``, ``until_after_day_end``) and both moments."""
+
+    def __init__(self, message: str, code: str, until: datetime, day_end: datetime) -> None:
+        super().__init__(message)
+        self.data = {"code": code, "until": until.isoformat(), "day_ends_at": day_end.isoformat()}
 
 
 class AlreadyExtended(ActionRefused):
@@ -511,38 +523,54 @@ class Engine:
         return self.aside.get((user, target, day), 0) if self.aside else 0
 
     def _beyond(self, user: str, target: str, day: date) -> int:
-        """The use of ``day`` its own time had not paid for when it last changed."""
+        """The use of ``day`` the week's time had paid for when the day's own time last
+        changed (since review-1215-s12 F1 without what time given until a moment paid:
+        that pays first and is counted apart; a row kept before holds it too, which
+        only makes the week's time the day drew larger: fails closed)."""
         return self.beyond.get((user, target, day), 0) if self.beyond else 0
 
-    def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                    used_until: float | None = None) -> float:
-        """The use of ``day`` up to ``now`` its own time did not pay for (time given until
-        a moment and the week's time did): its use beyond its own time, never less than
-        when its own time last changed (review-1215-s10); ``used_until``: the day's use
-        counted no further than this (a grant's expiry)."""
+    def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                    ) -> float:
+        """The use of ``day`` up to ``now`` its own time did not pay for: what time given
+        until a moment paid (it pays first, review-1215-s12 F1), and beyond that and the
+        day's own time what the week's time paid, never less than the week's time had
+        paid when the day's own time last changed (review-1215-s10)."""
+        return self._timed_paid_now(user, limits, day, now) + self._week_paid_now(
+            user, limits, day, now)
+
+    def _week_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                       ) -> float:
+        """Of the use of ``day`` up to ``now``, what the week's time paid for: beyond
+        what time given until a moment paid and the day's own time, never less than
+        when the day's own time last changed (what ``_beyond`` records)."""
         quota = limits.daily_quota(day)
         recorded = float(self._beyond(user, limits.target, day))
+        timed = self._timed_paid_now(user, limits, day, now)
         if quota is None:
             if limits.weekly is None:
                 return 0.0
-            return max(self._week_beyond_own(user, limits, day, now, used_until), recorded)
+            over = self._week_beyond_own(user, limits, day, now)
+            return max(over - timed, recorded, 0.0)
         own = quota + self.granted(user, limits.target, day) + self._aside(
             user, limits.target, day)
         used = self.used(user, limits.members, day, now)
-        if used_until is not None:
-            used = min(used, used_until)
-        return max(used - own, recorded, 0.0)
+        return max(used - timed - own, recorded, 0.0)
 
-    def _given_after(self, g: TimedGrant, limits: QuotaLimits, now: Instant,
-                     used: float) -> float:
-        """Of the use of ``g``'s day up to ``used``, what its own time did not pay for
-        since ``g`` was given: the most ``g`` (and the grants paying with it) can have
-        paid for. What its own time had not paid for when it was given, others (the
-        week's time, time given until a moment before it) paid for (ledger11b)."""
-        if not g.beyond_before:
-            return math.inf
-        beyond = self._beyond_now(g.user, limits, g.day, now, used)
-        return max(beyond - g.beyond_before, 0.0)
+    def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                        ) -> float:
+        """What the time given until moments of ``day`` paid for up to ``now``: those
+        that ran out, as noted (or as they would be), and of those still counting what
+        they have paid so far (``timed_left``)."""
+        if not self.timed:
+            return 0.0
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        ran_out = self._grants_on(user, limits.target, now.wall, used_on)(day)
+        counting = sum(g.seconds - left
+                       for g, left in self.timed_left(user, limits.target, day, now))
+        return ran_out.paid + ran_out.timed + counting
 
     def _week_beyond_own(self, user: str, limits: QuotaLimits, day: date,
                          now: Instant, used_until: float | None = None) -> float:
@@ -604,7 +632,6 @@ class Engine:
         note, the most the grant can have paid for before a daily quota caps it (what
         the week's count may let it pay: ``_note_week_paid``)."""
         timed = self._timed_of(user, target)
-        limits = self.limits_of(target)
 
         def on(day: date) -> DayGrants:
             full, expired, pool = float(self._signed(user, target, day)), 0.0, 0.0
@@ -614,46 +641,37 @@ class Engine:
             known = noted if noted is not None else {}
             aside = float(self._aside(user, target, day))
             floor = float(self._beyond(user, target, day))
-            beyond = self._beyond_others(grants, limits, day, at, used_on, full + aside, known,
-                                         floor)
-            # the day's use beyond its own time, what others paid included (_beyond_now)
-            outside = None if beyond is None else beyond + self._noted_of(grants, at, known)
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
-            widest: dict[int, float] = {}  # the same before the day's quota caps them
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
-            later = 0.0  # of ``full``, time given until a moment still to come
+            timed_paid = 0.0  # of ``expired``, time given until a moment (not noted yet)
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
-                    if not self.with_day(g):
-                        later += g.seconds
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
                     paid += known[g.id]
                 else:
-                    after = (max(outside - g.beyond_before, 0.0)
-                             if outside is not None and g.beyond_before else math.inf)
-                    projected[g.id] = self._paid(g, used_on, {**known, **projected}, after)
-                    widest[g.id] = (projected[g.id] if beyond is None or self.with_day(g)
-                                    else self._paid(g, used_on, {**known, **widest}))
+                    # time given until a moment pays before the day's own time and the
+                    # week's (it runs out sooner: review-1215-s12 F1): all of the use
+                    # since it was given that sooner ones did not pay for, up to its time
+                    projected[g.id] = self._paid(g, used_on, {**known, **projected})
                     if self.with_day(g):
                         with_day += projected[g.id]
-                    if beyond is not None and not self.with_day(g):
-                        projected[g.id] = min(projected[g.id], max(beyond, 0.0))
-                        beyond -= projected[g.id]
+                    else:
+                        timed_paid += projected[g.id]
                     expired += projected[g.id]
                     if noted is not None and not self.with_day(g):
                         noted[g.id] = projected[g.id]
                         if most is not None:
-                            most[g.id] = widest[g.id]
+                            most[g.id] = projected[g.id]
             # what the week's time had paid for when the day's own time last changed
-            drawn = max(floor - (expired - with_day) - paid, 0.0) if floor else 0.0
+            drawn = floor
             return DayGrants(full, expired, pool, paid, aside, drawn,
-                             self._taken_from_day(grants, at) if with_day else 0.0, later,
-                             sum(widest.values()))
+                             self._taken_from_day(grants, at) if with_day else 0.0,
+                             timed_paid)
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:
@@ -670,54 +688,70 @@ class Engine:
             taken += part
         return taken
 
-    def _beyond_others(self, grants: Sequence[TimedGrant], limits: QuotaLimits | None,
-                       day: date, at: datetime | None, used_on: PerDay | None,
-                       signed: float, known: Mapping[int, float], floor: float = 0.0
-                       ) -> float | None:
-        """Of ``day``'s use, what is beyond its quota, its take-backs and sets
-        (``signed``), its time added for today and what its noted expiries paid for: the
-        most its expired grants not noted yet can have paid for, the soonest ending first
-        (they pay before the grants ending later and the week's). None: not known here
-        (no daily quota: the week's standing weighs them)."""
-        quota = limits.daily_quota(day) if limits is not None else None
-        if quota is None or used_on is None or at is None:
-            return None
-        with_day = sum(float(g.seconds) for g in grants if self.with_day(g))
-        # never less than the use its own time had not paid for when it last changed
-        return (max(used_on(day) - quota - signed - with_day, floor)
-                - self._noted_of(grants, at, known))
-
-    def _noted_of(self, grants: Sequence[TimedGrant], at: datetime | None,
-                  known: Mapping[int, float]) -> float:
-        """What a day's grants until a moment that ran out by ``at`` are noted to have
-        paid for (by their expiry, or ``known``: a projection's own notes)."""
-        return sum(
-            g.paid for g in grants if g.paid is not None and not g.week
-            and not self.with_day(g) and at is not None and at >= g.expires
-        ) + sum(known.get(g.id, 0.0) for g in grants if g.paid is None)
-
     def _paid(self, g: TimedGrant, used_on: PerDay | None,
-              projected: Mapping[int, float] | None = None, after: float = math.inf
-              ) -> float:
+              projected: Mapping[int, float] | None = None) -> float:
         """What an expired grant of a day counts for: what it paid for, as noted when it
-        expired (allowance.py lets it pay for no more than the day's use beyond its other
-        limits). Until it is noted (the moment of its expiry, or a projection past it),
-        the most it could have paid for: its seconds, and no more than the day's use
-        since it was given. Time added for today runs out with its day, so all of its
+        expired (it pays first, before the day's own time and the week's: allowance.py,
+        review-1215-s12 F1). Until it is noted (the moment of its expiry, or a projection
+        past it), what it paid for: its seconds, and no more than the day's use since it
+        was given that the grants paying before it did not pay for (``_walked``).
+        Time added for today runs out with its day, so all of its
         day's use came while it counted: its seconds, netted with the day's take-backs
         and sets in the day's total. What is not known (an old store's row) is nothing:
-        an expired grant never gives time back. ``after``: the most of the day's use
-        beyond its own time since ``g`` was given (``_given_after``): what others paid
-        before it was given is not its to pay."""
+        an expired grant never gives time back."""
         if self.with_day(g):
             return float(g.seconds)
         if g.paid is not None:
             return g.paid
         if g.id in self.expiries_noted or used_on is None or g.used_before is None:
             return 0.0
-        since = (min(used_on(g.day) - g.used_before, after)
-                 - self._paid_sooner(g, projected))
-        return min(float(g.seconds), max(since, 0.0))
+        used = used_on(g.day)
+        kept = self._use_at_expiry.get(g.id)  # no use after its end (review 15-s8 H2)
+        used = used if kept is None else min(used, kept)
+        return self._walked(g, used, projected or {})
+
+    def _walked(self, g: TimedGrant, used: float, paid: Mapping[int, float]) -> float:
+        """What time given until a moment (``g``) paid for of its day's use up to
+        ``used`` (the use at its end, or now): a walk of the use in the order it came,
+        each piece paid by the grants in force then (given before it, not yet ended), the
+        soonest ending first (of those ending together, the first given), while they
+        have time left (review-1215-s12 F1, review-15-s15 N3: an estimate of who paid
+        before over-paid). Only the grants before ``g`` in that order matter. One whose
+        pay is known (noted at its end, or ``paid``: a count's own, in that order) pays
+        exactly that, the earliest it could: the walk that noted it stopped there, so its
+        end is not needed. One whose pay is not known pays all its time, until the use
+        kept at its end or ``used`` (fails closed); one given at a moment not known, from
+        ``g``'s (fails closed)."""
+        if g.used_before is None:
+            return 0.0
+        order = (g.expires, abs(g.id))
+        parts: list[tuple[tuple[datetime, int], float, float, float, int]] = []
+        for h in self._timed_of(g.user, g.target):
+            key = (h.expires, abs(h.id))
+            if h.day != g.day or h.week or self.with_day(h) or key > order:
+                continue
+            start = float(h.used_before if h.used_before is not None else g.used_before)
+            known = h.paid if h.paid is not None else paid.get(h.id)
+            if h.id == g.id:
+                parts.append((key, start, used, float(h.seconds), h.id))
+            elif known is not None:
+                parts.append((key, start, math.inf, known, h.id))
+            else:
+                parts.append((key, start, self._use_at_expiry.get(h.id, used),
+                              float(h.seconds), h.id))
+        parts.sort()
+        left = {part[4]: part[3] for part in parts}
+        points = sorted({x for part in parts for x in part[1:3] if x < used} | {used})
+        for a, b in pairwise(points):
+            piece = b - a
+            for _, start, end, _, hid in parts:
+                if piece <= 0:
+                    break
+                if start <= a and end >= b and left[hid] > 0:
+                    part = min(piece, left[hid])
+                    left[hid] -= part
+                    piece -= part
+        return max(float(g.seconds) - left[g.id], 0.0)
 
     def _expiries(self, user: str, target: str, after: datetime,
                   before: datetime) -> list[datetime]:
@@ -764,16 +798,30 @@ class Engine:
         ``at`` (default: at ``now``). None: no such limit."""
         return self._standing(user, limits, day, now, at=at)
 
-    def lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                ) -> tuple[float, tuple[tuple[float, datetime], ...]] | None:
-        """Time given until moments of ``day`` on top of what lasts it: the day's
-        allowance once all of it has run out, and what is left of it until each of
-        those moments, soonest first (None: none is left, or no daily quota)."""
+    def day_total(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                  ) -> tuple[float, tuple[tuple[float, float, datetime], ...]] | None:
+        """The day's total as a parent knows it, and beside it the time given until
+        moments of ``day`` still to come. The total: the day's quota and its own grants
+        (time added for today, take-backs and sets, the week's time it may draw), with
+        what time given until a moment that has ended paid; it stays while such time
+        pays (review-15-s15 N5: not "of 2m1s", "of 2m24s"... a second at a time). Per
+        moment still to come, soonest first: what can still be used of the time given
+        until it before then (``_usable_parts``: review-15-s15 N4), what it has paid so
+        far, and the moment. None: no daily quota."""
         today, _ = self._standing(user, limits, day, now)
-        on_top = self.on_top(user, limits.target, day, now)
-        if today is None or not on_top:
+        if today is None:
             return None
-        return today.allowance_s - sum(left for left, _ in on_top), on_top
+        given: dict[datetime, tuple[float, float]] = {}  # per moment: its seconds, left
+        for g, left in self.timed_left(user, limits.target, day, now):
+            seconds, rest = given.get(g.expires, (0.0, 0.0))
+            given[g.expires] = (seconds + g.seconds, rest + left)
+        if not given:
+            return today.allowance_s, ()
+        usable = {end: part for _, part, end
+                  in self._usable_parts(user, limits.target, day, now) or ()}
+        total = today.allowance_s - sum(seconds for seconds, _ in given.values())
+        return total, tuple((min(usable.get(end, rest), rest), seconds - rest, end)
+                            for end, (seconds, rest) in sorted(given.items()))
 
     def on_top(self, user: str, target: str, day: date, now: Instant
                ) -> tuple[tuple[float, datetime], ...]:
@@ -788,11 +836,11 @@ class Engine:
                    ) -> list[tuple[TimedGrant, float]]:
         """Each grant given until a moment of ``day`` still to come, soonest ending first
         (of those ending together, the first given first), with what is left of it: the
-        one place that says who paid for which minute of them (ledger10). The day's use
-        beyond its own time (and beyond what the grants that ran out paid for) is paid
-        from the grant that ends first first (review 15-s8 MEDIUM-1), as their expiries
-        will note it, and before the week's time; a take-back takes from the end of
-        this list."""
+        one place that says who paid for which minute of them (ledger10). Each pays for
+        the use since it was given that the grants ending before it did not pay for
+        (review 15-s8 MEDIUM-1), before the day's own time and the week's: time that runs
+        out soonest pays first (review-1215-s12 F1), as their expiries will note it; a
+        take-back takes from the end of this list."""
         limits = self.limits_of(target)
         timed = sorted((g for g in self._timed_of(user, target)
                         if g.day == day and not g.week and not self.with_day(g)
@@ -800,30 +848,9 @@ class Engine:
                        key=lambda g: (g.expires, abs(g.id)))
         if limits is None or not timed:
             return []
-
-        def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
-
-        on = self._grants_on(user, target, now.wall, used_on,
-                             frozenset(g.id for g in timed))
-
-        def grants_on(d: date) -> DayGrants:
-            g = on(d)
-            return replace(g, pool=0.0)
-
-        standings = [day_standing(limits, day, used_on, grants_on)]
-        if limits.weekly is not None:
-            standings.append(week_standing(limits, self.calendar.week_days(day), day,
-                                           used_on, grants_on))
-        beyond = max([0.0, *(s.used_s - s.allowance_s for s in standings if s is not None),
-                      self._beyond(user, target, day) - grants_on(day).paid])
-        used, paid = used_on(day), dict[int, float]()
-        for g in timed:
-            since = (max(min(used - g.used_before, self._given_after(g, limits, now, used))
-                         - self._paid_sooner(g, paid), 0.0)
-                     if g.used_before is not None else 0.0)
-            paid[g.id] = min(float(g.seconds), since, beyond)
-            beyond -= paid[g.id]
+        used, paid = self.used(user, limits.members, day, now), dict[int, float]()
+        for g in timed:  # each pays for the use since it was given, before the day's own
+            paid[g.id] = self._walked(g, used, paid)
         return [(g, g.seconds - paid[g.id]) for g in timed]
 
     def _lasting(self, user: str, limits: QuotaLimits, day: date, now: Instant
@@ -1341,50 +1368,27 @@ class Engine:
         assert limits is not None
         used = self._used_until_expiry(first, limits, now)
         shares: list[tuple[TimedGrant, float | None, float]] = []
+        paid_here: dict[int, float] = {}  # what those given before in the batch paid
         for g in batch:  # used in the order given: the last given are the ones left
             if self.with_day(g):  # it pays for no use before it was given (review-1215-s10)
                 since = used if g.used_before is None else max(used - g.used_before, 0.0)
-            else:
-                since = max(min(used - g.used_before,
-                                self._given_after(g, limits, now, used))
-                            - self._paid_sooner(g), 0.0
-                            ) if g.used_before is not None else 0.0
+            else:  # it paid first for the use since it was given (review-1215-s12 F1)
+                since = self._walked(g, used, paid_here)
+                beyond = math.inf
             paid = min(net[g.id], since, beyond)
+            paid_here[g.id] = paid
             beyond -= paid + min(raised[g.id], beyond - paid)  # then what a set added
             shares.append((g, net[g.id] - paid, taken[g.id]))
         return shares
-
-    def _paid_sooner(self, g: TimedGrant, projected: Mapping[int, float] | None = None
-                     ) -> float:
-        """Of the use since ``g`` was given, what the grants of its day that pay before it
-        paid for: those that end sooner, and of those ending with it those given first,
-        the order every count of them walks (two ending together each took the use
-        since they were given as their own: review s13). At least: one given before
-        ``g`` may have paid for use before it; one given at a moment not known paid for
-        use since ``g`` was given: fails closed. ``projected``: what grants not expired
-        yet would have paid for."""
-        if g.used_before is None:
-            return 0.0
-        found = 0.0
-        order = (g.expires, abs(g.id))
-        for h in self._timed_of(g.user, g.target):
-            paid = h.paid if h.paid is not None else (projected or {}).get(h.id)
-            if (h.day != g.day or paid is None or h.week or self.with_day(h)
-                    or (h.expires, abs(h.id)) >= order):
-                continue
-            between = g.used_before - (h.used_before if h.used_before is not None
-                                       else g.used_before)  # use from h given to g given
-            found += max(paid - max(between, 0.0), 0.0)
-        return found
 
     def _beyond_own(self, first: TimedGrant, limits: QuotaLimits, now: Instant,
                     batch: frozenset[int], taken: float) -> float | None:
         """The use of ``first``'s day beyond what the target allowed without the grants
         of ``batch`` and without the week's time (None: no limit): what they paid for,
-        at most. The day's quota and its own grants pay first, these next, the week's
-        time last (it lasts); of their day's take-backs and sets, ``taken`` was taken
-        from them, so the rest stays its own. Time given until a later moment pays
-        after these (the one that ends first pays first: review 15-s8 MEDIUM-1)."""
+        at most. Asked only of time added for today (with the day): the day's quota
+        and these pay, after time given until a moment (it ends sooner: review-1215-s12
+        F1), the week's time last (it lasts); of their day's take-backs and sets,
+        ``taken`` was taken from them, so the rest stays its own."""
         until_expiry = self._used_until_expiry(first, limits, now)
         batch = batch | {g.id for g in self._timed_of(first.user, first.target)
                          if g.day == first.day and not g.week and not self.with_day(g)
@@ -1406,9 +1410,9 @@ class Engine:
             week = week_standing(limits, self.calendar.week_days(first.day), first.day,
                                  used_on, grants_on)
         over = [s.used_s - s.allowance_s for s in (day, week) if s is not None]
-        if day is not None:  # never less than its own time had left to others (s10)
+        if day is not None:  # never less than the week's time had paid (s10)
             over.append(min(self._beyond(first.user, first.target, first.day),
-                            until_expiry) - grants_on(first.day).paid)
+                            until_expiry))
         return max(0.0, *over) if over else None
 
     def _used_until_expiry(self, g: TimedGrant, limits: QuotaLimits, now: Instant) -> float:
@@ -1555,7 +1559,12 @@ class Engine:
                     # in all today: the week's time the day may draw too (review-1215-s10
                     # M1), also beside time given until a moment (review-1215-s11 LOW-1)
                     access = round(self._week_access(user, limits, day, now))
-                    change = replace(change, allowance_s=change.allowance_s + access)
+                    # and what time given until a moment paid for, by its end: it pays
+                    # first (review-1215-s12 F1), so what it paid for lasts the day
+                    ran_out = self._grants_on(user, target, last_moment, lambda d: self.used(
+                        user, limits.members, d, now))(day)
+                    change = replace(change, allowance_s=change.allowance_s + access
+                                     + round(ran_out.paid + ran_out.timed))
             else:
                 change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
                                                    round(lasting.allowance_s))
@@ -1565,7 +1574,7 @@ class Engine:
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         beyond_s, before_s = 0, 0.0
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
-            beyond_s = math.floor(self._beyond_now(user, limits, day, now) + 1e-6)
+            beyond_s = math.floor(self._week_paid_now(user, limits, day, now) + 1e-6)
         elif expires is not None and not week and limits.limited:  # until a moment
             before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
@@ -1604,9 +1613,10 @@ class Engine:
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
-        """A take-back or set for today (ledger10), as the day's ledger has it: its own
-        time (quota, time added for today, its take-backs and sets) pays first, then the
-        time given until a moment, then the week's time. ``lasting``: what lasts the day
+        """A take-back or set for today (ledger10), as the day's ledger has it: time
+        given until a moment pays first (it ends sooner: review-1215-s12 F1), then its
+        own time (quota, time added for today, its take-backs and sets), then the
+        week's time. ``lasting``: what lasts the day
         now (its own time and what it may draw on the week's). A take-back takes only
         of the day's own time, never below what it paid for (the rest comes out of the
         time given until a moment, ``_take_from_timed``): never the week's. A set makes
@@ -1623,7 +1633,9 @@ class Engine:
         ran_out = self._grants_on(user, target, last_moment, lambda d: self.used(
             user, limits.members, d, now))(day)
         timed_paid = ran_out.expired + ran_out.paid  # the time given until a moment paid
-        base = lasting - round(ran_out.paid)  # its own time and what it may draw
+        # its own time and what it may draw (what lasts counts what the time given until
+        # a moment paid by its end, noted or not: it pays first, review-1215-s12 F1)
+        base = lasting - round(ran_out.paid + ran_out.timed)
         access = base - own  # what the day may still draw on the week's time
         # what the day's own time paid for: its use less what the time given until a
         # moment and the week's time paid (review-1215-s10 HIGH-2)
@@ -1632,8 +1644,13 @@ class Engine:
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
             return GrantChange(-taken, lasting - taken, taken < seconds), 0
-        wanted = max(seconds, math.ceil(used - timed_paid - 1e-6))
-        held = wanted > seconds
+        # the day's whole allowance is ``seconds``: what the time given until a moment
+        # has paid for so far is in it (it was used today), so the day's own time is the
+        # rest, never below the use it must pay for; what such time pays from now on
+        # comes on top until its end (review-15-s15 N2: the set gave more than it set)
+        paid_now = math.ceil(timed_paid - 1e-6)
+        wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
+        held = wanted > seconds - paid_now
         if wanted >= base:
             return GrantChange(wanted - base, lasting + wanted - base, held), 0
         # only what the day has not drawn yet is set aside: what it drew stays drawn
@@ -1738,12 +1755,25 @@ class Engine:
         assert until is not None
         day_end = self.calendar.day_end(day)
         if until <= now.wall:
-            raise ActionRefused("that time has already passed: a grant must last until a "
-                                "time still to come today")
-        if until > day_end:
-            raise ActionRefused("a grant lasts at most until the day ends (give it for the "
-                                "week to last longer)")
+            raise GrantUntilRefused(
+                f"{self._clock(until, now)} has already passed: a grant must last until a "
+                "time still to come today", "until_passed", until, day_end)
+        if until > day_end:  # a parent's "05:00" at 03:50, of a day that ends at 04:00
+            # (review-15-s15 N7): said as the clock reads, never as "already passed"
+            raise GrantUntilRefused(
+                f"{self._clock(until, now)} is after this day ends at "
+                f"{self._clock(day_end, now)}: a grant for today lasts at most until then "
+                "(to last longer, give it for the week: --until week)", "until_after_day_end",
+                until, day_end)
         return until
+
+    def _clock(self, moment: datetime, now: Instant) -> str:
+        """A moment as a parent's clock reads it: "05:00", or "05:00 on Friday" on a date
+        other than today's (or the day after, where today's night ends)."""
+        local, today = moment.astimezone(self.zone), now.wall.astimezone(self.zone).date()
+        if local.date() in (today, today + timedelta(days=1)):
+            return f"{local:%H:%M}"
+        return f"{local:%H:%M} on {local:%A} {local.day} {local:%B}"
 
     def preview_grant(self, user: str, target: str, seconds: int, now: Instant,
                       mode: GrantMode = "add", until: datetime | None = None,
@@ -1822,6 +1852,7 @@ class Engine:
                                         lowered=planned.seconds < 0),
                     *self._group_hours_cap(planned.user, quota_limits, planned.day, now))
             locked = (Locked(planned.user),) if planned.user in self.locked else ()
+            planned = self._as_status_says(planned, quota_limits, now)
             return replace(planned, week_allowance_s=week_allowance,
                            capped_by=(*self._grant_end_cap(planned, now), *caps),
                            limited_by=locked)
@@ -1830,9 +1861,34 @@ class Engine:
         lasting = [r for r in limits if not isinstance(r, Locked)]
         caps = () if lasting else self._still_capping(planned.user, planned.target, now,
                                                       lowered=planned.seconds < 0)
+        planned = self._as_status_says(planned, quota_limits, now)
         return replace(planned, limited_by=limits,
                        capped_by=(*self._grant_end_cap(planned, now), *caps),
                        week_allowance_s=week_allowance)
+
+    def _as_status_says(self, planned: TimeGranted, limits: QuotaLimits,
+                        now: Instant) -> TimeGranted:
+        """With time given until a moment of the day still to come, the answer's figures
+        as ``status`` says them once the grant is made (``day_total``): the day's total
+        (``lasting_s``), the same while such time pays, and per moment what can still
+        be used of it before then (``on_top``): one total everywhere (review-15-s15 N4,
+        N5). A moment none of which can still be used is left out (the cap says why). Time
+        added only: a take-back's and a set's figures stay what lasts the day as the set
+        holds it, what time given until a moment paid so far in it (``_own_change``)."""
+        timed = planned.expires_at is not None and not planned.week and not planned.with_day
+        if (planned.lasting_s is None or not planned.on_top or planned.mode != "add"
+                or (timed and len(planned.on_top) < 2)):
+            # a take-back's or a set's figures are what lasts the day as the set holds
+            # it (``_own_change``); one timed grant alone says "in all today until then"
+            return planned
+        found = self.day_total(planned.user, limits, planned.day, now)
+        if found is None:
+            return planned
+        total, parts = found
+        usable = tuple((round(part), end) for part, _, end in parts if round(part) >= 1)
+        if not usable:
+            return planned
+        return replace(planned, lasting_s=round(total), on_top=usable)
 
     def _grant_end_cap(self, planned: TimeGranted, now: Instant) -> tuple[GrantCap, ...]:
         """Time given until a moment nearer than its length: only so much of it can be
@@ -1841,8 +1897,12 @@ class Engine:
                 or planned.with_day):
             return ()
         usable = self._usable_before(planned.user, planned.target, planned.day,
-                                     planned.expires_at, now)
-        if usable >= planned.seconds:
+                                     planned.expires_at, now, planned.seconds)
+        # What can be used in whole seconds, rounded down (on the child's side of a
+        # promise): less than a second short is the fraction of the second the grant came
+        # in (or a sum's rounding), no time a parent gave (review-15-s15 N6)
+        usable = math.floor(usable + 1e-6)
+        if usable >= planned.seconds - 1:
             return ()
         limits = self.limits_of(planned.target)  # without a daily quota: the week's first
         weekly = limits is not None and limits.daily_quota(planned.day) is None
@@ -1850,13 +1910,17 @@ class Engine:
                          period="week" if weekly else "day"),)
 
     def _usable_before(self, user: str, target: str, day: date, expires: datetime,
-                       now: Instant) -> float:
-        """What of the time given until ``expires`` can be used before then, used without
-        a break from now (``_usable_parts``)."""
+                       now: Instant, given: float) -> float:
+        """What of the time just ``given`` until ``expires`` can be used before then, used
+        without a break from now (``_usable_parts``). Time given earlier until the same
+        moment pays first (the first given first): the new grant has what they leave of
+        what can be used until then (review-15-s16 P1: it was said to have all of it)."""
         parts = self._usable_parts(user, target, day, now)
         if parts is None:
             return (expires - now.wall).total_seconds()
-        return sum(usable for _, usable, end in parts if end == expires)
+        left = sum(left for left, _, end in parts if end == expires)
+        usable = sum(usable for _, usable, end in parts if end == expires)
+        return min(max(usable - (left - given), 0.0), given)
 
     def _usable_parts(self, user: str, target: str, day: date, now: Instant
                       ) -> list[tuple[float, float, datetime]] | None:
@@ -1879,10 +1943,10 @@ class Engine:
         """The target used without a break from now to the end of ``day``, as a launch's
         runway counts it (``_runway_now``: the same standings, the same projection past
         each grant's end): what is left of it today, and what of the time given until
-        each moment of it still to come goes unused at that moment (the day's own time,
-        and the week's quota, are used first, then the time given until a moment, the
-        soonest ending first, then the week's time: review-1215-s10 L2, review-1215-s11
-        MEDIUM-1). One walk answers for the launch's deadline and every figure shown.
+        each moment of it still to come goes unused at that moment (the time given until
+        a moment is used first, the soonest ending first, then the day's own time and
+        the week's quota, then the week's time: review-1215-s10 L2, review-1215-s12 F1).
+        One walk answers for the launch's deadline and every figure shown.
         ``period``: the day's or the week's standing alone (default: the one that
         binds). None: no such time is still to come today, or nothing limits it."""
         if not self.timed or day != self.calendar.quota_day(now.wall):

@@ -111,6 +111,7 @@ class TimedGrant:
     # for today: what they may have taken from it; one made before it took nothing).
     signed_after: int = 0
     # The use of its day its own time had not paid for when it was given (ledger11b:
-    # Engine._beyond_now then): others paid for it, so it pays for none of it (a time
-    # given until a moment only; 0: not known, an old row or a rebuilt engine).
+    # Engine._beyond_now then). Kept and read back, no longer weighed: since it pays
+    # first (review-1215-s12 F1) it pays for the use since ``used_before`` that the
+    # grants ending sooner did not, whoever paid before it was given.
     beyond_before: float = 0.0

@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 
 from shepherd.engine import (
     Cooldown,
+    Engine,
     GroupQuotaExhausted,
+    Instant,
     LaunchDenied,
     OutsideWindow,
     QuotaExhausted,
@@ -30,7 +32,7 @@ from shepherd.engine import (
     open_intervals,
     window_state,
 )
-from shepherd.engine.allowance import Standing
+from shepherd.engine.allowance import QuotaLimits, Standing
 from shepherd.engine.engine import entry_limits, group_limits
 from shepherd.explain.run import DayRun, Starting
 from shepherd.explain.when import ExplainError as ExplainError  # its home is when.py
@@ -93,18 +95,46 @@ def _standing_json(standing: Standing | None) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class QuotaView:
-    """Where a quota target stands when the explanation starts: its day and its week."""
+    """Where a quota target stands when the explanation starts: its day and its week;
+    ``total_s``: the day's total as ``status`` says it (its quota and grants for today,
+    with what time given until a moment that has ended paid), and ``on_top``: per moment
+    of time given until it still to come, what can still be used of it before then,
+    what it paid so far, and the moment (``Engine.day_total``: review-15-s15 N5)."""
 
     day: Standing | None
     week: Standing | None
+    total_s: float | None = None
+    on_top: tuple[tuple[float, float, datetime], ...] = ()
 
     @property
     def left_s(self) -> float | None:
         left = [s.left_s for s in (self.day, self.week) if s is not None]
         return min(left) if left else None
 
+    @property
+    def day_total_s(self) -> float | None:
+        """The day's total as a parent knows it (None: no daily quota)."""
+        if self.day is None:
+            return None
+        return self.day.allowance_s if self.total_s is None else self.total_s
+
     def to_json(self) -> dict[str, Any]:
-        return {"day": _standing_json(self.day), "week": _standing_json(self.week)}
+        day = _standing_json(self.day)
+        if day is not None and self.on_top:  # as ``status`` has them, only while any
+            day["total_s"] = round(self.day_total_s or 0.0, 3)
+            day["on_top"] = [{"seconds": round(usable, 3), "paid_s": round(paid, 3),
+                              "until": end.isoformat()} for usable, paid, end in self.on_top]
+        return {"day": day, "week": _standing_json(self.week)}
+
+
+def _quota_view(engine: Engine, user: str, limits: QuotaLimits, day: date,
+                begin: datetime) -> QuotaView:
+    """A target's ``QuotaView`` at ``begin``, as the books have it (nothing running)."""
+    standing = engine.standing(user, limits, day, None, at=begin)
+    found = engine.day_total(user, limits, day, Instant(begin, 0.0))
+    if found is None:
+        return QuotaView(*standing)
+    return QuotaView(*standing, found[0], found[1])
 
 
 @dataclass(frozen=True)
@@ -310,10 +340,10 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
         program, why = (missing or {}).get(entry.id), (closed or {}).get(entry.id)
         sessions, waits, cut = (([], [], None) if program is not None or why is not None
                                 else _greedy(policy, zone, user, entry, day, begin, starting))
-        standing = engine.standing(user, entry_limits(entry), day, None, at=begin)
         found.append(EntryDay(
             entry, tuple(g.id for g in policy.groups_of(entry.id)),
-            _windows_of(entry, zone, begin, day_end), QuotaView(*standing),
+            _windows_of(entry, zone, begin, day_end),
+            _quota_view(engine, user, entry_limits(entry), day, begin),
             tuple(sessions), tuple(waits), program, why, cut,
             _windows_of(entry, zone, day_start, day_end)))
     groups: list[GroupDay] = []
@@ -321,7 +351,7 @@ def explain_day(policy: Policy, zone: ZoneInfo, user: str, day: date,
         members = [e for e in found if e.entry.id in group.entries]
         if not members:
             continue
-        view = QuotaView(*engine.standing(user, group_limits(group), day, None, at=begin))
+        view = _quota_view(engine, user, group_limits(group), day, begin)
         together = sum(e.possible_s for e in members)
         child = policy.user(user)
         at_once = child.max_sessions if child is not None else len(members)

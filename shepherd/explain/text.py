@@ -16,11 +16,13 @@ from shepherd.explain.day import (
     EntryDay,
     GroupDay,
     PlannedSession,
+    QuotaView,
     Wait,
     clears_at,
 )
 from shepherd.words import (
     clock_time,
+    day_own_left,
     format_duration,
     join_clauses,
     not_installed_clause,
@@ -72,7 +74,8 @@ def _limits(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> str:
     day, week = row.quota.day, row.quota.week
     if day is not None:
         used = f" ({format_duration(day.used_s)} used)" if day.used_s else ""
-        parts.append(f"{format_duration(day.allowance_s)} today{used}")
+        parts.append(f"{format_duration(row.quota.day_total_s or 0.0)} today"
+                     f"{_on_top(row.quota, zone, explanation.start)}{used}")
     if week is not None:
         parts.append(week_left(week.allowance_s, week.left_s))
     if row.groups:
@@ -235,14 +238,29 @@ def _repeats(steps: list[PlannedSession | Wait], at: int) -> tuple[int, float]:
     return run, rest
 
 
+def _on_top(quota: QuotaView, zone: tzinfo, now: datetime) -> str:
+    """" and 10 minutes more until 17:00" beside the day's total: what can still be used
+    of the time given until each moment still to come ("status" says the same)."""
+    more = [(usable, end) for usable, _, end in quota.on_top if usable >= 1]
+    if not more:
+        return ""
+    said = [f"{spoken_duration(usable)} more {until_moment(end, now, zone, up=False)}"
+            for usable, end in more]
+    return (" and " + said[0]) if len(said) == 1 else (", " + join_clauses(said).replace(
+        ", and ", " and "))
+
+
 def _group_line(group: GroupDay, explanation: DayExplanation, zone: tzinfo) -> str:
     titles = {row.entry.id: row.entry.title for row in explanation.entries}
     members = join_clauses(titles.get(e, e) for e in group.entries).replace(", and ", " and ")
     parts: list[str] = []
     day, week = group.quota.day, group.quota.week
     if day is not None:
-        parts.append(f"{format_duration(day.left_s)} of {format_duration(day.allowance_s)} "
-                     "left today")
+        total = group.quota.day_total_s or 0.0
+        own = day_own_left(day.left_s, total, day.used_s,
+                           ((usable, paid) for usable, paid, _ in group.quota.on_top))
+        parts.append(f"{format_duration(own)} of {format_duration(total)} left today"
+                     f"{_on_top(group.quota, zone, explanation.start)}")
     if week is not None:
         parts.append(week_left(week.allowance_s, week.left_s))
     if not parts:

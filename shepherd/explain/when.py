@@ -82,4 +82,10 @@ def grant_until(text: str | None, calendar: QuotaCalendar,
         moment = calendar.at(day + timedelta(days=1), minutes)
     if moment >= calendar.day_end(day):
         return None, False  # until the day ends: the same as today
+    if moment <= now:  # passed in this day: the parent means the nearer of it and the next
+        # one, which is after the day's end ("05:00" at 03:50 of a day ending at 04:00:
+        # review-15-s15 N7); the engine says which and why it refuses it
+        later = calendar.at(day + timedelta(days=1), minutes, after=now)
+        if later - now < now - moment:
+            moment = later
     return moment, False

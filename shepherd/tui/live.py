@@ -178,9 +178,7 @@ class LiveState:
         paused = session is not None and bool(session.get("paused"))
         ticking = self.elapsed(mono) if session is not None and not paused else 0.0
         used = item["used_today_s"] + ticking
-        total = item.get("quota_today_s")
-        used_text = words.duration(used) + (f" of {words.duration(total)}" if total else "")
-        fraction = min(used / total, 1.0) if total else None
+        used_text, fraction = _today(used, item)
         state = words.lasting_state(item["state"], item["reasons"])
         label = str(item["label"])
         week = self._week(item, ticking)
@@ -294,7 +292,7 @@ class LiveState:
             if total is None and not week:
                 continue
             used = group["used_today_s"] + ticking
-            today = (f"{words.duration(used)} of {words.duration(total)}" if total is not None
+            today = (_today(used, group)[0] if total is not None
                      else f"{words.duration(used)} today")
             lines.append(f"{group['id']} {today}" + (f" ({week})" if week else ""))
         return lines
@@ -356,7 +354,8 @@ class LiveState:
         if item.get("remaining_today_s") is None:
             return words.grant_notes(item["label"], unlimited=True, now=now)
         quota = item.get("quota_today_s")
-        day_left = item["remaining_today_s"] if quota is None else quota - item["used_today_s"]
+        day_left = (item["remaining_today_s"] if quota is None
+                    else quota + _given_until(item) - item["used_today_s"])
         new_left = day_left - ticking + seconds
         caps: list[dict[str, Any]] = []
         week_left = item.get("remaining_week_s")
@@ -407,3 +406,26 @@ class LiveState:
             return f"{names} is running: this ends it now."
         end = words.ends_at(self.now(mono) + timedelta(seconds=new_left), self.now(mono))
         return f"{names} is running: it then ends {end} at the latest."
+
+
+def _given_until(item: Json) -> float:
+    """What time given until moments still to come gives the day on top of its total:
+    what it paid so far and what can still be used of it before its end."""
+    return sum(float(part.get("paid_s") or 0.0) + float(part["seconds"])
+               for part in item.get("on_top") or ())
+
+
+def _today(used: float, item: Json) -> tuple[str, float | None]:
+    """Today's cell and its bar: "21m of 40m", or "1m11s of 2m +1m" while time given until
+    a moment is on top of the day's total (the total that ``status`` and ``explain`` say,
+    review-15-s15 N5; "+1m": what that time paid and can still pay before its end)."""
+    total = item.get("quota_today_s")
+    if total is None:
+        return words.duration(used), None
+    on_top = _given_until(item)
+    text = f"{words.duration(used)} of {words.duration(total)}" if total or on_top else \
+        words.duration(used)
+    if on_top >= 1:
+        text += f" +{words.duration(on_top)}"
+    whole = total + on_top
+    return text, (min(used / whole, 1.0) if whole else None)

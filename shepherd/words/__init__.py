@@ -21,7 +21,7 @@ from shepherd.words.grants import (
     lock_note,
     result_notes,
 )
-from shepherd.words.limits import extension_end, stop_clause, week_left
+from shepherd.words.limits import day_own_left, extension_end, stop_clause, week_left
 from shepherd.words.plain import json_safe, one_line, plain, plain_lines
 from shepherd.words.presence import (
     cause_words,
@@ -68,6 +68,7 @@ __all__ = [
     "clock_time",
     "counted",
     "counting_sentence",
+    "day_own_left",
     "expiry_sentence",
     "extension_end",
     "flapping_sentence",

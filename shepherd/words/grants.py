@@ -21,6 +21,7 @@ from shepherd.words.times import (
     and_list,
     at_moment,
     format_duration,
+    spoken_at_most,
     spoken_duration,
     until_moment,
 )
@@ -76,11 +77,13 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
         return f"This session still ends {end}" + (f": {why}." if why else ".")
     when = "this week" if weekly else "today"
     if kind == "grant_end":  # time given until a moment that is nearer than its length
-        if usable < 0.5:  # the day's own time (and time given until sooner) comes first
-            other = "time for this week" if weekly else "other time today"
-            return (f"None of it can be used before it runs out {end}: {label}'s {other} "
-                    "is used first and lasts until then.")
-        return f"Only {spoken_duration(usable)} of it can be used before it runs out {end}."
+        if usable < 0.5:  # time given until then or sooner fills it: it is used first
+            # (the day's and the week's own time last longer and come after: review-1215-s12
+            # F1)
+            return (f"None of it can be used before it runs out {end}: {label}'s time "
+                    "given until then or sooner is used first and fills it.")
+        # never rounded up towards all of it (review-15-s15 N6)
+        return f"Only {spoken_at_most(usable)} of it can be used before it runs out {end}."
     if kind == "group_quota":
         return f"The {data.get('group')} budget still allows only {spoken_duration(usable)} {when}."
     if kind == "quota" and weekly:
@@ -245,8 +248,11 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"
         elif by_parts:
-            # each moment's own time, the soonest first
-            sentence += (f" ({format_duration(int(allowance) - sum(p for p, _ in parts))} in "
+            # the day's total (as ``status`` says it), and what can still be used of the
+            # time given until each moment before then, the soonest first
+            day_total = (int(lasting) if lasting is not None and mode == "add"
+                         else int(allowance) - sum(p for p, _ in parts))
+            sentence += (f" ({format_duration(day_total)} in "
                          f"all today{',' if len(parts) > 1 else ' and'} " + and_list(
                              [f"{spoken_duration(part)} more {until_moment(end, now, zone)}"
                               for part, end in parts]))

@@ -9,13 +9,24 @@ adds ``day_end``: the quota day is over.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 from shepherd.words.times import at_moment, format_duration, spoken_duration
 
-__all__ = ["extension_end", "stop_clause", "week_left"]
+__all__ = ["day_own_left", "extension_end", "stop_clause", "week_left"]
+
+
+def day_own_left(left: float, total: float, used: float,
+                 on_top: Iterable[tuple[float, float]]) -> float:
+    """Of the day's total, what is left while time given until a moment is on top of
+    it ("1m29s" of "1m29s of 2m left, 40s more until 07:35"): what is left less what
+    can still be used of that time (``on_top``: per moment, that and what it paid so
+    far), and never more than the total less the use that time did not pay for."""
+    parts = list(on_top)
+    more = sum(usable for usable, _ in parts if usable >= 1)
+    return max(min(left - more, total - used + sum(paid for _, paid in parts)), 0.0)
 
 
 def extension_end(answer: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

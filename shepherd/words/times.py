@@ -13,7 +13,8 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from shepherd.policy.durations import format_duration
 
-__all__ = ["at_moment", "clock_time", "format_duration", "spoken_duration", "until_moment"]
+__all__ = ["at_moment", "clock_time", "format_duration", "spoken_at_most", "spoken_duration",
+           "until_moment"]
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -56,6 +57,14 @@ def spoken_duration(seconds: float, *, exact: bool = False) -> str:
         if amount:
             parts.append(_plural(amount, unit))
     return " ".join(parts)
+
+
+def spoken_at_most(seconds: float) -> str:
+    """``spoken_duration`` never said as more than it is: to the second where the minute
+    would be said as reached ("29 minutes 57 seconds" of what can be used of a half
+    hour, not "30 minutes": review-15-s15 N6)."""
+    up = round(seconds) >= _PRECISE_BELOW_S and round(seconds) % 60 >= 60 - _SLACK_S
+    return spoken_duration(seconds, exact=up)
 
 
 def _to_minute(moment: datetime, zone: tzinfo, up: bool) -> datetime:

@@ -237,21 +237,32 @@ def test_it_says_who_keeps_the_deadlines() -> None:
 
 
 def test_time_given_until_a_moment_is_said_on_top_until_then() -> None:
-    """Re-review 12/15 s7 L-c: "17m of 17m left" was true only if used before 10:00."""
-    def game(used: float, left: float) -> dict[str, Any]:
-        return {**entry("game", "Game", "available", used, left, 1020, time_left=left),
-                "quota_lasting_s": 900, "lasting_from": "2026-11-25T10:00:00+01:00"}
+    """Re-review 12/15 s7 L-c: "17m of 17m left" was true only if used before 10:00. The
+    total is the day's own (15m), the same while the time on top pays (review-15-s15 N5),
+    and beside it what can still be used of that time before its end (N4)."""
+    def game(used: float, left: float, usable: int, paid: int) -> dict[str, Any]:
+        return {**entry("game", "Game", "available", used, left, 900, time_left=left),
+                "quota_lasting_s": 900, "lasting_from": "2026-11-25T10:00:00+01:00",
+                "on_top": [{"seconds": usable, "paid_s": paid,
+                            "until": "2026-11-25T10:00:00+01:00"}]}
 
-    before = render_status(status([{"name": "alex", "entries": [game(0, 1020)]}]), PARIS)
+    before = render_status(status([{"name": "alex", "entries": [game(0, 1020, 120, 0)]}]),
+                           PARIS)
     assert "15m of 15m left, 2m more until 10:00" in before[1], before
-    inside = render_status(status([{"name": "alex", "entries": [game(960, 60)]}]), PARIS)
-    assert "1m of 17m left until 10:00" in inside[1], inside
+    paying = render_status(status([{"name": "alex", "entries": [game(60, 960, 60, 60)]}]),
+                           PARIS)
+    assert "15m of 15m left, 1m more until 10:00" in paying[1], paying
+    # given once the day's own time was used: all of it used, the rest until 10:00
+    inside = render_status(status([{"name": "alex", "entries": [game(960, 60, 60, 60)]}]),
+                           PARIS)
+    assert "all 15m used, 1m more until 10:00" in inside[1], inside
 
 
 def test_a_budget_with_time_given_until_a_moment_says_it_on_top_until_then() -> None:
-    game = entry("game", "Game", "available", 60, 660, 720, time_left=660)
-    budget = {"id": "g", "used_today_s": 60, "quota_today_s": 720, "remaining_today_s": 660,
-              "quota_lasting_s": 600, "lasting_from": "2026-11-25T10:00:00+01:00"}
+    game = entry("game", "Game", "available", 60, 660, 600, time_left=660)
+    budget = {"id": "g", "used_today_s": 60, "quota_today_s": 600, "remaining_today_s": 660,
+              "quota_lasting_s": 600, "lasting_from": "2026-11-25T10:00:00+01:00",
+              "on_top": [{"seconds": 120, "paid_s": 0, "until": "2026-11-25T10:00:00+01:00"}]}
     lines = render_status(status([{"name": "alex", "entries": [game], "groups": [budget]}]),
                           PARIS)
     assert "budgets today: g 1m used, 9m of 10m left, 2m more until 10:00" in "\n".join(
@@ -260,13 +271,22 @@ def test_a_budget_with_time_given_until_a_moment_says_it_on_top_until_then() -> 
 
 def test_time_given_until_several_moments_says_each_ones_end() -> None:
     """Review 12-s8 M1: 10m until 10:00 and 10m until 18:00 are not 20m until 18:00."""
-    def game(used: float, left: float) -> dict[str, Any]:
-        return {**entry("game", "Game", "available", used, left, 2100, time_left=left),
+    def game(used: float, left: float, parts: list[tuple[int, int]]) -> dict[str, Any]:
+        return {**entry("game", "Game", "available", used, left, 900, time_left=left),
                 "quota_lasting_s": 900, "lasting_from": "2026-11-25T18:00:00+01:00",
-                "on_top": [{"seconds": 600, "until": "2026-11-25T10:00:00+01:00"},
-                           {"seconds": 600, "until": "2026-11-25T18:00:00+01:00"}]}
+                "on_top": [{"seconds": usable, "paid_s": paid, "until": until}
+                           for (usable, paid), until in zip(parts, (
+                               "2026-11-25T10:00:00+01:00", "2026-11-25T18:00:00+01:00"),
+                               strict=True)]}
 
-    before = render_status(status([{"name": "alex", "entries": [game(0, 2100)]}]), PARIS)
+    before = render_status(status([{"name": "alex", "entries": [
+        game(0, 2100, [(600, 0), (600, 0)])]}]), PARIS)
     assert "15m of 15m left, 10m more until 10:00 and 10m more until 18:00" in before[1], before
-    inside = render_status(status([{"name": "alex", "entries": [game(900, 1200)]}]), PARIS)
-    assert "20m of 35m left: 10m until 10:00 and 10m until 18:00" in inside[1], inside
+    # 15 minutes played: the time until 10:00 paid first, then half of the one until 18:00
+    paid = render_status(status([{"name": "alex", "entries": [
+        game(900, 1200, [(0, 600), (300, 300)])]}]), PARIS)
+    assert "15m of 15m left, 5m more until 18:00" in paid[1], paid
+    # given once the day's own 15 minutes were used
+    inside = render_status(status([{"name": "alex", "entries": [
+        game(900, 1200, [(600, 0), (600, 0)])]}]), PARIS)
+    assert "all 15m used, 10m more until 10:00 and 10m more until 18:00" in inside[1], inside

@@ -49,10 +49,14 @@ def test_time_added_until_a_moment_stops_counting_then_and_is_audited_once(
     until = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
     answer = d.call("grant", user=ME, target="game", duration="10m", until=until)
     assert answer["expires_at"] == until and answer["allowance_s"] == 4200
-    # it counts on top of the day's hour until then, and none of it can be used before
-    # then (the day's hour first): what is left today is the hour (review-1215-s10 L2)
+    # it counts on top of the day's hour until then, and only what can be used before
+    # then counts in what is left today (review-1215-s10 L2): it is used first (it runs
+    # out first: review-1215-s12 F1), so the hour and at most the 3 seconds to its end
     [line] = d.call("status")["users"][0]["entries"]
-    assert line["on_top"] == [{"seconds": 600, "until": until}] and left(d) == 3600
+    # of it, what can still be used before then (review-15-s15 N4), beside the day's hour
+    [part] = line["on_top"]
+    assert (part["until"], part["paid_s"], line["quota_today_s"]) == (until, 0, 3600), line
+    assert 0 <= part["seconds"] <= 3 and 3600 <= left(d) <= 3603
     gone = events.next("grant_expired", timeout=20)
     assert gone["unused_s"] == 600 and "has run out" in gone["text"]
     assert left(d) == 3600
@@ -95,13 +99,20 @@ def test_time_for_the_week_taken_back_is_kept_across_a_restart(daemon_factory: A
                      "ISO 8601 time with its offset (got '25:00')"),
     ("week", "set", "only time added"),
     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "add", "already passed"),
-], ids=["not a time", "set until week", "a minute ago"])  # (the same in every xdist worker)
-def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(
+    # review-15-s15 N7: after the day's end, said so (and a code for --json)
+    ((datetime.now(UTC) + timedelta(days=1, hours=1)).isoformat(), "add",
+     "is after this day ends at 04:00: a grant for today lasts at most until then"),
+], ids=["not a time", "set until week", "a minute ago", "after the day"])  # (the same in
+def test_an_expiry_that_makes_no_sense_is_refused_and_changes_nothing(  # every xdist worker)
         daemon_factory: Any, until: str, mode: str, said: str) -> None:
-    d = daemon_factory(policy(GAME), env={"TZ": "UTC"})
+    day = 'stop_grace = "2s"\nday_starts_at = "04:00"'
+    d = daemon_factory(policy(GAME, day), env={"TZ": "UTC"})
     with pytest.raises(RpcError) as caught:
         d.call("grant", user=ME, target="game", duration="10m", until=until, mode=mode)
     assert said in caught.value.message
+    code = {"already passed": "until_passed"}.get(said, "until_after_day_end")
+    if mode == "add" and until != "25:00":
+        assert caught.value.data["code"] == code, caught.value.data
     assert left(d) == 3600
     assert "time_granted" not in d.audit_types()
 
@@ -346,7 +357,8 @@ def test_time_given_until_two_moments_says_each_ones_end(daemon_factory: Any) ->
     assert "(1h in all today, 10 minutes more until " in grant_sentence(
         answer, datetime.now(UTC), UTC)
     line = d.call("status")["users"][0]["entries"][0]
-    assert line["on_top"] == parts and line["quota_lasting_s"] == 3600
+    assert line["on_top"] == [{**part, "paid_s": 0} for part in parts], line
+    assert line["quota_today_s"] == line["quota_lasting_s"] == 3600
     assert line["lasting_from"] == later.isoformat()
 
 

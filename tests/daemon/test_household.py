@@ -241,10 +241,16 @@ def test_time_added_until_a_moment_on_one_machine_counts_and_runs_out_on_both(
     until = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
     answer = desktop.call("grant", user=ME, target="game", duration="10m", until=until)
     assert answer["expires_at"] == until and answer["allowance_s"] == 4200
-    # it counts on the laptop on top of the day's hour until then (none of it can be
-    # used before then, the hour first: what is left today stays 1h, review-1215-s10 L2)
-    wait_for(lambda: laptop.call("status")["users"][0]["entries"][0].get("on_top") == [
-        {"seconds": 600, "until": until}], what="the laptop counting the desktop's grant")
+    # it counts on the laptop on top of the day's hour until then: what can still be
+    # used of it before then, at most the 4 seconds to its end (review-1215-s10 L2,
+    # review-15-s15 N4), nothing of it paid yet
+
+    def counted() -> bool:
+        parts = laptop.call("status")["users"][0]["entries"][0].get("on_top") or []
+        return [(p["until"], p["paid_s"]) for p in parts] == [(until, 0)] and all(
+            p["seconds"] <= 4 for p in parts)
+
+    wait_for(counted, what="the laptop counting the desktop's grant")
     gone = events.next("grant_expired", timeout=20)  # the laptop sees it run out too
     assert gone["unused_s"] == 600
     assert left(laptop) == 3600

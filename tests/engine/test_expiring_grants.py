@@ -203,13 +203,14 @@ def test_on_a_weekly_target_what_is_left_is_the_quota_and_grants_less_their_use(
     """Grants for a day, for the week and ``--until`` a moment, used and unused, over the
     days of one week, on a target with only a weekly quota: what the child can use is the
     week's quota and the grants less what was used, never less. A ledger is the
-    independent account: use is paid from the week's quota first; a day's use beyond it
-    from time given until a moment while that counts (``in_force``: used at once; ``lapse``:
-    left to run out unused, so it pays for nothing, before or after: review s7 NEW-1),
-    then from the day's own grants (given at any time that day; what they leave is gone
-    with the day), then from the week's grants (they last). The engine lets the day's own
-    grants pay before time given until a moment: that never gives time, so once a day
-    had both it may leave less than the ledger, never more. A grant never pays for use
+    independent account: use is paid from time given until a moment while that counts
+    (``in_force``: used at once; ``lapse``: left to run out unused, so it pays for
+    nothing, before or after: review s7 NEW-1), as it runs out soonest (review-1215-s12
+    F1), then from the week's quota, then from the day's own grants (given at any time
+    that day; what they leave is gone with the day), then from the week's grants (they
+    last). The engine may let the day's own grants pay before the week's quota: that
+    never gives time, so once a day had both it may leave less than the ledger, never
+    more. A grant never pays for use
     made before it was given (review-1215-s10): what the week's grants had paid of a day
     when time for today came stays theirs."""
     e = engine(WEEKLY)
@@ -248,9 +249,10 @@ def test_on_a_weekly_target_what_is_left_is_the_quota_and_grants_less_their_use(
                 spent = e.end_session(n, clock.advance(min(wanted, deadline.remaining_s)),
                                       "exited").charged_s
                 lasts -= spent
-            for_quota = min(spent, quota_left)
+            from_timed = min(spent, seconds)  # it pays first (review-1215-s12 F1)
+            for_quota = min(spent - from_timed, quota_left)
             quota_left -= for_quota
-            day_beyond += max(spent - for_quota - seconds, 0.0)  # what it did not pay
+            day_beyond += spent - from_timed - for_quota  # what neither paid
             clock.advance(lasts)  # it runs out
         e.due(clock.now)
         left = e.availability("alex", "game", clock.now).time_left_s
@@ -273,8 +275,12 @@ def test_on_a_weekly_target_what_is_left_is_the_quota_and_grants_less_their_use(
 
 
 @pytest.mark.parametrize(("ask", "said"), [
-    ({"until": local(23, 14)}, "already passed"),
-    ({"until": local(24, 5)}, "at most until the day ends"),
+    ({"until": local(23, 14)}, "14:00 has already passed"),
+    # review-15-s15 N7: the day's end named, and how to give longer
+    ({"until": local(24, 5)}, "05:00 is after this day ends at 04:00: a grant for today lasts "
+                              r"at most until then \(to last longer, give it for the week: "
+                              r"--until week\)"),
+    ({"until": local(26, 5)}, "05:00 on Thursday 26 November is after this day ends at 04:00"),
     ({"until": local(23, 17), "week": True}, "not both"),
     ({"until": local(23, 17), "mode": "take"}, "only time added"),
     ({"week": True, "mode": "set"}, "only time added"),
@@ -299,10 +305,13 @@ def test_a_grant_gives_at_most_its_time_and_none_after_it_expires(
         lasts: int | str) -> None:
     """The same greedy plays with and without one expiring grant: with it, the child
     never uses more than the grant's time beyond the daily quotas, never less than
-    without it, and once it expired never has more left than without it."""
+    without it, and once it expired it counts for no more than could be used while it
+    counted: on its day, what is left and what was used exceed the same without it by
+    at most its time, and by at most its length (review-1215-s12 F1: it paid first, so
+    the day's own time it left is still there); for the week, never more left."""
     worlds = [(engine(policy_text), FakeClock(local(23, 9))) for _ in range(2)]
     used = [0.0, 0.0]
-    expiry = None
+    expiry = given_at = None
     for step, (gap, minutes) in enumerate(plays):
         for i, (e, clock) in enumerate(worlds):
             clock.advance(gap * 60)
@@ -314,7 +323,7 @@ def test_a_grant_gives_at_most_its_time_and_none_after_it_expires(
                     until = min(clock.wall + timedelta(minutes=lasts),
                                 e.calendar.day_end(e.quota_day(clock.now)))
                     granted = e.grant("alex", "game", seconds, clock.now, until=until)
-                expiry = granted.expires_at
+                expiry, given_at = granted.expires_at, clock.wall
             e.due(clock.now)
             if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
                 deadline = e.deadline(step + 1, clock.now)
@@ -325,11 +334,20 @@ def test_a_grant_gives_at_most_its_time_and_none_after_it_expires(
         beyond = sum(max(spent - 3600, 0.0) for spent in a.usage.values())
         assert beyond <= seconds + 1e-6  # each day's use beyond its hour, in all
         assert used[0] >= used[1] - 1e-6  # and a grant never takes time away
-        if expiry is not None and clock.wall >= expiry:
+        if expiry is not None and given_at is not None and clock.wall >= expiry:
             left_with = a.availability("alex", "game", clock.now).remaining_today_s
             left_without = b.availability("alex", "game", clock.now).remaining_today_s
             assert left_with is not None and left_without is not None
-            assert left_with <= left_without + 1e-6, (left_with, left_without)
+            if lasts == "week":
+                assert left_with <= left_without + 1e-6, (left_with, left_without)
+            elif policy_text == DAILY:
+                day = a.quota_day(clock.now)
+                more = (a.usage.get(("alex", "game", day), 0.0)
+                        - b.usage.get(("alex", "game", day), 0.0))
+                most = min(seconds, (expiry - given_at).total_seconds())
+                if day != a.calendar.quota_day(given_at):
+                    most = 0.0
+                assert left_with + more <= left_without + most + 1e-6, (left_with, more)
 
 
 def test_a_paused_session_on_an_expiring_grant_is_warned_before_the_expiry() -> None:
@@ -388,22 +406,23 @@ def test_setting_the_total_holds_after_time_given_until_a_moment_runs_out() -> N
 
 
 def test_taking_back_never_goes_below_what_was_used_once_a_timed_grant_runs_out() -> None:
-    """Used 1h10m of 1h + 30m (until 17:00): the lasting hour is already used up, so taking
-    back 15 minutes takes them from the 20 left of the time given until 17:00 (review 15-s8
-    M3); once that is over the hour and the 10 minutes it paid for stand (not 45m)."""
+    """1h + 30m (until 17:00), 10 minutes played (the 30 minutes paid them: they end
+    first, review-1215-s12 F1), then -1h15m: the hour is not used, so it is all taken,
+    then 15 minutes of the 20 left of the time given until 17:00 (review 15-s8 M3); once
+    that is over the 10 minutes it paid for stand, and nothing more."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 15))
     e.grant("alex", "game", 1800, clock.now, until=local(23, 17))
-    assert play(e, clock, 4200, 1) == 4200  # 15:00-16:10
-    answer = e.grant("alex", "game", 900, clock.now, mode="take")
-    assert not answer.held_at_used and answer.seconds == 0 and answer.timed_taken_s == 900
-    assert answer.allowance_s == 4500 and answer.lasting_s == 3600
+    assert play(e, clock, 600, 1) == 600  # 15:00-15:10
+    answer = e.grant("alex", "game", 4500, clock.now, mode="take")
+    assert not answer.held_at_used and answer.seconds == -3600 and answer.timed_taken_s == 900
+    assert answer.allowance_s == 900 and answer.lasting_s == 600  # the 10 it paid for
     clock.set_wall(local(23, 17, 30))
     e.due(clock.now)
     limits = e.limits_of("game")
     assert limits is not None
     standing, _ = e._standing("alex", limits, e.calendar.quota_day(clock.wall), clock.now)
-    assert standing is not None and standing.allowance_s == 4200 and standing.over_s == 0
+    assert standing is not None and standing.allowance_s == 600 and standing.over_s == 0
 
 
 def test_taking_back_shrinks_the_lasting_allowance_by_what_was_asked() -> None:
@@ -482,7 +501,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     what was given or taken for the day), what time given until a moment paid, and what
     the day may draw on the week's time, less the day's use. A ledger is the independent
     account: ``-D`` takes only the day's own time not yet used; ``=D`` sets what lasts
-    (never below the use it and the week's time paid for), lowered by setting aside
+    to D less what time given until a moment paid for (that use is inside D:
+    review-15-s15 N2), never below the use it and the week's time paid for, lowered by
+    setting aside
     what the day may draw on the week's time first, then its own; the week's time pays
     only for a day's use beyond its own time and what time given until a moment paid,
     so time set or taken back and left unused never spends it (review s7 NEW-2,
@@ -500,12 +521,12 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             # What others paid (until-grants and the week): beyond the day's own time, and
             # never less than what they had paid when its own time changed (ledger10b: a
             # grant never pays for use made before it).
-            others = max(used - 3600 - own, beyond)
-            pool_spent += min(pool - pool_spent, max(others - upaid, 0.0))
+            others = max(used - 3600 - own - upaid, beyond, 0.0)
+            pool_spent += min(pool - pool_spent, others)
             own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, day
             beyond = 0.0
-        if kind in ("today", "take", "set"):
-            beyond = max(beyond, used - 3600 - own)
+        if kind in ("today", "take", "set"):  # what the week's time paid so far
+            beyond = max(beyond, used - 3600 - own - upaid)
         access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
@@ -515,11 +536,14 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             pool += seconds
         elif kind == "take":
             e.grant("alex", "game", seconds, clock.now, mode="take")
-            others = max(used - 3600 - own, beyond)  # own time used is the rest of the use
+            # own time used is the rest of the use (time until a moment paid first)
+            others = upaid + max(used - 3600 - own - upaid, beyond, 0.0)
             own -= min(seconds, max(3600 + own - math.ceil(used - others - 1e-6), 0.0))
         elif kind == "set":
             e.grant("alex", "game", seconds, clock.now, mode="set")
-            lasts = max(float(seconds), math.ceil(used - upaid - 1e-6))
+            # what time given until a moment paid was used today: inside D (N2)
+            lasts = max(float(seconds) - math.ceil(upaid - 1e-6),
+                        math.ceil(used - upaid - 1e-6), 0.0)
             if lasts >= 3600 + own + access:
                 own = lasts - access - 3600
             elif lasts >= 3600 + own:
@@ -528,9 +552,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
                 aside, own = aside + access, lasts - 3600
         elif kind in ("lapse", "in_force"):
             # Time given until a moment: used at once (in_force) or left to run out
-            # (lapse). It pays for the use while it counts beyond the day's own time,
-            # before the week's time; from then on it counts for that and no more
-            # (review s7 NEW-1).
+            # (lapse). It pays for the use while it counts, before the day's own time
+            # and the week's (it runs out sooner: review-1215-s12 F1); from then on it
+            # counts for that and no more (review s7 NEW-1).
             lasts = 60 + (min(wanted, 1800) if kind == "in_force" else 0)
             e.grant("alex", "game", seconds, clock.now,
                     until=clock.wall + timedelta(seconds=lasts))
@@ -543,7 +567,7 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
                                       "exited").charged_s
                 lasts -= spent
                 used += spent
-                upaid += min(seconds, spent, max(used - 3600 - own - upaid, 0.0))
+                upaid += min(seconds, spent)  # it pays first (review-1215-s12 F1)
             clock.advance(lasts)  # it runs out
         e.due(clock.now)
         access = max(pool - pool_spent - aside, 0.0)
@@ -581,10 +605,11 @@ def test_what_an_expired_grant_paid_for_is_what_it_counts_for_after_a_restart() 
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 600, clock.now, until=local(23, 11, 30))
-    assert play(e, clock, 3600 + 300, 1) == 3900  # 5 of its 10 minutes used
+    assert play(e, clock, 300, 1) == 300  # 5 of its 10 minutes used (it pays first)
     clock.set_wall(local(23, 12))
     [gone] = expired(e, clock)
     assert (gone.unused_s, gone.paid_s) == (300, 300)
+    assert play(e, clock, 3600, 2) == 3600  # the hour is all left
     e.grant("alex", "game", 600, clock.now)  # 10 minutes more for today, after it
     assert e.availability("alex", "game", clock.now).time_left_s == 600
 
@@ -655,9 +680,10 @@ def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_u
 
 
 def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
-    """A day's own grants pay for its use beyond the quota before the week's time does
-    (it lasts): 10 minutes until 11:30 with 30 minutes for the week, 1h05m played by
-    then. The 5 minutes came out of the 10, so 30 are left of the week's time, not 25."""
+    """Time given until a moment pays before the day's quota and the week's time (they
+    last longer: review-1215-s12 F1): 10 minutes until 11:30 with 30 minutes for the
+    week, 1h05m played by then. The first 10 came out of the grant, so 5 minutes of the
+    hour and all 30 of the week's time are left, not 25."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 1800, clock.now, week=True)
@@ -665,8 +691,8 @@ def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:
     assert play(e, clock, 3900, 1) == 3900
     clock.set_wall(local(23, 12))
     [gone] = expired(e, clock)
-    assert (gone.unused_s, gone.paid_s) == (300, 300)
-    assert e.availability("alex", "game", clock.now).time_left_s == 1800
+    assert (gone.unused_s, gone.paid_s) == (0, 600)
+    assert e.availability("alex", "game", clock.now).time_left_s == 300 + 1800
     clock.set_wall(local(24, 10))  # Tuesday: the hour and the week's 30 minutes
     assert e.availability("alex", "game", clock.now).time_left_s == 3600 + 1800
 
@@ -693,10 +719,11 @@ def _half_used_timed_grant() -> tuple[Engine, FakeClock]:
 def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time(asked: int) -> None:
     """``=30m`` (or less) with 45 minutes used, 15 of them paid by the time given until
     12:00: the lasting 30 minutes are used up, the timed grant keeps its 5 minutes until
-    12:00; its used part is not counted again (it gave 20 minutes left, and 1h5m played)."""
+    12:00; its used part is not counted again (it gave 20 minutes left, and 1h5m played).
+    What lasts is the 30 minutes and the 15 the grant paid for (review-1215-s12 F1)."""
     e, clock = _half_used_timed_grant()
     answer = e.grant("alex", "game", asked, clock.now, mode="set")
-    assert answer.lasting_s == 1800 and answer.allowance_s == 3000
+    assert answer.lasting_s == 2700 and answer.allowance_s == 3000
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
     assert play(e, clock, 3600, 3) == pytest.approx(300)
     clock.set_wall(local(23, 12, 30))
@@ -773,16 +800,24 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
         lasts: int, mode: str, asked: int) -> None:
     """A ledger of one day (review 15-s8 H1): time given until a moment, played greedily,
     then ``=D`` or ``-D`` at any point: the day's use is never more than its hour (or the
-    set total, if higher) and the time given."""
+    set total, if higher) and the time given. After ``=D`` it is never more than D (or
+    what was used by then) and what the grant could still pay before its end: what it
+    paid before the set is inside D (review-15-s15 N2)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 9))
     day = e.quota_day(clock.now)
+    ends = clock.wall
+    after_set = math.inf
     for step, (gap, minutes) in enumerate(plays):
         clock.advance(gap * 60)
         if step == grant_at:
-            e.grant("alex", "game", seconds, clock.now, until=clock.wall + timedelta(minutes=lasts))
+            ends = clock.wall + timedelta(minutes=lasts)
+            e.grant("alex", "game", seconds, clock.now, until=ends)
         if step == max(change_at, grant_at + 1):
             e.grant("alex", "game", asked, clock.now, mode="set" if mode == "set" else "take")
+            window = max((ends - clock.wall).total_seconds(), 0.0)
+            after_set = (max(float(asked), e.usage.get(("alex", "game", day), 0.0))
+                         + min(float(seconds), window))
         e.due(clock.now)
         if isinstance(e.launch("alex", "game", clock.now, step + 1), SessionStarted):
             deadline = e.deadline(step + 1, clock.now)
@@ -791,6 +826,8 @@ def test_setting_or_taking_back_after_a_timed_grant_never_gives_more_than_was_al
                           "exited")
     lasting = max(3600, asked) if mode == "set" else 3600
     assert e.usage.get(("alex", "game", day), 0.0) <= lasting + seconds + 1e-6
+    if mode == "set":
+        assert e.usage.get(("alex", "game", day), 0.0) <= after_set + 1e-6
 
 
 # -- an expiry noted late (a daemon down across it) pays for no use after it (review 15-s8 H2) --
@@ -917,14 +954,20 @@ class _Held:
                 (40, "play", 1, 1), (40, "play", 1, 1)])  # a sooner grant paid: not twice
 @example(steps=[(0, "grant", 1, 7), (0, "play", 91, 1), (0, "play", 210, 1),
                 (0, "grant", 10, 1), (0, "grant", 51, 1)])  # ending together: paid once
+@example(steps=[(0, "grant", 1, 1), (0, "play", 2, 1), (0, "grant", 1009, 37),
+                (0, "grant", 1164, 20), (0, "play", 360, 1), (0, "grant", 48, 31)]
+         )  # review-15-s15 N3 (seed 1): the estimate of who paid over-paid by a second
+
 def test_several_timed_grants_are_used_the_soonest_ending_first(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Grants ``--until`` different moments of one day, given and played at any time on a
-    5m-a-day target: what is left is exactly a ledger's, in which use is paid from the
-    day's quota first, then from the grants still counting, the one ending first first
-    (review 15-s8 MEDIUM-1). So the child never gets more than the quota and the grants
-    allow, and never less than what unexpired grants still hold; a session's deadline,
-    across the grants' ends, is when that time really runs out (review 15-s9 MEDIUM-1)."""
+    5m-a-day target: what is left is exactly a ledger's, in which every second is paid
+    by the time that runs out soonest (review-1215-s12 F1): the grants still counting,
+    the one ending first first (review 15-s8 MEDIUM-1), then the day's quota (it lasts
+    the day). So the child never gets more than the quota and the grants allow, and
+    never less: a grant used before its end never leaves the quota spent for it; a
+    session's deadline, across the grants' ends, is when that time really runs out
+    (review 15-s9 MEDIUM-1)."""
     e = engine(FIVE)
     clock = FakeClock(local(23, 14))
     quota_left = 300.0
@@ -932,24 +975,25 @@ def test_several_timed_grants_are_used_the_soonest_ending_first(
 
     def pay(seconds: float) -> None:
         nonlocal quota_left
-        from_quota = min(seconds, quota_left)
-        quota_left -= from_quota
-        seconds -= from_quota
         for grant in sorted(held, key=lambda g: g.expires):
             if grant.expires > clock.wall and seconds > 0:
                 part = min(seconds, grant.left)
                 grant.left -= part
                 seconds -= part
+        from_quota = min(seconds, quota_left)
+        quota_left -= from_quota
+        seconds -= from_quota
         assert seconds <= 1e-6, "the engine let the child play beyond the ledger"
 
     def runway() -> float:
-        """How long a session from now may run by the ledger: the quota, then each
-        grant still counting, soonest ending first, each only until its end."""
-        run = quota_left
+        """How long a session from now may run by the ledger: each grant still
+        counting, soonest ending first, each only until its end, then the quota."""
+        run = 0.0
         for grant in sorted(held, key=lambda g: g.expires):
-            before_end = (grant.expires - clock.wall).total_seconds() - run
-            run += min(grant.left, max(before_end, 0.0))
-        return run
+            if grant.expires > clock.wall:
+                before_end = (grant.expires - clock.wall).total_seconds() - run
+                run += min(grant.left, max(before_end, 0.0))
+        return run + quota_left
 
     for n, (gap, kind, seconds, minutes) in enumerate(steps, start=1):
         clock.advance(gap * 60)
@@ -1011,7 +1055,8 @@ def test_grants_ending_together_share_the_minute_before_their_end_once() -> None
 
 def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -> None:
     """Review 12-s8 M1 (what ``status`` shows): each moment's own time, what was used
-    taken from the one that ends first; what lasts the day is what is left after."""
+    taken from the one that ends first; the day's total stays while it pays
+    (review-15-s15 N5), and what it paid joins the total once it has run out."""
     e = engine(HALF)
     clock = FakeClock(local(23, 14))
     limits = e.limits_of("game")
@@ -1019,31 +1064,34 @@ def test_what_is_left_of_time_given_until_several_moments_is_said_per_moment() -
     day = e.quota_day(clock.now)
     e.grant("alex", "game", 600, clock.now, until=local(23, 16))
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
-    assert e.lasting("alex", limits, day, clock.now) == (
-        1800, ((600, local(23, 16)), (600, local(23, 17))))
-    assert play(e, clock, 2100, 1) == 2100  # the quota, then 5 minutes of the 16:00 grant
-    assert e.lasting("alex", limits, day, clock.now) == (
-        2100, ((300, local(23, 16)), (600, local(23, 17))))
+    assert e.day_total("alex", limits, day, clock.now) == (
+        1800, ((600, 0, local(23, 16)), (600, 0, local(23, 17))))
+    # 5 minutes of the 16:00 grant: it ends first, so it pays first (review-1215-s12 F1)
+    assert play(e, clock, 300, 1) == 300
+    assert e.day_total("alex", limits, day, clock.now) == (
+        1800, ((300, 300, local(23, 16)), (600, 0, local(23, 17))))
     clock.set_wall(local(23, 16))
     e.due(clock.now)
-    assert e.lasting("alex", limits, day, clock.now) == (2100, ((600, local(23, 17)),))
+    assert e.day_total("alex", limits, day, clock.now) == (2100, ((600, 0, local(23, 17)),))
 
 
-def test_time_given_until_a_moment_partly_paid_by_the_quota_is_left_until_then() -> None:
-    """20 of 30 minutes used, +10m until 17:00, 15 minutes played: the quota paid 10, the
-    grant 5; its other 5 end at 17:00 (not: the day has 5 minutes left after it)."""
+def test_time_given_until_a_moment_pays_before_the_quota_which_is_left_after_it() -> None:
+    """20 of 30 minutes used, +10m until 17:00, 5 minutes played: the grant paid them
+    (it ends first: review-1215-s12 F1); its other 5 end at 17:00, and the quota's 10
+    minutes are left after it (before: the quota paid them, and 5 were left)."""
     e = engine(HALF)
     clock = FakeClock(local(23, 14))
     limits = e.limits_of("game")
     assert limits is not None
     assert play(e, clock, 1200, 1) == 1200
     e.grant("alex", "game", 600, clock.now, until=local(23, 17))
-    assert play(e, clock, 900, 2) == 900
-    assert e.lasting("alex", limits, e.quota_day(clock.now), clock.now) == (
-        2100, ((300, local(23, 17)),))
+    assert play(e, clock, 300, 2) == 300
+    assert e.day_total("alex", limits, e.quota_day(clock.now), clock.now) == (
+        1800, ((300, 300, local(23, 17)),))
     clock.set_wall(local(23, 17))
-    e.due(clock.now)
-    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+    [gone] = expired(e, clock)
+    assert (gone.paid_s, gone.unused_s) == (300, 300)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 600
 
 
 @pytest.mark.parametrize("start", [2, 30])
@@ -1138,29 +1186,28 @@ def test_a_set_made_before_the_weeks_time_was_given_stays_when_it_is_taken_back(
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(300)
 
 
-def test_time_given_until_a_moment_can_be_used_only_after_the_days_own_time() -> None:
-    """Review 12-s9 M1: the day's own time is used first (the grant pays only for use
-    beyond it), then time given until a moment, the soonest ending first. With the
-    day's hour left at 10:00: none of 10 minutes until 10:05 can be used before then;
-    of 10 minutes until 11:05, 5; of 10 more until 11:10, 5 (the 11:05 ones go first)."""
+def test_time_given_until_a_moment_is_used_before_the_days_own_time() -> None:
+    """Review-1215-s12 F1 (before it, review 12-s9 M1 used the day's own time first): the
+    time that runs out soonest is used first. With the day's hour left at 10:00: of 10
+    minutes until 10:05, 5 can be used before then (not none); 10 minutes until 11:05
+    and 10 more until 11:10 can all be used after them, and the hour after those."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 5))
     [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
-    assert cap.usable_s == 0
+    assert cap.usable_s == pytest.approx(300)
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 5))
-    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
-    assert cap.usable_s == pytest.approx(300)
+    assert not [c for c in answer.capped_by if c.kind == "grant_end"]
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 11, 10))
-    [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
-    assert cap.usable_s == pytest.approx(300)
-    assert play(e, clock, 7200, 1) == 3600 + 300 + 300  # what the caps said, no more
+    assert not [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert play(e, clock, 9000, 1) == 300 + 600 + 600 + 3600  # what the caps said, no more
 
 
 def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() -> None:
-    """Review 12-s9 M3: ``=2m``, +10m until 12:00, +5m until 03:59, 1 minute played,
-    ``-5m``: the answer's parts are after the take (4 minutes came out of the 03:59
-    ones), so what lasts is 1 minute, not 0s."""
+    """Review 12-s9 M3: ``=2m``, +10m until 12:00, +5m until 03:59, 1 minute played
+    (the 12:00 grant paid it: it ends first, review-1215-s12 F1), ``-5m``: the 2 minutes
+    of the day's own time, then 3 of the 03:59 ones; the answer's parts are after the
+    take."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 120, clock.now, mode="set")
@@ -1168,7 +1215,136 @@ def test_a_take_back_with_several_timed_grants_answers_what_is_left_of_each() ->
     e.grant("alex", "game", 300, clock.now, until=local(24, 3, 59))
     assert play(e, clock, 60, 1) == 60
     answer = e.grant("alex", "game", 300, clock.now, mode="take")
-    assert answer.timed_taken_s == 240 and answer.seconds == -60
-    assert answer.on_top == ((600, local(23, 12)), (60, local(24, 3, 59)))
+    assert answer.timed_taken_s == 180 and answer.seconds == -120
+    assert answer.on_top == ((540, local(23, 12)), (120, local(24, 3, 59)))
     assert answer.allowance_s == 60 + 660
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)
+
+
+# -- review-1215-s12 F1: the time that runs out soonest pays first --
+
+DINNER = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "1h", max_run = "45m", cooldown = "30m" }
+"""
+
+
+def test_half_an_hour_until_dinner_is_used_before_the_days_own_time() -> None:
+    """F1's first repro: 30 of the day's 60 minutes played 15:30-16:00; ``+30m`` until
+    18:00 given at 17:00 and a launch: the 30 minutes pay 17:00-17:30 (they end first),
+    the day's own 15 more until the session limit at 17:45; after the rest, at 18:15,
+    the day's last 15 minutes are still there (before: the day's 30 paid first, the
+    session limit left 15 of the grant unused, and nothing was left after 18:15)."""
+    e = engine(DINNER)
+    clock = FakeClock(local(24, 15, 30))
+    assert play(e, clock, 1800, 1) == 1800
+    clock.set_wall(local(24, 17))
+    e.grant("alex", "game", 1800, clock.now, until=local(24, 18))
+    assert play(e, clock, 3600, 2) == 2700  # the session limit
+    clock.set_wall(local(24, 18))
+    [gone] = expired(e, clock)
+    assert (gone.paid_s, gone.unused_s) == (1800, 0)
+    clock.set_wall(local(24, 18, 15))
+    assert e.availability("alex", "game", clock.now).time_left_s == pytest.approx(900)
+    assert play(e, clock, 3600, 3) == pytest.approx(900)
+
+
+def test_five_minutes_until_10_05_are_used_before_the_days_ten() -> None:
+    """F1's simpler repro: a 10m-a-day entry, ``+5m`` until 10:05 at 10:00, a launch: it
+    may run 15 minutes (the 5 first, then the day's 10), the grant noted as all used."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "10m" }\n')
+    clock = FakeClock(local(24, 10))
+    answer = e.grant("alex", "game", 300, clock.now, until=local(24, 10, 5))
+    assert not [c for c in answer.capped_by if c.kind == "grant_end"]
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(900)
+    clock.advance(300)  # 10:05, the game running
+    [gone] = expired(e, clock)
+    assert (gone.paid_s, gone.unused_s) == (300, 0)
+    assert e.end_session(1, clock.advance(600), "exited").charged_s == pytest.approx(900)
+
+
+SIX = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "6m" }\n'
+
+
+def test_grants_ending_together_never_pay_more_than_the_time_before_their_end() -> None:
+    """review-15-s15 N3's small form, on 6m a day: +1m until 10:01 at 10:00, played to
+    10:05 (1 minute of it the grant, 4 the quota); at 10:05 +1m until 10:06 and +4m until
+    10:11, played to 10:06 (the 1m grant); at 10:06 +3m until 10:11; launched at 10:07.
+    The two grants ending at 10:11 can pay only the 4 minutes before it, then the
+    quota's last 2: the session may run until 10:13 (the estimate said 10:14)."""
+    e = engine(SIX)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 60, clock.now, until=local(24, 10, 1))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    e.due(clock.advance(60))  # 10:01: the grant paid its minute
+    assert e.end_session(1, clock.advance(240), "exited").charged_s == 300
+    e.grant("alex", "game", 60, clock.now, until=local(24, 10, 6))
+    e.grant("alex", "game", 240, clock.now, until=local(24, 10, 11))
+    assert play(e, clock, 60, 2) == 60
+    e.due(clock.now)
+    e.grant("alex", "game", 180, clock.now, until=local(24, 10, 11))
+    clock.advance(60)  # 10:07
+    assert isinstance(e.launch("alex", "game", clock.now, 3), SessionStarted)
+    deadline = e.deadline(3, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(360)
+    clock.advance(240)  # 10:11
+    paid = {x.seconds: x.paid_s for x in expired(e, clock)}
+    assert paid == {240: pytest.approx(240), 180: pytest.approx(0)}
+
+
+TEN = '[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = { daily_quota = "10m" }\n'
+
+
+@pytest.mark.parametrize("minute", [15, 31])
+def test_setting_the_day_after_a_used_timed_grant_never_gives_more_than_it_sets(
+        minute: int) -> None:
+    """review-15-s15 N2: 10m a day, +10m until 10:30 at 10:00, all of it played by 10:10;
+    ``=5m`` at 10:15 (the grant still counts, nothing left of it) or 10:31 (it ran out):
+    5 minutes is the day's whole allowance and 10 were played: nothing more, ever that
+    day, and the answer is held at what was used (10m in all, not 15m)."""
+    e = engine(TEN)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", "game", 600, clock.now, until=local(24, 10, 30))
+    assert play(e, clock, 600, 1) == 600
+    clock.set_wall(local(24, 10, minute))
+    e.due(clock.now)
+    answer = e.grant("alex", "game", 300, clock.now, mode="set")
+    assert answer.allowance_s == 600 and answer.held_at_used
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+    clock.set_wall(local(24, 10, 45))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+TWO_MINUTES = DAILY.replace('daily_quota = "1h"', 'daily_quota = "2m"')
+
+
+@pytest.mark.parametrize(("launched", "given", "usable"), [
+    # review-15-s15 N6, the daemon's two: a minute until 07:41 given at 07:40:00.3 (the
+    # fraction of the second it came in is no time a parent gave), and a minute until
+    # 07:35 given during a session at 07:32:54.7, two minutes before its end (the
+    # walk's sum came to 59.99999999999999)
+    (None, timedelta(minutes=40, seconds=0.3), None),
+    (timedelta(minutes=32, seconds=23.4), timedelta(minutes=32, seconds=54.7), None),
+    # a second and more short is said, in whole seconds it can be used (rounded down)
+    (None, timedelta(minutes=40, seconds=1.5), 58),
+    (timedelta(minutes=39), timedelta(minutes=40, seconds=1.5), 58),
+], ids=["given at 07:40:00.3", "during a session", "at 07:40:01.5", "running, 07:40:01.5"])
+def test_a_timed_grant_that_can_all_be_used_says_no_only(
+        launched: timedelta | None, given: timedelta, usable: float | None) -> None:
+    e = engine(TWO_MINUTES)
+    seven = local(23, 7)
+    clock = FakeClock(seven)
+    if launched is not None:
+        clock.set_wall(seven + launched)
+        assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    clock.advance((seven + given - clock.wall).total_seconds())
+    ends = local(23, 7, 35) if given < timedelta(minutes=35) else local(23, 7, 41)
+    answer = e.grant("alex", "game", 60, clock.now, until=ends)
+    caps = [c.usable_s for c in answer.capped_by if c.kind == "grant_end"]
+    assert caps == ([] if usable is None else [usable])

@@ -1,8 +1,8 @@
-"""The grant ledger (review-1215-s9): who paid for which minute. The day's own time
-(its quota, time added for today, its take-backs and sets) pays first, then time given
-``--until`` a moment (the soonest ending first), then the week's time. A take-back or
-set for today never touches the week's time (a set only sets aside what the day may
-draw on it), and time used is never taken back."""
+"""The grant ledger (review-1215-s9): who paid for which minute. Time given ``--until``
+a moment pays first (the soonest ending first: review-1215-s12 F1), then the day's own
+time (its quota, time added for today, its take-backs and sets), then the week's time.
+A take-back or set for today never touches the week's time (a set only sets aside what
+the day may draw on it), and time used is never taken back."""
 
 from __future__ import annotations
 
@@ -192,14 +192,16 @@ LEDGER_STEPS = st.lists(
                 (1, "wait", 1, 1)])  # M2
 @example(steps=[(0, "week", 1, 1), (2, "take", 15, 1), (2, "play", 1, 1), (2, "today", 1, 1),
                 (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
+@example(steps=[(0, "until", 1, 1), (0, "play", 1, 1), (0, "set", 1, 1)])  # N2 (words16)
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
     (``+D --until week``), until a moment (``+D --until HH:MM``), ``-D``, ``=D`` and
     ``-D --until week``, and play, minute by minute. The ledger, in whole minutes, pays
-    each minute played from the day's own time (quota, time for today, take-backs and
-    sets), then from the grants until a moment counting then (the soonest ending first),
-    then from the week's (the first given first), as far as the day may draw on it.
+    each minute played from the time that runs out soonest (review-1215-s12 F1): the
+    grants until a moment counting then (the soonest ending first), then the day's own
+    time (quota, time for today, take-backs and sets), then the week's (the first given
+    first), as far as the day may draw on it.
     ``-D`` takes the day's own time not yet used, then what is left of the grants until a
     moment (the last ending first), never the week's; ``=D`` sets aside the week's time
     the day may draw first, then lowers its own time (raised, it adds to its own);
@@ -213,6 +215,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     grants: list[_Given] = []
     today, own, aside, drawn = 0, 15, 0, 0
     own_total = 15  # the day's own time in all (own: what is left of it)
+    upaid = 0  # what the day's grants until a moment paid so far
     pool_at_start = 0  # what the week's grants had left when the day began
 
     def week_left() -> int:
@@ -228,8 +231,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
 
     def ledger_left() -> int:
         # of the grants until a moment, only what can be used before it, played without
-        # a break from now: the day's own time first, the soonest ending first (L2)
-        cursor, usable = clock.wall + timedelta(minutes=own), 0
+        # a break from now: the soonest ending first (L2), before the day's own time
+        # (review-1215-s12 F1)
+        cursor, usable = clock.wall, 0
         for g in counting():
             assert g.end is not None
             part = max(min(g.left, int((g.end - cursor).total_seconds()) // 60), 0)
@@ -242,6 +246,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         if day != today:
             today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
+            upaid = 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
@@ -270,8 +275,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         elif kind == "set":
             e.grant("alex", "game", a * 60, clock.now, mode="set")
             # what lasts the day: its own time and what it may draw on the week's, never
-            # below what they paid for
-            wanted = max(a, own_total - own + drawn)
+            # below what they paid for; what grants until a moment paid so far is inside
+            # the day's whole (review-15-s15 N2)
+            wanted = max(a - upaid, own_total - own + drawn)
             access = max(pool_at_start - aside, 0)  # what it drew on the week's included
             if wanted >= own_total + access:  # raised: its own time
                 raised = wanted - access - own_total
@@ -296,10 +302,11 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
                 if ledger_left() < 1:
                     break
-                if own > 0:
-                    own -= 1
-                elif counting() and any(g.left for g in counting()):
+                if counting() and any(g.left for g in counting()):
                     next(g for g in counting() if g.left).left -= 1
+                    upaid += 1
+                elif own > 0:
+                    own -= 1
                 else:
                     assert may_draw() >= 1
                     drawn += 1
@@ -497,10 +504,11 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
         steps: list[tuple[int, str, int, int]]) -> None:
     """The hand-kept ledger on a target with a weekly quota (1h) and no daily one, Monday
     to Wednesday: time for today (``+D``), for the week and until a moment, and play,
-    minute by minute, each at any moment of a day. Each minute is paid by the week's
-    quota first (it is the target's own time: the days before spent it), then the day's
-    time for today, then the grants until a moment counting then (the soonest ending
-    first), then the week's grants (the first given first). Time for today and until a
+    minute by minute, each at any moment of a day. Each minute is paid by the grants
+    until a moment counting then first (the soonest ending first: they run out soonest,
+    review-1215-s12 F1), then the week's quota (it is the target's own time: the days
+    before spent it), then the day's time for today, then the week's grants (the first
+    given first). Time for today and until a
     moment is gone when it ends; a grant never pays for use made before it was given
     (review-1215-s10 HIGH-1 on a weekly-only target). A take-back for today (``-D``,
     review-9-s11 L2) takes time for today first, then of the week's quota for today only
@@ -521,9 +529,10 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
 
     def ledger_left() -> int:
         # of the grants until a moment, only what can be used before it, played without
-        # a break from now: the week's quota and time for today first, the soonest
-        # ending first (review-1215-s11 MEDIUM-1, as the daily ledger's L2)
-        cursor, usable = clock.wall + timedelta(minutes=max(quota - cut, 0) + own), 0
+        # a break from now: the soonest ending first (review-1215-s11 MEDIUM-1, as the
+        # daily ledger's L2), before the week's quota and time for today (review-1215-s12
+        # F1)
+        cursor, usable = clock.wall, 0
         for g in counting():
             assert g.end is not None
             part = max(min(g.left, int((g.end - cursor).total_seconds()) // 60), 0)
@@ -566,12 +575,12 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
                 assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
                 if ledger_left() < 1:
                     break
-                if quota - cut > 0:
+                if any(g.left for g in counting()):
+                    next(g for g in counting() if g.left).left -= 1
+                elif quota - cut > 0:
                     quota -= 1
                 elif own > 0:
                     own -= 1
-                elif any(g.left for g in counting()):
-                    next(g for g in counting() if g.left).left -= 1
                 else:
                     next(g for g in grants if g.kind == "week" and g.left).left -= 1
                 session += 1
@@ -589,9 +598,9 @@ def test_on_a_weekly_only_target_the_engine_lets_the_child_play_what_a_ledger_al
 def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it(
         limits: str, tuesday_left: float) -> None:
     """15m a day (or a week), ``+1m --until week``, 16 minutes played (the week's grant
-    paid the 16th), ``+1m`` for today, ``+1m --until`` 5 minutes on, 1 minute played (time
-    for today pays it: the day's own time first): the grant until a moment went unused,
-    so at its end nothing is left (before the fix: a minute)."""
+    paid the 16th), ``+1m`` for today, ``+1m --until`` 5 minutes on, 1 minute played (the
+    grant until a moment pays it: it ends first, review-1215-s12 F1): at its end the
+    minute for today is left, never the week's minute again (before the fix: two)."""
     e = engine(f'[[entries]]\nid = "game"\ncommand = ["game"]\nlimits = {limits}\n')
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 60, clock.now, week=True)
@@ -600,7 +609,7 @@ def test_time_given_until_a_moment_never_takes_over_what_the_week_paid_before_it
     e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=5))
     assert play(e, clock, 60, 2) == pytest.approx(60)
     clock.advance(600)
-    assert left(e, clock) == pytest.approx(0)
+    assert left(e, clock) == pytest.approx(60)
     clock.set_wall(local(24, 10))
     assert left(e, clock) == pytest.approx(tuesday_left)
 
@@ -638,6 +647,6 @@ def test_an_engine_rebuilt_from_the_store_keeps_what_others_paid_before_a_grant(
         for g in books.timed_grants], aside=books.aside, beyond=books.beyond)
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(60)
     clock.advance(600)
-    assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(0)
+    assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(60)
     clock.set_wall(local(24, 10))
     assert left(again, clock) == pytest.approx(left(e, clock)) == pytest.approx(900)

@@ -36,57 +36,56 @@ def figures(e: Engine, clock: FakeClock) -> tuple[float, float]:
 
 @pytest.mark.parametrize("limits", [WEEKLY_ONLY, DAY_AND_WEEK], ids=["weekly only",
                                                                       "day and week"])
-def test_time_until_a_moment_the_weeks_quota_outlasts_counts_for_nothing(limits: str) -> None:
-    """MEDIUM-1: a 1h week (with or without a 2h day), ``+10m --until 10:30`` at 10:00:
-    the week's own hour is used first and lasts past 10:30, so none of the 10 minutes can
-    be used: 1 hour is left today, as the launch says, and the answer says so."""
+def test_time_until_a_moment_is_used_before_the_weeks_quota(limits: str) -> None:
+    """A 1h week (with or without a 2h day), ``+10m --until 10:30`` at 10:00: the grant
+    runs out before the week's own hour, so it is used first (review-1215-s12 F1; before,
+    MEDIUM-1 of s11 used the hour first and none of the 10 minutes could be used): 1h10m
+    is left today, as the launch says, and the answer caps nothing at 10:30."""
     e = game(limits)
     clock = FakeClock(local(23, 10))
     answer = e.grant("alex", "game", 600, clock.now, until=local(23, 10, 30))
-    assert [(c.usable_s, c.until) for c in answer.capped_by if c.kind == "grant_end"] == [
-        (0.0, local(23, 10, 30))]
-    assert [c.usable_s for c in answer.capped_by if c.period == "week"
-            and c.kind == "quota"] == ([3600] if limits == DAY_AND_WEEK else [])
-    assert figures(e, clock) == (pytest.approx(3600), pytest.approx(3600))
-    assert play(e, clock, 7200, 1) == pytest.approx(3600)
+    assert [c for c in answer.capped_by if c.kind == "grant_end"] == []
+    assert figures(e, clock) == (pytest.approx(4200), pytest.approx(4200))
+    assert play(e, clock, 7200, 1) == pytest.approx(4200)
 
 
 def test_time_until_a_moment_is_used_after_what_is_left_of_the_weeks_quota() -> None:
-    """50 minutes of a 1h week used, ``+20m`` until 20 minutes on: 10 of it can be used
-    (after the week's last 10): 20 minutes left today, the launch's 20, and the answer
-    says 10 can be used."""
+    """50 minutes of a 1h week used, ``+20m`` until 20 minutes on: all of it can be used
+    (before the week's last 10, review-1215-s12 F1): 30 minutes left today, the launch's
+    30, and the answer caps nothing; 5 minutes idle leave 15 of it and the week's 10."""
     e = game(WEEKLY_ONLY)
     clock = FakeClock(local(23, 9))
     assert play(e, clock, 3000, 1) == pytest.approx(3000)
     answer = e.grant("alex", "game", 1200, clock.now, until=clock.wall + timedelta(minutes=20))
-    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == [
-        pytest.approx(600)]
-    assert figures(e, clock) == (pytest.approx(1200), pytest.approx(1200))
-    clock.advance(300)  # 5 minutes idle: 5 of the grant's minutes can still be used
-    assert figures(e, clock) == (pytest.approx(900), pytest.approx(900))
+    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == []
+    assert figures(e, clock) == (pytest.approx(1800), pytest.approx(1800))
+    clock.advance(300)  # 5 minutes idle: 15 of the grant's minutes can still be used
+    assert figures(e, clock) == (pytest.approx(1500), pytest.approx(1500))
 
 
 def test_with_the_weeks_time_after_it_the_figures_are_the_launchs() -> None:
-    """A 1h week, ``+10m --until 10:30`` and ``+1h --until week`` at 10:00: the week's
-    quota pays 10:00-11:00, then the week's grant; the 10 minutes go unused: 2 hours."""
+    """A 1h week, ``+10m --until 10:30`` and ``+1h --until week`` at 10:00: the 10
+    minutes pay 10:00-10:10 (they run out first: review-1215-s12 F1), the week's quota
+    10:10-11:10, then the week's grant: 2 hours 10 minutes."""
     e = game(WEEKLY_ONLY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 600, clock.now, until=local(23, 10, 30))
     e.grant("alex", "game", 3600, clock.now, week=True)
-    assert figures(e, clock) == (pytest.approx(7200), pytest.approx(7200))
+    assert figures(e, clock) == (pytest.approx(7800), pytest.approx(7800))
+    assert play(e, clock, 9000, 1) == pytest.approx(7800)
 
 
 def test_a_launch_counts_past_a_grants_end_what_the_weeks_quota_left_it_to_pay() -> None:
-    """A 1h week, ``+1m`` until 10:01 and ``+1m`` until 10:02 at 10:00: the week's hour
-    pays first, so neither is used; the launch's runway, past the first end, counted it
-    as having paid a minute (all the use since it was given), so the launch got 61
-    minutes where the week allows 60 (ledger11b's left-over, found by the weekly-only
-    hand-kept ledger once it counted MEDIUM-1)."""
+    """A 1h week, ``+1m`` until 10:01 and ``+1m`` until 10:02 at 10:00: each pays first
+    (review-1215-s12 F1; before, the week's hour paid first and neither was used, and a
+    runway that counted one as paid gave 61 minutes, ledger11b's left-over): the launch
+    gets 62 minutes, the week's 60 and each minute once."""
     e = game(WEEKLY_ONLY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 60, clock.now, until=local(23, 10, 1))
     e.grant("alex", "game", 60, clock.now, until=local(23, 10, 2))
-    assert figures(e, clock) == (pytest.approx(3600), pytest.approx(3600))
+    assert figures(e, clock) == (pytest.approx(3720), pytest.approx(3720))
+    assert play(e, clock, 9000, 1) == pytest.approx(3720)
 
 
 # -- review-9-s11 L2: on a target without a daily quota, ``-D`` is for today as ``+D`` is --
@@ -193,11 +192,12 @@ def test_on_a_weekly_only_target_time_given_until_a_moment_after_a_take_back_pay
 
 def test_a_weekly_only_take_back_read_back_from_the_store_counts_the_same(
         tmp_path: Path) -> None:
-    """A restart after ``+10m --until 12:00``, 50 minutes played and ``-30m`` on a 1h
-    week (the week's last 10 minutes for today and the 12:00 grant's 10: 20 taken, not
-    30): written to a real store as the daemon writes them and read back, the engine
-    made from them says what the live one says, today (nothing) and on Tuesday (the
-    week's 10 minutes the take-back kept from being used)."""
+    """A restart after ``+10m --until 12:00``, 50 minutes played (the grant paid the
+    first 10: it ends first, review-1215-s12 F1) and ``-30m`` on a 1h week (the week's
+    last 20 minutes for today: 20 taken, not 30): written to a real store as the daemon
+    writes them and read back, the engine made from them says what the live one says,
+    today (nothing) and on Tuesday (the week's 20 minutes the take-back kept from being
+    used)."""
     e = game(WEEKLY_ONLY)
     clock = FakeClock(local(23, 9))
     store = Store.open(tmp_path / "shepherd.db", clock.wall)
@@ -223,8 +223,8 @@ def test_a_weekly_only_take_back_read_back_from_the_store_counts_the_same(
         for g in books.timed_grants], aside=books.aside, beyond=books.beyond)
     assert figures(again, clock) == figures(e, clock) == (pytest.approx(0), pytest.approx(0))
     clock.set_wall(local(24, 10))
-    assert figures(again, clock) == figures(e, clock) == (pytest.approx(600),
-                                                          pytest.approx(600))
+    assert figures(again, clock) == figures(e, clock) == (pytest.approx(1200),
+                                                          pytest.approx(1200))
 
 
 @pytest.mark.parametrize(("order", "wednesday"), [

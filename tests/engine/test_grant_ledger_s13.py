@@ -70,9 +70,9 @@ def test_after_a_take_back_cut_a_day_the_weeks_grant_that_paid_it_is_not_spent_a
     """Property seed 2 (400 examples): a 1h week, Monday ``+1m --until week`` and 22
     minutes played (the quota's); Tuesday ``-17m`` (the week's quota cut to 21 minutes
     for that day) and 22 minutes played: the 22nd is the week's grant's. Wednesday the
-    quota has 17 minutes, and ``+1m`` until 17 minutes on cannot be used before then:
-    17 minutes, shown and given (before: 18, the week's grant counted as unused, so the
-    quota was thought to run out a minute sooner)."""
+    quota has 17 minutes (before the fix: 18, the week's grant counted as unused), and
+    ``+1m`` until 17 minutes on is used before them (it ends first: review-1215-s12 F1):
+    18 minutes, shown and given."""
     e = game(WEEKLY_ONLY)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 60, clock.now, week=True)
@@ -83,19 +83,18 @@ def test_after_a_take_back_cut_a_day_the_weeks_grant_that_paid_it_is_not_spent_a
     clock.set_wall(local(25, 10))
     assert figures(e, clock) == (pytest.approx(17 * 60), pytest.approx(17 * 60))
     answer = e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=17))
-    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == [0.0]
-    assert figures(e, clock) == (pytest.approx(17 * 60), pytest.approx(17 * 60))
-    assert play(e, clock, 3600, 3) == pytest.approx(17 * 60)
+    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == []
+    assert figures(e, clock) == (pytest.approx(18 * 60), pytest.approx(18 * 60))
+    assert play(e, clock, 3600, 3) == pytest.approx(18 * 60)
 
 
-def test_time_until_a_moment_given_after_the_weeks_time_paid_is_used_after_time_for_today(
+def test_time_until_a_moment_given_after_the_weeks_time_paid_is_used_before_time_for_today(
         ) -> None:
     """Daily-ledger property seed 3 (400 examples): a 15m day, ``+1m --until week`` on
     Monday; Wednesday ``-15m``, one minute played (the week's grant pays it), ``+1m``,
-    then ``+1m`` until a minute on: the added minute is the day's own time and is used
-    first, so the grant ends unused: 1 minute, shown and given (before: 2: a projection
-    past the grant's end let it pay for the minute the week's grant had paid, which a
-    grant never does for use made before it was given)."""
+    then ``+1m`` until a minute on: the grant ends first and is used first (review-1215-s12
+    F1), then the added minute: 2 minutes, shown and given, never a third (a grant never
+    pays for use made before it was given, so the week's minute is not paid again)."""
     e = engine(QUARTER)
     clock = FakeClock(local(23, 10))
     e.grant("alex", "game", 60, clock.now, week=True)
@@ -104,6 +103,6 @@ def test_time_until_a_moment_given_after_the_weeks_time_paid_is_used_after_time_
     assert play(e, clock, 3600, 1) == pytest.approx(60)
     e.grant("alex", "game", 60, clock.now)
     answer = e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=1))
-    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == [0.0]
-    assert figures(e, clock) == (pytest.approx(60), pytest.approx(60))
-    assert play(e, clock, 3600, 2) == pytest.approx(60)
+    assert [c.usable_s for c in answer.capped_by if c.kind == "grant_end"] == []
+    assert figures(e, clock) == (pytest.approx(120), pytest.approx(120))
+    assert play(e, clock, 3600, 2) == pytest.approx(120)

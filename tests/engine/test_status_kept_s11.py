@@ -209,8 +209,9 @@ def test_kept_lines_follow_what_is_left_of_an_until_grant_as_its_end_nears() -> 
         check.to(local(25, 16, minute))
         check.compare()
         figures.append(check.line("tv")["remaining_today_s"])
-    # 5 own minutes, then the grant's until 16:40: 15 minutes at 16:25, 5 from 16:35 on.
-    assert figures[0] == 900 and figures[-1] == 300, figures
+    # The grant's until 16:40 first (it ends first: review-1215-s12 F1), then 5 own
+    # minutes: 20 minutes at 16:25, falling to the own 5 at 16:40.
+    assert figures[0] == 1200 and figures[-1] == 300, figures
 
 
 RACING = """
@@ -287,7 +288,9 @@ def test_kept_lines_see_a_group_run_out_at_its_until_grants_end() -> None:
     # (refused for its cooldown) while kart spends the group; the grant's end, not its
     # size, runs the group out: the kept line must give way by then. (The grant's end is
     # also a moment the outlook itself turns at, which is why this never showed stale;
-    # calm now asks what the outlook asks, so that the two cannot drift apart.)
+    # calm now asks what the outlook asks, so that the two cannot drift apart.) Since
+    # review-1215-s12 F1 the grant pays first, 10:00:10-10:25, and the group's own 19:50
+    # after it: the group runs out at 10:44:50, past the grant's end.
     check = Kept(Engine(load_policy_text(RACING), PARIS), local(25, 10, 0))
     assert check.launch("alex", "chess")
     check.step(10)
@@ -295,10 +298,10 @@ def test_kept_lines_see_a_group_run_out_at_its_until_grants_end() -> None:
     check.engine.grant("alex", "games", 3600, check.now, until=local(25, 10, 25))
     assert check.launch("alex", "kart")
     while check.sessions:
-        # Each 30 s while the group's own time pays, each second from 10:19:30 on.
-        check.step(30.0 if check.wall < local(25, 10, 19) + timedelta(seconds=30) else 1.0)
+        # Each 30 s while the time lasts, each second from 10:44:20 on.
+        check.step(30.0 if check.wall < local(25, 10, 44) + timedelta(seconds=20) else 1.0)
         check.compare()
         check.tick()
     check.compare()
-    assert check.wall < local(25, 10, 25) + timedelta(seconds=5) and check.held > 30
+    assert check.wall < local(25, 10, 44) + timedelta(seconds=55) and check.held > 30
     assert check.line("chess")["state"] == "quota_exhausted"  # the group, for the rest of today

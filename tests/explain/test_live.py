@@ -6,8 +6,9 @@ from datetime import datetime
 
 from shepherd.engine import Engine, Instant
 from shepherd.explain.live import books_of, explain_live
+from shepherd.explain.run import Starting
 from shepherd.policy import load_policy_text
-from tests.engine.conftest import alex_at_once, policy
+from tests.engine.conftest import FakeClock, alex_at_once, policy
 from tests.explain.conftest import PARIS
 from tests.policies import two_in_a_group
 
@@ -50,3 +51,61 @@ def test_a_group_used_one_program_at_a_time_gives_no_more_than_the_time_left() -
                                                                         now))
     [group] = answer["explanation"]["groups"]
     assert group["possible_s"] == 300
+
+
+SIX = load_policy_text("""
+version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "alex"
+[[entries]]
+id = "six"
+command = ["six"]
+limits = { daily_quota = "6m" }
+""")
+
+
+def test_explained_time_is_what_the_daemon_enforces_when_several_timed_grants_meet() -> None:
+    """review-15-s15 N8 (live on a daemon): a 6m entry; 07:40 ``+1m --until 07:41`` and
+    5 minutes played (the grant 1, the day's own 4); 07:45:01 ``+1m --until 07:46`` and
+    ``+4m --until 07:51``, launched. At 07:45:58 the explanation said 8 minutes where the
+    daemon enforced 6: the most is the own 2 minutes, the 2 s left before 07:46, and
+    C's 4 minutes. At 07:46:16, after ``+3m --until 07:51`` at 07:46:01: the own 2
+    minutes and the 4m44s left before 07:51 that C and D share, 6m44s."""
+    def at(minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 11, 25, 7, minute, second, tzinfo=PARIS)
+
+    def run_to(e: Engine, clock: FakeClock, wall: datetime) -> None:
+        while clock.wall < wall:  # as the daemon: each second due, each minute charged
+            clock.advance(1)
+            e.due(clock.now)
+            if clock.wall.second == 0:
+                e.charge(clock.now)
+
+    def both(e: Engine, clock: FakeClock) -> tuple[float, float, float]:
+        """The daemon's deadline, and the explanation in the daemon (the TUI's) and
+        through ``policy.books`` (``policy explain --db``)."""
+        deadline = e.deadline(2, clock.now)
+        assert deadline is not None
+        books = books_of(e, clock.now)
+        told = [explain_live(SIX, PARIS, clock.now, "alex", None, None, starting)
+                for starting in (books, Starting.from_json(books.to_json()))]
+        return (deadline.remaining_s,
+                *(answer["explanation"]["entries"][0]["possible_s"] for answer in told))
+
+    e, clock = Engine(SIX, PARIS), FakeClock(at(40))
+    e.grant("alex", "six", 60, clock.now, until=at(41))
+    e.launch("alex", "six", clock.now, 1)
+    run_to(e, clock, at(45))
+    assert e.end_session(1, clock.now, "exited").charged_s == 300
+    run_to(e, clock, at(45, 1))
+    e.grant("alex", "six", 60, clock.now, until=at(46))
+    e.grant("alex", "six", 240, clock.now, until=at(51))
+    e.launch("alex", "six", clock.now, 2)
+    run_to(e, clock, at(45, 58))
+    assert both(e, clock) == (362, 362, 362)
+    run_to(e, clock, at(46, 1))
+    e.grant("alex", "six", 180, clock.now, until=at(51))
+    run_to(e, clock, at(46, 16))
+    assert both(e, clock) == (404, 404, 404)

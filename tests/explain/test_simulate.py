@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from shepherd.explain.day import explain_day
 from shepherd.explain.script import Action, ScriptError, parse_script
 from shepherd.explain.simulate import simulate_day, simulation_lines
-from shepherd.policy import Policy, load_policy
+from shepherd.policy import Policy, load_policy, load_policy_text
 from tests.explain.conftest import EXAMPLE, GAME_AND_WEEKLY, PARIS
 
 EXAMPLE_POLICY = load_policy(EXAMPLE)
@@ -209,9 +209,10 @@ def test_a_grant_until_a_time_stops_counting_then_and_the_simulation_says_so() -
              for s in simulation.steps}
     assert steps[("16:30", "grant_expired")] == (
         "alex's extra time for Minecraft (30 minutes, given until 16:30) has run out; "
-        "30 minutes of it went unused.")
-    # Its own hour less the 45 minutes played: the expired half hour is gone.
-    assert steps[("16:45", "started")].startswith("Minecraft starts; it may run until 17:00")
+        "all of it was used.")
+    # The half hour paid 15:35-16:05 (it runs out first: review-1215-s12 F1), so of its
+    # own hour 45 minutes are left: the session limit ends it at 17:30.
+    assert steps[("16:45", "started")].startswith("Minecraft starts; it may run until 17:30")
     assert "this week, on any day until Monday at 04:00" in steps[("17:00", "granted")]
     assert "already passed" in steps[("17:00", "refused")]
 
@@ -294,20 +295,22 @@ def _review_steps(tmp_path: object, script: str) -> list[tuple[str, str, str]]:
             for s in simulation.steps]
 
 
-def test_a_grant_that_ran_out_unused_is_not_given_back_by_the_weeks_time(
+def test_a_grant_until_a_moment_is_used_first_and_the_weeks_time_after_it(
         tmp_path: object) -> None:
-    """Review s7 NEW-1, its own script: 3 minutes for the week, 2 until 10:02 left
-    unused; the launch at 10:04 may run until 10:14 and does, 13 minutes in all."""
+    """Review s7 NEW-1's script: 3 minutes for the week, 2 until 10:02, played 10:00-10:03:
+    the 2 minutes pay first (they run out first: review-1215-s12 F1), then the week's
+    quota; the launch at 10:04 may run until 10:16 and does, 15 minutes in all (the
+    week's 10, its 3 and the 2), never more."""
     steps = _review_steps(tmp_path, "10:00 grant wk +3m until week\n"
                                     "10:00 grant wk +2m until 10:02\n10:00 launch wk\n"
                                     "10:03 stop wk\n10:04 launch wk\n10:15 check wk\n")
     assert [(at, text) for at, outcome, text in steps if outcome == "grant_expired"] == [
         ("10:02", "alex's extra time for Weekly (2 minutes, given until 10:02) has run out; "
-                  "2 minutes of it went unused.")]
+                  "all of it was used.")]
     launched = [text for at, _, text in steps if at == "10:04"]
-    assert "may run until 10:14" in " ".join(launched)
+    assert "may run until 10:16" in " ".join(launched)
     stops = [(at, text) for at, outcome, text in steps if "stops after" in text]
-    assert stops[-1][0] == "10:14" and "10 minutes" in stops[-1][1]
+    assert stops[-1][0] == "10:16" and "12 minutes" in stops[-1][1]
 
 
 @pytest.mark.parametrize(("script", "said"), [
@@ -321,3 +324,111 @@ def test_the_days_end_of_time_given_for_today_says_what_was_set_back(
     [gone] = [text for _, outcome, text in steps if outcome == "grant_expired"]
     assert gone == ("alex's extra time for Game today (5 minutes, 3 minutes of it taken "
                     f"back) has run out with the day; {said}.")
+
+
+# -- review-1215-s12 F1: time that runs out soonest is used first --
+
+def test_the_reviews_half_hour_until_18_00_leaves_the_regular_time_after_it() -> None:
+    """F1's first repro on a Tuesday of the example policy: 30 minutes of Minecraft
+    played, ``+30m --until 18:00`` at 17:00 and a launch: the session limit ends it at
+    17:45, the 30 minutes paid 17:00-17:30 (all of it used, not 15 lost), and the day's
+    own 15 minutes are left for after the rest: 18:15-18:30, 1h30m in all (before: 1h15m
+    and nothing after 18:15)."""
+    script = ("15:30 launch minecraft\n16:00 stop\n17:00 grant minecraft +30m --until 18:00\n"
+              "17:00 launch minecraft\n18:15 launch minecraft\n")
+    actions = parse_script(script, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", date(2026, 11, 24), actions)
+    steps = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome, s.text)
+             for s in simulation.steps]
+    [gone] = [text for _, outcome, text in steps if outcome == "grant_expired"]
+    assert gone.endswith("(30 minutes, given until 18:00) has run out; all of it was used.")
+    [late] = [text for at, outcome, text in steps if at == "18:15" and outcome == "started"]
+    assert late == ("Minecraft starts; it may run until 18:30, when its time for today runs "
+                    "out.")
+    assert simulation.used["minecraft"] == 90 * 60
+
+
+def test_the_reviews_five_minutes_until_10_05_are_used_before_the_days_ten() -> None:
+    """F1's simpler repro: a 10m-a-day game, ``+5m --until 10:05`` and a launch at 10:00:
+    the 5 minutes pay 10:00-10:05 and the day's 10 after them: the game ends at 10:15
+    (before: 10:10, and the 5 minutes were lost)."""
+    policy = load_policy_text("version = 1\n[[users]]\nname = \"alex\"\n" + GAME_AND_WEEKLY)
+    actions = parse_script("10:00 grant game +5m --until 10:05\n10:00 launch game\n",
+                           policy.supervisor.day_starts_at)
+    simulation = simulate_day(policy, PARIS, "alex", date(2026, 11, 24), actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
+    assert said[0][1] == ("alex has 5 minutes more of Game until 10:05 (15m in all today "
+                          "until then).")
+    assert said[1][1] == "Game starts; it may run until 10:15, when its time for today runs out."
+    assert ("10:05", "alex's extra time for Game (5 minutes, given until 10:05) has run out; "
+                     "all of it was used.") in said
+    assert simulation.used["game"] == 15 * 60
+
+
+# -- review-15-s15 N3: several timed grants never pay together more than was used --
+
+BIG = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "big"\ncommand = ["big"]\n'
+       'limits = { daily_quota = "1h" }\n')
+
+
+def test_the_reviews_afternoon_of_four_timed_grants_gives_at_most_2h35m() -> None:
+    """N3's script (review-15-s15): 1h a day; +15m until 16:00 at 15:00 and played to
+    15:30 (15 of it the grant, 15 the quota); at 15:30 +20m until 16:30 and +60m until
+    18:00, played to 15:50 (the 20m grant); at 16:00 +30m until 18:00; launched at 17:00.
+    The two grants ending at 18:00 can pay only the hour before it, then the quota's 45
+    minutes: the game stops at 18:45, 2h35m in all (the estimate gave 2h50m, and said
+    the 30m grant paid 15 minutes in the hour the 1h grant paid all of)."""
+    policy = load_policy_text(BIG)
+    script = ("15:00 grant big +15m --until 16:00\n15:00 launch big\n15:30 stop\n"
+              "15:30 grant big +20m --until 16:30\n15:30 grant big +60m --until 18:00\n"
+              "15:30 launch big\n15:50 stop\n16:00 grant big +30m --until 18:00\n"
+              "17:00 launch big\n")
+    actions = parse_script(script, policy.supervisor.day_starts_at)
+    simulation = simulate_day(policy, PARIS, "kid", date(2026, 11, 24), actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
+    assert ("17:00", "big starts; it may run until 18:45, when its time for today runs out."
+            ) in said
+    assert ("18:00", "kid's extra time for big (30 minutes, given until 18:00) has run out; "
+                     "30 minutes of it went unused.") in said
+    assert simulation.used["big"] == 155 * 60
+
+
+# -- review-15-s15 N2: "=D" after a used timed grant gives no more than D --
+
+TEN = ('version = 1\n[[users]]\nname = "kid"\n[[entries]]\nid = "game"\ncommand = ["game"]\n'
+       'limits = { daily_quota = "10m" }\n')
+
+
+@pytest.mark.parametrize("at", ["10:15", "10:31", "10:40"])
+def test_setting_the_day_below_what_a_timed_grant_paid_gives_nothing_more(at: str) -> None:
+    """N2's script: 10m a day, +10m until 10:30 at 10:00, played 10:00-10:10 (all of it
+    the grant), then ``=5m`` (while the grant still counts, all of it used, or after
+    its end): the day is set to 5 minutes and 10 were played, so nothing more today
+    (the set gave 5 minutes: what the grant had paid was added on top of them)."""
+    policy = load_policy_text(TEN)
+    script = (f"10:00 grant game +10m --until 10:30\n10:00 launch game\n10:10 stop\n"
+              f"{at} grant game =5m\n{at} check game\n10:45 check game\n")
+    actions = parse_script(script, policy.supervisor.day_starts_at)
+    simulation = simulate_day(policy, PARIS, "kid", date(2026, 11, 24), actions)
+    said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.outcome, s.text)
+            for s in simulation.steps]
+    checks = [text for when, _, text in said if when in (at, "10:45") and "can" in text]
+    assert len(checks) == 2 and all("can start" not in text for text in checks), said
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    # review-15-s15 N7: at 03:50, in a day that ends at 04:00, 05:00 is 70 minutes away,
+    # after the day's end: not "already passed" (the 05:00 of this day, 22h50m ago)
+    ("03:50 grant minecraft +30m until 05:00",
+     "05:00 is after this day ends at 04:00: a grant for today lasts at most until then "
+     "(to last longer, give it for the week: --until week)"),
+    # the nearer of the two is the one meant: 14:00 at 15:00 is the one an hour ago
+    ("15:00 grant minecraft +30m until 14:00",
+     "14:00 has already passed: a grant must last until a time still to come today"),
+], ids=["after the day's end", "passed"])
+def test_a_grant_until_a_time_after_the_days_end_says_so_in_the_parents_words(
+        line: str, said: str) -> None:
+    actions = parse_script(line, EXAMPLE_POLICY.supervisor.day_starts_at)
+    simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
+    [step] = simulation.steps
+    assert (step.outcome, step.text) == ("refused", f"The grant is refused: {said}.")

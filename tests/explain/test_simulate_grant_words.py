@@ -79,15 +79,20 @@ def test_the_week_said_after_time_until_a_moment_on_a_weekly_only_entry_is_what_
 
 def test_setting_the_total_after_a_partly_used_timed_grant_never_gives_time() -> None:
     """Review 15-s8 H1: 10m of quota, +4m until 11:00 with 3 of them used, then ``=10m``:
-    1 minute was left and 1 minute is left; the day ends at 14m at most (it was 17m)."""
+    1 minute was left and 1 minute is left; the day ends at 14m at most (it was 17m).
+    What lasts counts the 3 minutes the grant paid for (review-1215-s12 F1); they were
+    used today, so they are inside the 10m set (review-15-s15 N2), and the set is held
+    at the 13m already used."""
     script = ("09:00 launch game\n10:00 grant game +4m until 11:00\n10:00 launch game\n"
               "10:03 stop\n10:30 grant game =10m\n10:31 check game\n10:32 launch game\n")
     actions = parse_script(script, POLICY.supervisor.day_starts_at)
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
     said = dict((s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps
                 if s.line is not None)
-    assert said["10:30"] == ("sam's allowance of Game for today is set (10m in all today and "
-                             "4 minutes more until 11:00).")
+    assert said["10:30"] == ("sam's allowance of Game for today is set (13m in all today and "
+                             "1 minute more until 11:00: those 13m are already used, and time "
+                             "used is never taken back; what is left of the time given until "
+                             "11:00 stays until then).")
     assert said["10:31"] == "Game can start, for up to 1 minute."
     assert simulation.used["game"] == 14 * 60
 
@@ -100,9 +105,9 @@ def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part() -> 
     actions = parse_script(script, POLICY.supervisor.day_starts_at)
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
     said = [(s.at.astimezone(PARIS).strftime("%H:%M"), s.text) for s in simulation.steps]
-    assert ("10:30", "1 minute of Game taken back from sam for today, not 5 minutes (10m in "
-                     "all today and 3 minutes more until 11:00: all of it is already used, and "
-                     "time used is never taken back).") in said
+    assert ("10:30", "1 minute of Game taken back from sam for today, not 5 minutes (13m in "
+                     "all today: all of it is already used, and time used is never taken "
+                     "back).") in said
     assert ("10:31", "Game can't start: its time for today is used up (back tomorrow at "
                      "04:00).") in said, said
     assert ("11:00", "sam's extra time for Game (3 minutes, given until 11:00) has run out; "
@@ -191,8 +196,11 @@ def test_time_given_until_two_moments_is_said_with_each_ones_end() -> None:
     assert said[1] == ("10:01", "sam has 10 minutes more of Game until 18:00 (10m in all "
                                 "today, 10 minutes more until 11:00 and 10 minutes more until "
                                 "18:00).")
-    # 5 minutes played came out of the quota, which is used first
-    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 10 "
+    # 5 minutes played came out of the grant ending at 11:00, which is used first
+    # (review-1215-s12 F1): the day's total is its own 11m, as status says it (not 16m,
+    # with what the time until 11:00 paid so far: review-15-s15 N5); what that time paid
+    # joins it once it has run out
+    assert said[-1] == ("10:07", "sam has 1 minute more of Game today (11m in all today, 5 "
                                  "minutes more until 11:00 and 10 minutes more until 18:00).")
 
 
@@ -203,13 +211,14 @@ def test_time_given_until_two_moments_on_a_weekly_only_entry_says_each_ones_end(
                                 "until 11:00).")
 
 
-def test_time_given_until_a_moment_partly_paid_by_the_quota_is_said_until_then() -> None:
-    """The quota pays first: of 10 minutes played, 5 were the quota's and 5 the grant's,
-    so 5 minutes of it are left until 12:00, not for the whole day."""
+def test_time_given_until_a_moment_pays_first_and_the_quota_is_said_for_the_day() -> None:
+    """The grant pays first (it ends first: review-1215-s12 F1): of 10 minutes played
+    after it, all 10 were the grant's, so the quota's last 5 minutes are left for the
+    whole day, and nothing until 12:00."""
     said = texts("10:00 launch game\n10:05 stop\n10:05 grant game +10m until 12:00\n"
-                 "10:05 launch game\n10:15 stop\n10:16 grant game +1m\n")
-    assert said[-1] == ("10:16", "sam has 1 minute more of Game today (16m in all today and "
-                                 "5 minutes more until 12:00).")
+                 "10:05 launch game\n10:15 stop\n10:16 grant game +1m\n10:17 check game\n")
+    assert said[-2] == ("10:16", "sam has 1 minute more of Game today (21m in all today).")
+    assert said[-1] == ("10:17", "Game can start, for up to 6 minutes.")
 
 
 def test_a_game_runs_on_the_later_grant_once_the_sooner_one_is_used_up() -> None:
@@ -242,56 +251,55 @@ def test_taking_back_the_weeks_time_leaves_a_day_that_was_set_as_it_was_set() ->
     assert said["10:05"] == "Game can start, for up to 10 minutes."
 
 
-def test_time_given_until_a_moment_says_what_of_it_can_be_used_after_the_days_own() -> None:
-    """Review 12-s9 M1 (sim5): the day's own 10 minutes are used first, so none of 10
-    minutes given until 10:05 can be used before then, and 5 of 10 given until 10:15;
-    the expiry line agrees."""
+def test_time_given_until_a_moment_says_what_of_it_can_be_used_before_the_days_own(
+        ) -> None:
+    """Review-1215-s12 F1 (before it, review 12-s9 M1 used the day's own time first): the
+    time that runs out soonest is used first, so 5 of 10 minutes given until 10:05 can
+    be used before then (not none), and all of 10 given until 10:15; the expiry lines
+    agree."""
     said = texts("10:00 grant game +10m until 10:05\n")
-    assert said[0][1].endswith("None of it can be used before it runs out at 10:05: Game's "
-                               "other time today is used first and lasts until then."), said
+    assert said[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
+                               "10:05."), said
     later = texts("10:00 grant game +10m until 10:15\n10:00 launch game\n")
-    assert later[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
-                                "10:15."), later
+    assert "can be used" not in later[0][1], later
     actions = parse_script("10:00 grant game +10m until 10:15\n10:00 launch game\n",
                            POLICY.supervisor.day_starts_at)
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY, actions)
     [end] = [s.text for s in simulation.steps if "has run out" in s.text]
-    assert end.endswith("5 minutes of it went unused."), end
+    assert end.endswith("all of it was used."), end
 
 
 def test_a_take_back_with_several_timed_grants_says_what_is_left_of_each() -> None:
     """Review 12-s9 M3 (sim10): ``=2m``, 10 minutes until 12:00, 5 until 03:59, 1 minute
-    played, then ``-5m``: 1 minute of what lasts is taken (held at the minute used) and
-    4 of the 5 until 03:59 (the last ending first); the answer says so, not "0s in all
-    today" beside the 5 minutes as they were."""
+    played (the 12:00 grant's: it ends first, review-1215-s12 F1), then ``-5m``: the 2
+    minutes of what lasts are taken and 3 of the 5 until 03:59 (the last ending first);
+    the answer says so, not "0s in all today" beside the 5 minutes as they were."""
     script = ("10:00 grant game =2m\n10:00 grant game +10m until 12:00\n"
               "10:00 grant game +5m until 03:59\n10:01 launch game\n10:02 stop\n"
               "10:05 grant game -5m\n10:06 check game\n")
     said = dict(texts(script))
     assert said["10:05"].startswith(
-        "5 minutes of Game taken back from sam for today (1m in all today, 10 minutes more "
-        "until 12:00 and 1 minute more until tomorrow at 03:59"), said["10:05"]
+        "5 minutes of Game taken back from sam for today (1m in all today, 9 minutes more "
+        "until 12:00 and 2 minutes more until tomorrow at 03:59"), said["10:05"]
     assert said["10:06"] == "Game can start, for up to 11 minutes."
 
 
-def test_on_a_weekly_only_entry_time_given_until_a_moment_says_what_the_week_leaves_of_it(
+def test_on_a_weekly_only_entry_time_given_until_a_moment_is_used_before_the_weeks(
         ) -> None:
-    """Review-1215-s11 MEDIUM-1: on a 10m week, the week's own 10 minutes are used first,
-    so none of 10 minutes given until 10:05 can be used before then (and the check says
-    the week's 10 minutes, not 20), and 5 of 10 given until 10:15; the expiry agrees."""
+    """Review-1215-s12 F1 (before it, review-1215-s11 MEDIUM-1 used the week's own time
+    first): on a 10m week, 5 of 10 minutes given until 10:05 can be used before then,
+    and the check says the grant's 5 and the week's 10; all of 10 given until 10:15."""
     said = texts("10:00 grant wk +10m until 10:05\n10:00 check wk\n")
-    assert said[0][1].endswith("None of it can be used before it runs out at 10:05: "
-                               "Weekly's time for this week is used first and lasts until "
-                               "then."), said
-    assert said[1] == ("10:00", "Weekly can start, for up to 10 minutes.")
+    assert said[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
+                               "10:05."), said
+    assert said[1] == ("10:00", "Weekly can start, for up to 15 minutes.")
     script = "10:00 grant wk +10m until 10:15\n10:00 launch wk\n"
     later = texts(script)
-    assert later[0][1].endswith("Only 5 minutes of it can be used before it runs out at "
-                                "10:15."), later
+    assert "can be used" not in later[0][1], later
     simulation = simulate_day(POLICY, PARIS, "sam", MONDAY,
                               parse_script(script, POLICY.supervisor.day_starts_at))
     [end] = [s.text for s in simulation.steps if "has run out" in s.text]
-    assert end.endswith("5 minutes of it went unused."), end
+    assert end.endswith("all of it was used."), end
 
 
 def test_on_a_weekly_only_entry_a_take_back_is_for_today_as_time_added_is() -> None:
@@ -404,3 +412,20 @@ def test_a_group_grant_says_how_much_its_programs_own_time_allows() -> None:
     steps = simulate_day(unlimited, PARIS, "sam", MONDAY, actions).steps
     assert [s.text for s in steps if s.line is not None][-1] == (
         "sam has 1 hour more in the g budget today (1h15m in all today).")
+
+
+def test_a_grant_ending_with_an_earlier_one_has_only_what_that_one_leaves() -> None:
+    """review-15-s16 P1: ``+2m until 10:05`` at 10:00, then ``+2m`` (or ``+1m``) until
+    10:05 at 10:04: the first given pays first and fills the minute left before 10:05,
+    so none of the second can be used. It was said "Only 1 minute of it can be used"
+    (with ``+1m``, nothing: as if all of it could)."""
+    for second in ("2m", "1m"):
+        said = texts(f"10:00 grant game +2m until 10:05\n10:04 grant game +{second} "
+                     "until 10:05\n")
+        assert said[1][1].endswith(
+            "None of it can be used before it runs out at 10:05: Game's time given until "
+            "then or sooner is used first and fills it."), said[1]
+    # three minutes before 10:05, the first grant's minute first: two for the second
+    said = texts("10:00 grant game +1m until 10:05\n10:02 grant game +3m until 10:05\n")
+    assert said[1][1].endswith("Only 2 minutes of it can be used before it runs out at "
+                               "10:05."), said[1]

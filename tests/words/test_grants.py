@@ -203,3 +203,26 @@ def test_a_group_grant_capped_by_its_programs_hours_names_the_group() -> None:
         "The games programs' hours today allow only 10 minutes more, until 19:00."
     assert cap_sentence("games", GrantCap("window", 0.0, "games"), NOW, PARIS) == \
         "But none of the games programs can be used again today: their hours are over."
+
+
+def test_time_given_until_a_moment_that_sooner_grants_fill_says_they_are_used_first() -> None:
+    """Review-1215-s12 F1: the day's own time no longer comes first; when none of the time
+    given until 17:00 can be used before then, it is the time given until then or sooner
+    that fills it (not "other time today is used first")."""
+    cap = GrantCap("grant_end", 0.0, until=datetime(2026, 11, 25, 17, 0, tzinfo=PARIS),
+                   period="day")
+    assert cap_sentence("Tiny Game", cap, NOW, PARIS) == (
+        "None of it can be used before it runs out at 17:00: Tiny Game's time given until "
+        "then or sooner is used first and fills it.")
+
+
+def test_what_can_be_used_of_a_timed_grant_is_never_said_rounded_up_to_all_of_it() -> None:
+    """review-15-s15 N6: "Only 1 minute of it can be used" of a 1 minute grant. What is
+    said is never more than what can be used: 29m57s of a half hour is said to the
+    second, not "30 minutes" (the rounding of longer durations)."""
+    ends = datetime(2026, 11, 25, 17, 30, tzinfo=PARIS)
+    for usable, said in [(1797.0, "29 minutes 57 seconds"), (1740.0, "29 minutes"),
+                         (58.0, "58 seconds")]:
+        cap = GrantCap("grant_end", usable, until=ends, period="day")
+        assert cap_sentence("Tiny Game", cap, NOW, PARIS) == (
+            f"Only {said} of it can be used before it runs out at 17:30.")
