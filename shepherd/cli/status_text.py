@@ -80,6 +80,9 @@ def _today(entry: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
         left = max(quota - used, 0)
     if left < MIN_LAUNCH_S:  # starts nothing: a take-back holds the allowance at the use,
         # rounded up to the second, so no "1s left" beside "used up" (review-12-s13 L3)
+        if used < quota - MIN_LAUNCH_S:  # the week (or a budget) is what is spent: the
+            # day's own figure as it is, not "all 5m used" of 2 minutes (review-15-s16 P4)
+            return f"{format_duration(used)} of {format_duration(quota)} used{_week(entry)}"
         return f"all {format_duration(quota)} used{_week(entry)}"
     on_top = _on_top(entry, quota, used, left, now, zone)
     if on_top is not None:

@@ -1876,8 +1876,12 @@ class Engine:
         added only: a take-back's and a set's figures stay what lasts the day as the set
         holds it, what time given until a moment paid so far in it (``_own_change``)."""
         timed = planned.expires_at is not None and not planned.week and not planned.with_day
+        # (a moment's part is every grant until it: alone only when it is this one's,
+        # else "4 minutes more until 10:05" with one minute to go, review-15-s16 P1/P5)
+        alone = (timed and len(planned.on_top) == 1
+                 and round(planned.on_top[0][0]) == planned.seconds)
         if (planned.lasting_s is None or not planned.on_top or planned.mode != "add"
-                or (timed and len(planned.on_top) < 2)):
+                or alone):
             # a take-back's or a set's figures are what lasts the day as the set holds
             # it (``_own_change``); one timed grant alone says "in all today until then"
             return planned

@@ -119,6 +119,12 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         total = data.get("allowance_s") if total is None else total
         if data.get("mode") == "set" and total is not None:
             whose = f"{user}'s {target} budget" if group else f"{user}'s {target}"
+            asked = data.get("asked_s")
+            if (data.get("held_at_used") and isinstance(asked, int | float)
+                    and not isinstance(asked, bool) and asked < total):
+                # what the parent typed, and why the day holds more (review-15-s16 P6)
+                return (f"{whose} for today was set to {duration(asked)} (held at the "
+                        f"{duration(total)} already used)")
             return f"{whose} for today was set to {duration(total)}"
         if data.get("mode") == "take":  # with what came out of time given until a moment
             # or for the week (``timed_taken_s``), review 12-s9 M3/M4; a week's take-back

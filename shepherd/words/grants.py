@@ -240,7 +240,10 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         if by_parts:
             alone = len(parts) == 1 and parts[0] == (asked, _moment(expires))
         day_end = _moment(result.get("day_ends_at"))
-        if (day_end is not None and not result.get("held_at_used")
+        # (time given until a moment says what its own end allows: review-15-s16 P3)
+        until_moment_only = bool(expires) and not result.get("week") and not result.get(
+            "with_day")
+        if (day_end is not None and not result.get("held_at_used") and not until_moment_only
                 and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
             # a day has 24 hours: more than is left of it is not "in all today"
             sentence += (f" (more than is left of today, which ends "

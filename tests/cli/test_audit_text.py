@@ -74,10 +74,18 @@ daily_quota = "1h"
     store.audit(at, "time_granted", {"target": "g", "seconds": 0, "mode": "set",
                                      "allowance_s": 420, "kind": "group"},
                 user="alex", entry="g", actor="mum")
+    store.audit(at, "time_granted", {"target": "wk", "seconds": 0, "mode": "set",
+                                     "asked_s": 120, "allowance_s": 236, "lasting_s": 236,
+                                     "held_at_used": True},
+                user="alex", entry="wk", actor="mum")
     store.close()
     done = audit(path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
+    # review-15-s16 P6: what the parent typed, and why the day holds more
+    assert ("alex's Weekly for today was set to 2m (held at the 3m56s already used) "
+            "(by mum)") in lines[0], lines
+    lines = lines[1:]
     assert "alex's g budget for today was set to 7m (by mum)" in lines[0], lines
     assert "alex got 2m more of Weekly until 17:30 (by mum)" in lines[1], lines
     assert "5m13s was taken back from alex's g budget (by mum)" in lines[2], lines

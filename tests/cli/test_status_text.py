@@ -290,3 +290,15 @@ def test_time_given_until_several_moments_says_each_ones_end() -> None:
     inside = render_status(status([{"name": "alex", "entries": [
         game(900, 1200, [(600, 0), (600, 0)])]}]), PARIS)
     assert "all 15m used, 10m more until 10:00 and 10m more until 18:00" in inside[1], inside
+
+
+def test_a_day_cut_short_by_the_week_says_what_the_day_used() -> None:
+    """review-15-s16 P4: the week spent after 2 minutes of a 5m day said "all 5m used"."""
+    spent = {"used_week_s": 360, "quota_week_s": 360, "remaining_week_s": 0}
+    lines = render_status(status([{
+        "name": "kid", "locked": False,
+        "entries": [{**entry("x5", "X5", "used up", 125, 0, 300), **spent},
+                    {**entry("y5", "Y5", "used up", 300, 0, 300), **spent}],
+    }]), PARIS)
+    assert "2m5s of 5m used, 0s of 6m left this week" in lines[1], lines
+    assert "all 5m used, 0s of 6m left this week" in lines[2], lines

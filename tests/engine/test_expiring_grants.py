@@ -667,7 +667,9 @@ def test_a_take_back_takes_only_from_time_for_today_given_before_it(
 
 def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_used() -> None:
     """Review 12-s8 M2: 10 minutes until 10:05, given at 10:02 with the day's own hour
-    used: 3 minutes can be used."""
+    used: 3 minutes can be used. Then 2 minutes more until 10:05: the 10 minutes given
+    first pay first and fill those 3, so none of it (review-15-s16 P1: it was said to
+    have all 3)."""
     e = engine(DAILY)
     clock = FakeClock(local(23, 9))
     assert play(e, clock, 3600, 1) == 3600
@@ -676,7 +678,8 @@ def test_a_timed_grant_longer_than_is_left_before_its_end_says_how_much_can_be_u
     [cap] = [c for c in answer.capped_by if c.kind == "grant_end"]
     assert (cap.usable_s, cap.until) == (180, local(23, 10, 5))
     shorter = e.grant("alex", "game", 120, clock.now, until=local(23, 10, 5))
-    assert not [c for c in shorter.capped_by if c.kind == "grant_end"]
+    [cap] = [c for c in shorter.capped_by if c.kind == "grant_end"]
+    assert (cap.usable_s, cap.until) == (0, local(23, 10, 5))
 
 
 def test_time_given_until_a_moment_pays_before_the_weeks_time() -> None:

@@ -425,7 +425,19 @@ def test_a_grant_ending_with_an_earlier_one_has_only_what_that_one_leaves() -> N
         assert said[1][1].endswith(
             "None of it can be used before it runs out at 10:05: Game's time given until "
             "then or sooner is used first and fills it."), said[1]
+        if second == "2m":  # what can still be used before 10:05, as status says (P5)
+            assert "and 1 minute more until 10:05)." in said[1][1], said[1]
     # three minutes before 10:05, the first grant's minute first: two for the second
     said = texts("10:00 grant game +1m until 10:05\n10:02 grant game +3m until 10:05\n")
     assert said[1][1].endswith("Only 2 minutes of it can be used before it runs out at "
                                "10:05."), said[1]
+
+
+def test_time_until_a_moment_near_the_days_end_is_not_said_more_than_the_day() -> None:
+    """review-15-s16 P3: ``+1m until 03:51`` at 03:50 (the day ends at 04:00) said
+    "(more than is left of today, which ends at 04:00)" of its minute, meaning the day's
+    total; time added for today still says so when it is."""
+    said = texts("03:50 grant game +1m until 03:51\n03:55 grant game +2m\n")
+    assert said[0][1].endswith("in all today until then)."), said[0]
+    assert "more than is left of today" not in said[0][1]
+    assert "(more than is left of today, which ends at 04:00)" in said[1][1], said[1]
