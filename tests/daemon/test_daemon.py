@@ -532,6 +532,8 @@ limits = {{ max_run = "2s" }}
         d.start()
         wait_for(lambda: "at" in program, 15)  # killed
         assert heard.read_text() == "T\n"  # the alarm's; the restarted daemon sent none
+        # written once the daemon has seen the group empty, after the program's end (ci16d)
+        wait_for(lambda: d.audit("session_ended"), 15)
         [ended] = d.audit("session_ended")
         assert (ended["session_id"], ended["reason"]) == (session, "expired")
         assert ended["sigterm"]["by"] == "alarm", ended  # and the audit says who sent it
