@@ -7,22 +7,28 @@ from datetime import datetime
 from shepherd.engine import Engine, Instant
 from shepherd.explain.live import books_of, explain_live
 from shepherd.explain.run import Starting
-from shepherd.policy import load_policy_text
+from shepherd.policy import Policy, load_policy_text
 from tests.engine.conftest import FakeClock, alex_at_once, policy
 from tests.explain.conftest import PARIS
 from tests.policies import two_in_a_group
 
-POLICY = load_policy_text("""
+
+def one_entry(entry: str, quota: str) -> Policy:
+    """alex's day from 04:00, with one entry of a daily quota."""
+    return load_policy_text(f"""
 version = 1
 [supervisor]
 day_starts_at = "04:00"
 [[users]]
 name = "alex"
 [[entries]]
-id = "game"
-command = ["game"]
-limits = { daily_quota = "8m" }
+id = "{entry}"
+command = ["{entry}"]
+limits = {{ daily_quota = "{quota}" }}
 """)
+
+
+POLICY = one_entry("game", "8m")
 
 
 def test_now_is_the_real_now_not_the_minute_it_is_in() -> None:
@@ -53,17 +59,7 @@ def test_a_group_used_one_program_at_a_time_gives_no_more_than_the_time_left() -
     assert group["possible_s"] == 300
 
 
-SIX = load_policy_text("""
-version = 1
-[supervisor]
-day_starts_at = "04:00"
-[[users]]
-name = "alex"
-[[entries]]
-id = "six"
-command = ["six"]
-limits = { daily_quota = "6m" }
-""")
+SIX = one_entry("six", "6m")
 
 
 def test_explained_time_is_what_the_daemon_enforces_when_several_timed_grants_meet() -> None:
