@@ -7,7 +7,9 @@ taken back or set for it; of it, the part within the quota is also the week's qu
 (a minute of it needs the week's quota and spends it), the part added beyond the quota is
 the day's alone. So a minute goes: a grant until a moment; else the day's quota while the
 week's quota has some left; else the time added for the day; else the pool. A grant never
-pays for use made before it was given (review-1215-s10), on any target.
+pays for use made before it was given (review-1215-s10), on any target. Once a day is
+over, what its grants until a moment paid within the day's quota counts as its own time,
+on the week's quota (review-15-s15 N1).
 
 Beside the exact ledger, the reviewer's bound: the week's use is never more than the
 weekly quota, the week's grants, and of each grant for a day what it could pay: its
@@ -52,7 +54,7 @@ class _Given:
 
 STEPS = st.lists(
     st.tuples(st.integers(0, 2),
-              st.sampled_from(["today", "week", "set", "play", "wait"]),
+              st.sampled_from(["today", "week", "until", "set", "play", "wait"]),
               st.integers(1, 30), st.integers(1, 25)),
     min_size=1, max_size=14).map(lambda steps: sorted(steps, key=lambda step: step[0]))
 
@@ -103,8 +105,11 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
 
     def close_day() -> None:
         nonlocal bound, wq
-        # the day's own time within its quota spent the week's quota
-        wq -= min(own_used, max(min(QUOTA, own_total), 0), wq)
+        # the day's own time within its quota spent the week's quota; once the day is
+        # over, what grants until a moment paid counts as the day's own time but for its
+        # use beyond the day's quota (review-15-s15 N1)
+        beyond = min(upaid, max(day_use - QUOTA, 0))
+        wq -= min(own_used + upaid - beyond, max(min(QUOTA, own_total), 0), wq)
         bound += sum(min(s, day_use - before) for s, before in day_grants)
 
     session = 0
@@ -127,6 +132,11 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
             grants.append(_Given("week", a, today))
             pool_at_start += a
             bound += a
+        elif kind == "until":
+            end = clock.wall + timedelta(minutes=b)
+            e.grant("alex", "game", a * 60, clock.now, until=end)
+            grants.append(_Given("until", a, today, clock.wall, end))
+            day_grants.append((a, day_use))
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own_total - own_used)
@@ -188,12 +198,12 @@ P2_SET = [(0, "week", 20, 1), (0, "play", 1, 25), (0, "play", 1, 25), (0, "set",
 def test_the_engine_lets_the_child_play_what_a_week_ledger_allows(
         weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
     """Daily 15m and weekly 10m, 25m or 40m, Monday to Wednesday: time for today
-    (``+D``), for the week, ``=D`` that raises the day, and play, minute by minute, each
-    at any moment of a day. At every step what the engine says is left today is the
-    ledger's, the child plays exactly as long as the ledger pays for, and the week's use
-    keeps the bound. (Take-backs and sets that lower the day are left out: with the
-    week's quota spent they meet LOWERED below; the s10 ledger has them on a target
-    without a weekly quota.) 60 examples, about 3 s: each plays up to a few dozen
+    (``+D``), for the week, until a moment, ``=D`` that raises the day, and play, minute
+    by minute, each at any moment of a day. At every step what the engine says is left
+    today is the ledger's, the child plays exactly as long as the ledger pays for, and
+    the week's use keeps the bound. (Take-backs and sets that lower the day are left out:
+    with the week's quota spent they meet LOWERED below; the s10 ledger has them on a
+    target without a weekly quota.) 60 examples, about 3 s: each plays up to a few dozen
     sessions."""
     run_ledger(weekly, steps)
 
