@@ -59,7 +59,8 @@ STEPS = st.lists(
     min_size=1, max_size=14).map(lambda steps: sorted(steps, key=lambda step: step[0]))
 
 
-def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
+def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bool = False
+               ) -> None:
     e = engine(policy(weekly))
     clock = FakeClock(local(23, 10))
     grants: list[_Given] = []
@@ -141,11 +142,15 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own_total - own_used)
             own_total -= taken
+            for g in reversed(counting()):  # then the grants until a moment, last ending first
+                part = min(a - taken, g.left)
+                g.left -= part
+                taken += part
             assert -answer.seconds + answer.timed_taken_s == taken * 60
         elif kind == "set":
             wanted = max(a - upaid, own_used + drawn)
             access = max(pool_at_start - aside, 0)
-            if wanted < own_total + access:
+            if wanted < own_total + access and not lowering:
                 continue  # a set that lowers the day: see LOWERED below
             e.grant("alex", "game", a * 60, clock.now, mode="set")
             if wanted >= own_total + access:
