@@ -31,7 +31,7 @@ day's use while it counted and since it was given that the grants ending before 
 did not pay for, up to its time, no more (so time it left unused pays for no use
 after it ran out), on the day's count, and on the week's while its day runs; once
 its day is over, on the week's count it pays only for the day's use beyond its daily
-quota, as time added for today does (a day that did not need it leaves the week as if
+quota (its own time, when cut below the quota), as time added for today does (a day that did not need it leaves the week as if
 it was not given: review-15-s15 N1; what it paid beyond that still pays for the day's
 use beyond the week, as the day's own grants do). Until that is noted
 it counts for the same, the use counted to its end where that is known. A grant
@@ -292,7 +292,9 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             # once its day is over, on the week's count it pays only for use beyond the
             # day's quota, as time added for today does: given for a day that did not
             # need it, it is no week time later (review-15-s15 N1)
-            timed = min(timed, max(spent - quota, 0.0))
+            # (the day's own time, when a take-back or a set cut it below the quota)
+            own_cut = min(grants.day_total - timed + grants.aside, 0.0)
+            timed = min(timed, max(spent - max(quota + own_cut, 0.0), 0.0))
         allowance += timed
         paid_for = grants.day_total - timed + grants.aside
         if day == today:

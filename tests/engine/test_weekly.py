@@ -470,3 +470,24 @@ def test_lowering_a_day_when_the_week_has_less_than_its_quota_left_leaves_what_w
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
         tuesday)
     assert play(e, clock, "game", 3600, 2) == pytest.approx(tuesday)
+
+
+@pytest.mark.parametrize("lowered", [False, True])
+def test_time_until_a_moment_on_a_day_set_below_its_quota_pays_beyond_the_days_own_time(
+        lowered: bool) -> None:
+    """Found by the week ledger (p2fix16; pre-existing): 15m a day, 25m a week; Monday
+    ``=1m``, ``+10m --until`` 10 minutes on, 11 played (the 10 minutes, then the day's 1).
+    Once the day is over the grant counts for the use beyond the day's own time (1 minute
+    after the set), not beyond its quota (review-15-s15 N1's rule, which had it pay for
+    nothing and the week's quota for all 11): Tuesday has its 15 (before: 14)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "25m" }\n')
+    clock = FakeClock(local(23, 10))
+    if lowered:
+        e.grant("alex", "game", 60, clock.now, mode="set")
+    e.grant("alex", "game", 600, clock.now, until=local(23, 10, 10))
+    assert play(e, clock, "game", 11 * 60, 1) == pytest.approx(660)
+    clock.set_wall(local(24, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        900 if lowered else 14 * 60)
