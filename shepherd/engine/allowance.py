@@ -31,8 +31,9 @@ day's use while it counted and since it was given that the grants ending before 
 did not pay for, up to its time, no more (so time it left unused pays for no use
 after it ran out), on the day's count, and on the week's while its day runs; once
 its day is over, on the week's count it pays only for the day's use beyond its daily
-quota (its own time, when cut below the quota), as time added for today does (a day that did not need it leaves the week as if
-it was not given: review-15-s15 N1; what it paid beyond that still pays for the day's
+quota (its own time, when cut below the quota), as time added for today does (a day
+that did not need it leaves the week as if it was not given: review-15-s15 N1; what
+it paid beyond that still pays for the day's
 use beyond the week, as the day's own grants do). Until that is noted
 it counts for the same, the use counted to its end where that is known. A grant
 for "this week" is a pool: it counts in full toward the week, and on each of the
