@@ -31,8 +31,9 @@ day's use while it counted and since it was given that the grants ending before 
 did not pay for, up to its time, no more (so time it left unused pays for no use
 after it ran out), on the day's count, and on the week's while its day runs; once
 its day is over, on the week's count it pays only for the day's use beyond its daily
-quota, as time added for today does (a day that did not need it leaves the week as if
-it was not given: review-15-s15 N1; what it paid beyond that still pays for the day's
+quota (its own time, when cut below the quota), as time added for today does (a day
+that did not need it leaves the week as if it was not given: review-15-s15 N1; what
+it paid beyond that still pays for the day's
 use beyond the week, as the day's own grants do). Until that is noted
 it counts for the same, the use counted to its end where that is known. A grant
 for "this week" is a pool: it counts in full toward the week, and on each of the
@@ -108,6 +109,13 @@ def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: Per
     the day's own: it only kept the day from drawing on the week's time. A day draws
     never less than it had drawn when its own time last changed (``drawn``): time added
     for today pays for no use made before it was given (review-1215-s10)."""
+    if limits.weekly is not None:
+        # the week's walk says what the days before paid from them: with a weekly quota
+        # a day within its quota may draw on them too, once the week's quota has run
+        # out (review-15-s16 P2: one split, the walk's, for the day's count and the week's)
+        walked = _week_walk(limits, week, day, used_on, grants_on)
+        assert walked is not None
+        return sum(grants_on(d).pool for d in week if d <= day) - walked[5]
     left = 0.0
     for d in week:
         grants = grants_on(d)
@@ -236,12 +244,27 @@ def week_standing_paid(limits: QuotaLimits, week: Sequence[date], today: date,
     return (None, 0.0) if walked is None else (walked[0], walked[2])
 
 
+def week_pool_drawn(limits: QuotaLimits, week: Sequence[date], today: date,
+                    used_on: PerDay, grants_on: GrantsOn) -> float:
+    """On a target with a daily quota, what the week's grants paid of ``today``'s use so
+    far: its use beyond what time given until a moment paid and what its own time could
+    pay, its quota's part no further than the week's quota had left (review-15-s16 P2:
+    with the week's quota spent, the day draws on the week's grants within its quota
+    too). What ``Engine.beyond`` records when the day's own time changes."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return 0.0 if walked is None else walked[4]
+
+
 def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
-               grants_on: GrantsOn) -> tuple[Standing, float, float, float] | None:
+               grants_on: GrantsOn
+               ) -> tuple[Standing, float, float, float, float, float] | None:
     """``week_standing``, of ``today``'s use what is beyond the week's allowance
     before the week's grants pay (``week_beyond_own``), and what ``today``'s expired
-    grants not noted yet paid for (``week_standing_paid``), and what the week's
-    allowance has left for ``today`` before the week's grants (``week_own_left``)."""
+    grants not noted yet paid for (``week_standing_paid``), what the week's
+    allowance has left for ``today`` before the week's grants (``week_own_left``), and
+    on a day with a quota what the week's grants paid of ``today``'s use
+    (``week_pool_drawn``), and what the week's grants paid for on the days before
+    ``today`` (``pool_left``)."""
     if limits.weekly is None:
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
@@ -250,9 +273,16 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     beyond_own = 0.0  # of today's use, what the week's allowance did not pay for
     expired_paid = 0.0  # of today's expired grants not noted yet, what they paid for
     own_left = 0.0  # what the week's allowance has left for today (negative: beyond)
+    drawn_today = 0.0  # on a day with a quota, what the pool paid of today's use
+    paid_earlier: float | None = None  # what the pool paid for on the days before today
     for day in week:
+        if day >= today and paid_earlier is None:
+            paid_earlier = pool_paid
         grants = grants_on(day)
         spent = used_on(day)
+        # what the week's quota has left for the day: what the days before did not use
+        # of it (each spent it for its use within its own quota, no more)
+        week_left = max(allowance + pool_paid - used, 0.0)
         used += spent
         pool += grants.pool
         # time given until a moment paid first, before the day's and the week's own
@@ -263,16 +293,38 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             # once its day is over, on the week's count it pays only for use beyond the
             # day's quota, as time added for today does: given for a day that did not
             # need it, it is no week time later (review-15-s15 N1)
-            timed = min(timed, max(spent - quota, 0.0))
+            # (the day's own time, when a take-back or a set cut it below the quota)
+            own_cut = min(grants.day_total - timed + grants.aside, 0.0)
+            timed = min(timed, max(spent - max(quota + own_cut, 0.0), 0.0))
         allowance += timed
         paid_for = grants.day_total - timed + grants.aside
         if day == today:
             allowance += grants.own
-            paid_for = 0.0
+            paid_for = grants.own
             expired_paid = grants.timed
             aside, paid_before = grants.aside, pool_paid
+        if quota is not None:
+            # review-15-s16 P2: a day with a quota pays its use (past what time given
+            # until a moment paid) with its own time, of which the quota's part only as
+            # far as the week's quota had left; then the pool, never less than it had
+            # drawn when the day's own time last changed (a grant never pays for use
+            # made before it was given, review-1215-s10); its own grants pay the rest
+            rest = max(spent - timed, 0.0)
+            within = min(max(quota + min(paid_for, 0.0), 0.0), week_left)
+            added = max(paid_for, 0.0)
+            draw = max(rest - within - added, grants.drawn, 0.0)
+            if day == today:
+                drawn_today = draw
+                beyond_own = min(max(used - allowance - pool_paid, 0.0), spent)
+                own_left = allowance + pool_paid - used
+            else:
+                draw = min(draw, max(pool - pool_paid, 0.0))
+                paid = min(max(rest - draw - within, 0.0), added)
+                allowance += paid
+            pool_paid += min(draw, max(pool - pool_paid, 0.0))
+            continue
         cut = 0.0
-        if quota is None and day != today:
+        if day != today:
             # a day that is over, without a daily quota: what its take-backs cut of the
             # week's time (not what they took of its time added for today) leaves its
             # grants, then the pool, to pay for the use beyond the rest, the grants their
@@ -285,20 +337,18 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         if day == today:
             beyond_own = beyond_week
             own_left = allowance + pool_paid - used
-        if paid_for > 0:
-            # the day's own grants: for its use beyond its quota and what time given
-            # until a moment paid (they end with the day)
-            beyond_day = spent - quota - timed if quota is not None else 0.0
-            # without a daily quota, the pool drew at least what it had drawn when the
-            # day's own time last changed: time added later never repays it (s10 HIGH-1)
-            drawn = grants.drawn if quota is None else 0.0
-            paid = min(max(beyond_day, beyond_week - drawn, 0.0), paid_for)
+        elif paid_for > 0:
+            # the day's own grants: for its use beyond the week's quota, never what the
+            # pool had paid when the day's own time last changed: time added later never
+            # repays it (s10 HIGH-1)
+            paid = min(max(beyond_week - grants.drawn, 0.0), paid_for)
             allowance += paid
             beyond_week = max(beyond_week - paid, 0.0)
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
-    return Standing("week", used, allowance + pool), beyond_own, expired_paid, own_left
+    return (Standing("week", used, allowance + pool), beyond_own, expired_paid, own_left,
+            drawn_today, pool_paid if paid_earlier is None else paid_earlier)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

@@ -140,6 +140,7 @@ from shepherd.engine.allowance import (
     pool_unused,
     week_beyond_own,
     week_own_left,
+    week_pool_drawn,
     week_standing,
     week_standing_paid,
 )
@@ -554,7 +555,16 @@ class Engine:
         own = quota + self.granted(user, limits.target, day) + self._aside(
             user, limits.target, day)
         used = self.used(user, limits.members, day, now)
-        return max(used - timed - own, recorded, 0.0)
+        drawn = 0.0
+        if limits.weekly is not None:
+            # the week's grants paid within the day's quota too where the week's quota
+            # had run out (review-15-s16 P2)
+            def used_on(d: date) -> float:
+                return self.used(user, limits.members, d, now)
+
+            drawn = week_pool_drawn(limits, self.calendar.week_days(day), day, used_on,
+                                    self._grants_on(user, limits.target, now.wall, used_on))
+        return max(used - timed - own, recorded, drawn, 0.0)
 
     def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                         ) -> float:
