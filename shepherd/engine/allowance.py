@@ -299,7 +299,14 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         allowance += timed
         paid_for = grants.day_total - timed + grants.aside
         if day == today:
-            allowance += grants.own
+            own = grants.own
+            if own < 0 and quota is not None:
+                # a take-back or a set lowers the day's time; on the week it cuts only
+                # what it leaves the day below what the week's quota had left, as it
+                # counts once the day is over (a set of 5m with 10m of the week left
+                # leaves 5m, not nothing: the s17 lead's decision on p2fix16's SET_BELOW)
+                own = max(own, min(quota + own, week_left) - week_left)
+            allowance += own
             paid_for = grants.own
             expired_paid = grants.timed
             aside, paid_before = grants.aside, pool_paid

@@ -88,9 +88,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     def own_usable() -> int:
         # the day's own time not yet used, its quota's part no further than the week's
         # quota had left when the day began; what it took back or set below the quota
-        # comes off the week's time for the day too (that day only), beyond the week's
-        # quota off what it may draw on the week's grants
-        return min(own_total - own_used, week_quota_then + own_total - QUOTA - own_used)
+        # lowers the day only (s17: it cut the week's quota for the day too)
+        return min(own_total - own_used,
+                   week_quota_then + max(own_total - QUOTA, 0) - own_used)
 
     def may_draw() -> int:
         return min(max(max(pool_at_start - aside, 0) - drawn, 0), pool_left())

@@ -253,12 +253,16 @@ def test_a_grant_names_what_the_weeks_quota_still_allows() -> None:
     assert (added.allowance_s, added.limited_by) == (4500, ())
     assert [(c.kind, c.period, c.usable_s) for c in added.capped_by] == [
         ("quota", "week", 36 * 60)]
-    # Setting today's total below the quota takes from the week as well: nothing is left.
+    # Setting today's total below the quota sets the day, not the week: the day's 30m
+    # with 21m of the week left leaves the week's 21m, and the answer names the week
+    # (s17: a set no longer cuts the week's last minutes too; it left nothing before).
     e, clock = engine(WEEKLY), FakeClock(local(25, 16))
     e.usage[("alex", "mc", day - timedelta(days=1))] = 2 * 3600 + 39 * 60
     cut = e.grant("alex", "mc", 1800, clock.now, "set")
-    assert [(type(r), r.period) for r in cut.limited_by] == [(QuotaExhausted, "week")]
-    assert cut.capped_by == ()
+    assert (cut.allowance_s, cut.limited_by) == (1800, ())
+    assert [(c.kind, c.period, c.usable_s) for c in cut.capped_by] == [
+        ("quota", "week", 21 * 60)]
+    assert e.availability("alex", "mc", clock.now).remaining_today_s == 21 * 60
 
 
 def test_a_grant_on_a_group_names_what_its_week_still_allows() -> None:

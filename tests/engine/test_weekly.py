@@ -437,29 +437,16 @@ def test_a_week_smaller_than_the_day_never_has_the_weeks_grant_again(
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
 
 
-SET_BELOW = pytest.mark.xfail(strict=True, reason=(
-    "p2fix16, open (pre-existing, a decision for the lead): today's take-backs and sets "
-    "below the quota count in full against the week's allowance (_week_walk: allowance += "
-    "grants.own), so they cut the week's last minutes too; test_grants.py's "
-    "test_a_grant_names_what_the_weeks_quota_still_allows (words3) has `=30m` with 21m left "
-    "in the week leave nothing, on purpose"))
-
-
 @pytest.mark.parametrize(("change", "tuesday"), [
-    (None, 600), pytest.param(("set", 300), 300, marks=SET_BELOW),
-    pytest.param(("set", 840), 600, marks=SET_BELOW),
-    pytest.param(("take", 60), 600, marks=SET_BELOW),
-    pytest.param(("take", 600), 300, marks=SET_BELOW)])
+    (None, 600), (("set", 300), 300), (("set", 840), 600), (("take", 60), 600),
+    (("take", 600), 300)])
 def test_lowering_a_day_when_the_week_has_less_than_its_quota_left_leaves_what_was_set(
         change: tuple[str, int] | None, tuesday: int) -> None:
-    """Found by the week ledger (p2fix16; pre-existing, open): 15m a day, 25m a week,
-    Monday's 15 played; on Tuesday the week's 10 minutes bind. ``=5m`` should leave 5
-    minutes (it leaves none: the set's 10-minute cut comes off the week's 10 too);
-    ``=14m`` or ``-1m`` the week's 10 (the day's 14 is more; it leaves 9), ``-10m`` 5 (0).
-    A one-line change in ``_week_walk`` for today (a cut counts on the week only as far as
-    it leaves the day less than the week had left) makes these pass; it breaks words3's
-    test in test_grants.py, which wants ``=30m`` with 21m of the week left to leave
-    nothing (the run stopped there): the lead's decision."""
+    """Found by the week ledger (p2fix16): 15m a day, 25m a week, Monday's 15 played; on
+    Tuesday the week's 10 minutes bind. A take-back or a set lowers the day; on the week it
+    cuts only what it leaves the day below the week's 10, as the day counts once it is
+    over: ``=5m`` leaves 5 minutes (it left none: the set's 10-minute cut came off the
+    week's 10 too); ``=14m`` or ``-1m`` the week's 10 (it left 9), ``-10m`` 5 (it left 0)."""
     e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
                'limits = { daily_quota = "15m", weekly_quota = "25m" }\n')
     clock = FakeClock(local(23, 10))
