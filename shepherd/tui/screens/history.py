@@ -23,7 +23,7 @@ DAYS = 28
 def series(days: list[dict[str, Any]], user: str, kind: str, target: str,
            last: date) -> list[DayUse]:
     """One target's use for each of the ``DAYS`` days up to ``last`` (missing days: none used)."""
-    found: dict[date, tuple[float, int | None]] = {}
+    found: dict[date, tuple[float, int | None, bool | None]] = {}
     for row in days:
         if row["user"] != user:
             continue
@@ -32,13 +32,14 @@ def series(days: list[dict[str, Any]], user: str, kind: str, target: str,
                 quota = line["quota_s"]
                 total = None if quota is None else line.get(  # an older daemon: no share
                     "allowed_s", quota + line["granted_s"])  # of the week's time in it
-                found[date.fromisoformat(row["day"])] = (line["used_s"], total)
-    known_quota = {d.weekday(): q for d, (_, q) in found.items()}
+                found[date.fromisoformat(row["day"])] = (line["used_s"], total,
+                                                          line.get("over"))
+    known_quota = {d.weekday(): q for d, (_, q, _) in found.items()}
     result = []
     for offset in range(DAYS - 1, -1, -1):
         day = last - timedelta(days=offset)
-        used, quota = found.get(day, (0.0, known_quota.get(day.weekday())))
-        result.append(DayUse(day, used, quota))
+        used, quota, over = found.get(day, (0.0, known_quota.get(day.weekday()), None))
+        result.append(DayUse(day, used, quota, over))
     return result
 
 

@@ -23,6 +23,15 @@ class DayUse:
     day: date
     used_s: float
     quota_s: int | None  # today's total with grants; None = unlimited or unknown
+    # the daemon's word on whether the day went past what it allowed (an extension
+    # lets a session run past it and is not over: review-12-s13 L12); None: not said
+    said_over: bool | None = None
+
+    @property
+    def over(self) -> bool:
+        if self.said_over is not None:
+            return self.said_over
+        return self.quota_s is not None and self.used_s > self.quota_s
 
 
 class UsageChart(Widget):
@@ -57,7 +66,7 @@ class UsageChart(Widget):
             text.append(f"{axis:>6} ┤", "dim")
             for day in self.days:
                 quota = day.quota_s
-                over = quota is not None and day.used_s > quota
+                over = day.over
                 fill = min(max((day.used_s - level_low) / step, 0.0), 1.0)
                 if day.used_s > 0 and (fill > 0 or row == 1):
                     text.append(_BLOCKS[max(round(fill * 8), 1)], "red" if over else "green")
@@ -76,7 +85,7 @@ class UsageChart(Widget):
                 labels = labels[:8 + index * step_width].ljust(8 + index * step_width) + label
         text.append(labels + "\n", "dim")
         used = sum(d.used_s for d in self.days)
-        over_days = sum(1 for d in self.days if d.quota_s is not None and d.used_s > d.quota_s)
+        over_days = sum(1 for d in self.days if d.over)
         first, last = self.days[0].day, self.days[-1].day
         text.append(f"{_hours(used)} from {first:%d %b} to {last:%d %b}, "
                     f"{words.duration(used / len(self.days))} a day on average; "
