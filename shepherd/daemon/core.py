@@ -1939,11 +1939,8 @@ class Daemon:
         """The first of identical refusals is audited at once (True); its repeats within
         ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
         data = {"reasons": codes, **extra}
-        if extra.get("origin", "shepherd") != "shepherd":
-            # A program started outside and stopped: each is a process killed, audited with
-            # its pid (the desktop is told once per ``OUTSIDE_TOLD_S``), not coalesced.
-            self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)
-            return True
+        # A program started outside and stopped is coalesced too, its repeats' pids kept
+        # (review-14-s17 M1: a shell loop cost a row each); the process is stopped each time.
         key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
                str(extra.get("origin", "shepherd")), actor)
         now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),

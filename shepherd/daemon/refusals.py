@@ -7,8 +7,10 @@ of a (child, entry, reason codes, origin, who asked) is audited at once, as befo
 same refusal repeated within ``REFUSAL_WINDOW_S`` after it is only counted, and one row
 says how many there were when the window closes, when that child's refusal of that entry
 changes, or at a clean stop. A refusal with other reasons, or of another entry, is audited at once.
-The daemon coalesces only launches asked for: a program started outside and stopped is
-audited each time, with its pid.
+Programs started outside and stopped are coalesced the same way (review-14-s17 M1: a
+child's shell loop starting a refused game cost a row each, 34 a second, enough to bury
+the parent's audit and fill the disk overnight): the first is audited with its pid, the
+repeats' row says how many and the pids of the first ``PIDS_KEPT`` of them.
 
 The counts live in memory: a crash (or SIGKILL) loses the count of the window it was in,
 never the first refusal's own row. Monotonic time only (``mono``): injected in tests.
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REFUSAL_WINDOW_S = 60.0  # repeats of one refusal within this after it are one row with a count
+PIDS_KEPT = 20  # of a program started outside and stopped again and again: the pids said
 
 Key = tuple[str, str, tuple[str, ...], str, str]  # child, entry, reason codes, origin, actor
 
@@ -35,11 +38,17 @@ class Repeats:
     count: int = 0
     last_wall: str = ""  # when the last repeat was (ISO)
     key: Key = field(default=("", "", (), "", ""))
+    pids: list[int] = field(default_factory=list)  # started outside: the repeats' first pids
 
     def row(self) -> dict[str, Any]:
-        """The audit data of the repeats row: the refusal's own, with how many and when."""
-        return {**self.data, "repeated": self.count, "window_s": int(REFUSAL_WINDOW_S),
-                "last": self.last_wall}
+        """The audit data of the repeats row: the refusal's own, with how many and when
+        (started outside: the repeats' pids, not the first one's)."""
+        row = {**self.data, "repeated": self.count, "window_s": int(REFUSAL_WINDOW_S),
+               "last": self.last_wall}
+        if "pid" in self.data:
+            del row["pid"]
+            row["pids"] = list(self.pids)
+        return row
 
 
 class RefusalCoalescer:
@@ -63,6 +72,9 @@ class RefusalCoalescer:
         if held is not None and 0 <= mono - held.opened < self.window_s:
             held.count += 1
             held.last_wall = wall
+            pid = data.get("pid")
+            if isinstance(pid, int) and len(held.pids) < PIDS_KEPT:
+                held.pids.append(pid)
             return False, due
         self._open[key] = Repeats(user, entry, actor, dict(data), mono, key=key)
         return True, due

@@ -107,6 +107,10 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
                       f"the {duration(window)} after" if isinstance(window, int | float)
                       else "the time after")
             times = "time" if repeated == 1 else "times"
+            if data.get("origin") == "outside":  # each one stopped (review-14-s17 M1)
+                each = "it was stopped" if repeated == 1 else "each was stopped"
+                return (f"{user} started {entry} outside Shepherd {repeated} more {times} "
+                        f"in {minute}, and {each}: {reasons}")
             return (f"{user} tried to start {entry} {repeated} more {times} in {minute} "
                     f"(refused: {reasons})")
         if data.get("origin") == "outside":

@@ -140,3 +140,21 @@ def test_a_loop_of_failed_launches_is_one_desktop_notification_per_window() -> N
     before = len(published)
     fail("minecraft", 200.0, gone, actor="mum")  # a parent launched it: the parent is told
     assert len(told) == 4 and len(published) == before
+
+
+def test_programs_started_outside_are_counted_with_the_first_pids_of_the_repeats() -> None:
+    """review-14-s17 M1: a shell loop starting a refused game outside Shepherd was a row
+    each; now the first is audited with its pid, the repeats are one row with their pids
+    (the first ``PIDS_KEPT``) and count."""
+    from shepherd.daemon.refusals import PIDS_KEPT
+
+    c = RefusalCoalescer(60.0)
+    key = ("alex", "game", ("quota_exhausted",), "outside", "alex")
+    for pid in range(100, 200):
+        data = {**DATA, "origin": "outside", "pid": pid, "exe": "/games/game"}
+        assert c.refused(key, (pid - 100) * 0.1, "t", actor="alex", data=data)[0] == (
+            pid == 100)
+    [done] = c.due(60.0)
+    row = done.row()
+    assert (row["repeated"], row["pids"], "pid" in row, row["exe"]) == (
+        99, list(range(101, 101 + PIDS_KEPT)), False, "/games/game")

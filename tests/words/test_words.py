@@ -324,3 +324,16 @@ def test_repeats_of_a_refusal_say_how_many_in_the_minute_after() -> None:
     once = {"type": "launch_denied", "user": "nobody", "entry": "minecraft",
             "data": {"reasons": [{"code": "locked"}], "repeated": 1, "window_s": 60}}
     assert "1 more time in the minute after" in event_summary(once)
+
+
+def test_repeats_of_a_program_started_outside_say_each_was_stopped() -> None:
+    """A shell loop starting a refused game outside Shepherd is one row with a count too
+    (review-14-s17 M1), said as what happened: started, and stopped each time."""
+    from shepherd.tui.words import event_summary
+
+    repeats = {"type": "launch_denied", "user": "nobody", "entry": "game",
+               "data": {"reasons": [{"code": "quota_exhausted"}], "origin": "outside",
+                        "repeated": 679, "window_s": 60, "pids": [41, 42]}}
+    said = event_summary(repeats, labels={"game": "Game"})
+    assert said.startswith("nobody started Game outside Shepherd 679 more times in the "
+                           "minute after, and each was stopped: "), said
