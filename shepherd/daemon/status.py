@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from shepherd.engine import Availability, Engine, Instant, Reason
 from shepherd.engine.allowance import QuotaLimits, Standing
 from shepherd.engine.outlook import Guard, Outlook
-from shepherd.ipc.protocol import Encoded, SharedResult
+from shepherd.ipc.protocol import Encoded, EncodedList, SharedResult
 from shepherd.policy import Policy
 from shepherd.policy.model import Entry
 
@@ -179,6 +180,21 @@ class _Block:
     guards: tuple[Guard, ...]  # the kept lines' outlooks' (``Outlook.holds``)
     lines: tuple[tuple[Entry, Encoded | None], ...]
 
+    @cached_property
+    def layout(self) -> tuple[bytes | int, ...]:
+        """The lines as an ``EncodedList`` lays them out (worked out once a block)."""
+        return EncodedList.layout_of(self.kept)
+
+    @cached_property
+    def kept(self) -> tuple[Encoded | None, ...]:
+        """The kept lines in order (None: worked out at each answer)."""
+        return tuple(kept for _, kept in self.lines)
+
+    @cached_property
+    def volatile(self) -> tuple[tuple[int, Entry], ...]:
+        """The lines worked out at each answer: index and entry."""
+        return tuple((n, entry) for n, (entry, kept) in enumerate(self.lines) if kept is None)
+
     def holds(self, now: Instant, version: int, blocked: tuple[Reason, ...]) -> bool:
         wall, mono = self.until
         return (version == self.version and blocked == self.blocked
@@ -271,10 +287,13 @@ def render(now: Instant, engine: Engine, policy: Policy, sessions: Mapping[int, 
         entries = []
         block = shown.blocks.get(user.name) if shown is not None else None
         if block is not None and block.holds(now, engine.version_of(user.name), blocked):
-            for entry, kept in block.lines:  # nothing to ask the engine but the volatile
-                entries.append(kept if kept is not None else _entry_line(
-                    now, engine, entry, user.name, day, blocked, shown)[0])
-            users.append(_user_fields(engine, policy, user.name, day, now, entries, shown))
+            # Nothing to ask the engine but the volatile lines; the kept ones' bytes are
+            # written as runs (``EncodedList``: no walk through them at each answer).
+            items: list[dict[str, Any] | None] = list(block.kept)
+            for n, entry in block.volatile:
+                items[n] = _entry_line(now, engine, entry, user.name, day, blocked, shown)[0]
+            users.append(_user_fields(engine, policy, user.name, day, now,
+                                      EncodedList(items, block.layout), shown))
             continue
         walls: list[datetime] = []
         monos: list[float] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,46 @@ class Encoded(dict[str, Any]):
     clear = pop = popitem = setdefault = update = _read_only
 
 
+class EncodedList(list[Any]):
+    """A list of JSON values laid out as runs of kept bytes and items worked out anew
+    (``status``: a child's entries, most of them kept lines, from one answer to the next:
+    issue 13). ``layout`` says it in order: ``bytes``, the encodings of a run of items
+    joined by commas, or an ``int``, the index of an item encoded at each answer; the
+    caller promises the runs are the encodings of the items they stand for. It can be
+    read as any list but not changed (its runs would no longer say it): changing raises
+    ``TypeError``; a copy (``list(it)``) is a plain list."""
+
+    __slots__ = ("layout",)
+
+    def __init__(self, items: Any, layout: tuple[bytes | int, ...]) -> None:
+        super().__init__(items)
+        self.layout = layout
+
+    @staticmethod
+    def layout_of(kept: Sequence[Encoded | None]) -> tuple[bytes | int, ...]:
+        """The layout of a list whose items are ``kept`` (None: an item encoded at each
+        answer): each run of kept items' bytes joined, each other item by its index."""
+        layout: list[bytes | int] = []
+        run: list[bytes] = []
+        for n, item in enumerate(kept):
+            if item is not None:
+                run.append(item.encoded)
+                continue
+            if run:
+                layout.append(b",".join(run))
+                run = []
+            layout.append(n)
+        if run:
+            layout.append(b",".join(run))
+        return tuple(layout)
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("an EncodedList is never changed: change a copy (list(it))")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = pop = remove = clear = sort = reverse = _read_only
+
+
 def _dumps(value: Any) -> bytes:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     # A lone surrogate is not UTF-8: written as its JSON escape (``\ud800``), never lost.
@@ -119,6 +160,12 @@ def _spliced(value: Any) -> bytes | None:
     are all strings; any other is encoded whole, its ``Encoded`` parts by their items)."""
     if isinstance(value, Encoded):
         return value.encoded
+    if isinstance(value, EncodedList):
+        # An item worked out anew is encoded whole (the same bytes, kept parts or not:
+        # looking into it for them costs more than it saves)
+        return b"[" + b",".join(
+            piece if isinstance(piece, bytes) else _dumps(value[piece])
+            for piece in value.layout) + b"]"
     if isinstance(value, dict):
         found = {key: part for key, item in value.items()
                  if isinstance(item, _INSIDE) and (part := _spliced(item)) is not None}

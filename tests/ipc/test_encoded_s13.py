@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shepherd.ipc.protocol import Encoded, SharedResult, encode
+from shepherd.ipc.protocol import Encoded, EncodedList, SharedResult, encode
 
 # Text with what JSON escapes or UTF-8 cannot hold (controls, quotes, a lone surrogate).
 TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=6) | st.sampled_from(
@@ -68,3 +68,52 @@ def test_a_kept_part_cannot_be_changed_a_copy_can() -> None:
     copy = dict(kept)
     copy["state"] = "running"
     assert type(copy) is dict and kept["state"] == "available"
+
+
+def _laid_out(items: list[Any]) -> EncodedList:
+    """``items`` as ``status`` hands a child's entries out: its ``Encoded`` ones as runs."""
+    return EncodedList(items, EncodedList.layout_of(
+        [item if type(item) is Encoded else None for item in items]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(TEXT, _tree(LEAF), max_size=4).map(Encoded)
+                | _tree(LEAF), max_size=8))
+def test_a_list_of_kept_runs_is_written_as_encode_writes_the_whole(items: list[Any]) -> None:
+    """perf17: runs of kept lines written from their joined bytes, the items between them
+    (fresh lines, kept parts inside them or not, anything JSON holds) encoded whole."""
+    laid = _laid_out(items)
+    for answer in ({"users": [{"name": "a", "entries": laid, "groups": []}]},
+                   {"entries": laid, "again": laid}, {"a": [laid, Encoded({"k": 1})]}):
+        assert SharedResult(answer).encoded() == encode(answer)[:-1]
+    assert SharedResult({"x": laid}).encoded() == encode({"x": items})[:-1]
+
+
+def test_the_layout_of_kept_runs() -> None:
+    one, two = Encoded({"id": "e0"}), Encoded({"id": "e1", "s": "\ud800"})
+    assert EncodedList.layout_of([]) == ()
+    assert EncodedList.layout_of([None, None]) == (0, 1)
+    assert EncodedList.layout_of([one, two]) == (b'{"id":"e0"},{"id":"e1","s":"\\ud800"}',)
+    assert EncodedList.layout_of([None, one, one, None, two]) == (
+        0, b'{"id":"e0"},{"id":"e0"}', 3, b'{"id":"e1","s":"\\ud800"}')
+    fresh = {"id": "e2", "reasons": [{"code": "already_running", "inner": one}]}
+    for items in ([fresh, one, one, fresh, two], [one, fresh], [fresh], [], [one, two]):
+        assert SharedResult({"u": _laid_out(items)}).encoded() == encode({"u": items})[:-1]
+
+
+def test_a_list_of_kept_runs_cannot_be_changed_a_copy_can() -> None:
+    kept = _laid_out([Encoded({"id": "e0"}), {"id": "e1"}])
+    for change in (lambda: kept.append({}), lambda: kept.extend([{}]),
+                   lambda: kept.insert(0, {}), lambda: kept.pop(), lambda: kept.remove({}),
+                   lambda: kept.clear(), lambda: kept.sort(), lambda: kept.reverse(),
+                   lambda: kept.__setitem__(0, {}), lambda: kept.__delitem__(0)):
+        with pytest.raises(TypeError):
+            change()
+    with pytest.raises(TypeError):
+        kept += [{}]
+    with pytest.raises(TypeError):
+        kept *= 2
+    assert kept == [{"id": "e0"}, {"id": "e1"}]
+    copy = list(kept)
+    copy.append({"id": "e2"})
+    assert type(copy) is list and len(kept) == 2
