@@ -276,9 +276,15 @@ def _greedy(policy: Policy, zone: ZoneInfo, user: str, entry: Entry, day: date,
         assert isinstance(result, SessionStarted)
         deadline = result.deadline
         if deadline is None or deadline.wall >= end:
-            run.advance(end)
-            engine.end_session(result.session_id, run.now, "exited")
-            sessions.append(PlannedSession(at, end, "day_end"))
+            ended = [e for _, e in run.advance(end)
+                     if isinstance(e, SessionEnded) and e.session_id == result.session_id]
+            if not ended:  # its deadline, at the day's very end, may have ended it there
+                engine.end_session(result.session_id, run.now, "exited")
+            if deadline is not None and deadline.wall == end:  # say what runs out then
+                sessions.append(PlannedSession(at, end, deadline.cause, deadline.period,
+                                               deadline.group))
+            else:
+                sessions.append(PlannedSession(at, end, "day_end"))
             break
         ended = [e for _, e in run.advance(deadline.wall)
                  if isinstance(e, SessionEnded) and e.session_id == result.session_id]

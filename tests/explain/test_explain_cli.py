@@ -227,3 +227,38 @@ def test_a_rest_ending_within_a_minute_is_shown_ending_at_the_next_minute(
     # started at 16:11, as said, its 40 minutes run until 16:51 (review-12-s13 L10)
     assert any(line.startswith("  16:11–16:51  in use for 40 minutes") for line in minecraft)
     assert any(line.startswith("  from 16:51   nothing more today") for line in minecraft)
+
+
+@pytest.mark.parametrize(("limits", "because", "said"), [
+    ('limits = { daily_quota = "2h", weekly_quota = "30m" }', "quota",
+     "in use for 30 minutes, until its time for this week runs out"),
+    ('limits = { daily_quota = "2h" }\n'
+     'windows = [ { days = "daily", start = "20:00", end = "04:00" } ]', "window",
+     "in use for 1 hour")])
+def test_a_greedy_session_ending_at_the_days_very_end_is_explained(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], limits: str, because: str,
+        said: str) -> None:
+    """review-15-s17 Q3: a session whose deadline is the day's end (the week's last
+    minutes, or a window closing at ``day_starts_at``) crashed explain with "no running
+    session 1": the engine had ended it at its deadline on the way to the day's end."""
+    policy = tmp_path / "p.toml"
+    policy.write_text(f'''version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "kid"
+[[entries]]
+id = "game"
+command = ["sleep", "1"]
+{limits}
+''')
+    start = "03:30" if because == "quota" else "03:00"
+    code, out, err = shepherd(capsys, "policy", "explain", str(policy), "--user", "kid",
+                              "--date", "2026-11-25", "--from", start)
+    assert (code, err) == (0, ""), err
+    assert said in " ".join(out.split()), out
+    code, out, err = shepherd(capsys, "policy", "explain", str(policy), "--user", "kid",
+                              "--date", "2026-11-25", "--from", start, "--json")
+    assert code == 0, err
+    [planned] = json.loads(out)["entries"][0]["sessions"]
+    assert planned["ends_because"] == because
