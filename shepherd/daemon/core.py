@@ -1939,10 +1939,16 @@ class Daemon:
         """The first of identical refusals is audited at once (True); its repeats within
         ``REFUSAL_WINDOW_S`` are counted, one row at the window's end (``refusals``)."""
         data = {"reasons": codes, **extra}
-        # A program started outside and stopped is coalesced too, its repeats' pids kept
-        # (review-14-s17 M1: a shell loop cost a row each); the process is stopped each time.
+        # A program started outside and stopped is coalesced too, by its command line,
+        # its repeats' pids kept (review-14-s17 M1: a shell loop cost a row each); the
+        # process is stopped each time.
         key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
                str(extra.get("origin", "shepherd")), actor)
+        if key[3] != "shepherd":  # each way it was started audited, its repeats counted
+            command = extra.get("command")
+            key = self._refusals.outside_key(
+                key, [str(a) for a in command] if isinstance(command, list) else [],
+                now.mono)
         now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),
                                                 actor=actor, data=data)
         self._write_repeats(now, due)

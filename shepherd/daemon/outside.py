@@ -25,10 +25,12 @@ import os
 import pwd
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shepherd.detect.connector import ProcConnector
+from shepherd.detect.connector import TURN_S, ProcConnector
 from shepherd.detect.facts import (
     ProcessFacts,
     has_program,
@@ -58,6 +60,7 @@ log = logging.getLogger("shepherd.daemon")
 # outside Shepherd is looked at (tests that fuzz a policy whose child is root, whose
 # every process a mutated rule could match).
 REREAD_S = 0.2  # /proc could not be read for want of descriptors: read again this much later
+CHASE_LOOKS = 20_000  # looks at what processes gone forked, from one start: then stop
 AS_FORKS_KEPT = 256  # processes stopped as another start's forks, until their exec is read
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
@@ -74,6 +77,18 @@ def children_uids(daemon: Daemon) -> dict[int, str]:
         except KeyError:
             continue  # policy check warns about names that are not accounts
     return uids
+
+
+@dataclass
+class _Chase:
+    """What is left of following what processes gone forked (``_look_at_forked``)."""
+    todo: list[int]  # processes gone or exiting whose forks are still to be read
+    looked: set[int]
+    fresh: bool
+    seen_at: float
+    batch: deque[int] = field(default_factory=deque)  # forks read, still to look at
+    through: list[int] = field(default_factory=list)  # of the batch: gone too
+    looks: int = 0
 
 
 class OutsideWatch:
@@ -96,6 +111,7 @@ class OutsideWatch:
         # own if their exec is read after all (``_exec_look``).
         self._as_forks: dict[int, Recognised] = {}
         self._decided = decided  # (process, outcome, seconds since it was seen): for tests
+        self.going_on = 0  # looks left for the loop's next turns (a scan's, a chase's)
 
     @property
     def polling(self) -> bool:
@@ -238,10 +254,21 @@ class OutsideWatch:
         of the scan that forked it too (review-14-s17 H2: a chain of N zombies, each the
         next's parent, cost N²/2 looks on the loop; 600 held it for 16-31 s)."""
         now, needs = time.monotonic(), self.recogniser.needs
-        looked: set[int] = set()
-        for pid, uid in self.scan.new_processes(set(self.uids), needs):
+        found = deque(self.scan.new_processes(set(self.uids), needs))
+        self._scan_on(found, set(), fresh, now)
+
+    def _scan_on(self, found: deque[tuple[int, int]], looked: set[int], fresh: bool,
+                 seen_at: float) -> None:
+        """The processes a scan found, looked at ``TURN_S`` at a time (a child's burst of
+        thousands of processes is not one long turn of the loop)."""
+        until = time.monotonic() + TURN_S
+        while found:
+            if time.monotonic() >= until:
+                self._go_on(self._scan_on, found, looked, fresh, seen_at)
+                return
+            pid, uid = found.popleft()
             if pid not in looked:
-                self._retrying(self._look_now, pid, uid, fresh, now, looked)
+                self._retrying(self._look_now, pid, uid, fresh, seen_at, looked)
 
     def forked(self, seen: Recognised) -> list[int]:
         """What a recognised process forked (and those forked...) that still runs as the
@@ -381,31 +408,63 @@ class OutsideWatch:
 
         A list of processes to look through, not a call a process: a busy parent (a
         shell loop of subshells, a build) forks thousands that are gone by now, and
-        one call inside another's for each was a RecursionError."""
+        one call inside another's for each was a RecursionError. Looked through
+        ``TURN_S`` at a time, the loop's other work between (review-14-s17 H2: a child's
+        chain of processes each forking the next and exiting kept this going as long
+        as it ran, 16-31 s of the loop at a time), and at most ``CHASE_LOOKS`` looks in
+        all: past that, its execs are still each a start the kernel tells of."""
         if self.connector is None:
             return
         looked.add(pid)
-        todo = [pid]
-        while todo:
-            gone = todo.pop()
-            self.connector.drain_forks()
-            forked = self.forks.descendants(gone) + self.forks.unlooked_siblings(gone)
-            log.debug("process %d is gone or exiting: it forked %s", gone, forked)
-            # What it forked, and what its parent forked after it (a fork with
-            # CLONE_PARENT): each is looked at as a program of its own (only what the
-            # rules match is taken). A child gone (or exiting) too may have forked and
-            # exited after those forks were read (fork, exit, setsid, fork, exit): the
-            # forks are read again for what it forked, before the next one's.
-            through = []
-            for child in forked:
-                if child in looked:
-                    continue
-                looked.add(child)
+        self._chase(_Chase([pid], looked, fresh, seen_at))
+
+    def _go_on(self, look: Callable[..., None], *args: object) -> None:
+        """``look(*args)`` after the loop's turn (``going_on`` counts those waiting)."""
+        self.going_on += 1
+
+        def turn() -> None:
+            self.going_on -= 1
+            self._retrying(look, *args)
+
+        asyncio.get_running_loop().call_soon(turn)
+
+    def _chase(self, chase: _Chase) -> None:
+        if self.connector is None:
+            return
+        until = time.monotonic() + TURN_S
+        while chase.todo or chase.batch:
+            if time.monotonic() >= until:  # the loop's turn: go on after it
+                self._go_on(self._chase, chase)
+                return
+            if chase.looks >= CHASE_LOOKS:
+                log.warning("stopped following what %d processes of the children forked "
+                            "and left (a chain of forks?): their programs' starts are "
+                            "still each seen", chase.looks)
+                return
+            if not chase.batch:
+                gone = chase.todo.pop()
+                self.connector.drain_forks()
+                forked = self.forks.descendants(gone) + self.forks.unlooked_siblings(gone)
+                log.debug("process %d is gone or exiting: it forked %s", gone, forked)
+                # What it forked, and what its parent forked after it (a fork with
+                # CLONE_PARENT): each is looked at as a program of its own (only what
+                # the rules match is taken). A child gone (or exiting) too may have
+                # forked and exited after those forks were read (fork, exit, setsid,
+                # fork, exit): the forks are read again for what it forked, before the
+                # next one's.
+                chase.batch.extend(child for child in forked if child not in chase.looked)
+                continue
+            child = chase.batch.popleft()
+            if child not in chase.looked:
+                chase.looked.add(child)
+                chase.looks += 1
                 uid = real_uid(child)
                 if uid is None or (uid in self.uids
-                                   and self._look_at(child, uid, fresh, seen_at)):
-                    through.append(child)
-            todo.extend(reversed(through))
+                                   and self._look_at(child, uid, chase.fresh, chase.seen_at)):
+                    chase.through.append(child)
+            if not chase.batch:
+                chase.todo.extend(reversed(chase.through))
+                chase.through = []
 
     def _not_ours_to_judge(self, pid: int, cgroup: str,
                            spared: set[int] | None = None) -> bool:

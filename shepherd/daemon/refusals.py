@@ -7,10 +7,13 @@ of a (child, entry, reason codes, origin, who asked) is audited at once, as befo
 same refusal repeated within ``REFUSAL_WINDOW_S`` after it is only counted, and one row
 says how many there were when the window closes, when that child's refusal of that entry
 changes, or at a clean stop. A refusal with other reasons, or of another entry, is audited at once.
-Programs started outside and stopped are coalesced the same way (review-14-s17 M1: a
-child's shell loop starting a refused game cost a row each, 34 a second, enough to bury
-the parent's audit and fill the disk overnight): the first is audited with its pid, the
-repeats' row says how many and the pids of the first ``PIDS_KEPT`` of them.
+Programs started outside and stopped are coalesced too (review-14-s17 M1: a child's shell
+loop starting a refused game cost a row each, 34 a second, enough to bury the parent's
+audit and fill the disk overnight), by their command line: each different one (a way of
+starting the game: renamed, through ``env``, ``nohup``...) is audited at once with its pid
+and command, up to ``OUTSIDE_KINDS`` of them a minute per child and entry (then all the
+rest are counted together); the same one again is counted, its row saying how many and
+the pids of the first ``PIDS_KEPT`` of them. They never close each other's windows.
 
 The counts live in memory: a crash (or SIGKILL) loses the count of the window it was in,
 never the first refusal's own row. Monotonic time only (``mono``): injected in tests.
@@ -18,11 +21,13 @@ never the first refusal's own row. Monotonic time only (``mono``): injected in t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 REFUSAL_WINDOW_S = 60.0  # repeats of one refusal within this after it are one row with a count
 PIDS_KEPT = 20  # of a program started outside and stopped again and again: the pids said
+OUTSIDE_KINDS = 60  # different command lines started outside, audited each, a minute
 
 Key = tuple[str, str, tuple[str, ...], str, str]  # child, entry, reason codes, origin, actor
 
@@ -61,13 +66,15 @@ class RefusalCoalescer:
     def refused(self, key: Key, mono: float, wall: str, *, actor: str,
                 data: dict[str, Any]) -> tuple[bool, list[Repeats]]:
         """One refusal: whether to audit it now, and the counts to write first (closed
-        windows, and this child's other refusal of this entry, which this one replaces)."""
+        windows, and this child's other refusal of this entry, which this one replaces;
+        a program started outside replaces none: see ``outside_key``)."""
         due = self.due(mono)
         user, entry = key[0], key[1]
-        for other in [k for k in self._open if k[:2] == (user, entry) and k != key]:
-            done = self._open.pop(other)  # the refusal changed: its repeats are told first
-            if done.count:
-                due.append(done)
+        if key[3] == "shepherd":
+            for other in [k for k in self._open if k[:2] == (user, entry) and k != key]:
+                done = self._open.pop(other)  # the refusal changed: its repeats told first
+                if done.count:
+                    due.append(done)
         held = self._open.get(key)
         if held is not None and 0 <= mono - held.opened < self.window_s:
             held.count += 1
@@ -78,6 +85,19 @@ class RefusalCoalescer:
             return False, due
         self._open[key] = Repeats(user, entry, actor, dict(data), mono, key=key)
         return True, due
+
+    def outside_key(self, key: Key, command: Sequence[str], mono: float) -> Key:
+        """The key of a program started outside: ``key`` with its command line, or,
+        past ``OUTSIDE_KINDS`` open for the child and entry, with none (counted with
+        all the rest)."""
+        with_command: Key = (key[0], key[1], key[2], key[3],
+                             key[4] + "\0" + "\0".join(command))
+        held = self._open.get(with_command)
+        if held is not None and 0 <= mono - held.opened < self.window_s:
+            return with_command
+        kinds = sum(1 for k, r in self._open.items() if k[:4] == key[:4]
+                    and 0 <= mono - r.opened < self.window_s)
+        return with_command if kinds < OUTSIDE_KINDS else key
 
     def due(self, mono: float) -> list[Repeats]:
         """The windows that have closed (a clock going backwards closes them too)."""

@@ -57,6 +57,14 @@ class Connector:
                 self.forked(parent, child)
 
 
+async def settled(watch: outside.OutsideWatch) -> None:
+    """The watcher's looks done, those it left for the loop's next turns too (a scan's
+    or a chase's, ``TURN_S`` at a time: review-14-s17 H2), and what they handed on."""
+    while watch.going_on or watch._tasks:
+        await asyncio.sleep(0)
+        await asyncio.gather(*watch._tasks)
+
+
 def _watch(game: Path, detect: str = "") -> tuple[outside.OutsideWatch, list[int]]:
     """A watch over root's processes, one denied-or-not game recognised by its exe (or
     ``detect``); what it hands on to be decided is listed."""
@@ -95,7 +103,7 @@ def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Pa
 
         async def see() -> None:
             watch._exec(ran)
-            await asyncio.gather(*watch._tasks)
+            await settled(watch)
 
         asyncio.run(see())
         assert handed == [grandchild.pid], "the grandchild running the program was not seen"
@@ -124,7 +132,7 @@ def test_a_long_run_of_forks_gone_already_is_looked_through(tmp_path: Path) -> N
 
         async def see() -> None:
             watch._exec(ran)
-            await asyncio.gather(*watch._tasks)
+            await settled(watch)
 
         asyncio.run(see())
         assert handed == [runner.pid], "the program after the gone forks was not seen"
@@ -162,7 +170,7 @@ def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
 
         async def see() -> None:
             watch._exec(exiting.pid)
-            await asyncio.gather(*watch._tasks)
+            await settled(watch)
 
         asyncio.run(see())
         assert handed == [grandchild.pid], "what the exiting process forked was not seen"
@@ -226,7 +234,7 @@ def test_a_process_that_exits_while_it_is_read_is_looked_through(
                             if os.path.realpath(f"/proc/{pid}/exe") == str(game))
             monkeypatch.setattr(facts_module, reader, exits_first)
             watch._exec(starter.pid)
-            await asyncio.gather(*watch._tasks)
+            await settled(watch)
         finally:
             conn.close()
 

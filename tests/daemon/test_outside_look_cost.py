@@ -19,6 +19,7 @@ from shepherd.daemon import outside
 from shepherd.detect import facts as facts_module
 from shepherd.detect.rules import Recognised
 from shepherd.policy.check import load_policy_text
+from tests.daemon.test_outside_gone_forks import settled
 
 
 def test_a_start_no_rule_matches_is_not_judged_and_a_match_is(
@@ -57,7 +58,7 @@ detect = {{ exe = "{game}" }}
             watch._exec(other.pid)
             assert (judged, cgroups) == ([], []), "a start no rule matches was judged"
             watch._exec(played.pid)
-            await asyncio.gather(*watch._tasks)
+            await settled(watch)
 
         asyncio.run(see())
         assert judged and cgroups, "a start a rule matches was not judged"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shepherd.detect.facts import running_since
 from shepherd.detect.rules import Recognised
-from tests.daemon.test_outside_gone_forks import Connector, _watch
+from tests.daemon.test_outside_gone_forks import Connector, _watch, settled
 
 
 def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Pat
 
         async def exec_read() -> None:
             watch._exec(later.pid)
-            await asyncio.gather(*watch._tasks)
+            await settled(watch)
 
         asyncio.run(exec_read())
         assert handed == [later.pid], "a start stopped as a fork was never judged"

@@ -158,3 +158,32 @@ def test_programs_started_outside_are_counted_with_the_first_pids_of_the_repeats
     row = done.row()
     assert (row["repeated"], row["pids"], "pid" in row, row["exe"]) == (
         99, list(range(101, 101 + PIDS_KEPT)), False, "/games/game")
+
+
+def test_each_way_a_program_was_started_outside_is_audited_and_the_ways_are_bounded() -> None:
+    """Different command lines (renamed, through env, nohup...) are each audited at once
+    and do not close each other's windows; the same one again is counted; past
+    ``OUTSIDE_KINDS`` ways in a minute, the rest are counted together."""
+    from shepherd.daemon.refusals import OUTSIDE_KINDS
+
+    c = RefusalCoalescer(60.0)
+    base = ("alex", "game", ("quota_exhausted",), "outside", "alex")
+
+    def start(command: list[str], t: float, pid: int) -> bool:
+        key = c.outside_key(base, command, t)
+        data = {**DATA, "origin": "outside", "pid": pid, "command": command}
+        audited, due = c.refused(key, t, f"t{t}", actor="alex", data=data)
+        assert due == []  # nothing closed another way's window
+        return audited
+
+    assert start(["game", "1"], 0.0, 10)
+    assert start(["env", "-i", "game"], 0.1, 11)
+    assert not start(["game", "1"], 0.2, 12)  # the same way again: counted
+    assert start(["nohup", "game"], 0.3, 13)
+    assert not start(["env", "-i", "game"], 0.4, 14)
+    ways = [start([f"game{i}"], 1.0 + i * 0.01, 100 + i) for i in range(OUTSIDE_KINDS)]
+    assert ways.count(True) == OUTSIDE_KINDS - 3 + 1  # then all the rest together:
+    assert ways[-3:] == [True, False, False]  # the first of them audited, then counted
+    rows = sorted((r.row()["repeated"], r.row().get("pids")) for r in c.due(62.0))
+    assert rows == [(1, [12]), (1, [14]), (2, [100 + OUTSIDE_KINDS - 2,
+                                               100 + OUTSIDE_KINDS - 1])]
