@@ -478,3 +478,30 @@ def test_time_until_a_moment_on_a_day_set_below_its_quota_pays_beyond_the_days_o
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
         900 if lowered else 14 * 60)
+
+
+@pytest.mark.parametrize("change", ["take", "set"])
+@pytest.mark.parametrize("added", [1, 5, 10])
+def test_a_cut_after_the_added_time_was_used_takes_the_quotas_unusable_minutes(
+        added: int, change: str) -> None:
+    """low17 (review Q1, p2fix16's LOWERED): 15m a day, 10m a week. Monday ``+Xm`` and
+    10 + X minutes played (the week's 10, then the added minutes), then ``-Xm`` (or
+    ``=1m``, held at the use): a take-back or a lowering set takes the day's unused own
+    time, never what was used: the added minutes were used, so it takes the quota's
+    minutes the week's quota could never pay (15 - 10). Monday is not over the week, and
+    Tuesday's and Wednesday's ``+Xm`` are theirs (before: 0, 0, 5 left; the parent was
+    told "X minutes more")."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", added * 60, clock.now)
+    assert play(e, clock, "game", 3600, 1) == pytest.approx((10 + added) * 60)
+    seconds = added * 60 if change == "take" else 60
+    e.grant("alex", "game", seconds, clock.now, mode=change)  # type: ignore[arg-type]
+    for session, day in ((2, 24), (3, 25)):
+        clock.set_wall(local(day, 10))
+        assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+        e.grant("alex", "game", added * 60, clock.now)
+        assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+            added * 60)
+        assert play(e, clock, "game", 3600, session) == pytest.approx(added * 60)
