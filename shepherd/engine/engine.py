@@ -1859,7 +1859,7 @@ class Engine:
         key = (planned.user, planned.target, planned.day)
         if planned.beyond_own_s > self._beyond(*key):
             self.beyond[key] = planned.beyond_own_s
-        if planned.added_used_s > self._kept(*key):
+        if planned.seconds and planned.added_used_s > self._kept(*key):
             self.kept[key] = planned.added_used_s
         for gid, part in planned.taken_from:  # out of time given until a moment
             g = self.timed.pop(gid)
