@@ -90,6 +90,15 @@ class DayGrants:
     # needs no week quota) and the cut comes out of the quota's part, its minutes beyond
     # what the week's quota had left first. 0: the day's own time splits by its net.
     kept: float = 0.0
+    # Of ``full``, time given until a moment of the day that still counts: it pays before
+    # the day's own time (review-1215-s12 F1), so it is no part of what a take-back or a
+    # set lowered, nor of its quota's part (low17, found by the week ledger with lowering
+    # sets: ``+1m --until`` then ``=10m`` on a 15m day with 10 minutes of the week left).
+    counting: float = 0.0
+    # Of that, what it paid for so far (its day's use since it was given, the time given
+    # until sooner moments first): on the day's walk it paid before the day's own time
+    # and the week's grants, so none of that use is the added time's nor the pool's.
+    counting_paid: float = 0.0
 
     @property
     def own(self) -> float:
@@ -264,9 +273,9 @@ def week_pool_drawn(limits: QuotaLimits, week: Sequence[date], today: date,
 def week_added_used(limits: QuotaLimits, week: Sequence[date], today: date,
                     used_on: PerDay, grants_on: GrantsOn) -> float:
     """On a target with a daily and a weekly quota, of ``today``'s time added for it what
-    its use so far has used: its own time pays the quota's part first (as far as the
-    week's quota had left), then the added part. What ``Engine.kept`` records at a
-    take-back or a set (low17)."""
+    its use so far has used: its own time pays the quota's part first (as far as the week's quota
+    had left), then the added part. What ``Engine.kept`` records at a take-back or a set
+    (low17)."""
     walked = _week_walk(limits, week, today, used_on, grants_on)
     return 0.0 if walked is None else walked[6]
 
@@ -333,8 +342,9 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
                 # left, as it counts once the day is over (a set of 5m with 10m of the
                 # week left leaves 5m, not nothing: the s17 lead's decision on p2fix16's
                 # SET_BELOW); of the added part, what was used stays (low17)
-                part, added = _own_split(quota, own, grants.kept)
-                own = added + max(part - quota, min(part, week_left) - week_left)
+                part, added = _own_split(quota, own - grants.counting, grants.kept)
+                own = (added + max(part - quota, min(part, week_left) - week_left)
+                       + grants.counting)
             allowance += own
             paid_for = grants.own
             expired_paid = grants.timed
@@ -349,6 +359,11 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             # found used of the added part stays added: the cut took the quota's, low17)
             rest = max(spent - timed, 0.0)
             part, added = _own_split(quota, paid_for, grants.kept)
+            if day == today:
+                # time given until a moment that still counts paid first, for its part
+                # of the use: neither the day's own time nor the pool paid that (low17)
+                rest = max(rest - grants.counting_paid, 0.0)
+                part, added = _own_split(quota, paid_for - grants.counting, grants.kept)
             within = min(max(part, 0.0), week_left)
             draw = max(rest - within - added, grants.drawn, 0.0)
             if day == today:

@@ -678,11 +678,19 @@ class Engine:
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
             timed_paid = 0.0  # of ``expired``, time given until a moment (not noted yet)
+            counting = 0.0  # of ``full``, time given until a moment that still counts
+            counting_paid = 0.0  # and what it paid for so far
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
+                    if not self.with_day(g):
+                        counting += g.seconds
+                        if used_on is not None:  # (the sooner ending first: its order)
+                            projected[g.id] = self._walked(g, used_on(day),
+                                                           {**known, **projected})
+                            counting_paid += projected[g.id]
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
@@ -705,7 +713,8 @@ class Engine:
             drawn = floor
             return DayGrants(full, expired, pool, paid, aside, drawn,
                              self._taken_from_day(grants, at) if with_day else 0.0,
-                             timed_paid, float(self._kept(user, target, day)))
+                             timed_paid, float(self._kept(user, target, day)), counting,
+                             counting_paid)
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:

@@ -70,6 +70,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     own_used = 0  # of the day's own time, used
     week_quota_then = wq  # what the week's quota had left when the day began
     aside = drawn = 0  # the pool a set set aside, the pool the day drew
+    kept = 0  # of the added time, what was used when a take-back or a set cut the day
     upaid = 0  # what grants until a moment paid so far today
     pool_at_start = 0
     week_use = 0
@@ -85,12 +86,24 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                        and g.start is not None and g.end is not None
                        and g.start <= clock.wall < g.end), key=lambda g: g.end or clock.wall)
 
+    def added() -> int:
+        # the day's own time beyond its quota: the net added, never less than what of it
+        # was used when a take-back or a set cut the day (low17: the cut took the quota's
+        # part, never a used minute)
+        return max(own_total - QUOTA, kept, 0)
+
     def own_usable() -> int:
         # the day's own time not yet used, its quota's part no further than the week's
         # quota had left when the day began; what it took back or set below the quota
         # lowers the day only (s17: it cut the week's quota for the day too)
         return min(own_total - own_used,
-                   week_quota_then + max(own_total - QUOTA, 0) - own_used)
+                   min(own_total - added(), week_quota_then) + added() - own_used)
+
+    def cut() -> None:
+        # a take-back or a set that lowers the day takes its unused own time: what of
+        # the added part was used stays added (the quota's part is used first)
+        nonlocal kept
+        kept = max(kept, own_used - min(own_total - added(), week_quota_then))
 
     def may_draw() -> int:
         return min(max(max(pool_at_start - aside, 0) - drawn, 0), pool_left())
@@ -110,7 +123,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         # over, what grants until a moment paid counts as the day's own time but for its
         # use beyond the day's quota (review-15-s15 N1)
         beyond = min(upaid, max(day_use - QUOTA, 0))
-        wq -= min(own_used + upaid - beyond, max(min(QUOTA, own_total), 0), wq)
+        wq -= min(own_used + upaid - beyond, max(own_total - added(), 0), wq)
         bound += sum(min(s, day_use - before) for s, before in day_grants)
 
     session = 0
@@ -118,7 +131,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         if day != today:
             close_day()
             today = day
-            own_total, own_used, aside, drawn, upaid = QUOTA, 0, 0, 0, 0
+            own_total, own_used, aside, drawn, upaid, kept = QUOTA, 0, 0, 0, 0, 0
             week_quota_then = wq
             day_grants, day_use = [], 0
             clock.set_wall(local(23 + day, 10))
@@ -140,6 +153,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             day_grants.append((a, day_use))
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
+            cut()
             taken = min(a, own_total - own_used)
             own_total -= taken
             for g in reversed(counting()):  # then the grants until a moment, last ending first
@@ -158,6 +172,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 own_total += raised
                 day_grants.append((raised, day_use))
             else:
+                cut()
                 lowered = own_total + access - wanted
                 part = min(lowered, max(access - drawn, 0))
                 aside += part
