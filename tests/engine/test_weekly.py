@@ -554,3 +554,60 @@ def test_a_cut_after_the_added_time_was_used_reads_back_from_the_store_the_same(
         one.grant("alex", "game", 300, clock.now)
     assert [one.availability("alex", "game", clock.now).remaining_today_s
             for one in (e, again, before)] == [pytest.approx(300), pytest.approx(300), 0]
+
+
+def test_time_for_today_after_a_grant_until_a_moment_never_repays_the_weeks_grant() -> None:
+    """Found by the week ledger with lowering steps (low17; pre-existing): 15m a day, 10m
+    a week, Monday ``+1m --until week``; Tuesday 11 played (the week's 10, then the week's
+    grant), then ``+1m --until`` a minute on and ``+1m``. While the first still counted,
+    today's walk took it for the day's own time, so the week's grant seemed to have paid
+    nothing when ``+1m`` was given, and once the day was over ``+1m`` paid the 11th minute
+    and Wednesday had the week's grant again (60 s left; the week's quota and its grant
+    were all used: 0)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 60, clock.now, week=True)
+    clock.set_wall(local(24, 10))
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(660)
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=1))
+    e.grant("alex", "game", 60, clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(120)
+    clock.set_wall(local(25, 10))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+@pytest.mark.parametrize("change", [("set", 600), ("take", 120)])
+def test_a_cut_beside_a_grant_until_a_moment_lowers_the_days_own_time_only(
+        change: tuple[str, int]) -> None:
+    """Found by the week ledger with lowering steps (low17; pre-existing): 15m a day, 10m
+    a week. ``+1m --until`` 11 minutes on, then ``=10m`` (or ``-2m``): the cut lowers the
+    day's own time (its quota's minutes the week's quota could not pay), and the minute
+    given until then comes on top: 11 minutes (the week's walk took the grant for part of
+    the day's own time, so the cut seemed to take it too: 10)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=11))
+    e.grant("alex", "game", change[1], clock.now, mode=change[0])  # type: ignore[arg-type]
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(660)
+
+
+def test_a_take_back_after_the_pool_paid_and_a_grant_until_a_moment_takes_the_days_own(
+        ) -> None:
+    """Found by the week ledger with lowering steps (low17; pre-existing): 15m a day, 10m
+    a week, Monday ``+5m --until week``; Tuesday 15 played (the week's 10, the grant's 5),
+    ``+7m --until`` 22 minutes on, then ``-2m``: it takes 2 of the day's own time not
+    used (its quota's minutes the week's quota could not pay), and the 7 minutes until
+    then are left (it took them from the grant until then: 5 left)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 300, clock.now, week=True)
+    clock.set_wall(local(24, 10))
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+    e.grant("alex", "game", 420, clock.now, until=clock.wall + timedelta(minutes=22))
+    answer = e.grant("alex", "game", 120, clock.now, mode="take")
+    assert (answer.seconds, answer.timed_taken_s) == (-120, 0)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(420)
