@@ -551,7 +551,8 @@ class Daemon:
                                             g.beyond_before_s)
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted,
-                             aside=accounting.aside, beyond=accounting.beyond)
+                             aside=accounting.aside, beyond=accounting.beyond,
+                             kept=accounting.kept)
         self._resume_days(days)
         if link is not None and view is not None:
             link.apply_view(view, read_mono)
@@ -1062,7 +1063,8 @@ class Daemon:
             tuple(TimedGrantRow(g.id, g.user, g.target, g.day, g.seconds, g.expires, g.week,
                                 g.paid, g.used_before, g.signed_after, g.beyond_before)
                   for g in engine.timed.values()),
-            frozenset(engine.expiries_noted), dict(engine.aside), dict(engine.beyond))
+            frozenset(engine.expiries_noted), dict(engine.aside), dict(engine.beyond),
+            dict(engine.kept))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))
 
@@ -2259,7 +2261,8 @@ class Daemon:
             expires_at=planned.expires_at, used_before_s=planned.used_s,
             week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from, aside_s=planned.week_aside_s,
-            beyond_s=planned.beyond_own_s, beyond_before_s=planned.beyond_before_s))
+            beyond_s=planned.beyond_own_s, beyond_before_s=planned.beyond_before_s,
+            kept_s=planned.added_used_s))
         # The deadlines it moves later reach the guard thread and the alarm before it is
         # made, as an extension's do (review-9-s10 M2); a session whose old deadline's
         # SIGTERM went first keeps that deadline (held: the new time pays for no grace).

@@ -84,6 +84,21 @@ class DayGrants:
     # noted yet: like ``paid``, it paid before the day's own time and the week's, so it
     # counts in full on the week's count too (review-1215-s12 F1).
     timed: float = 0.0
+    # On a day with a quota, of its time added for today what was used when a take-back
+    # or a set last cut the day's own time (low17, review Q1): a cut takes the day's
+    # unused own time, never what was used, so that much stays the day's added time (it
+    # needs no week quota) and the cut comes out of the quota's part, its minutes beyond
+    # what the week's quota had left first. 0: the day's own time splits by its net.
+    kept: float = 0.0
+    # Of ``full``, time given until a moment of the day that still counts: it pays before
+    # the day's own time (review-1215-s12 F1), so it is no part of what a take-back or a
+    # set lowered, nor of its quota's part (low17, found by the week ledger with lowering
+    # sets: ``+1m --until`` then ``=10m`` on a 15m day with 10 minutes of the week left).
+    counting: float = 0.0
+    # Of that, what it paid for so far (its day's use since it was given, the time given
+    # until sooner moments first): on the day's walk it paid before the day's own time
+    # and the week's grants, so none of that use is the added time's nor the pool's.
+    counting_paid: float = 0.0
 
     @property
     def own(self) -> float:
@@ -255,16 +270,36 @@ def week_pool_drawn(limits: QuotaLimits, week: Sequence[date], today: date,
     return 0.0 if walked is None else walked[4]
 
 
+def week_added_used(limits: QuotaLimits, week: Sequence[date], today: date,
+                    used_on: PerDay, grants_on: GrantsOn) -> float:
+    """On a target with a daily and a weekly quota, of ``today``'s time added for it what
+    its use so far has used: its own time pays the quota's part first (as far as the week's quota
+    had left), then the added part. What ``Engine.kept`` records at a take-back or a set
+    (low17)."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return 0.0 if walked is None else walked[6]
+
+
+def _own_split(quota: float, net: float, kept: float) -> tuple[float, float]:
+    """A day's own time (``quota + net``, ``net`` its grants for the day) as its quota's
+    part and its added part: the added part is the net added, never less than what of it
+    was used when a take-back or a set cut the day (``kept``: the cut took the quota's
+    part then, low17)."""
+    added = max(net, kept, 0.0)
+    return quota + net - added, added
+
+
 def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
                grants_on: GrantsOn
-               ) -> tuple[Standing, float, float, float, float, float] | None:
+               ) -> tuple[Standing, float, float, float, float, float, float] | None:
     """``week_standing``, of ``today``'s use what is beyond the week's allowance
     before the week's grants pay (``week_beyond_own``), and what ``today``'s expired
     grants not noted yet paid for (``week_standing_paid``), what the week's
     allowance has left for ``today`` before the week's grants (``week_own_left``), and
     on a day with a quota what the week's grants paid of ``today``'s use
     (``week_pool_drawn``), and what the week's grants paid for on the days before
-    ``today`` (``pool_left``)."""
+    ``today`` (``pool_left``), and of ``today``'s added time what was used
+    (``week_added_used``)."""
     if limits.weekly is None:
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
@@ -274,6 +309,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     expired_paid = 0.0  # of today's expired grants not noted yet, what they paid for
     own_left = 0.0  # what the week's allowance has left for today (negative: beyond)
     drawn_today = 0.0  # on a day with a quota, what the pool paid of today's use
+    added_used = 0.0  # on a day with a quota, what today's use used of its added time
     paid_earlier: float | None = None  # what the pool paid for on the days before today
     for day in week:
         if day >= today and paid_earlier is None:
@@ -300,12 +336,15 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         paid_for = grants.day_total - timed + grants.aside
         if day == today:
             own = grants.own
-            if own < 0 and quota is not None:
+            if quota is not None:
                 # a take-back or a set lowers the day's time; on the week it cuts only
-                # what it leaves the day below what the week's quota had left, as it
-                # counts once the day is over (a set of 5m with 10m of the week left
-                # leaves 5m, not nothing: the s17 lead's decision on p2fix16's SET_BELOW)
-                own = max(own, min(quota + own, week_left) - week_left)
+                # what it leaves the day's quota part below what the week's quota had
+                # left, as it counts once the day is over (a set of 5m with 10m of the
+                # week left leaves 5m, not nothing: the s17 lead's decision on p2fix16's
+                # SET_BELOW); of the added part, what was used stays (low17)
+                part, added = _own_split(quota, own - grants.counting, grants.kept)
+                own = (added + max(part - quota, min(part, week_left) - week_left)
+                       + grants.counting)
             allowance += own
             paid_for = grants.own
             expired_paid = grants.timed
@@ -316,12 +355,20 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             # far as the week's quota had left; then the pool, never less than it had
             # drawn when the day's own time last changed (a grant never pays for use
             # made before it was given, review-1215-s10); its own grants pay the rest
+            # (its own time splits by its net grants, but what a take-back or a set
+            # found used of the added part stays added: the cut took the quota's, low17)
             rest = max(spent - timed, 0.0)
-            within = min(max(quota + min(paid_for, 0.0), 0.0), week_left)
-            added = max(paid_for, 0.0)
+            part, added = _own_split(quota, paid_for, grants.kept)
+            if day == today:
+                # time given until a moment that still counts paid first, for its part
+                # of the use: neither the day's own time nor the pool paid that (low17)
+                rest = max(rest - grants.counting_paid, 0.0)
+                part, added = _own_split(quota, paid_for - grants.counting, grants.kept)
+            within = min(max(part, 0.0), week_left)
             draw = max(rest - within - added, grants.drawn, 0.0)
             if day == today:
                 drawn_today = draw
+                added_used = min(max(rest - draw - within, 0.0), added)
                 beyond_own = min(max(used - allowance - pool_paid, 0.0), spent)
                 own_left = allowance + pool_paid - used
             else:
@@ -355,7 +402,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
     return (Standing("week", used, allowance + pool), beyond_own, expired_paid, own_left,
-            drawn_today, pool_paid if paid_earlier is None else paid_earlier)
+            drawn_today, pool_paid if paid_earlier is None else paid_earlier, added_used)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

@@ -138,6 +138,7 @@ from shepherd.engine.allowance import (
     day_standing,
     pool_left,
     pool_unused,
+    week_added_used,
     week_beyond_own,
     week_own_left,
     week_pool_drawn,
@@ -349,6 +350,7 @@ class Engine:
         expiries_noted: Iterable[int] = (),
         aside: Mapping[tuple[str, str, date], int] | None = None,
         beyond: Mapping[tuple[str, str, date], int] | None = None,
+        kept: Mapping[tuple[str, str, date], int] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -365,6 +367,11 @@ class Engine:
         # grant never pays for use made before it was given, review-1215-s10).
         self.beyond: dict[tuple[str, str, date], int] = {
             k: v for k, v in (beyond or {}).items() if v}
+        # On a day with a quota, of its time added for today what was used when a
+        # take-back or a set last cut the day's own time: it stays the day's added time,
+        # the cut took the quota's part (low17, review Q1; DayGrants.kept).
+        self.kept: dict[tuple[str, str, date], int] = {
+            k: v for k, v in (kept or {}).items() if v}
         self.locked: set[str] = set(locked)
         self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
@@ -420,12 +427,14 @@ class Engine:
                   grants: Mapping[tuple[str, str, date], int], timed: Iterable[TimedGrant],
                   expiries_noted: Iterable[int], locked: Iterable[str],
                   aside: Mapping[tuple[str, str, date], int] | None = None,
-                  beyond: Mapping[tuple[str, str, date], int] | None = None) -> None:
+                  beyond: Mapping[tuple[str, str, date], int] | None = None,
+                  kept: Mapping[tuple[str, str, date], int] | None = None) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
         self.grants = dict(grants)
         self.aside = {k: v for k, v in (aside or {}).items() if v}
         self.beyond = {k: v for k, v in (beyond or {}).items() if v}
+        self.kept = {k: v for k, v in (kept or {}).items() if v}
         # What a grant paid for, noted here a moment ago, until the store has it too.
         known = {gid: g.paid for gid, g in self.timed.items() if g.paid is not None}
         self.timed = {g.id: g if g.paid is not None or g.id not in known
@@ -530,6 +539,11 @@ class Engine:
         only makes the week's time the day drew larger: fails closed)."""
         return self.beyond.get((user, target, day), 0) if self.beyond else 0
 
+    def _kept(self, user: str, target: str, day: date) -> int:
+        """Of ``day``'s time added for today, what was used when a take-back or a set
+        last cut the day's own time (``DayGrants.kept``)."""
+        return self.kept.get((user, target, day), 0) if self.kept else 0
+
     def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                     ) -> float:
         """The use of ``day`` up to ``now`` its own time did not pay for: what time given
@@ -565,6 +579,16 @@ class Engine:
             drawn = week_pool_drawn(limits, self.calendar.week_days(day), day, used_on,
                                     self._grants_on(user, limits.target, now.wall, used_on))
         return max(used - timed - own, recorded, drawn, 0.0)
+
+    def _added_used_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                        ) -> float:
+        """On a target with a daily and a weekly quota, of ``day``'s time added for
+        today what its use up to ``now`` used (``week_added_used``)."""
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        return week_added_used(limits, self.calendar.week_days(day), day, used_on,
+                               self._grants_on(user, limits.target, now.wall, used_on))
 
     def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                         ) -> float:
@@ -654,11 +678,19 @@ class Engine:
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
             timed_paid = 0.0  # of ``expired``, time given until a moment (not noted yet)
+            counting = 0.0  # of ``full``, time given until a moment that still counts
+            counting_paid = 0.0  # and what it paid for so far
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
+                    if not self.with_day(g):
+                        counting += g.seconds
+                        if used_on is not None:  # (the sooner ending first: its order)
+                            projected[g.id] = self._walked(g, used_on(day),
+                                                           {**known, **projected})
+                            counting_paid += projected[g.id]
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
@@ -681,7 +713,8 @@ class Engine:
             drawn = floor
             return DayGrants(full, expired, pool, paid, aside, drawn,
                              self._taken_from_day(grants, at) if with_day else 0.0,
-                             timed_paid)
+                             timed_paid, float(self._kept(user, target, day)), counting,
+                             counting_paid)
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:
@@ -1583,8 +1616,13 @@ class Engine:
         held = change.held_at_used
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         beyond_s, before_s = 0, 0.0
+        kept_s = 0
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
             beyond_s = math.floor(self._week_paid_now(user, limits, day, now) + 1e-6)
+            if mode != "add" and quota is not None and limits.weekly is not None:
+                # a cut takes the day's unused own time: what of its time added for
+                # today was used stays added, the cut takes the quota's part (low17)
+                kept_s = math.floor(self._added_used_now(user, limits, day, now) + 1e-6)
         elif expires is not None and not week and limits.limited:  # until a moment
             before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
@@ -1619,7 +1657,8 @@ class Engine:
                            timed_taken_s=sum(t for _, t in taken_from), taken_from=taken_from,
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else (), week_aside_s=aside_s,
-                           beyond_own_s=beyond_s, beyond_before_s=before_s)
+                           beyond_own_s=beyond_s, beyond_before_s=before_s,
+                           added_used_s=kept_s)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
@@ -1829,6 +1868,8 @@ class Engine:
         key = (planned.user, planned.target, planned.day)
         if planned.beyond_own_s > self._beyond(*key):
             self.beyond[key] = planned.beyond_own_s
+        if planned.seconds and planned.added_used_s > self._kept(*key):
+            self.kept[key] = planned.added_used_s
         for gid, part in planned.taken_from:  # out of time given until a moment
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)

@@ -36,7 +36,7 @@ def books_of(engine: Engine, now: Instant) -> Starting:
     return Starting(usage, engine.cooldowns_if_ended(now), dict(engine.grants),
                     frozenset(engine.locked), tuple(engine.timed.values()),
                     frozenset(engine.expiries_noted), counted=True, aside=dict(engine.aside),
-                    beyond=dict(engine.beyond))
+                    beyond=dict(engine.beyond), kept=dict(engine.kept))
 
 
 def running_note(engine: Engine, user: str) -> str:

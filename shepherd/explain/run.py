@@ -38,6 +38,9 @@ class Starting:
     aside: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, the use its own time had not paid for when it last changed (Engine.beyond)
     beyond: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
+    # per day, of its time added for today what was used when a take-back or a set last
+    # cut it (Engine.kept)
+    kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 
@@ -48,6 +51,7 @@ class Starting:
                     for (user, target, day), value in books.items()]
         return {"usage": rows(self.usage), "grants": rows(self.grants),
                 "aside": rows(self.aside), "beyond": rows(self.beyond),
+                "kept": rows(self.kept),
                 "cooldowns": [[user, entry, until.isoformat()]
                               for (user, entry), until in self.cooldowns.items()],
                 "locked": sorted(self.locked), "expiries_noted": sorted(self.expiries_noted),
@@ -60,7 +64,7 @@ class Starting:
         """The books ``to_json`` gave, as a running daemon knows them."""
         def books(key: str) -> dict[tuple[str, str, date], Any]:
             return {(user, target, date.fromisoformat(day)): value
-                    for user, target, day, value in data[key]}
+                    for user, target, day, value in data.get(key, ())}
         return cls(books("usage"),
                    {(user, entry): datetime.fromisoformat(until)
                     for user, entry, until in data["cooldowns"]},
@@ -69,7 +73,7 @@ class Starting:
                                        "expires": datetime.fromisoformat(g["expires"])})
                          for g in data["timed_grants"]),
                    frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
-                   beyond=books("beyond"), from_daemon=True)
+                   beyond=books("beyond"), kept=books("kept"), from_daemon=True)
 
     @property
     def known(self) -> bool:
@@ -86,7 +90,8 @@ class Starting:
                       timed_grants=[g for g in self.timed_grants if g.day <= day],
                       expiries_noted=self.expiries_noted,
                       aside={k: v for k, v in self.aside.items() if k[2] <= day},
-                      beyond={k: v for k, v in self.beyond.items() if k[2] <= day})
+                      beyond={k: v for k, v in self.beyond.items() if k[2] <= day},
+                      kept={k: v for k, v in self.kept.items() if k[2] <= day})
 
 
 class DayRun:

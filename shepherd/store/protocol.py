@@ -81,6 +81,9 @@ class Accounting:
     aside: dict[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, the use its own time had not paid for when it last changed (Engine.beyond)
     beyond: dict[tuple[str, str, date], int] = field(default_factory=dict)
+    # per day, of its time added for today what was used when a take-back or a set last
+    # cut it (Engine.kept, low17)
+    kept: dict[tuple[str, str, date], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ class HouseholdView:
     expiries_noted: frozenset[int] = frozenset()  # their expiries audited (by any machine)
     aside: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.aside
     beyond: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.beyond
+    kept: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.kept
     policies: dict[str, str] = field(default_factory=dict)  # other machines' policy hashes
 
 
@@ -278,12 +282,14 @@ class StateStore(Protocol):
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
-              beyond_s: int = 0, beyond_before_s: float = 0.0) -> int | None:
+              beyond_s: int = 0, beyond_before_s: float = 0.0,
+              kept_s: int = 0) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
         ``used_before_s``, its target's use that day when it was given; a take-back or
         set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);
         a change of the day's own time keeps ``beyond_s`` (TimeGranted.beyond_own_s);
-        time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s).
+        time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s);
+        a take-back or set keeps ``kept_s`` (TimeGranted.added_used_s).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

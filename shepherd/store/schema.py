@@ -182,6 +182,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN beyond_before_s REAL NOT NULL DEFAULT 0;
     """,
+    # 11: of a take-back or a set on a day with a daily and a weekly quota, what of the
+    # day's time added for today was used at that moment: it stays added, the cut took
+    # the quota's part (low17, Engine.kept). 0 on an older row: the day's own time
+    # splits by its net grants, as it did.
+    """
+    ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -17,6 +18,8 @@ from shepherd.engine import (
     SessionDue,
     SessionStarted,
 )
+from shepherd.engine.grants import TimedGrant
+from shepherd.store import Store
 from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local
 from tests.policies import two_in_a_group
 
@@ -478,3 +481,133 @@ def test_time_until_a_moment_on_a_day_set_below_its_quota_pays_beyond_the_days_o
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
         900 if lowered else 14 * 60)
+
+
+@pytest.mark.parametrize("change", ["take", "set"])
+@pytest.mark.parametrize("added", [1, 5, 10])
+def test_a_cut_after_the_added_time_was_used_takes_the_quotas_unusable_minutes(
+        added: int, change: str) -> None:
+    """low17 (review Q1, p2fix16's LOWERED): 15m a day, 10m a week. Monday ``+Xm`` and
+    10 + X minutes played (the week's 10, then the added minutes), then ``-Xm`` (or
+    ``=1m``, held at the use): a take-back or a lowering set takes the day's unused own
+    time, never what was used: the added minutes were used, so it takes the quota's
+    minutes the week's quota could never pay (15 - 10). Monday is not over the week, and
+    Tuesday's and Wednesday's ``+Xm`` are theirs (before: 0, 0, 5 left; the parent was
+    told "X minutes more")."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", added * 60, clock.now)
+    assert play(e, clock, "game", 3600, 1) == pytest.approx((10 + added) * 60)
+    seconds = added * 60 if change == "take" else 60
+    e.grant("alex", "game", seconds, clock.now, mode=change)  # type: ignore[arg-type]
+    for session, day in ((2, 24), (3, 25)):
+        clock.set_wall(local(day, 10))
+        assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+        e.grant("alex", "game", added * 60, clock.now)
+        assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+            added * 60)
+        assert play(e, clock, "game", 3600, session) == pytest.approx(added * 60)
+
+
+def test_a_cut_after_the_added_time_was_used_reads_back_from_the_store_the_same(
+        tmp_path: Path) -> None:
+    """A restart after the Q1 example (15m a day, 10m a week, Monday ``+5m``, 15 played,
+    ``-5m``): written to a real store as the daemon writes them (``kept_s``, migration
+    11) and read back, the engine made from them says Tuesday's ``+5m`` is 5 minutes, as
+    the live one does; made without what the take-back kept, it says nothing (the net
+    split, before low17)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    store = Store.open(tmp_path / "shepherd.db", clock.wall)
+    try:
+        def grant(seconds: int, mode: str = "add") -> None:
+            planned = e.plan_grant("alex", "game", seconds, clock.now,
+                                   mode)  # type: ignore[arg-type]
+            gid = store.grant(clock.wall, "alex", "game", planned.day, planned.seconds,
+                              actor="mum", expires_at=planned.expires_at, week=planned.week,
+                              used_before_s=planned.used_s, taken_from=planned.taken_from,
+                              aside_s=planned.week_aside_s, beyond_s=planned.beyond_own_s,
+                              beyond_before_s=planned.beyond_before_s,
+                              kept_s=planned.added_used_s)
+            e.apply_grant(planned, clock.now, gid if planned.expires_at is not None else None)
+
+        grant(300)
+        assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+        grant(300, "take")
+        books = store.load_accounting(local(23, 10).date())
+    finally:
+        store.close()
+    assert books.kept == {("alex", "game", local(23, 10).date()): 300}
+
+    def rebuilt(kept: bool) -> Engine:
+        return Engine(e.policy, e.zone, usage=e.usage, grants=books.grants, timed_grants=[
+            TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
+                       g.paid_s, g.used_before_s, g.signed_after_s, g.beyond_before_s)
+            for g in books.timed_grants], aside=books.aside, beyond=books.beyond,
+            kept=books.kept if kept else None)
+
+    again, before = rebuilt(True), rebuilt(False)
+    clock.set_wall(local(24, 10))
+    for one in (e, again, before):
+        one.grant("alex", "game", 300, clock.now)
+    assert [one.availability("alex", "game", clock.now).remaining_today_s
+            for one in (e, again, before)] == [pytest.approx(300), pytest.approx(300), 0]
+
+
+def test_time_for_today_after_a_grant_until_a_moment_never_repays_the_weeks_grant() -> None:
+    """Found by the week ledger with lowering steps (low17; pre-existing): 15m a day, 10m
+    a week, Monday ``+1m --until week``; Tuesday 11 played (the week's 10, then the week's
+    grant), then ``+1m --until`` a minute on and ``+1m``. While the first still counted,
+    today's walk took it for the day's own time, so the week's grant seemed to have paid
+    nothing when ``+1m`` was given, and once the day was over ``+1m`` paid the 11th minute
+    and Wednesday had the week's grant again (60 s left; the week's quota and its grant
+    were all used: 0)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 60, clock.now, week=True)
+    clock.set_wall(local(24, 10))
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(660)
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=1))
+    e.grant("alex", "game", 60, clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(120)
+    clock.set_wall(local(25, 10))
+    assert e.availability("alex", "game", clock.now).remaining_today_s == 0
+
+
+@pytest.mark.parametrize("change", [("set", 600), ("take", 120)])
+def test_a_cut_beside_a_grant_until_a_moment_lowers_the_days_own_time_only(
+        change: tuple[str, int]) -> None:
+    """Found by the week ledger with lowering steps (low17; pre-existing): 15m a day, 10m
+    a week. ``+1m --until`` 11 minutes on, then ``=10m`` (or ``-2m``): the cut lowers the
+    day's own time (its quota's minutes the week's quota could not pay), and the minute
+    given until then comes on top: 11 minutes (the week's walk took the grant for part of
+    the day's own time, so the cut seemed to take it too: 10)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 60, clock.now, until=clock.wall + timedelta(minutes=11))
+    e.grant("alex", "game", change[1], clock.now, mode=change[0])  # type: ignore[arg-type]
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(660)
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(660)
+
+
+def test_a_take_back_after_the_pool_paid_and_a_grant_until_a_moment_takes_the_days_own(
+        ) -> None:
+    """Found by the week ledger with lowering steps (low17; pre-existing): 15m a day, 10m
+    a week, Monday ``+5m --until week``; Tuesday 15 played (the week's 10, the grant's 5),
+    ``+7m --until`` 22 minutes on, then ``-2m``: it takes 2 of the day's own time not
+    used (its quota's minutes the week's quota could not pay), and the 7 minutes until
+    then are left (it took them from the grant until then: 5 left)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "15m", weekly_quota = "10m" }\n')
+    clock = FakeClock(local(23, 10))
+    e.grant("alex", "game", 300, clock.now, week=True)
+    clock.set_wall(local(24, 10))
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+    e.grant("alex", "game", 420, clock.now, until=clock.wall + timedelta(minutes=22))
+    answer = e.grant("alex", "game", 120, clock.now, mode="take")
+    assert (answer.seconds, answer.timed_taken_s) == (-120, 0)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(420)

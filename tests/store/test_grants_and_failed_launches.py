@@ -105,7 +105,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 10
+            assert store.db.schema_version == len(MIGRATIONS) == 11
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -238,7 +238,7 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 10
+        assert store.db.schema_version == len(MIGRATIONS) == 11
         given = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
                             expires_at=T0 + timedelta(hours=2))
         store.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600)
@@ -267,7 +267,7 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 10
+        assert store.db.schema_version == len(MIGRATIONS) == 11
         assert store.load_accounting(DAY).beyond == {}
         store.grant(T0, "alex", "game", DAY, 1800, actor="mum",
                     expires_at=T0 + timedelta(hours=12), beyond_s=3600)
@@ -277,5 +277,33 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
         assert [r[-1] for r in store.grant_rows(DAY, DAY)] == [0, 3600, 2400]
         store.restore_books(T0, Books(books, (), 1, DAY))
         assert store.load_accounting(DAY).beyond == {("alex", "game", DAY): 3600}
+    finally:
+        store.close()
+
+
+def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older_row_has_none(
+        store_path: Path) -> None:
+    """low17: a take-back or a set keeps, with its row, what of its day's time added for
+    today was used then (``kept_s``: it stays added, the cut took the quota's part); the
+    day reads back the most of its rows, a row from before migration 11 none (the day's
+    own time splits by its net, as before), and the daemon's books written back
+    (``restore_books``) keep it."""
+    from shepherd.store.protocol import Books
+
+    conn = at_version(store_path, 10)
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
+                 "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
+                 (DAY.isoformat(),))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        assert store.db.schema_version == len(MIGRATIONS) == 11
+        assert store.load_accounting(DAY).kept == {}
+        store.grant(T0, "alex", "game", DAY, -300, actor="mum", kept_s=300)
+        store.grant(T0, "alex", "game", DAY, -60, actor="mum", kept_s=120)
+        books = store.load_accounting(DAY)
+        assert books.kept == {("alex", "game", DAY): 300}
+        store.restore_books(T0, Books(books, (), 1, DAY))
+        assert store.load_accounting(DAY).kept == {("alex", "game", DAY): 300}
     finally:
         store.close()

@@ -222,6 +222,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN beyond_before_s DOUBLE PRECISION NOT NULL DEFAULT 0;
     """,
+    # 8: of a take-back or a set, what of its day's time added for today was used then,
+    # as SQLite's migration 11 (low17, Engine.kept); 0 on an older row (split by the net).
+    """
+    ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -213,6 +213,13 @@ class PgStore:
             "SELECT child, target, day, max(beyond_s) FROM grants WHERE day >= %s "
             "GROUP BY child, target, day HAVING max(beyond_s) > 0", (since,)).fetchall()}
 
+    def _kept(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
+        """Per day, of its time added for today what was used when a take-back or a set
+        last cut it (Engine.kept)."""
+        return {(str(u), str(t), d): int(k) for u, t, d, k in conn.execute(
+            "SELECT child, target, day, max(kept_s) FROM grants WHERE day >= %s "
+            "GROUP BY child, target, day HAVING max(kept_s) > 0", (since,)).fetchall()}
+
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
         """The household's timed grants (--until a time, or for the week), and those whose
@@ -244,7 +251,8 @@ class PgStore:
             timed, noted = self._timed(conn, since)
             aside = self._aside(conn, since)
             beyond = self._beyond(conn, since)
-        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside, beyond)
+            kept = self._kept(conn, since)
+        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside, beyond, kept)
 
     def household(self, since: date) -> HouseholdView:
         """What the other machines add: their usage and running sessions; and the
@@ -275,12 +283,13 @@ class PgStore:
         timed, noted = self._timed(conn, since)
         aside = self._aside(conn, since)
         beyond = self._beyond(conn, since)
+        kept = self._kept(conn, since)
         policies = {str(m): str(v) for m, v in conn.execute(
             "SELECT machine, value FROM meta WHERE key = 'policy_hash' AND machine <> %s",
             (self.machine,)).fetchall()}
         return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
                              expiries_noted=noted, policies=policies, aside=aside,
-                             beyond=beyond)
+                             beyond=beyond, kept=kept)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
@@ -586,7 +595,8 @@ class PgStore:
               expires_at: datetime | None = None, week: bool = False,
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
-              beyond_s: int = 0, beyond_before_s: float = 0.0) -> int | None:
+              beyond_s: int = 0, beyond_before_s: float = 0.0,
+              kept_s: int = 0) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -598,11 +608,12 @@ class PgStore:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
                     "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s, "
-                    "beyond_before_s) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    "beyond_before_s, kept_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
                      expires_at, week, used_before_s, aside_s, beyond_s,
-                     beyond_before_s)).fetchone()
+                     beyond_before_s, kept_s)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
