@@ -283,9 +283,12 @@ def explanation_lines(explanation: DayExplanation, zone: tzinfo, *,
     """The whole explanation: the day, the chart, each entry, each budget; ``running``,
     a note on the sessions running now, follows the first sentence."""
     e = explanation
+    # "the next morning" for a day that starts in the morning (review-15-s17 Q6: a day
+    # starting at 12:45 ran "to 12:45 the next morning")
+    when = "morning" if e.day_end.astimezone(zone).hour < 12 else "day"
     lines = [f"{e.user} on {_date(e.day_start, zone)}: the day runs from "
              f"{clock_time(e.day_start, zone)} to {clock_time(e.day_end, zone)} the next "
-             f"morning ({spoken_duration((e.day_end - e.day_start).total_seconds())})."]
+             f"{when} ({spoken_duration((e.day_end - e.day_start).total_seconds())})."]
     if running:
         lines.append(running)
     if e.start > e.day_start:  # past midnight: "From Saturday 02:00 on (the end of ...)"

@@ -262,3 +262,17 @@ command = ["sleep", "1"]
     assert code == 0, err
     [planned] = json.loads(out)["entries"][0]["sessions"]
     assert planned["ends_because"] == because
+
+
+def test_a_day_starting_in_the_afternoon_runs_to_the_next_day_not_morning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """review-15-s17 Q6: "the day runs from 12:45 to 12:45 the next morning"."""
+    policy = tmp_path / "p.toml"
+    text = ('version = 1\n[supervisor]\nday_starts_at = "{}"\n[[users]]\nname = "kid"\n'
+            '[[entries]]\nid = "game"\ncommand = ["sleep", "1"]\n')
+    for start, said in (("12:45", "to 12:45 the next day"), ("04:00", "to 04:00 the next morning")):
+        policy.write_text(text.format(start))
+        code, out, err = shepherd(capsys, "policy", "explain", str(policy), "--user", "kid",
+                                  "--date", "2026-11-25")
+        assert code == 0, err
+        assert said in " ".join(out.split()), out
