@@ -246,7 +246,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         if (day_end is not None and not result.get("held_at_used") and not until_moment_only
                 and int(allowance) - float(used or 0) >= (day_end - now).total_seconds()):
             # a day has 24 hours: more than is left of it is not "in all today"
-            sentence += (f" (more than is left of today, which ends "
+            sentence += (f" (in all, more than is left of today, which ends "
                          f"{at_moment(day_end, now, zone, up=False)}")
         elif expires and not result.get("week") and not result.get("with_day") and alone:
             sentence += f" ({format_duration(allowance)} in all today until then"

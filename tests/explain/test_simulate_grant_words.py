@@ -57,8 +57,8 @@ def test_a_refusal_says_the_change_back_as_it_was_typed() -> None:
 def test_more_than_is_left_of_today_is_not_said_as_today() -> None:
     said = texts("10:00 grant game +7d until week\n10:01 grant game +1d\n")
     assert said[0] == ("10:00", "sam has 7 days more of Game this week, on any day until "
-                                "7 December at 04:00 (more than is left of today, which ends "
-                                "tomorrow at 04:00).")
+                                "7 December at 04:00 (in all, more than is left of today, "
+                                "which ends tomorrow at 04:00).")
     assert "1d7d" not in said[1][1] and "more than is left of today" in said[1][1], said
 
 
@@ -440,4 +440,4 @@ def test_time_until_a_moment_near_the_days_end_is_not_said_more_than_the_day() -
     said = texts("03:50 grant game +1m until 03:51\n03:55 grant game +2m\n")
     assert said[0][1].endswith("in all today until then)."), said[0]
     assert "more than is left of today" not in said[0][1]
-    assert "(more than is left of today, which ends at 04:00)" in said[1][1], said[1]
+    assert "(in all, more than is left of today, which ends at 04:00)" in said[1][1], said[1]
