@@ -332,6 +332,9 @@ class Daemon:
         # were gone (monotonic), for the books once it returns (``_noted_end``); the stop
         # itself, while it runs (``_books_as_written``: the socket does not wait for it).
         self._stopped_unread: dict[int, float] = {}
+        # adopted sessions whose deadline passed while the daemon was down: that deadline
+        # (monotonic), from which their grace is counted (review-14-s17 H1)
+        self._passed_while_down: dict[int, float] = {}
         self._sweeping: asyncio.Task[None] | None = None
         # Checkpoints handed to the writer and not yet written, in order.
         self._inflight: dict[int, list[dict[str, Any]]] = {}
@@ -903,6 +906,17 @@ class Daemon:
         async def stop(session_id: int) -> tuple[int, Instant]:
             await self.backend.stop(session_id, grace)
             return session_id, self.now()
+
+        # An adopted session whose deadline passed while the daemon was down (the alarm
+        # sent its SIGTERM) is stopped now, its grace counted from that deadline, not
+        # after the rest of the start-up and a whole new grace (review-14-s17 H1: a
+        # SIGTERM-ignoring program ran on 1.8-8.6 s past its charge).
+        for session_id in [sid for sid in self.sessions if sid in seen]:
+            deadline = self.engine.deadline(session_id, now)
+            if deadline is not None and deadline.remaining_s <= 0:
+                self._passed_while_down[session_id] = deadline.mono
+                self.stop_session_soon(session_id, "window_closed"
+                                       if deadline.cause == "window" else "expired")
 
         stops = dict(await asyncio.gather(*(stop(snap.session_id)
                                             for snap, _, _, alive in closing if alive)))
@@ -2102,6 +2116,9 @@ class Daemon:
         if record is not None and record.started is not None:
             await record.started.wait()  # asked to stop while starting: once it runs
         grace = float(self.policy.supervisor.stop_grace)
+        passed = self._passed_while_down.pop(session_id, None)
+        if passed is not None:  # its SIGTERM went at that deadline (the alarm): what is
+            grace = max(grace - (self.now().mono - passed), 0.0)  # left of its grace
         pause = STOP_RETRY_S
         while session_id in self.sessions:
             try:

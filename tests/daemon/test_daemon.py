@@ -544,6 +544,44 @@ limits = {{ max_run = "2s" }}
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_session_whose_grace_ended_while_the_daemon_was_down_is_killed_at_once_on_restart(
+        daemon_factory: Any, nobodys_dir: Path) -> None:
+    """review-14-s17 H1: a SIGTERM-ignoring program whose deadline and grace passed while
+    the daemon was down was adopted, charged up to the restart's first look, and killed
+    only after the rest of the start-up and a whole new grace (1.8-8.6 s given). Now the
+    restart stops it at once, its grace spent: what it ran after the look is the stop's
+    own moment."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    heard = nobodys_dir / "heard"
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {counts_sigterms(heard, marker)}
+limits = {{ max_run = "2s" }}
+""", 'stop_grace = "1s"'), system_mode=True)
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        program = watch_end(f"{heard} {marker}")
+        time.sleep(0.5)
+        d.kill9()
+        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline
+        time.sleep(2)  # its grace over, the daemon still down
+        d.start()
+        wait_for(lambda: "at" in program, 15)
+        wait_for(lambda: d.audit("session_ended"), 15)
+        [ended] = d.audit("session_ended")
+        ran = program["at"] - launched  # (less than it ran: launched is after its start)
+        assert ran - ended["charged_s"] < 0.5, (ran, ended)  # before: 1-2 s at least
+        assert d.stop() == 0
+    finally:
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
     d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
     d.call("launch", entry="game")
