@@ -84,6 +84,13 @@ class DayGrants:
     # noted yet: like ``paid``, it paid before the day's own time and the week's, so it
     # counts in full on the week's count too (review-1215-s12 F1).
     timed: float = 0.0
+    # Of ``full``, time given until a moment of the day that is still counting (its whole
+    # seconds), and what it has paid so far (``Engine._walked``, who paid each second): in
+    # the day's split it pays that before the day's own time, and its unused seconds are
+    # not the day's own time (review-15-s17 Q2: counted so, the week's grants' draw on the
+    # day, recorded when its own time changes, was that much too small).
+    counting: float = 0.0
+    counting_paid: float = 0.0
 
     @property
     def own(self) -> float:
@@ -319,6 +326,11 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             rest = max(spent - timed, 0.0)
             within = min(max(quota + min(paid_for, 0.0), 0.0), week_left)
             added = max(paid_for, 0.0)
+            if day == today:
+                # time given until a moment still counting pays what it paid so far,
+                # first; its unused seconds pay nothing (review-15-s17 Q2)
+                rest = max(rest - grants.counting_paid, 0.0)
+                added = max(paid_for - grants.counting, 0.0)
             draw = max(rest - within - added, grants.drawn, 0.0)
             if day == today:
                 drawn_today = draw

@@ -654,11 +654,20 @@ class Engine:
             projected: dict[int, float] = {}  # the soonest ending pays first (grants9a)
             with_day = 0.0  # of ``expired``, time added for the day (it is over)
             timed_paid = 0.0  # of ``expired``, time given until a moment (not noted yet)
+            counting = counting_paid = 0.0  # time given until a moment still counting
             for g in grants:
                 if g.week:
                     pool += g.seconds  # counts for its whole week, never beyond it
                 elif at is None or at < g.expires:
                     full += g.seconds
+                    if not self.with_day(g):
+                        # what it paid so far, in the order ``timed_left`` has it (not
+                        # known: all of it, as the day's split counted it before)
+                        counting += g.seconds
+                        projected[g.id] = (
+                            self._walked(g, used_on(day), {**known, **projected})
+                            if used_on is not None and g.seconds > 0 else float(g.seconds))
+                        counting_paid += projected[g.id]
                 elif g.paid is not None and not self.with_day(g):
                     paid += g.paid
                 elif g.id in known:
@@ -681,7 +690,7 @@ class Engine:
             drawn = floor
             return DayGrants(full, expired, pool, paid, aside, drawn,
                              self._taken_from_day(grants, at) if with_day else 0.0,
-                             timed_paid)
+                             timed_paid, counting, counting_paid)
         return on
 
     def _taken_from_day(self, grants: Sequence[TimedGrant], at: datetime | None) -> float:

@@ -478,3 +478,63 @@ def test_time_until_a_moment_on_a_day_set_below_its_quota_pays_beyond_the_days_o
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
         900 if lowered else 14 * 60)
+
+
+def _minutes_limits(daily: int, weekly: int) -> str:
+    return ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+            f'limits = {{ daily_quota = "{daily}m", weekly_quota = "{weekly}m" }}\n')
+
+
+@pytest.mark.parametrize(("daily", "weekly", "week_grant", "timed", "today", "mid"), [
+    (30, 40, 19, 21, 7, False), (30, 40, 19, 21, 7, True), (15, 15, 10, 1, 10, False),
+    (15, 25, 19, 21, 7, False), (30, 40, 19, 5, 7, False)])
+def test_time_until_a_moment_given_after_the_days_play_never_repays_the_weeks_grant(
+        daily: int, weekly: int, week_grant: int, timed: int, today: int, mid: bool) -> None:
+    """review-15-s17 Q2: 30m a day, 40m a week; Monday's 30 played; Tuesday 08:07
+    ``+19m --until week`` (before the launch or during the session) and all played (the
+    week's 10, the week grant's 19); after the play ``+21m --until`` five minutes on,
+    then ``+7m``, neither played. Wednesday has nothing: the week and its grant are spent.
+    The day's split counted the grant until a moment, still counting at the ``+7m``, at
+    its whole 21 minutes of the day's own time, so the week grant's draw recorded then
+    was 0 and Wednesday had min(21, 7) minutes again."""
+    e = engine(_minutes_limits(daily, weekly))
+    clock = FakeClock(local(23, 8))
+    assert play(e, clock, "game", 3 * 3600, 1) == pytest.approx(daily * 60)
+    clock.set_wall(local(24, 8, 7))
+    if not mid:
+        e.grant("alex", "game", week_grant * 60, clock.now, week=True)
+    started(e.launch("alex", "game", clock.now, 2))
+    clock.advance(60)
+    if mid:
+        e.grant("alex", "game", week_grant * 60, clock.now, week=True)
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.remaining_s is not None
+    tuesday = e.end_session(2, clock.advance(deadline.remaining_s), "exited").charged_s
+    assert tuesday == pytest.approx((weekly - daily + week_grant) * 60)
+    e.grant("alex", "game", timed * 60, clock.now, until=clock.wall + timedelta(minutes=5))
+    e.grant("alex", "game", today * 60, clock.now)
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    denied(e.launch("alex", "game", clock.now, 3))
+
+
+def test_unused_evening_time_until_a_moment_is_never_the_next_mornings_week_time() -> None:
+    """review-15-s17 Q2, repeated (r5): 15m a day, 15m a week; Monday's 15 played;
+    Tuesday 08:00 ``+10m --until week``, 10 played; then each evening at 20:00
+    ``+10m --until 20:05`` and ``+10m``, none of it played. No morning after has time:
+    the week allows 25 minutes and they are used (it had 10 every morning: 90 in all)."""
+    e = engine(_minutes_limits(15, 15))
+    clock = FakeClock(local(23, 8))
+    assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+    clock.set_wall(local(24, 8))
+    e.grant("alex", "game", 600, clock.now, week=True)
+    assert play(e, clock, "game", 3600, 2) == pytest.approx(600)
+    for day in range(24, 29):
+        clock.set_wall(local(day, 20))
+        e.grant("alex", "game", 600, clock.now, until=local(day, 20, 5))
+        e.grant("alex", "game", 600, clock.now)
+        clock.set_wall(local(day + 1, 8))
+        e.due(clock.now)
+        assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+        denied(e.launch("alex", "game", clock.now, 3 + day))
