@@ -281,6 +281,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     expired_paid = 0.0  # of today's expired grants not noted yet, what they paid for
     own_left = 0.0  # what the week's allowance has left for today (negative: beyond)
     drawn_today = 0.0  # on a day with a quota, what the pool paid of today's use
+    cut_today = 0.0  # what today's take-backs and sets took off the week's allowance
     paid_earlier: float | None = None  # what the pool paid for on the days before today
     for day in week:
         if day >= today and paid_earlier is None:
@@ -313,6 +314,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
                 # counts once the day is over (a set of 5m with 10m of the week left
                 # leaves 5m, not nothing: the s17 lead's decision on p2fix16's SET_BELOW)
                 own = max(own, min(quota + own, week_left) - week_left)
+                cut_today = min(own, 0.0)
             allowance += own
             paid_for = grants.own
             expired_paid = grants.timed
@@ -366,8 +368,14 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
-    return (Standing("week", used, allowance + pool), beyond_own, expired_paid, own_left,
-            drawn_today, pool_paid if paid_earlier is None else paid_earlier)
+    # The week as it stands: today's take-backs and sets (on a day with a quota) lower
+    # the day's own time and no more (be55474); the day's standing bounds today by them,
+    # and once the day is over the week counts only its use (review-15-s17 Q4: "5m of 20m
+    # left this week" for a 25m week with 10 left after ``=5m``). The cut counted above
+    # keeps the split of today's use; ``binding`` of the two is what it was (the day's
+    # left is never more than the cut week's, where the cut binds).
+    return (Standing("week", used, allowance - cut_today + pool), beyond_own, expired_paid,
+            own_left, drawn_today, pool_paid if paid_earlier is None else paid_earlier)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

@@ -538,3 +538,41 @@ def test_unused_evening_time_until_a_moment_is_never_the_next_mornings_week_time
         e.due(clock.now)
         assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
         denied(e.launch("alex", "game", clock.now, 3 + day))
+
+
+@pytest.mark.parametrize(("weekly", "change", "tuesday_left", "week_left"), [
+    (25, ("set", 300), 300, 600), (25, ("set", 840), 600, 600), (25, ("take", 60), 600, 600),
+    (25, ("take", 600), 300, 600), (25, ("set", 0), 0, 600), (100, ("set", 300), 300, 85 * 60),
+    (100, ("take", 600), 300, 85 * 60)])
+def test_a_take_back_or_set_for_today_shows_the_week_as_it_stands(
+        weekly: int, change: tuple[str, int], tuesday_left: int, week_left: int) -> None:
+    """review-15-s17 Q4: 15m a day, Monday's 15 played; Tuesday's take-back or set lowers
+    the day's own time and no more (be55474), so the week's figure is the week as it
+    stands (25m week: 10 of 25 minutes left, not "5m of 20m" after ``=5m``), the same
+    as on Wednesday with Tuesday unplayed; what Tuesday may play is what it was."""
+    def tuesday() -> tuple[Engine, FakeClock]:
+        e = engine(_minutes_limits(15, weekly))
+        clock = FakeClock(local(23, 10))
+        assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+        clock.set_wall(local(24, 10))
+        e.grant("alex", "game", change[1], clock.now, mode=change[0])  # type: ignore[arg-type]
+        return e, clock
+
+    e, clock = tuesday()
+    limits = e.limits_of("game")
+    assert limits is not None
+    day, week = e.standing("alex", limits, date(2026, 11, 24), clock.now)
+    assert day is not None and week is not None
+    assert (week.used_s, week.allowance_s, week.left_s) == (900, weekly * 60, week_left)
+    assert e.week_left_today("alex", limits, date(2026, 11, 24), clock.now) == week_left
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        tuesday_left)
+    if tuesday_left:
+        assert play(e, clock, "game", 3600, 2) == pytest.approx(tuesday_left)
+    else:
+        denied(e.launch("alex", "game", clock.now, 2))
+    e, clock = tuesday()  # unplayed: Wednesday has the week as it stood
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        min(week_left, 900))
