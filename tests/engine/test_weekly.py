@@ -519,25 +519,31 @@ def test_time_until_a_moment_given_after_the_days_play_never_repays_the_weeks_gr
     denied(e.launch("alex", "game", clock.now, 3))
 
 
-def test_unused_evening_time_until_a_moment_is_never_the_next_mornings_week_time() -> None:
-    """review-15-s17 Q2, repeated (r5): 15m a day, 15m a week; Monday's 15 played;
-    Tuesday 08:00 ``+10m --until week``, 10 played; then each evening at 20:00
-    ``+10m --until 20:05`` and ``+10m``, none of it played. No morning after has time:
-    the week allows 25 minutes and they are used (it had 10 every morning: 90 in all)."""
-    e = engine(_minutes_limits(15, 15))
+@pytest.mark.parametrize("group", [False, True])
+def test_unused_evening_time_until_a_moment_is_never_the_next_mornings_week_time(
+        group: bool) -> None:
+    """review-15-s17 Q2, repeated (r5, r6): 15m a day, 15m a week (an entry's, or a
+    group's played on either entry); Monday's 15 played; Tuesday 08:00
+    ``+10m --until week``, 10 played; then each evening at 20:00 ``+10m --until 20:05``
+    and ``+10m``, none of it played. No morning after has time: the week allows 25
+    minutes and they are used (it had 10 every morning: 90 in all)."""
+    e = engine(two_in_a_group('daily_quota = "15m"', 'weekly_quota = "15m"') if group
+               else _minutes_limits(15, 15))
+    target, entries = ("games", ("a", "b")) if group else ("game", ("game", "game"))
     clock = FakeClock(local(23, 8))
-    assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+    assert play(e, clock, entries[0], 3600, 1) == pytest.approx(900)
     clock.set_wall(local(24, 8))
-    e.grant("alex", "game", 600, clock.now, week=True)
-    assert play(e, clock, "game", 3600, 2) == pytest.approx(600)
+    e.grant("alex", target, 600, clock.now, week=True)
+    assert play(e, clock, entries[1], 3600, 2) == pytest.approx(600)
     for day in range(24, 29):
         clock.set_wall(local(day, 20))
-        e.grant("alex", "game", 600, clock.now, until=local(day, 20, 5))
-        e.grant("alex", "game", 600, clock.now)
+        e.grant("alex", target, 600, clock.now, until=local(day, 20, 5))
+        e.grant("alex", target, 600, clock.now)
         clock.set_wall(local(day + 1, 8))
         e.due(clock.now)
-        assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
-        denied(e.launch("alex", "game", clock.now, 3 + day))
+        entry = entries[day % 2]
+        assert e.availability("alex", entry, clock.now).time_left_s == pytest.approx(0)
+        denied(e.launch("alex", entry, clock.now, 3 + day))
 
 
 @pytest.mark.parametrize(("weekly", "change", "tuesday_left", "week_left"), [
