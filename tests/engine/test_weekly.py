@@ -18,6 +18,7 @@ from shepherd.engine import (
     SessionStarted,
 )
 from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local
+from tests.engine.test_grant_ledger_s16 import run_ledger
 from tests.policies import two_in_a_group
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
@@ -582,3 +583,12 @@ def test_a_take_back_or_set_for_today_shows_the_week_as_it_stands(
     e.due(clock.now)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
         min(week_left, 900))
+
+
+def test_the_week_ledger_agrees_on_time_until_a_moment_given_after_the_days_play() -> None:
+    """review-15-s17 Q2 through the week ledger (tests/engine/test_grant_ledger_s16.py):
+    15m a day, 10m a week; Monday 10 played (the week's quota), ``+10m --until week`` and
+    10 played, then ``+1m --until`` 5 minutes on and ``+10m``, neither played: Tuesday
+    has nothing (it had the minute until a moment's again)."""
+    run_ledger(10, [(0, "play", 1, 10), (0, "week", 10, 1), (0, "play", 1, 25),
+                    (0, "until", 1, 5), (0, "today", 10, 1), (1, "wait", 1, 1)])
