@@ -310,6 +310,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     own_left = 0.0  # what the week's allowance has left for today (negative: beyond)
     drawn_today = 0.0  # on a day with a quota, what the pool paid of today's use
     added_used = 0.0  # on a day with a quota, what today's use used of its added time
+    cut_today = 0.0  # what today's take-backs and sets took off the week's allowance
     paid_earlier: float | None = None  # what the pool paid for on the days before today
     for day in week:
         if day >= today and paid_earlier is None:
@@ -343,6 +344,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
                 # week left leaves 5m, not nothing: the s17 lead's decision on p2fix16's
                 # SET_BELOW); of the added part, what was used stays (low17)
                 part, added = _own_split(quota, own - grants.counting, grants.kept)
+                cut_today = min(max(part - quota, min(part, week_left) - week_left), 0.0)
                 own = (added + max(part - quota, min(part, week_left) - week_left)
                        + grants.counting)
             allowance += own
@@ -401,8 +403,14 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
         pool_paid += min(beyond_week, pool - pool_paid)
     # today draws on what the pool has left less what a set of today set aside
     pool = paid_before + max(pool - paid_before - aside, 0.0) if aside else pool
-    return (Standing("week", used, allowance + pool), beyond_own, expired_paid, own_left,
-            drawn_today, pool_paid if paid_earlier is None else paid_earlier, added_used)
+    # The week as it stands: today's take-backs and sets (on a day with a quota) lower
+    # the day's own time and no more; the day's standing bounds today by them, and once
+    # the day is over the week counts only its use (review-15-s17 Q4, wk17: "5m of 20m
+    # left this week" for a 25m week with 10 left after ``=5m``). The cut counted above
+    # keeps the split of today's use; ``binding`` of the two is what it was.
+    return (Standing("week", used, allowance - cut_today + pool), beyond_own, expired_paid,
+            own_left, drawn_today, pool_paid if paid_earlier is None else paid_earlier,
+            added_used)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

@@ -75,3 +75,23 @@ def test_a_week_that_started_today_holds_none_of_yesterdays_use(daemon_factory: 
     entry = d.call("status")["users"][0]["entries"][0]
     assert (entry["used_week_s"], entry["remaining_week_s"], entry["state"]) == (
         0, 3600, "available")
+
+
+def test_a_set_below_what_the_week_has_left_shows_the_week_as_it_stands(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """review-15-s17 Q4 (be55474's own example): 15m a day, 25m a week, yesterday's 15
+    played; ``=5m`` today leaves the day 5 minutes, and the week as it stands: 10 of
+    25 minutes left, not "5m of 20m left this week" (the set lowered the day, not the
+    week: unplayed, tomorrow has the week's 10)."""
+    if datetime.now(UTC).time() > time(23, 55):
+        pytest.skip("too close to midnight: the day would change under the test")
+    week_start = seed_yesterday(tmp_path / "state", 900)
+    d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'
+                              'limits = { daily_quota = "15m", weekly_quota = "25m" }\n',
+                              supervisor=f'week_starts_on = "{week_start}"'),
+                       env={"TZ": "UTC"})
+    answer = d.call("grant", user=ME, target="game", duration="5m", mode="set")
+    assert answer["allowance_s"] == 300 and answer["week_allowance_s"] == 1500, answer
+    entry = d.call("status")["users"][0]["entries"][0]
+    assert (entry["remaining_today_s"], entry["used_week_s"], entry["quota_week_s"],
+            entry["remaining_week_s"]) == (300, 900, 1500, 600)

@@ -21,6 +21,7 @@ from shepherd.engine import (
 from shepherd.engine.grants import TimedGrant
 from shepherd.store import Store
 from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local
+from tests.engine.test_grant_ledger_s16 import run_ledger
 from tests.policies import two_in_a_group
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
@@ -611,3 +612,116 @@ def test_a_take_back_after_the_pool_paid_and_a_grant_until_a_moment_takes_the_da
     answer = e.grant("alex", "game", 120, clock.now, mode="take")
     assert (answer.seconds, answer.timed_taken_s) == (-120, 0)
     assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(420)
+
+
+def _minutes_limits(daily: int, weekly: int) -> str:
+    return ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+            f'limits = {{ daily_quota = "{daily}m", weekly_quota = "{weekly}m" }}\n')
+
+
+@pytest.mark.parametrize(("daily", "weekly", "week_grant", "timed", "today", "mid"), [
+    (30, 40, 19, 21, 7, False), (30, 40, 19, 21, 7, True), (15, 15, 10, 1, 10, False),
+    (15, 25, 19, 21, 7, False), (30, 40, 19, 5, 7, False)])
+def test_time_until_a_moment_given_after_the_days_play_never_repays_the_weeks_grant(
+        daily: int, weekly: int, week_grant: int, timed: int, today: int, mid: bool) -> None:
+    """review-15-s17 Q2: 30m a day, 40m a week; Monday's 30 played; Tuesday 08:07
+    ``+19m --until week`` (before the launch or during the session) and all played (the
+    week's 10, the week grant's 19); after the play ``+21m --until`` five minutes on,
+    then ``+7m``, neither played. Wednesday has nothing: the week and its grant are spent.
+    The day's split counted the grant until a moment, still counting at the ``+7m``, at
+    its whole 21 minutes of the day's own time, so the week grant's draw recorded then
+    was 0 and Wednesday had min(21, 7) minutes again."""
+    e = engine(_minutes_limits(daily, weekly))
+    clock = FakeClock(local(23, 8))
+    assert play(e, clock, "game", 3 * 3600, 1) == pytest.approx(daily * 60)
+    clock.set_wall(local(24, 8, 7))
+    if not mid:
+        e.grant("alex", "game", week_grant * 60, clock.now, week=True)
+    started(e.launch("alex", "game", clock.now, 2))
+    clock.advance(60)
+    if mid:
+        e.grant("alex", "game", week_grant * 60, clock.now, week=True)
+    deadline = e.deadline(2, clock.now)
+    assert deadline is not None and deadline.remaining_s is not None
+    tuesday = e.end_session(2, clock.advance(deadline.remaining_s), "exited").charged_s
+    assert tuesday == pytest.approx((weekly - daily + week_grant) * 60)
+    e.grant("alex", "game", timed * 60, clock.now, until=clock.wall + timedelta(minutes=5))
+    e.grant("alex", "game", today * 60, clock.now)
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(0)
+    denied(e.launch("alex", "game", clock.now, 3))
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_unused_evening_time_until_a_moment_is_never_the_next_mornings_week_time(
+        group: bool) -> None:
+    """review-15-s17 Q2, repeated (r5, r6): 15m a day, 15m a week (an entry's, or a
+    group's played on either entry); Monday's 15 played; Tuesday 08:00
+    ``+10m --until week``, 10 played; then each evening at 20:00 ``+10m --until 20:05``
+    and ``+10m``, none of it played. No morning after has time: the week allows 25
+    minutes and they are used (it had 10 every morning: 90 in all)."""
+    e = engine(two_in_a_group('daily_quota = "15m"', 'weekly_quota = "15m"') if group
+               else _minutes_limits(15, 15))
+    target, entries = ("games", ("a", "b")) if group else ("game", ("game", "game"))
+    clock = FakeClock(local(23, 8))
+    assert play(e, clock, entries[0], 3600, 1) == pytest.approx(900)
+    clock.set_wall(local(24, 8))
+    e.grant("alex", target, 600, clock.now, week=True)
+    assert play(e, clock, entries[1], 3600, 2) == pytest.approx(600)
+    for day in range(24, 29):
+        clock.set_wall(local(day, 20))
+        e.grant("alex", target, 600, clock.now, until=local(day, 20, 5))
+        e.grant("alex", target, 600, clock.now)
+        clock.set_wall(local(day + 1, 8))
+        e.due(clock.now)
+        entry = entries[day % 2]
+        assert e.availability("alex", entry, clock.now).time_left_s == pytest.approx(0)
+        denied(e.launch("alex", entry, clock.now, 3 + day))
+
+
+@pytest.mark.parametrize(("weekly", "change", "tuesday_left", "week_left"), [
+    (25, ("set", 300), 300, 600), (25, ("set", 840), 600, 600), (25, ("take", 60), 600, 600),
+    (25, ("take", 600), 300, 600), (25, ("set", 0), 0, 600), (100, ("set", 300), 300, 85 * 60),
+    (100, ("take", 600), 300, 85 * 60)])
+def test_a_take_back_or_set_for_today_shows_the_week_as_it_stands(
+        weekly: int, change: tuple[str, int], tuesday_left: int, week_left: int) -> None:
+    """review-15-s17 Q4: 15m a day, Monday's 15 played; Tuesday's take-back or set lowers
+    the day's own time and no more (be55474), so the week's figure is the week as it
+    stands (25m week: 10 of 25 minutes left, not "5m of 20m" after ``=5m``), the same
+    as on Wednesday with Tuesday unplayed; what Tuesday may play is what it was."""
+    def tuesday() -> tuple[Engine, FakeClock]:
+        e = engine(_minutes_limits(15, weekly))
+        clock = FakeClock(local(23, 10))
+        assert play(e, clock, "game", 3600, 1) == pytest.approx(900)
+        clock.set_wall(local(24, 10))
+        e.grant("alex", "game", change[1], clock.now, mode=change[0])  # type: ignore[arg-type]
+        return e, clock
+
+    e, clock = tuesday()
+    limits = e.limits_of("game")
+    assert limits is not None
+    day, week = e.standing("alex", limits, date(2026, 11, 24), clock.now)
+    assert day is not None and week is not None
+    assert (week.used_s, week.allowance_s, week.left_s) == (900, weekly * 60, week_left)
+    assert e.week_left_today("alex", limits, date(2026, 11, 24), clock.now) == week_left
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        tuesday_left)
+    if tuesday_left:
+        assert play(e, clock, "game", 3600, 2) == pytest.approx(tuesday_left)
+    else:
+        denied(e.launch("alex", "game", clock.now, 2))
+    e, clock = tuesday()  # unplayed: Wednesday has the week as it stood
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+        min(week_left, 900))
+
+
+def test_the_week_ledger_agrees_on_time_until_a_moment_given_after_the_days_play() -> None:
+    """review-15-s17 Q2 through the week ledger (tests/engine/test_grant_ledger_s16.py):
+    15m a day, 10m a week; Monday 10 played (the week's quota), ``+10m --until week`` and
+    10 played, then ``+1m --until`` 5 minutes on and ``+10m``, neither played: Tuesday
+    has nothing (it had the minute until a moment's again)."""
+    run_ledger(10, [(0, "play", 1, 10), (0, "week", 10, 1), (0, "play", 1, 25),
+                    (0, "until", 1, 5), (0, "today", 10, 1), (1, "wait", 1, 1)])
