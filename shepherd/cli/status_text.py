@@ -351,8 +351,10 @@ def deadlines_sentence(deadlines: Mapping[str, Any] | None) -> str | None:
     alarm, pid = deadlines.get("alarm"), deadlines.get("alarm_pid")
     itself = "Time limits: the service itself stops each program on time"
     if alarm == "serving":
-        return (f"Time limits: a separate alarm process (pid {pid}) stops each program on "
-                "time, even if the service itself hangs or is killed.")
+        # (the SIGKILL after the grace is the service's: review-14-s17 L3)
+        return (f"Time limits: a separate alarm process (pid {pid}) tells each program its "
+                "time is up on time, even if the service itself hangs or is killed; one "
+                "that ignores that is killed by the service once its grace is over.")
     if alarm == "stopped":
         return (f"{itself} for now: its alarm process (pid {pid}) is stopped (it was sent "
                 "SIGSTOP) and is replaced when it fails to answer.")

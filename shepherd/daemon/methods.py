@@ -155,7 +155,8 @@ class Params:
         if value is None and not required:
             return None
         if not isinstance(value, str) or not value or len(value) > 200:
-            raise self._bad(name, "a non-empty string")
+            # (the bound said too: review-14-s17 L5, 300 characters were "not non-empty")
+            raise self._bad(name, "a non-empty string of at most 200 characters")
         return value
 
     def action_id(self) -> str | None:

@@ -80,8 +80,9 @@ def test_who_keeps_the_deadlines_is_for_the_parent_and_in_plain_words(
     assert "deadlines" not in daemon.status(only="kid")
     said = [line for line in render_status({"users": [], "sessions": [],
                                             "deadlines": keeper}, UTC) if "4242" in line]
-    assert said == ["Time limits: a separate alarm process (pid 4242) stops each program "
-                    "on time, even if the service itself hangs or is killed."]
+    assert said == ["Time limits: a separate alarm process (pid 4242) tells each program "
+                    "its time is up on time, even if the service itself hangs or is killed; "
+                    "one that ignores that is killed by the service once its grace is over."]
 
 
 def test_an_extended_session_is_named_without_a_wrong_possessive() -> None:

@@ -219,8 +219,9 @@ def test_it_says_who_keeps_the_deadlines() -> None:
                 if line.startswith("Time limits:")]
 
     assert said({"kept_by": "alarm", "alarm": "serving", "alarm_pid": 4242}) == [
-        "Time limits: a separate alarm process (pid 4242) stops each program on time, even "
-        "if the service itself hangs or is killed."]
+        "Time limits: a separate alarm process (pid 4242) tells each program its time is up "
+        "on time, even if the service itself hangs or is killed; one that ignores that is "
+        "killed by the service once its grace is over."]
     assert said({"kept_by": "daemon", "alarm": "restarting", "alarm_pid": None}) == [
         "Time limits: the service itself stops each program on time while its alarm process "
         "restarts."]

@@ -186,8 +186,9 @@ def test_status_says_whether_the_alarm_serves(far_daemon_factory: Any,
     [first] = alarms(d)
     answer = d.call("status")
     assert answer["deadlines"] == {"kept_by": "alarm", "alarm": "serving", "alarm_pid": first}
-    assert (f"Time limits: a separate alarm process (pid {first}) stops each program on "
-            "time, even if the service itself hangs or is killed."
+    assert (f"Time limits: a separate alarm process (pid {first}) tells each program its "
+            "time is up on time, even if the service itself hangs or is killed; one that "
+            "ignores that is killed by the service once its grace is over."
             in render_status(answer, UTC))
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: "stopped serving: it exited" in d.log.read_text())

@@ -101,3 +101,15 @@ def test_each_method_declares_exactly_the_parameters_its_code_reads() -> None:
     table = Methods(SimpleNamespace(policy=None, config=None))
     for method, (_, handler) in table.table.items():
         assert set(table.takes[method]) == names_read(handler), method
+
+
+def test_a_name_too_long_says_the_bound() -> None:
+    """review-14-s17 L5: 300 characters were refused as "must be a non-empty string"."""
+    from shepherd.daemon.methods import Params
+
+    for value in ("x" * 201, ""):
+        with pytest.raises(RpcError) as refused:
+            Params("launch", {"entry": value}).text("entry")
+        assert refused.value.message == (
+            "the entry must be a non-empty string of at most 200 characters")
+    assert Params("launch", {"entry": "x" * 200}).text("entry") == "x" * 200
