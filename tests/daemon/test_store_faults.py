@@ -1035,11 +1035,12 @@ def set_user_id_python() -> Iterator[str]:
         shutil.rmtree(where)
 
 
-def start_unreadable(d: NamespacedDaemon, hold_s: float = 8) -> subprocess.Popen[str]:
+def start_unreadable(d: NamespacedDaemon, hold_s: float = 14) -> subprocess.Popen[str]:
     """Start the daemon (after a crash) on a store it cannot read at all: held by another
     program (its lock, for ``hold_s``) and no room anywhere for a copy of it (the disk
     full, ``filler`` in the state directory, and the temporary directory on it). The
-    lock's holder, for the caller to wait for."""
+    lock's holder, for the caller to wait for. (14 s: at 8, a daemon slow to start
+    under load read the store back and adopted the session: review-14-s17 L1.)"""
     d.extra_env["TMPDIR"] = str(d.state)
     holder = take_lock(d.state / "shepherd.db", hold_s, d.namespace.prefix)  # (-shm first)
     assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
