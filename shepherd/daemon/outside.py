@@ -112,6 +112,7 @@ class OutsideWatch:
         self._as_forks: dict[int, Recognised] = {}
         self._decided = decided  # (process, outcome, seconds since it was seen): for tests
         self.going_on = 0  # looks left for the loop's next turns (a scan's, a chase's)
+        self._logged: dict[tuple[str, str], float] = {}  # refused starts last logged at INFO
 
     @property
     def polling(self) -> bool:
@@ -518,7 +519,16 @@ class OutsideWatch:
             # It went as it was decided about: what it handed its program to, if anything.
             self._look_at_forked(seen.pid, seen.fresh, time.monotonic(), set())
         if outcome in ("started", "refused", "joined"):
-            log.info("%s's %s started outside Shepherd (pid %d, by %s): %s", seen.user,
-                     seen.entry, seen.pid, seen.by, outcome)
+            # a refused one at most once a minute per child and entry at INFO (a loop of
+            # refused starts was a line each, 54 a second: review-14-s17b N2; the audit
+            # counts them all)
+            key, now_s = (seen.user, seen.entry), time.monotonic()
+            quiet = outcome == "refused" and 0 <= now_s - self._logged.get(key, -1e9) < 60
+            if outcome == "refused" and not quiet:
+                self._logged = {k: t for k, t in self._logged.items() if 0 <= now_s - t < 60}
+                self._logged[key] = now_s
+            (log.debug if quiet else log.info)(
+                "%s's %s started outside Shepherd (pid %d, by %s): %s", seen.user,
+                seen.entry, seen.pid, seen.by, outcome)
         if self._decided is not None:
             self._decided(seen, outcome, time.monotonic() - seen_at)
