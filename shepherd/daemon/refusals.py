@@ -44,6 +44,9 @@ class Repeats:
     last_wall: str = ""  # when the last repeat was (ISO)
     key: Key = field(default=("", "", (), "", ""))
     pids: list[int] = field(default_factory=list)  # started outside: the repeats' first pids
+    # started outside: the repeats' command lines, the first PIDS_KEPT different ones (the
+    # ways past OUTSIDE_KINDS share a row: review-14-s17b N3, it named one for all)
+    commands: list[list[str]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         """The audit data of the repeats row: the refusal's own, with how many and when
@@ -53,6 +56,8 @@ class Repeats:
         if "pid" in self.data:
             del row["pid"]
             row["pids"] = list(self.pids)
+            row.pop("command", None)
+            row["commands"] = [list(c) for c in self.commands]
         return row
 
 
@@ -82,6 +87,10 @@ class RefusalCoalescer:
             pid = data.get("pid")
             if isinstance(pid, int) and len(held.pids) < PIDS_KEPT:
                 held.pids.append(pid)
+            command = data.get("command")
+            if (isinstance(command, list) and command not in held.commands
+                    and len(held.commands) < PIDS_KEPT):
+                held.commands.append([str(a) for a in command])
             return False, due
         self._open[key] = Repeats(user, entry, actor, dict(data), mono, key=key)
         return True, due

@@ -184,6 +184,11 @@ def test_each_way_a_program_was_started_outside_is_audited_and_the_ways_are_boun
     ways = [start([f"game{i}"], 1.0 + i * 0.01, 100 + i) for i in range(OUTSIDE_KINDS)]
     assert ways.count(True) == OUTSIDE_KINDS - 3 + 1  # then all the rest together:
     assert ways[-3:] == [True, False, False]  # the first of them audited, then counted
-    rows = sorted((r.row()["repeated"], r.row().get("pids")) for r in c.due(62.0))
+    done = c.due(62.0)
+    rows = sorted((r.row()["repeated"], r.row().get("pids")) for r in done)
     assert rows == [(1, [12]), (1, [14]), (2, [100 + OUTSIDE_KINDS - 2,
                                                100 + OUTSIDE_KINDS - 1])]
+    # the ways past the bound share a row: it names theirs, not one for all (s17b N3)
+    [shared] = [r.row() for r in done if r.count == 2]
+    assert "command" not in shared and shared["commands"] == [
+        [f"game{OUTSIDE_KINDS - 2}"], [f"game{OUTSIDE_KINDS - 1}"]]
