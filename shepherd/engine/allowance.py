@@ -331,8 +331,11 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
             # day's quota, as time added for today does: given for a day that did not
             # need it, it is no week time later (review-15-s15 N1)
             # (the day's own time, when a take-back or a set cut it below the quota)
+            # (and no further than the week's quota had left that day: its own time paid
+            # no more than that, review-15-s17b R1: a cut after time given until a moment
+            # turned the grant's minutes into use beyond the week, repaid by later days)
             own_cut = min(grants.day_total - timed + grants.aside, 0.0)
-            timed = min(timed, max(spent - max(quota + own_cut, 0.0), 0.0))
+            timed = min(timed, max(spent - max(min(quota + own_cut, week_left), 0.0), 0.0))
         allowance += timed
         paid_for = grants.day_total - timed + grants.aside
         if day == today:

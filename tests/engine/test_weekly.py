@@ -725,3 +725,30 @@ def test_the_week_ledger_agrees_on_time_until_a_moment_given_after_the_days_play
     has nothing (it had the minute until a moment's again)."""
     run_ledger(10, [(0, "play", 1, 10), (0, "week", 10, 1), (0, "play", 1, 25),
                     (0, "until", 1, 5), (0, "today", 10, 1), (1, "wait", 1, 1)])
+
+
+@pytest.mark.parametrize("cut", [None, ("take", 300), ("set", 300), ("take", 60)])
+def test_a_cut_beside_time_until_a_moment_on_a_spent_week_leaves_later_days_their_time(
+        cut: tuple[str, int] | None) -> None:
+    """review-15-s17b R1: 20m a day, 15m a week, Monday's 15 played (the week's quota
+    spent). Tuesday ``+20m --until`` 30 minutes on, then ``-5m`` (or ``=5m``, ``-1m``),
+    and 20 minutes played: the grant paid them all. Once Tuesday was over its minutes
+    counted on the week only beyond the day's own time cut to 15 (the quota less the
+    cut), not beyond what the week's quota had left (none): 15 of them became use beyond
+    the week, and each later day's ``+5m`` paid for it (0 left, or 4 with ``-1m``)."""
+    e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+               'limits = { daily_quota = "20m", weekly_quota = "15m" }\n')
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, "game", 3 * 3600, 1) == pytest.approx(900)
+    clock.set_wall(local(24, 10))
+    e.grant("alex", "game", 1200, clock.now, until=clock.wall + timedelta(minutes=30))
+    if cut is not None:
+        e.grant("alex", "game", cut[1], clock.now, mode=cut[0])  # type: ignore[arg-type]
+    assert play(e, clock, "game", 3 * 3600, 2) == pytest.approx(1200)
+    for session, day in ((3, 25), (4, 26)):
+        clock.set_wall(local(day, 10))
+        e.due(clock.now)
+        e.grant("alex", "game", 300, clock.now)
+        assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
+            300)
+        assert play(e, clock, "game", 3600, session) == pytest.approx(300)
