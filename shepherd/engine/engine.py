@@ -1724,18 +1724,12 @@ class Engine:
     def _aside_freed(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                      taken: int) -> int:
         """What today's aside no longer holds once ``taken`` of the week's time is taken
-        back: an aside never holds more than the week has left for the day, so a set
-        day keeps its own time and later week time counts in full (review 12-s9 M2)."""
-        aside = self._aside(user, limits.target, day)
-        if not aside or not taken:
-            return 0
-
-        def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
-
-        left = pool_left(limits, self.calendar.week_days(day), day, used_on,
-                         self._grants_on(user, limits.target, now.wall, used_on))
-        return min(aside, max(aside - (math.floor(left + 1e-6) - taken), 0))
+        back: a take-back of the week's time takes what a set of today set aside (for the
+        other days: today could not use it) first, so today keeps what it may draw
+        (review-15-s17c F1: ``=24m`` on a 20m day with 15 minutes of the week given, then
+        ``-5m --until week``, left today 20, not 24), and an aside never holds more than
+        the week has left (review 12-s9 M2)."""
+        return min(self._aside(user, limits.target, day), taken)
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int
                          ) -> tuple[tuple[int, int], ...]:

@@ -752,3 +752,29 @@ def test_a_cut_beside_time_until_a_moment_on_a_spent_week_leaves_later_days_thei
         assert e.availability("alex", "game", clock.now).remaining_today_s == pytest.approx(
             300)
         assert play(e, clock, "game", 3600, session) == pytest.approx(300)
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
+def test_a_take_back_of_the_weeks_time_takes_what_a_set_set_aside_first(target: str) -> None:
+    """review-15-s17c F1: 20m a day (no weekly quota), Thursday, nothing used:
+    ``+15m --until week``, then ``=24m`` (the day draws 4 of the week's 15; 11 set aside
+    for the other days). ``-5m --until week`` took today's 4 (today 20, said nowhere)
+    where the 11 set aside were there to take; and after 24 played, ``-15m --until week``
+    (the 11 left) and ``+12m --until week``, only 8 of the 12 could be used today."""
+    if target == "game":
+        e = engine('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+                   'limits = { daily_quota = "20m" }\n')
+        entry = "game"
+    else:
+        e = engine(two_in_a_group('daily_quota = "20m"'))
+        entry = "a"
+    clock = FakeClock(local(26, 10))
+
+    e.grant("alex", target, 900, clock.now, week=True)
+    e.grant("alex", target, 24 * 60, clock.now, mode="set")
+    e.grant("alex", target, 300, clock.now, mode="take", week=True)
+    # the 5 came out of what was set aside: today still has its 24
+    assert play(e, clock, entry, 3 * 3600, 1) == pytest.approx(24 * 60)
+    e.grant("alex", target, 900, clock.now, mode="take", week=True)  # the 6 left
+    e.grant("alex", target, 12 * 60, clock.now, week=True)
+    assert play(e, clock, entry, 3 * 3600, 2) == pytest.approx(12 * 60)
