@@ -34,11 +34,15 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO",
     if result.policy is None:
         print(PolicyError(str(config.policy_path), result.errors), file=sys.stderr)
         return refused(config.state_dir)
-    for warning in policy_warnings(result, config.policy_path, config.user_mode):
-        logging.getLogger("shepherd.daemon").warning("%s", warning)
+    def warn() -> None:  # once ready, in a thread: the machine's checks of a large
+        # policy (a stat per directory of each program, for each child) took 1.3 s of
+        # its start before READY=1 (review-13-s17); a reload does them in a thread too
+        for warning in policy_warnings(result, config.policy_path, config.user_mode):
+            logging.getLogger("shepherd.daemon").warning("%s", warning)
+
     share_malloc_arenas()  # before the loop starts any thread
     try:
-        asyncio.run(serve(config, result.policy))
+        asyncio.run(serve(config, result.policy, warn))
     except StoreVersionError as exc:
         print(f"shepherd daemon: {exc}", file=sys.stderr)
         return refused(config.state_dir)
