@@ -141,6 +141,7 @@ from shepherd.engine.allowance import (
     week_added_used,
     week_beyond_own,
     week_own_left,
+    week_own_short,
     week_pool_drawn,
     week_standing,
     week_standing_paid,
@@ -589,6 +590,16 @@ class Engine:
 
         return week_added_used(limits, self.calendar.week_days(day), day, used_on,
                                self._grants_on(user, limits.target, now.wall, used_on))
+
+    def _own_short_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                       ) -> float:
+        """Of ``day``'s own time, the quota's part the week's quota had not left for it
+        (``week_own_short``; 0 without a weekly quota)."""
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        return week_own_short(limits, self.calendar.week_days(day), day, used_on,
+                              self._grants_on(user, limits.target, now.wall, used_on))
 
     def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                         ) -> float:
@@ -1702,11 +1713,18 @@ class Engine:
         held = wanted > seconds - paid_now
         if wanted >= base:
             return GrantChange(wanted - base, lasting + wanted - base, held), 0
-        # only what the day has not drawn yet is set aside: what it drew stays drawn
+        # the cut takes first the day's own time the week's quota had not left for it (the
+        # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
+        # 30m week played, ``=24m`` on Thursday's 25 left 14), then sets aside what the
+        # day may draw on the week's time (only what it has not drawn yet: what it drew
+        # stays drawn), then lowers its own
+        cut = base - wanted
+        unusable = 0
+        if limits.weekly is not None:
+            unusable = min(cut, math.floor(self._own_short_now(user, limits, day, now) + 1e-6))
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
-        aside = min(base - wanted, max(access - drawn, 0))
-        lowered = base - aside - wanted  # then its own
-        return GrantChange(-aside - lowered, lasting - base + wanted, held), aside
+        aside = min(cut - unusable, max(access - drawn, 0))
+        return GrantChange(-cut, lasting - cut, held), aside
 
     def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
         """What ``day`` may still draw on the week's time: what it has left for the day,

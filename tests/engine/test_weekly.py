@@ -778,3 +778,42 @@ def test_a_take_back_of_the_weeks_time_takes_what_a_set_set_aside_first(target: 
     e.grant("alex", target, 900, clock.now, mode="take", week=True)  # the 6 left
     e.grant("alex", target, 12 * 60, clock.now, week=True)
     assert play(e, clock, entry, 3 * 3600, 2) == pytest.approx(12 * 60)
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
+@pytest.mark.parametrize(("wanted", "today"),
+                         [(24, 24), (20, 20), (10, 10), (5, 5), (25, 25), (30, 25)])
+def test_a_set_on_a_day_the_weeks_quota_cut_short_sets_aside_only_what_it_could_not_use(
+        target: str, wanted: int, today: int) -> None:
+    """review-15-s17d F2: 20m a day, 30m a week, Monday's 20 played. On Thursday
+    ``+15m --until week`` leaves 25 minutes today (the week's quota has 10 left, the
+    grant 15); ``=24m`` left 14 (answer: "weekly quota still allows only 14 minutes"):
+    the set measured what it set aside for the other days against the day's nominal
+    35 minutes, not the 25 the week let it use. What the set does not leave today is
+    still the week's: Friday gets it."""
+    if target == "game":
+        e = engine(TWENTY_THIRTY)
+        entry = "game"
+    else:
+        e = engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"'))
+        entry = "a"
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, entry, 3600, 1) == pytest.approx(1200)
+    clock.set_wall(local(26, 10))
+    e.due(clock.now)
+    e.grant("alex", target, 900, clock.now, week=True)
+    if target == "game":  # (a group's time left is not its entries' availability)
+        assert e.availability("alex", entry, clock.now).remaining_today_s == 1500
+    answer = e.grant("alex", target, wanted * 60, clock.now, mode="set")
+    # nothing allows less than the set, up to the 25 the week allows: the answer says so
+    assert [cap.usable_s for cap in answer.capped_by] == ([] if wanted <= 25 else [1500])
+    if target == "game":
+        assert e.availability("alex", entry, clock.now).remaining_today_s == today * 60
+    assert play(e, clock, entry, 3 * 3600, 2) == pytest.approx(today * 60)
+    # the week's 45 minutes (its quota's 30 and the grant's 15): Friday has the rest
+    clock.set_wall(local(27, 10))
+    e.due(clock.now)
+    if today < 25:
+        assert play(e, clock, entry, 3 * 3600, 3) == pytest.approx((25 - today) * 60)
+    else:
+        denied(e.launch("alex", entry, clock.now, 3))
