@@ -1573,7 +1573,7 @@ class Engine:
         used = self.used(user, limits.members, day, now)
         if mode == "take" and week:
             pools = self._take_from_week(user, limits, day, now, seconds)
-            freed = self._aside_freed(user, limits, day, now, sum(t for _, t in pools))
+            freed = self._aside_freed(user, target, day, sum(t for _, t in pools))
             return TimeGranted(user, target, day, freed, mode, None, used,
                                sum(t for _, t in pools) < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
@@ -1739,15 +1739,14 @@ class Engine:
                          self._grants_on(user, limits.target, now.wall, used_on))
         return max(left - self._aside(user, limits.target, day), 0.0)
 
-    def _aside_freed(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                     taken: int) -> int:
+    def _aside_freed(self, user: str, target: str, day: date, taken: int) -> int:
         """What today's aside no longer holds once ``taken`` of the week's time is taken
         back: a take-back of the week's time takes what a set of today set aside (for the
         other days: today could not use it) first, so today keeps what it may draw
         (review-15-s17c F1: ``=24m`` on a 20m day with 15 minutes of the week given, then
         ``-5m --until week``, left today 20, not 24), and an aside never holds more than
         the week has left (review 12-s9 M2)."""
-        return min(self._aside(user, limits.target, day), taken)
+        return min(self._aside(user, target, day), taken)
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int
                          ) -> tuple[tuple[int, int], ...]:
