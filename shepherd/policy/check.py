@@ -9,7 +9,6 @@ that have a well-defined meaning.
 from __future__ import annotations
 
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -95,8 +95,8 @@ def check_policy_file(path: str | Path) -> CheckResult:
 
 def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        raw = tomli.loads(text)  # the stdlib's tomllib, compiled: a third of its time
+    except tomli.TOMLDecodeError as exc:
         return CheckResult(None, [_syntax_problem(exc, text)])
     lines = LineMap(text)  # scanned only if a problem needs a line
     problems: list[Problem] = []
@@ -188,7 +188,7 @@ def _explained_by_inner_error(error: ErrorDetails, errors: list[ErrorDetails]) -
         len(other["loc"]) > len(loc) and other["loc"][: len(loc)] == loc for other in errors)
 
 
-def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
+def _syntax_problem(exc: tomli.TOMLDecodeError, text: str) -> Problem:
     message = str(exc)
     if message.endswith(" (at end of document)"):  # the last line with something on it
         last = len(text.rstrip().splitlines()) or 1
