@@ -102,6 +102,7 @@ class Section:
             f"<!-- bench:{self.name} begin (written by bench/run; edit the prose outside) -->",
             f"Command: `{self.command}`{' (quick run)' if self.quick else ''}.  ",
             f"Machine: {machine()}.  ",
+            f"Code: {code_version()}.  ",
             f"Date: {when}; load average {self.load_before} before, {self.load_after} after "
             f"(2 cores: above 2, other work was waiting for a core).",
             "",
@@ -113,6 +114,20 @@ class Section:
         lines += [f"\n{note}" for note in self.notes]
         lines.append(f"<!-- bench:{self.name} end -->")
         return "\n".join(lines)
+
+
+def code_version() -> str:
+    """The commit measured, as `git describe` names it (with "and changes not committed"
+    when the tree differs from it): a table names the code its figures are of."""
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=10", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {commit}" + (", with changes not committed" if dirty else "")
 
 
 def write_section(section: Section, document: Path = DOCUMENT) -> None:
