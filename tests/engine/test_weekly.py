@@ -817,3 +817,60 @@ def test_a_set_on_a_day_the_weeks_quota_cut_short_sets_aside_only_what_it_could_
         assert play(e, clock, entry, 3 * 3600, 3) == pytest.approx((25 - today) * 60)
     else:
         denied(e.launch("alex", entry, clock.now, 3))
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
+@pytest.mark.parametrize(("before", "wanted", "today"),
+                         [("+20m", 12, 12), ("+20m", 20, 20), ("+20m", 5, 5),
+                          ("=30m", 7, 7), ("=30m", 10, 10)])
+def test_a_set_on_a_spent_week_takes_the_quota_minutes_it_could_not_use_first(
+        target: str, before: str, wanted: int, today: int) -> None:
+    """review-15-s18 F3: 20m a day, 30m a week, spent by Monday's 20 and Tuesday's 10.
+    On Wednesday ``+20m`` leaves 20 minutes (the time added for today: the quota's 20
+    cannot be used), and ``=12m`` left 0 ("its time for this week is used up"): the cut
+    took the added time and left the quota's minutes the week could not pay. The same
+    after a raising set (``=30m`` leaves 10, then ``=7m`` left 0)."""
+    if target == "game":
+        e = engine(TWENTY_THIRTY)
+        entry = "game"
+    else:
+        e = engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"'))
+        entry = "a"
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, entry, 3600, 1) == pytest.approx(1200)
+    clock.set_wall(local(24, 10))
+    e.due(clock.now)
+    assert play(e, clock, entry, 3600, 2) == pytest.approx(600)
+    clock.set_wall(local(25, 10))
+    e.due(clock.now)
+    mode = "add" if before.startswith("+") else "set"
+    e.grant("alex", target, int(before[1:-1]) * 60, clock.now, mode=mode)
+    answer = e.grant("alex", target, wanted * 60, clock.now, mode="set")
+    assert answer.capped_by == ()  # it was said in full
+    assert play(e, clock, entry, 3 * 3600, 3) == pytest.approx(today * 60)
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
+def test_a_set_beside_time_added_for_today_and_given_for_the_week(target: str) -> None:
+    """review-15-s18 F3, F2's form with time added for today: 20m a day, 30m a week,
+    Monday's 20 played; on Thursday ``+10m`` and ``+15m --until week`` leave 35 minutes;
+    ``=24m`` left 14 (and blamed the weekly quota). It leaves 24, and the week keeps its
+    55 minutes (the quota's 30, the week's 15, Thursday's 10): Friday has 11."""
+    if target == "game":
+        e = engine(TWENTY_THIRTY)
+        entry = "game"
+    else:
+        e = engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"'))
+        entry = "a"
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, entry, 3600, 1) == pytest.approx(1200)
+    clock.set_wall(local(26, 10))
+    e.due(clock.now)
+    e.grant("alex", target, 600, clock.now)
+    e.grant("alex", target, 900, clock.now, week=True)
+    answer = e.grant("alex", target, 24 * 60, clock.now, mode="set")
+    assert answer.capped_by == ()
+    assert play(e, clock, entry, 3 * 3600, 2) == pytest.approx(24 * 60)
+    clock.set_wall(local(27, 10))
+    e.due(clock.now)
+    assert play(e, clock, entry, 3 * 3600, 3) == pytest.approx(11 * 60)
