@@ -147,6 +147,10 @@ class StoreWriter:
         self._next_check = (started + books_s, started + whole_s / 10)
         self._checking = False
         self._checked: Hashable = None  # the store's fingerprint at the last page check
+        self._wake_pending = False  # the writer is woken once the loop's turn is over
+        # the answers of the job in hand, held to go to the loop with the check after it
+        self._holding: _Job | None = None
+        self._held: list[Callable[[], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> bool:
@@ -209,8 +213,22 @@ class StoreWriter:
                 future.exception()  # a caller that does not wait must not warn
                 return future
             self._queue.append(_Job(change, future, keep, droppable))
-            self._cond.notify()
+        self._wake_writer(loop)
         return future
+
+    def _wake_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the writer's thread once the loop has run what it was running: woken at
+        once, it waited for the interpreter's lock while the loop went on, and the two
+        handed it back and forth (an idle daemon's one write every ten minutes woke them
+        8 times, issue 13). The jobs queued meanwhile go together."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            loop.call_soon(self._notify_writer)
+
+    def _notify_writer(self) -> None:
+        self._wake_pending = False
+        with self._cond:
+            self._cond.notify()
 
     def picture(self, query: Callable[[StateStore], T]) -> asyncio.Future[T]:
         """``query`` on the store as last written while it cannot be opened to write
@@ -244,24 +262,59 @@ class StoreWriter:
         """Cheap, on the loop (at each of the daemon's ticks): damage in the middle of a
         file (sizes and headers whole) is seen by nothing else until SQLite happens to
         read the page, so the pages are read again off the loop, every ``BOOKS_CHECK_S``
-        the books', every ``WHOLE_CHECK_S`` all of them."""
-        if self._checking or self._store is None or not self.available or self._stopping:
+        the books', every ``WHOLE_CHECK_S`` all of them. (The books' check is mostly made
+        by the writer's thread, right after the write that changed them: ``_check_after_write``.)"""
+        if self._store is None or not self.available or self._stopping:
             return
         now = time.monotonic()
-        books_at, whole_at = self._next_check
-        whole = now >= whole_at
-        if not whole and now < books_at:
-            return
-        books_s, whole_s = self._check_every
-        self._next_check = (now + books_s, now + whole_s if whole else whole_at)
-        seen = self.backend.fingerprint(self._store)
-        if not whole and seen is not None and seen == self._checked:
-            return  # nothing wrote the files since the last check: their pages are as read
-        self._checked = seen
-        self._checking = True
+        with self._cond:  # (the writer's thread checks the books too)
+            books_at, whole_at = self._next_check
+            whole = now >= whole_at
+            if self._checking or (not whole and now < books_at):
+                return
+            seen = self.backend.fingerprint(self._store)
+            if not whole and seen is not None and seen == self._checked:
+                # nothing wrote the files since the last check: their pages are as read
+                # (and the check stays due: a write in flight is checked after it)
+                return
+            books_s, whole_s = self._check_every
+            self._next_check = (now + books_s, now + whole_s if whole else whole_at)
+            self._checked = seen
+            self._checking = True
         loop = asyncio.get_running_loop()
         checked = loop.run_in_executor(self._maintenance, self._scrub, whole)
         checked.add_done_callback(self._scrubbed)
+
+    def _books_due(self) -> bool:
+        """(Under the lock.) A check of the books' pages is due, none running."""
+        return not self._checking and time.monotonic() >= self._next_check[0]
+
+    def _check_after_write(self) -> Callable[[], None] | None:
+        """On the writer's thread, its queue empty after a write: the books' check when
+        one is due, there and then; what it found, for the loop with the write's answer
+        (None: nothing checked). At the next tick the files are as checked, so an idle
+        daemon wakes no other thread for it: the trusted time written every ten minutes
+        and the check that followed at the next tick were 11 of an idle daemon's 21
+        wake-ups in ten minutes (issue 13)."""
+        store = self._store
+        if store is None or self._down_since is not None or self._stopping:
+            return None
+        with self._cond:
+            if not self._books_due():
+                return None
+            seen = self.backend.fingerprint(store)
+            if seen is not None and seen == self._checked:
+                return None
+            self._next_check = (time.monotonic() + self._check_every[0], self._next_check[1])
+            self._checked = seen
+            self._checking = True
+        found: str | None = None
+        failed: BaseException | None = None
+        try:
+            found = self._scrub(False)
+        except Exception as exc:
+            failed = exc
+        return functools.partial(self._pages_checked, found, failed)
 
     def _scrub(self, whole: bool) -> str | None:
         store = self._store
@@ -275,13 +328,19 @@ class StoreWriter:
             raise
 
     def _scrubbed(self, checked: asyncio.Future[str | None]) -> None:
-        self._checking = False
         if checked.cancelled():
-            return
-        if (exc := checked.exception()) is not None:
+            self._pages_checked(None, None)
+        else:
+            exc = checked.exception()
+            self._pages_checked(None if exc is not None else checked.result(), exc)
+
+    def _pages_checked(self, found: str | None, exc: BaseException | None) -> None:
+        """On the loop: a check of the pages ended (``found``: the damage it found)."""
+        with self._cond:
+            self._checking = False
+        if exc is not None:
             log.error("the check of the store's pages failed: %s", exc, exc_info=exc)
             return
-        found = checked.result()
         if found is not None:
             log.error("the store's pages are damaged (%s): it is rebuilt before the next "
                       "change, with the daemon's books", found)
@@ -451,13 +510,24 @@ class StoreWriter:
                 if self._down_since is not None:
                     self._attempt()
                 continue
-            if job.picture:
-                self._look(job)
-            else:
-                self._perform(job)
+            # the last job queued, a check of the books' pages due: its answer waits for
+            # the check, so that the loop is woken once for both
             with self._cond:
-                if self._queue and self._queue[0] is job:
-                    self._queue.popleft()
+                self._holding = job if len(self._queue) == 1 and self._books_due() else None
+            try:
+                if job.picture:
+                    self._look(job)
+                else:
+                    self._perform(job)
+                with self._cond:
+                    if self._queue and self._queue[0] is job:
+                        self._queue.popleft()
+                    idle = not self._queue
+                checked = self._check_after_write() if idle and not job.picture else None
+            finally:
+                with self._cond:
+                    held, self._held, self._holding = self._held, [], None
+                self._to_loop([*held, *([checked] if checked is not None else [])])
         if self._store is not None and self._down_since is None:
             # A last look before a clean close, which checkpoints the WAL into the file
             # and marks it as needing no check: damage found now (the books' pages read
@@ -684,9 +754,26 @@ class StoreWriter:
             else:
                 job.future.set_result(result)
 
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(settle)
+        with self._cond:
+            if job is self._holding:  # handed over with the check that follows it
+                self._held.append(settle)
+                return
+        self._to_loop([settle])
+
+    def _to_loop(self, calls: list[Callable[[], None]]) -> None:
+        """Run ``calls`` on the loop, in order, with one wake-up of it."""
+        if not calls or self._loop is None:
+            return
+
+        def run_all() -> None:
+            for call in calls:
+                try:
+                    call()
+                except Exception:  # one answer's failure must not keep the others
+                    log.exception("error handing the store's answers to the daemon")
+
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self._loop.call_soon_threadsafe(run_all)
 
 
 def _check_intervals() -> tuple[float, float]:

@@ -573,3 +573,43 @@ def test_a_writer_stopped_in_a_fault_leaves_no_copy(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert list(tmp_path.glob(".picture-*")) == []
+
+
+def test_the_books_check_due_after_a_write_is_made_by_the_writer_at_once(
+        tmp_path: Path) -> None:
+    """Issue 13 (idle wake-ups): a write made the books' check due at the next tick, on a
+    thread of its own (the trusted time written every ten minutes, then its check: 11 of
+    an idle daemon's 21 wake-ups in ten minutes). The writer's thread, awake for the
+    write, checks them right after it when a check is due, and answers the write with
+    the check; the tick then finds them as checked. Damage from outside is still found
+    at a tick."""
+    path = tmp_path / "shepherd.db"
+    checked: list[str] = []
+
+    async def scenario() -> list[str]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        real = writer.backend.scrub
+        writer.backend.scrub = (  # type: ignore[method-assign]
+            lambda store, whole: checked.append(threading.current_thread().name)
+            or real(store, whole))
+        writer._next_check = (0.0, time.monotonic() + 3600)  # the books' check is due
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        # the write's answer came with the check's (one wake-up of the loop for both)
+        answered_after_check = bool(checked) and not writer._checking
+        writer._next_check = (0.0, time.monotonic() + 3600)  # due again at a tick
+        writer.check_pages()  # nothing written since: not read again
+        await wait_for(lambda: not writer._checking)
+        after_tick = list(checked)
+        with path.open("r+b") as handle:  # damage from outside: the tick reads them again
+            handle.seek(4096 + 100)
+            handle.write(os.urandom(64))
+        writer._next_check = (0.0, time.monotonic() + 3600)
+        writer.check_pages()
+        await wait_for(lambda: not writer._checking and len(checked) > len(after_tick))
+        await writer.close()
+        return [answered_after_check, *after_tick, "then", *checked[len(after_tick):]]
+
+    result = asyncio.run(scenario())
+    assert result[:3] == [True, "store-writer", "then"], result
+    assert result[3].startswith("store-maint"), result
