@@ -280,14 +280,14 @@ def week_added_used(limits: QuotaLimits, week: Sequence[date], today: date,
     return 0.0 if walked is None else walked[6]
 
 
-def week_own_parts(limits: QuotaLimits, week: Sequence[date], today: date,
-                   used_on: PerDay, grants_on: GrantsOn) -> tuple[float, float]:
+def week_own_short(limits: QuotaLimits, week: Sequence[date], today: date,
+                   used_on: PerDay, grants_on: GrantsOn) -> float:
     """On a target with a daily and a weekly quota, of ``today``'s own time the quota's
-    part that the week's quota had not left for it (the days before used it: time the
-    day's standing counts that it can never use; a lowering set takes it first,
-    review-15-s17d F2), and its added part (``_own_split``)."""
+    part that the week's quota had not left for it (the days before used it): time the
+    day's standing counts that it can never use. A lowering set takes it first
+    (review-15-s17d F2)."""
     walked = _week_walk(limits, week, today, used_on, grants_on)
-    return (0.0, 0.0) if walked is None else walked[7]
+    return 0.0 if walked is None else walked[7]
 
 
 def _own_split(quota: float, net: float, kept: float) -> tuple[float, float]:
@@ -301,8 +301,7 @@ def _own_split(quota: float, net: float, kept: float) -> tuple[float, float]:
 
 def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
                grants_on: GrantsOn
-               ) -> tuple[Standing, float, float, float, float, float, float,
-                          tuple[float, float]] | None:
+               ) -> tuple[Standing, float, float, float, float, float, float, float] | None:
     """``week_standing``, of ``today``'s use what is beyond the week's allowance
     before the week's grants pay (``week_beyond_own``), and what ``today``'s expired
     grants not noted yet paid for (``week_standing_paid``), what the week's
@@ -311,7 +310,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     (``week_pool_drawn``), and what the week's grants paid for on the days before
     ``today`` (``pool_left``), and of ``today``'s added time what was used
     (``week_added_used``), and of its own time's quota part what the week's quota had
-    not left and its added part (``week_own_parts``)."""
+    not left (``week_own_short``)."""
     if limits.weekly is None:
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
@@ -322,8 +321,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     own_left = 0.0  # what the week's allowance has left for today (negative: beyond)
     drawn_today = 0.0  # on a day with a quota, what the pool paid of today's use
     added_used = 0.0  # on a day with a quota, what today's use used of its added time
-    short = today_added = 0.0  # on a day with a quota: its quota's part the week's quota
-    # had not left, and its added part
+    short = 0.0  # on a day with a quota, its quota's part the week's quota had not left
     cut_today = 0.0  # what today's take-backs and sets took off the week's allowance
     paid_earlier: float | None = None  # what the pool paid for on the days before today
     for day in week:
@@ -361,7 +359,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
                 # week left leaves 5m, not nothing: the s17 lead's decision on p2fix16's
                 # SET_BELOW); of the added part, what was used stays (low17)
                 part, added = _own_split(quota, own - grants.counting, grants.kept)
-                short, today_added = max(part - week_left, 0.0), added
+                short = max(part - week_left, 0.0)
                 cut_today = min(max(part - quota, min(part, week_left) - week_left), 0.0)
                 own = (added + max(part - quota, min(part, week_left) - week_left)
                        + grants.counting)
@@ -428,7 +426,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     # keeps the split of today's use; ``binding`` of the two is what it was.
     return (Standing("week", used, allowance - cut_today + pool), beyond_own, expired_paid,
             own_left, drawn_today, pool_paid if paid_earlier is None else paid_earlier,
-            added_used, (short, today_added))
+            added_used, short)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

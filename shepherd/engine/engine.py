@@ -141,7 +141,7 @@ from shepherd.engine.allowance import (
     week_added_used,
     week_beyond_own,
     week_own_left,
-    week_own_parts,
+    week_own_short,
     week_pool_drawn,
     week_standing,
     week_standing_paid,
@@ -591,14 +591,14 @@ class Engine:
         return week_added_used(limits, self.calendar.week_days(day), day, used_on,
                                self._grants_on(user, limits.target, now.wall, used_on))
 
-    def _own_parts_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                       ) -> tuple[float, float]:
-        """Of ``day``'s own time, the quota's part the week's quota had not left for it,
-        and the added part (``week_own_parts``; 0 and 0 without a weekly quota)."""
+    def _own_short_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
+                       ) -> float:
+        """Of ``day``'s own time, the quota's part the week's quota had not left for it
+        (``week_own_short``; 0 without a weekly quota)."""
         def used_on(d: date) -> float:
             return self.used(user, limits.members, d, now)
 
-        return week_own_parts(limits, self.calendar.week_days(day), day, used_on,
+        return week_own_short(limits, self.calendar.week_days(day), day, used_on,
                               self._grants_on(user, limits.target, now.wall, used_on))
 
     def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
@@ -1589,7 +1589,7 @@ class Engine:
             on_top = round(today.allowance_s - lasting.allowance_s)
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
-        aside_s = keeps_s = 0
+        aside_s = 0
         week_only = quota is None and limits.weekly is not None
         if mode == "set" and week_only:
             named = entry.title if entry is not None else f"The {target} budget"
@@ -1620,8 +1620,8 @@ class Engine:
                     change = replace(change, allowance_s=change.allowance_s + access
                                      + round(ran_out.paid + ran_out.timed))
             else:
-                change, aside_s, keeps_s = self._own_change(
-                    user, limits, day, now, mode, seconds, round(lasting.allowance_s))
+                change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
+                                                   round(lasting.allowance_s))
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
@@ -1633,8 +1633,7 @@ class Engine:
             if mode != "add" and quota is not None and limits.weekly is not None:
                 # a cut takes the day's unused own time: what of its time added for
                 # today was used stays added, the cut takes the quota's part (low17)
-                kept_s = max(math.floor(self._added_used_now(user, limits, day, now) + 1e-6),
-                             keeps_s)  # (and what a set left of it, F3)
+                kept_s = math.floor(self._added_used_now(user, limits, day, now) + 1e-6)
         elif expires is not None and not week and limits.limited:  # until a moment
             before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
@@ -1673,8 +1672,7 @@ class Engine:
                            added_used_s=kept_s)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                    mode: GrantMode, seconds: int, lasting: int
-                    ) -> tuple[GrantChange, int, int]:
+                    mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
         """A take-back or set for today (ledger10), as the day's ledger has it: time
         given until a moment pays first (it ends sooner: review-1215-s12 F1), then its
         own time (quota, time added for today, its take-backs and sets), then the
@@ -1705,7 +1703,7 @@ class Engine:
         floor = math.ceil(used - beyond - 1e-6)
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
-            return GrantChange(-taken, lasting - taken, taken < seconds), 0, 0
+            return GrantChange(-taken, lasting - taken, taken < seconds), 0
         # the day's whole allowance is ``seconds``: what the time given until a moment
         # has paid for so far is in it (it was used today), so the day's own time is the
         # rest, never below the use it must pay for; what such time pays from now on
@@ -1714,29 +1712,19 @@ class Engine:
         wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
         held = wanted > seconds - paid_now
         if wanted >= base:
-            return GrantChange(wanted - base, lasting + wanted - base, held), 0, 0
+            return GrantChange(wanted - base, lasting + wanted - base, held), 0
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
         # 30m week played, ``=24m`` on Thursday's 25 left 14), then sets aside what the
         # day may draw on the week's time (only what it has not drawn yet: what it drew
         # stays drawn), then lowers its own
         cut = base - wanted
-        unusable = added = 0
+        unusable = 0
         if limits.weekly is not None:
-            short, added_s = self._own_parts_now(user, limits, day, now)
-            unusable = min(cut, math.floor(short + 1e-6))
-            added = math.floor(added_s + 1e-6)
+            unusable = min(cut, math.floor(self._own_short_now(user, limits, day, now) + 1e-6))
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
         aside = min(cut - unusable, max(access - drawn, 0))
-        keeps = 0
-        if added:
-            # of its own time, past those minutes, the cut takes the time added for today
-            # not used yet, then the quota's part (low17): what of the added time it
-            # leaves stays added, so the minutes it took were the quota's it could not
-            # use (review-15-s18 F3: ``+20m`` on a spent week, then ``=12m``, left 0)
-            used_added = math.floor(self._added_used_now(user, limits, day, now) + 1e-6)
-            keeps = max(added - max(cut - aside - unusable, 0), used_added)
-        return GrantChange(-cut, lasting - cut, held), aside, keeps
+        return GrantChange(-cut, lasting - cut, held), aside
 
     def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
         """What ``day`` may still draw on the week's time: what it has left for the day,
