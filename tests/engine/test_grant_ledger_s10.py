@@ -193,6 +193,7 @@ LEDGER_STEPS = st.lists(
 @example(steps=[(0, "week", 1, 1), (2, "take", 15, 1), (2, "play", 1, 1), (2, "today", 1, 1),
                 (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
 @example(steps=[(0, "until", 1, 1), (0, "play", 1, 1), (0, "set", 1, 1)])  # N2 (words16)
+@example(steps=[(0, "week", 2, 1), (1, "set", 16, 1), (1, "week_take", 1, 1)])  # F1
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -295,7 +296,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 g.left -= part
                 taken += part
             pool_at_start -= taken
-            aside = min(aside, max(pool_at_start, 0))
+            # what a set of today set aside for the other days goes first: today keeps
+            # what it may still draw (review-15-s17c F1)
+            aside -= min(aside, taken)
             assert answer.timed_taken_s == taken * 60
         elif kind == "play":
             for _ in range(b):

@@ -176,7 +176,11 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             else:
                 cut()
                 lowered = own_total + access - wanted
-                part = min(lowered, max(access - drawn, 0))
+                # first the quota's minutes the week's quota had not left the day (it
+                # could never use them, review-15-s17d F2), then what the day may draw
+                # on the week's time is set aside, then its own time
+                unusable = min(lowered, max(own_total - added() - week_quota_then, 0))
+                part = min(lowered - unusable, max(access - drawn, 0))
                 aside += part
                 own_total -= lowered - part
         elif kind == "play":
@@ -218,6 +222,11 @@ UNTIL_THEN_TODAY = [(0, "week", 1, 1), (1, "play", 1, 11), (1, "until", 1, 1),
 UNTIL_THEN_SET = [(2, "until", 1, 11), (2, "set", 10, 1), (2, "play", 1, 25)]
 POOL_UNTIL_TAKE = [(0, "week", 5, 1), (1, "play", 1, 25), (1, "until", 7, 22),
                    (1, "take", 2, 15), (1, "play", 1, 25)]
+# review-15-s18 (seed 918274): a set below what the week's grant lets the day use (F4:
+# the ledger's rule before F2's fix), and the same with time added for today (F3, open)
+WEEK_SET = [(0, "week", 1, 1), (0, "set", 11, 1)]
+ADDED_WEEK_SET = [(0, "today", 1, 1), (0, "week", 1, 1), (0, "set", 16, 1),
+                  (0, "play", 1, 11), (1, "today", 1, 1)]
 
 
 @settings(max_examples=60, deadline=None)
@@ -231,6 +240,8 @@ POOL_UNTIL_TAKE = [(0, "week", 5, 1), (1, "play", 1, 25), (1, "until", 7, 22),
 @example(weekly=10, steps=UNTIL_THEN_TODAY)  # low17's finds with lowering steps
 @example(weekly=10, steps=UNTIL_THEN_SET)
 @example(weekly=10, steps=POOL_UNTIL_TAKE)
+@example(weekly=10, steps=WEEK_SET)
+@example(weekly=10, steps=ADDED_WEEK_SET)
 def test_the_engine_lets_the_child_play_what_a_week_ledger_allows(
         weekly: int, steps: list[tuple[int, str, int, int]]) -> None:
     """Daily 15m and weekly 10m, 25m or 40m, Monday to Wednesday: time for today
