@@ -282,8 +282,16 @@ class StoreWriter:
             self._checked = seen
             self._checking = True
         loop = asyncio.get_running_loop()
-        checked = loop.run_in_executor(self._maintenance, self._scrub, whole)
-        checked.add_done_callback(self._scrubbed)
+
+        def start() -> None:  # once the loop's turn is over (``_wake_writer``)
+            if self._stopping:  # (its thread is let go at the close)
+                with self._cond:
+                    self._checking = False
+                return
+            checked = loop.run_in_executor(self._maintenance, self._scrub, whole)
+            checked.add_done_callback(self._scrubbed)
+
+        loop.call_soon(start)
 
     def _books_due(self) -> bool:
         """(Under the lock.) A check of the books' pages is due, none running."""
