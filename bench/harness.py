@@ -117,14 +117,15 @@ class Section:
 
 
 def code_version() -> str:
-    """The commit measured, as `git describe` names it (with "and changes not committed"
-    when the tree differs from it): a table names the code its figures are of."""
+    """The commit measured (with "with changes not committed" when the tree differs
+    from it, but for BENCHMARKS.md, which the run writes): a table names the code its
+    figures are of."""
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=10", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+                                "--untracked-files=no", "--", ".", ":!BENCHMARKS.md"],
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return f"commit {commit}" + (", with changes not committed" if dirty else "")
