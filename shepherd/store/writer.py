@@ -268,19 +268,9 @@ class StoreWriter:
             return
         now = time.monotonic()
         with self._cond:  # (the writer's thread checks the books too)
-            books_at, whole_at = self._next_check
-            whole = now >= whole_at
-            if self._checking or (not whole and now < books_at):
+            whole = now >= self._next_check[1]
+            if not self._claim_check(self._store, now, whole):
                 return
-            seen = self.backend.fingerprint(self._store)
-            if not whole and seen is not None and seen == self._checked:
-                # nothing wrote the files since the last check: their pages are as read
-                # (and the check stays due: a write in flight is checked after it)
-                return
-            books_s, whole_s = self._check_every
-            self._next_check = (now + books_s, now + whole_s if whole else whole_at)
-            self._checked = seen
-            self._checking = True
         loop = asyncio.get_running_loop()
 
         def start() -> None:  # once the loop's turn is over (``_wake_writer``)
@@ -292,6 +282,24 @@ class StoreWriter:
             checked.add_done_callback(self._scrubbed)
 
         loop.call_soon(start)
+
+    def _claim_check(self, store: StateStore, now: float, whole: bool) -> bool:
+        """(Under the lock.) Whether a check of the pages starts now (the books', or
+        ``whole``), and if so, it is marked as running and the next one scheduled. The
+        books' check waits for a change of the files: while nothing wrote them since the
+        last check their pages are as read, and the check stays due (a write in flight
+        is checked after it)."""
+        books_at, whole_at = self._next_check
+        if self._checking or (not whole and now < books_at):
+            return False
+        seen = self.backend.fingerprint(store)
+        if not whole and seen is not None and seen == self._checked:
+            return False
+        books_s, whole_s = self._check_every
+        self._next_check = (now + books_s, now + whole_s if whole else whole_at)
+        self._checked = seen
+        self._checking = True
+        return True
 
     def _books_due(self) -> bool:
         """(Under the lock.) A check of the books' pages is due, none running."""
@@ -308,14 +316,8 @@ class StoreWriter:
         if store is None or self._down_since is not None or self._stopping:
             return None
         with self._cond:
-            if not self._books_due():
+            if not self._claim_check(store, time.monotonic(), whole=False):
                 return None
-            seen = self.backend.fingerprint(store)
-            if seen is not None and seen == self._checked:
-                return None
-            self._next_check = (time.monotonic() + self._check_every[0], self._next_check[1])
-            self._checked = seen
-            self._checking = True
         found: str | None = None
         failed: BaseException | None = None
         try:
