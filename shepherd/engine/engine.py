@@ -1744,8 +1744,7 @@ class Engine:
         back: a take-back of the week's time takes what a set of today set aside (for the
         other days: today could not use it) first, so today keeps what it may draw
         (review-15-s17c F1: ``=24m`` on a 20m day with 15 minutes of the week given, then
-        ``-5m --until week``, left today 20, not 24), and an aside never holds more than
-        the week has left (review 12-s9 M2)."""
+        ``-5m --until week``, left today 20, not 24)."""
         return min(self._aside(user, target, day), taken)
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int

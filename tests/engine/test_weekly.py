@@ -268,6 +268,14 @@ TWENTY_THIRTY = ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
                  'limits = { daily_quota = "20m", weekly_quota = "30m" }\n')
 
 
+def twenty_thirty(target: str) -> tuple[Engine, str]:
+    """20m a day, 30m a week: the entry "game" (``target`` "game") or the group "games"
+    of "a" and "b"; the engine and the entry the child plays."""
+    if target == "game":
+        return engine(TWENTY_THIRTY), "game"
+    return engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"')), "a"
+
+
 @pytest.mark.parametrize(("until", "monday", "tuesday"),
                          [(True, 1200, 600), (False, 1200, 600), (True, 3000, 600),
                           (None, 1200, 600)])
@@ -791,12 +799,7 @@ def test_a_set_on_a_day_the_weeks_quota_cut_short_sets_aside_only_what_it_could_
     the set measured what it set aside for the other days against the day's nominal
     35 minutes, not the 25 the week let it use. What the set does not leave today is
     still the week's: Friday gets it."""
-    if target == "game":
-        e = engine(TWENTY_THIRTY)
-        entry = "game"
-    else:
-        e = engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"'))
-        entry = "a"
+    e, entry = twenty_thirty(target)
     clock = FakeClock(local(23, 10))
     assert play(e, clock, entry, 3600, 1) == pytest.approx(1200)
     clock.set_wall(local(26, 10))
@@ -847,12 +850,7 @@ def test_sets_in_a_row_never_let_the_week_go_past_its_quota(
     added time counted beyond the weekly quota: 20m a day, 30m a week, Tuesday ``+18m``,
     ``+15m``, ``=30m``, ``=12m``, and the week played 40. Whatever the parent does on
     Tuesday, the week plays no more than its 30 minutes."""
-    if target == "game":
-        e = engine(TWENTY_THIRTY)
-        entry = "game"
-    else:
-        e = engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"'))
-        entry = "a"
+    e, entry = twenty_thirty(target)
     clock = FakeClock(local(24, 10))
     for change in changes:
         mode = {"+": "add", "=": "set"}[change[0]]
@@ -872,12 +870,7 @@ def test_a_set_on_a_spent_week_takes_the_quota_minutes_it_could_not_use_first(
     """review-15-s18 F3: 20m a day, 30m a week, spent by Monday's 20 and Tuesday's 10.
     On Wednesday ``+20m`` leaves 20 minutes (the time added for today), and ``=12m``
     leaves 0 ("its time for this week is used up"): it should leave 12."""
-    if target == "game":
-        e = engine(TWENTY_THIRTY)
-        entry = "game"
-    else:
-        e = engine(two_in_a_group('daily_quota = "20m"', 'weekly_quota = "30m"'))
-        entry = "a"
+    e, entry = twenty_thirty(target)
     clock = FakeClock(local(23, 10))
     assert play(e, clock, entry, 3600, 1) == pytest.approx(1200)
     clock.set_wall(local(24, 10))
