@@ -2287,7 +2287,7 @@ class Daemon:
             week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from, aside_s=planned.week_aside_s,
             beyond_s=planned.beyond_own_s, beyond_before_s=planned.beyond_before_s,
-            kept_s=planned.added_used_s))
+            kept_s=planned.kept_s))
         # The deadlines it moves later reach the guard thread and the alarm before it is
         # made, as an extension's do (review-9-s10 M2); a session whose old deadline's
         # SIGTERM went first keeps that deadline (held: the new time pays for no grace).

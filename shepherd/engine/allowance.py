@@ -84,11 +84,12 @@ class DayGrants:
     # noted yet: like ``paid``, it paid before the day's own time and the week's, so it
     # counts in full on the week's count too (review-1215-s12 F1).
     timed: float = 0.0
-    # On a day with a quota, of its time added for today what was used when a take-back
-    # or a set last cut the day's own time (low17, review Q1): a cut takes the day's
-    # unused own time, never what was used, so that much stays the day's added time (it
-    # needs no week quota) and the cut comes out of the quota's part, its minutes beyond
-    # what the week's quota had left first. 0: the day's own time splits by its net.
+    # On a day with a daily and a weekly quota, the added part of its own time as the
+    # last change of that time left it (``Engine._kept_after``): time added for today
+    # (it needs no week quota) less what cuts took of it; a cut never takes what of it
+    # was used (low17, review Q1) and takes the quota minutes the week could not pay
+    # first (a set: review-15-s18 F3), so the rest of the day's own time is the quota's
+    # part. 0: no change yet, the day's own time splits by its net.
     kept: float = 0.0
     # Of ``full``, time given until a moment of the day that still counts: it pays before
     # the day's own time (review-1215-s12 F1), so it is no part of what a take-back or a
@@ -288,6 +289,12 @@ def week_own_short(limits: QuotaLimits, week: Sequence[date], today: date,
     (review-15-s17d F2)."""
     walked = _week_walk(limits, week, today, used_on, grants_on)
     return 0.0 if walked is None else walked[7]
+
+
+def own_added(grants: DayGrants) -> float:
+    """The added part of today's own time (``grants``: today's, ``_own_split``'s): what
+    the day's own time holds beyond its quota's part, time given until a moment apart."""
+    return _own_split(0.0, grants.own - grants.counting, grants.kept)[1]
 
 
 def _own_split(quota: float, net: float, kept: float) -> tuple[float, float]:

@@ -136,6 +136,7 @@ from shepherd.engine.allowance import (
     Standing,
     binding,
     day_standing,
+    own_added,
     pool_left,
     pool_unused,
     week_added_used,
@@ -368,9 +369,12 @@ class Engine:
         # grant never pays for use made before it was given, review-1215-s10).
         self.beyond: dict[tuple[str, str, date], int] = {
             k: v for k, v in (beyond or {}).items() if v}
-        # On a day with a quota, of its time added for today what was used when a
-        # take-back or a set last cut the day's own time: it stays the day's added time,
-        # the cut took the quota's part (low17, review Q1; DayGrants.kept).
+        # On a day with a daily and a weekly quota, the added part of its own time as the
+        # last change of that time left it (DayGrants.kept): time added for today adds to
+        # it; a cut takes the quota minutes the week could not pay first (a set), then
+        # the added part, never what of it was used (low17), then the quota's part. The
+        # last change's figure stands, lower or higher (review-15-s18b H1: a figure that
+        # only rose let a second set count added time past the weekly quota).
         self.kept: dict[tuple[str, str, date], int] = {
             k: v for k, v in (kept or {}).items() if v}
         self.locked: set[str] = set(locked)
@@ -541,8 +545,8 @@ class Engine:
         return self.beyond.get((user, target, day), 0) if self.beyond else 0
 
     def _kept(self, user: str, target: str, day: date) -> int:
-        """Of ``day``'s time added for today, what was used when a take-back or a set
-        last cut the day's own time (``DayGrants.kept``)."""
+        """The added part of ``day``'s own time as its last change left it
+        (``DayGrants.kept``; 0: none, or no change yet: its own time splits by its net)."""
         return self.kept.get((user, target, day), 0) if self.kept else 0
 
     def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
@@ -590,6 +594,28 @@ class Engine:
 
         return week_added_used(limits, self.calendar.week_days(day), day, used_on,
                                self._grants_on(user, limits.target, now.wall, used_on))
+
+    def _kept_after(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                    own_change: int, unusable: int) -> int:
+        """The added part of ``day``'s own time once it changes by ``own_change`` (the
+        change to the day's grants and what a set sets aside of the week's time): raised,
+        the added part grows by as much (time added after a cut is time for the child,
+        review-15-s18b M1); lowered, the cut takes first the ``unusable`` quota minutes
+        (a set, review-15-s17d F2), then the added part, never below what of it was used
+        (low17), then the quota's part (review-15-s18 F3: ``+20m`` on a spent week, then
+        ``=12m``, left nothing). 0 where the day has no daily or no weekly quota."""
+        if limits.daily_quota(day) is None or limits.weekly is None:
+            return 0
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        grants = self._grants_on(user, limits.target, now.wall, used_on)(day)
+        added = math.floor(own_added(grants) + 1e-6)
+        if own_change >= 0:
+            return added + own_change
+        used = math.floor(self._added_used_now(user, limits, day, now) + 1e-6)
+        return max(added - max(-own_change - unusable, 0), used, 0)
 
     def _own_short_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                        ) -> float:
@@ -1578,7 +1604,7 @@ class Engine:
                                sum(t for _, t in pools) < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
                                timed_taken_s=sum(t for _, t in pools), taken_from=pools,
-                               week_aside_s=-freed)
+                               week_aside_s=-freed, kept_s=self._kept(user, target, day))
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1589,7 +1615,7 @@ class Engine:
             on_top = round(today.allowance_s - lasting.allowance_s)
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
-        aside_s = 0
+        aside_s = unusable = 0
         week_only = quota is None and limits.weekly is not None
         if mode == "set" and week_only:
             named = entry.title if entry is not None else f"The {target} budget"
@@ -1620,20 +1646,18 @@ class Engine:
                     change = replace(change, allowance_s=change.allowance_s + access
                                      + round(ran_out.paid + ran_out.timed))
             else:
-                change, aside_s = self._own_change(user, limits, day, now, mode, seconds,
-                                                   round(lasting.allowance_s))
+                change, aside_s, unusable = self._own_change(
+                    user, limits, day, now, mode, seconds, round(lasting.allowance_s))
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         beyond_s, before_s = 0, 0.0
-        kept_s = 0
+        kept_s = self._kept(user, target, day)
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
             beyond_s = math.floor(self._week_paid_now(user, limits, day, now) + 1e-6)
-            if mode != "add" and quota is not None and limits.weekly is not None:
-                # a cut takes the day's unused own time: what of its time added for
-                # today was used stays added, the cut takes the quota's part (low17)
-                kept_s = math.floor(self._added_used_now(user, limits, day, now) + 1e-6)
+            kept_s = self._kept_after(user, limits, day, now, change.delta_s + aside_s,
+                                      unusable)
         elif expires is not None and not week and limits.limited:  # until a moment
             before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
@@ -1669,10 +1693,11 @@ class Engine:
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else (), week_aside_s=aside_s,
                            beyond_own_s=beyond_s, beyond_before_s=before_s,
-                           added_used_s=kept_s)
+                           kept_s=kept_s)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                    mode: GrantMode, seconds: int, lasting: int) -> tuple[GrantChange, int]:
+                    mode: GrantMode, seconds: int, lasting: int
+                    ) -> tuple[GrantChange, int, int]:
         """A take-back or set for today (ledger10), as the day's ledger has it: time
         given until a moment pays first (it ends sooner: review-1215-s12 F1), then its
         own time (quota, time added for today, its take-backs and sets), then the
@@ -1683,7 +1708,9 @@ class Engine:
         what lasts ``seconds``, never below the use it and the week's time paid for:
         lowered, it first sets aside what the day may draw on the week's time (the
         other days' then), then lowers its own; raised, it adds to its own. The change
-        to the day's grants, and of it the week's time set aside (``week_aside_s``)."""
+        to the day's grants, of it the week's time set aside (``week_aside_s``), and
+        what of the cut the day could never have used (the quota minutes the week's quota
+        had not left it, taken first: ``_kept_after``)."""
         target = limits.target
         quota = limits.daily_quota(day)
         assert quota is not None
@@ -1703,7 +1730,7 @@ class Engine:
         floor = math.ceil(used - beyond - 1e-6)
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
-            return GrantChange(-taken, lasting - taken, taken < seconds), 0
+            return GrantChange(-taken, lasting - taken, taken < seconds), 0, 0
         # the day's whole allowance is ``seconds``: what the time given until a moment
         # has paid for so far is in it (it was used today), so the day's own time is the
         # rest, never below the use it must pay for; what such time pays from now on
@@ -1712,7 +1739,7 @@ class Engine:
         wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
         held = wanted > seconds - paid_now
         if wanted >= base:
-            return GrantChange(wanted - base, lasting + wanted - base, held), 0
+            return GrantChange(wanted - base, lasting + wanted - base, held), 0, 0
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
         # 30m week played, ``=24m`` on Thursday's 25 left 14), then sets aside what the
@@ -1724,7 +1751,7 @@ class Engine:
             unusable = min(cut, math.floor(self._own_short_now(user, limits, day, now) + 1e-6))
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
         aside = min(cut - unusable, max(access - drawn, 0))
-        return GrantChange(-cut, lasting - cut, held), aside
+        return GrantChange(-cut, lasting - cut, held), aside, unusable
 
     def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
         """What ``day`` may still draw on the week's time: what it has left for the day,
@@ -1857,7 +1884,7 @@ class Engine:
         """What ``apply_grant`` changes, put back as it was on leaving."""
         key = (planned.user, planned.target, planned.day)
         before, timed = self.grants.get(key), dict(self.timed)
-        aside, beyond = dict(self.aside), dict(self.beyond)
+        aside, beyond, kept = dict(self.aside), dict(self.beyond), dict(self.kept)
         try:
             yield
         finally:
@@ -1865,7 +1892,7 @@ class Engine:
                 self.grants.pop(key, None)
             else:
                 self.grants[key] = before
-            self.aside, self.beyond = aside, beyond
+            self.aside, self.beyond, self.kept = aside, beyond, kept
             self.timed.clear()
             self.timed.update(timed)
             self._changed()
@@ -1878,8 +1905,11 @@ class Engine:
         key = (planned.user, planned.target, planned.day)
         if planned.beyond_own_s > self._beyond(*key):
             self.beyond[key] = planned.beyond_own_s
-        if planned.seconds and planned.added_used_s > self._kept(*key):
-            self.kept[key] = planned.added_used_s
+        if planned.seconds:  # the added part as this change leaves it (review-15-s18b H1)
+            if planned.kept_s:
+                self.kept[key] = planned.kept_s
+            else:
+                self.kept.pop(key, None)
         for gid, part in planned.taken_from:  # out of time given until a moment
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)

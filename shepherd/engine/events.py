@@ -305,15 +305,15 @@ class TimeGranted(Event):
     # is given (others did: the week's time, time given until a moment before it), so it
     # pays for none of it (ledger11b). Kept with it in the store; not part of the answer.
     beyond_before_s: float = 0.0
-    # A take-back or a set on a day with a daily and a weekly quota: of the day's time
-    # added for today, what was used then (it stays added: the cut takes the quota's
-    # part, low17). Kept with the change in the store; not part of the answer.
-    added_used_s: int = 0
+    # On a day with a daily and a weekly quota, the added part of the day's own time as
+    # this change leaves it (Engine.kept). Kept with the change in the store (the last
+    # change's stands); not part of the answer.
+    kept_s: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
                 if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s",
-                                  "beyond_own_s", "beyond_before_s", "added_used_s")}
+                                  "beyond_own_s", "beyond_before_s", "kept_s")}
         return {**data, "used_s": round(self.used_s, 3),
                 "on_top": [{"seconds": part, "until": end.isoformat()}
                            for part, end in self.on_top],

@@ -289,7 +289,8 @@ class StateStore(Protocol):
         set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);
         a change of the day's own time keeps ``beyond_s`` (TimeGranted.beyond_own_s);
         time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s);
-        a take-back or set keeps ``kept_s`` (TimeGranted.added_used_s).
+        every grant keeps ``kept_s``, the added part of its day's own time as it leaves
+        it (TimeGranted.kept_s: the last row's stands).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

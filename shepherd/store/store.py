@@ -162,10 +162,14 @@ class Store:
                   conn.execute("SELECT user, target, day, max(beyond_s) FROM grants "
                                "WHERE day >= ? GROUP BY user, target, day "
                                "HAVING max(beyond_s) > 0", (since.isoformat(),))}
+        # the last change's figure stands (review-15-s18b H1); a row from before it says
+        # what was used of the added part, which is never more than that part: less
+        # added time, never more
         kept = {(str(u), str(t), date.fromisoformat(str(d))): int(k) for u, t, d, k in
-                conn.execute("SELECT user, target, day, max(kept_s) FROM grants "
-                             "WHERE day >= ? GROUP BY user, target, day "
-                             "HAVING max(kept_s) > 0", (since.isoformat(),))}
+                conn.execute("SELECT user, target, day, kept_s FROM grants WHERE id IN "
+                             "(SELECT max(id) FROM grants WHERE day >= ? "
+                             "GROUP BY user, target, day) AND kept_s > 0",
+                             (since.isoformat(),))}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
                           aside, beyond, kept)
 

@@ -72,7 +72,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     own_used = 0  # of the day's own time, used
     week_quota_then = wq  # what the week's quota had left when the day began
     aside = drawn = 0  # the pool a set set aside, the pool the day drew
-    kept = 0  # of the added time, what was used when a take-back or a set cut the day
+    # the added part of the day's own time: time added for today, less what cuts took of
+    # it (never what of it was used), the quota's part the rest
+    added_part = 0
     upaid = 0  # what grants until a moment paid so far today
     pool_at_start = 0
     week_use = 0
@@ -89,10 +91,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                        and g.start <= clock.wall < g.end), key=lambda g: g.end or clock.wall)
 
     def added() -> int:
-        # the day's own time beyond its quota: the net added, never less than what of it
-        # was used when a take-back or a set cut the day (low17: the cut took the quota's
-        # part, never a used minute)
-        return max(own_total - QUOTA, kept, 0)
+        return added_part
 
     def own_usable() -> int:
         # the day's own time not yet used, its quota's part no further than the week's
@@ -101,11 +100,13 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         return min(own_total - own_used,
                    min(own_total - added(), week_quota_then) + added() - own_used)
 
-    def cut() -> None:
-        # a take-back or a set that lowers the day takes its unused own time: what of
-        # the added part was used stays added (the quota's part is used first)
-        nonlocal kept
-        kept = max(kept, own_used - min(own_total - added(), week_quota_then))
+    def cut(lowered: int) -> None:
+        # a take-back or a set that lowers the day's own time by ``lowered`` (what it
+        # could never use taken out already) takes its added part, never what of it was
+        # used (low17: the quota's part is used first), then the quota's part
+        nonlocal added_part
+        used = max(own_used - min(own_total - added_part, week_quota_then), 0)
+        added_part = max(added_part - lowered, used)
 
     def may_draw() -> int:
         return min(max(max(pool_at_start - aside, 0) - drawn, 0), pool_left())
@@ -133,7 +134,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         if day != today:
             close_day()
             today = day
-            own_total, own_used, aside, drawn, upaid, kept = QUOTA, 0, 0, 0, 0, 0
+            own_total, own_used, aside, drawn, upaid, added_part = QUOTA, 0, 0, 0, 0, 0
             week_quota_then = wq
             day_grants, day_use = [], 0
             clock.set_wall(local(23 + day, 10))
@@ -142,6 +143,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         if kind == "today":
             e.grant("alex", "game", a * 60, clock.now)
             own_total += a
+            added_part += a
             day_grants.append((a, day_use))
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
@@ -155,8 +157,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             day_grants.append((a, day_use))
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
-            cut()
             taken = min(a, own_total - own_used)
+            cut(taken)
             own_total -= taken
             for g in reversed(counting()):  # then the grants until a moment, last ending first
                 part = min(a - taken, g.left)
@@ -172,16 +174,18 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             if wanted >= own_total + access:
                 raised = wanted - access - own_total
                 own_total += raised
+                added_part += raised
                 day_grants.append((raised, day_use))
             else:
-                cut()
                 lowered = own_total + access - wanted
                 # first the quota's minutes the week's quota had not left the day (it
                 # could never use them, review-15-s17d F2), then what the day may draw
-                # on the week's time is set aside, then its own time
+                # on the week's time is set aside, then its own time: its added part,
+                # then its quota's (review-15-s18 F3)
                 unusable = min(lowered, max(own_total - added() - week_quota_then, 0))
                 part = min(lowered - unusable, max(access - drawn, 0))
                 aside += part
+                cut(lowered - part - unusable)
                 own_total -= lowered - part
         elif kind == "play":
             for _ in range(b):
@@ -223,7 +227,7 @@ UNTIL_THEN_SET = [(2, "until", 1, 11), (2, "set", 10, 1), (2, "play", 1, 25)]
 POOL_UNTIL_TAKE = [(0, "week", 5, 1), (1, "play", 1, 25), (1, "until", 7, 22),
                    (1, "take", 2, 15), (1, "play", 1, 25)]
 # review-15-s18 (seed 918274): a set below what the week's grant lets the day use (F4:
-# the ledger's rule before F2's fix), and the same with time added for today (F3, open)
+# the ledger's rule before F2's fix), and the same with time added for today (F3)
 WEEK_SET = [(0, "week", 1, 1), (0, "set", 11, 1)]
 ADDED_WEEK_SET = [(0, "today", 1, 1), (0, "week", 1, 1), (0, "set", 16, 1),
                   (0, "play", 1, 11), (1, "today", 1, 1)]

@@ -3,6 +3,7 @@ store records them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import apsw
@@ -11,6 +12,8 @@ import pytest
 from shepherd.store import AuditFilter, StateStore, Store
 from shepherd.store.schema import MIGRATIONS
 from tests.store.conftest import DAY, T0
+
+OTHER_DAY = DAY + timedelta(days=1)
 
 
 def at_version(store_path: Path, version: int) -> apsw.Connection:
@@ -283,11 +286,11 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
 
 def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older_row_has_none(
         store_path: Path) -> None:
-    """low17: a take-back or a set keeps, with its row, what of its day's time added for
-    today was used then (``kept_s``: it stays added, the cut took the quota's part); the
-    day reads back the most of its rows, a row from before migration 11 none (the day's
-    own time splits by its net, as before), and the daemon's books written back
-    (``restore_books``) keep it."""
+    """low17: a change of a day's own time keeps, with its row, the added part it leaves
+    (``kept_s``); the day reads back its last row's, lower or higher than before (a
+    figure that only rose let a second set give time: review-15-s18b H1), a row from
+    before migration 11 none (the day's own time splits by its net, as before), and the
+    daemon's books written back (``restore_books``) keep it."""
     from shepherd.store.protocol import Books
 
     conn = at_version(store_path, 10)
@@ -300,10 +303,17 @@ def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older
         assert store.db.schema_version == len(MIGRATIONS) == 11
         assert store.load_accounting(DAY).kept == {}
         store.grant(T0, "alex", "game", DAY, -300, actor="mum", kept_s=300)
-        store.grant(T0, "alex", "game", DAY, -60, actor="mum", kept_s=120)
-        books = store.load_accounting(DAY)
-        assert books.kept == {("alex", "game", DAY): 300}
-        store.restore_books(T0, Books(books, (), 1, DAY))
         assert store.load_accounting(DAY).kept == {("alex", "game", DAY): 300}
+        store.grant(T0, "alex", "game", DAY, -60, actor="mum", kept_s=120)
+        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", kept_s=60)
+        books = store.load_accounting(DAY)
+        assert books.kept == {("alex", "game", DAY): 120, ("alex", "game", OTHER_DAY): 60}
+        store.grant(T0, "alex", "game", DAY, -120, actor="mum", kept_s=0)
+        assert store.load_accounting(DAY).kept == {("alex", "game", OTHER_DAY): 60}
+        store.grant(T0, "alex", "game", DAY, 30, actor="mum", kept_s=30)
+        books = store.load_accounting(DAY)
+        store.restore_books(T0, Books(books, (), 1, DAY))
+        assert store.load_accounting(DAY).kept == {("alex", "game", DAY): 30,
+                                                   ("alex", "game", OTHER_DAY): 60}
     finally:
         store.close()

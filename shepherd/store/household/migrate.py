@@ -121,7 +121,7 @@ def _copy(store: Store, source: Path, conn: Conn, machine: str) -> Copied:
          before, aside, beyond, others, kept) in sqlite.execute(
             "SELECT id, user, target, day, seconds, actor, reason, granted_at, expires_at, "
             "week, expiry_noted, paid_s, used_before_s, aside_s, beyond_s, beyond_before_s, "
-            "kept_s FROM grants"):
+            "kept_s FROM grants ORDER BY id"):  # in order: the last row's kept_s stands
         grants += conn.execute(
             "INSERT INTO grants (child, target, day, seconds, actor, reason, granted_at, "
             "machine, source, expires_at, week, expiry_noted, paid_s, used_before_s, aside_s, "

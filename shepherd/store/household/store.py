@@ -214,11 +214,12 @@ class PgStore:
             "GROUP BY child, target, day HAVING max(beyond_s) > 0", (since,)).fetchall()}
 
     def _kept(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
-        """Per day, of its time added for today what was used when a take-back or a set
-        last cut it (Engine.kept)."""
+        """Per day, the added part of its own time as its last change left it
+        (Engine.kept: the last row's figure stands, review-15-s18b H1)."""
         return {(str(u), str(t), d): int(k) for u, t, d, k in conn.execute(
-            "SELECT child, target, day, max(kept_s) FROM grants WHERE day >= %s "
-            "GROUP BY child, target, day HAVING max(kept_s) > 0", (since,)).fetchall()}
+            "SELECT child, target, day, kept_s FROM grants WHERE id IN "
+            "(SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, day) "
+            "AND kept_s > 0", (since,)).fetchall()}
 
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
