@@ -943,3 +943,21 @@ def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_en
     assert sum(before) + sum(lives[0]) == pytest.approx(week * 60)
     assert lives[1] == pytest.approx(lives[0])
     assert sum(lives[2]) <= sum(lives[0]) + 1e-6
+
+
+def test_a_grant_asked_about_first_changes_nothing() -> None:
+    """A preview (a question asked before a grant: ``preview_grant``) puts back all it
+    changed, the added part of the day's own time too: Monday's 20 played, on Tuesday
+    ``+10m`` and ``=10m`` leave the week's last 10 minutes; asking what ``+10m`` would
+    do left that figure behind, Tuesday's 10 counted as added time and Wednesday had the
+    week's 10 again."""
+    e, entry = twenty_thirty("game")
+    clock = FakeClock(local(23, 10))
+    assert play(e, clock, entry, 3600, 1) == pytest.approx(1200)
+    clock.set_wall(local(24, 10))
+    e.due(clock.now)
+    e.grant("alex", entry, 10 * 60, clock.now)
+    e.grant("alex", entry, 10 * 60, clock.now, mode="set")
+    asked = e.preview_grant("alex", entry, 10 * 60, clock.now)
+    assert asked.allowance_s is not None
+    assert week_of_play(e, entry, 24, 10) == pytest.approx([600, 0, 0, 0, 0, 0])
