@@ -114,6 +114,8 @@ class DayGrants:
 
 NO_GRANTS = DayGrants()
 GrantsOn = Callable[[date], DayGrants]
+# One figure of the week's walk for a day: (limits, the week's days, the day, use, grants).
+WeekFigure = Callable[["QuotaLimits", Sequence[date], date, PerDay, GrantsOn], float]
 
 
 def pool_left(limits: QuotaLimits, week: Sequence[date], day: date, used_on: PerDay,

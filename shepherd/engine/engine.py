@@ -134,6 +134,7 @@ from shepherd.engine.allowance import (
     PerDay,
     QuotaLimits,
     Standing,
+    WeekFigure,
     binding,
     day_standing,
     own_added,
@@ -578,22 +579,18 @@ class Engine:
         if limits.weekly is not None:
             # the week's grants paid within the day's quota too where the week's quota
             # had run out (review-15-s16 P2)
-            def used_on(d: date) -> float:
-                return self.used(user, limits.members, d, now)
-
-            drawn = week_pool_drawn(limits, self.calendar.week_days(day), day, used_on,
-                                    self._grants_on(user, limits.target, now.wall, used_on))
+            drawn = self._walked_now(week_pool_drawn, user, limits, day, now)
         return max(used - timed - own, recorded, drawn, 0.0)
 
-    def _added_used_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                        ) -> float:
-        """On a target with a daily and a weekly quota, of ``day``'s time added for
-        today what its use up to ``now`` used (``week_added_used``)."""
+    def _walked_now(self, figure: WeekFigure, user: str, limits: QuotaLimits, day: date,
+                    now: Instant) -> float:
+        """One of the week's walk's figures for ``day`` (allowance.py: ``week_pool_drawn``,
+        ``week_added_used``, ``week_own_short``), with the use and grants up to ``now``."""
         def used_on(d: date) -> float:
             return self.used(user, limits.members, d, now)
 
-        return week_added_used(limits, self.calendar.week_days(day), day, used_on,
-                               self._grants_on(user, limits.target, now.wall, used_on))
+        return figure(limits, self.calendar.week_days(day), day, used_on,
+                      self._grants_on(user, limits.target, now.wall, used_on))
 
     def _kept_after(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     own_change: int, unusable: int) -> int:
@@ -614,18 +611,9 @@ class Engine:
         added = math.floor(own_added(grants) + 1e-6)
         if own_change >= 0:
             return added + own_change
-        used = math.floor(self._added_used_now(user, limits, day, now) + 1e-6)
+        # (of the added time, what the use so far used stays: the quota's part pays first)
+        used = math.floor(self._walked_now(week_added_used, user, limits, day, now) + 1e-6)
         return max(added - max(-own_change - unusable, 0), used, 0)
-
-    def _own_short_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                       ) -> float:
-        """Of ``day``'s own time, the quota's part the week's quota had not left for it
-        (``week_own_short``; 0 without a weekly quota)."""
-        def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
-
-        return week_own_short(limits, self.calendar.week_days(day), day, used_on,
-                              self._grants_on(user, limits.target, now.wall, used_on))
 
     def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                         ) -> float:
@@ -1748,7 +1736,8 @@ class Engine:
         cut = base - wanted
         unusable = 0
         if limits.weekly is not None:
-            unusable = min(cut, math.floor(self._own_short_now(user, limits, day, now) + 1e-6))
+            short = self._walked_now(week_own_short, user, limits, day, now)
+            unusable = min(cut, math.floor(short + 1e-6))
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
         aside = min(cut - unusable, max(access - drawn, 0))
         return GrantChange(-cut, lasting - cut, held), aside, unusable
