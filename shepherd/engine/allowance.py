@@ -299,6 +299,17 @@ def own_added(grants: DayGrants) -> float:
     return _own_split(0.0, grants.own - grants.counting, grants.kept)[1]
 
 
+def week_own_room(limits: QuotaLimits, week: Sequence[date], today: date,
+                  used_on: PerDay, grants_on: GrantsOn) -> float:
+    """On a target with a daily and a weekly quota, how far ``today``'s quota's part is
+    below what the week's quota could pay for the day (its quota, no more than the week
+    had left it): what a cut took of it that the week could still pay. Time added after
+    the cut gives that back first, as quota (review-15-s19 N1: ``=0m`` then ``=20m``
+    counted the 20 as added time and the week paid none of it)."""
+    walked = _week_walk(limits, week, today, used_on, grants_on)
+    return 0.0 if walked is None else walked[8]
+
+
 def _own_split(quota: float, net: float, kept: float) -> tuple[float, float]:
     """A day's own time (``quota + net``, ``net`` its grants for the day) as its quota's
     part and its added part: the added part is the net added, never less than what of it
@@ -310,7 +321,8 @@ def _own_split(quota: float, net: float, kept: float) -> tuple[float, float]:
 
 def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: PerDay,
                grants_on: GrantsOn
-               ) -> tuple[Standing, float, float, float, float, float, float, float] | None:
+               ) -> tuple[Standing, float, float, float, float, float, float, float, float
+                          ] | None:
     """``week_standing``, of ``today``'s use what is beyond the week's allowance
     before the week's grants pay (``week_beyond_own``), and what ``today``'s expired
     grants not noted yet paid for (``week_standing_paid``), what the week's
@@ -319,7 +331,8 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     (``week_pool_drawn``), and what the week's grants paid for on the days before
     ``today`` (``pool_left``), and of ``today``'s added time what was used
     (``week_added_used``), and of its own time's quota part what the week's quota had
-    not left (``week_own_short``)."""
+    not left (``week_own_short``), and how far that part is below what the week's quota
+    could pay (``week_own_room``)."""
     if limits.weekly is None:
         return None
     allowance = float(limits.weekly)  # the week's quota and what its day grants count for
@@ -331,6 +344,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     drawn_today = 0.0  # on a day with a quota, what the pool paid of today's use
     added_used = 0.0  # on a day with a quota, what today's use used of its added time
     short = 0.0  # on a day with a quota, its quota's part the week's quota had not left
+    room = 0.0  # and how far that part is below what the week's quota could pay for it
     cut_today = 0.0  # what today's take-backs and sets took off the week's allowance
     paid_earlier: float | None = None  # what the pool paid for on the days before today
     for day in week:
@@ -369,6 +383,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
                 # SET_BELOW); of the added part, what was used stays (low17)
                 part, added = _own_split(quota, own - grants.counting, grants.kept)
                 short = max(part - week_left, 0.0)
+                room = max(min(quota, week_left) - part, 0.0)
                 cut_today = min(max(part - quota, min(part, week_left) - week_left), 0.0)
                 own = (added + max(part - quota, min(part, week_left) - week_left)
                        + grants.counting)
@@ -435,7 +450,7 @@ def _week_walk(limits: QuotaLimits, week: Sequence[date], today: date, used_on: 
     # keeps the split of today's use; ``binding`` of the two is what it was.
     return (Standing("week", used, allowance - cut_today + pool), beyond_own, expired_paid,
             own_left, drawn_today, pool_paid if paid_earlier is None else paid_earlier,
-            added_used, short)
+            added_used, short, room)
 
 
 def binding(day: Standing | None, week: Standing | None) -> Standing | None:

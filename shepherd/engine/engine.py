@@ -143,6 +143,7 @@ from shepherd.engine.allowance import (
     week_added_used,
     week_beyond_own,
     week_own_left,
+    week_own_room,
     week_own_short,
     week_pool_drawn,
     week_standing,
@@ -585,7 +586,8 @@ class Engine:
     def _walked_now(self, figure: WeekFigure, user: str, limits: QuotaLimits, day: date,
                     now: Instant) -> float:
         """One of the week's walk's figures for ``day`` (allowance.py: ``week_pool_drawn``,
-        ``week_added_used``, ``week_own_short``), with the use and grants up to ``now``."""
+        ``week_added_used``, ``week_own_short``, ``week_own_room``), with the use and
+        grants up to ``now``."""
         def used_on(d: date) -> float:
             return self.used(user, limits.members, d, now)
 
@@ -596,8 +598,10 @@ class Engine:
                     own_change: int, unusable: int) -> int:
         """The added part of ``day``'s own time once it changes by ``own_change`` (the
         change to the day's grants and what a set sets aside of the week's time): raised,
-        the added part grows by as much (time added after a cut is time for the child,
-        review-15-s18b M1); lowered, the cut takes first the ``unusable`` quota minutes
+        it first gives back to the quota's part what a cut took of it that the week could
+        still pay (review-15-s19 N1), and the added part grows by the rest (time added
+        after a cut of what the week could not pay is time for the child, review-15-s18b
+        M1); lowered, the cut takes first the ``unusable`` quota minutes
         (a set, review-15-s17d F2), then the added part, never below what of it was used
         (low17), then the quota's part (review-15-s18 F3: ``+20m`` on a spent week, then
         ``=12m``, left nothing). 0 where the day has no daily or no weekly quota."""
@@ -610,7 +614,11 @@ class Engine:
         grants = self._grants_on(user, limits.target, now.wall, used_on)(day)
         added = math.floor(own_added(grants) + 1e-6)
         if own_change >= 0:
-            return added + own_change
+            # what a cut took of the quota's part that the week could still pay comes
+            # back first, as quota (review-15-s19 N1: ``=0m`` then ``=20m`` counted the 20
+            # as added time, and the week paid none of it)
+            room = math.floor(self._walked_now(week_own_room, user, limits, day, now) + 1e-6)
+            return added + own_change - min(own_change, room)
         # (of the added time, what the use so far used stays: the quota's part pays first)
         used = math.floor(self._walked_now(week_added_used, user, limits, day, now) + 1e-6)
         return max(added - max(-own_change - unusable, 0), used, 0)

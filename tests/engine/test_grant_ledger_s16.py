@@ -100,6 +100,14 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         return min(own_total - own_used,
                    min(own_total - added(), week_quota_then) + added() - own_used)
 
+    def raise_by(raised: int) -> None:
+        # time added for today or a set that raises the day: first what a cut took of
+        # the quota's part that the week's quota could still pay comes back as quota
+        # (review-15-s19 N1), the rest is added (review-15-s18b M1)
+        nonlocal added_part
+        room = max(min(QUOTA, week_quota_then) - (own_total - added_part), 0)
+        added_part += raised - min(raised, room)
+
     def cut(lowered: int) -> None:
         # a take-back or a set that lowers the day's own time by ``lowered`` (what it
         # could never use taken out already) takes its added part, never what of it was
@@ -142,8 +150,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             assert left(e, clock) == pytest.approx(60 * ledger_left()), "a new day"
         if kind == "today":
             e.grant("alex", "game", a * 60, clock.now)
+            raise_by(a)
             own_total += a
-            added_part += a
             day_grants.append((a, day_use))
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
@@ -173,8 +181,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             e.grant("alex", "game", a * 60, clock.now, mode="set")
             if wanted >= own_total + access:
                 raised = wanted - access - own_total
+                raise_by(raised)
                 own_total += raised
-                added_part += raised
                 day_grants.append((raised, day_use))
             else:
                 lowered = own_total + access - wanted

@@ -911,6 +911,14 @@ def test_a_set_on_a_spent_week_takes_the_quota_minutes_it_could_not_use_first(
     ((1200, 600), ("+20m", "=12m"), 12, 42),  # F3's
     ((1200, 600), ("+20m", "=12m", "+5m"), 17, 47),  # M1's
     ((1200, 600), ("+20m", "=5m", "-1m", "=12m"), 12, 42),
+    ((), ("=0m", "=20m"), 20, 30),  # review-15-s19 N1 (i): the week paid none of the 20
+    ((), ("-20m", "+20m"), 20, 30),
+    ((), ("=5m", "=20m"), 20, 30),
+    ((), ("-15m", "+15m"), 20, 30),
+    ((1200,), ("=5m", "=20m"), 20, 40),  # (the set says 20 in all today: 10 past the week)
+    ((1200,), ("+10m", "=15m", "-10m", "=20m"), 20, 40),
+    ((1200,), ("-10m", "+10m"), 20, 40),  # N1 (ii): the take-back took no usable minute
+    ((1200,), ("-1m", "+1m"), 11, 31),
 ])
 def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_engine(
         tmp_path: Path, before: tuple[int, ...], changes: tuple[str, ...], left: int,
@@ -920,7 +928,12 @@ def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_en
     set count the day's use as added time, past the weekly quota). An engine made from
     the books lets the rest of the week play what the live one does (``week`` minutes in
     all: the week's 30, and the day's 12 or 17 on a spent week); without the figure the
-    day's own time splits by its net, which never gives more."""
+    day's own time splits by its net, which never gives more. review-15-s19 N1: time
+    added after a cut gives back first what the cut took of the quota's part that the
+    week could still pay (``=0m`` then ``=20m`` played 20, and 20 and 10 more on the next
+    days: the raise was counted as added time); what the cut took that the week could
+    not pay, time added after it gives to the child (``-1m`` then ``+1m`` with 10 of the
+    week's minutes left: 11)."""
     e, entry = twenty_thirty("game")
     clock = FakeClock(local(23, 10))
     for day, seconds in enumerate(before):
@@ -961,3 +974,37 @@ def test_a_grant_asked_about_first_changes_nothing() -> None:
     asked = e.preview_grant("alex", entry, 10 * 60, clock.now)
     assert asked.allowance_s is not None
     assert week_of_play(e, entry, 24, 10) == pytest.approx([600, 0, 0, 0, 0, 0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(monday=st.integers(0, 10), added=st.integers(0, 20), take=st.booleans(),
+       cut=st.integers(1, 40), target=st.sampled_from(["game", "games"]))
+def test_a_cut_and_a_raise_back_before_any_play_leave_the_week_as_it_was(
+        monday: int, added: int, take: bool, cut: int, target: str) -> None:
+    """review-15-s19 N1 and its L1 (the week ledger takes the engine's rule, so it cannot
+    catch it): 20m a day, 30m a week, Monday ``monday`` minutes played (the week leaves
+    Tuesday at least its quota: every quota minute it cuts the week could pay), Tuesday
+    ``+added``, then a take-back of ``cut`` minutes or a set ``cut`` minutes lower, and
+    the parent gives back what it took (``+`` what was taken, or ``=`` the total before):
+    the week plays what it plays without the cut and the raise."""
+    played = []
+    for detour in (False, True):
+        e, entry = twenty_thirty(target)
+        clock = FakeClock(local(23, 10))
+        if monday:
+            assert play(e, clock, entry, monday * 60, 1) == pytest.approx(monday * 60)
+        clock.set_wall(local(24, 10))
+        e.due(clock.now)
+        if added:
+            e.grant("alex", target, added * 60, clock.now)
+        if detour:
+            total = (20 + added) * 60
+            if take:
+                taken = -e.grant("alex", target, cut * 60, clock.now, mode="take").seconds
+                if taken:
+                    e.grant("alex", target, taken, clock.now)
+            else:
+                e.grant("alex", target, max(total - cut * 60, 0), clock.now, mode="set")
+                e.grant("alex", target, total, clock.now, mode="set")
+        played.append(week_of_play(e, entry, 24, 10))
+    assert played[1] == pytest.approx(played[0])
