@@ -2533,8 +2533,10 @@ class Daemon:
             if caller.admin:
                 raise
             raise NothingChanged("", "your request was not sent") from exc
-        if not again:
+        if not again:  # (with the entry's name: a TUI may hear it before its first status)
+            known = self.policy.entry(entry)
             self._publish("time_requested", {"request_id": request_id, "entry": entry,
+                                             "label": known.title if known else entry,
                                              "seconds": seconds, "note": note}, user=whose)
         return request_id, again
 

@@ -167,7 +167,8 @@ class ShepherdApp(App[None]):
         elif kind == "time_requested":
             request = {"id": event.get("request_id"), "user": event.get("user"),
                        "entry": event.get("entry"), "seconds": event.get("seconds"),
-                       "note": event.get("note", ""), "requested_at": stamp}
+                       "note": event.get("note", ""), "requested_at": stamp,
+                       "label": event.get("label")}
             if state.is_admin:
                 if all(r["id"] != request["id"] for r in state.requests):
                     state.requests.append(request)
@@ -207,7 +208,10 @@ class ShepherdApp(App[None]):
         shows, it is replaced by one that counts them all, so a burst of children's
         requests is one notice that updates, not a stack that hides the screen."""
         state = self.state
-        label = state.label(str(request["user"]), str(request["entry"]))
+        # (the event names the entry: a request heard before the first status is said
+        # with its name too, not its id)
+        label = str(request.get("label") or state.label(str(request["user"]),
+                                                        str(request["entry"])))
         asks = f"{request['user']} asks for {words.duration(request['seconds'])} more of {label}"
         waiting = len(state.requests)
         shown = self._request_notice

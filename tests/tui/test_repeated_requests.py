@@ -9,6 +9,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from shepherd.tui.app import ShepherdApp
+from shepherd.tui.messages import DaemonEvent
 from shepherd.tui.widgets.request_list import RequestList
 from tests.daemon.conftest import ME, policy
 from tests.tui.conftest import NAP, drive, screen_text, shepherd_cli, wait_for
@@ -80,3 +81,27 @@ def test_many_requests_at_once_are_one_notice_that_counts_them(
         "6 requests for more time are waiting; the newest: " + ME
         + " asks for 30m more of Nap. Choose one in the list, then press a to approve or x to "
         "decline."], seen
+
+
+def test_a_request_heard_before_the_first_status_is_said_with_the_entrys_name(
+        daemon_factory: Any) -> None:
+    """CI (s19, a loaded machine): five requests arrived before the TUI's first status, and
+    the notice said "25m more of nap" (the entry's id) where the parent reads "Nap". The
+    daemon's event names the entry, and the notice says that name whatever the TUI knows
+    yet: here an entry its status has never shown."""
+    d = daemon_factory(policy(NAP))
+    events = d.events()
+    d.call("request_time", entry="nap", duration=5 * 60)
+    assert events.next("time_requested")["label"] == "Nap"
+    app = ShepherdApp(d.socket)
+
+    async def scenario(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.state.connected, "the connection")
+        app.post_message(DaemonEvent({"type": "time_requested", "request_id": 99,
+                                      "user": ME, "entry": "newgame", "label": "New Game",
+                                      "seconds": 600, "note": ""}))
+        await wait_for(pilot, lambda: any("New Game" in n for n in request_notices(app)),
+                       "the notice")
+        assert not any("newgame" in n for n in request_notices(app))
+
+    drive(app, scenario, size=(120, 40), notifications=True)
