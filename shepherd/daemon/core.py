@@ -793,7 +793,9 @@ class Daemon:
         if self.loaded and (durable or reading.mono >= self._trusted_saved
                             + TRUSTED_WALL_EVERY_S):
             self._trusted_saved = reading.mono
-            self._keep(lambda store: store.set_trusted_wall(wall), droppable=not durable)
+            # (quiet: no one waits for it, so it wakes the loop only if it fails)
+            self.writer.keep(lambda store: store.set_trusted_wall(wall),
+                             droppable=not durable, quiet=True)
 
     def _record_policy(self, now: Instant, path: Path) -> None:
         try:

@@ -103,6 +103,7 @@ class _Job:
     keep: bool
     droppable: bool
     picture: bool = False  # run on ``backend.picture()``, not on the store (``picture``)
+    quiet: bool = False  # no one waits for its success: said at the loop's next wake (``keep``)
 
 
 class StoreWriter:
@@ -151,6 +152,9 @@ class StoreWriter:
         # the answers of the job in hand, held to go to the loop with the check after it
         self._holding: _Job | None = None
         self._held: list[Callable[[], None]] = []
+        self._held_loud = False  # of those, one the loop must hear now (a failure)
+        # answers no one waits for, taken by the loop when it next wakes (``take_later``)
+        self._later: list[Callable[[], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> bool:
@@ -192,11 +196,14 @@ class StoreWriter:
         await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
         self._reader.shutdown()
         self._maintenance.shutdown()
+        self.take_later()
 
     # -- submitting -------------------------------------------------------------------
     def submit(self, change: Callable[[StateStore], T], *, keep: bool = False,
-               droppable: bool = False) -> asyncio.Future[T]:
-        """Queue one transaction; ``keep``: while the store is unavailable, hold it."""
+               droppable: bool = False, quiet: bool = False) -> asyncio.Future[T]:
+        """Queue one transaction; ``keep``: while the store is unavailable, hold it;
+        ``quiet``: its success is said to the loop when the loop next wakes, not at once
+        (a failure is said at once)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._cond:
@@ -212,7 +219,7 @@ class StoreWriter:
                 future.set_exception(StoreUnavailable(refused))
                 future.exception()  # a caller that does not wait must not warn
                 return future
-            self._queue.append(_Job(change, future, keep, droppable))
+            self._queue.append(_Job(change, future, keep, droppable, quiet=quiet))
         self._wake_writer(loop)
         return future
 
@@ -242,17 +249,22 @@ class StoreWriter:
             self._cond.notify()
         return future
 
-    def keep(self, change: Callable[[StateStore], Any], *,
-             droppable: bool = False) -> asyncio.Future[Any]:
+    def keep(self, change: Callable[[StateStore], Any], *, droppable: bool = False,
+             quiet: bool = False) -> asyncio.Future[Any]:
         """A change that must be written, now or when the store returns (its failure is
-        said in the log; the future, for whoever wants to know when it was written)."""
-        future = self.submit(change, keep=True, droppable=droppable)
+        said in the log; the future, for whoever wants to know when it was written).
+        ``quiet``: no one waits for it, so its success wakes no one (an idle daemon's
+        trusted time, written every ten minutes, woke the loop for nothing: issue 13);
+        the loop takes it at its next wake (``take_later``)."""
+        future = self.submit(change, keep=True, droppable=droppable, quiet=quiet)
         future.add_done_callback(_log_failure)
         return future
 
     def check(self) -> None:
-        """Cheap, on the loop: if the file was deleted or replaced, heal it now; when a
-        check of the stored pages is due, start it off the loop."""
+        """Cheap, on the loop (at each of the daemon's ticks): the answers no one waited
+        for; if the file was deleted or replaced, heal it now; when a check of the stored
+        pages is due, start it off the loop."""
+        self.take_later()
         store = self._store
         if store is not None and self.backend.moved(store):
             self.keep(lambda s: None)
@@ -278,8 +290,7 @@ class StoreWriter:
                 with self._cond:
                     self._checking = False
                 return
-            checked = loop.run_in_executor(self._maintenance, self._scrub, whole)
-            checked.add_done_callback(self._scrubbed)
+            self._maintenance.submit(self._check_quietly, whole, loop)
 
         loop.call_soon(start)
 
@@ -308,10 +319,10 @@ class StoreWriter:
     def _check_after_write(self) -> Callable[[], None] | None:
         """On the writer's thread, its queue empty after a write: the books' check when
         one is due, there and then; what it found, for the loop with the write's answer
-        (None: nothing checked). At the next tick the files are as checked, so an idle
-        daemon wakes no other thread for it: the trusted time written every ten minutes
-        and the check that followed at the next tick were 11 of an idle daemon's 21
-        wake-ups in ten minutes (issue 13)."""
+        (None: nothing checked, or nothing found). At the next tick the files are as
+        checked, so an idle daemon wakes no other thread for it: the trusted time written
+        every ten minutes and the check that followed at the next tick were 11 of an idle
+        daemon's 21 wake-ups in ten minutes (issue 13)."""
         store = self._store
         if store is None or self._down_since is not None or self._stopping:
             return None
@@ -324,6 +335,10 @@ class StoreWriter:
             found = self._scrub(False)
         except Exception as exc:
             failed = exc
+        if found is None and failed is None:
+            with self._cond:
+                self._checking = False
+            return None
         return functools.partial(self._pages_checked, found, failed)
 
     def _scrub(self, whole: bool) -> str | None:
@@ -337,12 +352,21 @@ class StoreWriter:
                 return None  # (a check cut short by a lock or a full disk proves nothing)
             raise
 
-    def _scrubbed(self, checked: asyncio.Future[str | None]) -> None:
-        if checked.cancelled():
-            self._pages_checked(None, None)
-        else:
-            exc = checked.exception()
-            self._pages_checked(None if exc is not None else checked.result(), exc)
+    def _check_quietly(self, whole: bool, loop: asyncio.AbstractEventLoop) -> None:
+        """On the maintenance thread: a check of the pages; the loop hears of it only when
+        it found damage or failed (a clean check woke it for nothing, issue 13)."""
+        found: str | None = None
+        failed: BaseException | None = None
+        try:
+            found = self._scrub(whole)
+        except Exception as exc:
+            failed = exc
+        if found is None and failed is None:
+            with self._cond:
+                self._checking = False
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            loop.call_soon_threadsafe(self._pages_checked, found, failed)
 
     def _pages_checked(self, found: str | None, exc: BaseException | None) -> None:
         """On the loop: a check of the pages ended (``found``: the damage it found)."""
@@ -524,6 +548,7 @@ class StoreWriter:
             # the check, so that the loop is woken once for both
             with self._cond:
                 self._holding = job if len(self._queue) == 1 and self._books_due() else None
+                self._held_loud = False
             try:
                 if job.picture:
                     self._look(job)
@@ -537,7 +562,8 @@ class StoreWriter:
             finally:
                 with self._cond:
                     held, self._held, self._holding = self._held, [], None
-                self._to_loop([*held, *([checked] if checked is not None else [])])
+                quiet = job.quiet and not self._held_loud and checked is None
+                self._to_loop([*held, *([checked] if checked is not None else [])], quiet)
         if self._store is not None and self._down_since is None:
             # A last look before a clean close, which checkpoints the WAL into the file
             # and marks it as needing no check: damage found now (the books' pages read
@@ -767,13 +793,20 @@ class StoreWriter:
         with self._cond:
             if job is self._holding:  # handed over with the check that follows it
                 self._held.append(settle)
+                self._held_loud = self._held_loud or exc is not None
                 return
-        self._to_loop([settle])
+        self._to_loop([settle], quiet=job.quiet and exc is None)
 
-    def _to_loop(self, calls: list[Callable[[], None]]) -> None:
-        """Run ``calls`` on the loop, in order, with one wake-up of it."""
+    def _to_loop(self, calls: list[Callable[[], None]], quiet: bool = False) -> None:
+        """Run ``calls`` on the loop, in order, with one wake-up of it (``quiet``: when it
+        next wakes, with the answers no one waited for before them)."""
         if not calls or self._loop is None:
             return
+        with self._cond:
+            if quiet:
+                self._later.extend(calls)
+                return
+            calls, self._later = [*self._later, *calls], []
 
         def run_all() -> None:
             for call in calls:
@@ -784,6 +817,17 @@ class StoreWriter:
 
         with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(run_all)
+
+    def take_later(self) -> None:
+        """On the loop: the answers no one waited for (``quiet`` changes written), in the
+        order they came."""
+        with self._cond:
+            later, self._later = self._later, []
+        for call in later:
+            try:
+                call()
+            except Exception:
+                log.exception("error handing the store's answers to the daemon")
 
 
 def _check_intervals() -> tuple[float, float]:

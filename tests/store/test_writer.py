@@ -67,6 +67,14 @@ class LockHolder:
         self.process.wait(10)
 
 
+def wait_until(condition: Any, timeout: float = 20.0) -> None:
+    """Poll off the loop (a thread's wait)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.01)
+
+
 async def wait_for(condition: Any, timeout: float = 20.0) -> None:
     """Poll on the loop: only a loop that is not blocked gets to see the condition."""
     loop = asyncio.get_running_loop()
@@ -613,3 +621,51 @@ def test_the_books_check_due_after_a_write_is_made_by_the_writer_at_once(
     result = asyncio.run(scenario())
     assert result[:3] == [True, "store-writer", "then"], result
     assert result[3].startswith("store-maint"), result
+
+
+def test_a_change_no_one_waits_for_and_a_clean_check_wake_the_loop_for_nothing(
+        tmp_path: Path) -> None:
+    """Issue 13 (idle wake-ups): the trusted time written every ten minutes, and a check
+    of the pages that found nothing, each woke the loop to hear of it, though no one
+    waited. A ``quiet`` change's success is taken at the loop's next tick
+    (``check``), a clean check tells nobody; a quiet change that fails, and a check that
+    finds damage, still wake it at once."""
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> None:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        loop = asyncio.get_running_loop()
+        woken: list[object] = []
+        real = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            if getattr(callback, "__name__", "") in ("run_all", "_pages_checked"):
+                woken.append(callback)  # the writer's (not asyncio.to_thread's own)
+            return real(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        writer._next_check = (time.monotonic() + 3600, time.monotonic() + 3600)
+        written = writer.keep(lambda s: s.audit(now(), "launch_denied", {"n": 1}), quiet=True)
+        await asyncio.to_thread(lambda: wait_until(lambda: len(audit_rows(path)) == 1))
+        await asyncio.sleep(0.2)
+        assert woken == [] and not written.done()
+        writer.check()  # the next tick takes its answer
+        assert written.done() and written.exception() is None
+        writer._next_check = (time.monotonic() + 3600, 0.0)  # the whole file's check is due
+        writer.check_pages()
+        await wait_for(lambda: not writer._checking)
+        await asyncio.sleep(0.2)
+        assert woken == []
+        failed = writer.keep(lambda s: 1 / 0, quiet=True)
+        await wait_for(failed.done)
+        assert isinstance(failed.exception(), ZeroDivisionError) and len(woken) == 1
+        writer.backend.scrub = (  # type: ignore[method-assign]
+            lambda store, whole: "a page of the books is damaged")
+        writer._next_check = (time.monotonic() + 3600, 0.0)
+        writer.check_pages()  # damage found: said at once
+        await wait_for(lambda: any(getattr(w, "__name__", "") == "_pages_checked"
+                                   for w in woken))
+        await writer.close()
+
+    asyncio.run(scenario())
