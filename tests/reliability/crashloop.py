@@ -252,6 +252,10 @@ class Comparison:
     taken: list[tuple[int, float]] = field(default_factory=list)
     # (session, its program's start - its launch decision)
     launch_latency: list[tuple[int, float]] = field(default_factory=list)
+    # (session, its program's last beat - the end of its charge, both from the launch
+    # decision): for a session stopped at its deadline, how long its program ran after
+    # it (review-14-s19 M2: ``given`` nets the launch's latency out of that)
+    after_charge: dict[int, float] = field(default_factory=dict)
     missing: list[int] = field(default_factory=list)  # a program ran, no session charged
 
     @property
@@ -286,6 +290,7 @@ def compare(beats: dict[int, Beat], charged: dict[int, Charged],
             continue
         result.taken.append((session, books_say.charged_s - (beat.ran_until - since)))
         result.launch_latency.append((session, beat.started - since))
+        result.after_charge[session] = beat.ran_until - (since + books_say.charged_s)
     return result
 
 
