@@ -1628,12 +1628,21 @@ class Engine:
                 change = GrantChange(-taken, None, taken < seconds)
                 on_top = round(sum(left for left, _ in self.on_top(user, target, day, now)))
             elif mode == "add" or today is None or lasting is None or quota is None:
-                change = grant_change(mode, seconds, quota, self.granted(user, target, day),
-                                      held_at)
-                if (mode == "add" and not week and change.allowance_s is not None
-                        and quota is not None):
+                # (time added: on the day's own time, what a set set aside of the week's
+                # included, review-15-s19b W1: after ``=10m`` set 15 aside, ``+3m`` said
+                # "0s in all today" with 13 minutes left)
+                granted = self.granted(user, target, day) + (
+                    self._aside(user, target, day) if mode == "add" else 0)
+                change = grant_change(mode, seconds, quota, granted, held_at)
+                if mode == "add" and not week and expires == self.calendar.day_end(day):
+                    # time added for today gives back first what a set set aside of the
+                    # week's time (review-15-s19b N2)
+                    aside_s = -self._aside_given_back(user, limits, day, now, seconds)
+                if mode == "add" and change.allowance_s is not None and quota is not None:
                     # in all today: the week's time the day may draw too (review-1215-s10
-                    # M1), also beside time given until a moment (review-1215-s11 LOW-1)
+                    # M1), also beside time given until a moment (review-1215-s11 LOW-1),
+                    # and beside time given for the week before (review-15-s19b W3: a
+                    # second ``--until week`` said 23m in all with 33 left)
                     access = round(self._week_access(user, limits, day, now))
                     # and what time given until a moment paid for, by its end: it pays
                     # first (review-1215-s12 F1), so what it paid for lasts the day
@@ -1735,7 +1744,13 @@ class Engine:
         wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
         held = wanted > seconds - paid_now
         if wanted >= base:
-            return GrantChange(wanted - base, lasting + wanted - base, held), 0, 0
+            # raised: first what a set set aside of the week's time comes back to the day
+            # (review-15-s19b N2: ``=20m`` set 15 aside, ``=35m`` added 15 of its own and
+            # the 15 stayed the other days': the week played 60 of 30 and 15), then
+            # what a cut took of the quota's part (``_kept_after``), then added time
+            raised = wanted - base
+            back = self._aside_given_back(user, limits, day, now, raised)
+            return GrantChange(raised, lasting + raised, held), -back, 0
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
         # 30m week played, ``=24m`` on Thursday's 25 left 14), then sets aside what the
@@ -1762,6 +1777,23 @@ class Engine:
         left = pool_left(limits, self.calendar.week_days(day), day, used_on,
                          self._grants_on(user, limits.target, now.wall, used_on))
         return max(left - self._aside(user, limits.target, day), 0.0)
+
+    def _aside_given_back(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                          raised: int) -> int:
+        """Of a raise of ``day``'s own time by ``raised``, what comes back out of what a
+        set set aside of the week's time (it is the day's to draw again): all of it up
+        to the aside, where the week's grants still hold what was set aside (else none:
+        giving back what they no longer hold would give the day nothing for it)."""
+        aside = self._aside(user, limits.target, day)
+        if aside <= 0 or raised <= 0:
+            return 0
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        left = pool_left(limits, self.calendar.week_days(day), day, used_on,
+                         self._grants_on(user, limits.target, now.wall, used_on))
+        return min(raised, aside) if left + 1e-6 >= aside else 0
 
     def _aside_freed(self, user: str, target: str, day: date, taken: int) -> int:
         """What today's aside no longer holds once ``taken`` of the week's time is taken
@@ -1911,10 +1943,13 @@ class Engine:
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)
                 self.timed[gid] = replace(g, seconds=g.seconds - part)
+        if planned.week_aside_s and (planned.expires_at is None or planned.with_day):
+            # (time added for today gives back what a set set aside: review-15-s19b N2)
+            self.aside[key] = self._aside(*key) + planned.week_aside_s
+            if not self.aside[key]:
+                del self.aside[key]
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
-            if planned.week_aside_s:
-                self.aside[key] = self._aside(*key) + planned.week_aside_s
             own = planned.seconds + planned.week_aside_s  # the day's own time it changed
             for gid, g in list(self.timed.items()):  # what it may take from time given
                 if (g.user, g.target, g.day) == key and own:  # as the store counts it

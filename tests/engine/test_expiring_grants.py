@@ -528,9 +528,13 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
         if kind in ("today", "take", "set"):  # what the week's time paid so far
             beyond = max(beyond, used - 3600 - own - upaid)
         access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
+        # a raise of the day's own time gives back first what a set set aside, where the
+        # week's time still holds it (review-15-s19b N2)
+        back = min(seconds, aside) if pool - pool_spent >= aside else 0.0
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
-            own += seconds
+            aside -= back
+            own += seconds - back
         elif kind == "week":
             e.grant("alex", "game", seconds, clock.now, week=True)
             pool += seconds
@@ -545,7 +549,10 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             lasts = max(float(seconds) - math.ceil(upaid - 1e-6),
                         math.ceil(used - upaid - 1e-6), 0.0)
             if lasts >= 3600 + own + access:
-                own = lasts - access - 3600
+                raised = lasts - access - 3600 - own
+                back = min(raised, aside) if pool - pool_spent >= aside else 0.0
+                aside -= back
+                own += raised - back
             elif lasts >= 3600 + own:
                 aside += 3600 + own + access - lasts
             else:

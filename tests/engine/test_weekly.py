@@ -520,9 +520,10 @@ def test_a_cut_after_the_added_time_was_used_takes_the_quotas_unusable_minutes(
 
 
 def grant_through(store: Store, e: Engine, clock: FakeClock, target: str, seconds: int,
-                  mode: str = "add") -> None:
+                  mode: str = "add", week: bool = False) -> None:
     """A grant written to a real store as the daemon writes it, then made."""
-    planned = e.plan_grant("alex", target, seconds, clock.now, mode)  # type: ignore[arg-type]
+    planned = e.plan_grant("alex", target, seconds, clock.now, mode,  # type: ignore[arg-type]
+                           week=week)
     gid = store.grant(clock.wall, "alex", target, planned.day, planned.seconds,
                       actor="mum", expires_at=planned.expires_at, week=planned.week,
                       used_before_s=planned.used_s, taken_from=planned.taken_from,
@@ -842,7 +843,7 @@ def week_of_play(e: Engine, entry: str, first: int, session: int) -> list[float]
     return played
 
 
-CHANGES = {"+": "add", "-": "take", "=": "set"}
+CHANGES = {"+": "add", "-": "take", "=": "set", "~": "add"}  # "~": ``--until week``
 
 
 @pytest.mark.parametrize("target", ["game", "games"])
@@ -919,6 +920,10 @@ def test_a_set_on_a_spent_week_takes_the_quota_minutes_it_could_not_use_first(
     ((1200,), ("+10m", "=15m", "-10m", "=20m"), 20, 40),
     ((1200,), ("-10m", "+10m"), 20, 40),  # N1 (ii): the take-back took no usable minute
     ((1200,), ("-1m", "+1m"), 11, 31),
+    ((), ("~15m", "=20m", "=35m"), 35, 45),  # review-15-s19b N2: these played 60, 60, 55, 60
+    ((), ("~15m", "=20m", "+15m"), 35, 45),
+    ((), ("~15m", "=25m", "=35m"), 35, 45),
+    ((), ("~15m", "=0m", "=35m"), 35, 45),
 ])
 def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_engine(
         tmp_path: Path, before: tuple[int, ...], changes: tuple[str, ...], left: int,
@@ -933,7 +938,9 @@ def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_en
     week could still pay (``=0m`` then ``=20m`` played 20, and 20 and 10 more on the next
     days: the raise was counted as added time); what the cut took that the week could
     not pay, time added after it gives to the child (``-1m`` then ``+1m`` with 10 of the
-    week's minutes left: 11)."""
+    week's minutes left: 11). review-15-s19b N2: what a set set aside of the week's time
+    (``~``: ``--until week``) comes back to the day first (``+15m --until week``, ``=20m``,
+    ``=35m`` played 60: the raise counted as added time, the 15 stayed the other days')."""
     e, entry = twenty_thirty("game")
     clock = FakeClock(local(23, 10))
     for day, seconds in enumerate(before):
@@ -946,7 +953,8 @@ def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_en
     store = Store.open(tmp_path / "shepherd.db", clock.wall)
     try:
         for change in changes:
-            grant_through(store, e, clock, entry, int(change[1:-1]) * 60, CHANGES[change[0]])
+            grant_through(store, e, clock, entry, int(change[1:-1]) * 60, CHANGES[change[0]],
+                          week=change[0] == "~")
         books = store.load_accounting(local(23, 10).date())
     finally:
         store.close()
@@ -978,15 +986,18 @@ def test_a_grant_asked_about_first_changes_nothing() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(monday=st.integers(0, 10), added=st.integers(0, 20), take=st.booleans(),
-       cut=st.integers(1, 40), target=st.sampled_from(["game", "games"]))
+       cut=st.integers(1, 40), target=st.sampled_from(["game", "games"]),
+       week=st.sampled_from([0, 0, 15]))
 def test_a_cut_and_a_raise_back_before_any_play_leave_the_week_as_it_was(
-        monday: int, added: int, take: bool, cut: int, target: str) -> None:
+        monday: int, added: int, take: bool, cut: int, target: str, week: int) -> None:
     """review-15-s19 N1 and its L1 (the week ledger takes the engine's rule, so it cannot
     catch it): 20m a day, 30m a week, Monday ``monday`` minutes played (the week leaves
     Tuesday at least its quota: every quota minute it cuts the week could pay), Tuesday
     ``+added``, then a take-back of ``cut`` minutes or a set ``cut`` minutes lower, and
     the parent gives back what it took (``+`` what was taken, or ``=`` the total before):
-    the week plays what it plays without the cut and the raise."""
+    the week plays what it plays without the cut and the raise; also beside ``week``
+    minutes given ``--until week`` on Tuesday (review-15-s19b N2 and T1: a set that set
+    them aside, then a raise back, played them twice)."""
     played = []
     for detour in (False, True):
         e, entry = twenty_thirty(target)
@@ -995,10 +1006,12 @@ def test_a_cut_and_a_raise_back_before_any_play_leave_the_week_as_it_was(
             assert play(e, clock, entry, monday * 60, 1) == pytest.approx(monday * 60)
         clock.set_wall(local(24, 10))
         e.due(clock.now)
+        if week:
+            e.grant("alex", target, week * 60, clock.now, week=True)
         if added:
             e.grant("alex", target, added * 60, clock.now)
         if detour:
-            total = (20 + added) * 60
+            total = (20 + added + week) * 60
             if take:
                 taken = -e.grant("alex", target, cut * 60, clock.now, mode="take").seconds
                 if taken:
@@ -1008,3 +1021,29 @@ def test_a_cut_and_a_raise_back_before_any_play_leave_the_week_as_it_was(
                 e.grant("alex", target, total, clock.now, mode="set")
         played.append(week_of_play(e, entry, 24, 10))
     assert played[1] == pytest.approx(played[0])
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
+def test_time_added_after_a_set_that_set_the_weeks_time_aside_says_what_the_day_has(
+        target: str) -> None:
+    """review-15-s19b W1: 20m a day, 30m a week, Tuesday ``+15m --until week`` (35m in
+    all), ``=10m`` (15 of it set aside for the other days), then ``+3m`` said "0s in all
+    today" with 13 minutes left: the day's own time left out what the set set aside."""
+    e, entry = twenty_thirty(target)
+    clock = FakeClock(local(24, 10))
+    e.grant("alex", target, 15 * 60, clock.now, week=True)
+    e.grant("alex", target, 10 * 60, clock.now, mode="set")
+    answer = e.grant("alex", target, 3 * 60, clock.now)
+    assert answer.allowance_s == 13 * 60
+    assert e.availability("alex", entry, clock.now).time_left_s == pytest.approx(13 * 60)
+
+
+def test_a_second_grant_for_the_week_says_what_the_day_has_in_all() -> None:
+    """review-15-s19b W3: ``+10m --until week`` then ``+3m --until week`` on a 20m day
+    said "23m in all today" with 33 minutes left: the day's figure left out the week's
+    time given before."""
+    e, entry = twenty_thirty("game")
+    clock = FakeClock(local(24, 10))
+    assert e.grant("alex", "game", 600, clock.now, week=True).allowance_s == 30 * 60
+    assert e.grant("alex", "game", 180, clock.now, week=True).allowance_s == 33 * 60
+    assert e.availability("alex", entry, clock.now).time_left_s == pytest.approx(33 * 60)
