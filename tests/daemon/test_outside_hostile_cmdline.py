@@ -78,8 +78,10 @@ limits = {{ max_run = "4s" }}
             process.kill()
             process.wait()
     [audited] = [a for a in d.audit("session_ended") if a["session_id"] == sid]
-    # Sent at its deadline by the guard's thread or the alarm process, whichever first.
-    assert audited["sigterm"]["by"] in ("alarm", "guard thread"), audited
+    # Sent at its deadline by the guard's thread or the alarm process, whichever first, or
+    # by the loop's own stop (on a thread) when it came first: at load 111 (CI beside the
+    # reliability run's 64 clients) it did, which shows the loop was not held up either.
+    assert audited["sigterm"]["by"] in ("alarm", "guard thread", "daemon thread"), audited
     assert d.call("status")["sessions"] == []
     # The daemon answers (the loop is free) and the hostile lines matched nothing.
     assert d.call("health") is not None
