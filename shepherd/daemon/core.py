@@ -2127,8 +2127,11 @@ class Daemon:
             await record.started.wait()  # asked to stop while starting: once it runs
         grace = float(self.policy.supervisor.stop_grace)
         passed = self._passed_while_down.pop(session_id, None)
-        if passed is not None:  # its SIGTERM went at that deadline (the alarm): what is
-            grace = max(grace - (self.now().mono - passed), 0.0)  # left of its grace
+        if passed is not None and self.backend.grace_begun(session_id) is None:
+            # its deadline passed while no daemon ran: what is left of its grace from then
+            # (where the alarm noted its SIGTERM, the backend counts from that: counted
+            # here too, the grace was cut twice, review-14-s19 L1)
+            grace = max(grace - (self.now().mono - passed), 0.0)
         pause = STOP_RETRY_S
         while session_id in self.sessions:
             try:

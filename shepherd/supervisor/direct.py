@@ -749,9 +749,14 @@ class DirectBackend:
         self._sigterm_once(session)  # a group's members, through pidfds (``_signal``)
         return True
 
+    def grace_begun(self, session_id: int) -> float | None:
+        session = self.sessions.get(session_id)
+        return None if session is None else session.sigterm_at
+
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM to every member, SIGKILL to all that is left after ``grace`` (both
-        sent off the loop: ``terminate``)."""
+        sent off the loop: ``terminate``); after a SIGTERM the alarm sent while no daemon
+        ran, what is left of ``grace`` since then (``grace_begun``)."""
         session = self.sessions.get(session_id)
         if session is None:
             return

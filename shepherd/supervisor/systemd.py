@@ -738,6 +738,9 @@ class SystemdBackend:
         except OSError as exc:
             log.error("session %d: could not thaw %s: %s", unit.session_id, unit.name, exc)
 
+    def grace_begun(self, session_id: int) -> float | None:
+        return None  # (systemd stops the unit: no SIGTERM of its while no daemon ran)
+
     async def stop(self, session_id: int, grace: float) -> None:
         unit = self.units.get(session_id)
         if unit is None:

@@ -582,6 +582,41 @@ limits = {{ max_run = "2s" }}
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_restart_within_the_grace_leaves_the_program_the_rest_of_it(
+        daemon_factory: Any, nobodys_dir: Path) -> None:
+    """review-14-s19 L1: a SIGTERM-ignoring program whose deadline passed while the daemon
+    was down (the alarm sent its SIGTERM), the daemon back within the grace: the grace was
+    counted from the deadline twice (by the daemon and by its backend), and the SIGKILL
+    came a second or more before the grace the policy promises (3 s here) was over."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    heard = nobodys_dir / "heard"
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {counts_sigterms(heard, marker)}
+limits = {{ max_run = "2s" }}
+""", 'stop_grace = "3s"'), system_mode=True)
+    try:
+        d.call("launch", entry="game", user="nobody")
+        program = watch_end(f"{heard} {marker}")
+        time.sleep(0.5)
+        d.kill9()
+        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline
+        sigterm = time.monotonic()  # (a little after it: the wait's poll)
+        time.sleep(1.5)  # the daemon back half the grace in
+        d.start()
+        wait_for(lambda: "at" in program, 15)
+        assert program["at"] - sigterm > 2.6, program["at"] - sigterm  # before: ~2 s
+        wait_for(lambda: d.audit("session_ended"), 15)
+        assert d.stop() == 0
+    finally:
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
     d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
     d.call("launch", entry="game")
