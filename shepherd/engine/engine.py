@@ -1634,10 +1634,6 @@ class Engine:
                 granted = self.granted(user, target, day) + (
                     self._aside(user, target, day) if mode == "add" else 0)
                 change = grant_change(mode, seconds, quota, granted, held_at)
-                if mode == "add" and not week and expires == self.calendar.day_end(day):
-                    # time added for today gives back first what a set set aside of the
-                    # week's time (review-15-s19b N2)
-                    aside_s = -self._aside_given_back(user, limits, day, now, seconds)
                 if mode == "add" and change.allowance_s is not None and quota is not None:
                     # in all today: the week's time the day may draw too (review-1215-s10
                     # M1), also beside time given until a moment (review-1215-s11 LOW-1),
@@ -1744,12 +1740,18 @@ class Engine:
         wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
         held = wanted > seconds - paid_now
         if wanted >= base:
-            # raised: first what a set set aside of the week's time comes back to the day
-            # (review-15-s19b N2: ``=20m`` set 15 aside, ``=35m`` added 15 of its own and
-            # the 15 stayed the other days': the week played 60 of 30 and 15), then
-            # what a cut took of the quota's part (``_kept_after``), then added time
+            # raised: first what a cut took of the quota's part that the week could still
+            # pay (``_kept_after``: a quota minute lasts the day, the week's grants the
+            # week, review-15-s19c R1), then what a set set aside of the week's time
+            # comes back to the day (review-15-s19b N2: ``=20m`` set 15 aside, ``=35m``
+            # added 15 of its own and the 15 stayed the other days': the week played 60
+            # of 30 and 15), then added time
             raised = wanted - base
-            back = self._aside_given_back(user, limits, day, now, raised)
+            room = 0
+            if limits.weekly is not None:
+                room = math.floor(self._walked_now(week_own_room, user, limits, day, now)
+                                  + 1e-6)
+            back = self._aside_given_back(user, limits, day, now, max(raised - room, 0))
             return GrantChange(raised, lasting + raised, held), -back, 0
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
@@ -1780,10 +1782,13 @@ class Engine:
 
     def _aside_given_back(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                           raised: int) -> int:
-        """Of a raise of ``day``'s own time by ``raised``, what comes back out of what a
-        set set aside of the week's time (it is the day's to draw again): all of it up
-        to the aside, where the week's grants still hold what was set aside (else none:
-        giving back what they no longer hold would give the day nothing for it)."""
+        """Of a set's raise of ``day``'s own time by ``raised`` (past what goes back to
+        its quota's part), what comes back out of what a set set aside of the week's
+        time (it is the day's to draw again): all of it up to the aside, where the week's
+        grants still hold what was set aside (else none: giving back what they no longer
+        hold would give the day nothing for it). Time added for today gives none back:
+        it is the day's, and ``-X`` after ``+X`` leaves the day as it was
+        (review-15-s19c R2)."""
         aside = self._aside(user, limits.target, day)
         if aside <= 0 or raised <= 0:
             return 0
@@ -1943,13 +1948,10 @@ class Engine:
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)
                 self.timed[gid] = replace(g, seconds=g.seconds - part)
-        if planned.week_aside_s and (planned.expires_at is None or planned.with_day):
-            # (time added for today gives back what a set set aside: review-15-s19b N2)
-            self.aside[key] = self._aside(*key) + planned.week_aside_s
-            if not self.aside[key]:
-                del self.aside[key]
         if planned.expires_at is None:
             self.grants[key] = self._signed(*key) + planned.seconds
+            if planned.week_aside_s:
+                self.aside[key] = self._aside(*key) + planned.week_aside_s
             own = planned.seconds + planned.week_aside_s  # the day's own time it changed
             for gid, g in list(self.timed.items()):  # what it may take from time given
                 if (g.user, g.target, g.day) == key and own:  # as the store counts it

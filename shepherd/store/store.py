@@ -133,15 +133,12 @@ class Store:
                      conn.execute("SELECT user, entry, until FROM cooldowns")}
         grants: dict[tuple[str, str, date], int] = {}
         aside: dict[tuple[str, str, date], int] = {}
-        # (what a set set aside: time added for today gives some back too, on its own
-        # row, which counts until a moment: review-15-s19b N2)
         for u, t, d, s, a in conn.execute(
-                "SELECT user, target, day, sum(CASE WHEN expires_at IS NULL THEN seconds END), "
-                "sum(aside_s) FROM grants WHERE day >= ? "
+                "SELECT user, target, day, sum(seconds), sum(aside_s) FROM grants "
+                "WHERE day >= ? AND expires_at IS NULL "
                 "GROUP BY user, target, day", (since.isoformat(),)):
             key = (str(u), str(t), date.fromisoformat(str(d)))
-            if s is not None:  # (a day of time added until a moment only: none)
-                grants[key] = int(s)
+            grants[key] = int(s)
             if a:
                 aside[key] = int(a)
         timed: list[TimedGrantRow] = []

@@ -528,13 +528,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
         if kind in ("today", "take", "set"):  # what the week's time paid so far
             beyond = max(beyond, used - 3600 - own - upaid)
         access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
-        # a raise of the day's own time gives back first what a set set aside, where the
-        # week's time still holds it (review-15-s19b N2)
-        back = min(seconds, aside) if pool - pool_spent >= aside else 0.0
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
-            aside -= back
-            own += seconds - back
+            own += seconds
         elif kind == "week":
             e.grant("alex", "game", seconds, clock.now, week=True)
             pool += seconds
@@ -549,6 +545,9 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             lasts = max(float(seconds) - math.ceil(upaid - 1e-6),
                         math.ceil(used - upaid - 1e-6), 0.0)
             if lasts >= 3600 + own + access:
+                # a set's raise gives back first what a set set aside, where the week's
+                # time still holds it (review-15-s19b N2; no weekly quota here, so no
+                # quota minutes to give back before it)
                 raised = lasts - access - 3600 - own
                 back = min(raised, aside) if pool - pool_spent >= aside else 0.0
                 aside -= back

@@ -921,7 +921,7 @@ def test_a_set_on_a_spent_week_takes_the_quota_minutes_it_could_not_use_first(
     ((1200,), ("-10m", "+10m"), 20, 40),  # N1 (ii): the take-back took no usable minute
     ((1200,), ("-1m", "+1m"), 11, 31),
     ((), ("~15m", "=20m", "=35m"), 35, 45),  # review-15-s19b N2: these played 60, 60, 55, 60
-    ((), ("~15m", "=20m", "+15m"), 35, 45),
+    ((), ("~15m", "=20m", "+15m"), 35, 60),  # (time added after a set is the day's own)
     ((), ("~15m", "=25m", "=35m"), 35, 45),
     ((), ("~15m", "=0m", "=35m"), 35, 45),
 ])
@@ -940,7 +940,10 @@ def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_en
     not pay, time added after it gives to the child (``-1m`` then ``+1m`` with 10 of the
     week's minutes left: 11). review-15-s19b N2: what a set set aside of the week's time
     (``~``: ``--until week``) comes back to the day first (``+15m --until week``, ``=20m``,
-    ``=35m`` played 60: the raise counted as added time, the 15 stayed the other days')."""
+    ``=35m`` played 60: the raise counted as added time, the 15 stayed the other days'),
+    after what a cut took of the quota's part; time added for today (``+15m`` after that
+    ``=20m``) is the day's own, and the 15 set aside stay the other days' (review-15-s19c
+    R2: so that ``+5m`` then ``-5m`` change nothing)."""
     e, entry = twenty_thirty("game")
     clock = FakeClock(local(23, 10))
     for day, seconds in enumerate(before):
@@ -1047,3 +1050,30 @@ def test_a_second_grant_for_the_week_says_what_the_day_has_in_all() -> None:
     assert e.grant("alex", "game", 600, clock.now, week=True).allowance_s == 30 * 60
     assert e.grant("alex", "game", 180, clock.now, week=True).allowance_s == 33 * 60
     assert e.availability("alex", entry, clock.now).time_left_s == pytest.approx(33 * 60)
+
+
+WEEK_OF_AN_HOUR = ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
+                   'limits = { daily_quota = "20m", weekly_quota = "1h" }\n')
+
+
+@pytest.mark.parametrize(("changes", "sunday"), [
+    (("~15m", "=20m"), 35),  # the reference: the 15 set aside are Sunday's
+    (("~15m", "=0m", "=20m"), 35),  # R1: the raise gave back the week's 15 first: 20
+    (("~15m", "=20m", "+5m", "-5m"), 35),  # R2: the add gave back 5 of them: 30
+    (("~15m", "+5m", "-5m"), 20),  # (Saturday drew the week's 15: none left for Sunday)
+])
+def test_a_raise_gives_back_the_quota_minutes_before_the_weeks_time_and_an_add_neither(
+        changes: tuple[str, ...], sunday: int) -> None:
+    """review-15-s19c R1 and R2: 20m a day, an hour a week, nothing played until
+    Saturday. A set's raise gives back first the quota minutes a cut took (they last the
+    day), then what a set set aside of the week's grants (they last the week): given the
+    other way round, Saturday spent the week's 15 where its own quota was there to pay,
+    and Sunday, held at its 20, lost them. Time added for today is the day's own, and
+    ``-5m`` after ``+5m`` leaves the day as it was."""
+    e = engine(WEEK_OF_AN_HOUR)
+    clock = FakeClock(local(28, 10))
+    for change in changes:
+        e.grant("alex", "game", int(change[1:-1]) * 60, clock.now, mode=CHANGES[change[0]],
+                week=change[0] == "~")  # type: ignore[arg-type]
+    played = week_of_play(e, "game", 28, 10)
+    assert played == pytest.approx([20 * 60 if "=20m" in changes else 35 * 60, sunday * 60])

@@ -203,8 +203,8 @@ class PgStore:
         day (Engine.aside)."""
         return {(str(u), str(t), d): int(a) for u, t, d, a in conn.execute(
             "SELECT child, target, day, sum(aside_s) FROM grants WHERE day >= %s "
-            "GROUP BY child, target, day HAVING sum(aside_s) <> 0",  # (time added for
-            (since,)).fetchall()}  # today gives some back too: review-15-s19b N2)
+            "AND expires_at IS NULL GROUP BY child, target, day HAVING sum(aside_s) <> 0",
+            (since,)).fetchall()}
 
     def _beyond(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
         """Per day, the use its own time had not paid for when it last changed
