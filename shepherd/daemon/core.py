@@ -439,6 +439,8 @@ class Daemon:
             self._start_clock(first, None)
             if not self.loaded:
                 await self._recover_locally()
+        # recovered: once this daemon's alarm holds the deadlines, the last one's go
+        self.backend.recovered()
         watching = self.outside.start()  # after recovery: adopted sessions hold their own
         (log.warning if self.outside.polling else log.info)(
             "programs started outside Shepherd: %s", watching)

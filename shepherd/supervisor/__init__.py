@@ -99,6 +99,9 @@ class LaunchBackend(Protocol):
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
 
+    def recovered(self) -> None:
+        """The daemon recovered its sessions (their deadlines reach ``arm`` next)."""
+
     def grace_begun(self, session_id: int) -> float | None:
         """When the grace of a deadline's SIGTERM sent while no daemon ran began (the
         alarm noted it; monotonic): ``stop`` then counts ``grace`` from it itself. None:

@@ -82,6 +82,7 @@ FORCE_FALLBACK_ENV = "SHEPHERD_SUPERVISION"  # "tree": use the fallback even wit
 
 
 ALARM_SLACK_S = 0.001  # a deadline that moved less than this is not sent to the alarm again
+RETIRE_AFTER_S = 10.0  # the last daemon's alarms are stopped this long after recovery at the latest
 
 
 @dataclass
@@ -124,6 +125,11 @@ class DirectBackend:
         self.ends_file = ends_file
         self._noted_ends: dict[int, Ended] = {}
         self._noted_sigterms: dict[int, ends.Sent] = {}  # (``_signalled_while_down``)
+        # The alarms the last daemon left, still holding the deadlines while this one
+        # starts: stopped once this one's alarm holds every deadline it recovered
+        # (``_retire_old_alarms``; review-14-s19 H1), or ``RETIRE_AFTER_S`` after it.
+        self._old_alarms: tuple[tuple[int, int], ...] = ()
+        self._recovered = False
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
         self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
@@ -169,12 +175,14 @@ class DirectBackend:
         taken: ends.TakenOver | None = None
         if self.ends_file is not None:  # before this daemon's own alarm or any recovery
             try:
-                taken = ends.take_over(self.ends_file, self.instance_id, boot_id(), alarm.HELPER)
+                taken = ends.take_over(self.ends_file, self.instance_id, boot_id(),
+                                       alarm.HELPER, leave_running=Alarm.wanted())
             except OSError as exc:
                 log.error("could not read the sessions' ends noted while the daemon was down "
                           "(%s): each is charged until it was seen gone", exc)
         if taken is not None:
             self._noted_ends, self._noted_sigterms = taken.ends, taken.sigterms
+            self._old_alarms = taken.running
             if taken.left is not None:  # (review-9-s14b L-C: what was read stands)
                 log.warning("could not empty %s (%s): what it held was read, and it is "
                             "emptied before the deadline alarm notes anything in it",
@@ -190,6 +198,33 @@ class DirectBackend:
                   "instead, which is weaker", reason)
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)
+
+    def recovered(self) -> None:
+        """The daemon recovered its sessions (their deadlines go to the guard next): the
+        alarms the last daemon left are stopped once this daemon's alarm holds them all
+        (``_sync``), at once when it has none, and ``RETIRE_AFTER_S`` from now at the
+        latest (an alarm that never serves must not leave old deadlines standing)."""
+        self._recovered = True
+        if not self._old_alarms:
+            return
+        if self.alarm is None:
+            self._retire_old_alarms()
+            return
+        timer = threading.Timer(RETIRE_AFTER_S, self._retire_old_alarms)
+        timer.daemon = True
+        timer.start()
+
+    def _retire_old_alarms(self) -> None:
+        """Stop the alarms the last daemon left (once: they hold no deadline this daemon's
+        alarm does not). Off the loop: each stop waits for its process's end."""
+        with self._terminating:
+            old, self._old_alarms = self._old_alarms, ()
+        if not old:
+            return
+        ends.stop_alarms(old, alarm.HELPER)
+        log.info("the deadline alarm%s the last daemon left %s stopped: this daemon's "
+                 "holds the deadlines", "s" if len(old) > 1 else "",
+                 "are" if len(old) > 1 else "is")
 
     def ended_while_down(self, session_id: int) -> Ended | None:
         return self._noted_ends.get(session_id)
@@ -907,6 +942,13 @@ class DirectBackend:
             except AlarmDown as exc:
                 with self._terminating:
                     self._alarm_failed(exc)
+            else:
+                if self._recovered and self._old_alarms:
+                    # this daemon's alarm holds every deadline it recovered: the old
+                    # ones go (never before: a daemon killed in its start-up left every
+                    # session without a deadline, review-14-s19 H1)
+                    threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
+                                     daemon=True).start()
             finally:
                 for _, _, _, keeper, token in asks:
                     for fd in (keeper, token):
@@ -1094,6 +1136,7 @@ class DirectBackend:
 
     async def close(self) -> None:
         """At a clean exit, once every session was stopped: give the subtree back."""
+        await asyncio.to_thread(self._retire_old_alarms)
         if self.alarm is not None:
             self.alarm.close()
         await self.logs.settle()

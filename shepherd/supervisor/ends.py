@@ -24,12 +24,16 @@ session it finds still running (review-9-s14b L-A: the programs hear it once):
     {"sigterm": N, "instance": ID, "boot_id": B, "mono": SENT, "late_ms": L, "by": ALARM_PID}
 
 The daemon notes each alarm it starts (``{"alarm": PID, "start": TICKS}``). A restarted
-daemon, before it starts its own alarm or recovers a session, stops every alarm the
-file names that still runs (that pid, that start time, the alarm's program: never
-another process that got its pid), so no old alarm signals a session the new daemon
-holds (a deadline it moved, a session it stopped), and the file is complete when it
-is read; then it reads the ends of its own instance and boot noted by an alarm the
-file names (one the last daemon started), and empties the file. What was read is used
+daemon, before it starts its own alarm or recovers a session, reads the ends of its own
+instance and boot noted by an alarm the file names (one the last daemon started), and
+empties the file. The alarms it names that still run (that pid, that start time, the
+alarm's program: never another process that got its pid) hold the sessions' deadlines
+while the new daemon starts: they go on (named in the file again, so that a daemon
+after it stops them too) until the new daemon's own alarm holds every deadline it
+recovered, and are stopped then (``stop_alarms``), before any grant can move a deadline
+they hold: a daemon killed in its own start-up used to leave every session without a
+deadline (review-14-s19 H1). What they note meanwhile is not read: a session whose end
+or SIGTERM it was is the new daemon's by then. What was read is used
 even when the file cannot be emptied (a read-only file system, review-9-s14b L-C): it
 is emptied before the next alarm notes anything in it.
 """
@@ -76,6 +80,9 @@ class TakenOver:
     sigterms: dict[int, Sent]  # its deadline's SIGTERM, by session
     # Why the file could not be emptied (read-only): None when it was.
     left: OSError | None = None
+    # The alarms it named that still run (pid, start ticks): stopped once this daemon's
+    # own holds the deadlines (``stop_alarms``).
+    running: tuple[tuple[int, int], ...] = ()
 
 
 def boot_id() -> str:
@@ -156,6 +163,16 @@ def _records(path: Path) -> list[dict[str, object]]:
     return records
 
 
+def _is_alarm(pid: int, start: int, program: str) -> bool:
+    """That pid is still that alarm (its start time, the alarm's program)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            args = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return start_ticks(pid) == start and os.fsencode(program) in args
+
+
 def _stop_alarm(pid: int, start: int, program: str) -> None:
     """SIGKILL that alarm, if that pid is still it; waited for (a pidfd: never another)."""
     try:
@@ -163,12 +180,7 @@ def _stop_alarm(pid: int, start: int, program: str) -> None:
     except OSError:
         return  # gone
     try:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                args = handle.read().split(b"\0")
-        except OSError:
-            return
-        if start_ticks(pid) != start or os.fsencode(program) not in args:
+        if not _is_alarm(pid, start, program):
             return
         with contextlib.suppress(OSError):
             signal.pidfd_send_signal(fd, signal.SIGKILL)
@@ -179,22 +191,28 @@ def _stop_alarm(pid: int, start: int, program: str) -> None:
         os.close(fd)
 
 
-def take_over(path: Path, instance: str, boot_id: str, program: str) -> TakenOver:
+def take_over(path: Path, instance: str, boot_id: str, program: str,
+              leave_running: bool = False) -> TakenOver:
     """At a (re)start, before any alarm of this daemon runs: stop the alarms an earlier
-    daemon left (``program``: the alarm's file), read the ends and the SIGTERMs they
-    noted for this instance in this boot, and empty the file (when it cannot be, what was
-    read stands all the same: ``left`` says why). A record of another instance or boot,
-    or not well formed, is ignored (fail closed: that session is charged as if nothing
-    had been noted, and sent its SIGTERM)."""
+    daemon left (``program``: the alarm's file; ``leave_running``: not yet, they are
+    ``running``, named in the file again), read the ends and the SIGTERMs they noted for
+    this instance in this boot, and empty the file (when it cannot be, what was read
+    stands all the same: ``left`` says why). A record of another instance or boot, or
+    not well formed, is ignored (fail closed: that session is charged as if nothing had
+    been noted, and sent its SIGTERM)."""
     listed: set[int] = set()  # the alarms the last daemon started (this file's own)
+    running: list[tuple[int, int]] = []
     for record in _records(path):
         pid, start = record.get("alarm"), record.get("start")
         if isinstance(pid, int) and isinstance(start, int) and pid > 0:
             listed.add(pid)
-            _stop_alarm(pid, start, program)
+            if not leave_running:
+                _stop_alarm(pid, start, program)
+            elif _is_alarm(pid, start, program) and (pid, start) not in running:
+                running.append((pid, start))
     ends: dict[int, Ended] = {}
     sigterms: dict[int, Sent] = {}
-    for record in _records(path):  # read again: complete now that none of them runs
+    for record in _records(path):  # read again: complete if none of them runs
         session = record.get("session", record.get("sigterm"))
         times = [record.get(k) for k in (("mono", "boot", "wall") if "session" in record
                                          else ("mono",))]
@@ -218,9 +236,22 @@ def take_over(path: Path, instance: str, boot_id: str, program: str) -> TakenOve
             ends[session] = Ended(mono, boot, wall)
     try:
         empty(path)
+        if running:  # (a daemon after this one stops them too, should this one die first)
+            fd = open_for_alarm(path)
+            try:
+                for pid, start in running:
+                    _append(fd, {"alarm": pid, "start": start})
+            finally:
+                os.close(fd)
     except OSError as exc:
-        return TakenOver(ends, sigterms, exc)
-    return TakenOver(ends, sigterms)
+        return TakenOver(ends, sigterms, exc, tuple(running))
+    return TakenOver(ends, sigterms, None, tuple(running))
+
+
+def stop_alarms(alarms: tuple[tuple[int, int], ...], program: str) -> None:
+    """Stop the alarms an earlier daemon left (``TakenOver.running``) that still run."""
+    for pid, start in alarms:
+        _stop_alarm(pid, start, program)
 
 
 def empty(path: Path) -> None:

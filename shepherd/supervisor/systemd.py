@@ -738,6 +738,9 @@ class SystemdBackend:
         except OSError as exc:
             log.error("session %d: could not thaw %s: %s", unit.session_id, unit.name, exc)
 
+    def recovered(self) -> None:
+        pass  # (systemd keeps no alarm of ours)
+
     def grace_begun(self, session_id: int) -> float | None:
         return None  # (systemd stops the unit: no SIGTERM of its while no daemon ran)
 

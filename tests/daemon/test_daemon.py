@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -610,6 +611,58 @@ limits = {{ max_run = "2s" }}
         wait_for(lambda: "at" in program, 15)
         assert program["at"] - sigterm > 2.6, program["at"] - sigterm  # before: ~2 s
         wait_for(lambda: d.audit("session_ended"), 15)
+        assert d.stop() == 0
+    finally:
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_daemon_killed_in_its_own_start_up_leaves_the_deadlines_held(
+        daemon_factory: Any, nobodys_dir: Path, tmp_path: Path) -> None:
+    """review-14-s19 H1: the restart stopped the alarms the last daemon left before its
+    own was told any deadline; killed in between (its recovery here held open by a test
+    hook), no process held the sessions' deadlines while the daemon was down: a program
+    that ends at its SIGTERM ran 9.7-31 s on a 6 s quota. The old alarm now goes on until
+    the new one holds the deadlines: the program ends at its deadline."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    gate = tmp_path / "gate"
+    command = json.dumps([NOBODY_PYTHON, "-c", "import time\nwhile True: time.sleep(60)",
+                          marker])  # (it ends at its SIGTERM)
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {command}
+limits = {{ max_run = "4s" }}
+""", 'stop_grace = "1s"'), system_mode=True, env={
+        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}",
+        "SHEPHERD_TEST_RECOVER_GATE": str(gate)})
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        program = watch_end(marker)
+        time.sleep(0.5)
+        d.kill9()
+        gate.touch()  # the next start stalls in its recovery
+        failed: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                d.start()
+            except AssertionError as exc:  # (killed before it answered: expected)
+                failed.append(exc)
+
+        starting = threading.Thread(target=start, daemon=True)
+        starting.start()
+        wait_for(Path(f"{gate}.reached").exists, 30)
+        d.kill9()  # killed inside its start-up: no daemon again
+        starting.join(60)
+        wait_for(lambda: "at" in program, 30)
+        assert program["at"] - launched < 4 + 1.0, program["at"] - launched  # before: never
+        gate.unlink()
+        d.start()
         assert d.stop() == 0
     finally:
         for pid in marked_processes(marker):

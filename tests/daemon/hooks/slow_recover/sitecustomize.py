@@ -1,0 +1,28 @@
+"""Loaded by a test's daemon (on its PYTHONPATH): a start-up that stalls in its recovery.
+
+While the file named by ``SHEPHERD_TEST_RECOVER_GATE`` exists, the daemon's recovery of
+its sessions waits (at most a minute), after it noted that it got there (the file's name
+with ``.reached``): the moment after the last daemon's alarms were taken over and this
+daemon's own started, before it was told any deadline.
+"""
+
+import asyncio
+import os
+import time
+
+GATE = os.environ.get("SHEPHERD_TEST_RECOVER_GATE")
+if GATE:
+    from shepherd.daemon import core
+
+    recover = core.Daemon._recover
+
+    async def stalled(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.path.exists(GATE):
+            with open(GATE + ".reached", "w"):
+                pass
+            give_up = time.monotonic() + 60
+            while os.path.exists(GATE) and time.monotonic() < give_up:
+                await asyncio.sleep(0.01)
+        return await recover(self, *args, **kwargs)
+
+    core.Daemon._recover = stalled  # type: ignore[method-assign]
