@@ -329,10 +329,15 @@ class StoreWriter:
         with self._cond:
             if not self._claim_check(store, time.monotonic(), whole=False):
                 return None
+        return self._check_now(whole=False)
+
+    def _check_now(self, whole: bool) -> Callable[[], None] | None:
+        """Off the loop, a check claimed: the pages read again; what it found, for the loop
+        (None: nothing, and the check is over: a clean check tells nobody, issue 13)."""
         found: str | None = None
         failed: BaseException | None = None
         try:
-            found = self._scrub(False)
+            found = self._scrub(whole)
         except Exception as exc:
             failed = exc
         if found is None and failed is None:
@@ -355,18 +360,10 @@ class StoreWriter:
     def _check_quietly(self, whole: bool, loop: asyncio.AbstractEventLoop) -> None:
         """On the maintenance thread: a check of the pages; the loop hears of it only when
         it found damage or failed (a clean check woke it for nothing, issue 13)."""
-        found: str | None = None
-        failed: BaseException | None = None
-        try:
-            found = self._scrub(whole)
-        except Exception as exc:
-            failed = exc
-        if found is None and failed is None:
-            with self._cond:
-                self._checking = False
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is closed
-            loop.call_soon_threadsafe(self._pages_checked, found, failed)
+        told = self._check_now(whole)
+        if told is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(told)
 
     def _pages_checked(self, found: str | None, exc: BaseException | None) -> None:
         """On the loop: a check of the pages ended (``found``: the damage it found)."""

@@ -640,7 +640,8 @@ def test_a_change_no_one_waits_for_and_a_clean_check_wake_the_loop_for_nothing(
         real = loop.call_soon_threadsafe
 
         def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
-            if getattr(callback, "__name__", "") in ("run_all", "_pages_checked"):
+            name = getattr(getattr(callback, "func", callback), "__name__", "")
+            if name in ("run_all", "_pages_checked"):
                 woken.append(callback)  # the writer's (not asyncio.to_thread's own)
             return real(callback, *args, **kwargs)
 
@@ -664,8 +665,8 @@ def test_a_change_no_one_waits_for_and_a_clean_check_wake_the_loop_for_nothing(
             lambda store, whole: "a page of the books is damaged")
         writer._next_check = (time.monotonic() + 3600, 0.0)
         writer.check_pages()  # damage found: said at once
-        await wait_for(lambda: any(getattr(w, "__name__", "") == "_pages_checked"
-                                   for w in woken))
+        await wait_for(lambda: any(getattr(getattr(w, "func", w), "__name__", "")
+                                   == "_pages_checked" for w in woken))
         await writer.close()
 
     asyncio.run(scenario())
