@@ -1740,18 +1740,17 @@ class Engine:
         wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
         held = wanted > seconds - paid_now
         if wanted >= base:
-            # raised: first what a cut took of the quota's part that the week could still
-            # pay (``_kept_after``: a quota minute lasts the day, the week's grants the
-            # week, review-15-s19c R1), then what a set set aside of the week's time
-            # comes back to the day (review-15-s19b N2: ``=20m`` set 15 aside, ``=35m``
-            # added 15 of its own and the 15 stayed the other days': the week played 60
-            # of 30 and 15), then added time
+            # raised: first what a set set aside of the week's time comes back to the day
+            # (review-15-s19b N2: ``=20m`` set 15 aside, ``=35m`` added 15 of its own and
+            # the 15 stayed the other days': the week played 60 of 30 and 15), then what
+            # a cut took of the quota's part that the week could still pay
+            # (``_kept_after``), then added time. (The quota's part first gave time:
+            # review-15-s19d G1, ``+15m --until week``, ``-20m``, ``=0m``, ``=15m``
+            # played 50 for 35, the raise giving back the take-back's quota minutes where
+            # the set had set aside the week's. So a raise may spend the week's time where
+            # the quota could pay, R1 of s19c, open: which cut took what is not kept.)
             raised = wanted - base
-            room = 0
-            if limits.weekly is not None:
-                room = math.floor(self._walked_now(week_own_room, user, limits, day, now)
-                                  + 1e-6)
-            back = self._aside_given_back(user, limits, day, now, max(raised - room, 0))
+            back = self._aside_given_back(user, limits, day, now, raised)
             return GrantChange(raised, lasting + raised, held), -back, 0
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
@@ -1782,13 +1781,12 @@ class Engine:
 
     def _aside_given_back(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                           raised: int) -> int:
-        """Of a set's raise of ``day``'s own time by ``raised`` (past what goes back to
-        its quota's part), what comes back out of what a set set aside of the week's
-        time (it is the day's to draw again): all of it up to the aside, where the week's
-        grants still hold what was set aside (else none: giving back what they no longer
-        hold would give the day nothing for it). Time added for today gives none back:
-        it is the day's, and ``-X`` after ``+X`` leaves the day as it was
-        (review-15-s19c R2)."""
+        """Of a set's raise of ``day``'s own time by ``raised``, what comes back out of
+        what a set set aside of the week's time (it is the day's to draw again): all of it
+        up to the aside, where the week's grants still hold what was set aside (else none:
+        giving back what they no longer hold would give the day nothing for it). Time
+        added for today gives none back: it is the day's, and ``-X`` after ``+X`` leaves
+        the day as it was (review-15-s19c R2)."""
         aside = self._aside(user, limits.target, day)
         if aside <= 0 or raised <= 0:
             return 0

@@ -181,11 +181,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             e.grant("alex", "game", a * 60, clock.now, mode="set")
             if wanted >= own_total + access:
                 raised = wanted - access - own_total
-                # first the quota minutes a cut took that the week could pay (raise_by),
-                # then what a set set aside of the week's grants, then added time
-                room = max(min(QUOTA, week_quota_then) - (own_total - added_part), 0)
-                back = (min(max(raised - room, 0), aside)
-                        if pool_left() >= aside else 0)
+                # first what a set set aside of the week's grants, then the quota minutes
+                # a cut took that the week could pay (raise_by), then added time
+                back = min(raised, aside) if pool_left() >= aside else 0
                 aside -= back
                 raise_by(raised - back)
                 own_total += raised - back
