@@ -130,6 +130,7 @@ class DirectBackend:
         # (``_retire_old_alarms``; review-14-s19 H1), or ``RETIRE_AFTER_S`` after it.
         self._old_alarms: tuple[tuple[int, int], ...] = ()
         self._recovered = False
+        self._fresh = False  # ``_deadlines`` are the daemon's since its recovery
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
         self.system_mode = system_mode
         self.use_cgroups = use_cgroups and os.environ.get(FORCE_FALLBACK_ENV) != "tree"
@@ -899,6 +900,7 @@ class DirectBackend:
         sessions whose SIGTERM it had already sent."""
         with self._terminating:
             self._deadlines = dict(deadlines)
+            self._fresh = self._recovered  # (a word since the recovery: every deadline)
             # Kept for the SIGTERM's figures (``_sigterm_once``): a deadline that passed
             # stays known after the loop's next word drops it (the session is stopping),
             # which may come before the thread that sends its SIGTERM reads it.
@@ -943,10 +945,11 @@ class DirectBackend:
                 with self._terminating:
                     self._alarm_failed(exc)
             else:
-                if self._recovered and self._old_alarms:
+                if self._fresh and self._old_alarms:
                     # this daemon's alarm holds every deadline it recovered: the old
                     # ones go (never before: a daemon killed in its start-up left every
-                    # session without a deadline, review-14-s19 H1)
+                    # session without a deadline, review-14-s19 H1; nor on a word from
+                    # before the recovery, when a new alarm is given what it was told)
                     threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
                                      daemon=True).start()
             finally:
