@@ -921,6 +921,13 @@ class DirectBackend:
         with self._syncing:  # (the teller's thread and a new alarm's: one at a time)
             with self._terminating:
                 if alarm is None or not alarm.ready:
+                    if (self._fresh and self._old_alarms and alarm is not None
+                            and alarm.state == "cannot_start"):
+                        # this daemon's alarm cannot start: its own thread keeps the
+                        # deadlines, and an old alarm would cut a grant short at the
+                        # old deadline (review-14-s19b N2)
+                        threading.Thread(target=self._retire_old_alarms,
+                                         name="alarm-retire", daemon=True).start()
                     return fired
                 unwanted, asks = self._plan()
             try:

@@ -235,17 +235,35 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
         if session not in ends or mono > ends[session].mono:  # (never two: the latest)
             ends[session] = Ended(mono, boot, wall)
     try:
-        empty(path)
-        if running:  # (a daemon after this one stops them too, should this one die first)
-            fd = open_for_alarm(path)
-            try:
-                for pid, start in running:
-                    _append(fd, {"alarm": pid, "start": start})
-            finally:
-                os.close(fd)
+        if running:  # named again (a daemon after this one stops them too, should this one
+            _replace(path, running)  # die first), in one step: never a moment unnamed
+        else:
+            empty(path)
     except OSError as exc:
         return TakenOver(ends, sigterms, exc, tuple(running))
     return TakenOver(ends, sigterms, None, tuple(running))
+
+
+def _replace(path: Path, alarms: list[tuple[int, int]]) -> None:
+    """The file, emptied but for these alarms' records, in one rename (review-14-s19b
+    N1: emptied, then named again, a daemon killed in between left them unknown to the
+    next one, which neither read what they noted nor stopped them)."""
+    fresh = path.with_name(path.name + ".new")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
+    try:
+        os.write(fd, b"".join((json.dumps({"alarm": pid, "start": start},
+                                          separators=(",", ":")) + "\n").encode()
+                              for pid, start in alarms))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(fresh, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def stop_alarms(alarms: tuple[tuple[int, int], ...], program: str) -> None:

@@ -344,3 +344,35 @@ def test_a_keeper_it_was_not_told_of_is_found_at_the_daemons_end(tmp_path: Path)
             process.kill()
             process.wait()
         shutil.rmtree(where)
+
+
+def test_a_take_over_that_leaves_the_old_alarm_running_names_it_again_in_one_step(
+        tmp_path: Path) -> None:
+    """review-14-s19 H1 and s19b N1: a restarted daemon leaves the last one's alarm
+    running (it holds the deadlines until the new alarm does), reads what it noted, and
+    leaves the file naming that alarm and nothing else, written in one rename (emptied,
+    then named again, a kill in between left it unknown to the next daemon); a daemon
+    after it stops it."""
+    noted = tmp_path / ends.FILE
+    process, sock = start_alarm(noted)
+    try:
+        line = {"session": 3, "instance": "i1", "boot_id": BOOT, "mono": 5.0, "boot": 6.0,
+                "wall": 7.0, "by": process.pid}
+        with noted.open("a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        before = noted.stat().st_ino
+        taken = ends.take_over(noted, "i1", BOOT, HELPER, leave_running=True)
+        assert process.poll() is None  # still running: it holds the deadlines
+        assert taken.ends == {3: ends.Ended(5.0, 6.0, 7.0)} and taken.left is None
+        assert taken.running == ((process.pid, ends.start_ticks(process.pid)),)
+        assert records(noted) == [{"alarm": process.pid,
+                                   "start": ends.start_ticks(process.pid)}]
+        assert noted.stat().st_ino != before  # (a new file put in its place at once)
+        assert not noted.with_name(noted.name + ".new").exists()
+        later = ends.take_over(noted, "i1", BOOT, HELPER)  # the next daemon stops it
+        assert process.wait(timeout=5) < 0 and later.running == ()
+    finally:
+        sock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
