@@ -899,6 +899,8 @@ class DirectBackend:
         by ``DeadlineGuard.keep``): the alarm is given each group's (or keeper's); the
         sessions whose SIGTERM it had already sent."""
         with self._terminating:
+            later = any(at > self._deadlines.get(s, at) + ALARM_SLACK_S
+                        for s, at in deadlines.items())
             self._deadlines = dict(deadlines)
             self._fresh = self._recovered  # (a word since the recovery: every deadline)
             # Kept for the SIGTERM's figures (``_sigterm_once``): a deadline that passed
@@ -907,6 +909,12 @@ class DirectBackend:
             now = time.monotonic()
             self._reached = {s: at for s, at in self._reached.items()
                              if s not in deadlines and at <= now} | self._deadlines
+        alarm = self.alarm
+        if later and self._old_alarms and (alarm is None or not alarm.ready):
+            # a deadline moved later (a grant, an extension) while this daemon's alarm does
+            # not serve: an old alarm would cut it at the old one, so they go now (its own
+            # thread keeps the deadlines meanwhile; review-14-s19c R2)
+            self._retire_old_alarms()
         return self._sync()
 
     def _sync(self) -> list[int]:

@@ -28,12 +28,13 @@ daemon, before it starts its own alarm or recovers a session, reads the ends of 
 instance and boot noted by an alarm the file names (one the last daemon started), and
 empties the file. The alarms it names that still run (that pid, that start time, the
 alarm's program: never another process that got its pid) hold the sessions' deadlines
-while the new daemon starts: they go on (named in the file again, so that a daemon
-after it stops them too) until the new daemon's own alarm holds every deadline it
-recovered, and are stopped then (``stop_alarms``), before any grant can move a deadline
-they hold: a daemon killed in its own start-up used to leave every session without a
-deadline (review-14-s19 H1). What they note meanwhile is not read: a session whose end
-or SIGTERM it was is the new daemon's by then. What was read is used
+while the new daemon starts: they go on, the file left as it is (it names them, so that
+a daemon after it stops them too, and they note in it), until the new daemon's own alarm
+holds every deadline it recovered, and are stopped then (``stop_alarms``): a daemon
+killed in its own start-up used to leave every session without a deadline
+(review-14-s19 H1). What they note meanwhile this daemon does not read (a session whose
+end or SIGTERM it was is the new daemon's by then; review-14-s19c N4, N5: open); the
+next take-over does. What was read is used
 even when the file cannot be emptied (a read-only file system, review-9-s14b L-C): it
 is emptied before the next alarm notes anything in it.
 """
@@ -234,36 +235,20 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
         mono, boot, wall = (float(t) for t in times)  # type: ignore[arg-type]
         if session not in ends or mono > ends[session].mono:  # (never two: the latest)
             ends[session] = Ended(mono, boot, wall)
+    if running:
+        # Left as it is while they run: they still note in it (their descriptor is this
+        # file's), and it still names them (a daemon after this one stops them too, should
+        # this one die first). Emptied, then named again, a kill between left them unknown
+        # to the next daemon (review-14-s19b N1); put in place by a rename, they noted into
+        # the old file, which no one read again (review-14-s19c R1). What they noted before
+        # is read again by the next take-over: the ends of sessions this daemon recovers
+        # or closes, never believed for another session (each has its own number).
+        return TakenOver(ends, sigterms, None, tuple(running))
     try:
-        if running:  # named again (a daemon after this one stops them too, should this one
-            _replace(path, running)  # die first), in one step: never a moment unnamed
-        else:
-            empty(path)
+        empty(path)
     except OSError as exc:
         return TakenOver(ends, sigterms, exc, tuple(running))
     return TakenOver(ends, sigterms, None, tuple(running))
-
-
-def _replace(path: Path, alarms: list[tuple[int, int]]) -> None:
-    """The file, emptied but for these alarms' records, in one rename (review-14-s19b
-    N1: emptied, then named again, a daemon killed in between left them unknown to the
-    next one, which neither read what they noted nor stopped them)."""
-    fresh = path.with_name(path.name + ".new")
-    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 0o600)
-    try:
-        os.write(fd, b"".join((json.dumps({"alarm": pid, "start": start},
-                                          separators=(",", ":")) + "\n").encode()
-                              for pid, start in alarms))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(fresh, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def stop_alarms(alarms: tuple[tuple[int, int], ...], program: str) -> None:

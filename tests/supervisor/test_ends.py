@@ -346,13 +346,13 @@ def test_a_keeper_it_was_not_told_of_is_found_at_the_daemons_end(tmp_path: Path)
         shutil.rmtree(where)
 
 
-def test_a_take_over_that_leaves_the_old_alarm_running_names_it_again_in_one_step(
+def test_a_take_over_that_leaves_the_old_alarm_running_leaves_its_file_as_it_is(
         tmp_path: Path) -> None:
-    """review-14-s19 H1 and s19b N1: a restarted daemon leaves the last one's alarm
+    """review-14-s19 H1, s19b N1, s19c R1: a restarted daemon leaves the last one's alarm
     running (it holds the deadlines until the new alarm does), reads what it noted, and
-    leaves the file naming that alarm and nothing else, written in one rename (emptied,
-    then named again, a kill in between left it unknown to the next daemon); a daemon
-    after it stops it."""
+    leaves the file as it is (emptied, then named again, a kill in between left the alarm
+    unknown to the next daemon; replaced by a rename, the alarm noted into a file no one
+    read): a daemon after it reads what it noted meanwhile, and stops it."""
     noted = tmp_path / ends.FILE
     process, sock = start_alarm(noted)
     try:
@@ -360,17 +360,17 @@ def test_a_take_over_that_leaves_the_old_alarm_running_names_it_again_in_one_ste
                 "wall": 7.0, "by": process.pid}
         with noted.open("a") as handle:
             handle.write(json.dumps(line) + "\n")
-        before = noted.stat().st_ino
+        before = (noted.stat().st_ino, noted.read_bytes())
         taken = ends.take_over(noted, "i1", BOOT, HELPER, leave_running=True)
         assert process.poll() is None  # still running: it holds the deadlines
         assert taken.ends == {3: ends.Ended(5.0, 6.0, 7.0)} and taken.left is None
         assert taken.running == ((process.pid, ends.start_ticks(process.pid)),)
-        assert records(noted) == [{"alarm": process.pid,
-                                   "start": ends.start_ticks(process.pid)}]
-        assert noted.stat().st_ino != before  # (a new file put in its place at once)
-        assert not noted.with_name(noted.name + ".new").exists()
-        later = ends.take_over(noted, "i1", BOOT, HELPER)  # the next daemon stops it
-        assert process.wait(timeout=5) < 0 and later.running == ()
+        assert (noted.stat().st_ino, noted.read_bytes()) == before  # left as it is
+        with noted.open("a") as handle:  # what it notes meanwhile (its SIGTERM, an end)
+            handle.write(json.dumps({**line, "session": 4, "mono": 8.0}) + "\n")
+        later = ends.take_over(noted, "i1", BOOT, HELPER)  # the next daemon reads it,
+        assert process.wait(timeout=5) < 0 and later.running == ()  # and stops it
+        assert set(later.ends) == {3, 4} and noted.read_text() == ""
     finally:
         sock.close()
         if process.poll() is None:
