@@ -332,9 +332,8 @@ class Daemon:
         # were gone (monotonic), for the books once it returns (``_noted_end``); the stop
         # itself, while it runs (``_books_as_written``: the socket does not wait for it).
         self._stopped_unread: dict[int, float] = {}
-        # sessions whose deadline passed (while the daemon was down, review-14-s17 H1, or
-        # before the daemon got to them, review-14-s19b N5): that deadline (monotonic),
-        # from which their grace is counted
+        # adopted sessions whose deadline passed while the daemon was down: that deadline
+        # (monotonic), from which their grace is counted (review-14-s17 H1)
         self._passed_while_down: dict[int, float] = {}
         self._sweeping: asyncio.Task[None] | None = None
         # Checkpoints handed to the writer and not yet written, in order.
@@ -1401,12 +1400,6 @@ class Daemon:
             if isinstance(event, WarningIssued):
                 self._warn(event, now)
             elif isinstance(event, SessionDue):
-                # its grace counts from its deadline, not from when the daemon got to it
-                # (review-14-s19b N5: a deadline that passed in a restart's start-up got
-                # the rest of the start-up on top of its grace, uncharged)
-                deadline = self.engine.deadline(event.session_id, now)
-                if deadline is not None and deadline.remaining_s <= 0:
-                    self._passed_while_down.setdefault(event.session_id, deadline.mono)
                 self.stop_session_soon(event.session_id, event.reason)
             elif isinstance(event, GrantExpired):
                 self._grant_expired(event, now)
