@@ -873,6 +873,9 @@ class Daemon:
         charged until its programs were gone. After a reboot it died with the machine:
         the lease stands for the time since the last checkpoint.
         """
+        # (what the last daemon's alarms, still holding the deadlines, noted during this
+        # daemon's start-up: a deadline's SIGTERM they sent is not sent again)
+        self.backend.notes_again()
         grace = float(self.policy.supervisor.stop_grace)
         closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         seen: dict[int, Instant] = {}  # when each session's program was looked for

@@ -99,6 +99,10 @@ class LaunchBackend(Protocol):
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
 
+    def notes_again(self) -> None:
+        """The daemon is about to recover its sessions: what an earlier daemon's alarm
+        noted since this one started (ends, SIGTERMs) is read again."""
+
     def recovered(self) -> None:
         """The daemon recovered its sessions (their deadlines reach ``arm`` next)."""
 

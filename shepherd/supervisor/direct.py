@@ -129,6 +129,10 @@ class DirectBackend:
         # starts: stopped once this one's alarm holds every deadline it recovered
         # (``_retire_old_alarms``; review-14-s19 H1), or ``RETIRE_AFTER_S`` after it.
         self._old_alarms: tuple[tuple[int, int], ...] = ()
+        # Those same alarms, kept after they are stopped: what they noted is read again
+        # (``notes_again``, ``_sigterm_once``), up to when they were stopped.
+        self._left_alarms: tuple[tuple[int, int], ...] = ()
+        self._left_until: float | None = None  # when they were stopped (monotonic)
         self._recovered = False
         self._fresh = False  # ``_deadlines`` are the daemon's since its recovery
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
@@ -183,7 +187,7 @@ class DirectBackend:
                           "(%s): each is charged until it was seen gone", exc)
         if taken is not None:
             self._noted_ends, self._noted_sigterms = taken.ends, taken.sigterms
-            self._old_alarms = taken.running
+            self._old_alarms = self._left_alarms = taken.running
             if taken.left is not None:  # (review-9-s14b L-C: what was read stands)
                 log.warning("could not empty %s (%s): what it held was read, and it is "
                             "emptied before the deadline alarm notes anything in it",
@@ -199,6 +203,44 @@ class DirectBackend:
                   "instead, which is weaker", reason)
         return Membership(f"process trees, NOT cgroups: {reason}. A program that kills its "
                           "session's keeper (user mode) could escape", airtight=False)
+
+    def notes_again(self) -> None:
+        """Before the daemon recovers its sessions: what the alarms the last daemon left
+        (still running) noted since the take-over, read again. A deadline of theirs that
+        passed in this daemon's start-up had its SIGTERM from them: it is not sent again,
+        and its grace counts from it (review-14-s19b N5: a second SIGTERM and a whole grace
+        from the recovery, 1-1.5 s past deadline + grace, uncharged); a session that ended
+        meanwhile is charged until its end, not until the recovery saw it gone (N4)."""
+        if not self._old_alarms or self.ends_file is None:
+            return
+        try:
+            noted, sent = ends.noted_by(self.ends_file, self._left_alarms, self.instance_id,
+                                        boot_id())
+        except OSError as exc:
+            log.error("could not read again what the last daemon's alarm noted (%s): "
+                      "what it noted before this daemon started stands", exc)
+            return
+        for session_id, end in noted.items():
+            if session_id not in self._noted_ends or end.mono > self._noted_ends[session_id].mono:
+                self._noted_ends[session_id] = end
+        for session_id, term in sent.items():
+            known = self._noted_sigterms.get(session_id)
+            if known is None or term.mono < known.mono:
+                self._noted_sigterms[session_id] = term
+
+    def _old_sigterm(self, session_id: int, at: float) -> ends.Sent | None:
+        """The SIGTERM an alarm the last daemon left sent to this session, whose deadline
+        ``at`` passed while that alarm still ran (it and this daemon share no token: the
+        programs would hear two, review-14-s19b N3); read from its notes. None: none."""
+        if (not self._left_alarms or self.ends_file is None
+                or (self._left_until is not None and at > self._left_until)):
+            return None
+        try:
+            _, sent = ends.noted_by(self.ends_file, self._left_alarms, self.instance_id,
+                                    boot_id())
+        except OSError:
+            return None  # (sent again rather than not at all)
+        return sent.get(session_id)
 
     def recovered(self) -> None:
         """The daemon recovered its sessions (their deadlines go to the guard next): the
@@ -223,6 +265,7 @@ class DirectBackend:
         if not old:
             return
         ends.stop_alarms(old, alarm.HELPER)
+        self._left_until = time.monotonic()  # (what they noted up to here counts)
         log.info("the deadline alarm%s the last daemon left %s stopped: this daemon's "
                  "holds the deadlines", "s" if len(old) > 1 else "",
                  "are" if len(old) > 1 else "is")
@@ -825,19 +868,26 @@ class DirectBackend:
         ``ALARM_FIRST_S`` after the deadline before it takes the token (the guard's
         thread likewise, ``DeadlineGuard.sends_at``)."""
         at = self._reached.get(session.session_id)
-        if at is not None and self.alarm_holds(session.session_id):
+        if at is not None and (self.alarm_holds(session.session_id) or self._old_alarms):
             wait = at + ALARM_FIRST_S - time.monotonic()
             if 0 < wait <= ALARM_FIRST_S:  # past its deadline, within the alarm's turn
                 time.sleep(wait)
+        old = None if session.terminated else self._old_sigterm(
+            session.session_id, at if at is not None else time.monotonic())
         with self._terminating:
             if session.terminated:
                 return
             session.terminated = True  # from here on, never frozen nor armed again
             armed = self._armed.pop(session.session_id, None) is not None
-            ours = self._claim(session)
+            ours = self._claim(session)  # (taken all the same: this alarm sends none)
             asking = threading.Event()
             if armed and not ours:
                 self._asking[session.session_id] = asking
+            if old is not None and ours:  # the last daemon's alarm sent it: not again
+                session.sigterm_at = old.mono  # (``stop``: the rest of its grace)
+                ours = False
+                if old.late_ms is not None:
+                    self._note_sigterm(session.session_id, "alarm", old.late_ms)
         try:
             if ours:
                 # The signal first (the deadline's own moment), then the thaw: a frozen
@@ -985,6 +1035,11 @@ class DirectBackend:
             session = self.sessions.get(session_id)
             if session is None or session.terminated or (
                     session.group is None and session.keeper is None):
+                continue
+            if self._old_alarms and at <= time.monotonic():
+                # passed while the last daemon's alarm held it: that one sent its SIGTERM,
+                # or this daemon's thread does (``_sigterm_once``, which reads its notes);
+                # this alarm, given it now, would send a second at once (review-14-s19b N3)
                 continue
             wanted[session_id] = at
             if abs(self._armed.get(session_id, -ALARM_SLACK_S) - at) < ALARM_SLACK_S:

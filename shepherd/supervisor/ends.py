@@ -32,9 +32,12 @@ while the new daemon starts: they go on, the file left as it is (it names them, 
 a daemon after it stops them too, and they note in it), until the new daemon's own alarm
 holds every deadline it recovered, and are stopped then (``stop_alarms``): a daemon
 killed in its own start-up used to leave every session without a deadline
-(review-14-s19 H1). What they note meanwhile this daemon does not read (a session whose
-end or SIGTERM it was is the new daemon's by then; review-14-s19c N4, N5: open); the
-next take-over does. What was read is used
+(review-14-s19 H1). What they note meanwhile is read again (``noted_by``): when the
+recovery begins (a session that ended in the start-up is charged until its end, not until
+the recovery looked; a deadline that passed then had its SIGTERM: not sent again, its
+grace counted from it, review-14-s19b N4, N5), and at a deadline that passes while they
+still run (the new daemon's alarm is not given it: the programs hear one SIGTERM, N3).
+What was read is used
 even when the file cannot be emptied (a read-only file system, review-9-s14b L-C): it
 is emptied before the next alarm notes anything in it.
 """
@@ -192,28 +195,13 @@ def _stop_alarm(pid: int, start: int, program: str) -> None:
         os.close(fd)
 
 
-def take_over(path: Path, instance: str, boot_id: str, program: str,
-              leave_running: bool = False) -> TakenOver:
-    """At a (re)start, before any alarm of this daemon runs: stop the alarms an earlier
-    daemon left (``program``: the alarm's file; ``leave_running``: not yet, they are
-    ``running``, named in the file again), read the ends and the SIGTERMs they noted for
-    this instance in this boot, and empty the file (when it cannot be, what was read
-    stands all the same: ``left`` says why). A record of another instance or boot, or
-    not well formed, is ignored (fail closed: that session is charged as if nothing had
-    been noted, and sent its SIGTERM)."""
-    listed: set[int] = set()  # the alarms the last daemon started (this file's own)
-    running: list[tuple[int, int]] = []
-    for record in _records(path):
-        pid, start = record.get("alarm"), record.get("start")
-        if isinstance(pid, int) and isinstance(start, int) and pid > 0:
-            listed.add(pid)
-            if not leave_running:
-                _stop_alarm(pid, start, program)
-            elif _is_alarm(pid, start, program) and (pid, start) not in running:
-                running.append((pid, start))
+def _notes(records: list[dict[str, object]], listed: set[int], instance: str,
+           boot_id: str) -> tuple[dict[int, Ended], dict[int, Sent]]:
+    """The ends and the deadlines' SIGTERMs that the alarms ``listed`` noted for this
+    instance in this boot (the latest end, the first SIGTERM, of each session)."""
     ends: dict[int, Ended] = {}
     sigterms: dict[int, Sent] = {}
-    for record in _records(path):  # read again: complete if none of them runs
+    for record in records:
         session = record.get("session", record.get("sigterm"))
         times = [record.get(k) for k in (("mono", "boot", "wall") if "session" in record
                                          else ("mono",))]
@@ -235,6 +223,30 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
         mono, boot, wall = (float(t) for t in times)  # type: ignore[arg-type]
         if session not in ends or mono > ends[session].mono:  # (never two: the latest)
             ends[session] = Ended(mono, boot, wall)
+    return ends, sigterms
+
+
+def take_over(path: Path, instance: str, boot_id: str, program: str,
+              leave_running: bool = False) -> TakenOver:
+    """At a (re)start, before any alarm of this daemon runs: stop the alarms an earlier
+    daemon left (``program``: the alarm's file; ``leave_running``: not yet, they are
+    ``running``, named in the file again), read the ends and the SIGTERMs they noted for
+    this instance in this boot, and empty the file (when it cannot be, what was read
+    stands all the same: ``left`` says why). A record of another instance or boot, or
+    not well formed, is ignored (fail closed: that session is charged as if nothing had
+    been noted, and sent its SIGTERM)."""
+    listed: set[int] = set()  # the alarms the last daemon started (this file's own)
+    running: list[tuple[int, int]] = []
+    for record in _records(path):
+        pid, start = record.get("alarm"), record.get("start")
+        if isinstance(pid, int) and isinstance(start, int) and pid > 0:
+            listed.add(pid)
+            if not leave_running:
+                _stop_alarm(pid, start, program)
+            elif _is_alarm(pid, start, program) and (pid, start) not in running:
+                running.append((pid, start))
+    ends, sigterms = _notes(_records(path), listed, instance, boot_id)  # (read again:
+    # complete if none of them runs)
     if running:
         # Left as it is while they run: they still note in it (their descriptor is this
         # file's), and it still names them (a daemon after this one stops them too, should
@@ -249,6 +261,14 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
     except OSError as exc:
         return TakenOver(ends, sigterms, exc, tuple(running))
     return TakenOver(ends, sigterms, None, tuple(running))
+
+
+def noted_by(path: Path, alarms: tuple[tuple[int, int], ...], instance: str,
+             boot_id: str) -> tuple[dict[int, Ended], dict[int, Sent]]:
+    """What ``alarms`` (the ones a take-over left running) noted in the file up to now,
+    read again after the take-over (``DirectBackend.notes_again``; review-14-s19b N4,
+    N5): the ends and SIGTERMs of sessions while this daemon started."""
+    return _notes(_records(path), {pid for pid, _ in alarms}, instance, boot_id)
 
 
 def stop_alarms(alarms: tuple[tuple[int, int], ...], program: str) -> None:

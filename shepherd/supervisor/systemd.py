@@ -738,6 +738,9 @@ class SystemdBackend:
         except OSError as exc:
             log.error("session %d: could not thaw %s: %s", unit.session_id, unit.name, exc)
 
+    def notes_again(self) -> None:
+        pass  # (systemd keeps no alarm of ours)
+
     def recovered(self) -> None:
         pass  # (systemd keeps no alarm of ours)
 

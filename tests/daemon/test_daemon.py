@@ -670,6 +670,60 @@ limits = {{ max_run = "4s" }}
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@pytest.mark.parametrize(("cap", "stall"), [("daily_quota", "recover"), ("max_run", "recover"),
+                                           ("daily_quota", "notes")])
+def test_a_deadline_passed_in_a_restarts_recovery_keeps_its_one_sigterm_and_its_grace(
+        daemon_factory: Any, nobodys_dir: Path, tmp_path: Path, cap: str, stall: str) -> None:
+    """review-14-s19b N5: a deadline passing while a restart was held in its recovery got
+    its SIGTERM from the last daemon's alarm (still running), then a second one from the
+    new daemon at its recovery, and the SIGKILL a whole grace after that: a program that
+    ignores SIGTERM ran 1.0-1.5 s past deadline + grace, uncharged (with a quota, whose
+    deadline the recovery takes as "now"; ``max_run``'s survives the restart). The new
+    daemon now reads again what that alarm noted: one SIGTERM, the SIGKILL at deadline
+    + grace (2 s), the charge the quota. ``notes``: the start-up stalls just after that
+    read (N3: the new daemon's alarm, handed the passed deadline, sent a second at once)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    gate, heard = tmp_path / "gate", nobodys_dir / "heard"
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {counts_sigterms(heard, marker)}
+limits = {{ {cap} = "4s" }}
+""", FAR_DAY_START), system_mode=True, env={
+        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}",
+        "SHEPHERD_TEST_RECOVER_GATE": str(gate), "SHEPHERD_TEST_RECOVER_STALL": stall})
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        program = watch_end(f"{heard} {marker}")
+        time.sleep(1.0)
+        d.kill9()
+        gate.touch()  # the restart stalls in its recovery, the old alarm holding on
+        starting = threading.Thread(target=d.start, daemon=True)
+        starting.start()
+        wait_for(Path(f"{gate}.reached").exists, 30)
+        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline (4 s)
+        sigterm = time.monotonic()  # (a little after it: the wait's poll)
+        time.sleep(max(launched + 5.5 - time.monotonic(), 0.0))  # 1.5 s of the grace
+        gate.unlink()
+        starting.join(60)
+        wait_for(lambda: "at" in program, 15)
+        # SIGKILL at deadline + grace (before: a whole grace from the recovery, 5.5 + 2)
+        assert 1.7 < program["at"] - sigterm < 2.0 + 0.5, program["at"] - sigterm
+        assert heard.read_text() == "T\n"  # heard once (before: twice)
+        wait_for(lambda: d.audit("session_ended"), 15)
+        [ended] = d.audit("session_ended")
+        assert ended["reason"] == "expired" and ended["charged_s"] < 4.3, ended
+        assert d.stop() == 0
+    finally:
+        gate.unlink(missing_ok=True)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
     d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
     d.call("launch", entry="game")

@@ -3,7 +3,9 @@
 While the file named by ``SHEPHERD_TEST_RECOVER_GATE`` exists, the daemon's recovery of
 its sessions waits (at most a minute), after it noted that it got there (the file's name
 with ``.reached``): the moment after the last daemon's alarms were taken over and this
-daemon's own started, before it was told any deadline.
+daemon's own started, before it was told any deadline. With
+``SHEPHERD_TEST_RECOVER_STALL=notes``, it stalls (the whole daemon, as a slow start-up
+does) just after the recovery read again what those alarms noted (``notes_again``).
 """
 
 import asyncio
@@ -25,4 +27,20 @@ if GATE:
                 await asyncio.sleep(0.01)
         return await recover(self, *args, **kwargs)
 
-    core.Daemon._recover = stalled  # type: ignore[method-assign]
+    if os.environ.get("SHEPHERD_TEST_RECOVER_STALL") == "notes":
+        from shepherd.supervisor import direct
+
+        notes_again = direct.DirectBackend.notes_again
+
+        def stalled_after(self):  # type: ignore[no-untyped-def]
+            notes_again(self)
+            if os.path.exists(GATE):
+                with open(GATE + ".reached", "w"):
+                    pass
+                give_up = time.monotonic() + 60
+                while os.path.exists(GATE) and time.monotonic() < give_up:
+                    time.sleep(0.01)
+
+        direct.DirectBackend.notes_again = stalled_after  # type: ignore[method-assign]
+    else:
+        core.Daemon._recover = stalled  # type: ignore[method-assign]
