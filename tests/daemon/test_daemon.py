@@ -724,6 +724,53 @@ limits = {{ {cap} = "4s" }}
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_session_that_ends_in_a_restarts_start_up_is_charged_until_it_ended(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """review-14-s19b N4: a program that ended (at its deadline's SIGTERM, from the last
+    daemon's alarm) while a restart was held in its start-up was charged until the
+    recovery looked and found it gone (what that alarm noted after the take-over was
+    not read): 1.5 s over a 6 s quota there, 2.5 s over 4 s here before."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    gate = tmp_path / "gate"
+    command = json.dumps([NOBODY_PYTHON, "-c", "import time\nwhile True: time.sleep(60)",
+                          marker])  # (it ends at its SIGTERM)
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {command}
+limits = {{ daily_quota = "4s" }}
+""", FAR_DAY_START), system_mode=True, env={
+        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}",
+        "SHEPHERD_TEST_RECOVER_GATE": str(gate)})
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        program = watch_end(marker)
+        time.sleep(1.0)
+        d.kill9()
+        gate.touch()  # the restart stalls in its recovery, the old alarm holding on
+        starting = threading.Thread(target=d.start, daemon=True)
+        starting.start()
+        wait_for(Path(f"{gate}.reached").exists, 30)
+        wait_for(lambda: "at" in program, 10)  # ended at the old alarm's SIGTERM
+        time.sleep(max(launched + 6.5 - time.monotonic(), 0.0))
+        gate.unlink()
+        starting.join(60)
+        wait_for(lambda: d.audit("session_ended"), 15)
+        [ended] = d.audit("session_ended")
+        ran = program["at"] - launched  # (less than it ran: launched is after its start)
+        assert ran - 0.05 <= ended["charged_s"] < ran + 0.5, (ran, ended)  # before: 6.5
+        assert ended.get("end_noted_while_down") is True, ended
+        assert d.stop() == 0
+    finally:
+        gate.unlink(missing_ok=True)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
     d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
     d.call("launch", entry="game")
