@@ -81,7 +81,9 @@ class DaemonProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.prefix: list[str] = []  # run the daemon through this (e.g. nsenter)
 
-    def start(self) -> DaemonProcess:
+    def start(self, wait: bool = True) -> DaemonProcess:
+        """Start the daemon and wait until it answers (``wait=False``: return at once, to
+        kill it inside its own start-up)."""
         if self.socket.exists():
             self.socket.unlink()
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.extra_env}
@@ -92,6 +94,8 @@ class DaemonProcess:
                  "--policy", str(self.policy_path), "--state-dir", str(self.state),
                  "--socket", str(self.socket), "--log-level", "DEBUG"],
                 stdout=log, stderr=log, env=env, cwd=ROOT)
+        if not wait:
+            return self
         # Up to a minute: a busy machine (several suites at once) starts Python slowly; a
         # daemon that exits early is seen at once.
         give_up = time.monotonic() + 60

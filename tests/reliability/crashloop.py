@@ -29,7 +29,11 @@ from shepherd.ipc.client import Client
 
 HERE = Path(__file__).resolve().parent
 HEARTBEAT = HERE / "programs" / "heartbeat.py"
-ENTRIES = ("short", "long", "quota", "quits")
+ENTRIES = ("short", "long", "quota", "quits", "stubborn")
+# The entries whose program ignores SIGTERM: stopped at a deadline, it runs on for the
+# policy's whole ``stop_grace`` (below), uncharged (the engine's rule 6).
+STUBBORN = ("stubborn",)
+STOP_GRACE_S = 1.0
 
 
 def crash_policy(user: str, outdir: Path, on_restart: str) -> str:
@@ -37,7 +41,7 @@ def crash_policy(user: str, outdir: Path, on_restart: str) -> str:
     program = f'"{sys.executable}", "{HEARTBEAT}", "{outdir}"'
     return f"""version = 1
 [supervisor]
-stop_grace = "1s"
+stop_grace = "{STOP_GRACE_S:g}s"
 on_restart = "{on_restart}"
 default_warnings = [ {{ before = "2s", message = "two seconds left" }} ]
 
@@ -65,6 +69,11 @@ limits = {{ daily_quota = "4s" }}
 id = "quits"
 command = [{program}, "2.5"]
 limits = {{ max_run = "6s" }}
+
+[[entries]]
+id = "stubborn"
+command = [{program}, "stubborn"]
+limits = {{ max_run = "4s" }}
 """
 
 

@@ -1,6 +1,6 @@
 """A session's program that keeps a record of how long it really ran.
 
-    python heartbeat.py OUTDIR [EXIT_AFTER_S]
+    python heartbeat.py OUTDIR [EXIT_AFTER_S] [stubborn]
 
 It writes ``OUTDIR/<session>.beat`` (the session from the ``SHEPHERD_SESSION``
 marker) and rewrites it every 20 ms: ``pid start_ticks started ran_until``, where
@@ -10,16 +10,23 @@ that clock tick, so the interpreter's own start counts as running time, never mo
 both on ``CLOCK_MONOTONIC`` (system-wide: a harness in another process compares
 them). SIGTERM keeps its default action, so the program dies where it stands and
 the last beat is at most one beat before its death. With ``EXIT_AFTER_S`` it
-ends by itself after that long, as a child closing a game would.
+ends by itself after that long, as a child closing a game would. ``stubborn``: it
+ignores SIGTERM (as a game that does not save in time), and ends only by the SIGKILL
+at its grace's end.
 """
 
 import os
+import signal
 import sys
 import time
 
 BEAT_S = 0.02
 outdir = sys.argv[1]
-exit_after = float(sys.argv[2]) if len(sys.argv) > 2 else None
+words = sys.argv[2:]
+if "stubborn" in words:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    words.remove("stubborn")
+exit_after = float(words[0]) if words else None
 session = os.environ.get("SHEPHERD_SESSION", "unknown").rsplit("-", 1)[-1]
 with open("/proc/self/stat") as handle:
     start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
