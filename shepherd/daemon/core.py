@@ -891,7 +891,10 @@ class Daemon:
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
             if local is not None:
                 lease = None  # the store's lease is not in these books
-            if self.engine.recover(session, now, alive=alive, lease=lease):
+            due_at = self.backend.deadline_passed_while_down(snap.session_id) if alive \
+                else None
+            if self.engine.recover(session, now, alive=alive, lease=lease,
+                                   deadline_passed=due_at):
                 ends = None if local is None else local.get(snap.session_id)
                 if ends is not None:
                     self.engine.hold_to(snap.session_id, ends)

@@ -91,7 +91,9 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
     the engine counts an adopted session exactly, without it. Time a program ran
     with no daemon watching — from the last checkpoint until its adoption, or
     until it was stopped — is charged in full, deadline or not: the child had
-    it, and a crash never gives time. When that time is unknown (the program was
+    it, and a crash never gives time; save what ran after the moment its deadline's
+    SIGTERM was noted while no daemon ran (``recover``'s ``deadline_passed``): that
+    is the stop's grace, charged as rule 6 says. When that time is unknown (the program was
     found dead), the charges stand as stored, the lease standing in for it. A
     closed session starts its cooldown from when it ended (rule 8). What an
     adopted session's extension had paid for is not stored: every second over
@@ -270,6 +272,9 @@ class _Session:
     due_reported: bool = False
     extension_used: dict[str, float] = field(default_factory=dict)  # per quota target
     unwatched_mono: float = 0.0  # use up to here ran with no daemon watching (rule 11)
+    # Of that, the stop's grace after its deadline's SIGTERM, sent while no daemon ran
+    # (monotonic, from, to): not charged, as without a crash (rule 6; review-14-s19c R4).
+    grace_unwatched: tuple[float, float] | None = None
     pauses: PauseClock = field(default_factory=PauseClock)  # rule 12
     runs_on: bool = False  # its pauses could not be enforced: billed as running (rule 12)
     # Its program is being started (``hold``): nothing is settled until it runs, so one
@@ -1224,12 +1229,17 @@ class Engine:
 
     def recover(
         self, snap: SessionSnapshot, now: Instant, *, alive: bool,
-        lease: tuple[date, float] | None = None,
+        lease: tuple[date, float] | None = None, deadline_passed: float | None = None,
     ) -> bool:
         """Take back a session the crash snapshot holds, if the rules say so (rule 11).
 
         ``alive``: its program still runs in this boot. ``lease``: the (day, seconds)
-        the store charged ahead at the last checkpoint, already in ``usage``. True:
+        the store charged ahead at the last checkpoint, already in ``usage``.
+        ``deadline_passed``: when (monotonic) its deadline passed while no daemon ran, as
+        the alarm that sent its SIGTERM noted: the stop's grace after it (``stop_grace``,
+        from the books' deadline if that is later) is not charged (rule 6); what ran on
+        beyond it, unwatched, is (review-14-s19c R4: a restart within the grace charged
+        the grace beyond the quota). True:
         adopted, supervised again from now. False: the daemon must stop it if it is
         alive, then close it with ``end_recovered``.
         """
@@ -1245,6 +1255,9 @@ class Engine:
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
                            fired=set(snap.fired), unwatched_mono=now.mono,
                            pauses=PauseClock(paused_s=snap.paused_s))
+        if deadline_passed is not None:
+            session.grace_unwatched = (
+                deadline_passed, deadline_passed + float(self.policy.supervisor.stop_grace))
         if snap.extension_s:
             session.extension_used = self._extension_spent(session, now)
         self._sessions[snap.session_id] = session
@@ -2517,12 +2530,19 @@ class Engine:
         began = self._piece_start(s, now.at_mono(end), elapsed)
         unwatched = min(elapsed, max(s.unwatched_mono - s.charged_mono, 0.0))
         allowed = elapsed
-        if elapsed > unwatched:
+        if elapsed > unwatched or s.grace_unwatched is not None:
             limit = self._deadline(s.user, s.entry, Instant(began, s.charged_mono), s,
                                    pending=False)
             if limit is not None:  # unwatched time is charged in full and eats the runway
-                watched = min(elapsed - unwatched, max(limit.remaining_s - unwatched, 0.0))
-                allowed = unwatched + watched
+                graced = 0.0  # (save the grace of a SIGTERM the alarm sent meanwhile)
+                if s.grace_unwatched is not None:
+                    since, until = s.grace_unwatched
+                    since = max(since, s.charged_mono + limit.remaining_s)  # (the books')
+                    graced = max(0.0, min(until, s.charged_mono + unwatched)
+                                 - max(since, s.charged_mono))
+                watched = min(elapsed - unwatched,
+                              max(limit.remaining_s - (unwatched - graced), 0.0))
+                allowed = unwatched - graced + watched
         parts = tuple(self.calendar.split(began, allowed))
         used = self._extension_use(s, parts, began) if s.extension_s else {}
         return _Piece(parts, allowed, elapsed - allowed, used)

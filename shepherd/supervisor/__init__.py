@@ -99,6 +99,10 @@ class LaunchBackend(Protocol):
     async def stop(self, session_id: int, grace: float) -> None:
         """SIGTERM everything in the session, SIGKILL what is left after ``grace``."""
 
+    def deadline_passed_while_down(self, session_id: int) -> float | None:
+        """When (monotonic) the session's deadline passed while no daemon ran, as the
+        alarm that sent its SIGTERM then noted; None when nothing says so."""
+
     def notes_again(self) -> None:
         """The daemon is about to recover its sessions: what an earlier daemon's alarm
         noted since this one started (ends, SIGTERMs) is read again."""

@@ -228,6 +228,13 @@ class DirectBackend:
             if known is None or term.mono < known.mono:
                 self._noted_sigterms[session_id] = term
 
+    def deadline_passed_while_down(self, session_id: int) -> float | None:
+        sent = self._noted_sigterms.get(session_id)
+        if sent is None:
+            return None
+        # (how late it left by the alarm's clock; unknown: from when it left, fail closed)
+        return sent.mono - max(sent.late_ms or 0.0, 0.0) / 1000
+
     def _old_sigterm(self, session_id: int, at: float) -> ends.Sent | None:
         """The SIGTERM an alarm the last daemon left sent to this session, whose deadline
         ``at`` passed while that alarm still ran (it and this daemon share no token: the

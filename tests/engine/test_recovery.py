@@ -67,6 +67,34 @@ def test_time_a_program_ran_unwatched_is_charged_in_full_even_past_its_deadline(
     assert ended.final_charge.forfeited_s == pytest.approx(3)
 
 
+@pytest.mark.parametrize(("sigterm_at_min", "charged_s", "forfeited_s"), [
+    (60, 70 * 60 - 10, 13),  # the alarm's SIGTERM at the deadline: its 10 s grace
+    (62, 70 * 60 - 10, 13),  # (the grace of one sent later: from it)
+    (58, 70 * 60, 3),  # (one whose grace ended before the books' deadline: none)
+])
+def test_the_grace_of_a_sigterm_the_alarm_sent_while_no_daemon_ran_is_not_charged(
+        sigterm_at_min: int, charged_s: float, forfeited_s: float) -> None:
+    """review-14-s19c R4: the alarm the last daemon left sent the deadline's SIGTERM
+    while no daemon ran (noted: ``deadline_passed``); the program, ignoring it, ran on
+    until the restart took it back. The stop's grace after the deadline (``stop_grace``,
+    10 s here) is never charged (rule 6), as without a crash: it was charged in full, as
+    unwatched time (1.5-1.8 s past a 6 s quota there). What ran on beyond the grace, with
+    no daemon to end it, is charged in full (rule 11), and so is all of it when the
+    note's grace ended before the books' own deadline."""
+    clock = FakeClock(local(25, 16))
+    snap, stored = crashed(55, clock)
+    e = restarted(stored)
+    start = clock.mono  # (its launch: ``crashed`` leaves this clock at 16:00)
+    clock.set_wall(local(25, 17, 10))  # the daemon came back 15 minutes later
+    clock.mono += 70 * 60
+    assert e.recover(snap, clock.now, alive=True, lease=(DAY, 1.0),
+                     deadline_passed=start + sigterm_at_min * 60)
+    assert SessionDue(7, "expired") in e.due(clock.now)
+    ended = e.end_session(7, clock.advance(3), "expired")
+    assert e.usage[KEY] == pytest.approx(charged_s)
+    assert ended.final_charge.forfeited_s == pytest.approx(forfeited_s)
+
+
 @pytest.mark.parametrize("change", ["on_restart_stop", "entry_gone", "user_locked", "dead"])
 def test_a_session_is_adopted_only_when_alive_wanted_and_still_allowed(change: str) -> None:
     clock = FakeClock(local(25, 16))
