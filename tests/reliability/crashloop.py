@@ -202,6 +202,9 @@ class Charged:
     end_reason: str | None
     charged_s: float  # what the store charged the session (its days, lease included)
     started_at: datetime | None = None  # its launch decision (the daemon's trusted wall clock)
+    # What its program ran past its deadline, uncharged (rule 6: a stop's grace, a deadline
+    # reached while it was being stopped too), as its end's audit says
+    past_deadline_s: float = 0.0
 
 
 def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
@@ -210,8 +213,11 @@ def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
     try:
         days = dict(conn.execute(
             "SELECT session_id, sum(seconds) FROM session_days GROUP BY session_id").fetchall())
+        past = dict(conn.execute(
+            "SELECT json_extract(data, '$.session_id'), max(coalesce(json_extract(data, "
+            "'$.past_deadline_s'), 0)) FROM audit WHERE type = 'session_ended' GROUP BY 1"))
         charged = {sid: Charged(sid, entry, reason, float(days.get(sid, 0.0)),
-                                datetime.fromisoformat(started))
+                                datetime.fromisoformat(started), float(past.get(sid) or 0.0))
                    for sid, entry, reason, started in conn.execute(
                        "SELECT id, entry, end_reason, started_at FROM sessions")}
         problems = []

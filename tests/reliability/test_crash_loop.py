@@ -147,7 +147,10 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
             for s, b in beats.items()}
     # a session stopped at its deadline: how long its program ran past it, from the launch
     # decision the deadline runs from (review-14-s19 M2: not net of the launch's latency)
-    expired = {s for s in beats if s in charged and charged[s].end_reason in DEADLINE_ENDS}
+    # (and one stopped otherwise whose deadline passed in its stop: a parent's stop just
+    # before it, the program ignoring the SIGTERM; its end says how far past, uncharged)
+    expired = {s for s in beats if s in charged and (charged[s].end_reason in DEADLINE_ENDS
+                                                     or charged[s].past_deadline_s > 0)}
     # (a program that ignores SIGTERM runs on for the grace: the policy gives it that)
     late = [result.after_charge.get(s, g)
             - (STOP_GRACE_S if charged[s].entry in STUBBORN else 0.0)
