@@ -1546,6 +1546,12 @@ class Daemon:
         sent = {"decided_ms": round(decided * 1000, 3), "written_ms": round(written * 1000, 3)}
         self._audit(now, "warning_issued", {**data, "sent": sent}, user=warning.user,
                     entry=warning.entry)
+        # and the thresholds now issued, beside it: a restart before the next checkpoint
+        # gave this warning again (review-14-s19 L2)
+        if warning.session_id in self.engine.session_ids():
+            fired = self.engine.snapshot(warning.session_id).fired
+            self.writer.keep(lambda store: store.session_fired(warning.session_id, fired),
+                             droppable=True, quiet=True)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)

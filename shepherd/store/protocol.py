@@ -264,6 +264,10 @@ class StateStore(Protocol):
         """How to find a running session's program again changed (a restart reads it)."""
         ...
 
+    def session_fired(self, session_id: int, fired: tuple[int, ...]) -> None:
+        """A running session's warnings issued so far (a restart gives none again)."""
+        ...
+
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
                    remaining: Mapping[int, float | None] | None = None,
                    paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None: ...

@@ -404,6 +404,11 @@ class Store:
             conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
                          (json.dumps(dict(process)), session_id))
 
+    def session_fired(self, session_id: int, fired: tuple[int, ...]) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE snapshot SET fired = ? WHERE session_id = ?",
+                         (json.dumps(list(fired)), session_id))
+
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
                    remaining: Mapping[int, float | None] | None = None,
                    paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:

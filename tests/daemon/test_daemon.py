@@ -776,6 +776,31 @@ limits = {{ daily_quota = "4s" }}
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_warning_given_just_before_a_kill_is_not_given_again_after_the_restart(
+        daemon_factory: Any) -> None:
+    """review-14-s19 L2: the thresholds a session's warnings had reached were written
+    only with the next checkpoint; a kill -9 just after a warning (0.1 s here) and the
+    restart gave it again ("3 seconds left", then "2 seconds left" for one threshold)."""
+    d = daemon_factory(policy("""
+[[entries]]
+id = "game"
+command = ["sleep", "600"]
+limits = { daily_quota = "6s" }
+warnings = [ { before = "3s", message = "three seconds left" } ]
+""", FAR_DAY_START))
+    events = d.events()
+    d.call("launch", entry="game")
+    warned = events.next("warning_issued")
+    assert warned["before_s"] == 3
+    time.sleep(0.03)  # (its record and its threshold written together; a checkpoint: 0.5 s)
+    d.kill9()
+    d.start()
+    wait_for(lambda: d.audit("session_ended"), 15)
+    warnings = [w["before_s"] for w in d.audit("warning_issued")]
+    assert warnings == [3], warnings  # before: [3, 3]
+    assert d.stop() == 0
+
+
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
     d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
     d.call("launch", entry="game")

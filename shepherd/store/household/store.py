@@ -441,6 +441,12 @@ class PgStore:
                          "AND session_id = %s", (json.dumps(dict(process)), self.machine,
                                                  session_id))
 
+    def session_fired(self, session_id: int, fired: tuple[int, ...]) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE snapshot SET fired = %s WHERE machine = %s "
+                         "AND session_id = %s", (json.dumps(list(fired)), self.machine,
+                                                 session_id))
+
     def checkpoint(self, ts: datetime, charges: Iterable[CheckpointRow], *,
                    remaining: Mapping[int, float | None] | None = None,
                    paused: Mapping[int, Mapping[str, Any] | None] | None = None) -> None:
