@@ -995,6 +995,9 @@ class DirectBackend:
                                          name="alarm-retire", daemon=True).start()
                     return fired
                 unwanted, asks = self._plan()
+                # (taken with the plan: a word since the recovery, which an ``arm`` while
+                # this sync is in flight must not stand in for, review-14-s19c R3)
+                fresh = self._fresh
             try:
                 for session_id in unwanted:
                     reply = alarm.disarm(session_id)
@@ -1017,7 +1020,7 @@ class DirectBackend:
                 with self._terminating:
                     self._alarm_failed(exc)
             else:
-                if self._fresh and self._old_alarms:
+                if fresh and self._old_alarms:
                     # this daemon's alarm holds every deadline it recovered: the old
                     # ones go (never before: a daemon killed in its start-up left every
                     # session without a deadline, review-14-s19 H1; nor on a word from
