@@ -917,6 +917,12 @@ class Daemon:
             await self.backend.stop(session_id, grace)
             return session_id, self.now()
 
+        if not any(sid in seen for sid in self.sessions):
+            # none taken back (``on_restart = "stop"``, or none alive): the last daemon's
+            # alarms hold no deadline of this daemon's, and would SIGTERM again, at their
+            # deadlines, the sessions stopped below (review-14-s20 F6)
+            await asyncio.to_thread(self.backend.nothing_held)
+
         # An adopted session whose deadline passed while the daemon was down (the alarm
         # sent its SIGTERM) is stopped now, its grace counted from that deadline, not
         # after the rest of the start-up and a whole new grace (review-14-s17 H1: a

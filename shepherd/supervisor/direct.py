@@ -132,7 +132,11 @@ class DirectBackend:
         # Those same alarms, kept after they are stopped: what they noted is read again
         # (``notes_again``, ``_sigterm_once``), up to when they were stopped.
         self._left_alarms: tuple[tuple[int, int], ...] = ()
-        self._left_until: float | None = None  # when they were stopped (monotonic)
+        # Set once they are stopped (``_retire_old_alarms``), with the SIGTERMs they noted
+        # by then (read once more after their end: their notes are complete).
+        self._old_gone = threading.Event()
+        self._old_gone.set()
+        self._late_sigterms: dict[int, ends.Sent] = {}
         self._recovered = False
         self._fresh = False  # ``_deadlines`` are the daemon's since its recovery
         # System mode: session groups only in a subtree delegated to the daemon (SPEC 4).
@@ -188,6 +192,8 @@ class DirectBackend:
         if taken is not None:
             self._noted_ends, self._noted_sigterms = taken.ends, taken.sigterms
             self._old_alarms = self._left_alarms = taken.running
+            if taken.running:
+                self._old_gone.clear()
             if taken.left is not None:  # (review-9-s14b L-C: what was read stands)
                 log.warning("could not empty %s (%s): what it held was read, and it is "
                             "emptied before the deadline alarm notes anything in it",
@@ -235,19 +241,32 @@ class DirectBackend:
         # (how late it left by the alarm's clock; unknown: from when it left, fail closed)
         return sent.mono - max(sent.late_ms or 0.0, 0.0) / 1000
 
-    def _old_sigterm(self, session_id: int, at: float) -> ends.Sent | None:
-        """The SIGTERM an alarm the last daemon left sent to this session, whose deadline
-        ``at`` passed while that alarm still ran (it and this daemon share no token: the
-        programs would hear two, review-14-s19b N3); read from its notes. None: none."""
-        if (not self._left_alarms or self.ends_file is None
-                or (self._left_until is not None and at > self._left_until)):
+    def _old_sigterm(self, session_id: int) -> ends.Sent | None:
+        """The SIGTERM an alarm the last daemon left sent to this session since this
+        daemon started (it and this daemon share no token: the programs would hear two,
+        review-14-s19b N3). From their notes: read now while they run, else as read once
+        they were stopped. None: none. Taken as this deadline's SIGTERM whatever the
+        deadline this daemon has (a quota's, recomputed at a recovery, reads "now"): a
+        deadline of theirs that this daemon moved later stops them at once (reviews
+        14-s19c R2, 14-s20 F1), or its alarm's first sync does, ms after the recovery."""
+        if not self._left_alarms or self.ends_file is None:
             return None
-        try:
-            _, sent = ends.noted_by(self.ends_file, self._left_alarms, self.instance_id,
-                                    boot_id())
-        except OSError:
-            return None  # (sent again rather than not at all)
-        return sent.get(session_id)
+        if self._old_gone.is_set():
+            sent = self._late_sigterms.get(session_id)
+        else:
+            try:
+                sent = ends.noted_by(self.ends_file, self._left_alarms, self.instance_id,
+                                     boot_id())[1].get(session_id)
+            except OSError:
+                return None  # (sent again rather than not at all)
+        return sent
+
+    def nothing_held(self) -> None:
+        """(Off the loop.) The recovery took no session back: the alarms the last daemon
+        left hold no deadline this daemon needs, and would SIGTERM again, at their
+        deadlines, the sessions it stops now (``on_restart = "stop"``: review-14-s20 F6).
+        Stopped now."""
+        self._retire_old_alarms()
 
     def recovered(self) -> None:
         """The daemon recovered its sessions (their deadlines go to the guard next): the
@@ -270,9 +289,16 @@ class DirectBackend:
         with self._terminating:
             old, self._old_alarms = self._old_alarms, ()
         if not old:
+            self._old_gone.wait(ends.STOP_WAIT_S * 2)  # (another thread is stopping them)
             return
-        ends.stop_alarms(old, alarm.HELPER)
-        self._left_until = time.monotonic()  # (what they noted up to here counts)
+        try:
+            ends.stop_alarms(old, alarm.HELPER)
+            if self.ends_file is not None:  # what they noted, complete now
+                with contextlib.suppress(OSError):
+                    self._late_sigterms = ends.noted_by(
+                        self.ends_file, self._left_alarms, self.instance_id, boot_id())[1]
+        finally:
+            self._old_gone.set()
         log.info("the deadline alarm%s the last daemon left %s stopped: this daemon's "
                  "holds the deadlines", "s" if len(old) > 1 else "",
                  "are" if len(old) > 1 else "is")
@@ -875,12 +901,18 @@ class DirectBackend:
         ``ALARM_FIRST_S`` after the deadline before it takes the token (the guard's
         thread likewise, ``DeadlineGuard.sends_at``)."""
         at = self._reached.get(session.session_id)
-        if at is not None and (self.alarm_holds(session.session_id) or self._old_alarms):
+        if at is not None and self.alarm_holds(session.session_id):
             wait = at + ALARM_FIRST_S - time.monotonic()
             if 0 < wait <= ALARM_FIRST_S:  # past its deadline, within the alarm's turn
                 time.sleep(wait)
-        old = None if session.terminated else self._old_sigterm(
-            session.session_id, at if at is not None else time.monotonic())
+        if self._recovered and not session.terminated and self._old_alarms:
+            # The last daemon's alarms, still running, would SIGTERM it again at the
+            # deadline they hold (a stop before it, a deadline that moved: review-14-s20
+            # F6), or send theirs late, beside this one (F2): stopped first (this
+            # daemon's alarm or thread holds every deadline since the recovery), then
+            # their notes say whether they sent it already.
+            self._retire_old_alarms()
+        old = None if session.terminated else self._old_sigterm(session.session_id)
         with self._terminating:
             if session.terminated:
                 return
@@ -959,6 +991,7 @@ class DirectBackend:
             later = any(at > self._deadlines.get(s, at) + ALARM_SLACK_S
                         for s, at in deadlines.items())
             self._deadlines = dict(deadlines)
+            first = self._recovered and not self._fresh
             self._fresh = self._recovered  # (a word since the recovery: every deadline)
             # Kept for the SIGTERM's figures (``_sigterm_once``): a deadline that passed
             # stays known after the loop's next word drops it (the session is stopping),
@@ -967,10 +1000,12 @@ class DirectBackend:
             self._reached = {s: at for s, at in self._reached.items()
                              if s not in deadlines and at <= now} | self._deadlines
         alarm = self.alarm
-        if later and self._old_alarms and (alarm is None or not alarm.ready):
+        if (later or first) and self._old_alarms and (alarm is None or not alarm.ready):
             # a deadline moved later (a grant, an extension) while this daemon's alarm does
             # not serve: an old alarm would cut it at the old one, so they go now (its own
-            # thread keeps the deadlines meanwhile; review-14-s19c R2)
+            # thread keeps the deadlines meanwhile; review-14-s19c R2). The first word
+            # since the recovery may be such a move too (a policy raised across the
+            # crash, review-14-s20 F1): the old deadlines are not known here.
             self._retire_old_alarms()
         return self._sync()
 

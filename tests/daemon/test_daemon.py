@@ -801,6 +801,81 @@ warnings = [ { before = "3s", message = "three seconds left" } ]
     assert d.stop() == 0
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_session_the_restart_stops_hears_one_sigterm_though_the_old_alarm_held_a_deadline(
+        daemon_factory: Any, nobodys_dir: Path) -> None:
+    """review-14-s20 F6: with ``on_restart = "stop"`` the restart stops every session it
+    finds (a SIGTERM and the grace), while the last daemon's alarm, left running to hold
+    the deadlines, still held the session's: it SIGTERMed it again there, inside the
+    grace (a program that saves at the first and quits at the second lost its save)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    heard = nobodys_dir / "heard"
+    d = daemon_factory(nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {counts_sigterms(heard, marker)}
+limits = {{ daily_quota = "5s" }}
+""", FAR_DAY_START.replace('stop_grace = "2s"', 'stop_grace = "5s"\non_restart = "stop"')),
+        system_mode=True)
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        program = watch_end(f"{heard} {marker}")
+        time.sleep(1.0)
+        d.kill9()
+        # (its recovery stops the session, a SIGTERM and a 5 s grace, before it answers)
+        starting = threading.Thread(target=d.start, daemon=True)
+        starting.start()
+        wait_for(heard.exists, 10)
+        assert time.monotonic() - launched < 5.0, "restarted too late to try it"
+        wait_for(lambda: "at" in program, 15)  # the SIGKILL at the grace's end
+        starting.join(30)
+        assert heard.read_text() == "T\n"  # once (before: again at the old deadline, 5 s)
+        assert d.stop() == 0
+    finally:
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
+@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+def test_a_quota_raised_across_a_crash_is_not_cut_at_the_old_deadline_by_the_old_alarm(
+        daemon_factory: Any, nobodys_dir: Path) -> None:
+    """review-14-s20 F1: the parent raised the quota in the policy while the daemon was
+    down; the restart's own alarm could not run; the last daemon's alarm, left running,
+    SIGTERMed the program at the old deadline (the session ended `exited`, the rest of
+    the new quota lost). The first word since the recovery stops the old alarms when this
+    daemon's alarm does not serve (its own thread holds the deadlines)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    heard = nobodys_dir / "heard"
+    text = nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {counts_sigterms(heard, marker)}
+limits = {{ daily_quota = "4s" }}
+""", FAR_DAY_START)
+    d = daemon_factory(text, system_mode=True, env={
+        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}"})
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        time.sleep(1.0)
+        d.kill9()
+        d.policy_path.write_text(text.replace('daily_quota = "4s"', 'daily_quota = "1h"'))
+        d.extra_env["SHEPHERD_TEST_ALARM_CRASH"] = "1"
+        d.start()
+        time.sleep(max(launched + 6.0 - time.monotonic(), 0.0))
+        assert not heard.exists(), "SIGTERMed at the old deadline"
+        assert [s["id"] for s in d.call("status")["sessions"]], "the session ended"
+        assert d.stop() == 0
+    finally:
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
     d = daemon_factory(policy('[[entries]]\nid = "game"\ncommand = ["sleep", "600"]\n'))
     d.call("launch", entry="game")

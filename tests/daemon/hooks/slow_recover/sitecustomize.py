@@ -6,6 +6,8 @@ with ``.reached``): the moment after the last daemon's alarms were taken over an
 daemon's own started, before it was told any deadline. With
 ``SHEPHERD_TEST_RECOVER_STALL=notes``, it stalls (the whole daemon, as a slow start-up
 does) just after the recovery read again what those alarms noted (``notes_again``).
+With ``SHEPHERD_TEST_ALARM_CRASH`` set, this daemon's own deadline alarm exits at its
+start, every time (as one that cannot run: review-14-s19c R2, review-14-s20 F1).
 """
 
 import asyncio
@@ -44,3 +46,16 @@ if GATE:
         direct.DirectBackend.notes_again = stalled_after  # type: ignore[method-assign]
     else:
         core.Daemon._recover = stalled  # type: ignore[method-assign]
+
+if os.environ.get("SHEPHERD_TEST_ALARM_CRASH"):
+    import subprocess
+
+    popen = subprocess.Popen
+
+    class CrashingAlarm(popen):  # type: ignore[misc, valid-type]
+        def __init__(self, args, *rest, **kwargs):  # type: ignore[no-untyped-def]
+            if isinstance(args, list) and any("alarm_helper" in str(a) for a in args):
+                args = [str(args[0]), "-c", "import sys; sys.exit(1)"]
+            super().__init__(args, *rest, **kwargs)
+
+    subprocess.Popen = CrashingAlarm  # type: ignore[misc]
