@@ -55,7 +55,7 @@ from pathlib import Path
 
 FILE = "ends"
 LINE_MAX = 4096  # a line longer than this is not one the alarm or the daemon wrote
-READ_MAX = 4 * 1024 * 1024  # at most this much is read (a damaged file is not trusted)
+READ_MAX = 4 * 1024 * 1024  # at most this much of its start and of its end is read
 STOP_WAIT_S = 2.0  # an old alarm SIGKILLed is waited for this long
 
 
@@ -153,7 +153,12 @@ def _records(path: Path) -> list[dict[str, object]]:
     except FileNotFoundError:
         return []
     try:
+        size = os.fstat(fd).st_size
         data = os.read(fd, READ_MAX)
+        if size > READ_MAX:
+            # (damaged, or long: its start names the alarms, its end holds the newest notes,
+            # appended while a take-over left the file as it is: review-14-s20 F4)
+            data += b"\n" + os.pread(fd, READ_MAX, size - READ_MAX)
     finally:
         os.close(fd)
     records = []

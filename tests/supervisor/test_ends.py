@@ -376,3 +376,23 @@ def test_a_take_over_that_leaves_the_old_alarm_running_leaves_its_file_as_it_is(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_notes_past_a_long_damaged_stretch_of_the_file_are_still_read(tmp_path: Path) -> None:
+    """review-14-s20 F4: the file is read up to ``READ_MAX`` (a damaged one is not trusted
+    whole), and a take-over that leaves the old alarms running leaves it as it is: their
+    newest notes, after 5 MB of junk, went unread (their SIGTERM sent again, and a whole
+    grace from it). Its start (the alarms it names) and its end are read."""
+    noted = tmp_path / ends.FILE
+    alarm_pid = 2**22 + 12345  # (named only: no such process, so nothing is stopped)
+    junk = (b"x" * 199 + b"\n") * (5_000_000 // 200)
+    with noted.open("wb") as handle:
+        handle.write(json.dumps({"alarm": alarm_pid, "start": 1}).encode() + b"\n")
+        handle.write(junk)
+        handle.write(json.dumps({"sigterm": 7, "instance": "i1", "boot_id": BOOT,
+                                 "mono": 4.0, "late_ms": 2.0, "by": alarm_pid}).encode()
+                     + b"\n")
+    assert noted.stat().st_size > ends.READ_MAX
+    _, sent = ends.noted_by(noted, ((alarm_pid, 1),), "i1", BOOT)
+    assert sent == {7: ends.Sent(4.0, 2.0)}  # before: {}
+    assert ends.take_over(noted, "i1", BOOT, HELPER).sigterms == {7: ends.Sent(4.0, 2.0)}
