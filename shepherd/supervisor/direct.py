@@ -1059,7 +1059,12 @@ class DirectBackend:
                     # this daemon's alarm holds every deadline it recovered: the old
                     # ones go (never before: a daemon killed in its start-up left every
                     # session without a deadline, review-14-s19 H1; nor on a word from
-                    # before the recovery, when a new alarm is given what it was told)
+                    # before the recovery, when a new alarm is given what it was told).
+                    # Said in the file first: killed before they are gone, the next
+                    # take-over stops them (both held the deadlines, review-14-s20 F3).
+                    if self.ends_file is not None and alarm.pid is not None:
+                        with contextlib.suppress(OSError):
+                            ends.note_holds(self.ends_file, alarm.pid)
                     threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
                                      daemon=True).start()
             finally:

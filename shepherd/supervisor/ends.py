@@ -23,7 +23,9 @@ session it finds still running (review-9-s14b L-A: the programs hear it once):
 
     {"sigterm": N, "instance": ID, "boot_id": B, "mono": SENT, "late_ms": L, "by": ALARM_PID}
 
-The daemon notes each alarm it starts (``{"alarm": PID, "start": TICKS}``). A restarted
+The daemon notes each alarm it starts (``{"alarm": PID, "start": TICKS}``), and when that
+alarm holds every deadline the daemon recovered (``{"holds": PID}``: the alarms named
+before it are stopped then, and by a take-over that finds this line). A restarted
 daemon, before it starts its own alarm or recovers a session, reads the ends of its own
 instance and boot noted by an alarm the file names (one the last daemon started), and
 empties the file. The alarms it names that still run (that pid, that start time, the
@@ -147,6 +149,17 @@ def note_alarm(path: Path, pid: int) -> None:
         os.close(fd)
 
 
+def note_holds(path: Path, pid: int) -> None:
+    """(The daemon) its alarm ``pid`` holds every deadline it recovered: the alarms named
+    before it are stopped next; a daemon killed before that finds this line and stops
+    them at its take-over (review-14-s20 F3: both held a deadline, two SIGTERMs)."""
+    fd = open_for_alarm(path)
+    try:
+        _append(fd, {"holds": pid})
+    finally:
+        os.close(fd)
+
+
 def _records(path: Path) -> list[dict[str, object]]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -250,6 +263,14 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
                 _stop_alarm(pid, start, program)
             elif _is_alarm(pid, start, program) and (pid, start) not in running:
                 running.append((pid, start))
+        holder = record.get("holds")
+        if running and isinstance(holder, int) and holder in (p for p, _ in running):
+            # that alarm held every deadline its daemon recovered: the ones named before
+            # it hold nothing it does not (its daemon was about to stop them)
+            at = [p for p, _ in running].index(holder)
+            for old_pid, old_start in running[:at]:
+                _stop_alarm(old_pid, old_start, program)
+            running = running[at:]
     ends, sigterms = _notes(_records(path), listed, instance, boot_id)  # (read again:
     # complete if none of them runs)
     if running:

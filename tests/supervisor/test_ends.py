@@ -396,3 +396,27 @@ def test_notes_past_a_long_damaged_stretch_of_the_file_are_still_read(tmp_path: 
     _, sent = ends.noted_by(noted, ((alarm_pid, 1),), "i1", BOOT)
     assert sent == {7: ends.Sent(4.0, 2.0)}  # before: {}
     assert ends.take_over(noted, "i1", BOOT, HELPER).sigterms == {7: ends.Sent(4.0, 2.0)}
+
+
+def test_a_take_over_stops_the_alarms_named_before_one_that_held_every_deadline(
+        tmp_path: Path) -> None:
+    """review-14-s20 F3: a daemon killed after its alarm took every deadline it recovered
+    and before it stopped the last daemon's left both running, both named in the file:
+    the next start-up kept both, and a deadline in it was SIGTERMed by each. The daemon
+    now says in the file when its alarm holds them (``note_holds``): the take-over stops
+    the alarms named before that one, and leaves that one (and any after it) running."""
+    noted = tmp_path / ends.FILE
+    first, first_sock = start_alarm(noted)
+    second, second_sock = start_alarm(noted)
+    try:
+        ends.note_holds(noted, second.pid)
+        taken = ends.take_over(noted, "i1", BOOT, HELPER, leave_running=True)
+        assert first.wait(timeout=5) < 0  # stopped: the second held all it held
+        assert second.poll() is None
+        assert taken.running == ((second.pid, ends.start_ticks(second.pid)),)
+    finally:
+        for process, sock in ((first, first_sock), (second, second_sock)):
+            sock.close()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
