@@ -107,8 +107,9 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
     total = rounds(3, 50)
     downs: list[tuple[float, float]] = []  # (killed, restarted): nobody watched in between
     # (the stop form stops every session at each restart: its rounds run longer, so that
-    # sessions reach their deadlines there too, review-14-s19 M1: none expired in 109)
-    longest = 3.0 if on_restart == "adopt" else 5.0
+    # sessions reach their deadlines there too, review-14-s19 M1: none expired in 109;
+    # up to 6.5 s since a fifth entry came: seed 2002 had none expire in 50 rounds of 5 s)
+    longest = 3.0 if on_restart == "adopt" else 6.5
     startup_kills = 0
     for n in range(total):
         workload.start()
