@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -545,8 +547,81 @@ limits = {{ max_run = "2s" }}
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+QUITS_AT_SIGTERM = "import time\nwhile True: time.sleep(60)"  # (default SIGTERM: it ends)
+AS_NOBODY = (
+    pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account"),
+    pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3"))
+
+
+def as_nobody(test: Any) -> Any:
+    for mark in AS_NOBODY:
+        test = mark(test)
+    return test
+
+
+@dataclass
+class Game:
+    """A session of the entry "game" run as nobody (``nobodys_game``)."""
+
+    d: Any  # the daemon (system mode)
+    launched: float  # monotonic, just after the launch's answer (after the program's start)
+    program: dict[str, Any]  # ``watch_end``: ``at``, when it ended
+    heard: Path  # one line a SIGTERM, for a program that counts them (``stubborn``)
+    text: str  # the policy
+
+
+@contextlib.contextmanager
+def nobodys_game(daemon_factory: Any, nobodys_dir: Path, limits: str, supervisor: str, *,
+                 stubborn: bool = True, hooks: dict[str, str] | None = None) -> Iterator[Game]:
+    """A system-mode daemon whose one entry runs as nobody under ``limits``: a program
+    that notes each SIGTERM it hears and runs on (``stubborn``) or one that ends at its
+    SIGTERM; launched, its end watched, and whatever of it is left SIGKILLed after the
+    test (nobody supervises it once the test has failed). ``hooks``: the test hooks'
+    variables (tests/daemon/hooks/slow_recover: its gate, its stall, a crashing alarm)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    heard = nobodys_dir / "heard"
+    command = counts_sigterms(heard, marker) if stubborn else json.dumps(
+        [NOBODY_PYTHON, "-c", QUITS_AT_SIGTERM, marker])
+    text = nobodys_policy(f"""
+[[entries]]
+id = "game"
+command = {command}
+limits = {{ {limits} }}
+""", supervisor)
+    env = None if hooks is None else {
+        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}", **hooks}
+    d = daemon_factory(text, system_mode=True, env=env)
+    gate = (hooks or {}).get("SHEPHERD_TEST_RECOVER_GATE")
+    try:
+        d.call("launch", entry="game", user="nobody")
+        launched = time.monotonic()
+        program = watch_end(f"{heard} {marker}" if stubborn else marker)
+        yield Game(d, launched, program, heard, text)
+    finally:
+        if gate is not None:
+            Path(gate).unlink(missing_ok=True)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def start_held(d: Any, gate: Path) -> threading.Thread:
+    """Start the daemon with its recovery held at ``gate`` (the slow_recover hook), on a
+    thread of its own (it answers once the gate is gone); returns once it is held. A
+    daemon killed while held fails its start: expected."""
+    gate.touch()
+
+    def start() -> None:
+        with contextlib.suppress(AssertionError):
+            d.start()
+
+    starting = threading.Thread(target=start, daemon=True)
+    starting.start()
+    wait_for(Path(f"{gate}.reached").exists, 30)
+    return starting
+
+
+@as_nobody
 def test_a_session_whose_grace_ended_while_the_daemon_was_down_is_killed_at_once_on_restart(
         daemon_factory: Any, nobodys_dir: Path) -> None:
     """review-14-s17 H1: a SIGTERM-ignoring program whose deadline and grace passed while
@@ -554,77 +629,50 @@ def test_a_session_whose_grace_ended_while_the_daemon_was_down_is_killed_at_once
     only after the rest of the start-up and a whole new grace (1.8-8.6 s given). Now the
     restart stops it at once, its grace spent: what it ran after the look is the stop's
     own moment. Its grace is not charged; what it ran beyond it is."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
-    heard = nobodys_dir / "heard"
-    d = daemon_factory(nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {counts_sigterms(heard, marker)}
-limits = {{ max_run = "2s" }}
-""", 'stop_grace = "1s"'), system_mode=True)
-    try:
-        d.call("launch", entry="game", user="nobody")
-        launched = time.monotonic()
-        program = watch_end(f"{heard} {marker}")
+    with nobodys_game(daemon_factory, nobodys_dir, 'max_run = "2s"',
+                      'stop_grace = "1s"') as game:
+        d = game.d
         time.sleep(0.5)
         d.kill9()
-        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline
+        wait_for(game.heard.exists, 10)  # the old alarm's SIGTERM at the deadline
         time.sleep(2)  # its grace over, the daemon still down
         d.start()
-        wait_for(lambda: "at" in program, 15)
+        wait_for(lambda: "at" in game.program, 15)
         wait_for(lambda: d.audit("session_ended"), 15)
         [ended] = d.audit("session_ended")
-        ran = program["at"] - launched  # (less than it ran: launched is after its start)
+        ran = game.program["at"] - game.launched  # (less than it ran: launched is after)
         # the grace (1 s) is not charged, what ran on beyond it (no daemon to end it) is
         # (review-14-s19c R4); before: 1-2 s more than the grace given
         assert 0.5 < ran - ended["charged_s"] < 1.0 + 0.5, (ran, ended)
         assert d.stop() == 0
-    finally:
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@as_nobody
 def test_a_restart_within_the_grace_leaves_the_program_the_rest_of_it(
         daemon_factory: Any, nobodys_dir: Path) -> None:
     """review-14-s19 L1: a SIGTERM-ignoring program whose deadline passed while the daemon
     was down (the alarm sent its SIGTERM), the daemon back within the grace: the grace was
     counted from the deadline twice (by the daemon and by its backend), and the SIGKILL
     came a second or more before the grace the policy promises (3 s here) was over."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
-    heard = nobodys_dir / "heard"
-    d = daemon_factory(nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {counts_sigterms(heard, marker)}
-limits = {{ max_run = "2s" }}
-""", 'stop_grace = "3s"'), system_mode=True)
-    try:
-        d.call("launch", entry="game", user="nobody")
-        program = watch_end(f"{heard} {marker}")
+    with nobodys_game(daemon_factory, nobodys_dir, 'max_run = "2s"',
+                      'stop_grace = "3s"') as game:
+        d = game.d
         time.sleep(0.5)
         d.kill9()
-        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline
+        wait_for(game.heard.exists, 10)  # the old alarm's SIGTERM at the deadline
         sigterm = time.monotonic()  # (a little after it: the wait's poll)
         time.sleep(1.5)  # the daemon back half the grace in
         d.start()
-        wait_for(lambda: "at" in program, 15)
-        assert program["at"] - sigterm > 2.6, program["at"] - sigterm  # before: ~2 s
+        wait_for(lambda: "at" in game.program, 15)
+        assert game.program["at"] - sigterm > 2.6, game.program["at"] - sigterm  # was ~2 s
         wait_for(lambda: d.audit("session_ended"), 15)
         # its grace is not charged (review-14-s19c R4: 1.5 s of it was, beyond max_run)
         [ended] = d.audit("session_ended")
         assert ended["reason"] == "expired" and ended["charged_s"] < 2.3, ended
         assert d.stop() == 0
-    finally:
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@as_nobody
 def test_a_daemon_killed_in_its_own_start_up_leaves_the_deadlines_held(
         daemon_factory: Any, nobodys_dir: Path, tmp_path: Path) -> None:
     """review-14-s19 H1: the restart stopped the alarms the last daemon left before its
@@ -632,51 +680,25 @@ def test_a_daemon_killed_in_its_own_start_up_leaves_the_deadlines_held(
     hook), no process held the sessions' deadlines while the daemon was down: a program
     that ends at its SIGTERM ran 9.7-31 s on a 6 s quota. The old alarm now goes on until
     the new one holds the deadlines: the program ends at its deadline."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
     gate = tmp_path / "gate"
-    command = json.dumps([NOBODY_PYTHON, "-c", "import time\nwhile True: time.sleep(60)",
-                          marker])  # (it ends at its SIGTERM)
-    d = daemon_factory(nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {command}
-limits = {{ max_run = "4s" }}
-""", 'stop_grace = "1s"'), system_mode=True, env={
-        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}",
-        "SHEPHERD_TEST_RECOVER_GATE": str(gate)})
-    try:
-        d.call("launch", entry="game", user="nobody")
-        launched = time.monotonic()
-        program = watch_end(marker)
+    with nobodys_game(daemon_factory, nobodys_dir, 'max_run = "4s"', 'stop_grace = "1s"',
+                      stubborn=False,
+                      hooks={"SHEPHERD_TEST_RECOVER_GATE": str(gate)}) as game:
+        d = game.d
         time.sleep(0.5)
         d.kill9()
-        gate.touch()  # the next start stalls in its recovery
-        failed: list[BaseException] = []
-
-        def start() -> None:
-            try:
-                d.start()
-            except AssertionError as exc:  # (killed before it answered: expected)
-                failed.append(exc)
-
-        starting = threading.Thread(target=start, daemon=True)
-        starting.start()
-        wait_for(Path(f"{gate}.reached").exists, 30)
+        starting = start_held(d, gate)  # the next start stalls in its recovery
         d.kill9()  # killed inside its start-up: no daemon again
         starting.join(60)
-        wait_for(lambda: "at" in program, 30)
-        assert program["at"] - launched < 4 + 1.0, program["at"] - launched  # before: never
+        wait_for(lambda: "at" in game.program, 30)
+        ran = game.program["at"] - game.launched
+        assert ran < 4 + 1.0, ran  # before: never stopped
         gate.unlink()
         d.start()
         assert d.stop() == 0
-    finally:
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@as_nobody
 @pytest.mark.parametrize(("cap", "stall"), [("daily_quota", "recover"), ("max_run", "recover"),
                                            ("daily_quota", "notes")])
 def test_a_deadline_passed_in_a_restarts_recovery_keeps_its_one_sigterm_and_its_grace(
@@ -689,91 +711,55 @@ def test_a_deadline_passed_in_a_restarts_recovery_keeps_its_one_sigterm_and_its_
     daemon now reads again what that alarm noted: one SIGTERM, the SIGKILL at deadline
     + grace (2 s), the charge the quota. ``notes``: the start-up stalls just after that
     read (N3: the new daemon's alarm, handed the passed deadline, sent a second at once)."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
-    gate, heard = tmp_path / "gate", nobodys_dir / "heard"
-    d = daemon_factory(nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {counts_sigterms(heard, marker)}
-limits = {{ {cap} = "4s" }}
-""", FAR_DAY_START), system_mode=True, env={
-        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}",
-        "SHEPHERD_TEST_RECOVER_GATE": str(gate), "SHEPHERD_TEST_RECOVER_STALL": stall})
-    try:
-        d.call("launch", entry="game", user="nobody")
-        launched = time.monotonic()
-        program = watch_end(f"{heard} {marker}")
+    gate = tmp_path / "gate"
+    with nobodys_game(daemon_factory, nobodys_dir, f'{cap} = "4s"', FAR_DAY_START,
+                      hooks={"SHEPHERD_TEST_RECOVER_GATE": str(gate),
+                             "SHEPHERD_TEST_RECOVER_STALL": stall}) as game:
+        d = game.d
         time.sleep(1.0)
         d.kill9()
-        gate.touch()  # the restart stalls in its recovery, the old alarm holding on
-        starting = threading.Thread(target=d.start, daemon=True)
-        starting.start()
-        wait_for(Path(f"{gate}.reached").exists, 30)
-        wait_for(heard.exists, 10)  # the old alarm's SIGTERM at the deadline (4 s)
+        starting = start_held(d, gate)  # the old alarm holding on meanwhile
+        wait_for(game.heard.exists, 10)  # the old alarm's SIGTERM at the deadline (4 s)
         sigterm = time.monotonic()  # (a little after it: the wait's poll)
-        time.sleep(max(launched + 5.5 - time.monotonic(), 0.0))  # 1.5 s of the grace
+        time.sleep(max(game.launched + 5.5 - time.monotonic(), 0.0))  # 1.5 s of the grace
         gate.unlink()
         starting.join(60)
-        wait_for(lambda: "at" in program, 15)
+        wait_for(lambda: "at" in game.program, 15)
         # SIGKILL at deadline + grace (before: a whole grace from the recovery, 5.5 + 2)
-        assert 1.7 < program["at"] - sigterm < 2.0 + 0.5, program["at"] - sigterm
-        assert heard.read_text() == "T\n"  # heard once (before: twice)
+        killed = game.program["at"] - sigterm
+        assert 1.7 < killed < 2.0 + 0.5, killed
+        assert game.heard.read_text() == "T\n"  # heard once (before: twice)
         wait_for(lambda: d.audit("session_ended"), 15)
         [ended] = d.audit("session_ended")
         assert ended["reason"] == "expired" and ended["charged_s"] < 4.3, ended
         assert d.stop() == 0
-    finally:
-        gate.unlink(missing_ok=True)
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@as_nobody
 def test_a_session_that_ends_in_a_restarts_start_up_is_charged_until_it_ended(
-        daemon_factory: Any, tmp_path: Path) -> None:
+        daemon_factory: Any, nobodys_dir: Path, tmp_path: Path) -> None:
     """review-14-s19b N4: a program that ended (at its deadline's SIGTERM, from the last
     daemon's alarm) while a restart was held in its start-up was charged until the
     recovery looked and found it gone (what that alarm noted after the take-over was
     not read): 1.5 s over a 6 s quota there, 2.5 s over 4 s here before."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
     gate = tmp_path / "gate"
-    command = json.dumps([NOBODY_PYTHON, "-c", "import time\nwhile True: time.sleep(60)",
-                          marker])  # (it ends at its SIGTERM)
-    d = daemon_factory(nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {command}
-limits = {{ daily_quota = "4s" }}
-""", FAR_DAY_START), system_mode=True, env={
-        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}",
-        "SHEPHERD_TEST_RECOVER_GATE": str(gate)})
-    try:
-        d.call("launch", entry="game", user="nobody")
-        launched = time.monotonic()
-        program = watch_end(marker)
+    with nobodys_game(daemon_factory, nobodys_dir, 'daily_quota = "4s"', FAR_DAY_START,
+                      stubborn=False,
+                      hooks={"SHEPHERD_TEST_RECOVER_GATE": str(gate)}) as game:
+        d = game.d
         time.sleep(1.0)
         d.kill9()
-        gate.touch()  # the restart stalls in its recovery, the old alarm holding on
-        starting = threading.Thread(target=d.start, daemon=True)
-        starting.start()
-        wait_for(Path(f"{gate}.reached").exists, 30)
-        wait_for(lambda: "at" in program, 10)  # ended at the old alarm's SIGTERM
-        time.sleep(max(launched + 6.5 - time.monotonic(), 0.0))
+        starting = start_held(d, gate)  # the old alarm holding on meanwhile
+        wait_for(lambda: "at" in game.program, 10)  # ended at the old alarm's SIGTERM
+        time.sleep(max(game.launched + 6.5 - time.monotonic(), 0.0))
         gate.unlink()
         starting.join(60)
         wait_for(lambda: d.audit("session_ended"), 15)
         [ended] = d.audit("session_ended")
-        ran = program["at"] - launched  # (less than it ran: launched is after its start)
+        ran = game.program["at"] - game.launched  # (less than it ran: launched is after)
         assert ran - 0.05 <= ended["charged_s"] < ran + 0.5, (ran, ended)  # before: 6.5
         assert ended.get("end_noted_while_down") is True, ended
         assert d.stop() == 0
-    finally:
-        gate.unlink(missing_ok=True)
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_warning_given_just_before_a_kill_is_not_given_again_after_the_restart(
@@ -801,46 +787,31 @@ warnings = [ { before = "3s", message = "three seconds left" } ]
     assert d.stop() == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@as_nobody
 def test_a_session_the_restart_stops_hears_one_sigterm_though_the_old_alarm_held_a_deadline(
         daemon_factory: Any, nobodys_dir: Path) -> None:
     """review-14-s20 F6: with ``on_restart = "stop"`` the restart stops every session it
     finds (a SIGTERM and the grace), while the last daemon's alarm, left running to hold
     the deadlines, still held the session's: it SIGTERMed it again there, inside the
     grace (a program that saves at the first and quits at the second lost its save)."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
-    heard = nobodys_dir / "heard"
-    d = daemon_factory(nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {counts_sigterms(heard, marker)}
-limits = {{ daily_quota = "5s" }}
-""", FAR_DAY_START.replace('stop_grace = "2s"', 'stop_grace = "5s"\non_restart = "stop"')),
-        system_mode=True)
-    try:
-        d.call("launch", entry="game", user="nobody")
-        launched = time.monotonic()
-        program = watch_end(f"{heard} {marker}")
+    supervisor = FAR_DAY_START.replace('stop_grace = "2s"',
+                                       'stop_grace = "5s"\non_restart = "stop"')
+    with nobodys_game(daemon_factory, nobodys_dir, 'daily_quota = "5s"', supervisor) as game:
+        d = game.d
         time.sleep(1.0)
         d.kill9()
         # (its recovery stops the session, a SIGTERM and a 5 s grace, before it answers)
         starting = threading.Thread(target=d.start, daemon=True)
         starting.start()
-        wait_for(heard.exists, 10)
-        assert time.monotonic() - launched < 5.0, "restarted too late to try it"
-        wait_for(lambda: "at" in program, 15)  # the SIGKILL at the grace's end
+        wait_for(game.heard.exists, 10)
+        assert time.monotonic() - game.launched < 5.0, "restarted too late to try it"
+        wait_for(lambda: "at" in game.program, 15)  # the SIGKILL at the grace's end
         starting.join(30)
-        assert heard.read_text() == "T\n"  # once (before: again at the old deadline, 5 s)
+        assert game.heard.read_text() == "T\n"  # once (before: again at the old deadline)
         assert d.stop() == 0
-    finally:
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
-@pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
+@as_nobody
 def test_a_quota_raised_across_a_crash_is_not_cut_at_the_old_deadline_by_the_old_alarm(
         daemon_factory: Any, nobodys_dir: Path) -> None:
     """review-14-s20 F1: the parent raised the quota in the policy while the daemon was
@@ -848,32 +819,18 @@ def test_a_quota_raised_across_a_crash_is_not_cut_at_the_old_deadline_by_the_old
     SIGTERMed the program at the old deadline (the session ended `exited`, the rest of
     the new quota lost). The first word since the recovery stops the old alarms when this
     daemon's alarm does not serve (its own thread holds the deadlines)."""
-    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
-    heard = nobodys_dir / "heard"
-    text = nobodys_policy(f"""
-[[entries]]
-id = "game"
-command = {counts_sigterms(heard, marker)}
-limits = {{ daily_quota = "4s" }}
-""", FAR_DAY_START)
-    d = daemon_factory(text, system_mode=True, env={
-        "PYTHONPATH": f"{HERE / 'hooks' / 'slow_recover'}:{ROOT}"})
-    try:
-        d.call("launch", entry="game", user="nobody")
-        launched = time.monotonic()
+    with nobodys_game(daemon_factory, nobodys_dir, 'daily_quota = "4s"', FAR_DAY_START,
+                      hooks={}) as game:
+        d = game.d
         time.sleep(1.0)
         d.kill9()
-        d.policy_path.write_text(text.replace('daily_quota = "4s"', 'daily_quota = "1h"'))
+        d.policy_path.write_text(game.text.replace('daily_quota = "4s"', 'daily_quota = "1h"'))
         d.extra_env["SHEPHERD_TEST_ALARM_CRASH"] = "1"
         d.start()
-        time.sleep(max(launched + 6.0 - time.monotonic(), 0.0))
-        assert not heard.exists(), "SIGTERMed at the old deadline"
+        time.sleep(max(game.launched + 6.0 - time.monotonic(), 0.0))
+        assert not game.heard.exists(), "SIGTERMed at the old deadline"
         assert [s["id"] for s in d.call("status")["sessions"]], "the session ended"
         assert d.stop() == 0
-    finally:
-        for pid in marked_processes(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigterm_stops_sessions_and_loses_no_usage(daemon_factory: Any) -> None:
