@@ -1058,9 +1058,7 @@ WEEK_OF_AN_HOUR = ('[[entries]]\nid = "game"\ncommand = ["game"]\n'
 
 @pytest.mark.parametrize(("changes", "sunday"), [
     (("~15m", "=20m"), 35),  # the reference: the 15 set aside are Sunday's
-    pytest.param(("~15m", "=0m", "=20m"), 35, marks=pytest.mark.xfail(
-        strict=True, reason="review-15-s19c R1, open: the raise gives back the week's 15 "
-        "before the quota minutes (the other order gave time, review-15-s19d G1)")),
+    (("~15m", "=0m", "=20m"), 35),  # R1: the week's 15 came back first: Sunday 20
     (("~15m", "-20m", "=0m", "=15m"), 20),  # G1: the quota's part first played 50 for 35
     (("~15m", "=20m", "+5m", "-5m"), 35),  # R2: the add gave back 5 of them: 30
     (("~15m", "+5m", "-5m"), 20),  # (Saturday drew the week's 15: none left for Sunday)
