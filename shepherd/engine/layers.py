@@ -32,8 +32,9 @@ Everything here is pure arithmetic on whole seconds; the engine passes in the bo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 Kind = Literal["aside", "added", "quota"]
@@ -233,3 +234,17 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         take(kind, left)
     return Cut(DayLayers(_packed(cuts), _packed(given)), took["aside"], took["added"],
                took["quota"], took["unusable"])
+
+
+Key = tuple[str, str, date]
+
+
+def read_layers(texts: Mapping[Key, str]) -> dict[Key, DayLayers]:
+    """The layers per (user, target, day) from the text the store keeps."""
+    read = {key: DayLayers.from_text(text) for key, text in texts.items()}
+    return {key: layers for key, layers in read.items() if layers}
+
+
+def layers_text(layers: Mapping[Key, DayLayers]) -> dict[Key, str]:
+    """The layers per (user, target, day) as the store keeps them."""
+    return {key: one.to_text() for key, one in layers.items() if one}

@@ -19,6 +19,7 @@ from shepherd.engine import (
     SessionStarted,
 )
 from shepherd.engine.grants import TimedGrant
+from shepherd.engine.layers import read_layers
 from shepherd.store import Accounting, Store
 from tests.engine.conftest import USERS, FakeClock, alex_at_once, engine, local
 from tests.engine.test_grant_ledger_s16 import run_ledger
@@ -528,7 +529,8 @@ def grant_through(store: Store, e: Engine, clock: FakeClock, target: str, second
                       actor="mum", expires_at=planned.expires_at, week=planned.week,
                       used_before_s=planned.used_s, taken_from=planned.taken_from,
                       aside_s=planned.week_aside_s, beyond_s=planned.beyond_own_s,
-                      beyond_before_s=planned.beyond_before_s, kept_s=planned.kept_s)
+                      beyond_before_s=planned.beyond_before_s, kept_s=planned.kept_s,
+                      layers=planned.layers.to_text())
     e.apply_grant(planned, clock.now, gid if planned.expires_at is not None else None)
 
 
@@ -538,7 +540,7 @@ def rebuilt(e: Engine, books: Accounting, kept: bool = True) -> Engine:
         TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
                    g.paid_s, g.used_before_s, g.signed_after_s, g.beyond_before_s)
         for g in books.timed_grants], aside=books.aside, beyond=books.beyond,
-        kept=books.kept if kept else None)
+        kept=books.kept if kept else None, layers=read_layers(books.layers) if kept else None)
 
 
 def test_a_cut_after_the_added_time_was_used_reads_back_from_the_store_the_same(
@@ -924,6 +926,11 @@ def test_a_set_on_a_spent_week_takes_the_quota_minutes_it_could_not_use_first(
     ((), ("~15m", "=20m", "+15m"), 35, 60),  # (time added after a set is the day's own)
     ((), ("~15m", "=25m", "=35m"), 35, 45),
     ((), ("~15m", "=0m", "=35m"), 35, 45),
+    ((), ("~15m", "=0m", "=20m"), 20, 45),  # review-15-s19c R1: Tuesday 20 of its quota
+    ((), ("~15m", "=20m", "=35m", "-15m"), 20, 45),  # review-15-s19d R3: as ``=20m``
+    ((), ("~15m", "=20m", "+10m", "=25m", "=30m"), 30, 55),  # R4: as ``=20m``, ``+10m``
+    ((), ("~15m", "=40m", "=35m"), 35, 45),  # L1: as ``=35m``
+    ((), ("~15m", "-20m", "=0m", "=15m"), 15, 45),  # review-15-s19d G1: as ``-20m``
 ])
 def test_changes_in_a_row_read_back_from_the_store_leave_the_week_as_the_live_engine(
         tmp_path: Path, before: tuple[int, ...], changes: tuple[str, ...], left: int,
