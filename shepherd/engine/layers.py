@@ -5,25 +5,28 @@ is cut by take-backs and lowering sets and raised by sets and time added for tod
 On a day with a daily quota a cut takes, of each kind, in its order:
 
 - ``aside``: the week's time (``--until week``) the day may still draw, set aside
-  for the other days (a set only: a take-back never takes the week's time);
+  for the other days (a set only);
 - ``added``: time added for today not used yet (it needs no weekly quota);
 - ``quota``: the quota's part that the week's quota could still pay for the day.
 
 (The quota minutes the week's quota had not left the day are taken first by a set,
 and by a take-back after the added time; they are not kept: the day could never use
-them, so a raise never gives them back, and time given after such a cut is the
-child's: review-15-s18b M1 and case (ii) of review-15-s19.)
+them, so no raise gives them back, and time given after such a cut is the child's:
+review-15-s18b M1 and case (ii) of review-15-s19.)
 
-``cuts`` is a stack of what cuts took; ``given`` one of what raises gave back (and
-what they added beyond it, as ``added``). A raise pops ``cuts``, the last layer first,
-and gives back exactly what it took; a set's raise pops every kind, time added for
-today no ``aside`` (it is the day's own, and what a set set aside stays the other
-days': review-15-s19c R2), passing over it. What a raise has left after popping is
-added time. A cut first takes back what the raises before it gave, the last given
-first (the week's time they gave back goes aside again, review-15-s19d R3, and the
-time a set added above the figure goes before the week's: L1), and then takes by its
-own order. So a cut and a raise back, in either order, leave the day as it was, and
-no raise undoes a cut it did not follow (review-15-s19d G1, review-15-s19c R1).
+One stack per (user, target, day), the last layer last. A cut pushes what it took
+of each kind (``aside``, ``added``, ``quota``). A raise pops them, the last first, and
+gives back exactly what each took: what it gave back stays where the layer was, as a
+hole (``+aside``, ``+added``, ``+quota``), and what it had left after popping it gives of
+nothing a cut took, on top (``new``: added time; ``new_quota``: quota minutes no layer
+held, an older store's day). A set's raise pops every kind; time added for today
+passes over ``aside`` (it is the day's own, and what a set set aside stays the other
+days': review-15-s19c R2). A raise passes over holes and stops at what a raise gave of
+nothing (a raise after it is more of the same). Each give is numbered; a cut takes back
+first what the raises gave, the last given first (a hole is the layer it was again: the
+week's time goes aside again; ``new`` is gone), then takes by its own order. So words
+said back in reverse leave the day as it was (review-15-s19 N1), and no raise undoes a
+cut it does not follow (review-15-s19d G1, R3, R4, L1; review-15-s19c R1).
 
 Everything here is pure arithmetic on whole seconds; the engine passes in the bounds
 (what of each kind is there to give back or to take) and applies the result.
@@ -37,28 +40,27 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-Kind = Literal["aside", "added", "quota"]
-KINDS: tuple[Kind, ...] = ("aside", "added", "quota")
-Layer = tuple[Kind, int]
+Kind = Literal["aside", "added", "quota", "+aside", "+added", "+quota", "new", "new_quota"]
+KINDS: tuple[Kind, ...] = ("aside", "added", "quota", "+aside", "+added", "+quota", "new",
+                           "new_quota")
+CUT_KINDS = ("aside", "added", "quota")
+Layer = tuple[Kind, int, int]  # (kind, seconds, the give's number: 0 for a cut's layer)
 
 
 @dataclass(frozen=True)
 class DayLayers:
-    """One (user, target, day)'s stacks, the last layer last."""
+    """One (user, target, day)'s stack, the last layer last."""
 
-    cuts: tuple[Layer, ...] = ()
-    given: tuple[Layer, ...] = ()
+    stack: tuple[Layer, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.cuts or self.given)
+        return bool(self.stack)
 
     def to_text(self) -> str:
         """As the store keeps it with each grant row ('' for none)."""
         if not self:
             return ""
-        return json.dumps({"cuts": [list(layer) for layer in self.cuts],
-                           "given": [list(layer) for layer in self.given]},
-                          separators=(",", ":"))
+        return json.dumps([list(layer) for layer in self.stack], separators=(",", ":"))
 
     @classmethod
     def from_text(cls, text: str | None) -> DayLayers:
@@ -67,49 +69,46 @@ class DayLayers:
         if not text:
             return NO_LAYERS
         try:
-            data = json.loads(text)
-            return cls(_read(data.get("cuts", ())), _read(data.get("given", ())))
-        except (ValueError, TypeError, AttributeError):
+            layers: list[Layer] = []
+            for kind, seconds, number in json.loads(text):
+                if kind in KINDS and int(seconds) > 0:
+                    layers.append((kind, int(seconds), int(number)))
+            return cls(tuple(layers))
+        except (ValueError, TypeError):
             return NO_LAYERS
 
     def without_aside(self, freed: int) -> DayLayers:
         """Once ``freed`` of the day's aside is gone (a take-back of the week's time took
-        it first), the cuts' aside layers hold that much less, the last first."""
-        cuts = list(self.cuts)
-        for i in range(len(cuts) - 1, -1, -1):
-            if freed <= 0:
-                break
-            kind, seconds = cuts[i]
-            if kind == "aside":
+        it first), its ``aside`` layers hold that much less, the last first."""
+        stack = list(self.stack)
+        for i in range(len(stack) - 1, -1, -1):
+            kind, seconds, number = stack[i]
+            if freed > 0 and kind == "aside":
                 part = min(seconds, freed)
-                cuts[i] = (kind, seconds - part)
+                stack[i] = (kind, seconds - part, number)
                 freed -= part
-        return DayLayers(_packed(cuts), self.given)
+        return DayLayers(_packed(stack))
 
 
 NO_LAYERS = DayLayers()
 
 
-def _read(rows: object) -> tuple[Layer, ...]:
-    layers: list[Layer] = []
-    for row in rows:  # type: ignore[attr-defined]
-        kind, seconds = row
-        if kind in KINDS and int(seconds) > 0:
-            layers.append((kind, int(seconds)))
-    return tuple(layers)
-
-
 def _packed(layers: Sequence[Layer]) -> tuple[Layer, ...]:
-    """Without empty layers, neighbours of one kind merged."""
+    """Without empty layers, neighbours of one kind and number merged."""
     out: list[Layer] = []
-    for kind, seconds in layers:
+    for kind, seconds, number in layers:
         if seconds <= 0:
             continue
-        if out and out[-1][0] == kind:
-            out[-1] = (kind, out[-1][1] + seconds)
+        if out and out[-1][0] == kind and out[-1][2] == number:
+            out[-1] = (kind, out[-1][1] + seconds, number)
         else:
-            out.append((kind, seconds))
+            out.append((kind, seconds, number))
     return tuple(out)
+
+
+def _numbered(stack: Sequence[Layer]) -> int:
+    """The number the next give takes."""
+    return max((number for _, _, number in stack), default=0) + 1
 
 
 @dataclass(frozen=True)
@@ -124,48 +123,50 @@ class Raised:
 
 def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_there: int,
              quota_room: int) -> Raised:
-    """A raise of the day's own time by ``seconds``: pop ``layers.cuts`` the last first
+    """A raise of the day's own time by ``seconds``: pop the cuts' layers the last first
     and give back what each took; ``aside`` only where ``may_pop_aside`` (a set) and no
     more than ``aside_there`` (what the week's grants still hold of the day's aside),
     ``quota`` no more than ``quota_room`` (what the week's quota could still pay of the
     day's quota's part); what cannot come back as its kind comes back as added time."""
-    cuts = list(layers.cuts)
-    given: list[Layer] = []
+    stack: list[Layer | list[Layer]] = list(layers.stack)
+    number = _numbered(layers.stack)
+    on_top: list[Layer] = []
     left, aside, quota, added = seconds, 0, 0, 0
-    i = len(cuts) - 1
+    i = len(stack) - 1
     while left > 0 and i >= 0:
-        kind, held = cuts[i]
-        if kind == "aside" and not may_pop_aside:
-            i -= 1  # time added for today leaves it aside (review-15-s19c R2)
+        layer = stack[i]
+        assert isinstance(layer, tuple)
+        kind, held, _ = layer
+        if kind in ("new", "new_quota"):
+            break  # a raise before gave it of nothing: this one is more of the same
+        if kind not in CUT_KINDS or (kind == "aside" and not may_pop_aside):
+            i -= 1  # given back already; or time added for today leaves it aside (R2)
             continue
         part = min(held, left)
-        cuts[i] = (kind, held - part)
         left -= part
+        back = part
         if kind == "aside":
             back = min(part, max(aside_there - aside, 0))
-            aside += back
-            given.append(("aside", back))
-            added += part - back  # the week's grants no longer hold it: the day's own
-            given.append(("added", part - back))
+            aside += back  # (the rest: the week's grants no longer hold it, the day's own)
         elif kind == "quota":
             back = min(part, max(quota_room - quota, 0))
-            quota += back
-            given.append(("quota", back))
-            added += part - back  # quota the week can no longer pay: the child's time
-            given.append(("added", part - back))
-        else:
-            added += part
-            given.append(("added", part))
+            quota += back  # (the rest: quota the week can no longer pay, the child's)
+        added += part - back if kind != "added" else part
+        hole: Kind = "+aside" if kind == "aside" else "+quota" if kind == "quota" else "+added"
+        stack[i] = [(kind, held - part, 0), (hole, back, number)]
+        on_top.append(("new", part - back, number))
+        number += 1
         i -= 1
     # what no layer says: the quota's part a cut kept in no layer (an older store's row)
     # that the week could still pay comes back as quota first (review-15-s19 N1)
     back = min(left, max(quota_room - quota, 0))
     quota += back
-    given.append(("quota", back))
     added += left - back
-    given.append(("added", left - back))
-    return Raised(DayLayers(_packed(cuts), _packed([*layers.given, *given])),
-                  aside, quota, added)
+    on_top += [("new_quota", back, number), ("new", left - back, number)]
+    flat: list[Layer] = []
+    for one in stack:
+        flat += one if isinstance(one, list) else [one]
+    return Raised(DayLayers(_packed([*flat, *on_top])), aside, quota, added)
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
     (``added_there``), the quota's part; a take-back the added time, then the quota's
     part, its unusable minutes first. ``own_most``: the most it takes of the day's own
     time (a take-back: never what was used), None for no bound."""
-    given = list(layers.given)
-    cuts: list[Layer] = list(layers.cuts)
+    stack = list(layers.stack)
+    pushed: list[Layer] = []
     took = {"aside": 0, "added": 0, "quota": 0, "unusable": 0}
     left = seconds
 
@@ -214,27 +215,36 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         part = max(min(most, room(kind)), 0)
         took[kind] += part
         left -= part
-        if kind != "unusable":
-            cuts.append((kind, part))  # type: ignore[arg-type]
         return part
 
     if is_set:
         take("unusable", left)
-    i = len(given) - 1
-    while left > 0 and i >= 0:
-        kind, held = given[i]
-        part = take(kind, held)
-        given[i] = (kind, held - part)
+    while left > 0:
+        given = [i for i, (kind, _, _) in enumerate(stack) if kind not in CUT_KINDS]
+        if not given:
+            break
+        i = max(given, key=lambda i: (stack[i][2], i))  # the last given first
+        kind, held, number = stack[i]
+        if kind.startswith("new"):  # given of nothing: taking it back is no cut
+            part = take("quota" if kind == "new_quota" else "added", held)
+            stack[i] = (kind, held - part, number)
+        else:  # the hole is the layer it was again
+            cut: Kind = "aside" if kind == "+aside" else "quota" if kind == "+quota" else "added"
+            part = take(cut, held)
+            stack[i:i + 1] = [(cut, part, 0), (kind, held - part, number)]
         if part < held:
-            break  # what this raise gave cannot all be taken: the ones before stay
-        i -= 1
-    for kind in (("aside", "added", "quota") if is_set else ("added", "unusable", "quota")):
+            break  # what this raise gave cannot all be taken back: what is below stays
+        stack = list(_packed(stack))
+    order: tuple[Kind | None, ...] = (("aside", "added", "quota") if is_set
+                                      else ("added", None, "quota"))  # None: unusable
+    for step in order:
         if left <= 0:
             break
-        take(kind, left)
-    return Cut(DayLayers(_packed(cuts), _packed(given)), took["aside"], took["added"],
+        part = take(step or "unusable", left)
+        if step is not None:
+            pushed.append((step, part, 0))
+    return Cut(DayLayers(_packed([*stack, *pushed])), took["aside"], took["added"],
                took["quota"], took["unusable"])
-
 
 Key = tuple[str, str, date]
 
