@@ -331,7 +331,7 @@ def test_migration_12_keeps_the_cuts_layers_and_an_older_row_has_none(store_path
                  "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
                  (DAY.isoformat(),))
     conn.close()
-    aside = '{"cuts":[["aside",900]],"given":[]}'
+    aside = '[["aside",900,0]]'
     store = Store.open(store_path, T0)
     try:
         assert store.db.schema_version == len(MIGRATIONS) == 12
