@@ -1674,7 +1674,9 @@ class Engine:
             if own is not None:
                 kept_s, layers = own
             elif mode == "add" and quota is not None:
-                kept_s, layers = self._added_layers(user, limits, day, now, change.delta_s)
+                kept_s, layers, back = self._added_layers(user, limits, day, now,
+                                                          change.delta_s)
+                aside_s = -back
             else:
                 kept_s = 0  # no daily quota: its own time does not split
         elif expires is not None and not week and limits.limited:  # until a moment
@@ -1790,16 +1792,19 @@ class Engine:
                 (bounds.kept_after_cut(cut.added_s), cut.layers))
 
     def _added_layers(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                      seconds: int) -> tuple[int, DayLayers]:
+                      seconds: int) -> tuple[int, DayLayers, int]:
         """The added part and the layers once ``seconds`` of time for today are added: it
         gives back what the cuts before it took, the last first, but never what a set set
         aside of the week's time (review-15-s19c R2: that stays the other days'); the rest
         is added time (what a cut took of quota minutes the week could not pay is not
-        given back: the time is the child's, review-15-s18b M1)."""
+        given back: the time is the child's, review-15-s18b M1). What a take-back put
+        aside again of the week's time it gives back (the take-back's inverse: N1), and
+        says how much (the day's aside less)."""
         bounds = self._day_bounds(user, limits, day, now)
         back = raise_by(self._layers(user, limits.target, day), seconds, may_pop_aside=False,
-                        aside_there=0, quota_room=bounds.room)
-        return bounds.kept_after_raise(back.added_s), back.layers
+                        aside_there=self._aside_holding(user, limits, day, now),
+                        quota_room=bounds.room)
+        return bounds.kept_after_raise(back.added_s), back.layers, back.aside_s
 
     def _day_bounds(self, user: str, limits: QuotaLimits, day: date, now: Instant
                     ) -> _DayBounds:
@@ -2008,6 +2013,8 @@ class Engine:
                 if (g.user, g.target, g.day) == key and own:  # as the store counts it
                     self.timed[gid] = replace(g, signed_after=g.signed_after + own)
         elif planned.seconds > 0:
+            if planned.week_aside_s:  # time for today gave back what a take-back set aside
+                self.aside[key] = self._aside(*key) + planned.week_aside_s
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,

@@ -40,11 +40,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-Kind = Literal["aside", "added", "quota", "+aside", "+added", "+quota", "new", "new_quota"]
-KINDS: tuple[Kind, ...] = ("aside", "added", "quota", "+aside", "+added", "+quota", "new",
-                           "new_quota")
-CUT_KINDS = ("aside", "added", "quota")
-Layer = tuple[Kind, int, int]  # (kind, seconds, the give's number: 0 for a cut's layer)
+Kind = Literal["aside", "taken_aside", "added", "quota", "+aside", "+added", "+quota", "new",
+               "new_quota"]
+KINDS: tuple[Kind, ...] = ("aside", "taken_aside", "added", "quota", "+aside", "+added",
+                           "+quota", "new", "new_quota")
+# ``taken_aside``: the week's time a take-back put aside again (it took back what a set's
+# raise had given back of it); time added for today gives it back, as the take-back's
+# inverse (review-15-s19 N1), where it leaves a set's ``aside`` aside (R2)
+CUT_KINDS = ("aside", "taken_aside", "added", "quota")
+Layer = tuple[Kind, int, int]  # (kind, seconds, the number of the raise that gave it)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class DayLayers:
         stack = list(self.stack)
         for i in range(len(stack) - 1, -1, -1):
             kind, seconds, number = stack[i]
-            if freed > 0 and kind == "aside":
+            if freed > 0 and kind in ("aside", "taken_aside"):
                 part = min(seconds, freed)
                 stack[i] = (kind, seconds - part, number)
                 freed -= part
@@ -107,7 +111,7 @@ def _packed(layers: Sequence[Layer]) -> tuple[Layer, ...]:
 
 
 def _numbered(stack: Sequence[Layer]) -> int:
-    """The number the next give takes."""
+    """The number the next raise's gives take."""
     return max((number for _, _, number in stack), default=0) + 1
 
 
@@ -145,17 +149,17 @@ def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_ther
         part = min(held, left)
         left -= part
         back = part
-        if kind == "aside":
+        if kind in ("aside", "taken_aside"):
             back = min(part, max(aside_there - aside, 0))
             aside += back  # (the rest: the week's grants no longer hold it, the day's own)
         elif kind == "quota":
             back = min(part, max(quota_room - quota, 0))
             quota += back  # (the rest: quota the week can no longer pay, the child's)
         added += part - back if kind != "added" else part
-        hole: Kind = "+aside" if kind == "aside" else "+quota" if kind == "quota" else "+added"
+        hole: Kind = ("+quota" if kind == "quota" else "+added" if kind == "added"
+                      else "+aside")
         stack[i] = [(kind, held - part, 0), (hole, back, number)]
         on_top.append(("new", part - back, number))
-        number += 1
         i -= 1
     # what no layer says: the quota's part a cut kept in no layer (an older store's row)
     # that the week could still pay comes back as quota first (review-15-s19 N1)
@@ -223,14 +227,17 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         given = [i for i, (kind, _, _) in enumerate(stack) if kind not in CUT_KINDS]
         if not given:
             break
-        i = max(given, key=lambda i: (stack[i][2], i))  # the last given first
+        # the last given first: of one raise, what it gave of nothing (on top), then what
+        # it gave back, the deepest (popped last) first
+        i = max(given, key=lambda i: (stack[i][2], stack[i][0].startswith("new"), -i))
         kind, held, number = stack[i]
         if kind.startswith("new"):  # given of nothing: taking it back is no cut
             part = take("quota" if kind == "new_quota" else "added", held)
             stack[i] = (kind, held - part, number)
-        else:  # the hole is the layer it was again
-            cut: Kind = "aside" if kind == "+aside" else "quota" if kind == "+quota" else "added"
-            part = take(cut, held)
+        else:  # the hole is the layer it was again (a take-back's aside its own kind)
+            cut: Kind = ("quota" if kind == "+quota" else "added" if kind == "+added"
+                         else "aside" if is_set else "taken_aside")
+            part = take("aside" if cut == "taken_aside" else cut, held)
             stack[i:i + 1] = [(cut, part, 0), (kind, held - part, number)]
         if part < held:
             break  # what this raise gave cannot all be taken back: what is below stays

@@ -133,12 +133,15 @@ class Store:
                      conn.execute("SELECT user, entry, until FROM cooldowns")}
         grants: dict[tuple[str, str, date], int] = {}
         aside: dict[tuple[str, str, date], int] = {}
-        for u, t, d, s, a in conn.execute(
-                "SELECT user, target, day, sum(seconds), sum(aside_s) FROM grants "
-                "WHERE day >= ? AND expires_at IS NULL "
-                "GROUP BY user, target, day", (since.isoformat(),)):
+        # (the aside of every row: time added for today gives back what a take-back set
+        # aside again, the cuts' layers)
+        for u, t, d, s, n, a in conn.execute(
+                "SELECT user, target, day, sum(CASE WHEN expires_at IS NULL THEN seconds "
+                "ELSE 0 END), sum(expires_at IS NULL), sum(aside_s) FROM grants "
+                "WHERE day >= ? GROUP BY user, target, day", (since.isoformat(),)):
             key = (str(u), str(t), date.fromisoformat(str(d)))
-            grants[key] = int(s)
+            if n:
+                grants[key] = int(s)
             if a:
                 aside[key] = int(a)
         timed: list[TimedGrantRow] = []

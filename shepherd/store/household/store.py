@@ -200,10 +200,10 @@ class PgStore:
 
     def _aside(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
         """Of the household's take-backs and sets, the week's time they set aside per
-        day (Engine.aside)."""
+        day (Engine.aside), less what time added for today gave back of it."""
         return {(str(u), str(t), d): int(a) for u, t, d, a in conn.execute(
             "SELECT child, target, day, sum(aside_s) FROM grants WHERE day >= %s "
-            "AND expires_at IS NULL GROUP BY child, target, day HAVING sum(aside_s) <> 0",
+            "GROUP BY child, target, day HAVING sum(aside_s) <> 0",
             (since,)).fetchall()}
 
     def _beyond(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
