@@ -1725,13 +1725,15 @@ class Engine:
         week's time. ``lasting``: what lasts the day
         now (its own time and what it may draw on the week's). A take-back takes only
         of the day's own time, never below what it paid for (the rest comes out of the
-        time given until a moment, ``_take_from_timed``): never the week's. A set makes
-        what lasts ``seconds``, never below the use it and the week's time paid for:
-        lowered, it first sets aside what the day may draw on the week's time (the
-        other days' then), then lowers its own; raised, it adds to its own. The change
-        to the day's grants, of it the week's time set aside (``week_aside_s``), and
-        what of the cut the day could never have used (the quota minutes the week's quota
-        had not left it, taken first: ``_kept_after``)."""
+        time given until a moment, ``_take_from_timed``): never the week's, but what a
+        set's raise gave back of it goes aside again. A set makes what lasts
+        ``seconds``, never below the use it and the week's time paid for: lowered, it
+        first takes the quota minutes the week's quota had not left the day, then what
+        the raises before it gave, then sets aside what the day may draw on the week's
+        time (the other days' then), then lowers its own; raised, it gives back what the
+        cuts before it took (layers.py), then adds. The change to the day's grants, of it
+        the week's time set aside (``week_aside_s``; negative: given back), and the added
+        part and the layers it leaves."""
         target = limits.target
         quota = limits.daily_quota(day)
         assert quota is not None

@@ -22,11 +22,15 @@ nothing a cut took, on top (``new``: added time; ``new_quota``: quota minutes no
 held, an older store's day). A set's raise pops every kind; time added for today
 passes over ``aside`` (it is the day's own, and what a set set aside stays the other
 days': review-15-s19c R2). A raise passes over holes and stops at what a raise gave of
-nothing (a raise after it is more of the same). Each give is numbered; a cut takes back
-first what the raises gave, the last given first (a hole is the layer it was again: the
-week's time goes aside again; ``new`` is gone), then takes by its own order. So words
-said back in reverse leave the day as it was (review-15-s19 N1), and no raise undoes a
-cut it does not follow (review-15-s19d G1, R3, R4, L1; review-15-s19c R1).
+nothing (a raise after it is more of the same). Each raise's gives carry its number; a
+cut takes back first what the raises gave, the last raise first, of it what it gave of
+nothing first (``new`` is gone: a cut that takes back all a raise gave leaves the day
+as if neither was said), then what it gave back, the deepest first (a hole is the
+layer it was again; the week's time goes aside again, as ``taken_aside`` when a
+take-back put it there, which time added for today gives back: the take-back's
+inverse), then takes by its own order. So words said back in reverse leave the day as
+it was (review-15-s19 N1), and no raise undoes a cut it does not follow
+(review-15-s19d G1, R3, R4, L1; review-15-s19c R1).
 
 Everything here is pure arithmetic on whole seconds; the engine passes in the bounds
 (what of each kind is there to give back or to take) and applies the result.

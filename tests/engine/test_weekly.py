@@ -1105,6 +1105,7 @@ def an_hour_a_week(target: str, weekly: int = 60) -> tuple[Engine, str]:
     (("~15m", "=20m"), 20, 35),
     (("~15m", "=20m", "=35m", "=20m"), 20, 35),
     (("~15m", "=20m", "=35m", "-15m"), 20, 35),  # R3: it played 20 and 20
+    (("~15m", "=20m", "=35m", "-15m", "+15m"), 35, 20),  # (and ``+15m`` is its inverse)
     (("~15m", "=20m", "+10m"), 30, 35),
     (("~15m", "=20m", "+10m", "=25m", "=30m"), 30, 35),  # R4: 30 and 30
     (("~15m", "=20m", "+10m", "=20m", "=30m"), 30, 25),  # as ``=20m``, ``=30m``
@@ -1121,7 +1122,9 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
       them back (Saturday 35 = 20 + the 15); ``-15m`` takes back first what that raise
       gave, the 15 of the week's time, which go aside again: 20 and 35, as ``=20m``
       (it took 15 of the quota: Saturday's 20 were 5 of it and the week's 15, and Sunday,
-      held at its 20, lost them: 20 and 20).
+      held at its 20, lost them: 20 and 20). ``+15m`` after it gives them back, as the
+      take-back's inverse: 35 and 20, as ``=35m`` (what a set set aside, time added for
+      today never gives back: R2, and R4's ``+10m`` below).
     - R4: ``+10m`` is the day's own and leaves the 15 aside: 30 and 35 (the decision
       R2). ``=25m`` has no week's time left to set aside and takes back 5 of the 10 the
       add gave; ``=30m`` gives those 5 back: 30 and 35 (it gave back 5 of the first
