@@ -1255,3 +1255,38 @@ def test_words_read_back_from_the_store_leave_the_week_as_the_live_engine(
             store.close()
     again = rebuilt(e, books)
     assert week_of_play(again, entry, day, 10) == pytest.approx(week_of_play(e, entry, day, 10))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(st.tuples(st.sampled_from(["+", "-", "=", "~", "p"]),
+                                st.integers(0, 35)), max_size=6),
+       pair=st.tuples(st.sampled_from(["+", "-", "=", "~"]), st.integers(1, 35)),
+       weekly=st.sampled_from([45, 60, 120]), day=st.sampled_from([24, 26, 28]),
+       target=st.sampled_from(["game", "games"]))
+def test_a_word_and_its_inverse_after_any_words_never_give_the_week_time(
+        words: list[tuple[str, int]], pair: tuple[str, int], weekly: int, day: int,
+        target: str) -> None:
+    """review-15-s19d G1's kind (T2: any day, any words and plays before, each day held by
+    its 20m quota): a word and its inverse said straight after it (``-X`` then ``+`` what
+    it took, ``=D`` then ``=`` the figure before, ``+X`` then ``-X``) never let the week
+    play more than it plays without them. (Less remains possible, never more: a raise
+    that gave back layers on both sides of a set's aside, a cut that takes back part of
+    them, and a set back up pops the aside between them; or play between the words.)"""
+    played = []
+    for detour in (False, True):
+        e, entry = an_hour_a_week(target, weekly)
+        clock = FakeClock(local(day, 10))
+        for i, (word, minutes) in enumerate(words):
+            if word != "p":
+                said(e, target, clock.now, word, minutes)
+            elif isinstance(e.launch("alex", entry, clock.now, 50 + i), SessionStarted):
+                deadline = e.deadline(50 + i, clock.now)
+                assert deadline is not None
+                e.end_session(50 + i, clock.advance(min(minutes * 30.0 + 1,
+                                                        deadline.remaining_s)), "exited")
+        if detour:
+            back = said(e, target, clock.now, *pair)
+            if back is not None:
+                say_back(e, target, clock.now, back)
+        played.append(week_of_play(e, entry, day, 10))
+    assert sum(played[1]) <= sum(played[0]) + 1e-3, played
