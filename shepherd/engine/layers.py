@@ -24,8 +24,9 @@ passes over ``aside`` (it is the day's own, and what a set set aside stays the o
 days': review-15-s19c R2). A raise passes over holes and stops at what a raise gave of
 nothing (a raise after it is more of the same). Each raise's gives carry its number; a
 cut takes back first what the raises gave, the last raise first, of it what it gave of
-nothing first (``new`` is gone: a cut that takes back all a raise gave leaves the day
-as if neither was said), then what it gave back, the deepest first (a hole is the
+nothing first (``new`` is gone: a cut that takes back all a raise gave, and no more,
+leaves the day as if neither was said; one that goes on beyond keeps it as ``renew``,
+which a raise after it gives again first), then what it gave back, the deepest first (a hole is the
 layer it was again; the week's time goes aside again, as ``taken_aside`` when a
 take-back put it there, which time added for today gives back: the take-back's
 inverse), then takes by its own order. So words said back in reverse leave the day as
