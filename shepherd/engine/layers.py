@@ -24,9 +24,9 @@ passes over ``aside`` (it is the day's own, and what a set set aside stays the o
 days': review-15-s19c R2). A raise passes over holes and stops at what a raise gave of
 nothing (a raise after it is more of the same). Each raise's gives carry its number; a
 cut takes back first what the raises gave, the last raise first, of it what it gave of
-nothing first (``new`` is gone: a cut that takes back all a raise gave, and no more,
-leaves the day as if neither was said; one that goes on beyond keeps it as ``renew``,
-which a raise after it gives again first), then what it gave back, the deepest first (a hole is the
+nothing first (``new`` is gone: a cut that takes back all a raise gave leaves the day
+as if that raise was never said, so a raise after it undoes the cuts before that one),
+then what it gave back, the deepest first (a hole is the
 layer it was again; the week's time goes aside again, as ``taken_aside`` when a
 take-back put it there, which time added for today gives back: the take-back's
 inverse), then takes by its own order. So words said back in reverse leave the day as
@@ -45,16 +45,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-Kind = Literal["aside", "taken_aside", "added", "quota", "renew", "renew_quota", "+aside",
-               "+added", "+quota", "new", "new_quota"]
-KINDS: tuple[Kind, ...] = ("aside", "taken_aside", "added", "quota", "renew", "renew_quota",
-                           "+aside", "+added", "+quota", "new", "new_quota")
+Kind = Literal["aside", "taken_aside", "added", "quota", "+aside", "+added", "+quota", "new",
+               "new_quota"]
+KINDS: tuple[Kind, ...] = ("aside", "taken_aside", "added", "quota", "+aside", "+added",
+                           "+quota", "new", "new_quota")
 # ``taken_aside``: the week's time a take-back put aside again (it took back what a set's
 # raise had given back of it); time added for today gives it back, as the take-back's
 # inverse (review-15-s19 N1), where it leaves a set's ``aside`` aside (R2)
-# ``renew``, ``renew_quota``: what a cut took back of what a raise gave of nothing, where
-# the cut went on beyond all that raise gave (a raise after it gives that again first)
-CUT_KINDS = ("aside", "taken_aside", "added", "quota", "renew", "renew_quota")
+CUT_KINDS = ("aside", "taken_aside", "added", "quota")
 Layer = tuple[Kind, int, int]  # (kind, seconds, the number of the raise that gave it)
 
 
@@ -155,15 +153,6 @@ def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_ther
             continue
         part = min(held, left)
         left -= part
-        if kind in ("renew", "renew_quota"):  # what a cut took back of a raise's new time
-            stack[i] = (kind, held - part, layer[2])
-            on_top.append(("new" if kind == "renew" else "new_quota", part, number))
-            if kind == "renew":
-                added += part
-            else:
-                quota += part
-            i -= 1
-            continue
         back = part
         if kind in ("aside", "taken_aside"):
             back = min(part, max(aside_there - aside, 0))
@@ -247,10 +236,9 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         # it gave back, the deepest (popped last) first
         i = max(given, key=lambda i: (stack[i][2], stack[i][0].startswith("new"), -i))
         kind, held, number = stack[i]
-        if kind.startswith("new"):  # given of nothing: taking it back is no cut, unless
-            part = take("quota" if kind == "new_quota" else "added", held)  # (see below)
-            renew: Kind = "renew_quota" if kind == "new_quota" else "renew"
-            stack[i:i + 1] = [(renew, part, -number), (kind, held - part, number)]
+        if kind.startswith("new"):  # given of nothing: taking it back is no cut
+            part = take("quota" if kind == "new_quota" else "added", held)
+            stack[i] = (kind, held - part, number)
         else:  # the hole is the layer it was again (a take-back's aside its own kind)
             cut: Kind = ("quota" if kind == "+quota" else "added" if kind == "+added"
                          else "aside" if is_set else "taken_aside")
@@ -259,11 +247,6 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         if part < held:
             break  # what this raise gave cannot all be taken back: what is below stays
         stack = list(_packed(stack))
-    # what it took back of what raises gave of nothing is as if it was never given where
-    # the cut ends there; where it goes on beyond, a raise after it gives that first
-    # again (the cut took more than that raise gave: review-15-s19d R4's kind)
-    stack = [(kind, seconds, abs(number)) for kind, seconds, number in stack
-             if number >= 0 or left > 0]
     order: tuple[Kind | None, ...] = (("aside", "added", "quota") if is_set
                                       else ("added", None, "quota"))  # None: unusable
     for step in order:

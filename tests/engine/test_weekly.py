@@ -1109,7 +1109,7 @@ def an_hour_a_week(target: str, weekly: int = 60) -> tuple[Engine, str]:
     (("~15m", "=20m", "+10m"), 30, 35),
     (("~15m", "=20m", "+10m", "=25m", "=30m"), 30, 35),  # R4: 30 and 30
     (("~15m", "=20m", "+10m", "=20m", "=30m"), 30, 25),  # as ``=20m``, ``=30m``
-    (("~15m", "=20m", "+10m", "=15m", "=30m"), 30, 35),  # as ``=20m``, ``+10m``
+    (("~15m", "=20m", "+10m", "=15m", "=30m"), 30, 25),  # as ``=20m``, ``=15m``, ``=30m``
     (("~15m", "=35m"), 35, 20),
     (("~15m", "=40m", "=35m"), 35, 20),  # L1: 35 and 25
 ])
@@ -1133,8 +1133,8 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
       ``=20m`` in place of ``=25m`` takes back all the add gave, so the day is as if
       neither was said, and ``=30m`` is a raise after ``=20m``: it gives back 10 of the
       aside (Saturday 20 and 10 of the week's, Sunday 25: 55, as ``~15m =30m``);
-      ``=15m`` goes on beyond it (the add's 10 and 5 of the quota), so ``=30m`` gives the
-      5 and the add's 10 again: 30 and 35.
+      ``=15m`` too (and 5 of the quota beyond it): ``=30m`` gives back the 5 and then 10
+      of the aside, 30 and 25, as ``=20m =15m =30m``.
     - L1: ``=40m`` adds 5 of the day's own on top of Saturday's 35 (20 and the 15);
       ``=35m`` takes back those 5 first, not 5 of the week's: 35 and 20, as ``=35m``
       alone (it set 5 of the week's aside: Sunday 25, 5 more than the parent's words).
