@@ -53,7 +53,7 @@ def test_sessions_back_to_back_are_said_once(tmp_path: Path,
     """F7: a 70 s max_run and no quota printed ~340 lines of the same session."""
     path = tmp_path / "p.toml"
     path.write_text(POLICY)
-    out = explain(capsys, path, "--date", "2026-12-02")
+    out = explain(capsys, path, "--date", "2036-12-03")
     short = entry(out, "Short")
     assert len(short) <= 4, short
     assert short[0] == "Short: up to 1 day, used alone from 00:00", short
@@ -70,7 +70,7 @@ def test_the_json_keeps_every_session_of_a_whole_day(tmp_path: Path,
     """The safety net of 500 sessions cut the day at 09:43 ("up to 9 hours 43 minutes")."""
     path = tmp_path / "p.toml"
     path.write_text(POLICY)
-    data = json.loads(explain(capsys, path, "--date", "2026-12-02", "--json"))
+    data = json.loads(explain(capsys, path, "--date", "2036-12-03", "--json"))
     short = next(e for e in data["entries"] if e["id"] == "short")
     assert short["possible_s"] == 86400
     assert len(short["sessions"]) == 1235
@@ -81,7 +81,7 @@ def test_a_day_past_the_safety_net_says_where_it_stopped(
     """A day of 30-second sessions holds 2,880: past the net, not "up to" a made-up most."""
     path = tmp_path / "p.toml"
     path.write_text(POLICY.replace('max_run = "70s"', 'max_run = "30s"'))
-    short = entry(explain(capsys, path, "--date", "2026-12-02"), "Short")
+    short = entry(explain(capsys, path, "--date", "2036-12-03"), "Short")
     assert short[0].startswith("Short: at least 16 hours 40 minutes,"), short
     assert short[-1] == ("from 16:40 not worked out: more sessions than a day is explained "
                          "with"), short
@@ -115,7 +115,7 @@ def test_after_midnight_the_explained_days_words_name_the_next_day(
     "opens at 17:00": Saturday's 17:00, read as Friday's."""
     path = tmp_path / "p.toml"
     path.write_text(LATE)
-    out = explain(capsys, path, "--date", "2026-12-04", "--from", "02:00")
+    out = explain(capsys, path, "--date", "2036-12-05", "--from", "02:00")
     assert ("From Saturday 02:00 on (the end of Friday's day, which its words name today)."
             in " ".join(out.split())), out
     evening = entry(out, "Evening")
@@ -129,7 +129,7 @@ def test_a_window_is_said_as_the_policy_has_it_whatever_the_start(
     over said "no allowed hours today"."""
     path = tmp_path / "p.toml"
     path.write_text(LATE)
-    out = explain(capsys, path, "--date", "2026-12-04", "--from", "23:50")
+    out = explain(capsys, path, "--date", "2036-12-05", "--from", "23:50")
     evening = entry(out, "Evening")
     assert evening[1].startswith("allowed 17:00–00:30;"), evening
     early = entry(out, "Early")
