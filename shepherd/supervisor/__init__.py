@@ -103,10 +103,6 @@ class LaunchBackend(Protocol):
         """When (monotonic) the session's deadline passed while no daemon ran, as the
         alarm that sent its SIGTERM then noted; None when nothing says so."""
 
-    def nothing_held(self) -> None:
-        """(Off the loop.) The recovery took no session back: an earlier daemon's alarm,
-        left running to hold the deadlines, holds none this daemon needs."""
-
     def notes_again(self) -> None:
         """The daemon is about to recover its sessions: what an earlier daemon's alarm
         noted since this one started (ends, SIGTERMs) is read again."""

@@ -261,13 +261,6 @@ class DirectBackend:
                 return None  # (sent again rather than not at all)
         return sent
 
-    def nothing_held(self) -> None:
-        """(Off the loop.) The recovery took no session back: the alarms the last daemon
-        left hold no deadline this daemon needs, and would SIGTERM again, at their
-        deadlines, the sessions it stops now (``on_restart = "stop"``: review-14-s20 F6).
-        Stopped now."""
-        self._retire_old_alarms()
-
     def recovered(self) -> None:
         """The daemon recovered its sessions (their deadlines go to the guard next): the
         alarms the last daemon left are stopped once this daemon's alarm holds them all
@@ -1000,12 +993,18 @@ class DirectBackend:
             self._reached = {s: at for s, at in self._reached.items()
                              if s not in deadlines and at <= now} | self._deadlines
         alarm = self.alarm
-        if (later or first) and self._old_alarms and (alarm is None or not alarm.ready):
+        failed = alarm is None or alarm.state in ("restarting", "cannot_start")
+        if self._old_alarms and ((later and (alarm is None or not alarm.ready))
+                                 or (first and failed)):
             # a deadline moved later (a grant, an extension) while this daemon's alarm does
             # not serve: an old alarm would cut it at the old one, so they go now (its own
             # thread keeps the deadlines meanwhile; review-14-s19c R2). The first word
             # since the recovery may be such a move too (a policy raised across the
-            # crash, review-14-s20 F1): the old deadlines are not known here.
+            # crash, review-14-s20 F1; the old deadlines are not known here): they go
+            # then when this daemon's alarm failed, not while it is still starting (it
+            # mostly is, then: stopped, a kill in the next moments left no deadline held,
+            # review-14-s20b N1; a deadline moved later across the crash and passing
+            # before it serves is cut at the old one: open, LOW).
             self._retire_old_alarms()
         return self._sync()
 
@@ -1262,6 +1261,13 @@ class DirectBackend:
         await asyncio.to_thread(self._retire_old_alarms)
         if self.alarm is not None:
             self.alarm.close()
+        if self.ends_file is not None:  # (every session stopped and recorded: nothing to keep)
+            try:
+                await asyncio.to_thread(ends.empty, self.ends_file)
+            except OSError as exc:
+                log.warning("could not empty %s at the stop (%s): the next start reads what "
+                            "it holds again, and believes none of it for a closed session",
+                            self.ends_file, exc)
         await self.logs.settle()
         for task in list(self._waits):
             task.cancel()

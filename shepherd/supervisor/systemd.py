@@ -741,9 +741,6 @@ class SystemdBackend:
     def deadline_passed_while_down(self, session_id: int) -> float | None:
         return None  # (no alarm of ours sends a SIGTERM while no daemon runs)
 
-    def nothing_held(self) -> None:
-        pass  # (systemd keeps no alarm of ours)
-
     def notes_again(self) -> None:
         pass  # (systemd keeps no alarm of ours)
 

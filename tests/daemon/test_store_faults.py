@@ -1273,9 +1273,9 @@ def test_an_end_noted_while_down_is_used_on_a_file_system_gone_read_only(
         tmpfs_daemon: Any) -> None:
     """Review-9-s14b L-C: a program ends while the daemon is down, its end noted by the
     alarm the daemon left; the state directory is read-only when the daemon restarts. The
-    file of ends can be read but not emptied: what was read must be used all the same
-    (the session charged up to its noted end, not up to the restart), the emptying left
-    for later. Runs as nobody; about 10 s (two starts and a heal)."""
+    file of ends can be read but not written: what was read must be used all the same
+    (the session charged up to its noted end, not up to the restart). Runs as nobody;
+    about 10 s (two starts and a heal)."""
     digits = f"{random.randrange(10**6):06d}"
     d = tmpfs_daemon(nobodys_policy(f"""
 [[entries]]
@@ -1309,7 +1309,9 @@ command = ["sleep", "1.{digits}"]
             "SELECT data FROM audit WHERE type = 'session_ended'")])
     assert ended["session_id"] == session and ended.get("end_noted_while_down") is True, ended
     assert d.call("audit.verify")["ok"]
-    assert "could not empty" in d.log.read_text()  # said, and emptied once it could be
+    # (the take-over leaves the file as it is now, read-only or not: a daemon killed
+    # before its recovery closed the session would take its note with it; the clean stop
+    # empties it: nothing to say here)
 
 
 def test_a_store_sqlite_could_open_only_to_read_heals_when_it_can_be_written(

@@ -157,7 +157,9 @@ def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
         assert stranger.poll() is None  # a process that is not the alarm is left alone
         assert taken.ends == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
         assert taken.sigterms == {7: ends.Sent(4.0)} and taken.left is None
-        assert noted.read_text() == ""
+        # left as it is (a daemon killed before its recovery closed session 3 would take
+        # its note with it; the crash loop, seed 2002), emptied at a clean stop
+        assert ends.take_over(noted, "i1", BOOT, HELPER).ends == taken.ends
         assert keeper.poll() is None  # nothing of the session was touched
         assert ends.take_over(noted, "i1", "unknown", HELPER) == ends.TakenOver({}, {})
     finally:
@@ -370,7 +372,7 @@ def test_a_take_over_that_leaves_the_old_alarm_running_leaves_its_file_as_it_is(
             handle.write(json.dumps({**line, "session": 4, "mono": 8.0}) + "\n")
         later = ends.take_over(noted, "i1", BOOT, HELPER)  # the next daemon reads it,
         assert process.wait(timeout=5) < 0 and later.running == ()  # and stops it
-        assert set(later.ends) == {3, 4} and noted.read_text() == ""
+        assert set(later.ends) == {3, 4}
     finally:
         sock.close()
         if process.poll() is None:

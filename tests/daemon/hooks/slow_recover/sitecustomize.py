@@ -7,7 +7,8 @@ daemon's own started, before it was told any deadline. With
 ``SHEPHERD_TEST_RECOVER_STALL=notes``, it stalls (the whole daemon, as a slow start-up
 does) just after the recovery read again what those alarms noted (``notes_again``).
 With ``SHEPHERD_TEST_ALARM_CRASH`` set, this daemon's own deadline alarm exits at its
-start, every time (as one that cannot run: review-14-s19c R2, review-14-s20 F1).
+start, every time (as one that cannot run: review-14-s19c R2, review-14-s20 F1); with
+``SHEPHERD_TEST_ALARM_SLOW=N`` it is ready N seconds late (review-14-s20b N1).
 """
 
 import asyncio
@@ -47,15 +48,19 @@ if GATE:
     else:
         core.Daemon._recover = stalled  # type: ignore[method-assign]
 
-if os.environ.get("SHEPHERD_TEST_ALARM_CRASH"):
+if os.environ.get("SHEPHERD_TEST_ALARM_CRASH") or os.environ.get("SHEPHERD_TEST_ALARM_SLOW"):
     import subprocess
 
     popen = subprocess.Popen
 
-    class CrashingAlarm(popen):  # type: ignore[misc, valid-type]
+    class FailingAlarm(popen):  # type: ignore[misc, valid-type]
         def __init__(self, args, *rest, **kwargs):  # type: ignore[no-untyped-def]
             if isinstance(args, list) and any("alarm_helper" in str(a) for a in args):
-                args = [str(args[0]), "-c", "import sys; sys.exit(1)"]
+                if os.environ.get("SHEPHERD_TEST_ALARM_CRASH"):
+                    args = [str(args[0]), "-c", "import sys; sys.exit(1)"]
+                else:  # ready that many seconds late
+                    args = ["/bin/sh", "-c", f"sleep {os.environ['SHEPHERD_TEST_ALARM_SLOW']}; "
+                            'exec "$@"', "sh", *[str(a) for a in args]]
             super().__init__(args, *rest, **kwargs)
 
-    subprocess.Popen = CrashingAlarm  # type: ignore[misc]
+    subprocess.Popen = FailingAlarm  # type: ignore[misc]
