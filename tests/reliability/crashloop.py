@@ -205,6 +205,9 @@ class Charged:
     # What its program ran past its deadline, uncharged (rule 6: a stop's grace, a deadline
     # reached while it was being stopped too), as its end's audit says
     past_deadline_s: float = 0.0
+    # Its deadline's SIGTERM was sent (its end's audit says by whom): the time its program
+    # ran in that grace while a daemon watched is not charged (rule 6), crash or not
+    deadline_sigterm: bool = False
 
 
 def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
@@ -213,11 +216,13 @@ def books(db: Path) -> tuple[dict[int, Charged], list[str]]:
     try:
         days = dict(conn.execute(
             "SELECT session_id, sum(seconds) FROM session_days GROUP BY session_id").fetchall())
-        past = dict(conn.execute(
+        past = {sid: (float(late or 0.0), bool(sent)) for sid, late, sent in conn.execute(
             "SELECT json_extract(data, '$.session_id'), max(coalesce(json_extract(data, "
-            "'$.past_deadline_s'), 0)) FROM audit WHERE type = 'session_ended' GROUP BY 1"))
+            "'$.past_deadline_s'), 0)), max(json_extract(data, '$.sigterm') IS NOT NULL) "
+            "FROM audit WHERE type = 'session_ended' GROUP BY 1")}
         charged = {sid: Charged(sid, entry, reason, float(days.get(sid, 0.0)),
-                                datetime.fromisoformat(started), float(past.get(sid) or 0.0))
+                                datetime.fromisoformat(started),
+                                *past.get(sid, (0.0, False)))
                    for sid, entry, reason, started in conn.execute(
                        "SELECT id, entry, end_reason, started_at FROM sessions")}
         problems = []
