@@ -55,11 +55,14 @@ class Alarm:
     """The alarm process, started (and started again) on the event loop."""
 
     def __init__(self, on_ready: Callable[[], None], ends: Path | None = None,
-                 instance: str = "", home: Path | None = None) -> None:
-        """``on_ready``: called on the loop each time a (new) alarm process is serving.
+                 instance: str = "", home: Path | None = None,
+                 on_down: Callable[[], None] | None = None) -> None:
+        """``on_ready``: called on the loop each time a (new) alarm process is serving;
+        ``on_down``: each time one stopped serving (or failed to start).
         ``ends``: the file where the alarm notes the sessions' ends once the daemon is
         gone (``ends.py``), for this ``instance``; None: it exits with the daemon."""
         self._on_ready = on_ready
+        self._on_down = on_down
         self._ends = ends
         self._instance = instance
         self._home = home  # the instance's cgroup: its session groups are looked for too
@@ -238,6 +241,8 @@ class Alarm:
                 log.error("the deadline alarm (pid %d) stopped serving: %s (exit status %s); "
                           "deadlines are kept by the daemon's own thread until it is back",
                           process.pid, why, code)
+                if self._on_down is not None:
+                    self._on_down()
         self._later()
 
     def _no_deadline(self) -> None:

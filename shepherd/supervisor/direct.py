@@ -200,7 +200,8 @@ class DirectBackend:
                             self.ends_file, taken.left)
         if Alarm.wanted():  # a cgroup's members, or a keeper through its pidfd
             self.alarm = Alarm(self._alarm_ready, self.ends_file, self.instance_id,
-                               self.home.instance if self.home is not None else None)
+                               self.home.instance if self.home is not None else None,
+                               on_down=self._alarm_down)
             self.alarm.unemptied = taken is not None and taken.left is not None
             self.alarm.start()
         if self.home is not None:
@@ -993,9 +994,8 @@ class DirectBackend:
             self._reached = {s: at for s, at in self._reached.items()
                              if s not in deadlines and at <= now} | self._deadlines
         alarm = self.alarm
-        failed = alarm is None or alarm.state in ("restarting", "cannot_start")
-        if self._old_alarms and ((later and (alarm is None or not alarm.ready))
-                                 or (first and failed)):
+        if self._old_alarms and ((later and (alarm is None or not alarm.ready)) or (
+                first and (alarm is None or alarm.state in ("restarting", "cannot_start")))):
             # a deadline moved later (a grant, an extension) while this daemon's alarm does
             # not serve: an old alarm would cut it at the old one, so they go now (its own
             # thread keeps the deadlines meanwhile; review-14-s19c R2). The first word
@@ -1168,6 +1168,15 @@ class DirectBackend:
         log.error("the deadline alarm failed (%s): the daemon's own thread keeps the "
                   "deadlines until it is back", exc)
         self._armed.clear()
+
+    def _alarm_down(self) -> None:
+        """On the loop: this daemon's alarm stopped serving or failed to start. Once
+        recovered, the last daemon's alarms go (off the loop): a deadline moved later
+        across the crash would be cut at the old one (review-14-s20 F1: the first word
+        since the recovery came before the failure); before the recovery they hold on."""
+        if self._recovered and self._old_alarms:
+            threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
+                             daemon=True).start()
 
     def _alarm_ready(self) -> None:
         """On the loop: a (new) alarm serves: it is given every deadline the guard holds
