@@ -916,11 +916,11 @@ class DirectBackend:
             asking = threading.Event()
             if armed and not ours:
                 self._asking[session.session_id] = asking
-            if old is not None and ours:  # the last daemon's alarm sent it: not again
-                session.sigterm_at = old.mono  # (``stop``: the rest of its grace)
-                ours = False
-                if old.late_ms is not None:
+            if old is not None:  # the last daemon's alarm sent it: not again
+                session.sigterm_at = old.mono  # (``stop``: the rest of its grace from it)
+                if ours and old.late_ms is not None:
                     self._note_sigterm(session.session_id, "alarm", old.late_ms)
+                ours = False
         try:
             if ours:
                 # The signal first (the deadline's own moment), then the thaw: a frozen
@@ -1085,7 +1085,7 @@ class DirectBackend:
             if session is None or session.terminated or (
                     session.group is None and session.keeper is None):
                 continue
-            if self._old_alarms and at <= time.monotonic():
+            if not self._old_gone.is_set() and at <= time.monotonic():
                 # passed while the last daemon's alarm held it: that one sent its SIGTERM,
                 # or this daemon's thread does (``_sigterm_once``, which reads its notes);
                 # this alarm, given it now, would send a second at once (review-14-s19b N3)
