@@ -218,11 +218,10 @@ class DirectBackend:
         and its grace counts from it (review-14-s19b N5: a second SIGTERM and a whole grace
         from the recovery, 1-1.5 s past deadline + grace, uncharged); a session that ended
         meanwhile is charged until its end, not until the recovery saw it gone (N4)."""
-        if not self._old_alarms or self.ends_file is None:
+        if not self._old_alarms:
             return
         try:
-            noted, sent = ends.noted_by(self.ends_file, self._left_alarms, self.instance_id,
-                                        boot_id())
+            noted, sent = self._old_notes()
         except OSError as exc:
             log.error("could not read again what the last daemon's alarm noted (%s): "
                       "what it noted before this daemon started stands", exc)
@@ -234,6 +233,17 @@ class DirectBackend:
             known = self._noted_sigterms.get(session_id)
             if known is None or term.mono < known.mono:
                 self._noted_sigterms[session_id] = term
+
+    def _old_notes(self) -> tuple[dict[int, Ended], dict[int, ends.Sent]]:
+        """What the alarms the last daemon left noted up to now (OSError: unreadable)."""
+        if self.ends_file is None:
+            return {}, {}
+        return ends.noted_by(self.ends_file, self._left_alarms, self.instance_id, boot_id())
+
+    def _retire_old_alarms_soon(self) -> None:
+        """``_retire_old_alarms`` on a thread of its own (it waits for their ends)."""
+        threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
+                         daemon=True).start()
 
     def deadline_passed_while_down(self, session_id: int) -> float | None:
         sent = self._noted_sigterms.get(session_id)
@@ -250,17 +260,14 @@ class DirectBackend:
         deadline this daemon has (a quota's, recomputed at a recovery, reads "now"): a
         deadline of theirs that this daemon moved later stops them at once (reviews
         14-s19c R2, 14-s20 F1), or its alarm's first sync does, ms after the recovery."""
-        if not self._left_alarms or self.ends_file is None:
+        if not self._left_alarms:
             return None
         if self._old_gone.is_set():
-            sent = self._late_sigterms.get(session_id)
-        else:
-            try:
-                sent = ends.noted_by(self.ends_file, self._left_alarms, self.instance_id,
-                                     boot_id())[1].get(session_id)
-            except OSError:
-                return None  # (sent again rather than not at all)
-        return sent
+            return self._late_sigterms.get(session_id)
+        try:
+            return self._old_notes()[1].get(session_id)
+        except OSError:
+            return None  # (sent again rather than not at all)
 
     def recovered(self) -> None:
         """The daemon recovered its sessions (their deadlines go to the guard next): the
@@ -287,10 +294,8 @@ class DirectBackend:
             return
         try:
             ends.stop_alarms(old, alarm.HELPER)
-            if self.ends_file is not None:  # what they noted, complete now
-                with contextlib.suppress(OSError):
-                    self._late_sigterms = ends.noted_by(
-                        self.ends_file, self._left_alarms, self.instance_id, boot_id())[1]
+            with contextlib.suppress(OSError):  # what they noted, complete now
+                self._late_sigterms = self._old_notes()[1]
         finally:
             self._old_gone.set()
         log.info("the deadline alarm%s the last daemon left %s stopped: this daemon's "
@@ -1025,8 +1030,7 @@ class DirectBackend:
                         # this daemon's alarm cannot start: its own thread keeps the
                         # deadlines, and an old alarm would cut a grant short at the
                         # old deadline (review-14-s19b N2)
-                        threading.Thread(target=self._retire_old_alarms,
-                                         name="alarm-retire", daemon=True).start()
+                        self._retire_old_alarms_soon()
                     return fired
                 unwanted, asks = self._plan()
                 # (taken with the plan: a word since the recovery, which an ``arm`` while
@@ -1064,8 +1068,7 @@ class DirectBackend:
                     if self.ends_file is not None and alarm.pid is not None:
                         with contextlib.suppress(OSError):
                             ends.note_holds(self.ends_file, alarm.pid)
-                    threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
-                                     daemon=True).start()
+                    self._retire_old_alarms_soon()
             finally:
                 for _, _, _, keeper, token in asks:
                     for fd in (keeper, token):
@@ -1175,8 +1178,7 @@ class DirectBackend:
         across the crash would be cut at the old one (review-14-s20 F1: the first word
         since the recovery came before the failure); before the recovery they hold on."""
         if self._recovered and self._old_alarms:
-            threading.Thread(target=self._retire_old_alarms, name="alarm-retire",
-                             daemon=True).start()
+            self._retire_old_alarms_soon()
 
     def _alarm_ready(self) -> None:
         """On the loop: a (new) alarm serves: it is given every deadline the guard holds

@@ -142,27 +142,27 @@ def start_ticks(pid: int) -> int | None:
         return None
 
 
+def _note(path: Path, record: dict[str, object]) -> None:
+    """(The daemon) one line of its own in the file."""
+    fd = open_for_alarm(path)
+    try:
+        _append(fd, record)
+    finally:
+        os.close(fd)
+
+
 def note_alarm(path: Path, pid: int) -> None:
     """(The daemon) an alarm it started: the next daemon stops it if it still runs."""
     start = start_ticks(pid)
-    if start is None:
-        return
-    fd = open_for_alarm(path)
-    try:
-        _append(fd, {"alarm": pid, "start": start})
-    finally:
-        os.close(fd)
+    if start is not None:
+        _note(path, {"alarm": pid, "start": start})
 
 
 def note_holds(path: Path, pid: int) -> None:
     """(The daemon) its alarm ``pid`` holds every deadline it recovered: the alarms named
     before it are stopped next; a daemon killed before that finds this line and stops
     them at its take-over (review-14-s20 F3: both held a deadline, two SIGTERMs)."""
-    fd = open_for_alarm(path)
-    try:
-        _append(fd, {"holds": pid})
-    finally:
-        os.close(fd)
+    _note(path, {"holds": pid})
 
 
 def _records(path: Path) -> list[dict[str, object]]:
@@ -253,9 +253,10 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
               leave_running: bool = False) -> TakenOver:
     """At a (re)start, before any alarm of this daemon runs: stop the alarms an earlier
     daemon left (``program``: the alarm's file; ``leave_running``: not yet, they are
-    ``running``, named in the file again), read the ends and the SIGTERMs they noted for
-    this instance in this boot, and empty the file (when it cannot be, what was read
-    stands all the same: ``left`` says why). A record of another instance or boot, or
+    ``running``), read the ends and the SIGTERMs they noted for this instance in this
+    boot, and leave the file as it is, save one over ``KEEP_MAX`` that none of them
+    still writes in, emptied (when it cannot be, what was read stands all the same:
+    ``left`` says why). A record of another instance or boot, or
     not well formed, is ignored (fail closed: that session is charged as if nothing had
     been noted, and sent its SIGTERM)."""
     listed: set[int] = set()  # the alarms the last daemon started (this file's own)
@@ -269,10 +270,11 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
             elif _is_alarm(pid, start, program) and (pid, start) not in running:
                 running.append((pid, start))
         holder = record.get("holds")
-        if running and isinstance(holder, int) and holder in (p for p, _ in running):
+        pids = [p for p, _ in running]
+        if isinstance(holder, int) and holder in pids:
             # that alarm held every deadline its daemon recovered: the ones named before
             # it hold nothing it does not (its daemon was about to stop them)
-            at = [p for p, _ in running].index(holder)
+            at = pids.index(holder)
             for old_pid, old_start in running[:at]:
                 _stop_alarm(old_pid, old_start, program)
             running = running[at:]

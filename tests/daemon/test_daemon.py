@@ -536,8 +536,7 @@ limits = {{ max_run = "2s" }}
         wait_for(lambda: "at" in program, 15)  # killed
         assert heard.read_text() == "T\n"  # the alarm's; the restarted daemon sent none
         # written once the daemon has seen the group empty, after the program's end (ci16d)
-        wait_for(lambda: d.audit("session_ended"), 15)
-        [ended] = d.audit("session_ended")
+        ended = the_end(d)
         assert (ended["session_id"], ended["reason"]) == (session, "expired")
         assert ended["sigterm"]["by"] == "alarm", ended  # and the audit says who sent it
         assert d.stop() == 0
@@ -605,6 +604,13 @@ limits = {{ {limits} }}
                 os.kill(pid, signal.SIGKILL)
 
 
+def the_end(d: Any) -> dict[str, Any]:
+    """The session's one ``session_ended`` record, once it is written."""
+    wait_for(lambda: d.audit("session_ended"), 15)
+    [ended] = d.audit("session_ended")
+    return dict(ended)
+
+
 def start_held(d: Any, gate: Path) -> threading.Thread:
     """Start the daemon with its recovery held at ``gate`` (the slow_recover hook), on a
     thread of its own (it answers once the gate is gone); returns once it is held. A
@@ -638,8 +644,7 @@ def test_a_session_whose_grace_ended_while_the_daemon_was_down_is_killed_at_once
         time.sleep(2)  # its grace over, the daemon still down
         d.start()
         wait_for(lambda: "at" in game.program, 15)
-        wait_for(lambda: d.audit("session_ended"), 15)
-        [ended] = d.audit("session_ended")
+        ended = the_end(d)
         ran = game.program["at"] - game.launched  # (less than it ran: launched is after)
         # the grace (1 s) is not charged, what ran on beyond it (no daemon to end it) is
         # (review-14-s19c R4); before: 1-2 s more than the grace given
@@ -665,9 +670,8 @@ def test_a_restart_within_the_grace_leaves_the_program_the_rest_of_it(
         d.start()
         wait_for(lambda: "at" in game.program, 15)
         assert game.program["at"] - sigterm > 2.6, game.program["at"] - sigterm  # was ~2 s
-        wait_for(lambda: d.audit("session_ended"), 15)
         # its grace is not charged (review-14-s19c R4: 1.5 s of it was, beyond max_run)
-        [ended] = d.audit("session_ended")
+        ended = the_end(d)
         assert ended["reason"] == "expired" and ended["charged_s"] < 2.3, ended
         assert d.stop() == 0
 
@@ -753,8 +757,7 @@ def test_a_deadline_passed_in_a_restarts_recovery_keeps_its_one_sigterm_and_its_
         killed = game.program["at"] - sigterm
         assert 1.7 < killed < 2.0 + 0.5, killed
         assert game.heard.read_text() == "T\n"  # heard once (before: twice)
-        wait_for(lambda: d.audit("session_ended"), 15)
-        [ended] = d.audit("session_ended")
+        ended = the_end(d)
         assert ended["reason"] == "expired" and ended["charged_s"] < 4.3, ended
         assert d.stop() == 0
 
@@ -778,8 +781,7 @@ def test_a_session_that_ends_in_a_restarts_start_up_is_charged_until_it_ended(
         time.sleep(max(game.launched + 6.5 - time.monotonic(), 0.0))
         gate.unlink()
         starting.join(60)
-        wait_for(lambda: d.audit("session_ended"), 15)
-        [ended] = d.audit("session_ended")
+        ended = the_end(d)
         ran = game.program["at"] - game.launched  # (less than it ran: launched is after)
         assert ran - 0.05 <= ended["charged_s"] < ran + 0.5, (ran, ended)  # before: 6.5
         assert ended.get("end_noted_while_down") is True, ended
