@@ -757,14 +757,18 @@ class StoreWriter:
                 log.error("store unavailable, launches are denied until it returns: %s",
                           problem)
             self._down_problem = problem
+            # The loop hears that the store is away before any refusal for it, here or
+            # ``submit``'s (which reads ``_down_since`` under this lock): an answer "cannot
+            # record time right now" must never meet a daemon that calls the store fine
+            # (this thread may lose the CPU between the two; CI, ci20a and s20's last).
+            if changed:
+                self._report(StoreState(False, problem))
             # Changes that must not wait fail now; the one in hand is answered by the caller.
             waiting = [job for job in list(self._queue)[1:] if not job.keep]
             for job in waiting:
                 self._queue.remove(job)
         for job in waiting:
             self._resolve(job, StoreUnavailable(problem))
-        if changed:
-            self._report(StoreState(False, problem))
 
     # -- talking to the loop ------------------------------------------------------------
     def _report(self, state: StoreState) -> None:

@@ -243,6 +243,52 @@ def test_a_change_that_fails_on_its_own_leaves_the_store_available(tmp_path: Pat
     asyncio.run(scenario())
 
 
+def test_a_change_refused_by_a_fault_is_answered_after_the_loop_knows_the_store_is_away(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI (ci20a, the official run of s20): a launch queued behind a checkpoint that the
+    household store stopped answering was refused "cannot record time right now" while
+    ``health`` still said the store was fine. The writer thread handed the loop the
+    queued change's refusal before the news that the store was away; a thread that lost
+    the CPU between the two let the daemon answer in between. Here that thread is slow
+    on purpose, between deciding the store is away and telling the loop."""
+    async def scenario() -> None:
+        writer = StoreWriter(tmp_path / "shepherd.db", now)
+        await writer.start()
+        inside, release = threading.Event(), threading.Event()
+        tries: list[int] = []
+
+        def stuck_then_busy(store: Store) -> None:  # a checkpoint the store cuts off
+            tries.append(1)
+            if len(tries) == 1:
+                inside.set()
+                release.wait(10)
+                raise apsw.BusyError("database is locked")
+            store.audit(now(), "launch_denied", {"n": 0})
+
+        report = writer._report
+
+        def slow_report(state: Any) -> None:
+            if not state.available:
+                time.sleep(0.3)  # the writer thread loses the CPU here
+            report(state)
+
+        monkeypatch.setattr(writer, "_report", slow_report)
+        checkpoint = writer.submit(stuck_then_busy, keep=True)
+        await asyncio.get_running_loop().run_in_executor(None, inside.wait)
+        launch = writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        seen: list[bool] = []
+        launch.add_done_callback(lambda f: seen.append(writer.available))
+        release.set()
+        with pytest.raises(StoreUnavailable):
+            await launch
+        assert seen == [False]  # the refusal's answer found the store declared away
+        await checkpoint
+        await wait_for(lambda: writer.available)
+        await writer.close()
+
+    asyncio.run(scenario())
+
+
 def test_reads_and_verify_use_their_own_connections_while_a_write_is_in_progress(
         tmp_path: Path) -> None:
     async def scenario() -> None:
