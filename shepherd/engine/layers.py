@@ -166,6 +166,15 @@ def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_ther
         stack[i] = [(kind, held - part, 0), (hole, back, number)]
         on_top.append(("new", part - back, number))
         i -= 1
+    if not layers.stack and may_pop_aside and left > 0:
+        # A day whose cuts kept no layers (written before they were kept): a set's raise
+        # gives back first what a set set aside, as the code before did; the quota's room
+        # first gave the week's grant to the other days too (review-15-s20 H1: the day of
+        # an upgrade, `+15m --until week`, `-20m`, `=0m`, then `=15m`: 50 where 35).
+        back = min(left, max(aside_there - aside, 0))
+        aside += back
+        left -= back
+        on_top.append(("+aside", back, number))
     # what no layer says: the quota's part a cut kept in no layer (an older store's row)
     # that the week could still pay comes back as quota first (review-15-s19 N1)
     back = min(left, max(quota_room - quota, 0))

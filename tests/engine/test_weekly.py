@@ -537,11 +537,13 @@ def grant_through(store: Store, e: Engine, clock: FakeClock, target: str, second
 
 
 def rebuilt(e: Engine, books: Accounting, kept: bool = True) -> Engine:
-    """The engine a restart makes from ``books`` (the use as ``e`` has it)."""
+    """The engine a restart makes from ``books`` (the use as ``e`` has it), as the
+    daemon makes it (core.py ``_load``; with the expiries it noted: review-15-s20 T3)."""
     return Engine(e.policy, e.zone, usage=e.usage, grants=books.grants, timed_grants=[
         TimedGrant(g.id, g.user, g.target, g.day, g.seconds, g.expires_at, g.week,
                    g.paid_s, g.used_before_s, g.signed_after_s, g.beyond_before_s)
-        for g in books.timed_grants], aside=books.aside, beyond=books.beyond,
+        for g in books.timed_grants], expiries_noted=books.expiries_noted,
+        aside=books.aside, beyond=books.beyond,
         kept=books.kept if kept else None, layers=read_layers(books.layers) if kept else None)
 
 
@@ -1144,6 +1146,34 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
     for change in changes:
         e.grant("alex", target, int(change[1:-1]) * 60, clock.now, mode=CHANGES[change[0]],
                 week=change[0] == "~")  # type: ignore[arg-type]
+    assert week_of_play(e, entry, 28, 10) == pytest.approx([saturday * 60, sunday * 60])
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
+@pytest.mark.parametrize(("before", "after", "saturday", "sunday"), [
+    (("~15m", "-20m", "=0m"), ("=15m",), 15, 20),  # G1's words: as ``-20m``
+    (("~15m", "=0m"), ("=20m",), 20, 20),  # what the code before gave (R1's 55 needs layers)
+    (("~15m", "=20m"), ("=35m",), 35, 20),
+    (("-5m",), ("+5m",), 20, 20),
+])
+def test_a_raise_on_a_day_whose_cuts_were_written_before_the_layers_gives_no_time(
+        target: str, before: tuple[str, ...], after: tuple[str, ...], saturday: int,
+        sunday: int) -> None:
+    """review-15-s20 H1 (HIGH): a store from before the layers were kept holds a day's
+    cuts with no layers. A set's raise on that day gave the quota's room back first, so
+    ``=15m`` after ``~15m -20m =0m`` (said before the upgrade) gave Saturday 15 of the
+    quota and left the week's 15 aside for Sunday: 15 + 35 = 50, where the code before and
+    the layers both give 35 (``-20m`` is the parent's word to keep). With no layers, a
+    set's raise gives back first what a set set aside, as the code before did."""
+    e, entry = an_hour_a_week(target)
+    clock = FakeClock(local(28, 10))
+    for words in (before, after):
+        for change in words:
+            e.grant("alex", target, int(change[1:-1]) * 60, clock.now,
+                    mode=CHANGES[change[0]], week=change[0] == "~")  # type: ignore[arg-type]
+        if words is before:
+            assert e.layers
+            e.layers.clear()  # as an older store's rows read back: no layers
     assert week_of_play(e, entry, 28, 10) == pytest.approx([saturday * 60, sunday * 60])
 
 
