@@ -166,12 +166,16 @@ def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_ther
         stack[i] = [(kind, held - part, 0), (hole, back, number)]
         on_top.append(("new", part - back, number))
         i -= 1
-    if not layers.stack and may_pop_aside and left > 0:
-        # A day whose cuts kept no layers (written before they were kept): a set's raise
-        # gives back first what a set set aside, as the code before did; the quota's room
-        # first gave the week's grant to the other days too (review-15-s20 H1: the day of
-        # an upgrade, `+15m --until week`, `-20m`, `=0m`, then `=15m`: 50 where 35).
-        back = min(left, max(aside_there - aside, 0))
+    if may_pop_aside and left > 0:
+        # What a set set aside that no layer says (a day whose cuts were written before
+        # the layers were kept, and what raises said since the upgrade did not give back):
+        # a set's raise gives it back first, as the code before did; the quota's room first
+        # gave the week's grant to the other days too (review-15-s20 H1: on the day of an
+        # upgrade, `+15m --until week`, `-20m`, `=0m`, then `=15m`: 50 where 35; and
+        # review-15-s21 H1b: then `=5m`, `=15m`, the first raise leaving a layer: 45).
+        recorded = sum(held for kind, held, _ in layers.stack
+                       if kind in ("aside", "taken_aside"))
+        back = min(left, max(aside_there - max(recorded, aside), 0))
         aside += back
         left -= back
         on_top.append(("+aside", back, number))

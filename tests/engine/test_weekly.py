@@ -1152,6 +1152,8 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
 @pytest.mark.parametrize("target", ["game", "games"])
 @pytest.mark.parametrize(("before", "after", "saturday", "sunday"), [
     (("~15m", "-20m", "=0m"), ("=15m",), 15, 20),  # G1's words: as ``-20m``
+    (("~15m", "-20m", "=0m"), ("=5m", "=15m"), 15, 20),  # review-15-s21 H1b: 45
+    (("~15m", "-20m", "=0m"), ("=5m", "+1m", "=15m"), 15, 21),  # 50 (the +1m stays the day's)
     (("~15m", "=0m"), ("=20m",), 20, 20),  # what the code before gave (R1's 55 needs layers)
     (("~15m", "=20m"), ("=35m",), 35, 20),
     (("-5m",), ("+5m",), 20, 20),
