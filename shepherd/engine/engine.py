@@ -1802,7 +1802,9 @@ class Engine:
         # it gave back, then sets aside what the day may draw on the week's time (only
         # what it has not drawn yet: what it drew stays drawn), then lowers its own
         cut = cut_by(layers, base - wanted, is_set=True, asidable=max(access - drawn, 0),
-                     added_there=bounds.added_free, unusable_there=bounds.short)
+                     added_there=bounds.added_free, unusable_there=bounds.short,
+                     unrecorded_added=max(bounds.added_free - layers.added_recorded(), 0)
+                     if bounds.split else 0)
         return (GrantChange(-(base - wanted), lasting - (base - wanted), held), cut.aside_s,
                 (bounds.kept_after_cut(cut.added_s), cut.layers))
 

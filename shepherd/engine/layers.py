@@ -86,6 +86,10 @@ class DayLayers:
         except (ValueError, TypeError):
             return NO_LAYERS
 
+    def added_recorded(self) -> int:
+        """The added time the raises' records say they gave (``new`` and ``+added``)."""
+        return sum(held for kind, held, _ in self.stack if kind in ("new", "+added"))
+
     def without_aside(self, freed: int) -> DayLayers:
         """Once ``freed`` of the day's aside is gone (a take-back of the week's time took
         it first), its ``aside`` layers hold that much less, the last first."""
@@ -207,7 +211,8 @@ class Cut:
 
 
 def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
-           added_there: int, unusable_there: int, own_most: int | None = None) -> Cut:
+           added_there: int, unusable_there: int, own_most: int | None = None,
+           unrecorded_added: int = 0) -> Cut:
     """A cut of the day's whole allowance by up to ``seconds``. A set takes first the
     ``unusable`` quota minutes (the day's standing counts them, the child never had
     them: review-15-s17d F2); then every cut takes back what the raises before it gave,
@@ -215,7 +220,10 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
     aside (``asidable``: what the day has not drawn of it), the added time not used
     (``added_there``), the quota's part; a take-back the added time, then the quota's
     part, its unusable minutes first. ``own_most``: the most it takes of the day's own
-    time (a take-back: never what was used), None for no bound."""
+    time (a take-back: never what was used), None for no bound. ``unrecorded_added``: a
+    set's day's added time no raise's record says (said before the layers were kept, on
+    the day a store is upgraded): taken back after the recorded raises, as theirs, before
+    the week's time is set aside (review-15-s21 H1c)."""
     stack = list(layers.stack)
     pushed: list[Layer] = []
     took = {"aside": 0, "added": 0, "quota": 0, "unusable": 0}
@@ -260,6 +268,8 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         if part < held:
             break  # what this raise gave cannot all be taken back: what is below stays
         stack = list(_packed(stack))
+    if is_set and left > 0:
+        take("added", unrecorded_added)  # (given of nothing: no layer, as ``new`` taken)
     order: tuple[Kind | None, ...] = (("aside", "added", "quota") if is_set
                                       else ("added", None, "quota"))  # None: unusable
     for step in order:

@@ -1154,6 +1154,8 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
     (("~15m", "-20m", "=0m"), ("=15m",), 15, 20),  # G1's words: as ``-20m``
     (("~15m", "-20m", "=0m"), ("=5m", "=15m"), 15, 20),  # review-15-s21 H1b: 45
     (("~15m", "-20m", "=0m"), ("=5m", "+1m", "=15m"), 15, 21),  # 50 (the +1m stays the day's)
+    (("+15m", "~20m"), ("=25m", "=35m"), 35, 25),  # review-15-s21 H1c: 35 and 40
+    (("=35m", "~15m"), ("=25m", "=35m"), 35, 20),  # 35 and 35
     (("~15m", "=0m"), ("=20m",), 20, 20),  # what the code before gave (R1's 55 needs layers)
     (("~15m", "=20m"), ("=35m",), 35, 20),
     (("-5m",), ("+5m",), 20, 20),
@@ -1166,7 +1168,11 @@ def test_a_raise_on_a_day_whose_cuts_were_written_before_the_layers_gives_no_tim
     ``=15m`` after ``~15m -20m =0m`` (said before the upgrade) gave Saturday 15 of the
     quota and left the week's 15 aside for Sunday: 15 + 35 = 50, where the code before and
     the layers both give 35 (``-20m`` is the parent's word to keep). With no layers, a
-    set's raise gives back first what a set set aside, as the code before did."""
+    set's raise gives back first what a set set aside, as the code before did (and
+    after words said since the upgrade, what a set set aside that no layer says: H1b).
+    H1c: a raise said before the upgrade keeps no layer either, so a set after it set
+    the week's time aside first and a raise then gave the day's own back: the day's
+    added time no layer says is taken back first, as a raise's."""
     e, entry = an_hour_a_week(target)
     clock = FakeClock(local(28, 10))
     for words in (before, after):
