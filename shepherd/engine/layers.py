@@ -21,9 +21,8 @@ hole (``+aside``, ``+added``, ``+quota``), and what it had left after popping it
 nothing a cut took, on top (``new``: added time; ``new_quota``: quota minutes no layer
 held, an older store's day). A set's raise pops every kind; time added for today
 passes over ``aside`` (it is the day's own, and what a set set aside stays the other
-days': review-15-s19c R2). A raise passes over holes and over what a raise gave of
-nothing, to the cut below (review-15-s21 H2); what a cut took back of part of that is
-kept as its kind, so a raise after it gives it again (R4). Each raise's gives carry its number; a
+days': review-15-s19c R2). A raise passes over holes and stops at what a raise gave of
+nothing (a raise after it is more of the same). Each raise's gives carry its number; a
 cut takes back first what the raises gave, the last raise first, of it what it gave of
 nothing first (``new`` is gone: a cut that takes back all a raise gave leaves the day
 as if that raise was never said, so a raise after it undoes the cuts before that one),
@@ -46,18 +45,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-Kind = Literal["aside", "taken_aside", "added", "quota", "taken", "taken_quota", "+aside",
-               "+added", "+quota", "new", "new_quota"]
-KINDS: tuple[Kind, ...] = ("aside", "taken_aside", "added", "quota", "taken", "taken_quota",
-                           "+aside", "+added", "+quota", "new", "new_quota")
+Kind = Literal["aside", "taken_aside", "added", "quota", "+aside", "+added", "+quota", "new",
+               "new_quota"]
+KINDS: tuple[Kind, ...] = ("aside", "taken_aside", "added", "quota", "+aside", "+added",
+                           "+quota", "new", "new_quota")
 # ``taken_aside``: the week's time a take-back put aside again (it took back what a set's
 # raise had given back of it); time added for today gives it back, as the take-back's
 # inverse (review-15-s19 N1), where it leaves a set's ``aside`` aside (R2)
-# ``taken``, ``taken_quota``: what a cut took back of part of what a raise gave of nothing,
-# with that raise's number: a raise after the cut gives it again (as ``new``); a cut that
-# takes back the rest of that raise's gives takes these with it (review-15-s21 H2, R4)
-CUT_KINDS = ("aside", "taken_aside", "added", "quota", "taken", "taken_quota")
-TAKEN = ("taken", "taken_quota")
+CUT_KINDS = ("aside", "taken_aside", "added", "quota")
 Layer = tuple[Kind, int, int]  # (kind, seconds, the number of the raise that gave it)
 
 
@@ -155,12 +150,10 @@ def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_ther
         layer = stack[i]
         assert isinstance(layer, tuple)
         kind, held, _ = layer
+        if kind in ("new", "new_quota"):
+            break  # a raise before gave it of nothing: this one is more of the same
         if kind not in CUT_KINDS or (kind == "aside" and not may_pop_aside):
-            # given back already, or given of nothing (a raise passes over them to the cut
-            # below: `+15m --until week`, `=20m`, `+1m`, `=35m` gave Sunday the week's 15
-            # again when it stopped at the `+1m`, review-15-s21 H2); or time added for
-            # today leaves it aside (R2)
-            i -= 1
+            i -= 1  # given back already; or time added for today leaves it aside (R2)
             continue
         part = min(held, left)
         left -= part
@@ -168,12 +161,11 @@ def raise_by(layers: DayLayers, seconds: int, *, may_pop_aside: bool, aside_ther
         if kind in ("aside", "taken_aside"):
             back = min(part, max(aside_there - aside, 0))
             aside += back  # (the rest: the week's grants no longer hold it, the day's own)
-        elif kind in ("quota", "taken_quota"):
+        elif kind == "quota":
             back = min(part, max(quota_room - quota, 0))
             quota += back  # (the rest: quota the week can no longer pay, the child's)
-        added += part - back if kind not in ("added", "taken") else part
+        added += part - back if kind != "added" else part
         hole: Kind = ("+quota" if kind == "quota" else "+added" if kind == "added"
-                      else "new" if kind == "taken" else "new_quota" if kind == "taken_quota"
                       else "+aside")
         stack[i] = [(kind, held - part, 0), (hole, back, number)]
         on_top.append(("new", part - back, number))
@@ -265,14 +257,9 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
         # it gave back, the deepest (popped last) first
         i = max(given, key=lambda i: (stack[i][2], stack[i][0].startswith("new"), -i))
         kind, held, number = stack[i]
-        if kind.startswith("new"):  # given of nothing: taking it back is no cut,
-            quota = kind == "new_quota"
-            part = take("quota" if quota else "added", held)
-            # but taking part of it back is: a raise after it gives that part again (R4:
-            # `=20m`, `+10m`, `=25m`, `=30m` is `=20m`, `+10m`, not 5 of the week's)
-            stack[i:i + 1] = [(kind, held - part, number),
-                              ("taken_quota" if quota else "taken",
-                               part if part < held and is_set else 0, number)]
+        if kind.startswith("new"):  # given of nothing: taking it back is no cut
+            part = take("quota" if kind == "new_quota" else "added", held)
+            stack[i] = (kind, held - part, number)
         else:  # the hole is the layer it was again (a take-back's aside its own kind)
             cut: Kind = ("quota" if kind == "+quota" else "added" if kind == "+added"
                          else "aside" if is_set else "taken_aside")
@@ -280,11 +267,6 @@ def cut_by(layers: DayLayers, seconds: int, *, is_set: bool, asidable: int,
             stack[i:i + 1] = [(cut, part, 0), (kind, held - part, number)]
         if part < held:
             break  # what this raise gave cannot all be taken back: what is below stays
-        if not any(k not in CUT_KINDS and n == number and held_s > 0
-                   for k, held_s, n in stack):
-            # all this raise gave is taken back: what cuts took of it before goes too
-            stack = [layer for layer in stack if not (layer[0] in TAKEN
-                                                      and layer[2] == number)]
         stack = list(_packed(stack))
     if is_set and left > 0:
         take("added", unrecorded_added)  # (given of nothing: no layer, as ``new`` taken)
