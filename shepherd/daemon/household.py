@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shepherd.engine import Engine, Household, Instant, RemoteSession, TimedGrant
-from shepherd.engine.layers import read_layers
 from shepherd.policy import Policy as PolicyModel
 from shepherd.store import HouseholdView, SnapshotRow, StateStore
 from shepherd.store.connection import StoreError, StoreUnavailable
@@ -221,8 +220,7 @@ class HouseholdLink:
                    for g in view.timed_grants)]
         engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
                          expiries_noted=view.expiries_noted, locked=view.locked,
-                         aside=view.aside, beyond=view.beyond, kept=view.kept,
-                         layers=read_layers(view.layers))
+                         aside=view.aside, beyond=view.beyond, kept=view.kept)
         differs = sorted(m for m, digest in view.policies.items()
                          if self.policy_hash and digest != self.policy_hash)
         if differs != self.differs:

@@ -85,7 +85,7 @@ class DayGrants:
     # counts in full on the week's count too (review-1215-s12 F1).
     timed: float = 0.0
     # On a day with a daily and a weekly quota, the added part of its own time as the
-    # last change of that time left it (``Engine._own_change``): time added for today
+    # last change of that time left it (``Engine._kept_after``): time added for today
     # (it needs no week quota) less what cuts took of it; a cut never takes what of it
     # was used (low17, review Q1) and takes the quota minutes the week could not pay
     # first (a set: review-15-s18 F3), so the rest of the day's own time is the quota's

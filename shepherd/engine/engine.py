@@ -201,7 +201,6 @@ from shepherd.engine.grants import (
     grant_too_long,
 )
 from shepherd.engine.household import Household
-from shepherd.engine.layers import NO_LAYERS, DayLayers, cut_by, raise_by
 from shepherd.engine.outlook import GroupCheck, Guard, Limit, Outlook, Term
 from shepherd.engine.pauses import Away, Pause, PauseClock
 from shepherd.policy.model import Entry, Group, Policy
@@ -209,34 +208,6 @@ from shepherd.policy.model import Entry, Group, Policy
 RELOAD_GRACE_S = 60.0
 MIN_LAUNCH_S = 1.0
 _EPSILON = 1e-6
-_NO_BOUND = 10**12  # of a kind with no bound of its own (a day without a weekly quota)
-
-
-@dataclass(frozen=True)
-class _DayBounds:
-    """Of a day's own time, what there is of each kind a change of it moves (layers.py):
-    on a day with a daily and a weekly quota (``split``), its added part (``added``),
-    what of it was used, the quota minutes the week's quota had not left the day
-    (``short``), and how far its quota's part is below what the week could pay
-    (``room``); elsewhere its own time does not split, and only the week's time set
-    aside is a kind apart."""
-
-    split: bool
-    added: int
-    used: int
-    short: int
-    room: int
-
-    @property
-    def added_free(self) -> int:
-        """What a cut may take of the added part: never what of it was used (low17)."""
-        return max(self.added - self.used, 0) if self.split else _NO_BOUND
-
-    def kept_after_cut(self, added_taken: int) -> int:
-        return max(self.added - added_taken, self.used, 0) if self.split else 0
-
-    def kept_after_raise(self, added: int) -> int:
-        return self.added + added if self.split else 0
 # A warning given late, by more than this (a session started, or moved, within its
 # threshold), brings along the ones due within this many seconds after it: one
 # warning, the most urgent, not two a second apart ("1 minute 1 second left", then
@@ -389,7 +360,6 @@ class Engine:
         aside: Mapping[tuple[str, str, date], int] | None = None,
         beyond: Mapping[tuple[str, str, date], int] | None = None,
         kept: Mapping[tuple[str, str, date], int] | None = None,
-        layers: Mapping[tuple[str, str, date], DayLayers] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -414,11 +384,6 @@ class Engine:
         # only rose let a second set count added time past the weekly quota).
         self.kept: dict[tuple[str, str, date], int] = {
             k: v for k, v in (kept or {}).items() if v}
-        # Of a day's own time, what its cuts took and its raises gave back, each as the
-        # last change of that time left it (layers.py): a raise gives back what the cut it
-        # undoes took, a cut first takes back what the raise it undoes gave.
-        self.layers: dict[tuple[str, str, date], DayLayers] = {
-            k: v for k, v in (layers or {}).items() if v}
         self.locked: set[str] = set(locked)
         self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
@@ -475,15 +440,13 @@ class Engine:
                   expiries_noted: Iterable[int], locked: Iterable[str],
                   aside: Mapping[tuple[str, str, date], int] | None = None,
                   beyond: Mapping[tuple[str, str, date], int] | None = None,
-                  kept: Mapping[tuple[str, str, date], int] | None = None,
-                  layers: Mapping[tuple[str, str, date], DayLayers] | None = None) -> None:
+                  kept: Mapping[tuple[str, str, date], int] | None = None) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
         self.grants = dict(grants)
         self.aside = {k: v for k, v in (aside or {}).items() if v}
         self.beyond = {k: v for k, v in (beyond or {}).items() if v}
         self.kept = {k: v for k, v in (kept or {}).items() if v}
-        self.layers = {k: v for k, v in (layers or {}).items() if v}
         # What a grant paid for, noted here a moment ago, until the store has it too.
         known = {gid: g.paid for gid, g in self.timed.items() if g.paid is not None}
         self.timed = {g.id: g if g.paid is not None or g.id not in known
@@ -593,10 +556,6 @@ class Engine:
         (``DayGrants.kept``; 0: none, or no change yet: its own time splits by its net)."""
         return self.kept.get((user, target, day), 0) if self.kept else 0
 
-    def _layers(self, user: str, target: str, day: date) -> DayLayers:
-        """What ``day``'s cuts took and its raises gave back (layers.py)."""
-        return self.layers.get((user, target, day), NO_LAYERS) if self.layers else NO_LAYERS
-
     def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                     ) -> float:
         """The use of ``day`` up to ``now`` its own time did not pay for: what time given
@@ -639,6 +598,35 @@ class Engine:
 
         return figure(limits, self.calendar.week_days(day), day, used_on,
                       self._grants_on(user, limits.target, now.wall, used_on))
+
+    def _kept_after(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                    own_change: int, unusable: int) -> int:
+        """The added part of ``day``'s own time once it changes by ``own_change`` (the
+        change to the day's grants and what a set sets aside of the week's time): raised,
+        it first gives back to the quota's part what a cut took of it that the week could
+        still pay (review-15-s19 N1), and the added part grows by the rest (time added
+        after a cut of what the week could not pay is time for the child, review-15-s18b
+        M1); lowered, the cut takes first the ``unusable`` quota minutes
+        (a set, review-15-s17d F2), then the added part, never below what of it was used
+        (low17), then the quota's part (review-15-s18 F3: ``+20m`` on a spent week, then
+        ``=12m``, left nothing). 0 where the day has no daily or no weekly quota."""
+        if limits.daily_quota(day) is None or limits.weekly is None:
+            return 0
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        grants = self._grants_on(user, limits.target, now.wall, used_on)(day)
+        added = math.floor(own_added(grants) + 1e-6)
+        if own_change >= 0:
+            # what a cut took of the quota's part that the week could still pay comes
+            # back first, as quota (review-15-s19 N1: ``=0m`` then ``=20m`` counted the 20
+            # as added time, and the week paid none of it)
+            room = math.floor(self._walked_now(week_own_room, user, limits, day, now) + 1e-6)
+            return added + own_change - min(own_change, room)
+        # (of the added time, what the use so far used stays: the quota's part pays first)
+        used = math.floor(self._walked_now(week_added_used, user, limits, day, now) + 1e-6)
+        return max(added - max(-own_change - unusable, 0), used, 0)
 
     def _timed_paid_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                         ) -> float:
@@ -1625,8 +1613,7 @@ class Engine:
                                sum(t for _, t in pools) < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
                                timed_taken_s=sum(t for _, t in pools), taken_from=pools,
-                               week_aside_s=-freed, kept_s=self._kept(user, target, day),
-                               layers=self._layers(user, target, day).without_aside(freed))
+                               week_aside_s=-freed, kept_s=self._kept(user, target, day))
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1637,8 +1624,7 @@ class Engine:
             on_top = round(today.allowance_s - lasting.allowance_s)
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
-        aside_s = 0
-        own: tuple[int, DayLayers] | None = None  # a take-back's or a set's kept and layers
+        aside_s = unusable = 0
         week_only = quota is None and limits.weekly is not None
         if mode == "set" and week_only:
             named = entry.title if entry is not None else f"The {target} budget"
@@ -1674,24 +1660,18 @@ class Engine:
                     change = replace(change, allowance_s=change.allowance_s + access
                                      + round(ran_out.paid + ran_out.timed))
             else:
-                change, aside_s, own = self._own_change(
+                change, aside_s, unusable = self._own_change(
                     user, limits, day, now, mode, seconds, round(lasting.allowance_s))
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         beyond_s, before_s = 0, 0.0
-        kept_s, layers = self._kept(user, target, day), self._layers(user, target, day)
+        kept_s = self._kept(user, target, day)
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
             beyond_s = math.floor(self._week_paid_now(user, limits, day, now) + 1e-6)
-            if own is not None:
-                kept_s, layers = own
-            elif mode == "add" and quota is not None:
-                kept_s, layers, back = self._added_layers(user, limits, day, now,
-                                                          change.delta_s)
-                aside_s = -back
-            else:
-                kept_s = 0  # no daily quota: its own time does not split
+            kept_s = self._kept_after(user, limits, day, now, change.delta_s + aside_s,
+                                      unusable)
         elif expires is not None and not week and limits.limited:  # until a moment
             before_s = self._beyond_now(user, limits, day, now)  # others paid (ledger11b)
         taken_from: tuple[tuple[int, int], ...] = ()
@@ -1727,26 +1707,24 @@ class Engine:
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else (), week_aside_s=aside_s,
                            beyond_own_s=beyond_s, beyond_before_s=before_s,
-                           kept_s=kept_s, layers=layers)
+                           kept_s=kept_s)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int
-                    ) -> tuple[GrantChange, int, tuple[int, DayLayers]]:
+                    ) -> tuple[GrantChange, int, int]:
         """A take-back or set for today (ledger10), as the day's ledger has it: time
         given until a moment pays first (it ends sooner: review-1215-s12 F1), then its
         own time (quota, time added for today, its take-backs and sets), then the
         week's time. ``lasting``: what lasts the day
         now (its own time and what it may draw on the week's). A take-back takes only
         of the day's own time, never below what it paid for (the rest comes out of the
-        time given until a moment, ``_take_from_timed``): never the week's, but what a
-        set's raise gave back of it goes aside again. A set makes what lasts
-        ``seconds``, never below the use it and the week's time paid for: lowered, it
-        first takes the quota minutes the week's quota had not left the day, then what
-        the raises before it gave, then sets aside what the day may draw on the week's
-        time (the other days' then), then lowers its own; raised, it gives back what the
-        cuts before it took (layers.py), then adds. The change to the day's grants, of it
-        the week's time set aside (``week_aside_s``; negative: given back), and the added
-        part and the layers it leaves."""
+        time given until a moment, ``_take_from_timed``): never the week's. A set makes
+        what lasts ``seconds``, never below the use it and the week's time paid for:
+        lowered, it first sets aside what the day may draw on the week's time (the
+        other days' then), then lowers its own; raised, it adds to its own. The change
+        to the day's grants, of it the week's time set aside (``week_aside_s``), and
+        what of the cut the day could never have used (the quota minutes the week's quota
+        had not left it, taken first: ``_kept_after``)."""
         target = limits.target
         quota = limits.daily_quota(day)
         assert quota is not None
@@ -1764,19 +1742,9 @@ class Engine:
         # moment and the week's time paid (review-1215-s10 HIGH-2)
         beyond = self._beyond_now(user, limits, day, now)
         floor = math.ceil(used - beyond - 1e-6)
-        drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
-        bounds = self._day_bounds(user, limits, day, now)
-        layers = self._layers(user, target, day)
         if mode == "take":
-            # a take-back takes first what the raises before it gave back (the week's
-            # time among it goes aside again: review-15-s19d R3), then the added time,
-            # then the quota's part; of the day's own time never what was used
-            cut = cut_by(layers, seconds, is_set=False, asidable=max(access - drawn, 0),
-                         added_there=bounds.added_free, unusable_there=bounds.short,
-                         own_most=max(own - floor, 0))
-            taken = cut.taken_s
-            return (GrantChange(-taken, lasting - taken, taken < seconds), cut.aside_s,
-                    (bounds.kept_after_cut(cut.added_s), cut.layers))
+            taken = min(seconds, max(own - floor, 0))
+            return GrantChange(-taken, lasting - taken, taken < seconds), 0, 0
         # the day's whole allowance is ``seconds``: what the time given until a moment
         # has paid for so far is in it (it was used today), so the day's own time is the
         # rest, never below the use it must pay for; what such time pays from now on
@@ -1785,74 +1753,31 @@ class Engine:
         wanted = max(seconds - paid_now, math.ceil(used - timed_paid - 1e-6), 0)
         held = wanted > seconds - paid_now
         if wanted >= base:
-            # raised: it gives back what the cuts before it took, the last first (the
-            # week's time a set set aside comes back to the day: review-15-s19b N2; the
-            # quota's part a take-back took stays taken when a later set only set the
-            # week's time aside: review-15-s19d G1; the quota's part a set took comes back
-            # before the week's time it set aside first: review-15-s19c R1), then adds
+            # raised: first what a set set aside of the week's time comes back to the day
+            # (review-15-s19b N2: ``=20m`` set 15 aside, ``=35m`` added 15 of its own and
+            # the 15 stayed the other days': the week played 60 of 30 and 15), then what
+            # a cut took of the quota's part that the week could still pay
+            # (``_kept_after``), then added time. (The quota's part first gave time:
+            # review-15-s19d G1, ``+15m --until week``, ``-20m``, ``=0m``, ``=15m``
+            # played 50 for 35, the raise giving back the take-back's quota minutes where
+            # the set had set aside the week's. So a raise may spend the week's time where
+            # the quota could pay, R1 of s19c, open: which cut took what is not kept.)
             raised = wanted - base
-            back = raise_by(layers, raised, may_pop_aside=True,
-                            aside_there=self._aside_holding(user, limits, day, now),
-                            quota_room=bounds.room)
-            return (GrantChange(raised, lasting + raised, held), -back.aside_s,
-                    (bounds.kept_after_raise(back.added_s), back.layers))
+            back = self._aside_given_back(user, limits, day, now, raised)
+            return GrantChange(raised, lasting + raised, held), -back, 0
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
-        # 30m week played, ``=24m`` on Thursday's 25 left 14), then what the raises before
-        # it gave back, then sets aside what the day may draw on the week's time (only
-        # what it has not drawn yet: what it drew stays drawn), then lowers its own
-        cut = cut_by(layers, base - wanted, is_set=True, asidable=max(access - drawn, 0),
-                     added_there=bounds.added_free, unusable_there=bounds.short,
-                     unrecorded_added=max(bounds.added_free - layers.added_recorded(), 0)
-                     if bounds.split else 0)
-        return (GrantChange(-(base - wanted), lasting - (base - wanted), held), cut.aside_s,
-                (bounds.kept_after_cut(cut.added_s), cut.layers))
-
-    def _added_layers(self, user: str, limits: QuotaLimits, day: date, now: Instant,
-                      seconds: int) -> tuple[int, DayLayers, int]:
-        """The added part and the layers once ``seconds`` of time for today are added: it
-        gives back what the cuts before it took, the last first, but never what a set set
-        aside of the week's time (review-15-s19c R2: that stays the other days'); the rest
-        is added time (what a cut took of quota minutes the week could not pay is not
-        given back: the time is the child's, review-15-s18b M1). What a take-back put
-        aside again of the week's time it gives back (the take-back's inverse: N1), and
-        says how much (the day's aside less)."""
-        bounds = self._day_bounds(user, limits, day, now)
-        back = raise_by(self._layers(user, limits.target, day), seconds, may_pop_aside=False,
-                        aside_there=self._aside_holding(user, limits, day, now),
-                        quota_room=bounds.room)
-        return bounds.kept_after_raise(back.added_s), back.layers, back.aside_s
-
-    def _day_bounds(self, user: str, limits: QuotaLimits, day: date, now: Instant
-                    ) -> _DayBounds:
-        """What of ``day``'s own time there is of each kind, for its layers (layers.py)."""
-        if limits.weekly is None or limits.daily_quota(day) is None:
-            return _DayBounds(False, _NO_BOUND, 0, 0, _NO_BOUND)
-
-        def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
-
-        grants = self._grants_on(user, limits.target, now.wall, used_on)(day)
-        added = math.floor(own_added(grants) + 1e-6)
-        used = math.floor(self._walked_now(week_added_used, user, limits, day, now) + 1e-6)
-        short = math.floor(self._walked_now(week_own_short, user, limits, day, now) + 1e-6)
-        room = math.floor(self._walked_now(week_own_room, user, limits, day, now) + 1e-6)
-        return _DayBounds(True, added, used, short, room)
-
-    def _aside_holding(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> int:
-        """Of what a set set aside of the week's time for ``day``, what a raise may give
-        back: all of it where the week's grants still hold it (else none: giving back
-        what they no longer hold would give the day nothing for it)."""
-        aside = self._aside(user, limits.target, day)
-        if aside <= 0:
-            return 0
-
-        def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
-
-        left = pool_left(limits, self.calendar.week_days(day), day, used_on,
-                         self._grants_on(user, limits.target, now.wall, used_on))
-        return aside if left + 1e-6 >= aside else 0
+        # 30m week played, ``=24m`` on Thursday's 25 left 14), then sets aside what the
+        # day may draw on the week's time (only what it has not drawn yet: what it drew
+        # stays drawn), then lowers its own
+        cut = base - wanted
+        unusable = 0
+        if limits.weekly is not None:
+            short = self._walked_now(week_own_short, user, limits, day, now)
+            unusable = min(cut, math.floor(short + 1e-6))
+        drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
+        aside = min(cut - unusable, max(access - drawn, 0))
+        return GrantChange(-cut, lasting - cut, held), aside, unusable
 
     def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
         """What ``day`` may still draw on the week's time: what it has left for the day,
@@ -1866,6 +1791,25 @@ class Engine:
         left = pool_left(limits, self.calendar.week_days(day), day, used_on,
                          self._grants_on(user, limits.target, now.wall, used_on))
         return max(left - self._aside(user, limits.target, day), 0.0)
+
+    def _aside_given_back(self, user: str, limits: QuotaLimits, day: date, now: Instant,
+                          raised: int) -> int:
+        """Of a set's raise of ``day``'s own time by ``raised``, what comes back out of
+        what a set set aside of the week's time (it is the day's to draw again): all of it
+        up to the aside, where the week's grants still hold what was set aside (else none:
+        giving back what they no longer hold would give the day nothing for it). Time
+        added for today gives none back: it is the day's, and ``-X`` after ``+X`` leaves
+        the day as it was (review-15-s19c R2)."""
+        aside = self._aside(user, limits.target, day)
+        if aside <= 0 or raised <= 0:
+            return 0
+
+        def used_on(d: date) -> float:
+            return self.used(user, limits.members, d, now)
+
+        left = pool_left(limits, self.calendar.week_days(day), day, used_on,
+                         self._grants_on(user, limits.target, now.wall, used_on))
+        return min(raised, aside) if left + 1e-6 >= aside else 0
 
     def _aside_freed(self, user: str, target: str, day: date, taken: int) -> int:
         """What today's aside no longer holds once ``taken`` of the week's time is taken
@@ -1986,7 +1930,6 @@ class Engine:
         key = (planned.user, planned.target, planned.day)
         before, timed = self.grants.get(key), dict(self.timed)
         aside, beyond, kept = dict(self.aside), dict(self.beyond), dict(self.kept)
-        layers = dict(self.layers)
         try:
             yield
         finally:
@@ -1995,7 +1938,6 @@ class Engine:
             else:
                 self.grants[key] = before
             self.aside, self.beyond, self.kept = aside, beyond, kept
-            self.layers = layers
             self.timed.clear()
             self.timed.update(timed)
             self._changed()
@@ -2013,10 +1955,6 @@ class Engine:
                 self.kept[key] = planned.kept_s
             else:
                 self.kept.pop(key, None)
-        if planned.layers:  # as this change leaves them (each row keeps them: the last stands)
-            self.layers[key] = planned.layers
-        else:
-            self.layers.pop(key, None)
         for gid, part in planned.taken_from:  # out of time given until a moment
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)
@@ -2030,8 +1968,6 @@ class Engine:
                 if (g.user, g.target, g.day) == key and own:  # as the store counts it
                     self.timed[gid] = replace(g, signed_after=g.signed_after + own)
         elif planned.seconds > 0:
-            if planned.week_aside_s:  # time for today gave back what a take-back set aside
-                self.aside[key] = self._aside(*key) + planned.week_aside_s
             if grant_id is None:
                 grant_id = min([0, *self.timed]) - 1  # store ids are positive
             self.timed[grant_id] = TimedGrant(grant_id, planned.user, planned.target,

@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
-from shepherd.engine.layers import NO_LAYERS, DayLayers
-
 EndReason = Literal[
     "exited", "stopped_by_child", "stopped_by_admin", "expired", "window_closed",
     "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed", "killed",
@@ -311,16 +309,11 @@ class TimeGranted(Event):
     # this change leaves it (Engine.kept). Kept with the change in the store (the last
     # change's stands); not part of the answer.
     kept_s: int = 0
-    # What the day's cuts took and its raises gave back, as this grant leaves them
-    # (Engine.layers, layers.py). Kept with every grant row in the store (the last row's
-    # stand); not part of the answer.
-    layers: DayLayers = NO_LAYERS
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
                 if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s",
-                                  "beyond_own_s", "beyond_before_s", "kept_s",
-                                  "layers")}
+                                  "beyond_own_s", "beyond_before_s", "kept_s")}
         return {**data, "used_s": round(self.used_s, 3),
                 "on_top": [{"seconds": part, "until": end.isoformat()}
                            for part, end in self.on_top],

@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shepherd.engine import Engine, Instant, QuotaCalendar
-from shepherd.engine.layers import layers_text
 from shepherd.explain.day import ExplainError, explain_day
 from shepherd.explain.run import Starting
 from shepherd.explain.text import explanation_lines
@@ -37,8 +36,7 @@ def books_of(engine: Engine, now: Instant) -> Starting:
     return Starting(usage, engine.cooldowns_if_ended(now), dict(engine.grants),
                     frozenset(engine.locked), tuple(engine.timed.values()),
                     frozenset(engine.expiries_noted), counted=True, aside=dict(engine.aside),
-                    beyond=dict(engine.beyond), kept=dict(engine.kept),
-                    layers=layers_text(engine.layers))
+                    beyond=dict(engine.beyond), kept=dict(engine.kept))
 
 
 def running_note(engine: Engine, user: str) -> str:

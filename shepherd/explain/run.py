@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shepherd.engine import Engine, Event, Instant, SessionDue, TimedGrant
-from shepherd.engine.layers import read_layers
 from shepherd.policy import Policy
 
 _MONO_BASE = 1000.0
@@ -42,19 +41,17 @@ class Starting:
     # per day, of its time added for today what was used when a take-back or a set last
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
-    # per day, what its cuts took and its raises gave back (Engine.layers, as text)
-    layers: Mapping[tuple[str, str, date], str] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 
     def to_json(self) -> dict[str, Any]:
         """As data (``policy.books``): each map a list of its keys and value."""
-        def rows(books: Mapping[tuple[str, str, date], Any]) -> list[list[Any]]:
+        def rows(books: Mapping[tuple[str, str, date], float]) -> list[list[Any]]:
             return [[user, target, day.isoformat(), value]
                     for (user, target, day), value in books.items()]
         return {"usage": rows(self.usage), "grants": rows(self.grants),
                 "aside": rows(self.aside), "beyond": rows(self.beyond),
-                "kept": rows(self.kept), "layers": rows(self.layers),
+                "kept": rows(self.kept),
                 "cooldowns": [[user, entry, until.isoformat()]
                               for (user, entry), until in self.cooldowns.items()],
                 "locked": sorted(self.locked), "expiries_noted": sorted(self.expiries_noted),
@@ -76,8 +73,7 @@ class Starting:
                                        "expires": datetime.fromisoformat(g["expires"])})
                          for g in data["timed_grants"]),
                    frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
-                   beyond=books("beyond"), kept=books("kept"), layers=books("layers"),
-                   from_daemon=True)
+                   beyond=books("beyond"), kept=books("kept"), from_daemon=True)
 
     @property
     def known(self) -> bool:
@@ -95,9 +91,7 @@ class Starting:
                       expiries_noted=self.expiries_noted,
                       aside={k: v for k, v in self.aside.items() if k[2] <= day},
                       beyond={k: v for k, v in self.beyond.items() if k[2] <= day},
-                      kept={k: v for k, v in self.kept.items() if k[2] <= day},
-                      layers=read_layers({k: v for k, v in self.layers.items()
-                                          if k[2] <= day}))
+                      kept={k: v for k, v in self.kept.items() if k[2] <= day})
 
 
 class DayRun:

@@ -189,13 +189,6 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
     """,
-    # 12: of a change of a day's own time, what the day's cuts took and its raises gave
-    # back of each kind as it leaves them (Engine.layers, as JSON text: layers.py), so a
-    # restart gives back what the cut a raise undoes took. '' on an older row: no
-    # layers, a raise adds (as before).
-    """
-    ALTER TABLE grants ADD COLUMN layers TEXT NOT NULL DEFAULT '';
-    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -133,15 +133,12 @@ class Store:
                      conn.execute("SELECT user, entry, until FROM cooldowns")}
         grants: dict[tuple[str, str, date], int] = {}
         aside: dict[tuple[str, str, date], int] = {}
-        # (the aside of every row: time added for today gives back what a take-back set
-        # aside again, the cuts' layers)
-        for u, t, d, s, n, a in conn.execute(
-                "SELECT user, target, day, sum(CASE WHEN expires_at IS NULL THEN seconds "
-                "ELSE 0 END), sum(expires_at IS NULL), sum(aside_s) FROM grants "
-                "WHERE day >= ? GROUP BY user, target, day", (since.isoformat(),)):
+        for u, t, d, s, a in conn.execute(
+                "SELECT user, target, day, sum(seconds), sum(aside_s) FROM grants "
+                "WHERE day >= ? AND expires_at IS NULL "
+                "GROUP BY user, target, day", (since.isoformat(),)):
             key = (str(u), str(t), date.fromisoformat(str(d)))
-            if n:
-                grants[key] = int(s)
+            grants[key] = int(s)
             if a:
                 aside[key] = int(a)
         timed: list[TimedGrantRow] = []
@@ -173,14 +170,8 @@ class Store:
                              "(SELECT max(id) FROM grants WHERE day >= ? "
                              "GROUP BY user, target, day) AND kept_s > 0",
                              (since.isoformat(),))}
-        # the same for the layers (Engine.layers): the day's last row's stand
-        layers = {(str(u), str(t), date.fromisoformat(str(d))): str(text) for u, t, d, text in
-                  conn.execute("SELECT user, target, day, layers FROM grants WHERE id IN "
-                               "(SELECT max(id) FROM grants WHERE day >= ? "
-                               "GROUP BY user, target, day) AND layers <> ''",
-                               (since.isoformat(),))}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
-                          aside, beyond, kept, layers)
+                          aside, beyond, kept)
 
     def household(self, since: date) -> HouseholdView | None:
         return None  # one machine: nothing is shared
@@ -241,14 +232,14 @@ class Store:
                 [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
             conn.executemany(
                 "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at, "
-                "aside_s, beyond_s, kept_s, layers) VALUES (?, ?, ?, ?, 'shepherd', "
-                "'restored from the daemon''s books', ?, ?, ?, ?, ?)",
+                "aside_s, beyond_s, kept_s) VALUES (?, ?, ?, ?, 'shepherd', "
+                "'restored from the daemon''s books', ?, ?, ?, ?)",
                 [(u, t, d.isoformat(), acc.grants.get((u, t, d), 0), ts.isoformat(),
                   acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
-                  acc.kept.get((u, t, d), 0), acc.layers.get((u, t, d), ""))
-                 for (u, t, d) in {*acc.grants, *acc.beyond, *acc.kept, *acc.layers}
+                  acc.kept.get((u, t, d), 0))
+                 for (u, t, d) in {*acc.grants, *acc.beyond, *acc.kept}
                  if acc.grants.get((u, t, d)) or acc.beyond.get((u, t, d))
-                 or acc.kept.get((u, t, d)) or acc.layers.get((u, t, d))])
+                 or acc.kept.get((u, t, d))])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s) VALUES "
@@ -542,7 +533,7 @@ class Store:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, layers: str = "") -> int | None:
+              kept_s: int = 0) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -557,12 +548,12 @@ class Store:
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
                              "granted_at, expires_at, week, used_before_s, aside_s, beyond_s, "
-                             "beyond_before_s, kept_s, layers) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "beyond_before_s, kept_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
                               int(week), used_before_s, aside_s, beyond_s, beyond_before_s,
-                              kept_s, layers))
+                              kept_s))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

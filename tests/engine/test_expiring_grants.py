@@ -21,7 +21,6 @@ from shepherd.engine import (
     SessionDue,
     SessionStarted,
 )
-from shepherd.engine.layers import NO_LAYERS, cut_by, raise_by
 from tests.engine.conftest import FakeClock, engine, local
 
 # 2026-11-23 is a Monday; days start at 04:00 (conftest).
@@ -489,13 +488,8 @@ DAY_STEPS = st.lists(
     min_size=1, max_size=12).map(lambda steps: sorted(steps, key=lambda step: step[0]))
 
 
-MANY = 10**9  # no bound of its own: a daily target's own time does not split
-
-
 @settings(max_examples=120, deadline=None)
 @given(steps=DAY_STEPS)
-@example(steps=[(0, 'week', 1, 0), (2, 'set', 1, 0), (2, 'set', 2, 2),
-                (3, 'none', 1, 0)])  # the set's raise gives back its own cut last taken
 @example(steps=[(0, 'week', 1, 0), (3, 'today', 1, 0), (3, 'take', 3601, 1),
                 (4, 'none', 1, 0)])  # time for a day that is over is the day's own
 @example(steps=[(0, 'week', 1, 3601), (0, 'today', 1, 0),
@@ -520,7 +514,6 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     pool, pool_spent = 0.0, 0.0
     own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, 0
     beyond = 0.0  # the day's use its own time had not paid when its own time last changed
-    layers = NO_LAYERS  # what the day's cuts took and its raises gave back (layers.py)
     for n, (day, kind, seconds, wanted) in enumerate(steps, start=1):
         if clock.wall < local(23 + day, 10):
             clock.set_wall(local(23 + day, 10))
@@ -531,20 +524,13 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             others = max(used - 3600 - own - upaid, beyond, 0.0)
             pool_spent += min(pool - pool_spent, others)
             own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, day
-            beyond, layers = 0.0, NO_LAYERS
+            beyond = 0.0
         if kind in ("today", "take", "set"):  # what the week's time paid so far
             beyond = max(beyond, used - 3600 - own - upaid)
         access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
-        # of it, what the day has not drawn yet (what a set or a take-back may set aside)
-        asidable = max(round(access - max(used - 3600 - own - upaid, beyond, 0.0)), 0)
-        holding = round(aside) if pool - pool_spent >= aside else 0  # what may come back
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
-            # it gives back what the cuts before it took, the last first (layers.py), of
-            # the week's time only what a take-back put aside again (R2); the rest adds
-            up = raise_by(layers, seconds, may_pop_aside=False, aside_there=holding,
-                          quota_room=MANY)
-            layers, aside, own = up.layers, aside - up.aside_s, own + seconds - up.aside_s
+            own += seconds
         elif kind == "week":
             e.grant("alex", "game", seconds, clock.now, week=True)
             pool += seconds
@@ -552,34 +538,24 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             e.grant("alex", "game", seconds, clock.now, mode="take")
             # own time used is the rest of the use (time until a moment paid first)
             others = upaid + max(used - 3600 - own - upaid, beyond, 0.0)
-            # first what the raises before it gave back, the last first (the week's time
-            # among it goes aside again: review-15-s19d R3), then the day's own
-            down = cut_by(layers, seconds, is_set=False, asidable=asidable, added_there=MANY,
-                          unusable_there=0, own_most=max(
-                              round(3600 + own - math.ceil(used - others - 1e-6)), 0))
-            layers, aside = down.layers, aside + down.aside_s
-            own -= down.taken_s - down.aside_s
+            own -= min(seconds, max(3600 + own - math.ceil(used - others - 1e-6), 0.0))
         elif kind == "set":
             e.grant("alex", "game", seconds, clock.now, mode="set")
             # what time given until a moment paid was used today: inside D (N2)
             lasts = max(float(seconds) - math.ceil(upaid - 1e-6),
                         math.ceil(used - upaid - 1e-6), 0.0)
             if lasts >= 3600 + own + access:
-                # a set's raise gives back what the cuts before it took, the last first:
-                # what a set set aside where the week's time still holds it (review-15-s19b
-                # N2), or the day's own (review-15-s19c R1's kind: no weekly quota here)
-                raised = round(lasts - access - 3600 - own)
-                up = raise_by(layers, raised, may_pop_aside=True, aside_there=holding,
-                              quota_room=MANY)
-                layers, aside, own = up.layers, aside - up.aside_s, own + raised - up.aside_s
+                # a set's raise gives back first what a set set aside, where the week's
+                # time still holds it (review-15-s19b N2; no weekly quota here, so no
+                # quota minutes to give back before it)
+                raised = lasts - access - 3600 - own
+                back = min(raised, aside) if pool - pool_spent >= aside else 0.0
+                aside -= back
+                own += raised - back
+            elif lasts >= 3600 + own:
+                aside += 3600 + own + access - lasts
             else:
-                # lowered: what the raises before it gave first, then the week's time the
-                # day has not drawn (set aside), then its own
-                cut = round(3600 + own + access - lasts)
-                down = cut_by(layers, cut, is_set=True, asidable=asidable, added_there=MANY,
-                              unusable_there=0)
-                layers, aside = down.layers, aside + down.aside_s
-                own -= cut - down.aside_s
+                aside, own = aside + access, lasts - 3600
         elif kind in ("lapse", "in_force"):
             # Time given until a moment: used at once (in_force) or left to run out
             # (lapse). It pays for the use while it counts, before the day's own time

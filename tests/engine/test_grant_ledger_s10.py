@@ -194,8 +194,6 @@ LEDGER_STEPS = st.lists(
                 (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
 @example(steps=[(0, "until", 1, 1), (0, "play", 1, 1), (0, "set", 1, 1)])  # N2 (words16)
 @example(steps=[(0, "week", 2, 1), (1, "set", 16, 1), (1, "week_take", 1, 1)])  # F1
-@example(steps=[(0, "week", 1, 1), (1, "today", 1, 1), (1, "set", 16, 1),
-                (1, "week_take", 1, 1)])  # review-15-s20 F3b: a set takes back the +1m first
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -220,12 +218,6 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     own_total = 15  # the day's own time in all (own: what is left of it)
     upaid = 0  # what the day's grants until a moment paid so far
     pool_at_start = 0  # what the week's grants had left when the day began
-    # A raise said today, or a set that set the week's time aside: from then on which
-    # kind a cut takes back (what the raises gave first) and a raise gives back (the last
-    # cut first) is the layers' (layers.py, proven by test_weekly's properties); the
-    # ledger then takes the engine's split of a change between the week's time and the
-    # day's own (``week_aside_s``) and checks the rest exactly (review-15-s20 F3b).
-    layered = False
 
     def week_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -256,17 +248,13 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
             upaid = 0
-            layered = False
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
         if kind == "today":
-            answer = e.grant("alex", "game", a * 60, clock.now)
-            back = -answer.week_aside_s // 60  # (a take-back's aside, given back)
-            aside -= back
-            own += a - back
-            own_total += a - back
-            layered = True
+            e.grant("alex", "game", a * 60, clock.now)
+            own += a
+            own_total += a
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
             grants.append(_Given("week", a, today))
@@ -278,41 +266,28 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own)
-            if layered and answer.week_aside_s > 0:  # it took back a raise's week time
-                taken = -answer.seconds // 60
-                aside += answer.week_aside_s // 60
-                own -= taken - answer.week_aside_s // 60
-                own_total -= taken - answer.week_aside_s // 60
-            else:
-                own -= taken
-                own_total -= taken
+            own -= taken
+            own_total -= taken
             for g in reversed(counting()):
                 part = min(a - taken, g.left)
                 g.left -= part
                 taken += part
             assert -answer.seconds + answer.timed_taken_s == taken * 60
         elif kind == "set":
-            answer = e.grant("alex", "game", a * 60, clock.now, mode="set")
+            e.grant("alex", "game", a * 60, clock.now, mode="set")
             # what lasts the day: its own time and what it may draw on the week's, never
             # below what they paid for; what grants until a moment paid so far is inside
             # the day's whole (review-15-s15 N2)
             wanted = max(a - upaid, own_total - own + drawn)
             access = max(pool_at_start - aside, 0)  # what it drew on the week's included
             if wanted >= own_total + access:  # raised: its own time
-                if layered:  # (what a set set aside first, if the last cut was it)
-                    aside += answer.week_aside_s // 60
-                    access = max(pool_at_start - aside, 0)
                 raised = wanted - access - own_total
                 own, own_total = own + raised, own_total + raised
-                layered = layered or raised > 0
             else:  # lowered: the week's time not drawn yet first, then its own
                 lowered = own_total + access - wanted
                 part = min(lowered, max(access - drawn, 0))
-                if layered:  # (what the day's raises gave first)
-                    part = answer.week_aside_s // 60
                 aside += part
                 own, own_total = own - (lowered - part), own_total - (lowered - part)
-                layered = layered or part > 0
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
             taken = 0

@@ -81,13 +81,6 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     bound = weekly  # the reviewer's bound
     day_grants: list[tuple[int, int]] = []  # (seconds, day's use when given), today's
     day_use = 0
-    # A raise said today, or a set that set the week's time aside: from then on which
-    # kind a cut takes back (what the raises gave first) and a raise gives back (the
-    # last cut first) is the layers' (layers.py), proven by their own properties
-    # (test_weekly: words said back in reverse, round trips, the week's bound); here the
-    # ledger takes the engine's split of such a change between the week's time and the
-    # day's own (``week_aside_s``, ``kept_s``) and goes on checking the rest exactly.
-    layered = False
 
     def pool_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -150,23 +143,16 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             close_day()
             today = day
             own_total, own_used, aside, drawn, upaid, added_part = QUOTA, 0, 0, 0, 0, 0
-            layered = False
             week_quota_then = wq
             day_grants, day_use = [], 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = pool_left()
             assert left(e, clock) == pytest.approx(60 * ledger_left()), "a new day"
         if kind == "today":
-            answer = e.grant("alex", "game", a * 60, clock.now)
+            e.grant("alex", "game", a * 60, clock.now)
             raise_by(a)
-            if layered:
-                assert answer.week_aside_s <= 0  # (a take-back's aside given back)
-                aside += answer.week_aside_s // 60
-                own_total -= answer.week_aside_s // 60
-                added_part = answer.kept_s // 60
             own_total += a
             day_grants.append((a, day_use))
-            layered = True
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
             grants.append(_Given("week", a, today))
@@ -180,15 +166,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own_total - own_used)
-            if layered and answer.week_aside_s > 0:  # it took back a raise's week time
-                put_aside = answer.week_aside_s // 60
-                taken = -answer.seconds // 60
-                aside += put_aside
-                own_total -= taken - put_aside
-                added_part = answer.kept_s // 60
-            else:
-                cut(taken)
-                own_total -= taken
+            cut(taken)
+            own_total -= taken
             for g in reversed(counting()):  # then the grants until a moment, last ending first
                 part = min(a - taken, g.left)
                 g.left -= part
@@ -199,21 +178,16 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             access = max(pool_at_start - aside, 0)
             if wanted < own_total + access and not lowering:
                 continue  # a set that lowers the day (p2fix16 left them out: LOWERED)
-            answer = e.grant("alex", "game", a * 60, clock.now, mode="set")
+            e.grant("alex", "game", a * 60, clock.now, mode="set")
             if wanted >= own_total + access:
                 raised = wanted - access - own_total
                 # first what a set set aside of the week's grants, then the quota minutes
                 # a cut took that the week could pay (raise_by), then added time
                 back = min(raised, aside) if pool_left() >= aside else 0
-                if layered:
-                    back = -answer.week_aside_s // 60
                 aside -= back
                 raise_by(raised - back)
-                if layered:
-                    added_part = answer.kept_s // 60
                 own_total += raised - back
                 day_grants.append((raised, day_use))
-                layered = layered or raised > 0
             else:
                 lowered = own_total + access - wanted
                 # first the quota's minutes the week's quota had not left the day (it
@@ -222,14 +196,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 # then its quota's (review-15-s18 F3)
                 unusable = min(lowered, max(own_total - added() - week_quota_then, 0))
                 part = min(lowered - unusable, max(access - drawn, 0))
-                if layered:
-                    part = answer.week_aside_s // 60
                 aside += part
                 cut(lowered - part - unusable)
-                if layered:
-                    added_part = answer.kept_s // 60
                 own_total -= lowered - part
-                layered = layered or part > 0
         elif kind == "play":
             for _ in range(b):
                 assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
@@ -275,18 +244,9 @@ WEEK_SET = [(0, "week", 1, 1), (0, "set", 11, 1)]
 ADDED_WEEK_SET = [(0, "today", 1, 1), (0, "week", 1, 1), (0, "set", 16, 1),
                   (0, "play", 1, 11), (1, "today", 1, 1)]
 
-# review-15-s20 (seed 1414213), the layers' order: a set after time added for today takes
-# back that time first (F3b), and a set's raise gives back the last cut first (R1's form)
-ADDED_SET_TAKE = [(0, "week", 1, 1), (1, "today", 1, 1), (1, "set", 11, 1),
-                  (1, "take", 11, 1), (1, "play", 1, 25), (2, "play", 1, 25)]
-SET_SET_TAKE = [(0, "week", 1, 1), (1, "set", 1, 1), (1, "set", 2, 1), (1, "take", 2, 1),
-                (2, "play", 1, 25)]
-
 
 @settings(max_examples=60, deadline=None)
 @given(weekly=st.sampled_from([10, 25, 40]), steps=STEPS)
-@example(weekly=10, steps=ADDED_SET_TAKE)
-@example(weekly=10, steps=SET_SET_TAKE)
 @example(weekly=40, steps=P2_TODAY)  # review-15-s16 P2, the week's quota larger than the day's
 @example(weekly=40, steps=P2_SET)  # the same with a set that raises the day
 @example(weekly=10, steps=P2_TODAY)  # the lead's second form: the week's quota smaller

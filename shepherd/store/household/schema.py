@@ -227,11 +227,6 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
     """,
-    # 9: what the day's cuts took and its raises gave back as the change leaves them, as
-    # SQLite's migration 12 (Engine.layers, JSON text); '' on an older row (no layers).
-    """
-    ALTER TABLE grants ADD COLUMN layers TEXT NOT NULL DEFAULT '';
-    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

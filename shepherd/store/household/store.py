@@ -200,10 +200,10 @@ class PgStore:
 
     def _aside(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
         """Of the household's take-backs and sets, the week's time they set aside per
-        day (Engine.aside), less what time added for today gave back of it."""
+        day (Engine.aside)."""
         return {(str(u), str(t), d): int(a) for u, t, d, a in conn.execute(
             "SELECT child, target, day, sum(aside_s) FROM grants WHERE day >= %s "
-            "GROUP BY child, target, day HAVING sum(aside_s) <> 0",
+            "AND expires_at IS NULL GROUP BY child, target, day HAVING sum(aside_s) <> 0",
             (since,)).fetchall()}
 
     def _beyond(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
@@ -220,14 +220,6 @@ class PgStore:
             "SELECT child, target, day, kept_s FROM grants WHERE id IN "
             "(SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, day) "
             "AND kept_s > 0", (since,)).fetchall()}
-
-    def _layers(self, conn: Conn, since: date) -> dict[tuple[str, str, date], str]:
-        """Per day, what its cuts took and its raises gave back as its last row left them
-        (Engine.layers, as text)."""
-        return {(str(u), str(t), d): str(text) for u, t, d, text in conn.execute(
-            "SELECT child, target, day, layers FROM grants WHERE id IN "
-            "(SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, day) "
-            "AND layers <> ''", (since,)).fetchall()}
 
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
@@ -261,9 +253,7 @@ class PgStore:
             aside = self._aside(conn, since)
             beyond = self._beyond(conn, since)
             kept = self._kept(conn, since)
-            layers = self._layers(conn, since)
-        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside, beyond, kept,
-                          layers)
+        return Accounting(usage, cooldowns, grants, locked, timed, noted, aside, beyond, kept)
 
     def household(self, since: date) -> HouseholdView:
         """What the other machines add: their usage and running sessions; and the
@@ -295,13 +285,12 @@ class PgStore:
         aside = self._aside(conn, since)
         beyond = self._beyond(conn, since)
         kept = self._kept(conn, since)
-        layers = self._layers(conn, since)
         policies = {str(m): str(v) for m, v in conn.execute(
             "SELECT machine, value FROM meta WHERE key = 'policy_hash' AND machine <> %s",
             (self.machine,)).fetchall()}
         return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
                              expiries_noted=noted, policies=policies, aside=aside,
-                             beyond=beyond, kept=kept, layers=layers)
+                             beyond=beyond, kept=kept)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
@@ -614,7 +603,7 @@ class PgStore:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, layers: str = "") -> int | None:
+              kept_s: int = 0) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -626,12 +615,12 @@ class PgStore:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
                     "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s, "
-                    "beyond_before_s, kept_s, layers) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "beyond_before_s, kept_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                     "RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
                      expires_at, week, used_before_s, aside_s, beyond_s,
-                     beyond_before_s, kept_s, layers)).fetchone()
+                     beyond_before_s, kept_s)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
