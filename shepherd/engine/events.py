@@ -309,11 +309,16 @@ class TimeGranted(Event):
     # this change leaves it (Engine.kept). Kept with the change in the store (the last
     # change's stands); not part of the answer.
     kept_s: int = 0
+    # Of the day's own time, what its raises gave (time added for today, sets that raised
+    # it) that no set's cut took back yet, as this change leaves it (Engine.raised); kept
+    # with the change in the store (the last change's stands); not part of the answer.
+    raised_s: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
                 if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s",
-                                  "beyond_own_s", "beyond_before_s", "kept_s")}
+                                  "beyond_own_s", "beyond_before_s", "kept_s",
+                                  "raised_s")}
         return {**data, "used_s": round(self.used_s, 3),
                 "on_top": [{"seconds": part, "until": end.isoformat()}
                            for part, end in self.on_top],

@@ -36,7 +36,8 @@ def books_of(engine: Engine, now: Instant) -> Starting:
     return Starting(usage, engine.cooldowns_if_ended(now), dict(engine.grants),
                     frozenset(engine.locked), tuple(engine.timed.values()),
                     frozenset(engine.expiries_noted), counted=True, aside=dict(engine.aside),
-                    beyond=dict(engine.beyond), kept=dict(engine.kept))
+                    beyond=dict(engine.beyond), kept=dict(engine.kept),
+                    raised=dict(engine.raised))
 
 
 def running_note(engine: Engine, user: str) -> str:

@@ -41,6 +41,8 @@ class Starting:
     # per day, of its time added for today what was used when a take-back or a set last
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
+    # per day, of its own time what its raises gave (Engine.raised)
+    raised: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 
@@ -51,7 +53,7 @@ class Starting:
                     for (user, target, day), value in books.items()]
         return {"usage": rows(self.usage), "grants": rows(self.grants),
                 "aside": rows(self.aside), "beyond": rows(self.beyond),
-                "kept": rows(self.kept),
+                "kept": rows(self.kept), "raised": rows(self.raised),
                 "cooldowns": [[user, entry, until.isoformat()]
                               for (user, entry), until in self.cooldowns.items()],
                 "locked": sorted(self.locked), "expiries_noted": sorted(self.expiries_noted),
@@ -73,7 +75,8 @@ class Starting:
                                        "expires": datetime.fromisoformat(g["expires"])})
                          for g in data["timed_grants"]),
                    frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
-                   beyond=books("beyond"), kept=books("kept"), from_daemon=True)
+                   beyond=books("beyond"), kept=books("kept"), raised=books("raised"),
+                   from_daemon=True)
 
     @property
     def known(self) -> bool:
@@ -91,7 +94,8 @@ class Starting:
                       expiries_noted=self.expiries_noted,
                       aside={k: v for k, v in self.aside.items() if k[2] <= day},
                       beyond={k: v for k, v in self.beyond.items() if k[2] <= day},
-                      kept={k: v for k, v in self.kept.items() if k[2] <= day})
+                      kept={k: v for k, v in self.kept.items() if k[2] <= day},
+                      raised={k: v for k, v in self.raised.items() if k[2] <= day})
 
 
 class DayRun:

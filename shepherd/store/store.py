@@ -170,8 +170,14 @@ class Store:
                              "(SELECT max(id) FROM grants WHERE day >= ? "
                              "GROUP BY user, target, day) AND kept_s > 0",
                              (since.isoformat(),))}
+        # the same for what its raises gave (Engine.raised): the last row's stand
+        raised = {(str(u), str(t), date.fromisoformat(str(d))): int(c) for u, t, d, c in
+                   conn.execute("SELECT user, target, day, raised_s FROM grants WHERE id IN "
+                                "(SELECT max(id) FROM grants WHERE day >= ? "
+                                "GROUP BY user, target, day) AND raised_s > 0",
+                                (since.isoformat(),))}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
-                          aside, beyond, kept)
+                          aside, beyond, kept, raised)
 
     def household(self, since: date) -> HouseholdView | None:
         return None  # one machine: nothing is shared
@@ -232,14 +238,14 @@ class Store:
                 [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
             conn.executemany(
                 "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at, "
-                "aside_s, beyond_s, kept_s) VALUES (?, ?, ?, ?, 'shepherd', "
-                "'restored from the daemon''s books', ?, ?, ?, ?)",
+                "aside_s, beyond_s, kept_s, raised_s) VALUES (?, ?, ?, ?, 'shepherd', "
+                "'restored from the daemon''s books', ?, ?, ?, ?, ?)",
                 [(u, t, d.isoformat(), acc.grants.get((u, t, d), 0), ts.isoformat(),
                   acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
-                  acc.kept.get((u, t, d), 0))
-                 for (u, t, d) in {*acc.grants, *acc.beyond, *acc.kept}
+                  acc.kept.get((u, t, d), 0), acc.raised.get((u, t, d), 0))
+                 for (u, t, d) in {*acc.grants, *acc.beyond, *acc.kept, *acc.raised}
                  if acc.grants.get((u, t, d)) or acc.beyond.get((u, t, d))
-                 or acc.kept.get((u, t, d))])
+                 or acc.kept.get((u, t, d)) or acc.raised.get((u, t, d))])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s) VALUES "
@@ -533,7 +539,7 @@ class Store:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0) -> int | None:
+              kept_s: int = 0, raised_s: int = 0) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -548,12 +554,12 @@ class Store:
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
                              "granted_at, expires_at, week, used_before_s, aside_s, beyond_s, "
-                             "beyond_before_s, kept_s) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "beyond_before_s, kept_s, raised_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
                               int(week), used_before_s, aside_s, beyond_s, beyond_before_s,
-                              kept_s))
+                              kept_s, raised_s))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

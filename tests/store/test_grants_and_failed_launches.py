@@ -108,7 +108,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 11
+            assert store.db.schema_version == len(MIGRATIONS) == 12
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -241,7 +241,7 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 11
+        assert store.db.schema_version == len(MIGRATIONS) == 12
         given = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
                             expires_at=T0 + timedelta(hours=2))
         store.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600)
@@ -270,7 +270,7 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 11
+        assert store.db.schema_version == len(MIGRATIONS) == 12
         assert store.load_accounting(DAY).beyond == {}
         store.grant(T0, "alex", "game", DAY, 1800, actor="mum",
                     expires_at=T0 + timedelta(hours=12), beyond_s=3600)
@@ -300,7 +300,7 @@ def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 11
+        assert store.db.schema_version == len(MIGRATIONS) == 12
         assert store.load_accounting(DAY).kept == {}
         store.grant(T0, "alex", "game", DAY, -300, actor="mum", kept_s=300)
         assert store.load_accounting(DAY).kept == {("alex", "game", DAY): 300}
@@ -315,5 +315,35 @@ def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older
         store.restore_books(T0, Books(books, (), 1, DAY))
         assert store.load_accounting(DAY).kept == {("alex", "game", DAY): 30,
                                                    ("alex", "game", OTHER_DAY): 60}
+    finally:
+        store.close()
+
+
+def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
+        store_path: Path) -> None:
+    """What a day's raises gave of its own time that no set's cut took back
+    (Engine.raised): every grant row keeps it as it leaves it; the day reads back its last
+    row's (0: none), a row from before migration 12 none (a set then takes the added part
+    first, as before), and the daemon's books written back (``restore_books``) keep it."""
+    from shepherd.store.protocol import Books
+
+    conn = at_version(store_path, 11)
+    conn.execute("INSERT INTO grants (user, target, day, seconds, actor, granted_at) "
+                 "VALUES ('alex', 'game', ?, -60, 'mum', '2026-11-25T15:00:00+00:00')",
+                 (DAY.isoformat(),))
+    conn.close()
+    store = Store.open(store_path, T0)
+    try:
+        assert store.db.schema_version == len(MIGRATIONS) == 12
+        assert store.load_accounting(DAY).raised == {}
+        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raised_s=900)
+        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raised_s=60)
+        assert store.load_accounting(DAY).raised == {("alex", "game", DAY): 900,
+                                                     ("alex", "game", OTHER_DAY): 60}
+        store.grant(T0, "alex", "game", DAY, -900, actor="mum")
+        books = store.load_accounting(DAY)
+        assert books.raised == {("alex", "game", OTHER_DAY): 60}
+        store.restore_books(T0, Books(books, (), 1, DAY))
+        assert store.load_accounting(DAY).raised == {("alex", "game", OTHER_DAY): 60}
     finally:
         store.close()

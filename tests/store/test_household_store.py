@@ -382,3 +382,34 @@ def test_what_a_cut_found_used_of_the_added_time_is_kept_and_read_back_as_sqlite
     finally:
         laptop.close()
         desktop.close()
+
+
+def test_what_the_days_raises_gave_from_one_machine_is_the_others_and_an_older_row_has_none(
+        pg_url: str) -> None:
+    """What a day's raises gave of its own time (household migration 9, as SQLite's 12):
+    a row from before it has none; what one machine writes, the other reads back (the
+    day's last row's), in its books and its household view, and a row with none leaves
+    the day none."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE shepherd_schema (version INTEGER NOT NULL)")
+        for version, sql in enumerate(MIGRATIONS[:8], 1):
+            conn.execute(sql)
+            conn.execute("INSERT INTO shepherd_schema VALUES (%s)", (version,))
+        conn.execute("INSERT INTO grants (child, target, day, seconds, actor, granted_at, "
+                     "machine) VALUES ('alex', 'game', %s, -60, 'mum', %s, 'laptop')",
+                     (DAY, T0.isoformat()))
+    laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
+    try:
+        assert desktop.load_accounting(DAY).raised == {}
+        laptop.grant(T0, "alex", "game", DAY, 900, actor="mum", raised_s=900)
+        key = ("alex", "game", DAY)
+        for machine in (desktop, laptop):
+            assert machine.load_accounting(DAY).raised == {key: 900}
+            view = machine.household(DAY)
+            assert view is not None and view.raised == {key: 900}
+        desktop.grant(T0, "alex", "game", DAY, -900, actor="mum")
+        for machine in (desktop, laptop):
+            assert machine.load_accounting(DAY).raised == {}
+    finally:
+        laptop.close()
+        desktop.close()

@@ -227,6 +227,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: of the day's own time, what its raises gave that no set's cut took back yet, as
+    # SQLite's migration 12 (Engine.raised); 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
