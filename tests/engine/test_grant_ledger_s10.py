@@ -194,6 +194,12 @@ LEDGER_STEPS = st.lists(
                 (2, "until", 1, 1)])  # ledger13: the week paid before the grant was given
 @example(steps=[(0, "until", 1, 1), (0, "play", 1, 1), (0, "set", 1, 1)])  # N2 (words16)
 @example(steps=[(0, "week", 2, 1), (1, "set", 16, 1), (1, "week_take", 1, 1)])  # F1
+@example(steps=[(0, "today", 1, 1), (0, "week", 1, 1), (0, "set", 16, 1),
+                (0, "take", 16, 1)])  # review-15-s20 F3b: a set takes back the +1m first
+@example(steps=[(0, "week", 15, 1), (1, "today", 1, 1), (1, "take", 15, 1), (1, "set", 15, 1),
+                (1, "week_take", 1, 1)])  # (s22: Engine.raised, the take-back first)
+@example(steps=[(0, "week", 1, 1), (0, "set", 1, 1), (0, "set", 2, 1),
+                (0, "take", 2, 1)])  # (s22: the raise gives back the aside first, N2)
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -204,8 +210,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     time (quota, time for today, take-backs and sets), then the week's (the first given
     first), as far as the day may draw on it.
     ``-D`` takes the day's own time not yet used, then what is left of the grants until a
-    moment (the last ending first), never the week's; ``=D`` sets aside the week's time
-    the day may draw first, then lowers its own time (raised, it adds to its own);
+    moment (the last ending first), never the week's; ``=D`` takes back what the day's
+    raises gave first, then sets aside the week's time the day may draw, then lowers its
+    own time (raised, it gives back what a set set aside first, then adds to its own);
     ``-D --until week`` takes what the week's grants have left, the last given first, and
     an aside never holds more than that. Time used is never taken back. At every step
     what the engine says is left today is the ledger's, and the child plays exactly as
@@ -218,6 +225,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     own_total = 15  # the day's own time in all (own: what is left of it)
     upaid = 0  # what the day's grants until a moment paid so far
     pool_at_start = 0  # what the week's grants had left when the day began
+    # of the day's own time, what its raises gave that no set's cut took back yet: a set
+    # that lowers the day takes it back first (Engine.raised, review-15-s20 F3b)
+    raised_today = 0
 
     def week_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -248,6 +258,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
             upaid = 0
+            raised_today = 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
@@ -255,6 +266,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             e.grant("alex", "game", a * 60, clock.now)
             own += a
             own_total += a
+            raised_today += a
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
             grants.append(_Given("week", a, today))
@@ -281,13 +293,23 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             wanted = max(a - upaid, own_total - own + drawn)
             access = max(pool_at_start - aside, 0)  # what it drew on the week's included
             if wanted >= own_total + access:  # raised: its own time
+                # what a set set aside comes back first (review-15-s19b N2), where the
+                # week's grants still hold it
                 raised = wanted - access - own_total
-                own, own_total = own + raised, own_total + raised
-            else:  # lowered: the week's time not drawn yet first, then its own
+                back = min(raised, aside) if week_left() >= aside else 0
+                aside -= back
+                own, own_total = own + raised - back, own_total + raised - back
+                raised_today += raised - back
+            else:  # lowered: what the day's raises gave not used yet (and its time added
+                # beyond the quota not used: the quota pays first), then the week's time
+                # not drawn yet, then its own
                 lowered = own_total + access - wanted
-                part = min(lowered, max(access - drawn, 0))
+                added_left = max(own_total - 15, 0) - max(own_total - own - 15, 0)
+                first = min(lowered, max(min(raised_today, own), added_left, 0))
+                part = min(lowered - first, max(access - drawn, 0))
                 aside += part
                 own, own_total = own - (lowered - part), own_total - (lowered - part)
+                raised_today = max(raised_today - first, 0)
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
             taken = 0

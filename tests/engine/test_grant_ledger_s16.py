@@ -81,6 +81,10 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     bound = weekly  # the reviewer's bound
     day_grants: list[tuple[int, int]] = []  # (seconds, day's use when given), today's
     day_use = 0
+    # of the day's own time, what its raises gave (time added for today, sets that raised
+    # it) that no set's cut took back yet: a set that lowers the day takes it back first
+    # (Engine.raised, review-15-s19d L1, review-15-s20 F3b)
+    raised_today = 0
 
     def pool_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -143,6 +147,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             close_day()
             today = day
             own_total, own_used, aside, drawn, upaid, added_part = QUOTA, 0, 0, 0, 0, 0
+            raised_today = 0
             week_quota_then = wq
             day_grants, day_use = [], 0
             clock.set_wall(local(23 + day, 10))
@@ -151,6 +156,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         if kind == "today":
             e.grant("alex", "game", a * 60, clock.now)
             raise_by(a)
+            raised_today += a
             own_total += a
             day_grants.append((a, day_use))
         elif kind == "week":
@@ -186,19 +192,26 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 back = min(raised, aside) if pool_left() >= aside else 0
                 aside -= back
                 raise_by(raised - back)
+                raised_today += raised - back
                 own_total += raised - back
                 day_grants.append((raised, day_use))
             else:
                 lowered = own_total + access - wanted
                 # first the quota's minutes the week's quota had not left the day (it
-                # could never use them, review-15-s17d F2), then what the day may draw
-                # on the week's time is set aside, then its own time: its added part,
-                # then its quota's (review-15-s18 F3)
+                # could never use them, review-15-s17d F2), then what the day's raises
+                # gave not used yet (and its added part not used), then what the day may
+                # draw on the week's time is set aside, then its own time: its added
+                # part, then its quota's (review-15-s18 F3)
                 unusable = min(lowered, max(own_total - added() - week_quota_then, 0))
-                part = min(lowered - unusable, max(access - drawn, 0))
+                added_used = max(own_used - min(own_total - added_part, week_quota_then), 0)
+                given = max(min(raised_today, own_total - own_used), added_part - added_used,
+                            0)
+                first = min(lowered - unusable, given)
+                part = min(lowered - unusable - first, max(access - drawn, 0))
                 aside += part
                 cut(lowered - part - unusable)
                 own_total -= lowered - part
+                raised_today = max(raised_today - first, 0)
         elif kind == "play":
             for _ in range(b):
                 assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"
@@ -244,9 +257,19 @@ WEEK_SET = [(0, "week", 1, 1), (0, "set", 11, 1)]
 ADDED_WEEK_SET = [(0, "today", 1, 1), (0, "week", 1, 1), (0, "set", 16, 1),
                   (0, "play", 1, 11), (1, "today", 1, 1)]
 
+# seed 1414213 (s20): a set after time added for today takes back that time first, then
+# sets the week's time aside (review-15-s20 F3b); and a set's raise gives back what a set
+# set aside first (review-15-s19c R1, decided)
+ADDED_SET_TAKE = [(0, "week", 1, 1), (1, "today", 1, 1), (1, "set", 11, 1),
+                  (1, "take", 11, 1), (1, "play", 1, 25), (2, "play", 1, 25)]
+SET_SET_TAKE = [(0, "week", 1, 1), (1, "set", 1, 1), (1, "set", 2, 1), (1, "take", 2, 1),
+                (2, "play", 1, 25)]
+
 
 @settings(max_examples=60, deadline=None)
 @given(weekly=st.sampled_from([10, 25, 40]), steps=STEPS)
+@example(weekly=10, steps=ADDED_SET_TAKE)
+@example(weekly=10, steps=SET_SET_TAKE)
 @example(weekly=40, steps=P2_TODAY)  # review-15-s16 P2, the week's quota larger than the day's
 @example(weekly=40, steps=P2_SET)  # the same with a set that raises the day
 @example(weekly=10, steps=P2_TODAY)  # the lead's second form: the week's quota smaller
