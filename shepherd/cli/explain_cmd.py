@@ -82,7 +82,7 @@ def _starting(args: argparse.Namespace, since: date) -> Starting:
                   for g in known.timed_grants)
     return Starting(known.usage, known.cooldowns, known.grants, frozenset(known.locked), timed,
                     known.expiries_noted, counted=True, aside=known.aside,
-                    beyond=known.beyond, kept=known.kept, raised=known.raised)
+                    beyond=known.beyond, kept=known.kept, raises=known.raises)
 
 
 def _daemons_books(args: argparse.Namespace, db: str) -> Starting | None:

@@ -557,7 +557,7 @@ class Daemon:
                                  for g in accounting.timed_grants],
                              expiries_noted=accounting.expiries_noted,
                              aside=accounting.aside, beyond=accounting.beyond,
-                             kept=accounting.kept, raised=accounting.raised)
+                             kept=accounting.kept, raises=accounting.raises)
         self._resume_days(days)
         if link is not None and view is not None:
             link.apply_view(view, read_mono)
@@ -1101,7 +1101,7 @@ class Daemon:
                                 g.paid, g.used_before, g.signed_after, g.beyond_before)
                   for g in engine.timed.values()),
             frozenset(engine.expiries_noted), dict(engine.aside), dict(engine.beyond),
-            dict(engine.kept), dict(engine.raised))
+            dict(engine.kept), dict(engine.raises))
         return Books(accounting, tuple(sessions), self._next_session_id,
                      self.history_start(now))
 
@@ -2311,7 +2311,7 @@ class Daemon:
             week=planned.week and planned.expires_at is not None,  # a take-back's: the day's
             taken_from=planned.taken_from, aside_s=planned.week_aside_s,
             beyond_s=planned.beyond_own_s, beyond_before_s=planned.beyond_before_s,
-            kept_s=planned.kept_s, raised_s=planned.raised_s))
+            kept_s=planned.kept_s, raises=planned.raises))
         # The deadlines it moves later reach the guard thread and the alarm before it is
         # made, as an extension's do (review-9-s10 M2); a session whose old deadline's
         # SIGTERM went first keeps that deadline (held: the new time pays for no grace).

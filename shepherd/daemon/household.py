@@ -221,7 +221,7 @@ class HouseholdLink:
         engine.set_books(cooldowns=cooldowns, grants=view.grants, timed=timed,
                          expiries_noted=view.expiries_noted, locked=view.locked,
                          aside=view.aside, beyond=view.beyond, kept=view.kept,
-                         raised=view.raised)
+                         raises=view.raises)
         differs = sorted(m for m, digest in view.policies.items()
                          if self.policy_hash and digest != self.policy_hash)
         if differs != self.differs:

@@ -193,6 +193,8 @@ from shepherd.engine.events import (
     WarningIssued,
 )
 from shepherd.engine.grants import (
+    NO_RAISES,
+    DayRaises,
     GrantChange,
     GrantMode,
     GrantRefused,
@@ -360,7 +362,7 @@ class Engine:
         aside: Mapping[tuple[str, str, date], int] | None = None,
         beyond: Mapping[tuple[str, str, date], int] | None = None,
         kept: Mapping[tuple[str, str, date], int] | None = None,
-        raised: Mapping[tuple[str, str, date], int] | None = None,
+        raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -385,15 +387,14 @@ class Engine:
         # only rose let a second set count added time past the weekly quota).
         self.kept: dict[tuple[str, str, date], int] = {
             k: v for k, v in (kept or {}).items() if v}
-        # Of each day's own time, what its raises gave (time added for today, sets that
-        # raised it) that no set's cut took back yet, as the last change left it: a set
-        # that lowers the day takes it back first, before it sets the week's time aside
-        # (review-15-s19d L1; review-15-s20 F3b), so a set and a set back after it leave
-        # the week as it was (a raise that filled what a cut had taken of the quota's
-        # part, then a set back down that set the week's time aside instead, gave the
-        # other days that time: docs/dev-notes/s22).
-        self.raised: dict[tuple[str, str, date], int] = {
-            k: v for k, v in (raised or {}).items() if v}
+        # Of each day's own time, what its words raised and cut (grants.py DayRaises), as
+        # the last change left it: a set that lowers the day takes back first what its
+        # raises gave, before it sets the week's time aside (review-15-s19d L1), so a set
+        # and a set back after it leave the week as it was (a raise that filled what a
+        # take-back had taken of the quota's part, then a set back down that set the
+        # week's time aside instead, gave the other days that time: docs/dev-notes/s22).
+        self.raises: dict[tuple[str, str, date], DayRaises] = {
+            k: DayRaises(*v) for k, v in (raises or {}).items() if any(v)}
         self.locked: set[str] = set(locked)
         self.household = Household()
         self.timed: dict[int, TimedGrant] = {g.id: g for g in timed_grants}
@@ -451,14 +452,15 @@ class Engine:
                   aside: Mapping[tuple[str, str, date], int] | None = None,
                   beyond: Mapping[tuple[str, str, date], int] | None = None,
                   kept: Mapping[tuple[str, str, date], int] | None = None,
-                  raised: Mapping[tuple[str, str, date], int] | None = None) -> None:
+                  raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None
+                  ) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
         self.grants = dict(grants)
         self.aside = {k: v for k, v in (aside or {}).items() if v}
         self.beyond = {k: v for k, v in (beyond or {}).items() if v}
         self.kept = {k: v for k, v in (kept or {}).items() if v}
-        self.raised = {k: v for k, v in (raised or {}).items() if v}
+        self.raises = {k: DayRaises(*v) for k, v in (raises or {}).items() if any(v)}
         # What a grant paid for, noted here a moment ago, until the store has it too.
         known = {gid: g.paid for gid, g in self.timed.items() if g.paid is not None}
         self.timed = {g.id: g if g.paid is not None or g.id not in known
@@ -568,9 +570,9 @@ class Engine:
         (``DayGrants.kept``; 0: none, or no change yet: its own time splits by its net)."""
         return self.kept.get((user, target, day), 0) if self.kept else 0
 
-    def _raised(self, user: str, target: str, day: date) -> int:
-        """What ``day``'s raises gave of its own time that no set's cut took back yet."""
-        return self.raised.get((user, target, day), 0) if self.raised else 0
+    def _raises(self, user: str, target: str, day: date) -> DayRaises:
+        """What ``day``'s words raised and cut of its own time (grants.py DayRaises)."""
+        return self.raises.get((user, target, day), NO_RAISES) if self.raises else NO_RAISES
 
     def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
                     ) -> float:
@@ -1630,7 +1632,7 @@ class Engine:
                                day_ends_at=self.calendar.day_end(day),
                                timed_taken_s=sum(t for _, t in pools), taken_from=pools,
                                week_aside_s=-freed, kept_s=self._kept(user, target, day),
-                               raised_s=self._raised(user, target, day))
+                               raises=self._raises(user, target, day))
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1642,7 +1644,7 @@ class Engine:
             ends = self._expiries(user, target, now.wall, self.calendar.day_end(day))
             lasting_from = max(ends, default=None)
         aside_s = unusable = 0
-        raised_s = self._raised(user, target, day)
+        raises = self._raises(user, target, day)
         week_only = quota is None and limits.weekly is not None
         if mode == "set" and week_only:
             named = entry.title if entry is not None else f"The {target} budget"
@@ -1678,14 +1680,14 @@ class Engine:
                     change = replace(change, allowance_s=change.allowance_s + access
                                      + round(ran_out.paid + ran_out.timed))
             else:
-                change, aside_s, unusable, raised_s = self._own_change(
+                change, aside_s, unusable, raises = self._own_change(
                     user, limits, day, now, mode, seconds, round(lasting.allowance_s))
         except GrantRefused as exc:
             raise ActionRefused(f"{target!r}: {exc}") from None
         held = change.held_at_used
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         if mode == "add" and with_day:
-            raised_s += seconds
+            raises = raises.added(seconds)
         beyond_s, before_s = 0, 0.0
         kept_s = self._kept(user, target, day)
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
@@ -1727,11 +1729,11 @@ class Engine:
                            on_top=tuple((round(parts[end]), end) for end in sorted(parts))
                            if on_top and whole is not None else (), week_aside_s=aside_s,
                            beyond_own_s=beyond_s, beyond_before_s=before_s,
-                           kept_s=kept_s, raised_s=raised_s)
+                           kept_s=kept_s, raises=raises)
 
     def _own_change(self, user: str, limits: QuotaLimits, day: date, now: Instant,
                     mode: GrantMode, seconds: int, lasting: int
-                    ) -> tuple[GrantChange, int, int, int]:
+                    ) -> tuple[GrantChange, int, int, DayRaises]:
         """A take-back or set for today (ledger10), as the day's ledger has it: time
         given until a moment pays first (it ends sooner: review-1215-s12 F1), then its
         own time (quota, time added for today, its take-backs and sets), then the
@@ -1742,17 +1744,17 @@ class Engine:
         what lasts ``seconds``, never below the use it and the week's time paid for.
         Lowered, it takes first the quota minutes the week's quota had not left the day
         (it could never use them), then what the day's raises gave not used yet
-        (``raised``: review-15-s20 F3b), then sets aside what the day may draw on the
+        (``DayRaises.raised``: review-15-s20 F3b), then sets aside what the day may draw on the
         week's time (the other days' then), then lowers its quota's part. Raised, it
         gives back first what a set set aside, then adds. The change to the day's grants,
         of it the week's time set aside (``week_aside_s``), what of the cut the day could
-        never have used (``_kept_after``), and ``raised`` as the change leaves it."""
+        never have used (``_kept_after``), and the day's raises as the change leaves them."""
         target = limits.target
         quota = limits.daily_quota(day)
         assert quota is not None
         used = self.used(user, limits.members, day, now)
         own = quota + self.granted(user, target, day) + self._aside(user, target, day)
-        raised_before = self._raised(user, target, day)
+        raises = self._raises(user, target, day)
         last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
 
         def used_on(d: date) -> float:
@@ -1771,7 +1773,7 @@ class Engine:
         if mode == "take":
             taken = min(seconds, max(own - floor, 0))
             return (GrantChange(-taken, lasting - taken, taken < seconds), 0, 0,
-                    raised_before)
+                    raises.taken(taken))
         # the day's whole allowance is ``seconds``: what the time given until a moment
         # has paid for so far is in it (it was used today), so the day's own time is the
         # rest, never below the use it must pay for; what such time pays from now on
@@ -1797,7 +1799,7 @@ class Engine:
             raised = wanted - base
             back = self._aside_given_back(user, limits, day, now, raised)
             return (GrantChange(raised, lasting + raised, held), -back, 0,
-                    raised_before + raised - back)
+                    raises.set_up(raised - back))
         # the cut takes first the day's own time the week's quota had not left for it (the
         # day could never use it: review-15-s17d F2, with Monday's 20 of a 20m day and a
         # 30m week played, ``=24m`` on Thursday's 25 left 14), then what the day's raises
@@ -1818,13 +1820,13 @@ class Engine:
         else:  # the quota's part pays first
             added_used = max(floor - quota, 0)
         added_left = max(math.floor(own_added(grants) - added_used + 1e-6), 0)
-        # (the added part as well: a day whose raises were said before ``raised`` was kept)
-        given = max(min(raised_before, own - floor), added_left, 0)
+        # (the added part as well: a day whose raises were said before they were kept)
+        given = max(min(raises.raised, own - floor), added_left, 0)
         first = min(cut - unusable, given)
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
         aside = min(cut - unusable - first, max(access - drawn, 0))
         return (GrantChange(-cut, lasting - cut, held), aside, unusable,
-                max(raised_before - first, 0))
+                raises.set_down(first, cut - unusable - first - aside))
 
     def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
         """What ``day`` may still draw on the week's time: what it has left for the day,
@@ -1977,7 +1979,7 @@ class Engine:
         key = (planned.user, planned.target, planned.day)
         before, timed = self.grants.get(key), dict(self.timed)
         aside, beyond, kept = dict(self.aside), dict(self.beyond), dict(self.kept)
-        raised = dict(self.raised)
+        raises = dict(self.raises)
         try:
             yield
         finally:
@@ -1986,7 +1988,7 @@ class Engine:
             else:
                 self.grants[key] = before
             self.aside, self.beyond, self.kept = aside, beyond, kept
-            self.raised = raised
+            self.raises = raises
             self.timed.clear()
             self.timed.update(timed)
             self._changed()
@@ -2004,10 +2006,10 @@ class Engine:
                 self.kept[key] = planned.kept_s
             else:
                 self.kept.pop(key, None)
-            if planned.raised_s:
-                self.raised[key] = planned.raised_s
+            if any(planned.raises):
+                self.raises[key] = planned.raises
             else:
-                self.raised.pop(key, None)
+                self.raises.pop(key, None)
         for gid, part in planned.taken_from:  # out of time given until a moment
             g = self.timed.pop(gid)
             if g.seconds > part:  # all of it taken back: gone (the store drops it too)

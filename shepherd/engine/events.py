@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
+from shepherd.engine.grants import NO_RAISES, DayRaises
+
 EndReason = Literal[
     "exited", "stopped_by_child", "stopped_by_admin", "expired", "window_closed",
     "locked", "daemon_shutdown", "recovered_after_crash", "launch_failed", "killed",
@@ -309,16 +311,16 @@ class TimeGranted(Event):
     # this change leaves it (Engine.kept). Kept with the change in the store (the last
     # change's stands); not part of the answer.
     kept_s: int = 0
-    # Of the day's own time, what its raises gave (time added for today, sets that raised
-    # it) that no set's cut took back yet, as this change leaves it (Engine.raised); kept
-    # with the change in the store (the last change's stands); not part of the answer.
-    raised_s: int = 0
+    # Of the day's own time, what its words raised and cut, as this change leaves it
+    # (Engine.raises, grants.py DayRaises); kept with the change in the store (the last
+    # change's stands); not part of the answer.
+    raises: DayRaises = NO_RAISES
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
                 if f.name not in ("limited_by", "capped_by", "on_top", "week_aside_s",
                                   "beyond_own_s", "beyond_before_s", "kept_s",
-                                  "raised_s")}
+                                  "raises")}
         return {**data, "used_s": round(self.used_s, 3),
                 "on_top": [{"seconds": part, "until": end.isoformat()}
                            for part, end in self.on_top],

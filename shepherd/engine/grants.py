@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from shepherd.policy.durations import format_duration
 
@@ -115,3 +115,44 @@ class TimedGrant:
     # first (review-1215-s12 F1) it pays for the use since ``used_before`` that the
     # grants ending sooner did not, whoever paid before it was given.
     beyond_before: float = 0.0
+
+
+class DayRaises(NamedTuple):
+    """Of a day's own time, what its words raised and cut, as a set that lowers the day
+    needs it (Engine.raises; the store keeps it with each grant row, the last row's
+    stands). ``raised``: what its raises gave that no cut took back yet (a set that
+    lowers the day takes it back first, before it sets the week's time aside:
+    review-15-s19d L1, review-15-s20 F3b); a take-back takes it first too (``+10m`` then
+    ``-10m`` leaves none: review-15-s22 F3). A raise that gives back what a cut just took
+    is no raise (review-15-s22 F6): time added for today fills first what the take-backs
+    said since the last add or set took beyond ``raised`` (``took``: ``-20m`` then
+    ``+20m``; a set in between ends it: ``-20m``, ``=2m``, ``+1m`` is more raise), and a
+    set's raise fills first what sets cut of the day's own time (``set_cut``: ``=0m``
+    then ``=20m``; never a take-back's: review-15-s19d G1). Words said back in reverse
+    so undo each other's count too."""
+
+    raised: int = 0
+    took: int = 0
+    set_cut: int = 0
+
+    def added(self, seconds: int) -> DayRaises:
+        """Time added for today."""
+        back = min(seconds, self.took)
+        return DayRaises(self.raised + seconds - back, 0, self.set_cut)
+
+    def taken(self, seconds: int) -> DayRaises:
+        """A take-back of ``seconds`` of the day's own time."""
+        back = min(seconds, self.raised)
+        return DayRaises(self.raised - back, self.took + seconds - back, self.set_cut)
+
+    def set_up(self, seconds: int) -> DayRaises:
+        """A set that raised the day's own time by ``seconds``."""
+        back = min(seconds, self.set_cut)
+        return DayRaises(self.raised + seconds - back, 0, self.set_cut - back)
+
+    def set_down(self, first: int, rest: int) -> DayRaises:
+        """A set that took ``first`` of what raises gave, then ``rest`` of the day's own."""
+        return DayRaises(max(self.raised - first, 0), 0, self.set_cut + rest)
+
+
+NO_RAISES = DayRaises()

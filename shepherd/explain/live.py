@@ -37,7 +37,7 @@ def books_of(engine: Engine, now: Instant) -> Starting:
                     frozenset(engine.locked), tuple(engine.timed.values()),
                     frozenset(engine.expiries_noted), counted=True, aside=dict(engine.aside),
                     beyond=dict(engine.beyond), kept=dict(engine.kept),
-                    raised=dict(engine.raised))
+                    raises=dict(engine.raises))
 
 
 def running_note(engine: Engine, user: str) -> str:

@@ -41,19 +41,19 @@ class Starting:
     # per day, of its time added for today what was used when a take-back or a set last
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
-    # per day, of its own time what its raises gave (Engine.raised)
-    raised: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
+    # per day, what its words raised and cut of its own time (Engine.raises)
+    raises: Mapping[tuple[str, str, date], tuple[int, int, int]] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 
     def to_json(self) -> dict[str, Any]:
         """As data (``policy.books``): each map a list of its keys and value."""
-        def rows(books: Mapping[tuple[str, str, date], float]) -> list[list[Any]]:
+        def rows(books: Mapping[tuple[str, str, date], Any]) -> list[list[Any]]:
             return [[user, target, day.isoformat(), value]
                     for (user, target, day), value in books.items()]
         return {"usage": rows(self.usage), "grants": rows(self.grants),
                 "aside": rows(self.aside), "beyond": rows(self.beyond),
-                "kept": rows(self.kept), "raised": rows(self.raised),
+                "kept": rows(self.kept), "raises": rows(self.raises),
                 "cooldowns": [[user, entry, until.isoformat()]
                               for (user, entry), until in self.cooldowns.items()],
                 "locked": sorted(self.locked), "expiries_noted": sorted(self.expiries_noted),
@@ -75,7 +75,9 @@ class Starting:
                                        "expires": datetime.fromisoformat(g["expires"])})
                          for g in data["timed_grants"]),
                    frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
-                   beyond=books("beyond"), kept=books("kept"), raised=books("raised"),
+                   beyond=books("beyond"), kept=books("kept"),
+                   raises={k: (int(r), int(t), int(c))
+                           for k, (r, t, c) in books("raises").items()},
                    from_daemon=True)
 
     @property
@@ -95,7 +97,7 @@ class Starting:
                       aside={k: v for k, v in self.aside.items() if k[2] <= day},
                       beyond={k: v for k, v in self.beyond.items() if k[2] <= day},
                       kept={k: v for k, v in self.kept.items() if k[2] <= day},
-                      raised={k: v for k, v in self.raised.items() if k[2] <= day})
+                      raises={k: v for k, v in self.raises.items() if k[2] <= day})
 
 
 class DayRun:

@@ -85,8 +85,8 @@ class Accounting:
     # cut it (Engine.kept, low17)
     kept: dict[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, of its own time what its raises gave that no set's cut took back yet, as
-    # its last row left it (Engine.raised)
-    raised: dict[tuple[str, str, date], int] = field(default_factory=dict)
+    # its last row left it: (raised, took, set_cut), grants.py DayRaises (Engine.raises)
+    raises: dict[tuple[str, str, date], tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,8 @@ class HouseholdView:
     aside: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.aside
     beyond: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.beyond
     kept: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.kept
-    raised: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.raised
+    raises: dict[tuple[str, str, date], tuple[int, int, int]] = field(
+        default_factory=dict)  # Engine.raises
     policies: dict[str, str] = field(default_factory=dict)  # other machines' policy hashes
 
 
@@ -291,15 +292,15 @@ class StateStore(Protocol):
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raised_s: int = 0) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
         ``used_before_s``, its target's use that day when it was given; a take-back or
         set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);
         a change of the day's own time keeps ``beyond_s`` (TimeGranted.beyond_own_s);
         time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s);
         every grant keeps ``kept_s``, the added part of its day's own time as it leaves
-        it (TimeGranted.kept_s: the last row's stands), and ``raised_s``, what of that
-        time its day's raises gave that no set's cut took back yet (likewise).
+        it (TimeGranted.kept_s: the last row's stands), and ``raises``, what its day's
+        words raised and cut of that time (TimeGranted.raises, likewise).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

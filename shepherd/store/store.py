@@ -170,14 +170,16 @@ class Store:
                              "(SELECT max(id) FROM grants WHERE day >= ? "
                              "GROUP BY user, target, day) AND kept_s > 0",
                              (since.isoformat(),))}
-        # the same for what its raises gave (Engine.raised): the last row's stand
-        raised = {(str(u), str(t), date.fromisoformat(str(d))): int(c) for u, t, d, c in
-                   conn.execute("SELECT user, target, day, raised_s FROM grants WHERE id IN "
-                                "(SELECT max(id) FROM grants WHERE day >= ? "
-                                "GROUP BY user, target, day) AND raised_s > 0",
-                                (since.isoformat(),))}
+        # the same for what its words raised and cut (Engine.raises): the last row's stand
+        raises = {(str(u), str(t), date.fromisoformat(str(d))): (int(r), int(k), int(c))
+                  for u, t, d, r, k, c in conn.execute(
+                      "SELECT user, target, day, raised_s, took_s, set_cut_s FROM grants "
+                      "WHERE id IN (SELECT max(id) FROM grants WHERE day >= ? "
+                      "GROUP BY user, target, day) "
+                      "AND (raised_s > 0 OR took_s > 0 OR set_cut_s > 0)",
+                      (since.isoformat(),))}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
-                          aside, beyond, kept, raised)
+                          aside, beyond, kept, raises)
 
     def household(self, since: date) -> HouseholdView | None:
         return None  # one machine: nothing is shared
@@ -236,24 +238,30 @@ class Store:
             conn.executemany(
                 "INSERT INTO cooldowns (user, entry, until) VALUES (?, ?, ?)",
                 [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
+            # one row per day of its take-backs and sets (a day whose net is 0 has none:
+            # the table holds no row of 0 seconds, review-15-s22 F1), and the day's
+            # figures (beyond_s, kept_s, the raises) on each of its rows, as the row read
+            # back as the day's last may be one of time given until a moment (F2)
             conn.executemany(
                 "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at, "
-                "aside_s, beyond_s, kept_s, raised_s) VALUES (?, ?, ?, ?, 'shepherd', "
-                "'restored from the daemon''s books', ?, ?, ?, ?, ?)",
-                [(u, t, d.isoformat(), acc.grants.get((u, t, d), 0), ts.isoformat(),
+                "aside_s, beyond_s, kept_s, raised_s, took_s, set_cut_s) VALUES (?, ?, ?, ?, "
+                "'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?, ?)",
+                [(u, t, d.isoformat(), seconds, ts.isoformat(),
                   acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
-                  acc.kept.get((u, t, d), 0), acc.raised.get((u, t, d), 0))
-                 for (u, t, d) in {*acc.grants, *acc.beyond, *acc.kept, *acc.raised}
-                 if acc.grants.get((u, t, d)) or acc.beyond.get((u, t, d))
-                 or acc.kept.get((u, t, d)) or acc.raised.get((u, t, d))])
+                  acc.kept.get((u, t, d), 0), *acc.raises.get((u, t, d), (0, 0, 0)))
+                 for (u, t, d), seconds in acc.grants.items() if seconds])
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
-                "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s) VALUES "
+                "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s, "
+                "beyond_s, kept_s, raised_s, took_s, set_cut_s) VALUES "
                 "(?, ?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, "
-                "?, ?)",
+                "?, ?, ?, ?, ?, ?, ?)",
                 [(g.id, g.user, g.target, g.day.isoformat(), g.seconds, ts.isoformat(),
                   g.expires_at.isoformat(), int(g.week), int(g.id in acc.expiries_noted),
-                  g.paid_s, g.used_before_s, g.beyond_before_s)
+                  g.paid_s, g.used_before_s, g.beyond_before_s,
+                  acc.beyond.get((g.user, g.target, g.day), 0),
+                  acc.kept.get((g.user, g.target, g.day), 0),
+                  *acc.raises.get((g.user, g.target, g.day), (0, 0, 0)))
                  for g in acc.timed_grants])
             conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
@@ -539,7 +547,7 @@ class Store:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raised_s: int = 0) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -554,12 +562,12 @@ class Store:
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
                              "granted_at, expires_at, week, used_before_s, aside_s, beyond_s, "
-                             "beyond_before_s, kept_s, raised_s) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "beyond_before_s, kept_s, raised_s, took_s, set_cut_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
                               int(week), used_before_s, aside_s, beyond_s, beyond_before_s,
-                              kept_s, raised_s))
+                              kept_s, *raises))
                 grant_id = int(conn.last_insert_rowid())
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),

@@ -197,7 +197,7 @@ LEDGER_STEPS = st.lists(
 @example(steps=[(0, "today", 1, 1), (0, "week", 1, 1), (0, "set", 16, 1),
                 (0, "take", 16, 1)])  # review-15-s20 F3b: a set takes back the +1m first
 @example(steps=[(0, "week", 15, 1), (1, "today", 1, 1), (1, "take", 15, 1), (1, "set", 15, 1),
-                (1, "week_take", 1, 1)])  # (s22: Engine.raised, the take-back first)
+                (1, "week_take", 1, 1)])  # (s22: Engine.raises, the take-back first)
 @example(steps=[(0, "week", 1, 1), (0, "set", 1, 1), (0, "set", 2, 1),
                 (0, "take", 2, 1)])  # (s22: the raise gives back the aside first, N2)
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
@@ -226,8 +226,8 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     upaid = 0  # what the day's grants until a moment paid so far
     pool_at_start = 0  # what the week's grants had left when the day began
     # of the day's own time, what its raises gave that no set's cut took back yet: a set
-    # that lowers the day takes it back first (Engine.raised, review-15-s20 F3b)
-    raised_today = 0
+    # that lowers the day takes it back first (Engine.raises, review-15-s20 F3b)
+    raised_today = took_today = set_cut_today = 0  # grants.py DayRaises, kept by hand
 
     def week_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -258,7 +258,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
             upaid = 0
-            raised_today = 0
+            raised_today = took_today = set_cut_today = 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
@@ -266,7 +266,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             e.grant("alex", "game", a * 60, clock.now)
             own += a
             own_total += a
-            raised_today += a
+            back_took = min(a, took_today)  # it fills what take-backs took first
+            took_today = 0  # (what take-backs since the last add or set took)
+            raised_today += a - back_took
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
             grants.append(_Given("week", a, today))
@@ -278,6 +280,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own)
+            from_raised = min(taken, raised_today)  # what raises gave first
+            raised_today -= from_raised
+            took_today += taken - from_raised
             own -= taken
             own_total -= taken
             for g in reversed(counting()):
@@ -299,7 +304,11 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 back = min(raised, aside) if week_left() >= aside else 0
                 aside -= back
                 own, own_total = own + raised - back, own_total + raised - back
-                raised_today += raised - back
+                filled = min(raised - back, set_cut_today)  # what sets cut first
+                set_cut_today -= filled
+                if raised:  # (a set that changes nothing is no word here: no row)
+                    took_today = 0
+                raised_today += raised - back - filled
             else:  # lowered: what the day's raises gave not used yet (and its time added
                 # beyond the quota not used: the quota pays first), then the week's time
                 # not drawn yet, then its own
@@ -310,6 +319,8 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 aside += part
                 own, own_total = own - (lowered - part), own_total - (lowered - part)
                 raised_today = max(raised_today - first, 0)
+                set_cut_today += lowered - part - first
+                took_today = 0
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
             taken = 0

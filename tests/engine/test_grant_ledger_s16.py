@@ -83,8 +83,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     day_use = 0
     # of the day's own time, what its raises gave (time added for today, sets that raised
     # it) that no set's cut took back yet: a set that lowers the day takes it back first
-    # (Engine.raised, review-15-s19d L1, review-15-s20 F3b)
-    raised_today = 0
+    # (Engine.raises, review-15-s19d L1, review-15-s20 F3b)
+    raised_today = took_today = set_cut_today = 0  # grants.py DayRaises, kept by hand
 
     def pool_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -147,7 +147,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             close_day()
             today = day
             own_total, own_used, aside, drawn, upaid, added_part = QUOTA, 0, 0, 0, 0, 0
-            raised_today = 0
+            raised_today = took_today = set_cut_today = 0
             week_quota_then = wq
             day_grants, day_use = [], 0
             clock.set_wall(local(23 + day, 10))
@@ -156,7 +156,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         if kind == "today":
             e.grant("alex", "game", a * 60, clock.now)
             raise_by(a)
-            raised_today += a
+            back_took = min(a, took_today)  # it fills what take-backs took first
+            took_today = 0  # (what take-backs since the last add or set took)
+            raised_today += a - back_took
             own_total += a
             day_grants.append((a, day_use))
         elif kind == "week":
@@ -172,6 +174,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
         elif kind == "take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take")
             taken = min(a, own_total - own_used)
+            from_raised = min(taken, raised_today)  # what raises gave first
+            raised_today -= from_raised
+            took_today += taken - from_raised
             cut(taken)
             own_total -= taken
             for g in reversed(counting()):  # then the grants until a moment, last ending first
@@ -192,7 +197,11 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 back = min(raised, aside) if pool_left() >= aside else 0
                 aside -= back
                 raise_by(raised - back)
-                raised_today += raised - back
+                filled = min(raised - back, set_cut_today)  # what sets cut first
+                set_cut_today -= filled
+                if raised:  # (a set that changes nothing is no word here: no row)
+                    took_today = 0
+                raised_today += raised - back - filled
                 own_total += raised - back
                 day_grants.append((raised, day_use))
             else:
@@ -212,6 +221,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 cut(lowered - part - unusable)
                 own_total -= lowered - part
                 raised_today = max(raised_today - first, 0)
+                set_cut_today += lowered - part - unusable - first
+                took_today = 0
         elif kind == "play":
             for _ in range(b):
                 assert left(e, clock) == pytest.approx(60 * ledger_left()), "before a minute"

@@ -531,7 +531,7 @@ def grant_through(store: Store, e: Engine, clock: FakeClock, target: str, second
                       used_before_s=planned.used_s, taken_from=planned.taken_from,
                       aside_s=planned.week_aside_s, beyond_s=planned.beyond_own_s,
                       beyond_before_s=planned.beyond_before_s, kept_s=planned.kept_s,
-                      raised_s=planned.raised_s)
+                      raises=planned.raises)
     e.apply_grant(planned, clock.now, gid if planned.expires_at is not None else None)
 
 
@@ -543,7 +543,7 @@ def rebuilt(e: Engine, books: Accounting, kept: bool = True) -> Engine:
                    g.paid_s, g.used_before_s, g.signed_after_s, g.beyond_before_s)
         for g in books.timed_grants], expiries_noted=books.expiries_noted,
         aside=books.aside, beyond=books.beyond,
-        kept=books.kept if kept else None, raised=books.raised if kept else None)
+        kept=books.kept if kept else None, raises=books.raises if kept else None)
 
 
 def test_a_cut_after_the_added_time_was_used_reads_back_from_the_store_the_same(
@@ -1121,6 +1121,10 @@ def an_hour_a_week(target: str, weekly: int = 60) -> tuple[Engine, str]:
     (("~15m", "=40m", "=35m"), 35, 20),  # L1: 35 and 25
     (("+15m", "~20m", "=25m", "=35m"), 35, 25),  # review-15-s21 H1c's words: 35 and 40
     (("~15m", "-20m", "=0m", "=15m"), 15, 20),  # G1: 15 and 35
+    (("+10m", "-10m", "~15m", "=20m"), 20, 35),  # review-15-s22 F3: 20 and 25
+    (("=0m", "=20m", "~40m", "=20m", "-40m"), 0, 60),  # review-15-s22 F6: 20 and 40
+    (("-20m", "+20m", "~40m", "=20m", "-40m"), 0, 60),  # F6: 20 and 40
+    (("-5m", "+5m", "~35m", "=25m", "-40m"), 5, 50),  # F6: 10 and 45
 ])
 def test_a_change_back_undoes_what_the_change_it_follows_did(
         target: str, changes: tuple[str, ...], saturday: int, sunday: int) -> None:
@@ -1142,6 +1146,14 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
       of the aside: 35 and 21 (the cut layers added 14 of their own: 35 and 35).
     - G1: ``-20m`` is a take-back (the day's own), ``=0m`` sets the 15 aside, and
       ``=15m`` gives back only those: 15 and 20, as ``-20m`` alone.
+    - review-15-s22 F3 and F6: a word and its inverse said first leave nothing for a set
+      to take back as a raise's: ``-20m`` then ``+20m`` (time added fills what the
+      take-back took first), ``=0m`` then ``=20m`` (a set's raise fills what a set cut),
+      ``+10m`` then ``-10m`` (a take-back takes what raises gave first). So a set after
+      them sets the week's time aside, and ``-40m`` takes the day's own: 0 and 60 (with
+      the first figure of what raises gave, the set took the quota's part "back" and left
+      the day the week's time, which no take-back takes: 20 and 40); ``-5m``, ``+5m``,
+      ``~35m``, ``=25m``, ``-40m``: 5 and 50, as without the first two.
     - R4: ``+10m`` leaves the 15 aside (R2): 30 and 35. ``=20m`` then takes back all it
       gave and ``=30m`` gives back 10 of the aside: 30 and 25, as ``=20m``, ``=30m``;
       ``=15m`` takes the 10 and 5 of the quota, and ``=30m`` gives back the 15 of the
@@ -1217,7 +1229,7 @@ def test_words_said_back_in_reverse_leave_the_day_and_the_week_as_they_were(
     before it, ``+X --until week`` by ``-X --until week``), or one set back to the
     figure before the first (``by_set``, without week grants): the day and the rest of
     the week play what they play without any of it (a set that lowers the day takes
-    back what its raises gave first, ``Engine.raised``: before it, ``-1m``,
+    back what its raises gave first, ``Engine.raises``: before it, ``-1m``,
     ``+1m --until week``, ``=21m`` said back gave a minute)."""
     if by_set:
         words = [(w, m) for w, m in words if w != "~"] or [("=", 5)]
@@ -1291,7 +1303,7 @@ def test_a_word_and_its_inverse_after_any_words_never_give_the_week_time(
     it took, ``=D`` then ``=`` the figure before, ``+X`` then ``-X``) never let the week
     play more than it plays without them (less is possible: a set's raise gives back
     what a set set aside before what a cut took, R1's decision; or play between the
-    words). Before ``Engine.raised``, ``-2m``, ``+1m --until week``, then ``=20m`` and
+    words). Before ``Engine.raises``, ``-2m``, ``+1m --until week``, then ``=20m`` and
     ``=19m`` back gave the week a minute: the set back down set the week's minute aside
     where the raise had filled the quota's part."""
     played = []

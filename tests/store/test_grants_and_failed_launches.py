@@ -321,10 +321,11 @@ def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older
 
 def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
         store_path: Path) -> None:
-    """What a day's raises gave of its own time that no set's cut took back
-    (Engine.raised): every grant row keeps it as it leaves it; the day reads back its last
-    row's (0: none), a row from before migration 12 none (a set then takes the added part
-    first, as before), and the daemon's books written back (``restore_books``) keep it."""
+    """What a day's words raised and cut of its own time (Engine.raises: what its raises
+    gave, what take-backs and sets took): every grant row keeps them as it leaves them;
+    the day reads back its last row's (0: none), a row from before migration 12 none (a
+    set then takes the added part first, as before), and the daemon's books written back
+    (``restore_books``) keep them."""
     from shepherd.store.protocol import Books
 
     conn = at_version(store_path, 11)
@@ -335,15 +336,46 @@ def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
     store = Store.open(store_path, T0)
     try:
         assert store.db.schema_version == len(MIGRATIONS) == 12
-        assert store.load_accounting(DAY).raised == {}
-        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raised_s=900)
-        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raised_s=60)
-        assert store.load_accounting(DAY).raised == {("alex", "game", DAY): 900,
-                                                     ("alex", "game", OTHER_DAY): 60}
+        assert store.load_accounting(DAY).raises == {}
+        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 30, 60))
+        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raises=(60, 0, 0))
+        assert store.load_accounting(DAY).raises == {("alex", "game", DAY): (900, 30, 60),
+                                                     ("alex", "game", OTHER_DAY): (60, 0, 0)}
         store.grant(T0, "alex", "game", DAY, -900, actor="mum")
         books = store.load_accounting(DAY)
-        assert books.raised == {("alex", "game", OTHER_DAY): 60}
+        assert books.raises == {("alex", "game", OTHER_DAY): (60, 0, 0)}
         store.restore_books(T0, Books(books, (), 1, DAY))
-        assert store.load_accounting(DAY).raised == {("alex", "game", OTHER_DAY): 60}
+        assert store.load_accounting(DAY).raises == {("alex", "game", OTHER_DAY): (60, 0, 0)}
+    finally:
+        store.close()
+
+
+def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_row_is_timed(
+        store_path: Path) -> None:
+    """review-15-s22 F1 and F2: the daemon's books written back (``restore_books``, after
+    the store was damaged) failed on a day whose take-backs and sets net 0 with figures
+    kept (``=30m`` then ``-10m``: the table holds no row of 0 seconds), and lost a day's
+    figures where its last row read back was one of time given for the week (its row
+    kept none: a restart then set the week's time aside where the day's raises should
+    have been taken back first, 14 minutes given). A day with no row at all to keep them
+    on (net 0, nothing given until a moment) loses them: a set then takes the added part
+    first, as before migration 12."""
+    from shepherd.store.protocol import Accounting, Books, TimedGrantRow
+
+    until = T0 + timedelta(days=3)
+    week = TimedGrantRow(7, "alex", "game", DAY, 900, until, True, None, 0.0, 0, 0.0)
+    books = Accounting(usage={}, cooldowns={}, locked=set(),
+                       grants={("alex", "game", DAY): 60, ("alex", "game", OTHER_DAY): 0},
+                       timed_grants=(week,), kept={("alex", "game", DAY): 60},
+                       raises={("alex", "game", DAY): (960, 900, 0),
+                               ("alex", "game", OTHER_DAY): (600, 0, 0)})
+    store = Store.open(store_path, T0)
+    try:
+        store.restore_books(T0, Books(books, (), 1, DAY))
+        back = store.load_accounting(DAY)
+        assert back.grants == {("alex", "game", DAY): 60}
+        assert back.raises == {("alex", "game", DAY): (960, 900, 0)}
+        assert back.kept == {("alex", "game", DAY): 60}
+        assert [g.id for g in back.timed_grants] == [7]
     finally:
         store.close()

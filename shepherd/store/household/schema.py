@@ -227,10 +227,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
     """,
-    # 9: of the day's own time, what its raises gave that no set's cut took back yet, as
-    # SQLite's migration 12 (Engine.raised); 0 on an older row.
+    # 9: of the day's own time, what its words raised and cut, as
+    # SQLite's migration 12 (Engine.raises); 0 on an older row.
     """
     ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE grants ADD COLUMN took_s INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE grants ADD COLUMN set_cut_s INTEGER NOT NULL DEFAULT 0;
     """,
 )
 

@@ -221,13 +221,14 @@ class PgStore:
             "(SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, day) "
             "AND kept_s > 0", (since,)).fetchall()}
 
-    def _raised(self, conn: Conn, since: date) -> dict[tuple[str, str, date], int]:
-        """Per day, of its own time what its raises gave that no set's cut took back
-        yet (Engine.raised: the last row's figure stands)."""
-        return {(str(u), str(t), d): int(c) for u, t, d, c in conn.execute(
-            "SELECT child, target, day, raised_s FROM grants WHERE id IN "
+    def _raises(self, conn: Conn, since: date
+                ) -> dict[tuple[str, str, date], tuple[int, int, int]]:
+        """Per day, what its words raised and cut of its own time (Engine.raises: the
+        last row's figures stand)."""
+        return {(str(u), str(t), d): (int(r), int(k), int(c)) for u, t, d, r, k, c in conn.execute(
+            "SELECT child, target, day, raised_s, took_s, set_cut_s FROM grants WHERE id IN "
             "(SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, day) "
-            "AND raised_s > 0", (since,)).fetchall()}
+            "AND (raised_s > 0 OR took_s > 0 OR set_cut_s > 0)", (since,)).fetchall()}
 
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
@@ -261,9 +262,9 @@ class PgStore:
             aside = self._aside(conn, since)
             beyond = self._beyond(conn, since)
             kept = self._kept(conn, since)
-            raised = self._raised(conn, since)
+            raises = self._raises(conn, since)
         return Accounting(usage, cooldowns, grants, locked, timed, noted, aside, beyond, kept,
-                          raised)
+                          raises)
 
     def household(self, since: date) -> HouseholdView:
         """What the other machines add: their usage and running sessions; and the
@@ -295,13 +296,13 @@ class PgStore:
         aside = self._aside(conn, since)
         beyond = self._beyond(conn, since)
         kept = self._kept(conn, since)
-        raised = self._raised(conn, since)
+        raises = self._raises(conn, since)
         policies = {str(m): str(v) for m, v in conn.execute(
             "SELECT machine, value FROM meta WHERE key = 'policy_hash' AND machine <> %s",
             (self.machine,)).fetchall()}
         return HouseholdView(usage, sessions, cooldowns, grants, locked, timed_grants=timed,
                              expiries_noted=noted, policies=policies, aside=aside,
-                             beyond=beyond, kept=kept, raised=raised)
+                             beyond=beyond, kept=kept, raises=raises)
 
     def next_session_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions "
@@ -614,7 +615,7 @@ class PgStore:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raised_s: int = 0) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -626,12 +627,13 @@ class PgStore:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
                     "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s, "
-                    "beyond_before_s, kept_s, raised_s) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "beyond_before_s, kept_s, raised_s, took_s, set_cut_s) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s) "
                     "RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
                      expires_at, week, used_before_s, aside_s, beyond_s,
-                     beyond_before_s, kept_s, raised_s)).fetchone()
+                     beyond_before_s, kept_s, *raises)).fetchone()
                 grant_id = int(row[0]) if row else None
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
             self.audit(ts, "time_granted", {"target": target, "day": day.isoformat(),
