@@ -238,18 +238,15 @@ class Store:
             conn.executemany(
                 "INSERT INTO cooldowns (user, entry, until) VALUES (?, ?, ?)",
                 [(u, e, t.isoformat()) for (u, e), t in acc.cooldowns.items()])
-            # one row per day of its take-backs and sets (a day whose net is 0 has none:
-            # the table holds no row of 0 seconds, review-15-s22 F1), and the day's
-            # figures (beyond_s, kept_s, the raises) on each of its rows, as the row read
-            # back as the day's last may be one of time given until a moment (F2)
-            conn.executemany(
-                "INSERT INTO grants (user, target, day, seconds, actor, reason, granted_at, "
-                "aside_s, beyond_s, kept_s, raised_s, took_s, set_cut_s) VALUES (?, ?, ?, ?, "
-                "'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?, ?)",
-                [(u, t, d.isoformat(), seconds, ts.isoformat(),
-                  acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
-                  acc.kept.get((u, t, d), 0), *acc.raises.get((u, t, d), (0, 0, 0)))
-                 for (u, t, d), seconds in acc.grants.items() if seconds])
+            # time given until a moment or for the week keeps its id (the daemon's engine
+            # knows it by it), and each day's take-backs and sets one row of their net,
+            # numbered below all of those and the rows of days before (below 1 too where
+            # need be: a new row is still numbered above the largest): read back as before
+            # those grants, as the rows first written here were, and never on one of their
+            # ids (review-15-s22 F0: a fresh store numbered them 1, 2, ... and the grant
+            # with id 1 was refused). A day whose net is 0 has none (the table holds no row
+            # of 0 seconds: F1); the day's figures (beyond_s, kept_s, the raises) go on
+            # each of its rows, as the row read back as its last may be a timed one (F2).
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s, "
@@ -263,6 +260,19 @@ class Store:
                   acc.kept.get((g.user, g.target, g.day), 0),
                   *acc.raises.get((g.user, g.target, g.day), (0, 0, 0)))
                  for g in acc.timed_grants])
+            signed = sorted((k, v) for k, v in acc.grants.items() if v)
+            (kept_first,) = conn.execute("SELECT min(id) FROM grants").fetchone() or (None,)
+            below = min([g.id for g in acc.timed_grants]
+                        + ([int(kept_first)] if kept_first is not None else []),
+                        default=len(signed) + 1)
+            conn.executemany(
+                "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
+                "aside_s, beyond_s, kept_s, raised_s, took_s, set_cut_s) VALUES (?, ?, ?, ?, ?, "
+                "'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?, ?)",
+                [(below - n, u, t, d.isoformat(), seconds, ts.isoformat(),
+                  acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
+                  acc.kept.get((u, t, d), 0), *acc.raises.get((u, t, d), (0, 0, 0)))
+                 for n, ((u, t, d), seconds) in enumerate(signed, 1)])
             conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
             for snap in books.sessions:

@@ -691,7 +691,12 @@ class StoreWriter:
                 restore(self.now(), books)
             except Exception as exc:
                 if not self.backend.is_transient(exc):
-                    raise
+                    # not worth waiting for, but never the end of this thread (it ended,
+                    # and every change after waited for ever: review-15-s22 F0): the store
+                    # stays unavailable, launches refused, and it is tried again
+                    log.exception("the daemon's books could not be written into the new "
+                                  "store")
+                    return f"the daemon's books could not be written into the new store: {exc}"
                 return self.backend.describe(exc)
             log.warning("the daemon's books were written into the new store: %d day(s) of "
                         "use, %d running session(s)", len({k[2] for k in books.accounting.usage}),

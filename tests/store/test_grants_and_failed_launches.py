@@ -379,3 +379,32 @@ def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_ro
         assert [g.id for g in back.timed_grants] == [7]
     finally:
         store.close()
+
+
+def test_books_written_back_keep_the_ids_of_timed_grants_and_new_rows_after_them(
+        store_path: Path) -> None:
+    """review-15-s22 F0: a fresh store numbered the days' rows of take-backs and sets 1,
+    2, ... before it wrote the timed grants with their ids, so ``+15m --until week`` (id 1)
+    then ``=20m`` could not be written back (UNIQUE constraint failed: grants.id), and the
+    writer's thread ended. Now those rows are numbered below the timed grants (as before
+    them, as they read back before), the timed grants keep their ids, and a grant given
+    after is numbered above them all."""
+    from shepherd.store.protocol import Accounting, Books, TimedGrantRow
+
+    until = T0 + timedelta(days=3)
+    week = TimedGrantRow(1, "alex", "game", DAY, 900, until, True, None, 0.0, 0, 0.0)
+    books = Accounting(usage={}, cooldowns={}, locked=set(),
+                       grants={("alex", "game", DAY): -900, ("alex", "game", OTHER_DAY): 60},
+                       timed_grants=(week,), aside={("alex", "game", DAY): 900})
+    store = Store.open(store_path, T0)
+    try:
+        store.restore_books(T0, Books(books, (), 1, DAY))
+        back = store.load_accounting(DAY)
+        assert back.grants == {("alex", "game", DAY): -900, ("alex", "game", OTHER_DAY): 60}
+        assert back.aside == {("alex", "game", DAY): 900}
+        [timed] = back.timed_grants
+        assert (timed.id, timed.signed_after_s) == (1, 0)
+        assert store.grant(T0, "alex", "game", DAY, 60, actor="mum",
+                           expires_at=until, week=True) == 2
+    finally:
+        store.close()

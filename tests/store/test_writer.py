@@ -716,3 +716,34 @@ def test_a_change_no_one_waits_for_and_a_clean_check_wake_the_loop_for_nothing(
         await writer.close()
 
     asyncio.run(scenario())
+
+
+def test_books_the_new_store_refuses_leave_it_unavailable_and_the_writer_alive(
+        tmp_path: Path) -> None:
+    """review-15-s22 F0: the daemon's books written into a store made afresh (the file
+    damaged in place) failed with an error not worth waiting for (a grant's id taken),
+    which ended the writer's thread: every change after waited for ever. Now the store
+    is unavailable, in words, changes are refused at once, and the writer closes."""
+    from shepherd.store.protocol import Accounting, Books, TimedGrantRow
+
+    path = tmp_path / "shepherd.db"
+    until = datetime(2026, 12, 1, tzinfo=UTC)
+    twice = tuple(TimedGrantRow(1, "alex", "game", until.date(), 60, until, True)
+                  for _ in range(2))  # one id twice: the store refuses it
+    books = Books(Accounting({}, {}, {}, set(), timed_grants=twice), (), 1, until.date())
+
+    async def scenario() -> str:
+        writer = StoreWriter(path, now, memory=lambda: books)
+        await writer.start()
+        await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+        with path.open("r+b") as handle:
+            handle.write(os.urandom(path.stat().st_size))
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(writer.submit(
+                lambda s: s.audit(now(), "launch_denied", {"n": 2})), 30)
+        problem = writer.problem
+        await asyncio.wait_for(writer.close(), 30)
+        return problem or ""
+
+    assert "the daemon's books could not be written into the new store" in asyncio.run(
+        scenario())
