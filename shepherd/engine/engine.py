@@ -362,7 +362,7 @@ class Engine:
         aside: Mapping[tuple[str, str, date], int] | None = None,
         beyond: Mapping[tuple[str, str, date], int] | None = None,
         kept: Mapping[tuple[str, str, date], int] | None = None,
-        raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None,
+        raises: Mapping[tuple[str, str, date], tuple[int, int]] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -452,7 +452,7 @@ class Engine:
                   aside: Mapping[tuple[str, str, date], int] | None = None,
                   beyond: Mapping[tuple[str, str, date], int] | None = None,
                   kept: Mapping[tuple[str, str, date], int] | None = None,
-                  raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None
+                  raises: Mapping[tuple[str, str, date], tuple[int, int]] | None = None
                   ) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
@@ -1688,6 +1688,8 @@ class Engine:
         with_day = not week and expires == self.calendar.day_end(day)  # a plain grant
         if mode == "add" and with_day:
             raises = raises.added(seconds)
+        elif mode == "add" and week:
+            raises = raises.week_given()
         beyond_s, before_s = 0, 0.0
         kept_s = self._kept(user, target, day)
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
@@ -1826,7 +1828,7 @@ class Engine:
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
         aside = min(cut - unusable - first, max(access - drawn, 0))
         return (GrantChange(-cut, lasting - cut, held), aside, unusable,
-                raises.set_down(first, cut - unusable - first - aside))
+                raises.set_down(first))
 
     def _week_access(self, user: str, limits: QuotaLimits, day: date, now: Instant) -> float:
         """What ``day`` may still draw on the week's time: what it has left for the day,

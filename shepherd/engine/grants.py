@@ -118,41 +118,44 @@ class TimedGrant:
 
 
 class DayRaises(NamedTuple):
-    """Of a day's own time, what its words raised and cut, as a set that lowers the day
+    """Of a day's own time, what its words raised and took, as a set that lowers the day
     needs it (Engine.raises; the store keeps it with each grant row, the last row's
-    stands). ``raised``: what its raises gave that no cut took back yet (a set that
-    lowers the day takes it back first, before it sets the week's time aside:
-    review-15-s19d L1, review-15-s20 F3b); a take-back takes it first too (``+10m`` then
-    ``-10m`` leaves none: review-15-s22 F3). A raise that gives back what a cut just took
-    is no raise (review-15-s22 F6): time added for today fills first what the take-backs
-    said since the last add or set took beyond ``raised`` (``took``: ``-20m`` then
-    ``+20m``; a set in between ends it: ``-20m``, ``=2m``, ``+1m`` is more raise), and a
-    set's raise fills first what sets cut of the day's own time (``set_cut``: ``=0m``
-    then ``=20m``; never a take-back's: review-15-s19d G1). Words said back in reverse
-    so undo each other's count too."""
+    stands). ``raised``: what its raises (time added for today, the own part of a set's
+    raise) gave since time was last given for the week that no cut took back yet: a set
+    that lowers the day takes it back first, before it sets the week's time aside
+    (review-15-s19d L1, review-15-s20 F3b; time given for the week came after the raises
+    before it, so a cut undoes that first: review-15-s22b G1), and a take-back takes it
+    first too (``+10m`` then ``-10m`` leaves none: review-15-s22 F3). Time added that
+    fills what take-backs took since the last set is no raise (``took``: ``-20m`` then
+    ``+20m``, or ``+5m`` and ``+15m``: review-15-s22 F6; after a set it is more of the
+    set's raise: ``-20m``, ``=2m``, ``+1m`` said back must take it back). A set's raise
+    is all a raise, also where it fills what a set cut (``=0m``, ``+1m --until week``,
+    ``=2m`` then ``=1m`` takes the minute back, not the week's)."""
 
     raised: int = 0
     took: int = 0
-    set_cut: int = 0
 
     def added(self, seconds: int) -> DayRaises:
         """Time added for today."""
         back = min(seconds, self.took)
-        return DayRaises(self.raised + seconds - back, 0, self.set_cut)
+        return DayRaises(self.raised + seconds - back, self.took - back)
 
     def taken(self, seconds: int) -> DayRaises:
         """A take-back of ``seconds`` of the day's own time."""
         back = min(seconds, self.raised)
-        return DayRaises(self.raised - back, self.took + seconds - back, self.set_cut)
+        return DayRaises(self.raised - back, self.took + seconds - back)
 
     def set_up(self, seconds: int) -> DayRaises:
         """A set that raised the day's own time by ``seconds``."""
-        back = min(seconds, self.set_cut)
-        return DayRaises(self.raised + seconds - back, 0, self.set_cut - back)
+        return DayRaises(self.raised + seconds, 0)
 
-    def set_down(self, first: int, rest: int) -> DayRaises:
-        """A set that took ``first`` of what raises gave, then ``rest`` of the day's own."""
-        return DayRaises(max(self.raised - first, 0), 0, self.set_cut + rest)
+    def set_down(self, first: int) -> DayRaises:
+        """A set that took ``first`` of what raises gave (then other time)."""
+        return DayRaises(max(self.raised - first, 0), 0)
+
+    def week_given(self) -> DayRaises:
+        """Time given for the week: the raises before it are the day's own from now on."""
+        return self._replace(raised=0)
 
 
 NO_RAISES = DayRaises()

@@ -42,7 +42,7 @@ class Starting:
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, what its words raised and cut of its own time (Engine.raises)
-    raises: Mapping[tuple[str, str, date], tuple[int, int, int]] = field(default_factory=dict)
+    raises: Mapping[tuple[str, str, date], tuple[int, int]] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 
@@ -76,8 +76,7 @@ class Starting:
                          for g in data["timed_grants"]),
                    frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
                    beyond=books("beyond"), kept=books("kept"),
-                   raises={k: (int(r), int(t), int(c))
-                           for k, (r, t, c) in books("raises").items()},
+                   raises={k: (int(r), int(t)) for k, (r, t) in books("raises").items()},
                    from_daemon=True)
 
     @property

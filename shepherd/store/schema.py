@@ -189,15 +189,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
     """,
-    # 12: of a change of a day's own time, what the day's words raised and cut of it as
+    # 12: of a change of a day's own time, what the day's words raised and took of it as
     # the change leaves it (Engine.raises, grants.py DayRaises: what its raises gave, what
-    # take-backs and what sets took that no raise gave back; a set that lowers the day
-    # takes what its raises gave back first). 0 on an older row: such a set takes the
-    # added part first.
+    # take-backs took that no add gave back; a set that lowers the day takes what its
+    # raises gave back first). 0 on an older row: such a set takes the added part first.
     """
     ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN took_s INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE grants ADD COLUMN set_cut_s INTEGER NOT NULL DEFAULT 0;
     """,
 )
 

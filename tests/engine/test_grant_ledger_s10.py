@@ -227,7 +227,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     pool_at_start = 0  # what the week's grants had left when the day began
     # of the day's own time, what its raises gave that no set's cut took back yet: a set
     # that lowers the day takes it back first (Engine.raises, review-15-s20 F3b)
-    raised_today = took_today = set_cut_today = 0  # grants.py DayRaises, kept by hand
+    raised_today = took_today = 0  # grants.py DayRaises, kept by hand
 
     def week_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -258,7 +258,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             today, own, aside, drawn = day, 15, 0, 0
             own_total = 15
             upaid = 0
-            raised_today = took_today = set_cut_today = 0
+            raised_today = took_today = 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
@@ -267,10 +267,11 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             own += a
             own_total += a
             back_took = min(a, took_today)  # it fills what take-backs took first
-            took_today = 0  # (what take-backs since the last add or set took)
+            took_today -= back_took  # (what take-backs since the last set took)
             raised_today += a - back_took
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
+            raised_today = 0  # the raises before it are the day's own now
             grants.append(_Given("week", a, today))
             pool_at_start += a
         elif kind == "until":
@@ -304,11 +305,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 back = min(raised, aside) if week_left() >= aside else 0
                 aside -= back
                 own, own_total = own + raised - back, own_total + raised - back
-                filled = min(raised - back, set_cut_today)  # what sets cut first
-                set_cut_today -= filled
                 if raised:  # (a set that changes nothing is no word here: no row)
                     took_today = 0
-                raised_today += raised - back - filled
+                raised_today += raised - back  # (a set's raise is all a raise)
             else:  # lowered: what the day's raises gave not used yet (and its time added
                 # beyond the quota not used: the quota pays first), then the week's time
                 # not drawn yet, then its own
@@ -319,7 +318,6 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 aside += part
                 own, own_total = own - (lowered - part), own_total - (lowered - part)
                 raised_today = max(raised_today - first, 0)
-                set_cut_today += lowered - part - first
                 took_today = 0
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)

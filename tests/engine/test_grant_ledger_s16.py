@@ -84,7 +84,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     # of the day's own time, what its raises gave (time added for today, sets that raised
     # it) that no set's cut took back yet: a set that lowers the day takes it back first
     # (Engine.raises, review-15-s19d L1, review-15-s20 F3b)
-    raised_today = took_today = set_cut_today = 0  # grants.py DayRaises, kept by hand
+    raised_today = took_today = 0  # grants.py DayRaises, kept by hand
 
     def pool_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -147,7 +147,7 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             close_day()
             today = day
             own_total, own_used, aside, drawn, upaid, added_part = QUOTA, 0, 0, 0, 0, 0
-            raised_today = took_today = set_cut_today = 0
+            raised_today = took_today = 0
             week_quota_then = wq
             day_grants, day_use = [], 0
             clock.set_wall(local(23 + day, 10))
@@ -157,12 +157,13 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
             e.grant("alex", "game", a * 60, clock.now)
             raise_by(a)
             back_took = min(a, took_today)  # it fills what take-backs took first
-            took_today = 0  # (what take-backs since the last add or set took)
+            took_today -= back_took  # (what take-backs since the last set took)
             raised_today += a - back_took
             own_total += a
             day_grants.append((a, day_use))
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
+            raised_today = 0  # the raises before it are the day's own now
             grants.append(_Given("week", a, today))
             pool_at_start += a
             bound += a
@@ -197,11 +198,9 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 back = min(raised, aside) if pool_left() >= aside else 0
                 aside -= back
                 raise_by(raised - back)
-                filled = min(raised - back, set_cut_today)  # what sets cut first
-                set_cut_today -= filled
                 if raised:  # (a set that changes nothing is no word here: no row)
                     took_today = 0
-                raised_today += raised - back - filled
+                raised_today += raised - back  # (a set's raise is all a raise)
                 own_total += raised - back
                 day_grants.append((raised, day_use))
             else:
@@ -221,7 +220,6 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 cut(lowered - part - unusable)
                 own_total -= lowered - part
                 raised_today = max(raised_today - first, 0)
-                set_cut_today += lowered - part - unusable - first
                 took_today = 0
         elif kind == "play":
             for _ in range(b):

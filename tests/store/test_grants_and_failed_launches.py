@@ -337,15 +337,15 @@ def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
     try:
         assert store.db.schema_version == len(MIGRATIONS) == 12
         assert store.load_accounting(DAY).raises == {}
-        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 30, 60))
-        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raises=(60, 0, 0))
-        assert store.load_accounting(DAY).raises == {("alex", "game", DAY): (900, 30, 60),
-                                                     ("alex", "game", OTHER_DAY): (60, 0, 0)}
+        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 30))
+        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raises=(60, 0))
+        assert store.load_accounting(DAY).raises == {("alex", "game", DAY): (900, 30),
+                                                     ("alex", "game", OTHER_DAY): (60, 0)}
         store.grant(T0, "alex", "game", DAY, -900, actor="mum")
         books = store.load_accounting(DAY)
-        assert books.raises == {("alex", "game", OTHER_DAY): (60, 0, 0)}
+        assert books.raises == {("alex", "game", OTHER_DAY): (60, 0)}
         store.restore_books(T0, Books(books, (), 1, DAY))
-        assert store.load_accounting(DAY).raises == {("alex", "game", OTHER_DAY): (60, 0, 0)}
+        assert store.load_accounting(DAY).raises == {("alex", "game", OTHER_DAY): (60, 0)}
     finally:
         store.close()
 
@@ -367,14 +367,14 @@ def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_ro
     books = Accounting(usage={}, cooldowns={}, locked=set(),
                        grants={("alex", "game", DAY): 60, ("alex", "game", OTHER_DAY): 0},
                        timed_grants=(week,), kept={("alex", "game", DAY): 60},
-                       raises={("alex", "game", DAY): (960, 900, 0),
-                               ("alex", "game", OTHER_DAY): (600, 0, 0)})
+                       raises={("alex", "game", DAY): (960, 900),
+                               ("alex", "game", OTHER_DAY): (600, 0)})
     store = Store.open(store_path, T0)
     try:
         store.restore_books(T0, Books(books, (), 1, DAY))
         back = store.load_accounting(DAY)
         assert back.grants == {("alex", "game", DAY): 60}
-        assert back.raises == {("alex", "game", DAY): (960, 900, 0)}
+        assert back.raises == {("alex", "game", DAY): (960, 900)}
         assert back.kept == {("alex", "game", DAY): 60}
         assert [g.id for g in back.timed_grants] == [7]
     finally:

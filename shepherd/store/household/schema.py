@@ -227,12 +227,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN kept_s INTEGER NOT NULL DEFAULT 0;
     """,
-    # 9: of the day's own time, what its words raised and cut, as
+    # 9: of the day's own time, what its words raised and took, as
     # SQLite's migration 12 (Engine.raises); 0 on an older row.
     """
     ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN took_s INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE grants ADD COLUMN set_cut_s INTEGER NOT NULL DEFAULT 0;
     """,
 )
 

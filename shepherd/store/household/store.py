@@ -222,13 +222,13 @@ class PgStore:
             "AND kept_s > 0", (since,)).fetchall()}
 
     def _raises(self, conn: Conn, since: date
-                ) -> dict[tuple[str, str, date], tuple[int, int, int]]:
+                ) -> dict[tuple[str, str, date], tuple[int, int]]:
         """Per day, what its words raised and cut of its own time (Engine.raises: the
         last row's figures stand)."""
-        return {(str(u), str(t), d): (int(r), int(k), int(c)) for u, t, d, r, k, c in conn.execute(
-            "SELECT child, target, day, raised_s, took_s, set_cut_s FROM grants WHERE id IN "
+        return {(str(u), str(t), d): (int(r), int(k)) for u, t, d, r, k in conn.execute(
+            "SELECT child, target, day, raised_s, took_s FROM grants WHERE id IN "
             "(SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, day) "
-            "AND (raised_s > 0 OR took_s > 0 OR set_cut_s > 0)", (since,)).fetchall()}
+            "AND (raised_s > 0 OR took_s > 0)", (since,)).fetchall()}
 
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
                                                        frozenset[int]]:
@@ -615,7 +615,7 @@ class PgStore:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int] = (0, 0)) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -627,9 +627,9 @@ class PgStore:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
                     "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s, "
-                    "beyond_before_s, kept_s, raised_s, took_s, set_cut_s) "
+                    "beyond_before_s, kept_s, raised_s, took_s) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s) "
+                    "%s) "
                     "RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
                      expires_at, week, used_before_s, aside_s, beyond_s,
