@@ -1816,14 +1816,9 @@ class Engine:
         if limits.weekly is not None:
             short = self._walked_now(week_own_short, user, limits, day, now)
             unusable = min(cut, math.floor(short + 1e-6))
-        grants = self._grants_on(user, target, now.wall, used_on)(day)
-        if limits.weekly is not None:
-            added_used = self._walked_now(week_added_used, user, limits, day, now)
-        else:  # the quota's part pays first
-            added_used = max(floor - quota, 0)
-        added_left = max(math.floor(own_added(grants) - added_used + 1e-6), 0)
-        # (the added part as well: a day whose raises were said before they were kept)
-        given = max(min(raises.raised, own - floor), added_left, 0)
+        # (a day whose rows were written before the raises were kept has none: its cut
+        # sets the week's time aside first, as before)
+        given = max(min(raises.raised, own - floor), 0)
         first = min(cut - unusable, given)
         drawn = math.floor(max(beyond - timed_paid, 0.0) + 1e-6)  # the week's time it drew
         aside = min(cut - unusable - first, max(access - drawn, 0))

@@ -192,7 +192,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 12: of a change of a day's own time, what the day's words raised and took of it as
     # the change leaves it (Engine.raises, grants.py DayRaises: what its raises gave, what
     # take-backs took that no add gave back; a set that lowers the day takes what its
-    # raises gave back first). 0 on an older row: such a set takes the added part first.
+    # raises gave back first). 0 on an older row: such a set sets the week's time aside
+    # first, as before.
     """
     ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN took_s INTEGER NOT NULL DEFAULT 0;

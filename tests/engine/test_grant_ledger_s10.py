@@ -308,12 +308,10 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 if raised:  # (a set that changes nothing is no word here: no row)
                     took_today = 0
                 raised_today += raised - back  # (a set's raise is all a raise)
-            else:  # lowered: what the day's raises gave not used yet (and its time added
-                # beyond the quota not used: the quota pays first), then the week's time
-                # not drawn yet, then its own
+            else:  # lowered: what the day's raises gave not used yet, then the week's
+                # time not drawn yet, then its own
                 lowered = own_total + access - wanted
-                added_left = max(own_total - 15, 0) - max(own_total - own - 15, 0)
-                first = min(lowered, max(min(raised_today, own), added_left, 0))
+                first = min(lowered, max(min(raised_today, own), 0))
                 part = min(lowered - first, max(access - drawn, 0))
                 aside += part
                 own, own_total = own - (lowered - part), own_total - (lowered - part)

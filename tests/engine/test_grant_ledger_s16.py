@@ -207,13 +207,11 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
                 lowered = own_total + access - wanted
                 # first the quota's minutes the week's quota had not left the day (it
                 # could never use them, review-15-s17d F2), then what the day's raises
-                # gave not used yet (and its added part not used), then what the day may
+                # gave not used yet, then what the day may
                 # draw on the week's time is set aside, then its own time: its added
                 # part, then its quota's (review-15-s18 F3)
                 unusable = min(lowered, max(own_total - added() - week_quota_then, 0))
-                added_used = max(own_used - min(own_total - added_part, week_quota_then), 0)
-                given = max(min(raised_today, own_total - own_used), added_part - added_used,
-                            0)
+                given = max(min(raised_today, own_total - own_used), 0)
                 first = min(lowered - unusable, given)
                 part = min(lowered - unusable - first, max(access - drawn, 0))
                 aside += part

@@ -1119,7 +1119,7 @@ def an_hour_a_week(target: str, weekly: int = 60) -> tuple[Engine, str]:
     (("~15m", "=20m", "+1m", "=35m"), 35, 21),  # review-15-s21 H2 (the cut layers): 35, 35
     (("~15m", "=35m"), 35, 20),
     (("~15m", "=40m", "=35m"), 35, 20),  # L1: 35 and 25
-    (("+15m", "~20m", "=25m", "=35m"), 35, 25),  # review-15-s21 H1c's words: 35 and 40
+    (("+15m", "~20m", "=25m", "=35m"), 35, 30),  # review-15-s21 H1c's words: 35 and 40
     (("~15m", "-20m", "=0m", "=15m"), 15, 20),  # G1: 15 and 35
     (("+10m", "-10m", "~15m", "=20m"), 20, 35),  # review-15-s22 F3: 20 and 25
     (("=0m", "=20m", "~40m", "=20m", "-40m"), 0, 60),  # review-15-s22 F6: 20 and 40
@@ -1142,9 +1142,9 @@ def test_a_change_back_undoes_what_the_change_it_follows_did(
     - L1: ``=40m`` adds 5 of the day's own on top of Saturday's 35; ``=35m`` takes back
       those 5 first, not 5 of the week's: 35 and 20, as ``=35m`` alone (it set 5 of the
       week's aside: Sunday 25, 5 more than the parent's words gave).
-    - H1c's words: ``+15m`` and ``~20m`` (55 and 20); ``=25m`` takes the 15 added first,
-      then sets 15 of the week's aside (25 and 35); ``=35m`` gives back 10 of the aside:
-      35 and 25.
+    - H1c's words: ``+15m`` and ``~20m`` (55 and 20); the week's time came after the add,
+      so ``=25m`` sets its 20 aside first, then takes 10 of the day's own (25 and 40);
+      ``=35m`` gives back 10 of the aside: 35 and 30.
     - H2: ``=20m`` sets the 15 aside, ``+1m`` is the day's own; ``=35m`` gives back 14
       of the aside: 35 and 21 (the cut layers added 14 of their own: 35 and 35).
     - G1: ``-20m`` is a take-back (the day's own), ``=0m`` sets the 15 aside, and

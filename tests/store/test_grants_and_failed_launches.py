@@ -324,7 +324,7 @@ def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
     """What a day's words raised and cut of its own time (Engine.raises: what its raises
     gave, what take-backs and sets took): every grant row keeps them as it leaves them;
     the day reads back its last row's (0: none), a row from before migration 12 none (a
-    set then takes the added part first, as before), and the daemon's books written back
+    set then sets the week's time aside first, as before), and the daemon's books written back
     (``restore_books``) keep them."""
     from shepherd.store.protocol import Books
 
@@ -358,8 +358,8 @@ def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_ro
     figures where its last row read back was one of time given for the week (its row
     kept none: a restart then set the week's time aside where the day's raises should
     have been taken back first, 14 minutes given). A day with no row at all to keep them
-    on (net 0, nothing given until a moment) loses them: a set then takes the added part
-    first, as before migration 12."""
+    on (net 0, nothing given until a moment) loses them: a set then sets the week's time
+    aside first, as before migration 12."""
     from shepherd.store.protocol import Accounting, Books, TimedGrantRow
 
     until = T0 + timedelta(days=3)
