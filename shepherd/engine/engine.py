@@ -387,7 +387,7 @@ class Engine:
         # only rose let a second set count added time past the weekly quota).
         self.kept: dict[tuple[str, str, date], int] = {
             k: v for k, v in (kept or {}).items() if v}
-        # Of each day's own time, what its words raised and cut (grants.py DayRaises), as
+        # Of each day's own time, what its words raised and took (grants.py DayRaises), as
         # the last change left it: a set that lowers the day takes back first what its
         # raises gave, before it sets the week's time aside (review-15-s19d L1), so a set
         # and a set back after it leave the week as it was (a raise that filled what a
@@ -571,7 +571,7 @@ class Engine:
         return self.kept.get((user, target, day), 0) if self.kept else 0
 
     def _raises(self, user: str, target: str, day: date) -> DayRaises:
-        """What ``day``'s words raised and cut of its own time (grants.py DayRaises)."""
+        """What ``day``'s words raised and took of its own time (grants.py DayRaises)."""
         return self.raises.get((user, target, day), NO_RAISES) if self.raises else NO_RAISES
 
     def _beyond_now(self, user: str, limits: QuotaLimits, day: date, now: Instant
@@ -1758,11 +1758,8 @@ class Engine:
         own = quota + self.granted(user, target, day) + self._aside(user, target, day)
         raises = self._raises(user, target, day)
         last_moment = self.calendar.day_end(day) - timedelta(microseconds=1)
-
-        def used_on(d: date) -> float:
-            return self.used(user, limits.members, d, now)
-
-        ran_out = self._grants_on(user, target, last_moment, used_on)(day)
+        ran_out = self._grants_on(user, target, last_moment, lambda d: self.used(
+            user, limits.members, d, now))(day)
         timed_paid = ran_out.expired + ran_out.paid  # the time given until a moment paid
         # its own time and what it may draw (what lasts counts what the time given until
         # a moment paid by its end, noted or not: it pays first, review-1215-s12 F1)

@@ -311,7 +311,7 @@ class TimeGranted(Event):
     # this change leaves it (Engine.kept). Kept with the change in the store (the last
     # change's stands); not part of the answer.
     kept_s: int = 0
-    # Of the day's own time, what its words raised and cut, as this change leaves it
+    # Of the day's own time, what its words raised and took, as this change leaves it
     # (Engine.raises, grants.py DayRaises); kept with the change in the store (the last
     # change's stands); not part of the answer.
     raises: DayRaises = NO_RAISES

@@ -41,7 +41,7 @@ class Starting:
     # per day, of its time added for today what was used when a take-back or a set last
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
-    # per day, what its words raised and cut of its own time (Engine.raises)
+    # per day, what its words raised and took of its own time (Engine.raises)
     raises: Mapping[tuple[str, str, date], tuple[int, int]] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket

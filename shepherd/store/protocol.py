@@ -84,8 +84,8 @@ class Accounting:
     # per day, of its time added for today what was used when a take-back or a set last
     # cut it (Engine.kept, low17)
     kept: dict[tuple[str, str, date], int] = field(default_factory=dict)
-    # per day, of its own time what its raises gave that no set's cut took back yet, as
-    # its last row left it: (raised, took), grants.py DayRaises (Engine.raises)
+    # per day, what its words raised and took of its own time as its last row left it:
+    # (raised, took), grants.py DayRaises (Engine.raises)
     raises: dict[tuple[str, str, date], tuple[int, int]] = field(default_factory=dict)
 
 
@@ -300,7 +300,7 @@ class StateStore(Protocol):
         time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s);
         every grant keeps ``kept_s``, the added part of its day's own time as it leaves
         it (TimeGranted.kept_s: the last row's stands), and ``raises``, what its day's
-        words raised and cut of that time (TimeGranted.raises, likewise).
+        words raised and took of that time (TimeGranted.raises, likewise).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

@@ -170,7 +170,7 @@ class Store:
                              "(SELECT max(id) FROM grants WHERE day >= ? "
                              "GROUP BY user, target, day) AND kept_s > 0",
                              (since.isoformat(),))}
-        # the same for what its words raised and cut (Engine.raises): the last row's stand
+        # the same for what its words raised and took (Engine.raises): the last row's stand
         raises = {(str(u), str(t), date.fromisoformat(str(d))): (int(r), int(k))
                   for u, t, d, r, k in conn.execute(
                       "SELECT user, target, day, raised_s, took_s FROM grants "

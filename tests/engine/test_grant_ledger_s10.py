@@ -225,8 +225,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     own_total = 15  # the day's own time in all (own: what is left of it)
     upaid = 0  # what the day's grants until a moment paid so far
     pool_at_start = 0  # what the week's grants had left when the day began
-    # of the day's own time, what its raises gave that no set's cut took back yet: a set
-    # that lowers the day takes it back first (Engine.raises, review-15-s20 F3b)
+    # of the day's own time, what its raises gave since the last week grant and what
+    # take-backs took: a set that lowers the day takes the first back first (Engine.raises,
+    # review-15-s20 F3b)
     raised_today = took_today = 0  # grants.py DayRaises, kept by hand
 
     def week_left() -> int:

@@ -82,8 +82,8 @@ def run_ledger(weekly: int, steps: list[tuple[int, str, int, int]], lowering: bo
     day_grants: list[tuple[int, int]] = []  # (seconds, day's use when given), today's
     day_use = 0
     # of the day's own time, what its raises gave (time added for today, sets that raised
-    # it) that no set's cut took back yet: a set that lowers the day takes it back first
-    # (Engine.raises, review-15-s19d L1, review-15-s20 F3b)
+    # it) since the last week grant, and what take-backs took: a set that lowers the day
+    # takes the first back first (Engine.raises, review-15-s19d L1, review-15-s20 F3b)
     raised_today = took_today = 0  # grants.py DayRaises, kept by hand
 
     def pool_left() -> int:

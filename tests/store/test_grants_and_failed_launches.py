@@ -321,10 +321,10 @@ def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older
 
 def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
         store_path: Path) -> None:
-    """What a day's words raised and cut of its own time (Engine.raises: what its raises
-    gave, what take-backs and sets took): every grant row keeps them as it leaves them;
-    the day reads back its last row's (0: none), a row from before migration 12 none (a
-    set then sets the week's time aside first, as before), and the daemon's books written back
+    """What a day's words raised and took of its own time (Engine.raises: what its raises
+    gave, what take-backs took): every grant row keeps them as it leaves them; the day
+    reads back its last row's (0: none), a row from before migration 12 none (a set then
+    sets the week's time aside first, as before), and the daemon's books written back
     (``restore_books``) keep them."""
     from shepherd.store.protocol import Books
 

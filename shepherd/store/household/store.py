@@ -223,7 +223,7 @@ class PgStore:
 
     def _raises(self, conn: Conn, since: date
                 ) -> dict[tuple[str, str, date], tuple[int, int]]:
-        """Per day, what its words raised and cut of its own time (Engine.raises: the
+        """Per day, what its words raised and took of its own time (Engine.raises: the
         last row's figures stand)."""
         return {(str(u), str(t), d): (int(r), int(k)) for u, t, d, r, k in conn.execute(
             "SELECT child, target, day, raised_s, took_s FROM grants WHERE id IN "
