@@ -362,7 +362,7 @@ class Engine:
         aside: Mapping[tuple[str, str, date], int] | None = None,
         beyond: Mapping[tuple[str, str, date], int] | None = None,
         kept: Mapping[tuple[str, str, date], int] | None = None,
-        raises: Mapping[tuple[str, str, date], tuple[int, int]] | None = None,
+        raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -452,7 +452,7 @@ class Engine:
                   aside: Mapping[tuple[str, str, date], int] | None = None,
                   beyond: Mapping[tuple[str, str, date], int] | None = None,
                   kept: Mapping[tuple[str, str, date], int] | None = None,
-                  raises: Mapping[tuple[str, str, date], tuple[int, int]] | None = None
+                  raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None
                   ) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)
@@ -1626,13 +1626,14 @@ class Engine:
         used = self.used(user, limits.members, day, now)
         if mode == "take" and week:
             pools = self._take_from_week(user, limits, day, now, seconds)
-            freed = self._aside_freed(user, target, day, sum(t for _, t in pools))
+            taken = sum(t for _, t in pools)
+            freed = self._aside_freed(user, target, day, taken)
             return TimeGranted(user, target, day, freed, mode, None, used,
-                               sum(t for _, t in pools) < seconds, week=True,
+                               taken < seconds, week=True,
                                day_ends_at=self.calendar.day_end(day),
-                               timed_taken_s=sum(t for _, t in pools), taken_from=pools,
+                               timed_taken_s=taken, taken_from=pools,
                                week_aside_s=-freed, kept_s=self._kept(user, target, day),
-                               raises=self._raises(user, target, day))
+                               raises=self._raises(user, target, day).week_taken(taken))
         # Taking back and setting change what lasts the day: time given until a moment
         # of it comes on top until then, and is never what a parent's total rests on.
         today, _ = self._standing(user, limits, day, now)
@@ -1689,7 +1690,7 @@ class Engine:
         if mode == "add" and with_day:
             raises = raises.added(seconds)
         elif mode == "add" and week:
-            raises = raises.week_given()
+            raises = raises.week_given(seconds)
         beyond_s, before_s = 0, 0.0
         kept_s = self._kept(user, target, day)
         if (mode != "add" or with_day) and limits.limited:  # the day's own time changes
@@ -1856,11 +1857,14 @@ class Engine:
 
     def _aside_freed(self, user: str, target: str, day: date, taken: int) -> int:
         """What today's aside no longer holds once ``taken`` of the week's time is taken
-        back: a take-back of the week's time takes what a set of today set aside (for the
-        other days: today could not use it) first, so today keeps what it may draw
+        back: a take-back of the week's time takes what was given for the week since
+        today's last set first (``DayRaises.week``: today's to draw, so the take-back
+        takes it from today, as it was given), then what a set of today set aside (for the
+        other days: today could not use it), so today keeps what the set left it to draw
         (review-15-s17c F1: ``=24m`` on a 20m day with 15 minutes of the week given, then
         ``-5m --until week``, left today 20, not 24)."""
-        return min(self._aside(user, target, day), taken)
+        since_set = self._raises(user, target, day).week
+        return min(self._aside(user, target, day), max(taken - since_set, 0))
 
     def _take_from_timed(self, user: str, target: str, day: date, now: Instant, seconds: int
                          ) -> tuple[tuple[int, int], ...]:
@@ -2000,6 +2004,7 @@ class Engine:
                 self.kept[key] = planned.kept_s
             else:
                 self.kept.pop(key, None)
+        if planned.seconds or (planned.week and planned.mode == "take"):  # DayRaises.week
             if any(planned.raises):
                 self.raises[key] = planned.raises
             else:

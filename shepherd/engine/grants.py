@@ -130,32 +130,46 @@ class DayRaises(NamedTuple):
     ``+20m``, or ``+5m`` and ``+15m``: review-15-s22 F6; after a set it is more of the
     set's raise: ``-20m``, ``=2m``, ``+1m`` said back must take it back). A set's raise
     is all a raise, also where it fills what a set cut (``=0m``, ``+1m --until week``,
-    ``=2m`` then ``=1m`` takes the minute back, not the week's)."""
+    ``=2m`` then ``=1m`` takes the minute back, not the week's).
+
+    ``week``: what was given for the week on the day since its last set (a set sets it to
+    0) that no take-back of the week's time took back yet. It is the day's to draw beside
+    what a set set aside, so a take-back of the week's time takes it first, before what
+    a set set aside (``+1m --until week`` then ``-1m --until week`` after ``=0m`` leaves
+    the day as the set left it; before it, the take-back took the set's aside and left
+    the day the new minute: the official CI of s22)."""
 
     raised: int = 0
     took: int = 0
+    week: int = 0
 
     def added(self, seconds: int) -> DayRaises:
         """Time added for today."""
         back = min(seconds, self.took)
-        return DayRaises(self.raised + seconds - back, self.took - back)
+        return self._replace(raised=self.raised + seconds - back, took=self.took - back)
 
     def taken(self, seconds: int) -> DayRaises:
         """A take-back of ``seconds`` of the day's own time."""
         back = min(seconds, self.raised)
-        return DayRaises(self.raised - back, self.took + seconds - back)
+        return self._replace(raised=self.raised - back, took=self.took + seconds - back)
 
     def set_up(self, seconds: int) -> DayRaises:
         """A set that raised the day's own time by ``seconds``."""
-        return DayRaises(self.raised + seconds, 0)
+        return DayRaises(self.raised + seconds, 0, 0)
 
     def set_down(self, first: int) -> DayRaises:
         """A set that took ``first`` of what raises gave (then other time)."""
-        return DayRaises(max(self.raised - first, 0), 0)
+        return DayRaises(max(self.raised - first, 0), 0, 0)
 
-    def week_given(self) -> DayRaises:
-        """Time given for the week: the raises before it are the day's own from now on."""
-        return self._replace(raised=0)
+    def week_given(self, seconds: int) -> DayRaises:
+        """``seconds`` given for the week: the raises before it are the day's own from now
+        on, and the time is the day's to draw beside what a set set aside."""
+        return self._replace(raised=0, week=self.week + seconds)
+
+    def week_taken(self, seconds: int) -> DayRaises:
+        """``seconds`` of the week's time taken back: what was given since the last set
+        first."""
+        return self._replace(week=max(self.week - seconds, 0))
 
 
 NO_RAISES = DayRaises()

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shepherd.engine import Engine, Event, Instant, SessionDue, TimedGrant
+from shepherd.engine.grants import DayRaises
 from shepherd.policy import Policy
 
 _MONO_BASE = 1000.0
@@ -42,7 +43,7 @@ class Starting:
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, what its words raised and took of its own time (Engine.raises)
-    raises: Mapping[tuple[str, str, date], tuple[int, int]] = field(default_factory=dict)
+    raises: Mapping[tuple[str, str, date], tuple[int, int, int]] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 
@@ -76,7 +77,7 @@ class Starting:
                          for g in data["timed_grants"]),
                    frozenset(data["expiries_noted"]), counted=True, aside=books("aside"),
                    beyond=books("beyond"), kept=books("kept"),
-                   raises={k: (int(r), int(t)) for k, (r, t) in books("raises").items()},
+                   raises={k: DayRaises(*map(int, v)) for k, v in books("raises").items()},
                    from_daemon=True)
 
     @property

@@ -198,6 +198,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN took_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 13: with those, what was given for the week on the day since its last set that no
+    # take-back of the week's time took back (DayRaises.week: such a take-back takes it
+    # before what a set set aside). 0 on an older row: it takes what a set set aside
+    # first, as before.
+    """
+    ALTER TABLE grants ADD COLUMN week_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -797,6 +797,40 @@ def test_a_take_back_of_the_weeks_time_takes_what_a_set_set_aside_first(target: 
 
 
 @pytest.mark.parametrize("target", ["game", "games"])
+@pytest.mark.parametrize(("day", "words", "played"), [
+    (29, ("~1m", "=0m"), [0]),
+    (29, ("~1m", "=0m", "~1m"), [60]),
+    (29, ("~1m", "=0m", "~1m", "-~1m"), [0]),  # s22's official CI: 1 minute
+    (29, ("~1m", "=0m", "~3m", "-~1m"), [120]),
+    (29, ("~1m", "=0m", "~1m", "-~2m"), [0]),
+    (29, ("~5m", "=10m", "~1m", "-~3m"), [10 * 60]),
+    (29, ("~5m", "=10m", "~1m", "=10m", "-~3m"), [10 * 60]),
+    (28, ("~1m", "=0m", "~1m", "-~1m"), [0, 21 * 60]),
+    (28, ("~1m", "=0m"), [0, 21 * 60]),
+])
+def test_time_given_for_the_week_after_a_set_and_taken_back_leaves_the_set_as_it_was(
+        target: str, day: int, words: tuple[str, ...], played: list[int]) -> None:
+    """The official CI of s22 (the property below, Hypothesis): 20m a day, 45m a week,
+    nothing played. On Sunday ``+1m --until week`` then ``=0m`` sets the week's minute
+    aside (no later day can use it); ``+1m --until week`` said after the set is the
+    day's to draw (the parent's last word), and ``-1m --until week`` said straight after
+    it took back what a set set aside first (review-15-s17c F1) and left the day the new
+    minute: Sunday played 1 for 0. A take-back of the week's time takes what was given
+    for the week after the day's last set first (``DayRaises.week``), then what the set
+    set aside, then the day's draw. On Saturday the minute set aside is Sunday's."""
+    e, entry = an_hour_a_week(target, 45)
+    clock = FakeClock(local(day, 10))
+    for word in words:
+        seconds = int(word.lstrip("-~=+")[:-1]) * 60
+        if word.startswith("-~"):
+            e.grant("alex", target, seconds, clock.now, mode="take", week=True)
+        else:
+            e.grant("alex", target, seconds, clock.now, mode=CHANGES[word[0]],
+                    week=word[0] == "~")  # type: ignore[arg-type]
+    assert week_of_play(e, entry, day, 10) == pytest.approx(played)
+
+
+@pytest.mark.parametrize("target", ["game", "games"])
 @pytest.mark.parametrize(("wanted", "today"),
                          [(24, 24), (20, 20), (10, 10), (5, 5), (25, 25), (30, 25)])
 def test_a_set_on_a_day_the_weeks_quota_cut_short_sets_aside_only_what_it_could_not_use(
@@ -1284,17 +1318,19 @@ def test_time_given_for_the_week_after_a_raise_and_taken_back_leaves_the_raise_a
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(words=WORDS, weekly=st.sampled_from([30, 45, 60]), day=st.sampled_from([24, 27, 28]),
+@given(words=st.lists(st.tuples(st.sampled_from(["+", "-", "=", "~", "-~"]),
+                                st.integers(0, 40)), min_size=1, max_size=6),
+       weekly=st.sampled_from([30, 45, 60]), day=st.sampled_from([24, 27, 28]),
        target=st.sampled_from(["game", "games"]), before=st.integers(0, 25),
        midway=st.integers(0, 6))
 def test_words_read_back_from_the_store_leave_the_week_as_the_live_engine(
         words: list[tuple[str, int]], weekly: int, day: int, target: str, before: int,
         midway: int) -> None:
-    """Any words of a day (as above, the days before it played ``before`` minutes on
-    Monday, a few minutes played ``midway`` through the words), each written to a real
-    store as the daemon writes it: an engine made from what the store reads back (the
-    day's last row's layers among it) lets the rest of the week play what the live one
-    does."""
+    """Any words of a day (as above, and ``-X --until week``; the days before it played
+    ``before`` minutes on Monday, a few minutes played ``midway`` through the words),
+    each written to a real store as the daemon writes it: an engine made from what the
+    store reads back (the day's last row's figures among it) lets the rest of the week
+    play what the live one does."""
     e, entry = an_hour_a_week(target, weekly)
     if before:
         clock = FakeClock(local(23, 10))
@@ -1314,11 +1350,14 @@ def test_words_read_back_from_the_store_leave_the_week_as_the_live_engine(
                 if word != "=" and minutes == 0:
                     continue
                 grant_through(store, e, clock, target, minutes * 60,
-                              "take" if word == "-" else CHANGES[word], week=word == "~")
+                              "take" if word[0] == "-" else CHANGES[word],
+                              week=word[-1] == "~")
             books = store.load_accounting(local(23, 10).date())
         finally:
             store.close()
     again = rebuilt(e, books)
+    # the day's figures as the live engine has them (what later words would take)
+    assert again.raises == e.raises
     assert week_of_play(again, entry, day, 10) == pytest.approx(week_of_play(e, entry, day, 10))
 
 

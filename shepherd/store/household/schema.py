@@ -233,6 +233,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE grants ADD COLUMN raised_s INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN took_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 10: with those, what was given for the week since the day's last set, as SQLite's
+    # migration 13 (DayRaises.week); 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN week_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
