@@ -1549,14 +1549,18 @@ class Daemon:
         decided = warning.before_s - warning.remaining_s
         written = decided + time.monotonic() - now.mono
         sent = {"decided_ms": round(decided * 1000, 3), "written_ms": round(written * 1000, 3)}
-        self._audit(now, "warning_issued", {**data, "sent": sent}, user=warning.user,
-                    entry=warning.entry)
-        # and the thresholds now issued, beside it: a restart before the next checkpoint
-        # gave this warning again (review-14-s19 L2)
+        # and the thresholds now issued, in the record's transaction: a restart before the
+        # next checkpoint gave this warning again (review-14-s19 L2), and with them
+        # written as a change of their own, a kill between the two commits did too (the
+        # record stored, the thresholds not: a CI run under load, s22)
+        fired_now: Callable[[StateStore], Any] | None = None
         if warning.session_id in self.engine.session_ids():
             fired = self.engine.snapshot(warning.session_id).fired
-            self.writer.keep(lambda store: store.session_fired(warning.session_id, fired),
-                             droppable=True, quiet=True)
+
+            def fired_now(store: StateStore) -> None:
+                store.session_fired(warning.session_id, fired)
+        self._audit(now, "warning_issued", {**data, "sent": sent}, user=warning.user,
+                    entry=warning.entry, together=fired_now)
         record = self.sessions.get(warning.session_id)
         if record is not None:
             entry = self.policy.entry(warning.entry)
@@ -2798,11 +2802,16 @@ class Daemon:
 
     # -- helpers ---------------------------------------------------------------------
     def _audit(self, now: Instant, kind: str, data: dict[str, Any], *, user: str | None = None,
-               entry: str | None = None, actor: str = "shepherd") -> None:
-        written = self.writer.keep(
-            lambda store: store.audit(now.wall, kind, data, user=user, entry=entry,
-                                      actor=actor),
-            droppable=kind in ("launch_denied", "warning_issued"))
+               entry: str | None = None, actor: str = "shepherd",
+               together: Callable[[StateStore], Any] | None = None) -> None:
+        """Record ``kind``; ``together``: a change written in the record's transaction."""
+        def write(store: StateStore) -> int:
+            with store.batch():
+                if together is not None:
+                    together(store)
+                return store.audit(now.wall, kind, data, user=user, entry=entry, actor=actor)
+
+        written = self.writer.keep(write, droppable=kind in ("launch_denied", "warning_issued"))
         if self.link is not None or written.done():
             return
         # Until it is written, kept beside the store whenever what it owes is (a fault):
