@@ -276,10 +276,14 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
         if (mode == "take" and result.get("held_at_used") and used is not None
                 and not all_used):
             # the day's own time is used: what is left is the week's time, which a
-            # take-back for today never takes (review-1215-s9 HIGH-1, HIGH-2)
+            # take-back for today never takes (review-1215-s9 HIGH-1, HIGH-2); or none was
+            # used and it is all the week's (a set took the day's own time and left the
+            # week's: ``=0m``, ``+1h --until week``, ``+20m``, ``=20m``, ``-1h``, s22b G3)
+            takes = "which only a take-back --until week or a set (=D) takes"
             sentence += (f": {format_duration(used)} is already used, and time used is never "
-                         "taken back; the rest is time given for the week, which only a take-back "
-                         "--until week takes")
+                         f"taken back; the rest is time given for the week, {takes}"
+                         if float(used) >= 0.5 else
+                         f": all of it is time given for the week, {takes}")
         elif (result.get("held_at_used") and extra > 0 and lasting_from and lasting is not None
                 and not timed_taken):
             # the time given until a moment paid for its part of the use, and keeps

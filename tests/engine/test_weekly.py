@@ -807,6 +807,9 @@ def test_a_take_back_of_the_weeks_time_takes_what_a_set_set_aside_first(target: 
     (29, ("~5m", "=10m", "~1m", "=10m", "-~3m"), [10 * 60]),
     (28, ("~1m", "=0m", "~1m", "-~1m"), [0, 21 * 60]),
     (28, ("~1m", "=0m"), [0, 21 * 60]),
+    (29, ("=0m", "~60m", "+20m", "=20m", "-60m"), [20 * 60]),  # s22b G3, decided
+    (29, ("=0m", "~60m", "+20m", "=20m", "-60m", "=0m"), [0]),
+    (29, ("=0m", "~60m", "+20m", "=20m", "-60m", "-~60m"), [0]),
 ])
 def test_time_given_for_the_week_after_a_set_and_taken_back_leaves_the_set_as_it_was(
         target: str, day: int, words: tuple[str, ...], played: list[int]) -> None:
@@ -817,7 +820,12 @@ def test_time_given_for_the_week_after_a_set_and_taken_back_leaves_the_set_as_it
     it took back what a set set aside first (review-15-s17c F1) and left the day the new
     minute: Sunday played 1 for 0. A take-back of the week's time takes what was given
     for the week after the day's last set first (``DayRaises.week``), then what the set
-    set aside, then the day's draw. On Saturday the minute set aside is Sunday's."""
+    set aside, then the day's draw. On Saturday the minute set aside is Sunday's.
+
+    review-15-s22b G3, decided: a set after a raise said after the week's time takes the
+    raise back first and leaves the day the week's time it draws, which a take-back for
+    today (``-1h``) does not take (its answer says what does: ``-1h --until week`` or a
+    set, both leave nothing)."""
     e, entry = an_hour_a_week(target, 45)
     clock = FakeClock(local(day, 10))
     for word in words:

@@ -26,5 +26,6 @@ def test_a_take_back_after_a_used_grant_until_a_moment_takes_nothing_of_the_week
     taken = [t for at, t in said if at == "10:25"][-1]
     assert taken == ("Nothing of Game was taken back from sam (1h20m in all today: 25m is "
                      "already used, and time used is never taken back; the rest is time given "
-                     "for the week, which only a take-back --until week takes)."), taken
+                     "for the week, which only a take-back --until week or a set (=D) "
+                     "takes)."), taken
     assert said[-1] == ("10:26", "Game can start, for up to 55 minutes."), said

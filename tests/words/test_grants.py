@@ -50,7 +50,13 @@ def test_a_take_back_to_what_was_used_names_no_week_time_nobody_gave() -> None:
                                  used_s=9.08, held_at_used=True), NOW, PARIS)
     assert week.endswith("9s is already used, and time used is never taken back; the rest "
                          "is time given for the week, which only a take-back --until week "
-                         "takes)."), week
+                         "or a set (=D) takes)."), week
+    # none used, and the rest all the week's (a set took the day's own time: s22b G3)
+    none = grant_sentence(result(mode="take", seconds=3600, change_s=0, allowance_s=1200,
+                                 used_s=0.0, held_at_used=True), NOW, PARIS)
+    assert none == ("Nothing of Tiny Game was taken back from alex (20m in all today: all of "
+                    "it is time given for the week, which only a take-back --until week or a "
+                    "set (=D) takes)."), none
 
 
 def test_a_group_is_called_a_budget() -> None:
