@@ -507,6 +507,67 @@ command = ["{sys.executable}", "{script}", "{beat}", "{marker}"]
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_program_a_crash_left_unrecorded_that_ends_during_the_recovery_is_charged_to_its_end(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """CI's crash loop (ci23a, seed 3092861211; the 0.505 s of s20 too): a kill -9 just
+    after a launch, before where its program runs was recorded. The restart's look finds
+    nothing of it (no record says where), only the sweep after the other sessions' stops
+    does; the program quit by itself in between (here: while a SIGTERM-ignoring session
+    the restart stops takes its grace), so the sweep found its group empty, and the
+    session was charged only until the look: the rest of its run was given. The alarm the
+    last daemon left noted its end: charged until then (not noted: until the sweep)."""
+    marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
+    beat, brief = tmp_path / "beat", tmp_path / "brief.py"
+    brief.write_text(BRIEF)
+    stubborn_beat, stubborn = tmp_path / "stubborn-beat", tmp_path / "stubborn.py"
+    stubborn.write_text(STUBBORN)
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "game"
+command = ["{sys.executable}", "{brief}", "{beat}", "4", "{marker}"]
+
+[[entries]]
+id = "stubborn"
+command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
+""", supervisor='stop_grace = "6s"\non_restart = "stop"', users="max_sessions = 2"))
+    try:
+        d.call("launch", entry="stubborn")
+        session = d.call("launch", entry="game")["session_id"]
+        time.sleep(0.5)
+        d.kill9()
+        conn = sqlite3.connect(d.state / "shepherd.db")
+        try:
+            with conn:  # where the crash came: before it recorded where the game runs
+                (process,) = conn.execute("SELECT process FROM snapshot WHERE session_id = ?",
+                                          (session,)).fetchone()
+                first = {k: v for k, v in json.loads(process).items()
+                         if k in ("backend", "instance")}
+                conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                             (json.dumps(first), session))
+        finally:
+            conn.close()
+        d.start()  # it stops the stubborn one (6 s of grace), then sweeps
+        assert d.call("status")["sessions"] == []
+        assert marked_processes(marker) == []
+        start, ran_until = (float(x) for x in beat.read_text().split())
+        store = d.store()
+        try:
+            charged = store.db.conn.execute("SELECT charged_s FROM sessions WHERE id = ?",
+                                            (session,)).get
+        finally:
+            store.close()
+        assert isinstance(charged, float)
+        # never less than it ran (its last beat understates by < 20 ms); not the stop's
+        # grace on top (the sweep came after it), its end as the old alarm saw it
+        assert ran_until - start <= charged < ran_until - start + 1.5, (
+            charged, ran_until - start)
+        assert d.stop() == 0
+    finally:  # a failed check must not leave its program behind (nobody supervises it)
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="system mode launches as another account")
 @pytest.mark.skipif(not os.access(NOBODY_PYTHON, os.X_OK), reason="no system python3")
 @pytest.mark.parametrize("supervision", ["cgroup", "tree"])
