@@ -2004,7 +2004,10 @@ class Engine:
                 self.kept[key] = planned.kept_s
             else:
                 self.kept.pop(key, None)
-        if planned.seconds or (planned.week and planned.mode == "take"):  # DayRaises.week
+        # (a set that changes nothing is still the day's last set: DayRaises.week,
+        # review-15-s23 N1; a take-back of the week's time changes the day's figures)
+        if planned.seconds or planned.mode == "set" or (planned.week
+                                                        and planned.mode == "take"):
             if any(planned.raises):
                 self.raises[key] = planned.raises
             else:

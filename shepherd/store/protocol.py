@@ -292,7 +292,7 @@ class StateStore(Protocol):
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int] | None = None) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
         ``used_before_s``, its target's use that day when it was given; a take-back or
         set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);
@@ -300,7 +300,9 @@ class StateStore(Protocol):
         time given until a moment keeps ``beyond_before_s`` (TimeGranted.beyond_before_s);
         every grant keeps ``kept_s``, the added part of its day's own time as it leaves
         it (TimeGranted.kept_s: the last row's stands), and ``raises``, what its day's
-        words raised and took of that time (TimeGranted.raises, likewise).
+        words raised and took of that time (TimeGranted.raises, likewise; given with no
+        row of its own to write, a set that changed nothing or a take-back out of time
+        given until a moment only, they go on the day's last row; None: not changed).
         ``taken_from``:
         (grant id, seconds) taken back from time given until a moment, in the same
         transaction (one taken back to nothing is gone; the audit keeps both)."""

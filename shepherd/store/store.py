@@ -557,7 +557,7 @@ class Store:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int] | None = None) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -577,11 +577,12 @@ class Store:
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
                               int(week), used_before_s, aside_s, beyond_s, beyond_before_s,
-                              kept_s, *raises))
+                              kept_s, *(raises or (0, 0, 0))))
                 grant_id = int(conn.last_insert_rowid())
-            elif taken_from:  # taken from timed grants only: the day's figures as it
-                # leaves them go on its last row (the last row's stand; the row a grant
-                # taken back in full had is gone: DayRaises.week)
+            elif raises is not None:  # a set that changed nothing, or taken from timed
+                # grants only: the day's figures as it leaves them go on its last row (the
+                # last row's stand; the row a grant taken back in full had is gone:
+                # DayRaises.week)
                 conn.execute("UPDATE grants SET raised_s = ?, took_s = ?, week_s = ? "
                              "WHERE id = (SELECT max(id) FROM grants WHERE user = ? "
                              "AND target = ? AND day = ?)",

@@ -807,6 +807,9 @@ def test_a_take_back_of_the_weeks_time_takes_what_a_set_set_aside_first(target: 
     (29, ("~5m", "=10m", "~1m", "=10m", "-~3m"), [10 * 60]),
     (28, ("~1m", "=0m", "~1m", "-~1m"), [0, 21 * 60]),
     (28, ("~1m", "=0m"), [0, 21 * 60]),
+    (29, ("~15m", "=24m", "~5m", "=29m", "-~5m"), [29 * 60]),  # review-15-s23 N1: 24
+    (29, ("~1m", "=0m", "~1m", "=1m", "-~1m"), [60]),  # N1: the last set decides
+    (29, ("~20m", "=0m", "~20m", "=0m", "=20m", "-~20m"), [20 * 60]),  # N2, decided
     (29, ("=0m", "~60m", "+20m", "=20m", "-60m"), [20 * 60]),  # s22b G3, decided
     (29, ("=0m", "~60m", "+20m", "=20m", "-60m", "=0m"), [0]),
     (29, ("=0m", "~60m", "+20m", "=20m", "-60m", "-~60m"), [0]),
@@ -820,7 +823,11 @@ def test_time_given_for_the_week_after_a_set_and_taken_back_leaves_the_set_as_it
     it took back what a set set aside first (review-15-s17c F1) and left the day the new
     minute: Sunday played 1 for 0. A take-back of the week's time takes what was given
     for the week after the day's last set first (``DayRaises.week``), then what the set
-    set aside, then the day's draw. On Saturday the minute set aside is Sunday's.
+    set aside, then the day's draw. On Saturday the minute set aside is Sunday's. A set
+    that changes nothing is the day's last set too (review-15-s23 N1: ``=29m`` on a day of
+    29, said after the week grant, was not, and the take-back took today's 5): the last
+    set decides, also where a set and its set-back stand between the week grant and its
+    take-back (N2, decided: the day keeps what the last set left it).
 
     review-15-s22b G3, decided: a set after a raise said after the week's time takes the
     raise back first and leaves the day the week's time it draws, which a take-back for

@@ -617,7 +617,7 @@ class PgStore:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] = (0, 0, 0)) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int] | None = None) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -635,10 +635,10 @@ class PgStore:
                     "RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
                      expires_at, week, used_before_s, aside_s, beyond_s,
-                     beyond_before_s, kept_s, *raises)).fetchone()
+                     beyond_before_s, kept_s, *(raises or (0, 0, 0)))).fetchone()
                 grant_id = int(row[0]) if row else None
-            elif taken_from:  # taken from timed grants only: the day's figures on its
-                # last row, as SQLite's store
+            elif raises is not None:  # no row of its own: the day's figures on its last
+                # row, as SQLite's store
                 conn.execute("UPDATE grants SET raised_s = %s, took_s = %s, week_s = %s "
                              "WHERE id = (SELECT max(id) FROM grants WHERE child = %s "
                              "AND target = %s AND day = %s)",
