@@ -293,8 +293,10 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += (f": those {format_duration(int(lasting))} are already used, and time "
                          "used is never taken back; what is left of the time given "
                          f"{until_moment(moment, now, zone, up=False)} stays until then")
-        elif result.get("held_at_used") and used is not None:
+        elif result.get("held_at_used") and used is not None and float(used) >= 0.5:
             # what a session's extension let it use on top of all the day allowed
+            # (nothing used: held at nothing, there was no more to take; "all of it is
+            # already used" said of an unplayed day, review-15-s23's LOW, s22's F7)
             beyond = float(used) - int(allowance)
             if all_used and beyond >= 1:  # review-12-s13 L7: "4m5s … 6m5s is already used"
                 sentence += (f": all of it is already used, and {format_duration(beyond)} "

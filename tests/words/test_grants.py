@@ -59,6 +59,15 @@ def test_a_take_back_to_what_was_used_names_no_week_time_nobody_gave() -> None:
                     "set (=D) takes)."), none
 
 
+def test_a_take_back_of_more_than_the_day_has_says_no_use_where_none_was_made() -> None:
+    """review-15-s23 (LOW, s22 F7): on a day the week's quota left 5 of its 20 minutes,
+    nothing played, ``-30m`` took the day's 20 and said "all of it is already used"."""
+    said = grant_sentence(result(mode="take", seconds=1800, change_s=-1200, allowance_s=0,
+                                 used_s=0.0, held_at_used=True), NOW, PARIS)
+    assert said == ("20 minutes of Tiny Game taken back from alex for today, not 30 "
+                    "minutes (0s in all today)."), said
+
+
 def test_a_group_is_called_a_budget() -> None:
     """Review F6: "more of games" reads as a game; it is the games budget."""
     said = grant_sentence(result(target="games", label="games", kind="group", seconds=300,
