@@ -293,7 +293,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             sentence += (f": those {format_duration(int(lasting))} are already used, and time "
                          "used is never taken back; what is left of the time given "
                          f"{until_moment(moment, now, zone, up=False)} stays until then")
-        elif result.get("held_at_used") and used is not None and float(used) >= 0.5:
+        elif result.get("held_at_used") and used is not None and float(used) > 0:
             # what a session's extension let it use on top of all the day allowed
             # (nothing used: held at nothing, there was no more to take; "all of it is
             # already used" said of an unplayed day, review-15-s23's LOW, s22's F7)
