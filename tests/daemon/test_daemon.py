@@ -461,6 +461,23 @@ while True:
 """
 
 
+def unrecorded(state: Path, session: int) -> None:
+    """Where the crash came, in a killed daemon's store: its snapshot of ``session`` as a
+    launch records it before the start (where the program runs not yet written)."""
+    conn = sqlite3.connect(state / "shepherd.db")
+    try:
+        with conn:
+            (process,) = conn.execute("SELECT process FROM snapshot WHERE session_id = ?",
+                                      (session,)).fetchone()
+            first = {k: v for k, v in json.loads(process).items()
+                     if k in ("backend", "instance")}
+            assert first != json.loads(process)  # it did record where it runs
+            conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
+                         (json.dumps(first), session))
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("on_restart", ["adopt", "stop"])
 def test_a_program_a_crash_left_unrecorded_is_charged_until_its_stop_ended(
         daemon_factory: Any, on_restart: str, tmp_path: Path) -> None:
@@ -481,19 +498,7 @@ command = ["{sys.executable}", "{script}", "{beat}", "{marker}"]
         launched_at = time.monotonic()  # the program runs (and beats) since before this
         time.sleep(1.0)
         d.kill9()
-        # Where the crash came: the store holds what a launch records before the start.
-        conn = sqlite3.connect(d.state / "shepherd.db")
-        try:
-            with conn:
-                (process,) = conn.execute("SELECT process FROM snapshot WHERE session_id = ?",
-                                          (session,)).fetchone()
-                first = {k: v for k, v in json.loads(process).items()
-                         if k in ("backend", "instance")}
-                assert first != json.loads(process)  # it did record where it runs
-                conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
-                             (json.dumps(first), session))
-        finally:
-            conn.close()
+        unrecorded(d.state, session)
         assert marked_processes(marker)  # it ran on through the crash
         d.start()
         assert d.call("status")["sessions"] == []
@@ -535,17 +540,7 @@ command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
         session = d.call("launch", entry="game")["session_id"]
         time.sleep(0.5)
         d.kill9()
-        conn = sqlite3.connect(d.state / "shepherd.db")
-        try:
-            with conn:  # where the crash came: before it recorded where the game runs
-                (process,) = conn.execute("SELECT process FROM snapshot WHERE session_id = ?",
-                                          (session,)).fetchone()
-                first = {k: v for k, v in json.loads(process).items()
-                         if k in ("backend", "instance")}
-                conn.execute("UPDATE snapshot SET process = ? WHERE session_id = ?",
-                             (json.dumps(first), session))
-        finally:
-            conn.close()
+        unrecorded(d.state, session)
         d.start()  # it stops the stubborn one (6 s of grace), then sweeps
         assert d.call("status")["sessions"] == []
         assert marked_processes(marker) == []
