@@ -629,7 +629,8 @@ class Daemon:
         return {"session_id": row.session_id, "ts": now.wall.isoformat(),
                 "parts": [[d.isoformat(), s] for d, s in row.parts],
                 "charged_mono": row.charged_mono, "lease_day": row.lease_day.isoformat(),
-                "fired": list(row.fired), "paused_s": row.paused_s}
+                "fired": list(row.fired), "paused_s": row.paused_s,
+                "past_deadline_s": row.past_deadline_s}
 
     def _owed_later(self, owed: dict[str, Any], snapshots: list[SnapshotRow],
                     usage: dict[tuple[str, str, date], float],
@@ -669,7 +670,8 @@ class Daemon:
             sessions[snap.session_id] = dataclasses.replace(
                 snap, charged_mono=float(kept["charged_mono"]),
                 fired=tuple(int(f) for f in kept["fired"]),
-                paused_s=float(kept["paused_s"]), lease_day=lease_day, lease_s=LEASE_S)
+                paused_s=float(kept["paused_s"]), lease_day=lease_day, lease_s=LEASE_S,
+                past_deadline_s=float(kept.get("past_deadline_s", 0.0)))
         for kept in owed.get("ends", []):
             snap = sessions.get(int(kept["session_id"]))
             if snap is None or snap.session_id in ended:
@@ -856,7 +858,8 @@ class Daemon:
                          "started_at": snap.started_at.isoformat(), "boot_id": self.boot_id,
                          "started_mono": snap.started_mono, "charged_mono": snap.charged_mono,
                          "extension_s": snap.extension_s, "fired": list(snap.fired),
-                         "paused_s": snap.paused_s, "process": record.process,
+                         "paused_s": snap.paused_s, "past_deadline_s": snap.past_deadline_s,
+                         "process": record.process,
                          "ends_mono": None if deadline is None else deadline.mono})
         self.link.keep_local(rows)
 
@@ -887,7 +890,7 @@ class Daemon:
             seen[snap.session_id] = self.now()
             session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
                                       snap.started_mono, snap.charged_mono, snap.extension_s,
-                                      snap.fired, snap.paused_s)
+                                      snap.fired, snap.paused_s, snap.past_deadline_s)
             lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
             if local is not None:
                 lease = None  # the store's lease is not in these books
@@ -1006,6 +1009,8 @@ class Daemon:
         (One this daemon stopped, its books unreadable at start, ends ``store_unreadable``,
         charged up to when its programs were gone: ``_books_as_written``.)"""
         data: dict[str, object] = {"processes_alive": alive}
+        if ended.past_deadline_s:  # (up to its last checkpoint: review-14-s23 F1)
+            data["past_deadline_s"] = round(ended.past_deadline_s, 3)
         if end_noted:
             data["end_noted_while_down"] = True
         sigterm = self.backend.sigterm_report(ended.session_id)  # (the alarm's, while down)
@@ -1102,7 +1107,8 @@ class Daemon:
             sessions.append(SnapshotRow(
                 session_id, snap.user, snap.entry, snap.started_at, self.boot_id,
                 snap.started_mono, snap.charged_mono, snap.extension_s, snap.fired,
-                dict(record.process or {}), day, LEASE_S, snap.paused_s))
+                dict(record.process or {}), day, LEASE_S, snap.paused_s,
+                snap.past_deadline_s))
         self._unwritten.clear()
         accounting = Accounting(
             dict(engine.usage), dict(engine.cooldowns), dict(engine.grants), set(engine.locked),
@@ -1288,7 +1294,7 @@ class Daemon:
                 continue
             checkpoints.append(self._kept_checkpoint(Checkpoint(
                 session_id, sorted(unwritten.parts.items()), snap.charged_mono, day,
-                snap.fired, snap.paused_s), now))
+                snap.fired, snap.paused_s, snap.past_deadline_s), now))
         # Handed to the file's own thread (a write and an fdatasync: never on the loop);
         # whoever says an end was made waits for it first (``_recorded``).
         self._kept_dirty = True
@@ -1328,7 +1334,8 @@ class Daemon:
             unwritten = self._unwritten.pop(session_id)
             snap = self.engine.snapshot(session_id)
             rows.append(Checkpoint(session_id, sorted(unwritten.parts.items()),
-                                   snap.charged_mono, day, snap.fired, snap.paused_s))
+                                   snap.charged_mono, day, snap.fired, snap.paused_s,
+                                   snap.past_deadline_s))
         if not rows:
             return
         if self.link is not None:
@@ -1357,7 +1364,7 @@ class Daemon:
                 "parts": [[day.isoformat(), seconds] for day, seconds in row.parts],
                 "charged_mono": row.charged_mono, "lease_day": row.lease_day.isoformat(),
                 "fired": list(row.fired), "paused_s": row.paused_s,
-                "remaining_s": None if deadline is None
+                "past_deadline_s": row.past_deadline_s, "remaining_s": None if deadline is None
                 else round(max(deadline.remaining_s, 0.0), 3),
                 "pause": None if pause is None else {"cause": pause.cause,
                                                      "since": pause.since.isoformat()}}

@@ -342,7 +342,8 @@ class HouseholdLink:
                 datetime.fromisoformat(row["started_at"]), str(row["boot_id"]),
                 float(row["started_mono"]), float(row["charged_mono"]),
                 int(row["extension_s"]), tuple(int(f) for f in row["fired"]),
-                dict(row["process"]), None, 0.0, float(row["paused_s"])),
+                dict(row["process"]), None, 0.0, float(row["paused_s"]),
+                float(row.get("past_deadline_s", 0.0))),
                 None if row.get("ends_mono") is None else float(row["ends_mono"])))
         return kept
 

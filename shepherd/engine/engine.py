@@ -51,7 +51,9 @@ Rules (SPEC §3 and the timing rules of §4), as this module applies them:
    count against it (a reload's minute of grace, and time that ran unwatched
    during a crash, aside: rules 10 and 11). The time past the deadline (a program
    that ignores the polite stop, for up to ``stop_grace``) is kept apart and
-   reported with the session's end (``past_deadline_s``).
+   reported with the session's end (``past_deadline_s``; in its snapshot too, so a
+   session closed or adopted after a crash reports what it ran past it up to its
+   last checkpoint).
 7. Warnings: each threshold fires once per session at ``deadline - before``.
    When several are due at once (a late launch, a deadline pulled in) only the
    most urgent fires. When the deadline moves later, thresholds that lie in the
@@ -427,7 +429,7 @@ class Engine:
         s = self._session(session_id)
         return SessionSnapshot(s.id, s.user, s.entry.id, s.started_wall, s.started_mono,
                                s.charged_mono, s.extension_s, tuple(sorted(s.fired)),
-                               s.pauses.paused_s)
+                               s.pauses.paused_s, s.past_deadline)
 
     def pause_of(self, session_id: int) -> Pause | None:
         """The pause a session is in, with its cause and since when (None: billed)."""
@@ -1272,7 +1274,8 @@ class Engine:
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
                            fired=set(snap.fired), unwatched_mono=now.mono,
-                           pauses=PauseClock(paused_s=snap.paused_s))
+                           pauses=PauseClock(paused_s=snap.paused_s),
+                           past_deadline=snap.past_deadline_s)
         if deadline_passed is not None:
             session.grace_unwatched = (
                 deadline_passed, deadline_passed + float(self.policy.supervisor.stop_grace))
@@ -1322,7 +1325,8 @@ class Engine:
                                      entry.limits.cooldown if entry else None, end)
         charged = max(snap.charged_mono - snap.started_mono, 0.0) + sum(s for _, s in parts)
         return SessionEnded(snap.session_id, snap.user, snap.entry, reason, charged,
-                            UsageCharged(snap.session_id, snap.user, snap.entry, parts), until)
+                            UsageCharged(snap.session_id, snap.user, snap.entry, parts), until,
+                            snap.past_deadline_s)
 
     def charge(self, now: Instant) -> list[UsageCharged]:
         """Settle every running session's use up to ``now`` (a checkpoint).

@@ -398,6 +398,10 @@ class SessionSnapshot:
     extension_s: int
     fired: tuple[int, ...] = field(default=())
     paused_s: float = 0.0  # time its clock stood still (rule 12), up to charged_mono
+    # it ran past its deadline up to charged_mono, not charged (rule 6): after a crash its
+    # end still says so (review-14-s23 F1: lost with the daemon, the end read as if the
+    # program had never passed its deadline)
+    past_deadline_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return to_json_value(asdict(self))  # type: ignore[no-any-return]

@@ -32,6 +32,8 @@ class Checkpoint(NamedTuple):
     lease_day: date  # where the second charged ahead goes
     fired: tuple[int, ...]  # warning thresholds already issued
     paused_s: float = 0.0  # its clock stood still this long so far (rule 12)
+    # it ran past its deadline this long up to ``charged_mono``, not charged (rule 6)
+    past_deadline_s: float = 0.0
 
 
 CheckpointRow = Checkpoint | tuple[Any, ...]  # a Checkpoint, or its fields in order
@@ -106,6 +108,7 @@ class SnapshotRow:
     lease_day: date | None = None
     lease_s: float = 0.0
     paused_s: float = 0.0  # time its clock stood still while its child was away
+    past_deadline_s: float = 0.0  # it ran past its deadline, not charged (rule 6)
 
 
 @dataclass(frozen=True)

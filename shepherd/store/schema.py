@@ -205,6 +205,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN week_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 14: of a running session, what it ran past its deadline up to ``charged_mono``, not
+    # charged (rule 6: the stop's grace after its deadline's SIGTERM): its end says so
+    # after a crash too, where the crash lost the memory of it (review-14-s23 F1). 0 on
+    # an older row (nothing known: as before).
+    """
+    ALTER TABLE snapshot ADD COLUMN past_deadline_s REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -293,11 +293,12 @@ class Store:
                              (snap.session_id, snap.session_id))
                 conn.execute(
                     "INSERT INTO snapshot (session_id, boot_id, started_mono, charged_mono, "
-                    "lease_day, lease_s, fired, process, checkpoint_at, paused_s) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "lease_day, lease_s, fired, process, checkpoint_at, paused_s, "
+                    "past_deadline_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (snap.session_id, snap.boot_id, snap.started_mono, snap.charged_mono,
                      lease_day.isoformat(), LEASE_S, json.dumps(list(snap.fired)),
-                     json.dumps(snap.process), ts.isoformat(), snap.paused_s))
+                     json.dumps(snap.process), ts.isoformat(), snap.paused_s,
+                     snap.past_deadline_s))
                 self._add_use(conn, snap.session_id, snap.user, snap.entry, lease_day, LEASE_S)
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES "
                          "('next_session_id', ?)", (str(books.next_session_id),))
@@ -306,12 +307,13 @@ class Store:
         rows = self.db.conn.execute(
             "SELECT s.id, s.user, s.entry, s.started_at, p.boot_id, p.started_mono, "
             "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s, "
-            "p.paused_s FROM snapshot p JOIN sessions s ON s.id = p.session_id ORDER BY s.id")
+            "p.paused_s, p.past_deadline_s FROM snapshot p JOIN sessions s "
+            "ON s.id = p.session_id ORDER BY s.id")
         return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
                             str(r[4]), float(r[5]), float(r[6]), int(r[7]),
                             tuple(json.loads(str(r[8]))), json.loads(str(r[9])),
                             date.fromisoformat(str(r[10])) if r[10] else None, float(r[11]),
-                            float(r[12]))
+                            float(r[12]), float(r[13]))
                 for r in rows]
 
     def usage_rows(self, since: date, until: date,
@@ -440,7 +442,8 @@ class Store:
         (``remaining`` and ``paused`` are for a household's other machines: unused here)."""
         with self.db.write() as conn:
             for row in charges:
-                session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)
+                (session_id, parts, charged_mono, lease_day, fired, paused_s,
+                 past_deadline_s) = Checkpoint(*row)
                 held = conn.execute("SELECT charged_mono FROM snapshot WHERE session_id = ?",
                                     (session_id,)).get
                 if held is not None and charged_mono <= float(held):
@@ -451,9 +454,10 @@ class Store:
                 self._add_use(conn, session_id, user, entry, lease_day, LEASE_S)
                 conn.execute(
                     "UPDATE snapshot SET charged_mono = ?, lease_day = ?, lease_s = ?, "
-                    "fired = ?, paused_s = ?, checkpoint_at = ? WHERE session_id = ?",
+                    "fired = ?, paused_s = ?, past_deadline_s = ?, checkpoint_at = ? "
+                    "WHERE session_id = ?",
                     (charged_mono, lease_day.isoformat(), LEASE_S, json.dumps(list(fired)),
-                     paused_s, ts.isoformat(), session_id))
+                     paused_s, past_deadline_s, ts.isoformat(), session_id))
 
     def set_extension(self, ts: datetime, session_id: int, extension_s: int, seconds: int,
                       actor: str, audit_data: Mapping[str, Any]) -> None:
@@ -523,7 +527,7 @@ class Store:
                 self.checkpoint(datetime.fromisoformat(kept["ts"]), [Checkpoint(
                     session_id, _parts(kept["parts"]), float(kept["charged_mono"]),
                     date.fromisoformat(kept["lease_day"]), tuple(int(f) for f in kept["fired"]),
-                    float(kept["paused_s"]))])
+                    float(kept["paused_s"]), float(kept.get("past_deadline_s", 0.0)))])
                 checkpoints += 1
             for kept in document.get("ends", []):
                 session_id = int(kept["session_id"])

@@ -733,6 +733,42 @@ def test_a_restart_within_the_grace_leaves_the_program_the_rest_of_it(
 
 
 @as_nobody
+@pytest.mark.parametrize("on_restart", ["stop", "adopt"])
+def test_a_daemon_killed_in_a_deadlines_grace_after_a_checkpoint_says_what_ran_past_it(
+        daemon_factory: Any, nobodys_dir: Path, on_restart: str) -> None:
+    """review-14-s23 F1: a SIGTERM-ignoring program stopped at its deadline by a daemon
+    that checkpointed inside the stop's grace (the time past the deadline not charged,
+    rule 6) and was then killed: that time was known only in the daemon's memory, so the
+    end after the restart read ``recovered_after_crash`` as if the program had never
+    passed its deadline, and its uncharged grace looked like time a crash gave (the crash
+    loop's "time given 0.559 s"). It is kept with each checkpoint now: every second the
+    program ran is charged or said to be past its deadline."""
+    with nobodys_game(daemon_factory, nobodys_dir, 'max_run = "2s"',
+                      f'stop_grace = "3s"\non_restart = "{on_restart}"') as game:
+        d = game.d
+        wait_for(game.heard.exists, 10)  # the daemon's SIGTERM at the deadline
+        time.sleep(1.3)  # two checkpoints or more inside the grace
+        d.kill9()
+        store = d.store()
+        try:
+            [(kept,)] = store.db.conn.execute(
+                "SELECT past_deadline_s FROM snapshot").fetchall()
+        finally:
+            store.close()
+        assert kept > 0.4, kept  # what the checkpoints did not charge, kept with them
+        d.start()
+        wait_for(lambda: "at" in game.program, 15)
+        ended = the_end(d)
+        ran = game.program["at"] - game.launched  # (a little less: launched is after)
+        assert ended["past_deadline_s"] >= kept, (kept, ended)
+        # every second it ran, charged or past its deadline (before: 'past_deadline_s'
+        # missing after the crash, the kept part neither charged nor said)
+        assert ended["charged_s"] + ended["past_deadline_s"] >= ran - 0.05, (ran, ended)
+        assert ended["charged_s"] < 2 + 3 + 1, (ran, ended)
+        assert d.stop() == 0
+
+
+@as_nobody
 def test_a_daemon_killed_in_its_own_start_up_leaves_the_deadlines_held(
         daemon_factory: Any, nobodys_dir: Path, tmp_path: Path) -> None:
     """review-14-s19 H1: the restart stopped the alarms the last daemon left before its

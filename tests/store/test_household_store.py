@@ -174,7 +174,7 @@ def test_a_pause_reaches_the_other_machines_and_the_paused_time_survives_a_resta
     journal.append({"kind": "checkpoint", "ts": T0.isoformat(), "rows": [
         {"session": 1, "parts": [[DAY.isoformat(), 10.0]], "charged_mono": 10.0,
          "lease_day": DAY.isoformat(), "fired": [], "paused_s": 4.5, "remaining_s": 290.0,
-         "pause": pause}]}, sync=True)
+         "pause": pause, "past_deadline_s": 1.25}]}, sync=True)
     laptop.apply_journal(journal.pending())
     (remote,) = desktop.household(DAY).sessions
     assert (remote.pause, remote.remaining_s) == (pause, 290.0)
@@ -182,7 +182,7 @@ def test_a_pause_reaches_the_other_machines_and_the_paused_time_survives_a_resta
     again = PgStore.open(pg_url, "laptop")
     try:
         [snap] = again.snapshots()
-        assert (snap.charged_mono, snap.paused_s) == (10.0, 4.5)
+        assert (snap.charged_mono, snap.paused_s, snap.past_deadline_s) == (10.0, 4.5, 1.25)
         again.checkpoint(T0, [Checkpoint(1, [], 11.0, DAY, (), 4.5)], remaining={1: 289.0})
         (remote,) = desktop.household(DAY).sessions
         assert (remote.pause, remote.remaining_s) == (None, 289.0)  # back: counted again
@@ -204,6 +204,7 @@ def test_a_household_store_from_before_pauses_migrates_its_snapshot(pg_url: str)
     try:
         [snap] = laptop.snapshots()
         assert (snap.session_id, snap.charged_mono, snap.paused_s) == (3, 70.0, 0.0)
+        assert snap.past_deadline_s == 0.0
         (remote,) = desktop.household(DAY).sessions
         assert remote.session_id == 3 and remote.pause is None
     finally:

@@ -85,18 +85,19 @@ def test_a_session_is_charged_with_a_lease_settled_exactly_at_a_clean_end(
     assert store.snapshots() == []
 
 
-def test_the_snapshot_keeps_a_sessions_paused_time(store_path: Path) -> None:
+def test_the_snapshot_keeps_a_sessions_paused_time_and_time_past_its_deadline(
+        store_path: Path) -> None:
     store = Store.open(store_path, T0)
     sid = store.next_session_id()
     store.start_session(T0, sid, "alex", "game", boot_id="b", started_mono=100.0,
                         lease_day=DAY, process={}, audit_data={})
-    assert store.snapshots()[0].paused_s == 0.0
-    store.checkpoint(T0, [Checkpoint(sid, [(DAY, 1.0)], 701.0, DAY, (), 599.0)])
+    assert (store.snapshots()[0].paused_s, store.snapshots()[0].past_deadline_s) == (0, 0)
+    store.checkpoint(T0, [Checkpoint(sid, [(DAY, 1.0)], 701.0, DAY, (), 599.0, 0.75)])
     store.close()
     store = Store.open(store_path, T0)
     try:
         [snap] = store.snapshots()
-        assert (snap.charged_mono, snap.paused_s) == (701.0, 599.0)
+        assert (snap.charged_mono, snap.paused_s, snap.past_deadline_s) == (701.0, 599.0, 0.75)
         assert store.load_accounting(DAY).usage[("alex", "game", DAY)] == 2.0  # 1 + lease
     finally:
         store.close()
@@ -117,6 +118,7 @@ def test_a_snapshot_from_before_pauses_migrates_with_no_paused_time(store_path: 
     try:
         [snap] = store.snapshots()
         assert (snap.session_id, snap.charged_mono, snap.paused_s) == (3, 70.0, 0.0)
+        assert snap.past_deadline_s == 0.0  # (migration 14: nothing known, as before)
     finally:
         store.close()
 

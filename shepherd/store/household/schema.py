@@ -238,6 +238,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE grants ADD COLUMN week_s INTEGER NOT NULL DEFAULT 0;
     """,
+    # 11: of a running session, what it ran past its deadline up to ``charged_mono``, not
+    # charged, as SQLite's migration 14 (review-14-s23 F1); 0 on an older row.
+    """
+    ALTER TABLE snapshot ADD COLUMN past_deadline_s DOUBLE PRECISION NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -316,13 +316,14 @@ class PgStore:
         rows = self.conn.execute(
             "SELECT s.id, s.child, s.entry, s.started_at, p.boot_id, p.started_mono, "
             "p.charged_mono, s.extension_s, p.fired, p.process, p.lease_day, p.lease_s, "
-            "p.paused_s FROM snapshot p JOIN sessions s ON s.machine = p.machine "
+            "p.paused_s, p.past_deadline_s FROM snapshot p JOIN sessions s "
+            "ON s.machine = p.machine "
             "AND s.id = p.session_id WHERE p.machine = %s ORDER BY s.id",
             (self.machine,)).fetchall()
         return [SnapshotRow(int(r[0]), str(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])),
                             str(r[4]), float(r[5]), float(r[6]), int(r[7]),
                             tuple(json.loads(str(r[8]))), json.loads(str(r[9])), r[10],
-                            float(r[11]), float(r[12]))
+                            float(r[11]), float(r[12]), float(r[13]))
                 for r in rows]
 
     def usage_rows(self, since: date, until: date,
@@ -469,7 +470,8 @@ class PgStore:
         with self._tx() as conn:
             users = set()
             for row in charges:
-                session_id, parts, charged_mono, lease_day, fired, paused_s = Checkpoint(*row)
+                (session_id, parts, charged_mono, lease_day, fired, paused_s,
+                 past_deadline_s) = Checkpoint(*row)
                 user, entry = self._settle_lease(conn, session_id)
                 users.add(user)
                 for day, seconds in parts:
@@ -478,11 +480,11 @@ class PgStore:
                 left = (remaining or {}).get(session_id)
                 conn.execute(
                     "UPDATE snapshot SET charged_mono = %s, lease_day = %s, lease_s = %s, "
-                    "fired = %s, paused_s = %s, pause = %s, checkpoint_at = %s, "
-                    "heartbeat = clock_timestamp(), remaining_s = %s "
+                    "fired = %s, paused_s = %s, past_deadline_s = %s, pause = %s, "
+                    "checkpoint_at = %s, heartbeat = clock_timestamp(), remaining_s = %s "
                     "WHERE machine = %s AND session_id = %s",
                     (charged_mono, lease_day, LEASE_S, json.dumps(list(fired)), paused_s,
-                     _json_or_null((paused or {}).get(session_id)), ts.isoformat(),
+                     past_deadline_s, _json_or_null((paused or {}).get(session_id)), ts.isoformat(),
                      left, self.machine, session_id))
             if users:
                 self.notify(conn, "checkpoint")
@@ -582,7 +584,8 @@ class PgStore:
                 rows.append(Checkpoint(
                     sid, [(date.fromisoformat(d), float(s)) for d, s in row["parts"]],
                     float(row["charged_mono"]), date.fromisoformat(row["lease_day"]),
-                    tuple(row["fired"]), float(row.get("paused_s", 0.0))))
+                    tuple(row["fired"]), float(row.get("paused_s", 0.0)),
+                    float(row.get("past_deadline_s", 0.0))))
                 remaining[sid] = row.get("remaining_s")
                 paused[sid] = row.get("pause")
             self.checkpoint(ts, rows, remaining=remaining, paused=paused)
