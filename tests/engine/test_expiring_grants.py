@@ -494,6 +494,8 @@ DAY_STEPS = st.lists(
                 (4, 'none', 1, 0)])  # time for a day that is over is the day's own
 @example(steps=[(0, 'week', 1, 3601), (0, 'today', 1, 0),
                 (1, 'none', 1, 0)])  # given after the week paid: it pays nothing back
+@example(steps=[(0, 'week', 1, 0), (0, 'today', 1, 0), (0, 'set', 3601, 0),
+                (0, 'none', 1, 3601), (1, 'none', 1, 0)])  # the set takes the raise (L1)
 def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
         steps: list[tuple[int, str, int, int]]) -> None:
     """Time given for a day, for the week, taken back (``-D``) and set (``=D``) over one
@@ -514,6 +516,10 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
     pool, pool_spent = 0.0, 0.0
     own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, 0
     beyond = 0.0  # the day's use its own time had not paid when its own time last changed
+    # what the day's raises gave since time was last given for the week, and what its
+    # take-backs took that no add gave back (grants.py DayRaises): a set that lowers the
+    # day takes the raises' unused time back first (review-15-s19d L1)
+    raised, took = 0.0, 0.0
     for n, (day, kind, seconds, wanted) in enumerate(steps, start=1):
         if clock.wall < local(23 + day, 10):
             clock.set_wall(local(23 + day, 10))
@@ -524,21 +530,29 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
             others = max(used - 3600 - own - upaid, beyond, 0.0)
             pool_spent += min(pool - pool_spent, others)
             own, upaid, aside, used, day_of = 0.0, 0.0, 0.0, 0.0, day
-            beyond = 0.0
+            beyond, raised, took = 0.0, 0.0, 0.0
         if kind in ("today", "take", "set"):  # what the week's time paid so far
             beyond = max(beyond, used - 3600 - own - upaid)
         access = max(pool - pool_spent - aside, 0.0)  # what the day may draw on the week
+        # the day's own time not used yet (time until a moment paid first, then its own)
+        others = upaid + max(used - 3600 - own - upaid, beyond, 0.0)
+        unused_own = max(3600 + own - math.ceil(used - others - 1e-6), 0.0)
         if kind == "today":
             e.grant("alex", "game", seconds, clock.now)
             own += seconds
+            back = min(seconds, took)
+            raised, took = raised + seconds - back, took - back
         elif kind == "week":
             e.grant("alex", "game", seconds, clock.now, week=True)
             pool += seconds
+            raised = 0.0  # the raises before it are the day's own from now on
         elif kind == "take":
             e.grant("alex", "game", seconds, clock.now, mode="take")
             # own time used is the rest of the use (time until a moment paid first)
-            others = upaid + max(used - 3600 - own - upaid, beyond, 0.0)
-            own -= min(seconds, max(3600 + own - math.ceil(used - others - 1e-6), 0.0))
+            taken = min(seconds, unused_own)
+            own -= taken
+            back = min(taken, raised)
+            raised, took = raised - back, took + taken - back
         elif kind == "set":
             e.grant("alex", "game", seconds, clock.now, mode="set")
             # what time given until a moment paid was used today: inside D (N2)
@@ -548,14 +562,20 @@ def test_on_a_daily_target_the_week_grant_pays_only_for_use_beyond_each_day(
                 # a set's raise gives back first what a set set aside, where the week's
                 # time still holds it (review-15-s19b N2; no weekly quota here, so no
                 # quota minutes to give back before it)
-                raised = lasts - access - 3600 - own
-                back = min(raised, aside) if pool - pool_spent >= aside else 0.0
+                up = lasts - access - 3600 - own
+                back = min(up, aside) if pool - pool_spent >= aside else 0.0
                 aside -= back
-                own += raised - back
-            elif lasts >= 3600 + own:
-                aside += 3600 + own + access - lasts
+                own += up - back
+                raised, took = raised + up - back, 0.0
             else:
-                aside, own = aside + access, lasts - 3600
+                # lowered: the raises' unused time first (L1), then what the day may draw
+                # on the week's time is set aside, then its own time
+                cut = 3600 + own + access - lasts
+                first = min(cut, max(min(raised, unused_own), 0.0))
+                set_aside = min(cut - first, access)
+                aside += set_aside
+                own -= cut - set_aside
+                raised, took = max(raised - first, 0.0), 0.0
         elif kind in ("lapse", "in_force"):
             # Time given until a moment: used at once (in_force) or left to run out
             # (lapse). It pays for the use while it counts, before the day's own time
