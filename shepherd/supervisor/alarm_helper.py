@@ -101,6 +101,12 @@ POLL_S = 0.05  # how often an end is looked for where inotify could not be had
 # to move in (the starter, a Python process of its own, may take seconds at load).
 PENDING_S = 30.0
 PENDING_LOOK_S = 0.5  # how often such a group is looked at (its removal is not heard)
+# The process-tree fallback: how long, and how often, keepers it was not told of are looked
+# for again after the daemon's end (a keeper the daemon forked just before it was killed
+# is recognised only once it has exec'd its starter: review-14-s23 F3). Nothing tells of
+# such a launch (no empty group, as with cgroups), so the look goes on a little while.
+KEEPER_LOOK_S = 2.0
+KEEPER_POLL_S = 0.1
 SIGNAL_SAY = 100  # a group of more processes is also logged once all are signalled
 
 
@@ -432,10 +438,14 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
     is watched as any; an empty one (``pending``) may be a launch whose starter has not
     moved in yet: its end is noted only once it was seen to hold a process (populated,
     or its ``cgroup.events`` changed), so a program that runs on until the next daemon's
-    sweep is never given an end before it. It is given up once removed, or after ``PENDING_S``."""
+    sweep is never given an end before it. It is given up once removed, or after ``PENDING_S``.
+    Keepers are looked for again for ``KEEPER_LOOK_S`` (one forked just before the kill
+    is recognised once its starter runs)."""
     pending: dict[int, Path] = {}
     alarms.fire_due()  # (what is due first: the scans below read /proc)
     alarms.watched.update(ends.keepers(set(alarms.watched)))
+    seen = set(alarms.watched)  # (a keeper's session, once watched: never looked for again)
+    keepers_until = time.monotonic() + KEEPER_LOOK_S if ends.home is None else 0.0
     for session, group in ends.found().items():
         if session in alarms.watched:
             continue
@@ -443,11 +453,12 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
             alarms.watched[session] = group
         else:
             pending[session] = group
-    if not alarms.watched and not pending:
+    if not alarms.watched and not pending and ends.home is not None:
         return
-    alarms._say(f"shepherd alarm: the daemon is gone; noting the ends of sessions "
-                f"{sorted(alarms.watched)}" + (f" (and of {sorted(pending)} once their "
-                                                f"programs are in)" if pending else ""))
+    if alarms.watched or pending:
+        alarms._say(f"shepherd alarm: the daemon is gone; noting the ends of sessions "
+                    f"{sorted(alarms.watched)}" + (f" (and of {sorted(pending)} once their "
+                                                    f"programs are in)" if pending else ""))
     libc = ctypes.CDLL(None, use_errno=True)
     inotify = int(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
     poller = select.poll()
@@ -469,8 +480,17 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
         else:
             wds[wd] = session
     given_up = time.monotonic() + PENDING_S
-    while alarms.watched or pending:
+    while alarms.watched or pending or time.monotonic() < keepers_until:
         alarms.fire_due()
+        if time.monotonic() < keepers_until:
+            late = ends.keepers(seen)
+            for session, pidfd in late.items():
+                alarms.watched[session] = pidfd
+                poller.register(pidfd, select.POLLIN)
+            if late:
+                seen.update(late)
+                alarms._say(f"shepherd alarm: noting the ends of sessions {sorted(late)} "
+                            "too (their keepers started as the daemon went)")
         changed = _modified(inotify) if inotify >= 0 else set()
         for session, group in list(pending.items()):
             its = next((w for w, s in wds.items() if s == session), None)
@@ -489,11 +509,15 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
                 if isinstance(target, int):
                     poller.unregister(target)
                 _let_go(target)
-        if not alarms.watched and not pending:
+        looking = keepers_until - time.monotonic()
+        if not alarms.watched and not pending and looking <= 0:
             break
         wait = alarms.wait()
         if not heard:
             wait = POLL_S if wait is None else min(wait, POLL_S)
+        if looking > 0:
+            step = min(KEEPER_POLL_S, looking)
+            wait = step if wait is None else min(wait, step)
         if pending:
             left = min(PENDING_LOOK_S, max(0.0, given_up - time.monotonic()))
             wait = left if wait is None else min(wait, left)

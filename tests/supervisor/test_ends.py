@@ -348,6 +348,50 @@ def test_a_keeper_it_was_not_told_of_is_found_at_the_daemons_end(tmp_path: Path)
         shutil.rmtree(where)
 
 
+def test_a_keeper_that_starts_just_after_the_daemons_end_is_found_too(tmp_path: Path) -> None:
+    """review-14-s23 F3: the alarm looked for keepers it was not told of once, at the
+    daemon's end; a keeper the daemon forked just before it was killed is recognised only
+    once its starter runs, a moment later: never watched, its end never noted (7.62 s
+    charged for 0.61 s run). It looks again for a while now (``KEEPER_LOOK_S``)."""
+    own = "0123456789ab"
+    where = Path(tempfile.mkdtemp(prefix="shepherd-fake-keeper-"))
+    where.chmod(0o755)
+    fake = where / "shepherd" / "supervisor" / "starter.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("import time\ntime.sleep(300)\n")
+    for made in (fake, *fake.parents[:3]):
+        made.chmod(0o755)
+    noted = tmp_path / ends.FILE
+    process: subprocess.Popen[bytes] | None = None
+    late: subprocess.Popen[bytes] | None = None
+    try:
+        process, sock = start_alarm(noted, instance=own)
+        sock.close()  # the daemon dies; no keeper of its instance runs yet
+        time.sleep(0.3)
+        spec = json.dumps({"instance": own, "session": 31, "command": ["game"]})
+        late = subprocess.Popen([sys.executable, "-I", "-S", str(fake), spec])
+        wait_for(lambda: any(r.get("session") == 31 for r in records(noted))
+                 or process.poll() is not None or b"starter.py" in Path(
+                     f"/proc/{late.pid}/cmdline").read_bytes())
+        time.sleep(0.5)  # (a look or more)
+        assert process.poll() is None  # it watches the keeper it found late (before: gone)
+        killing_at = time.monotonic()
+        late.kill()
+        late.wait()
+        assert process.wait(timeout=30) == 0
+        [end] = [r for r in records(noted) if "session" in r]
+        assert end["session"] == 31 and isinstance(end["mono"], float)
+        assert end["mono"] >= killing_at
+    finally:
+        if late is not None:
+            late.kill()
+            late.wait()
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(where)
+
+
 def test_a_take_over_that_leaves_the_old_alarm_running_leaves_its_file_as_it_is(
         tmp_path: Path) -> None:
     """review-14-s19 H1, s19b N1, s19c R1: a restarted daemon leaves the last one's alarm
