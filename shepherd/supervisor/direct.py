@@ -226,13 +226,16 @@ class DirectBackend:
             log.error("could not read again what the last daemon's alarm noted (%s): "
                       "what it noted before this daemon started stands", exc)
             return
-        for session_id, end in noted.items():
-            if session_id not in self._noted_ends or end.mono > self._noted_ends[session_id].mono:
-                self._noted_ends[session_id] = end
+        self._keep_ends(noted)
         for session_id, term in sent.items():
             known = self._noted_sigterms.get(session_id)
             if known is None or term.mono < known.mono:
                 self._noted_sigterms[session_id] = term
+
+    def _keep_ends(self, noted: dict[int, Ended]) -> None:
+        for session_id, end in noted.items():
+            if session_id not in self._noted_ends or end.mono > self._noted_ends[session_id].mono:
+                self._noted_ends[session_id] = end
 
     def _old_notes(self) -> tuple[dict[int, Ended], dict[int, ends.Sent]]:
         """What the alarms the last daemon left noted up to now (OSError: unreadable)."""
@@ -295,7 +298,10 @@ class DirectBackend:
         try:
             ends.stop_alarms(old, alarm.HELPER)
             with contextlib.suppress(OSError):  # what they noted, complete now
-                self._late_sigterms = self._old_notes()[1]
+                noted, self._late_sigterms = self._old_notes()
+                # (ends noted since the last read, for a recovery still to come: the
+                # store back late; ``notes_again`` reads nothing once they are gone)
+                self._keep_ends(noted)
         finally:
             self._old_gone.set()
         log.info("the deadline alarm%s the last daemon left %s stopped: this daemon's "
