@@ -364,7 +364,7 @@ class Engine:
         aside: Mapping[tuple[str, str, date], int] | None = None,
         beyond: Mapping[tuple[str, str, date], int] | None = None,
         kept: Mapping[tuple[str, str, date], int] | None = None,
-        raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None,
+        raises: Mapping[tuple[str, str, date], tuple[int, int, int, int]] | None = None,
     ) -> None:
         self.policy = policy
         self.zone = zone
@@ -454,7 +454,7 @@ class Engine:
                   aside: Mapping[tuple[str, str, date], int] | None = None,
                   beyond: Mapping[tuple[str, str, date], int] | None = None,
                   kept: Mapping[tuple[str, str, date], int] | None = None,
-                  raises: Mapping[tuple[str, str, date], tuple[int, int, int]] | None = None
+                  raises: Mapping[tuple[str, str, date], tuple[int, int, int, int]] | None = None
                   ) -> None:
         """The household's cooldowns, grants, noted expiries and locks, as read (rule 13)."""
         self.cooldowns = dict(cooldowns)

@@ -137,11 +137,21 @@ class DayRaises(NamedTuple):
     what a set set aside, so a take-back of the week's time takes it first, before what
     a set set aside (``+1m --until week`` then ``-1m --until week`` after ``=0m`` leaves
     the day as the set left it; before it, the take-back took the set's aside and left
-    the day the new minute: the official CI of s22)."""
+    the day the new minute: the official CI of s22).
+
+    ``under``: the raises that time given for the week since ended the count of (they came
+    before it, so a cut undoes that time first, G1): as that time is taken back they are
+    raises again (all of them once all of it is taken back; before that, as much as was
+    taken back: a raise counted again is taken back first, which keeps time back, never
+    gives it), so ``+1m --until week`` said and taken back leaves the raises as they were
+    (review-15-s22 open, s24: a set back down then set the week's minute aside instead of
+    taking the raise back, and Friday played a minute more). A set forgets them (the day
+    is what the set says)."""
 
     raised: int = 0
     took: int = 0
     week: int = 0
+    under: int = 0
 
     def added(self, seconds: int) -> DayRaises:
         """Time added for today."""
@@ -155,21 +165,26 @@ class DayRaises(NamedTuple):
 
     def set_up(self, seconds: int) -> DayRaises:
         """A set that raised the day's own time by ``seconds``."""
-        return DayRaises(self.raised + seconds, 0, 0)
+        return DayRaises(self.raised + seconds, 0, 0, 0)
 
     def set_down(self, first: int) -> DayRaises:
         """A set that took ``first`` of what raises gave (then other time)."""
-        return DayRaises(max(self.raised - first, 0), 0, 0)
+        return DayRaises(max(self.raised - first, 0), 0, 0, 0)
 
     def week_given(self, seconds: int) -> DayRaises:
-        """``seconds`` given for the week: the raises before it are the day's own from now
-        on, and the time is the day's to draw beside what a set set aside."""
-        return self._replace(raised=0, week=self.week + seconds)
+        """``seconds`` given for the week: the raises before it are the day's own while it
+        stands (``under``), and the time is the day's to draw beside what a set set
+        aside."""
+        return self._replace(raised=0, week=self.week + seconds,
+                             under=self.under + self.raised)
 
     def week_taken(self, seconds: int) -> DayRaises:
         """``seconds`` of the week's time taken back: what was given since the last set
-        first."""
-        return self._replace(week=max(self.week - seconds, 0))
+        first; the raises it had ended the count of are raises again as it goes."""
+        back = min(seconds, self.week)
+        week = self.week - back
+        again = self.under if week == 0 else min(self.under, back)
+        return self._replace(raised=self.raised + again, week=week, under=self.under - again)
 
 
 NO_RAISES = DayRaises()

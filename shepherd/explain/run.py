@@ -43,7 +43,7 @@ class Starting:
     # cut it (Engine.kept)
     kept: Mapping[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, what its words raised and took of its own time (Engine.raises)
-    raises: Mapping[tuple[str, str, date], tuple[int, int, int]] = field(default_factory=dict)
+    raises: Mapping[tuple[str, str, date], tuple[int, int, int, int]] = field(default_factory=dict)
 
     from_daemon: bool = False  # the books of a running daemon, asked over its socket
 

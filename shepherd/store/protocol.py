@@ -88,7 +88,7 @@ class Accounting:
     kept: dict[tuple[str, str, date], int] = field(default_factory=dict)
     # per day, what its words raised and took of its own time as its last row left it:
     # (raised, took, week), grants.py DayRaises (Engine.raises)
-    raises: dict[tuple[str, str, date], tuple[int, int, int]] = field(default_factory=dict)
+    raises: dict[tuple[str, str, date], tuple[int, int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class HouseholdView:
     aside: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.aside
     beyond: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.beyond
     kept: dict[tuple[str, str, date], int] = field(default_factory=dict)  # Engine.kept
-    raises: dict[tuple[str, str, date], tuple[int, int, int]] = field(
+    raises: dict[tuple[str, str, date], tuple[int, int, int, int]] = field(
         default_factory=dict)  # Engine.raises
     policies: dict[str, str] = field(default_factory=dict)  # other machines' policy hashes
 
@@ -295,7 +295,8 @@ class StateStore(Protocol):
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] | None = None) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int, int] | None = None
+              ) -> int | None:
         """The new grant's id (None: nothing recorded, ``seconds`` 0); a timed grant keeps
         ``used_before_s``, its target's use that day when it was given; a take-back or
         set keeps ``aside_s``, the week's time it set aside (TimeGranted.week_aside_s);

@@ -212,6 +212,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE snapshot ADD COLUMN past_deadline_s REAL NOT NULL DEFAULT 0;
     """,
+    # 15: with the day's raises, those that time given for the week since ended the count
+    # of (DayRaises.under): raises again as that time is taken back. 0 on an older row:
+    # a take-back of that time leaves them the day's own, as before.
+    """
+    ALTER TABLE grants ADD COLUMN under_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -171,12 +171,13 @@ class Store:
                              "GROUP BY user, target, day) AND kept_s > 0",
                              (since.isoformat(),))}
         # the same for what its words raised and took (Engine.raises): the last row's stand
-        raises = {(str(u), str(t), date.fromisoformat(str(d))): (int(r), int(k), int(w))
-                  for u, t, d, r, k, w in conn.execute(
-                      "SELECT user, target, day, raised_s, took_s, week_s FROM grants "
+        raises = {(str(u), str(t), date.fromisoformat(str(d))): (int(r), int(k), int(w),
+                                                                  int(n))
+                  for u, t, d, r, k, w, n in conn.execute(
+                      "SELECT user, target, day, raised_s, took_s, week_s, under_s FROM grants "
                       "WHERE id IN (SELECT max(id) FROM grants WHERE day >= ? "
                       "GROUP BY user, target, day) "
-                      "AND (raised_s > 0 OR took_s > 0 OR week_s > 0)",
+                      "AND (raised_s > 0 OR took_s > 0 OR week_s > 0 OR under_s > 0)",
                       (since.isoformat(),))}
         return Accounting(usage, cooldowns, grants, locked, tuple(timed), frozenset(noted),
                           aside, beyond, kept, raises)
@@ -250,15 +251,15 @@ class Store:
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s, "
-                "beyond_s, kept_s, raised_s, took_s, week_s) VALUES "
+                "beyond_s, kept_s, raised_s, took_s, week_s, under_s) VALUES "
                 "(?, ?, ?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?)",
                 [(g.id, g.user, g.target, g.day.isoformat(), g.seconds, ts.isoformat(),
                   g.expires_at.isoformat(), int(g.week), int(g.id in acc.expiries_noted),
                   g.paid_s, g.used_before_s, g.beyond_before_s,
                   acc.beyond.get((g.user, g.target, g.day), 0),
                   acc.kept.get((g.user, g.target, g.day), 0),
-                  *acc.raises.get((g.user, g.target, g.day), (0, 0, 0)))
+                  *acc.raises.get((g.user, g.target, g.day), (0, 0, 0, 0)))
                  for g in acc.timed_grants])
             signed = sorted((k, v) for k, v in acc.grants.items() if v)
             (kept_first,) = conn.execute("SELECT min(id) FROM grants").fetchone() or (None,)
@@ -267,11 +268,12 @@ class Store:
                         default=len(signed) + 1)
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
-                "aside_s, beyond_s, kept_s, raised_s, took_s, week_s) VALUES (?, ?, ?, ?, ?, "
-                "'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?, ?)",
+                "aside_s, beyond_s, kept_s, raised_s, took_s, week_s, under_s) VALUES (?, ?, "
+                "?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?, ?, "
+                "?)",
                 [(below - n, u, t, d.isoformat(), seconds, ts.isoformat(),
                   acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
-                  acc.kept.get((u, t, d), 0), *acc.raises.get((u, t, d), (0, 0, 0)))
+                  acc.kept.get((u, t, d), 0), *acc.raises.get((u, t, d), (0, 0, 0, 0)))
                  for n, ((u, t, d), seconds) in enumerate(signed, 1)])
             conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
@@ -561,7 +563,8 @@ class Store:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] | None = None) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int, int] | None = None
+              ) -> int | None:
         """Change a day's grants by ``seconds`` (negative: taken back; 0: audited only);
         time added may stop counting at ``expires_at`` (``week``: usable on any day of
         the week until then); ``taken_from``: time taken back from such grants. The new
@@ -576,19 +579,19 @@ class Store:
             if seconds:
                 conn.execute("INSERT INTO grants (user, target, day, seconds, actor, reason, "
                              "granted_at, expires_at, week, used_before_s, aside_s, beyond_s, "
-                             "beyond_before_s, kept_s, raised_s, took_s, week_s) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "beyond_before_s, kept_s, raised_s, took_s, week_s, under_s) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (user, target, day.isoformat(), seconds, actor, reason,
                               ts.isoformat(), expires_at.isoformat() if expires_at else None,
                               int(week), used_before_s, aside_s, beyond_s, beyond_before_s,
-                              kept_s, *(raises or (0, 0, 0))))
+                              kept_s, *(raises or (0, 0, 0, 0))))
                 grant_id = int(conn.last_insert_rowid())
             elif raises is not None:  # a set that changed nothing, or taken from timed
                 # grants only: the day's figures as it leaves them go on its last row (the
                 # last row's stand; the row a grant taken back in full had is gone:
                 # DayRaises.week)
-                conn.execute("UPDATE grants SET raised_s = ?, took_s = ?, week_s = ? "
-                             "WHERE id = (SELECT max(id) FROM grants WHERE user = ? "
+                conn.execute("UPDATE grants SET raised_s = ?, took_s = ?, week_s = ?, "
+                             "under_s = ? WHERE id = (SELECT max(id) FROM grants WHERE user = ? "
                              "AND target = ? AND day = ?)",
                              (*raises, user, target, day.isoformat()))
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}

@@ -108,7 +108,7 @@ def test_a_file_at_main_s_schema_with_paused_time_upgrades_to_timed_grants(
     for _ in range(2):  # upgraded once, then opened as it is
         store = Store.open(store_path, T0)
         try:
-            assert store.db.schema_version == len(MIGRATIONS) == 14
+            assert store.db.schema_version == len(MIGRATIONS) == 15
             [snap] = store.snapshots()
             assert (snap.session_id, snap.paused_s) == (3, 42.5)
             assert store.load_accounting(DAY).grants == {("alex", "game", DAY): 900}
@@ -241,7 +241,7 @@ def test_migration_8_keeps_a_sets_aside_of_the_weeks_time_and_an_older_row_has_n
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 14
+        assert store.db.schema_version == len(MIGRATIONS) == 15
         given = store.grant(T0, "alex", "game", DAY, 600, actor="mum",
                             expires_at=T0 + timedelta(hours=2))
         store.grant(T0, "alex", "game", DAY, -3900, actor="mum", aside_s=3600)
@@ -270,7 +270,7 @@ def test_migration_9_keeps_what_a_days_own_time_had_not_paid_for_and_an_older_ro
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 14
+        assert store.db.schema_version == len(MIGRATIONS) == 15
         assert store.load_accounting(DAY).beyond == {}
         store.grant(T0, "alex", "game", DAY, 1800, actor="mum",
                     expires_at=T0 + timedelta(hours=12), beyond_s=3600)
@@ -300,7 +300,7 @@ def test_migration_11_keeps_what_a_cut_found_used_of_the_added_time_and_an_older
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 14
+        assert store.db.schema_version == len(MIGRATIONS) == 15
         assert store.load_accounting(DAY).kept == {}
         store.grant(T0, "alex", "game", DAY, -300, actor="mum", kept_s=300)
         assert store.load_accounting(DAY).kept == {("alex", "game", DAY): 300}
@@ -335,17 +335,17 @@ def test_migration_12_keeps_what_the_days_raises_gave_and_an_older_row_has_none(
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == len(MIGRATIONS) == 14
+        assert store.db.schema_version == len(MIGRATIONS) == 15
         assert store.load_accounting(DAY).raises == {}
-        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 30, 0))
-        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raises=(60, 0, 0))
-        assert store.load_accounting(DAY).raises == {("alex", "game", DAY): (900, 30, 0),
-                                                     ("alex", "game", OTHER_DAY): (60, 0, 0)}
+        store.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 30, 0, 0))
+        store.grant(T0, "alex", "game", OTHER_DAY, 60, actor="mum", raises=(60, 0, 0, 0))
+        assert store.load_accounting(DAY).raises == {("alex", "game", DAY): (900, 30, 0, 0),
+                                                     ("alex", "game", OTHER_DAY): (60, 0, 0, 0)}
         store.grant(T0, "alex", "game", DAY, -900, actor="mum")
         books = store.load_accounting(DAY)
-        assert books.raises == {("alex", "game", OTHER_DAY): (60, 0, 0)}
+        assert books.raises == {("alex", "game", OTHER_DAY): (60, 0, 0, 0)}
         store.restore_books(T0, Books(books, (), 1, DAY))
-        assert store.load_accounting(DAY).raises == {("alex", "game", OTHER_DAY): (60, 0, 0)}
+        assert store.load_accounting(DAY).raises == {("alex", "game", OTHER_DAY): (60, 0, 0, 0)}
     finally:
         store.close()
 
@@ -364,21 +364,22 @@ def test_migration_13_keeps_what_was_given_for_the_week_since_the_days_last_set(
     conn.close()
     store = Store.open(store_path, T0)
     try:
-        assert store.db.schema_version == 14
+        assert store.db.schema_version == 15
         key = ("alex", "game", DAY)
-        assert store.load_accounting(DAY).raises == {key: (0, 60, 0)}
+        assert store.load_accounting(DAY).raises == {key: (0, 60, 0, 0)}
         until = T0 + timedelta(days=3)
         gid = store.grant(T0, "alex", "game", DAY, 120, actor="mum", expires_at=until,
-                          week=True, raises=(0, 60, 120))
+                          week=True, raises=(0, 60, 120, 30))
         assert gid is not None
-        assert store.load_accounting(DAY).raises == {key: (0, 60, 120)}
+        # (and since migration 15 the raises that time ended the count of: DayRaises.under)
+        assert store.load_accounting(DAY).raises == {key: (0, 60, 120, 30)}
         store.grant(T0, "alex", "game", DAY, 0, actor="mum", taken_from=((gid, 60),),
-                    raises=(0, 60, 60))
-        assert store.load_accounting(DAY).raises == {key: (0, 60, 60)}
+                    raises=(30, 60, 60, 0))
+        assert store.load_accounting(DAY).raises == {key: (30, 60, 60, 0)}
         store.grant(T0, "alex", "game", DAY, 0, actor="mum", taken_from=((gid, 60),),
-                    raises=(0, 60, 0))
+                    raises=(30, 60, 0, 0))
         back = store.load_accounting(DAY)
-        assert back.timed_grants == () and back.raises == {key: (0, 60, 0)}
+        assert back.timed_grants == () and back.raises == {key: (30, 60, 0, 0)}
         assert back.grants == {key: -60}
     finally:
         store.close()
@@ -401,14 +402,14 @@ def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_ro
     books = Accounting(usage={}, cooldowns={}, locked=set(),
                        grants={("alex", "game", DAY): 60, ("alex", "game", OTHER_DAY): 0},
                        timed_grants=(week,), kept={("alex", "game", DAY): 60},
-                       raises={("alex", "game", DAY): (960, 900, 0),
-                               ("alex", "game", OTHER_DAY): (600, 0, 0)})
+                       raises={("alex", "game", DAY): (960, 900, 0, 0),
+                               ("alex", "game", OTHER_DAY): (600, 0, 0, 0)})
     store = Store.open(store_path, T0)
     try:
         store.restore_books(T0, Books(books, (), 1, DAY))
         back = store.load_accounting(DAY)
         assert back.grants == {("alex", "game", DAY): 60}
-        assert back.raises == {("alex", "game", DAY): (960, 900, 0)}
+        assert back.raises == {("alex", "game", DAY): (960, 900, 0, 0)}
         assert back.kept == {("alex", "game", DAY): 60}
         assert [g.id for g in back.timed_grants] == [7]
     finally:

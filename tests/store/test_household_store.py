@@ -402,12 +402,12 @@ def test_what_the_days_raises_gave_from_one_machine_is_the_others_and_an_older_r
     laptop, desktop = PgStore.open(pg_url, "laptop"), PgStore.open(pg_url, "desktop")
     try:
         assert desktop.load_accounting(DAY).raises == {}
-        laptop.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 0, 0))
+        laptop.grant(T0, "alex", "game", DAY, 900, actor="mum", raises=(900, 0, 0, 0))
         key = ("alex", "game", DAY)
         for machine in (desktop, laptop):
-            assert machine.load_accounting(DAY).raises == {key: (900, 0, 0)}
+            assert machine.load_accounting(DAY).raises == {key: (900, 0, 0, 0)}
             view = machine.household(DAY)
-            assert view is not None and view.raises == {key: (900, 0, 0)}
+            assert view is not None and view.raises == {key: (900, 0, 0, 0)}
         desktop.grant(T0, "alex", "game", DAY, -900, actor="mum")
         for machine in (desktop, laptop):
             assert machine.load_accounting(DAY).raises == {}

@@ -118,22 +118,22 @@ def _copy(store: Store, source: Path, conn: Conn, machine: str) -> Copied:
             (user, entry, datetime.fromisoformat(str(until)))).rowcount
     grants = 0
     for (gid, user, target, day, seconds, actor, reason, granted_at, until, week, noted, paid,
-         before, aside, beyond, others, kept, raised, took, since_set) in sqlite.execute(
+         before, aside, beyond, others, kept, raised, took, since_set, under) in sqlite.execute(
             "SELECT id, user, target, day, seconds, actor, reason, granted_at, expires_at, "
             "week, expiry_noted, paid_s, used_before_s, aside_s, beyond_s, beyond_before_s, "
-            "kept_s, raised_s, took_s, week_s FROM grants ORDER BY id"):  # the last row's
+            "kept_s, raised_s, took_s, week_s, under_s FROM grants ORDER BY id"):  # the last row's
         grants += conn.execute(
             "INSERT INTO grants (child, target, day, seconds, actor, reason, granted_at, "
             "machine, source, expires_at, week, expiry_noted, paid_s, used_before_s, aside_s, "
-            "beyond_s, beyond_before_s, kept_s, raised_s, took_s, week_s) "
+            "beyond_s, beyond_before_s, kept_s, raised_s, took_s, week_s, under_s) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s) "
+            "%s, %s, %s, %s) "
             "ON CONFLICT (source) DO NOTHING",
             (user, target, date.fromisoformat(str(day)), seconds, actor, reason, granted_at,
              machine, f"{imported}/{gid}",
              datetime.fromisoformat(str(until)) if until else None, bool(week),
              bool(noted), paid, before, aside, beyond, others, kept, raised,
-             took, since_set)).rowcount
+             took, since_set, under)).rowcount
     for user, locked_at, actor in sqlite.execute("SELECT user, locked_at, actor FROM locks"):
         other += conn.execute("INSERT INTO locks (child, locked_at, actor, machine) "
                               "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",

@@ -243,6 +243,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE snapshot ADD COLUMN past_deadline_s DOUBLE PRECISION NOT NULL DEFAULT 0;
     """,
+    # 12: the raises time given for the week since ended the count of, as SQLite's
+    # migration 15 (DayRaises.under); 0 on an older row.
+    """
+    ALTER TABLE grants ADD COLUMN under_s INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -222,14 +222,15 @@ class PgStore:
             "AND kept_s > 0", (since,)).fetchall()}
 
     def _raises(self, conn: Conn, since: date
-                ) -> dict[tuple[str, str, date], tuple[int, int, int]]:
+                ) -> dict[tuple[str, str, date], tuple[int, int, int, int]]:
         """Per day, what its words raised and took of its own time (Engine.raises: the
         last row's figures stand)."""
-        return {(str(u), str(t), d): (int(r), int(k), int(w)) for u, t, d, r, k, w in
-                conn.execute(
-                    "SELECT child, target, day, raised_s, took_s, week_s FROM grants WHERE id "
-                    "IN (SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, target, "
-                    "day) AND (raised_s > 0 OR took_s > 0 OR week_s > 0)",
+        return {(str(u), str(t), d): (int(r), int(k), int(w), int(n))
+                for u, t, d, r, k, w, n in conn.execute(
+                    "SELECT child, target, day, raised_s, took_s, week_s, under_s FROM grants "
+                    "WHERE id IN (SELECT max(id) FROM grants WHERE day >= %s GROUP BY child, "
+                    "target, day) AND (raised_s > 0 OR took_s > 0 OR week_s > 0 "
+                    "OR under_s > 0)",
                     (since,)).fetchall()}
 
     def _timed(self, conn: Conn, since: date) -> tuple[tuple[TimedGrantRow, ...],
@@ -620,7 +621,8 @@ class PgStore:
               used_before_s: float | None = None,
               taken_from: Sequence[tuple[int, int]] = (), aside_s: int = 0,
               beyond_s: int = 0, beyond_before_s: float = 0.0,
-              kept_s: int = 0, raises: tuple[int, int, int] | None = None) -> int | None:
+              kept_s: int = 0, raises: tuple[int, int, int, int] | None = None
+              ) -> int | None:
         grant_id: int | None = None
         with self._tx() as conn:
             for taken_id, part in taken_from:  # all of it taken back: gone
@@ -632,18 +634,18 @@ class PgStore:
                 row = conn.execute(
                     "INSERT INTO grants (child, target, day, seconds, actor, reason, "
                     "granted_at, machine, expires_at, week, used_before_s, aside_s, beyond_s, "
-                    "beyond_before_s, kept_s, raised_s, took_s, week_s) "
+                    "beyond_before_s, kept_s, raised_s, took_s, week_s, under_s) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s) "
+                    "%s, %s, %s) "
                     "RETURNING id",
                     (user, target, day, seconds, actor, reason, ts.isoformat(), self.machine,
                      expires_at, week, used_before_s, aside_s, beyond_s,
-                     beyond_before_s, kept_s, *(raises or (0, 0, 0)))).fetchone()
+                     beyond_before_s, kept_s, *(raises or (0, 0, 0, 0)))).fetchone()
                 grant_id = int(row[0]) if row else None
             elif raises is not None:  # no row of its own: the day's figures on its last
                 # row, as SQLite's store
-                conn.execute("UPDATE grants SET raised_s = %s, took_s = %s, week_s = %s "
-                             "WHERE id = (SELECT max(id) FROM grants WHERE child = %s "
+                conn.execute("UPDATE grants SET raised_s = %s, took_s = %s, week_s = %s, "
+                             "under_s = %s WHERE id = (SELECT max(id) FROM grants WHERE child = %s "
                              "AND target = %s AND day = %s)",
                              (*raises, user, target, day))
             timed = {"expires_at": expires_at.isoformat(), "week": week} if expires_at else {}
