@@ -245,9 +245,10 @@ class Store:
             # need be: a new row is still numbered above the largest): read back as before
             # those grants, as the rows first written here were, and never on one of their
             # ids (review-15-s22 F0: a fresh store numbered them 1, 2, ... and the grant
-            # with id 1 was refused). A day whose net is 0 has none (the table holds no row
-            # of 0 seconds: F1); the day's figures (beyond_s, kept_s, the raises) go on
-            # each of its rows, as the row read back as its last may be a timed one (F2).
+            # with id 1 was refused). The table holds no row of 0 seconds (F1): a day whose
+            # net is 0 has a pair below, or none; the day's figures (beyond_s, kept_s, the
+            # raises) go on each of its rows, as the row read back as its last may be a
+            # timed one (F2).
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "expires_at, week, expiry_noted, paid_s, used_before_s, beyond_before_s, "
@@ -261,20 +262,32 @@ class Store:
                   acc.kept.get((g.user, g.target, g.day), 0),
                   *acc.raises.get((g.user, g.target, g.day), (0, 0, 0, 0)))
                  for g in acc.timed_grants])
-            signed = sorted((k, v) for k, v in acc.grants.items() if v)
+            # A day whose net is 0 with figures of its own and no timed grant to carry them
+            # (``=30m`` then ``-10m`` on a day of raises) gets a pair of rows that net 0,
+            # the figures on both (its aside on one): before, it had none and lost them
+            # (review-15-s23 G2: a set then set the week's time aside where the day's
+            # raises should have been taken back first).
+            timed_days = {(g.user, g.target, g.day) for g in acc.timed_grants}
+            figured = {k for k, v in (*acc.aside.items(), *acc.beyond.items(),
+                                      *acc.kept.items()) if v}
+            figured |= {k for k, v in acc.raises.items() if any(v)}
+            rows = [(k, v, acc.aside.get(k, 0)) for k, v in sorted(acc.grants.items()) if v]
+            for k in sorted(figured - timed_days):
+                if not acc.grants.get(k) and k[2] >= books.since:
+                    rows += [(k, -1, acc.aside.get(k, 0)), (k, 1, 0)]  # (read back: -1 last)
             (kept_first,) = conn.execute("SELECT min(id) FROM grants").fetchone() or (None,)
             below = min([g.id for g in acc.timed_grants]
                         + ([int(kept_first)] if kept_first is not None else []),
-                        default=len(signed) + 1)
+                        default=len(rows) + 1)
             conn.executemany(
                 "INSERT INTO grants (id, user, target, day, seconds, actor, reason, granted_at, "
                 "aside_s, beyond_s, kept_s, raised_s, took_s, week_s, under_s) VALUES (?, ?, "
                 "?, ?, ?, 'shepherd', 'restored from the daemon''s books', ?, ?, ?, ?, ?, ?, ?, "
                 "?)",
-                [(below - n, u, t, d.isoformat(), seconds, ts.isoformat(),
-                  acc.aside.get((u, t, d), 0), acc.beyond.get((u, t, d), 0),
-                  acc.kept.get((u, t, d), 0), *acc.raises.get((u, t, d), (0, 0, 0, 0)))
-                 for n, ((u, t, d), seconds) in enumerate(signed, 1)])
+                [(below - n, u, t, d.isoformat(), seconds, ts.isoformat(), aside,
+                  acc.beyond.get((u, t, d), 0), acc.kept.get((u, t, d), 0),
+                  *acc.raises.get((u, t, d), (0, 0, 0, 0)))
+                 for n, ((u, t, d), seconds, aside) in enumerate(rows, 1)])
             conn.executemany("INSERT INTO locks (user, locked_at, actor) VALUES (?, ?, "
                              "'shepherd')", [(u, ts.isoformat()) for u in sorted(acc.locked)])
             for snap in books.sessions:

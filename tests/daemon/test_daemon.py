@@ -822,7 +822,9 @@ def test_a_daemon_killed_in_a_deadlines_grace_after_a_checkpoint_says_what_ran_p
         # every second it ran, charged or past its deadline (before: 'past_deadline_s'
         # missing after the crash, the kept part neither charged nor said)
         assert ended["charged_s"] + ended["past_deadline_s"] >= ran - 0.05, (ran, ended)
-        assert ended["charged_s"] < 2 + 3 + 1, (ran, ended)
+        # and nothing counted twice: what it ran past its deadline is inside the grace
+        # (3 s, from the deadline; the stop's own latency on top)
+        assert ended["past_deadline_s"] <= 3 + 1.0, (ran, ended)
         assert d.stop() == 0
 
 

@@ -227,11 +227,12 @@ def test_an_answer_that_waited_for_a_moment_does_not_run_into_the_next() -> None
 
 
 def test_a_run_of_moments_holds_an_answer_back_no_longer_than_the_longest_wait() -> None:
-    from shepherd.daemon.status import AskedTogether
-
-    step = AskedTogether.YIELD_S / 3
-    many = [step * (n + 1) for n in range(8)]  # each due within the answer's time
-    order = _runs(many, AskedTogether.YIELD_S)
+    # (a longest wait of 1 s, not the 50 ms: ci24a, under load the first moment ran more
+    # than 33 ms late, and the second, due 17 ms after it, then fell past the 50 ms)
+    longest = 1.0
+    step = longest / 3
+    many = [step * (n + 1) for n in range(6)]  # each due within the answer's time
+    order = _runs(many, longest, longest)
     assert order.index("status") < len(many)  # it went before the run was over
     assert order[:2] == ["moment 0", "moment 1"]
 

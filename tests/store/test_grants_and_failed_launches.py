@@ -393,8 +393,8 @@ def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_ro
     figures where its last row read back was one of time given for the week (its row
     kept none: a restart then set the week's time aside where the day's raises should
     have been taken back first, 14 minutes given). A day with no row at all to keep them
-    on (net 0, nothing given until a moment) loses them: a set then sets the week's time
-    aside first, as before migration 12."""
+    on (net 0, nothing given until a moment) lost them, its aside too (review-15-s23 G2):
+    it has a pair of rows that net 0 now."""
     from shepherd.store.protocol import Accounting, Books, TimedGrantRow
 
     until = T0 + timedelta(days=3)
@@ -403,15 +403,22 @@ def test_books_written_back_keep_a_days_figures_when_its_net_is_0_or_its_last_ro
                        grants={("alex", "game", DAY): 60, ("alex", "game", OTHER_DAY): 0},
                        timed_grants=(week,), kept={("alex", "game", DAY): 60},
                        raises={("alex", "game", DAY): (960, 900, 0, 0),
-                               ("alex", "game", OTHER_DAY): (600, 0, 0, 0)})
+                               ("alex", "game", OTHER_DAY): (600, 0, 0, 60)},
+                       aside={("alex", "game", OTHER_DAY): 300})
     store = Store.open(store_path, T0)
     try:
         store.restore_books(T0, Books(books, (), 1, DAY))
-        back = store.load_accounting(DAY)
-        assert back.grants == {("alex", "game", DAY): 60}
-        assert back.raises == {("alex", "game", DAY): (960, 900, 0, 0)}
+        back = store.load_accounting(min(DAY, OTHER_DAY))
+        assert back.grants == {("alex", "game", DAY): 60, ("alex", "game", OTHER_DAY): 0}
+        assert back.raises == {("alex", "game", DAY): (960, 900, 0, 0),
+                               ("alex", "game", OTHER_DAY): (600, 0, 0, 60)}
         assert back.kept == {("alex", "game", DAY): 60}
+        assert back.aside == {("alex", "game", OTHER_DAY): 300}
         assert [g.id for g in back.timed_grants] == [7]
+        store.restore_books(T0, Books(back, (), 1, min(DAY, OTHER_DAY)))  # and again
+        again = store.load_accounting(min(DAY, OTHER_DAY))
+        assert (again.grants, again.raises, again.aside) == (back.grants, back.raises,
+                                                             back.aside)
     finally:
         store.close()
 
