@@ -81,7 +81,7 @@ if __name__ == "__main__":  # -I -S: the package is found next to this file
 
 from shepherd.priority import ALARM_NICE, hold_autogroup, set_nice
 from shepherd.supervisor.cgroups import populated, signal_all
-from shepherd.supervisor.ends import boot_id, note_end, note_sigterms
+from shepherd.supervisor.ends import boot_id, note_end, note_sigterms, stopping
 from shepherd.supervisor.instance import keeper_at, keepers
 
 MESSAGE_MAX = 65536
@@ -191,6 +191,9 @@ class Alarms:
         # Told the SIGTERMs sent, (session, monotonic, ms late), once each round's have all
         # left (``Ends.sent``: the next daemon sends none again).
         self.on_sent: Callable[[list[tuple[int, float, float]]], None] | None = None
+        # Its daemon gone: the sessions a next daemon said it is stopping (``outlive``;
+        # their SIGTERM is that daemon's: review-14-s20 F6), read when a deadline is due.
+        self.taken: Callable[[], set[int]] | None = None
 
     def fire_due(self) -> None:
         """Every deadline passed fires now. A group's members are signalled by a thread
@@ -199,11 +202,21 @@ class Alarms:
         told ``fired`` at once (its SIGTERM is on its way and cannot be taken back)."""
         now = time.monotonic()
         sent: list[tuple[int, float, float]] = []
+        taken: set[int] | None = None
         for session, (at, target, token) in sorted(self.armed.items(),
                                                    key=lambda item: item[1][0]):
             if at <= now:
                 woke = time.monotonic()
+                if self.taken is not None and taken is None:
+                    taken = self.taken()
                 del self.armed[session]
+                if taken is not None and session in taken:  # being stopped: not again
+                    if token is not None:
+                        os.close(token)
+                    _let_go(target)
+                    self._say(f"shepherd alarm: session {session}: no SIGTERM at its "
+                              "deadline: the next daemon is stopping it")
+                    continue
                 ours = claim(token)
                 if token is not None:
                     os.close(token)
@@ -381,6 +394,10 @@ class Ends:
                 os.close(pidfd)
         return found
 
+    def taken(self) -> set[int]:
+        """The sessions a next daemon said it is stopping (``ends.stopping``)."""
+        return stopping(self.fd, self.instance, self.boot_id)
+
     def note(self, session: int) -> None:
         with contextlib.suppress(OSError):  # (a full disk: charged as if never noted)
             note_end(self.fd, session, self.instance, self.boot_id)
@@ -442,6 +459,7 @@ def outlive(alarms: Alarms, ends: Ends) -> None:
     Keepers are looked for again for ``KEEPER_LOOK_S`` (one forked just before the kill
     is recognised once its starter runs)."""
     pending: dict[int, Path] = {}
+    alarms.taken = ends.taken
     alarms.fire_due()  # (what is due first: the scans below read /proc)
     alarms.watched.update(ends.keepers(set(alarms.watched)))
     seen = set(alarms.watched)  # (a keeper's session, once watched: never looked for again)

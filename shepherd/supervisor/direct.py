@@ -917,6 +917,15 @@ class DirectBackend:
             # daemon's alarm or thread holds every deadline since the recovery), then
             # their notes say whether they sent it already.
             self._retire_old_alarms()
+        if (not self._recovered and not session.terminated and self._old_alarms
+                and self.ends_file is not None):
+            # In the recovery (its stops, its sweep): the last daemon's alarms run on to
+            # hold the deadlines (review-14-s19 H1), and one that holds this session's
+            # would SIGTERM it again inside this stop's grace (review-14-s20 F6): told
+            # first that this daemon stops it (they read it at the deadline).
+            with contextlib.suppress(OSError):
+                ends.note_stopping(self.ends_file, session.session_id, self.instance_id,
+                                   boot_id())
         old = None if session.terminated else self._old_sigterm(session.session_id)
         with self._terminating:
             if session.terminated:

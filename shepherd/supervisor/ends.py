@@ -165,11 +165,35 @@ def note_holds(path: Path, pid: int) -> None:
     _note(path, {"holds": pid})
 
 
+def note_stopping(path: Path, session: int, instance: str, boot_id: str) -> None:
+    """(The daemon, in its recovery) it stops this session of the last daemon's: an alarm
+    that daemon left, still holding its deadline, sends that SIGTERM no more (``stopping``;
+    review-14-s20 F6: it SIGTERMed the program again inside the stop's grace)."""
+    _note(path, {"stopping": session, "instance": instance, "boot_id": boot_id,
+                 "by": os.getpid()})
+
+
+def stopping(fd: int, instance: str, boot_id: str) -> set[int]:
+    """(The alarm, its daemon gone) the sessions a next daemon said it is stopping: read
+    through the alarm's own descriptor of the file (opened again for reading)."""
+    try:
+        ours = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return set()
+    return {session for r in _read(ours) if isinstance(session := r.get("stopping"), int)
+            and r.get("instance") == instance and r.get("boot_id") == boot_id}
+
+
 def _records(path: Path) -> list[dict[str, object]]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         return []
+    return _read(fd)
+
+
+def _read(fd: int) -> list[dict[str, object]]:
+    """The records of the file open at ``fd`` (closed here)."""
     try:
         size = os.fstat(fd).st_size
         data = os.read(fd, READ_MAX)

@@ -966,15 +966,14 @@ warnings = [ { before = "3s", message = "three seconds left" } ]
 
 
 @as_nobody
-@pytest.mark.xfail(strict=True, reason="review-14-s20 F6, open: the old alarm is left running "
-                   "through the recovery's stops; stopping it first reopened H1 "
-                   "(review-14-s20b N1, N2)")
 def test_a_session_the_restart_stops_hears_one_sigterm_though_the_old_alarm_held_a_deadline(
         daemon_factory: Any, nobodys_dir: Path) -> None:
     """review-14-s20 F6: with ``on_restart = "stop"`` the restart stops every session it
     finds (a SIGTERM and the grace), while the last daemon's alarm, left running to hold
     the deadlines, still held the session's: it SIGTERMed it again there, inside the
-    grace (a program that saves at the first and quits at the second lost its save)."""
+    grace (a program that saves at the first and quits at the second lost its save).
+    Stopping that alarm first reopened H1 (review-14-s20b N1, N2); the restart now notes
+    in the ends file that it stops the session, and the alarm reads it at the deadline."""
     supervisor = FAR_DAY_START.replace('stop_grace = "2s"',
                                        'stop_grace = "5s"\non_restart = "stop"')
     with nobodys_game(daemon_factory, nobodys_dir, 'daily_quota = "5s"', supervisor) as game:
