@@ -930,8 +930,10 @@ class Daemon:
         # after the rest of the start-up and a whole new grace (review-14-s17 H1: a
         # SIGTERM-ignoring program ran on 1.8-8.6 s past its charge).
         # Awaited here, before the rest of the start-up (review-14-s17b: scheduled only,
-        # the SIGKILL waited for the start-up's end, 0.6-1.0 s uncharged).
-        passed = []
+        # the SIGKILL waited for the start-up's end, 0.6-1.0 s uncharged), beside the
+        # closing stops and the sweep below (rev14s24 F2-b: awaited before the sweep, an
+        # unrecorded session found gone was charged for their grace).
+        passed: list[asyncio.Future[None]] = []
         for session_id in [sid for sid in self.sessions if sid in seen]:
             deadline = self.engine.deadline(session_id, now)
             if deadline is not None and deadline.remaining_s <= 0:
@@ -941,22 +943,25 @@ class Daemon:
                 record = self.sessions.get(session_id)
                 if record is not None and record.stopping is not None:
                     passed.append(record.stopping)
-        if passed:
-            await asyncio.gather(*passed, return_exceptions=True)
 
         # What this instance left running that no record claimed (a crash between
         # starting a program and recording where it runs) is stopped before the books close.
         # Such a session was closed above (nothing adopted): its program ran until now.
         # Swept beside the closing stops, not after them: one found gone is charged until
-        # the sweep, and after them that was their grace too (review-14-s23 F2: 7.85 s
-        # for 1.02 s run, its end noted by no one).
-        async def sweep() -> tuple[dict[int, float], Instant]:
-            stray = await self.backend.sweep(grace)
-            return stray, self.now()
+        # the sweep looked (``listed``), and after them that was their grace too
+        # (review-14-s23 F2: 7.85 s for 1.02 s run, its end noted by no one); nor after
+        # the stops of the strays it found running (rev14s24 F2-a).
+        listed: list[Instant] = []
 
-        stopped, (stray, swept) = await asyncio.gather(
+        async def sweep() -> dict[int, float]:
+            return await self.backend.sweep(grace, listed=lambda: listed.append(self.now()))
+
+        _, stopped, stray = await asyncio.gather(
+            asyncio.gather(*passed, return_exceptions=True),
             asyncio.gather(*(stop(snap.session_id) for snap, _, _, alive in closing if alive)),
             sweep())
+        swept = self.now()
+        swept = listed[0] if listed else swept  # (a backend that lists nothing: its end)
         stops = dict(stopped)
         if stray:
             log.warning("stopped %d session(s) of this daemon that no record claimed: %s",
@@ -967,10 +972,10 @@ class Daemon:
         # where it runs): only the sweep finds it, beside the others' stops. One gone by
         # then ran until the last daemon's alarm saw it end (it watches such a group once
         # a process is in it: read again now), or, not noted, until the sweep found it
-        # gone (fail closed; after a stray stop's grace where the sweep stopped another
-        # too). Charged until the look, it ran on uncharged (ci23a: a program that quit
-        # by itself 0.465 s after the look, while the stops of the others took their
-        # grace).
+        # gone (fail closed: nothing of it can start after that look, its group removed,
+        # a starter not yet in fails to join). Charged until the restart's look, it ran
+        # on uncharged (ci23a: a program that quit by itself 0.465 s after the look,
+        # while the stops of the others took their grace).
         self.backend.notes_again()
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id

@@ -207,26 +207,31 @@ class Store:
             # the daemon charged (review-9-s15 M-1: only the lease was kept, and its end
             # said it ran only since the damage). On the lease's day, as the daemon's.
             held = {int(sid): (str(boot), float(started), float(charged), float(paused),
-                               str(day) if day is not None else None, float(lease or 0))
-                    for sid, boot, started, charged, paused, day, lease in conn.execute(
+                               str(day) if day is not None else None, float(lease or 0),
+                               float(past))
+                    for sid, boot, started, charged, paused, day, lease, past in conn.execute(
                         "SELECT session_id, boot_id, started_mono, charged_mono, paused_s, "
-                        "lease_day, lease_s FROM snapshot")}
+                        "lease_day, lease_s, past_deadline_s FROM snapshot")}
             since_held: dict[int, float] = {}
             for snap in books.sessions:
                 was = held.get(snap.session_id)
                 if was is not None and was[:2] == (snap.boot_id, snap.started_mono):
-                    _, _, held_charged, held_paused, held_day, held_lease = was
+                    _, _, held_charged, held_paused, held_day, held_lease, held_past = was
                     if held_day is not None and held_lease:  # the lease, settled in its record
                         conn.execute("UPDATE session_days SET seconds = max(0, seconds - ?) "
                                      "WHERE session_id = ? AND day = ?",
                                      (held_lease, snap.session_id, held_day))
+                    # (neither its paused time nor what it ran past its deadline was
+                    # charged: rule 12, rule 6; rev14s24 F1-a)
                     since_held[snap.session_id] = max(
-                        snap.charged_mono - held_charged - (snap.paused_s - held_paused), 0.0)
+                        snap.charged_mono - held_charged - (snap.paused_s - held_paused)
+                        - (snap.past_deadline_s - held_past), 0.0)
                 else:
                     conn.execute("DELETE FROM session_days WHERE session_id = ?",
                                  (snap.session_id,))
                     since_held[snap.session_id] = max(
-                        snap.charged_mono - snap.started_mono - snap.paused_s, 0.0)
+                        snap.charged_mono - snap.started_mono - snap.paused_s
+                        - snap.past_deadline_s, 0.0)
             conn.execute("DELETE FROM snapshot")
             conn.execute("DELETE FROM usage WHERE day >= ?", (since,))
             conn.execute("DELETE FROM grants WHERE day >= ?", (since,))

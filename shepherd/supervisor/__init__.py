@@ -82,10 +82,13 @@ class LaunchBackend(Protocol):
         for ``take``).
         Answers how, in words, when it was not the usual way (None otherwise)."""
 
-    async def sweep(self, grace: float) -> dict[int, float]:
+    async def sweep(self, grace: float,
+                    listed: Callable[[], None] | None = None) -> dict[int, float]:
         """After recovery: stop what this instance left running that nothing claimed, all
         at once (SIGTERM to all, SIGKILL to what is left after one grace). Each session
-        stopped, with when its programs were gone (monotonic)."""
+        stopped, with when its programs were gone (monotonic). ``listed`` is called once
+        what is left was looked for (before the stops: what was found gone then, or not
+        found, was gone by that call)."""
 
     def refresh_all(self) -> None:
         """Upkeep at every checkpoint, and at every clock check while no session runs

@@ -736,7 +736,8 @@ class DirectBackend:
             return None
         return fd
 
-    async def sweep(self, grace: float) -> dict[int, float]:
+    async def sweep(self, grace: float,
+                    listed: Callable[[], None] | None = None) -> dict[int, float]:
         """Stop what this instance left running that no snapshot claimed: each session
         stopped, with when its programs were gone (monotonic).
 
@@ -770,6 +771,8 @@ class DirectBackend:
                 asyncio.get_running_loop().add_reader(fd, self._keeper_exited, session)
             self._signalled_while_down(session)
             stopping.append(session)
+        if listed is not None:  # (an empty group found is removed by now: ``_ended``)
+            listed()
         await asyncio.gather(*(self.stop(s.session_id, grace) for s in stopping))
         return {s.session_id: s.gone_at if s.gone_at is not None else time.monotonic()
                 for s in stopping}

@@ -645,7 +645,8 @@ class SystemdBackend:
                 kill_tree(one)
         return None
 
-    async def sweep(self, grace: float) -> dict[int, float]:
+    async def sweep(self, grace: float,
+                    listed: Callable[[], None] | None = None) -> dict[int, float]:
         """Stop units of this instance that no snapshot claimed (system manager only), all
         at once (each ``systemctl stop`` waits for its own unit's grace): each with when
         its stop returned (its unit stopped)."""
@@ -666,6 +667,8 @@ class SystemdBackend:
             if (name.startswith(prefix) and kind in kinds and number.isdigit()
                     and int(number) not in self.units):
                 stray[int(number)] = name
+        if listed is not None:
+            listed()
 
         async def stop(name: str) -> float:
             with contextlib.suppress(OSError):  # left frozen by a crash: SIGTERM reaches it

@@ -563,19 +563,26 @@ command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("supervision", ["cgroup", "tree"])
+@pytest.mark.parametrize(("supervision", "case"), [
+    ("cgroup", "stopped"), ("tree", "stopped"), ("cgroup", "stray"), ("cgroup", "passed")])
 def test_an_unrecorded_program_whose_end_nobody_noted_is_not_charged_for_the_others_stops(
-        daemon_factory: Any, tmp_path: Path, supervision: str) -> None:
+        daemon_factory: Any, tmp_path: Path, supervision: str, case: str) -> None:
     """review-14-s23 F2: a program a crash left unrecorded, gone by the restart, its end
     noted by no one (the last daemon's alarm died with it, as a unit's ``KillMode=mixed``
     kills it; or a starter killed before it ran): the sweep that finds its group empty
     came after the other sessions' stops, so it was charged until then, their grace too
-    (7.85 s for 1.02 s run). The sweep now runs beside those stops."""
+    (7.85 s for 1.02 s run). The sweep now runs beside those stops, and it is charged
+    until the sweep looked, not until the sweep's own stops end: the other session a
+    SIGTERM-deaf ``stray`` the crash left unrecorded too (rev14s24 F2-a: 9.0 s for 1.0 s),
+    or ``passed``, adopted with its deadline passed while the daemon was down
+    (``on_restart = "adopt"``: its stop was awaited before the sweep, F2-b: 7.0 s)."""
     marker = f"shepherd-test-marker-{os.getpid()}-{time.monotonic_ns()}"
     beat, brief = tmp_path / "beat", tmp_path / "brief.py"
     brief.write_text(BRIEF)
     stubborn_beat, stubborn = tmp_path / "stubborn-beat", tmp_path / "stubborn.py"
     stubborn.write_text(STUBBORN)
+    on_restart = "adopt" if case == "passed" else "stop"
+    limits = 'limits = { max_run = "1s" }' if case == "passed" else ""
     d = daemon_factory(policy(f"""
 [[entries]]
 id = "game"
@@ -584,10 +591,11 @@ command = ["{sys.executable}", "{brief}", "{beat}", "0.8", "{marker}"]
 [[entries]]
 id = "stubborn"
 command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
-""", supervisor='stop_grace = "8s"\non_restart = "stop"', users="max_sessions = 2"),
+{limits}
+""", supervisor=f'stop_grace = "8s"\non_restart = "{on_restart}"', users="max_sessions = 2"),
         env={"SHEPHERD_SUPERVISION": supervision} if supervision == "tree" else None)
     try:
-        d.call("launch", entry="stubborn")
+        other = d.call("launch", entry="stubborn")["session_id"]
         session = d.call("launch", entry="game")["session_id"]
         launched = time.monotonic()  # (after its decision: what it is charged from)
         time.sleep(0.5)
@@ -598,7 +606,11 @@ command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
             if is_process(pid, start):
                 os.kill(pid, signal.SIGKILL)
         unrecorded(d.state, session)
+        if case == "stray":
+            unrecorded(d.state, other)
         wait_for(lambda: not marked_processes(str(brief)), 10)  # the game is gone
+        if case == "passed":
+            time.sleep(1.0)  # the other's max_run passes while no daemon runs
         restarting = time.monotonic()
         d.start()  # it stops the stubborn one (8 s of grace), and sweeps
         assert d.call("status")["sessions"] == []

@@ -9,6 +9,7 @@ import apsw
 import pytest
 
 from shepherd.store import (
+    LEASE_S,
     SCHEMA_VERSION,
     Accounting,
     AuditFilter,
@@ -245,5 +246,35 @@ def test_a_daemons_books_written_over_a_rebuilt_store_read_back_the_same(
         # rebuild (review-9-s15 M-1): 20 s the copy held (stale) or none (fresh), the rest
         # from the daemon's books (160 - its snapshot's moment - 5 s paused), then 2 s.
         assert store.end_session(T0, 41, [], "stopped_by_admin", None) == pytest.approx(57.0)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_books_written_back_charge_a_running_session_nothing_past_its_deadline(
+        store_path: Path, held: bool) -> None:
+    """rev14s24 F1-a: the books written back over a damaged store (``restore_books``)
+    charged a running session's record its time past its deadline (rule 6: never
+    charged; its end says it was not), so its record and the usage disagreed by that
+    much. Started at 100, charged up to 160, 5 s of it paused and 10 s past its deadline:
+    45 s charged, in the usage and in its record (``held``: the store still held its
+    snapshot as of 120, 20 s charged)."""
+    running = SnapshotRow(41, "alex", "game", T0, "boot", 100.0, 160.0, 0, (), {}, DAY,
+                          1.0, 5.0, 10.0)
+    books = Books(Accounting(usage={("alex", "game", DAY): 45.0}, cooldowns={}, grants={},
+                             locked=set()), (running,), 42, DAY - timedelta(days=1))
+    store = Store.open(store_path, T0)
+    try:
+        if held:
+            store.start_session(T0, 41, "alex", "game", boot_id="boot", started_mono=100.0,
+                                lease_day=DAY, process={}, audit_data={})
+            store.checkpoint(T0, [Checkpoint(41, [(DAY, 20.0)], 120.0, DAY, (), 0.0)])
+        store.restore_books(T0, books)
+        usage = store.load_accounting(DAY).usage[("alex", "game", DAY)]
+        record = store.db.conn.execute(
+            "SELECT sum(seconds) FROM session_days WHERE session_id = 41").get
+        assert usage == pytest.approx(45.0 + LEASE_S)
+        assert record == pytest.approx(usage)  # (before: 56 against 46)
+        assert store.end_session(T0, 41, [], "stopped_by_admin", None) == pytest.approx(45.0)
     finally:
         store.close()
