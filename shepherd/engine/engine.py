@@ -1314,9 +1314,12 @@ class Engine:
         parts: tuple[tuple[date, float], ...] = ()
         if stopped_at is not None:
             self._drop_lease(snap, lease)
-            self._keep_use_at_expiries(snap.user, snap.entry, now)
             ran = max(stopped_at.mono - snap.charged_mono, 0.0)
-            parts = tuple(self.calendar.split(stopped_at.wall - timedelta(seconds=ran), ran))
+            began = stopped_at.wall - timedelta(seconds=ran)
+            # (it ran all that time: from its last checkpoint until it was stopped or seen
+            # gone; what came before an expiry was used before it)
+            self._keep_use_at_expiries(snap.user, snap.entry, now, ran=(began, ran))
+            parts = tuple(self.calendar.split(began, ran))
             for day, seconds in parts:
                 key = (snap.user, snap.entry, day)
                 self.usage[key] = self.usage.get(key, 0.0) + seconds
@@ -1536,16 +1539,27 @@ class Engine:
         late = max((now.wall - g.expires).total_seconds(), 0.0)
         return self._used(g.user, limits.members, g.day, now.at_mono(now.mono - late))
 
-    def _keep_use_at_expiries(self, user: str, entry: str, now: Instant) -> None:
+    def _keep_use_at_expiries(self, user: str, entry: str, now: Instant,
+                              ran: tuple[datetime, float] | None = None) -> None:
         """Before use up to ``now`` of ``entry`` is charged: the use up to each expiry
-        passed and not yet noted, so the grant pays for none of what comes after."""
+        passed and not yet noted, so the grant pays for none of what comes after.
+        ``ran``: that use ran from a moment for so many seconds (a crashed session's
+        time from its last checkpoint to its stop, in this boot): what of it came before
+        an expiry counts as use up to it (review-15-s24 F1: a grant given until 12:17 and
+        used while the daemon was down paid none of that use, the child's own time did)."""
         for g in self._timed_of_entry(user, entry):
             if (g.week or g.id in self.expiries_noted or g.id in self._use_at_expiry
                     or g.expires > now.wall):
                 continue
             limits = self.limits_of(g.target)
             if limits is not None:
-                self._use_at_expiry[g.id] = self._used_until_expiry(g, limits, now)
+                before = 0.0
+                if ran is not None:
+                    began, seconds = ran
+                    upto = min(max((g.expires - began).total_seconds(), 0.0), seconds)
+                    before = sum(sec for d, sec in self.calendar.split(began, upto)
+                                 if d == g.day)
+                self._use_at_expiry[g.id] = self._used_until_expiry(g, limits, now) + before
 
     def _timed_of_entry(self, user: str, entry: str) -> list[TimedGrant]:
         return [g for g in self.timed.values() if g.user == user and (
