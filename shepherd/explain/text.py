@@ -163,8 +163,11 @@ def _entry_lines(row: EntryDay, explanation: DayExplanation, zone: tzinfo) -> li
     if row.possible_s <= 0:
         head = f"{title}: no time today"
     else:
-        most = "at least" if row.cut is not None else "up to"  # the net cut the day
-        head = f"{title}: {most} {spoken_duration(row.possible_s)}"
+        # (what the plan below uses, played as soon as allowed: not always the most, so
+        # not "up to": where a short first window cuts a session, starting at the next
+        # may give more, review-15-s24 F2)
+        most = "at least " if row.cut is not None else ""  # the net cut the day
+        head = f"{title}: {most}{spoken_duration(row.possible_s)}"
         first = row.sessions[0].start
         head += ", used alone from " + clock_time(first, zone, up=first in opens)
     lines = [head, "  " + _limits(row, explanation, zone)]

@@ -75,7 +75,7 @@ def test_l10_a_session_after_a_rest_is_said_as_started_then() -> None:
     the last minute of the budget was "00:32–00:32 in use for 1 minute". Started at
     00:32, as said, it runs until 00:33."""
     lines = _explained(MINECRAFT, datetime(2026, 12, 1, 0, 26, 54, tzinfo=UTC))
-    at = lines.index("Minecraft: up to 4 minutes, used alone from 00:26")
+    at = lines.index("Minecraft: 4 minutes, used alone from 00:26")
     assert lines[at + 3:at + 7] == [
         "  00:26–00:29  in use for 3 minutes, until it reaches its session limit",
         "  00:29–00:32  rests",

@@ -176,7 +176,7 @@ def test_explain_says_an_entry_whose_program_is_missing_here_cannot_start(
     assert code == 0
     assert "Ghost can't start: its program 'no-such-program-s12' is not installed here." \
         in out.splitlines()
-    assert "Nap: up to" in out
+    assert "Nap: 1 day, used alone from 00:00" in out
     code, out, _ = shepherd(capsys, "policy", "explain", str(path), "--user", "nobody",
                             "--date", "sat", "--json")
     ghost, nap = json.loads(out)["entries"]

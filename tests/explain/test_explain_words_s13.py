@@ -56,7 +56,7 @@ def test_sessions_back_to_back_are_said_once(tmp_path: Path,
     out = explain(capsys, path, "--date", "2036-12-03")
     short = entry(out, "Short")
     assert len(short) <= 4, short
-    assert short[0] == "Short: up to 1 day, used alone from 00:00", short
+    assert short[0] == "Short: 1 day, used alone from 00:00", short
     assert ("00:00–23:59 1234 sessions of 1 minute 10 seconds back to back, each until it "
             "reaches its session limit") in short[2], short
     nap = entry(out, "Nap")

@@ -41,7 +41,7 @@ def test_now_is_the_real_now_not_the_minute_it_is_in() -> None:
     assert [datetime.fromisoformat(session[k]) for k in ("start", "end")] == [
         now.wall, datetime(2026, 11, 25, 10, 8, 40, tzinfo=PARIS)]
     lines = answer["lines"]
-    assert "game: up to 8 minutes, used alone from 10:00" in lines
+    assert "game: 8 minutes, used alone from 10:00" in lines
     assert any(line.strip().startswith("10:00–10:08  in use for 8 minutes") for line in lines)
 
 
