@@ -37,6 +37,7 @@ from shepherd.engine.engine import entry_limits, group_limits
 from shepherd.explain.run import DayRun, Starting
 from shepherd.explain.when import ExplainError as ExplainError  # its home is when.py
 from shepherd.policy import Entry, Policy
+from shepherd.words.limits import day_own_left
 
 _MAX_SESSIONS = 2000  # a safety net: a day of 45-second sessions (a cut day says where)
 _WINDOW_CLOSING = timedelta(seconds=1)
@@ -121,9 +122,16 @@ class QuotaView:
     def to_json(self) -> dict[str, Any]:
         day = _standing_json(self.day)
         if day is not None and self.on_top:  # as ``status`` has them, only while any
-            day["total_s"] = round(self.day_total_s or 0.0, 3)
+            total = self.day_total_s or 0.0
+            day["total_s"] = round(total, 3)
             day["on_top"] = [{"seconds": round(usable, 3), "paid_s": round(paid, 3),
                               "until": end.isoformat()} for usable, paid, end in self.on_top]
+            # what can still be used today, as the words say it: the day's own time left
+            # and what time given until a moment can still give before then (``left_s``
+            # counts such time whole, though its moment may come first: review-15-s24 F3)
+            own = day_own_left(day["left_s"], total, day["used_s"],
+                               ((usable, paid) for usable, paid, _ in self.on_top))
+            day["usable_s"] = round(own + sum(u for u, _, _ in self.on_top if u >= 1), 3)
         return {"day": day, "week": _standing_json(self.week)}
 
 

@@ -87,6 +87,11 @@ def test_explained_time_is_what_the_daemon_enforces_when_several_timed_grants_me
         books = books_of(e, clock.now)
         told = [explain_live(SIX, PARIS, clock.now, "alex", None, None, starting)
                 for starting in (books, Starting.from_json(books.to_json()))]
+        # (and its quota's ``usable_s``, what can still be used today as the words say
+        # it: review-15-s24 F3, ``left_s`` counts time given until a moment whole)
+        usable = {answer["explanation"]["entries"][0]["quota"]["day"].get("usable_s")
+                  for answer in told}
+        assert usable == {deadline.remaining_s}, (usable, deadline.remaining_s)
         return (deadline.remaining_s,
                 *(answer["explanation"]["entries"][0]["possible_s"] for answer in told))
 
