@@ -977,8 +977,13 @@ class Daemon:
         # on uncharged (ci23a: a program that quit by itself 0.465 s after the look,
         # while the stops of the others took their grace).
         self.backend.notes_again()
+        for snap, session, lease, _ in closing:  # (rev15s24b N2: all before any end)
+            if snap.boot_id == self.boot_id:
+                self.engine.drop_lease(session, lease)
         for snap, session, lease, alive in closing:
             this_boot = snap.boot_id == self.boot_id
+            if this_boot:
+                lease = None  # (dropped above)
             looked = swept if _unrecorded(snap.process) else seen[snap.session_id]
             stopped_at = stops.get(snap.session_id, looked)
             noted = None

@@ -1317,8 +1317,11 @@ class Engine:
             ran = max(stopped_at.mono - snap.charged_mono, 0.0)
             began = stopped_at.wall - timedelta(seconds=ran)
             # (it ran all that time: from its last checkpoint until it was stopped or seen
-            # gone; what came before an expiry was used before it)
-            self._keep_use_at_expiries(snap.user, snap.entry, now, ran=(began, ran))
+            # gone, which may be after ``now``, the restart's stop taking its grace: what
+            # came before an expiry was used before it, rev15s24b N1)
+            self._keep_use_at_expiries(snap.user, snap.entry,
+                                       stopped_at if stopped_at.wall > now.wall else now,
+                                       ran=(began, ran))
             parts = tuple(self.calendar.split(began, ran))
             for day, seconds in parts:
                 key = (snap.user, snap.entry, day)
@@ -1543,23 +1546,29 @@ class Engine:
                               ran: tuple[datetime, float] | None = None) -> None:
         """Before use up to ``now`` of ``entry`` is charged: the use up to each expiry
         passed and not yet noted, so the grant pays for none of what comes after.
-        ``ran``: that use ran from a moment for so many seconds (a crashed session's
-        time from its last checkpoint to its stop, in this boot): what of it came before
-        an expiry counts as use up to it (review-15-s24 F1: a grant given until 12:17 and
-        used while the daemon was down paid none of that use, the child's own time did)."""
+        ``ran``: that use ran from a moment for so many seconds, up to ``now`` (a crashed
+        session's time from its last checkpoint to its stop, in this boot, not yet in
+        the usage): what of it came before an expiry counts as use up to it, added to what
+        was kept already for that expiry (another crashed session's, closed before it)
+        (review-15-s24 F1: a grant given until 12:17 and used while the daemon was down
+        paid none of that use, the child's own time did; rev15s24b N1, N2)."""
         for g in self._timed_of_entry(user, entry):
-            if (g.week or g.id in self.expiries_noted or g.id in self._use_at_expiry
-                    or g.expires > now.wall):
+            if g.week or g.id in self.expiries_noted:
                 continue
+            kept = g.id in self._use_at_expiry
+            if (kept and ran is None) or (not kept and g.expires > now.wall):
+                continue  # (not passed: what runs up to it is in the usage when noted)
             limits = self.limits_of(g.target)
-            if limits is not None:
-                before = 0.0
-                if ran is not None:
-                    began, seconds = ran
-                    upto = min(max((g.expires - began).total_seconds(), 0.0), seconds)
-                    before = sum(sec for d, sec in self.calendar.split(began, upto)
-                                 if d == g.day)
-                self._use_at_expiry[g.id] = self._used_until_expiry(g, limits, now) + before
+            if limits is None:
+                continue
+            before = 0.0
+            if ran is not None:
+                began, seconds = ran
+                upto = min(max((g.expires - began).total_seconds(), 0.0), seconds)
+                before = sum(sec for d, sec in self.calendar.split(began, upto)
+                             if d == g.day)
+            self._use_at_expiry[g.id] = (self._use_at_expiry[g.id] if kept
+                                         else self._used_until_expiry(g, limits, now)) + before
 
     def _timed_of_entry(self, user: str, entry: str) -> list[TimedGrant]:
         return [g for g in self.timed.values() if g.user == user and (
@@ -2657,6 +2666,14 @@ class Engine:
         for s in self._sessions.values():
             _rest_after(cooldowns, (s.user, s.entry.id), s.entry.limits.cooldown, now.wall)
         return cooldowns
+
+    def drop_lease(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
+        """A crashed session about to be closed in this boot: the second the store charged
+        ahead for it goes from the usage now, before any of them is closed (closed one
+        after the other, the first would count the others' seconds as use up to an
+        expiry: rev15s24b N2); its ``end_recovered`` is then given no lease."""
+        self._changed()
+        self._drop_lease(snap, lease)
 
     def _drop_lease(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
         """The engine counts a recovered session exactly: the second charged ahead goes."""

@@ -311,6 +311,38 @@ def test_a_grant_that_expires_while_the_daemon_is_down_pays_for_what_ran_before_
     assert line["granted_s"] <= lived + 1 and not line["over"], line
 
 
+def test_a_grant_whose_moment_comes_in_the_restarts_stop_pays_only_for_what_ran_before_it(
+        daemon_factory: Any) -> None:
+    """rev15s24b N1: with ``on_restart = "stop"`` a SIGTERM-deaf game the restart stops
+    takes its grace, past the grant's moment: the use up to that moment was kept with the
+    restart's start as the end of the run, so the moment, later, was left out, and once
+    noted the whole run counted as used before it (a grant of 10m paid 8.8 s for 5.9 s
+    run before its moment: the child's own time given the rest)."""
+    deaf = json.dumps([sys.executable, "-c", "import signal, time; signal.signal("
+                       "signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+    far = (f'stop_grace = "4s"\non_restart = "stop"\n'
+           f'day_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"')
+    d = daemon_factory(policy(f"""
+[[entries]]
+id = "game"
+command = {deaf}
+limits = {{ daily_quota = "1h" }}
+""", far), env={"TZ": "UTC"})
+    d.call("grant", user=ME, target="game", duration="0s", mode="set")
+    until = datetime.now(UTC) + timedelta(seconds=6)
+    d.call("grant", user=ME, target="game", duration="10m", until=until.isoformat())
+    launched = datetime.now(UTC)
+    d.call("launch", entry="game", user=ME)
+    time.sleep(0.5)
+    d.kill9()
+    while datetime.now(UTC) < until - timedelta(seconds=2):
+        time.sleep(0.1)
+    d.start()  # it stops the game: SIGTERM, ignored, SIGKILL 4 s later, past the moment
+    [gone] = wait_for(lambda: expiries(d), timeout=30)
+    before = (until - launched).total_seconds()
+    assert before - 0.5 <= gone["data"]["paid_s"] <= before + 0.1, (before, gone["data"])
+
+
 def test_taking_back_after_a_partly_used_timed_grant_takes_its_unused_part(
         daemon_factory: Any) -> None:
     """Review 15-s8 M3 through the daemon and its SQLite file: the day's second used, 10

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from shepherd.engine import ActionRefused, Engine, SessionDue, SessionSnapshot
+from shepherd.engine import ActionRefused, Engine, GrantExpired, SessionDue, SessionSnapshot
 from tests.engine.conftest import PARIS, USERS, FakeClock, engine, local, policy
 
 GAME = """
@@ -165,3 +165,53 @@ def test_a_deadline_held_while_cut_off_gives_way_to_the_books_once_they_are_read
     e.set_books(cooldowns={}, grants={KEY: 30 * 60}, timed=(), expiries_noted=(), locked=())
     after = e.deadline(7, clock.now)
     assert after is not None and after.mono > known + 30 * 60
+
+
+PAIR = """
+[[entries]]
+id = "game"
+command = ["game"]
+
+[[entries]]
+id = "other"
+command = ["other"]
+
+[[groups]]
+id = "g"
+entries = ["game", "other"]
+daily_quota = "1m"
+"""
+
+
+def test_two_crashed_sessions_on_one_grant_each_count_what_ran_before_its_moment() -> None:
+    """rev15s24b N2: two sessions of one group, on time given the group until 16:10,
+    crashed at 16:02 and stopped by the restart at 16:12 (the group's own minute used
+    before). Closed one after the other, the first set what the grant paid while the
+    second's second charged ahead was still counted and its own run not yet: each now
+    counts, and the seconds charged ahead all go first. The grant (30 minutes) pays for
+    the 10 minutes each ran before 16:10: 20 minutes (before: 11); the rest is the
+    group's."""
+    two = USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2')
+    clock = FakeClock(local(25, 15, 59))
+    before = Engine(policy(PAIR, two), PARIS)
+    before.launch("alex", "game", clock.now, 1)
+    before.end_session(1, clock.advance(60), "exited")  # the group's own minute
+    before.grant("alex", "g", 1800, clock.now, until=local(25, 16, 10))
+    for n, entry in ((2, "game"), (3, "other")):
+        before.launch("alex", entry, clock.now, n)
+    before.charge(clock.advance(120))  # 16:02: checkpointed, then the crash
+    snaps = [before.snapshot(n) for n in (2, 3)]
+    stored = {k: v + (1.0 if k[1] in ("game", "other") and k[2] == DAY else 0.0)
+              for k, v in before.usage.items()}  # (each with its second charged ahead)
+    e = Engine(policy(PAIR, two), PARIS, usage=stored, timed_grants=before.timed.values())
+    clock.set_wall(local(25, 16, 12))
+    clock.mono += 10 * 60
+    for snap in snaps:
+        assert not e.recover(snap, clock.now, alive=False)
+        e.drop_lease(snap, (DAY, 1.0))
+    for snap in snaps:
+        e.end_recovered(snap, clock.now, stopped_at=clock.now)
+    [gone] = [x for x in e.due(clock.now) if isinstance(x, GrantExpired)]
+    assert gone.paid_s == pytest.approx(2 * 10 * 60)
+    assert e.usage[("alex", "game", DAY)] + e.usage[("alex", "other", DAY)] == pytest.approx(
+        60 + 2 * 12 * 60)
