@@ -200,6 +200,8 @@ LEDGER_STEPS = st.lists(
                 (1, "week_take", 1, 1)])  # (s22: Engine.raises, the take-back first)
 @example(steps=[(0, "week", 1, 1), (0, "set", 1, 1), (0, "set", 2, 1),
                 (0, "take", 2, 1)])  # (s22: the raise gives back the aside first, N2)
+@example(steps=[(0, "week", 1, 1), (0, "set", 1, 1), (0, "week", 1, 1),
+                (0, "week_take", 1, 1)])  # (ci24f: the week's time since the set first)
 def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
         steps: list[tuple[int, str, int, int]]) -> None:
     """A 15m-a-day target over Monday to Wednesday: time for today (``+D``), for the week
@@ -229,6 +231,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
     # take-backs took: a set that lowers the day takes the first back first (Engine.raises,
     # review-15-s20 F3b)
     raised_today = took_today = 0  # grants.py DayRaises, kept by hand
+    # and what was given for the week since the day's last set, and the raises that time
+    # ended the count of (DayRaises.week, s23; DayRaises.under, s24)
+    week_since = under_today = 0
 
     def week_left() -> int:
         return sum(g.left for g in grants if g.kind == "week")
@@ -260,6 +265,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             own_total = 15
             upaid = 0
             raised_today = took_today = 0
+            week_since = under_today = 0
             clock.set_wall(local(23 + day, 10))
             pool_at_start = week_left()
             assert left(e, clock) == pytest.approx(60 * (15 + week_left()))
@@ -272,7 +278,9 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
             raised_today += a - back_took
         elif kind == "week":
             e.grant("alex", "game", a * 60, clock.now, week=True)
-            raised_today = 0  # the raises before it are the day's own now
+            under_today += raised_today  # the raises before it are the day's own now
+            raised_today = 0
+            week_since += a
             grants.append(_Given("week", a, today))
             pool_at_start += a
         elif kind == "until":
@@ -309,6 +317,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 if raised:  # (a set that changes nothing is no word here: no row)
                     took_today = 0
                 raised_today += raised - back  # (a set's raise is all a raise)
+                week_since = under_today = 0
             else:  # lowered: what the day's raises gave not used yet, then the week's
                 # time not drawn yet, then its own
                 lowered = own_total + access - wanted
@@ -318,6 +327,7 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 own, own_total = own - (lowered - part), own_total - (lowered - part)
                 raised_today = max(raised_today - first, 0)
                 took_today = 0
+                week_since = under_today = 0
         elif kind == "week_take":
             answer = e.grant("alex", "game", a * 60, clock.now, mode="take", week=True)
             taken = 0
@@ -326,9 +336,15 @@ def test_the_engine_lets_the_child_play_what_a_hand_kept_ledger_allows(
                 g.left -= part
                 taken += part
             pool_at_start -= taken
-            # what a set of today set aside for the other days goes first: today keeps
-            # what it may still draw (review-15-s17c F1)
-            aside -= min(aside, taken)
+            # what was given for the week since today's last set goes first (today's to
+            # draw, s23), then what a set of today set aside for the other days: today
+            # keeps what it may still draw (review-15-s17c F1); the raises that time
+            # ended the count of are raises again (s24)
+            since = min(taken, week_since)
+            week_since -= since
+            again = under_today if week_since == 0 else min(under_today, since)
+            raised_today, under_today = raised_today + again, under_today - again
+            aside -= min(aside, taken - since)
             assert answer.timed_taken_s == taken * 60
         elif kind == "play":
             for _ in range(b):
