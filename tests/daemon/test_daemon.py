@@ -481,6 +481,18 @@ def unrecorded(state: Path, session: int) -> None:
         conn.close()
 
 
+def charged_of(d: Any, session: int) -> float:
+    """What the store charged a session (its record: ``sessions.charged_s``)."""
+    store = d.store()
+    try:
+        charged = store.db.conn.execute("SELECT charged_s FROM sessions WHERE id = ?",
+                                        (session,)).get
+    finally:
+        store.close()
+    assert isinstance(charged, float)
+    return charged
+
+
 @pytest.mark.parametrize("on_restart", ["adopt", "stop"])
 def test_a_program_a_crash_left_unrecorded_is_charged_until_its_stop_ended(
         daemon_factory: Any, on_restart: str, tmp_path: Path) -> None:
@@ -548,13 +560,7 @@ command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
         assert d.call("status")["sessions"] == []
         assert marked_processes(marker) == []
         start, ran_until = (float(x) for x in beat.read_text().split())
-        store = d.store()
-        try:
-            charged = store.db.conn.execute("SELECT charged_s FROM sessions WHERE id = ?",
-                                            (session,)).get
-        finally:
-            store.close()
-        assert isinstance(charged, float)
+        charged = charged_of(d, session)
         # never less than it ran (its last beat understates by < 20 ms); not the stop's
         # grace on top (the sweep came after it), its end as the old alarm saw it
         assert ran_until - start <= charged < ran_until - start + 1.5, (
@@ -618,13 +624,7 @@ command = ["{sys.executable}", "{stubborn}", "{stubborn_beat}", "{marker}"]
         d.start()  # it stops the stubborn one (8 s of grace), and sweeps
         assert d.call("status")["sessions"] == []
         start, ran_until = (float(x) for x in beat.read_text().split())
-        store = d.store()
-        try:
-            charged = store.db.conn.execute("SELECT charged_s FROM sessions WHERE id = ?",
-                                            (session,)).get
-        finally:
-            store.close()
-        assert isinstance(charged, float)
+        charged = charged_of(d, session)
         # never less than it ran; until the restart found it gone (its start-up up to
         # the look, a few seconds at most at load), not the other one's 8 s of grace
         assert ran_until - start <= charged < restarting - launched + 5.0, (
