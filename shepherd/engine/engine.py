@@ -2588,6 +2588,12 @@ class Engine:
             raise ActionRefused(f"no running session {session_id}") from None
 
     def _pending(self, s: _Session, now: Instant) -> list[tuple[date, float]]:
+        """A running session's use since its last charge, per day."""
+        if s.held is not None or s.grace_unwatched is not None:
+            # being stopped past its deadline: what its charge will be, no more (the
+            # stop's grace is charged to nobody, so no grant pays for it: rev15s24c F2)
+            piece = self._piece(s, now)
+            return list(piece.parts) if piece is not None else []
         end = s.pauses.used_end(s.charged_mono, now.mono)  # held idle counts, a pause not
         elapsed = end - s.charged_mono
         if elapsed <= 0:

@@ -1377,3 +1377,42 @@ def test_a_timed_grant_that_can_all_be_used_says_no_only(
     answer = e.grant("alex", "game", 60, clock.now, until=ends)
     caps = [c.usable_s for c in answer.capped_by if c.kind == "grant_end"]
     assert caps == ([] if usable is None else [usable])
+
+
+GRACED = """
+[[entries]]
+id = "game"
+command = ["game"]
+limits = { daily_quota = "2m" }
+[[groups]]
+id = "g"
+entries = ["game"]
+daily_quota = "1m"
+"""
+
+
+def test_a_group_grant_whose_moment_comes_in_a_members_stop_grace_pays_nothing_for_it() -> None:
+    """The game's own 2 minutes run out at 16:02 and it is being stopped (its deadline
+    held); the group's 30 minutes until 16:03 run out inside the stop's grace. The grant
+    pays for the 2 minutes charged, not for the grace nobody is charged (review-15-s24c
+    F2: it paid 180 s, and the group had 2 minutes left instead of 1)."""
+    e = engine(GRACED)
+    clock = FakeClock(local(23, 16))
+    e.grant("alex", "g", 1800, clock.now, until=local(23, 16, 3))
+    assert isinstance(e.launch("alex", "game", clock.now, 1), SessionStarted)
+    deadline = e.deadline(1, clock.now)
+    assert deadline is not None and deadline.remaining_s == pytest.approx(120)
+    clock.advance(120)  # 16:02: the game's own quota is used up; its SIGTERM goes
+    assert e.hold_deadline(1, clock.now)
+    clock.advance(60)  # 16:03, still in its grace
+    [gone] = expired(e, clock)
+    assert gone.paid_s == pytest.approx(120)
+    ended = e.end_session(1, clock.advance(60), "stopped")  # 16:04: it is gone at last
+    assert ended.charged_s == pytest.approx(120)
+    group = e.limits_of("g")
+    assert group is not None
+    # the group's minute and the 2 minutes the grant paid: 1 minute of it is left
+    assert e.day_total("alex", group, e.quota_day(clock.now), clock.now) == (
+        pytest.approx(180), ())
+    assert e.used("alex", group.members, e.quota_day(clock.now), clock.now) == (
+        pytest.approx(120))
