@@ -916,6 +916,10 @@ class Daemon:
                 self.sessions.pop(snap.session_id, None)
             closing.append((snap, session, lease, alive))
 
+        for snap, session, lease, _ in closing:  # (their runs are not in the books yet)
+            if snap.boot_id == self.boot_id:
+                self.engine.closing(session, lease)
+
         async def stop(session_id: int) -> tuple[int, Instant]:
             await self.backend.stop(session_id, grace)
             return session_id, self.now()

@@ -404,6 +404,9 @@ class Engine:
         # The use of an expired grant's target and day up to its expiry, kept when use
         # after it was about to be charged before the expiry was noted (review 15-s8 H2).
         self._use_at_expiry: dict[int, float] = {}
+        # Crashed sessions of this boot being closed by the restart (``closing``) until
+        # their ``end_recovered``: user, entry and the lease still in the usage for them.
+        self._closing: dict[int, tuple[str, str, tuple[date, float] | None]] = {}
         self._limits: dict[str, QuotaLimits] = {}  # each target's quotas, for this policy
         self.away: dict[str, Away] = {}  # what each child's screen says (rule 12)
         self._sessions: dict[int, _Session] = {}
@@ -1312,6 +1315,7 @@ class Engine:
         self._changed()
         end = now if stopped_at is None else stopped_at
         parts: tuple[tuple[date, float], ...] = ()
+        self._closing.pop(snap.session_id, None)
         if stopped_at is not None:
             self._drop_lease(snap, lease)
             ran = max(stopped_at.mono - snap.charged_mono, 0.0)
@@ -1435,7 +1439,8 @@ class Engine:
         take-backs and sets took from its time added for today, the last given first."""
         events: list[Event] = []
         due = sorted((g for g in self.timed.values()
-                      if g.id not in self.expiries_noted and g.expires <= now.wall),
+                      if g.id not in self.expiries_noted and g.expires <= now.wall
+                      and not self._awaits_closing(g)),
                      key=lambda g: (g.expires, g.id))
         batches: dict[tuple[datetime, str, str, date, bool], list[TimedGrant]] = {}
         for g in due:
@@ -1568,7 +1573,32 @@ class Engine:
                 before = sum(sec for d, sec in self.calendar.split(began, upto)
                              if d == g.day)
             self._use_at_expiry[g.id] = (self._use_at_expiry[g.id] if kept
-                                         else self._used_until_expiry(g, limits, now)) + before
+                                         else self._used_until_expiry(g, limits, now)
+                                         - self._closing_leases(g, limits)) + before
+
+    def closing(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
+        """A crashed session of this boot, not adopted, that the restart is stopping: until
+        its ``end_recovered`` its run since the last checkpoint is not in the usage, only
+        its lease (the second charged ahead) is. Meanwhile no grant it counts against is
+        noted as expired (``due`` would pay it for the lease, not for the run: rev15s24c
+        F1), and use kept up to a moment by another session's charge leaves the lease out
+        (``end_recovered`` adds the run's part before the moment: F1-b)."""
+        self._closing[snap.session_id] = (snap.user, snap.entry, lease)
+
+    def _awaits_closing(self, g: TimedGrant) -> bool:
+        """Is ``g``'s expiry to wait for a closing session's run (``closing``)?"""
+        if not self._closing:
+            return False
+        limits = self.limits_of(g.target)
+        return limits is not None and any(
+            user == g.user and entry in limits.members
+            for user, entry, _ in self._closing.values())
+
+    def _closing_leases(self, g: TimedGrant, limits: QuotaLimits) -> float:
+        """The leases of closing sessions still in ``g``'s target's use on its day."""
+        return sum(lease[1] for user, entry, lease in self._closing.values()
+                   if lease is not None and user == g.user and entry in limits.members
+                   and lease[0] == g.day)
 
     def _timed_of_entry(self, user: str, entry: str) -> list[TimedGrant]:
         return [g for g in self.timed.values() if g.user == user and (
@@ -1597,7 +1627,8 @@ class Engine:
         """The monotonic instant at which ``due`` next has something to say."""
         moments: list[float] = [
             now.mono + max((g.expires - now.wall).total_seconds(), 0.0)
-            for g in self.timed.values() if g.id not in self.expiries_noted]
+            for g in self.timed.values()
+            if g.id not in self.expiries_noted and not self._awaits_closing(g)]
         for s in self._sessions.values():
             hold = self._idle_hold(s)
             if hold is not None:
@@ -2680,6 +2711,8 @@ class Engine:
         expiry: rev15s24b N2); its ``end_recovered`` is then given no lease."""
         self._changed()
         self._drop_lease(snap, lease)
+        if snap.session_id in self._closing:  # (its lease is out of the usage now)
+            self._closing[snap.session_id] = (snap.user, snap.entry, None)
 
     def _drop_lease(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
         """The engine counts a recovered session exactly: the second charged ahead goes."""

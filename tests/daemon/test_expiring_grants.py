@@ -476,3 +476,52 @@ def test_time_added_after_the_weeks_time_paid_is_taken_back_whole_after_a_restar
     taken = d.call("grant", user=ME, target="game", duration="30m", mode="take")
     assert taken["change_s"] == -1800
     assert left(d) == 0
+
+
+def test_an_adopted_game_that_ends_in_the_restarts_stop_of_another_leaves_the_grant_to_wait(
+        daemon_factory: Any) -> None:
+    """rev15s24c F1: two games of a group on time given the group until a moment, the
+    daemon killed (-9); while it is down the parent takes one game from the child, so the
+    restart stops that one (deaf to SIGTERM: its grace runs past the moment) and adopts
+    the other, which ends by itself after the moment, inside that stop. Its end noted
+    the grant's expiry while the stopped game stood in the books for its second charged
+    ahead, not for its run: the grant paid 9 s for 13.8 s run before its moment, the
+    group's own time the rest. It waits for the stopped game's run now."""
+    deaf = json.dumps([sys.executable, "-c", "import signal, time; signal.signal("
+                       "signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+    games = """
+[[entries]]
+id = "a"
+command = {deaf}
+{users}
+[[entries]]
+id = "b"
+command = ["sleep", "7.5"]
+
+[[groups]]
+id = "games"
+entries = ["a", "b"]
+daily_quota = "10s"
+"""
+    far = (f'stop_grace = "4s"\n'
+           f'day_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"')
+    d = daemon_factory(policy(games.format(deaf=deaf, users=""), far,
+                              users="max_sessions = 2"), env={"TZ": "UTC"})
+    launched = datetime.now(UTC)
+    until = launched + timedelta(seconds=6.5)
+    d.call("grant", user=ME, target="games", duration="10m", until=until.isoformat())
+    d.call("launch", entry="a", user=ME)
+    d.call("launch", entry="b", user=ME)
+    time.sleep(1)
+    d.kill9()
+    d.policy_path.write_text(policy(games.format(deaf=deaf, users="users = []"), far,
+                                    users="max_sessions = 2"))
+    while datetime.now(UTC) < until - timedelta(seconds=2):
+        time.sleep(0.1)
+    d.start()  # a: SIGTERM, ignored, SIGKILL 4 s later; b ends meanwhile, after the moment
+    [gone] = wait_for(lambda: expiries(d), timeout=30)
+    ran = 2 * (until - launched).total_seconds()  # (both a little less: each started late)
+    assert ran - 1.0 <= gone["data"]["paid_s"] <= ran + 0.1, (ran, gone["data"])
+    ends = wait_for(lambda: sorted(e["reason"] for e in d.audit("session_ended"))
+                    if len(d.audit("session_ended")) == 2 else None, timeout=30)
+    assert ends == ["exited", "recovered_after_crash"], ends  # (b ended by itself)

@@ -215,3 +215,47 @@ def test_two_crashed_sessions_on_one_grant_each_count_what_ran_before_its_moment
     assert gone.paid_s == pytest.approx(2 * 10 * 60)
     assert e.usage[("alex", "game", DAY)] + e.usage[("alex", "other", DAY)] == pytest.approx(
         60 + 2 * 12 * 60)
+
+
+@pytest.mark.parametrize("seen_first", [True, False], ids=["due-then-end", "end-alone"])
+def test_an_adopted_session_ending_during_the_restarts_stops_leaves_the_grant_to_wait(
+    seen_first: bool,
+) -> None:
+    """rev15s24c F1: as above, but the restart adopts ``other`` and stops ``game`` (its
+    stop takes until 16:12:10); ``other`` ends by itself at 16:12:05, inside that stop.
+    Its end noted the grant's expiry (``due``) while ``game`` still stood in the usage
+    for its second charged ahead, not for its run: the grant paid 721 s, not 1200
+    (due-then-end); or it kept the use up to 16:10 with that second in it, which
+    ``end_recovered`` then counted again with the run: 1201 (end-alone, F1-b). The
+    grant waits for the closing session's run now."""
+    two = USERS.replace('name = "alex"', 'name = "alex"\nmax_sessions = 2')
+    clock = FakeClock(local(25, 15, 59))
+    before = Engine(policy(PAIR, two), PARIS)
+    before.launch("alex", "game", clock.now, 1)
+    before.end_session(1, clock.advance(60), "exited")  # the group's own minute
+    before.grant("alex", "g", 1800, clock.now, until=local(25, 16, 10))
+    for n, entry in ((2, "game"), (3, "other")):
+        before.launch("alex", entry, clock.now, n)
+    before.charge(clock.advance(120))  # 16:02: checkpointed, then the crash
+    game, other = (before.snapshot(n) for n in (2, 3))
+    stored = {k: v + (1.0 if k[1] in ("game", "other") and k[2] == DAY else 0.0)
+              for k, v in before.usage.items()}  # (each with its second charged ahead)
+    e = Engine(policy(PAIR, two), PARIS, usage=stored, timed_grants=before.timed.values())
+    clock.set_wall(local(25, 16, 12))
+    clock.mono += 10 * 60
+    restart = clock.now
+    assert e.recover(other, restart, alive=True, lease=(DAY, 1.0))  # adopted
+    assert not e.recover(game, restart, alive=False)  # (its entry no longer allowed)
+    e.closing(game, (DAY, 1.0))  # being stopped, until 16:12:10
+    clock.advance(5)  # 16:12:05: the adopted one ends by itself
+    if seen_first:
+        assert not [x for x in e.due(clock.now) if isinstance(x, GrantExpired)]
+    e.end_session(3, clock.now, "exited")
+    assert e.next_wakeup(clock.now) is None or e.next_wakeup(clock.now) > clock.mono
+    e.drop_lease(game, (DAY, 1.0))
+    e.end_recovered(game, restart, stopped_at=clock.advance(5))  # 16:12:10
+    [gone] = [x for x in e.due(clock.now) if isinstance(x, GrantExpired)]
+    assert gone.paid_s == pytest.approx(2 * 10 * 60)
+    # (``other``'s 5 s watched after the restart were past the group's deadline: forfeit)
+    assert e.usage[("alex", "game", DAY)] + e.usage[("alex", "other", DAY)] == pytest.approx(
+        60 + 12 * 60 + 12 * 60 + 10)
