@@ -1,10 +1,12 @@
 """The day as a compact text chart, one row per entry, within 80 columns.
 
 Each column is a few minutes of the day (5 to 60, whatever fits): ``#`` in use
-(played as soon as allowed), ``~`` resting between sessions, ``-`` within its
-allowed hours but no time left (or held back another way), ``.`` outside its
-allowed hours. Columns are real time, so a day the clocks change is an hour
-shorter or longer; the hours above them are local time.
+(played as soon as allowed) for more than half of it, ``+`` in use for less (no
+session is left out, however short), ``~`` resting between sessions, ``-`` within
+its allowed hours but no time left (or held back another way), ``.`` outside its
+allowed hours; the part of the day before the explanation's start is blank.
+Columns are real time, so a day the clocks change is an hour shorter or longer;
+the hours above them are local time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from shepherd.explain.day import DayExplanation, EntryDay
 WIDTH = 80
 _STEPS_MIN = (5, 10, 15, 20, 30, 60, 120)
 _LABEL_MIN, _LABEL_MAX = 6, 14
-LEGEND = "# in use  ~ resting  - no time left  . closed"
+LEGEND = "# in use  + partly  ~ resting  - no time left  . closed"
 
 
 def _step(span_s: float, columns: int) -> int:
@@ -29,11 +31,11 @@ def _step(span_s: float, columns: int) -> int:
 
 def _cell(row: EntryDay, start: datetime, end: datetime) -> str:
     size = (end - start).total_seconds()
-    for session in row.sessions:
-        overlap = (min(session.end, end) - max(session.start, start)).total_seconds()
-        inside = start <= session.start and session.end <= end and session.seconds > 0
-        if overlap >= size / 2 or inside:
-            return "#"
+    played = sum(max((min(session.end, end) - max(session.start, start)).total_seconds(), 0.0)
+                 for session in row.sessions if session.seconds > 0)
+    if played > 0:  # (review-15-s24 F4: a session across two columns, under half of each,
+        return "#" if played > size / 2 else "+"  # was left out; half of it drawn whole
+        # showed 2h30m of play and three rests as 3h30m and one)
     middle = start + (end - start) / 2
     if not any(opens <= middle < closes for opens, closes in row.windows):
         return "."
@@ -103,7 +105,8 @@ def day_chart(explanation: DayExplanation, zone: tzinfo, width: int = WIDTH) -> 
         for column in range(columns):
             begin = start + timedelta(minutes=step * column)
             end = min(begin + timedelta(minutes=step), explanation.day_end)
-            cells.append(" " if end <= explanation.start else _cell(row, begin, end))
+            cells.append(" " if end <= explanation.start
+                         else _cell(row, max(begin, explanation.start), end))
         lines.append(f"{names[row.entry.id]:<{label}} {''.join(cells)}")
-    lines.append(f"one column = {step} minutes;  {LEGEND}")
+    lines.append(f"one column = {step} min;  {LEGEND}")
     return lines

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 
+from shepherd.engine import GroupQuotaExhausted, QuotaExhausted
 from shepherd.explain.chart import day_chart
 from shepherd.explain.day import (
     DayExplanation,
@@ -35,7 +37,8 @@ from shepherd.words import (
 )
 
 WIDTH = 80
-_TIMES = re.compile(r" +(?:from )?\d\d:\d\d(?:–\d\d:\d\d)? +")
+_CLOCK = r"\d\d:\d\d(?: \((?:before|after) the clocks go back\))?"  # (clock_time)
+_TIMES = re.compile(rf" +(?:from )?{_CLOCK}(?:–{_CLOCK})? +")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -107,7 +110,8 @@ def _up(moment: datetime) -> datetime:
 
 
 def _shown_span(shown: Shown, zone: tzinfo) -> str:
-    return f"{clock_time(shown[0], zone)}–{clock_time(shown[1], zone)}"
+    start, end = clock_time(shown[0], zone), clock_time(shown[1], zone)
+    return start if start == end else f"{start}–{end}"  # ("12:17 in use for 54 seconds")
 
 
 def _shown_moments(steps: list[PlannedSession | Wait]) -> list[Shown]:
@@ -145,7 +149,13 @@ def _wait_line(wait: Wait, shown: Shown, last: bool, explanation: DayExplanation
     if last:  # what holds for the rest of the day, not a rest that ends before it
         lasting = [r for r in reasons if (clears_at(r) or explanation.day_end)
                    >= explanation.day_end]
-        reasons = tuple(lasting) or reasons
+        # (a day's time is back when the day ends, which "nothing more today" says: "back
+        # tomorrow at 04:00" read as the program being back, where its hours open later,
+        # review-15-s24 F6)
+        reasons = tuple(replace(r, resets_at=None)
+                        if isinstance(r, QuotaExhausted | GroupQuotaExhausted)
+                        and r.resets_at == explanation.day_end else r
+                        for r in lasting) or reasons
     # days named from the day explained: after midnight "tomorrow" is still the next one
     why = reasons_clause(reasons, explanation.day_start, zone)
     if last:

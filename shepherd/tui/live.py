@@ -225,6 +225,8 @@ class LiveState:
                              fraction)
         detail = words.refusal(label, item["reasons"], now,
                                you=None if self.is_admin else self.me)
+        if not any(r.get("period") == "week" for r in item["reasons"]):
+            detail += week  # what the week has left, as on the other rows (rev15-s24 F6)
         if state == "busy":  # the child runs as many programs as they may: it waits
             most = next((int(r.get("max_sessions") or 1) for r in item["reasons"]
                          if r.get("code") == "already_running"), 1)

@@ -20,6 +20,7 @@ from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import (
     and_list,
     at_moment,
+    clock_time,
     format_duration,
     spoken_at_most,
     spoken_duration,
@@ -201,7 +202,10 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     if expires and not result.get("with_day"):
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else expires
         lasts = until_moment(moment, now, zone, up=False)  # an end: rounded down
-        if result.get("week"):
+        if result.get("week") and lasts.startswith("until ") and " at " not in lasts:
+            # (the week ends today: "on any day until 12:23" named no day, rev15-s24 F6)
+            lasts = f"this week, which ends today at {clock_time(moment, zone, up=False)}"
+        elif result.get("week"):
             lasts = f"this week, on any day {lasts}"
     if mode == "add":
         sentence = (f"{user} has {spoken_duration(asked)} more in the {target} budget {lasts}"

@@ -76,8 +76,15 @@ def _to_minute(moment: datetime, zone: tzinfo, up: bool) -> datetime:
 
 
 def clock_time(moment: datetime, zone: tzinfo, *, up: bool = False) -> str:
-    """``HH:MM`` in the local zone (rounded up to the minute when ``up``)."""
-    return _to_minute(moment, zone, up).strftime("%H:%M")
+    """``HH:MM`` in the local zone (rounded up to the minute when ``up``); in the hour
+    the clocks go back, which comes twice, it says which time it is ("02:30 (after the
+    clocks go back)": review-15-s24 F5, "02:30–02:30 in use for 1 hour")."""
+    local = _to_minute(moment, zone, up)
+    said = local.strftime("%H:%M")
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() == local.utcoffset():
+        return said
+    return f"{said} ({'after' if local.fold else 'before'} the clocks go back)"
 
 
 def _day_words(day: date, today: date) -> tuple[str, str]:
@@ -102,14 +109,16 @@ def at_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = True)
     """"at 15:30", "tomorrow at 04:00", "on Saturday at 09:00", "on 30 November at 09:00"."""
     local = _to_minute(moment, zone, up)
     day, _ = _day_words(local.date(), now.astimezone(zone).date())
-    return f"{day} at {local:%H:%M}" if day else f"at {local:%H:%M}"
+    said = clock_time(local, zone)
+    return f"{day} at {said}" if day else f"at {said}"
 
 
 def until_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = True) -> str:
     """"until 15:30", "until tomorrow at 04:00", "until Saturday at 09:00"."""
     local = _to_minute(moment, zone, up)
     _, day = _day_words(local.date(), now.astimezone(zone).date())
-    return f"until {day} at {local:%H:%M}" if day else f"until {local:%H:%M}"
+    said = clock_time(local, zone)
+    return f"until {day} at {said}" if day else f"until {said}"
 
 
 def boundary_sentence(day_starts_at: int, effect: datetime, now: datetime,

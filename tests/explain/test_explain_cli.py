@@ -37,7 +37,7 @@ def test_explain_prints_the_day_in_words_with_a_chart_within_80_columns(
     assert lines[0].startswith("alex on Saturday 28 November 2026: the day runs from 04:00")
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
     chart = [line for line in lines if line.startswith("Minecraft ")]
-    assert chart and "####~###" in chart[0]
+    assert chart and "#++#~#++" in chart[0]  # (three rests, partly used columns: F4)
     assert "  12:45–13:00  in use for 15 minutes, until its time for today runs out" in lines
     flowing = " ".join(out.split())
     assert ("The games budget (Minecraft, Celeste and SuperTuxKart): 3h of 3h left today, 10h "

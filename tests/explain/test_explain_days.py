@@ -152,11 +152,12 @@ def test_the_chart_is_one_row_per_entry_within_80_columns(example: Policy) -> No
     assert wednesday[0].split()[:3] == ["04", "06", "08"]
     rows = {line[:15].strip(): line[15:] for line in wednesday[1:-1]}
     # Half-hour columns from 04:00: Minecraft opens in column 23 (15:30); a column is
-    # in use when a session fills half of it: 15:30-16:00, 16:00-16:30 (to 16:15) and
-    # 16:30-17:00 (from 16:45); then no time left until its hours end at 19:00.
-    assert rows["Minecraft"][:37] == "." * 23 + "###" + "-" * 4 + "." * 7
+    # in use when a session fills more than half of it (15:30-16:00), partly when less
+    # (16:00-16:30, to 16:15; 16:30-17:00, from 16:45: review-15-s24 F4, both drawn
+    # whole before); then no time left until its hours end at 19:00.
+    assert rows["Minecraft"][:37] == "." * 23 + "#++" + "-" * 4 + "." * 7
     assert rows["Office (homew…"] == "#" * 48
-    assert wednesday[-1].startswith("one column = 30 minutes;")
+    assert wednesday[-1].startswith("one column = 30 min;")
     # The long day the clocks go back has 50 half-hour columns, the short one 46.
     assert len(day_chart(explain_day(example, PARIS, "alex", date(2026, 10, 24)),
                          PARIS)[1]) == 15 + 50
@@ -165,7 +166,7 @@ def test_the_chart_is_one_row_per_entry_within_80_columns(example: Policy) -> No
     # From 15:00 the columns are a quarter hour.
     afternoon = day_chart(explain_day(example, PARIS, "alex", WEDNESDAY,
                                       at(WEDNESDAY, "15:00")), PARIS)
-    assert afternoon[-1].startswith("one column = 15 minutes;")
+    assert afternoon[-1].startswith("one column = 15 min;")
     assert all(len(line) <= 80 for line in afternoon)
 
 

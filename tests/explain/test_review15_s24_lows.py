@@ -1,0 +1,116 @@
+"""review-15-s24's small findings: the chart (F4), the night the clocks go back (F5),
+and smaller words (F6)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from shepherd.explain.chart import day_chart
+from shepherd.explain.day import explain_day
+from shepherd.explain.text import explanation_lines
+from shepherd.policy import load_policy
+from shepherd.words import clock_time, grant_sentence
+from tests.explain.conftest import EXAMPLE, PARIS
+
+ONE = """
+version = 1
+[supervisor]
+day_starts_at = "{starts}"
+[[users]]
+name = "kid"
+[[entries]]
+id = "game"
+command = ["true"]
+{limits}
+windows = [{{ days = "daily", start = "{opens}", end = "{closes}" }}]
+"""
+
+
+def written(tmp_path: Path, starts: str = "04:00", opens: str = "16:50",
+            closes: str = "19:00", limits: str = "") -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(ONE.format(starts=starts, opens=opens, closes=closes, limits=limits))
+    return path
+
+
+def test_a_session_across_two_columns_under_half_of_each_is_drawn(tmp_path: Path) -> None:
+    """F4: one 20-minute session 16:50-17:10 covers 10 minutes of each half-hour column:
+    the row had no ``#`` at all, as if never played; now both columns say "partly"."""
+    policy = load_policy(written(tmp_path, limits='limits = { max_run = "20m", '
+                                                 'cooldown = "2h" }'))
+    chart = day_chart(explain_day(policy, PARIS, "kid", date(2026, 12, 9)), PARIS)
+    row = chart[1][len("game") + 3:]  # (the label column is 6 wide)
+    assert "++" in row and "#" not in row, chart
+    assert row.index("++") == 25  # 16:30 and 17:00, half-hour columns from 04:00
+
+
+def test_the_part_of_the_day_before_from_is_blank_and_a_short_session_shows(
+        tmp_path: Path) -> None:
+    """F4 (TUI at 11:59): the column holding the start said "closed" for an entry
+    allowed at any time (its middle came before the start), and a 2-minute session
+    in it showed nothing."""
+    policy = load_policy(written(tmp_path, opens="00:00", closes="23:59",
+                                 limits='limits = { daily_quota = "2m" }'))
+    start = datetime(2026, 12, 9, 11, 59, tzinfo=PARIS)
+    chart = day_chart(explain_day(policy, PARIS, "kid", date(2026, 12, 9), start), PARIS)
+    cells = chart[1][7:]
+    # quarter-hour columns from 11:00: blank to 11:45; 11:59-12:00 is all of its column
+    # that is in the day explained (in use), 12:00-12:01 a part of the next
+    assert cells[:3] == "   " and cells[3:5] == "#+", chart
+
+
+def test_on_the_night_the_clocks_go_back_the_repeated_hour_says_which_it_is(
+        tmp_path: Path) -> None:
+    """F5: "02:30–02:30  in use for 1 hour" on the day the clocks go back in Paris."""
+    policy = load_policy(written(tmp_path, starts="02:30", opens="01:00", closes="03:00"))
+    lines = explanation_lines(explain_day(policy, PARIS, "kid", date(2026, 10, 25)), PARIS)
+    text = "\n".join(lines)
+    assert "02:30–02:30" not in text
+    assert "the day runs from 02:30 (before the clocks go back)" in " ".join(
+        line.strip() for line in lines[:2])
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=PARIS)
+    second = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=PARIS)
+    assert clock_time(first, PARIS) == "02:30 (before the clocks go back)"
+    assert clock_time(second, PARIS) == "02:30 (after the clocks go back)"
+    assert clock_time(datetime(2026, 10, 25, 3, 30, tzinfo=PARIS), PARIS) == "03:30"
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+
+
+def test_a_session_said_within_one_minute_is_said_at_that_minute(tmp_path: Path) -> None:
+    """F6: "12:17–12:17  in use for 54 seconds" read as an empty range."""
+    policy = load_policy(written(tmp_path, opens="00:00", closes="23:59",
+                                 limits='limits = { daily_quota = "54s" }'))
+    start = datetime(2026, 12, 9, 12, 17, tzinfo=PARIS)
+    lines = explanation_lines(explain_day(policy, PARIS, "kid", date(2026, 12, 9), start),
+                              PARIS)
+    [played] = [line for line in lines if "in use for" in line]
+    assert played.strip().startswith("12:17  in use for 54 seconds"), played
+
+
+def test_a_day_used_up_says_nothing_more_today_without_a_moment_that_reads_as_a_start() -> None:
+    """F6: Videos on a Friday: "nothing more today: its time for today is used up (back
+    tomorrow at 04:00)", where Saturday's hours open at 10:00."""
+    lines = explanation_lines(explain_day(load_policy(EXAMPLE), PARIS, "alex",
+                                          date(2026, 11, 27)), PARIS)
+    ends = [line for line in lines if "nothing more today" in line]
+    assert ends and not any("back tomorrow" in line for line in ends), ends
+
+
+def test_time_for_the_week_given_as_the_week_ends_names_the_day() -> None:
+    """F6: "+3m --until week" three minutes before the week ends said "this week, on any
+    day until 12:23" with no day."""
+    now = datetime(2026, 11, 30, 12, 20, tzinfo=PARIS)
+    ends = datetime(2026, 11, 30, 12, 23, tzinfo=PARIS)
+    said = grant_sentence({"user": "kid", "target": "game", "label": "Game", "kind": "entry",
+                           "mode": "add", "seconds": 180, "change_s": 180, "week": True,
+                           "expires_at": ends.isoformat(), "allowance_s": None},
+                          now, PARIS)
+    assert said.startswith("kid has 3 minutes more of Game this week, which ends today at "
+                           "12:23"), said
+    later = grant_sentence({"user": "kid", "target": "game", "label": "Game", "kind": "entry",
+                            "mode": "add", "seconds": 180, "change_s": 180, "week": True,
+                            "expires_at": ends.isoformat(), "allowance_s": None},
+                           datetime(2026, 11, 27, 12, 20, tzinfo=PARIS), PARIS)
+    assert "this week, on any day until Monday at 12:23" in later, later
+
