@@ -233,3 +233,21 @@ def test_the_next_column_names_when_every_timed_refusal_has_lifted() -> None:
     assert "06:00" in words.next_change(reasons, now)
     assert words.next_change(reasons[:1], now).startswith("back ")
     assert words.next_change([{"code": "locked"}], now) == "—"
+
+
+def test_an_entry_whose_day_is_used_up_still_says_what_the_week_has_left() -> None:
+    """review-15-s24 F6: "game used up … 5m of 5m" said nothing of the week, where
+    `status` said "1m of 6m left this week"; a refusal by the week itself says it once."""
+    live = state(remaining=600.0)
+    alex = live.users()[0]
+    kart = alex["entries"][1]
+    kart.update(quota_week_s=360, remaining_week_s=60.0, state="quota_exhausted",
+                reasons=[{"code": "quota_exhausted", "quota_s": 300, "period": "day",
+                          "resets_at": "2026-11-26T04:00:00+00:00"}])
+    line = live.entry_line("alex", kart, 100.0)
+    assert line.detail.endswith("; 1m of 6m left this week"), line.detail
+    kart.update(remaining_week_s=0.0, reasons=[{"code": "quota_exhausted", "quota_s": 360,
+                                                "period": "week"}])
+    live.pictures += 1  # (a new picture: rows that do not tick are kept per picture)
+    week = live.entry_line("alex", kart, 101.0).detail
+    assert "used up" in week and "left this week" not in week, week
