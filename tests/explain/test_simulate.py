@@ -432,3 +432,56 @@ def test_a_grant_until_a_time_after_the_days_end_says_so_in_the_parents_words(
     simulation = simulate_day(EXAMPLE_POLICY, PARIS, "alex", WEDNESDAY, actions)
     [step] = simulation.steps
     assert (step.outcome, step.text) == ("refused", f"The grant is refused: {said}.")
+
+
+@st.composite
+def small_policies(draw: st.DrawFn) -> str:
+    """One entry with one to three windows a day (some short, some close together), a
+    session limit, a rest and a day's quota, each maybe absent (review-15-s24 F2: the
+    properties above ran on the example policy alone, whose entries open once a day)."""
+    starts = sorted(draw(st.lists(st.integers(7 * 60, 22 * 60), min_size=1, max_size=3,
+                                  unique=True)))
+    windows = []
+    for k, start in enumerate(starts):
+        room = (starts[k + 1] if k + 1 < len(starts) else 23 * 60 + 59) - start
+        if room < 1:
+            continue
+        length = draw(st.integers(1, min(room, 180)))
+        end = start + length
+        windows.append(f'{{ days = "daily", start = "{start // 60:02d}:{start % 60:02d}", '
+                       f'end = "{end // 60:02d}:{end % 60:02d}" }}')
+    limits = []
+    for key in ("max_run", "cooldown", "daily_quota"):
+        minutes = draw(st.none() | st.integers(1, 120))
+        if minutes is not None:
+            limits.append(f'{key} = "{minutes}m"')
+    return f"""
+version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "kid"
+[[entries]]
+id = "game"
+command = ["true"]
+windows = [{", ".join(windows)}]
+limits = {{ {", ".join(limits)} }}
+"""
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=small_policies(), day=st.sampled_from(DAYS))
+def test_on_any_small_policy_the_explained_greedy_day_played_as_a_script_is_what_it_says(
+        text: str, day: date) -> None:
+    """What explain says one entry is used, played as soon as allowed (its figure, and
+    each session), is what the engine lets a script play with those launches, on
+    policies with several windows, rests and limits."""
+    policy = load_policy_text(text)
+    [row] = explain_day(policy, PARIS, "kid", day).entries
+    actions = [Action(n, _minutes(s.start), "launch", "game", text="launch game")
+               for n, s in enumerate(row.sessions, start=1)]
+    if any(s.start.second or s.start.microsecond for s in row.sessions):
+        return  # a session starting between minutes cannot be written in a script
+    simulated = simulate_day(policy, PARIS, "kid", day, actions)
+    assert abs(simulated.used.get("game", 0.0) - row.possible_s) < 1e-3, (
+        text, [(s.start, s.seconds) for s in row.sessions], simulated.used)
