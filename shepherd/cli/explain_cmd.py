@@ -59,14 +59,17 @@ def _clock(text: str) -> int:
         raise CommandError(f"--from {exc}", EXIT_USAGE) from None
 
 
-def _starting(args: argparse.Namespace, since: date) -> Starting:
+def _starting(args: argparse.Namespace, since: date,
+              running: dict[str, str] | None = None) -> Starting:
+    """The books ``--db`` names; ``running`` is given, per child, what the daemon holding
+    that store says of the sessions running now (none for a store file read here)."""
     db = args.db
     if db is None:
         return Starting()
     try:
         store = Store.open_readonly(db)
     except StoreUnavailable as exc:  # the live store: its daemon has the books
-        books = _daemons_books(args, db)
+        books = _daemons_books(args, db, running)
         if books is None:
             raise CommandError(str(exc)) from None
         return books
@@ -85,7 +88,8 @@ def _starting(args: argparse.Namespace, since: date) -> Starting:
                     beyond=known.beyond, kept=known.kept, raises=known.raises)
 
 
-def _daemons_books(args: argparse.Namespace, db: str) -> Starting | None:
+def _daemons_books(args: argparse.Namespace, db: str,
+                   running: dict[str, str] | None = None) -> Starting | None:
     """The books of the running daemon when ``db`` is the store it holds (None: no daemon
     answers, or it holds another store). A daemon cannot share its store file with
     another program (unix-excl), and it knows more than the file: running sessions'
@@ -102,6 +106,9 @@ def _daemons_books(args: argparse.Namespace, db: str) -> Starting | None:
             return None
     except OSError:
         return None
+    notes = answer.get("running")
+    if running is not None and isinstance(notes, dict):
+        running.update((str(k), str(v)) for k, v in notes.items())
     return Starting.from_json(answer["books"])
 
 
@@ -117,17 +124,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
         start = calendar.at(day, _clock(args.start))
     elif day == today:
         start = now  # what is left from now on (to the second, as the daemon counts)
-    starting = _starting(args, calendar.week_start(day))
+    running: dict[str, str] = {}
+    starting = _starting(args, calendar.week_start(day), running)
     try:
         missing, closed = _missing_here(policy, args.user)
         explanation = explain_day(policy, zone, args.user, day, start, starting,
                                   missing=missing, closed=closed)
     except ExplainError as exc:
         raise CommandError(str(exc)) from None
+    # (its sessions running now are counted so far, and the day played as if they stopped
+    # now: said, as the TUI says it, rev15-s25 A)
+    note = running.get(args.user, "") if day == today else ""
     if args.json:
-        print_json(explanation.to_json())
+        print_json({**explanation.to_json(), **({"running": note} if note else {})})
     else:
-        print("\n".join(explanation_lines(explanation, zone)))
+        print("\n".join(explanation_lines(explanation, zone, running=note)))
     return EXIT_OK
 
 

@@ -882,18 +882,27 @@ class Daemon:
         grace = float(self.policy.supervisor.stop_grace)
         closing: list[tuple[SnapshotRow, SessionSnapshot, tuple[date, float] | None, bool]] = []
         seen: dict[int, Instant] = {}  # when each session's program was looked for
+        sessions = {snap.session_id: SessionSnapshot(
+            snap.session_id, snap.user, snap.entry, snap.started_at, snap.started_mono,
+            snap.charged_mono, snap.extension_s, snap.fired, snap.paused_s,
+            snap.past_deadline_s) for snap in snapshots}
+        leases = {snap.session_id: None if local is not None or snap.lease_day is None
+                  else (snap.lease_day, snap.lease_s)  # (local: not in these books)
+                  for snap in snapshots}
+        # Each of this boot's sessions stands as closing until it is adopted (``recover``)
+        # or closed: a session adopted in this loop can end while a later one's adopt
+        # awaits (systemd), and its end must not settle a grant on the others' leases
+        # (rev15-s25 C, s24c F1); their runs are not in the books yet.
+        for snap in snapshots:
+            if snap.boot_id == self.boot_id:
+                self.engine.closing(sessions[snap.session_id], leases[snap.session_id])
         for snap in snapshots:
             held = self.sessions.get(snap.session_id)  # taken back from the local copy
             alive = held is not None or (snap.boot_id == self.boot_id and await
                                          self.backend.adopt(snap.session_id, snap.process,
                                                             self._tree_empty))
             seen[snap.session_id] = self.now()
-            session = SessionSnapshot(snap.session_id, snap.user, snap.entry, snap.started_at,
-                                      snap.started_mono, snap.charged_mono, snap.extension_s,
-                                      snap.fired, snap.paused_s, snap.past_deadline_s)
-            lease = (snap.lease_day, snap.lease_s) if snap.lease_day is not None else None
-            if local is not None:
-                lease = None  # the store's lease is not in these books
+            session, lease = sessions[snap.session_id], leases[snap.session_id]
             due_at = self.backend.deadline_passed_while_down(snap.session_id) if alive \
                 else None
             if self.engine.recover(session, now, alive=alive, lease=lease,
@@ -915,10 +924,6 @@ class Daemon:
             if held is not None:
                 self.sessions.pop(snap.session_id, None)
             closing.append((snap, session, lease, alive))
-
-        for snap, session, lease, _ in closing:  # (their runs are not in the books yet)
-            if snap.boot_id == self.boot_id:
-                self.engine.closing(session, lease)
 
         async def stop(session_id: int) -> tuple[int, Instant]:
             await self.backend.stop(session_id, grace)

@@ -595,11 +595,16 @@ class Methods:
     async def policy_books(self, params: Params, connection: Connection) -> Any:
         """This week's books as the engine knows them now (running sessions' time so far
         counted), for ``policy explain|simulate --db`` on the store this daemon holds."""
-        from shepherd.explain.live import books_of  # rarely asked
+        from shepherd.explain.live import books_of, running_note  # rarely asked
 
         d = self.daemon
         store = None if d.link is not None else str(d.config.state_dir / "shepherd.db")
-        return {"store": store, "books": books_of(d.engine, d.now()).to_json()}
+        # (what explain says of each child's running sessions, as ``policy.explain`` does:
+        # the day is played as if they stopped now, rev15-s25 A)
+        running = {user.name: note for user in d.policy.users
+                   if (note := running_note(d.engine, user.name))}
+        return {"store": store, "books": books_of(d.engine, d.now()).to_json(),
+                "running": running}
 
     @takes()
     async def clock_accept(self, params: Params, connection: Connection) -> Any:

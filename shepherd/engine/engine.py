@@ -1274,6 +1274,7 @@ class Engine:
             return False
         self._changed()
         self._drop_lease(snap, lease)
+        self._closing.pop(snap.session_id, None)  # (adopted: its run is counted from here)
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
                            fired=set(snap.fired), unwatched_mono=now.mono,

@@ -52,3 +52,27 @@ def test_explain_and_simulate_read_the_live_store_through_its_daemon(
                        str(other.state / "shepherd.db"))
     assert refused.returncode != 0
     assert "held by the running Shepherd daemon" in refused.stderr, refused.stderr
+
+
+def test_explain_on_the_live_store_says_a_running_session_is_played_as_stopped_now(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    """rev15-s25 A: with a game running, `policy explain --db <live store>` played the day
+    as if it stopped now and rested (its time so far counted) and did not say so, where
+    the TUI's Policy view says it: the parent read the game as resting while it ran."""
+    d = daemon_factory(policy(GAME))
+    live = str(d.state / "shepherd.db")
+    file = tmp_path / "policy.toml"
+    file.write_text(policy(GAME))
+    d.call("launch", entry="game", user=ME)
+    said = shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live)
+    assert said.returncode == 0, said.stderr
+    text = " ".join(said.stdout.split())
+    assert ("Running now: A game; its time so far is counted, and the day below starts as "
+            "if it stopped now") in text, said.stdout
+    data = json.loads(shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live,
+                               "--json").stdout)
+    assert data["running"].startswith("Running now: A game"), data
+    # another day is not today: nothing runs in it yet
+    tomorrow = shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live,
+                        "--date", "tomorrow")
+    assert "Running now" not in tomorrow.stdout, tomorrow.stdout

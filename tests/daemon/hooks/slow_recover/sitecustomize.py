@@ -8,7 +8,9 @@ daemon's own started, before it was told any deadline. With
 does) just after the recovery read again what those alarms noted (``notes_again``).
 With ``SHEPHERD_TEST_ALARM_CRASH`` set, this daemon's own deadline alarm exits at its
 start, every time (as one that cannot run: review-14-s19c R2, review-14-s20 F1); with
-``SHEPHERD_TEST_ALARM_SLOW=N`` it is ready N seconds late (review-14-s20b N1).
+``SHEPHERD_TEST_ALARM_SLOW=N`` it is ready N seconds late (review-14-s20b N1). With
+``SHEPHERD_TEST_ADOPT_DELAY=N`` each session's adopt at the start waits N seconds first
+(rev15-s25 C: the systemd backend's adopt awaits D-Bus).
 """
 
 import asyncio
@@ -47,6 +49,18 @@ if GATE:
         direct.DirectBackend.notes_again = stalled_after  # type: ignore[method-assign]
     else:
         core.Daemon._recover = stalled  # type: ignore[method-assign]
+
+ADOPT_DELAY = os.environ.get("SHEPHERD_TEST_ADOPT_DELAY")
+if ADOPT_DELAY:  # each adopt awaits this long first, as the systemd backend's D-Bus calls do
+    from shepherd.supervisor import direct
+
+    adopt = direct.DirectBackend.adopt
+
+    async def slow_adopt(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(float(ADOPT_DELAY))
+        return await adopt(self, *args, **kwargs)
+
+    direct.DirectBackend.adopt = slow_adopt  # type: ignore[method-assign]
 
 if os.environ.get("SHEPHERD_TEST_ALARM_CRASH") or os.environ.get("SHEPHERD_TEST_ALARM_SLOW"):
     import subprocess
