@@ -2158,12 +2158,22 @@ class Engine:
         # promise): less than a second short is the fraction of the second the grant came
         # in (or a sum's rounding), no time a parent gave (review-15-s15 N6)
         usable = math.floor(usable + 1e-6)
+        rest = self.cooldowns.get((planned.user, planned.target))
+        if (rest is not None and rest > now.wall and self.policy.entry(planned.target)
+                and not any(s.user == planned.user and s.entry.id == planned.target
+                            for s in self._sessions.values())):
+            # an entry resting now: none of it before the rest's end (rev15-s25 E: "only 4
+            # minutes of it can be used before 17:05" while it rested until 17:30)
+            usable = min(usable, max(math.floor((planned.expires_at - rest).total_seconds()),
+                                     0))
+        else:
+            rest = None
         if usable >= planned.seconds - 1:
             return ()
         limits = self.limits_of(planned.target)  # without a daily quota: the week's first
         weekly = limits is not None and limits.daily_quota(planned.day) is None
         return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at,
-                         period="week" if weekly else "day"),)
+                         period="week" if weekly else "day", rests_until=rest),)
 
     def _usable_before(self, user: str, target: str, day: date, expires: datetime,
                        now: Instant, given: float) -> float:

@@ -252,6 +252,9 @@ class GrantCap:
     # of a quota's end of a running session: what is left of the session's extension,
     # which carries it on past the moment the quota runs out (``until`` includes it)
     extension_s: float = 0.0
+    # of a grant_end: the entry rests until then, so no more can be used before the
+    # moment than is left after the rest (rev15-s25 E)
+    rests_until: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}

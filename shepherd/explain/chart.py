@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, tzinfo
 
-from shepherd.explain.day import DayExplanation, EntryDay
+from shepherd.explain.day import DayExplanation, EntryDay, PlannedSession
 
 WIDTH = 80
 _STEPS_MIN = (5, 10, 15, 20, 30, 60, 120)
@@ -29,10 +29,17 @@ def _step(span_s: float, columns: int) -> int:
     return _STEPS_MIN[-1]
 
 
+def _said_end(session: PlannedSession) -> datetime:
+    """A session's end as the words say it, down to the minute (a few seconds past it
+    drew a column of its own, rev15-s25 F), unless it ends within its first minute."""
+    down = session.end.replace(second=0, microsecond=0)
+    return down if down > session.start else session.end
+
+
 def _cell(row: EntryDay, start: datetime, end: datetime) -> str:
     size = (end - start).total_seconds()
-    played = sum(max((min(session.end, end) - max(session.start, start)).total_seconds(), 0.0)
-                 for session in row.sessions if session.seconds > 0)
+    played = sum(max((min(_said_end(session), end) - max(session.start, start)).total_seconds(),
+                     0.0) for session in row.sessions if session.seconds > 0)
     if played > 0:  # (review-15-s24 F4: a session across two columns, under half of each,
         return "#" if played > size / 2 else "+"  # was left out; half of it drawn whole
         # showed 2h30m of play and three rests as 3h30m and one)

@@ -111,7 +111,8 @@ def _up(moment: datetime) -> datetime:
 
 def _shown_span(shown: Shown, zone: tzinfo) -> str:
     start, end = clock_time(shown[0], zone), clock_time(shown[1], zone)
-    return start if start == end else f"{start}–{end}"  # ("12:17 in use for 54 seconds")
+    # ("12:17 in use for 54 seconds"; a whole day is still "04:00–04:00", rev15-s25 F)
+    return start if shown[0] == shown[1] else f"{start}–{end}"
 
 
 def _shown_moments(steps: list[PlannedSession | Wait]) -> list[Shown]:
@@ -288,6 +289,9 @@ def _wrap(line: str) -> list[str]:
         return [line]
     times = _TIMES.match(line)
     lead = len(times.group(0)) if times else len(line) - len(line.lstrip(" ")) + 2
+    # (the hour the clocks go back says which one it is: under such long times the
+    # sentence goes on where it would under "HH:MM–HH:MM", rev15-s25 B)
+    lead = min(lead, len("  HH:MM–HH:MM  "))
     return textwrap.wrap(line, WIDTH, subsequent_indent=" " * lead, break_on_hyphens=False)
 
 

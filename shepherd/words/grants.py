@@ -20,7 +20,6 @@ from shepherd.words.refusals import ReasonLike, _data, _moment, reasons_clause
 from shepherd.words.times import (
     and_list,
     at_moment,
-    clock_time,
     format_duration,
     spoken_at_most,
     spoken_duration,
@@ -78,6 +77,13 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
         return f"This session still ends {end}" + (f": {why}." if why else ".")
     when = "this week" if weekly else "today"
     if kind == "grant_end":  # time given until a moment that is nearer than its length
+        rest = _moment(data.get("rests_until"))
+        if rest is not None:  # it rests until then (rev15-s25 E)
+            resting = f"{label} rests {until_moment(rest, now, zone)}"
+            if usable < 0.5:
+                return f"None of it can be used before it runs out {end}: {resting}."
+            return (f"Only {spoken_at_most(usable)} of it can be used before it runs out "
+                    f"{end}: {resting}.")
         if usable < 0.5:  # time given until then or sooner fills it: it is used first
             # (the day's and the week's own time last longer and come after: review-1215-s12
             # F1)
@@ -202,9 +208,11 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     if expires and not result.get("with_day"):
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else expires
         lasts = until_moment(moment, now, zone, up=False)  # an end: rounded down
-        if result.get("week") and lasts.startswith("until ") and " at " not in lasts:
-            # (the week ends today: "on any day until 12:23" named no day, rev15-s24 F6)
-            lasts = f"this week, which ends today at {clock_time(moment, zone, up=False)}"
+        if result.get("week") and moment - now <= timedelta(hours=24):
+            # (its last day: "on any day until 12:23" named no day, rev15-s24 F6; nor is
+            # "on any day until tomorrow at 04:00" any day but this one, rev15-s25 D)
+            ends = at_moment(moment, now, zone, up=False)
+            lasts = f"this week, which ends {'today ' if ends.startswith('at ') else ''}{ends}"
         elif result.get("week"):
             lasts = f"this week, on any day {lasts}"
     if mode == "add":

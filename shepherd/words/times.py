@@ -80,11 +80,22 @@ def clock_time(moment: datetime, zone: tzinfo, *, up: bool = False) -> str:
     the clocks go back, which comes twice, it says which time it is ("02:30 (after the
     clocks go back)": review-15-s24 F5, "02:30–02:30 in use for 1 hour")."""
     local = _to_minute(moment, zone, up)
-    said = local.strftime("%H:%M")
-    other = local.replace(fold=1 - local.fold)
-    if other.utcoffset() == local.utcoffset():
-        return said
-    return f"{said} ({'after' if local.fold else 'before'} the clocks go back)"
+    which = _which_time(local)
+    return f"{local:%H:%M} ({which})" if which else f"{local:%H:%M}"
+
+
+def _which_time(local: datetime) -> str:
+    """In the hour that comes twice, which time it is; else nothing."""
+    if local.replace(fold=1 - local.fold).utcoffset() == local.utcoffset():
+        return ""
+    return f"{'after' if local.fold else 'before'} the clocks go back"
+
+
+def _at_clock(local: datetime) -> str:
+    """``HH:MM`` after "at" or "until", and which time it is in the hour that comes
+    twice, without brackets (it often stands in some already)."""
+    which = _which_time(local)
+    return f"{local:%H:%M} {which}" if which else f"{local:%H:%M}"
 
 
 def _day_words(day: date, today: date) -> tuple[str, str]:
@@ -109,7 +120,7 @@ def at_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = True)
     """"at 15:30", "tomorrow at 04:00", "on Saturday at 09:00", "on 30 November at 09:00"."""
     local = _to_minute(moment, zone, up)
     day, _ = _day_words(local.date(), now.astimezone(zone).date())
-    said = clock_time(local, zone)
+    said = _at_clock(local)
     return f"{day} at {said}" if day else f"at {said}"
 
 
@@ -117,7 +128,7 @@ def until_moment(moment: datetime, now: datetime, zone: tzinfo, *, up: bool = Tr
     """"until 15:30", "until tomorrow at 04:00", "until Saturday at 09:00"."""
     local = _to_minute(moment, zone, up)
     _, day = _day_words(local.date(), now.astimezone(zone).date())
-    said = clock_time(local, zone)
+    said = _at_clock(local)
     return f"until {day} at {said}" if day else f"until {said}"
 
 

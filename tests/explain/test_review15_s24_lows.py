@@ -43,6 +43,12 @@ def test_a_session_across_two_columns_under_half_of_each_is_drawn(tmp_path: Path
     row = chart[1][len("game") + 3:]  # (the label column is 6 wide)
     assert "++" in row and "#" not in row, chart
     assert row.index("++") == 25  # 16:30 and 17:00, half-hour columns from 04:00
+    # rev15-s25 F: a session whose words end at 16:15 (16:15:04) draws no column after it
+    tail = load_policy(written(tmp_path, opens="15:30", closes="19:00",
+                               limits='limits = { daily_quota = "45m4s" }'))
+    start = datetime(2026, 12, 9, 15, 30, tzinfo=PARIS)
+    cells = day_chart(explain_day(tail, PARIS, "kid", date(2026, 12, 9), start), PARIS)[1]
+    assert "#+" not in cells and "##-" in cells, cells
 
 
 def test_the_part_of_the_day_before_from_is_blank_and_a_short_session_shows(
@@ -75,6 +81,13 @@ def test_on_the_night_the_clocks_go_back_the_repeated_hour_says_which_it_is(
     assert clock_time(second, PARIS) == "02:30 (after the clocks go back)"
     assert clock_time(datetime(2026, 10, 25, 3, 30, tzinfo=PARIS), PARIS) == "03:30"
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    # rev15-s25 B: under such long times the sentence went on 70 columns in, a word a line
+    played = load_policy(written(tmp_path, opens="02:30", closes="03:00",
+                                 limits='limits = { max_run = "50m", cooldown = "10m" }'))
+    lines = explanation_lines(explain_day(played, PARIS, "kid", date(2026, 10, 24)), PARIS)
+    assert "  02:30 (before the clocks go back)–02:20 (after the clocks go back)  in use for" \
+        in lines, lines
+    assert all(len(line.split()) > 1 for line in lines if line.strip()), lines
 
 
 def test_a_session_said_within_one_minute_is_said_at_that_minute(tmp_path: Path) -> None:
@@ -86,6 +99,10 @@ def test_a_session_said_within_one_minute_is_said_at_that_minute(tmp_path: Path)
                               PARIS)
     [played] = [line for line in lines if "in use for" in line]
     assert played.strip().startswith("12:17  in use for 54 seconds"), played
+    # rev15-s25 F: a whole day is still a span ("04:00  in use for 1 day" after the fix)
+    whole = explanation_lines(explain_day(load_policy(EXAMPLE), PARIS, "alex",
+                                          date(2026, 11, 28)), PARIS)
+    assert "  04:00–04:00  in use for 1 day, until the day ends" in whole, whole
 
 
 def test_a_day_used_up_says_nothing_more_today_without_a_moment_that_reads_as_a_start() -> None:
@@ -113,4 +130,29 @@ def test_time_for_the_week_given_as_the_week_ends_names_the_day() -> None:
                             "expires_at": ends.isoformat(), "allowance_s": None},
                            datetime(2026, 11, 27, 12, 20, tzinfo=PARIS), PARIS)
     assert "this week, on any day until Monday at 12:23" in later, later
+    # rev15-s25 D: on its last quota day, ending tomorrow at 04:00, it is not "any day"
+    sunday = grant_sentence({"user": "kid", "target": "game", "label": "Game",
+                             "kind": "entry", "mode": "add", "seconds": 180, "change_s": 180,
+                             "week": True, "allowance_s": None,
+                             "expires_at": datetime(2026, 11, 30, 4, tzinfo=PARIS).isoformat()},
+                            datetime(2026, 11, 29, 10, tzinfo=PARIS), PARIS)
+    assert "this week, which ends tomorrow at 04:00" in sunday, sunday
 
+
+
+def test_time_given_until_a_moment_inside_a_rest_says_none_of_it_can_be_used() -> None:
+    """rev15-s25 E: Minecraft rests until 17:30; "+10m until 17:05" at 17:01 said "Only 4
+    minutes of it can be used before it runs out at 17:05"."""
+    from shepherd.explain.script import parse_script
+    from shepherd.explain.simulate import simulate_day
+
+    policy = load_policy(EXAMPLE)
+    actions = parse_script("16:15 launch minecraft\n17:01 grant minecraft +10m until 17:05\n"
+                           "17:02 grant minecraft +20m until 17:45\n",
+                           policy.supervisor.day_starts_at)
+    steps = simulate_day(policy, PARIS, "alex", date(2026, 12, 4), actions).steps
+    said = [" ".join(s.text.split()) for s in steps if s.outcome == "granted"]
+    assert said[0].endswith("None of it can be used before it runs out at 17:05: Minecraft "
+                            "rests until 17:30."), said
+    assert said[1].endswith("Only 15 minutes of it can be used before it runs out at 17:45: "
+                            "Minecraft rests until 17:30."), said

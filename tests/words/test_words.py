@@ -234,9 +234,11 @@ def test_a_grant_that_expires_says_until_when_and_its_expiry_says_what_went_unus
         "sam has 30 minutes more of games until 17:00 (2h in all today until then).")
     week_end = (NOW + timedelta(days=1)).replace(hour=4, minute=0, second=0, microsecond=0)
     pooled = {**timed, "expires_at": week_end.isoformat(), "week": True}
-    assert grant_sentence(pooled, NOW, PARIS) == (
-        "sam has 30 minutes more of games this week, on any day until tomorrow at 04:00 "
+    assert grant_sentence(pooled, NOW, PARIS) == (  # (its last day: rev15-s25 D)
+        "sam has 30 minutes more of games this week, which ends tomorrow at 04:00 "
         "(2h in all today).")
+    two_days = {**pooled, "expires_at": (week_end + timedelta(days=1)).isoformat()}
+    assert "this week, on any day until " in grant_sentence(two_days, NOW, PARIS)
     gone = {"user": "sam", "target": "games", "seconds": 1800, "expires_at": until.isoformat(),
             "week": False, "unused_s": 600.0}
     assert expiry_sentence(gone, until, PARIS) == (
