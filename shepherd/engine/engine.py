@@ -1274,7 +1274,12 @@ class Engine:
             return False
         self._changed()
         self._drop_lease(snap, lease)
-        self._closing.pop(snap.session_id, None)  # (adopted: its run is counted from here)
+        if self._closing.pop(snap.session_id, None) is not None:
+            # (adopted: its run from its last checkpoint counts as it runs from here; the
+            # use kept up to a moment while it stood for its lease left that run out, so
+            # its part before the moment goes in now, as ``end_recovered`` adds it:
+            # rev15-s25b C-b, the grant paid 7.5 s for 12.6 s run)
+            self._add_run_to_kept(snap, now)
         session = _Session(snap.session_id, snap.user, entry, snap.started_at,
                            snap.started_mono, snap.charged_mono, now.wall, snap.extension_s,
                            fired=set(snap.fired), unwatched_mono=now.mono,
@@ -1576,6 +1581,19 @@ class Engine:
             self._use_at_expiry[g.id] = (self._use_at_expiry[g.id] if kept
                                          else self._used_until_expiry(g, limits, now)
                                          - self._closing_leases(g, limits)) + before
+
+    def _add_run_to_kept(self, snap: SessionSnapshot, now: Instant) -> None:
+        """An adopted crashed session's run from its last checkpoint: its part before each
+        moment whose use is kept goes into that use. It runs still, so it ran through
+        each such moment (a use is kept only once its moment passed), whatever the
+        ``now`` of the restart that adopts it (taken before the adopts, which may wait)."""
+        began = now.wall - timedelta(seconds=max(now.mono - snap.charged_mono, 0.0))
+        for g in self._timed_of_entry(snap.user, snap.entry):
+            if g.week or g.id in self.expiries_noted or g.id not in self._use_at_expiry:
+                continue
+            upto = max((g.expires - began).total_seconds(), 0.0)
+            self._use_at_expiry[g.id] += sum(sec for d, sec in self.calendar.split(began, upto)
+                                             if d == g.day)
 
     def closing(self, snap: SessionSnapshot, lease: tuple[date, float] | None) -> None:
         """A crashed session of this boot, not adopted, that the restart is stopping: until

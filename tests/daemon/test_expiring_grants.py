@@ -478,9 +478,10 @@ def test_time_added_after_the_weeks_time_paid_is_taken_back_whole_after_a_restar
     assert left(d) == 0
 
 
-@pytest.mark.parametrize("adopt_delay", [0, 4], ids=["stop", "slow-adopt"])
+@pytest.mark.parametrize(("adopt_delay", "both"), [(0, False), (4, False), (4, True)],
+                         ids=["stop", "slow-adopt", "slow-adopt-both"])
 def test_an_adopted_game_that_ends_in_the_restarts_stop_of_another_leaves_the_grant_to_wait(
-        daemon_factory: Any, adopt_delay: int) -> None:
+        daemon_factory: Any, adopt_delay: int, both: bool) -> None:
     """rev15s24c F1: two games of a group on time given the group until a moment, the
     daemon killed (-9); while it is down the parent takes one game from the child, so the
     restart stops that one (deaf to SIGTERM: its grace runs past the moment) and adopts
@@ -489,7 +490,9 @@ def test_an_adopted_game_that_ends_in_the_restarts_stop_of_another_leaves_the_gr
     ahead, not for its run: the grant paid 9 s for 13.8 s run before its moment, the
     group's own time the rest. It waits for the stopped game's run now. rev15-s25 C
     (slow-adopt): the same end inside the next session's adopt (the systemd backend's
-    D-Bus calls; here a test hook makes each adopt wait 4 s): 8.98 s paid for 13.7."""
+    D-Bus calls; here a test hook makes each adopt wait 4 s): 8.98 s paid for 13.7.
+    rev15-s25b C-b (slow-adopt-both): the other game adopted too, after that end: the
+    use kept at the moment left out its run before it (7.5 s paid for 12.6)."""
     deaf = json.dumps([sys.executable, "-c", "import signal, time; signal.signal("
                        "signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
     games = """
@@ -505,9 +508,11 @@ command = {deaf}
 [[groups]]
 id = "games"
 entries = ["a", "b"]
-daily_quota = "10s"
+daily_quota = "30s"
 """
     lasts = 10.5 if adopt_delay else 7.5  # (b ends after the moment, and after it is adopted)
+    # (the group's own 30 s: its end, after the moment, comes after every adopt, so that
+    # the last daemon's alarm stops neither game before the restart has them)
     far = (f'stop_grace = "4s"\n'
            f'day_starts_at = "{(datetime.now(UTC).hour + 12) % 24:02d}:00"')
     env = {"TZ": "UTC"}
@@ -523,8 +528,10 @@ daily_quota = "10s"
     d.call("launch", entry="a", user=ME)
     time.sleep(1)
     d.kill9()
-    d.policy_path.write_text(policy(games.format(deaf=deaf, users="users = []", lasts=lasts),
-                                    far, users="max_sessions = 2"))
+    if not both:  # (a is stopped by the restart, not adopted)
+        d.policy_path.write_text(policy(games.format(deaf=deaf, users="users = []",
+                                                     lasts=lasts),
+                                        far, users="max_sessions = 2"))
     while datetime.now(UTC) < until - timedelta(seconds=2):
         time.sleep(0.1)
     d.start()  # a: SIGTERM, ignored, SIGKILL 4 s later; b ends meanwhile, after the moment
@@ -533,4 +540,5 @@ daily_quota = "10s"
     assert ran - 1.0 <= gone["data"]["paid_s"] <= ran + 0.1, (ran, gone["data"])
     ends = wait_for(lambda: sorted(e["reason"] for e in d.audit("session_ended"))
                     if len(d.audit("session_ended")) == 2 else None, timeout=30)
-    assert ends == ["exited", "recovered_after_crash"], ends  # (b ended by itself)
+    # (b ended by itself; a, adopted, is stopped at the group's end)
+    assert ends == ["exited", "expired" if both else "recovered_after_crash"], ends
