@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -181,15 +182,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"{args.script}: {problem}", file=sys.stderr)
         if problems:
             return EXIT_ERROR
+    running: dict[str, str] = {}
     try:
         simulation = simulate_day(policy, zone, args.user, day, actions,
-                                  _starting(args, calendar.week_start(day)))
+                                  _starting(args, calendar.week_start(day), running))
     except ExplainError as exc:
         raise CommandError(str(exc)) from None
+    # (played as if the child's running sessions stopped now: said, as explain says it,
+    # rev15-s25b A-b: "can't start: it needs a rest" while it ran)
+    note = running.get(args.user, "") if day == calendar.quota_day(datetime.now(zone)) else ""
     if args.json:
-        print_json(simulation.to_json())
+        print_json({**simulation.to_json(), **({"running": note} if note else {})})
     else:
-        print("\n".join(simulation_lines(simulation, zone)))
+        print("\n".join([*textwrap.wrap(note, 80), *simulation_lines(simulation, zone)]))
     return EXIT_OK
 
 

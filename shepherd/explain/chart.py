@@ -29,17 +29,21 @@ def _step(span_s: float, columns: int) -> int:
     return _STEPS_MIN[-1]
 
 
-def _said_end(session: PlannedSession) -> datetime:
-    """A session's end as the words say it, down to the minute (a few seconds past it
-    drew a column of its own, rev15-s25 F), unless it ends within its first minute."""
+def _said(session: PlannedSession) -> tuple[datetime, datetime]:
+    """A session's start and end to whole minutes, as the words say them near enough (a
+    few seconds past a minute drew a column of its own, rev15-s25 F; a start a few
+    seconds before one, after a rest said to end then, rev15-s25b F-b), unless that
+    leaves nothing of it (a session within one minute is drawn as it is)."""
     down = session.end.replace(second=0, microsecond=0)
-    return down if down > session.start else session.end
+    start = session.start.replace(second=0, microsecond=0)
+    up = start if start == session.start else start + timedelta(minutes=1)
+    return (up, down) if up < down else (session.start, session.end)
 
 
 def _cell(row: EntryDay, start: datetime, end: datetime) -> str:
     size = (end - start).total_seconds()
-    played = sum(max((min(_said_end(session), end) - max(session.start, start)).total_seconds(),
-                     0.0) for session in row.sessions if session.seconds > 0)
+    played = sum(max((min(said[1], end) - max(said[0], start)).total_seconds(), 0.0)
+                 for said in map(_said, (s for s in row.sessions if s.seconds > 0)))
     if played > 0:  # (review-15-s24 F4: a session across two columns, under half of each,
         return "#" if played > size / 2 else "+"  # was left out; half of it drawn whole
         # showed 2h30m of play and three rests as 3h30m and one)

@@ -72,6 +72,11 @@ def test_explain_on_the_live_store_says_a_running_session_is_played_as_stopped_n
     data = json.loads(shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live,
                                "--json").stdout)
     assert data["running"].startswith("Running now: A game"), data
+    # rev15-s25b A-b: simulate too ("can't start: it needs a rest" while it ran)
+    played = shepherd(d, "policy", "simulate", str(file), "--user", ME, "--db", live, "-",
+                      stdin="")
+    assert played.returncode == 0, played.stderr
+    assert " ".join(played.stdout.split()).startswith("Running now: A game;"), played.stdout
     # another day is not today: nothing runs in it yet
     tomorrow = shepherd(d, "policy", "explain", str(file), "--user", ME, "--db", live,
                         "--date", "tomorrow")

@@ -156,3 +156,19 @@ def test_time_given_until_a_moment_inside_a_rest_says_none_of_it_can_be_used() -
                             "rests until 17:30."), said
     assert said[1].endswith("Only 15 minutes of it can be used before it runs out at 17:45: "
                             "Minecraft rests until 17:30."), said
+
+
+def test_the_chart_draws_a_session_to_the_minutes_its_words_say() -> None:
+    """rev15-s25 F and rev15-s25b F-b: a few seconds past a minute at either end drew a
+    column the words do not give it ("16:04–16:15 rests" drawn "~+"); a session within
+    one minute is drawn as it is."""
+    from shepherd.explain.chart import _said
+    from shepherd.explain.day import PlannedSession
+
+    def at(hour: int, minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 12, 9, hour, minute, second, tzinfo=PARIS)
+
+    assert _said(PlannedSession(at(16, 14, 56), at(16, 45, 4), "max_run")) == (
+        at(16, 15), at(16, 45))
+    short = PlannedSession(at(12, 17, 3), at(12, 17, 57), "quota")
+    assert _said(short) == (short.start, short.end)
