@@ -237,7 +237,8 @@ def grant_preview() -> dict[str, Any]:
             "limited_by": [], "capped_by": [
                 {"kind": "max_run", "usable_s": 1946.0, "group": None,
                  "until": "2026-11-25T16:32:26+00:00", "running": True, "period": "day",
-                 "entry": None, "label": None, "extension_s": 0.0}],
+                 "entry": None, "label": None, "extension_s": 0.0,
+                 "rests_until": None}],
             "week_allowance_s": None, "expires_at": None, "week": False,
             "lasting_s": None, "lasting_from": None, "with_day": True,
             "day_ends_at": "2026-11-26T04:00:00+00:00", "week_lasting_s": None,
