@@ -194,6 +194,14 @@ def grant_answer(granted: TimeGranted, asked: int, policy: Policy,
             "preview": preview}
 
 
+def _day_start_before(week_end: datetime, zone: tzinfo) -> datetime:
+    """The start of the week's last quota day: days start at the time of day its end
+    does (a day the clocks change is 23 or 25 hours long, rev15-s25b D-b)."""
+    local = week_end.astimezone(zone)
+    return datetime.combine(local.date() - timedelta(days=1), local.time().replace(
+        tzinfo=None), tzinfo=zone)
+
+
 def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     """What a grant did, for today, and what still limits the target."""
     user, target = result["user"], result.get("label") or result["target"]
@@ -208,7 +216,7 @@ def grant_sentence(result: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     if expires and not result.get("with_day"):
         moment = datetime.fromisoformat(expires) if isinstance(expires, str) else expires
         lasts = until_moment(moment, now, zone, up=False)  # an end: rounded down
-        if result.get("week") and moment - now <= timedelta(hours=24):
+        if result.get("week") and now >= _day_start_before(moment, zone):
             # (its last day: "on any day until 12:23" named no day, rev15-s24 F6; nor is
             # "on any day until tomorrow at 04:00" any day but this one, rev15-s25 D)
             ends = at_moment(moment, now, zone, up=False)

@@ -137,6 +137,17 @@ def test_time_for_the_week_given_as_the_week_ends_names_the_day() -> None:
                              "expires_at": datetime(2026, 11, 30, 4, tzinfo=PARIS).isoformat()},
                             datetime(2026, 11, 29, 10, tzinfo=PARIS), PARIS)
     assert "this week, which ends tomorrow at 04:00" in sunday, sunday
+    # rev15-s25b D-b: a last day of 25 hours (days from 00:00; the clocks go back on it),
+    # the grant in its first hour; the day before, two days are left
+    def given(at: datetime) -> str:
+        return grant_sentence({"user": "kid", "target": "game", "label": "Game",
+                               "kind": "entry", "mode": "add", "seconds": 180,
+                               "change_s": 180, "week": True, "allowance_s": None,
+                               "expires_at": datetime(2026, 10, 26, tzinfo=PARIS).isoformat()},
+                              at, PARIS)
+    assert "which ends tomorrow at 00:00" in given(datetime(2026, 10, 25, 0, 30, tzinfo=PARIS))
+    assert "on any day until Monday at 00:00" in given(
+        datetime(2026, 10, 24, 23, 30, tzinfo=PARIS))
 
 
 
