@@ -2176,22 +2176,28 @@ class Engine:
         # promise): less than a second short is the fraction of the second the grant came
         # in (or a sum's rounding), no time a parent gave (review-15-s15 N6)
         usable = math.floor(usable + 1e-6)
-        rest = self.cooldowns.get((planned.user, planned.target))
-        if (rest is not None and rest > now.wall and self.policy.entry(planned.target)
-                and not any(s.user == planned.user and s.entry.id == planned.target
+        limits = self.limits_of(planned.target)  # without a daily quota: the week's first
+        members = limits.members if limits is not None else (planned.target,)
+        rests = [self.cooldowns.get((planned.user, m)) for m in members]
+        rest = None
+        if (rests and all(r is not None and r > now.wall for r in rests)
+                and not any(s.user == planned.user and s.entry.id in members
                             for s in self._sessions.values())):
-            # an entry resting now: none of it before the rest's end (rev15-s25 E: "only 4
-            # minutes of it can be used before 17:05" while it rested until 17:30)
-            usable = min(usable, max(math.floor((planned.expires_at - rest).total_seconds()),
-                                     0))
-        else:
-            rest = None
+            # an entry (or every program of a group) resting now: none of it before the
+            # rest's end (rev15-s25 E: "only 4 minutes of it can be used before 17:05"
+            # while it rested until 17:30); a group's programs may run side by side
+            rest = min(r for r in rests if r is not None)
+            usable = min(usable, sum(
+                max(math.floor((planned.expires_at - r).total_seconds()), 0)
+                for r in rests if r is not None))
         if usable >= planned.seconds - 1:
             return ()
-        limits = self.limits_of(planned.target)  # without a daily quota: the week's first
         weekly = limits is not None and limits.daily_quota(planned.day) is None
-        return (GrantCap("grant_end", max(usable, 0.0), until=planned.expires_at,
-                         period="week" if weekly else "day", rests_until=rest),)
+        group = planned.target if limits is not None and self.policy.group(
+            planned.target) is not None else None
+        return (GrantCap("grant_end", max(usable, 0.0), group=group if rest else None,
+                         until=planned.expires_at, period="week" if weekly else "day",
+                         rests_until=rest),)
 
     def _usable_before(self, user: str, target: str, day: date, expires: datetime,
                        now: Instant, given: float) -> float:

@@ -79,7 +79,9 @@ def cap_sentence(label: str, cap: CapLike, now: datetime, zone: tzinfo) -> str:
     if kind == "grant_end":  # time given until a moment that is nearer than its length
         rest = _moment(data.get("rests_until"))
         if rest is not None:  # it rests until then (rev15-s25 E)
-            resting = f"{label} rests {until_moment(rest, now, zone)}"
+            resting = (f"the {data['group']} programs rest {until_moment(rest, now, zone)} "
+                       "at the soonest" if data.get("group")
+                       else f"{label} rests {until_moment(rest, now, zone)}")
             if usable < 0.5:
                 return f"None of it can be used before it runs out {end}: {resting}."
             return (f"Only {spoken_at_most(usable)} of it can be used before it runs out "

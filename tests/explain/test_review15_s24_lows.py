@@ -183,3 +183,40 @@ def test_the_chart_draws_a_session_to_the_minutes_its_words_say() -> None:
         at(16, 15), at(16, 45))
     short = PlannedSession(at(12, 17, 3), at(12, 17, 57), "quota")
     assert _said(short) == (short.start, short.end)
+
+
+def test_time_given_a_group_while_all_its_programs_rest_says_so() -> None:
+    """rev15-s25b E-b: "+1h until 16:35" on a group whose programs both rest past it said
+    "Only 12 minutes of it can be used"; none can."""
+    from shepherd.explain.script import parse_script
+    from shepherd.explain.simulate import simulate_day
+    from shepherd.policy import load_policy_text
+
+    policy = load_policy_text("""
+version = 1
+[supervisor]
+day_starts_at = "04:00"
+[[users]]
+name = "kid"
+max_sessions = 2
+[[entries]]
+id = "a"
+command = ["true"]
+limits = { max_run = "10m", cooldown = "30m" }
+[[entries]]
+id = "b"
+command = ["true"]
+limits = { max_run = "10m", cooldown = "30m" }
+[[groups]]
+id = "g"
+entries = ["a", "b"]
+daily_quota = "2h"
+""")
+    actions = parse_script("16:00 launch a\n16:10 launch b\n16:21 grant g +1h until 16:35\n"
+                           "16:22 grant g +1h until 16:50\n", 240)
+    steps = simulate_day(policy, PARIS, "kid", date(2026, 12, 9), actions).steps
+    said = [" ".join(s.text.split()) for s in steps if s.outcome == "granted"]
+    assert said[0].endswith("None of it can be used before it runs out at 16:35: the g "
+                            "programs rest until 16:40 at the soonest."), said
+    assert said[1].endswith("Only 10 minutes of it can be used before it runs out at 16:50: "
+                            "the g programs rest until 16:40 at the soonest."), said
