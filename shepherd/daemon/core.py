@@ -471,6 +471,7 @@ class Daemon:
         if self._watchdog:
             system.sd_notify("WATCHDOG=1")
         self._update_status()
+        self.writer.check_pages(books_now=True)  # what the start wrote, read again now
         log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
                  "user" if self.config.user_mode else "system")
         # What the start made (modules, the policy, the engine's caches) is kept: taken out
@@ -1415,8 +1416,11 @@ class Daemon:
             if idle and system.TIME_SYNC.needs_timedated():  # adjtimex hidden: ask timedated
                 self._sync_check = asyncio.ensure_future(
                     asyncio.to_thread(system.TIME_SYNC.refresh))
-            self.writer.check()  # a deleted or replaced store file is healed now
+            # The trusted time's write first: a page check due now then follows it on the
+            # writer's thread, not beside it (they fought for the interpreter's lock;
+            # issue 13, session 26).
             self._keep_clock(reading)
+            self.writer.check()  # a deleted or replaced store file is healed now
             if self.loaded:
                 self._prune_audit(now)
         return now

@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Hashable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -75,6 +76,11 @@ class SqliteBackend:
         # The last copy read by ``picture``, while the live files stay as they were then:
         # (their stamp, its directory, it open)
         self._kept: tuple[Hashable, Path, Store] | None = None
+        # The pages' checks' own connection, kept open for the writer's store it was
+        # opened for (``scrub``), and the lock that keeps the two threads that check
+        # (the writer's, the maintenance one) off it at once.
+        self._scrub_side: tuple[Store, Store] | None = None
+        self._scrub_lock = threading.Lock()
 
     def open(self, now: datetime) -> StateStore:
         self.drop_picture()  # open: reads go through the store itself
@@ -142,6 +148,8 @@ class SqliteBackend:
         assert isinstance(store, Store)
         if clean and self._watch is not None and self._watch.look() is not None:
             clean = False
+        with self._scrub_lock:
+            self._drop_scrub_side()
         try:
             store.close(clean=clean)
         finally:
@@ -251,24 +259,54 @@ class SqliteBackend:
         return _small_cache(Store(Database.attach(self.path, readonly=not write)))
 
     def scrub(self, store: StateStore, whole: bool) -> str | None:
-        """Read the pages again from the disk, on a side connection (its own page cache:
-        what the writer holds in memory is read afresh), and check them: the books'
-        tables (cheap), or the whole file (``whole``: linear in its size). Damage found
-        is a suspicion the writer heals before its next transaction; said here."""
-        try:
-            side = self.side(store, write=False)
-        except DAMAGE_ERRORS as exc:  # (its first page is read at once)
-            found: str | None = f"a check of its pages found damage ({exc})"
-        else:
-            assert isinstance(side, Store)
+        """Read the pages again from the disk, on a side connection (its own page cache,
+        emptied first: what the writer holds in memory is read afresh), and check them:
+        the books' tables (cheap), or the whole file (``whole``: linear in its size).
+        Damage found is a suspicion the writer heals before its next transaction; said
+        here. The side connection is kept for the next check while it names the
+        writer's file: an idle daemon's check on a connection opened afresh (as root,
+        SQLite's open chowns the WAL) blocked its thread 3 to 14 times for a 2 ms check,
+        most often right after a write; a kept one, its cache emptied, 0 (a bare script
+        on this machine's disk, 6 s between writes: 0-7 against 0; issue 13, session
+        26)."""
+        with self._scrub_lock:
             try:
-                found = salvage.page_problem(side.db.conn, None if whole else salvage.BOOKS)
-            finally:
-                with contextlib.suppress(apsw.Error):
-                    side.close(clean=False)
+                side = self._scrub_side_for(store)
+            except DAMAGE_ERRORS as exc:  # (its first page is read at once)
+                found: str | None = f"a check of its pages found damage ({exc})"
+            else:
+                try:
+                    side.db.conn.pragma("shrink_memory")  # every page read again
+                    found = salvage.page_problem(side.db.conn,
+                                                 None if whole else salvage.BOOKS)
+                except BaseException:
+                    self._drop_scrub_side()
+                    raise
+                if found is not None:
+                    self._drop_scrub_side()
         if found is not None:
             self._suspect = found
         return found
+
+    def _scrub_side_for(self, store: StateStore) -> Store:
+        """(Under ``_scrub_lock``.) The checks' connection to the writer's ``store``: the
+        one kept, while it was opened for that store and its file is still the one
+        opened; else a new one."""
+        kept = self._scrub_side
+        if kept is not None and kept[0] is store and kept[1].db.problem(writing=False) is None:
+            return kept[1]
+        self._drop_scrub_side()
+        side = self.side(store, write=False)
+        assert isinstance(store, Store) and isinstance(side, Store)
+        self._scrub_side = (store, side)
+        return side
+
+    def _drop_scrub_side(self) -> None:
+        """(Under ``_scrub_lock``.)"""
+        if self._scrub_side is not None:
+            with contextlib.suppress(apsw.Error):
+                self._scrub_side[1].close(clean=False)
+            self._scrub_side = None
 
     def fingerprint(self, store: StateStore) -> Hashable:
         """The database file's and its WAL's identity, size and last change: every write

@@ -542,6 +542,9 @@ def test_an_idle_store_s_pages_are_not_read_again_until_something_writes_them(
     checked: list[bool] = []
 
     async def one_round(writer: StoreWriter) -> None:
+        # (a tick while a write is in hand leaves the check to follow it: the last write's
+        # answer comes a moment before the writer has let it go)
+        await wait_for(lambda: not writer._queue)
         writer._next_check = (0.0, time.monotonic() + 3600)  # the books' check is due
         writer.check_pages()
         await wait_for(lambda: not writer._checking)
@@ -716,6 +719,118 @@ def test_a_change_no_one_waits_for_and_a_clean_check_wake_the_loop_for_nothing(
         await writer.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("due_in_s", [0.0, 20.0])
+def test_the_whole_file_s_check_rides_a_write_that_comes_when_it_is_due(
+        tmp_path: Path, due_in_s: float) -> None:
+    """Issue 13 (idle wake-ups, session 26): an idle daemon writes only the trusted time,
+    every ten minutes, and checked the whole file every ten minutes apart from it: the
+    loop's tick woke the maintenance thread, which fought the loop for the interpreter's
+    lock as the tick went on (3 to 12 wake-ups for a 1.4 ms check; 2.50 a minute in all,
+    over the goal of 2). Now a write that comes when the whole file's check is due, or
+    due within the books' interval, starts it from the writer's thread once the write is
+    done, with no tick: the check (of every page, the books' too) is due again a whole
+    interval later, and the tick has nothing to start."""
+    path = tmp_path / "shepherd.db"
+    checked: list[tuple[bool, str]] = []
+
+    async def scenario() -> tuple[list[tuple[bool, str]], float, bool]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        real = writer.backend.scrub
+        writer.backend.scrub = (  # type: ignore[method-assign]
+            lambda store, whole: checked.append((whole, threading.current_thread().name))
+            or real(store, whole))
+        try:
+            writer._next_check = (time.monotonic() + 3600, time.monotonic() + due_in_s)
+            # (quiet, as the trusted time is written: its answer waits for a tick)
+            writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}), quiet=True)
+            await wait_for(lambda: bool(checked) and not writer._checking, timeout=5)
+            next_whole_in = writer._next_check[1] - time.monotonic()
+            before = len(checked)
+            writer.check_pages()  # the next tick: nothing due
+            await asyncio.sleep(0.2)
+            return list(checked), next_whole_in, len(checked) > before
+        finally:
+            await writer.close()
+
+    found, next_whole_in, tick_started = asyncio.run(scenario())
+    assert found[0][0] is True and found[0][1].startswith("store-maint"), found
+    assert next_whole_in > writer_module.WHOLE_CHECK_S - 60, next_whole_in
+    assert not tick_started
+
+
+def test_the_books_pages_are_read_again_when_asked_once_the_start_s_writes_are_done(
+        tmp_path: Path) -> None:
+    """Issue 13 (idle wake-ups, session 26): what the daemon's start wrote was read again at
+    its first tick, a minute in, from the loop while the tick still ran (3 to 12 wake-ups
+    of an idle daemon for a 2 ms check). The daemon now asks for it once its start is done
+    (``books_now``), whenever the books' check falls due; nothing written since: not again."""
+    path = tmp_path / "shepherd.db"
+    checked: list[bool] = []
+
+    async def scenario() -> tuple[list[bool], int]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        real = writer.backend.scrub
+        writer.backend.scrub = (  # type: ignore[method-assign]
+            lambda store, whole: checked.append(whole) or real(store, whole))
+        try:
+            writer._next_check = (time.monotonic() + 3600, time.monotonic() + 3600)
+            await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+            writer.check_pages()  # not due
+            await asyncio.sleep(0.2)
+            before = len(checked)
+            writer.check_pages(books_now=True)
+            await wait_for(lambda: len(checked) > before and not writer._checking, timeout=5)
+            writer.check_pages(books_now=True)  # nothing written since
+            await asyncio.sleep(0.2)
+            return list(checked), before  # (the close reads the books once more)
+        finally:
+            await writer.close()
+
+    found, before = asyncio.run(scenario())
+    assert before == 0 and found == [False], found
+
+
+def test_a_tick_with_a_write_to_come_leaves_the_check_to_follow_the_write(
+        tmp_path: Path) -> None:
+    """Issue 13 (idle wake-ups, session 26): the tick that queued the trusted time's write
+    also found the whole file's check due and started it, so the check and the write ran
+    side by side and fought for the interpreter's lock (7 and 20 wake-ups), and the check
+    read the files before the write changed them (the books read again at the next tick,
+    12 more). With a write to come, the tick starts nothing: the check follows the write."""
+    path = tmp_path / "shepherd.db"
+    began: list[float] = []
+    written: list[float] = []
+
+    def slow_write(store: Any) -> None:
+        time.sleep(0.3)
+        store.audit(now(), "launch_denied", {"n": 1})
+        written.append(time.monotonic())
+
+    async def scenario() -> tuple[list[float], list[float]]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        real = writer.backend.scrub
+        writer.backend.scrub = (  # type: ignore[method-assign]
+            lambda store, whole: began.append(time.monotonic()) or real(store, whole))
+        try:
+            writer._next_check = (time.monotonic() + 3600, 0.0)  # the whole file's, due
+            done = writer.submit(slow_write)
+            await asyncio.sleep(0)  # (the writer is woken once this turn is over)
+            writer.check_pages()  # the tick, the write in hand
+            await done
+            await wait_for(lambda: bool(began) and not writer._checking, timeout=5)
+            writer.check_pages()  # the next tick: nothing to read again
+            await asyncio.sleep(0.2)
+            return list(began), list(written)
+        finally:
+            await writer.close()
+
+    checks, writes = asyncio.run(scenario())
+    assert len(checks) == 1 and checks[0] >= writes[0], (checks, writes)
 
 
 def test_books_the_new_store_refuses_leave_it_unavailable_and_the_writer_alive(
