@@ -74,7 +74,9 @@ def run(quick: bool) -> Section:
         watcher.start()
         daemon.start()
         try:
-            for _ in range(1 if quick else 3):  # the floor: sessions no crash falls inside
+            # the floor: sessions no crash falls inside, as many as cross one (3 rounds,
+            # 12 sessions, sampled the measure's error too thinly: review-13-s26 F4)
+            for _ in range(1 if quick else 10):
                 launch_missing(daemon, outdir, watcher, started)
                 time.sleep(3.5)  # c0 ends at its limit; the others are stopped
                 for session in daemon.call("status")["sessions"]:
@@ -107,7 +109,8 @@ def run(quick: bool) -> Section:
             (crossed if crashed else calm).append(difference)
     given = [-d for d in crossed if d < 0]
     taken = [d for d in crossed if d > 0]
-    error = max((abs(d) for d in calm), default=0.0) + 0.010  # the measure's own, same run
+    # the measure's own error, same run, and the /proc start's 10 ms tick (see the note)
+    error = max((abs(d) for d in calm), default=0.0) + 0.010
     floor = (f"{len(calm)} sessions no crash fell inside: charged − real from "
              f"{harness.ms(min(calm))} to {harness.ms(max(calm))}" if calm else "—")
     section.add(f"{crashes} `kill -9`s, {len(crossed)} sessions running through one or more: "
@@ -115,18 +118,24 @@ def run(quick: bool) -> Section:
                 f"{len(given)} sessions, most {harness.ms(max(given, default=0.0))}",
                 "never given (beyond the floor's error + 10 ms)", floor,
                 max(given, default=0.0) <= error)
-    section.add("time taken from the child (charged − real, where positive), per crash",
-                f"{sum(taken) / crashes * 1000:.0f} ms on average; the worst session "
-                f"{harness.ms(max(taken, default=0.0))}",
-                f"< {GOAL_TAKEN_S:.0f} s", floor,
-                sum(taken) / crashes < GOAL_TAKEN_S)
+    section.add("time taken from the child (charged − real, where positive)",
+                f"the worst session {harness.ms(max(taken, default=0.0))}; "
+                f"{sum(taken) / crashes * 1000:.0f} ms a crash on average",
+                f"< {GOAL_TAKEN_S:.0f} s a session", floor,
+                max(taken, default=0.0) < GOAL_TAKEN_S)
     section.add("restart after `kill -9` → READY=1 (sessions adopted)", harness.spread(restarts))
     lost = len(started) - len(crossed) - len(calm)
     if lost:
         section.notes.append(f"{lost} sessions could not be compared (no end seen or no row).")
-    section.notes.append("Real running time runs from the program's start as /proc tells it "
-                         "(10 ms clock ticks) to its end seen through a pidfd; a few "
-                         "milliseconds either way are the measure itself (the floor).")
+    section.notes.append(
+        "Real running time runs from the program's start as /proc tells it (in 10 ms clock "
+        "ticks, rounded down: up to 10 ms too long) to SIGTERM reaching it (else its end "
+        "seen through a pidfd); the charge ends at the stop's decision, and the stop's "
+        "latency after it is uncharged by rule (the program runs those milliseconds "
+        "whether or not a crash came). So every session reads a few milliseconds "
+        "\"given\", crash or none: the floor is the calm sessions' largest such error, "
+        "and \"never given\" allows it plus one tick, which a sample of calm sessions "
+        "may not have caught.")
     return section
 
 

@@ -95,12 +95,18 @@ class Section:
         print(f"  {what}: {figure}" + (f"  [goal {goal}]" if goal != "—" else "")
               + (f"  [floor {floor}]" if floor != "—" else ""), flush=True)
 
+    @property
+    def shown_command(self) -> str:
+        """The command as a reader types it in the checkout: the project's interpreter, which
+        has what the benchmarks import (the machine's ``python`` may not: review-13-s26 L7)."""
+        return re.sub(r"^python ", ".venv/bin/python ", self.command)
+
     def markdown(self) -> str:
         self.load_after = self.load_after or load_average()
         when = datetime.fromtimestamp(self.began).astimezone().strftime("%Y-%m-%d %H:%M %Z")
         lines = [
             f"<!-- bench:{self.name} begin (written by bench/run; edit the prose outside) -->",
-            f"Command: `{self.command}`{' (quick run)' if self.quick else ''}.  ",
+            f"Command: `{self.shown_command}`{' (quick run)' if self.quick else ''}.  ",
             f"Machine: {machine()}.  ",
             f"Code: {code_version()}.  ",
             f"Date: {when}; load average {self.load_before} before, {self.load_after} after "
@@ -283,6 +289,7 @@ class Daemon:
         self.ready_cpu = 0.0  # the daemon's CPU seconds when it said READY=1
         self._ready = threading.Event()
         self._notify: socket.socket | None = None
+        self._reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -297,10 +304,15 @@ class Daemon:
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
-        self._ready.clear()
+        # A reader, a flag and a list of its own for each start: an earlier start's reader
+        # could take this one's READY=1 (review-13-s26 F2: once its socket was shut down
+        # it spun on recv() until the close, and a socket made meanwhile could take the
+        # closed one's number) and set a flag it shared: IndexError below.
+        ready = self._ready = threading.Event()
         ready_at: list[float] = []
-        threading.Thread(target=self._read_notify, args=(self._notify, ready_at),
-                         daemon=True).start()
+        self._reader = threading.Thread(target=self._read_notify,
+                                        args=(self._notify, ready_at, ready), daemon=True)
+        self._reader.start()
         command = [PYTHON, "-m", "shepherd", "daemon", "--user",
                    *(["--child", self.child] if self.child else []),
                    "--policy", str(self.policy_path), "--state-dir", str(self.state),
@@ -311,23 +323,26 @@ class Daemon:
         with self.log.open("ab") as log:
             began = time.perf_counter()
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-        if not self._ready.wait(timeout):
+        if not ready.wait(timeout) or not ready_at:
             self.kill9()
             raise RuntimeError(f"the daemon was not ready in {timeout:.0f}s; see {self.log}")
         os.chmod(self.socket, 0o666)  # subscribers and clients run as other uids too
         return ready_at[0] - began
 
-    def _read_notify(self, sock: socket.socket, ready_at: list[float]) -> None:
+    def _read_notify(self, sock: socket.socket, ready_at: list[float],
+                     ready: threading.Event) -> None:
         while True:
             try:
                 message = sock.recv(4096)
             except OSError:
                 return
+            if not message:  # shut down (``_close_notify``): this start is over
+                return
             if message == b"READY=1":
                 ready_at.append(time.perf_counter())
                 with contextlib.suppress(OSError, AssertionError):
                     self.ready_cpu = self.figures().cpu_s
-                self._ready.set()
+                ready.set()
             elif message == b"WATCHDOG=1":
                 self.pings += 1
 
@@ -361,6 +376,8 @@ class Daemon:
         if self._notify is not None:
             with contextlib.suppress(OSError):
                 self._notify.shutdown(socket.SHUT_RDWR)
+            if self._reader is not None:  # closed only once its reader has left recv()
+                self._reader.join(5)
             self._notify.close()
             self._notify = None
 

@@ -1,13 +1,15 @@
 """Start-up: time from exec to ``READY=1`` with a 1,000-entry policy and a store of a
 million audit rows, after a clean and after an unclean shutdown (BENCHMARKS.md).
-Goal: ≤ 0.5 s after a clean one, flat in the size of the history.
+Goal: ≤ 0.5 s after a clean one (the median of 5 starts: single starts on this
+shared machine vary by ±50 ms, review-13-s26 L8), flat in the size of the history.
 
     python bench/startup.py [--quick] [--write]     (--quick: 20,000 rows)
 
 A real daemon, ``NOTIFY_SOCKET`` read by the bench as systemd reads it. Each figure
-is the median of 3 starts (1 with --quick; after an unclean shutdown, each after
-``kill -9`` of a running daemon), wall time and the daemon's own CPU time (/proc,
-read at READY=1: on a loaded machine the wall time is mostly waiting for a core).
+is the median of 5 starts, with the slowest beside it (1 with --quick; after an
+unclean shutdown, each after ``kill -9`` of a running daemon), wall time and the
+daemon's own CPU time (/proc, read at READY=1: on a loaded machine the wall time is
+mostly waiting for a core).
 The same starts with an empty store show whether the history costs anything.
 Floor, same run: the interpreter starting, importing
 the daemon's modules and exiting.
@@ -50,9 +52,10 @@ def run(quick: bool) -> Section:
                       "python bench/startup.py" + (" --quick" if quick else ""), quick=quick)
     print(f"startup: 1,000 entries, {rows:,} audit rows", flush=True)
     text = harness.policy(harness.household_entries(1000, group=100), users=(ME, "kid1", "kid2"))
-    runs = 1 if quick else 3
+    runs = 1 if quick else 5
     floor = harness.interpreter_start(runs, "-c", "import shepherd.cli, shepherd.daemon")
     figures: dict[tuple[str, bool], tuple[float, float]] = {}
+    slowest: dict[tuple[str, bool], float] = {}
     with tempfile.TemporaryDirectory(prefix="shbench") as tmp:
         for history in ("empty", "full"):
             daemon = harness.Daemon(text, Path(tmp) / history)
@@ -68,6 +71,8 @@ def run(quick: bool) -> Section:
                 unclean += starts(daemon, 1, clean=True)  # started after kill -9, stopped
             figures[history, True] = median(clean)
             figures[history, False] = median(unclean)
+            slowest[history, True] = max(wall for wall, _ in clean)
+            slowest[history, False] = max(wall for wall, _ in unclean)
             size = (daemon.state / "shepherd.db").stat().st_size / 1e6
             if history == "full":
                 section.notes.append(f"The full store: {rows:,} audit rows, {size:.0f} MB.")
@@ -77,10 +82,14 @@ def run(quick: bool) -> Section:
     for clean in (True, False):
         (empty, empty_cpu), (full, full_cpu) = figures["empty", clean], figures["full", clean]
         what = "after a clean shutdown" if clean else "after `kill -9` (unclean)"
-        section.add(f"exec → READY=1, 1,000 entries, {what}",
-                    f"{full * 1000:.0f} ms (CPU {full_cpu * 1000:.0f} ms) with {rows:,} audit "
-                    f"rows; {empty * 1000:.0f} ms (CPU {empty_cpu * 1000:.0f} ms) with none",
-                    f"≤ {GOAL_S * 1000:.0f} ms, flat" if clean else "—", floor_text,
+        section.add(f"exec → READY=1, 1,000 entries, {what}: median of {runs} starts "
+                    "(the slowest)",
+                    f"{full * 1000:.0f} ms (CPU {full_cpu * 1000:.0f} ms; the slowest "
+                    f"{slowest['full', clean] * 1000:.0f} ms) with {rows:,} audit rows; "
+                    f"{empty * 1000:.0f} ms (CPU {empty_cpu * 1000:.0f} ms; the slowest "
+                    f"{slowest['empty', clean] * 1000:.0f} ms) with none",
+                    f"≤ {GOAL_S * 1000:.0f} ms at the median, flat" if clean else "—",
+                    floor_text,
                     full <= GOAL_S and full <= empty * 1.25 + 0.05 if clean else None)
     return section
 
