@@ -29,7 +29,7 @@ def test_a_quick_run_writes_one_table_and_a_second_replaces_it(tmp_path: Path) -
     text = document.read_text()
     assert text.startswith("# Benchmarks\n\nProse that stays.\n")
     assert text.count("<!-- bench:engine begin") == 1
-    assert "Command: `python bench/engine_bench.py --quick` (quick run)." in text
+    assert "Command: `.venv/bin/python bench/engine_bench.py --quick` (quick run)." in text
     assert "load average" in text
     rows = table_rows(text, "engine")
     assert rows[0] == ["what", "figure", "goal", "floor, same run"]
