@@ -1417,8 +1417,7 @@ class Daemon:
                 self._sync_check = asyncio.ensure_future(
                     asyncio.to_thread(system.TIME_SYNC.refresh))
             # The trusted time's write first: a page check due now then follows it on the
-            # writer's thread, not beside it (they fought for the interpreter's lock;
-            # issue 13, session 26).
+            # writer's thread, not beside it (issue 13, session 26).
             self._keep_clock(reading)
             self.writer.check()  # a deleted or replaced store file is healed now
             if self.loaded:

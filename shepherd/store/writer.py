@@ -277,17 +277,18 @@ class StoreWriter:
         the books', every ``WHOLE_CHECK_S`` all of them. (The books' check is mostly made
         by the writer's thread, right after the write that changed them: ``_check_after_write``.)
         ``books_now``: the books' pages now if anything wrote them since they were last
-        read (the daemon, once its start's writes are done: at its first tick an idle
-        daemon's loop was still running when the check began, and the two threads fought
-        for the interpreter's lock, 3 to 12 wake-ups; issue 13, session 26)."""
+        read (the daemon, once its start's writes are done: at its first tick, a minute
+        in, the check cost an idle daemon 3 to 12 wake-ups, issue 13, session 26; taken
+        then for a fight over the interpreter's lock with the tick, most likely reads from
+        the disk of pages the machine had dropped from its cache, which is what session 27
+        traced for the whole file's check: ``SqliteBackend._read_ahead``)."""
         if self._store is None or not self.available or self._stopping:
             return
         now = time.monotonic()
         with self._cond:  # (the writer's thread checks the books too)
             if self._queue:  # a write to come: the check follows it, from the writer's
-                # thread (started here, the two ran side by side and fought for the
-                # interpreter's lock: 7 and 20 wake-ups at an idle daemon's tick that
-                # wrote the trusted time; issue 13, session 26)
+                # thread (started here, the two ran side by side: 7 and 20 wake-ups at
+                # an idle daemon's tick that wrote the trusted time; issue 13, session 26)
                 if books_now:
                     self._next_check = (min(self._next_check[0], now), self._next_check[1])
                 return
@@ -340,8 +341,11 @@ class StoreWriter:
         own at most), starts here too, on the maintenance thread (it takes long enough to
         hold up the next write): an idle daemon's one write every ten minutes carries it,
         where the tick that started it woke that thread while the loop or the write still
-        ran, and they handed the interpreter's lock back and forth (3 to 20 wake-ups for a
-        2 ms check; issue 13, session 26). It checks the books' pages as well."""
+        ran (3 to 20 wake-ups for a 2 ms check; issue 13, session 26). Most of those waits,
+        perf showed in session 27, were the check's reads from the disk, one page at a
+        time, of pages the machine had dropped from its cache, not the interpreter's lock:
+        the whole check now reads ahead (``SqliteBackend._read_ahead``). It checks the
+        books' pages as well."""
         store = self._store
         loop = self._loop
         if store is None or self._down_since is not None or self._stopping:

@@ -8,6 +8,7 @@ import json
 import os
 import select
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ import pytest
 from shepherd.store import AuditFilter, Store, StoreError
 from shepherd.store import writer as writer_module
 from shepherd.store.connection import StoreUnavailable
+from shepherd.store.sqlite_backend import SqliteBackend
 from shepherd.store.writer import StoreWriter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -831,6 +833,67 @@ def test_a_tick_with_a_write_to_come_leaves_the_check_to_follow_the_write(
 
     checks, writes = asyncio.run(scenario())
     assert len(checks) == 1 and checks[0] >= writes[0], (checks, writes)
+
+
+def held_descriptors(path: Path) -> list[int]:
+    """The descriptors this process holds on the store's files (SQLite's), found in
+    /proc/self/fd: one of our own, closed after, would drop the writer's POSIX locks."""
+    wanted = {(st.st_dev, st.st_ino) for st in (os.stat(path), os.stat(f"{path}-wal"))}
+    found = []
+    for entry in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError, ValueError):
+            st = os.fstat(int(entry))
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) in wanted:
+                found.append(int(entry))
+    return found
+
+
+def thread_waits() -> int:
+    """This thread's voluntary context switches so far (each a wait)."""
+    with open(f"/proc/self/task/{threading.get_native_id()}/status") as status:
+        return next(int(line.split()[1]) for line in status
+                    if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_a_check_of_every_page_reads_pages_the_machine_dropped_in_large_reads(
+        tmp_path: Path) -> None:
+    """Issue 13 (idle wake-ups, session 27): this machine drops a file's pages from its
+    cache within minutes, and the whole file's check read each one from the disk alone,
+    a wait of its thread per page (perf's sched_switch: ``filemap_read`` under ``pread64``;
+    12 to 20 waits for an idle daemon's check ten minutes in, taken in session 26 for the
+    interpreter's lock). The check now asks the kernel to read the files ahead first."""
+    path = tmp_path / "shepherd.db"
+
+    async def scenario() -> tuple[int, int]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        try:
+            pad = "x" * 200
+            await writer.submit(lambda s: [s.audit(now(), "launch_denied", {"n": n, "pad": pad})
+                                           for n in range(2000)])
+            store, backend = writer._store, writer.backend
+            assert store is not None and isinstance(backend, SqliteBackend)
+
+            def waits_of_a_check_after_the_pages_are_dropped() -> int:
+                for fd in held_descriptors(path):  # as the machine does, minutes later
+                    os.fdatasync(fd)
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                before = thread_waits()
+                assert backend.scrub(store, True) is None
+                return thread_waits() - before
+
+            read_ahead = backend._read_ahead
+            backend._read_ahead = lambda: None  # type: ignore[method-assign]
+            page_by_page = waits_of_a_check_after_the_pages_are_dropped()
+            backend._read_ahead = read_ahead  # type: ignore[method-assign]
+            return page_by_page, waits_of_a_check_after_the_pages_are_dropped()
+        finally:
+            await writer.close()
+
+    page_by_page, read_ahead = asyncio.run(scenario())
+    if page_by_page < 20:
+        pytest.skip(f"the files' pages stayed in memory here ({page_by_page} waits): tmpfs?")
+    assert read_ahead <= 5 and read_ahead * 5 < page_by_page, (read_ahead, page_by_page)
 
 
 def test_books_the_new_store_refuses_leave_it_unavailable_and_the_writer_alive(
