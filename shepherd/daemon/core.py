@@ -408,6 +408,21 @@ class Daemon:
 
     async def _start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        # The daemon's own place (its cgroup: a move the kernel makes wait 10-40 ms) is
+        # taken off the loop while the store opens (issue 13, start-up, session 27).
+        placing = asyncio.ensure_future(asyncio.to_thread(self.backend.place))
+        try:
+            first = system.read_clocks()
+            if self.link is None:  # a household keeps its own journal
+                self.kept_writer.start()
+                await self.kept_writer.call(self.kept.open)
+            usable = await self.writer.start()
+        finally:
+            try:
+                await placing
+            except Exception:  # no thread to spare (sessions filled the task budget): here,
+                with contextlib.suppress(Exception):  # so that a start that fails still
+                    self.backend.place()  # reaches its sessions' groups (``fail_closed``)
         self.membership = self.backend.start()
         loop = asyncio.get_running_loop()
 
@@ -417,11 +432,6 @@ class Daemon:
         self.guard = DeadlineGuard(self.backend.terminate_now, fired, self.backend.arm,
                                    hold_gil=self.config.test_hold_gil,
                                    alarm_holds=self.backend.alarm_holds)
-        first = system.read_clocks()
-        if self.link is None:  # a household keeps its own journal
-            self.kept_writer.start()
-            await self.kept_writer.call(self.kept.open)
-        usable = await self.writer.start()
         self._start_tried = True
         if self.link is not None:
             self.link.start()  # hear the other machines

@@ -29,6 +29,10 @@ class Membership:
 class LaunchBackend(Protocol):
     name: str
 
+    def place(self) -> None:
+        """What may be done on any thread before ``start`` (the daemon runs it off the
+        loop, beside the store's opening): the daemon's own place to supervise from."""
+
     def start(self) -> Membership:
         """Prepare to supervise (before recovery): how membership is held."""
 

@@ -170,10 +170,17 @@ class DirectBackend:
         self._sigterms: dict[int, dict[str, Any]] = {}
         self._waits: set[asyncio.Task[None]] = set()  # refusals' kills not seen through yet
         self._killed: dict[int, str] = {}  # signals from elsewhere that ended a session's program
+        self._placed: str | None = None  # ``place`` done: why not in a cgroup, if not
 
     # -- start-up -----------------------------------------------------------------
-    def start(self) -> Membership:
-        """Set up membership (the daemon logs and audits how)."""
+    def place(self) -> None:
+        """The daemon's own cgroup: its subtree made and the daemon moved into its leaf,
+        on any thread, before ``start`` (which does it if it was not done). The move
+        waits in the kernel (a process's first move between groups waits for an RCU
+        grace period: 10-40 ms here), so the daemon does it off the loop while the
+        store opens (issue 13, start-up, session 27)."""
+        if self._placed is not None:
+            return
         reason = "disabled by SHEPHERD_SUPERVISION=tree"
         if self.use_cgroups:
             try:
@@ -181,6 +188,12 @@ class DirectBackend:
                                                delegated_only=self.system_mode)
             except CgroupUnavailable as exc:
                 reason = str(exc)
+        self._placed = reason
+
+    def start(self) -> Membership:
+        """Set up membership (the daemon logs and audits how)."""
+        self.place()
+        reason = self._placed
         taken: ends.TakenOver | None = None
         if self.ends_file is not None:  # before this daemon's own alarm or any recovery
             try:

@@ -272,6 +272,9 @@ class SystemdBackend:
     def end_recorded(self, session_id: int) -> None:
         pass
 
+    def place(self) -> None:
+        pass  # (each session is a unit of systemd's: the daemon moves nowhere)
+
     def start(self) -> Membership:
         if self.mount is None:
             log.error("no cgroup2 file system is mounted: a session under systemd will end "
