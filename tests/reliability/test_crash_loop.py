@@ -164,6 +164,14 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
             - (STOP_GRACE_S if charged[s].entry in STUBBORN else 0.0)
             for s, g in result.given if s in expired]
     crashed = [g for s, g in result.given if s not in expired]
+    # (the session behind the most taken, said in the results even when under the bound:
+    # s25's 0.975 s passed and left nothing to say whose it was)
+    worst = max(result.taken, key=lambda st: st[1], default=None)
+    worst_taken = "none" if worst is None else (
+        f"session {worst[0]} ({charged[worst[0]].entry}, "
+        f"{charged[worst[0]].end_reason}) {worst[1]:.3f} s, down after its end "
+        f"{gaps[worst[0]][0]:.3f} s, unrecorded before the kill {gaps[worst[0]][1]:.3f} s"
+        if worst[0] in charged and worst[0] in gaps else f"session {worst[0]} {worst[1]:.3f} s")
     record(rounds=total, seed=chosen, machine=machine(), sessions=result.sessions,
            actions=len(workload.done), on_restart=on_restart, supervision=mode,
            startup_kills=startup_kills,
@@ -171,7 +179,7 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
            max_given_s=round(max(crashed, default=0.0), 4),
            expired=len(late),  # (review-14-s19 M1: none, in a form that never expires)
            max_stop_after_deadline_s=round(max(late), 4) if late else "none expired",
-           max_taken_s=round(result.max_taken, 3),
+           max_taken_s=round(result.max_taken, 3), worst_taken=worst_taken,
            max_launch_latency_s=round(result.max_launch_latency, 3),
            launch_latency_p50_s=round(percentile([t for _, t in result.launch_latency], 0.5),
                                       3),
