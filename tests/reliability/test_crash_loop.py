@@ -164,14 +164,19 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
             - (STOP_GRACE_S if charged[s].entry in STUBBORN else 0.0)
             for s, g in result.given if s in expired]
     crashed = [g for s, g in result.given if s not in expired]
+
+    def described(s: int, t: float) -> tuple[int, str, str | None, float, float, float]:
+        """(session, entry, end, seconds taken, down after its end, unrecorded before the
+        kill): what a time taken is read against."""
+        return (s, charged[s].entry, charged[s].end_reason, round(t, 3), round(gaps[s][0], 3),
+                round(gaps[s][1], 3))
+
     # (the session behind the most taken, said in the results even when under the bound:
     # s25's 0.975 s passed and left nothing to say whose it was)
     worst = max(result.taken, key=lambda st: st[1], default=None)
     worst_taken = "none" if worst is None else (
-        f"session {worst[0]} ({charged[worst[0]].entry}, "
-        f"{charged[worst[0]].end_reason}) {worst[1]:.3f} s, down after its end "
-        f"{gaps[worst[0]][0]:.3f} s, unrecorded before the kill {gaps[worst[0]][1]:.3f} s"
-        if worst[0] in charged and worst[0] in gaps else f"session {worst[0]} {worst[1]:.3f} s")
+        "session {}, entry {}, end {}: {} s; down after its end {} s, unrecorded before the "
+        "kill {} s".format(*described(*worst)))
     record(rounds=total, seed=chosen, machine=machine(), sessions=result.sessions,
            actions=len(workload.done), on_restart=on_restart, supervision=mode,
            startup_kills=startup_kills,
@@ -207,8 +212,7 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
     # Every session, a program that ended while the daemon was down too (the alarm noted
     # when: it used to be charged until the restart saw it gone): the lease's second,
     # counted from its launch decision (a launch slow at load is not a crash's cost).
-    taken = [(s, charged[s].entry, charged[s].end_reason, round(t, 3), round(gaps[s][0], 3),
-              round(gaps[s][1], 3)) for s, t in result.taken if t >= TAKEN_BOUND_S]
+    taken = [described(s, t) for s, t in result.taken if t >= TAKEN_BOUND_S]
     said = {s: [line for line in noted if any(f'"{key}":{s},' in line
                                               for key in ("session", "sigterm", "stopping"))]
             for s, *_ in taken}
