@@ -1011,7 +1011,7 @@ class Daemon:
             if this_boot and not alive and snap.session_id not in stops:
                 # (a program the sweep stopped ran until then, whatever was noted)
                 unread = snap.session_id in self._stopped_unread
-                noted = self._noted_end(snap.session_id, looked)
+                noted = self._noted_end(snap.session_id, snap.started_mono, looked)
                 stopped_at = noted or stopped_at
             stopped_unread = unread and noted is not None
             ended = self.engine.end_recovered(
@@ -1024,16 +1024,17 @@ class Daemon:
                         snap.session_id, snap.user, snap.entry,
                         " (still running: stopped)" if alive else "", ended.charged_s)
 
-    def _noted_end(self, session_id: int, seen: Instant) -> Instant | None:
-        """When the alarm an earlier daemon left saw this session's programs gone
-        (``supervisor/ends.py``), as an instant of this daemon's clocks: its monotonic
+    def _noted_end(self, session_id: int, since: float, seen: Instant) -> Instant | None:
+        """When an alarm an earlier daemon left first saw this session's programs gone, at
+        or after ``since`` (its start; ``supervisor/ends.py``), as an instant of this
+        daemon's clocks: its monotonic
         reading (the books' own clock, shared by every process of this boot), its wall
         time counted back from ``seen`` (when this daemon looked and found it gone).
         None (charged until ``seen``, as ever) when nothing was noted, or the note is
         later than that look (not a time this daemon can believe). Or when this daemon
         stopped it itself, the store unreadable at start (``_books_as_written``)."""
         stopped = self._stopped_unread.pop(session_id, None)
-        noted = self.backend.ended_while_down(session_id)
+        noted = self.backend.ended_while_down(session_id, since)
         mono = stopped if stopped is not None else noted.mono if noted is not None else None
         if mono is None or not mono <= seen.mono:
             return None

@@ -53,9 +53,10 @@ class LaunchBackend(Protocol):
                     on_empty: Callable[[int], None]) -> bool:
         """Supervise again a session this instance started before a crash, if it still runs."""
 
-    def ended_while_down(self, session_id: int) -> Ended | None:
-        """When a session of this instance was seen to end while no daemon ran (noted by
-        the alarm an earlier daemon left, ``ends.py``), None when nobody noted it."""
+    def ended_while_down(self, session_id: int, since: float) -> Ended | None:
+        """When a session of this instance was first seen to end while no daemon ran
+        (noted by an alarm an earlier daemon left, ``ends.py``), None when nobody noted it
+        at or after ``since`` (the session's start, monotonic)."""
 
     def end_recorded(self, session_id: int) -> None:
         """The session's end is in the store: its end need no longer be noted should the

@@ -123,7 +123,7 @@ class DirectBackend:
         # Where the alarm notes the sessions' ends once the daemon is gone (``ends.py``),
         # and what the alarms of an earlier daemon noted there (read at ``start``).
         self.ends_file = ends_file
-        self._noted_ends: dict[int, Ended] = {}
+        self._noted_ends: dict[int, tuple[Ended, ...]] = {}
         self._noted_sigterms: dict[int, ends.Sent] = {}  # (``_signalled_while_down``)
         # The alarms the last daemon left, still holding the deadlines while this one
         # starts: stopped once this one's alarm holds every deadline it recovered
@@ -245,12 +245,12 @@ class DirectBackend:
             if known is None or term.mono < known.mono:
                 self._noted_sigterms[session_id] = term
 
-    def _keep_ends(self, noted: dict[int, Ended]) -> None:
-        for session_id, end in noted.items():
-            if session_id not in self._noted_ends or end.mono > self._noted_ends[session_id].mono:
-                self._noted_ends[session_id] = end
+    def _keep_ends(self, noted: dict[int, tuple[Ended, ...]]) -> None:
+        for session_id, ends_noted in noted.items():
+            self._noted_ends[session_id] = ends.merged(self._noted_ends.get(session_id, ()),
+                                                       ends_noted)
 
-    def _old_notes(self) -> tuple[dict[int, Ended], dict[int, ends.Sent]]:
+    def _old_notes(self) -> tuple[dict[int, tuple[Ended, ...]], dict[int, ends.Sent]]:
         """What the alarms the last daemon left noted up to now (OSError: unreadable)."""
         if self.ends_file is None:
             return {}, {}
@@ -321,8 +321,8 @@ class DirectBackend:
                  "holds the deadlines", "s" if len(old) > 1 else "",
                  "are" if len(old) > 1 else "is")
 
-    def ended_while_down(self, session_id: int) -> Ended | None:
-        return self._noted_ends.get(session_id)
+    def ended_while_down(self, session_id: int, since: float) -> Ended | None:
+        return ends.earliest(self._noted_ends.get(session_id, ()), since)
 
     def fail_closed(self) -> list[str]:
         # Process trees (no cgroup) are not reached: finding them needs /proc walks the

@@ -87,7 +87,7 @@ class Sent:
 class TakenOver:
     """What the alarms of an earlier daemon noted (``take_over``)."""
 
-    ends: dict[int, Ended]
+    ends: dict[int, tuple[Ended, ...]]  # every note of each session's end, earliest first
     sigterms: dict[int, Sent]  # its deadline's SIGTERM, by session
     # Why the file could not be emptied (read-only): None when it was.
     left: OSError | None = None
@@ -243,10 +243,12 @@ def _stop_alarm(pid: int, start: int, program: str) -> None:
 
 
 def _notes(records: list[dict[str, object]], listed: set[int], instance: str,
-           boot_id: str) -> tuple[dict[int, Ended], dict[int, Sent]]:
+           boot_id: str) -> tuple[dict[int, tuple[Ended, ...]], dict[int, Sent]]:
     """The ends and the deadlines' SIGTERMs that the alarms ``listed`` noted for this
-    instance in this boot (the latest end, the first SIGTERM, of each session)."""
-    ends: dict[int, Ended] = {}
+    instance in this boot (every note of each session's end, earliest first: each says
+    "gone by then", and ``earliest`` picks the one to charge until; the first SIGTERM of
+    each session)."""
+    ends: dict[int, tuple[Ended, ...]] = {}
     sigterms: dict[int, Sent] = {}
     for record in records:
         session = record.get("session", record.get("sigterm"))
@@ -268,9 +270,24 @@ def _notes(records: list[dict[str, object]], listed: set[int], instance: str,
                 sigterms[session] = sent  # (the first sent: the grace runs from it)
             continue
         mono, boot, wall = (float(t) for t in times)  # type: ignore[arg-type]
-        if session not in ends or mono > ends[session].mono:  # (never two: the latest)
-            ends[session] = Ended(mono, boot, wall)
+        ends[session] = merged(ends.get(session, ()), (Ended(mono, boot, wall),))
     return ends, sigterms
+
+
+def merged(kept: tuple[Ended, ...], more: tuple[Ended, ...]) -> tuple[Ended, ...]:
+    """Two sets of notes of one session's end as one, earliest first."""
+    return tuple(sorted(set(kept) | set(more), key=lambda end: end.mono))
+
+
+def earliest(noted: tuple[Ended, ...], since: float) -> Ended | None:
+    """The note to charge a session until: the earliest at or after ``since`` (its start,
+    monotonic). Each alarm notes an end when it saw it, "gone by then", which is true of
+    every note, and there may be two: the last daemon's alarm notes it as it comes, a
+    later one's when its own daemon dies (the latest was once believed: charged until
+    it). A note before the session's start is not of this session (its
+    number used again after the books were lost): not believed, as if none were noted
+    (charged until it was seen gone: fail closed)."""
+    return next((end for end in noted if end.mono >= since), None)
 
 
 def take_over(path: Path, instance: str, boot_id: str, program: str,
@@ -329,7 +346,7 @@ def take_over(path: Path, instance: str, boot_id: str, program: str,
 
 
 def noted_by(path: Path, alarms: tuple[tuple[int, int], ...], instance: str,
-             boot_id: str) -> tuple[dict[int, Ended], dict[int, Sent]]:
+             boot_id: str) -> tuple[dict[int, tuple[Ended, ...]], dict[int, Sent]]:
     """What ``alarms`` (the ones a take-over left running) noted in the file up to now,
     read again after the take-over (``DirectBackend.notes_again``; review-14-s19b N4,
     N5): the ends and SIGTERMs of sessions while this daemon started."""

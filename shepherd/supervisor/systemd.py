@@ -266,7 +266,7 @@ class SystemdBackend:
         self.mount = cgroup2_mount()
         self._exit_type: bool | None = None  # known at the first launch
 
-    def ended_while_down(self, session_id: int) -> Ended | None:
+    def ended_while_down(self, session_id: int, since: float) -> Ended | None:
         return None  # (no alarm outlives the daemon here: charged until seen gone)
 
     def end_recorded(self, session_id: int) -> None:

@@ -15,6 +15,7 @@ charges, none counted twice.
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -235,8 +236,9 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
 
 
 def one_crash(daemon_factory: Any, tmp_path: Path, on_restart: str, entry: str,
-              down_s: float) -> tuple[Any, int, Path]:
-    """A session of ``entry`` runs, the daemon is killed, stays dead ``down_s``, restarts."""
+              down_s: float, restart: bool = True) -> tuple[Any, int, Path]:
+    """A session of ``entry`` runs, the daemon is killed, stays dead ``down_s``, restarts
+    (unless not ``restart``)."""
     outdir = tmp_path / "beats"
     outdir.mkdir()
     d = daemon_factory(crash_policy(ME, outdir, on_restart))
@@ -244,7 +246,8 @@ def one_crash(daemon_factory: Any, tmp_path: Path, on_restart: str, entry: str,
     time.sleep(0.8)
     d.kill9()
     time.sleep(down_s)
-    d.start()
+    if restart:
+        d.start()
     return d, session, outdir
 
 
@@ -316,3 +319,39 @@ limits = {{ max_run = "20s" }}
     # until the restart that saw it end died
     assert beat.ran_s <= charged[lingers].charged_s < beat.ran_until - decided + 0.3, (
         charged[lingers], beat.ran_until - decided, killed - decided)
+
+
+def test_an_end_two_alarms_noted_is_charged_until_the_first_saw_it(
+        daemon_factory: Any, tmp_path: Path) -> None:
+    # Each alarm notes an end when it saw it: "gone by then", true of every note. Two may
+    # note one end (the last daemon's as it came; another's later, at its own daemon's
+    # death, say). The restart believed the latest (`ends._notes`: "never two") and charged
+    # until it: the earliest is as true and closer to the end. Here the second note is
+    # written by hand for an alarm the file names, 1.5 s after the end; and a third, from
+    # before the session started (another session of that number, the books lost since):
+    # never believed, it would give the session's time back.
+    d, session, outdir = one_crash(daemon_factory, tmp_path, "stop", "quits", 0.0,
+                                   restart=False)
+    deadline = time.monotonic() + 10
+    while read_beats(outdir)[session].alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(1.5)
+    notes = d.state / "ends"
+    first = [json.loads(line) for line in notes.read_text().splitlines()
+             if f'"session":{session},' in line]
+    assert len(first) == 1, "the alarm did not note the end"
+    other = 4_100_000  # (not a running alarm: named, never stopped)
+    with notes.open("a") as handle:
+        handle.write(json.dumps({"alarm": other, "start": 1}) + "\n")
+        handle.write(json.dumps({**first[0], "mono": time.monotonic(), "by": other}) + "\n")
+        handle.write(json.dumps({**first[0], "mono": read_beats(outdir)[session].started - 5,
+                                 "by": other}) + "\n")
+    d.start()
+    assert d.stop() == 0
+    charged, double_counts = books(d.state / "shepherd.db")
+    assert not double_counts
+    beat = read_beats(outdir)[session]
+    decided = decisions(d.state, charged)[session]
+    assert charged[session].end_reason == "recovered_after_crash"
+    assert beat.ran_s <= charged[session].charged_s < beat.ran_until - decided + 0.3, (
+        charged[session], beat.ran_until - decided)

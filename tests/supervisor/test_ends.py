@@ -155,7 +155,12 @@ def test_the_next_daemon_stops_the_old_alarm_and_reads_only_its_own_ends(
         taken = ends.take_over(noted, "i1", BOOT, HELPER)
         assert process.wait(timeout=5) < 0  # stopped (SIGKILL): the session still ran
         assert stranger.poll() is None  # a process that is not the alarm is left alone
-        assert taken.ends == {3: ends.Ended(9.0, 6.0, 7.0)}  # the latest of two (never sooner)
+        # both notes of session 3, earliest first (each is true: "gone by then"); the
+        # earliest at or after a session's start is charged until (never one before it)
+        assert taken.ends == {3: (ends.Ended(5.0, 6.0, 7.0), ends.Ended(9.0, 6.0, 7.0))}
+        assert ends.earliest(taken.ends[3], since=4.0) == ends.Ended(5.0, 6.0, 7.0)
+        assert ends.earliest(taken.ends[3], since=6.0) == ends.Ended(9.0, 6.0, 7.0)
+        assert ends.earliest(taken.ends[3], since=9.5) is None
         assert taken.sigterms == {7: ends.Sent(4.0)} and taken.left is None
         # left as it is (a daemon killed before its recovery closed session 3 would take
         # its note with it; the crash loop, seed 2002), emptied at a clean stop
@@ -409,7 +414,7 @@ def test_a_take_over_that_leaves_the_old_alarm_running_leaves_its_file_as_it_is(
         before = (noted.stat().st_ino, noted.read_bytes())
         taken = ends.take_over(noted, "i1", BOOT, HELPER, leave_running=True)
         assert process.poll() is None  # still running: it holds the deadlines
-        assert taken.ends == {3: ends.Ended(5.0, 6.0, 7.0)} and taken.left is None
+        assert taken.ends == {3: (ends.Ended(5.0, 6.0, 7.0),)} and taken.left is None
         assert taken.running == ((process.pid, ends.start_ticks(process.pid)),)
         assert (noted.stat().st_ino, noted.read_bytes()) == before  # left as it is
         with noted.open("a") as handle:  # what it notes meanwhile (its SIGTERM, an end)
