@@ -183,6 +183,7 @@ def test_kill_9_at_random_moments_gives_no_time_and_leaves_nothing_unsupervised(
     worst_taken = "none" if worst is None else (
         "session {}, entry {}, end {}: {} s; down after its end {} s, unrecorded before the "
         "kill {} s".format(*described(*worst)))
+
     def notes_of(s: int) -> list[str]:
         """The alarms' notes naming the session (its end, its SIGTERM, a next daemon's
         stop of it)."""
@@ -273,6 +274,29 @@ def test_a_program_that_ended_while_the_daemon_was_down_is_closed_once_charged_u
     assert beat.ran_s <= charged[session].charged_s < beat.ran_until - decided + 1.0
 
 
+def wait_ended(outdir: Path, session: int) -> None:
+    """Until the session's program has ended (its beats' record says so), 10 s at most."""
+    deadline = time.monotonic() + 10
+    while (session not in (beats := read_beats(outdir)) or beats[session].alive()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not read_beats(outdir)[session].alive(), "the program did not end"
+
+
+def charged_until_its_end(d: Any, outdir: Path, session: int) -> tuple[float, float]:
+    """After a clean stop: the session, closed by a restart's recovery, is charged no less
+    than its program ran and at most 0.3 s past its end (its last beat is up to 20 ms
+    before it). Its end and its launch decision (monotonic)."""
+    assert d.stop() == 0
+    charged, double_counts = books(d.state / "shepherd.db")
+    assert not double_counts
+    beat = read_beats(outdir)[session]
+    decided = decisions(d.state, charged)[session]
+    assert charged[session].end_reason == "recovered_after_crash"
+    assert beat.ran_s <= charged[session].charged_s < beat.ran_until - decided + 0.3, (
+        charged[session], beat.ran_until - decided)
+    return beat.ran_until, decided
+
 
 def test_an_end_inside_a_killed_restarts_stops_is_charged_until_it_ended(
         daemon_factory: Any, tmp_path: Path) -> None:
@@ -299,26 +323,14 @@ limits = {{ max_run = "20s" }}
     time.sleep(0.5)
     d.kill9()
     d.start(wait=False)  # its recovery stops both: they ignore the SIGTERM
-    deadline = time.monotonic() + 10
-    while (lingers not in (beats := read_beats(outdir)) or beats[lingers].alive()) \
-            and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not read_beats(outdir)[lingers].alive(), "the program did not end"
+    wait_ended(outdir, lingers)
     time.sleep(0.8)  # inside the grace: the stops not over, the end not recorded
     d.kill9()
     killed = time.monotonic()
     d.start()
-    assert d.stop() == 0
-    charged, double_counts = books(d.state / "shepherd.db")
-    assert not double_counts
-    beat = read_beats(outdir)[lingers]
-    decided = decisions(d.state, charged)[lingers]
-    assert killed - beat.ran_until >= 0.5, "the restart died too soon after the end to tell"
-    assert charged[lingers].end_reason == "recovered_after_crash"
-    # charged until its end was first seen (its last beat is up to 20 ms before it), not
-    # until the restart that saw it end died
-    assert beat.ran_s <= charged[lingers].charged_s < beat.ran_until - decided + 0.3, (
-        charged[lingers], beat.ran_until - decided, killed - decided)
+    # charged until its end was first seen, not until the restart that saw it end died
+    ended, _ = charged_until_its_end(d, outdir, lingers)
+    assert killed - ended >= 0.5, "the restart died too soon after the end to tell"
 
 
 def test_an_end_two_alarms_noted_is_charged_until_the_first_saw_it(
@@ -332,9 +344,7 @@ def test_an_end_two_alarms_noted_is_charged_until_the_first_saw_it(
     # never believed, it would give the session's time back.
     d, session, outdir = one_crash(daemon_factory, tmp_path, "stop", "quits", 0.0,
                                    restart=False)
-    deadline = time.monotonic() + 10
-    while read_beats(outdir)[session].alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_ended(outdir, session)
     time.sleep(1.5)
     notes = d.state / "ends"
     first = [json.loads(line) for line in notes.read_text().splitlines()
@@ -347,11 +357,4 @@ def test_an_end_two_alarms_noted_is_charged_until_the_first_saw_it(
         handle.write(json.dumps({**first[0], "mono": read_beats(outdir)[session].started - 5,
                                  "by": other}) + "\n")
     d.start()
-    assert d.stop() == 0
-    charged, double_counts = books(d.state / "shepherd.db")
-    assert not double_counts
-    beat = read_beats(outdir)[session]
-    decided = decisions(d.state, charged)[session]
-    assert charged[session].end_reason == "recovered_after_crash"
-    assert beat.ran_s <= charged[session].charged_s < beat.ran_until - decided + 0.3, (
-        charged[session], beat.ran_until - decided)
+    charged_until_its_end(d, outdir, session)
