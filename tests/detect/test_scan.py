@@ -25,12 +25,17 @@ def test_the_same_interpreter_run_again_in_the_same_pid_is_looked_at_again() -> 
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
     assert shell.stdin is not None
     scan, mine = ProcScan(), {os.getuid()}
+    cmdline = Path(f"/proc/{shell.pid}/cmdline")
     try:
+        # Popen returns once the exec has begun; the command line shows only when it ends
+        # (an empty one before: a scan then would look at the shell twice, rightly).
+        wait_for(lambda: "read go" in cmdline.read_text())
         wait_for(lambda: shell.pid in [pid for pid, _ in scan.new_processes(mine, CMDLINE)])
         assert shell.pid not in [pid for pid, _ in scan.new_processes(mine, CMDLINE)]  # once
         shell.stdin.write(b"go\n")
         shell.stdin.close()
-        wait_for(lambda: token in Path(f"/proc/{shell.pid}/cmdline").read_text())
+        # The token is in the first command line too: wait for the second one, whole.
+        wait_for(lambda: cmdline.read_text().startswith(f"/bin/sh\0-c\0sleep 1000; : {token}"))
         assert shell.pid in [pid for pid, _ in scan.new_processes(mine, CMDLINE)]
         assert shell.pid not in [pid for pid, _ in scan.new_processes(mine, CMDLINE)]
     finally:
