@@ -53,7 +53,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     child = None
     result = None
     if args.user:
-        result = check_policy_file(policy)
+        result = check_policy_file(policy, advice=False)  # its warnings: once ready
         if result.policy is None:
             for problem in result.errors:
                 print(problem.render(str(policy)))

@@ -30,7 +30,7 @@ def run_daemon(config: DaemonConfig, log_level: str = "INFO",
     if unsafe is not None:
         print(f"shepherd daemon: will not start: {unsafe}.", file=sys.stderr)
         return refused(config.state_dir)
-    result = checked or check_policy_file(config.policy_path)
+    result = checked or check_policy_file(config.policy_path, advice=False)  # (after ready)
     if result.policy is None:
         print(PolicyError(str(config.policy_path), result.errors), file=sys.stderr)
         return refused(config.state_dir)

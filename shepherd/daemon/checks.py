@@ -34,7 +34,7 @@ def _accounts(user_mode: bool) -> Callable[[str], Account]:
 
 def policy_warnings(result: CheckResult, path: Path, user_mode: bool) -> list[str]:
     """Every warning about a loaded policy, rendered ``FILE:LINE: path: warning: ...``."""
-    problems = [p for p in result.problems if p.severity == "warning"]
+    problems = [p for p in result.problems if p.severity == "warning"] + result.advice()
     if result.policy is not None:
         problems += preflight(result.policy, result, _accounts(user_mode),
                               system_mode=not user_mode)

@@ -68,10 +68,18 @@ class CheckResult:
     policy: Policy | None
     problems: list[Problem]
     lines: Mapping[tuple[PathPart, ...], int] = field(default_factory=dict)  # path -> line
+    advised: bool = True  # False: the advice on a valid policy is still to come (``advice``)
 
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
+
+    def advice(self) -> list[Problem]:
+        """The warnings on a valid policy that a check made without ``advice`` left out
+        (``policy_advice``); none when it gave them, or for a rejected policy."""
+        if self.advised or self.policy is None:
+            return []
+        return policy_advice(self.policy, self.lines)
 
 
 def dotted_path(path: Iterable[PathPart]) -> str:
@@ -81,7 +89,7 @@ def dotted_path(path: Iterable[PathPart]) -> str:
     return text
 
 
-def check_policy_file(path: str | Path) -> CheckResult:
+def check_policy_file(path: str | Path, advice: bool = True) -> CheckResult:
     file = str(path)
     try:
         text = Path(path).read_bytes().decode("utf-8")
@@ -90,10 +98,14 @@ def check_policy_file(path: str | Path) -> CheckResult:
     except UnicodeDecodeError as exc:
         problem = Problem((), 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
         return CheckResult(None, [problem])
-    return check_policy_text(text, file)
+    return check_policy_text(text, file, advice)
 
 
-def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
+def check_policy_text(text: str, file: str = "<policy>", advice: bool = True) -> CheckResult:
+    """The policy, or where it is wrong. ``advice=False``: the warnings on a valid policy
+    (things it means that a parent may not have meant: ``policy_advice``) are left for
+    ``CheckResult.advice``; they never make a policy invalid, and the daemon writes them
+    only once it is ready (issue 13: a tenth of a 1,000-entry check, and file reads)."""
     try:
         raw = tomli.loads(text)  # the stdlib's tomllib, compiled: a third of its time
     except tomli.TOMLDecodeError as exc:
@@ -109,14 +121,19 @@ def check_policy_text(text: str, file: str = "<policy>") -> CheckResult:
                         if not _explained_by_inner_error(error, errors))
     problems.extend(_cross_check(raw, lines))
     if policy is not None:
-        problems.extend(_limit_warnings(policy, lines))
-        problems.extend(_running_while_paused(policy, lines))
+        if advice:
+            problems.extend(policy_advice(policy, lines))
     elif any(p.severity == "error" for p in problems):
         problems.extend(_warnings_beside_errors(raw, problems, lines))
     problems.sort(key=lambda p: (p.line, p.severity != "error"))
     if any(p.severity == "error" for p in problems):
         policy = None
-    return CheckResult(policy, problems, lines)
+    return CheckResult(policy, problems, lines, advised=advice)
+
+
+def policy_advice(policy: Policy, lines: Mapping[tuple[PathPart, ...], int]) -> list[Problem]:
+    """Warnings only: what a valid policy means that a parent may not have intended."""
+    return _limit_warnings(policy, lines) + _running_while_paused(policy, lines)
 
 
 _LISTS = ("users", "entries", "groups")
@@ -162,8 +179,7 @@ def _warnings_beside_errors(raw: dict[str, Any], errors: list[Problem],
             path = (path[0], kept[str(path[0])][path[1]], *path[2:])
         return Problem(path, find_line(lines, path), problem.message, problem.severity)
 
-    return [placed(p) for p in [*_limit_warnings(policy, lines),
-                                *_running_while_paused(policy, lines)]]
+    return [placed(p) for p in policy_advice(policy, lines)]
 
 
 def load_policy(path: str | Path) -> Policy:

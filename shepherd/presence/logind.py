@@ -38,10 +38,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbus_fast import BusType, Message, MessageType
-from dbus_fast.aio import MessageBus
+if TYPE_CHECKING:  # imported when first connecting: a daemon whose policy never pauses
+    from dbus_fast import Message  # for a locked screen never loads it (issue 13, start-up)
+    from dbus_fast.aio import MessageBus
 
 from shepherd.presence.hints import HERE, Presence, SeatSession, presence_of
 from shepherd.timeouts import within
@@ -138,6 +139,9 @@ class LogindWatch:
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> bool:
         """Connect, subscribe and read the children's sessions. False: ``problem`` says why."""
+        from dbus_fast import BusType
+        from dbus_fast.aio import MessageBus
+
         try:
             bus = await within(MessageBus(bus_type=BusType.SYSTEM).connect(),
                                          CALL_TIMEOUT_S)
@@ -240,6 +244,8 @@ class LogindWatch:
 
     async def _call(self, destination: str, path: str, interface: str, member: str,
                     signature: str = "", body: list[Any] | None = None) -> list[Any]:
+        from dbus_fast import Message, MessageType
+
         bus = self._bus
         if bus is None:
             raise LogindGone("no connection")
@@ -260,6 +266,8 @@ class LogindWatch:
 
     # -- listening --------------------------------------------------------------------
     def _on_message(self, message: Message) -> bool | None:
+        from dbus_fast import MessageType
+
         if message.message_type != MessageType.SIGNAL:
             return None
         try:

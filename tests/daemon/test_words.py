@@ -211,9 +211,13 @@ limits = { max_run = "1h" }
 
 
 def test_policy_warnings_are_logged_at_start_and_on_reload(daemon_factory: Any) -> None:
-    d = daemon_factory(policy('[[entries]]\nid = "a"\ncommand = ["no-such-program-a"]\n'))
-    # once ready, from a thread (review-13-s17: 1.3 s of a large policy's start)
+    d = daemon_factory(policy('[[entries]]\nid = "a"\ncommand = ["no-such-program-a"]\n'
+                              'windows = [ { days = "weekdays", start = "21:00", '
+                              'end = "06:00" } ]\n'))
+    # once ready, from a thread (review-13-s17: 1.3 s of a large policy's start), the
+    # machine's checks and the advice on what the policy means alike (issue 13, s30)
     wait_for(lambda: "'no-such-program-a' is not installed here" in d.log.read_text())
+    wait_for(lambda: "runs past midnight" in d.log.read_text())
     d.policy_path.write_text(policy('[[entries]]\nid = "b"\ncommand = ["no-such-program-b"]\n'
                                     'windows = [ { days = "weekdays", start = "20:00", '
                                     'end = "07:00" } ]\n'))

@@ -238,3 +238,18 @@ def test_status_says_a_program_the_child_may_not_run_in_the_same_words() -> None
         assert said == f"can't start: {why}"
     finally:
         shutil.rmtree(shared)
+
+
+def test_a_check_without_advice_gives_it_later_and_the_same_policy_and_errors() -> None:
+    # The daemon checks without advice (issue 13, start-up) and writes it once ready:
+    # the same warnings, and never a policy accepted or refused differently.
+    text = USERS + entry('{ days = "weekdays", start = "15:30", end = "09:00" }')
+    full, quick = check_policy_text(text, "p.toml"), check_policy_text(text, "p.toml", False)
+    assert quick.policy == full.policy and quick.errors == full.errors == []
+    assert quick.problems == [] and full.problems != []
+    assert quick.advice() == full.problems and full.advice() == []
+    broken = text + 'limits = { daily_quota = "soon" }\n'
+    assert check_policy_text(broken, "p.toml", False).policy is None
+    assert check_policy_text(broken, "p.toml", False).errors == \
+        check_policy_text(broken, "p.toml").errors
+    assert check_policy_text(broken, "p.toml", False).advice() == []
