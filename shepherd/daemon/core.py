@@ -461,7 +461,6 @@ class Daemon:
                                              "supervision": self.membership.how,
                                              "outside_programs": watching})
         self._record_policy(now, self.config.policy_path)
-        await self.presence.follow(self.policy)  # after recovery: adopted sessions pause too
         interval = system.watchdog_interval()
         if interval:  # one wake-up serves both: the clock check pings the watchdog
             self._watchdog = True
@@ -484,6 +483,11 @@ class Daemon:
         self.writer.check_pages(books_now=True)  # what the start wrote, read again now
         log.info("shepherd daemon ready on %s (%s mode)", self.config.socket_path,
                  "user" if self.config.user_mode else "system")
+        # The children's screens, from now: after recovery (adopted sessions pause too),
+        # not before READY=1 (the bus client's import and connection were 30-110 ms of a
+        # start: issue 13). Until the first report a session counts its running time, as
+        # it does whenever the screens cannot be seen: nothing is given by the wait.
+        self._spawn(self.presence.follow(self.policy))
         # What the start made (modules, the policy, the engine's caches) is kept: taken out
         # of CPython's full collections, which walked it all with the loop stopped (50-130
         # ms under load: issue 13). A cycle of it that later becomes garbage (a replaced
