@@ -15,6 +15,21 @@ every clock check, also while no session runs) until no process holds it open fo
 writing any more: a read lease is refused while one does (``F_SETLEASE``). A
 daemon started again does the same for the logs an earlier run left.
 
+A program can also take disk space through the descriptor without writing:
+``fallocate`` (``O_APPEND`` does not stop it) extends the file at once, or with
+``FALLOC_FL_KEEP_SIZE`` holds blocks past its end that its size never shows
+(review-14-s30 F1: the whole free space in one call, kept after the session). So
+the cap is on the space a log holds (its blocks) as well as its size: blocks held
+past the end are given back in place (``ftruncate`` to its own size frees them),
+and a log that must be emptied is emptied even when the disk is too full to keep
+its tail (the tail is lost, the space comes back). A log no process can write any
+more is looked at once more after the last writer is gone, never before it.
+
+Logs of sessions that ended more than ``LOG_KEEP_DAYS`` ago are removed (at the
+first check of a daemon's run, and at most hourly as sessions end): a child's
+launches, each leaving up to twice the cap, would otherwise fill the disk over
+months.
+
 A resource limit on file size (``RLIMIT_FSIZE``) was not used: it would apply
 to every file the program writes (a game's saves), and kill it with ``SIGXFSZ``.
 """
@@ -27,11 +42,18 @@ import errno
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 LOG_CAP_BYTES = 1024 * 1024
+LOG_KEEP_DAYS = 30  # an ended session's log is removed after this long
+PRUNE_EVERY_S = 3600.0
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+# Blocks a file may hold past its size by the file system's own doing (whole blocks, a
+# small preallocation for appends): never taken for a program's ``fallocate``
+BLOCK_SLACK = 64 * 1024
 
 
 class SessionLogs:
@@ -46,6 +68,7 @@ class SessionLogs:
         # state directory failed every checkpoint: 2.4 lines a second, review-9-s15 L-2).
         self._uncapped: set[Path] = set()
         self._capping: asyncio.Task[None] | None = None
+        self._pruned_at = -PRUNE_EVERY_S  # monotonic: the last removal of old logs
 
     def path(self, session_id: int) -> Path:
         return self.directory / f"session-{session_id}.log"
@@ -95,8 +118,32 @@ class SessionLogs:
         looked = set(ended)
         if sweep:
             looked |= self._left_here() - set(live)
+        # Who may still write, asked first: a log without a writer now has none later
+        # (root's file, in root's directory), so capping it next is its last look; asked
+        # after the cap, a writer's last ``fallocate`` between the two went unseen.
+        written = {s for s in looked if open_for_writing(self.path(s))}
         cap_all([self.path(s) for s in live + sorted(looked)], self.cap, self._uncapped)
-        return looked, {s for s in looked if open_for_writing(self.path(s))}
+        if (sweep or ended) and time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            self._prune(set(live) | written)
+        return looked, written
+
+    def _prune(self, keep: set[int], now: float | None = None) -> None:
+        """Remove the logs of sessions not in ``keep`` last written ``LOG_KEEP_DAYS`` ago."""
+        before = (time.time() if now is None else now) - LOG_KEEP_DAYS * 86400
+        removed = 0
+        for session_id in sorted(self._left_here() - keep):
+            path = self.path(session_id)
+            for file in (path, path.with_name(path.name + ".1")):
+                try:
+                    if os.lstat(file).st_mtime < before:
+                        os.unlink(file)
+                        removed += 1
+                except OSError:
+                    continue
+        if removed:
+            log.info("removed %d session log file(s) older than %d days", removed,
+                     LOG_KEEP_DAYS)
 
     def _left_here(self) -> set[int]:
         try:
@@ -156,18 +203,41 @@ def open_for_writing(path: Path) -> bool:
 
 
 def cap_file(path: Path, cap: int) -> bool:
-    """Rotate the file when it is past ``cap``: its tail to ``.1``, itself emptied in place."""
+    """Rotate the file when it is past ``cap``: its tail to ``.1``, itself emptied in place
+    (its tail lost when the disk is too full to keep it). Blocks it holds past its end
+    beyond ``cap`` (``fallocate`` with ``KEEP_SIZE``) are given back, its text kept.
+    True when it was changed."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
-        size = os.fstat(fd).st_size
+        status = os.fstat(fd)
+        size, held = status.st_size, status.st_blocks * 512
         if size <= cap:
-            return False
-        os.lseek(fd, size - cap, os.SEEK_SET)
-        kept = path.with_name(path.name + ".1")
-        partial = path.with_name(path.name + ".1.tmp")
+            if held <= size + cap + BLOCK_SLACK:
+                return False
+            os.ftruncate(fd, size)  # the blocks past the end are freed, the text kept
+            return True
+        try:
+            _keep_tail(fd, size, cap, path)
+        except OSError as exc:
+            if exc.errno not in FULL_DISK:
+                raise
+            log.warning("%s: the disk is too full to keep the last %d bytes of it; it is "
+                        "emptied without them", path, cap)
+        os.ftruncate(fd, 0)  # (every block, past the end too)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _keep_tail(fd: int, size: int, cap: int, path: Path) -> None:
+    """The last ``cap`` bytes of the file to ``.1`` (a partial copy removed on failure)."""
+    os.lseek(fd, size - cap, os.SEEK_SET)
+    kept = path.with_name(path.name + ".1")
+    partial = path.with_name(path.name + ".1.tmp")
+    try:
         with open(partial, "wb") as out:
             left = cap
             while left > 0:
@@ -177,7 +247,7 @@ def cap_file(path: Path, cap: int) -> bool:
                 out.write(chunk)
                 left -= len(chunk)
         os.replace(partial, kept)
-        os.ftruncate(fd, 0)
-        return True
-    finally:
-        os.close(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise

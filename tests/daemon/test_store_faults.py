@@ -1340,3 +1340,58 @@ def test_a_store_sqlite_could_open_only_to_read_heals_when_it_can_be_written(
     d.call("stop", session_id=other)
     ran = run.stop()
     restart_and_check(d, ran, sessions=None)
+
+
+# A program that takes every free block of its log's file system at once (fallocate through
+# its stdout, which O_APPEND does not stop), says so, and runs on.
+FILLS_ITS_LOG = (
+    "import os, sys, time\n"
+    "time.sleep(1.0)\n"  # its launch recorded first (a launch the store cannot take is stopped)
+    "free = os.fstatvfs(1)\n"
+    "room = free.f_bavail * free.f_frsize\n"
+    "for size in (room, room - 65536, room - 262144):\n"
+    "    try:\n"
+    "        os.posix_fallocate(1, os.fstat(1).st_size, size)\n"
+    "        break\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "with open(sys.argv[1], 'w') as said:\n"  # (outside the full file system)
+    "    said.write(str(os.fstatvfs(1).f_bavail * os.fstatvfs(1).f_frsize))\n"
+    "time.sleep(3600)\n")
+
+
+def test_a_program_that_takes_the_disk_through_its_log_gets_it_back_at_the_next_check(
+        tmpfs_daemon: Any) -> None:
+    """Review-14-s30 F1: a child's program took every free block of the state directory's
+    file system through its session log (one ``fallocate``); the cap could not copy the
+    log's tail, nothing freed the space, and every launch and grant was refused for good.
+    Now the next check empties the log without its tail: the space and the store come
+    back while the program still runs, and the other entry starts."""
+    said = Path(tempfile.mkdtemp(prefix="shfill")) / "filled"  # what free space it left
+    os.chmod(said.parent, 0o777)
+    d = tmpfs_daemon(policy(f"""
+[[entries]]
+id = "filler"
+command = ["{sys.executable}", "-c", {json.dumps(FILLS_ITS_LOG)}, "{said}"]
+[[entries]]
+id = "other"
+command = ["sleep", "3599"]
+""", users="max_sessions = 2"))
+    ns = d.namespace
+
+    def free_bytes() -> int:
+        done = ns.run("stat", "-f", "-c", "%a %S", str(d.state))
+        blocks, size = done.stdout.split()
+        return int(blocks) * int(size)
+
+    session = d.call("launch", entry="filler")["session_id"]
+    wait_until(lambda: said.exists() and said.read_text(), what="the program's fallocate")
+    assert int(said.read_text()) < 64 * 1024  # it took the disk
+    wait_until(lambda: free_bytes() > 1 << 20, timeout=10, what="the space given back")
+    wait_until(lambda: d.call("health")["ok"], timeout=10, what="the store")
+    other = d.call("launch", entry="other")["session_id"]
+    assert {s["id"] for s in d.call("status")["sessions"]} == {session, other}
+    d.call("stop", session_id=session)
+    d.call("stop", session_id=other)
+    assert d.stop() == 0
+    shutil.rmtree(said.parent)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shepherd.supervisor.logs import SessionLogs, cap_all, cap_file
+from shepherd.supervisor.logs import LOG_KEEP_DAYS, SessionLogs, cap_all, cap_file
 
 
 def test_a_log_past_its_cap_keeps_its_latest_part_and_the_writer_goes_on(tmp_path: Path) -> None:
@@ -96,3 +100,106 @@ def test_a_log_that_cannot_be_capped_is_said_once_until_it_can_be(
         path.write_bytes(b"x" * 10)
         cap_all([path], 1000, uncapped)  # it can again: said, and a new failure is said
         assert uncapped == set() and "can be capped again" in caplog.records[-1].getMessage()
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+KEEP_SIZE = 1  # FALLOC_FL_KEEP_SIZE
+
+
+def held(path: Path) -> int:
+    """The bytes of disk the file holds (its blocks), not its size."""
+    return path.stat().st_blocks * 512
+
+
+def test_blocks_a_program_holds_past_its_logs_end_are_given_back_and_its_text_kept(
+        tmp_path: Path) -> None:
+    # Review-14-s30 F1: fallocate with KEEP_SIZE through the program's O_APPEND
+    # descriptor held 100 MiB of blocks behind a log of size 0: the cap, looking at the
+    # size only, never saw them, and they stayed after the session.
+    logs = SessionLogs(tmp_path / "logs", cap=1000)
+    fd = logs.open(6)
+    try:
+        os.write(fd, b"hello\n")
+        assert LIBC.fallocate(fd, KEEP_SIZE, 0, 64 << 20) == 0, ctypes.get_errno()
+        assert logs.path(6).stat().st_size == 6 and held(logs.path(6)) >= 64 << 20
+        checked(logs)
+        assert held(logs.path(6)) <= 64 * 1024 and logs.path(6).read_bytes() == b"hello\n"
+        assert not logs.path(6).with_name("session-6.log.1").exists()  # nothing rotated
+        assert LIBC.fallocate(fd, KEEP_SIZE, 0, 64 << 20) == 0  # again, after its end:
+    finally:
+        os.close(fd)
+    asyncio.run(_ended(logs, 6))  # the session's end: looked at once more, then let go
+    assert held(logs.path(6)) <= 64 * 1024 and logs.path(6).read_bytes() == b"hello\n"
+    assert 6 not in logs.ended
+
+
+async def _ended(logs: SessionLogs, session_id: int) -> None:
+    logs.done(session_id)
+    await logs.settle()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs of the test's own (root only)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(where)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def free(where: Path) -> int:
+    found = os.statvfs(where)
+    return found.f_bavail * found.f_frsize
+
+
+def test_a_log_that_took_the_whole_disk_is_emptied_though_its_tail_cannot_be_kept(
+        small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Review-14-s30 F1: one posix_fallocate took every free block of the state directory's
+    # file system; the cap then failed (its tail's copy needs space), the store could
+    # write nothing, and it lasted after the session: every launch refused for good.
+    logs = SessionLogs(small_disk / "logs", cap=1000)
+    fd = logs.open(7)
+    try:
+        os.write(fd, b"x" * 5000)
+        os.posix_fallocate(fd, 0, 5000 + free(small_disk))
+        assert free(small_disk) < 64 * 1024  # full
+        with caplog.at_level(logging.WARNING, logger="shepherd.supervisor.logs"):
+            checked(logs)
+        assert free(small_disk) > 15 << 20  # the space is back
+        assert logs.path(7).stat().st_size == 0 and held(logs.path(7)) == 0
+        assert not logs.path(7).with_name("session-7.log.1.tmp").exists()
+        assert any("too full to keep" in r.getMessage() for r in caplog.records)
+        os.write(fd, b"after")  # the program writes on
+        assert logs.path(7).read_bytes() == b"after"
+    finally:
+        os.close(fd)
+
+
+def test_logs_of_sessions_ended_long_ago_are_removed_and_the_others_kept(
+        tmp_path: Path) -> None:
+    # Review-14-s30 F1 (more): every session's log stayed for good (up to twice the cap
+    # each): a child's launches filled root's disk over months.
+    logs = SessionLogs(tmp_path / "logs", cap=1000)
+    old = time.time() - (LOG_KEEP_DAYS + 1) * 86400
+    running = logs.open(1)
+    try:
+        for session_id in (1, 2, 3):
+            logs.path(session_id).parent.mkdir(exist_ok=True)
+            logs.path(session_id).write_bytes(b"log")
+            logs.path(session_id).with_name(f"session-{session_id}.log.1").write_bytes(b"old")
+        for session_id in (1, 2):  # 1 still runs (an old file of a live session), 2 ended
+            for name in (f"session-{session_id}.log", f"session-{session_id}.log.1"):
+                os.utime(logs.directory / name, (old, old))
+        checked(logs)  # the first check of a daemon's run
+        assert logs.path(1).exists() and logs.path(3).exists()  # running; recent
+        assert not logs.path(2).exists()
+        assert not (logs.directory / "session-2.log.1").exists()
+    finally:
+        os.close(running)
