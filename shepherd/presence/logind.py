@@ -148,6 +148,9 @@ class LogindWatch:
         except Exception as exc:  # no socket, refused, authentication: all the same here
             self._lost("the system bus cannot be reached", _brief(exc))
             return False
+        if self._closed:  # closed while it connected (a daemon stopped right after READY=1)
+            bus.disconnect()
+            return False
         self._bus = bus
         bus.add_message_handler(self._on_message)
         try:
