@@ -96,6 +96,7 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
     lines = results.read_text().splitlines()[before:] if results.exists() else []
     rows: list[dict[str, object]] = []
     for line in lines:
+        print(f"point {point}: {line}", flush=True)  # the whole record, lists too
         numbers = json.loads(line)
         name = str(numbers.pop("check")).split("::")[-1]
         for key in ("machine", "form"):
@@ -103,7 +104,7 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
         rows.append({"point": point, "check": f"{what}: {name}", "command":
                      f"reliability/run --only {point} -k {name.split('[')[0]}",
                      "size": size_of(numbers),
-                     "result": ", ".join(f"{k} {v}" for k, v in numbers.items()),
+                     "result": ", ".join(f"{k} {shown(v)}" for k, v in numbers.items()),
                      "ok": name not in failed, "stamp": stamp})
     tests = re.sub(r"=+", "", summary).strip()
     if failed:
@@ -115,6 +116,12 @@ def run_group(point: str, what: str, targets: list[str], extra: list[str],
                  "result": f"{tests}; {took:.0f} s at load {load:.1f}",
                  "ok": run.returncode == 0, "stamp": stamp})
     return rows
+
+
+def shown(value: object) -> object:
+    """A figure for the table; a list (a check's evidence: restarts, notes) by its length,
+    printed whole in the run's output."""
+    return f"({len(value)})" if isinstance(value, list) else value
 
 
 def failed_tests(report: Path) -> set[str]:
