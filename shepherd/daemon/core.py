@@ -136,6 +136,7 @@ from shepherd.supervisor.direct import DirectBackend
 from shepherd.supervisor.instance import instance_id
 from shepherd.supervisor.proctree import is_process
 from shepherd.supervisor.systemd import SystemdBackend, systemd_available
+from shepherd.timeouts import within
 from shepherd.words import (
     boundary_sentence,
     busy_program_note,
@@ -159,6 +160,7 @@ MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is n
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 DAY_BOUNDARY_KEY = "day_boundary"  # the store's meta: the quota days' rules (calendar.py)
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+PRESENCE_WAIT_S = 10.0  # a launch right after READY=1 waits this long at most for the screens
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
 # A stop at the deadline: that deadline holds, and time given later does not undo it.
@@ -374,6 +376,7 @@ class Daemon:
         self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
                                      config.user_mode, config.child)
         self._presence_reported: str | None = None  # the problem audited last
+        self._presence_known = asyncio.Event()  # the first look at the screens is done
 
     # -- time -------------------------------------------------------------------
     def now(self) -> Instant:
@@ -486,8 +489,9 @@ class Daemon:
         # The children's screens, from now: after recovery (adopted sessions pause too),
         # not before READY=1 (the bus client's import and connection were 30-110 ms of a
         # start: issue 13). Until the first report a session counts its running time, as
-        # it does whenever the screens cannot be seen: nothing is given by the wait.
-        self._spawn(self.presence.follow(self.policy))
+        # it does whenever the screens cannot be seen: nothing is given by the wait; a
+        # launch waits for it (``_presence_known``), so one at a locked screen starts paused.
+        self._spawn(self._follow_presence())
         # What the start made (modules, the policy, the engine's caches) is kept: taken out
         # of CPython's full collections, which walked it all with the loop stopped (50-130
         # ms under load: issue 13). A cycle of it that later becomes garbage (a replaced
@@ -1653,6 +1657,22 @@ class Daemon:
             return (StoreUnavailable(self.kept.problem or "cannot keep time beside the store"),)
         return ()
 
+    async def _follow_presence(self) -> None:
+        """The first look at the children's screens (after READY=1); launches wait for it."""
+        try:
+            await self.presence.follow(self.policy)
+        finally:
+            self._presence_known.set()
+
+    async def _presence_read(self) -> None:
+        """A launch waits for the first look at the screens (a launch at a locked screen
+        starts paused, its program frozen before it runs, never mid-start); at most
+        ``PRESENCE_WAIT_S``, then it goes on counting running time, as when the screens
+        cannot be seen."""
+        if not self._presence_known.is_set():
+            with contextlib.suppress(TimeoutError):
+                await within(self._presence_known.wait(), PRESENCE_WAIT_S)
+
     async def _kept_ready(self) -> None:
         """The file beside the store made now if it could not be before (off the loop; at
         each launch and each minute, so it heals by itself once there is room)."""
@@ -1669,6 +1689,7 @@ class Daemon:
         charged), and the answer is an error.
         """
         await self._kept_ready()
+        await self._presence_read()
         now = self.now()
         self._refuse_at_once(now, user, entry_id, actor, as_child=as_child)
         entry = self.policy.entry(entry_id)

@@ -16,6 +16,7 @@ def test_ready_takes_what_the_start_made_out_of_full_collections() -> None:
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
     fake = SimpleNamespace(_ready=False, _watchdog=False, _update_status=lambda: None,
+                           _spawn=lambda work: None, _follow_presence=lambda: None,
                            writer=SimpleNamespace(check_pages=lambda books_now=False: None),
                            config=SimpleNamespace(socket_path="s.sock", user_mode=True))
     try:
