@@ -76,11 +76,14 @@ class SessionLogs:
     def open(self, session_id: int) -> int:
         """An append-only descriptor for the program's output (the caller closes it)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path(session_id),
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW,
-                     0o600)
-        self.live.add(session_id)
-        return fd
+        self.live.add(session_id)  # first: the removal of old logs asks it before each
+        try:
+            return os.open(self.path(session_id),
+                           os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW,
+                           0o600)
+        except OSError:
+            self.live.discard(session_id)
+            raise
 
     def follow(self, session_id: int) -> None:
         """Keep an adopted session's log capped too."""
@@ -135,6 +138,8 @@ class SessionLogs:
         for session_id in sorted(self._left_here() - keep):
             path = self.path(session_id)
             for file in (path, path.with_name(path.name + ".1")):
+                if session_id in self.live:  # (a number used again, opened meanwhile)
+                    break
                 try:
                     if os.lstat(file).st_mtime < before:
                         os.unlink(file)
@@ -238,7 +243,8 @@ def _keep_tail(fd: int, size: int, cap: int, path: Path) -> None:
     kept = path.with_name(path.name + ".1")
     partial = path.with_name(path.name + ".1.tmp")
     try:
-        with open(partial, "wb") as out:
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                          | os.O_NOFOLLOW, 0o600), "wb") as out:
             left = cap
             while left > 0:
                 chunk = os.read(fd, min(left, 1 << 20))

@@ -24,6 +24,7 @@ def test_a_log_past_its_cap_keeps_its_latest_part_and_the_writer_goes_on(tmp_pat
         assert cap_file(logs.path(3), 1000)
         kept = logs.path(3).with_name("session-3.log.1")
         assert kept.read_bytes() == b"a" * 500 + b"b" * 500  # the latest 1000 bytes
+        assert kept.stat().st_mode & 0o777 == 0o600  # as the log (review-14-s30b L2)
         assert logs.path(3).stat().st_size == 0
         os.write(fd, b"after")  # O_APPEND: the program's writes start again at the top
         assert logs.path(3).read_bytes() == b"after"
