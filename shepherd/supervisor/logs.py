@@ -131,13 +131,13 @@ class SessionLogs:
             self._prune(set(live) | written)
         return looked, written
 
-    def _prune(self, keep: set[int], now: float | None = None) -> None:
+    def _prune(self, keep: set[int]) -> None:
         """Remove the logs of sessions not in ``keep`` last written ``LOG_KEEP_DAYS`` ago."""
-        before = (time.time() if now is None else now) - LOG_KEEP_DAYS * 86400
+        before = time.time() - LOG_KEEP_DAYS * 86400
         removed = 0
         for session_id in sorted(self._left_here() - keep):
             path = self.path(session_id)
-            for file in (path, path.with_name(path.name + ".1")):
+            for file in (path, kept_path(path)):
                 if session_id in self.live:  # (a number used again, opened meanwhile)
                     break
                 try:
@@ -237,11 +237,16 @@ def cap_file(path: Path, cap: int) -> bool:
         os.close(fd)
 
 
+def kept_path(path: Path) -> Path:
+    """Where a log's tail is kept when it is emptied: ``session-N.log.1``."""
+    return path.with_name(path.name + ".1")
+
+
 def _keep_tail(fd: int, size: int, cap: int, path: Path) -> None:
     """The last ``cap`` bytes of the file to ``.1`` (a partial copy removed on failure)."""
     os.lseek(fd, size - cap, os.SEEK_SET)
-    kept = path.with_name(path.name + ".1")
-    partial = path.with_name(path.name + ".1.tmp")
+    kept = kept_path(path)
+    partial = kept.with_name(kept.name + ".tmp")
     try:
         with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
                           | os.O_NOFOLLOW, 0o600), "wb") as out:

@@ -63,10 +63,7 @@ def test_a_descriptor_that_outlives_its_session_is_capped_until_it_is_closed(
     logs = SessionLogs(tmp_path / "logs", cap=1000)
     escaped = logs.open(5)
 
-    async def ended() -> None:
-        logs.done(5)
-        await logs.settle()
-    asyncio.run(ended())
+    asyncio.run(_ended(logs, 5))
     try:
         os.write(escaped, b"x" * 5000)
         checked(logs)
