@@ -2819,7 +2819,11 @@ class Daemon:
             "pending_clock_jump": self.clock.pending_jump is not None,
             # Why the file that keeps a store fault's time cannot be used (launches are
             # denied until it can; during a fault: why it cannot be written), else None.
-            "kept_file": kept_problem}
+            "kept_file": kept_problem,
+            # The start's work after READY=1 is done: the first look at the screens (its
+            # report, if any, queued to the store before this answer). Until then a launch
+            # waits for it (at most ``PRESENCE_WAIT_S``).
+            "settled": self._presence_known.is_set()}
         if admin:
             answer["sessions"] = len(self.sessions)
             answer["supervision"] = {"how": self.membership.how,
@@ -2853,7 +2857,12 @@ class Daemon:
                                   ) from None
 
     async def backup(self, target: Path) -> VerifyResult:
-        """A copy of the store as it can be read: most wanted while it cannot be written."""
+        """A copy of the store as it can be read: most wanted while it cannot be written.
+        It holds every change made before it was asked for: the queued ones are written
+        first (the copy is made on a connection of its own, which a record queued a moment
+        before, e.g. the first look at the screens', could otherwise miss)."""
+        if self.writer.available:
+            await self._flush()
         try:
             return await self.writer.maintain(lambda store: store.backup(target))
         except StoreAway as exc:

@@ -81,9 +81,12 @@ class DaemonProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.prefix: list[str] = []  # run the daemon through this (e.g. nsenter)
 
-    def start(self, wait: bool = True) -> DaemonProcess:
+    def start(self, wait: bool = True, settle: bool = True) -> DaemonProcess:
         """Start the daemon and wait until it answers (``wait=False``: return at once, to
-        kill it inside its own start-up)."""
+        kill it inside its own start-up) and, with ``settle``, until the start's work after
+        READY=1 is done (``health``'s ``settled``: the first look at the screens, whose
+        report is an audit row a test reading the audit right away would race; ``False``
+        for a test that acts inside that moment)."""
         if self.socket.exists():
             self.socket.unlink()
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.extra_env}
@@ -104,7 +107,14 @@ class DaemonProcess:
                 try:
                     with Client(self.socket) as client:
                         client.call("hello")
+                        while settle and not client.call("health")["settled"]:
+                            if time.monotonic() > give_up:
+                                raise AssertionError("the daemon's start did not settle:\n"
+                                                     + self.log.read_text())
+                            time.sleep(0.02)
                     return self
+                except AssertionError:
+                    raise
                 except Exception:
                     pass
             if self.process.poll() is not None:
@@ -193,11 +203,11 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     made: list[DaemonProcess] = []
 
     def make(policy: str, env: dict[str, str] | None = None, system_mode: bool = False,
-             name: str | None = None) -> DaemonProcess:
+             name: str | None = None, settle: bool = True) -> DaemonProcess:
         workdir = tmp_path / name if name else tmp_path
         daemon = DaemonProcess(policy, workdir, rundir, env, system_mode, name or "s")
         made.append(daemon)
-        return daemon.start()
+        return daemon.start(settle=settle)
 
     make.rundir = rundir  # type: ignore[attr-defined]
     yield make

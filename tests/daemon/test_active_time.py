@@ -46,8 +46,10 @@ def logind(bus: PrivateBus) -> Iterator[FakeLogind]:
     fake.close()
 
 
-def start(daemon_factory: Any, bus: PrivateBus, users: str = "") -> DaemonProcess:
-    daemon: DaemonProcess = daemon_factory(policy(GAME, SUPERVISOR, users), env=bus.env())
+def start(daemon_factory: Any, bus: PrivateBus, users: str = "",
+          settle: bool = True) -> DaemonProcess:
+    daemon: DaemonProcess = daemon_factory(policy(GAME, SUPERVISOR, users), env=bus.env(),
+                                           settle=settle)
     return daemon
 
 
@@ -161,8 +163,8 @@ def test_a_launch_while_locked_starts_paused_and_an_entry_counting_running_time_
         daemon_factory: Any, bus: PrivateBus, logind: FakeLogind) -> None:
     logind.do(f"new 1 {UID}")
     logind.do("lock 1")
-    daemon = start(daemon_factory, bus, users="max_sessions = 2")
-    game = launch(daemon)
+    daemon = start(daemon_factory, bus, users="max_sessions = 2", settle=False)  # at once:
+    game = launch(daemon)                                          # it waits for the first look
     asked = time.monotonic()
     radio = launch(daemon, "radio")
     launched = time.monotonic()

@@ -96,10 +96,10 @@ SUPERVISOR = 'stop_grace = "5s"\nidle_after = "3s"'
 
 def start(daemon_factory: Any, bus: PrivateBus, files: Path, entries: str = "",
           supervisor: str = SUPERVISOR, users: str = "",
-          env: dict[str, str] | None = None) -> DaemonProcess:
+          env: dict[str, str] | None = None, settle: bool = True) -> DaemonProcess:
     entries = entries or Game(files, "game").entry("game", files / "game.sh")
     daemon: DaemonProcess = daemon_factory(policy(entries, supervisor, users),
-                                           env={**bus.env(), **(env or {})})
+                                           env={**bus.env(), **(env or {})}, settle=settle)
     return daemon
 
 
@@ -207,8 +207,8 @@ def test_a_game_launched_while_locked_is_frozen_as_soon_as_it_runs(
         daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
     logind.do(f"new 1 {UID}")
     logind.do("lock 1")
-    daemon = start(daemon_factory, bus, files)
-    events = daemon.events()
+    daemon = start(daemon_factory, bus, files, settle=False)  # launched at once: it waits
+    events = daemon.events()                                  # for the first look
     sid = launch(daemon)
     group = group_of(daemon, sid)
     wait_frozen(group)

@@ -177,7 +177,7 @@ def test_a_child_learns_nothing_about_other_children(far_daemon_factory: Any) ->
         ("stop", {})])
     assert "sessions" not in health["result"]
     assert set(health["result"]) <= {"ok", "store", "store_text", "pending_clock_jump",
-                                     "kept_file"}
+                                     "kept_file", "settled"}
     # Another child's session and one that does not exist look the same.
     assert theirs["error"] == {**missing["error"], "message": missing["error"]["message"]
                                .replace("999", str(mine))}

@@ -18,6 +18,7 @@ import pytest
 
 from shepherd.ipc.protocol import RpcError
 from shepherd.localtime import local_zone
+from shepherd.store import Store
 from tests.daemon.conftest import FAR_DAY_START, ME, policy, wait_for
 from tests.daemon.test_cli import shepherd
 
@@ -472,3 +473,26 @@ command = ["sleep", "600"]
     shepherd(d, "request", "broken", "5m")
     answered = d.call("request.answer", request_id=2, answer="approve")
     assert answered["day_ends_at"] is not None, answered
+
+
+def test_a_backup_holds_every_record_made_before_it_was_asked_for(daemon_factory: Any) -> None:
+    """ci30f's race: a copy of the store (``store.backup``, how these tests read the audit)
+    is made on a connection of its own; a record queued a moment before it (a refusal's,
+    the first look at the screens') was missing from it. Each round's refusal (of another
+    entry: repeats are counted, not written) is in the copy asked for right after it."""
+    d = daemon_factory(policy("".join(
+        f'[[entries]]\nid = "nap{n}"\ncommand = ["sleep", "600"]\n'
+        'limits = { daily_quota = "0m" }\n' for n in range(1, 31))))
+    with d.client() as client:
+        for rounds in range(1, 31):
+            with pytest.raises(RpcError):
+                client.call("launch", entry=f"nap{rounds}", user=ME)
+            copy = d.workdir / f"round-{rounds}.db"
+            client.call("store.backup", path=str(copy))
+            store = Store.open_readonly(copy)
+            try:
+                [[denied]] = store.db.conn.execute(
+                    "SELECT count(*) FROM audit WHERE type = 'launch_denied'").fetchall()
+            finally:
+                store.close()
+            assert denied == rounds
