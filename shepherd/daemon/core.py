@@ -160,6 +160,7 @@ MAX_PENDING_REQUESTS = 10  # per child: asking is free, flooding the parent is n
 HISTORY_DAYS = 9  # usage loaded at start: enough for the week and a day
 DAY_BOUNDARY_KEY = "day_boundary"  # the store's meta: the quota days' rules (calendar.py)
 RECORD_WAIT_S = 2.0  # an answer waits this long at most for its record to be written
+ALARM_WAIT_S = 2.0  # a launch's answer waits this long at most for the alarm to hold it
 PRESENCE_WAIT_S = 10.0  # a launch right after READY=1 waits this long at most for the screens
 DECIDE_WAIT_S = 10.0  # a launch transaction waits this long at most for the engine's answer
 LAUNCH_STALE_S = 20.0  # a launch not decided by then is dropped (its caller gives up at 30 s)
@@ -1804,8 +1805,11 @@ class Daemon:
         self._announce_pause(session_id, later)
         self._carry_out(self.engine.due(later), later)
         self._schedule()
+        given = self.guard.given() if self.guard is not None else None  # (the new deadline)
         self._update_status()
         await self._recorded(running)
+        if given is not None:  # answered once the alarm holds its deadline: it outlives us
+            await asyncio.wait([asyncio.wrap_future(given)], timeout=ALARM_WAIT_S)
         return Launched(session_id, user, entry_id, entry.title, decision.started_at, deadline)
 
     def _undecide(self, decided: list[tuple[SessionStarted | LaunchDenied, Instant]]) -> None:

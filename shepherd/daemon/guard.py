@@ -92,6 +92,10 @@ class DeadlineGuard:
         self._moves: dict[int, float] = {}  # ``move``: kept over the loop's word until settled
         self._asked: list[tuple[int, Future[bool]]] = []  # moves the alarm must answer
         self._telling: list[tuple[int, Future[bool]]] = []  # (taken with ``_to_arm``)
+        # ``given``: done once the alarm was given the word pending then (the next word's
+        # waiters; the word being given's, while the teller gives it: None when idle).
+        self._given_next: list[Future[None]] = []
+        self._giving: list[Future[None]] | None = None
         # One lock, a condition for each thread: a word that changes nothing for one of
         # them does not wake it (issue 13: the idle daemon's wake-ups).
         lock = threading.Lock()
@@ -158,6 +162,25 @@ class DeadlineGuard:
             self._changed.notify_all()
         return done
 
+    def given(self) -> Future[None]:
+        """From the loop, after ``keep``: done once the alarm was given that word (or
+        failed to take it: a stopped or slow alarm answers within ``REPLY_TIMEOUT_S``; an
+        alarm not serving is not asked). A launch is answered only then: the alarm
+        outlives a daemon killed right after the answer, and holds the new session's
+        deadline while no daemon runs (one killed before the teller told it left the
+        session playing on past its deadline until the restart)."""
+        done: Future[None] = Future()
+        with self._changed:
+            if self._closed or self._arm is None:
+                done.set_result(None)
+            elif self._to_arm is not None:  # taken with the next word
+                self._given_next.append(done)
+            elif self._giving is not None:  # the word is being given now
+                self._giving.append(done)
+            else:
+                done.set_result(None)
+        return done
+
     def settle(self, session: int) -> None:
         """From the loop: a ``move`` is now the loop's own word (or was given up)."""
         with self._changed:
@@ -183,6 +206,9 @@ class DeadlineGuard:
             for _, done in self._asked + self._telling:
                 if not done.done():
                     done.set_result(False)
+            for given in self._given_next + (self._giving or []):
+                if not given.done():
+                    given.set_result(None)
 
     def _due(self) -> int | None:
         """Wait (lock held) until a deadline passes (its session); None once closed."""
@@ -236,7 +262,15 @@ class DeadlineGuard:
                 if deadlines is None:  # closed
                     return
                 self._telling, self._asked = self._asked, []
-            self._give_alarm(deadlines)
+                self._giving, self._given_next = self._given_next, []
+            try:
+                self._give_alarm(deadlines)
+            finally:
+                with self._changed:
+                    given, self._giving = self._giving or [], None
+                for done in given:
+                    if not done.done():
+                        done.set_result(None)
 
     def _give_alarm(self, deadlines: dict[int, float]) -> None:
         """On the teller's thread: the alarm brought in line; a session whose SIGTERM it

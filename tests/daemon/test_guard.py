@@ -243,3 +243,43 @@ def test_a_deadline_the_alarm_holds_is_left_to_it_first_and_sent_after_if_it_did
     assert when[2] >= at
     assert when[1] >= at + ALARM_FIRST_S  # never before the alarm's turn has passed
     assert guard.sends_at(1, at) == at + ALARM_FIRST_S and guard.sends_at(2, at) == at
+
+
+def test_given_is_done_only_once_the_alarm_took_the_word_with_the_new_deadline() -> None:
+    """ci on de34b67: a launch answered before the teller's thread had given the alarm the
+    new session's deadline; killed (-9) right after the answer, the daemon left a session no
+    alarm held, which played on past its deadline until the restart. ``given`` (what the
+    launch now waits for) is done only after the alarm took a word holding it."""
+    took: list[dict[int, float]] = []
+    slow = threading.Event()
+
+    def arm(deadlines: dict[int, float]) -> list[int]:
+        slow.wait(10)  # an alarm slow to answer (or a teller slow to get the GIL)
+        took.append(dict(deadlines))
+        return []
+
+    seen = Recorder()
+    guard = DeadlineGuard(seen.terminate, seen.on_fired, arm=arm)
+    try:
+        far = time.monotonic() + 3600
+        guard.keep({1: far})
+        first = guard.given()
+        time.sleep(0.2)  # the teller is inside arm(), giving the first word
+        guard.keep({1: far, 2: far})  # a second launch's word, pending behind it
+        second = guard.given()
+        assert not first.done() and not second.done()
+        slow.set()
+        first.result(10)
+        assert took[0] == {1: far}
+        second.result(10)
+        assert took[-1] == {1: far, 2: far}
+        idle = guard.given()  # nothing pending nor being given: done at once
+        assert idle.done()
+    finally:
+        slow.set()
+        guard.close()
+    bare = DeadlineGuard(seen.terminate, seen.on_fired)
+    try:
+        assert bare.given().done()  # no alarm to tell: at once
+    finally:
+        bare.close()
