@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shepherd.supervisor.cgroups import cgroup2_mount
 from shepherd.supervisor.proctree import ProcInfo, read_proc, real_uid
+from shepherd.supervisor.starter import PUMP_NAME
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,11 @@ def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
             or not isinstance(session, int)):
         return None
     try:
-        return (instance, session) if real_uid(pid) in trusted else None
+        if real_uid(pid) not in trusted:
+            return None
+        with open(f"/proc/{pid}/comm", "rb") as handle:  # (set by root's process itself)
+            if handle.read().strip() == PUMP_NAME:
+                return None  # the keeper's child that pumps the output to the log
     except OSError:
         return None
+    return instance, session

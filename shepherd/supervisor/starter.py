@@ -20,6 +20,20 @@ environment, its log file as stdout/stderr and a status pipe. SPEC is JSON:
   says how the session's program ended: ``SIGNALLED`` + the signal when a signal
   ended it (else, the last of its processes to end), 0 otherwise.
 
+- ``pump``: the largest the log may be (bytes). The program's stdout and stderr
+  are then a pipe, not the log: its reader (the pump, a process of root's in
+  the session, never of the child's account) appends what comes to the log the
+  daemon opened, and drops what would take the log past that size (the daemon's
+  check, every half second, keeps its tail and empties it). So the program holds
+  no descriptor of a file on the state directory's disk: nothing it does
+  (``fallocate``, writes in a loop, the descriptor handed to another process)
+  takes that disk's space beyond its log's (review-14-s30b H1). The pump ends
+  when the last writer is gone; it ignores ``SIGTERM`` (it drains the pipe
+  while the program stops) and is killed with the session. With a cgroup it is
+  forked twice (the program is not its parent, so a program that waits for
+  every child of its own never waits for it); with a keeper, it is the
+  keeper's child.
+
 Either way the program runs as the child (``uid``, ``gid``, only ``groups``),
 in its own session, with default signal dispositions. Failure to start is
 written to the status pipe (then exit 127); a successful exec closes it empty.
@@ -38,6 +52,8 @@ import time
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NAME = 15
+PUMP_NAME = b"shepherd-pump"  # a session output's pump (``/proc/PID/comm``)
 START_FAILED = 127
 SIGNALLED = 128  # a keeper's exit status: this + the signal that ended its session's program
 
@@ -78,6 +94,87 @@ def run_program(spec: dict[str, Any], status_fd: int) -> None:
     except Exception as exc:  # the spec itself was bad: still say why
         report(status_fd, str(exc))
     os._exit(START_FAILED)
+
+
+def start_pump(spec: dict[str, Any], status_fd: int,
+               detach: bool) -> tuple[int | None, int | None]:
+    """A pipe the pump reads into the log (``pump`` in the spec; else (None, None)).
+    ``detach`` (this process becomes the program): the pump is forked twice, not left a
+    child of this one, and stdout and stderr become the pipe here; else (a keeper) the
+    pump's pid and the pipe's writing end, for the program alone (``to_pump``): a keeper
+    holding it would keep the pump, and so itself, waiting for ever."""
+    ceiling = spec.get("pump")
+    if not ceiling:
+        return None, None
+    log_fd = os.dup(1)  # the log the daemon opened, O_APPEND
+    read_fd, write_fd = os.pipe()
+    first = os.fork()
+    if first == 0:
+        try:
+            if not detach or os.fork() == 0:
+                os.close(write_fd)
+                os.close(status_fd)  # the daemon waits for every copy of it to close
+                os.close(0)
+                os.dup2(log_fd, 1)  # (nothing of the pipe's writers kept open here)
+                os.dup2(log_fd, 2)
+                pump(read_fd, log_fd, int(ceiling), spec.get("nice"))
+        finally:
+            os._exit(0)
+    os.close(read_fd)
+    os.close(log_fd)
+    if not detach:
+        return first, write_fd
+    os.waitpid(first, 0)
+    to_pump(write_fd)
+    return None, None
+
+
+def to_pump(write_fd: int | None) -> None:
+    """stdout and stderr into the pump's pipe (None: no pump, they stay the log)."""
+    if write_fd is not None:
+        os.dup2(write_fd, 1)
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+
+
+DROPPED = b"\n[shepherd: output dropped here: the log is full until its next check]\n"
+
+
+def pump(read_fd: int, log_fd: int, ceiling: int, nice: Any) -> None:
+    """Append what the program writes to its log; past ``ceiling`` bytes, drop it (said
+    once per run of drops) until the daemon's check has emptied the log. Never more than
+    a read's worth (64 KiB) past it; a full disk drops it too. Ends at the last writer."""
+    # Its name (``/proc/PID/comm``): with the starter's command line still, a keeper's
+    # pump is not taken for the keeper (``instance._keeper``).
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, PUMP_NAME, 0, 0, 0)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE,
+                   signal.SIGUSR1):
+        signal.signal(signum, signal.SIG_IGN)
+    if os.getpid() != os.getsid(0):
+        os.setsid()
+    if nice is not None:  # the program's priority, never the daemon's
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+    dropping = False
+    while True:
+        try:
+            data = os.read(read_fd, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        try:
+            if os.fstat(log_fd).st_size + len(data) > ceiling:
+                if not dropping:
+                    os.write(log_fd, DROPPED)
+                dropping = True
+                continue
+            dropping = False
+            os.write(log_fd, data)
+        except OSError:  # a full disk, a log made read-only: dropped, the program runs on
+            continue
 
 
 def report(status_fd: int, message: str, error: int = 0) -> None:
@@ -208,13 +305,17 @@ def keep(spec: dict[str, Any], status_fd: int) -> None:
     signal.signal(signal.SIGUSR1, lambda signum, frame: kill_all())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    pumping, output = start_pump(spec, status_fd, detach=False)  # a keeper's descendant
     exec_read, exec_write = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(exec_read)
         os.close(status_fd)
+        to_pump(output)
         run_program(spec, exec_write)
     os.close(exec_write)
+    if output is not None:
+        os.close(output)
     failure = os.read(exec_read, 4096)
     os.close(exec_read)
     if failure:  # already ERRNO<TAB>message
@@ -224,7 +325,7 @@ def keep(spec: dict[str, Any], status_fd: int) -> None:
         os._exit(START_FAILED)
     os.close(status_fd)  # started: the daemon reads an empty, closed pipe
     program: int | None = None
-    last = 0
+    last = previous = 0
     while True:  # signal handlers run in here; the keeper ends with its last descendant
         try:
             reaped, last = os.waitpid(-1, 0)
@@ -232,6 +333,9 @@ def keep(spec: dict[str, Any], status_fd: int) -> None:
             break
         if reaped == pid:
             program = last
+        elif reaped == pumping:  # not one of the program's: it ends last, after its writers
+            last = previous
+        previous = last
     os._exit(ended_status(program, last))
 
 
@@ -275,6 +379,7 @@ def main() -> None:
                 report(status_fd, f"cannot join the session's cgroup: {exc.strerror or exc}",
                        exc.errno or 0)
                 os._exit(START_FAILED)
+            start_pump(spec, status_fd, detach=True)  # in the session's cgroup
             run_program(spec, status_fd)
         keep(spec, status_fd)
     except Exception as exc:  # never leave the daemon believing it started

@@ -227,8 +227,8 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[..., NamespacedDaemon]]:
     """``tmpfs_daemon(policy, env, system_mode)``: a daemon started on a 3 MiB tmpfs of its
-    own, its session numbers from 7001. ``start=False``: not started, and its state directory not
-    made (the test's ``d.start()`` is its very first start)."""
+    own (``size``: another), its session numbers from 7001. ``start=False``: not started,
+    and its state directory not made (the test's ``d.start()`` is its very first start)."""
     from tests.daemon.namespaces import Namespace, NamespacedDaemon, needs_namespaces
 
     needs_namespaces()
@@ -236,8 +236,8 @@ def tmpfs_daemon(tmp_path: Path) -> Iterator[Callable[..., NamespacedDaemon]]:
     made: list[tuple[Namespace, NamespacedDaemon]] = []
 
     def make(policy_text: str, env: dict[str, str] | None = None, system_mode: bool = False,
-             *, start: bool = True) -> NamespacedDaemon:
-        namespace = Namespace(tmp_path / "state", "3m")
+             *, start: bool = True, size: str = "3m") -> NamespacedDaemon:
+        namespace = Namespace(tmp_path / "state", size)
         daemon = NamespacedDaemon(namespace, policy_text, tmp_path, rundir, env, system_mode)
         made.append((namespace, daemon))
         if not start:

@@ -33,6 +33,7 @@ from shepherd.ipc.client import Client, DaemonUnreachable
 from shepherd.ipc.protocol import LAUNCH_DENIED, RpcError
 from shepherd.store import Store, files
 from shepherd.store.kept import KEPT_NAME
+from shepherd.supervisor.logs import LOG_CAP_BYTES
 from tests.daemon.conftest import (
     NOBODY_PYTHON,
     ROOT,
@@ -1342,32 +1343,40 @@ def test_a_store_sqlite_could_open_only_to_read_heals_when_it_can_be_written(
     restart_and_check(d, ran, sessions=None)
 
 
-# A program that takes every free block of its log's file system at once (fallocate through
-# its stdout, which O_APPEND does not stop), says so, and runs on.
+# A program that tries, again and again, to take the state directory's disk through its
+# output: every free block in one fallocate (through its stdout, which O_APPEND did not
+# stop), then as much as it can write, as fast as it can, for ever; what its fallocate
+# got is said once (outside the file system).
 FILLS_ITS_LOG = (
-    "import os, sys, time\n"
+    "import errno, os, sys, time\n"
     "time.sleep(1.0)\n"  # its launch recorded first (a launch the store cannot take is stopped)
-    "free = os.fstatvfs(1)\n"
-    "room = free.f_bavail * free.f_frsize\n"
-    "for size in (room, room - 65536, room - 262144):\n"
+    "got = 'none'\n"
+    "chunk = b'x' * (1 << 20)\n"
+    "while True:\n"
     "    try:\n"
-    "        os.posix_fallocate(1, os.fstat(1).st_size, size)\n"
-    "        break\n"
-    "    except OSError:\n"
-    "        continue\n"
-    "with open(sys.argv[1], 'w') as said:\n"  # (outside the full file system)
-    "    said.write(str(os.fstatvfs(1).f_bavail * os.fstatvfs(1).f_frsize))\n"
-    "time.sleep(3600)\n")
+    "        free = os.fstatvfs(1)\n"
+    "        os.posix_fallocate(1, os.fstat(1).st_size, free.f_bavail * free.f_frsize)\n"
+    "        got = 'all'\n"
+    "    except OSError as exc:\n"
+    "        got = errno.errorcode.get(exc.errno, '?') if got == 'none' else got\n"
+    "    if not os.path.exists(sys.argv[1]):\n"
+    "        with open(sys.argv[1], 'w') as said:\n"
+    "            said.write(got)\n"
+    "    for _ in range(8):\n"
+    "        os.write(1, chunk)\n")
 
 
-def test_a_program_that_takes_the_disk_through_its_log_gets_it_back_at_the_next_check(
+def test_a_program_that_tries_to_fill_the_disk_through_its_output_never_keeps_the_store_away(
         tmpfs_daemon: Any) -> None:
-    """Review-14-s30 F1: a child's program took every free block of the state directory's
-    file system through its session log (one ``fallocate``); the cap could not copy the
-    log's tail, nothing freed the space, and every launch and grant was refused for good.
-    Now the next check empties the log without its tail: the space and the store come
-    back while the program still runs, and the other entry starts."""
-    said = Path(tempfile.mkdtemp(prefix="shfill")) / "filled"  # what free space it left
+    """Review-14-s30 F1 and review-14-s30b H1: a child's program took every free block of
+    the state directory's file system through its session log (one ``fallocate``, or
+    writes in a loop), and doing it again and again kept the store away for as long as it
+    ran (launches and grants refused). Its output now goes through a pipe to a pump of
+    root's that never takes the log past its cap: the program cannot ``fallocate`` a
+    pipe, and its flood is dropped past the log's cap. While it floods, another entry is
+    launched and stopped again and again, the store healthy every time, and the disk
+    never holds more of its log than the cap allows."""
+    said = Path(tempfile.mkdtemp(prefix="shfill")) / "filled"  # what its fallocate got
     os.chmod(said.parent, 0o777)
     d = tmpfs_daemon(policy(f"""
 [[entries]]
@@ -1376,22 +1385,29 @@ command = ["{sys.executable}", "-c", {json.dumps(FILLS_ITS_LOG)}, "{said}"]
 [[entries]]
 id = "other"
 command = ["sleep", "3599"]
-""", users="max_sessions = 2"))
+""", users="max_sessions = 2"), size="16m")
     ns = d.namespace
 
-    def free_bytes() -> int:
-        done = ns.run("stat", "-f", "-c", "%a %S", str(d.state))
-        blocks, size = done.stdout.split()
-        return int(blocks) * int(size)
-
     session = d.call("launch", entry="filler")["session_id"]
+    log = d.state / "logs" / f"session-{session}.log"
+
+    def held() -> int:  # the blocks its log and the log's kept tail hold
+        done = ns.run("du", "-k", "-c", str(log), f"{log}.1")
+        return int(done.stdout.splitlines()[-1].split()[0]) * 1024
+
     wait_until(lambda: said.exists() and said.read_text(), what="the program's fallocate")
-    assert int(said.read_text()) < 64 * 1024  # it took the disk
-    wait_until(lambda: free_bytes() > 1 << 20, timeout=10, what="the space given back")
-    wait_until(lambda: d.call("health")["ok"], timeout=10, what="the store")
-    other = d.call("launch", entry="other")["session_id"]
-    assert {s["id"] for s in d.call("status")["sessions"]} == {session, other}
+    assert said.read_text() in ("ESPIPE", "ENODEV", "EINVAL"), said.read_text()
+    most = 0
+    for _ in range(15):  # about 5 s of its flood
+        most = max(most, held())
+        assert d.call("health")["ok"]
+        other = d.call("launch", entry="other")["session_id"]
+        d.call("stop", session_id=other)
+        most = max(most, held())
+        time.sleep(0.2)
+    assert most > LOG_CAP_BYTES  # it flooded
+    assert most <= 3 * LOG_CAP_BYTES + 128 * 1024, most  # (a read's worth past the ceiling)
+    assert [s["id"] for s in d.call("status")["sessions"]] == [session]
     d.call("stop", session_id=session)
-    d.call("stop", session_id=other)
     assert d.stop() == 0
     shutil.rmtree(said.parent)

@@ -125,12 +125,14 @@ limits = {{ max_run = "3s" }}
 
 
 def program_pid(announced: int) -> int:
-    """The session's first program: the pid announced, or in the fallback its keeper's child."""
+    """The session's first program: the pid announced, or in the fallback its keeper's
+    child (the keeper's other child, its output's pump, is the starter still)."""
     cmdline = Path(f"/proc/{announced}/cmdline").read_bytes()
     if b"starter.py" not in cmdline:
         return announced
     children = Path(f"/proc/{announced}/task/{announced}/children").read_text().split()
-    return int(children[0])
+    return next(int(c) for c in children  # (in the order they were made)
+                if b"starter.py" not in Path(f"/proc/{c}/cmdline").read_bytes())
 
 
 def process_with_pid(pid: int, command: list[str], account: str) -> int | None:

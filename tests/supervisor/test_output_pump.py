@@ -1,0 +1,173 @@
+"""A session's output reaches its log through a pipe and a pump of root's (review-14-s30b
+H1): the program holds no descriptor of a file on the state directory's disk, so nothing
+it does through its output (``fallocate``, a flood of writes, the descriptor handed on)
+takes more of that disk than its log's cap. Both modes (see conftest), as another account."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.supervisor.logs import LOG_CAP_BYTES, open_for_writing
+from shepherd.supervisor.starter import DROPPED, PUMP_NAME
+from tests.supervisor.conftest import MODES, ROOT, none_left, start_daemon, survivors, wait_for
+
+NOBODY_PYTHON = "/usr/bin/python3"  # nobody runs it: ours may sit in root's home
+
+# What the program tries, said in a file of its own (its log is rotated under it); then a
+# flood of 10 MiB as fast as it goes; then a line every 0.1 s.
+FLOODS = (
+    "import errno, os, signal, stat, sys, time\n"
+    "said = ['fifo=%s' % stat.S_ISFIFO(os.fstat(1).st_mode)]\n"
+    "for how, call in (('fallocate', lambda: os.posix_fallocate(1, 0, 1 << 20)),\n"
+    "                  ('reopen', lambda: os.open('/proc/self/fd/1', os.O_RDWR)),\n"
+    "                  ('kill', lambda: [os.kill(int(p), signal.SIGKILL)\n"
+    "                                    for p in os.listdir('/proc') if p.isdigit()\n"
+    "                                    and open('/proc/%s/comm' % p).read()\n"
+    "                                    == 'shepherd-pump\\n'] or 1 / 0)):\n"
+    "    try:\n"
+    "        call()\n"
+    "        said.append(how + '=done')\n"
+    "    except OSError as exc:\n"
+    "        said.append(how + '=' + errno.errorcode.get(exc.errno, '?'))\n"
+    "    except (ValueError, ZeroDivisionError):\n"
+    "        said.append(how + '=none')\n"
+    "with open(sys.argv[1], 'w') as out:\n"
+    "    out.write(' '.join(said))\n"
+    "chunk = b'x' * 65535 + b'\\n'\n"
+    "for _ in range(160):\n"
+    "    os.write(1, chunk)\n"
+    "n = 0\n"
+    "while True:\n"
+    "    n += 1\n"
+    "    os.write(1, b'beat %d\\n' % n)\n"
+    "    time.sleep(0.1)\n")
+
+
+@pytest.fixture
+def said_dir() -> Iterator[Path]:
+    where = Path(tempfile.mkdtemp(prefix="shpump"))
+    os.chmod(where, 0o777)
+    yield where
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def pumps_of(log: Path) -> list[int]:
+    """The processes named as a pump that hold ``log`` open."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{name}/comm").read_bytes().strip() != PUMP_NAME:
+                continue
+            fds = Path(f"/proc/{name}/fd")
+            if any(os.readlink(fds / fd) == str(log) for fd in os.listdir(fds)):
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def held(log: Path) -> int:
+    """The bytes the log and its kept tail take on the disk (their blocks)."""
+    total = 0
+    for path in (log, log.with_name(log.name + ".1")):
+        try:
+            total += os.stat(path).st_blocks * 512
+        except FileNotFoundError:
+            continue
+    return total
+
+
+@ROOT
+@pytest.mark.parametrize("mode", MODES)
+def test_a_programs_output_goes_through_a_pump_it_cannot_touch_and_the_log_stays_capped(
+        daemon_factory: Any, mode: str, token: str, said_dir: Path) -> None:
+    said = said_dir / "said"
+    d = start_daemon(daemon_factory, mode, f"""
+[[entries]]
+id = "game"
+command = ["{NOBODY_PYTHON}", "-c", {json.dumps(FLOODS)}, "{said}", "{token}"]
+""", system_mode=True)
+    started = d.call("launch", entry="game", user="nobody")
+    log = d.state / "logs" / f"session-{started['session_id']}.log"
+    [pump] = wait_for(lambda: pumps_of(log))
+    assert os.stat(f"/proc/{pump}").st_uid == 0  # root's: the child cannot signal it
+    wait_for(lambda: said.exists() and said.read_text())
+    tried = dict(kv.split("=") for kv in said.read_text().split())
+    assert tried["fifo"] == "True"  # its stdout is a pipe, not the file
+    assert tried["fallocate"] in ("ESPIPE", "ENODEV", "EINVAL")  # nothing to take
+    assert tried["reopen"] in ("done", "EACCES")  # the pipe (root's) again, if at all
+    assert tried["kill"] == "EPERM"  # (every pump of the machine: root's, each refused)
+    [program] = survivors(token)
+    assert os.readlink(f"/proc/{program}/fd/1").startswith("pipe:")
+    assert os.readlink(f"/proc/{program}/fd/2").startswith("pipe:")
+    assert all(not os.readlink(f"/proc/{program}/fd/{fd}").startswith(str(d.state))
+               for fd in os.listdir(f"/proc/{program}/fd"))
+    # The flood: never more on the disk than the log's ceiling and its kept tail (and a
+    # read's worth), sampled while it lasts.
+    most = 0
+    until = time.monotonic() + 3
+    while time.monotonic() < until:
+        most = max(most, held(log))
+        time.sleep(0.01)
+    assert most <= 3 * LOG_CAP_BYTES + 65536 + len(DROPPED) + 4096, most
+    wait_for(lambda: b"beat" in log.read_bytes())  # its output still flows after it
+    # A daemon killed (-9) changes nothing for the program's output.
+    d.kill9()
+    beats = log.read_bytes().count(b"beat")
+    wait_for(lambda: log.read_bytes().count(b"beat") > beats + 3)
+    assert pumps_of(log) == [pump]
+    d.start()
+    d.call("stop", user="nobody")
+    none_left(token)
+    wait_for(lambda: not pumps_of(log))  # the pump ends with its session
+    assert not open_for_writing(log)
+
+
+def test_the_pump_drops_what_passes_its_ceiling_and_ends_with_its_last_writer(
+        tmp_path: Path) -> None:
+    """The pump alone (``starter.pump``), in a process of its own: past its ceiling it
+    drops what comes, said once per run of drops; once the log is emptied (the daemon's
+    check) it writes again; it ends when the pipe's last writer is gone."""
+    from shepherd.supervisor.starter import pump
+
+    log_path = tmp_path / "session-1.log"
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(write_fd)
+            pump(read_fd, log_fd, 1000, None)
+        finally:
+            os._exit(0)
+    os.close(read_fd)
+    try:
+        os.write(write_fd, b"a" * 600)
+        wait_for(lambda: log_path.stat().st_size == 600)
+        os.write(write_fd, b"b" * 600)  # past 1000: dropped, said once
+        os.write(write_fd, b"c" * 600)
+        wait_for(lambda: log_path.stat().st_size > 600)
+        time.sleep(0.2)
+        assert log_path.read_bytes() == b"a" * 600 + DROPPED
+        os.truncate(log_path, 0)  # the daemon's check emptied it
+        os.write(write_fd, b"d" * 10)
+        wait_for(lambda: log_path.read_bytes() == b"d" * 10)
+        os.kill(child, signal.SIGTERM)  # ignored: it drains on while the program stops
+        os.write(write_fd, b"e")
+        wait_for(lambda: log_path.read_bytes() == b"d" * 10 + b"e")
+    finally:
+        os.close(write_fd)  # the last writer: it ends
+    assert os.waitpid(child, 0)[1] == 0
+    os.close(log_fd)
