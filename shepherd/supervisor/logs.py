@@ -1,8 +1,13 @@
-"""Per-session log files the program writes directly, kept to a size cap by the daemon.
+"""Per-session log files, kept to a size cap by the daemon.
 
-The program gets an ``O_APPEND`` descriptor of ``session-N.log`` as its stdout
-and stderr: its output never passes through the daemon, so a daemon crash
-cannot break its pipe (no ``SIGPIPE``), and it runs on to be adopted. The cap
+The daemon opens an ``O_APPEND`` descriptor of ``session-N.log`` for the
+session's starter; since session 31 the program itself gets a pipe, and a pump
+of root's in the session appends what comes to the log, dropping what would
+take it past twice the cap (``starter.start_pump``): the program holds no
+descriptor of this file (review-14-s30b H1; what follows about descriptors a
+program holds is kept for logs an earlier version left, and as a second wall).
+Its output never passes through the daemon, so a daemon crash cannot break its
+pipe (no ``SIGPIPE``), and it runs on to be adopted. The cap
 is kept by rotation off the event loop: when the file grows past the cap, its
 last ``cap`` bytes are kept as ``session-N.log.1`` and the file is emptied in
 place (the program's appends then start again at the beginning). So a

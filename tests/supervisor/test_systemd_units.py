@@ -48,8 +48,7 @@ def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant
     unit = unit_name("0123456789ab", 7)
     assert unit == "shepherd-0123456789ab-session-7.service"  # the instance id in every name
     args = run_command(unit, ["prismlauncher", "--offline"], ALEX, {"HOME": "/home/alex",
-                       "DISPLAY": ":0"}, Path("/var/lib/shepherd/logs/session-7.log"),
-                       grace_s=10, user_manager=False)
+                       "DISPLAY": ":0"}, grace_s=10, user_manager=False)
     assert args[:4] == ["systemd-run", "--quiet", "--collect", f"--unit={unit}"]
     assert "--no-block" not in args  # systemd-run waits for the start job
     assert "--property=Type=exec" in args  # ... which ends once the program was exec'd
@@ -58,7 +57,11 @@ def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant
     assert "--uid=1001" in args and "--gid=1001" in args
     assert "--property=KillMode=control-group" in args
     assert "--property=TimeoutStopSec=10s" in args
-    assert "--property=StandardOutput=append:/var/lib/shepherd/logs/session-7.log" in args
+    # Its output to the journal, never a file of the state disk it could fallocate
+    # (review-14-s30b H1); journald's limits and the unit's rate limit hold it.
+    assert "--property=StandardOutput=journal" in args
+    assert "--property=StandardError=journal" in args
+    assert not any("append:" in a or "file:" in a for a in args)
     assert "--setenv=DISPLAY=:0" in args and "--setenv=HOME=/home/alex" in args
     assert args[-3:] == ["--", "prismlauncher", "--offline"]
     # The daemon's own sandbox is not passed on: no inherited environment, no -p of ours.
@@ -67,8 +70,7 @@ def test_system_unit_runs_as_the_child_with_a_cgroup_that_holds_every_descendant
 
 def test_user_manager_unit_goes_through_the_childs_own_manager() -> None:
     unit = unit_name("0123456789ab", 8)
-    args = run_command(unit, ["celeste"], ALEX, {}, Path("/tmp/x.log"), grace_s=5,
-                       user_manager=True)
+    args = run_command(unit, ["celeste"], ALEX, {}, grace_s=5, user_manager=True)
     assert "--user" in args and "--machine=alex@.host" in args
     assert not any(a.startswith("--uid=") for a in args)
     assert stop_command(unit, user_manager=True, account=ALEX) == [
