@@ -343,7 +343,7 @@ class DirectBackend:
                 "nofile": programs_limit(), "nice": PROGRAM_NICE,
                 # its output through a pipe to a pump of root's: no descriptor of a file
                 # on the state disk in the program's hands (starter.py, review-14-s30b H1)
-                "pump": 2 * self.logs.cap}
+                "pump": self.logs.cap, "log": str(self.logs.path(session_id))}
         status_read, status_write = os.pipe2(os.O_CLOEXEC)
         log_fd = self.logs.open(session_id)
         try:

@@ -20,11 +20,12 @@ environment, its log file as stdout/stderr and a status pipe. SPEC is JSON:
   says how the session's program ended: ``SIGNALLED`` + the signal when a signal
   ended it (else, the last of its processes to end), 0 otherwise.
 
-- ``pump``: the largest the log may be (bytes). The program's stdout and stderr
-  are then a pipe, not the log: its reader (the pump, a process of root's in
-  the session, never of the child's account) appends what comes to the log the
-  daemon opened, and drops what would take the log past that size (the daemon's
-  check, every half second, keeps its tail and empties it). So the program holds
+- ``pump``: the log's cap (bytes), and ``log`` its path. The program's stdout
+  and stderr are then a pipe, not the log: its reader (the pump, a process of
+  root's in the session, never of the child's account) appends what comes to
+  the log the daemon opened, and before a write that would take it past the
+  cap keeps its last ``cap`` bytes in ``LOG.1`` and empties it (as the daemon's
+  check does, which stays as a second wall). So the program holds
   no descriptor of a file on the state directory's disk: nothing it does
   (``fallocate``, writes in a loop, the descriptor handed to another process)
   takes that disk's space beyond its log's (review-14-s30b H1). The pump ends
@@ -103,8 +104,8 @@ def start_pump(spec: dict[str, Any], status_fd: int,
     child of this one, and stdout and stderr become the pipe here; else (a keeper) the
     pump's pid and the pipe's writing end, for the program alone (``to_pump``): a keeper
     holding it would keep the pump, and so itself, waiting for ever."""
-    ceiling = spec.get("pump")
-    if not ceiling:
+    cap = spec.get("pump")
+    if not cap:
         return None, None
     log_fd = os.dup(1)  # the log the daemon opened, O_APPEND
     read_fd, write_fd = os.pipe()
@@ -117,7 +118,8 @@ def start_pump(spec: dict[str, Any], status_fd: int,
                 os.close(0)
                 os.dup2(log_fd, 1)  # (nothing of the pipe's writers kept open here)
                 os.dup2(log_fd, 2)
-                pump(read_fd, log_fd, int(ceiling), spec.get("nice"))
+                pump(read_fd, log_fd, int(cap), spec.get("nice"),
+                     str(spec["log"]) if spec.get("log") else None)
         finally:
             os._exit(0)
     os.close(read_fd)
@@ -137,13 +139,16 @@ def to_pump(write_fd: int | None) -> None:
         os.close(write_fd)
 
 
-DROPPED = b"\n[shepherd: output dropped here: the log is full until its next check]\n"
+LOST = b"[shepherd: earlier output was lost here: the disk was too full to keep it]\n"
 
 
-def pump(read_fd: int, log_fd: int, ceiling: int, nice: Any) -> None:
-    """Append what the program writes to its log; past ``ceiling`` bytes, drop it (said
-    once per run of drops) until the daemon's check has emptied the log. Never more than
-    a read's worth (64 KiB) past it; a full disk drops it too. Ends at the last writer."""
+def pump(read_fd: int, log_fd: int, cap: int, nice: Any, path: str | None = None) -> None:
+    """Append what the program writes to its log (``path``, open as ``log_fd``); a write
+    that would take it past ``cap`` bytes first keeps the log's last ``cap`` bytes in
+    ``PATH.1`` and empties it, as the daemon's check does (``logs.cap_file``: this file
+    cannot import it). So the log never holds more than ``cap``, nor its kept tail. A
+    tail that cannot be kept (a full disk) is lost, said in the log; a write that fails
+    is dropped, and the program runs on. Ends at the pipe's last writer."""
     # Its name (``/proc/PID/comm``): with the starter's command line still, a keeper's
     # pump is not taken for the keeper (``instance._keeper``).
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, PUMP_NAME, 0, 0, 0)
@@ -155,7 +160,6 @@ def pump(read_fd: int, log_fd: int, ceiling: int, nice: Any) -> None:
     if nice is not None:  # the program's priority, never the daemon's
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, int(nice))
-    dropping = False
     while True:
         try:
             data = os.read(read_fd, 65536)
@@ -166,15 +170,50 @@ def pump(read_fd: int, log_fd: int, ceiling: int, nice: Any) -> None:
         if not data:
             return
         try:
-            if os.fstat(log_fd).st_size + len(data) > ceiling:
-                if not dropping:
-                    os.write(log_fd, DROPPED)
-                dropping = True
-                continue
-            dropping = False
+            size = os.fstat(log_fd).st_size
+            if size + len(data) > cap:
+                kept = keep_tail(path, size, cap)
+                os.ftruncate(log_fd, 0)
+                if not kept:
+                    os.write(log_fd, LOST)
             os.write(log_fd, data)
         except OSError:  # a full disk, a log made read-only: dropped, the program runs on
             continue
+
+
+def keep_tail(path: str | None, size: int, cap: int) -> bool:
+    """The log's last ``cap`` bytes to ``PATH.1`` (through a partial file, removed on
+    failure); False when they could not be kept."""
+    if path is None:
+        return False
+    partial = path + ".1.tmp"
+    try:
+        source = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.lseek(source, max(size - cap, 0), os.SEEK_SET)
+        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                      | os.O_NOFOLLOW, 0o600)
+        try:
+            left = cap
+            while left > 0:
+                chunk = os.read(source, min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                while chunk:
+                    chunk = chunk[os.write(out, chunk):]
+        finally:
+            os.close(out)
+        os.replace(partial, path + ".1")
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        return False
+    finally:
+        os.close(source)
 
 
 def report(status_fd: int, message: str, error: int = 0) -> None:

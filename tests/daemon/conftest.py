@@ -26,6 +26,7 @@ from shepherd.ipc.protocol import INVALID_PARAMS, RpcError
 from shepherd.store import Store
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, kill, populated, remove
 from shepherd.supervisor.instance import instance_id
+from shepherd.supervisor.starter import PUMP_NAME
 
 if TYPE_CHECKING:
     from tests.daemon.namespaces import Namespace, NamespacedDaemon
@@ -296,14 +297,27 @@ name = "{child}"
 """
 
 
+def pump(pid: int) -> bool:
+    """Whether ``pid`` is a session output's pump (whose command line, the starter's, holds
+    its program's)."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as comm:
+            return comm.read().strip() == PUMP_NAME
+    except OSError:
+        return False
+
+
 def marked_processes(marker: str) -> list[int]:
+    """The live processes whose command line holds ``marker``: a session's programs (its
+    output's pump, whose command line is the starter's with the program's in it, is not
+    one of them)."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as handle:
-                if marker.encode() in handle.read():
+                if marker.encode() in handle.read() and not pump(int(name)):
                     found.append(int(name))
             with open(f"/proc/{name}/stat") as handle:
                 if handle.read().split(")")[-1].split()[0] == "Z":
@@ -381,7 +395,7 @@ def watch_end(pattern: str) -> dict[str, Any]:
     once it is gone, seen through a pidfd by a thread of its own (when it ended, not when
     the test looked)."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
-    [pid] = [int(p) for p in found.stdout.split()]
+    [pid] = [int(p) for p in found.stdout.split() if not pump(int(p))]
     fd = os.pidfd_open(pid)
     seen: dict[str, Any] = {"pid": pid}
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from shepherd.supervisor.logs import LOG_CAP_BYTES, open_for_writing
-from shepherd.supervisor.starter import DROPPED, PUMP_NAME
+from shepherd.supervisor.starter import LOST, PUMP_NAME
 from tests.supervisor.conftest import MODES, ROOT, none_left, start_daemon, survivors, wait_for
 
 NOBODY_PYTHON = "/usr/bin/python3"  # nobody runs it: ours may sit in root's home
@@ -114,14 +114,14 @@ command = ["{NOBODY_PYTHON}", "-c", {json.dumps(FLOODS)}, "{said}", "{token}"]
     assert os.readlink(f"/proc/{program}/fd/2").startswith("pipe:")
     assert all(not os.readlink(f"/proc/{program}/fd/{fd}").startswith(str(d.state))
                for fd in os.listdir(f"/proc/{program}/fd"))
-    # The flood: never more on the disk than the log's ceiling and its kept tail (and a
-    # read's worth), sampled while it lasts.
+    # The flood: never more on the disk than the log's cap and its kept tail, sampled
+    # while it lasts (a partial copy of the tail, for a moment, is not counted).
     most = 0
     until = time.monotonic() + 3
     while time.monotonic() < until:
         most = max(most, held(log))
         time.sleep(0.01)
-    assert most <= 3 * LOG_CAP_BYTES + 65536 + len(DROPPED) + 4096, most
+    assert LOG_CAP_BYTES < most <= 2 * LOG_CAP_BYTES + 8192, most
     wait_for(lambda: b"beat" in log.read_bytes())  # its output still flows after it
     # A daemon killed (-9) changes nothing for the program's output.
     d.kill9()
@@ -135,39 +135,59 @@ command = ["{NOBODY_PYTHON}", "-c", {json.dumps(FLOODS)}, "{said}", "{token}"]
     assert not open_for_writing(log)
 
 
-def test_the_pump_drops_what_passes_its_ceiling_and_ends_with_its_last_writer(
+def test_the_pump_keeps_the_logs_tail_before_passing_its_cap_and_ends_with_its_last_writer(
         tmp_path: Path) -> None:
-    """The pump alone (``starter.pump``), in a process of its own: past its ceiling it
-    drops what comes, said once per run of drops; once the log is emptied (the daemon's
-    check) it writes again; it ends when the pipe's last writer is gone."""
+    """The pump alone (``starter.pump``), in a process of its own: a write that would take
+    the log past its cap first keeps the log's last ``cap`` bytes in ``.1`` and empties
+    it; a tail it cannot keep is lost, said in the log; it drains through a ``SIGTERM``
+    and ends when the pipe's last writer is gone."""
     from shepherd.supervisor.starter import pump
 
-    log_path = tmp_path / "session-1.log"
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(write_fd)
-            pump(read_fd, log_fd, 1000, None)
-        finally:
-            os._exit(0)
-    os.close(read_fd)
+    def pumped(path: Path | None, cap: int) -> tuple[int, int, int]:
+        log_fd = os.open(tmp_path / "session-1.log",
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+        read_fd, write_fd = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.close(write_fd)
+                pump(read_fd, log_fd, cap, None, None if path is None else str(path))
+            finally:
+                os._exit(0)
+        os.close(read_fd)
+        return child, write_fd, log_fd
+
+    log = tmp_path / "session-1.log"
+    kept = tmp_path / "session-1.log.1"
+    child, write_fd, log_fd = pumped(log, 1000)
     try:
         os.write(write_fd, b"a" * 600)
-        wait_for(lambda: log_path.stat().st_size == 600)
-        os.write(write_fd, b"b" * 600)  # past 1000: dropped, said once
-        os.write(write_fd, b"c" * 600)
-        wait_for(lambda: log_path.stat().st_size > 600)
-        time.sleep(0.2)
-        assert log_path.read_bytes() == b"a" * 600 + DROPPED
-        os.truncate(log_path, 0)  # the daemon's check emptied it
-        os.write(write_fd, b"d" * 10)
-        wait_for(lambda: log_path.read_bytes() == b"d" * 10)
+        wait_for(lambda: log.read_bytes() == b"a" * 600)
+        os.write(write_fd, b"b" * 600)  # would pass 1000: the log's tail kept first
+        wait_for(lambda: log.read_bytes() == b"b" * 600)
+        assert kept.read_bytes() == b"a" * 600 and kept.stat().st_mode & 0o777 == 0o600
+        os.write(write_fd, b"c" * 300 + b"d" * 300)
+        wait_for(lambda: log.read_bytes() == b"c" * 300 + b"d" * 300)
+        assert kept.read_bytes() == b"b" * 600
+        os.write(write_fd, b"e" * 500)  # 1100 would pass: the last 600 kept, "e" alone
+        wait_for(lambda: log.read_bytes() == b"e" * 500)
+        assert kept.read_bytes() == b"c" * 300 + b"d" * 300
         os.kill(child, signal.SIGTERM)  # ignored: it drains on while the program stops
-        os.write(write_fd, b"e")
-        wait_for(lambda: log_path.read_bytes() == b"d" * 10 + b"e")
+        os.write(write_fd, b"f")
+        wait_for(lambda: log.read_bytes() == b"e" * 500 + b"f")
     finally:
         os.close(write_fd)  # the last writer: it ends
+    assert os.waitpid(child, 0)[1] == 0
+    os.close(log_fd)
+    kept.unlink()
+    child, write_fd, log_fd = pumped(None, 1000)  # its tail cannot be kept: said, and lost
+    try:
+        os.write(write_fd, b"g" * 900)
+        wait_for(lambda: log.read_bytes() == b"g" * 900)
+        os.write(write_fd, b"h" * 200)
+        wait_for(lambda: log.read_bytes() == LOST + b"h" * 200)
+        assert not kept.exists()
+    finally:
+        os.close(write_fd)
     assert os.waitpid(child, 0)[1] == 0
     os.close(log_fd)
