@@ -232,6 +232,7 @@ class RunningSession:
     started: asyncio.Event | None = None  # set once the backend answered the launch
     recorded: asyncio.Future[Any] | None = None  # the store write of its end
     process: dict[str, Any] | None = None  # where it runs (the backend's, for adopting)
+    told_paused: bool = False  # its pause was said (audited, published), not its resume
 
 
 @dataclass
@@ -1502,6 +1503,9 @@ class Daemon:
             data["paused_s"] = round(event.paused_s, 3)
         self._audit(now, event.kind, data, user=event.user, entry=event.entry)
         self._publish(event.kind, {**data, "entry": event.entry}, user=event.user)
+        record = self.sessions.get(event.session_id)
+        if record is not None:
+            record.told_paused = isinstance(event, SessionPaused)
         self._freeze_as_paused(event)
         if self.link is not None and event.session_id in self.sessions:
             # The household hears it at once (a checkpoint of this session, its pause in
@@ -1514,6 +1518,11 @@ class Daemon:
         record = self.sessions.get(event.session_id)
         if record is None or record.stopping is not None:
             return
+        if record.started is not None and not record.started.is_set():
+            # Its starter is starting it (in the group already, the program not yet
+            # exec'd): frozen now, the program would never start and the launch wait for
+            # the thaw. The wish is carried out once it runs (``_announce_pause``).
+            return
         entry = self.policy.entry(event.entry)
         freeze = (isinstance(event, SessionPaused) and entry is not None
                   and self.policy.freezes(entry))
@@ -1523,7 +1532,9 @@ class Daemon:
         """After a reload: a paused session whose entry now says otherwise (``while_paused``)."""
         for session_id, record in self.sessions.items():
             entry = self.policy.entry(record.entry)
-            if record.stopping is None and session_id in self.engine.session_ids():
+            starting = record.started is not None and not record.started.is_set()
+            if (record.stopping is None and not starting  # (a starting one: once it runs)
+                    and session_id in self.engine.session_ids()):
                 self.freezer.want(session_id, self._paused(session_id) and entry is not None
                                   and self.policy.freezes(entry))
 
@@ -1549,12 +1560,18 @@ class Daemon:
         self._changed()
 
     def _announce_pause(self, session_id: int, now: Instant) -> None:
-        """A session that started (or was adopted) while its child was away."""
+        """A session that started (or was adopted) while its child was away; or one whose
+        pause was said while its program was being started: frozen now that it runs."""
         pause = self.engine.pause_of(session_id)
         record = self.sessions.get(session_id)
-        if pause is not None and record is not None:
-            self._paused_or_resumed(SessionPaused(session_id, record.user, record.entry,
-                                                  pause.cause, pause.since), now)
+        if pause is None or record is None:
+            return
+        paused = SessionPaused(session_id, record.user, record.entry, pause.cause,
+                               pause.since)
+        if record.told_paused:
+            self._freeze_as_paused(paused)
+        else:
+            self._paused_or_resumed(paused, now)
 
     # -- the child's presence (rule 12) ------------------------------------------------
     def child_presence(self, user: str, presence: Presence, seen: float | None = None) -> None:

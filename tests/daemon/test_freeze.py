@@ -365,8 +365,10 @@ def test_a_child_cannot_thaw_their_own_frozen_game_and_a_fork_storm_freezes_whol
                              f"{group.parent.parent}/cgroup.procs"],
                             capture_output=True, text=True)
     assert escape.returncode != 0
+    own = [str(p) for p in members(group) if os.stat(f"/proc/{p}").st_uid == 65534]
+    assert len(own) == count - 1  # all but its output's pump, root's
     wake = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           "kill", "-CONT", *map(str, members(group))], capture_output=True)
+                           "kill", "-CONT", *own], capture_output=True)
     assert wake.returncode == 0  # its own processes: SIGCONT is delivered, and changes nothing
     assert frozen(group) and len(members(group)) == count  # nothing forked while frozen
     assert daemon.audit("freeze_failed") == []
@@ -480,3 +482,45 @@ def test_a_daemon_that_cannot_start_again_says_which_game_it_leaves_frozen(
     daemon.start()  # fixed: adopted, thawed (the child is back), counted
     wait_frozen(group, False)
     daemon.call("stop", session_id=sid)
+
+
+def test_a_lock_that_comes_while_a_launch_starts_its_program_freezes_it_once_it_runs(
+        daemon_factory: Any, bus: PrivateBus, logind: FakeLogind, files: Path) -> None:
+    """Session 30's aside: a pause heard while the session's starter was starting (its
+    group made, the program not yet exec'd) froze the group with the starter in it, so
+    the program never started and the launch's answer waited for the unlock (or failed
+    after ``START_TIMEOUT_S``). The wish now waits until the program runs: the launch is
+    answered at once and the session is then paused and frozen. The lock is sent the
+    moment the session's group appears (rounds: the window is the starter's own start)."""
+    import threading
+
+    logind.do(f"new 1 {UID}")
+    daemon = start(daemon_factory, bus, files)
+    for session in (1, 2, 3):
+        group = group_of(daemon, session)
+        sent = threading.Event()
+
+        def lock_when_made(group: Path = group, sent: threading.Event = sent) -> None:
+            until = time.monotonic() + 20
+            while not group.exists() and time.monotonic() < until:
+                time.sleep(0.0005)
+            logind.do("lock 1")
+            sent.set()
+
+        locker = threading.Thread(target=lock_when_made)
+        locker.start()
+        asked = time.monotonic()
+        assert launch(daemon) == session
+        answered = time.monotonic() - asked
+        locker.join(30)
+        assert sent.is_set()
+        assert answered < 5, answered  # (not held until the unlock, nor START_TIMEOUT_S)
+        wait_frozen(group)
+        wait_for(lambda s=session: daemon.call("status")["sessions"][0]["paused"], 10,
+                 "paused")
+        assert [s["id"] for s in daemon.call("status")["sessions"]] == [session]
+        logind.do("unlock 1")
+        wait_frozen(group, False)
+        assert Game(files, "game").beating()
+        daemon.call("stop", session_id=session)
+        wait_for(lambda: daemon.call("status")["sessions"] == [], 15, "stopped")
