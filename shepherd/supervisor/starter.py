@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import resource
@@ -111,6 +112,7 @@ def start_pump(spec: dict[str, Any], status_fd: int,
     read_fd, write_fd = os.pipe()
     first = os.fork()
     if first == 0:
+        code = 1  # (the second fork failed: the starter says the session cannot start)
         try:
             if not detach or os.fork() == 0:
                 os.close(write_fd)
@@ -120,13 +122,15 @@ def start_pump(spec: dict[str, Any], status_fd: int,
                 os.dup2(log_fd, 2)
                 pump(read_fd, log_fd, int(cap), spec.get("nice"),
                      str(spec["log"]) if spec.get("log") else None)
+            code = 0
         finally:
-            os._exit(0)
+            os._exit(code)
     os.close(read_fd)
     os.close(log_fd)
     if not detach:
         return first, write_fd
-    os.waitpid(first, 0)
+    if os.waitpid(first, 0)[1] != 0:
+        raise OSError(errno.EAGAIN, "its output's pump could not be started")
     to_pump(write_fd)
     return None, None
 
