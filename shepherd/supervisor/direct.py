@@ -19,8 +19,9 @@ group's end); a thaw by anyone else while it should be frozen is reported. A
 stop thaws before its SIGTERM, so a frozen program can still save and quit.
 Process trees cannot be frozen (a child could send SIGCONT): ``freeze`` says so.
 
-Exits are seen through pidfds and inotify, never by polling. Output goes to the
-session's log file directly (``logs.SessionLogs``).
+Exits are seen through pidfds and inotify, never by polling. Output goes through a
+pipe to the session's pump, which writes the session's log (``starter.start_pump``,
+``logs.SessionLogs``), never through the daemon.
 """
 
 from __future__ import annotations

@@ -210,9 +210,32 @@ def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
     try:
         if real_uid(pid) not in trusted:
             return None
-        with open(f"/proc/{pid}/comm", "rb") as handle:  # (set by root's process itself)
+        with open(f"/proc/{pid}/comm", "rb") as handle:  # (set by the process itself)
             if handle.read().strip() == PUMP_NAME:
                 return None  # the keeper's child that pumps the output to the log
     except OSError:
         return None
+    # Nor before it named itself (its first moments; in system mode it is the child's by
+    # then, not trusted): a keeper's own child with the keeper's command line is its pump
+    # (review-14-s31 L-1). A keeper's parent is the daemon, or init.
+    info = read_proc(pid)
+    if info is not None and info.ppid > 1 and _starter_of(info.ppid) == (instance, session):
+        return None
     return instance, session
+
+
+def _starter_of(pid: int) -> tuple[str, int] | None:
+    """The instance and session named by a starter's command line, whoever runs it."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            args = handle.read(KEEPER_ARGS_MAX).split(b"\0")
+        if len(args) < 5 or args[1:3] != [b"-I", b"-S"] or not args[3].endswith(STARTER_TAIL):
+            return None
+        spec = json.loads(args[4])
+    except (OSError, ValueError):
+        return None
+    if not isinstance(spec, dict):
+        return None
+    instance, session = spec.get("instance"), spec.get("session")
+    return (instance, session) if isinstance(instance, str) and isinstance(session, int) \
+        else None

@@ -2,10 +2,11 @@
 
 The daemon opens an ``O_APPEND`` descriptor of ``session-N.log`` for the
 session's starter; since session 31 the program itself gets a pipe, and a pump
-of root's in the session appends what comes to the log, dropping what would
-take it past twice the cap (``starter.start_pump``): the program holds no
-descriptor of this file (review-14-s30b H1; what follows about descriptors a
-program holds is kept for logs an earlier version left, and as a second wall).
+in the session (opened by root, then the child's account) appends what comes to
+the log, and keeps its tail in ``.1`` before a write that would take it past the
+cap (``starter.start_pump``): the program holds no descriptor of this file
+(review-14-s30b H1; what follows about descriptors a program holds is kept for
+logs an earlier version left, and as a second wall).
 Its output never passes through the daemon, so a daemon crash cannot break its
 pipe (no ``SIGPIPE``), and it runs on to be adopted. The cap
 is kept by rotation off the event loop: when the file grows past the cap, its
@@ -31,9 +32,10 @@ its tail (the tail is lost, the space comes back). A log no process can write an
 more is looked at once more after the last writer is gone, never before it.
 
 Logs of sessions that ended more than ``LOG_KEEP_DAYS`` ago are removed (at the
-first check of a daemon's run, and at most hourly as sessions end): a child's
-launches, each leaving up to twice the cap, would otherwise fill the disk over
-months.
+first check of a daemon's run, and at most hourly as sessions end); and all the
+logs together are kept within ``LOGS_BUDGET_BYTES``, the oldest ended sessions'
+removed first, at each check after a session ended: a child's launches, each
+leaving up to twice the cap, filled 225 MiB in 20 s (review-14-s31 M-1).
 
 A resource limit on file size (``RLIMIT_FSIZE``) was not used: it would apply
 to every file the program writes (a game's saves), and kill it with ``SIGXFSZ``.
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 LOG_CAP_BYTES = 1024 * 1024
 LOG_KEEP_DAYS = 30  # an ended session's log is removed after this long
+LOGS_BUDGET_BYTES = 64 * 1024 * 1024  # all the logs together, the oldest ended removed first
 PRUNE_EVERY_S = 3600.0
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 # Blocks a file may hold past its size by the file system's own doing (whole blocks, a
@@ -62,9 +65,11 @@ BLOCK_SLACK = 64 * 1024
 
 
 class SessionLogs:
-    def __init__(self, directory: Path, cap: int = LOG_CAP_BYTES) -> None:
+    def __init__(self, directory: Path, cap: int = LOG_CAP_BYTES,
+                 budget: int = LOGS_BUDGET_BYTES) -> None:
         self.directory = directory
         self.cap = cap
+        self.budget = budget
         self.live: set[int] = set()
         # Ended sessions whose log a process may still write (an earlier run's: all).
         self.ended: set[int] = set()
@@ -134,15 +139,51 @@ class SessionLogs:
         if (sweep or ended) and time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             self._prune(set(live) | written)
+        if sweep or ended:
+            self._trim(set(live) | written)
         return looked, written
+
+    def _trim(self, keep: set[int]) -> None:
+        """All the logs together within ``LOGS_BUDGET_BYTES`` (the blocks they hold): the
+        oldest ended sessions' removed first, the ones in ``keep`` (running, or written by
+        some process still) never (review-14-s31 M-1: 212 launches of a program that
+        wrote 2 MiB each left 225 MiB in 20 s, each kept for 30 days)."""
+        sizes: dict[int, tuple[float, int]] = {}  # session -> (last written, bytes held)
+        total = 0
+        for session_id in self._left_here():
+            newest, held = 0.0, 0
+            for file in self._files(session_id):
+                with contextlib.suppress(OSError):
+                    status = os.lstat(file)
+                    newest, held = max(newest, status.st_mtime), held + status.st_blocks * 512
+            sizes[session_id] = (newest, held)
+            total += held
+        if total <= self.budget:
+            return
+        removed = 0
+        for session_id in sorted((s for s in sizes if s not in keep), key=lambda s: sizes[s]):
+            if total <= self.budget:
+                break
+            if session_id in self.live:  # (a number used again, opened meanwhile)
+                continue
+            for file in self._files(session_id):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(file)
+            total -= sizes[session_id][1]
+            removed += 1
+        log.info("session logs past %d MiB: the oldest %d session(s)' logs removed",
+                 self.budget >> 20, removed)
+
+    def _files(self, session_id: int) -> list[Path]:
+        path = self.path(session_id)
+        return [path, kept_path(path), kept_path(path).with_name(kept_path(path).name + ".tmp")]
 
     def _prune(self, keep: set[int]) -> None:
         """Remove the logs of sessions not in ``keep`` last written ``LOG_KEEP_DAYS`` ago."""
         before = time.time() - LOG_KEEP_DAYS * 86400
         removed = 0
         for session_id in sorted(self._left_here() - keep):
-            path = self.path(session_id)
-            for file in (path, kept_path(path)):
+            for file in self._files(session_id):
                 if session_id in self.live:  # (a number used again, opened meanwhile)
                     break
                 try:

@@ -21,11 +21,12 @@ environment, its log file as stdout/stderr and a status pipe. SPEC is JSON:
   ended it (else, the last of its processes to end), 0 otherwise.
 
 - ``pump``: the log's cap (bytes), and ``log`` its path. The program's stdout
-  and stderr are then a pipe, not the log: its reader (the pump, a process of
-  root's in the session, never of the child's account) appends what comes to
-  the log the daemon opened, and before a write that would take it past the
-  cap keeps its last ``cap`` bytes in ``LOG.1`` and empties it (as the daemon's
-  check does, which stays as a second wall). So the program holds
+  and stderr are then a pipe, not the log: its reader (the pump, forked while
+  the starter is root, which opens the log and ``LOG.1`` and then becomes the
+  child's account, not dumpable) appends what comes to the log the daemon
+  opened, and before a write that would take it past the cap copies its last
+  ``cap`` bytes over ``LOG.1`` and empties it (as the daemon's check does,
+  which stays as a second wall). So the program holds
   no descriptor of a file on the state directory's disk: nothing it does
   (``fallocate``, writes in a loop, the descriptor handed to another process)
   takes that disk's space beyond its log's (review-14-s30b H1). The pump ends
@@ -55,6 +56,7 @@ from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NAME = 15
+PR_SET_DUMPABLE = 4
 PUMP_NAME = b"shepherd-pump"  # a session output's pump (``/proc/PID/comm``)
 START_FAILED = 127
 SIGNALLED = 128  # a keeper's exit status: this + the signal that ended its session's program
@@ -121,7 +123,8 @@ def start_pump(spec: dict[str, Any], status_fd: int,
                 os.dup2(log_fd, 1)  # (nothing of the pipe's writers kept open here)
                 os.dup2(log_fd, 2)
                 pump(read_fd, log_fd, int(cap), spec.get("nice"),
-                     str(spec["log"]) if spec.get("log") else None)
+                     str(spec["log"]) if spec.get("log") else None,
+                     (int(spec["uid"]), int(spec["gid"])))
             code = 0
         finally:
             os._exit(code)
@@ -146,16 +149,25 @@ def to_pump(write_fd: int | None) -> None:
 LOST = b"[shepherd: earlier output was lost here: the disk was too full to keep it]\n"
 
 
-def pump(read_fd: int, log_fd: int, cap: int, nice: Any, path: str | None = None) -> None:
+def pump(read_fd: int, log_fd: int, cap: int, nice: Any, path: str | None = None,
+         account: tuple[int, int] | None = None) -> None:
     """Append what the program writes to its log (``path``, open as ``log_fd``); a write
     that would take it past ``cap`` bytes first keeps the log's last ``cap`` bytes in
     ``PATH.1`` and empties it, as the daemon's check does (``logs.cap_file``: this file
     cannot import it). So the log never holds more than ``cap``, nor its kept tail. A
-    tail that cannot be kept (a full disk) is lost, said in the log; a write that fails
-    is dropped, and the program runs on. Ends at the pipe's last writer."""
+    tail that cannot be kept is lost, said in the log; a write that fails (a full disk)
+    is dropped, and the program runs on. Ends at the pipe's last writer.
+
+    ``account`` (uid, gid): its files opened (``PATH.1`` made, in root's directory), it
+    becomes that account, the child's, for good: a write of root's may take the blocks
+    ext4 keeps for root, which the child's own writes cannot (review-14-s31 H-1: short
+    sessions each putting 2 MiB into the reserve took the disk, and the store, away). It
+    is not dumpable (no ``ptrace``, no ``/proc/PID/fd`` for the child); the child may
+    kill it, which only ends its own program's output (``EPIPE``)."""
     # Its name (``/proc/PID/comm``): with the starter's command line still, a keeper's
     # pump is not taken for the keeper (``instance._keeper``).
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, PUMP_NAME, 0, 0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NAME, PUMP_NAME, 0, 0, 0)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE,
                    signal.SIGUSR1):
         signal.signal(signum, signal.SIG_IGN)
@@ -164,6 +176,17 @@ def pump(read_fd: int, log_fd: int, cap: int, nice: Any, path: str | None = None
     if nice is not None:  # the program's priority, never the daemon's
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+    source = kept = None
+    if path is not None:
+        with contextlib.suppress(OSError):
+            source = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            kept = os.open(path + ".1", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           0o600)
+    if account is not None and account[0] != os.getuid():
+        os.setgroups([])
+        os.setgid(account[1])
+        os.setuid(account[0])
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     while True:
         try:
             data = os.read(read_fd, 65536)
@@ -176,48 +199,34 @@ def pump(read_fd: int, log_fd: int, cap: int, nice: Any, path: str | None = None
         try:
             size = os.fstat(log_fd).st_size
             if size + len(data) > cap:
-                kept = keep_tail(path, size, cap)
+                whole = keep_tail(source, kept, size, cap)
                 os.ftruncate(log_fd, 0)
-                if not kept:
+                if not whole:
                     os.write(log_fd, LOST)
             os.write(log_fd, data)
         except OSError:  # a full disk, a log made read-only: dropped, the program runs on
             continue
 
 
-def keep_tail(path: str | None, size: int, cap: int) -> bool:
-    """The log's last ``cap`` bytes to ``PATH.1`` (through a partial file, removed on
-    failure); False when they could not be kept."""
-    if path is None:
-        return False
-    partial = path + ".1.tmp"
-    try:
-        source = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+def keep_tail(source: int | None, kept: int | None, size: int, cap: int) -> bool:
+    """The log's last ``cap`` bytes (read through ``source``) written over ``PATH.1``
+    (``kept``), in place: no file is made, so the pump needs no right to its directory.
+    False when they could not be kept whole (what was copied stays)."""
+    if source is None or kept is None:
         return False
     try:
-        os.lseek(source, max(size - cap, 0), os.SEEK_SET)
-        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-                      | os.O_NOFOLLOW, 0o600)
-        try:
-            left = cap
-            while left > 0:
-                chunk = os.read(source, min(left, 1 << 20))
-                if not chunk:
-                    break
-                left -= len(chunk)
-                while chunk:
-                    chunk = chunk[os.write(out, chunk):]
-        finally:
-            os.close(out)
-        os.replace(partial, path + ".1")
+        offset, copied = max(size - cap, 0), 0
+        while copied < cap:
+            chunk = os.pread(source, min(cap - copied, 1 << 20), offset + copied)
+            if not chunk:
+                break
+            while chunk:
+                done = os.pwrite(kept, chunk, copied)
+                chunk, copied = chunk[done:], copied + done
+        os.ftruncate(kept, copied)
         return True
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
         return False
-    finally:
-        os.close(source)
 
 
 def report(status_fd: int, message: str, error: int = 0) -> None:

@@ -41,6 +41,7 @@ from tests.daemon.conftest import (
     counts_sigterms,
     nobodys_policy,
     policy,
+    pump,
     watch_end,
 )
 from tests.daemon.namespaces import Namespace, NamespacedDaemon
@@ -1005,7 +1006,7 @@ def decoy_keeper(marker: str, digit: str = "9",
     through ``python``, which may be a set-user-id copy (review-9-s15 H-A2)."""
     [real] = [int(pid) for pid in subprocess.run(
         ["pgrep", "-f", "-u", "0", "starter.py.*" + marker], capture_output=True, text=True
-        ).stdout.split()]
+        ).stdout.split() if not pump(int(pid))]  # (the keeper's pump: its command line too)
     args = Path(f"/proc/{real}/cmdline").read_bytes().split(b"\0")
     spec = json.loads(args[4])
     read, write = os.pipe()
@@ -1411,3 +1412,54 @@ command = ["sleep", "3599"]
     d.call("stop", session_id=session)
     assert d.stop() == 0
     shutil.rmtree(said.parent)
+
+
+WRITES_2_MIB = ("import os\n"
+                "for _ in range(32):\n"
+                "    os.write(1, b'y' * 65535 + b'\\n')\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs programs as another account")
+def test_the_pump_cannot_take_the_blocks_ext4_keeps_for_root(tmp_path: Path) -> None:
+    """Review-14-s31 H-1: the output's pump wrote as root, so a child who filled the state
+    directory's ext4 down to the blocks kept for root (its own files, as ``nobody``) could
+    then launch short sessions that each put 2 MiB of output into that reserve, until the
+    store could not write (14 launches on a 64 MiB disk). The pump now writes as the
+    child: its writes fail once the child's share is gone, and the store writes on."""
+    from tests.daemon.namespaces import needs_namespaces
+
+    needs_namespaces()
+    namespace = Namespace(tmp_path / "state", "48M", image=tmp_path / "disk.img")
+    rundir = Path(tempfile.mkdtemp(prefix="shp"))
+    d = NamespacedDaemon(namespace, f"""version = 1
+[supervisor]
+stop_grace = "2s"
+[[users]]
+name = "nobody"
+[[entries]]
+id = "game"
+command = ["/usr/bin/python3", "-c", {json.dumps(WRITES_2_MIB)}]
+""", tmp_path, rundir, None, True)
+    try:
+        d.start()
+        # The child's own writes (as nobody, into a file of its own there: opened by root,
+        # as the state directory is root's alone) until its share of the disk is gone.
+        filled = namespace.run("sh", "-c", 'exec 3>"$0/share"; chown 65534 "$0/share"; exec '
+                               "setpriv --reuid=65534 --regid=65534 --clear-groups "
+                               "dd if=/dev/zero bs=64k >&3", str(namespace.mountpoint))
+        assert "No space left" in filled.stderr, filled.stderr  # the child's share is gone
+        reserve = namespace.run("stat", "-f", "-c", "%f %a %S", str(namespace.mountpoint))
+        free, available, size = map(int, reserve.stdout.split())
+        assert (free - available) * size > 2 << 20  # root's blocks: more than a session's
+        events = d.events()
+        for _ in range((free * size >> 21) + 2):  # more 2 MiB sessions than root's blocks
+            d.call("launch", entry="game", user="nobody")
+            events.next("session_ended", timeout=20)
+        assert d.call("health")["ok"], d.call("health")
+        held = namespace.run("du", "-s", "-k", str(namespace.mountpoint / "logs"))
+        assert int(held.stdout.split()[0]) < 256, held.stdout  # nothing of root's blocks
+    finally:
+        if d.process is not None and d.process.poll() is None:
+            d.stop()
+        namespace.close()
+        shutil.rmtree(rundir, ignore_errors=True)

@@ -201,3 +201,27 @@ def test_logs_of_sessions_ended_long_ago_are_removed_and_the_others_kept(
         assert not (logs.directory / "session-2.log.1").exists()
     finally:
         os.close(running)
+
+
+def test_all_the_logs_together_stay_within_their_budget_the_oldest_ended_removed_first(
+        tmp_path: Path) -> None:
+    """Review-14-s31 M-1: 212 launches of a program that wrote 2 MiB each left 225 MiB of
+    logs in 20 s (each kept for 30 days). At each check after a session ended, the logs
+    together are kept within the budget (the blocks they hold): the oldest ended
+    sessions' go first; a running session's never, however old."""
+    logs = SessionLogs(tmp_path / "logs", cap=100_000, budget=10 * 65536)
+    live = logs.open(1)  # the oldest, still running
+    os.close(live)
+    logs.path(1).write_bytes(b"r" * 65536)
+    now = time.time()  # (all of this month: the removal by age takes none of them)
+    os.utime(logs.path(1), (now - 3600, now - 3600))
+    for session_id in range(2, 22):  # 20 ended sessions, 64 KiB each, older first
+        logs.path(session_id).write_bytes(b"x" * 65536)
+        os.utime(logs.path(session_id), (now - 100 + session_id, now - 100 + session_id))
+    logs.ended = set(range(2, 22))
+    checked(logs)
+    left = sorted(int(p.name.split("-")[1].split(".")[0]) for p in logs.directory.iterdir())
+    assert left[0] == 1  # running: kept
+    assert left[1:] == list(range(13, 22))  # the 9 newest ended ones, within 10 x 64 KiB
+    held = sum(p.stat().st_blocks * 512 for p in logs.directory.iterdir())
+    assert held <= 10 * 65536
