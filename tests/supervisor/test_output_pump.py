@@ -101,10 +101,14 @@ command = ["{NOBODY_PYTHON}", "-c", {json.dumps(FLOODS)}, "{said}", "{token}"]
     # The child's account (its writes cannot take ext4's blocks kept for root:
     # review-14-s31 H-1), with no capability left, and not dumpable: the child cannot
     # trace it nor reach its descriptors (the log's) through /proc.
+    def status() -> dict[str, str]:
+        return dict(line.split(":\t", 1) for line in
+                    Path(f"/proc/{pump}/status").read_text().splitlines() if ":\t" in line)
+
+    # (named first, then its files opened as root, then the child's: looked at once it is)
+    wait_for(lambda: status()["Uid"].split()[:3] == ["65534"] * 3)
+    assert status()["CapEff"].strip("0\n") == ""
     assert os.stat(f"/proc/{pump}/status").st_uid == 0  # (root's: not dumpable)
-    status = dict(line.split(":\t", 1) for line in
-                  Path(f"/proc/{pump}/status").read_text().splitlines() if ":\t" in line)
-    assert status["Uid"].split()[:3] == ["65534"] * 3 and status["CapEff"].strip("0\n") == ""
     peek = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                            "ls", "-l", f"/proc/{pump}/fd/"], capture_output=True, text=True)
     assert peek.returncode != 0 and "denied" in peek.stderr, peek
