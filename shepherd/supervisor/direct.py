@@ -342,7 +342,7 @@ class DirectBackend:
                 "cgroup": str(session.group) if session.group else None,
                 "instance": self.instance_id, "session": session_id,
                 "nofile": programs_limit(), "nice": PROGRAM_NICE,
-                # its output through a pipe to a pump of root's: no descriptor of a file
+                # its output through a pipe to a pump (the child's, files opened by root): no file
                 # on the state disk in the program's hands (starter.py, review-14-s30b H1)
                 "pump": self.logs.cap, "log": str(self.logs.path(session_id))}
         status_read, status_write = os.pipe2(os.O_CLOEXEC)

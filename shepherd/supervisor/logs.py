@@ -34,8 +34,10 @@ more is looked at once more after the last writer is gone, never before it.
 Logs of sessions that ended more than ``LOG_KEEP_DAYS`` ago are removed (at the
 first check of a daemon's run, and at most hourly as sessions end); and all the
 logs together are kept within ``LOGS_BUDGET_BYTES``, the oldest ended sessions'
-removed first, at each check after a session ended: a child's launches, each
-leaving up to twice the cap, filled 225 MiB in 20 s (review-14-s31 M-1).
+removed first, at a check after a session ended (at most every ``TRIM_EVERY_S``): a
+child's launches, each leaving up to twice the cap, filled 225 MiB in 20 s
+(review-14-s31 M-1). The pump makes ``.1`` at its start (it cannot later); one left
+empty is removed at the log's last look.
 
 A resource limit on file size (``RLIMIT_FSIZE``) was not used: it would apply
 to every file the program writes (a game's saves), and kill it with ``SIGXFSZ``.
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 LOG_CAP_BYTES = 1024 * 1024
 LOG_KEEP_DAYS = 30  # an ended session's log is removed after this long
 LOGS_BUDGET_BYTES = 64 * 1024 * 1024  # all the logs together, the oldest ended removed first
+TRIM_EVERY_S = 10.0  # the budget looked at no more often (sessions that end in a loop)
 PRUNE_EVERY_S = 3600.0
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 # Blocks a file may hold past its size by the file system's own doing (whole blocks, a
@@ -79,6 +82,7 @@ class SessionLogs:
         self._uncapped: set[Path] = set()
         self._capping: asyncio.Task[None] | None = None
         self._pruned_at = -PRUNE_EVERY_S  # monotonic: the last removal of old logs
+        self._trimmed_at = -TRIM_EVERY_S  # monotonic: the last look at the logs' budget
 
     def path(self, session_id: int) -> Path:
         return self.directory / f"session-{session_id}.log"
@@ -139,7 +143,13 @@ class SessionLogs:
         if (sweep or ended) and time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             self._prune(set(live) | written)
-        if sweep or ended:
+        for session_id in looked - written:  # its last look: an empty tail kept is none
+            with contextlib.suppress(OSError):
+                kept = kept_path(self.path(session_id))
+                if os.lstat(kept).st_size == 0:
+                    os.unlink(kept)
+        if (sweep or ended) and (sweep or time.monotonic() - self._trimmed_at >= TRIM_EVERY_S):
+            self._trimmed_at = time.monotonic()  # (a stat of every log: review-14-s31b L-1)
             self._trim(set(live) | written)
         return looked, written
 

@@ -225,3 +225,22 @@ def test_all_the_logs_together_stay_within_their_budget_the_oldest_ended_removed
     assert left[1:] == list(range(13, 22))  # the 9 newest ended ones, within 10 x 64 KiB
     held = sum(p.stat().st_blocks * 512 for p in logs.directory.iterdir())
     assert held <= 10 * 65536
+
+
+def test_an_empty_kept_tail_goes_at_the_logs_last_look(tmp_path: Path) -> None:
+    """Review-14-s31b L-2: the pump makes ``.1`` at its start (it cannot later, as the
+    child); one never written was left for each session. At the log's last look (no
+    writer left) an empty ``.1`` is removed; a written one stays."""
+    logs = SessionLogs(tmp_path / "logs")
+    for session_id in (1, 2):
+        os.close(logs.open(session_id))
+        logs.path(session_id).write_bytes(b"out\n")
+    kept_path_1 = logs.path(1).with_name("session-1.log.1")
+    kept_path_2 = logs.path(2).with_name("session-2.log.1")
+    kept_path_1.write_bytes(b"")
+    kept_path_2.write_bytes(b"tail\n")
+    asyncio.run(_ended(logs, 1))
+    asyncio.run(_ended(logs, 2))
+    checked(logs)
+    assert not kept_path_1.exists() and kept_path_2.read_bytes() == b"tail\n"
+    assert logs.path(1).read_bytes() == b"out\n"

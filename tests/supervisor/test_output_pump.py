@@ -1,7 +1,8 @@
-"""A session's output reaches its log through a pipe and a pump of root's (review-14-s30b
-H1): the program holds no descriptor of a file on the state directory's disk, so nothing
-it does through its output (``fallocate``, a flood of writes, the descriptor handed on)
-takes more of that disk than its log's cap. Both modes (see conftest), as another account."""
+"""A session's output reaches its log through a pipe and a pump (review-14-s30b H1; it
+writes as the child: review-14-s31 H-1): the program holds no descriptor of a file on
+the state directory's disk, so nothing it does through its output (``fallocate``, a
+flood of writes, the descriptor handed on) takes more of that disk than its log's cap.
+Both modes (see conftest), as another account."""
 
 from __future__ import annotations
 
