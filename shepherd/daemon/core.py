@@ -234,6 +234,11 @@ class RunningSession:
     process: dict[str, Any] | None = None  # where it runs (the backend's, for adopting)
     told_paused: bool = False  # its pause was said (audited, published), not its resume
 
+    @property
+    def starting(self) -> bool:
+        """Its program is being started (the launch's spawn not yet answered)."""
+        return self.started is not None and not self.started.is_set()
+
 
 @dataclass
 class ClockState:
@@ -1518,7 +1523,7 @@ class Daemon:
         record = self.sessions.get(event.session_id)
         if record is None or record.stopping is not None:
             return
-        if record.started is not None and not record.started.is_set():
+        if record.starting:
             # Its starter is starting it (in the group already, the program not yet
             # exec'd): frozen now, the program would never start and the launch wait for
             # the thaw. The wish is carried out once it runs (``_announce_pause``).
@@ -1532,8 +1537,7 @@ class Daemon:
         """After a reload: a paused session whose entry now says otherwise (``while_paused``)."""
         for session_id, record in self.sessions.items():
             entry = self.policy.entry(record.entry)
-            starting = record.started is not None and not record.started.is_set()
-            if (record.stopping is None and not starting  # (a starting one: once it runs)
+            if (record.stopping is None and not record.starting  # (once it runs)
                     and session_id in self.engine.session_ids()):
                 self.freezer.want(session_id, self._paused(session_id) and entry is not None
                                   and self.policy.freezes(entry))

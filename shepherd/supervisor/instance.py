@@ -182,6 +182,34 @@ def keepers(own: str) -> dict[int, int]:
 def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
     """The instance and session whose process-tree keeper ``pid`` is, when it is one run
     by a trusted account (root; or this daemon's own, which in user mode is the child's)."""
+    spec = _starter_spec(pid)
+    if spec is None or spec.get("cgroup"):
+        return None  # the starter of a cgroup session (its group says whose it is)
+    named = _session_of(spec)
+    if named is None or not _ID.fullmatch(named[0]):
+        return None
+    try:
+        if real_uid(pid) not in trusted:
+            return None
+        with open(f"/proc/{pid}/comm", "rb") as handle:  # (set by the process itself)
+            if handle.read().strip() == PUMP_NAME:
+                return None  # the keeper's child that pumps the output to the log
+    except OSError:
+        return None
+    # Nor before it named itself (its first moments; in system mode it is the child's by
+    # then, not trusted): a keeper's own child with the keeper's command line is its pump
+    # (review-14-s31 L-1). A keeper's parent is the daemon, or init.
+    info = read_proc(pid)
+    if info is not None and info.ppid > 1:
+        parent = _starter_spec(info.ppid)
+        if parent is not None and _session_of(parent) == named:
+            return None
+    return named
+
+
+def _starter_spec(pid: int) -> dict[str, object] | None:
+    """The spec on a starter's command line (``python -I -S .../starter.py SPEC``),
+    whoever runs it; None for any other process."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             # The head first: a keeper's is short (interpreter, -I -S, starter.py), and a
@@ -201,41 +229,12 @@ def _keeper(pid: int, trusted: set[int]) -> tuple[str, int] | None:
         spec = json.loads(args[4])
     except ValueError:
         return None
-    if not isinstance(spec, dict) or spec.get("cgroup"):
-        return None  # the starter of a cgroup session (its group says whose it is)
+    return spec if isinstance(spec, dict) else None
+
+
+def _session_of(spec: dict[str, object]) -> tuple[str, int] | None:
+    """The instance and session a starter's spec names."""
     instance, session = spec.get("instance"), spec.get("session")
-    if (not isinstance(instance, str) or not _ID.fullmatch(instance)
-            or not isinstance(session, int)):
-        return None
-    try:
-        if real_uid(pid) not in trusted:
-            return None
-        with open(f"/proc/{pid}/comm", "rb") as handle:  # (set by the process itself)
-            if handle.read().strip() == PUMP_NAME:
-                return None  # the keeper's child that pumps the output to the log
-    except OSError:
-        return None
-    # Nor before it named itself (its first moments; in system mode it is the child's by
-    # then, not trusted): a keeper's own child with the keeper's command line is its pump
-    # (review-14-s31 L-1). A keeper's parent is the daemon, or init.
-    info = read_proc(pid)
-    if info is not None and info.ppid > 1 and _starter_of(info.ppid) == (instance, session):
+    if not isinstance(instance, str) or not isinstance(session, int):
         return None
     return instance, session
-
-
-def _starter_of(pid: int) -> tuple[str, int] | None:
-    """The instance and session named by a starter's command line, whoever runs it."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            args = handle.read(KEEPER_ARGS_MAX).split(b"\0")
-        if len(args) < 5 or args[1:3] != [b"-I", b"-S"] or not args[3].endswith(STARTER_TAIL):
-            return None
-        spec = json.loads(args[4])
-    except (OSError, ValueError):
-        return None
-    if not isinstance(spec, dict):
-        return None
-    instance, session = spec.get("instance"), spec.get("session")
-    return (instance, session) if isinstance(instance, str) and isinstance(session, int) \
-        else None

@@ -148,7 +148,7 @@ class SessionLogs:
                 kept = kept_path(self.path(session_id))
                 if os.lstat(kept).st_size == 0:
                     os.unlink(kept)
-        if (sweep or ended) and (sweep or time.monotonic() - self._trimmed_at >= TRIM_EVERY_S):
+        if sweep or (ended and time.monotonic() - self._trimmed_at >= TRIM_EVERY_S):
             self._trimmed_at = time.monotonic()  # (a stat of every log: review-14-s31b L-1)
             self._trim(set(live) | written)
         return looked, written
@@ -186,7 +186,7 @@ class SessionLogs:
 
     def _files(self, session_id: int) -> list[Path]:
         path = self.path(session_id)
-        return [path, kept_path(path), kept_path(path).with_name(kept_path(path).name + ".tmp")]
+        return [path, kept_path(path), partial_path(path)]
 
     def _prune(self, keep: set[int]) -> None:
         """Remove the logs of sessions not in ``keep`` last written ``LOG_KEEP_DAYS`` ago."""
@@ -298,11 +298,15 @@ def kept_path(path: Path) -> Path:
     return path.with_name(path.name + ".1")
 
 
+def partial_path(path: Path) -> Path:
+    """The tail's copy while it is made (``_keep_tail``): ``session-N.log.1.tmp``."""
+    return path.with_name(path.name + ".1.tmp")
+
+
 def _keep_tail(fd: int, size: int, cap: int, path: Path) -> None:
     """The last ``cap`` bytes of the file to ``.1`` (a partial copy removed on failure)."""
     os.lseek(fd, size - cap, os.SEEK_SET)
-    kept = kept_path(path)
-    partial = kept.with_name(kept.name + ".tmp")
+    kept, partial = kept_path(path), partial_path(path)
     try:
         with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
                           | os.O_NOFOLLOW, 0o600), "wb") as out:

@@ -65,9 +65,7 @@ SIGNALLED = 128  # a keeper's exit status: this + the signal that ended its sess
 def become_child(spec: dict[str, Any]) -> None:
     """Drop to the child's account and directory; reset what Python changed."""
     uid, gid = int(spec["uid"]), int(spec["gid"])
-    if spec.get("nice") is not None:  # the daemon's priority is not the program's
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, int(spec["nice"]))
+    program_nice(spec.get("nice"))
     if spec.get("nofile"):  # the daemon raised its own: the program gets what it was given
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(int(spec["nofile"]), hard), hard))
@@ -83,6 +81,14 @@ def become_child(spec: dict[str, Any]) -> None:
                    signal.SIGUSR1):
         signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def program_nice(nice: Any) -> None:
+    """The program's priority (None: the daemon's is kept: it was not allowed a lower
+    one), never the daemon's higher one."""
+    if nice is not None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, int(nice))
 
 
 def run_program(spec: dict[str, Any], status_fd: int) -> None:
@@ -173,9 +179,7 @@ def pump(read_fd: int, log_fd: int, cap: int, nice: Any, path: str | None = None
         signal.signal(signum, signal.SIG_IGN)
     if os.getpid() != os.getsid(0):
         os.setsid()
-    if nice is not None:  # the program's priority, never the daemon's
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+    program_nice(nice)
     source = kept = None
     if path is not None:
         with contextlib.suppress(OSError):
