@@ -109,6 +109,9 @@ command = ["{NOBODY_PYTHON}", "-c", {json.dumps(FLOODS)}, "{said}", "{token}"]
     # (named first, then its files opened as root, then the child's: looked at once it is)
     wait_for(lambda: status()["Uid"].split()[:3] == ["65534"] * 3)
     assert status()["CapEff"].strip("0\n") == ""
+    # SCHED_BATCH, at the program's nice: woken by the program's output or its end, it
+    # never preempts the program (whose exit it would delay) nor the daemon.
+    assert os.sched_getscheduler(pump) == os.SCHED_BATCH
     assert os.stat(f"/proc/{pump}/status").st_uid == 0  # (root's: not dumpable)
     peek = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                            "ls", "-l", f"/proc/{pump}/fd/"], capture_output=True, text=True)
