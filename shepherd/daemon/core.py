@@ -67,7 +67,7 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
-from shepherd.daemon.refusals import REFUSAL_WINDOW_S, RefusalCoalescer, Repeats
+from shepherd.daemon.refusals import REFUSAL_WINDOW_S, RefusalCoalescer, Repeats, StartRate
 from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
@@ -102,6 +102,7 @@ from shepherd.engine.events import (
     NotAllowedForUser,
     Reason,
     TimeGranted,
+    TooManyStarts,
 )
 from shepherd.engine.grants import GrantMode
 from shepherd.engine.history import UserDay, usage_report
@@ -380,6 +381,7 @@ class Daemon:
         self._failed_told: dict[tuple[str, str], tuple[float, str]] = {}
         # Repeats of one refusal (a child's loop) are one audit row with a count (M1).
         self._refusals = RefusalCoalescer()
+        self._starts = StartRate()  # a child's own starts (refusals.py)
         self.presence = PresenceFeed(self.child_presence, self.presence_problem, self._woke,
                                      config.user_mode, config.child)
         self._presence_reported: str | None = None  # the problem audited last
@@ -1756,6 +1758,14 @@ class Daemon:
                           label=entry_id)
         if quick.reasons:
             self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
+        if actor == user:  # the child's own start (a parent's are not held)
+            again = self._starts.next_start(user, now.mono)
+            if again is not None:
+                until = now.wall + timedelta(seconds=again - now.mono)
+                self._refused(now, user, entry_id, (TooManyStarts(
+                    user, self._starts.most, round(self._starts.window_s), until),),
+                    actor, origin, data)
+            self._starts.started(user, now.mono)
 
     async def _open(self, user: str, entry_id: str, account: Account,
                     start: Callable[[int], Awaitable[dict[str, Any]]],

@@ -15,12 +15,20 @@ and command, up to ``OUTSIDE_KINDS`` of them a minute per child and entry (then 
 rest are counted together); the same one again is counted, its row saying how many and
 the pids of the first ``PIDS_KEPT`` of them. They never close each other's windows.
 
+A child's own starts (a launch it asked for, a program it started outside) are held to
+a rate too (``StartRate``): each start writes a session's records to the store as root
+(about 2 KB, kept for the audit's retention), so a loop of launches and stops of an
+entry with no quota was a way to fill the state disk. At most ``MOST_STARTS`` in any
+``START_WINDOW_S``; the next is refused in words (``too_many_starts``), audited as the
+refusals above. A parent's launches are not held.
+
 The counts live in memory: a crash (or SIGKILL) loses the count of the window it was in,
 never the first refusal's own row. Monotonic time only (``mono``): injected in tests.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +36,9 @@ from typing import Any
 REFUSAL_WINDOW_S = 60.0  # repeats of one refusal within this after it are one row with a count
 PIDS_KEPT = 20  # of a program started outside and stopped again and again: the pids said
 OUTSIDE_KINDS = 60  # different command lines started outside, audited each, a minute
+
+MOST_STARTS = 12  # a child's own starts in any START_WINDOW_S (~35 MB of store a day at most)
+START_WINDOW_S = 60.0  # (the words say "in the last minute")
 
 Key = tuple[str, str, tuple[str, ...], str, str]  # child, entry, reason codes, origin, actor
 
@@ -119,3 +130,33 @@ class RefusalCoalescer:
         out = [r for r in self._open.values() if r.count]
         self._open.clear()
         return out
+
+
+class StartRate:
+    """A child's own starts, at most ``most`` in any ``window_s`` (monotonic seconds)."""
+
+    def __init__(self, most: int = MOST_STARTS, window_s: float = START_WINDOW_S) -> None:
+        self.most = most
+        self.window_s = window_s
+        self._starts: dict[str, deque[float]] = {}
+
+    def _recent(self, user: str, mono: float) -> deque[float]:
+        starts = self._starts.get(user, deque())
+        while starts and not 0 <= mono - starts[0] < self.window_s:
+            starts.popleft()
+        return starts
+
+    def next_start(self, user: str, mono: float) -> float | None:
+        """None: ``user`` may start now; else the moment (mono) the next start may come."""
+        starts = self._recent(user, mono)
+        return starts[0] + self.window_s if len(starts) >= self.most else None
+
+    def started(self, user: str, mono: float) -> None:
+        """A start of ``user``'s let through (and everyone's old starts forgotten)."""
+        for other in list(self._starts):
+            if not self._recent(other, mono):
+                del self._starts[other]
+        self._starts.setdefault(user, deque()).append(mono)
+
+    def users(self) -> list[str]:
+        return sorted(self._starts)

@@ -109,6 +109,18 @@ class Cooldown(Reason):
 
 
 @dataclass(frozen=True)
+class TooManyStarts(Reason):
+    """The child started ``most`` programs in the last ``window_s`` seconds, the most the
+    daemon lets through (each start costs the store a session's records: not a rule of
+    the policy, a guard of the disk); the next may start at ``until``."""
+    code: ClassVar[str] = "too_many_starts"
+    user: str
+    most: int
+    window_s: int
+    until: datetime
+
+
+@dataclass(frozen=True)
 class StoreUnavailable(Reason):
     code: ClassVar[str] = "store_unavailable"
     detail: str

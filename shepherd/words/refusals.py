@@ -164,6 +164,15 @@ def _cooldown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     return f"it needs a rest {until_moment(until, now, zone)}" if until else "it needs a rest"
 
 
+def _too_many_starts(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    who = "you have" if data.get("to_you") else f"{data.get('user', 'this child')} has"
+    until = _moment(data.get("until"))
+    wait = (f" (try again in {spoken_duration(max(1.0, (until - now).total_seconds()))})"
+            if until else "")
+    return (f"{who} started programs {data.get('most')} times in the last minute, the most "
+            f"Shepherd allows{wait}")
+
+
 def _store_unavailable(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     return "Shepherd cannot record time right now, so nothing may start"
 
@@ -177,6 +186,7 @@ _CLAUSES: Mapping[str, Callable[[Mapping[str, Any], datetime, tzinfo], str]] = {
     "quota_exhausted": _quota_exhausted,
     "group_quota_exhausted": _group_quota_exhausted,
     "cooldown": _cooldown,
+    "too_many_starts": _too_many_starts,
     "store_unavailable": _store_unavailable,
 }
 
