@@ -1758,7 +1758,9 @@ class Daemon:
                           label=entry_id)
         if quick.reasons:
             self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
-        if actor == user:  # the child's own start (a parent's are not held)
+        # The child's own start: a launch a child (not an admin: in user mode the daemon's
+        # own uid is both) asked for, or a program it started outside; a parent's not held.
+        if actor == user and (as_child or origin != "shepherd"):
             again = self._starts.next_start(user, now.mono)
             if again is not None:
                 until = now.wall + timedelta(seconds=again - now.mono)
