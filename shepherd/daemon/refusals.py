@@ -87,7 +87,10 @@ class RefusalCoalescer:
         due = self.due(mono)
         user, entry = key[0], key[1]
         if key[3] == "shepherd":
-            for other in [k for k in self._open if k[:2] == (user, entry) and k != key]:
+            # (only its own kind: the windows of programs started outside stay open, or a
+            # launch between their starts audited each: review-14-s32 H1)
+            for other in [k for k in self._open
+                          if k[:2] == (user, entry) and k[3] == "shepherd" and k != key]:
                 done = self._open.pop(other)  # the refusal changed: its repeats told first
                 if done.count:
                     due.append(done)

@@ -192,3 +192,16 @@ def test_each_way_a_program_was_started_outside_is_audited_and_the_ways_are_boun
     [shared] = [r.row() for r in done if r.count == 2]
     assert "command" not in shared and shared["commands"] == [
         [f"game{OUTSIDE_KINDS - 2}"], [f"game{OUTSIDE_KINDS - 1}"]]
+
+
+def test_a_launch_refused_between_starts_outside_does_not_reopen_their_window() -> None:
+    """review-14-s32 H1: a refused launch through Shepherd closed the window of the same
+    program started outside, so alternating the two audited every outside start."""
+    c = RefusalCoalescer(60.0)
+    outside = c.outside_key(("alex", "minecraft", ("quota_exhausted",), "outside", "alex"),
+                            ["/usr/games/minecraft"], 0.0)
+    assert refuse(c, outside, 0.0) == (True, [])
+    assert refuse(c, NEVER, 0.5) == (True, [])
+    for i in range(1, 59):  # (the window is 60 s)
+        assert refuse(c, outside, i * 1.0)[0] is False, i
+        assert refuse(c, NEVER, i * 1.0 + 0.5)[0] is False, i
