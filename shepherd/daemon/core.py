@@ -67,7 +67,13 @@ from shepherd.daemon.freezer import Freezer
 from shepherd.daemon.guard import DeadlineGuard
 from shepherd.daemon.outside import OutsideWatch
 from shepherd.daemon.presence import PresenceFeed
-from shepherd.daemon.refusals import REFUSAL_WINDOW_S, RefusalCoalescer, Repeats, StartRate
+from shepherd.daemon.refusals import (
+    REFUSAL_WINDOW_S,
+    UNKNOWN,
+    RefusalCoalescer,
+    Repeats,
+    StartRate,
+)
 from shepherd.detect.facts import running_since, seconds_since, shown_command
 from shepherd.detect.rules import Recognised
 from shepherd.engine import (
@@ -2110,7 +2116,8 @@ class Daemon:
         # A program started outside and stopped is coalesced too, by its command line,
         # its repeats' pids kept (review-14-s17 M1: a shell loop cost a row each); the
         # process is stopped each time.
-        key = (user, entry_id, tuple(sorted(str(c.get("code")) for c in codes)),
+        kinds = tuple(sorted(str(c.get("code")) for c in codes))
+        key = (user, UNKNOWN if "unknown_entry" in kinds else entry_id, kinds,
                str(extra.get("origin", "shepherd")), actor)
         if key[3] != "shepherd":  # each way it was started audited, its repeats counted
             command = extra.get("command")
@@ -2118,7 +2125,7 @@ class Daemon:
                 key, [str(a) for a in command] if isinstance(command, list) else [],
                 now.mono)
         now_audit, due = self._refusals.refused(key, now.mono, now.wall.isoformat(),
-                                                actor=actor, data=data)
+                                                actor=actor, data=data, entry=entry_id)
         self._write_repeats(now, due)
         if now_audit:
             self._audit(now, "launch_denied", data, user=user, entry=entry_id, actor=actor)

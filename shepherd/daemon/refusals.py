@@ -40,6 +40,10 @@ OUTSIDE_KINDS = 60  # different command lines started outside, audited each, a m
 MOST_STARTS = 12  # a child's own starts in any START_WINDOW_S (~35 MB of store a day at most)
 START_WINDOW_S = 60.0  # (the words say "in the last minute")
 
+# The key's entry for every name that is no entry of the child's: names made up one
+# after another are one window, not a row each (review-14-s32 H2: 6.4 MB a minute).
+UNKNOWN = "\0unknown"
+
 Key = tuple[str, str, tuple[str, ...], str, str]  # child, entry, reason codes, origin, actor
 
 
@@ -80,11 +84,12 @@ class RefusalCoalescer:
         self._open: dict[Key, Repeats] = {}
 
     def refused(self, key: Key, mono: float, wall: str, *, actor: str,
-                data: dict[str, Any]) -> tuple[bool, list[Repeats]]:
+                data: dict[str, Any], entry: str | None = None) -> tuple[bool, list[Repeats]]:
         """One refusal: whether to audit it now, and the counts to write first (closed
         windows, and this child's other refusal of this entry, which this one replaces;
         a program started outside replaces none: see ``outside_key``)."""
         due = self.due(mono)
+        shown = entry  # the entry its row names, where the key holds another (UNKNOWN)
         user, entry = key[0], key[1]
         if key[3] == "shepherd":
             # (only its own kind: the windows of programs started outside stay open, or a
@@ -106,7 +111,8 @@ class RefusalCoalescer:
                     and len(held.commands) < PIDS_KEPT):
                 held.commands.append([str(a) for a in command])
             return False, due
-        self._open[key] = Repeats(user, entry, actor, dict(data), mono, key=key)
+        self._open[key] = Repeats(user, entry if shown is None else shown, actor, dict(data),
+                                  mono, key=key)
         return True, due
 
     def outside_key(self, key: Key, command: Sequence[str], mono: float) -> Key:
