@@ -98,7 +98,10 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         about = f" about {entry}" if entry else ""
         return f"{user} warned{about}: {warning_words(data)}"
     if kind == "launch_denied":
-        reasons = reasons_clause(data.get("reasons", []), datetime.now(zone), zone)
+        # Said as at the refusal's own moment (an audit row read later still says "try
+        # again in 40 seconds", "back tomorrow": review-14-s32 L1); a live event: now.
+        said_at = _moment(event.get("ts")) or datetime.now(zone)
+        reasons = reasons_clause(data.get("reasons", []), said_at, zone)
         repeated = data.get("repeated")
         if isinstance(repeated, int) and not isinstance(repeated, bool):
             # Identical refusals after an audited one, counted (review-9-s12 M1).

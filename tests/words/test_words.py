@@ -339,3 +339,18 @@ def test_repeats_of_a_program_started_outside_say_each_was_stopped() -> None:
     said = event_summary(repeats, labels={"game": "Game"})
     assert said.startswith("nobody started Game outside Shepherd 679 more times in the "
                            "minute after, and each was stopped: "), said
+
+
+def test_an_audited_refusal_is_said_as_at_its_own_moment_not_when_it_is_read() -> None:
+    """review-14-s32 L1: "try again in 40 seconds" read an hour later said "1 second"."""
+    from datetime import datetime as _dt
+
+    from shepherd.words.events import event_summary
+    row = {"type": "launch_denied", "ts": "2026-12-04T10:00:00+00:00", "user": "nobody",
+           "entry": "game", "data": {"reasons": [{
+               "code": "too_many_starts", "user": "nobody", "most": 12, "window_s": 60,
+               "until": "2026-12-04T10:00:40+00:00"}]}}
+    said = event_summary(row, UTC)
+    assert said == ("nobody could not start game: nobody has started programs 12 times in "
+                    "the last minute, the most Shepherd allows (try again in 40 seconds)"), said
+    assert _dt.now(UTC).year >= 2026  # (read long after the row's moment)
