@@ -89,13 +89,12 @@ class RefusalCoalescer:
         windows, and this child's other refusal of this entry, which this one replaces;
         a program started outside replaces none: see ``outside_key``)."""
         due = self.due(mono)
-        shown = entry  # the entry its row names, where the key holds another (UNKNOWN)
-        user, entry = key[0], key[1]
+        user = key[0]
         if key[3] == "shepherd":
             # (only its own kind: the windows of programs started outside stay open, or a
             # launch between their starts audited each: review-14-s32 H1)
             for other in [k for k in self._open
-                          if k[:2] == (user, entry) and k[3] == "shepherd" and k != key]:
+                          if k[:2] == key[:2] and k[3] == "shepherd" and k != key]:
                 done = self._open.pop(other)  # the refusal changed: its repeats told first
                 if done.count:
                     due.append(done)
@@ -111,7 +110,8 @@ class RefusalCoalescer:
                     and len(held.commands) < PIDS_KEPT):
                 held.commands.append([str(a) for a in command])
             return False, due
-        self._open[key] = Repeats(user, entry if shown is None else shown, actor, dict(data),
+        # (its row names ``entry`` where the key holds another: UNKNOWN)
+        self._open[key] = Repeats(user, key[1] if entry is None else entry, actor, dict(data),
                                   mono, key=key)
         return True, due
 

@@ -32,6 +32,19 @@ def as_child(socket: Path, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]
     return list(json.loads(run.stdout.splitlines()[0]))
 
 
+def nobodys_daemon(daemon_factory: Any) -> Any:
+    """A system-mode daemon with nobody as its child and "Tetris", its socket theirs to reach."""
+    d = daemon_factory(policy('''
+[[entries]]
+id = "game"
+label = "Tetris"
+command = ["/usr/bin/python3", "-c", "import time; time.sleep(600)"]
+''', users='[[users]]\nname = "nobody"\n'), system_mode=True)
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    return d
+
+
 def test_the_rate_counts_a_childs_starts_in_any_window_and_says_when_the_next_may_come() -> None:
     rate = StartRate(most=3, window_s=60.0)
     for at in (0.0, 10.0, 20.0):
@@ -51,14 +64,7 @@ def test_the_rate_counts_a_childs_starts_in_any_window_and_says_when_the_next_ma
 @as_nobody
 def test_a_child_who_starts_and_stops_in_a_loop_is_held_to_the_rate_in_words(
         daemon_factory: Any) -> None:
-    d = daemon_factory(policy('''
-[[entries]]
-id = "game"
-label = "Tetris"
-command = ["/usr/bin/python3", "-c", "import time; time.sleep(600)"]
-''', users='[[users]]\nname = "nobody"\n'), system_mode=True)
-    os.chmod(d.socket, 0o666)
-    os.chmod(d.socket.parent, 0o755)
+    d = nobodys_daemon(daemon_factory)
     calls: list[tuple[str, dict[str, Any]]] = []
     for _ in range(MOST_STARTS):
         calls += [("launch", {"entry": "game"}), ("stop", {})]
@@ -89,13 +95,7 @@ def test_names_made_up_one_after_another_are_audited_once_a_window(
         daemon_factory: Any) -> None:
     """review-14-s32 H2: each name that is no entry was audited at once (a row each, 6.4 MB
     of store a minute); now the first is, the rest counted in its row."""
-    d = daemon_factory(policy('''
-[[entries]]
-id = "game"
-command = ["/usr/bin/python3", "-c", "import time; time.sleep(600)"]
-''', users='[[users]]\nname = "nobody"\n'), system_mode=True)
-    os.chmod(d.socket, 0o666)
-    os.chmod(d.socket.parent, 0o755)
+    d = nobodys_daemon(daemon_factory)
     answers = as_child(d.socket, [("launch", {"entry": f"zz{n}"}) for n in range(30)])
     assert all(a["error"]["data"]["denied"][0]["code"] == "unknown_entry" for a in answers)
     assert answers[5]["error"]["message"].startswith('There is no entry called "zz5"')
