@@ -62,6 +62,12 @@ log = logging.getLogger("shepherd.daemon")
 REREAD_S = 0.2  # /proc could not be read for want of descriptors: read again this much later
 CHASE_LOOKS = 20_000  # looks at what processes gone forked, from one start: then stop
 AS_FORKS_KEPT = 256  # processes stopped as another start's forks, until their exec is read
+# A process read in the middle of an exec (``ProcessFacts.in_exec``: its new program, no
+# command line yet) is looked at again this much later, at most this many times, before
+# it is judged as read (it may have emptied its command line itself: never looked away
+# from for longer). Its exec event, when it comes first, is the look that judges it.
+EXEC_WAIT_S = 0.005
+EXEC_WAITS = 10
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
 
@@ -110,6 +116,9 @@ class OutsideWatch:
         # Stopped as a recognised start's forks (``forked``): judged as starts of their
         # own if their exec is read after all (``_exec_look``).
         self._as_forks: dict[int, Recognised] = {}
+        # Read in an exec: looks at them waited for (pid: how many), the looks due.
+        self._in_exec: dict[int, int] = {}
+        self._exec_waits: dict[int, asyncio.TimerHandle] = {}
         self._decided = decided  # (process, outcome, seconds since it was seen): for tests
         self.going_on = 0  # looks left for the loop's next turns (a scan's, a chase's)
         self._logged: dict[tuple[str, str], float] = {}  # refused starts last logged at INFO
@@ -191,6 +200,9 @@ class OutsideWatch:
             self._timer = None
         for task in self._tasks:
             task.cancel()
+        for timer in self._exec_waits.values():
+            timer.cancel()
+        self._exec_waits.clear()
 
     # -- seeing ----------------------------------------------------------------------
     def _retrying(self, look: Callable[..., None], *args: object) -> None:
@@ -356,6 +368,10 @@ class OutsideWatch:
         facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
+        if facts is not None and facts.in_exec and self._wait_for_exec(pid, uid, fresh,
+                                                                       seen_at):
+            return False  # looked at again when its exec is over
+        self._in_exec.pop(pid, None)
         if facts is None:
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
@@ -381,6 +397,25 @@ class OutsideWatch:
                           fresh, facts.start, facts.cgroup)
         self._decide(seen, seen_at)
         return False
+
+    def _wait_for_exec(self, pid: int, uid: int, fresh: bool, seen_at: float) -> bool:
+        """A process read in the middle of its exec: True when it is to be looked at again
+        a moment later (review-14-s32 L3: judged then, the audit named its start's
+        command as empty, or as its parent's); False once it has been waited for
+        ``EXEC_WAITS`` times: judged as read (its program is known: fail closed)."""
+        waited = self._in_exec.get(pid, 0)
+        if waited >= EXEC_WAITS:
+            return False
+        if pid not in self._exec_waits:
+            self._in_exec[pid] = waited + 1
+            self._exec_waits[pid] = asyncio.get_running_loop().call_later(
+                EXEC_WAIT_S, self._exec_waited, pid, uid, fresh, seen_at)
+        return True
+
+    def _exec_waited(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+        del self._exec_waits[pid]
+        if pid in self._in_exec:  # (else looked at since, its exec over)
+            self._look(pid, uid, fresh, seen_at)
 
     def _decide(self, seen: Recognised, seen_at: float) -> None:
         """Hand a recognised process on to be decided (in turn, ``_hand``)."""

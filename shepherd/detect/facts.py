@@ -43,6 +43,10 @@ MAX_READ = 256 * 1024  # an environment (or other file) longer than this is cut
 MAX_CMDLINE = 128 * 1024
 EXE_ARGS_READ = 4096
 ARGS_KEPT = 64  # arguments kept in the facts (the audit and the log show 32 at most)
+# A process read in the middle of its exec shows its new program with no command line yet
+# (or its old command line, read a moment before the new program): read again at once at
+# most this many times (each a few microseconds), then said (``ProcessFacts.in_exec``).
+EXEC_REREADS = 3
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,11 @@ class ProcessFacts:
     argv_cut: bool = False  # its command line was longer than MAX_CMDLINE (matches any cmdline)
     line: str | None = None  # the arguments joined by spaces, as read (None: from argv)
     exe_cut: bool = False  # the loader runs a program not named in time (matches any exe)
+    # Read in the middle of an exec, as far as can be told: its new program shown with no
+    # command line, or with the one it had before (its exec event comes when the exec is
+    # over). A process can also empty its own command line (``PR_SET_MM_MAP``, no
+    # privilege needed) and look so for good: ``in_exec`` is never a reason to look away.
+    in_exec: bool = False
 
     @property
     def unit(self) -> str:
@@ -212,9 +221,20 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
     argv: tuple[str, ...] = ()
     line: str | None = None
     cut = False
+    in_exec = False
     if needs.cmdline or needs.exe:
         limit = MAX_CMDLINE + 1 if needs.cmdline else EXE_ARGS_READ
-        raw = _read(f"{where}/cmdline", limit) or b""
+        for _ in range(EXEC_REREADS + 1):
+            # The executable before and after the command line: the same, and a command
+            # line there, and the two were read of one program (review-14-s32 L3: the
+            # audit named a start's command as empty, or as its parent's).
+            before = _link(where) if needs.exe else None
+            raw = _read(f"{where}/cmdline", limit) or b""
+            after = _link(where) if needs.exe or not raw else None
+            in_exec = after is not None and (not raw or (needs.exe and after != before))
+            if not in_exec:
+                break
+            os.sched_yield()
         if needs.cmdline:
             cut = len(raw) > MAX_CMDLINE
             line = "" if cut else joined(raw)  # a cut line matches every cmdline rule
@@ -222,7 +242,7 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
             raw = raw[:raw.rfind(b"\0") + 1]
         argv = first_arguments(raw, ARGS_KEPT)
     if needs.exe:
-        exe, exe_id, exe_cut = _executable(where, argv)
+        exe, exe_id, exe_cut = _executable(where, argv, after)
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
         # program whose file was replaced by an update must not be compared for it.
         unnamed = exe is not None and exe.startswith("/memfd:")
@@ -240,7 +260,7 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
             name = value.decode(errors="replace").rsplit("/", 1)[-1]
             desktop_file = name.removesuffix(".desktop")
     return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
-                        desktop_file, cut, line, exe_cut)
+                        desktop_file, cut, line, exe_cut, in_exec)
 
 
 def in_cgroup(facts: ProcessFacts) -> ProcessFacts | None:
@@ -301,7 +321,15 @@ def identity(path: str) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def _executable(where: str, argv: tuple[str, ...]
+def _link(where: str) -> str | None:
+    """What ``/proc/PID/exe`` names (None: a kernel thread, or gone)."""
+    try:
+        return os.readlink(f"{where}/exe")
+    except OSError:
+        return None
+
+
+def _executable(where: str, argv: tuple[str, ...], link: str | None
                 ) -> tuple[str | None, tuple[int, int] | None, bool]:
     """The program the process runs: its path, its file's identity, and True when it
     cannot be known (the dynamic loader, its program not named in the first
@@ -312,11 +340,11 @@ def _executable(where: str, argv: tuple[str, ...]
     program is the loader's first argument that is not one of its options, found
     through the process's own root and working directory (its mount namespace's
     view, so a path only it can see still leads to the file). ``where``: the process's
-    directory in ``/proc`` (``task_dir``); ``argv``: its first arguments, as read."""
-    try:
-        exe = os.readlink(f"{where}/exe").removesuffix(" (deleted)")
-    except OSError:
+    directory in ``/proc`` (``task_dir``); ``argv``: its first arguments, and ``link``:
+    what its ``exe`` names, as read."""
+    if link is None:
         return None, None, False  # a kernel thread, or gone
+    exe = link.removesuffix(" (deleted)")
     exe_id = identity(f"{where}/exe")
     if not is_loader(exe, exe_id):
         return exe, exe_id, False

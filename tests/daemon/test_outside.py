@@ -31,6 +31,7 @@ from shepherd.ipc.protocol import RpcError
 from shepherd.supervisor.cgroups import cgroup2_mount, cgroup_of, remove
 from shepherd.supervisor.instance import instance_id
 from tests.daemon.conftest import DaemonProcess, marked_processes, open_dir, policy
+from tests.detect.test_facts_in_exec import EMPTY_ITSELF
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -502,6 +503,34 @@ detect = {{ cmdline = "^/bin/sh -c sleep 1000; : {token}$" }}
     finally:
         os.killpg(shell.pid, 9)
         shell.wait()
+
+
+def test_a_refused_program_that_empties_its_own_command_line_is_still_stopped(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    # A process read with its program and no command line is taken to be in the middle of
+    # its exec and looked at again a moment later (review-14-s32 L3); a program can empty
+    # its own command line for good (PR_SET_MM_MAP, no privilege): it is waited for only
+    # a few times, then judged as read. The scan's first look comes after it emptied it.
+    game = bin_dir / "pygame"  # a copy of Python of the test's own (so no other daemon's)
+    game.write_bytes(Path(os.path.realpath(sys.executable)).read_bytes()
+                     + f"\0shepherd-test-{uuid.uuid4().hex}\0".encode())
+    game.chmod(0o755)
+    script = bin_dir / "empty.py"
+    script.write_text(EMPTY_ITSELF)
+    script.chmod(0o644)
+    hour = time.localtime().tm_hour
+    shut = (f'{{ days = "daily", start = "{(hour + 2) % 24:02d}:00", '
+            f'end = "{(hour + 3) % 24:02d}:00" }}')
+    d = daemon_on_game(daemon_factory, game, f"windows = [ {shut} ]",
+                       env={"SHEPHERD_DETECT": "scan"})
+    events = d.events()
+    child = as_nobody(game, "-S", "-I", script)
+    denied = events.next("launch_denied", timeout=30)
+    wait_for(lambda: gone(child), 10)
+    assert child.returncode == -9
+    assert denied["origin"] == "outside" and denied["pid"] == child.pid
+    # It was looked at after it emptied its line (else this test tried nothing).
+    assert denied["command"] == [], denied["command"]
 
 
 def test_a_reload_that_adds_rules_finds_what_already_runs_and_no_rules_watch_nothing(
