@@ -20,7 +20,9 @@ a rate too (``StartRate``): each start writes a session's records to the store a
 (about 2 KB, kept for the audit's retention), so a loop of launches and stops of an
 entry with no quota was a way to fill the state disk. At most ``MOST_STARTS`` in any
 ``START_WINDOW_S``; the next is refused in words (``too_many_starts``), audited as the
-refusals above. A parent's launches are not held.
+refusals above. A parent's launches are not held. Counted once the quick look passes: a
+start whose program then fails to start, or that the store's decision refuses, wrote
+its records too, so it counts (the words say "started or tried to start").
 
 The counts live in memory: a crash (or SIGKILL) loses the count of the window it was in,
 never the first refusal's own row. Monotonic time only (``mono``): injected in tests.

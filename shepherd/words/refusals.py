@@ -169,8 +169,11 @@ def _too_many_starts(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     until = _moment(data.get("until"))
     wait = (f" (try again in {spoken_duration(max(1.0, (until - now).total_seconds()))})"
             if until else "")
-    return (f"{who} started programs {data.get('most')} times in the last minute, the most "
-            f"Shepherd allows{wait}")
+    # (started or tried: a start whose program then failed, or that the store's decision
+    # refused, wrote to the store too, so it counts: review-14-s32 L2, the words said
+    # "started" of those)
+    return (f"{who} started or tried to start programs {data.get('most')} times in the last "
+            f"minute, the most Shepherd allows{wait}")
 
 
 def _store_unavailable(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

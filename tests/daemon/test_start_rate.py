@@ -77,8 +77,8 @@ def test_a_child_who_starts_and_stops_in_a_loop_is_held_to_the_rate_in_words(
         codes = [r["code"] for r in error["data"]["denied"]]
         assert codes == ["too_many_starts"], error
         assert error["message"].startswith(
-            f"Tetris can't start: you have started programs {MOST_STARTS} times in the last "
-            "minute, the most Shepherd allows (try again in "), error["message"]
+            f"Tetris can't start: you have started or tried to start programs {MOST_STARTS} "
+            "times in the last minute, the most Shepherd allows (try again in "), error["message"]
     # One audited row for the three refusals (their repeats counted at the window's end).
     rows = [r for r in d.audit("launch_denied")
             if "too_many_starts" in json.dumps(r)]

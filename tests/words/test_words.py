@@ -351,6 +351,7 @@ def test_an_audited_refusal_is_said_as_at_its_own_moment_not_when_it_is_read() -
                "code": "too_many_starts", "user": "nobody", "most": 12, "window_s": 60,
                "until": "2026-12-04T10:00:40+00:00"}]}}
     said = event_summary(row, UTC)
-    assert said == ("nobody could not start game: nobody has started programs 12 times in "
-                    "the last minute, the most Shepherd allows (try again in 40 seconds)"), said
+    assert said == ("nobody could not start game: nobody has started or tried to start programs "
+                    "12 times in the last minute, the most Shepherd allows (try again in 40 "
+                    "seconds)"), said
     assert _dt.now(UTC).year >= 2026  # (read long after the row's moment)
