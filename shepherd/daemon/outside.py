@@ -368,8 +368,7 @@ class OutsideWatch:
         facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
-        if facts is not None and facts.in_exec and self._wait_for_exec(pid, uid, fresh,
-                                                                       seen_at):
+        if facts is not None and facts.in_exec and self._wait_for_exec(pid, fresh, seen_at):
             return False  # looked at again when its exec is over
         self._in_exec.pop(pid, None)
         if facts is None:
@@ -398,7 +397,7 @@ class OutsideWatch:
         self._decide(seen, seen_at)
         return False
 
-    def _wait_for_exec(self, pid: int, uid: int, fresh: bool, seen_at: float) -> bool:
+    def _wait_for_exec(self, pid: int, fresh: bool, seen_at: float) -> bool:
         """A process read in the middle of its exec: True when it is to be looked at again
         a moment later (review-14-s32 L3: judged then, the audit named its start's
         command as empty, or as its parent's); False once it has been waited for
@@ -409,13 +408,18 @@ class OutsideWatch:
         if pid not in self._exec_waits:
             self._in_exec[pid] = waited + 1
             self._exec_waits[pid] = asyncio.get_running_loop().call_later(
-                EXEC_WAIT_S, self._exec_waited, pid, uid, fresh, seen_at)
+                EXEC_WAIT_S, self._exec_waited, pid, fresh, seen_at)
         return True
 
-    def _exec_waited(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
+    def _exec_waited(self, pid: int, fresh: bool, seen_at: float) -> None:
         del self._exec_waits[pid]
-        if pid in self._in_exec:  # (else looked at since, its exec over)
+        if pid not in self._in_exec:  # looked at since, its exec over
+            return
+        uid = real_uid(pid)  # (asked again: gone meanwhile, its pid may be another's)
+        if uid in self.uids:
             self._look(pid, uid, fresh, seen_at)
+        else:
+            del self._in_exec[pid]
 
     def _decide(self, seen: Recognised, seen_at: float) -> None:
         """Hand a recognised process on to be decided (in turn, ``_hand``)."""
