@@ -368,14 +368,18 @@ class OutsideWatch:
         facts = read_facts(pid, self.recogniser.needs, uid, with_cgroup=False)
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
-        if facts is not None and facts.in_exec and self._wait_for_exec(pid, fresh, seen_at):
-            return False  # looked at again when its exec is over
-        self._in_exec.pop(pid, None)
         if facts is None:
+            self._in_exec.pop(pid, None)
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
             return True
         match = self.recogniser.match(facts)
+        # Recognised in the middle of its exec: looked at again a moment later, so that what
+        # is decided and audited is its own command line (only a recognised one: a child's
+        # processes that empty their lines cost one read each, review-14-s33 H1).
+        if match is not None and facts.in_exec and self._wait_for_exec(pid, fresh, seen_at):
+            return False
+        self._in_exec.pop(pid, None)
         if match is None:
             # Like a process gone, what one exiting forked may run its program (each
             # judged, as this one would be, only once a rule matches it).

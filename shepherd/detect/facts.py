@@ -43,10 +43,6 @@ MAX_READ = 256 * 1024  # an environment (or other file) longer than this is cut
 MAX_CMDLINE = 128 * 1024
 EXE_ARGS_READ = 4096
 ARGS_KEPT = 64  # arguments kept in the facts (the audit and the log show 32 at most)
-# A process read in the middle of its exec shows its new program with no command line yet
-# (or its old command line, read a moment before the new program): read again at once at
-# most this many times (each a few microseconds), then said (``ProcessFacts.in_exec``).
-EXEC_REREADS = 3
 
 
 @dataclass(frozen=True)
@@ -224,17 +220,14 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
     in_exec = False
     if needs.cmdline or needs.exe:
         limit = MAX_CMDLINE + 1 if needs.cmdline else EXE_ARGS_READ
-        for _ in range(EXEC_REREADS + 1):
-            # The executable before and after the command line: the same, and a command
-            # line there, and the two were read of one program (review-14-s32 L3: the
-            # audit named a start's command as empty, or as its parent's).
-            before = _link(where) if needs.exe else None
-            raw = _read(f"{where}/cmdline", limit) or b""
-            after = _link(where) if needs.exe or not raw else None
-            in_exec = after is not None and (not raw or (needs.exe and after != before))
-            if not in_exec:
-                break
-            os.sched_yield()
+        # The executable before and after the command line: the same, and a command line
+        # there, and the two were read of one program; else it is said (``in_exec``), not
+        # read again here (review-14-s33 H1: read again after a yield, a child's processes
+        # with an emptied line handed the daemon's CPU to its busy loops at each look).
+        before = _link(where) if needs.exe else None
+        raw = _read(f"{where}/cmdline", limit) or b""
+        after = _link(where) if needs.exe or not raw else None
+        in_exec = after is not None and (not raw or (needs.exe and after != before))
         if needs.cmdline:
             cut = len(raw) > MAX_CMDLINE
             line = "" if cut else joined(raw)  # a cut line matches every cmdline rule
