@@ -36,6 +36,7 @@ from shepherd.detect.facts import (
     has_program,
     identity,
     in_cgroup,
+    read_again,
     read_facts,
     real_uid,
     running_since,
@@ -374,6 +375,15 @@ class OutsideWatch:
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
             return True
         match = self.recogniser.match(facts)
+        if match is not None and not facts.in_exec:
+            # Read twice: the same both times, or it is in an exec (one read can show its
+            # new program and its old command line: review-14-s33 M1).
+            again = read_again(facts, self.recogniser.needs)
+            if again is None:
+                self._in_exec.pop(pid, None)
+                return True  # gone since: as above
+            facts = again
+            match = self.recogniser.match(facts)
         # Recognised in the middle of its exec: looked at again a moment later, so that what
         # is decided and audited is its own command line (only a recognised one: a child's
         # processes that empty their lines cost one read each, review-14-s33 H1).

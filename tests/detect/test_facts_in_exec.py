@@ -22,21 +22,25 @@ from pathlib import Path
 
 import pytest
 
-from shepherd.detect.facts import Needs, ProcessFacts, read_facts
+from shepherd.detect.facts import Needs, ProcessFacts, read_again, read_facts
 
 ENV, NICE, TRUE = (shutil.which(name) for name in ("env", "nice", "true"))
 pytestmark = pytest.mark.skipif(None in (ENV, NICE, TRUE), reason="env, nice, true")
 
 
-def read_through_a_chain_of_execs(needs: Needs, links: int = 300) -> list[list[ProcessFacts]]:
+def read_through_a_chain_of_execs(needs: Needs, links: int = 300, twice: bool = False
+                                  ) -> list[list[ProcessFacts]]:
     """Every read of each of four processes that run ``env`` and ``nice`` in turn,
-    ``links`` times, then ``true``."""
+    ``links`` times, then ``true`` (``twice``: each read read again, as the daemon reads a
+    process a rule recognises)."""
     read: list[list[ProcessFacts]] = []
     for _ in range(4):
         read.append([])
         process = subprocess.Popen(["env", "nice", "-n", "0"] * links + ["true"])
         while process.poll() is None:
             facts = read_facts(process.pid, needs, os.getuid(), with_cgroup=False)
+            if facts is not None and twice and not facts.in_exec:
+                facts = read_again(facts, needs)
             if facts is not None:
                 read[-1].append(facts)
     return read
@@ -49,11 +53,19 @@ def of_one_program(facts: ProcessFacts) -> bool:
 
 
 def test_the_facts_of_a_process_in_its_exec_are_of_one_program_or_say_so() -> None:
-    read = [f for process in read_through_a_chain_of_execs(Needs(exe=True, cmdline=True))
+    needs = Needs(exe=True, cmdline=True)
+    read = [f for process in read_through_a_chain_of_execs(needs, twice=True)
             for f in process if f.exe is not None]
     assert len(read) > 1000  # the reads were many, through the execs
     mixed = [f for f in read if not f.in_exec and not of_one_program(f)]
     assert mixed == [], f"{len(mixed)} of {len(read)} reads mixed two programs: {mixed[:3]}"
+    # Read once, a mix is said nearly always (8.7% of reads mixed two programs unsaid
+    # before; review-14-s33 M1 found 1 in 38,799 said nowhere: the exe the same before and
+    # after the command line, which was the old program's).
+    once = [f for process in read_through_a_chain_of_execs(needs) for f in process
+            if f.exe is not None]
+    unsaid = [f for f in once if not f.in_exec and not of_one_program(f)]
+    assert len(unsaid) < len(once) / 200, f"{len(unsaid)} of {len(once)}"
     # (A read said in an exec may be of one program after all: the exec ended between its
     # reads. It is looked at again, no harm.) One not in an exec never is said so:
     sleeping = subprocess.Popen(["sleep", "60"])
