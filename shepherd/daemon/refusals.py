@@ -11,8 +11,8 @@ Programs started outside and stopped are coalesced too (review-14-s17 M1: a chil
 loop starting a refused game cost a row each, 34 a second, enough to bury the parent's
 audit and fill the disk overnight), by their command line: each different one (a way of
 starting the game: renamed, through ``env``, ``nohup``...) is audited at once with its pid
-and command, up to ``OUTSIDE_KINDS`` of them a minute per child and entry (then all the
-rest are counted together); the same one again is counted, its row saying how many and
+and command, up to ``OUTSIDE_KINDS`` of them a minute per child, over all their entries
+(then all the rest of each entry are counted together); the same one again is counted, its row saying how many and
 the pids of the first ``PIDS_KEPT`` of them. They never close each other's windows.
 
 A child's own starts (a launch it asked for, a program it started outside) are held to
@@ -37,7 +37,10 @@ from typing import Any
 
 REFUSAL_WINDOW_S = 60.0  # repeats of one refusal within this after it are one row with a count
 PIDS_KEPT = 20  # of a program started outside and stopped again and again: the pids said
-OUTSIDE_KINDS = 60  # different command lines started outside, audited each, a minute
+# different command lines started outside audited each, a minute, per child over all
+# entries (review-14-s33 M2: 60 per entry was ~190 MB of store a day for each entry with
+# a detect rule, a child starting its refused game with a new argument each time)
+OUTSIDE_KINDS = 12
 
 MOST_STARTS = 12  # a child's own starts in any START_WINDOW_S (~35 MB of store a day at most)
 START_WINDOW_S = 60.0  # (the words say "in the last minute")
@@ -119,14 +122,15 @@ class RefusalCoalescer:
 
     def outside_key(self, key: Key, command: Sequence[str], mono: float) -> Key:
         """The key of a program started outside: ``key`` with its command line, or,
-        past ``OUTSIDE_KINDS`` open for the child and entry, with none (counted with
+        past ``OUTSIDE_KINDS`` open for the child (over all entries), with none (counted with
         all the rest)."""
         with_command: Key = (key[0], key[1], key[2], key[3],
                              key[4] + "\0" + "\0".join(command))
         held = self._open.get(with_command)
         if held is not None and 0 <= mono - held.opened < self.window_s:
             return with_command
-        kinds = sum(1 for k, r in self._open.items() if k[:4] == key[:4]
+        kinds = sum(1 for k, r in self._open.items()
+                    if k[0] == key[0] and k[3] == key[3] and "\0" in k[4]
                     and 0 <= mono - r.opened < self.window_s)
         return with_command if kinds < OUTSIDE_KINDS else key
 

@@ -194,6 +194,28 @@ def test_each_way_a_program_was_started_outside_is_audited_and_the_ways_are_boun
         [f"game{OUTSIDE_KINDS - 2}"], [f"game{OUTSIDE_KINDS - 1}"]]
 
 
+def test_the_ways_a_child_starts_programs_outside_are_bounded_across_entries() -> None:
+    """review-14-s33 M2: the bound was per entry (60 a minute each: ~190 MB of store a day
+    for each entry with a detect rule, a new argument each start); it is the child's, over
+    all their entries, and past it each entry's ways share one row."""
+    from shepherd.daemon.refusals import OUTSIDE_KINDS
+
+    c = RefusalCoalescer(60.0)
+    audited = 0
+    for n in range(3 * OUTSIDE_KINDS):
+        entry = f"game{n % 3}"
+        key = c.outside_key(("alex", entry, ("outside_window",), "outside", "alex"),
+                            [entry, f"x{n}"], n * 0.01)
+        now, _ = c.refused(key, n * 0.01, "t", actor="alex",
+                           data={**DATA, "origin": "outside", "pid": n, "command": [entry]})
+        audited += now
+    assert audited == OUTSIDE_KINDS + 3  # the child's ways, then one row an entry
+    # Another child's are their own.
+    key = c.outside_key(("sam", "game0", ("outside_window",), "outside", "sam"), ["x"], 1.0)
+    assert c.refused(key, 1.0, "t", actor="sam", data={**DATA, "origin": "outside"})[0]
+    assert OUTSIDE_KINDS <= 12
+
+
 def test_a_launch_refused_between_starts_outside_does_not_reopen_their_window() -> None:
     """review-14-s32 H1: a refused launch through Shepherd closed the window of the same
     program started outside, so alternating the two audited every outside start."""
