@@ -12,8 +12,8 @@ loop starting a refused game cost a row each, 34 a second, enough to bury the pa
 audit and fill the disk overnight), by their command line: each different one (a way of
 starting the game: renamed, through ``env``, ``nohup``...) is audited at once with its pid
 and command, up to ``OUTSIDE_KINDS`` of them a minute per child, over all their entries
-(then all the rest of each entry are counted together); the same one again is counted, its row saying how many and
-the pids of the first ``PIDS_KEPT`` of them. They never close each other's windows.
+(then all the rest of each entry are counted together); the same one again is counted,
+its row saying how many and the pids of the first ``PIDS_KEPT`` of them. They never close each other's windows.
 
 A child's own starts (a launch it asked for, a program it started outside) are held to
 a rate too (``StartRate``): each start writes a session's records to the store as root
@@ -122,8 +122,8 @@ class RefusalCoalescer:
 
     def outside_key(self, key: Key, command: Sequence[str], mono: float) -> Key:
         """The key of a program started outside: ``key`` with its command line, or,
-        past ``OUTSIDE_KINDS`` open for the child (over all entries), with none (counted with
-        all the rest)."""
+        past ``OUTSIDE_KINDS`` open for the child (over all entries), with none
+        (counted with all the rest)."""
         with_command: Key = (key[0], key[1], key[2], key[3],
                              key[4] + "\0" + "\0".join(command))
         held = self._open.get(with_command)
