@@ -13,7 +13,8 @@ audit and fill the disk overnight), by their command line: each different one (a
 starting the game: renamed, through ``env``, ``nohup``...) is audited at once with its pid
 and command, up to ``OUTSIDE_KINDS`` of them a minute per child, over all their entries
 (then all the rest of each entry are counted together); the same one again is counted,
-its row saying how many and the pids of the first ``PIDS_KEPT`` of them. They never close each other's windows.
+its row saying how many and the pids of the first ``PIDS_KEPT`` of them. They never close
+each other's windows.
 
 A child's own starts (a launch it asked for, a program it started outside) are held to
 a rate too (``StartRate``): each start writes a session's records to the store as root
