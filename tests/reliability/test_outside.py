@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.daemon.refusals import OUTSIDE_KINDS, REFUSAL_WINDOW_S
 from tests.daemon.conftest import DaemonProcess
 from tests.daemon.test_outside import NOBODY, as_nobody, bin_dir, program, system_policy
 from tests.reliability.conftest import ROOT_ONLY, rounds
@@ -225,12 +226,20 @@ detect = {{ cmdline = "^never-{os.getpid()}$" }}
 '''), system_mode=True, env={"SHEPHERD_DETECT": "scan"} if watch == "scan" else None)
     refusals = Refusals(d)
     how = ways(game, home)
+    assert len(how) - len(GETS_PAST) + 1 <= OUTSIDE_KINDS  # a round's refusals, each a row
     caught: set[str] = set()
     missed: set[str] = set()
     started: list[subprocess.Popen[bytes]] = []
     tokens: set[str] = set()
     try:
+        round_started = float("-inf")
         for round_ in range(1, rounds(1, 3) + 1):
+            if round_ > 1:
+                # Each way is audited at once, at most OUTSIDE_KINDS a minute for the
+                # child (review-14-s33 M2; one round's ways fit): the last round's
+                # windows close first, or this round's rows would be counts, said later.
+                time.sleep(max(0.0, round_started + REFUSAL_WINDOW_S + 1 - time.monotonic()))
+            round_started = time.monotonic()
             token = {name: f"{4000 + round_ * 100 + i}" for i, name in enumerate(how)}
             tokens.update(token.values(), {f"{4000 + round_ * 100 + 99}"})
             round_caught, round_missed = one_round(game, how, token, round_, refusals, started)
