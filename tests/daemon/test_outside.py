@@ -52,14 +52,14 @@ def bin_dir() -> Iterator[Path]:
         yield path
 
 
-def program(bin_dir: Path, name: str) -> Path:
-    """A program of the test's own: ``sleep`` with a unique tag appended (it runs the
-    same). Never a byte-exact copy of ``sleep``: a copy run from memory (a memfd) is
+def program(bin_dir: Path, name: str, source: str | None = None) -> Path:
+    """A program of the test's own: ``sleep`` (or ``source``) with a unique tag appended
+    (it runs the same). Never a byte-exact copy of ``sleep``: a copy run from memory (a memfd) is
     recognised by its content, so every other daemon on the machine whose rule names
     a plain copy of ``sleep`` (another suite's tests, run at the same time) would
     take or stop this test's program as its own."""
     copy = bin_dir / name
-    original = Path(shutil.which("sleep") or "/bin/sleep").read_bytes()
+    original = Path(source or shutil.which("sleep") or "/bin/sleep").read_bytes()
     copy.write_bytes(original + f"\0shepherd-test-{uuid.uuid4().hex}\0".encode())
     copy.chmod(0o755)
     return copy
@@ -514,10 +514,7 @@ def test_a_refused_program_that_empties_its_own_command_line_is_still_stopped(
     # emptied it. One that no rule names is looked at once (review-14-s33 H1: each was
     # waited for too, a child's storm of them cost the daemon's loop seconds).
     python = os.path.realpath("/usr/bin/python3")  # one the child can run (not root's own)
-    game = bin_dir / "pygame"  # a copy of it of the test's own (so no other daemon's)
-    game.write_bytes(Path(python).read_bytes()
-                     + f"\0shepherd-test-{uuid.uuid4().hex}\0".encode())
-    game.chmod(0o755)
+    game = program(bin_dir, "pygame", python)  # a copy of it of the test's own
     script = bin_dir / "empty.py"
     script.write_text(EMPTY_ITSELF)
     script.chmod(0o644)

@@ -234,11 +234,10 @@ detect = {{ cmdline = "^never-{os.getpid()}$" }}
     try:
         round_started = float("-inf")
         for round_ in range(1, rounds(1, 3) + 1):
-            if round_ > 1:
-                # Each way is audited at once, at most OUTSIDE_KINDS a minute for the
-                # child (review-14-s33 M2; one round's ways fit): the last round's
-                # windows close first, or this round's rows would be counts, said later.
-                time.sleep(max(0.0, round_started + REFUSAL_WINDOW_S + 1 - time.monotonic()))
+            # Each way is audited at once, at most OUTSIDE_KINDS a minute for the child
+            # (review-14-s33 M2; one round's ways fit): the last round's windows close
+            # first, or this round's rows would be counts, said later.
+            time.sleep(max(0.0, round_started + REFUSAL_WINDOW_S + 1 - time.monotonic()))
             round_started = time.monotonic()
             token = {name: f"{4000 + round_ * 100 + i}" for i, name in enumerate(how)}
             tokens.update(token.values(), {f"{4000 + round_ * 100 + 99}"})
