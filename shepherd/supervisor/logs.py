@@ -51,7 +51,9 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -157,19 +159,19 @@ class SessionLogs:
         """All the logs together within ``LOGS_BUDGET_BYTES`` (the blocks they hold): the
         oldest ended sessions' removed first, the ones in ``keep`` (running, or written by
         some process still) never (review-14-s31 M-1: 212 launches of a program that
-        wrote 2 MiB each left 225 MiB in 20 s, each kept for 30 days)."""
-        sizes: dict[int, tuple[float, int]] = {}  # session -> (last written, bytes held)
-        total = 0
-        for session_id in self._left_here():
-            newest, held = 0.0, 0
-            for file in self._files(session_id):
-                with contextlib.suppress(OSError):
-                    status = os.lstat(file)
-                    newest, held = max(newest, status.st_mtime), held + status.st_blocks * 512
-            sizes[session_id] = (newest, held)
-            total += held
+        wrote 2 MiB each left 225 MiB in 20 s, each kept for 30 days).
+
+        The total is summed as the directory is read, nothing kept per log: a month of
+        logs is thousands of files, and a list of them made every ``TRIM_EVERY_S`` while
+        sessions end left the daemon's heap fragmented (10,000 logs: its memory grew by
+        6-8 MiB over the sessions, issue 13). Only past the budget are they listed."""
+        total = sum(held for _, _, _, held in self._log_files())
         if total <= self.budget:
             return
+        sizes: dict[int, tuple[float, int]] = {}  # session -> (last written, bytes held)
+        for session_id, _, written, held in self._log_files():
+            newest, before = sizes.get(session_id, (0.0, 0))
+            sizes[session_id] = (max(newest, written), before + held)
         removed = 0
         for session_id in sorted((s for s in sizes if s not in keep), key=lambda s: sizes[s]):
             if total <= self.budget:
@@ -184,39 +186,51 @@ class SessionLogs:
         log.info("session logs past %d MiB: the oldest %d session(s)' logs removed",
                  self.budget >> 20, removed)
 
+    def _log_files(self) -> Iterator[tuple[int, str, float, int]]:
+        """Each session log file here (the log, its kept tail, a tail being made) as it is
+        read: its session, name, last write (mtime) and the bytes it holds (its blocks)."""
+        try:
+            found = os.scandir(self.directory)
+        except OSError:
+            return
+        with found:
+            for entry in found:
+                session_id = log_session(entry.name)
+                if session_id is None:
+                    continue
+                try:
+                    status = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                yield session_id, entry.name, status.st_mtime, status.st_blocks * 512
+
     def _files(self, session_id: int) -> list[Path]:
         path = self.path(session_id)
         return [path, kept_path(path), partial_path(path)]
 
     def _prune(self, keep: set[int]) -> None:
-        """Remove the logs of sessions not in ``keep`` last written ``LOG_KEEP_DAYS`` ago."""
+        """Remove the log files of sessions not in ``keep`` last written ``LOG_KEEP_DAYS``
+        ago (as the directory is read, like ``_trim``)."""
         before = time.time() - LOG_KEEP_DAYS * 86400
         removed = 0
-        for session_id in sorted(self._left_here() - keep):
-            for file in self._files(session_id):
-                if session_id in self.live:  # (a number used again, opened meanwhile)
-                    break
-                try:
-                    if os.lstat(file).st_mtime < before:
-                        os.unlink(file)
-                        removed += 1
-                except OSError:
-                    continue
+        for session_id, name, written, _ in self._log_files():
+            if written >= before or session_id in keep or session_id in self.live:
+                continue  # (live: a number used again, opened meanwhile)
+            with contextlib.suppress(OSError):
+                os.unlink(self.directory / name)
+                removed += 1
         if removed:
             log.info("removed %d session log file(s) older than %d days", removed,
                      LOG_KEEP_DAYS)
 
     def _left_here(self) -> set[int]:
+        """The sessions whose log is here (``session-N.log``)."""
         try:
             names = os.listdir(self.directory)
         except OSError:
             return set()
-        found = set()
-        for name in names:
-            number = name.removeprefix("session-").removesuffix(".log")
-            if name.startswith("session-") and name.endswith(".log") and number.isdigit():
-                found.add(int(number))
-        return found
+        return {session_id for name in names if name.endswith(".log")
+                and (session_id := log_session(name)) is not None}
 
     async def settle(self) -> None:
         """Wait for a running check (tests and clean shutdown)."""
@@ -291,6 +305,15 @@ def cap_file(path: Path, cap: int) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+LOG_NAME = re.compile(r"session-([0-9]+)\.log(?:\.1(?:\.tmp)?)?")
+
+
+def log_session(name: str) -> int | None:
+    """The session a log file's name is of (``session-N.log``, ``.log.1``, ``.log.1.tmp``)."""
+    match = LOG_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
 def kept_path(path: Path) -> Path:

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +245,29 @@ def test_an_empty_kept_tail_goes_at_the_logs_last_look(tmp_path: Path) -> None:
     checked(logs)
     assert not kept_path_1.exists() and kept_path_2.read_bytes() == b"tail\n"
     assert logs.path(1).read_bytes() == b"out\n"
+
+
+def test_the_budget_is_looked_at_without_a_list_of_every_log(tmp_path: Path) -> None:
+    """Issue 13 (memory): a check after a session ended stat'ed every log into a dict of
+    them all (and Paths of each), every ``TRIM_EVERY_S`` while sessions end; with 10,000
+    logs left (a month of short sessions) that was megabytes made and freed each time,
+    and the daemon's memory grew 6-8 MiB over 10,000 sessions. Under the budget, the
+    logs are now summed as the directory is read: what the check allocates at its peak
+    does not grow with the number of logs."""
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    for session_id in range(10_000):
+        os.close(os.open(directory / f"session-{session_id}.log", os.O_CREAT | os.O_WRONLY))
+    (directory / "session-3.log.1").write_bytes(b"tail\n")
+    logs = SessionLogs(directory)
+    logs._swept = True  # (a check after the first of the daemon's run)
+    logs._pruned_at = time.monotonic()  # (within the hour: no removal by age)
+    logs.ended = {9_999}
+    tracemalloc.start()
+    try:
+        checked(logs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024, f"the check allocated {peak >> 10} KiB at its peak"
+    assert len(os.listdir(directory)) == 10_001  # all within the budget: none removed
