@@ -59,9 +59,12 @@ class Connector:
 
 async def settled(watch: outside.OutsideWatch) -> None:
     """The watcher's looks done, those it left for the loop's next turns too (a scan's
-    or a chase's, ``TURN_S`` at a time: review-14-s17 H2), and what they handed on."""
-    while watch.going_on or watch._tasks:
-        await asyncio.sleep(0)
+    or a chase's, ``TURN_S`` at a time: review-14-s17 H2), those of a process read in
+    its exec, a moment later (``_exec_waits``: a process ``Popen`` just returned is
+    often still in its exec, its command line not yet there: ci34a), and what they
+    handed on."""
+    while watch.going_on or watch._tasks or watch._exec_waits:
+        await asyncio.sleep(0.001 if watch._exec_waits and not watch.going_on else 0)
         await asyncio.gather(*watch._tasks)
 
 

@@ -7,6 +7,7 @@ is judged as before, and handed on with its cgroup."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,8 +23,13 @@ from shepherd.policy.check import load_policy_text
 from tests.daemon.test_outside_gone_forks import settled
 
 
+@pytest.mark.parametrize("first_read", ["as it is", "in its exec"])
 def test_a_start_no_rule_matches_is_not_judged_and_a_match_is(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_read: str) -> None:
+    """(``in its exec``: the game's first read is said to be in the middle of its exec,
+    as it is when the daemon's look comes while the kernel lays out its command line;
+    ci34a, at load, after ``Popen`` returned: it is looked at again a moment later and
+    judged then.)"""
     game = tmp_path / "game"
     shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
     policy = load_policy_text(f'''version = 1
@@ -51,6 +57,17 @@ detect = {{ exe = "{game}" }}
     monkeypatch.setattr(outside, "protected", lambda: judged.append(1) or real_protected())
     monkeypatch.setattr(facts_module, "cgroup_path",
                         lambda pid: cgroups.append(pid) or real_cgroup(pid))
+    if first_read == "in its exec":
+        real_read, told = outside.read_facts, set()
+
+        def read_in_exec(pid: int, *args: Any, **kwargs: Any) -> Any:
+            facts = real_read(pid, *args, **kwargs)
+            if facts is None or facts.exe != str(game) or pid in told:
+                return facts
+            told.add(pid)
+            return dataclasses.replace(facts, in_exec=True)
+
+        monkeypatch.setattr(outside, "read_facts", read_in_exec)
     other = subprocess.Popen(["/bin/sleep", "1000"])
     played = subprocess.Popen([str(game), "1000"])
     try:
