@@ -27,7 +27,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from shepherd.detect.connector import TURN_S, ProcConnector
@@ -44,7 +44,7 @@ from shepherd.detect.facts import (
     shown_command,
 )
 from shepherd.detect.forks import ForkMemory
-from shepherd.detect.rules import Recognised, Recogniser
+from shepherd.detect.rules import Match, Recognised, Recogniser
 from shepherd.detect.scan import SCAN_EVERY_S, ProcScan
 from shepherd.supervisor.alarm import HELPER as ALARM_HELPER
 from shepherd.supervisor.cgroups import cgroup_of
@@ -120,6 +120,9 @@ class OutsideWatch:
         # Read in an exec: looks at them waited for (pid: how many), the looks due.
         self._in_exec: dict[int, int] = {}
         self._exec_waits: dict[int, asyncio.TimerHandle] = {}
+        # Recognised by a first read, not by the second (pid: its start, the match and
+        # the facts of the first): judged as first read if no later look shows otherwise.
+        self._recognised: dict[int, tuple[int, Match, ProcessFacts]] = {}
         self._decided = decided  # (process, outcome, seconds since it was seen): for tests
         self.going_on = 0  # looks left for the loop's next turns (a scan's, a chase's)
         self._logged: dict[tuple[str, str], float] = {}  # refused starts last logged at INFO
@@ -204,6 +207,8 @@ class OutsideWatch:
         for timer in self._exec_waits.values():
             timer.cancel()
         self._exec_waits.clear()
+        self._in_exec.clear()
+        self._recognised.clear()
 
     # -- seeing ----------------------------------------------------------------------
     def _retrying(self, look: Callable[..., None], *args: object) -> None:
@@ -370,7 +375,7 @@ class OutsideWatch:
         log.debug("looked at process %d of uid %d: %s", pid, uid,
                   "gone" if facts is None else f"{facts.exe} {shown_command(facts.argv, 4)}")
         if facts is None:
-            self._in_exec.pop(pid, None)
+            self._forget_exec(pid)
             # Gone already: it may have forked and exited as it started (a daemonising
             # launcher, an LD_PRELOAD constructor). What it forked runs its program.
             return True
@@ -380,16 +385,29 @@ class OutsideWatch:
             # new program and its old command line: review-14-s33 M1).
             again = read_again(facts, self.recogniser.needs)
             if again is None:
-                self._in_exec.pop(pid, None)
+                self._forget_exec(pid)
                 return True  # gone since: as above
-            facts = again
+            first, facts = (match, facts), again
             match = self.recogniser.match(facts)
-        # Recognised in the middle of its exec: looked at again a moment later, so that what
-        # is decided and audited is its own command line (only a recognised one: a child's
-        # processes that empty their lines cost one read each, review-14-s33 H1).
-        if match is not None and facts.in_exec and self._wait_for_exec(pid, fresh, seen_at):
+            if match is None and facts.in_exec:
+                # Recognised, then no longer: its line changed between the two reads (an
+                # exec, or rewritten: a loader's program's name zeroed by its parent
+                # through ``/proc/PID/mem``, review-14-s34 H1). Never taken for a process
+                # that exits: the first read stands until a look shows it has another.
+                self._recognised[pid] = (facts.start, *first)
+        if match is None and pid in self._recognised:
+            start, earlier, seen_before = self._recognised[pid]
+            if start == facts.start:
+                match, facts = earlier, replace(facts, argv=seen_before.argv,
+                                                line=seen_before.line)
+        # Recognised in the middle of its exec (or run by the loader, its program not yet
+        # mapped): looked at again a moment later, so that what is decided and audited is
+        # its own command line (only those: a child's processes that empty their lines
+        # cost one read each, review-14-s33 H1).
+        if ((match is not None or facts.loading) and facts.in_exec
+                and self._wait_for_exec(pid, fresh, seen_at)):
             return False
-        self._in_exec.pop(pid, None)
+        self._forget_exec(pid)
         if match is None:
             # Like a process gone, what one exiting forked may run its program (each
             # judged, as this one would be, only once a rule matches it).
@@ -410,6 +428,11 @@ class OutsideWatch:
                           fresh, facts.start, facts.cgroup)
         self._decide(seen, seen_at)
         return False
+
+    def _forget_exec(self, pid: int) -> None:
+        """The looks at a process read in its exec are over (judged, or gone)."""
+        self._in_exec.pop(pid, None)
+        self._recognised.pop(pid, None)
 
     def _wait_for_exec(self, pid: int, fresh: bool, seen_at: float) -> bool:
         """A process read in the middle of its exec: True when it is to be looked at again
@@ -433,7 +456,7 @@ class OutsideWatch:
         if uid in self.uids:
             self._look(pid, uid, fresh, seen_at)
         else:
-            del self._in_exec[pid]
+            self._forget_exec(pid)
 
     def _decide(self, seen: Recognised, seen_at: float) -> None:
         """Hand a recognised process on to be decided (in turn, ``_hand``)."""

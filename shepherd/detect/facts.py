@@ -79,6 +79,13 @@ class ProcessFacts:
     # over). A process can also empty its own command line (``PR_SET_MM_MAP``, no
     # privilege needed) and look so for good: ``in_exec`` is never a reason to look away.
     in_exec: bool = False
+    # Run by the dynamic loader: the files it has mapped to run (the loader's own left
+    # out), each with its identity. What its command line says can be rewritten after
+    # the loader read it (``/proc/PID/mem``, by its parent of the same uid: review-14-s34
+    # H1); what is mapped cannot be hidden while it runs. Exe rules match any of them.
+    loaded: tuple[tuple[str, tuple[int, int] | None], ...] = ()
+    # Run by the loader, no program mapped yet (its first moments): looked at again soon.
+    loading: bool = False
 
     @property
     def unit(self) -> str:
@@ -234,8 +241,17 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
         if len(raw) >= limit and b"\0" in raw:  # more to come: the last one read may be cut
             raw = raw[:raw.rfind(b"\0") + 1]
         argv = first_arguments(raw, ARGS_KEPT)
+    loaded: tuple[tuple[str, tuple[int, int] | None], ...] = ()
+    loading = False
     if needs.exe:
-        exe, exe_id, exe_cut = _executable(where, argv, after)
+        exe, exe_id, exe_cut, by_loader = _executable(where, argv, after)
+        if by_loader:
+            loaded = mapped_programs(where)
+            loading = not loaded
+            if loaded and (exe is None or is_loader(exe, exe_id)):
+                # (its line names no program: the one it loaded, a library's name last)
+                exe, exe_id = min(loaded, key=lambda item: ".so" in os.path.basename(item[0]))
+            in_exec = in_exec or loading
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
         # program whose file was replaced by an update must not be compared for it.
         unnamed = exe is not None and exe.startswith("/memfd:")
@@ -253,7 +269,33 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
             name = value.decode(errors="replace").rsplit("/", 1)[-1]
             desktop_file = name.removesuffix(".desktop")
     return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
-                        desktop_file, cut, line, exe_cut, in_exec)
+                        desktop_file, cut, line, exe_cut, in_exec, loaded, loading)
+
+
+def mapped_programs(where: str) -> tuple[tuple[str, tuple[int, int] | None], ...]:
+    """The files a process run by the dynamic loader has mapped to run (executable
+    mappings in ``/proc/PID/maps``), the loader's own left out, each with its identity
+    (through ``map_files``, the very file mapped, where this process may read it; else
+    through the process's root). Its program and the libraries it uses."""
+    raw = _read(f"{where}/maps")
+    if raw is None:
+        return ()
+    loader = identity(f"{where}/exe")
+    found: dict[str, tuple[int, int] | None] = {}
+    for row in raw.split(b"\n"):
+        fields = row.split(None, 5)
+        if len(fields) < 6 or b"x" not in fields[1] or not fields[5].startswith(b"/"):
+            continue
+        path = fields[5].decode(errors="replace").removesuffix(" (deleted)")
+        if path in found:
+            continue
+        mapped = identity(f"{where}/map_files/{fields[0].decode()}")
+        if mapped is None:
+            mapped = identity(f"{where}/root{path}")
+        if mapped is not None and mapped == loader:
+            continue
+        found[path] = mapped
+    return tuple(found.items())
 
 
 def read_again(facts: ProcessFacts, needs: Needs) -> ProcessFacts | None:
@@ -336,10 +378,12 @@ def _link(where: str) -> str | None:
 
 
 def _executable(where: str, argv: tuple[str, ...], link: str | None
-                ) -> tuple[str | None, tuple[int, int] | None, bool]:
-    """The program the process runs: its path, its file's identity, and True when it
+                ) -> tuple[str | None, tuple[int, int] | None, bool, bool]:
+    """The program the process runs: its path, its file's identity, True when it
     cannot be known (the dynamic loader, its program not named in the first
-    ``MAX_CMDLINE`` bytes of its command line: it matches every exe rule, fail closed).
+    ``MAX_CMDLINE`` bytes of its command line: it matches every exe rule, fail closed),
+    and True when the kernel ran the dynamic loader (what it mapped is read then:
+    ``mapped_programs``).
 
     ``/proc/PID/exe`` names the file the kernel ran. When that is the dynamic loader
     (``ld.so GAME``: the loader maps the game itself, the kernel never sees it), the
@@ -349,11 +393,11 @@ def _executable(where: str, argv: tuple[str, ...], link: str | None
     directory in ``/proc`` (``task_dir``); ``argv``: its first arguments, and ``link``:
     what its ``exe`` names, as read."""
     if link is None:
-        return None, None, False  # a kernel thread, or gone
+        return None, None, False, False  # a kernel thread, or gone
     exe = link.removesuffix(" (deleted)")
     exe_id = identity(f"{where}/exe")
     if not is_loader(exe, exe_id):
-        return exe, exe_id, False
+        return exe, exe_id, False, False
     program, decided = _loaded(iter(argv[1:]))
     if not decided:  # more options than were read: read on, as far as a cmdline rule would
         raw = _read(f"{where}/cmdline", MAX_CMDLINE + 1) or b""
@@ -364,16 +408,16 @@ def _executable(where: str, argv: tuple[str, ...], link: str | None
         next(words, None)  # the loader's own name
         program, decided = _loaded(words)
         if not decided and cut:
-            return exe, exe_id, True
+            return exe, exe_id, True, True
     if program is None:
-        return exe, exe_id, False
+        return exe, exe_id, False, True
     if not program.startswith("/"):
         try:
             program = os.path.join(os.readlink(f"{where}/cwd"), program)
         except OSError:
-            return exe, exe_id, False
+            return exe, exe_id, False, True
     program = os.path.normpath(program)
-    return program, identity(f"{where}/root{program}"), False
+    return program, identity(f"{where}/root{program}"), False, True
 
 
 def _arguments(raw: bytes) -> Iterator[str]:

@@ -136,6 +136,10 @@ class Recogniser:
             if facts.exe_id is not None and any(
                     self.identify(path) == facts.exe_id for path in rules.exe_paths):
                 return True
+            for path, mapped in facts.loaded:  # run by the loader: what it mapped
+                if path in rules.exe or (mapped is not None and any(
+                        self.identify(rule) == mapped for rule in rules.exe_paths)):
+                    return True
             return facts.exe_unnamed and any(
                 self.same_content(facts.pid, path) for path in rules.exe_paths)
         return _matches(rules, kind, facts)

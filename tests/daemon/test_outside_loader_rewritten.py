@@ -1,0 +1,129 @@
+"""Review-14-s34 H1: a refused game run through the dynamic loader (``ld.so GAME``), its
+command line rewritten by its parent through ``/proc/PID/mem`` once the loader has read
+it (the same uid may: Yama's default scope allows a parent), read as the loader with no
+program, or with another's name. Two ways in were seen: the first look came after the
+rewrite (no rule matched the loader); or the first read matched and the second (M1's)
+read the rewritten line, and the process was taken for one that exits. What a process
+run by the loader has mapped to run decides now, and a recognised first read stands
+until a look shows another program."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shepherd.daemon import outside
+from shepherd.detect import facts as facts_module
+from shepherd.detect.facts import system_loader
+from tests.daemon.test_outside_gone_forks import _watch, settled
+
+LOADER = system_loader()[0]
+pytestmark = pytest.mark.skipif(LOADER is None, reason="no dynamic loader found")
+
+
+def loaded(game: Path) -> subprocess.Popen[bytes]:
+    """``ld.so GAME 1000``, once the loader has mapped the game."""
+    assert LOADER is not None
+    process = subprocess.Popen([LOADER, str(game), "1000"])
+    deadline = time.monotonic() + 10
+    while str(game) not in Path(f"/proc/{process.pid}/maps").read_text():
+        assert time.monotonic() < deadline, "the loader never mapped the game"
+        time.sleep(0.002)
+    return process
+
+
+def rewrite_line(pid: int, text: bytes) -> None:
+    """Its command line's bytes replaced (NUL-padded), as its parent can through
+    ``/proc/PID/mem``."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    fields = stat[stat.rindex(b")") + 2:].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (48, 49)
+    assert len(text) <= end - start
+    with open(f"/proc/{pid}/mem", "r+b", buffering=0) as memory:
+        memory.seek(start)
+        memory.write(text.ljust(end - start, b"\0"))
+
+
+@pytest.mark.parametrize("rewritten", [b"", b"/bin/true\0"], ids=["zeroed", "another's"])
+def test_a_loaders_program_hidden_before_the_first_look_is_recognised_by_what_it_mapped(
+        tmp_path: Path, rewritten: bytes) -> None:
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    process = loaded(game)
+    try:
+        rewrite_line(process.pid, rewritten)
+        assert Path(f"/proc/{process.pid}/cmdline").read_bytes().rstrip(b"\0") \
+            == rewritten.rstrip(b"\0")
+
+        async def see() -> None:
+            watch._exec(process.pid)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert handed == [process.pid]
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_process_recognised_then_rewritten_between_the_two_reads_is_still_judged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second read (``read_again``) sees the line rewritten: the first read stands."""
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game, f'cmdline = "{game.name}"')  # the line alone names it
+    real_again = outside.read_again
+
+    def rewritten_between(facts: Any, needs: Any) -> Any:
+        rewrite_line(facts.pid, b"")
+        return real_again(facts, needs)
+
+    monkeypatch.setattr(outside, "read_again", rewritten_between)
+    process = loaded(game)
+    try:
+        async def see() -> None:
+            watch._exec(process.pid)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert handed == [process.pid]
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_loader_not_yet_loaded_is_looked_at_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its first moments: the loader runs, nothing of its program mapped yet (read as
+    ``loading``; here its first read is made to see so), its line already rewritten: it
+    is looked at again a moment later, not let go as a loader running nothing."""
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, handed = _watch(game)
+    real_mapped, reads = facts_module.mapped_programs, []
+
+    def nothing_yet(where: str) -> Any:
+        reads.append(where)
+        return () if len(reads) == 1 else real_mapped(where)
+
+    monkeypatch.setattr(facts_module, "mapped_programs", nothing_yet)
+    process = loaded(game)
+    try:
+        rewrite_line(process.pid, b"")
+
+        async def see() -> None:
+            watch._exec(process.pid)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert len(reads) >= 2 and handed == [process.pid]
+    finally:
+        process.kill()
+        process.wait()
