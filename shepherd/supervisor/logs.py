@@ -34,7 +34,8 @@ more is looked at once more after the last writer is gone, never before it.
 Logs of sessions that ended more than ``LOG_KEEP_DAYS`` ago are removed (at the
 first check of a daemon's run, and at most hourly as sessions end); and all the
 logs together are kept within ``LOGS_BUDGET_BYTES``, the oldest ended sessions'
-removed first, at a check after a session ended (at most every ``TRIM_EVERY_S``): a
+removed first, at a check after a session ended (at most every ``TRIM_EVERY_S``; one put off is made
+at a later check, also when no session runs any more): a
 child's launches, each leaving up to twice the cap, filled 225 MiB in 20 s
 (review-14-s31 M-1). The pump makes ``.1`` at its start (it cannot later); one left
 empty is removed at the log's last look.
@@ -85,6 +86,10 @@ class SessionLogs:
         self._capping: asyncio.Task[None] | None = None
         self._pruned_at = -PRUNE_EVERY_S  # monotonic: the last removal of old logs
         self._trimmed_at = -TRIM_EVERY_S  # monotonic: the last look at the logs' budget
+        # A look at the budget put off (``TRIM_EVERY_S``): made at a later check, sessions
+        # or not (what the last sessions' pumps wrote after it stayed past the budget until
+        # another session ended: review-14-s34 L1).
+        self._trim_owed = False
 
     def path(self, session_id: int) -> Path:
         return self.directory / f"session-{session_id}.log"
@@ -114,7 +119,7 @@ class SessionLogs:
     @property
     def idle(self) -> bool:
         """Nothing to keep capped (no log any process may still write)."""
-        return self._swept and not self.live and not self.ended
+        return self._swept and not self.live and not self.ended and not self._trim_owed
 
     def maintain(self) -> None:
         """Check every log that may be written against the cap, in a worker thread (one
@@ -150,9 +155,12 @@ class SessionLogs:
                 kept = kept_path(self.path(session_id))
                 if os.lstat(kept).st_size == 0:
                     os.unlink(kept)
-        if sweep or (ended and time.monotonic() - self._trimmed_at >= TRIM_EVERY_S):
-            self._trimmed_at = time.monotonic()  # (a stat of every log: review-14-s31b L-1)
-            self._trim(set(live) | written)
+        if sweep or ended or self._trim_owed:
+            # (not at every check: a stat of every log, review-14-s31b L-1)
+            self._trim_owed = not sweep and time.monotonic() - self._trimmed_at < TRIM_EVERY_S
+            if not self._trim_owed:
+                self._trimmed_at = time.monotonic()
+                self._trim(set(live) | written)
         return looked, written
 
     def _trim(self, keep: set[int]) -> None:

@@ -271,3 +271,26 @@ def test_the_budget_is_looked_at_without_a_list_of_every_log(tmp_path: Path) -> 
         tracemalloc.stop()
     assert peak < 256 * 1024, f"the check allocated {peak >> 10} KiB at its peak"
     assert len(os.listdir(directory)) == 10_001  # all within the budget: none removed
+
+
+def test_a_look_at_the_budget_put_off_is_made_when_no_session_runs_any_more(
+        tmp_path: Path) -> None:
+    """Review-14-s34 L1: the budget is looked at no more often than ``TRIM_EVERY_S``
+    after sessions end; what was written after the last look (the last sessions' pumps)
+    stayed past the budget until another session ended. A look put off is owed: the
+    logs are not idle until it is made, at a later check."""
+    logs = SessionLogs(tmp_path / "logs", cap=100_000, budget=4 * 65536)
+    logs._swept = True
+    logs._pruned_at = time.monotonic()
+    logs._trimmed_at = time.monotonic()  # (just looked at)
+    for session_id in range(1, 9):  # 8 ended sessions, 64 KiB each, past the budget
+        os.close(logs.open(session_id))
+        logs.path(session_id).write_bytes(b"x" * 65536)
+        logs.live.discard(session_id)
+    logs.ended = {8}
+    checked(logs)  # within TRIM_EVERY_S of the last look: put off
+    assert len(list(logs.directory.iterdir())) == 8 and not logs.idle
+    logs._trimmed_at -= 60  # (later)
+    checked(logs)  # no session ended since: the look owed is made
+    held = sum(p.stat().st_blocks * 512 for p in logs.directory.iterdir())
+    assert held <= 4 * 65536 and logs.idle
