@@ -1938,6 +1938,19 @@ class Daemon:
         ``elsewhere`` when another Shepherd daemon took it meanwhile (looked at again
         as it is moved: exactly one daemon takes it, and the other leaves it).
         """
+        # Decided one at a time for each child and entry (two starts never both become
+        # sessions); a refused one is stopped after, not under the lock: its stop may
+        # wait out the policy's grace, and a child's storm of refused starts backed up
+        # behind each stop, a refused game running for seconds (review-14-s34 H2).
+        async with self.outside.deciding(seen.user, seen.entry):
+            outcome, grace = await self._decide_outside(seen)
+        if outcome == "refused":
+            await self._refuse(seen, grace)
+        return outcome
+
+    async def _decide_outside(self, seen: Recognised) -> tuple[str, float]:
+        """``take_outside``'s decision: what happened, and for a refused process the grace
+        its stop gives it (the stop is the caller's)."""
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
         if held is None and seen.cgroup and (_gone(seen.pid)
@@ -1946,7 +1959,7 @@ class Daemon:
             # it forked is its program, started where it was seen, and bound by it.
             held = self.backend.session_in(seen.cgroup)
         if held is not None and held in self.sessions and self.sessions[held].entry == entry_id:
-            return "held"
+            return "held", 0.0
         # Started inside another entry's session: it is this entry's program, so this
         # entry's limits decide it, and it stays bound by the session it came from too,
         # and by every session that one was bound by (stopped with them: SPEC §4,
@@ -1957,7 +1970,7 @@ class Daemon:
         if held is not None and held in self.sessions:
             holder = self.sessions[held]
             if holder.stopping is not None:
-                return "held"
+                return "held", 0.0
             within = [held, *(_started_within(holder.process) if holder.process else [])]
         running = next((r for r in self.sessions.values() if r.user == user
                         and r.entry == entry_id and r.stopping is None), None)
@@ -1971,18 +1984,17 @@ class Daemon:
                     log.info("process %d of %s/%s not joined to session %d: %s", seen.pid,
                              user, entry_id, running.session_id, exc)
                     if _gone(seen.pid):
-                        return "gone"
+                        return "gone", 0.0
                     # The session ended meanwhile: decided afresh below, never left uncounted.
                 else:
-                    return "joined"
+                    return "joined", 0.0
         if self.outside.elsewhere(seen.pid):  # taken by another daemon since it was seen
-            return "elsewhere"
+            return "elsewhere", 0.0
         grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         try:
             account = self._account(user)
         except KeyError:  # the account went away while its process ran: nothing to hold
-            await self._refuse(seen, grace)
-            return "refused"
+            return "refused", grace
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
                 "exe": seen.exe, "command": shown_command(seen.argv)}
         try:
@@ -1993,20 +2005,18 @@ class Daemon:
                              lambda session_id: self._take(session_id, seen, within),
                              str, user, data, self._ran_uncounted(seen))
         except LaunchRefused:
-            await self._refuse(seen, grace)
-            return "refused"
+            return "refused", grace
         except LaunchFailed as exc:
             if self.outside.elsewhere(seen.pid):  # another daemon took it first
                 log.info("%s's %s (pid %d) was taken by another Shepherd daemon first; "
                          "left to it", user, entry_id, seen.pid)
-                return "elsewhere"
+                return "elsewhere", 0.0
             if not _gone(seen.pid):  # alive but not held: it may not run uncounted
                 log.error("stopping %s's %s (pid %d), which cannot be held in a session: %s",
                           user, entry_id, seen.pid, exc)
-                await self._refuse(seen, grace)
-                return "refused"
-            return "gone"
-        return "started"
+                return "refused", grace
+            return "gone", 0.0
+        return "started", 0.0
 
     @staticmethod
     def _ran_uncounted(seen: Recognised) -> float:

@@ -576,11 +576,13 @@ class OutsideWatch:
                 and argv[1:3] == [b"-I", b"-S"]
                 and argv[3:4] in ([STARTER.encode()], [ALARM_HELPER.encode()]))
 
+    def deciding(self, user: str, entry: str) -> asyncio.Lock:
+        """Held while a process of this child and entry is decided (``take_outside``)."""
+        return self._deciding.setdefault((user, entry), asyncio.Lock())
+
     async def _hand(self, seen: Recognised, seen_at: float) -> None:
-        lock = self._deciding.setdefault((seen.user, seen.entry), asyncio.Lock())
         try:
-            async with lock:
-                outcome = await self.daemon.take_outside(seen)
+            outcome = await self.daemon.take_outside(seen)
         except Exception:
             log.exception("deciding about %s's process %d failed", seen.user, seen.pid)
             outcome = "failed"

@@ -788,3 +788,43 @@ def test_with_the_ebpf_filter_fork_events_are_read_at_the_clock_check_before_the
     with started_outside(d, game):
         pass  # seen at once: the forks were read, none lost
     assert "fork events were lost" not in d.log.read_text()
+
+
+def test_a_refused_program_is_stopped_while_another_refusal_of_its_entry_waits_out_its_grace(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    """Review-14-s34 H2: a child's storm of refused starts backed the refusals up (a
+    refused game started meanwhile ran 1.6 s to more than 10 s, growing with the storm):
+    each start was decided *and stopped* under its entry's lock, one after another. The
+    lock is for the decision (two starts of an entry never both become sessions); the
+    stop is not under it. Shown by causality: a refused program found running at the
+    start (not seen as it started: SIGTERM and the policy's grace) ignores SIGTERM; a
+    start of the same game meanwhile is stopped at once, while the first still waits
+    out its grace (under the lock it died only after the first)."""
+    game = program(bin_dir, "game")
+    now = time.localtime()
+    shut = f"{(now.tm_hour + 2) % 24:02d}:00"
+    entries = (f'\n[[entries]]\nid = "game"\ncommand = ["{game}", "1000"]\n'
+               f'windows = [ {{ days = "daily", start = "{shut}", '
+               f'end = "{(now.tm_hour + 3) % 24:02d}:00" }} ]\n'
+               f'detect = {{ exe = "{game}" }}\n')
+    ignoring = as_nobody("/bin/sh", "-c", f"trap '' TERM; exec {game} 1000")
+    later: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: Path(f"/proc/{ignoring.pid}/exe").resolve() == game, 10)
+        d: DaemonProcess = daemon_factory(system_policy(entries, 'stop_grace = "8s"'),
+                                          system_mode=True)
+        wait_for(lambda: "/refused-" in (cgroup_of(ignoring.pid) or ""), 20)
+        later = as_nobody(game, "1000")
+        wait_for(lambda: gone(later), 10)
+        assert not gone(ignoring), "the first refusal's grace ran out first"
+        assert later.returncode == -9
+        wait_for(lambda: gone(ignoring), 40)  # its grace over: killed
+        assert ignoring.returncode == -9
+        # (the same command line within the minute: the second start is counted in the
+        # first one's row, review-14-s31's coalescing)
+        assert ignoring.pid in {a["pid"] for a in d.audit("launch_denied")}
+    finally:
+        for process in (ignoring, later):
+            if process is not None:
+                process.kill()
+                process.wait()
