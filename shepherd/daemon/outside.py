@@ -407,6 +407,13 @@ class OutsideWatch:
         if ((match is not None or facts.loading) and facts.in_exec
                 and self._wait_for_exec(pid, fresh, seen_at)):
             return False
+        if match is None and facts.loading:
+            # The loader, still with nothing mapped after its looks (held stopped at its
+            # exec: traced by its parent, which then names the game in its arguments:
+            # review-14-s34b H1): its program cannot be known, it is taken to run any
+            # (every exe rule matches it: fail closed).
+            facts = replace(facts, exe_cut=True)
+            match = self.recogniser.match(facts)
         self._forget_exec(pid)
         if match is None:
             # Like a process gone, what one exiting forked may run its program (each

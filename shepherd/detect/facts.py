@@ -82,7 +82,9 @@ class ProcessFacts:
     # Run by the dynamic loader: the files it has mapped to run (the loader's own left
     # out), each with its identity. What its command line says can be rewritten after
     # the loader read it (``/proc/PID/mem``, by its parent of the same uid: review-14-s34
-    # H1); what is mapped cannot be hidden while it runs. Exe rules match any of them.
+    # H1); what it has mapped cannot be. Exe rules match any of them. (Read as it starts,
+    # at its exec's looks, and at each look of a scan: a program that maps a game's file
+    # later is not seen, review-14-s34b L1, as a launcher loading a game is not.)
     loaded: tuple[tuple[str, tuple[int, int] | None], ...] = ()
     # Run by the loader, no program mapped yet (its first moments): looked at again soon.
     loading: bool = False
@@ -246,8 +248,9 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
     if needs.exe:
         exe, exe_id, exe_cut, by_loader = _executable(where, argv, after)
         if by_loader:
-            loaded = mapped_programs(where)
-            loading = not loaded
+            loaded, maps_cut = mapped_programs(where)
+            loading = not loaded and not maps_cut
+            exe_cut = exe_cut or maps_cut  # (its mappings past what is read: fail closed)
             if loaded and (exe is None or is_loader(exe, exe_id)):
                 # (its line names no program: the one it loaded, a library's name last)
                 exe, exe_id = min(loaded, key=lambda item: ".so" in os.path.basename(item[0]))
@@ -272,14 +275,20 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
                         desktop_file, cut, line, exe_cut, in_exec, loaded, loading)
 
 
-def mapped_programs(where: str) -> tuple[tuple[str, tuple[int, int] | None], ...]:
+def mapped_programs(where: str
+                    ) -> tuple[tuple[tuple[str, tuple[int, int] | None], ...], bool]:
     """The files a process run by the dynamic loader has mapped to run (executable
     mappings in ``/proc/PID/maps``), the loader's own left out, each with its identity
     (through ``map_files``, the very file mapped, where this process may read it; else
-    through the process's root). Its program and the libraries it uses."""
-    raw = _read(f"{where}/maps")
+    through the process's root): its program and the libraries it uses. And True when
+    its mappings are more than ``MAX_READ`` bytes of rows: what it maps later is listed
+    first (below the rest), so thousands of small mappings could push its program out
+    of what is read (review-14-s34b H2); it is then taken to run any program."""
+    raw = _read(f"{where}/maps", MAX_READ + 1)
     if raw is None:
-        return ()
+        return (), False
+    if len(raw) > MAX_READ:
+        return (), True
     loader = identity(f"{where}/exe")
     found: dict[str, tuple[int, int] | None] = {}
     for row in raw.split(b"\n"):
@@ -295,7 +304,7 @@ def mapped_programs(where: str) -> tuple[tuple[str, tuple[int, int] | None], ...
         if mapped is not None and mapped == loader:
             continue
         found[path] = mapped
-    return tuple(found.items())
+    return tuple(found.items()), False
 
 
 def read_again(facts: ProcessFacts, needs: Needs) -> ProcessFacts | None:

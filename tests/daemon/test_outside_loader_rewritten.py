@@ -10,6 +10,7 @@ until a look shows another program."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import shutil
 import subprocess
 import time
@@ -111,7 +112,7 @@ def test_a_loader_not_yet_loaded_is_looked_at_again(
 
     def nothing_yet(where: str) -> Any:
         reads.append(where)
-        return () if len(reads) == 1 else real_mapped(where)
+        return ((), False) if len(reads) == 1 else real_mapped(where)
 
     monkeypatch.setattr(facts_module, "mapped_programs", nothing_yet)
     process = loaded(game)
@@ -124,6 +125,63 @@ def test_a_loader_not_yet_loaded_is_looked_at_again(
 
         asyncio.run(see())
         assert len(reads) >= 2 and handed == [process.pid]
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_loader_held_before_it_maps_anything_is_taken_to_run_any_program(
+        tmp_path: Path) -> None:
+    """Review-14-s34b H1: the loader stopped at its exec (``PTRACE_TRACEME``: its parent
+    traces it, as Yama's default scope allows) maps nothing while the daemon looks; its
+    parent then writes the game's name over its argument and lets it go. Still nothing
+    mapped after its looks: its program cannot be known, so every exe rule matches it
+    (fail closed), whatever its arguments say."""
+    game, other = tmp_path / "game", tmp_path / "gamx"
+    for copy in (game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    watch, handed = _watch(game)
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert LOADER is not None
+    held = subprocess.Popen([LOADER, str(other), "1000"],
+                            preexec_fn=lambda: libc.ptrace(0, 0, None, None))
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{held.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "t":
+            assert time.monotonic() < deadline, "never stopped at its exec"
+            time.sleep(0.002)
+
+        async def see() -> None:
+            watch._exec(held.pid)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert handed == [held.pid]
+    finally:
+        held.kill()
+        held.wait()
+
+
+def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_program(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review-14-s34b H2: what a process maps later is listed first in its maps, so
+    thousands of small mappings (a preloaded library's) pushed the game's row past the
+    256 KiB read. Mappings past what is read: fail closed (here the read is made small,
+    and the loader runs another program)."""
+    game, other = tmp_path / "game", tmp_path / "other"
+    for copy in (game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    watch, handed = _watch(game)
+    process = loaded(other)
+    try:
+        monkeypatch.setattr(facts_module, "MAX_READ", 200)
+
+        async def see() -> None:
+            watch._exec(process.pid)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert handed == [process.pid]
     finally:
         process.kill()
         process.wait()
