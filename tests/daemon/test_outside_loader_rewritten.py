@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,38 @@ def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_progr
 
         asyncio.run(see())
         assert handed == [process.pid]
+    finally:
+        process.kill()
+        process.wait()
+
+
+MANY_MAPPINGS = """
+import mmap, sys, time
+game = open(sys.argv[1], "rb")
+kept = [mmap.mmap(game.fileno(), 0, prot=mmap.PROT_READ | mmap.PROT_EXEC)]
+for n in range(400):  # mapped later, listed first (below): rows before the game's
+    prot = mmap.PROT_READ if n % 2 else mmap.PROT_READ | mmap.PROT_WRITE
+    kept.append(mmap.mmap(-1, 4096, prot=prot))
+print("ready", flush=True)
+time.sleep(1000)
+"""
+
+
+def test_all_of_a_loaders_mappings_are_read_not_only_the_first_rows(tmp_path: Path) -> None:
+    """Review-14-s34b: ``/proc/PID/maps`` is given a few whole rows at a time; read as the
+    other ``/proc`` files are (one read, read on only at a page's edge), only its first
+    rows were seen (about 4 KiB), and a game mapped before 400 small mappings was not."""
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    assert LOADER is not None
+    process = subprocess.Popen([LOADER, sys.executable, "-c", MANY_MAPPINGS, str(game)],
+                               stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        where = f"/proc/{process.pid}"
+        assert len(Path(f"{where}/maps").read_bytes()) > 20_000
+        loaded, cut = facts_module.mapped_programs(where)
+        assert not cut and str(game) in [path for path, _ in loaded]
     finally:
         process.kill()
         process.wait()
