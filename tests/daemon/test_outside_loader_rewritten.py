@@ -40,6 +40,15 @@ def loaded(game: Path) -> subprocess.Popen[bytes]:
     return process
 
 
+def looked_at(watch: outside.OutsideWatch, pid: int) -> None:
+    """The watch told of the process's exec, and every look it led to made."""
+    async def see() -> None:
+        watch._exec(pid)
+        await settled(watch)
+
+    asyncio.run(see())
+
+
 def rewrite_line(pid: int, text: bytes) -> None:
     """Its command line's bytes replaced (NUL-padded), as its parent can through
     ``/proc/PID/mem``."""
@@ -64,11 +73,7 @@ def test_a_loaders_program_hidden_before_the_first_look_is_recognised_by_what_it
         assert Path(f"/proc/{process.pid}/cmdline").read_bytes().rstrip(b"\0") \
             == rewritten.rstrip(b"\0")
 
-        async def see() -> None:
-            watch._exec(process.pid)
-            await settled(watch)
-
-        asyncio.run(see())
+        looked_at(watch, process.pid)
         assert handed == [process.pid]
     finally:
         process.kill()
@@ -90,11 +95,7 @@ def test_a_process_recognised_then_rewritten_between_the_two_reads_is_still_judg
     monkeypatch.setattr(outside, "read_again", rewritten_between)
     process = loaded(game)
     try:
-        async def see() -> None:
-            watch._exec(process.pid)
-            await settled(watch)
-
-        asyncio.run(see())
+        looked_at(watch, process.pid)
         assert handed == [process.pid]
     finally:
         process.kill()
@@ -120,11 +121,7 @@ def test_a_loader_not_yet_loaded_is_looked_at_again(
     try:
         rewrite_line(process.pid, b"")
 
-        async def see() -> None:
-            watch._exec(process.pid)
-            await settled(watch)
-
-        asyncio.run(see())
+        looked_at(watch, process.pid)
         assert len(reads) >= 2 and handed == [process.pid]
     finally:
         process.kill()
@@ -152,11 +149,7 @@ def test_a_loader_held_before_it_maps_anything_is_taken_to_run_any_program(
             assert time.monotonic() < deadline, "never stopped at its exec"
             time.sleep(0.002)
 
-        async def see() -> None:
-            watch._exec(held.pid)
-            await settled(watch)
-
-        asyncio.run(see())
+        looked_at(watch, held.pid)
         assert handed == [held.pid]
     finally:
         held.kill()
@@ -177,11 +170,7 @@ def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_progr
     try:
         monkeypatch.setattr(facts_module, "MAX_READ", 200)
 
-        async def see() -> None:
-            watch._exec(process.pid)
-            await settled(watch)
-
-        asyncio.run(see())
+        looked_at(watch, process.pid)
         assert handed == [process.pid]
     finally:
         process.kill()
