@@ -925,3 +925,52 @@ def test_books_the_new_store_refuses_leave_it_unavailable_and_the_writer_alive(
 
     assert "the daemon's books could not be written into the new store" in asyncio.run(
         scenario())
+
+
+@pytest.mark.parametrize("said", ["once", "every time"])
+def test_damage_said_on_the_kept_check_connection_is_checked_on_a_fresh_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        said: str) -> None:
+    """Review-14-s33 M3: the ten-minute check, on the connection kept between checks, once
+    said "fts5: corruption found reading blob", and the store was rebuilt; the files set
+    aside were whole. What a check on the kept connection says is checked again on a fresh
+    one: said there too (``every time``), it is damage; not (``once``: only the kept
+    connection says it), it is said in the log and not taken for damage."""
+    from shepherd.store import salvage
+    path = tmp_path / "shepherd.db"
+    real_problem = salvage.page_problem
+    damaged: dict[str, Any] = {}  # "kept": the connection that says it; "asked": who was
+    damage = "a check of its pages found damage (fts5: corruption found reading blob)"
+
+    def problem(conn: Any, tables: Any = None) -> str | None:
+        if "kept" not in damaged:
+            return real_problem(conn, tables)
+        damaged["asked"].append(conn)
+        return damage if said == "every time" or conn is damaged["kept"] else None
+
+    async def scenario() -> tuple[str | None, str | None]:
+        writer = StoreWriter(path, now)
+        await writer.start()
+        try:
+            await writer.submit(lambda s: s.audit(now(), "launch_denied", {"n": 1}))
+            store, backend = writer._store, writer.backend
+            assert store is not None and isinstance(backend, SqliteBackend)
+            monkeypatch.setattr(salvage, "page_problem", problem)
+            first = backend.scrub(store, True)  # a fresh connection, kept after: whole
+            assert backend._scrub_side is not None
+            damaged.update(kept=backend._scrub_side[1].db.conn, asked=[])
+            return first, backend.scrub(store, True)  # on the kept one, then a fresh one
+        finally:
+            await writer.close()
+
+    with caplog.at_level("WARNING"):
+        first, second = asyncio.run(scenario())
+    assert first is None
+    asked = damaged["asked"]
+    # (and the books' check the writer makes at its close, after)
+    assert asked[0] is damaged["kept"] and asked[1] is not asked[0]
+    if said == "once":
+        assert second is None
+        assert "on a fresh connection it found nothing" in caplog.text
+    else:
+        assert second == damage
