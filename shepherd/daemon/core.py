@@ -1951,6 +1951,18 @@ class Daemon:
     async def _decide_outside(self, seen: Recognised) -> tuple[str, float]:
         """``take_outside``'s decision: what happened, and for a refused process the grace
         its stop gives it (the stop is the caller's)."""
+        if seen.also:
+            # Its program cannot be known: refused when any entry it may be is refused now,
+            # before it may join or become a session of the first (review-14-s34c H1).
+            data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
+                    "exe": seen.exe, "command": shown_command(seen.argv)}
+            try:
+                for other in seen.also:
+                    self._refuse_at_once(self.now(), seen.user, other, seen.user, "outside",
+                                         data)
+            except LaunchRefused:
+                return "refused", (0.0 if seen.fresh
+                                   else float(self.policy.supervisor.stop_grace))
         user, entry_id = seen.user, seen.entry
         held = self.backend.session_holding(seen.pid)
         if held is None and seen.cgroup and (_gone(seen.pid)

@@ -431,8 +431,10 @@ class OutsideWatch:
             # Another daemon's process-tree session (no group to tell it by): its keeper,
             # root's, is an ancestor. Read only for a match: a walk up the tree.
             return False
+        also = (tuple(m.entry for m in self.recogniser.matches(facts) if m.entry != match.entry)
+                if facts.exe_cut else ())
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
-                          fresh, facts.start, facts.cgroup)
+                          fresh, facts.start, facts.cgroup, also)
         self._decide(seen, seen_at)
         return False
 

@@ -828,3 +828,56 @@ def test_a_refused_program_is_stopped_while_another_refusal_of_its_entry_waits_o
             if process is not None:
                 process.kill()
                 process.wait()
+
+
+HOLDER = """
+import ctypes, os, sys, time
+loader, program = sys.argv[1], sys.argv[2]
+pid = os.fork()
+if pid == 0:  # stopped at its exec: traced by its parent, which never lets it go
+    ctypes.CDLL(None).ptrace(0, 0, None, None)
+    os.execv(loader, [loader, program, "1000"])
+print(pid, flush=True)
+time.sleep(1000)
+"""
+
+
+def test_a_loader_whose_program_cannot_be_known_is_refused_when_any_entry_it_may_be_is(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    """Review-14-s34c H1: a loader held stopped at its exec by its tracing parent, its
+    program not known (every exe rule matches it), was decided as the policy's first entry
+    with an exe rule: allowed, it became that entry's session, and its parent could then
+    name a refused game. Now it is refused when any entry it may be is refused."""
+    from shepherd.detect.facts import system_loader
+    loader = system_loader()[0]
+    if loader is None:
+        pytest.skip("no dynamic loader found")
+    allowed, game, decoy = (program(bin_dir, name) for name in ("open", "game", "gamx"))
+    now = time.localtime()
+    shut = f"{(now.tm_hour + 2) % 24:02d}:00"
+    d = start(daemon_factory, f'''
+[[entries]]
+id = "open"
+command = ["{allowed}", "1000"]
+detect = {{ exe = "{allowed}" }}
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+windows = [ {{ days = "daily", start = "{shut}", end = "{(now.tm_hour + 3) % 24:02d}:00" }} ]
+detect = {{ exe = "{game}" }}
+''')
+    holder = subprocess.Popen(
+        ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}", "--clear-groups",
+         "/usr/bin/python3", "-c", HOLDER, loader, str(decoy)],
+        stdout=subprocess.PIPE, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+    try:
+        assert holder.stdout is not None
+        held = int(holder.stdout.readline())
+        wait_for(lambda: not Path(f"/proc/{held}").exists()
+                 or Path(f"/proc/{held}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                 in ("Z", "X"), 20)
+        assert d.call("status")["sessions"] == []
+        assert held in {a["pid"] for a in d.audit("launch_denied")}
+    finally:
+        holder.kill()
+        holder.wait()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,6 +25,8 @@ import pytest
 from shepherd.daemon import outside
 from shepherd.detect import facts as facts_module
 from shepherd.detect.facts import system_loader
+from shepherd.detect.rules import Recognised
+from shepherd.policy.check import load_policy_text
 from tests.daemon.test_outside_gone_forks import _watch, settled
 
 LOADER = system_loader()[0]
@@ -207,3 +211,51 @@ def test_all_of_a_loaders_mappings_are_read_not_only_the_first_rows(tmp_path: Pa
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_loader_whose_program_cannot_be_known_is_handed_on_as_every_entry_it_may_be(
+        tmp_path: Path) -> None:
+    """Review-14-s34c H1: taken to run any program, it was decided as the first entry with
+    an exe rule alone; where that one was allowed, it became its session and then ran a
+    refused game. It is handed on with the other entries it may be (``also``): the
+    daemon refuses it when any of them is refused (``Daemon._decide_outside``)."""
+    allowed, game, other = tmp_path / "open", tmp_path / "game", tmp_path / "gamx"
+    for copy in (allowed, game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    policy = load_policy_text(f'''version = 1
+[[users]]
+name = "root"
+[[entries]]
+id = "open"
+command = ["{allowed}", "1000"]
+detect = {{ exe = "{allowed}" }}
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    handed: list[Recognised] = []
+
+    async def take_outside(seen: Recognised) -> str:
+        handed.append(seen)
+        return "refused"
+
+    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
+                                  take_outside=take_outside,
+                                  config=SimpleNamespace(user_mode=True, child="root"))
+    watch = outside.OutsideWatch(daemon)
+    watch.uids = {os.getuid(): "root"}
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert LOADER is not None
+    held = subprocess.Popen([LOADER, str(other), "1000"],
+                            preexec_fn=lambda: libc.ptrace(0, 0, None, None))
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{held.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "t":
+            assert time.monotonic() < deadline, "never stopped at its exec"
+            time.sleep(0.002)
+        looked_at(watch, held.pid)
+        assert [(s.pid, s.entry, s.also) for s in handed] == [(held.pid, "open", ("game",))]
+    finally:
+        held.kill()
+        held.wait()
