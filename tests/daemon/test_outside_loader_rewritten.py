@@ -10,12 +10,14 @@ until a look shows another program."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -51,6 +53,25 @@ def looked_at(watch: outside.OutsideWatch, pid: int) -> None:
         await settled(watch)
 
     asyncio.run(see())
+
+
+@contextlib.contextmanager
+def held_at_exec(program: Path) -> Iterator[int]:
+    """``ld.so PROGRAM 1000`` stopped at its exec (``PTRACE_TRACEME``: this process traces
+    it and never lets it go), before the loader maps anything; killed at the end."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert LOADER is not None
+    held = subprocess.Popen([LOADER, str(program), "1000"],
+                            preexec_fn=lambda: libc.ptrace(0, 0, None, None))
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{held.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "t":
+            assert time.monotonic() < deadline, "never stopped at its exec"
+            time.sleep(0.002)
+        yield held.pid
+    finally:
+        held.kill()
+        held.wait()
 
 
 def rewrite_line(pid: int, text: bytes) -> None:
@@ -143,21 +164,9 @@ def test_a_loader_held_before_it_maps_anything_is_taken_to_run_any_program(
     for copy in (game, other):
         shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
     watch, handed = _watch(game)
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert LOADER is not None
-    held = subprocess.Popen([LOADER, str(other), "1000"],
-                            preexec_fn=lambda: libc.ptrace(0, 0, None, None))
-    try:
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{held.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "t":
-            assert time.monotonic() < deadline, "never stopped at its exec"
-            time.sleep(0.002)
-
-        looked_at(watch, held.pid)
-        assert handed == [held.pid]
-    finally:
-        held.kill()
-        held.wait()
+    with held_at_exec(other) as held:
+        looked_at(watch, held)
+        assert handed == [held]
 
 
 def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_program(
@@ -245,17 +254,6 @@ detect = {{ exe = "{game}" }}
                                   config=SimpleNamespace(user_mode=True, child="root"))
     watch = outside.OutsideWatch(daemon)
     watch.uids = {os.getuid(): "root"}
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert LOADER is not None
-    held = subprocess.Popen([LOADER, str(other), "1000"],
-                            preexec_fn=lambda: libc.ptrace(0, 0, None, None))
-    try:
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{held.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "t":
-            assert time.monotonic() < deadline, "never stopped at its exec"
-            time.sleep(0.002)
-        looked_at(watch, held.pid)
-        assert [(s.pid, s.entry, s.also) for s in handed] == [(held.pid, "open", ("game",))]
-    finally:
-        held.kill()
-        held.wait()
+    with held_at_exec(other) as held:
+        looked_at(watch, held)
+        assert [(s.pid, s.entry, s.also) for s in handed] == [(held, "open", ("game",))]
