@@ -1752,11 +1752,12 @@ class Daemon:
 
     def _refuse_at_once(self, now: Instant, user: str, entry_id: str, actor: str,
                         origin: str = "shepherd", data: Mapping[str, Any] | None = None,
-                        as_child: bool = False) -> None:
+                        as_child: bool = False, counted: bool = True) -> None:
         """A start that anything refuses now is refused with every reason, before the store
         is asked (which may be away: that is a reason too). A child who asks for another
         child's entry is told what a name that is no entry at all is told, with the
-        entries it has: nothing tells it what its siblings have (review-9-s10 L1)."""
+        entries it has: nothing tells it what its siblings have (review-9-s10 L1).
+        ``counted``: False when another entry's look at the same start counts it."""
         quick = self.engine.availability(user, entry_id, now, self.blocked())
         if as_child and any(isinstance(r, NotAllowedForUser) for r in quick.reasons):
             unknown = self.engine.unknown_entry(user, entry_id)
@@ -1766,7 +1767,7 @@ class Daemon:
             self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
         # The child's own start: a launch a child (not an admin: in user mode the daemon's
         # own uid is both) asked for, or a program it started outside; a parent's not held.
-        if actor == user and (as_child or origin != "shepherd"):
+        if counted and actor == user and (as_child or origin != "shepherd"):
             again = self._starts.next_start(user, now.mono)
             if again is not None:
                 until = now.wall + timedelta(seconds=again - now.mono)
@@ -1951,19 +1952,19 @@ class Daemon:
     async def _decide_outside(self, seen: Recognised) -> tuple[str, float]:
         """``take_outside``'s decision: what happened, and for a refused process the grace
         its stop gives it (the stop is the caller's)."""
+        user, entry_id = seen.user, seen.entry
+        data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
+                "exe": seen.exe, "command": shown_command(seen.argv)}
+        grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         if seen.also:
             # Its program cannot be known: refused when any entry it may be is refused now,
             # before it may join or become a session of the first (review-14-s34c H1).
-            data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
-                    "exe": seen.exe, "command": shown_command(seen.argv)}
             try:
                 for other in seen.also:
-                    self._refuse_at_once(self.now(), seen.user, other, seen.user, "outside",
-                                         data)
+                    self._refuse_at_once(self.now(), user, other, user, "outside", data,
+                                         counted=False)
             except LaunchRefused:
-                return "refused", (0.0 if seen.fresh
-                                   else float(self.policy.supervisor.stop_grace))
-        user, entry_id = seen.user, seen.entry
+                return "refused", grace
         held = self.backend.session_holding(seen.pid)
         if held is None and seen.cgroup and (_gone(seen.pid)
                                              or not is_process(seen.pid, seen.start or None)):
@@ -2002,13 +2003,10 @@ class Daemon:
                     return "joined", 0.0
         if self.outside.elsewhere(seen.pid):  # taken by another daemon since it was seen
             return "elsewhere", 0.0
-        grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
         try:
             account = self._account(user)
         except KeyError:  # the account went away while its process ran: nothing to hold
             return "refused", grace
-        data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
-                "exe": seen.exe, "command": shown_command(seen.argv)}
         try:
             self._refuse_at_once(self.now(), user, entry_id, user, "outside", data)
             # Decided as a launch is, in the store's transaction (a household's other

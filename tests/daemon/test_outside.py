@@ -671,7 +671,9 @@ windows = [ {{ days = ["mon"], start = "00:00", end = "00:01" }}, ]
             wait_for(lambda started=started: started.poll() is not None)  # type: ignore[misc]
         # The first is audited with its pid; its repeats are one row with their count
         # and pids (review-14-s17 M1: a shell loop cost a row each), here at the stop.
-        [first] = wait_for(lambda: d.audit("launch_denied"))
+        audited = wait_for(lambda: d.audit("launch_denied"))
+        assert len(audited) == 1, audited
+        [first] = audited
         pids = {p.pid for p in storm}
         assert first["pid"] in pids and first.get("repeated") is None
         with pytest.raises(RpcError):
@@ -878,6 +880,53 @@ detect = {{ exe = "{game}" }}
                  in ("Z", "X"), 20)
         assert d.call("status")["sessions"] == []
         assert held in {a["pid"] for a in d.audit("launch_denied")}
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_loader_whose_program_cannot_be_known_counts_as_one_start(
+        daemon_factory: Any, bin_dir: Path) -> None:
+    """A held loader may be any entry with an exe rule, and each is asked whether it is
+    refused; it is one start all the same. Each look counted a start: with a policy of
+    ``MOST_STARTS`` such entries, one held loader (or an ``ldd`` the machine was too busy
+    to let map anything in its looks) used the child's whole minute of starts.
+
+    The child is ``uucp``, not ``nobody``: a loader whose program cannot be known matches
+    every exe rule of every daemon watching its account, and the suite's other daemons,
+    running beside this one, watch ``nobody`` (one of them took or stopped it first)."""
+    from shepherd.daemon.refusals import MOST_STARTS
+    from shepherd.detect.facts import system_loader
+    from tests.daemon.test_start_rate import as_child
+    loader = system_loader()[0]
+    if loader is None:
+        pytest.skip("no dynamic loader found")
+    try:
+        child = pwd.getpwnam("uucp")
+    except KeyError:
+        pytest.skip("no account uucp")
+    names = [f"e{i}" for i in range(MOST_STARTS)]
+    entries = "".join(f'\n[[entries]]\nid = "{name}"\ncommand = ["{path}", "1000"]\n'
+                      f'detect = {{ exe = "{path}" }}\n'
+                      for name, path in ((n, program(bin_dir, n)) for n in names))
+    sleeper = program(bin_dir, "tetris")
+    d: DaemonProcess = daemon_factory(
+        'version = 1\n[supervisor]\nstop_grace = "2s"\ndefault_warnings = []\n'
+        f'[[users]]\nname = "uucp"\nmax_sessions = 2\n{entries}'
+        f'\n[[entries]]\nid = "tetris"\ncommand = ["{sleeper}", "1000"]\n', system_mode=True)
+    os.chmod(d.socket, 0o666)
+    os.chmod(d.socket.parent, 0o755)
+    holder = subprocess.Popen(
+        ["setpriv", f"--reuid={child.pw_uid}", f"--regid={child.pw_gid}", "--clear-groups",
+         "/usr/bin/python3", "-c", HOLDER, loader, str(program(bin_dir, "gamx"))],
+        stdout=subprocess.PIPE, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+    try:
+        assert holder.stdout is not None
+        held = int(holder.stdout.readline())
+        wait_for(lambda: [s["entry"] for s in d.call("status")["sessions"]] == ["e0"], 20)
+        assert [a["pid"] for a in d.audit("session_started")] == [held]
+        [answer] = as_child(d.socket, [("launch", {"entry": "tetris"})], child.pw_uid)
+        assert "result" in answer, answer
     finally:
         holder.kill()
         holder.wait()

@@ -24,9 +24,10 @@ PEER = Path(__file__).resolve().parents[1] / "reliability" / "programs" / "as_pe
 NOBODY = 65534
 
 
-def as_child(socket: Path, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+def as_child(socket: Path, calls: list[tuple[str, dict[str, Any]]],
+             uid: int = NOBODY) -> list[Any]:
     run = subprocess.run(["/usr/bin/python3", str(PEER), str(socket), json.dumps(calls)],
-                         user=NOBODY, capture_output=True, text=True, cwd="/", timeout=300,
+                         user=uid, capture_output=True, text=True, cwd="/", timeout=300,
                          env={"PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stderr
     return list(json.loads(run.stdout.splitlines()[0]))
