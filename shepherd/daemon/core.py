@@ -106,6 +106,7 @@ from shepherd.engine.events import (
     EndReason,
     Event,
     NotAllowedForUser,
+    ProgramUnknown,
     Reason,
     TimeGranted,
     TooManyStarts,
@@ -1752,12 +1753,11 @@ class Daemon:
 
     def _refuse_at_once(self, now: Instant, user: str, entry_id: str, actor: str,
                         origin: str = "shepherd", data: Mapping[str, Any] | None = None,
-                        as_child: bool = False, counted: bool = True) -> None:
+                        as_child: bool = False) -> None:
         """A start that anything refuses now is refused with every reason, before the store
         is asked (which may be away: that is a reason too). A child who asks for another
         child's entry is told what a name that is no entry at all is told, with the
-        entries it has: nothing tells it what its siblings have (review-9-s10 L1).
-        ``counted``: False when another entry's look at the same start counts it."""
+        entries it has: nothing tells it what its siblings have (review-9-s10 L1)."""
         quick = self.engine.availability(user, entry_id, now, self.blocked())
         if as_child and any(isinstance(r, NotAllowedForUser) for r in quick.reasons):
             unknown = self.engine.unknown_entry(user, entry_id)
@@ -1767,7 +1767,7 @@ class Daemon:
             self._refused(now, user, entry_id, quick.reasons, actor, origin, data)
         # The child's own start: a launch a child (not an admin: in user mode the daemon's
         # own uid is both) asked for, or a program it started outside; a parent's not held.
-        if counted and actor == user and (as_child or origin != "shepherd"):
+        if actor == user and (as_child or origin != "shepherd"):
             again = self._starts.next_start(user, now.mono)
             if again is not None:
                 until = now.wall + timedelta(seconds=again - now.mono)
@@ -1956,13 +1956,14 @@ class Daemon:
         data = {"origin": "outside", "pid": seen.pid, "matched_by": seen.by,
                 "exe": seen.exe, "command": shown_command(seen.argv)}
         grace = 0.0 if seen.fresh else float(self.policy.supervisor.stop_grace)
-        if seen.also:
-            # Its program cannot be known: refused when any entry it may be is refused now,
-            # before it may join or become a session of the first (review-14-s34c H1).
+        if seen.unknown:
+            # Its program cannot be known: it may be any entry's, so it is none: refused
+            # before it may join a session or become one (review-14-s34c H1), and said as
+            # what it is, the loader (the first entry it may be holds the audit's row).
             try:
-                for other in seen.also:
-                    self._refuse_at_once(self.now(), user, other, user, "outside", data,
-                                         counted=False)
+                self._refused(self.now(), user, entry_id, (ProgramUnknown(
+                    seen.exe or "", seen.unknown == "command_line"),), user, "outside", data,
+                              label=plain(os.path.basename(seen.exe or "")) or "A program")
             except LaunchRefused:
                 return "refused", grace
         held = self.backend.session_holding(seen.pid)

@@ -121,6 +121,20 @@ class TooManyStarts(Reason):
 
 
 @dataclass(frozen=True)
+class ProgramUnknown(Reason):
+    """A program started outside Shepherd whose program cannot be known: the system's
+    dynamic loader (``program``), which had mapped nothing when looked at for a while
+    (held stopped at its exec: its parent could name any game after the looks) or whose
+    program is named past what is read; or (``long_line``) a program whose command line
+    goes on past what ``cmdline`` rules read. It may be any entry's program, so it is
+    none (deny when in doubt: made a session of one allowed entry, it could run another's
+    game past that game's limits, charged to the first)."""
+    code: ClassVar[str] = "program_unknown"
+    program: str
+    long_line: bool = False
+
+
+@dataclass(frozen=True)
 class StoreUnavailable(Reason):
     code: ClassVar[str] = "store_unavailable"
     detail: str

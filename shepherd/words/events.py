@@ -102,6 +102,11 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         # again in 40 seconds", "back tomorrow": review-14-s32 L1); a live event: now.
         said_at = _moment(event.get("ts")) or datetime.now(zone)
         reasons = reasons_clause(data.get("reasons", []), said_at, zone)
+        unknown = [r for r in data.get("reasons", []) or []
+                   if isinstance(r, Mapping) and r.get("code") == "program_unknown"]
+        if unknown:  # (its row holds the first entry it may have been: it was none of them)
+            entry = ("a program with a very long command line" if unknown[0].get("long_line")
+                     else "a program through the system's loader")
         repeated = data.get("repeated")
         if isinstance(repeated, int) and not isinstance(repeated, bool):
             # Identical refusals after an audited one, counted (review-9-s12 M1).

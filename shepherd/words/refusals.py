@@ -8,6 +8,7 @@ engine's ``Reason`` objects or as their JSON (``{"code": ..., ...}``).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
@@ -176,6 +177,16 @@ def _too_many_starts(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
             f"minute, the most Shepherd allows{wait}")
 
 
+def _program_unknown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    name = plain(os.path.basename(str(data.get("program") or "")))
+    if data.get("long_line"):
+        return ("its command line is too long for Shepherd to tell which program it runs, "
+                "so it may not run")
+    loader = name or "the system's loader"
+    return (f"Shepherd could not tell which program {loader} was to run, so it may not run: "
+            "start the program itself")
+
+
 def _store_unavailable(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
     return "Shepherd cannot record time right now, so nothing may start"
 
@@ -190,6 +201,7 @@ _CLAUSES: Mapping[str, Callable[[Mapping[str, Any], datetime, tzinfo], str]] = {
     "group_quota_exhausted": _group_quota_exhausted,
     "cooldown": _cooldown,
     "too_many_starts": _too_many_starts,
+    "program_unknown": _program_unknown,
     "store_unavailable": _store_unavailable,
 }
 

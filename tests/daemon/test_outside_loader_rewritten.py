@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,9 @@ from shepherd.detect import facts as facts_module
 from shepherd.detect.facts import system_loader
 from shepherd.detect.rules import Recognised
 from shepherd.policy.check import load_policy_text
+from tests.daemon.conftest import open_dir
 from tests.daemon.test_outside_gone_forks import _watch, settled
+from tests.supervisor.conftest import UNWATCHED
 
 LOADER = system_loader()[0]
 pytestmark = pytest.mark.skipif(LOADER is None, reason="no dynamic loader found")
@@ -46,6 +47,25 @@ def loaded(game: Path) -> subprocess.Popen[bytes]:
     return process
 
 
+def _watch_over(entries: str, uid: int = UNWATCHED
+                ) -> tuple[outside.OutsideWatch, list[Recognised]]:
+    """A watch over ``uid``'s processes (the child "root") with these entries; what it
+    hands on to be decided is listed (each refused)."""
+    policy = load_policy_text(f'version = 1\n[[users]]\nname = "root"\n{entries}')
+    handed: list[Recognised] = []
+
+    async def take_outside(seen: Recognised) -> str:
+        handed.append(seen)
+        return "refused"
+
+    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
+                                  take_outside=take_outside,
+                                  config=SimpleNamespace(user_mode=True, child="root"))
+    watch = outside.OutsideWatch(daemon)
+    watch.uids = {uid: "root"}
+    return watch, handed
+
+
 def looked_at(watch: outside.OutsideWatch, pid: int) -> None:
     """The watch told of the process's exec, and every look it led to made."""
     async def see() -> None:
@@ -55,14 +75,22 @@ def looked_at(watch: outside.OutsideWatch, pid: int) -> None:
     asyncio.run(see())
 
 
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A directory ``UNWATCHED`` can run programs from (the test's own is root's alone)."""
+    with open_dir("shepherd-loader-", 0o755) as path:
+        yield path
+
+
 @contextlib.contextmanager
 def held_at_exec(program: Path) -> Iterator[int]:
-    """``ld.so PROGRAM 1000`` stopped at its exec (``PTRACE_TRACEME``: this process traces
-    it and never lets it go), before the loader maps anything; killed at the end."""
+    """``ld.so PROGRAM 1000`` as ``UNWATCHED``, stopped at its exec (``PTRACE_TRACEME``:
+    this process traces it and lets it go only when told), before the loader maps
+    anything; killed at the end."""
     libc = ctypes.CDLL(None, use_errno=True)
     assert LOADER is not None
-    held = subprocess.Popen([LOADER, str(program), "1000"],
-                            preexec_fn=lambda: libc.ptrace(0, 0, None, None))
+    held = subprocess.Popen([LOADER, str(program), "1000"], user=UNWATCHED, group=UNWATCHED,
+                            extra_groups=[], preexec_fn=lambda: libc.ptrace(0, 0, None, None))
     try:
         deadline = time.monotonic() + 10
         while Path(f"/proc/{held.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "t":
@@ -154,19 +182,24 @@ def test_a_loader_not_yet_loaded_is_looked_at_again(
 
 
 def test_a_loader_held_before_it_maps_anything_is_taken_to_run_any_program(
-        tmp_path: Path) -> None:
+        reachable: Path) -> None:
     """Review-14-s34b H1: the loader stopped at its exec (``PTRACE_TRACEME``: its parent
     traces it, as Yama's default scope allows) maps nothing while the daemon looks; its
     parent then writes the game's name over its argument and lets it go. Still nothing
     mapped after its looks: its program cannot be known, so every exe rule matches it
     (fail closed), whatever its arguments say."""
-    game, other = tmp_path / "game", tmp_path / "gamx"
+    game, other = reachable / "game", reachable / "gamx"
     for copy in (game, other):
         shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = _watch(game)
+    watch, handed = _watch_over(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
     with held_at_exec(other) as held:
         looked_at(watch, held)
-        assert handed == [held]
+        assert [(s.pid, s.unknown) for s in handed] == [(held, "loader")]
 
 
 def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_program(
@@ -222,18 +255,17 @@ def test_all_of_a_loaders_mappings_are_read_not_only_the_first_rows(tmp_path: Pa
         process.wait()
 
 
-def test_a_loader_whose_program_cannot_be_known_is_handed_on_as_every_entry_it_may_be(
-        tmp_path: Path) -> None:
+def test_a_loader_whose_program_cannot_be_known_is_handed_on_as_unknown(
+        reachable: Path) -> None:
     """Review-14-s34c H1: taken to run any program, it was decided as the first entry with
     an exe rule alone; where that one was allowed, it became its session and then ran a
-    refused game. It is handed on with the other entries it may be (``also``): the
-    daemon refuses it when any of them is refused (``Daemon._decide_outside``)."""
-    allowed, game, other = tmp_path / "open", tmp_path / "game", tmp_path / "gamx"
+    refused game. It is handed on as a process whose program cannot be known
+    (``unknown``): the daemon refuses it, whatever each entry allows
+    (``Daemon._decide_outside``)."""
+    allowed, game, other = reachable / "open", reachable / "game", reachable / "gamx"
     for copy in (allowed, game, other):
         shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    policy = load_policy_text(f'''version = 1
-[[users]]
-name = "root"
+    watch, handed = _watch_over(f'''
 [[entries]]
 id = "open"
 command = ["{allowed}", "1000"]
@@ -243,17 +275,76 @@ id = "game"
 command = ["{game}", "1000"]
 detect = {{ exe = "{game}" }}
 ''')
-    handed: list[Recognised] = []
-
-    async def take_outside(seen: Recognised) -> str:
-        handed.append(seen)
-        return "refused"
-
-    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
-                                  take_outside=take_outside,
-                                  config=SimpleNamespace(user_mode=True, child="root"))
-    watch = outside.OutsideWatch(daemon)
-    watch.uids = {os.getuid(): "root"}
     with held_at_exec(other) as held:
         looked_at(watch, held)
-        assert [(s.pid, s.entry, s.also) for s in handed] == [(held, "open", ("game",))]
+        assert [(s.pid, s.entry, s.unknown) for s in handed] == [(held, "open", "loader")]
+
+
+def test_a_loader_let_go_within_its_looks_is_judged_by_what_it_maps(reachable: Path) -> None:
+    """A loader held at its exec for longer than a process in its exec is waited for (50
+    ms: a loader on a machine too busy to run it at once), then let go with the game
+    named: it maps the game, and is recognised as the game by what it mapped, not
+    refused as a program that cannot be known."""
+    game, other = reachable / "game", reachable / "gamx"
+    for copy in (game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    watch, handed = _watch_over(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    libc = ctypes.CDLL(None, use_errno=True)
+    with held_at_exec(other) as held:
+        def let_go() -> None:
+            rewrite_line(held, f"{LOADER}\0{game}\0001000\0".encode())
+            assert libc.ptrace(17, held, None, None) == 0  # PTRACE_DETACH: it runs on
+
+        async def see() -> None:
+            asyncio.get_running_loop().call_later(0.2, let_go)
+            watch._exec(held)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert [(s.pid, s.entry, s.unknown) for s in handed] == [(held, "game", "")]
+
+
+def test_a_command_line_longer_than_is_read_is_refused_unless_a_rule_knows_it_otherwise(
+        reachable: Path) -> None:
+    """Past the 128 KiB a ``cmdline`` rule reads, a command line may name any game: it
+    matches every ``cmdline`` rule, and was decided as the first such entry (an allowed
+    one: its session, running another's game). It is handed on as unknown (refused);
+    one an ``exe`` rule knows by its program is that entry's."""
+    shell = reachable / "shell"
+    shutil.copy("/bin/sh", shell)
+    watch, handed = _watch_over(f'''
+[[entries]]
+id = "chess"
+command = ["/bin/true"]
+detect = {{ cmdline = "chess" }}
+[[entries]]
+id = "minecraft"
+command = ["/bin/true"]
+detect = {{ cmdline = "minecraft" }}
+[[entries]]
+id = "terminal"
+command = ["/bin/true"]
+detect = {{ exe = "{shell}" }}
+''')
+    padding = ["x" * 1000] * 140  # 140 KiB of arguments: the script's $1... never read
+    for program, expected in (("/bin/sh", ("chess", "command_line")),
+                              (str(shell), ("terminal", ""))):
+        handed.clear()
+        process = subprocess.Popen(
+            [program, "-c", "while :; do sleep 1; done", *padding, "minecraft"],
+            user=UNWATCHED, group=UNWATCHED, extra_groups=[])
+        try:
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{process.pid}/exe").resolve() != Path(program).resolve():
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+            looked_at(watch, process.pid)
+            assert [(s.pid, s.entry, s.unknown) for s in handed] == [(process.pid, *expected)]
+        finally:
+            process.kill()
+            process.wait()

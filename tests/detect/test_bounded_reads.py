@@ -27,13 +27,16 @@ from shepherd.detect.facts import (
 )
 from shepherd.detect.rules import Match, Recogniser
 from shepherd.policy import load_policy_text
-from tests.supervisor.conftest import wait_for
+from tests.daemon.conftest import open_dir
+from tests.supervisor.conftest import unwatched, wait_for
 
 
 @contextmanager
 def running(argv: list[str], last: bytes) -> Iterator[int]:
-    """A process that runs ``argv`` (its exec done: its command line ends with ``last``)."""
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    """A process that runs ``argv`` (its exec done: its command line ends with ``last``), as
+    an account no daemon of the suite's watches (a line past what is read, a loader's
+    program past it: any entry's program to a daemon watching root)."""
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **unwatched())
     try:
         whole = Path(f"/proc/{process.pid}/cmdline")
         wait_for(lambda: whole.read_bytes().endswith(last + b"\0"))
@@ -87,10 +90,11 @@ def test_a_command_line_within_the_bound_is_searched_whole_empty_arguments_left_
 
 
 @pytest.fixture
-def game(tmp_path: Path) -> Path:
-    copy = tmp_path / "game"
-    shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    return copy
+def game() -> Iterator[Path]:
+    with open_dir("shepherd-reads-", 0o755) as made:  # (reached by ``UNWATCHED`` too)
+        copy = made / "game"
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+        yield copy
 
 
 def loader() -> str:

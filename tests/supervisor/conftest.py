@@ -60,6 +60,18 @@ def cgroup_unavailable() -> str | None:
 HERE = Path(__file__).resolve().parent
 ESCAPES = HERE / "escapes.py"
 NO_CGROUP = cgroup_unavailable()
+# A uid no account has: no daemon of the suite's watches its processes. A process whose
+# program cannot be known (the loader held at its exec, a command line past what is
+# read) is any entry's program to every daemon watching its account, and the suite's
+# daemons that watch root (user mode, as root) refused and killed such processes of
+# the tests running beside them.
+UNWATCHED = 61_234
+
+
+def unwatched() -> dict[str, Any]:
+    """``Popen``'s arguments that run a program as ``UNWATCHED`` (as root; else as we are)."""
+    return ({"user": UNWATCHED, "group": UNWATCHED, "extra_groups": []}
+            if os.geteuid() == 0 else {})
 MODES = [pytest.param("cgroup", marks=pytest.mark.skipif(
              NO_CGROUP is not None, reason=f"cgroup v2 membership: {NO_CGROUP}")),
          "tree"]

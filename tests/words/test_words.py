@@ -355,3 +355,28 @@ def test_an_audited_refusal_is_said_as_at_its_own_moment_not_when_it_is_read() -
                     "12 times in the last minute, the most Shepherd allows (try again in 40 "
                     "seconds)"), said
     assert _dt.now(UTC).year >= 2026  # (read long after the row's moment)
+
+
+def test_a_loader_whose_program_cannot_be_known_is_said_as_the_loader_not_an_entry() -> None:
+    """Its audit row holds the first entry it may have been (review-14-s34c H1's rest):
+    read back, it is said as what was started, the loader, and why it was stopped."""
+    from shepherd.engine.events import ProgramUnknown
+    from shepherd.words.events import event_summary
+    from shepherd.words.refusals import refusal_sentence
+    loader = "/lib64/ld-linux-x86-64.so.2"
+    reason = ProgramUnknown(loader)
+    told = refusal_sentence("ld-linux-x86-64.so.2", (reason,), datetime.now(UTC), UTC, "ann")
+    assert told == ("ld-linux-x86-64.so.2 can't start: Shepherd could not tell which program "
+                    "ld-linux-x86-64.so.2 was to run, so it may not run: start the program "
+                    "itself"), told
+    long_line = refusal_sentence("dash", (ProgramUnknown("/usr/bin/dash", True),),
+                                 datetime.now(UTC), UTC, "ann")
+    assert long_line == ("dash can't start: its command line is too long for Shepherd to tell "
+                         "which program it runs, so it may not run"), long_line
+    row = {"type": "launch_denied", "ts": "2026-12-05T02:00:00+00:00", "user": "ann",
+           "entry": "open", "data": {"reasons": [reason.to_json()], "origin": "outside",
+                                     "pid": 5, "exe": loader}}
+    said = event_summary(row, UTC, labels={"open": "Open"})
+    assert said.startswith("ann started a program through the system's loader outside "
+                           "Shepherd, and it was stopped: Shepherd could not tell"), said
+    assert "Open" not in said
