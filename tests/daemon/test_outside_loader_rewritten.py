@@ -37,12 +37,15 @@ pytestmark = pytest.mark.skipif(LOADER is None, reason="no dynamic loader found"
 
 
 def loaded(game: Path) -> subprocess.Popen[bytes]:
-    """``ld.so GAME 1000``, once the loader has mapped the game."""
+    """``ld.so GAME 1000`` (a copy of ``sleep``), once the game sleeps: it has read its
+    arguments (rewritten before, under load, it read an empty one and exited 1)."""
     assert LOADER is not None
     process = subprocess.Popen([LOADER, str(game), "1000"])
     deadline = time.monotonic() + 10
-    while str(game) not in Path(f"/proc/{process.pid}/maps").read_text():
-        assert time.monotonic() < deadline, "the loader never mapped the game"
+    while (str(game) not in Path(f"/proc/{process.pid}/maps").read_text()
+           or Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+           != "S"):
+        assert time.monotonic() < deadline, "the loader never ran the game"
         time.sleep(0.002)
     return process
 
