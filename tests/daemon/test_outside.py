@@ -68,7 +68,13 @@ def program(bin_dir: Path, name: str, source: str | None = None) -> Path:
 def as_nobody(*args: str | Path, cgroup: Path | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a program as ``nobody`` directly (optionally first joining ``cgroup``)."""
-    command = ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}",
+    return as_account(NOBODY, *args, cgroup=cgroup, env=env)
+
+
+def as_account(account: pwd.struct_passwd, *args: str | Path, cgroup: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a program as ``account`` directly (optionally first joining ``cgroup``)."""
+    command = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
                "--clear-groups", *map(str, args)]
     if cgroup is not None:
         command = ["/bin/sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh",
@@ -79,9 +85,9 @@ def as_nobody(*args: str | Path, cgroup: Path | None = None,
 
 
 def system_policy(entries: str, supervisor: str = 'stop_grace = "2s"',
-                  users: str = "") -> str:
+                  users: str = "", child: str = "nobody") -> str:
     return (f'version = 1\n[supervisor]\n{supervisor}\ndefault_warnings = []\n'
-            f'[[users]]\nname = "nobody"\n{users}\n{entries}')
+            f'[[users]]\nname = "{child}"\n{users}\n{entries}')
 
 
 def game_rule(game: Path, *lines: str) -> str:

@@ -1,6 +1,9 @@
 """Review 14 s10 H1: a child's processes with huge command lines do not hold the loop.
 
-The child (``nobody``) runs processes whose command line is 600,000 arguments ``"a"``
+The child (``news``, not ``nobody``: a line past what is read is any ``cmdline`` rule's
+program, refused as one that cannot be known by every daemon of the suite watching its
+account, and those running beside this one watch ``nobody``) runs processes whose
+command line is 600,000 arguments ``"a"``
 (6 MiB: the kernel's cap, reached by raising its own stack limit), some re-executing
 themselves in a loop, others started once and sleeping. Before, every look at one of
 them read and decoded the whole line into a tuple of 600,000 strings on the daemon's
@@ -17,6 +20,7 @@ each was several times over.
 
 from __future__ import annotations
 
+import pwd
 import shutil
 import subprocess
 import time
@@ -28,7 +32,7 @@ from typing import Any
 import pytest
 
 from shepherd.detect.facts import MAX_CMDLINE
-from tests.daemon.test_outside import as_nobody, bin_dir, gone, program, start
+from tests.daemon.test_outside import as_account, bin_dir, gone, program, start
 from tests.supervisor.conftest import NO_CGROUP, wait_for
 
 pytestmark = [
@@ -37,6 +41,7 @@ pytestmark = [
 ]
 
 __all__ = ["bin_dir"]  # the fixture, used by name
+CHILD = pwd.getpwnam("news")
 
 DEAF = "trap '' TERM HUP; exec \"$0\" 1000"  # ignores SIGTERM, as its program
 GRACE_S = 1.0
@@ -85,7 +90,7 @@ def bigargv(bin_dir: Path) -> Path:
 
 def storm(bigargv: Path, arguments: int) -> Iterator[subprocess.Popen[bytes]]:
     for mode in ["loop"] * LOOPS + ["hold"] * HOLDS:
-        yield as_nobody(bigargv, "launch", str(arguments), mode)
+        yield as_account(CHILD, bigargv, "launch", str(arguments), mode)
 
 
 def _cmdline_words(pid: int) -> int:
@@ -113,9 +118,9 @@ limits = {{ daily_quota = "0s" }}
 id = "deaf"
 command = ["/bin/sh", "-c", "{DEAF.replace('"', chr(92) + '"')}", "{deaf}"]
 limits = {{ max_run = "6s" }}
-''', supervisor=f'stop_grace = "{GRACE_S:.0f}s"')
+''', supervisor=f'stop_grace = "{GRACE_S:.0f}s"', child="news")
     events = d.events()
-    sid = d.call("launch", entry="deaf", user="nobody")["session_id"]
+    sid = d.call("launch", entry="deaf", user="news")["session_id"]
     # Against an exe rule, the whole 6 MiB; against a cmdline rule, lines just under the
     # bound, searched at each look (6 MiB there fails closed: checked below).
     hostile = list(storm(bigargv, HUGE if rule == "exe" else UNDER))
@@ -123,9 +128,9 @@ limits = {{ max_run = "6s" }}
     try:
         wait_for(lambda: all(_cmdline_words(p.pid) > 1000 for p in hostile), timeout=60)
         if rule == "exe":
-            started.append(as_nobody(game, "1000"))
+            started.append(as_account(CHILD, game, "1000"))
         else:
-            started.append(as_nobody("/bin/sh", "-c", "sleep 1000; :", "java",
+            started.append(as_account(CHILD, "/bin/sh", "-c", "sleep 1000; :", "java",
                                      f"minecraft-{token}"))
         asked_at = time.monotonic()
         slowest = 0.0
@@ -155,21 +160,26 @@ limits = {{ max_run = "6s" }}
     assert refused == [started[0].pid], refused  # the game, and nothing of the storm
 
 
-def test_a_command_line_past_the_bound_counts_as_every_cmdline_rule(
+def test_a_command_line_past_the_bound_is_refused_as_a_program_that_cannot_be_known(
         daemon_factory: Any, bin_dir: Path, bigargv: Path) -> None:
-    """Fail closed: what is past the bound is not read, so the game's name could hide in
-    it. 6 MiB against a refused cmdline rule is stopped as that game."""
+    """Fail closed: what is past the bound is not read, so any game's name could hide in
+    it. 6 MiB against a ``cmdline`` rule is stopped, though its entry allows it now (taken
+    for that entry's session, it could run another game charged to it: session 35)."""
     d = start(daemon_factory, f'''
 [[entries]]
 id = "game"
 command = ["/usr/bin/prismlauncher"]
 detect = {{ cmdline = "java .*minecraft-{uuid.uuid4().hex}" }}
-limits = {{ daily_quota = "0s" }}
-''')
-    hold = as_nobody(bigargv, "launch", str(HUGE), "hold")
+''', child="news")
+    hold = as_account(CHILD, bigargv, "launch", str(HUGE), "hold")
     try:
         wait_for(lambda: gone(hold), timeout=REFUSED_S)
     finally:
         hold.kill()
         hold.wait()
-    assert wait_for(lambda: [a["pid"] for a in d.audit("launch_denied")]) == [hold.pid]
+    [refused] = wait_for(lambda: d.audit("launch_denied"))
+    assert refused["pid"] == hold.pid
+    # (``program`` empty: only cmdline rules, so its executable was not read)
+    assert refused["reasons"] == [{"code": "program_unknown", "program": "",
+                                   "long_line": True}], refused
+    assert d.call("status")["sessions"] == []

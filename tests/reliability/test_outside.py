@@ -260,8 +260,9 @@ detect = {{ cmdline = "^never-{os.getpid()}$" }}
         f"got past: {sorted(missed)}; expected: {sorted(expected_missed)} "
         "(update GETS_PAST, README and RELIABILITY.md)")
     assert caught == set(how) - expected_missed
-    # (Not every session: the decoy's cmdline rule also takes, failing closed, any of
+    # (Not every session: the decoy's cmdline rule also took, failing closed, any of
     # nobody's processes whose command line is too long to read, which tests running
-    # beside this one make: ci12c, ci15a.)
+    # beside this one made: ci12c, ci15a. Since session 35 such a process is refused, a
+    # stray row above: the suite's run as other accounts, test_outside_bigargv's as news.)
     assert [s for s in d.call("status")["sessions"] if s["entry"] == "game"] == []
     assert d.call("health")["ok"]
