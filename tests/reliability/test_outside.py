@@ -8,7 +8,8 @@ as ``nobody`` and never through ``shepherd launch``: directly; renamed (another
 ``env``, ``env -i`` and ``nohup``; with a different parent (``setsid`` and the
 starting shell gone); from a copy of the binary in its own directory; from a
 copy in a ``memfd`` (no file at all), exact or with a byte appended; through the dynamic loader
-(``ld-linux.so GAME``); from a hard link. Each start carries a token argument
+(``ld-linux.so GAME``), also held stopped at its exec by its tracing parent, which names
+the game only after the daemon's looks; from a hard link. Each start carries a token argument
 of its own, so the test knows which start each refusal answers (a second entry
 with a ``cmdline`` rule that matches nothing makes the daemon read command lines,
 which a refusal then names).
@@ -56,6 +57,29 @@ MEMFD_EXEC = (
     "import os, sys; fd = os.memfd_create('game', 0); "
     "os.write(fd, open(sys.argv[1], 'rb').read() + sys.argv[3].encode()); "
     "os.execv(f'/proc/self/fd/{fd}', ['game', sys.argv[2]])")
+# The dynamic loader held stopped at its exec by its parent, which traces it (Yama's
+# scope 1 allows that), until the daemon's looks are over; the parent then writes the
+# game's name over the decoy it named, lets it go, and it runs the game (review-14-s34b
+# H1). Held for a second: refused as a program that cannot be known before it is let go.
+HELD_LOADER = (
+    "import ctypes, os, sys, time\n"
+    "loader, game, token = sys.argv[1:4]\n"
+    "decoy = game[:-1] + ('x' if game[-1] != 'x' else 'y')\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    ctypes.CDLL(None).ptrace(0, 0, None, None)\n"
+    "    os.execv(loader, [loader, decoy, token])\n"
+    "time.sleep(1.0)\n"
+    "try:\n"
+    "    raw = open(f'/proc/{pid}/stat', 'rb').read()\n"
+    "    start = int(raw[raw.rindex(b')') + 2:].split()[45])\n"
+    "    with open(f'/proc/{pid}/mem', 'r+b', buffering=0) as mem:\n"
+    "        mem.seek(start + len(loader) + 1)\n"
+    "        mem.write(game.encode())\n"
+    "    ctypes.CDLL(None).ptrace(17, pid, None, None)\n"
+    "except OSError:\n"
+    "    pass\n"
+    "os.waitpid(pid, 0)\n")
 # The ways that get past an ``exe`` rule, by design of what ``exe`` can know (README: "A
 # changed copy"): a copy run from a file of the child's, and a copy changed by a byte
 # (here: one appended) run from memory. An exact copy run from memory and the dynamic
@@ -89,6 +113,8 @@ def ways(game: Path, home: Path) -> dict[str, Callable[[str], list[str]]]:
     }
     if LOADER is not None:
         found["the dynamic loader"] = lambda t: [LOADER, g, t]
+        found["the dynamic loader held at its exec, the game named after"] = (
+            lambda t: ["python3", "-c", HELD_LOADER, LOADER, g, t])
     if not hardlinks_protected():
         found["a hard link in its own directory"] = lambda t: [str(home / "link"), t]
     return found
