@@ -69,6 +69,21 @@ def _watch_over(entries: str, uid: int = UNWATCHED
     return watch, handed
 
 
+def game_watched(where: Path) -> tuple[Path, Path, outside.OutsideWatch, list[Recognised]]:
+    """The game and a decoy of its name's length (copies of ``sleep`` in ``where``), and a
+    watch over ``UNWATCHED``'s processes whose one entry is the game."""
+    game, other = where / "game", where / "gamx"
+    for copy in (game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    watch, handed = _watch_over(f'''
+[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ exe = "{game}" }}
+''')
+    return game, other, watch, handed
+
+
 def looked_at(watch: outside.OutsideWatch, pid: int) -> None:
     """The watch told of the process's exec, and every look it led to made."""
     async def see() -> None:
@@ -191,15 +206,7 @@ def test_a_loader_held_before_it_maps_anything_is_taken_to_run_any_program(
     parent then writes the game's name over its argument and lets it go. Still nothing
     mapped after its looks: its program cannot be known, so every exe rule matches it
     (fail closed), whatever its arguments say."""
-    game, other = reachable / "game", reachable / "gamx"
-    for copy in (game, other):
-        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = _watch_over(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''')
+    _game, other, watch, handed = game_watched(reachable)
     with held_at_exec(other) as held:
         looked_at(watch, held)
         assert [(s.pid, s.unknown) for s in handed] == [(held, "loader")]
@@ -288,15 +295,7 @@ def test_a_loader_let_go_within_its_looks_is_judged_by_what_it_maps(reachable: P
     ms: a loader on a machine too busy to run it at once), then let go with the game
     named: it maps the game, and is recognised as the game by what it mapped, not
     refused as a program that cannot be known."""
-    game, other = reachable / "game", reachable / "gamx"
-    for copy in (game, other):
-        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = _watch_over(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''')
+    game, other, watch, handed = game_watched(reachable)
     libc = ctypes.CDLL(None, use_errno=True)
     with held_at_exec(other) as held:
         def let_go() -> None:
