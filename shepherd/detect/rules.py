@@ -59,7 +59,8 @@ class Recognised:
     fresh: bool = True  # seen as it started (stopped at once if refused), not found later
     start: int = 0      # its start time (ticks after boot): what it forked started later
     cgroup: str = ""    # the cgroup v2 path it was seen in (where it was started)
-    # Its program cannot be known (``exe_cut``): it may be any entry's, so it is refused
+    # Its program cannot be known (``exe_cut``; or ``argv_cut`` and no rule but a cut
+    # ``cmdline`` one knows it): it may be any entry's, so it is refused
     # (review-14-s34c H1: decided as the first entry alone, an allowed one, it became a
     # session of it and ran a refused game; decided as refused when any entry it may be
     # was, it could still run an allowed game past that game's limits, charged to another).

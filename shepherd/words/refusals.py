@@ -178,11 +178,10 @@ def _too_many_starts(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
 
 
 def _program_unknown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
-    name = plain(os.path.basename(str(data.get("program") or "")))
     if data.get("long_line"):
         return ("its command line is too long for Shepherd to tell which program it runs, "
                 "so it may not run")
-    loader = name or "the system's loader"
+    loader = plain(os.path.basename(str(data.get("program") or ""))) or "the system's loader"
     return (f"Shepherd could not tell which program {loader} was to run, so it may not run: "
             "start the program itself")
 

@@ -906,12 +906,8 @@ def test_a_loader_whose_program_cannot_be_known_is_refused_when_any_entry_it_may
 id = "open"
 command = ["{allowed}", "1000"]
 detect = {{ exe = "{allowed}" }}
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-windows = [ {{ days = "daily", start = "{shut}", end = "{(now.tm_hour + 3) % 24:02d}:00" }} ]
-detect = {{ exe = "{game}" }}
-''')
+{game_rule(game, f'windows = [ {{ days = "daily", start = "{shut}", '
+                 f'end = "{(now.tm_hour + 3) % 24:02d}:00" }} ]')}''')
     with held_loader(child, decoy) as held:
         wait_for(lambda: stopped(held), 20)
         assert d.call("status")["sessions"] == []

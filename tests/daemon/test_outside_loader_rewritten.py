@@ -29,6 +29,7 @@ from shepherd.detect.facts import system_loader
 from shepherd.detect.rules import Recognised
 from shepherd.policy.check import load_policy_text
 from tests.daemon.conftest import open_dir
+from tests.daemon.test_outside import game_rule
 from tests.daemon.test_outside_gone_forks import _watch, settled
 from tests.supervisor.conftest import UNWATCHED
 
@@ -75,12 +76,7 @@ def game_watched(where: Path) -> tuple[Path, Path, outside.OutsideWatch, list[Re
     game, other = where / "game", where / "gamx"
     for copy in (game, other):
         shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = _watch_over(f'''
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''')
+    watch, handed = _watch_over(game_rule(game))
     return game, other, watch, handed
 
 
@@ -280,11 +276,7 @@ def test_a_loader_whose_program_cannot_be_known_is_handed_on_as_unknown(
 id = "open"
 command = ["{allowed}", "1000"]
 detect = {{ exe = "{allowed}" }}
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''')
+{game_rule(game)}''')
     with held_at_exec(other) as held:
         looked_at(watch, held)
         assert [(s.pid, s.entry, s.unknown) for s in handed] == [(held, "open", "loader")]
