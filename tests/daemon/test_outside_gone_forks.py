@@ -68,29 +68,39 @@ async def settled(watch: outside.OutsideWatch) -> None:
         await asyncio.gather(*watch._tasks)
 
 
-def _watch(game: Path, detect: str = "") -> tuple[outside.OutsideWatch, list[int]]:
-    """A watch over root's processes, one denied-or-not game recognised by its exe (or
-    ``detect``); what it hands on to be decided is listed."""
-    policy = load_policy_text(f'''version = 1
-[[users]]
-name = "root"
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ {detect or f'exe = "{game}"'} }}
-''')
-    handed: list[int] = []
+def watch_over(entries: str, uid: int, *, user_mode: bool = True
+               ) -> tuple[outside.OutsideWatch, list[Recognised]]:
+    """A watch over ``uid``'s processes (the child "root") with these entries (TOML), as
+    a user-mode daemon's or (``user_mode=False``) the system daemon's; what it hands on
+    to be decided is listed (each refused)."""
+    policy = load_policy_text(f'version = 1\n[[users]]\nname = "root"\n{entries}')
+    handed: list[Recognised] = []
 
     async def take_outside(seen: Recognised) -> str:
-        handed.append(seen.pid)
+        handed.append(seen)
         return "refused"
 
     daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
                                   take_outside=take_outside,
-                                  config=SimpleNamespace(user_mode=True, child="root"))
+                                  config=SimpleNamespace(user_mode=user_mode,
+                                                         child="root" if user_mode else None))
     watch = outside.OutsideWatch(daemon)
-    watch.uids = {os.getuid(): "root"}
+    watch.uids = {uid: "root"}
     return watch, handed
+
+
+def _watch(game: Path, detect: str = "") -> tuple[outside.OutsideWatch, list[Recognised]]:
+    """A watch over root's processes, one denied-or-not game recognised by its exe (or
+    ``detect``)."""
+    return watch_over(f'''[[entries]]
+id = "game"
+command = ["{game}", "1000"]
+detect = {{ {detect or f'exe = "{game}"'} }}
+''', os.getuid())
+
+
+def pids(handed: list[Recognised]) -> list[int]:
+    return [seen.pid for seen in handed]
 
 
 def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Path) -> None:
@@ -109,7 +119,7 @@ def test_a_grandchild_forked_after_the_forks_were_read_is_looked_at(tmp_path: Pa
             await settled(watch)
 
         asyncio.run(see())
-        assert handed == [grandchild.pid], "the grandchild running the program was not seen"
+        assert pids(handed) == [grandchild.pid], "the grandchild running the program was not seen"
     finally:
         grandchild.kill()
         grandchild.wait()
@@ -138,7 +148,7 @@ def test_a_long_run_of_forks_gone_already_is_looked_through(tmp_path: Path) -> N
             await settled(watch)
 
         asyncio.run(see())
-        assert handed == [runner.pid], "the program after the gone forks was not seen"
+        assert pids(handed) == [runner.pid], "the program after the gone forks was not seen"
     finally:
         runner.kill()
         runner.wait()
@@ -176,7 +186,7 @@ def test_what_an_exiting_process_forked_is_looked_at(tmp_path: Path,
             await settled(watch)
 
         asyncio.run(see())
-        assert handed == [grandchild.pid], "what the exiting process forked was not seen"
+        assert pids(handed) == [grandchild.pid], "what the exiting process forked was not seen"
     finally:
         for process in (exiting, grandchild):
             process.kill()
@@ -243,7 +253,7 @@ def test_a_process_that_exits_while_it_is_read_is_looked_through(
 
     try:
         asyncio.run(see())
-        assert handed == left, "the game the exiting process left running was not seen"
+        assert pids(handed) == left, "the game the exiting process left running was not seen"
     finally:
         for starter in started:
             starter.kill()

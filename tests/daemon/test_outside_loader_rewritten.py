@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,10 +26,9 @@ from shepherd.daemon import outside
 from shepherd.detect import facts as facts_module
 from shepherd.detect.facts import system_loader
 from shepherd.detect.rules import Recognised
-from shepherd.policy.check import load_policy_text
 from tests.daemon.conftest import open_dir
 from tests.daemon.test_outside import game_rule
-from tests.daemon.test_outside_gone_forks import _watch, settled
+from tests.daemon.test_outside_gone_forks import _watch, pids, settled, watch_over
 from tests.supervisor.conftest import UNWATCHED
 
 LOADER = system_loader()[0]
@@ -51,32 +49,13 @@ def loaded(game: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def _watch_over(entries: str, uid: int = UNWATCHED
-                ) -> tuple[outside.OutsideWatch, list[Recognised]]:
-    """A watch over ``uid``'s processes (the child "root") with these entries; what it
-    hands on to be decided is listed (each refused)."""
-    policy = load_policy_text(f'version = 1\n[[users]]\nname = "root"\n{entries}')
-    handed: list[Recognised] = []
-
-    async def take_outside(seen: Recognised) -> str:
-        handed.append(seen)
-        return "refused"
-
-    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
-                                  take_outside=take_outside,
-                                  config=SimpleNamespace(user_mode=True, child="root"))
-    watch = outside.OutsideWatch(daemon)
-    watch.uids = {uid: "root"}
-    return watch, handed
-
-
 def game_watched(where: Path) -> tuple[Path, Path, outside.OutsideWatch, list[Recognised]]:
     """The game and a decoy of its name's length (copies of ``sleep`` in ``where``), and a
     watch over ``UNWATCHED``'s processes whose one entry is the game."""
     game, other = where / "game", where / "gamx"
     for copy in (game, other):
         shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = _watch_over(game_rule(game))
+    watch, handed = watch_over(game_rule(game), UNWATCHED)
     return game, other, watch, handed
 
 
@@ -141,7 +120,7 @@ def test_a_loaders_program_hidden_before_the_first_look_is_recognised_by_what_it
             == rewritten.rstrip(b"\0")
 
         looked_at(watch, process.pid)
-        assert handed == [process.pid]
+        assert pids(handed) == [process.pid]
     finally:
         process.kill()
         process.wait()
@@ -163,7 +142,7 @@ def test_a_process_recognised_then_rewritten_between_the_two_reads_is_still_judg
     process = loaded(game)
     try:
         looked_at(watch, process.pid)
-        assert handed == [process.pid]
+        assert pids(handed) == [process.pid]
     finally:
         process.kill()
         process.wait()
@@ -189,7 +168,7 @@ def test_a_loader_not_yet_loaded_is_looked_at_again(
         rewrite_line(process.pid, b"")
 
         looked_at(watch, process.pid)
-        assert len(reads) >= 2 and handed == [process.pid]
+        assert len(reads) >= 2 and pids(handed) == [process.pid]
     finally:
         process.kill()
         process.wait()
@@ -223,7 +202,7 @@ def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_progr
         monkeypatch.setattr(facts_module, "MAX_READ", 200)
 
         looked_at(watch, process.pid)
-        assert handed == [process.pid]
+        assert pids(handed) == [process.pid]
     finally:
         process.kill()
         process.wait()
@@ -271,12 +250,12 @@ def test_a_loader_whose_program_cannot_be_known_is_handed_on_as_unknown(
     allowed, game, other = reachable / "open", reachable / "game", reachable / "gamx"
     for copy in (allowed, game, other):
         shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = _watch_over(f'''
+    watch, handed = watch_over(f'''
 [[entries]]
 id = "open"
 command = ["{allowed}", "1000"]
 detect = {{ exe = "{allowed}" }}
-{game_rule(game)}''')
+{game_rule(game)}''', UNWATCHED)
     with held_at_exec(other) as held:
         looked_at(watch, held)
         assert [(s.pid, s.entry, s.unknown) for s in handed] == [(held, "open", "loader")]
@@ -311,7 +290,7 @@ def test_a_command_line_longer_than_is_read_is_refused_unless_a_rule_knows_it_ot
     one an ``exe`` rule knows by its program is that entry's."""
     shell = reachable / "shell"
     shutil.copy("/bin/sh", shell)
-    watch, handed = _watch_over(f'''
+    watch, handed = watch_over(f'''
 [[entries]]
 id = "chess"
 command = ["/bin/true"]
@@ -324,7 +303,7 @@ detect = {{ cmdline = "minecraft" }}
 id = "terminal"
 command = ["/bin/true"]
 detect = {{ exe = "{shell}" }}
-''')
+''', UNWATCHED)
     padding = ["x" * 1000] * 140  # 140 KiB of arguments: the script's $1... never read
     for program, expected in (("/bin/sh", ("chess", "command_line")),
                               (str(shell), ("terminal", ""))):

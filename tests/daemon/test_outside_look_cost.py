@@ -11,16 +11,14 @@ import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from shepherd.daemon import outside
 from shepherd.detect import facts as facts_module
-from shepherd.detect.rules import Recognised
-from shepherd.policy.check import load_policy_text
-from tests.daemon.test_outside_gone_forks import settled
+from tests.daemon.test_outside import game_rule
+from tests.daemon.test_outside_gone_forks import settled, watch_over
 
 
 @pytest.mark.parametrize("first_read", ["as it is", "in its exec"])
@@ -32,25 +30,7 @@ def test_a_start_no_rule_matches_is_not_judged_and_a_match_is(
     judged then.)"""
     game = tmp_path / "game"
     shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
-    policy = load_policy_text(f'''version = 1
-[[users]]
-name = "root"
-[[entries]]
-id = "game"
-command = ["{game}", "1000"]
-detect = {{ exe = "{game}" }}
-''')
-    handed: list[Recognised] = []
-
-    async def take_outside(seen: Recognised) -> str:
-        handed.append(seen)
-        return "refused"
-
-    daemon: Any = SimpleNamespace(policy=policy, instance_id="0" * 12,
-                                  take_outside=take_outside,
-                                  config=SimpleNamespace(user_mode=False, child=None))
-    watch = outside.OutsideWatch(daemon)
-    watch.uids = {0: "root"}
+    watch, handed = watch_over(game_rule(game), 0, user_mode=False)
     judged: list[int] = []
     cgroups: list[object] = []
     real_protected, real_cgroup = outside.protected, facts_module.cgroup_path

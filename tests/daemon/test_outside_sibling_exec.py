@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shepherd.detect.facts import running_since
 from shepherd.detect.rules import Recognised
-from tests.daemon.test_outside_gone_forks import Connector, _watch, settled
+from tests.daemon.test_outside_gone_forks import Connector, _watch, pids, settled
 
 
 def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Pat
             await settled(watch)
 
         asyncio.run(exec_read())
-        assert handed == [later.pid], "a start stopped as a fork was never judged"
+        assert pids(handed) == [later.pid], "a start stopped as a fork was never judged"
     finally:
         for process in (first, later):
             process.kill()
