@@ -78,6 +78,11 @@ EXEC_WAITS = 10
 # runs until the next, at most ``LOADING_WAIT_S``, before it is judged.
 LOADING_WAIT_S = 0.02
 LOADING_WAITS = 28
+# At most this many such loaders are waited for at once; another is judged at its first
+# look (review-14-s36 M2: a child's script holding 700 loaders a second at their execs
+# cost 28 looks each and put the daemon seconds behind; a refused game beside it ran 6 s).
+# An honest loader maps its program within a moment: 16 at once is a busy build's worth.
+LOADING_AT_ONCE = 16
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
 
@@ -126,8 +131,10 @@ class OutsideWatch:
         # Stopped as a recognised start's forks (``forked``): judged as starts of their
         # own if their exec is read after all (``_exec_look``).
         self._as_forks: dict[int, Recognised] = {}
-        # Read in an exec: looks at them waited for (pid: how many), the looks due.
+        # Read in an exec: looks at them waited for (pid: how many), the looks due; of
+        # them, the loaders with nothing mapped.
         self._in_exec: dict[int, int] = {}
+        self._loading: set[int] = set()
         self._exec_waits: dict[int, asyncio.TimerHandle] = {}
         # Recognised by a first read, not by the second (pid: its start, the match and
         # the facts of the first): judged as first read if no later look shows otherwise.
@@ -217,6 +224,7 @@ class OutsideWatch:
             timer.cancel()
         self._exec_waits.clear()
         self._in_exec.clear()
+        self._loading.clear()
         self._recognised.clear()
 
     # -- seeing ----------------------------------------------------------------------
@@ -365,7 +373,20 @@ class OutsideWatch:
         if facts is None or match is None or match.entry != seen.entry:
             return None
         return Recognised(pid, seen.user, match.entry, match.by, facts.exe, facts.argv,
-                          True, facts.start)
+                          True, facts.start, unknown=self._unknown(facts))
+
+    def _unknown(self, facts: ProcessFacts) -> str:
+        """What could not be read of a recognised process when it is recognised only
+        because of that (the loader's program not known, a command line past what
+        ``cmdline`` rules read): it may be any entry's, and is refused (decided as the
+        first entry it may be, an allowed one, it ran another game past that one's
+        limits: review-14-s34c H1; a sibling stopped with such a start, review-14-s36
+        M3, was decided so when its exec was read)."""
+        if facts.exe_cut:
+            return "loader"
+        if facts.argv_cut and self.recogniser.match(replace(facts, argv_cut=False)) is None:
+            return "command_line"
+        return ""
 
     def _look(self, pid: int, uid: int, fresh: bool, seen_at: float) -> None:
         self._retrying(self._look_now, pid, uid, fresh, seen_at)
@@ -440,20 +461,15 @@ class OutsideWatch:
             # Another daemon's process-tree session (no group to tell it by): its keeper,
             # root's, is an ancestor. Read only for a match: a walk up the tree.
             return False
-        # Recognised only because what was read was cut short (the loader's program not
-        # known, a command line past what ``cmdline`` rules read): it may be any entry's,
-        # and is refused (decided as the first entry it may be, an allowed one, it ran
-        # another game past that one's limits: review-14-s34c H1).
-        unknown = ("loader" if facts.exe_cut else "command_line" if facts.argv_cut and
-                   self.recogniser.match(replace(facts, argv_cut=False)) is None else "")
         seen = Recognised(pid, self.uids[uid], match.entry, match.by, facts.exe, facts.argv,
-                          fresh, facts.start, facts.cgroup, unknown)
+                          fresh, facts.start, facts.cgroup, self._unknown(facts))
         self._decide(seen, seen_at)
         return False
 
     def _forget_exec(self, pid: int) -> None:
         """The looks at a process read in its exec are over (judged, or gone)."""
         self._in_exec.pop(pid, None)
+        self._loading.discard(pid)
         self._recognised.pop(pid, None)
 
     def _wait_for_exec(self, pid: int, fresh: bool, seen_at: float,
@@ -463,10 +479,16 @@ class OutsideWatch:
         command as empty, or as its parent's); False once it has been waited for
         ``EXEC_WAITS`` times: judged as read (its program is known: fail closed). The
         loader with nothing mapped (``loading``): ``LOADING_WAITS`` times, the waits
-        growing to ``LOADING_WAIT_S``."""
+        growing to ``LOADING_WAIT_S``, and only ``LOADING_AT_ONCE`` of them at a time."""
         waited = self._in_exec.get(pid, 0)
         if waited >= (LOADING_WAITS if loading else EXEC_WAITS):
             return False
+        if not loading:
+            self._loading.discard(pid)
+        elif pid not in self._loading:
+            if len(self._loading) >= LOADING_AT_ONCE:
+                return False
+            self._loading.add(pid)
         if pid not in self._exec_waits:
             self._in_exec[pid] = waited + 1
             wait = min(EXEC_WAIT_S * 2 ** waited, LOADING_WAIT_S) if loading else EXEC_WAIT_S

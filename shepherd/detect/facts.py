@@ -279,8 +279,14 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
             loaded, maps_cut = mapped_programs(where)
             loading = not loaded and not maps_cut
             exe_cut = exe_cut or maps_cut  # (its mappings past what is read: fail closed)
-            if loaded and (exe is None or is_loader(exe, exe_id)):
-                # (its line names no program: the one it loaded, a library's name last)
+            if loaded and (exe is None or is_loader(exe, exe_id)
+                           or all(path != exe and (exe_id is None or mapped != exe_id)
+                                  for path, mapped in loaded)):
+                # Its line names no program, or one it has not mapped (the loader maps its
+                # program before anything else: the line was rewritten after the loader
+                # read it, review-14-s36 H1, naming an earlier entry's program, an allowed
+                # one, it ran as that entry's session): what it mapped is its program (a
+                # library's name last).
                 exe, exe_id = min(loaded, key=lambda item: ".so" in os.path.basename(item[0]))
             in_exec = in_exec or loading
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
@@ -473,7 +479,7 @@ def _arguments(raw: bytes) -> Iterator[str]:
 _LOADER_VALUE_OPTIONS = frozenset({"--library-path", "--glibc-hwcaps-prepend",
                                    "--glibc-hwcaps-mask", "--inhibit-rpath", "--audit",
                                    "--preload", "--argv0"})
-_LOADER_NAME = re.compile(r"ld-linux[^/]*\.so[^/]*|ld-musl-[^/]*|ld(?:64)?\.so(?:\.[0-9]+)*")
+LOADER_NAME = re.compile(r"ld-linux[^/]*\.so[^/]*|ld-musl-[^/]*|ld(?:64)?\.so(?:\.[0-9]+)*")
 
 
 # ld.so's options after which it only reports (the program is not run).
@@ -508,7 +514,7 @@ def is_loader(exe: str, exe_id: tuple[int, int] | None) -> bool:
     path, identity = system_loader()
     if exe == path or (exe_id is not None and exe_id == identity):
         return True
-    return _LOADER_NAME.fullmatch(os.path.basename(exe)) is not None
+    return LOADER_NAME.fullmatch(os.path.basename(exe)) is not None
 
 
 @cache

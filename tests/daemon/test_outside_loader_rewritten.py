@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import os
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,31 @@ def test_a_loaders_program_hidden_before_the_first_look_is_recognised_by_what_it
         process.wait()
 
 
+def test_a_loaders_program_renamed_as_an_earlier_entrys_is_decided_by_what_it_mapped(
+        tmp_path: Path) -> None:
+    """Review-14-s36 H1: the game's line rewritten, once the loader has mapped it, to name
+    another entry's program (one listed before it, an allowed one): every look read the
+    named program and that entry's rule matched first, so the refused game ran as its
+    session. What the loader mapped is its program; the line is the child's to write."""
+    game, other = tmp_path / "game", tmp_path / "open"
+    for copy in (game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    watch, handed = watch_over(f'''
+[[entries]]
+id = "open"
+command = ["{other}", "1000"]
+detect = {{ exe = "{other}" }}
+{game_rule(game)}''', os.getuid())
+    process = loaded(game)
+    try:
+        rewrite_line(process.pid, f"{LOADER}\0{other}\01000\0".encode())
+        looked_at(watch, process.pid)
+        assert [(s.pid, s.entry, s.exe) for s in handed] == [(process.pid, "game", str(game))]
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_a_process_recognised_then_rewritten_between_the_two_reads_is_still_judged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second read (``read_again``) sees the line rewritten: the first read stands."""
@@ -185,6 +211,28 @@ def test_a_loader_held_before_it_maps_anything_is_taken_to_run_any_program(
     with held_at_exec(other) as held:
         looked_at(watch, held)
         assert [(s.pid, s.unknown) for s in handed] == [(held, "loader")]
+
+
+def test_loaders_held_past_how_many_are_waited_for_at_once_are_refused_at_their_first_look(
+        reachable: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review-14-s36 M2: each held loader was looked at 28 times over half a second; a
+    child's script holding 700 a second put the daemon seconds behind (a refused game
+    beside it ran 6 s). Only so many loaders with nothing mapped are waited for at once
+    (here 2): another is judged at its first look (its program cannot be known)."""
+    monkeypatch.setattr(outside, "LOADING_AT_ONCE", 2)
+    _game, other, watch, handed = game_watched(reachable)
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(held_at_exec(other)) for _ in range(3)]
+
+        async def see() -> None:
+            for pid in held:
+                watch._exec(pid)
+            await settled(watch)
+
+        asyncio.run(see())
+        # The third first (at once), the two waited for after their looks; all unknown.
+        assert [(s.pid, s.unknown) for s in handed] == [
+            (held[2], "loader"), (held[0], "loader"), (held[1], "loader")]
 
 
 def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_program(

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from shepherd.detect.facts import running_since
 from shepherd.detect.rules import Recognised
-from tests.daemon.test_outside_gone_forks import Connector, _watch, pids, settled
+from tests.daemon.conftest import wait_for
+from tests.daemon.test_outside_gone_forks import Connector, _watch, pids, settled, watch_over
+from tests.supervisor.conftest import UNWATCHED
 
 
 def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Path) -> None:
@@ -52,5 +54,46 @@ def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Pat
         assert pids(handed) == [later.pid], "a start stopped as a fork was never judged"
     finally:
         for process in (first, later):
+            process.kill()
+            process.wait()
+
+
+def test_a_sibling_whose_line_is_too_long_to_read_is_judged_as_a_program_not_known() -> None:
+    """Review-14-s36 M3: a start refused for a line past what ``cmdline`` rules read (its
+    program cannot be known) stops with it what its parent forked after it whose lines are
+    cut too (they match the same rules); each, its exec read, was then decided as that
+    entry, an allowed one: sessions of it, the child's starts used up. Each is judged as
+    what it is: a program that cannot be known."""
+    watch, handed = watch_over('''
+[[entries]]
+id = "kart"
+command = ["/bin/true"]
+detect = { cmdline = "supertuxkart" }
+''', UNWATCHED)
+    padding = ["x" * 1000] * 140  # 140 KiB of arguments, past what is read
+    started = [subprocess.Popen(["/bin/sh", "-c", "sleep 1000; :", "sh", *padding],
+                                user=UNWATCHED, group=UNWATCHED, extra_groups=[])
+               for _ in range(2)]
+    first, later = started
+    try:
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(os.getpid(), first.pid), (os.getpid(), later.pid)]])
+        watch.connector.drain_forks()
+        start = wait_for(lambda: running_since(first.pid))
+        seen = Recognised(first.pid, "root", "kart", "cmdline", "/bin/sh", ("/bin/sh",),
+                          True, start, "", "command_line")
+        assert later.pid in wait_for(lambda: (lambda found: found if later.pid in found
+                                              else None)(watch.forked(seen)))
+        later.kill()
+        later.wait()
+
+        async def exec_read() -> None:
+            watch._exec(later.pid)
+            await settled(watch)
+
+        asyncio.run(exec_read())
+        assert [(s.pid, s.unknown) for s in handed] == [(later.pid, "command_line")]
+    finally:
+        for process in started:
             process.kill()
             process.wait()
