@@ -7,11 +7,13 @@ amount of time a duration.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from shepherd.words.plain import one_line
+from shepherd.detect.facts import LOADER_NAME
+from shepherd.words.plain import one_line, plain
 from shepherd.words.presence import cause_words, resumed_clause
 from shepherd.words.refusals import reasons_clause, warning_text
 from shepherd.words.times import format_duration, until_moment
@@ -105,8 +107,14 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
         unknown = [r for r in data.get("reasons", []) or []
                    if isinstance(r, Mapping) and r.get("code") == "program_unknown"]
         if unknown:  # (its row holds the first entry it may have been: it was none of them)
-            entry = ("a program with a very long command line" if unknown[0].get("long_line")
-                     else "a program through the system's loader")
+            # Named as what was started (review-14-s36 L1: a build and a game read alike).
+            name = plain(os.path.basename(str(unknown[0].get("program") or data.get("exe")
+                                              or "")))
+            if LOADER_NAME.fullmatch(name):  # (no program named: the loader is not one)
+                name = ""
+            entry = (f"{name or 'a program'} with a command line too long to read"
+                     if unknown[0].get("long_line")
+                     else f"{name or 'a program'} through the system's loader")
         repeated = data.get("repeated")
         if isinstance(repeated, int) and not isinstance(repeated, bool):
             # Identical refusals after an audited one, counted (review-9-s12 M1).

@@ -8,7 +8,6 @@ engine's ``Reason`` objects or as their JSON (``{"code": ..., ...}``).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
@@ -178,12 +177,13 @@ def _too_many_starts(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
 
 
 def _program_unknown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:
+    # Said of what was started as the child named it (review-14-s36 L2: "Shepherd could
+    # not tell which program shorx was to run" named the program it said it could not tell).
     if data.get("long_line"):
-        return ("its command line is too long for Shepherd to tell which program it runs, "
-                "so it may not run")
-    loader = plain(os.path.basename(str(data.get("program") or ""))) or "the system's loader"
-    return (f"Shepherd could not tell which program {loader} was to run, so it may not run: "
-            "start the program itself")
+        return ("its command line is longer than Shepherd reads, so Shepherd cannot tell "
+                "what it is and it may not run")
+    return ("it was started through the system's loader in a way Shepherd could not see "
+            "into, so it may not run: start the program itself")
 
 
 def _store_unavailable(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

@@ -359,24 +359,35 @@ def test_an_audited_refusal_is_said_as_at_its_own_moment_not_when_it_is_read() -
 
 def test_a_loader_whose_program_cannot_be_known_is_said_as_the_loader_not_an_entry() -> None:
     """Its audit row holds the first entry it may have been (review-14-s34c H1's rest):
-    read back, it is said as what was started, the loader, and why it was stopped."""
+    read back, it is said as what was started, through the loader, and why it was stopped;
+    named as the child named it, never said to be a program Shepherd could not tell
+    (review-14-s36 L1, L2)."""
     from shepherd.engine.events import ProgramUnknown
     from shepherd.words.events import event_summary
     from shepherd.words.refusals import refusal_sentence
     loader = "/lib64/ld-linux-x86-64.so.2"
-    reason = ProgramUnknown(loader)
-    told = refusal_sentence("ld-linux-x86-64.so.2", (reason,), datetime.now(UTC), UTC, "ann")
-    assert told == ("ld-linux-x86-64.so.2 can't start: Shepherd could not tell which program "
-                    "ld-linux-x86-64.so.2 was to run, so it may not run: start the program "
+    told = refusal_sentence("shorx", (ProgramUnknown("/home/ann/shorx"),), datetime.now(UTC),
+                            UTC, "ann")
+    assert told == ("shorx can't start: it was started through the system's loader in a way "
+                    "Shepherd could not see into, so it may not run: start the program "
                     "itself"), told
-    long_line = refusal_sentence("dash", (ProgramUnknown("/usr/bin/dash", True),),
+    long_line = refusal_sentence("gcc", (ProgramUnknown("/usr/bin/gcc", True),),
                                  datetime.now(UTC), UTC, "ann")
-    assert long_line == ("dash can't start: its command line is too long for Shepherd to tell "
-                         "which program it runs, so it may not run"), long_line
-    row = {"type": "launch_denied", "ts": "2026-12-05T02:00:00+00:00", "user": "ann",
-           "entry": "open", "data": {"reasons": [reason.to_json()], "origin": "outside",
-                                     "pid": 5, "exe": loader}}
-    said = event_summary(row, UTC, labels={"open": "Open"})
-    assert said.startswith("ann started a program through the system's loader outside "
-                           "Shepherd, and it was stopped: Shepherd could not tell"), said
-    assert "Open" not in said
+    assert long_line == ("gcc can't start: its command line is longer than Shepherd reads, so "
+                         "Shepherd cannot tell what it is and it may not run"), long_line
+
+    def said(reason: ProgramUnknown, exe: str) -> str:
+        row = {"type": "launch_denied", "ts": "2026-12-05T02:00:00+00:00", "user": "ann",
+               "entry": "open", "data": {"reasons": [reason.to_json()], "origin": "outside",
+                                         "pid": 5, "exe": exe}}
+        return event_summary(row, UTC, labels={"open": "Open"})
+
+    unnamed = said(ProgramUnknown(loader), loader)
+    assert unnamed.startswith("ann started a program through the system's loader outside "
+                              "Shepherd, and it was stopped: it was started through"), unnamed
+    named = said(ProgramUnknown("/home/ann/shorx"), "/home/ann/shorx")
+    assert named.startswith("ann started shorx through the system's loader outside "), named
+    build = said(ProgramUnknown("/usr/bin/gcc", True), "/usr/bin/gcc")
+    assert build.startswith("ann started gcc with a command line too long to read outside "
+                            "Shepherd, and it was stopped: its command line is longer"), build
+    assert not any("Open" in text for text in (unnamed, named, build))
