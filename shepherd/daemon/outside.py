@@ -63,6 +63,7 @@ log = logging.getLogger("shepherd.daemon")
 REREAD_S = 0.2  # /proc could not be read for want of descriptors: read again this much later
 CHASE_LOOKS = 20_000  # looks at what processes gone forked, from one start: then stop
 AS_FORKS_KEPT = 256  # processes stopped as another start's forks, until their exec is read
+OTHER_PROGRAMS_KEPT = 4096  # later siblings found to run another program (the forks kept)
 # A process read in the middle of an exec (``ProcessFacts.in_exec``: its new program, no
 # command line yet) is looked at again this much later, at most this many times, before
 # it is judged as read (it may have emptied its command line itself: never looked away
@@ -131,6 +132,12 @@ class OutsideWatch:
         # Stopped as a recognised start's forks (``forked``): judged as starts of their
         # own if their exec is read after all (``_exec_look``).
         self._as_forks: dict[int, Recognised] = {}
+        # Later siblings read and found to run another program than an entry's (by their
+        # fork: pid and place among their parent's forks): not read again for that entry
+        # (review-14-s36 M2: each refusal read every sibling still alive, a storm of
+        # 1,500 held loaders cost the loop seconds). One runs what it ran then until it
+        # execs, and its exec is a start of its own.
+        self._other_program: dict[tuple[int, int], set[str]] = {}
         # Read in an exec: looks at them waited for (pid: how many), the looks due; of
         # them, the loaders with nothing mapped.
         self._in_exec: dict[int, int] = {}
@@ -320,6 +327,9 @@ class OutsideWatch:
         siblings = set(self.forks.later_siblings(seen.pid))
         as_forks: dict[int, Recognised] = {}
         for pid in self.forks.descendants(seen.pid) + sorted(siblings):
+            fork = (pid, self.forks.position.get(pid, -1))
+            if pid in siblings and seen.entry in self._other_program.get(fork, ()):
+                continue
             uid, start = real_uid(pid), running_since(pid)
             if (uid is None or self.uids.get(uid) != seen.user or start is None
                     or start < seen.start or pid in found):
@@ -327,7 +337,11 @@ class OutsideWatch:
             if pid in siblings:
                 sibling = self._same_program(pid, uid, seen)
                 if sibling is None:
-                    continue  # the parent's other programs: only its own program's are its
+                    # the parent's other programs: only its own program's are its
+                    self._other_program.setdefault(fork, set()).add(seen.entry)
+                    while len(self._other_program) > OTHER_PROGRAMS_KEPT:
+                        del self._other_program[next(iter(self._other_program))]
+                    continue
                 as_forks[pid] = sibling
             # (Not asked again whether another daemon's process-tree session holds it:
             # its ancestors are the recognised process's, which was looked at for that,

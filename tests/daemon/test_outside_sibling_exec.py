@@ -20,6 +20,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from shepherd.daemon import outside
 from shepherd.detect.facts import running_since
 from shepherd.detect.rules import Recognised
 from tests.daemon.conftest import wait_for
@@ -95,5 +98,39 @@ detect = { cmdline = "supertuxkart" }
         assert [(s.pid, s.unknown) for s in handed] == [(later.pid, "command_line")]
     finally:
         for process in started:
+            process.kill()
+            process.wait()
+
+
+def test_a_sibling_found_to_run_another_program_is_not_read_again_for_the_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review-14-s36 M2: each refusal read every later sibling still alive (``forked``),
+    so a child's storm of starts kept alive (1,500 held loaders) cost the daemon's loop
+    seconds, a refused game beside it running 3 s. A sibling read once and found to run
+    another program is not read again for that entry: it runs what it ran until it
+    execs, and its exec is a start of its own."""
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, _handed = _watch(game)
+    first = subprocess.Popen([str(game), "1000"])
+    others = [subprocess.Popen(["/bin/sleep", "1000"]) for _ in range(5)]
+    reads: list[int] = []
+    real_read = outside.read_facts
+    monkeypatch.setattr(outside, "read_facts",
+                        lambda pid, *a, **k: reads.append(pid) or real_read(pid, *a, **k))
+    try:
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(os.getpid(), p.pid) for p in (first, *others)]])
+        watch.connector.drain_forks()
+        start = running_since(first.pid)
+        assert start is not None
+        seen = Recognised(first.pid, "root", "game", "exe", str(game), (str(game), "1000"),
+                          True, start, "")
+        assert watch.forked(seen) == []
+        assert sorted(reads) == sorted(p.pid for p in others)
+        reads.clear()
+        assert watch.forked(seen) == [] and reads == [], "the siblings were read again"
+    finally:
+        for process in (first, *others):
             process.kill()
             process.wait()
