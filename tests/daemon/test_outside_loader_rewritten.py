@@ -60,6 +60,23 @@ def game_watched(where: Path) -> tuple[Path, Path, outside.OutsideWatch, list[Re
     return game, other, watch, handed
 
 
+def open_and_game(where: Path, uid: int
+                  ) -> tuple[Path, Path, Path, outside.OutsideWatch, list[Recognised]]:
+    """An allowed entry "open" listed before the game, the game, and a decoy of the
+    game's name's length (copies of ``sleep`` in ``where``); a watch over ``uid``'s
+    processes with the two entries."""
+    allowed, game, other = where / "open", where / "game", where / "gamx"
+    for copy in (allowed, game, other):
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+    watch, handed = watch_over(f'''
+[[entries]]
+id = "open"
+command = ["{allowed}", "1000"]
+detect = {{ exe = "{allowed}" }}
+{game_rule(game)}''', uid)
+    return allowed, game, other, watch, handed
+
+
 def looked_at(watch: outside.OutsideWatch, pid: int) -> None:
     """The watch told of the process's exec, and every look it led to made."""
     async def see() -> None:
@@ -133,15 +150,7 @@ def test_a_loaders_program_renamed_as_an_earlier_entrys_is_decided_by_what_it_ma
     another entry's program (one listed before it, an allowed one): every look read the
     named program and that entry's rule matched first, so the refused game ran as its
     session. What the loader mapped is its program; the line is the child's to write."""
-    game, other = tmp_path / "game", tmp_path / "open"
-    for copy in (game, other):
-        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = watch_over(f'''
-[[entries]]
-id = "open"
-command = ["{other}", "1000"]
-detect = {{ exe = "{other}" }}
-{game_rule(game)}''', os.getuid())
+    other, game, _decoy, watch, handed = open_and_game(tmp_path, os.getuid())
     process = loaded(game)
     try:
         rewrite_line(process.pid, f"{LOADER}\0{other}\01000\0".encode())
@@ -295,15 +304,7 @@ def test_a_loader_whose_program_cannot_be_known_is_handed_on_as_unknown(
     refused game. It is handed on as a process whose program cannot be known
     (``unknown``): the daemon refuses it, whatever each entry allows
     (``Daemon._decide_outside``)."""
-    allowed, game, other = reachable / "open", reachable / "game", reachable / "gamx"
-    for copy in (allowed, game, other):
-        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
-    watch, handed = watch_over(f'''
-[[entries]]
-id = "open"
-command = ["{allowed}", "1000"]
-detect = {{ exe = "{allowed}" }}
-{game_rule(game)}''', UNWATCHED)
+    _allowed, _game, other, watch, handed = open_and_game(reachable, UNWATCHED)
     with held_at_exec(other) as held:
         looked_at(watch, held)
         assert [(s.pid, s.entry, s.unknown) for s in handed] == [(held, "open", "loader")]

@@ -23,11 +23,28 @@ from pathlib import Path
 import pytest
 
 from shepherd.daemon import outside
+from shepherd.daemon.outside import OutsideWatch
 from shepherd.detect.facts import running_since
 from shepherd.detect.rules import Recognised
 from tests.daemon.conftest import wait_for
 from tests.daemon.test_outside_gone_forks import Connector, _watch, pids, settled, watch_over
 from tests.supervisor.conftest import UNWATCHED
+
+
+def stopped_then_exec_read(watch: OutsideWatch, seen: Recognised,
+                           later: subprocess.Popen[bytes]) -> None:
+    """``later`` stopped with ``seen`` as its fork (``forked``), killed, and then its exec
+    read, as the kernel's event of it comes after the process showed its program."""
+    assert later.pid in wait_for(lambda: (lambda found: found if later.pid in found
+                                          else None)(watch.forked(seen)))
+    later.kill()
+    later.wait()
+
+    async def exec_read() -> None:
+        watch._exec(later.pid)
+        await settled(watch)
+
+    asyncio.run(exec_read())
 
 
 def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Path) -> None:
@@ -45,15 +62,7 @@ def test_a_start_stopped_as_a_fork_is_judged_when_its_exec_is_read(tmp_path: Pat
         seen = Recognised(first.pid, "root", "game", "exe", str(game), (str(game), "1000"),
                           True, start, "")
         # Refusing the first stops the later one with it (fail closed: it runs the program)
-        assert later.pid in watch.forked(seen)
-        later.kill()
-        later.wait()
-
-        async def exec_read() -> None:
-            watch._exec(later.pid)
-            await settled(watch)
-
-        asyncio.run(exec_read())
+        stopped_then_exec_read(watch, seen, later)
         assert pids(handed) == [later.pid], "a start stopped as a fork was never judged"
     finally:
         for process in (first, later):
@@ -85,16 +94,7 @@ detect = { cmdline = "supertuxkart" }
         start = wait_for(lambda: running_since(first.pid))
         seen = Recognised(first.pid, "root", "kart", "cmdline", "/bin/sh", ("/bin/sh",),
                           True, start, "", "command_line")
-        assert later.pid in wait_for(lambda: (lambda found: found if later.pid in found
-                                              else None)(watch.forked(seen)))
-        later.kill()
-        later.wait()
-
-        async def exec_read() -> None:
-            watch._exec(later.pid)
-            await settled(watch)
-
-        asyncio.run(exec_read())
+        stopped_then_exec_read(watch, seen, later)
         assert [(s.pid, s.unknown) for s in handed] == [(later.pid, "command_line")]
     finally:
         for process in started:
