@@ -168,6 +168,7 @@ class OutsideWatch:
                                      same_content)
         self.uids = children_uids(self.daemon)
         self.scan.forget()
+        self._other_program.clear()  # (read against the old rules)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
