@@ -396,8 +396,16 @@ class OutsideWatch:
         ``cmdline`` rules read): it may be any entry's, and is refused (decided as the
         first entry it may be, an allowed one, it ran another game past that one's
         limits: review-14-s34c H1; a sibling stopped with such a start, review-14-s36
-        M3, was decided so when its exec was read)."""
+        M3, was decided so when its exec was read); or one run by the loader that maps
+        more than one entry's program."""
         if facts.exe_cut:
+            return "loader"
+        if facts.loaded and len({found.entry for found in self.recogniser.matches(facts)
+                                 if found.by == "exe"}) > 1:
+            # Run by the loader, it maps the programs of two entries (one as its program,
+            # another by a library of the child's, ``LD_PRELOAD``, mapping that file):
+            # decided as the first, an allowed one, it ran the other, a refused game, as
+            # its session (review-14-s36, H1 seen again). Honestly, none maps two.
             return "loader"
         if facts.argv_cut and self.recogniser.match(replace(facts, argv_cut=False)) is None:
             return "command_line"

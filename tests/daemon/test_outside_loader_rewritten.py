@@ -161,6 +161,30 @@ def test_a_loaders_program_renamed_as_an_earlier_entrys_is_decided_by_what_it_ma
         process.wait()
 
 
+def test_a_loader_that_maps_two_entries_programs_is_a_program_not_known(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review-14-s36 (H1 again, by hand): ``LD_PRELOAD`` of a library of the child's that
+    maps an allowed entry's file (listed before the game) into ``ld.so GAME``: what it
+    mapped matched that entry first, and the refused game ran as its session (3 of 3).
+    A loader-run process mapping two entries' programs is one whose program cannot be
+    known (here the second file's mapping is added to what is read)."""
+    allowed, game, _decoy, watch, handed = open_and_game(tmp_path, os.getuid())
+    real_mapped = facts_module.mapped_programs
+
+    def and_the_allowed(where: str) -> Any:
+        found, cut = real_mapped(where)
+        return (*found, (str(allowed), facts_module.identity(str(allowed)))), cut
+
+    monkeypatch.setattr(facts_module, "mapped_programs", and_the_allowed)
+    process = loaded(game)
+    try:
+        looked_at(watch, process.pid)
+        assert [(s.pid, s.entry, s.unknown) for s in handed] == [(process.pid, "open", "loader")]
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_a_process_recognised_then_rewritten_between_the_two_reads_is_still_judged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second read (``read_again``) sees the line rewritten: the first read stands."""
