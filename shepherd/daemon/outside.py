@@ -79,10 +79,11 @@ EXEC_WAITS = 10
 # runs until the next, at most ``LOADING_WAIT_S``, before it is judged.
 LOADING_WAIT_S = 0.02
 LOADING_WAITS = 28
-# At most this many such loaders are waited for at once; another is judged at its first
-# look (review-14-s36 M2: a child's script holding 700 loaders a second at their execs
-# cost 28 looks each and put the daemon seconds behind; a refused game beside it ran 6 s).
-# An honest loader maps its program within a moment: 16 at once is a busy build's worth.
+# At most this many such loaders of one child are waited for at once; another of theirs
+# is judged at its first look (review-14-s36 M2: a child's script holding 700 loaders a
+# second at their execs cost 28 looks each and put the daemon seconds behind; a refused
+# game beside it ran 6 s). An honest loader maps its program within a moment: 16 at once
+# is a busy build's worth. Counted per child: one child's storm never costs another's.
 LOADING_AT_ONCE = 16
 FORCE_SCAN_ENV = "SHEPHERD_DETECT"
 
@@ -141,7 +142,7 @@ class OutsideWatch:
         # Read in an exec: looks at them waited for (pid: how many), the looks due; of
         # them, the loaders with nothing mapped.
         self._in_exec: dict[int, int] = {}
-        self._loading: set[int] = set()
+        self._loading: dict[int, int] = {}  # pid: its uid
         self._exec_waits: dict[int, asyncio.TimerHandle] = {}
         # Recognised by a first read, not by the second (pid: its start, the match and
         # the facts of the first): judged as first read if no later look shows otherwise.
@@ -458,7 +459,7 @@ class OutsideWatch:
         # its own command line (only those: a child's processes that empty their lines
         # cost one read each, review-14-s33 H1).
         if ((match is not None or facts.loading) and facts.in_exec
-                and self._wait_for_exec(pid, fresh, seen_at, facts.loading)):
+                and self._wait_for_exec(pid, fresh, seen_at, facts.loading, uid)):
             return False
         if match is None and facts.loading:
             # The loader, still with nothing mapped after its looks (held stopped at its
@@ -492,26 +493,27 @@ class OutsideWatch:
     def _forget_exec(self, pid: int) -> None:
         """The looks at a process read in its exec are over (judged, or gone)."""
         self._in_exec.pop(pid, None)
-        self._loading.discard(pid)
+        self._loading.pop(pid, None)
         self._recognised.pop(pid, None)
 
     def _wait_for_exec(self, pid: int, fresh: bool, seen_at: float,
-                       loading: bool = False) -> bool:
+                       loading: bool = False, uid: int = -1) -> bool:
         """A process read in the middle of its exec: True when it is to be looked at again
         a moment later (review-14-s32 L3: judged then, the audit named its start's
         command as empty, or as its parent's); False once it has been waited for
         ``EXEC_WAITS`` times: judged as read (its program is known: fail closed). The
         loader with nothing mapped (``loading``): ``LOADING_WAITS`` times, the waits
-        growing to ``LOADING_WAIT_S``, and only ``LOADING_AT_ONCE`` of them at a time."""
+        growing to ``LOADING_WAIT_S``, and only ``LOADING_AT_ONCE`` of a child's (``uid``)
+        at a time."""
         waited = self._in_exec.get(pid, 0)
         if waited >= (LOADING_WAITS if loading else EXEC_WAITS):
             return False
         if not loading:
-            self._loading.discard(pid)
+            self._loading.pop(pid, None)
         elif pid not in self._loading:
-            if len(self._loading) >= LOADING_AT_ONCE:
-                return False
-            self._loading.add(pid)
+            if sum(1 for other in self._loading.values() if other == uid) >= LOADING_AT_ONCE:
+                return False  # (each child's own: one child's storm never costs another's)
+            self._loading[pid] = uid
         if pid not in self._exec_waits:
             self._in_exec[pid] = waited + 1
             wait = min(EXEC_WAIT_S * 2 ** waited, LOADING_WAIT_S) if loading else EXEC_WAIT_S

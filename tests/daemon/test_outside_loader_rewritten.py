@@ -94,13 +94,13 @@ def reachable() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def held_at_exec(program: Path) -> Iterator[int]:
+def held_at_exec(program: Path, uid: int = UNWATCHED) -> Iterator[int]:
     """``ld.so PROGRAM 1000`` as ``UNWATCHED``, stopped at its exec (``PTRACE_TRACEME``:
     this process traces it and lets it go only when told), before the loader maps
     anything; killed at the end."""
     libc = ctypes.CDLL(None, use_errno=True)
     assert LOADER is not None
-    held = subprocess.Popen([LOADER, str(program), "1000"], user=UNWATCHED, group=UNWATCHED,
+    held = subprocess.Popen([LOADER, str(program), "1000"], user=uid, group=uid,
                             extra_groups=[], preexec_fn=lambda: libc.ptrace(0, 0, None, None))
     try:
         deadline = time.monotonic() + 10
@@ -266,6 +266,24 @@ def test_loaders_held_past_how_many_are_waited_for_at_once_are_refused_at_their_
         # The third first (at once), the two waited for after their looks; all unknown.
         assert [(s.pid, s.unknown) for s in handed] == [
             (held[2], "loader"), (held[0], "loader"), (held[1], "loader")]
+
+
+def test_loaders_waited_for_at_once_are_counted_for_each_child_alone(
+        reachable: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One child's held loaders never take another's turns: each is waited for (here one
+    of each child at once)."""
+    monkeypatch.setattr(outside, "LOADING_AT_ONCE", 1)
+    _game, other, watch, handed = game_watched(reachable)
+    watch.uids[UNWATCHED + 1] = "root"  # (a second child, by the uid its processes run as)
+    with held_at_exec(other) as first, held_at_exec(other, UNWATCHED + 1) as second:
+
+        async def see() -> None:
+            watch._exec(first)
+            watch._exec(second)
+            await settled(watch)
+
+        asyncio.run(see())
+        assert [(s.pid, s.unknown) for s in handed] == [(first, "loader"), (second, "loader")]
 
 
 def test_a_loader_whose_mappings_are_past_what_is_read_is_taken_to_run_any_program(
