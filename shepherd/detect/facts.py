@@ -67,7 +67,12 @@ class ProcessFacts:
     cgroup: str = ""                  # cgroup v2 path
     exe: str | None = None            # the executable's real path (the program ld.so runs)
     exe_id: tuple[int, int] | None = None  # its (st_dev, st_ino): a bind mount or hard link
-    exe_unnamed: bool = False  # run from memory (memfd_create + execve)
+    # Run from memory (``memfd_create``): the files in ``/proc`` through which each such
+    # program's bytes are read, to be compared with the rules' files: its ``exe`` (and
+    # ``execve``), or, run by the loader, each memfd it mapped (``map_files``: the loader
+    # runs ``/proc/self/fd/N`` even where ``vm.memfd_noexec = 2`` stops an ``execve`` of
+    # it; its ``exe`` is the loader, review-14-s36b H-A).
+    copies: tuple[str, ...] = ()
     argv: tuple[str, ...] = ()  # its first ARGS_KEPT arguments (all of them for a test's facts)
     flatpak_info: str | None = None   # name= in /.flatpak-info of the process's root
     desktop_file: str | None = None   # GIO_LAUNCHED_DESKTOP_FILE's id (no directory, no .desktop)
@@ -249,7 +254,6 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
         cgroup = found
     exe: str | None = None
     exe_id: tuple[int, int] | None = None
-    unnamed = False
     exe_cut = False
     argv: tuple[str, ...] = ()
     line: str | None = None
@@ -273,10 +277,11 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
         argv = first_arguments(raw, ARGS_KEPT)
     loaded: tuple[tuple[str, tuple[int, int] | None], ...] = ()
     loading = False
+    copies: tuple[str, ...] = ()
     if needs.exe:
         exe, exe_id, exe_cut, by_loader = _executable(where, argv, after)
         if by_loader:
-            loaded, maps_cut = mapped_programs(where)
+            loaded, maps_cut, copies = mapped_programs(where)
             loading = not loaded and not maps_cut
             exe_cut = exe_cut or maps_cut  # (its mappings past what is read: fail closed)
             if loaded and (exe is None or is_loader(exe, exe_id)
@@ -288,10 +293,20 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
                 # one, it ran as that entry's session): what it mapped is its program (a
                 # library's name last).
                 exe, exe_id = min(loaded, key=lambda item: ".so" in os.path.basename(item[0]))
+            if any(path.startswith(MEMFD) and (path == exe or (exe_id is not None
+                                                               and mapped == exe_id))
+                   for path, mapped in loaded):
+                # Its program is a copy in memory (``ld.so /proc/self/fd/N``, or the
+                # memfd named by its own pid): an exact copy is found by its content
+                # (``copies``), a changed one cannot be known, and the loader maps it even
+                # where ``vm.memfd_noexec = 2`` stops an ``execve`` of it (review-14-s36b
+                # H-A): a program that cannot be known.
+                exe_cut = True
             in_exec = in_exec or loading
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a
         # program whose file was replaced by an update must not be compared for it.
-        unnamed = exe is not None and exe.startswith("/memfd:")
+        if not by_loader and exe is not None and exe.startswith(MEMFD):
+            copies = (f"{where}/exe",)
     flatpak_info = None
     if needs.flatpak and "app-flatpak-" not in cgroup:
         info = _read(f"{where}/root/.flatpak-info")
@@ -305,26 +320,28 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
             value = environ[at + 1 + len(ENV_DESKTOP):].split(b"\0", 1)[0]
             name = value.decode(errors="replace").rsplit("/", 1)[-1]
             desktop_file = name.removesuffix(".desktop")
-    return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, unnamed, argv, flatpak_info,
+    return ProcessFacts(pid, uid, start, cgroup, exe, exe_id, copies, argv, flatpak_info,
                         desktop_file, cut, line, exe_cut, in_exec, loaded, loading)
 
 
-def mapped_programs(where: str
-                    ) -> tuple[tuple[tuple[str, tuple[int, int] | None], ...], bool]:
+def mapped_programs(where: str) -> tuple[tuple[tuple[str, tuple[int, int] | None], ...],
+                                         bool, tuple[str, ...]]:
     """The files a process run by the dynamic loader has mapped to run (executable
     mappings in ``/proc/PID/maps``), the loader's own left out, each with its identity
     (through ``map_files``, the very file mapped, where this process may read it; else
     through the process's root): its program and the libraries it uses. And True when
     its mappings are more than ``MAX_READ`` bytes of rows: what it maps later is listed
     first (below the rest), so thousands of small mappings could push its program out
-    of what is read (review-14-s34b H2); it is then taken to run any program."""
+    of what is read (review-14-s34b H2); it is then taken to run any program. And the
+    ``map_files`` through which each of those that is a memfd is read (``copies``)."""
     raw = _read_on(f"{where}/maps", MAX_READ + 1)
     if raw is None:
-        return (), False
+        return (), False, ()
     if len(raw) > MAX_READ:
-        return (), True
+        return (), True, ()
     loader = identity(f"{where}/exe")
     found: dict[str, tuple[int, int] | None] = {}
+    copies: list[str] = []
     for row in raw.split(b"\n"):
         fields = row.split(None, 5)
         if len(fields) < 6 or b"x" not in fields[1] or not fields[5].startswith(b"/"):
@@ -332,13 +349,16 @@ def mapped_programs(where: str
         path = fields[5].decode(errors="replace").removesuffix(" (deleted)")
         if path in found:
             continue
-        mapped = identity(f"{where}/map_files/{fields[0].decode()}")
+        mapping = f"{where}/map_files/{fields[0].decode()}"
+        mapped = identity(mapping)
         if mapped is None:
             mapped = identity(f"{where}/root{path}")
         if mapped is not None and mapped == loader:
             continue
         found[path] = mapped
-    return tuple(found.items()), False
+        if path.startswith(MEMFD):
+            copies.append(mapping)
+    return tuple(found.items()), False, tuple(copies)
 
 
 def read_again(facts: ProcessFacts, needs: Needs) -> ProcessFacts | None:
@@ -385,11 +405,15 @@ COMPARED_AT_MOST = 512 * 1024 * 1024  # bytes: a larger copy is not read through
 _CHUNK = 1024 * 1024
 
 
-def same_content(pid: int, path: str) -> bool:
-    """True when the process runs a byte-for-byte copy of the file at ``path`` (sizes
-    first: a different size is answered without reading)."""
+MEMFD = "/memfd:"  # how /proc names a file made by memfd_create
+
+
+def same_content(copy: str, path: str) -> bool:
+    """True when ``copy`` (a program run from memory, through ``/proc``: ``copies``) is a
+    byte-for-byte copy of the file at ``path`` (sizes first: a different size is
+    answered without reading)."""
     try:
-        with open(f"{task_dir(pid)}/exe", "rb") as ours, open(path, "rb") as theirs:
+        with open(copy, "rb") as ours, open(path, "rb") as theirs:
             size = os.fstat(ours.fileno()).st_size
             if size != os.fstat(theirs.fileno()).st_size or size > COMPARED_AT_MOST:
                 return False

@@ -103,14 +103,14 @@ class Recogniser:
 
     def __init__(self, policy: Policy, resolve: Callable[[str], str] = str,
                  identify: Callable[[str], tuple[int, int] | None] = lambda _path: None,
-                 same_content: Callable[[int, str], bool] = lambda _pid, _path: False
+                 same_content: Callable[[str, str], bool] = lambda _copy, _path: False
                  ) -> None:
         """``resolve``: where a rule's path really leads (the caller's realpath): the kernel
         names a process's executable by its real path, never by a symlink to it.
         ``identify``: the (device, inode) a rule's path leads to *now* (the caller's
         stat), asked at each match, so an update that re-points a symlink is followed.
-        ``same_content``: whether a process runs a copy of a rule's file (asked only for
-        a program run from memory, a memfd)."""
+        ``same_content``: whether a program run from memory (a memfd, one of the facts'
+        ``copies``) is a copy of a rule's file (asked only for those)."""
         self.identify = identify
         self.same_content = same_content
         self.rules = tuple(_compile(e, resolve) for e in policy.entries if e.detect is not None)
@@ -146,8 +146,8 @@ class Recogniser:
                 if path in rules.exe or (mapped is not None and any(
                         self.identify(rule) == mapped for rule in rules.exe_paths)):
                     return True
-            return facts.exe_unnamed and any(
-                self.same_content(facts.pid, path) for path in rules.exe_paths)
+            return any(self.same_content(copy, path)
+                       for copy in facts.copies for path in rules.exe_paths)
         return _matches(rules, kind, facts)
 
 

@@ -273,3 +273,39 @@ def test_a_copy_run_from_memory_is_recognised_by_its_content(daemon_factory: Any
     denied = events.next("launch_denied")
     assert denied["pid"] == child.pid and denied["exe"].startswith("/memfd:homework")
     wait_for(lambda: gone(child), 10)
+
+
+# A copy in a memfd run by the dynamic loader (``ld.so /proc/self/fd/N``, or the memfd
+# named through the process's own pid), sealed against ``execve`` where the kernel can
+# (``MFD_NOEXEC_SEAL``, what ``vm.memfd_noexec = 2`` imposes: it stops an exec of the
+# memfd, not the loader mapping it to run), exact or changed by a byte.
+MEMFD_LOADED = ("import os, sys; game, loader, flags, extra, named = sys.argv[1:6]\n"
+                "try:\n    fd = os.memfd_create('homework', int(flags))\n"
+                "except OSError:\n    fd = os.memfd_create('homework', 0)\n"
+                "os.write(fd, open(game, 'rb').read() + extra.encode())\n"
+                "where = f'/proc/{os.getpid() if named == \"pid\" else \"self\"}/fd/{fd}'\n"
+                "os.execv(loader, [loader, where, '1000'])")
+MFD_NOEXEC_SEAL = 8
+
+
+@pytest.mark.skipif(elf_interpreter("/bin/sleep") is None, reason="no dynamic loader")
+@pytest.mark.parametrize("flags, extra, named", [
+    (0, "", "self"), (MFD_NOEXEC_SEAL, "", "self"), (MFD_NOEXEC_SEAL, "\n", "self"),
+    (0, "\n", "pid")], ids=["exact", "sealed", "sealed-changed", "changed-by-pid"])
+def test_a_copy_in_memory_run_by_the_loader_is_refused(
+        daemon_factory: Any, bin_dir: Path,  # noqa: F811
+        flags: int, extra: str, named: str) -> None:
+    """Review-14-s36b H-A: the loader's ``exe`` is the loader, and the byte comparison read
+    that: an exact copy it mapped from a memfd ran unseen, 3 of 3, sealed or not. A
+    changed copy is a program that cannot be known (and ``vm.memfd_noexec = 2``, the
+    README's advice against a changed copy run from memory, does not stop the loader)."""
+    game, loader = program(bin_dir, "game"), elf_interpreter("/bin/sleep")
+    d = start(daemon_factory, denied_entry(game))
+    events = d.events()
+    child = as_nobody("/usr/bin/python3", "-I", "-c", MEMFD_LOADED, game, str(loader),
+                      str(flags), extra, named)
+    denied = events.next("launch_denied")
+    assert denied["pid"] == child.pid
+    if extra:
+        assert [r["code"] for r in denied["reasons"]] == ["program_unknown"]
+    wait_for(lambda: gone(child), 10)

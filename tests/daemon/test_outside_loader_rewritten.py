@@ -172,8 +172,8 @@ def test_a_loader_that_maps_two_entries_programs_is_a_program_not_known(
     real_mapped = facts_module.mapped_programs
 
     def and_the_allowed(where: str) -> Any:
-        found, cut = real_mapped(where)
-        return (*found, (str(allowed), facts_module.identity(str(allowed)))), cut
+        found, cut, copies = real_mapped(where)
+        return (*found, (str(allowed), facts_module.identity(str(allowed)))), cut, copies
 
     monkeypatch.setattr(facts_module, "mapped_programs", and_the_allowed)
     process = loaded(game)
@@ -219,7 +219,7 @@ def test_a_loader_not_yet_loaded_is_looked_at_again(
 
     def nothing_yet(where: str) -> Any:
         reads.append(where)
-        return ((), False) if len(reads) == 1 else real_mapped(where)
+        return ((), False, ()) if len(reads) == 1 else real_mapped(where)
 
     monkeypatch.setattr(facts_module, "mapped_programs", nothing_yet)
     process = loaded(game)
@@ -332,7 +332,7 @@ def test_all_of_a_loaders_mappings_are_read_not_only_the_first_rows(tmp_path: Pa
         assert process.stdout is not None and process.stdout.readline() == b"ready\n"
         where = f"/proc/{process.pid}"
         assert len(Path(f"{where}/maps").read_bytes()) > 20_000
-        loaded, cut = facts_module.mapped_programs(where)
+        loaded, cut, _copies = facts_module.mapped_programs(where)
         assert not cut and str(game) in [path for path, _ in loaded]
     finally:
         process.kill()

@@ -60,7 +60,7 @@ def test_it_is_running_and_its_facts_are_read_through_a_live_thread(
     assert facts.exe == os.path.realpath(sys.executable)
     assert facts.argv[-1] == "leaderless-mark"
     assert facts.cgroup == cgroup_of(pid) == cgroup_of(f"{pid}/task/{tid}")
-    assert same_content(pid, sys.executable)
+    assert same_content(f"{task_dir(pid)}/exe", sys.executable)
 
 
 def test_once_every_thread_has_exited_it_is_gone(

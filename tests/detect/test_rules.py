@@ -205,18 +205,18 @@ def test_the_listen_request_names_the_events_from_linux_6_6() -> None:
 
 
 def test_only_a_program_run_from_memory_is_compared_by_content() -> None:
-    asked: list[tuple[int, str]] = []
+    asked: list[tuple[str, str]] = []
 
-    def same(pid: int, path: str) -> bool:
-        asked.append((pid, path))
+    def same(copy: str, path: str) -> bool:
+        asked.append((copy, path))
         return True
 
     r = Recogniser(load_policy_text(POLICY), same_content=same)
     assert r.match(facts(exe="/home/alex/homework", exe_id=(5, 5))) is None
     assert asked == []  # a named file is not read
-    assert r.match(facts(exe="/memfd:homework", exe_id=(6, 6), exe_unnamed=True)) == Match(
-        "minecraft", "exe")
-    assert asked == [(1234, "/usr/bin/prismlauncher")]
+    assert r.match(facts(exe="/memfd:homework", exe_id=(6, 6),
+                         copies=("/proc/1234/exe",))) == Match("minecraft", "exe")
+    assert asked == [("/proc/1234/exe", "/usr/bin/prismlauncher")]
 
 
 def test_the_fork_memory_names_what_a_parent_forked_after_a_process() -> None:
