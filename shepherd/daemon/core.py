@@ -151,6 +151,7 @@ from shepherd.words import (
     expiry_sentence,
     grant_answer,
     plain,
+    program_name,
     refusal_sentence,
     warning_text,
 )
@@ -1963,7 +1964,7 @@ class Daemon:
             try:
                 self._refused(self.now(), user, entry_id, (ProgramUnknown(
                     seen.exe or "", seen.unknown == "command_line"),), user, "outside", data,
-                              label=plain(os.path.basename(seen.exe or "")) or "A program")
+                              label=program_name(seen.exe or "") or "A program")
             except LaunchRefused:
                 return "refused", grace
         held = self.backend.session_holding(seen.pid)

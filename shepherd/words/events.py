@@ -7,15 +7,13 @@ amount of time a duration.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from shepherd.detect.facts import LOADER_NAME
-from shepherd.words.plain import one_line, plain
+from shepherd.words.plain import one_line
 from shepherd.words.presence import cause_words, resumed_clause
-from shepherd.words.refusals import reasons_clause, warning_text
+from shepherd.words.refusals import program_name, reasons_clause, warning_text
 from shepherd.words.times import format_duration, until_moment
 
 __all__ = ["end_reason", "event_summary", "warning_words"]
@@ -108,10 +106,7 @@ def event_summary(event: Mapping[str, Any], zone: tzinfo,
                    if isinstance(r, Mapping) and r.get("code") == "program_unknown"]
         if unknown:  # (its row holds the first entry it may have been: it was none of them)
             # Named as what was started (review-14-s36 L1: a build and a game read alike).
-            name = plain(os.path.basename(str(unknown[0].get("program") or data.get("exe")
-                                              or "")))
-            if LOADER_NAME.fullmatch(name):  # (no program named: the loader is not one)
-                name = ""
+            name = program_name(str(unknown[0].get("program") or data.get("exe") or ""))
             entry = (f"{name or 'a program'} with a command line too long to read"
                      if unknown[0].get("long_line")
                      else f"{name or 'a program'} through the system's loader")

@@ -8,11 +8,13 @@ engine's ``Reason`` objects or as their JSON (``{"code": ..., ...}``).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from shepherd.detect.facts import LOADER_NAME, MEMFD
 from shepherd.engine.events import Reason
 from shepherd.words.plain import plain
 from shepherd.words.times import at_moment, spoken_duration, until_moment
@@ -174,6 +176,18 @@ def _too_many_starts(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> st
     # "started" of those)
     return (f"{who} started or tried to start programs {data.get('most')} times in the last "
             f"minute, the most Shepherd allows{wait}")
+
+
+def program_name(exe: str) -> str:
+    """A program started outside Shepherd as the child and the parent read it: its file's
+    name; one run from memory by the name it was given, said so ("homework (run from
+    memory)", not "memfd:homework"); "" for the dynamic loader itself (it runs a program,
+    it is not one the child would name)."""
+    if exe.startswith(MEMFD):
+        name = plain(exe.removeprefix(MEMFD).removesuffix(" (deleted)"))
+        return f"{name or 'a program'} (run from memory)"
+    name = plain(os.path.basename(exe))
+    return "" if LOADER_NAME.fullmatch(name) else name
 
 
 def _program_unknown(data: Mapping[str, Any], now: datetime, zone: tzinfo) -> str:

@@ -387,6 +387,9 @@ def test_a_loader_whose_program_cannot_be_known_is_said_as_the_loader_not_an_ent
                               "Shepherd, and it was stopped: it was started through"), unnamed
     named = said(ProgramUnknown("/home/ann/shorx"), "/home/ann/shorx")
     assert named.startswith("ann started shorx through the system's loader outside "), named
+    in_memory = said(ProgramUnknown("/memfd:shorx"), "/memfd:shorx (deleted)")
+    assert in_memory.startswith("ann started shorx (run from memory) through the system's "
+                                "loader outside "), in_memory
     build = said(ProgramUnknown("/usr/bin/gcc", True), "/usr/bin/gcc")
     assert build.startswith("ann started gcc with a command line too long to read outside "
                             "Shepherd, and it was stopped: its command line is longer"), build
