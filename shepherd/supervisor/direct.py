@@ -647,29 +647,24 @@ class DirectBackend:
         while it is still the process started at ``start``, when given: a stranger that
         got its pid is never stopped).
 
-        With cgroups: moved into a group of their own first, so what they fork
-        meanwhile is in it too; SIGTERM, then ``cgroup.kill`` after ``grace`` (at
-        once when ``grace`` is 0). Without cgroups, or when the move is not
-        permitted (user mode: a program started in a cgroup outside the daemon's
-        subtree), SIGKILL through pidfds, round after round (fail closed).
+        With cgroups: moved into a group first, so what they fork meanwhile is in it
+        too; then ``cgroup.kill``. With a ``grace``: a group of its own, SIGTERM, the
+        kill after ``grace``; without (a start seen as it happened): the group all such
+        refusals share, killed at once (``_refuse_at_once``). Without cgroups, or when
+        the move is not permitted (user mode: a program started in a cgroup outside the
+        daemon's subtree), SIGKILL through pidfds, round after round (fail closed).
         """
         pids = [pid, *also]
         if self.home is None:
             return await _kill_trees(pids, start, self._later)
+        if grace <= 0:
+            return await self._refuse_at_once(pids, start)
         group = self.home.refusal_group(pid)
         emptied = asyncio.Event()
-        try:
-            self._move_all(pids, group, start)
-        except OSError as exc:
+        moved, said = await self._move_to_refuse(pids, group, start)
+        if not moved:
             remove(group)
-            if exc.errno == errno.ESRCH:
-                return None  # gone already
-            if isinstance(exc, HeldElsewhere):  # it won the race: said by the caller
-                return "left alone: another Shepherd daemon holds it"
-            said = await _kill_trees(pids, start, self._later)
-            log.error("a refused program (pid %d) could not be moved into a group of its "
-                      "own (%s): %s", pid, exc.strerror or exc, said)
-            return f"it could not be moved ({exc.strerror or exc}): {said}"
+            return said
         watching = self.home.watch(group, emptied.set)
         if not watching:
             remove(group)
@@ -685,6 +680,50 @@ class DirectBackend:
             return None
         self._later(self._refusal_gone(pid, group, emptied))
         return None
+
+    async def _move_to_refuse(self, pids: Sequence[int], group: Path, start: int | None
+                              ) -> tuple[bool, str | None]:
+        """A refusal's move into its group: True once moved; else what happened, in
+        words for the caller's log line (None: gone already), the processes killed
+        through pidfds where the move was not permitted (fail closed)."""
+        try:
+            self._move_all(pids, group, start)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                return False, None  # gone already
+            if isinstance(exc, HeldElsewhere):  # it won the race: said by the caller
+                return False, "left alone: another Shepherd daemon holds it"
+            said = await _kill_trees(pids, start, self._later)
+            log.error("a refused program (pid %d) could not be moved into a group to be "
+                      "stopped (%s): %s", pids[0], exc.strerror or exc, said)
+            return False, f"it could not be moved ({exc.strerror or exc}): {said}"
+        return True, None
+
+    async def _refuse_at_once(self, pids: Sequence[int], start: int | None) -> str | None:
+        """``refuse`` with no grace: moved into the group refusals share and killed with
+        what is in it (all of it being killed); waited for until the first process is
+        gone (``REFUSAL_WAIT_S``, the rest of ``KILL_TIMEOUT_S`` off the caller's path)."""
+        assert self.home is not None
+        group = self.home.killing_group()
+        try:  # (opened before the move, checked after it: never a stranger's pid)
+            first = os.pidfd_open(pids[0])
+        except OSError:
+            first = None
+        try:
+            moved, said = await self._move_to_refuse(pids, group, start)
+            if not moved:
+                return said
+            kill(group)
+            if first is None or not self.home.holds(group, pids[0]):
+                return None  # (gone, or its pid was not the one moved: nothing to wait for)
+            fds, first = [first], None
+            left = await _still_running(fds, REFUSAL_WAIT_S)
+            if left:
+                self._later(_waited_for(left, list(pids[:1])))
+            return None
+        finally:
+            if first is not None:
+                os.close(first)
 
     async def _refusal_gone(self, pid: int, group: Path, emptied: asyncio.Event) -> None:
         """After a refusal's kill: the group removed once what was killed is gone."""

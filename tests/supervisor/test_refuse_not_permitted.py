@@ -76,7 +76,7 @@ def test_a_refused_program_that_cannot_be_moved_is_killed() -> None:
         wait_for(lambda: game.poll() is not None, 10)
         assert game.returncode == -9
         assert "could not be moved" in backend.stdout and "killed with SIGKILL" in backend.stdout
-        assert "could not be moved into a group of its own" in backend.stderr
+        assert "could not be moved into a group to be stopped" in backend.stderr
     finally:
         game.kill()
         game.wait()
