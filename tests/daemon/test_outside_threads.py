@@ -88,7 +88,10 @@ def leftover_groups(d: Any) -> list[str]:
     mount, own = cgroup2_mount(), cgroup_of()
     assert mount is not None and own is not None
     subtree = mount / own.lstrip("/") / f"shepherd-{instance_id(d.state)}"
-    return sorted(p.name for p in subtree.iterdir() if p.is_dir() and p.name != "supervisor")
+    # (The group refusals stopped at once share is kept while the daemon runs: left
+    # over only while something is in it.)
+    return sorted(p.name for p in subtree.iterdir() if p.is_dir() and p.name != "supervisor"
+                  and (p.name != "refused" or (p / "cgroup.procs").read_text().strip()))
 
 
 def entry(token: str, extra: str) -> str:
