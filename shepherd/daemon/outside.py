@@ -452,8 +452,16 @@ class OutsideWatch:
         if match is None and pid in self._recognised:
             start, earlier, seen_before = self._recognised[pid]
             if start == facts.start:
-                match, facts = earlier, replace(facts, argv=seen_before.argv,
-                                                line=seen_before.line)
+                # The first read stands, what it read of the program with it: one whose
+                # program could not be known then is not decided as the entry its cut
+                # read matched first by a later read that knows it as none (review-14-s37
+                # H-1: a copy in memory seen alone, then beside libc, ran as a session
+                # of the first entry with an ``exe`` rule).
+                match, facts = earlier, replace(
+                    facts, exe=seen_before.exe, exe_id=seen_before.exe_id,
+                    argv=seen_before.argv, line=seen_before.line,
+                    exe_cut=seen_before.exe_cut or facts.exe_cut,
+                    loaded=seen_before.loaded or facts.loaded)
         # Recognised in the middle of its exec (or run by the loader, its program not yet
         # mapped): looked at again a moment later, so that what is decided and audited is
         # its own command line (only those: a child's processes that empty their lines

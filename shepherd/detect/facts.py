@@ -293,14 +293,17 @@ def read_facts(pid: int, needs: Needs, uid: int | None = None,
                 # one, it ran as that entry's session): what it mapped is its program (a
                 # library's name last).
                 exe, exe_id = min(loaded, key=lambda item: ".so" in os.path.basename(item[0]))
-            if any(path.startswith(MEMFD) and (path == exe or (exe_id is not None
-                                                               and mapped == exe_id))
-                   for path, mapped in loaded):
-                # Its program is a copy in memory (``ld.so /proc/self/fd/N``, or the
-                # memfd named by its own pid): an exact copy is found by its content
-                # (``copies``), a changed one cannot be known, and the loader maps it even
-                # where ``vm.memfd_noexec = 2`` stops an ``execve`` of it (review-14-s36b
-                # H-A): a program that cannot be known.
+            in_memory = [(path, mapped) for path, mapped in loaded if path.startswith(MEMFD)]
+            if in_memory:
+                # A copy in memory it mapped to run (``ld.so /proc/self/fd/N``, the memfd
+                # named by its own pid, named like a library so that a library was taken
+                # for its program, or its line rewritten to name one it maps anyway once
+                # the loader had opened the memfd: review-14-s37 H-1): an exact copy is
+                # found by its content (``copies``), a changed one cannot be known, and
+                # the loader maps it even where ``vm.memfd_noexec = 2`` stops an
+                # ``execve`` of it (review-14-s36b H-A): a program that cannot be known,
+                # named by that copy (a parent is never told it ran libc).
+                exe, exe_id = in_memory[0]
                 exe_cut = True
             in_exec = in_exec or loading
         # Not a deleted file: an exact copy in a file is the "renamed copy" case, and a

@@ -279,9 +279,9 @@ def test_a_copy_run_from_memory_is_recognised_by_its_content(daemon_factory: Any
 # named through the process's own pid), sealed against ``execve`` where the kernel can
 # (``MFD_NOEXEC_SEAL``, what ``vm.memfd_noexec = 2`` imposes: it stops an exec of the
 # memfd, not the loader mapping it to run), exact or changed by a byte.
-MEMFD_LOADED = ("import os, sys; game, loader, flags, extra, named = sys.argv[1:6]\n"
-                "try:\n    fd = os.memfd_create('homework', int(flags))\n"
-                "except OSError:\n    fd = os.memfd_create('homework', 0)\n"
+MEMFD_LOADED = ("import os, sys; game, loader, flags, extra, named, name = sys.argv[1:7]\n"
+                "try:\n    fd = os.memfd_create(name, int(flags))\n"
+                "except OSError:\n    fd = os.memfd_create(name, 0)\n"
                 "os.write(fd, open(game, 'rb').read() + extra.encode())\n"
                 "where = f'/proc/{os.getpid() if named == \"pid\" else \"self\"}/fd/{fd}'\n"
                 "os.execv(loader, [loader, where, '1000'])")
@@ -289,23 +289,27 @@ MFD_NOEXEC_SEAL = 8
 
 
 @pytest.mark.skipif(elf_interpreter("/bin/sleep") is None, reason="no dynamic loader")
-@pytest.mark.parametrize("flags, extra, named", [
-    (0, "", "self"), (MFD_NOEXEC_SEAL, "", "self"), (MFD_NOEXEC_SEAL, "\n", "self"),
-    (0, "\n", "pid")], ids=["exact", "sealed", "sealed-changed", "changed-by-pid"])
+@pytest.mark.parametrize("flags, extra, named, name", [
+    (0, "", "self", "homework"), (MFD_NOEXEC_SEAL, "", "self", "homework"),
+    (MFD_NOEXEC_SEAL, "\n", "self", "homework"), (0, "\n", "pid", "homework"),
+    (MFD_NOEXEC_SEAL, "\n", "self", "x.so")],
+    ids=["exact", "sealed", "sealed-changed", "changed-by-pid", "changed-named-x.so"])
 def test_a_copy_in_memory_run_by_the_loader_is_refused(
         daemon_factory: Any, bin_dir: Path,  # noqa: F811
-        flags: int, extra: str, named: str) -> None:
+        flags: int, extra: str, named: str, name: str) -> None:
     """Review-14-s36b H-A: the loader's ``exe`` is the loader, and the byte comparison read
     that: an exact copy it mapped from a memfd ran unseen, 3 of 3, sealed or not. A
     changed copy is a program that cannot be known (and ``vm.memfd_noexec = 2``, the
-    README's advice against a changed copy run from memory, does not stop the loader)."""
+    README's advice against a changed copy run from memory, does not stop the loader).
+    Review-14-s37 H-1: named like a library (``x.so``), it was taken for libc, and ran;
+    it is named as what it is (L-1)."""
     game, loader = program(bin_dir, "game"), elf_interpreter("/bin/sleep")
     d = start(daemon_factory, denied_entry(game))
     events = d.events()
     child = as_nobody("/usr/bin/python3", "-I", "-c", MEMFD_LOADED, game, str(loader),
-                      str(flags), extra, named)
+                      str(flags), extra, named, name)
     denied = events.next("launch_denied")
-    assert denied["pid"] == child.pid
+    assert denied["pid"] == child.pid and denied["exe"].startswith(f"/memfd:{name}")
     if extra:
         assert [r["code"] for r in denied["reasons"]] == ["program_unknown"]
     wait_for(lambda: gone(child), 10)

@@ -412,3 +412,84 @@ detect = {{ exe = "{shell}" }}
         finally:
             process.kill()
             process.wait()
+
+
+def in_memory(game: Path, name: str) -> subprocess.Popen[bytes]:
+    """``ld.so /proc/self/fd/N 1000``: a changed copy of the game (a byte added) in a
+    memfd named ``name``, run by the loader (the memfd's path padded with slashes: room
+    for a library's path to be written over it); once it sleeps."""
+    assert LOADER is not None
+    fd = os.memfd_create(name, 0)
+    try:
+        os.write(fd, game.read_bytes() + b"\n")
+        process = subprocess.Popen([LOADER, f"/proc/self/{'/' * 60}fd/{fd}", "1000"],
+                                   pass_fds=[fd])
+    finally:
+        os.close(fd)
+    deadline = time.monotonic() + 10
+    while ("libc" not in Path(f"/proc/{process.pid}/maps").read_text()
+           or Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+           != "S"):
+        assert time.monotonic() < deadline, "the loader never ran the copy"
+        time.sleep(0.002)
+    return process
+
+
+def mapped_library(pid: int) -> str:
+    """The C library a process has mapped (its path as its maps name it)."""
+    return next(row.split(None, 5)[5] for row in Path(f"/proc/{pid}/maps").read_text()
+                .splitlines() if "/libc.so" in row or "/libc-" in row)
+
+
+@pytest.mark.parametrize("name, line", [
+    ("x.so", ""), ("libgame.so.1", ""), ("game", "libc")],
+    ids=["named-x.so", "named-libgame.so.1", "line-rewritten-to-libc"])
+def test_a_copy_in_memory_run_by_the_loader_is_a_program_not_known_whatever_it_seems(
+        tmp_path: Path, name: str, line: str) -> None:
+    """Review-14-s37 H-1: a changed copy of a refused game in a memfd, run by the loader,
+    was taken for libc (its program chosen among what it mapped, a library's name last:
+    the memfd named like a library, ``x.so``; or, the loader's argument rewritten to
+    libc's path once the loader had opened the memfd, libc named and mapped): it ran,
+    unseen. Any memfd a loader-run process maps to run is a program that cannot be
+    known, and is named as what it is, never libc (L-1)."""
+    _allowed, game, _decoy, watch, handed = open_and_game(tmp_path, os.getuid())
+    process = in_memory(game, name)
+    try:
+        if line:
+            rewrite_line(process.pid, f"{LOADER}\0{mapped_library(process.pid)}\0001000\0"
+                         .encode())
+        looked_at(watch, process.pid)
+        assert [(s.pid, s.entry, s.unknown) for s in handed] == [(process.pid, "open", "loader")]
+        assert (handed[0].exe or "").startswith(f"/memfd:{name}")
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_read_that_could_not_know_the_program_stands_when_a_later_one_knows_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review-14-s37 H-1, 2 of 15: a copy in memory run by the loader, its first read a
+    program that cannot be known (matched by every ``exe`` rule, the first entry's
+    first), its second read the same process as a program no rule knows: decided as that
+    first read's entry, the second read's facts said its program was known, and the
+    child's changed game ran as a session of the first entry, an allowed one. Here every
+    read after the first is made to miss the memfd."""
+    _allowed, game, _decoy, watch, handed = open_and_game(tmp_path, os.getuid())
+    real_mapped, reads = facts_module.mapped_programs, []
+
+    def memory_then_not(where: str) -> Any:
+        reads.append(where)
+        found, cut, copies = real_mapped(where)
+        if len(reads) == 1:
+            return found, cut, copies
+        return tuple(item for item in found if not item[0].startswith("/memfd:")), cut, ()
+
+    monkeypatch.setattr(facts_module, "mapped_programs", memory_then_not)
+    process = in_memory(game, "x.so")
+    try:
+        looked_at(watch, process.pid)
+        assert len(reads) >= 2
+        assert [(s.pid, s.entry, s.unknown) for s in handed] == [(process.pid, "open", "loader")]
+    finally:
+        process.kill()
+        process.wait()

@@ -59,11 +59,12 @@ MEMFD_EXEC = (
     "os.execv(f'/proc/self/fd/{fd}', ['game', sys.argv[2]])")
 # A copy in a memfd (sealed against execve where the kernel can: ``vm.memfd_noexec = 2``)
 # run by the dynamic loader (review-14-s36b H-A: its ``exe`` is the loader), exact or
-# changed: a program that cannot be known either way.
+# changed: a program that cannot be known either way; also named like a library
+# (review-14-s37 H-1: taken for libc, a changed one ran).
 MEMFD_LOADED = (
     "import os, sys\n"
-    "try:\n    fd = os.memfd_create('game', 8)\n"
-    "except OSError:\n    fd = os.memfd_create('game', 0)\n"
+    "try:\n    fd = os.memfd_create(sys.argv[5], 8)\n"
+    "except OSError:\n    fd = os.memfd_create(sys.argv[5], 0)\n"
     "os.write(fd, open(sys.argv[2], 'rb').read() + sys.argv[4].encode())\n"
     "os.execv(sys.argv[1], [sys.argv[1], f'/proc/self/fd/{fd}', sys.argv[3]])")
 # The dynamic loader held stopped at its exec by its parent, which traces it (Yama's
@@ -123,9 +124,11 @@ def ways(game: Path, home: Path) -> dict[str, Callable[[str], list[str]]]:
     if LOADER is not None:
         found["the dynamic loader"] = lambda t: [LOADER, g, t]
         found["a copy in a memfd, run by the dynamic loader"] = (
-            lambda t: ["python3", "-c", MEMFD_LOADED, LOADER, g, t, ""])
+            lambda t: ["python3", "-c", MEMFD_LOADED, LOADER, g, t, "", "game"])
         found["a changed copy in a memfd, run by the dynamic loader"] = (
-            lambda t: ["python3", "-c", MEMFD_LOADED, LOADER, g, t, "\n"])
+            lambda t: ["python3", "-c", MEMFD_LOADED, LOADER, g, t, "\n", "game"])
+        found["a changed copy in a memfd named like a library, run by the dynamic loader"] = (
+            lambda t: ["python3", "-c", MEMFD_LOADED, LOADER, g, t, "\n", "libgame.so.1"])
         found["the dynamic loader held at its exec, the game named after"] = (
             lambda t: ["python3", "-c", HELD_LOADER, LOADER, g, t])
     if not hardlinks_protected():
