@@ -134,3 +134,40 @@ def test_a_sibling_found_to_run_another_program_is_not_read_again_for_the_entry(
         for process in (first, *others):
             process.kill()
             process.wait()
+
+
+def test_a_sibling_found_gone_is_not_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 38 (the storm of review-14-s36b M-A, its parent reaping late): each refusal
+    read every later sibling, zombies too (2,500 of them), half the daemon's loop. A
+    sibling found gone, or a zombie, is not read again: a zombie never runs again, and a
+    pid used again is another fork."""
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, _handed = _watch(game)
+    first = subprocess.Popen([str(game), "1000"])
+    zombies = [subprocess.Popen(["/bin/sleep", "1000"]) for _ in range(5)]
+    for zombie in zombies:
+        zombie.kill()  # (not reaped: a zombie each)
+    reads: list[int] = []
+    real_since = outside.running_since
+    monkeypatch.setattr(outside, "running_since",
+                        lambda pid: reads.append(pid) or real_since(pid))
+    try:
+        for zombie in zombies:
+            wait_for(lambda: real_since(zombie.pid) is None)  # noqa: B023
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(os.getpid(), p.pid) for p in (first, *zombies)]])
+        watch.connector.drain_forks()
+        start = real_since(first.pid)
+        assert start is not None
+        seen = Recognised(first.pid, "root", "game", "exe", str(game), (str(game), "1000"),
+                          True, start, "")
+        assert watch.forked(seen) == []
+        assert sorted(reads) == sorted(p.pid for p in zombies)
+        reads.clear()
+        assert watch.forked(seen) == [] and reads == [], "the zombies were read again"
+    finally:
+        for process in (first, *zombies):
+            process.kill()
+            process.wait()
