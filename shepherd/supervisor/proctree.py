@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 
@@ -85,12 +86,35 @@ def tgid_of(tid: int) -> int | None:
     return None
 
 
+PROTECTED_KEPT_S = 0.5
+"""How long the walk up ``protected`` made is used again: a child's storm of refused
+starts walked it several times a refusal (a tenth of the daemon's loop, session 38's
+py-spy). Safe: an ancestor gone meanwhile leaves its pid in the set for at most this
+long, and a pid is used again only after the kernel has gone round all the others
+(``pid_max``, 32,768 at the least: more than a child can fork in half a second)."""
+
+_protected: tuple[float, int, int, frozenset[int]] | None = None  # when, pid, ppid, set
+
+
 def protected() -> set[int]:
     """Processes nothing a policy says may ever move or stop: init, this daemon, and the
     daemon's own ancestors (its supervisor, the shell that started it). A policy whose
-    child is this daemon's own account (user mode, as root too) must not reach them."""
-    found = {1, os.getpid()}
-    pid = os.getppid()
+    child is this daemon's own account (user mode, as root too) must not reach them.
+    (Walked again after ``PROTECTED_KEPT_S``, or at once when this process or its
+    parent is another: a fork, a reparenting.)"""
+    global _protected
+    now, me, parent = time.monotonic(), os.getpid(), os.getppid()
+    kept = _protected
+    if kept is not None and kept[1:3] == (me, parent) and now - kept[0] < PROTECTED_KEPT_S:
+        return set(kept[3])
+    found = _walk_up(me, parent)
+    _protected = (now, me, parent, frozenset(found))
+    return found
+
+
+def _walk_up(me: int, parent: int) -> set[int]:
+    found = {1, me}
+    pid = parent
     while pid > 1 and pid not in found:
         found.add(pid)
         info = read_proc(pid)
