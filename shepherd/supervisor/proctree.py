@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import signal
-import time
+import threading
 from dataclasses import dataclass
 
 
@@ -86,29 +87,57 @@ def tgid_of(tid: int) -> int | None:
     return None
 
 
-PROTECTED_KEPT_S = 0.5
-"""How long the walk up ``protected`` made is used again: a child's storm of refused
-starts walked it several times a refusal (a tenth of the daemon's loop, session 38's
-py-spy). Safe: an ancestor gone meanwhile leaves its pid in the set for at most this
-long, and a pid is used again only after the kernel has gone round all the others
-(``pid_max``, 32,768 at the least: more than a child can fork in half a second)."""
-
-_protected: tuple[float, int, int, frozenset[int]] | None = None  # when, pid, ppid, set
+_protected: tuple[int, int, frozenset[int], tuple[int, ...]] | None = None
+"""The last walk up ``protected`` made: this process, its parent, the set, and a pidfd
+of each ancestor walked through (close-on-exec, as every pidfd)."""
+_protected_lock = threading.Lock()  # (threads of the daemon's ask too: one closes the fds)
 
 
 def protected() -> set[int]:
     """Processes nothing a policy says may ever move or stop: init, this daemon, and the
     daemon's own ancestors (its supervisor, the shell that started it). A policy whose
     child is this daemon's own account (user mode, as root too) must not reach them.
-    (Walked again after ``PROTECTED_KEPT_S``, or at once when this process or its
-    parent is another: a fork, a reparenting.)"""
+
+    The walk up is made again only when one of the ancestors walked through has exited
+    (its pidfd readable), or this process or its parent is another (a fork, a
+    reparenting): a child's storm of refused starts walked it several times a refusal,
+    a tenth of the daemon's loop (session 38's py-spy). Not kept for a while: a freed
+    pid can be taken again within a millisecond (review-14-s38b F2: a child who first
+    forks until the kernel's counter sits below it)."""
+    with _protected_lock:
+        return _protected_now()
+
+
+def _protected_now() -> set[int]:
     global _protected
-    now, me, parent = time.monotonic(), os.getpid(), os.getppid()
+    me, parent = os.getpid(), os.getppid()
     kept = _protected
-    if kept is not None and kept[1:3] == (me, parent) and now - kept[0] < PROTECTED_KEPT_S:
-        return set(kept[3])
+    if kept is not None and kept[:2] == (me, parent):
+        try:
+            exited = select.select(kept[3], [], [], 0)[0] if kept[3] else []
+        except OSError:
+            exited = [-1]
+        if not exited:
+            return set(kept[2])
+    _protected = None
+    if kept is not None and kept[0] == me:
+        for fd in kept[3]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
     found = _walk_up(me, parent)
-    _protected = (now, me, parent, frozenset(found))
+    fds: list[int] = []
+    try:
+        for pid in sorted(found - {1, me}):
+            fds.append(os.pidfd_open(pid))
+    except OSError:  # (gone meanwhile, or no pidfds here: walked each time)
+        for fd in fds:
+            os.close(fd)
+        return found
+    if _walk_up(me, parent) != found:  # (one exited before its pidfd was opened)
+        for fd in fds:
+            os.close(fd)
+        return found
+    _protected = (me, parent, frozenset(found), tuple(fds))
     return found
 
 
