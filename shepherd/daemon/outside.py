@@ -64,7 +64,6 @@ REREAD_S = 0.2  # /proc could not be read for want of descriptors: read again th
 CHASE_LOOKS = 20_000  # looks at what processes gone forked, from one start: then stop
 AS_FORKS_KEPT = 256  # processes stopped as another start's forks, until their exec is read
 OTHER_PROGRAMS_KEPT = 4096  # later siblings found to run another program (the forks kept)
-GONE_KEPT = 4096  # later siblings found gone or zombies (the forks kept)
 # A process read in the middle of an exec (``ProcessFacts.in_exec``: its new program, no
 # command line yet) is looked at again this much later, at most this many times, before
 # it is judged as read (it may have emptied its command line itself: never looked away
@@ -140,12 +139,6 @@ class OutsideWatch:
         # 1,500 held loaders cost the loop seconds). One runs what it ran then until it
         # execs, and its exec is a start of its own.
         self._other_program: dict[tuple[int, int], set[str]] = {}
-        # Later siblings found gone (or zombies: a zombie never runs again), by fork: not
-        # read again at the next refusal. A child's storm whose parent reaps late (2,500
-        # zombies) had each refusal read them all, its loop busy with nothing else, a
-        # refused game beside the storm running seconds (session 38, py-spy: half the
-        # loop in ``forked``'s reads).
-        self._gone: dict[tuple[int, int], None] = {}
         # Read in an exec: looks at them waited for (pid: how many), the looks due; of
         # them, the loaders with nothing mapped.
         self._in_exec: dict[int, int] = {}
@@ -337,14 +330,14 @@ class OutsideWatch:
         as_forks: dict[int, Recognised] = {}
         for pid in self.forks.descendants(seen.pid) + sorted(siblings):
             fork = (pid, self.forks.position.get(pid, -1))
-            if pid in siblings and (fork in self._gone
-                                    or seen.entry in self._other_program.get(fork, ())):
+            if pid in siblings and seen.entry in self._other_program.get(fork, ()):
                 continue
             uid, start = real_uid(pid), running_since(pid)
             if pid in siblings and (uid is None or start is None):
-                self._gone[fork] = None  # (a pid used again is another fork: another key)
-                while len(self._gone) > GONE_KEPT:
-                    del self._gone[next(iter(self._gone))]
+                # Gone, or a zombie (it never runs again): not read again at the next
+                # refusal (a child's storm reaped late: 2,500 zombies read at each, half
+                # the loop, session 38), until its pid is forked again.
+                self.forks.found_gone(pid)
             if (uid is None or self.uids.get(uid) != seen.user or start is None
                     or start < seen.start or pid in found):
                 continue

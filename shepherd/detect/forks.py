@@ -45,6 +45,11 @@ class ForkMemory:
         self.parent: dict[int, int] = {}
         self.position: dict[int, int] = {}  # a child's place among its parent's forks
         self.execed: set[int] = set()  # remembered children that ran a program of their own
+        # Remembered children found gone or zombies (a zombie never runs again): not read
+        # again at each refusal (a child's storm reaped late, 2,500 zombies, session 38);
+        # forgotten when the pid is forked again (review-14-s38b F3: kept by its fork's
+        # position, another parent's fork of the same pid matched it).
+        self.gone: set[int] = set()
         self.steps = 0  # remembered forks gone through by the lookups (tests count them)
 
     def forked(self, parent: int, child: int) -> None:
@@ -54,6 +59,7 @@ class ForkMemory:
             if self.parent.get(old_child) == old_parent and self.position[old_child] == old.start:
                 del self.parent[old_child], self.position[old_child]
                 self.execed.discard(old_child)
+                self.gone.discard(old_child)
             old.forget_oldest()
             if old.start == old.base + len(old.pids):
                 del self.kids[old_parent]
@@ -63,11 +69,18 @@ class ForkMemory:
         self.position[child] = kids.base + len(kids.pids)
         kids.pids.append(child)
         self.execed.discard(child)  # a new process (the pid may be used again)
+        self.gone.discard(child)
 
     def ran_program(self, pid: int) -> None:
         """The kernel says ``pid`` ran a program (an exec): it is a start of its own."""
         if pid in self.parent:
             self.execed.add(pid)
+
+    def found_gone(self, pid: int) -> None:
+        """``pid``, a remembered child, was found gone or a zombie: not handed out again
+        as a later sibling until the pid is forked again."""
+        if pid in self.parent:
+            self.gone.add(pid)
 
     def descendants(self, pid: int) -> list[int]:
         """What ``pid`` forked, and what those forked, and so on (parents first). A pid
@@ -96,7 +109,7 @@ class ForkMemory:
             kids.handed = max(kids.handed, kids.base + len(kids.pids))
         later = kids.since(after)
         self.steps += len(later)
-        return [kid for kid in later if kid not in self.execed]
+        return [kid for kid in later if kid not in self.execed and kid not in self.gone]
 
     def later_siblings(self, pid: int) -> list[int]:
         """What ``pid``'s parent forked after it and that never ran a program of its own:

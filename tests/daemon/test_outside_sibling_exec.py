@@ -171,3 +171,40 @@ def test_a_sibling_found_gone_is_not_read_again(
         for process in (first, *zombies):
             process.kill()
             process.wait()
+
+
+def test_a_pid_found_gone_and_forked_again_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review-14-s38b F3: a sibling found gone was kept by its pid and its place among its
+    parent's forks; another parent's fork at the same place, given the same pid again,
+    was skipped as gone, and ran the game. A pid forked again is read again. (Two
+    parents by fork events only; the sibling made to read as gone the first time.)"""
+    game = tmp_path / "game"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", game)
+    watch, _handed = _watch(game)
+    first, second, sibling = (subprocess.Popen([str(game), "1000"]) for _ in range(3))
+    real_since = outside.running_since
+    try:
+        monkeypatch.setattr(outside, "running_since",
+                            lambda pid: None if pid == sibling.pid else real_since(pid))
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(999001, first.pid), (999001, sibling.pid)]])
+        watch.connector.drain_forks()
+        start = real_since(first.pid)
+        assert start is not None
+        seen = Recognised(first.pid, "root", "game", "exe", str(game), (str(game), "1000"),
+                          True, start, "")
+        assert watch.forked(seen) == []
+        monkeypatch.setattr(outside, "running_since", real_since)
+        watch.connector = Connector(watch.forks.forked,  # type: ignore[assignment]
+                                    [[(999002, second.pid), (999002, sibling.pid)]])
+        watch.connector.drain_forks()
+        start = real_since(second.pid)
+        assert start is not None
+        seen = Recognised(second.pid, "root", "game", "exe", str(game), (str(game), "1000"),
+                          True, start, "")
+        assert sibling.pid in watch.forked(seen), "the sibling forked again was taken as gone"
+    finally:
+        for process in (first, second, sibling):
+            process.kill()
+            process.wait()
